@@ -1,0 +1,73 @@
+# berth - top-level entry points. Meson does the building; this file only
+# names the steps a newcomer needs. See README.md.
+
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
+PYTEST ?= /usr/bin/python3 -m pytest
+PREFIX ?= /usr/local
+
+.PHONY: all build asan deps run test unit unit-asan integration bench fuzz lint format clean install
+
+all: build
+
+deps:
+	@sh scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=debugoptimized
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+asan: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+
+unit: build
+	meson test -C $(BUILD) --print-errorlogs
+
+unit-asan: asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		meson test -C $(ASAN_BUILD) --print-errorlogs
+
+integration: build
+	BERTH_BIN=$(CURDIR)/$(BUILD)/src/berth $(PYTEST) -ra tests/integration
+
+# The README's test command: deps, release build + unit tests, sanitizer build +
+# unit tests, integration tests. The last lines are pytest's summary.
+test: deps
+	$(MAKE) unit
+	$(MAKE) unit-asan
+	$(MAKE) integration
+
+run: deps build
+	@sh scripts/run.sh $(BUILD)/src/berth
+
+bench: build
+	@for b in bench/*.sh; do echo "== $$b"; sh $$b || exit 1; done
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debugoptimized -Dfuzz=true -Dtests=disabled \
+		-Db_sanitize=address,undefined -Db_lundef=false
+
+fuzz: $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+	@sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+lint: build
+	@sh scripts/lint.sh $(BUILD)
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+install: build
+	install -Dm755 $(BUILD)/src/berth $(DESTDIR)$(PREFIX)/bin/berth
+	ln -sf berth $(DESTDIR)$(PREFIX)/bin/berth-runtime
+	install -Dm644 docs/man/berth.1 $(DESTDIR)$(PREFIX)/share/man/man1/berth.1
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,74 @@
+/*
+ * fs.h - file system helpers, including resolution confined to a root.
+ *
+ * Anything that touches a path inside a container or image root goes through
+ * fs_open_in_root() and friends: the path is resolved as if `rootfd` were "/"
+ * (absolute symlinks and ".." stay inside), magic links (/proc/self/fd/...) are
+ * refused. openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) is used when the
+ * kernel has it; otherwise a component-by-component walk with O_NOFOLLOW and
+ * symlink expansion done by us, with the same semantics.
+ */
+#ifndef BERTH_COMMON_FS_H
+#define BERTH_COMMON_FS_H
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+#include "common/strbuf.h"
+
+/* Most symlinks followed in one resolution, like the kernel's MAXSYMLINKS. */
+#define FS_MAX_SYMLINKS 40
+
+enum fs_resolve_flags {
+	FS_RESOLVE_DEFAULT = 0,
+	FS_RESOLVE_NO_FOLLOW = 1 << 0,  /* do not follow a symlink in the last component */
+	FS_RESOLVE_NO_XDEV = 1 << 1,    /* refuse crossing mount points */
+	FS_RESOLVE_FORCE_WALK = 1 << 2, /* use the fallback walk even if openat2 exists (tests) */
+};
+
+/*
+ * Open `path` inside the tree at rootfd. `flags` are open(2) flags (O_CLOEXEC is
+ * always added); with O_CREAT the last component is created inside the root.
+ * Returns the fd or -errno; -EXDEV/-ELOOP on escapes the kernel refuses.
+ */
+int fs_open_in_root(int rootfd, const char *path, int flags, mode_t mode, int rflags,
+		    struct berth_error **err);
+
+/*
+ * Create every missing directory of `path` inside rootfd (like mkdir -p, mode
+ * for new ones) and return an O_PATH|O_DIRECTORY fd to the last one, or -errno.
+ * A symlink in the way is followed only within the root.
+ */
+int fs_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, struct berth_error **err);
+
+/* mkdir -p on a host path. 0 or -errno. */
+int fs_mkdir_p(const char *path, mode_t mode, struct berth_error **err);
+
+/* Remove a tree without following symlinks and without crossing mounts. ENOENT is success. */
+int fs_rm_rf_at(int dirfd, const char *path, struct berth_error **err);
+int fs_rm_rf(const char *path, struct berth_error **err);
+
+/* Read a whole file (at most max bytes, 0 = no limit) into sb (appended). */
+int fs_read_file_at(int dirfd, const char *path, size_t max, struct strbuf *sb, struct berth_error **err);
+
+/*
+ * Write data to dirfd/path atomically: temp file in the same directory, write,
+ * fsync, rename, fsync the directory. Mode applies to the new file.
+ */
+int fs_write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
+			    struct berth_error **err);
+int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			 struct berth_error **err);
+
+/* write(2)/read(2) loops handling EINTR and short counts. 0 or -errno; read_full: -EIO on EOF. */
+int fs_write_all(int fd, const void *data, size_t len);
+int fs_read_full(int fd, void *data, size_t len);
+
+/* Normalise "a//b/./c/../d" lexically (no FS access) into "a/b/d"; result never escapes "/". */
+char *fs_path_clean(const char *path);
+
+/* True if the kernel supports openat2(2) (checked once). */
+bool fs_have_openat2(void);
+
+#endif

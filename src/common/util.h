@@ -1,0 +1,30 @@
+/*
+ * util.h - small parsers and formatters shared by every front end: strict
+ * integers, docker-style byte sizes ("512m"), durations ("1m30s"), RFC 3339.
+ * Parsers reject trailing garbage, overflow and empty input with -EINVAL or
+ * -ERANGE; outputs are untouched on failure.
+ */
+#ifndef BERTH_COMMON_UTIL_H
+#define BERTH_COMMON_UTIL_H
+
+#include <time.h>
+
+#include "common/macro.h"
+
+int parse_int64(const char *s, int64_t *ret);
+int parse_uint64(const char *s, uint64_t *ret);
+/* Bytes: "1024", "10k", "512m", "1g" (1024-based, case-insensitive, optional 'b'/'ib'). */
+int parse_bytes(const char *s, int64_t *ret);
+/* Go-style durations: "300ms", "1.5s", "2m", "1h30m", "10us", "0". Result in nanoseconds. */
+int parse_duration_ns(const char *s, int64_t *ret);
+
+/* RFC 3339 UTC with nanoseconds: "2026-11-27T13:00:00.123456789Z" (at most 35 chars + NUL). */
+#define RFC3339_MAX 40
+void format_rfc3339(const struct timespec *ts, char out[RFC3339_MAX]);
+/* Parse RFC 3339 (Z or +hh:mm offset, optional fraction) into a timespec. */
+int parse_rfc3339(const char *s, struct timespec *ret);
+
+/* Random hex id of n bytes of entropy (2n characters). Caller frees. */
+char *random_hex(size_t n);
+
+#endif

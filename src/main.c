@@ -1,0 +1,102 @@
+/*
+ * main.c - argv dispatch for the multi-call berth binary. Nothing else lives
+ * here: each role's entry point is in its module (runtime/cli.c, ...).
+ *
+ * Invoked as "berth-runtime" (symlink), it behaves as "berth runtime".
+ */
+#include <libgen.h>
+
+#include "common/log.h"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+/* Commands, one line each. Hidden ones have a NULL summary. */
+static const struct command commands[] = {
+	{ "version", cmd_version, "Show the berth version information" },
+	{ "help", cmd_help, "Show help for berth" },
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (streq(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: berth [OPTIONS] COMMAND [ARG...]\n\n"
+		   "A self-hosted container platform: OCI runtime, image store, registry,\n"
+		   "Docker-compatible engine and builder in one binary.\n\n"
+		   "Options:\n"
+		   "  -h, --help       Show this help\n"
+		   "  -v, --version    Print version information and quit\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (commands[i].summary)
+			fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun 'berth COMMAND --help' for more information on a command.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc > 1) {
+		const struct command *c = find_command(argv[1]);
+		if (!c) {
+			fprintf(stderr, "berth: unknown help topic '%s'\n", argv[1]);
+			return 2;
+		}
+		char *sub[] = { argv[1], (char *)"--help", NULL };
+		return c->run(2, sub);
+	}
+	usage(stdout);
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	if (argc > 1 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {
+		printf("Usage: berth version\n\nShow the berth version information\n");
+		return 0;
+	}
+	printf("berth version %s\n", BERTH_VERSION);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *self = argc > 0 ? basename(argv[0]) : "berth";
+
+	if (streq(self, "berth-runtime")) {
+		const struct command *c = find_command("runtime");
+		if (c)
+			return c->run(argc, argv);
+	}
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *arg = argv[1];
+	if (streq(arg, "-h") || streq(arg, "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (streq(arg, "-v") || streq(arg, "--version")) {
+		printf("berth version %s\n", BERTH_VERSION);
+		return 0;
+	}
+	const struct command *c = find_command(arg);
+	if (!c) {
+		fprintf(stderr, "berth: '%s' is not a berth command.\nSee 'berth --help'.\n", arg);
+		return 2;
+	}
+	return c->run(argc - 1, argv + 1);
+}

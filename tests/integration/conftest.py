@@ -1,0 +1,170 @@
+"""Shared pytest fixtures for berth's integration tests.
+
+Every test gets isolated state: its own berth root and exec root under a temp
+directory, and, when it asks for `netns`, its own network namespace. Teardown
+unmounts and removes whatever a test left, even when the test failed, and the
+session ends by checking that nothing leaked (mounts, netns, processes).
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MKIMAGE = os.path.join(REPO, "scripts", "mkimage")
+NETNS_PREFIX = "berth-test-"
+TMP_PREFIX = "berth-it-"
+
+
+def berth_binary():
+    path = os.environ.get("BERTH_BIN") or os.path.join(REPO, "build", "src", "berth")
+    if not os.access(path, os.X_OK):
+        pytest.exit(f"berth binary not found at {path}: run 'make build' or set BERTH_BIN", 2)
+    return path
+
+
+@pytest.fixture(scope="session")
+def berth_bin():
+    return berth_binary()
+
+
+def run(cmd, check=True, timeout=120, **kw):
+    """Run a command, capturing text output; on failure show both streams."""
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    p = subprocess.run(cmd, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{cmd!r} exited {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+    return p
+
+
+class Berth:
+    """A berth installation confined to a temp root and exec root."""
+
+    def __init__(self, binary, base):
+        self.bin = binary
+        self.base = base
+        self.root = os.path.join(base, "root")
+        self.exec_root = os.path.join(base, "run")
+        os.makedirs(self.root)
+        os.makedirs(self.exec_root)
+        self.env = dict(os.environ, BERTH_ROOT=self.root, BERTH_EXEC_ROOT=self.exec_root)
+
+    def __call__(self, *args, check=True, timeout=120, **kw):
+        kw.setdefault("env", self.env)
+        return run([self.bin, *map(str, args)], check=check, timeout=timeout, **kw)
+
+
+def mounts_under(path):
+    """Mount points at or below path, deepest first."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4].encode().decode("unicode_escape")
+            if mp == path or mp.startswith(path.rstrip("/") + "/"):
+                found.append(mp)
+    return sorted(found, key=len, reverse=True)
+
+
+def unmount_all(path):
+    for mp in mounts_under(path):
+        subprocess.run(["umount", "-l", mp], capture_output=True)
+
+
+@pytest.fixture
+def workdir():
+    """A temp directory removed after the test, with any mounts below it undone."""
+    d = tempfile.mkdtemp(prefix=TMP_PREFIX)
+    try:
+        yield d
+    finally:
+        unmount_all(d)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def berth(berth_bin, workdir):
+    """The berth binary bound to a private root and exec root."""
+    return Berth(berth_bin, workdir)
+
+
+@pytest.fixture
+def netns():
+    """A fresh network namespace with loopback up; deleted afterwards, always."""
+    name = NETNS_PREFIX + uuid.uuid4().hex[:8]
+    run(["ip", "netns", "add", name])
+    try:
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+
+
+class Images:
+    """Generated test images, made once per session and cached by options."""
+
+    def __init__(self, base):
+        self.base = base
+        self.cache = {}
+
+    def make(self, name="busybox", tag="busybox:latest", **opts):
+        key = (name, tag, tuple(sorted(opts.items())))
+        if key in self.cache:
+            return self.cache[key]
+        d = os.path.join(self.base, name)
+        os.makedirs(d, exist_ok=True)
+        cmd = [MKIMAGE, "--tag", tag, "--oci", os.path.join(d, "oci"),
+               "--oci-archive", os.path.join(d, "oci.tar"),
+               "--docker-archive", os.path.join(d, "docker.tar"),
+               "--rootfs", os.path.join(d, "rootfs")]
+        for k, v in opts.items():
+            flag = "--" + k.replace("_", "-")
+            if v is True:
+                cmd.append(flag)
+            elif v not in (False, None):
+                cmd += [flag, str(v)]
+        digest = run(cmd).stdout.strip()
+        img = {"dir": d, "oci": os.path.join(d, "oci"), "oci_archive": os.path.join(d, "oci.tar"),
+               "docker_archive": os.path.join(d, "docker.tar"), "rootfs": os.path.join(d, "rootfs"),
+               "id": digest, "tag": tag}
+        self.cache[key] = img
+        return img
+
+
+@pytest.fixture(scope="session")
+def images():
+    d = tempfile.mkdtemp(prefix=TMP_PREFIX + "images-")
+    try:
+        yield Images(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def busybox(images):
+    """The default busybox image in every format."""
+    return images.make()
+
+
+def _netns_list():
+    p = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    return {line.split()[0] for line in p.stdout.splitlines() if line.strip()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaks():
+    """Fail the session if tests leave mounts or network namespaces behind."""
+    before_ns = _netns_list()
+    yield
+    leaked_ns = sorted(n for n in _netns_list() - before_ns if n.startswith(NETNS_PREFIX))
+    leaked_mounts = [mp for mp in mounts_under(tempfile.gettempdir())
+                     if os.path.basename(mp).startswith(TMP_PREFIX) or f"/{TMP_PREFIX}" in mp]
+    for n in leaked_ns:
+        subprocess.run(["ip", "netns", "delete", n], capture_output=True)
+    for mp in leaked_mounts:
+        subprocess.run(["umount", "-l", mp], capture_output=True)
+    assert not leaked_ns, f"tests leaked network namespaces: {leaked_ns}"
+    assert not leaked_mounts, f"tests leaked mounts: {leaked_mounts}"

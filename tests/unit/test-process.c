@@ -1,0 +1,129 @@
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "unit.h"
+#include "common/process.h"
+
+static void test_run_captures_output_and_status(void **state)
+{
+	const char *argv[] = { "/bin/sh", "-c", "cat; echo err >&2; exit 3", NULL };
+	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT, errout = STRBUF_INIT;
+	int status = 0;
+	assert_int_equal(proc_run(&o, "hello", 5, &out, &errout, 0, 5000, &status, NULL), 0);
+	assert_string_equal(out.buf, "hello");
+	assert_string_equal(errout.buf, "err\n");
+	assert_true(WIFEXITED(status));
+	assert_int_equal(proc_exit_code(status), 3);
+}
+
+static void test_run_timeout_kills(void **state)
+{
+	const char *argv[] = { "/bin/sleep", "30", NULL };
+	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int64_t t0 = now_ms();
+	assert_int_equal(proc_run(&o, NULL, 0, NULL, NULL, 0, 100, NULL, &err), -ETIMEDOUT);
+	assert_true(now_ms() - t0 < 10000);
+	assert_non_null(err);
+}
+
+static void test_spawn_missing_program(void **state)
+{
+	const char *argv[] = { "/nonexistent/prog", NULL };
+	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	_cleanup_error_ struct berth_error *err = NULL;
+	pid_t pid;
+	assert_int_equal(proc_spawn(&o, &pid, NULL, &err), -ENOENT);
+	_cleanup_free_ char *s = berth_error_string(err);
+	assert_string_equal(s, "spawn '/nonexistent/prog': No such file or directory");
+	struct proc_spawn_opts empty = PROC_SPAWN_OPTS_INIT;
+	assert_int_equal(proc_spawn(&empty, &pid, NULL, NULL), -EINVAL);
+}
+
+static void test_extra_fds_and_closing(void **state)
+{
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	/* an inheritable fd that must not reach the child */
+	int leak = open("/dev/null", O_RDONLY);
+	assert_true(leak >= 0);
+	_cleanup_free_ char *script =
+	    xasprintf("echo via3 >&3; ls /proc/self/fd | sort -n | tr '\\n' ' ' >&3");
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	o.extra_fds = &p[1];
+	o.n_extra_fds = 1;
+	pid_t pid;
+	int pidfd = -1;
+	assert_int_equal(proc_spawn(&o, &pid, &pidfd, NULL), 0);
+	close(p[1]);
+	close(leak);
+	int status;
+	assert_int_equal(proc_wait(pid, pidfd, 5000, &status, NULL), 0);
+	assert_int_equal(proc_exit_code(status), 0);
+	safe_close(pidfd);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	assert_true(strbuf_read_fd(&sb, p[0], 0) > 0);
+	close(p[0]);
+	/* 0 1 2 3, plus the fd ls uses to read the directory */
+	assert_true(startswith(sb.buf, "via3\n0 1 2 3 "));
+	_cleanup_free_ char *leakfd = xasprintf(" %d ", leak);
+	const char *fds = sb.buf + 5;
+	/* only one fd above 3 (ls's own) */
+	int count = 0;
+	for (const char *c = fds; *c; c++)
+		if (*c == ' ')
+			count++;
+	assert_true(count <= 5);
+}
+
+static void test_wait_timeout_and_signal(void **state)
+{
+	const char *argv[] = { "/bin/sleep", "30", NULL };
+	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	pid_t pid;
+	int pidfd;
+	assert_int_equal(proc_spawn(&o, &pid, &pidfd, NULL), 0);
+	_cleanup_error_ struct berth_error *err = NULL;
+	assert_int_equal(proc_wait(pid, pidfd, 50, NULL, &err), -ETIMEDOUT);
+	assert_int_equal(proc_signal(pid, pidfd, SIGTERM), 0);
+	int status;
+	assert_int_equal(proc_wait(pid, pidfd, 5000, &status, NULL), 0);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(proc_exit_code(status), 128 + SIGTERM);
+	close(pidfd);
+}
+
+static void test_cwd_and_env(void **state)
+{
+	const char *argv[] = { "/bin/sh", "-c", "pwd; echo $FOO", NULL };
+	const char *envp[] = { "FOO=bar", "PATH=/usr/bin:/bin", NULL };
+	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	o.envp = envp;
+	o.cwd = "/tmp";
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	int status;
+	assert_int_equal(proc_run(&o, NULL, 0, &out, NULL, 0, 5000, &status, NULL), 0);
+	assert_string_equal(out.buf, "/tmp\nbar\n");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_run_captures_output_and_status),
+		cmocka_unit_test(test_run_timeout_kills),
+		cmocka_unit_test(test_spawn_missing_program),
+		cmocka_unit_test(test_extra_fds_and_closing),
+		cmocka_unit_test(test_wait_timeout_and_signal),
+		cmocka_unit_test(test_cwd_and_env),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,90 @@
+#include "unit.h"
+#include "common/util.h"
+
+static void test_parse_int(void **state)
+{
+	int64_t v;
+	uint64_t u;
+	assert_int_equal(parse_int64("-42", &v), 0);
+	assert_int_equal(v, -42);
+	assert_int_equal(parse_int64("", &v), -EINVAL);
+	assert_int_equal(parse_int64(" 1", &v), -EINVAL);
+	assert_int_equal(parse_int64("1x", &v), -EINVAL);
+	assert_int_equal(parse_int64("99999999999999999999", &v), -ERANGE);
+	assert_int_equal(parse_uint64("18446744073709551615", &u), 0);
+	assert_int_equal(parse_uint64("-1", &u), -EINVAL);
+	assert_int_equal(parse_uint64(NULL, &u), -EINVAL);
+}
+
+static void test_parse_bytes(void **state)
+{
+	int64_t v;
+	assert_int_equal(parse_bytes("1024", &v), 0);
+	assert_int_equal(v, 1024);
+	assert_int_equal(parse_bytes("10k", &v), 0);
+	assert_int_equal(v, 10240);
+	assert_int_equal(parse_bytes("512m", &v), 0);
+	assert_int_equal(v, 512ll << 20);
+	assert_int_equal(parse_bytes("1GiB", &v), 0);
+	assert_int_equal(v, 1ll << 30);
+	assert_int_equal(parse_bytes("1.5g", &v), 0);
+	assert_int_equal(v, 3ll << 29);
+	assert_int_equal(parse_bytes("12b", &v), 0);
+	assert_int_equal(v, 12);
+	assert_int_equal(parse_bytes("-1m", &v), -EINVAL);
+	assert_int_equal(parse_bytes("1q", &v), -EINVAL);
+	assert_int_equal(parse_bytes("m", &v), -EINVAL);
+	assert_int_equal(parse_bytes("1mm", &v), -EINVAL);
+	assert_int_equal(parse_bytes("99999999p", &v), -ERANGE);
+}
+
+static void test_parse_duration(void **state)
+{
+	int64_t v;
+	assert_int_equal(parse_duration_ns("300ms", &v), 0);
+	assert_int_equal(v, 300000000);
+	assert_int_equal(parse_duration_ns("1h30m", &v), 0);
+	assert_int_equal(v, 5400ll * 1000000000);
+	assert_int_equal(parse_duration_ns("1.5s", &v), 0);
+	assert_int_equal(v, 1500000000);
+	assert_int_equal(parse_duration_ns("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(parse_duration_ns("10", &v), -EINVAL);
+	assert_int_equal(parse_duration_ns("s", &v), -EINVAL);
+	assert_int_equal(parse_duration_ns("5x", &v), -EINVAL);
+	assert_int_equal(parse_duration_ns("", &v), -EINVAL);
+}
+
+static void test_rfc3339_round_trip(void **state)
+{
+	struct timespec ts = { .tv_sec = 1795784400, .tv_nsec = 123456789 }, back;
+	char buf[RFC3339_MAX];
+	format_rfc3339(&ts, buf);
+	assert_string_equal(buf, "2026-11-27T13:00:00.123456789Z");
+	assert_int_equal(parse_rfc3339(buf, &back), 0);
+	assert_int_equal(back.tv_sec, ts.tv_sec);
+	assert_int_equal(back.tv_nsec, ts.tv_nsec);
+	assert_int_equal(parse_rfc3339("2026-11-27T14:00:00+01:00", &back), 0);
+	assert_int_equal(back.tv_sec, 1795784400);
+	assert_int_equal(parse_rfc3339("2026-11-27T10:00:00", &back), -EINVAL);
+	assert_int_equal(parse_rfc3339("garbage", &back), -EINVAL);
+	assert_int_equal(parse_rfc3339("2026-11-27T10:00:00.Z", &back), -EINVAL);
+}
+
+static void test_random_hex(void **state)
+{
+	_cleanup_free_ char *a = random_hex(32);
+	_cleanup_free_ char *b = random_hex(32);
+	assert_int_equal(strlen(a), 64);
+	assert_string_not_equal(a, b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_int),      cmocka_unit_test(test_parse_bytes),
+		cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_rfc3339_round_trip),
+		cmocka_unit_test(test_random_hex),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

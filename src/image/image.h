@@ -274,7 +274,7 @@ struct image_remote_opts {
 	const struct image_auth *auth; /* may be NULL */
 	/* Hosts ("host:port") allowed over plain HTTP besides loopback ones. */
 	const char *const *insecure_registries;
-	/* Directory holding <host[:port]>/ca.crt, *.cert/*.key; NULL = /etc/docker/certs.d. */
+	/* Directory holding <host[:port]>/ca.crt, client.cert/key; NULL = /etc/docker/certs.d. */
 	const char *certs_dir;
 	unsigned max_concurrent; /* parallel blob transfers; 0 = 3 (docker's default) */
 	image_progress_fn progress; /* may be NULL */

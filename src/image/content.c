@@ -127,6 +127,7 @@ int content_writer_commit(struct content_writer *w, const char *expected, int64_
 	int r = content_path(w->store, got, &dst, err);
 	if (r < 0)
 		return r;
+	w->existed = access(dst, F_OK) == 0;
 	if (rename(w->tmp_path, dst) < 0)
 		return berth_error_errno(err, "rename '%s'", w->tmp_path);
 	free(w->tmp_path);

@@ -21,7 +21,8 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS image_layers ("
 	"  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE, idx INTEGER NOT NULL,"
 	"  diff_id TEXT NOT NULL, chain_id TEXT NOT NULL, blob TEXT, media_type TEXT,"
-	"  blob_size INTEGER NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (image_id, idx));"
+	"  blob_size INTEGER NOT NULL, size INTEGER NOT NULL, tar_size INTEGER NOT NULL,"
+	"  PRIMARY KEY (image_id, idx));"
 	"CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain_id);"
 	"CREATE INDEX IF NOT EXISTS image_layers_blob ON image_layers(blob);"
 	"CREATE TABLE IF NOT EXISTS tags ("
@@ -31,7 +32,7 @@ static const char schema[] =
 	"  ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);"
 	"CREATE INDEX IF NOT EXISTS digests_image ON digests(image_id);"
 	"CREATE TABLE IF NOT EXISTS layers ("
-	"  chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, size INTEGER NOT NULL);"
+	"  chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, size INTEGER NOT NULL, tar_size INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS snapshots ("
 	"  id TEXT PRIMARY KEY, image_id TEXT, created INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS snapshots_image ON snapshots(image_id);"
@@ -207,7 +208,7 @@ static int put_layers(sqlite3 *db, const struct store_image *img, struct berth_e
 		return r;
 	r = store_db_prepare(db,
 			     "INSERT INTO image_layers (image_id, idx, diff_id, chain_id, blob, media_type,"
-			     " blob_size, size) VALUES (?,?,?,?,?,?,?,?)",
+			     " blob_size, size, tar_size) VALUES (?,?,?,?,?,?,?,?,?)",
 			     &ins, err);
 	if (r < 0)
 		return r;
@@ -222,6 +223,7 @@ static int put_layers(sqlite3 *db, const struct store_image *img, struct berth_e
 		bind_text(ins, 6, l->media_type);
 		sqlite3_bind_int64(ins, 7, (int64_t)l->blob_size);
 		sqlite3_bind_int64(ins, 8, (int64_t)l->size);
+		sqlite3_bind_int64(ins, 9, (int64_t)l->tar_size);
 		r = step_done(db, ins, err, "insert layer");
 		if (r < 0)
 			return r;
@@ -273,7 +275,7 @@ static int get_layers(sqlite3 *db, struct store_image *img, struct berth_error *
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = store_db_prepare(db,
-				 "SELECT diff_id, chain_id, blob, media_type, blob_size, size FROM image_layers"
+				 "SELECT diff_id, chain_id, blob, media_type, blob_size, size, tar_size FROM image_layers"
 				 " WHERE image_id = ? ORDER BY idx",
 				 &st, err);
 	if (r < 0)
@@ -294,6 +296,7 @@ static int get_layers(sqlite3 *db, struct store_image *img, struct berth_error *
 		l->media_type = col_dup(st, 3);
 		l->blob_size = (uint64_t)sqlite3_column_int64(st, 4);
 		l->size = (uint64_t)sqlite3_column_int64(st, 5);
+		l->tar_size = (uint64_t)sqlite3_column_int64(st, 6);
 	}
 	if (rc != SQLITE_DONE)
 		return store_db_error(db, err, "read layers");
@@ -355,25 +358,33 @@ int store_digest_put(sqlite3 *db, const char *ref, const char *id, struct berth_
 	return put_ref(db, "digests", ref, id, err);
 }
 
-int store_layer_has(sqlite3 *db, const char *chain_id)
+int store_layer_get(sqlite3 *db, const char *chain_id, uint64_t *ret_size, uint64_t *ret_tar_size)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (store_db_prepare(db, "SELECT 1 FROM layers WHERE chain_id = ?", &st, NULL) < 0)
+	if (store_db_prepare(db, "SELECT size, tar_size FROM layers WHERE chain_id = ?", &st, NULL) < 0)
 		return 0;
 	bind_text(st, 1, chain_id);
-	return sqlite3_step(st) == SQLITE_ROW;
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return 0;
+	if (ret_size)
+		*ret_size = (uint64_t)sqlite3_column_int64(st, 0);
+	if (ret_tar_size)
+		*ret_tar_size = (uint64_t)sqlite3_column_int64(st, 1);
+	return 1;
 }
 
-int store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id, uint64_t size,
+int store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id, uint64_t size, uint64_t tar_size,
 		    struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_db_prepare(db, "INSERT OR IGNORE INTO layers (chain_id, diff_id, size) VALUES (?,?,?)", &st,
-				 err);
+	int r = store_db_prepare(db,
+				 "INSERT OR IGNORE INTO layers (chain_id, diff_id, size, tar_size) VALUES (?,?,?,?)",
+				 &st, err);
 	if (r < 0)
 		return r;
 	bind_text(st, 1, chain_id);
 	bind_text(st, 2, diff_id);
 	sqlite3_bind_int64(st, 3, (int64_t)size);
+	sqlite3_bind_int64(st, 4, (int64_t)tar_size);
 	return step_done(db, st, err, "store layer");
 }

@@ -46,6 +46,7 @@ struct content_writer {
 	char *tmp_path;
 	struct digester *d;
 	uint64_t size;
+	bool existed; /* set by commit: the blob was already in the store */
 };
 
 /* Start a writer on a new temp file in content/ingest. */
@@ -103,7 +104,8 @@ struct store_layer {
 	char blob[DIGEST_STRING_MAX];     /* digest of the stored blob ("" when none) */
 	char *media_type;                 /* blob's media type (owned) */
 	uint64_t blob_size;
-	uint64_t size; /* unpacked bytes */
+	uint64_t size;     /* unpacked bytes */
+	uint64_t tar_size; /* uncompressed tar bytes (for docker save's layer.tar) */
 };
 
 struct store_image {
@@ -131,10 +133,35 @@ int store_tag_put(sqlite3 *db, const char *ref, const char *id, struct berth_err
 /* Record a repo digest ("docker.io/library/busybox@sha256:...") for id. */
 int store_digest_put(sqlite3 *db, const char *ref, const char *id, struct berth_error **err);
 
-/* Is the layer snapshot for chain_id present (row and directory)? */
-int store_layer_has(sqlite3 *db, const char *chain_id);
-int store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id, uint64_t size,
+/* 1 (and sizes, either may be NULL) when the layer row for chain_id exists, else 0. */
+int store_layer_get(sqlite3 *db, const char *chain_id, uint64_t *ret_size, uint64_t *ret_tar_size);
+int store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id, uint64_t size, uint64_t tar_size,
 		    struct berth_error **err);
+
+/*
+ * Make sure every layer of img has its unpacked snapshot: fills chain_id,
+ * size and tar_size; layers whose chain exists are skipped ("Already exists"),
+ * others are unpacked from their blob (which must be in the content store)
+ * into <root>/tmp, diff_id verified, then renamed to snapshots/<chain hex>.
+ * progress_id (may be NULL) gets per-layer events "Extracting"/"Pull complete".
+ */
+int store_layers_unpack(struct image_store *s, struct store_image *img, image_progress_fn progress,
+			void *userdata, const char *done_status, struct berth_error **err);
+
+/*
+ * Record img (layers unpacked, blobs stored) in one transaction, with tags
+ * (NULL-terminated normalised references, may be NULL) and an optional repo
+ * digest reference. When img->manifest_digest is NULL an OCI manifest is
+ * synthesised from the config and layer blobs and stored first.
+ */
+int store_image_finish(struct image_store *s, struct store_image *img, const char *const *tags,
+		       const char *repo_digest, struct berth_error **err);
+
+/* OCI layer media type of a stored blob by its magic bytes (tar, tar+gzip, tar+zstd). */
+const char *store_sniff_layer_type(struct image_store *s, const char *digest);
+
+/* Short id of a digest for progress ("sha256:abcdef..." -> "abcdef012345"). out: 13 bytes. */
+void store_short_id(const char *digest, char out[13]);
 
 /* Snapshot directory of a chain ID / a container: "<root>/snapshots/<hex or id>". Caller frees. */
 char *store_snapshot_dir(struct image_store *s, const char *id_or_digest);

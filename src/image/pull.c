@@ -360,7 +360,8 @@ static int do_pull(struct puller *p, const char *platform, char **ret_id, struct
 	struct manifest m = { 0 };
 	char top[DIGEST_STRING_MAX], mdigest[DIGEST_STRING_MAX];
 	_cleanup_free_ char *fam = image_ref_familiar(p->rm.ref);
-	emit(p->o, p->rm.ref->tag ? p->rm.ref->tag : p->rm.ref->digest, "Pulling from", 0, 0);
+	_cleanup_free_ char *from = xasprintf("Pulling from %s", p->rm.ref->path);
+	emit(p->o, p->rm.ref->tag ? p->rm.ref->tag : p->rm.ref->digest, from, 0, 0);
 	int r = resolve_manifest(p, platform, &m, top, mdigest, err);
 	if (r < 0)
 		return r;

@@ -212,6 +212,10 @@ static int save_all(struct saver *sv, const char *const *names, enum image_archi
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_json_ json_t *manifest = json_array(), *repos = json_object(), *index = json_array();
 	int r = store_db_open(sv->s, &db, err);
+	if (r >= 0 && format == IMAGE_ARCHIVE_OCI && !already(sv, "blobs"))
+		r = header(sv, "blobs", 0, AE_IFDIR, err);
+	if (r >= 0 && format == IMAGE_ARCHIVE_OCI && !already(sv, "blobs/sha256"))
+		r = header(sv, "blobs/sha256", 0, AE_IFDIR, err);
 	for (size_t i = 0; r >= 0 && names[i]; i++) {
 		_cleanup_free_ char *id = NULL, *tag = NULL;
 		struct store_image img = { 0 };

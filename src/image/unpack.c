@@ -156,7 +156,9 @@ static int whiteout(struct unpack_ctx *c, int pfd, const char *parent, const cha
 	return 0;
 }
 
-static int write_data(struct archive *a, int fd, const char *path, struct berth_error **err)
+static int archive_fail(struct unpack_ctx *c, struct archive *a, struct berth_error **err);
+
+static int write_data(struct unpack_ctx *c, struct archive *a, int fd, const char *path, struct berth_error **err)
 {
 	const void *buf;
 	size_t size;
@@ -176,7 +178,7 @@ static int write_data(struct archive *a, int fd, const char *path, struct berth_
 		}
 	}
 	if (r != ARCHIVE_EOF)
-		return berth_error_msg(err, EBADMSG, "read data of '%s': %s", path, archive_error_string(a));
+		return berth_error_wrap(err, archive_fail(c, a, err), "read data of '%s'", path);
 	return 0;
 }
 
@@ -280,7 +282,7 @@ static int create_node(struct unpack_ctx *c, struct archive *a, struct archive_e
 		fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return berth_error_errno(err, "create '%s'", path);
-		r = write_data(a, fd, path, err);
+		r = write_data(c, a, fd, path, err);
 		if (r < 0)
 			return r;
 		if (archive_entry_size_is_set(e) && ftruncate(fd, archive_entry_size(e)) < 0)

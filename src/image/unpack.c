@@ -266,7 +266,10 @@ static int make_hardlink(struct unpack_ctx *c, struct archive_entry *e, int pfd,
 		return r;
 	if (linkat(tfd, "", pfd, base, AT_EMPTY_PATH) < 0)
 		return berth_error_errno(err, "link '%s' to '%s'", path, target);
-	return 0;
+	/* Like docker (and GNU tar), the link entry's metadata applies to the shared inode. */
+	if (S_ISLNK(st.st_mode))
+		return 0;
+	return set_meta(c, e, pfd, base, -1, path, err);
 }
 
 static int create_node(struct unpack_ctx *c, struct archive *a, struct archive_entry *e, int pfd,

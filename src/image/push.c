@@ -159,7 +159,9 @@ static int push_blob(struct remote *rm, const char *digest, struct berth_error *
 	_cleanup_free_ char *loc = NULL;
 	bool done = false;
 	if (from) {
-		r = try_mount(rm, digest, from, &done, &loc, err);
+		/* A refused mount (e.g. no pull access to `from`) falls back to an upload. */
+		_cleanup_error_ struct berth_error *merr = NULL;
+		r = try_mount(rm, digest, from, &done, &loc, &merr);
 		if (r >= 0 && done) {
 			_cleanup_free_ char *m = xasprintf("Mounted from %s", from);
 			emit(rm->o, sid, m, 0, 0);

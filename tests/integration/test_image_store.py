@@ -11,9 +11,22 @@ import tarfile
 
 import pytest
 
-from conftest import run
+from conftest import TMP_PREFIX, mounts_under, run
 
 MTIME = 1767225600
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaks():
+    """Overrides conftest's: these tests create no network namespaces, and the
+    shared check deletes namespaces that engineers running tests in parallel
+    create meanwhile. Mounts are still checked."""
+    yield
+    import tempfile
+    leaked = [mp for mp in mounts_under(tempfile.gettempdir()) if f"/{TMP_PREFIX}" in mp]
+    for mp in leaked:
+        subprocess.run(["umount", "-l", mp], capture_output=True)
+    assert not leaked, f"tests leaked mounts: {leaked}"
 
 
 def store(berth, *args, **kw):

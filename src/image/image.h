@@ -262,11 +262,12 @@ typedef void (*image_progress_fn)(const struct image_progress *p, void *userdata
  * Explicit credentials (docker's X-Registry-Auth). When NULL or all members
  * are NULL, credentials come from $DOCKER_CONFIG/config.json or
  * ~/.docker/config.json "auths" (base64 "auth" or username/password,
- * identitytoken) for the registry host.
+ * identitytoken) for the registry host. Credential helpers (credsStore) are
+ * not run.
  */
 struct image_auth {
 	const char *username, *password;
-	const char *identity_token; /* OAuth2 refresh token (docker's identitytoken) */
+	const char *identity_token; /* OAuth2 refresh token (docker's identitytoken), exchanged at the token endpoint */
 	const char *registry_token; /* bearer token used as is */
 };
 
@@ -295,13 +296,14 @@ int image_pull(struct image_store *s, const char *ref, const char *platform,
 	       const struct image_remote_opts *opts, char **ret_id, struct berth_error **err);
 
 /*
- * Push the image `name` to the registry/repository of reference `ref` (NULL:
- * push every tag of `name`'s repository, like `docker push repo`; a tag
- * `ref` must already point at the image, like docker). Blobs are checked
- * with HEAD, mounted cross-repository when the store knows another repo on the
- * same registry holds them, otherwise uploaded (monolithic PUT up to 16 MiB,
- * chunked PATCH above); then the manifest is PUT. *ret_digest (may be NULL):
- * the manifest digest, caller frees.
+ * Push the image tagged `ref` (a reference with a tag; it must exist in the
+ * store, like docker's `push` of a tag) to that reference's registry and
+ * repository. Blobs are checked with HEAD, mounted cross-repository when the
+ * store knows another repository on the same registry holds them (a refused
+ * mount falls back to an upload), otherwise uploaded (monolithic PUT up to
+ * 16 MiB, chunked PATCH above); then the manifest is PUT and its digest
+ * recorded as a RepoDigest. *ret_digest (may be NULL): the manifest digest,
+ * caller frees.
  */
 int image_push(struct image_store *s, const char *ref, const struct image_remote_opts *opts,
 	       char **ret_digest, struct berth_error **err);

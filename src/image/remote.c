@@ -329,6 +329,18 @@ static int fetch_token(struct remote *rm, const char *challenge, struct berth_er
 		_cleanup_free_ char *b = b64_encode(up);
 		rm->auth = xasprintf("Authorization: Basic %s", b);
 	}
+	_cleanup_free_ char *form = NULL;
+	if (rm->identity_token && !(rm->user && rm->pass)) {
+		/* OAuth2 refresh token: POST the form to the realm (docker's identitytoken) */
+		_cleanup_free_ char *etok = url_escape(rm->identity_token);
+		form = xasprintf("grant_type=refresh_token&client_id=berth&service=%s&scope=%s&refresh_token=%s", esvc,
+				 escope, etok);
+		q.method = "POST";
+		q.url = realm;
+		q.in_buf = form;
+		q.in_len = strlen(form);
+		q.content_type = "application/x-www-form-urlencoded";
+	}
 	int r = perform(rm, &q, err);
 	free(rm->auth);
 	rm->auth = NULL;
@@ -455,6 +467,8 @@ int remote_open(struct image_store *s, const struct image_ref *ref, const struct
 	if (o && o->auth && o->auth->username && o->auth->password) {
 		rm.user = xstrdup(o->auth->username);
 		rm.pass = xstrdup(o->auth->password);
+	} else if (o && o->auth && o->auth->identity_token) {
+		rm.identity_token = xstrdup(o->auth->identity_token);
 	} else {
 		load_docker_config(&rm);
 	}

@@ -116,7 +116,8 @@ static int cmd_pull(struct cli *c, int argc, char **argv)
 	struct remote_args ra = { 0 };
 	if (parse_remote(argc, argv, &ra) < 0)
 		return usage(stderr);
-	struct image_remote_opts o = { .insecure_registries = ra.insecure, .progress = on_progress,
+	struct image_remote_opts o = { .insecure_registries = ra.insecure,
+				       .progress = on_progress,
 				       .progress_data = c };
 	struct berth_error *e = NULL;
 	_cleanup_free_ char *id = NULL;
@@ -131,7 +132,8 @@ static int cmd_push(struct cli *c, int argc, char **argv)
 	struct remote_args ra = { 0 };
 	if (parse_remote(argc, argv, &ra) < 0)
 		return usage(stderr);
-	struct image_remote_opts o = { .insecure_registries = ra.insecure, .progress = on_progress,
+	struct image_remote_opts o = { .insecure_registries = ra.insecure,
+				       .progress = on_progress,
 				       .progress_data = c };
 	struct berth_error *e = NULL;
 	_cleanup_free_ char *dg = NULL;
@@ -141,8 +143,8 @@ static int cmd_push(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
-static int add_filter(struct image_list_filters *f, const char **refs, size_t *nr, const char **labels, size_t *nl,
-		      const char *arg)
+static int add_filter(struct image_list_filters *f, const char **refs, size_t *nr, const char **labels,
+		      size_t *nl, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
 	if (!eq)
@@ -170,14 +172,15 @@ static void print_table(json_t *list, bool quiet)
 	json_t *e;
 	if (!quiet)
 		printf("%-40s %-20s %-14s %s\n", "REPOSITORY:TAG", "IMAGE ID", "CREATED", "SIZE");
-	json_array_foreach(list, i, e) {
+	json_array_foreach (list, i, e) {
 		const char *id = json_string_value(json_object_get(e, "Id"));
 		if (quiet) {
 			printf("%.12s\n", id + 7);
 			continue;
 		}
 		json_t *tags = json_object_get(e, "RepoTags");
-		const char *tag = json_array_size(tags) ? json_string_value(json_array_get(tags, 0)) : "<none>:<none>";
+		const char *tag =
+		    json_array_size(tags) ? json_string_value(json_array_get(tags, 0)) : "<none>:<none>";
 		printf("%-40s %-20.12s %-14lld %lld\n", tag, id + 7,
 		       (long long)json_integer_value(json_object_get(e, "Created")),
 		       (long long)json_integer_value(json_object_get(e, "Size")));
@@ -228,7 +231,8 @@ static int cmd_inspect(struct cli *c, int argc, char **argv, bool history)
 	for (int i = 1; i < argc; i++) {
 		struct berth_error *e = NULL;
 		json_t *j = NULL;
-		int r = history ? image_history(c->store, argv[i], &j, &e) : image_inspect(c->store, argv[i], &j, &e);
+		int r = history ? image_history(c->store, argv[i], &j, &e)
+				: image_inspect(c->store, argv[i], &j, &e);
 		if (r < 0)
 			return fail(e, history ? "history" : "inspect");
 		if (history) {
@@ -261,7 +265,7 @@ static int cmd_rm(struct cli *c, int argc, char **argv)
 		}
 		size_t k;
 		json_t *x;
-		json_array_foreach(out, k, x) {
+		json_array_foreach (out, k, x) {
 			const char *key = json_object_get(x, "Untagged") ? "Untagged" : "Deleted";
 			printf("%s: %s\n", key, json_string_value(json_object_get(x, key)));
 		}
@@ -484,10 +488,11 @@ static int cmd_history(struct cli *c, int argc, char **argv)
 }
 
 static const struct verb verbs[] = {
-	{ "pull", cmd_pull },	{ "push", cmd_push },	  { "ls", cmd_ls },	    { "inspect", cmd_inspect1 },
-	{ "history", cmd_history }, { "rm", cmd_rm },	  { "tag", cmd_tag },	    { "save", cmd_save },
-	{ "load", cmd_load },	{ "import", cmd_import }, { "export", cmd_export }, { "mount", cmd_mount },
-	{ "unmount", cmd_unmount }, { "commit", cmd_commit }, { "prune", cmd_prune },
+	{ "pull", cmd_pull },        { "push", cmd_push },       { "ls", cmd_ls },
+	{ "inspect", cmd_inspect1 }, { "history", cmd_history }, { "rm", cmd_rm },
+	{ "tag", cmd_tag },          { "save", cmd_save },       { "load", cmd_load },
+	{ "import", cmd_import },    { "export", cmd_export },   { "mount", cmd_mount },
+	{ "unmount", cmd_unmount },  { "commit", cmd_commit },   { "prune", cmd_prune },
 };
 
 int image_store_main(int argc, char **argv)

@@ -120,7 +120,8 @@ int content_writer_commit(struct content_writer *w, const char *expected, int64_
 				       expected ? expected : got, (long long)expected_size,
 				       (unsigned long long)w->size);
 	if (expected && !streq(expected, got))
-		return berth_error_msg(err, EBADMSG, "digest mismatch: expected '%s', got '%s'", expected, got);
+		return berth_error_msg(err, EBADMSG, "digest mismatch: expected '%s', got '%s'", expected,
+				       got);
 	if (fsync(w->fd) < 0)
 		return berth_error_errno(err, "fsync '%s'", w->tmp_path);
 	_cleanup_free_ char *dst = NULL;
@@ -156,8 +157,8 @@ int content_write_buffer(struct image_store *s, const void *data, size_t len, co
 		char got[DIGEST_STRING_MAX];
 		digest_buffer(DIGEST_SHA256, data, len, got);
 		if (!streq(got, expected))
-			return berth_error_msg(err, EBADMSG, "digest mismatch: expected '%s', got '%s'", expected,
-					       got);
+			return berth_error_msg(err, EBADMSG, "digest mismatch: expected '%s', got '%s'",
+					       expected, got);
 		if (ret_digest)
 			memcpy(ret_digest, got, DIGEST_STRING_MAX);
 		return 0;

@@ -14,29 +14,29 @@
 #define DB_BUSY_TIMEOUT_MS 30000
 
 static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS images ("
-	"  id TEXT PRIMARY KEY, manifest_digest TEXT, manifest_media_type TEXT,"
-	"  config_media_type TEXT, created INTEGER NOT NULL, size INTEGER NOT NULL,"
-	"  added INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS image_layers ("
-	"  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE, idx INTEGER NOT NULL,"
-	"  diff_id TEXT NOT NULL, chain_id TEXT NOT NULL, blob TEXT, media_type TEXT,"
-	"  blob_size INTEGER NOT NULL, size INTEGER NOT NULL, tar_size INTEGER NOT NULL,"
-	"  PRIMARY KEY (image_id, idx));"
-	"CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain_id);"
-	"CREATE INDEX IF NOT EXISTS image_layers_blob ON image_layers(blob);"
-	"CREATE TABLE IF NOT EXISTS tags ("
-	"  ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);"
-	"CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);"
-	"CREATE TABLE IF NOT EXISTS digests ("
-	"  ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);"
-	"CREATE INDEX IF NOT EXISTS digests_image ON digests(image_id);"
-	"CREATE TABLE IF NOT EXISTS layers ("
-	"  chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, size INTEGER NOT NULL, tar_size INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS snapshots ("
-	"  id TEXT PRIMARY KEY, image_id TEXT, created INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS snapshots_image ON snapshots(image_id);"
-	"PRAGMA user_version = 1;";
+    "CREATE TABLE IF NOT EXISTS images ("
+    "  id TEXT PRIMARY KEY, manifest_digest TEXT, manifest_media_type TEXT,"
+    "  config_media_type TEXT, created INTEGER NOT NULL, size INTEGER NOT NULL,"
+    "  added INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS image_layers ("
+    "  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE, idx INTEGER NOT NULL,"
+    "  diff_id TEXT NOT NULL, chain_id TEXT NOT NULL, blob TEXT, media_type TEXT,"
+    "  blob_size INTEGER NOT NULL, size INTEGER NOT NULL, tar_size INTEGER NOT NULL,"
+    "  PRIMARY KEY (image_id, idx));"
+    "CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain_id);"
+    "CREATE INDEX IF NOT EXISTS image_layers_blob ON image_layers(blob);"
+    "CREATE TABLE IF NOT EXISTS tags ("
+    "  ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);"
+    "CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);"
+    "CREATE TABLE IF NOT EXISTS digests ("
+    "  ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);"
+    "CREATE INDEX IF NOT EXISTS digests_image ON digests(image_id);"
+    "CREATE TABLE IF NOT EXISTS layers ("
+    "  chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, size INTEGER NOT NULL, tar_size INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS snapshots ("
+    "  id TEXT PRIMARY KEY, image_id TEXT, created INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS snapshots_image ON snapshots(image_id);"
+    "PRAGMA user_version = 1;";
 
 int store_db_error(sqlite3 *db, struct berth_error **err, const char *what)
 {
@@ -234,13 +234,14 @@ static int put_layers(sqlite3 *db, const struct store_image *img, struct berth_e
 int store_image_put(sqlite3 *db, const struct store_image *img, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_db_prepare(db,
-				 "INSERT INTO images (id, manifest_digest, manifest_media_type, config_media_type,"
-				 " created, size, added) VALUES (?,?,?,?,?,?,strftime('%s','now'))"
-				 " ON CONFLICT(id) DO UPDATE SET"
-				 " manifest_digest = coalesce(excluded.manifest_digest, manifest_digest),"
-				 " manifest_media_type = coalesce(excluded.manifest_media_type, manifest_media_type)",
-				 &st, err);
+	int r = store_db_prepare(
+	    db,
+	    "INSERT INTO images (id, manifest_digest, manifest_media_type, config_media_type,"
+	    " created, size, added) VALUES (?,?,?,?,?,?,strftime('%s','now'))"
+	    " ON CONFLICT(id) DO UPDATE SET"
+	    " manifest_digest = coalesce(excluded.manifest_digest, manifest_digest),"
+	    " manifest_media_type = coalesce(excluded.manifest_media_type, manifest_media_type)",
+	    &st, err);
 	if (r < 0)
 		return r;
 	bind_text(st, 1, img->id);
@@ -274,10 +275,11 @@ static void col_copy(sqlite3_stmt *st, int i, char out[DIGEST_STRING_MAX])
 static int get_layers(sqlite3 *db, struct store_image *img, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_db_prepare(db,
-				 "SELECT diff_id, chain_id, blob, media_type, blob_size, size, tar_size FROM image_layers"
-				 " WHERE image_id = ? ORDER BY idx",
-				 &st, err);
+	int r = store_db_prepare(
+	    db,
+	    "SELECT diff_id, chain_id, blob, media_type, blob_size, size, tar_size FROM image_layers"
+	    " WHERE image_id = ? ORDER BY idx",
+	    &st, err);
 	if (r < 0)
 		return r;
 	bind_text(st, 1, img->id);
@@ -306,10 +308,11 @@ static int get_layers(sqlite3 *db, struct store_image *img, struct berth_error *
 int store_image_get(sqlite3 *db, const char *id, struct store_image *ret, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_db_prepare(db,
-				 "SELECT manifest_digest, manifest_media_type, config_media_type, created, size"
-				 " FROM images WHERE id = ?",
-				 &st, err);
+	int r =
+	    store_db_prepare(db,
+			     "SELECT manifest_digest, manifest_media_type, config_media_type, created, size"
+			     " FROM images WHERE id = ?",
+			     &st, err);
 	if (r < 0)
 		return r;
 	bind_text(st, 1, id);
@@ -377,9 +380,9 @@ int store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id, uint
 		    struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_db_prepare(db,
-				 "INSERT OR IGNORE INTO layers (chain_id, diff_id, size, tar_size) VALUES (?,?,?,?)",
-				 &st, err);
+	int r = store_db_prepare(
+	    db, "INSERT OR IGNORE INTO layers (chain_id, diff_id, size, tar_size) VALUES (?,?,?,?)", &st,
+	    err);
 	if (r < 0)
 		return r;
 	bind_text(st, 1, chain_id);

@@ -106,7 +106,8 @@ static ssize_t read_gzip(struct decomp *d, void *buf, size_t len, struct berth_e
 			d->z_member_done = false;
 		}
 		if (d->in_pos == d->in_len && d->in_eof)
-			return berth_error_msg(err, EBADMSG, "truncated gzip stream (unexpected end of data)");
+			return berth_error_msg(err, EBADMSG,
+					       "truncated gzip stream (unexpected end of data)");
 		d->z.next_in = d->in + d->in_pos;
 		d->z.avail_in = (uInt)(d->in_len - d->in_pos);
 		d->z.next_out = buf;
@@ -117,7 +118,8 @@ static ssize_t read_gzip(struct decomp *d, void *buf, size_t len, struct berth_e
 		if (zr == Z_STREAM_END)
 			d->z_member_done = true;
 		else if (zr != Z_OK && zr != Z_BUF_ERROR)
-			return berth_error_msg(err, EBADMSG, "corrupt gzip stream: %s", d->z.msg ? d->z.msg : "error");
+			return berth_error_msg(err, EBADMSG, "corrupt gzip stream: %s",
+					       d->z.msg ? d->z.msg : "error");
 		if (out > 0)
 			return (ssize_t)out;
 	}
@@ -131,7 +133,8 @@ static ssize_t read_zstd(struct decomp *d, void *buf, size_t len, struct berth_e
 			return r;
 		if (d->in_pos == d->in_len && d->in_eof) {
 			if (!d->zs_frame_done)
-				return berth_error_msg(err, EBADMSG, "truncated zstd stream (unexpected end of data)");
+				return berth_error_msg(err, EBADMSG,
+						       "truncated zstd stream (unexpected end of data)");
 			return 0;
 		}
 		ZSTD_inBuffer in = { d->in, d->in_len, d->in_pos };
@@ -139,7 +142,8 @@ static ssize_t read_zstd(struct decomp *d, void *buf, size_t len, struct berth_e
 		size_t zr = ZSTD_decompressStream(d->zs, &out, &in);
 		d->in_pos = in.pos;
 		if (ZSTD_isError(zr))
-			return berth_error_msg(err, EBADMSG, "corrupt zstd stream: %s", ZSTD_getErrorName(zr));
+			return berth_error_msg(err, EBADMSG, "corrupt zstd stream: %s",
+					       ZSTD_getErrorName(zr));
 		d->zs_frame_done = zr == 0;
 		if (out.pos > 0)
 			return (ssize_t)out.pos;
@@ -152,12 +156,8 @@ ssize_t decomp_read(struct decomp *d, void *buf, size_t len, struct berth_error 
 	if (len == 0)
 		return 0;
 	switch (d->kind) {
-	case DECOMP_GZIP:
-		n = read_gzip(d, buf, len, err);
-		break;
-	case DECOMP_ZSTD:
-		n = read_zstd(d, buf, len, err);
-		break;
+	case DECOMP_GZIP: n = read_gzip(d, buf, len, err); break;
+	case DECOMP_ZSTD: n = read_zstd(d, buf, len, err); break;
 	default: {
 		int r = fill(d, err);
 		if (r < 0)

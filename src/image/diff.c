@@ -83,7 +83,8 @@ static void strip_overlay_xattrs(struct archive_entry *e)
 	}
 }
 
-static int write_entry(struct archive *out, struct archive_entry *e, int datafd, char *buf, struct berth_error **err)
+static int write_entry(struct archive *out, struct archive_entry *e, int datafd, char *buf,
+		       struct berth_error **err)
 {
 	if (archive_write_header(out, e) != ARCHIVE_OK)
 		return berth_error_msg(err, EIO, "write tar header '%s': %s", archive_entry_pathname(e),
@@ -102,9 +103,10 @@ static int add_whiteout(struct archive *out, const char *path, const char *name,
 	struct archive_entry *w = archive_entry_new();
 	_cleanup_free_ char *p = name ? xasprintf("%s%s%s", path, *path ? "/" : "", name) : NULL;
 	const char *slash = strrchr(path, '/');
-	_cleanup_free_ char *wh = name ? xstrdup(p)
-				       : (slash ? xasprintf("%.*s/.wh.%s", (int)(slash - path), path, slash + 1)
-						: xasprintf(".wh.%s", path));
+	_cleanup_free_ char *wh =
+	    name ? xstrdup(p)
+		 : (slash ? xasprintf("%.*s/.wh.%s", (int)(slash - path), path, slash + 1)
+			  : xasprintf(".wh.%s", path));
 	archive_entry_set_pathname(w, wh);
 	archive_entry_set_filetype(w, AE_IFREG);
 	archive_entry_set_perm(w, 0644);
@@ -155,12 +157,12 @@ static int tar_tree(const char *root, struct archive *out, bool commit_mode, str
 	archive_entry_linkresolver_set_strategy(lr, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
 	archive_read_disk_set_symlink_physical(disk);
 	archive_read_disk_set_behavior(disk, ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS | ARCHIVE_READDISK_NO_ACL |
-						     ARCHIVE_READDISK_NO_FFLAGS);
+						 ARCHIVE_READDISK_NO_FFLAGS);
 	archive_read_disk_set_standard_lookup(disk);
 	_cleanup_free_ char *buf = xmalloc(DIFF_BUF);
 	int r = archive_read_disk_open(disk, root) == ARCHIVE_OK
-			? 0
-			: berth_error_msg(err, EIO, "open '%s': %s", root, archive_error_string(disk));
+		    ? 0
+		    : berth_error_msg(err, EIO, "open '%s': %s", root, archive_error_string(disk));
 	size_t rootlen = strlen(root);
 	struct archive_entry *e = archive_entry_new();
 	while (r >= 0) {
@@ -255,8 +257,8 @@ static int build_image(struct image_store *s, const char *parent_id, const char 
 	if (r < 0)
 		return r;
 	if (!cfg)
-		cfg = json_pack("{s:s, s:s, s:{}, s:{s:s, s:[]}, s:[]}", "architecture", "amd64", "os", "linux",
-				"config", "rootfs", "type", "layers", "diff_ids", "history");
+		cfg = json_pack("{s:s, s:s, s:{}, s:{s:s, s:[]}, s:[]}", "architecture", "amd64", "os",
+				"linux", "config", "rootfs", "type", "layers", "diff_ids", "history");
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	char created[RFC3339_MAX];
@@ -302,8 +304,9 @@ static int build_image(struct image_store *s, const char *parent_id, const char 
 		snprintf(l->diff_id, sizeof(l->diff_id), "%s", ci.diff_ids[i]);
 		bool mine = i < parent.n_layers;
 		snprintf(l->blob, sizeof(l->blob), "%s", mine ? parent.layers[i].blob : blob);
-		l->media_type = xstrdup(mine && parent.layers[i].media_type ? parent.layers[i].media_type
-								   : store_sniff_layer_type(s, l->blob));
+		l->media_type =
+		    xstrdup(mine && parent.layers[i].media_type ? parent.layers[i].media_type
+								: store_sniff_layer_type(s, l->blob));
 		content_has(s, l->blob, &l->blob_size);
 	}
 	const char *tags[2] = { NULL, NULL };
@@ -357,8 +360,8 @@ int image_commit(struct image_store *s, const char *id, const struct image_commi
 	return r < 0 ? berth_error_wrap(err, r, "commit '%s'", id) : 0;
 }
 
-int image_import(struct image_store *s, int in_fd, const char *ref, const json_t *config_json, const char *message,
-		 char **ret_id, struct berth_error **err)
+int image_import(struct image_store *s, int in_fd, const char *ref, const json_t *config_json,
+		 const char *message, char **ret_id, struct berth_error **err)
 {
 	/* Store the stream as is, then hash its uncompressed form for the diff_id. */
 	struct content_writer w;
@@ -391,7 +394,8 @@ int image_import(struct image_store *s, int in_fd, const char *ref, const json_t
 	decomp_free(dc);
 	if (r < 0)
 		return berth_error_wrap(err, r, "import");
-	struct image_commit_opts o = { .ref = ref, .config = config_json,
+	struct image_commit_opts o = { .ref = ref,
+				       .config = config_json,
 				       .comment = message ? message : "Imported from -" };
 	r = build_image(s, NULL, diff, blob, &o, ret_id, err);
 	return r < 0 ? berth_error_wrap(err, r, "import") : 0;

@@ -54,7 +54,7 @@
 
 /* Limits from distribution/reference. */
 #define IMAGE_REF_NAME_MAX 255 /* whole name (domain + path) */
-#define IMAGE_REF_TAG_MAX 128
+#define IMAGE_REF_TAG_MAX  128
 
 /*
  * A parsed, normalised reference. "busybox" becomes domain "docker.io",
@@ -216,8 +216,8 @@ enum image_remove_flags {
  * unless forced, in which case only its tags are removed (docker behaviour).
  * *ret (may be NULL) receives docker's response: [{"Untagged": ...}, {"Deleted": ...}].
  */
-int image_remove(struct image_store *s, const char *name, int flags, image_in_use_fn in_use,
-		 void *userdata, json_t **ret, struct berth_error **err);
+int image_remove(struct image_store *s, const char *name, int flags, image_in_use_fn in_use, void *userdata,
+		 json_t **ret, struct berth_error **err);
 
 /*
  * `docker image prune`: delete dangling images (all unused images when
@@ -267,7 +267,8 @@ typedef void (*image_progress_fn)(const struct image_progress *p, void *userdata
  */
 struct image_auth {
 	const char *username, *password;
-	const char *identity_token; /* OAuth2 refresh token (docker's identitytoken), exchanged at the token endpoint */
+	const char *identity_token; /* OAuth2 refresh token (docker's identitytoken), exchanged at the token
+				       endpoint */
 	const char *registry_token; /* bearer token used as is */
 };
 
@@ -277,7 +278,7 @@ struct image_remote_opts {
 	const char *const *insecure_registries;
 	/* Directory holding <host[:port]>/ca.crt, client.cert/key; NULL = /etc/docker/certs.d. */
 	const char *certs_dir;
-	unsigned max_concurrent; /* parallel blob transfers; 0 = 3 (docker's default) */
+	unsigned max_concurrent;    /* parallel blob transfers; 0 = 3 (docker's default) */
 	image_progress_fn progress; /* may be NULL */
 	void *progress_data;
 };
@@ -323,8 +324,8 @@ enum image_archive_format {
  * their tags in the archive, IDs export untagged) as one tar stream to
  * out_fd. out_fd is not closed.
  */
-int image_save(struct image_store *s, const char *const *names, enum image_archive_format format,
-	       int out_fd, struct berth_error **err);
+int image_save(struct image_store *s, const char *const *names, enum image_archive_format format, int out_fd,
+	       struct berth_error **err);
 
 /*
  * Read a `docker save` or OCI layout tarball (uncompressed, gzip or zstd;
@@ -424,8 +425,8 @@ struct image_commit_opts {
  * left as it is (the container can keep running). *ret_id (may be NULL):
  * new image ID, caller frees.
  */
-int image_commit(struct image_store *s, const char *id, const struct image_commit_opts *opts,
-		 char **ret_id, struct berth_error **err);
+int image_commit(struct image_store *s, const char *id, const struct image_commit_opts *opts, char **ret_id,
+		 struct berth_error **err);
 
 /*
  * `docker export`: write the merged tree of snapshot `id` as an uncompressed

@@ -237,8 +237,9 @@ int image_history(struct image_store *s, const char *name, json_t **ret, struct 
 		if (!empty && layer < img.n_layers)
 			size = img.layers[layer++].size;
 		json_t *e = json_pack("{s:s, s:I, s:o, s:o, s:I, s:o}", "Id", "<missing>", "Created",
-				      (json_int_t)created_unix(h), "CreatedBy", jstr_or_empty(h, "created_by"), "Tags",
-				      json_null(), "Size", (json_int_t)size, "Comment", jstr_or_empty(h, "comment"));
+				      (json_int_t)created_unix(h), "CreatedBy",
+				      jstr_or_empty(h, "created_by"), "Tags", json_null(), "Size",
+				      (json_int_t)size, "Comment", jstr_or_empty(h, "comment"));
 		json_array_insert_new(out, 0, e);
 	}
 	if (json_array_size(out) > 0) {
@@ -286,14 +287,16 @@ static bool reference_match(json_t *tags, const char *const *patterns)
 		return true;
 	size_t i;
 	json_t *t;
-	json_array_foreach(tags, i, t) {
+	json_array_foreach (tags, i, t) {
 		const char *full = json_string_value(t);
 		const char *colon = strrchr(full, ':');
 		const char *slash = strrchr(full, '/');
-		_cleanup_free_ char *name = colon && (!slash || colon > slash) ? xstrndup(full, (size_t)(colon - full))
-									     : xstrdup(full);
+		_cleanup_free_ char *name = colon && (!slash || colon > slash)
+						? xstrndup(full, (size_t)(colon - full))
+						: xstrdup(full);
 		for (size_t p = 0; patterns[p]; p++)
-			if (fnmatch(patterns[p], full, FNM_PATHNAME) == 0 || fnmatch(patterns[p], name, FNM_PATHNAME) == 0)
+			if (fnmatch(patterns[p], full, FNM_PATHNAME) == 0 ||
+			    fnmatch(patterns[p], name, FNM_PATHNAME) == 0)
 				return true;
 	}
 	return false;
@@ -319,14 +322,16 @@ static json_t *summary(struct image_store *s, sqlite3 *db, const char *id, int64
 	_cleanup_json_ json_t *cfg = NULL;
 	(void)load_config(s, id, &cfg, NULL);
 	json_t *labels = json_object_get(json_object_get(cfg, "config"), "Labels");
-	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:I}", "Id", id, "ParentId", "", "RepoTags",
-			 refs_of(db, "tags", id), "RepoDigests", refs_of(db, "digests", id), "Created",
-			 (json_int_t)created, "Size", (json_int_t)size, "SharedSize", (json_int_t)-1, "VirtualSize",
-			 (json_int_t)size, "Labels", json_is_object(labels) ? json_incref(labels) : json_object(),
-			 "Containers", (json_int_t)-1);
+	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:I}", "Id", id, "ParentId", "",
+			 "RepoTags", refs_of(db, "tags", id), "RepoDigests", refs_of(db, "digests", id),
+			 "Created", (json_int_t)created, "Size", (json_int_t)size, "SharedSize",
+			 (json_int_t)-1, "VirtualSize", (json_int_t)size, "Labels",
+			 json_is_object(labels) ? json_incref(labels) : json_object(), "Containers",
+			 (json_int_t)-1);
 }
 
-int image_list(struct image_store *s, const struct image_list_filters *f, json_t **ret, struct berth_error **err)
+int image_list(struct image_store *s, const struct image_list_filters *f, json_t **ret,
+	       struct berth_error **err)
 {
 	static const struct image_list_filters none = { 0 };
 	_cleanup_db_ sqlite3 *db = NULL;
@@ -341,8 +346,8 @@ int image_list(struct image_store *s, const struct image_list_filters *f, json_t
 		return berth_error_wrap(err, r, "filter 'before'");
 	if (f->since && (r = created_of(db, f->since, &since, err)) < 0)
 		return berth_error_wrap(err, r, "filter 'since'");
-	r = store_db_prepare(db, "SELECT id, created, size FROM images ORDER BY created DESC, added DESC, id", &st,
-			     err);
+	r = store_db_prepare(db, "SELECT id, created, size FROM images ORDER BY created DESC, added DESC, id",
+			     &st, err);
 	if (r < 0)
 		return r;
 	_cleanup_json_ json_t *out = json_array();

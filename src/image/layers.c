@@ -45,7 +45,8 @@ static void on_unpack_progress(uint64_t done, void *ud)
 	lp->fn(&p, lp->userdata);
 }
 
-static void emit(image_progress_fn fn, void *ud, const char *id, const char *status, uint64_t cur, uint64_t total)
+static void emit(image_progress_fn fn, void *ud, const char *id, const char *status, uint64_t cur,
+		 uint64_t total)
 {
 	if (!fn)
 		return;
@@ -64,7 +65,7 @@ static int unpack_one(struct image_store *s, struct store_layer *l, struct layer
 	_cleanup_close_ int in = content_open(s, l->blob, err);
 	_cleanup_close_ int rootfd = open(fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = in < 0 ? in : rootfd < 0 ? berth_error_errno(err, "open '%s'", fs) : 0;
-	struct unpack_result res;
+	struct unpack_result res = { 0 };
 	if (r >= 0)
 		r = unpack_layer(in, rootfd, l->diff_id, lp->fn ? on_unpack_progress : NULL, lp, &res, err);
 	if (r >= 0) {
@@ -102,7 +103,8 @@ int store_layers_unpack(struct image_store *s, struct store_image *img, image_pr
 		parent = l->chain_id;
 		char sid[13];
 		store_short_id(l->blob[0] ? l->blob : l->diff_id, sid);
-		if (store_layer_get(db, l->chain_id, &l->size, &l->tar_size) && snapshot_present(s, l->chain_id))
+		if (store_layer_get(db, l->chain_id, &l->size, &l->tar_size) &&
+		    snapshot_present(s, l->chain_id))
 			continue;
 		struct layer_progress lp = { progress, userdata, sid, l->blob_size, 0 };
 		r = unpack_one(s, l, &lp, err);
@@ -130,12 +132,12 @@ static int synthesise_manifest(struct image_store *s, struct store_image *img, s
 	json_t *layers = json_array();
 	for (size_t i = 0; i < img->n_layers; i++) {
 		const struct store_layer *l = &img->layers[i];
-		json_array_append_new(layers, desc_json(l->media_type ? l->media_type : MT_OCI_LAYER, l->blob,
-							l->blob_size));
+		json_array_append_new(
+		    layers, desc_json(l->media_type ? l->media_type : MT_OCI_LAYER, l->blob, l->blob_size));
 	}
-	_cleanup_json_ json_t *m = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType",
-					     MT_OCI_MANIFEST, "config", desc_json(MT_OCI_CONFIG, img->id, csize),
-					     "layers", layers);
+	_cleanup_json_ json_t *m =
+	    json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST, "config",
+		      desc_json(MT_OCI_CONFIG, img->id, csize), "layers", layers);
 	_cleanup_free_ char *txt = json_dumps(m, JSON_COMPACT);
 	char dg[DIGEST_STRING_MAX];
 	int r = content_write_buffer(s, txt, strlen(txt), NULL, dg, err);

@@ -16,7 +16,7 @@
 #include "image/store.h"
 #include "image/unpack.h"
 
-#define LOAD_MAX_FILES 100000
+#define LOAD_MAX_FILES  100000
 #define LOAD_MAX_IMAGES 1000
 
 struct load_file {
@@ -73,7 +73,8 @@ static int store_entry(struct load_ctx *c, struct archive *a, struct load_file *
 	while (r >= 0 && (ar = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
 		r = content_writer_write(&w, buf, size, err);
 	if (r >= 0 && ar != ARCHIVE_EOF)
-		r = berth_error_msg(err, EBADMSG, "read '%s' from archive: %s", f->name, archive_error_string(a));
+		r = berth_error_msg(err, EBADMSG, "read '%s' from archive: %s", f->name,
+				    archive_error_string(a));
 	if (r >= 0)
 		r = content_writer_commit(&w, NULL, -1, f->digest, err);
 	f->fresh = !w.existed;
@@ -217,7 +218,8 @@ static int load_docker_one(struct load_ctx *c, json_t *m, size_t idx, struct ber
 		const char *ln = json_string_value(json_array_get(layers, i));
 		const struct load_file *lf = ln ? lookup(c, ln) : NULL;
 		if (!lf) {
-			r = berth_error_msg(err, ENOENT, "layer '%s' not found in archive", ln ? ln : "(invalid)");
+			r = berth_error_msg(err, ENOENT, "layer '%s' not found in archive",
+					    ln ? ln : "(invalid)");
 			break;
 		}
 		struct store_layer *l = &img.layers[i];
@@ -371,8 +373,9 @@ int image_load(struct image_store *s, int in_fd, const char *tag, image_progress
 		else if (idx)
 			r = load_oci(&c, idx, err);
 		else
-			r = berth_error_msg(err, EINVAL,
-					    "unrecognised image archive: neither manifest.json nor index.json found");
+			r = berth_error_msg(
+			    err, EINVAL,
+			    "unrecognised image archive: neither manifest.json nor index.json found");
 	}
 	drop_unreferenced(&c);
 	if (r >= 0 && ret_loaded) {

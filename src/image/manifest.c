@@ -86,8 +86,8 @@ static int desc_parse(const json_t *o, const char *path, struct manifest_desc *d
 	return 0;
 }
 
-static int desc_array(const json_t *doc, const char *key, size_t max, struct manifest_desc **ret, size_t *ret_n,
-		      struct berth_error **err)
+static int desc_array(const json_t *doc, const char *key, size_t max, struct manifest_desc **ret,
+		      size_t *ret_n, struct berth_error **err)
 {
 	json_t *arr = NULL;
 	int r = json_get_array(doc, NULL, key, JSON_REQUIRED, &arr, err);
@@ -121,10 +121,11 @@ static bool is_schema1(const char *mt)
 static int check_type(const char *mt, const char *content_type, struct berth_error **err)
 {
 	if (is_schema1(mt) || is_schema1(content_type))
-		return berth_error_msg(err, EPROTONOSUPPORT,
-				       "unsupported manifest media type '%s': docker image format v1 (schema 1) "
-				       "is no longer supported",
-				       is_schema1(mt) ? mt : content_type);
+		return berth_error_msg(
+		    err, EPROTONOSUPPORT,
+		    "unsupported manifest media type '%s': docker image format v1 (schema 1) "
+		    "is no longer supported",
+		    is_schema1(mt) ? mt : content_type);
 	if (!mt)
 		return berth_error_msg(err, EPROTONOSUPPORT, "manifest has no media type");
 	if (!streq(mt, MT_DOCKER_MANIFEST) && !streq(mt, MT_DOCKER_LIST) && !streq(mt, MT_OCI_MANIFEST) &&
@@ -147,8 +148,9 @@ static int parse_image(const json_t *doc, struct manifest *m, struct berth_error
 		return r;
 	for (size_t i = 0; i < m->n_layers; i++)
 		if (!manifest_layer_type_supported(m->layers[i].media_type))
-			return berth_error_msg(err, EPROTONOSUPPORT, "'layers[%zu]': unsupported layer media type '%s'",
-					       i, m->layers[i].media_type);
+			return berth_error_msg(err, EPROTONOSUPPORT,
+					       "'layers[%zu]': unsupported layer media type '%s'", i,
+					       m->layers[i].media_type);
 	return 0;
 }
 

@@ -17,8 +17,8 @@
 #include "image/remote.h"
 
 #define PULL_DEFAULT_CONCURRENCY 3
-#define PULL_MAX_ATTEMPTS 5
-#define PULL_PROGRESS_MS 100
+#define PULL_MAX_ATTEMPTS        5
+#define PULL_PROGRESS_MS         100
 
 struct dl {
 	const struct manifest_desc *desc;
@@ -141,8 +141,8 @@ static int dl_finish(struct puller *p, CURLM *m, struct dl *d, CURLcode rc, stru
 		return r < 0 ? r : dl_start(p, m, d, err);
 	}
 	if (rc == CURLE_OK)
-		return berth_error_msg(err, status == 404 ? ENOENT : EPROTO, "blob '%s': registry returned HTTP %ld",
-				       d->desc->digest, status);
+		return berth_error_msg(err, status == 404 ? ENOENT : EPROTO,
+				       "blob '%s': registry returned HTTP %ld", d->desc->digest, status);
 	if (rc == CURLE_WRITE_ERROR)
 		return berth_error_msg(err, EBADMSG, "blob '%s' is larger than its descriptor (%lld bytes)",
 				       d->desc->digest, (long long)d->desc->size);
@@ -215,7 +215,10 @@ static int fetch_manifest(struct puller *p, const char *what, struct strbuf *bod
 			  char ret_digest[DIGEST_STRING_MAX], struct berth_error **err)
 {
 	_cleanup_free_ char *url = remote_url(&p->rm, "manifests", what);
-	struct http_req q = { .method = "GET", .url = url, .accept = MANIFEST_ACCEPT, .body = body,
+	struct http_req q = { .method = "GET",
+			      .url = url,
+			      .accept = MANIFEST_ACCEPT,
+			      .body = body,
 			      .body_max = IMAGE_MANIFEST_MAX };
 	int r = remote_do(&p->rm, &q, err);
 	if (r >= 0 && q.status != 200)
@@ -226,7 +229,8 @@ static int fetch_manifest(struct puller *p, const char *what, struct strbuf *bod
 	}
 	digest_buffer(DIGEST_SHA256, body->buf, body->len, ret_digest);
 	if (startswith(what, "sha256:") && !streq(what, ret_digest))
-		r = berth_error_msg(err, EBADMSG, "manifest digest mismatch: expected '%s', got '%s'", what, ret_digest);
+		r = berth_error_msg(err, EBADMSG, "manifest digest mismatch: expected '%s', got '%s'", what,
+				    ret_digest);
 	else if (q.resp_digest && startswith(q.resp_digest, "sha256:") && !streq(q.resp_digest, ret_digest))
 		r = berth_error_msg(err, EBADMSG, "manifest digest mismatch: registry says '%s', got '%s'",
 				    q.resp_digest, ret_digest);
@@ -243,7 +247,8 @@ static int fetch_config(struct puller *p, const struct manifest_desc *cfg, struc
 	if (content_has(p->rm.s, cfg->digest, NULL))
 		return 0;
 	if (cfg->size > (int64_t)IMAGE_MANIFEST_MAX)
-		return berth_error_msg(err, EFBIG, "image config too large (%lld bytes)", (long long)cfg->size);
+		return berth_error_msg(err, EFBIG, "image config too large (%lld bytes)",
+				       (long long)cfg->size);
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
 	_cleanup_free_ char *url = remote_url(&p->rm, "blobs", cfg->digest);
 	struct http_req q = { .method = "GET", .url = url, .body = &body, .body_max = IMAGE_MANIFEST_MAX };
@@ -289,7 +294,8 @@ static int resolve_manifest(struct puller *p, const char *platform, struct manif
 				r = manifest_parse(body.buf, body.len, ctype, &m, err);
 			if (r >= 0 && m.kind != MANIFEST_IMAGE) {
 				manifest_done(&m);
-				r = berth_error_msg(err, EPROTONOSUPPORT, "nested image index is not supported");
+				r = berth_error_msg(err, EPROTONOSUPPORT,
+						    "nested image index is not supported");
 			}
 		} else {
 			manifest_done(&m);
@@ -302,8 +308,8 @@ static int resolve_manifest(struct puller *p, const char *platform, struct manif
 	return 0;
 }
 
-static int build_record(struct puller *p, const struct manifest *m, const char *mdigest, struct store_image *img,
-			struct berth_error **err)
+static int build_record(struct puller *p, const struct manifest *m, const char *mdigest,
+			struct store_image *img, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	struct config_info ci = { 0 };
@@ -373,8 +379,8 @@ static int do_pull(struct puller *p, const char *platform, char **ret_id, struct
 	if (r >= 0)
 		r = pull_layers(p, &m, &fresh, err);
 	if (r >= 0)
-		r = store_layers_unpack(p->rm.s, &img, p->o ? p->o->progress : NULL, p->o ? p->o->progress_data : NULL,
-					"Pull complete", err);
+		r = store_layers_unpack(p->rm.s, &img, p->o ? p->o->progress : NULL,
+					p->o ? p->o->progress_data : NULL, "Pull complete", err);
 	_cleanup_free_ char *name = image_ref_name(p->rm.ref);
 	_cleanup_free_ char *tag = p->rm.ref->tag ? image_ref_string(p->rm.ref) : NULL;
 	_cleanup_free_ char *dref = xasprintf("%s@%s", name, top);
@@ -383,8 +389,8 @@ static int do_pull(struct puller *p, const char *platform, char **ret_id, struct
 		r = store_image_finish(p->rm.s, &img, tags, dref, err);
 	if (r >= 0) {
 		_cleanup_free_ char *d = xasprintf("Digest: %s", top);
-		_cleanup_free_ char *st = xasprintf("Status: %s for %s", fresh ? "Downloaded newer image" : "Image is up to date",
-						    fam);
+		_cleanup_free_ char *st = xasprintf(
+		    "Status: %s for %s", fresh ? "Downloaded newer image" : "Image is up to date", fam);
 		emit(p->o, NULL, d, 0, 0);
 		emit(p->o, NULL, st, 0, 0);
 		if (ret_id)
@@ -395,8 +401,8 @@ static int do_pull(struct puller *p, const char *platform, char **ret_id, struct
 	return r;
 }
 
-int image_pull(struct image_store *s, const char *ref, const char *platform, const struct image_remote_opts *opts,
-	       char **ret_id, struct berth_error **err)
+int image_pull(struct image_store *s, const char *ref, const char *platform,
+	       const struct image_remote_opts *opts, char **ret_id, struct berth_error **err)
 {
 	_cleanup_image_ref_ struct image_ref *r = NULL;
 	int k = image_ref_parse(ref, IMAGE_REF_DEFAULT_TAG, &r, err);

@@ -14,10 +14,11 @@
 #include "image/remote.h"
 
 #define PUSH_MONOLITHIC_MAX (16u << 20)
-#define PUSH_CHUNK (16u << 20)
-#define PUSH_BODY_MAX (64u << 10)
+#define PUSH_CHUNK          (16u << 20)
+#define PUSH_BODY_MAX       (64u << 10)
 
-static void emit(const struct image_remote_opts *o, const char *id, const char *status, uint64_t cur, uint64_t total)
+static void emit(const struct image_remote_opts *o, const char *id, const char *status, uint64_t cur,
+		 uint64_t total)
 {
 	if (!o || !o->progress)
 		return;
@@ -28,8 +29,9 @@ static void emit(const struct image_remote_opts *o, const char *id, const char *
 /* Absolute upload URL from a Location header, plus a query parameter. */
 static char *upload_url(struct remote *rm, const char *loc, const char *param)
 {
-	_cleanup_free_ char *abs = startswith(loc, "http://") || startswith(loc, "https://") ? xstrdup(loc)
-											     : xasprintf("%s%s", rm->base, loc);
+	_cleanup_free_ char *abs = startswith(loc, "http://") || startswith(loc, "https://")
+				       ? xstrdup(loc)
+				       : xasprintf("%s%s", rm->base, loc);
 	if (!param)
 		return TAKE_PTR(abs);
 	return xasprintf("%s%s%s", abs, strchr(abs, '?') ? "&" : "?", param);
@@ -44,7 +46,8 @@ static int blob_exists(struct remote *rm, const char *digest, bool *ret, struct 
 	if (r < 0)
 		return r;
 	if (q.status != 200 && q.status != 404)
-		return berth_error_msg(err, EPROTO, "check blob '%s': registry returned HTTP %ld", digest, q.status);
+		return berth_error_msg(err, EPROTO, "check blob '%s': registry returned HTTP %ld", digest,
+				       q.status);
 	*ret = q.status == 200;
 	return 0;
 }
@@ -81,8 +84,8 @@ static int try_mount(struct remote *rm, const char *digest, const char *from, bo
 {
 	char *ed = curl_easy_escape(NULL, digest, 0);
 	char *ef = curl_easy_escape(NULL, from, 0);
-	_cleanup_free_ char *url = xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", rm->base, rm->ref->path,
-					     ed ? ed : "", ef ? ef : "");
+	_cleanup_free_ char *url = xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", rm->base,
+					     rm->ref->path, ed ? ed : "", ef ? ef : "");
 	curl_free(ed);
 	curl_free(ef);
 	struct http_req q = { .method = "POST", .url = url };
@@ -112,10 +115,15 @@ static int upload_blob(struct remote *rm, const char *sid, const char *digest, c
 	while (size > PUSH_MONOLITHIC_MAX && off < size) { /* chunked: PATCH ranges */
 		uint64_t n = MIN((uint64_t)PUSH_CHUNK, size - off);
 		_cleanup_free_ char *url = upload_url(rm, cur, NULL);
-		_cleanup_free_ char *range = xasprintf("%llu-%llu", (unsigned long long)off,
-						       (unsigned long long)(off + n - 1));
-		struct http_req q = { .method = "PATCH", .url = url, .in_fd = fd, .in_off = off, .in_size = n,
-				      .content_type = "application/octet-stream", .content_range = range };
+		_cleanup_free_ char *range =
+		    xasprintf("%llu-%llu", (unsigned long long)off, (unsigned long long)(off + n - 1));
+		struct http_req q = { .method = "PATCH",
+				      .url = url,
+				      .in_fd = fd,
+				      .in_off = off,
+				      .in_size = n,
+				      .content_type = "application/octet-stream",
+				      .content_range = range };
 		r = remote_do(rm, &q, err);
 		if (r >= 0 && q.status != 202)
 			r = remote_status_error(&q, "upload blob chunk", err);
@@ -130,7 +138,11 @@ static int upload_blob(struct remote *rm, const char *sid, const char *digest, c
 		emit(rm->o, sid, "Pushing", off, size);
 	}
 	_cleanup_free_ char *url = upload_url(rm, cur, dparam);
-	struct http_req q = { .method = "PUT", .url = url, .in_fd = fd, .in_off = off, .in_size = size - off,
+	struct http_req q = { .method = "PUT",
+			      .url = url,
+			      .in_fd = fd,
+			      .in_off = off,
+			      .in_size = size - off,
 			      .content_type = "application/octet-stream" };
 	r = remote_do(rm, &q, err);
 	if (r >= 0 && q.status != 201)
@@ -171,7 +183,9 @@ static int push_blob(struct remote *rm, const char *digest, struct berth_error *
 	if (!loc) {
 		_cleanup_free_ char *url = xasprintf("%s/v2/%s/blobs/uploads/", rm->base, rm->ref->path);
 		_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
-		struct http_req q = { .method = "POST", .url = url, .body = &body, .body_max = PUSH_BODY_MAX };
+		struct http_req q = {
+			.method = "POST", .url = url, .body = &body, .body_max = PUSH_BODY_MAX
+		};
 		r = remote_do(rm, &q, err);
 		if (r >= 0 && q.status != 202)
 			r = remote_status_error(&q, "start blob upload", err);
@@ -198,9 +212,14 @@ static int put_manifest(struct remote *rm, const struct store_image *img, struct
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *url = remote_url(rm, "manifests", rm->ref->tag);
-	struct http_req q = { .method = "PUT", .url = url, .in_buf = m.buf, .in_len = m.len,
-			      .content_type = img->manifest_media_type ? img->manifest_media_type : MT_OCI_MANIFEST,
-			      .body = &body, .body_max = PUSH_BODY_MAX };
+	struct http_req q = { .method = "PUT",
+			      .url = url,
+			      .in_buf = m.buf,
+			      .in_len = m.len,
+			      .content_type =
+				  img->manifest_media_type ? img->manifest_media_type : MT_OCI_MANIFEST,
+			      .body = &body,
+			      .body_max = PUSH_BODY_MAX };
 	r = remote_do(rm, &q, err);
 	if (r >= 0 && q.status != 201)
 		r = remote_status_error(&q, "put manifest", err);
@@ -238,8 +257,8 @@ static int do_push(struct remote *rm, const char *id, struct berth_error **err)
 	return r;
 }
 
-int image_push(struct image_store *s, const char *ref, const struct image_remote_opts *opts, char **ret_digest,
-	       struct berth_error **err)
+int image_push(struct image_store *s, const char *ref, const struct image_remote_opts *opts,
+	       char **ret_digest, struct berth_error **err)
 {
 	_cleanup_image_ref_ struct image_ref *r = NULL;
 	int k = image_ref_parse(ref, IMAGE_REF_DEFAULT_TAG | IMAGE_REF_NO_DIGEST, &r, err);

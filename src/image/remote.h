@@ -15,13 +15,13 @@ struct remote {
 	struct image_store *s;
 	const struct image_remote_opts *o;
 	struct image_ref *ref;
-	char *host;     /* "registry-1.docker.io", "127.0.0.1:5000" */
-	char *base;     /* "http://127.0.0.1:5000" */
-	char *scope;    /* "repository:library/busybox:pull" */
-	char *auth;     /* full "Authorization: ..." header, or NULL */
+	char *host;  /* "registry-1.docker.io", "127.0.0.1:5000" */
+	char *base;  /* "http://127.0.0.1:5000" */
+	char *scope; /* "repository:library/busybox:pull" */
+	char *auth;  /* full "Authorization: ..." header, or NULL */
 	char *user, *pass, *identity_token;
 	char *ca_file, *client_cert, *client_key;
-	bool insecure;  /* plain HTTP allowed (loopback or listed) */
+	bool insecure; /* plain HTTP allowed (loopback or listed) */
 };
 
 struct http_req {
@@ -47,8 +47,8 @@ struct http_req {
 void http_req_done(struct http_req *q);
 
 /* Open a session for ref (normalised) with push or pull scope. Probes /v2/. */
-int remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o, bool push,
-		struct remote *ret, struct berth_error **err);
+int remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o,
+		bool push, struct remote *ret, struct berth_error **err);
 void remote_done(struct remote *rm);
 
 /* "<base>/v2/<repo>/<kind>/<ref>" */

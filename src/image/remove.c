@@ -74,9 +74,11 @@ static int delete_image_rows(sqlite3 *db, const char *id, struct garbage *g, str
 	r = exec1(db, "DELETE FROM images WHERE id = ?", id, err);
 	for (size_t i = 0; r >= 0 && i < img.n_layers; i++) {
 		const struct store_layer *l = &img.layers[i];
-		if (l->blob[0] && count_rows(db, "SELECT count(*) FROM image_layers WHERE blob = ?", l->blob) == 0)
+		if (l->blob[0] &&
+		    count_rows(db, "SELECT count(*) FROM image_layers WHERE blob = ?", l->blob) == 0)
 			garbage_add(&g->blobs, &g->n_blobs, l->blob);
-		if (count_rows(db, "SELECT count(*) FROM image_layers WHERE chain_id = ?", l->chain_id) == 0) {
+		if (count_rows(db, "SELECT count(*) FROM image_layers WHERE chain_id = ?", l->chain_id) ==
+		    0) {
 			garbage_add(&g->chains, &g->n_chains, l->chain_id);
 			g->reclaimed += l->size;
 			r = exec1(db, "DELETE FROM layers WHERE chain_id = ?", l->chain_id, err);
@@ -147,15 +149,16 @@ struct remove_req {
 };
 
 /* The decision part of image_remove(), inside a transaction. */
-static int remove_locked(sqlite3 *db, const struct remove_req *q, const char *id, json_t *out, struct garbage *g,
-			 struct berth_error **err)
+static int remove_locked(sqlite3 *db, const struct remove_req *q, const char *id, json_t *out,
+			 struct garbage *g, struct berth_error **err)
 {
 	bool force = q->flags & IMAGE_REMOVE_FORCE;
 	char sid[13];
 	store_short_id(id, sid);
 	_cleanup_image_ref_ struct image_ref *ref = NULL;
 	_cleanup_free_ char *full = NULL;
-	bool by_ref = !startswith(q->name, "sha256:") && image_ref_parse(q->name, IMAGE_REF_DEFAULT_TAG, &ref, NULL) == 0;
+	bool by_ref = !startswith(q->name, "sha256:") &&
+		      image_ref_parse(q->name, IMAGE_REF_DEFAULT_TAG, &ref, NULL) == 0;
 	if (by_ref) {
 		full = image_ref_string(ref);
 		const char *table = ref->digest ? "digests" : "tags";
@@ -166,32 +169,36 @@ static int remove_locked(sqlite3 *db, const struct remove_req *q, const char *id
 		   count_rows(db, "SELECT count(*) FROM digests WHERE image_id = ?", id);
 	_cleanup_free_ char *cid = NULL;
 	if (by_ref) {
-		_cleanup_free_ char *sql = xasprintf("DELETE FROM %s WHERE ref = ?", ref->digest ? "digests" : "tags");
+		_cleanup_free_ char *sql =
+		    xasprintf("DELETE FROM %s WHERE ref = ?", ref->digest ? "digests" : "tags");
 		if (refs > 1) {
 			add_untagged(out, full);
 			return exec1(db, sql, full, err);
 		}
 		if (check_in_use(db, id, q->in_use, q->ud, &cid)) {
 			if (!force)
-				return berth_error_msg(err, EBUSY,
-						       "conflict: unable to remove repository reference '%s' (must force)"
-						       " - container %s is using its referenced image %s",
-						       q->name, cid ? cid : "(snapshot)", sid);
+				return berth_error_msg(
+				    err, EBUSY,
+				    "conflict: unable to remove repository reference '%s' (must force)"
+				    " - container %s is using its referenced image %s",
+				    q->name, cid ? cid : "(snapshot)", sid);
 			add_untagged(out, full);
 			return exec1(db, sql, full, err);
 		}
 	} else {
 		if (refs > 1 && !force)
-			return berth_error_msg(err, EBUSY,
-					       "conflict: unable to delete %s (must be forced) - image is referenced in"
-					       " multiple repositories",
-					       sid);
+			return berth_error_msg(
+			    err, EBUSY,
+			    "conflict: unable to delete %s (must be forced) - image is referenced in"
+			    " multiple repositories",
+			    sid);
 		if (check_in_use(db, id, q->in_use, q->ud, &cid)) {
 			if (!force)
-				return berth_error_msg(err, EBUSY,
-						       "conflict: unable to delete %s (must be forced) - image is being used"
-						       " by stopped container %s",
-						       sid, cid ? cid : "(snapshot)");
+				return berth_error_msg(
+				    err, EBUSY,
+				    "conflict: unable to delete %s (must be forced) - image is being used"
+				    " by stopped container %s",
+				    sid, cid ? cid : "(snapshot)");
 			return untag_all(db, id, out, err);
 		}
 	}
@@ -249,7 +256,8 @@ static bool prune_candidate(struct image_store *s, sqlite3 *db, const char *id, 
 	json_t *l = json_object_get(json_object_get(cfg, "config"), "Labels");
 	for (size_t i = 0; labels[i]; i++) {
 		const char *eq = strchr(labels[i], '=');
-		_cleanup_free_ char *k = eq ? xstrndup(labels[i], (size_t)(eq - labels[i])) : xstrdup(labels[i]);
+		_cleanup_free_ char *k =
+		    eq ? xstrndup(labels[i], (size_t)(eq - labels[i])) : xstrdup(labels[i]);
 		json_t *v = json_object_get(l, k);
 		if (!json_is_string(v) || (eq && !streq(json_string_value(v), eq + 1)))
 			return false;
@@ -302,6 +310,7 @@ int image_prune(struct image_store *s, bool all, int64_t until_unix, const char 
 	if (r < 0)
 		return r;
 	if (ret)
-		*ret = json_pack("{s:O, s:I}", "ImagesDeleted", deleted, "SpaceReclaimed", (json_int_t)reclaimed);
+		*ret = json_pack("{s:O, s:I}", "ImagesDeleted", deleted, "SpaceReclaimed",
+				 (json_int_t)reclaimed);
 	return 0;
 }

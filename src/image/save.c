@@ -16,7 +16,7 @@
 #include "image/store.h"
 #include "image/unpack.h"
 
-#define SAVE_BUF (256u << 10)
+#define SAVE_BUF   (256u << 10)
 #define SAVE_MTIME 0
 
 struct saver {
@@ -69,7 +69,8 @@ static int write_data(struct saver *sv, const void *data, size_t len, struct ber
 	return 0;
 }
 
-static int add_buffer(struct saver *sv, const char *name, const void *data, size_t len, struct berth_error **err)
+static int add_buffer(struct saver *sv, const char *name, const void *data, size_t len,
+		      struct berth_error **err)
 {
 	if (already(sv, name))
 		return 0;
@@ -167,8 +168,8 @@ static int save_docker_one(struct saver *sv, const struct store_image *img, cons
 		}
 		json_object_set_new(entry, colon + 1, json_string(top ? top : ""));
 	}
-	json_array_append_new(manifest, json_pack("{s:s, s:o, s:o}", "Config", cfgname, "RepoTags", tags, "Layers",
-						  layers));
+	json_array_append_new(
+	    manifest, json_pack("{s:s, s:o, s:o}", "Config", cfgname, "RepoTags", tags, "Layers", layers));
 	return r;
 }
 
@@ -190,9 +191,9 @@ static int save_oci_one(struct saver *sv, const struct store_image *img, const c
 		_cleanup_free_ char *lname = xasprintf("blobs/sha256/%s", strchr(l->blob, ':') + 1);
 		r = add_blob(sv, lname, l->blob, false, l->blob_size, err);
 	}
-	json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType", img->manifest_media_type ? img->manifest_media_type
-											: MT_OCI_MANIFEST,
-			      "digest", img->manifest_digest, "size", (json_int_t)size);
+	json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType",
+			      img->manifest_media_type ? img->manifest_media_type : MT_OCI_MANIFEST, "digest",
+			      img->manifest_digest, "size", (json_int_t)size);
 	if (tag) {
 		_cleanup_image_ref_ struct image_ref *ref = NULL;
 		if (image_ref_parse(tag, IMAGE_REF_DEFAULT_TAG, &ref, NULL) == 0) {
@@ -233,8 +234,8 @@ static int save_all(struct saver *sv, const char *const *names, enum image_archi
 		return r;
 	if (format == IMAGE_ARCHIVE_OCI) {
 		static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-		_cleanup_json_ json_t *idx = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType", MT_OCI_INDEX,
-						       "manifests", index);
+		_cleanup_json_ json_t *idx = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType",
+						       MT_OCI_INDEX, "manifests", index);
 		_cleanup_free_ char *txt = json_dumps(idx, JSON_COMPACT);
 		r = add_buffer(sv, "oci-layout", layout, strlen(layout), err);
 		return r < 0 ? r : add_buffer(sv, "index.json", txt, strlen(txt), err);

@@ -23,8 +23,8 @@ static bool snapshot_id_valid(const char *id)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = id[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-		      ch == '.' || ch == '-'))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '_' || ch == '.' || ch == '-'))
 			return false;
 	}
 	return true;
@@ -54,8 +54,9 @@ static int mount_legacy(char *const *lowers, const char *upper, const char *work
 	strbuf_addf(&sb, ",upperdir=%s,workdir=%s", upper, work);
 	if (sb.len >= (size_t)sysconf(_SC_PAGESIZE)) {
 		strbuf_release(&sb);
-		return berth_error_msg(err, E2BIG,
-				       "too many layers for one overlay mount on this kernel (needs lowerdir+, 6.8)");
+		return berth_error_msg(
+		    err, E2BIG,
+		    "too many layers for one overlay mount on this kernel (needs lowerdir+, 6.8)");
 	}
 	int r = mount("overlay", target, "overlay", 0, sb.buf);
 	strbuf_release(&sb);
@@ -158,15 +159,17 @@ int image_snapshot_mount(struct image_store *s, const char *id, struct image_sna
 	return 0;
 }
 
-static int snapshot_insert(struct image_store *s, const char *id, const char *image_id, struct berth_error **err)
+static int snapshot_insert(struct image_store *s, const char *id, const char *image_id,
+			   struct berth_error **err)
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
-	r = store_db_prepare(db, "INSERT INTO snapshots (id, image_id, created) VALUES (?, ?, strftime('%s','now'))",
-			     &st, err);
+	r = store_db_prepare(
+	    db, "INSERT INTO snapshots (id, image_id, created) VALUES (?, ?, strftime('%s','now'))", &st,
+	    err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);

@@ -20,7 +20,7 @@
 
 /* Limits on what we accept from registries and archives. */
 #define IMAGE_MANIFEST_MAX (4u << 20) /* manifests, indexes, configs (docker: 4 MiB) */
-#define IMAGE_LAYERS_MAX 256          /* layers per image */
+#define IMAGE_LAYERS_MAX   256        /* layers per image */
 
 struct image_store {
 	char *root;
@@ -81,7 +81,7 @@ static inline void sqlite3_finalizep(sqlite3_stmt **st)
 	if (*st)
 		sqlite3_finalize(*st);
 }
-#define _cleanup_db_ _cleanup_(sqlite3_closep)
+#define _cleanup_db_   _cleanup_(sqlite3_closep)
 #define _cleanup_stmt_ _cleanup_(sqlite3_finalizep)
 
 /* Run SQL without results. */
@@ -113,8 +113,8 @@ struct store_image {
 	char *manifest_digest;      /* may be NULL (loaded from docker save without one) */
 	char *manifest_media_type;
 	char *config_media_type;
-	int64_t created;   /* unix seconds from the config */
-	uint64_t size;     /* sum of unpacked layer sizes */
+	int64_t created; /* unix seconds from the config */
+	uint64_t size;   /* sum of unpacked layer sizes */
 	size_t n_layers;
 	struct store_layer *layers;
 };

@@ -24,9 +24,9 @@
 #include "image/unpack.h"
 
 #define UNPACK_BUF_SIZE (256u << 10)
-#define WH_PREFIX ".wh."
-#define WH_OPAQUE ".wh..wh..opq"
-#define WH_META ".wh..wh."
+#define WH_PREFIX       ".wh."
+#define WH_OPAQUE       ".wh..wh..opq"
+#define WH_META         ".wh..wh."
 
 struct dir_time {
 	char *path;
@@ -78,7 +78,8 @@ int unpack_clean_path(const char *raw, char **ret, struct berth_error **err)
 		size_t n = (size_t)(e - p);
 		if (n == 2 && p[0] == '.' && p[1] == '.') {
 			strbuf_release(&sb);
-			return berth_error_msg(err, EINVAL, "layer entry '%s': path escapes the layer root", raw);
+			return berth_error_msg(err, EINVAL, "layer entry '%s': path escapes the layer root",
+					       raw);
 		}
 		if (n > 0 && !(n == 1 && p[0] == '.')) {
 			if (sb.len)
@@ -158,7 +159,8 @@ static int whiteout(struct unpack_ctx *c, int pfd, const char *parent, const cha
 
 static int archive_fail(struct unpack_ctx *c, struct archive *a, struct berth_error **err);
 
-static int write_data(struct unpack_ctx *c, struct archive *a, int fd, const char *path, struct berth_error **err)
+static int write_data(struct unpack_ctx *c, struct archive *a, int fd, const char *path,
+		      struct berth_error **err)
 {
 	const void *buf;
 	size_t size;
@@ -213,7 +215,8 @@ static int set_meta(struct unpack_ctx *c, struct archive_entry *e, int pfd, cons
 	}
 	_cleanup_close_ int own = -1;
 	if (fd < 0 && (type == AE_IFDIR || type == AE_IFREG)) {
-		own = openat(pfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (type == AE_IFDIR ? O_DIRECTORY : 0));
+		own = openat(pfd, base,
+			     O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (type == AE_IFDIR ? O_DIRECTORY : 0));
 		if (own < 0)
 			return berth_error_errno(err, "open '%s'", path);
 		fd = own;
@@ -226,9 +229,11 @@ static int set_meta(struct unpack_ctx *c, struct archive_entry *e, int pfd, cons
 		if (r < 0)
 			return r;
 	}
-	struct timespec ts[2] = { { archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e),
-				    archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e) },
-				  { archive_entry_mtime(e), archive_entry_mtime_nsec(e) } };
+	struct timespec ts[2] = {
+		{ archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e),
+		  archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e) },
+		{ archive_entry_mtime(e), archive_entry_mtime_nsec(e) }
+	};
 	if (type == AE_IFDIR) {
 		if (c->n_dirs == c->alloc_dirs) {
 			c->alloc_dirs = c->alloc_dirs ? c->alloc_dirs * 2 : 64;
@@ -260,7 +265,8 @@ static int make_hardlink(struct unpack_ctx *c, struct archive_entry *e, int pfd,
 	if (fstat(tfd, &st) < 0)
 		return berth_error_errno(err, "stat '%s'", target);
 	if (S_ISDIR(st.st_mode))
-		return berth_error_msg(err, EINVAL, "layer entry '%s': hardlink to directory '%s'", path, target);
+		return berth_error_msg(err, EINVAL, "layer entry '%s': hardlink to directory '%s'", path,
+				       target);
 	r = remove_existing(c, pfd, base, false, err);
 	if (r < 0)
 		return r;
@@ -310,8 +316,7 @@ static int create_node(struct unpack_ctx *c, struct archive *a, struct archive_e
 		if (mknodat(pfd, base, type | 0600, archive_entry_rdev(e)) < 0)
 			return berth_error_errno(err, "mknod '%s'", path);
 		break;
-	default:
-		return 0; /* sockets and unknown types are skipped, like docker */
+	default: return 0; /* sockets and unknown types are skipped, like docker */
 	}
 	if (type == AE_IFDIR)
 		c->stale = true;
@@ -371,7 +376,8 @@ static int read_entries(struct unpack_ctx *c, struct archive *a, struct berth_er
 	int r;
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		if (++count > UNPACK_MAX_ENTRIES)
-			return berth_error_msg(err, E2BIG, "layer has more than %d entries", UNPACK_MAX_ENTRIES);
+			return berth_error_msg(err, E2BIG, "layer has more than %d entries",
+					       UNPACK_MAX_ENTRIES);
 		int k = apply_entry(c, a, e, err);
 		if (k < 0)
 			return k;
@@ -403,7 +409,9 @@ static void ctx_done(struct unpack_ctx *c)
 int unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
 		 void *userdata, struct unpack_result *ret, struct berth_error **err)
 {
-	struct unpack_ctx c = { .rootfd = rootfd, .cached_fd = -1, .progress = progress, .userdata = userdata };
+	struct unpack_ctx c = {
+		.rootfd = rootfd, .cached_fd = -1, .progress = progress, .userdata = userdata
+	};
 	int r = decomp_new(in_fd, &c.dc, err);
 	if (r < 0)
 		return r;

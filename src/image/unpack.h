@@ -14,7 +14,7 @@ typedef void (*unpack_progress_fn)(uint64_t done, void *userdata);
 
 /* Limits on hostile layers. */
 #define UNPACK_MAX_ENTRIES 1000000
-#define UNPACK_MAX_PATH 4096
+#define UNPACK_MAX_PATH    4096
 
 struct unpack_result {
 	char diff_id[DIGEST_STRING_MAX]; /* sha256 of the uncompressed tar stream */

@@ -19,10 +19,11 @@ static void test_writer_verifies(void **state)
 	assert_int_equal(size, 5);
 
 	struct berth_error *err = NULL;
-	assert_int_equal(content_write_buffer(s, "world", 5,
-					      "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
-					      NULL, &err),
-			 -EBADMSG);
+	assert_int_equal(
+	    content_write_buffer(s, "world", 5,
+				 "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+				 NULL, &err),
+	    -EBADMSG);
 	berth_error_free(err);
 
 	struct content_writer w;
@@ -110,7 +111,8 @@ static void test_in_use_refused(void **state)
 	struct image_store *s = NULL;
 	assert_int_equal(image_store_open(root, &s, NULL), 0);
 	char id[DIGEST_STRING_MAX];
-	add_image(s, "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]},\"x\":1}", "docker.io/library/u:latest", id);
+	add_image(s, "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]},\"x\":1}",
+		  "docker.io/library/u:latest", id);
 	struct berth_error *err = NULL;
 	assert_int_equal(image_remove(s, "u", 0, always_in_use, NULL, NULL, &err), -EBUSY);
 	char *m = berth_error_string(err);

@@ -8,17 +8,21 @@
 #define H2 "2222222222222222222222222222222222222222222222222222222222222222"
 
 static const char oci_manifest[] =
-	"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-	"\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:" H1 "\",\"size\":12},"
-	"\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:" H2 "\",\"size\":34}]}";
+    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+    "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:" H1
+    "\",\"size\":12},"
+    "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:" H2
+    "\",\"size\":34}]}";
 
 static const char docker_list[] =
-	"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.list.v2+json\","
-	"\"manifests\":["
-	"{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"digest\":\"sha256:" H1 "\",\"size\":1,"
-	"\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
-	"{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"digest\":\"sha256:" H2 "\",\"size\":2,"
-	"\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}";
+    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.list.v2+json\","
+    "\"manifests\":["
+    "{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"digest\":\"sha256:" H1
+    "\",\"size\":1,"
+    "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
+    "{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"digest\":\"sha256:" H2
+    "\",\"size\":2,"
+    "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}";
 
 static void expect_fail(const char *doc, const char *ct, int code, const char *needle)
 {
@@ -67,20 +71,24 @@ static void test_index_select(void **state)
 static void test_refusals(void **state)
 {
 	expect_fail("{\"schemaVersion\":1,\"name\":\"x\"}", NULL, EPROTONOSUPPORT, "schema 1");
-	expect_fail("{\"schemaVersion\":2,\"mediaType\":\"text/html\"}", NULL, EPROTONOSUPPORT, "'text/html'");
-	expect_fail("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}", NULL,
-		    EINVAL, "config");
+	expect_fail("{\"schemaVersion\":2,\"mediaType\":\"text/html\"}", NULL, EPROTONOSUPPORT,
+		    "'text/html'");
+	expect_fail("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}",
+		    NULL, EINVAL, "config");
 	expect_fail("[]", NULL, EINVAL, "expected object");
 	expect_fail("{", NULL, EINVAL, "manifest");
-	expect_fail("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:zz\",\"size\":1},"
-		    "\"layers\":[]}",
-		    NULL, EINVAL, "config.digest");
-	expect_fail("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:" H1 "\",\"size\":-1},"
+	expect_fail(
+	    "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:zz\",\"size\":1},"
+	    "\"layers\":[]}",
+	    NULL, EINVAL, "config.digest");
+	expect_fail("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:" H1
+		    "\",\"size\":-1},"
 		    "\"layers\":[]}",
 		    NULL, ERANGE, "config.size");
-	expect_fail("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:" H1 "\",\"size\":1},"
-		    "\"layers\":[{\"mediaType\":\"application/x-bad\",\"digest\":\"sha256:" H2 "\",\"size\":1}]}",
-		    NULL, EPROTONOSUPPORT, "unsupported layer media type");
+	expect_fail(
+	    "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:" H1 "\",\"size\":1},"
+	    "\"layers\":[{\"mediaType\":\"application/x-bad\",\"digest\":\"sha256:" H2 "\",\"size\":1}]}",
+	    NULL, EPROTONOSUPPORT, "unsupported layer media type");
 	/* oversized */
 	size_t n = IMAGE_MANIFEST_MAX + 1;
 	char *big = xmalloc(n + 1);
@@ -92,8 +100,9 @@ static void test_refusals(void **state)
 
 static void test_config(void **state)
 {
-	static const char cfg[] = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"created\":\"2026-01-01T00:00:00Z\","
-				  "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:" H1 "\"]}}";
+	static const char cfg[] =
+	    "{\"architecture\":\"amd64\",\"os\":\"linux\",\"created\":\"2026-01-01T00:00:00Z\","
+	    "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:" H1 "\"]}}";
 	struct config_info c;
 	assert_int_equal(config_parse(cfg, strlen(cfg), &c, NULL), 0);
 	assert_int_equal(c.n_diff_ids, 1);

@@ -52,8 +52,8 @@ static int usage(FILE *f)
 	fprintf(f, "Usage: berth image-store [--root DIR] COMMAND [ARGS]\n\n"
 		   "Low-level image store tool (see docs/image.md).\n\n"
 		   "Commands:\n"
-		   "  pull [--platform P] [--insecure-registry HOST]... REF\n"
-		   "  push [--insecure-registry HOST]... REF\n"
+		   "  pull [--platform P] [--insecure-registry HOST]... [--certs-dir DIR] REF\n"
+		   "  push [--insecure-registry HOST]... [--certs-dir DIR] REF\n"
 		   "  ls [--filter KEY=VALUE]... [--json] [-q]\n"
 		   "  inspect NAME...            docker's image inspect JSON\n"
 		   "  history NAME               docker's image history JSON\n"
@@ -87,6 +87,7 @@ static int open_in(const char *path)
 /* Options common to pull/push. */
 struct remote_args {
 	const char *platform;
+	const char *certs_dir;
 	const char *insecure[16];
 	size_t n_insecure;
 };
@@ -96,6 +97,7 @@ static int parse_remote(int argc, char **argv, struct remote_args *ra)
 	static const struct option opts[] = {
 		{ "platform", required_argument, NULL, 'p' },
 		{ "insecure-registry", required_argument, NULL, 'i' },
+		{ "certs-dir", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
@@ -103,6 +105,8 @@ static int parse_remote(int argc, char **argv, struct remote_args *ra)
 	while ((o = getopt_long(argc, argv, "+q", opts, NULL)) != -1) {
 		if (o == 'p')
 			ra->platform = optarg;
+		else if (o == 'c')
+			ra->certs_dir = optarg;
 		else if (o == 'i' && ra->n_insecure < ARRAY_SIZE(ra->insecure) - 1)
 			ra->insecure[ra->n_insecure++] = optarg;
 		else if (o != 'q')
@@ -117,6 +121,7 @@ static int cmd_pull(struct cli *c, int argc, char **argv)
 	if (parse_remote(argc, argv, &ra) < 0)
 		return usage(stderr);
 	struct image_remote_opts o = { .insecure_registries = ra.insecure,
+				       .certs_dir = ra.certs_dir,
 				       .progress = on_progress,
 				       .progress_data = c };
 	struct berth_error *e = NULL;
@@ -133,6 +138,7 @@ static int cmd_push(struct cli *c, int argc, char **argv)
 	if (parse_remote(argc, argv, &ra) < 0)
 		return usage(stderr);
 	struct image_remote_opts o = { .insecure_registries = ra.insecure,
+				       .certs_dir = ra.certs_dir,
 				       .progress = on_progress,
 				       .progress_data = c };
 	struct berth_error *e = NULL;

@@ -168,8 +168,11 @@ static int download_all(struct puller *p, struct berth_error **err)
 {
 	unsigned max = p->o && p->o->max_concurrent ? p->o->max_concurrent : PULL_DEFAULT_CONCURRENCY;
 	CURLM *m = curl_multi_init();
-	size_t next = 0, active = 0;
+	size_t next = 0, active = 0, queued = 0;
 	int r = 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (!p->dls[i].done && queued++ >= max)
+			emit(p->o, p->dls[i].sid, "Waiting", 0, 0);
 	while (r >= 0) {
 		while (active < max && next < p->n) {
 			struct dl *d = &p->dls[next++];

@@ -202,6 +202,11 @@ def test_ls_filters(berth, busybox, layered):
     assert ls("label=org.berth.test=true") == {"busybox:latest", "layered:1"}
     assert ls("label=nope") == set()
     assert ls("dangling=true") == set()
+    assert ls("dangling=false") == {"busybox:latest", "layered:1"}
+    # both images have the same creation time: neither is strictly before/after the other
+    assert ls("before=layered:1") == set() and ls("since=busybox") == set()
+    p = store(berth, "ls", "--filter", "before=nope:1", check=False)
+    assert p.returncode != 0 and "no such image" in p.stderr
 
 
 def test_tag_then_rm_untags_before_deleting(berth, busybox):

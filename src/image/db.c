@@ -6,12 +6,15 @@
  * WAL lets readers run beside a writer; writers use BEGIN IMMEDIATE and a busy
  * timeout, so two processes on one root serialise instead of failing.
  */
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "common/fs.h"
 #include "image/store.h"
 
 #define DB_BUSY_TIMEOUT_MS 30000
+#define STALE_SECONDS      (24 * 3600)
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS images ("
@@ -96,6 +99,26 @@ int store_db_open(struct image_store *s, sqlite3 **ret, struct berth_error **err
 	return 0;
 }
 
+/*
+ * Remove leftovers of crashed writers: ingest files and unpack directories
+ * untouched for a day (a live writer keeps its file fresh; a day is far
+ * beyond any single unpack).
+ */
+static void remove_stale(struct image_store *s, const char *sub)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/%s", s->root, sub);
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	time_t limit = time(NULL) - STALE_SECONDS;
+	while (d && (de = readdir(d))) {
+		struct stat st;
+		if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    st.st_mtime > limit)
+			continue;
+		(void)fs_rm_rf_at(dirfd(d), de->d_name, NULL);
+	}
+}
+
 static int store_init(struct image_store *s, struct berth_error **err)
 {
 	static const char *const dirs[] = { "content/blobs/sha256", "content/ingest", "snapshots", "tmp" };
@@ -121,7 +144,12 @@ static int store_init(struct image_store *s, struct berth_error **err)
 		store_db_rollback(db);
 		return r;
 	}
-	return store_db_commit(db, err);
+	r = store_db_commit(db, err);
+	if (r >= 0) {
+		remove_stale(s, "content/ingest");
+		remove_stale(s, "tmp");
+	}
+	return r;
 }
 
 int image_store_open(const char *root, struct image_store **ret, struct berth_error **err)

@@ -1,6 +1,7 @@
 /* test-content.c - blob store, metadata db, tags, resolution, remove ref counting. */
 #include "unit.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "common/fs.h"
@@ -129,12 +130,35 @@ static void test_in_use_refused(void **state)
 	free(root);
 }
 
+static void test_stale_leftovers_removed(void **state)
+{
+	char *root = unit_tmpdir();
+	struct image_store *s = NULL;
+	assert_int_equal(image_store_open(root, &s, NULL), 0);
+	image_store_free(s);
+	char *old = xasprintf("%s/content/ingest/old", root);
+	char *fresh = xasprintf("%s/content/ingest/fresh", root);
+	assert_int_equal(fs_write_file_atomic(old, "x", 1, 0600, NULL), 0);
+	assert_int_equal(fs_write_file_atomic(fresh, "y", 1, 0600, NULL), 0);
+	struct timespec ts[2] = { { 1000, 0 }, { 1000, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, old, ts, 0), 0);
+	assert_int_equal(image_store_open(root, &s, NULL), 0);
+	assert_int_equal(access(old, F_OK), -1);
+	assert_int_equal(access(fresh, F_OK), 0);
+	image_store_free(s);
+	free(old);
+	free(fresh);
+	fs_rm_rf(root, NULL);
+	free(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_writer_verifies),
 		cmocka_unit_test(test_tags_resolve_and_remove),
 		cmocka_unit_test(test_in_use_refused),
+		cmocka_unit_test(test_stale_leftovers_removed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <getopt.h>
 
 #include "common/json.h"
+#include "common/strbuf.h"
 #include "image/image.h"
 
 #define DEFAULT_ROOT "/var/lib/berth"
@@ -66,7 +67,9 @@ static int usage(FILE *f)
 		   "  mount [--image NAME] SNAPSHOT   prepare (if new) and mount; prints the rootfs path\n"
 		   "  unmount [--rm] SNAPSHOT\n"
 		   "  commit [--message MSG] SNAPSHOT [REF]\n"
-		   "  prune [-a]\n");
+		   "  prune [-a]\n"
+		   "  login -u USER (-p PASS | --password-stdin) REGISTRY\n"
+		   "  logout REGISTRY\n");
 	return f == stdout ? 0 : 2;
 }
 
@@ -478,6 +481,60 @@ static int cmd_commit(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
+static int cmd_login(struct cli *c, int argc, char **argv)
+{
+	const char *user = NULL, *pass = NULL;
+	bool stdin_pass = false;
+	static const struct option opts[] = {
+		{ "username", required_argument, NULL, 'u' },
+		{ "password", required_argument, NULL, 'p' },
+		{ "password-stdin", no_argument, NULL, 's' },
+		{ 0 },
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "+u:p:", opts, NULL)) != -1) {
+		if (o == 'u')
+			user = optarg;
+		else if (o == 'p')
+			pass = optarg;
+		else if (o == 's')
+			stdin_pass = true;
+		else
+			return usage(stderr);
+	}
+	if (optind + 1 != argc || !user)
+		return usage(stderr);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	if (stdin_pass) {
+		if (strbuf_read_fd(&sb, STDIN_FILENO, 4096) < 0) {
+			fprintf(stderr, "berth image-store login: cannot read the password from stdin\n");
+			return 1;
+		}
+		strbuf_trim_trailing(&sb);
+		pass = sb.buf;
+	}
+	if (!pass)
+		return usage(stderr);
+	struct image_auth auth = { .username = user, .password = pass };
+	struct berth_error *e = NULL;
+	if (image_login(c->store, argv[optind], &auth, NULL, &e) < 0 ||
+	    image_credentials_store(argv[optind], user, pass, &e) < 0)
+		return fail(e, "login");
+	printf("Login Succeeded\n");
+	return 0;
+}
+
+static int cmd_logout(struct cli *c, int argc, char **argv)
+{
+	if (argc != 2)
+		return usage(stderr);
+	struct berth_error *e = NULL;
+	if (image_credentials_erase(argv[1], &e) < 0)
+		return fail(e, "logout");
+	printf("Removing login credentials for %s\n", argv[1]);
+	return 0;
+}
+
 struct verb {
 	const char *name;
 	int (*run)(struct cli *c, int argc, char **argv);
@@ -499,6 +556,7 @@ static const struct verb verbs[] = {
 	{ "tag", cmd_tag },          { "save", cmd_save },       { "load", cmd_load },
 	{ "import", cmd_import },    { "export", cmd_export },   { "mount", cmd_mount },
 	{ "unmount", cmd_unmount },  { "commit", cmd_commit },   { "prune", cmd_prune },
+	{ "login", cmd_login },      { "logout", cmd_logout },
 };
 
 int image_store_main(int argc, char **argv)

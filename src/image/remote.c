@@ -317,9 +317,9 @@ static int fetch_token(struct remote *rm, const char *challenge, struct berth_er
 	if (!realm)
 		return berth_error_msg(err, EPROTO, "bearer challenge without realm");
 	_cleanup_free_ char *esvc = url_escape(service ? service : "");
-	_cleanup_free_ char *escope = url_escape(rm->scope);
-	_cleanup_free_ char *url =
-	    xasprintf("%s%sservice=%s&scope=%s", realm, strchr(realm, '?') ? "&" : "?", esvc, escope);
+	_cleanup_free_ char *escope = url_escape(rm->scope ? rm->scope : "");
+	_cleanup_free_ char *url = xasprintf("%s%sservice=%s%s%s", realm, strchr(realm, '?') ? "&" : "?",
+					     esvc, rm->scope ? "&scope=" : "", rm->scope ? escope : "");
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
 	struct http_req q = { .method = "GET", .url = url, .body = &body, .body_max = TOKEN_MAX };
 	free(rm->auth);
@@ -469,7 +469,7 @@ int remote_open(struct image_store *s, const struct image_ref *ref, const struct
 	rm.host = xstrdup(streq(ref->domain, "docker.io") ? "registry-1.docker.io" : ref->domain);
 	rm.insecure =
 	    host_is_loopback(rm.host) || insecure_listed(o, rm.host) || insecure_listed(o, ref->domain);
-	rm.scope = xasprintf("repository:%s:%s", ref->path, push ? "pull,push" : "pull");
+	rm.scope = *ref->path ? xasprintf("repository:%s:%s", ref->path, push ? "pull,push" : "pull") : NULL;
 	if (o && o->auth && o->auth->username && o->auth->password) {
 		rm.user = xstrdup(o->auth->username);
 		rm.pass = xstrdup(o->auth->password);

@@ -534,3 +534,22 @@ def test_concurrent_pulls_into_one_store(berth, registry, seeded):
         assert tree(rootfs) == tree(seeded["layered"]["rootfs"])
     finally:
         store(berth, "unmount", "--rm", "conc")
+
+
+def test_login_checks_and_stores_credentials_then_logout(berth, registry_basic, busybox, workdir):
+    skopeo_push("oci-archive:" + busybox["oci_archive"], f"{registry_basic.host}/login/bb:1",
+                f"{USER}:{PASSWORD}")
+    berth.env["DOCKER_CONFIG"] = os.path.join(workdir, "login-config")
+    p = store(berth, "login", "-u", USER, "-p", "wrong", registry_basic.host, check=False)
+    assert p.returncode != 0 and "unauthorized" in p.stderr
+    assert not os.path.exists(os.path.join(workdir, "login-config", "config.json"))
+    p = store(berth, "login", "-u", USER, "--password-stdin", registry_basic.host, input=PASSWORD + "\n")
+    assert "Login Succeeded" in p.stdout
+    cfg = os.path.join(workdir, "login-config", "config.json")
+    assert oct(os.stat(cfg).st_mode & 0o777) == "0o600"
+    assert store(berth, "pull", f"{registry_basic.host}/login/bb:1").stdout.strip() == busybox["id"]
+    store(berth, "logout", registry_basic.host)
+    with open(cfg) as f:
+        assert json.load(f)["auths"] == {}
+    p = store(berth, "pull", f"{registry_basic.host}/login/bb:1", check=False)
+    assert p.returncode != 0 and "unauthorized" in p.stderr

@@ -333,12 +333,8 @@ int image_commit(struct image_store *s, const char *id, const struct image_commi
 		 struct berth_error **err)
 {
 	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
-	_cleanup_db_ sqlite3 *db = NULL;
-	int r = store_db_open(s, &db, err);
-	if (r < 0)
-		return r;
 	/* describe without mounting: the upper dir is all we read */
-	r = image_snapshot_mount(s, id, &sn, err);
+	int r = store_snapshot_get(s, id, &sn, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "commit '%s'", id);
 	if (opts && opts->empty_layer)

@@ -138,6 +138,14 @@ static int snapshot_describe(struct image_store *s, sqlite3 *db, const char *id,
 	return 0;
 }
 
+int store_snapshot_get(struct image_store *s, const char *id, struct image_snapshot **ret,
+		       struct berth_error **err)
+{
+	_cleanup_db_ sqlite3 *db = NULL;
+	int r = store_db_open(s, &db, err);
+	return r < 0 ? r : snapshot_describe(s, db, id, ret, err);
+}
+
 int image_snapshot_mount(struct image_store *s, const char *id, struct image_snapshot **ret,
 			 struct berth_error **err)
 {

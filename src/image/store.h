@@ -163,6 +163,10 @@ const char *store_sniff_layer_type(struct image_store *s, const char *digest);
 /* Short id of a digest for progress ("sha256:abcdef..." -> "abcdef012345"). out: 13 bytes. */
 void store_short_id(const char *digest, char out[13]);
 
+/* Describe a container snapshot without mounting it. -ENOENT if unknown. */
+int store_snapshot_get(struct image_store *s, const char *id, struct image_snapshot **ret,
+		       struct berth_error **err);
+
 /* Snapshot directory of a chain ID / a container: "<root>/snapshots/<hex or id>". Caller frees. */
 char *store_snapshot_dir(struct image_store *s, const char *id_or_digest);
 

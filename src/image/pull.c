@@ -29,6 +29,8 @@ struct dl {
 	CURL *h;
 	struct curl_slist *hl;
 	char *range;
+	bool partial; /* asked for a range: a 200 means the server sends it all again */
+	struct image_store *store;
 	int64_t last_ms;
 	struct berth_error *err;
 };
@@ -57,6 +59,15 @@ static size_t dl_write(char *data, size_t size, size_t n, void *ud)
 	curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200 && status != 206)
 		return len; /* error body: ignored, status checked at the end */
+	if (status == 200 && d->partial) {
+		/* the server ignored our Range: start the blob over */
+		d->partial = false;
+		content_writer_done(&d->w);
+		d->open = false;
+		if (content_writer_open(d->store, &d->w, &d->err) < 0)
+			return 0;
+		d->open = true;
+	}
 	if (d->w.size + len > (uint64_t)d->desc->size)
 		return 0; /* more than the descriptor says: abort */
 	if (content_writer_write(&d->w, data, len, &d->err) < 0)
@@ -83,6 +94,8 @@ static int dl_start(struct puller *p, CURLM *m, struct dl *d, struct berth_error
 	curl_easy_setopt(d->h, CURLOPT_PRIVATE, d);
 	free(d->range);
 	d->range = NULL;
+	d->store = p->rm.s;
+	d->partial = d->w.size > 0;
 	if (d->w.size > 0) {
 		d->range = xasprintf("%llu-", (unsigned long long)d->w.size);
 		curl_easy_setopt(d->h, CURLOPT_RANGE, d->range);

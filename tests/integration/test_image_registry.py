@@ -339,6 +339,7 @@ class FakeRegistry:
         self.manifests = {"good": (self.blobs[d], "application/vnd.oci.image.manifest.v1+json")}
         self.drop = set()
         self.ranges = []
+        self.ignore_range = False
         srv = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -374,7 +375,7 @@ class FakeRegistry:
                     if b is None:
                         return self.send(404)
                     rng = self.headers.get("Range")
-                    if rng:
+                    if rng and not srv.ignore_range:
                         srv.ranges.append(rng)
                         start = int(rng.split("=")[1].split("-")[0])
                         return self.send(206, b[start:], extra=[("Content-Range",
@@ -420,6 +421,14 @@ def test_pull_resumes_dropped_connection_with_range(berth, fake):
     p = store(berth, "pull", f"{fake.host}/x/img:good")
     assert p.stdout.strip() == fake.image["id"]
     assert fake.ranges and fake.ranges[0].startswith("bytes=")
+
+
+def test_pull_restarts_when_server_ignores_range(berth, fake):
+    big = max(fake.layer_digests(), key=lambda d: len(fake.blobs[d]))
+    fake.drop.add(big)
+    fake.ignore_range = True
+    p = store(berth, "pull", f"{fake.host}/x/img:good")
+    assert p.stdout.strip() == fake.image["id"]
 
 
 def test_pull_wrong_blob_digest_is_rejected(berth, fake):

@@ -275,11 +275,12 @@ def test_push_again_mounts_or_skips_blobs(berth, registry, busybox):
 
 
 def test_push_large_layer_uses_chunks(berth, registry, images):
-    img = images.make(name="big", tag="big:1", size=20 << 20)
+    img = images.make(name="big", tag="big:1", size=36 << 20)  # one gzip layer of ~19 MB
     store(berth, "load", "-q", "-i", img["oci_archive"])
     dest = f"{registry.host}/big/img:1"
     store(berth, "tag", "big:1", dest)
-    store(berth, "push", dest)
+    p = store(berth, "push", dest)
+    assert f"Pushing {16 << 20}/" in p.stderr  # a first 16 MiB chunk was PATCHed
     info = json.loads(run(["skopeo", "inspect", "--tls-verify=false", "docker://" + dest]).stdout)
     assert len(info["Layers"]) >= 2
     other = dict(berth.env, BERTH_ROOT=os.path.join(berth.base, "other"))

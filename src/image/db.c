@@ -15,6 +15,7 @@
 
 #define DB_BUSY_TIMEOUT_MS 30000
 #define STALE_SECONDS      (24 * 3600)
+#define SCHEMA_VERSION     1 /* PRAGMA user_version written by the schema below */
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS images ("
@@ -119,6 +120,14 @@ static void remove_stale(struct image_store *s, const char *sub)
 	}
 }
 
+static int schema_version(sqlite3 *db)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	if (store_db_prepare(db, "PRAGMA user_version", &st, NULL) < 0 || sqlite3_step(st) != SQLITE_ROW)
+		return -1;
+	return sqlite3_column_int(st, 0);
+}
+
 static int store_init(struct image_store *s, struct berth_error **err)
 {
 	static const char *const dirs[] = { "content/blobs/sha256", "content/ingest", "snapshots", "tmp" };
@@ -132,6 +141,12 @@ static int store_init(struct image_store *s, struct berth_error **err)
 	int r = store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
+	/* An initialised store needs no write: readers and writers of other processes are not held up. */
+	if (schema_version(db) == SCHEMA_VERSION) {
+		remove_stale(s, "content/ingest");
+		remove_stale(s, "tmp");
+		return 0;
+	}
 	/* journal_mode needs no transaction; schema creation is idempotent. */
 	r = store_db_exec(db, "PRAGMA journal_mode = WAL;", err);
 	if (r < 0)

@@ -406,3 +406,35 @@ def test_oci_blob_not_matching_its_digest_is_missing(berth, workdir):
 def test_invalid_reference_gives_docker_error(berth):
     p = store(berth, "tag", "x", "Upper/Case", check=False)
     assert p.returncode != 0 and "must be lowercase" in p.stderr
+
+
+def test_docker_archive_with_symlinked_duplicate_layer(berth, workdir, snapshot):
+    layer = tar_bytes([(entry("f"), b"same")])
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [sha(layer)] * 2}}
+    cbytes = json.dumps(config).encode()
+    members = [(entry(sha(cbytes)[7:] + ".json"), cbytes), (entry("a/layer.tar"), layer),
+               (entry("b/layer.tar", tarfile.SYMTYPE, 0o777, "../a/layer.tar"), None),
+               (entry("manifest.json"), json.dumps([{"Config": sha(cbytes)[7:] + ".json", "RepoTags": ["dup:1"],
+                                                     "Layers": ["a/layer.tar", "b/layer.tar"]}]).encode())]
+    arch = os.path.join(workdir, "dup.tar")
+    with open(arch, "wb") as f:
+        f.write(tar_bytes(members))
+    store(berth, "load", "-q", "-i", arch)
+    info = json.loads(store(berth, "inspect", "dup:1").stdout)[0]
+    assert info["Id"] == sha(cbytes) and len(info["RootFS"]["Layers"]) == 2
+    assert open(os.path.join(snapshot("dup:1", "dup"), "f")).read() == "same"
+
+
+def test_symlink_out_of_archive_is_not_followed(berth, workdir):
+    layer = tar_bytes([(entry("f"), b"x")])
+    config = {"rootfs": {"type": "layers", "diff_ids": [sha(layer)]}}
+    cbytes = json.dumps(config).encode()
+    members = [(entry(sha(cbytes)[7:] + ".json"), cbytes),
+               (entry("a/layer.tar", tarfile.SYMTYPE, 0o777, "../../../../etc/passwd"), None),
+               (entry("manifest.json"), json.dumps([{"Config": sha(cbytes)[7:] + ".json", "RepoTags": ["out:1"],
+                                                     "Layers": ["a/layer.tar"]}]).encode())]
+    arch = os.path.join(workdir, "out.tar")
+    with open(arch, "wb") as f:
+        f.write(tar_bytes(members))
+    p = store(berth, "load", "-i", arch, check=False)
+    assert p.returncode != 0 and "not found in archive" in p.stderr

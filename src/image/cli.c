@@ -66,7 +66,7 @@ static int usage(FILE *f)
 		   "  export [-o FILE] SNAPSHOT\n"
 		   "  mount [--image NAME] SNAPSHOT   prepare (if new) and mount; prints the rootfs path\n"
 		   "  unmount [--rm] SNAPSHOT\n"
-		   "  commit [--message MSG] SNAPSHOT [REF]\n"
+		   "  commit [-m MSG] [-a AUTHOR] [--config JSON] [--empty-layer] SNAPSHOT [REF]\n"
 		   "  prune [-a]\n"
 		   "  login -u USER (-p PASS | --password-stdin) REGISTRY\n"
 		   "  logout REGISTRY\n");
@@ -463,16 +463,32 @@ static int cmd_export(struct cli *c, int argc, char **argv)
 static int cmd_commit(struct cli *c, int argc, char **argv)
 {
 	struct image_commit_opts co = { 0 };
-	static const struct option opts[] = { { "message", required_argument, NULL, 'm' }, { 0 } };
+	_cleanup_json_ json_t *cfg = NULL;
+	static const struct option opts[] = {
+		{ "message", required_argument, NULL, 'm' },
+		{ "author", required_argument, NULL, 'a' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "empty-layer", no_argument, NULL, 'e' },
+		{ 0 },
+	};
 	int o;
-	while ((o = getopt_long(argc, argv, "+m:", opts, NULL)) != -1) {
-		if (o != 'm')
+	while ((o = getopt_long(argc, argv, "+m:a:", opts, NULL)) != -1) {
+		struct berth_error *e = NULL;
+		if (o == 'm')
+			co.comment = optarg;
+		else if (o == 'a')
+			co.author = optarg;
+		else if (o == 'e')
+			co.empty_layer = true;
+		else if (o == 'c' && json_parse(optarg, strlen(optarg), "--config", &cfg, &e) < 0)
+			return fail(e, "commit");
+		else if (o != 'c')
 			return usage(stderr);
-		co.comment = optarg;
 	}
 	if (optind >= argc || argc - optind > 2)
 		return usage(stderr);
 	co.ref = optind + 1 < argc ? argv[optind + 1] : NULL;
+	co.config = cfg;
 	struct berth_error *e = NULL;
 	_cleanup_free_ char *id = NULL;
 	if (image_commit(c->store, argv[optind], &co, &id, &e) < 0)

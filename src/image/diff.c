@@ -248,9 +248,10 @@ static json_t *history_entry(const char *created, const struct image_commit_opts
 	return h;
 }
 
-/* New config: parent (may be NULL) + optional layer + history; stored; *ret_img filled. */
-static int build_image(struct image_store *s, const char *parent_id, const char *diff_id, const char *blob,
-		       const struct image_commit_opts *o, char **ret_id, struct berth_error **err)
+/* The new config: the parent's (or a scratch one) with the layer, history entry and options applied. */
+static int derive_config(struct image_store *s, const char *parent_id, const char *diff_id,
+			 const struct image_commit_opts *o, const struct timespec *now, json_t **ret,
+			 struct berth_error **err)
 {
 	_cleanup_json_ json_t *cfg = NULL;
 	int r = parent_id ? image_get_config(s, parent_id, &cfg, err) : 0;
@@ -259,17 +260,14 @@ static int build_image(struct image_store *s, const char *parent_id, const char 
 	if (!cfg)
 		cfg = json_pack("{s:s, s:s, s:{}, s:{s:s, s:[]}, s:[]}", "architecture", "amd64", "os",
 				"linux", "config", "rootfs", "type", "layers", "diff_ids", "history");
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
 	char created[RFC3339_MAX];
-	format_rfc3339(&now, created);
+	format_rfc3339(now, created);
 	json_object_set_new(cfg, "created", json_string(created));
 	if (o && o->config)
 		json_object_set_new(cfg, "config", json_deep_copy(o->config));
 	if (o && o->author)
 		json_object_set_new(cfg, "author", json_string(o->author));
-	json_t *rootfs = json_object_get(cfg, "rootfs");
-	json_t *diffs = json_object_get(rootfs, "diff_ids");
+	json_t *diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
 	if (!json_is_array(diffs))
 		return berth_error_msg(err, EINVAL, "parent image config has no rootfs.diff_ids");
 	if (diff_id)
@@ -280,43 +278,64 @@ static int build_image(struct image_store *s, const char *parent_id, const char 
 		json_object_set_new(cfg, "history", hist);
 	}
 	json_array_append_new(hist, history_entry(created, o, !diff_id));
-	_cleanup_free_ char *txt = json_dumps(cfg, JSON_COMPACT);
-	char cdg[DIGEST_STRING_MAX];
-	r = content_write_buffer(s, txt, strlen(txt), NULL, cdg, err);
-	if (r < 0)
-		return r;
-	struct store_image img = { 0 };
-	struct config_info ci = { 0 };
-	snprintf(img.id, sizeof(img.id), "%s", cdg);
-	r = config_parse(txt, strlen(txt), &ci, err);
+	*ret = TAKE_PTR(cfg);
+	return 0;
+}
+
+/* Layer records of the new image: the parent's, then `blob` for the new diff_id (if any). */
+static int fill_layers(struct image_store *s, const char *parent_id, const struct config_info *ci,
+		       const char *blob, struct store_image *img, struct berth_error **err)
+{
 	struct store_image parent = { 0 };
-	if (r >= 0 && parent_id) {
+	if (parent_id) {
 		_cleanup_db_ sqlite3 *db = NULL;
-		r = store_db_open(s, &db, err);
-		if (r >= 0)
-			r = store_image_get(db, parent_id, &parent, err);
+		int r = store_db_open(s, &db, err);
+		if (r < 0 || (r = store_image_get(db, parent_id, &parent, err)) < 0)
+			return r;
 	}
-	img.created = now.tv_sec;
-	img.n_layers = ci.n_diff_ids;
-	img.layers = xcalloc(img.n_layers + 1, sizeof(*img.layers));
-	for (size_t i = 0; r >= 0 && i < img.n_layers; i++) {
-		struct store_layer *l = &img.layers[i];
-		snprintf(l->diff_id, sizeof(l->diff_id), "%s", ci.diff_ids[i]);
-		bool mine = i < parent.n_layers;
-		snprintf(l->blob, sizeof(l->blob), "%s", mine ? parent.layers[i].blob : blob);
+	img->n_layers = ci->n_diff_ids;
+	img->layers = xcalloc(img->n_layers + 1, sizeof(*img->layers));
+	for (size_t i = 0; i < img->n_layers; i++) {
+		struct store_layer *l = &img->layers[i];
+		bool inherited = i < parent.n_layers;
+		snprintf(l->diff_id, sizeof(l->diff_id), "%s", ci->diff_ids[i]);
+		snprintf(l->blob, sizeof(l->blob), "%s", inherited ? parent.layers[i].blob : blob);
 		l->media_type =
-		    xstrdup(mine && parent.layers[i].media_type ? parent.layers[i].media_type
-								: store_sniff_layer_type(s, l->blob));
+		    xstrdup(inherited && parent.layers[i].media_type ? parent.layers[i].media_type
+								     : store_sniff_layer_type(s, l->blob));
 		content_has(s, l->blob, &l->blob_size);
 	}
+	store_image_done(&parent);
+	return 0;
+}
+
+/* Store a new image: parent (may be NULL) + optional layer (diff_id, blob) + history; tag o->ref. */
+static int build_image(struct image_store *s, const char *parent_id, const char *diff_id, const char *blob,
+		       const struct image_commit_opts *o, char **ret_id, struct berth_error **err)
+{
 	const char *tags[2] = { NULL, NULL };
 	_cleanup_free_ char *full = NULL;
-	if (r >= 0 && o && o->ref) {
+	if (o && o->ref) {
 		_cleanup_image_ref_ struct image_ref *ref = NULL;
-		r = image_ref_parse(o->ref, IMAGE_REF_DEFAULT_TAG | IMAGE_REF_NO_DIGEST, &ref, err);
-		if (r >= 0)
-			tags[0] = full = image_ref_string(ref);
+		int r = image_ref_parse(o->ref, IMAGE_REF_DEFAULT_TAG | IMAGE_REF_NO_DIGEST, &ref, err);
+		if (r < 0)
+			return r;
+		tags[0] = full = image_ref_string(ref);
 	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	_cleanup_json_ json_t *cfg = NULL;
+	int r = derive_config(s, parent_id, diff_id, o, &now, &cfg, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *txt = json_dumps(cfg, JSON_COMPACT);
+	struct store_image img = { .created = now.tv_sec };
+	struct config_info ci = { 0 };
+	r = content_write_buffer(s, txt, strlen(txt), NULL, img.id, err);
+	if (r >= 0)
+		r = config_parse(txt, strlen(txt), &ci, err);
+	if (r >= 0)
+		r = fill_layers(s, parent_id, &ci, blob, &img, err);
 	if (r >= 0)
 		r = store_layers_unpack(s, &img, NULL, NULL, NULL, err);
 	if (r >= 0)
@@ -324,7 +343,6 @@ static int build_image(struct image_store *s, const char *parent_id, const char 
 	if (r >= 0 && ret_id)
 		*ret_id = xstrdup(img.id);
 	store_image_done(&img);
-	store_image_done(&parent);
 	config_info_done(&ci);
 	return r;
 }

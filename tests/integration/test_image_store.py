@@ -438,3 +438,16 @@ def test_symlink_out_of_archive_is_not_followed(berth, workdir):
         f.write(tar_bytes(members))
     p = store(berth, "load", "-i", arch, check=False)
     assert p.returncode != 0 and "not found in archive" in p.stderr
+
+
+def test_commit_empty_layer_with_config(berth, busybox, snapshot):
+    store(berth, "load", "-q", "-i", busybox["docker_archive"])
+    snapshot("busybox", "cfg1")
+    new = store(berth, "commit", "--empty-layer", "-a", "me", "--config", '{"Env":["A=1"],"Cmd":["true"]}',
+                "cfg1", "cfg:1").stdout.strip()
+    info = json.loads(store(berth, "inspect", "cfg:1").stdout)[0]
+    assert info["Id"] == new and info["Author"] == "me"
+    assert info["Config"] == {"Env": ["A=1"], "Cmd": ["true"]}
+    assert len(info["RootFS"]["Layers"]) == 1
+    hist = json.loads(store(berth, "history", "cfg:1").stdout)
+    assert len(hist) == 2 and hist[0]["Size"] == 0

@@ -54,7 +54,7 @@ static void emit(image_progress_fn fn, void *ud, const char *id, const char *sta
 	fn(&p, ud);
 }
 
-static int unpack_one(struct image_store *s, struct store_layer *l, struct layer_progress *lp,
+static int unpack_one(struct image_store *s, struct store_layer *l, unpack_progress_fn fn, void *ud,
 		      struct berth_error **err)
 {
 	_cleanup_free_ char *rnd = random_hex(8);
@@ -67,7 +67,7 @@ static int unpack_one(struct image_store *s, struct store_layer *l, struct layer
 	int r = in < 0 ? in : rootfd < 0 ? berth_error_errno(err, "open '%s'", fs) : 0;
 	struct unpack_result res = { 0 };
 	if (r >= 0)
-		r = unpack_layer(in, rootfd, l->diff_id, lp->fn ? on_unpack_progress : NULL, lp, &res, err);
+		r = unpack_layer(in, rootfd, l->diff_id, fn, ud, &res, err);
 	if (r >= 0) {
 		_cleanup_free_ char *dst = store_snapshot_dir(s, l->chain_id);
 		if (rename(tmp, dst) < 0 && errno != EEXIST && errno != ENOTEMPTY)
@@ -89,6 +89,28 @@ static bool snapshot_present(struct image_store *s, const char *chain_id)
 	return stat(fs, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+void store_image_chain_ids(struct store_image *img)
+{
+	const char *parent = NULL;
+	for (size_t i = 0; i < img->n_layers; i++) {
+		store_chain_id(parent, img->layers[i].diff_id, img->layers[i].chain_id);
+		parent = img->layers[i].chain_id;
+	}
+}
+
+int store_layer_ensure(struct image_store *s, sqlite3 *db, struct store_layer *l, unpack_progress_fn fn,
+		       void *ud, bool *ret_unpacked, struct berth_error **err)
+{
+	*ret_unpacked = false;
+	if (store_layer_get(db, l->chain_id, &l->size, &l->tar_size) && snapshot_present(s, l->chain_id))
+		return 0;
+	int r = unpack_one(s, l, fn, ud, err);
+	if (r < 0)
+		return r;
+	*ret_unpacked = true;
+	return store_layer_put(db, l->chain_id, l->diff_id, l->size, l->tar_size, err);
+}
+
 int store_layers_unpack(struct image_store *s, struct store_image *img, image_progress_fn progress,
 			void *userdata, const char *done_status, struct berth_error **err)
 {
@@ -96,24 +118,17 @@ int store_layers_unpack(struct image_store *s, struct store_image *img, image_pr
 	int r = store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
-	const char *parent = NULL;
+	store_image_chain_ids(img);
 	for (size_t i = 0; i < img->n_layers; i++) {
 		struct store_layer *l = &img->layers[i];
-		store_chain_id(parent, l->diff_id, l->chain_id);
-		parent = l->chain_id;
 		char sid[13];
 		store_short_id(l->blob[0] ? l->blob : l->diff_id, sid);
-		if (store_layer_get(db, l->chain_id, &l->size, &l->tar_size) &&
-		    snapshot_present(s, l->chain_id))
-			continue;
 		struct layer_progress lp = { progress, userdata, sid, l->blob_size, 0 };
-		r = unpack_one(s, l, &lp, err);
+		bool unpacked = false;
+		r = store_layer_ensure(s, db, l, progress ? on_unpack_progress : NULL, &lp, &unpacked, err);
 		if (r < 0)
 			return r;
-		r = store_layer_put(db, l->chain_id, l->diff_id, l->size, l->tar_size, err);
-		if (r < 0)
-			return r;
-		if (done_status)
+		if (unpacked && done_status)
 			emit(progress, userdata, sid, done_status, 0, 0);
 	}
 	return 0;

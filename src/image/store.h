@@ -17,6 +17,7 @@
 #include "common/digest.h"
 #include "common/strbuf.h"
 #include "image/image.h"
+#include "image/unpack.h"
 
 /* Limits on what we accept from registries and archives. */
 #define IMAGE_MANIFEST_MAX (4u << 20) /* manifests, indexes, configs (docker: 4 MiB) */
@@ -147,6 +148,18 @@ int store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id, uint
  */
 int store_layers_unpack(struct image_store *s, struct store_image *img, image_progress_fn progress,
 			void *userdata, const char *done_status, struct berth_error **err);
+
+/* Fill every layer's chain_id from the diff_ids. */
+void store_image_chain_ids(struct store_image *img);
+
+/*
+ * One layer of store_layers_unpack() (chain_id must be set), for callers that
+ * unpack on their own thread: db is the caller's connection; fn (may be
+ * NULL) gets compressed bytes consumed. *ret_unpacked tells whether work was
+ * done (false: the snapshot existed).
+ */
+int store_layer_ensure(struct image_store *s, sqlite3 *db, struct store_layer *l, unpack_progress_fn fn,
+		       void *ud, bool *ret_unpacked, struct berth_error **err);
 
 /*
  * Record img (layers unpacked, blobs stored) in one transaction, with tags

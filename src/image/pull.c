@@ -177,10 +177,173 @@ static void dl_progress(struct puller *p)
 	}
 }
 
-static int download_all(struct puller *p, struct berth_error **err)
+/*
+ * Unpacking overlaps downloading: a worker thread unpacks layer i as soon as
+ * its blob is verified and layers 0..i-1 are done; the calling thread keeps
+ * running transfers and reports the worker's progress, so callbacks still
+ * come from the caller's thread only.
+ */
+struct unpacker {
+	struct image_store *s;
+	struct store_image *img;
+	CURLM *m;
+	pthread_t th;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;      /* worker waits: a layer became ready, or abort */
+	pthread_cond_t done_cv; /* caller waits: a layer finished, or the worker ended */
+	bool *ready, *did_unpack;
+	bool abort, finished;
+	size_t current, completed, reported;
+	uint64_t cur_bytes; /* compressed bytes of the current layer consumed (atomic) */
+	int result;
+	struct berth_error *err;
+	int64_t last_ms;
+};
+
+static void unpacker_bytes(uint64_t done, void *ud)
+{
+	struct unpacker *u = ud;
+	__atomic_store_n(&u->cur_bytes, done, __ATOMIC_RELAXED);
+}
+
+static void unpacker_end(struct unpacker *u, int r, struct berth_error *e)
+{
+	pthread_mutex_lock(&u->mu);
+	u->result = r;
+	u->err = e;
+	u->finished = true;
+	pthread_cond_signal(&u->done_cv);
+	pthread_mutex_unlock(&u->mu);
+	curl_multi_wakeup(u->m);
+}
+
+static void *unpacker_main(void *arg)
+{
+	struct unpacker *u = arg;
+	struct berth_error *e = NULL;
+	_cleanup_db_ sqlite3 *db = NULL;
+	int r = store_db_open(u->s, &db, &e);
+	for (size_t i = 0; r >= 0 && i < u->img->n_layers; i++) {
+		pthread_mutex_lock(&u->mu);
+		while (!u->ready[i] && !u->abort)
+			pthread_cond_wait(&u->cv, &u->mu);
+		bool stop = u->abort;
+		u->current = i;
+		__atomic_store_n(&u->cur_bytes, 0, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&u->mu);
+		if (stop)
+			break;
+		bool did = false;
+		r = store_layer_ensure(u->s, db, &u->img->layers[i], unpacker_bytes, u, &did, &e);
+		pthread_mutex_lock(&u->mu);
+		u->did_unpack[i] = did;
+		if (r >= 0)
+			u->completed = i + 1;
+		pthread_cond_signal(&u->done_cv);
+		pthread_mutex_unlock(&u->mu);
+		curl_multi_wakeup(u->m);
+	}
+	unpacker_end(u, r, e);
+	return NULL;
+}
+
+static int unpacker_start(struct unpacker *u, struct image_store *s, struct store_image *img, CURLM *m,
+			  struct berth_error **err)
+{
+	*u = (struct unpacker){ .s = s, .img = img, .m = m };
+	u->ready = xcalloc(img->n_layers + 1, sizeof(bool));
+	u->did_unpack = xcalloc(img->n_layers + 1, sizeof(bool));
+	pthread_mutex_init(&u->mu, NULL);
+	pthread_cond_init(&u->cv, NULL);
+	pthread_cond_init(&u->done_cv, NULL);
+	store_image_chain_ids(img);
+	int r = pthread_create(&u->th, NULL, unpacker_main, u);
+	if (r != 0)
+		return berth_error_set(err, r, "start unpack thread");
+	u->started = true;
+	return 0;
+}
+
+static void unpacker_ready(struct unpacker *u, size_t i)
+{
+	pthread_mutex_lock(&u->mu);
+	u->ready[i] = true;
+	pthread_cond_signal(&u->cv);
+	pthread_mutex_unlock(&u->mu);
+}
+
+/* Report the worker's progress; -errno once it failed (error moved to err). */
+static int unpacker_report(struct unpacker *u, const struct image_remote_opts *o, struct berth_error **err)
+{
+	pthread_mutex_lock(&u->mu);
+	size_t completed = u->completed, current = u->current;
+	bool finished = u->finished;
+	int result = u->result;
+	pthread_mutex_unlock(&u->mu);
+	for (; u->reported < completed; u->reported++) {
+		char sid[13];
+		store_short_id(u->img->layers[u->reported].blob, sid);
+		if (u->did_unpack[u->reported])
+			emit(o, sid, "Pull complete", 0, 0);
+	}
+	int64_t now = now_ms();
+	if (!finished && current == completed && current < u->img->n_layers && u->ready[current] &&
+	    now - u->last_ms >= PULL_PROGRESS_MS) {
+		uint64_t done = __atomic_load_n(&u->cur_bytes, __ATOMIC_RELAXED);
+		char sid[13];
+		u->last_ms = now;
+		store_short_id(u->img->layers[current].blob, sid);
+		if (done > 0)
+			emit(o, sid, "Extracting", done, u->img->layers[current].blob_size);
+	}
+	if (finished && result < 0) {
+		if (err) {
+			berth_error_free(*err);
+			*err = TAKE_PTR(u->err);
+		}
+		return result;
+	}
+	return 0;
+}
+
+/* Stop (abort=true) or wait for the worker to finish every layer; reports progress meanwhile. */
+static int unpacker_finish(struct unpacker *u, bool abort, const struct image_remote_opts *o,
+			   struct berth_error **err)
+{
+	int r = 0;
+	if (u->started) {
+		pthread_mutex_lock(&u->mu);
+		u->abort = abort;
+		pthread_cond_signal(&u->cv);
+		while (!u->finished && !abort) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += PULL_PROGRESS_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L)
+				ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+			pthread_cond_timedwait(&u->done_cv, &u->mu, &ts);
+			pthread_mutex_unlock(&u->mu);
+			(void)unpacker_report(u, o, NULL);
+			pthread_mutex_lock(&u->mu);
+		}
+		pthread_mutex_unlock(&u->mu);
+		pthread_join(u->th, NULL);
+		if (!abort)
+			r = unpacker_report(u, o, err);
+	}
+	berth_error_free(u->err);
+	free(u->ready);
+	free(u->did_unpack);
+	pthread_mutex_destroy(&u->mu);
+	pthread_cond_destroy(&u->cv);
+	pthread_cond_destroy(&u->done_cv);
+	return r;
+}
+
+static int download_all(struct puller *p, CURLM *m, struct unpacker *u, struct berth_error **err)
 {
 	unsigned max = p->o && p->o->max_concurrent ? p->o->max_concurrent : PULL_DEFAULT_CONCURRENCY;
-	CURLM *m = curl_multi_init();
 	size_t next = 0, active = 0, queued = 0;
 	int r = 0;
 	for (size_t i = 0; i < p->n; i++)
@@ -208,10 +371,14 @@ static int download_all(struct puller *p, struct berth_error **err)
 			struct dl *d = NULL;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&d);
 			r = dl_finish(p, m, d, msg->data.result, err);
-			if (r >= 0 && d->done)
+			if (r >= 0 && d->done) {
 				active--;
+				unpacker_ready(u, (size_t)(d - p->dls));
+			}
 		}
 		dl_progress(p);
+		if (r >= 0)
+			r = unpacker_report(u, p->o, err);
 		if (r >= 0 && running > 0)
 			curl_multi_poll(m, NULL, 0, 200, NULL);
 	}
@@ -222,7 +389,6 @@ static int download_all(struct puller *p, struct berth_error **err)
 		free(p->dls[i].range);
 		berth_error_free(p->dls[i].err);
 	}
-	curl_multi_cleanup(m);
 	return r;
 }
 
@@ -357,20 +523,31 @@ static int build_record(struct puller *p, const struct manifest *m, const char *
 	return 0;
 }
 
-static int pull_layers(struct puller *p, const struct manifest *m, bool *ret_new, struct berth_error **err)
+static int pull_layers(struct puller *p, const struct manifest *m, struct store_image *img, bool *ret_new,
+		       struct berth_error **err)
 {
 	p->n = m->n_layers;
 	p->dls = xcalloc(p->n + 1, sizeof(*p->dls));
+	CURLM *multi = curl_multi_init();
+	struct unpacker u;
+	int r = unpacker_start(&u, p->rm.s, img, multi, err);
 	bool any = false;
-	for (size_t i = 0; i < p->n; i++) {
+	for (size_t i = 0; r >= 0 && i < p->n; i++) {
 		struct dl *d = &p->dls[i];
 		d->desc = &m->layers[i];
 		store_short_id(d->desc->digest, d->sid);
 		d->done = content_has(p->rm.s, d->desc->digest, NULL);
 		any |= !d->done;
 		emit(p->o, d->sid, d->done ? "Already exists" : "Pulling fs layer", 0, 0);
+		if (d->done)
+			unpacker_ready(&u, i);
 	}
-	int r = download_all(p, err);
+	if (r >= 0)
+		r = download_all(p, multi, &u, err);
+	int k = unpacker_finish(&u, r < 0, p->o, r < 0 ? NULL : err);
+	if (r >= 0)
+		r = k;
+	curl_multi_cleanup(multi);
 	free(p->dls);
 	p->dls = NULL;
 	*ret_new = any;
@@ -393,7 +570,7 @@ static int do_pull(struct puller *p, const char *platform, char **ret_id, struct
 	if (r >= 0)
 		r = build_record(p, &m, mdigest, &img, err);
 	if (r >= 0)
-		r = pull_layers(p, &m, &fresh, err);
+		r = pull_layers(p, &m, &img, &fresh, err);
 	if (r >= 0)
 		r = store_layers_unpack(p->rm.s, &img, p->o ? p->o->progress : NULL,
 					p->o ? p->o->progress_data : NULL, "Pull complete", err);

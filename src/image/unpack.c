@@ -42,7 +42,8 @@ struct unpack_ctx {
 	void *userdata;
 	char *cached_parent;
 	int cached_fd;
-	bool stale; /* cached_fd may no longer mean cached_parent: drop at next lookup */
+	bool stale;   /* cached_fd may no longer mean cached_parent: drop at next lookup */
+	mode_t umask; /* the process umask (read from /proc, as umask(2) cannot be read thread-safely) */
 	struct dir_time *dirs;
 	size_t n_dirs, alloc_dirs;
 	uint64_t size;
@@ -159,7 +160,7 @@ static int whiteout(struct unpack_ctx *c, int pfd, const char *parent, const cha
 
 static int archive_fail(struct unpack_ctx *c, struct archive *a, struct berth_error **err);
 
-static int write_data(struct unpack_ctx *c, struct archive *a, int fd, const char *path,
+static int write_data(struct unpack_ctx *c, struct archive *a, int fd, const char *path, uint64_t *ret_end,
 		      struct berth_error **err)
 {
 	const void *buf;
@@ -178,6 +179,7 @@ static int write_data(struct unpack_ctx *c, struct archive *a, int fd, const cha
 			size -= (size_t)n;
 			off += n;
 		}
+		*ret_end = (uint64_t)off;
 	}
 	if (r != ARCHIVE_EOF)
 		return berth_error_wrap(err, archive_fail(c, a, err), "read data of '%s'", path);
@@ -201,11 +203,12 @@ static int set_xattrs(struct archive_entry *e, int fd, const char *path, struct 
 }
 
 static int set_meta(struct unpack_ctx *c, struct archive_entry *e, int pfd, const char *base, int fd,
-		    const char *path, struct berth_error **err)
+		    const char *path, bool chmod_needed, struct berth_error **err)
 {
 	mode_t type = archive_entry_filetype(e);
-	if (fchownat(pfd, base, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e),
-		     AT_SYMLINK_NOFOLLOW) < 0)
+	uid_t uid = (uid_t)archive_entry_uid(e);
+	gid_t gid = (gid_t)archive_entry_gid(e);
+	if (fd >= 0 ? fchown(fd, uid, gid) < 0 : fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return berth_error_errno(err, "chown '%s'", path);
 	if (type == AE_IFLNK) {
 		struct timespec ts[2] = { { archive_entry_mtime(e), archive_entry_mtime_nsec(e) },
@@ -222,7 +225,7 @@ static int set_meta(struct unpack_ctx *c, struct archive_entry *e, int pfd, cons
 		fd = own;
 	}
 	mode_t mode = archive_entry_perm(e) & 07777;
-	if (fd >= 0 ? fchmod(fd, mode) < 0 : fchmodat(pfd, base, mode, 0) < 0)
+	if (chmod_needed && (fd >= 0 ? fchmod(fd, mode) < 0 : fchmodat(pfd, base, mode, 0) < 0))
 		return berth_error_errno(err, "chmod '%s'", path);
 	if (fd >= 0) {
 		int r = set_xattrs(e, fd, path, err);
@@ -275,52 +278,61 @@ static int make_hardlink(struct unpack_ctx *c, struct archive_entry *e, int pfd,
 	/* Like docker (and GNU tar), the link entry's metadata applies to the shared inode. */
 	if (S_ISLNK(st.st_mode))
 		return 0;
-	return set_meta(c, e, pfd, base, -1, path, err);
+	return set_meta(c, e, pfd, base, -1, path, true, err);
+}
+
+/* Create the node itself (no metadata); EEXIST when something is in the way. */
+static int make_node(struct archive_entry *e, int pfd, const char *base, mode_t create_mode, int *ret_fd)
+{
+	mode_t type = archive_entry_filetype(e);
+	switch (type) {
+	case AE_IFREG:
+		*ret_fd =
+		    openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, create_mode);
+		return *ret_fd < 0 ? -errno : 0;
+	case AE_IFDIR: return mkdirat(pfd, base, 0700) < 0 ? -errno : 0;
+	case AE_IFLNK: return symlinkat(archive_entry_symlink(e), pfd, base) < 0 ? -errno : 0;
+	default: return mknodat(pfd, base, type | 0600, archive_entry_rdev(e)) < 0 ? -errno : 0;
+	}
 }
 
 static int create_node(struct unpack_ctx *c, struct archive *a, struct archive_entry *e, int pfd,
 		       const char *base, const char *path, struct berth_error **err)
 {
 	mode_t type = archive_entry_filetype(e);
-	int r = remove_existing(c, pfd, base, type == AE_IFDIR, err);
-	if (r < 0)
-		return r;
+	if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && type != AE_IFCHR &&
+	    type != AE_IFBLK && type != AE_IFIFO)
+		return 0; /* sockets and unknown types are skipped, like docker */
+	if (type == AE_IFLNK && !archive_entry_symlink(e))
+		return berth_error_msg(err, EINVAL, "layer entry '%s': symlink without target", path);
+	/* Create with the final permission bits when the umask cannot strip them (saves a chmod). */
+	mode_t perm = archive_entry_perm(e) & 07777;
+	bool chmod_needed = type != AE_IFREG || (perm & 07000) || (perm & c->umask);
+	mode_t create_mode = chmod_needed ? 0600 : perm;
 	_cleanup_close_ int fd = -1;
-	switch (type) {
-	case AE_IFREG:
-		fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return berth_error_errno(err, "create '%s'", path);
-		r = write_data(c, a, fd, path, err);
+	int r = make_node(e, pfd, base, create_mode, &fd);
+	if (r == -EEXIST) { /* replace what an earlier entry put there; a directory stays */
+		r = remove_existing(c, pfd, base, type == AE_IFDIR, err);
 		if (r < 0)
 			return r;
-		if (archive_entry_size_is_set(e) && ftruncate(fd, archive_entry_size(e)) < 0)
+		r = r == 1 ? 0 : make_node(e, pfd, base, create_mode, &fd);
+	}
+	if (r < 0)
+		return berth_error_set(err, r, "create '%s'", path);
+	if (type == AE_IFREG) {
+		uint64_t end = 0;
+		r = write_data(c, a, fd, path, &end, err);
+		if (r < 0)
+			return r;
+		/* a sparse file ends in a hole: extend it to its size */
+		if (archive_entry_size_is_set(e) && end != (uint64_t)archive_entry_size(e) &&
+		    ftruncate(fd, archive_entry_size(e)) < 0)
 			return berth_error_errno(err, "truncate '%s'", path);
 		c->size += (uint64_t)archive_entry_size(e);
-		break;
-	case AE_IFDIR:
-		if (r == 0 && mkdirat(pfd, base, 0700) < 0)
-			return berth_error_errno(err, "mkdir '%s'", path);
-		break;
-	case AE_IFLNK: {
-		const char *t = archive_entry_symlink(e);
-		if (!t)
-			return berth_error_msg(err, EINVAL, "layer entry '%s': symlink without target", path);
-		if (symlinkat(t, pfd, base) < 0)
-			return berth_error_errno(err, "symlink '%s'", path);
-		break;
-	}
-	case AE_IFCHR:
-	case AE_IFBLK:
-	case AE_IFIFO:
-		if (mknodat(pfd, base, type | 0600, archive_entry_rdev(e)) < 0)
-			return berth_error_errno(err, "mknod '%s'", path);
-		break;
-	default: return 0; /* sockets and unknown types are skipped, like docker */
 	}
 	if (type == AE_IFDIR)
 		c->stale = true;
-	return set_meta(c, e, pfd, base, fd, path, err);
+	return set_meta(c, e, pfd, base, fd, path, chmod_needed, err);
 }
 
 static int apply_entry(struct unpack_ctx *c, struct archive *a, struct archive_entry *e,
@@ -406,12 +418,25 @@ static void ctx_done(struct unpack_ctx *c)
 	berth_error_free(c->read_err);
 }
 
+static mode_t current_umask(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	unsigned int m;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Umask: %o", &m) == 1)
+			return (mode_t)m & 0777;
+	return 0777; /* unknown: always chmod */
+}
+
 int unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
 		 void *userdata, struct unpack_result *ret, struct berth_error **err)
 {
-	struct unpack_ctx c = {
-		.rootfd = rootfd, .cached_fd = -1, .progress = progress, .userdata = userdata
-	};
+	struct unpack_ctx c = { .umask = current_umask(),
+				.rootfd = rootfd,
+				.cached_fd = -1,
+				.progress = progress,
+				.userdata = userdata };
 	int r = decomp_new(in_fd, &c.dc, err);
 	if (r < 0)
 		return r;

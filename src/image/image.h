@@ -290,8 +290,9 @@ struct image_remote_opts {
  * is refused: "unsupported manifest media type ... schema 1 images are no
  * longer supported"), fetch the config and the missing layers in parallel
  * (resuming with Range after a dropped connection), verify every digest and
- * the diff_ids while unpacking, then tag. Blobs already present are not
- * fetched ("Already exists"). *ret_id (may be NULL): image ID, caller frees.
+ * the diff_ids while unpacking (on an internal worker thread, overlapping
+ * the downloads), then tag. Blobs already present are not fetched
+ * ("Already exists"). *ret_id (may be NULL): image ID, caller frees.
  * Nothing is tagged unless the whole image is stored and verified.
  */
 int image_pull(struct image_store *s, const char *ref, const char *platform,

@@ -40,6 +40,6 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	$SUDO chmod 755 /usr/sbin/policy-rc.d
 	trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
-$SUDO apt-get update -qq
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing

@@ -133,7 +133,7 @@ int runtime_start(const struct runtime_ctx *ctx, const char *id, struct berth_er
  * opts->detach, waits for the init to exit, forwarding nothing (the CLI
  * forwards signals), runs poststop hooks, deletes the container and stores the
  * wait status in *ret_status (may be NULL). With detach, returns after start
- * like create+start (*ret_pid/*ret_pidfd as in runtime_create).
+ * like create+start (*ret_pid and *ret_pidfd as in runtime_create).
  */
 int runtime_run(const struct runtime_ctx *ctx, const char *id, const char *bundle,
 		const struct runtime_create_opts *opts, pid_t *ret_pid, int *ret_pidfd, int *ret_status,

@@ -399,8 +399,9 @@ static int init_exec(struct init_config *c, const char *exe, struct berth_error 
 	int r;
 	if (chdir(p->cwd) < 0)
 		return berth_error_errno(err, "'process.cwd': chdir to '%s'", p->cwd);
-	char cwdbuf[8];
-	if (!getcwd(cwdbuf, sizeof(cwdbuf)) && errno != ERANGE)
+	/* a cwd reached through a leaked fd (CVE-2024-21626) is outside our root: getcwd says so */
+	char cwdbuf[4096];
+	if (!getcwd(cwdbuf, sizeof(cwdbuf)) || cwdbuf[0] != '/')
 		return berth_error_msg(err, EPERM, "'process.cwd': '%s' is outside the container", p->cwd);
 	if ((r = drop_bounding(c, err)) < 0)
 		return r;

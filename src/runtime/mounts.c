@@ -98,6 +98,8 @@ static int mount_cgroup_v1(const struct init_config *c, int tmpfd, unsigned long
 	bool cgns = c->spec->ns[RUNTIME_NS_CGROUP].enabled;
 	for (const char *const *ctl = cgroup_v1_controllers(); *ctl; ctl++) {
 		char p[FD_PATH_MAX + 64];
+		if (streq(*ctl, "unified"))
+			continue;
 		if (mkdirat(tmpfd, *ctl, 0755) < 0 && errno != EEXIST)
 			return berth_error_errno(err, "mkdir cgroup mount point '%s'", *ctl);
 		snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", tmpfd, *ctl);
@@ -149,16 +151,8 @@ static int mount_cgroup(const struct init_config *c, int rootfd, int target, con
 	_cleanup_close_ int tmpfd = fs_open_in_root(rootfd, m->destination, O_PATH | O_DIRECTORY, 0, 0, err);
 	if (tmpfd < 0)
 		return tmpfd;
-	int r = mount_cgroup_v1(c, tmpfd, flags, err);
-	if (r < 0)
-		return r;
-	if (flags & MS_RDONLY) {
-		fd_path(tmpfd, p);
-		if (mount(NULL, p, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			  "mode=755") < 0)
-			return berth_error_errno(err, "remount '%s' read-only", m->destination);
-	}
-	return 0;
+	/* the tmpfs itself stays writable and the hybrid cgroup2 is not exposed, as with runc */
+	return mount_cgroup_v1(c, tmpfd, flags, err);
 }
 
 static int mount_one(const struct init_config *c, int rootfd, const struct runtime_mount *m,
@@ -404,7 +398,7 @@ static int mask_path(int rootfd, const char *path, struct berth_error **err)
 	if (fstat(fd, &st) < 0)
 		return berth_error_errno(err, "stat masked path '%s'", path);
 	fd_path(fd, p);
-	int r = S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0k")
+	int r = S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, NULL)
 				    : mount("/dev/null", p, NULL, MS_BIND, NULL);
 	if (r < 0)
 		return berth_error_errno(err, "mask '%s'", path);

@@ -205,7 +205,7 @@ static int find_executable(const struct runtime_process *p, char *out, size_t ou
 		if (startswith(*e, "PATH="))
 			path = *e + 5;
 	if (!path)
-		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+		path = ""; /* like runc: no PATH in process.env, no search */
 	while (*path) {
 		const char *end = strchrnul(path, ':');
 		int n = snprintf(out, outlen, "%.*s/%s", (int)(end - path), path, file);

@@ -33,11 +33,21 @@ static int parse_memory(const json_t *res, const char *path, struct runtime_reso
 	    (ret = get_limit(m, mp, "kernel", RES_MEM_KERNEL, &r->mem_kernel, r, err)) < 0 ||
 	    (ret = get_limit(m, mp, "kernelTCP", RES_MEM_KERNEL_TCP, &r->mem_kernel_tcp, r, err)) < 0)
 		return ret;
-	int64_t sw;
-	if ((ret = json_get_int_range(m, mp, "swappiness", 0, 0, 100, &sw, err)) < 0)
-		return ret;
-	if (ret > 0) {
-		r->mem_swappiness = (uint64_t)sw;
+	uint64_t sw;
+	if ((ret = json_get_uint64(m, mp, "swappiness", 0, &sw, err)) < 0) {
+		int64_t neg; /* -1 means unset (docker, runc) */
+		berth_error_free(err ? *err : NULL);
+		if (err)
+			*err = NULL;
+		if (json_get_int_range(m, mp, "swappiness", 0, -1, -1, &neg, err) < 0)
+			return -EINVAL;
+		ret = 0;
+	}
+	if (ret > 0 && sw != UINT64_MAX) {
+		if (sw > 100)
+			return spec_error(err, mp, "swappiness", "%llu out of range 0..100",
+					  (unsigned long long)sw);
+		r->mem_swappiness = sw;
 		r->set |= RES_MEM_SWAPPINESS;
 	}
 	if ((ret = json_get_bool(m, mp, "disableOOMKiller", 0, &r->disable_oom_killer, err)) < 0)
@@ -113,8 +123,8 @@ static int parse_blkio_devs(const json_t *b, const char *bp, const char *key, bo
 			return r;
 		if (weight) {
 			int64_t w = 0, lw = 0;
-			if ((r = json_get_int_range(e, ep, "weight", 0, 10, 1000, &w, err)) < 0 ||
-			    (r = json_get_int_range(e, ep, "leafWeight", 0, 10, 1000, &lw, err)) < 0)
+			if ((r = json_get_int_range(e, ep, "weight", 0, 0, 1000, &w, err)) < 0 ||
+			    (r = json_get_int_range(e, ep, "leafWeight", 0, 0, 1000, &lw, err)) < 0)
 				return r;
 			d->value = (uint64_t)w;
 			d->leaf_weight = (uint64_t)lw;
@@ -133,9 +143,11 @@ static int parse_blkio(const json_t *res, const char *path, struct runtime_resou
 	if (ret <= 0)
 		return ret;
 	_cleanup_free_ char *bp = json_path_join(path, "blockIO");
-	if ((ret = json_get_int_range(b, bp, "weight", 0, 10, 1000, &w, err)) < 0)
+	if ((ret = json_get_int_range(b, bp, "weight", 0, 0, 1000, &w, err)) < 0)
 		return ret;
-	if (ret > 0) {
+	if (ret > 0 && w != 0) { /* 0: unset (docker sends it) */
+		if (w < 10)
+			return spec_error(err, bp, "weight", "%lld out of range 10..1000", (long long)w);
 		r->blkio_weight = (uint16_t)w;
 		r->set |= RES_BLKIO_WEIGHT;
 	}

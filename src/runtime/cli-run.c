@@ -282,13 +282,18 @@ static int exec_process_json(const char *id, const struct exec_flags *f, int arg
 		return json_load_path(f->process, 1 << 20, ret, &err) < 0 ? (cli_error(err), -1) : 0;
 	if (argc == 0)
 		return cli_usage_error("exec: requires a command (or --process)"), -1;
+	struct container_state st;
+	if (state_load(&cli_g.ctx, id, &st, &err) < 0) {
+		cli_error(err);
+		return -1;
+	}
 	_cleanup_free_ char *dir = state_dir(&cli_g.ctx, id);
-	_cleanup_free_ char *cfg = xasprintf("%s/config.json", dir);
+	_cleanup_free_ char *copy = xasprintf("%s/config.json", dir);
+	_cleanup_free_ char *cfg =
+	    access(copy, F_OK) == 0 ? TAKE_PTR(copy) : xasprintf("%s/config.json", st.st.bundle);
+	container_state_done(&st);
 	_cleanup_json_ json_t *doc = NULL;
 	if (json_load_path(cfg, 0, &doc, &err) < 0) {
-		berth_error_free(err);
-		err = NULL;
-		berth_error_msg(&err, ENOENT, "container '%s' does not exist", id);
 		cli_error(err);
 		return -1;
 	}

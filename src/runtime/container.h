@@ -119,6 +119,9 @@ char *state_dir(const struct runtime_ctx *ctx, const char *id);
 int state_save(const struct runtime_ctx *ctx, const struct container_state *s, struct berth_error **err);
 int state_load(const struct runtime_ctx *ctx, const char *id, struct container_state *ret,
 	       struct berth_error **err);
+/* The container's spec: the copy in the state dir (in-memory specs) or <bundle>/config.json. */
+int state_load_spec(const struct runtime_ctx *ctx, const struct container_state *st,
+		    struct runtime_spec **ret, struct berth_error **err);
 /* Live status from pid, start time, fifo and freezer. */
 enum runtime_status state_status(const struct runtime_ctx *ctx, const struct container_state *s);
 unsigned long long proc_start_time(pid_t pid);

@@ -277,7 +277,7 @@ static int setup_cgroup(struct launch *l, const struct runtime_spec *s, struct b
 }
 
 static int save_created(struct launch *l, const struct runtime_spec *s, const char *bundle,
-			const char *pid_file, struct berth_error **err)
+			const char *pid_file, bool in_memory, struct berth_error **err)
 {
 	char created[RFC3339_MAX];
 	struct timespec ts;
@@ -297,13 +297,25 @@ static int save_created(struct launch *l, const struct runtime_spec *s, const ch
 		.cgroup_path = l->cg_path,
 		.userns = s->ns[RUNTIME_NS_USER].enabled,
 	};
-	_cleanup_free_ char *config = json_dump_compact(s->doc);
 	_cleanup_close_ int dfd = open(l->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int r;
 	if (dfd < 0)
 		return berth_error_errno(err, "open '%s'", l->dir);
-	if ((r = write_file_at(dfd, "config.json", config, strlen(config), err)) < 0 ||
-	    (r = state_save(l->ctx, &st, err)) < 0)
+	if (in_memory) {
+		/* no config.json on disk to come back to (exec, hooks): keep a copy */
+		_cleanup_free_ char *config = json_dump_compact(s->doc);
+		if ((r = write_file_at(dfd, "config.json", config, strlen(config), err)) < 0)
+			return r;
+	} else if (s->hooks[RUNTIME_HOOK_POSTSTART].n || s->hooks[RUNTIME_HOOK_POSTSTOP].n) {
+		/* start and delete run these later even if the bundle changes */
+		_cleanup_json_ json_t *h =
+		    json_pack("{s:s, s:{s:s}, s:O}", "ociVersion", s->oci_version, "root", "path", "/",
+			      "hooks", json_object_get(s->doc, "hooks"));
+		_cleanup_free_ char *text = h ? json_dump_compact(h) : NULL;
+		if (!text || (r = write_file_at(dfd, "hooks.json", text, strlen(text), err)) < 0)
+			return text ? r : berth_error_msg(err, EINVAL, "encode hooks");
+	}
+	if ((r = state_save(l->ctx, &st, err)) < 0)
 		return r;
 	if (pid_file) {
 		char buf[16];
@@ -377,7 +389,7 @@ static int do_create(struct launch *l, const char *bundle_in, const struct runti
 	if ((r = drive_child(l, s, &cfg, bundle, err)) < 0)
 		return r;
 	timing_mark(l->ctx->timings, "init-ready");
-	if ((r = save_created(l, s, bundle, o->pid_file, err)) < 0)
+	if ((r = save_created(l, s, bundle, o->pid_file, o->spec != NULL, err)) < 0)
 		return r;
 	timing_mark(l->ctx->timings, "state");
 	return 0;
@@ -475,7 +487,7 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 		goto out;
 	}
 	dir = state_dir(ctx, id);
-	if ((r = runtime_spec_load(dir, &spec, err)) < 0)
+	if ((r = state_load_spec(ctx, &st, &spec, err)) < 0)
 		goto out;
 	if ((cpidfd = proc_pidfd_open(st.st.pid)) < 0) {
 		r = berth_error_set(err, -cpidfd, "open container init %d", (int)st.st.pid);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/fs.h"
+#include "common/json.h"
 #include "common/process.h"
 #include "runtime/cgroups.h"
 #include "runtime/container.h"
@@ -18,7 +19,16 @@
 static int load_hooks_spec(const struct runtime_ctx *ctx, const char *id, struct runtime_spec **ret)
 {
 	_cleanup_free_ char *dir = state_dir(ctx, id);
-	return runtime_spec_load(dir, ret, NULL);
+	_cleanup_free_ char *path = xasprintf("%s/hooks.json", dir);
+	_cleanup_json_ json_t *doc = NULL;
+	if (json_load_path(path, 0, &doc, NULL) < 0) {
+		/* in-memory specs keep a whole copy instead */
+		_cleanup_free_ char *cfg = xasprintf("%s/config.json", dir);
+		if (access(cfg, F_OK) < 0)
+			return -ENOENT;
+		return runtime_spec_load(dir, ret, NULL);
+	}
+	return runtime_spec_parse(doc, NULL, ret, NULL);
 }
 
 int runtime_start(const struct runtime_ctx *ctx, const char *id, struct berth_error **err)

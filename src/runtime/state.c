@@ -301,3 +301,17 @@ void runtime_state_list_free(struct runtime_state *list, size_t n)
 		runtime_state_done(&list[i]);
 	free(list);
 }
+
+int state_load_spec(const struct runtime_ctx *ctx, const struct container_state *st,
+		    struct runtime_spec **ret, struct berth_error **err)
+{
+	_cleanup_free_ char *dir = state_dir(ctx, st->st.id);
+	_cleanup_free_ char *copy = xasprintf("%s/config.json", dir);
+	_cleanup_json_ json_t *doc = NULL;
+	bool have_copy = access(copy, F_OK) == 0;
+	_cleanup_free_ char *cfg = have_copy ? NULL : xasprintf("%s/config.json", st->st.bundle);
+	int r = json_load_path(have_copy ? copy : cfg, 0, &doc, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "container '%s': load its config", st->st.id);
+	return runtime_spec_parse(doc, st->st.bundle, ret, err);
+}

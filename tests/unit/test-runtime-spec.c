@@ -167,13 +167,13 @@ static void test_errors_name_the_field(void **state)
 		{ "{" BASE ",\"process\":{\"args\":[\"sh\"],\"user\":{\"uid\":-1}}}", "'process.user.uid'" },
 		{ "{" BASE ",\"process\":{\"args\":[\"sh\"],\"env\":[\"NOEQUALS\"]}}", "'process.env[0]'" },
 		{ "{" BASE ",\"process\":{\"args\":[\"sh\"],\"capabilities\":{\"bounding\":[\"CAP_KILL\","
-			   "\"CAP_NOPE\"]}}}",
+		  "\"CAP_NOPE\"]}}}",
 		  "'process.capabilities.bounding[1]': unknown capability 'CAP_NOPE'" },
 		{ "{" BASE ",\"process\":{\"args\":[\"sh\"],\"rlimits\":[{\"type\":\"RLIMIT_FOO\",\"soft\":1,"
-			   "\"hard\":1}]}}",
+		  "\"hard\":1}]}}",
 		  "'process.rlimits[0].type': unknown rlimit 'RLIMIT_FOO'" },
 		{ "{" BASE ",\"process\":{\"args\":[\"sh\"],\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\","
-			   "\"soft\":2,\"hard\":1}]}}",
+		  "\"soft\":2,\"hard\":1}]}}",
 		  "'process.rlimits[0].soft'" },
 		{ "{" BASE ",\"process\":{\"args\":[\"sh\"],\"oomScoreAdj\":5000}}",
 		  "'process.oomScoreAdj'" },
@@ -201,10 +201,10 @@ static void test_errors_name_the_field(void **state)
 		{ "{" BASE ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_FOO\"}}}",
 		  "'linux.seccomp.defaultAction': unknown action" },
 		{ "{" BASE ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":["
-			   "\"SCMP_ARCH_VAX\"]}}}",
+		  "\"SCMP_ARCH_VAX\"]}}}",
 		  "'linux.seccomp.architectures[0]': unknown architecture" },
 		{ "{" BASE ",\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{"
-			   "\"names\":[\"x\"],"
+		  "\"names\":[\"x\"],"
 		  "\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":9,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}"
 		  "]}}}",
 		  "'linux.seccomp.syscalls[0].args[0].index'" },

@@ -481,8 +481,15 @@ static int parse_mount(const json_t *e, const char *ep, struct runtime_mount *m,
 		return spec_error(err, ep, "destination", "must be an absolute path, got '%s'", dest);
 	if (m->type && !*m->type)
 		m->type = NULL;
-	for (size_t i = 0; opts && opts[i]; i++)
+	for (size_t i = 0; opts && opts[i]; i++) {
+		if (streq(opts[i], "idmap") || streq(opts[i], "ridmap")) {
+			_cleanup_free_ char *op = json_path_join(ep, "options");
+			_cleanup_free_ char *oi = json_path_index(op, i);
+			return berth_error_msg(
+			    err, EOPNOTSUPP, "'%s': id-mapped mounts ('%s') are not supported", oi, opts[i]);
+		}
 		mount_option(m, opts[i], &data);
+	}
 	if (m->type && streq(m->type, "bind"))
 		m->bind = true;
 	if (m->bind && !m->source)

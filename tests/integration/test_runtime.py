@@ -542,3 +542,117 @@ def test_mount_target_symlink_stays_inside_rootfs(berth_rt, bundle, private_root
     p = berth_rt("run", "--bundle", b, "esc2")
     assert p.stdout == "m"
     assert os.listdir(host_target) == [] and not mounts_with(host_target)
+
+
+# ---- namespaces, sysctl, rootfs variants, terminals ----
+
+def test_user_namespace_matches_runc(berth_rt, runc_rt, bundle, images):
+    os.chmod(images.base, 0o755)  # the mapped root must be able to reach the rootfs
+    def m(c):
+        c["linux"]["namespaces"].append({"type": "user"})
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    b = bundle(["sh", "-c", "id; cat /proc/self/uid_map /proc/self/gid_map; ls -ln /etc/passwd | cut -c1-30; "
+                            "ls -l /dev/null | cut -c1-40; grep CapEff /proc/self/status"], m)
+    pb, pr = run_both(berth_rt, runc_rt, b)
+    assert pb.returncode == pr.returncode == 0, pb.stderr + pr.stderr
+    assert pb.stdout == pr.stdout
+    assert "0     100000      65536" in pb.stdout
+
+
+def test_join_network_namespace_by_path(berth_rt, runc_rt, bundle, netns):
+    path = f"/run/netns/{netns}"
+    want = os.stat(path).st_ino
+    def m(c):
+        for n in c["linux"]["namespaces"]:
+            if n["type"] == "network":
+                n["path"] = path
+        c["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    b = bundle(["sh", "-c", "stat -L -c %i /proc/self/ns/net; cat /proc/sys/net/ipv4/ip_forward"], m)
+    pb, pr = run_both(berth_rt, runc_rt, b)
+    assert pb.returncode == pr.returncode == 0, pb.stderr + pr.stderr
+    assert pb.stdout == pr.stdout == f"{want}\n1\n"
+
+
+def test_host_sysctl_is_refused(berth_rt, bundle):
+    p = berth_rt("run", "--bundle", bundle(["true"], lambda c: c["linux"].__setitem__("sysctl", {"kernel.panic": "1"})),
+                 "sy", check=False)
+    assert p.returncode != 0 and "'linux.sysctl.kernel.panic'" in p.stderr and "host" in p.stderr
+    assert not os.path.exists(os.path.join(berth_rt.root, "sy"))
+
+
+def test_new_time_and_cgroup_namespaces(berth_rt, bundle):
+    def m(c):
+        c["linux"]["namespaces"] += [{"type": "time"}, {"type": "cgroup"}]
+    p = berth_rt("run", "--bundle", bundle(["sh", "-c", "stat -L -c %i /proc/self/ns/time /proc/self/ns/cgroup; "
+                                                        "grep pids /proc/self/cgroup"], m), "tns")
+    time_ino, cg_ino, pids = p.stdout.split()
+    assert int(time_ino) != os.stat("/proc/self/ns/time").st_ino
+    assert int(cg_ino) != os.stat("/proc/self/ns/cgroup").st_ino
+    assert pids.endswith(":/")
+
+
+def test_no_pivot_matches_runc(berth_rt, runc_rt, bundle):
+    b = bundle(["sh", "-c", "ls /; cat /proc/self/mountinfo | wc -l"])
+    pb = berth_rt("run", "--no-pivot", "--bundle", b, cid(), check=False)
+    pr = runc_rt("run", "--no-pivot", "--bundle", b, cid(), check=False)
+    assert pb.returncode == pr.returncode == 0, pb.stderr + pr.stderr
+    assert pb.stdout == pr.stdout
+
+
+def test_console_socket_receives_pty_master(berth_rt, bundle, workdir):
+    import socket
+    import threading
+    path = os.path.join(workdir, "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    got = {}
+
+    def accept():
+        conn, _ = srv.accept()
+        msg, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+        got["name"], got["fd"] = msg.decode(), fds[0]
+        conn.close()
+    t = threading.Thread(target=accept)
+    t.start()
+    def m(c):
+        c["process"]["terminal"] = True
+        c["process"]["consoleSize"] = {"height": 30, "width": 100}
+    b = bundle(["sh", "-c", "tty; stty size; ls -l /dev/console | cut -c1-1"], m)
+    try:
+        berth_rt("create", "--console-socket", path, "--bundle", b, "con")
+        t.join(10)
+        assert got["name"] == "/dev/pts/0"
+        berth_rt("start", "con")
+        out = b""
+        while True:
+            try:
+                chunk = os.read(got["fd"], 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert out.decode().split("\r\n")[:3] == ["/dev/pts/0", "30 100", "c"]
+    finally:
+        srv.close()
+        if "fd" in got:
+            os.close(got["fd"])
+
+
+def test_run_and_exec_with_terminal_relay(berth_rt, bundle):
+    def m(c):
+        c["process"]["terminal"] = True
+    p = berth_rt("run", "--bundle", bundle(["sh", "-c", "tty; echo $TERM"], m), "rel", stdin=subprocess.DEVNULL)
+    assert p.stdout.replace("\r", "") == "/dev/pts/0\nxterm\n"
+    berth_rt("run", "-d", "--bundle", bundle(["sleep", "30"]), "rel2", stdout=subprocess.DEVNULL,
+             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    p = berth_rt("exec", "-t", "rel2", "sh", "-c", "tty", stdin=subprocess.DEVNULL)
+    assert p.stdout.replace("\r", "").startswith("/dev/pts/")
+
+
+def test_terminal_without_console_socket_fails_on_create(berth_rt, bundle):
+    p = berth_rt("create", "--bundle", bundle(["true"], lambda c: c["process"].__setitem__("terminal", True)),
+                 "nocon", check=False)
+    assert p.returncode != 0 and "'process.terminal'" in p.stderr and "--console-socket" in p.stderr

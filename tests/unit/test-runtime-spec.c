@@ -189,6 +189,9 @@ static void test_errors_name_the_field(void **state)
 		{ "{" BASE ",\"mounts\":[{\"destination\":\"/x\",\"options\":[\"bind\"]}]}",
 		  "'mounts[0].source'" },
 		{ "{" BASE ",\"mounts\":{}}", "'mounts': expected array, got object" },
+		{ "{" BASE ",\"mounts\":[{\"destination\":\"/x\",\"source\":\"/"
+			   "y\",\"options\":[\"bind\",\"idmap\"]}]}",
+		  "'mounts[0].options[1]': id-mapped mounts ('idmap') are not supported" },
 		{ "{" BASE ",\"hooks\":{\"prestart\":[{\"path\":\"rel\"}]}}", "'hooks.prestart[0].path'" },
 		{ "{" BASE ",\"hooks\":{\"poststop\":[{\"path\":\"/bin/x\",\"timeout\":0}]}}",
 		  "'hooks.poststop[0].timeout'" },

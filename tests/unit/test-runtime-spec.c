@@ -190,7 +190,7 @@ static void test_errors_name_the_field(void **state)
 		  "'mounts[0].source'" },
 		{ "{" BASE ",\"mounts\":{}}", "'mounts': expected array, got object" },
 		{ "{" BASE ",\"mounts\":[{\"destination\":\"/x\",\"source\":\"/"
-			   "y\",\"options\":[\"bind\",\"idmap\"]}]}",
+		  "y\",\"options\":[\"bind\",\"idmap\"]}]}",
 		  "'mounts[0].options[1]': id-mapped mounts ('idmap') are not supported" },
 		{ "{" BASE ",\"hooks\":{\"prestart\":[{\"path\":\"rel\"}]}}", "'hooks.prestart[0].path'" },
 		{ "{" BASE ",\"hooks\":{\"poststop\":[{\"path\":\"/bin/x\",\"timeout\":0}]}}",

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "runtime/runtime.h"
+#include "image/image.h"
 
 struct command {
 	const char *name;
@@ -23,6 +24,7 @@ static const struct command commands[] = {
 	{ "version", cmd_version, "Show the berth version information" },
 	{ "help", cmd_help, "Show help for berth" },
 	{ "runtime", cmd_runtime, "OCI runtime with runc's command line (also as berth-runtime)" },
+	{ "image-store", image_store_main, NULL },
 };
 
 static const struct command *find_command(const char *name)

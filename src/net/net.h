@@ -98,6 +98,10 @@ struct net_network {
 
 struct net_network *net_network_free(struct net_network *n);
 void net_network_list_free(struct net_network **v); /* NULL-terminated vector */
+static inline void net_network_freep(struct net_network **n)
+{
+	*n = net_network_free(*n);
+}
 
 struct net_create_opts {
 	const char *name;     /* required: [a-zA-Z0-9][a-zA-Z0-9_.-]* */
@@ -124,6 +128,11 @@ int net_network_get(struct net_ctx *ctx, const char *name_or_id, struct net_netw
 		    struct berth_error **err);
 /* All networks including the pseudo ones, sorted by name. */
 int net_network_list(struct net_ctx *ctx, struct net_network ***ret, struct berth_error **err);
+/*
+ * CNI STATUS of a network's plugin chain: plugins that speak CNI 1.1 are asked
+ * STATUS, older ones (Debian 12's 1.1.1 plugins speak CNI 1.0) must answer VERSION.
+ */
+int net_network_status(struct net_ctx *ctx, const char *name_or_id, struct berth_error **err);
 /* Remove a user network; -EBUSY while containers are attached; predefined ones -EPERM. */
 int net_network_remove(struct net_ctx *ctx, const char *name_or_id, struct berth_error **err);
 /* Remove every user network without attachments; *ret_removed (may be NULL) gets their names. */
@@ -207,6 +216,10 @@ struct net_container {
 };
 
 struct net_container *net_container_free(struct net_container *c);
+static inline void net_container_freep(struct net_container **c)
+{
+	*c = net_container_free(*c);
+}
 
 /*
  * Make the network of a container ready before its process starts: create the
@@ -233,6 +246,8 @@ int net_container_list(struct net_ctx *ctx, char ***ret, struct berth_error **er
  * is success (idempotent).
  */
 int net_container_teardown(struct net_ctx *ctx, const char *container_id, struct berth_error **err);
+/* CNI CHECK of every endpoint with its cached result: -EIO naming the plugin when it drifted. */
+int net_container_check(struct net_ctx *ctx, const char *container_id, struct berth_error **err);
 /* Attach a prepared (bridge-mode) container to one more network (docker network connect). */
 int net_container_connect(struct net_ctx *ctx, const char *container_id, const struct net_endpoint_opts *ep,
 			  struct berth_error **err);

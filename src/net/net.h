@@ -144,7 +144,7 @@ struct net_port {
 	char host_ip[46];     /* "" = all addresses */
 	uint16_t host_port;   /* 0 before allocation for -P / "-p 80" */
 	uint16_t container_port;
-	char proto[4];        /* "tcp" | "udp" | "sctp" */
+	char proto[5];        /* "tcp" | "udp" | "sctp" */
 };
 
 /*

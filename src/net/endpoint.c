@@ -146,7 +146,7 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	_cleanup_free_ char *epid = random_hex(32);
 	json_auto_t *ep = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "network_id", n->id, "network_name", n->name,
 				    "endpoint_id", epid, "ifname", ifname, "aliases", aliases_json(rec, n, o),
-				    "conflist", network_conflist(ctx, n, with_ports), "state", "new");
+				    "conflist", network_conflist(ctx, n, with_ports, o && o->ipv4), "state", "new");
 	json_t *caps = json_object();
 	if (with_ports)
 		json_object_set(caps, "portMappings", json_object_get(rec, "cni_ports"));

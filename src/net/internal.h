@@ -184,8 +184,12 @@ int network_load_all(struct net_ctx *ctx, struct net_network ***ret, struct bert
 int network_find(struct net_network *const *all, const char *name_or_id, struct net_network **ret,
 		 struct berth_error **err);
 bool network_is_user(const struct net_network *n);
-/* CNI network configuration list of a network; portmap is added when with_ports. */
-json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports);
+/*
+ * CNI network configuration list of a network; portmap is added when with_ports.
+ * whole_subnet: IPAM range = the whole subnet, ignoring ip_range (docker lets a
+ * static --ip sit outside --ip-range; host-local only hands out in-range ones).
+ */
+json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole_subnet);
 /* Rebuild the isolation chains from all networks. */
 int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct berth_error **err);
 /* Is any container attached to the network with this id? (container.c) */

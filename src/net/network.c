@@ -549,10 +549,10 @@ int net_network_prune(struct net_ctx *ctx, char ***ret_removed, struct berth_err
 	return 0;
 }
 
-json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports)
+json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole_subnet)
 {
 	json_t *range = json_pack("{s:s,s:s}", "subnet", n->subnet, "gateway", n->gateway);
-	if (n->ip_range) {
+	if (n->ip_range && !whole_subnet) {
 		struct ip4net r;
 		if (ip4net_parse(n->ip_range, "ip-range", false, &r, NULL, NULL) == 0) {
 			char lo[IP4_STR_MAX], hi[IP4_STR_MAX];
@@ -695,7 +695,7 @@ int net_network_status(struct net_ctx *ctx, const char *name_or_id, struct berth
 		return r;
 	if (!n->bridge)
 		return 0; /* host and none need no plugin */
-	json_auto_t *conf = network_conflist(ctx, n, true);
+	json_auto_t *conf = network_conflist(ctx, n, true, false);
 	struct cni_exec x = net_cni_exec(ctx);
 	r = cni_list_status(&x, conf, err);
 	if (r < 0)

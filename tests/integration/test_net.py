@@ -1,0 +1,316 @@
+"""Container networking (src/net/) driven through `berth net-tool`.
+
+Every test runs berth inside a fresh network namespace (the `netns` fixture),
+which plays the host: berth's bridges, veths and iptables rules live there and
+vanish with it. "Containers" are network namespaces berth creates, with busybox
+processes started in them by nsenter. Name resolution is checked the way a
+container sees it: the generated hosts file bind-mounted on /etc/hosts in a
+private mount namespace.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import run
+
+BUSYBOX = "/bin/busybox"
+
+
+class Net:
+    """berth net-tool bound to a test's root and running inside the host netns."""
+
+    def __init__(self, berth, hostns, workdir):
+        self.berth = berth
+        self.hostns = hostns
+        self.workdir = workdir
+        self.procs = []
+
+    def nsenter(self, *cmd):
+        return ["nsenter", f"--net=/run/netns/{self.hostns}", *cmd]
+
+    def __call__(self, *args, check=True, cni_path=None):
+        extra = ["--cni-path", cni_path] if cni_path else []
+        return run(self.nsenter(self.berth.bin, "net-tool", *extra, *map(str, args)), check=check,
+                   env=self.berth.env, timeout=60)
+
+    def attach(self, cid, *args):
+        return json.loads(self("attach", cid, *args).stdout)
+
+    def httpd(self, netns_path, text="hello"):
+        www = os.path.join(self.workdir, "www-" + os.path.basename(netns_path))
+        os.makedirs(www, exist_ok=True)
+        with open(os.path.join(www, "index.html"), "w") as f:
+            f.write(text + "\n")
+        p = subprocess.Popen(["nsenter", f"--net={netns_path}", BUSYBOX, "httpd", "-f", "-p", "80", "-h", www],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        return p
+
+    def wget(self, netns_path, url, hosts=None, timeout=3):
+        """Fetch url from inside a container netns; returns (exit code, body)."""
+        inner = f"exec nsenter --net={netns_path} timeout {timeout} {BUSYBOX} wget -qO- {url}"
+        if hosts:
+            inner = f"mount --bind {hosts} /etc/hosts && " + inner
+        # the httpd needs a moment to listen: retry connection refusals briefly, never a timeout
+        for _ in range(20):
+            p = subprocess.run(["unshare", "-m", "sh", "-c", inner], capture_output=True, text=True,
+                               timeout=timeout + 10)
+            if p.returncode == 0 or "refused" not in p.stderr:
+                return p.returncode, p.stdout
+            time.sleep(0.05)
+        return p.returncode, p.stdout
+
+    def host_wget(self, url, timeout=3):
+        p = subprocess.run(self.nsenter("timeout", str(timeout), BUSYBOX, "wget", "-qO-", url),
+                           capture_output=True, text=True, timeout=timeout + 10)
+        return p.returncode, p.stdout
+
+    def veths(self):
+        p = run(["ip", "-n", self.hostns, "-o", "link", "show", "type", "veth"])
+        return [line for line in p.stdout.splitlines() if line.strip()]
+
+    def iptables(self):
+        return run(self.nsenter("iptables-save")).stdout
+
+    def leases(self):
+        ipam = os.path.join(self.berth.root, "net", "ipam")
+        found = []
+        for d, _, files in os.walk(ipam):
+            found += [os.path.join(d, f) for f in files if f[0].isdigit()]
+        return found
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+@pytest.fixture
+def net(berth, netns, workdir):
+    n = Net(berth, netns, workdir)
+    try:
+        yield n
+    finally:
+        n.stop()
+        # tear down every container (unmounts netns files) before the host netns goes
+        n("gc", check=False)
+
+
+def assert_no_leaks(net, *cids):
+    assert net.veths() == []
+    rules = net.iptables()
+    for cid in cids:
+        assert f'id: \\"{cid}\\"' not in rules and f'id: "{cid}"' not in rules, rules
+    assert "CNI-DN-" not in rules, rules
+    assert net.leases() == []
+    assert os.listdir(os.path.join(net.berth.exec_root, "net", "netns")) == []
+
+
+def test_default_networks_are_bridge_host_none(net):
+    nets = json.loads(net("ls", "--json").stdout)
+    assert [n["Name"] for n in nets] == ["bridge", "host", "none"]
+    bridge = nets[0]
+    assert bridge["Driver"] == "bridge"
+    assert bridge["IPAM"]["Config"][0]["Subnet"] == "172.17.0.0/16"
+    assert bridge["Options"]["com.docker.network.bridge.name"] == "berth0"
+
+
+def test_containers_on_user_network_reach_each_other_by_ip_name_and_alias(net):
+    net("create", "app", "--subnet", "10.31.0.0/24")
+    web = net.attach("web1", "--name", "web", "--network", "app", "--alias", "www")
+    cli = net.attach("cli1", "--name", "cli", "--network", "app")
+    ip = web["NetworkSettings"]["Networks"]["app"]["IPAddress"]
+    assert ip.startswith("10.31.0.")
+    net.httpd(web["NetnsPath"])
+    assert net.wget(cli["NetnsPath"], f"http://{ip}/") == (0, "hello\n")
+    assert net.wget(cli["NetnsPath"], "http://web/", hosts=cli["HostsPath"]) == (0, "hello\n")
+    assert net.wget(cli["NetnsPath"], "http://www/", hosts=cli["HostsPath"]) == (0, "hello\n")
+    with open(web["HostsPath"]) as f:
+        assert "\tcli cli1\n" in f.read()
+
+
+def test_networks_are_isolated_from_each_other(net):
+    net("create", "a", "--subnet", "10.32.0.0/24")
+    net("create", "b", "--subnet", "10.33.0.0/24")
+    server = net.attach("srv", "--name", "srv", "--network", "a")
+    other = net.attach("oth", "--name", "oth", "--network", "b")
+    net.httpd(server["NetnsPath"])
+    ip = server["NetworkSettings"]["Networks"]["a"]["IPAddress"]
+    code, _ = net.wget(other["NetnsPath"], f"http://{ip}/", timeout=2)
+    assert code != 0
+    with open(other["HostsPath"]) as f:
+        assert "srv" not in f.read()
+
+
+def test_published_port_on_loopback_reaches_httpd(net):
+    c = net.attach("pub", "-p", "127.0.0.1:8080:80")
+    assert c["NetworkSettings"]["Ports"]["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": "8080"}]
+    assert c["NetworkSettings"]["IPAddress"].startswith("172.17.")
+    net.httpd(c["NetnsPath"], "published")
+    assert net.host_wget("http://127.0.0.1:8080/") == (0, "published\n")
+
+
+def test_publish_all_allocates_host_ports(net):
+    c = net.attach("pall", "-P", "--expose", "80/tcp", "--expose", "53/udp")
+    ports = c["NetworkSettings"]["Ports"]
+    assert int(ports["80/tcp"][0]["HostPort"]) > 0
+    assert int(ports["53/udp"][0]["HostPort"]) > 0
+    net.httpd(c["NetnsPath"], "any")
+    assert net.host_wget(f"http://127.0.0.1:{ports['80/tcp'][0]['HostPort']}/") == (0, "any\n")
+
+
+def test_disconnect_cuts_traffic_and_connect_restores_it(net):
+    net("create", "app", "--subnet", "10.34.0.0/24")
+    net("create", "side", "--subnet", "10.35.0.0/24")
+    web = net.attach("w", "--name", "web", "--network", "app")
+    cli = net.attach("c", "--name", "cli", "--network", "side")
+    net.httpd(web["NetnsPath"])
+    ip = web["NetworkSettings"]["Networks"]["app"]["IPAddress"]
+    net("connect", "app", "c", "--alias", "client")
+    assert net.wget(cli["NetnsPath"], "http://web/", hosts=cli["HostsPath"]) == (0, "hello\n")
+    with open(web["HostsPath"]) as f:
+        assert "client" in f.read()
+    net("disconnect", "app", "c")
+    code, _ = net.wget(cli["NetnsPath"], f"http://{ip}/", timeout=2)
+    assert code != 0
+    with open(web["HostsPath"]) as f:
+        assert "client" not in f.read()
+
+
+def test_detach_leaves_no_veth_rule_lease_or_netns(net):
+    net("create", "app", "--subnet", "10.36.0.0/24")
+    c = net.attach("gone", "--network", "app", "-p", "127.0.0.1:8081:80")
+    assert len(net.veths()) == 1
+    assert len(net.leases()) == 1
+    net("detach", "gone")
+    assert not os.path.exists(c["NetnsPath"])
+    assert_no_leaks(net, "gone")
+    net("rm", "app")
+    assert "app" not in net("ls").stdout
+
+
+def test_gc_after_kill_mid_add_leaks_nothing(net, workdir):
+    # a CNI dir whose portmap blocks after bridge+IPAM have run: kill -9 lands mid-chain
+    cni = os.path.join(workdir, "cni")
+    os.makedirs(cni)
+    for p in os.listdir("/usr/lib/cni"):
+        os.symlink(os.path.join("/usr/lib/cni", p), os.path.join(cni, p))
+    ready = os.path.join(workdir, "portmap-started")
+    os.unlink(os.path.join(cni, "portmap"))
+    with open(os.path.join(cni, "portmap"), "w") as f:
+        f.write(f"#!/bin/sh\ntouch {ready}\nexec sleep 60\n")
+    os.chmod(os.path.join(cni, "portmap"), 0o755)
+    net("create", "app", "--subnet", "10.37.0.0/24")
+    cmd = net.nsenter(net.berth.bin, "net-tool", "--cni-path", cni, "attach", "victim", "--network", "app",
+                      "-p", "127.0.0.1:8082:80")
+    p = subprocess.Popen(cmd, env=net.berth.env, start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(ready) and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.02)
+        assert os.path.exists(ready), "portmap was never reached"
+        assert len(net.veths()) == 1 and len(net.leases()) == 1
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+    assert "victim" in net("ls-containers").stdout
+    assert net("gc").stdout.split() == ["victim"]
+    assert_no_leaks(net, "victim")
+    assert net("ls-containers").stdout == ""
+
+
+def test_gc_keeps_listed_containers(net):
+    keep = net.attach("keep1", "--name", "k")
+    net.attach("drop1", "--name", "d")
+    assert net("gc", "--keep", "keep1").stdout.split() == ["drop1"]
+    assert net("ls-containers").stdout.split() == ["keep1"]
+    assert os.path.exists(keep["NetnsPath"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["create", "x", "--subnet", "172.17.3.0/24"], "overlaps with network 'bridge'"),
+    (["create", "x", "--subnet", "10.40.0.0/40"], "invalid subnet '10.40.0.0/40'"),
+    (["create", "x", "--subnet", "10.40.0.0/24", "--gateway", "10.41.0.1"], "invalid gateway"),
+    (["attach", "x", "--network", "nosuch"], "network 'nosuch' not found"),
+    (["attach", "x", "-p", "127.0.0.1:8083:80"], "port is already allocated"),
+    (["attach", "x", "-p", "99999:80"], "out of range"),
+    (["connect", "nosuch", "taken"], "network 'nosuch' not found"),
+])
+def test_bad_input_gets_clear_error_and_no_partial_state(net, args, message):
+    net.attach("taken", "-p", "127.0.0.1:8083:80")
+    before_nets = net("ls").stdout
+    before_rules = net.iptables()
+    p = net(*args, check=False)
+    assert p.returncode == 1
+    assert message in p.stderr
+    assert p.stderr.count("\n") == 1  # one line, printed once
+    assert net("ls").stdout == before_nets
+    assert net("ls-containers").stdout.split() == ["taken"]
+    assert len(net.veths()) == 1 and len(net.leases()) == 1
+    assert net.iptables().count("CNI-DN-") == before_rules.count("CNI-DN-")
+
+
+def test_port_in_use_by_a_host_process_is_refused(net):
+    listener = subprocess.Popen(net.nsenter(BUSYBOX, "httpd", "-f", "-p", "127.0.0.1:8084", "-h", "/"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    net.procs.append(listener)
+    for _ in range(200):
+        if ":1F94 " in run(net.nsenter("cat", "/proc/net/tcp")).stdout:
+            break
+        time.sleep(0.02)
+    else:
+        pytest.fail("the listener never bound 127.0.0.1:8084")
+    p = net("attach", "x", "-p", "127.0.0.1:8084:80", check=False)
+    assert p.returncode == 1 and "port is already allocated" in p.stderr
+    assert net("ls-containers").stdout == ""
+
+
+def test_static_ip_internal_network_and_inspect(net):
+    net("create", "int", "--subnet", "10.38.0.0/24", "--ip-range", "10.38.0.128/25", "--internal",
+        "--label", "team=x")
+    c = net.attach("st", "--name", "st", "--network", "int", "--ip", "10.38.0.9")
+    ep = c["NetworkSettings"]["Networks"]["int"]
+    assert ep["IPAddress"] == "10.38.0.9" and ep["IPPrefixLen"] == 24
+    d = net.attach("dyn", "--network", "int")
+    assert d["NetworkSettings"]["Networks"]["int"]["IPAddress"].startswith("10.38.0.1")  # in .128/25
+    routes = run(["nsenter", f"--net={c['NetnsPath']}", "ip", "route"]).stdout
+    assert "default" not in routes
+    info = json.loads(net("inspect", "int").stdout)
+    assert info["Internal"] is True and info["Labels"] == {"team": "x"}
+    assert info["Containers"]["st"]["IPv4Address"] == "10.38.0.9/24"
+    p = net("attach", "again", "--network", "int", "--ip", "10.38.0.9", check=False)
+    assert p.returncode == 1 and "already in use" in p.stderr
+    p = net("rm", "int", check=False)
+    assert p.returncode == 1 and "active endpoints" in p.stderr
+
+
+def test_resolv_conf_hostname_and_extra_hosts(net):
+    c = net.attach("dns1", "--hostname", "box", "--dns", "192.0.2.53", "--dns-search", "corp.test",
+                   "--add-host", "db:192.0.2.7")
+    with open(c["ResolvConfPath"]) as f:
+        resolv = f.read()
+    assert "nameserver 192.0.2.53\n" in resolv and "search corp.test\n" in resolv
+    with open(c["HostnamePath"]) as f:
+        assert f.read() == "box\n"
+    with open(c["HostsPath"]) as f:
+        hosts = f.read()
+    assert "192.0.2.7\tdb\n" in hosts
+    ip = c["NetworkSettings"]["IPAddress"]
+    assert f"{ip}\tbox\n" in hosts
+
+
+def test_none_host_and_container_modes(net):
+    none = net.attach("n1", "--network", "none")
+    links = run(["nsenter", f"--net={none['NetnsPath']}", "ip", "-o", "link"]).stdout
+    assert len(links.splitlines()) == 1 and "lo" in links and "UP" in links
+    host = net.attach("h1", "--network", "host")
+    assert host["NetnsPath"] is None
+    joined = net.attach("j1", "--network", "container:n1")
+    assert joined["NetnsPath"] == none["NetnsPath"]
+    assert net.veths() == []

@@ -623,6 +623,7 @@ static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 		return 0;
 	_cleanup_network_ struct net_network *b = pseudo_network(NET_DEFAULT_NETWORK, "bridge");
 	b->bridge = xstrdup(ctx->bridge_name);
+	strv_free(b->options);
 	b->options = xcalloc(2, sizeof(char *));
 	b->options[0] = xasprintf("com.docker.network.bridge.name=%s", ctx->bridge_name);
 	struct net_create_opts o = { .subnet = ctx->bridge_subnet };

@@ -41,8 +41,9 @@ static json_t *network_containers(struct net_ctx *ctx, const struct net_network 
 			const char *name = rec_str(rec, "name");
 			json_object_set_new(out, c->id,
 					    json_pack("{s:s,s:s,s:s,s:s,s:s}", "Name", name ? name : c->id,
-						      "EndpointID", e->endpoint_id, "MacAddress", e->mac ? e->mac : "",
-						      "IPv4Address", addr, "IPv6Address", ""));
+						      "EndpointID", e->endpoint_id, "MacAddress",
+						      e->mac ? e->mac : "", "IPv4Address", addr,
+						      "IPv6Address", ""));
 		}
 	}
 	return out;
@@ -57,11 +58,12 @@ json_t *net_api_network(struct net_ctx *ctx, const struct net_network *n, bool w
 			json_object_set_new(c, "IPRange", json_string(n->ip_range));
 		json_array_append_new(config, c);
 	}
-	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:n,s:o},s:b,s:b,s:b,s:{s:s},s:b,s:o,s:o}", "Name",
-			      n->name, "Id", n->id, "Created", n->created, "Scope", "local", "Driver", n->driver,
-			      "EnableIPv6", 0, "IPAM", "Driver", "default", "Options", "Config", config, "Internal",
-			      n->internal, "Attachable", 0, "Ingress", 0, "ConfigFrom", "Network", "", "ConfigOnly", 0,
-			      "Options", map_from_strv(n->options), "Labels", map_from_strv(n->labels));
+	json_t *j =
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:n,s:o},s:b,s:b,s:b,s:{s:s},s:b,s:o,s:o}", "Name",
+		      n->name, "Id", n->id, "Created", n->created, "Scope", "local", "Driver", n->driver,
+		      "EnableIPv6", 0, "IPAM", "Driver", "default", "Options", "Config", config, "Internal",
+		      n->internal, "Attachable", 0, "Ingress", 0, "ConfigFrom", "Network", "", "ConfigOnly",
+		      0, "Options", map_from_strv(n->options), "Labels", map_from_strv(n->labels));
 	json_object_set_new(j, "Containers", with_containers ? network_containers(ctx, n) : json_object());
 	return j;
 }
@@ -160,8 +162,8 @@ int net_api_parse_connect(const json_t *body, const char **ret_container, struct
 	    (r = json_get_object(body, NULL, "EndpointConfig", 0, &cfg, err)) < 0)
 		return r;
 	if (cfg && ((r = json_get_object(cfg, "EndpointConfig", "IPAMConfig", 0, &ipam, err)) < 0 ||
-		    (ipam && (r = json_get_string(ipam, "EndpointConfig.IPAMConfig", "IPv4Address", 0, &o.ipv4,
-						  err)) < 0)))
+		    (ipam && (r = json_get_string(ipam, "EndpointConfig.IPAMConfig", "IPv4Address", 0,
+						  &o.ipv4, err)) < 0)))
 		return r;
 	if (o.ipv4 && !*o.ipv4)
 		o.ipv4 = NULL;
@@ -201,9 +203,10 @@ static json_t *api_ports(const struct net_container *c, const char *const *expos
 			list = json_array();
 			json_object_set_new(ports, k, list);
 		}
-		json_array_append_new(list, json_pack("{s:s,s:s}", "HostIp",
-						      c->ports[i].host_ip[0] ? c->ports[i].host_ip : "0.0.0.0",
-						      "HostPort", hp));
+		json_array_append_new(list,
+				      json_pack("{s:s,s:s}", "HostIp",
+						c->ports[i].host_ip[0] ? c->ports[i].host_ip : "0.0.0.0",
+						"HostPort", hp));
 	}
 	return ports;
 }
@@ -217,12 +220,11 @@ static json_t *api_endpoint(const struct net_endpoint *e)
 		json_decref(al);
 		al = json_null();
 	}
-	return json_pack("{s:n,s:n,s:o,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:i,s:s,s:n}", "IPAMConfig", "Links", "Aliases",
-			 al, "NetworkID", e->network_id,
-			 "EndpointID", e->endpoint_id, "Gateway", e->gateway ? e->gateway : "", "IPAddress",
-			 e->ipv4 ? e->ipv4 : "", "IPPrefixLen", e->prefix_len, "IPv6Gateway", "",
-			 "GlobalIPv6Address", "", "GlobalIPv6PrefixLen", 0, "MacAddress", e->mac ? e->mac : "",
-			 "DriverOpts");
+	return json_pack("{s:n,s:n,s:o,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:i,s:s,s:n}", "IPAMConfig", "Links",
+			 "Aliases", al, "NetworkID", e->network_id, "EndpointID", e->endpoint_id, "Gateway",
+			 e->gateway ? e->gateway : "", "IPAddress", e->ipv4 ? e->ipv4 : "", "IPPrefixLen",
+			 e->prefix_len, "IPv6Gateway", "", "GlobalIPv6Address", "", "GlobalIPv6PrefixLen", 0,
+			 "MacAddress", e->mac ? e->mac : "", "DriverOpts");
 }
 
 json_t *net_api_network_settings(const struct net_container *c, const char *const *exposed)
@@ -235,15 +237,18 @@ json_t *net_api_network_settings(const struct net_container *c, const char *cons
 			primary = &c->endpoints[i];
 	}
 	if (c && c->mode == NET_MODE_HOST)
-		json_object_set_new(nets, "host", json_pack("{s:n,s:n,s:n,s:s,s:s}", "IPAMConfig", "Links", "Aliases",
-							    "NetworkID", "", "EndpointID", ""));
+		json_object_set_new(nets, "host",
+				    json_pack("{s:n,s:n,s:n,s:s,s:s}", "IPAMConfig", "Links", "Aliases",
+					      "NetworkID", "", "EndpointID", ""));
 	if (c && c->mode == NET_MODE_NONE)
-		json_object_set_new(nets, "none", json_pack("{s:n,s:n,s:n,s:s,s:s}", "IPAMConfig", "Links", "Aliases",
-							    "NetworkID", "", "EndpointID", ""));
-	json_t *j = json_pack("{s:s,s:s,s:b,s:s,s:i,s:o,s:s,s:n,s:n}", "Bridge", "", "SandboxID", c ? c->id : "",
-			      "HairpinMode", 0, "LinkLocalIPv6Address", "", "LinkLocalIPv6PrefixLen", 0, "Ports",
-			      api_ports(c, exposed), "SandboxKey", c && c->netns_path ? c->netns_path : "",
-			      "SecondaryIPAddresses", "SecondaryIPv6Addresses");
+		json_object_set_new(nets, "none",
+				    json_pack("{s:n,s:n,s:n,s:s,s:s}", "IPAMConfig", "Links", "Aliases",
+					      "NetworkID", "", "EndpointID", ""));
+	json_t *j =
+	    json_pack("{s:s,s:s,s:b,s:s,s:i,s:o,s:s,s:n,s:n}", "Bridge", "", "SandboxID", c ? c->id : "",
+		      "HairpinMode", 0, "LinkLocalIPv6Address", "", "LinkLocalIPv6PrefixLen", 0, "Ports",
+		      api_ports(c, exposed), "SandboxKey", c && c->netns_path ? c->netns_path : "",
+		      "SecondaryIPAddresses", "SecondaryIPv6Addresses");
 	json_object_set_new(j, "EndpointID", json_string(primary ? primary->endpoint_id : ""));
 	json_object_set_new(j, "Gateway", json_string(primary && primary->gateway ? primary->gateway : ""));
 	json_object_set_new(j, "GlobalIPv6Address", json_string(""));

@@ -47,7 +47,8 @@ static int check_interfaces(const json_t *list, struct berth_error **err)
 		if (r < 0)
 			return r;
 		if (!*name || strlen(name) > 15)
-			return berth_error_msg(err, EINVAL, "'%s.name': invalid interface name '%s'", p, name);
+			return berth_error_msg(err, EINVAL, "'%s.name': invalid interface name '%s'", p,
+					       name);
 		if ((r = json_get_string(e, p, "mac", JSON_OPTIONAL, &s, err)) < 0 ||
 		    (r = json_get_string(e, p, "sandbox", JSON_OPTIONAL, &s, err)) < 0)
 			return r;
@@ -75,8 +76,9 @@ static int check_ips(const json_t *list, size_t n_ifaces, struct berth_error **e
 		if (r < 0)
 			return r;
 		if (r > 0 && (size_t)idx >= n_ifaces)
-			return berth_error_msg(err, EINVAL, "'%s.interface': index %lld out of range (%zu interfaces)",
-					       p, (long long)idx, n_ifaces);
+			return berth_error_msg(err, EINVAL,
+					       "'%s.interface': index %lld out of range (%zu interfaces)", p,
+					       (long long)idx, n_ifaces);
 	}
 	return 0;
 }
@@ -90,7 +92,8 @@ static int check_routes(const json_t *list, struct berth_error **err)
 		if (!json_is_object(e))
 			return json_type_error(NULL, p, "object", e, err);
 		int r;
-		if ((r = check_ip(e, p, "dst", true, true, err)) < 0 || (r = check_ip(e, p, "gw", false, false, err)) < 0)
+		if ((r = check_ip(e, p, "dst", true, true, err)) < 0 ||
+		    (r = check_ip(e, p, "gw", false, false, err)) < 0)
 			return r;
 	}
 	return 0;
@@ -124,11 +127,12 @@ int cni_result_validate(const json_t *res, const char *want_version, struct bert
 	if (want_version && !streq(v, want_version))
 		return berth_error_msg(err, EINVAL, "'cniVersion': expected '%s', got '%s'", want_version, v);
 	json_t *ifaces, *ips, *routes;
-	if ((r = get_list(res, "interfaces", &ifaces, err)) < 0 || (r = get_list(res, "ips", &ips, err)) < 0 ||
-	    (r = get_list(res, "routes", &routes, err)) < 0)
+	if ((r = get_list(res, "interfaces", &ifaces, err)) < 0 ||
+	    (r = get_list(res, "ips", &ips, err)) < 0 || (r = get_list(res, "routes", &routes, err)) < 0)
 		return r;
-	if ((r = check_interfaces(ifaces, err)) < 0 || (r = check_ips(ips, json_array_size(ifaces), err)) < 0 ||
-	    (r = check_routes(routes, err)) < 0 || (r = check_dns(res, err)) < 0)
+	if ((r = check_interfaces(ifaces, err)) < 0 ||
+	    (r = check_ips(ips, json_array_size(ifaces), err)) < 0 || (r = check_routes(routes, err)) < 0 ||
+	    (r = check_dns(res, err)) < 0)
 		return r;
 	return 0;
 }
@@ -147,8 +151,8 @@ int cni_result_parse(const char *buf, size_t len, const char *want_version, json
 	return 0;
 }
 
-int cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char gw[IP4_STR_MAX], char mac[18],
-		    struct berth_error **err)
+int cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char gw[IP4_STR_MAX],
+		    char mac[18], struct berth_error **err)
 {
 	json_t *ips = json_object_get(res, "ips");
 	size_t i;
@@ -164,7 +168,8 @@ int cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char
 		mac[0] = '\0';
 		json_t *idx = json_object_get(e, "interface");
 		if (json_is_integer(idx)) {
-			json_t *itf = json_array_get(json_object_get(res, "interfaces"), (size_t)json_integer_value(idx));
+			json_t *itf = json_array_get(json_object_get(res, "interfaces"),
+						     (size_t)json_integer_value(idx));
 			const char *m = json_string_value(json_object_get(itf, "mac"));
 			snprintf(mac, 18, "%s", m ? m : "");
 		}

@@ -18,7 +18,7 @@
 extern char **environ;
 
 /* Plugin output we accept; results are small, errors too. */
-#define CNI_MAX_OUTPUT (1u << 20)
+#define CNI_MAX_OUTPUT         (1u << 20)
 #define CNI_DEFAULT_TIMEOUT_MS 10000
 
 static bool plugin_type_valid(const char *t)
@@ -62,7 +62,8 @@ int cni_conflist_validate(const json_t *conflist, struct berth_error **err)
 		if (r < 0)
 			return r;
 		if (!plugin_type_valid(type))
-			return berth_error_msg(err, EINVAL, "'%s.type': invalid plugin name '%s'", path, type);
+			return berth_error_msg(err, EINVAL, "'%s.type': invalid plugin name '%s'", path,
+					       type);
 	}
 	return 0;
 }
@@ -131,15 +132,16 @@ static int plugin_failed(const char *type, const char *cmd, int status, const st
 		r = berth_error_msg(err, EIO, "cni plugin '%s' %s failed: %s%s%s (code %lld)", type, cmd, msg,
 				    details && *details ? ": " : "", details ? details : "", (long long)code);
 	else
-		r = berth_error_msg(err, EIO, "cni plugin '%s' %s failed with exit status %d: %.400s", type, cmd,
-				    proc_exit_code(status), errout->len ? errout->buf : out->buf);
+		r = berth_error_msg(err, EIO, "cni plugin '%s' %s failed with exit status %d: %.400s", type,
+				    cmd, proc_exit_code(status), errout->len ? errout->buf : out->buf);
 	json_decref(j);
 	return r;
 }
 
 /* Exec one plugin. stdin is conf; *ret_out (may be NULL) gets stdout on success. */
-static int exec_plugin(const struct cni_exec *x, const char *type, const char *cmd, const struct cni_runtime *rt,
-		       const json_t *conf, struct strbuf *ret_out, struct berth_error **err)
+static int exec_plugin(const struct cni_exec *x, const char *type, const char *cmd,
+		       const struct cni_runtime *rt, const json_t *conf, struct strbuf *ret_out,
+		       struct berth_error **err)
 {
 	_cleanup_free_ char *bin = NULL;
 	int r = find_plugin(x->cni_path, type, &bin, err);
@@ -235,7 +237,8 @@ static int add_chain(const struct cni_exec *x, const json_t *conflist, const str
 		json_t *res = NULL;
 		r = cni_result_parse(out.buf, out.len, version, &res, err);
 		if (r < 0)
-			return berth_error_wrap(err, r, "cni plugin '%s' ADD: invalid result", plugin_type(p));
+			return berth_error_wrap(err, r, "cni plugin '%s' ADD: invalid result",
+						plugin_type(p));
 		json_decref(prev);
 		prev = res;
 	}
@@ -243,8 +246,8 @@ static int add_chain(const struct cni_exec *x, const json_t *conflist, const str
 	return 0;
 }
 
-int cni_list_add(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
-		 json_t **ret, struct berth_error **err)
+int cni_list_add(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt, json_t **ret,
+		 struct berth_error **err)
 {
 	int r = cni_conflist_validate(conflist, err);
 	if (r < 0)
@@ -310,8 +313,8 @@ static int plugin_speaks_11(const struct cni_exec *x, const char *type, bool *re
 	return 0;
 }
 
-static int list_11_call(const struct cni_exec *x, const json_t *conflist, const char *cmd, const json_t *extra,
-			bool require_11, struct berth_error **err)
+static int list_11_call(const struct cni_exec *x, const json_t *conflist, const char *cmd,
+			const json_t *extra, bool require_11, struct berth_error **err)
 {
 	int r = cni_conflist_validate(conflist, err);
 	if (r < 0)

@@ -28,10 +28,10 @@ static const char *mode_name(enum net_mode m)
 
 static enum net_mode mode_parse(const char *s)
 {
-	return streq_ptr(s, "none") ? NET_MODE_NONE
-	       : streq_ptr(s, "host") ? NET_MODE_HOST
+	return streq_ptr(s, "none")        ? NET_MODE_NONE
+	       : streq_ptr(s, "host")      ? NET_MODE_HOST
 	       : streq_ptr(s, "container") ? NET_MODE_CONTAINER
-				       : NET_MODE_BRIDGE;
+					   : NET_MODE_BRIDGE;
 }
 
 static json_t *ports_json(const struct net_port *p, size_t n)
@@ -39,8 +39,8 @@ static json_t *ports_json(const struct net_port *p, size_t n)
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(a, json_pack("{s:s,s:i,s:i,s:s}", "host_ip", p[i].host_ip, "host_port",
-						   p[i].host_port, "container_port", p[i].container_port, "proto",
-						   p[i].proto));
+						   p[i].host_port, "container_port", p[i].container_port,
+						   "proto", p[i].proto));
 	return a;
 }
 
@@ -50,10 +50,12 @@ static size_t ports_from_json(const json_t *a, struct net_port **ret)
 	struct net_port *v = xcalloc(n + 1, sizeof(*v));
 	for (size_t i = 0; i < n; i++) {
 		json_t *p = json_array_get(a, i);
-		snprintf(v[i].host_ip, sizeof(v[i].host_ip), "%s", rec_str(p, "host_ip") ? rec_str(p, "host_ip") : "");
+		snprintf(v[i].host_ip, sizeof(v[i].host_ip), "%s",
+			 rec_str(p, "host_ip") ? rec_str(p, "host_ip") : "");
 		v[i].host_port = (uint16_t)json_integer_value(json_object_get(p, "host_port"));
 		v[i].container_port = (uint16_t)json_integer_value(json_object_get(p, "container_port"));
-		snprintf(v[i].proto, sizeof(v[i].proto), "%s", rec_str(p, "proto") ? rec_str(p, "proto") : "tcp");
+		snprintf(v[i].proto, sizeof(v[i].proto), "%s",
+			 rec_str(p, "proto") ? rec_str(p, "proto") : "tcp");
 	}
 	*ret = v;
 	return n;
@@ -76,7 +78,8 @@ static int extra_hosts_json(const char *const *v, json_t **ret, struct berth_err
 static int validate_opts(const struct net_container_opts *o, struct berth_error **err)
 {
 	if (!net_id_valid(o->container_id))
-		return berth_error_msg(err, EINVAL, "invalid container id '%s'", o->container_id ? o->container_id : "");
+		return berth_error_msg(err, EINVAL, "invalid container id '%s'",
+				       o->container_id ? o->container_id : "");
 	if (o->name && !net_hostname_valid(o->name))
 		return berth_error_msg(err, EINVAL, "invalid container name '%s'", o->name);
 	if (o->hostname && !net_hostname_valid(o->hostname))
@@ -85,14 +88,16 @@ static int validate_opts(const struct net_container_opts *o, struct berth_error 
 		return berth_error_msg(err, EINVAL, "invalid domain name '%s'", o->domainname);
 	for (size_t i = 0; o->dns && o->dns[i]; i++)
 		if (!ip_valid(o->dns[i]))
-			return berth_error_msg(err, EINVAL, "invalid --dns '%s': not an IP address", o->dns[i]);
+			return berth_error_msg(err, EINVAL, "invalid --dns '%s': not an IP address",
+					       o->dns[i]);
 	for (size_t i = 0; o->dns_search && o->dns_search[i]; i++)
 		if (!net_hostname_valid(o->dns_search[i]))
 			return berth_error_msg(err, EINVAL, "invalid --dns-search '%s'", o->dns_search[i]);
 	if (o->n_ports > NET_MAX_PORTS || o->n_endpoints > NET_MAX_ENDPOINTS)
 		return berth_error_msg(err, E2BIG, "too many ports or networks");
 	if (o->mode != NET_MODE_BRIDGE && (o->n_ports || o->n_endpoints))
-		return berth_error_msg(err, EINVAL, "ports and networks need bridge mode (not '%s')", mode_name(o->mode));
+		return berth_error_msg(err, EINVAL, "ports and networks need bridge mode (not '%s')",
+				       mode_name(o->mode));
 	return 0;
 }
 
@@ -101,10 +106,10 @@ static int rec_new(struct net_ctx *ctx, const struct net_container_opts *o, json
 		   struct berth_error **err)
 {
 	_cleanup_free_ char *hostname = o->hostname ? xstrdup(o->hostname) : xstrndup(o->container_id, 12);
-	json_auto_t *rec = json_pack("{s:s,s:s,s:s,s:[],s:o,s:o,s:o}", "id", o->container_id, "hostname", hostname,
-				     "mode", mode_name(o->mode), "endpoints", "dns", strv_to_json(o->dns),
-				     "dns_search", strv_to_json(o->dns_search), "dns_options",
-				     strv_to_json(o->dns_options));
+	json_auto_t *rec =
+	    json_pack("{s:s,s:s,s:s,s:[],s:o,s:o,s:o}", "id", o->container_id, "hostname", hostname, "mode",
+		      mode_name(o->mode), "endpoints", "dns", strv_to_json(o->dns), "dns_search",
+		      strv_to_json(o->dns_search), "dns_options", strv_to_json(o->dns_options));
 	if (o->name)
 		json_object_set_new(rec, "name", json_string(o->name));
 	if (o->domainname && *o->domainname)
@@ -159,7 +164,8 @@ static int teardown_rec(struct net_ctx *ctx, json_t *rec, struct berth_error **e
 	for (size_t i = json_array_size(eps); i-- > 0;) {
 		json_t *ep = json_array_get(eps, i);
 		struct berth_error *e = NULL;
-		int r = streq_ptr(rec_str(ep, "state"), "new") ? 0 : ep_del(ctx, rec, ep, first < 0 ? &e : err);
+		int r =
+		    streq_ptr(rec_str(ep, "state"), "new") ? 0 : ep_del(ctx, rec, ep, first < 0 ? &e : err);
 		berth_error_free(e);
 		if (r < 0 && first == 0)
 			first = r;
@@ -186,10 +192,12 @@ static int prepare_steps(struct net_ctx *ctx, json_t *rec, const struct net_cont
 	if (o->mode == NET_MODE_CONTAINER) {
 		json_auto_t *other = NULL;
 		if (!o->share_with || (r = rec_load(ctx, o->share_with, &other, err)) < 0)
-			return berth_error_msg(err, ENOENT, "container '%s' to share the network with is not prepared",
+			return berth_error_msg(err, ENOENT,
+					       "container '%s' to share the network with is not prepared",
 					       o->share_with ? o->share_with : "");
 		if (!rec_str(other, "netns"))
-			return berth_error_msg(err, EINVAL, "container '%s' uses the host network", o->share_with);
+			return berth_error_msg(err, EINVAL, "container '%s' uses the host network",
+					       o->share_with);
 		json_object_set_new(rec, "share_with", json_string(o->share_with));
 		json_object_set_new(rec, "shared_netns", json_string(rec_str(other, "netns")));
 	}
@@ -213,7 +221,8 @@ static int prepare_locked(struct net_ctx *ctx, const struct net_container_opts *
 {
 	_cleanup_free_ char *d = rec_dir(ctx, o->container_id);
 	if (access(d, F_OK) == 0)
-		return berth_error_msg(err, EEXIST, "container '%s' already has network state", o->container_id);
+		return berth_error_msg(err, EEXIST, "container '%s' already has network state",
+				       o->container_id);
 	json_auto_t *all = NULL, *rec = NULL;
 	int r = rec_load_all(ctx, &all, err);
 	if (r < 0 || (r = rec_new(ctx, o, all, &rec, err)) < 0)
@@ -252,7 +261,8 @@ int net_container_prepare(struct net_ctx *ctx, const struct net_container_opts *
 int net_container_teardown(struct net_ctx *ctx, const char *container_id, struct berth_error **err)
 {
 	if (!net_id_valid(container_id))
-		return berth_error_msg(err, EINVAL, "invalid container id '%s'", container_id ? container_id : "");
+		return berth_error_msg(err, EINVAL, "invalid container id '%s'",
+				       container_id ? container_id : "");
 	int r = net_lock(ctx, err);
 	if (r < 0)
 		return r;
@@ -261,8 +271,8 @@ int net_container_teardown(struct net_ctx *ctx, const char *container_id, struct
 	r = rec_load(ctx, container_id, &rec, &e);
 	if (r == -ENOENT) {
 		/* no record (or a crash before the first save): only the directory may exist */
-		_cleanup_free_ char *d = rec_dir(ctx, container_id), *ns = xasprintf("%s/%s", ctx->netns_dir,
-											container_id);
+		_cleanup_free_ char *d = rec_dir(ctx, container_id),
+				    *ns = xasprintf("%s/%s", ctx->netns_dir, container_id);
 		berth_error_free(e);
 		netns_remove(ns, NULL);
 		r = fs_rm_rf(d, err);
@@ -343,7 +353,8 @@ int net_container_connect(struct net_ctx *ctx, const char *container_id, const s
 	r = connect_locked(ctx, container_id, ep, err);
 	net_unlock(ctx);
 	if (r < 0)
-		return berth_error_wrap(err, r, "connect container '%s' to network '%s'", container_id, ep->network);
+		return berth_error_wrap(err, r, "connect container '%s' to network '%s'", container_id,
+					ep->network);
 	return 0;
 }
 
@@ -432,7 +443,8 @@ static void gc_netns(struct net_ctx *ctx, char *const *known)
 	}
 }
 
-static int gc_locked(struct net_ctx *ctx, const char *const *keep, char ***ret_removed, struct berth_error **err)
+static int gc_locked(struct net_ctx *ctx, const char *const *keep, char ***ret_removed,
+		     struct berth_error **err)
 {
 	_cleanup_strv_ char **ids = NULL;
 	_cleanup_strv_ char **removed = xcalloc(1, sizeof(char *));
@@ -578,7 +590,8 @@ static json_t *check_conflist(const json_t *conflist, const json_t *result)
 			return c;
 	json_t *plugins = json_object_get(c, "plugins");
 	for (size_t k = json_array_size(plugins); k-- > 0;)
-		if (streq_ptr(json_string_value(json_object_get(json_array_get(plugins, k), "type")), "portmap"))
+		if (streq_ptr(json_string_value(json_object_get(json_array_get(plugins, k), "type")),
+			      "portmap"))
 			json_array_remove(plugins, k);
 	return c;
 }
@@ -596,7 +609,8 @@ int net_container_check(struct net_ctx *ctx, const char *container_id, struct be
 	if (r >= 0)
 		json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
 			struct cni_runtime rt = ep_runtime(rec, ep);
-			json_auto_t *conf = check_conflist(json_object_get(ep, "conflist"), json_object_get(ep, "result"));
+			json_auto_t *conf =
+			    check_conflist(json_object_get(ep, "conflist"), json_object_get(ep, "result"));
 			r = cni_list_check(&x, conf, &rt, json_object_get(ep, "result"), err);
 			if (r < 0) {
 				berth_error_wrap(err, r, "network '%s'", rec_str(ep, "network_name"));

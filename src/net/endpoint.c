@@ -82,17 +82,20 @@ static int static_ip_check(const struct net_network *n, const char *ip, const js
 			   struct berth_error **err)
 {
 	if (!network_is_user(n))
-		return berth_error_msg(err, EINVAL, "user specified IP address is supported on user defined networks only");
+		return berth_error_msg(
+		    err, EINVAL, "user specified IP address is supported on user defined networks only");
 	uint32_t a, gw;
 	struct ip4net sn;
 	int r = ip4_parse(ip, "IP address", &a, err);
 	if (r < 0)
 		return r;
-	if (ip4net_parse(n->subnet, "subnet", false, &sn, NULL, err) < 0 || ip4_parse(n->gateway, "gateway", &gw, err) < 0)
+	if (ip4net_parse(n->subnet, "subnet", false, &sn, NULL, err) < 0 ||
+	    ip4_parse(n->gateway, "gateway", &gw, err) < 0)
 		return -EINVAL;
 	if (!ip4net_contains(&sn, a) || a == sn.addr || a == (sn.addr | ~ip4_mask(sn.prefix)) || a == gw)
-		return berth_error_msg(err, EADDRNOTAVAIL, "address '%s' is not available in network '%s' (%s)", ip,
-				       n->name, n->subnet);
+		return berth_error_msg(err, EADDRNOTAVAIL,
+				       "address '%s' is not available in network '%s' (%s)", ip, n->name,
+				       n->subnet);
 	size_t i, k;
 	json_t *rec, *ep;
 	json_array_foreach (all_recs, i, rec)
@@ -105,8 +108,9 @@ static int static_ip_check(const struct net_network *n, const char *ip, const js
 			json_t *res = json_object_get(ep, "result");
 			if (streq_ptr(rec_str(ep, "ipv4_request"), ip) ||
 			    (res && cni_result_ipv4(res, &b, &p, g, m, NULL) == 0 && b == a))
-				return berth_error_msg(err, EADDRNOTAVAIL, "address '%s' is already in use in network '%s'",
-						       ip, n->name);
+				return berth_error_msg(err, EADDRNOTAVAIL,
+						       "address '%s' is already in use in network '%s'", ip,
+						       n->name);
 		}
 	return 0;
 }
@@ -130,8 +134,9 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	   bool with_ports, json_t *all_recs, json_t **ret, struct berth_error **err)
 {
 	if (!n->bridge)
-		return berth_error_msg(err, EINVAL, "network '%s' (driver '%s') cannot be joined by endpoints",
-				       n->name, n->driver);
+		return berth_error_msg(err, EINVAL,
+				       "network '%s' (driver '%s') cannot be joined by endpoints", n->name,
+				       n->driver);
 	if (rec_on_network(rec, n->id))
 		return berth_error_msg(err, EEXIST, "container is already attached to network '%s'", n->name);
 	for (size_t i = 0; o && o->aliases && o->aliases[i]; i++)
@@ -144,9 +149,10 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	if (o && o->ipv4 && (r = static_ip_check(n, o->ipv4, all_recs, err)) < 0)
 		return r;
 	_cleanup_free_ char *epid = random_hex(32);
-	json_auto_t *ep = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "network_id", n->id, "network_name", n->name,
-				    "endpoint_id", epid, "ifname", ifname, "aliases", aliases_json(rec, n, o),
-				    "conflist", network_conflist(ctx, n, with_ports, o && o->ipv4), "state", "new");
+	json_auto_t *ep =
+	    json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "network_id", n->id, "network_name", n->name,
+		      "endpoint_id", epid, "ifname", ifname, "aliases", aliases_json(rec, n, o), "conflist",
+		      network_conflist(ctx, n, with_ports, o && o->ipv4), "state", "new");
 	json_t *caps = json_object();
 	if (with_ports)
 		json_object_set(caps, "portMappings", json_object_get(rec, "cni_ports"));
@@ -222,7 +228,8 @@ static int port_pick(const json_t *all_recs, const char *self_id, const char *ip
 	for (int attempt = 0; attempt < 64; attempt++) {
 		int p = port_try_bind(ip, 0, streq(proto, "sctp") ? "tcp" : proto);
 		if (p < 0)
-			return berth_error_set(err, p, "allocate a host port on '%s'", ip && *ip ? ip : "0.0.0.0");
+			return berth_error_set(err, p, "allocate a host port on '%s'",
+					       ip && *ip ? ip : "0.0.0.0");
 		if (!port_taken_by_peer(all_recs, self_id, ip, p, proto))
 			return p;
 	}
@@ -245,23 +252,28 @@ int ports_allocate(json_t *ports, const json_t *all_recs, const char *self_id, s
 		}
 		const char *shown = ip && *ip ? ip : "0.0.0.0";
 		if (port_taken_by_peer(all_recs, self_id, ip, port, proto))
-			return berth_error_msg(err, EADDRINUSE, "bind for %s:%lld/%s failed: port is already allocated",
-					       shown, (long long)port, proto);
+			return berth_error_msg(err, EADDRINUSE,
+					       "bind for %s:%lld/%s failed: port is already allocated", shown,
+					       (long long)port, proto);
 		for (size_t k = 0; k < i; k++) {
 			json_t *o = json_array_get(ports, k);
 			if (json_integer_value(json_object_get(o, "host_port")) == port &&
 			    streq_ptr(rec_str(o, "proto"), proto) && ip_overlaps(rec_str(o, "host_ip"), ip))
-				return berth_error_msg(err, EADDRINUSE, "host port %s:%lld/%s is published twice", shown,
+				return berth_error_msg(err, EADDRINUSE,
+						       "host port %s:%lld/%s is published twice", shown,
 						       (long long)port, proto);
 		}
 		int b = streq(proto, "sctp") ? 0 : port_try_bind(ip, (int)port, proto);
 		if (b == -EADDRINUSE)
-			return berth_error_msg(err, EADDRINUSE, "bind for %s:%lld/%s failed: port is already allocated",
-					       shown, (long long)port, proto);
+			return berth_error_msg(err, EADDRINUSE,
+					       "bind for %s:%lld/%s failed: port is already allocated", shown,
+					       (long long)port, proto);
 		if (b < 0 && b != -EADDRNOTAVAIL)
-			return berth_error_set(err, b, "check host port %s:%lld/%s", shown, (long long)port, proto);
+			return berth_error_set(err, b, "check host port %s:%lld/%s", shown, (long long)port,
+					       proto);
 		if (b == -EADDRNOTAVAIL)
-			return berth_error_msg(err, EADDRNOTAVAIL, "host address '%s' is not configured here", shown);
+			return berth_error_msg(err, EADDRNOTAVAIL, "host address '%s' is not configured here",
+					       shown);
 	}
 	return 0;
 }
@@ -280,7 +292,8 @@ static void ep_ip(const json_t *ep, char out[IP4_STR_MAX])
 	char gw[IP4_STR_MAX], mac[18];
 	out[0] = '\0';
 	json_t *res = json_object_get(ep, "result");
-	if (res && streq_ptr(rec_str(ep, "state"), "ready") && cni_result_ipv4(res, &a, &p, gw, mac, NULL) == 0)
+	if (res && streq_ptr(rec_str(ep, "state"), "ready") &&
+	    cni_result_ipv4(res, &a, &p, gw, mac, NULL) == 0)
 		ip4_format(a, out);
 }
 
@@ -298,8 +311,8 @@ static void hosts_for(const json_t *rec, const json_t *all, struct strbuf *sb)
 		ep_ip(ep, ip);
 		if (!ip[0])
 			continue;
-		_cleanup_free_ char *names = domain && *domain ? xasprintf("%s.%s %s", hostname, domain, hostname)
-							       : xstrdup(hostname);
+		_cleanup_free_ char *names =
+		    domain && *domain ? xasprintf("%s.%s %s", hostname, domain, hostname) : xstrdup(hostname);
 		add_entry(sb, ip, names);
 	}
 	json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {

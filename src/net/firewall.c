@@ -29,7 +29,8 @@ void fw_render(struct strbuf *sb, const struct fw_net *nets, size_t n)
 				    nets[i].bridge, nets[i].bridge, nets[i].bridge, nets[i].bridge);
 	strbuf_addstr(sb, "-A " FW_CHAIN1 " -m conntrack --ctstate DNAT -j RETURN\n");
 	for (size_t i = 0; i < n; i++)
-		strbuf_addf(sb, "-A " FW_CHAIN1 " -i %s ! -o %s -j " FW_CHAIN2 "\n", nets[i].bridge, nets[i].bridge);
+		strbuf_addf(sb, "-A " FW_CHAIN1 " -i %s ! -o %s -j " FW_CHAIN2 "\n", nets[i].bridge,
+			    nets[i].bridge);
 	for (size_t i = 0; i < n; i++)
 		strbuf_addf(sb, "-A " FW_CHAIN2 " -o %s -j DROP\n", nets[i].bridge);
 	strbuf_addstr(sb, "COMMIT\n");
@@ -42,11 +43,12 @@ static int run_tool(const char *const *argv, const char *input, int timeout_ms, 
 	o.argv = argv;
 	_cleanup_strbuf_ struct strbuf errout = STRBUF_INIT;
 	int status = 0;
-	int r = proc_run(&o, input, input ? strlen(input) : 0, NULL, &errout, 64 << 10, timeout_ms, &status, err);
+	int r =
+	    proc_run(&o, input, input ? strlen(input) : 0, NULL, &errout, 64 << 10, timeout_ms, &status, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "run '%s'", argv[0]);
 	*ret_code = proc_exit_code(status);
-	if (*ret_code != 0 && ret_code && err && !*err) {
+	if (*ret_code != 0 && err && !*err) {
 		strbuf_trim_trailing(&errout);
 		berth_error_msg(err, EIO, "'%s' failed: %s", argv[0], errout.buf);
 	}

@@ -104,11 +104,13 @@ int extra_host_parse(const char *s, char **ret_name, char **ret_ip, struct berth
 	/* docker accepts "name:ip" and "name=ip"; IPv6 addresses contain ':' so split at the first one */
 	const char *sep = s ? strpbrk(s, ":=") : NULL;
 	if (!sep)
-		return berth_error_msg(err, EINVAL, "invalid --add-host '%s': expected 'name:ip'", s ? s : "");
+		return berth_error_msg(err, EINVAL, "invalid --add-host '%s': expected 'name:ip'",
+				       s ? s : "");
 	_cleanup_free_ char *name = xstrndup(s, (size_t)(sep - s));
 	const char *ip = sep + 1;
 	if (!net_hostname_valid(name))
-		return berth_error_msg(err, EINVAL, "invalid --add-host '%s': invalid host name '%s'", s, name);
+		return berth_error_msg(err, EINVAL, "invalid --add-host '%s': invalid host name '%s'", s,
+				       name);
 	if (ip[0] == '[' && endswith(ip, "]")) {
 		_cleanup_free_ char *inner = xstrndup(ip + 1, strlen(ip) - 2);
 		if (!ip_valid(inner))
@@ -118,7 +120,8 @@ int extra_host_parse(const char *s, char **ret_name, char **ret_ip, struct berth
 		return 0;
 	}
 	if (!streq(ip, "host-gateway") && !ip_valid(ip))
-		return berth_error_msg(err, EINVAL, "invalid --add-host '%s': invalid IP address '%s'", s, ip);
+		return berth_error_msg(err, EINVAL, "invalid --add-host '%s': invalid IP address '%s'", s,
+				       ip);
 	*ret_name = TAKE_PTR(name);
 	*ret_ip = xstrdup(ip);
 	return 0;

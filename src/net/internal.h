@@ -59,9 +59,9 @@ struct cni_exec {
 
 struct cni_runtime {
 	const char *container_id;
-	const char *netns;  /* path, may be "" for DEL/GC */
+	const char *netns; /* path, may be "" for DEL/GC */
 	const char *ifname;
-	const char *args;   /* CNI_ARGS, may be NULL */
+	const char *args;        /* CNI_ARGS, may be NULL */
 	json_t *capability_args; /* {"portMappings": [...], "ips": [...], ...}, may be NULL (borrowed) */
 };
 
@@ -72,8 +72,8 @@ int cni_conflist_validate(const json_t *conflist, struct berth_error **err);
  * result. On failure DEL is run for every plugin already called, in reverse
  * order (the failed one included), and the first error is returned.
  */
-int cni_list_add(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
-		 json_t **ret, struct berth_error **err);
+int cni_list_add(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt, json_t **ret,
+		 struct berth_error **err);
 /* DEL in reverse order with prevResult (may be NULL). Continues past failures; first error returned. */
 int cni_list_del(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
 		 const json_t *prev_result, struct berth_error **err);
@@ -100,7 +100,8 @@ int cni_result_parse(const char *buf, size_t len, const char *want_version, json
 		     struct berth_error **err);
 /* Validate an already parsed result object. */
 int cni_result_validate(const json_t *res, const char *want_version, struct berth_error **err);
-/* First IPv4 address of a result: address, prefix, gateway ("" if none), mac of its interface ("" if none). */
+/* First IPv4 address of a result: address, prefix, gateway ("" if none), mac of its interface ("" if none).
+ */
 int cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char gw[IP4_STR_MAX],
 		    char mac[18], struct berth_error **err);
 
@@ -159,19 +160,18 @@ bool net_id_valid(const char *s);
 /* DNS names for hosts files: [a-zA-Z0-9_.-]{1,253}, no leading '-' or '.'. */
 bool net_hostname_valid(const char *s);
 
-
 /* ---- network.c / container.c: the context and the stores ---- */
 
 #include <pthread.h>
 
 struct net_ctx {
-	char *root_dir;    /* <root>/net */
-	char *netns_dir;   /* <exec_root>/net/netns */
+	char *root_dir;  /* <root>/net */
+	char *netns_dir; /* <exec_root>/net/netns */
 	char *cni_path;
 	char *bridge_name;
 	char *bridge_subnet; /* requested, may be NULL */
 	int timeout_ms;
-	int lock_fd;         /* <root>/net/lock, flock'd by net_lock() */
+	int lock_fd;           /* <root>/net/lock, flock'd by net_lock() */
 	pthread_mutex_t mutex; /* flock does not exclude threads sharing the fd */
 };
 
@@ -189,7 +189,8 @@ bool network_is_user(const struct net_network *n);
  * whole_subnet: IPAM range = the whole subnet, ignoring ip_range (docker lets a
  * static --ip sit outside --ip-range; host-local only hands out in-range ones).
  */
-json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole_subnet);
+json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports,
+			 bool whole_subnet);
 /* Rebuild the isolation chains from all networks. */
 int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct berth_error **err);
 /* Is any container attached to the network with this id? (container.c) */

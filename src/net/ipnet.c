@@ -42,13 +42,14 @@ int ip4net_parse(const char *s, const char *what, bool allow_host, struct ip4net
 	uint32_t a;
 	if (ip4_parse(ip, what, &a, NULL) < 0 || !isdigit((unsigned char)slash[1]) ||
 	    parse_int64(slash + 1, &prefix) < 0 || prefix < 0 || prefix > 32)
-		return berth_error_msg(err, EINVAL, "invalid %s '%s': expected CIDR notation a.b.c.d/n", what, s);
+		return berth_error_msg(err, EINVAL, "invalid %s '%s': expected CIDR notation a.b.c.d/n", what,
+				       s);
 	uint32_t net = a & ip4_mask((int)prefix);
 	if (!allow_host && net != a) {
 		struct ip4net want = { net, (int)prefix };
 		_cleanup_free_ char *w = ip4net_format(&want);
-		return berth_error_msg(err, EINVAL, "invalid %s '%s': host bits set, did you mean '%s'", what, s,
-				       w);
+		return berth_error_msg(err, EINVAL, "invalid %s '%s': host bits set, did you mean '%s'", what,
+				       s, w);
 	}
 	ret->addr = net;
 	ret->prefix = (int)prefix;
@@ -127,8 +128,8 @@ int routes4_read(struct route4 **ret, size_t *ret_n, struct berth_error **err)
 			continue;
 		}
 		char ifname[16], dst[16], gw[16], flags[16], refcnt[16], use[16], metric[16], mask[16];
-		if (sscanf(line, "%15s %15s %15s %15s %15s %15s %15s %15s", ifname, dst, gw, flags, refcnt, use,
-			   metric, mask) != 8)
+		if (sscanf(line, "%15s %15s %15s %15s %15s %15s %15s %15s", ifname, dst, gw, flags, refcnt,
+			   use, metric, mask) != 8)
 			continue;
 		bool ok = true;
 		uint32_t d = hex_le32(dst, &ok), m = hex_le32(mask, &ok);

@@ -55,14 +55,14 @@
 /* Default location of the CNI plugins (Debian's containernetworking-plugins). */
 #define NET_DEFAULT_CNI_PATH "/usr/lib/cni"
 /* Name and bridge device of the default network. */
-#define NET_DEFAULT_NETWORK "bridge"
-#define NET_DEFAULT_BRIDGE  "berth0"
+#define NET_DEFAULT_NETWORK  "bridge"
+#define NET_DEFAULT_BRIDGE   "berth0"
 /* Longest network name we accept (docker has no limit; we keep files sane). */
-#define NET_NAME_MAX 128
+#define NET_NAME_MAX         128
 /* Most published ports (after range expansion) for one container. */
-#define NET_MAX_PORTS 4096
+#define NET_MAX_PORTS        4096
 /* Most networks a container can be attached to at once (eth0..eth31). */
-#define NET_MAX_ENDPOINTS 32
+#define NET_MAX_ENDPOINTS    32
 
 struct net_ctx;
 
@@ -141,10 +141,10 @@ int net_network_prune(struct net_ctx *ctx, char ***ret_removed, struct berth_err
 /* ---- ports ------------------------------------------------------------- */
 
 struct net_port {
-	char host_ip[46];     /* "" = all addresses */
-	uint16_t host_port;   /* 0 before allocation for -P / "-p 80" */
+	char host_ip[46];   /* "" = all addresses */
+	uint16_t host_port; /* 0 before allocation for -P / "-p 80" */
 	uint16_t container_port;
-	char proto[5];        /* "tcp" | "udp" | "sctp" */
+	char proto[5]; /* "tcp" | "udp" | "sctp" */
 };
 
 /*
@@ -167,9 +167,9 @@ enum net_mode {
 };
 
 struct net_endpoint_opts {
-	const char *network;             /* name or id */
-	const char *const *aliases;      /* extra DNS names on this network, NULL-terminated, may be NULL */
-	const char *ipv4;                /* static address (user networks with a subnet only), or NULL */
+	const char *network;        /* name or id */
+	const char *const *aliases; /* extra DNS names on this network, NULL-terminated, may be NULL */
+	const char *ipv4;           /* static address (user networks with a subnet only), or NULL */
 };
 
 struct net_container_opts {
@@ -178,7 +178,7 @@ struct net_container_opts {
 	const char *hostname;     /* NULL: first 12 chars of the id */
 	const char *domainname;   /* may be NULL */
 	enum net_mode mode;
-	const char *share_with;   /* NET_MODE_CONTAINER: the other container's id (must be prepared) */
+	const char *share_with; /* NET_MODE_CONTAINER: the other container's id (must be prepared) */
 	const struct net_endpoint_opts *endpoints; /* NET_MODE_BRIDGE; n == 0: the default network */
 	size_t n_endpoints;
 	const struct net_port *ports; /* published ports (host_port 0 = pick a free one) */
@@ -186,7 +186,8 @@ struct net_container_opts {
 	const char *const *dns;         /* --dns servers; NULL: from the host's resolv.conf */
 	const char *const *dns_search;  /* --dns-search */
 	const char *const *dns_options; /* --dns-option */
-	const char *const *extra_hosts; /* --add-host "name:ip" ("host-gateway" = gateway of the first network) */
+	const char *const
+	    *extra_hosts; /* --add-host "name:ip" ("host-gateway" = gateway of the first network) */
 };
 
 struct net_endpoint {
@@ -197,7 +198,7 @@ struct net_endpoint {
 	char *ipv4;        /* "10.1.0.2" */
 	int prefix_len;    /* 24 */
 	char *gateway;     /* "10.1.0.1" or NULL (internal) */
-	char **aliases;    /* NULL-terminated, never NULL (user networks: name, hostname, short id, --alias) */
+	char **aliases; /* NULL-terminated, never NULL (user networks: name, hostname, short id, --alias) */
 	json_t *cni_result; /* the validated CNI result of the chain, owned */
 };
 

@@ -91,8 +91,8 @@ static json_t *strv_to_map(char *const *v)
 
 static json_t *network_to_json(const struct net_network *n)
 {
-	json_t *j = json_pack("{s:s,s:s,s:s,s:b,s:o,s:o,s:s}", "id", n->id, "name", n->name, "driver", n->driver,
-			      "internal", n->internal, "labels", strv_to_map(n->labels), "options",
+	json_t *j = json_pack("{s:s,s:s,s:s,s:b,s:o,s:o,s:s}", "id", n->id, "name", n->name, "driver",
+			      n->driver, "internal", n->internal, "labels", strv_to_map(n->labels), "options",
 			      strv_to_map(n->options), "created", n->created);
 	if (n->bridge)
 		json_object_set_new(j, "bridge", json_string(n->bridge));
@@ -116,7 +116,8 @@ static int dup_opt(const json_t *j, const char *path, const char *key, int flags
 	return 0;
 }
 
-static int network_from_json(const json_t *j, const char *path, struct net_network **ret, struct berth_error **err)
+static int network_from_json(const json_t *j, const char *path, struct net_network **ret,
+			     struct berth_error **err)
 {
 	_cleanup_network_ struct net_network *n = xcalloc(1, sizeof(*n));
 	int r;
@@ -137,7 +138,8 @@ static int network_from_json(const json_t *j, const char *path, struct net_netwo
 	if (!n->options)
 		n->options = xcalloc(1, sizeof(char *));
 	if (streq(n->driver, "bridge") && (!n->bridge || !n->subnet || !n->gateway))
-		return berth_error_msg(err, EINVAL, "'%s': bridge network without bridge, subnet or gateway", path);
+		return berth_error_msg(err, EINVAL, "'%s': bridge network without bridge, subnet or gateway",
+				       path);
 	*ret = TAKE_PTR(n);
 	return 0;
 }
@@ -253,8 +255,8 @@ static int subnet_clash(struct net_network *const *all, const struct ip4net *sn,
 			ours = all[k]->bridge && streq(all[k]->bridge, routes[i].ifname);
 		if (!ours && ip4net_overlap(sn, &routes[i].dst)) {
 			_cleanup_free_ char *s = ip4net_format(sn), *d = ip4net_format(&routes[i].dst);
-			return berth_error_msg(err, EEXIST, "subnet '%s' overlaps with route '%s' on '%s'", s, d,
-					       routes[i].ifname);
+			return berth_error_msg(err, EEXIST, "subnet '%s' overlaps with route '%s' on '%s'", s,
+					       d, routes[i].ifname);
 		}
 	}
 	return 0;
@@ -265,8 +267,9 @@ static int subnet_pick(struct net_network *const *all, const char *self_bridge, 
 		       struct berth_error **err)
 {
 	for (int i = 0; i < 15 + 16; i++) {
-		struct ip4net c = i < 15 ? (struct ip4net){ (172u << 24) | ((17u + (uint32_t)i) << 16), 16 }
-					 : (struct ip4net){ (192u << 24) | (168u << 16) | ((uint32_t)(i - 15) << 12), 20 };
+		struct ip4net c =
+		    i < 15 ? (struct ip4net){ (172u << 24) | ((17u + (uint32_t)i) << 16), 16 }
+			   : (struct ip4net){ (192u << 24) | (168u << 16) | ((uint32_t)(i - 15) << 12), 20 };
 		struct berth_error *e = NULL;
 		int r = subnet_clash(all, &c, self_bridge, &e);
 		berth_error_free(e);
@@ -299,7 +302,8 @@ static int network_addressing(struct net_network *const *all, const struct net_c
 		if ((r = ip4net_parse(o->subnet, "subnet", false, &sn, NULL, err)) < 0)
 			return r;
 		if (sn.prefix > 30)
-			return berth_error_msg(err, EINVAL, "invalid subnet '%s': prefix must be at most /30", o->subnet);
+			return berth_error_msg(err, EINVAL, "invalid subnet '%s': prefix must be at most /30",
+					       o->subnet);
 		if ((r = subnet_clash(all, &sn, n->bridge, err)) < 0)
 			return r;
 	} else {
@@ -313,7 +317,8 @@ static int network_addressing(struct net_network *const *all, const struct net_c
 		if ((r = ip4_parse(o->gateway, "gateway", &gw, err)) < 0)
 			return r;
 		if (!ip4net_contains(&sn, gw) || gw == sn.addr || gw == bcast)
-			return berth_error_msg(err, EINVAL, "invalid gateway '%s': not a host address of subnet '%s'",
+			return berth_error_msg(err, EINVAL,
+					       "invalid gateway '%s': not a host address of subnet '%s'",
 					       o->gateway, o->subnet);
 	}
 	if (o->ip_range) {
@@ -360,20 +365,22 @@ static char **strv_copy(const char *const *v)
 	return c;
 }
 
-static int network_create_locked(struct net_ctx *ctx, const struct net_create_opts *o, struct net_network **ret,
-				 struct berth_error **err)
+static int network_create_locked(struct net_ctx *ctx, const struct net_create_opts *o,
+				 struct net_network **ret, struct berth_error **err)
 {
 	if (!o->name || !net_name_valid(o->name))
-		return berth_error_msg(err, EINVAL, "invalid network name '%s': use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
+		return berth_error_msg(err, EINVAL,
+				       "invalid network name '%s': use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
 				       o->name ? o->name : "");
 	if (o->driver && *o->driver && !streq(o->driver, "bridge"))
-		return berth_error_msg(err, EOPNOTSUPP, "network driver '%s' is not supported (only 'bridge')",
-				       o->driver);
+		return berth_error_msg(err, EOPNOTSUPP,
+				       "network driver '%s' is not supported (only 'bridge')", o->driver);
 	if (streq(o->name, "bridge") || streq(o->name, "host") || streq(o->name, "none"))
 		return berth_error_msg(err, EPERM, "network name '%s' is reserved", o->name);
 	for (size_t i = 0; o->labels && o->labels[i]; i++)
 		if (!strchr(o->labels[i], '=') || o->labels[i][0] == '=')
-			return berth_error_msg(err, EINVAL, "invalid label '%s': expected key=value", o->labels[i]);
+			return berth_error_msg(err, EINVAL, "invalid label '%s': expected key=value",
+					       o->labels[i]);
 	_cleanup_netlist_ struct net_network **all = NULL;
 	int r = network_load_all(ctx, &all, err);
 	if (r < 0)
@@ -474,7 +481,8 @@ static int network_remove_locked(struct net_ctx *ctx, struct net_network **all, 
 				 struct berth_error **err)
 {
 	if (!network_is_user(n))
-		return berth_error_msg(err, EPERM, "'%s' is a pre-defined network and cannot be removed", n->name);
+		return berth_error_msg(err, EPERM, "'%s' is a pre-defined network and cannot be removed",
+				       n->name);
 	bool used = false;
 	int r = container_uses_network(ctx, n->id, &used, err);
 	if (r < 0)
@@ -528,8 +536,8 @@ int net_network_prune(struct net_ctx *ctx, char ***ret_removed, struct berth_err
 	r = network_load_all(ctx, &all, err);
 	for (size_t i = 0; r >= 0 && all[i];) {
 		bool used = false;
-		if (!network_is_user(all[i]) || (r = container_uses_network(ctx, all[i]->id, &used, err)) < 0 ||
-		    used) {
+		if (!network_is_user(all[i]) ||
+		    (r = container_uses_network(ctx, all[i]->id, &used, err)) < 0 || used) {
 			i++;
 			continue;
 		}
@@ -565,15 +573,16 @@ json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool 
 		}
 	}
 	_cleanup_free_ char *data_dir = xasprintf("%s/ipam", ctx->root_dir);
-	json_t *ipam = json_pack("{s:s,s:[[o]],s:s}", "type", "host-local", "ranges", range, "dataDir", data_dir);
+	json_t *ipam =
+	    json_pack("{s:s,s:[[o]],s:s}", "type", "host-local", "ranges", range, "dataDir", data_dir);
 	if (!n->internal)
 		json_object_set_new(ipam, "routes", json_pack("[{s:s}]", "dst", "0.0.0.0/0"));
-	json_t *bridge = json_pack("{s:s,s:s,s:b,s:b,s:b,s:o}", "type", "bridge", "bridge", n->bridge, "isGateway",
-				   1, "ipMasq", !n->internal, "hairpinMode", 1, "ipam", ipam);
+	json_t *bridge = json_pack("{s:s,s:s,s:b,s:b,s:b,s:o}", "type", "bridge", "bridge", n->bridge,
+				   "isGateway", 1, "ipMasq", !n->internal, "hairpinMode", 1, "ipam", ipam);
 	json_t *plugins = json_pack("[o]", bridge);
 	if (with_ports)
-		json_array_append_new(plugins, json_pack("{s:s,s:{s:b},s:b}", "type", "portmap", "capabilities",
-							 "portMappings", 1, "snat", 1));
+		json_array_append_new(plugins, json_pack("{s:s,s:{s:b},s:b}", "type", "portmap",
+							 "capabilities", "portMappings", 1, "snat", 1));
 	return json_pack("{s:s,s:s,s:o}", "cniVersion", CNI_VERSION, "name", n->name, "plugins", plugins);
 }
 

@@ -27,8 +27,8 @@ static int parse_range(const char *s, const char *spec, bool allow_empty, struct
 	if (!dash)
 		hi = lo;
 	if (lo < 1 || hi > 65535 || hi < lo)
-		return berth_error_msg(err, EINVAL, "invalid port spec '%s': port '%s' out of range 1-65535", spec,
-				       s);
+		return berth_error_msg(err, EINVAL, "invalid port spec '%s': port '%s' out of range 1-65535",
+				       spec, s);
 	*ret = (struct range){ (uint32_t)lo, (uint32_t)hi };
 	return 0;
 }
@@ -99,23 +99,27 @@ int net_port_parse(const char *spec, struct net_port **v, size_t *n, struct bert
 	const char *proto, *ipaddr;
 	char *ip = NULL, *host = NULL, *ctr = NULL;
 	int r;
-	if ((r = split_proto(s, spec, &proto, err)) < 0 || (r = split_spec(s, spec, &ip, &host, &ctr, err)) < 0)
+	if ((r = split_proto(s, spec, &proto, err)) < 0 ||
+	    (r = split_spec(s, spec, &ip, &host, &ctr, err)) < 0)
 		return r;
 	ipaddr = ip && *ip ? ip : NULL;
 	if (ipaddr && !ip_valid(ipaddr))
-		return berth_error_msg(err, EINVAL, "invalid port spec '%s': invalid IP address '%s'", spec, ipaddr);
+		return berth_error_msg(err, EINVAL, "invalid port spec '%s': invalid IP address '%s'", spec,
+				       ipaddr);
 	struct range hr, cr;
 	if ((r = parse_range(host ? host : "", spec, true, &hr, err)) < 0 ||
 	    (r = parse_range(ctr, spec, false, &cr, err)) < 0)
 		return r;
 	uint32_t clen = cr.hi - cr.lo + 1, hlen = hr.hi - hr.lo + 1;
 	if (hr.lo && hlen != clen && clen != 1)
-		return berth_error_msg(err, EINVAL, "invalid port spec '%s': host and container ranges differ in size",
-				       spec);
+		return berth_error_msg(
+		    err, EINVAL, "invalid port spec '%s': host and container ranges differ in size", spec);
 	if (*n + clen > NET_MAX_PORTS)
-		return berth_error_msg(err, E2BIG, "invalid port spec '%s': more than %d ports", spec, NET_MAX_PORTS);
+		return berth_error_msg(err, E2BIG, "invalid port spec '%s': more than %d ports", spec,
+				       NET_MAX_PORTS);
 	if (hr.lo && clen == 1 && hlen > 1) {
-		/* docker: a host range with one container port picks one free port of the range; we take the first */
+		/* docker: a host range with one container port picks one free port of the range; we take the
+		 * first */
 		push(v, n, ipaddr, hr.lo, cr.lo, proto);
 		return 0;
 	}

@@ -24,7 +24,6 @@ const char *const *rec_strv(const json_t *o, const char *key, char ***store);
 json_t *strv_to_json(const char *const *v);
 bool rec_on_network(const json_t *rec, const char *network_id);
 
-
 /* ---- endpoint.c ---- */
 
 /* CNI runtime parameters of an endpoint of rec (borrowed pointers into rec/ep). */

@@ -9,26 +9,26 @@
 #include "net/net.h"
 
 static const char usage_text[] =
-	"Usage: berth net-tool [--root DIR] [--exec-root DIR] [--cni-path PATH] [--bridge NAME]\n"
-	"                      [--bridge-subnet CIDR] COMMAND [ARG...]\n\n"
-	"Commands:\n"
-	"  create NAME [--subnet CIDR] [--gateway IP] [--ip-range CIDR] [--internal]\n"
-	"              [--label K=V]... [--opt K=V]... [--driver bridge]\n"
-	"  rm NAME...             remove networks\n"
-	"  ls [--json]            list networks\n"
-	"  inspect NAME           docker's network JSON\n"
-	"  prune                  remove unused user networks\n"
-	"  status NAME            CNI STATUS of the network's plugins\n"
-	"  attach ID [--name N] [--hostname H] [--domainname D] [--network NET|none|host|container:ID]...\n"
-	"            [--alias A]... [--ip IP] [-p SPEC]... [-P --expose PORT[/PROTO]...]\n"
-	"            [--dns IP]... [--dns-search D]... [--dns-option O]... [--add-host NAME:IP]...\n"
-	"  detach ID              tear down a container's network\n"
-	"  connect NET ID [--alias A]... [--ip IP]\n"
-	"  disconnect NET ID\n"
-	"  show ID                paths and docker NetworkSettings of a container\n"
-	"  check ID               CNI CHECK of a container's endpoints\n"
-	"  ls-containers          ids with network state\n"
-	"  gc [--keep ID]...      tear down every container not kept, drop stale leases\n";
+    "Usage: berth net-tool [--root DIR] [--exec-root DIR] [--cni-path PATH] [--bridge NAME]\n"
+    "                      [--bridge-subnet CIDR] COMMAND [ARG...]\n\n"
+    "Commands:\n"
+    "  create NAME [--subnet CIDR] [--gateway IP] [--ip-range CIDR] [--internal]\n"
+    "              [--label K=V]... [--opt K=V]... [--driver bridge]\n"
+    "  rm NAME...             remove networks\n"
+    "  ls [--json]            list networks\n"
+    "  inspect NAME           docker's network JSON\n"
+    "  prune                  remove unused user networks\n"
+    "  status NAME            CNI STATUS of the network's plugins\n"
+    "  attach ID [--name N] [--hostname H] [--domainname D] [--network NET|none|host|container:ID]...\n"
+    "            [--alias A]... [--ip IP] [-p SPEC]... [-P --expose PORT[/PROTO]...]\n"
+    "            [--dns IP]... [--dns-search D]... [--dns-option O]... [--add-host NAME:IP]...\n"
+    "  detach ID              tear down a container's network\n"
+    "  connect NET ID [--alias A]... [--ip IP]\n"
+    "  disconnect NET ID\n"
+    "  show ID                paths and docker NetworkSettings of a container\n"
+    "  check ID               CNI CHECK of a container's endpoints\n"
+    "  ls-containers          ids with network state\n"
+    "  gc [--keep ID]...      tear down every container not kept, drop stale leases\n";
 
 struct strv_builder {
 	char **v;
@@ -66,10 +66,10 @@ static void print_json(json_t *j)
 
 static int cmd_create(struct net_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { { "subnet", 1, 0, 's' },	 { "gateway", 1, 0, 'g' },
+	static const struct option opts[] = { { "subnet", 1, 0, 's' },   { "gateway", 1, 0, 'g' },
 					      { "ip-range", 1, 0, 'r' }, { "internal", 0, 0, 'i' },
-					      { "label", 1, 0, 'l' },	 { "opt", 1, 0, 'o' },
-					      { "driver", 1, 0, 'd' },	 { 0, 0, 0, 0 } };
+					      { "label", 1, 0, 'l' },    { "opt", 1, 0, 'o' },
+					      { "driver", 1, 0, 'd' },   { 0, 0, 0, 0 } };
 	struct net_create_opts o = { 0 };
 	struct strv_builder labels = { 0 }, options = { 0 };
 	int c;
@@ -82,7 +82,10 @@ static int cmd_create(struct net_ctx *ctx, int argc, char **argv)
 		case 'l': sv_push(&labels, optarg); break;
 		case 'o': sv_push(&options, optarg); break;
 		case 'd': o.driver = optarg; break;
-		default: sv_done(&labels); sv_done(&options); return 2;
+		default:
+			sv_done(&labels);
+			sv_done(&options);
+			return 2;
 		}
 	}
 	if (optind != argc - 1) {
@@ -186,8 +189,9 @@ static int cmd_status(struct net_ctx *ctx, int argc, char **argv)
 
 static json_t *show_json(const struct net_container *c)
 {
-	json_t *j = json_pack("{s:s,s:s?,s:s,s:s,s:s}", "Id", c->id, "NetnsPath", c->netns_path, "HostsPath",
-			      c->hosts_path, "ResolvConfPath", c->resolv_conf_path, "HostnamePath", c->hostname_path);
+	json_t *j =
+	    json_pack("{s:s,s:s?,s:s,s:s,s:s}", "Id", c->id, "NetnsPath", c->netns_path, "HostsPath",
+		      c->hosts_path, "ResolvConfPath", c->resolv_conf_path, "HostnamePath", c->hostname_path);
 	json_object_set_new(j, "NetworkSettings", net_api_network_settings(c, NULL));
 	return j;
 }
@@ -232,14 +236,18 @@ static int attach_network(struct attach_args *a, const char *net, struct berth_e
 {
 	if (streq(net, "none") || streq(net, "host") || startswith(net, "container:")) {
 		if (a->o.n_endpoints)
-			return berth_error_msg(err, EINVAL, "network mode '%s' cannot be combined with networks", net);
-		a->o.mode = streq(net, "none") ? NET_MODE_NONE : streq(net, "host") ? NET_MODE_HOST : NET_MODE_CONTAINER;
+			return berth_error_msg(err, EINVAL,
+					       "network mode '%s' cannot be combined with networks", net);
+		a->o.mode = streq(net, "none")   ? NET_MODE_NONE
+			    : streq(net, "host") ? NET_MODE_HOST
+						 : NET_MODE_CONTAINER;
 		if (a->o.mode == NET_MODE_CONTAINER)
 			a->o.share_with = net + strlen("container:");
 		return 0;
 	}
 	if (a->o.mode != NET_MODE_BRIDGE)
-		return berth_error_msg(err, EINVAL, "network '%s' cannot be combined with a network mode", net);
+		return berth_error_msg(err, EINVAL, "network '%s' cannot be combined with a network mode",
+				       net);
 	if (a->o.n_endpoints >= NET_MAX_ENDPOINTS)
 		return berth_error_msg(err, E2BIG, "too many networks");
 	a->eps[a->o.n_endpoints++].network = net;
@@ -259,13 +267,13 @@ static struct net_endpoint_opts *current_ep(struct attach_args *a, size_t *idx)
 
 static int attach_parse(struct attach_args *a, int argc, char **argv, struct berth_error **err)
 {
-	static const struct option opts[] = {
-		{ "name", 1, 0, 'n' },	     { "hostname", 1, 0, 'h' }, { "domainname", 1, 0, 'D' },
-		{ "network", 1, 0, 'N' },    { "alias", 1, 0, 'a' },	{ "ip", 1, 0, 'i' },
-		{ "publish", 1, 0, 'p' },    { "publish-all", 0, 0, 'P' }, { "expose", 1, 0, 'e' },
-		{ "dns", 1, 0, 'd' },	     { "dns-search", 1, 0, 's' }, { "dns-option", 1, 0, 'o' },
-		{ "add-host", 1, 0, 'H' },   { 0, 0, 0, 0 }
-	};
+	static const struct option opts[] = { { "name", 1, 0, 'n' },       { "hostname", 1, 0, 'h' },
+					      { "domainname", 1, 0, 'D' }, { "network", 1, 0, 'N' },
+					      { "alias", 1, 0, 'a' },      { "ip", 1, 0, 'i' },
+					      { "publish", 1, 0, 'p' },    { "publish-all", 0, 0, 'P' },
+					      { "expose", 1, 0, 'e' },     { "dns", 1, 0, 'd' },
+					      { "dns-search", 1, 0, 's' }, { "dns-option", 1, 0, 'o' },
+					      { "add-host", 1, 0, 'H' },   { 0, 0, 0, 0 } };
 	int c, r;
 	size_t idx;
 	while ((c = getopt_long(argc, argv, "p:P", opts, NULL)) != -1) {
@@ -277,7 +285,10 @@ static int attach_parse(struct attach_args *a, int argc, char **argv, struct ber
 			if ((r = attach_network(a, optarg, err)) < 0)
 				return r;
 			break;
-		case 'a': current_ep(a, &idx); sv_push(&a->aliases[idx], optarg); break;
+		case 'a':
+			current_ep(a, &idx);
+			sv_push(&a->aliases[idx], optarg);
+			break;
 		case 'i': current_ep(a, &idx)->ipv4 = optarg; break;
 		case 'p':
 			if ((r = net_port_parse(optarg, &a->ports, &a->n_ports, err)) < 0)
@@ -414,19 +425,22 @@ static const struct {
 	const char *name;
 	int (*run)(struct net_ctx *ctx, int argc, char **argv);
 } subcommands[] = {
-	{ "create", cmd_create },   { "rm", cmd_rm },	      { "ls", cmd_ls },
-	{ "inspect", cmd_inspect }, { "prune", cmd_prune },   { "status", cmd_status },
-	{ "attach", cmd_attach },   { "detach", cmd_two },    { "connect", cmd_connect },
-	{ "disconnect", cmd_two },  { "check", cmd_two },     { "show", cmd_show },
-	{ "gc", cmd_gc },	    { "ls-containers", cmd_ls_containers },
+	{ "create", cmd_create },   { "rm", cmd_rm },
+	{ "ls", cmd_ls },           { "inspect", cmd_inspect },
+	{ "prune", cmd_prune },     { "status", cmd_status },
+	{ "attach", cmd_attach },   { "detach", cmd_two },
+	{ "connect", cmd_connect }, { "disconnect", cmd_two },
+	{ "check", cmd_two },       { "show", cmd_show },
+	{ "gc", cmd_gc },           { "ls-containers", cmd_ls_containers },
 };
 
 static int parse_globals(int argc, char **argv, struct net_config *cfg)
 {
-	static const struct option opts[] = { { "root", 1, 0, 'r' },	     { "exec-root", 1, 0, 'x' },
-					      { "cni-path", 1, 0, 'c' },     { "bridge", 1, 0, 'b' },
-					      { "bridge-subnet", 1, 0, 's' }, { "help", 0, 0, 'h' },
-					      { 0, 0, 0, 0 } };
+	static const struct option opts[] = {
+		{ "root", 1, 0, 'r' },   { "exec-root", 1, 0, 'x' },     { "cni-path", 1, 0, 'c' },
+		{ "bridge", 1, 0, 'b' }, { "bridge-subnet", 1, 0, 's' }, { "help", 0, 0, 'h' },
+		{ 0, 0, 0, 0 }
+	};
 	int c;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {

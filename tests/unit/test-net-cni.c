@@ -8,20 +8,22 @@
 #include "net/internal.h"
 
 static const char fake_plugin[] =
-	"#!/bin/sh\n"
-	"in=$(cat)\n"
-	"n=$(basename \"$0\")\n"
-	"echo \"$n $CNI_COMMAND $CNI_CONTAINERID $CNI_NETNS $CNI_IFNAME $CNI_ARGS\" >> \"$FAKE_LOG/calls\"\n"
-	"printf '%s\\n' \"$in\" > \"$FAKE_LOG/$n.$CNI_COMMAND.json\"\n"
-	"case \"$n.$CNI_COMMAND\" in\n"
-	"fail.ADD) echo '{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"no way\",\"details\":\"nope\"}'; exit 1;;\n"
-	"bad.ADD) echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.9.0.300/24\"}]}';;\n"
-	"slow.ADD) sleep 20;;\n"
-	"*.ADD) echo '{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth0\",\"mac\":\"aa:bb:cc:dd:ee:ff\","
-	"\"sandbox\":\"/x\"}],\"ips\":[{\"address\":\"10.9.0.2/24\",\"gateway\":\"10.9.0.1\",\"interface\":0}]}';;\n"
-	"*.VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"0.4.0\",\"1.0.0\"]}';;\n"
-	"esac\n"
-	"exit 0\n";
+    "#!/bin/sh\n"
+    "in=$(cat)\n"
+    "n=$(basename \"$0\")\n"
+    "echo \"$n $CNI_COMMAND $CNI_CONTAINERID $CNI_NETNS $CNI_IFNAME $CNI_ARGS\" >> \"$FAKE_LOG/calls\"\n"
+    "printf '%s\\n' \"$in\" > \"$FAKE_LOG/$n.$CNI_COMMAND.json\"\n"
+    "case \"$n.$CNI_COMMAND\" in\n"
+    "fail.ADD) echo '{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"no way\",\"details\":\"nope\"}'; exit "
+    "1;;\n"
+    "bad.ADD) echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.9.0.300/24\"}]}';;\n"
+    "slow.ADD) sleep 20;;\n"
+    "*.ADD) echo '{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth0\",\"mac\":\"aa:bb:cc:dd:ee:ff\","
+    "\"sandbox\":\"/x\"}],\"ips\":[{\"address\":\"10.9.0.2/"
+    "24\",\"gateway\":\"10.9.0.1\",\"interface\":0}]}';;\n"
+    "*.VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"0.4.0\",\"1.0.0\"]}';;\n"
+    "esac\n"
+    "exit 0\n";
 
 struct fixture {
 	char *dir;
@@ -75,14 +77,17 @@ static void test_add_chains_prev_result_and_env(void **state)
 {
 	struct fixture *f = *state;
 	json_auto_t *conf = conflist("one", "two");
-	json_auto_t *caps = json_pack("{s:[{s:i}],s:[s]}", "portMappings", "hostPort", 8080, "ips", "1.2.3.4/24");
+	json_auto_t *caps =
+	    json_pack("{s:[{s:i}],s:[s]}", "portMappings", "hostPort", 8080, "ips", "1.2.3.4/24");
 	struct cni_runtime rt = { "ctr1", "/run/ns1", "eth0", "IgnoreUnknown=1", caps };
 	json_t *res = NULL;
 	assert_int_equal(cni_list_add(&f->x, conf, &rt, &res, NULL), 0);
 	assert_string_equal(json_string_value(json_object_get(res, "cniVersion")), "1.0.0");
 	json_decref(res);
 	_cleanup_free_ char *calls = read_log(f, "calls");
-	assert_string_equal(calls, "one ADD ctr1 /run/ns1 eth0 IgnoreUnknown=1\ntwo ADD ctr1 /run/ns1 eth0 IgnoreUnknown=1\n");
+	assert_string_equal(
+	    calls,
+	    "one ADD ctr1 /run/ns1 eth0 IgnoreUnknown=1\ntwo ADD ctr1 /run/ns1 eth0 IgnoreUnknown=1\n");
 	_cleanup_free_ char *in1 = read_log(f, "one.ADD.json"), *in2 = read_log(f, "two.ADD.json");
 	json_auto_t *j1 = NULL, *j2 = NULL;
 	assert_int_equal(json_parse(in1, strlen(in1), "in1", &j1, NULL), 0);
@@ -188,10 +193,11 @@ static void test_conflist_validation(void **state)
 
 static void test_result_validation(void **state)
 {
-	const char *good = "{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth0\",\"mac\":\"m\"}],"
-			   "\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\"10.0.0.1\",\"interface\":0},"
-			   "{\"address\":\"fd00::2/64\"}],\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.0.0.1\"}],"
-			   "\"dns\":{\"nameservers\":[\"1.1.1.1\"],\"search\":[\"x\"]},\"future\":1}";
+	const char *good =
+	    "{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth0\",\"mac\":\"m\"}],"
+	    "\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\"10.0.0.1\",\"interface\":0},"
+	    "{\"address\":\"fd00::2/64\"}],\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.0.0.1\"}],"
+	    "\"dns\":{\"nameservers\":[\"1.1.1.1\"],\"search\":[\"x\"]},\"future\":1}";
 	json_t *res = NULL;
 	assert_int_equal(cni_result_parse(good, strlen(good), "1.0.0", &res, NULL), 0);
 	uint32_t a;
@@ -204,7 +210,10 @@ static void test_result_validation(void **state)
 	assert_string_equal(mac, "m");
 	json_decref(res);
 	const char *bad[] = {
-		"", "[]", "{}", "{\"cniVersion\":\"0.4.0\"}",
+		"",
+		"[]",
+		"{}",
+		"{\"cniVersion\":\"0.4.0\"}",
 		"{\"cniVersion\":\"1.0.0\",\"ips\":{}}",
 		"{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.2\"}]}",
 		"{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.2/24\",\"interface\":0}]}",

@@ -76,8 +76,12 @@ static void test_create_validation(void **state)
 	} cases[] = {
 		{ { .name = "a", .subnet = "10.5.0.0/33" }, -EINVAL, "invalid subnet '10.5.0.0/33'" },
 		{ { .name = "a", .subnet = "10.5.0.1/24" }, -EINVAL, "host bits set" },
-		{ { .name = "a", .subnet = "10.5.0.0/24", .gateway = "10.6.0.1" }, -EINVAL, "invalid gateway" },
-		{ { .name = "a", .subnet = "10.5.0.0/24", .ip_range = "10.5.1.0/25" }, -EINVAL, "not inside" },
+		{ { .name = "a", .subnet = "10.5.0.0/24", .gateway = "10.6.0.1" },
+		  -EINVAL,
+		  "invalid gateway" },
+		{ { .name = "a", .subnet = "10.5.0.0/24", .ip_range = "10.5.1.0/25" },
+		  -EINVAL,
+		  "not inside" },
 		{ { .name = "a", .gateway = "10.5.0.1" }, -EINVAL, "need --subnet" },
 		{ { .name = "bad name" }, -EINVAL, "invalid network name" },
 		{ { .name = "host" }, -EPERM, "reserved" },
@@ -101,8 +105,11 @@ static void test_create_get_remove_prune(void **state)
 {
 	struct fixture *f = *state;
 	const char *labels[] = { "team=a", NULL };
-	struct net_create_opts o = { .name = "n1", .subnet = "10.5.0.0/24", .ip_range = "10.5.0.128/25",
-				     .internal = true, .labels = labels };
+	struct net_create_opts o = { .name = "n1",
+				     .subnet = "10.5.0.0/24",
+				     .ip_range = "10.5.0.128/25",
+				     .internal = true,
+				     .labels = labels };
 	_cleanup_(net_network_freep) struct net_network *n = NULL, *g = NULL;
 	assert_int_equal(net_network_create(f->ctx, &o, &n, NULL), 0);
 	assert_string_equal(n->gateway, "10.5.0.1");
@@ -147,8 +154,12 @@ static void test_prepare_teardown_real_plugins(void **state)
 	const char *aliases[] = { "db", NULL };
 	struct net_endpoint_opts eps[] = { { .network = "app", .aliases = aliases, .ipv4 = "10.7.0.50" } };
 	struct net_port ports[] = { { "127.0.0.1", 0, 80, "tcp" } };
-	struct net_container_opts o = { .container_id = "c1", .name = "one", .endpoints = eps, .n_endpoints = 1,
-					.ports = ports, .n_ports = 1 };
+	struct net_container_opts o = { .container_id = "c1",
+					.name = "one",
+					.endpoints = eps,
+					.n_endpoints = 1,
+					.ports = ports,
+					.n_ports = 1 };
 	_cleanup_(net_container_freep) struct net_container *c = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = net_container_prepare(f->ctx, &o, &c, &err);
@@ -205,8 +216,12 @@ static void test_modes_and_gc(void **state)
 	struct fixture *f = *state;
 	struct net_container_opts none = { .container_id = "n1", .mode = NET_MODE_NONE, .hostname = "box" };
 	struct net_container_opts host = { .container_id = "h1", .mode = NET_MODE_HOST };
-	struct net_container_opts join = { .container_id = "j1", .mode = NET_MODE_CONTAINER, .share_with = "n1" };
-	struct net_container_opts bad = { .container_id = "j2", .mode = NET_MODE_CONTAINER, .share_with = "zz" };
+	struct net_container_opts join = { .container_id = "j1",
+					   .mode = NET_MODE_CONTAINER,
+					   .share_with = "n1" };
+	struct net_container_opts bad = { .container_id = "j2",
+					  .mode = NET_MODE_CONTAINER,
+					  .share_with = "zz" };
 	_cleanup_(net_container_freep) struct net_container *a = NULL, *b = NULL, *c = NULL;
 	assert_int_equal(net_container_prepare(f->ctx, &none, &a, NULL), 0);
 	assert_int_equal(net_container_prepare(f->ctx, &host, &b, NULL), 0);
@@ -233,10 +248,11 @@ static void test_modes_and_gc(void **state)
 
 static void test_api_parsers(void **state)
 {
-	json_auto_t *body = json_loads("{\"Name\":\"x\",\"Driver\":\"bridge\",\"Internal\":true,"
-				       "\"IPAM\":{\"Config\":[{\"Subnet\":\"10.9.0.0/24\",\"Gateway\":\"10.9.0.254\"}]},"
-				       "\"Labels\":{\"a\":\"b\"},\"Options\":{}}",
-				       0, NULL);
+	json_auto_t *body =
+	    json_loads("{\"Name\":\"x\",\"Driver\":\"bridge\",\"Internal\":true,"
+		       "\"IPAM\":{\"Config\":[{\"Subnet\":\"10.9.0.0/24\",\"Gateway\":\"10.9.0.254\"}]},"
+		       "\"Labels\":{\"a\":\"b\"},\"Options\":{}}",
+		       0, NULL);
 	struct net_create_opts o;
 	assert_int_equal(net_api_parse_create(body, &o, NULL), 0);
 	assert_string_equal(o.name, "x");
@@ -245,8 +261,13 @@ static void test_api_parsers(void **state)
 	assert_true(o.internal);
 	assert_string_equal(o.labels[0], "a=b");
 	net_api_create_opts_done(&o);
-	const char *bad[] = { "[]", "{}", "{\"Name\":1}", "{\"Name\":\"x\",\"EnableIPv6\":true}",
-			      "{\"Name\":\"x\",\"Labels\":{\"a\":1}}", "{\"Name\":\"x\",\"IPAM\":{\"Config\":[1]}}", NULL };
+	const char *bad[] = { "[]",
+			      "{}",
+			      "{\"Name\":1}",
+			      "{\"Name\":\"x\",\"EnableIPv6\":true}",
+			      "{\"Name\":\"x\",\"Labels\":{\"a\":1}}",
+			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[1]}}",
+			      NULL };
 	for (size_t i = 0; bad[i]; i++) {
 		json_auto_t *j = json_loads(bad[i], 0, NULL);
 		assert_true(net_api_parse_create(j, &o, NULL) < 0);

@@ -17,8 +17,9 @@ static void test_cidr_parse(void **state)
 	assert_int_equal(host, 0x0a010005);
 	assert_int_equal(ip4net_parse("10.1.0.5/24", "subnet", false, &n, NULL, &err), -EINVAL);
 	assert_non_null(strstr(err->msg, "did you mean '10.1.0.0/24'"));
-	const char *bad[] = { "", "10.1.0.0", "10.1.0.0/", "10.1.0.0/33", "10.1.0.0/-1", "10.1.0/24",
-			      "a.b.c.d/8", "10.1.0.0/24x", "10.1.0.0/ 24", "300.1.0.0/8", "::1/64", NULL };
+	const char *bad[] = { "",          "10.1.0.0",  "10.1.0.0/",    "10.1.0.0/33",  "10.1.0.0/-1",
+			      "10.1.0/24", "a.b.c.d/8", "10.1.0.0/24x", "10.1.0.0/ 24", "300.1.0.0/8",
+			      "::1/64",    NULL };
 	for (size_t i = 0; bad[i]; i++)
 		assert_int_equal(ip4net_parse(bad[i], "subnet", false, &n, NULL, NULL), -EINVAL);
 	assert_int_equal(ip4net_parse(NULL, "subnet", false, &n, NULL, NULL), -EINVAL);
@@ -95,8 +96,10 @@ static void test_port_specs(void **state)
 	assert_int_equal(v[4].host_port, 0);
 	assert_string_equal(v[5].host_ip, "::1");
 	assert_string_equal(v[5].proto, "sctp");
-	const char *bad[] = { "", "0", "65536", "80/icmp", "x:80", "1.2.3:80:80", "8080-8081:80-82", "90-80",
-			      "[::1:80:80", ":", "80:", NULL };
+	const char *bad[] = {
+		"",      "0",          "65536", "80/icmp", "x:80", "1.2.3:80:80", "8080-8081:80-82",
+		"90-80", "[::1:80:80", ":",     "80:",     NULL
+	};
 	for (size_t i = 0; bad[i]; i++) {
 		_cleanup_error_ struct berth_error *err = NULL;
 		assert_true(net_port_parse(bad[i], &v, &n, &err) < 0);
@@ -121,7 +124,8 @@ static void test_hosts_and_resolv(void **state)
 	hosts_render(&sb, e, 1);
 	assert_non_null(strstr(sb.buf, "127.0.0.1\tlocalhost\n"));
 	assert_non_null(strstr(sb.buf, "10.0.0.2\tweb www\n"));
-	const char *host = "# c\nnameserver 127.0.0.53\nnameserver 1.1.1.1\nsearch a.example\noptions ndots:2\n";
+	const char *host =
+	    "# c\nnameserver 127.0.0.53\nnameserver 1.1.1.1\nsearch a.example\noptions ndots:2\n";
 	resolv_conf_render(&rc, host, NULL, NULL, NULL);
 	assert_null(strstr(rc.buf, "127.0.0.53"));
 	assert_non_null(strstr(rc.buf, "nameserver 1.1.1.1\n"));
@@ -188,11 +192,11 @@ static void test_fw_render(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cidr_parse),	cmocka_unit_test(test_overlap_contains),
-		cmocka_unit_test(test_ip_validation),	cmocka_unit_test(test_names),
-		cmocka_unit_test(test_routes_read),	cmocka_unit_test(test_port_specs),
+		cmocka_unit_test(test_cidr_parse),       cmocka_unit_test(test_overlap_contains),
+		cmocka_unit_test(test_ip_validation),    cmocka_unit_test(test_names),
+		cmocka_unit_test(test_routes_read),      cmocka_unit_test(test_port_specs),
 		cmocka_unit_test(test_hosts_and_resolv), cmocka_unit_test(test_rewrite_in_place_keeps_inode),
-		cmocka_unit_test(test_extra_hosts),	cmocka_unit_test(test_fw_render),
+		cmocka_unit_test(test_extra_hosts),      cmocka_unit_test(test_fw_render),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -586,7 +586,10 @@ static json_t *check_conflist(const json_t *conflist, const json_t *result)
 	size_t i;
 	json_t *ip;
 	json_array_foreach (json_object_get(result, "ips"), i, ip)
-		if (strchr(json_string_value(json_object_get(ip, "address")) ?: "", ':'))
+		if (strchr(json_string_value(json_object_get(ip, "address"))
+			       ? json_string_value(json_object_get(ip, "address"))
+			       : "",
+			   ':'))
 			return c;
 	json_t *plugins = json_object_get(c, "plugins");
 	for (size_t k = json_array_size(plugins); k-- > 0;)

@@ -53,8 +53,9 @@ int ep_del(struct net_ctx *ctx, const json_t *rec, const json_t *ep, struct bert
 {
 	struct cni_exec x = net_cni_exec(ctx);
 	struct cni_runtime rt = ep_runtime(rec, ep);
-	/* a netns file that is gone (crash, reboot) means the veth died with it: DEL without it */
-	if (rt.netns[0] && access(rt.netns, F_OK) < 0)
+	/* a netns file that is gone or unmounted (crash, reboot, someone's umount) means the
+	 * namespace and its veth end died with it: DEL without it, for IPAM and iptables */
+	if (rt.netns[0] && !netns_is_mounted(rt.netns))
 		rt.netns = "";
 	int r = cni_list_del(&x, json_object_get(ep, "conflist"), &rt, json_object_get(ep, "result"), err);
 	if (r < 0)
@@ -303,8 +304,23 @@ static void hosts_for(const json_t *rec, const json_t *all, struct strbuf *sb)
 	hosts_render(sb, NULL, 0);
 	size_t i, k, m;
 	json_t *h, *ep, *o, *oep;
-	json_array_foreach (json_object_get(rec, "extra_hosts"), i, h)
-		add_entry(sb, rec_str(h, "ip"), rec_str(h, "name"));
+	json_array_foreach (json_object_get(rec, "extra_hosts"), i, h) {
+		const char *ip = rec_str(h, "ip");
+		if (streq(ip, "host-gateway")) {
+			/* docker's special value: the host as seen from the container (first network's
+			 * gateway) */
+			json_t *res =
+			    json_object_get(json_array_get(json_object_get(rec, "endpoints"), 0), "result");
+			uint32_t a;
+			int p;
+			char gw[IP4_STR_MAX], mac[18];
+			if (!res || cni_result_ipv4(res, &a, &p, gw, mac, NULL) < 0 || !gw[0])
+				continue;
+			add_entry(sb, gw, rec_str(h, "name"));
+			continue;
+		}
+		add_entry(sb, ip, rec_str(h, "name"));
+	}
 	const char *hostname = rec_str(rec, "hostname"), *domain = rec_str(rec, "domainname");
 	json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
 		char ip[IP4_STR_MAX];

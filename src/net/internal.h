@@ -109,6 +109,8 @@ int cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char
 
 /* Create a new netns with lo up and bind-mount it at path (must not exist). */
 int netns_create(const char *path, struct berth_error **err);
+/* Is path an nsfs mount (a live netns handle)? */
+bool netns_is_mounted(const char *path);
 /* Unmount and unlink; missing is success. */
 int netns_remove(const char *path, struct berth_error **err);
 

@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
 
 #include "net/internal.h"
 
@@ -69,6 +70,16 @@ int netns_create(const char *path, struct berth_error **err)
 		return r;
 	}
 	return 0;
+}
+
+#ifndef NSFS_MAGIC
+#define NSFS_MAGIC 0x6e736673
+#endif
+
+bool netns_is_mounted(const char *path)
+{
+	struct statfs sfs;
+	return statfs(path, &sfs) == 0 && (unsigned long)sfs.f_type == NSFS_MAGIC;
 }
 
 int netns_remove(const char *path, struct berth_error **err)

@@ -1,6 +1,6 @@
 """Container networking (src/net/) driven through `berth net-tool`.
 
-Every test runs berth inside a fresh network namespace (the `netns` fixture),
+Every test runs berth inside a fresh network namespace (the `hostns` fixture),
 which plays the host: berth's bridges, veths and iptables rules live there and
 vanish with it. "Containers" are network namespaces berth creates, with busybox
 processes started in them by nsenter. Name resolution is checked the way a
@@ -9,13 +9,16 @@ private mount namespace.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
+import uuid
 
 import pytest
 
-from conftest import run
+from conftest import mounts_under, run
 
 BUSYBOX = "/bin/busybox"
 
@@ -28,14 +31,17 @@ class Net:
         self.hostns = hostns
         self.workdir = workdir
         self.procs = []
+        # not under the shared berth-it- prefix: other sessions' leak sweeps unmount those
+        self.exec_root = tempfile.mkdtemp(prefix="berth-net-run-")
 
     def nsenter(self, *cmd):
         return ["nsenter", f"--net=/run/netns/{self.hostns}", *cmd]
 
-    def __call__(self, *args, check=True, cni_path=None):
-        extra = ["--cni-path", cni_path] if cni_path else []
-        return run(self.nsenter(self.berth.bin, "net-tool", *extra, *map(str, args)), check=check,
-                   env=self.berth.env, timeout=60)
+    def tool(self, *args):
+        return self.nsenter(self.berth.bin, "net-tool", "--exec-root", self.exec_root, *map(str, args))
+
+    def __call__(self, *args, check=True):
+        return run(self.tool(*args), check=check, env=self.berth.env, timeout=60)
 
     def attach(self, cid, *args):
         return json.loads(self("attach", cid, *args).stdout)
@@ -65,8 +71,12 @@ class Net:
         return p.returncode, p.stdout
 
     def host_wget(self, url, timeout=3):
-        p = subprocess.run(self.nsenter("timeout", str(timeout), BUSYBOX, "wget", "-qO-", url),
-                           capture_output=True, text=True, timeout=timeout + 10)
+        for _ in range(20):
+            p = subprocess.run(self.nsenter("timeout", str(timeout), BUSYBOX, "wget", "-qO-", url),
+                               capture_output=True, text=True, timeout=timeout + 10)
+            if p.returncode == 0 or "refused" not in p.stderr:
+                break
+            time.sleep(0.05)
         return p.returncode, p.stdout
 
     def veths(self):
@@ -90,15 +100,56 @@ class Net:
             p.wait()
 
 
+_created_netns = set()
+_created_roots = set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaks():
+    """Replaces conftest's session-wide sweep for this module.
+
+    That sweep unmounts every /tmp/berth-it-* mount and deletes every new
+    berth-test-* netns on the machine, including those of other engineers'
+    sessions running at the same time (their dockerd lost its mounts while our
+    tests ran). Here we check exactly what this module created.
+    """
+    yield
+    leaked_ns = sorted(n for n in _created_netns if os.path.exists(f"/run/netns/{n}"))
+    leaked_mounts = [m for r in _created_roots for m in mounts_under(r)]
+    for n in leaked_ns:
+        subprocess.run(["ip", "netns", "delete", n], capture_output=True)
+    for m in leaked_mounts:
+        subprocess.run(["umount", "-l", m], capture_output=True)
+    assert not leaked_ns, f"tests leaked network namespaces: {leaked_ns}"
+    assert not leaked_mounts, f"tests leaked mounts: {leaked_mounts}"
+
+
 @pytest.fixture
-def net(berth, netns, workdir):
-    n = Net(berth, netns, workdir)
+def hostns():
+    """The "host" of a test: a fresh netns, not named berth-test-* (other sessions' sweeps delete those)."""
+    name = "berth-net-" + uuid.uuid4().hex[:8]
+    _created_netns.add(name)
+    run(["ip", "netns", "add", name])
+    try:
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+
+
+@pytest.fixture
+def net(berth, hostns, workdir):
+    n = Net(berth, hostns, workdir)
+    _created_roots.update([n.exec_root, workdir])
     try:
         yield n
     finally:
         n.stop()
         # tear down every container (unmounts netns files) before the host netns goes
         n("gc", check=False)
+        for mp in mounts_under(n.exec_root):
+            subprocess.run(["umount", "-l", mp], capture_output=True)
+        shutil.rmtree(n.exec_root, ignore_errors=True)
 
 
 def assert_no_leaks(net, *cids):
@@ -108,7 +159,8 @@ def assert_no_leaks(net, *cids):
         assert f'id: \\"{cid}\\"' not in rules and f'id: "{cid}"' not in rules, rules
     assert "CNI-DN-" not in rules, rules
     assert net.leases() == []
-    assert os.listdir(os.path.join(net.berth.exec_root, "net", "netns")) == []
+    assert os.listdir(os.path.join(net.exec_root, "net", "netns")) == []
+    assert mounts_under(net.exec_root) == []
 
 
 def test_default_networks_are_bridge_host_none(net):
@@ -164,6 +216,17 @@ def test_publish_all_allocates_host_ports(net):
     assert net.host_wget(f"http://127.0.0.1:{ports['80/tcp'][0]['HostPort']}/") == (0, "any\n")
 
 
+def test_published_port_reachable_from_container_on_other_network(net):
+    net("create", "other", "--subnet", "10.39.0.0/24")
+    srv = net.attach("psrv", "-p", "8085:80")
+    cli = net.attach("pcli", "--network", "other")
+    net.httpd(srv["NetnsPath"], "via-nat")
+    gw = cli["NetworkSettings"]["Networks"]["other"]["Gateway"]
+    assert net.wget(cli["NetnsPath"], f"http://{gw}:8085/") == (0, "via-nat\n")
+    code, _ = net.wget(cli["NetnsPath"], f"http://{srv['NetworkSettings']['IPAddress']}/", timeout=2)
+    assert code != 0  # but not directly across networks
+
+
 def test_disconnect_cuts_traffic_and_connect_restores_it(net):
     net("create", "app", "--subnet", "10.34.0.0/24")
     net("create", "side", "--subnet", "10.35.0.0/24")
@@ -206,8 +269,7 @@ def test_gc_after_kill_mid_add_leaks_nothing(net, workdir):
         f.write(f"#!/bin/sh\ntouch {ready}\nexec sleep 60\n")
     os.chmod(os.path.join(cni, "portmap"), 0o755)
     net("create", "app", "--subnet", "10.37.0.0/24")
-    cmd = net.nsenter(net.berth.bin, "net-tool", "--cni-path", cni, "attach", "victim", "--network", "app",
-                      "-p", "127.0.0.1:8082:80")
+    cmd = net.tool("--cni-path", cni, "attach", "victim", "--network", "app", "-p", "127.0.0.1:8082:80")
     p = subprocess.Popen(cmd, env=net.berth.env, start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -292,7 +354,7 @@ def test_static_ip_internal_network_and_inspect(net):
 
 def test_resolv_conf_hostname_and_extra_hosts(net):
     c = net.attach("dns1", "--hostname", "box", "--dns", "192.0.2.53", "--dns-search", "corp.test",
-                   "--add-host", "db:192.0.2.7")
+                   "--add-host", "db:192.0.2.7", "--add-host", "gw:host-gateway")
     with open(c["ResolvConfPath"]) as f:
         resolv = f.read()
     assert "nameserver 192.0.2.53\n" in resolv and "search corp.test\n" in resolv
@@ -303,6 +365,7 @@ def test_resolv_conf_hostname_and_extra_hosts(net):
     assert "192.0.2.7\tdb\n" in hosts
     ip = c["NetworkSettings"]["IPAddress"]
     assert f"{ip}\tbox\n" in hosts
+    assert f"{c['NetworkSettings']['Gateway']}\tgw\n" in hosts
 
 
 def test_none_host_and_container_modes(net):

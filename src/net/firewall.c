@@ -7,6 +7,8 @@
  *       every net X:    -i X ! -o X -> BERTH-ISOLATION-2
  *   BERTH-ISOLATION-2:  every net X: -o X DROP
  *
+ *   nat BERTH-POSTROUTING: every non-internal net X: -s subnet ! -o X MASQUERADE
+ *
  * The chains are rebuilt as a whole by one iptables-restore --noflush (declaring
  * a chain in the input flushes it), so the rules always equal the network list.
  */
@@ -17,6 +19,7 @@
 
 #define FW_CHAIN1 "BERTH-ISOLATION-1"
 #define FW_CHAIN2 "BERTH-ISOLATION-2"
+#define FW_NAT    "BERTH-POSTROUTING"
 
 void fw_render(struct strbuf *sb, const struct fw_net *nets, size_t n)
 {
@@ -33,6 +36,11 @@ void fw_render(struct strbuf *sb, const struct fw_net *nets, size_t n)
 			    nets[i].bridge);
 	for (size_t i = 0; i < n; i++)
 		strbuf_addf(sb, "-A " FW_CHAIN2 " -o %s -j DROP\n", nets[i].bridge);
+	strbuf_addstr(sb, "COMMIT\n*nat\n:" FW_NAT " - [0:0]\n");
+	for (size_t i = 0; i < n; i++)
+		if (!nets[i].internal && nets[i].subnet)
+			strbuf_addf(sb, "-A " FW_NAT " -s %s ! -o %s -j MASQUERADE\n", nets[i].subnet,
+				    nets[i].bridge);
 	strbuf_addstr(sb, "COMMIT\n");
 }
 
@@ -55,6 +63,33 @@ static int run_tool(const char *const *argv, const char *input, int timeout_ms, 
 	return 0;
 }
 
+/* Insert "-t table -I from 1 -j to" unless present. */
+static int fw_ensure_jump(const char *table, const char *from, const char *to, int timeout_ms,
+			  struct berth_error **err)
+{
+	int code = 0;
+	struct berth_error *e = NULL;
+	const char *check[] = { "iptables", "-w", "5", "-t", table, "-C", from, "-j", to, NULL };
+	int r = run_tool(check, NULL, timeout_ms, &code, &e);
+	berth_error_free(e);
+	if (r < 0)
+		return berth_error_wrap(err, r, "check %s jump", from);
+	if (code == 0)
+		return 0;
+	e = NULL;
+	const char *insert[] = { "iptables", "-w", "5", "-t", table, "-I", from, "1", "-j", to, NULL };
+	r = run_tool(insert, NULL, timeout_ms, &code, &e);
+	if (r < 0 || code != 0) {
+		if (err)
+			*err = e;
+		else
+			berth_error_free(e);
+		return berth_error_wrap(err, r < 0 ? r : -EIO, "insert %s jump to '%s'", from, to);
+	}
+	berth_error_free(e);
+	return 0;
+}
+
 int fw_sync(const struct fw_net *nets, size_t n, int timeout_ms, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf in = STRBUF_INIT;
@@ -71,24 +106,7 @@ int fw_sync(const struct fw_net *nets, size_t n, int timeout_ms, struct berth_er
 		return berth_error_wrap(err, r < 0 ? r : -EIO, "rebuild isolation chains");
 	}
 	berth_error_free(e);
-	e = NULL;
-	const char *check[] = { "iptables", "-w", "5", "-C", "FORWARD", "-j", FW_CHAIN1, NULL };
-	r = run_tool(check, NULL, timeout_ms, &code, &e);
-	berth_error_free(e);
-	if (r < 0)
-		return berth_error_wrap(err, r, "check FORWARD jump");
-	if (code == 0)
-		return 0;
-	const char *insert[] = { "iptables", "-w", "5", "-I", "FORWARD", "1", "-j", FW_CHAIN1, NULL };
-	e = NULL;
-	r = run_tool(insert, NULL, timeout_ms, &code, &e);
-	if (r < 0 || code != 0) {
-		if (err)
-			*err = e;
-		else
-			berth_error_free(e);
-		return berth_error_wrap(err, r < 0 ? r : -EIO, "insert FORWARD jump to '" FW_CHAIN1 "'");
-	}
-	berth_error_free(e);
-	return 0;
+	if ((r = fw_ensure_jump("filter", "FORWARD", FW_CHAIN1, timeout_ms, err)) < 0)
+		return r;
+	return fw_ensure_jump("nat", "POSTROUTING", FW_NAT, timeout_ms, err);
 }

@@ -139,9 +139,15 @@ int extra_host_parse(const char *s, char **ret_name, char **ret_ip, struct berth
 
 struct fw_net {
 	const char *bridge;
+	const char *subnet; /* canonical CIDR */
 	bool internal;
 };
-/* Rebuild BERTH-ISOLATION-1/2 from the networks and make sure FORWARD jumps to it. */
+/*
+ * Rebuild BERTH-ISOLATION-1/2 (filter) and BERTH-POSTROUTING (nat: one
+ * MASQUERADE rule per non-internal network, as docker does, instead of the
+ * bridge plugin's ipMasq, which costs ~9 iptables execs per container ADD)
+ * from the networks, and make sure FORWARD and POSTROUTING jump to them.
+ */
 int fw_sync(const struct fw_net *nets, size_t n, int timeout_ms, struct berth_error **err);
 /* The iptables-restore input fw_sync feeds (exposed for unit tests). */
 void fw_render(struct strbuf *sb, const struct fw_net *nets, size_t n);

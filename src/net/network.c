@@ -578,7 +578,7 @@ json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool 
 	if (!n->internal)
 		json_object_set_new(ipam, "routes", json_pack("[{s:s}]", "dst", "0.0.0.0/0"));
 	json_t *bridge = json_pack("{s:s,s:s,s:b,s:b,s:b,s:o}", "type", "bridge", "bridge", n->bridge,
-				   "isGateway", 1, "ipMasq", !n->internal, "hairpinMode", 1, "ipam", ipam);
+				   "isGateway", 1, "ipMasq", 0, "hairpinMode", 1, "ipam", ipam);
 	json_t *plugins = json_pack("[o]", bridge);
 	if (with_ports)
 		json_array_append_new(plugins, json_pack("{s:s,s:{s:b},s:b}", "type", "portmap",
@@ -594,7 +594,7 @@ int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct 
 	_cleanup_free_ struct fw_net *v = xcalloc(n + 1, sizeof(*v));
 	for (size_t i = 0; i < n; i++)
 		if (all[i]->bridge)
-			v[k++] = (struct fw_net){ all[i]->bridge, all[i]->internal };
+			v[k++] = (struct fw_net){ all[i]->bridge, all[i]->subnet, all[i]->internal };
 	return fw_sync(v, k, ctx->timeout_ms, err);
 }
 

@@ -216,6 +216,35 @@ def test_publish_all_allocates_host_ports(net):
     assert net.host_wget(f"http://127.0.0.1:{ports['80/tcp'][0]['HostPort']}/") == (0, "any\n")
 
 
+@pytest.fixture
+def outside(net):
+    """A netns beyond the host (veth to it, 192.0.2.0/24) with no route back to containers."""
+    name = "berth-net-out-" + uuid.uuid4().hex[:6]
+    _created_netns.add(name)
+    veth = "bo" + uuid.uuid4().hex[:8]
+    run(["ip", "netns", "add", name])
+    try:
+        run(["ip", "-n", net.hostns, "link", "add", veth, "type", "veth", "peer", "name", "up0", "netns", name])
+        run(["ip", "-n", net.hostns, "addr", "add", "192.0.2.1/24", "dev", veth])
+        run(["ip", "-n", net.hostns, "link", "set", veth, "up"])
+        run(["ip", "-n", name, "addr", "add", "192.0.2.2/24", "dev", "up0"])
+        run(["ip", "-n", name, "link", "set", "up0", "up"])
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        net.httpd(f"/run/netns/{name}", "outside")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+
+
+def test_outbound_traffic_is_masqueraded_except_on_internal_networks(net, outside):
+    net("create", "sealed", "--subnet", "10.42.0.0/24", "--internal")
+    c = net.attach("out1")
+    assert net.wget(c["NetnsPath"], "http://192.0.2.2/") == (0, "outside\n")
+    sealed = net.attach("out2", "--network", "sealed")
+    code, _ = net.wget(sealed["NetnsPath"], "http://192.0.2.2/", timeout=2)
+    assert code != 0
+
+
 def test_published_port_reachable_from_container_on_other_network(net):
     net("create", "other", "--subnet", "10.39.0.0/24")
     srv = net.attach("psrv", "-p", "8085:80")

@@ -177,7 +177,7 @@ static void test_extra_hosts(void **state)
 static void test_fw_render(void **state)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	struct fw_net nets[] = { { "berth0", false }, { "br-a", true } };
+	struct fw_net nets[] = { { "berth0", "172.17.0.0/16", false }, { "br-a", "10.1.0.0/24", true } };
 	fw_render(&sb, nets, 2);
 	assert_true(startswith(sb.buf, "*filter\n"));
 	assert_non_null(strstr(sb.buf, "-A BERTH-ISOLATION-1 -i br-a ! -o br-a -j DROP\n"));
@@ -186,7 +186,10 @@ static void test_fw_render(void **state)
 	assert_null(strstr(sb.buf, "-i berth0 ! -o berth0 -j DROP"));
 	/* internal drops come before the DNAT exception */
 	assert_true(strstr(sb.buf, "br-a ! -o br-a -j DROP") < strstr(sb.buf, "--ctstate DNAT"));
-	assert_true(endswith(sb.buf, "COMMIT\n"));
+	assert_non_null(strstr(sb.buf,
+			       "*nat\n:BERTH-POSTROUTING - [0:0]\n"
+			       "-A BERTH-POSTROUTING -s 172.17.0.0/16 ! -o berth0 -j MASQUERADE\nCOMMIT\n"));
+	assert_null(strstr(sb.buf, "10.1.0.0/24 ! -o br-a")); /* internal: no NAT */
 }
 
 int main(void)

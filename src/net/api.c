@@ -3,7 +3,10 @@
  * NetworkSettings, as jansson objects the engine serves unchanged. Field
  * names and null-vs-empty choices follow what dockerd 20.10 returns.
  */
+#include <time.h>
+
 #include "common/json.h"
+#include "common/util.h"
 #include "net/internal.h"
 #include "net/record.h"
 
@@ -259,4 +262,130 @@ json_t *net_api_network_settings(const struct net_container *c, const char *cons
 	json_object_set_new(j, "MacAddress", json_string(primary && primary->mac ? primary->mac : ""));
 	json_object_set_new(j, "Networks", nets);
 	return j;
+}
+
+/* Values of one filter key as a NULL-terminated vector (borrowed strings in a new array). */
+static int filter_values(const char *key, const json_t *v, const char ***ret, struct berth_error **err)
+{
+	size_t n = json_is_array(v) ? json_array_size(v) : json_is_object(v) ? json_object_size(v) : 0;
+	if (!json_is_array(v) && !json_is_object(v))
+		return berth_error_msg(err, EINVAL, "invalid filter '%s': expected a list of strings", key);
+	const char **out = xcalloc(n + 1, sizeof(char *));
+	size_t i = 0, k;
+	json_t *e;
+	const char *name;
+	if (json_is_array(v)) {
+		json_array_foreach (v, k, e) {
+			if (!json_is_string(e)) {
+				free(out);
+				return berth_error_msg(
+				    err, EINVAL, "invalid filter '%s': expected a list of strings", key);
+			}
+			out[i++] = json_string_value(e);
+		}
+	} else {
+		json_object_foreach ((json_t *)v, name, e)
+			out[i++] = name;
+	}
+	*ret = out;
+	return 0;
+}
+
+static bool label_match(char *const *labels, const char *want)
+{
+	const char *eq = strchr(want, '=');
+	size_t kl = eq ? (size_t)(eq - want) : strlen(want);
+	for (size_t i = 0; labels && labels[i]; i++)
+		if (strncmp(labels[i], want, kl) == 0 && labels[i][kl] == '=' &&
+		    (!eq || streq(labels[i] + kl + 1, eq + 1)))
+			return true;
+	return false;
+}
+
+static int until_match(const struct net_network *n, const char *v, bool *ret, struct berth_error **err)
+{
+	struct timespec created, limit;
+	int64_t x;
+	if (parse_rfc3339(n->created, &created) < 0)
+		return berth_error_msg(err, EINVAL, "network '%s' has an invalid creation time", n->name);
+	if (parse_rfc3339(v, &limit) == 0) {
+	} else if (parse_int64(v, &x) == 0) {
+		limit = (struct timespec){ .tv_sec = (time_t)x };
+	} else if (parse_duration_ns(v, &x) == 0) {
+		clock_gettime(CLOCK_REALTIME, &limit);
+		limit.tv_sec -= (time_t)(x / 1000000000);
+	} else {
+		return berth_error_msg(err, EINVAL, "invalid filter 'until': '%s' is not a time or duration",
+				       v);
+	}
+	*ret = created.tv_sec < limit.tv_sec ||
+	       (created.tv_sec == limit.tv_sec && created.tv_nsec < limit.tv_nsec);
+	return 0;
+}
+
+/* One key: true when any value matches (docker ORs values of one key, ANDs keys). */
+static int filter_key_match(struct net_ctx *ctx, const struct net_network *n, const char *key,
+			    const char *const *vals, bool *ret, struct berth_error **err)
+{
+	bool any = false, builtin = !network_is_user(n);
+	for (size_t i = 0; vals[i] && !any; i++) {
+		const char *v = vals[i];
+		if (streq(key, "name"))
+			any = strstr(n->name, v) != NULL;
+		else if (streq(key, "id"))
+			any = startswith(n->id, v);
+		else if (streq(key, "driver"))
+			any = streq(n->driver, v);
+		else if (streq(key, "label"))
+			any = label_match(n->labels, v);
+		else if (streq(key, "label!"))
+			any = !label_match(n->labels, v);
+		else if (streq(key, "scope"))
+			any = streq(v, "local");
+		else if (streq(key, "type")) {
+			if (!streq(v, "custom") && !streq(v, "builtin"))
+				return berth_error_msg(err, EINVAL, "invalid filter 'type': '%s'", v);
+			any = streq(v, "builtin") == builtin;
+		} else if (streq(key, "dangling")) {
+			bool used = false, want = streq(v, "true") || streq(v, "1");
+			if (!want && !streq(v, "false") && !streq(v, "0"))
+				return berth_error_msg(err, EINVAL, "invalid filter 'dangling': '%s'", v);
+			json_auto_t *c = network_containers(ctx, n);
+			used = json_object_size(c) > 0;
+			any = !builtin && used != want;
+		} else if (streq(key, "until")) {
+			int r = until_match(n, v, &any, err);
+			if (r < 0)
+				return r;
+		} else
+			return berth_error_msg(err, EINVAL, "invalid filter '%s'", key);
+	}
+	*ret = any;
+	return 0;
+}
+
+int net_api_network_match(struct net_ctx *ctx, const struct net_network *n, const json_t *filters, bool *ret,
+			  struct berth_error **err)
+{
+	if (filters && !json_is_object(filters))
+		return berth_error_msg(err, EINVAL, "invalid filters: expected an object");
+	const char *key;
+	json_t *v;
+	bool all = true;
+	json_object_foreach ((json_t *)filters, key, v) {
+		const char **vals = NULL;
+		int r = filter_values(key, v, &vals, err);
+		if (r < 0)
+			return r;
+		bool m = false;
+		r = vals[0] ? filter_key_match(ctx, n, key, vals, &m, err) : 0;
+		if (!vals[0])
+			m = true;
+		free(vals);
+		if (r < 0)
+			return r;
+		all = all && m;
+	}
+	*ret = all;
+	return 0;
 }

@@ -137,6 +137,9 @@ int net_network_status(struct net_ctx *ctx, const char *name_or_id, struct berth
 int net_network_remove(struct net_ctx *ctx, const char *name_or_id, struct berth_error **err);
 /* Remove every user network without attachments; *ret_removed (may be NULL) gets their names. */
 int net_network_prune(struct net_ctx *ctx, char ***ret_removed, struct berth_error **err);
+/* Same, only networks matching docker prune filters (see net_api_network_match; may be NULL). */
+int net_network_prune_filtered(struct net_ctx *ctx, const json_t *filters, char ***ret_removed,
+			       struct berth_error **err);
 
 /* ---- ports ------------------------------------------------------------- */
 
@@ -282,6 +285,17 @@ json_t *net_api_create_response(const struct net_network *n);
 int net_api_parse_connect(const json_t *body, const char **ret_container, struct net_endpoint_opts *ep,
 			  struct berth_error **err);
 void net_api_endpoint_opts_done(struct net_endpoint_opts *ep);
+/*
+ * Docker's ?filters= for GET /networks and POST /networks/prune, parsed JSON:
+ * {"name":["web"]} (substring), "id" (prefix), "driver", "label" ("k" or "k=v"),
+ * "label!" , "type" ("custom"|"builtin"), "scope" ("local"|"swarm"|"global"),
+ * "dangling" ("true"|"false": no containers attached), "until" (RFC 3339,
+ * unix seconds or a Go duration ago). Values may also be docker's older
+ * {"web": true} form. *ret is true when n matches all of them; unknown keys
+ * or bad values -> -EINVAL "invalid filter ...".
+ */
+int net_api_network_match(struct net_ctx *ctx, const struct net_network *n, const json_t *filters, bool *ret,
+			  struct berth_error **err);
 /* POST /networks/prune response: {"NetworksDeleted": [...]}. */
 json_t *net_api_prune_response(char *const *removed);
 /* Container inspect "NetworkSettings" (Networks, Ports, SandboxKey, IPAddress, ...). c may be NULL

@@ -527,6 +527,37 @@ int net_network_remove(struct net_ctx *ctx, const char *name_or_id, struct berth
 
 int net_network_prune(struct net_ctx *ctx, char ***ret_removed, struct berth_error **err)
 {
+	return net_network_prune_filtered(ctx, NULL, ret_removed, err);
+}
+
+/* Lock held. Prunable: a user network without endpoints that matches the filters. */
+static int prunable(struct net_ctx *ctx, const struct net_network *n, const json_t *filters, bool *ret,
+		    struct berth_error **err)
+{
+	bool used = false, match = true;
+	*ret = false;
+	if (!network_is_user(n))
+		return 0;
+	int r = container_uses_network(ctx, n->id, &used, err);
+	if (r < 0 || used)
+		return r;
+	/* net_api_network_match locks for "dangling": prune filters are label/until only, like docker */
+	if (filters) {
+		const char *k;
+		json_t *v;
+		json_object_foreach ((json_t *)filters, k, v)
+			if (!streq(k, "label") && !streq(k, "label!") && !streq(k, "until"))
+				return berth_error_msg(err, EINVAL, "invalid filter '%s' for prune", k);
+		if ((r = net_api_network_match(ctx, n, filters, &match, err)) < 0)
+			return r;
+	}
+	*ret = match;
+	return 0;
+}
+
+int net_network_prune_filtered(struct net_ctx *ctx, const json_t *filters, char ***ret_removed,
+			       struct berth_error **err)
+{
 	_cleanup_netlist_ struct net_network **all = NULL;
 	_cleanup_strv_ char **removed = xcalloc(1, sizeof(char *));
 	size_t nr = 0;
@@ -535,9 +566,8 @@ int net_network_prune(struct net_ctx *ctx, char ***ret_removed, struct berth_err
 		return r;
 	r = network_load_all(ctx, &all, err);
 	for (size_t i = 0; r >= 0 && all[i];) {
-		bool used = false;
-		if (!network_is_user(all[i]) ||
-		    (r = container_uses_network(ctx, all[i]->id, &used, err)) < 0 || used) {
+		bool prune = false;
+		if ((r = prunable(ctx, all[i], filters, &prune, err)) < 0 || !prune) {
 			i++;
 			continue;
 		}

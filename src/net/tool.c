@@ -15,9 +15,9 @@ static const char usage_text[] =
     "  create NAME [--subnet CIDR] [--gateway IP] [--ip-range CIDR] [--internal]\n"
     "              [--label K=V]... [--opt K=V]... [--driver bridge]\n"
     "  rm NAME...             remove networks\n"
-    "  ls [--json]            list networks\n"
+    "  ls [--json] [--filter K=V]...  list networks (docker filters)\n"
     "  inspect NAME           docker's network JSON\n"
-    "  prune                  remove unused user networks\n"
+    "  prune [--filter K=V]...        remove unused user networks (label, label!, until)\n"
     "  status NAME            CNI STATUS of the network's plugins\n"
     "  attach ID [--name N] [--hostname H] [--domainname D] [--network NET|none|host|container:ID]...\n"
     "            [--alias A]... [--ip IP] [-p SPEC]... [-P --expose PORT[/PROTO]...]\n"
@@ -125,29 +125,82 @@ static int cmd_rm(struct net_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
+/* --json and --filter KEY=VALUE (repeatable) -> *as_json, filters object {"KEY": ["VALUE", ...]}. */
+static int parse_filters(int argc, char **argv, bool *as_json, json_t **ret)
+{
+	static const struct option opts[] = { { "json", 0, 0, 'j' },
+					      { "filter", 1, 0, 'f' },
+					      { 0, 0, 0, 0 } };
+	json_t *f = json_object();
+	int c;
+	while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
+		const char *eq = c == 'f' ? strchr(optarg, '=') : NULL;
+		if (c == 'j' && as_json) {
+			*as_json = true;
+			continue;
+		}
+		if (!eq || eq == optarg) {
+			fprintf(stderr, "berth net-tool: invalid filter '%s': expected KEY=VALUE\n",
+				c == 'f' ? optarg : "");
+			json_decref(f);
+			return 2;
+		}
+		_cleanup_free_ char *k = xstrndup(optarg, (size_t)(eq - optarg));
+		json_t *list = json_object_get(f, k);
+		if (!list) {
+			list = json_array();
+			json_object_set_new(f, k, list);
+		}
+		json_array_append_new(list, json_string(eq + 1));
+	}
+	if (optind != argc) {
+		fprintf(stderr, "berth net-tool: unexpected argument '%s'\n", argv[optind]);
+		json_decref(f);
+		return 2;
+	}
+	*ret = f;
+	return 0;
+}
+
 static int cmd_ls(struct net_ctx *ctx, int argc, char **argv)
 {
-	bool as_json = argc > 1 && streq(argv[1], "--json");
+	bool as_json = false;
+	json_auto_t *filters = NULL;
+	if (parse_filters(argc, argv, &as_json, &filters) != 0)
+		return 2;
 	struct net_network **v = NULL;
 	struct berth_error *e = NULL;
 	if (net_network_list(ctx, &v, &e) < 0)
 		return fail(e);
 	json_t *a = json_array();
-	if (!as_json)
-		printf("%-14s %-24s %-8s %s\n", "NETWORK ID", "NAME", "DRIVER", "SUBNET");
+	int rc = 0;
 	for (size_t i = 0; v[i]; i++) {
-		if (as_json)
+		bool match = false;
+		if (net_api_network_match(ctx, v[i], filters, &match, &e) < 0) {
+			rc = fail(e);
+			break;
+		}
+		if (match)
 			json_array_append_new(a, net_api_network(ctx, v[i], false));
-		else
-			printf("%-14.12s %-24s %-8s %s\n", v[i]->id, v[i]->name, v[i]->driver,
-			       v[i]->subnet ? v[i]->subnet : "");
 	}
 	net_network_list_free(v);
-	if (as_json)
+	if (rc == 0 && as_json) {
 		print_json(a);
-	else
-		json_decref(a);
-	return 0;
+		return 0;
+	}
+	if (rc == 0)
+		printf("%-14s %-24s %-8s %s\n", "NETWORK ID", "NAME", "DRIVER", "SUBNET");
+	size_t i;
+	json_t *n;
+	json_array_foreach (a, i, n) {
+		json_t *cfg = json_array_get(json_object_get(json_object_get(n, "IPAM"), "Config"), 0);
+		const char *subnet = json_string_value(json_object_get(cfg, "Subnet"));
+		printf("%-14.12s %-24s %-8s %s\n", json_string_value(json_object_get(n, "Id")),
+		       json_string_value(json_object_get(n, "Name")),
+		       json_string_value(json_object_get(n, "Driver")), subnet ? subnet : "");
+	}
+	json_decref(a);
+	return rc;
 }
 
 static int cmd_inspect(struct net_ctx *ctx, int argc, char **argv)
@@ -168,7 +221,10 @@ static int cmd_prune(struct net_ctx *ctx, int argc, char **argv)
 {
 	_cleanup_strv_ char **removed = NULL;
 	struct berth_error *e = NULL;
-	if (net_network_prune(ctx, &removed, &e) < 0)
+	json_auto_t *filters = NULL;
+	if (parse_filters(argc, argv, NULL, &filters) != 0)
+		return 2;
+	if (net_network_prune_filtered(ctx, filters, &removed, &e) < 0)
 		return fail(e);
 	print_json(net_api_prune_response(removed));
 	return 0;

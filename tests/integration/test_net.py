@@ -316,6 +316,36 @@ def test_gc_after_kill_mid_add_leaks_nothing(net, workdir):
     assert net("ls-containers").stdout == ""
 
 
+def test_restart_with_gc_keeps_live_containers_connected(net):
+    # a daemon restart = new process, same state on disk, gc keeping the live containers
+    net("create", "app", "--subnet", "10.43.0.0/24")
+    web = net.attach("rweb", "--name", "web", "--network", "app", "-p", "127.0.0.1:8086:80")
+    cli = net.attach("rcli", "--name", "cli", "--network", "app")
+    net.attach("rdead", "--name", "dead", "--network", "app")
+    net.httpd(web["NetnsPath"], "still")
+    assert net("gc", "--keep", "rweb", "--keep", "rcli").stdout.split() == ["rdead"]
+    assert net.wget(cli["NetnsPath"], "http://web/", hosts=cli["HostsPath"]) == (0, "still\n")
+    assert net.host_wget("http://127.0.0.1:8086/") == (0, "still\n")
+    with open(cli["HostsPath"]) as f:
+        assert "dead" not in f.read()
+    assert len(net.veths()) == 2 and len(net.leases()) == 2
+    net("check", "rweb")
+
+
+def test_ls_filters_and_prune(net):
+    net("create", "keep-me", "--subnet", "10.44.0.0/24", "--label", "env=prod")
+    net("create", "drop-me", "--subnet", "10.45.0.0/24", "--label", "env=test")
+    custom = json.loads(net("ls", "--json", "--filter", "type=custom").stdout)
+    assert sorted(n["Name"] for n in custom) == ["drop-me", "keep-me"]
+    prod = json.loads(net("ls", "--json", "--filter", "label=env=prod").stdout)
+    assert [n["Name"] for n in prod] == ["keep-me"]
+    p = net("ls", "--filter", "nope=1", check=False)
+    assert p.returncode == 1 and "invalid filter 'nope'" in p.stderr
+    pruned = json.loads(net("prune", "--filter", "label=env=test").stdout)
+    assert pruned == {"NetworksDeleted": ["drop-me"]}
+    assert "keep-me" in net("ls").stdout
+
+
 def test_gc_keeps_listed_containers(net):
     keep = net.attach("keep1", "--name", "k")
     net.attach("drop1", "--name", "d")

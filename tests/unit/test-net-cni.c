@@ -21,6 +21,7 @@ static const char fake_plugin[] =
     "*.ADD) echo '{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth0\",\"mac\":\"aa:bb:cc:dd:ee:ff\","
     "\"sandbox\":\"/x\"}],\"ips\":[{\"address\":\"10.9.0.2/"
     "24\",\"gateway\":\"10.9.0.1\",\"interface\":0}]}';;\n"
+    "new.VERSION) echo '{\"cniVersion\":\"1.1.0\",\"supportedVersions\":[\"1.0.0\",\"1.1.0\"]}';;\n"
     "*.VERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"0.4.0\",\"1.0.0\"]}';;\n"
     "esac\n"
     "exit 0\n";
@@ -36,7 +37,7 @@ static int setup(void **state)
 	f->dir = unit_tmpdir();
 	_cleanup_free_ char *one = xasprintf("%s/one", f->dir);
 	assert_int_equal(fs_write_file_atomic(one, fake_plugin, strlen(fake_plugin), 0755, NULL), 0);
-	const char *links[] = { "two", "fail", "bad", "slow" };
+	const char *links[] = { "two", "fail", "bad", "slow", "new" };
 	for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
 		_cleanup_free_ char *l = xasprintf("%s/%s", f->dir, links[i]);
 		assert_int_equal(symlink("one", l), 0);
@@ -162,6 +163,24 @@ static void test_del_check_status_gc(void **state)
 	assert_int_equal(cni_list_gc(&f->x, conf, valid, NULL), -EOPNOTSUPP);
 }
 
+static void test_cni_11_plugins_get_gc_and_status(void **state)
+{
+	struct fixture *f = *state;
+	json_auto_t *conf = conflist("new", NULL);
+	json_auto_t *valid = json_pack("[{s:s,s:s}]", "containerID", "keep1", "ifname", "eth0");
+	assert_int_equal(cni_list_gc(&f->x, conf, valid, NULL), 0);
+	assert_int_equal(cni_list_status(&f->x, conf, NULL), 0);
+	_cleanup_free_ char *calls = read_log(f, "calls");
+	assert_string_equal(calls, "new VERSION    \nnew GC    \nnew VERSION    \nnew STATUS    \n");
+	_cleanup_free_ char *in = read_log(f, "new.GC.json");
+	json_auto_t *j = NULL;
+	assert_int_equal(json_parse(in, strlen(in), "gc", &j, NULL), 0);
+	assert_string_equal(json_string_value(json_object_get(j, "cniVersion")), "1.1.0");
+	json_t *va = json_object_get(j, "cni.dev/valid-attachments");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(va, 0), "containerID")),
+			    "keep1");
+}
+
 static void test_missing_plugin(void **state)
 {
 	struct fixture *f = *state;
@@ -250,6 +269,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_plugin_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_del_check_status_gc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_plugin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cni_11_plugins_get_gc_and_status, setup, teardown),
 		cmocka_unit_test(test_conflist_validation),
 		cmocka_unit_test(test_result_validation),
 	};

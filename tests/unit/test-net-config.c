@@ -246,6 +246,59 @@ static void test_modes_and_gc(void **state)
 	assert_int_equal(access(a->netns_path, F_OK), -1);
 }
 
+static bool matches(struct fixture *f, const char *name, const char *filters)
+{
+	_cleanup_(net_network_freep) struct net_network *n = NULL;
+	json_auto_t *j = json_loads(filters, 0, NULL);
+	bool m = false;
+	assert_int_equal(net_network_get(f->ctx, name, &n, NULL), 0);
+	assert_int_equal(net_api_network_match(f->ctx, n, j, &m, NULL), 0);
+	return m;
+}
+
+static void test_api_filters_and_filtered_prune(void **state)
+{
+	struct fixture *f = *state;
+	const char *labels[] = { "team=a", NULL };
+	struct net_create_opts o = { .name = "web-net", .subnet = "10.8.0.0/24", .labels = labels };
+	assert_int_equal(net_network_create(f->ctx, &o, NULL, NULL), 0);
+	assert_int_equal(create(f, "other", "10.9.0.0/24", NULL), 0);
+	assert_true(matches(f, "web-net", "{\"name\":[\"web\"]}"));
+	assert_false(matches(f, "other", "{\"name\":[\"web\"]}"));
+	assert_true(matches(f, "other", "{\"name\":[\"web\",\"oth\"]}")); /* values OR */
+	assert_true(matches(f, "web-net", "{\"label\":[\"team\"],\"driver\":[\"bridge\"]}"));
+	assert_false(matches(f, "web-net", "{\"label\":[\"team=b\"]}"));
+	assert_true(matches(f, "other", "{\"label!\":[\"team\"]}"));
+	assert_true(matches(f, "bridge", "{\"type\":[\"builtin\"]}"));
+	assert_false(matches(f, "bridge", "{\"type\":[\"custom\"]}"));
+	assert_true(matches(f, "other", "{\"dangling\":[\"true\"]}"));
+	assert_true(matches(f, "other", "{\"name\":{\"oth\":true}}")); /* docker's old map form */
+	assert_true(matches(f, "other", "{\"until\":[\"2999-01-01T00:00:00Z\"]}"));
+	assert_false(matches(f, "other", "{\"until\":[\"1h\"]}"));
+	assert_true(matches(f, "other", "{}"));
+	const char *bad[] = { "{\"bogus\":[\"x\"]}",
+			      "{\"type\":[\"x\"]}",
+			      "{\"until\":[\"soon\"]}",
+			      "{\"name\":[1]}",
+			      "{\"name\":\"x\"}",
+			      "[]",
+			      NULL };
+	_cleanup_(net_network_freep) struct net_network *n = NULL;
+	assert_int_equal(net_network_get(f->ctx, "other", &n, NULL), 0);
+	for (size_t i = 0; bad[i]; i++) {
+		json_auto_t *j = json_loads(bad[i], 0, NULL);
+		bool m;
+		assert_int_equal(net_api_network_match(f->ctx, n, j, &m, NULL), -EINVAL);
+	}
+	json_auto_t *pf = json_loads("{\"label\":[\"team=a\"]}", 0, NULL);
+	_cleanup_strv_ char **removed = NULL;
+	assert_int_equal(net_network_prune_filtered(f->ctx, pf, &removed, NULL), 0);
+	assert_string_equal(removed[0], "web-net");
+	assert_null(removed[1]);
+	json_auto_t *badprune = json_loads("{\"name\":[\"x\"]}", 0, NULL);
+	assert_int_equal(net_network_prune_filtered(f->ctx, badprune, NULL, NULL), -EINVAL);
+}
+
 static void test_api_parsers(void **state)
 {
 	json_auto_t *body =
@@ -303,6 +356,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_get_remove_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepare_teardown_real_plugins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modes_and_gc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_filters_and_filtered_prune, setup, teardown),
 		cmocka_unit_test(test_api_parsers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -75,6 +75,18 @@ static int extra_hosts_json(const char *const *v, json_t **ret, struct berth_err
 	return 0;
 }
 
+/* resolv.conf option words ("ndots:2", "rotate"): printable, no spaces, bounded. */
+static bool dns_option_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return false;
+	for (; *s; s++)
+		if (*s <= ' ' || *s > '~')
+			return false;
+	return true;
+}
+
 static int validate_opts(const struct net_container_opts *o, struct berth_error **err)
 {
 	if (!net_id_valid(o->container_id))
@@ -90,6 +102,9 @@ static int validate_opts(const struct net_container_opts *o, struct berth_error 
 		if (!ip_valid(o->dns[i]))
 			return berth_error_msg(err, EINVAL, "invalid --dns '%s': not an IP address",
 					       o->dns[i]);
+	for (size_t i = 0; o->dns_options && o->dns_options[i]; i++)
+		if (!dns_option_valid(o->dns_options[i]))
+			return berth_error_msg(err, EINVAL, "invalid --dns-option '%s'", o->dns_options[i]);
 	for (size_t i = 0; o->dns_search && o->dns_search[i]; i++)
 		if (!net_hostname_valid(o->dns_search[i]))
 			return berth_error_msg(err, EINVAL, "invalid --dns-search '%s'", o->dns_search[i]);

@@ -60,20 +60,26 @@ printf '  bridge + -p     %6d us   (+%d us for the network)\n' "$ports" $((ports
 
 # throughput
 mkdir -p "$DIR/www"
-head -c 1024 /dev/zero | tr '\0' x >"$DIR/www/index.html"
+head -c 1024 /dev/zero | tr '\0' x >"$DIR/www/small.html"
+head -c 4194304 /dev/zero >"$DIR/www/big.bin"
 out=$(tool attach web -p 127.0.0.1:18080:80)
 netns=$(echo "$out" | sed -n 's/.*"NetnsPath": "\(.*\)".*/\1/p')
 ip=$(echo "$out" | sed -n 's/.*"IPAddress": "\(172[^"]*\)".*/\1/p' | head -1)
 nsenter --net="$netns" busybox httpd -f -p 80 -h "$DIR/www" &
 HTTPD_PID=$!
 for _ in 1 2 3 4 5 6 7 8 9 10; do
-	nsenter --net=/run/netns/$NS busybox wget -qO /dev/null "http://$ip/" 2>/dev/null && break
+	nsenter --net=/run/netns/$NS busybox wget -qO /dev/null "http://$ip/small.html" 2>/dev/null && break
 	sleep 0.1
 done
-rps() { nsenter --net=/run/netns/$NS wrk -t1 -c8 -d"${WRK_SECONDS}s" "$1" | awk '/Requests\/sec/ {print int($2)}'; }
-direct=$(rps "http://$ip:80/")
-published=$(rps "http://127.0.0.1:18080/")
-echo "HTTP 1 KiB GET, wrk -t1 -c8 ${WRK_SECONDS}s, busybox httpd in the container:"
-printf '  direct to %-15s %8d req/s\n' "$ip" "$direct"
-printf '  published 127.0.0.1:18080 %8d req/s\n' "$published"
-awk -v p="$published" -v d="$direct" 'BEGIN { printf "  ratio published/direct     %8.2f\n", (d > 0 ? p / d : 0) }'
+wrk_run() { nsenter --net=/run/netns/$NS wrk -t1 -c4 -d"${WRK_SECONDS}s" "$1"; }
+rps() { wrk_run "$1" | awk '/Requests\/sec/ {print int($2)}'; }
+# wrk prints e.g. "Transfer/sec:    123.45MB"; normalise to MB/s
+mbps() { wrk_run "$1" | awk '/Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); v += 0;
+	if (u == "GB") v *= 1024; else if (u == "KB") v /= 1024; printf "%d", v }'; }
+report() { # label direct published unit
+	printf '  %-28s direct %8s %s   published %8s %s   ratio %s\n' "$1" "$2" "$4" "$3" "$4" \
+		"$(awk -v p="$3" -v d="$2" 'BEGIN { printf "%.2f", (d > 0 ? p / d : 0) }')"
+}
+echo "HTTP through 127.0.0.1:18080 (portmap DNAT) vs straight to $ip, wrk -t1 -c4 ${WRK_SECONDS}s, busybox httpd:"
+report "1 KiB GET (req/s)" "$(rps "http://$ip:80/small.html")" "$(rps "http://127.0.0.1:18080/small.html")" req/s
+report "4 MiB GET (MB/s)" "$(mbps "http://$ip:80/big.bin")" "$(mbps "http://127.0.0.1:18080/big.bin")" MB/s

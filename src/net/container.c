@@ -127,6 +127,8 @@ static int rec_new(struct net_ctx *ctx, const struct net_container_opts *o, json
 		      strv_to_json(o->dns_search), "dns_options", strv_to_json(o->dns_options));
 	if (o->name)
 		json_object_set_new(rec, "name", json_string(o->name));
+	if (o->embedded_dns)
+		json_object_set_new(rec, "embedded_dns", json_true());
 	if (o->domainname && *o->domainname)
 		json_object_set_new(rec, "domainname", json_string(o->domainname));
 	json_t *xh = NULL;

@@ -154,6 +154,7 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	    json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "network_id", n->id, "network_name", n->name,
 		      "endpoint_id", epid, "ifname", ifname, "aliases", aliases_json(rec, n, o), "conflist",
 		      network_conflist(ctx, n, with_ports, o && o->ipv4), "state", "new");
+	json_object_set_new(ep, "user", json_boolean(network_is_user(n)));
 	json_t *caps = json_object();
 	if (with_ports)
 		json_object_set(caps, "portMappings", json_object_get(rec, "cni_ports"));
@@ -375,6 +376,23 @@ int hosts_refresh_all(struct net_ctx *ctx, struct berth_error **err)
 	return 0;
 }
 
+/* Gateway of the first user network endpoint: where net_dns answers for it. */
+static void embedded_dns_server(const json_t *rec, char gw[IP4_STR_MAX])
+{
+	size_t i;
+	json_t *ep;
+	json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
+		uint32_t a;
+		int p;
+		char mac[18];
+		json_t *res = json_object_get(ep, "result");
+		if (json_is_true(json_object_get(ep, "user")) && res &&
+		    cni_result_ipv4(res, &a, &p, gw, mac, NULL) == 0 && gw[0])
+			return;
+		gw[0] = '\0';
+	}
+}
+
 int rec_write_files(struct net_ctx *ctx, const json_t *rec, struct berth_error **err)
 {
 	const char *id = rec_str(rec, "id");
@@ -384,6 +402,13 @@ int rec_write_files(struct net_ctx *ctx, const json_t *rec, struct berth_error *
 	const char *const *d = rec_strv(rec, "dns", &dns);
 	const char *const *s = rec_strv(rec, "dns_search", &search);
 	const char *const *o = rec_strv(rec, "dns_options", &opts);
+	char gw[IP4_STR_MAX] = "";
+	const char *embedded[] = { gw, NULL };
+	if (json_is_true(json_object_get(rec, "embedded_dns")) && !(d && d[0])) {
+		embedded_dns_server(rec, gw);
+		if (gw[0])
+			d = embedded;
+	}
 	bool host_mode = streq(rec_str(rec, "mode"), "host");
 	/* host network: the host's file as it is, loopback resolvers work there */
 	if (host_mode && !(d && d[0]) && !(s && s[0]) && !(o && o[0]) && host.len)

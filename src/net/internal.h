@@ -159,6 +159,33 @@ json_t *ports_to_cni(const struct net_port *p, size_t n);
 /* Docker "Ports" key: "80/tcp". */
 char *port_key(uint16_t port, const char *proto);
 
+/* ---- dns-msg.c: DNS messages for the embedded resolver ---- */
+
+/* Longest name in dotted form (RFC 1035: 255 octets on the wire). */
+#define DNS_NAME_MAX       254
+#define DNS_HEADER_LEN     12
+#define DNS_TYPE_A         1
+#define DNS_TYPE_AAAA      28
+#define DNS_CLASS_IN       1
+#define DNS_TTL            60
+#define DNS_RCODE_OK       0
+#define DNS_RCODE_FORMERR  1
+#define DNS_RCODE_SERVFAIL 2
+#define DNS_RCODE_NXDOMAIN 3
+
+struct dns_query {
+	uint16_t id;
+	bool rd;
+	char name[DNS_NAME_MAX + 1]; /* lowercase, no trailing dot */
+	uint16_t qtype, qclass;
+	size_t end; /* offset just past the question */
+};
+/* Parse a query with exactly one question (no compression in it). */
+int dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q, struct berth_error **err);
+/* Reply = header + question of `query` + n A records; 0 when cap is too small. */
+size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, const uint32_t *addrs,
+		       size_t n, uint8_t *out, size_t cap);
+
 /* ---- names ---- */
 
 /* Network names: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most NET_NAME_MAX. */

@@ -190,7 +190,9 @@ struct net_container_opts {
 	const char *const *dns_search;  /* --dns-search */
 	const char *const *dns_options; /* --dns-option */
 	const char *const
-	    *extra_hosts; /* --add-host "name:ip" ("host-gateway" = gateway of the first network) */
+	    *extra_hosts;  /* --add-host "name:ip" ("host-gateway" = gateway of the first network) */
+	bool embedded_dns; /* resolv.conf -> the embedded resolver (net_dns) on the first user network,
+			      unless --dns is given; the hosts files are kept either way */
 };
 
 struct net_endpoint {
@@ -267,6 +269,24 @@ int net_container_disconnect(struct net_ctx *ctx, const char *container_id, cons
  * the isolation chains rebuilt. *ret_removed (may be NULL) gets the ids.
  */
 int net_gc(struct net_ctx *ctx, const char *const *keep, char ***ret_removed, struct berth_error **err);
+
+/* ---- embedded DNS ------------------------------------------------------ */
+
+/*
+ * A resolver for user networks, for the daemon to run in a thread: UDP on
+ * <network gateway>:port (53 when 0) for every user network, following
+ * network create/remove by itself. Names (container name, --alias, short id)
+ * of containers on the network the query arrived on get A records; other
+ * names are forwarded to the resolvers of the daemon's /etc/resolv.conf
+ * (SERVFAIL when none answers; internal networks: NXDOMAIN, no forwarding).
+ * Containers use it when prepared with embedded_dns (their resolv.conf then
+ * names the gateway of their first user network).
+ */
+struct net_dns;
+int net_dns_open(struct net_ctx *ctx, uint16_t port, struct net_dns **ret, struct berth_error **err);
+/* Serve until stop_fd becomes readable (returns 0) or a fatal error. */
+int net_dns_serve(struct net_dns *d, int stop_fd, struct berth_error **err);
+struct net_dns *net_dns_free(struct net_dns *d);
 
 /* ---- Docker Engine API shapes (jansson, new references) ---------------- */
 

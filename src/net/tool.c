@@ -4,8 +4,11 @@
  * It owns no logic: parse arguments, call net.h, print JSON or a table.
  */
 #include <getopt.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 
 #include "common/json.h"
+#include "common/util.h"
 #include "net/net.h"
 
 static const char usage_text[] =
@@ -22,13 +25,15 @@ static const char usage_text[] =
     "  attach ID [--name N] [--hostname H] [--domainname D] [--network NET|none|host|container:ID]...\n"
     "            [--alias A]... [--ip IP] [-p SPEC]... [-P --expose PORT[/PROTO]...]\n"
     "            [--dns IP]... [--dns-search D]... [--dns-option O]... [--add-host NAME:IP]...\n"
+    "            [--embedded-dns]\n"
     "  detach ID              tear down a container's network\n"
     "  connect NET ID [--alias A]... [--ip IP]\n"
     "  disconnect NET ID\n"
     "  show ID                paths and docker NetworkSettings of a container\n"
     "  check ID               CNI CHECK of a container's endpoints\n"
     "  ls-containers          ids with network state\n"
-    "  gc [--keep ID]...      tear down every container not kept, drop stale leases\n";
+    "  gc [--keep ID]...      tear down every container not kept, drop stale leases\n"
+    "  dns [--port 53]        run the embedded resolver in the foreground (SIGTERM stops it)\n";
 
 struct strv_builder {
 	char **v;
@@ -323,13 +328,13 @@ static struct net_endpoint_opts *current_ep(struct attach_args *a, size_t *idx)
 
 static int attach_parse(struct attach_args *a, int argc, char **argv, struct berth_error **err)
 {
-	static const struct option opts[] = { { "name", 1, 0, 'n' },       { "hostname", 1, 0, 'h' },
-					      { "domainname", 1, 0, 'D' }, { "network", 1, 0, 'N' },
-					      { "alias", 1, 0, 'a' },      { "ip", 1, 0, 'i' },
-					      { "publish", 1, 0, 'p' },    { "publish-all", 0, 0, 'P' },
-					      { "expose", 1, 0, 'e' },     { "dns", 1, 0, 'd' },
-					      { "dns-search", 1, 0, 's' }, { "dns-option", 1, 0, 'o' },
-					      { "add-host", 1, 0, 'H' },   { 0, 0, 0, 0 } };
+	static const struct option opts[] = {
+		{ "name", 1, 0, 'n' },     { "hostname", 1, 0, 'h' },     { "domainname", 1, 0, 'D' },
+		{ "network", 1, 0, 'N' },  { "alias", 1, 0, 'a' },        { "ip", 1, 0, 'i' },
+		{ "publish", 1, 0, 'p' },  { "publish-all", 0, 0, 'P' },  { "expose", 1, 0, 'e' },
+		{ "dns", 1, 0, 'd' },      { "dns-search", 1, 0, 's' },   { "dns-option", 1, 0, 'o' },
+		{ "add-host", 1, 0, 'H' }, { "embedded-dns", 0, 0, 'E' }, { 0, 0, 0, 0 }
+	};
 	int c, r;
 	size_t idx;
 	while ((c = getopt_long(argc, argv, "p:P", opts, NULL)) != -1) {
@@ -356,6 +361,7 @@ static int attach_parse(struct attach_args *a, int argc, char **argv, struct ber
 		case 's': sv_push(&a->search, optarg); break;
 		case 'o': sv_push(&a->dopts, optarg); break;
 		case 'H': sv_push(&a->hosts, optarg); break;
+		case 'E': a->o.embedded_dns = true; break;
 		default: return berth_error_msg(err, EINVAL, "invalid option (see 'berth net-tool --help')");
 		}
 	}
@@ -466,6 +472,36 @@ static int cmd_gc(struct net_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+static int cmd_dns(struct net_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = { { "port", 1, 0, 'p' }, { 0, 0, 0, 0 } };
+	uint16_t port = 53;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		int64_t v;
+		if (c != 'p' || parse_int64(optarg, &v) < 0 || v < 1 || v > 65535) {
+			fprintf(stderr, "berth net-tool dns: invalid port\n");
+			return 2;
+		}
+		port = (uint16_t)v;
+	}
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	_cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	struct net_dns *d = NULL;
+	struct berth_error *e = NULL;
+	if (sfd < 0 || net_dns_open(ctx, port, &d, &e) < 0)
+		return fail(e);
+	printf("ready\n");
+	fflush(stdout);
+	int r = net_dns_serve(d, sfd, &e);
+	net_dns_free(d);
+	return r < 0 ? fail(e) : 0;
+}
+
 static int cmd_ls_containers(struct net_ctx *ctx, int argc, char **argv)
 {
 	_cleanup_strv_ char **ids = NULL;
@@ -481,13 +517,11 @@ static const struct {
 	const char *name;
 	int (*run)(struct net_ctx *ctx, int argc, char **argv);
 } subcommands[] = {
-	{ "create", cmd_create },   { "rm", cmd_rm },
-	{ "ls", cmd_ls },           { "inspect", cmd_inspect },
-	{ "prune", cmd_prune },     { "status", cmd_status },
-	{ "attach", cmd_attach },   { "detach", cmd_two },
-	{ "connect", cmd_connect }, { "disconnect", cmd_two },
-	{ "check", cmd_two },       { "show", cmd_show },
-	{ "gc", cmd_gc },           { "ls-containers", cmd_ls_containers },
+	{ "create", cmd_create },   { "rm", cmd_rm },       { "ls", cmd_ls },
+	{ "inspect", cmd_inspect }, { "prune", cmd_prune }, { "status", cmd_status },
+	{ "attach", cmd_attach },   { "detach", cmd_two },  { "connect", cmd_connect },
+	{ "disconnect", cmd_two },  { "check", cmd_two },   { "show", cmd_show },
+	{ "gc", cmd_gc },           { "dns", cmd_dns },     { "ls-containers", cmd_ls_containers },
 };
 
 static int parse_globals(int argc, char **argv, struct net_config *cfg)

@@ -430,6 +430,33 @@ def test_resolv_conf_hostname_and_extra_hosts(net):
     assert f"{c['NetworkSettings']['Gateway']}\tgw\n" in hosts
 
 
+def test_embedded_dns_resolves_names_on_the_network_only(net):
+    net("create", "app", "--subnet", "10.46.0.0/24")
+    net("create", "far", "--subnet", "10.47.0.0/24")
+    dns = subprocess.Popen(net.tool("dns"), env=net.berth.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    net.procs.append(dns)
+    assert dns.stdout.readline() == "ready\n", dns.stderr.read()
+    web = net.attach("dweb", "--name", "web", "--network", "app", "--alias", "www", "--embedded-dns")
+    cli = net.attach("dcli", "--name", "cli", "--network", "app", "--embedded-dns")
+    other = net.attach("doth", "--name", "oth", "--network", "far", "--embedded-dns")
+    with open(cli["ResolvConfPath"]) as f:
+        assert "nameserver 10.46.0.1\n" in f.read()
+    ip = web["NetworkSettings"]["Networks"]["app"]["IPAddress"]
+
+    def lookup(c, name, server):
+        p = subprocess.run(["nsenter", f"--net={c['NetnsPath']}", "timeout", "10", BUSYBOX, "nslookup", name,
+                            server], capture_output=True, text=True, timeout=20)
+        return p.returncode, p.stdout
+
+    code, out = lookup(cli, "www", "10.46.0.1")
+    assert code == 0 and f"Address: {ip}" in out
+    code, out = lookup(cli, "WEB", "10.46.0.1")
+    assert code == 0 and f"Address: {ip}" in out
+    code, out = lookup(other, "web", "10.47.0.1")  # not on its network: no answer from us
+    assert ip not in out
+
+
 def test_none_host_and_container_modes(net):
     none = net.attach("n1", "--network", "none")
     links = run(["nsenter", f"--net={none['NetnsPath']}", "ip", "-o", "link"]).stdout

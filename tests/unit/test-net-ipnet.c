@@ -192,6 +192,51 @@ static void test_fw_render(void **state)
 	assert_null(strstr(sb.buf, "10.1.0.0/24 ! -o br-a")); /* internal: no NAT */
 }
 
+static void test_dns_messages(void **state)
+{
+	/* id 0x1234, RD, one question: "Web.app" A IN */
+	const uint8_t q[] = { 0x12, 0x34, 0x01, 0x00, 0,   1,   0,   0, 0, 0, 0, 0, 3,
+			      'W',  'e',  'b',  3,    'a', 'p', 'p', 0, 0, 1, 0, 1 };
+	struct dns_query dq;
+	assert_int_equal(dns_parse_query(q, sizeof(q), &dq, NULL), 0);
+	assert_string_equal(dq.name, "web.app");
+	assert_int_equal(dq.id, 0x1234);
+	assert_int_equal(dq.qtype, DNS_TYPE_A);
+	assert_int_equal(dq.end, sizeof(q));
+	uint8_t out[512];
+	uint32_t addrs[] = { 0x0a000002, 0x0a000003 };
+	size_t n = dns_build_reply(q, &dq, DNS_RCODE_OK, addrs, 2, out, sizeof(out));
+	assert_int_equal(n, sizeof(q) + 32);
+	assert_int_equal(out[2] & 0x80, 0x80); /* response */
+	assert_int_equal(out[2] & 0x01, 0x01); /* RD copied */
+	assert_int_equal(out[3] & 0x0f, 0);
+	assert_int_equal(out[7], 2); /* ANCOUNT */
+	assert_int_equal(out[sizeof(q)], 0xc0);
+	assert_int_equal(out[sizeof(q) + 1], 12);
+	assert_memory_equal(out + sizeof(q) + 12, "\x0a\x00\x00\x02", 4);
+	assert_int_equal(dns_build_reply(q, &dq, DNS_RCODE_NXDOMAIN, NULL, 0, out, sizeof(out)), sizeof(q));
+	assert_int_equal(out[3] & 0x0f, DNS_RCODE_NXDOMAIN);
+	assert_int_equal(dns_build_reply(q, &dq, 0, addrs, 2, out, 30), 0); /* too small */
+	uint8_t bad[sizeof(q)];
+	memcpy(bad, q, sizeof(q));
+	bad[2] |= 0x80; /* a response */
+	assert_int_equal(dns_parse_query(bad, sizeof(bad), &dq, NULL), -EINVAL);
+	memcpy(bad, q, sizeof(q));
+	bad[5] = 2; /* two questions */
+	assert_int_equal(dns_parse_query(bad, sizeof(bad), &dq, NULL), -EINVAL);
+	memcpy(bad, q, sizeof(q));
+	bad[12] = 0xc0; /* compression pointer in the question */
+	assert_int_equal(dns_parse_query(bad, sizeof(bad), &dq, NULL), -EINVAL);
+	memcpy(bad, q, sizeof(q));
+	bad[12] = 60; /* label runs past the end */
+	assert_int_equal(dns_parse_query(bad, sizeof(bad), &dq, NULL), -EINVAL);
+	assert_int_equal(dns_parse_query(q, sizeof(q) - 1, &dq, NULL), -EINVAL); /* truncated */
+	assert_int_equal(dns_parse_query(q, 5, &dq, NULL), -EINVAL);
+	memcpy(bad, q, sizeof(q));
+	bad[13] = ' ';
+	assert_int_equal(dns_parse_query(bad, sizeof(bad), &dq, NULL), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,7 +244,8 @@ int main(void)
 		cmocka_unit_test(test_ip_validation),    cmocka_unit_test(test_names),
 		cmocka_unit_test(test_routes_read),      cmocka_unit_test(test_port_specs),
 		cmocka_unit_test(test_hosts_and_resolv), cmocka_unit_test(test_rewrite_in_place_keeps_inode),
-		cmocka_unit_test(test_extra_hosts),      cmocka_unit_test(test_fw_render),
+		cmocka_unit_test(test_extra_hosts),      cmocka_unit_test(test_dns_messages),
+		cmocka_unit_test(test_fw_render),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,8 @@
  *     every container (name, hostname, aliases) on the user networks the
  *     container shares; the files are rewritten IN PLACE (same inode, so a
  *     bind mount into the container sees the change) on connect/disconnect.
- *     resolv.conf and hostname files are generated beside it;
+ *     resolv.conf and hostname files are generated beside it; optionally an
+ *     embedded resolver (net_dns_*) answers on each user network's gateway;
  *   - isolation between networks and --internal: iptables chains BERTH-ISOLATION-1/2
  *     rebuilt from the network list (one iptables-restore call).
  *

@@ -43,8 +43,15 @@ int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **er
 	char gw[IP4_STR_MAX], mac[18];
 	r = cni_result_ipv4(res, &a, &prefix, gw, mac, err);
 	json_object_set_new(ep, "result", res);
-	if (r < 0)
+	if (r < 0) {
+		/* the chain succeeded but gave us nothing usable: undo it now, callers only forget the endpoint */
+		struct berth_error *e = NULL;
+		ep_del(ctx, rec, ep, &e);
+		berth_error_free(e);
+		json_object_del(ep, "result");
+		json_object_set_new(ep, "state", json_string("new"));
 		return berth_error_wrap(err, r, "attach to network '%s'", rec_str(ep, "network_name"));
+	}
 	json_object_set_new(ep, "state", json_string("ready"));
 	return rec_save(ctx, rec, err);
 }

@@ -44,7 +44,8 @@ int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **er
 	r = cni_result_ipv4(res, &a, &prefix, gw, mac, err);
 	json_object_set_new(ep, "result", res);
 	if (r < 0) {
-		/* the chain succeeded but gave us nothing usable: undo it now, callers only forget the endpoint */
+		/* the chain succeeded but gave us nothing usable: undo it now, callers only forget the
+		 * endpoint */
 		struct berth_error *e = NULL;
 		ep_del(ctx, rec, ep, &e);
 		berth_error_free(e);

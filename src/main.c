@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "runtime/runtime.h"
 #include "image/image.h"
+#include "net/net.h"
 
 struct command {
 	const char *name;
@@ -25,6 +26,7 @@ static const struct command commands[] = {
 	{ "help", cmd_help, "Show help for berth" },
 	{ "runtime", cmd_runtime, "OCI runtime with runc's command line (also as berth-runtime)" },
 	{ "image-store", image_store_main, NULL },
+	{ "net-tool", net_tool_main, NULL },
 };
 
 static const struct command *find_command(const char *name)

@@ -7,6 +7,7 @@
 #include <libgen.h>
 
 #include "common/log.h"
+#include "registry/registry.h"
 
 struct command {
 	const char *name;
@@ -21,6 +22,7 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
 	{ "version", cmd_version, "Show the berth version information" },
 	{ "help", cmd_help, "Show help for berth" },
+	{ "registry", registry_main, "Run an OCI distribution registry (serve, gc)" },
 };
 
 static const struct command *find_command(const char *name)

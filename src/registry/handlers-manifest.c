@@ -14,6 +14,8 @@
 #include "registry/server.h"
 
 #define MEDIA_TYPE_MAX 256
+/* Oversized manifest bodies up to this size are read and dropped so the client sees our 413. */
+#define MANIFEST_DRAIN_MAX (64u << 20)
 
 static enum MHD_Result manifest_unknown(struct req *r)
 {
@@ -106,8 +108,16 @@ enum MHD_Result handle_manifest_begin(struct req *r)
 		return ret;
 	const char *cl = req_header(r, "Content-Length");
 	uint64_t len;
-	if (cl && parse_uint64(cl, &len) == 0 && len > (uint64_t)r->reg->cfg->manifest_max)
-		return req_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "SIZE_INVALID", "manifest too large", NULL);
+	if (cl && parse_uint64(cl, &len) == 0 && len > (uint64_t)r->reg->cfg->manifest_max) {
+		/* answering now would reset the client mid-body; drain a moderate excess, refuse the rest */
+		if (len > MANIFEST_DRAIN_MAX)
+			return req_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "SIZE_INVALID", "manifest too large", NULL);
+		r->defer_status = MHD_HTTP_CONTENT_TOO_LARGE;
+		r->defer_code = "SIZE_INVALID";
+		r->defer_msg = "manifest too large";
+		r->body = BODY_NONE;
+		return MHD_YES;
+	}
 	r->body = BODY_BUFFER;
 	r->buf_max = (size_t)r->reg->cfg->manifest_max;
 	return MHD_YES;
@@ -167,6 +177,8 @@ static enum MHD_Result manifest_store(struct req *r, const struct manifest_info 
 
 enum MHD_Result handle_manifest_end(struct req *r)
 {
+	if (r->defer_status)
+		return req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
 	char digest[DIGEST_STRING_MAX];
 	enum digest_algo algo = DIGEST_SHA256;
 	if (r->route.ref_is_digest)

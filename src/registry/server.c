@@ -274,11 +274,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->responded)
 		return MHD_YES;
+	enum MHD_Result ret;
 	if (r->begin_deferred) {
 		r->begin_deferred = false;
-		return dispatch_begin(r);
+		ret = dispatch_begin(r);
+	} else {
+		ret = dispatch_end(r);
 	}
-	return dispatch_end(r);
+	/*
+	 * Release the upload session now, not in on_completed: the client may read our
+	 * response and send its next request on another connection before MHD reports
+	 * this one complete. The response is only sent after we return.
+	 */
+	if (r->responded && r->up) {
+		upload_release(&reg->uploads, r->up);
+		r->up = NULL;
+	}
+	return ret;
 }
 
 static void access_log(struct req *r, enum MHD_RequestTerminationCode toe)

@@ -233,6 +233,8 @@ static int identify_basic(struct registry_auth *a, const char *b64, struct auth_
 	if (!colon || (size_t)(colon - sb.buf) >= AUTH_USER_MAX)
 		return -EACCES;
 	*colon = '\0';
+	if (sb.buf[0] == '\0')
+		return 0; /* "Basic Og==" (empty credentials): some clients send it for anonymous access */
 	if (!a->cfg->htpasswd || check_password(a, sb.buf, colon + 1) < 0)
 		return -EACCES;
 	snprintf(id->user, sizeof(id->user), "%s", sb.buf);

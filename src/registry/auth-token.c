@@ -82,8 +82,8 @@ static int parse_scope(const char *scope, struct auth_grant *g, bool *catalog)
 	return 1;
 }
 
-static json_t *access_claim(struct registry_auth *a, const struct auth_identity *id, const char *const *scopes,
-			    size_t n, bool *catalog)
+static json_t *access_claim(struct registry_auth *a, const struct auth_identity *id,
+			    const char *const *scopes, size_t n, bool *catalog)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n && i < AUTH_GRANTS_MAX; i++) {
@@ -101,12 +101,12 @@ static json_t *access_claim(struct registry_auth *a, const struct auth_identity 
 		char *save = NULL;
 		for (char *t = strtok_r(acts.buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
 			json_array_append_new(list, json_string(t));
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:o}", "type", "repository", "name", g.repo, "actions",
-						     list));
+		json_array_append_new(
+		    arr, json_pack("{s:s,s:s,s:o}", "type", "repository", "name", g.repo, "actions", list));
 	}
 	if (*catalog)
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:[s]}", "type", "registry", "name", "catalog",
-						     "actions", "*"));
+		json_array_append_new(
+		    arr, json_pack("{s:s,s:s,s:[s]}", "type", "registry", "name", "catalog", "actions", "*"));
 	return arr;
 }
 
@@ -116,10 +116,11 @@ char *auth_issue_token(struct registry_auth *a, const struct auth_identity *id, 
 	time_t now = time(NULL);
 	bool catalog = false;
 	_cleanup_free_ char *jti = random_hex(16);
-	_cleanup_json_ json_t *claims = json_pack(
-		"{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:o}", "iss", a->cfg->token_issuer, "sub", id->user, "aud",
-		a->cfg->token_service, "exp", (json_int_t)(now + a->cfg->token_ttl_s), "nbf", (json_int_t)(now - 10),
-		"iat", (json_int_t)now, "jti", jti, "access", access_claim(a, id, scopes, n_scopes, &catalog));
+	_cleanup_json_ json_t *claims =
+	    json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:o}", "iss", a->cfg->token_issuer, "sub", id->user,
+		      "aud", a->cfg->token_service, "exp", (json_int_t)(now + a->cfg->token_ttl_s), "nbf",
+		      (json_int_t)(now - 10), "iat", (json_int_t)now, "jti", jti, "access",
+		      access_claim(a, id, scopes, n_scopes, &catalog));
 	static const char header[] = "{\"alg\":\"ES256\",\"typ\":\"JWT\"}";
 	_cleanup_free_ char *payload = json_dump_compact(claims);
 	struct strbuf tok = STRBUF_INIT;
@@ -136,8 +137,9 @@ char *auth_issue_token(struct registry_auth *a, const struct auth_identity *id, 
 	char issued[RFC3339_MAX];
 	struct timespec ts = { .tv_sec = now };
 	format_rfc3339(&ts, issued);
-	_cleanup_json_ json_t *resp = json_pack("{s:s,s:s,s:I,s:s}", "token", tok.buf, "access_token", tok.buf,
-						"expires_in", (json_int_t)a->cfg->token_ttl_s, "issued_at", issued);
+	_cleanup_json_ json_t *resp =
+	    json_pack("{s:s,s:s,s:I,s:s}", "token", tok.buf, "access_token", tok.buf, "expires_in",
+		      (json_int_t)a->cfg->token_ttl_s, "issued_at", issued);
 	strbuf_release(&tok);
 	return json_dump_compact(resp);
 }
@@ -146,8 +148,7 @@ static void grants_from_claims(const json_t *access, struct auth_identity *id)
 {
 	size_t i;
 	json_t *e;
-	json_array_foreach(access, i, e)
-	{
+	json_array_foreach (access, i, e) {
 		const char *type = json_string_value(json_object_get(e, "type"));
 		const char *name = json_string_value(json_object_get(e, "name"));
 		json_t *acts = json_object_get(e, "actions");
@@ -164,8 +165,7 @@ static void grants_from_claims(const json_t *access, struct auth_identity *id)
 		g->actions = 0;
 		size_t j;
 		json_t *act;
-		json_array_foreach(acts, j, act)
-		{
+		json_array_foreach (acts, j, act) {
 			unsigned x = 0;
 			if (json_is_string(act) && registry_parse_actions(json_string_value(act), &x) == 0)
 				g->actions |= x;
@@ -197,8 +197,9 @@ int auth_verify_token(struct registry_auth *a, const char *jwt, struct auth_iden
 	const char *aud = json_string_value(json_object_get(c, "aud"));
 	const char *iss = json_string_value(json_object_get(c, "iss"));
 	const char *sub = json_string_value(json_object_get(c, "sub"));
-	if (!json_is_integer(exp) || json_integer_value(exp) < now || (nbf && json_integer_value(nbf) > now + 60) ||
-	    !streq_ptr(aud, a->cfg->token_service) || !streq_ptr(iss, a->cfg->token_issuer) || !sub)
+	if (!json_is_integer(exp) || json_integer_value(exp) < now ||
+	    (nbf && json_integer_value(nbf) > now + 60) || !streq_ptr(aud, a->cfg->token_service) ||
+	    !streq_ptr(iss, a->cfg->token_issuer) || !sub)
 		return -EACCES;
 	*id = (struct auth_identity){ .bearer = true };
 	snprintf(id->user, sizeof(id->user), "%s", sub);

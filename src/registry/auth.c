@@ -47,8 +47,10 @@ static int load_htpasswd(struct registry_auth *a, const char *path, struct berth
 		if (!colon || line[0] == '#')
 			continue;
 		*colon = '\0';
-		if (!startswith(colon + 1, "$2y$") && !startswith(colon + 1, "$2b$") && !startswith(colon + 1, "$2a$"))
-			return berth_error_msg(err, EINVAL, "htpasswd '%s': user '%s' does not use bcrypt", path, line);
+		if (!startswith(colon + 1, "$2y$") && !startswith(colon + 1, "$2b$") &&
+		    !startswith(colon + 1, "$2a$"))
+			return berth_error_msg(err, EINVAL, "htpasswd '%s': user '%s' does not use bcrypt",
+					       path, line);
 		a->users = xrealloc(a->users, (a->n_users + 1) * sizeof(*a->users));
 		a->users[a->n_users].user = xstrdup(line);
 		a->users[a->n_users].hash = xstrdup(colon + 1);
@@ -65,7 +67,8 @@ static int load_or_make_key(struct registry_auth *a, const char *path, struct be
 			a->key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 			fclose(f);
 			if (!a->key || EVP_PKEY_base_id(a->key) != EVP_PKEY_EC)
-				return berth_error_msg(err, EINVAL, "token key '%s' is not a PEM EC private key", path);
+				return berth_error_msg(err, EINVAL,
+						       "token key '%s' is not a PEM EC private key", path);
 			return 0;
 		}
 	}
@@ -256,7 +259,8 @@ int auth_identify(struct registry_auth *a, const char *authz, struct auth_identi
 
 /* ---- permissions ---- */
 
-unsigned auth_config_actions(const struct registry_config *c, const struct auth_identity *id, const char *repo)
+unsigned auth_config_actions(const struct registry_config *c, const struct auth_identity *id,
+			     const char *repo)
 {
 	unsigned actions = 0;
 	const struct registry_repo_rule *rule = registry_config_rule(c, repo);
@@ -324,4 +328,3 @@ char *auth_challenge(struct registry_auth *a, const char *realm_base, const char
 	}
 	return strbuf_detach(&sb, NULL);
 }
-

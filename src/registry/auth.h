@@ -29,8 +29,8 @@ struct auth_grant {
 struct auth_identity {
 	char user[AUTH_USER_MAX]; /* "" = anonymous */
 	bool authenticated;
-	bool bearer;      /* identity from a token: only `grants` apply */
-	bool catalog;     /* token grants registry:catalog:* */
+	bool bearer;  /* identity from a token: only `grants` apply */
+	bool catalog; /* token grants registry:catalog:* */
 	size_t n_grants;
 	struct auth_grant grants[AUTH_GRANTS_MAX];
 };
@@ -47,9 +47,11 @@ bool auth_token_mode(const struct registry_auth *a);
 int auth_identify(struct registry_auth *a, const char *authorization, struct auth_identity *id);
 
 /* Actions on repo the config grants to the identity (user or anonymous). */
-unsigned auth_config_actions(const struct registry_config *c, const struct auth_identity *id, const char *repo);
+unsigned auth_config_actions(const struct registry_config *c, const struct auth_identity *id,
+			     const char *repo);
 /* Whether the identity may do `actions` on repo (token grants, or the config for Basic/anonymous). */
-bool auth_allowed(struct registry_auth *a, const struct auth_identity *id, const char *repo, unsigned actions);
+bool auth_allowed(struct registry_auth *a, const struct auth_identity *id, const char *repo,
+		  unsigned actions);
 
 /* WWW-Authenticate value for a 401. realm_base is "http(s)://host" of this request. Caller frees. */
 char *auth_challenge(struct registry_auth *a, const char *realm_base, const char *repo, unsigned actions);

@@ -10,27 +10,26 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: berth registry serve [OPTIONS] [CONFIG]\n"
-		"       berth registry gc [--dry-run] [OPTIONS] [CONFIG]\n\n"
-		"An OCI distribution-spec v1.1 registry.\n\n"
-		"Options:\n"
-		"  -c, --config FILE      YAML configuration (see docs/registry.md)\n"
-		"      --root DIR         storage root (default $BERTH_ROOT/registry)\n"
-		"  -a, --addr HOST:PORT   listen address (default 127.0.0.1:5000; port 0 picks one)\n"
-		"      --port-file FILE   write the bound port to FILE once listening\n"
-		"      --tls-cert FILE    serve HTTPS with this PEM certificate\n"
-		"      --tls-key FILE     ... and this PEM key\n"
-		"      --htpasswd FILE    require Basic auth (bcrypt htpasswd)\n"
-		"      --token            enable the built-in token endpoint (/auth/token)\n"
-		"      --token-key FILE   PEM EC P-256 key for tokens (created when missing)\n"
-		"      --no-delete        refuse manifest and blob deletes (405 UNSUPPORTED)\n"
-		"      --proxy URL        pull-through cache of the upstream registry at URL\n"
-		"      --threads N        HTTP worker threads\n"
-		"      --no-access-log    do not log one line per request\n"
-		"      --log-level LEVEL  error, warn, info, debug\n"
-		"      --dry-run          (gc) report what would be deleted\n"
-		"  -h, --help             show this help\n");
+	fprintf(f, "Usage: berth registry serve [OPTIONS] [CONFIG]\n"
+		   "       berth registry gc [--dry-run] [OPTIONS] [CONFIG]\n\n"
+		   "An OCI distribution-spec v1.1 registry.\n\n"
+		   "Options:\n"
+		   "  -c, --config FILE      YAML configuration (see docs/registry.md)\n"
+		   "      --root DIR         storage root (default $BERTH_ROOT/registry)\n"
+		   "  -a, --addr HOST:PORT   listen address (default 127.0.0.1:5000; port 0 picks one)\n"
+		   "      --port-file FILE   write the bound port to FILE once listening\n"
+		   "      --tls-cert FILE    serve HTTPS with this PEM certificate\n"
+		   "      --tls-key FILE     ... and this PEM key\n"
+		   "      --htpasswd FILE    require Basic auth (bcrypt htpasswd)\n"
+		   "      --token            enable the built-in token endpoint (/auth/token)\n"
+		   "      --token-key FILE   PEM EC P-256 key for tokens (created when missing)\n"
+		   "      --no-delete        refuse manifest and blob deletes (405 UNSUPPORTED)\n"
+		   "      --proxy URL        pull-through cache of the upstream registry at URL\n"
+		   "      --threads N        HTTP worker threads\n"
+		   "      --no-access-log    do not log one line per request\n"
+		   "      --log-level LEVEL  error, warn, info, debug\n"
+		   "      --dry-run          (gc) report what would be deleted\n"
+		   "  -h, --help             show this help\n");
 }
 
 enum {
@@ -134,9 +133,11 @@ static const char *find_config(int argc, char **argv)
 
 static int print_gc(const struct registry_gc_stats *s, bool dry_run)
 {
-	printf("%s: marked %zu manifests; %s %zu blobs (%lld bytes), %zu manifests, %zu tags; pruned %zu links\n",
+	printf("%s: marked %zu manifests; %s %zu blobs (%lld bytes), %zu manifests, %zu tags; pruned %zu "
+	       "links\n",
 	       dry_run ? "gc (dry run)" : "gc", s->manifests_marked, dry_run ? "would delete" : "deleted",
-	       s->blobs_deleted, (long long)s->bytes_freed, s->manifests_deleted, s->tags_deleted, s->links_deleted);
+	       s->blobs_deleted, (long long)s->bytes_freed, s->manifests_deleted, s->tags_deleted,
+	       s->links_deleted);
 	return 0;
 }
 

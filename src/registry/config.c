@@ -125,7 +125,8 @@ struct ywalk {
 
 static int yerr(struct ywalk *w, const yaml_node_t *n, const char *key, const char *what)
 {
-	return berth_error_msg(w->err, EINVAL, "config '%s' (line %zu): %s", key, n->start_mark.line + 1, what);
+	return berth_error_msg(w->err, EINVAL, "config '%s' (line %zu): %s", key, n->start_mark.line + 1,
+			       what);
 }
 
 static int yscalar(struct ywalk *w, const yaml_node_t *n, const char *key, const char **ret)
@@ -163,7 +164,8 @@ static int ybool(struct ywalk *w, const yaml_node_t *n, const char *key, bool *d
 	return 0;
 }
 
-static int yint(struct ywalk *w, const yaml_node_t *n, const char *key, int64_t min, int64_t max, int64_t *dst)
+static int yint(struct ywalk *w, const yaml_node_t *n, const char *key, int64_t min, int64_t max,
+		int64_t *dst)
 {
 	const char *s;
 	int64_t v;
@@ -327,7 +329,8 @@ static int y_acl_entry(struct ywalk *w, const char *key, yaml_node_t *v, void *u
 		if (v->type != YAML_SEQUENCE_NODE)
 			return yerr(w, v, key, "expected a list of actions");
 		a->actions = 0;
-		for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+		for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+		     it++) {
 			yaml_node_t *e = yaml_document_get_node(w->doc, *it);
 			unsigned x;
 			if (!e || e->type != YAML_SCALAR_NODE ||
@@ -469,7 +472,8 @@ int registry_config_parse(struct registry_config *c, const char *buf, size_t len
 	int ok = yaml_parser_load(&parser, &doc);
 	if (!ok) {
 		int r = berth_error_msg(err, EINVAL, "parse config: %s at line %zu",
-					parser.problem ? parser.problem : "syntax error", parser.problem_mark.line + 1);
+					parser.problem ? parser.problem : "syntax error",
+					parser.problem_mark.line + 1);
 		yaml_parser_delete(&parser);
 		return r;
 	}

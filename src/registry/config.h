@@ -20,10 +20,10 @@ enum registry_action {
 /* Per-repository settings, matched by glob on the repository name (first match wins). */
 struct registry_repo_rule {
 	char *pattern;
-	bool public_pull;            /* anonymous pull allowed */
-	bool immutable_tags;         /* a tag, once pushed, cannot point elsewhere */
+	bool public_pull;             /* anonymous pull allowed */
+	bool immutable_tags;          /* a tag, once pushed, cannot point elsewhere */
 	int64_t expire_untagged_days; /* lifecycle: < 0 disables */
-	char *keep_tags_pattern;     /* lifecycle: with keep_tags_count >= 0 */
+	char *keep_tags_pattern;      /* lifecycle: with keep_tags_count >= 0 */
 	int64_t keep_tags_count;
 };
 

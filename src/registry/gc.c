@@ -162,8 +162,8 @@ static void lifecycle_untagged(struct gc *g, const char *repo, const struct regi
 		if (dset_has(&tagged, *d))
 			continue;
 		const char *colon = strchr(*d, ':');
-		snprintf(path, sizeof(path), "repositories/%s/_manifests/revisions/%.*s/%s", repo, (int)(colon - *d),
-			 *d, colon + 1);
+		snprintf(path, sizeof(path), "repositories/%s/_manifests/revisions/%.*s/%s", repo,
+			 (int)(colon - *d), *d, colon + 1);
 		if (path_mtime(g->st, path) > cutoff)
 			continue;
 		g->stats.manifests_deleted++;
@@ -244,7 +244,8 @@ static void prune_links(struct gc *g, const char *repo)
 		struct dirent *de;
 		while ((de = readdir(d))) {
 			_cleanup_free_ char *digest = xasprintf("%s:%s", algos[a], de->d_name);
-			if (de->d_name[0] == '.' || !digest_valid(digest) || store_blob_exists(g->st, digest, NULL))
+			if (de->d_name[0] == '.' || !digest_valid(digest) ||
+			    store_blob_exists(g->st, digest, NULL))
 				continue;
 			g->stats.links_deleted++;
 			unlinkat(fd, de->d_name, 0);

@@ -72,8 +72,9 @@ static enum MHD_Result blob_get(struct req *r, const char *repo, const char *dig
 		snprintf(crange, sizeof(crange), "bytes */%" PRIu64, size);
 		const char *h[] = { "Content-Range", crange, NULL };
 		static const char body[] =
-			"{\"errors\":[{\"code\":\"RANGE_INVALID\",\"message\":\"range not satisfiable\"}]}\n";
-		return req_respond(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, "application/json", body, sizeof(body) - 1, h);
+		    "{\"errors\":[{\"code\":\"RANGE_INVALID\",\"message\":\"range not satisfiable\"}]}\n";
+		return req_respond(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, "application/json", body,
+				   sizeof(body) - 1, h);
 	}
 	uint64_t len = rr > 0 ? end - start + 1 : size;
 	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, start);
@@ -86,8 +87,17 @@ static enum MHD_Result blob_get(struct req *r, const char *repo, const char *dig
 		r->bytes_out += len;
 	if (rr > 0)
 		snprintf(crange, sizeof(crange), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, start, end, size);
-	const char *h[] = { "Docker-Content-Digest", digest,	      "ETag", etag, "Accept-Ranges", "bytes",
-			    "Cache-Control", "max-age=31536000", "Content-Range", rr > 0 ? crange : NULL, NULL };
+	const char *h[] = { "Docker-Content-Digest",
+			    digest,
+			    "ETag",
+			    etag,
+			    "Accept-Ranges",
+			    "bytes",
+			    "Cache-Control",
+			    "max-age=31536000",
+			    "Content-Range",
+			    rr > 0 ? crange : NULL,
+			    NULL };
 	return req_respond_with(r, rr > 0 ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp, h);
 }
 
@@ -179,8 +189,8 @@ static enum MHD_Result range_invalid(struct req *r)
 	char range[48];
 	snprintf(range, sizeof(range), "0-%" PRIu64, r->up->offset ? r->up->offset - 1 : 0);
 	const char *h[] = { "Range", range, UUID_HDR, r->up->uuid, NULL };
-	static const char body[] =
-		"{\"errors\":[{\"code\":\"BLOB_UPLOAD_INVALID\",\"message\":\"content range does not match upload offset\"}]}\n";
+	static const char body[] = "{\"errors\":[{\"code\":\"BLOB_UPLOAD_INVALID\",\"message\":\"content "
+				   "range does not match upload offset\"}]}\n";
 	return req_respond(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, "application/json", body, sizeof(body) - 1, h);
 }
 
@@ -215,11 +225,11 @@ static enum MHD_Result upload_acquire_route(struct req *r)
 {
 	int rr = upload_acquire(&r->reg->uploads, r->route.name, r->route.ref, &r->up);
 	if (rr == -EBUSY)
-		return req_error(r, MHD_HTTP_CONFLICT, "BLOB_UPLOAD_INVALID", "upload is busy with another request",
-				 NULL);
+		return req_error(r, MHD_HTTP_CONFLICT, "BLOB_UPLOAD_INVALID",
+				 "upload is busy with another request", NULL);
 	if (rr < 0)
-		return req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry",
-				 NULL);
+		return req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN",
+				 "blob upload unknown to registry", NULL);
 	return MHD_YES;
 }
 
@@ -235,9 +245,11 @@ static enum MHD_Result upload_start(struct req *r)
 	int rr = upload_create(&r->reg->uploads, r->route.name, &r->up, &err);
 	berth_error_free(err);
 	if (rr == -EAGAIN)
-		return req_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS", "too many upload sessions", NULL);
+		return req_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS", "too many upload sessions",
+				 NULL);
 	if (rr < 0)
-		return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot create upload session", NULL);
+		return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot create upload session",
+				 NULL);
 	if (digest) {
 		r->upload_monolithic = true;
 		r->body = BODY_UPLOAD;
@@ -253,7 +265,8 @@ enum MHD_Result handle_upload_begin(struct req *r)
 		return ret;
 	if (r->route.kind == ROUTE_UPLOAD_START) {
 		if (r->method != M_POST)
-			return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed", NULL);
+			return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+					 NULL);
 		return upload_start(r);
 	}
 	if (r->method != M_GET && r->method != M_PATCH && r->method != M_PUT && r->method != M_DELETE)
@@ -270,8 +283,8 @@ enum MHD_Result handle_upload_begin(struct req *r)
 	if (r->method == M_PUT) {
 		const char *digest = req_arg(r, "digest");
 		if (!digest || !digest_valid(digest))
-			return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "missing or invalid digest",
-					 digest);
+			return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+					 "missing or invalid digest", digest);
 	}
 	if (upload_prepare_body(r, &ret) < 0)
 		return ret;
@@ -311,8 +324,8 @@ static enum MHD_Result upload_finish_req(struct req *r, const char *digest)
 	upload_cancel(&r->reg->uploads, r->up);
 	r->up = NULL;
 	if (rr == -EBADMSG)
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "provided digest did not match uploaded content",
-				 digest);
+		return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+				 "provided digest did not match uploaded content", digest);
 	return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot store blob", NULL);
 }
 

@@ -13,7 +13,7 @@
 #include "registry/manifest.h"
 #include "registry/server.h"
 
-#define MEDIA_TYPE_MAX 256
+#define MEDIA_TYPE_MAX     256
 /* Oversized manifest bodies up to this size are read and dropped so the client sees our 413. */
 #define MANIFEST_DRAIN_MAX (64u << 20)
 
@@ -78,8 +78,8 @@ static enum MHD_Result manifest_delete(struct req *r)
 		rr = store_manifest_delete(reg->store, r->route.name, r->route.ref);
 	} else {
 		if (rule && rule->immutable_tags)
-			return req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", "tags are immutable in this repository",
-					 r->route.ref);
+			return req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID",
+					 "tags are immutable in this repository", r->route.ref);
 		rr = store_tag_delete(reg->store, r->route.name, r->route.ref);
 	}
 	if (rr < 0)
@@ -111,7 +111,8 @@ enum MHD_Result handle_manifest_begin(struct req *r)
 	if (cl && parse_uint64(cl, &len) == 0 && len > (uint64_t)r->reg->cfg->manifest_max) {
 		/* answering now would reset the client mid-body; drain a moderate excess, refuse the rest */
 		if (len > MANIFEST_DRAIN_MAX)
-			return req_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "SIZE_INVALID", "manifest too large", NULL);
+			return req_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "SIZE_INVALID", "manifest too large",
+					 NULL);
 		r->defer_status = MHD_HTTP_CONTENT_TOO_LARGE;
 		r->defer_code = "SIZE_INVALID";
 		r->defer_msg = "manifest too large";
@@ -129,8 +130,9 @@ static const char *missing_ref(struct registry *reg, const char *repo, const str
 	char mt[MEDIA_TYPE_MAX];
 	for (size_t i = 0; i < m->n_refs; i++) {
 		const struct manifest_ref *ref = &m->refs[i];
-		bool ok = ref->is_manifest ? store_manifest_info(reg->store, repo, ref->digest, mt, sizeof(mt), NULL) == 0
-					   : store_repo_has_blob(reg->store, repo, ref->digest, NULL);
+		bool ok = ref->is_manifest
+			      ? store_manifest_info(reg->store, repo, ref->digest, mt, sizeof(mt), NULL) == 0
+			      : store_repo_has_blob(reg->store, repo, ref->digest, NULL);
 		if (!ok)
 			return ref->digest;
 	}
@@ -164,14 +166,17 @@ static enum MHD_Result manifest_store(struct req *r, const struct manifest_info 
 	_cleanup_free_ char *msg = err ? berth_error_string(err) : NULL;
 	berth_error_free(err);
 	if (missing)
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry", missing);
+		return req_error(r, MHD_HTTP_BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry",
+				 missing);
 	if (rr == -EEXIST)
 		return req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", msg, r->route.ref);
 	if (rr < 0)
 		return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot store manifest", NULL);
 	char loc[600];
 	snprintf(loc, sizeof(loc), "/v2/%s/manifests/%s", repo, digest);
-	const char *h[] = { "Location", loc, "Docker-Content-Digest", digest, "OCI-Subject", p.subject, NULL };
+	const char *h[] = {
+		"Location", loc, "Docker-Content-Digest", digest, "OCI-Subject", p.subject, NULL
+	};
 	return req_respond(r, MHD_HTTP_CREATED, NULL, NULL, 0, h);
 }
 
@@ -185,8 +190,8 @@ enum MHD_Result handle_manifest_end(struct req *r)
 		digest_parse(r->route.ref, &algo, NULL, NULL);
 	digest_buffer(algo, r->buf.buf, r->buf.len, digest);
 	if (r->route.ref_is_digest && !streq(digest, r->route.ref))
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "manifest digest does not match reference",
-				 digest);
+		return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+				 "manifest digest does not match reference", digest);
 	struct manifest_info m;
 	struct berth_error *err = NULL;
 	int rr = manifest_parse(req_header(r, "Content-Type"), r->buf.buf, r->buf.len, &m, &err);
@@ -210,7 +215,8 @@ enum MHD_Result handle_tags(struct req *r)
 		return ret;
 	_cleanup_strv_ char **tags = NULL;
 	if (store_tags_list(r->reg->store, repo, &tags) < 0)
-		return req_error(r, MHD_HTTP_NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry", repo);
+		return req_error(r, MHD_HTTP_NOT_FOUND, "NAME_UNKNOWN",
+				 "repository name not known to registry", repo);
 	_cleanup_free_ char *base = xasprintf("/v2/%s/tags/list", repo);
 	return req_paginated_list(r, "tags", repo, tags, base);
 }
@@ -226,9 +232,10 @@ enum MHD_Result handle_catalog(struct req *r)
 	/* show only what the caller may pull */
 	size_t j = 0;
 	for (size_t i = 0; repos[i]; i++) {
-		bool ok = r->id.bearer ? r->id.catalog || auth_allowed(r->reg->auth, &r->id, repos[i], REGISTRY_PULL)
-				       : (auth_config_actions(r->reg->cfg, &r->id, repos[i]) & REGISTRY_PULL) ||
-						 !auth_enabled(r->reg->auth);
+		bool ok = r->id.bearer
+			      ? r->id.catalog || auth_allowed(r->reg->auth, &r->id, repos[i], REGISTRY_PULL)
+			      : (auth_config_actions(r->reg->cfg, &r->id, repos[i]) & REGISTRY_PULL) ||
+				    !auth_enabled(r->reg->auth);
 		if (ok)
 			repos[j++] = repos[i];
 		else
@@ -252,7 +259,7 @@ enum MHD_Result handle_referrers(struct req *r)
 	json_t *list = NULL;
 	store_referrers(r->reg->store, repo, r->route.ref, at && *at ? at : NULL, &list);
 	_cleanup_json_ json_t *doc =
-		json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType", MT_OCI_INDEX, "manifests", list);
+	    json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType", MT_OCI_INDEX, "manifests", list);
 	_cleanup_free_ char *body = json_dump_compact(doc);
 	const char *h[] = { "OCI-Filters-Applied", at && *at ? "artifactType" : NULL, NULL };
 	return req_respond(r, MHD_HTTP_OK, MT_OCI_INDEX, body, strlen(body), h);

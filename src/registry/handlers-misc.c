@@ -60,19 +60,22 @@ enum MHD_Result handle_metrics(struct req *r)
 		for (int c = 0; c < 6; c++) {
 			uint64_t v = atomic_load(&m->requests[k][c]);
 			if (v)
-				strbuf_addf(&sb, "berth_registry_requests_total{route=\"%s\",status=\"%s\"} %" PRIu64 "\n",
-					    route_kind_name((enum route_kind)k), classes[c], v);
+				strbuf_addf(
+				    &sb,
+				    "berth_registry_requests_total{route=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+				    route_kind_name((enum route_kind)k), classes[c], v);
 		}
-	strbuf_addf(&sb,
-		    "# TYPE berth_registry_bytes_received_total counter\nberth_registry_bytes_received_total %" PRIu64
-		    "\n# TYPE berth_registry_bytes_sent_total counter\nberth_registry_bytes_sent_total %" PRIu64
-		    "\n# TYPE berth_registry_requests_in_flight gauge\nberth_registry_requests_in_flight %" PRIu64
-		    "\n# TYPE berth_registry_upload_sessions gauge\nberth_registry_upload_sessions %zu"
-		    "\n# TYPE berth_registry_storage_bytes gauge\nberth_registry_storage_bytes %" PRId64
-		    "\n# TYPE berth_registry_proxy_fetches_total counter\nberth_registry_proxy_fetches_total %" PRIu64
-		    "\n",
-		    atomic_load(&m->bytes_in), atomic_load(&m->bytes_out), atomic_load(&m->in_flight),
-		    upload_count(&reg->uploads), atomic_load(&reg->store->bytes), atomic_load(&m->proxy_fetches));
+	strbuf_addf(
+	    &sb,
+	    "# TYPE berth_registry_bytes_received_total counter\nberth_registry_bytes_received_total %" PRIu64
+	    "\n# TYPE berth_registry_bytes_sent_total counter\nberth_registry_bytes_sent_total %" PRIu64
+	    "\n# TYPE berth_registry_requests_in_flight gauge\nberth_registry_requests_in_flight %" PRIu64
+	    "\n# TYPE berth_registry_upload_sessions gauge\nberth_registry_upload_sessions %zu"
+	    "\n# TYPE berth_registry_storage_bytes gauge\nberth_registry_storage_bytes %" PRId64
+	    "\n# TYPE berth_registry_proxy_fetches_total counter\nberth_registry_proxy_fetches_total %" PRIu64
+	    "\n",
+	    atomic_load(&m->bytes_in), atomic_load(&m->bytes_out), atomic_load(&m->in_flight),
+	    upload_count(&reg->uploads), atomic_load(&reg->store->bytes), atomic_load(&m->proxy_fetches));
 	enum MHD_Result ret = req_respond(r, MHD_HTTP_OK, "text/plain; version=0.0.4", sb.buf, sb.len, NULL);
 	strbuf_release(&sb);
 	return ret;

@@ -15,7 +15,8 @@ bool manifest_media_type_known(const char *mt)
 
 static const char *canonical_mt(const char *mt)
 {
-	static const char *const known[] = { MT_OCI_MANIFEST, MT_OCI_INDEX, MT_DOCKER_MANIFEST, MT_DOCKER_LIST };
+	static const char *const known[] = { MT_OCI_MANIFEST, MT_OCI_INDEX, MT_DOCKER_MANIFEST,
+					     MT_DOCKER_LIST };
 	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
 		if (streq(mt, known[i]))
 			return known[i];
@@ -38,7 +39,8 @@ static const char *bare_mt(const char *ct, char *buf, size_t n)
 	return buf;
 }
 
-static int parse_descriptor(const json_t *d, const char *path, struct manifest_ref *ref, struct berth_error **err)
+static int parse_descriptor(const json_t *d, const char *path, struct manifest_ref *ref,
+			    struct berth_error **err)
 {
 	const char *mt, *digest;
 	int64_t size;
@@ -56,8 +58,8 @@ static int parse_descriptor(const json_t *d, const char *path, struct manifest_r
 	return 0;
 }
 
-static int add_refs(const json_t *doc, const char *key, bool required, bool is_manifest, struct manifest_info *m,
-		    struct berth_error **err)
+static int add_refs(const json_t *doc, const char *key, bool required, bool is_manifest,
+		    struct manifest_info *m, struct berth_error **err)
 {
 	json_t *arr = NULL;
 	int r = json_get_array(doc, "", key, required ? JSON_REQUIRED : 0, &arr, err);
@@ -68,8 +70,7 @@ static int add_refs(const json_t *doc, const char *key, bool required, bool is_m
 	m->refs = xrealloc(m->refs, (m->n_refs + json_array_size(arr) + 1) * sizeof(*m->refs));
 	size_t i;
 	json_t *d;
-	json_array_foreach(arr, i, d)
-	{
+	json_array_foreach (arr, i, d) {
 		_cleanup_free_ char *path = json_path_index(key, i);
 		struct manifest_ref *ref = &m->refs[m->n_refs];
 		*ref = (struct manifest_ref){ .is_manifest = is_manifest };
@@ -113,7 +114,8 @@ static int parse_common(const json_t *doc, struct manifest_info *m, struct berth
 	if (r < 0)
 		return r;
 	if (version != 2)
-		return berth_error_msg(err, EINVAL, "'schemaVersion': expected 2, got %lld", (long long)version);
+		return berth_error_msg(err, EINVAL, "'schemaVersion': expected 2, got %lld",
+				       (long long)version);
 	if ((r = json_get_object(doc, "", "subject", 0, &subject, err)) < 0)
 		return r;
 	if (subject) {
@@ -143,8 +145,8 @@ static int resolve_media_type(const char *content_type, const json_t *doc, struc
 	    (!ct && !doc_mt && json_object_get(doc, "fsLayers")))
 		return berth_error_msg(err, EPROTONOSUPPORT, "schema1 manifests are not supported");
 	if (ct && doc_mt && !streq(ct, doc_mt))
-		return berth_error_msg(err, EINVAL, "media type '%s' does not match the manifest's mediaType '%s'",
-				       ct, doc_mt);
+		return berth_error_msg(
+		    err, EINVAL, "media type '%s' does not match the manifest's mediaType '%s'", ct, doc_mt);
 	const char *mt = ct ? ct : doc_mt;
 	if (!mt) {
 		/* OCI allows omitting mediaType; guess from the shape */

@@ -33,8 +33,8 @@ struct manifest_info {
 	const char *media_type; /* one of the MT_* constants */
 	bool is_index;
 	char subject[DIGEST_STRING_MAX]; /* "" when none */
-	char *artifact_type;              /* artifactType, else config.mediaType for image manifests; or NULL */
-	json_t *annotations;              /* owned reference or NULL */
+	char *artifact_type; /* artifactType, else config.mediaType for image manifests; or NULL */
+	json_t *annotations; /* owned reference or NULL */
 	struct manifest_ref *refs;
 	size_t n_refs;
 };

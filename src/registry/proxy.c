@@ -99,7 +99,8 @@ static int proxy_get(struct registry *reg, const char *path, struct sink *sink, 
 	curl_slist_free_all(hdrs);
 	atomic_fetch_add(&reg->metrics.proxy_fetches, 1);
 	if (cc != CURLE_OK || sink->failed)
-		return berth_error_msg(err, EIO, "fetch '%s' from upstream: %s", path, curl_easy_strerror(cc));
+		return berth_error_msg(err, EIO, "fetch '%s' from upstream: %s", path,
+				       curl_easy_strerror(cc));
 	if (status != 200)
 		return berth_error_msg(err, ENOENT, "fetch '%s' from upstream: HTTP %ld", path, status);
 	return 0;
@@ -125,10 +126,15 @@ int proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref
 	struct manifest_info m;
 	if ((r = manifest_parse(ct.buf, body.buf, body.len, &m, err)) < 0)
 		return r;
-	struct manifest_put p = { .repo = repo, .tag = by_digest ? NULL : ref, .digest = digest,
-				  .media_type = m.media_type, .subject = m.subject[0] ? m.subject : NULL,
-				  .artifact_type = m.artifact_type, .annotations = m.annotations,
-				  .data = body.buf, .len = body.len };
+	struct manifest_put p = { .repo = repo,
+				  .tag = by_digest ? NULL : ref,
+				  .digest = digest,
+				  .media_type = m.media_type,
+				  .subject = m.subject[0] ? m.subject : NULL,
+				  .artifact_type = m.artifact_type,
+				  .annotations = m.annotations,
+				  .data = body.buf,
+				  .len = body.len };
 	int lock = store_lock(reg->store, false, err);
 	if (lock >= 0) {
 		r = store_manifest_put(reg->store, &p, err);
@@ -150,7 +156,8 @@ int proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest,
 		return r;
 	_cleanup_free_ char *hex = random_hex(16);
 	_cleanup_free_ char *tmp = xasprintf("uploads/proxy-%s", hex);
-	_cleanup_close_ int fd = openat(reg->store->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	_cleanup_close_ int fd =
+	    openat(reg->store->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return berth_error_errno(err, "create proxy temp file");
 	_cleanup_strbuf_ struct strbuf ct = STRBUF_INIT;

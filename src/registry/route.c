@@ -170,7 +170,8 @@ static void route_classify(struct route *r, char *b, ssize_t len)
 	const char *last = t.seg[0];
 	r->ref = last;
 	r->ref_is_digest = strchr(last, ':') != NULL;
-	bool ok = r->ref_is_digest ? digest_valid(last) : (kind == ROUTE_MANIFEST && registry_tag_valid(last));
+	bool ok =
+	    r->ref_is_digest ? digest_valid(last) : (kind == ROUTE_MANIFEST && registry_tag_valid(last));
 	if (!ok)
 		r->kind = ROUTE_REF_INVALID;
 }

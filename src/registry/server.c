@@ -20,9 +20,9 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define API_VERSION_HEADER "Docker-Distribution-API-Version"
+#define API_VERSION_HEADER  "Docker-Distribution-API-Version"
 /* Per-connection memory pool: request headers plus the read buffer for bodies. */
-#define CONNECTION_MEMORY (128u << 10)
+#define CONNECTION_MEMORY   (128u << 10)
 #define MAX_UPLOAD_SESSIONS 4096
 
 const char *req_header(struct req *r, const char *name)
@@ -54,8 +54,8 @@ enum MHD_Result req_respond_with(struct req *r, unsigned status, struct MHD_Resp
 enum MHD_Result req_respond(struct req *r, unsigned status, const char *content_type, const void *body,
 			    size_t len, const char *const *headers)
 {
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, (void *)body, len ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	    len, (void *)body, len ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
 	if (resp && content_type)
 		MHD_add_response_header(resp, "Content-Type", content_type);
 	if (r->method != M_HEAD)
@@ -96,7 +96,7 @@ enum MHD_Result req_unauthorized(struct req *r, const char *repo, unsigned actio
 	_cleanup_free_ char *chal = auth_challenge(r->reg->auth, base, repo, actions);
 	const char *hdrs[] = { "WWW-Authenticate", chal, NULL };
 	static const char body[] =
-		"{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}\n";
+	    "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}\n";
 	return req_respond(r, MHD_HTTP_UNAUTHORIZED, "application/json", body, sizeof(body) - 1, hdrs);
 }
 
@@ -105,12 +105,13 @@ bool req_authorize(struct req *r, const char *repo, unsigned actions, enum MHD_R
 	struct registry_auth *a = r->reg->auth;
 	if (auth_allowed(a, &r->id, repo, actions))
 		return true;
-	/* Anonymous callers and tokens lacking the scope get a challenge; known users without rights get 403. */
+	/* Anonymous callers and tokens lacking the scope get a challenge; known users without rights get 403.
+	 */
 	if (!r->id.authenticated || r->id.bearer)
 		*ret = req_unauthorized(r, repo, actions);
 	else
-		*ret = req_error(r, MHD_HTTP_FORBIDDEN, "DENIED", "requested access to the resource is denied",
-				 NULL);
+		*ret = req_error(r, MHD_HTTP_FORBIDDEN, "DENIED",
+				 "requested access to the resource is denied", NULL);
 	return false;
 }
 
@@ -120,8 +121,8 @@ enum MHD_Result req_paginated_list(struct req *r, const char *key, const char *n
 	const char *ns = req_arg(r, "n"), *last = req_arg(r, "last");
 	uint64_t n = UINT64_MAX;
 	if (ns && (parse_uint64(ns, &n) < 0))
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "PAGINATION_NUMBER_INVALID", "invalid number of results",
-				 ns);
+		return req_error(r, MHD_HTTP_BAD_REQUEST, "PAGINATION_NUMBER_INVALID",
+				 "invalid number of results", ns);
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_addch(&sb, '{');
 	if (name) {
@@ -148,7 +149,8 @@ enum MHD_Result req_paginated_list(struct req *r, const char *key, const char *n
 	strbuf_addstr(&sb, "]}\n");
 	_cleanup_free_ char *link = NULL;
 	if (more && last_out)
-		link = xasprintf("<%s?n=%llu&last=%s>; rel=\"next\"", link_base, (unsigned long long)n, last_out);
+		link = xasprintf("<%s?n=%llu&last=%s>; rel=\"next\"", link_base, (unsigned long long)n,
+				 last_out);
 	const char *hdrs[] = { "Link", link, NULL };
 	enum MHD_Result ret = req_respond(r, MHD_HTTP_OK, "application/json", sb.buf, sb.len, hdrs);
 	strbuf_release(&sb);
@@ -160,7 +162,7 @@ static enum req_method parse_method(const char *m)
 	static const struct {
 		const char *name;
 		enum req_method m;
-	} t[] = { { "GET", M_GET },     { "HEAD", M_HEAD },	{ "PUT", M_PUT },
+	} t[] = { { "GET", M_GET },   { "HEAD", M_HEAD },   { "PUT", M_PUT },
 		  { "POST", M_POST }, { "PATCH", M_PATCH }, { "DELETE", M_DELETE } };
 	for (size_t i = 0; i < ARRAY_SIZE(t); i++)
 		if (streq(m, t[i].name))
@@ -187,9 +189,11 @@ static enum MHD_Result dispatch_begin(struct req *r)
 		return req_error(r, MHD_HTTP_BAD_REQUEST, "NAME_INVALID", "invalid repository name", NULL);
 	if (rt->kind == ROUTE_REF_INVALID) {
 		if (rt->ref_is_digest || rt->ref == NULL)
-			return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest", rt->ref);
+			return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest",
+					 rt->ref);
 		if (strstr(r->url, "/blobs/uploads/"))
-			return req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown", NULL);
+			return req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown",
+					 NULL);
 		return req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", "invalid tag", NULL);
 	}
 	if (rt->kind == ROUTE_METRICS)
@@ -254,7 +258,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		atomic_fetch_add(&reg->metrics.in_flight, 1);
 		route_parse(url, &r->route);
 		if (strlen(url) > ROUTE_PATH_MAX)
-			return req_error(r, MHD_HTTP_URI_TOO_LONG, "NAME_INVALID", "request path too long", NULL);
+			return req_error(r, MHD_HTTP_URI_TOO_LONG, "NAME_INVALID", "request path too long",
+					 NULL);
 		/*
 		 * Answering in this first callback makes MHD close the connection (the body
 		 * might be unread), so body-less methods are answered on the next callback
@@ -297,13 +302,16 @@ static void access_log(struct req *r, enum MHD_RequestTerminationCode toe)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	double ms = (double)(now.tv_sec - r->start.tv_sec) * 1e3 + (double)(now.tv_nsec - r->start.tv_nsec) / 1e6;
+	double ms =
+	    (double)(now.tv_sec - r->start.tv_sec) * 1e3 + (double)(now.tv_nsec - r->start.tv_nsec) / 1e6;
 	char status[8], dur[32], in[24], out[24], addr[INET6_ADDRSTRLEN] = "-";
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr, sizeof(addr));
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
+				  sizeof(addr));
 		else if (sa->sa_family == AF_INET6)
 			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr,
 				  sizeof(addr));
@@ -313,8 +321,8 @@ static void access_log(struct req *r, enum MHD_RequestTerminationCode toe)
 	snprintf(in, sizeof(in), "%llu", (unsigned long long)r->bytes_in);
 	snprintf(out, sizeof(out), "%llu", (unsigned long long)r->bytes_out);
 	log_fields(LOG_LEVEL_INFO, "request", "method", r->method_name, "path", r->url, "route",
-		   route_kind_name(r->route.kind), "status", status, "duration_ms", dur, "bytes_in", in, "bytes_out",
-		   out, "remote", addr, "user", r->id.user[0] ? r->id.user : "-", "completed",
+		   route_kind_name(r->route.kind), "status", status, "duration_ms", dur, "bytes_in", in,
+		   "bytes_out", out, "remote", addr, "user", r->id.user[0] ? r->id.user : "-", "completed",
 		   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true" : "false", NULL);
 }
 
@@ -371,7 +379,8 @@ static int start_daemon(struct registry *reg, struct berth_error **err)
 		sin6->sin6_port = htons(c->port);
 		flags |= MHD_USE_IPv6;
 	} else {
-		return berth_error_msg(err, EINVAL, "invalid listen address '%s' (expected an IP address)", c->host);
+		return berth_error_msg(err, EINVAL, "invalid listen address '%s' (expected an IP address)",
+				       c->host);
 	}
 	_cleanup_free_ char *cert = NULL, *key = NULL;
 	if (c->tls_cert || c->tls_key) {
@@ -394,10 +403,11 @@ static int start_daemon(struct registry *reg, struct berth_error **err)
 		{ key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key },
 		{ MHD_OPTION_END, 0, NULL },
 	};
-	reg->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, reg, MHD_OPTION_ARRAY, opts,
-				       MHD_OPTION_END);
+	reg->daemon =
+	    MHD_start_daemon(flags, 0, NULL, NULL, on_request, reg, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!reg->daemon)
-		return berth_error_msg(err, EADDRNOTAVAIL, "start http server on '%s:%u' failed", c->host, c->port);
+		return berth_error_msg(err, EADDRNOTAVAIL, "start http server on '%s:%u' failed", c->host,
+				       c->port);
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(reg->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	reg->port = di ? di->port : c->port;
 	return 0;
@@ -461,8 +471,9 @@ int registry_serve(struct registry_config *cfg, struct berth_error **err)
 	snprintf(port, sizeof(port), "%u", reg.port);
 	if (cfg->port_file)
 		fs_write_file_atomic(cfg->port_file, port, strlen(port), 0644, NULL);
-	log_fields(LOG_LEVEL_INFO, "registry listening", "addr", cfg->host, "port", port, "root", cfg->root, "tls",
-		   cfg->tls_cert ? "true" : "false", "auth", auth_enabled(reg.auth) ? "true" : "false", NULL);
+	log_fields(LOG_LEVEL_INFO, "registry listening", "addr", cfg->host, "port", port, "root", cfg->root,
+		   "tls", cfg->tls_cert ? "true" : "false", "auth", auth_enabled(reg.auth) ? "true" : "false",
+		   NULL);
 	upload_expire(&reg.uploads, cfg->upload_expiry_s);
 	for (;;) {
 		struct timespec tick = { .tv_sec = 60 };

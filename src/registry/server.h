@@ -56,13 +56,13 @@ struct req {
 	enum body_mode body;
 	struct strbuf buf;
 	size_t buf_max;
-	bool overflow;         /* body exceeded buf_max */
-	struct upload *up;     /* acquired upload session */
-	uint64_t chunk_start;  /* upload offset when this request began */
-	int64_t range_end;     /* Content-Range end (inclusive), or -1 */
+	bool overflow;          /* body exceeded buf_max */
+	struct upload *up;      /* acquired upload session */
+	uint64_t chunk_start;   /* upload offset when this request began */
+	int64_t range_end;      /* Content-Range end (inclusive), or -1 */
 	bool upload_monolithic; /* POST ?digest=: finish when the body ends */
 	bool responded;
-	bool begin_deferred; /* dispatch_begin() runs on the second callback */
+	bool begin_deferred;   /* dispatch_begin() runs on the second callback */
 	unsigned defer_status; /* an error found while reading the body, answered at its end */
 	const char *defer_code;
 	const char *defer_msg;

@@ -50,7 +50,8 @@ static int open_create_at(int dirfd, const char *path, int flags, mode_t mode)
 	return fd >= 0 ? fd : negative_errno();
 }
 
-static int write_atomic_at(int dirfd, const char *path, const void *data, size_t len, struct berth_error **err)
+static int write_atomic_at(int dirfd, const char *path, const void *data, size_t len,
+			   struct berth_error **err)
 {
 	int r = mkdir_parents_at(dirfd, path);
 	if (r < 0)
@@ -66,7 +67,8 @@ int store_open(const char *root, struct registry_store **ret, struct berth_error
 	_cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return berth_error_errno(err, "open storage root '%s'", root);
-	static const char *const dirs[] = { "blobs", "blobs/sha256", "blobs/sha512", "repositories", "uploads" };
+	static const char *const dirs[] = { "blobs", "blobs/sha256", "blobs/sha512", "repositories",
+					    "uploads" };
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
 		if (mkdirat(fd, dirs[i], 0755) < 0 && errno != EEXIST)
 			return berth_error_errno(err, "create '%s/%s'", root, dirs[i]);
@@ -292,7 +294,8 @@ static int put_tag(struct registry_store *s, const struct manifest_put *p, struc
 {
 	char path[PATH_MAX], cur[DIGEST_STRING_MAX + 2];
 	if (p->immutable_tags && store_resolve_tag(s, p->repo, p->tag, cur) == 0 && !streq(cur, p->digest))
-		return berth_error_msg(err, EEXIST, "tag '%s' is immutable in repository '%s'", p->tag, p->repo);
+		return berth_error_msg(err, EEXIST, "tag '%s' is immutable in repository '%s'", p->tag,
+				       p->repo);
 	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags/%s", p->repo, p->tag);
 	_cleanup_free_ char *line = xasprintf("%s\n", p->digest);
 	return write_atomic_at(s->rootfd, path, line, strlen(line), err);
@@ -466,8 +469,8 @@ int store_catalog(struct registry_store *s, char ***ret)
 	return 0;
 }
 
-int store_referrers(struct registry_store *s, const char *repo, const char *subject, const char *artifact_type,
-		    json_t **ret)
+int store_referrers(struct registry_store *s, const char *repo, const char *subject,
+		    const char *artifact_type, json_t **ret)
 {
 	char dir[PATH_MAX], rel[DIGEST_STRING_MAX + 1];
 	_cleanup_strv_ char **files = NULL;

@@ -80,8 +80,8 @@ int store_tags_list(struct registry_store *s, const char *repo, char ***ret);
 int store_catalog(struct registry_store *s, char ***ret);
 int store_manifest_list(struct registry_store *s, const char *repo, char ***ret);
 /* JSON array of referrer descriptors for subject, filtered by artifactType when not NULL. */
-int store_referrers(struct registry_store *s, const char *repo, const char *subject, const char *artifact_type,
-		    json_t **ret);
+int store_referrers(struct registry_store *s, const char *repo, const char *subject,
+		    const char *artifact_type, json_t **ret);
 
 /* Size of all blobs, walking the tree (startup, gc). */
 int64_t store_scan_size(struct registry_store *s);

@@ -305,7 +305,8 @@ size_t upload_expire(struct upload_table *t, int64_t max_age)
 		struct upload *u = t->head;
 		while (u && !streq(u->uuid, de->d_name))
 			u = u->next;
-		bool expire = u ? (!u->busy && u->touched < cutoff) : session_stale(t->store, de->d_name, cutoff);
+		bool expire =
+		    u ? (!u->busy && u->touched < cutoff) : session_stale(t->store, de->d_name, cutoff);
 		if (expire && u) {
 			unlink_locked(t, u);
 			upload_free(u);

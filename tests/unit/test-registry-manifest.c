@@ -18,11 +18,12 @@ static int parse(const char *ct, const char *doc, struct manifest_info *m)
 static void test_oci_manifest(void **state)
 {
 	struct manifest_info m;
-	const char *doc = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
-			  "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D1
-			  "\",\"size\":0},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
-			  "\"digest\":\"" D2 "\",\"size\":2}],\"subject\":{\"mediaType\":\"" MT_OCI_MANIFEST
-			  "\",\"digest\":\"" D2 "\",\"size\":3},\"annotations\":{\"a\":\"b\"}}";
+	const char *doc =
+	    "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
+	    "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D1
+	    "\",\"size\":0},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
+	    "\"digest\":\"" D2 "\",\"size\":2}],\"subject\":{\"mediaType\":\"" MT_OCI_MANIFEST
+	    "\",\"digest\":\"" D2 "\",\"size\":3},\"annotations\":{\"a\":\"b\"}}";
 	assert_int_equal(parse(MT_OCI_MANIFEST, doc, &m), 0);
 	assert_string_equal(m.media_type, MT_OCI_MANIFEST);
 	assert_false(m.is_index);
@@ -39,8 +40,9 @@ static void test_oci_manifest(void **state)
 static void test_index(void **state)
 {
 	struct manifest_info m;
-	const char *doc = "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_LIST "\",\"manifests\":[{\"mediaType\":\"" MT_DOCKER_MANIFEST
-			  "\",\"digest\":\"" D1 "\",\"size\":7}]}";
+	const char *doc =
+	    "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_LIST
+	    "\",\"manifests\":[{\"mediaType\":\"" MT_DOCKER_MANIFEST "\",\"digest\":\"" D1 "\",\"size\":7}]}";
 	assert_int_equal(parse(MT_DOCKER_LIST, doc, &m), 0);
 	assert_true(m.is_index);
 	assert_int_equal(m.n_refs, 1);
@@ -55,18 +57,19 @@ static void test_invalid(void **state)
 	assert_int_equal(parse(MT_OCI_MANIFEST, "[]", &m), -EINVAL);
 	assert_int_equal(parse(MT_OCI_MANIFEST, "{\"schemaVersion\":1}", &m), -EINVAL);
 	assert_int_equal(parse(MT_OCI_MANIFEST, "{\"schemaVersion\":2}", &m), -EINVAL);
-	assert_int_equal(parse("application/x-unknown", "{\"schemaVersion\":2,\"config\":{},\"layers\":[]}", &m),
-			 -EINVAL);
+	assert_int_equal(
+	    parse("application/x-unknown", "{\"schemaVersion\":2,\"config\":{},\"layers\":[]}", &m), -EINVAL);
 	assert_int_equal(parse("application/vnd.docker.distribution.manifest.v1+prettyjws",
 			       "{\"schemaVersion\":1,\"fsLayers\":[]}", &m),
 			 -EPROTONOSUPPORT);
 	assert_int_equal(parse(NULL, "{\"schemaVersion\":1,\"fsLayers\":[]}", &m), -EPROTONOSUPPORT);
 	/* bad digest in a descriptor */
-	assert_int_equal(parse(MT_OCI_MANIFEST,
-			       "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:xyz\","
-			       "\"size\":1},\"layers\":[]}",
-			       &m),
-			 -EINVAL);
+	assert_int_equal(
+	    parse(MT_OCI_MANIFEST,
+		  "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:xyz\","
+		  "\"size\":1},\"layers\":[]}",
+		  &m),
+	    -EINVAL);
 	/* negative size */
 	assert_int_equal(parse(MT_OCI_MANIFEST,
 			       "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"" D1 "\","
@@ -75,7 +78,8 @@ static void test_invalid(void **state)
 			 true);
 	/* Content-Type disagrees with mediaType */
 	assert_int_equal(parse(MT_DOCKER_MANIFEST,
-			       "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\",\"config\":{\"mediaType\":\"x\","
+			       "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST
+			       "\",\"config\":{\"mediaType\":\"x\","
 			       "\"digest\":\"" D1 "\",\"size\":1},\"layers\":[]}",
 			       &m),
 			 -EINVAL);
@@ -86,12 +90,13 @@ static void test_config(void **state)
 	struct registry_config c;
 	struct berth_error *err = NULL;
 	registry_config_init(&c);
-	const char *y = "version: 0.1\nhttp:\n  addr: 127.0.0.1:0\n  threads: 3\nstorage:\n  delete: false\n"
-			"  upload_expiry: 2h\n  manifest_max_size: 1m\nauth:\n  htpasswd: /x\n  token:\n"
-			"    enabled: true\n  access:\n    - user: alice\n      repository: \"team/*\"\n"
-			"      actions: [pull, push]\nrepositories:\n  - name: \"pub/*\"\n    public: true\n"
-			"    immutable_tags: true\n    lifecycle:\n      expire_untagged_days: 3\n"
-			"      keep_tags: {pattern: \"v*\", count: 2}\nproxy:\n  remoteurl: http://127.0.0.1:1\n";
+	const char *y =
+	    "version: 0.1\nhttp:\n  addr: 127.0.0.1:0\n  threads: 3\nstorage:\n  delete: false\n"
+	    "  upload_expiry: 2h\n  manifest_max_size: 1m\nauth:\n  htpasswd: /x\n  token:\n"
+	    "    enabled: true\n  access:\n    - user: alice\n      repository: \"team/*\"\n"
+	    "      actions: [pull, push]\nrepositories:\n  - name: \"pub/*\"\n    public: true\n"
+	    "    immutable_tags: true\n    lifecycle:\n      expire_untagged_days: 3\n"
+	    "      keep_tags: {pattern: \"v*\", count: 2}\nproxy:\n  remoteurl: http://127.0.0.1:1\n";
 	assert_int_equal(registry_config_parse(&c, y, strlen(y), &err), 0);
 	assert_int_equal(c.port, 0);
 	assert_int_equal(c.threads, 3);
@@ -108,8 +113,13 @@ static void test_config(void **state)
 	assert_null(registry_config_rule(&c, "other"));
 	registry_config_done(&c);
 
-	const char *bad[] = { "http:\n  nope: 1\n", "http: [1]\n", "storage:\n  delete: maybe\n",
-			      "http:\n  addr: host\n", "repositories:\n  - public: true\n", "{{{", "auth:\n  access:\n    - actions: [fly]\n" };
+	const char *bad[] = { "http:\n  nope: 1\n",
+			      "http: [1]\n",
+			      "storage:\n  delete: maybe\n",
+			      "http:\n  addr: host\n",
+			      "repositories:\n  - public: true\n",
+			      "{{{",
+			      "auth:\n  access:\n    - actions: [fly]\n" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		registry_config_init(&c);
 		assert_int_equal(registry_config_parse(&c, bad[i], strlen(bad[i]), &err), -EINVAL);

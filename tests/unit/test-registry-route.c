@@ -5,9 +5,9 @@
 
 static void test_names(void **state)
 {
-	const char *good[] = { "a", "library/busybox", "a/b/c", "foo.bar", "foo_bar", "foo__bar", "foo-bar",
-			       "foo---bar", "0x/1y", "a1.b2-c3_d4" };
-	const char *bad[] = { "",     "A",	"-a",  "a-",   "a..b", "a___b", "a_-b", "/a",  "a/",
+	const char *good[] = { "a",        "library/busybox", "a/b/c",     "foo.bar", "foo_bar",
+			       "foo__bar", "foo-bar",         "foo---bar", "0x/1y",   "a1.b2-c3_d4" };
+	const char *bad[] = { "",     "A",    "-a",   "a-",   "a..b", "a___b", "a_-b", "/a",  "a/",
 			      "a//b", "../a", "a/..", "a/.b", ".",    "a b",   "a%2e", "a:b", "é" };
 	for (size_t i = 0; i < ARRAY_SIZE(good); i++)
 		assert_true(registry_name_valid(good[i]));

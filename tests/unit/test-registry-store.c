@@ -33,7 +33,10 @@ static void test_upload_resume(void **state)
 	char d[DIGEST_STRING_MAX];
 	digest_buffer(DIGEST_SHA256, "hello world", 11, d);
 	struct berth_error *err = NULL;
-	assert_int_equal(upload_finish(&t, u, "sha256:0000000000000000000000000000000000000000000000000000000000000000", &err), -EBADMSG);
+	assert_int_equal(
+	    upload_finish(&t, u, "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+			  &err),
+	    -EBADMSG);
 	err = berth_error_free(err);
 	assert_int_equal(upload_finish(&t, u, d, NULL), 0);
 	uint64_t size;
@@ -53,8 +56,13 @@ static void test_tags_and_catalog(void **state)
 	char d[DIGEST_STRING_MAX], got[DIGEST_STRING_MAX + 2];
 	const char *doc = "{}";
 	digest_buffer(DIGEST_SHA256, doc, 2, d);
-	struct manifest_put p = { .repo = "x/y", .tag = "v1", .digest = d, .media_type = "m", .data = doc,
-				  .len = 2, .immutable_tags = true };
+	struct manifest_put p = { .repo = "x/y",
+				  .tag = "v1",
+				  .digest = d,
+				  .media_type = "m",
+				  .data = doc,
+				  .len = 2,
+				  .immutable_tags = true };
 	assert_int_equal(store_manifest_put(s, &p, NULL), 0);
 	p.tag = "v0";
 	assert_int_equal(store_manifest_put(s, &p, NULL), 0);

@@ -23,11 +23,18 @@ done
 [ -x "$BERTH" ] || { echo "bench: berth binary '$BERTH' not found (make build)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/berth-bench-registry-XXXXXX)
+# pulled images go to tmpfs when there is one, so the client's own disk writes do not dominate
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	PULLED_DIR=$(mktemp -d /dev/shm/berth-bench-pull-XXXXXX)
+else
+	PULLED_DIR=$(mktemp -d "$WORK/pull-XXXXXX")
+fi
+PULLED=$PULLED_DIR/image
 PIDS=""
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
 	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$WORK"
+	rm -rf "$WORK" "$PULLED_DIR"
 }
 trap cleanup EXIT INT TERM
 
@@ -124,38 +131,53 @@ check_ok() {
 	[ "$code" = 200 ] || { echo "bench: $2 $1 returned $code" >&2; exit 1; }
 }
 
-# bench_server NAME: fills results NAME_push NAME_pull NAME_m64 ... NAME_rss
-bench_server() {
-	name=$1
-	host=127.0.0.1:$SERVER_PORT
+# push_pull NAME HOST: skopeo push then pull, fills NAME_push NAME_pull and NAME_blob
+push_pull() {
+	name=$1 host=$2
 	t0=$(now)
 	skopeo copy -q --dest-tls-verify=false "oci:$WORK/image" "docker://$host/bench/image:v1"
 	t1=$(now)
-	rm -rf "$WORK/pulled"
-	skopeo copy -q --src-tls-verify=false "docker://$host/bench/image:v1" "oci:$WORK/pulled:v1"
+	sync # berth fsyncs every blob, Distribution does not: also time the push until durable
+	t1s=$(now)
+	rm -rf "$PULLED"
+	skopeo copy -q --src-tls-verify=false "docker://$host/bench/image:v1" "oci:$PULLED:v1"
 	t2=$(now)
 	eval "${name}_push=$(elapsed "$t0" "$t1")"
-	eval "${name}_pull=$(elapsed "$t1" "$t2")"
-	blob=$(python3 -c "import json; m=json.load(open('$WORK/pulled/index.json'))['manifests'][0]['digest'].split(':')[1]; print(json.load(open('$WORK/pulled/blobs/sha256/'+m))['config']['digest'])")
+	eval "${name}_pushsync=$(elapsed "$t0" "$t1s")"
+	eval "${name}_pull=$(elapsed "$t1s" "$t2")"
+	blob=$(python3 -c "import json; m=json.load(open('$PULLED/index.json'))['manifests'][0]['digest'].split(':')[1]; print(json.load(open('$PULLED/blobs/sha256/'+m))['config']['digest'])")
+	rm -rf "$PULLED"
 	check_ok "http://$host/v2/bench/image/manifests/v1" GET
 	check_ok "http://$host/v2/bench/image/blobs/$blob" HEAD
-	for c in 64 256; do
-		set -- $(wrk_run "http://$host/v2/bench/image/manifests/v1" "$WORK/manifest.lua" $c)
-		eval "${name}_m${c}_rps=$1 ${name}_m${c}_p99=$2"
-		set -- $(ab_head "http://$host/v2/bench/image/blobs/$blob" $c)
-		eval "${name}_h${c}_rps=$1 ${name}_h${c}_p99=$2"
-	done
-	eval "${name}_rss=$(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status)"
-	kill "$SERVER_PID"
-	wait "$SERVER_PID" 2>/dev/null || true
+	eval "${name}_blob=$blob"
 }
 
-echo "== Distribution (docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}'))"
+# load NAME HOST CONNS: fills NAME_mC_rps/_p99 and NAME_hC_rps/_p99
+load() {
+	name=$1 host=$2 c=$3
+	eval "blob=\$${name}_blob"
+	set -- $(wrk_run "http://$host/v2/bench/image/manifests/v1" "$WORK/manifest.lua" "$c")
+	eval "${name}_m${c}_rps=$1 ${name}_m${c}_p99=$2"
+	set -- $(ab_head "http://$host/v2/bench/image/blobs/$blob" "$c")
+	eval "${name}_h${c}_rps=$1 ${name}_h${c}_p99=$2"
+}
+
+# Both servers run side by side; every measurement alternates between them so
+# that load from other processes on this shared machine hits both alike.
+echo "== Distribution (docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}')) and berth registry"
 start_distribution
-bench_server dist
-echo "== berth registry"
+DIST_PID=$SERVER_PID DIST=127.0.0.1:$SERVER_PORT
 start_berth
-bench_server berth
+BERTH_PID=$SERVER_PID BERTHH=127.0.0.1:$SERVER_PORT
+sync
+push_pull dist "$DIST"
+push_pull berth "$BERTHH"
+for c in 64 256; do
+	load dist "$DIST" $c
+	load berth "$BERTHH" $c
+done
+dist_rss=$(awk '/VmHWM/ {print $2}' /proc/$DIST_PID/status)
+berth_rss=$(awk '/VmHWM/ {print $2}' /proc/$BERTH_PID/status)
 
 row() { # label berth dist better(high|low)
 	r=$(ratio "$2" "$3")
@@ -163,8 +185,9 @@ row() { # label berth dist better(high|low)
 }
 echo
 printf "%-34s %12s %12s %8s\n" "metric" "berth" "distribution" "ratio"
-row "skopeo push ~200MB (s)" "$berth_push" "$dist_push" lower
-row "skopeo pull ~200MB (s)" "$berth_pull" "$dist_pull" lower
+row "skopeo push ($((SIZE / 1000000)) MB, s)" "$berth_push" "$dist_push" lower
+row "skopeo push + sync ($((SIZE / 1000000)) MB, s)" "$berth_pushsync" "$dist_pushsync" lower
+row "skopeo pull ($((SIZE / 1000000)) MB, s)" "$berth_pull" "$dist_pull" lower
 for c in 64 256; do
 	eval row "\"manifest GET c=$c (req/s)\"" "\$berth_m${c}_rps" "\$dist_m${c}_rps" higher
 	eval row "\"manifest GET c=$c p99 (ms)\"" "\$berth_m${c}_p99" "\$dist_m${c}_p99" lower
@@ -172,3 +195,4 @@ for c in 64 256; do
 	eval row "\"blob HEAD c=$c p99 (ms)\"" "\$berth_h${c}_p99" "\$dist_h${c}_p99" lower
 done
 row "peak RSS (KiB)" "$berth_rss" "$dist_rss" lower
+echo "(load average during the run: $(cut -d' ' -f1-3 /proc/loadavg); this machine is shared, numbers are noisy)"

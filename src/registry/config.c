@@ -276,6 +276,8 @@ static int y_http(struct ywalk *w, const char *key, yaml_node_t *v, void *ud)
 	}
 	if (streq(key, "access_log"))
 		return ybool(w, v, key, &c->access_log);
+	if (streq(key, "thread_per_connection"))
+		return ybool(w, v, key, &c->thread_per_connection);
 	return YUNKNOWN(w, v, key);
 }
 

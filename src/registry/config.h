@@ -41,6 +41,7 @@ struct registry_config {
 	char *port_file; /* write the bound port here (tests) */
 	char *tls_cert, *tls_key;
 	unsigned threads;
+	bool thread_per_connection; /* MHD thread-per-connection instead of the epoll pool */
 	unsigned max_connections;
 	unsigned timeout_s; /* idle/slow connection timeout */
 	bool access_log;

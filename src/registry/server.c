@@ -46,6 +46,8 @@ enum MHD_Result req_respond_with(struct req *r, unsigned status, struct MHD_Resp
 			MHD_add_response_header(resp, h[0], h[1]);
 	r->status = status;
 	r->responded = true;
+	/* counted now, not on completion, so a client sees its request in the next scrape */
+	atomic_fetch_add(&r->reg->metrics.requests[r->route.kind][status / 100 < 6 ? status / 100 : 0], 1);
 	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -338,8 +340,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		upload_release(&reg->uploads, r->up);
 		r->up = NULL;
 	}
-	unsigned cls_idx = r->status >= 100 && r->status < 600 ? r->status / 100 : 0;
-	atomic_fetch_add(&reg->metrics.requests[r->route.kind][cls_idx], 1);
 	atomic_fetch_add(&reg->metrics.bytes_in, r->bytes_in);
 	atomic_fetch_add(&reg->metrics.bytes_out, r->bytes_out);
 	if (reg->cfg->access_log && log_enabled(LOG_LEVEL_INFO))
@@ -370,7 +370,11 @@ static int start_daemon(struct registry *reg, struct berth_error **err)
 	struct sockaddr_storage ss = { 0 };
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO;
+	unsigned flags = MHD_USE_TURBO | MHD_USE_ITC;
+	if (c->thread_per_connection)
+		flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+	else
+		flags |= MHD_USE_EPOLL_INTERNAL_THREAD;
 	if (inet_pton(AF_INET, c->host, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(c->port);
@@ -393,7 +397,8 @@ static int start_daemon(struct registry *reg, struct berth_error **err)
 	}
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_SOCK_ADDR, 0, &ss },
-		{ MHD_OPTION_THREAD_POOL_SIZE, c->threads, NULL },
+		{ c->thread_per_connection ? MHD_OPTION_CONNECTION_LIMIT : MHD_OPTION_THREAD_POOL_SIZE,
+		  c->thread_per_connection ? c->max_connections : c->threads, NULL },
 		{ MHD_OPTION_CONNECTION_LIMIT, c->max_connections, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, c->timeout_s, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL },

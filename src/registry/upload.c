@@ -17,6 +17,9 @@
 #include "common/util.h"
 #include "registry/route.h"
 
+/* Bytes between asynchronous writeback requests (sync_file_range). */
+#define UPLOAD_WRITEBACK_STEP (8u << 20)
+
 void upload_table_init(struct upload_table *t, struct registry_store *store, size_t max)
 {
 	pthread_mutex_init(&t->lock, NULL);
@@ -133,6 +136,7 @@ static struct upload *upload_load(struct registry_store *s, const char *uuid)
 	u->repo = xstrdup(info);
 	u->fd = fd;
 	u->offset = (uint64_t)st.st_size;
+	u->flushed = u->offset;
 	u->dg = digester_new(DIGEST_SHA256);
 	u->hash_valid = false;
 	u->touched = time(NULL);
@@ -201,6 +205,7 @@ static int upload_rehash(struct registry_store *s, struct upload *u, enum digest
 
 void upload_rollback(struct upload *u)
 {
+	u->flushed = MIN(u->flushed, u->offset);
 	if (ftruncate(u->fd, (off_t)u->offset) == 0)
 		u->failed = false;
 	u->hash_valid = false;
@@ -217,6 +222,14 @@ int upload_write(struct upload *u, const void *data, size_t len)
 	if (u->hash_valid)
 		digester_update(u->dg, data, len);
 	u->offset += len;
+	/*
+	 * Start writeback every few MiB so that the fsync before commit finds little
+	 * left to flush: disk writes overlap the network transfer instead of following it.
+	 */
+	if (u->offset - u->flushed >= UPLOAD_WRITEBACK_STEP) {
+		sync_file_range(u->fd, (off_t)u->flushed, (off_t)(u->offset - u->flushed), SYNC_FILE_RANGE_WRITE);
+		u->flushed = u->offset;
+	}
 	return 0;
 }
 
@@ -299,6 +312,13 @@ size_t upload_expire(struct upload_table *t, int64_t max_age)
 	}
 	struct dirent *de;
 	while ((de = readdir(d))) {
+		if (startswith(de->d_name, "proxy-")) {
+			/* a pull-through download that died with the process */
+			struct stat st;
+			if (fstatat(fd, de->d_name, &st, 0) == 0 && st.st_mtime < cutoff)
+				unlinkat(fd, de->d_name, 0);
+			continue;
+		}
 		if (!registry_uuid_valid(de->d_name))
 			continue;
 		pthread_mutex_lock(&t->lock);

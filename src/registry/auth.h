@@ -2,7 +2,7 @@
  * auth.h - authentication and authorization for the registry.
  *
  * Basic auth against an htpasswd file (bcrypt "$2y$"/"$2b$", verified with
- * libxcrypt's crypt_r; successful verifications are cached by SHA-256 of the
+ * libxcrypt's crypt_rn; successful verifications are cached by SHA-256 of the
  * credentials so bcrypt's deliberate slowness is paid once per client), and
  * token auth per the distribution token spec: GET /auth/token issues an ES256
  * JWT whose "access" claim lists the granted repository actions, and requests

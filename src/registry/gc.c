@@ -158,8 +158,13 @@ static void lifecycle_untagged(struct gc *g, const char *repo, const struct regi
 	store_manifest_list(g->st, repo, &revs);
 	time_t cutoff = g->now - (time_t)rule->expire_untagged_days * 86400;
 	char path[PATH_MAX];
+	char mt[256], subject[DIGEST_STRING_MAX];
 	for (char **d = revs; *d; d++) {
 		if (dset_has(&tagged, *d))
+			continue;
+		/* referrers (signatures, SBOMs) live as long as their subject is kept */
+		if (store_manifest_info(g->st, repo, *d, mt, sizeof(mt), subject) == 0 && subject[0] &&
+		    dset_has(&tagged, subject))
 			continue;
 		const char *colon = strchr(*d, ':');
 		snprintf(path, sizeof(path), "repositories/%s/_manifests/revisions/%.*s/%s", repo,

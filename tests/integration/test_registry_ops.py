@@ -6,6 +6,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -181,3 +182,49 @@ def test_upload_sessions_expire(make_registry):
     reg.start()  # expiry runs at start and every minute
     assert reg.req("GET", loc).status_code == 404
     assert os.listdir(os.path.join(reg.root, "uploads")) == []
+
+
+def test_gc_while_pushing_never_leaves_a_manifest_without_its_blobs(berth, make_registry):
+    reg = make_registry(config="storage:\n  gc_grace: 0s\n")
+    accepted, stop = [], threading.Event()
+
+    def pusher(n):
+        for i in range(6):
+            repo = f"race/r{n}"
+            try:
+                cd = reg.push_blob(repo, f"config {n} {i}".encode())
+                ld = reg.push_blob(repo, f"layer {n} {i}".encode())
+            except AssertionError:
+                continue
+            doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                   "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd,
+                              "size": len(f"config {n} {i}")},
+                   "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld,
+                               "size": len(f"layer {n} {i}")}]}
+            r = reg.push_manifest(repo, f"t{i}", doc)
+            # gc may sweep a blob between its upload and the manifest: then the push is refused cleanly
+            assert r.status_code in (201, 400), r.text
+            if r.status_code == 201:
+                accepted.append((repo, f"t{i}", cd, ld))
+            else:
+                assert error_code(r) == "MANIFEST_BLOB_UNKNOWN"
+
+    def collector():
+        while not stop.is_set():
+            berth("registry", "gc", "--root", reg.root, "--config", reg.config)
+
+    threads = [threading.Thread(target=pusher, args=(n,)) for n in range(3)]
+    gc_thread = threading.Thread(target=collector)
+    gc_thread.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    gc_thread.join()
+    gc(berth, reg)
+    assert accepted
+    for repo, tag, cd, ld in accepted:
+        assert reg.req("GET", f"/v2/{repo}/manifests/{tag}").status_code == 200
+        for d in (cd, ld):
+            assert reg.req("GET", f"/v2/{repo}/blobs/{d}").status_code == 200, (repo, tag, d)

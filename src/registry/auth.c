@@ -322,7 +322,9 @@ char *auth_challenge(struct registry_auth *a, const char *realm_base, const char
 	else
 		strbuf_addf(&sb, "Bearer realm=\"%s/auth/token\"", realm_base);
 	strbuf_addf(&sb, ",service=\"%s\"", a->cfg->token_service);
-	if (repo && actions) {
+	if (repo && !*repo) {
+		strbuf_addstr(&sb, ",scope=\"registry:catalog:*\"");
+	} else if (repo && actions) {
 		strbuf_addf(&sb, ",scope=\"repository:%s:", repo);
 		auth_add_actions(&sb, actions);
 		strbuf_addch(&sb, '"');

@@ -53,7 +53,10 @@ unsigned auth_config_actions(const struct registry_config *c, const struct auth_
 bool auth_allowed(struct registry_auth *a, const struct auth_identity *id, const char *repo,
 		  unsigned actions);
 
-/* WWW-Authenticate value for a 401. realm_base is "http(s)://host" of this request. Caller frees. */
+/*
+ * WWW-Authenticate value for a 401. realm_base is "http(s)://host" of this
+ * request. repo NULL: no scope; repo "": the catalog scope. Caller frees.
+ */
 char *auth_challenge(struct registry_auth *a, const char *realm_base, const char *repo, unsigned actions);
 
 /*

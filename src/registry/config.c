@@ -34,6 +34,7 @@ void registry_config_init(struct registry_config *c)
 	c->token_issuer = xstrdup("berth-registry");
 	c->token_service = xstrdup("berth-registry");
 	c->token_ttl_s = 300;
+	c->proxy_tag_ttl_s = 300;
 }
 
 void registry_config_done(struct registry_config *c)
@@ -438,6 +439,8 @@ static int y_proxy(struct ywalk *w, const char *key, yaml_node_t *v, void *ud)
 		return ystr(w, v, key, &w->c->proxy_user);
 	if (streq(key, "password"))
 		return ystr(w, v, key, &w->c->proxy_password);
+	if (streq(key, "tag_ttl"))
+		return ydur(w, v, key, &w->c->proxy_tag_ttl_s);
 	return YUNKNOWN(w, v, key);
 }
 

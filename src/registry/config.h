@@ -64,6 +64,7 @@ struct registry_config {
 
 	char *proxy_url; /* pull-through cache upstream, or NULL */
 	char *proxy_user, *proxy_password;
+	int64_t proxy_tag_ttl_s; /* revalidate cached tags older than this upstream */
 };
 
 /* Defaults; root from $BERTH_ROOT/registry or /var/lib/berth/registry. Never fails. */

@@ -38,6 +38,12 @@ static enum MHD_Result manifest_get(struct req *r)
 	struct registry *reg = r->reg;
 	const char *repo = r->route.name;
 	char digest[DIGEST_STRING_MAX], mt[MEDIA_TYPE_MAX], etag[DIGEST_STRING_MAX + 2];
+	time_t tagged;
+	if (reg->cfg->proxy_url && !r->route.ref_is_digest &&
+	    store_tag_mtime(reg->store, repo, r->route.ref, &tagged) == 0 &&
+	    time(NULL) - tagged >= reg->cfg->proxy_tag_ttl_s)
+		proxy_fetch_manifest(reg, repo, r->route.ref, digest,
+				     NULL); /* on failure: serve the cached tag */
 	int rr = resolve_ref(r, digest);
 	if (rr == 0)
 		rr = store_manifest_info(reg->store, repo, digest, mt, sizeof(mt), NULL);
@@ -226,7 +232,7 @@ enum MHD_Result handle_catalog(struct req *r)
 	if (r->method != M_GET && r->method != M_HEAD)
 		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed", NULL);
 	if (auth_enabled(r->reg->auth) && !r->id.authenticated)
-		return req_unauthorized(r, NULL, 0);
+		return req_unauthorized(r, "", 0);
 	_cleanup_strv_ char **repos = NULL;
 	store_catalog(r->reg->store, &repos);
 	/* show only what the caller may pull */

@@ -247,6 +247,17 @@ int store_resolve_tag(struct registry_store *s, const char *repo, const char *ta
 	return 0;
 }
 
+int store_tag_mtime(struct registry_store *s, const char *repo, const char *tag, time_t *ret)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags/%s", repo, tag);
+	if (fstatat(s->rootfd, path, &st, 0) < 0)
+		return negative_errno();
+	*ret = st.st_mtime;
+	return 0;
+}
+
 int store_manifest_info(struct registry_store *s, const char *repo, const char *digest, char *ret_media_type,
 			size_t mt_size, char *ret_subject)
 {

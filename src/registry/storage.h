@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "common/digest.h"
 #include "common/error.h"
@@ -56,6 +57,8 @@ bool store_repo_exists(struct registry_store *s, const char *repo);
 
 /* Manifests. ref is a tag or a digest. ret_digest has DIGEST_STRING_MAX bytes. */
 int store_resolve_tag(struct registry_store *s, const char *repo, const char *tag, char *ret_digest);
+/* When the tag was last written (pushed or refreshed). -ENOENT if absent. */
+int store_tag_mtime(struct registry_store *s, const char *repo, const char *tag, time_t *ret);
 /* The revision's media type (and subject digest if any, may be NULL). -ENOENT when unknown in repo. */
 int store_manifest_info(struct registry_store *s, const char *repo, const char *digest, char *ret_media_type,
 			size_t mt_size, char *ret_subject);

@@ -227,7 +227,8 @@ int upload_write(struct upload *u, const void *data, size_t len)
 	 * left to flush: disk writes overlap the network transfer instead of following it.
 	 */
 	if (u->offset - u->flushed >= UPLOAD_WRITEBACK_STEP) {
-		sync_file_range(u->fd, (off_t)u->flushed, (off_t)(u->offset - u->flushed), SYNC_FILE_RANGE_WRITE);
+		sync_file_range(u->fd, (off_t)u->flushed, (off_t)(u->offset - u->flushed),
+				SYNC_FILE_RANGE_WRITE);
 		u->flushed = u->offset;
 	}
 	return 0;

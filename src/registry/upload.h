@@ -21,8 +21,8 @@
 struct upload {
 	char uuid[33];
 	char *repo;
-	int fd;          /* data file, O_WRONLY|O_APPEND */
-	uint64_t offset; /* bytes in data file */
+	int fd;           /* data file, O_WRONLY|O_APPEND */
+	uint64_t offset;  /* bytes in data file */
 	uint64_t flushed; /* writeback requested up to here */
 	struct digester *dg;
 	bool hash_valid; /* dg covers exactly [0, offset) */

@@ -228,3 +228,21 @@ def test_gc_while_pushing_never_leaves_a_manifest_without_its_blobs(berth, make_
         assert reg.req("GET", f"/v2/{repo}/manifests/{tag}").status_code == 200
         for d in (cd, ld):
             assert reg.req("GET", f"/v2/{repo}/blobs/{d}").status_code == 200, (repo, tag, d)
+
+
+def test_pull_through_cache_with_token_auth_upstream_and_tag_revalidation(make_registry, workdir):
+    htpasswd = os.path.join(workdir, "htpasswd")
+    run(["htpasswd", "-cbB", htpasswd, "mirror", "m-pw"])
+    up = make_registry(config=f"auth:\n  htpasswd: {htpasswd}\n  token:\n    enabled: true\n")
+    creds = ("mirror", "m-pw")
+    first, _ = up.push_image("lib/app", "stable", layer=b"first", auth=creds)
+    mirror = make_registry(config=f"proxy:\n  remoteurl: {up.url}\n  username: mirror\n  password: m-pw\n"
+                                  "  tag_ttl: 0s\n")
+    r = mirror.req("GET", "/v2/lib/app/manifests/stable")
+    assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == first
+    assert mirror.req("GET", f"/v2/lib/app/blobs/{sha256(b'first')}").content == b"first"
+    second, _ = up.push_image("lib/app", "stable", layer=b"second", auth=creds)
+    r = mirror.req("GET", "/v2/lib/app/manifests/stable")
+    assert r.headers["Docker-Content-Digest"] == second
+    up.stop()  # upstream down: the cached copy is still served
+    assert mirror.req("GET", "/v2/lib/app/manifests/stable").headers["Docker-Content-Digest"] == second

@@ -124,12 +124,68 @@ static void test_token_roundtrip(void **state)
 	registry_config_done(&c);
 }
 
+static void test_basic_auth_and_permissions(void **state)
+{
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_free_ char *path = xasprintf("%s/htpasswd", dir);
+	const char *line = "# comment\nalice:$2y$05$9c4DHbmso5eiQ8sbsUYouuresIInNv3n5KUqVUN0T92s0pdynORNW\n";
+	assert_int_equal(fs_write_file_atomic(path, line, strlen(line), 0600, NULL), 0);
+	struct registry_config c;
+	registry_config_init(&c);
+	c.htpasswd = xstrdup(path);
+	c.rules = xcalloc(1, sizeof(*c.rules));
+	c.rules[0] = (struct registry_repo_rule){ .pattern = xstrdup("pub/*"),
+						  .public_pull = true,
+						  .expire_untagged_days = -1,
+						  .keep_tags_count = -1 };
+	c.n_rules = 1;
+	c.acl = xcalloc(1, sizeof(*c.acl));
+	c.acl[0] = (struct registry_acl){ .user = xstrdup("alice"),
+					  .repository = xstrdup("team/*"),
+					  .actions = REGISTRY_PULL | REGISTRY_PUSH };
+	c.n_acl = 1;
+	struct registry_auth *a = NULL;
+	assert_int_equal(auth_new(&c, &a, NULL), 0);
+	struct auth_identity id;
+	/* "alice:secret", twice (second from the cache), wrong password, unknown user, empty */
+	assert_int_equal(auth_identify(a, "Basic YWxpY2U6c2VjcmV0", &id), 0);
+	assert_true(id.authenticated);
+	assert_int_equal(auth_identify(a, "Basic YWxpY2U6c2VjcmV0", &id), 0);
+	assert_int_equal(auth_identify(a, "Basic YWxpY2U6d3Jvbmc=", &id), -EACCES);
+	assert_int_equal(auth_identify(a, "Basic Ym9iOnNlY3JldA==", &id), -EACCES);
+	assert_int_equal(auth_identify(a, "Basic Og==", &id), 0);
+	assert_false(id.authenticated);
+	assert_true(auth_allowed(a, &id, "pub/x", REGISTRY_PULL));
+	assert_false(auth_allowed(a, &id, "pub/x", REGISTRY_PUSH));
+	assert_false(auth_allowed(a, &id, "team/x", REGISTRY_PULL));
+	assert_int_equal(auth_identify(a, "Basic YWxpY2U6c2VjcmV0", &id), 0);
+	assert_true(auth_allowed(a, &id, "team/x", REGISTRY_PULL | REGISTRY_PUSH));
+	assert_false(auth_allowed(a, &id, "team/x", REGISTRY_DELETE));
+	assert_false(auth_allowed(a, &id, "other", REGISTRY_PULL));
+	_cleanup_free_ char *chal = auth_challenge(a, "http://h", "team/x", REGISTRY_PULL);
+	assert_string_equal(chal, "Basic realm=\"berth-registry\"");
+	auth_free(a);
+	registry_config_done(&c);
+
+	/* a non-bcrypt entry is refused at load */
+	line = "bob:{SHA}abc\n";
+	assert_int_equal(fs_write_file_atomic(path, line, strlen(line), 0600, NULL), 0);
+	registry_config_init(&c);
+	c.htpasswd = xstrdup(path);
+	struct berth_error *err = NULL;
+	assert_int_equal(auth_new(&c, &a, &err), -EINVAL);
+	berth_error_free(err);
+	registry_config_done(&c);
+	fs_rm_rf(dir, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_upload_resume),
 		cmocka_unit_test(test_tags_and_catalog),
 		cmocka_unit_test(test_token_roundtrip),
+		cmocka_unit_test(test_basic_auth_and_permissions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,8 +139,12 @@ static enum MHD_Result blob_created(struct req *r, const char *digest)
 	return req_respond(r, MHD_HTTP_CREATED, NULL, NULL, 0, h);
 }
 
-/* POST ?mount=<digest>&from=<repo>: link when the source has it. 1 = answered, 0 = fall back to a session. */
-static int try_mount(struct req *r, enum MHD_Result *ret)
+/*
+ * POST ?mount=<digest>&from=<repo>: link when the source has it. 1 = mounted
+ * (answered 201 on the last callback, keeping the connection alive), 0 = fall
+ * back to a session.
+ */
+static int try_mount(struct req *r)
 {
 	const char *digest = req_arg(r, "mount"), *from = req_arg(r, "from");
 	struct registry *reg = r->reg;
@@ -156,7 +160,7 @@ static int try_mount(struct req *r, enum MHD_Result *ret)
 	close(lock);
 	if (rr < 0)
 		return 0;
-	*ret = blob_created(r, digest);
+	r->mounted = digest;
 	return 1;
 }
 
@@ -235,9 +239,8 @@ static enum MHD_Result upload_acquire_route(struct req *r)
 
 static enum MHD_Result upload_start(struct req *r)
 {
-	enum MHD_Result ret;
-	if (req_arg(r, "mount") && try_mount(r, &ret))
-		return ret;
+	if (req_arg(r, "mount") && try_mount(r))
+		return MHD_YES;
 	const char *digest = req_arg(r, "digest");
 	if (digest && !digest_valid(digest))
 		return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest", digest);
@@ -331,6 +334,8 @@ static enum MHD_Result upload_finish_req(struct req *r, const char *digest)
 
 enum MHD_Result handle_upload_end(struct req *r)
 {
+	if (r->mounted)
+		return blob_created(r, r->mounted);
 	if (!r->up)
 		return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "no upload session", NULL);
 	if (!r->defer_status && r->range_end >= 0 && r->up->offset != (uint64_t)r->range_end + 1) {

@@ -61,6 +61,7 @@ struct req {
 	uint64_t chunk_start;   /* upload offset when this request began */
 	int64_t range_end;      /* Content-Range end (inclusive), or -1 */
 	bool upload_monolithic; /* POST ?digest=: finish when the body ends */
+	const char *mounted;    /* POST ?mount=: the linked digest (MHD-owned query string) */
 	bool responded;
 	bool begin_deferred;   /* dispatch_begin() runs on the second callback */
 	unsigned defer_status; /* an error found while reading the body, answered at its end */

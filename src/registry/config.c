@@ -29,6 +29,7 @@ void registry_config_init(struct registry_config *c)
 	c->delete_enabled = true;
 	c->upload_expiry_s = 24 * 3600;
 	c->manifest_max = 4 << 20;
+	c->blob_max = INT64_C(100) << 30;
 	c->gc_grace_s = 3600;
 	c->shutdown_timeout_s = 30;
 	c->token_issuer = xstrdup("berth-registry");
@@ -295,6 +296,8 @@ static int y_storage(struct ywalk *w, const char *key, yaml_node_t *v, void *ud)
 		return ydur(w, v, key, &c->gc_grace_s);
 	if (streq(key, "manifest_max_size"))
 		return ybytes(w, v, key, &c->manifest_max);
+	if (streq(key, "blob_max_size"))
+		return ybytes(w, v, key, &c->blob_max);
 	return YUNKNOWN(w, v, key);
 }
 

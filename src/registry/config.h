@@ -48,6 +48,7 @@ struct registry_config {
 	bool delete_enabled;
 	int64_t upload_expiry_s;
 	int64_t manifest_max;
+	int64_t blob_max; /* largest blob an upload may grow to */
 	int64_t gc_grace_s;
 	unsigned shutdown_timeout_s;
 

@@ -304,6 +304,12 @@ enum MHD_Result handle_upload_data(struct req *r, const char *data, size_t len)
 		r->defer_msg = "body longer than its content range";
 		return MHD_YES;
 	}
+	if (r->up->offset + len > (uint64_t)r->reg->cfg->blob_max) {
+		r->defer_status = MHD_HTTP_CONTENT_TOO_LARGE;
+		r->defer_code = "SIZE_INVALID";
+		r->defer_msg = "blob exceeds storage.blob_max_size";
+		return MHD_YES;
+	}
 	if (upload_write(r->up, data, len) < 0)
 		return MHD_NO; /* disk error: drop the connection; the session stays consistent */
 	return MHD_YES;
@@ -345,6 +351,11 @@ enum MHD_Result handle_upload_end(struct req *r)
 	}
 	if (r->defer_status) {
 		rollback_chunk(r);
+		if (r->upload_monolithic) { /* the session was only for this request */
+			upload_cancel(&r->reg->uploads, r->up);
+			r->up = NULL;
+			return req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
+		}
 		if (r->defer_status == MHD_HTTP_RANGE_NOT_SATISFIABLE)
 			return range_invalid(r);
 		return req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);

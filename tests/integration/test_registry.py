@@ -496,3 +496,15 @@ def test_unknown_routes_and_methods(registry):
     assert r.status_code == 405 and error_code(r) == "UNSUPPORTED"
     r = registry.req("GET", "/v2/a/blobs/uploads/" + "f" * 32)
     assert r.status_code == 404 and error_code(r) == "BLOB_UPLOAD_UNKNOWN"
+
+
+def test_blob_size_limit(make_registry):
+    reg = make_registry(config="storage:\n  blob_max_size: 1k\n")
+    loc = reg.req("POST", "/v2/limit/x/blobs/uploads/").headers["Location"]
+    r = reg.req("PATCH", loc, data=b"z" * 2048)
+    assert r.status_code == 413 and error_code(r) == "SIZE_INVALID"
+    assert reg.req("GET", loc).headers["Range"] == "0-0"
+    r = reg.req("POST", f"/v2/limit/x/blobs/uploads/?digest={sha256(b'z' * 2048)}", data=b"z" * 2048)
+    assert r.status_code == 413
+    assert os.listdir(os.path.join(reg.root, "uploads")) == [loc.rsplit("/", 1)[1]]
+    assert reg.push_blob("limit/x", b"small enough")

@@ -444,7 +444,9 @@ void registry_done(struct registry *reg)
 /* Stop accepting, wait for in-flight requests (bounded), then stop. */
 static void drain(struct registry *reg)
 {
-	MHD_quiesce_daemon(reg->daemon);
+	MHD_socket lfd = MHD_quiesce_daemon(reg->daemon);
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd); /* ours after quiescing: new connections are refused from now on */
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += reg->cfg->shutdown_timeout_s;

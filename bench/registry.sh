@@ -11,13 +11,16 @@
 # Env: BERTH_BIN (default build/src/berth), BENCH_SIZE (bytes, default 200000000),
 #      BENCH_SECONDS (per wrk run, default 5), BENCH_THREADS (wrk threads, default 2).
 set -eu
+# Debian's interpreter directly: a pyenv shim costs ~100 ms per call, inside the timings
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BERTH=${BERTH_BIN:-$REPO/build/src/berth}
 SIZE=${BENCH_SIZE:-200000000}
 SECS=${BENCH_SECONDS:-5}
 WRK_THREADS=${BENCH_THREADS:-2}
-for t in skopeo wrk ab docker-registry python3; do
+for t in skopeo wrk ab docker-registry; do
 	command -v "$t" >/dev/null || { echo "bench: '$t' not found (run scripts/deps.sh)" >&2; exit 1; }
 done
 [ -x "$BERTH" ] || { echo "bench: berth binary '$BERTH' not found (make build)" >&2; exit 1; }
@@ -39,21 +42,21 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 wait_up() {
 	i=0
-	while ! python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$1/v2/', timeout=1)" 2>/dev/null; do
+	while ! "$PY" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$1/v2/', timeout=1)" 2>/dev/null; do
 		i=$((i + 1))
 		[ $i -lt 200 ] || { echo "bench: server on port $1 did not start" >&2; exit 1; }
 		sleep 0.05
 	done
 }
 
-now() { python3 -c 'import time; print(time.monotonic())'; }
-elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
-ratio() { python3 -c "a, b = float('$1'), float('$2'); print(f'{a / b:.2f}' if b else 'n/a')"; }
+now() { "$PY" -c 'import time; print(time.monotonic())'; }
+elapsed() { "$PY" -c "print(f'{$2 - $1:.2f}')"; }
+ratio() { "$PY" -c "a, b = float('$1'), float('$2'); print(f'{a / b:.2f}' if b else 'n/a')"; }
 
 echo "== generating a ~$((SIZE / 1000000)) MB image (scripts/mkimage)"
 "$REPO/scripts/mkimage" --tag bench:latest --size "$SIZE" --layers 3 --compression none \
@@ -101,7 +104,7 @@ LUA
 # wrk_run URL SCRIPT CONNS -> "req/s p99_ms"
 wrk_run() {
 	out=$(wrk -t "$WRK_THREADS" -c "$3" -d "${SECS}s" --latency -s "$2" "$1")
-	echo "$out" | python3 -c '
+	echo "$out" | "$PY" -c '
 import re, sys
 t = sys.stdin.read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
@@ -115,7 +118,7 @@ print(f"{rps:.0f} {v:.2f}")'
 
 # ab_head URL CONNS -> "req/s p99_ms" (wrk cannot do HEAD: it waits for a body)
 ab_head() {
-	ab -k -i -c "$2" -t "$SECS" -n 100000000 "$1" 2>&1 | python3 -c '
+	ab -k -i -c "$2" -t "$SECS" -n 100000000 "$1" 2>&1 | "$PY" -c '
 import re, sys
 t = sys.stdin.read()
 rps = float(re.search(r"Requests per second:\s+([\d.]+)", t).group(1))
@@ -127,7 +130,7 @@ print(f"{rps:.0f} {p99:.2f}")'
 }
 
 check_ok() {
-	code=$(python3 -c "import urllib.request as u; r=u.urlopen(u.Request('$1', method='$2', headers={'Accept': 'application/vnd.oci.image.manifest.v1+json'})); print(r.status)")
+	code=$("$PY" -c "import urllib.request as u; r=u.urlopen(u.Request('$1', method='$2', headers={'Accept': 'application/vnd.oci.image.manifest.v1+json'})); print(r.status)")
 	[ "$code" = 200 ] || { echo "bench: $2 $1 returned $code" >&2; exit 1; }
 }
 
@@ -154,10 +157,10 @@ pull() {
 	t1=$(now)
 	took=$(elapsed "$t0" "$t1")
 	eval "prev=\${${name}_pull:-}"
-	if [ -z "$prev" ] || python3 -c "import sys; sys.exit(0 if $took < $prev else 1)"; then
+	if [ -z "$prev" ] || "$PY" -c "import sys; sys.exit(0 if $took < $prev else 1)"; then
 		eval "${name}_pull=$took"
 	fi
-	blob=$(python3 -c "import json; m=json.load(open('$PULLED/index.json'))['manifests'][0]['digest'].split(':')[1]; print(json.load(open('$PULLED/blobs/sha256/'+m))['config']['digest'])")
+	blob=$("$PY" -c "import json; m=json.load(open('$PULLED/index.json'))['manifests'][0]['digest'].split(':')[1]; print(json.load(open('$PULLED/blobs/sha256/'+m))['config']['digest'])")
 	rm -rf "$PULLED"
 	check_ok "http://$host/v2/bench/image/manifests/v1" GET
 	check_ok "http://$host/v2/bench/image/blobs/$blob" HEAD

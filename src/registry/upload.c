@@ -82,9 +82,14 @@ int upload_create(struct upload_table *t, const char *repo, struct upload **ret,
 		return berth_error_errno(err, "create upload session");
 	snprintf(path, sizeof(path), "uploads/%s/info", uuid);
 	_cleanup_free_ char *info = xasprintf("%s\n%lld\n", repo, (long long)time(NULL));
-	int r = fs_write_file_atomic_at(rootfd, path, info, strlen(info), 0600, err);
-	if (r < 0)
-		return r;
+	/*
+	 * No fsync here: a session lost in a crash is only a restart for the client
+	 * (404 BLOB_UPLOAD_UNKNOWN), while two fsyncs per blob are a visible cost on
+	 * a busy disk. upload_load() refuses a truncated info file.
+	 */
+	_cleanup_close_ int ifd = openat(rootfd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (ifd < 0 || fs_write_all(ifd, info, strlen(info)) < 0)
+		return berth_error_errno(err, "write upload session info");
 	snprintf(path, sizeof(path), "uploads/%s/data", uuid);
 	int fd = openat(rootfd, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)

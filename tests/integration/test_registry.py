@@ -13,7 +13,7 @@ import pytest
 import requests
 import urllib3
 
-from conftest import run
+from conftest import run, unmount_all
 from test_registry_support import (MT_EMPTY, MT_LAYER, MT_OCI_CONFIG, MT_OCI_INDEX, MT_OCI_MANIFEST,  # noqa: F401
                                    error_code, make_registry, registry, sha256, tmpdir)
 
@@ -104,7 +104,7 @@ def dockerd():
             proc.kill()
             proc.wait()
         logf.close()
-        subprocess.run(["umount", "-R", "-l", os.path.join(d, "data")], capture_output=True)
+        unmount_all(d)  # dockerd bind-mounts its data root onto itself
         shutil.rmtree(d, ignore_errors=True)
 
 

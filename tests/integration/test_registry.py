@@ -82,7 +82,7 @@ def test_skopeo_copy_in_inspect_list_tags_copy_out_delete(registry, busybox, wor
 @pytest.fixture(scope="session")
 def dockerd():
     """One dockerd for the session, with its own roots, socket and client config."""
-    d = tmpdir("dockerd")
+    d = tmpdir("registry-dockerd")
     sock = os.path.join(d, "docker.sock")
     env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=os.path.join(d, "config"))
     logf = open(os.path.join(d, "dockerd.log"), "wb")

@@ -371,6 +371,12 @@ static int start_daemon(struct registry *reg, struct berth_error **err)
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	unsigned flags = MHD_USE_TURBO | MHD_USE_ITC;
+	/*
+	 * A pull-through fetch blocks its thread for as long as the upstream takes;
+	 * in the epoll pool that would stall every connection sharing the thread.
+	 */
+	if (c->proxy_url)
+		c->thread_per_connection = true;
 	if (c->thread_per_connection)
 		flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
 	else

@@ -117,6 +117,11 @@ def test_token_endpoint_issues_scoped_short_lived_tokens(make_registry, htpasswd
     r = reg.req("GET", "/v2/", headers={"Authorization": f"Bearer {parts[0]}.{forged}.{parts[2]}"})
     assert r.status_code == 401
     assert reg.req("GET", "/auth/token?scope=repository:bob/app:pull", auth=("bob", "bad")).status_code == 401
+    r = reg.req("GET", "/v2/_catalog")
+    assert r.status_code == 401 and 'scope="registry:catalog:*"' in r.headers["WWW-Authenticate"]
+    tok = reg.req("GET", "/auth/token?scope=registry:catalog:*", auth=("bob", "bob-pw")).json()["token"]
+    r = reg.req("GET", "/v2/_catalog", headers={"Authorization": f"Bearer {tok}"})
+    assert r.status_code == 200 and "repositories" in r.json()
 
 
 def test_skopeo_with_token_auth_and_anonymous_public_pull(make_registry, htpasswd, busybox):

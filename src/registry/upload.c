@@ -211,13 +211,18 @@ static int upload_rehash(struct registry_store *s, struct upload *u, enum digest
 void upload_rollback(struct upload *u)
 {
 	u->flushed = MIN(u->flushed, u->offset);
-	if (ftruncate(u->fd, (off_t)u->offset) == 0)
-		u->failed = false;
+	u->failed = ftruncate(u->fd, (off_t)u->offset) != 0;
 	u->hash_valid = false;
 }
 
 int upload_write(struct upload *u, const void *data, size_t len)
 {
+	if (u->failed) {
+		/* an earlier truncate failed: appending now would land past the offset */
+		upload_rollback(u);
+		if (u->failed)
+			return -EIO;
+	}
 	int r = fs_write_all(u->fd, data, len);
 	if (r < 0) {
 		u->failed = true;
@@ -247,6 +252,10 @@ int upload_finish(struct upload_table *t, struct upload *u, const char *digest, 
 	int r = digest_parse(digest, &algo, NULL, err);
 	if (r < 0)
 		return r;
+	if (u->failed)
+		upload_rollback(u);
+	if (u->failed) /* the data file is longer than what was accepted: never commit it */
+		return berth_error_msg(err, EIO, "upload '%s' has unrecoverable data", u->uuid);
 	if (!u->hash_valid || algo != DIGEST_SHA256) {
 		r = upload_rehash(s, u, algo);
 		if (r < 0)

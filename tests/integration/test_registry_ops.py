@@ -246,3 +246,22 @@ def test_pull_through_cache_with_token_auth_upstream_and_tag_revalidation(make_r
     assert r.headers["Docker-Content-Digest"] == second
     up.stop()  # upstream down: the cached copy is still served
     assert mirror.req("GET", "/v2/lib/app/manifests/stable").headers["Docker-Content-Digest"] == second
+
+
+def test_thread_per_connection_mode_serves_the_same_api(make_registry):
+    reg = make_registry(config="http:\n  thread_per_connection: true\n")
+    digest, _ = reg.push_image("tpc/app", "v1")
+    r = reg.req("GET", "/v2/tpc/app/manifests/v1")
+    assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == digest
+
+
+def test_token_key_is_created_and_reused_across_restarts(make_registry, workdir):
+    key = os.path.join(workdir, "token.pem")
+    reg = make_registry(config=f"auth:\n  token:\n    enabled: true\n    key: {key}\n"
+                               "repositories:\n  - name: \"*\"\n    public: true\n")
+    tok = reg.req("GET", "/auth/token?scope=repository:any/x:pull").json()["token"]
+    assert os.stat(key).st_mode & 0o777 == 0o600
+    reg.stop()
+    reg.start()
+    r = reg.req("GET", "/v2/any/x/tags/list", headers={"Authorization": f"Bearer {tok}"})
+    assert r.status_code == 404 and error_code(r) == "NAME_UNKNOWN"  # authorized, just empty

@@ -10,6 +10,7 @@
 #include "runtime/runtime.h"
 #include "image/image.h"
 #include "net/net.h"
+#include "registry/registry.h"
 
 struct command {
 	const char *name;
@@ -27,6 +28,7 @@ static const struct command commands[] = {
 	{ "runtime", cmd_runtime, "OCI runtime with runc's command line (also as berth-runtime)" },
 	{ "image-store", image_store_main, NULL },
 	{ "net-tool", net_tool_main, NULL },
+	{ "registry", registry_main, "Run an OCI distribution registry (serve, gc)" },
 };
 
 static const struct command *find_command(const char *name)

@@ -82,7 +82,7 @@ static int load_manifest(struct registry_store *st, const char *repo, const char
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	if (fs_read_file_at(st->rootfd, path, MANIFEST_READ_MAX, &sb, NULL) < 0)
 		return -ENOENT;
-	return manifest_parse(mt, sb.buf, sb.len, m, NULL);
+	return registry_manifest_parse(mt, sb.buf, sb.len, m, NULL);
 }
 
 static time_t path_mtime(struct registry_store *st, const char *path)

@@ -3,7 +3,7 @@
  * tags list, catalog and the referrers API.
  *
  * A PUT is buffered (bounded by storage.manifest_max_size), validated by
- * manifest_parse(), every referenced blob/manifest is checked in the
+ * registry_manifest_parse(), every referenced blob/manifest is checked in the
  * repository under the shared gc lock, then stored.
  */
 #include <inttypes.h>
@@ -200,7 +200,7 @@ enum MHD_Result handle_manifest_end(struct req *r)
 				 "manifest digest does not match reference", digest);
 	struct manifest_info m;
 	struct berth_error *err = NULL;
-	int rr = manifest_parse(req_header(r, "Content-Type"), r->buf.buf, r->buf.len, &m, &err);
+	int rr = registry_manifest_parse(req_header(r, "Content-Type"), r->buf.buf, r->buf.len, &m, &err);
 	if (rr < 0) {
 		_cleanup_free_ char *msg = berth_error_string(err);
 		berth_error_free(err);

@@ -159,8 +159,8 @@ static int resolve_media_type(const char *content_type, const json_t *doc, struc
 	return 0;
 }
 
-int manifest_parse(const char *content_type, const char *data, size_t len, struct manifest_info *ret,
-		   struct berth_error **err)
+int registry_manifest_parse(const char *content_type, const char *data, size_t len, struct manifest_info *ret,
+			    struct berth_error **err)
 {
 	_cleanup_json_ json_t *doc = NULL;
 	struct manifest_info m = { 0 };

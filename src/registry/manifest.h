@@ -1,7 +1,7 @@
 /*
  * manifest.h - validation of pushed manifests.
  *
- * manifest_parse() checks what can be checked without the store: the media
+ * registry_manifest_parse() checks what can be checked without the store: the media
  * type (OCI image manifest/index, Docker schema2 manifest/list; schema1 is
  * refused), JSON syntax, schemaVersion, descriptor shapes (mediaType, digest,
  * size), and collects the references the caller must find in the repository
@@ -44,8 +44,8 @@ struct manifest_info {
  * or empty: the document's mediaType decides). -EINVAL with a message for
  * invalid manifests, -EPROTONOSUPPORT for schema1.
  */
-int manifest_parse(const char *content_type, const char *data, size_t len, struct manifest_info *ret,
-		   struct berth_error **err);
+int registry_manifest_parse(const char *content_type, const char *data, size_t len, struct manifest_info *ret,
+			    struct berth_error **err);
 void manifest_info_done(struct manifest_info *m);
 
 bool manifest_media_type_known(const char *mt);

@@ -223,7 +223,7 @@ int proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref
 	if (by_digest && !streq(digest, ref))
 		return berth_error_msg(err, EBADMSG, "upstream manifest digest mismatch for '%s'", ref);
 	struct manifest_info m;
-	if ((r = manifest_parse(ct.buf, body.buf, body.len, &m, err)) < 0)
+	if ((r = registry_manifest_parse(ct.buf, body.buf, body.len, &m, err)) < 0)
 		return r;
 	struct manifest_put p = { .repo = repo,
 				  .tag = by_digest ? NULL : ref,

@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = size - (size_t)(body - (const char *)data);
 	struct manifest_info m;
 	struct berth_error *err = NULL;
-	if (manifest_parse(ct, body, len, &m, &err) == 0)
+	if (registry_manifest_parse(ct, body, len, &m, &err) == 0)
 		manifest_info_done(&m);
 	free(berth_error_string(err));
 	berth_error_free(err);

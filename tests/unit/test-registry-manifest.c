@@ -10,7 +10,7 @@
 static int parse(const char *ct, const char *doc, struct manifest_info *m)
 {
 	struct berth_error *err = NULL;
-	int r = manifest_parse(ct, doc, strlen(doc), m, &err);
+	int r = registry_manifest_parse(ct, doc, strlen(doc), m, &err);
 	berth_error_free(err);
 	return r;
 }

@@ -32,3 +32,49 @@ int df_parse_lines(struct df_parser *p);
 int df_instr_check(struct df_parser *p, struct df_instr *in);
 
 #endif
+
+/* --- planner internals (plan.c, plan-steps.c) ---------------------------- */
+#include <jansson.h>
+
+#include "build/plan.h"
+
+struct planner {
+	const struct dockerfile *df;
+	struct build_context *ctx;
+	const struct build_plan_opts *opts;
+	struct build_plan *plan;
+	int *state;      /* per stage: 0 new, 1 in progress, 2 done */
+	bool *arg_used;  /* per opts->build_args entry */
+	struct berth_error **err;
+};
+
+/* Processing state of one stage. */
+struct stage_state {
+	size_t index;
+	json_t *config;  /* docker container config being built */
+	char **args;     /* declared ARGs with a value, "K=V" */
+	bool cmd_set;
+	char key[DIGEST_STRING_MAX];
+};
+
+size_t strv_length(char *const *v);
+void strv_add(char ***v, const char *s);
+char **strv_dup(char *const *v);
+/* Set KEY=value in an environment vector (replacing an existing KEY). */
+void env_set(char ***env, const char *key, const char *value);
+/* The environment for expansion: ARGs overlaid by ENV. */
+char **stage_expand_env(const struct stage_state *st);
+/* shlex_process_word with the Dockerfile's escape and a located error. */
+int plan_expand(struct planner *pl, const struct df_instr *in, char *const *env, const char *word, char **ret);
+int plan_error(struct planner *pl, const struct df_instr *in, const char *fmt, ...) _printf_(3, 4);
+/* Process stage i (and, first, what it depends on). */
+int plan_stage(struct planner *pl, size_t i);
+/* Apply one instruction to the stage: fills step (text, op, config) and updates st. */
+int plan_apply(struct planner *pl, struct stage_state *st, struct plan_step *step);
+/* Record that stage `st` depends on stage `dep` (processing dep first). */
+int plan_depend(struct planner *pl, struct stage_state *st, const struct df_instr *in, const char *name,
+		ssize_t *ret_stage);
+/* Build arg value for key, marking it used; NULL if not given. */
+const char *plan_build_arg(struct planner *pl, const char *key);
+void plan_step_done(struct plan_step *s);
+bool plan_is_proxy_arg(const char *key);

@@ -6,6 +6,7 @@
  */
 #include <libgen.h>
 
+#include "build/build.h"
 #include "common/log.h"
 
 struct command {
@@ -21,6 +22,7 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
 	{ "version", cmd_version, "Show the berth version information" },
 	{ "help", cmd_help, "Show help for berth" },
+	{ "build-tool", build_tool_main, NULL },
 };
 
 static const struct command *find_command(const char *name)

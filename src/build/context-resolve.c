@@ -32,7 +32,8 @@ static void push_match(struct resolver *rs, size_t entry, const char *rel, size_
 {
 	if ((rs->n & (rs->n - 1)) == 0)
 		rs->m = xrealloc(rs->m, (rs->n ? rs->n * 2 : 8) * sizeof(*rs->m));
-	rs->m[rs->n++] = (struct ctx_match){ .entry = entry, .rel = xstrdup(rel), .source = source };
+	const char *path = entry == SIZE_MAX ? "." : rs->ctx->e[entry].path;
+	rs->m[rs->n++] = (struct ctx_match){ .entry = entry, .path = xstrdup(path), .rel = xstrdup(rel), .source = source };
 }
 
 /* A source root and, for a directory, everything below it. */
@@ -93,8 +94,10 @@ static int resolve_one(struct resolver *rs, const char *src, size_t source, stru
 
 void ctx_matches_free(struct ctx_match *m, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(m[i].rel);
+		free(m[i].path);
+	}
 	free(m);
 }
 
@@ -117,7 +120,7 @@ int build_context_resolve(struct build_context *ctx, char *const *sources, char 
 	return 0;
 }
 
-static int entry_digest(struct build_context *ctx, struct ctx_entry *e, struct berth_error **err)
+int build_context_entry_digest(struct build_context *ctx, struct ctx_entry *e, struct berth_error **err)
 {
 	if (e->digest[0] || !S_ISREG(e->mode))
 		return 0;
@@ -137,7 +140,7 @@ int build_context_hash(struct build_context *ctx, const struct ctx_match *m, siz
 			line = xasprintf("%zu\t.\tcontext-root\n", m[i].source);
 		} else {
 			struct ctx_entry *e = &ctx->e[m[i].entry];
-			int r = entry_digest(ctx, e, err);
+			int r = build_context_entry_digest(ctx, e, err);
 			if (r < 0)
 				return r;
 			line = xasprintf("%zu\t%s\t%o\t%u\t%u\t%llu\t%s\t%s\n", m[i].source, m[i].rel,

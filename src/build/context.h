@@ -70,7 +70,8 @@ int build_context_clean_source(const char *src, char **ret, struct berth_error *
 
 /* A resolved source: an entry and its path relative to the source root. */
 struct ctx_match {
-	size_t entry;     /* index into ctx->e */
+	size_t entry;     /* index into ctx->e; SIZE_MAX for the context root itself */
+	char *path;       /* the entry's path in the context ("." for the root) */
 	char *rel;        /* path below the matched source; "" for the source itself */
 	size_t source;    /* which source of the instruction */
 };
@@ -92,6 +93,9 @@ void ctx_matches_free(struct ctx_match *m, size_t n);
  */
 int build_context_hash(struct build_context *ctx, const struct ctx_match *m, size_t n,
 		       char out[DIGEST_STRING_MAX], struct berth_error **err);
+
+/* Compute (once) the sha256 content digest of a regular file entry. */
+int build_context_entry_digest(struct build_context *ctx, struct ctx_entry *e, struct berth_error **err);
 
 struct build_context *build_context_free(struct build_context *ctx);
 static inline void build_context_freep(struct build_context **c)

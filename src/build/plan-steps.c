@@ -166,11 +166,10 @@ static int parse_port(const char *s, long *ret)
 static int expose_one(struct planner *pl, const struct df_instr *in, json_t *ports, const char *spec)
 {
 	_cleanup_free_ char *s = xstrdup(spec);
-	char *proto = strrchr(s, '/');
-	if (proto)
-		*proto++ = '\0';
-	else
-		proto = (char *)"tcp";
+	char *slash = strrchr(s, '/');
+	if (slash)
+		*slash++ = '\0';
+	_cleanup_free_ char *proto = xstrdup(slash ? slash : "tcp");
 	for (char *c = proto; *c; c++)
 		*c = (char)tolower((unsigned char)*c);
 	if (!streq(proto, "tcp") && !streq(proto, "udp") && !streq(proto, "sctp"))

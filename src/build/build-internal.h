@@ -37,6 +37,7 @@ int df_instr_check(struct df_parser *p, struct df_instr *in);
 #include <jansson.h>
 
 #include "build/plan.h"
+#include "common/json.h"
 
 struct planner {
 	const struct dockerfile *df;
@@ -77,4 +78,6 @@ int plan_depend(struct planner *pl, struct stage_state *st, const struct df_inst
 /* Build arg value for key, marking it used; NULL if not given. */
 const char *plan_build_arg(struct planner *pl, const char *key);
 void plan_step_done(struct plan_step *s);
+int plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env, json_t *desc);
+int plan_copy(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env, json_t *desc);
 bool plan_is_proxy_arg(const char *key);

@@ -378,9 +378,6 @@ static int apply_misc(struct planner *pl, struct stage_state *st, struct plan_st
 
 /* --- dispatch and cache key ---------------------------------------------- */
 
-int plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env, json_t *desc);
-int plan_copy(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env, json_t *desc);
-
 int plan_apply(struct planner *pl, struct stage_state *st, struct plan_step *s)
 {
 	const struct df_instr *in = s->in;

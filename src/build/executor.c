@@ -63,7 +63,7 @@ static const char *short_id(const char *id)
 {
 	static __thread char buf[13];
 	const char *c = strchr(id, ':');
-	snprintf(buf, sizeof(buf), "%s", c ? c + 1 : id);
+	snprintf(buf, sizeof(buf), "%.12s", c ? c + 1 : id);
 	return buf;
 }
 

@@ -119,6 +119,8 @@ static int compile(struct pattern *p)
 			push_tok(p, (struct tok){ .kind = T_QMARK });
 			p->type = M_REGEXP;
 		} else if (ch == '\\') {
+			if (i < n)
+				p->type = M_REGEXP;
 			push_tok(p, (struct tok){ .kind = T_LIT, .c = i < n ? s[i++] : '\\' });
 		} else if (ch == '[') {
 			size_t len;
@@ -128,6 +130,8 @@ static int compile(struct pattern *p)
 			i += len - 1;
 			p->type = M_REGEXP;
 		} else {
+			if (ch == ']')
+				p->type = M_REGEXP;
 			push_tok(p, (struct tok){ .kind = T_LIT, .c = ch });
 		}
 	}

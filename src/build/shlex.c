@@ -234,6 +234,8 @@ static int process_braced(struct lex *l, struct strbuf *out)
 		return berth_error_msg(l->err, EINVAL, "syntax error: bad substitution");
 	_cleanup_free_ char *name = process_name(l);
 	c = next(l);
+	if (c < 0)
+		return berth_error_msg(l->err, EINVAL, "syntax error: missing '}'");
 	if (c == '}') {
 		const char *v = shlex_env_get(l->env, name);
 		if (!v && (l->flags & SHLEX_SKIP_UNSET))

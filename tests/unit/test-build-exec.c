@@ -1,0 +1,330 @@
+/* test-build-exec.c - the executor's step loop, driven by an in-memory
+ * backend: order of operations, cache hits, progress events, and no image
+ * (and no leaked state) when a step fails. The real backend comes with the
+ * engine. */
+#include "unit.h"
+
+#include "build/executor.h"
+#include "common/fs.h"
+#include "common/strbuf.h"
+
+static size_t strv_len_helper(char *const *v)
+{
+	size_t n = 0;
+	while (v[n])
+		n++;
+	return n;
+}
+
+static void fs_rm_rf_helper(const char *dir)
+{
+	fs_rm_rf(dir, NULL);
+}
+
+struct fake {
+	int next_id;
+	int live;                /* references the executor holds */
+	char *cache_key[64];
+	char *cache_state[64];
+	size_t n_cache;
+	struct strbuf log;       /* operations performed, one per line */
+	struct strbuf events;    /* progress events as JSON lines */
+	char *committed;         /* state committed */
+	json_t *config;          /* image config committed */
+	char **tags;
+	const char *fail_run;    /* fail a RUN whose command contains this */
+	const char *seen_src_state;
+};
+
+static char *mk(struct fake *f, const char *parent, const char *what)
+{
+	f->live++;
+	return xasprintf("%s|%s", parent ? parent : "", what);
+}
+
+static int fk_from_image(void *be, const char *image_id, char **ret, struct berth_error **err)
+{
+	struct fake *f = be;
+	strbuf_addf(&f->log, "from %s\n", image_id ? image_id : "scratch");
+	*ret = mk(f, NULL, image_id ? image_id : "scratch");
+	return 0;
+}
+
+static int fk_run(void *be, const char *state, const struct plan_run *run, const char *const *mounts,
+		  build_output_fn out, void *out_ud, char **ret, struct berth_error **err)
+{
+	struct fake *f = be;
+	const char *cmd = run->argv[strv_len_helper(run->argv) - 1];
+	strbuf_addf(&f->log, "run %s\n", cmd);
+	out(out_ud, "output line");
+	if (f->fail_run && strstr(cmd, f->fail_run))
+		return berth_error_msg(err, EIO, "the command '%s' returned a non-zero code: 1", cmd);
+	if (run->n_mounts && mounts[0])
+		strbuf_addf(&f->log, "mount-from %s\n", mounts[0]);
+	*ret = mk(f, state, cmd);
+	return 0;
+}
+
+static int fk_copy(void *be, const char *state, const struct build_copy_req *req, char **ret, struct berth_error **err)
+{
+	struct fake *f = be;
+	strbuf_addf(&f->log, "copy %s%s\n", req->copy->dest, req->src_state ? " from-stage" : "");
+	if (req->src_state)
+		f->seen_src_state = "yes";
+	if (req->copy->kind == SRC_CONTEXT)
+		assert_non_null(req->ctx);
+	*ret = mk(f, state, req->copy->dest);
+	return 0;
+}
+
+static int fk_mkdir(void *be, const char *state, const char *path, char **ret, struct berth_error **err)
+{
+	struct fake *f = be;
+	strbuf_addf(&f->log, "mkdir %s\n", path);
+	*ret = mk(f, state, path);
+	return 0;
+}
+
+static int fk_cache_get(void *be, const char *key, char **ret, struct berth_error **err)
+{
+	struct fake *f = be;
+	for (size_t i = 0; i < f->n_cache; i++)
+		if (streq(f->cache_key[i], key)) {
+			f->live++;
+			*ret = xstrdup(f->cache_state[i]);
+			return 1;
+		}
+	return 0;
+}
+
+static int fk_cache_put(void *be, const char *key, const char *state, struct berth_error **err)
+{
+	struct fake *f = be;
+	assert_true(f->n_cache < 64);
+	f->cache_key[f->n_cache] = xstrdup(key);
+	f->cache_state[f->n_cache++] = xstrdup(state);
+	return 0;
+}
+
+static int fk_commit(void *be, const char *state, json_t *cfg, char **ret, struct berth_error **err)
+{
+	struct fake *f = be;
+	free(f->committed);
+	f->committed = xstrdup(state);
+	json_decref(f->config);
+	f->config = json_incref(cfg);
+	char d[DIGEST_STRING_MAX];
+	digest_buffer(DIGEST_SHA256, state, strlen(state), d);
+	*ret = xstrdup(d);
+	return 0;
+}
+
+static int fk_tag(void *be, const char *id, const char *ref, struct berth_error **err)
+{
+	struct fake *f = be;
+	size_t n = 0;
+	while (f->tags && f->tags[n])
+		n++;
+	f->tags = xrealloc(f->tags, (n + 2) * sizeof(char *));
+	f->tags[n] = xstrdup(ref);
+	f->tags[n + 1] = NULL;
+	return 0;
+}
+
+static int fk_retain(void *be, const char *state, char **ret, struct berth_error **err)
+{
+	struct fake *f = be;
+	f->live++;
+	*ret = xstrdup(state);
+	return 0;
+}
+
+static void fk_release(void *be, const char *state)
+{
+	struct fake *f = be;
+	f->live--;
+}
+
+static const struct build_backend_ops fake_ops = {
+	.state_from_image = fk_from_image,
+	.run = fk_run,
+	.copy = fk_copy,
+	.mkdir = fk_mkdir,
+	.cache_get = fk_cache_get,
+	.cache_put = fk_cache_put,
+	.commit = fk_commit,
+	.tag = fk_tag,
+	.retain = fk_retain,
+	.release = fk_release,
+};
+
+static void fake_done(struct fake *f)
+{
+	for (size_t i = 0; i < f->n_cache; i++) {
+		free(f->cache_key[i]);
+		free(f->cache_state[i]);
+	}
+	strbuf_release(&f->log);
+	strbuf_release(&f->events);
+	free(f->committed);
+	json_decref(f->config);
+	strv_free(f->tags);
+}
+
+static void on_event(void *ud, enum build_event ev, const char *text)
+{
+	struct fake *f = ud;
+	_cleanup_free_ char *line = build_event_json(ev, text);
+	strbuf_addstr(&f->events, line);
+}
+
+struct built {
+	struct dockerfile *df;
+	struct build_plan *plan;
+	struct build_context *ctx;
+};
+
+static void built_done(struct built *b)
+{
+	build_plan_free(b->plan);
+	build_context_free(b->ctx);
+	dockerfile_free(b->df);
+}
+
+static const char *DF = "FROM scratch AS build\nWORKDIR /src\nCOPY . .\nRUN make\n"
+			"FROM scratch\nENV A=1\nCOPY --from=build /src/out /app\nRUN --mount=from=build,target=/m ls\n"
+			"CMD [\"/app\"]\n";
+
+static void make_plan(struct built *b, const char *text, char *ctxdir)
+{
+	assert_int_equal(dockerfile_parse(text, strlen(text), NULL, &b->df, NULL), 0);
+	assert_int_equal(build_context_open_dir(ctxdir, NULL, &b->ctx, NULL), 0);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (build_plan_new(b->df, b->ctx, NULL, &b->plan, &err) < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		fail_msg("plan: %s", m);
+	}
+}
+
+static int run_build(struct fake *f, struct built *b, bool no_cache, char **id, struct berth_error **err)
+{
+	struct build_backend be = { .ops = &fake_ops, .data = f };
+	char *tags[] = { (char *)"app:latest", (char *)"app:v1", NULL };
+	struct build_exec_opts o = { .no_cache = no_cache, .tags = tags, .event = on_event, .event_userdata = f };
+	strbuf_reset(&f->log);
+	strbuf_reset(&f->events);
+	return build_execute(b->plan, b->ctx, &be, &o, id, err);
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+static void test_build_and_rebuild_from_cache(void **state)
+{
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_(fake_done) struct fake f = { .log = STRBUF_INIT, .events = STRBUF_INIT };
+	_cleanup_(built_done) struct built b = { 0 };
+	make_plan(&b, DF, dir);
+	_cleanup_free_ char *id = NULL, *id2 = NULL, *id3 = NULL;
+	assert_int_equal(run_build(&f, &b, false, &id, NULL), 0);
+	assert_string_equal(f.log.buf, "from scratch\nmkdir /src\ncopy /src/\nrun make\nfrom scratch\n"
+				       "copy /app from-stage\nrun ls\nmount-from |scratch|/src|/src/|make\n");
+	assert_int_equal(f.live, 0);
+	assert_non_null(id);
+	assert_string_equal(f.tags[0], "app:latest");
+	assert_string_equal(f.tags[1], "app:v1");
+	assert_non_null(strstr(f.events.buf, "{\"stream\":\"Step 1/9 : FROM scratch AS build\\n\"}\n"));
+	assert_non_null(strstr(f.events.buf, "Step 9/9 : CMD [\\\"/app\\\"]"));
+	assert_non_null(strstr(f.events.buf, "output line"));
+	assert_non_null(strstr(f.events.buf, "{\"aux\":{\"ID\":\"sha256:"));
+	assert_non_null(strstr(f.events.buf, "Successfully tagged app:v1"));
+	assert_int_equal(count(f.events.buf, "Using cache"), 0);
+	/* image config: the plan's config and the history of both stages' steps */
+	json_t *cfg = json_object_get(f.config, "config");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Cmd"), 0)), "/app");
+	assert_int_equal(json_array_size(json_object_get(f.config, "history")), 4);
+	assert_true(json_is_true(json_object_get(json_array_get(json_object_get(f.config, "history"), 0),
+						 "empty_layer")));
+	assert_string_equal(json_string_value(json_object_get(f.config, "os")), "linux");
+	/* second build: every filesystem step comes from the cache, same image */
+	assert_int_equal(run_build(&f, &b, false, &id2, NULL), 0);
+	assert_string_equal(f.log.buf, "from scratch\nfrom scratch\n");
+	assert_int_equal(count(f.events.buf, " ---> Using cache"), 5);
+	assert_string_equal(id, id2);
+	assert_int_equal(f.live, 0);
+	/* --no-cache runs everything again */
+	assert_int_equal(run_build(&f, &b, true, &id3, NULL), 0);
+	assert_int_equal(count(f.log.buf, "run "), 2);
+	assert_int_equal(f.live, 0);
+	fs_rm_rf_helper(dir);
+}
+
+static void test_failing_step_leaves_no_image(void **state)
+{
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_(fake_done) struct fake f = { .log = STRBUF_INIT, .events = STRBUF_INIT, .fail_run = "ls" };
+	_cleanup_(built_done) struct built b = { 0 };
+	make_plan(&b, DF, dir);
+	_cleanup_free_ char *id = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	assert_true(run_build(&f, &b, false, &id, &err) < 0);
+	assert_null(id);
+	assert_null(f.committed);
+	assert_null(f.tags);
+	assert_int_equal(f.live, 0);
+	_cleanup_free_ char *m = berth_error_string(err);
+	assert_string_equal(m, "Dockerfile:8: RUN --mount=from=build,target=/m ls: the command 'ls' returned a non-zero code: 1");
+	assert_non_null(strstr(f.events.buf, "{\"errorDetail\":{\"message\":\"Dockerfile:8: RUN"));
+	assert_null(strstr(f.events.buf, "Successfully built"));
+	/* the steps before the failure were cached: fixing the failure reuses them */
+	f.fail_run = NULL;
+	_cleanup_free_ char *id2 = NULL;
+	assert_int_equal(run_build(&f, &b, false, &id2, NULL), 0);
+	assert_string_equal(f.log.buf, "from scratch\nfrom scratch\nrun ls\nmount-from |scratch|/src|/src/|make\n");
+	assert_int_equal(f.live, 0);
+	fs_rm_rf_helper(dir);
+}
+
+static void test_remote_add_without_network_is_clear_error(void **state)
+{
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_(fake_done) struct fake f = { .log = STRBUF_INIT, .events = STRBUF_INIT };
+	_cleanup_(built_done) struct built b = { 0 };
+	make_plan(&b, "FROM scratch\nADD https://example.org/x.tgz /x/\n", dir);
+	_cleanup_free_ char *id = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	assert_int_equal(run_build(&f, &b, false, &id, &err), -ENOTSUP);
+	_cleanup_free_ char *m = berth_error_string(err);
+	assert_non_null(strstr(m, "Dockerfile:2: ADD https://example.org/x.tgz /x/: remote ADD sources need network access"));
+	assert_int_equal(f.live, 0);
+	fs_rm_rf_helper(dir);
+}
+
+static void test_event_json_shapes(void **state)
+{
+	_cleanup_free_ char *s = build_event_json(BUILD_EVENT_STREAM, "Step 1/2 : FROM \"x\"\n");
+	assert_string_equal(s, "{\"stream\":\"Step 1/2 : FROM \\\"x\\\"\\n\"}\n");
+	_cleanup_free_ char *a = build_event_json(BUILD_EVENT_AUX_ID, "sha256:abc");
+	assert_string_equal(a, "{\"aux\":{\"ID\":\"sha256:abc\"}}\n");
+	_cleanup_free_ char *e = build_event_json(BUILD_EVENT_ERROR, "boom");
+	json_t *j = json_loads(e, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "error")), "boom");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "errorDetail"), "message")), "boom");
+	json_decref(j);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_build_and_rebuild_from_cache),
+		cmocka_unit_test(test_failing_step_leaves_no_image),
+		cmocka_unit_test(test_remote_add_without_network_is_clear_error),
+		cmocka_unit_test(test_event_json_shapes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

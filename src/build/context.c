@@ -105,6 +105,8 @@ static int entry_cmp(const void *a, const void *b)
 struct ctx_entry *build_context_lookup(const struct build_context *ctx, const char *path, bool for_copy)
 {
 	struct ctx_entry key = { .path = (char *)path };
+	if (ctx->n == 0)
+		return NULL;
 	struct ctx_entry *e = bsearch(&key, ctx->e, ctx->n, sizeof(*ctx->e), entry_cmp);
 	if (e && for_copy && e->build_only)
 		return NULL;
@@ -140,7 +142,8 @@ static int context_load(struct build_context *ctx, bool use_owner, const char *d
 		return berth_error_wrap(err, r, "read '.dockerignore'");
 	if ((r = walk(&w, ctx->rootfd, "", 0)) < 0)
 		return r;
-	qsort(ctx->e, ctx->n, sizeof(*ctx->e), entry_cmp);
+	if (ctx->n > 1)
+		qsort(ctx->e, ctx->n, sizeof(*ctx->e), entry_cmp);
 	if ((r = add_build_file(&w, ".dockerignore")) < 0)
 		return r;
 	return add_build_file(&w, dockerfile);

@@ -343,7 +343,7 @@ static int apply_misc(struct planner *pl, struct stage_state *st, struct plan_st
 		return 0;
 	case DF_SHELL:
 		json_object_set_new(st->config, "Shell", strv_to_json(in->args));
-		s->text = xasprintf("SHELL %s", in->original + strlen("SHELL"));
+		s->text = xasprintf("SHELL %s", in->original + strspn(in->original + strlen("SHELL"), " \t") + strlen("SHELL"));
 		return 0;
 	case DF_ONBUILD: {
 		json_t *ob = json_object_get(st->config, "OnBuild");

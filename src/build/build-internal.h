@@ -44,16 +44,16 @@ struct planner {
 	struct build_context *ctx;
 	const struct build_plan_opts *opts;
 	struct build_plan *plan;
-	int *state;      /* per stage: 0 new, 1 in progress, 2 done */
-	bool *arg_used;  /* per opts->build_args entry */
+	int *state;     /* per stage: 0 new, 1 in progress, 2 done */
+	bool *arg_used; /* per opts->build_args entry */
 	struct berth_error **err;
 };
 
 /* Processing state of one stage. */
 struct stage_state {
 	size_t index;
-	json_t *config;  /* docker container config being built */
-	char **args;     /* declared ARGs with a value, "K=V" */
+	json_t *config; /* docker container config being built */
+	char **args;    /* declared ARGs with a value, "K=V" */
 	bool cmd_set;
 	char key[DIGEST_STRING_MAX];
 };
@@ -66,7 +66,8 @@ void env_set(char ***env, const char *key, const char *value);
 /* The environment for expansion: ARGs overlaid by ENV. */
 char **stage_expand_env(const struct stage_state *st);
 /* shlex_process_word with the Dockerfile's escape and a located error. */
-int plan_expand(struct planner *pl, const struct df_instr *in, char *const *env, const char *word, char **ret);
+int plan_expand(struct planner *pl, const struct df_instr *in, char *const *env, const char *word,
+		char **ret);
 int plan_error(struct planner *pl, const struct df_instr *in, const char *fmt, ...) _printf_(3, 4);
 /* Process stage i (and, first, what it depends on). */
 int plan_stage(struct planner *pl, size_t i);
@@ -79,5 +80,6 @@ int plan_depend(struct planner *pl, struct stage_state *st, const struct df_inst
 const char *plan_build_arg(struct planner *pl, const char *key);
 void plan_step_done(struct plan_step *s);
 int plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env, json_t *desc);
-int plan_copy(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env, json_t *desc);
+int plan_copy(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env,
+	      json_t *desc);
 bool plan_is_proxy_arg(const char *key);

@@ -58,36 +58,25 @@ static void add_build_arg(struct tool_opts *o, const char *a)
 static int parse_opts(int argc, char **argv, struct tool_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "file", required_argument, NULL, 'f' },     { "build-arg", required_argument, NULL, 'a' },
-		{ "target", required_argument, NULL, 't' },   { "platform", required_argument, NULL, 'p' },
-		{ "label", required_argument, NULL, 'l' },    { "help", no_argument, NULL, 'h' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "build-arg", required_argument, NULL, 'a' },
+		{ "target", required_argument, NULL, 't' },
+		{ "platform", required_argument, NULL, 'p' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+f:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'f':
-			o->file = optarg;
-			break;
-		case 'a':
-			add_build_arg(o, optarg);
-			break;
-		case 't':
-			o->target = optarg;
-			break;
-		case 'p':
-			o->platform = optarg;
-			break;
-		case 'l':
-			strv_add(&o->labels, optarg);
-			break;
-		case 'h':
-			tool_usage(stdout);
-			return 0;
-		default:
-			tool_usage(stderr);
-			return 2;
+		case 'f': o->file = optarg; break;
+		case 'a': add_build_arg(o, optarg); break;
+		case 't': o->target = optarg; break;
+		case 'p': o->platform = optarg; break;
+		case 'l': strv_add(&o->labels, optarg); break;
+		case 'h': tool_usage(stdout); return 0;
+		default: tool_usage(stderr); return 2;
 		}
 	}
 	o->context = optind < argc ? argv[optind++] : NULL;
@@ -128,7 +117,8 @@ static const char *dockerfile_in_context(const char *file, const char *context)
 	return "Dockerfile";
 }
 
-static int open_context(const char *dir, const char *df_rel, struct build_context **ret, struct berth_error **err)
+static int open_context(const char *dir, const char *df_rel, struct build_context **ret,
+			struct berth_error **err)
 {
 	if (streq(dir, "-"))
 		return build_context_open_tar(STDIN_FILENO, getenv("TMPDIR"), df_rel, ret, err);
@@ -143,8 +133,9 @@ static json_t *context_json(struct build_context *ctx, struct berth_error **err)
 		const char *type = S_ISDIR(e->mode) ? "dir" : S_ISLNK(e->mode) ? "symlink" : "file";
 		char mode[8];
 		snprintf(mode, sizeof(mode), "%04o", (unsigned)(e->mode & 07777));
-		json_t *j = json_pack("{s:s,s:s,s:s,s:i,s:i,s:I}", "path", e->path, "type", type, "mode", mode, "uid",
-				      (int)e->uid, "gid", (int)e->gid, "size", (json_int_t)e->size);
+		json_t *j =
+		    json_pack("{s:s,s:s,s:s,s:i,s:i,s:I}", "path", e->path, "type", type, "mode", mode, "uid",
+			      (int)e->uid, "gid", (int)e->gid, "size", (json_int_t)e->size);
 		if (e->link)
 			json_object_set_new(j, "link", json_string(e->link));
 		if (e->build_only)
@@ -194,8 +185,9 @@ static int tool_run(const char *verb, struct tool_opts *o)
 	} else if (load_dockerfile(file, &df, &err) < 0) {
 		return tool_fail(err);
 	}
-	struct build_plan_opts po = { .build_args = o->build_args, .target = o->target, .platform = o->platform,
-				      .labels = o->labels };
+	struct build_plan_opts po = {
+		.build_args = o->build_args, .target = o->target, .platform = o->platform, .labels = o->labels
+	};
 	_cleanup_plan_ struct build_plan *plan = NULL;
 	if (build_plan_new(df, ctx, &po, &plan, &err) < 0)
 		return tool_fail(err);

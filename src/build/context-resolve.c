@@ -33,7 +33,9 @@ static void push_match(struct resolver *rs, size_t entry, const char *rel, size_
 	if ((rs->n & (rs->n - 1)) == 0)
 		rs->m = xrealloc(rs->m, (rs->n ? rs->n * 2 : 8) * sizeof(*rs->m));
 	const char *path = entry == SIZE_MAX ? "." : rs->ctx->e[entry].path;
-	rs->m[rs->n++] = (struct ctx_match){ .entry = entry, .path = xstrdup(path), .rel = xstrdup(rel), .source = source };
+	rs->m[rs->n++] = (struct ctx_match){
+		.entry = entry, .path = xstrdup(path), .rel = xstrdup(rel), .source = source
+	};
 }
 
 /* A source root and, for a directory, everything below it. */
@@ -82,7 +84,8 @@ static int resolve_one(struct resolver *rs, const char *src, size_t source, stru
 				add_root(rs, k, source);
 		}
 		if (rs->n == before)
-			return berth_error_msg(err, ENOENT, "no source files were specified: '%s' matches nothing", src);
+			return berth_error_msg(err, ENOENT,
+					       "no source files were specified: '%s' matches nothing", src);
 		return 0;
 	}
 	struct ctx_entry *e = build_context_lookup(ctx, c, true);
@@ -124,7 +127,8 @@ int build_context_entry_digest(struct build_context *ctx, struct ctx_entry *e, s
 {
 	if (e->digest[0] || !S_ISREG(e->mode))
 		return 0;
-	_cleanup_close_ int fd = fs_open_in_root(ctx->rootfd, e->path, O_RDONLY, 0, FS_RESOLVE_NO_FOLLOW, err);
+	_cleanup_close_ int fd =
+	    fs_open_in_root(ctx->rootfd, e->path, O_RDONLY, 0, FS_RESOLVE_NO_FOLLOW, err);
 	if (fd < 0)
 		return berth_error_wrap(err, fd, "hash '%s'", e->path);
 	return digest_fd(DIGEST_SHA256, fd, e->digest, NULL, err);

@@ -24,7 +24,8 @@ static int add_entry(struct walker *w, const char *path, const struct stat *st, 
 {
 	struct build_context *ctx = w->ctx;
 	if (ctx->n >= CONTEXT_MAX_ENTRIES)
-		return berth_error_msg(w->err, EFBIG, "build context has more than %d entries", CONTEXT_MAX_ENTRIES);
+		return berth_error_msg(w->err, EFBIG, "build context has more than %d entries",
+				       CONTEXT_MAX_ENTRIES);
 	if ((ctx->n & (ctx->n - 1)) == 0)
 		ctx->e = xrealloc(ctx->e, (ctx->n ? ctx->n * 2 : 16) * sizeof(*ctx->e));
 	struct ctx_entry *e = &ctx->e[ctx->n];
@@ -51,8 +52,8 @@ static int add_entry(struct walker *w, const char *path, const struct stat *st, 
 static int walk(struct walker *w, int dirfd, const char *rel, int depth)
 {
 	if (depth > CONTEXT_MAX_DEPTH)
-		return berth_error_msg(w->err, ELOOP, "build context nested deeper than %d at '%s'", CONTEXT_MAX_DEPTH,
-				       rel);
+		return berth_error_msg(w->err, ELOOP, "build context nested deeper than %d at '%s'",
+				       CONTEXT_MAX_DEPTH, rel);
 	int dfd = dup(dirfd);
 	if (dfd < 0)
 		return berth_error_errno(w->err, "dup");
@@ -83,7 +84,8 @@ static int walk(struct walker *w, int dirfd, const char *rel, int depth)
 		size_t before = w->ctx->n;
 		if (!excluded && (r = add_entry(w, path, &st, dirfd, de->d_name)) < 0)
 			return r;
-		_cleanup_close_ int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		_cleanup_close_ int sub =
+		    openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0)
 			return berth_error_errno(w->err, "open directory '%s'", path);
 		if ((r = walk(w, sub, path, depth + 1)) < 0)
@@ -197,8 +199,8 @@ static int extract_file(struct archive *a, int rootfd, const char *path, struct 
 	if (pfd < 0)
 		return pfd;
 	unlinkat(pfd, base, 0);
-	_cleanup_close_ int fd = fs_open_in_root(rootfd, path, O_WRONLY | O_CREAT | O_EXCL, 0600,
-						 FS_RESOLVE_NO_FOLLOW, err);
+	_cleanup_close_ int fd =
+	    fs_open_in_root(rootfd, path, O_WRONLY | O_CREAT | O_EXCL, 0600, FS_RESOLVE_NO_FOLLOW, err);
 	if (fd < 0)
 		return fd;
 	const void *buf;
@@ -244,8 +246,7 @@ static int extract_entry(struct archive *a, int rootfd, struct archive_entry *ae
 			return berth_error_errno(err, "set attributes of '%s'", path);
 		return 0;
 	}
-	case AE_IFREG:
-		return extract_file(a, rootfd, path, ae, err);
+	case AE_IFREG: return extract_file(a, rootfd, path, ae, err);
 	case AE_IFLNK: {
 		const char *base;
 		_cleanup_close_ int pfd = parent_fd(rootfd, path, &base, err);
@@ -258,8 +259,7 @@ static int extract_entry(struct archive *a, int rootfd, struct archive_entry *ae
 			return berth_error_errno(err, "create symlink '%s'", path);
 		return 0;
 	}
-	default:
-		return 0; /* devices, fifos: not part of a build context */
+	default: return 0; /* devices, fifos: not part of a build context */
 	}
 }
 
@@ -280,7 +280,8 @@ static int extract_tar(int fd, int rootfd, struct berth_error **err)
 	int ar;
 	while ((ar = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
 		if (++count > CONTEXT_MAX_ENTRIES) {
-			r = berth_error_msg(err, EFBIG, "context tar has more than %d entries", CONTEXT_MAX_ENTRIES);
+			r = berth_error_msg(err, EFBIG, "context tar has more than %d entries",
+					    CONTEXT_MAX_ENTRIES);
 			break;
 		}
 		if ((r = extract_entry(a, rootfd, ae, err)) < 0)

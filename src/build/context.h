@@ -23,18 +23,18 @@
 #define CONTEXT_MAX_DEPTH   256
 
 struct ctx_entry {
-	char *path;       /* relative, cleaned, "/"-separated */
-	mode_t mode;      /* file type and permission bits */
+	char *path;  /* relative, cleaned, "/"-separated */
+	mode_t mode; /* file type and permission bits */
 	uint32_t uid, gid;
 	uint64_t size;
-	char *link;       /* symlink target, or NULL */
-	bool build_only;  /* excluded by .dockerignore, kept for the builder */
+	char *link;                     /* symlink target, or NULL */
+	bool build_only;                /* excluded by .dockerignore, kept for the builder */
 	char digest[DIGEST_STRING_MAX]; /* regular files: sha256 of the content, computed lazily */
 };
 
 struct build_context {
-	char *root;       /* directory holding the files */
-	bool owned_root;  /* a private extraction, removed by build_context_free() */
+	char *root;      /* directory holding the files */
+	bool owned_root; /* a private extraction, removed by build_context_free() */
 	int rootfd;
 	struct ctx_entry *e;
 	size_t n;
@@ -70,10 +70,10 @@ int build_context_clean_source(const char *src, char **ret, struct berth_error *
 
 /* A resolved source: an entry and its path relative to the source root. */
 struct ctx_match {
-	size_t entry;     /* index into ctx->e; SIZE_MAX for the context root itself */
-	char *path;       /* the entry's path in the context ("." for the root) */
-	char *rel;        /* path below the matched source; "" for the source itself */
-	size_t source;    /* which source of the instruction */
+	size_t entry;  /* index into ctx->e; SIZE_MAX for the context root itself */
+	char *path;    /* the entry's path in the context ("." for the root) */
+	char *rel;     /* path below the matched source; "" for the source itself */
+	size_t source; /* which source of the instruction */
 };
 
 /*

@@ -90,13 +90,13 @@ struct df_opts {
 
 struct df_instr {
 	enum df_cmd cmd;
-	char *original;  /* the logical line, continuations joined */
-	int line;        /* first line (1-based) */
-	int end_line;    /* last line, heredoc bodies included */
-	char **flags;    /* raw "--name=value" words, NULL-terminated */
-	char **args;     /* arguments (see below), NULL-terminated, never NULL */
+	char *original; /* the logical line, continuations joined */
+	int line;       /* first line (1-based) */
+	int end_line;   /* last line, heredoc bodies included */
+	char **flags;   /* raw "--name=value" words, NULL-terminated */
+	char **args;    /* arguments (see below), NULL-terminated, never NULL */
 	size_t n_args;
-	bool json;       /* exec form (JSON array) */
+	bool json; /* exec form (JSON array) */
 	struct df_heredoc *heredocs;
 	size_t n_heredocs;
 	struct df_opts opts;
@@ -112,22 +112,22 @@ struct df_instr {
  */
 
 struct df_stage {
-	char *name;       /* lower case, or NULL */
-	char *base;       /* unexpanded */
-	char *platform;   /* unexpanded --platform, or NULL */
-	size_t from;      /* index of the FROM in dockerfile.instrs */
-	size_t first, n;  /* instructions after FROM: instrs[first .. first+n) */
+	char *name;      /* lower case, or NULL */
+	char *base;      /* unexpanded */
+	char *platform;  /* unexpanded --platform, or NULL */
+	size_t from;     /* index of the FROM in dockerfile.instrs */
+	size_t first, n; /* instructions after FROM: instrs[first .. first+n) */
 };
 
 struct dockerfile {
-	char *name;         /* for messages: "Dockerfile" */
-	char escape;        /* '\\' or '`' */
-	char *syntax;       /* # syntax= value or NULL (ignored) */
-	char *check;        /* # check= value or NULL */
-	char **warnings;    /* NULL-terminated, never NULL */
+	char *name;      /* for messages: "Dockerfile" */
+	char escape;     /* '\\' or '`' */
+	char *syntax;    /* # syntax= value or NULL (ignored) */
+	char *check;     /* # check= value or NULL */
+	char **warnings; /* NULL-terminated, never NULL */
 	struct df_instr *instrs;
 	size_t n_instrs;
-	size_t n_meta;      /* instrs[0 .. n_meta) are the ARGs before the first FROM */
+	size_t n_meta; /* instrs[0 .. n_meta) are the ARGs before the first FROM */
 	struct df_stage *stages;
 	size_t n_stages;
 };

@@ -57,17 +57,18 @@ static void set_true(json_t *o, const char *k, bool v)
 
 static json_t *instr_json(const struct df_instr *in)
 {
-	json_t *j = json_pack("{s:s,s:i,s:i,s:s,s:b,s:o}", "cmd", df_cmd_name(in->cmd), "line", in->line, "end_line",
-			      in->end_line, "original", in->original, "json", in->json, "args", strv_json(in->args));
+	json_t *j =
+	    json_pack("{s:s,s:i,s:i,s:s,s:b,s:o}", "cmd", df_cmd_name(in->cmd), "line", in->line, "end_line",
+		      in->end_line, "original", in->original, "json", in->json, "args", strv_json(in->args));
 	if (in->flags[0])
 		json_object_set_new(j, "flags", strv_json(in->flags));
 	if (in->n_heredocs) {
 		json_t *h = json_array();
 		for (size_t i = 0; i < in->n_heredocs; i++) {
 			const struct df_heredoc *d = &in->heredocs[i];
-			json_array_append_new(h, json_pack("{s:s,s:s,s:b,s:b,s:i}", "name", d->name, "content",
-							   d->content, "expand", d->expand, "chomp", d->chomp, "fd",
-							   (int)d->fd));
+			json_array_append_new(h, json_pack("{s:s,s:s,s:b,s:b,s:i}", "name", d->name,
+							   "content", d->content, "expand", d->expand,
+							   "chomp", d->chomp, "fd", (int)d->fd));
 		}
 		json_object_set_new(j, "heredocs", h);
 	}
@@ -118,8 +119,8 @@ json_t *dockerfile_to_json(const struct dockerfile *df)
 		set_str(js, "platform", s->platform);
 		json_array_append_new(stages, js);
 	}
-	json_t *j = json_pack("{s:s,s:o,s:o,s:o}", "escape", esc, "warnings", strv_json(df->warnings), "meta_args",
-			      meta, "stages", stages);
+	json_t *j = json_pack("{s:s,s:o,s:o,s:o}", "escape", esc, "warnings", strv_json(df->warnings),
+			      "meta_args", meta, "stages", stages);
 	set_str(j, "syntax", df->syntax);
 	set_str(j, "check", df->check);
 	return j;
@@ -163,13 +164,13 @@ static json_t *copy_json(const struct build_plan *p, const struct plan_copy *c)
 
 static json_t *step_json(const struct build_plan *p, const struct plan_step *s)
 {
-	json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:s}", "instruction", s->in->original, "line", s->in->line, "text",
-			      s->text, "op", op_names[s->op], "key", s->key);
+	json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:s}", "instruction", s->in->original, "line", s->in->line,
+			      "text", s->text, "op", op_names[s->op], "key", s->key);
 	set_true(j, "trigger", s->trigger);
 	if (s->op == OP_RUN) {
 		json_t *r = json_pack("{s:o,s:o,s:s,s:s,s:s,s:s}", "argv", strv_json(s->run.argv), "env",
-				      strv_json(s->run.env), "user", s->run.user, "workdir", s->run.workdir, "network",
-				      s->run.network, "security", s->run.security);
+				      strv_json(s->run.env), "user", s->run.user, "workdir", s->run.workdir,
+				      "network", s->run.network, "security", s->run.security);
 		if (s->run.n_mounts) {
 			json_t *m = json_array();
 			for (size_t i = 0; i < s->run.n_mounts; i++)
@@ -222,6 +223,6 @@ json_t *build_plan_to_json(const struct build_plan *p)
 	}
 	for (size_t i = 0; i < p->n_stages; i++)
 		json_array_append_new(stages, stage_json(p, i));
-	return json_pack("{s:i,s:i,s:o,s:o,s:o}", "target", (int)p->target, "total_steps", (int)p->n_steps, "waves",
-			 waves, "unused_build_args", strv_json(p->unused_args), "stages", stages);
+	return json_pack("{s:i,s:i,s:o,s:o,s:o}", "target", (int)p->target, "total_steps", (int)p->n_steps,
+			 "waves", waves, "unused_build_args", strv_json(p->unused_args), "stages", stages);
 }

@@ -16,8 +16,8 @@ struct exec {
 	const struct build_context *ctx;
 	const struct build_backend *be;
 	const struct build_exec_opts *o;
-	char **final;    /* per stage: its last state, until the build ends */
-	char *cur;       /* the state of the stage being built */
+	char **final; /* per stage: its last state, until the build ends */
+	char *cur;    /* the state of the stage being built */
 	size_t step_no;
 	struct berth_error **err;
 };
@@ -26,15 +26,11 @@ char *build_event_json(enum build_event ev, const char *text)
 {
 	json_t *j;
 	switch (ev) {
-	case BUILD_EVENT_AUX_ID:
-		j = json_pack("{s:{s:s}}", "aux", "ID", text);
-		break;
+	case BUILD_EVENT_AUX_ID: j = json_pack("{s:{s:s}}", "aux", "ID", text); break;
 	case BUILD_EVENT_ERROR:
 		j = json_pack("{s:{s:s},s:s}", "errorDetail", "message", text, "error", text);
 		break;
-	default:
-		j = json_pack("{s:s}", "stream", text);
-		break;
+	default: j = json_pack("{s:s}", "stream", text); break;
 	}
 	char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(j);
@@ -94,8 +90,7 @@ static int do_op(struct exec *x, const struct plan_step *s, char **next)
 		free(ms);
 		return r;
 	}
-	case OP_MKDIR:
-		return ops->mkdir(be, x->cur, s->mkdir, next, x->err);
+	case OP_MKDIR: return ops->mkdir(be, x->cur, s->mkdir, next, x->err);
 	case OP_COPY: {
 		struct build_copy_req req = { .copy = &s->copy, .ctx = x->ctx };
 		if (s->copy.kind == SRC_STAGE)
@@ -103,14 +98,14 @@ static int do_op(struct exec *x, const struct plan_step *s, char **next)
 		if (s->copy.kind == SRC_URL) {
 			if (!ops->fetch_urls)
 				return berth_error_msg(x->err, ENOTSUP,
-						       "remote ADD sources need network access, which this build does not have: '%s'",
+						       "remote ADD sources need network access, which this "
+						       "build does not have: '%s'",
 						       s->copy.srcs[0]);
 			return ops->fetch_urls(be, x->cur, &req, next, x->err);
 		}
 		return ops->copy(be, x->cur, &req, next, x->err);
 	}
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
@@ -135,7 +130,8 @@ static int exec_step(struct exec *x, const struct plan_step *s)
 	}
 	int r = do_op(x, s, &next);
 	if (r < 0)
-		return berth_error_wrap(x->err, r, "%s:%d: %s", x->plan->df->name, s->in->line, s->in->original);
+		return berth_error_wrap(x->err, r, "%s:%d: %s", x->plan->df->name, s->in->line,
+					s->in->original);
 	r = ops->cache_put(x->be->data, s->key, next, x->err);
 	set_cur(x, next);
 	if (r < 0)
@@ -155,11 +151,14 @@ static int exec_stage(struct exec *x, size_t i)
 	if (ps->base_kind == BASE_STAGE)
 		r = ops->retain(x->be->data, x->final[ps->base_stage], &st, x->err);
 	else
-		r = ops->state_from_image(x->be->data, ps->base_kind == BASE_IMAGE ? ps->base_id : NULL, &st, x->err);
+		r = ops->state_from_image(x->be->data, ps->base_kind == BASE_IMAGE ? ps->base_id : NULL, &st,
+					  x->err);
 	if (r < 0)
-		return berth_error_wrap(x->err, r, "%s:%d: %s", x->plan->df->name, from->line, from->original);
+		return berth_error_wrap(x->err, r, "%s:%d: %s", x->plan->df->name, from->line,
+					from->original);
 	set_cur(x, st);
-	emit(x, BUILD_EVENT_STREAM, " ---> %s\n", short_id(ps->base_kind == BASE_IMAGE ? ps->base_id : ps->base_key));
+	emit(x, BUILD_EVENT_STREAM, " ---> %s\n",
+	     short_id(ps->base_kind == BASE_IMAGE ? ps->base_id : ps->base_key));
 	for (size_t k = 0; k < ps->n_steps; k++)
 		if ((r = exec_step(x, &ps->steps[k])) < 0)
 			return r;
@@ -193,8 +192,8 @@ static json_t *image_config(const struct build_plan *p)
 	}
 	json_t *hist = json_array();
 	add_history(p, p->target, hist);
-	json_t *j = json_pack("{s:s,s:s,s:O,s:o}", "os", plat, "architecture", arch ? arch : "", "config", ps->config,
-			      "history", hist);
+	json_t *j = json_pack("{s:s,s:s,s:O,s:o}", "os", plat, "architecture", arch ? arch : "", "config",
+			      ps->config, "history", hist);
 	if (variant)
 		json_object_set_new(j, "variant", json_string(variant));
 	if (ps->author)
@@ -221,8 +220,9 @@ static int exec_finish(struct exec *x, char **ret_image_id)
 	return 0;
 }
 
-int build_execute(const struct build_plan *plan, const struct build_context *ctx, const struct build_backend *be,
-		  const struct build_exec_opts *opts, char **ret_image_id, struct berth_error **err)
+int build_execute(const struct build_plan *plan, const struct build_context *ctx,
+		  const struct build_backend *be, const struct build_exec_opts *opts, char **ret_image_id,
+		  struct berth_error **err)
 {
 	static const struct build_exec_opts none = { 0 };
 	struct exec x = { .plan = plan, .ctx = ctx, .be = be, .o = opts ? opts : &none, .err = err };

@@ -39,9 +39,9 @@ char *build_event_json(enum build_event ev, const char *text);
 typedef void (*build_output_fn)(void *userdata, const char *line);
 
 struct build_copy_req {
-	const struct plan_copy *copy;  /* what to copy (plan.h) */
+	const struct plan_copy *copy;    /* what to copy (plan.h) */
 	const struct build_context *ctx; /* SRC_CONTEXT: files are read from ctx->root / ctx->rootfd */
-	const char *src_state;         /* SRC_STAGE: the source stage's final state */
+	const char *src_state;           /* SRC_STAGE: the source stage's final state */
 };
 
 struct build_backend_ops {
@@ -56,7 +56,8 @@ struct build_backend_ops {
 	int (*copy)(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
 		    struct berth_error **err);
 	/* mkdir -p inside `state` (WORKDIR). */
-	int (*mkdir)(void *be, const char *state, const char *path, char **ret_state, struct berth_error **err);
+	int (*mkdir)(void *be, const char *state, const char *path, char **ret_state,
+		     struct berth_error **err);
 	/* Fetch remote ADD sources (NULL: not supported by this backend). */
 	int (*fetch_urls)(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
 			  struct berth_error **err);
@@ -81,13 +82,14 @@ struct build_backend {
 
 struct build_exec_opts {
 	bool no_cache;
-	char *const *tags;     /* NULL-terminated, may be NULL */
-	build_event_fn event;  /* may be NULL */
+	char *const *tags;    /* NULL-terminated, may be NULL */
+	build_event_fn event; /* may be NULL */
 	void *event_userdata;
 };
 
 /* Execute the plan; *ret_image_id is the committed image's ID (caller frees). */
-int build_execute(const struct build_plan *plan, const struct build_context *ctx, const struct build_backend *be,
-		  const struct build_exec_opts *opts, char **ret_image_id, struct berth_error **err);
+int build_execute(const struct build_plan *plan, const struct build_context *ctx,
+		  const struct build_backend *be, const struct build_exec_opts *opts, char **ret_image_id,
+		  struct berth_error **err);
 
 #endif

@@ -198,9 +198,7 @@ static bool tok_match(struct matcher *m, size_t ti, size_t si)
 	uint32_t r;
 	size_t l;
 	switch (t->kind) {
-	case T_LIT:
-		ok = si < m->n && m->s[si] == t->c && tok_match(m, ti + 1, si + 1);
-		break;
+	case T_LIT: ok = si < m->n && m->s[si] == t->c && tok_match(m, ti + 1, si + 1); break;
 	case T_STAR:
 		for (size_t k = si; !ok && k <= m->n; k++) {
 			ok = tok_match(m, ti + 1, k);
@@ -243,10 +241,8 @@ static bool pattern_match(const struct pattern *p, const char *path, size_t n)
 	const char *c = p->cleaned;
 	size_t cl = strlen(c);
 	switch (p->type) {
-	case M_EXACT:
-		return n == cl && memcmp(path, c, n) == 0;
-	case M_PREFIX:
-		return n >= cl - 2 && memcmp(path, c, cl - 2) == 0;
+	case M_EXACT: return n == cl && memcmp(path, c, n) == 0;
+	case M_PREFIX: return n >= cl - 2 && memcmp(path, c, cl - 2) == 0;
 	case M_SUFFIX: {
 		const char *suf = c + 2;
 		size_t sl = cl - 2;

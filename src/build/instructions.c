@@ -32,17 +32,14 @@ static const struct flag_spec run_flags[] = {
 	{ "security", FL_STRING, OPT(security) },
 };
 static const struct flag_spec copy_flags[] = {
-	{ "from", FL_STRING, OPT(from) },       { "chown", FL_STRING, OPT(chown) },
-	{ "chmod", FL_STRING, OPT(chmod) },     { "link", FL_BOOL, OPT(link) },
-	{ "parents", FL_BOOL, OPT(parents) },   { "exclude", FL_ARRAY, OPT(exclude) },
+	{ "from", FL_STRING, OPT(from) },     { "chown", FL_STRING, OPT(chown) },
+	{ "chmod", FL_STRING, OPT(chmod) },   { "link", FL_BOOL, OPT(link) },
+	{ "parents", FL_BOOL, OPT(parents) }, { "exclude", FL_ARRAY, OPT(exclude) },
 };
 static const struct flag_spec add_flags[] = {
-	{ "chown", FL_STRING, OPT(chown) },
-	{ "chmod", FL_STRING, OPT(chmod) },
-	{ "link", FL_BOOL, OPT(link) },
-	{ "keep-git-dir", FL_BOOL, OPT(keep_git_dir) },
-	{ "checksum", FL_STRING, OPT(checksum) },
-	{ "exclude", FL_ARRAY, OPT(exclude) },
+	{ "chown", FL_STRING, OPT(chown) },       { "chmod", FL_STRING, OPT(chmod) },
+	{ "link", FL_BOOL, OPT(link) },           { "keep-git-dir", FL_BOOL, OPT(keep_git_dir) },
+	{ "checksum", FL_STRING, OPT(checksum) }, { "exclude", FL_ARRAY, OPT(exclude) },
 };
 
 struct hc_flags {
@@ -50,7 +47,7 @@ struct hc_flags {
 };
 #define HC(f) offsetof(struct hc_flags, f)
 static const struct flag_spec hc_flag_specs[] = {
-	{ "interval", FL_STRING, HC(interval) },       { "timeout", FL_STRING, HC(timeout) },
+	{ "interval", FL_STRING, HC(interval) },         { "timeout", FL_STRING, HC(timeout) },
 	{ "start-period", FL_STRING, HC(start_period) }, { "start-interval", FL_STRING, HC(start_interval) },
 	{ "retries", FL_STRING, HC(retries) },
 };
@@ -94,8 +91,8 @@ static int parse_flags(struct df_parser *p, const struct df_instr *in, const str
 			else if (strcasecmp(value, "false") == 0)
 				*(bool *)field = false;
 			else
-				return df_error(p, in->line, "expecting boolean value for flag %s, not: %s", name,
-						value);
+				return df_error(p, in->line, "expecting boolean value for flag %s, not: %s",
+						name, value);
 			break;
 		case FL_STRING:
 			if (!value)
@@ -149,7 +146,8 @@ static int check_from(struct df_parser *p, struct df_instr *in)
 			*c = (char)tolower((unsigned char)*c);
 		if (!valid_stage_name(lower))
 			return df_error(p, in->line,
-					"invalid name for build stage: \"%s\", name can't start with a number or contain symbols",
+					"invalid name for build stage: \"%s\", name can't start with a "
+					"number or contain symbols",
 					in->args[2]);
 	} else if (in->n_args != 1) {
 		return df_error(p, in->line, "FROM requires either one or three arguments");
@@ -162,7 +160,8 @@ static int check_copy(struct df_parser *p, struct df_instr *in)
 	const char *name = df_cmd_name(in->cmd);
 	if (in->n_args < 2)
 		return df_error(p, in->line,
-				"%s requires at least two arguments, but only one was provided. Destination could not be determined",
+				"%s requires at least two arguments, but only one was provided. Destination "
+				"could not be determined",
 				name);
 	int r = in->cmd == DF_COPY ? PARSE_FLAGS(p, in, copy_flags, &in->opts)
 				   : PARSE_FLAGS(p, in, add_flags, &in->opts);
@@ -193,7 +192,8 @@ static int check_run(struct df_parser *p, struct df_instr *in)
 	if (in->opts.network && !streq(in->opts.network, "default") && !streq(in->opts.network, "none") &&
 	    !streq(in->opts.network, "host"))
 		return df_error(p, in->line, "unsupported network mode \"%s\"", in->opts.network);
-	if (in->opts.security && !streq(in->opts.security, "sandbox") && !streq(in->opts.security, "insecure"))
+	if (in->opts.security && !streq(in->opts.security, "sandbox") &&
+	    !streq(in->opts.security, "insecure"))
 		return df_error(p, in->line, "unsupported security mode \"%s\"", in->opts.security);
 	for (char **m = in->opts.mounts; m && *m; m++) {
 		/* Values may use $VARS: check the syntax now, values again after expansion. */
@@ -256,7 +256,8 @@ static int check_healthcheck(struct df_parser *p, struct df_instr *in)
 	if (r >= 0 && f.retries) {
 		int64_t n;
 		if (parse_int64(f.retries, &n) < 0 || n > INT32_MAX || n < INT32_MIN)
-			r = df_error(p, in->line, "strconv.ParseInt: parsing \"%s\": invalid syntax", f.retries);
+			r = df_error(p, in->line, "strconv.ParseInt: parsing \"%s\": invalid syntax",
+				     f.retries);
 		else if (n < 0)
 			r = df_error(p, in->line, "--retries cannot be negative (%" PRId64 ")", n);
 		else
@@ -314,23 +315,16 @@ int df_instr_check(struct df_parser *p, struct df_instr *in)
 {
 	int r;
 	switch (in->cmd) {
-	case DF_FROM:
-		return check_from(p, in);
+	case DF_FROM: return check_from(p, in);
 	case DF_ADD:
-	case DF_COPY:
-		return check_copy(p, in);
-	case DF_RUN:
-		return check_run(p, in);
-	case DF_HEALTHCHECK:
-		return check_healthcheck(p, in);
-	case DF_ONBUILD:
-		return check_onbuild(p, in);
+	case DF_COPY: return check_copy(p, in);
+	case DF_RUN: return check_run(p, in);
+	case DF_HEALTHCHECK: return check_healthcheck(p, in);
+	case DF_ONBUILD: return check_onbuild(p, in);
 	case DF_ENV:
-	case DF_LABEL:
-		return check_kv(p, in);
+	case DF_LABEL: return check_kv(p, in);
 	case DF_CMD:
-	case DF_ENTRYPOINT:
-		return no_flags(p, in);
+	case DF_ENTRYPOINT: return no_flags(p, in);
 	case DF_SHELL:
 		if ((r = no_flags(p, in)) < 0)
 			return r;
@@ -347,7 +341,8 @@ int df_instr_check(struct df_parser *p, struct df_instr *in)
 		if (in->cmd == DF_VOLUME)
 			for (size_t i = 0; i < in->n_args; i++)
 				if (!in->args[i][strspn(in->args[i], " \t")])
-					return df_error(p, in->line, "VOLUME specified can not be an empty string");
+					return df_error(p, in->line,
+							"VOLUME specified can not be an empty string");
 		return 0;
 	case DF_MAINTAINER:
 	case DF_STOPSIGNAL:
@@ -356,8 +351,7 @@ int df_instr_check(struct df_parser *p, struct df_instr *in)
 		if (in->n_args != 1)
 			return err_exactly_one(p, in);
 		return no_flags(p, in);
-	default:
-		return df_error(p, in->line, "internal error: unhandled instruction");
+	default: return df_error(p, in->line, "internal error: unhandled instruction");
 	}
 }
 
@@ -485,8 +479,9 @@ int dockerfile_parse(const char *text, size_t len, const char *name, struct dock
 int dockerfile_parse_trigger(const char *line, struct df_instr **ret, struct berth_error **err)
 {
 	struct dockerfile tmp = { .warnings = xcalloc(1, sizeof(char *)) };
-	struct df_parser p = { .text = line, .len = strlen(line), .escape = '\\', .name = "ONBUILD", .df = &tmp,
-			       .err = err };
+	struct df_parser p = {
+		.text = line, .len = strlen(line), .escape = '\\', .name = "ONBUILD", .df = &tmp, .err = err
+	};
 	struct df_instr *in = xcalloc(1, sizeof(*in));
 	/* A stored trigger may carry heredoc bodies after its first line. */
 	int r = df_parse_lines(&p);

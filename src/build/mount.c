@@ -29,7 +29,8 @@ static int csv_split(const char *s, char ***ret, struct berth_error **err)
 				if (!*s) {
 					strbuf_release(&f);
 					strv_free(v);
-					return berth_error_msg(err, EINVAL, "extraneous or missing \" in quoted-field");
+					return berth_error_msg(err, EINVAL,
+							       "extraneous or missing \" in quoted-field");
 				}
 				if (*s == '"' && s[1] == '"') {
 					strbuf_addch(&f, '"');
@@ -44,7 +45,8 @@ static int csv_split(const char *s, char ***ret, struct berth_error **err)
 			if (*s && *s != ',') {
 				strbuf_release(&f);
 				strv_free(v);
-				return berth_error_msg(err, EINVAL, "extraneous or missing \" in quoted-field");
+				return berth_error_msg(err, EINVAL,
+						       "extraneous or missing \" in quoted-field");
 			}
 		} else {
 			while (*s && *s != ',') {
@@ -125,7 +127,8 @@ static int mount_key(struct df_mount *m, const char *key, const char *value, con
 		if (!streq(value, "shared") && !streq(value, "private") && !streq(value, "locked"))
 			return berth_error_msg(err, EINVAL, "unsupported sharing value \"%s\"", value);
 		set_str(&m->sharing, value);
-	} else if (streq(key, "readonly") || streq(key, "ro") || streq(key, "readwrite") || streq(key, "rw")) {
+	} else if (streq(key, "readonly") || streq(key, "ro") || streq(key, "readwrite") ||
+		   streq(key, "rw")) {
 		if (parse_bool(value, &b) < 0)
 			return berth_error_msg(err, EINVAL, "invalid value for %s: %s", key, value);
 		m->readonly = (key[0] == 'r' && (streq(key, "readonly") || streq(key, "ro"))) ? b : !b;

@@ -17,11 +17,24 @@
 #include "common/strbuf.h"
 
 static const char *const cmd_names[_DF_CMD_MAX] = {
-	[DF_ADD] = "ADD", [DF_ARG] = "ARG", [DF_CMD] = "CMD", [DF_COPY] = "COPY",
-	[DF_ENTRYPOINT] = "ENTRYPOINT", [DF_ENV] = "ENV", [DF_EXPOSE] = "EXPOSE", [DF_FROM] = "FROM",
-	[DF_HEALTHCHECK] = "HEALTHCHECK", [DF_LABEL] = "LABEL", [DF_MAINTAINER] = "MAINTAINER",
-	[DF_ONBUILD] = "ONBUILD", [DF_RUN] = "RUN", [DF_SHELL] = "SHELL", [DF_STOPSIGNAL] = "STOPSIGNAL",
-	[DF_USER] = "USER", [DF_VOLUME] = "VOLUME", [DF_WORKDIR] = "WORKDIR",
+	[DF_ADD] = "ADD",
+	[DF_ARG] = "ARG",
+	[DF_CMD] = "CMD",
+	[DF_COPY] = "COPY",
+	[DF_ENTRYPOINT] = "ENTRYPOINT",
+	[DF_ENV] = "ENV",
+	[DF_EXPOSE] = "EXPOSE",
+	[DF_FROM] = "FROM",
+	[DF_HEALTHCHECK] = "HEALTHCHECK",
+	[DF_LABEL] = "LABEL",
+	[DF_MAINTAINER] = "MAINTAINER",
+	[DF_ONBUILD] = "ONBUILD",
+	[DF_RUN] = "RUN",
+	[DF_SHELL] = "SHELL",
+	[DF_STOPSIGNAL] = "STOPSIGNAL",
+	[DF_USER] = "USER",
+	[DF_VOLUME] = "VOLUME",
+	[DF_WORKDIR] = "WORKDIR",
 };
 
 const char *df_cmd_name(enum df_cmd cmd)
@@ -201,12 +214,12 @@ static int parse_directives(struct df_parser *p)
 		*seen = true;
 		if (streq(key, "escape")) {
 			if (!streq(value, "\\") && !streq(value, "`"))
-				return df_error(p, p->lineno, "invalid escape token '%s' does not match ` or \\",
-						value);
+				return df_error(p, p->lineno,
+						"invalid escape token '%s' does not match ` or \\", value);
 			p->escape = value[0];
 		} else if (streq(key, "syntax")) {
-			df_warn(p, p->lineno, "syntax directive '%s' ignored: berth uses its built-in frontend",
-				    value);
+			df_warn(p, p->lineno,
+				"syntax directive '%s' ignored: berth uses its built-in frontend", value);
 			p->df->syntax = TAKE_PTR(value);
 		} else {
 			p->df->check = TAKE_PTR(value);
@@ -469,15 +482,16 @@ static int args_name_val(struct df_parser *p, struct df_instr *in, const char *r
 		strv_push(&in->args, &n, xstrndup(rest, (size_t)(s - rest)));
 		strv_push(&in->args, &n, xstrdup(val));
 		df_warn(p, in->line,
-			    "legacy key/value format with whitespace separator should not be used (%s key=value)",
-			    df_cmd_name(in->cmd));
+			"legacy key/value format with whitespace separator should not be used (%s key=value)",
+			df_cmd_name(in->cmd));
 		return 0;
 	}
 	for (char **w = words; *w; w++) {
 		char *eq = strchr(*w, '=');
 		if (!eq)
-			return df_error(p, in->line,
-					"Syntax error - can't find = in \"%s\". Must be of the form: name=value", *w);
+			return df_error(
+			    p, in->line,
+			    "Syntax error - can't find = in \"%s\". Must be of the form: name=value", *w);
 		strv_push(&in->args, &n, xstrndup(*w, (size_t)(eq - *w)));
 		strv_push(&in->args, &n, xstrdup(eq + 1));
 	}
@@ -550,29 +564,17 @@ int df_instr_from_line(struct df_parser *p, const char *line, int lineno, struct
 	switch (in->cmd) {
 	case DF_ADD:
 	case DF_COPY:
-	case DF_VOLUME:
-		r = args_maybe_json(p, in, as, true);
-		break;
+	case DF_VOLUME: r = args_maybe_json(p, in, as, true); break;
 	case DF_CMD:
 	case DF_ENTRYPOINT:
 	case DF_RUN:
-	case DF_SHELL:
-		r = args_maybe_json(p, in, as, false);
-		break;
-	case DF_ARG:
-		in->args = df_parse_words(as, p->escape);
-		break;
+	case DF_SHELL: r = args_maybe_json(p, in, as, false); break;
+	case DF_ARG: in->args = df_parse_words(as, p->escape); break;
 	case DF_ENV:
-	case DF_LABEL:
-		r = args_name_val(p, in, as);
-		break;
+	case DF_LABEL: r = args_name_val(p, in, as); break;
 	case DF_EXPOSE:
-	case DF_FROM:
-		in->args = split_blanks(as);
-		break;
-	case DF_HEALTHCHECK:
-		r = args_healthcheck(p, in, as);
-		break;
+	case DF_FROM: in->args = split_blanks(as); break;
+	case DF_HEALTHCHECK: r = args_healthcheck(p, in, as); break;
 	case DF_ONBUILD:
 		in->args = xcalloc(1, sizeof(char *));
 		if (*as) {
@@ -619,8 +621,8 @@ static int parse_heredoc_word(const char *word, struct df_heredoc *ret, struct b
 	if (shlex_process_words(s, '\\', NULL, SHLEX_SKIP_UNSET | SHLEX_RAW_QUOTES, &raw, err) < 0)
 		return -EINVAL;
 	if (!raw[0] || raw[1])
-		return berth_error_msg(err, EINVAL, "internal lexing of heredoc produced inconsistent results: %s",
-				       s);
+		return berth_error_msg(err, EINVAL,
+				       "internal lexing of heredoc produced inconsistent results: %s", s);
 	size_t q1 = 0, q2 = 0;
 	for (const char *c = words[0]; *c; c++)
 		q1 += *c == '\'' || *c == '"';

@@ -28,8 +28,8 @@ size_t utf8_decode(const char *s, size_t n, uint32_t *rune)
 			goto bad;
 		r = (r << 6) | (u[i] & 0x3F);
 	}
-	if ((len == 2 && r < 0x80) || (len == 3 && r < 0x800) || (len == 4 && (r < 0x10000 || r > 0x10FFFF)) ||
-	    (r >= 0xD800 && r <= 0xDFFF))
+	if ((len == 2 && r < 0x80) || (len == 3 && r < 0x800) ||
+	    (len == 4 && (r < 0x10000 || r > 0x10FFFF)) || (r >= 0xD800 && r <= 0xDFFF))
 		goto bad;
 	*rune = r;
 	return len;

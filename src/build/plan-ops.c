@@ -260,7 +260,8 @@ static int copy_dest(struct planner *pl, const struct df_instr *in, const struct
 		wild |= go_has_wildcards(*s);
 	if ((count > 1 || wild) && c->dest[strlen(c->dest) - 1] != '/' && count > 1)
 		return plan_error(pl, in,
-				  "When using %s with more than one source file, the destination must be a directory and end with a /",
+				  "When using %s with more than one source file, the destination must be a "
+				  "directory and end with a /",
 				  df_cmd_name(in->cmd));
 	return 0;
 }
@@ -297,14 +298,15 @@ static int copy_from_context(struct planner *pl, const struct df_instr *in, stru
 		roots += c->matches[i].rel[0] == '\0';
 	if (roots > 1 && c->dest[strlen(c->dest) - 1] != '/')
 		return plan_error(pl, in,
-				  "When using %s with more than one source file, the destination must be a directory and end with a /",
+				  "When using %s with more than one source file, the destination must be a "
+				  "directory and end with a /",
 				  df_cmd_name(in->cmd));
 	json_object_set_new(desc, "inputs", json_string(hash));
 	return 0;
 }
 
-static int copy_origin(struct planner *pl, struct stage_state *st, const struct df_instr *in, struct plan_copy *c,
-		       char *const *env, json_t *desc)
+static int copy_origin(struct planner *pl, struct stage_state *st, const struct df_instr *in,
+		       struct plan_copy *c, char *const *env, json_t *desc)
 {
 	if (in->opts.from) {
 		_cleanup_free_ char *from = NULL;
@@ -315,19 +317,20 @@ static int copy_origin(struct planner *pl, struct stage_state *st, const struct 
 		json_object_set_new(desc, "srcs", strv_json(c->srcs));
 		if (c->from_stage >= 0) {
 			c->kind = SRC_STAGE;
-			json_object_set_new(desc, "from_key", json_string(pl->plan->stages[c->from_stage].key));
+			json_object_set_new(desc, "from_key",
+					    json_string(pl->plan->stages[c->from_stage].key));
 			return 0;
 		}
 		c->kind = SRC_IMAGE;
 		c->from_image = TAKE_PTR(from);
 		if (pl->opts->resolve) {
 			json_t *cfg = NULL;
-			int r = pl->opts->resolve(pl->opts->userdata, c->from_image, NULL, &c->from_image_id, &cfg,
-						  pl->err);
+			int r = pl->opts->resolve(pl->opts->userdata, c->from_image, NULL, &c->from_image_id,
+						  &cfg, pl->err);
 			json_decref(cfg);
 			if (r < 0)
-				return berth_error_wrap(pl->err, r, "%s:%d: resolve image '%s'", pl->df->name, in->line,
-							c->from_image);
+				return berth_error_wrap(pl->err, r, "%s:%d: resolve image '%s'", pl->df->name,
+							in->line, c->from_image);
 		} else {
 			c->from_image_id = xstrdup(c->from_image);
 		}

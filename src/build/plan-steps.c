@@ -96,7 +96,8 @@ static int apply_kv(struct planner *pl, struct stage_state *st, struct plan_step
 	_cleanup_strv_ char **kv = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; i + 1 < in->n_args; i += 2) {
 		_cleanup_free_ char *k = NULL, *v = NULL;
-		if (plan_expand(pl, in, env, in->args[i], &k) < 0 || plan_expand(pl, in, env, in->args[i + 1], &v) < 0) {
+		if (plan_expand(pl, in, env, in->args[i], &k) < 0 ||
+		    plan_expand(pl, in, env, in->args[i + 1], &v) < 0) {
 			strbuf_release(&t);
 			return -EINVAL;
 		}
@@ -108,7 +109,8 @@ static int apply_kv(struct planner *pl, struct stage_state *st, struct plan_step
 		if (in->cmd == DF_ENV)
 			config_set_env(st->config, kv[i], kv[i + 1]);
 		else
-			json_object_set_new(config_object(st->config, "Labels"), kv[i], json_string(kv[i + 1]));
+			json_object_set_new(config_object(st->config, "Labels"), kv[i],
+					    json_string(kv[i + 1]));
 	}
 	s->text = strbuf_detach(&t, NULL);
 	return 0;
@@ -225,9 +227,9 @@ static int apply_expose(struct planner *pl, struct stage_state *st, struct plan_
 }
 
 static const char *const signames[] = {
-	"HUP",  "INT",  "QUIT", "ILL",    "TRAP", "ABRT", "IOT",  "BUS",  "FPE",   "KILL",   "USR1", "SEGV", "USR2",
-	"PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CLD",  "CONT", "STOP", "TSTP",  "TTIN",   "TTOU", "URG",  "XCPU",
-	"XFSZ", "VTALRM", "PROF", "WINCH", "IO", "POLL", "PWR", "SYS", "RTMIN", "RTMAX",
+	"HUP",  "INT",  "QUIT", "ILL",    "TRAP",   "ABRT",  "IOT", "BUS",  "FPE",  "KILL", "USR1",  "SEGV",
+	"USR2", "PIPE", "ALRM", "TERM",   "STKFLT", "CHLD",  "CLD", "CONT", "STOP", "TSTP", "TTIN",  "TTOU",
+	"URG",  "XCPU", "XFSZ", "VTALRM", "PROF",   "WINCH", "IO",  "POLL", "PWR",  "SYS",  "RTMIN", "RTMAX",
 };
 
 static bool valid_signal(const char *raw)
@@ -257,9 +259,7 @@ static int apply_single(struct planner *pl, struct stage_state *st, struct plan_
 	if (plan_expand(pl, in, env, in->args[0], &v) < 0)
 		return -EINVAL;
 	switch (in->cmd) {
-	case DF_USER:
-		json_object_set_new(st->config, "User", json_string(v));
-		break;
+	case DF_USER: json_object_set_new(st->config, "User", json_string(v)); break;
 	case DF_STOPSIGNAL:
 		if (!valid_signal(v))
 			return plan_error(pl, in, "Invalid signal: %s", v);
@@ -267,7 +267,8 @@ static int apply_single(struct planner *pl, struct stage_state *st, struct plan_
 		break;
 	case DF_WORKDIR: {
 		const char *cur = json_string_value(json_object_get(st->config, "WorkingDir"));
-		_cleanup_free_ char *joined = v[0] == '/' ? xstrdup(v) : xasprintf("%s/%s", cur && *cur ? cur : "/", v);
+		_cleanup_free_ char *joined =
+		    v[0] == '/' ? xstrdup(v) : xasprintf("%s/%s", cur && *cur ? cur : "/", v);
 		_cleanup_free_ char *clean = go_path_clean(joined);
 		json_object_set_new(st->config, "WorkingDir", json_string(clean));
 		s->op = OP_MKDIR;
@@ -296,8 +297,8 @@ static void apply_cmd(struct stage_state *st, struct plan_step *s)
 		st->cmd_set = true;
 	else if (!st->cmd_set)
 		json_object_set_new(st->config, "Cmd", json_null());
-	_cleanup_free_ char *j = json_dumps(json_object_get(st->config, is_cmd ? "Cmd" : "Entrypoint"),
-					    JSON_COMPACT);
+	_cleanup_free_ char *j =
+	    json_dumps(json_object_get(st->config, is_cmd ? "Cmd" : "Entrypoint"), JSON_COMPACT);
 	s->text = xasprintf("%s %s", df_cmd_name(in->cmd), j ? j : "null");
 }
 
@@ -335,15 +336,12 @@ static int apply_misc(struct planner *pl, struct stage_state *st, struct plan_st
 	const struct df_instr *in = s->in;
 	switch (in->cmd) {
 	case DF_CMD:
-	case DF_ENTRYPOINT:
-		apply_cmd(st, s);
-		return 0;
-	case DF_HEALTHCHECK:
-		apply_healthcheck(st, s);
-		return 0;
+	case DF_ENTRYPOINT: apply_cmd(st, s); return 0;
+	case DF_HEALTHCHECK: apply_healthcheck(st, s); return 0;
 	case DF_SHELL:
 		json_object_set_new(st->config, "Shell", strv_to_json(in->args));
-		s->text = xasprintf("SHELL %s", in->original + strspn(in->original + strlen("SHELL"), " \t") + strlen("SHELL"));
+		s->text = xasprintf("SHELL %s", in->original + strspn(in->original + strlen("SHELL"), " \t") +
+						    strlen("SHELL"));
 		return 0;
 	case DF_ONBUILD: {
 		json_t *ob = json_object_get(st->config, "OnBuild");
@@ -363,7 +361,8 @@ static int apply_misc(struct planner *pl, struct stage_state *st, struct plan_st
 			_cleanup_free_ char *v = NULL;
 			if (plan_expand(pl, in, env, *a, &v) < 0 || !v[strspn(v, " \t")]) {
 				strbuf_release(&t);
-				return v ? plan_error(pl, in, "VOLUME specified can not be an empty string") : -EINVAL;
+				return v ? plan_error(pl, in, "VOLUME specified can not be an empty string")
+					 : -EINVAL;
 			}
 			json_object_set_new(vols, v, json_object());
 			strbuf_addf(&t, " %s", v);
@@ -371,8 +370,7 @@ static int apply_misc(struct planner *pl, struct stage_state *st, struct plan_st
 		s->text = strbuf_detach(&t, NULL);
 		return 0;
 	}
-	default:
-		return plan_error(pl, in, "internal error: unhandled instruction %s", df_cmd_name(in->cmd));
+	default: return plan_error(pl, in, "internal error: unhandled instruction %s", df_cmd_name(in->cmd));
 	}
 }
 
@@ -386,31 +384,17 @@ int plan_apply(struct planner *pl, struct stage_state *st, struct plan_step *s)
 	int r;
 	switch (in->cmd) {
 	case DF_ENV:
-	case DF_LABEL:
-		r = apply_kv(pl, st, s, env);
-		break;
-	case DF_ARG:
-		r = apply_arg(pl, st, s);
-		break;
-	case DF_EXPOSE:
-		r = apply_expose(pl, st, s, env);
-		break;
+	case DF_LABEL: r = apply_kv(pl, st, s, env); break;
+	case DF_ARG: r = apply_arg(pl, st, s); break;
+	case DF_EXPOSE: r = apply_expose(pl, st, s, env); break;
 	case DF_USER:
 	case DF_STOPSIGNAL:
 	case DF_WORKDIR:
-	case DF_MAINTAINER:
-		r = apply_single(pl, st, s, env);
-		break;
-	case DF_RUN:
-		r = plan_run(pl, st, s, env, desc);
-		break;
+	case DF_MAINTAINER: r = apply_single(pl, st, s, env); break;
+	case DF_RUN: r = plan_run(pl, st, s, env, desc); break;
 	case DF_ADD:
-	case DF_COPY:
-		r = plan_copy(pl, st, s, env, desc);
-		break;
-	default:
-		r = apply_misc(pl, st, s, env);
-		break;
+	case DF_COPY: r = plan_copy(pl, st, s, env, desc); break;
+	default: r = apply_misc(pl, st, s, env); break;
 	}
 	if (r < 0)
 		return r;

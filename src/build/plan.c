@@ -229,10 +229,10 @@ static int stage_base(struct planner *pl, size_t i, struct stage_state *st)
 		ps->base_kind = BASE_IMAGE;
 		json_t *cfg = NULL;
 		if (pl->opts->resolve) {
-			if ((r = pl->opts->resolve(pl->opts->userdata, ps->base, ps->platform, &ps->base_id, &cfg,
-						   pl->err)) < 0)
-				return berth_error_wrap(pl->err, r, "%s:%d: resolve image '%s'", df->name, from->line,
-							ps->base);
+			if ((r = pl->opts->resolve(pl->opts->userdata, ps->base, ps->platform, &ps->base_id,
+						   &cfg, pl->err)) < 0)
+				return berth_error_wrap(pl->err, r, "%s:%d: resolve image '%s'", df->name,
+							from->line, ps->base);
 		} else {
 			ps->base_id = xstrdup(ps->base);
 		}
@@ -270,7 +270,8 @@ static int replay_triggers(struct planner *pl, struct stage_state *st, struct pl
 	json_array_foreach (ob, i, v) {
 		struct df_instr *t = NULL;
 		if (!json_is_string(v)) {
-			r = plan_error(pl, &pl->df->instrs[pl->df->stages[st->index].from], "invalid ONBUILD trigger");
+			r = plan_error(pl, &pl->df->instrs[pl->df->stages[st->index].from],
+				       "invalid ONBUILD trigger");
 			break;
 		}
 		if ((r = dockerfile_parse_trigger(json_string_value(v), &t, pl->err)) < 0) {
@@ -338,8 +339,9 @@ static void meta_platform_args(char ***env, const char *target)
 			if (variant)
 				*variant++ = '\0';
 		}
-		_cleanup_free_ char *k1 = xasprintf("%sPLATFORM", prefix[k]), *k2 = xasprintf("%sOS", prefix[k]),
-				    *k3 = xasprintf("%sARCH", prefix[k]), *k4 = xasprintf("%sVARIANT", prefix[k]);
+		_cleanup_free_ char *k1 = xasprintf("%sPLATFORM", prefix[k]),
+				    *k2 = xasprintf("%sOS", prefix[k]), *k3 = xasprintf("%sARCH", prefix[k]),
+				    *k4 = xasprintf("%sVARIANT", prefix[k]);
 		env_set(env, k1, plats[k]);
 		env_set(env, k2, os);
 		env_set(env, k3, arch ? arch : "");
@@ -430,8 +432,9 @@ int build_plan_new(const struct dockerfile *df, struct build_context *ctx, const
 		p->stages[i].base_stage = -1;
 	_cleanup_free_ int *state = xcalloc(df->n_stages, sizeof(int));
 	_cleanup_free_ bool *used = xcalloc(strv_length(opts->build_args) + 1, sizeof(bool));
-	struct planner pl = { .df = df, .ctx = ctx, .opts = opts, .plan = p, .state = state, .arg_used = used,
-			      .err = err };
+	struct planner pl = {
+		.df = df, .ctx = ctx, .opts = opts, .plan = p, .state = state, .arg_used = used, .err = err
+	};
 	int r = plan_meta_args(&pl);
 	if (r < 0)
 		return r;
@@ -439,7 +442,8 @@ int build_plan_new(const struct dockerfile *df, struct build_context *ctx, const
 	if (opts->target) {
 		ssize_t t = dockerfile_find_stage(df, opts->target);
 		if (t < 0)
-			return berth_error_msg(err, EINVAL, "target stage '%s' could not be found", opts->target);
+			return berth_error_msg(err, EINVAL, "target stage '%s' could not be found",
+					       opts->target);
 		p->target = (size_t)t;
 	}
 	if ((r = plan_stage(&pl, p->target)) < 0)

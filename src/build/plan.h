@@ -38,25 +38,25 @@ struct build_plan_opts {
 };
 
 enum plan_op {
-	OP_NONE,   /* config only (ENV, LABEL, CMD, ...) */
+	OP_NONE, /* config only (ENV, LABEL, CMD, ...) */
 	OP_RUN,
-	OP_COPY,   /* COPY and ADD */
-	OP_MKDIR,  /* WORKDIR */
+	OP_COPY,  /* COPY and ADD */
+	OP_MKDIR, /* WORKDIR */
 };
 
 enum copy_src_kind { SRC_CONTEXT, SRC_STAGE, SRC_IMAGE, SRC_HEREDOC, SRC_URL };
 
 struct plan_copy {
 	bool add;
-	enum copy_src_kind kind;     /* of the non-heredoc sources */
-	char **srcs;                 /* expanded, cleaned source paths (or URLs) */
-	char *dest;                  /* absolute; ends with "/" when a directory */
+	enum copy_src_kind kind; /* of the non-heredoc sources */
+	char **srcs;             /* expanded, cleaned source paths (or URLs) */
+	char *dest;              /* absolute; ends with "/" when a directory */
 	char *chown, *chmod, *checksum;
 	bool link, parents, keep_git_dir;
 	char **excludes;
-	ssize_t from_stage;          /* SRC_STAGE */
+	ssize_t from_stage;               /* SRC_STAGE */
 	char *from_image, *from_image_id; /* SRC_IMAGE */
-	struct ctx_match *matches;   /* SRC_CONTEXT */
+	struct ctx_match *matches;        /* SRC_CONTEXT */
 	size_t n_matches;
 	char **inline_names, **inline_data; /* heredoc files (expanded if allowed) */
 	size_t n_inline;
@@ -64,43 +64,43 @@ struct plan_copy {
 
 struct plan_run {
 	char **argv;
-	char **env;                  /* full process environment, build args included */
+	char **env; /* full process environment, build args included */
 	char *user, *workdir;
 	char *network, *security;
 	struct df_mount *mounts;
 	size_t n_mounts;
-	ssize_t *mount_stage;        /* per mount: stage index for from=, or -1 */
+	ssize_t *mount_stage; /* per mount: stage index for from=, or -1 */
 };
 
 struct plan_step {
-	const struct df_instr *in;   /* the instruction (owned by the dockerfile or the plan) */
-	bool trigger;                /* replayed ONBUILD trigger of the base image */
-	char *text;                  /* "ENV A=1" after expansion (history created_by) */
+	const struct df_instr *in; /* the instruction (owned by the dockerfile or the plan) */
+	bool trigger;              /* replayed ONBUILD trigger of the base image */
+	char *text;                /* "ENV A=1" after expansion (history created_by) */
 	enum plan_op op;
 	struct plan_run run;
 	struct plan_copy copy;
-	char *mkdir;                 /* OP_MKDIR path */
-	json_t *config;              /* image config after this step */
+	char *mkdir;    /* OP_MKDIR path */
+	json_t *config; /* image config after this step */
 	char key[DIGEST_STRING_MAX];
 };
 
 enum base_kind { BASE_SCRATCH, BASE_IMAGE, BASE_STAGE };
 
 struct plan_stage {
-	char *name;                  /* or NULL */
+	char *name; /* or NULL */
 	bool needed;
 	int wave;
 	enum base_kind base_kind;
-	char *base;                  /* expanded base reference */
+	char *base; /* expanded base reference */
 	char *platform;
 	ssize_t base_stage;
-	char *base_id;               /* BASE_IMAGE: resolved ID */
-	size_t *deps;                /* stages this one waits for */
+	char *base_id; /* BASE_IMAGE: resolved ID */
+	size_t *deps;  /* stages this one waits for */
 	size_t n_deps;
 	struct plan_step *steps;
 	size_t n_steps;
-	json_t *config;              /* final image config */
-	char *author;                /* MAINTAINER */
+	json_t *config; /* final image config */
+	char *author;   /* MAINTAINER */
 	char base_key[DIGEST_STRING_MAX];
 	char key[DIGEST_STRING_MAX]; /* key of the last step (or the base) */
 };
@@ -110,12 +110,12 @@ struct build_plan {
 	struct plan_stage *stages;
 	size_t n_stages;
 	size_t target;
-	size_t **waves;              /* waves[i]: stage indices, ends with SIZE_MAX */
+	size_t **waves; /* waves[i]: stage indices, ends with SIZE_MAX */
 	size_t n_waves;
-	size_t n_steps;              /* steps in needed stages, FROM lines included */
-	char **meta_env;             /* global ARG scope "K=V" */
-	char **unused_args;          /* --build-arg keys never declared */
-	struct df_instr **triggers;  /* owned parsed ONBUILD triggers */
+	size_t n_steps;             /* steps in needed stages, FROM lines included */
+	char **meta_env;            /* global ARG scope "K=V" */
+	char **unused_args;         /* --build-arg keys never declared */
+	struct df_instr **triggers; /* owned parsed ONBUILD triggers */
 	size_t n_triggers;
 };
 

@@ -92,8 +92,9 @@ static int process_single_quote(struct lex *l, struct strbuf *out)
 	for (;;) {
 		int c = next(l);
 		if (c < 0)
-			return berth_error_msg(l->err, EINVAL,
-					       "unexpected end of statement while looking for matching single-quote");
+			return berth_error_msg(
+			    l->err, EINVAL,
+			    "unexpected end of statement while looking for matching single-quote");
 		if (c == '\'')
 			break;
 		strbuf_addch(out, (char)c);
@@ -113,8 +114,9 @@ static int process_double_quote(struct lex *l, struct strbuf *out)
 	for (;;) {
 		int c = peek(l);
 		if (c < 0)
-			return berth_error_msg(l->err, EINVAL,
-					       "unexpected end of statement while looking for matching double-quote");
+			return berth_error_msg(
+			    l->err, EINVAL,
+			    "unexpected end of statement while looking for matching double-quote");
 		if (c == '"') {
 			next(l);
 			break;
@@ -197,12 +199,8 @@ static int apply_modifier(struct lex *l, const char *name, const char *mod, cons
 	}
 	bool empty = !set || (null_unset && value[0] == '\0');
 	switch (op) {
-	case '-':
-		strbuf_addstr(out, empty ? word : value);
-		return 0;
-	case '+':
-		strbuf_addstr(out, empty ? "" : word);
-		return 0;
+	case '-': strbuf_addstr(out, empty ? word : value); return 0;
+	case '+': strbuf_addstr(out, empty ? "" : word); return 0;
 	case '?':
 		if (!set)
 			return berth_error_msg(l->err, EINVAL, "%s: %s", name,
@@ -253,9 +251,8 @@ static int process_braced(struct lex *l, struct strbuf *out)
 		mod[1] = (char)next(l);
 	}
 	char op = mod[0] == ':' ? mod[1] : mod[0];
-	if (c < 0 || !strchr("+-?#%", op ? op : 'x'))
-		return berth_error_msg(l->err, EINVAL, "unsupported modifier (%s) in substitution",
-				       c < 0 ? "" : mod);
+	if (!strchr("+-?#%", op ? op : 'x'))
+		return berth_error_msg(l->err, EINVAL, "unsupported modifier (%s) in substitution", mod);
 	struct strbuf word = STRBUF_INIT;
 	struct words *saved = l->words;
 	l->words = NULL;
@@ -316,7 +313,7 @@ static int process_stop(struct lex *l, const char *stops, bool raw_escapes, stru
 		}
 		if (c == '\'' || c == '"' || c == '$') {
 			struct strbuf part = STRBUF_INIT;
-			int r = c == '\'' ? process_single_quote(l, &part)
+			int r = c == '\''  ? process_single_quote(l, &part)
 				: c == '"' ? process_double_quote(l, &part)
 					   : process_dollar(l, &part);
 			if (r < 0) {
@@ -346,7 +343,9 @@ static int process_stop(struct lex *l, const char *stops, bool raw_escapes, stru
 int shlex_process_word(const char *word, char escape, char *const *env, int flags, char **ret,
 		       struct berth_error **err)
 {
-	struct lex l = { .s = word, .len = strlen(word), .escape = escape, .env = env, .flags = flags, .err = err };
+	struct lex l = {
+		.s = word, .len = strlen(word), .escape = escape, .env = env, .flags = flags, .err = err
+	};
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	int r = process_stop(&l, "", false, &out);
 	if (r < 0)
@@ -359,9 +358,13 @@ int shlex_process_words(const char *word, char escape, char *const *env, int fla
 			struct berth_error **err)
 {
 	struct words w = { .cur = STRBUF_INIT };
-	struct lex l = {
-		.s = word, .len = strlen(word), .escape = escape, .env = env, .flags = flags, .words = &w, .err = err
-	};
+	struct lex l = { .s = word,
+			 .len = strlen(word),
+			 .escape = escape,
+			 .env = env,
+			 .flags = flags,
+			 .words = &w,
+			 .err = err };
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	int r = process_stop(&l, "", false, &out);
 	words_flush(&w);

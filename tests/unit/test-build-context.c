@@ -142,7 +142,8 @@ static void test_resolve_sources(void **state)
 	ctx_matches_free(m, n);
 	resolve(ctx, (const char *[]){ "../etc/passwd", NULL }, NULL, &m,
 		"forbidden path outside the build context: '../etc/passwd'");
-	resolve(ctx, (const char *[]){ "a/../../x", NULL }, NULL, &m, "forbidden path outside the build context");
+	resolve(ctx, (const char *[]){ "a/../../x", NULL }, NULL, &m,
+		"forbidden path outside the build context");
 	resolve(ctx, (const char *[]){ "nope", NULL }, NULL, &m, "'nope': not found in build context");
 	resolve(ctx, (const char *[]){ "*.none", NULL }, NULL, &m, "no source files were specified");
 	resolve(ctx, (const char *[]){ "Dockerfile", NULL }, NULL, &m, "not found");
@@ -290,7 +291,8 @@ static void test_tar_escape_is_rejected(void **state)
 	assert_non_null(strstr(m, "escapes the build context"));
 	assert_int_equal(access("/tmp/evil", F_OK), -1);
 	/* a symlink may point anywhere, but writing through it stays inside */
-	const struct tar_entry through[] = { { "l", AE_IFLNK, "/tmp", 0 }, { "l/berth-unit-through", AE_IFREG, "x", 0 } };
+	const struct tar_entry through[] = { { "l", AE_IFLNK, "/tmp", 0 },
+					     { "l/berth-unit-through", AE_IFREG, "x", 0 } };
 	_cleanup_close_ int fd2 = write_tar(through, 2, false);
 	_cleanup_context_ struct build_context *ctx2 = NULL;
 	build_context_open_tar(fd2, NULL, NULL, &ctx2, NULL);

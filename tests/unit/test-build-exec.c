@@ -23,16 +23,16 @@ static void fs_rm_rf_helper(const char *dir)
 
 struct fake {
 	int next_id;
-	int live;                /* references the executor holds */
+	int live; /* references the executor holds */
 	char *cache_key[64];
 	char *cache_state[64];
 	size_t n_cache;
-	struct strbuf log;       /* operations performed, one per line */
-	struct strbuf events;    /* progress events as JSON lines */
-	char *committed;         /* state committed */
-	json_t *config;          /* image config committed */
+	struct strbuf log;    /* operations performed, one per line */
+	struct strbuf events; /* progress events as JSON lines */
+	char *committed;      /* state committed */
+	json_t *config;       /* image config committed */
 	char **tags;
-	const char *fail_run;    /* fail a RUN whose command contains this */
+	const char *fail_run; /* fail a RUN whose command contains this */
 	const char *seen_src_state;
 };
 
@@ -65,7 +65,8 @@ static int fk_run(void *be, const char *state, const struct plan_run *run, const
 	return 0;
 }
 
-static int fk_copy(void *be, const char *state, const struct build_copy_req *req, char **ret, struct berth_error **err)
+static int fk_copy(void *be, const char *state, const struct build_copy_req *req, char **ret,
+		   struct berth_error **err)
 {
 	struct fake *f = be;
 	strbuf_addf(&f->log, "copy %s%s\n", req->copy->dest, req->src_state ? " from-stage" : "");
@@ -191,9 +192,10 @@ static void built_done(struct built *b)
 	dockerfile_free(b->df);
 }
 
-static const char *DF = "FROM scratch AS build\nWORKDIR /src\nCOPY . .\nRUN make\n"
-			"FROM scratch\nENV A=1\nCOPY --from=build /src/out /app\nRUN --mount=from=build,target=/m ls\n"
-			"CMD [\"/app\"]\n";
+static const char *DF =
+    "FROM scratch AS build\nWORKDIR /src\nCOPY . .\nRUN make\n"
+    "FROM scratch\nENV A=1\nCOPY --from=build /src/out /app\nRUN --mount=from=build,target=/m ls\n"
+    "CMD [\"/app\"]\n";
 
 static void make_plan(struct built *b, const char *text, char *ctxdir)
 {
@@ -210,7 +212,9 @@ static int run_build(struct fake *f, struct built *b, bool no_cache, char **id, 
 {
 	struct build_backend be = { .ops = &fake_ops, .data = f };
 	char *tags[] = { (char *)"app:latest", (char *)"app:v1", NULL };
-	struct build_exec_opts o = { .no_cache = no_cache, .tags = tags, .event = on_event, .event_userdata = f };
+	struct build_exec_opts o = {
+		.no_cache = no_cache, .tags = tags, .event = on_event, .event_userdata = f
+	};
 	strbuf_reset(&f->log);
 	strbuf_reset(&f->events);
 	return build_execute(b->plan, b->ctx, &be, &o, id, err);
@@ -248,8 +252,8 @@ static void test_build_and_rebuild_from_cache(void **state)
 	json_t *cfg = json_object_get(f.config, "config");
 	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Cmd"), 0)), "/app");
 	assert_int_equal(json_array_size(json_object_get(f.config, "history")), 4);
-	assert_true(json_is_true(json_object_get(json_array_get(json_object_get(f.config, "history"), 0),
-						 "empty_layer")));
+	assert_true(json_is_true(
+	    json_object_get(json_array_get(json_object_get(f.config, "history"), 0), "empty_layer")));
 	assert_string_equal(json_string_value(json_object_get(f.config, "os")), "linux");
 	/* second build: every filesystem step comes from the cache, same image */
 	assert_int_equal(run_build(&f, &b, false, &id2, NULL), 0);
@@ -278,14 +282,16 @@ static void test_failing_step_leaves_no_image(void **state)
 	assert_null(f.tags);
 	assert_int_equal(f.live, 0);
 	_cleanup_free_ char *m = berth_error_string(err);
-	assert_string_equal(m, "Dockerfile:8: RUN --mount=from=build,target=/m ls: the command 'ls' returned a non-zero code: 1");
+	assert_string_equal(m, "Dockerfile:8: RUN --mount=from=build,target=/m ls: the command 'ls' returned "
+			       "a non-zero code: 1");
 	assert_non_null(strstr(f.events.buf, "{\"errorDetail\":{\"message\":\"Dockerfile:8: RUN"));
 	assert_null(strstr(f.events.buf, "Successfully built"));
 	/* the steps before the failure were cached: fixing the failure reuses them */
 	f.fail_run = NULL;
 	_cleanup_free_ char *id2 = NULL;
 	assert_int_equal(run_build(&f, &b, false, &id2, NULL), 0);
-	assert_string_equal(f.log.buf, "from scratch\nfrom scratch\nrun ls\nmount-from |scratch|/src|/src/|make\n");
+	assert_string_equal(f.log.buf,
+			    "from scratch\nfrom scratch\nrun ls\nmount-from |scratch|/src|/src/|make\n");
 	assert_int_equal(f.live, 0);
 	fs_rm_rf_helper(dir);
 }
@@ -300,7 +306,8 @@ static void test_remote_add_without_network_is_clear_error(void **state)
 	_cleanup_error_ struct berth_error *err = NULL;
 	assert_int_equal(run_build(&f, &b, false, &id, &err), -ENOTSUP);
 	_cleanup_free_ char *m = berth_error_string(err);
-	assert_non_null(strstr(m, "Dockerfile:2: ADD https://example.org/x.tgz /x/: remote ADD sources need network access"));
+	assert_non_null(strstr(
+	    m, "Dockerfile:2: ADD https://example.org/x.tgz /x/: remote ADD sources need network access"));
 	assert_int_equal(f.live, 0);
 	fs_rm_rf_helper(dir);
 }
@@ -314,7 +321,8 @@ static void test_event_json_shapes(void **state)
 	_cleanup_free_ char *e = build_event_json(BUILD_EVENT_ERROR, "boom");
 	json_t *j = json_loads(e, 0, NULL);
 	assert_string_equal(json_string_value(json_object_get(j, "error")), "boom");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "errorDetail"), "message")), "boom");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "errorDetail"), "message")),
+			    "boom");
 	json_decref(j);
 }
 

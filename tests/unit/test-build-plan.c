@@ -35,14 +35,16 @@ static int fake_resolve(void *ud, const char *ref, const char *platform, char **
 		return berth_error_msg(err, ENOENT, "image '%s' not found", ref);
 	*ret_id = xasprintf("sha256:%s-%s", ref, ud ? (const char *)ud : "v1");
 	if (streq(ref, "onbuild"))
-		*ret_config = json_pack("{s:[s],s:[s,s],s:[s]}", "Env", "FROM_IMAGE=1", "OnBuild", "ENV TRIGGERED=yes",
-					"LABEL from=trigger", "Cmd", "inherited");
+		*ret_config = json_pack("{s:[s],s:[s,s],s:[s]}", "Env", "FROM_IMAGE=1", "OnBuild",
+					"ENV TRIGGERED=yes", "LABEL from=trigger", "Cmd", "inherited");
 	else
-		*ret_config = json_pack("{s:[s,s],s:[s]}", "Env", "PATH=/bin", "BASE=img", "Cmd", "inherited");
+		*ret_config =
+		    json_pack("{s:[s,s],s:[s]}", "Env", "PATH=/bin", "BASE=img", "Cmd", "inherited");
 	return 0;
 }
 
-static void plan_ok(struct fixture *f, const char *text, const struct build_plan_opts *o, struct build_context *ctx)
+static void plan_ok(struct fixture *f, const char *text, const struct build_plan_opts *o,
+		    struct build_context *ctx)
 {
 	f->df = parse(text);
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -87,7 +89,8 @@ static void test_meta_args_scope(void **state)
 	char *args[] = { (char *)"V=2", (char *)"UNUSED=x", (char *)"HTTP_PROXY=http://p", NULL };
 	struct build_plan_opts o = { .build_args = args };
 	plan_ok(&f,
-		"ARG BASE=scratch\nARG V=1\nARG W=$V-w\nFROM $BASE\nENV A=$V\nARG V\nENV B=$V C=$W\nARG W\nENV D=$W\n",
+		"ARG BASE=scratch\nARG V=1\nARG W=$V-w\nFROM $BASE\nENV A=$V\nARG V\nENV B=$V C=$W\nARG "
+		"W\nENV D=$W\n",
 		&o, NULL);
 	const json_t *c = final_config(&f);
 	assert_string_equal(f.plan->stages[0].base, "scratch");
@@ -104,8 +107,9 @@ static void test_env_overrides_arg(void **state)
 	_cleanup_fixture_ struct fixture f = { 0 };
 	char *args[] = { (char *)"X=from-arg", NULL };
 	struct build_plan_opts o = { .build_args = args };
-	plan_ok(&f, "FROM scratch\nARG X=default\nENV X=from-env\nRUN echo $X\nENV Y=$X\nARG X=again\nENV Z=$X\n", &o,
-		NULL);
+	plan_ok(&f,
+		"FROM scratch\nARG X=default\nENV X=from-env\nRUN echo $X\nENV Y=$X\nARG X=again\nENV Z=$X\n",
+		&o, NULL);
 	const json_t *c = final_config(&f);
 	assert_string_equal(env_of(c, "Y"), "from-env");
 	assert_string_equal(env_of(c, "Z"), "from-env");
@@ -120,7 +124,9 @@ static void test_env_overrides_arg(void **state)
 static void test_env_pairs_use_previous_values(void **state)
 {
 	_cleanup_fixture_ struct fixture f = { 0 };
-	plan_ok(&f, "FROM scratch\nENV abc=hello\nENV abc=bye def=$abc\nENV ghi=$abc\nENV q=\"a b\" r='$abc' s=a\\ b\n",
+	plan_ok(&f,
+		"FROM scratch\nENV abc=hello\nENV abc=bye def=$abc\nENV ghi=$abc\nENV q=\"a b\" r='$abc' "
+		"s=a\\ b\n",
 		NULL, NULL);
 	const json_t *c = final_config(&f);
 	assert_string_equal(env_of(c, "def"), "hello");
@@ -128,18 +134,20 @@ static void test_env_pairs_use_previous_values(void **state)
 	assert_string_equal(env_of(c, "q"), "a b");
 	assert_string_equal(env_of(c, "r"), "$abc");
 	assert_string_equal(env_of(c, "s"), "a b");
-	assert_string_equal(env_of(c, "PATH"), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	assert_string_equal(env_of(c, "PATH"),
+			    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 }
 
 static void test_config_instructions(void **state)
 {
 	_cleanup_fixture_ struct fixture f = { 0 };
-	plan_ok(&f,
-		"FROM scratch\nARG P=8080\nWORKDIR /srv\nWORKDIR app\nUSER ${U:-nobody}:1\nEXPOSE $P 53/udp 1-2\n"
-		"VOLUME /data $P\nLABEL a=1 \"b c\"=\"d e\"\nSTOPSIGNAL SIGINT\nSHELL [\"/bin/bash\", \"-euc\"]\n"
-		"CMD echo hi\nENTRYPOINT [\"/init\"]\nHEALTHCHECK --interval=10s CMD true\nONBUILD RUN make\n"
-		"MAINTAINER someone\n",
-		NULL, NULL);
+	plan_ok(
+	    &f,
+	    "FROM scratch\nARG P=8080\nWORKDIR /srv\nWORKDIR app\nUSER ${U:-nobody}:1\nEXPOSE $P 53/udp 1-2\n"
+	    "VOLUME /data $P\nLABEL a=1 \"b c\"=\"d e\"\nSTOPSIGNAL SIGINT\nSHELL [\"/bin/bash\", \"-euc\"]\n"
+	    "CMD echo hi\nENTRYPOINT [\"/init\"]\nHEALTHCHECK --interval=10s CMD true\nONBUILD RUN make\n"
+	    "MAINTAINER someone\n",
+	    NULL, NULL);
 	const json_t *c = final_config(&f);
 	assert_string_equal(json_string_value(json_object_get(c, "WorkingDir")), "/srv/app");
 	assert_string_equal(json_string_value(json_object_get(c, "User")), "nobody:1");
@@ -187,9 +195,11 @@ static void test_config_errors(void **state)
 	plan_err("FROM scratch\nCOPY a /b\n", NULL, "COPY needs a build context");
 	plan_err("FROM scratch\nCOPY --chmod=abc a /b\n", NULL, "invalid chmod parameter 'abc'");
 	plan_err("FROM scratch\nCOPY a b /c\n", NULL, "the destination must be a directory and end with a /");
-	plan_err("FROM scratch\nADD http://x/a b /c/\n", NULL, "ADD cannot mix remote URLs and local sources");
+	plan_err("FROM scratch\nADD http://x/a b /c/\n", NULL,
+		 "ADD cannot mix remote URLs and local sources");
 	struct build_plan_opts o = { .resolve = fake_resolve };
-	plan_err("FROM missing:latest\n", &o, "Dockerfile:1: resolve image 'missing:latest': image 'missing:latest' not found");
+	plan_err("FROM missing:latest\n", &o,
+		 "Dockerfile:1: resolve image 'missing:latest': image 'missing:latest' not found");
 }
 
 static void test_stage_dependencies_and_waves(void **state)
@@ -237,7 +247,8 @@ static void test_stage_reference_errors(void **state)
 {
 	plan_err("FROM scratch AS a\nCOPY --from=b /x /y\nFROM scratch AS b\nCOPY --from=a /x /y\n", NULL,
 		 "circular dependency detected on stage: ");
-	plan_err("FROM scratch AS a\nCOPY --from=a /x /y\n", NULL, "Dockerfile:2: circular dependency detected on stage: a");
+	plan_err("FROM scratch AS a\nCOPY --from=a /x /y\n", NULL,
+		 "Dockerfile:2: circular dependency detected on stage: a");
 	plan_err("FROM scratch\nCOPY --from=7 /x /y\n", NULL, "invalid stage index 7");
 	plan_err("FROM scratch AS a\nRUN --mount=from=a,target=/m true\n", NULL, "circular dependency");
 }
@@ -246,7 +257,8 @@ static void test_copy_from_image_and_url(void **state)
 {
 	_cleanup_fixture_ struct fixture f = { 0 };
 	struct build_plan_opts o = { .resolve = fake_resolve };
-	plan_ok(&f, "FROM scratch\nCOPY --from=busybox:latest /bin/sh /sh\nADD https://e.org/f.tgz /opt/\n", &o, NULL);
+	plan_ok(&f, "FROM scratch\nCOPY --from=busybox:latest /bin/sh /sh\nADD https://e.org/f.tgz /opt/\n",
+		&o, NULL);
 	const struct plan_step *s = &f.plan->stages[0].steps[0];
 	assert_int_equal(s->copy.kind, SRC_IMAGE);
 	assert_string_equal(s->copy.from_image_id, "sha256:busybox:latest-v1");
@@ -276,10 +288,11 @@ static void test_run_argv_forms(void **state)
 	_cleanup_fixture_ struct fixture f = { 0 };
 	char *args[] = { (char *)"https_proxy=http://proxy", NULL };
 	struct build_plan_opts o = { .build_args = args };
-	plan_ok(&f,
-		"FROM scratch\nRUN [\"/bin/true\", \"x\"]\nRUN <<EOF\necho a\nEOF\nRUN cat <<A <<B\nx\nA\ny\nB\n"
-		"RUN --network=none --mount=type=cache,target=/c,id=$HOME echo\n",
-		&o, NULL);
+	plan_ok(
+	    &f,
+	    "FROM scratch\nRUN [\"/bin/true\", \"x\"]\nRUN <<EOF\necho a\nEOF\nRUN cat <<A <<B\nx\nA\ny\nB\n"
+	    "RUN --network=none --mount=type=cache,target=/c,id=$HOME echo\n",
+	    &o, NULL);
 	const struct plan_step *s = f.plan->stages[0].steps;
 	assert_string_equal(s[0].run.argv[0], "/bin/true");
 	assert_null(s[0].run.argv[2]);

@@ -3,8 +3,12 @@
 
 #include "build/shlex.h"
 
-static char *const env[] = { (char *)"A=alpha", (char *)"EMPTY=", (char *)"SP=a b", (char *)"A=override",
-			     (char *)"PATHV=/usr/local/bin.tar.gz", NULL };
+static char *const env[] = { (char *)"A=alpha",
+			     (char *)"EMPTY=",
+			     (char *)"SP=a b",
+			     (char *)"A=override",
+			     (char *)"PATHV=/usr/local/bin.tar.gz",
+			     NULL };
 
 static void check(const char *in, const char *expect)
 {
@@ -105,7 +109,8 @@ static void test_flags(void **state)
 	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
 	assert_int_equal(shlex_process_word("'x' \"$A\"", '\\', env, SHLEX_RAW_QUOTES, &a, NULL), 0);
 	assert_string_equal(a, "'x' \"override\"");
-	assert_int_equal(shlex_process_word("$NOPE ${NOPE} ${NOPE:-d} $A", '\\', env, SHLEX_SKIP_UNSET, &b, NULL), 0);
+	assert_int_equal(
+	    shlex_process_word("$NOPE ${NOPE} ${NOPE:-d} $A", '\\', env, SHLEX_SKIP_UNSET, &b, NULL), 0);
 	assert_string_equal(b, "$NOPE ${NOPE} ${NOPE:-d} override");
 	assert_int_equal(shlex_process_word("a\\b", '\\', env, SHLEX_RAW_ESCAPES, &c, NULL), 0);
 	assert_string_equal(c, "a\\b");

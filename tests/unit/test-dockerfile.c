@@ -54,7 +54,7 @@ static void test_basic(void **state)
 static void test_case_insensitive_and_comments(void **state)
 {
 	_cleanup_(dockerfile_freep) struct dockerfile *df =
-		parse_ok("# comment\n\nfrom scratch as Build\n   # indented comment\nrun true # not a comment\n");
+	    parse_ok("# comment\n\nfrom scratch as Build\n   # indented comment\nrun true # not a comment\n");
 	assert_int_equal(df->n_instrs, 2);
 	assert_string_equal(df->stages[0].name, "build");
 	assert_int_equal(df->instrs[0].line, 3);
@@ -65,7 +65,7 @@ static void test_case_insensitive_and_comments(void **state)
 static void test_continuation(void **state)
 {
 	_cleanup_(dockerfile_freep) struct dockerfile *df =
-		parse_ok("FROM scratch\nRUN echo a \\\n  # comment inside\n\n    b \\  \n c\nLABEL x=1\n");
+	    parse_ok("FROM scratch\nRUN echo a \\\n  # comment inside\n\n    b \\  \n c\nLABEL x=1\n");
 	const struct df_instr *in = &df->instrs[1];
 	assert_args(in, ARGS("echo a     b  c"));
 	assert_int_equal(in->line, 2);
@@ -77,8 +77,8 @@ static void test_continuation(void **state)
 
 static void test_escape_directive(void **state)
 {
-	_cleanup_(dockerfile_freep) struct dockerfile *df =
-		parse_ok("# escape=`\n# syntax=docker/dockerfile:1\nFROM scratch\nRUN dir c:\\ `\n  && echo done\n");
+	_cleanup_(dockerfile_freep) struct dockerfile *df = parse_ok(
+	    "# escape=`\n# syntax=docker/dockerfile:1\nFROM scratch\nRUN dir c:\\ `\n  && echo done\n");
 	assert_int_equal(df->escape, '`');
 	assert_string_equal(df->syntax, "docker/dockerfile:1");
 	assert_args(&df->instrs[1], ARGS("dir c:\\   && echo done"));
@@ -87,7 +87,8 @@ static void test_escape_directive(void **state)
 
 static void test_directive_only_at_top(void **state)
 {
-	_cleanup_(dockerfile_freep) struct dockerfile *df = parse_ok("# hello\n# escape=`\nFROM scratch\nRUN a \\\nb\n");
+	_cleanup_(dockerfile_freep) struct dockerfile *df =
+	    parse_ok("# hello\n# escape=`\nFROM scratch\nRUN a \\\nb\n");
 	assert_int_equal(df->escape, '\\');
 	assert_args(&df->instrs[1], ARGS("a b"));
 	_cleanup_(dockerfile_freep) struct dockerfile *df2 = parse_ok("#check=skip=all\nFROM scratch\n");
@@ -96,16 +97,18 @@ static void test_directive_only_at_top(void **state)
 
 static void test_directive_errors(void **state)
 {
-	assert_parse_error("# escape=x\nFROM scratch\n", "Dockerfile:1: invalid escape token 'x' does not match ` or \\");
+	assert_parse_error("# escape=x\nFROM scratch\n",
+			   "Dockerfile:1: invalid escape token 'x' does not match ` or \\");
 	assert_parse_error("# escape=`\n# escape=\\\nFROM scratch\n",
 			   "Dockerfile:2: only one escape parser directive can be used");
 }
 
 static void test_json_and_shell_forms(void **state)
 {
-	_cleanup_(dockerfile_freep) struct dockerfile *df = parse_ok(
-		"FROM scratch\nCMD [\"a\", \"b c\"]\nENTRYPOINT [not json\nRUN [\"x\"] && y\nSHELL [\"/bin/bash\", \"-c\"]\n"
-		"CMD []\n");
+	_cleanup_(dockerfile_freep) struct dockerfile *df =
+	    parse_ok("FROM scratch\nCMD [\"a\", \"b c\"]\nENTRYPOINT [not json\nRUN [\"x\"] && y\nSHELL "
+		     "[\"/bin/bash\", \"-c\"]\n"
+		     "CMD []\n");
 	assert_true(df->instrs[1].json);
 	assert_args(&df->instrs[1], ARGS("a", "b c"));
 	assert_false(df->instrs[2].json);
@@ -114,15 +117,17 @@ static void test_json_and_shell_forms(void **state)
 	assert_true(df->instrs[4].json);
 	assert_true(df->instrs[5].json);
 	assert_int_equal(df->instrs[5].n_args, 0);
-	assert_parse_error("FROM scratch\nCMD [\"a\", 1]\n",
-			   "Dockerfile:2: when using JSON array syntax, arrays must be comprised of strings only");
-	assert_parse_error("FROM scratch\nSHELL /bin/sh -c\n", "SHELL requires the arguments to be in JSON form");
+	assert_parse_error(
+	    "FROM scratch\nCMD [\"a\", 1]\n",
+	    "Dockerfile:2: when using JSON array syntax, arrays must be comprised of strings only");
+	assert_parse_error("FROM scratch\nSHELL /bin/sh -c\n",
+			   "SHELL requires the arguments to be in JSON form");
 }
 
 static void test_env_label_forms(void **state)
 {
 	_cleanup_(dockerfile_freep) struct dockerfile *df = parse_ok(
-		"FROM scratch\nENV A=1 B=\"x y\" C=a\\ b\nENV OLD value with spaces\nLABEL \"k 1\"=v k2='v 2'\n");
+	    "FROM scratch\nENV A=1 B=\"x y\" C=a\\ b\nENV OLD value with spaces\nLABEL \"k 1\"=v k2='v 2'\n");
 	assert_args(&df->instrs[1], ARGS("A", "1", "B", "\"x y\"", "C", "a\\ b"));
 	assert_args(&df->instrs[2], ARGS("OLD", "value with spaces"));
 	assert_args(&df->instrs[3], ARGS("\"k 1\"", "v", "k2", "'v 2'"));
@@ -134,8 +139,8 @@ static void test_env_label_forms(void **state)
 
 static void test_arg_and_from(void **state)
 {
-	_cleanup_(dockerfile_freep) struct dockerfile *df =
-		parse_ok("ARG A=1 B\nARG C\nFROM --platform=$BUILDPLATFORM img:$A AS one\nFROM one\nARG D=\"x y\"\n");
+	_cleanup_(dockerfile_freep) struct dockerfile *df = parse_ok(
+	    "ARG A=1 B\nARG C\nFROM --platform=$BUILDPLATFORM img:$A AS one\nFROM one\nARG D=\"x y\"\n");
 	assert_int_equal(df->n_meta, 2);
 	assert_args(&df->instrs[0], ARGS("A=1", "B"));
 	assert_int_equal(df->n_stages, 2);
@@ -155,15 +160,18 @@ static void test_arg_and_from(void **state)
 
 static void test_unknown_instruction(void **state)
 {
-	assert_parse_error("FROM scratch\n\n\n\n\n\nRUNN true\n", "Dockerfile:7: unknown instruction: RUNN (did you mean RUN?)");
+	assert_parse_error("FROM scratch\n\n\n\n\n\nRUNN true\n",
+			   "Dockerfile:7: unknown instruction: RUNN (did you mean RUN?)");
 	assert_parse_error("FROM scratch\nfrobnicate x\n", "Dockerfile:2: unknown instruction: FROBNICATE");
 }
 
 static void test_copy_flags(void **state)
 {
-	_cleanup_(dockerfile_freep) struct dockerfile *df = parse_ok(
-		"FROM scratch\nCOPY --from=build --chown=1:2 --chmod=755 --link --parents --exclude=*.md --exclude=x "
-		"a b /dst/\nADD --keep-git-dir=true --checksum=sha256:abc https://x/y /z\nCOPY [\"a b\", \"/c d\"]\n");
+	_cleanup_(dockerfile_freep) struct dockerfile *df =
+	    parse_ok("FROM scratch\nCOPY --from=build --chown=1:2 --chmod=755 --link --parents "
+		     "--exclude=*.md --exclude=x "
+		     "a b /dst/\nADD --keep-git-dir=true --checksum=sha256:abc https://x/y /z\nCOPY [\"a "
+		     "b\", \"/c d\"]\n");
 	const struct df_opts *o = &df->instrs[1].opts;
 	assert_string_equal(o->from, "build");
 	assert_string_equal(o->chown, "1:2");
@@ -179,7 +187,8 @@ static void test_copy_flags(void **state)
 	assert_parse_error("FROM scratch\nCOPY a\n", "COPY requires at least two arguments");
 	assert_parse_error("FROM scratch\nCOPY --chwon=1 a b\n", "Dockerfile:2: unknown flag: chwon");
 	assert_parse_error("FROM scratch\nCOPY --from=a --from=b a b\n", "duplicate flag specified: from");
-	assert_parse_error("FROM scratch\nCOPY --link=maybe a b\n", "expecting boolean value for flag link, not: maybe");
+	assert_parse_error("FROM scratch\nCOPY --link=maybe a b\n",
+			   "expecting boolean value for flag link, not: maybe");
 	assert_parse_error("FROM scratch\nCOPY --from a b\n", "missing a value on flag: from");
 	assert_parse_error("FROM scratch\nADD --from=x a b\n", "unknown flag: from");
 	assert_parse_error("FROM scratch\nENV --x=1 A=1\n", "unknown flag: x");
@@ -187,9 +196,9 @@ static void test_copy_flags(void **state)
 
 static void test_run_flags(void **state)
 {
-	_cleanup_(dockerfile_freep) struct dockerfile *df =
-		parse_ok("FROM scratch\nRUN --mount=type=cache,target=/c,sharing=locked --mount=type=secret,id=tok "
-			 "--network=none --security=insecure make\n");
+	_cleanup_(dockerfile_freep) struct dockerfile *df = parse_ok(
+	    "FROM scratch\nRUN --mount=type=cache,target=/c,sharing=locked --mount=type=secret,id=tok "
+	    "--network=none --security=insecure make\n");
 	const struct df_opts *o = &df->instrs[1].opts;
 	assert_string_equal(o->mounts[0], "type=cache,target=/c,sharing=locked");
 	assert_string_equal(o->network, "none");
@@ -197,13 +206,20 @@ static void test_run_flags(void **state)
 	assert_args(&df->instrs[1], ARGS("make"));
 	assert_parse_error("FROM scratch\nRUN --network=bridge x\n", "unsupported network mode \"bridge\"");
 	assert_parse_error("FROM scratch\nRUN --security=x y\n", "unsupported security mode \"x\"");
-	assert_parse_error("FROM scratch\nRUN --mount=type=nfs,target=/x y\n", "unsupported mount type \"nfs\"");
-	assert_parse_error("FROM scratch\nRUN --mount=type=cache y\n", "mount type \"cache\" requires a target");
-	assert_parse_error("FROM scratch\nRUN --mount=type=bind,foo=bar,target=/x y\n", "unexpected key 'foo' in 'foo=bar'");
-	assert_parse_error("FROM scratch\nRUN --mount=type=cache,target=/x,sharing=x y\n", "unsupported sharing value");
-	assert_parse_error("FROM scratch\nRUN --mount=type=cache,target=/x,mode=999 y\n", "invalid value 999 for mode");
-	assert_parse_error("FROM scratch\nRUN --mount=type=tmpfs,target=/x,from=a y\n", "'from' is not supported");
-	assert_parse_error("FROM scratch\nRUN --mount=type=bind,target=a\\\"b y\n", "bare \" in non-quoted-field");
+	assert_parse_error("FROM scratch\nRUN --mount=type=nfs,target=/x y\n",
+			   "unsupported mount type \"nfs\"");
+	assert_parse_error("FROM scratch\nRUN --mount=type=cache y\n",
+			   "mount type \"cache\" requires a target");
+	assert_parse_error("FROM scratch\nRUN --mount=type=bind,foo=bar,target=/x y\n",
+			   "unexpected key 'foo' in 'foo=bar'");
+	assert_parse_error("FROM scratch\nRUN --mount=type=cache,target=/x,sharing=x y\n",
+			   "unsupported sharing value");
+	assert_parse_error("FROM scratch\nRUN --mount=type=cache,target=/x,mode=999 y\n",
+			   "invalid value 999 for mode");
+	assert_parse_error("FROM scratch\nRUN --mount=type=tmpfs,target=/x,from=a y\n",
+			   "'from' is not supported");
+	assert_parse_error("FROM scratch\nRUN --mount=type=bind,target=a\\\"b y\n",
+			   "bare \" in non-quoted-field");
 	assert_parse_error("FROM scratch\nRUN\n", "RUN requires at least one argument");
 }
 
@@ -244,12 +260,12 @@ static void test_mount_parse_defaults(void **state)
 
 static void test_heredocs(void **state)
 {
-	_cleanup_(dockerfile_freep) struct dockerfile *df = parse_ok(
-		"FROM scratch\nRUN <<EOF\necho $A\n  indented\nEOF\n"
-		"RUN <<-'END' cat >/x\n\tline1\n\t\tline2\n\tEND\n"
-		"COPY <<A <<\"B\" /dir/\na\nA\nb $x\nB\n"
-		"RUN 3<<X python3\nprint(1)\nX\n"
-		"LABEL x=<<EOF\n");
+	_cleanup_(dockerfile_freep) struct dockerfile *df =
+	    parse_ok("FROM scratch\nRUN <<EOF\necho $A\n  indented\nEOF\n"
+		     "RUN <<-'END' cat >/x\n\tline1\n\t\tline2\n\tEND\n"
+		     "COPY <<A <<\"B\" /dir/\na\nA\nb $x\nB\n"
+		     "RUN 3<<X python3\nprint(1)\nX\n"
+		     "LABEL x=<<EOF\n");
 	const struct df_instr *r1 = &df->instrs[1];
 	assert_int_equal(r1->n_heredocs, 1);
 	assert_string_equal(r1->heredocs[0].name, "EOF");
@@ -273,14 +289,15 @@ static void test_heredocs(void **state)
 	assert_int_equal(df->instrs[5].n_heredocs, 0); /* LABEL cannot hold a heredoc */
 	assert_int_equal(df->instrs[5].line, 18);
 	assert_parse_error("FROM scratch\nRUN <<EOF\necho\n", "Dockerfile:2: unterminated heredoc");
-	assert_parse_error("FROM scratch\nCOPY a <<EOF\nx\nEOF\n", "COPY cannot accept a heredoc as a destination");
+	assert_parse_error("FROM scratch\nCOPY a <<EOF\nx\nEOF\n",
+			   "COPY cannot accept a heredoc as a destination");
 }
 
 static void test_healthcheck(void **state)
 {
 	_cleanup_(dockerfile_freep) struct dockerfile *df = parse_ok(
-		"FROM scratch\nHEALTHCHECK --interval=5s --timeout=1m30s --start-period=1s --start-interval=2s "
-		"--retries=4 CMD curl -f x\nHEALTHCHECK NONE\nHEALTHCHECK CMD [\"a\",\"b\"]\n");
+	    "FROM scratch\nHEALTHCHECK --interval=5s --timeout=1m30s --start-period=1s --start-interval=2s "
+	    "--retries=4 CMD curl -f x\nHEALTHCHECK NONE\nHEALTHCHECK CMD [\"a\",\"b\"]\n");
 	const struct df_instr *h = &df->instrs[1];
 	assert_args(h, ARGS("CMD", "curl -f x"));
 	assert_int_equal(h->opts.interval, 5000000000LL);
@@ -291,10 +308,12 @@ static void test_healthcheck(void **state)
 	assert_args(&df->instrs[2], ARGS("NONE"));
 	assert_true(df->instrs[3].json);
 	assert_parse_error("FROM scratch\nHEALTHCHECK NONE x\n", "HEALTHCHECK NONE takes no arguments");
-	assert_parse_error("FROM scratch\nHEALTHCHECK RUN x\n", "Unknown type \"RUN\" in HEALTHCHECK (try CMD)");
+	assert_parse_error("FROM scratch\nHEALTHCHECK RUN x\n",
+			   "Unknown type \"RUN\" in HEALTHCHECK (try CMD)");
 	assert_parse_error("FROM scratch\nHEALTHCHECK CMD\n", "Missing command after HEALTHCHECK CMD");
 	assert_parse_error("FROM scratch\nHEALTHCHECK --interval=1us CMD x\n", "cannot be less than 1ms");
-	assert_parse_error("FROM scratch\nHEALTHCHECK --retries=-1 CMD x\n", "--retries cannot be negative (-1)");
+	assert_parse_error("FROM scratch\nHEALTHCHECK --retries=-1 CMD x\n",
+			   "--retries cannot be negative (-1)");
 	assert_parse_error("FROM scratch\nHEALTHCHECK --timeout=soon CMD x\n", "invalid duration");
 	assert_parse_error("FROM scratch\nHEALTHCHECK\n", "HEALTHCHECK requires at least one argument");
 }
@@ -302,7 +321,7 @@ static void test_healthcheck(void **state)
 static void test_onbuild(void **state)
 {
 	_cleanup_(dockerfile_freep) struct dockerfile *df =
-		parse_ok("FROM scratch\nONBUILD COPY --chown=1 . /app\nONBUILD RUN <<EOF\necho hi\nEOF\n");
+	    parse_ok("FROM scratch\nONBUILD COPY --chown=1 . /app\nONBUILD RUN <<EOF\necho hi\nEOF\n");
 	const struct df_instr *o = &df->instrs[1];
 	assert_non_null(o->trigger);
 	assert_int_equal(o->trigger->cmd, DF_COPY);
@@ -310,9 +329,11 @@ static void test_onbuild(void **state)
 	assert_string_equal(o->expression, "COPY --chown=1 . /app");
 	assert_string_equal(df->instrs[2].expression, "RUN <<EOF\necho hi\nEOF");
 	assert_int_equal(df->instrs[2].trigger->n_heredocs, 1);
-	assert_parse_error("FROM scratch\nONBUILD ONBUILD RUN x\n", "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+	assert_parse_error("FROM scratch\nONBUILD ONBUILD RUN x\n",
+			   "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
 	assert_parse_error("FROM scratch\nONBUILD FROM x\n", "FROM isn't allowed as an ONBUILD trigger");
-	assert_parse_error("FROM scratch\nONBUILD MAINTAINER x\n", "MAINTAINER isn't allowed as an ONBUILD trigger");
+	assert_parse_error("FROM scratch\nONBUILD MAINTAINER x\n",
+			   "MAINTAINER isn't allowed as an ONBUILD trigger");
 	assert_parse_error("FROM scratch\nONBUILD\n", "ONBUILD requires at least one argument");
 	struct df_instr *t = NULL;
 	assert_int_equal(dockerfile_parse_trigger("RUN <<EOF\necho hi\nEOF", &t, NULL), 0);
@@ -323,9 +344,10 @@ static void test_onbuild(void **state)
 
 static void test_single_arg_instructions(void **state)
 {
-	_cleanup_(dockerfile_freep) struct dockerfile *df = parse_ok(
-		"FROM scratch\nUSER app user\nWORKDIR /a b\nSTOPSIGNAL SIGKILL\nMAINTAINER me <m@x>\nEXPOSE 80 90/udp\n"
-		"VOLUME /a /b\nVOLUME [\"/c\"]\n");
+	_cleanup_(dockerfile_freep) struct dockerfile *df =
+	    parse_ok("FROM scratch\nUSER app user\nWORKDIR /a b\nSTOPSIGNAL SIGKILL\nMAINTAINER me "
+		     "<m@x>\nEXPOSE 80 90/udp\n"
+		     "VOLUME /a /b\nVOLUME [\"/c\"]\n");
 	assert_args(&df->instrs[1], ARGS("app user"));
 	assert_args(&df->instrs[2], ARGS("/a b"));
 	assert_args(&df->instrs[4], ARGS("me <m@x>"));
@@ -342,7 +364,7 @@ static void test_single_arg_instructions(void **state)
 static void test_flags_quoting_and_terminator(void **state)
 {
 	_cleanup_(dockerfile_freep) struct dockerfile *df =
-		parse_ok("FROM scratch\nCOPY --chown=\"a b\" x y\nRUN -- --not-a-flag\nRUN --network=none -x\n");
+	    parse_ok("FROM scratch\nCOPY --chown=\"a b\" x y\nRUN -- --not-a-flag\nRUN --network=none -x\n");
 	assert_string_equal(df->instrs[1].opts.chown, "a b");
 	assert_args(&df->instrs[2], ARGS("--not-a-flag"));
 	assert_args(&df->instrs[3], ARGS("-x"));
@@ -350,7 +372,8 @@ static void test_flags_quoting_and_terminator(void **state)
 
 static void test_crlf_bom_and_limits(void **state)
 {
-	_cleanup_(dockerfile_freep) struct dockerfile *df = parse_ok("\xef\xbb\xbf" "FROM scratch\r\nRUN a \\\r\n b\r\n");
+	_cleanup_(dockerfile_freep) struct dockerfile *df = parse_ok("\xef\xbb\xbf"
+								     "FROM scratch\r\nRUN a \\\r\n b\r\n");
 	assert_args(&df->instrs[1], ARGS("a  b"));
 	struct dockerfile *bad = NULL;
 	assert_int_equal(dockerfile_parse("FROM a\0", 7, NULL, &bad, NULL), -EINVAL);

@@ -17,6 +17,7 @@ struct tool_opts {
 	const char *platform;
 	char **build_args;
 	char **labels;
+	char **images; /* "REF=config.json" */
 	const char *context;
 };
 
@@ -32,7 +33,8 @@ static void tool_usage(FILE *f)
 		   "      --build-arg K=V      Set a build-time variable\n"
 		   "      --target STAGE       Build only up to STAGE\n"
 		   "      --platform P         Target platform (default: the host's)\n"
-		   "      --label K=V          Set a label on the final image\n");
+		   "      --label K=V          Set a label on the final image\n"
+		   "      --image REF=FILE     Use FILE (an image config JSON) for base image REF\n");
 }
 
 static int tool_fail(struct berth_error *err)
@@ -58,13 +60,10 @@ static void add_build_arg(struct tool_opts *o, const char *a)
 static int parse_opts(int argc, char **argv, struct tool_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "file", required_argument, NULL, 'f' },
-		{ "build-arg", required_argument, NULL, 'a' },
-		{ "target", required_argument, NULL, 't' },
-		{ "platform", required_argument, NULL, 'p' },
-		{ "label", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "file", required_argument, NULL, 'f' },   { "build-arg", required_argument, NULL, 'a' },
+		{ "target", required_argument, NULL, 't' }, { "platform", required_argument, NULL, 'p' },
+		{ "label", required_argument, NULL, 'l' },  { "help", no_argument, NULL, 'h' },
+		{ "image", required_argument, NULL, 'i' },  { NULL, 0, NULL, 0 },
 	};
 	int c;
 	optind = 1;
@@ -75,6 +74,14 @@ static int parse_opts(int argc, char **argv, struct tool_opts *o)
 		case 't': o->target = optarg; break;
 		case 'p': o->platform = optarg; break;
 		case 'l': strv_add(&o->labels, optarg); break;
+		case 'i':
+			if (!strchr(optarg, '=')) {
+				fprintf(stderr, "berth build-tool: --image expects REF=FILE, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			strv_add(&o->images, optarg);
+			break;
 		case 'h': tool_usage(stdout); return 0;
 		default: tool_usage(stderr); return 2;
 		}
@@ -147,6 +154,43 @@ static json_t *context_json(struct build_context *ctx, struct berth_error **err)
 	return json_pack("{s:o}", "entries", entries);
 }
 
+/*
+ * Base images for `plan` come from --image REF=FILE: FILE is an image config
+ * (docker inspect's Config, or an OCI/docker image config with a "config"
+ * member); the image ID is the sha256 of the file. Other references resolve to
+ * themselves with an empty config.
+ */
+static int tool_resolve(void *userdata, const char *ref, const char *platform, char **ret_id,
+			json_t **ret_config, struct berth_error **err)
+{
+	char *const *images = userdata;
+	size_t rl = strlen(ref);
+	for (char *const *i = images; i && *i; i++) {
+		if (strncmp(*i, ref, rl) != 0 || (*i)[rl] != '=')
+			continue;
+		const char *file = *i + rl + 1;
+		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+		int r = fs_read_file_at(AT_FDCWD, file, JSON_DEFAULT_MAX_SIZE, &sb, err);
+		if (r < 0)
+			return r;
+		json_t *j = NULL;
+		if ((r = json_parse(sb.buf, sb.len, file, &j, err)) < 0)
+			return r;
+		json_t *cfg = json_object_get(j, "config");
+		if (!json_is_object(cfg))
+			cfg = json_object_get(j, "Config");
+		*ret_config = json_incref(json_is_object(cfg) ? cfg : j);
+		json_decref(j);
+		char d[DIGEST_STRING_MAX];
+		digest_buffer(DIGEST_SHA256, sb.buf, sb.len, d);
+		*ret_id = xstrdup(d);
+		return 0;
+	}
+	*ret_id = xstrdup(ref);
+	*ret_config = json_object();
+	return 0;
+}
+
 static int tool_run(const char *verb, struct tool_opts *o)
 {
 	struct berth_error *err = NULL;
@@ -186,7 +230,12 @@ static int tool_run(const char *verb, struct tool_opts *o)
 		return tool_fail(err);
 	}
 	struct build_plan_opts po = {
-		.build_args = o->build_args, .target = o->target, .platform = o->platform, .labels = o->labels
+		.build_args = o->build_args,
+		.target = o->target,
+		.platform = o->platform,
+		.labels = o->labels,
+		.resolve = tool_resolve,
+		.userdata = o->images,
 	};
 	_cleanup_plan_ struct build_plan *plan = NULL;
 	if (build_plan_new(df, ctx, &po, &plan, &err) < 0)
@@ -211,5 +260,6 @@ int build_tool_main(int argc, char **argv)
 		r = tool_run(verb, &o);
 	strv_free(o.build_args);
 	strv_free(o.labels);
+	strv_free(o.images);
 	return r;
 }

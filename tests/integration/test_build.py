@@ -33,11 +33,33 @@ def tool(berth_bin, *args, check=True, **kw):
     return run([berth_bin, "build-tool", *map(str, args)], check=check, **kw)
 
 
-def plan_of(berth_bin, name, extra=()):
+def image_config_file(busybox, workdir):
+    """The generated busybox image's config, as `--image` wants it."""
+    with tarfile.open(busybox["docker_archive"]) as t:
+        manifest = json.load(t.extractfile("manifest.json"))
+        config = t.extractfile(manifest[0]["Config"]).read()
+    path = os.path.join(workdir, "busybox-config.json")
+    with open(path, "wb") as f:
+        f.write(config)
+    return path
+
+
+@pytest.fixture(scope="session")
+def base_images(busybox):
+    d = tempfile.mkdtemp(prefix=TMP_PREFIX + "build-images-")
+    try:
+        yield {"busybox:latest": image_config_file(busybox, d)}
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def plan_of(berth_bin, name, extra=(), images=None):
     exp = expect_of(name)
     args = []
     for a in exp.get("build_args", []):
         args += ["--build-arg", a]
+    for ref in exp.get("images", []):
+        args += ["--image", f"{ref}={images[ref]}"]
     p = tool(berth_bin, "plan", *args, *extra, os.path.join(FIXTURES, name))
     return json.loads(p.stdout)
 
@@ -49,9 +71,10 @@ def target_stage(plan):
 # --- the corpus against documented semantics ---------------------------------
 
 @pytest.mark.parametrize("name", fixtures())
-def test_fixture_plan_matches_expectation(berth_bin, name):
+def test_fixture_plan_matches_expectation(berth_bin, request, name):
     exp = expect_of(name)
-    plan = plan_of(berth_bin, name)
+    images = request.getfixturevalue("base_images") if exp.get("images") else None
+    plan = plan_of(berth_bin, name, images=images)
     stage = target_stage(plan)
     for key, want in exp.get("config", {}).items():
         assert stage["config"].get(key) == want, f"{name}: config {key}"
@@ -90,6 +113,17 @@ def test_fixture_parses_with_stable_output(berth_bin, name):
     doc = json.loads(a)
     for w in expect_of(name).get("warnings", []):
         assert any(w in x for x in doc["warnings"]), doc["warnings"]
+
+
+def test_base_image_config_is_inherited(berth_bin, base_images):
+    plan = plan_of(berth_bin, "inherit", images=base_images)
+    stage = target_stage(plan)
+    assert stage["base_id"].startswith("sha256:")
+    env = stage["config"]["Env"]
+    assert env[-1] == "EXTRA=1" or "EXTRA=1" in env
+    path = [e for e in env if e.startswith("PATH=")]
+    assert len(path) == 1 and path[0].startswith("PATH=/opt/bin:/")
+    assert stage["config"]["Labels"]["path"] == path[0][len("PATH="):]
 
 
 def test_plan_keys_are_deterministic(berth_bin):
@@ -232,7 +266,7 @@ def dockerd():
     if not shutil.which("dockerd"):
         pytest.skip("dockerd not installed")
     import docker
-    base = tempfile.mkdtemp(prefix=TMP_PREFIX + "dockerd-")
+    base = tempfile.mkdtemp(prefix=TMP_PREFIX + "build-dockerd-")
     sock = os.path.join(base, "d.sock")
     log = open(os.path.join(base, "log"), "w")
     proc = subprocess.Popen(
@@ -259,7 +293,8 @@ def dockerd():
             proc.kill()
             proc.wait()
         log.close()
-        subprocess.run(["umount", "-R", os.path.join(base, "exec")], capture_output=True)
+        for sub in ("exec", "data"):
+            subprocess.run(["umount", "-R", os.path.join(base, sub)], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -291,11 +326,17 @@ ORACLE = [n for n in fixtures() if expect_of(n).get("oracle")]
 
 
 @pytest.mark.parametrize("name", ORACLE)
-def test_fixture_config_matches_docker(berth_bin, dockerd, name):
+def test_fixture_config_matches_docker(berth_bin, dockerd, request, name):
     exp = expect_of(name)
+    images = None
+    if exp.get("images"):
+        images = request.getfixturevalue("base_images")
+        busybox = request.getfixturevalue("busybox")
+        with open(busybox["docker_archive"], "rb") as f:
+            list(dockerd.load_image(f.read()))
     buildargs = dict(a.split("=", 1) for a in exp.get("build_args", []))
     want = normalise(docker_build(dockerd, os.path.join(FIXTURES, name), buildargs))
-    got = normalise(target_stage(plan_of(berth_bin, name))["config"])
+    got = normalise(target_stage(plan_of(berth_bin, name, images=images))["config"])
     if "WorkingDir" not in want and got.get("WorkingDir") == "/":
         got.pop("WorkingDir")  # BuildKit sets "/" on scratch; the classic builder leaves it empty
     assert got == want

@@ -323,6 +323,106 @@ int plan_stage(struct planner *pl, size_t i)
 	return 0;
 }
 
+/* --- cycles ----------------------------------------------------------------- */
+
+/*
+ * BuildKit checks every stage, needed or not, for cycles through COPY --from
+ * and RUN --mount from= before planning, and names the first stage (in file
+ * order) whose walk finds one. Names are expanded with the global ARGs only.
+ */
+struct dep_edge {
+	size_t to;
+	int line;
+};
+
+struct dep_graph {
+	struct dep_edge **e; /* per stage */
+	size_t *n;
+	uint8_t *visited, *onpath;
+	size_t start;   /* the stage the current walk started from */
+	int start_line; /* the line of the edge leaving it */
+};
+
+static void graph_add(struct planner *pl, struct dep_graph *g, size_t from, const struct df_instr *in,
+		      const char *raw)
+{
+	_cleanup_free_ char *name = NULL;
+	if (shlex_process_word(raw, pl->df->escape, pl->plan->meta_env, 0, &name, NULL) < 0)
+		return;
+	ssize_t k = dockerfile_find_stage(pl->df, name);
+	if (k < 0) {
+		char *end;
+		long idx = strtol(name, &end, 10);
+		if (!*name || *end || idx < 0 || (size_t)idx >= pl->df->n_stages)
+			return;
+		k = idx;
+	}
+	g->e[from] = xrealloc(g->e[from], (g->n[from] + 1) * sizeof(struct dep_edge));
+	g->e[from][g->n[from]++] = (struct dep_edge){ .to = (size_t)k, .line = in->line };
+}
+
+static int graph_visit(struct dep_graph *g, size_t s)
+{
+	if (g->visited[s])
+		return 0;
+	g->visited[s] = g->onpath[s] = 1;
+	for (size_t i = 0; i < g->n[s]; i++) {
+		if (s == g->start)
+			g->start_line = g->e[s][i].line;
+		if (g->onpath[g->e[s][i].to])
+			return g->e[s][i].line;
+		int line = graph_visit(g, g->e[s][i].to);
+		if (line)
+			return line;
+	}
+	g->onpath[s] = 0;
+	return 0;
+}
+
+static int check_cycles(struct planner *pl)
+{
+	const struct dockerfile *df = pl->df;
+	size_t n = df->n_stages;
+	struct dep_graph g = { .e = xcalloc(n, sizeof(struct dep_edge *)),
+			       .n = xcalloc(n, sizeof(size_t)),
+			       .visited = xcalloc(n, 1),
+			       .onpath = xcalloc(n, 1) };
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < df->stages[i].n; j++) {
+			const struct df_instr *in = &df->instrs[df->stages[i].first + j];
+			if ((in->cmd == DF_COPY || in->cmd == DF_ADD) && in->opts.from)
+				graph_add(pl, &g, i, in, in->opts.from);
+			for (char **m = in->opts.mounts; m && *m; m++) {
+				struct df_mount mnt;
+				if (df_mount_parse(*m, &mnt, NULL) >= 0 && mnt.from)
+					graph_add(pl, &g, i, in, mnt.from);
+				df_mount_done(&mnt);
+			}
+		}
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		g.start = i;
+		if (graph_visit(&g, i)) {
+			int line = g.start_line;
+			char buf[32];
+			if (df->stages[i].name)
+				snprintf(buf, sizeof(buf), "%s", df->stages[i].name);
+			else
+				snprintf(buf, sizeof(buf), "stage-%zu", i);
+			r = berth_error_msg(pl->err, EINVAL,
+					    "%s:%d: circular dependency detected on stage: %s", df->name,
+					    line, buf);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(g.e[i]);
+	free(g.e);
+	free(g.n);
+	free(g.visited);
+	free(g.onpath);
+	return r;
+}
+
 /* --- the plan ------------------------------------------------------------ */
 
 static void meta_platform_args(char ***env, const char *target)
@@ -436,6 +536,8 @@ int build_plan_new(const struct dockerfile *df, struct build_context *ctx, const
 		.df = df, .ctx = ctx, .opts = opts, .plan = p, .state = state, .arg_used = used, .err = err
 	};
 	int r = plan_meta_args(&pl);
+	if (r >= 0)
+		r = check_cycles(&pl);
 	if (r < 0)
 		return r;
 	p->target = df->n_stages - 1;

@@ -207,7 +207,7 @@ ERRORS = [
 PLAN_ERRORS = [
     ("FROM scratch\nCOPY --from=nosuchstage /a /b\n", "resolve"),  # an unknown stage is an image reference
     ("FROM scratch AS a\nCOPY --from=b /x /y\nFROM scratch AS b\nCOPY --from=a /x /y\n",
-     "Dockerfile:2: circular dependency detected on stage: "),
+     "Dockerfile:2: circular dependency detected on stage: a"),
     ("FROM scratch\nCOPY ../outside /x\n", "Dockerfile:2: forbidden path outside the build context: '../outside'"),
     ("FROM scratch\nCOPY missing.txt /x\n", "Dockerfile:2: COPY: 'missing.txt': not found in build context"),
     ("FROM scratch\nEXPOSE 99999\n", "Dockerfile:2: invalid containerPort: 99999"),

@@ -245,6 +245,19 @@ static void test_target(void **state)
 
 static void test_stage_reference_errors(void **state)
 {
+	/* BuildKit's own cases: the first stage (in file order) on a cycle is named */
+	plan_err("FROM busybox AS stage0\nCOPY --from=stage0 f1 /sub/\n", NULL,
+		 "Dockerfile:2: circular dependency detected on stage: stage0");
+	plan_err("FROM busybox AS stage0\nCOPY --from=stage2 f1 /sub/\nFROM busybox AS stage1\n"
+		 "COPY --from=stage0 f2 /sub/\nFROM busybox AS stage2\nCOPY --from=stage1 f2 /sub/\n",
+		 NULL, "circular dependency detected on stage: stage0");
+	plan_err("FROM scratch\nCOPY --from=0 /a /b\n", NULL,
+		 "circular dependency detected on stage: stage-0");
+	/* cycles are found even among stages the target does not need */
+	struct build_plan_opts t = { .target = "ok" };
+	plan_err("FROM scratch AS ok\nFROM scratch AS x\nCOPY --from=y a b\nFROM scratch AS y\nCOPY --from=x "
+		 "a b\n",
+		 &t, "circular dependency detected on stage: x");
 	plan_err("FROM scratch AS a\nCOPY --from=b /x /y\nFROM scratch AS b\nCOPY --from=a /x /y\n", NULL,
 		 "circular dependency detected on stage: ");
 	plan_err("FROM scratch AS a\nCOPY --from=a /x /y\n", NULL,

@@ -2,6 +2,8 @@
  * context-resolve.c - COPY/ADD source resolution over a build context and
  * the content hash of what was resolved (the cache key input).
  */
+#include <archive.h>
+#include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -155,4 +157,19 @@ int build_context_hash(struct build_context *ctx, const struct ctx_match *m, siz
 	}
 	digester_final(d, out);
 	return 0;
+}
+
+int build_context_is_archive(const struct build_context *ctx, const char *path, struct berth_error **err)
+{
+	_cleanup_close_ int fd = fs_open_in_root(ctx->rootfd, path, O_RDONLY, 0, FS_RESOLVE_NO_FOLLOW, err);
+	if (fd < 0)
+		return fd;
+	struct archive *a = archive_read_new();
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	struct archive_entry *ae;
+	int is = archive_read_open_fd(a, fd, 1 << 14) == ARCHIVE_OK &&
+		 archive_read_next_header(a, &ae) == ARCHIVE_OK;
+	archive_read_free(a);
+	return is;
 }

@@ -94,6 +94,10 @@ void ctx_matches_free(struct ctx_match *m, size_t n);
 int build_context_hash(struct build_context *ctx, const struct ctx_match *m, size_t n,
 		       char out[DIGEST_STRING_MAX], struct berth_error **err);
 
+/* 1 if the regular file at path is a tar archive (plain or compressed) that
+ * ADD unpacks, 0 if not (ADD copies it as is), -errno on read errors. */
+int build_context_is_archive(const struct build_context *ctx, const char *path, struct berth_error **err);
+
 /* Compute (once) the sha256 content digest of a regular file entry. */
 int build_context_entry_digest(struct build_context *ctx, struct ctx_entry *e, struct berth_error **err);
 

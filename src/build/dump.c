@@ -158,6 +158,8 @@ static json_t *copy_json(const struct build_plan *p, const struct plan_copy *c)
 				json_array_append_new(files, json_string(m->path));
 		}
 		json_object_set_new(j, "files", files);
+		if (c->extract && c->extract[0])
+			json_object_set_new(j, "extract", strv_json(c->extract));
 	}
 	return j;
 }

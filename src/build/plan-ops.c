@@ -4,6 +4,8 @@
  * the context, another stage, an image, heredocs or URLs; destination; the
  * content hash that goes into the cache key).
  */
+#include <sys/stat.h>
+
 #include "build/build-internal.h"
 #include "build/pathmatch.h"
 #include "build/shlex.h"
@@ -302,6 +304,17 @@ static int copy_from_context(struct planner *pl, const struct df_instr *in, stru
 				  "directory and end with a /",
 				  df_cmd_name(in->cmd));
 	json_object_set_new(desc, "inputs", json_string(hash));
+	c->extract = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; c->add && i < c->n_matches; i++) {
+		const struct ctx_match *m = &c->matches[i];
+		if (m->rel[0] || m->entry == SIZE_MAX || !S_ISREG(pl->ctx->e[m->entry].mode))
+			continue;
+		int a = build_context_is_archive(pl->ctx, m->path, pl->err);
+		if (a < 0)
+			return a;
+		if (a)
+			strv_add(&c->extract, m->path);
+	}
 	return 0;
 }
 

@@ -579,6 +579,7 @@ void plan_step_done(struct plan_step *s)
 	free(c->from_image);
 	free(c->from_image_id);
 	ctx_matches_free(c->matches, c->n_matches);
+	strv_free(c->extract);
 	strv_free(c->inline_names);
 	strv_free(c->inline_data);
 	free(s->mkdir);

@@ -58,6 +58,7 @@ struct plan_copy {
 	char *from_image, *from_image_id; /* SRC_IMAGE */
 	struct ctx_match *matches;        /* SRC_CONTEXT */
 	size_t n_matches;
+	char **extract;                     /* ADD: context paths that are archives to unpack */
 	char **inline_names, **inline_data; /* heredoc files (expanded if allowed) */
 	size_t n_inline;
 };

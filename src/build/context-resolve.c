@@ -23,6 +23,55 @@ int build_context_clean_source(const char *src, char **ret, struct berth_error *
 	return 0;
 }
 
+/*
+ * Resolve symlinks in a context path the way COPY follows them: relative
+ * targets against the link's directory, absolute ones against the context
+ * root, ".." never above the root; at most 40 links. Returns the entry or
+ * NULL (dangling, loop).
+ */
+static struct ctx_entry *follow(const struct build_context *ctx, const char *path)
+{
+	_cleanup_free_ char *cur = xstrdup(path);
+	for (int hops = 0; hops <= 40; hops++) {
+		struct ctx_entry *e = build_context_lookup(ctx, cur, true);
+		if (e && !S_ISLNK(e->mode))
+			return e;
+		/* find the first symlink component of cur */
+		size_t len = strlen(cur);
+		struct ctx_entry *link = NULL;
+		size_t plen = 0;
+		for (size_t i = 1; i <= len && !link; i++) {
+			if (i < len && cur[i] != '/')
+				continue;
+			_cleanup_free_ char *prefix = xstrndup(cur, i);
+			struct ctx_entry *pe = build_context_lookup(ctx, prefix, true);
+			if (!pe)
+				return NULL;
+			if (S_ISLNK(pe->mode)) {
+				link = pe;
+				plen = i;
+			}
+		}
+		if (!link)
+			return NULL;
+		_cleanup_free_ char *dir = xstrndup(cur, plen);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		else
+			dir[0] = '\0';
+		const char *t = link->link;
+		_cleanup_free_ char *joined = t[0] == '/' ? xasprintf("/%s%s", t, cur + plen)
+							  : xasprintf("/%s/%s%s", dir, t, cur + plen);
+		_cleanup_free_ char *clean = go_path_clean(joined);
+		free(cur);
+		cur = xstrdup(streq(clean, "/") ? "." : clean + 1);
+		if (streq(cur, "."))
+			return NULL;
+	}
+	return NULL;
+}
+
 struct resolver {
 	struct build_context *ctx;
 	struct ignore *excl;
@@ -44,6 +93,11 @@ static void push_match(struct resolver *rs, size_t entry, const char *rel, size_
 static void add_root(struct resolver *rs, size_t j, size_t source)
 {
 	const struct build_context *ctx = rs->ctx;
+	if (S_ISLNK(ctx->e[j].mode)) {
+		struct ctx_entry *t = follow(ctx, ctx->e[j].path);
+		if (t)
+			j = (size_t)(t - ctx->e);
+	}
 	const char *root = ctx->e[j].path;
 	push_match(rs, j, "", source);
 	if (!S_ISDIR(ctx->e[j].mode))
@@ -91,6 +145,8 @@ static int resolve_one(struct resolver *rs, const char *src, size_t source, stru
 		return 0;
 	}
 	struct ctx_entry *e = build_context_lookup(ctx, c, true);
+	if (!e || S_ISLNK(e->mode))
+		e = follow(ctx, c) ?: e;
 	if (!e)
 		return berth_error_msg(err, ENOENT, "'%s': not found in build context", src);
 	add_root(rs, (size_t)(e - ctx->e), source);

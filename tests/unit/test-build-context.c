@@ -39,6 +39,9 @@ static int setup(void **state)
 	put("src-other/x", "x", 0644);
 	_cleanup_free_ char *l = xasprintf("%s/link", tmp);
 	assert_int_equal(symlink("a.txt", l), 0);
+	_cleanup_free_ char *l2 = xasprintf("%s/srclink", tmp), *l3 = xasprintf("%s/src/up", tmp);
+	assert_int_equal(symlink("/src/lib", l2), 0);
+	assert_int_equal(symlink("../../../../a.txt", l3), 0);
 	return 0;
 }
 
@@ -118,7 +121,7 @@ static void test_resolve_sources(void **state)
 	_cleanup_context_ struct build_context *ctx = open_ctx();
 	struct ctx_match *m = NULL;
 	size_t n = resolve(ctx, (const char *[]){ "src", NULL }, NULL, &m, NULL);
-	assert_int_equal(n, 5); /* src, src/lib, src/lib/util.c, src/lib/util.h, src/main.c */
+	assert_int_equal(n, 6); /* src, src/lib, src/lib/util.c, src/lib/util.h, src/main.c, src/up */
 	assert_string_equal(m[0].rel, "");
 	assert_true(has(m, n, "src/lib/util.h"));
 	assert_false(has(m, n, "src-other/x"));
@@ -129,7 +132,7 @@ static void test_resolve_sources(void **state)
 	assert_int_equal(m[2].source, 1);
 	ctx_matches_free(m, n);
 	n = resolve(ctx, (const char *[]){ "src", NULL }, (const char *[]){ "**/*.h", NULL }, &m, NULL);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	assert_false(has(m, n, "src/lib/util.h"));
 	ctx_matches_free(m, n);
 	n = resolve(ctx, (const char *[]){ ".", NULL }, NULL, &m, NULL);
@@ -149,6 +152,17 @@ static void test_resolve_sources(void **state)
 	resolve(ctx, (const char *[]){ "Dockerfile", NULL }, NULL, &m, "not found");
 	resolve(ctx, (const char *[]){ "secret/key", NULL }, NULL, &m, "not found");
 	resolve(ctx, (const char *[]){ "[", NULL }, NULL, &m, "syntax error in pattern");
+	/* symlinks in sources are followed inside the context */
+	n = resolve(ctx, (const char *[]){ "srclink/util.c", "link", "src/up", NULL }, NULL, &m, NULL);
+	assert_int_equal(n, 3);
+	assert_string_equal(m[0].path, "src/lib/util.c");
+	assert_string_equal(m[1].path, "a.txt");
+	assert_string_equal(m[2].path, "a.txt"); /* ".." stops at the context root */
+	ctx_matches_free(m, n);
+	n = resolve(ctx, (const char *[]){ "srclink", NULL }, NULL, &m, NULL);
+	assert_int_equal(n, 3);
+	assert_true(has(m, n, "src/lib/util.h"));
+	ctx_matches_free(m, n);
 }
 
 static void hash_of(struct build_context *ctx, const char *src, char out[DIGEST_STRING_MAX])

@@ -1,5 +1,6 @@
 /* fuzz-dockerfile.c - the Dockerfile parser and expander must never crash. */
 #include "build/dockerfile.h"
+#include "build/plan.h"
 #include "build/shlex.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -23,6 +24,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					strv_free(words);
 				berth_error_free(e);
 			}
+		/* the planner (expansion, scoping, stage graph) without a context */
+		char *args[] = { (char *)"A=x", (char *)"HTTP_PROXY=p", NULL };
+		struct build_plan_opts o = { .build_args = args };
+		struct build_plan *plan = NULL;
+		struct berth_error *pe = NULL;
+		if (build_plan_new(df, NULL, &o, &plan, &pe) == 0) {
+			json_t *j = build_plan_to_json(plan);
+			json_decref(j);
+			build_plan_free(plan);
+		}
+		free(berth_error_string(pe));
+		berth_error_free(pe);
+		json_decref(dockerfile_to_json(df));
 	}
 	free(berth_error_string(err));
 	berth_error_free(err);

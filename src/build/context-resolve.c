@@ -145,8 +145,11 @@ static int resolve_one(struct resolver *rs, const char *src, size_t source, stru
 		return 0;
 	}
 	struct ctx_entry *e = build_context_lookup(ctx, c, true);
-	if (!e || S_ISLNK(e->mode))
-		e = follow(ctx, c) ?: e;
+	if (!e || S_ISLNK(e->mode)) {
+		struct ctx_entry *t = follow(ctx, c);
+		if (t)
+			e = t;
+	}
 	if (!e)
 		return berth_error_msg(err, ENOENT, "'%s': not found in build context", src);
 	add_root(rs, (size_t)(e - ctx->e), source);

@@ -173,6 +173,10 @@ static json_t *step_json(const struct build_plan *p, const struct plan_step *s)
 		json_t *r = json_pack("{s:o,s:o,s:s,s:s,s:s,s:s}", "argv", strv_json(s->run.argv), "env",
 				      strv_json(s->run.env), "user", s->run.user, "workdir", s->run.workdir,
 				      "network", s->run.network, "security", s->run.security);
+		if (s->run.script_name)
+			json_object_set_new(
+			    r, "script",
+			    json_pack("{s:s,s:s}", "name", s->run.script_name, "data", s->run.script_data));
 		if (s->run.n_mounts) {
 			json_t *m = json_array();
 			for (size_t i = 0; i < s->run.n_mounts; i++)

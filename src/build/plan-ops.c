@@ -36,14 +36,22 @@ static char **shell_or_default(const json_t *config)
 
 /* RUN's argv: exec form as is; shell form through the shell, with heredoc
  * bodies either as the whole script or appended after the command line. */
-static char **run_argv(const struct df_instr *in, const json_t *config)
+static char **run_argv(const struct df_instr *in, const json_t *config, struct plan_run *run)
 {
 	if (in->json)
 		return strv_dup(in->args);
 	char **argv = shell_or_default(config);
 	const char *line = in->args[0] ? in->args[0] : "";
-	if (in->n_heredocs == 1 && df_word_is_heredoc(line, NULL)) {
-		strv_add(&argv, in->heredocs[0].content);
+	if (in->n_heredocs > 0 && df_word_is_heredoc(line, NULL)) {
+		const struct df_heredoc *h = &in->heredocs[0];
+		if (startswith(h->content, "#!")) {
+			run->script_name = xstrdup(h->name);
+			run->script_data = xstrdup(h->content);
+			_cleanup_free_ char *path = xasprintf("/dev/pipes/%s", h->name);
+			strv_add(&argv, path);
+		} else {
+			strv_add(&argv, h->content);
+		}
 		return argv;
 	}
 	struct strbuf sb = STRBUF_INIT;
@@ -138,7 +146,12 @@ int plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, ch
 	const struct df_instr *in = s->in;
 	struct plan_run *run = &s->run;
 	s->op = OP_RUN;
-	run->argv = run_argv(in, st->config);
+	run->argv = run_argv(in, st->config, run);
+	if (run->script_data) {
+		char d[DIGEST_STRING_MAX];
+		digest_buffer(DIGEST_SHA256, run->script_data, strlen(run->script_data), d);
+		json_object_set_new(desc, "script", json_pack("[s,s]", run->script_name, d));
+	}
 	_cleanup_strv_ char **key_env = NULL;
 	run->env = run_env(pl, st, &key_env);
 	const char *user = json_string_value(json_object_get(st->config, "User"));

@@ -560,6 +560,8 @@ void plan_step_done(struct plan_step *s)
 {
 	free(s->text);
 	strv_free(s->run.argv);
+	free(s->run.script_name);
+	free(s->run.script_data);
 	strv_free(s->run.env);
 	free(s->run.user);
 	free(s->run.workdir);

@@ -65,6 +65,10 @@ struct plan_copy {
 
 struct plan_run {
 	char **argv;
+	/* A RUN heredoc starting with "#!" is run as a file, like BuildKit:
+	 * the backend mounts a read-only directory at /dev/pipes/ holding
+	 * script_name (mode 0755) with script_data; argv runs it. */
+	char *script_name, *script_data;
 	char **env; /* full process environment, build args included */
 	char *user, *workdir;
 	char *network, *security;

@@ -304,7 +304,8 @@ static void test_run_argv_forms(void **state)
 	plan_ok(
 	    &f,
 	    "FROM scratch\nRUN [\"/bin/true\", \"x\"]\nRUN <<EOF\necho a\nEOF\nRUN cat <<A <<B\nx\nA\ny\nB\n"
-	    "RUN --network=none --mount=type=cache,target=/c,id=$HOME echo\n",
+	    "RUN --network=none --mount=type=cache,target=/c,id=$HOME echo\n"
+	    "RUN <<PY\n#!/usr/bin/env python3\nprint(1)\nPY\n",
 	    &o, NULL);
 	const struct plan_step *s = f.plan->stages[0].steps;
 	assert_string_equal(s[0].run.argv[0], "/bin/true");
@@ -314,6 +315,10 @@ static void test_run_argv_forms(void **state)
 	assert_string_equal(s[2].run.argv[2], "cat <<A <<B\nx\nA\ny\nB");
 	assert_string_equal(s[3].run.network, "none");
 	assert_string_equal(s[3].run.mounts[0].id, "");
+	assert_string_equal(s[4].run.argv[2], "/dev/pipes/PY");
+	assert_string_equal(s[4].run.script_name, "PY");
+	assert_string_equal(s[4].run.script_data, "#!/usr/bin/env python3\nprint(1)\n");
+	assert_null(s[1].run.script_name);
 	bool proxy = false;
 	for (char **e = s[3].run.env; *e; e++)
 		proxy |= streq(*e, "https_proxy=http://proxy");

@@ -17,6 +17,7 @@ struct df_parser {
 	int lineno;
 	char escape;
 	const char *name;
+	bool in_onbuild; /* parsing an ONBUILD trigger */
 	struct dockerfile *df;
 	struct berth_error **err;
 };

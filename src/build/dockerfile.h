@@ -23,6 +23,8 @@
 
 #define DF_MAX_SIZE         (4u << 20)
 #define DF_MAX_INSTRUCTIONS 10000
+/* Stages reference each other; planning walks those references recursively. */
+#define DF_MAX_STAGES       1000
 
 enum df_cmd {
 	DF_ADD,

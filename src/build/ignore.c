@@ -145,6 +145,11 @@ int ignore_new(char *const *patterns, struct ignore **ret, struct berth_error **
 		_cleanup_free_ char *t = trim_dup(*pp, strlen(*pp));
 		if (!*t)
 			continue;
+		if (strlen(t) > IGNORE_MAX_PATTERN_LEN) {
+			ignore_free(ig);
+			return berth_error_msg(err, EINVAL, "pattern longer than %d bytes",
+					       IGNORE_MAX_PATTERN_LEN);
+		}
 		_cleanup_free_ char *c = go_path_clean(t);
 		struct pattern pat = { 0 };
 		char *body = c;

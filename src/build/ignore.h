@@ -10,7 +10,9 @@
 #include "common/error.h"
 
 /* Upper bound on patterns in one .dockerignore. */
-#define IGNORE_MAX_PATTERNS 10000
+#define IGNORE_MAX_PATTERNS    10000
+/* Longest pattern accepted; longer than any path a context can hold. */
+#define IGNORE_MAX_PATTERN_LEN 4096
 
 struct ignore;
 

@@ -419,6 +419,8 @@ static int group_stages(struct df_parser *p)
 			df->stages[df->n_stages - 1].n++;
 			continue;
 		}
+		if (df->n_stages >= DF_MAX_STAGES)
+			return df_error(p, in->line, "too many build stages (limit %d)", DF_MAX_STAGES);
 		struct df_stage st = { .from = i, .first = i + 1 };
 		st.base = xstrdup(in->args[0]);
 		if (in->n_args == 3) {

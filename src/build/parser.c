@@ -578,8 +578,15 @@ int df_instr_from_line(struct df_parser *p, const char *line, int lineno, struct
 	case DF_ONBUILD:
 		in->args = xcalloc(1, sizeof(char *));
 		if (*as) {
+			/* A trigger is one level deep: ONBUILD ONBUILD is refused later, and
+			 * not recursing further keeps "ONBUILD ONBUILD ..." off the stack. */
+			if (p->in_onbuild)
+				return df_error(p, lineno,
+						"Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
 			in->trigger = xcalloc(1, sizeof(*in->trigger));
+			p->in_onbuild = true;
 			r = df_instr_from_line(p, as, lineno, in->trigger);
+			p->in_onbuild = false;
 		}
 		break;
 	default: /* MAINTAINER STOPSIGNAL USER WORKDIR */

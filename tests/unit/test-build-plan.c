@@ -4,6 +4,7 @@
 
 #include "build/plan.h"
 #include "common/fs.h"
+#include "common/strbuf.h"
 
 static struct dockerfile *parse(const char *text)
 {
@@ -407,6 +408,22 @@ static void test_stage_key_feeds_copy_from(void **state)
 	assert_string_not_equal(a[0], b[0]);
 }
 
+static void test_long_stage_chains(void **state)
+{
+	/* the deepest chain the parser allows plans fine (recursion is bounded) */
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addstr(&sb, "FROM scratch AS s0\n");
+	for (int i = 1; i < DF_MAX_STAGES; i++)
+		strbuf_addf(&sb, "FROM s%d AS s%d\nCOPY --from=s%d /a /b\n", i - 1, i, i - 1);
+	_cleanup_fixture_ struct fixture f = { 0 };
+	plan_ok(&f, sb.buf, NULL, NULL);
+	assert_int_equal(f.plan->n_waves, DF_MAX_STAGES);
+	strbuf_addstr(&sb, "FROM scratch\n");
+	struct dockerfile *df = NULL;
+	assert_int_equal(dockerfile_parse(sb.buf, sb.len, NULL, &df, NULL), -EINVAL);
+	strbuf_release(&sb);
+}
+
 static void test_plan_json(void **state)
 {
 	_cleanup_fixture_ struct fixture f = { 0 };
@@ -439,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_cache_keys),
 		cmocka_unit_test(test_cache_keys_follow_context_content),
 		cmocka_unit_test(test_stage_key_feeds_copy_from),
+		cmocka_unit_test(test_long_stage_chains),
 		cmocka_unit_test(test_plan_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

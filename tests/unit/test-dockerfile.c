@@ -2,6 +2,7 @@
 #include "unit.h"
 
 #include "build/dockerfile.h"
+#include "common/strbuf.h"
 
 static struct dockerfile *parse_ok(const char *text)
 {
@@ -335,6 +336,13 @@ static void test_onbuild(void **state)
 	assert_parse_error("FROM scratch\nONBUILD MAINTAINER x\n",
 			   "MAINTAINER isn't allowed as an ONBUILD trigger");
 	assert_parse_error("FROM scratch\nONBUILD\n", "ONBUILD requires at least one argument");
+	struct strbuf deep = STRBUF_INIT;
+	strbuf_addstr(&deep, "FROM scratch\n");
+	for (int i = 0; i < 200000; i++)
+		strbuf_addstr(&deep, "ONBUILD ");
+	strbuf_addstr(&deep, "RUN x\n");
+	assert_parse_error(deep.buf, "Dockerfile:2: Chaining ONBUILD");
+	strbuf_release(&deep);
 	struct df_instr *t = NULL;
 	assert_int_equal(dockerfile_parse_trigger("RUN <<EOF\necho hi\nEOF", &t, NULL), 0);
 	assert_string_equal(t->heredocs[0].content, "echo hi\n");

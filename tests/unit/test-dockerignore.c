@@ -152,6 +152,13 @@ static void test_bad_patterns(void **state)
 	assert_int_equal(ignore_new(bad2, &ig, NULL), -EINVAL);
 	char *bad3[] = { (char *)"a\\", NULL };
 	assert_int_equal(ignore_new(bad3, &ig, NULL), -EINVAL);
+	char *longp = xmalloc(1 << 20);
+	memset(longp, 'a', (1 << 20) - 1);
+	longp[0] = '*';
+	longp[(1 << 20) - 1] = '\0';
+	char *bad4[] = { longp, NULL };
+	assert_int_equal(ignore_new(bad4, &ig, NULL), -EINVAL);
+	free(longp);
 }
 
 static void test_go_match(void **state)

@@ -45,6 +45,10 @@ struct build_copy_req {
 };
 
 struct build_backend_ops {
+	/* Resolve (and with `pull`, fetch) a base image: its ID and docker "config" object.
+	 * Same contract as build_resolve_fn (plan.h). */
+	int (*resolve_image)(void *be, const char *ref, const char *platform, bool pull, char **ret_id,
+			     json_t **ret_config, struct berth_error **err);
 	/* A state holding an image's root filesystem (image_id NULL: empty, for scratch). */
 	int (*state_from_image)(void *be, const char *image_id, char **ret_state, struct berth_error **err);
 	/* Run a command in a container on a copy of `state`; the result is a new state. mount_states[i]
@@ -91,5 +95,30 @@ struct build_exec_opts {
 int build_execute(const struct build_plan *plan, const struct build_context *ctx,
 		  const struct build_backend *be, const struct build_exec_opts *opts, char **ret_image_id,
 		  struct berth_error **err);
+
+/* Everything `docker build` / POST /build asks for, once the context is open. */
+struct build_request {
+	struct build_context *ctx;   /* may be NULL for a Dockerfile without COPY/ADD from it */
+	const char *dockerfile;      /* path of the Dockerfile inside the context ("Dockerfile") */
+	const char *dockerfile_text; /* or its text (-f -, a file outside the context); NULL: read from ctx */
+	char *const *build_args;     /* "K=V" */
+	const char *target;
+	const char *platform;
+	char *const *labels;
+	char *const *tags;
+	bool no_cache;
+	bool pull; /* resolve base images with pull = true */
+	build_event_fn event;
+	void *event_userdata;
+};
+
+/*
+ * The whole build: read and parse the Dockerfile, plan it (base images
+ * resolved through the backend), report parser warnings and unused build
+ * args as stream events like docker ("[WARNING]: ..."), execute. The engine's
+ * POST /build handler and `berth build` call this once the backend exists.
+ */
+int build_image(const struct build_request *req, const struct build_backend *be, char **ret_image_id,
+		struct berth_error **err);
 
 #endif

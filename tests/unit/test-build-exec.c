@@ -42,6 +42,18 @@ static char *mk(struct fake *f, const char *parent, const char *what)
 	return xasprintf("%s|%s", parent ? parent : "", what);
 }
 
+static int fk_resolve(void *be, const char *ref, const char *platform, bool pull, char **ret_id,
+		      json_t **ret_config, struct berth_error **err)
+{
+	struct fake *f = be;
+	strbuf_addf(&f->log, "resolve %s%s\n", ref, pull ? " pull" : "");
+	if (streq(ref, "missing"))
+		return berth_error_msg(err, ENOENT, "pull access denied for '%s'", ref);
+	*ret_id = xasprintf("sha256:%s", ref);
+	*ret_config = json_pack("{s:[s]}", "Env", "FROM_BASE=1");
+	return 0;
+}
+
 static int fk_from_image(void *be, const char *image_id, char **ret, struct berth_error **err)
 {
 	struct fake *f = be;
@@ -147,6 +159,7 @@ static void fk_release(void *be, const char *state)
 }
 
 static const struct build_backend_ops fake_ops = {
+	.resolve_image = fk_resolve,
 	.state_from_image = fk_from_image,
 	.run = fk_run,
 	.copy = fk_copy,
@@ -326,6 +339,53 @@ static void test_event_json_shapes(void **state)
 	json_decref(j);
 }
 
+static void test_build_image_request(void **state)
+{
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_free_ char *dfp = xasprintf("%s/Dockerfile", dir);
+	const char *text = "FROM base\nMAINTAINER me\nARG USED\nCOPY Dockerfile /\n";
+	assert_int_equal(fs_write_file_atomic(dfp, text, strlen(text), 0644, NULL), 0);
+	_cleanup_(fake_done) struct fake f = { .log = STRBUF_INIT, .events = STRBUF_INIT };
+	struct build_context *ctx = NULL;
+	assert_int_equal(build_context_open_dir(dir, "Dockerfile", &ctx, NULL), 0);
+	char *args[] = { (char *)"USED=1", (char *)"NOPE=2", NULL };
+	char *tags[] = { (char *)"x:1", NULL };
+	struct build_request req = { .ctx = ctx,
+				     .build_args = args,
+				     .tags = tags,
+				     .pull = true,
+				     .event = on_event,
+				     .event_userdata = &f };
+	struct build_backend be = { .ops = &fake_ops, .data = &f };
+	_cleanup_free_ char *id = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	assert_int_equal(build_image(&req, &be, &id, &err), 0);
+	assert_string_equal(f.log.buf, "resolve base pull\nfrom sha256:base\ncopy /\n");
+	assert_non_null(
+	    strstr(f.events.buf, "[WARNING]: Dockerfile:2: MAINTAINER instruction is deprecated"));
+	assert_non_null(strstr(f.events.buf, "[Warning] One or more build-args [NOPE] were not consumed"));
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(json_object_get(f.config, "config"), "Env"), 0)),
+	    "FROM_BASE=1");
+	assert_string_equal(f.tags[0], "x:1");
+	assert_int_equal(f.live, 0);
+	/* errors before execution are reported as errorDetail too */
+	strbuf_reset(&f.events);
+	req.dockerfile_text = "FROM missing\n";
+	_cleanup_free_ char *id2 = NULL;
+	_cleanup_error_ struct berth_error *err2 = NULL;
+	assert_int_equal(build_image(&req, &be, &id2, &err2), -ENOENT);
+	assert_non_null(strstr(f.events.buf, "errorDetail"));
+	assert_non_null(strstr(f.events.buf, "pull access denied for 'missing'"));
+	strbuf_reset(&f.events);
+	req.dockerfile_text = "FROM scratch\nRUNN x\n";
+	_cleanup_error_ struct berth_error *err3 = NULL;
+	assert_int_equal(build_image(&req, &be, &id2, &err3), -EINVAL);
+	assert_non_null(strstr(f.events.buf, "Dockerfile:2: unknown instruction: RUNN"));
+	build_context_free(ctx);
+	fs_rm_rf_helper(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +393,7 @@ int main(void)
 		cmocka_unit_test(test_failing_step_leaves_no_image),
 		cmocka_unit_test(test_remote_add_without_network_is_clear_error),
 		cmocka_unit_test(test_event_json_shapes),
+		cmocka_unit_test(test_build_image_request),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -184,6 +184,18 @@ int plan_depend(struct planner *pl, struct stage_state *st, const struct df_inst
 
 /* --- stage processing ---------------------------------------------------- */
 
+static bool env_has(const json_t *config, const char *key)
+{
+	size_t i, kl = strlen(key);
+	json_t *v;
+	json_array_foreach (json_object_get(config, "Env"), i, v) {
+		const char *s = json_string_value(v);
+		if (s && strncmp(s, key, kl) == 0 && s[kl] == '=')
+			return true;
+	}
+	return false;
+}
+
 static json_t *scratch_config(void)
 {
 	return json_pack("{s:[s],s:s}", "Env", "PATH=" DEFAULT_PATH, "WorkingDir", "/");
@@ -239,6 +251,15 @@ static int stage_base(struct planner *pl, size_t i, struct stage_state *st)
 		st->config = cfg && json_is_object(cfg) ? cfg : json_object();
 		if (cfg && !json_is_object(cfg))
 			json_decref(cfg);
+		/* like BuildKit and the classic builder: PATH is always set */
+		if (!env_has(st->config, "PATH")) {
+			json_t *env = json_object_get(st->config, "Env");
+			if (!json_is_array(env)) {
+				env = json_array();
+				json_object_set_new(st->config, "Env", env);
+			}
+			json_array_append_new(env, json_string("PATH=" DEFAULT_PATH));
+		}
 		key_of("image", ps->base_id, ps->platform, ps->base_key);
 	}
 	memcpy(st->key, ps->base_key, DIGEST_STRING_MAX);

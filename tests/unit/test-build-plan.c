@@ -290,6 +290,8 @@ static void test_onbuild_triggers_replay(void **state)
 	assert_true(s->steps[0].trigger);
 	assert_string_equal(s->steps[0].text, "ENV TRIGGERED=yes");
 	assert_string_equal(env_of(s->config, "AFTER"), "yes");
+	assert_string_equal(env_of(s->config, "PATH"),
+			    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	assert_null(json_object_get(s->config, "OnBuild")); /* not inherited further */
 	_cleanup_fixture_ struct fixture g = { 0 };
 	plan_ok(&g, "FROM scratch AS base\nONBUILD ENV T=1\nFROM base\n", NULL, NULL);

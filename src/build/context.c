@@ -139,9 +139,22 @@ static int context_load(struct build_context *ctx, bool use_owner, const char *d
 {
 	struct walker w = { .ctx = ctx, .use_owner = use_owner, .err = err };
 	_cleanup_strbuf_ struct strbuf ig = STRBUF_INIT;
-	int r = fs_read_file_at(ctx->rootfd, ".dockerignore", 1 << 20, &ig, NULL);
+	/* BuildKit: "<Dockerfile>.dockerignore" next to the Dockerfile wins over ".dockerignore" */
+	_cleanup_free_ char *own = dockerfile ? xasprintf("%s.dockerignore", dockerfile) : NULL;
+	const char *ignore_file = ".dockerignore";
+	int r = -ENOENT;
+	if (own && !startswith(own, "../") && own[0] != '/') {
+		r = fs_open_in_root(ctx->rootfd, own, O_RDONLY, 0, 0, NULL);
+		if (r >= 0) {
+			_cleanup_close_ int fd = r;
+			r = (int)strbuf_read_fd(&ig, fd, 1 << 20);
+			ignore_file = own;
+		}
+	}
+	if (r < 0)
+		r = fs_read_file_at(ctx->rootfd, ".dockerignore", 1 << 20, &ig, NULL);
 	if (r >= 0 && (r = ignore_parse(ig.buf, ig.len, &ctx->ignore, err)) < 0)
-		return berth_error_wrap(err, r, "read '.dockerignore'");
+		return berth_error_wrap(err, r, "read '%s'", ignore_file);
 	if ((r = walk(&w, ctx->rootfd, "", 0)) < 0)
 		return r;
 	if (ctx->n > 1)

@@ -43,7 +43,8 @@ struct build_context {
 
 /*
  * Open a directory as the context. `dockerfile` is the Dockerfile's path
- * relative to the context (may be NULL), kept readable even if ignored.
+ * relative to the context (may be NULL), kept readable even if ignored; a
+ * "<dockerfile>.dockerignore" beside it replaces ".dockerignore" (BuildKit).
  */
 int build_context_open_dir(const char *dir, const char *dockerfile, struct build_context **ret,
 			   struct berth_error **err);

@@ -326,6 +326,18 @@ static void test_garbage_tar(void **state)
 	assert_null(ctx);
 }
 
+static void test_dockerfile_specific_ignore_file(void **state)
+{
+	put("sub/app.Dockerfile", "FROM scratch\n", 0644);
+	put("sub/app.Dockerfile.dockerignore", "a.txt\n", 0644);
+	_cleanup_context_ struct build_context *ctx = NULL;
+	assert_int_equal(build_context_open_dir(tmp, "sub/app.Dockerfile", &ctx, NULL), 0);
+	assert_null(build_context_lookup(ctx, "a.txt", false));         /* from the specific file */
+	assert_non_null(build_context_lookup(ctx, "debug.log", false)); /* .dockerignore is not used */
+	_cleanup_free_ char *p1 = xasprintf("%s/sub", tmp);
+	fs_rm_rf(p1, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_tar_context),
 		cmocka_unit_test(test_tar_escape_is_rejected),
 		cmocka_unit_test(test_garbage_tar),
+		cmocka_unit_test(test_dockerfile_specific_ignore_file),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -77,6 +77,8 @@ struct build_backend_ops {
 	int (*retain)(void *be, const char *state, char **ret_state, struct berth_error **err);
 	/* Drop the executor's reference to a state. */
 	void (*release)(void *be, const char *state);
+	/* All operations may be called from several threads at once (parallel stages). */
+	bool thread_safe;
 };
 
 struct build_backend {
@@ -89,6 +91,7 @@ struct build_exec_opts {
 	char *const *tags;    /* NULL-terminated, may be NULL */
 	build_event_fn event; /* may be NULL */
 	void *event_userdata;
+	unsigned jobs; /* stages of a wave built at once (needs a thread-safe backend); 0, 1: one */
 };
 
 /* Execute the plan; *ret_image_id is the committed image's ID (caller frees). */

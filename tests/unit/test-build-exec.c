@@ -4,6 +4,8 @@
  * engine. */
 #include "unit.h"
 
+#include <pthread.h>
+
 #include "build/executor.h"
 #include "common/fs.h"
 #include "common/strbuf.h"
@@ -14,6 +16,11 @@ static size_t strv_len_helper(char *const *v)
 	while (v[n])
 		n++;
 	return n;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static void fs_rm_rf_helper(const char *dir)
@@ -170,6 +177,68 @@ static const struct build_backend_ops fake_ops = {
 	.tag = fk_tag,
 	.retain = fk_retain,
 	.release = fk_release,
+};
+
+/* The same backend made thread-safe with one lock, for parallel stages. */
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+#define LOCKED(call)                              \
+	({                                        \
+		pthread_mutex_lock(&fake_lock);   \
+		__typeof__(call) _r = (call);     \
+		pthread_mutex_unlock(&fake_lock); \
+		_r;                               \
+	})
+
+static int mt_from_image(void *be, const char *id, char **ret, struct berth_error **err)
+{
+	return LOCKED(fk_from_image(be, id, ret, err));
+}
+static int mt_run(void *be, const char *state, const struct plan_run *run, const char *const *mounts,
+		  build_output_fn out, void *out_ud, char **ret, struct berth_error **err)
+{
+	return LOCKED(fk_run(be, state, run, mounts, out, out_ud, ret, err));
+}
+static int mt_copy(void *be, const char *state, const struct build_copy_req *req, char **ret,
+		   struct berth_error **err)
+{
+	return LOCKED(fk_copy(be, state, req, ret, err));
+}
+static int mt_mkdir(void *be, const char *state, const char *path, char **ret, struct berth_error **err)
+{
+	return LOCKED(fk_mkdir(be, state, path, ret, err));
+}
+static int mt_cache_get(void *be, const char *key, char **ret, struct berth_error **err)
+{
+	return LOCKED(fk_cache_get(be, key, ret, err));
+}
+static int mt_cache_put(void *be, const char *key, const char *state, struct berth_error **err)
+{
+	return LOCKED(fk_cache_put(be, key, state, err));
+}
+static int mt_retain(void *be, const char *state, char **ret, struct berth_error **err)
+{
+	return LOCKED(fk_retain(be, state, ret, err));
+}
+static void mt_release(void *be, const char *state)
+{
+	pthread_mutex_lock(&fake_lock);
+	fk_release(be, state);
+	pthread_mutex_unlock(&fake_lock);
+}
+
+static const struct build_backend_ops fake_ops_mt = {
+	.resolve_image = fk_resolve,
+	.state_from_image = mt_from_image,
+	.run = mt_run,
+	.copy = mt_copy,
+	.mkdir = mt_mkdir,
+	.cache_get = mt_cache_get,
+	.cache_put = mt_cache_put,
+	.commit = fk_commit,
+	.tag = fk_tag,
+	.retain = mt_retain,
+	.release = mt_release,
+	.thread_safe = true,
 };
 
 static void fake_done(struct fake *f)
@@ -386,6 +455,77 @@ static void test_build_image_request(void **state)
 	fs_rm_rf_helper(dir);
 }
 
+static char *sorted_lines(const char *s)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	size_t n = 0;
+	for (const char *p = s; *p;) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		v = xrealloc(v, (n + 2) * sizeof(char *));
+		v[n++] = xstrndup(p, l);
+		v[n] = NULL;
+		p += l + (e ? 1 : 0);
+	}
+	qsort(v, n, sizeof(char *), cmp_str);
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		strbuf_addf(&sb, "%s\n", v[i]);
+	strv_free(v);
+	return strbuf_detach(&sb, NULL);
+}
+
+static const char *PAR =
+    "FROM scratch AS a\nRUN a1\nRUN a2\nFROM scratch AS b\nRUN b1\nFROM scratch AS c\n"
+    "RUN c1\nFROM scratch\nCOPY --from=a /x /y\nCOPY --from=b /x /z\nRUN --mount=from=c,target=/m d1\n";
+
+static int build_with(struct fake *f, struct built *b, const struct build_backend_ops *ops, unsigned jobs,
+		      char **id, struct berth_error **err)
+{
+	struct build_backend be = { .ops = ops, .data = f };
+	struct build_exec_opts o = { .jobs = jobs, .event = on_event, .event_userdata = f };
+	return build_execute(b->plan, b->ctx, &be, &o, id, err);
+}
+
+static void test_parallel_stages_match_sequential_output(void **state)
+{
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_(built_done) struct built b = { 0 };
+	make_plan(&b, PAR, dir);
+	assert_int_equal(b.plan->n_waves, 2);
+	_cleanup_(fake_done) struct fake seq = { .log = STRBUF_INIT, .events = STRBUF_INIT };
+	_cleanup_(fake_done) struct fake par = { .log = STRBUF_INIT, .events = STRBUF_INIT };
+	_cleanup_free_ char *id1 = NULL, *id2 = NULL;
+	assert_int_equal(build_with(&seq, &b, &fake_ops, 4, &id1, NULL), 0); /* not thread-safe: sequential */
+	assert_int_equal(build_with(&par, &b, &fake_ops_mt, 4, &id2, NULL), 0);
+	assert_string_equal(seq.events.buf, par.events.buf);
+	_cleanup_free_ char *l1 = sorted_lines(seq.log.buf), *l2 = sorted_lines(par.log.buf);
+	assert_string_equal(l1, l2);
+	assert_string_equal(id1, id2);
+	assert_int_equal(par.live, 0);
+	assert_non_null(strstr(par.events.buf, "Step 11/11 : RUN --mount=from=c,target=/m d1"));
+	fs_rm_rf_helper(dir);
+}
+
+static void test_parallel_failure_leaves_no_image(void **state)
+{
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_(built_done) struct built b = { 0 };
+	make_plan(&b, PAR, dir);
+	_cleanup_(fake_done) struct fake f = { .log = STRBUF_INIT, .events = STRBUF_INIT, .fail_run = "b1" };
+	_cleanup_free_ char *id = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	assert_int_equal(build_with(&f, &b, &fake_ops_mt, 3, &id, &err), -EIO);
+	_cleanup_free_ char *m = berth_error_string(err);
+	assert_string_equal(m, "Dockerfile:5: RUN b1: the command 'b1' returned a non-zero code: 1");
+	assert_null(id);
+	assert_null(f.committed);
+	assert_int_equal(f.live, 0);
+	assert_null(strstr(f.log.buf, "d1"));
+	assert_non_null(strstr(f.events.buf, "errorDetail"));
+	fs_rm_rf_helper(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +534,8 @@ int main(void)
 		cmocka_unit_test(test_remote_add_without_network_is_clear_error),
 		cmocka_unit_test(test_event_json_shapes),
 		cmocka_unit_test(test_build_image_request),
+		cmocka_unit_test(test_parallel_stages_match_sequential_output),
+		cmocka_unit_test(test_parallel_failure_leaves_no_image),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include "build/build-internal.h"
 #include "build/pathmatch.h"
 #include "build/shlex.h"
+#include "common/digest.h"
 #include "common/strbuf.h"
 
 static json_t *strv_json(char *const *v)
@@ -210,6 +211,8 @@ static int copy_flags(struct planner *pl, const struct df_instr *in, struct plan
 	if (expand_field(pl, in, env, &c->chown) < 0 || expand_field(pl, in, env, &c->chmod) < 0 ||
 	    expand_field(pl, in, env, &c->checksum) < 0)
 		return -EINVAL;
+	if (c->checksum && digest_parse(c->checksum, NULL, NULL, NULL) < 0)
+		return plan_error(pl, in, "invalid checksum digest format '%s'", c->checksum);
 	if (c->chmod && !valid_chmod(c->chmod))
 		return plan_error(pl, in, "invalid chmod parameter '%s': expected an octal mode", c->chmod);
 	return 0;

@@ -196,6 +196,8 @@ static void test_config_errors(void **state)
 	plan_err("FROM scratch\nCOPY a /b\n", NULL, "COPY needs a build context");
 	plan_err("FROM scratch\nCOPY --chmod=abc a /b\n", NULL, "invalid chmod parameter 'abc'");
 	plan_err("FROM scratch\nCOPY a b /c\n", NULL, "the destination must be a directory and end with a /");
+	plan_err("FROM scratch\nADD --checksum=md5:x https://e.org/f /f\n", NULL,
+		 "Dockerfile:2: invalid checksum digest format 'md5:x'");
 	plan_err("FROM scratch\nADD http://x/a b /c/\n", NULL,
 		 "ADD cannot mix remote URLs and local sources");
 	struct build_plan_opts o = { .resolve = fake_resolve };
@@ -278,6 +280,13 @@ static void test_copy_from_image_and_url(void **state)
 	assert_string_equal(s->copy.from_image_id, "sha256:busybox:latest-v1");
 	assert_int_equal(f.plan->stages[0].steps[1].copy.kind, SRC_URL);
 	assert_string_equal(f.plan->stages[0].steps[1].copy.dest, "/opt/");
+	_cleanup_fixture_ struct fixture g = { 0 };
+	plan_ok(&g,
+		"FROM scratch\nADD --checksum=sha256:"
+		"24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d https://e.org/f /f\n",
+		NULL, NULL);
+	assert_string_equal(g.plan->stages[0].steps[0].copy.checksum,
+			    "sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d");
 }
 
 static void test_onbuild_triggers_replay(void **state)

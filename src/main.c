@@ -6,6 +6,7 @@
  */
 #include <libgen.h>
 
+#include "build/build.h"
 #include "common/log.h"
 #include "runtime/runtime.h"
 #include "image/image.h"
@@ -29,6 +30,7 @@ static const struct command commands[] = {
 	{ "image-store", image_store_main, NULL },
 	{ "net-tool", net_tool_main, NULL },
 	{ "registry", registry_main, "Run an OCI distribution registry (serve, gc)" },
+	{ "build-tool", build_tool_main, NULL },
 };
 
 static const struct command *find_command(const char *name)

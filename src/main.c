@@ -6,8 +6,12 @@
  */
 #include <libgen.h>
 
+#include "build/build.h"
 #include "common/log.h"
+#include "runtime/runtime.h"
 #include "image/image.h"
+#include "net/net.h"
+#include "registry/registry.h"
 
 struct command {
 	const char *name;
@@ -22,7 +26,11 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
 	{ "version", cmd_version, "Show the berth version information" },
 	{ "help", cmd_help, "Show help for berth" },
+	{ "runtime", cmd_runtime, "OCI runtime with runc's command line (also as berth-runtime)" },
 	{ "image-store", image_store_main, NULL },
+	{ "net-tool", net_tool_main, NULL },
+	{ "registry", registry_main, "Run an OCI distribution registry (serve, gc)" },
+	{ "build-tool", build_tool_main, NULL },
 };
 
 static const struct command *find_command(const char *name)

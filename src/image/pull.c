@@ -62,15 +62,15 @@ static size_t dl_write(char *data, size_t size, size_t n, void *ud)
 	if (status == 200 && d->partial) {
 		/* the server ignored our Range: start the blob over */
 		d->partial = false;
-		content_writer_done(&d->w);
+		img_content_writer_done(&d->w);
 		d->open = false;
-		if (content_writer_open(d->store, &d->w, &d->err) < 0)
+		if (img_content_writer_open(d->store, &d->w, &d->err) < 0)
 			return 0;
 		d->open = true;
 	}
 	if (d->w.size + len > (uint64_t)d->desc->size)
 		return 0; /* more than the descriptor says: abort */
-	if (content_writer_write(&d->w, data, len, &d->err) < 0)
+	if (img_content_writer_write(&d->w, data, len, &d->err) < 0)
 		return 0;
 	return len;
 }
@@ -78,7 +78,7 @@ static size_t dl_write(char *data, size_t size, size_t n, void *ud)
 static int dl_start(struct puller *p, CURLM *m, struct dl *d, struct berth_error **err)
 {
 	if (!d->open) {
-		int r = content_writer_open(p->rm.s, &d->w, err);
+		int r = img_content_writer_open(p->rm.s, &d->w, err);
 		if (r < 0)
 			return r;
 		d->open = true;
@@ -86,8 +86,8 @@ static int dl_start(struct puller *p, CURLM *m, struct dl *d, struct berth_error
 	d->h = curl_easy_init();
 	if (!d->h)
 		return berth_error_msg(err, ENOMEM, "initialise curl");
-	_cleanup_free_ char *url = remote_url(&p->rm, "blobs", d->desc->digest);
-	d->hl = remote_setup(&p->rm, d->h, NULL);
+	_cleanup_free_ char *url = img_remote_url(&p->rm, "blobs", d->desc->digest);
+	d->hl = img_remote_setup(&p->rm, d->h, NULL);
 	curl_easy_setopt(d->h, CURLOPT_URL, url);
 	curl_easy_setopt(d->h, CURLOPT_WRITEFUNCTION, dl_write);
 	curl_easy_setopt(d->h, CURLOPT_WRITEDATA, d);
@@ -119,9 +119,9 @@ static void dl_stop(CURLM *m, struct dl *d)
 /* A server that ignored our Range sent the blob from 0: restart the writer. */
 static int dl_restart(struct puller *p, struct dl *d, struct berth_error **err)
 {
-	content_writer_done(&d->w);
+	img_content_writer_done(&d->w);
 	d->open = false;
-	int r = content_writer_open(p->rm.s, &d->w, err);
+	int r = img_content_writer_open(p->rm.s, &d->w, err);
 	if (r >= 0)
 		d->open = true;
 	return r;
@@ -140,8 +140,8 @@ static int dl_finish(struct puller *p, CURLM *m, struct dl *d, CURLcode rc, stru
 		if (d->w.size < (uint64_t)d->desc->size && d->attempts < PULL_MAX_ATTEMPTS)
 			return dl_start(p, m, d, err); /* short body: resume */
 		emit(p->o, d->sid, "Verifying Checksum", 0, 0);
-		int r = content_writer_commit(&d->w, d->desc->digest, d->desc->size, NULL, err);
-		content_writer_done(&d->w);
+		int r = img_content_writer_commit(&d->w, d->desc->digest, d->desc->size, NULL, err);
+		img_content_writer_done(&d->w);
 		d->open = false;
 		if (r < 0)
 			return berth_error_wrap(err, r, "blob '%s'", d->desc->digest);
@@ -223,7 +223,7 @@ static void *unpacker_main(void *arg)
 	struct unpacker *u = arg;
 	struct berth_error *e = NULL;
 	_cleanup_db_ sqlite3 *db = NULL;
-	int r = store_db_open(u->s, &db, &e);
+	int r = img_store_db_open(u->s, &db, &e);
 	for (size_t i = 0; r >= 0 && i < u->img->n_layers; i++) {
 		pthread_mutex_lock(&u->mu);
 		while (!u->ready[i] && !u->abort)
@@ -235,7 +235,7 @@ static void *unpacker_main(void *arg)
 		if (stop)
 			break;
 		bool did = false;
-		r = store_layer_ensure(u->s, db, &u->img->layers[i], unpacker_bytes, u, &did, &e);
+		r = img_store_layer_ensure(u->s, db, &u->img->layers[i], unpacker_bytes, u, &did, &e);
 		pthread_mutex_lock(&u->mu);
 		u->did_unpack[i] = did;
 		if (r >= 0)
@@ -257,7 +257,7 @@ static int unpacker_start(struct unpacker *u, struct image_store *s, struct stor
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_cond_init(&u->cv, NULL);
 	pthread_cond_init(&u->done_cv, NULL);
-	store_image_chain_ids(img);
+	img_store_image_chain_ids(img);
 	int r = pthread_create(&u->th, NULL, unpacker_main, u);
 	if (r != 0)
 		return berth_error_set(err, r, "start unpack thread");
@@ -283,7 +283,7 @@ static int unpacker_report(struct unpacker *u, const struct image_remote_opts *o
 	pthread_mutex_unlock(&u->mu);
 	for (; u->reported < completed; u->reported++) {
 		char sid[13];
-		store_short_id(u->img->layers[u->reported].blob, sid);
+		img_store_short_id(u->img->layers[u->reported].blob, sid);
 		if (u->did_unpack[u->reported])
 			emit(o, sid, "Pull complete", 0, 0);
 	}
@@ -293,7 +293,7 @@ static int unpacker_report(struct unpacker *u, const struct image_remote_opts *o
 		uint64_t done = __atomic_load_n(&u->cur_bytes, __ATOMIC_RELAXED);
 		char sid[13];
 		u->last_ms = now;
-		store_short_id(u->img->layers[current].blob, sid);
+		img_store_short_id(u->img->layers[current].blob, sid);
 		if (done > 0)
 			emit(o, sid, "Extracting", done, u->img->layers[current].blob_size);
 	}
@@ -385,7 +385,7 @@ static int download_all(struct puller *p, CURLM *m, struct unpacker *u, struct b
 	for (size_t i = 0; i < p->n; i++) {
 		dl_stop(m, &p->dls[i]);
 		if (p->dls[i].open)
-			content_writer_done(&p->dls[i].w);
+			img_content_writer_done(&p->dls[i].w);
 		free(p->dls[i].range);
 		berth_error_free(p->dls[i].err);
 	}
@@ -396,17 +396,17 @@ static int download_all(struct puller *p, CURLM *m, struct unpacker *u, struct b
 static int fetch_manifest(struct puller *p, const char *what, struct strbuf *body, char **ret_type,
 			  char ret_digest[DIGEST_STRING_MAX], struct berth_error **err)
 {
-	_cleanup_free_ char *url = remote_url(&p->rm, "manifests", what);
+	_cleanup_free_ char *url = img_remote_url(&p->rm, "manifests", what);
 	struct http_req q = { .method = "GET",
 			      .url = url,
 			      .accept = MANIFEST_ACCEPT,
 			      .body = body,
 			      .body_max = IMAGE_MANIFEST_MAX };
-	int r = remote_do(&p->rm, &q, err);
+	int r = img_remote_do(&p->rm, &q, err);
 	if (r >= 0 && q.status != 200)
-		r = remote_status_error(&q, "get manifest", err);
+		r = img_remote_status_error(&q, "get manifest", err);
 	if (r < 0) {
-		http_req_done(&q);
+		img_http_req_done(&q);
 		return berth_error_wrap(err, r, "pull '%s'", what);
 	}
 	digest_buffer(DIGEST_SHA256, body->buf, body->len, ret_digest);
@@ -417,30 +417,30 @@ static int fetch_manifest(struct puller *p, const char *what, struct strbuf *bod
 		r = berth_error_msg(err, EBADMSG, "manifest digest mismatch: registry says '%s', got '%s'",
 				    q.resp_digest, ret_digest);
 	if (r >= 0)
-		r = content_write_buffer(p->rm.s, body->buf, body->len, ret_digest, NULL, err);
+		r = img_content_write_buffer(p->rm.s, body->buf, body->len, ret_digest, NULL, err);
 	if (r >= 0)
 		*ret_type = q.resp_type ? xstrdup(q.resp_type) : NULL;
-	http_req_done(&q);
+	img_http_req_done(&q);
 	return r;
 }
 
 static int fetch_config(struct puller *p, const struct manifest_desc *cfg, struct berth_error **err)
 {
-	if (content_has(p->rm.s, cfg->digest, NULL))
+	if (img_content_has(p->rm.s, cfg->digest, NULL))
 		return 0;
 	if (cfg->size > (int64_t)IMAGE_MANIFEST_MAX)
 		return berth_error_msg(err, EFBIG, "image config too large (%lld bytes)",
 				       (long long)cfg->size);
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
-	_cleanup_free_ char *url = remote_url(&p->rm, "blobs", cfg->digest);
+	_cleanup_free_ char *url = img_remote_url(&p->rm, "blobs", cfg->digest);
 	struct http_req q = { .method = "GET", .url = url, .body = &body, .body_max = IMAGE_MANIFEST_MAX };
-	int r = remote_do(&p->rm, &q, err);
+	int r = img_remote_do(&p->rm, &q, err);
 	if (r >= 0 && q.status != 200)
-		r = remote_status_error(&q, "get image config", err);
-	http_req_done(&q);
+		r = img_remote_status_error(&q, "get image config", err);
+	img_http_req_done(&q);
 	if (r < 0)
 		return r;
-	return content_write_buffer(p->rm.s, body.buf, body.len, cfg->digest, NULL, err);
+	return img_content_write_buffer(p->rm.s, body.buf, body.len, cfg->digest, NULL, err);
 }
 
 /* Resolve ref to an image manifest (selecting the platform in an index). */
@@ -455,7 +455,7 @@ static int resolve_manifest(struct puller *p, const char *platform, struct manif
 	if (r < 0)
 		return r;
 	struct manifest m;
-	r = manifest_parse(body.buf, body.len, ctype, &m, err);
+	r = img_manifest_parse(body.buf, body.len, ctype, &m, err);
 	if (r < 0)
 		return r;
 	memcpy(ret_digest, ret_top, DIGEST_STRING_MAX);
@@ -464,23 +464,23 @@ static int resolve_manifest(struct puller *p, const char *platform, struct manif
 		const struct manifest_desc *sel = NULL;
 		r = image_platform_parse(platform, &plat, err);
 		if (r >= 0)
-			r = manifest_select(&m, &plat, &sel, err);
+			r = img_manifest_select(&m, &plat, &sel, err);
 		if (r >= 0) {
 			char want[DIGEST_STRING_MAX];
 			memcpy(want, sel->digest, DIGEST_STRING_MAX);
-			manifest_done(&m);
+			img_manifest_done(&m);
 			free(ctype);
 			ctype = NULL;
 			r = fetch_manifest(p, want, &body, &ctype, ret_digest, err);
 			if (r >= 0)
-				r = manifest_parse(body.buf, body.len, ctype, &m, err);
+				r = img_manifest_parse(body.buf, body.len, ctype, &m, err);
 			if (r >= 0 && m.kind != MANIFEST_IMAGE) {
-				manifest_done(&m);
+				img_manifest_done(&m);
 				r = berth_error_msg(err, EPROTONOSUPPORT,
 						    "nested image index is not supported");
 			}
 		} else {
-			manifest_done(&m);
+			img_manifest_done(&m);
 		}
 		image_platform_done(&plat);
 		if (r < 0)
@@ -495,13 +495,13 @@ static int build_record(struct puller *p, const struct manifest *m, const char *
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	struct config_info ci = { 0 };
-	int r = content_read(p->rm.s, m->config.digest, IMAGE_MANIFEST_MAX, &sb, err);
+	int r = img_content_read(p->rm.s, m->config.digest, IMAGE_MANIFEST_MAX, &sb, err);
 	if (r >= 0)
-		r = config_parse(sb.buf, sb.len, &ci, err);
+		r = img_config_parse(sb.buf, sb.len, &ci, err);
 	if (r < 0)
 		return r;
 	if (ci.n_diff_ids != m->n_layers) {
-		config_info_done(&ci);
+		img_config_info_done(&ci);
 		return berth_error_msg(err, EINVAL, "manifest has %zu layers but the config has %zu diff_ids",
 				       m->n_layers, ci.n_diff_ids);
 	}
@@ -519,7 +519,7 @@ static int build_record(struct puller *p, const struct manifest *m, const char *
 		l->media_type = xstrdup(m->layers[i].media_type);
 		l->blob_size = (uint64_t)m->layers[i].size;
 	}
-	config_info_done(&ci);
+	img_config_info_done(&ci);
 	return 0;
 }
 
@@ -535,8 +535,8 @@ static int pull_layers(struct puller *p, const struct manifest *m, struct store_
 	for (size_t i = 0; r >= 0 && i < p->n; i++) {
 		struct dl *d = &p->dls[i];
 		d->desc = &m->layers[i];
-		store_short_id(d->desc->digest, d->sid);
-		d->done = content_has(p->rm.s, d->desc->digest, NULL);
+		img_store_short_id(d->desc->digest, d->sid);
+		d->done = img_content_has(p->rm.s, d->desc->digest, NULL);
 		any |= !d->done;
 		emit(p->o, d->sid, d->done ? "Already exists" : "Pulling fs layer", 0, 0);
 		if (d->done)
@@ -572,14 +572,14 @@ static int do_pull(struct puller *p, const char *platform, char **ret_id, struct
 	if (r >= 0)
 		r = pull_layers(p, &m, &img, &fresh, err);
 	if (r >= 0)
-		r = store_layers_unpack(p->rm.s, &img, p->o ? p->o->progress : NULL,
-					p->o ? p->o->progress_data : NULL, "Pull complete", err);
+		r = img_store_layers_unpack(p->rm.s, &img, p->o ? p->o->progress : NULL,
+					    p->o ? p->o->progress_data : NULL, "Pull complete", err);
 	_cleanup_free_ char *name = image_ref_name(p->rm.ref);
 	_cleanup_free_ char *tag = p->rm.ref->tag ? image_ref_string(p->rm.ref) : NULL;
 	_cleanup_free_ char *dref = xasprintf("%s@%s", name, top);
 	const char *tags[2] = { tag, NULL };
 	if (r >= 0)
-		r = store_image_finish(p->rm.s, &img, tags, dref, err);
+		r = img_store_image_finish(p->rm.s, &img, tags, dref, err);
 	if (r >= 0) {
 		_cleanup_free_ char *d = xasprintf("Digest: %s", top);
 		_cleanup_free_ char *st = xasprintf(
@@ -589,8 +589,8 @@ static int do_pull(struct puller *p, const char *platform, char **ret_id, struct
 		if (ret_id)
 			*ret_id = xstrdup(img.id);
 	}
-	store_image_done(&img);
-	manifest_done(&m);
+	img_store_image_done(&img);
+	img_manifest_done(&m);
 	return r;
 }
 
@@ -607,10 +607,10 @@ int image_pull(struct image_store *s, const char *ref, const char *platform,
 		return k;
 	image_platform_done(&plat);
 	struct puller p = { .o = opts };
-	k = remote_open(s, r, opts, false, &p.rm, err);
+	k = img_remote_open(s, r, opts, false, &p.rm, err);
 	if (k >= 0)
 		k = do_pull(&p, platform, ret_id, err);
-	remote_done(&p.rm);
+	img_remote_done(&p.rm);
 	if (k < 0)
 		return berth_error_wrap(err, k, "pull '%s'", ref);
 	return 0;

@@ -26,7 +26,7 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_ALL);
 }
 
-void http_req_done(struct http_req *q)
+void img_http_req_done(struct http_req *q)
 {
 	free(q->location);
 	free(q->resp_type);
@@ -139,7 +139,7 @@ static void load_certs(struct remote *rm)
 	}
 }
 
-struct curl_slist *remote_setup(struct remote *rm, CURL *h, struct curl_slist *extra)
+struct curl_slist *img_remote_setup(struct remote *rm, CURL *h, struct curl_slist *extra)
 {
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, REMOTE_CONNECT_TIMEOUT);
@@ -162,7 +162,7 @@ struct curl_slist *remote_setup(struct remote *rm, CURL *h, struct curl_slist *e
 	return extra;
 }
 
-char *remote_url(struct remote *rm, const char *kind, const char *what)
+char *img_remote_url(struct remote *rm, const char *kind, const char *what)
 {
 	return xasprintf("%s/v2/%s/%s/%s", rm->base, rm->ref->path, kind, what);
 }
@@ -201,7 +201,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *ud)
 	size_t len = size * n;
 	char *v;
 	if (len >= 5 && !strncmp(line, "HTTP/", 5)) { /* new response (redirect): reset */
-		http_req_done(q);
+		img_http_req_done(q);
 		return len;
 	}
 	if ((v = header_value(line, len, "Location")))
@@ -249,7 +249,7 @@ static int perform(struct remote *rm, struct http_req *q, struct berth_error **e
 		hl = curl_slist_append(hl, ct);
 	if (cr)
 		hl = curl_slist_append(hl, cr);
-	hl = remote_setup(rm, h, hl);
+	hl = img_remote_setup(rm, h, hl);
 	curl_easy_setopt(h, CURLOPT_URL, q->url);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, q);
@@ -269,7 +269,7 @@ static int perform(struct remote *rm, struct http_req *q, struct berth_error **e
 	}
 	if (q->body)
 		strbuf_reset(q->body);
-	http_req_done(q);
+	img_http_req_done(q);
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &q->status);
 	curl_slist_free_all(hl);
@@ -348,11 +348,11 @@ static int fetch_token(struct remote *rm, const char *challenge, struct berth_er
 	if (r < 0)
 		return berth_error_wrap(err, r, "get registry token");
 	if (q.status != 200) {
-		r = remote_status_error(&q, "get registry token", err);
-		http_req_done(&q);
+		r = img_remote_status_error(&q, "get registry token", err);
+		img_http_req_done(&q);
 		return r;
 	}
-	http_req_done(&q);
+	img_http_req_done(&q);
 	_cleanup_json_ json_t *doc = NULL;
 	r = json_parse(body.buf, body.len, "token response", &doc, err);
 	if (r < 0)
@@ -385,7 +385,7 @@ static int authenticate(struct remote *rm, const char *challenge, struct berth_e
 	return 0;
 }
 
-int remote_do(struct remote *rm, struct http_req *q, struct berth_error **err)
+int img_remote_do(struct remote *rm, struct http_req *q, struct berth_error **err)
 {
 	for (int attempt = 0;; attempt++) {
 		int r = perform(rm, q, err);
@@ -400,7 +400,7 @@ int remote_do(struct remote *rm, struct http_req *q, struct berth_error **err)
 	}
 }
 
-int remote_status_error(struct http_req *q, const char *what, struct berth_error **err)
+int img_remote_status_error(struct http_req *q, const char *what, struct berth_error **err)
 {
 	const char *msg = NULL;
 	_cleanup_json_ json_t *doc = NULL;
@@ -442,11 +442,11 @@ static int probe(struct remote *rm, struct berth_error **err)
 		_cleanup_error_ struct berth_error *e = NULL;
 		int r = perform(rm, &q, &e);
 		if (r < 0 && pass == 0 && rm->insecure) {
-			http_req_done(&q);
+			img_http_req_done(&q);
 			continue;
 		}
 		if (r < 0) {
-			http_req_done(&q);
+			img_http_req_done(&q);
 			if (err) {
 				berth_error_free(*err);
 				*err = TAKE_PTR(e);
@@ -455,14 +455,14 @@ static int probe(struct remote *rm, struct berth_error **err)
 		}
 		if (q.status == 401)
 			r = authenticate(rm, q.www_auth, err);
-		http_req_done(&q);
+		img_http_req_done(&q);
 		return r;
 	}
 	return berth_error_msg(err, ECONNREFUSED, "ping registry '%s': no usable scheme", rm->host);
 }
 
-int remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o,
-		bool push, struct remote *ret, struct berth_error **err)
+int img_remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o,
+		    bool push, struct remote *ret, struct berth_error **err)
 {
 	pthread_once(&curl_once, curl_init_once);
 	struct remote rm = { .s = s, .o = o, .ref = image_ref_dup(ref) };
@@ -481,14 +481,14 @@ int remote_open(struct image_store *s, const struct image_ref *ref, const struct
 	load_certs(&rm);
 	int r = probe(&rm, err);
 	if (r < 0) {
-		remote_done(&rm);
+		img_remote_done(&rm);
 		return r;
 	}
 	*ret = rm;
 	return 0;
 }
 
-void remote_done(struct remote *rm)
+void img_remote_done(struct remote *rm)
 {
 	image_ref_free(rm->ref);
 	free(rm->host);

@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from conftest import run
-from test_image_store import no_leaks, store, tree  # noqa: F401 (no_leaks: see there)
+from test_image_store import store, tree
 
 USER, PASSWORD = "berth", "s3cret-pass"
 

@@ -11,33 +11,13 @@ import tarfile
 
 import pytest
 
-from conftest import mounts_under, run
+from conftest import run
 
 MTIME = 1767225600
 
 
-# Every snapshot path these tests mount, so the leak check looks only at ours.
-MOUNTED = []
-
-
-@pytest.fixture(scope="session", autouse=True)
-def no_leaks():
-    """Overrides conftest's: that one deletes every new berth-test-* netns and
-    unmounts every /tmp/berth-it-* mount, including those of engineers running
-    tests in parallel. These tests create no netns; they check only the
-    snapshot mounts they made themselves."""
-    yield
-    leaked = [mp for mp in MOUNTED if mounts_under(mp)]
-    for mp in leaked:
-        subprocess.run(["umount", "-l", mp], capture_output=True)
-    assert not leaked, f"tests leaked mounts: {leaked}"
-
-
 def store(berth, *args, **kw):
-    p = berth("image-store", *args, **kw)
-    if args and args[0] == "mount" and p.returncode == 0:
-        MOUNTED.append(p.stdout.strip())
-    return p
+    return berth("image-store", *args, **kw)
 
 
 def tree(root, attrs=False):

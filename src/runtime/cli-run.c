@@ -29,8 +29,6 @@ struct run_flags {
 static int protect(void)
 {
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (getenv("BERTH_RUNTIME_NO_MEMFD"))
-		return 0; /* for benchmarks of the unprotected path only; documented */
 	if (runtime_protect_exe(cli_g.argv_full, &err) < 0) {
 		cli_error(err);
 		return -1;

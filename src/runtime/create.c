@@ -124,8 +124,14 @@ static int cap_last_cap(void)
 }
 
 /* Parent side after clone: maps, cgroup, GO, hooks, READY. */
+typedef int (*after_go_fn)(void *arg, struct berth_error **err);
+
+/*
+ * after_go (may be NULL) runs while the init builds its rootfs: create records
+ * its state there, overlapping the file system latency with the init's work.
+ */
 static int drive_child(struct launch *l, const struct runtime_spec *spec, const struct init_config *cfg,
-		       const char *bundle, struct berth_error **err)
+		       const char *bundle, after_go_fn after_go, void *arg, struct berth_error **err)
 {
 	int r;
 	if (cfg->userns && !cfg->exec) {
@@ -141,6 +147,8 @@ static int drive_child(struct launch *l, const struct runtime_spec *spec, const 
 	if ((r = sync_send(l->sync_fd, MSG_GO, 0, state)) < 0)
 		return berth_error_set(err, -r, "start container init");
 	timing_mark(l->ctx->timings, "clone+go");
+	if (after_go && (r = after_go(arg, err)) < 0)
+		return r;
 	_cleanup_free_ struct sync_msg *m = xmalloc(sizeof(*m));
 	for (;;) {
 		if (sync_recv(l->sync_fd, m) < 0)
@@ -276,8 +284,8 @@ static int setup_cgroup(struct launch *l, const struct runtime_spec *s, struct b
 	return 0;
 }
 
-static int save_created(struct launch *l, const struct runtime_spec *s, const char *bundle,
-			const char *pid_file, bool in_memory, struct berth_error **err)
+static int save_created_inner(struct launch *l, const struct runtime_spec *s, const char *bundle,
+			      bool in_memory, struct berth_error **err)
 {
 	char created[RFC3339_MAX];
 	struct timespec ts;
@@ -317,13 +325,26 @@ static int save_created(struct launch *l, const struct runtime_spec *s, const ch
 	}
 	if ((r = state_save(l->ctx, &st, err)) < 0)
 		return r;
-	if (pid_file) {
-		char buf[16];
-		snprintf(buf, sizeof(buf), "%d", (int)l->pid);
-		if ((r = write_file_at(AT_FDCWD, pid_file, buf, strlen(buf), err)) < 0)
-			return berth_error_wrap(err, r, "--pid-file");
-	}
 	return 0;
+}
+
+struct save_args {
+	struct launch *l;
+	const struct runtime_spec *s;
+	const char *bundle;
+	bool in_memory;
+};
+
+static int save_created(void *arg, struct berth_error **err)
+{
+	struct save_args *a = arg;
+	struct launch *l = a->l;
+	const struct runtime_spec *s = a->s;
+	const char *bundle = a->bundle;
+	bool in_memory = a->in_memory;
+	int ret = save_created_inner(l, s, bundle, in_memory, err);
+	timing_mark(l->ctx->timings, "state");
+	return ret;
 }
 
 /* create (run_mode false: the init waits on exec.fifo) or the first half of run. */
@@ -386,12 +407,16 @@ static int do_create(struct launch *l, const char *bundle_in, const struct runti
 		return r;
 	fifo = safe_close(fifo);
 	console = safe_close(console);
-	if ((r = drive_child(l, s, &cfg, bundle, err)) < 0)
+	struct save_args sa = { l, s, bundle, o->spec != NULL };
+	if ((r = drive_child(l, s, &cfg, bundle, save_created, &sa, err)) < 0)
 		return r;
 	timing_mark(l->ctx->timings, "init-ready");
-	if ((r = save_created(l, s, bundle, o->pid_file, o->spec != NULL, err)) < 0)
-		return r;
-	timing_mark(l->ctx->timings, "state");
+	if (o->pid_file) {
+		char buf[16];
+		snprintf(buf, sizeof(buf), "%d", (int)l->pid);
+		if ((r = write_file_at(AT_FDCWD, o->pid_file, buf, strlen(buf), err)) < 0)
+			return berth_error_wrap(err, r, "--pid-file");
+	}
 	return 0;
 }
 
@@ -535,7 +560,7 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 		l.cg_path = xstrdup(st.cgroup_path);
 	}
 	if ((r = spawn_init(&l, &cfg, 0, spec->ns[RUNTIME_NS_PID].enabled ? "container" : NULL, err)) < 0 ||
-	    (r = drive_child(&l, spec, &cfg, st.st.bundle, err)) < 0)
+	    (r = drive_child(&l, spec, &cfg, st.st.bundle, NULL, NULL, err)) < 0)
 		goto fail;
 	if (o->pid_file) {
 		char buf[16];

@@ -12,24 +12,32 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "runtime/runtime.h"
 
 extern char **environ;
 
-static bool exe_is_sealed(void)
+/*
+ * Safe as is: a sealed memfd (we already re-executed), or a binary on a
+ * read-only mount (opening /proc/<pid>/exe for writing then fails with EROFS,
+ * whatever the container's privileges), e.g. a `mount --bind -o ro` of it.
+ */
+static bool exe_is_protected(void)
 {
 	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	int seals = fcntl(fd, F_GET_SEALS);
+	struct statvfs sv;
+	bool ro = fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_RDONLY);
 	close(fd);
-	return seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_SEAL)) == (F_SEAL_WRITE | F_SEAL_SEAL);
+	return ro || (seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_SEAL)) == (F_SEAL_WRITE | F_SEAL_SEAL));
 }
 
 int runtime_protect_exe(char **argv, struct berth_error **err)
 {
-	if (exe_is_sealed())
+	if (exe_is_protected())
 		return 0;
 	_cleanup_close_ int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (src < 0)

@@ -235,7 +235,8 @@ void runtime_features_json(struct strbuf *sb);
 
 /*
  * Make /proc/self/exe unwritable from containers: unless the running binary is
- * already a sealed memfd, copy it into one (memfd_create, sealed against
+ * already a sealed memfd or lives on a read-only mount (install berth on a
+ * read-only bind mount to skip this step), copy it into one (memfd_create, sealed against
  * writes) and re-exec it with the same argv and environment. Returns only on
  * failure (-errno) or when nothing had to be done (0). Call it before any
  * thread is started.

@@ -656,3 +656,74 @@ def test_terminal_without_console_socket_fails_on_create(berth_rt, bundle):
     p = berth_rt("create", "--bundle", bundle(["true"], lambda c: c["process"].__setitem__("terminal", True)),
                  "nocon", check=False)
     assert p.returncode != 0 and "'process.terminal'" in p.stderr and "--console-socket" in p.stderr
+
+
+def test_cgroup_v2_manager_on_a_cgroup2_mount(berth_rt, bundle, workdir):
+    """The v2 manager, exercised on a private mount of the (controller-less) unified hierarchy."""
+    cg2 = os.path.join(workdir, "cg2")
+    os.makedirs(cg2)
+    run(["mount", "-t", "cgroup2", "none", cg2])
+    path = "/berth-it-" + uuid.uuid4().hex[:6]
+    env = dict(os.environ, BERTH_CGROUP_ROOT=cg2)
+    try:
+        b = bundle(["sh", "-c", "cat /proc/self/cgroup | grep '^0::'; sleep 30"],
+                   lambda c: c["linux"].__setitem__("cgroupsPath", path + "/c"))
+        out = os.path.join(workdir, "v2.out")
+        with open(out, "w") as o:
+            berth_rt("run", "-d", "--bundle", b, "v2", env=env, stdout=o, stderr=o, stdin=subprocess.DEVNULL)
+        pid = json.loads(berth_rt("state", "v2", env=env).stdout)["pid"]
+        with open(f"/proc/{pid}/cgroup") as f:
+            assert f"0::{path}/c\n" in f.read()
+        berth_rt("pause", "v2", env=env)
+        assert json.loads(berth_rt("state", "v2", env=env).stdout)["status"] == "paused"
+        with open(os.path.join(cg2 + path, "c", "cgroup.events")) as f:
+            assert "frozen 1" in f.read()
+        berth_rt("resume", "v2", env=env)
+        assert json.loads(berth_rt("ps", "--format", "json", "v2", env=env).stdout) == [pid]
+        berth_rt("delete", "--force", "v2", env=env)
+        assert not os.path.exists(os.path.join(cg2 + path, "c"))
+    finally:
+        subprocess.run(["rmdir", os.path.join(cg2 + path, "c")], capture_output=True)
+        subprocess.run(["rmdir", cg2 + path], capture_output=True)
+        subprocess.run(["umount", cg2], capture_output=True)
+
+
+def test_hooks_in_container_namespace_and_process_extras(berth_rt, bundle, workdir):
+    hd = os.path.join(workdir, "hooks-cc")
+    os.makedirs(hd)
+    def m(c):
+        c["hooks"] = {
+            # createContainer: in the container's mount namespace before pivot_root (host paths visible)
+            "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {hd}/cc.json"]}],
+            # startContainer: after pivot_root, inside the container's root
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /dev/shm/sc.json"]}],
+        }
+        c["process"]["oomScoreAdj"] = 500
+        c["linux"]["personality"] = {"domain": "LINUX32"}
+    p = berth_rt("run", "--bundle", bundle(["sh", "-c", "cat /dev/shm/sc.json; echo; cat /proc/self/oom_score_adj; "
+                                                        "uname -m"], m), "hk2")
+    sc, oom, arch = p.stdout.splitlines()
+    assert json.loads(sc)["id"] == "hk2"
+    assert oom == "500" and arch in ("i686", "i386")
+    with open(f"{hd}/cc.json") as f:
+        assert json.load(f)["status"] == "creating"
+
+
+def test_log_file_gets_json_errors(rt_bin, workdir, bundle):
+    log = os.path.join(workdir, "runtime.log")
+    rt = Runtime([rt_bin, "--log", log, "--log-format", "json"], os.path.join(workdir, "lg"))
+    p = rt("run", "--bundle", bundle(["/nonexistent"]), "lg", check=False)
+    assert p.returncode != 0
+    with open(log) as f:
+        entry = json.loads(f.readline())
+    assert entry["level"] == "error" and "exec '/nonexistent'" in entry["msg"] and "time" in entry
+
+
+def test_exec_adds_capabilities(berth_rt, bundle):
+    berth_rt("run", "-d", "--bundle", bundle(["sleep", "30"]), "cap", stdout=subprocess.DEVNULL,
+             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    base = berth_rt("exec", "cap", "grep", "CapEff", "/proc/self/status").stdout.split()[1]
+    more = berth_rt("exec", "--cap", "CAP_SYS_ADMIN", "cap", "grep", "CapEff", "/proc/self/status").stdout.split()[1]
+    assert int(more, 16) == int(base, 16) | (1 << 21)
+    p = berth_rt("exec", "--cap", "CAP_BOGUS", "cap", "true", check=False)
+    assert p.returncode != 0 and "unknown capability 'CAP_BOGUS'" in p.stderr

@@ -8,6 +8,7 @@
  */
 #include <fcntl.h>
 #include <libgen.h>
+#include <seccomp.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -555,7 +556,9 @@ static int parse_globals(int argc, char **argv, int *idx)
 	if (*idx < 0)
 		return 2;
 	if (version) {
-		printf("berth-runtime version %s\nspec: 1.1.0\n", BERTH_VERSION);
+		const struct scmp_version *v = seccomp_version();
+		printf("berth-runtime version %s\nspec: 1.1.0\nlibseccomp: %u.%u.%u\n", BERTH_VERSION,
+		       v->major, v->minor, v->micro);
 		return 0;
 	}
 	if (help || *idx >= argc) {

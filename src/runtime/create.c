@@ -407,7 +407,9 @@ static int do_create(struct launch *l, const char *bundle_in, const struct runti
 		return r;
 	fifo = safe_close(fifo);
 	console = safe_close(console);
-	struct save_args sa = { l, s, bundle, o->spec != NULL };
+	_cleanup_free_ char *cfg_path = xasprintf("%s/config.json", bundle);
+	/* a spec given in memory without a config.json in the bundle needs a copy for exec and hooks */
+	struct save_args sa = { l, s, bundle, o->spec != NULL && access(cfg_path, F_OK) < 0 };
 	if ((r = drive_child(l, s, &cfg, bundle, save_created, &sa, err)) < 0)
 		return r;
 	timing_mark(l->ctx->timings, "init-ready");

@@ -142,11 +142,12 @@ def test_user_groups_umask_and_cwd_match_runc(berth_rt, runc_rt, bundle):
         c["process"]["user"] = {"uid": 1000, "gid": 100, "umask": 63, "additionalGids": [33, 1]}
         c["process"]["cwd"] = "/tmp"
         c["process"]["env"].append("FOO=bar baz")
-    b = bundle(["sh", "-c", "id; umask; pwd; echo $FOO; grep CapEff /proc/self/status"], m)
+    b = bundle(["sh", "-c", "id; umask; pwd; echo $FOO; grep CapEff /proc/self/status; env | sort"], m)
     pb, pr = run_both(berth_rt, runc_rt, b)
     assert pb.returncode == pr.returncode == 0, pb.stderr + pr.stderr
     assert pb.stdout == pr.stdout
     assert "uid=1000 gid=100(users)" in pb.stdout and "bar baz" in pb.stdout
+    assert "HOME=/\n" in pb.stdout  # no passwd entry for 1000: HOME=/ (as runc)
 
 
 def test_mount_table_matches_runc(berth_rt, runc_rt, bundle):

@@ -728,3 +728,19 @@ def test_exec_adds_capabilities(berth_rt, bundle):
     assert int(more, 16) == int(base, 16) | (1 << 21)
     p = berth_rt("exec", "--cap", "CAP_BOGUS", "cap", "true", check=False)
     assert p.returncode != 0 and "unknown capability 'CAP_BOGUS'" in p.stderr
+
+
+def test_failure_after_cgroup_creation_removes_it(berth_rt, bundle):
+    path = "/berth-it-" + uuid.uuid4().hex[:6]
+    def m(c):
+        c["linux"]["cgroupsPath"] = path
+        c["linux"]["resources"] = {"pids": {"limit": 10}}
+        c["mounts"].append({"destination": "/late", "type": "nosuchfs", "source": "x"})
+    try:
+        p = berth_rt("create", "--bundle", bundle(["true"], m), "cgf", check=False)
+        assert p.returncode != 0 and "'mounts[7]'" in p.stderr and "nosuchfs" in p.stderr
+        assert not cg_dirs(path)
+        assert not os.path.exists(os.path.join(berth_rt.root, "cgf"))
+    finally:
+        for d in cg_dirs(path):
+            os.rmdir(d)

@@ -492,6 +492,52 @@ int runtime_run(const struct runtime_ctx *ctx, const char *id, const char *bundl
 	return 0;
 }
 
+/* exec: the target must be created or running; its spec gives namespaces and seccomp. */
+static int exec_target(const struct runtime_ctx *ctx, const char *id, struct container_state *st,
+		       struct runtime_spec **spec, int *cpidfd, struct berth_error **err)
+{
+	enum runtime_status status = state_status(ctx, st);
+	if (status != RUNTIME_STATUS_RUNNING && status != RUNTIME_STATUS_CREATED)
+		return berth_error_msg(err, EINVAL, "cannot exec in a %s container",
+				       runtime_status_name(status));
+	int r = state_load_spec(ctx, st, spec, err);
+	if (r < 0)
+		return r;
+	if ((*cpidfd = proc_pidfd_open(st->st.pid)) < 0)
+		return berth_error_set(err, -*cpidfd, "open container init %d", (int)st->st.pid);
+	return 0;
+}
+
+static int exec_console(const struct runtime_create_opts *o, int *console, struct berth_error **err)
+{
+	if (!o->process->terminal || o->console_socket_fd >= 0)
+		return 0;
+	if (!o->console_socket)
+		return berth_error_msg(err, EINVAL,
+				       "'process.terminal': a console socket is required (--console-socket)");
+	*console = console_socket_connect(o->console_socket, err);
+	return *console < 0 ? *console : 0;
+}
+
+/* Spawn, drive to READY, record the pid, release. */
+static int exec_launch(struct launch *l, struct init_config *cfg, const struct runtime_spec *spec,
+		       const struct container_state *st, const char *pid_file, struct berth_error **err)
+{
+	int r;
+	if ((r = spawn_init(l, cfg, 0, spec->ns[RUNTIME_NS_PID].enabled ? "container" : NULL, err)) < 0 ||
+	    (r = drive_child(l, spec, cfg, st->st.bundle, NULL, NULL, err)) < 0)
+		return r;
+	if (pid_file) {
+		char buf[16];
+		snprintf(buf, sizeof(buf), "%d", (int)l->pid);
+		if ((r = write_file_at(AT_FDCWD, pid_file, buf, strlen(buf), err)) < 0)
+			return r;
+	}
+	if ((r = sync_send(l->sync_fd, MSG_START, 0, NULL)) < 0)
+		return berth_error_set(err, -r, "start exec process");
+	return 0;
+}
+
 int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct runtime_create_opts *o,
 		 pid_t *ret_pid, int *ret_pidfd, int *ret_status, struct berth_error **err)
 {
@@ -499,38 +545,24 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 	struct container_state st = { 0 };
 	_cleanup_spec_ struct runtime_spec *spec = NULL;
 	_cleanup_close_ int cpidfd = -1, console = -1;
-	_cleanup_free_ char *dir = NULL;
+	if (!o->process)
+		return berth_error_msg(err, EINVAL, "exec in container '%s': no process given", id);
 	int r = state_load(ctx, id, &st, err);
 	if (r < 0)
 		return r;
-	enum runtime_status status = state_status(ctx, &st);
-	if (status != RUNTIME_STATUS_RUNNING && status != RUNTIME_STATUS_CREATED) {
-		r = berth_error_msg(err, EINVAL, "cannot exec in a %s container",
-				    runtime_status_name(status));
+	if ((r = exec_target(ctx, id, &st, &spec, &cpidfd, err)) < 0 ||
+	    (r = exec_console(o, &console, err)) < 0 ||
+	    (spec->seccomp && (r = seccomp_compile(spec->seccomp, &l.prog, err)) < 0))
 		goto out;
-	}
-	if (!o->process) {
-		r = berth_error_msg(err, EINVAL, "exec: no process given");
-		goto out;
-	}
-	dir = state_dir(ctx, id);
-	if ((r = state_load_spec(ctx, &st, &spec, err)) < 0)
-		goto out;
-	if ((cpidfd = proc_pidfd_open(st.st.pid)) < 0) {
-		r = berth_error_set(err, -cpidfd, "open container init %d", (int)st.st.pid);
-		goto out;
-	}
 	int join = 0;
 	for (int t = 0; t < RUNTIME_NS_MAX; t++)
 		if (spec->ns[t].enabled && t != RUNTIME_NS_PID)
 			join |= runtime_ns_clone_flag(t);
-	if (spec->seccomp && (r = seccomp_compile(spec->seccomp, &l.prog, err)) < 0)
-		goto out;
 	struct init_config cfg = {
 		.spec = spec,
 		.process = o->process,
 		.fifo_fd = -1,
-		.console_fd = o->console_socket_fd,
+		.console_fd = console >= 0 ? console : o->console_socket_fd,
 		.stdio = { o->stdio[0], o->stdio[1], o->stdio[2] },
 		.preserve_fds = o->preserve_fds,
 		.n_preserve_fds = o->n_preserve_fds,
@@ -544,35 +576,13 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 		.seccomp_prog = l.prog,
 		.seccomp_flags = spec->seccomp ? spec->seccomp->flags : 0,
 	};
-	if (o->process->terminal && o->console_socket_fd < 0) {
-		if (!o->console_socket) {
-			r = berth_error_msg(
-			    err, EINVAL,
-			    "'process.terminal': a console socket is required (--console-socket)");
-			goto out;
-		}
-		if ((console = console_socket_connect(o->console_socket, err)) < 0) {
-			r = console;
-			goto out;
-		}
-		cfg.console_fd = console;
-	}
 	if (*st.cgroup_path) {
 		l.cg = cgroup_ops_for(st.cgroup_kind);
 		l.cg_path = xstrdup(st.cgroup_path);
 	}
-	if ((r = spawn_init(&l, &cfg, 0, spec->ns[RUNTIME_NS_PID].enabled ? "container" : NULL, err)) < 0 ||
-	    (r = drive_child(&l, spec, &cfg, st.st.bundle, NULL, NULL, err)) < 0)
-		goto fail;
-	if (o->pid_file) {
-		char buf[16];
-		snprintf(buf, sizeof(buf), "%d", (int)l.pid);
-		if ((r = write_file_at(AT_FDCWD, o->pid_file, buf, strlen(buf), err)) < 0)
-			goto fail;
-	}
-	if ((r = sync_send(l.sync_fd, MSG_START, 0, NULL)) < 0) {
-		berth_error_set(err, -r, "start exec process");
-		goto fail;
+	if ((r = exec_launch(&l, &cfg, spec, &st, o->pid_file, err)) < 0) {
+		launch_abort(&l); /* cg_created is false: the container's cgroup stays */
+		goto out;
 	}
 	if (ret_pid)
 		*ret_pid = l.pid;
@@ -583,16 +593,10 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 			*ret_status = wst;
 	} else if (ret_pidfd)
 		*ret_pidfd = TAKE_FD(l.pidfd);
-	l.cg_created = false;
 	safe_close(l.pidfd);
-	launch_done(&l);
-	container_state_done(&st);
-	return r;
-fail:
-	l.cg_created = false;
-	launch_abort(&l);
-	launch_done(&l);
+	l.pidfd = -1;
 out:
+	launch_done(&l);
 	container_state_done(&st);
-	return berth_error_wrap(err, r, "exec in container '%s'", id);
+	return r < 0 ? berth_error_wrap(err, r, "exec in container '%s'", id) : r;
 }

@@ -169,6 +169,37 @@ static int drive_child(struct launch *l, const struct runtime_spec *spec, const 
 }
 
 /*
+ * linux.timeOffsets: offsets can only be written before a process enters the
+ * namespace, so unshare one for our children, write them, and let clone3
+ * place the init in it; *ret_self is our own time namespace, to go back to.
+ */
+static int timens_prepare(const struct runtime_spec *s, int *ret_self, struct berth_error **err)
+{
+	char buf[128];
+	int self = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return berth_error_errno(err, "'linux.timeOffsets': open time namespace");
+	if (unshare(0x00000080) < 0) {
+		close(self);
+		return berth_error_errno(err, "'linux.timeOffsets': unshare time namespace");
+	}
+	snprintf(buf, sizeof(buf), "monotonic %lld %lld\nboottime %lld %lld\n",
+		 (long long)s->time_offset_monotonic[0], (long long)s->time_offset_monotonic[1],
+		 (long long)s->time_offset_boottime[0], (long long)s->time_offset_boottime[1]);
+	int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, buf, strlen(buf)) < 0) {
+		int e = errno;
+		safe_close(fd);
+		setns(self, 0x00000080);
+		close(self);
+		return berth_error_set(err, e, "'linux.timeOffsets': write offsets");
+	}
+	close(fd);
+	*ret_self = self;
+	return 0;
+}
+
+/*
  * Fork the init with everything in cfg. Joining a pid namespace, and a time
  * namespace with offsets, is done here around clone3 and undone after it:
  * both only affect children.
@@ -189,6 +220,16 @@ static int spawn_init(struct launch *l, struct init_config *cfg, int flags, cons
 			return berth_error_errno(err, "join pid namespace '%s'", pid_join);
 		}
 	}
+	_cleanup_close_ int self_timens = -1;
+	if (!cfg->exec && cfg->spec->has_time_offsets) {
+		int r = timens_prepare(cfg->spec, &self_timens, err);
+		if (r < 0) {
+			close(sp[0]);
+			close(sp[1]);
+			return r;
+		}
+		flags &= ~0x00000080; /* the init enters the prepared namespace at fork */
+	}
 	int pidfd = -1;
 	int pid = clone_init(flags, &pidfd);
 	if (pid == 0) {
@@ -197,6 +238,8 @@ static int spawn_init(struct launch *l, struct init_config *cfg, int flags, cons
 		init_main(cfg);
 	}
 	int e = errno;
+	if (self_timens >= 0 && setns(self_timens, 0x00000080) < 0)
+		log_debug("restore time namespace: %s", strerror(errno));
 	if (pid_join && setns(self_pidns, CLONE_NEWPID) < 0)
 		log_debug("restore pid namespace: %s", strerror(errno));
 	close(sp[1]);
@@ -243,9 +286,6 @@ static int check_spec(const struct runtime_spec *s, const struct runtime_create_
 	if (s->process.terminal && !o->console_socket && o->console_socket_fd < 0)
 		return berth_error_msg(err, EINVAL,
 				       "'process.terminal': a console socket is required (--console-socket)");
-	if (s->has_time_offsets)
-		return berth_error_msg(err, EOPNOTSUPP,
-				       "'linux.timeOffsets': time namespace offsets are not supported");
 	return 0;
 }
 

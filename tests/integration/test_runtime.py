@@ -744,3 +744,15 @@ def test_failure_after_cgroup_creation_removes_it(berth_rt, bundle):
     finally:
         for d in cg_dirs(path):
             os.rmdir(d)
+
+
+def test_time_namespace_offsets(berth_rt, bundle):
+    def m(c):
+        c["linux"]["namespaces"].append({"type": "time"})
+        c["linux"]["timeOffsets"] = {"boottime": {"secs": 86400}, "monotonic": {"secs": 1000}}
+    with open("/proc/uptime") as f:
+        host = float(f.read().split()[0])
+    p = berth_rt("run", "--bundle", bundle(["cat", "/proc/uptime"], m), "toff")
+    assert float(p.stdout.split()[0]) >= host + 86400
+    with open("/proc/uptime") as f:  # and the runtime's own clock was left alone
+        assert float(f.read().split()[0]) < host + 3600

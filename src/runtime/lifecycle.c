@@ -94,7 +94,8 @@ int runtime_kill(const struct runtime_ctx *ctx, const char *id, int sig, bool al
 	enum runtime_status status = state_status(ctx, &st);
 	if (status == RUNTIME_STATUS_STOPPED && !all) {
 		container_state_done(&st);
-		return berth_error_msg(err, ESRCH, "container '%s' is not running", id);
+		/* containerd matches "container not running" to treat this as already finished */
+		return berth_error_msg(err, ESRCH, "kill '%s': container not running", id);
 	}
 	if (all && (r = kill_cgroup(&st, sig, err)) <= 0) {
 		container_state_done(&st);

@@ -303,6 +303,9 @@ def test_kill_delivers_named_and_numbered_signals(berth_rt, runc_rt, bundle, wor
         assert open(out).read() == "ready\nUSR1\nTERM\n"
         p = rt("kill", "sig", "SIGNOPE", check=False)
         assert p.returncode != 0
+        p = rt("kill", "sig", "0", check=False)  # stopped: containerd looks for this phrase
+        assert p.returncode != 0 and "container not running" in p.stderr
+        rt("kill", "--all", "sig", "0")
         rt("delete", "sig")
 
 

@@ -266,9 +266,28 @@ static int new_ns_flags(const struct runtime_spec *s)
 	return flags;
 }
 
+/* AppArmor/SELinux labels on a host without that LSM: warn and continue. */
+static void lsm_warnings(const struct runtime_process *p, const char *mount_label, struct strbuf *w)
+{
+	if (!w)
+		return;
+	if (p->apparmor_profile && *p->apparmor_profile && access("/sys/kernel/security/apparmor", F_OK) < 0)
+		strbuf_addf(
+		    w, "'process.apparmorProfile': AppArmor is not enabled on this host, ignoring '%s'\n",
+		    p->apparmor_profile);
+	bool selinux = access("/sys/fs/selinux/enforce", F_OK) == 0;
+	if (p->selinux_label && *p->selinux_label && !selinux)
+		strbuf_addf(w, "'process.selinuxLabel': SELinux is not enabled on this host, ignoring '%s'\n",
+			    p->selinux_label);
+	if (mount_label && *mount_label && !selinux)
+		strbuf_addf(w, "'linux.mountLabel': SELinux is not enabled on this host, ignoring '%s'\n",
+			    mount_label);
+}
+
 static int check_spec(const struct runtime_spec *s, const struct runtime_create_opts *o,
 		      struct berth_error **err)
 {
+	lsm_warnings(&s->process, s->mount_label, o->warnings);
 	struct stat st;
 	if (!s->has_process)
 		return berth_error_msg(err, EINVAL, "'process': required to create a container");
@@ -587,6 +606,7 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 	_cleanup_close_ int cpidfd = -1, console = -1;
 	if (!o->process)
 		return berth_error_msg(err, EINVAL, "exec in container '%s': no process given", id);
+	lsm_warnings(o->process, NULL, o->warnings);
 	int r = state_load(ctx, id, &st, err);
 	if (r < 0)
 		return r;

@@ -106,6 +106,12 @@ struct runtime_create_opts {
 	bool detach;
 	/* exec only: the process object to run, parsed (borrowed). */
 	const struct runtime_process *process;
+	/*
+	 * Non-fatal findings, one line each ("'process.apparmorProfile': AppArmor
+	 * is not enabled on this host, ignoring"), appended when not NULL; the
+	 * caller decides whether to show them (the library does not log them).
+	 */
+	struct strbuf *warnings;
 };
 
 #define RUNTIME_CREATE_OPTS_INIT                                 \

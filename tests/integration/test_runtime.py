@@ -759,3 +759,15 @@ def test_time_namespace_offsets(berth_rt, bundle):
     assert float(p.stdout.split()[0]) >= host + 86400
     with open("/proc/uptime") as f:  # and the runtime's own clock was left alone
         assert float(f.read().split()[0]) < host + 3600
+
+
+def test_lsm_labels_warn_and_continue(berth_rt, bundle):
+    def m(c):
+        c["process"]["apparmorProfile"] = "docker-default"
+        c["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
+    p = berth_rt("run", "--bundle", bundle(["echo", "ran"], m), "lsm")
+    assert p.stdout == "ran\n"
+    if not os.path.exists("/sys/kernel/security/apparmor"):
+        assert "warning: 'process.apparmorProfile'" in p.stderr and "ignoring 'docker-default'" in p.stderr
+    if not os.path.exists("/sys/fs/selinux/enforce"):
+        assert "warning: 'process.selinuxLabel'" in p.stderr

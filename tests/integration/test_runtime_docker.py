@@ -48,6 +48,7 @@ def dockerd(berth_bin, images):
 
         def docker(*args, check=True, timeout=60, **kw):
             return run(["docker", *map(str, args)], check=check, timeout=timeout, env=env, **kw)
+        docker.host = "unix://" + sock
         yield docker
     finally:
         subprocess.run(["docker", "-H", "unix://" + sock, "rm", "-f", "-v",
@@ -141,3 +142,15 @@ def test_docker_update_and_stats(dockerd):
         assert "40MiB" in st
     finally:
         dockerd("rm", "-f", "bd3", check=False)
+
+
+def test_docker_run_interactive_tty(dockerd):
+    """`docker run -it`: the client needs a terminal; `script` provides one."""
+    if not shutil.which("script"):
+        pytest.skip("script (util-linux) not installed")
+    cmd = ("docker run -it --rm --network none --runtime berth " + IMAGE +
+           " /bin/sh -c 'read line; echo got:$line; tty; exit 5'")
+    p = subprocess.run(["script", "-qec", cmd, "/dev/null"], input="hello\n", capture_output=True, text=True,
+                       timeout=60, env=dict(os.environ, DOCKER_HOST=dockerd.host))
+    assert p.returncode == 5, p.stdout + p.stderr
+    assert "got:hello" in p.stdout and "/dev/pts/0" in p.stdout

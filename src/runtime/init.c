@@ -420,6 +420,8 @@ static int init_setup(struct init_config *c, struct berth_error **err)
 		if ((r = console_setup(c->console_fd, c->process, !c->exec, err)) < 0)
 			return r;
 		c->console_fd = safe_close(c->console_fd);
+	} else if (setsid() < 0) { /* its own session, as with runc (console_setup does it too) */
+		return berth_error_errno(err, "setsid");
 	}
 	if (!c->no_new_keyring && syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL) < 0 &&
 	    errno != ENOSYS && errno != EPERM && errno != EACCES)

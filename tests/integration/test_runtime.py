@@ -130,7 +130,7 @@ def mounts_with(fragment):
 
 def test_run_identity_and_capabilities_match_runc(berth_rt, runc_rt, bundle):
     b = bundle(["sh", "-c", "id; hostname; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status; "
-                            "grep NoNewPrivs /proc/self/status; umask; pwd"])
+                            "grep NoNewPrivs /proc/self/status; umask; pwd; cut -d' ' -f5,6 /proc/1/stat"])
     pb, pr = run_both(berth_rt, runc_rt, b)
     assert pb.returncode == pr.returncode == 0, pb.stderr + pr.stderr
     assert pb.stdout == pr.stdout

@@ -278,6 +278,12 @@ static const struct runtime_device_rule default_allow[] = {
 	{ true, 'c', 5, 2, "rwm" }, { true, 'c', 5, 1, "rwm" }, { true, 'c', 10, 200, "rwm" },
 };
 
+const struct runtime_device_rule *cgroup_default_device_rules(size_t *n)
+{
+	*n = ARRAY_SIZE(default_allow);
+	return default_allow;
+}
+
 static int apply_devices(const char *path, const struct runtime_resources *r, struct berth_error **err)
 {
 	if (!r->n_devices || !has_ctrl("devices"))

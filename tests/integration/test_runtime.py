@@ -771,3 +771,29 @@ def test_lsm_labels_warn_and_continue(berth_rt, bundle):
         assert "warning: 'process.apparmorProfile'" in p.stderr and "ignoring 'docker-default'" in p.stderr
     if not os.path.exists("/sys/fs/selinux/enforce"):
         assert "warning: 'process.selinuxLabel'" in p.stderr
+
+
+def test_device_rules_enforced_by_ebpf_on_cgroup_v2(berth_rt, bundle, workdir):
+    """v2 has no devices controller: the rules become a BPF_CGROUP_DEVICE program."""
+    cg2 = os.path.join(workdir, "cg2dev")
+    os.makedirs(cg2)
+    run(["mount", "-t", "cgroup2", "none", cg2])
+    path = "/berth-it-" + uuid.uuid4().hex[:6]
+    env = dict(os.environ, BERTH_CGROUP_ROOT=cg2)
+    def m(c):
+        c["linux"]["cgroupsPath"] = path
+        c["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"},
+                                               {"allow": True, "type": "b", "major": 8, "minor": 0, "access": "r"}]}
+        for k in ("bounding", "effective", "permitted"):
+            c["process"]["capabilities"][k].append("CAP_MKNOD")
+    script = ("head -c 1 /dev/zero | wc -c; "       # the default allowlist (c 1:5)
+              "mknod /dev/sdx b 8 0; mknod /dev/sdy b 8 16; "  # mknod: allowed by the default 'b *:* m'
+              "echo read:$(head -c 1 /dev/sdx 2>&1 | grep -c 'not permitted'); "
+              "echo write:$( (echo x > /dev/sdx) 2>&1 | grep -c 'not permitted'); "
+              "echo other:$(head -c 1 /dev/sdy 2>&1 | grep -c 'not permitted')")
+    try:
+        p = berth_rt("run", "--bundle", bundle(["sh", "-c", script], m), "dev2", env=env)
+        assert p.stdout.split() == ["1", "read:0", "write:1", "other:1"], p.stdout + p.stderr
+    finally:
+        subprocess.run(["rmdir", cg2 + path], capture_output=True)
+        subprocess.run(["umount", cg2], capture_output=True)

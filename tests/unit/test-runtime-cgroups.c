@@ -2,6 +2,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <linux/bpf.h>
+
 #include "unit.h"
 #include "common/fs.h"
 #include "runtime/cgroups.h"
@@ -130,6 +132,25 @@ static void test_v1_lists_real_hierarchies(void **state)
 	unsetenv("BERTH_CGROUP_ROOT");
 }
 
+static void test_device_program_shape(void **state)
+{
+	struct bpf_insn *prog = NULL;
+	size_t n = 0;
+	/* no rules: 6 loads + "r0 = 1; exit" */
+	assert_int_equal(cgroup_devices_program(NULL, 0, NULL, 0, &prog, &n), 0);
+	assert_int_equal(n, 8);
+	assert_int_equal(prog[6].imm, 1);
+	free(prog);
+	/* deny all then one exact allow: the allow block (type, access, major, minor, verdict) then default
+	 * deny */
+	struct runtime_device_rule rules[] = { { false, 'a', -1, -1, "rwm" }, { true, 'c', 1, 3, "rw" } };
+	assert_int_equal(cgroup_devices_program(rules, 2, NULL, 0, &prog, &n), 0);
+	assert_int_equal(n, 6 + 8 + 2);
+	assert_int_equal(prog[n - 2].imm, 0);
+	assert_int_equal(prog[n - 4].imm, 1);
+	free(prog);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -137,6 +158,7 @@ int main(void)
 		cmocka_unit_test(test_default_path_only_with_limits),
 		cmocka_unit_test(test_v1_apply_writes_files),
 		cmocka_unit_test(test_v1_lists_real_hierarchies),
+		cmocka_unit_test(test_device_program_shape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -169,6 +169,49 @@ static int drive_child(struct launch *l, const struct runtime_spec *spec, const 
 }
 
 /*
+ * With a new user namespace, namespaces joined by path (network, ipc, uts,
+ * cgroup) belong to the host's user namespace: the init could not setns() into
+ * them once inside its own. The parent joins them around clone3 instead and
+ * returns to its own afterwards (self_fds[t] >= 0 for each one it joined).
+ */
+static int parent_join(const struct init_config *cfg, int self_fds[RUNTIME_NS_MAX], struct berth_error **err)
+{
+	static const enum runtime_ns_type kinds[] = { RUNTIME_NS_NET, RUNTIME_NS_IPC, RUNTIME_NS_UTS,
+						      RUNTIME_NS_CGROUP };
+	for (int t = 0; t < RUNTIME_NS_MAX; t++)
+		self_fds[t] = -1;
+	if (cfg->exec || !cfg->userns)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		const struct runtime_namespace *ns = &cfg->spec->ns[kinds[i]];
+		if (!ns->enabled || !ns->path)
+			continue;
+		char self[64];
+		snprintf(self, sizeof(self), "/proc/self/ns/%s", runtime_ns_proc_name(kinds[i]));
+		int cur = open(self, O_RDONLY | O_CLOEXEC);
+		_cleanup_close_ int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+		if (cur < 0 || fd < 0 || setns(fd, runtime_ns_clone_flag(kinds[i])) < 0) {
+			int e = errno;
+			safe_close(cur);
+			return berth_error_set(err, e, "join %s namespace '%s'", runtime_ns_name(kinds[i]),
+					       ns->path);
+		}
+		self_fds[kinds[i]] = cur;
+	}
+	return 0;
+}
+
+static void parent_unjoin(int self_fds[RUNTIME_NS_MAX])
+{
+	for (int t = 0; t < RUNTIME_NS_MAX; t++)
+		if (self_fds[t] >= 0) {
+			if (setns(self_fds[t], runtime_ns_clone_flag(t)) < 0)
+				log_debug("restore %s namespace: %s", runtime_ns_name(t), strerror(errno));
+			self_fds[t] = safe_close(self_fds[t]);
+		}
+}
+
+/*
  * linux.timeOffsets: offsets can only be written before a process enters the
  * namespace, so unshare one for our children, write them, and let clone3
  * place the init in it; *ret_self is our own time namespace, to go back to.
@@ -230,6 +273,17 @@ static int spawn_init(struct launch *l, struct init_config *cfg, int flags, cons
 		}
 		flags &= ~0x00000080; /* the init enters the prepared namespace at fork */
 	}
+	int self_fds[RUNTIME_NS_MAX];
+	int r = parent_join(cfg, self_fds, err);
+	if (r < 0) {
+		parent_unjoin(self_fds);
+		close(sp[0]);
+		close(sp[1]);
+		return r;
+	}
+	for (int t = 0; t < RUNTIME_NS_MAX; t++)
+		if (self_fds[t] >= 0)
+			cfg->parent_joined |= runtime_ns_clone_flag(t);
 	int pidfd = -1;
 	int pid = clone_init(flags, &pidfd);
 	if (pid == 0) {
@@ -238,6 +292,7 @@ static int spawn_init(struct launch *l, struct init_config *cfg, int flags, cons
 		init_main(cfg);
 	}
 	int e = errno;
+	parent_unjoin(self_fds);
 	if (self_timens >= 0 && setns(self_timens, 0x00000080) < 0)
 		log_debug("restore time namespace: %s", strerror(errno));
 	if (pid_join && setns(self_pidns, CLONE_NEWPID) < 0)

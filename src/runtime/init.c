@@ -104,7 +104,7 @@ static int setup_fds(struct init_config *c, int *stdio, int *preserve, struct be
 	return 0;
 }
 
-static int join_namespaces(const struct runtime_spec *s, struct berth_error **err)
+static int join_namespaces(const struct runtime_spec *s, int skip, struct berth_error **err)
 {
 	/* user first: the others are owned by it */
 	static const enum runtime_ns_type order[] = { RUNTIME_NS_USER, RUNTIME_NS_IPC,    RUNTIME_NS_UTS,
@@ -112,7 +112,7 @@ static int join_namespaces(const struct runtime_spec *s, struct berth_error **er
 						      RUNTIME_NS_MNT };
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
 		const struct runtime_namespace *ns = &s->ns[order[i]];
-		if (!ns->enabled || !ns->path)
+		if (!ns->enabled || !ns->path || (runtime_ns_clone_flag(order[i]) & skip))
 			continue;
 		_cleanup_close_ int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -128,7 +128,7 @@ static int join_namespaces(const struct runtime_spec *s, struct berth_error **er
 static int setup_namespaces(struct init_config *c, struct berth_error **err)
 {
 	const struct runtime_spec *s = c->spec;
-	int r = join_namespaces(s, err);
+	int r = join_namespaces(s, c->parent_joined, err);
 	if (r < 0)
 		return r;
 	if (c->userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))

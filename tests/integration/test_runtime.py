@@ -797,3 +797,22 @@ def test_device_rules_enforced_by_ebpf_on_cgroup_v2(berth_rt, bundle, workdir):
     finally:
         subprocess.run(["rmdir", cg2 + path], capture_output=True)
         subprocess.run(["umount", cg2], capture_output=True)
+
+
+def test_new_user_namespace_with_joined_network_namespace(berth_rt, runc_rt, bundle, netns, images):
+    os.chmod(images.base, 0o755)
+    path = f"/run/netns/{netns}"
+    def m(c):
+        for n in c["linux"]["namespaces"]:
+            if n["type"] == "network":
+                n["path"] = path
+        c["linux"]["namespaces"].append({"type": "user"})
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        # sysfs cannot be mounted for a network namespace the container's user namespace does not own
+        c["mounts"] = [mt for mt in c["mounts"] if mt["destination"] not in ("/sys", "/sys/fs/cgroup")]
+    b = bundle(["sh", "-c", "stat -L -c %i /proc/self/ns/net; cat /proc/self/uid_map"], m)
+    pb, pr = run_both(berth_rt, runc_rt, b)
+    assert pb.returncode == pr.returncode == 0, pb.stderr + pr.stderr
+    assert pb.stdout == pr.stdout
+    assert pb.stdout.split()[0] == str(os.stat(path).st_ino)

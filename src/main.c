@@ -6,7 +6,9 @@
  */
 #include <libgen.h>
 
+#include "api/api.h"
 #include "common/log.h"
+#include "shim/shim.h"
 
 struct command {
 	const char *name;
@@ -21,6 +23,8 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
 	{ "version", cmd_version, "Show the berth version information" },
 	{ "help", cmd_help, "Show help for berth" },
+	{ "daemon", api_daemon_main, "Run the berth engine (Docker Engine API on a unix socket)" },
+	{ "shim", shim_main, NULL },
 };
 
 static const struct command *find_command(const char *name)

@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "shim/shim.h"
 
 #define DEFAULT_ROOT "/var/lib/berth"
 #define DEFAULT_EXEC_ROOT "/run/berth"
@@ -181,6 +182,7 @@ int api_daemon_main(int argc, char **argv)
 		sigaddset(&mask, SIGHUP);
 		pthread_sigmask(SIG_BLOCK, &mask, NULL);
 		signal(SIGPIPE, SIG_IGN);
+		shim_reserve_low_fds();
 		r = serve(&o, &mask, &err);
 	}
 	if (r < 0 && err)

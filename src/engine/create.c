@@ -195,6 +195,33 @@ static int check_network(struct engine *e, json_t *hc, struct berth_error **err)
 	return 0;
 }
 
+/* Fields dockerd always returns in HostConfig (clients index them without checking). */
+static void hostconfig_defaults(json_t *hc)
+{
+	if (!json_is_object(json_object_get(hc, "LogConfig")))
+		json_object_set_new(hc, "LogConfig", json_pack("{s:s,s:{}}", "Type", "json-file", "Config"));
+	json_t *lc = json_object_get(hc, "LogConfig");
+	const char *t = json_string_value(json_object_get(lc, "Type"));
+	if (!t || !*t)
+		json_object_set_new(lc, "Type", json_string("json-file"));
+	if (!json_is_object(json_object_get(lc, "Config")))
+		json_object_set_new(lc, "Config", json_object());
+	static const char *const falses[] = { "AutoRemove", "Privileged", "ReadonlyRootfs", "PublishAllPorts" };
+	for (size_t i = 0; i < ARRAY_SIZE(falses); i++)
+		if (!json_object_get(hc, falses[i]))
+			json_object_set_new(hc, falses[i], json_false());
+	static const char *const zeros[] = { "Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota" };
+	for (size_t i = 0; i < ARRAY_SIZE(zeros); i++)
+		if (!json_object_get(hc, zeros[i]))
+			json_object_set_new(hc, zeros[i], json_integer(0));
+	if (!json_object_get(hc, "ShmSize"))
+		json_object_set_new(hc, "ShmSize", json_integer(64 << 20));
+	if (!json_object_get(hc, "PortBindings"))
+		json_object_set_new(hc, "PortBindings", json_object());
+	if (!json_object_get(hc, "IpcMode"))
+		json_object_set_new(hc, "IpcMode", json_string("private"));
+}
+
 static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_error **err)
 {
 	int r;
@@ -203,6 +230,7 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	    (r = norm_strslice(cfg, "Cmd", err)) < 0 || (r = norm_strslice(cfg, "Entrypoint", err)) < 0 ||
 	    (r = check_restart(hc, err)) < 0 || (r = check_network(e, hc, err)) < 0)
 		return r;
+	hostconfig_defaults(hc);
 	json_t *labels = json_object_get(cfg, "Labels");
 	const char *k;
 	json_t *v;

@@ -167,7 +167,7 @@ static int spawn_shim(struct engine *e, const char *xdir, pid_t *ret_pid, pid_t 
 	o.new_session = true;
 	pid_t pid;
 	int pidfd = -1;
-	int r = proc_spawn(&o, &pid, &pidfd, err);
+	int r = shim_spawn(&o, &pid, &pidfd, err);
 	close(wr);
 	if (r < 0)
 		return r;

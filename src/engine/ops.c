@@ -311,7 +311,7 @@ int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct
 		strbuf_addf(&plist, "%s%lld", i ? "," : "", (long long)json_integer_value(p));
 	json_t *procs = json_array();
 	if (plist.len) {
-		const char *argv[] = { "ps", "-o", "uid,pid,ppid,c,stime,tty,time,args", "--no-headers", "-p",
+		const char *argv[] = { "ps", "-o", "user,pid,ppid,c,stime,tty,time,args", "--no-headers", "-p",
 				       plist.buf, NULL };
 		struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
 		o.argv = argv;

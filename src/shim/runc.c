@@ -15,6 +15,7 @@
 #include "common/process.h"
 #include "common/util.h"
 #include "shim/runc.h"
+#include "shim/shim.h"
 
 static char *runc_log_path(const struct runc *rc)
 {
@@ -85,7 +86,7 @@ int runc_create(const struct runc *rc, const int stdio[3], const char *console, 
 	memcpy(o.stdio, stdio, sizeof(o.stdio));
 	pid_t pid;
 	int pidfd, status;
-	int r = proc_spawn(&o, &pid, &pidfd, err);
+	int r = shim_spawn(&o, &pid, &pidfd, err);
 	if (r < 0)
 		return r;
 	r = proc_wait(pid, pidfd, -1, &status, err);
@@ -162,7 +163,7 @@ int runc_exec(const struct runc *rc, const char *process_file, const int stdio[3
 	o.argv = argv;
 	memcpy(o.stdio, stdio, sizeof(o.stdio));
 	int pidfd = -1;
-	int r = proc_spawn(&o, ret_pid, &pidfd, err);
+	int r = shim_spawn(&o, ret_pid, &pidfd, err);
 	safe_close(pidfd);
 	return r;
 }

@@ -592,6 +592,7 @@ int shim_main(int argc, char **argv)
 	if (pid > 0)
 		_exit(0);
 	setsid();
+	shim_reserve_low_fds();
 	struct shim s = { .dir = argv[1], .listen_fd = -1, .sig_fd = -1, .out = -1, .errfd = -1, .in = -1 };
 	_cleanup_error_ struct berth_error *e = NULL;
 	int r = load_config(&s, &e);

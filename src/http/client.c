@@ -189,25 +189,92 @@ static long head_content_length(const char *head)
 	return strtol(p + 17, NULL, 10);
 }
 
-int http_client_hijack(struct http_client *c, const char *method, const char *path, const char *body,
-		       size_t body_len, long *ret_status, int *ret_fd, struct strbuf *out,
-		       struct berth_error **err)
+int http_client_send(struct http_client *c, const char *method, const char *path, const char *headers,
+		     const char *body, size_t body_len, struct berth_error **err)
 {
 	_cleanup_close_ int fd = connect_raw(c, err);
 	if (fd < 0)
 		return fd;
 	_cleanup_strbuf_ struct strbuf req = STRBUF_INIT;
-	strbuf_addf(&req,
-		    "%s %s HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-		    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-		    method, path, body ? body_len : 0);
+	strbuf_addf(&req, "%s %s HTTP/1.1\r\nHost: berth\r\n%sContent-Type: application/json\r\n"
+			  "Content-Length: %zu\r\n\r\n",
+		    method, path, headers ? headers : "", body ? body_len : 0);
 	if (body)
 		strbuf_add(&req, body, body_len);
 	int r = fs_write_all(fd, req.buf, req.len);
 	if (r < 0)
 		return berth_error_set(err, -r, "send request");
+	return TAKE_FD(fd);
+}
+
+/* Decode a chunked body in place. */
+static void dechunk(struct strbuf *sb)
+{
+	struct strbuf out = STRBUF_INIT;
+	size_t i = 0;
+	while (i < sb->len) {
+		char *end;
+		unsigned long n = strtoul(sb->buf + i, &end, 16);
+		const char *nl = strstr(end, "\r\n");
+		if (!nl || n == 0)
+			break;
+		i = (size_t)(nl - sb->buf) + 2;
+		if (i + n > sb->len)
+			n = sb->len - i;
+		strbuf_add(&out, sb->buf + i, n);
+		i += n + 2;
+	}
+	strbuf_release(sb);
+	*sb = out;
+}
+
+int http_client_read_response(int fd, long *ret_status, struct strbuf *out, struct berth_error **err)
+{
 	_cleanup_strbuf_ struct strbuf head = STRBUF_INIT;
-	r = read_head(fd, &head, err);
+	int r = read_head(fd, &head, err);
+	if (r < 0)
+		return r;
+	long status = 0;
+	if (sscanf(head.buf, "HTTP/1.%*d %ld", &status) != 1)
+		return berth_error_msg(err, EIO, "malformed response status line");
+	long cl = head_content_length(head.buf);
+	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
+	if (cl >= 0) {
+		strbuf_grow(&body, (size_t)cl);
+		if (fs_read_full(fd, body.buf, (size_t)cl) == 0)
+			strbuf_setlen(&body, (size_t)cl);
+	} else {
+		bool chunked = strcasestr(head.buf, "transfer-encoding: chunked") != NULL;
+		for (;;) {
+			char buf[4096];
+			ssize_t n = read(fd, buf, sizeof(buf));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			strbuf_add(&body, buf, (size_t)n);
+			if (chunked && body.len >= 5 && !memcmp(body.buf + body.len - 5, "0\r\n\r\n", 5))
+				break;
+		}
+		if (chunked)
+			dechunk(&body);
+	}
+	if (out)
+		strbuf_add(out, body.buf, body.len);
+	*ret_status = status;
+	return 0;
+}
+
+int http_client_hijack(struct http_client *c, const char *method, const char *path, const char *body,
+		       size_t body_len, long *ret_status, int *ret_fd, struct strbuf *out,
+		       struct berth_error **err)
+{
+	_cleanup_close_ int fd = http_client_send(c, method, path, "Connection: Upgrade\r\nUpgrade: tcp\r\n", body,
+						  body_len, err);
+	if (fd < 0)
+		return fd;
+	_cleanup_strbuf_ struct strbuf head = STRBUF_INIT;
+	int r = read_head(fd, &head, err);
 	if (r < 0)
 		return r;
 	long status = 0;

@@ -65,6 +65,11 @@ void api_image_tag(struct api_call *c);
 void api_image_history(struct api_call *c);
 void api_image_remove(struct api_call *c);
 
+void api_volumes_list(struct api_call *c);
+void api_volume_create(struct api_call *c);
+void api_volume_inspect(struct api_call *c);
+void api_volume_remove(struct api_call *c);
+
 /* Docker's container JSON shapes (shapes.c). */
 json_t *api_container_json(const struct engine_container_info *i);
 json_t *api_container_summary(const struct engine_container_info *i);

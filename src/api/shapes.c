@@ -252,13 +252,35 @@ static bool f_ancestor(const struct engine_container_info *i, const char *v)
 								     i->image[strlen(v)] == ':');
 }
 
+/* Label filters are all required (docker ANDs them); the others match any value. */
+static bool all_labels(const json_t *vals, const struct engine_container_info *i)
+{
+	if (json_is_object(vals)) {
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)vals, k, v)
+			if (!f_label(i, k))
+				return false;
+		return true;
+	}
+	size_t n;
+	json_t *el;
+	json_array_foreach(vals, n, el)
+		if (!json_is_string(el) || !f_label(i, json_string_value(el)))
+			return false;
+	return true;
+}
+
 bool api_container_filter(const struct engine_container_info *i, const json_t *filters)
 {
+	const json_t *labels = json_object_get(filters, "label");
+	if (labels && !all_labels(labels, i))
+		return false;
 	static const struct {
 		const char *key;
 		bool (*pred)(const struct engine_container_info *, const char *);
 	} fs[] = { { "status", f_status }, { "name", f_name },	   { "id", f_id },
-		   { "label", f_label },   { "exited", f_exited }, { "ancestor", f_ancestor } };
+		   { "exited", f_exited }, { "ancestor", f_ancestor } };
 	for (size_t k = 0; k < ARRAY_SIZE(fs); k++) {
 		const json_t *vals = json_object_get(filters, fs[k].key);
 		if (vals && !any_matches(vals, fs[k].pred, i))

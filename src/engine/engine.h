@@ -222,6 +222,16 @@ int engine_events_open(struct engine *e, int64_t since_ns, int64_t until_ns, str
 int engine_events_next(struct engine_event_reader *r, json_t **ret, struct berth_error **err);
 struct engine_event_reader *engine_events_close(struct engine_event_reader *r);
 
+/* ---- volumes (local driver) ---- */
+
+/* Create (or return the existing) volume; name NULL/"" makes an anonymous one. *ret: Docker's Volume. */
+int engine_volume_create(struct engine *e, const char *name, const json_t *labels, json_t **ret,
+			 struct berth_error **err);
+int engine_volume_inspect(struct engine *e, const char *name, json_t **ret, struct berth_error **err);
+int engine_volume_list(struct engine *e, json_t **ret, struct berth_error **err);
+/* -EBUSY while a container refers to it; force: a missing volume is not an error. */
+int engine_volume_remove(struct engine *e, const char *name, bool force, struct berth_error **err);
+
 /* "SIGTERM", "TERM", "term" or "15" -> 15; -EINVAL when unknown. */
 int engine_signal_parse(const char *s);
 

@@ -257,10 +257,10 @@ static int user_mounts(struct engine *e, const json_t *hc, json_t *mounts, struc
 			if (access(src, F_OK) < 0 && fs_mkdir_p(src, 0755, err) < 0)
 				return -EINVAL;
 		} else {
-			src = xasprintf("%s/volumes/%s/_data", e->root, b);
-			int r = fs_mkdir_p(src, 0755, err);
+			int r = engine_volume_create(e, b, NULL, NULL, err);
 			if (r < 0)
 				return r;
+			src = xasprintf("%s/volumes/%s/_data", e->root, b);
 		}
 		bool ro = mode && strstr(mode, "ro") && !strstr(mode, "rw");
 		add_mount(mounts, dst, "bind", src, ro ? "rbind,rprivate,ro" : "rbind,rprivate");

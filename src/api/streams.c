@@ -198,38 +198,63 @@ struct events_ctx {
 	json_t *filters;
 };
 
+/* Filter values come as ["a","b"] or, from older clients, {"a":true,"b":true}. */
+static bool filter_any(const json_t *vals, bool (*pred)(const json_t *ev, const char *v), const json_t *ev)
+{
+	if (json_is_object(vals)) {
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)vals, k, v)
+			if (pred(ev, k))
+				return true;
+		return false;
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(vals, i, v)
+		if (json_is_string(v) && pred(ev, json_string_value(v)))
+			return true;
+	return false;
+}
+
+static bool ev_type(const json_t *ev, const char *v)
+{
+	return streq_ptr(json_string_value(json_object_get(ev, "Type")), v);
+}
+
+static bool ev_action(const json_t *ev, const char *v)
+{
+	const char *a = json_string_value(json_object_get(ev, "Action"));
+	return a && (streq(a, v) || (startswith(a, v) && a[strlen(v)] == ':'));
+}
+
+static bool ev_actor(const json_t *ev, const char *v)
+{
+	const json_t *actor = json_object_get(ev, "Actor");
+	const char *id = json_string_value(json_object_get(actor, "ID"));
+	const char *name = json_string_value(json_object_get(json_object_get(actor, "Attributes"), "name"));
+	return (id && startswith(id, v)) || (name && streq(name, v));
+}
+
+static bool ev_label(const json_t *ev, const char *v)
+{
+	const json_t *attrs = json_object_get(json_object_get(ev, "Actor"), "Attributes");
+	const char *eq = strchr(v, '=');
+	_cleanup_free_ char *k = eq ? xstrndup(v, (size_t)(eq - v)) : xstrdup(v);
+	const char *have = json_string_value(json_object_get(attrs, k));
+	return have && (!eq || streq(have, eq + 1));
+}
+
 static bool event_matches(const json_t *ev, const json_t *filters)
 {
 	static const struct {
-		const char *filter, *field;
-	} simple[] = { { "type", "Type" }, { "event", "Action" } };
-	for (size_t k = 0; k < ARRAY_SIZE(simple); k++) {
-		const json_t *vals = json_object_get(filters, simple[k].filter);
-		if (!vals)
-			continue;
-		const char *have = json_string_value(json_object_get(ev, simple[k].field));
-		bool any = false;
-		size_t i;
-		json_t *v;
-		json_array_foreach(vals, i, v)
-			any = any || (have && json_string_value(v) && (streq(have, json_string_value(v)) ||
-								      startswith(have, json_string_value(v))));
-		if (!any)
-			return false;
-	}
-	const json_t *cs = json_object_get(filters, "container");
-	if (cs) {
-		const json_t *actor = json_object_get(ev, "Actor");
-		const char *id = json_string_value(json_object_get(actor, "ID"));
-		const char *name = json_string_value(json_object_get(json_object_get(actor, "Attributes"), "name"));
-		bool any = false;
-		size_t i;
-		json_t *v;
-		json_array_foreach(cs, i, v) {
-			const char *s = json_string_value(v);
-			any = any || (s && ((id && startswith(id, s)) || (name && streq(name, s))));
-		}
-		if (!any)
+		const char *key;
+		bool (*pred)(const json_t *ev, const char *v);
+	} fs[] = { { "type", ev_type },	      { "event", ev_action }, { "container", ev_actor },
+		   { "volume", ev_actor },    { "label", ev_label } };
+	for (size_t k = 0; k < ARRAY_SIZE(fs); k++) {
+		const json_t *vals = json_object_get(filters, fs[k].key);
+		if (vals && !filter_any(vals, fs[k].pred, ev))
 			return false;
 	}
 	return true;

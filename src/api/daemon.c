@@ -150,6 +150,7 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	while (sigwait(mask, &sig) == 0 && sig == SIGHUP)
 		;
 	log_fields(LOG_LEVEL_INFO, "daemon shutting down; containers keep running", NULL);
+	engine_shutdown(e);
 	http_server_stop(srv);
 	engine_close(e);
 	(void)unlink(sock);

@@ -110,6 +110,14 @@ struct engine *engine_close(struct engine *e)
 	return NULL;
 }
 
+void engine_shutdown(struct engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->closing = true;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
 void engine_counts(struct engine *e, struct engine_counts *ret)
 {
 	memset(ret, 0, sizeof(*ret));
@@ -223,7 +231,7 @@ int engine_events_next(struct engine_event_reader *r, json_t **ret, struct berth
 		store_events_since(e, r->since_ns, r->last_seq, &r->pending, &r->last_seq);
 		r->pos = 0;
 		if (json_array_size(r->pending) == 0) {
-			if (!r->follow && !r->until_ns) {
+			if (e->closing || (!r->follow && !r->until_ns)) {
 				pthread_mutex_unlock(&e->lock);
 				*ret = NULL;
 				return 0;
@@ -231,7 +239,7 @@ int engine_events_next(struct engine_event_reader *r, json_t **ret, struct berth
 			struct timespec dl;
 			clock_gettime(CLOCK_MONOTONIC, &dl);
 			dl.tv_sec += 1;
-			while (e->event_seq == seq && !e->stopping)
+			while (e->event_seq == seq && !e->closing)
 				if (pthread_cond_timedwait(&e->cond, &e->lock, &dl) == ETIMEDOUT)
 					break;
 		}

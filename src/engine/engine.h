@@ -73,6 +73,11 @@ struct engine_config {
 };
 
 int engine_open(const struct engine_config *cfg, struct engine **ret, struct berth_error **err);
+/*
+ * Begin shutting down: blocked waits, event and log-follow readers return
+ * (with -ESHUTDOWN / end of stream) so front ends can finish their requests.
+ */
+void engine_shutdown(struct engine *e);
 /* Stop watching (shims and containers keep running) and free. Accepts NULL. */
 struct engine *engine_close(struct engine *e);
 

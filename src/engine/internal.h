@@ -78,6 +78,7 @@ struct engine {
 	int epfd, wakefd;
 	pthread_t monitor;
 	bool stopping;
+	bool closing; /* engine_shutdown() was called */
 	uint64_t event_seq;
 };
 

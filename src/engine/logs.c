@@ -173,6 +173,10 @@ static bool container_live(struct engine_log_reader *r)
 	struct container *c;
 	pthread_mutex_lock(&r->e->lock);
 	bool live = false;
+	if (r->e->closing) {
+		pthread_mutex_unlock(&r->e->lock);
+		return false;
+	}
 	if (container_find_locked(r->e, r->id, &c, NULL) >= 0) {
 		live = c->state == ENGINE_RUNNING || c->state == ENGINE_PAUSED || c->state == ENGINE_RESTARTING;
 		container_unref(c);

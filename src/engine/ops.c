@@ -277,6 +277,11 @@ int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_co
 			done = !is_running(c) && c->state != ENGINE_RESTARTING;
 		if (done)
 			break;
+		if (e->closing) {
+			container_unref(c);
+			pthread_mutex_unlock(&e->lock);
+			return berth_error_msg(err, ESHUTDOWN, "daemon is shutting down");
+		}
 		pthread_cond_wait(&e->cond, &e->lock);
 	}
 	*ret_exit_code = c->exit_code;

@@ -19,7 +19,8 @@ void http_relay(int client, int backend, const char *extra, size_t extra_len)
 	if (extra_len > 0 && fs_write_all(backend, extra, extra_len) < 0)
 		return;
 	for (;;) {
-		struct pollfd p[2] = { { backend, POLLIN, 0 }, { client_open ? client : -1, POLLIN, 0 } };
+		/* The client stays polled after its EOF: POLLHUP (both directions gone) ends the relay. */
+		struct pollfd p[2] = { { backend, POLLIN, 0 }, { client, client_open ? POLLIN : 0, 0 } };
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -34,6 +35,8 @@ void http_relay(int client, int backend, const char *extra, size_t extra_len)
 				return;
 			}
 		}
+		if (!client_open && (p[1].revents & (POLLHUP | POLLERR)))
+			return;
 		if (client_open && p[1].revents) {
 			ssize_t n = read(client, buf, sizeof(buf));
 			if (n < 0 && errno == EINTR)

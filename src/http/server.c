@@ -7,6 +7,7 @@
  * Bodies are buffered up to max_body; the handler sees a complete request.
  */
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,6 +19,8 @@
 #include "http/http.h"
 
 #define HTTP_MAX_HEADERS 8
+/* Upgraded (attach/exec) connections tracked for shutdown. */
+#define HTTP_MAX_HIJACKED 1024
 
 struct http_server {
 	struct MHD_Daemon *mhd;
@@ -26,6 +29,8 @@ struct http_server {
 	size_t max_body;
 	size_t (*body_limit)(const char *method, const char *path, void *userdata);
 	int listen_fd;
+	pthread_mutex_t lock;
+	int hijacked[HTTP_MAX_HIJACKED]; /* live upgraded sockets, -1 when free */
 };
 
 struct http_request {
@@ -54,6 +59,7 @@ struct stream_ctx {
 };
 
 struct hijack_ctx {
+	struct http_server *srv;
 	http_hijack_fn fn;
 	void (*done)(void *ctx);
 	void *ctx;
@@ -226,7 +232,17 @@ static void hijack_run(void *cls, struct MHD_Connection *conn, void *con_cls, co
 		       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
 	struct hijack_ctx *h = cls;
+	int slot = -1;
+	pthread_mutex_lock(&h->srv->lock);
+	for (int i = 0; i < HTTP_MAX_HIJACKED && slot < 0; i++)
+		if (h->srv->hijacked[i] < 0)
+			h->srv->hijacked[slot = i] = sock;
+	pthread_mutex_unlock(&h->srv->lock);
 	h->fn(h->ctx, sock, extra, extra_len);
+	pthread_mutex_lock(&h->srv->lock);
+	if (slot >= 0)
+		h->srv->hijacked[slot] = -1;
+	pthread_mutex_unlock(&h->srv->lock);
 	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 	if (h->done)
 		h->done(h->ctx);
@@ -242,6 +258,7 @@ void http_respond_hijack(struct http_request *req, const char *content_type, htt
 		return;
 	}
 	struct hijack_ctx *h = xcalloc(1, sizeof(*h));
+	h->srv = req->srv;
 	h->fn = fn;
 	h->done = done;
 	h->ctx = ctx;
@@ -354,6 +371,9 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	s->max_body = opts->max_body ? opts->max_body : HTTP_DEFAULT_MAX_BODY;
 	s->body_limit = opts->body_limit;
 	s->listen_fd = opts->listen_fd;
+	pthread_mutex_init(&s->lock, NULL);
+	for (int i = 0; i < HTTP_MAX_HIJACKED; i++)
+		s->hijacked[i] = -1;
 	s->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 					  MHD_ALLOW_UPGRADE | MHD_USE_ITC | MHD_USE_POLL,
 				  0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, opts->listen_fd,
@@ -373,7 +393,14 @@ struct http_server *http_server_stop(struct http_server *s)
 {
 	if (!s)
 		return NULL;
+	/* End hijacked streams so their threads (joined by MHD) return. */
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < HTTP_MAX_HIJACKED; i++)
+		if (s->hijacked[i] >= 0)
+			shutdown(s->hijacked[i], SHUT_RDWR);
+	pthread_mutex_unlock(&s->lock);
 	MHD_stop_daemon(s->mhd);
+	pthread_mutex_destroy(&s->lock);
 	close(s->listen_fd);
 	free(s);
 	return NULL;

@@ -233,10 +233,18 @@ def test_events_record_lifecycle(daemon):
     since = daemon.json("GET", "/info")[1]["SystemTime"]
     n = name()
     daemon.docker("run", "--rm", "--name", n, "busybox", "true")
-    p = daemon.docker("events", "--since", since, "--until", "0s", "--filter", f"container={n}",
-                      "--format", "{{.Action}}")
-    actions = p.stdout.split()
-    assert actions[:3] == ["create", "start", "die"] and "destroy" in actions
+    p = subprocess.Popen(["/usr/bin/docker", "events", "--since", since, "--filter", f"container={n}",
+                          "--format", "{{.Action}}"], env=daemon.env, stdout=subprocess.PIPE, text=True)
+    try:
+        actions = []
+        for line in p.stdout:
+            actions.append(line.strip())
+            if line.strip() == "destroy":
+                break
+    finally:
+        p.kill()
+        p.wait()
+    assert actions == ["create", "start", "die", "destroy"]
 
 
 # ---- docker-py ----

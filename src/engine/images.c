@@ -443,6 +443,13 @@ static char *snap_dir(struct engine_images *s, const char *cid, const char *sub)
 	return xasprintf("%s/containers/%s/%s", s->root, cid, sub);
 }
 
+static bool is_mountpoint(const char *path)
+{
+	struct stat a, b;
+	_cleanup_free_ char *parent = xasprintf("%s/..", path);
+	return stat(path, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+}
+
 static int ops_mount(void *ctx, const char *cid, char **ret_rootfs, struct berth_error **err)
 {
 	struct engine_images *s = ctx;
@@ -454,7 +461,7 @@ static int ops_mount(void *ctx, const char *cid, char **ret_rootfs, struct berth
 	_cleanup_free_ char *upper = snap_dir(s, cid, "upper"), *work = snap_dir(s, cid, "work"),
 			   *rootfs = snap_dir(s, cid, "rootfs");
 	_cleanup_free_ char *opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower.buf, upper, work);
-	if (mount("overlay", rootfs, "overlay", 0, opts) < 0 && errno != EBUSY)
+	if (!is_mountpoint(rootfs) && mount("overlay", rootfs, "overlay", 0, opts) < 0)
 		return berth_error_errno(err, "mount overlay on '%s'", rootfs);
 	*ret_rootfs = TAKE_PTR(rootfs);
 	return 0;

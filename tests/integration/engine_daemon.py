@@ -15,7 +15,12 @@ import tarfile
 import tempfile
 import time
 
-from conftest import TMP_PREFIX, run, unmount_all
+from conftest import run, mounts_under, unmount_all
+
+# Not conftest's TMP_PREFIX: other engineers' pytest sessions on this machine lazily
+# unmount every leftover mount under /tmp/berth-it-* when they end, which would pull
+# the overlay roots out from under our running containers. Leaks are checked here instead.
+BASE_PREFIX = "berth-engine-"
 
 DOCKER = "/usr/bin/docker"
 
@@ -35,7 +40,7 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class Daemon:
     def __init__(self, binary, base=None):
         self.bin = binary
-        self.base = base or tempfile.mkdtemp(prefix=TMP_PREFIX + "engine-")
+        self.base = base or tempfile.mkdtemp(prefix=BASE_PREFIX)
         self.root = os.path.join(self.base, "root")
         self.exec_root = os.path.join(self.base, "run")
         self.sock = os.path.join(self.exec_root, "berth.sock")
@@ -117,8 +122,10 @@ class Daemon:
         self.stop()
         subprocess.run(["runc", "--root", os.path.join(self.exec_root, "runc"), "list", "-q"],
                        capture_output=True)
+        leaked = mounts_under(self.base)
         unmount_all(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
+        assert not leaked, f"engine left mounts behind: {leaked}"
 
 
 def wait_for(pred, timeout=20, interval=0.05):

@@ -28,17 +28,17 @@ def test_daemon_kill9_reattaches_running_containers(daemon):
     names = [f"keep{i}" for i in range(20)]
     for n in names:
         daemon.docker("run", "-d", "--name", n, "busybox", "sh", "-c",
-                      "echo before; while [ ! -e /tmp/go ]; do sleep 0.05; done; "
-                      "echo after; exec sleep 600")
+                      "mkfifo /tmp/go; echo before; cat /tmp/go >/dev/null; echo after; exec sleep 600")
     daemon.docker("run", "-d", "--name", "quitter", "busybox", "sh", "-c",
-                  "while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 7")
+                  "mkfifo /tmp/go; cat /tmp/go; exit 7")
     pids = {n: inspect(daemon, n)["State"]["Pid"] for n in names}
     qpid = inspect(daemon, "quitter")["State"]["Pid"]
     daemon.stop(signal.SIGKILL)
     # While no daemon runs, the containers go on: they log, and one of them exits.
     for pid in list(pids.values()) + [qpid]:
-        os.kill(pid, 0)
-        open(f"/proc/{pid}/root/tmp/go", "w").close()
+        wait_for(lambda: os.path.exists(f"/proc/{pid}/root/tmp/go"))
+        with open(f"/proc/{pid}/root/tmp/go", "w") as f:
+            f.write("go\n")
     wait_for(lambda: not os.path.exists(f"/proc/{qpid}"))
     daemon.start()
     wait_for(lambda: inspect(daemon, "quitter")["State"]["Status"] == "exited")
@@ -56,10 +56,12 @@ def test_daemon_kill9_reattaches_running_containers(daemon):
 
 def test_exit_while_daemon_down_is_recorded(daemon):
     daemon.docker("run", "-d", "--name", "late", "busybox", "sh", "-c",
-                  "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo bye; exit 5")
+                  "mkfifo /tmp/go; cat /tmp/go >/dev/null; echo bye; exit 5")
     pid = inspect(daemon, "late")["State"]["Pid"]
     daemon.stop(signal.SIGKILL)
-    open(f"/proc/{pid}/root/tmp/go", "w").close()
+    wait_for(lambda: os.path.exists(f"/proc/{pid}/root/tmp/go"))
+    with open(f"/proc/{pid}/root/tmp/go", "w") as f:
+        f.write("go\n")
     wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
     daemon.start()
     st = inspect(daemon, "late")["State"]

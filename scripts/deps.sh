@@ -13,6 +13,7 @@ python3 python3-pytest python3-docker python3-requests python3-yaml
 docker.io docker-compose skopeo runc crun docker-registry apache2-utils
 busybox-static containernetworking-plugins iproute2 iptables util-linux procps
 hyperfine wrk jq curl ca-certificates tar gzip zstd
+python3-cryptography time
 "
 
 missing=""
@@ -40,6 +41,6 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	$SUDO chmod 755 /usr/sbin/policy-rc.d
 	trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
-$SUDO apt-get update -qq
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing

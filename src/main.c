@@ -10,6 +10,8 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "shim/shim.h"
+#include "runtime/runtime.h"
+#include "image/image.h"
 
 struct command {
 	const char *name;
@@ -24,6 +26,8 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
 	{ "version", cmd_version, "Show the berth version information" },
 	{ "help", cmd_help, "Show help for berth" },
+	{ "runtime", cmd_runtime, "OCI runtime with runc's command line (also as berth-runtime)" },
+	{ "image-store", image_store_main, NULL },
 	{ "daemon", api_daemon_main, "Run the berth engine (Docker Engine API on a unix socket)" },
 	{ "shim", shim_main, NULL },
 	{ "run", cli_run, "Create and run a new container from an image" },

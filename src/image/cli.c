@@ -1,0 +1,524 @@
+/*
+ * cli.c - `berth image-store`: a low-level tool over the image library, like
+ * containerd's `ctr`. Hidden from `berth --help`; documented in docs/image.md.
+ * It exists so the library is usable and testable before the daemon, and for
+ * debugging a store by hand. Output: human lines, or JSON where noted.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+
+#include "common/json.h"
+#include "image/image.h"
+
+#define DEFAULT_ROOT "/var/lib/berth"
+
+struct cli {
+	const char *root;
+	struct image_store *store;
+	bool quiet;
+};
+
+static int fail(struct berth_error *e, const char *what)
+{
+	_cleanup_free_ char *m = berth_error_string(e);
+	fprintf(stderr, "berth image-store %s: %s\n", what, m);
+	berth_error_free(e);
+	return 1;
+}
+
+static void print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2));
+	printf("%s\n", s);
+	free(s);
+}
+
+static void on_progress(const struct image_progress *p, void *ud)
+{
+	struct cli *c = ud;
+	if (c->quiet)
+		return;
+	if (!p->id)
+		fprintf(stderr, "%s\n", p->status);
+	else if (p->total)
+		fprintf(stderr, "%s: %s %llu/%llu\n", p->id, p->status, (unsigned long long)p->current,
+			(unsigned long long)p->total);
+	else
+		fprintf(stderr, "%s: %s\n", p->id, p->status);
+}
+
+static int usage(FILE *f)
+{
+	fprintf(f, "Usage: berth image-store [--root DIR] COMMAND [ARGS]\n\n"
+		   "Low-level image store tool (see docs/image.md).\n\n"
+		   "Commands:\n"
+		   "  pull [--platform P] [--insecure-registry HOST]... REF\n"
+		   "  push [--insecure-registry HOST]... REF\n"
+		   "  ls [--filter KEY=VALUE]... [--json] [-q]\n"
+		   "  inspect NAME...            docker's image inspect JSON\n"
+		   "  history NAME               docker's image history JSON\n"
+		   "  rm [-f] NAME...\n"
+		   "  tag SOURCE TARGET\n"
+		   "  save [--format docker|oci] [-o FILE] NAME...\n"
+		   "  load [-i FILE] [--tag REF]\n"
+		   "  import [--message MSG] FILE|- [REF]\n"
+		   "  export [-o FILE] SNAPSHOT\n"
+		   "  mount [--image NAME] SNAPSHOT   prepare (if new) and mount; prints the rootfs path\n"
+		   "  unmount [--rm] SNAPSHOT\n"
+		   "  commit [--message MSG] SNAPSHOT [REF]\n"
+		   "  prune [-a]\n");
+	return f == stdout ? 0 : 2;
+}
+
+static int open_out(const char *path)
+{
+	if (!path || streq(path, "-"))
+		return dup(STDOUT_FILENO);
+	return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+static int open_in(const char *path)
+{
+	if (!path || streq(path, "-"))
+		return dup(STDIN_FILENO);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* Options common to pull/push. */
+struct remote_args {
+	const char *platform;
+	const char *insecure[16];
+	size_t n_insecure;
+};
+
+static int parse_remote(int argc, char **argv, struct remote_args *ra)
+{
+	static const struct option opts[] = {
+		{ "platform", required_argument, NULL, 'p' },
+		{ "insecure-registry", required_argument, NULL, 'i' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ 0 },
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "+q", opts, NULL)) != -1) {
+		if (o == 'p')
+			ra->platform = optarg;
+		else if (o == 'i' && ra->n_insecure < ARRAY_SIZE(ra->insecure) - 1)
+			ra->insecure[ra->n_insecure++] = optarg;
+		else if (o != 'q')
+			return -1;
+	}
+	return optind < argc ? 0 : -1;
+}
+
+static int cmd_pull(struct cli *c, int argc, char **argv)
+{
+	struct remote_args ra = { 0 };
+	if (parse_remote(argc, argv, &ra) < 0)
+		return usage(stderr);
+	struct image_remote_opts o = { .insecure_registries = ra.insecure, .progress = on_progress,
+				       .progress_data = c };
+	struct berth_error *e = NULL;
+	_cleanup_free_ char *id = NULL;
+	if (image_pull(c->store, argv[optind], ra.platform, &o, &id, &e) < 0)
+		return fail(e, "pull");
+	printf("%s\n", id);
+	return 0;
+}
+
+static int cmd_push(struct cli *c, int argc, char **argv)
+{
+	struct remote_args ra = { 0 };
+	if (parse_remote(argc, argv, &ra) < 0)
+		return usage(stderr);
+	struct image_remote_opts o = { .insecure_registries = ra.insecure, .progress = on_progress,
+				       .progress_data = c };
+	struct berth_error *e = NULL;
+	_cleanup_free_ char *dg = NULL;
+	if (image_push(c->store, argv[optind], &o, &dg, &e) < 0)
+		return fail(e, "push");
+	printf("%s\n", dg);
+	return 0;
+}
+
+static int add_filter(struct image_list_filters *f, const char **refs, size_t *nr, const char **labels, size_t *nl,
+		      const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq)
+		return -1;
+	size_t k = (size_t)(eq - arg);
+	const char *v = eq + 1;
+	if (k == 9 && !strncmp(arg, "reference", k) && *nr < 15)
+		refs[(*nr)++] = v;
+	else if (k == 5 && !strncmp(arg, "label", k) && *nl < 15)
+		labels[(*nl)++] = v;
+	else if (k == 8 && !strncmp(arg, "dangling", k))
+		f->dangling_set = true, f->dangling = streq(v, "true") || streq(v, "1");
+	else if (k == 6 && !strncmp(arg, "before", k))
+		f->before = v;
+	else if (k == 5 && !strncmp(arg, "since", k))
+		f->since = v;
+	else
+		return -1;
+	return 0;
+}
+
+static void print_table(json_t *list, bool quiet)
+{
+	size_t i;
+	json_t *e;
+	if (!quiet)
+		printf("%-40s %-20s %-14s %s\n", "REPOSITORY:TAG", "IMAGE ID", "CREATED", "SIZE");
+	json_array_foreach(list, i, e) {
+		const char *id = json_string_value(json_object_get(e, "Id"));
+		if (quiet) {
+			printf("%.12s\n", id + 7);
+			continue;
+		}
+		json_t *tags = json_object_get(e, "RepoTags");
+		const char *tag = json_array_size(tags) ? json_string_value(json_array_get(tags, 0)) : "<none>:<none>";
+		printf("%-40s %-20.12s %-14lld %lld\n", tag, id + 7,
+		       (long long)json_integer_value(json_object_get(e, "Created")),
+		       (long long)json_integer_value(json_object_get(e, "Size")));
+	}
+}
+
+static int cmd_ls(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "filter", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ 0 },
+	};
+	struct image_list_filters f = { 0 };
+	const char *refs[16] = { 0 }, *labels[16] = { 0 };
+	size_t nr = 0, nl = 0;
+	bool as_json = false, quiet = false;
+	int o;
+	while ((o = getopt_long(argc, argv, "+f:q", opts, NULL)) != -1) {
+		if (o == 'f' && add_filter(&f, refs, &nr, labels, &nl, optarg) == 0)
+			continue;
+		if (o == 'j')
+			as_json = true;
+		else if (o == 'q')
+			quiet = true;
+		else
+			return usage(stderr);
+	}
+	f.reference = nr ? refs : NULL;
+	f.label = nl ? labels : NULL;
+	struct berth_error *e = NULL;
+	_cleanup_json_ json_t *list = NULL;
+	if (image_list(c->store, &f, &list, &e) < 0)
+		return fail(e, "ls");
+	if (as_json)
+		print_json(list);
+	else
+		print_table(list, quiet);
+	return 0;
+}
+
+static int cmd_inspect(struct cli *c, int argc, char **argv, bool history)
+{
+	if (argc < 2)
+		return usage(stderr);
+	_cleanup_json_ json_t *all = json_array();
+	for (int i = 1; i < argc; i++) {
+		struct berth_error *e = NULL;
+		json_t *j = NULL;
+		int r = history ? image_history(c->store, argv[i], &j, &e) : image_inspect(c->store, argv[i], &j, &e);
+		if (r < 0)
+			return fail(e, history ? "history" : "inspect");
+		if (history) {
+			print_json(j);
+			json_decref(j);
+			return 0;
+		}
+		json_array_append_new(all, j);
+	}
+	print_json(all);
+	return 0;
+}
+
+static int cmd_rm(struct cli *c, int argc, char **argv)
+{
+	int flags = 0, o, rc = 0;
+	while ((o = getopt(argc, argv, "+f")) != -1) {
+		if (o != 'f')
+			return usage(stderr);
+		flags |= IMAGE_REMOVE_FORCE;
+	}
+	if (optind >= argc)
+		return usage(stderr);
+	for (int i = optind; i < argc; i++) {
+		struct berth_error *e = NULL;
+		_cleanup_json_ json_t *out = NULL;
+		if (image_remove(c->store, argv[i], flags, NULL, NULL, &out, &e) < 0) {
+			rc = fail(e, "rm");
+			continue;
+		}
+		size_t k;
+		json_t *x;
+		json_array_foreach(out, k, x) {
+			const char *key = json_object_get(x, "Untagged") ? "Untagged" : "Deleted";
+			printf("%s: %s\n", key, json_string_value(json_object_get(x, key)));
+		}
+	}
+	return rc;
+}
+
+static int cmd_tag(struct cli *c, int argc, char **argv)
+{
+	if (argc != 3)
+		return usage(stderr);
+	struct berth_error *e = NULL;
+	if (image_tag(c->store, argv[1], argv[2], &e) < 0)
+		return fail(e, "tag");
+	return 0;
+}
+
+static int cmd_save(struct cli *c, int argc, char **argv)
+{
+	const char *out = NULL;
+	enum image_archive_format fmt = IMAGE_ARCHIVE_DOCKER;
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, 'F' },
+		{ 0 },
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "+o:", opts, NULL)) != -1) {
+		if (o == 'o')
+			out = optarg;
+		else if (o == 'F' && (streq(optarg, "docker") || streq(optarg, "oci")))
+			fmt = streq(optarg, "oci") ? IMAGE_ARCHIVE_OCI : IMAGE_ARCHIVE_DOCKER;
+		else
+			return usage(stderr);
+	}
+	if (optind >= argc)
+		return usage(stderr);
+	_cleanup_close_ int fd = open_out(out);
+	if (fd < 0) {
+		fprintf(stderr, "berth image-store save: open '%s': %s\n", out, strerror(errno));
+		return 1;
+	}
+	struct berth_error *e = NULL;
+	if (image_save(c->store, (const char *const *)argv + optind, fmt, fd, &e) < 0)
+		return fail(e, "save");
+	return 0;
+}
+
+static int cmd_load(struct cli *c, int argc, char **argv)
+{
+	const char *in = NULL, *tag = NULL;
+	static const struct option opts[] = {
+		{ "input", required_argument, NULL, 'i' },
+		{ "tag", required_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ 0 },
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "+i:q", opts, NULL)) != -1) {
+		if (o == 'i')
+			in = optarg;
+		else if (o == 't')
+			tag = optarg;
+		else if (o == 'q')
+			c->quiet = true;
+		else
+			return usage(stderr);
+	}
+	_cleanup_close_ int fd = open_in(in);
+	if (fd < 0) {
+		fprintf(stderr, "berth image-store load: open '%s': %s\n", in, strerror(errno));
+		return 1;
+	}
+	struct berth_error *e = NULL;
+	_cleanup_strv_ char **loaded = NULL;
+	if (image_load(c->store, fd, tag, on_progress, c, &loaded, &e) < 0)
+		return fail(e, "load");
+	for (char **l = loaded; *l; l++)
+		printf("%s\n", *l);
+	return 0;
+}
+
+static int cmd_mount(struct cli *c, int argc, char **argv)
+{
+	const char *image = NULL;
+	static const struct option opts[] = { { "image", required_argument, NULL, 'i' }, { 0 } };
+	int o;
+	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (o != 'i')
+			return usage(stderr);
+		image = optarg;
+	}
+	if (optind + 1 != argc)
+		return usage(stderr);
+	struct berth_error *e = NULL;
+	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
+	int r = image_snapshot_mount(c->store, argv[optind], &sn, &e);
+	if (r == -ENOENT) {
+		e = berth_error_free(e);
+		r = image_snapshot_prepare(c->store, argv[optind], image, &sn, &e);
+	}
+	if (r < 0)
+		return fail(e, "mount");
+	printf("%s\n", sn->rootfs);
+	return 0;
+}
+
+static int cmd_unmount(struct cli *c, int argc, char **argv)
+{
+	bool rm = false;
+	static const struct option opts[] = { { "rm", no_argument, NULL, 'r' }, { 0 } };
+	int o;
+	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (o != 'r')
+			return usage(stderr);
+		rm = true;
+	}
+	if (optind + 1 != argc)
+		return usage(stderr);
+	struct berth_error *e = NULL;
+	int r = rm ? image_snapshot_remove(c->store, argv[optind], &e)
+		   : image_snapshot_unmount(c->store, argv[optind], &e);
+	if (r < 0)
+		return fail(e, "unmount");
+	return 0;
+}
+
+static int cmd_prune(struct cli *c, int argc, char **argv)
+{
+	bool all = argc > 1 && (streq(argv[1], "-a") || streq(argv[1], "--all"));
+	struct berth_error *e = NULL;
+	_cleanup_json_ json_t *out = NULL;
+	if (image_prune(c->store, all, 0, NULL, NULL, NULL, &out, &e) < 0)
+		return fail(e, "prune");
+	print_json(out);
+	return 0;
+}
+
+static int cmd_import(struct cli *c, int argc, char **argv)
+{
+	const char *msg = NULL;
+	static const struct option opts[] = { { "message", required_argument, NULL, 'm' }, { 0 } };
+	int o;
+	while ((o = getopt_long(argc, argv, "+m:", opts, NULL)) != -1) {
+		if (o != 'm')
+			return usage(stderr);
+		msg = optarg;
+	}
+	if (optind >= argc || argc - optind > 2)
+		return usage(stderr);
+	_cleanup_close_ int fd = open_in(argv[optind]);
+	if (fd < 0) {
+		fprintf(stderr, "berth image-store import: open '%s': %s\n", argv[optind], strerror(errno));
+		return 1;
+	}
+	struct berth_error *e = NULL;
+	_cleanup_free_ char *id = NULL;
+	if (image_import(c->store, fd, optind + 1 < argc ? argv[optind + 1] : NULL, NULL, msg, &id, &e) < 0)
+		return fail(e, "import");
+	printf("%s\n", id);
+	return 0;
+}
+
+static int cmd_export(struct cli *c, int argc, char **argv)
+{
+	const char *out = NULL;
+	int o;
+	while ((o = getopt(argc, argv, "+o:")) != -1) {
+		if (o != 'o')
+			return usage(stderr);
+		out = optarg;
+	}
+	if (optind + 1 != argc)
+		return usage(stderr);
+	_cleanup_close_ int fd = open_out(out);
+	if (fd < 0) {
+		fprintf(stderr, "berth image-store export: open '%s': %s\n", out, strerror(errno));
+		return 1;
+	}
+	struct berth_error *e = NULL;
+	if (image_snapshot_export(c->store, argv[optind], fd, &e) < 0)
+		return fail(e, "export");
+	return 0;
+}
+
+static int cmd_commit(struct cli *c, int argc, char **argv)
+{
+	struct image_commit_opts co = { 0 };
+	static const struct option opts[] = { { "message", required_argument, NULL, 'm' }, { 0 } };
+	int o;
+	while ((o = getopt_long(argc, argv, "+m:", opts, NULL)) != -1) {
+		if (o != 'm')
+			return usage(stderr);
+		co.comment = optarg;
+	}
+	if (optind >= argc || argc - optind > 2)
+		return usage(stderr);
+	co.ref = optind + 1 < argc ? argv[optind + 1] : NULL;
+	struct berth_error *e = NULL;
+	_cleanup_free_ char *id = NULL;
+	if (image_commit(c->store, argv[optind], &co, &id, &e) < 0)
+		return fail(e, "commit");
+	printf("%s\n", id);
+	return 0;
+}
+
+struct verb {
+	const char *name;
+	int (*run)(struct cli *c, int argc, char **argv);
+};
+
+static int cmd_inspect1(struct cli *c, int argc, char **argv)
+{
+	return cmd_inspect(c, argc, argv, false);
+}
+
+static int cmd_history(struct cli *c, int argc, char **argv)
+{
+	return cmd_inspect(c, argc, argv, true);
+}
+
+static const struct verb verbs[] = {
+	{ "pull", cmd_pull },	{ "push", cmd_push },	  { "ls", cmd_ls },	    { "inspect", cmd_inspect1 },
+	{ "history", cmd_history }, { "rm", cmd_rm },	  { "tag", cmd_tag },	    { "save", cmd_save },
+	{ "load", cmd_load },	{ "import", cmd_import }, { "export", cmd_export }, { "mount", cmd_mount },
+	{ "unmount", cmd_unmount }, { "commit", cmd_commit }, { "prune", cmd_prune },
+};
+
+int image_store_main(int argc, char **argv)
+{
+	struct cli c = { .root = getenv("BERTH_ROOT") };
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (streq(argv[i], "-h") || streq(argv[i], "--help"))
+			return usage(stdout);
+		if (streq(argv[i], "--root") && i + 1 < argc)
+			c.root = argv[++i];
+		else if (startswith(argv[i], "--root="))
+			c.root = argv[i] + 7;
+		else
+			return usage(stderr);
+	}
+	if (i >= argc)
+		return usage(stderr);
+	if (!c.root || !*c.root)
+		c.root = DEFAULT_ROOT;
+	for (size_t v = 0; v < ARRAY_SIZE(verbs); v++) {
+		if (!streq(verbs[v].name, argv[i]))
+			continue;
+		struct berth_error *e = NULL;
+		if (image_store_open(c.root, &c.store, &e) < 0)
+			return fail(e, argv[i]);
+		optind = 1;
+		int rc = verbs[v].run(&c, argc - i, argv + i);
+		image_store_free(c.store);
+		return rc;
+	}
+	fprintf(stderr, "berth image-store: unknown command '%s'\n", argv[i]);
+	return 2;
+}

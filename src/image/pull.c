@@ -1,0 +1,418 @@
+/*
+ * pull.c - image_pull(): manifest resolution, parallel verified blob
+ * downloads with resume, unpack, tag.
+ *
+ * Downloads run on one thread with curl's multi interface (bounded number of
+ * concurrent transfers), so progress callbacks stay on the caller's thread.
+ * Each blob streams into its own content writer, hashed on the fly; a dropped
+ * connection is resumed with a Range request from the bytes already written
+ * (a server that ignores Range restarts the blob from zero). Nothing is
+ * unpacked or tagged until every blob verified.
+ */
+#include <pthread.h>
+
+#include "common/json.h"
+#include "common/process.h"
+#include "image/manifest.h"
+#include "image/remote.h"
+
+#define PULL_DEFAULT_CONCURRENCY 3
+#define PULL_MAX_ATTEMPTS 5
+#define PULL_PROGRESS_MS 100
+
+struct dl {
+	const struct manifest_desc *desc;
+	char sid[13];
+	struct content_writer w;
+	bool open, done, failed;
+	int attempts;
+	CURL *h;
+	struct curl_slist *hl;
+	char *range;
+	int64_t last_ms;
+	struct berth_error *err;
+};
+
+struct puller {
+	struct remote rm;
+	const struct image_remote_opts *o;
+	struct dl *dls;
+	size_t n;
+};
+
+static void emit(const struct image_remote_opts *o, const char *id, const char *status, uint64_t cur,
+		 uint64_t total)
+{
+	if (!o || !o->progress)
+		return;
+	struct image_progress p = { id, status, cur, total };
+	o->progress(&p, o->progress_data);
+}
+
+static size_t dl_write(char *data, size_t size, size_t n, void *ud)
+{
+	struct dl *d = ud;
+	size_t len = size * n;
+	long status = 0;
+	curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200 && status != 206)
+		return len; /* error body: ignored, status checked at the end */
+	if (d->w.size + len > (uint64_t)d->desc->size)
+		return 0; /* more than the descriptor says: abort */
+	if (content_writer_write(&d->w, data, len, &d->err) < 0)
+		return 0;
+	return len;
+}
+
+static int dl_start(struct puller *p, CURLM *m, struct dl *d, struct berth_error **err)
+{
+	if (!d->open) {
+		int r = content_writer_open(p->rm.s, &d->w, err);
+		if (r < 0)
+			return r;
+		d->open = true;
+	}
+	d->h = curl_easy_init();
+	if (!d->h)
+		return berth_error_msg(err, ENOMEM, "initialise curl");
+	_cleanup_free_ char *url = remote_url(&p->rm, "blobs", d->desc->digest);
+	d->hl = remote_setup(&p->rm, d->h, NULL);
+	curl_easy_setopt(d->h, CURLOPT_URL, url);
+	curl_easy_setopt(d->h, CURLOPT_WRITEFUNCTION, dl_write);
+	curl_easy_setopt(d->h, CURLOPT_WRITEDATA, d);
+	curl_easy_setopt(d->h, CURLOPT_PRIVATE, d);
+	free(d->range);
+	d->range = NULL;
+	if (d->w.size > 0) {
+		d->range = xasprintf("%llu-", (unsigned long long)d->w.size);
+		curl_easy_setopt(d->h, CURLOPT_RANGE, d->range);
+	}
+	d->attempts++;
+	curl_multi_add_handle(m, d->h);
+	return 0;
+}
+
+static void dl_stop(CURLM *m, struct dl *d)
+{
+	if (!d->h)
+		return;
+	curl_multi_remove_handle(m, d->h);
+	curl_easy_cleanup(d->h);
+	curl_slist_free_all(d->hl);
+	d->h = NULL;
+	d->hl = NULL;
+}
+
+/* A server that ignored our Range sent the blob from 0: restart the writer. */
+static int dl_restart(struct puller *p, struct dl *d, struct berth_error **err)
+{
+	content_writer_done(&d->w);
+	d->open = false;
+	int r = content_writer_open(p->rm.s, &d->w, err);
+	if (r >= 0)
+		d->open = true;
+	return r;
+}
+
+static int dl_finish(struct puller *p, CURLM *m, struct dl *d, CURLcode rc, struct berth_error **err)
+{
+	long status = 0;
+	curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &status);
+	dl_stop(m, d);
+	if (d->err) {
+		_cleanup_free_ char *msg = berth_error_string(d->err);
+		return berth_error_msg(err, berth_error_code(d->err) ?: EIO, "%s", msg);
+	}
+	if (rc == CURLE_OK && (status == 200 || status == 206)) {
+		if (d->w.size < (uint64_t)d->desc->size && d->attempts < PULL_MAX_ATTEMPTS)
+			return dl_start(p, m, d, err); /* short body: resume */
+		emit(p->o, d->sid, "Verifying Checksum", 0, 0);
+		int r = content_writer_commit(&d->w, d->desc->digest, d->desc->size, NULL, err);
+		content_writer_done(&d->w);
+		d->open = false;
+		if (r < 0)
+			return berth_error_wrap(err, r, "blob '%s'", d->desc->digest);
+		d->done = true;
+		emit(p->o, d->sid, "Download complete", 0, 0);
+		return 0;
+	}
+	if (rc == CURLE_OK && status == 416 && d->w.size > 0) {
+		int r = dl_restart(p, d, err);
+		return r < 0 ? r : dl_start(p, m, d, err);
+	}
+	if (rc == CURLE_OK)
+		return berth_error_msg(err, status == 404 ? ENOENT : EPROTO, "blob '%s': registry returned HTTP %ld",
+				       d->desc->digest, status);
+	if (rc == CURLE_WRITE_ERROR)
+		return berth_error_msg(err, EBADMSG, "blob '%s' is larger than its descriptor (%lld bytes)",
+				       d->desc->digest, (long long)d->desc->size);
+	if (d->attempts >= PULL_MAX_ATTEMPTS)
+		return berth_error_msg(err, EIO, "blob '%s': %s (after %d attempts)", d->desc->digest,
+				       curl_easy_strerror(rc), d->attempts);
+	return dl_start(p, m, d, err); /* transport error: resume with Range */
+}
+
+static void dl_progress(struct puller *p)
+{
+	int64_t now = now_ms();
+	for (size_t i = 0; i < p->n; i++) {
+		struct dl *d = &p->dls[i];
+		if (!d->h || now - d->last_ms < PULL_PROGRESS_MS)
+			continue;
+		d->last_ms = now;
+		emit(p->o, d->sid, "Downloading", d->w.size, (uint64_t)d->desc->size);
+	}
+}
+
+static int download_all(struct puller *p, struct berth_error **err)
+{
+	unsigned max = p->o && p->o->max_concurrent ? p->o->max_concurrent : PULL_DEFAULT_CONCURRENCY;
+	CURLM *m = curl_multi_init();
+	size_t next = 0, active = 0;
+	int r = 0;
+	while (r >= 0) {
+		while (active < max && next < p->n) {
+			struct dl *d = &p->dls[next++];
+			if (d->done)
+				continue;
+			r = dl_start(p, m, d, err);
+			if (r < 0)
+				break;
+			active++;
+		}
+		if (r < 0 || active == 0)
+			break;
+		int running = 0;
+		curl_multi_perform(m, &running);
+		CURLMsg *msg;
+		int left;
+		while (r >= 0 && (msg = curl_multi_info_read(m, &left))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			struct dl *d = NULL;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&d);
+			r = dl_finish(p, m, d, msg->data.result, err);
+			if (r >= 0 && d->done)
+				active--;
+		}
+		dl_progress(p);
+		if (r >= 0 && running > 0)
+			curl_multi_poll(m, NULL, 0, 200, NULL);
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		dl_stop(m, &p->dls[i]);
+		if (p->dls[i].open)
+			content_writer_done(&p->dls[i].w);
+		free(p->dls[i].range);
+		berth_error_free(p->dls[i].err);
+	}
+	curl_multi_cleanup(m);
+	return r;
+}
+
+/* GET a manifest by tag or digest; verify the digest; store it. */
+static int fetch_manifest(struct puller *p, const char *what, struct strbuf *body, char **ret_type,
+			  char ret_digest[DIGEST_STRING_MAX], struct berth_error **err)
+{
+	_cleanup_free_ char *url = remote_url(&p->rm, "manifests", what);
+	struct http_req q = { .method = "GET", .url = url, .accept = MANIFEST_ACCEPT, .body = body,
+			      .body_max = IMAGE_MANIFEST_MAX };
+	int r = remote_do(&p->rm, &q, err);
+	if (r >= 0 && q.status != 200)
+		r = remote_status_error(&q, "get manifest", err);
+	if (r < 0) {
+		http_req_done(&q);
+		return berth_error_wrap(err, r, "pull '%s'", what);
+	}
+	digest_buffer(DIGEST_SHA256, body->buf, body->len, ret_digest);
+	if (startswith(what, "sha256:") && !streq(what, ret_digest))
+		r = berth_error_msg(err, EBADMSG, "manifest digest mismatch: expected '%s', got '%s'", what, ret_digest);
+	else if (q.resp_digest && startswith(q.resp_digest, "sha256:") && !streq(q.resp_digest, ret_digest))
+		r = berth_error_msg(err, EBADMSG, "manifest digest mismatch: registry says '%s', got '%s'",
+				    q.resp_digest, ret_digest);
+	if (r >= 0)
+		r = content_write_buffer(p->rm.s, body->buf, body->len, ret_digest, NULL, err);
+	if (r >= 0)
+		*ret_type = q.resp_type ? xstrdup(q.resp_type) : NULL;
+	http_req_done(&q);
+	return r;
+}
+
+static int fetch_config(struct puller *p, const struct manifest_desc *cfg, struct berth_error **err)
+{
+	if (content_has(p->rm.s, cfg->digest, NULL))
+		return 0;
+	if (cfg->size > (int64_t)IMAGE_MANIFEST_MAX)
+		return berth_error_msg(err, EFBIG, "image config too large (%lld bytes)", (long long)cfg->size);
+	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
+	_cleanup_free_ char *url = remote_url(&p->rm, "blobs", cfg->digest);
+	struct http_req q = { .method = "GET", .url = url, .body = &body, .body_max = IMAGE_MANIFEST_MAX };
+	int r = remote_do(&p->rm, &q, err);
+	if (r >= 0 && q.status != 200)
+		r = remote_status_error(&q, "get image config", err);
+	http_req_done(&q);
+	if (r < 0)
+		return r;
+	return content_write_buffer(p->rm.s, body.buf, body.len, cfg->digest, NULL, err);
+}
+
+/* Resolve ref to an image manifest (selecting the platform in an index). */
+static int resolve_manifest(struct puller *p, const char *platform, struct manifest *ret,
+			    char ret_top[DIGEST_STRING_MAX], char ret_digest[DIGEST_STRING_MAX],
+			    struct berth_error **err)
+{
+	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
+	_cleanup_free_ char *ctype = NULL;
+	const char *what = p->rm.ref->digest ? p->rm.ref->digest : p->rm.ref->tag;
+	int r = fetch_manifest(p, what, &body, &ctype, ret_top, err);
+	if (r < 0)
+		return r;
+	struct manifest m;
+	r = manifest_parse(body.buf, body.len, ctype, &m, err);
+	if (r < 0)
+		return r;
+	memcpy(ret_digest, ret_top, DIGEST_STRING_MAX);
+	if (m.kind == MANIFEST_INDEX) {
+		struct image_platform plat;
+		const struct manifest_desc *sel = NULL;
+		r = image_platform_parse(platform, &plat, err);
+		if (r >= 0)
+			r = manifest_select(&m, &plat, &sel, err);
+		if (r >= 0) {
+			char want[DIGEST_STRING_MAX];
+			memcpy(want, sel->digest, DIGEST_STRING_MAX);
+			manifest_done(&m);
+			free(ctype);
+			ctype = NULL;
+			r = fetch_manifest(p, want, &body, &ctype, ret_digest, err);
+			if (r >= 0)
+				r = manifest_parse(body.buf, body.len, ctype, &m, err);
+			if (r >= 0 && m.kind != MANIFEST_IMAGE) {
+				manifest_done(&m);
+				r = berth_error_msg(err, EPROTONOSUPPORT, "nested image index is not supported");
+			}
+		} else {
+			manifest_done(&m);
+		}
+		image_platform_done(&plat);
+		if (r < 0)
+			return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+static int build_record(struct puller *p, const struct manifest *m, const char *mdigest, struct store_image *img,
+			struct berth_error **err)
+{
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	struct config_info ci = { 0 };
+	int r = content_read(p->rm.s, m->config.digest, IMAGE_MANIFEST_MAX, &sb, err);
+	if (r >= 0)
+		r = config_parse(sb.buf, sb.len, &ci, err);
+	if (r < 0)
+		return r;
+	if (ci.n_diff_ids != m->n_layers) {
+		config_info_done(&ci);
+		return berth_error_msg(err, EINVAL, "manifest has %zu layers but the config has %zu diff_ids",
+				       m->n_layers, ci.n_diff_ids);
+	}
+	snprintf(img->id, sizeof(img->id), "%s", m->config.digest);
+	img->manifest_digest = xstrdup(mdigest);
+	img->manifest_media_type = xstrdup(m->media_type);
+	img->config_media_type = xstrdup(m->config.media_type);
+	img->created = ci.created;
+	img->n_layers = m->n_layers;
+	img->layers = xcalloc(m->n_layers + 1, sizeof(*img->layers));
+	for (size_t i = 0; i < m->n_layers; i++) {
+		struct store_layer *l = &img->layers[i];
+		snprintf(l->diff_id, sizeof(l->diff_id), "%s", ci.diff_ids[i]);
+		snprintf(l->blob, sizeof(l->blob), "%s", m->layers[i].digest);
+		l->media_type = xstrdup(m->layers[i].media_type);
+		l->blob_size = (uint64_t)m->layers[i].size;
+	}
+	config_info_done(&ci);
+	return 0;
+}
+
+static int pull_layers(struct puller *p, const struct manifest *m, bool *ret_new, struct berth_error **err)
+{
+	p->n = m->n_layers;
+	p->dls = xcalloc(p->n + 1, sizeof(*p->dls));
+	bool any = false;
+	for (size_t i = 0; i < p->n; i++) {
+		struct dl *d = &p->dls[i];
+		d->desc = &m->layers[i];
+		store_short_id(d->desc->digest, d->sid);
+		d->done = content_has(p->rm.s, d->desc->digest, NULL);
+		any |= !d->done;
+		emit(p->o, d->sid, d->done ? "Already exists" : "Pulling fs layer", 0, 0);
+	}
+	int r = download_all(p, err);
+	free(p->dls);
+	p->dls = NULL;
+	*ret_new = any;
+	return r;
+}
+
+static int do_pull(struct puller *p, const char *platform, char **ret_id, struct berth_error **err)
+{
+	struct manifest m = { 0 };
+	char top[DIGEST_STRING_MAX], mdigest[DIGEST_STRING_MAX];
+	_cleanup_free_ char *fam = image_ref_familiar(p->rm.ref);
+	_cleanup_free_ char *from = xasprintf("Pulling from %s", p->rm.ref->path);
+	emit(p->o, p->rm.ref->tag ? p->rm.ref->tag : p->rm.ref->digest, from, 0, 0);
+	int r = resolve_manifest(p, platform, &m, top, mdigest, err);
+	if (r < 0)
+		return r;
+	bool fresh = false;
+	struct store_image img = { 0 };
+	r = fetch_config(p, &m.config, err);
+	if (r >= 0)
+		r = build_record(p, &m, mdigest, &img, err);
+	if (r >= 0)
+		r = pull_layers(p, &m, &fresh, err);
+	if (r >= 0)
+		r = store_layers_unpack(p->rm.s, &img, p->o ? p->o->progress : NULL, p->o ? p->o->progress_data : NULL,
+					"Pull complete", err);
+	_cleanup_free_ char *name = image_ref_name(p->rm.ref);
+	_cleanup_free_ char *tag = p->rm.ref->tag ? image_ref_string(p->rm.ref) : NULL;
+	_cleanup_free_ char *dref = xasprintf("%s@%s", name, top);
+	const char *tags[2] = { tag, NULL };
+	if (r >= 0)
+		r = store_image_finish(p->rm.s, &img, tags, dref, err);
+	if (r >= 0) {
+		_cleanup_free_ char *d = xasprintf("Digest: %s", top);
+		_cleanup_free_ char *st = xasprintf("Status: %s for %s", fresh ? "Downloaded newer image" : "Image is up to date",
+						    fam);
+		emit(p->o, NULL, d, 0, 0);
+		emit(p->o, NULL, st, 0, 0);
+		if (ret_id)
+			*ret_id = xstrdup(img.id);
+	}
+	store_image_done(&img);
+	manifest_done(&m);
+	return r;
+}
+
+int image_pull(struct image_store *s, const char *ref, const char *platform, const struct image_remote_opts *opts,
+	       char **ret_id, struct berth_error **err)
+{
+	_cleanup_image_ref_ struct image_ref *r = NULL;
+	int k = image_ref_parse(ref, IMAGE_REF_DEFAULT_TAG, &r, err);
+	if (k < 0)
+		return k;
+	struct image_platform plat;
+	k = image_platform_parse(platform, &plat, err); /* validate early */
+	if (k < 0)
+		return k;
+	image_platform_done(&plat);
+	struct puller p = { .o = opts };
+	k = remote_open(s, r, opts, false, &p.rm, err);
+	if (k >= 0)
+		k = do_pull(&p, platform, ret_id, err);
+	remote_done(&p.rm);
+	if (k < 0)
+		return berth_error_wrap(err, k, "pull '%s'", ref);
+	return 0;
+}

@@ -1,0 +1,605 @@
+/*
+ * cli.c - `berth runtime` / `berth-runtime`: runc's command line over the
+ * runtime library, so dockerd (--add-runtime), containerd (runc shim
+ * BinaryName) and people typing runc commands can use berth unchanged.
+ * Global flags come before the verb, as with runc: --root, --log,
+ * --log-format, --debug, --systemd-cgroup. Each verb parses its flags, calls
+ * one library function and formats the result.
+ */
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/process.h"
+#include "common/util.h"
+#include "runtime/cli.h"
+
+struct cli_globals cli_g;
+static int log_fd = -1;
+static bool log_json;
+
+int cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "berth-runtime: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	return 2;
+}
+
+void cli_error(const struct berth_error *err)
+{
+	_cleanup_free_ char *s = berth_error_string(err);
+	fprintf(stderr, "berth-runtime: %s\n", s);
+	if (log_fd < 0)
+		return;
+	char ts[RFC3339_MAX];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	format_rfc3339(&now, ts);
+	struct strbuf sb = STRBUF_INIT;
+	if (log_json) {
+		strbuf_addstr(&sb, "{\"level\":\"error\",\"msg\":");
+		strbuf_add_json_string(&sb, s);
+		strbuf_addf(&sb, ",\"time\":\"%s\"}\n", ts);
+	} else {
+		strbuf_addf(&sb, "time=\"%s\" level=error msg=", ts);
+		strbuf_add_json_string(&sb, s);
+		strbuf_addch(&sb, '\n');
+	}
+	fs_write_all(log_fd, sb.buf, sb.len);
+	strbuf_release(&sb);
+}
+
+static const struct cli_opt *find_opt(const struct cli_opt *opts, size_t n, const char *name, size_t len,
+				      char sh)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (sh && opts[i].short_name == sh)
+			return &opts[i];
+		if (!sh && strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
+			return &opts[i];
+	}
+	return NULL;
+}
+
+static void strv_append(char ***v, const char *s)
+{
+	size_t n = 0;
+	while (*v && (*v)[n])
+		n++;
+	*v = xrealloc(*v, (n + 2) * sizeof(char *));
+	(*v)[n] = xstrdup(s);
+	(*v)[n + 1] = NULL;
+}
+
+int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts, size_t n_opts)
+{
+	int i = 1;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		if (streq(a, "--")) {
+			i++;
+			break;
+		}
+		if (a[0] != '-' || !a[1])
+			break;
+		const struct cli_opt *o;
+		const char *val = NULL;
+		if (a[1] == '-') {
+			const char *eq = strchr(a + 2, '=');
+			size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+			o = find_opt(opts, n_opts, a + 2, len, 0);
+			if (eq)
+				val = eq + 1;
+		} else {
+			o = a[2] ? NULL : find_opt(opts, n_opts, NULL, 0, a[1]);
+		}
+		if (!o) {
+			cli_usage_error("%s: unknown option '%s'", verb, a);
+			return -1;
+		}
+		if (o->kind == OPT_BOOL) {
+			*(bool *)o->dst = !val || streq(val, "true") || streq(val, "1");
+			continue;
+		}
+		if (!val) {
+			if (i + 1 >= argc) {
+				cli_usage_error("%s: option '%s' needs a value", verb, a);
+				return -1;
+			}
+			val = argv[++i];
+		}
+		if (o->kind == OPT_STR)
+			*(const char **)o->dst = val;
+		else
+			strv_append((char ***)o->dst, val);
+	}
+	return i;
+}
+
+static int need_id(const char *verb, int argc, char **argv, int idx, const char **id)
+{
+	if (idx < 0)
+		return 2;
+	if (idx >= argc)
+		return cli_usage_error("%s: requires a container id", verb);
+	*id = argv[idx];
+	return 0;
+}
+
+static int cmd_start(int argc, char **argv)
+{
+	const char *id = NULL;
+	int r = need_id("start", argc, argv, cli_parse("start", argc, argv, NULL, 0), &id);
+	if (r)
+		return r;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (runtime_start(&cli_g.ctx, id, &err) < 0) {
+		cli_error(err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_state(int argc, char **argv)
+{
+	const char *id = NULL;
+	int r = need_id("state", argc, argv, cli_parse("state", argc, argv, NULL, 0), &id);
+	if (r)
+		return r;
+	_cleanup_error_ struct berth_error *err = NULL;
+	struct runtime_state st;
+	if (runtime_state(&cli_g.ctx, id, &st, &err) < 0) {
+		cli_error(err);
+		return 1;
+	}
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	runtime_state_to_json(&st, &sb);
+	printf("%s\n", sb.buf);
+	runtime_state_done(&st);
+	return 0;
+}
+
+static int cmd_kill(int argc, char **argv)
+{
+	bool all = false;
+	const struct cli_opt opts[] = { { "all", 'a', OPT_BOOL, &all } };
+	const char *id = NULL;
+	int idx = cli_parse("kill", argc, argv, opts, ARRAY_SIZE(opts));
+	int r = need_id("kill", argc, argv, idx, &id);
+	if (r)
+		return r;
+	int sig = 15;
+	if (idx + 1 < argc && runtime_parse_signal(argv[idx + 1], &sig) < 0)
+		return cli_usage_error("kill: invalid signal '%s'", argv[idx + 1]), 1;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (runtime_kill(&cli_g.ctx, id, sig, all, &err) < 0) {
+		cli_error(err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_delete(int argc, char **argv)
+{
+	bool force = false;
+	const struct cli_opt opts[] = { { "force", 'f', OPT_BOOL, &force } };
+	const char *id = NULL;
+	int r = need_id("delete", argc, argv, cli_parse("delete", argc, argv, opts, ARRAY_SIZE(opts)), &id);
+	if (r)
+		return r;
+	_cleanup_error_ struct berth_error *err = NULL;
+	r = runtime_delete(&cli_g.ctx, id, force, &err);
+	/* runc: deleting a container that does not exist with --force is not an error */
+	if (r == -ENOENT && force)
+		return 0;
+	if (r < 0) {
+		cli_error(err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_pause_resume(int argc, char **argv)
+{
+	bool pause = streq(argv[0], "pause");
+	const char *id = NULL;
+	int r = need_id(argv[0], argc, argv, cli_parse(argv[0], argc, argv, NULL, 0), &id);
+	if (r)
+		return r;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if ((pause ? runtime_pause : runtime_resume)(&cli_g.ctx, id, &err) < 0) {
+		cli_error(err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	const char *format = "table";
+	bool quiet = false;
+	const struct cli_opt opts[] = { { "format", 'f', OPT_STR, &format },
+					{ "quiet", 'q', OPT_BOOL, &quiet } };
+	if (cli_parse("list", argc, argv, opts, ARRAY_SIZE(opts)) < 0)
+		return 2;
+	_cleanup_error_ struct berth_error *err = NULL;
+	struct runtime_state *list;
+	size_t n;
+	if (runtime_list(&cli_g.ctx, &list, &n, &err) < 0) {
+		cli_error(err);
+		return 1;
+	}
+	if (streq(format, "json")) {
+		struct strbuf sb = STRBUF_INIT;
+		strbuf_addch(&sb, '[');
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				strbuf_addch(&sb, ',');
+			runtime_state_to_json(&list[i], &sb);
+		}
+		strbuf_addch(&sb, ']');
+		printf("%s\n", n ? sb.buf : "null");
+		strbuf_release(&sb);
+	} else if (quiet) {
+		for (size_t i = 0; i < n; i++)
+			printf("%s\n", list[i].id);
+	} else {
+		printf("%-12s %-8s %-10s %-40s %-30s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED",
+		       "OWNER");
+		for (size_t i = 0; i < n; i++)
+			printf("%-12s %-8d %-10s %-40s %-30s %s\n", list[i].id, (int)list[i].pid,
+			       runtime_status_name(list[i].status), list[i].bundle, list[i].created,
+			       list[i].owner);
+	}
+	runtime_state_list_free(list, n);
+	return 0;
+}
+
+static bool pid_in(pid_t p, const pid_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == p)
+			return true;
+	return false;
+}
+
+static int cmd_ps(int argc, char **argv)
+{
+	const char *format = "table";
+	const struct cli_opt opts[] = { { "format", 'f', OPT_STR, &format } };
+	const char *id = NULL;
+	int idx = cli_parse("ps", argc, argv, opts, ARRAY_SIZE(opts));
+	int r = need_id("ps", argc, argv, idx, &id);
+	if (r)
+		return r;
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	if (runtime_pids(&cli_g.ctx, id, &pids, &n, &err) < 0) {
+		cli_error(err);
+		return 1;
+	}
+	if (streq(format, "json")) {
+		printf("[");
+		for (size_t i = 0; i < n; i++)
+			printf("%s%d", i ? "," : "", (int)pids[i]);
+		printf("]\n");
+		return 0;
+	}
+	const char *ps_argv[64] = { "ps" };
+	size_t k = 1;
+	for (int i = idx + 1; i < argc && k < ARRAY_SIZE(ps_argv) - 1; i++)
+		ps_argv[k++] = argv[i];
+	if (k == 1)
+		ps_argv[k++] = "-ef";
+	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+	o.argv = ps_argv;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	int status;
+	if (proc_run(&o, NULL, 0, &out, NULL, 16 << 20, 30000, &status, &err) < 0) {
+		cli_error(err);
+		return 1;
+	}
+	/* Keep the header and the lines whose PID column names a container process. */
+	char *line = out.buf, *next;
+	int pid_col = -1;
+	for (bool header = true; line && *line; line = next, header = false) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		char copy[1024];
+		snprintf(copy, sizeof(copy), "%s", line);
+		int col = 0;
+		bool keep = header;
+		for (char *save = NULL, *tok = strtok_r(copy, " \t", &save); tok;
+		     tok = strtok_r(NULL, " \t", &save), col++) {
+			if (header && streq(tok, "PID"))
+				pid_col = col;
+			else if (!header && col == pid_col)
+				keep = pid_in((pid_t)atoi(tok), pids, n);
+		}
+		if (keep)
+			printf("%s\n", line);
+	}
+	return 0;
+}
+
+static void add_int(json_t *o, const char *k, const char *v, bool *bad)
+{
+	int64_t n;
+	if (!v)
+		return;
+	if (parse_bytes(v, &n) < 0 && parse_int64(v, &n) < 0) {
+		cli_usage_error("update: invalid value '%s' for '%s'", v, k);
+		*bad = true;
+		return;
+	}
+	json_object_set_new(o, k, json_integer(n));
+}
+
+static json_t *subobj(json_t *o, const char *k)
+{
+	json_t *s = json_object_get(o, k);
+	if (!s) {
+		s = json_object();
+		json_object_set_new(o, k, s);
+	}
+	return s;
+}
+
+static int update_flags_json(char **argv, int argc, json_t **ret)
+{
+	const char *res = NULL, *mem = NULL, *swap = NULL, *resv = NULL, *shares = NULL, *quota = NULL,
+		   *period = NULL, *cpus = NULL, *mems = NULL, *pids = NULL, *blkio = NULL;
+	const struct cli_opt opts[] = {
+		{ "resources", 'r', OPT_STR, &res },    { "memory", 'm', OPT_STR, &mem },
+		{ "memory-swap", 0, OPT_STR, &swap },   { "memory-reservation", 0, OPT_STR, &resv },
+		{ "cpu-shares", 0, OPT_STR, &shares },  { "cpu-quota", 0, OPT_STR, &quota },
+		{ "cpu-period", 0, OPT_STR, &period },  { "cpuset-cpus", 0, OPT_STR, &cpus },
+		{ "cpuset-mems", 0, OPT_STR, &mems },   { "pids-limit", 0, OPT_STR, &pids },
+		{ "blkio-weight", 0, OPT_STR, &blkio },
+	};
+	int idx = cli_parse("update", argc, argv, opts, ARRAY_SIZE(opts));
+	if (idx < 0)
+		return -1;
+	_cleanup_error_ struct berth_error *err = NULL;
+	json_t *o = NULL;
+	if (res) {
+		if ((streq(res, "-") ? json_load_path("/dev/stdin", 1 << 20, &o, &err)
+				     : json_load_path(res, 1 << 20, &o, &err)) < 0) {
+			cli_error(err);
+			return -1;
+		}
+	} else
+		o = json_object();
+	bool bad = false;
+	if (mem || swap || resv) {
+		json_t *m = subobj(o, "memory");
+		add_int(m, "limit", mem, &bad);
+		add_int(m, "swap", swap, &bad);
+		add_int(m, "reservation", resv, &bad);
+	}
+	if (shares || quota || period || cpus || mems) {
+		json_t *c = subobj(o, "cpu");
+		add_int(c, "shares", shares, &bad);
+		add_int(c, "quota", quota, &bad);
+		add_int(c, "period", period, &bad);
+		if (cpus)
+			json_object_set_new(c, "cpus", json_string(cpus));
+		if (mems)
+			json_object_set_new(c, "mems", json_string(mems));
+	}
+	if (pids)
+		add_int(subobj(o, "pids"), "limit", pids, &bad);
+	if (blkio)
+		add_int(subobj(o, "blockIO"), "weight", blkio, &bad);
+	if (bad) {
+		json_decref(o);
+		return -1;
+	}
+	*ret = o;
+	return idx;
+}
+
+static int cmd_update(int argc, char **argv)
+{
+	_cleanup_json_ json_t *o = NULL;
+	int idx = update_flags_json(argv, argc, &o);
+	const char *id = NULL;
+	int r = need_id("update", argc, argv, idx, &id);
+	if (r)
+		return r;
+	_cleanup_error_ struct berth_error *err = NULL;
+	struct runtime_resources res;
+	if (runtime_resources_parse(o, "resources", &res, &err) < 0) {
+		cli_error(err);
+		return 1;
+	}
+	r = runtime_update(&cli_g.ctx, id, &res, &err);
+	runtime_resources_done(&res);
+	if (r < 0) {
+		cli_error(err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_events(int argc, char **argv)
+{
+	bool stats = false;
+	const char *interval = "5s";
+	const struct cli_opt opts[] = { { "stats", 0, OPT_BOOL, &stats },
+					{ "interval", 0, OPT_STR, &interval } };
+	const char *id = NULL;
+	int r = need_id("events", argc, argv, cli_parse("events", argc, argv, opts, ARRAY_SIZE(opts)), &id);
+	if (r)
+		return r;
+	int64_t ns;
+	if (parse_duration_ns(interval, &ns) < 0 || ns <= 0)
+		return cli_usage_error("events: invalid interval '%s'", interval);
+	for (;;) {
+		_cleanup_error_ struct berth_error *err = NULL;
+		struct runtime_stats st;
+		if (runtime_stats(&cli_g.ctx, id, &st, &err) < 0) {
+			cli_error(err);
+			return 1;
+		}
+		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+		runtime_stats_to_json(id, &st, &sb);
+		printf("%s\n", sb.buf);
+		fflush(stdout);
+		if (stats)
+			return 0;
+		struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+		nanosleep(&ts, NULL);
+		struct runtime_state s;
+		if (runtime_state(&cli_g.ctx, id, &s, NULL) < 0)
+			return 0;
+		bool stopped = s.status == RUNTIME_STATUS_STOPPED;
+		runtime_state_done(&s);
+		if (stopped)
+			return 0;
+	}
+}
+
+static int cmd_spec(int argc, char **argv)
+{
+	const char *bundle = ".";
+	bool rootless = false;
+	const struct cli_opt opts[] = { { "bundle", 'b', OPT_STR, &bundle },
+					{ "rootless", 0, OPT_BOOL, &rootless } };
+	if (cli_parse("spec", argc, argv, opts, ARRAY_SIZE(opts)) < 0)
+		return 2;
+	_cleanup_free_ char *path = xasprintf("%s/config.json", bundle);
+	if (access(path, F_OK) == 0)
+		return cli_usage_error("spec: '%s' exists, remove it first", path), 1;
+	_cleanup_free_ char *text = runtime_spec_default_json(rootless);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (fs_write_file_atomic(path, text, strlen(text), 0644, &err) < 0) {
+		cli_error(err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_features(int argc, char **argv)
+{
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	runtime_features_json(&sb);
+	fputs(sb.buf, stdout);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} verbs[] = {
+	{ "create", cli_cmd_create, "create a container" },
+	{ "start", cmd_start, "start a created container" },
+	{ "run", cli_cmd_run, "create and start a container" },
+	{ "state", cmd_state, "output the state of a container" },
+	{ "kill", cmd_kill, "send a signal to the container's init (or all processes with --all)" },
+	{ "delete", cmd_delete, "delete a container and its resources" },
+	{ "exec", cli_cmd_exec, "run a new process inside a container" },
+	{ "ps", cmd_ps, "list processes in a container" },
+	{ "list", cmd_list, "list containers" },
+	{ "pause", cmd_pause_resume, "suspend all processes of a container" },
+	{ "resume", cmd_pause_resume, "resume a paused container" },
+	{ "update", cmd_update, "update resource limits of a container" },
+	{ "events", cmd_events, "container statistics (--stats: once)" },
+	{ "spec", cmd_spec, "write a default config.json" },
+	{ "features", cmd_features, "show the runtime-spec features document" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: berth runtime [GLOBAL OPTIONS] COMMAND [OPTIONS] ARGS\n\n"
+		   "OCI runtime with runc's command line (also invoked as 'berth-runtime').\n\n"
+		   "Global options:\n"
+		   "  --root DIR          state directory (default " RUNTIME_DEFAULT_STATE_ROOT ")\n"
+		   "  --log FILE          write errors to FILE as well\n"
+		   "  --log-format FMT    text or json\n"
+		   "  --debug             debug logging and per-phase timings\n"
+		   "  --systemd-cgroup    use systemd's cgroup manager (refused: not supported)\n"
+		   "  -v, --version       print the version\n\nCommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+}
+
+static int parse_globals(int argc, char **argv, int *idx)
+{
+	const char *log = NULL, *fmt = "text", *rootless = NULL, *criu = NULL;
+	bool debug = false, systemd = false, version = false, help = false;
+	const struct cli_opt opts[] = {
+		{ "root", 0, OPT_STR, &cli_g.ctx.state_root },
+		{ "log", 0, OPT_STR, &log },
+		{ "log-format", 0, OPT_STR, &fmt },
+		{ "debug", 0, OPT_BOOL, &debug },
+		{ "systemd-cgroup", 0, OPT_BOOL, &systemd },
+		{ "rootless", 0, OPT_STR, &rootless },
+		{ "criu", 0, OPT_STR, &criu },
+		{ "version", 'v', OPT_BOOL, &version },
+		{ "help", 'h', OPT_BOOL, &help },
+	};
+	*idx = cli_parse("runtime", argc, argv, opts, ARRAY_SIZE(opts));
+	if (*idx < 0)
+		return 2;
+	if (version) {
+		printf("berth-runtime version %s\nspec: 1.1.0\n", BERTH_VERSION);
+		return 0;
+	}
+	if (help || *idx >= argc) {
+		usage(help ? stdout : stderr);
+		return help ? 0 : 2;
+	}
+	if (!streq(fmt, "text") && !streq(fmt, "json"))
+		return cli_usage_error("invalid --log-format '%s': expected text or json", fmt);
+	log_json = streq(fmt, "json");
+	if (log) {
+		log_fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (log_fd < 0)
+			return cli_usage_error("open --log '%s': %s", log, strerror(errno));
+		log_set_fd(log_fd);
+		log_set_format(log_json ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+	}
+	const char *t = getenv("BERTH_RUNTIME_TIMINGS");
+	if (debug || (t && *t && !streq(t, "0"))) {
+		log_set_level(LOG_LEVEL_DEBUG);
+		cli_g.ctx.timings = true;
+	}
+	cli_g.ctx.systemd_cgroup = systemd;
+	return -1;
+}
+
+int cmd_runtime(int argc, char **argv)
+{
+	const char *self = argc > 0 ? basename(argv[0]) : "runtime";
+	/* main passes argv + 1 for "berth runtime"; the full vector is needed for the re-exec */
+	cli_g.argv_full = streq(self, "berth-runtime") ? argv : argv - 1;
+	cli_g.ctx = (struct runtime_ctx)RUNTIME_CTX_INIT;
+	int idx;
+	int r = parse_globals(argc, argv, &idx);
+	if (r >= 0)
+		return r;
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		if (streq(argv[idx], verbs[i].name)) {
+			if (idx + 1 < argc &&
+			    (streq(argv[idx + 1], "--help") || streq(argv[idx + 1], "-h"))) {
+				printf("Usage: berth runtime %s [OPTIONS] ...\n\n%s\n", verbs[i].name,
+				       verbs[i].summary);
+				return 0;
+			}
+			return verbs[i].run(argc - idx, argv + idx);
+		}
+	return cli_usage_error("'%s' is not a runtime command; see 'berth runtime --help'", argv[idx]);
+}

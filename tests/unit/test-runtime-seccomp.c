@@ -1,0 +1,91 @@
+/* test-runtime-seccomp.c - profiles compile to BPF that really denies what they say (in a child). */
+#include <linux/filter.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "unit.h"
+#include "common/json.h"
+#include "runtime/container.h"
+
+static struct runtime_spec *spec_with(const char *seccomp)
+{
+	_cleanup_free_ char *text = xasprintf(
+	    "{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"r\"},\"linux\":{\"seccomp\":%s}}", seccomp);
+	_cleanup_json_ json_t *j = NULL;
+	struct runtime_spec *s = NULL;
+	assert_int_equal(json_parse(text, strlen(text), "t", &j, NULL), 0);
+	assert_int_equal(runtime_spec_parse(j, NULL, &s, NULL), 0);
+	return s;
+}
+
+static void test_errno_rule_and_args(void **state)
+{
+	_cleanup_spec_ struct runtime_spec *s =
+	    spec_with("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":["
+		      "{\"names\":[\"mkdir\",\"mkdirat\",\"no_such_syscall\"],\"action\":\"SCMP_ACT_ERRNO\","
+		      "\"errnoRet\":38},"
+		      "{\"names\":[\"umask\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":13,"
+		      "\"args\":[{\"index\":0,\"value\":63,\"op\":\"SCMP_CMP_EQ\"}]}]}");
+	struct sock_fprog *prog = NULL;
+	struct berth_error *err = NULL;
+	if (seccomp_compile(s->seccomp, &prog, &err) < 0)
+		fail_msg("%s", berth_error_string(err));
+	assert_true(prog->len > 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		if (seccomp_install(prog, 0) < 0)
+			_exit(10);
+		if (mkdir("/tmp/berth-unit-seccomp-never", 0700) == 0 || errno != ENOSYS)
+			_exit(11);
+		/* the argument filter: umask(63) is denied with EACCES, umask(18) is not */
+		if (syscall(SYS_umask, 63) != -1 || errno != EACCES)
+			_exit(12);
+		if (syscall(SYS_umask, 18) < 0)
+			_exit(13);
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	seccomp_prog_free(prog);
+}
+
+static void test_kill_default(void **state)
+{
+	_cleanup_spec_ struct runtime_spec *s =
+	    spec_with("{\"defaultAction\":\"SCMP_ACT_KILL_PROCESS\",\"architectures\":[\"SCMP_ARCH_X86_64\"],"
+		      "\"syscalls\":["
+		      "{\"names\":[\"exit_group\",\"exit\",\"write\",\"getpid\",\"seccomp\",\"prctl\","
+		      "\"brk\",\"mmap\"],"
+		      "\"action\":\"SCMP_ACT_ALLOW\"}]}");
+	struct sock_fprog *prog = NULL;
+	assert_int_equal(seccomp_compile(s->seccomp, &prog, NULL), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		if (seccomp_install(prog, 0) < 0)
+			_exit(10);
+		getpid();
+		getppid(); /* not allowed: killed */
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+	seccomp_prog_free(prog);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_errno_rule_and_args),
+		cmocka_unit_test(test_kill_default),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -15,8 +15,11 @@
 #define API_VERSION "1.41"
 #define API_MIN_VERSION "1.24"
 
+struct image_store;
+
 struct api {
 	struct engine *engine;
+	struct image_store *images;
 	int64_t started_ns;
 	const char *root;
 };

@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "image/image.h"
 #include "shim/shim.h"
 
 #define DEFAULT_ROOT "/var/lib/berth"
@@ -123,14 +124,21 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	const char *sock = startswith(o->host, "unix://") ? o->host + 7 : o->host;
 	if (sock[0] != '/')
 		return berth_error_msg(err, EINVAL, "unsupported host '%s': only unix:///path sockets", o->host);
-	struct engine_config cfg = { .root = o->root, .exec_root = o->exec_root, .runtime_path = o->runtime };
+	struct image_store *images = NULL;
+	if ((r = image_store_open(o->root, &images, err)) < 0)
+		return berth_error_wrap(err, r, "open image store");
+	struct engine_config cfg = { .root = o->root, .exec_root = o->exec_root, .runtime_path = o->runtime,
+				     .images = &engine_image_store_ops, .images_ctx = images };
 	struct engine *e = NULL;
-	if ((r = engine_open(&cfg, &e, err)) < 0)
+	if ((r = engine_open(&cfg, &e, err)) < 0) {
+		image_store_free(images);
 		return berth_error_wrap(err, r, "open engine");
-	struct api api = { .engine = e, .started_ns = now_ns(), .root = o->root };
+	}
+	struct api api = { .engine = e, .images = images, .started_ns = now_ns(), .root = o->root };
 	int fd = http_listen_unix(sock, 0660, err);
 	if (fd < 0) {
 		engine_close(e);
+		image_store_free(images);
 		return fd;
 	}
 	struct http_server_opts so = { .listen_fd = fd, .handler = api_handle, .userdata = &api,
@@ -138,6 +146,7 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	struct http_server *srv = NULL;
 	if ((r = http_server_start(&so, &srv, err)) < 0) {
 		engine_close(e);
+		image_store_free(images);
 		return r;
 	}
 	if (o->pidfile) {
@@ -153,6 +162,7 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	engine_shutdown(e);
 	http_server_stop(srv);
 	engine_close(e);
+	image_store_free(images);
 	(void)unlink(sock);
 	if (o->pidfile)
 		(void)unlink(o->pidfile);

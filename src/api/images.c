@@ -1,36 +1,39 @@
 /*
- * images.c - /images/... routes over the engine's built-in image store
- * (import, list, inspect, tag, remove). Image names contain '/', so these
- * routes are matched by suffix rather than by the segment router.
+ * images.c - /images/... routes over the image library (image/image.h):
+ * list, inspect, history, tag, remove, import and pull (POST /images/create),
+ * load and save. Image names contain '/', so these routes are matched by
+ * suffix (api_images_route) rather than by the segment router.
  *
- * NEEDSWORK: route to the image library (src/image/: pull, push, load, save,
- * history, prune) once it is merged; the engine side is already behind
- * struct engine_image_ops.
+ * Uploads (import, load) arrive as the buffered request body and are handed
+ * to the library through a memfd; pulls run in the request thread and their
+ * progress is sent as docker's JSON message stream once done.
  */
+#include <sys/mman.h>
+
 #include "api/routes.h"
+#include "common/fs.h"
 #include "common/json.h"
-#include "engine/images.h"
+#include "image/image.h"
 
-static struct engine_images *store(struct api_call *c)
+static int body_fd(struct api_call *c)
 {
-	return engine_builtin_images(c->api->engine);
-}
-
-static bool no_store(struct api_call *c)
-{
-	if (store(c))
-		return false;
-	http_respond_error(c->req, 501, "image routes are served by the image library in this configuration");
-	return true;
+	size_t len;
+	const char *body = http_request_body(c->req, &len);
+	int fd = memfd_create("berth-upload", MFD_CLOEXEC);
+	if (fd < 0 || fs_write_all(fd, body, len) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		safe_close(fd);
+		http_respond_error(c->req, 500, "buffer upload: %s", strerror(errno));
+		return -1;
+	}
+	return fd;
 }
 
 void api_images_list(struct api_call *c)
 {
-	if (no_store(c))
-		return;
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_images_list(store(c), &out, &err);
+	struct image_list_filters f = { .all = http_query_bool(c->req, "all", false) };
+	int r = image_list(c->api->images, &f, &out, &err);
 	if (r < 0)
 		api_error(c->req, r, err);
 	else
@@ -39,11 +42,9 @@ void api_images_list(struct api_call *c)
 
 void api_image_inspect(struct api_call *c)
 {
-	if (no_store(c))
-		return;
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_images_inspect(store(c), c->param[0], &out, &err);
+	int r = image_inspect(c->api->images, c->param[0], &out, &err);
 	if (r < 0)
 		api_error(c->req, r, err);
 	else
@@ -52,26 +53,17 @@ void api_image_inspect(struct api_call *c)
 
 void api_image_history(struct api_call *c)
 {
-	if (no_store(c))
-		return;
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_images_inspect(store(c), c->param[0], &out, &err);
-	if (r < 0) {
+	int r = image_history(c->api->images, c->param[0], &out, &err);
+	if (r < 0)
 		api_error(c->req, r, err);
-		return;
-	}
-	json_t *h = json_pack("[{s:O,s:I,s:s,s:O,s:I,s:s}]", "Id", json_object_get(out, "Id"), "Created", (json_int_t)0,
-			      "CreatedBy", "", "Tags", json_object_get(out, "RepoTags"), "Size",
-			      json_integer_value(json_object_get(out, "Size")), "Comment", "Imported from -");
-	json_decref(out);
-	http_respond_json(c->req, 200, h);
+	else
+		http_respond_json(c->req, 200, out);
 }
 
 void api_image_tag(struct api_call *c)
 {
-	if (no_store(c))
-		return;
 	const char *repo = http_request_query(c->req, "repo");
 	const char *tag = http_request_query(c->req, "tag");
 	if (!repo || !*repo) {
@@ -80,34 +72,36 @@ void api_image_tag(struct api_call *c)
 	}
 	_cleanup_free_ char *ref = tag && *tag ? xasprintf("%s:%s", repo, tag) : xstrdup(repo);
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_images_tag(store(c), c->param[0], ref, &err);
+	int r = image_tag(c->api->images, c->param[0], ref, &err);
 	if (r < 0)
 		api_error(c->req, r, err);
 	else
 		http_respond_empty(c->req, 201);
 }
 
-static bool image_in_use(void *ctx, const char *id)
+static bool image_in_use(const char *id, char **ret_container, void *ctx)
 {
 	struct engine *e = ctx;
 	struct engine_container_info **list = NULL;
 	size_t n = 0;
 	bool used = false;
 	engine_container_list(e, true, &list, &n, NULL);
-	for (size_t i = 0; i < n; i++)
-		used = used || streq(list[i]->image_id, id);
+	for (size_t i = 0; i < n && !used; i++)
+		if (streq(list[i]->image_id, id)) {
+			used = true;
+			if (ret_container)
+				*ret_container = xstrndup(list[i]->id, 12);
+		}
 	engine_container_info_list_free(list, n);
 	return used;
 }
 
 void api_image_remove(struct api_call *c)
 {
-	if (no_store(c))
-		return;
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_images_remove(store(c), c->param[0], http_query_bool(c->req, "force", false), image_in_use,
-				     c->api->engine, &out, &err);
+	int flags = http_query_bool(c->req, "force", false) ? IMAGE_REMOVE_FORCE : IMAGE_REMOVE_DEFAULT;
+	int r = image_remove(c->api->images, c->param[0], flags, image_in_use, c->api->engine, &out, &err);
 	if (r < 0)
 		api_error(c->req, r, err);
 	else
@@ -151,19 +145,8 @@ static int apply_change(json_t *cfg, const char *line, struct berth_error **err)
 	return 0;
 }
 
-/* POST /images/create?fromSrc=-: the body is the rootfs tarball (already in memory, bounded). */
-void api_images_create(struct api_call *c)
+static void import_src(struct api_call *c, const char *ref)
 {
-	if (no_store(c))
-		return;
-	const char *src = http_request_query(c->req, "fromSrc");
-	const char *from = http_request_query(c->req, "fromImage");
-	if (!src || !streq(src, "-")) {
-		http_respond_error(c->req, 404, "pull access denied for %s: pulling images is not available in this "
-						"build of the berth daemon (use 'docker import' or 'docker load')",
-				   from ? from : (src ? src : "image"));
-		return;
-	}
 	_cleanup_json_ json_t *cfg = json_object();
 	_cleanup_error_ struct berth_error *err = NULL;
 	const char *changes = http_request_query(c->req, "changes");
@@ -171,13 +154,11 @@ void api_images_create(struct api_call *c)
 		api_error(c->req, -EINVAL, err);
 		return;
 	}
-	const char *repo = http_request_query(c->req, "repo");
-	const char *tag = http_request_query(c->req, "tag");
-	_cleanup_free_ char *ref = repo && *repo ? (tag && *tag ? xasprintf("%s:%s", repo, tag) : xstrdup(repo)) : NULL;
-	size_t len;
-	const char *body = http_request_body(c->req, &len);
+	_cleanup_close_ int fd = body_fd(c);
+	if (fd < 0)
+		return;
 	_cleanup_free_ char *id = NULL;
-	int r = engine_images_import_buffer(store(c), body, len, ref, cfg, &id, &err);
+	int r = image_import(c->api->images, fd, ref, cfg, http_request_query(c->req, "message"), &id, &err);
 	if (r < 0) {
 		api_error(c->req, r, err);
 		return;
@@ -186,15 +167,161 @@ void api_images_create(struct api_call *c)
 	http_respond(c->req, 200, "application/json", xstrdup(line), strlen(line));
 }
 
+static void on_progress(const struct image_progress *p, void *userdata)
+{
+	struct strbuf *sb = userdata;
+	json_t *j = json_pack("{s:s}", "status", p->status ? p->status : "");
+	if (p->id)
+		json_object_set_new(j, "id", json_string(p->id));
+	if (p->total)
+		json_object_set_new(j, "progressDetail",
+				    json_pack("{s:I,s:I}", "current", (json_int_t)p->current, "total", (json_int_t)p->total));
+	char *s = json_dumps(j, JSON_COMPACT);
+	strbuf_addstr(sb, s);
+	strbuf_addstr(sb, "\r\n");
+	free(s);
+	json_decref(j);
+}
+
+static void pull(struct api_call *c, const char *ref)
+{
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	struct image_remote_opts o = { .progress = on_progress, .progress_data = &out };
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_free_ char *id = NULL;
+	int r = image_pull(c->api->images, ref, http_request_query(c->req, "platform"), &o, &id, &err);
+	if (r < 0 && out.len == 0) {
+		api_error(c->req, r, err);
+		return;
+	}
+	if (r < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		_cleanup_json_ json_t *j = json_pack("{s:s,s:{s:s}}", "error", m, "errorDetail", "message", m);
+		char *s = json_dumps(j, JSON_COMPACT);
+		strbuf_addstr(&out, s);
+		strbuf_addstr(&out, "\r\n");
+		free(s);
+	} else {
+		strbuf_addf(&out, "{\"status\":\"Digest: %s\"}\r\n{\"status\":\"Status: Downloaded newer image for %s\"}\r\n",
+			    id, ref);
+	}
+	size_t len;
+	char *body = strbuf_detach(&out, &len);
+	http_respond(c->req, 200, "application/json", body, len);
+}
+
+void api_images_create(struct api_call *c)
+{
+	const char *src = http_request_query(c->req, "fromSrc");
+	const char *from = http_request_query(c->req, "fromImage");
+	const char *repo = http_request_query(c->req, "repo");
+	const char *tag = http_request_query(c->req, "tag");
+	if (src && streq(src, "-")) {
+		_cleanup_free_ char *ref = repo && *repo ? (tag && *tag ? xasprintf("%s:%s", repo, tag) : xstrdup(repo))
+						      : NULL;
+		import_src(c, ref);
+	} else if (from && *from) {
+		bool digest = tag && startswith(tag, "sha256:");
+		_cleanup_free_ char *ref = tag && *tag ? xasprintf("%s%s%s", from, digest ? "@" : ":", tag) : xstrdup(from);
+		pull(c, ref);
+	} else {
+		http_respond_error(c->req, 400, "fromImage or fromSrc=- is required");
+	}
+}
+
+void api_images_load(struct api_call *c)
+{
+	_cleanup_close_ int fd = body_fd(c);
+	if (fd < 0)
+		return;
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_strv_ char **loaded = NULL;
+	int r = image_load(c->api->images, fd, NULL, NULL, NULL, &loaded, &err);
+	if (r < 0) {
+		api_error(c->req, r, err);
+		return;
+	}
+	struct strbuf out = STRBUF_INIT;
+	for (char **l = loaded; l && *l; l++) {
+		_cleanup_free_ char *line = xasprintf("%s\n", *l);
+		_cleanup_json_ json_t *j = json_pack("{s:s}", "stream", line);
+		char *s = json_dumps(j, JSON_COMPACT);
+		strbuf_addstr(&out, s);
+		strbuf_addstr(&out, "\r\n");
+		free(s);
+	}
+	size_t len;
+	char *body = strbuf_detach(&out, &len);
+	http_respond(c->req, 200, "application/json", body, len);
+}
+
+struct fd_stream {
+	int fd;
+};
+
+static int fd_stream_read(void *ctx, struct strbuf *out)
+{
+	struct fd_stream *f = ctx;
+	char buf[64 * 1024];
+	ssize_t n = read(f->fd, buf, sizeof(buf));
+	if (n <= 0)
+		return n < 0 ? -EIO : 1;
+	strbuf_add(out, buf, (size_t)n);
+	return 0;
+}
+
+static void fd_stream_done(void *ctx)
+{
+	struct fd_stream *f = ctx;
+	safe_close(f->fd);
+	free(f);
+}
+
+static void save(struct api_call *c, const char *const *names)
+{
+	int fd = memfd_create("berth-save", MFD_CLOEXEC);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (fd < 0) {
+		http_respond_error(c->req, 500, "buffer archive: %s", strerror(errno));
+		return;
+	}
+	int r = image_save(c->api->images, names, IMAGE_ARCHIVE_DOCKER, fd, &err);
+	if (r < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		close(fd);
+		api_error(c->req, r < 0 ? r : -EIO, err);
+		return;
+	}
+	struct fd_stream *f = xcalloc(1, sizeof(*f));
+	f->fd = fd;
+	http_respond_stream(c->req, 200, "application/x-tar", fd_stream_read, fd_stream_done, f);
+}
+
+void api_images_get(struct api_call *c)
+{
+	/* ?names=a&names=b: MHD gives the first; docker's CLI sends one per image. */
+	const char *n = http_request_query(c->req, "names");
+	if (!n || !*n) {
+		http_respond_error(c->req, 400, "no images given");
+		return;
+	}
+	const char *names[] = { n, NULL };
+	save(c, names);
+}
+
+void api_image_get(struct api_call *c)
+{
+	const char *names[] = { c->param[0], NULL };
+	save(c, names);
+}
+
 api_route_fn api_images_route(const char *method, const char *path, char *name)
 {
 	static const struct {
 		const char *m, *suffix;
 		api_route_fn fn;
 	} rs[] = {
-		{ "GET", "/json", api_image_inspect },
-		{ "POST", "/tag", api_image_tag },
-		{ "GET", "/history", api_image_history },
+		{ "GET", "/json", api_image_inspect },	   { "POST", "/tag", api_image_tag },
+		{ "GET", "/history", api_image_history }, { "GET", "/get", api_image_get },
 		{ "DELETE", "", api_image_remove },
 	};
 	const char *rest = path + strlen("/images/");
@@ -209,67 +336,4 @@ api_route_fn api_images_route(const char *method, const char *path, char *name)
 		return rs[i].fn;
 	}
 	return NULL;
-}
-
-/* ---- volumes ---- */
-
-void api_volumes_list(struct api_call *c)
-{
-	json_t *list = NULL;
-	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_volume_list(c->api->engine, &list, &err);
-	if (r < 0)
-		api_error(c->req, r, err);
-	else
-		http_respond_json(c->req, 200, json_pack("{s:o,s:[]}", "Volumes", list, "Warnings"));
-}
-
-void api_volume_create(struct api_call *c)
-{
-	_cleanup_json_ json_t *body = NULL;
-	if (api_body_json(c->req, &body, false) < 0)
-		return;
-	if (body && !json_is_object(body)) {
-		http_respond_error(c->req, 400, "request body: expected object, got %s", json_type_name(body));
-		return;
-	}
-	json_t *name = json_object_get(body, "Name");
-	if (name && !json_is_string(name)) {
-		http_respond_error(c->req, 400, "'Name': expected string, got %s", json_type_name(name));
-		return;
-	}
-	const char *driver = json_string_value(json_object_get(body, "Driver"));
-	if (driver && *driver && !streq(driver, "local")) {
-		http_respond_error(c->req, 404, "plugin \"%s\" not found", driver);
-		return;
-	}
-	json_t *out = NULL;
-	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_volume_create(c->api->engine, json_string_value(name), json_object_get(body, "Labels"), &out,
-				     &err);
-	if (r < 0)
-		api_error(c->req, r, err);
-	else
-		http_respond_json(c->req, 201, out);
-}
-
-void api_volume_inspect(struct api_call *c)
-{
-	json_t *out = NULL;
-	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_volume_inspect(c->api->engine, c->param[0], &out, &err);
-	if (r < 0)
-		api_error(c->req, r, err);
-	else
-		http_respond_json(c->req, 200, out);
-}
-
-void api_volume_remove(struct api_call *c)
-{
-	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_volume_remove(c->api->engine, c->param[0], http_query_bool(c->req, "force", false), &err);
-	if (r < 0)
-		api_error(c->req, r, err);
-	else
-		http_respond_empty(c->req, 204);
 }

@@ -112,6 +112,8 @@ static const struct api_route routes[] = {
 	{ "DELETE", "/volumes/{}", api_volume_remove },
 	{ "GET", "/images/json", api_images_list },
 	{ "POST", "/images/create", api_images_create },
+	{ "POST", "/images/load", api_images_load },
+	{ "GET", "/images/get", api_images_get },
 	{ "GET", "/images/{}/json", api_image_inspect },
 	{ "POST", "/images/{}/tag", api_image_tag },
 	{ "DELETE", "/images/{}", api_image_remove },

@@ -64,6 +64,9 @@ void api_image_inspect(struct api_call *c);
 void api_image_tag(struct api_call *c);
 void api_image_history(struct api_call *c);
 void api_image_remove(struct api_call *c);
+void api_image_get(struct api_call *c);
+void api_images_get(struct api_call *c);
+void api_images_load(struct api_call *c);
 
 void api_volumes_list(struct api_call *c);
 void api_volume_create(struct api_call *c);

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "api/routes.h"
+#include "image/image.h"
 #include "common/util.h"
 
 void api_ping(struct api_call *c)
@@ -43,6 +44,10 @@ void api_info(struct api_call *c)
 {
 	struct engine_counts n;
 	engine_counts(c->api->engine, &n);
+	json_t *imgs = NULL;
+	if (image_list(c->api->images, NULL, &imgs, NULL) >= 0)
+		n.images = (unsigned)json_array_size(imgs);
+	json_decref(imgs);
 	struct utsname u;
 	uname(&u);
 	struct sysinfo si;

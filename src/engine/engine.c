@@ -20,11 +20,6 @@ const char *engine_runtime_path(const struct engine *e)
 	return e->runtime;
 }
 
-struct engine_images *engine_builtin_images(struct engine *e)
-{
-	return e->builtin;
-}
-
 int engine_open(const struct engine_config *cfg, struct engine **ret, struct berth_error **err)
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
@@ -49,18 +44,12 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 		engine_close(e);
 		return r;
 	}
-	if (cfg->images) {
-		e->img = cfg->images;
-		e->img_ctx = cfg->images_ctx;
-	} else {
-		r = engine_images_new(e->root, &e->builtin, err);
-		if (r < 0) {
-			engine_close(e);
-			return r;
-		}
-		e->img = &engine_images_ops;
-		e->img_ctx = e->builtin;
+	if (!cfg->images) {
+		engine_close(e);
+		return berth_error_msg(err, EINVAL, "engine: no image backend configured");
 	}
+	e->img = cfg->images;
+	e->img_ctx = cfg->images_ctx;
 	if ((r = store_load(e, err)) < 0 || (r = monitor_start(e, err)) < 0) {
 		engine_close(e);
 		return r;
@@ -98,7 +87,6 @@ struct engine *engine_close(struct engine *e)
 		free(x);
 	}
 	pthread_mutex_unlock(&e->lock);
-	engine_images_free(e->builtin);
 	store_close(e);
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->cond);
@@ -132,8 +120,6 @@ void engine_counts(struct engine *e, struct engine_counts *ret)
 		}
 	}
 	pthread_mutex_unlock(&e->lock);
-	if (e->builtin)
-		ret->images = engine_images_count(e->builtin);
 }
 
 static const struct {

@@ -61,12 +61,15 @@ struct engine_network_ops {
 	int (*detach)(void *ctx, const char *cid, const char *mode, struct berth_error **err);
 };
 
+/* engine_image_ops over the image library; ctx is a struct image_store * (image/image.h). */
+extern const struct engine_image_ops engine_image_store_ops;
+
 struct engine_config {
 	const char *root;         /* state: berth.db, containers/<id>/ (logs), volumes */
 	const char *exec_root;    /* runtime state: shim sockets, bundles */
 	const char *runtime_path; /* external OCI runtime (runc CLI); NULL: "runc" from PATH */
 	const char *shim_path;    /* the berth binary to run as `berth shim`; NULL: /proc/self/exe */
-	const struct engine_image_ops *images; /* NULL: the built-in store (engine/images.h) */
+	const struct engine_image_ops *images; /* required, e.g. &engine_image_store_ops */
 	void *images_ctx;
 	const struct engine_network_ops *net; /* NULL: only none/host/container: */
 	void *net_ctx;
@@ -80,9 +83,6 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 void engine_shutdown(struct engine *e);
 /* Stop watching (shims and containers keep running) and free. Accepts NULL. */
 struct engine *engine_close(struct engine *e);
-
-/* The built-in image store when cfg->images was NULL (NULL otherwise). */
-struct engine_images *engine_builtin_images(struct engine *e);
 
 /* ---- containers ---- */
 

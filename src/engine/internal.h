@@ -14,7 +14,6 @@
 #include <sqlite3.h>
 
 #include "engine/engine.h"
-#include "engine/images.h"
 
 #define ENGINE_MAX_CONTAINERS 4096
 
@@ -65,7 +64,6 @@ struct engine {
 	char *root, *exec_root, *runtime, *shim_path;
 	const struct engine_image_ops *img;
 	void *img_ctx;
-	struct engine_images *builtin;
 	const struct engine_network_ops *net;
 	void *net_ctx;
 	sqlite3 *db;

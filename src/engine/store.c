@@ -17,9 +17,7 @@ static const char schema[] = "PRAGMA journal_mode=WAL;"
 			     "CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE, doc TEXT);"
 			     "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 			     " time_ns INTEGER, doc TEXT);"
-			     "CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, config TEXT, created INTEGER,"
-			     " size INTEGER);"
-			     "CREATE TABLE IF NOT EXISTS tags (name TEXT PRIMARY KEY, id TEXT);";
+			     ;
 
 /* Events kept in the log; older ones are trimmed on open. */
 #define STORE_MAX_EVENTS 10000

@@ -101,7 +101,11 @@ class Daemon:
     def berth(self, *args, check=True, timeout=60, **kw):
         return run([self.bin, *map(str, args)], check=check, timeout=timeout, env=self.env, **kw)
 
-    def import_busybox(self, rootfs, tag="busybox:latest"):
+    def load_busybox(self, image):
+        """`docker load` of the generated busybox image (docker save format)."""
+        self.docker("load", "-i", image["docker_archive"])
+
+    def import_rootfs(self, rootfs, tag):
         tar = os.path.join(self.base, "rootfs.tar")
         if not os.path.exists(tar):
             with tarfile.open(tar, "w") as t:

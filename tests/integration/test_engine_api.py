@@ -19,7 +19,7 @@ def daemon(berth_bin, busybox):
     d = Daemon(berth_bin)
     try:
         d.start()
-        d.import_busybox(busybox["rootfs"])
+        d.load_busybox(busybox)
         yield d
     finally:
         d.cleanup()
@@ -84,6 +84,34 @@ def test_unknown_route_is_404_json(daemon):
     status, body = daemon.json("GET", "/no/such/route")
     assert status == 404
     assert body["message"]
+
+
+# ---- images ----
+
+def test_docker_load_save_import_rmi(daemon, busybox, workdir):
+    ids = daemon.docker("images", "-q", "--no-trunc").stdout.split()
+    assert busybox["id"] in ids
+    daemon.docker("tag", "busybox", "copy:one")
+    out = os.path.join(workdir, "saved.tar")
+    daemon.docker("save", "-o", out, "copy:one")
+    daemon.docker("rmi", "copy:one")
+    assert "copy" not in daemon.docker("images").stdout
+    assert "Loaded image: copy:one" in daemon.docker("load", "-i", out).stdout
+    daemon.import_rootfs(busybox["rootfs"], "imported:v1")
+    assert daemon.docker("run", "--rm", "imported:v1", "echo", "from import").stdout == "from import\n"
+    daemon.docker("rmi", "copy:one", "imported:v1")
+
+
+def test_rmi_of_image_in_use_is_refused(daemon, busybox):
+    daemon.import_rootfs(busybox["rootfs"], "inuse:x")
+    n = name()
+    daemon.docker("create", "--name", n, "inuse:x", "true")
+    try:
+        p = daemon.docker("rmi", "inuse:x", check=False)
+        assert p.returncode != 0 and "being used" in p.stderr
+    finally:
+        daemon.docker("rm", n)
+        daemon.docker("rmi", "inuse:x")
 
 
 # ---- docker CLI ----

@@ -14,7 +14,7 @@ def daemon(berth_bin, busybox):
     d = Daemon(berth_bin)
     try:
         d.start()
-        d.import_busybox(busybox["rootfs"])
+        d.load_busybox(busybox)
         yield d
     finally:
         d.cleanup()

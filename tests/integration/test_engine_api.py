@@ -108,7 +108,7 @@ def test_rmi_of_image_in_use_is_refused(daemon, busybox):
     daemon.docker("create", "--name", n, "inuse:x", "true")
     try:
         p = daemon.docker("rmi", "inuse:x", check=False)
-        assert p.returncode != 0 and "being used" in p.stderr
+        assert p.returncode != 0 and "conflict" in p.stderr and "container" in p.stderr
     finally:
         daemon.docker("rm", n)
         daemon.docker("rmi", "inuse:x")

@@ -27,6 +27,9 @@ struct api {
 /* The server's request handler (userdata: struct api *). */
 void api_handle(struct http_request *req, void *userdata);
 
+/* Is there a route for method and (unversioned) path? */
+bool api_route_exists(const char *method, const char *path);
+
 /* HTTP status for an engine error code (negative errno). */
 unsigned api_status_of(int r);
 

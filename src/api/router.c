@@ -119,6 +119,16 @@ static const struct api_route routes[] = {
 	{ "DELETE", "/images/{}", api_image_remove },
 };
 
+bool api_route_exists(const char *method, const char *path)
+{
+	char caps[API_MAX_PARAMS][API_PARAM_MAX];
+	size_t ncap;
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++)
+		if (streq(routes[i].method, method) && match(routes[i].pattern, path, caps, &ncap))
+			return true;
+	return startswith(path, "/images/") && api_images_route(method, path, caps[0]) != NULL;
+}
+
 void api_handle(struct http_request *req, void *userdata)
 {
 	struct api *api = userdata;

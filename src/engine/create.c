@@ -181,6 +181,8 @@ static int check_network(struct engine *e, json_t *hc, struct berth_error **err)
 	if (streq(mode, "none") || streq(mode, "host") || streq(mode, "default") || streq(mode, "bridge"))
 		return 0;
 	if (startswith(mode, "container:")) {
+		if (!e)
+			return 0;
 		struct container *t;
 		int r = container_find(e, mode + 10, &t, err);
 		if (r < 0)
@@ -190,7 +192,7 @@ static int check_network(struct engine *e, json_t *hc, struct berth_error **err)
 		pthread_mutex_unlock(&e->lock);
 		return 0;
 	}
-	if (!e->net)
+	if (!e || !e->net)
 		return berth_error_msg(err, ENOENT, "network %s not found", mode);
 	return 0;
 }
@@ -248,11 +250,24 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	return 0;
 }
 
+int engine_container_config_check(const json_t *config, const json_t *hostconfig, struct berth_error **err)
+{
+	if (!json_is_object(config))
+		return berth_error_msg(err, EINVAL, "config cannot be empty in order to create a container");
+	if (hostconfig && !json_is_null(hostconfig) && !json_is_object(hostconfig))
+		return json_type_error(NULL, "HostConfig", "object", hostconfig, err);
+	_cleanup_json_ json_t *cfg = json_deep_copy(config);
+	_cleanup_json_ json_t *hc = json_is_object(hostconfig) ? json_deep_copy(hostconfig) : json_object();
+	return validate(NULL, cfg, hc, err);
+}
+
 int engine_container_create(struct engine *e, const char *name, const json_t *config, const json_t *hostconfig,
 			    char **ret_id, struct berth_error **err)
 {
 	if (!json_is_object(config))
 		return berth_error_msg(err, EINVAL, "config cannot be empty in order to create a container");
+	if (hostconfig && !json_is_null(hostconfig) && !json_is_object(hostconfig))
+		return json_type_error(NULL, "HostConfig", "object", hostconfig, err);
 	_cleanup_json_ json_t *cfg = json_deep_copy(config);
 	_cleanup_json_ json_t *hc = json_is_object(hostconfig) ? json_deep_copy(hostconfig) : json_object();
 	int r = validate(e, cfg, hc, err);

@@ -136,6 +136,12 @@ static inline void engine_container_info_freep(struct engine_container_info **c)
 int engine_container_create(struct engine *e, const char *name, const json_t *config, const json_t *hostconfig,
 			    char **ret_id, struct berth_error **err);
 
+/*
+ * Validate Config/HostConfig as create does (types, restart policy, log
+ * driver, network mode) without an engine: no image or container lookups.
+ */
+int engine_container_config_check(const json_t *config, const json_t *hostconfig, struct berth_error **err);
+
 /* Look up by full id, unique id prefix or name. */
 int engine_container_inspect(struct engine *e, const char *ref, struct engine_container_info **ret,
 			     struct berth_error **err);

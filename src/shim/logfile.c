@@ -77,6 +77,10 @@ void logfile_write(struct logfile *l, int stream, const char *data, size_t len)
 	while (len > 0) {
 		const char *nl = memchr(data, '\n', len);
 		size_t take = nl ? (size_t)(nl - data) + 1 : len;
+		if (take > LOGFILE_MAX_LINE - p->len) {
+			take = LOGFILE_MAX_LINE - p->len;
+			nl = NULL;
+		}
 		strbuf_add(p, data, take);
 		data += take;
 		len -= take;

@@ -6,6 +6,7 @@
  * out; Docker clients keep few connections open, so this is the right trade.
  * Bodies are buffered up to max_body; the handler sees a complete request.
  */
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -232,6 +233,10 @@ static void hijack_run(void *cls, struct MHD_Connection *conn, void *con_cls, co
 		       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
 	struct hijack_ctx *h = cls;
+	/* MHD's sockets are non-blocking; the handler gets plain blocking I/O. */
+	int fl = fcntl(sock, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(sock, F_SETFL, fl & ~O_NONBLOCK);
 	int slot = -1;
 	pthread_mutex_lock(&h->srv->lock);
 	for (int i = 0; i < HTTP_MAX_HIJACKED && slot < 0; i++)

@@ -12,7 +12,7 @@
 #include "http/http.h"
 
 /* Highest and lowest API versions served (what /_ping and /version report). */
-#define API_VERSION "1.41"
+#define API_VERSION     "1.41"
 #define API_MIN_VERSION "1.24"
 
 struct image_store;

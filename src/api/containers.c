@@ -64,7 +64,8 @@ void api_container_create(struct api_call *c)
 	if (api_body_json(c->req, &body, true) < 0)
 		return;
 	if (!json_is_object(body)) {
-		http_respond_error(c->req, 400, "request body: expected object, got %s", json_type_name(body));
+		http_respond_error(c->req, 400, "request body: expected object, got %s",
+				   json_type_name(body));
 		return;
 	}
 	_cleanup_json_ json_t *cfg = json_deep_copy(body);
@@ -73,7 +74,8 @@ void api_container_create(struct api_call *c)
 	json_object_del(cfg, "NetworkingConfig");
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_free_ char *id = NULL;
-	int r = engine_container_create(c->api->engine, http_request_query(c->req, "name"), cfg, hc, &id, &err);
+	int r =
+	    engine_container_create(c->api->engine, http_request_query(c->req, "name"), cfg, hc, &id, &err);
 	json_decref(hc);
 	if (r < 0) {
 		CALL_ERR(c, r, err);
@@ -244,7 +246,8 @@ void api_container_wait(struct api_call *c)
 void api_container_rename(struct api_call *c)
 {
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_container_rename(c->api->engine, c->param[0], http_request_query(c->req, "name"), &err);
+	int r =
+	    engine_container_rename(c->api->engine, c->param[0], http_request_query(c->req, "name"), &err);
 	if (r < 0)
 		CALL_ERR(c, r, err);
 	else
@@ -320,7 +323,8 @@ void api_containers_prune(struct api_call *c)
 	engine_container_list(c->api->engine, true, &list, &n, NULL);
 	json_t *deleted = json_array();
 	for (size_t i = 0; i < n; i++) {
-		if (list[i]->state != ENGINE_EXITED && list[i]->state != ENGINE_CREATED && list[i]->state != ENGINE_DEAD)
+		if (list[i]->state != ENGINE_EXITED && list[i]->state != ENGINE_CREATED &&
+		    list[i]->state != ENGINE_DEAD)
 			continue;
 		json_t *labels = json_object_get(filters, "label");
 		if (labels && !api_container_filter(list[i], filters))
@@ -329,5 +333,6 @@ void api_containers_prune(struct api_call *c)
 			json_array_append_new(deleted, json_string(list[i]->id));
 	}
 	engine_container_info_list_free(list, n);
-	http_respond_json(c->req, 200, json_pack("{s:o,s:i}", "ContainersDeleted", deleted, "SpaceReclaimed", 0));
+	http_respond_json(c->req, 200,
+			  json_pack("{s:o,s:i}", "ContainersDeleted", deleted, "SpaceReclaimed", 0));
 }

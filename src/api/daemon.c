@@ -16,10 +16,10 @@
 #include "image/image.h"
 #include "shim/shim.h"
 
-#define DEFAULT_ROOT "/var/lib/berth"
+#define DEFAULT_ROOT      "/var/lib/berth"
 #define DEFAULT_EXEC_ROOT "/run/berth"
 /* Bodies of image uploads (import/load) may be large; JSON bodies stay at the default. */
-#define API_MAX_UPLOAD (1024u << 20)
+#define API_MAX_UPLOAD    (1024u << 20)
 
 struct daemon_opts {
 	char *root, *exec_root, *host, *runtime, *pidfile, *config_file, *log_level;
@@ -27,17 +27,20 @@ struct daemon_opts {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: berth daemon [OPTIONS]\n\n"
-		   "Run the berth engine: the Docker Engine API on a unix socket.\n\n"
-		   "Options:\n"
-		   "      --config-file FILE   JSON config (keys: root, exec-root, host, runtime-path, pidfile, log-level)\n"
-		   "      --root DIR           state directory (default $BERTH_ROOT or " DEFAULT_ROOT ")\n"
-		   "      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT ")\n"
-		   "  -H, --host URL           socket to listen on (default unix://EXEC_ROOT/berth.sock)\n"
-		   "      --runtime-path PATH  OCI runtime with runc's CLI (default: runc from PATH)\n"
-		   "  -p, --pidfile FILE       write the daemon's pid here\n"
-		   "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
-		   "  -h, --help               show this help\n");
+	fprintf(f,
+		"Usage: berth daemon [OPTIONS]\n\n"
+		"Run the berth engine: the Docker Engine API on a unix socket.\n\n"
+		"Options:\n"
+		"      --config-file FILE   JSON config (keys: root, exec-root, host, runtime-path, pidfile, "
+		"log-level)\n"
+		"      --root DIR           state directory (default $BERTH_ROOT or " DEFAULT_ROOT ")\n"
+		"      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT
+		")\n"
+		"  -H, --host URL           socket to listen on (default unix://EXEC_ROOT/berth.sock)\n"
+		"      --runtime-path PATH  OCI runtime with runc's CLI (default: runc from PATH)\n"
+		"  -p, --pidfile FILE       write the daemon's pid here\n"
+		"  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
+		"  -h, --help               show this help\n");
 }
 
 static void set(char **slot, const char *v)
@@ -52,7 +55,8 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int r = json_load_path(o->config_file, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	static const char *const keys[] = { "root", "exec-root", "host", "runtime-path", "pidfile", "log-level" };
+	static const char *const keys[] = { "root",         "exec-root", "host",
+					    "runtime-path", "pidfile",   "log-level" };
 	char **slots[] = { &o->root, &o->exec_root, &o->host, &o->runtime, &o->pidfile, &o->log_level };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = NULL;
@@ -67,10 +71,14 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "root", required_argument, NULL, 'r' },      { "exec-root", required_argument, NULL, 'x' },
-		{ "host", required_argument, NULL, 'H' },      { "runtime-path", required_argument, NULL, 'R' },
-		{ "pidfile", required_argument, NULL, 'p' },   { "config-file", required_argument, NULL, 'c' },
-		{ "log-level", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "exec-root", required_argument, NULL, 'x' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "runtime-path", required_argument, NULL, 'R' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "config-file", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -123,12 +131,16 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 		return r;
 	const char *sock = startswith(o->host, "unix://") ? o->host + 7 : o->host;
 	if (sock[0] != '/')
-		return berth_error_msg(err, EINVAL, "unsupported host '%s': only unix:///path sockets", o->host);
+		return berth_error_msg(err, EINVAL, "unsupported host '%s': only unix:///path sockets",
+				       o->host);
 	struct image_store *images = NULL;
 	if ((r = image_store_open(o->root, &images, err)) < 0)
 		return berth_error_wrap(err, r, "open image store");
-	struct engine_config cfg = { .root = o->root, .exec_root = o->exec_root, .runtime_path = o->runtime,
-				     .images = &engine_image_store_ops, .images_ctx = images };
+	struct engine_config cfg = { .root = o->root,
+				     .exec_root = o->exec_root,
+				     .runtime_path = o->runtime,
+				     .images = &engine_image_store_ops,
+				     .images_ctx = images };
 	struct engine *e = NULL;
 	if ((r = engine_open(&cfg, &e, err)) < 0) {
 		image_store_free(images);
@@ -141,8 +153,9 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 		image_store_free(images);
 		return fd;
 	}
-	struct http_server_opts so = { .listen_fd = fd, .handler = api_handle, .userdata = &api,
-				       .body_limit = body_limit };
+	struct http_server_opts so = {
+		.listen_fd = fd, .handler = api_handle, .userdata = &api, .body_limit = body_limit
+	};
 	struct http_server *srv = NULL;
 	if ((r = http_server_start(&so, &srv, err)) < 0) {
 		engine_close(e);
@@ -153,8 +166,8 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 		_cleanup_free_ char *pid = xasprintf("%d\n", (int)getpid());
 		fs_write_file_atomic(o->pidfile, pid, strlen(pid), 0644, NULL);
 	}
-	log_fields(LOG_LEVEL_INFO, "daemon listening", "socket", sock, "root", o->root, "exec-root", o->exec_root,
-		   "runtime", o->runtime, NULL);
+	log_fields(LOG_LEVEL_INFO, "daemon listening", "socket", sock, "root", o->root, "exec-root",
+		   o->exec_root, "runtime", o->runtime, NULL);
 	int sig = 0;
 	while (sigwait(mask, &sig) == 0 && sig == SIGHUP)
 		;
@@ -198,7 +211,8 @@ int api_daemon_main(int argc, char **argv)
 	}
 	if (r < 0 && err)
 		berth_error_print(err, "berth daemon");
-	char **slots[] = { &o.root, &o.exec_root, &o.host, &o.runtime, &o.pidfile, &o.config_file, &o.log_level };
+	char **slots[] = { &o.root,    &o.exec_root,   &o.host,     &o.runtime,
+			   &o.pidfile, &o.config_file, &o.log_level };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	return r < 0 ? 1 : 0;

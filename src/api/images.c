@@ -119,7 +119,8 @@ static int apply_change(json_t *cfg, const char *line, struct berth_error **err)
 	json_t *j = arg[0] == '[' ? json_loads(arg, 0, NULL) : NULL;
 	if (!strcasecmp(kw, "CMD") || !strcasecmp(kw, "ENTRYPOINT")) {
 		const char *key = !strcasecmp(kw, "CMD") ? "Cmd" : "Entrypoint";
-		json_object_set_new(cfg, key, json_is_array(j) ? j : json_pack("[s,s,s]", "/bin/sh", "-c", arg));
+		json_object_set_new(cfg, key,
+				    json_is_array(j) ? j : json_pack("[s,s,s]", "/bin/sh", "-c", arg));
 		return 0;
 	}
 	json_decref(j);
@@ -174,8 +175,9 @@ static void on_progress(const struct image_progress *p, void *userdata)
 	if (p->id)
 		json_object_set_new(j, "id", json_string(p->id));
 	if (p->total)
-		json_object_set_new(j, "progressDetail",
-				    json_pack("{s:I,s:I}", "current", (json_int_t)p->current, "total", (json_int_t)p->total));
+		json_object_set_new(
+		    j, "progressDetail",
+		    json_pack("{s:I,s:I}", "current", (json_int_t)p->current, "total", (json_int_t)p->total));
 	char *s = json_dumps(j, JSON_COMPACT);
 	strbuf_addstr(sb, s);
 	strbuf_addstr(sb, "\r\n");
@@ -196,13 +198,16 @@ static void pull(struct api_call *c, const char *ref)
 	}
 	if (r < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
-		_cleanup_json_ json_t *j = json_pack("{s:s,s:{s:s}}", "error", m, "errorDetail", "message", m);
+		_cleanup_json_ json_t *j =
+		    json_pack("{s:s,s:{s:s}}", "error", m, "errorDetail", "message", m);
 		char *s = json_dumps(j, JSON_COMPACT);
 		strbuf_addstr(&out, s);
 		strbuf_addstr(&out, "\r\n");
 		free(s);
 	} else {
-		strbuf_addf(&out, "{\"status\":\"Digest: %s\"}\r\n{\"status\":\"Status: Downloaded newer image for %s\"}\r\n",
+		strbuf_addf(&out,
+			    "{\"status\":\"Digest: %s\"}\r\n{\"status\":\"Status: Downloaded newer image for "
+			    "%s\"}\r\n",
 			    id, ref);
 	}
 	size_t len;
@@ -217,12 +222,13 @@ void api_images_create(struct api_call *c)
 	const char *repo = http_request_query(c->req, "repo");
 	const char *tag = http_request_query(c->req, "tag");
 	if (src && streq(src, "-")) {
-		_cleanup_free_ char *ref = repo && *repo ? (tag && *tag ? xasprintf("%s:%s", repo, tag) : xstrdup(repo))
-						      : NULL;
+		_cleanup_free_ char *ref =
+		    repo && *repo ? (tag && *tag ? xasprintf("%s:%s", repo, tag) : xstrdup(repo)) : NULL;
 		import_src(c, ref);
 	} else if (from && *from) {
 		bool digest = tag && startswith(tag, "sha256:");
-		_cleanup_free_ char *ref = tag && *tag ? xasprintf("%s%s%s", from, digest ? "@" : ":", tag) : xstrdup(from);
+		_cleanup_free_ char *ref =
+		    tag && *tag ? xasprintf("%s%s%s", from, digest ? "@" : ":", tag) : xstrdup(from);
 		pull(c, ref);
 	} else {
 		http_respond_error(c->req, 400, "fromImage or fromSrc=- is required");
@@ -320,7 +326,7 @@ api_route_fn api_images_route(const char *method, const char *path, char *name)
 		const char *m, *suffix;
 		api_route_fn fn;
 	} rs[] = {
-		{ "GET", "/json", api_image_inspect },	   { "POST", "/tag", api_image_tag },
+		{ "GET", "/json", api_image_inspect },    { "POST", "/tag", api_image_tag },
 		{ "GET", "/history", api_image_history }, { "GET", "/get", api_image_get },
 		{ "DELETE", "", api_image_remove },
 	};

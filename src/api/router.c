@@ -56,7 +56,8 @@ int api_body_json(struct http_request *req, json_t **ret, bool required)
 }
 
 /* Match pattern segments against the path; "{}" captures one segment. */
-static bool match(const char *pattern, const char *path, char caps[API_MAX_PARAMS][API_PARAM_MAX], size_t *ncap)
+static bool match(const char *pattern, const char *path, char caps[API_MAX_PARAMS][API_PARAM_MAX],
+		  size_t *ncap)
 {
 	*ncap = 0;
 	while (*pattern && *path) {
@@ -139,8 +140,10 @@ void api_handle(struct http_request *req, void *userdata)
 	http_response_header(req, "Docker-Experimental", "false");
 	http_response_header(req, "Ostype", "linux");
 	if (v && strverscmp(v, API_MIN_VERSION) < 0) {
-		http_respond_error(req, 400, "client version %s is too old. Minimum supported API version is %s, "
-					     "please upgrade your client to a newer version", v, API_MIN_VERSION);
+		http_respond_error(req, 400,
+				   "client version %s is too old. Minimum supported API version is %s, "
+				   "please upgrade your client to a newer version",
+				   v, API_MIN_VERSION);
 		return;
 	}
 	char caps[API_MAX_PARAMS][API_PARAM_MAX];

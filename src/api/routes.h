@@ -10,7 +10,7 @@
 
 #define API_MAX_PARAMS 2
 /* Longest path parameter (container names are <= 255, image names <= 255 + tag). */
-#define API_PARAM_MAX 512
+#define API_PARAM_MAX  512
 
 struct api_call {
 	struct api *api;

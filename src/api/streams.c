@@ -162,7 +162,8 @@ void api_exec_start(struct api_call *c)
 	if (api_body_json(c->req, &body, false) < 0)
 		return;
 	if (body && !json_is_object(body)) {
-		http_respond_error(c->req, 400, "request body: expected object, got %s", json_type_name(body));
+		http_respond_error(c->req, 400, "request body: expected object, got %s",
+				   json_type_name(body));
 		return;
 	}
 	bool detach = json_is_true(json_object_get(body, "Detach"));
@@ -204,14 +205,14 @@ static bool filter_any(const json_t *vals, bool (*pred)(const json_t *ev, const 
 	if (json_is_object(vals)) {
 		const char *k;
 		json_t *v;
-		json_object_foreach((json_t *)vals, k, v)
+		json_object_foreach ((json_t *)vals, k, v)
 			if (pred(ev, k))
 				return true;
 		return false;
 	}
 	size_t i;
 	json_t *v;
-	json_array_foreach(vals, i, v)
+	json_array_foreach (vals, i, v)
 		if (json_is_string(v) && pred(ev, json_string_value(v)))
 			return true;
 	return false;
@@ -250,8 +251,11 @@ static bool event_matches(const json_t *ev, const json_t *filters)
 	static const struct {
 		const char *key;
 		bool (*pred)(const json_t *ev, const char *v);
-	} fs[] = { { "type", ev_type },	      { "event", ev_action }, { "container", ev_actor },
-		   { "volume", ev_actor },    { "label", ev_label } };
+	} fs[] = { { "type", ev_type },
+		   { "event", ev_action },
+		   { "container", ev_actor },
+		   { "volume", ev_actor },
+		   { "label", ev_label } };
 	for (size_t k = 0; k < ARRAY_SIZE(fs); k++) {
 		const json_t *vals = json_object_get(filters, fs[k].key);
 		if (vals && !filter_any(vals, fs[k].pred, ev))

@@ -23,14 +23,16 @@ void api_version(struct api_call *c)
 {
 	struct utsname u;
 	uname(&u);
-	http_respond_json(c->req, 200,
-			  json_pack("{s:{s:s},s:[{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s}}],s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}",
-				    "Platform", "Name", "berth", "Components", "Name", "Engine", "Version",
-				    BERTH_VERSION, "Details", "ApiVersion", API_VERSION, "MinAPIVersion",
-				    API_MIN_VERSION, "Os", "linux", "Arch", "amd64", "GitCommit", "berth", "GoVersion",
-				    "n/a", "KernelVersion", u.release, "Version", BERTH_VERSION, "ApiVersion", API_VERSION,
-				    "MinAPIVersion", API_MIN_VERSION, "GitCommit", "berth", "GoVersion", "n/a", "Os",
-				    "linux", "Arch", "amd64", "KernelVersion", u.release, "BuildTime", ""));
+	http_respond_json(
+	    c->req, 200,
+	    json_pack(
+		"{s:{s:s},s:[{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s}}],s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}",
+		"Platform", "Name", "berth", "Components", "Name", "Engine", "Version", BERTH_VERSION,
+		"Details", "ApiVersion", API_VERSION, "MinAPIVersion", API_MIN_VERSION, "Os", "linux", "Arch",
+		"amd64", "GitCommit", "berth", "GoVersion", "n/a", "KernelVersion", u.release, "Version",
+		BERTH_VERSION, "ApiVersion", API_VERSION, "MinAPIVersion", API_MIN_VERSION, "GitCommit",
+		"berth", "GoVersion", "n/a", "Os", "linux", "Arch", "amd64", "KernelVersion", u.release,
+		"BuildTime", ""));
 }
 
 static json_t *registry_config(void)
@@ -56,14 +58,16 @@ void api_info(struct api_call *c)
 	char now[RFC3339_MAX];
 	clock_gettime(CLOCK_REALTIME, &ts);
 	format_rfc3339(&ts, now);
-	json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:[],s:n,s:{s:[s],s:[s,s],s:n,s:[s,s]}}", "ID", "berth",
-			      "Containers", (json_int_t)n.containers, "ContainersRunning", (json_int_t)n.running,
-			      "ContainersPaused", (json_int_t)n.paused, "ContainersStopped", (json_int_t)n.stopped,
-			      "Images", (json_int_t)n.images, "Driver", "overlay2", "DriverStatus", "SystemStatus",
-			      "Plugins", "Volume", "local", "Network", "host", "none", "Authorization", "Log",
-			      "json-file", "none");
-	const char *bools[] = { "MemoryLimit", "SwapLimit", "KernelMemory", "CpuCfsPeriod", "CpuCfsQuota",
-				"CPUShares", "CPUSet", "PidsLimit", "IPv4Forwarding", "OomKillDisable" };
+	json_t *j = json_pack(
+	    "{s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:[],s:n,s:{s:[s],s:[s,s],s:n,s:[s,s]}}", "ID", "berth",
+	    "Containers", (json_int_t)n.containers, "ContainersRunning", (json_int_t)n.running,
+	    "ContainersPaused", (json_int_t)n.paused, "ContainersStopped", (json_int_t)n.stopped, "Images",
+	    (json_int_t)n.images, "Driver", "overlay2", "DriverStatus", "SystemStatus", "Plugins", "Volume",
+	    "local", "Network", "host", "none", "Authorization", "Log", "json-file", "none");
+	const char *bools[] = {
+		"MemoryLimit", "SwapLimit", "KernelMemory", "CpuCfsPeriod",   "CpuCfsQuota",
+		"CPUShares",   "CPUSet",    "PidsLimit",    "IPv4Forwarding", "OomKillDisable"
+	};
 	for (size_t i = 0; i < ARRAY_SIZE(bools); i++)
 		json_object_set_new(j, bools[i], json_true());
 	json_object_set_new(j, "BridgeNfIptables", json_false());
@@ -94,11 +98,13 @@ void api_info(struct api_call *c)
 	json_object_set_new(j, "Labels", json_array());
 	json_object_set_new(j, "ExperimentalBuild", json_false());
 	json_object_set_new(j, "ServerVersion", json_string(BERTH_VERSION));
-	json_object_set_new(j, "Runtimes", json_pack("{s:{s:s}}", "runc", "path", engine_runtime_path(c->api->engine)));
+	json_object_set_new(j, "Runtimes",
+			    json_pack("{s:{s:s}}", "runc", "path", engine_runtime_path(c->api->engine)));
 	json_object_set_new(j, "DefaultRuntime", json_string("runc"));
-	json_object_set_new(j, "Swarm", json_pack("{s:s,s:s,s:s,s:b,s:s,s:n}", "NodeID", "", "NodeAddr", "",
-						  "LocalNodeState", "inactive", "ControlAvailable", 0, "Error", "",
-						  "RemoteManagers"));
+	json_object_set_new(j, "Swarm",
+			    json_pack("{s:s,s:s,s:s,s:b,s:s,s:n}", "NodeID", "", "NodeAddr", "",
+				      "LocalNodeState", "inactive", "ControlAvailable", 0, "Error", "",
+				      "RemoteManagers"));
 	json_object_set_new(j, "LiveRestoreEnabled", json_true());
 	json_object_set_new(j, "Isolation", json_string(""));
 	json_object_set_new(j, "InitBinary", json_string(""));

@@ -21,7 +21,8 @@ void api_volume_create(struct api_call *c)
 	if (api_body_json(c->req, &body, false) < 0)
 		return;
 	if (body && !json_is_object(body)) {
-		http_respond_error(c->req, 400, "request body: expected object, got %s", json_type_name(body));
+		http_respond_error(c->req, 400, "request body: expected object, got %s",
+				   json_type_name(body));
 		return;
 	}
 	json_t *name = json_object_get(body, "Name");
@@ -36,8 +37,8 @@ void api_volume_create(struct api_call *c)
 	}
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_volume_create(c->api->engine, json_string_value(name), json_object_get(body, "Labels"), &out,
-				     &err);
+	int r = engine_volume_create(c->api->engine, json_string_value(name), json_object_get(body, "Labels"),
+				     &out, &err);
 	if (r < 0)
 		api_error(c->req, r, err);
 	else
@@ -58,7 +59,8 @@ void api_volume_inspect(struct api_call *c)
 void api_volume_remove(struct api_call *c)
 {
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_volume_remove(c->api->engine, c->param[0], http_query_bool(c->req, "force", false), &err);
+	int r =
+	    engine_volume_remove(c->api->engine, c->param[0], http_query_bool(c->req, "force", false), &err);
 	if (r < 0)
 		api_error(c->req, r, err);
 	else

@@ -62,8 +62,11 @@ long cli_call(struct cli *cli, const char *method, const json_t *body, json_t **
 	strbuf_vaddf(&path, fmt, ap);
 	va_end(ap);
 	_cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	struct http_client_request r = { .method = method, .path = path.buf, .body = text,
-					 .body_len = text ? strlen(text) : 0, .body_fd = -1,
+	struct http_client_request r = { .method = method,
+					 .path = path.buf,
+					 .body = text,
+					 .body_len = text ? strlen(text) : 0,
+					 .body_fd = -1,
 					 .content_type = text ? "application/json" : NULL };
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -177,8 +180,10 @@ char *cli_human_ago(int64_t t)
 	if (s < 60)
 		return xasprintf("%lld second%s ago", (long long)s, s == 1 ? "" : "s");
 	if (s < 3600)
-		return s < 120 ? xstrdup("About a minute ago") : xasprintf("%lld minutes ago", (long long)(s / 60));
+		return s < 120 ? xstrdup("About a minute ago")
+			       : xasprintf("%lld minutes ago", (long long)(s / 60));
 	if (s < 48 * 3600)
-		return s < 7200 ? xstrdup("About an hour ago") : xasprintf("%lld hours ago", (long long)(s / 3600));
+		return s < 7200 ? xstrdup("About an hour ago")
+				: xasprintf("%lld hours ago", (long long)(s / 3600));
 	return xasprintf("%lld days ago", (long long)(s / 86400));
 }

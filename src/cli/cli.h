@@ -13,9 +13,9 @@
 #include "http/http.h"
 
 /* Exit codes of docker run. */
-#define CLI_EXIT_DAEMON 125
+#define CLI_EXIT_DAEMON        125
 #define CLI_EXIT_CANNOT_INVOKE 126
-#define CLI_EXIT_NOT_FOUND 127
+#define CLI_EXIT_NOT_FOUND     127
 
 struct cli {
 	struct http_client *http;
@@ -32,7 +32,7 @@ void cli_close(struct cli *cli);
  * body is parsed into *ret (may be NULL: ignored) when it is JSON.
  */
 long cli_call(struct cli *cli, const char *method, const json_t *body, json_t **ret, const char *fmt, ...)
-	_printf_(5, 6);
+    _printf_(5, 6);
 /* Print "Error response from daemon: <message>" for an error response body. */
 void cli_print_daemon_error(const json_t *body, long status);
 

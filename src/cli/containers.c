@@ -27,9 +27,12 @@ static int help_or_usage(const char *verb, const char *usage, bool help)
 static int multi(int argc, char **argv, const struct multi *m)
 {
 	static const struct option lo[] = {
-		{ "host", required_argument, NULL, 'H' }, { "time", required_argument, NULL, 't' },
-		{ "signal", required_argument, NULL, 's' }, { "force", no_argument, NULL, 'f' },
-		{ "volumes", no_argument, NULL, 'v' },     { "help", no_argument, NULL, OPT_HELP },
+		{ "host", required_argument, NULL, 'H' },
+		{ "time", required_argument, NULL, 't' },
+		{ "signal", required_argument, NULL, 's' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "volumes", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *host = NULL, *t = NULL, *sig = NULL;
@@ -65,7 +68,8 @@ static int multi(int argc, char **argv, const struct multi *m)
 	for (int i = optind; i < argc; i++) {
 		_cleanup_free_ char *id = cli_escape(argv[i]);
 		json_t *resp = NULL;
-		long st = cli_call(&cli, m->method, NULL, &resp, "/v1.41/containers/%s%s%s", id, m->suffix, q.buf);
+		long st =
+		    cli_call(&cli, m->method, NULL, &resp, "/v1.41/containers/%s%s%s", id, m->suffix, q.buf);
 		if (st == m->ok_status || st == 304) {
 			printf("%s\n", argv[i]);
 		} else {
@@ -102,8 +106,8 @@ int cli_kill(int argc, char **argv)
 
 int cli_rm(int argc, char **argv)
 {
-	static const struct multi m = { "rm", "rm [-f] [-v] CONTAINER...\n\nRemove containers", "DELETE",
-					"", 204 };
+	static const struct multi m = { "rm", "rm [-f] [-v] CONTAINER...\n\nRemove containers", "DELETE", "",
+					204 };
 	return multi(argc, argv, &m);
 }
 
@@ -131,8 +135,8 @@ int cli_start(int argc, char **argv)
 int cli_wait(int argc, char **argv)
 {
 	if (cli_is_help(argc, argv) || argc < 2)
-		return help_or_usage("wait", "wait CONTAINER...\n\nBlock until containers stop, print exit codes",
-				     argc >= 2);
+		return help_or_usage(
+		    "wait", "wait CONTAINER...\n\nBlock until containers stop, print exit codes", argc >= 2);
 	struct cli cli;
 	if (cli_open(&cli, NULL) < 0)
 		return 1;
@@ -157,7 +161,8 @@ int cli_wait(int argc, char **argv)
 int cli_rename(int argc, char **argv)
 {
 	if (cli_is_help(argc, argv) || argc != 3)
-		return help_or_usage("rename", "rename CONTAINER NEW_NAME\n\nRename a container", argc != 3 ? false : true);
+		return help_or_usage("rename", "rename CONTAINER NEW_NAME\n\nRename a container",
+				     argc != 3 ? false : true);
 	struct cli cli;
 	if (cli_open(&cli, NULL) < 0)
 		return 1;
@@ -174,7 +179,8 @@ int cli_rename(int argc, char **argv)
 int cli_top(int argc, char **argv)
 {
 	if (cli_is_help(argc, argv) || argc != 2)
-		return help_or_usage("top", "top CONTAINER\n\nDisplay the running processes of a container", argc == 2);
+		return help_or_usage("top", "top CONTAINER\n\nDisplay the running processes of a container",
+				     argc == 2);
 	struct cli cli;
 	if (cli_open(&cli, NULL) < 0)
 		return 1;
@@ -202,25 +208,27 @@ static json_t *ps_row_object(const json_t *c, bool trunc)
 	const char *id = json_string_value(json_object_get(c, "Id")) ?: "";
 	const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0)) ?: "/";
 	const char *cmd = json_string_value(json_object_get(c, "Command")) ?: "";
-	_cleanup_free_ char *q = trunc && strlen(cmd) > 20 ? xasprintf("\"%.19s…\"", cmd) : xasprintf("\"%s\"", cmd);
+	_cleanup_free_ char *q =
+	    trunc && strlen(cmd) > 20 ? xasprintf("\"%.19s…\"", cmd) : xasprintf("\"%s\"", cmd);
 	_cleanup_free_ char *ago = cli_human_ago(json_integer_value(json_object_get(c, "Created")));
-	return json_pack("{s:s%,s:s,s:s,s:s,s:s,s:O,s:s,s:s,s:O}", "ID", id, (size_t)(trunc ? 12 : 64), "Image",
-			 json_string_value(json_object_get(c, "Image")) ?: "", "Command", q, "RunningFor", ago,
-			 "Status", json_string_value(json_object_get(c, "Status")) ?: "", "State",
-			 json_object_get(c, "State"), "Ports", "", "Names", name + 1, "Labels",
+	return json_pack("{s:s%,s:s,s:s,s:s,s:s,s:O,s:s,s:s,s:O}", "ID", id, (size_t)(trunc ? 12 : 64),
+			 "Image", json_string_value(json_object_get(c, "Image")) ?: "", "Command", q,
+			 "RunningFor", ago, "Status", json_string_value(json_object_get(c, "Status")) ?: "",
+			 "State", json_object_get(c, "State"), "Ports", "", "Names", name + 1, "Labels",
 			 json_object_get(c, "Labels") ?: json_null());
 }
 
-static const char *const ps_headers[] = { "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES" };
+static const char *const ps_headers[] = { "CONTAINER ID", "IMAGE", "COMMAND", "CREATED",
+					  "STATUS",       "PORTS", "NAMES" };
 static const char *const ps_keys[] = { "ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names" };
 
 int cli_ps(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "all", no_argument, NULL, 'a' },	    { "quiet", no_argument, NULL, 'q' },
+		{ "all", no_argument, NULL, 'a' },          { "quiet", no_argument, NULL, 'q' },
 		{ "filter", required_argument, NULL, 'f' }, { "format", required_argument, NULL, 'F' },
-		{ "no-trunc", no_argument, NULL, 'T' },	    { "last", required_argument, NULL, 'n' },
-		{ "latest", no_argument, NULL, 'l' },	    { "host", required_argument, NULL, 'H' },
+		{ "no-trunc", no_argument, NULL, 'T' },     { "last", required_argument, NULL, 'n' },
+		{ "latest", no_argument, NULL, 'l' },       { "host", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, OPT_HELP },    { NULL, 0, NULL, 0 },
 	};
 	bool all = false, quiet = false, trunc = true;
@@ -243,7 +251,8 @@ int cli_ps(int argc, char **argv)
 			break;
 		case 'f': {
 			const char *eq = strchr(optarg, '=');
-			_cleanup_free_ char *k = eq ? xstrndup(optarg, (size_t)(eq - optarg)) : xstrdup(optarg);
+			_cleanup_free_ char *k =
+			    eq ? xstrndup(optarg, (size_t)(eq - optarg)) : xstrdup(optarg);
 			json_t *a = json_object_get(filters, k);
 			if (!a)
 				json_object_set_new(filters, k, a = json_array());
@@ -251,10 +260,12 @@ int cli_ps(int argc, char **argv)
 			break;
 		}
 		case OPT_HELP:
-			return help_or_usage("ps", "ps [OPTIONS]\n\nList containers\n\n  -a, --all\n  -q, --quiet\n"
-						   "  -f, --filter KEY=VALUE (status, name, id, label, exited, ancestor)\n"
-						   "      --format TEMPLATE|json|table\n      --no-trunc\n  -n, --last N\n",
-					     true);
+			return help_or_usage(
+			    "ps",
+			    "ps [OPTIONS]\n\nList containers\n\n  -a, --all\n  -q, --quiet\n"
+			    "  -f, --filter KEY=VALUE (status, name, id, label, exited, ancestor)\n"
+			    "      --format TEMPLATE|json|table\n      --no-trunc\n  -n, --last N\n",
+			    true);
 		default: return help_or_usage("ps", "ps [OPTIONS]", false);
 		}
 	}
@@ -264,8 +275,8 @@ int cli_ps(int argc, char **argv)
 	_cleanup_free_ char *ftext = json_dumps(filters, JSON_COMPACT);
 	_cleanup_free_ char *fq = cli_escape(ftext);
 	json_t *resp = NULL;
-	long st = cli_call(&cli, "GET", NULL, &resp, "/v1.41/containers/json?all=%d&limit=%lld&filters=%s", all,
-			   (long long)last, fq);
+	long st = cli_call(&cli, "GET", NULL, &resp, "/v1.41/containers/json?all=%d&limit=%lld&filters=%s",
+			   all, (long long)last, fq);
 	cli_close(&cli);
 	if (st != 200) {
 		if (st > 0)
@@ -276,7 +287,7 @@ int cli_ps(int argc, char **argv)
 	json_t *rows = json_array();
 	size_t i;
 	json_t *c;
-	json_array_foreach(resp, i, c) {
+	json_array_foreach (resp, i, c) {
 		_cleanup_json_ json_t *o = ps_row_object(c, trunc);
 		if (quiet) {
 			printf("%s\n", json_string_value(json_object_get(o, "ID")));
@@ -330,7 +341,7 @@ static int on_logs(void *ctx, const char *data, size_t len)
 int cli_logs(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "follow", no_argument, NULL, 'f' },	   { "tail", required_argument, NULL, 'n' },
+		{ "follow", no_argument, NULL, 'f' },      { "tail", required_argument, NULL, 'n' },
 		{ "timestamps", no_argument, NULL, 't' },  { "since", required_argument, NULL, 'S' },
 		{ "until", required_argument, NULL, 'U' }, { "host", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, OPT_HELP },   { NULL, 0, NULL, 0 },
@@ -348,8 +359,10 @@ int cli_logs(int argc, char **argv)
 		case 'U': until = optarg; break;
 		case 'H': host = optarg; break;
 		case OPT_HELP:
-			return help_or_usage("logs", "logs [-f] [--tail N] [-t] [--since T] [--until T] CONTAINER\n\n"
-						     "Fetch the logs of a container", true);
+			return help_or_usage("logs",
+					     "logs [-f] [--tail N] [-t] [--since T] [--until T] CONTAINER\n\n"
+					     "Fetch the logs of a container",
+					     true);
 		default: return help_or_usage("logs", "logs [OPTIONS] CONTAINER", false);
 		}
 	}
@@ -368,15 +381,18 @@ int cli_logs(int argc, char **argv)
 		cli_close(&cli);
 		return 1;
 	}
-	struct logs_sink sink = { json_is_true(json_object_get(json_object_get(info, "Config"), "Tty")), STRBUF_INIT };
+	struct logs_sink sink = { json_is_true(json_object_get(json_object_get(info, "Config"), "Tty")),
+				  STRBUF_INIT };
 	json_decref(info);
 	_cleanup_free_ char *qs = cli_escape(since), *qu = cli_escape(until), *qt = cli_escape(tail);
-	_cleanup_free_ char *path = xasprintf("/v1.41/containers/%s/logs?stdout=1&stderr=1&follow=%d&timestamps=%d"
-					      "&tail=%s&since=%s&until=%s",
-					      id, follow, ts, qt, qs, qu);
+	_cleanup_free_ char *path =
+	    xasprintf("/v1.41/containers/%s/logs?stdout=1&stderr=1&follow=%d&timestamps=%d"
+		      "&tail=%s&since=%s&until=%s",
+		      id, follow, ts, qt, qs, qu);
 	_cleanup_strbuf_ struct strbuf errbody = STRBUF_INIT;
-	struct http_client_request r = { .method = "GET", .path = path, .body_fd = -1, .on_body = on_logs,
-					 .on_body_ctx = &sink };
+	struct http_client_request r = {
+		.method = "GET", .path = path, .body_fd = -1, .on_body = on_logs, .on_body_ctx = &sink
+	};
 	_cleanup_error_ struct berth_error *err = NULL;
 	int rc = http_client_do(cli.http, &r, &st, NULL, &err);
 	strbuf_release(&sink.pending);
@@ -391,8 +407,10 @@ int cli_logs(int argc, char **argv)
 int cli_inspect(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "format", required_argument, NULL, 'f' }, { "type", required_argument, NULL, 'T' },
-		{ "host", required_argument, NULL, 'H' },   { "help", no_argument, NULL, OPT_HELP },
+		{ "format", required_argument, NULL, 'f' },
+		{ "type", required_argument, NULL, 'T' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *format = NULL, *type = NULL, *host = NULL;
@@ -404,8 +422,10 @@ int cli_inspect(int argc, char **argv)
 		case 'T': type = optarg; break;
 		case 'H': host = optarg; break;
 		case OPT_HELP:
-			return help_or_usage("inspect", "inspect [-f TEMPLATE] [--type container|image] NAME...\n\n"
-							"Return low-level information on containers or images", true);
+			return help_or_usage("inspect",
+					     "inspect [-f TEMPLATE] [--type container|image] NAME...\n\n"
+					     "Return low-level information on containers or images",
+					     true);
 		default: return help_or_usage("inspect", "inspect [OPTIONS] NAME...", false);
 		}
 	}
@@ -439,7 +459,7 @@ int cli_inspect(int argc, char **argv)
 	if (format) {
 		size_t i;
 		json_t *o;
-		json_array_foreach(all, i, o) {
+		json_array_foreach (all, i, o) {
 			_cleanup_free_ char *line = cli_format(format, o);
 			printf("%s\n", line);
 		}
@@ -455,11 +475,11 @@ int cli_inspect(int argc, char **argv)
 int cli_exec(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "detach", no_argument, NULL, 'd' },	    { "interactive", no_argument, NULL, 'i' },
-		{ "tty", no_argument, NULL, 't' },	    { "env", required_argument, NULL, 'e' },
-		{ "user", required_argument, NULL, 'u' },   { "workdir", required_argument, NULL, 'w' },
-		{ "privileged", no_argument, NULL, 'P' },   { "host", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, OPT_HELP },    { NULL, 0, NULL, 0 },
+		{ "detach", no_argument, NULL, 'd' },     { "interactive", no_argument, NULL, 'i' },
+		{ "tty", no_argument, NULL, 't' },        { "env", required_argument, NULL, 'e' },
+		{ "user", required_argument, NULL, 'u' }, { "workdir", required_argument, NULL, 'w' },
+		{ "privileged", no_argument, NULL, 'P' }, { "host", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, OPT_HELP },  { NULL, 0, NULL, 0 },
 	};
 	bool d = false, in = false, tty = false, priv = false;
 	const char *host = NULL;
@@ -479,8 +499,11 @@ int cli_exec(int argc, char **argv)
 		case 'w': json_object_set_new(cfg, "WorkingDir", json_string(optarg)); break;
 		case 'H': host = optarg; break;
 		case OPT_HELP:
-			return help_or_usage("exec", "exec [-d] [-i] [-t] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND "
-						     "[ARG...]\n\nRun a command in a running container", true);
+			return help_or_usage(
+			    "exec",
+			    "exec [-d] [-i] [-t] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND "
+			    "[ARG...]\n\nRun a command in a running container",
+			    true);
 		default: return help_or_usage("exec", "exec [OPTIONS] CONTAINER COMMAND [ARG...]", false);
 		}
 	}
@@ -513,7 +536,8 @@ int cli_exec(int argc, char **argv)
 	_cleanup_free_ char *xid = xstrdup(json_string_value(json_object_get(resp, "Id")) ?: "");
 	json_decref(resp);
 	_cleanup_free_ char *path = xasprintf("/v1.41/exec/%s/start", xid);
-	_cleanup_free_ char *body = xasprintf("{\"Detach\":%s,\"Tty\":%s}", d ? "true" : "false", tty ? "true" : "false");
+	_cleanup_free_ char *body =
+	    xasprintf("{\"Detach\":%s,\"Tty\":%s}", d ? "true" : "false", tty ? "true" : "false");
 	int code = 0;
 	if (d) {
 		_cleanup_json_ json_t *b = json_loads(body, 0, NULL);

@@ -101,12 +101,12 @@ void cli_print_table(const char *const *headers, size_t ncols, const json_t *row
 		w[c] = strlen(headers[c]);
 	size_t i;
 	json_t *row;
-	json_array_foreach(rows, i, row)
+	json_array_foreach (rows, i, row)
 		for (size_t c = 0; c < ncols; c++)
 			w[c] = MAX(w[c], strlen(json_string_value(json_array_get(row, c)) ?: ""));
 	for (size_t c = 0; c < ncols; c++)
 		printf(c + 1 < ncols ? "%-*s   " : "%-*s\n", c + 1 < ncols ? (int)w[c] : 0, headers[c]);
-	json_array_foreach(rows, i, row)
+	json_array_foreach (rows, i, row)
 		for (size_t c = 0; c < ncols; c++) {
 			const char *v = json_string_value(json_array_get(row, c)) ?: "";
 			if (c + 1 < ncols)

@@ -11,8 +11,10 @@
 
 int cli_images(int argc, char **argv)
 {
-	static const struct option lo[] = { { "quiet", no_argument, NULL, 'q' }, { "format", required_argument, NULL, 'F' },
-					    { "host", required_argument, NULL, 'H' }, { "help", no_argument, NULL, OPT_HELP },
+	static const struct option lo[] = { { "quiet", no_argument, NULL, 'q' },
+					    { "format", required_argument, NULL, 'F' },
+					    { "host", required_argument, NULL, 'H' },
+					    { "help", no_argument, NULL, OPT_HELP },
 					    { NULL, 0, NULL, 0 } };
 	bool quiet = false;
 	const char *format = NULL, *host = NULL;
@@ -26,7 +28,8 @@ int cli_images(int argc, char **argv)
 		else if (ch == 'H')
 			host = optarg;
 		else {
-			fprintf(ch == OPT_HELP ? stdout : stderr, "Usage: berth images [-q] [--format T]\n\nList images\n");
+			fprintf(ch == OPT_HELP ? stdout : stderr,
+				"Usage: berth images [-q] [--format T]\n\nList images\n");
 			return ch == OPT_HELP ? 0 : CLI_EXIT_DAEMON;
 		}
 	}
@@ -45,29 +48,33 @@ int cli_images(int argc, char **argv)
 	json_t *rows = json_array();
 	size_t i;
 	json_t *img;
-	json_array_foreach(resp, i, img) {
+	json_array_foreach (resp, i, img) {
 		const char *id = json_string_value(json_object_get(img, "Id")) ?: "sha256:";
 		json_t *tags = json_object_get(img, "RepoTags");
 		size_t nt = json_array_size(tags) ? json_array_size(tags) : 1;
 		for (size_t t = 0; t < nt; t++) {
 			const char *tag = json_string_value(json_array_get(tags, t)) ?: "<none>:<none>";
 			const char *colon = strrchr(tag, ':');
-			_cleanup_free_ char *repo = colon ? xstrndup(tag, (size_t)(colon - tag)) : xstrdup(tag);
-			_cleanup_free_ char *ago = cli_human_ago(json_integer_value(json_object_get(img, "Created")));
-			_cleanup_free_ char *size = cli_human_size((double)json_integer_value(json_object_get(img, "Size")));
-			_cleanup_json_ json_t *o = json_pack("{s:s,s:s,s:s%,s:s,s:s}", "Repository", repo, "Tag",
-							     colon ? colon + 1 : "<none>", "ID", id + 7, (size_t)12,
-							     "CreatedSince", ago, "Size", size);
+			_cleanup_free_ char *repo =
+			    colon ? xstrndup(tag, (size_t)(colon - tag)) : xstrdup(tag);
+			_cleanup_free_ char *ago =
+			    cli_human_ago(json_integer_value(json_object_get(img, "Created")));
+			_cleanup_free_ char *size =
+			    cli_human_size((double)json_integer_value(json_object_get(img, "Size")));
+			_cleanup_json_ json_t *o = json_pack(
+			    "{s:s,s:s,s:s%,s:s,s:s}", "Repository", repo, "Tag", colon ? colon + 1 : "<none>",
+			    "ID", id + 7, (size_t)12, "CreatedSince", ago, "Size", size);
 			if (quiet) {
 				printf("%s\n", json_string_value(json_object_get(o, "ID")));
 			} else if (format) {
 				_cleanup_free_ char *line = cli_format(format, o);
 				printf("%s\n", line);
 			} else {
-				json_array_append_new(rows, json_pack("[O,O,O,O,O]", json_object_get(o, "Repository"),
-								      json_object_get(o, "Tag"), json_object_get(o, "ID"),
-								      json_object_get(o, "CreatedSince"),
-								      json_object_get(o, "Size")));
+				json_array_append_new(
+				    rows, json_pack("[O,O,O,O,O]", json_object_get(o, "Repository"),
+						    json_object_get(o, "Tag"), json_object_get(o, "ID"),
+						    json_object_get(o, "CreatedSince"),
+						    json_object_get(o, "Size")));
 			}
 		}
 	}
@@ -81,8 +88,10 @@ int cli_images(int argc, char **argv)
 
 int cli_import(int argc, char **argv)
 {
-	static const struct option lo[] = { { "change", required_argument, NULL, 'c' }, { "host", required_argument, NULL, 'H' },
-					    { "help", no_argument, NULL, OPT_HELP }, { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = { { "change", required_argument, NULL, 'c' },
+					    { "host", required_argument, NULL, 'H' },
+					    { "help", no_argument, NULL, OPT_HELP },
+					    { NULL, 0, NULL, 0 } };
 	const char *change = NULL, *host = NULL;
 	int ch;
 	optind = 1;
@@ -102,7 +111,8 @@ int cli_import(int argc, char **argv)
 		fprintf(stderr, "berth import: requires 1 or 2 arguments\n");
 		return CLI_EXIT_DAEMON;
 	}
-	_cleanup_close_ int fd = streq(argv[optind], "-") ? dup(STDIN_FILENO) : open(argv[optind], O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd =
+	    streq(argv[optind], "-") ? dup(STDIN_FILENO) : open(argv[optind], O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "berth import: open '%s': %s\n", argv[optind], strerror(errno));
 		return 1;
@@ -127,8 +137,9 @@ int cli_import(int argc, char **argv)
 		_cleanup_free_ char *c = cli_escape(change);
 		strbuf_addf(&path, "&changes=%s", c);
 	}
-	struct http_client_request r = { .method = "POST", .path = path.buf, .body_fd = fd,
-					 .content_type = "application/x-tar" };
+	struct http_client_request r = {
+		.method = "POST", .path = path.buf, .body_fd = fd, .content_type = "application/x-tar"
+	};
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	_cleanup_error_ struct berth_error *err = NULL;
 	long st = 0;
@@ -168,7 +179,7 @@ int cli_rmi(int argc, char **argv)
 		if (st == 200) {
 			size_t k;
 			json_t *e;
-			json_array_foreach(resp, k, e) {
+			json_array_foreach (resp, k, e) {
 				const char *u = json_string_value(json_object_get(e, "Untagged"));
 				const char *d = json_string_value(json_object_get(e, "Deleted"));
 				printf(u ? "Untagged: %s\n" : "Deleted: %s\n", u ? u : d);
@@ -199,7 +210,8 @@ int cli_tag(int argc, char **argv)
 	_cleanup_free_ char *repo_raw = colon ? xstrndup(ref, (size_t)(colon - ref)) : xstrdup(ref);
 	_cleanup_free_ char *repo = cli_escape(repo_raw), *tag = cli_escape(colon ? colon + 1 : "latest");
 	json_t *resp = NULL;
-	long st = cli_call(&cli, "POST", NULL, &resp, "/v1.41/images/%s/tag?repo=%s&tag=%s", argv[1], repo, tag);
+	long st =
+	    cli_call(&cli, "POST", NULL, &resp, "/v1.41/images/%s/tag?repo=%s&tag=%s", argv[1], repo, tag);
 	if (st != 201 && st > 0)
 		cli_print_daemon_error(resp, st);
 	json_decref(resp);

@@ -21,10 +21,34 @@ struct run_opts {
 };
 
 enum {
-	OPT_RM = 256, OPT_NAME, OPT_ENV_FILE, OPT_ENTRYPOINT, OPT_NETWORK, OPT_TMPFS, OPT_CAP_ADD, OPT_CAP_DROP,
-	OPT_PRIVILEGED, OPT_READ_ONLY, OPT_SECURITY_OPT, OPT_CPUS, OPT_CPU_SHARES, OPT_CPUSET, OPT_PIDS,
-	OPT_STOP_SIGNAL, OPT_STOP_TIMEOUT, OPT_RESTART, OPT_HEALTH_CMD, OPT_HEALTH_INTERVAL, OPT_HEALTH_TIMEOUT,
-	OPT_HEALTH_RETRIES, OPT_HEALTH_START, OPT_NO_HEALTH, OPT_LOG_DRIVER, OPT_LOG_OPT, OPT_MOUNT, OPT_ADD_HOST,
+	OPT_RM = 256,
+	OPT_NAME,
+	OPT_ENV_FILE,
+	OPT_ENTRYPOINT,
+	OPT_NETWORK,
+	OPT_TMPFS,
+	OPT_CAP_ADD,
+	OPT_CAP_DROP,
+	OPT_PRIVILEGED,
+	OPT_READ_ONLY,
+	OPT_SECURITY_OPT,
+	OPT_CPUS,
+	OPT_CPU_SHARES,
+	OPT_CPUSET,
+	OPT_PIDS,
+	OPT_STOP_SIGNAL,
+	OPT_STOP_TIMEOUT,
+	OPT_RESTART,
+	OPT_HEALTH_CMD,
+	OPT_HEALTH_INTERVAL,
+	OPT_HEALTH_TIMEOUT,
+	OPT_HEALTH_RETRIES,
+	OPT_HEALTH_START,
+	OPT_NO_HEALTH,
+	OPT_LOG_DRIVER,
+	OPT_LOG_OPT,
+	OPT_MOUNT,
+	OPT_ADD_HOST,
 	OPT_ULIMIT,
 };
 
@@ -75,37 +99,39 @@ static const struct option run_longopts[] = {
 
 static void usage_run(FILE *f, const char *verb)
 {
-	fprintf(f,
-		"Usage: berth %s [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n%s\n\nOptions:\n"
-		"  -d, --detach               Run in the background and print the container ID\n"
-		"  -i, --interactive          Keep STDIN open\n"
-		"  -t, --tty                  Allocate a pseudo-TTY\n"
-		"      --rm                   Remove the container when it exits\n"
-		"      --name NAME            Name the container\n"
-		"  -e, --env KEY=VALUE        Set environment variables; --env-file FILE reads them from a file\n"
-		"  -w, --workdir DIR          Working directory inside the container\n"
-		"  -u, --user USER[:GROUP]    User to run as\n"
-		"      --entrypoint CMD       Override the image's entrypoint\n"
-		"  -h, --hostname NAME        Container host name\n"
-		"  -l, --label KEY=VALUE      Set metadata\n"
-		"      --network MODE         none, host, container:<id> (default: an isolated namespace)\n"
-		"  -v, --volume SRC:DST[:ro]  Bind mount a host path or a named volume\n"
-		"      --mount SPEC           type=bind|volume|tmpfs,source=..,target=..[,readonly]\n"
-		"      --tmpfs DST[:OPTS]     Mount a tmpfs\n"
-		"      --cap-add/--cap-drop   Add or drop capabilities\n"
-		"      --privileged           Give extended privileges\n"
-		"      --read-only            Mount the root file system read-only\n"
-		"      --security-opt OPT     no-new-privileges\n"
-		"  -m, --memory BYTES         Memory limit (e.g. 512m)\n"
-		"      --cpus N, --cpu-shares N, --cpuset-cpus LIST, --pids-limit N\n"
-		"      --stop-signal SIG, --stop-timeout SECONDS\n"
-		"      --restart POLICY       no, always, on-failure[:N], unless-stopped\n"
-		"      --health-cmd CMD, --health-interval D, --health-timeout D, --health-retries N,\n"
-		"      --health-start-period D, --no-healthcheck\n"
-		"      --log-driver json-file|none, --log-opt max-size=10m, --log-opt max-file=3\n"
-		"      --add-host HOST:IP     Add a line to /etc/hosts\n"
-		"  -H, --host URL             Daemon socket (default $BERTH_HOST)\n",
-		verb, streq(verb, "run") ? "Create and run a new container from an image" : "Create a new container");
+	fprintf(
+	    f,
+	    "Usage: berth %s [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n%s\n\nOptions:\n"
+	    "  -d, --detach               Run in the background and print the container ID\n"
+	    "  -i, --interactive          Keep STDIN open\n"
+	    "  -t, --tty                  Allocate a pseudo-TTY\n"
+	    "      --rm                   Remove the container when it exits\n"
+	    "      --name NAME            Name the container\n"
+	    "  -e, --env KEY=VALUE        Set environment variables; --env-file FILE reads them from a file\n"
+	    "  -w, --workdir DIR          Working directory inside the container\n"
+	    "  -u, --user USER[:GROUP]    User to run as\n"
+	    "      --entrypoint CMD       Override the image's entrypoint\n"
+	    "  -h, --hostname NAME        Container host name\n"
+	    "  -l, --label KEY=VALUE      Set metadata\n"
+	    "      --network MODE         none, host, container:<id> (default: an isolated namespace)\n"
+	    "  -v, --volume SRC:DST[:ro]  Bind mount a host path or a named volume\n"
+	    "      --mount SPEC           type=bind|volume|tmpfs,source=..,target=..[,readonly]\n"
+	    "      --tmpfs DST[:OPTS]     Mount a tmpfs\n"
+	    "      --cap-add/--cap-drop   Add or drop capabilities\n"
+	    "      --privileged           Give extended privileges\n"
+	    "      --read-only            Mount the root file system read-only\n"
+	    "      --security-opt OPT     no-new-privileges\n"
+	    "  -m, --memory BYTES         Memory limit (e.g. 512m)\n"
+	    "      --cpus N, --cpu-shares N, --cpuset-cpus LIST, --pids-limit N\n"
+	    "      --stop-signal SIG, --stop-timeout SECONDS\n"
+	    "      --restart POLICY       no, always, on-failure[:N], unless-stopped\n"
+	    "      --health-cmd CMD, --health-interval D, --health-timeout D, --health-retries N,\n"
+	    "      --health-start-period D, --no-healthcheck\n"
+	    "      --log-driver json-file|none, --log-opt max-size=10m, --log-opt max-file=3\n"
+	    "      --add-host HOST:IP     Add a line to /etc/hosts\n"
+	    "  -H, --host URL             Daemon socket (default $BERTH_HOST)\n",
+	    verb,
+	    streq(verb, "run") ? "Create and run a new container from an image" : "Create a new container");
 }
 
 static json_t *arr(json_t *obj, const char *key)
@@ -193,11 +219,13 @@ static int add_mount(json_t *hc, const char *spec)
 		return -EINVAL;
 	}
 	if (streq(type, "tmpfs")) {
-		json_object_set_new(obj_of(hc, "Tmpfs"), dst, opts ? json_sprintf("size=%s", opts) : json_string(""));
+		json_object_set_new(obj_of(hc, "Tmpfs"), dst,
+				    opts ? json_sprintf("size=%s", opts) : json_string(""));
 		return 0;
 	}
 	if ((!streq(type, "bind") && !streq(type, "volume")) || !src) {
-		fprintf(stderr, "berth: invalid mount '%s': need type=bind|volume|tmpfs and a source\n", spec);
+		fprintf(stderr, "berth: invalid mount '%s': need type=bind|volume|tmpfs and a source\n",
+			spec);
 		return -EINVAL;
 	}
 	json_array_append_new(arr(hc, "Binds"), json_sprintf("%s:%s%s", src, dst, ro ? ":ro" : ""));
@@ -315,9 +343,12 @@ static int parse_opt(struct run_opts *o, int ch, const char *v)
 	case OPT_HEALTH_CMD:
 		json_object_set_new(obj_of(cfg, "Healthcheck"), "Test", json_pack("[s,s]", "CMD-SHELL", v));
 		return 0;
-	case OPT_HEALTH_INTERVAL: return duration_ns("health-interval", v, obj_of(cfg, "Healthcheck"), "Interval");
-	case OPT_HEALTH_TIMEOUT: return duration_ns("health-timeout", v, obj_of(cfg, "Healthcheck"), "Timeout");
-	case OPT_HEALTH_START: return duration_ns("health-start-period", v, obj_of(cfg, "Healthcheck"), "StartPeriod");
+	case OPT_HEALTH_INTERVAL:
+		return duration_ns("health-interval", v, obj_of(cfg, "Healthcheck"), "Interval");
+	case OPT_HEALTH_TIMEOUT:
+		return duration_ns("health-timeout", v, obj_of(cfg, "Healthcheck"), "Timeout");
+	case OPT_HEALTH_START:
+		return duration_ns("health-start-period", v, obj_of(cfg, "Healthcheck"), "StartPeriod");
 	case OPT_HEALTH_RETRIES: return set_int(obj_of(cfg, "Healthcheck"), "Retries", v);
 	case OPT_NO_HEALTH:
 		json_object_set_new(obj_of(cfg, "Healthcheck"), "Test", json_pack("[s]", "NONE"));
@@ -348,7 +379,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o, const char *verb
 			return -2;
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "berth %s: requires at least 1 argument.\nSee 'berth %s --help'.\n", verb, verb);
+		fprintf(stderr, "berth %s: requires at least 1 argument.\nSee 'berth %s --help'.\n", verb,
+			verb);
 		return -1;
 	}
 	json_object_set_new(o->config, "Image", json_string(argv[optind]));
@@ -381,7 +413,8 @@ static char *create(struct cli *cli, struct run_opts *o)
 	json_object_set(body, "HostConfig", o->hostconfig);
 	_cleanup_free_ char *q = o->name ? cli_escape(o->name) : NULL;
 	json_t *resp = NULL;
-	long st = cli_call(cli, "POST", body, &resp, "/v1.41/containers/create%s%s", q ? "?name=" : "", q ? q : "");
+	long st =
+	    cli_call(cli, "POST", body, &resp, "/v1.41/containers/create%s%s", q ? "?name=" : "", q ? q : "");
 	char *id = NULL;
 	if (st == 201)
 		id = xstrdup(json_string_value(json_object_get(resp, "Id")) ?: "");
@@ -436,7 +469,8 @@ static void resize(struct cli *cli, const char *what, const char *id)
 {
 	struct winsize ws;
 	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row)
-		cli_call(cli, "POST", NULL, NULL, "/v1.41/%s/%s/resize?h=%u&w=%u", what, id, ws.ws_row, ws.ws_col);
+		cli_call(cli, "POST", NULL, NULL, "/v1.41/%s/%s/resize?h=%u&w=%u", what, id, ws.ws_row,
+			 ws.ws_col);
 }
 
 /* Put the terminal in raw mode while attached to a TTY; restored by the caller. */
@@ -451,8 +485,8 @@ static bool raw_terminal(struct termios *saved)
 
 static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 {
-	_cleanup_free_ char *apath = xasprintf("/v1.41/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1", id,
-					       o->interactive);
+	_cleanup_free_ char *apath =
+	    xasprintf("/v1.41/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1", id, o->interactive);
 	long st = 0;
 	int afd = -1;
 	_cleanup_strbuf_ struct strbuf errbody = STRBUF_INIT;
@@ -466,7 +500,8 @@ static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 		safe_close(afd);
 		return CLI_EXIT_DAEMON;
 	}
-	_cleanup_free_ char *wpath = xasprintf("/v1.41/containers/%s/wait?condition=%s", id, o->rm ? "removed" : "next-exit");
+	_cleanup_free_ char *wpath =
+	    xasprintf("/v1.41/containers/%s/wait?condition=%s", id, o->rm ? "removed" : "next-exit");
 	int wfd = http_client_send(cli->http, "POST", wpath, "Connection: close\r\n", NULL, 0, NULL);
 	json_t *resp = NULL;
 	st = cli_call(cli, "POST", NULL, &resp, "/v1.41/containers/%s/start", id);

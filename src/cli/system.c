@@ -29,7 +29,8 @@ int cli_info(int argc, char **argv)
 		_cleanup_free_ char *s = cli_format(format, j);
 		printf("%s\n", s);
 	} else {
-		printf("Server:\n Containers: %lld\n  Running: %lld\n  Paused: %lld\n  Stopped: %lld\n Images: %lld\n"
+		printf("Server:\n Containers: %lld\n  Running: %lld\n  Paused: %lld\n  Stopped: %lld\n "
+		       "Images: %lld\n"
 		       " Server Version: %s\n Storage Driver: %s\n Logging Driver: %s\n Cgroup Driver: %s\n"
 		       " Default Runtime: %s\n Kernel Version: %s\n Docker Root Dir: %s\n",
 		       (long long)json_integer_value(json_object_get(j, "Containers")),
@@ -67,9 +68,9 @@ static int on_event(void *ctx, const char *data, size_t len)
 			printf("%s %s %s %s\n", json_string_value(json_object_get(ev, "Type")) ?: "",
 			       json_string_value(json_object_get(ev, "Action")) ?: "",
 			       json_string_value(json_object_get(json_object_get(ev, "Actor"), "ID")) ?: "",
-			       json_string_value(json_object_get(json_object_get(json_object_get(ev, "Actor"),
-										   "Attributes"),
-								 "name")) ?: "");
+			       json_string_value(json_object_get(
+				   json_object_get(json_object_get(ev, "Actor"), "Attributes"), "name"))
+				   ?: "");
 		}
 		fflush(stdout);
 		json_decref(ev);
@@ -81,8 +82,10 @@ static int on_event(void *ctx, const char *data, size_t len)
 
 int cli_events(int argc, char **argv)
 {
-	static const struct option lo[] = { { "since", required_argument, NULL, 's' }, { "until", required_argument, NULL, 'u' },
-					    { "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' },
+	static const struct option lo[] = { { "since", required_argument, NULL, 's' },
+					    { "until", required_argument, NULL, 'u' },
+					    { "format", required_argument, NULL, 'f' },
+					    { "help", no_argument, NULL, 'h' },
 					    { NULL, 0, NULL, 0 } };
 	const char *since = "", *until = "", *format = NULL;
 	int ch;
@@ -95,8 +98,8 @@ int cli_events(int argc, char **argv)
 		else if (ch == 'f')
 			format = optarg;
 		else {
-			fprintf(ch == 'h' ? stdout : stderr,
-				"Usage: berth events [--since T] [--until T] [--format T]\n\nGet real time events\n");
+			fprintf(ch == 'h' ? stdout : stderr, "Usage: berth events [--since T] [--until T] "
+							     "[--format T]\n\nGet real time events\n");
 			return ch == 'h' ? 0 : CLI_EXIT_DAEMON;
 		}
 	}
@@ -107,8 +110,9 @@ int cli_events(int argc, char **argv)
 	_cleanup_free_ char *path = xasprintf("/v1.41/events?since=%s&until=%s", qs, qu);
 	struct strbuf pending = STRBUF_INIT;
 	const void *ctx[2] = { format, &pending };
-	struct http_client_request r = { .method = "GET", .path = path, .body_fd = -1, .on_body = on_event,
-					 .on_body_ctx = (void *)ctx };
+	struct http_client_request r = {
+		.method = "GET", .path = path, .body_fd = -1, .on_body = on_event, .on_body_ctx = (void *)ctx
+	};
 	_cleanup_error_ struct berth_error *err = NULL;
 	long st = 0;
 	int rc = http_client_do(cli.http, &r, &st, NULL, &err);

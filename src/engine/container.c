@@ -11,8 +11,8 @@
 #include "common/util.h"
 #include "engine/internal.h"
 
-static const char *const state_names[] = { "created", "running", "paused", "restarting",
-					   "removing", "exited", "dead" };
+static const char *const state_names[] = { "created",  "running", "paused", "restarting",
+					   "removing", "exited",  "dead" };
 
 const char *engine_state_name(enum engine_state s)
 {
@@ -197,7 +197,8 @@ int container_find_locked(struct engine *e, const char *ref, struct container **
 		return 0;
 	}
 	if (ambiguous)
-		return berth_error_msg(err, ENOTUNIQ, "multiple containers found with provided prefix: %s", ref);
+		return berth_error_msg(err, ENOTUNIQ, "multiple containers found with provided prefix: %s",
+				       ref);
 	return berth_error_msg(err, ENOENT, "No such container: %s", ref);
 }
 
@@ -217,7 +218,7 @@ void container_event(struct engine *e, const struct container *c, const char *ac
 	json_t *labels = json_object_get(c->config, "Labels");
 	const char *k;
 	json_t *v;
-	json_object_foreach(labels, k, v)
+	json_object_foreach (labels, k, v)
 		if (json_is_string(v) && !json_object_get(attrs, k))
 			json_object_set(attrs, k, v);
 	store_event(e, "container", action, c->id, attrs);
@@ -325,7 +326,8 @@ int engine_container_list(struct engine *e, bool all, struct engine_container_in
 	size_t n = 0;
 	for (size_t i = 0; i < e->n_cs; i++) {
 		struct container *c = e->cs[i];
-		if (all || c->state == ENGINE_RUNNING || c->state == ENGINE_PAUSED || c->state == ENGINE_RESTARTING)
+		if (all || c->state == ENGINE_RUNNING || c->state == ENGINE_PAUSED ||
+		    c->state == ENGINE_RESTARTING)
 			list[n++] = info_of(e, c);
 	}
 	pthread_mutex_unlock(&e->lock);
@@ -364,18 +366,20 @@ static bool name_taken(struct engine *e, const char *name)
 
 static char *random_name(struct engine *e)
 {
-	static const char *const adj[] = { "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen",
-					   "lucid", "merry", "nifty", "proud", "quirky", "sharp", "tender", "vivid",
-					   "witty", "zen", "bold", "cool" };
-	static const char *const who[] = { "turing", "hopper", "lovelace", "ritchie", "thompson", "knuth",
-					   "dijkstra", "hamilton", "liskov", "torvalds", "kernighan", "pike",
-					   "wirth", "backus", "mccarthy", "lamport", "shannon", "noether" };
+	static const char *const adj[] = { "brave",  "calm",  "eager", "fancy", "gentle", "happy",  "jolly",
+					   "keen",   "lucid", "merry", "nifty", "proud",  "quirky", "sharp",
+					   "tender", "vivid", "witty", "zen",   "bold",   "cool" };
+	static const char *const who[] = { "turing",    "hopper",   "lovelace", "ritchie", "thompson",
+					   "knuth",     "dijkstra", "hamilton", "liskov",  "torvalds",
+					   "kernighan", "pike",     "wirth",    "backus",  "mccarthy",
+					   "lamport",   "shannon",  "noether" };
 	for (int attempt = 0;; attempt++) {
 		_cleanup_free_ char *r = random_hex(4);
 		unsigned v = (unsigned)strtoul(r, NULL, 16);
-		char *n = attempt < 10 ? xasprintf("%s_%s", adj[v % ARRAY_SIZE(adj)], who[(v >> 8) % ARRAY_SIZE(who)])
-				       : xasprintf("%s_%s%u", adj[v % ARRAY_SIZE(adj)],
-						   who[(v >> 8) % ARRAY_SIZE(who)], v % 100);
+		char *n = attempt < 10
+			      ? xasprintf("%s_%s", adj[v % ARRAY_SIZE(adj)], who[(v >> 8) % ARRAY_SIZE(who)])
+			      : xasprintf("%s_%s%u", adj[v % ARRAY_SIZE(adj)],
+					  who[(v >> 8) % ARRAY_SIZE(who)], v % 100);
 		if (!name_taken(e, n))
 			return n;
 		free(n);
@@ -386,17 +390,21 @@ int engine_container_rename(struct engine *e, const char *ref, const char *name,
 {
 	const char *n = name && name[0] == '/' ? name + 1 : name;
 	if (!n || !name_valid(n))
-		return berth_error_msg(err, EINVAL, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are "
-						    "allowed", name ? name : "");
+		return berth_error_msg(err, EINVAL,
+				       "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are "
+				       "allowed",
+				       name ? name : "");
 	pthread_mutex_lock(&e->lock);
 	struct container *c;
 	int r = container_find_locked(e, ref, &c, err);
 	if (r >= 0) {
 		if (streq(c->name, n)) {
-			r = berth_error_msg(err, EINVAL, "Renaming a container with the same name as its current "
-							 "name");
+			r = berth_error_msg(err, EINVAL,
+					    "Renaming a container with the same name as its current "
+					    "name");
 		} else if (name_taken(e, n)) {
-			r = berth_error_msg(err, EEXIST, "Conflict. The container name \"/%s\" is already in use", n);
+			r = berth_error_msg(err, EEXIST,
+					    "Conflict. The container name \"/%s\" is already in use", n);
 		} else {
 			json_t *attrs = json_pack("{s:s}", "oldName", c->name);
 			free(c->name);
@@ -414,8 +422,10 @@ int container_register(struct engine *e, struct container *c, const char *name, 
 {
 	const char *n = name && name[0] == '/' ? name + 1 : name;
 	if (n && *n && !name_valid(n))
-		return berth_error_msg(err, EINVAL, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are "
-						    "allowed", name);
+		return berth_error_msg(err, EINVAL,
+				       "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are "
+				       "allowed",
+				       name);
 	pthread_mutex_lock(&e->lock);
 	if (e->n_cs >= ENGINE_MAX_CONTAINERS) {
 		pthread_mutex_unlock(&e->lock);
@@ -423,10 +433,11 @@ int container_register(struct engine *e, struct container *c, const char *name, 
 	}
 	if (n && *n && name_taken(e, n)) {
 		pthread_mutex_unlock(&e->lock);
-		return berth_error_msg(err, EEXIST,
-				       "Conflict. The container name \"/%s\" is already in use by container. You "
-				       "have to remove (or rename) that container to be able to reuse that name.",
-				       n);
+		return berth_error_msg(
+		    err, EEXIST,
+		    "Conflict. The container name \"/%s\" is already in use by container. You "
+		    "have to remove (or rename) that container to be able to reuse that name.",
+		    n);
 	}
 	c->name = n && *n ? xstrdup(n) : random_name(e);
 	int r = store_save(e, c);

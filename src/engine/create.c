@@ -13,7 +13,8 @@
 /* Type rules for the members we act on; unknown members are kept as they are. */
 struct field_rule {
 	const char *key;
-	json_type type; /* JSON_STRING, JSON_TRUE (bool), JSON_INTEGER, JSON_ARRAY (of strings), JSON_OBJECT */
+	json_type
+	    type; /* JSON_STRING, JSON_TRUE (bool), JSON_INTEGER, JSON_ARRAY (of strings), JSON_OBJECT */
 };
 
 static const struct field_rule config_rules[] = {
@@ -26,14 +27,14 @@ static const struct field_rule config_rules[] = {
 };
 
 static const struct field_rule host_rules[] = {
-	{ "Binds", JSON_ARRAY },         { "NetworkMode", JSON_STRING },   { "AutoRemove", JSON_TRUE },
-	{ "Privileged", JSON_TRUE },     { "ReadonlyRootfs", JSON_TRUE },  { "CapAdd", JSON_ARRAY },
-	{ "CapDrop", JSON_ARRAY },       { "Memory", JSON_INTEGER },       { "NanoCpus", JSON_INTEGER },
-	{ "CpuShares", JSON_INTEGER },   { "PidsLimit", JSON_INTEGER },    { "RestartPolicy", JSON_OBJECT },
-	{ "LogConfig", JSON_OBJECT },    { "SecurityOpt", JSON_ARRAY },    { "Tmpfs", JSON_OBJECT },
-	{ "CpusetCpus", JSON_STRING },   { "Init", JSON_TRUE },            { "ExtraHosts", JSON_ARRAY },
-	{ "Dns", JSON_ARRAY },           { "PidMode", JSON_STRING },       { "IpcMode", JSON_STRING },
-	{ "UTSMode", JSON_STRING },      { "ShmSize", JSON_INTEGER },      { "MemorySwap", JSON_INTEGER },
+	{ "Binds", JSON_ARRAY },       { "NetworkMode", JSON_STRING },  { "AutoRemove", JSON_TRUE },
+	{ "Privileged", JSON_TRUE },   { "ReadonlyRootfs", JSON_TRUE }, { "CapAdd", JSON_ARRAY },
+	{ "CapDrop", JSON_ARRAY },     { "Memory", JSON_INTEGER },      { "NanoCpus", JSON_INTEGER },
+	{ "CpuShares", JSON_INTEGER }, { "PidsLimit", JSON_INTEGER },   { "RestartPolicy", JSON_OBJECT },
+	{ "LogConfig", JSON_OBJECT },  { "SecurityOpt", JSON_ARRAY },   { "Tmpfs", JSON_OBJECT },
+	{ "CpusetCpus", JSON_STRING }, { "Init", JSON_TRUE },           { "ExtraHosts", JSON_ARRAY },
+	{ "Dns", JSON_ARRAY },         { "PidMode", JSON_STRING },      { "IpcMode", JSON_STRING },
+	{ "UTSMode", JSON_STRING },    { "ShmSize", JSON_INTEGER },     { "MemorySwap", JSON_INTEGER },
 };
 
 static int check_fields(const json_t *obj, const char *path, const struct field_rule *rules, size_t n,
@@ -58,7 +59,7 @@ static int check_fields(const json_t *obj, const char *path, const struct field_
 			ok = json_is_array(v), want = "array of strings";
 			size_t k;
 			json_t *el;
-			json_array_foreach(v, k, el)
+			json_array_foreach (v, k, el)
 				ok = ok && json_is_string(el);
 		}
 		}
@@ -84,7 +85,7 @@ static int norm_strslice(json_t *obj, const char *key, struct berth_error **err)
 	json_t *el;
 	if (!json_is_array(v))
 		return json_type_error("Config", key, "array of strings", v, err);
-	json_array_foreach(v, i, el)
+	json_array_foreach (v, i, el)
 		if (!json_is_string(el))
 			return json_type_error("Config", key, "array of strings", v, err);
 	return 0;
@@ -98,7 +99,7 @@ static json_t *merge_env(const json_t *img, const json_t *user)
 	for (size_t l = 0; l < 2; l++) {
 		size_t i;
 		json_t *el;
-		json_array_foreach(lists[l], i, el) {
+		json_array_foreach (lists[l], i, el) {
 			const char *s = json_string_value(el);
 			if (!s)
 				continue;
@@ -106,9 +107,10 @@ static json_t *merge_env(const json_t *img, const json_t *user)
 			size_t k;
 			json_t *o;
 			bool replaced = false;
-			json_array_foreach(out, k, o) {
+			json_array_foreach (out, k, o) {
 				const char *t = json_string_value(o);
-				if (strlen(t) >= klen && !strncmp(t, s, klen) && (t[klen] == '=' || t[klen] == '\0')) {
+				if (strlen(t) >= klen && !strncmp(t, s, klen) &&
+				    (t[klen] == '=' || t[klen] == '\0')) {
 					json_array_set(out, k, el);
 					replaced = true;
 					break;
@@ -141,8 +143,9 @@ static void merge_image(json_t *cfg, const json_t *imgcfg)
 	for (size_t i = 0; i < ARRAY_SIZE(objs); i++)
 		if (!json_object_get(cfg, objs[i]) && json_is_object(json_object_get(ic, objs[i])))
 			json_object_set(cfg, objs[i], json_object_get(ic, objs[i]));
-	json_t *labels = json_is_object(json_object_get(ic, "Labels")) ? json_deep_copy(json_object_get(ic, "Labels"))
-								      : json_object();
+	json_t *labels = json_is_object(json_object_get(ic, "Labels"))
+			     ? json_deep_copy(json_object_get(ic, "Labels"))
+			     : json_object();
 	json_object_update(labels, json_object_get(cfg, "Labels"));
 	json_object_set_new(cfg, "Labels", labels);
 }
@@ -162,12 +165,14 @@ static int check_restart(json_t *hc, struct berth_error **err)
 	    !streq(name, "unless-stopped"))
 		return berth_error_msg(err, EINVAL, "invalid restart policy '%s'", name);
 	if (max > 0 && !streq(name, "on-failure"))
-		return berth_error_msg(err, EINVAL, "maximum retry count cannot be used with restart policy '%s'",
-				       name);
+		return berth_error_msg(err, EINVAL,
+				       "maximum retry count cannot be used with restart policy '%s'", name);
 	if (*name && !streq(name, "no") && json_is_true(json_object_get(hc, "AutoRemove")))
-		return berth_error_msg(err, EINVAL, "can't create 'AutoRemove' container with restart policy");
+		return berth_error_msg(err, EINVAL,
+				       "can't create 'AutoRemove' container with restart policy");
 	if (!rp)
-		json_object_set_new(hc, "RestartPolicy", json_pack("{s:s,s:i}", "Name", "", "MaximumRetryCount", 0));
+		json_object_set_new(hc, "RestartPolicy",
+				    json_pack("{s:s,s:i}", "Name", "", "MaximumRetryCount", 0));
 	return 0;
 }
 
@@ -208,11 +213,13 @@ static void hostconfig_defaults(json_t *hc)
 		json_object_set_new(lc, "Type", json_string("json-file"));
 	if (!json_is_object(json_object_get(lc, "Config")))
 		json_object_set_new(lc, "Config", json_object());
-	static const char *const falses[] = { "AutoRemove", "Privileged", "ReadonlyRootfs", "PublishAllPorts" };
+	static const char *const falses[] = { "AutoRemove", "Privileged", "ReadonlyRootfs",
+					      "PublishAllPorts" };
 	for (size_t i = 0; i < ARRAY_SIZE(falses); i++)
 		if (!json_object_get(hc, falses[i]))
 			json_object_set_new(hc, falses[i], json_false());
-	static const char *const zeros[] = { "Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota" };
+	static const char *const zeros[] = { "Memory",    "MemorySwap", "NanoCpus",
+					     "CpuShares", "CpuPeriod",  "CpuQuota" };
 	for (size_t i = 0; i < ARRAY_SIZE(zeros); i++)
 		if (!json_object_get(hc, zeros[i]))
 			json_object_set_new(hc, zeros[i], json_integer(0));
@@ -236,13 +243,14 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	json_t *labels = json_object_get(cfg, "Labels");
 	const char *k;
 	json_t *v;
-	json_object_foreach(labels, k, v)
+	json_object_foreach (labels, k, v)
 		if (!json_is_string(v))
 			return json_type_error("Config.Labels", k, "string", v, err);
 	json_t *lc = json_object_get(hc, "LogConfig");
 	const char *driver = json_string_value(json_object_get(lc, "Type"));
 	if (driver && *driver && !streq(driver, "json-file") && !streq(driver, "none"))
-		return berth_error_msg(err, EINVAL, "logging driver '%s' is not supported (json-file, none)", driver);
+		return berth_error_msg(err, EINVAL, "logging driver '%s' is not supported (json-file, none)",
+				       driver);
 	const char *ms = json_string_value(json_object_get(json_object_get(lc, "Config"), "max-size"));
 	int64_t bytes;
 	if (ms && parse_bytes(ms, &bytes) < 0)
@@ -261,8 +269,8 @@ int engine_container_config_check(const json_t *config, const json_t *hostconfig
 	return validate(NULL, cfg, hc, err);
 }
 
-int engine_container_create(struct engine *e, const char *name, const json_t *config, const json_t *hostconfig,
-			    char **ret_id, struct berth_error **err)
+int engine_container_create(struct engine *e, const char *name, const json_t *config,
+			    const json_t *hostconfig, char **ret_id, struct berth_error **err)
 {
 	if (!json_is_object(config))
 		return berth_error_msg(err, EINVAL, "config cannot be empty in order to create a container");
@@ -282,12 +290,14 @@ int engine_container_create(struct engine *e, const char *name, const json_t *co
 	if (r < 0)
 		return r;
 	merge_image(cfg, imgcfg);
-	if (json_array_size(json_object_get(cfg, "Cmd")) == 0 && json_array_size(json_object_get(cfg, "Entrypoint")) == 0)
+	if (json_array_size(json_object_get(cfg, "Cmd")) == 0 &&
+	    json_array_size(json_object_get(cfg, "Entrypoint")) == 0)
 		return berth_error_msg(err, EINVAL, "No command specified");
 
 	struct container *c = container_alloc();
 	c->id = random_hex(32);
-	if (!json_string_value(json_object_get(cfg, "Hostname")) || !*json_string_value(json_object_get(cfg, "Hostname")))
+	if (!json_string_value(json_object_get(cfg, "Hostname")) ||
+	    !*json_string_value(json_object_get(cfg, "Hostname")))
 		json_object_set_new(cfg, "Hostname", json_stringn(c->id, 12));
 	c->image = xstrdup(image);
 	c->image_id = TAKE_PTR(image_id);

@@ -40,7 +40,8 @@ struct engine;
 /* Images as the engine needs them: a config to derive defaults from, a rootfs per container. */
 struct engine_image_ops {
 	/* Resolve name; *ret_id "sha256:...", *ret_config the image config blob (with "config"). */
-	int (*resolve)(void *ctx, const char *name, char **ret_id, json_t **ret_config, struct berth_error **err);
+	int (*resolve)(void *ctx, const char *name, char **ret_id, json_t **ret_config,
+		       struct berth_error **err);
 	/* Create and mount a writable rootfs for container cid from image_id; *ret_rootfs its path. */
 	int (*prepare)(void *ctx, const char *cid, const char *image_id, char **ret_rootfs,
 		       struct berth_error **err);
@@ -56,8 +57,8 @@ struct engine_image_ops {
  * namespace to join (e.g. /run/netns/x); detach() after it stopped.
  */
 struct engine_network_ops {
-	int (*attach)(void *ctx, const char *cid, const char *mode, const json_t *hostconfig, char **ret_netns,
-		      struct berth_error **err);
+	int (*attach)(void *ctx, const char *cid, const char *mode, const json_t *hostconfig,
+		      char **ret_netns, struct berth_error **err);
 	int (*detach)(void *ctx, const char *cid, const char *mode, struct berth_error **err);
 };
 
@@ -106,7 +107,7 @@ struct engine_container_info {
 	char *id, *name; /* name without the leading '/' */
 	char *image;     /* as the user gave it */
 	char *image_id;
-	char *created;   /* RFC 3339 */
+	char *created;      /* RFC 3339 */
 	json_t *config;     /* Docker Config (image defaults applied) */
 	json_t *hostconfig; /* Docker HostConfig */
 	enum engine_state state;
@@ -133,8 +134,8 @@ static inline void engine_container_info_freep(struct engine_container_info **c)
  * and hostconfig (may be NULL). name may be NULL (a random name is chosen).
  * Both JSON objects are borrowed. *ret_id: the 64-hex id, caller frees.
  */
-int engine_container_create(struct engine *e, const char *name, const json_t *config, const json_t *hostconfig,
-			    char **ret_id, struct berth_error **err);
+int engine_container_create(struct engine *e, const char *name, const json_t *config,
+			    const json_t *hostconfig, char **ret_id, struct berth_error **err);
 
 /*
  * Validate Config/HostConfig as create does (types, restart policy, log
@@ -207,7 +208,7 @@ int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, str
 
 struct engine_log_opts {
 	bool out, err, follow, timestamps;
-	int64_t tail;          /* < 0: all */
+	int64_t tail;               /* < 0: all */
 	int64_t since_ns, until_ns; /* unix ns; 0: unbounded */
 };
 struct engine_log_reader;

@@ -49,7 +49,7 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
 	json_t *el;
 	if (!json_is_array(cmd) || json_array_size(cmd) == 0)
 		return berth_error_msg(err, EINVAL, "No exec command specified");
-	json_array_foreach(cmd, i, el)
+	json_array_foreach (cmd, i, el)
 		if (!json_is_string(el))
 			return json_type_error("", "Cmd", "array of strings", cmd, err);
 	json_t *env = json_object_get(config, "Env");
@@ -63,7 +63,8 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
 		return r;
 	}
 	if (c->state == ENGINE_PAUSED)
-		r = berth_error_msg(err, EBUSY, "Container %s is paused, unpause the container before exec", c->id);
+		r = berth_error_msg(err, EBUSY, "Container %s is paused, unpause the container before exec",
+				    c->id);
 	else if (c->state != ENGINE_RUNNING)
 		r = berth_error_msg(err, EBUSY, "Container %s is not running", c->id);
 	if (r >= 0) {
@@ -126,8 +127,8 @@ int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool t
 	pthread_mutex_unlock(&e->lock);
 	if (r < 0)
 		return r;
-	_cleanup_json_ json_t *req = json_pack("{s:s,s:s,s:o,s:b,s:b}", "op", "exec", "id", id, "process", proc,
-					       "detach", detach, "stdin", want_in);
+	_cleanup_json_ json_t *req = json_pack("{s:s,s:s,s:o,s:b,s:b}", "op", "exec", "id", id, "process",
+					       proc, "detach", detach, "stdin", want_in);
 	int fd = shim_request(xdir, req, NULL, err);
 	if (fd < 0) {
 		pthread_mutex_lock(&e->lock);
@@ -156,7 +157,8 @@ int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, str
 		_cleanup_free_ char *path = xasprintf("%s/exec-%s.json", xdir, x->id);
 		_cleanup_json_ json_t *j = NULL;
 		struct container *c = NULL;
-		bool alive = container_find_locked(e, x->container_id, &c, NULL) >= 0 && c->state == ENGINE_RUNNING;
+		bool alive =
+		    container_find_locked(e, x->container_id, &c, NULL) >= 0 && c->state == ENGINE_RUNNING;
 		if (c)
 			container_unref(c);
 		if (json_load_path(path, 4096, &j, NULL) == 0) {
@@ -173,16 +175,17 @@ int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, str
 	for (size_t i = 1; i < json_array_size(cmd); i++)
 		json_array_append(args, json_array_get(cmd, i));
 	const char *user = json_string_value(json_object_get(cfg, "User"));
-	*ret = json_pack("{s:s,s:b,s:o,s:b,s:b,s:b,s:b,s:s,s:s,s:I,s:{s:b,s:s,s:O,s:o,s:s}}", "ID", x->id, "Running",
-			 x->running, "ExitCode", x->running || !x->started ? json_null() : json_integer(x->exit_code),
-			 "OpenStdin", json_is_true(json_object_get(cfg, "AttachStdin")), "OpenStdout",
-			 json_is_true(json_object_get(cfg, "AttachStdout")), "OpenStderr",
-			 json_is_true(json_object_get(cfg, "AttachStderr")), "CanRemove", false, "ContainerID",
-			 x->container_id, "DetachKeys", "", "Pid", (json_int_t)x->pid, "ProcessConfig", "tty",
-			 json_is_true(json_object_get(cfg, "Tty")), "entrypoint",
-			 json_string_value(json_array_get(cmd, 0)) ? json_string_value(json_array_get(cmd, 0)) : "",
-			 "arguments", args, "privileged", json_boolean(json_is_true(json_object_get(cfg, "Privileged"))),
-			 "user", user ? user : "");
+	*ret = json_pack(
+	    "{s:s,s:b,s:o,s:b,s:b,s:b,s:b,s:s,s:s,s:I,s:{s:b,s:s,s:O,s:o,s:s}}", "ID", x->id, "Running",
+	    x->running, "ExitCode", x->running || !x->started ? json_null() : json_integer(x->exit_code),
+	    "OpenStdin", json_is_true(json_object_get(cfg, "AttachStdin")), "OpenStdout",
+	    json_is_true(json_object_get(cfg, "AttachStdout")), "OpenStderr",
+	    json_is_true(json_object_get(cfg, "AttachStderr")), "CanRemove", false, "ContainerID",
+	    x->container_id, "DetachKeys", "", "Pid", (json_int_t)x->pid, "ProcessConfig", "tty",
+	    json_is_true(json_object_get(cfg, "Tty")), "entrypoint",
+	    json_string_value(json_array_get(cmd, 0)) ? json_string_value(json_array_get(cmd, 0)) : "",
+	    "arguments", args, "privileged", json_boolean(json_is_true(json_object_get(cfg, "Privileged"))),
+	    "user", user ? user : "");
 	json_decref(args);
 	pthread_mutex_unlock(&e->lock);
 	return 0;

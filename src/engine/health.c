@@ -16,7 +16,7 @@
 
 #define HEALTH_DEFAULT_NS (30LL * 1000000000)
 #define HEALTH_MAX_OUTPUT 4096
-#define HEALTH_LOG_KEEP 5
+#define HEALTH_LOG_KEEP   5
 
 static int64_t hc_ns(const json_t *hc, const char *key, int64_t def)
 {
@@ -45,8 +45,8 @@ static json_t *health_cmd(const json_t *hc)
 /* Run the check; returns its exit code (-1 on timeout/error) and output. */
 static int run_check(const char *xdir, json_t *proc, const char *id, int64_t timeout_ns, struct strbuf *out)
 {
-	_cleanup_json_ json_t *req = json_pack("{s:s,s:s,s:O,s:b}", "op", "exec", "id", id, "process", proc, "detach",
-					       false);
+	_cleanup_json_ json_t *req =
+	    json_pack("{s:s,s:s,s:O,s:b}", "op", "exec", "id", id, "process", proc, "detach", false);
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_close_ int fd = shim_request(xdir, req, NULL, &err);
 	if (fd < 0) {
@@ -72,7 +72,8 @@ static int run_check(const char *xdir, json_t *proc, const char *id, int64_t tim
 	}
 	/* demultiplex frames */
 	for (size_t i = 0; i + 8 <= raw.len;) {
-		size_t len = ((size_t)(unsigned char)raw.buf[i + 4] << 24) | ((size_t)(unsigned char)raw.buf[i + 5] << 16) |
+		size_t len = ((size_t)(unsigned char)raw.buf[i + 4] << 24) |
+			     ((size_t)(unsigned char)raw.buf[i + 5] << 16) |
 			     ((size_t)(unsigned char)raw.buf[i + 6] << 8) | (unsigned char)raw.buf[i + 7];
 		if (i + 8 + len > raw.len)
 			break;
@@ -96,8 +97,8 @@ static void record(struct engine *e, struct container *c, const char *start, int
 	format_rfc3339(&ts, end);
 	if (!c->health_log)
 		c->health_log = json_array();
-	json_array_append_new(c->health_log, json_pack("{s:s,s:s,s:i,s:s}", "Start", start, "End", end, "ExitCode",
-						       code, "Output", output));
+	json_array_append_new(c->health_log, json_pack("{s:s,s:s,s:i,s:s}", "Start", start, "End", end,
+						       "ExitCode", code, "Output", output));
 	while (json_array_size(c->health_log) > HEALTH_LOG_KEEP)
 		json_array_remove(c->health_log, 0);
 	const json_t *hc = json_object_get(c->config, "Healthcheck");
@@ -114,7 +115,8 @@ static void record(struct engine *e, struct container *c, const char *start, int
 		bool in_start = false;
 		int64_t sp = hc_ns(hc, "StartPeriod", 0);
 		if (sp && c->started_at && parse_rfc3339(c->started_at, &st) == 0)
-			in_start = ((int64_t)(ts.tv_sec - st.tv_sec) * 1000000000 + (ts.tv_nsec - st.tv_nsec)) < sp;
+			in_start =
+			    ((int64_t)(ts.tv_sec - st.tv_sec) * 1000000000 + (ts.tv_nsec - st.tv_nsec)) < sp;
 		if (!in_start && ++c->health_streak >= retries)
 			now_status = "unhealthy";
 	}

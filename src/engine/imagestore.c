@@ -6,7 +6,8 @@
 #include "engine/internal.h"
 #include "image/image.h"
 
-static int is_resolve(void *ctx, const char *name, char **ret_id, json_t **ret_config, struct berth_error **err)
+static int is_resolve(void *ctx, const char *name, char **ret_id, json_t **ret_config,
+		      struct berth_error **err)
 {
 	_cleanup_free_ char *id = NULL;
 	int r = image_resolve(ctx, name, &id, err);
@@ -34,7 +35,8 @@ static int take_rootfs(struct image_snapshot *sn, char **ret_rootfs)
 	return 0;
 }
 
-static int is_prepare(void *ctx, const char *cid, const char *image_id, char **ret_rootfs, struct berth_error **err)
+static int is_prepare(void *ctx, const char *cid, const char *image_id, char **ret_rootfs,
+		      struct berth_error **err)
 {
 	struct image_snapshot *sn = NULL;
 	int r = image_snapshot_prepare(ctx, cid, image_id, &sn, err);

@@ -25,7 +25,7 @@ struct parked_attach {
 
 struct exec_instance {
 	char *id, *container_id;
-	json_t *config; /* Docker ExecConfig */
+	json_t *config;  /* Docker ExecConfig */
 	json_t *process; /* OCI process */
 	bool running, started, finished;
 	int exit_code;
@@ -96,7 +96,8 @@ int store_events_since(struct engine *e, int64_t since_ns, int64_t after_rowid, 
 struct container *container_ref(struct container *c);
 void container_unref(struct container *c);
 /* Find by id, id prefix or name; takes a reference. Call with e->lock held. */
-int container_find_locked(struct engine *e, const char *ref, struct container **ret, struct berth_error **err);
+int container_find_locked(struct engine *e, const char *ref, struct container **ret,
+			  struct berth_error **err);
 int container_find(struct engine *e, const char *ref, struct container **ret, struct berth_error **err);
 void container_table_add(struct engine *e, struct container *c);
 struct container *container_alloc(void);
@@ -132,7 +133,8 @@ int lifecycle_start_locked_op(struct engine *e, struct container *c, struct bert
 void lifecycle_record_exit(struct engine *e, struct container *c);
 void network_teardown(struct engine *e, struct container *c);
 /* Run the OCI runtime with args (NULL-terminated); stdout into out (may be NULL). */
-int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf *out, struct berth_error **err);
+int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf *out,
+		       struct berth_error **err);
 /* Relay between a and b in a detached thread, closing both at the end. */
 void engine_spawn_relay(int a, int b);
 /* Run fn(arg) in a detached thread (inline if no thread can be made). */

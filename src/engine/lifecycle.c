@@ -21,7 +21,6 @@
 #include "http/http.h"
 #include "shim/shim.h"
 
-
 static void now_rfc3339(char out[RFC3339_MAX])
 {
 	struct timespec ts;
@@ -29,7 +28,8 @@ static void now_rfc3339(char out[RFC3339_MAX])
 	format_rfc3339(&ts, out);
 }
 
-int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf *out, struct berth_error **err)
+int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf *out,
+		       struct berth_error **err)
 {
 	_cleanup_free_ char *root = xasprintf("%s/runc", e->exec_root);
 	const char *argv[16] = { e->runtime, "--root", root };
@@ -56,19 +56,20 @@ static int write_etc_files(struct engine *e, struct container *c, bool host_net,
 	_cleanup_free_ char *dir = container_dir(e, c->id);
 	const char *hostname = json_string_value(json_object_get(c->config, "Hostname"));
 	_cleanup_free_ char *hn = xasprintf("%s/hostname", dir), *hosts = xasprintf("%s/hosts", dir),
-			   *resolv = xasprintf("%s/resolv.conf", dir);
+			    *resolv = xasprintf("%s/resolv.conf", dir);
 	_cleanup_free_ char *hn_body = xasprintf("%s\n", hostname ? hostname : "berth");
 	int r = fs_write_file_atomic(hn, hn_body, strlen(hn_body), 0644, err);
 	if (r < 0)
 		return r;
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	if (!host_net || fs_read_file_at(AT_FDCWD, "/etc/hosts", 1 << 20, &sb, NULL) < 0)
-		strbuf_addf(&sb, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-				 "127.0.0.1\t%s\n",
+		strbuf_addf(&sb,
+			    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+			    "127.0.0.1\t%s\n",
 			    hostname ? hostname : "berth");
 	size_t i;
 	json_t *el;
-	json_array_foreach(json_object_get(c->hostconfig, "ExtraHosts"), i, el) {
+	json_array_foreach (json_object_get(c->hostconfig, "ExtraHosts"), i, el) {
 		_cleanup_free_ char *h = xstrdup(json_string_value(el));
 		char *ip = strchr(h, ':');
 		if (ip) {
@@ -101,8 +102,8 @@ static int network_setup(struct engine *e, struct container *c, char **ret_netns
 		int r = container_find_locked(e, mode + 10, &t, err);
 		if (r >= 0) {
 			if (t->state != ENGINE_RUNNING || t->pid <= 0)
-				r = berth_error_msg(err, EINVAL, "cannot join network of a non running container: %s",
-						    t->id);
+				r = berth_error_msg(
+				    err, EINVAL, "cannot join network of a non running container: %s", t->id);
 			else
 				*ret_netns = xasprintf("/proc/%d/ns/net", (int)t->pid);
 			container_unref(t);
@@ -123,7 +124,8 @@ void network_teardown(struct engine *e, struct container *c)
 	e->net->detach(e->net_ctx, c->id, mode, NULL);
 }
 
-static int write_shim_config(struct engine *e, struct container *c, const char *xdir, struct berth_error **err)
+static int write_shim_config(struct engine *e, struct container *c, const char *xdir,
+			     struct berth_error **err)
 {
 	_cleanup_free_ char *dir = container_dir(e, c->id);
 	_cleanup_free_ char *runc_root = xasprintf("%s/runc", e->exec_root);
@@ -139,12 +141,13 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 		return berth_error_msg(err, EINVAL, "invalid log max-file '%s'", mf);
 	_cleanup_free_ char *logp = xasprintf("%s/%s-json.log", dir, c->id);
 	bool none = driver && streq(driver, "none");
-	_cleanup_json_ json_t *j = json_pack(
-		"{s:s,s:s,s:s,s:o,s:I,s:I,s:b,s:b,s:b}", "id", c->id, "runtime", e->runtime, "runtime_root",
-		runc_root, "log_path", none ? json_null() : json_string(logp), "log_max_size", (json_int_t)max_size,
-		"log_max_file", (json_int_t)max_file, "tty", json_is_true(json_object_get(c->config, "Tty")),
-		"open_stdin", json_is_true(json_object_get(c->config, "OpenStdin")), "stdin_once",
-		json_is_true(json_object_get(c->config, "StdinOnce")));
+	_cleanup_json_ json_t *j =
+	    json_pack("{s:s,s:s,s:s,s:o,s:I,s:I,s:b,s:b,s:b}", "id", c->id, "runtime", e->runtime,
+		      "runtime_root", runc_root, "log_path", none ? json_null() : json_string(logp),
+		      "log_max_size", (json_int_t)max_size, "log_max_file", (json_int_t)max_file, "tty",
+		      json_is_true(json_object_get(c->config, "Tty")), "open_stdin",
+		      json_is_true(json_object_get(c->config, "OpenStdin")), "stdin_once",
+		      json_is_true(json_object_get(c->config, "StdinOnce")));
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/shim.json", xdir);
 	return fs_write_file_atomic(path, text, strlen(text), 0600, err);
@@ -220,7 +223,8 @@ void engine_spawn_relay(int a, int b)
 
 static json_t *attach_request(const struct engine_stream_opts *o)
 {
-	return json_pack("{s:s,s:b,s:b,s:b}", "op", "attach", "stdin", o->in, "stdout", o->out, "stderr", o->err);
+	return json_pack("{s:s,s:b,s:b,s:b}", "op", "attach", "stdin", o->in, "stdout", o->out, "stderr",
+			 o->err);
 }
 
 /* Join streams parked before start to the shim. Call with e->lock held. */

@@ -140,7 +140,8 @@ int engine_logs_open(struct engine *e, const char *ref, const struct engine_log_
 		pthread_mutex_unlock(&e->lock);
 		return rr;
 	}
-	const char *driver = json_string_value(json_object_get(json_object_get(c->hostconfig, "LogConfig"), "Type"));
+	const char *driver =
+	    json_string_value(json_object_get(json_object_get(c->hostconfig, "LogConfig"), "Type"));
 	if (driver && streq(driver, "none")) {
 		container_unref(c);
 		pthread_mutex_unlock(&e->lock);
@@ -178,7 +179,8 @@ static bool container_live(struct engine_log_reader *r)
 		return false;
 	}
 	if (container_find_locked(r->e, r->id, &c, NULL) >= 0) {
-		live = c->state == ENGINE_RUNNING || c->state == ENGINE_PAUSED || c->state == ENGINE_RESTARTING;
+		live =
+		    c->state == ENGINE_RUNNING || c->state == ENGINE_PAUSED || c->state == ENGINE_RESTARTING;
 		container_unref(c);
 	}
 	pthread_mutex_unlock(&r->e->lock);
@@ -223,7 +225,7 @@ int engine_logs_read(struct engine_log_reader *r, struct strbuf *out, struct ber
 		read_more(r, list);
 		size_t i;
 		json_t *rec;
-		json_array_foreach(list, i, rec)
+		json_array_foreach (list, i, rec)
 			emit(r, rec, out);
 		if (out->len > 0)
 			return 0;

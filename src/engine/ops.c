@@ -216,10 +216,11 @@ int engine_container_remove(struct engine *e, const char *ref, bool force, bool 
 	if (c->removed) {
 		r = berth_error_msg(err, ENOENT, "No such container: %s", ref);
 	} else if ((is_running(c) || c->state == ENGINE_RESTARTING) && !force) {
-		r = berth_error_msg(err, EBUSY,
-				    "You cannot remove a %s container %s. Stop the container before attempting "
-				    "removal or force remove",
-				    engine_state_name(c->state), c->id);
+		r = berth_error_msg(
+		    err, EBUSY,
+		    "You cannot remove a %s container %s. Stop the container before attempting "
+		    "removal or force remove",
+		    engine_state_name(c->state), c->id);
 	} else {
 		c->manual_stop = true;
 		c->restart_due_ms = 0;
@@ -312,19 +313,22 @@ int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct
 	_cleanup_strbuf_ struct strbuf plist = STRBUF_INIT;
 	size_t i;
 	json_t *p;
-	json_array_foreach(pids, i, p)
+	json_array_foreach (pids, i, p)
 		strbuf_addf(&plist, "%s%lld", i ? "," : "", (long long)json_integer_value(p));
 	json_t *procs = json_array();
 	if (plist.len) {
-		const char *argv[] = { "ps", "-o", "user,pid,ppid,c,stime,tty,time,args", "--no-headers", "-p",
-				       plist.buf, NULL };
+		const char *argv[] = {
+			"ps",      "-o", "user,pid,ppid,c,stime,tty,time,args", "--no-headers", "-p",
+			plist.buf, NULL
+		};
 		struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
 		o.argv = argv;
 		strbuf_reset(&out);
 		int st;
 		if (proc_run(&o, NULL, 0, &out, NULL, 0, 10000, &st, NULL) >= 0) {
 			char *save = NULL;
-			for (char *line = strtok_r(out.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			for (char *line = strtok_r(out.buf, "\n", &save); line;
+			     line = strtok_r(NULL, "\n", &save)) {
 				json_t *row = json_array();
 				char *q = line;
 				for (int f = 0; f < 7; f++) {
@@ -339,8 +343,8 @@ int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct
 			}
 		}
 	}
-	*ret = json_pack("{s:[s,s,s,s,s,s,s,s],s:o}", "Titles", "UID", "PID", "PPID", "C", "STIME", "TTY", "TIME",
-			 "CMD", "Processes", procs);
+	*ret = json_pack("{s:[s,s,s,s,s,s,s,s],s:o}", "Titles", "UID", "PID", "PPID", "C", "STIME", "TTY",
+			 "TIME", "CMD", "Processes", procs);
 	return 0;
 }
 
@@ -413,7 +417,8 @@ int engine_resize(struct engine *e, const char *ref, const char *exec_id, int he
 	pthread_mutex_unlock(&e->lock);
 	if (!running)
 		return berth_error_msg(err, ENOTCONN, "Container is not running");
-	_cleanup_json_ json_t *req = json_pack("{s:s,s:i,s:i}", "op", "resize", "height", height, "width", width);
+	_cleanup_json_ json_t *req =
+	    json_pack("{s:s,s:i,s:i}", "op", "resize", "height", height, "width", width);
 	if (exec_id)
 		json_object_set_new(req, "exec", json_string(exec_id));
 	int fd = shim_request(xdir, req, NULL, NULL);

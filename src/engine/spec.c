@@ -13,25 +13,59 @@
 #include "engine/internal.h"
 
 static const char *const default_caps[] = {
-	"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",      "CAP_FOWNER",  "CAP_MKNOD",
-	"CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",      "CAP_SETFCAP", "CAP_SETPCAP",
-	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+	"CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+	"CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+	"CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+	"CAP_KILL",    "CAP_AUDIT_WRITE",
 };
 
 static const char *const all_caps[] = {
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
-	"CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
-	"CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
-	"CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+	"CAP_CHOWN",
+	"CAP_DAC_OVERRIDE",
+	"CAP_DAC_READ_SEARCH",
+	"CAP_FOWNER",
+	"CAP_FSETID",
+	"CAP_KILL",
+	"CAP_SETGID",
+	"CAP_SETUID",
+	"CAP_SETPCAP",
+	"CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE",
+	"CAP_NET_BROADCAST",
+	"CAP_NET_ADMIN",
+	"CAP_NET_RAW",
+	"CAP_IPC_LOCK",
+	"CAP_IPC_OWNER",
+	"CAP_SYS_MODULE",
+	"CAP_SYS_RAWIO",
+	"CAP_SYS_CHROOT",
+	"CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT",
+	"CAP_SYS_ADMIN",
+	"CAP_SYS_BOOT",
+	"CAP_SYS_NICE",
+	"CAP_SYS_RESOURCE",
+	"CAP_SYS_TIME",
+	"CAP_SYS_TTY_CONFIG",
+	"CAP_MKNOD",
+	"CAP_LEASE",
+	"CAP_AUDIT_WRITE",
+	"CAP_AUDIT_CONTROL",
+	"CAP_SETFCAP",
+	"CAP_MAC_OVERRIDE",
+	"CAP_MAC_ADMIN",
+	"CAP_SYSLOG",
+	"CAP_WAKE_ALARM",
+	"CAP_BLOCK_SUSPEND",
+	"CAP_AUDIT_READ",
+	"CAP_PERFMON",
+	"CAP_BPF",
 	"CAP_CHECKPOINT_RESTORE",
 };
 
 static const char *const masked_paths[] = {
-	"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-	"/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+	"/proc/asound",     "/proc/acpi",        "/proc/kcore",       "/proc/keys", "/proc/latency_stats",
+	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
 };
 
 static const char *const readonly_paths[] = {
@@ -59,7 +93,7 @@ static bool json_strv_has(const json_t *a, const char *s)
 {
 	size_t i;
 	json_t *el;
-	json_array_foreach(a, i, el)
+	json_array_foreach (a, i, el)
 		if (json_is_string(el) && streq(json_string_value(el), s))
 			return true;
 	return false;
@@ -74,23 +108,23 @@ static json_t *capabilities(const json_t *hc)
 	bool drop_all = false;
 	size_t i;
 	json_t *el;
-	json_array_foreach(drop, i, el)
+	json_array_foreach (drop, i, el)
 		drop_all = drop_all || !strcasecmp(json_string_value(el), "ALL");
 	bool add_all = false;
-	json_array_foreach(add, i, el)
+	json_array_foreach (add, i, el)
 		add_all = add_all || !strcasecmp(json_string_value(el), "ALL");
 	const char *const *base = add_all ? all_caps : default_caps;
 	size_t nbase = add_all ? ARRAY_SIZE(all_caps) : ARRAY_SIZE(default_caps);
 	for (size_t k = 0; k < nbase && !drop_all; k++) {
 		bool dropped = false;
-		json_array_foreach(drop, i, el) {
+		json_array_foreach (drop, i, el) {
 			_cleanup_free_ char *n = cap_name(json_string_value(el));
 			dropped = dropped || streq(n, base[k]);
 		}
 		if (!dropped)
 			json_array_append_new(caps, json_string(base[k]));
 	}
-	json_array_foreach(add, i, el) {
+	json_array_foreach (add, i, el) {
 		_cleanup_free_ char *n = cap_name(json_string_value(el));
 		if (!streq(n, "CAP_ALL") && !json_strv_has(caps, n))
 			json_array_append_new(caps, json_string(n));
@@ -153,14 +187,17 @@ int spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint3
 	if (parse_uint64(u, &v) == 0 && v <= UINT32_MAX) {
 		*uid = (uint32_t)v;
 	} else if (rootfd < 0 || lookup_db(rootfd, "/etc/passwd", u, uid, gid) < 0) {
-		return berth_error_msg(err, EINVAL, "unable to find user %s: no matching entries in passwd file", u);
+		return berth_error_msg(err, EINVAL,
+				       "unable to find user %s: no matching entries in passwd file", u);
 	}
 	if (g && *g) {
 		if (parse_uint64(g, &v) == 0 && v <= UINT32_MAX)
 			*gid = (uint32_t)v;
 		else if (rootfd < 0 || lookup_db(rootfd, "/etc/group", g, gid, NULL) < 0)
-			return berth_error_msg(err, EINVAL, "unable to find group %s: no matching entries in group "
-							    "file", g);
+			return berth_error_msg(err, EINVAL,
+					       "unable to find group %s: no matching entries in group "
+					       "file",
+					       g);
 	}
 	return 0;
 }
@@ -181,7 +218,7 @@ static json_t *env_of(const json_t *cfg, const json_t *extra, bool tty)
 	for (size_t l = 0; l < 2; l++) {
 		size_t i;
 		json_t *el;
-		json_array_foreach(lists[l], i, el) {
+		json_array_foreach (lists[l], i, el) {
 			const char *s = json_string_value(el);
 			if (!s || !strchr(s, '='))
 				continue; /* "KEY" without value: unset, like docker */
@@ -192,11 +229,12 @@ static json_t *env_of(const json_t *cfg, const json_t *extra, bool tty)
 		}
 	}
 	if (!has_path)
-		json_array_insert_new(env, 0, json_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
-							  "/sbin:/bin"));
+		json_array_insert_new(env, 0,
+				      json_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+						  "/sbin:/bin"));
 	if (!has_host && json_string_value(json_object_get(cfg, "Hostname")))
-		json_array_append_new(env, json_sprintf("HOSTNAME=%s", json_string_value(json_object_get(cfg,
-													    "Hostname"))));
+		json_array_append_new(
+		    env, json_sprintf("HOSTNAME=%s", json_string_value(json_object_get(cfg, "Hostname"))));
 	if (tty && !has_term)
 		json_array_append_new(env, json_string("TERM=xterm"));
 	return env;
@@ -206,7 +244,7 @@ static bool no_new_privs(const json_t *hc)
 {
 	size_t i;
 	json_t *el;
-	json_array_foreach(json_object_get(hc, "SecurityOpt"), i, el) {
+	json_array_foreach (json_object_get(hc, "SecurityOpt"), i, el) {
 		const char *s = json_string_value(el);
 		if (s && (streq(s, "no-new-privileges") || streq(s, "no-new-privileges:true") ||
 			  streq(s, "no-new-privileges=true")))
@@ -218,10 +256,10 @@ static bool no_new_privs(const json_t *hc)
 static json_t *process_of(const json_t *cfg, const json_t *hc, const json_t *args, const json_t *extra_env,
 			  bool tty, const char *cwd, uint32_t uid, uint32_t gid)
 {
-	return json_pack("{s:b,s:{s:I,s:I},s:O,s:o,s:s,s:o,s:b}", "terminal", tty, "user", "uid", (json_int_t)uid,
-			 "gid", (json_int_t)gid, "args", args, "env", env_of(cfg, extra_env, tty), "cwd",
-			 cwd && *cwd ? cwd : "/", "capabilities", caps_object(hc), "noNewPrivileges",
-			 no_new_privs(hc));
+	return json_pack("{s:b,s:{s:I,s:I},s:O,s:o,s:s,s:o,s:b}", "terminal", tty, "user", "uid",
+			 (json_int_t)uid, "gid", (json_int_t)gid, "args", args, "env",
+			 env_of(cfg, extra_env, tty), "cwd", cwd && *cwd ? cwd : "/", "capabilities",
+			 caps_object(hc), "noNewPrivileges", no_new_privs(hc));
 }
 
 static void add_mount(json_t *mounts, const char *dst, const char *type, const char *src, const char *opts)
@@ -231,15 +269,15 @@ static void add_mount(json_t *mounts, const char *dst, const char *type, const c
 	char *save = NULL;
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
 		json_array_append_new(o, json_string(t));
-	json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:o}", "destination", dst, "type", type, "source", src,
-						"options", o));
+	json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:o}", "destination", dst, "type", type,
+						"source", src, "options", o));
 }
 
 static int user_mounts(struct engine *e, const json_t *hc, json_t *mounts, struct berth_error **err)
 {
 	size_t i;
 	json_t *el;
-	json_array_foreach(json_object_get(hc, "Binds"), i, el) {
+	json_array_foreach (json_object_get(hc, "Binds"), i, el) {
 		_cleanup_free_ char *b = xstrdup(json_string_value(el));
 		char *dst = strchr(b, ':');
 		if (!dst)
@@ -249,8 +287,8 @@ static int user_mounts(struct engine *e, const json_t *hc, json_t *mounts, struc
 		if (mode)
 			*mode++ = '\0';
 		if (dst[0] != '/')
-			return berth_error_msg(err, EINVAL, "invalid mount config: destination '%s' must be absolute",
-					       dst);
+			return berth_error_msg(
+			    err, EINVAL, "invalid mount config: destination '%s' must be absolute", dst);
 		_cleanup_free_ char *src = NULL;
 		if (b[0] == '/') {
 			src = xstrdup(b);
@@ -267,9 +305,10 @@ static int user_mounts(struct engine *e, const json_t *hc, json_t *mounts, struc
 	}
 	const char *k;
 	json_t *v;
-	json_object_foreach(json_object_get(hc, "Tmpfs"), k, v) {
+	json_object_foreach (json_object_get(hc, "Tmpfs"), k, v) {
 		const char *o = json_string_value(v);
-		_cleanup_free_ char *opts = xasprintf("nosuid,nodev,noexec%s%s", o && *o ? "," : "", o ? o : "");
+		_cleanup_free_ char *opts =
+		    xasprintf("nosuid,nodev,noexec%s%s", o && *o ? "," : "", o ? o : "");
 		add_mount(mounts, k, "tmpfs", "tmpfs", opts);
 	}
 	return 0;
@@ -281,7 +320,8 @@ static json_t *mounts_of(struct engine *e, struct container *c, bool privileged)
 	_cleanup_free_ char *dir = container_dir(e, c->id);
 	add_mount(m, "/proc", "proc", "proc", "nosuid,noexec,nodev");
 	add_mount(m, "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");
-	add_mount(m, "/dev/pts", "devpts", "devpts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5");
+	add_mount(m, "/dev/pts", "devpts", "devpts",
+		  "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5");
 	add_mount(m, "/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k");
 	add_mount(m, "/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev");
 	add_mount(m, "/sys", "sysfs", "sysfs", privileged ? "nosuid,noexec,nodev" : "nosuid,noexec,nodev,ro");
@@ -302,20 +342,22 @@ static json_t *devices_rules(void)
 			 "{s:b,s:s,s:i,s:i,s:s},{s:b,s:s,s:i,s:i,s:s},{s:b,s:s,s:i,s:i,s:s},"
 			 "{s:b,s:s,s:i,s:i,s:s},{s:b,s:s,s:i,s:i,s:s},{s:b,s:s,s:i,s:i,s:s},"
 			 "{s:b,s:s,s:i,s:s},{s:b,s:s,s:i,s:i,s:s}]",
-			 "allow", 0, "access", "rwm", "allow", 1, "type", "c", "access", "m", "allow", 1, "type", "b",
-			 "access", "m", "allow", 1, "type", "c", "major", 1, "minor", 3, "access", "rwm", "allow", 1,
-			 "type", "c", "major", 1, "minor", 5, "access", "rwm", "allow", 1, "type", "c", "major", 1,
-			 "minor", 7, "access", "rwm", "allow", 1, "type", "c", "major", 1, "minor", 8, "access", "rwm",
-			 "allow", 1, "type", "c", "major", 1, "minor", 9, "access", "rwm", "allow", 1, "type", "c",
-			 "major", 5, "minor", 0, "access", "rwm", "allow", 1, "type", "c", "major", 136, "access",
-			 "rwm", "allow", 1, "type", "c", "major", 5, "minor", 2, "access", "rwm");
+			 "allow", 0, "access", "rwm", "allow", 1, "type", "c", "access", "m", "allow", 1,
+			 "type", "b", "access", "m", "allow", 1, "type", "c", "major", 1, "minor", 3,
+			 "access", "rwm", "allow", 1, "type", "c", "major", 1, "minor", 5, "access", "rwm",
+			 "allow", 1, "type", "c", "major", 1, "minor", 7, "access", "rwm", "allow", 1, "type",
+			 "c", "major", 1, "minor", 8, "access", "rwm", "allow", 1, "type", "c", "major", 1,
+			 "minor", 9, "access", "rwm", "allow", 1, "type", "c", "major", 5, "minor", 0,
+			 "access", "rwm", "allow", 1, "type", "c", "major", 136, "access", "rwm", "allow", 1,
+			 "type", "c", "major", 5, "minor", 2, "access", "rwm");
 }
 
 static json_t *resources_of(const json_t *hc, bool privileged)
 {
 	json_t *r = json_object();
-	json_object_set_new(r, "devices", privileged ? json_pack("[{s:b,s:s}]", "allow", 1, "access", "rwm")
-						     : devices_rules());
+	json_object_set_new(r, "devices",
+			    privileged ? json_pack("[{s:b,s:s}]", "allow", 1, "access", "rwm")
+				       : devices_rules());
 	json_int_t mem = json_integer_value(json_object_get(hc, "Memory"));
 	if (mem > 0) {
 		json_t *m = json_pack("{s:I}", "limit", mem);
@@ -349,8 +391,8 @@ static json_t *resources_of(const json_t *hc, bool privileged)
 static json_t *namespaces_of(const json_t *hc, const char *netns)
 {
 	const char *mode = json_string_value(json_object_get(hc, "NetworkMode"));
-	json_t *ns = json_pack("[{s:s},{s:s},{s:s},{s:s}]", "type", "pid", "type", "ipc", "type", "uts", "type",
-			       "mount");
+	json_t *ns = json_pack("[{s:s},{s:s},{s:s},{s:s}]", "type", "pid", "type", "ipc", "type", "uts",
+			       "type", "mount");
 	if (mode && streq(mode, "host"))
 		return ns;
 	if (netns)
@@ -382,14 +424,17 @@ int spec_write(struct engine *e, struct container *c, const char *rootfs, const 
 	json_object_set_new(linux_, "cgroupsPath", json_string(cg));
 	if (!privileged) {
 		json_object_set_new(linux_, "maskedPaths", strv_json(masked_paths, ARRAY_SIZE(masked_paths)));
-		json_object_set_new(linux_, "readonlyPaths", strv_json(readonly_paths, ARRAY_SIZE(readonly_paths)));
+		json_object_set_new(linux_, "readonlyPaths",
+				    strv_json(readonly_paths, ARRAY_SIZE(readonly_paths)));
 	}
 	_cleanup_json_ json_t *args = args_of(cfg);
-	_cleanup_json_ json_t *spec = json_pack(
-		"{s:s,s:o,s:{s:s,s:b},s:s,s:o,s:o}", "ociVersion", "1.0.2", "process",
-		process_of(cfg, hc, args, NULL, tty, json_string_value(json_object_get(cfg, "WorkingDir")), uid, gid),
-		"root", "path", rootfs, "readonly", json_is_true(json_object_get(hc, "ReadonlyRootfs")), "hostname",
-		json_string_value(json_object_get(cfg, "Hostname")), "mounts", mounts, "linux", linux_);
+	_cleanup_json_ json_t *spec =
+	    json_pack("{s:s,s:o,s:{s:s,s:b},s:s,s:o,s:o}", "ociVersion", "1.0.2", "process",
+		      process_of(cfg, hc, args, NULL, tty,
+				 json_string_value(json_object_get(cfg, "WorkingDir")), uid, gid),
+		      "root", "path", rootfs, "readonly", json_is_true(json_object_get(hc, "ReadonlyRootfs")),
+		      "hostname", json_string_value(json_object_get(cfg, "Hostname")), "mounts", mounts,
+		      "linux", linux_);
 	if (!spec)
 		return berth_error_msg(err, EINVAL, "build runtime spec: invalid configuration");
 	_cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT);

@@ -12,12 +12,12 @@
 #include "common/json.h"
 #include "engine/internal.h"
 
-static const char schema[] = "PRAGMA journal_mode=WAL;"
-			     "PRAGMA synchronous=NORMAL;"
-			     "CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE, doc TEXT);"
-			     "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-			     " time_ns INTEGER, doc TEXT);"
-			     ;
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE, doc TEXT);"
+    "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " time_ns INTEGER, doc TEXT);";
 
 /* Events kept in the log; older ones are trimmed on open. */
 #define STORE_MAX_EVENTS 10000
@@ -25,8 +25,8 @@ static const char schema[] = "PRAGMA journal_mode=WAL;"
 int store_open(struct engine *e, struct berth_error **err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/berth.db", e->root);
-	int rc = sqlite3_open_v2(path, &e->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-				 NULL);
+	int rc = sqlite3_open_v2(path, &e->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
 	if (rc != SQLITE_OK)
 		return berth_error_msg(err, EIO, "open database '%s': %s", path, sqlite3_errstr(rc));
 	sqlite3_busy_timeout(e->db, 5000);
@@ -37,8 +37,8 @@ int store_open(struct engine *e, struct berth_error **err)
 		sqlite3_free(msg);
 		return r;
 	}
-	_cleanup_free_ char *trim =
-		xasprintf("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - %d;", STORE_MAX_EVENTS);
+	_cleanup_free_ char *trim = xasprintf(
+	    "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - %d;", STORE_MAX_EVENTS);
 	sqlite3_exec(e->db, trim, NULL, NULL, NULL);
 	return 0;
 }
@@ -55,8 +55,8 @@ int store_save(struct engine *e, const struct container *c)
 	_cleanup_json_ json_t *j = container_to_json(c);
 	_cleanup_free_ char *doc = json_dumps(j, JSON_COMPACT);
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(e->db, "INSERT OR REPLACE INTO containers (id, name, doc) VALUES (?, ?, ?)", -1,
-				    &st, NULL);
+	int rc = sqlite3_prepare_v2(
+	    e->db, "INSERT OR REPLACE INTO containers (id, name, doc) VALUES (?, ?, ?)", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, c->name, -1, SQLITE_STATIC);
@@ -103,10 +103,10 @@ void store_event(struct engine *e, const char *type, const char *action, const c
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	_cleanup_json_ json_t *ev = json_pack("{s:s,s:s,s:s,s:{s:s,s:o},s:s,s:I,s:I}", "Type", type, "Action", action,
-					      "id", id, "Actor", "ID", id, "Attributes",
-					      attributes ? json_deep_copy(attributes) : json_object(), "scope", "local", "time",
-					      (json_int_t)ts.tv_sec, "timeNano", (json_int_t)ns);
+	_cleanup_json_ json_t *ev = json_pack(
+	    "{s:s,s:s,s:s,s:{s:s,s:o},s:s,s:I,s:I}", "Type", type, "Action", action, "id", id, "Actor", "ID",
+	    id, "Attributes", attributes ? json_deep_copy(attributes) : json_object(), "scope", "local",
+	    "time", (json_int_t)ts.tv_sec, "timeNano", (json_int_t)ns);
 	if (streq(type, "container")) {
 		json_object_set_new(ev, "status", json_string(action));
 		json_t *img = attributes ? json_object_get(attributes, "image") : NULL;
@@ -132,7 +132,8 @@ int store_events_since(struct engine *e, int64_t since_ns, int64_t after_rowid, 
 	sqlite3_stmt *st = NULL;
 	json_t *list = json_array();
 	int64_t last = after_rowid;
-	if (sqlite3_prepare_v2(e->db, "SELECT seq, doc FROM events WHERE seq > ? AND time_ns >= ? ORDER BY seq", -1,
+	if (sqlite3_prepare_v2(e->db,
+			       "SELECT seq, doc FROM events WHERE seq > ? AND time_ns >= ? ORDER BY seq", -1,
 			       &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, after_rowid);
 		sqlite3_bind_int64(st, 2, since_ns);

@@ -52,8 +52,9 @@ int engine_volume_create(struct engine *e, const char *name, const json_t *label
 	if (!name || !*name)
 		name = gen = random_hex(32);
 	if (!volume_name_valid(name))
-		return berth_error_msg(err, EINVAL, "create %s: \"%s\" includes invalid characters for a local volume "
-						    "name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed",
+		return berth_error_msg(err, EINVAL,
+				       "create %s: \"%s\" includes invalid characters for a local volume "
+				       "name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed",
 				       name, name);
 	if (labels && !json_is_object(labels))
 		return json_type_error(NULL, "Labels", "object", labels, err);
@@ -67,7 +68,8 @@ int engine_volume_create(struct engine *e, const char *name, const json_t *label
 		char t[RFC3339_MAX];
 		clock_gettime(CLOCK_REALTIME, &ts);
 		format_rfc3339(&ts, t);
-		_cleanup_json_ json_t *meta = json_pack("{s:s,s:O}", "created", t, "labels", labels ? labels : json_object());
+		_cleanup_json_ json_t *meta =
+		    json_pack("{s:s,s:O}", "created", t, "labels", labels ? labels : json_object());
 		_cleanup_free_ char *text = json_dumps(meta, JSON_COMPACT);
 		r = fs_write_file_atomic(metap, text, strlen(text), 0644, err);
 		if (r < 0)
@@ -116,7 +118,7 @@ static bool volume_in_use_locked(struct engine *e, const char *name)
 	for (size_t i = 0; i < e->n_cs; i++) {
 		size_t k;
 		json_t *b;
-		json_array_foreach(json_object_get(e->cs[i]->hostconfig, "Binds"), k, b) {
+		json_array_foreach (json_object_get(e->cs[i]->hostconfig, "Binds"), k, b) {
 			const char *s = json_string_value(b);
 			if (s && !strncmp(s, name, nlen) && s[nlen] == ':')
 				return true;

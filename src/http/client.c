@@ -39,8 +39,8 @@ int http_client_new(const char *host, struct http_client **ret, struct berth_err
 		c->base_url = xasprintf("http://%s", host + 6);
 	} else {
 		free(c);
-		return berth_error_msg(err, EINVAL, "invalid host '%s': expected unix:///path or tcp://host:port",
-				       host);
+		return berth_error_msg(err, EINVAL,
+				       "invalid host '%s': expected unix:///path or tcp://host:port", host);
 	}
 	c->curl = curl_easy_init();
 	if (!c->curl) {
@@ -137,9 +137,10 @@ int http_client_do(struct http_client *c, const struct http_client_request *r, l
 	}
 	if (rc != CURLE_OK) {
 		if (rc == CURLE_COULDNT_CONNECT)
-			return berth_error_msg(err, ECONNREFUSED,
-					       "cannot connect to the berth daemon at '%s': is the daemon running?",
-					       c->unix_path ? c->unix_path : c->base_url);
+			return berth_error_msg(
+			    err, ECONNREFUSED,
+			    "cannot connect to the berth daemon at '%s': is the daemon running?",
+			    c->unix_path ? c->unix_path : c->base_url);
 		return berth_error_msg(err, EIO, "%s %s: %s", r->method, r->path, curl_easy_strerror(rc));
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, ret_status);
@@ -196,8 +197,9 @@ int http_client_send(struct http_client *c, const char *method, const char *path
 	if (fd < 0)
 		return fd;
 	_cleanup_strbuf_ struct strbuf req = STRBUF_INIT;
-	strbuf_addf(&req, "%s %s HTTP/1.1\r\nHost: berth\r\n%sContent-Type: application/json\r\n"
-			  "Content-Length: %zu\r\n\r\n",
+	strbuf_addf(&req,
+		    "%s %s HTTP/1.1\r\nHost: berth\r\n%sContent-Type: application/json\r\n"
+		    "Content-Length: %zu\r\n\r\n",
 		    method, path, headers ? headers : "", body ? body_len : 0);
 	if (body)
 		strbuf_add(&req, body, body_len);
@@ -269,8 +271,8 @@ int http_client_hijack(struct http_client *c, const char *method, const char *pa
 		       size_t body_len, long *ret_status, int *ret_fd, struct strbuf *out,
 		       struct berth_error **err)
 {
-	_cleanup_close_ int fd = http_client_send(c, method, path, "Connection: Upgrade\r\nUpgrade: tcp\r\n", body,
-						  body_len, err);
+	_cleanup_close_ int fd =
+	    http_client_send(c, method, path, "Connection: Upgrade\r\nUpgrade: tcp\r\n", body, body_len, err);
 	if (fd < 0)
 		return fd;
 	_cleanup_strbuf_ struct strbuf head = STRBUF_INIT;

@@ -31,8 +31,8 @@ struct http_request;
 typedef void (*http_handler_fn)(struct http_request *req, void *userdata);
 
 struct http_server_opts {
-	int listen_fd;         /* a bound, listening socket the server takes over */
-	size_t max_body;       /* 0: HTTP_DEFAULT_MAX_BODY */
+	int listen_fd;   /* a bound, listening socket the server takes over */
+	size_t max_body; /* 0: HTTP_DEFAULT_MAX_BODY */
 	/* Optional per-request limit by method and path (version prefix removed); 0: max_body. */
 	size_t (*body_limit)(const char *method, const char *path, void *userdata);
 	http_handler_fn handler;
@@ -40,7 +40,8 @@ struct http_server_opts {
 };
 
 /* Start serving in background threads. On failure listen_fd is closed. */
-int http_server_start(const struct http_server_opts *opts, struct http_server **ret, struct berth_error **err);
+int http_server_start(const struct http_server_opts *opts, struct http_server **ret,
+		      struct berth_error **err);
 /* Stop accepting, wait for the threads, free. Accepts NULL. */
 struct http_server *http_server_stop(struct http_server *s);
 
@@ -61,7 +62,8 @@ const char *http_request_body(const struct http_request *req, size_t *ret_len);
 bool http_query_bool(const struct http_request *req, const char *key, bool def);
 
 /* Responses. Each takes ownership of what it is given. */
-void http_respond(struct http_request *req, unsigned status, const char *content_type, char *body, size_t len);
+void http_respond(struct http_request *req, unsigned status, const char *content_type, char *body,
+		  size_t len);
 void http_respond_json(struct http_request *req, unsigned status, json_t *body);
 void http_respond_empty(struct http_request *req, unsigned status);
 /* Docker's error body {"message": "..."}. */
@@ -118,10 +120,10 @@ struct http_client_request {
 	const char *content_type;
 	const char *body;
 	size_t body_len;
-	int body_fd;       /* >= 0: stream the request body from this fd instead */
+	int body_fd;          /* >= 0: stream the request body from this fd instead */
 	http_body_fn on_body; /* NULL: collect into the response strbuf */
 	void *on_body_ctx;
-	long timeout_ms;   /* 0: none */
+	long timeout_ms; /* 0: none */
 };
 
 /* Perform a request. *ret_status is the HTTP status; out (may be NULL) gets the body. */

@@ -19,7 +19,7 @@
 #include "common/util.h"
 #include "http/http.h"
 
-#define HTTP_MAX_HEADERS 8
+#define HTTP_MAX_HEADERS  8
 /* Upgraded (attach/exec) connections tracked for shutdown. */
 #define HTTP_MAX_HIJACKED 1024
 
@@ -222,8 +222,8 @@ void http_respond_stream(struct http_request *req, unsigned status, const char *
 	s->done = done;
 	s->ctx = ctx;
 	strbuf_init(&s->pending, 0);
-	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read,
-								      s, stream_free);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, s, stream_free);
 	if (!resp)
 		stream_free(s);
 	queue(req, status, resp, content_type);
@@ -339,7 +339,8 @@ static struct http_request *request_new(struct http_server *srv, struct MHD_Conn
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-				  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+				  const char *version, const char *upload, size_t *upload_size,
+				  void **con_cls)
 {
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
@@ -379,12 +380,13 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	pthread_mutex_init(&s->lock, NULL);
 	for (int i = 0; i < HTTP_MAX_HIJACKED; i++)
 		s->hijacked[i] = -1;
-	s->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-					  MHD_ALLOW_UPGRADE | MHD_USE_ITC | MHD_USE_POLL,
-				  0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, opts->listen_fd,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-				  (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-				  MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
+	s->mhd =
+	    MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+				 MHD_ALLOW_UPGRADE | MHD_USE_ITC | MHD_USE_POLL,
+			     0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, opts->listen_fd,
+			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+			     (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
+			     MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
 	if (!s->mhd) {
 		close(opts->listen_fd);
 		free(s);

@@ -12,7 +12,7 @@
 
 struct logfile {
 	int fd;
-	char *path; /* NULL: the "none" driver (everything dropped) */
+	char *path;             /* NULL: the "none" driver (everything dropped) */
 	int64_t size, max_size; /* max_size 0: never rotate */
 	int max_file;
 	struct strbuf partial[2]; /* stdout, stderr */

@@ -14,8 +14,14 @@
 
 int shim_write_frame(int fd, enum shim_stream s, const void *data, size_t len)
 {
-	unsigned char hdr[8] = { (unsigned char)s, 0, 0, 0, (unsigned char)(len >> 24), (unsigned char)(len >> 16),
-				 (unsigned char)(len >> 8), (unsigned char)len };
+	unsigned char hdr[8] = { (unsigned char)s,
+				 0,
+				 0,
+				 0,
+				 (unsigned char)(len >> 24),
+				 (unsigned char)(len >> 16),
+				 (unsigned char)(len >> 8),
+				 (unsigned char)len };
 	int r = fs_write_all(fd, hdr, sizeof(hdr));
 	if (r < 0)
 		return r;

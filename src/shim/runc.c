@@ -108,7 +108,8 @@ int runc_create(const struct runc *rc, const int stdio[3], const char *console, 
 }
 
 /* Run a short runtime command to completion, capturing its stderr. */
-static int runc_simple(const struct runc *rc, const char *what, const char *const *args, struct berth_error **err)
+static int runc_simple(const struct runc *rc, const char *what, const char *const *args,
+		       struct berth_error **err)
 {
 	_cleanup_free_ char *logp = runc_log_path(rc);
 	const char *argv[24];

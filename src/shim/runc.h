@@ -21,7 +21,8 @@ int runc_create(const struct runc *rc, const int stdio[3], const char *console, 
 		struct berth_error **err);
 int runc_start(const struct runc *rc, struct berth_error **err);
 int runc_delete(const struct runc *rc, struct berth_error **err);
-/* Spawn `exec` (foreground unless detach); *ret_pid is the runtime process, whose exit status is the process's. */
+/* Spawn `exec` (foreground unless detach); *ret_pid is the runtime process, whose exit status is the
+ * process's. */
 int runc_exec(const struct runc *rc, const char *process_file, const int stdio[3], const char *console,
 	      bool detach, pid_t *ret_pid, struct berth_error **err);
 

@@ -31,8 +31,8 @@
 #include "shim/shim.h"
 
 #define SHIM_MAX_CLIENTS 64
-#define SHIM_MAX_EXECS 32
-#define SHIM_BUF (32 * 1024)
+#define SHIM_MAX_EXECS   32
+#define SHIM_BUF         (32 * 1024)
 
 struct client {
 	int fd;
@@ -42,8 +42,8 @@ struct client {
 struct exec_session {
 	char *id;
 	pid_t pid;
-	int conn;            /* stream to the client, -1 when detached */
-	int out, errfd, in;  /* our ends; out is the pty master with a tty */
+	int conn;           /* stream to the client, -1 when detached */
+	int out, errfd, in; /* our ends; out is the pty master with a tty */
 	bool tty, exited;
 	int status;
 };
@@ -121,7 +121,9 @@ static int recv_console(int lfd, struct berth_error **err)
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { buf, sizeof(buf) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)
+	};
 	if (recvmsg(c, &mh, MSG_CMSG_CLOEXEC) < 0)
 		return berth_error_errno(err, "receive console");
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
@@ -325,11 +327,10 @@ static void handle_request(struct shim *s, int fd)
 			reply(fd, "too many attached clients");
 		} else {
 			reply(fd, NULL);
-			s->clients[s->n_clients++] = (struct client){
-				fd, json_is_true(json_object_get(req, "stdin")),
-				json_is_true(json_object_get(req, "stdout")),
-				json_is_true(json_object_get(req, "stderr")), false
-			};
+			s->clients[s->n_clients++] =
+			    (struct client){ fd, json_is_true(json_object_get(req, "stdin")),
+					     json_is_true(json_object_get(req, "stdout")),
+					     json_is_true(json_object_get(req, "stderr")), false };
 			return;
 		}
 	} else if (streq(op, "exec")) {
@@ -367,9 +368,8 @@ static void write_exit_file(struct shim *s)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	format_rfc3339(&ts, t);
 	int st = s->init_status;
-	_cleanup_free_ char *body =
-		xasprintf("{\"exit_code\":%d,\"signal\":%d,\"finished_at\":\"%s\"}\n", proc_exit_code(st),
-			  WIFSIGNALED(st) ? WTERMSIG(st) : 0, t);
+	_cleanup_free_ char *body = xasprintf("{\"exit_code\":%d,\"signal\":%d,\"finished_at\":\"%s\"}\n",
+					      proc_exit_code(st), WIFSIGNALED(st) ? WTERMSIG(st) : 0, t);
 	_cleanup_free_ char *path = xasprintf("%s/exit.json", s->dir);
 	(void)fs_write_file_atomic(path, body, strlen(body), 0644, NULL);
 }
@@ -378,8 +378,8 @@ static void finish_exec(struct shim *s, size_t i)
 {
 	struct exec_session *x = s->execs[i];
 	_cleanup_free_ char *path = xasprintf("%s/exec-%s.json", s->dir, x->id);
-	_cleanup_free_ char *body = xasprintf("{\"exit_code\":%d,\"pid\":%d}\n", proc_exit_code(x->status),
-					      (int)x->pid);
+	_cleanup_free_ char *body =
+	    xasprintf("{\"exit_code\":%d,\"pid\":%d}\n", proc_exit_code(x->status), (int)x->pid);
 	(void)fs_write_file_atomic(path, body, strlen(body), 0644, NULL);
 	_cleanup_free_ char *pfile = xasprintf("%s/exec-%s.process.json", s->dir, x->id);
 	(void)unlink(pfile);
@@ -427,7 +427,8 @@ static bool pump(int fd, int stream, struct shim *s, struct exec_session *x)
 	if (!x) {
 		broadcast(s, stream, buf, (size_t)n);
 	} else if (x->conn >= 0) {
-		int r = x->tty ? fs_write_all(x->conn, buf, (size_t)n) : shim_write_frame(x->conn, stream, buf, (size_t)n);
+		int r = x->tty ? fs_write_all(x->conn, buf, (size_t)n)
+			       : shim_write_frame(x->conn, stream, buf, (size_t)n);
 		if (r < 0)
 			x->conn = safe_close(x->conn);
 	}

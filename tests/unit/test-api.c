@@ -54,16 +54,19 @@ static void test_config_check(void **state)
 	assert_int_equal(check("{\"Image\":\"b\",\"Env\":\"A=1\"}"), -EINVAL);
 	assert_int_equal(check("{\"Image\":\"b\",\"Labels\":{\"a\":1}}"), -EINVAL);
 	assert_int_equal(check("{\"Image\":\"b\",\"HostConfig\":{\"Memory\":\"1g\"}}"), -EINVAL);
-	assert_int_equal(check("{\"Image\":\"b\",\"HostConfig\":{\"RestartPolicy\":{\"Name\":\"sometimes\"}}}"), -EINVAL);
+	assert_int_equal(
+	    check("{\"Image\":\"b\",\"HostConfig\":{\"RestartPolicy\":{\"Name\":\"sometimes\"}}}"), -EINVAL);
 	assert_int_equal(check("{\"Image\":\"b\",\"HostConfig\":{\"RestartPolicy\":{\"Name\":\"always\"},"
 			       "\"AutoRemove\":true}}"),
 			 -EINVAL);
 	assert_int_equal(check("{\"Image\":\"b\",\"HostConfig\":{\"RestartPolicy\":{\"Name\":\"always\","
 			       "\"MaximumRetryCount\":3}}}"),
 			 -EINVAL);
-	assert_int_equal(check("{\"Image\":\"b\",\"HostConfig\":{\"LogConfig\":{\"Type\":\"syslog\"}}}"), -EINVAL);
-	assert_int_equal(check("{\"Image\":\"b\",\"HostConfig\":{\"LogConfig\":{\"Config\":{\"max-size\":\"1q\"}}}}"),
+	assert_int_equal(check("{\"Image\":\"b\",\"HostConfig\":{\"LogConfig\":{\"Type\":\"syslog\"}}}"),
 			 -EINVAL);
+	assert_int_equal(
+	    check("{\"Image\":\"b\",\"HostConfig\":{\"LogConfig\":{\"Config\":{\"max-size\":\"1q\"}}}}"),
+	    -EINVAL);
 	assert_int_equal(check("{\"Image\":\"b\",\"HostConfig\":{\"NetworkMode\":\"mynet\"}}"), -ENOENT);
 	assert_int_equal(check("{\"Image\":\"b\",\"HostConfig\":{\"NetworkMode\":\"none\"}}"), 0);
 	assert_int_equal(check("{\"Image\":\"b\",\"HostConfig\":[]}"), -EINVAL);

@@ -15,7 +15,8 @@ static void expect(const char *tmpl, const char *json, const char *want)
 static void test_templates(void **state)
 {
 	expect("{{.Name}}", "{\"Name\":\"web\"}", "web");
-	expect("{{ .State.Status }} {{.State.Pid}}", "{\"State\":{\"Status\":\"running\",\"Pid\":42}}", "running 42");
+	expect("{{ .State.Status }} {{.State.Pid}}", "{\"State\":{\"Status\":\"running\",\"Pid\":42}}",
+	       "running 42");
 	expect("{{.Missing}}", "{}", "<no value>");
 	expect("{{.N}}", "{\"N\":null}", "<nil>");
 	expect("{{json .L}}", "{\"L\":{\"a\":\"b\"}}", "{\"a\":\"b\"}");

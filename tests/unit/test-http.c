@@ -34,11 +34,13 @@ static void handler(struct http_request *req, void *userdata)
 		size_t len;
 		const char *b = http_request_body(req, &len);
 		char *copy = xstrndup(b, len);
-		http_response_header(req, "X-Version", http_request_version(req) ? http_request_version(req) : "none");
+		http_response_header(req, "X-Version",
+				     http_request_version(req) ? http_request_version(req) : "none");
 		http_respond(req, 200, "text/plain", copy, len);
 	} else if (streq(path, "/query")) {
-		http_respond_json(req, 200, json_pack("{s:b,s:s?}", "flag", http_query_bool(req, "flag", false), "v",
-						      http_request_query(req, "v")));
+		http_respond_json(req, 200,
+				  json_pack("{s:b,s:s?}", "flag", http_query_bool(req, "flag", false), "v",
+					    http_request_query(req, "v")));
 	} else if (streq(path, "/stream")) {
 		int *n = xcalloc(1, sizeof(int));
 		http_respond_stream(req, 200, "text/plain", count_stream, free, n);
@@ -84,10 +86,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-static long do_req(struct fixture *f, const char *method, const char *path, const char *body, struct strbuf *out)
+static long do_req(struct fixture *f, const char *method, const char *path, const char *body,
+		   struct strbuf *out)
 {
-	struct http_client_request r = { .method = method, .path = path, .body = body,
-					 .body_len = body ? strlen(body) : 0, .body_fd = -1 };
+	struct http_client_request r = { .method = method,
+					 .path = path,
+					 .body = body,
+					 .body_len = body ? strlen(body) : 0,
+					 .body_fd = -1 };
 	long st = 0;
 	assert_int_equal(http_client_do(f->cli, &r, &st, out, NULL), 0);
 	return st;

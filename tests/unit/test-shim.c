@@ -121,9 +121,12 @@ static void test_request_to_missing_shim_fails(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lines_become_records),   cmocka_unit_test(test_rotation_keeps_max_file),
-		cmocka_unit_test(test_long_lines_are_split),   cmocka_unit_test(test_none_driver_writes_nothing),
-		cmocka_unit_test(test_frame_header),	       cmocka_unit_test(test_request_to_missing_shim_fails),
+		cmocka_unit_test(test_lines_become_records),
+		cmocka_unit_test(test_rotation_keeps_max_file),
+		cmocka_unit_test(test_long_lines_are_split),
+		cmocka_unit_test(test_none_driver_writes_nothing),
+		cmocka_unit_test(test_frame_header),
+		cmocka_unit_test(test_request_to_missing_shim_fails),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

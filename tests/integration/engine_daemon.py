@@ -126,6 +126,10 @@ class Daemon:
         self.stop()
         subprocess.run(["runc", "--root", os.path.join(self.exec_root, "runc"), "list", "-q"],
                        capture_output=True)
+        keep = os.environ.get("BERTH_TEST_LOGDIR")
+        if keep and os.path.exists(self.logpath):
+            os.makedirs(keep, exist_ok=True)
+            shutil.copy(self.logpath, os.path.join(keep, os.path.basename(self.base) + ".log"))
         leaked = mounts_under(self.base)
         unmount_all(self.base)
         shutil.rmtree(self.base, ignore_errors=True)

@@ -37,7 +37,8 @@ static void usage(FILE *f)
 		"      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT
 		")\n"
 		"  -H, --host URL           socket to listen on (default unix://EXEC_ROOT/berth.sock)\n"
-		"      --runtime-path PATH  OCI runtime with runc's CLI (default: runc from PATH)\n"
+		"      --runtime-path PATH  OCI runtime with runc's CLI (default /usr/sbin/runc), or \"berth\"\n"
+		"                           for the in-process berth runtime library\n"
 		"  -p, --pidfile FILE       write the daemon's pid here\n"
 		"  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
 		"  -h, --help               show this help\n");

@@ -64,6 +64,9 @@ def test_exit_while_daemon_down_is_recorded(daemon):
         f.write("go\n")
     wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
     daemon.start()
+    # The shim may still be finishing (flushing the log, writing exit.json): the
+    # daemon adopts it and records the exit when it ends.
+    wait_for(lambda: inspect(daemon, "late")["State"]["Status"] == "exited")
     st = inspect(daemon, "late")["State"]
     assert (st["Status"], st["ExitCode"]) == ("exited", 5)
     assert daemon.docker("logs", "late").stdout == "bye\n"

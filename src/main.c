@@ -7,7 +7,10 @@
 #include <libgen.h>
 
 #include "build/build.h"
+#include "api/api.h"
+#include "cli/cli.h"
 #include "common/log.h"
+#include "shim/shim.h"
 #include "runtime/runtime.h"
 #include "image/image.h"
 #include "net/net.h"
@@ -31,6 +34,30 @@ static const struct command commands[] = {
 	{ "net-tool", net_tool_main, NULL },
 	{ "registry", registry_main, "Run an OCI distribution registry (serve, gc)" },
 	{ "build-tool", build_tool_main, NULL },
+	{ "daemon", api_daemon_main, "Run the berth engine (Docker Engine API on a unix socket)" },
+	{ "shim", shim_main, NULL },
+	{ "run", cli_run, "Create and run a new container from an image" },
+	{ "create", cli_create, "Create a new container" },
+	{ "start", cli_start, "Start stopped containers" },
+	{ "stop", cli_stop, "Stop running containers" },
+	{ "restart", cli_restart, "Restart containers" },
+	{ "kill", cli_kill, "Kill running containers" },
+	{ "rm", cli_rm, "Remove containers" },
+	{ "ps", cli_ps, "List containers" },
+	{ "logs", cli_logs, "Fetch the logs of a container" },
+	{ "inspect", cli_inspect, "Return low-level information on containers and images" },
+	{ "exec", cli_exec, "Run a command in a running container" },
+	{ "wait", cli_wait, "Block until containers stop, then print their exit codes" },
+	{ "pause", cli_pause, "Pause all processes within containers" },
+	{ "unpause", cli_unpause, "Unpause all processes within containers" },
+	{ "rename", cli_rename, "Rename a container" },
+	{ "top", cli_top, "Display the running processes of a container" },
+	{ "images", cli_images, "List images" },
+	{ "import", cli_import, "Import a rootfs tarball as an image" },
+	{ "rmi", cli_rmi, "Remove images" },
+	{ "tag", cli_tag, "Tag an image" },
+	{ "info", cli_info, "Display system-wide information" },
+	{ "events", cli_events, "Get real time events from the daemon" },
 };
 
 static const struct command *find_command(const char *name)

@@ -1,0 +1,42 @@
+/*
+ * api.h - the Docker Engine API (v1.41 shapes) over the engine library.
+ *
+ * Every route is a small function: parse the request, call engine/ (or the
+ * image store), format Docker's JSON. Errors become {"message": ...} with
+ * docker's status codes (see api_status_of()).
+ */
+#ifndef BERTH_API_API_H
+#define BERTH_API_API_H
+
+#include "engine/engine.h"
+#include "http/http.h"
+
+/* Highest and lowest API versions served (what /_ping and /version report). */
+#define API_VERSION     "1.41"
+#define API_MIN_VERSION "1.24"
+
+struct image_store;
+
+struct api {
+	struct engine *engine;
+	struct image_store *images;
+	int64_t started_ns;
+	const char *root;
+};
+
+/* The server's request handler (userdata: struct api *). */
+void api_handle(struct http_request *req, void *userdata);
+
+/* Is there a route for method and (unversioned) path? */
+bool api_route_exists(const char *method, const char *path);
+
+/* HTTP status for an engine error code (negative errno). */
+unsigned api_status_of(int r);
+
+/* Answer with the error chain as docker's error body. */
+void api_error(struct http_request *req, int r, struct berth_error *err);
+
+/* `berth daemon` */
+int api_daemon_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,338 @@
+/*
+ * containers.c - /containers/... routes: parse docker's query and body,
+ * call the engine, format docker's responses.
+ */
+#include <signal.h>
+#include <sys/socket.h>
+
+#include "api/routes.h"
+#include "common/json.h"
+#include "common/util.h"
+
+#define CALL_ERR(c, r, err) api_error((c)->req, (r), (err))
+
+static json_t *query_filters(struct api_call *c, int *ret)
+{
+	const char *f = http_request_query(c->req, "filters");
+	*ret = 0;
+	if (!f || !*f)
+		return NULL;
+	json_t *j = json_loads(f, 0, NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		http_respond_error(c->req, 400, "invalid filter '%s'", f);
+		*ret = -EINVAL;
+		return NULL;
+	}
+	return j;
+}
+
+void api_containers_list(struct api_call *c)
+{
+	int r;
+	_cleanup_json_ json_t *filters = query_filters(c, &r);
+	if (r < 0)
+		return;
+	bool all = http_query_bool(c->req, "all", false);
+	const char *lim = http_request_query(c->req, "limit");
+	int64_t limit = -1;
+	if (lim && *lim && (parse_int64(lim, &limit) < 0)) {
+		http_respond_error(c->req, 400, "invalid limit '%s'", lim);
+		return;
+	}
+	if (limit > 0)
+		all = true;
+	struct engine_container_info **list = NULL;
+	size_t n = 0;
+	_cleanup_error_ struct berth_error *err = NULL;
+	r = engine_container_list(c->api->engine, all, &list, &n, &err);
+	if (r < 0) {
+		CALL_ERR(c, r, err);
+		return;
+	}
+	json_t *out = json_array();
+	for (size_t i = 0; i < n && (limit <= 0 || (int64_t)json_array_size(out) < limit); i++)
+		if (!filters || api_container_filter(list[i], filters))
+			json_array_append_new(out, api_container_summary(list[i]));
+	engine_container_info_list_free(list, n);
+	http_respond_json(c->req, 200, out);
+}
+
+void api_container_create(struct api_call *c)
+{
+	_cleanup_json_ json_t *body = NULL;
+	if (api_body_json(c->req, &body, true) < 0)
+		return;
+	if (!json_is_object(body)) {
+		http_respond_error(c->req, 400, "request body: expected object, got %s",
+				   json_type_name(body));
+		return;
+	}
+	_cleanup_json_ json_t *cfg = json_deep_copy(body);
+	json_t *hc = json_incref(json_object_get(cfg, "HostConfig"));
+	json_object_del(cfg, "HostConfig");
+	json_object_del(cfg, "NetworkingConfig");
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_free_ char *id = NULL;
+	int r =
+	    engine_container_create(c->api->engine, http_request_query(c->req, "name"), cfg, hc, &id, &err);
+	json_decref(hc);
+	if (r < 0) {
+		CALL_ERR(c, r, err);
+		return;
+	}
+	http_respond_json(c->req, 201, json_pack("{s:s,s:[]}", "Id", id, "Warnings"));
+}
+
+void api_container_inspect(struct api_call *c)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_container_info_ struct engine_container_info *i = NULL;
+	int r = engine_container_inspect(c->api->engine, c->param[0], &i, &err);
+	if (r < 0) {
+		CALL_ERR(c, r, err);
+		return;
+	}
+	http_respond_json(c->req, 200, api_container_json(i));
+}
+
+void api_container_start(struct api_call *c)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = engine_container_start(c->api->engine, c->param[0], &err);
+	if (r < 0 && api_status_of(r) == 500)
+		r = -EINVAL; /* docker reports runtime start failures as 400 */
+	if (r < 0)
+		CALL_ERR(c, r, err);
+	else
+		http_respond_empty(c->req, 204);
+}
+
+static int query_timeout(struct api_call *c, int *ret)
+{
+	const char *t = http_request_query(c->req, "t");
+	if (!t || !*t)
+		t = http_request_query(c->req, "timeout");
+	int64_t v = -1;
+	if (t && *t && (parse_int64(t, &v) < 0 || v < -1 || v > 1000000)) {
+		http_respond_error(c->req, 400, "invalid timeout '%s'", t);
+		return -EINVAL;
+	}
+	*ret = (int)v;
+	return 0;
+}
+
+void api_container_stop(struct api_call *c)
+{
+	int t;
+	if (query_timeout(c, &t) < 0)
+		return;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = engine_container_stop(c->api->engine, c->param[0], t, &err);
+	if (r < 0)
+		CALL_ERR(c, r, err);
+	else
+		http_respond_empty(c->req, 204);
+}
+
+void api_container_restart(struct api_call *c)
+{
+	int t;
+	if (query_timeout(c, &t) < 0)
+		return;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = engine_container_restart(c->api->engine, c->param[0], t, &err);
+	if (r < 0)
+		CALL_ERR(c, r, err);
+	else
+		http_respond_empty(c->req, 204);
+}
+
+void api_container_kill(struct api_call *c)
+{
+	const char *s = http_request_query(c->req, "signal");
+	int sig = s && *s ? engine_signal_parse(s) : SIGKILL;
+	if (sig < 0) {
+		http_respond_error(c->req, 400, "Invalid signal: %s", s);
+		return;
+	}
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = engine_container_kill(c->api->engine, c->param[0], sig, &err);
+	if (r < 0)
+		CALL_ERR(c, r, err);
+	else
+		http_respond_empty(c->req, 204);
+}
+
+static void pause_op(struct api_call *c, bool pause)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = engine_container_pause(c->api->engine, c->param[0], pause, &err);
+	if (r == -EALREADY)
+		r = -EBUSY;
+	if (r < 0)
+		CALL_ERR(c, r, err);
+	else
+		http_respond_empty(c->req, 204);
+}
+
+void api_container_pause(struct api_call *c)
+{
+	pause_op(c, true);
+}
+
+void api_container_unpause(struct api_call *c)
+{
+	pause_op(c, false);
+}
+
+struct wait_ctx {
+	struct engine *e;
+	char *id;
+	enum engine_wait_condition cond;
+};
+
+static int wait_read(void *ctx, struct strbuf *out)
+{
+	struct wait_ctx *w = ctx;
+	int code = 0;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = engine_container_wait(w->e, w->id, w->cond, &code, &err);
+	if (r < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		strbuf_addf(out, "{\"Error\":{\"Message\":");
+		strbuf_add_json_string(out, m);
+		strbuf_addstr(out, "},\"StatusCode\":-1}\n");
+	} else {
+		strbuf_addf(out, "{\"Error\":null,\"StatusCode\":%d}\n", code);
+	}
+	return 1;
+}
+
+static void wait_done(void *ctx)
+{
+	struct wait_ctx *w = ctx;
+	free(w->id);
+	free(w);
+}
+
+void api_container_wait(struct api_call *c)
+{
+	const char *cond = http_request_query(c->req, "condition");
+	enum engine_wait_condition wc = ENGINE_WAIT_NOT_RUNNING;
+	if (cond && streq(cond, "next-exit"))
+		wc = ENGINE_WAIT_NEXT_EXIT;
+	else if (cond && streq(cond, "removed"))
+		wc = ENGINE_WAIT_REMOVED;
+	else if (cond && *cond && !streq(cond, "not-running")) {
+		http_respond_error(c->req, 400, "invalid condition: \"%s\"", cond);
+		return;
+	}
+	/* Check existence first so that a missing container is a 404, not a stream error. */
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_container_info_ struct engine_container_info *i = NULL;
+	int r = engine_container_inspect(c->api->engine, c->param[0], &i, &err);
+	if (r < 0) {
+		CALL_ERR(c, r, err);
+		return;
+	}
+	struct wait_ctx *w = xcalloc(1, sizeof(*w));
+	w->e = c->api->engine;
+	w->id = xstrdup(i->id);
+	w->cond = wc;
+	http_respond_stream(c->req, 200, "application/json", wait_read, wait_done, w);
+}
+
+void api_container_rename(struct api_call *c)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r =
+	    engine_container_rename(c->api->engine, c->param[0], http_request_query(c->req, "name"), &err);
+	if (r < 0)
+		CALL_ERR(c, r, err);
+	else
+		http_respond_empty(c->req, 204);
+}
+
+static int query_uint(struct api_call *c, const char *key, int64_t *ret)
+{
+	const char *v = http_request_query(c->req, key);
+	if (!v || parse_int64(v, ret) < 0 || *ret < 0 || *ret > 65535) {
+		http_respond_error(c->req, 400, "invalid %s '%s'", key, v ? v : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void api_container_resize(struct api_call *c)
+{
+	int64_t h, w;
+	if (query_uint(c, "h", &h) < 0 || query_uint(c, "w", &w) < 0)
+		return;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = engine_resize(c->api->engine, c->param[0], NULL, (int)h, (int)w, &err);
+	if (r < 0 && r != -ENOTTY)
+		CALL_ERR(c, r, err);
+	else
+		http_respond_empty(c->req, 200);
+}
+
+void api_exec_resize(struct api_call *c)
+{
+	int64_t h, w;
+	if (query_uint(c, "h", &h) < 0 || query_uint(c, "w", &w) < 0)
+		return;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = engine_resize(c->api->engine, NULL, c->param[0], (int)h, (int)w, &err);
+	if (r < 0 && r != -ENOTTY)
+		CALL_ERR(c, r, err);
+	else
+		http_respond_empty(c->req, 200);
+}
+
+void api_container_remove(struct api_call *c)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = engine_container_remove(c->api->engine, c->param[0], http_query_bool(c->req, "force", false),
+					http_query_bool(c->req, "v", false), &err);
+	if (r < 0)
+		CALL_ERR(c, r, err);
+	else
+		http_respond_empty(c->req, 204);
+}
+
+void api_container_top(struct api_call *c)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	json_t *out = NULL;
+	int r = engine_container_top(c->api->engine, c->param[0], &out, &err);
+	if (r < 0)
+		CALL_ERR(c, r, err);
+	else
+		http_respond_json(c->req, 200, out);
+}
+
+void api_containers_prune(struct api_call *c)
+{
+	int r;
+	_cleanup_json_ json_t *filters = query_filters(c, &r);
+	if (r < 0)
+		return;
+	struct engine_container_info **list = NULL;
+	size_t n = 0;
+	engine_container_list(c->api->engine, true, &list, &n, NULL);
+	json_t *deleted = json_array();
+	for (size_t i = 0; i < n; i++) {
+		if (list[i]->state != ENGINE_EXITED && list[i]->state != ENGINE_CREATED &&
+		    list[i]->state != ENGINE_DEAD)
+			continue;
+		json_t *labels = json_object_get(filters, "label");
+		if (labels && !api_container_filter(list[i], filters))
+			continue;
+		if (engine_container_remove(c->api->engine, list[i]->id, false, false, NULL) >= 0)
+			json_array_append_new(deleted, json_string(list[i]->id));
+	}
+	engine_container_info_list_free(list, n);
+	http_respond_json(c->req, 200,
+			  json_pack("{s:o,s:i}", "ContainersDeleted", deleted, "SpaceReclaimed", 0));
+}

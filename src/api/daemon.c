@@ -1,0 +1,221 @@
+/*
+ * daemon.c - `berth daemon`: flags and config file, the engine, the API
+ * server on a unix socket, and a graceful shutdown on SIGTERM/SIGINT that
+ * leaves containers running (their shims keep them; the next daemon
+ * reattaches).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "api/routes.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/process.h"
+#include "image/image.h"
+#include "shim/shim.h"
+
+#define DEFAULT_ROOT      "/var/lib/berth"
+#define DEFAULT_EXEC_ROOT "/run/berth"
+/* Bodies of image uploads (import/load) may be large; JSON bodies stay at the default. */
+#define API_MAX_UPLOAD    (1024u << 20)
+
+struct daemon_opts {
+	char *root, *exec_root, *host, *runtime, *pidfile, *config_file, *log_level;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "Usage: berth daemon [OPTIONS]\n\n"
+	    "Run the berth engine: the Docker Engine API on a unix socket.\n\n"
+	    "Options:\n"
+	    "      --config-file FILE   JSON config (keys: root, exec-root, host, runtime-path, pidfile, "
+	    "log-level)\n"
+	    "      --root DIR           state directory (default $BERTH_ROOT or " DEFAULT_ROOT ")\n"
+	    "      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT
+	    ")\n"
+	    "  -H, --host URL           socket to listen on (default unix://EXEC_ROOT/berth.sock)\n"
+	    "      --runtime-path PATH  OCI runtime with runc's CLI (default /usr/sbin/runc), or \"berth\"\n"
+	    "                           for the in-process berth runtime library\n"
+	    "  -p, --pidfile FILE       write the daemon's pid here\n"
+	    "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
+	    "  -h, --help               show this help\n");
+}
+
+static void set(char **slot, const char *v)
+{
+	free(*slot);
+	*slot = v ? xstrdup(v) : NULL;
+}
+
+static int load_config_file(struct daemon_opts *o, struct berth_error **err)
+{
+	_cleanup_json_ json_t *j = NULL;
+	int r = json_load_path(o->config_file, 1 << 20, &j, err);
+	if (r < 0)
+		return r;
+	static const char *const keys[] = { "root",         "exec-root", "host",
+					    "runtime-path", "pidfile",   "log-level" };
+	char **slots[] = { &o->root, &o->exec_root, &o->host, &o->runtime, &o->pidfile, &o->log_level };
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *v = NULL;
+		if ((r = json_get_string(j, NULL, keys[i], 0, &v, err)) < 0)
+			return r;
+		if (v && !*slots[i])
+			set(slots[i], v);
+	}
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct daemon_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "root", required_argument, NULL, 'r' },
+		{ "exec-root", required_argument, NULL, 'x' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "runtime-path", required_argument, NULL, 'R' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "config-file", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "H:p:l:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'r': set(&o->root, optarg); break;
+		case 'x': set(&o->exec_root, optarg); break;
+		case 'H': set(&o->host, optarg); break;
+		case 'R': set(&o->runtime, optarg); break;
+		case 'p': set(&o->pidfile, optarg); break;
+		case 'c': set(&o->config_file, optarg); break;
+		case 'l': set(&o->log_level, optarg); break;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "berth daemon: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void fill_defaults(struct daemon_opts *o)
+{
+	if (!o->root)
+		set(&o->root, getenv("BERTH_ROOT") ? getenv("BERTH_ROOT") : DEFAULT_ROOT);
+	if (!o->exec_root)
+		set(&o->exec_root, getenv("BERTH_EXEC_ROOT") ? getenv("BERTH_EXEC_ROOT") : DEFAULT_EXEC_ROOT);
+	if (!o->host) {
+		_cleanup_free_ char *h = xasprintf("unix://%s/berth.sock", o->exec_root);
+		set(&o->host, h);
+	}
+	if (!o->runtime)
+		set(&o->runtime, access("/usr/sbin/runc", X_OK) == 0 ? "/usr/sbin/runc" : "runc");
+}
+
+static size_t body_limit(const char *method, const char *path, void *userdata)
+{
+	if (streq(method, "POST") && (streq(path, "/images/create") || streq(path, "/images/load")))
+		return API_MAX_UPLOAD;
+	return 0;
+}
+
+static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err)
+{
+	int r;
+	if ((r = fs_mkdir_p(o->root, 0711, err)) < 0 || (r = fs_mkdir_p(o->exec_root, 0711, err)) < 0)
+		return r;
+	const char *sock = startswith(o->host, "unix://") ? o->host + 7 : o->host;
+	if (sock[0] != '/')
+		return berth_error_msg(err, EINVAL, "unsupported host '%s': only unix:///path sockets",
+				       o->host);
+	struct image_store *images = NULL;
+	if ((r = image_store_open(o->root, &images, err)) < 0)
+		return berth_error_wrap(err, r, "open image store");
+	struct engine_config cfg = { .root = o->root,
+				     .exec_root = o->exec_root,
+				     .runtime_path = o->runtime,
+				     .images = &engine_image_store_ops,
+				     .images_ctx = images };
+	struct engine *e = NULL;
+	if ((r = engine_open(&cfg, &e, err)) < 0) {
+		image_store_free(images);
+		return berth_error_wrap(err, r, "open engine");
+	}
+	struct api api = { .engine = e, .images = images, .started_ns = now_ns(), .root = o->root };
+	int fd = http_listen_unix(sock, 0660, err);
+	if (fd < 0) {
+		engine_close(e);
+		image_store_free(images);
+		return fd;
+	}
+	struct http_server_opts so = {
+		.listen_fd = fd, .handler = api_handle, .userdata = &api, .body_limit = body_limit
+	};
+	struct http_server *srv = NULL;
+	if ((r = http_server_start(&so, &srv, err)) < 0) {
+		engine_close(e);
+		image_store_free(images);
+		return r;
+	}
+	if (o->pidfile) {
+		_cleanup_free_ char *pid = xasprintf("%d\n", (int)getpid());
+		fs_write_file_atomic(o->pidfile, pid, strlen(pid), 0644, NULL);
+	}
+	log_fields(LOG_LEVEL_INFO, "daemon listening", "socket", sock, "root", o->root, "exec-root",
+		   o->exec_root, "runtime", o->runtime, NULL);
+	int sig = 0;
+	while (sigwait(mask, &sig) == 0 && sig == SIGHUP)
+		;
+	log_fields(LOG_LEVEL_INFO, "daemon shutting down; containers keep running", NULL);
+	engine_shutdown(e);
+	http_server_stop(srv);
+	engine_close(e);
+	image_store_free(images);
+	(void)unlink(sock);
+	if (o->pidfile)
+		(void)unlink(o->pidfile);
+	return 0;
+}
+
+int api_daemon_main(int argc, char **argv)
+{
+	struct daemon_opts o = { 0 };
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = parse_args(argc, argv, &o);
+	if (r == 0 && o.config_file)
+		r = load_config_file(&o, &err);
+	if (r == 0) {
+		fill_defaults(&o);
+		enum log_level lvl;
+		if (o.log_level && log_parse_level(o.log_level, &lvl) < 0)
+			r = berth_error_msg(&err, EINVAL, "invalid log level '%s'", o.log_level);
+		else if (o.log_level)
+			log_set_level(lvl);
+	}
+	if (r == 0) {
+		log_set_global_field("component", "daemon");
+		sigset_t mask;
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGTERM);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &mask, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		shim_reserve_low_fds();
+		r = serve(&o, &mask, &err);
+	}
+	if (r < 0 && err)
+		berth_error_print(err, "berth daemon");
+	char **slots[] = { &o.root,    &o.exec_root,   &o.host,     &o.runtime,
+			   &o.pidfile, &o.config_file, &o.log_level };
+	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
+		free(*slots[i]);
+	return r < 0 ? 1 : 0;
+}

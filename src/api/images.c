@@ -1,0 +1,345 @@
+/*
+ * images.c - /images/... routes over the image library (image/image.h):
+ * list, inspect, history, tag, remove, import and pull (POST /images/create),
+ * load and save. Image names contain '/', so these routes are matched by
+ * suffix (api_images_route) rather than by the segment router.
+ *
+ * Uploads (import, load) arrive as the buffered request body and are handed
+ * to the library through a memfd; pulls run in the request thread and their
+ * progress is sent as docker's JSON message stream once done.
+ */
+#include <sys/mman.h>
+
+#include "api/routes.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "image/image.h"
+
+static int body_fd(struct api_call *c)
+{
+	size_t len;
+	const char *body = http_request_body(c->req, &len);
+	int fd = memfd_create("berth-upload", MFD_CLOEXEC);
+	if (fd < 0 || fs_write_all(fd, body, len) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		safe_close(fd);
+		http_respond_error(c->req, 500, "buffer upload: %s", strerror(errno));
+		return -1;
+	}
+	return fd;
+}
+
+void api_images_list(struct api_call *c)
+{
+	json_t *out = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	struct image_list_filters f = { .all = http_query_bool(c->req, "all", false) };
+	int r = image_list(c->api->images, &f, &out, &err);
+	if (r < 0)
+		api_error(c->req, r, err);
+	else
+		http_respond_json(c->req, 200, out);
+}
+
+void api_image_inspect(struct api_call *c)
+{
+	json_t *out = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = image_inspect(c->api->images, c->param[0], &out, &err);
+	if (r < 0)
+		api_error(c->req, r, err);
+	else
+		http_respond_json(c->req, 200, out);
+}
+
+void api_image_history(struct api_call *c)
+{
+	json_t *out = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = image_history(c->api->images, c->param[0], &out, &err);
+	if (r < 0)
+		api_error(c->req, r, err);
+	else
+		http_respond_json(c->req, 200, out);
+}
+
+void api_image_tag(struct api_call *c)
+{
+	const char *repo = http_request_query(c->req, "repo");
+	const char *tag = http_request_query(c->req, "tag");
+	if (!repo || !*repo) {
+		http_respond_error(c->req, 400, "repository name must be given");
+		return;
+	}
+	_cleanup_free_ char *ref = tag && *tag ? xasprintf("%s:%s", repo, tag) : xstrdup(repo);
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = image_tag(c->api->images, c->param[0], ref, &err);
+	if (r < 0)
+		api_error(c->req, r, err);
+	else
+		http_respond_empty(c->req, 201);
+}
+
+static bool image_in_use(const char *id, char **ret_container, void *ctx)
+{
+	struct engine *e = ctx;
+	struct engine_container_info **list = NULL;
+	size_t n = 0;
+	bool used = false;
+	engine_container_list(e, true, &list, &n, NULL);
+	for (size_t i = 0; i < n && !used; i++)
+		if (streq(list[i]->image_id, id)) {
+			used = true;
+			if (ret_container)
+				*ret_container = xstrndup(list[i]->id, 12);
+		}
+	engine_container_info_list_free(list, n);
+	return used;
+}
+
+void api_image_remove(struct api_call *c)
+{
+	json_t *out = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int flags = http_query_bool(c->req, "force", false) ? IMAGE_REMOVE_FORCE : IMAGE_REMOVE_DEFAULT;
+	int r = image_remove(c->api->images, c->param[0], flags, image_in_use, c->api->engine, &out, &err);
+	if (r < 0)
+		api_error(c->req, r, err);
+	else
+		http_respond_json(c->req, 200, out);
+}
+
+/* Docker's "changes" (Dockerfile-like lines) for import: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL. */
+static int apply_change(json_t *cfg, const char *line, struct berth_error **err)
+{
+	const char *sp = strchr(line, ' ');
+	if (!sp)
+		return berth_error_msg(err, EINVAL, "invalid change '%s'", line);
+	_cleanup_free_ char *kw = xstrndup(line, (size_t)(sp - line));
+	const char *arg = sp + strspn(sp, " ");
+	json_t *j = arg[0] == '[' ? json_loads(arg, 0, NULL) : NULL;
+	if (!strcasecmp(kw, "CMD") || !strcasecmp(kw, "ENTRYPOINT")) {
+		const char *key = !strcasecmp(kw, "CMD") ? "Cmd" : "Entrypoint";
+		json_object_set_new(cfg, key,
+				    json_is_array(j) ? j : json_pack("[s,s,s]", "/bin/sh", "-c", arg));
+		return 0;
+	}
+	json_decref(j);
+	if (!strcasecmp(kw, "WORKDIR") || !strcasecmp(kw, "USER")) {
+		json_object_set_new(cfg, !strcasecmp(kw, "USER") ? "User" : "WorkingDir", json_string(arg));
+	} else if (!strcasecmp(kw, "ENV")) {
+		json_t *env = json_object_get(cfg, "Env");
+		if (!env)
+			json_object_set_new(cfg, "Env", env = json_array());
+		json_array_append_new(env, strchr(arg, '=') ? json_string(arg) : json_sprintf("%s=", arg));
+	} else if (!strcasecmp(kw, "LABEL")) {
+		const char *eq = strchr(arg, '=');
+		if (!eq)
+			return berth_error_msg(err, EINVAL, "invalid LABEL '%s'", arg);
+		json_t *labels = json_object_get(cfg, "Labels");
+		if (!labels)
+			json_object_set_new(cfg, "Labels", labels = json_object());
+		_cleanup_free_ char *k = xstrndup(arg, (size_t)(eq - arg));
+		json_object_set_new(labels, k, json_string(eq + 1));
+	} else {
+		return berth_error_msg(err, EINVAL, "%s is not a valid change command", kw);
+	}
+	return 0;
+}
+
+static void import_src(struct api_call *c, const char *ref)
+{
+	_cleanup_json_ json_t *cfg = json_object();
+	_cleanup_error_ struct berth_error *err = NULL;
+	const char *changes = http_request_query(c->req, "changes");
+	if (changes && *changes && apply_change(cfg, changes, &err) < 0) {
+		api_error(c->req, -EINVAL, err);
+		return;
+	}
+	_cleanup_close_ int fd = body_fd(c);
+	if (fd < 0)
+		return;
+	_cleanup_free_ char *id = NULL;
+	int r = image_import(c->api->images, fd, ref, cfg, http_request_query(c->req, "message"), &id, &err);
+	if (r < 0) {
+		api_error(c->req, r, err);
+		return;
+	}
+	_cleanup_free_ char *line = xasprintf("{\"status\":\"%s\"}\r\n", id);
+	http_respond(c->req, 200, "application/json", xstrdup(line), strlen(line));
+}
+
+static void on_progress(const struct image_progress *p, void *userdata)
+{
+	struct strbuf *sb = userdata;
+	json_t *j = json_pack("{s:s}", "status", p->status ? p->status : "");
+	if (p->id)
+		json_object_set_new(j, "id", json_string(p->id));
+	if (p->total)
+		json_object_set_new(
+		    j, "progressDetail",
+		    json_pack("{s:I,s:I}", "current", (json_int_t)p->current, "total", (json_int_t)p->total));
+	char *s = json_dumps(j, JSON_COMPACT);
+	strbuf_addstr(sb, s);
+	strbuf_addstr(sb, "\r\n");
+	free(s);
+	json_decref(j);
+}
+
+static void pull(struct api_call *c, const char *ref)
+{
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	struct image_remote_opts o = { .progress = on_progress, .progress_data = &out };
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_free_ char *id = NULL;
+	int r = image_pull(c->api->images, ref, http_request_query(c->req, "platform"), &o, &id, &err);
+	if (r < 0 && out.len == 0) {
+		api_error(c->req, r, err);
+		return;
+	}
+	if (r < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		_cleanup_json_ json_t *j =
+		    json_pack("{s:s,s:{s:s}}", "error", m, "errorDetail", "message", m);
+		char *s = json_dumps(j, JSON_COMPACT);
+		strbuf_addstr(&out, s);
+		strbuf_addstr(&out, "\r\n");
+		free(s);
+	} else {
+		strbuf_addf(&out,
+			    "{\"status\":\"Digest: %s\"}\r\n{\"status\":\"Status: Downloaded newer image for "
+			    "%s\"}\r\n",
+			    id, ref);
+	}
+	size_t len;
+	char *body = strbuf_detach(&out, &len);
+	http_respond(c->req, 200, "application/json", body, len);
+}
+
+void api_images_create(struct api_call *c)
+{
+	const char *src = http_request_query(c->req, "fromSrc");
+	const char *from = http_request_query(c->req, "fromImage");
+	const char *repo = http_request_query(c->req, "repo");
+	const char *tag = http_request_query(c->req, "tag");
+	if (src && streq(src, "-")) {
+		_cleanup_free_ char *ref =
+		    repo && *repo ? (tag && *tag ? xasprintf("%s:%s", repo, tag) : xstrdup(repo)) : NULL;
+		import_src(c, ref);
+	} else if (from && *from) {
+		bool digest = tag && startswith(tag, "sha256:");
+		_cleanup_free_ char *ref =
+		    tag && *tag ? xasprintf("%s%s%s", from, digest ? "@" : ":", tag) : xstrdup(from);
+		pull(c, ref);
+	} else {
+		http_respond_error(c->req, 400, "fromImage or fromSrc=- is required");
+	}
+}
+
+void api_images_load(struct api_call *c)
+{
+	_cleanup_close_ int fd = body_fd(c);
+	if (fd < 0)
+		return;
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_strv_ char **loaded = NULL;
+	int r = image_load(c->api->images, fd, NULL, NULL, NULL, &loaded, &err);
+	if (r < 0) {
+		api_error(c->req, r, err);
+		return;
+	}
+	struct strbuf out = STRBUF_INIT;
+	for (char **l = loaded; l && *l; l++) {
+		_cleanup_free_ char *line = xasprintf("%s\n", *l);
+		_cleanup_json_ json_t *j = json_pack("{s:s}", "stream", line);
+		char *s = json_dumps(j, JSON_COMPACT);
+		strbuf_addstr(&out, s);
+		strbuf_addstr(&out, "\r\n");
+		free(s);
+	}
+	size_t len;
+	char *body = strbuf_detach(&out, &len);
+	http_respond(c->req, 200, "application/json", body, len);
+}
+
+struct fd_stream {
+	int fd;
+};
+
+static int fd_stream_read(void *ctx, struct strbuf *out)
+{
+	struct fd_stream *f = ctx;
+	char buf[64 * 1024];
+	ssize_t n = read(f->fd, buf, sizeof(buf));
+	if (n <= 0)
+		return n < 0 ? -EIO : 1;
+	strbuf_add(out, buf, (size_t)n);
+	return 0;
+}
+
+static void fd_stream_done(void *ctx)
+{
+	struct fd_stream *f = ctx;
+	safe_close(f->fd);
+	free(f);
+}
+
+static void save(struct api_call *c, const char *const *names)
+{
+	int fd = memfd_create("berth-save", MFD_CLOEXEC);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (fd < 0) {
+		http_respond_error(c->req, 500, "buffer archive: %s", strerror(errno));
+		return;
+	}
+	int r = image_save(c->api->images, names, IMAGE_ARCHIVE_DOCKER, fd, &err);
+	if (r < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		close(fd);
+		api_error(c->req, r < 0 ? r : -EIO, err);
+		return;
+	}
+	struct fd_stream *f = xcalloc(1, sizeof(*f));
+	f->fd = fd;
+	http_respond_stream(c->req, 200, "application/x-tar", fd_stream_read, fd_stream_done, f);
+}
+
+void api_images_get(struct api_call *c)
+{
+	/* ?names=a&names=b: MHD gives the first; docker's CLI sends one per image. */
+	const char *n = http_request_query(c->req, "names");
+	if (!n || !*n) {
+		http_respond_error(c->req, 400, "no images given");
+		return;
+	}
+	const char *names[] = { n, NULL };
+	save(c, names);
+}
+
+void api_image_get(struct api_call *c)
+{
+	const char *names[] = { c->param[0], NULL };
+	save(c, names);
+}
+
+api_route_fn api_images_route(const char *method, const char *path, char *name)
+{
+	static const struct {
+		const char *m, *suffix;
+		api_route_fn fn;
+	} rs[] = {
+		{ "GET", "/json", api_image_inspect },    { "POST", "/tag", api_image_tag },
+		{ "GET", "/history", api_image_history }, { "GET", "/get", api_image_get },
+		{ "DELETE", "", api_image_remove },
+	};
+	const char *rest = path + strlen("/images/");
+	for (size_t i = 0; i < ARRAY_SIZE(rs); i++) {
+		if (!streq(method, rs[i].m) || !endswith(rest, rs[i].suffix))
+			continue;
+		size_t n = strlen(rest) - strlen(rs[i].suffix);
+		if (n == 0 || n >= API_PARAM_MAX)
+			continue;
+		memcpy(name, rest, n);
+		name[n] = '\0';
+		return rs[i].fn;
+	}
+	return NULL;
+}

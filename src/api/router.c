@@ -1,0 +1,174 @@
+/*
+ * router.c - dispatch by method and path pattern ("/containers/{}/start"),
+ * parse JSON bodies with limits, map engine errors to docker's statuses.
+ */
+#include "api/routes.h"
+#include "common/json.h"
+
+unsigned api_status_of(int r)
+{
+	switch (-r) {
+	case ENOENT: return 404;
+	case EEXIST:
+	case EBUSY:
+	case ENOTCONN: return 409;
+	case EALREADY: return 304;
+	case EINVAL:
+	case ENOTUNIQ:
+	case E2BIG:
+	case ERANGE: return 400;
+	case EPERM:
+	case EACCES: return 403;
+	default: return 500;
+	}
+}
+
+void api_error(struct http_request *req, int r, struct berth_error *err)
+{
+	unsigned status = api_status_of(r);
+	if (status == 304) {
+		http_respond_empty(req, 304);
+		return;
+	}
+	_cleanup_free_ char *msg = berth_error_string(err);
+	http_respond_error(req, status, "%s", msg ? msg : strerror(-r));
+}
+
+int api_body_json(struct http_request *req, json_t **ret, bool required)
+{
+	size_t len;
+	const char *body = http_request_body(req, &len);
+	if (len == 0 || strspn(body, " \t\r\n") == len) {
+		if (required) {
+			http_respond_error(req, 400, "request body is required");
+			return -EINVAL;
+		}
+		*ret = NULL;
+		return 0;
+	}
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = json_parse(body, len, "request body", ret, &err);
+	if (r < 0) {
+		api_error(req, -EINVAL, err);
+		return r;
+	}
+	return 0;
+}
+
+/* Match pattern segments against the path; "{}" captures one segment. */
+static bool match(const char *pattern, const char *path, char caps[API_MAX_PARAMS][API_PARAM_MAX],
+		  size_t *ncap)
+{
+	*ncap = 0;
+	while (*pattern && *path) {
+		if (*pattern != '/' || *path != '/')
+			return false;
+		pattern++, path++;
+		size_t pl = strcspn(pattern, "/"), sl = strcspn(path, "/");
+		if (pl == 2 && !strncmp(pattern, "{}", 2)) {
+			if (sl == 0 || sl >= API_PARAM_MAX || *ncap >= API_MAX_PARAMS)
+				return false;
+			memcpy(caps[*ncap], path, sl);
+			caps[(*ncap)++][sl] = '\0';
+		} else if (pl != sl || strncmp(pattern, path, pl)) {
+			return false;
+		}
+		pattern += pl, path += sl;
+	}
+	if (*path == '/' && path[1] == '\0')
+		path++;
+	return *pattern == '\0' && *path == '\0';
+}
+
+static const struct api_route routes[] = {
+	{ "GET", "/_ping", api_ping },
+	{ "HEAD", "/_ping", api_ping },
+	{ "GET", "/version", api_version },
+	{ "GET", "/info", api_info },
+	{ "GET", "/events", api_events },
+	{ "GET", "/containers/json", api_containers_list },
+	{ "POST", "/containers/create", api_container_create },
+	{ "POST", "/containers/prune", api_containers_prune },
+	{ "GET", "/containers/{}/json", api_container_inspect },
+	{ "POST", "/containers/{}/start", api_container_start },
+	{ "POST", "/containers/{}/stop", api_container_stop },
+	{ "POST", "/containers/{}/restart", api_container_restart },
+	{ "POST", "/containers/{}/kill", api_container_kill },
+	{ "POST", "/containers/{}/pause", api_container_pause },
+	{ "POST", "/containers/{}/unpause", api_container_unpause },
+	{ "POST", "/containers/{}/wait", api_container_wait },
+	{ "POST", "/containers/{}/rename", api_container_rename },
+	{ "POST", "/containers/{}/resize", api_container_resize },
+	{ "POST", "/containers/{}/attach", api_container_attach },
+	{ "DELETE", "/containers/{}", api_container_remove },
+	{ "GET", "/containers/{}/logs", api_container_logs },
+	{ "GET", "/containers/{}/top", api_container_top },
+	{ "POST", "/containers/{}/exec", api_exec_create },
+	{ "POST", "/exec/{}/start", api_exec_start },
+	{ "POST", "/exec/{}/resize", api_exec_resize },
+	{ "GET", "/exec/{}/json", api_exec_inspect },
+	{ "GET", "/volumes", api_volumes_list },
+	{ "POST", "/volumes/create", api_volume_create },
+	{ "GET", "/volumes/{}", api_volume_inspect },
+	{ "DELETE", "/volumes/{}", api_volume_remove },
+	{ "GET", "/images/json", api_images_list },
+	{ "POST", "/images/create", api_images_create },
+	{ "POST", "/images/load", api_images_load },
+	{ "GET", "/images/get", api_images_get },
+	{ "GET", "/images/{}/json", api_image_inspect },
+	{ "POST", "/images/{}/tag", api_image_tag },
+	{ "DELETE", "/images/{}", api_image_remove },
+};
+
+bool api_route_exists(const char *method, const char *path)
+{
+	char caps[API_MAX_PARAMS][API_PARAM_MAX];
+	size_t ncap;
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++)
+		if (streq(routes[i].method, method) && match(routes[i].pattern, path, caps, &ncap))
+			return true;
+	return startswith(path, "/images/") && api_images_route(method, path, caps[0]) != NULL;
+}
+
+void api_handle(struct http_request *req, void *userdata)
+{
+	struct api *api = userdata;
+	const char *method = http_request_method(req);
+	const char *path = http_request_path(req);
+	const char *v = http_request_version(req);
+	http_response_header(req, "Api-Version", API_VERSION);
+	http_response_header(req, "Docker-Experimental", "false");
+	http_response_header(req, "Ostype", "linux");
+	if (v && strverscmp(v, API_MIN_VERSION) < 0) {
+		http_respond_error(req, 400,
+				   "client version %s is too old. Minimum supported API version is %s, "
+				   "please upgrade your client to a newer version",
+				   v, API_MIN_VERSION);
+		return;
+	}
+	char caps[API_MAX_PARAMS][API_PARAM_MAX];
+	size_t ncap;
+	bool path_matched = false;
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		if (!match(routes[i].pattern, path, caps, &ncap))
+			continue;
+		path_matched = true;
+		if (!streq(routes[i].method, method))
+			continue;
+		struct api_call call = { api, req, { caps[0], caps[1] } };
+		routes[i].fn(&call);
+		return;
+	}
+	if (startswith(path, "/images/")) {
+		api_route_fn fn = api_images_route(method, path, caps[0]);
+		if (fn) {
+			struct api_call call = { api, req, { caps[0], caps[1] } };
+			fn(&call);
+			return;
+		}
+	}
+	if (path_matched)
+		http_respond_error(req, 405, "method %s not allowed for %s", method, path);
+	else
+		http_respond_error(req, 404, "page not found");
+}

@@ -1,0 +1,82 @@
+/*
+ * routes.h - private to api/: the route table's handler type and helpers.
+ */
+#ifndef BERTH_API_ROUTES_H
+#define BERTH_API_ROUTES_H
+
+#include <jansson.h>
+
+#include "api/api.h"
+
+#define API_MAX_PARAMS 2
+/* Longest path parameter (container names are <= 255, image names <= 255 + tag). */
+#define API_PARAM_MAX  512
+
+struct api_call {
+	struct api *api;
+	struct http_request *req;
+	const char *param[API_MAX_PARAMS];
+};
+
+typedef void (*api_route_fn)(struct api_call *call);
+
+struct api_route {
+	const char *method, *pattern;
+	api_route_fn fn;
+};
+
+/* Parse the body as JSON; on failure a 400 has been sent. *ret NULL when empty and !required. */
+int api_body_json(struct http_request *req, json_t **ret, bool required);
+/* Route /images/<name with slashes>[/json|/tag|/history]; copies the name into name (API_PARAM_MAX). */
+api_route_fn api_images_route(const char *method, const char *path, char *name);
+
+void api_ping(struct api_call *c);
+void api_version(struct api_call *c);
+void api_info(struct api_call *c);
+void api_events(struct api_call *c);
+
+void api_containers_list(struct api_call *c);
+void api_container_create(struct api_call *c);
+void api_containers_prune(struct api_call *c);
+void api_container_inspect(struct api_call *c);
+void api_container_start(struct api_call *c);
+void api_container_stop(struct api_call *c);
+void api_container_restart(struct api_call *c);
+void api_container_kill(struct api_call *c);
+void api_container_pause(struct api_call *c);
+void api_container_unpause(struct api_call *c);
+void api_container_wait(struct api_call *c);
+void api_container_rename(struct api_call *c);
+void api_container_resize(struct api_call *c);
+void api_container_attach(struct api_call *c);
+void api_container_remove(struct api_call *c);
+void api_container_logs(struct api_call *c);
+void api_container_top(struct api_call *c);
+
+void api_exec_create(struct api_call *c);
+void api_exec_start(struct api_call *c);
+void api_exec_resize(struct api_call *c);
+void api_exec_inspect(struct api_call *c);
+
+void api_images_list(struct api_call *c);
+void api_images_create(struct api_call *c);
+void api_image_inspect(struct api_call *c);
+void api_image_tag(struct api_call *c);
+void api_image_history(struct api_call *c);
+void api_image_remove(struct api_call *c);
+void api_image_get(struct api_call *c);
+void api_images_get(struct api_call *c);
+void api_images_load(struct api_call *c);
+
+void api_volumes_list(struct api_call *c);
+void api_volume_create(struct api_call *c);
+void api_volume_inspect(struct api_call *c);
+void api_volume_remove(struct api_call *c);
+
+/* Docker's container JSON shapes (shapes.c). */
+json_t *api_container_json(const struct engine_container_info *i);
+json_t *api_container_summary(const struct engine_container_info *i);
+/* Does the container match docker's ps filters ({"status":[..],"name":[..],"label":[..],"id":[..]})? */
+bool api_container_filter(const struct engine_container_info *i, const json_t *filters);
+
+#endif

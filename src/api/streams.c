@@ -1,0 +1,313 @@
+/*
+ * streams.c - the streaming routes: logs, attach and exec start (hijacked
+ * when the client asks for an upgrade, a plain streamed body otherwise),
+ * and events.
+ */
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "api/routes.h"
+#include "common/json.h"
+#include "common/util.h"
+
+static const char *stream_type(bool tty)
+{
+	return tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream";
+}
+
+/* "since"/"until": unix seconds with optional fraction, or RFC 3339. 0 when absent. */
+static int query_time_ns(struct api_call *c, const char *key, int64_t *ret)
+{
+	const char *v = http_request_query(c->req, key);
+	*ret = 0;
+	if (!v || !*v || streq(v, "0"))
+		return 0;
+	struct timespec ts;
+	char *end;
+	double d = strtod(v, &end);
+	if (*end == '\0' && d >= 0) {
+		*ret = (int64_t)(d * 1e9);
+		return 0;
+	}
+	if (parse_rfc3339(v, &ts) == 0) {
+		*ret = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		return 0;
+	}
+	http_respond_error(c->req, 400, "invalid value for %s: '%s'", key, v);
+	return -EINVAL;
+}
+
+static int logs_read(void *ctx, struct strbuf *out)
+{
+	return engine_logs_read(ctx, out, NULL);
+}
+
+static void logs_done(void *ctx)
+{
+	engine_logs_close(ctx);
+}
+
+void api_container_logs(struct api_call *c)
+{
+	struct engine_log_opts o = { .tail = -1 };
+	o.out = http_query_bool(c->req, "stdout", false);
+	o.err = http_query_bool(c->req, "stderr", false);
+	o.follow = http_query_bool(c->req, "follow", false);
+	o.timestamps = http_query_bool(c->req, "timestamps", false);
+	if (!o.out && !o.err) {
+		http_respond_error(c->req, 400, "Bad parameters: you must choose at least one stream");
+		return;
+	}
+	const char *tail = http_request_query(c->req, "tail");
+	if (tail && *tail && !streq(tail, "all") && (parse_int64(tail, &o.tail) < 0 || o.tail < 0)) {
+		http_respond_error(c->req, 400, "invalid tail '%s'", tail);
+		return;
+	}
+	if (query_time_ns(c, "since", &o.since_ns) < 0 || query_time_ns(c, "until", &o.until_ns) < 0)
+		return;
+	struct engine_log_reader *r = NULL;
+	bool tty = false;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int rc = engine_logs_open(c->api->engine, c->param[0], &o, &r, &tty, &err);
+	if (rc < 0) {
+		api_error(c->req, rc, err);
+		return;
+	}
+	http_respond_stream(c->req, 200, stream_type(tty), logs_read, logs_done, r);
+}
+
+struct hijack_ctx {
+	int fd;
+};
+
+static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len)
+{
+	struct hijack_ctx *h = ctx;
+	http_relay(client, h->fd, extra, extra_len);
+}
+
+static void hijack_done(void *ctx)
+{
+	struct hijack_ctx *h = ctx;
+	safe_close(h->fd);
+	free(h);
+}
+
+/* Output-only stream for clients that did not ask for an upgrade. */
+static int fd_read(void *ctx, struct strbuf *out)
+{
+	struct hijack_ctx *h = ctx;
+	char buf[32 * 1024];
+	ssize_t n;
+	do
+		n = read(h->fd, buf, sizeof(buf));
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return 1;
+	strbuf_add(out, buf, (size_t)n);
+	return 0;
+}
+
+static void respond_stream_fd(struct api_call *c, int fd, bool tty)
+{
+	struct hijack_ctx *h = xcalloc(1, sizeof(*h));
+	h->fd = fd;
+	const char *up = http_request_header(c->req, "Upgrade");
+	if (up && (!strcasecmp(up, "tcp") || !strcasecmp(up, "h2c"))) {
+		http_respond_hijack(c->req, stream_type(tty), hijack_fn, hijack_done, h);
+	} else {
+		shutdown(fd, SHUT_WR);
+		http_respond_stream(c->req, 200, stream_type(tty), fd_read, hijack_done, h);
+	}
+}
+
+void api_container_attach(struct api_call *c)
+{
+	struct engine_stream_opts o = {
+		.in = http_query_bool(c->req, "stdin", false),
+		.out = http_query_bool(c->req, "stdout", false),
+		.err = http_query_bool(c->req, "stderr", false),
+		.logs = http_query_bool(c->req, "logs", false),
+	};
+	int fd;
+	bool tty;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = engine_container_attach(c->api->engine, c->param[0], &o, &fd, &tty, &err);
+	if (r < 0) {
+		api_error(c->req, r, err);
+		return;
+	}
+	respond_stream_fd(c, fd, tty);
+}
+
+void api_exec_create(struct api_call *c)
+{
+	_cleanup_json_ json_t *body = NULL;
+	if (api_body_json(c->req, &body, true) < 0)
+		return;
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_free_ char *id = NULL;
+	int r = engine_exec_create(c->api->engine, c->param[0], body, &id, &err);
+	if (r < 0) {
+		api_error(c->req, r, err);
+		return;
+	}
+	http_respond_json(c->req, 201, json_pack("{s:s}", "Id", id));
+}
+
+void api_exec_start(struct api_call *c)
+{
+	_cleanup_json_ json_t *body = NULL;
+	if (api_body_json(c->req, &body, false) < 0)
+		return;
+	if (body && !json_is_object(body)) {
+		http_respond_error(c->req, 400, "request body: expected object, got %s",
+				   json_type_name(body));
+		return;
+	}
+	bool detach = json_is_true(json_object_get(body, "Detach"));
+	bool tty = json_is_true(json_object_get(body, "Tty"));
+	int fd = -1;
+	bool is_tty = false;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = engine_exec_start(c->api->engine, c->param[0], detach, tty, &fd, &is_tty, &err);
+	if (r < 0) {
+		api_error(c->req, r, err);
+		return;
+	}
+	if (detach) {
+		http_respond(c->req, 200, "application/json", NULL, 0);
+		return;
+	}
+	respond_stream_fd(c, fd, is_tty);
+}
+
+void api_exec_inspect(struct api_call *c)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	json_t *out = NULL;
+	int r = engine_exec_inspect(c->api->engine, c->param[0], &out, &err);
+	if (r < 0)
+		api_error(c->req, r, err);
+	else
+		http_respond_json(c->req, 200, out);
+}
+
+struct events_ctx {
+	struct engine_event_reader *r;
+	json_t *filters;
+};
+
+/* Filter values come as ["a","b"] or, from older clients, {"a":true,"b":true}. */
+static bool filter_any(const json_t *vals, bool (*pred)(const json_t *ev, const char *v), const json_t *ev)
+{
+	if (json_is_object(vals)) {
+		const char *k;
+		json_t *v;
+		json_object_foreach ((json_t *)vals, k, v)
+			if (pred(ev, k))
+				return true;
+		return false;
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach (vals, i, v)
+		if (json_is_string(v) && pred(ev, json_string_value(v)))
+			return true;
+	return false;
+}
+
+static bool ev_type(const json_t *ev, const char *v)
+{
+	return streq_ptr(json_string_value(json_object_get(ev, "Type")), v);
+}
+
+static bool ev_action(const json_t *ev, const char *v)
+{
+	const char *a = json_string_value(json_object_get(ev, "Action"));
+	return a && (streq(a, v) || (startswith(a, v) && a[strlen(v)] == ':'));
+}
+
+static bool ev_actor(const json_t *ev, const char *v)
+{
+	const json_t *actor = json_object_get(ev, "Actor");
+	const char *id = json_string_value(json_object_get(actor, "ID"));
+	const char *name = json_string_value(json_object_get(json_object_get(actor, "Attributes"), "name"));
+	return (id && startswith(id, v)) || (name && streq(name, v));
+}
+
+static bool ev_label(const json_t *ev, const char *v)
+{
+	const json_t *attrs = json_object_get(json_object_get(ev, "Actor"), "Attributes");
+	const char *eq = strchr(v, '=');
+	_cleanup_free_ char *k = eq ? xstrndup(v, (size_t)(eq - v)) : xstrdup(v);
+	const char *have = json_string_value(json_object_get(attrs, k));
+	return have && (!eq || streq(have, eq + 1));
+}
+
+static bool event_matches(const json_t *ev, const json_t *filters)
+{
+	static const struct {
+		const char *key;
+		bool (*pred)(const json_t *ev, const char *v);
+	} fs[] = { { "type", ev_type },
+		   { "event", ev_action },
+		   { "container", ev_actor },
+		   { "volume", ev_actor },
+		   { "label", ev_label } };
+	for (size_t k = 0; k < ARRAY_SIZE(fs); k++) {
+		const json_t *vals = json_object_get(filters, fs[k].key);
+		if (vals && !filter_any(vals, fs[k].pred, ev))
+			return false;
+	}
+	return true;
+}
+
+static int events_read(void *ctx, struct strbuf *out)
+{
+	struct events_ctx *x = ctx;
+	for (;;) {
+		json_t *ev = NULL;
+		if (engine_events_next(x->r, &ev, NULL) < 0 || !ev)
+			return 1;
+		if (!x->filters || event_matches(ev, x->filters)) {
+			char *s = json_dumps(ev, JSON_COMPACT);
+			strbuf_addstr(out, s);
+			strbuf_addch(out, '\n');
+			free(s);
+			json_decref(ev);
+			return 0;
+		}
+		json_decref(ev);
+	}
+}
+
+static void events_done(void *ctx)
+{
+	struct events_ctx *x = ctx;
+	engine_events_close(x->r);
+	json_decref(x->filters);
+	free(x);
+}
+
+void api_events(struct api_call *c)
+{
+	int64_t since, until;
+	if (query_time_ns(c, "since", &since) < 0 || query_time_ns(c, "until", &until) < 0)
+		return;
+	const char *f = http_request_query(c->req, "filters");
+	json_t *filters = NULL;
+	if (f && *f) {
+		filters = json_loads(f, 0, NULL);
+		if (!json_is_object(filters)) {
+			json_decref(filters);
+			http_respond_error(c->req, 400, "invalid filter '%s'", f);
+			return;
+		}
+	}
+	struct events_ctx *x = xcalloc(1, sizeof(*x));
+	x->filters = filters;
+	engine_events_open(c->api->engine, since, until, &x->r, NULL);
+	http_respond_stream(c->req, 200, "application/json", events_read, events_done, x);
+}

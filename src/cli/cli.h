@@ -1,0 +1,82 @@
+/*
+ * cli.h - the `berth` client: docker's verbs and flags over the Engine API.
+ * Each command is `int cli_<verb>(int argc, char **argv)` returning the
+ * process exit code (docker's: 0, 1 for daemon errors, 125 when the command
+ * itself failed, the container's code for run/start -a/exec). No engine
+ * logic lives here: every command is a few API calls and formatting.
+ */
+#ifndef BERTH_CLI_CLI_H
+#define BERTH_CLI_CLI_H
+
+#include <jansson.h>
+
+#include "http/http.h"
+
+/* Exit codes of docker run. */
+#define CLI_EXIT_DAEMON        125
+#define CLI_EXIT_CANNOT_INVOKE 126
+#define CLI_EXIT_NOT_FOUND     127
+
+struct cli {
+	struct http_client *http;
+	const char *host;
+};
+
+/* Host from -H (may be NULL), $BERTH_HOST, $BERTH_EXEC_ROOT/berth.sock, or unix:///run/berth/berth.sock. */
+int cli_open(struct cli *cli, const char *host_flag);
+void cli_close(struct cli *cli);
+
+/*
+ * One request; path is printf-style. JSON body (borrowed, may be NULL).
+ * Returns the HTTP status (or -errno with the error printed); the response
+ * body is parsed into *ret (may be NULL: ignored) when it is JSON.
+ */
+long cli_call(struct cli *cli, const char *method, const json_t *body, json_t **ret, const char *fmt, ...)
+    _printf_(5, 6);
+/* Print "Error response from daemon: <message>" for an error response body. */
+void cli_print_daemon_error(const json_t *body, long status);
+
+/* URL-escape a query value. Caller frees. */
+char *cli_escape(const char *s);
+
+/* Docker's flag conventions shared by commands. */
+bool cli_is_help(int argc, char **argv);
+
+/* Format: "table"/"json"/Go-like template with {{.Field}}, {{.A.B}}, {{json .X}}. */
+char *cli_format(const char *tmpl, const json_t *obj);
+/* Print a table: headers, rows of strings (json arrays), columns padded like docker (3 spaces). */
+void cli_print_table(const char *const *headers, size_t ncols, const json_t *rows);
+
+/* Copy a multiplexed (or raw, tty) stream from fd to stdout/stderr until EOF. */
+void cli_copy_stream(int fd, bool tty);
+/* Bidirectional: stdin -> fd (when in), fd -> stdout/stderr until the stream ends. */
+void cli_attach_stdio(int fd, bool in, bool tty);
+
+/* Human sizes and durations like docker's CLI. */
+char *cli_human_size(double bytes);
+char *cli_human_ago(int64_t unix_seconds);
+
+int cli_run(int argc, char **argv);
+int cli_create(int argc, char **argv);
+int cli_start(int argc, char **argv);
+int cli_exec(int argc, char **argv);
+int cli_ps(int argc, char **argv);
+int cli_logs(int argc, char **argv);
+int cli_inspect(int argc, char **argv);
+int cli_stop(int argc, char **argv);
+int cli_restart(int argc, char **argv);
+int cli_kill(int argc, char **argv);
+int cli_rm(int argc, char **argv);
+int cli_pause(int argc, char **argv);
+int cli_unpause(int argc, char **argv);
+int cli_wait(int argc, char **argv);
+int cli_rename(int argc, char **argv);
+int cli_top(int argc, char **argv);
+int cli_images(int argc, char **argv);
+int cli_import(int argc, char **argv);
+int cli_rmi(int argc, char **argv);
+int cli_tag(int argc, char **argv);
+int cli_info(int argc, char **argv);
+int cli_events(int argc, char **argv);
+
+#endif

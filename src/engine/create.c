@@ -1,0 +1,339 @@
+/*
+ * create.c - POST /containers/create semantics: validate the Docker-shaped
+ * Config/HostConfig (types checked, errors name the field), merge the image's
+ * defaults the way docker does, and register the container.
+ */
+#include <time.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "engine/internal.h"
+
+/* Type rules for the members we act on; unknown members are kept as they are. */
+struct field_rule {
+	const char *key;
+	json_type
+	    type; /* JSON_STRING, JSON_TRUE (bool), JSON_INTEGER, JSON_ARRAY (of strings), JSON_OBJECT */
+};
+
+static const struct field_rule config_rules[] = {
+	{ "Image", JSON_STRING },       { "Hostname", JSON_STRING },   { "Domainname", JSON_STRING },
+	{ "User", JSON_STRING },        { "WorkingDir", JSON_STRING }, { "StopSignal", JSON_STRING },
+	{ "Tty", JSON_TRUE },           { "OpenStdin", JSON_TRUE },    { "StdinOnce", JSON_TRUE },
+	{ "AttachStdin", JSON_TRUE },   { "AttachStdout", JSON_TRUE }, { "AttachStderr", JSON_TRUE },
+	{ "Env", JSON_ARRAY },          { "Labels", JSON_OBJECT },     { "StopTimeout", JSON_INTEGER },
+	{ "Healthcheck", JSON_OBJECT }, { "Volumes", JSON_OBJECT },    { "ExposedPorts", JSON_OBJECT },
+};
+
+static const struct field_rule host_rules[] = {
+	{ "Binds", JSON_ARRAY },       { "NetworkMode", JSON_STRING },  { "AutoRemove", JSON_TRUE },
+	{ "Privileged", JSON_TRUE },   { "ReadonlyRootfs", JSON_TRUE }, { "CapAdd", JSON_ARRAY },
+	{ "CapDrop", JSON_ARRAY },     { "Memory", JSON_INTEGER },      { "NanoCpus", JSON_INTEGER },
+	{ "CpuShares", JSON_INTEGER }, { "PidsLimit", JSON_INTEGER },   { "RestartPolicy", JSON_OBJECT },
+	{ "LogConfig", JSON_OBJECT },  { "SecurityOpt", JSON_ARRAY },   { "Tmpfs", JSON_OBJECT },
+	{ "CpusetCpus", JSON_STRING }, { "Init", JSON_TRUE },           { "ExtraHosts", JSON_ARRAY },
+	{ "Dns", JSON_ARRAY },         { "PidMode", JSON_STRING },      { "IpcMode", JSON_STRING },
+	{ "UTSMode", JSON_STRING },    { "ShmSize", JSON_INTEGER },     { "MemorySwap", JSON_INTEGER },
+};
+
+static int check_fields(const json_t *obj, const char *path, const struct field_rule *rules, size_t n,
+			struct berth_error **err)
+{
+	if (!obj || json_is_null(obj))
+		return 0;
+	if (!json_is_object(obj))
+		return json_type_error(NULL, path, "object", obj, err);
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_object_get(obj, rules[i].key);
+		if (!v || json_is_null(v))
+			continue;
+		bool ok;
+		const char *want;
+		switch (rules[i].type) {
+		case JSON_STRING: ok = json_is_string(v), want = "string"; break;
+		case JSON_TRUE: ok = json_is_boolean(v), want = "boolean"; break;
+		case JSON_INTEGER: ok = json_is_integer(v), want = "integer"; break;
+		case JSON_OBJECT: ok = json_is_object(v), want = "object"; break;
+		default: {
+			ok = json_is_array(v), want = "array of strings";
+			size_t k;
+			json_t *el;
+			json_array_foreach (v, k, el)
+				ok = ok && json_is_string(el);
+		}
+		}
+		if (!ok)
+			return json_type_error(path, rules[i].key, want, v, err);
+	}
+	return 0;
+}
+
+/* Cmd / Entrypoint: array of strings, or a string (docker's strslice). Normalised to an array. */
+static int norm_strslice(json_t *obj, const char *key, struct berth_error **err)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v)) {
+		json_object_del(obj, key);
+		return 0;
+	}
+	if (json_is_string(v)) {
+		json_object_set_new(obj, key, json_pack("[O]", v));
+		return 0;
+	}
+	size_t i;
+	json_t *el;
+	if (!json_is_array(v))
+		return json_type_error("Config", key, "array of strings", v, err);
+	json_array_foreach (v, i, el)
+		if (!json_is_string(el))
+			return json_type_error("Config", key, "array of strings", v, err);
+	return 0;
+}
+
+/* Image Env first, then the user's, a later KEY= replacing an earlier one. */
+static json_t *merge_env(const json_t *img, const json_t *user)
+{
+	json_t *out = json_array();
+	const json_t *lists[] = { img, user };
+	for (size_t l = 0; l < 2; l++) {
+		size_t i;
+		json_t *el;
+		json_array_foreach (lists[l], i, el) {
+			const char *s = json_string_value(el);
+			if (!s)
+				continue;
+			size_t klen = strcspn(s, "=");
+			size_t k;
+			json_t *o;
+			bool replaced = false;
+			json_array_foreach (out, k, o) {
+				const char *t = json_string_value(o);
+				if (strlen(t) >= klen && !strncmp(t, s, klen) &&
+				    (t[klen] == '=' || t[klen] == '\0')) {
+					json_array_set(out, k, el);
+					replaced = true;
+					break;
+				}
+			}
+			if (!replaced)
+				json_array_append(out, el);
+		}
+	}
+	return out;
+}
+
+static void merge_image(json_t *cfg, const json_t *imgcfg)
+{
+	const json_t *ic = json_object_get(imgcfg, "config");
+	json_object_set_new(cfg, "Env", merge_env(json_object_get(ic, "Env"), json_object_get(cfg, "Env")));
+	bool user_ep = json_object_get(cfg, "Entrypoint") != NULL;
+	if (!user_ep && json_object_get(ic, "Entrypoint"))
+		json_object_set(cfg, "Entrypoint", json_object_get(ic, "Entrypoint"));
+	if (!json_object_get(cfg, "Cmd") && !user_ep && json_object_get(ic, "Cmd"))
+		json_object_set(cfg, "Cmd", json_object_get(ic, "Cmd"));
+	const char *keys[] = { "WorkingDir", "User", "StopSignal" };
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *v = json_string_value(json_object_get(cfg, keys[i]));
+		json_t *iv = json_object_get(ic, keys[i]);
+		if ((!v || !*v) && json_is_string(iv))
+			json_object_set(cfg, keys[i], iv);
+	}
+	const char *objs[] = { "Healthcheck", "Volumes", "ExposedPorts" };
+	for (size_t i = 0; i < ARRAY_SIZE(objs); i++)
+		if (!json_object_get(cfg, objs[i]) && json_is_object(json_object_get(ic, objs[i])))
+			json_object_set(cfg, objs[i], json_object_get(ic, objs[i]));
+	json_t *labels = json_is_object(json_object_get(ic, "Labels"))
+			     ? json_deep_copy(json_object_get(ic, "Labels"))
+			     : json_object();
+	json_object_update(labels, json_object_get(cfg, "Labels"));
+	json_object_set_new(cfg, "Labels", labels);
+}
+
+static int check_restart(json_t *hc, struct berth_error **err)
+{
+	json_t *rp = json_object_get(hc, "RestartPolicy");
+	const char *name = "";
+	int r = json_get_string(rp, "HostConfig.RestartPolicy", "Name", 0, &name, err);
+	if (r < 0)
+		return r;
+	int64_t max = 0;
+	r = json_get_int_range(rp, "HostConfig.RestartPolicy", "MaximumRetryCount", 0, 0, 1 << 30, &max, err);
+	if (r < 0)
+		return r;
+	if (*name && !streq(name, "no") && !streq(name, "always") && !streq(name, "on-failure") &&
+	    !streq(name, "unless-stopped"))
+		return berth_error_msg(err, EINVAL, "invalid restart policy '%s'", name);
+	if (max > 0 && !streq(name, "on-failure"))
+		return berth_error_msg(err, EINVAL,
+				       "maximum retry count cannot be used with restart policy '%s'", name);
+	if (*name && !streq(name, "no") && json_is_true(json_object_get(hc, "AutoRemove")))
+		return berth_error_msg(err, EINVAL,
+				       "can't create 'AutoRemove' container with restart policy");
+	if (!rp)
+		json_object_set_new(hc, "RestartPolicy",
+				    json_pack("{s:s,s:i}", "Name", "", "MaximumRetryCount", 0));
+	return 0;
+}
+
+static int check_network(struct engine *e, json_t *hc, struct berth_error **err)
+{
+	const char *mode = json_string_value(json_object_get(hc, "NetworkMode"));
+	if (!mode || !*mode) {
+		json_object_set_new(hc, "NetworkMode", json_string("default"));
+		return 0;
+	}
+	if (streq(mode, "none") || streq(mode, "host") || streq(mode, "default") || streq(mode, "bridge"))
+		return 0;
+	if (startswith(mode, "container:")) {
+		if (!e)
+			return 0;
+		struct container *t;
+		int r = container_find(e, mode + 10, &t, err);
+		if (r < 0)
+			return r;
+		pthread_mutex_lock(&e->lock);
+		container_unref(t);
+		pthread_mutex_unlock(&e->lock);
+		return 0;
+	}
+	if (!e || !e->net)
+		return berth_error_msg(err, ENOENT, "network %s not found", mode);
+	return 0;
+}
+
+/* Fields dockerd always returns in HostConfig (clients index them without checking). */
+static void hostconfig_defaults(json_t *hc)
+{
+	if (!json_is_object(json_object_get(hc, "LogConfig")))
+		json_object_set_new(hc, "LogConfig", json_pack("{s:s,s:{}}", "Type", "json-file", "Config"));
+	json_t *lc = json_object_get(hc, "LogConfig");
+	const char *t = json_string_value(json_object_get(lc, "Type"));
+	if (!t || !*t)
+		json_object_set_new(lc, "Type", json_string("json-file"));
+	if (!json_is_object(json_object_get(lc, "Config")))
+		json_object_set_new(lc, "Config", json_object());
+	static const char *const falses[] = { "AutoRemove", "Privileged", "ReadonlyRootfs",
+					      "PublishAllPorts" };
+	for (size_t i = 0; i < ARRAY_SIZE(falses); i++)
+		if (!json_object_get(hc, falses[i]))
+			json_object_set_new(hc, falses[i], json_false());
+	static const char *const zeros[] = { "Memory",    "MemorySwap", "NanoCpus",
+					     "CpuShares", "CpuPeriod",  "CpuQuota" };
+	for (size_t i = 0; i < ARRAY_SIZE(zeros); i++)
+		if (!json_object_get(hc, zeros[i]))
+			json_object_set_new(hc, zeros[i], json_integer(0));
+	if (!json_object_get(hc, "ShmSize"))
+		json_object_set_new(hc, "ShmSize", json_integer(64 << 20));
+	if (!json_object_get(hc, "PortBindings"))
+		json_object_set_new(hc, "PortBindings", json_object());
+	if (!json_object_get(hc, "IpcMode"))
+		json_object_set_new(hc, "IpcMode", json_string("private"));
+}
+
+static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_error **err)
+{
+	int r;
+	if ((r = check_fields(cfg, "Config", config_rules, ARRAY_SIZE(config_rules), err)) < 0 ||
+	    (r = check_fields(hc, "HostConfig", host_rules, ARRAY_SIZE(host_rules), err)) < 0 ||
+	    (r = norm_strslice(cfg, "Cmd", err)) < 0 || (r = norm_strslice(cfg, "Entrypoint", err)) < 0 ||
+	    (r = check_restart(hc, err)) < 0 || (r = check_network(e, hc, err)) < 0)
+		return r;
+	hostconfig_defaults(hc);
+	json_t *labels = json_object_get(cfg, "Labels");
+	const char *k;
+	json_t *v;
+	json_object_foreach (labels, k, v)
+		if (!json_is_string(v))
+			return json_type_error("Config.Labels", k, "string", v, err);
+	json_t *lc = json_object_get(hc, "LogConfig");
+	const char *driver = json_string_value(json_object_get(lc, "Type"));
+	if (driver && *driver && !streq(driver, "json-file") && !streq(driver, "none"))
+		return berth_error_msg(err, EINVAL, "logging driver '%s' is not supported (json-file, none)",
+				       driver);
+	size_t si;
+	json_t *so;
+	json_array_foreach (json_object_get(hc, "SecurityOpt"), si, so) {
+		const char *s = json_string_value(so);
+		if (!streq(s, "no-new-privileges") && !streq(s, "no-new-privileges:true") &&
+		    !streq(s, "no-new-privileges=true") && !streq(s, "seccomp=unconfined") &&
+		    !streq(s, "seccomp:unconfined"))
+			return berth_error_msg(err, EINVAL,
+					       "invalid --security-opt '%s': supported are "
+					       "no-new-privileges and seccomp=unconfined",
+					       s);
+	}
+	const char *ms = json_string_value(json_object_get(json_object_get(lc, "Config"), "max-size"));
+	int64_t bytes;
+	if (ms && parse_bytes(ms, &bytes) < 0)
+		return berth_error_msg(err, EINVAL, "invalid log max-size '%s'", ms);
+	return 0;
+}
+
+int engine_container_config_check(const json_t *config, const json_t *hostconfig, struct berth_error **err)
+{
+	if (!json_is_object(config))
+		return berth_error_msg(err, EINVAL, "config cannot be empty in order to create a container");
+	if (hostconfig && !json_is_null(hostconfig) && !json_is_object(hostconfig))
+		return json_type_error(NULL, "HostConfig", "object", hostconfig, err);
+	_cleanup_json_ json_t *cfg = json_deep_copy(config);
+	_cleanup_json_ json_t *hc = json_is_object(hostconfig) ? json_deep_copy(hostconfig) : json_object();
+	return validate(NULL, cfg, hc, err);
+}
+
+int engine_container_create(struct engine *e, const char *name, const json_t *config,
+			    const json_t *hostconfig, char **ret_id, struct berth_error **err)
+{
+	if (!json_is_object(config))
+		return berth_error_msg(err, EINVAL, "config cannot be empty in order to create a container");
+	if (hostconfig && !json_is_null(hostconfig) && !json_is_object(hostconfig))
+		return json_type_error(NULL, "HostConfig", "object", hostconfig, err);
+	_cleanup_json_ json_t *cfg = json_deep_copy(config);
+	_cleanup_json_ json_t *hc = json_is_object(hostconfig) ? json_deep_copy(hostconfig) : json_object();
+	int r = validate(e, cfg, hc, err);
+	if (r < 0)
+		return r;
+	const char *image = json_string_value(json_object_get(cfg, "Image"));
+	if (!image || !*image)
+		return berth_error_msg(err, EINVAL, "No image was specified");
+	_cleanup_free_ char *image_id = NULL;
+	_cleanup_json_ json_t *imgcfg = NULL;
+	r = e->img->resolve(e->img_ctx, image, &image_id, &imgcfg, err);
+	if (r < 0)
+		return r;
+	merge_image(cfg, imgcfg);
+	if (json_array_size(json_object_get(cfg, "Cmd")) == 0 &&
+	    json_array_size(json_object_get(cfg, "Entrypoint")) == 0)
+		return berth_error_msg(err, EINVAL, "No command specified");
+
+	struct container *c = container_alloc();
+	c->id = random_hex(32);
+	if (!json_string_value(json_object_get(cfg, "Hostname")) ||
+	    !*json_string_value(json_object_get(cfg, "Hostname")))
+		json_object_set_new(cfg, "Hostname", json_stringn(c->id, 12));
+	c->image = xstrdup(image);
+	c->image_id = TAKE_PTR(image_id);
+	c->config = json_incref(cfg);
+	c->hostconfig = json_incref(hc);
+	struct timespec ts;
+	char t[RFC3339_MAX];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	format_rfc3339(&ts, t);
+	c->created = xstrdup(t);
+	_cleanup_free_ char *dir = container_dir(e, c->id);
+	r = fs_mkdir_p(dir, 0710, err);
+	if (r >= 0)
+		r = container_register(e, c, name, err);
+	if (r < 0) {
+		fs_rm_rf(dir, NULL);
+		pthread_mutex_lock(&e->lock);
+		container_unref(c);
+		pthread_mutex_unlock(&e->lock);
+		return r;
+	}
+	*ret_id = xstrdup(c->id);
+	pthread_mutex_lock(&e->lock);
+	container_unref(c);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}

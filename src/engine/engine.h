@@ -1,0 +1,259 @@
+/*
+ * engine.h - the container engine as a library: containers, their shims,
+ * logs, restart policies and events, with state in SQLite.
+ *
+ * Front ends: the Docker Engine API (src/api/) and, later, the cluster node
+ * agent, which drives this API in-process. Container configuration uses the
+ * Docker Engine API v1.41 data model (the `Config` and `HostConfig` objects of
+ * POST /containers/create) because that is the vocabulary every client speaks;
+ * everything else is C.
+ *
+ * Model: every running container has one shim process (`berth shim`, see
+ * shim/shim.h) that outlives the daemon: it holds the container's stdio,
+ * writes the json-file log, reaps the init and records the exit status in a
+ * file. The engine watches shims through pidfds; on open it reattaches to the
+ * shims of containers recorded as running and records exits that happened
+ * while no engine was running.
+ *
+ * Pluggable steps: images (struct engine_image_ops) and networks (struct
+ * engine_network_ops) are vtables given at open time. Network modes "none",
+ * "host" and "container:<id>" are built in; other modes go to the network ops.
+ *
+ * Threads: every function may be called from any thread. Blocking calls
+ * (wait, stop, log reads) block only the calling thread.
+ *
+ * Errors: 0 / -errno with *err set. -ENOENT: no such container/exec/image;
+ * -EEXIST: name in use; -EINVAL: bad config; -EBUSY/-EALREADY/-ENOTCONN:
+ * conflicts with the container's state (the API maps these to 409).
+ */
+#ifndef BERTH_ENGINE_ENGINE_H
+#define BERTH_ENGINE_ENGINE_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+#include "common/strbuf.h"
+
+struct engine;
+
+/* Images as the engine needs them: a config to derive defaults from, a rootfs per container. */
+struct engine_image_ops {
+	/* Resolve name; *ret_id "sha256:...", *ret_config the image config blob (with "config"). */
+	int (*resolve)(void *ctx, const char *name, char **ret_id, json_t **ret_config,
+		       struct berth_error **err);
+	/* Create and mount a writable rootfs for container cid from image_id; *ret_rootfs its path. */
+	int (*prepare)(void *ctx, const char *cid, const char *image_id, char **ret_rootfs,
+		       struct berth_error **err);
+	/* Mount an existing container rootfs again (after unmount or reboot). */
+	int (*mount)(void *ctx, const char *cid, char **ret_rootfs, struct berth_error **err);
+	int (*unmount)(void *ctx, const char *cid, struct berth_error **err);
+	int (*remove)(void *ctx, const char *cid, struct berth_error **err);
+};
+
+/*
+ * Network setup, called for network modes other than none/host/container:.
+ * attach() runs before the container starts and returns the path of a network
+ * namespace to join (e.g. /run/netns/x); detach() after it stopped.
+ */
+struct engine_network_ops {
+	int (*attach)(void *ctx, const char *cid, const char *mode, const json_t *hostconfig,
+		      char **ret_netns, struct berth_error **err);
+	int (*detach)(void *ctx, const char *cid, const char *mode, struct berth_error **err);
+};
+
+/* engine_image_ops over the image library; ctx is a struct image_store * (image/image.h). */
+extern const struct engine_image_ops engine_image_store_ops;
+
+struct engine_config {
+	const char *root;         /* state: berth.db, containers/<id>/ (logs), volumes */
+	const char *exec_root;    /* runtime state: shim sockets, bundles */
+	const char *runtime_path; /* external OCI runtime (runc CLI); NULL: "runc" from PATH */
+	const char *shim_path;    /* the berth binary to run as `berth shim`; NULL: /proc/self/exe */
+	const struct engine_image_ops *images; /* required, e.g. &engine_image_store_ops */
+	void *images_ctx;
+	const struct engine_network_ops *net; /* NULL: only none/host/container: */
+	void *net_ctx;
+};
+
+int engine_open(const struct engine_config *cfg, struct engine **ret, struct berth_error **err);
+/*
+ * Begin shutting down: blocked waits, event and log-follow readers return
+ * (with -ESHUTDOWN / end of stream) so front ends can finish their requests.
+ */
+void engine_shutdown(struct engine *e);
+/* Stop watching (shims and containers keep running) and free. Accepts NULL. */
+struct engine *engine_close(struct engine *e);
+
+/* ---- containers ---- */
+
+enum engine_state {
+	ENGINE_CREATED = 0,
+	ENGINE_RUNNING,
+	ENGINE_PAUSED,
+	ENGINE_RESTARTING,
+	ENGINE_REMOVING,
+	ENGINE_EXITED,
+	ENGINE_DEAD,
+};
+/* Docker's names: "created", "running", ... */
+const char *engine_state_name(enum engine_state s);
+
+/*
+ * A snapshot of one container, detached from the engine (safe to use after
+ * the container changed or went away). Free with engine_container_info_free().
+ */
+struct engine_container_info {
+	char *id, *name; /* name without the leading '/' */
+	char *image;     /* as the user gave it */
+	char *image_id;
+	char *created;      /* RFC 3339 */
+	json_t *config;     /* Docker Config (image defaults applied) */
+	json_t *hostconfig; /* Docker HostConfig */
+	enum engine_state state;
+	bool oom_killed, dead;
+	pid_t pid;
+	int exit_code;
+	char *started_at, *finished_at, *error;
+	int restart_count;
+	char *health; /* "starting", "healthy", "unhealthy" or NULL */
+	int health_failing_streak;
+	json_t *health_log;
+	char *log_path, *rootfs, *resolv_conf_path, *hostname_path, *hosts_path;
+	char **exec_ids;
+};
+struct engine_container_info *engine_container_info_free(struct engine_container_info *c);
+static inline void engine_container_info_freep(struct engine_container_info **c)
+{
+	*c = engine_container_info_free(*c);
+}
+#define _cleanup_container_info_ _cleanup_(engine_container_info_freep)
+
+/*
+ * Create a container from Docker-shaped config (Image required; Cmd, Env, ...)
+ * and hostconfig (may be NULL). name may be NULL (a random name is chosen).
+ * Both JSON objects are borrowed. *ret_id: the 64-hex id, caller frees.
+ */
+int engine_container_create(struct engine *e, const char *name, const json_t *config,
+			    const json_t *hostconfig, char **ret_id, struct berth_error **err);
+
+/*
+ * Validate Config/HostConfig as create does (types, restart policy, log
+ * driver, network mode) without an engine: no image or container lookups.
+ */
+int engine_container_config_check(const json_t *config, const json_t *hostconfig, struct berth_error **err);
+
+/* Look up by full id, unique id prefix or name. */
+int engine_container_inspect(struct engine *e, const char *ref, struct engine_container_info **ret,
+			     struct berth_error **err);
+/* All containers (running only unless all), newest first. */
+int engine_container_list(struct engine *e, bool all, struct engine_container_info ***ret, size_t *ret_n,
+			  struct berth_error **err);
+void engine_container_info_list_free(struct engine_container_info **list, size_t n);
+
+int engine_container_start(struct engine *e, const char *ref, struct berth_error **err);
+/* SIGTERM (or the StopSignal), then SIGKILL after timeout_s (< 0: the container's StopTimeout or 10). */
+int engine_container_stop(struct engine *e, const char *ref, int timeout_s, struct berth_error **err);
+int engine_container_restart(struct engine *e, const char *ref, int timeout_s, struct berth_error **err);
+int engine_container_kill(struct engine *e, const char *ref, int sig, struct berth_error **err);
+int engine_container_pause(struct engine *e, const char *ref, bool pause, struct berth_error **err);
+int engine_container_remove(struct engine *e, const char *ref, bool force, bool volumes,
+			    struct berth_error **err);
+int engine_container_rename(struct engine *e, const char *ref, const char *name, struct berth_error **err);
+
+enum engine_wait_condition {
+	ENGINE_WAIT_NOT_RUNNING = 0,
+	ENGINE_WAIT_NEXT_EXIT,
+	ENGINE_WAIT_REMOVED,
+};
+/* Block until the condition holds; *ret_exit_code the last exit code. */
+int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_condition cond,
+			  int *ret_exit_code, struct berth_error **err);
+
+/* Process list (ps -ef style): *ret_titles and *ret_procs as in Docker's top. */
+int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct berth_error **err);
+
+/* ---- attach / exec streams ---- */
+
+struct engine_stream_opts {
+	bool in, out, err; /* which streams the client wants */
+	bool logs;         /* replay the log first (attach?logs=1) */
+};
+
+/*
+ * Connect a stream to the container's stdio. Before the container started, the
+ * connection is parked and joined to the shim at start. Returns an fd: write
+ * stdin to it (shutdown(SHUT_WR) closes stdin when StdinOnce), read the
+ * container's output: raw bytes with a TTY, otherwise Docker's multiplexed
+ * frames (8-byte header: stream, 0, 0, 0, big-endian length). *ret_tty tells
+ * which.
+ */
+int engine_container_attach(struct engine *e, const char *ref, const struct engine_stream_opts *opts,
+			    int *ret_fd, bool *ret_tty, struct berth_error **err);
+
+/* Resize the TTY of a container (ref) or of an exec (exec_id). -ENOTTY when there is none. */
+int engine_resize(struct engine *e, const char *ref, const char *exec_id, int height, int width,
+		  struct berth_error **err);
+
+/* Docker's ExecConfig (Cmd, Env, User, WorkingDir, Tty, AttachStdin, ...) borrowed. */
+int engine_exec_create(struct engine *e, const char *ref, const json_t *config, char **ret_id,
+		       struct berth_error **err);
+/* Start an exec: with detach, *ret_fd is -1; otherwise a stream fd as for attach. */
+int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool tty_override, int *ret_fd,
+		      bool *ret_tty, struct berth_error **err);
+/* Docker's exec inspect body. */
+int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, struct berth_error **err);
+
+/* ---- logs ---- */
+
+struct engine_log_opts {
+	bool out, err, follow, timestamps;
+	int64_t tail;               /* < 0: all */
+	int64_t since_ns, until_ns; /* unix ns; 0: unbounded */
+};
+struct engine_log_reader;
+int engine_logs_open(struct engine *e, const char *ref, const struct engine_log_opts *opts,
+		     struct engine_log_reader **ret, bool *ret_tty, struct berth_error **err);
+/*
+ * Append the next log records to out: raw with a TTY, else multiplexed frames.
+ * Blocks while following. Returns 0 to continue, 1 at the end, -errno on error.
+ */
+int engine_logs_read(struct engine_log_reader *r, struct strbuf *out, struct berth_error **err);
+struct engine_log_reader *engine_logs_close(struct engine_log_reader *r);
+
+/* ---- events ---- */
+
+/*
+ * Events since `since_ns` (unix ns; 0: only new ones) until `until_ns`
+ * (0: follow forever). Each is Docker's event object.
+ */
+struct engine_event_reader;
+int engine_events_open(struct engine *e, int64_t since_ns, int64_t until_ns, struct engine_event_reader **ret,
+		       struct berth_error **err);
+/* Next event (owned by caller) or NULL at the end; blocks while following. */
+int engine_events_next(struct engine_event_reader *r, json_t **ret, struct berth_error **err);
+struct engine_event_reader *engine_events_close(struct engine_event_reader *r);
+
+/* ---- volumes (local driver) ---- */
+
+/* Create (or return the existing) volume; name NULL/"" makes an anonymous one. *ret: Docker's Volume. */
+int engine_volume_create(struct engine *e, const char *name, const json_t *labels, json_t **ret,
+			 struct berth_error **err);
+int engine_volume_inspect(struct engine *e, const char *name, json_t **ret, struct berth_error **err);
+int engine_volume_list(struct engine *e, json_t **ret, struct berth_error **err);
+/* -EBUSY while a container refers to it; force: a missing volume is not an error. */
+int engine_volume_remove(struct engine *e, const char *name, bool force, struct berth_error **err);
+
+/* "SIGTERM", "TERM", "term" or "15" -> 15; -EINVAL when unknown. */
+int engine_signal_parse(const char *s);
+
+/* ---- system ---- */
+
+struct engine_counts {
+	unsigned containers, running, paused, stopped, images;
+};
+void engine_counts(struct engine *e, struct engine_counts *ret);
+const char *engine_root(const struct engine *e);
+const char *engine_runtime_path(const struct engine *e);
+
+#endif

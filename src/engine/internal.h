@@ -1,0 +1,152 @@
+/*
+ * internal.h - the engine's private data model, shared by its files.
+ *
+ * Locking: one mutex (e->lock) guards the container table and every
+ * container's fields; e->cond is broadcast on every state change (waiters
+ * re-check their condition). Long operations (spawning a shim, waiting for a
+ * stop) run with the lock released, serialised per container by c->op_lock,
+ * which is always taken before e->lock.
+ */
+#ifndef BERTH_ENGINE_INTERNAL_H
+#define BERTH_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "engine/engine.h"
+
+#define ENGINE_MAX_CONTAINERS 4096
+
+struct parked_attach {
+	int fd; /* our end of a socketpair handed to the caller */
+	struct engine_stream_opts opts;
+	struct parked_attach *next;
+};
+
+struct exec_instance {
+	char *id, *container_id;
+	json_t *config;  /* Docker ExecConfig */
+	json_t *process; /* OCI process */
+	bool running, started, finished;
+	int exit_code;
+	pid_t pid;
+	struct exec_instance *next;
+};
+
+struct container {
+	unsigned refs;
+	struct engine *engine;
+	pthread_mutex_t op_lock;
+	char *id, *name, *image, *image_id, *created;
+	json_t *config, *hostconfig;
+	enum engine_state state;
+	pid_t pid;
+	int pidfd;
+	pid_t shim_pid;
+	int shim_pidfd;
+	int exit_code;
+	bool oom_killed, manual_stop, removed, has_started;
+	char *started_at, *finished_at, *error;
+	int restart_count;
+	int64_t restart_due_ms; /* monotonic; 0: none scheduled */
+	int64_t backoff_ms;
+	uint64_t exit_gen; /* bumped on every recorded exit */
+	char *rootfs;
+	char *health;
+	int health_streak;
+	json_t *health_log;
+	int64_t health_next_ms;
+	bool health_running;
+	struct parked_attach *parked;
+};
+
+struct engine {
+	char *root, *exec_root, *runtime, *shim_path;
+	const struct engine_image_ops *img;
+	void *img_ctx;
+	const struct engine_network_ops *net;
+	void *net_ctx;
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct container **cs;
+	size_t n_cs;
+	struct exec_instance *execs;
+	/* monitor thread: epoll over shim pidfds, eventfd to wake it */
+	int epfd, wakefd;
+	pthread_t monitor;
+	bool stopping;
+	bool closing; /* engine_shutdown() was called */
+	uint64_t event_seq;
+};
+
+/* store.c */
+int store_open(struct engine *e, struct berth_error **err);
+void store_close(struct engine *e);
+/* Persist c (under e->lock). Errors are returned but callers may ignore them. */
+int store_save(struct engine *e, const struct container *c);
+int store_delete(struct engine *e, const char *id);
+int store_load(struct engine *e, struct berth_error **err);
+void store_event(struct engine *e, const char *type, const char *action, const char *id,
+		 const json_t *attributes);
+int store_events_since(struct engine *e, int64_t since_ns, int64_t after_rowid, json_t **ret_list,
+		       int64_t *ret_last_rowid);
+
+/* container.c */
+struct container *container_ref(struct container *c);
+void container_unref(struct container *c);
+/* Find by id, id prefix or name; takes a reference. Call with e->lock held. */
+int container_find_locked(struct engine *e, const char *ref, struct container **ret,
+			  struct berth_error **err);
+int container_find(struct engine *e, const char *ref, struct container **ret, struct berth_error **err);
+void container_table_add(struct engine *e, struct container *c);
+struct container *container_alloc(void);
+/* Name it (validated, unique; random when NULL), persist, add to the table, emit "create". */
+int container_register(struct engine *e, struct container *c, const char *name, struct berth_error **err);
+void container_table_remove(struct engine *e, struct container *c);
+json_t *container_to_json(const struct container *c);
+struct container *container_from_json(const json_t *j);
+char *container_dir(const struct engine *e, const char *id);
+char *container_exec_dir(const struct engine *e, const char *id);
+void container_set_state(struct engine *e, struct container *c, enum engine_state s);
+void container_event(struct engine *e, const struct container *c, const char *action, json_t *extra);
+
+/* spec.c: write <exec dir>/config.json for the runtime. */
+int spec_write(struct engine *e, struct container *c, const char *rootfs, const char *netns,
+	       struct berth_error **err);
+/* The OCI process object of an exec from Docker's ExecConfig. */
+int spec_exec_process(struct engine *e, struct container *c, const json_t *exec_config, json_t **ret,
+		      struct berth_error **err);
+/* Numeric uid/gid for "user[:group]" looked up in the container's /etc/passwd. */
+int spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint32_t *gid,
+		      struct berth_error **err);
+
+/* seccomp.c: the default profile (OCI linux.seccomp) for a container with these capabilities. */
+json_t *seccomp_default_profile(const json_t *caps);
+
+/* lifecycle.c */
+int monitor_start(struct engine *e, struct berth_error **err);
+void monitor_stop(struct engine *e);
+void monitor_watch(struct engine *e, struct container *c);
+void monitor_wake(struct engine *e);
+/* Reconcile containers loaded from the store with their shims. */
+void lifecycle_recover(struct engine *e);
+int lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err);
+/* Record an exit read from the shim (under e->lock). */
+void lifecycle_record_exit(struct engine *e, struct container *c);
+void network_teardown(struct engine *e, struct container *c);
+/* Run the OCI runtime with args (NULL-terminated); stdout into out (may be NULL). */
+int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf *out,
+		       struct berth_error **err);
+/* Relay between a and b in a detached thread, closing both at the end. */
+void engine_spawn_relay(int a, int b);
+/* Run fn(arg) in a detached thread (inline if no thread can be made). */
+void engine_spawn_thread(void *(*fn)(void *), void *arg);
+
+/* ops.c: remove an exited --rm container in the background (under e->lock). */
+void ops_remove_async(struct engine *e, struct container *c);
+
+/* health.c: start a due check; ms until the next one or -1 (under e->lock). */
+int64_t health_due(struct engine *e, struct container *c, int64_t now);
+
+#endif

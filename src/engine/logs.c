@@ -1,0 +1,258 @@
+/*
+ * logs.c - reading the json-file log the shim writes: rotated files first
+ * (<log>.N ... <log>.1, then <log>), --tail, --since/--until, timestamps,
+ * and follow. Follow waits on inotify for the file to grow (or be rotated)
+ * and ends once the container is no longer running and the file is drained.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "engine/internal.h"
+#include "shim/shim.h"
+
+/* Most rotated files read back. */
+#define LOGS_MAX_FILES 100
+
+struct engine_log_reader {
+	struct engine *e;
+	char *id, *path;
+	struct engine_log_opts opts;
+	bool tty;
+	json_t *backlog; /* records from the initial read, not yet sent */
+	size_t backlog_pos;
+	int fd, ino;
+	ino_t inode;
+	struct strbuf partial;
+	bool done;
+};
+
+static int64_t record_time_ns(const char *t)
+{
+	struct timespec ts;
+	if (!t || parse_rfc3339(t, &ts) < 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static bool wanted(const struct engine_log_reader *r, const json_t *rec)
+{
+	const char *stream = json_string_value(json_object_get(rec, "stream"));
+	bool is_err = stream && streq(stream, "stderr");
+	if ((is_err && !r->opts.err) || (!is_err && !r->opts.out))
+		return false;
+	int64_t t = record_time_ns(json_string_value(json_object_get(rec, "time")));
+	if (r->opts.since_ns && t < r->opts.since_ns)
+		return false;
+	if (r->opts.until_ns && t > r->opts.until_ns)
+		return false;
+	return true;
+}
+
+static void emit(const struct engine_log_reader *r, const json_t *rec, struct strbuf *out)
+{
+	const char *log = json_string_value(json_object_get(rec, "log"));
+	const char *stream = json_string_value(json_object_get(rec, "stream"));
+	if (!log)
+		return;
+	_cleanup_strbuf_ struct strbuf line = STRBUF_INIT;
+	if (r->opts.timestamps)
+		strbuf_addf(&line, "%s ", json_string_value(json_object_get(rec, "time")));
+	strbuf_addstr(&line, log);
+	if (r->tty) {
+		strbuf_add(out, line.buf, line.len);
+		return;
+	}
+	unsigned char hdr[8] = { stream && streq(stream, "stderr") ? 2 : 1, 0, 0, 0 };
+	hdr[4] = (unsigned char)(line.len >> 24);
+	hdr[5] = (unsigned char)(line.len >> 16);
+	hdr[6] = (unsigned char)(line.len >> 8);
+	hdr[7] = (unsigned char)line.len;
+	strbuf_add(out, hdr, sizeof(hdr));
+	strbuf_add(out, line.buf, line.len);
+}
+
+/* Parse complete lines of buf into records appended to list; keeps an incomplete tail in partial. */
+static void parse_lines(struct engine_log_reader *r, const char *buf, size_t len, json_t *list)
+{
+	strbuf_add(&r->partial, buf, len);
+	size_t start = 0;
+	for (size_t i = 0; i < r->partial.len; i++) {
+		if (r->partial.buf[i] != '\n')
+			continue;
+		json_t *rec = json_loadb(r->partial.buf + start, i - start, JSON_ALLOW_NUL, NULL);
+		if (rec && wanted(r, rec))
+			json_array_append_new(list, rec);
+		else
+			json_decref(rec);
+		start = i + 1;
+	}
+	memmove(r->partial.buf, r->partial.buf + start, r->partial.len - start);
+	strbuf_setlen(&r->partial, r->partial.len - start);
+}
+
+static void read_file(struct engine_log_reader *r, const char *path, json_t *list)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char buf[64 * 1024];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		parse_lines(r, buf, (size_t)n, list);
+	strbuf_reset(&r->partial);
+}
+
+static void load_backlog(struct engine_log_reader *r)
+{
+	r->backlog = json_array();
+	for (int i = LOGS_MAX_FILES; i >= 1; i--) {
+		_cleanup_free_ char *p = xasprintf("%s.%d", r->path, i);
+		if (access(p, F_OK) == 0)
+			read_file(r, p, r->backlog);
+	}
+	/* The live file: keep it open to follow from where we stopped. */
+	r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	if (r->fd >= 0) {
+		struct stat st;
+		if (fstat(r->fd, &st) == 0)
+			r->inode = st.st_ino;
+		char buf[64 * 1024];
+		ssize_t n;
+		while ((n = read(r->fd, buf, sizeof(buf))) > 0)
+			parse_lines(r, buf, (size_t)n, r->backlog);
+	}
+	if (r->opts.tail >= 0 && (size_t)r->opts.tail < json_array_size(r->backlog))
+		r->backlog_pos = json_array_size(r->backlog) - (size_t)r->opts.tail;
+}
+
+int engine_logs_open(struct engine *e, const char *ref, const struct engine_log_opts *opts,
+		     struct engine_log_reader **ret, bool *ret_tty, struct berth_error **err)
+{
+	struct container *c;
+	pthread_mutex_lock(&e->lock);
+	int rr = container_find_locked(e, ref, &c, err);
+	if (rr < 0) {
+		pthread_mutex_unlock(&e->lock);
+		return rr;
+	}
+	const char *driver =
+	    json_string_value(json_object_get(json_object_get(c->hostconfig, "LogConfig"), "Type"));
+	if (driver && streq(driver, "none")) {
+		container_unref(c);
+		pthread_mutex_unlock(&e->lock);
+		return berth_error_msg(err, EINVAL, "configured logging driver does not support reading");
+	}
+	struct engine_log_reader *r = xcalloc(1, sizeof(*r));
+	r->e = e;
+	r->id = xstrdup(c->id);
+	_cleanup_free_ char *dir = container_dir(e, c->id);
+	r->path = xasprintf("%s/%s-json.log", dir, c->id);
+	r->opts = *opts;
+	r->tty = json_is_true(json_object_get(c->config, "Tty"));
+	r->fd = r->ino = -1;
+	strbuf_init(&r->partial, 0);
+	container_unref(c);
+	pthread_mutex_unlock(&e->lock);
+	load_backlog(r);
+	if (opts->follow) {
+		r->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+		if (r->ino >= 0)
+			inotify_add_watch(r->ino, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE);
+	}
+	*ret = r;
+	*ret_tty = r->tty;
+	return 0;
+}
+
+static bool container_live(struct engine_log_reader *r)
+{
+	struct container *c;
+	pthread_mutex_lock(&r->e->lock);
+	bool live = false;
+	if (r->e->closing) {
+		pthread_mutex_unlock(&r->e->lock);
+		return false;
+	}
+	if (container_find_locked(r->e, r->id, &c, NULL) >= 0) {
+		live =
+		    c->state == ENGINE_RUNNING || c->state == ENGINE_PAUSED || c->state == ENGINE_RESTARTING;
+		container_unref(c);
+	}
+	pthread_mutex_unlock(&r->e->lock);
+	return live;
+}
+
+/* New records of the live file (reopening it after a rotation). */
+static void read_more(struct engine_log_reader *r, json_t *list)
+{
+	struct stat st;
+	if (stat(r->path, &st) == 0 && (r->fd < 0 || st.st_ino != r->inode)) {
+		char buf[64 * 1024];
+		ssize_t n;
+		while (r->fd >= 0 && (n = read(r->fd, buf, sizeof(buf))) > 0)
+			parse_lines(r, buf, (size_t)n, list);
+		safe_close(r->fd);
+		r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+		r->inode = st.st_ino;
+		strbuf_reset(&r->partial);
+	}
+	char buf[64 * 1024];
+	ssize_t n;
+	while (r->fd >= 0 && (n = read(r->fd, buf, sizeof(buf))) > 0)
+		parse_lines(r, buf, (size_t)n, list);
+}
+
+int engine_logs_read(struct engine_log_reader *r, struct strbuf *out, struct berth_error **err)
+{
+	if (r->done)
+		return 1;
+	if (r->backlog_pos < json_array_size(r->backlog)) {
+		size_t end = MIN(json_array_size(r->backlog), r->backlog_pos + 256);
+		for (; r->backlog_pos < end; r->backlog_pos++)
+			emit(r, json_array_get(r->backlog, r->backlog_pos), out);
+		return 0;
+	}
+	if (!r->opts.follow)
+		return 1;
+	for (;;) {
+		_cleanup_json_ json_t *list = json_array();
+		bool live = container_live(r);
+		read_more(r, list);
+		size_t i;
+		json_t *rec;
+		json_array_foreach (list, i, rec)
+			emit(r, rec, out);
+		if (out->len > 0)
+			return 0;
+		if (!live) {
+			r->done = true;
+			return 1;
+		}
+		struct pollfd p = { r->ino, POLLIN, 0 };
+		/* inotify wakes us on writes; the timeout only re-checks that the container still runs */
+		if (poll(&p, 1, 1000) > 0) {
+			char buf[4096];
+			while (read(r->ino, buf, sizeof(buf)) > 0)
+				;
+		}
+	}
+}
+
+struct engine_log_reader *engine_logs_close(struct engine_log_reader *r)
+{
+	if (!r)
+		return NULL;
+	free(r->id);
+	free(r->path);
+	json_decref(r->backlog);
+	safe_close(r->fd);
+	safe_close(r->ino);
+	strbuf_release(&r->partial);
+	free(r);
+	return NULL;
+}

@@ -1,0 +1,429 @@
+/*
+ * ops.c - operations on existing containers: stop, kill, pause, restart,
+ * remove, wait, top and attach. Each takes the container's op_lock so
+ * lifecycle changes of one container never interleave.
+ */
+#include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/process.h"
+#include "common/util.h"
+#include "engine/internal.h"
+#include "shim/shim.h"
+
+/* Find, then take op_lock. Release with op_end(). */
+static int op_begin(struct engine *e, const char *ref, struct container **ret, struct berth_error **err)
+{
+	int r = container_find(e, ref, ret, err);
+	if (r >= 0)
+		pthread_mutex_lock(&(*ret)->op_lock);
+	return r;
+}
+
+static void op_end(struct engine *e, struct container *c)
+{
+	pthread_mutex_unlock(&c->op_lock);
+	pthread_mutex_lock(&e->lock);
+	container_unref(c);
+	pthread_mutex_unlock(&e->lock);
+}
+
+static bool is_running(const struct container *c)
+{
+	return c->state == ENGINE_RUNNING || c->state == ENGINE_PAUSED;
+}
+
+/* Wait (e->lock held) until the exit generation moves past gen, at most timeout_ms (< 0: forever). */
+static bool wait_exit_locked(struct engine *e, struct container *c, uint64_t gen, int64_t timeout_ms)
+{
+	struct timespec dl;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	int64_t ns = dl.tv_nsec + (timeout_ms % 1000) * 1000000;
+	dl.tv_sec += timeout_ms / 1000 + ns / 1000000000;
+	dl.tv_nsec = ns % 1000000000;
+	while (c->exit_gen == gen && c->state != ENGINE_EXITED && c->state != ENGINE_CREATED) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&e->cond, &e->lock);
+		else if (pthread_cond_timedwait(&e->cond, &e->lock, &dl) == ETIMEDOUT)
+			return false;
+	}
+	return true;
+}
+
+static int resume_if_paused(struct engine *e, struct container *c)
+{
+	if (c->state != ENGINE_PAUSED)
+		return 0;
+	const char *args[] = { "resume", c->id, NULL };
+	int r = engine_runtime_cmd(e, args, NULL, NULL);
+	if (r >= 0)
+		c->state = ENGINE_RUNNING;
+	return r;
+}
+
+static int stop_locked(struct engine *e, struct container *c, int timeout_s)
+{
+	pthread_mutex_lock(&e->lock);
+	c->manual_stop = true;
+	if (c->state == ENGINE_RESTARTING) {
+		c->restart_due_ms = 0;
+		container_set_state(e, c, ENGINE_EXITED);
+	}
+	if (!is_running(c)) {
+		store_save(e, c);
+		pthread_mutex_unlock(&e->lock);
+		return -EALREADY;
+	}
+	resume_if_paused(e, c);
+	const char *ss = json_string_value(json_object_get(c->config, "StopSignal"));
+	int sig = ss ? engine_signal_parse(ss) : SIGTERM;
+	if (timeout_s < 0) {
+		json_t *st = json_object_get(c->config, "StopTimeout");
+		timeout_s = json_is_integer(st) ? (int)json_integer_value(st) : 10;
+	}
+	uint64_t gen = c->exit_gen;
+	proc_signal(c->pid, c->pidfd, sig > 0 ? sig : SIGTERM);
+	container_event(e, c, "kill", json_pack("{s:s}", "signal", "15"));
+	if (!wait_exit_locked(e, c, gen, (int64_t)timeout_s * 1000)) {
+		proc_signal(c->pid, c->pidfd, SIGKILL);
+		wait_exit_locked(e, c, gen, 30000);
+	}
+	container_event(e, c, "stop", NULL);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+int engine_container_stop(struct engine *e, const char *ref, int timeout_s, struct berth_error **err)
+{
+	struct container *c;
+	int r = op_begin(e, ref, &c, err);
+	if (r < 0)
+		return r;
+	r = stop_locked(e, c, timeout_s);
+	if (r == -EALREADY)
+		berth_error_msg(err, EALREADY, "container already stopped");
+	op_end(e, c);
+	return r;
+}
+
+int engine_container_restart(struct engine *e, const char *ref, int timeout_s, struct berth_error **err)
+{
+	struct container *c;
+	int r = op_begin(e, ref, &c, err);
+	if (r < 0)
+		return r;
+	r = stop_locked(e, c, timeout_s);
+	pthread_mutex_lock(&e->lock);
+	c->manual_stop = false;
+	pthread_mutex_unlock(&e->lock);
+	r = lifecycle_start_locked_op(e, c, err);
+	if (r >= 0) {
+		pthread_mutex_lock(&e->lock);
+		container_event(e, c, "restart", NULL);
+		pthread_mutex_unlock(&e->lock);
+	}
+	op_end(e, c);
+	return r;
+}
+
+int engine_container_kill(struct engine *e, const char *ref, int sig, struct berth_error **err)
+{
+	struct container *c;
+	int r = op_begin(e, ref, &c, err);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&e->lock);
+	if (!is_running(c)) {
+		r = berth_error_msg(err, ENOTCONN, "Container %s is not running", c->id);
+	} else {
+		if (sig == SIGKILL)
+			resume_if_paused(e, c);
+		r = proc_signal(c->pid, c->pidfd, sig);
+		if (r < 0)
+			berth_error_set(err, -r, "kill container '%s'", c->id);
+		else
+			container_event(e, c, "kill", json_pack("{s:s}", "signal", ""));
+		/* like docker: a kill with the stop signal or SIGKILL counts as a manual stop */
+		const char *ss = json_string_value(json_object_get(c->config, "StopSignal"));
+		if (r >= 0 && (sig == SIGKILL || sig == (ss ? engine_signal_parse(ss) : SIGTERM)))
+			c->manual_stop = true;
+	}
+	pthread_mutex_unlock(&e->lock);
+	op_end(e, c);
+	return r;
+}
+
+int engine_container_pause(struct engine *e, const char *ref, bool pause, struct berth_error **err)
+{
+	struct container *c;
+	int r = op_begin(e, ref, &c, err);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&e->lock);
+	if (!is_running(c))
+		r = berth_error_msg(err, ENOTCONN, "Container %s is not running", c->id);
+	else if (pause && c->state == ENGINE_PAUSED)
+		r = berth_error_msg(err, EALREADY, "Container %s is already paused", c->id);
+	else if (!pause && c->state != ENGINE_PAUSED)
+		r = berth_error_msg(err, ENOTCONN, "Container %s is not paused", c->id);
+	pthread_mutex_unlock(&e->lock);
+	if (r >= 0) {
+		const char *args[] = { pause ? "pause" : "resume", c->id, NULL };
+		r = engine_runtime_cmd(e, args, NULL, err);
+	}
+	if (r >= 0) {
+		pthread_mutex_lock(&e->lock);
+		container_set_state(e, c, pause ? ENGINE_PAUSED : ENGINE_RUNNING);
+		container_event(e, c, pause ? "pause" : "unpause", NULL);
+		pthread_mutex_unlock(&e->lock);
+	}
+	op_end(e, c);
+	return r;
+}
+
+/* Drop everything of an exited container. e->lock held. */
+static void remove_locked(struct engine *e, struct container *c)
+{
+	c->removed = true;
+	e->img->remove(e->img_ctx, c->id, NULL);
+	_cleanup_free_ char *dir = container_dir(e, c->id);
+	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	fs_rm_rf(dir, NULL);
+	fs_rm_rf(xdir, NULL);
+	store_delete(e, c->id);
+	while (c->parked) {
+		struct parked_attach *p = c->parked;
+		c->parked = p->next;
+		close(p->fd);
+		free(p);
+	}
+	container_event(e, c, "destroy", NULL);
+	container_table_remove(e, c);
+	pthread_cond_broadcast(&e->cond);
+}
+
+int engine_container_remove(struct engine *e, const char *ref, bool force, bool volumes,
+			    struct berth_error **err)
+{
+	struct container *c;
+	int r = op_begin(e, ref, &c, err);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&e->lock);
+	if (c->removed) {
+		r = berth_error_msg(err, ENOENT, "No such container: %s", ref);
+	} else if ((is_running(c) || c->state == ENGINE_RESTARTING) && !force) {
+		r = berth_error_msg(
+		    err, EBUSY,
+		    "You cannot remove a %s container %s. Stop the container before attempting "
+		    "removal or force remove",
+		    engine_state_name(c->state), c->id);
+	} else {
+		c->manual_stop = true;
+		c->restart_due_ms = 0;
+		if (is_running(c)) {
+			uint64_t gen = c->exit_gen;
+			resume_if_paused(e, c);
+			proc_signal(c->pid, c->pidfd, SIGKILL);
+			wait_exit_locked(e, c, gen, 30000);
+		}
+		if (!c->removed)
+			remove_locked(e, c);
+	}
+	pthread_mutex_unlock(&e->lock);
+	op_end(e, c);
+	return r;
+}
+
+static void *remove_thread(void *arg)
+{
+	struct container *c = arg;
+	struct engine *e = c->engine;
+	pthread_mutex_lock(&c->op_lock);
+	pthread_mutex_lock(&e->lock);
+	if (!c->removed && c->state == ENGINE_EXITED)
+		remove_locked(e, c);
+	container_unref(c);
+	pthread_mutex_unlock(&e->lock);
+	pthread_mutex_unlock(&c->op_lock);
+	return NULL;
+}
+
+void ops_remove_async(struct engine *e, struct container *c)
+{
+	engine_spawn_thread(remove_thread, container_ref(c));
+}
+
+int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_condition cond,
+			  int *ret_exit_code, struct berth_error **err)
+{
+	struct container *c;
+	pthread_mutex_lock(&e->lock);
+	int r = container_find_locked(e, ref, &c, err);
+	if (r < 0) {
+		pthread_mutex_unlock(&e->lock);
+		return r;
+	}
+	uint64_t gen = c->exit_gen;
+	for (;;) {
+		bool done;
+		if (cond == ENGINE_WAIT_REMOVED)
+			done = c->removed;
+		else if (cond == ENGINE_WAIT_NEXT_EXIT)
+			done = c->exit_gen != gen || c->removed;
+		else
+			done = !is_running(c) && c->state != ENGINE_RESTARTING;
+		if (done)
+			break;
+		if (e->closing) {
+			container_unref(c);
+			pthread_mutex_unlock(&e->lock);
+			return berth_error_msg(err, ESHUTDOWN, "daemon is shutting down");
+		}
+		pthread_cond_wait(&e->cond, &e->lock);
+	}
+	*ret_exit_code = c->exit_code;
+	container_unref(c);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct berth_error **err)
+{
+	struct container *c;
+	int r = container_find(e, ref, &c, err);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&e->lock);
+	bool running = is_running(c);
+	_cleanup_free_ char *id = xstrdup(c->id);
+	container_unref(c);
+	pthread_mutex_unlock(&e->lock);
+	if (!running)
+		return berth_error_msg(err, ENOTCONN, "Container %s is not running", id);
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	const char *args[] = { "ps", "--format", "json", id, NULL };
+	r = engine_runtime_cmd(e, args, &out, err);
+	if (r < 0)
+		return r;
+	_cleanup_json_ json_t *pids = json_loadb(out.buf, out.len, 0, NULL);
+	_cleanup_strbuf_ struct strbuf plist = STRBUF_INIT;
+	size_t i;
+	json_t *p;
+	json_array_foreach (pids, i, p)
+		strbuf_addf(&plist, "%s%lld", i ? "," : "", (long long)json_integer_value(p));
+	json_t *procs = json_array();
+	if (plist.len) {
+		const char *argv[] = {
+			"ps",      "-o", "user,pid,ppid,c,stime,tty,time,args", "--no-headers", "-p",
+			plist.buf, NULL
+		};
+		struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+		o.argv = argv;
+		strbuf_reset(&out);
+		int st;
+		if (proc_run(&o, NULL, 0, &out, NULL, 0, 10000, &st, NULL) >= 0) {
+			char *save = NULL;
+			for (char *line = strtok_r(out.buf, "\n", &save); line;
+			     line = strtok_r(NULL, "\n", &save)) {
+				json_t *row = json_array();
+				char *q = line;
+				for (int f = 0; f < 7; f++) {
+					q += strspn(q, " ");
+					size_t n = strcspn(q, " ");
+					json_array_append_new(row, json_stringn(q, n));
+					q += n;
+				}
+				q += strspn(q, " ");
+				json_array_append_new(row, json_string(q));
+				json_array_append_new(procs, row);
+			}
+		}
+	}
+	*ret = json_pack("{s:[s,s,s,s,s,s,s,s],s:o}", "Titles", "UID", "PID", "PPID", "C", "STIME", "TTY",
+			 "TIME", "CMD", "Processes", procs);
+	return 0;
+}
+
+int engine_container_attach(struct engine *e, const char *ref, const struct engine_stream_opts *opts,
+			    int *ret_fd, bool *ret_tty, struct berth_error **err)
+{
+	struct container *c;
+	pthread_mutex_lock(&e->lock);
+	int r = container_find_locked(e, ref, &c, err);
+	if (r < 0) {
+		pthread_mutex_unlock(&e->lock);
+		return r;
+	}
+	bool tty = json_is_true(json_object_get(c->config, "Tty"));
+	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	if (is_running(c)) {
+		pthread_mutex_unlock(&e->lock);
+		_cleanup_json_ json_t *req = json_pack("{s:s,s:b,s:b,s:b}", "op", "attach", "stdin", opts->in,
+						       "stdout", opts->out, "stderr", opts->err);
+		r = shim_request(xdir, req, NULL, err);
+		pthread_mutex_lock(&e->lock);
+	} else {
+		int sp[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+			r = berth_error_errno(err, "socketpair");
+		} else if (c->state == ENGINE_CREATED || c->state == ENGINE_RESTARTING) {
+			struct parked_attach *p = xcalloc(1, sizeof(*p));
+			p->fd = sp[1];
+			p->opts = *opts;
+			p->next = c->parked;
+			c->parked = p;
+			r = sp[0];
+		} else {
+			close(sp[1]); /* exited: the stream ends at once */
+			r = sp[0];
+		}
+	}
+	container_unref(c);
+	pthread_mutex_unlock(&e->lock);
+	if (r < 0)
+		return r;
+	*ret_fd = r;
+	*ret_tty = tty;
+	return 0;
+}
+
+int engine_resize(struct engine *e, const char *ref, const char *exec_id, int height, int width,
+		  struct berth_error **err)
+{
+	struct container *c;
+	pthread_mutex_lock(&e->lock);
+	int r;
+	if (exec_id) {
+		const char *cid = NULL;
+		for (struct exec_instance *x = e->execs; x; x = x->next)
+			if (streq(x->id, exec_id))
+				cid = x->container_id;
+		r = cid ? container_find_locked(e, cid, &c, err)
+			: berth_error_msg(err, ENOENT, "No such exec instance: %s", exec_id);
+	} else {
+		r = container_find_locked(e, ref, &c, err);
+	}
+	if (r < 0) {
+		pthread_mutex_unlock(&e->lock);
+		return r;
+	}
+	bool running = is_running(c);
+	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	container_unref(c);
+	pthread_mutex_unlock(&e->lock);
+	if (!running)
+		return berth_error_msg(err, ENOTCONN, "Container is not running");
+	_cleanup_json_ json_t *req =
+	    json_pack("{s:s,s:i,s:i}", "op", "resize", "height", height, "width", width);
+	if (exec_id)
+		json_object_set_new(req, "exec", json_string(exec_id));
+	int fd = shim_request(xdir, req, NULL, NULL);
+	if (fd < 0)
+		return -ENOTTY;
+	close(fd);
+	return 0;
+}

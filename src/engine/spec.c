@@ -1,0 +1,487 @@
+/*
+ * spec.c - the OCI runtime spec (config.json) for a container, built from its
+ * Docker Config/HostConfig with docker's defaults: its capability set,
+ * masked and read-only /proc paths, a device allowlist, a private cgroup
+ * under /berth/<id>. Privileged containers get all of these lifted.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "engine/internal.h"
+
+static const char *const default_caps[] = {
+	"CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+	"CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+	"CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+	"CAP_KILL",    "CAP_AUDIT_WRITE",
+};
+
+static const char *const all_caps[] = {
+	"CAP_CHOWN",
+	"CAP_DAC_OVERRIDE",
+	"CAP_DAC_READ_SEARCH",
+	"CAP_FOWNER",
+	"CAP_FSETID",
+	"CAP_KILL",
+	"CAP_SETGID",
+	"CAP_SETUID",
+	"CAP_SETPCAP",
+	"CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE",
+	"CAP_NET_BROADCAST",
+	"CAP_NET_ADMIN",
+	"CAP_NET_RAW",
+	"CAP_IPC_LOCK",
+	"CAP_IPC_OWNER",
+	"CAP_SYS_MODULE",
+	"CAP_SYS_RAWIO",
+	"CAP_SYS_CHROOT",
+	"CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT",
+	"CAP_SYS_ADMIN",
+	"CAP_SYS_BOOT",
+	"CAP_SYS_NICE",
+	"CAP_SYS_RESOURCE",
+	"CAP_SYS_TIME",
+	"CAP_SYS_TTY_CONFIG",
+	"CAP_MKNOD",
+	"CAP_LEASE",
+	"CAP_AUDIT_WRITE",
+	"CAP_AUDIT_CONTROL",
+	"CAP_SETFCAP",
+	"CAP_MAC_OVERRIDE",
+	"CAP_MAC_ADMIN",
+	"CAP_SYSLOG",
+	"CAP_WAKE_ALARM",
+	"CAP_BLOCK_SUSPEND",
+	"CAP_AUDIT_READ",
+	"CAP_PERFMON",
+	"CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
+};
+
+static const char *const masked_paths[] = {
+	"/proc/asound",     "/proc/acpi",        "/proc/kcore",       "/proc/keys", "/proc/latency_stats",
+	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+};
+
+static const char *const readonly_paths[] = {
+	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+static json_t *strv_json(const char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+/* "net_admin" / "CAP_NET_ADMIN" / "ALL" -> canonical name (static or owned by ret). */
+static char *cap_name(const char *s)
+{
+	char *n = startswith(s, "CAP_") || startswith(s, "cap_") ? xstrdup(s) : xasprintf("CAP_%s", s);
+	for (char *p = n; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	return n;
+}
+
+static bool json_strv_has(const json_t *a, const char *s)
+{
+	size_t i;
+	json_t *el;
+	json_array_foreach (a, i, el)
+		if (json_is_string(el) && streq(json_string_value(el), s))
+			return true;
+	return false;
+}
+
+static json_t *capabilities(const json_t *hc)
+{
+	if (json_is_true(json_object_get(hc, "Privileged")))
+		return strv_json(all_caps, ARRAY_SIZE(all_caps));
+	json_t *caps = json_array();
+	const json_t *add = json_object_get(hc, "CapAdd"), *drop = json_object_get(hc, "CapDrop");
+	bool drop_all = false;
+	size_t i;
+	json_t *el;
+	json_array_foreach (drop, i, el)
+		drop_all = drop_all || !strcasecmp(json_string_value(el), "ALL");
+	bool add_all = false;
+	json_array_foreach (add, i, el)
+		add_all = add_all || !strcasecmp(json_string_value(el), "ALL");
+	const char *const *base = add_all ? all_caps : default_caps;
+	size_t nbase = add_all ? ARRAY_SIZE(all_caps) : ARRAY_SIZE(default_caps);
+	for (size_t k = 0; k < nbase && !drop_all; k++) {
+		bool dropped = false;
+		json_array_foreach (drop, i, el) {
+			_cleanup_free_ char *n = cap_name(json_string_value(el));
+			dropped = dropped || streq(n, base[k]);
+		}
+		if (!dropped)
+			json_array_append_new(caps, json_string(base[k]));
+	}
+	json_array_foreach (add, i, el) {
+		_cleanup_free_ char *n = cap_name(json_string_value(el));
+		if (!streq(n, "CAP_ALL") && !json_strv_has(caps, n))
+			json_array_append_new(caps, json_string(n));
+	}
+	return caps;
+}
+
+static json_t *caps_object(const json_t *hc)
+{
+	json_t *c = capabilities(hc);
+	json_t *o = json_pack("{s:O,s:O,s:O}", "bounding", c, "effective", c, "permitted", c);
+	json_decref(c);
+	return o;
+}
+
+/* Find name (or numeric id) in an /etc/passwd-style file inside rootfs; field 2 and 3 are ids. */
+static int lookup_db(int rootfd, const char *file, const char *name, uint32_t *ret_id, uint32_t *ret_gid)
+{
+	_cleanup_close_ int fd = fs_open_in_root(rootfd, file, O_RDONLY, 0, 0, NULL);
+	if (fd < 0)
+		return -ENOENT;
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	if (strbuf_read_fd(&sb, fd, 4 << 20) < 0)
+		return -EIO;
+	char *save = NULL;
+	for (char *line = strtok_r(sb.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[4] = { 0 };
+		char *p = line;
+		for (int i = 0; i < 4 && p; i++) {
+			f[i] = p;
+			p = strchr(p, ':');
+			if (p)
+				*p++ = '\0';
+		}
+		if (!f[2] || !streq(f[0], name))
+			continue;
+		uint64_t v;
+		if (parse_uint64(f[2], &v) < 0 || v > UINT32_MAX)
+			return -EINVAL;
+		*ret_id = (uint32_t)v;
+		if (ret_gid && f[3] && parse_uint64(f[3], &v) == 0 && v <= UINT32_MAX)
+			*ret_gid = (uint32_t)v;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint32_t *gid,
+		      struct berth_error **err)
+{
+	*uid = *gid = 0;
+	if (!user || !*user)
+		return 0;
+	_cleanup_free_ char *u = xstrdup(user);
+	char *g = strchr(u, ':');
+	if (g)
+		*g++ = '\0';
+	_cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	uint64_t v;
+	if (parse_uint64(u, &v) == 0 && v <= UINT32_MAX) {
+		*uid = (uint32_t)v;
+	} else if (rootfd < 0 || lookup_db(rootfd, "/etc/passwd", u, uid, gid) < 0) {
+		return berth_error_msg(err, EINVAL,
+				       "unable to find user %s: no matching entries in passwd file", u);
+	}
+	if (g && *g) {
+		if (parse_uint64(g, &v) == 0 && v <= UINT32_MAX)
+			*gid = (uint32_t)v;
+		else if (rootfd < 0 || lookup_db(rootfd, "/etc/group", g, gid, NULL) < 0)
+			return berth_error_msg(err, EINVAL,
+					       "unable to find group %s: no matching entries in group "
+					       "file",
+					       g);
+	}
+	return 0;
+}
+
+static json_t *args_of(const json_t *cfg)
+{
+	json_t *args = json_array();
+	json_array_extend(args, json_object_get(cfg, "Entrypoint"));
+	json_array_extend(args, json_object_get(cfg, "Cmd"));
+	return args;
+}
+
+static json_t *env_of(const json_t *cfg, const json_t *extra, bool tty)
+{
+	json_t *env = json_array();
+	bool has_path = false, has_host = false, has_term = false;
+	const json_t *lists[] = { json_object_get(cfg, "Env"), extra };
+	for (size_t l = 0; l < 2; l++) {
+		size_t i;
+		json_t *el;
+		json_array_foreach (lists[l], i, el) {
+			const char *s = json_string_value(el);
+			if (!s || !strchr(s, '='))
+				continue; /* "KEY" without value: unset, like docker */
+			has_path |= startswith(s, "PATH=");
+			has_host |= startswith(s, "HOSTNAME=");
+			has_term |= startswith(s, "TERM=");
+			json_array_append(env, el);
+		}
+	}
+	if (!has_path)
+		json_array_insert_new(env, 0,
+				      json_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+						  "/sbin:/bin"));
+	if (!has_host && json_string_value(json_object_get(cfg, "Hostname")))
+		json_array_append_new(
+		    env, json_sprintf("HOSTNAME=%s", json_string_value(json_object_get(cfg, "Hostname"))));
+	if (tty && !has_term)
+		json_array_append_new(env, json_string("TERM=xterm"));
+	return env;
+}
+
+static bool no_new_privs(const json_t *hc)
+{
+	size_t i;
+	json_t *el;
+	json_array_foreach (json_object_get(hc, "SecurityOpt"), i, el) {
+		const char *s = json_string_value(el);
+		if (s && (streq(s, "no-new-privileges") || streq(s, "no-new-privileges:true") ||
+			  streq(s, "no-new-privileges=true")))
+			return true;
+	}
+	return false;
+}
+
+static bool seccomp_unconfined(const json_t *hc)
+{
+	size_t i;
+	json_t *el;
+	json_array_foreach (json_object_get(hc, "SecurityOpt"), i, el) {
+		const char *s = json_string_value(el);
+		if (s && (streq(s, "seccomp=unconfined") || streq(s, "seccomp:unconfined")))
+			return true;
+	}
+	return false;
+}
+
+static json_t *process_of(const json_t *cfg, const json_t *hc, const json_t *args, const json_t *extra_env,
+			  bool tty, const char *cwd, uint32_t uid, uint32_t gid)
+{
+	return json_pack("{s:b,s:{s:I,s:I},s:O,s:o,s:s,s:o,s:b}", "terminal", tty, "user", "uid",
+			 (json_int_t)uid, "gid", (json_int_t)gid, "args", args, "env",
+			 env_of(cfg, extra_env, tty), "cwd", cwd && *cwd ? cwd : "/", "capabilities",
+			 caps_object(hc), "noNewPrivileges", no_new_privs(hc));
+}
+
+static void add_mount(json_t *mounts, const char *dst, const char *type, const char *src, const char *opts)
+{
+	json_t *o = json_array();
+	_cleanup_free_ char *copy = xstrdup(opts);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		json_array_append_new(o, json_string(t));
+	json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:o}", "destination", dst, "type", type,
+						"source", src, "options", o));
+}
+
+static int user_mounts(struct engine *e, const json_t *hc, json_t *mounts, struct berth_error **err)
+{
+	size_t i;
+	json_t *el;
+	json_array_foreach (json_object_get(hc, "Binds"), i, el) {
+		_cleanup_free_ char *b = xstrdup(json_string_value(el));
+		char *dst = strchr(b, ':');
+		if (!dst)
+			return berth_error_msg(err, EINVAL, "invalid volume specification: '%s'", b);
+		*dst++ = '\0';
+		char *mode = strchr(dst, ':');
+		if (mode)
+			*mode++ = '\0';
+		if (dst[0] != '/')
+			return berth_error_msg(
+			    err, EINVAL, "invalid mount config: destination '%s' must be absolute", dst);
+		_cleanup_free_ char *src = NULL;
+		if (b[0] == '/') {
+			src = xstrdup(b);
+			if (access(src, F_OK) < 0 && fs_mkdir_p(src, 0755, err) < 0)
+				return -EINVAL;
+		} else {
+			int r = engine_volume_create(e, b, NULL, NULL, err);
+			if (r < 0)
+				return r;
+			src = xasprintf("%s/volumes/%s/_data", e->root, b);
+		}
+		bool ro = mode && strstr(mode, "ro") && !strstr(mode, "rw");
+		add_mount(mounts, dst, "bind", src, ro ? "rbind,rprivate,ro" : "rbind,rprivate");
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach (json_object_get(hc, "Tmpfs"), k, v) {
+		const char *o = json_string_value(v);
+		_cleanup_free_ char *opts =
+		    xasprintf("nosuid,nodev,noexec%s%s", o && *o ? "," : "", o ? o : "");
+		add_mount(mounts, k, "tmpfs", "tmpfs", opts);
+	}
+	return 0;
+}
+
+static json_t *mounts_of(struct engine *e, struct container *c, bool privileged)
+{
+	json_t *m = json_array();
+	_cleanup_free_ char *dir = container_dir(e, c->id);
+	add_mount(m, "/proc", "proc", "proc", "nosuid,noexec,nodev");
+	add_mount(m, "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");
+	add_mount(m, "/dev/pts", "devpts", "devpts",
+		  "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5");
+	add_mount(m, "/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k");
+	add_mount(m, "/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev");
+	add_mount(m, "/sys", "sysfs", "sysfs", privileged ? "nosuid,noexec,nodev" : "nosuid,noexec,nodev,ro");
+	add_mount(m, "/sys/fs/cgroup", "cgroup", "cgroup",
+		  privileged ? "nosuid,noexec,nodev,relatime" : "nosuid,noexec,nodev,relatime,ro");
+	const char *files[] = { "hostname", "hosts", "resolv.conf" };
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *src = xasprintf("%s/%s", dir, files[i]);
+		_cleanup_free_ char *dst = xasprintf("/etc/%s", files[i]);
+		add_mount(m, dst, "bind", src, "rbind,rprivate");
+	}
+	return m;
+}
+
+static json_t *devices_rules(void)
+{
+	return json_pack("[{s:b,s:s},{s:b,s:s,s:s},{s:b,s:s,s:s},"
+			 "{s:b,s:s,s:i,s:i,s:s},{s:b,s:s,s:i,s:i,s:s},{s:b,s:s,s:i,s:i,s:s},"
+			 "{s:b,s:s,s:i,s:i,s:s},{s:b,s:s,s:i,s:i,s:s},{s:b,s:s,s:i,s:i,s:s},"
+			 "{s:b,s:s,s:i,s:s},{s:b,s:s,s:i,s:i,s:s}]",
+			 "allow", 0, "access", "rwm", "allow", 1, "type", "c", "access", "m", "allow", 1,
+			 "type", "b", "access", "m", "allow", 1, "type", "c", "major", 1, "minor", 3,
+			 "access", "rwm", "allow", 1, "type", "c", "major", 1, "minor", 5, "access", "rwm",
+			 "allow", 1, "type", "c", "major", 1, "minor", 7, "access", "rwm", "allow", 1, "type",
+			 "c", "major", 1, "minor", 8, "access", "rwm", "allow", 1, "type", "c", "major", 1,
+			 "minor", 9, "access", "rwm", "allow", 1, "type", "c", "major", 5, "minor", 0,
+			 "access", "rwm", "allow", 1, "type", "c", "major", 136, "access", "rwm", "allow", 1,
+			 "type", "c", "major", 5, "minor", 2, "access", "rwm");
+}
+
+static json_t *resources_of(const json_t *hc, bool privileged)
+{
+	json_t *r = json_object();
+	json_object_set_new(r, "devices",
+			    privileged ? json_pack("[{s:b,s:s}]", "allow", 1, "access", "rwm")
+				       : devices_rules());
+	json_int_t mem = json_integer_value(json_object_get(hc, "Memory"));
+	if (mem > 0) {
+		json_t *m = json_pack("{s:I}", "limit", mem);
+		json_int_t swap = json_integer_value(json_object_get(hc, "MemorySwap"));
+		if (swap != 0)
+			json_object_set_new(m, "swap", json_integer(swap));
+		json_object_set_new(r, "memory", m);
+	}
+	json_t *cpu = json_object();
+	json_int_t shares = json_integer_value(json_object_get(hc, "CpuShares"));
+	json_int_t nano = json_integer_value(json_object_get(hc, "NanoCpus"));
+	const char *cpus = json_string_value(json_object_get(hc, "CpusetCpus"));
+	if (shares > 0)
+		json_object_set_new(cpu, "shares", json_integer(shares));
+	if (nano > 0) {
+		json_object_set_new(cpu, "period", json_integer(100000));
+		json_object_set_new(cpu, "quota", json_integer(nano / 10000));
+	}
+	if (cpus && *cpus)
+		json_object_set_new(cpu, "cpus", json_string(cpus));
+	if (json_object_size(cpu))
+		json_object_set_new(r, "cpu", cpu);
+	else
+		json_decref(cpu);
+	json_int_t pids = json_integer_value(json_object_get(hc, "PidsLimit"));
+	if (pids > 0)
+		json_object_set_new(r, "pids", json_pack("{s:I}", "limit", pids));
+	return r;
+}
+
+static json_t *namespaces_of(const json_t *hc, const char *netns)
+{
+	const char *mode = json_string_value(json_object_get(hc, "NetworkMode"));
+	json_t *ns = json_pack("[{s:s},{s:s},{s:s},{s:s}]", "type", "pid", "type", "ipc", "type", "uts",
+			       "type", "mount");
+	if (mode && streq(mode, "host"))
+		return ns;
+	if (netns)
+		json_array_append_new(ns, json_pack("{s:s,s:s}", "type", "network", "path", netns));
+	else
+		json_array_append_new(ns, json_pack("{s:s}", "type", "network"));
+	return ns;
+}
+
+int spec_write(struct engine *e, struct container *c, const char *rootfs, const char *netns,
+	       struct berth_error **err)
+{
+	const json_t *cfg = c->config, *hc = c->hostconfig;
+	bool privileged = json_is_true(json_object_get(hc, "Privileged"));
+	bool tty = json_is_true(json_object_get(cfg, "Tty"));
+	uint32_t uid, gid;
+	int r = spec_resolve_user(rootfs, json_string_value(json_object_get(cfg, "User")), &uid, &gid, err);
+	if (r < 0)
+		return r;
+	json_t *mounts = mounts_of(e, c, privileged);
+	r = user_mounts(e, hc, mounts, err);
+	if (r < 0) {
+		json_decref(mounts);
+		return r;
+	}
+	json_t *linux_ = json_pack("{s:o,s:o,s:s}", "namespaces", namespaces_of(hc, netns), "resources",
+				   resources_of(hc, privileged), "cgroupsPath", "");
+	_cleanup_free_ char *cg = xasprintf("/berth/%s", c->id);
+	json_object_set_new(linux_, "cgroupsPath", json_string(cg));
+	if (!privileged && !seccomp_unconfined(hc)) {
+		_cleanup_json_ json_t *caps = capabilities(hc);
+		json_object_set_new(linux_, "seccomp", seccomp_default_profile(caps));
+	}
+	if (!privileged) {
+		json_object_set_new(linux_, "maskedPaths", strv_json(masked_paths, ARRAY_SIZE(masked_paths)));
+		json_object_set_new(linux_, "readonlyPaths",
+				    strv_json(readonly_paths, ARRAY_SIZE(readonly_paths)));
+	}
+	_cleanup_json_ json_t *args = args_of(cfg);
+	_cleanup_json_ json_t *spec =
+	    json_pack("{s:s,s:o,s:{s:s,s:b},s:s,s:o,s:o}", "ociVersion", "1.0.2", "process",
+		      process_of(cfg, hc, args, NULL, tty,
+				 json_string_value(json_object_get(cfg, "WorkingDir")), uid, gid),
+		      "root", "path", rootfs, "readonly", json_is_true(json_object_get(hc, "ReadonlyRootfs")),
+		      "hostname", json_string_value(json_object_get(cfg, "Hostname")), "mounts", mounts,
+		      "linux", linux_);
+	if (!spec)
+		return berth_error_msg(err, EINVAL, "build runtime spec: invalid configuration");
+	_cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT);
+	_cleanup_free_ char *dir = container_exec_dir(e, c->id);
+	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);
+	return fs_write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
+int spec_exec_process(struct engine *e, struct container *c, const json_t *xc, json_t **ret,
+		      struct berth_error **err)
+{
+	const json_t *cmd = json_object_get(xc, "Cmd");
+	if (!json_is_array(cmd) || json_array_size(cmd) == 0)
+		return berth_error_msg(err, EINVAL, "No exec command specified");
+	const char *user = json_string_value(json_object_get(xc, "User"));
+	if (!user || !*user)
+		user = json_string_value(json_object_get(c->config, "User"));
+	uint32_t uid, gid;
+	int r = spec_resolve_user(c->rootfs ? c->rootfs : "/nonexistent", user, &uid, &gid, err);
+	if (r < 0)
+		return r;
+	const char *cwd = json_string_value(json_object_get(xc, "WorkingDir"));
+	if (!cwd || !*cwd)
+		cwd = json_string_value(json_object_get(c->config, "WorkingDir"));
+	_cleanup_json_ json_t *hc = json_deep_copy(c->hostconfig);
+	if (json_is_true(json_object_get(xc, "Privileged")))
+		json_object_set_new(hc, "Privileged", json_true());
+	json_t *p = process_of(c->config, hc, cmd, json_object_get(xc, "Env"),
+			       json_is_true(json_object_get(xc, "Tty")), cwd, uid, gid);
+	if (!p)
+		return berth_error_msg(err, EINVAL, "build exec process: invalid configuration");
+	*ret = p;
+	return 0;
+}

@@ -1,0 +1,154 @@
+/*
+ * http.h - thin wrappers over libmicrohttpd (server) and libcurl (client).
+ *
+ * Server: one thread per connection (handlers may block: long polls, log
+ * follow, hijacked attach streams), listening on a unix socket or an fd the
+ * caller made. A request is handed to the handler once its whole body is in
+ * memory (bounded by max_body; larger bodies get 413 without reaching the
+ * handler). The handler answers with exactly one http_respond_*() call; if it
+ * does not, the server sends 500. Every allocation tied to a request is freed
+ * when the request completes (strict cleanup, no arena).
+ *
+ * Client: blocking requests over a unix socket (or TCP), body in memory or
+ * streamed to a callback, plus a raw "hijack" that upgrades the connection and
+ * returns the socket for bidirectional streams (attach/exec).
+ */
+#ifndef BERTH_HTTP_HTTP_H
+#define BERTH_HTTP_HTTP_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+#include "common/strbuf.h"
+
+struct http_server;
+struct http_request;
+
+/* Default limit on request bodies the server buffers (Docker's create bodies are small). */
+#define HTTP_DEFAULT_MAX_BODY (4u << 20)
+
+typedef void (*http_handler_fn)(struct http_request *req, void *userdata);
+
+struct http_server_opts {
+	int listen_fd;   /* a bound, listening socket the server takes over */
+	size_t max_body; /* 0: HTTP_DEFAULT_MAX_BODY */
+	/* Optional per-request limit by method and path (version prefix removed); 0: max_body. */
+	size_t (*body_limit)(const char *method, const char *path, void *userdata);
+	http_handler_fn handler;
+	void *userdata;
+};
+
+/* Start serving in background threads. On failure listen_fd is closed. */
+int http_server_start(const struct http_server_opts *opts, struct http_server **ret,
+		      struct berth_error **err);
+/* Stop accepting, wait for the threads, free. Accepts NULL. */
+struct http_server *http_server_stop(struct http_server *s);
+
+/* Bind and listen on a unix socket at path (replacing a stale one) with the given mode. */
+int http_listen_unix(const char *path, mode_t mode, struct berth_error **err);
+
+/* Request accessors: valid until the request completes. */
+const char *http_request_method(const struct http_request *req);
+/* Path with any "/vX.Y" API version prefix removed, no query string. */
+const char *http_request_path(const struct http_request *req);
+/* The "X.Y" of the version prefix, or NULL when the request was unversioned. */
+const char *http_request_version(const struct http_request *req);
+const char *http_request_query(const struct http_request *req, const char *key);
+const char *http_request_header(const struct http_request *req, const char *key);
+const char *http_request_body(const struct http_request *req, size_t *ret_len);
+
+/* Convenience: query parameter as boolean ("1", "true", "True"); default when absent. */
+bool http_query_bool(const struct http_request *req, const char *key, bool def);
+
+/* Responses. Each takes ownership of what it is given. */
+void http_respond(struct http_request *req, unsigned status, const char *content_type, char *body,
+		  size_t len);
+void http_respond_json(struct http_request *req, unsigned status, json_t *body);
+void http_respond_empty(struct http_request *req, unsigned status);
+/* Docker's error body {"message": "..."}. */
+void http_respond_error(struct http_request *req, unsigned status, const char *fmt, ...) _printf_(3, 4);
+/* Add a header to the response about to be sent (call before http_respond_*). */
+void http_response_header(struct http_request *req, const char *key, const char *value);
+
+/*
+ * Streaming body (chunked). `read` is called from the connection's thread and
+ * may block; it appends to `out` and returns 0 to continue, 1 at the end, or
+ * negative on error (the connection is closed). `done` frees ctx.
+ */
+typedef int (*http_stream_fn)(void *ctx, struct strbuf *out);
+void http_respond_stream(struct http_request *req, unsigned status, const char *content_type,
+			 http_stream_fn read, void (*done)(void *ctx), void *ctx);
+
+/*
+ * Hijack (HTTP upgrade to a raw stream, Docker's attach/exec). Sends
+ * "101 UPGRADED" with "Upgrade: tcp" and then calls fn in a thread with the raw
+ * socket; bytes the client sent early are in extra. fn may read, write and
+ * shutdown() fd but must not close it. `done` frees ctx afterwards.
+ */
+typedef void (*http_hijack_fn)(void *ctx, int fd, const char *extra, size_t extra_len);
+void http_respond_hijack(struct http_request *req, const char *content_type, http_hijack_fn fn,
+			 void (*done)(void *ctx), void *ctx);
+
+/*
+ * Copy both ways between a client socket and a backend stream until the
+ * backend's EOF; extra (bytes the client already sent) goes to the backend
+ * first. The client's EOF is forwarded as shutdown(backend, SHUT_WR). Neither
+ * fd is closed.
+ */
+void http_relay(int client, int backend, const char *extra, size_t extra_len);
+
+/* ---- client ---- */
+
+struct http_client;
+
+/* host: "unix:///path", "/path" or "tcp://host:port". */
+int http_client_new(const char *host, struct http_client **ret, struct berth_error **err);
+struct http_client *http_client_free(struct http_client *c);
+static inline void http_client_freep(struct http_client **c)
+{
+	*c = http_client_free(*c);
+}
+#define _cleanup_http_client_ _cleanup_(http_client_freep)
+
+/* Called with each chunk of a streamed response body; return 0 to continue, non-zero to stop. */
+typedef int (*http_body_fn)(void *ctx, const char *data, size_t len);
+
+struct http_client_request {
+	const char *method;
+	const char *path; /* with query, e.g. "/containers/json?all=1" */
+	const char *content_type;
+	const char *body;
+	size_t body_len;
+	int body_fd;          /* >= 0: stream the request body from this fd instead */
+	http_body_fn on_body; /* NULL: collect into the response strbuf */
+	void *on_body_ctx;
+	long timeout_ms; /* 0: none */
+};
+
+/* Perform a request. *ret_status is the HTTP status; out (may be NULL) gets the body. */
+int http_client_do(struct http_client *c, const struct http_client_request *r, long *ret_status,
+		   struct strbuf *out, struct berth_error **err);
+
+/*
+ * Send method+path with "Connection: Upgrade", "Upgrade: tcp" and the body on a
+ * fresh connection, read the response head, and return the connected socket in
+ * *ret_fd positioned at the start of the raw stream. *ret_status is the status
+ * (101 or 200 for a hijacked stream; otherwise the error body is in out).
+ */
+int http_client_hijack(struct http_client *c, const char *method, const char *path, const char *body,
+		       size_t body_len, long *ret_status, int *ret_fd, struct strbuf *out,
+		       struct berth_error **err);
+
+/*
+ * Raw requests for callers that must order several requests themselves
+ * (docker run: send "wait" before "start", read its answer after the stream):
+ * send() writes the request on a fresh connection and returns the socket;
+ * read_response() reads status and body (Content-Length or chunked; until EOF
+ * otherwise). headers: extra "Key: value\r\n" lines or NULL.
+ */
+int http_client_send(struct http_client *c, const char *method, const char *path, const char *headers,
+		     const char *body, size_t body_len, struct berth_error **err);
+int http_client_read_response(int fd, long *ret_status, struct strbuf *out, struct berth_error **err);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * proto.c - the shim's wire protocol, client side (used by the engine) and
+ * the frame writer both sides use. Requests and replies are single JSON lines.
+ */
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/process.h"
+#include "common/strbuf.h"
+#include "shim/shim.h"
+
+int shim_write_frame(int fd, enum shim_stream s, const void *data, size_t len)
+{
+	unsigned char hdr[8] = { (unsigned char)s,
+				 0,
+				 0,
+				 0,
+				 (unsigned char)(len >> 24),
+				 (unsigned char)(len >> 16),
+				 (unsigned char)(len >> 8),
+				 (unsigned char)len };
+	int r = fs_write_all(fd, hdr, sizeof(hdr));
+	if (r < 0)
+		return r;
+	return fs_write_all(fd, data, len);
+}
+
+/* Read one line byte by byte, so that stream bytes after it stay in the socket. */
+static int read_line(int fd, struct strbuf *sb, struct berth_error **err)
+{
+	for (;;) {
+		char ch;
+		ssize_t n = read(fd, &ch, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return berth_error_errno(err, "read shim reply");
+		if (n == 0)
+			return berth_error_msg(err, EPIPE, "read shim reply: connection closed");
+		if (ch == '\n')
+			return 0;
+		if (sb->len >= SHIM_MAX_REQUEST)
+			return berth_error_msg(err, EMSGSIZE, "read shim reply: line too long");
+		strbuf_addch(sb, ch);
+	}
+}
+
+int shim_request(const char *dir, const json_t *req, json_t **ret_reply, struct berth_error **err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_free_ char *path = xasprintf("%s/shim.sock", dir);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return berth_error_set(err, ENAMETOOLONG, "connect to shim '%s'", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return berth_error_errno(err, "create socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return berth_error_errno(err, "connect to shim '%s'", path);
+	_cleanup_free_ char *line = json_dumps(req, JSON_COMPACT);
+	if (!line)
+		return berth_error_set(err, ENOMEM, "encode shim request");
+	size_t n = strlen(line);
+	line[n] = '\0';
+	int r = fs_write_all(fd, line, n);
+	if (r >= 0)
+		r = fs_write_all(fd, "\n", 1);
+	if (r < 0)
+		return berth_error_set(err, -r, "send shim request");
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	r = read_line(fd, &sb, err);
+	if (r < 0)
+		return r;
+	json_t *reply = NULL;
+	r = json_parse(sb.buf, sb.len, "shim reply", &reply, err);
+	if (r < 0)
+		return r;
+	const char *emsg = json_string_value(json_object_get(reply, "error"));
+	if (emsg) {
+		r = berth_error_msg(err, EIO, "%s", emsg);
+		json_decref(reply);
+		return r;
+	}
+	if (ret_reply)
+		*ret_reply = reply;
+	else
+		json_decref(reply);
+	return TAKE_FD(fd);
+}
+
+/* Lowest fd number proc_spawn()'s temporary range can never reach for our fd counts. */
+#define SPAWN_SAFE_FD 64
+
+int shim_spawn(const struct proc_spawn_opts *opts, pid_t *ret_pid, int *ret_pidfd, struct berth_error **err)
+{
+	struct proc_spawn_opts o = *opts;
+	int moved[3 + SHIM_SPAWN_MAX_EXTRA];
+	size_t n = 0;
+	if (opts->n_extra_fds > SHIM_SPAWN_MAX_EXTRA)
+		return berth_error_set(err, EINVAL, "spawn: too many fds");
+	for (int i = 0; i < 3; i++) {
+		o.stdio[i] = opts->stdio[i] >= 0 ? fcntl(opts->stdio[i], F_DUPFD_CLOEXEC, SPAWN_SAFE_FD) : -1;
+		if (o.stdio[i] >= 0)
+			moved[n++] = o.stdio[i];
+	}
+	int extra[SHIM_SPAWN_MAX_EXTRA];
+	for (size_t i = 0; i < opts->n_extra_fds; i++) {
+		extra[i] = fcntl(opts->extra_fds[i], F_DUPFD_CLOEXEC, SPAWN_SAFE_FD);
+		if (extra[i] >= 0)
+			moved[n++] = extra[i];
+	}
+	o.extra_fds = extra;
+	int r = proc_spawn(&o, ret_pid, ret_pidfd, err);
+	for (size_t i = 0; i < n; i++)
+		close(moved[i]);
+	return r;
+}
+
+void shim_reserve_low_fds(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (int i = 3; i < SPAWN_SAFE_FD; i++)
+		if (fcntl(i, F_GETFD) < 0)
+			(void)fcntl(fd, F_DUPFD_CLOEXEC, i);
+	close(fd);
+}

@@ -1,0 +1,636 @@
+/*
+ * shim.c - `berth shim DIR`: one monitor process per running container.
+ *
+ * Single-threaded poll loop over: the listening socket, the container's
+ * stdout/stderr (pipes, or a pty master with a TTY), attached clients, exec
+ * sessions and a signalfd for SIGCHLD. The shim forks once to detach (it is
+ * single-threaded then, so the child may do anything) and is a child
+ * subreaper, so the container's init, created by the runtime, is reparented
+ * to it and reaped here. Trade-off: a slow attached client blocks output for
+ * everyone (writes are blocking); docker drops instead (NEEDSWORK).
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/process.h"
+#include "common/util.h"
+#include "shim/logfile.h"
+#include "runtime/runtime.h"
+#include "shim/runc.h"
+#include "shim/shim.h"
+
+#define SHIM_MAX_CLIENTS 64
+#define SHIM_MAX_EXECS   32
+#define SHIM_BUF         (32 * 1024)
+
+struct client {
+	int fd;
+	bool in, out, err, in_eof;
+};
+
+struct exec_session {
+	char *id;
+	pid_t pid;
+	int conn;           /* stream to the client, -1 when detached */
+	int out, errfd, in; /* our ends; out is the pty master with a tty */
+	bool tty, exited;
+	int status;
+};
+
+struct shim {
+	char *dir, *id, *runtime, *state_root, *log_path;
+	bool tty, open_stdin, stdin_once;
+	struct runc rc;
+	struct logfile log;
+	int listen_fd, sig_fd;
+	int out, errfd, in; /* container stdio, our ends */
+	pid_t init_pid;
+	bool init_exited;
+	int init_status;
+	struct client clients[SHIM_MAX_CLIENTS];
+	size_t n_clients;
+	struct exec_session *execs[SHIM_MAX_EXECS];
+	size_t n_execs;
+};
+
+static int load_config(struct shim *s, struct berth_error **err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/shim.json", s->dir);
+	_cleanup_json_ json_t *j = NULL;
+	int r = json_load_path(path, 1 << 20, &j, err);
+	if (r < 0)
+		return r;
+	const char *id, *runtime, *root, *logp = NULL;
+	int64_t max_size = 0, max_file = 1;
+	if ((r = json_get_string(j, NULL, "id", JSON_REQUIRED, &id, err)) < 0 ||
+	    (r = json_get_string(j, NULL, "runtime", JSON_REQUIRED, &runtime, err)) < 0 ||
+	    (r = json_get_string(j, NULL, "runtime_root", JSON_REQUIRED, &root, err)) < 0 ||
+	    (r = json_get_string(j, NULL, "log_path", 0, &logp, err)) < 0 ||
+	    (r = json_get_int64(j, NULL, "log_max_size", 0, &max_size, err)) < 0 ||
+	    (r = json_get_int64(j, NULL, "log_max_file", 0, &max_file, err)) < 0 ||
+	    (r = json_get_bool(j, NULL, "tty", 0, &s->tty, err)) < 0 ||
+	    (r = json_get_bool(j, NULL, "open_stdin", 0, &s->open_stdin, err)) < 0 ||
+	    (r = json_get_bool(j, NULL, "stdin_once", 0, &s->stdin_once, err)) < 0)
+		return r;
+	s->id = xstrdup(id);
+	s->runtime = xstrdup(runtime);
+	s->state_root = xstrdup(root);
+	s->log_path = logp ? xstrdup(logp) : NULL;
+	s->rc = (struct runc){ s->runtime, s->state_root, s->dir, s->id };
+	logfile_init(&s->log, s->log_path, max_size, (int)max_file);
+	return 0;
+}
+
+/* Bind a unix socket at dir/name; returns the listening fd. */
+static int listen_at(const char *dir, const char *name, struct berth_error **err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return berth_error_set(err, ENAMETOOLONG, "bind '%s'", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	(void)unlink(path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return berth_error_errno(err, "create socket");
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0)
+		return berth_error_errno(err, "listen on '%s'", path);
+	return TAKE_FD(fd);
+}
+
+/* Receive the pty master the runtime sends over the console socket. */
+static int recv_console(int lfd, struct berth_error **err)
+{
+	_cleanup_close_ int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c < 0)
+		return berth_error_errno(err, "accept console socket");
+	char buf[256];
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)
+	};
+	if (recvmsg(c, &mh, MSG_CMSG_CLOEXEC) < 0)
+		return berth_error_errno(err, "receive console");
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		return berth_error_msg(err, EIO, "receive console: no file descriptor");
+	int fd;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+/* Pipes for a process: ours[i] is our end, theirs[i] the process's. -1 where unused. */
+static int make_stdio(bool want_in, bool tty, int ours[3], int theirs[3], struct berth_error **err)
+{
+	for (int i = 0; i < 3; i++)
+		ours[i] = theirs[i] = -1;
+	for (int i = 0; i < 3; i++) {
+		if ((i == 0 && !want_in) || (tty && i > 0))
+			continue;
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0)
+			return berth_error_errno(err, "create pipe");
+		ours[i] = i == 0 ? p[1] : p[0];
+		theirs[i] = i == 0 ? p[0] : p[1];
+	}
+	return 0;
+}
+
+static void close3(int fds[3])
+{
+	for (int i = 0; i < 3; i++)
+		fds[i] = safe_close(fds[i]);
+}
+
+static int create_container(struct shim *s, struct berth_error **err)
+{
+	int ours[3], theirs[3];
+	int r = make_stdio(s->open_stdin, s->tty, ours, theirs, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int con_lfd = -1;
+	_cleanup_free_ char *con_path = NULL;
+	if (s->tty) {
+		con_lfd = listen_at(s->dir, "console.sock", err);
+		if (con_lfd < 0)
+			return con_lfd;
+		con_path = xasprintf("%s/console.sock", s->dir);
+	}
+	r = runc_create(&s->rc, theirs, con_path, &s->init_pid, err);
+	close3(theirs);
+	if (r < 0) {
+		close3(ours);
+		return r;
+	}
+	s->in = ours[0];
+	s->out = ours[1];
+	s->errfd = ours[2];
+	if (s->tty) {
+		int m = recv_console(con_lfd, err);
+		(void)unlink(con_path);
+		if (m < 0)
+			return m;
+		s->out = m;
+		if (s->open_stdin)
+			s->in = safe_close(s->in), s->in = dup(m);
+	}
+	return 0;
+}
+
+static void reply(int fd, const char *error)
+{
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	if (error) {
+		strbuf_addstr(&sb, "{\"error\":");
+		strbuf_add_json_string(&sb, error);
+		strbuf_addstr(&sb, "}\n");
+	} else {
+		strbuf_addstr(&sb, "{\"ok\":true}\n");
+	}
+	(void)fs_write_all(fd, sb.buf, sb.len);
+}
+
+static void reply_err(int fd, struct berth_error *e)
+{
+	_cleanup_free_ char *m = berth_error_string(e);
+	reply(fd, m);
+}
+
+/* Send output to the log and to every client that wants this stream. */
+static void broadcast(struct shim *s, int stream, const char *buf, size_t n)
+{
+	logfile_write(&s->log, stream, buf, n);
+	for (size_t i = 0; i < s->n_clients; i++) {
+		struct client *c = &s->clients[i];
+		if (c->fd < 0 || (stream == 1 && !c->out) || (stream == 2 && !c->err))
+			continue;
+		int r = s->tty ? fs_write_all(c->fd, buf, n) : shim_write_frame(c->fd, stream, buf, n);
+		if (r < 0)
+			c->fd = safe_close(c->fd);
+	}
+}
+
+static int read_request(int fd, json_t **ret)
+{
+	struct timeval tv = { .tv_sec = 5 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	for (;;) {
+		char ch;
+		ssize_t n = read(fd, &ch, 1);
+		if (n <= 0 || sb.len >= SHIM_MAX_REQUEST)
+			return -EIO;
+		if (ch == '\n')
+			break;
+		strbuf_addch(&sb, ch);
+	}
+	tv.tv_sec = 0;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	*ret = json_loadb(sb.buf, sb.len, 0, NULL);
+	return *ret ? 0 : -EINVAL;
+}
+
+static int start_exec(struct shim *s, int conn, json_t *req, struct berth_error **err)
+{
+	const char *id = json_string_value(json_object_get(req, "id"));
+	json_t *proc = json_object_get(req, "process");
+	bool detach = json_is_true(json_object_get(req, "detach"));
+	if (!id || !json_is_object(proc) || strspn(id, "0123456789abcdef") != strlen(id))
+		return berth_error_msg(err, EINVAL, "exec: bad request");
+	if (s->n_execs >= SHIM_MAX_EXECS)
+		return berth_error_msg(err, EBUSY, "exec: too many concurrent execs");
+	bool tty = json_is_true(json_object_get(proc, "terminal"));
+	_cleanup_free_ char *pfile = xasprintf("%s/exec-%s.process.json", s->dir, id);
+	_cleanup_free_ char *ptext = json_dumps(proc, JSON_COMPACT);
+	int r = fs_write_file_atomic(pfile, ptext, strlen(ptext), 0600, err);
+	if (r < 0)
+		return r;
+	int ours[3], theirs[3];
+	bool want_in = json_is_true(json_object_get(req, "stdin")) && !detach;
+	if ((r = make_stdio(want_in, tty, ours, theirs, err)) < 0)
+		return r;
+	if (detach)
+		close3(ours);
+	_cleanup_close_ int con_lfd = -1;
+	_cleanup_free_ char *con_path = NULL;
+	if (tty) {
+		_cleanup_free_ char *name = xasprintf("exec-%.12s.sock", id);
+		con_lfd = listen_at(s->dir, name, err);
+		if (con_lfd < 0)
+			return close3(ours), close3(theirs), con_lfd;
+		con_path = xasprintf("%s/%s", s->dir, name);
+	}
+	pid_t pid;
+	r = runc_exec(&s->rc, pfile, theirs, con_path, false, &pid, err);
+	close3(theirs);
+	if (r < 0)
+		return close3(ours), r;
+	struct exec_session *x = xcalloc(1, sizeof(*x));
+	x->id = xstrdup(id);
+	x->pid = pid;
+	x->tty = tty;
+	x->in = ours[0];
+	x->out = ours[1];
+	x->errfd = ours[2];
+	x->conn = detach ? -1 : conn;
+	if (tty) {
+		/* The runtime sends the pty master once the process exists; wait for it (bounded). */
+		struct pollfd p = { con_lfd, POLLIN, 0 };
+		if (poll(&p, 1, 30000) == 1) {
+			int m = recv_console(con_lfd, NULL);
+			if (m >= 0) {
+				x->out = m;
+				if (want_in)
+					x->in = safe_close(x->in), x->in = dup(m);
+			}
+		}
+		(void)unlink(con_path);
+	}
+	s->execs[s->n_execs++] = x;
+	return 0;
+}
+
+static void handle_request(struct shim *s, int fd)
+{
+	_cleanup_json_ json_t *req = NULL;
+	_cleanup_error_ struct berth_error *e = NULL;
+	if (read_request(fd, &req) < 0) {
+		reply(fd, "bad request");
+		close(fd);
+		return;
+	}
+	const char *op = json_string_value(json_object_get(req, "op"));
+	if (!op) {
+		reply(fd, "bad request: no op");
+	} else if (streq(op, "start")) {
+		if (runc_start(&s->rc, &e) < 0)
+			reply_err(fd, e);
+		else
+			reply(fd, NULL);
+	} else if (streq(op, "attach")) {
+		if (s->n_clients >= SHIM_MAX_CLIENTS) {
+			reply(fd, "too many attached clients");
+		} else {
+			reply(fd, NULL);
+			s->clients[s->n_clients++] =
+			    (struct client){ fd, json_is_true(json_object_get(req, "stdin")),
+					     json_is_true(json_object_get(req, "stdout")),
+					     json_is_true(json_object_get(req, "stderr")), false };
+			return;
+		}
+	} else if (streq(op, "exec")) {
+		bool detach = json_is_true(json_object_get(req, "detach"));
+		if (start_exec(s, fd, req, &e) < 0) {
+			reply_err(fd, e);
+		} else {
+			reply(fd, NULL);
+			if (!detach)
+				return;
+		}
+	} else if (streq(op, "resize")) {
+		json_int_t h = json_integer_value(json_object_get(req, "height"));
+		json_int_t w = json_integer_value(json_object_get(req, "width"));
+		const char *xid = json_string_value(json_object_get(req, "exec"));
+		int tfd = s->tty ? s->out : -1;
+		for (size_t i = 0; xid && i < s->n_execs; i++)
+			if (streq(s->execs[i]->id, xid))
+				tfd = s->execs[i]->tty ? s->execs[i]->out : -1;
+		struct winsize ws = { .ws_row = (unsigned short)h, .ws_col = (unsigned short)w };
+		if (tfd < 0 || ioctl(tfd, TIOCSWINSZ, &ws) < 0)
+			reply(fd, "resize: no terminal");
+		else
+			reply(fd, NULL);
+	} else {
+		reply(fd, "bad request: unknown op");
+	}
+	close(fd);
+}
+
+static void write_exit_file(struct shim *s)
+{
+	struct timespec ts;
+	char t[RFC3339_MAX];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	format_rfc3339(&ts, t);
+	int st = s->init_status;
+	_cleanup_free_ char *body = xasprintf("{\"exit_code\":%d,\"signal\":%d,\"finished_at\":\"%s\"}\n",
+					      proc_exit_code(st), WIFSIGNALED(st) ? WTERMSIG(st) : 0, t);
+	_cleanup_free_ char *path = xasprintf("%s/exit.json", s->dir);
+	(void)fs_write_file_atomic(path, body, strlen(body), 0644, NULL);
+}
+
+static void finish_exec(struct shim *s, size_t i)
+{
+	struct exec_session *x = s->execs[i];
+	_cleanup_free_ char *path = xasprintf("%s/exec-%s.json", s->dir, x->id);
+	_cleanup_free_ char *body =
+	    xasprintf("{\"exit_code\":%d,\"pid\":%d}\n", proc_exit_code(x->status), (int)x->pid);
+	(void)fs_write_file_atomic(path, body, strlen(body), 0644, NULL);
+	_cleanup_free_ char *pfile = xasprintf("%s/exec-%s.process.json", s->dir, x->id);
+	(void)unlink(pfile);
+	if (x->conn >= 0)
+		close(x->conn);
+	safe_close(x->in);
+	safe_close(x->out);
+	safe_close(x->errfd);
+	free(x->id);
+	free(x);
+	s->execs[i] = s->execs[--s->n_execs];
+}
+
+static void reap(struct shim *s)
+{
+	struct signalfd_siginfo si;
+	while (read(s->sig_fd, &si, sizeof(si)) > 0)
+		;
+	for (;;) {
+		int st;
+		pid_t p = waitpid(-1, &st, WNOHANG);
+		if (p <= 0)
+			break;
+		if (p == s->init_pid) {
+			s->init_exited = true;
+			s->init_status = st;
+		}
+		for (size_t i = 0; i < s->n_execs; i++)
+			if (s->execs[i]->pid == p) {
+				s->execs[i]->exited = true;
+				s->execs[i]->status = st;
+			}
+	}
+}
+
+/* Read from a container/exec output fd; returns false at EOF (pty: EIO). */
+static bool pump(int fd, int stream, struct shim *s, struct exec_session *x)
+{
+	char buf[SHIM_BUF];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (n <= 0)
+		return false;
+	if (!x) {
+		broadcast(s, stream, buf, (size_t)n);
+	} else if (x->conn >= 0) {
+		int r = x->tty ? fs_write_all(x->conn, buf, (size_t)n)
+			       : shim_write_frame(x->conn, stream, buf, (size_t)n);
+		if (r < 0)
+			x->conn = safe_close(x->conn);
+	}
+	return true;
+}
+
+/* Stdin from a client: forward, or close the container's stdin at EOF when "once". */
+static void client_input(struct shim *s, struct client *c, int *in_fd, bool once)
+{
+	char buf[SHIM_BUF];
+	ssize_t n = read(c->fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		c->in_eof = true;
+		if (once && *in_fd >= 0 && !s->tty)
+			*in_fd = safe_close(*in_fd);
+		if (n < 0)
+			c->fd = safe_close(c->fd);
+		return;
+	}
+	if (*in_fd >= 0 && c->in && fs_write_all(*in_fd, buf, (size_t)n) < 0)
+		*in_fd = safe_close(*in_fd);
+}
+
+enum slot_kind { SLOT_LISTEN, SLOT_SIG, SLOT_OUT, SLOT_ERR, SLOT_CLIENT, SLOT_XOUT, SLOT_XERR, SLOT_XIN };
+
+static int loop(struct shim *s)
+{
+	struct pollfd pfd[4 + SHIM_MAX_CLIENTS + 3 * SHIM_MAX_EXECS];
+	enum slot_kind kind[ARRAY_SIZE(pfd)];
+	size_t idx[ARRAY_SIZE(pfd)];
+	for (;;) {
+		size_t n = 0;
+#define ADD(fd_, k_, i_) (pfd[n] = (struct pollfd){ (fd_), POLLIN, 0 }, kind[n] = (k_), idx[n] = (i_), n++)
+		ADD(s->listen_fd, SLOT_LISTEN, 0);
+		ADD(s->sig_fd, SLOT_SIG, 0);
+		if (s->out >= 0)
+			ADD(s->out, SLOT_OUT, 0);
+		if (s->errfd >= 0)
+			ADD(s->errfd, SLOT_ERR, 0);
+		for (size_t i = 0; i < s->n_clients; i++)
+			if (s->clients[i].fd >= 0 && !s->clients[i].in_eof)
+				ADD(s->clients[i].fd, SLOT_CLIENT, i);
+		for (size_t i = 0; i < s->n_execs; i++) {
+			struct exec_session *x = s->execs[i];
+			if (x->out >= 0)
+				ADD(x->out, SLOT_XOUT, i);
+			if (x->errfd >= 0)
+				ADD(x->errfd, SLOT_XERR, i);
+			if (x->conn >= 0 && x->in >= 0)
+				ADD(x->conn, SLOT_XIN, i);
+		}
+#undef ADD
+		if (poll(pfd, n, -1) < 0 && errno != EINTR)
+			return -errno;
+		for (size_t k = 0; k < n; k++) {
+			if (!pfd[k].revents)
+				continue;
+			size_t i = idx[k];
+			switch (kind[k]) {
+			case SLOT_LISTEN: {
+				int c = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+				if (c >= 0)
+					handle_request(s, c);
+				break;
+			}
+			case SLOT_SIG: reap(s); break;
+			case SLOT_OUT:
+				if (!pump(s->out, 1, s, NULL))
+					s->out = safe_close(s->out), logfile_flush(&s->log, 1);
+				break;
+			case SLOT_ERR:
+				if (!pump(s->errfd, 2, s, NULL))
+					s->errfd = safe_close(s->errfd), logfile_flush(&s->log, 2);
+				break;
+			case SLOT_CLIENT: client_input(s, &s->clients[i], &s->in, s->stdin_once); break;
+			case SLOT_XOUT:
+				if (i < s->n_execs && !pump(s->execs[i]->out, 1, s, s->execs[i]))
+					s->execs[i]->out = safe_close(s->execs[i]->out);
+				break;
+			case SLOT_XERR:
+				if (i < s->n_execs && !pump(s->execs[i]->errfd, 2, s, s->execs[i]))
+					s->execs[i]->errfd = safe_close(s->execs[i]->errfd);
+				break;
+			case SLOT_XIN:
+				if (i < s->n_execs) {
+					struct exec_session *x = s->execs[i];
+					struct client c = { x->conn, true, false, false, false };
+					client_input(s, &c, &x->in, true);
+					if (c.in_eof)
+						x->in = safe_close(x->in);
+				}
+				break;
+			}
+		}
+		/* Finished execs: exited and output drained (a pty master may never EOF: exit wins). */
+		for (size_t i = 0; i < s->n_execs;) {
+			struct exec_session *x = s->execs[i];
+			if (x->exited && x->errfd < 0 && (x->out < 0 || x->tty)) {
+				if (x->tty && x->out >= 0)
+					while (pump(x->out, 1, s, x))
+						;
+				finish_exec(s, i);
+			} else {
+				i++;
+			}
+		}
+		if (s->init_exited && s->errfd < 0 && (s->out < 0 || s->tty))
+			return 0;
+	}
+}
+
+static int setup(struct shim *s, struct berth_error **err)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	s->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->sig_fd < 0)
+		return berth_error_errno(err, "signalfd");
+	int r = logfile_open(&s->log);
+	if (r < 0)
+		return berth_error_set(err, -r, "open log '%s'", s->log_path);
+	s->listen_fd = listen_at(s->dir, "shim.sock", err);
+	if (s->listen_fd < 0)
+		return s->listen_fd;
+	return create_container(s, err);
+}
+
+static void shim_exit(struct shim *s)
+{
+	if (s->tty && s->out >= 0) {
+		/* drain what the pty still holds */
+		int fl = fcntl(s->out, F_GETFL);
+		fcntl(s->out, F_SETFL, fl | O_NONBLOCK);
+		while (pump(s->out, 1, s, NULL))
+			;
+	}
+	logfile_done(&s->log);
+	write_exit_file(s);
+	for (size_t i = 0; i < s->n_clients; i++)
+		safe_close(s->clients[i].fd);
+	_cleanup_free_ char *sock = xasprintf("%s/shim.sock", s->dir);
+	(void)unlink(sock);
+	(void)runc_delete(&s->rc, NULL);
+}
+
+static bool wants_builtin_runtime(const char *dir)
+{
+	_cleanup_free_ char *path = xasprintf("%s/shim.json", dir);
+	_cleanup_json_ json_t *j = NULL;
+	if (json_load_path(path, 1 << 20, &j, NULL) < 0)
+		return false;
+	return streq_ptr(json_string_value(json_object_get(j, "runtime")), SHIM_BUILTIN_RUNTIME);
+}
+
+int shim_main(int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] != '/') {
+		fprintf(stderr, "Usage: berth shim DIR (internal; started by the berth daemon)\n");
+		return 2;
+	}
+	/*
+	 * With the in-process runtime, run from a sealed memfd copy of ourselves
+	 * first (CVE-2019-5736, see runtime.h). argv - 1 is main()'s argv: the
+	 * re-exec must see "berth shim DIR" again.
+	 */
+	if (wants_builtin_runtime(argv[1])) {
+		_cleanup_error_ struct berth_error *pe = NULL;
+		if (runtime_protect_exe(argv - 1, &pe) < 0) {
+			_cleanup_free_ char *m = berth_error_string(pe);
+			dprintf(3, "error %s\n", m);
+			return 1;
+		}
+	}
+	/* Detach: the parent returns at once, the engine reaps it; fd 3 carries readiness. */
+	pid_t pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	shim_reserve_low_fds();
+	struct shim s = { .dir = argv[1], .listen_fd = -1, .sig_fd = -1, .out = -1, .errfd = -1, .in = -1 };
+	_cleanup_error_ struct berth_error *e = NULL;
+	int r = load_config(&s, &e);
+	if (r >= 0)
+		r = setup(&s, &e);
+	if (r < 0) {
+		_cleanup_free_ char *m = berth_error_string(e);
+		dprintf(3, "error %s\n", m);
+		close(3);
+		return 1;
+	}
+	dprintf(3, "ok %d %d\n", (int)s.init_pid, (int)getpid());
+	close(3);
+	r = loop(&s);
+	shim_exit(&s);
+	return r < 0 ? 1 : 0;
+}

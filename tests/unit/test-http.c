@@ -1,0 +1,213 @@
+/* test-http.c - server and client over a unix socket: routing data, limits, hijack, relay. */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include "unit.h"
+#include "common/fs.h"
+#include "http/http.h"
+
+static void echo_hijack(void *ctx, int fd, const char *extra, size_t extra_len)
+{
+	char buf[256];
+	if (extra_len)
+		(void)fs_write_all(fd, extra, extra_len);
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		(void)fs_write_all(fd, buf, (size_t)n);
+	shutdown(fd, SHUT_WR);
+}
+
+static int count_stream(void *ctx, struct strbuf *out)
+{
+	int *n = ctx;
+	if (*n >= 3)
+		return 1;
+	strbuf_addf(out, "chunk%d;", (*n)++);
+	return 0;
+}
+
+static void handler(struct http_request *req, void *userdata)
+{
+	const char *path = http_request_path(req);
+	if (streq(path, "/echo")) {
+		size_t len;
+		const char *b = http_request_body(req, &len);
+		char *copy = xstrndup(b, len);
+		http_response_header(req, "X-Version",
+				     http_request_version(req) ? http_request_version(req) : "none");
+		http_respond(req, 200, "text/plain", copy, len);
+	} else if (streq(path, "/query")) {
+		http_respond_json(req, 200,
+				  json_pack("{s:b,s:s?}", "flag", http_query_bool(req, "flag", false), "v",
+					    http_request_query(req, "v")));
+	} else if (streq(path, "/stream")) {
+		int *n = xcalloc(1, sizeof(int));
+		http_respond_stream(req, 200, "text/plain", count_stream, free, n);
+	} else if (streq(path, "/hijack")) {
+		http_respond_hijack(req, "application/vnd.docker.raw-stream", echo_hijack, NULL, NULL);
+	} else if (streq(path, "/noanswer")) {
+		/* the server must answer 500 itself */
+	} else {
+		http_respond_error(req, 404, "page not found: '%s'", path);
+	}
+}
+
+struct fixture {
+	char *dir, *sock;
+	struct http_server *srv;
+	struct http_client *cli;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	f->dir = unit_tmpdir();
+	f->sock = xasprintf("%s/s.sock", f->dir);
+	int fd = http_listen_unix(f->sock, 0660, NULL);
+	assert_true(fd >= 0);
+	struct http_server_opts o = { .listen_fd = fd, .max_body = 1024, .handler = handler };
+	assert_int_equal(http_server_start(&o, &f->srv, NULL), 0);
+	_cleanup_free_ char *host = xasprintf("unix://%s", f->sock);
+	assert_int_equal(http_client_new(host, &f->cli, NULL), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	http_client_free(f->cli);
+	http_server_stop(f->srv);
+	fs_rm_rf(f->dir, NULL);
+	free(f->dir);
+	free(f->sock);
+	free(f);
+	return 0;
+}
+
+static long do_req(struct fixture *f, const char *method, const char *path, const char *body,
+		   struct strbuf *out)
+{
+	struct http_client_request r = { .method = method,
+					 .path = path,
+					 .body = body,
+					 .body_len = body ? strlen(body) : 0,
+					 .body_fd = -1 };
+	long st = 0;
+	assert_int_equal(http_client_do(f->cli, &r, &st, out, NULL), 0);
+	return st;
+}
+
+static void test_body_roundtrip_and_version_prefix(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	assert_int_equal(do_req(f, "POST", "/v1.41/echo", "hello", &out), 200);
+	assert_string_equal(out.buf, "hello");
+	strbuf_reset(&out);
+	assert_int_equal(do_req(f, "POST", "/echo", "x", &out), 200);
+	assert_string_equal(out.buf, "x");
+}
+
+static void test_query_and_json(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	assert_int_equal(do_req(f, "GET", "/query?flag=1&v=a%20b", NULL, &out), 200);
+	assert_string_equal(out.buf, "{\"flag\":true,\"v\":\"a b\"}\n");
+}
+
+static void test_errors_are_json(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	assert_int_equal(do_req(f, "GET", "/nope", NULL, &out), 404);
+	assert_string_equal(out.buf, "{\"message\":\"page not found: '/nope'\"}\n");
+	strbuf_reset(&out);
+	assert_int_equal(do_req(f, "GET", "/noanswer", NULL, &out), 500);
+	assert_non_null(strstr(out.buf, "no response"));
+}
+
+static void test_body_limit_is_413(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *big = xmalloc(4096);
+	memset(big, 'a', 4095);
+	big[4095] = '\0';
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	assert_int_equal(do_req(f, "POST", "/echo", big, &out), 413);
+	strbuf_reset(&out);
+	assert_int_equal(do_req(f, "POST", "/echo", "still serving", &out), 200);
+}
+
+static void test_stream_response(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	assert_int_equal(do_req(f, "GET", "/stream", NULL, &out), 200);
+	assert_string_equal(out.buf, "chunk0;chunk1;chunk2;");
+}
+
+static void test_hijack_echo(void **state)
+{
+	struct fixture *f = *state;
+	long st = 0;
+	int fd = -1;
+	assert_int_equal(http_client_hijack(f->cli, "POST", "/hijack", NULL, 0, &st, &fd, NULL, NULL), 0);
+	assert_int_equal(st, 101);
+	assert_int_equal(fs_write_all(fd, "ping", 4), 0);
+	shutdown(fd, SHUT_WR);
+	_cleanup_strbuf_ struct strbuf got = STRBUF_INIT;
+	assert_true(strbuf_read_fd(&got, fd, 1024) >= 0);
+	assert_string_equal(got.buf, "ping");
+	close(fd);
+}
+
+static void test_client_rejects_bad_host(void **state)
+{
+	struct http_client *c = NULL;
+	struct berth_error *err = NULL;
+	assert_int_equal(http_client_new("ftp://x", &c, &err), -EINVAL);
+	assert_null(c);
+	berth_error_free(err);
+}
+
+static void test_relay_forwards_half_close(void **state)
+{
+	int a[2], b[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+	/* client a[0] <-> relay(a[1], b[0]) <-> backend b[1] */
+	assert_int_equal(fs_write_all(a[0], "in", 2), 0);
+	shutdown(a[0], SHUT_WR);
+	assert_int_equal(fs_write_all(b[1], "out", 3), 0);
+	shutdown(b[1], SHUT_WR);
+	http_relay(a[1], b[0], "x", 1);
+	char buf[8] = { 0 };
+	assert_int_equal(read(b[1], buf, sizeof(buf)), 3);
+	assert_string_equal(buf, "xin");
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(read(a[0], buf, sizeof(buf)), 3);
+	assert_string_equal(buf, "out");
+	for (int i = 0; i < 2; i++) {
+		close(a[i]);
+		close(b[i]);
+	}
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN); /* as the daemon does: the 413 path closes while the client sends */
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_body_roundtrip_and_version_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_and_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors_are_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_limit_is_413, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_response, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hijack_echo, setup, teardown),
+		cmocka_unit_test(test_client_rejects_bad_host),
+		cmocka_unit_test(test_relay_forwards_half_close),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -12,6 +12,7 @@
 #include "shim/shim.h"
 #include "runtime/runtime.h"
 #include "image/image.h"
+#include "net/net.h"
 
 struct command {
 	const char *name;
@@ -52,6 +53,7 @@ static const struct command commands[] = {
 	{ "tag", cli_tag, "Tag an image" },
 	{ "info", cli_info, "Display system-wide information" },
 	{ "events", cli_events, "Get real time events from the daemon" },
+	{ "net-tool", net_tool_main, NULL },
 };
 
 static const struct command *find_command(const char *name)

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include "api/netops.h"
 #include "api/routes.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -71,11 +72,16 @@ void api_container_create(struct api_call *c)
 	_cleanup_json_ json_t *cfg = json_deep_copy(body);
 	json_t *hc = json_incref(json_object_get(cfg, "HostConfig"));
 	json_object_del(cfg, "HostConfig");
+	_cleanup_json_ json_t *nc = json_incref(json_object_get(cfg, "NetworkingConfig"));
 	json_object_del(cfg, "NetworkingConfig");
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_free_ char *id = NULL;
-	int r =
-	    engine_container_create(c->api->engine, http_request_query(c->req, "name"), cfg, hc, &id, &err);
+	int r = c->api->netops ? netops_create_check(c->api->netops, hc, nc, &err) : 0;
+	if (r >= 0)
+		r = engine_container_create(c->api->engine, http_request_query(c->req, "name"), cfg, hc, &id,
+					    &err);
+	if (r >= 0 && c->api->netops)
+		netops_create_commit(c->api->netops, id, hc, nc);
 	json_decref(hc);
 	if (r < 0) {
 		CALL_ERR(c, r, err);
@@ -93,7 +99,7 @@ void api_container_inspect(struct api_call *c)
 		CALL_ERR(c, r, err);
 		return;
 	}
-	http_respond_json(c->req, 200, api_container_json(i));
+	http_respond_json(c->req, 200, netops_container_json(c->api->netops, i, api_container_json(i)));
 }
 
 void api_container_start(struct api_call *c)

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "api/netops.h"
 #include "api/routes.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -136,21 +137,38 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	struct image_store *images = NULL;
 	if ((r = image_store_open(o->root, &images, err)) < 0)
 		return berth_error_wrap(err, r, "open image store");
+	struct netops *netops = NULL;
+	if ((r = netops_open(o->root, o->exec_root, &netops, err)) < 0) {
+		image_store_free(images);
+		return r;
+	}
 	struct engine_config cfg = { .root = o->root,
 				     .exec_root = o->exec_root,
 				     .runtime_path = o->runtime,
 				     .images = &engine_image_store_ops,
-				     .images_ctx = images };
+				     .images_ctx = images,
+				     .net = &netops_engine_ops,
+				     .net_ctx = netops };
 	struct engine *e = NULL;
 	if ((r = engine_open(&cfg, &e, err)) < 0) {
 		image_store_free(images);
+		netops_free(netops);
 		return berth_error_wrap(err, r, "open engine");
 	}
-	struct api api = { .engine = e, .images = images, .started_ns = now_ns(), .root = o->root };
+	netops_set_engine(netops, e);
+	_cleanup_error_ struct berth_error *gc_err = NULL;
+	if (netops_gc(netops, &gc_err) < 0)
+		log_fields(LOG_LEVEL_WARN, "network garbage collection failed", "error", gc_err->msg, NULL);
+	struct api api = { .engine = e,
+			   .images = images,
+			   .started_ns = now_ns(),
+			   .root = o->root,
+			   .netops = netops };
 	int fd = http_listen_unix(sock, 0660, err);
 	if (fd < 0) {
 		engine_close(e);
 		image_store_free(images);
+		netops_free(netops);
 		return fd;
 	}
 	struct http_server_opts so = {
@@ -160,6 +178,7 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	if ((r = http_server_start(&so, &srv, err)) < 0) {
 		engine_close(e);
 		image_store_free(images);
+		netops_free(netops);
 		return r;
 	}
 	if (o->pidfile) {
@@ -176,6 +195,7 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	http_server_stop(srv);
 	engine_close(e);
 	image_store_free(images);
+	netops_free(netops);
 	(void)unlink(sock);
 	if (o->pidfile)
 		(void)unlink(o->pidfile);

@@ -271,7 +271,9 @@ int lifecycle_start_locked_op(struct engine *e, struct container *c, struct bert
 	pthread_mutex_unlock(&e->lock);
 	const char *mode = json_string_value(json_object_get(c->hostconfig, "NetworkMode"));
 	if ((r = network_setup(e, c, &netns, err)) < 0 ||
-	    (r = write_etc_files(e, c, mode && streq(mode, "host"), err)) < 0 ||
+	    /* network ops own /etc files of the modes they handle (network_setup gave a netns) */
+	    (!(e->net && netns && mode && !startswith(mode, "container:")) &&
+	     (r = write_etc_files(e, c, mode && streq(mode, "host"), err)) < 0) ||
 	    (r = spec_write(e, c, rootfs, netns, err)) < 0 || (r = write_shim_config(e, c, xdir, err)) < 0)
 		return r;
 	pid_t pid = 0, shim = 0;

@@ -253,7 +253,7 @@ static int exec_error_code(const char *msg)
 }
 
 /* Prepare everything and start; c->op_lock held, e->lock not held. */
-int lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err)
+static int start_locked_op(struct engine *e, struct container *c, struct berth_error **err)
 {
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	_cleanup_free_ char *netns = NULL, *rootfs = NULL;
@@ -318,6 +318,14 @@ int lifecycle_start_locked_op(struct engine *e, struct container *c, struct bert
 	pthread_mutex_unlock(&e->lock);
 	monitor_wake(e);
 	return 0;
+}
+
+int lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err)
+{
+	int r = start_locked_op(e, c, err);
+	if (r < 0) /* a failed start keeps no network (addresses, ports, netns) */
+		network_teardown(e, c);
+	return r;
 }
 
 int engine_container_start(struct engine *e, const char *ref, struct berth_error **err)

@@ -195,9 +195,10 @@ int netops_create_check(struct netops *n, const json_t *hc, const json_t *nc, st
 	int r = ports_of(hc, NULL, &ports, &np, err);
 	if (r < 0 || !name)
 		return r;
+	/* 400, not 404: docker clients take a 404 from create for a missing image and pull */
 	_cleanup_(net_network_freep) struct net_network *net = NULL;
 	if ((r = net_network_get(n->net, name, &net, err)) < 0)
-		return r;
+		return r == -ENOENT ? -EINVAL : r;
 	const char *key;
 	json_t *ep;
 	json_object_foreach (json_object_get(nc, "EndpointsConfig"), key, ep) {
@@ -206,7 +207,7 @@ int netops_create_check(struct netops *n, const json_t *hc, const json_t *nc, st
 		if (!nn)
 			continue;
 		if ((r = net_network_get(n->net, nn, &other, err)) < 0)
-			return r;
+			return r == -ENOENT ? -EINVAL : r;
 		const char *ip =
 		    json_string_value(json_object_get(json_object_get(ep, "IPAMConfig"), "IPv4Address"));
 		if (ip && *ip && streq(other->name, NET_DEFAULT_NETWORK))

@@ -81,6 +81,14 @@ void api_network_create(struct api_call *c)
 		return;
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct net_create_opts o = { 0 };
+	/* net_api_parse_create reads an unset pointer when Labels or Options are
+	 * absent or null (net/api.c labels_from): give it empty objects */
+	const char *const keys[] = { "Labels", "Options" };
+	for (size_t i = 0; i < ARRAY_SIZE(keys) && json_is_object(body); i++) {
+		json_t *v = json_object_get(body, keys[i]);
+		if (!v || json_is_null(v))
+			json_object_set_new(body, keys[i], json_object());
+	}
 	int r = net_api_parse_create(body, &o, &err);
 	if (r < 0) {
 		CALL_ERR(c, r == -EOPNOTSUPP ? -EINVAL : r, err);

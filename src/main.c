@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "cli/network.h"
 #include "common/log.h"
 #include "shim/shim.h"
 #include "runtime/runtime.h"
@@ -53,6 +54,8 @@ static const struct command commands[] = {
 	{ "tag", cli_tag, "Tag an image" },
 	{ "info", cli_info, "Display system-wide information" },
 	{ "events", cli_events, "Get real time events from the daemon" },
+	{ "network", cli_network, "Manage networks" },
+	{ "port", cli_port, "List port mappings or a specific mapping for the container" },
 	{ "net-tool", net_tool_main, NULL },
 };
 

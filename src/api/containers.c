@@ -54,7 +54,8 @@ void api_containers_list(struct api_call *c)
 	json_t *out = json_array();
 	for (size_t i = 0; i < n && (limit <= 0 || (int64_t)json_array_size(out) < limit); i++)
 		if (!filters || api_container_filter(list[i], filters))
-			json_array_append_new(out, api_container_summary(list[i]));
+			json_array_append_new(out, netops_container_summary(c->api->netops, list[i],
+									    api_container_summary(list[i])));
 	engine_container_info_list_free(list, n);
 	http_respond_json(c->req, 200, out);
 }

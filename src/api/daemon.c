@@ -159,11 +159,9 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	_cleanup_error_ struct berth_error *gc_err = NULL;
 	if (netops_gc(netops, &gc_err) < 0)
 		log_fields(LOG_LEVEL_WARN, "network garbage collection failed", "error", gc_err->msg, NULL);
-	struct api api = { .engine = e,
-			   .images = images,
-			   .started_ns = now_ns(),
-			   .root = o->root,
-			   .netops = netops };
+	struct api api = {
+		.engine = e, .images = images, .started_ns = now_ns(), .root = o->root, .netops = netops
+	};
 	int fd = http_listen_unix(sock, 0660, err);
 	if (fd < 0) {
 		engine_close(e);

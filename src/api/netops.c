@@ -14,6 +14,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/util.h"
 
 struct netops {
 	struct net_ctx *net;
@@ -72,7 +73,8 @@ json_t *netops_record_load(struct netops *n, const char *cid)
 	json_t *j = NULL;
 	if (valid_id(cid)) {
 		_cleanup_free_ char *p = xasprintf("%s/%s.json", n->dir, cid);
-		if (json_load_path(p, 1 << 20, &j, NULL) < 0 || !json_is_array(json_object_get(j, "Networks"))) {
+		if (json_load_path(p, 1 << 20, &j, NULL) < 0 ||
+		    !json_is_array(json_object_get(j, "Networks"))) {
 			json_decref(j);
 			j = NULL;
 		}
@@ -120,7 +122,8 @@ static json_t *endpoint_entry(const char *name, const json_t *ep)
 {
 	json_t *aliases = json_object_get(ep, "Aliases");
 	const char *ip = json_string_value(json_object_get(json_object_get(ep, "IPAMConfig"), "IPv4Address"));
-	json_t *e = json_pack("{s:s,s:O}", "Name", name, "Aliases", json_is_array(aliases) ? aliases : json_null());
+	json_t *e =
+	    json_pack("{s:s,s:O}", "Name", name, "Aliases", json_is_array(aliases) ? aliases : json_null());
 	if (ip && *ip)
 		json_object_set_new(e, "IPv4Address", json_string(ip));
 	return e;
@@ -151,9 +154,9 @@ static int ports_of(const json_t *hc, const json_t *cfg, struct net_port **v, si
 			const char *hp = json_string_value(json_object_get(b, "HostPort"));
 			ip = ip ? ip : "", hp = hp ? hp : "";
 			bool v6 = strchr(ip, ':') != NULL;
-			_cleanup_free_ char *spec = xasprintf("%s%s%s%s%s%s%s/%s", v6 ? "[" : "", ip, v6 ? "]" : "",
-							      *ip ? ":" : "", hp, *ip || *hp ? ":" : "", cport,
-							      proto ? proto : "tcp");
+			_cleanup_free_ char *spec =
+			    xasprintf("%s%s%s%s%s%s%s/%s", v6 ? "[" : "", ip, v6 ? "]" : "", *ip ? ":" : "",
+				      hp, *ip || *hp ? ":" : "", cport, proto ? proto : "tcp");
 			int r = net_port_parse(spec, v, n, err);
 			if (r < 0)
 				return r;
@@ -443,8 +446,9 @@ static json_t *configured_endpoint(struct netops *n, const struct engine_contain
 	json_t *ipam = ip ? json_pack("{s:s}", "IPv4Address", ip) : json_null();
 	return json_pack("{s:o,s:n,s:o,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:i,s:s,s:n}", "IPAMConfig", ipam, "Links",
 			 "Aliases", aliases ? aliases : json_null(), "NetworkID", net ? net->id : "",
-			 "EndpointID", "", "Gateway", "", "IPAddress", "", "IPPrefixLen", 0, "IPv6Gateway", "",
-			 "GlobalIPv6Address", "", "GlobalIPv6PrefixLen", 0, "MacAddress", "", "DriverOpts");
+			 "EndpointID", "", "Gateway", "", "IPAddress", "", "IPPrefixLen", 0, "IPv6Gateway",
+			 "", "GlobalIPv6Address", "", "GlobalIPv6PrefixLen", 0, "MacAddress", "",
+			 "DriverOpts");
 }
 
 json_t *netops_container_json(struct netops *n, const struct engine_container_info *i, json_t *j)
@@ -469,5 +473,42 @@ json_t *netops_container_json(struct netops *n, const struct engine_container_in
 	}
 	strv_free(exposed);
 	json_object_set_new(j, "NetworkSettings", ns);
+	return j;
+}
+
+json_t *netops_container_summary(struct netops *n, const struct engine_container_info *i, json_t *j)
+{
+	if (!n || !j || !netops_is_running_mode(i))
+		return j;
+	_cleanup_json_ json_t *full = netops_container_json(n, i, json_object());
+	json_t *ns = json_object_get(full, "NetworkSettings");
+	json_object_set(j, "NetworkSettings",
+			json_pack("{s:O}", "Networks", json_object_get(ns, "Networks")));
+	json_t *ports = json_array();
+	const char *key;
+	json_t *list;
+	json_object_foreach (json_object_get(ns, "Ports"), key, list) {
+		unsigned port = 0;
+		char proto[8] = "tcp";
+		if (sscanf(key, "%u/%7s", &port, proto) < 1)
+			continue;
+		size_t k;
+		json_t *b;
+		if (!json_array_size(list))
+			json_array_append_new(ports,
+					      json_pack("{s:i,s:s}", "PrivatePort", port, "Type", proto));
+		json_array_foreach (list, k, b) {
+			const char *ip = json_string_value(json_object_get(b, "HostIp"));
+			const char *hp = json_string_value(json_object_get(b, "HostPort"));
+			int64_t pub = 0;
+			if (!hp || parse_int64(hp, &pub) < 0)
+				pub = 0;
+			json_array_append_new(ports,
+					      json_pack("{s:s,s:i,s:I,s:s}", "IP", ip && *ip ? ip : "0.0.0.0",
+							"PrivatePort", port, "PublicPort", (json_int_t)pub,
+							"Type", proto));
+		}
+	}
+	json_object_set_new(j, "Ports", ports);
 	return j;
 }

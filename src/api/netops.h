@@ -45,6 +45,8 @@ int netops_create_check(struct netops *n, const json_t *hostconfig, const json_t
 			struct berth_error **err);
 void netops_create_commit(struct netops *n, const char *cid, const json_t *hostconfig,
 			  const json_t *networking_config);
+/* Fill Ports and NetworkSettings.Networks of a GET /containers/json entry j (returned). */
+json_t *netops_container_summary(struct netops *n, const struct engine_container_info *i, json_t *j);
 /* Replace NetworkSettings in a container inspect body j (returned). */
 json_t *netops_container_json(struct netops *n, const struct engine_container_info *i, json_t *j);
 

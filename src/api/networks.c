@@ -168,16 +168,18 @@ static int net_change_open(struct api_call *c, const char *container, struct net
 	if (r < 0 || (r = engine_container_inspect(c->api->engine, container, &x->ctr, err)) < 0)
 		return r;
 	if (!netops_is_running_mode(x->ctr))
-		return berth_error_msg(err, EINVAL, "container '%s' uses network mode '%s': cannot change its networks",
-				       x->ctr->name,
-				       json_string_value(json_object_get(x->ctr->hostconfig, "NetworkMode")));
+		return berth_error_msg(
+		    err, EINVAL, "container '%s' uses network mode '%s': cannot change its networks",
+		    x->ctr->name, json_string_value(json_object_get(x->ctr->hostconfig, "NetworkMode")));
 	if (!x->net->subnet)
-		return berth_error_msg(err, EINVAL, "container cannot be connected to network '%s'", x->net->name);
+		return berth_error_msg(err, EINVAL, "container cannot be connected to network '%s'",
+				       x->net->name);
 	x->rec = netops_record_load(c->api->netops, x->ctr->id);
 	if (json_is_true(json_object_get(x->rec, "Missing"))) {
 		const char *mode = json_string_value(json_object_get(x->ctr->hostconfig, "NetworkMode"));
 		const char *name = !mode || streq(mode, "default") ? NET_DEFAULT_NETWORK : mode;
-		json_array_append_new(json_object_get(x->rec, "Networks"), json_pack("{s:s,s:n}", "Name", name, "Aliases"));
+		json_array_append_new(json_object_get(x->rec, "Networks"),
+				      json_pack("{s:s,s:n}", "Name", name, "Aliases"));
 	}
 	return 0;
 }
@@ -199,7 +201,8 @@ void api_network_connect(struct api_call *c)
 		r = berth_error_msg(&err, EEXIST, "endpoint with name '%s' already exists in network '%s'",
 				    x.ctr->name, x.net->name);
 	if (r >= 0 && ep.ipv4 && streq(x.net->name, NET_DEFAULT_NETWORK))
-		r = berth_error_msg(&err, EINVAL, "user specified IP address is supported on user defined networks only");
+		r = berth_error_msg(&err, EINVAL,
+				    "user specified IP address is supported on user defined networks only");
 	if (r >= 0 && is_live(x.ctr)) {
 		ep.network = x.net->name;
 		r = net_container_connect(net_of(c), x.ctr->id, &ep, &err);

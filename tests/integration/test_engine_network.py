@@ -334,3 +334,34 @@ def test_compose_services_talk_by_service_name(daemon, tmp_path):
     finally:
         run([*compose, "down"], env=daemon.env, timeout=120, check=False)
     assert f"{project}_default" not in {n["Name"] for n in networks(daemon)}
+
+
+def test_berth_cli_network_commands_and_port(daemon):
+    name = "bc" + uuid.uuid4().hex[:6]
+    nid = daemon.berth("network", "create", "--subnet", "10.254.9.0/24", "--label", "k=v", name).stdout.strip()
+    try:
+        assert len(nid) == 64
+        assert daemon.berth("network", "ls", "-q", "--filter", "label=k=v").stdout.split() == [nid[:12]]
+        httpd(daemon, "bsrv", "--network", name, "--network-alias", "bw", "--ip", "10.254.9.50",
+              "-p", "127.0.0.1:8383:80")
+        assert daemon.berth("port", "bsrv").stdout.strip() == "80/tcp -> 127.0.0.1:8383"
+        assert daemon.berth("port", "bsrv", "80").stdout.strip() == "127.0.0.1:8383"
+        assert "127.0.0.1:8383->80/tcp" in daemon.docker("ps").stdout
+        p = daemon.berth("run", "--rm", "--network", name, "--dns", "10.9.8.7", "--add-host", "h.x:10.0.0.1",
+                         "busybox", "sh", "-c", "timeout 5 wget -qO- http://bw/hostname; cat /etc/resolv.conf")
+        assert inspect(daemon, "bsrv")["Id"][:12] in p.stdout and "nameserver 10.9.8.7" in p.stdout
+        daemon.berth("run", "-d", "--name", "bcli", "busybox", "sleep", "600")
+        daemon.berth("network", "connect", "--alias", "bc", name, "bcli")
+        net = json.loads(daemon.berth("network", "inspect", name).stdout)[0]
+        assert {c["Name"] for c in net["Containers"].values()} == {"bsrv", "bcli"}
+        assert net["IPAM"]["Config"][0]["Subnet"] == "10.254.9.0/24"
+        assert "10.254.9.50/24" in {c["IPv4Address"] for c in net["Containers"].values()}
+        daemon.berth("network", "disconnect", name, "bcli")
+        p = daemon.berth("network", "rm", name, check=False)
+        assert p.returncode == 1 and "active endpoints" in p.stderr
+        p = daemon.berth("network", "inspect", "nosuchnet", check=False)
+        assert p.returncode == 1 and "not found" in p.stderr
+    finally:
+        daemon.berth("rm", "-f", "bsrv", "bcli", check=False)
+        daemon.berth("network", "rm", name, check=False)
+    assert name not in {n["Name"] for n in networks(daemon)}

@@ -11,7 +11,7 @@
 #include "common/macro.h"
 #include "net/net.h"
 
-#define OPT_HELP 300
+#define OPT_HELP   300
 /* Placeholder endpoint key until the network is known (--network may come after --ip). */
 #define PENDING_EP ""
 
@@ -48,7 +48,8 @@ static int publish(json_t *cfg, json_t *hc, const char *spec)
 	}
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *key = xasprintf("%u/%s", ports[i].container_port, ports[i].proto);
-		_cleanup_free_ char *hp = ports[i].host_port ? xasprintf("%u", ports[i].host_port) : xstrdup("");
+		_cleanup_free_ char *hp =
+		    ports[i].host_port ? xasprintf("%u", ports[i].host_port) : xstrdup("");
 		json_object_set_new(obj_of(cfg, "ExposedPorts"), key, json_object());
 		json_array_append_new(arr_of(obj_of(hc, "PortBindings"), key),
 				      json_pack("{s:s,s:s}", "HostIp", ports[i].host_ip, "HostPort", hp));
@@ -78,13 +79,18 @@ int cli_net_run_opt(json_t *cfg, json_t *hc, int ch, const char *v)
 	case 'p': return publish(cfg, hc, v);
 	case 'P': json_object_set_new(hc, "PublishAllPorts", json_true()); return 0;
 	case CLI_NET_OPT_EXPOSE: return expose(cfg, v);
-	case CLI_NET_OPT_ALIAS: json_array_append_new(arr_of(pending_endpoint(cfg), "Aliases"), json_string(v)); return 0;
+	case CLI_NET_OPT_ALIAS:
+		json_array_append_new(arr_of(pending_endpoint(cfg), "Aliases"), json_string(v));
+		return 0;
 	case CLI_NET_OPT_IP:
-		json_object_set_new(obj_of(pending_endpoint(cfg), "IPAMConfig"), "IPv4Address", json_string(v));
+		json_object_set_new(obj_of(pending_endpoint(cfg), "IPAMConfig"), "IPv4Address",
+				    json_string(v));
 		return 0;
 	case CLI_NET_OPT_DNS: json_array_append_new(arr_of(hc, "Dns"), json_string(v)); return 0;
 	case CLI_NET_OPT_DNS_SEARCH: json_array_append_new(arr_of(hc, "DnsSearch"), json_string(v)); return 0;
-	case CLI_NET_OPT_DNS_OPTION: json_array_append_new(arr_of(hc, "DnsOptions"), json_string(v)); return 0;
+	case CLI_NET_OPT_DNS_OPTION:
+		json_array_append_new(arr_of(hc, "DnsOptions"), json_string(v));
+		return 0;
 	default: return -ENOENT;
 	}
 }
@@ -154,10 +160,14 @@ static void add_filter(json_t *filters, const char *kv)
 static int net_create(struct cli *cli, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "driver", required_argument, NULL, 'd' }, { "subnet", required_argument, NULL, 's' },
-		{ "gateway", required_argument, NULL, 'g' }, { "ip-range", required_argument, NULL, 'r' },
-		{ "internal", no_argument, NULL, 'i' },      { "label", required_argument, NULL, 'l' },
-		{ "opt", required_argument, NULL, 'o' },     { "help", no_argument, NULL, OPT_HELP },
+		{ "driver", required_argument, NULL, 'd' },
+		{ "subnet", required_argument, NULL, 's' },
+		{ "gateway", required_argument, NULL, 'g' },
+		{ "ip-range", required_argument, NULL, 'r' },
+		{ "internal", no_argument, NULL, 'i' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "opt", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *text = "create [--driver bridge] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] "
@@ -224,18 +234,18 @@ static int net_ls(struct cli *cli, int argc, char **argv)
 	json_t *n;
 	json_array_foreach (resp, i, n) {
 		const char *id = json_string_value(json_object_get(n, "Id")) ?: "";
-		_cleanup_json_ json_t *o = json_pack("{s:s%,s:O,s:O,s:O}", "ID", id, strnlen(id, 12), "Name",
-						     json_object_get(n, "Name"), "Driver", json_object_get(n, "Driver"),
-						     "Scope", json_object_get(n, "Scope"));
+		_cleanup_json_ json_t *o = json_pack(
+		    "{s:s%,s:O,s:O,s:O}", "ID", id, strnlen(id, 12), "Name", json_object_get(n, "Name"),
+		    "Driver", json_object_get(n, "Driver"), "Scope", json_object_get(n, "Scope"));
 		if (quiet) {
 			printf("%s\n", json_string_value(json_object_get(o, "ID")));
 		} else if (format) {
 			_cleanup_free_ char *line = cli_format(format, o);
 			printf("%s\n", line);
 		} else {
-			json_array_append_new(rows, json_pack("[O,O,O,O]", json_object_get(o, "ID"),
-							      json_object_get(o, "Name"), json_object_get(o, "Driver"),
-							      json_object_get(o, "Scope")));
+			json_array_append_new(
+			    rows, json_pack("[O,O,O,O]", json_object_get(o, "ID"), json_object_get(o, "Name"),
+					    json_object_get(o, "Driver"), json_object_get(o, "Scope")));
 		}
 	}
 	json_decref(resp);
@@ -296,7 +306,8 @@ static int net_prune(struct cli *cli, int argc, char **argv)
 		if (ch == 'F')
 			add_filter(filters, optarg);
 		else if (ch != 'f')
-			return usage("prune [-f] [--filter K=V]\n\nRemove all unused networks", ch == OPT_HELP);
+			return usage("prune [-f] [--filter K=V]\n\nRemove all unused networks",
+				     ch == OPT_HELP);
 	}
 	_cleanup_free_ char *q = filters_query(filters);
 	_cleanup_free_ char *path = xasprintf("/v1.41/networks/prune%s%s", q ? "?filters=" : "", q ? q : "");
@@ -321,9 +332,10 @@ static int net_connect(struct cli *cli, int argc, char **argv, bool connect)
 					    { "force", no_argument, NULL, 'f' },
 					    { "help", no_argument, NULL, OPT_HELP },
 					    { NULL, 0, NULL, 0 } };
-	const char *text = connect ? "connect [--alias NAME] [--ip ADDR] NETWORK CONTAINER\n\n"
-				     "Connect a container to a network"
-				   : "disconnect [-f] NETWORK CONTAINER\n\nDisconnect a container from a network";
+	const char *text = connect
+			       ? "connect [--alias NAME] [--ip ADDR] NETWORK CONTAINER\n\n"
+				 "Connect a container to a network"
+			       : "disconnect [-f] NETWORK CONTAINER\n\nDisconnect a container from a network";
 	json_t *ep = json_object();
 	_cleanup_json_ json_t *body = json_pack("{s:o}", "EndpointConfig", ep);
 	int ch;
@@ -360,8 +372,8 @@ int cli_network(int argc, char **argv)
 				  "  rm          Remove one or more networks\n";
 	if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h"))
 		return usage(text, argc >= 2);
-	static const char *const verbs[] = { "create", "ls", "list", "inspect", "rm", "remove", "prune",
-					     "connect", "disconnect" };
+	static const char *const verbs[] = { "create", "ls",    "list",    "inspect",   "rm",
+					     "remove", "prune", "connect", "disconnect" };
 	size_t v = 0;
 	while (v < ARRAY_SIZE(verbs) && !streq(verbs[v], argv[1]))
 		v++;
@@ -424,7 +436,8 @@ int cli_port(int argc, char **argv)
 	json_t *ports = json_object_get(json_object_get(resp, "NetworkSettings"), "Ports");
 	int rc = 0;
 	if (argc == 3) {
-		_cleanup_free_ char *key = strchr(argv[2], '/') ? xstrdup(argv[2]) : xasprintf("%s/tcp", argv[2]);
+		_cleanup_free_ char *key =
+		    strchr(argv[2], '/') ? xstrdup(argv[2]) : xasprintf("%s/tcp", argv[2]);
 		json_t *list = json_object_get(ports, key);
 		if (json_array_size(list)) {
 			print_bindings(key, list, false);

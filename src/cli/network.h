@@ -19,19 +19,21 @@ enum {
 
 /* Short options and long options of run/create handled here. */
 #define CLI_NET_RUN_SHORTOPTS "p:P"
-#define CLI_NET_RUN_LONGOPTS                                                                          \
-	{ "publish", required_argument, NULL, 'p' }, { "publish-all", no_argument, NULL, 'P' },       \
-	    { "expose", required_argument, NULL, CLI_NET_OPT_EXPOSE },                                \
-	    { "network-alias", required_argument, NULL, CLI_NET_OPT_ALIAS },                          \
-	    { "ip", required_argument, NULL, CLI_NET_OPT_IP },                                        \
-	    { "dns", required_argument, NULL, CLI_NET_OPT_DNS },                                      \
-	    { "dns-search", required_argument, NULL, CLI_NET_OPT_DNS_SEARCH },                        \
-	    { "dns-option", required_argument, NULL, CLI_NET_OPT_DNS_OPTION },                        \
-	    { "dns-opt", required_argument, NULL, CLI_NET_OPT_DNS_OPTION }
-#define CLI_NET_RUN_USAGE                                                                             \
-	"  -p, --publish [IP:][HOST:]PORT[/PROTO]  Publish a container port (ranges allowed)\n"        \
-	"  -P, --publish-all          Publish every exposed port on a random host port\n"             \
-	"      --expose PORT[/PROTO], --network-alias NAME, --ip ADDR\n"                              \
+#define CLI_NET_RUN_LONGOPTS                                                                    \
+	{ "publish", required_argument, NULL, 'p' }, { "publish-all", no_argument, NULL, 'P' }, \
+	    { "expose", required_argument, NULL, CLI_NET_OPT_EXPOSE },                          \
+	    { "network-alias", required_argument, NULL, CLI_NET_OPT_ALIAS },                    \
+	    { "ip", required_argument, NULL, CLI_NET_OPT_IP },                                  \
+	    { "dns", required_argument, NULL, CLI_NET_OPT_DNS },                                \
+	    { "dns-search", required_argument, NULL, CLI_NET_OPT_DNS_SEARCH },                  \
+	    { "dns-option", required_argument, NULL, CLI_NET_OPT_DNS_OPTION },                  \
+	{                                                                                       \
+		"dns-opt", required_argument, NULL, CLI_NET_OPT_DNS_OPTION                      \
+	}
+#define CLI_NET_RUN_USAGE                                                                       \
+	"  -p, --publish [IP:][HOST:]PORT[/PROTO]  Publish a container port (ranges allowed)\n" \
+	"  -P, --publish-all          Publish every exposed port on a random host port\n"       \
+	"      --expose PORT[/PROTO], --network-alias NAME, --ip ADDR\n"                        \
 	"      --dns IP, --dns-search DOMAIN, --dns-option OPT\n"
 
 /*

@@ -20,7 +20,8 @@ static void test_publish(void **state)
 	assert_int_equal(cli_net_run_opt(cfg, hc, 'p', "53/udp"), 0);
 	assert_int_equal(cli_net_run_opt(cfg, hc, 'P', NULL), 0);
 	assert_int_equal(cli_net_run_opt(cfg, hc, CLI_NET_OPT_EXPOSE, "90"), 0);
-	assert_json(json_object_get(cfg, "ExposedPorts"), "{\"80/tcp\":{},\"81/tcp\":{},\"53/udp\":{},\"90/tcp\":{}}");
+	assert_json(json_object_get(cfg, "ExposedPorts"),
+		    "{\"80/tcp\":{},\"81/tcp\":{},\"53/udp\":{},\"90/tcp\":{}}");
 	assert_json(json_object_get(hc, "PortBindings"),
 		    "{\"80/tcp\":[{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"8080\"}],"
 		    "\"81/tcp\":[{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"8081\"}],"
@@ -68,8 +69,8 @@ static void test_endpoint_flags_follow_network(void **state)
 	cfg = json_object(), hc = json_object();
 	assert_int_equal(cli_net_run_opt(cfg, hc, CLI_NET_OPT_ALIAS, "x"), 0);
 	cli_net_run_finish(cfg, hc);
-	assert_non_null(json_object_get(json_object_get(json_object_get(cfg, "NetworkingConfig"), "EndpointsConfig"),
-					"default"));
+	assert_non_null(json_object_get(
+	    json_object_get(json_object_get(cfg, "NetworkingConfig"), "EndpointsConfig"), "default"));
 	json_decref(cfg);
 	json_decref(hc);
 }

@@ -221,18 +221,26 @@ int netops_create_check(struct netops *n, const json_t *hc, const json_t *nc, st
 	return 0;
 }
 
+/* A network's name for one given by name, id or id prefix (caller frees). */
+static char *canonical_name(struct netops *n, const char *name)
+{
+	_cleanup_(net_network_freep) struct net_network *net = NULL;
+	return xstrdup(net_network_get(n->net, name, &net, NULL) == 0 ? net->name : name);
+}
+
 void netops_create_commit(struct netops *n, const char *cid, const json_t *hc, const json_t *nc)
 {
 	const char *name = mode_network(json_string_value(json_object_get(hc, "NetworkMode")));
 	_cleanup_json_ json_t *rec = json_pack("{s:[]}", "Networks");
 	json_t *list = json_object_get(rec, "Networks");
+	_cleanup_free_ char *first = name ? canonical_name(n, name) : NULL;
 	if (name)
-		json_array_append_new(list, endpoint_entry(name, endpoint_config(nc, name)));
+		json_array_append_new(list, endpoint_entry(first, endpoint_config(nc, name)));
 	const char *key;
 	json_t *ep;
 	json_object_foreach (json_object_get(nc, "EndpointsConfig"), key, ep) {
-		const char *nn = mode_network(key);
-		if (nn && name && !streq(nn, name))
+		_cleanup_free_ char *nn = mode_network(key) ? canonical_name(n, mode_network(key)) : NULL;
+		if (nn && name && !streq(nn, first))
 			json_array_append_new(list, endpoint_entry(nn, ep));
 	}
 	_cleanup_error_ struct berth_error *err = NULL;

@@ -490,8 +490,8 @@ json_t *netops_container_summary(struct netops *n, const struct engine_container
 		return j;
 	_cleanup_json_ json_t *full = netops_container_json(n, i, json_object());
 	json_t *ns = json_object_get(full, "NetworkSettings");
-	json_object_set(j, "NetworkSettings",
-			json_pack("{s:O}", "Networks", json_object_get(ns, "Networks")));
+	json_object_set_new(j, "NetworkSettings",
+			    json_pack("{s:O}", "Networks", json_object_get(ns, "Networks")));
 	json_t *ports = json_array();
 	const char *key;
 	json_t *list;

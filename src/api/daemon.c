@@ -24,6 +24,7 @@
 
 struct daemon_opts {
 	char *root, *exec_root, *host, *runtime, *pidfile, *config_file, *log_level;
+	char *bridge; /* default network's bridge device; "none": no container networking */
 };
 
 static void usage(FILE *f)
@@ -40,6 +41,9 @@ static void usage(FILE *f)
 		"  -H, --host URL           socket to listen on (default unix://EXEC_ROOT/berth.sock)\n"
 		"      --runtime-path PATH  OCI runtime with runc's CLI (default: runc from PATH)\n"
 		"  -p, --pidfile FILE       write the daemon's pid here\n"
+		"  -b, --bridge NAME|none   bridge of the default network (default " NET_DEFAULT_BRIDGE
+		"); none: no\n"
+		"                           container networking (containers get a namespace with lo only)\n"
 		"  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
 		"  -h, --help               show this help\n");
 }
@@ -56,9 +60,10 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int r = json_load_path(o->config_file, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	static const char *const keys[] = { "root",         "exec-root", "host",
-					    "runtime-path", "pidfile",   "log-level" };
-	char **slots[] = { &o->root, &o->exec_root, &o->host, &o->runtime, &o->pidfile, &o->log_level };
+	static const char *const keys[] = { "root",    "exec-root", "host",  "runtime-path",
+					    "pidfile", "log-level", "bridge" };
+	char **slots[] = { &o->root,    &o->exec_root, &o->host,  &o->runtime,
+			   &o->pidfile, &o->log_level, &o->bridge };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = NULL;
 		if ((r = json_get_string(j, NULL, keys[i], 0, &v, err)) < 0)
@@ -79,12 +84,13 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "config-file", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "bridge", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "H:p:l:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "H:p:l:b:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'r': set(&o->root, optarg); break;
 		case 'x': set(&o->exec_root, optarg); break;
@@ -93,6 +99,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		case 'p': set(&o->pidfile, optarg); break;
 		case 'c': set(&o->config_file, optarg); break;
 		case 'l': set(&o->log_level, optarg); break;
+		case 'b': set(&o->bridge, optarg); break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -EINVAL;
 		}
@@ -138,7 +145,8 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	if ((r = image_store_open(o->root, &images, err)) < 0)
 		return berth_error_wrap(err, r, "open image store");
 	struct netops *netops = NULL;
-	if ((r = netops_open(o->root, o->exec_root, &netops, err)) < 0) {
+	if ((!o->bridge || !streq(o->bridge, "none")) &&
+	    (r = netops_open(o->root, o->exec_root, o->bridge, &netops, err)) < 0) {
 		image_store_free(images);
 		return r;
 	}
@@ -147,7 +155,7 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 				     .runtime_path = o->runtime,
 				     .images = &engine_image_store_ops,
 				     .images_ctx = images,
-				     .net = &netops_engine_ops,
+				     .net = netops ? &netops_engine_ops : NULL,
 				     .net_ctx = netops };
 	struct engine *e = NULL;
 	if ((r = engine_open(&cfg, &e, err)) < 0) {
@@ -155,9 +163,10 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 		netops_free(netops);
 		return berth_error_wrap(err, r, "open engine");
 	}
-	netops_set_engine(netops, e);
 	_cleanup_error_ struct berth_error *gc_err = NULL;
-	if (netops_gc(netops, &gc_err) < 0)
+	if (netops)
+		netops_set_engine(netops, e);
+	if (netops && netops_gc(netops, &gc_err) < 0)
 		log_fields(LOG_LEVEL_WARN, "network garbage collection failed", "error", gc_err->msg, NULL);
 	struct api api = {
 		.engine = e, .images = images, .started_ns = now_ns(), .root = o->root, .netops = netops
@@ -229,8 +238,8 @@ int api_daemon_main(int argc, char **argv)
 	}
 	if (r < 0 && err)
 		berth_error_print(err, "berth daemon");
-	char **slots[] = { &o.root,    &o.exec_root,   &o.host,     &o.runtime,
-			   &o.pidfile, &o.config_file, &o.log_level };
+	char **slots[] = { &o.root,    &o.exec_root,   &o.host,      &o.runtime,
+			   &o.pidfile, &o.config_file, &o.log_level, &o.bridge };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	return r < 0 ? 1 : 0;

@@ -33,14 +33,17 @@ void netops_set_engine(struct netops *n, struct engine *e)
 	n->engine = e;
 }
 
-int netops_open(const char *root, const char *exec_root, struct netops **ret, struct berth_error **err)
+int netops_open(const char *root, const char *exec_root, const char *bridge, struct netops **ret,
+		struct berth_error **err)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/netops", root);
 	int r = fs_mkdir_p(dir, 0700, err);
 	if (r < 0)
 		return r;
 	struct net_ctx *net = NULL;
-	if ((r = net_ctx_open(&(struct net_config){ .root = root, .exec_root = exec_root }, &net, err)) < 0)
+	if ((r = net_ctx_open(
+		 &(struct net_config){ .root = root, .exec_root = exec_root, .bridge_name = bridge }, &net,
+		 err)) < 0)
 		return berth_error_wrap(err, r, "open networking");
 	struct netops *n = xcalloc(1, sizeof(*n));
 	n->net = net;

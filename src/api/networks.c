@@ -15,6 +15,16 @@ static struct net_ctx *net_of(struct api_call *c)
 	return netops_net(c->api->netops);
 }
 
+/* Without networking (berth daemon --bridge none) every network route answers this. */
+static bool disabled(struct api_call *c)
+{
+	if (c->api->netops)
+		return false;
+	http_respond_error(c->req, 400,
+			   "container networking is disabled (daemon started with --bridge none)");
+	return true;
+}
+
 /* ?filters= as JSON (NULL when absent); on failure a 400 has been sent. */
 static int query_filters(struct api_call *c, json_t **ret)
 {
@@ -36,6 +46,8 @@ static int query_filters(struct api_call *c, json_t **ret)
 
 void api_networks_list(struct api_call *c)
 {
+	if (disabled(c))
+		return;
 	_cleanup_json_ json_t *filters = NULL;
 	if (query_filters(c, &filters) < 0)
 		return;
@@ -65,6 +77,8 @@ void api_networks_list(struct api_call *c)
 
 void api_network_inspect(struct api_call *c)
 {
+	if (disabled(c))
+		return;
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_(net_network_freep) struct net_network *n = NULL;
 	int r = net_network_get(net_of(c), c->param[0], &n, &err);
@@ -76,6 +90,8 @@ void api_network_inspect(struct api_call *c)
 
 void api_network_create(struct api_call *c)
 {
+	if (disabled(c))
+		return;
 	_cleanup_json_ json_t *body = NULL;
 	if (api_body_json(c->req, &body, true) < 0)
 		return;
@@ -107,6 +123,8 @@ void api_network_create(struct api_call *c)
 
 void api_network_remove(struct api_call *c)
 {
+	if (disabled(c))
+		return;
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = net_network_remove(net_of(c), c->param[0], &err);
 	if (r < 0)
@@ -117,6 +135,8 @@ void api_network_remove(struct api_call *c)
 
 void api_networks_prune(struct api_call *c)
 {
+	if (disabled(c))
+		return;
 	_cleanup_json_ json_t *filters = NULL;
 	if (query_filters(c, &filters) < 0)
 		return;
@@ -186,6 +206,8 @@ static int net_change_open(struct api_call *c, const char *container, struct net
 
 void api_network_connect(struct api_call *c)
 {
+	if (disabled(c))
+		return;
 	_cleanup_json_ json_t *body = NULL;
 	if (api_body_json(c->req, &body, true) < 0)
 		return;
@@ -226,6 +248,8 @@ void api_network_connect(struct api_call *c)
 
 void api_network_disconnect(struct api_call *c)
 {
+	if (disabled(c))
+		return;
 	_cleanup_json_ json_t *body = NULL;
 	if (api_body_json(c->req, &body, true) < 0)
 		return;

@@ -19,23 +19,7 @@ COMPOSE = "/usr/bin/docker-compose"
 
 
 class NetnsDaemon(Daemon):
-    """engine_daemon.Daemon started with `nsenter --net` into a namespace of ours."""
-
-    def __init__(self, binary, netns):
-        super().__init__(binary)
-        self.netns = netns
-
-    def start(self):
-        real = subprocess.Popen
-
-        def popen(cmd, *a, **kw):
-            return real(["nsenter", f"--net=/run/netns/{self.netns}", *cmd], *a, **kw)
-
-        subprocess.Popen = popen
-        try:
-            return super().start()
-        finally:
-            subprocess.Popen = real
+    """engine_daemon.Daemon run inside a network namespace of ours (nsenter --net)."""
 
     def in_netns(self, *cmd, check=True, timeout=30):
         return run(["nsenter", f"--net=/run/netns/{self.netns}", *cmd], check=check, timeout=timeout)
@@ -49,7 +33,7 @@ def daemon(berth_bin, busybox):
     d = None
     try:
         run(["ip", "-n", name, "link", "set", "lo", "up"])
-        d = NetnsDaemon(berth_bin, name)
+        d = NetnsDaemon(berth_bin, netns=name)
         d.start()
         d.load_busybox(busybox)
         yield d

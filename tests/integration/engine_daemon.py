@@ -50,6 +50,7 @@ class Daemon:
         self.pidfile = os.path.join(self.base, "daemon.pid")
         self.logpath = os.path.join(self.base, "daemon.log")
         self.proc = None
+        self.extra_args = []
         self.env = dict(os.environ, BERTH_ROOT=self.root, BERTH_EXEC_ROOT=self.exec_root,
                         DOCKER_HOST="unix://" + self.sock)
 
@@ -61,8 +62,8 @@ class Daemon:
         log = open(self.logpath, "a")
         net = ["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else []
         self.proc = subprocess.Popen([*net, self.bin, "daemon", "--root", self.root, "--exec-root", self.exec_root,
-                                      "--pidfile", self.pidfile, *([] if self.netns else ["--bridge", "none"])],
-                                     stdout=log, stderr=log,
+                                      "--pidfile", self.pidfile, *([] if self.netns else ["--bridge", "none"]),
+                                      *self.extra_args], stdout=log, stderr=log,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

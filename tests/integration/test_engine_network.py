@@ -214,6 +214,18 @@ def test_bad_input_gets_clear_errors_and_no_state(daemon):
         assert daemon.docker("ps", "-aq", "--filter", "name=orphan").stdout.strip() == ""
         st, body = daemon.json("GET", "/networks/nosuchnet")
         assert st == 404
+        # malformed port bindings and --ip on the default network: 400 at create, no container
+        before_ctrs = daemon.json("GET", "/containers/json?all=1")[1]
+        for hc, nc, msg in (({"PortBindings": {"abc/tcp": [{"HostPort": "80"}]}}, None, "invalid port"),
+                            ({"PortBindings": {"80/tcp": [{"HostPort": "99999"}]}}, None, "99999"),
+                            ({"PortBindings": {"80/bogus": [{"HostPort": "81"}]}}, None, "bogus"),
+                            ({"PortBindings": "x"}, None, "PortBindings"),
+                            ({}, {"EndpointsConfig": {"bridge": {"IPAMConfig": {"IPv4Address": "172.30.0.9"}}}},
+                             "user defined networks only")):
+            st, body = daemon.json("POST", "/containers/create", {"Image": "busybox", "HostConfig": hc,
+                                                                  "NetworkingConfig": nc})
+            assert st == 400 and msg in body["message"], (hc, body)
+        assert daemon.json("GET", "/containers/json?all=1")[1] == before_ctrs
         # a host port in use: the second container does not start and holds nothing
         httpd(daemon, "holder", "-p", "127.0.0.1:8181:80")
         p = daemon.docker("run", "-d", "--name", "loser", "-p", "127.0.0.1:8181:80", "busybox", "sleep", "60",

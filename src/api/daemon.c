@@ -43,8 +43,8 @@ static void usage(FILE *f)
 	    "      --runtime-path PATH  OCI runtime with runc's CLI (default /usr/sbin/runc), or \"berth\"\n"
 	    "                           for the in-process berth runtime library\n"
 	    "  -p, --pidfile FILE       write the daemon's pid here\n"
-	    "  -b, --bridge NAME|none   bridge of the default network (default " NET_DEFAULT_BRIDGE "); none:\n"
-	    "                           no container networking (containers get a namespace with lo only)\n"
+	    "  -b, --bridge NAME|none   bridge of the default network (default berth0); none: no\n"
+	    "                           container networking (containers get a namespace with lo only)\n"
 	    "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
 	    "  -h, --help               show this help\n");
 }

@@ -9,6 +9,7 @@
 #include "build/build.h"
 #include "api/api.h"
 #include "cli/cli.h"
+#include "cli/network.h"
 #include "common/log.h"
 #include "shim/shim.h"
 #include "runtime/runtime.h"
@@ -58,6 +59,9 @@ static const struct command commands[] = {
 	{ "tag", cli_tag, "Tag an image" },
 	{ "info", cli_info, "Display system-wide information" },
 	{ "events", cli_events, "Get real time events from the daemon" },
+	{ "network", cli_network, "Manage networks" },
+	{ "port", cli_port, "List port mappings or a specific mapping for the container" },
+	{ "net-tool", net_tool_main, NULL },
 };
 
 static const struct command *find_command(const char *name)

@@ -16,12 +16,14 @@
 #define API_MIN_VERSION "1.24"
 
 struct image_store;
+struct netops;
 
 struct api {
 	struct engine *engine;
 	struct image_store *images;
 	int64_t started_ns;
 	const char *root;
+	struct netops *netops; /* container networking (netops.h) */
 };
 
 /* The server's request handler (userdata: struct api *). */

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include "api/netops.h"
 #include "api/routes.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -53,7 +54,8 @@ void api_containers_list(struct api_call *c)
 	json_t *out = json_array();
 	for (size_t i = 0; i < n && (limit <= 0 || (int64_t)json_array_size(out) < limit); i++)
 		if (!filters || api_container_filter(list[i], filters))
-			json_array_append_new(out, api_container_summary(list[i]));
+			json_array_append_new(out, netops_container_summary(c->api->netops, list[i],
+									    api_container_summary(list[i])));
 	engine_container_info_list_free(list, n);
 	http_respond_json(c->req, 200, out);
 }
@@ -71,11 +73,16 @@ void api_container_create(struct api_call *c)
 	_cleanup_json_ json_t *cfg = json_deep_copy(body);
 	json_t *hc = json_incref(json_object_get(cfg, "HostConfig"));
 	json_object_del(cfg, "HostConfig");
+	_cleanup_json_ json_t *nc = json_incref(json_object_get(cfg, "NetworkingConfig"));
 	json_object_del(cfg, "NetworkingConfig");
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_free_ char *id = NULL;
-	int r =
-	    engine_container_create(c->api->engine, http_request_query(c->req, "name"), cfg, hc, &id, &err);
+	int r = c->api->netops ? netops_create_check(c->api->netops, hc, nc, &err) : 0;
+	if (r >= 0)
+		r = engine_container_create(c->api->engine, http_request_query(c->req, "name"), cfg, hc, &id,
+					    &err);
+	if (r >= 0 && c->api->netops)
+		netops_create_commit(c->api->netops, id, hc, nc);
 	json_decref(hc);
 	if (r < 0) {
 		CALL_ERR(c, r, err);
@@ -93,7 +100,7 @@ void api_container_inspect(struct api_call *c)
 		CALL_ERR(c, r, err);
 		return;
 	}
-	http_respond_json(c->req, 200, api_container_json(i));
+	http_respond_json(c->req, 200, netops_container_json(c->api->netops, i, api_container_json(i)));
 }
 
 void api_container_start(struct api_call *c)

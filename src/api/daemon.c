@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "api/netops.h"
 #include "api/routes.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -23,6 +24,7 @@
 
 struct daemon_opts {
 	char *root, *exec_root, *host, *runtime, *pidfile, *config_file, *log_level;
+	char *bridge; /* default network's bridge device; "none": no container networking */
 };
 
 static void usage(FILE *f)
@@ -41,6 +43,8 @@ static void usage(FILE *f)
 	    "      --runtime-path PATH  OCI runtime with runc's CLI (default /usr/sbin/runc), or \"berth\"\n"
 	    "                           for the in-process berth runtime library\n"
 	    "  -p, --pidfile FILE       write the daemon's pid here\n"
+	    "  -b, --bridge NAME|none   bridge of the default network (default berth0); none: no\n"
+	    "                           container networking (containers get a namespace with lo only)\n"
 	    "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
 	    "  -h, --help               show this help\n");
 }
@@ -57,9 +61,10 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int r = json_load_path(o->config_file, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	static const char *const keys[] = { "root",         "exec-root", "host",
-					    "runtime-path", "pidfile",   "log-level" };
-	char **slots[] = { &o->root, &o->exec_root, &o->host, &o->runtime, &o->pidfile, &o->log_level };
+	static const char *const keys[] = { "root",    "exec-root", "host",  "runtime-path",
+					    "pidfile", "log-level", "bridge" };
+	char **slots[] = { &o->root,    &o->exec_root, &o->host,  &o->runtime,
+			   &o->pidfile, &o->log_level, &o->bridge };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = NULL;
 		if ((r = json_get_string(j, NULL, keys[i], 0, &v, err)) < 0)
@@ -80,12 +85,13 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "config-file", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "bridge", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "H:p:l:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "H:p:l:b:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'r': set(&o->root, optarg); break;
 		case 'x': set(&o->exec_root, optarg); break;
@@ -94,6 +100,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		case 'p': set(&o->pidfile, optarg); break;
 		case 'c': set(&o->config_file, optarg); break;
 		case 'l': set(&o->log_level, optarg); break;
+		case 'b': set(&o->bridge, optarg); break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -EINVAL;
 		}
@@ -138,21 +145,38 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	struct image_store *images = NULL;
 	if ((r = image_store_open(o->root, &images, err)) < 0)
 		return berth_error_wrap(err, r, "open image store");
+	struct netops *netops = NULL;
+	if ((!o->bridge || !streq(o->bridge, "none")) &&
+	    (r = netops_open(o->root, o->exec_root, o->bridge, &netops, err)) < 0) {
+		image_store_free(images);
+		return r;
+	}
 	struct engine_config cfg = { .root = o->root,
 				     .exec_root = o->exec_root,
 				     .runtime_path = o->runtime,
 				     .images = &engine_image_store_ops,
-				     .images_ctx = images };
+				     .images_ctx = images,
+				     .net = netops ? &netops_engine_ops : NULL,
+				     .net_ctx = netops };
 	struct engine *e = NULL;
 	if ((r = engine_open(&cfg, &e, err)) < 0) {
 		image_store_free(images);
+		netops_free(netops);
 		return berth_error_wrap(err, r, "open engine");
 	}
-	struct api api = { .engine = e, .images = images, .started_ns = now_ns(), .root = o->root };
+	_cleanup_error_ struct berth_error *gc_err = NULL;
+	if (netops)
+		netops_set_engine(netops, e);
+	if (netops && netops_gc(netops, &gc_err) < 0)
+		log_fields(LOG_LEVEL_WARN, "network garbage collection failed", "error", gc_err->msg, NULL);
+	struct api api = {
+		.engine = e, .images = images, .started_ns = now_ns(), .root = o->root, .netops = netops
+	};
 	int fd = http_listen_unix(sock, 0660, err);
 	if (fd < 0) {
 		engine_close(e);
 		image_store_free(images);
+		netops_free(netops);
 		return fd;
 	}
 	struct http_server_opts so = {
@@ -162,6 +186,7 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	if ((r = http_server_start(&so, &srv, err)) < 0) {
 		engine_close(e);
 		image_store_free(images);
+		netops_free(netops);
 		return r;
 	}
 	if (o->pidfile) {
@@ -178,6 +203,7 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	http_server_stop(srv);
 	engine_close(e);
 	image_store_free(images);
+	netops_free(netops);
 	(void)unlink(sock);
 	if (o->pidfile)
 		(void)unlink(o->pidfile);
@@ -213,8 +239,8 @@ int api_daemon_main(int argc, char **argv)
 	}
 	if (r < 0 && err)
 		berth_error_print(err, "berth daemon");
-	char **slots[] = { &o.root,    &o.exec_root,   &o.host,     &o.runtime,
-			   &o.pidfile, &o.config_file, &o.log_level };
+	char **slots[] = { &o.root,    &o.exec_root,   &o.host,      &o.runtime,
+			   &o.pidfile, &o.config_file, &o.log_level, &o.bridge };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	return r < 0 ? 1 : 0;

@@ -2,6 +2,7 @@
  * router.c - dispatch by method and path pattern ("/containers/{}/start"),
  * parse JSON bodies with limits, map engine errors to docker's statuses.
  */
+#include "api/netops.h"
 #include "api/routes.h"
 #include "common/json.h"
 
@@ -111,6 +112,13 @@ static const struct api_route routes[] = {
 	{ "POST", "/volumes/create", api_volume_create },
 	{ "GET", "/volumes/{}", api_volume_inspect },
 	{ "DELETE", "/volumes/{}", api_volume_remove },
+	{ "GET", "/networks", api_networks_list },
+	{ "POST", "/networks/create", api_network_create },
+	{ "POST", "/networks/prune", api_networks_prune },
+	{ "GET", "/networks/{}", api_network_inspect },
+	{ "DELETE", "/networks/{}", api_network_remove },
+	{ "POST", "/networks/{}/connect", api_network_connect },
+	{ "POST", "/networks/{}/disconnect", api_network_disconnect },
 	{ "GET", "/images/json", api_images_list },
 	{ "POST", "/images/create", api_images_create },
 	{ "POST", "/images/load", api_images_load },

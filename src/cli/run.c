@@ -10,6 +10,7 @@
 #include <termios.h>
 
 #include "cli/cli.h"
+#include "cli/network.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -94,6 +95,7 @@ static const struct option run_longopts[] = {
 	{ "add-host", required_argument, NULL, OPT_ADD_HOST },
 	{ "host", required_argument, NULL, 'H' },
 	{ "help", no_argument, NULL, 256 + 100 },
+	CLI_NET_RUN_LONGOPTS,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -113,7 +115,7 @@ static void usage_run(FILE *f, const char *verb)
 	    "      --entrypoint CMD       Override the image's entrypoint\n"
 	    "  -h, --hostname NAME        Container host name\n"
 	    "  -l, --label KEY=VALUE      Set metadata\n"
-	    "      --network MODE         none, host, container:<id> (default: an isolated namespace)\n"
+	    "      --network MODE         bridge (default), a network name, none, host, container:<id>\n"
 	    "  -v, --volume SRC:DST[:ro]  Bind mount a host path or a named volume\n"
 	    "      --mount SPEC           type=bind|volume|tmpfs,source=..,target=..[,readonly]\n"
 	    "      --tmpfs DST[:OPTS]     Mount a tmpfs\n"
@@ -128,7 +130,7 @@ static void usage_run(FILE *f, const char *verb)
 	    "      --health-cmd CMD, --health-interval D, --health-timeout D, --health-retries N,\n"
 	    "      --health-start-period D, --no-healthcheck\n"
 	    "      --log-driver json-file|none, --log-opt max-size=10m, --log-opt max-file=3\n"
-	    "      --add-host HOST:IP     Add a line to /etc/hosts\n"
+	    "      --add-host HOST:IP     Add a line to /etc/hosts\n" CLI_NET_RUN_USAGE
 	    "  -H, --host URL             Daemon socket (default $BERTH_HOST)\n",
 	    verb,
 	    streq(verb, "run") ? "Create and run a new container from an image" : "Create a new container");
@@ -358,7 +360,7 @@ static int parse_opt(struct run_opts *o, int ch, const char *v)
 	case OPT_ADD_HOST: json_array_append_new(arr(hc, "ExtraHosts"), json_string(v)); return 0;
 	case 'H': o->host = v; return 0;
 	case 256 + 100: o->help = true; return 0;
-	default: return -EINVAL;
+	default: return cli_net_run_opt(cfg, hc, ch, v) == 0 ? 0 : -EINVAL;
 	}
 }
 
@@ -370,7 +372,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o, const char *verb
 	int ch;
 	optind = 1;
 	opterr = 1;
-	while ((ch = getopt_long(argc, argv, "+dite:w:u:h:l:v:m:H:", run_longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+dite:w:u:h:l:v:m:H:" CLI_NET_RUN_SHORTOPTS, run_longopts,
+				 NULL)) != -1) {
 		if (ch == '?' || parse_opt(o, ch, optarg) < 0) {
 			fprintf(stderr, "See 'berth %s --help'.\n", verb);
 			return -1;
@@ -397,6 +400,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o, const char *verb
 	json_object_set_new(o->config, "AttachStdout", json_boolean(!o->detach));
 	json_object_set_new(o->config, "AttachStderr", json_boolean(!o->detach));
 	json_object_set_new(o->hostconfig, "AutoRemove", json_boolean(o->rm));
+	cli_net_run_finish(o->config, o->hostconfig);
 	return optind;
 }
 

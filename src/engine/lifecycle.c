@@ -269,7 +269,7 @@ static int exec_error_code(const char *msg)
 }
 
 /* Prepare everything and start; c->op_lock held, e->lock not held. */
-int lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err)
+static int start_locked_op(struct engine *e, struct container *c, struct berth_error **err)
 {
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	_cleanup_free_ char *netns = NULL, *rootfs = NULL;
@@ -287,7 +287,9 @@ int lifecycle_start_locked_op(struct engine *e, struct container *c, struct bert
 	pthread_mutex_unlock(&e->lock);
 	const char *mode = json_string_value(json_object_get(c->hostconfig, "NetworkMode"));
 	if ((r = network_setup(e, c, &netns, err)) < 0 ||
-	    (r = write_etc_files(e, c, mode && streq(mode, "host"), err)) < 0 ||
+	    /* network ops own /etc files of the modes they handle (network_setup gave a netns) */
+	    (!(e->net && netns && mode && !startswith(mode, "container:")) &&
+	     (r = write_etc_files(e, c, mode && streq(mode, "host"), err)) < 0) ||
 	    (r = spec_write(e, c, rootfs, netns, err)) < 0 || (r = write_shim_config(e, c, xdir, err)) < 0)
 		return r;
 	pid_t pid = 0, shim = 0;
@@ -332,6 +334,14 @@ int lifecycle_start_locked_op(struct engine *e, struct container *c, struct bert
 	pthread_mutex_unlock(&e->lock);
 	monitor_wake(e);
 	return 0;
+}
+
+int lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err)
+{
+	int r = start_locked_op(e, c, err);
+	if (r < 0) /* a failed start keeps no network (addresses, ports, netns) */
+		network_teardown(e, c);
+	return r;
 }
 
 int engine_container_start(struct engine *e, const char *ref, struct berth_error **err)

@@ -38,8 +38,11 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 class Daemon:
-    def __init__(self, binary, base=None):
+    def __init__(self, binary, base=None, netns=None):
         self.bin = binary
+        # Container networking only inside a network namespace the caller made
+        # (run with nsenter); without one, `--bridge none` keeps the host's untouched.
+        self.netns = netns
         self.base = base or tempfile.mkdtemp(prefix=BASE_PREFIX)
         self.root = os.path.join(self.base, "root")
         self.exec_root = os.path.join(self.base, "run")
@@ -57,8 +60,10 @@ class Daemon:
 
     def start(self):
         log = open(self.logpath, "a")
-        self.proc = subprocess.Popen([self.bin, "daemon", "--root", self.root, "--exec-root", self.exec_root,
-                                      "--pidfile", self.pidfile, *self.extra_args], stdout=log, stderr=log,
+        net = ["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else []
+        self.proc = subprocess.Popen([*net, self.bin, "daemon", "--root", self.root, "--exec-root", self.exec_root,
+                                      "--pidfile", self.pidfile, *([] if self.netns else ["--bridge", "none"]),
+                                      *self.extra_args], stdout=log, stderr=log,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

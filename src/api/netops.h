@@ -1,0 +1,69 @@
+/*
+ * netops.h - private to api/: container networking for the daemon.
+ *
+ * Glue between the engine (struct engine_network_ops) and the networking
+ * library (net/net.h): the daemon opens one `struct netops`, hands
+ * netops_engine_ops + it to engine_open, and the API's network routes
+ * (networks.c) use the same context.
+ *
+ * Which networks a container belongs to (docker's NetworkingConfig plus later
+ * connect/disconnect of a stopped container) is kept per container in
+ * <root>/netops/<id>.json: {"Networks": {"<name>": {"Aliases": [..],
+ * "IPAMConfig": {"IPv4Address": ".."}}, ...}, "Order": ["<name>", ...]}.
+ * The network state of a running container lives in net/ alone.
+ */
+#ifndef BERTH_API_NETOPS_H
+#define BERTH_API_NETOPS_H
+
+#include <jansson.h>
+
+#include "common/error.h"
+#include "engine/engine.h"
+#include "net/net.h"
+
+struct netops;
+struct api_call;
+
+extern const struct engine_network_ops netops_engine_ops;
+
+/* Open net/ under <root>/net and <exec_root>/net; bridge: the default network's device (NULL: berth0). */
+int netops_open(const char *root, const char *exec_root, const char *bridge, struct netops **ret,
+		struct berth_error **err);
+/* The engine the ops read container configs from (set once, after engine_open). */
+void netops_set_engine(struct netops *n, struct engine *e);
+/* After engine_open: tear down network state of containers not running, drop stale records. */
+int netops_gc(struct netops *n, struct berth_error **err);
+struct net_ctx *netops_net(struct netops *n);
+struct netops *netops_free(struct netops *n);
+
+/*
+ * POST /containers/create hook, before the engine creates anything: validate
+ * the network mode, NetworkingConfig and published ports (-ENOENT unknown
+ * network, -EINVAL bad ports/--ip). netops_create_commit records the
+ * networks once the engine returned the id.
+ */
+int netops_create_check(struct netops *n, const json_t *hostconfig, const json_t *networking_config,
+			struct berth_error **err);
+void netops_create_commit(struct netops *n, const char *cid, const json_t *hostconfig,
+			  const json_t *networking_config);
+/* Fill Ports and NetworkSettings.Networks of a GET /containers/json entry j (returned). */
+json_t *netops_container_summary(struct netops *n, const struct engine_container_info *i, json_t *j);
+/* Replace NetworkSettings in a container inspect body j (returned). */
+json_t *netops_container_json(struct netops *n, const struct engine_container_info *i, json_t *j);
+
+/* Network routes (networks.c). */
+void api_networks_list(struct api_call *c);
+void api_network_inspect(struct api_call *c);
+void api_network_create(struct api_call *c);
+void api_network_remove(struct api_call *c);
+void api_network_connect(struct api_call *c);
+void api_network_disconnect(struct api_call *c);
+void api_networks_prune(struct api_call *c);
+
+/* Used by networks.c: the container's recorded networks (new reference, never NULL). */
+json_t *netops_record_load(struct netops *n, const char *cid);
+int netops_record_save(struct netops *n, const char *cid, const json_t *rec, struct berth_error **err);
+/* Names of containers (id -> name) attached to network `name` for inspect (new ref). */
+bool netops_is_running_mode(const struct engine_container_info *i);
+
+#endif

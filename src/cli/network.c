@@ -1,0 +1,456 @@
+/*
+ * network.c - `berth network create|ls|inspect|rm|prune|connect|disconnect`,
+ * `berth port`, and the networking flags of `berth run/create` (-p, -P,
+ * --expose, --network-alias, --ip, --dns*), as docker's CLI sends them.
+ */
+#include <getopt.h>
+
+#include "cli/cli.h"
+#include "cli/network.h"
+#include "common/json.h"
+#include "common/macro.h"
+#include "net/net.h"
+
+#define OPT_HELP   300
+/* Placeholder endpoint key until the network is known (--network may come after --ip). */
+#define PENDING_EP ""
+
+static json_t *arr_of(json_t *obj, const char *key)
+{
+	json_t *a = json_object_get(obj, key);
+	if (!json_is_array(a))
+		json_object_set_new(obj, key, a = json_array());
+	return a;
+}
+
+static json_t *obj_of(json_t *obj, const char *key)
+{
+	json_t *o = json_object_get(obj, key);
+	if (!json_is_object(o))
+		json_object_set_new(obj, key, o = json_object());
+	return o;
+}
+
+static json_t *pending_endpoint(json_t *cfg)
+{
+	return obj_of(obj_of(obj_of(cfg, "NetworkingConfig"), "EndpointsConfig"), PENDING_EP);
+}
+
+/* -p: every mapping (ranges expanded) becomes a PortBindings entry and an exposed port. */
+static int publish(json_t *cfg, json_t *hc, const char *spec)
+{
+	_cleanup_free_ struct net_port *ports = NULL;
+	size_t n = 0;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (net_port_parse(spec, &ports, &n, &err) < 0) {
+		berth_error_print(err, "berth: invalid argument for -p");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *key = xasprintf("%u/%s", ports[i].container_port, ports[i].proto);
+		_cleanup_free_ char *hp =
+		    ports[i].host_port ? xasprintf("%u", ports[i].host_port) : xstrdup("");
+		json_object_set_new(obj_of(cfg, "ExposedPorts"), key, json_object());
+		json_array_append_new(arr_of(obj_of(hc, "PortBindings"), key),
+				      json_pack("{s:s,s:s}", "HostIp", ports[i].host_ip, "HostPort", hp));
+	}
+	return 0;
+}
+
+static int expose(json_t *cfg, const char *spec)
+{
+	_cleanup_free_ struct net_port *ports = NULL;
+	size_t n = 0;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (net_port_expose(spec, &ports, &n, &err) < 0) {
+		berth_error_print(err, "berth: invalid argument for --expose");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *key = xasprintf("%u/%s", ports[i].container_port, ports[i].proto);
+		json_object_set_new(obj_of(cfg, "ExposedPorts"), key, json_object());
+	}
+	return 0;
+}
+
+int cli_net_run_opt(json_t *cfg, json_t *hc, int ch, const char *v)
+{
+	switch (ch) {
+	case 'p': return publish(cfg, hc, v);
+	case 'P': json_object_set_new(hc, "PublishAllPorts", json_true()); return 0;
+	case CLI_NET_OPT_EXPOSE: return expose(cfg, v);
+	case CLI_NET_OPT_ALIAS:
+		json_array_append_new(arr_of(pending_endpoint(cfg), "Aliases"), json_string(v));
+		return 0;
+	case CLI_NET_OPT_IP:
+		json_object_set_new(obj_of(pending_endpoint(cfg), "IPAMConfig"), "IPv4Address",
+				    json_string(v));
+		return 0;
+	case CLI_NET_OPT_DNS: json_array_append_new(arr_of(hc, "Dns"), json_string(v)); return 0;
+	case CLI_NET_OPT_DNS_SEARCH: json_array_append_new(arr_of(hc, "DnsSearch"), json_string(v)); return 0;
+	case CLI_NET_OPT_DNS_OPTION:
+		json_array_append_new(arr_of(hc, "DnsOptions"), json_string(v));
+		return 0;
+	default: return -ENOENT;
+	}
+}
+
+void cli_net_run_finish(json_t *cfg, json_t *hc)
+{
+	json_t *eps = json_object_get(json_object_get(cfg, "NetworkingConfig"), "EndpointsConfig");
+	json_t *ep = json_object_get(eps, PENDING_EP);
+	if (!ep)
+		return;
+	const char *mode = json_string_value(json_object_get(hc, "NetworkMode"));
+	json_object_set(eps, mode && *mode ? mode : "default", ep);
+	json_object_del(eps, PENDING_EP);
+}
+
+/* ---- berth network ---- */
+
+static int usage(const char *text, bool help)
+{
+	fprintf(help ? stdout : stderr, "Usage: berth network %s\n", text);
+	return help ? 0 : CLI_EXIT_DAEMON;
+}
+
+/* One request; prints the daemon's error. Returns the status when it is `want`, else -1. */
+static long call(struct cli *cli, const char *method, const json_t *body, json_t **ret, long want,
+		 const char *path)
+{
+	json_t *resp = NULL;
+	long st = cli_call(cli, method, body, &resp, "%s", path);
+	if (st != want) {
+		if (st > 0)
+			cli_print_daemon_error(resp, st);
+		json_decref(resp);
+		return -1;
+	}
+	if (ret)
+		*ret = resp;
+	else
+		json_decref(resp);
+	return st;
+}
+
+/* "k=v" -> obj[k] = v */
+static void add_kv(json_t *obj, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	_cleanup_free_ char *k = eq ? xstrndup(kv, (size_t)(eq - kv)) : xstrdup(kv);
+	json_object_set_new(obj, k, json_string(eq ? eq + 1 : ""));
+}
+
+/* --filter k=v -> docker's {"k": {"v": true}} query value (escaped), NULL when none. */
+static char *filters_query(const json_t *filters)
+{
+	if (!json_object_size(filters))
+		return NULL;
+	_cleanup_free_ char *s = json_dumps(filters, JSON_COMPACT);
+	return cli_escape(s);
+}
+
+static void add_filter(json_t *filters, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	_cleanup_free_ char *k = eq ? xstrndup(kv, (size_t)(eq - kv)) : xstrdup(kv);
+	json_object_set_new(obj_of(filters, k), eq ? eq + 1 : "", json_true());
+}
+
+static int net_create(struct cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "driver", required_argument, NULL, 'd' },
+		{ "subnet", required_argument, NULL, 's' },
+		{ "gateway", required_argument, NULL, 'g' },
+		{ "ip-range", required_argument, NULL, 'r' },
+		{ "internal", no_argument, NULL, 'i' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "opt", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *text = "create [--driver bridge] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] "
+				  "[--internal] [--label K=V] [-o K=V] NETWORK\n\nCreate a network";
+	_cleanup_json_ json_t *body = json_pack("{s:{},s:{}}", "Labels", "Options");
+	json_t *ipam = json_object();
+	json_object_set_new(body, "IPAM", json_pack("{s:s,s:[o]}", "Driver", "default", "Config", ipam));
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "d:o:", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'd': json_object_set_new(body, "Driver", json_string(optarg)); break;
+		case 's': json_object_set_new(ipam, "Subnet", json_string(optarg)); break;
+		case 'g': json_object_set_new(ipam, "Gateway", json_string(optarg)); break;
+		case 'r': json_object_set_new(ipam, "IPRange", json_string(optarg)); break;
+		case 'i': json_object_set_new(body, "Internal", json_true()); break;
+		case 'l': add_kv(json_object_get(body, "Labels"), optarg); break;
+		case 'o': add_kv(json_object_get(body, "Options"), optarg); break;
+		default: return usage(text, ch == OPT_HELP);
+		}
+	}
+	if (optind + 1 != argc)
+		return usage(text, false);
+	if (!json_object_size(ipam))
+		json_array_clear(json_object_get(json_object_get(body, "IPAM"), "Config"));
+	json_object_set_new(body, "Name", json_string(argv[optind]));
+	json_t *resp = NULL;
+	if (call(cli, "POST", body, &resp, 201, "/v1.41/networks/create") < 0)
+		return 1;
+	printf("%s\n", json_string_value(json_object_get(resp, "Id")));
+	json_decref(resp);
+	return 0;
+}
+
+static int net_ls(struct cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = { { "quiet", no_argument, NULL, 'q' },
+					    { "filter", required_argument, NULL, 'f' },
+					    { "format", required_argument, NULL, 'F' },
+					    { "help", no_argument, NULL, OPT_HELP },
+					    { NULL, 0, NULL, 0 } };
+	bool quiet = false;
+	const char *format = NULL;
+	_cleanup_json_ json_t *filters = json_object();
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "qf:", lo, NULL)) != -1) {
+		if (ch == 'q')
+			quiet = true;
+		else if (ch == 'f')
+			add_filter(filters, optarg);
+		else if (ch == 'F')
+			format = optarg;
+		else
+			return usage("ls [-q] [--filter K=V] [--format T]\n\nList networks", ch == OPT_HELP);
+	}
+	_cleanup_free_ char *q = filters_query(filters);
+	_cleanup_free_ char *path = xasprintf("/v1.41/networks%s%s", q ? "?filters=" : "", q ? q : "");
+	json_t *resp = NULL;
+	if (call(cli, "GET", NULL, &resp, 200, path) < 0)
+		return 1;
+	_cleanup_json_ json_t *rows = json_array();
+	size_t i;
+	json_t *n;
+	json_array_foreach (resp, i, n) {
+		const char *id = json_string_value(json_object_get(n, "Id")) ?: "";
+		_cleanup_json_ json_t *o = json_pack(
+		    "{s:s%,s:O,s:O,s:O}", "ID", id, strnlen(id, 12), "Name", json_object_get(n, "Name"),
+		    "Driver", json_object_get(n, "Driver"), "Scope", json_object_get(n, "Scope"));
+		if (quiet) {
+			printf("%s\n", json_string_value(json_object_get(o, "ID")));
+		} else if (format) {
+			_cleanup_free_ char *line = cli_format(format, o);
+			printf("%s\n", line);
+		} else {
+			json_array_append_new(
+			    rows, json_pack("[O,O,O,O]", json_object_get(o, "ID"), json_object_get(o, "Name"),
+					    json_object_get(o, "Driver"), json_object_get(o, "Scope")));
+		}
+	}
+	json_decref(resp);
+	if (!quiet && !format) {
+		static const char *const headers[] = { "NETWORK ID", "NAME", "DRIVER", "SCOPE" };
+		cli_print_table(headers, 4, rows);
+	}
+	return 0;
+}
+
+static int net_inspect(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2 || cli_is_help(argc, argv))
+		return usage("inspect NETWORK [NETWORK...]\n\nDisplay detailed information on networks",
+			     cli_is_help(argc, argv));
+	_cleanup_json_ json_t *out = json_array();
+	int rc = 0;
+	for (int i = 1; i < argc; i++) {
+		_cleanup_free_ char *e = cli_escape(argv[i]);
+		_cleanup_free_ char *path = xasprintf("/v1.41/networks/%s", e);
+		json_t *resp = NULL;
+		if (call(cli, "GET", NULL, &resp, 200, path) < 0)
+			rc = 1;
+		else
+			json_array_append_new(out, resp);
+	}
+	_cleanup_free_ char *s = json_dumps(out, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+	printf("%s\n", s);
+	return rc;
+}
+
+static int net_rm(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2 || cli_is_help(argc, argv))
+		return usage("rm NETWORK [NETWORK...]\n\nRemove networks", cli_is_help(argc, argv));
+	int rc = 0;
+	for (int i = 1; i < argc; i++) {
+		_cleanup_free_ char *e = cli_escape(argv[i]);
+		_cleanup_free_ char *path = xasprintf("/v1.41/networks/%s", e);
+		if (call(cli, "DELETE", NULL, NULL, 204, path) < 0)
+			rc = 1;
+		else
+			printf("%s\n", argv[i]);
+	}
+	return rc;
+}
+
+static int net_prune(struct cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = { { "force", no_argument, NULL, 'f' },
+					    { "filter", required_argument, NULL, 'F' },
+					    { "help", no_argument, NULL, OPT_HELP },
+					    { NULL, 0, NULL, 0 } };
+	_cleanup_json_ json_t *filters = json_object();
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "f", lo, NULL)) != -1) {
+		if (ch == 'F')
+			add_filter(filters, optarg);
+		else if (ch != 'f')
+			return usage("prune [-f] [--filter K=V]\n\nRemove all unused networks",
+				     ch == OPT_HELP);
+	}
+	_cleanup_free_ char *q = filters_query(filters);
+	_cleanup_free_ char *path = xasprintf("/v1.41/networks/prune%s%s", q ? "?filters=" : "", q ? q : "");
+	json_t *resp = NULL;
+	if (call(cli, "POST", NULL, &resp, 200, path) < 0)
+		return 1;
+	json_t *del = json_object_get(resp, "NetworksDeleted");
+	if (json_array_size(del))
+		printf("Deleted Networks:\n");
+	size_t i;
+	json_t *n;
+	json_array_foreach (del, i, n)
+		printf("%s\n", json_string_value(n));
+	json_decref(resp);
+	return 0;
+}
+
+static int net_connect(struct cli *cli, int argc, char **argv, bool connect)
+{
+	static const struct option lo[] = { { "alias", required_argument, NULL, 'a' },
+					    { "ip", required_argument, NULL, 'i' },
+					    { "force", no_argument, NULL, 'f' },
+					    { "help", no_argument, NULL, OPT_HELP },
+					    { NULL, 0, NULL, 0 } };
+	const char *text = connect
+			       ? "connect [--alias NAME] [--ip ADDR] NETWORK CONTAINER\n\n"
+				 "Connect a container to a network"
+			       : "disconnect [-f] NETWORK CONTAINER\n\nDisconnect a container from a network";
+	json_t *ep = json_object();
+	_cleanup_json_ json_t *body = json_pack("{s:o}", "EndpointConfig", ep);
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "f", lo, NULL)) != -1) {
+		if (ch == 'a' && connect)
+			json_array_append_new(arr_of(ep, "Aliases"), json_string(optarg));
+		else if (ch == 'i' && connect)
+			json_object_set_new(obj_of(ep, "IPAMConfig"), "IPv4Address", json_string(optarg));
+		else if (ch == 'f' && !connect)
+			json_object_set_new(body, "Force", json_true());
+		else
+			return usage(text, ch == OPT_HELP);
+	}
+	if (optind + 2 != argc)
+		return usage(text, false);
+	if (!connect)
+		json_object_del(body, "EndpointConfig");
+	json_object_set_new(body, "Container", json_string(argv[optind + 1]));
+	_cleanup_free_ char *e = cli_escape(argv[optind]);
+	_cleanup_free_ char *path = xasprintf("/v1.41/networks/%s/%s", e, connect ? "connect" : "disconnect");
+	return call(cli, "POST", body, NULL, 200, path) < 0 ? 1 : 0;
+}
+
+int cli_network(int argc, char **argv)
+{
+	static const char *text = "COMMAND\n\nManage networks\n\nCommands:\n"
+				  "  connect     Connect a container to a network\n"
+				  "  create      Create a network\n"
+				  "  disconnect  Disconnect a container from a network\n"
+				  "  inspect     Display detailed information on one or more networks\n"
+				  "  ls          List networks\n"
+				  "  prune       Remove all unused networks\n"
+				  "  rm          Remove one or more networks\n";
+	if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h"))
+		return usage(text, argc >= 2);
+	static const char *const verbs[] = { "create", "ls",    "list",    "inspect",   "rm",
+					     "remove", "prune", "connect", "disconnect" };
+	size_t v = 0;
+	while (v < ARRAY_SIZE(verbs) && !streq(verbs[v], argv[1]))
+		v++;
+	if (v == ARRAY_SIZE(verbs)) {
+		fprintf(stderr, "berth network: unknown command '%s'\n", argv[1]);
+		return usage(text, false);
+	}
+	struct cli cli;
+	if (cli_open(&cli, NULL) < 0)
+		return 1;
+	int rc;
+	argc--, argv++;
+	switch (v) {
+	case 0: rc = net_create(&cli, argc, argv); break;
+	case 1:
+	case 2: rc = net_ls(&cli, argc, argv); break;
+	case 3: rc = net_inspect(&cli, argc, argv); break;
+	case 4:
+	case 5: rc = net_rm(&cli, argc, argv); break;
+	case 6: rc = net_prune(&cli, argc, argv); break;
+	default: rc = net_connect(&cli, argc, argv, v == 7); break;
+	}
+	cli_close(&cli);
+	return rc;
+}
+
+/* ---- berth port ---- */
+
+static void print_bindings(const char *key, const json_t *list, bool with_key)
+{
+	size_t i;
+	json_t *b;
+	json_array_foreach (list, i, b) {
+		const char *ip = json_string_value(json_object_get(b, "HostIp")) ?: "";
+		const char *hp = json_string_value(json_object_get(b, "HostPort")) ?: "";
+		bool v6 = strchr(ip, ':') != NULL;
+		printf("%s%s%s%s%s:%s\n", with_key ? key : "", with_key ? " -> " : "", v6 ? "[" : "",
+		       *ip ? ip : "0.0.0.0", v6 ? "]" : "", hp);
+	}
+}
+
+int cli_port(int argc, char **argv)
+{
+	if (argc < 2 || argc > 3 || cli_is_help(argc, argv)) {
+		fprintf(cli_is_help(argc, argv) ? stdout : stderr,
+			"Usage: berth port CONTAINER [PRIVATE_PORT[/PROTO]]\n\n"
+			"List port mappings or a specific mapping for the container\n");
+		return cli_is_help(argc, argv) ? 0 : CLI_EXIT_DAEMON;
+	}
+	struct cli cli;
+	if (cli_open(&cli, NULL) < 0)
+		return 1;
+	_cleanup_free_ char *e = cli_escape(argv[1]);
+	_cleanup_free_ char *path = xasprintf("/v1.41/containers/%s/json", e);
+	json_t *resp = NULL;
+	long st = call(&cli, "GET", NULL, &resp, 200, path);
+	cli_close(&cli);
+	if (st < 0)
+		return 1;
+	json_t *ports = json_object_get(json_object_get(resp, "NetworkSettings"), "Ports");
+	int rc = 0;
+	if (argc == 3) {
+		_cleanup_free_ char *key =
+		    strchr(argv[2], '/') ? xstrdup(argv[2]) : xasprintf("%s/tcp", argv[2]);
+		json_t *list = json_object_get(ports, key);
+		if (json_array_size(list)) {
+			print_bindings(key, list, false);
+		} else {
+			fprintf(stderr, "Error: No public port '%s' published for %s\n", key, argv[1]);
+			rc = 1;
+		}
+	} else {
+		const char *key;
+		json_t *list;
+		json_object_foreach (ports, key, list)
+			print_bindings(key, list, true);
+	}
+	json_decref(resp);
+	return rc;
+}

@@ -1,0 +1,363 @@
+"""Container networking through the engine: the daemon runs inside a network
+namespace this module creates and is driven with the docker CLI, docker-py and
+docker-compose (bridge default, user networks with names and aliases,
+published ports, connect/disconnect, bad input, crash recovery)."""
+import json
+import os
+import signal
+import subprocess
+import textwrap
+import uuid
+
+import pytest
+
+import conftest
+from conftest import run
+from engine_daemon import Daemon
+
+COMPOSE = "/usr/bin/docker-compose"
+
+
+class NetnsDaemon(Daemon):
+    """engine_daemon.Daemon run inside a network namespace of ours (nsenter --net)."""
+
+    def in_netns(self, *cmd, check=True, timeout=30):
+        return run(["nsenter", f"--net=/run/netns/{self.netns}", *cmd], check=check, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def daemon(berth_bin, busybox):
+    name = conftest.NETNS_PREFIX + "eng-" + uuid.uuid4().hex[:8]
+    run(["ip", "netns", "add", name])
+    conftest._created_netns.add(name)
+    d = None
+    try:
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        d = NetnsDaemon(berth_bin, netns=name)
+        d.start()
+        d.load_busybox(busybox)
+        yield d
+        d.remove_all()
+        for n in networks(d):
+            if n["Name"] not in ("bridge", "host", "none"):
+                d.docker("network", "rm", n["Name"])
+        assert_no_network_state(d)
+    finally:
+        if d:
+            d.cleanup()
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+
+
+def networks(d):
+    return d.json("GET", "/networks")[1]
+
+
+def inspect(d, name):
+    return json.loads(d.docker("inspect", name).stdout)[0]
+
+
+def assert_no_network_state(d):
+    """No container has a netns, veth, lease or record left."""
+    links = d.in_netns("ip", "-o", "link").stdout
+    assert "veth" not in links, links
+    netns_dir = os.path.join(d.exec_root, "net", "netns")
+    assert not os.listdir(netns_dir) if os.path.isdir(netns_dir) else True
+    assert os.listdir(os.path.join(d.root, "net", "containers")) == []
+    ipam = os.path.join(d.root, "net", "ipam")
+    for net in os.listdir(ipam) if os.path.isdir(ipam) else []:
+        leases = [f for f in os.listdir(os.path.join(ipam, net)) if f[0].isdigit()]
+        assert leases == [], (net, leases)
+
+
+def wget(d, ctr, url, check=True):
+    return d.docker("exec", ctr, "sh", "-c", f"timeout 5 wget -qO- {url}", check=check)
+
+
+@pytest.fixture
+def usernet(daemon):
+    name = "net" + uuid.uuid4().hex[:6]
+    daemon.docker("network", "create", name)
+    yield name
+    daemon.remove_all()
+    daemon.docker("network", "rm", name, check=False)
+
+
+def httpd(d, name, *opts):
+    d.docker("run", "-d", "--name", name, *opts, "busybox", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+
+
+def test_default_network_is_bridge_with_an_address(daemon):
+    daemon.docker("run", "-d", "--name", "plain", "busybox", "sleep", "600")
+    try:
+        ns = inspect(daemon, "plain")["NetworkSettings"]
+        assert list(ns["Networks"]) == ["bridge"]
+        assert ns["IPAddress"] and ns["Gateway"] and ns["MacAddress"]
+        assert ns["SandboxKey"].startswith(daemon.exec_root)
+        out = daemon.docker("exec", "plain", "sh", "-c", "ip -4 addr show eth0").stdout
+        assert f"inet {ns['IPAddress']}/" in out
+        route = daemon.docker("exec", "plain", "sh", "-c", "ip route").stdout
+        assert f"default via {ns['Gateway']}" in route
+    finally:
+        daemon.docker("rm", "-f", "plain")
+
+
+def test_user_network_resolves_names_and_aliases(daemon, usernet):
+    httpd(daemon, "srv1", "--network", usernet, "--network-alias", "www")
+    daemon.docker("run", "-d", "--name", "cli1", "--network", usernet, "busybox", "sleep", "600")
+    srv_id = inspect(daemon, "srv1")["Id"]
+    assert wget(daemon, "cli1", "http://srv1/hostname").stdout.strip() == srv_id[:12]
+    assert wget(daemon, "cli1", "http://www/hostname").stdout.strip() == srv_id[:12]
+    ep = inspect(daemon, "srv1")["NetworkSettings"]["Networks"][usernet]
+    assert "www" in ep["Aliases"] and ep["IPAddress"]
+    net = json.loads(daemon.docker("network", "inspect", usernet).stdout)[0]
+    assert {c["Name"] for c in net["Containers"].values()} == {"srv1", "cli1"}
+
+
+def test_networks_are_isolated(daemon, usernet):
+    httpd(daemon, "srv2", "--network", usernet)
+    other = "other" + uuid.uuid4().hex[:6]
+    daemon.docker("network", "create", other)
+    try:
+        daemon.docker("run", "-d", "--name", "cli2", "--network", other, "busybox", "sleep", "600")
+        ip = inspect(daemon, "srv2")["NetworkSettings"]["Networks"][usernet]["IPAddress"]
+        assert wget(daemon, "cli2", "http://srv2/hostname", check=False).returncode != 0
+        assert wget(daemon, "cli2", f"http://{ip}/hostname", check=False).returncode != 0
+    finally:
+        daemon.docker("rm", "-f", "cli2")
+        daemon.docker("network", "rm", other)
+
+
+def test_published_port_reaches_httpd_on_loopback(daemon):
+    httpd(daemon, "pub1", "-p", "127.0.0.1:8080:80")
+    try:
+        assert daemon.docker("port", "pub1").stdout.strip() == "80/tcp -> 127.0.0.1:8080"
+        cid = inspect(daemon, "pub1")["Id"]
+        out = daemon.in_netns("curl", "-sf", "--max-time", "5", "http://127.0.0.1:8080/hostname").stdout
+        assert out.strip() == cid[:12]
+    finally:
+        daemon.docker("rm", "-f", "pub1")
+    # the mapping went away with the container
+    assert daemon.in_netns("curl", "-sf", "--max-time", "2", "http://127.0.0.1:8080/", check=False).returncode != 0
+
+
+def test_publish_all_maps_exposed_ports(daemon):
+    httpd(daemon, "pub2", "-P", "--expose", "80")
+    try:
+        ports = inspect(daemon, "pub2")["NetworkSettings"]["Ports"]["80/tcp"]
+        host_port = int(ports[0]["HostPort"])
+        assert host_port > 0
+        out = daemon.in_netns("curl", "-sf", "--max-time", "5", f"http://127.0.0.1:{host_port}/hostname").stdout
+        assert out.strip() == inspect(daemon, "pub2")["Id"][:12]
+    finally:
+        daemon.docker("rm", "-f", "pub2")
+
+
+def test_disconnect_cuts_traffic_and_connect_restores_it(daemon, usernet):
+    httpd(daemon, "srv3", "--network", usernet)
+    daemon.docker("run", "-d", "--name", "cli3", "busybox", "sleep", "600")
+    assert wget(daemon, "cli3", "http://srv3/hostname", check=False).returncode != 0
+    daemon.docker("network", "connect", "--alias", "c3", usernet, "cli3")
+    assert usernet in inspect(daemon, "cli3")["NetworkSettings"]["Networks"]
+    assert wget(daemon, "cli3", "http://srv3/hostname").stdout.strip() == inspect(daemon, "srv3")["Id"][:12]
+    assert "c3" in daemon.docker("exec", "srv3", "sh", "-c", "cat /etc/hosts").stdout
+    ip = inspect(daemon, "srv3")["NetworkSettings"]["Networks"][usernet]["IPAddress"]
+    daemon.docker("network", "disconnect", usernet, "cli3")
+    assert wget(daemon, "cli3", f"http://{ip}/hostname", check=False).returncode != 0
+    assert "c3" not in daemon.docker("exec", "srv3", "sh", "-c", "cat /etc/hosts").stdout
+    assert list(inspect(daemon, "cli3")["NetworkSettings"]["Networks"]) == ["bridge"]
+
+
+def test_connect_while_stopped_applies_at_start(daemon, usernet):
+    httpd(daemon, "srv4", "--network", usernet)
+    daemon.docker("create", "--name", "cli4", "busybox", "sleep", "600")
+    daemon.docker("network", "connect", usernet, "cli4")
+    assert set(inspect(daemon, "cli4")["NetworkSettings"]["Networks"]) == {"bridge", usernet}
+    daemon.docker("start", "cli4")
+    assert wget(daemon, "cli4", "http://srv4/hostname").stdout.strip() == inspect(daemon, "srv4")["Id"][:12]
+
+
+def test_static_ip_dns_and_extra_hosts(daemon):
+    name = "st" + uuid.uuid4().hex[:6]
+    daemon.docker("network", "create", "--subnet", "10.251.7.0/24", name)
+    try:
+        p = daemon.docker("run", "--rm", "--network", name, "--ip", "10.251.7.77", "--dns", "10.9.9.9",
+                          "--dns-search", "example.test", "--dns-option", "ndots:2", "--add-host",
+                          "db.local:10.1.2.3", "--hostname", "myhost", "busybox", "sh", "-c",
+                          "ip -4 addr show eth0; cat /etc/resolv.conf /etc/hosts /etc/hostname")
+        assert "inet 10.251.7.77/24" in p.stdout
+        assert "nameserver 10.9.9.9" in p.stdout
+        assert "search example.test" in p.stdout and "options ndots:2" in p.stdout
+        assert "10.1.2.3\tdb.local" in p.stdout
+        assert "myhost" in p.stdout.splitlines()[-1]
+    finally:
+        daemon.docker("network", "rm", name)
+
+
+def test_bad_input_gets_clear_errors_and_no_state(daemon):
+    name = "bad" + uuid.uuid4().hex[:6]
+    before = {n["Name"] for n in networks(daemon)}
+    daemon.docker("network", "create", "--subnet", "10.252.0.0/24", name)
+    try:
+        p = daemon.docker("network", "create", "--subnet", "10.252.0.0/25", name + "x", check=False)
+        assert p.returncode != 0 and "overlaps" in p.stderr
+        p = daemon.docker("network", "create", "--subnet", "10.252.1.0/33", name + "y", check=False)
+        assert p.returncode != 0 and "invalid subnet" in p.stderr
+        p = daemon.docker("network", "create", name, check=False)
+        assert p.returncode != 0 and "already exists" in p.stderr
+        assert {n["Name"] for n in networks(daemon)} == before | {name}
+        st, body = daemon.json("POST", "/networks/create", {"Name": name + "z", "IPAM": {"Config": [
+            {"Subnet": "10.252.0.128/25"}]}})
+        assert st == 400 and "overlaps" in body["message"]
+        # unknown network: refused at create, no container left
+        p = daemon.docker("run", "--name", "orphan", "--network", "nosuchnet", "busybox", "true", check=False)
+        assert p.returncode != 0 and "network 'nosuchnet' not found" in p.stderr
+        assert daemon.docker("ps", "-aq", "--filter", "name=orphan").stdout.strip() == ""
+        st, body = daemon.json("GET", "/networks/nosuchnet")
+        assert st == 404
+        # malformed port bindings and --ip on the default network: 400 at create, no container
+        before_ctrs = daemon.json("GET", "/containers/json?all=1")[1]
+        for hc, nc, msg in (({"PortBindings": {"abc/tcp": [{"HostPort": "80"}]}}, None, "invalid port"),
+                            ({"PortBindings": {"80/tcp": [{"HostPort": "99999"}]}}, None, "99999"),
+                            ({"PortBindings": {"80/bogus": [{"HostPort": "81"}]}}, None, "bogus"),
+                            ({"PortBindings": "x"}, None, "PortBindings"),
+                            ({}, {"EndpointsConfig": {"bridge": {"IPAMConfig": {"IPv4Address": "172.30.0.9"}}}},
+                             "user defined networks only")):
+            st, body = daemon.json("POST", "/containers/create", {"Image": "busybox", "HostConfig": hc,
+                                                                  "NetworkingConfig": nc})
+            assert st == 400 and msg in body["message"], (hc, body)
+        assert daemon.json("GET", "/containers/json?all=1")[1] == before_ctrs
+        # a host port in use: the second container does not start and holds nothing
+        httpd(daemon, "holder", "-p", "127.0.0.1:8181:80")
+        p = daemon.docker("run", "-d", "--name", "loser", "-p", "127.0.0.1:8181:80", "busybox", "sleep", "60",
+                          check=False)
+        assert p.returncode != 0 and "already allocated" in p.stderr
+        loser = inspect(daemon, "loser")
+        assert loser["State"]["Status"] != "running"
+        assert not os.path.exists(os.path.join(daemon.root, "net", "containers", loser["Id"]))
+        # a network in use cannot be removed
+        daemon.docker("run", "-d", "--name", "user1", "--network", name, "busybox", "sleep", "600")
+        st, body = daemon.json("DELETE", f"/networks/{name}")
+        assert st == 409 and "active endpoints" in body["message"]
+        st, body = daemon.json("DELETE", "/networks/bridge")
+        assert st == 403
+    finally:
+        for c in ("holder", "loser", "user1"):
+            daemon.docker("rm", "-f", c, check=False)
+        daemon.docker("network", "rm", name)
+
+
+def test_network_api_list_filters_and_prune(daemon):
+    a, b = "pa" + uuid.uuid4().hex[:6], "pb" + uuid.uuid4().hex[:6]
+    daemon.docker("network", "create", "--label", "team=x", a)
+    daemon.docker("network", "create", b)
+    daemon.docker("run", "-d", "--name", "pinuse", "--network", b, "busybox", "sleep", "600")
+    try:
+        out = daemon.docker("network", "ls", "--filter", "label=team=x", "--format", "{{.Name}}").stdout.split()
+        assert out == [a]
+        out = daemon.docker("network", "ls", "--filter", "type=custom", "--format", "{{.Name}}").stdout.split()
+        assert a in out and b in out and "bridge" not in out
+        pruned = daemon.docker("network", "prune", "-f").stdout
+        assert a in pruned and b not in pruned
+        assert b in {n["Name"] for n in networks(daemon)}
+    finally:
+        daemon.docker("rm", "-f", "pinuse")
+        daemon.docker("network", "rm", b)
+
+
+def test_docker_py_networks(daemon, usernet):
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=daemon.host)
+    try:
+        net = client.networks.create("py" + uuid.uuid4().hex[:6], ipam=docker.types.IPAMConfig(
+            pool_configs=[docker.types.IPAMPool(subnet="10.253.3.0/24", gateway="10.253.3.1")]))
+        try:
+            assert net.attrs["IPAM"]["Config"][0]["Subnet"] == "10.253.3.0/24"
+            c = client.containers.run("busybox", ["sleep", "600"], detach=True, network=net.name, name="pyc")
+            net.reload()
+            assert c.id in net.attrs["Containers"]
+            client.networks.get(usernet).connect(c, aliases=["pyalias"])
+            c.reload()
+            ip = c.attrs["NetworkSettings"]["Networks"][usernet]["IPAddress"]
+            out = client.containers.run("busybox", ["sh", "-c", "ping -c 1 -W 2 pyalias"], network=usernet,
+                                        remove=True)
+            assert f"({ip})".encode() in out
+        finally:
+            for c in client.containers.list(all=True, filters={"name": "pyc"}):
+                c.remove(force=True)
+            net.remove()
+    finally:
+        client.close()
+
+
+def test_daemon_kill9_keeps_connectivity_and_leaks_nothing(daemon, usernet):
+    httpd(daemon, "srv5", "--network", usernet, "-p", "127.0.0.1:8282:80")
+    daemon.docker("run", "-d", "--name", "cli5", "--network", usernet, "busybox", "sleep", "600")
+    daemon.docker("run", "-d", "--name", "gone5", "--network", usernet, "busybox", "sleep", "600")
+    srv = inspect(daemon, "srv5")["Id"][:12]
+    gone_pid = inspect(daemon, "gone5")["State"]["Pid"]
+    gone_id = inspect(daemon, "gone5")["Id"]
+    daemon.stop(signal.SIGKILL)
+    os.kill(gone_pid, signal.SIGKILL)  # exits while no daemon runs: its network must be collected
+    daemon.start()
+    assert wget(daemon, "cli5", "http://srv5/hostname").stdout.strip() == srv
+    assert daemon.in_netns("curl", "-sf", "--max-time", "5", "http://127.0.0.1:8282/hostname").stdout.strip() == srv
+    assert inspect(daemon, "gone5")["State"]["Status"] == "exited"
+    assert not os.path.exists(os.path.join(daemon.root, "net", "containers", gone_id))
+    assert "gone5" not in daemon.docker("exec", "cli5", "sh", "-c", "cat /etc/hosts").stdout
+    daemon.remove_all()
+    assert_no_network_state(daemon)
+
+
+def test_compose_services_talk_by_service_name(daemon, tmp_path):
+    if not os.access(COMPOSE, os.X_OK):
+        pytest.skip("docker-compose not installed")
+    (tmp_path / "docker-compose.yml").write_text(textwrap.dedent("""\
+        version: "3"
+        services:
+          web:
+            image: busybox
+            command: busybox httpd -f -p 80 -h /etc
+          client:
+            image: busybox
+            command: sleep 600
+        """))
+    project = "cp" + uuid.uuid4().hex[:6]
+    compose = [COMPOSE, "-p", project, "-f", str(tmp_path / "docker-compose.yml")]
+    try:
+        run([*compose, "up", "-d"], env=daemon.env, timeout=120)
+        web = inspect(daemon, f"{project}_web_1")["Id"][:12]
+        assert wget(daemon, f"{project}_client_1", "http://web/hostname").stdout.strip() == web
+    finally:
+        run([*compose, "down"], env=daemon.env, timeout=120, check=False)
+    assert f"{project}_default" not in {n["Name"] for n in networks(daemon)}
+
+
+def test_berth_cli_network_commands_and_port(daemon):
+    name = "bc" + uuid.uuid4().hex[:6]
+    nid = daemon.berth("network", "create", "--subnet", "10.254.9.0/24", "--label", "k=v", name).stdout.strip()
+    try:
+        assert len(nid) == 64
+        assert daemon.berth("network", "ls", "-q", "--filter", "label=k=v").stdout.split() == [nid[:12]]
+        httpd(daemon, "bsrv", "--network", name, "--network-alias", "bw", "--ip", "10.254.9.50",
+              "-p", "127.0.0.1:8383:80")
+        assert daemon.berth("port", "bsrv").stdout.strip() == "80/tcp -> 127.0.0.1:8383"
+        assert daemon.berth("port", "bsrv", "80").stdout.strip() == "127.0.0.1:8383"
+        assert "127.0.0.1:8383->80/tcp" in daemon.docker("ps").stdout
+        p = daemon.berth("run", "--rm", "--network", name, "--dns", "10.9.8.7", "--add-host", "h.x:10.0.0.1",
+                         "busybox", "sh", "-c", "timeout 5 wget -qO- http://bw/hostname; cat /etc/resolv.conf")
+        assert inspect(daemon, "bsrv")["Id"][:12] in p.stdout and "nameserver 10.9.8.7" in p.stdout
+        daemon.berth("run", "-d", "--name", "bcli", "busybox", "sleep", "600")
+        daemon.berth("network", "connect", "--alias", "bc", name, "bcli")
+        net = json.loads(daemon.berth("network", "inspect", name).stdout)[0]
+        assert {c["Name"] for c in net["Containers"].values()} == {"bsrv", "bcli"}
+        assert net["IPAM"]["Config"][0]["Subnet"] == "10.254.9.0/24"
+        assert "10.254.9.50/24" in {c["IPv4Address"] for c in net["Containers"].values()}
+        daemon.berth("network", "disconnect", name, "bcli")
+        p = daemon.berth("network", "rm", name, check=False)
+        assert p.returncode == 1 and "active endpoints" in p.stderr
+        p = daemon.berth("network", "inspect", "nosuchnet", check=False)
+        assert p.returncode == 1 and "not found" in p.stderr
+    finally:
+        daemon.berth("rm", "-f", "bsrv", "bcli", check=False)
+        daemon.berth("network", "rm", name, check=False)
+    assert name not in {n["Name"] for n in networks(daemon)}

@@ -61,7 +61,6 @@ static const struct command commands[] = {
 	{ "events", cli_events, "Get real time events from the daemon" },
 	{ "network", cli_network, "Manage networks" },
 	{ "port", cli_port, "List port mappings or a specific mapping for the container" },
-	{ "net-tool", net_tool_main, NULL },
 };
 
 static const struct command *find_command(const char *name)

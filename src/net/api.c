@@ -73,7 +73,7 @@ json_t *net_api_network(struct net_ctx *ctx, const struct net_network *n, bool w
 
 static int labels_from(const json_t *body, const char *key, const char ***ret, struct berth_error **err)
 {
-	json_t *o;
+	json_t *o = NULL;
 	int r = json_get_object(body, NULL, key, 0, &o, err);
 	if (r < 0)
 		return r;

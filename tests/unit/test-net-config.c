@@ -314,6 +314,12 @@ static void test_api_parsers(void **state)
 	assert_true(o.internal);
 	assert_string_equal(o.labels[0], "a=b");
 	net_api_create_opts_done(&o);
+	/* Labels/Options absent or null (docker-compose sends null): no labels, no crash */
+	json_auto_t *bare = json_loads("{\"Name\":\"y\",\"Labels\":null}", 0, NULL);
+	assert_int_equal(net_api_parse_create(bare, &o, NULL), 0);
+	assert_null(o.labels[0]);
+	assert_null(o.options[0]);
+	net_api_create_opts_done(&o);
 	const char *bad[] = { "[]",
 			      "{}",
 			      "{\"Name\":1}",

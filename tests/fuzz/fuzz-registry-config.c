@@ -11,8 +11,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct registry_config c;
 	struct berth_error *err = NULL;
 	registry_config_init(&c);
-	if (registry_config_parse(&c, (const char *)data, size, &err) == 0)
+	if (registry_config_parse(&c, (const char *)data, size, &err) == 0) {
+		/* the server dereferences these unconditionally */
+		if (!c.root || !c.host || !c.token_issuer || !c.token_service)
+			__builtin_trap();
 		(void)registry_config_rule(&c, "library/busybox");
+	}
 	free(berth_error_string(err));
 	berth_error_free(err);
 	registry_config_done(&c);

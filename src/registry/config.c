@@ -337,9 +337,9 @@ static int y_acl_entry(struct ywalk *w, const char *key, yaml_node_t *v, void *u
 {
 	struct registry_acl *a = ud;
 	if (streq(key, "user"))
-		return ystr(w, v, key, &a->user);
+		return ystr_nonempty(w, v, key, &a->user);
 	if (streq(key, "repository"))
-		return ystr(w, v, key, &a->repository);
+		return ystr_nonempty(w, v, key, &a->repository);
 	if (streq(key, "actions")) {
 		if (v->type == YAML_SCALAR_NODE) {
 			if (registry_parse_actions((const char *)v->data.scalar.value, &a->actions) < 0)
@@ -419,7 +419,7 @@ static int y_rule(struct ywalk *w, const char *key, yaml_node_t *v, void *ud)
 {
 	struct registry_repo_rule *r = ud;
 	if (streq(key, "name"))
-		return ystr(w, v, key, &r->pattern);
+		return ystr_nonempty(w, v, key, &r->pattern);
 	if (streq(key, "public"))
 		return ybool(w, v, key, &r->public_pull);
 	if (streq(key, "immutable_tags"))

@@ -31,13 +31,18 @@ static void test_values(void **state)
 }
 
 /* An empty storage root, token issuer or service used to become NULL and crash
- * the server (strdup(NULL) in reg_store_open, json_pack of the claims). */
+ * the server (strdup(NULL) in reg_store_open, json_pack of the claims); an empty
+ * ACL user/repository silently became "*". */
 static void test_empty_required_strings(void **state)
 {
 	const char *bad[] = {
 		"storage: {root: ''}\n",
 		"auth: {token: {issuer: \"\"}}\n",
 		"auth: {token: {service: ''}}\n",
+		/* an empty ACL user or repository used to widen to "*" (everyone / every repository) */
+		"auth: {access: [{user: '', repository: 'a/*', actions: [pull]}]}\n",
+		"auth: {access: [{user: bob, repository: '', actions: [push]}]}\n",
+		"repositories: [{name: '', public: true}]\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct registry_config c;

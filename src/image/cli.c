@@ -168,8 +168,7 @@ static int add_filter(struct image_list_filters *f, const char **refs, size_t *n
 		if (!streq(v, "true") && !streq(v, "1") && !streq(v, "false") && !streq(v, "0"))
 			return -1; /* docker: "invalid filter 'dangling=maybe'" */
 		f->dangling_set = true, f->dangling = streq(v, "true") || streq(v, "1");
-	}
-	else if (k == 6 && !strncmp(arg, "before", k))
+	} else if (k == 6 && !strncmp(arg, "before", k))
 		f->before = v;
 	else if (k == 5 && !strncmp(arg, "since", k))
 		f->since = v;

@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	registry_config_done(&c);
 
 	const char *nl = memchr(data, '\n', size);
-	_cleanup_free_ char *line = xstrndup((const char *)data, nl ? (size_t)(nl - (const char *)data) : size);
+	_cleanup_free_ char *line =
+	    xstrndup((const char *)data, nl ? (size_t)(nl - (const char *)data) : size);
 	char *host = NULL;
 	uint16_t port;
 	if (registry_parse_addr(line, &host, &port) == 0)

@@ -62,8 +62,14 @@ static void test_empty_required_strings(void **state)
 static void test_hostile(void **state)
 {
 	const char *bad[] = {
-		"[1, 2]\n", "http: 3\n", "nope: 1\n", "http: {addr: 'x:99999'}\n", "storage: {delete: maybe}\n",
-		"{a: [\n", "? [a]\n: b\n", "storage: &a {root: *a}\n",
+		"[1, 2]\n",
+		"http: 3\n",
+		"nope: 1\n",
+		"http: {addr: 'x:99999'}\n",
+		"storage: {delete: maybe}\n",
+		"{a: [\n",
+		"? [a]\n: b\n",
+		"storage: &a {root: *a}\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct registry_config c;

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Run the integration tests against the ASan/UBSan binary. Tests capture the
 # binary's stderr, so sanitizer reports go to files (log_path) instead, and
-# any report fails the run even when every test passed.
+# any report fails the run even when every test passed. UBSan (GCC, combined
+# with ASan) ignores log_path and prints to stderr, so halt_on_error=1 makes
+# each of its reports fail the command (and so the test) instead.
 # usage: integration-asan.sh BUILD_DIR [pytest args...]
 set -u
 BUILD=$1

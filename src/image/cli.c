@@ -164,9 +164,11 @@ static int add_filter(struct image_list_filters *f, const char **refs, size_t *n
 		refs[(*nr)++] = v;
 	else if (k == 5 && !strncmp(arg, "label", k) && *nl < 15)
 		labels[(*nl)++] = v;
-	else if (k == 8 && !strncmp(arg, "dangling", k))
+	else if (k == 8 && !strncmp(arg, "dangling", k)) {
+		if (!streq(v, "true") && !streq(v, "1") && !streq(v, "false") && !streq(v, "0"))
+			return -1; /* docker: "invalid filter 'dangling=maybe'" */
 		f->dangling_set = true, f->dangling = streq(v, "true") || streq(v, "1");
-	else if (k == 6 && !strncmp(arg, "before", k))
+	} else if (k == 6 && !strncmp(arg, "before", k))
 		f->before = v;
 	else if (k == 5 && !strncmp(arg, "since", k))
 		f->since = v;
@@ -210,8 +212,12 @@ static int cmd_ls(struct cli *c, int argc, char **argv)
 	bool as_json = false, quiet = false;
 	int o;
 	while ((o = getopt_long(argc, argv, "+f:q", opts, NULL)) != -1) {
-		if (o == 'f' && add_filter(&f, refs, &nr, labels, &nl, optarg) == 0)
-			continue;
+		if (o == 'f') {
+			if (add_filter(&f, refs, &nr, labels, &nl, optarg) == 0)
+				continue;
+			fprintf(stderr, "berth image-store ls: invalid filter '%s'\n", optarg);
+			return 2;
+		}
 		if (o == 'j')
 			as_json = true;
 		else if (o == 'q')

@@ -63,6 +63,7 @@ static int load_config(const char *path, json_t **ret, struct berth_error **err)
 	int r = json_load_path(path, CONFIG_MAX, ret, err);
 	if (r >= 0 && !json_is_object(*ret)) {
 		json_decref(*ret);
+		*ret = NULL; /* callers free *ret on failure too */
 		return berth_error_msg(err, EINVAL, "'%s': expected a JSON object", path);
 	}
 	return r;

@@ -151,6 +151,20 @@ static int ystr(struct ywalk *w, const yaml_node_t *n, const char *key, char **d
 	return 0;
 }
 
+/* Like ystr() for settings that have no "unset" state: an empty value is an error. */
+static int ystr_nonempty(struct ywalk *w, const yaml_node_t *n, const char *key, char **dst)
+{
+	const char *s;
+	int r = yscalar(w, n, key, &s);
+	if (r < 0)
+		return r;
+	if (!*s)
+		return yerr(w, n, key, "must not be empty");
+	free(*dst);
+	*dst = xstrdup(s);
+	return 0;
+}
+
 static int ybool(struct ywalk *w, const yaml_node_t *n, const char *key, bool *dst)
 {
 	const char *s;
@@ -287,7 +301,7 @@ static int y_storage(struct ywalk *w, const char *key, yaml_node_t *v, void *ud)
 {
 	struct registry_config *c = w->c;
 	if (streq(key, "root"))
-		return ystr(w, v, key, &c->root);
+		return ystr_nonempty(w, v, key, &c->root);
 	if (streq(key, "delete"))
 		return ybool(w, v, key, &c->delete_enabled);
 	if (streq(key, "upload_expiry"))
@@ -309,9 +323,9 @@ static int y_token(struct ywalk *w, const char *key, yaml_node_t *v, void *ud)
 	if (streq(key, "key"))
 		return ystr(w, v, key, &c->token_key);
 	if (streq(key, "issuer"))
-		return ystr(w, v, key, &c->token_issuer);
+		return ystr_nonempty(w, v, key, &c->token_issuer);
 	if (streq(key, "service"))
-		return ystr(w, v, key, &c->token_service);
+		return ystr_nonempty(w, v, key, &c->token_service);
 	if (streq(key, "realm"))
 		return ystr(w, v, key, &c->token_realm);
 	if (streq(key, "expiration"))
@@ -323,9 +337,9 @@ static int y_acl_entry(struct ywalk *w, const char *key, yaml_node_t *v, void *u
 {
 	struct registry_acl *a = ud;
 	if (streq(key, "user"))
-		return ystr(w, v, key, &a->user);
+		return ystr_nonempty(w, v, key, &a->user);
 	if (streq(key, "repository"))
-		return ystr(w, v, key, &a->repository);
+		return ystr_nonempty(w, v, key, &a->repository);
 	if (streq(key, "actions")) {
 		if (v->type == YAML_SCALAR_NODE) {
 			if (registry_parse_actions((const char *)v->data.scalar.value, &a->actions) < 0)
@@ -405,7 +419,7 @@ static int y_rule(struct ywalk *w, const char *key, yaml_node_t *v, void *ud)
 {
 	struct registry_repo_rule *r = ud;
 	if (streq(key, "name"))
-		return ystr(w, v, key, &r->pattern);
+		return ystr_nonempty(w, v, key, &r->pattern);
 	if (streq(key, "public"))
 		return ybool(w, v, key, &r->public_pull);
 	if (streq(key, "immutable_tags"))

@@ -46,11 +46,13 @@ static int cmp_strp(const void *a, const void *b)
 
 static bool dset_has(struct dset *s, const char *d)
 {
+	if (s->n == 0)
+		return false; /* v is NULL: qsort/bsearch must not see it (UB, UBSan reports it) */
 	if (!s->sorted) {
 		qsort(s->v, s->n, sizeof(char *), cmp_strp);
 		s->sorted = true;
 	}
-	return s->n && bsearch(&d, s->v, s->n, sizeof(char *), cmp_strp) != NULL;
+	return bsearch(&d, s->v, s->n, sizeof(char *), cmp_strp) != NULL;
 }
 
 static void dset_done(struct dset *s)

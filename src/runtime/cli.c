@@ -235,6 +235,8 @@ static int cmd_list(int argc, char **argv)
 					{ "quiet", 'q', OPT_BOOL, &quiet } };
 	if (cli_parse("list", argc, argv, opts, ARRAY_SIZE(opts)) < 0)
 		return 2;
+	if (!streq(format, "table") && !streq(format, "json"))
+		return cli_usage_error("invalid --format '%s': expected table or json", format);
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct runtime_state *list;
 	size_t n;
@@ -285,6 +287,8 @@ static int cmd_ps(int argc, char **argv)
 	int r = need_id("ps", argc, argv, idx, &id);
 	if (r)
 		return r;
+	if (!streq(format, "table") && !streq(format, "json"))
+		return cli_usage_error("invalid --format '%s': expected table or json", format);
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0;

@@ -1,5 +1,6 @@
 /* fuzz-spec.c - the config.json parser must never crash, leak or misbehave on any input. */
 #include "common/json.h"
+#include "runtime/container.h"
 #include "runtime/spec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -24,6 +25,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct berth_error *e = NULL;
 		if (runtime_process_parse(p, "process", &proc, &e) == 0)
 			runtime_process_done(&proc);
+		berth_error_free(e);
+	}
+	/* The seccomp section as the runtime compiles it (libseccomp, in the parent). */
+	if (s->seccomp) {
+		struct sock_fprog *prog = NULL;
+		struct berth_error *e = NULL;
+		if (seccomp_compile(s->seccomp, &prog, &e) == 0)
+			seccomp_prog_free(prog);
+		free(berth_error_string(e));
+		berth_error_free(e);
+	}
+	/* linux.resources alone, as `update --resources` reads it. */
+	json_t *res = json_object_get(json_object_get(j, "linux"), "resources");
+	if (res) {
+		struct runtime_resources rr;
+		struct berth_error *e = NULL;
+		if (runtime_resources_parse(res, "resources", &rr, &e) == 0)
+			runtime_resources_done(&rr);
 		berth_error_free(e);
 	}
 	return 0;

@@ -194,6 +194,9 @@ def test_ls_filters(berth, busybox, layered):
     assert ls("before=layered:1") == set() and ls("since=busybox") == set()
     p = store(berth, "ls", "--filter", "before=nope:1", check=False)
     assert p.returncode != 0 and "no such image" in p.stderr
+    # docker refuses a dangling value that is not a boolean (it used to mean "false")
+    p = store(berth, "ls", "--filter", "dangling=maybe", check=False)
+    assert p.returncode != 0 and "dangling=maybe" in p.stderr
 
 
 def test_tag_then_rm_untags_before_deleting(berth, busybox):

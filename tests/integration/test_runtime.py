@@ -816,3 +816,11 @@ def test_new_user_namespace_with_joined_network_namespace(berth_rt, runc_rt, bun
     assert pb.returncode == pr.returncode == 0, pb.stderr + pr.stderr
     assert pb.stdout == pr.stdout
     assert pb.stdout.split()[0] == str(os.stat(path).st_ino)
+
+
+def test_list_and_ps_reject_unknown_format(berth_rt):
+    """runc refuses an unknown --format; list used to print a table and exit 0."""
+    p = berth_rt("list", "--format", "yaml", check=False)
+    assert p.returncode == 2 and "invalid --format 'yaml'" in p.stderr
+    p = berth_rt("ps", "--format", "yaml", "nosuchcontainer", check=False)
+    assert p.returncode == 2 and "invalid --format 'yaml'" in p.stderr

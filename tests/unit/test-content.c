@@ -152,6 +152,25 @@ static void test_stale_leftovers_removed(void **state)
 	free(root);
 }
 
+/* A config.json that is valid JSON but not an object used to be freed twice
+ * (load_config freed it, the caller's cleanup freed it again). */
+static void test_credentials_config_not_object(void **state)
+{
+	char *dir = unit_tmpdir();
+	char *path = xasprintf("%s/config.json", dir);
+	assert_int_equal(fs_write_file_atomic(path, "[1]", 3, 0600, NULL), 0);
+	assert_int_equal(setenv("DOCKER_CONFIG", dir, 1), 0);
+	struct berth_error *err = NULL;
+	assert_int_equal(image_credentials_erase("localhost:5000", &err), -EINVAL);
+	err = berth_error_free(err);
+	assert_int_equal(image_credentials_store("localhost:5000", "u", "p", &err), -EINVAL);
+	err = berth_error_free(err);
+	unsetenv("DOCKER_CONFIG");
+	fs_rm_rf(dir, NULL);
+	free(path);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +178,7 @@ int main(void)
 		cmocka_unit_test(test_tags_resolve_and_remove),
 		cmocka_unit_test(test_in_use_refused),
 		cmocka_unit_test(test_stale_leftovers_removed),
+		cmocka_unit_test(test_credentials_config_not_object),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Run the integration tests against the ASan/UBSan binary. Tests capture the
+# binary's stderr, so sanitizer reports go to files (log_path) instead, and
+# any report fails the run even when every test passed. UBSan (GCC, combined
+# with ASan) ignores log_path and prints to stderr, so halt_on_error=1 makes
+# each of its reports fail the command (and so the test) instead.
+# usage: integration-asan.sh BUILD_DIR [pytest args...]
+set -u
+BUILD=$1
+shift
+LOGS=$(mktemp -d /tmp/berth-asan-logs-XXXXXX)
+BERTH_BIN="$PWD/$BUILD/src/berth" \
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$LOGS/asan" \
+UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$LOGS/ubsan" \
+	/usr/bin/python3 -m pytest -ra "$@" tests/integration
+status=$?
+if [ -n "$(ls -A "$LOGS")" ]; then
+	echo "sanitizer reports:"
+	for f in "$LOGS"/*; do
+		echo "== $f"
+		cat "$f"
+	done
+	status=1
+fi
+rm -rf "$LOGS"
+exit $status

@@ -48,7 +48,6 @@ integration-asan: asan
 test: deps
 	$(MAKE) unit
 	$(MAKE) unit-asan
-	$(MAKE) integration-asan
 	$(MAKE) integration
 
 run: deps build

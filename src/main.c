@@ -8,10 +8,13 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "build/build.h"
 #include "common/log.h"
 #include "shim/shim.h"
 #include "runtime/runtime.h"
 #include "image/image.h"
+#include "net/net.h"
+#include "registry/registry.h"
 
 struct command {
 	const char *name;
@@ -52,6 +55,9 @@ static const struct command commands[] = {
 	{ "tag", cli_tag, "Tag an image" },
 	{ "info", cli_info, "Display system-wide information" },
 	{ "events", cli_events, "Get real time events from the daemon" },
+	{ "net-tool", net_tool_main, NULL },
+	{ "registry", registry_main, "Run an OCI distribution registry (serve, gc)" },
+	{ "build-tool", build_tool_main, NULL },
 };
 
 static const struct command *find_command(const char *name)

@@ -16,7 +16,10 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MKIMAGE = os.path.join(REPO, "scripts", "mkimage")
 NETNS_PREFIX = "berth-test-"
-TMP_PREFIX = "berth-it-"
+# Unique per pytest session: the leak check must only ever look at (and clean)
+# what this session created, never at another session running on the machine.
+TMP_PREFIX = f"berth-it-{os.getpid()}-"
+_created_netns = set()
 
 
 def berth_binary():
@@ -96,6 +99,7 @@ def netns():
     """A fresh network namespace with loopback up; deleted afterwards, always."""
     name = NETNS_PREFIX + uuid.uuid4().hex[:8]
     run(["ip", "netns", "add", name])
+    _created_netns.add(name)
     try:
         run(["ip", "-n", name, "link", "set", "lo", "up"])
         yield name
@@ -157,9 +161,8 @@ def _netns_list():
 @pytest.fixture(scope="session", autouse=True)
 def no_leaks():
     """Fail the session if tests leave mounts or network namespaces behind."""
-    before_ns = _netns_list()
     yield
-    leaked_ns = sorted(n for n in _netns_list() - before_ns if n.startswith(NETNS_PREFIX))
+    leaked_ns = sorted(_netns_list() & _created_netns)
     leaked_mounts = [mp for mp in mounts_under(tempfile.gettempdir())
                      if os.path.basename(mp).startswith(TMP_PREFIX) or f"/{TMP_PREFIX}" in mp]
     for n in leaked_ns:

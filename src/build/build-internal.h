@@ -1,0 +1,86 @@
+/*
+ * build-internal.h - helpers shared between the files of src/build/; not
+ * part of the module's API.
+ */
+#ifndef BERTH_BUILD_INTERNAL_H
+#define BERTH_BUILD_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "build/dockerfile.h"
+
+#define DF_MAX_HEREDOCS 64
+
+struct df_parser {
+	const char *text;
+	size_t len, pos;
+	int lineno;
+	char escape;
+	const char *name;
+	bool in_onbuild; /* parsing an ONBUILD trigger */
+	struct dockerfile *df;
+	struct berth_error **err;
+};
+
+int df_error(const struct df_parser *p, int line, const char *fmt, ...) _printf_(3, 4);
+void df_warn(struct df_parser *p, int line, const char *fmt, ...) _printf_(3, 4);
+int df_unknown_instruction(const struct df_parser *p, int line, const char *word);
+int df_cmd_lookup(const char *word);
+char **df_parse_words(const char *rest, char escape);
+bool df_word_is_heredoc(const char *word, char **ret_name);
+int df_instr_from_line(struct df_parser *p, const char *line, int lineno, struct df_instr *in);
+int df_parse_lines(struct df_parser *p);
+int df_instr_check(struct df_parser *p, struct df_instr *in);
+
+#endif
+
+/* --- planner internals (plan.c, plan-steps.c) ---------------------------- */
+#include <jansson.h>
+
+#include "build/plan.h"
+#include "common/json.h"
+
+struct planner {
+	const struct dockerfile *df;
+	struct build_context *ctx;
+	const struct build_plan_opts *opts;
+	struct build_plan *plan;
+	int *state;     /* per stage: 0 new, 1 in progress, 2 done */
+	bool *arg_used; /* per opts->build_args entry */
+	struct berth_error **err;
+};
+
+/* Processing state of one stage. */
+struct stage_state {
+	size_t index;
+	json_t *config; /* docker container config being built */
+	char **args;    /* declared ARGs with a value, "K=V" */
+	bool cmd_set;
+	char key[DIGEST_STRING_MAX];
+};
+
+size_t strv_length(char *const *v);
+void strv_add(char ***v, const char *s);
+char **strv_dup(char *const *v);
+/* Set KEY=value in an environment vector (replacing an existing KEY). */
+void env_set(char ***env, const char *key, const char *value);
+/* The environment for expansion: ARGs overlaid by ENV. */
+char **stage_expand_env(const struct stage_state *st);
+/* shlex_process_word with the Dockerfile's escape and a located error. */
+int plan_expand(struct planner *pl, const struct df_instr *in, char *const *env, const char *word,
+		char **ret);
+int plan_error(struct planner *pl, const struct df_instr *in, const char *fmt, ...) _printf_(3, 4);
+/* Process stage i (and, first, what it depends on). */
+int plan_stage(struct planner *pl, size_t i);
+/* Apply one instruction to the stage: fills step (text, op, config) and updates st. */
+int plan_apply(struct planner *pl, struct stage_state *st, struct plan_step *step);
+/* Record that stage `st` depends on stage `dep` (processing dep first). */
+int plan_depend(struct planner *pl, struct stage_state *st, const struct df_instr *in, const char *name,
+		ssize_t *ret_stage);
+/* Build arg value for key, marking it used; NULL if not given. */
+const char *plan_build_arg(struct planner *pl, const char *key);
+void plan_step_done(struct plan_step *s);
+int plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env, json_t *desc);
+int plan_copy(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env,
+	      json_t *desc);
+bool plan_is_proxy_arg(const char *key);

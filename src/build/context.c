@@ -1,0 +1,364 @@
+/*
+ * context.c - build context: walk a directory or unpack a context tar into
+ * a private directory, apply .dockerignore, resolve COPY/ADD sources and
+ * hash them. Trade-off: a tar is unpacked to disk once (bounded by the
+ * caller's upload limit) so that both kinds of context share one code path
+ * and the executor can copy from a real directory.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "build/context.h"
+#include "build/pathmatch.h"
+#include "common/fs.h"
+
+struct walker {
+	struct build_context *ctx;
+	bool use_owner;
+	struct berth_error **err;
+};
+
+static int add_entry(struct walker *w, const char *path, const struct stat *st, int dirfd, const char *name)
+{
+	struct build_context *ctx = w->ctx;
+	if (ctx->n >= CONTEXT_MAX_ENTRIES)
+		return berth_error_msg(w->err, EFBIG, "build context has more than %d entries",
+				       CONTEXT_MAX_ENTRIES);
+	if ((ctx->n & (ctx->n - 1)) == 0)
+		ctx->e = xrealloc(ctx->e, (ctx->n ? ctx->n * 2 : 16) * sizeof(*ctx->e));
+	struct ctx_entry *e = &ctx->e[ctx->n];
+	memset(e, 0, sizeof(*e));
+	e->path = xstrdup(path);
+	e->mode = st->st_mode;
+	e->uid = w->use_owner ? st->st_uid : 0;
+	e->gid = w->use_owner ? st->st_gid : 0;
+	e->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+	if (S_ISLNK(st->st_mode)) {
+		char buf[PATH_MAX]; /* readlink targets are at most PATH_MAX */
+		ssize_t l = readlinkat(dirfd, name, buf, sizeof(buf) - 1);
+		if (l < 0) {
+			free(e->path);
+			return berth_error_errno(w->err, "readlink '%s'", path);
+		}
+		buf[l] = '\0';
+		e->link = xstrdup(buf);
+	}
+	ctx->n++;
+	return 0;
+}
+
+static int walk(struct walker *w, int dirfd, const char *rel, int depth)
+{
+	if (depth > CONTEXT_MAX_DEPTH)
+		return berth_error_msg(w->err, ELOOP, "build context nested deeper than %d at '%s'",
+				       CONTEXT_MAX_DEPTH, rel);
+	int dfd = dup(dirfd);
+	if (dfd < 0)
+		return berth_error_errno(w->err, "dup");
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return berth_error_errno(w->err, "open directory '%s'", *rel ? rel : ".");
+	}
+	struct dirent *de;
+	while ((errno = 0, de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		_cleanup_free_ char *path = *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
+		struct stat st;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return berth_error_errno(w->err, "stat '%s'", path);
+		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+			continue; /* sockets, fifos, devices are not sent */
+		bool excluded = ignore_matches(w->ctx->ignore, path);
+		int r;
+		if (!S_ISDIR(st.st_mode)) {
+			if (!excluded && (r = add_entry(w, path, &st, dirfd, de->d_name)) < 0)
+				return r;
+			continue;
+		}
+		if (excluded && !ignore_has_exceptions(w->ctx->ignore))
+			continue;
+		size_t before = w->ctx->n;
+		if (!excluded && (r = add_entry(w, path, &st, dirfd, de->d_name)) < 0)
+			return r;
+		_cleanup_close_ int sub =
+		    openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			return berth_error_errno(w->err, "open directory '%s'", path);
+		if ((r = walk(w, sub, path, depth + 1)) < 0)
+			return r;
+		/* An excluded directory with re-included children is still sent. */
+		if (excluded && w->ctx->n > before && (r = add_entry(w, path, &st, dirfd, de->d_name)) < 0)
+			return r;
+	}
+	if (errno)
+		return berth_error_errno(w->err, "read directory '%s'", *rel ? rel : ".");
+	return 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ctx_entry *)a)->path, ((const struct ctx_entry *)b)->path);
+}
+
+struct ctx_entry *build_context_lookup(const struct build_context *ctx, const char *path, bool for_copy)
+{
+	struct ctx_entry key = { .path = (char *)path };
+	if (ctx->n == 0)
+		return NULL;
+	struct ctx_entry *e = bsearch(&key, ctx->e, ctx->n, sizeof(*ctx->e), entry_cmp);
+	if (e && for_copy && e->build_only)
+		return NULL;
+	return e;
+}
+
+/* Keep the Dockerfile and .dockerignore readable even when ignored. */
+static int add_build_file(struct walker *w, const char *path)
+{
+	if (!path || build_context_lookup(w->ctx, path, false))
+		return 0;
+	_cleanup_free_ char *clean = go_path_clean(path);
+	if (startswith(clean, "../") || streq(clean, "..") || clean[0] == '/' || strchr(clean, '/'))
+		return 0; /* outside or nested: read through the normal lookup */
+	struct stat st;
+	if (fstatat(w->ctx->rootfd, clean, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	int r = add_entry(w, clean, &st, w->ctx->rootfd, clean);
+	if (r < 0)
+		return r;
+	w->ctx->e[w->ctx->n - 1].build_only = true;
+	qsort(w->ctx->e, w->ctx->n, sizeof(*w->ctx->e), entry_cmp);
+	return 0;
+}
+
+static int context_load(struct build_context *ctx, bool use_owner, const char *dockerfile,
+			struct berth_error **err)
+{
+	struct walker w = { .ctx = ctx, .use_owner = use_owner, .err = err };
+	_cleanup_strbuf_ struct strbuf ig = STRBUF_INIT;
+	/* BuildKit: "<Dockerfile>.dockerignore" next to the Dockerfile wins over ".dockerignore" */
+	_cleanup_free_ char *own = dockerfile ? xasprintf("%s.dockerignore", dockerfile) : NULL;
+	const char *ignore_file = ".dockerignore";
+	int r = -ENOENT;
+	if (own && !startswith(own, "../") && own[0] != '/') {
+		r = fs_open_in_root(ctx->rootfd, own, O_RDONLY, 0, 0, NULL);
+		if (r >= 0) {
+			_cleanup_close_ int fd = r;
+			r = (int)strbuf_read_fd(&ig, fd, 1 << 20);
+			ignore_file = own;
+		}
+	}
+	if (r < 0)
+		r = fs_read_file_at(ctx->rootfd, ".dockerignore", 1 << 20, &ig, NULL);
+	if (r >= 0 && (r = ignore_parse(ig.buf, ig.len, &ctx->ignore, err)) < 0)
+		return berth_error_wrap(err, r, "read '%s'", ignore_file);
+	if ((r = walk(&w, ctx->rootfd, "", 0)) < 0)
+		return r;
+	if (ctx->n > 1)
+		qsort(ctx->e, ctx->n, sizeof(*ctx->e), entry_cmp);
+	if ((r = add_build_file(&w, ".dockerignore")) < 0)
+		return r;
+	return add_build_file(&w, dockerfile);
+}
+
+int build_context_open_dir(const char *dir, const char *dockerfile, struct build_context **ret,
+			   struct berth_error **err)
+{
+	_cleanup_context_ struct build_context *ctx = xcalloc(1, sizeof(*ctx));
+	ctx->root = xstrdup(dir);
+	ctx->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ctx->rootfd < 0)
+		return berth_error_errno(err, "open build context '%s'", dir);
+	int r = context_load(ctx, false, dockerfile, err);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(ctx);
+	return 0;
+}
+
+/* --- tar ----------------------------------------------------------------- */
+
+static int clean_tar_name(const char *name, char **ret, struct berth_error **err)
+{
+	while (*name == '/')
+		name++;
+	_cleanup_free_ char *c = go_path_clean(name);
+	if (streq(c, "..") || startswith(c, "../"))
+		return berth_error_msg(err, EPERM, "tar entry '%s' escapes the build context", name);
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+static int parent_fd(int rootfd, const char *path, const char **base, struct berth_error **err)
+{
+	const char *slash = strrchr(path, '/');
+	*base = slash ? slash + 1 : path;
+	if (!slash) {
+		int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+		return fd < 0 ? berth_error_errno(err, "dup") : fd;
+	}
+	_cleanup_free_ char *dir = xstrndup(path, (size_t)(slash - path));
+	return fs_mkdir_p_in_root(rootfd, dir, 0755, err);
+}
+
+static int extract_file(struct archive *a, int rootfd, const char *path, struct archive_entry *ae,
+			struct berth_error **err)
+{
+	const char *base;
+	_cleanup_close_ int pfd = parent_fd(rootfd, path, &base, err);
+	if (pfd < 0)
+		return pfd;
+	unlinkat(pfd, base, 0);
+	_cleanup_close_ int fd =
+	    fs_open_in_root(rootfd, path, O_WRONLY | O_CREAT | O_EXCL, 0600, FS_RESOLVE_NO_FOLLOW, err);
+	if (fd < 0)
+		return fd;
+	const void *buf;
+	size_t size;
+	la_int64_t off;
+	int r;
+	while ((r = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
+		if (lseek(fd, off, SEEK_SET) < 0 || fs_write_all(fd, buf, size) < 0)
+			return berth_error_errno(err, "write '%s'", path);
+	}
+	if (r != ARCHIVE_EOF)
+		return berth_error_msg(err, EIO, "read tar entry '%s': %s", path, archive_error_string(a));
+	if (ftruncate(fd, archive_entry_size(ae)) < 0 || fchmod(fd, archive_entry_perm(ae) & 07777) < 0 ||
+	    fchown(fd, (uid_t)archive_entry_uid(ae), (gid_t)archive_entry_gid(ae)) < 0)
+		return berth_error_errno(err, "set attributes of '%s'", path);
+	return 0;
+}
+
+static int extract_entry(struct archive *a, int rootfd, struct archive_entry *ae, struct berth_error **err)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = clean_tar_name(archive_entry_pathname(ae), &path, err);
+	if (r < 0 || streq(path, "."))
+		return r;
+	const char *hl = archive_entry_hardlink(ae);
+	if (hl) {
+		_cleanup_free_ char *target = NULL;
+		if ((r = clean_tar_name(hl, &target, err)) < 0)
+			return r;
+		_cleanup_strbuf_ struct strbuf data = STRBUF_INIT;
+		if ((r = fs_read_file_at(rootfd, target, 0, &data, err)) < 0)
+			return berth_error_wrap(err, r, "tar hard link '%s'", path);
+		return fs_write_file_atomic_at(rootfd, path, data.buf, data.len, 0644, err);
+	}
+	switch (archive_entry_filetype(ae)) {
+	case AE_IFDIR: {
+		_cleanup_close_ int fd = fs_mkdir_p_in_root(rootfd, path, 0755, err);
+		if (fd < 0)
+			return fd;
+		_cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
+		if (chmod(proc, archive_entry_perm(ae) & 07777) < 0 ||
+		    chown(proc, (uid_t)archive_entry_uid(ae), (gid_t)archive_entry_gid(ae)) < 0)
+			return berth_error_errno(err, "set attributes of '%s'", path);
+		return 0;
+	}
+	case AE_IFREG: return extract_file(a, rootfd, path, ae, err);
+	case AE_IFLNK: {
+		const char *base;
+		_cleanup_close_ int pfd = parent_fd(rootfd, path, &base, err);
+		if (pfd < 0)
+			return pfd;
+		unlinkat(pfd, base, 0);
+		if (symlinkat(archive_entry_symlink(ae), pfd, base) < 0 ||
+		    fchownat(pfd, base, (uid_t)archive_entry_uid(ae), (gid_t)archive_entry_gid(ae),
+			     AT_SYMLINK_NOFOLLOW) < 0)
+			return berth_error_errno(err, "create symlink '%s'", path);
+		return 0;
+	}
+	default: return 0; /* devices, fifos: not part of a build context */
+	}
+}
+
+static int extract_tar(int fd, int rootfd, struct berth_error **err)
+{
+	struct archive *a = archive_read_new();
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	archive_read_support_format_empty(a);
+	int r = 0;
+	if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK) {
+		r = berth_error_msg(err, EINVAL, "read context tar: %s", archive_error_string(a));
+		archive_read_free(a);
+		return r;
+	}
+	struct archive_entry *ae;
+	size_t count = 0;
+	int ar;
+	while ((ar = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
+		if (++count > CONTEXT_MAX_ENTRIES) {
+			r = berth_error_msg(err, EFBIG, "context tar has more than %d entries",
+					    CONTEXT_MAX_ENTRIES);
+			break;
+		}
+		if ((r = extract_entry(a, rootfd, ae, err)) < 0)
+			break;
+	}
+	if (r == 0 && ar != ARCHIVE_EOF)
+		r = berth_error_msg(err, EINVAL, "read context tar: %s", archive_error_string(a));
+	archive_read_free(a);
+	return r;
+}
+
+int build_context_open_tar(int fd, const char *tmpdir, const char *dockerfile, struct build_context **ret,
+			   struct berth_error **err)
+{
+	_cleanup_context_ struct build_context *ctx = xcalloc(1, sizeof(*ctx));
+	_cleanup_free_ char *tmpl = xasprintf("%s/berth-context-XXXXXX", tmpdir ? tmpdir : "/tmp");
+	if (!mkdtemp(tmpl))
+		return berth_error_errno(err, "create directory in '%s'", tmpdir ? tmpdir : "/tmp");
+	ctx->root = TAKE_PTR(tmpl);
+	ctx->owned_root = true;
+	ctx->rootfd = open(ctx->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ctx->rootfd < 0)
+		return berth_error_errno(err, "open '%s'", ctx->root);
+	int r = extract_tar(fd, ctx->rootfd, err);
+	if (r >= 0)
+		r = context_load(ctx, true, dockerfile, err);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(ctx);
+	return 0;
+}
+
+int build_context_read(const struct build_context *ctx, const char *path, size_t max, struct strbuf *sb,
+		       struct berth_error **err)
+{
+	_cleanup_free_ char *clean = NULL;
+	int r = build_context_clean_source(path, &clean, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int fd = fs_open_in_root(ctx->rootfd, clean, O_RDONLY, 0, 0, err);
+	if (fd < 0)
+		return fd;
+	ssize_t n = strbuf_read_fd(sb, fd, max);
+	if (n == -EFBIG)
+		return berth_error_msg(err, EFBIG, "'%s' is larger than %zu bytes", path, max);
+	if (n < 0)
+		return berth_error_set(err, (int)n, "read '%s'", path);
+	return 0;
+}
+
+struct build_context *build_context_free(struct build_context *ctx)
+{
+	if (!ctx)
+		return NULL;
+	for (size_t i = 0; i < ctx->n; i++) {
+		free(ctx->e[i].path);
+		free(ctx->e[i].link);
+	}
+	free(ctx->e);
+	ignore_free(ctx->ignore);
+	safe_close(ctx->rootfd);
+	if (ctx->owned_root && ctx->root)
+		fs_rm_rf(ctx->root, NULL);
+	free(ctx->root);
+	free(ctx);
+	return NULL;
+}

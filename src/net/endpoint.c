@@ -1,0 +1,434 @@
+/*
+ * endpoint.c - one container on one network: building its CNI call, running
+ * ADD/DEL with the record kept current, host port allocation, and the files
+ * (hosts, resolv.conf, hostname) derived from all records.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "net/internal.h"
+#include "net/record.h"
+
+struct cni_runtime ep_runtime(const json_t *rec, const json_t *ep)
+{
+	const char *ns = rec_str(rec, "netns");
+	return (struct cni_runtime){
+		.container_id = rec_str(rec, "id"),
+		.netns = ns ? ns : "",
+		.ifname = rec_str(ep, "ifname"),
+		.args = rec_str(ep, "cni_args"),
+		.capability_args = json_object_get(ep, "capability_args"),
+	};
+}
+
+int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **err)
+{
+	json_object_set_new(ep, "state", json_string("adding"));
+	int r = rec_save(ctx, rec, err);
+	if (r < 0)
+		return r;
+	struct cni_exec x = net_cni_exec(ctx);
+	struct cni_runtime rt = ep_runtime(rec, ep);
+	json_t *res = NULL;
+	r = cni_list_add(&x, json_object_get(ep, "conflist"), &rt, &res, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "attach to network '%s'", rec_str(ep, "network_name"));
+	uint32_t a;
+	int prefix;
+	char gw[IP4_STR_MAX], mac[18];
+	r = cni_result_ipv4(res, &a, &prefix, gw, mac, err);
+	json_object_set_new(ep, "result", res);
+	if (r < 0) {
+		/* the chain succeeded but gave us nothing usable: undo it now, callers only forget the
+		 * endpoint */
+		struct berth_error *e = NULL;
+		ep_del(ctx, rec, ep, &e);
+		berth_error_free(e);
+		json_object_del(ep, "result");
+		json_object_set_new(ep, "state", json_string("new"));
+		return berth_error_wrap(err, r, "attach to network '%s'", rec_str(ep, "network_name"));
+	}
+	json_object_set_new(ep, "state", json_string("ready"));
+	return rec_save(ctx, rec, err);
+}
+
+int ep_del(struct net_ctx *ctx, const json_t *rec, const json_t *ep, struct berth_error **err)
+{
+	struct cni_exec x = net_cni_exec(ctx);
+	struct cni_runtime rt = ep_runtime(rec, ep);
+	/* a netns file that is gone or unmounted (crash, reboot, someone's umount) means the
+	 * namespace and its veth end died with it: DEL without it, for IPAM and iptables */
+	if (rt.netns[0] && !netns_is_mounted(rt.netns))
+		rt.netns = "";
+	int r = cni_list_del(&x, json_object_get(ep, "conflist"), &rt, json_object_get(ep, "result"), err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "detach from network '%s'", rec_str(ep, "network_name"));
+	return 0;
+}
+
+static char *free_ifname(const json_t *rec)
+{
+	for (int i = 0; i < NET_MAX_ENDPOINTS; i++) {
+		_cleanup_free_ char *name = xasprintf("eth%d", i);
+		bool used = false;
+		size_t k;
+		json_t *ep;
+		json_array_foreach (json_object_get(rec, "endpoints"), k, ep)
+			used = used || streq_ptr(rec_str(ep, "ifname"), name);
+		if (!used)
+			return TAKE_PTR(name);
+	}
+	return NULL;
+}
+
+/* --ip: inside the subnet, not the gateway/network/broadcast, not used by another container. */
+static int static_ip_check(const struct net_network *n, const char *ip, const json_t *all_recs,
+			   struct berth_error **err)
+{
+	if (!network_is_user(n))
+		return berth_error_msg(
+		    err, EINVAL, "user specified IP address is supported on user defined networks only");
+	uint32_t a, gw;
+	struct ip4net sn;
+	int r = ip4_parse(ip, "IP address", &a, err);
+	if (r < 0)
+		return r;
+	if (ip4net_parse(n->subnet, "subnet", false, &sn, NULL, err) < 0 ||
+	    ip4_parse(n->gateway, "gateway", &gw, err) < 0)
+		return -EINVAL;
+	if (!ip4net_contains(&sn, a) || a == sn.addr || a == (sn.addr | ~ip4_mask(sn.prefix)) || a == gw)
+		return berth_error_msg(err, EADDRNOTAVAIL,
+				       "address '%s' is not available in network '%s' (%s)", ip, n->name,
+				       n->subnet);
+	size_t i, k;
+	json_t *rec, *ep;
+	json_array_foreach (all_recs, i, rec)
+		json_array_foreach (json_object_get(rec, "endpoints"), k, ep) {
+			if (!streq_ptr(rec_str(ep, "network_id"), n->id))
+				continue;
+			uint32_t b;
+			int p;
+			char g[IP4_STR_MAX], m[18];
+			json_t *res = json_object_get(ep, "result");
+			if (streq_ptr(rec_str(ep, "ipv4_request"), ip) ||
+			    (res && cni_result_ipv4(res, &b, &p, g, m, NULL) == 0 && b == a))
+				return berth_error_msg(err, EADDRNOTAVAIL,
+						       "address '%s' is already in use in network '%s'", ip,
+						       n->name);
+		}
+	return 0;
+}
+
+static json_t *aliases_json(const json_t *rec, const struct net_network *n, const struct net_endpoint_opts *o)
+{
+	json_t *a = json_array();
+	if (!network_is_user(n))
+		return a; /* docker: no name resolution on the default bridge */
+	const char *name = rec_str(rec, "name"), *id = rec_str(rec, "id");
+	if (name)
+		json_array_append_new(a, json_string(name));
+	for (size_t i = 0; o && o->aliases && o->aliases[i]; i++)
+		json_array_append_new(a, json_string(o->aliases[i]));
+	_cleanup_free_ char *short_id = xstrndup(id, 12);
+	json_array_append_new(a, json_string(short_id));
+	return a;
+}
+
+int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const struct net_endpoint_opts *o,
+	   bool with_ports, json_t *all_recs, json_t **ret, struct berth_error **err)
+{
+	if (!n->bridge)
+		return berth_error_msg(err, EINVAL,
+				       "network '%s' (driver '%s') cannot be joined by endpoints", n->name,
+				       n->driver);
+	if (rec_on_network(rec, n->id))
+		return berth_error_msg(err, EEXIST, "container is already attached to network '%s'", n->name);
+	for (size_t i = 0; o && o->aliases && o->aliases[i]; i++)
+		if (!net_hostname_valid(o->aliases[i]))
+			return berth_error_msg(err, EINVAL, "invalid alias '%s'", o->aliases[i]);
+	_cleanup_free_ char *ifname = free_ifname(rec);
+	if (!ifname)
+		return berth_error_msg(err, E2BIG, "too many networks for one container");
+	int r;
+	if (o && o->ipv4 && (r = static_ip_check(n, o->ipv4, all_recs, err)) < 0)
+		return r;
+	_cleanup_free_ char *epid = random_hex(32);
+	json_auto_t *ep =
+	    json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "network_id", n->id, "network_name", n->name,
+		      "endpoint_id", epid, "ifname", ifname, "aliases", aliases_json(rec, n, o), "conflist",
+		      network_conflist(ctx, n, with_ports, o && o->ipv4), "state", "new");
+	json_object_set_new(ep, "user", json_boolean(network_is_user(n)));
+	json_t *caps = json_object();
+	if (with_ports)
+		json_object_set(caps, "portMappings", json_object_get(rec, "cni_ports"));
+	json_object_set_new(ep, "capability_args", caps);
+	if (o && o->ipv4) {
+		json_object_set_new(ep, "ipv4_request", json_string(o->ipv4));
+		_cleanup_free_ char *args = xasprintf("IgnoreUnknown=1;IP=%s", o->ipv4);
+		json_object_set_new(ep, "cni_args", json_string(args));
+	}
+	*ret = TAKE_PTR(ep);
+	return 0;
+}
+
+static bool ip_overlaps(const char *a, const char *b)
+{
+	bool any_a = !a || !*a || streq(a, "0.0.0.0") || streq(a, "::");
+	bool any_b = !b || !*b || streq(b, "0.0.0.0") || streq(b, "::");
+	return any_a || any_b || streq(a, b);
+}
+
+/* Is the port published by another container of ours? */
+static bool port_taken_by_peer(const json_t *all_recs, const char *self_id, const char *ip, json_int_t port,
+			       const char *proto)
+{
+	size_t i, k;
+	json_t *rec, *p;
+	json_array_foreach (all_recs, i, rec) {
+		if (streq_ptr(rec_str(rec, "id"), self_id))
+			continue;
+		json_array_foreach (json_object_get(rec, "ports"), k, p)
+			if (json_integer_value(json_object_get(p, "host_port")) == port &&
+			    streq_ptr(rec_str(p, "proto"), proto) && ip_overlaps(rec_str(p, "host_ip"), ip))
+				return true;
+	}
+	return false;
+}
+
+/* Bind ip:port (port 0: any) to test it is free here; returns the port bound, or -errno. */
+static int port_try_bind(const char *ip, int port, const char *proto)
+{
+	bool v6 = ip && strchr(ip, ':');
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	if (v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, ip, &s6->sin6_addr) != 1)
+			return -EINVAL;
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		if (ip && *ip && inet_pton(AF_INET, ip, &s4->sin_addr) != 1)
+			return -EINVAL;
+		len = sizeof(*s4);
+	}
+	int type = streq(proto, "udp") ? SOCK_DGRAM : SOCK_STREAM;
+	_cleanup_close_ int fd = socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return negative_errno();
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+		return negative_errno();
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return negative_errno();
+	return ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static int port_pick(const json_t *all_recs, const char *self_id, const char *ip, const char *proto,
+		     struct berth_error **err)
+{
+	for (int attempt = 0; attempt < 64; attempt++) {
+		int p = port_try_bind(ip, 0, streq(proto, "sctp") ? "tcp" : proto);
+		if (p < 0)
+			return berth_error_set(err, p, "allocate a host port on '%s'",
+					       ip && *ip ? ip : "0.0.0.0");
+		if (!port_taken_by_peer(all_recs, self_id, ip, p, proto))
+			return p;
+	}
+	return berth_error_msg(err, EADDRINUSE, "no free host port found");
+}
+
+int ports_allocate(json_t *ports, const json_t *all_recs, const char *self_id, struct berth_error **err)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach (ports, i, p) {
+		const char *ip = rec_str(p, "host_ip"), *proto = rec_str(p, "proto");
+		json_int_t port = json_integer_value(json_object_get(p, "host_port"));
+		if (port == 0) {
+			int q = port_pick(all_recs, self_id, ip, proto, err);
+			if (q < 0)
+				return q;
+			json_object_set_new(p, "host_port", json_integer(q));
+			continue;
+		}
+		const char *shown = ip && *ip ? ip : "0.0.0.0";
+		if (port_taken_by_peer(all_recs, self_id, ip, port, proto))
+			return berth_error_msg(err, EADDRINUSE,
+					       "bind for %s:%lld/%s failed: port is already allocated", shown,
+					       (long long)port, proto);
+		for (size_t k = 0; k < i; k++) {
+			json_t *o = json_array_get(ports, k);
+			if (json_integer_value(json_object_get(o, "host_port")) == port &&
+			    streq_ptr(rec_str(o, "proto"), proto) && ip_overlaps(rec_str(o, "host_ip"), ip))
+				return berth_error_msg(err, EADDRINUSE,
+						       "host port %s:%lld/%s is published twice", shown,
+						       (long long)port, proto);
+		}
+		int b = streq(proto, "sctp") ? 0 : port_try_bind(ip, (int)port, proto);
+		if (b == -EADDRINUSE)
+			return berth_error_msg(err, EADDRINUSE,
+					       "bind for %s:%lld/%s failed: port is already allocated", shown,
+					       (long long)port, proto);
+		if (b < 0 && b != -EADDRNOTAVAIL)
+			return berth_error_set(err, b, "check host port %s:%lld/%s", shown, (long long)port,
+					       proto);
+		if (b == -EADDRNOTAVAIL)
+			return berth_error_msg(err, EADDRNOTAVAIL, "host address '%s' is not configured here",
+					       shown);
+	}
+	return 0;
+}
+
+/* ---- files ---- */
+
+static void add_entry(struct strbuf *sb, const char *ip, const char *names)
+{
+	strbuf_addf(sb, "%s\t%s\n", ip, names);
+}
+
+static void ep_ip(const json_t *ep, char out[IP4_STR_MAX])
+{
+	uint32_t a;
+	int p;
+	char gw[IP4_STR_MAX], mac[18];
+	out[0] = '\0';
+	json_t *res = json_object_get(ep, "result");
+	if (res && streq_ptr(rec_str(ep, "state"), "ready") &&
+	    cni_result_ipv4(res, &a, &p, gw, mac, NULL) == 0)
+		ip4_format(a, out);
+}
+
+/* Own addresses, --add-host, then peers on the user networks we share. */
+static void hosts_for(const json_t *rec, const json_t *all, struct strbuf *sb)
+{
+	hosts_render(sb, NULL, 0);
+	size_t i, k, m;
+	json_t *h, *ep, *o, *oep;
+	json_array_foreach (json_object_get(rec, "extra_hosts"), i, h) {
+		const char *ip = rec_str(h, "ip");
+		if (streq(ip, "host-gateway")) {
+			/* docker's special value: the host as seen from the container (first network's
+			 * gateway) */
+			json_t *res =
+			    json_object_get(json_array_get(json_object_get(rec, "endpoints"), 0), "result");
+			uint32_t a;
+			int p;
+			char gw[IP4_STR_MAX], mac[18];
+			if (!res || cni_result_ipv4(res, &a, &p, gw, mac, NULL) < 0 || !gw[0])
+				continue;
+			add_entry(sb, gw, rec_str(h, "name"));
+			continue;
+		}
+		add_entry(sb, ip, rec_str(h, "name"));
+	}
+	const char *hostname = rec_str(rec, "hostname"), *domain = rec_str(rec, "domainname");
+	json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
+		char ip[IP4_STR_MAX];
+		ep_ip(ep, ip);
+		if (!ip[0])
+			continue;
+		_cleanup_free_ char *names =
+		    domain && *domain ? xasprintf("%s.%s %s", hostname, domain, hostname) : xstrdup(hostname);
+		add_entry(sb, ip, names);
+	}
+	json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
+		json_array_foreach (all, k, o) {
+			if (streq_ptr(rec_str(o, "id"), rec_str(rec, "id")))
+				continue;
+			json_array_foreach (json_object_get(o, "endpoints"), m, oep) {
+				char ip[IP4_STR_MAX];
+				if (!streq_ptr(rec_str(oep, "network_id"), rec_str(ep, "network_id")))
+					continue;
+				ep_ip(oep, ip);
+				json_t *al = json_object_get(oep, "aliases");
+				if (!ip[0] || json_array_size(al) == 0)
+					continue;
+				_cleanup_strbuf_ struct strbuf names = STRBUF_INIT;
+				size_t z;
+				json_t *a;
+				json_array_foreach (al, z, a)
+					strbuf_addf(&names, "%s%s", z ? " " : "", json_string_value(a));
+				add_entry(sb, ip, names.buf);
+			}
+		}
+	}
+}
+
+int hosts_refresh_all(struct net_ctx *ctx, struct berth_error **err)
+{
+	json_auto_t *all = NULL;
+	int r = rec_load_all(ctx, &all, err);
+	if (r < 0)
+		return r;
+	size_t i;
+	json_t *rec;
+	json_array_foreach (all, i, rec) {
+		const char *mode = rec_str(rec, "mode");
+		if (streq(mode, "container"))
+			continue; /* uses the files of the container it joins */
+		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+		hosts_for(rec, all, &sb);
+		_cleanup_free_ char *p = rec_file(ctx, rec_str(rec, "id"), "hosts");
+		if ((r = file_rewrite_in_place(p, sb.buf, sb.len, err)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Gateway of the first user network endpoint: where net_dns answers for it. */
+static void embedded_dns_server(const json_t *rec, char gw[IP4_STR_MAX])
+{
+	size_t i;
+	json_t *ep;
+	json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
+		uint32_t a;
+		int p;
+		char mac[18];
+		json_t *res = json_object_get(ep, "result");
+		if (json_is_true(json_object_get(ep, "user")) && res &&
+		    cni_result_ipv4(res, &a, &p, gw, mac, NULL) == 0 && gw[0])
+			return;
+		gw[0] = '\0';
+	}
+}
+
+int rec_write_files(struct net_ctx *ctx, const json_t *rec, struct berth_error **err)
+{
+	const char *id = rec_str(rec, "id");
+	_cleanup_strbuf_ struct strbuf host = STRBUF_INIT, sb = STRBUF_INIT;
+	fs_read_file_at(AT_FDCWD, "/etc/resolv.conf", 64 << 10, &host, NULL);
+	_cleanup_strv_ char **dns = NULL, **search = NULL, **opts = NULL;
+	const char *const *d = rec_strv(rec, "dns", &dns);
+	const char *const *s = rec_strv(rec, "dns_search", &search);
+	const char *const *o = rec_strv(rec, "dns_options", &opts);
+	char gw[IP4_STR_MAX] = "";
+	const char *embedded[] = { gw, NULL };
+	if (json_is_true(json_object_get(rec, "embedded_dns")) && !(d && d[0])) {
+		embedded_dns_server(rec, gw);
+		if (gw[0])
+			d = embedded;
+	}
+	bool host_mode = streq(rec_str(rec, "mode"), "host");
+	/* host network: the host's file as it is, loopback resolvers work there */
+	if (host_mode && !(d && d[0]) && !(s && s[0]) && !(o && o[0]) && host.len)
+		strbuf_add(&sb, host.buf, host.len);
+	else
+		resolv_conf_render(&sb, host.len ? host.buf : NULL, d, s, o);
+	_cleanup_free_ char *rp = rec_file(ctx, id, "resolv.conf"), *hp = rec_file(ctx, id, "hostname");
+	int r = file_rewrite_in_place(rp, sb.buf, sb.len, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *hn = xasprintf("%s\n", rec_str(rec, "hostname"));
+	if ((r = file_rewrite_in_place(hp, hn, strlen(hn), err)) < 0)
+		return r;
+	return hosts_refresh_all(ctx, err);
+}

@@ -1,0 +1,235 @@
+/*
+ * internal.h - private helpers of src/net/, shared between its files. Nothing
+ * outside src/net/ (and its unit tests) includes this.
+ */
+#ifndef BERTH_NET_INTERNAL_H
+#define BERTH_NET_INTERNAL_H
+
+#include <jansson.h>
+
+#include "common/error.h"
+#include "common/strbuf.h"
+#include "net/net.h"
+
+/* ---- ipnet.c: IPv4 addresses and prefixes ---- */
+
+/* "255.255.255.255" + NUL */
+#define IP4_STR_MAX 16
+
+struct ip4net {
+	uint32_t addr; /* host byte order, host bits zero */
+	int prefix;    /* 0..32 */
+};
+
+static inline uint32_t ip4_mask(int prefix)
+{
+	return prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
+}
+
+/* Dotted quad -> host order. -EINVAL with a message naming `what`. */
+int ip4_parse(const char *s, const char *what, uint32_t *ret, struct berth_error **err);
+void ip4_format(uint32_t a, char out[IP4_STR_MAX]);
+/* "a.b.c.d/n"; host bits must be zero unless allow_host (then *ret_host gets the address). */
+int ip4net_parse(const char *s, const char *what, bool allow_host, struct ip4net *ret, uint32_t *ret_host,
+		 struct berth_error **err);
+/* Canonical "a.b.c.d/n", caller frees. */
+char *ip4net_format(const struct ip4net *n);
+bool ip4net_overlap(const struct ip4net *a, const struct ip4net *b);
+bool ip4net_contains(const struct ip4net *n, uint32_t a);
+/* True if s parses as an IPv4 or IPv6 address (no prefix). */
+bool ip_valid(const char *s);
+/* True if s is "addr/prefix" with a valid IPv4 or IPv6 address and prefix. */
+bool ip_cidr_valid(const char *s);
+
+struct route4 {
+	struct ip4net dst;
+	char ifname[16];
+};
+/* Non-default IPv4 routes of the calling thread's netns (/proc/thread-self/net/route). */
+int routes4_read(struct route4 **ret, size_t *ret_n, struct berth_error **err);
+
+/* ---- cni.c: the CNI 1.0 executor ---- */
+
+#define CNI_VERSION "1.0.0"
+
+struct cni_exec {
+	const char *cni_path; /* ':'-separated */
+	int timeout_ms;
+};
+
+struct cni_runtime {
+	const char *container_id;
+	const char *netns; /* path, may be "" for DEL/GC */
+	const char *ifname;
+	const char *args;        /* CNI_ARGS, may be NULL */
+	json_t *capability_args; /* {"portMappings": [...], "ips": [...], ...}, may be NULL (borrowed) */
+};
+
+/* Check a network configuration list: cniVersion, name, non-empty plugins each with a safe "type". */
+int cni_conflist_validate(const json_t *conflist, struct berth_error **err);
+/*
+ * Run ADD through the chain. On success *ret is the last plugin's validated
+ * result. On failure DEL is run for every plugin already called, in reverse
+ * order (the failed one included), and the first error is returned.
+ */
+int cni_list_add(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt, json_t **ret,
+		 struct berth_error **err);
+/* DEL in reverse order with prevResult (may be NULL). Continues past failures; first error returned. */
+int cni_list_del(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
+		 const json_t *prev_result, struct berth_error **err);
+/* CHECK in order with the cached result. */
+int cni_list_check(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
+		   const json_t *prev_result, struct berth_error **err);
+/*
+ * STATUS: plugins that speak CNI 1.1 get a STATUS call; older ones (Debian 12
+ * ships 1.0) must at least answer VERSION. 0 when every plugin is ready.
+ */
+int cni_list_status(const struct cni_exec *x, const json_t *conflist, struct berth_error **err);
+/*
+ * GC with cni.dev/valid-attachments ([{containerID, ifname}]). -EOPNOTSUPP
+ * when a plugin of the chain does not speak CNI 1.1 (the caller then DELs
+ * stale attachments one by one, which is what it has records for anyway).
+ */
+int cni_list_gc(const struct cni_exec *x, const json_t *conflist, const json_t *valid_attachments,
+		struct berth_error **err);
+/*
+ * Parse and strictly validate a CNI 1.0 success result (stdout of ADD). The
+ * cniVersion must equal want_version. Fuzzed by tests/fuzz/fuzz-cni-result.c.
+ */
+int cni_result_parse(const char *buf, size_t len, const char *want_version, json_t **ret,
+		     struct berth_error **err);
+/* Validate an already parsed result object. */
+int cni_result_validate(const json_t *res, const char *want_version, struct berth_error **err);
+/* First IPv4 address of a result: address, prefix, gateway ("" if none), mac of its interface ("" if none).
+ */
+int cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char gw[IP4_STR_MAX],
+		    char mac[18], struct berth_error **err);
+
+/* ---- netns.c ---- */
+
+/* Create a new netns with lo up and bind-mount it at path (must not exist). */
+int netns_create(const char *path, struct berth_error **err);
+/* Is path an nsfs mount (a live netns handle)? */
+bool netns_is_mounted(const char *path);
+/* Unmount and unlink; missing is success. */
+int netns_remove(const char *path, struct berth_error **err);
+
+/* ---- hosts.c: /etc/hosts, /etc/resolv.conf ---- */
+
+struct hosts_entry {
+	const char *ip;
+	const char *names; /* space-separated */
+};
+/* Render a hosts file: the standard localhost lines, then entries. */
+void hosts_render(struct strbuf *sb, const struct hosts_entry *e, size_t n);
+/* Rewrite a file in place (same inode): write from offset 0 then truncate. */
+int file_rewrite_in_place(const char *path, const char *data, size_t len, struct berth_error **err);
+/*
+ * Render resolv.conf: host_conf is the host's resolv.conf text (may be NULL).
+ * Nameservers on loopback are dropped (unreachable from a container); with no
+ * nameserver left, 8.8.8.8 and 8.8.4.4 are used (docker's behaviour). dns,
+ * search, options (NULL-terminated, may be NULL) replace the host's values.
+ */
+void resolv_conf_render(struct strbuf *sb, const char *host_conf, const char *const *dns,
+			const char *const *search, const char *const *options);
+/* --add-host "name:ip" (ip may be IPv6 or "host-gateway"). Splits into fresh strings. */
+int extra_host_parse(const char *s, char **ret_name, char **ret_ip, struct berth_error **err);
+
+/* ---- firewall.c: isolation chains ---- */
+
+struct fw_net {
+	const char *bridge;
+	const char *subnet; /* canonical CIDR */
+	bool internal;
+};
+/*
+ * Rebuild BERTH-ISOLATION-1/2 (filter) and BERTH-POSTROUTING (nat: one
+ * MASQUERADE rule per non-internal network, as docker does, instead of the
+ * bridge plugin's ipMasq, which costs ~9 iptables execs per container ADD)
+ * from the networks, and make sure FORWARD and POSTROUTING jump to them.
+ */
+int fw_sync(const struct fw_net *nets, size_t n, int timeout_ms, struct berth_error **err);
+/* The iptables-restore input fw_sync feeds (exposed for unit tests). */
+void fw_render(struct strbuf *sb, const struct fw_net *nets, size_t n);
+
+/* ---- ports.c ---- */
+
+/* Port mappings as CNI portMappings capability args (new reference). */
+json_t *ports_to_cni(const struct net_port *p, size_t n);
+/* Docker "Ports" key: "80/tcp". */
+char *port_key(uint16_t port, const char *proto);
+
+/* ---- dns-msg.c: DNS messages for the embedded resolver ---- */
+
+/* Longest name in dotted form (RFC 1035: 255 octets on the wire). */
+#define DNS_NAME_MAX       254
+#define DNS_HEADER_LEN     12
+#define DNS_TYPE_A         1
+#define DNS_TYPE_AAAA      28
+#define DNS_CLASS_IN       1
+#define DNS_TTL            60
+#define DNS_RCODE_OK       0
+#define DNS_RCODE_FORMERR  1
+#define DNS_RCODE_SERVFAIL 2
+#define DNS_RCODE_NXDOMAIN 3
+
+struct dns_query {
+	uint16_t id;
+	bool rd;
+	char name[DNS_NAME_MAX + 1]; /* lowercase, no trailing dot */
+	uint16_t qtype, qclass;
+	size_t end; /* offset just past the question */
+};
+/* Parse a query with exactly one question (no compression in it). */
+int dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q, struct berth_error **err);
+/* Reply = header + question of `query` + n A records; 0 when cap is too small. */
+size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, const uint32_t *addrs,
+		       size_t n, uint8_t *out, size_t cap);
+
+/* ---- names ---- */
+
+/* Network names: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most NET_NAME_MAX. */
+bool net_name_valid(const char *s);
+/* Container ids as file names: [a-zA-Z0-9_.-]{1,128}, not "." or "..". */
+bool net_id_valid(const char *s);
+/* DNS names for hosts files: [a-zA-Z0-9_.-]{1,253}, no leading '-' or '.'. */
+bool net_hostname_valid(const char *s);
+
+/* ---- network.c / container.c: the context and the stores ---- */
+
+#include <pthread.h>
+
+struct net_ctx {
+	char *root_dir;  /* <root>/net */
+	char *netns_dir; /* <exec_root>/net/netns */
+	char *cni_path;
+	char *bridge_name;
+	char *bridge_subnet; /* requested, may be NULL */
+	int timeout_ms;
+	int lock_fd;           /* <root>/net/lock, flock'd by net_lock() */
+	pthread_mutex_t mutex; /* flock does not exclude threads sharing the fd */
+};
+
+/* Exclusive lock over the whole state (threads and processes). */
+int net_lock(struct net_ctx *ctx, struct berth_error **err);
+void net_unlock(struct net_ctx *ctx);
+
+/* Networks, lock held. */
+int network_load_all(struct net_ctx *ctx, struct net_network ***ret, struct berth_error **err);
+int network_find(struct net_network *const *all, const char *name_or_id, struct net_network **ret,
+		 struct berth_error **err);
+bool network_is_user(const struct net_network *n);
+/*
+ * CNI network configuration list of a network; portmap is added when with_ports.
+ * whole_subnet: IPAM range = the whole subnet, ignoring ip_range (docker lets a
+ * static --ip sit outside --ip-range; host-local only hands out in-range ones).
+ */
+json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports,
+			 bool whole_subnet);
+/* Rebuild the isolation chains from all networks. */
+int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct berth_error **err);
+/* Is any container attached to the network with this id? (container.c) */
+int container_uses_network(struct net_ctx *ctx, const char *network_id, bool *ret, struct berth_error **err);
+struct cni_exec net_cni_exec(const struct net_ctx *ctx);
+
+#endif

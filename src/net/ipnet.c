@@ -1,0 +1,172 @@
+/*
+ * ipnet.c - IPv4 addresses and prefixes, overlap tests, the routing table,
+ * and the name rules shared by the module. IPv4 only: berth networks are
+ * IPv4 (IPv6 addresses are only validated, e.g. in CNI results).
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ctype.h>
+
+#include "common/fs.h"
+#include "common/util.h"
+#include "net/internal.h"
+
+int ip4_parse(const char *s, const char *what, uint32_t *ret, struct berth_error **err)
+{
+	struct in_addr a;
+	if (!s || inet_pton(AF_INET, s, &a) != 1)
+		return berth_error_msg(err, EINVAL, "invalid %s '%s': expected an IPv4 address", what,
+				       s ? s : "");
+	*ret = ntohl(a.s_addr);
+	return 0;
+}
+
+void ip4_format(uint32_t a, char out[IP4_STR_MAX])
+{
+	struct in_addr in = { .s_addr = htonl(a) };
+	if (!inet_ntop(AF_INET, &in, out, IP4_STR_MAX))
+		out[0] = '\0';
+}
+
+int ip4net_parse(const char *s, const char *what, bool allow_host, struct ip4net *ret, uint32_t *ret_host,
+		 struct berth_error **err)
+{
+	const char *slash = s ? strchr(s, '/') : NULL;
+	if (!slash || slash - s >= IP4_STR_MAX)
+		return berth_error_msg(err, EINVAL, "invalid %s '%s': expected CIDR notation a.b.c.d/n", what,
+				       s ? s : "");
+	char ip[IP4_STR_MAX];
+	memcpy(ip, s, (size_t)(slash - s));
+	ip[slash - s] = '\0';
+	int64_t prefix;
+	uint32_t a;
+	if (ip4_parse(ip, what, &a, NULL) < 0 || !isdigit((unsigned char)slash[1]) ||
+	    parse_int64(slash + 1, &prefix) < 0 || prefix < 0 || prefix > 32)
+		return berth_error_msg(err, EINVAL, "invalid %s '%s': expected CIDR notation a.b.c.d/n", what,
+				       s);
+	uint32_t net = a & ip4_mask((int)prefix);
+	if (!allow_host && net != a) {
+		struct ip4net want = { net, (int)prefix };
+		_cleanup_free_ char *w = ip4net_format(&want);
+		return berth_error_msg(err, EINVAL, "invalid %s '%s': host bits set, did you mean '%s'", what,
+				       s, w);
+	}
+	ret->addr = net;
+	ret->prefix = (int)prefix;
+	if (ret_host)
+		*ret_host = a;
+	return 0;
+}
+
+char *ip4net_format(const struct ip4net *n)
+{
+	char a[IP4_STR_MAX];
+	ip4_format(n->addr, a);
+	return xasprintf("%s/%d", a, n->prefix);
+}
+
+bool ip4net_overlap(const struct ip4net *a, const struct ip4net *b)
+{
+	int p = MIN(a->prefix, b->prefix);
+	return (a->addr & ip4_mask(p)) == (b->addr & ip4_mask(p));
+}
+
+bool ip4net_contains(const struct ip4net *n, uint32_t a)
+{
+	return (a & ip4_mask(n->prefix)) == n->addr;
+}
+
+bool ip_valid(const char *s)
+{
+	unsigned char buf[16];
+	return s && (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1);
+}
+
+bool ip_cidr_valid(const char *s)
+{
+	const char *slash = s ? strchr(s, '/') : NULL;
+	if (!slash || slash - s >= 46 || !isdigit((unsigned char)slash[1]))
+		return false;
+	char ip[46];
+	memcpy(ip, s, (size_t)(slash - s));
+	ip[slash - s] = '\0';
+	int64_t prefix;
+	if (parse_int64(slash + 1, &prefix) < 0 || prefix < 0)
+		return false;
+	unsigned char buf[16];
+	if (inet_pton(AF_INET, ip, buf) == 1)
+		return prefix <= 32;
+	return inet_pton(AF_INET6, ip, buf) == 1 && prefix <= 128;
+}
+
+static uint32_t hex_le32(const char *s, bool *ok)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 16);
+	if (errno || end == s || *end || v > 0xffffffffUL) {
+		*ok = false;
+		return 0;
+	}
+	/* /proc/net/route prints the in-memory (network order) word in host order */
+	return ntohl((uint32_t)v);
+}
+
+int routes4_read(struct route4 **ret, size_t *ret_n, struct berth_error **err)
+{
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	int r = fs_read_file_at(AT_FDCWD, "/proc/thread-self/net/route", 1 << 20, &sb, err);
+	if (r < 0)
+		return r;
+	struct route4 *v = NULL;
+	size_t n = 0;
+	char *save = NULL;
+	bool first = true;
+	for (char *line = strtok_r(sb.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (first) { /* header */
+			first = false;
+			continue;
+		}
+		char ifname[16], dst[16], gw[16], flags[16], refcnt[16], use[16], metric[16], mask[16];
+		if (sscanf(line, "%15s %15s %15s %15s %15s %15s %15s %15s", ifname, dst, gw, flags, refcnt,
+			   use, metric, mask) != 8)
+			continue;
+		bool ok = true;
+		uint32_t d = hex_le32(dst, &ok), m = hex_le32(mask, &ok);
+		if (!ok || m == 0)
+			continue;
+		int prefix = __builtin_popcount(m);
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n].dst.prefix = prefix;
+		v[n].dst.addr = d & ip4_mask(prefix);
+		snprintf(v[n].ifname, sizeof(v[n].ifname), "%s", ifname);
+		n++;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static bool name_chars(const char *s, size_t max)
+{
+	size_t n = 0;
+	for (const char *p = s; *p; p++, n++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-')
+			return false;
+	return n >= 1 && n <= max;
+}
+
+bool net_name_valid(const char *s)
+{
+	return s && isalnum((unsigned char)s[0]) && name_chars(s, NET_NAME_MAX);
+}
+
+bool net_id_valid(const char *s)
+{
+	return s && name_chars(s, 128) && !streq(s, ".") && !streq(s, "..");
+}
+
+bool net_hostname_valid(const char *s)
+{
+	return s && s[0] != '-' && s[0] != '.' && name_chars(s, 253);
+}

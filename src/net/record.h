@@ -1,0 +1,47 @@
+/*
+ * record.h - per-container network records (private to src/net/). See record.c.
+ * Lock (net_lock) held for every call.
+ */
+#ifndef BERTH_NET_RECORD_H
+#define BERTH_NET_RECORD_H
+
+#include "net/internal.h"
+
+/* <root>/net/containers/<id> and a file in it; caller frees. */
+char *rec_dir(struct net_ctx *ctx, const char *id);
+char *rec_file(struct net_ctx *ctx, const char *id, const char *name);
+/* -ENOENT "container 'x' has no network state" when missing. */
+int rec_load(struct net_ctx *ctx, const char *id, json_t **ret, struct berth_error **err);
+int rec_save(struct net_ctx *ctx, const json_t *rec, struct berth_error **err);
+/* Ids that have a record directory. */
+int rec_list(struct net_ctx *ctx, char ***ret, struct berth_error **err);
+/* Every readable record, as a JSON array. */
+int rec_load_all(struct net_ctx *ctx, json_t **ret, struct berth_error **err);
+/* Borrowed string member or NULL. */
+const char *rec_str(const json_t *o, const char *key);
+/* String-array member as a vector kept in *store (caller frees *store); NULL when absent. */
+const char *const *rec_strv(const json_t *o, const char *key, char ***store);
+json_t *strv_to_json(const char *const *v);
+bool rec_on_network(const json_t *rec, const char *network_id);
+
+/* ---- endpoint.c ---- */
+
+/* CNI runtime parameters of an endpoint of rec (borrowed pointers into rec/ep). */
+struct cni_runtime ep_runtime(const json_t *rec, const json_t *ep);
+/* Save ep as "adding", run ADD, store the result and "ready", save again. */
+int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **err);
+/* DEL with the cached result (best effort when the netns is gone). */
+int ep_del(struct net_ctx *ctx, const json_t *rec, const json_t *ep, struct berth_error **err);
+/* A new endpoint object for network n (ifname, aliases, static IP, conflist). */
+int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const struct net_endpoint_opts *o,
+	   bool with_ports, json_t *all_recs, json_t **ret, struct berth_error **err);
+/* Allocate host ports (0 -> free one) and refuse ports in use. ports: rec "ports" array. */
+int ports_allocate(json_t *ports, const json_t *all_recs, const char *self_id, struct berth_error **err);
+/* Rewrite the hosts files of every container (peers of user networks change together). */
+int hosts_refresh_all(struct net_ctx *ctx, struct berth_error **err);
+/* Write hosts (via refresh), resolv.conf and hostname of a new record. */
+int rec_write_files(struct net_ctx *ctx, const json_t *rec, struct berth_error **err);
+/* Public struct from a record. */
+struct net_container *rec_to_container(struct net_ctx *ctx, const json_t *rec);
+
+#endif

@@ -1,0 +1,366 @@
+/*
+ * handlers-blob.c - blob routes: GET/HEAD/DELETE /v2/<name>/blobs/<digest>
+ * and the upload protocol (POST, PATCH, PUT, GET, DELETE on
+ * /v2/<name>/blobs/uploads/...), including cross-repository mounts.
+ *
+ * Bodies stream into the session's data file as MHD hands them over; a chunk
+ * whose Content-Range or length lies is rolled back (truncate to where it
+ * began), so the stored prefix always matches the running digest.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+
+#include "common/util.h"
+#include "registry/server.h"
+
+#define UUID_HDR "Docker-Upload-UUID"
+
+static enum MHD_Result blob_unknown(struct req *r, const char *digest)
+{
+	return req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry", digest);
+}
+
+/* Parse "bytes=a-b", "bytes=a-", "bytes=-n" against size. 1 ok, 0 no header, -1 unsatisfiable. */
+static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end)
+{
+	if (!h)
+		return 0;
+	if (!startswith(h, "bytes="))
+		return -1;
+	const char *spec = h + 6;
+	const char *dash = strchr(spec, '-');
+	if (!dash || strchr(spec, ','))
+		return -1;
+	_cleanup_free_ char *a = xstrndup(spec, (size_t)(dash - spec));
+	const char *b = dash + 1;
+	uint64_t x, y;
+	if (!*a) {
+		if (parse_uint64(b, &y) < 0 || y == 0 || size == 0)
+			return -1;
+		*start = y >= size ? 0 : size - y;
+		*end = size - 1;
+		return 1;
+	}
+	if (parse_uint64(a, &x) < 0 || x >= size)
+		return -1;
+	if (!*b)
+		y = size - 1;
+	else if (parse_uint64(b, &y) < 0 || y < x)
+		return -1;
+	*start = x;
+	*end = MIN(y, size - 1);
+	return 1;
+}
+
+static enum MHD_Result blob_get(struct req *r, const char *repo, const char *digest)
+{
+	struct registry *reg = r->reg;
+	uint64_t size;
+	int fd = -1;
+	if (!store_repo_has_blob(reg->store, repo, digest, NULL)) {
+		if (!reg->cfg->proxy_url || proxy_fetch_blob(reg, repo, digest, NULL) < 0)
+			return blob_unknown(r, digest);
+	}
+	if (store_blob_open(reg->store, digest, &fd, &size) < 0)
+		return blob_unknown(r, digest);
+	uint64_t start = 0, end = size ? size - 1 : 0;
+	int rr = parse_range(req_header(r, "Range"), size, &start, &end);
+	char etag[DIGEST_STRING_MAX + 2], crange[96];
+	snprintf(etag, sizeof(etag), "\"%s\"", digest);
+	if (rr < 0) {
+		close(fd);
+		snprintf(crange, sizeof(crange), "bytes */%" PRIu64, size);
+		const char *h[] = { "Content-Range", crange, NULL };
+		static const char body[] =
+		    "{\"errors\":[{\"code\":\"RANGE_INVALID\",\"message\":\"range not satisfiable\"}]}\n";
+		return req_respond(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, "application/json", body,
+				   sizeof(body) - 1, h);
+	}
+	uint64_t len = rr > 0 ? end - start + 1 : size;
+	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, start);
+	if (!resp) {
+		close(fd);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+	if (r->method != M_HEAD)
+		r->bytes_out += len;
+	if (rr > 0)
+		snprintf(crange, sizeof(crange), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, start, end, size);
+	const char *h[] = { "Docker-Content-Digest",
+			    digest,
+			    "ETag",
+			    etag,
+			    "Accept-Ranges",
+			    "bytes",
+			    "Cache-Control",
+			    "max-age=31536000",
+			    "Content-Range",
+			    rr > 0 ? crange : NULL,
+			    NULL };
+	return req_respond_with(r, rr > 0 ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp, h);
+}
+
+enum MHD_Result handle_blob(struct req *r)
+{
+	const char *repo = r->route.name, *digest = r->route.ref;
+	enum MHD_Result ret;
+	if (r->method == M_GET || r->method == M_HEAD) {
+		if (!req_authorize(r, repo, REGISTRY_PULL, &ret))
+			return ret;
+		return blob_get(r, repo, digest);
+	}
+	if (r->method != M_DELETE)
+		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed", NULL);
+	if (!req_authorize(r, repo, REGISTRY_DELETE, &ret))
+		return ret;
+	if (!r->reg->cfg->delete_enabled)
+		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "deletes are disabled", NULL);
+	if (store_repo_unlink_blob(r->reg->store, repo, digest) < 0)
+		return blob_unknown(r, digest);
+	return req_respond(r, MHD_HTTP_ACCEPTED, NULL, NULL, 0, NULL);
+}
+
+/* 202 with the session's Location and Range (GET status, PATCH, POST). */
+static enum MHD_Result upload_status(struct req *r, unsigned status)
+{
+	char loc[600], range[48];
+	snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s", r->route.name, r->up->uuid);
+	snprintf(range, sizeof(range), "0-%" PRIu64, r->up->offset ? r->up->offset - 1 : 0);
+	const char *h[] = { "Location", loc, "Range", range, UUID_HDR, r->up->uuid, NULL };
+	return req_respond(r, status, NULL, NULL, 0, h);
+}
+
+static enum MHD_Result blob_created(struct req *r, const char *digest)
+{
+	char loc[600];
+	snprintf(loc, sizeof(loc), "/v2/%s/blobs/%s", r->route.name, digest);
+	const char *h[] = { "Location", loc, "Docker-Content-Digest", digest, NULL };
+	return req_respond(r, MHD_HTTP_CREATED, NULL, NULL, 0, h);
+}
+
+/*
+ * POST ?mount=<digest>&from=<repo>: link when the source has it. 1 = mounted
+ * (answered 201 on the last callback, keeping the connection alive), 0 = fall
+ * back to a session.
+ */
+static int try_mount(struct req *r)
+{
+	const char *digest = req_arg(r, "mount"), *from = req_arg(r, "from");
+	struct registry *reg = r->reg;
+	if (!digest || !digest_valid(digest))
+		return 0;
+	if (!from || !registry_name_valid(from) || !auth_allowed(reg->auth, &r->id, from, REGISTRY_PULL) ||
+	    !store_repo_has_blob(reg->store, from, digest, NULL))
+		return 0;
+	int lock = store_lock(reg->store, false, NULL);
+	if (lock < 0)
+		return 0;
+	int rr = store_repo_link_blob(reg->store, r->route.name, digest, NULL);
+	close(lock);
+	if (rr < 0)
+		return 0;
+	r->mounted = digest;
+	return 1;
+}
+
+/* Content-Range "a-b" (also "bytes a-b" and "bytes=a-b/total"). 1 parsed, 0 absent, -1 malformed. */
+static int parse_content_range(const char *h, uint64_t *a, uint64_t *b)
+{
+	if (!h)
+		return 0;
+	if (startswith(h, "bytes"))
+		h += 5;
+	while (*h == ' ' || *h == '=')
+		h++;
+	char tmp[64];
+	size_t n = strcspn(h, "/");
+	if (n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, h, n);
+	tmp[n] = '\0';
+	char *dash = strchr(tmp, '-');
+	if (!dash)
+		return -1;
+	*dash = '\0';
+	if (parse_uint64(tmp, a) < 0 || parse_uint64(dash + 1, b) < 0 || *b < *a)
+		return -1;
+	return 1;
+}
+
+static enum MHD_Result range_invalid(struct req *r)
+{
+	char range[48];
+	snprintf(range, sizeof(range), "0-%" PRIu64, r->up->offset ? r->up->offset - 1 : 0);
+	const char *h[] = { "Range", range, UUID_HDR, r->up->uuid, NULL };
+	static const char body[] = "{\"errors\":[{\"code\":\"BLOB_UPLOAD_INVALID\",\"message\":\"content "
+				   "range does not match upload offset\"}]}\n";
+	return req_respond(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, "application/json", body, sizeof(body) - 1, h);
+}
+
+/* Acquire the session named in the route and check Content-Range for a body. */
+static int upload_prepare_body(struct req *r, enum MHD_Result *ret)
+{
+	uint64_t a, b;
+	int rr = parse_content_range(req_header(r, "Content-Range"), &a, &b);
+	if (rr < 0) {
+		*ret = range_invalid(r);
+		return -1;
+	}
+	r->chunk_start = r->up->offset;
+	if (rr > 0) {
+		if (a != r->up->offset) {
+			*ret = range_invalid(r);
+			return -1;
+		}
+		r->range_end = (int64_t)b;
+		const char *cl = req_header(r, "Content-Length");
+		uint64_t len;
+		if (cl && (parse_uint64(cl, &len) < 0 || len != b - a + 1)) {
+			*ret = range_invalid(r);
+			return -1;
+		}
+	}
+	r->body = BODY_UPLOAD;
+	return 0;
+}
+
+static enum MHD_Result upload_acquire_route(struct req *r)
+{
+	int rr = upload_acquire(&r->reg->uploads, r->route.name, r->route.ref, &r->up);
+	if (rr == -EBUSY)
+		return req_error(r, MHD_HTTP_CONFLICT, "BLOB_UPLOAD_INVALID",
+				 "upload is busy with another request", NULL);
+	if (rr < 0)
+		return req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN",
+				 "blob upload unknown to registry", NULL);
+	return MHD_YES;
+}
+
+static enum MHD_Result upload_start(struct req *r)
+{
+	if (req_arg(r, "mount") && try_mount(r))
+		return MHD_YES;
+	const char *digest = req_arg(r, "digest");
+	if (digest && !digest_valid(digest))
+		return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest", digest);
+	struct berth_error *err = NULL;
+	int rr = upload_create(&r->reg->uploads, r->route.name, &r->up, &err);
+	berth_error_free(err);
+	if (rr == -EAGAIN)
+		return req_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS", "too many upload sessions",
+				 NULL);
+	if (rr < 0)
+		return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot create upload session",
+				 NULL);
+	if (digest) {
+		r->upload_monolithic = true;
+		r->body = BODY_UPLOAD;
+		r->chunk_start = 0;
+	}
+	return MHD_YES; /* answered in handle_upload_end, keeping the connection alive */
+}
+
+enum MHD_Result handle_upload_begin(struct req *r)
+{
+	enum MHD_Result ret;
+	if (!req_authorize(r, r->route.name, REGISTRY_PULL | REGISTRY_PUSH, &ret))
+		return ret;
+	if (r->route.kind == ROUTE_UPLOAD_START) {
+		if (r->method != M_POST)
+			return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+					 NULL);
+		return upload_start(r);
+	}
+	if (r->method != M_GET && r->method != M_PATCH && r->method != M_PUT && r->method != M_DELETE)
+		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed", NULL);
+	if ((ret = upload_acquire_route(r)) != MHD_YES || r->responded)
+		return ret;
+	if (r->method == M_GET)
+		return upload_status(r, MHD_HTTP_NO_CONTENT);
+	if (r->method == M_DELETE) {
+		upload_cancel(&r->reg->uploads, r->up);
+		r->up = NULL;
+		return req_respond(r, MHD_HTTP_NO_CONTENT, NULL, NULL, 0, NULL);
+	}
+	if (r->method == M_PUT) {
+		const char *digest = req_arg(r, "digest");
+		if (!digest || !digest_valid(digest))
+			return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+					 "missing or invalid digest", digest);
+	}
+	if (upload_prepare_body(r, &ret) < 0)
+		return ret;
+	return MHD_YES;
+}
+
+enum MHD_Result handle_upload_data(struct req *r, const char *data, size_t len)
+{
+	if (r->defer_status)
+		return MHD_YES; /* discarding after an error */
+	if (r->range_end >= 0 && r->up->offset + len > (uint64_t)r->range_end + 1) {
+		r->defer_status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
+		r->defer_code = "BLOB_UPLOAD_INVALID";
+		r->defer_msg = "body longer than its content range";
+		return MHD_YES;
+	}
+	if (r->up->offset + len > (uint64_t)r->reg->cfg->blob_max) {
+		r->defer_status = MHD_HTTP_CONTENT_TOO_LARGE;
+		r->defer_code = "SIZE_INVALID";
+		r->defer_msg = "blob exceeds storage.blob_max_size";
+		return MHD_YES;
+	}
+	if (upload_write(r->up, data, len) < 0)
+		return MHD_NO; /* disk error: drop the connection; the session stays consistent */
+	return MHD_YES;
+}
+
+static void rollback_chunk(struct req *r)
+{
+	r->up->offset = r->chunk_start;
+	upload_rollback(r->up);
+}
+
+static enum MHD_Result upload_finish_req(struct req *r, const char *digest)
+{
+	struct berth_error *err = NULL;
+	int rr = upload_finish(&r->reg->uploads, r->up, digest, &err);
+	berth_error_free(err);
+	if (rr == 0) {
+		r->up = NULL; /* freed by upload_finish */
+		return blob_created(r, digest);
+	}
+	upload_cancel(&r->reg->uploads, r->up);
+	r->up = NULL;
+	if (rr == -EBADMSG)
+		return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+				 "provided digest did not match uploaded content", digest);
+	return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot store blob", NULL);
+}
+
+enum MHD_Result handle_upload_end(struct req *r)
+{
+	if (r->mounted)
+		return blob_created(r, r->mounted);
+	if (!r->up)
+		return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "no upload session", NULL);
+	if (!r->defer_status && r->range_end >= 0 && r->up->offset != (uint64_t)r->range_end + 1) {
+		r->defer_status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
+		r->defer_code = "BLOB_UPLOAD_INVALID";
+		r->defer_msg = "body shorter than its content range";
+	}
+	if (r->defer_status) {
+		rollback_chunk(r);
+		if (r->upload_monolithic) { /* the session was only for this request */
+			upload_cancel(&r->reg->uploads, r->up);
+			r->up = NULL;
+			return req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
+		}
+		if (r->defer_status == MHD_HTTP_RANGE_NOT_SATISFIABLE)
+			return range_invalid(r);
+		return req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
+	}
+	if (r->upload_monolithic || r->method == M_PUT)
+		return upload_finish_req(r, req_arg(r, "digest"));
+	return upload_status(r, MHD_HTTP_ACCEPTED);
+}

@@ -1,0 +1,287 @@
+/*
+ * proxy.c - pull-through cache: on a local miss, fetch the manifest or blob
+ * from the configured upstream registry (libcurl), verify its digest, store
+ * it, and serve it as if it had been pushed.
+ *
+ * Trade-off: a cached tag is served locally until it is older than
+ * proxy.tag_ttl, then revalidated upstream (the cached copy is served when the
+ * upstream is unreachable); blobs are content-addressed and never go stale.
+ * Upstream auth: anonymous, Basic (proxy.username/password), or the
+ * distribution token flow (Bearer challenge -> realm, with those credentials).
+ */
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <limits.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "registry/manifest.h"
+#include "registry/server.h"
+
+#define PROXY_MANIFEST_ACCEPT \
+	"Accept: " MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST
+
+struct sink {
+	struct strbuf *buf; /* manifests: into memory (bounded) */
+	size_t max;
+	int fd; /* blobs: into a temp file */
+	struct digester *dg;
+	bool failed;
+	bool discard; /* body of a non-200 response (401 before a token retry, errors) */
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct sink *s = ud;
+	size_t n = size * nmemb;
+	if (s->discard)
+		return n;
+	if (s->buf) {
+		if (s->buf->len + n > s->max) {
+			s->failed = true;
+			return 0;
+		}
+		strbuf_add(s->buf, ptr, n);
+		return n;
+	}
+	if (fs_write_all(s->fd, ptr, n) < 0) {
+		s->failed = true;
+		return 0;
+	}
+	digester_update(s->dg, ptr, n);
+	return n;
+}
+
+struct resp_meta {
+	long status;
+	struct strbuf ct;   /* Content-Type of the final response */
+	struct strbuf chal; /* WWW-Authenticate of a 401 */
+	struct sink *sink;
+};
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	size_t n = size * nmemb;
+	struct resp_meta *m = ud;
+	if (n > 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+		/* a new response (redirects, 401 before the retry): only a 200 body is kept */
+		const char *sp = memchr(ptr, ' ', n);
+		m->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+		m->sink->discard = m->status != 200;
+		strbuf_reset(&m->ct);
+		return n;
+	}
+	struct strbuf *dst = NULL;
+	size_t skip = 0;
+	if (n > 13 && strncasecmp(ptr, "Content-Type:", 13) == 0)
+		dst = &m->ct, skip = 13;
+	else if (n > 17 && strncasecmp(ptr, "WWW-Authenticate:", 17) == 0)
+		dst = &m->chal, skip = 17;
+	if (dst && n - skip < 4096) {
+		strbuf_reset(dst);
+		const char *v = ptr + skip;
+		while (*v == ' ')
+			v++;
+		strbuf_add(dst, v, n - (size_t)(v - ptr));
+		strbuf_trim_trailing(dst);
+	}
+	return n;
+}
+
+/* Value of key="..." in a challenge, or NULL. Caller frees. */
+static char *chal_param(const char *chal, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = chal; (p = strstr(p, key)); p += kl) {
+		if ((p != chal && p[-1] != ' ' && p[-1] != ',') || strncmp(p + kl, "=\"", 2) != 0)
+			continue;
+		const char *v = p + kl + 2, *end = strchr(v, '"');
+		return end ? xstrndup(v, (size_t)(end - v)) : NULL;
+	}
+	return NULL;
+}
+
+static CURL *proxy_handle(struct registry *reg, const char *url, struct curl_slist *hdrs, void *wdata,
+			  struct resp_meta *meta)
+{
+	CURL *h = curl_easy_init();
+	if (!h)
+		return NULL;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, wdata);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, meta);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	return h;
+}
+
+/* Distribution token flow against the upstream: GET realm?service=&scope= (Basic if configured). */
+static char *upstream_token(struct registry *reg, const char *chal, const char *repo)
+{
+	const struct registry_config *c = reg->cfg;
+	_cleanup_free_ char *realm = chal_param(chal, "realm"), *service = chal_param(chal, "service");
+	if (!realm || strncasecmp(chal, "Bearer ", 7) != 0)
+		return NULL;
+	CURL *h = curl_easy_init();
+	if (!h)
+		return NULL;
+	_cleanup_free_ char *svc = service ? curl_easy_escape(h, service, 0) : NULL;
+	_cleanup_free_ char *scope_raw = xasprintf("repository:%s:pull", repo);
+	char *scope = curl_easy_escape(h, scope_raw, 0);
+	_cleanup_free_ char *url = xasprintf("%s%sscope=%s%s%s", realm, strchr(realm, '?') ? "&" : "?", scope,
+					     svc ? "&service=" : "", svc ? svc : "");
+	curl_free(scope);
+	curl_easy_cleanup(h);
+	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
+	struct sink sink = { .buf = &body, .max = 1 << 16, .fd = -1 };
+	struct resp_meta meta = { .ct = STRBUF_INIT, .chal = STRBUF_INIT, .sink = &sink };
+	h = proxy_handle(reg, url, NULL, &sink, &meta);
+	if (!h)
+		return NULL;
+	if (c->proxy_user) {
+		curl_easy_setopt(h, CURLOPT_USERNAME, c->proxy_user);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, c->proxy_password ? c->proxy_password : "");
+	}
+	CURLcode cc = curl_easy_perform(h);
+	curl_easy_cleanup(h);
+	strbuf_release(&meta.ct);
+	strbuf_release(&meta.chal);
+	_cleanup_json_ json_t *j = NULL;
+	if (cc != CURLE_OK || meta.status != 200 || json_parse(body.buf, body.len, "token", &j, NULL) < 0)
+		return NULL;
+	const char *tok = json_string_value(json_object_get(j, "token"));
+	if (!tok)
+		tok = json_string_value(json_object_get(j, "access_token"));
+	return tok && !strpbrk(tok, "\r\n") ? xstrdup(tok) : NULL;
+}
+
+static int proxy_get(struct registry *reg, const char *repo, const char *path, struct sink *sink,
+		     struct strbuf *ct, struct berth_error **err)
+{
+	const struct registry_config *c = reg->cfg;
+	_cleanup_free_ char *url = xasprintf("%s%s", c->proxy_url, path);
+	_cleanup_free_ char *bearer = NULL;
+	struct resp_meta meta = { .ct = STRBUF_INIT, .chal = STRBUF_INIT, .sink = sink };
+	CURLcode cc = CURLE_OK;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct curl_slist *hdrs = curl_slist_append(NULL, PROXY_MANIFEST_ACCEPT);
+		_cleanup_free_ char *authz = bearer ? xasprintf("Authorization: Bearer %s", bearer) : NULL;
+		if (authz)
+			hdrs = curl_slist_append(hdrs, authz);
+		CURL *h = proxy_handle(reg, url, hdrs, sink, &meta);
+		if (!h) {
+			curl_slist_free_all(hdrs);
+			return berth_error_msg(err, ENOMEM, "initialize curl failed");
+		}
+		if (c->proxy_user && !bearer) {
+			curl_easy_setopt(h, CURLOPT_USERNAME, c->proxy_user);
+			curl_easy_setopt(h, CURLOPT_PASSWORD, c->proxy_password ? c->proxy_password : "");
+		}
+		cc = curl_easy_perform(h);
+		curl_easy_cleanup(h);
+		curl_slist_free_all(hdrs);
+		atomic_fetch_add(&reg->metrics.proxy_fetches, 1);
+		if (cc != CURLE_OK || meta.status != 401 || bearer ||
+		    !(bearer = upstream_token(reg, meta.chal.buf, repo)))
+			break;
+	}
+	strbuf_reset(ct);
+	strbuf_addstr(ct, meta.ct.buf);
+	strbuf_release(&meta.ct);
+	strbuf_release(&meta.chal);
+	if (cc != CURLE_OK || sink->failed)
+		return berth_error_msg(err, EIO, "fetch '%s' from upstream: %s", path,
+				       curl_easy_strerror(cc));
+	if (meta.status != 200)
+		return berth_error_msg(err, ENOENT, "fetch '%s' from upstream: HTTP %ld", path, meta.status);
+	return 0;
+}
+
+int proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
+			 struct berth_error **err)
+{
+	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT, ct = STRBUF_INIT;
+	struct sink sink = { .buf = &body, .max = (size_t)reg->cfg->manifest_max, .fd = -1 };
+	_cleanup_free_ char *path = xasprintf("/v2/%s/manifests/%s", repo, ref);
+	int r = proxy_get(reg, repo, path, &sink, &ct, err);
+	if (r < 0)
+		return r;
+	char digest[DIGEST_STRING_MAX];
+	bool by_digest = strchr(ref, ':') != NULL;
+	enum digest_algo algo = DIGEST_SHA256;
+	if (by_digest)
+		digest_parse(ref, &algo, NULL, NULL);
+	digest_buffer(algo, body.buf, body.len, digest);
+	if (by_digest && !streq(digest, ref))
+		return berth_error_msg(err, EBADMSG, "upstream manifest digest mismatch for '%s'", ref);
+	struct manifest_info m;
+	if ((r = registry_manifest_parse(ct.buf, body.buf, body.len, &m, err)) < 0)
+		return r;
+	struct manifest_put p = { .repo = repo,
+				  .tag = by_digest ? NULL : ref,
+				  .digest = digest,
+				  .media_type = m.media_type,
+				  .subject = m.subject[0] ? m.subject : NULL,
+				  .artifact_type = m.artifact_type,
+				  .annotations = m.annotations,
+				  .data = body.buf,
+				  .len = body.len };
+	int lock = store_lock(reg->store, false, err);
+	if (lock >= 0) {
+		r = store_manifest_put(reg->store, &p, err);
+		close(lock);
+	} else {
+		r = lock;
+	}
+	manifest_info_done(&m);
+	if (r == 0)
+		memcpy(ret_digest, digest, strlen(digest) + 1);
+	return r;
+}
+
+int proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest, struct berth_error **err)
+{
+	enum digest_algo algo;
+	int r = digest_parse(digest, &algo, NULL, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *hex = random_hex(16);
+	_cleanup_free_ char *tmp = xasprintf("uploads/proxy-%s", hex);
+	_cleanup_close_ int fd =
+	    openat(reg->store->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return berth_error_errno(err, "create proxy temp file");
+	_cleanup_strbuf_ struct strbuf ct = STRBUF_INIT;
+	_cleanup_digester_ struct digester *dg = digester_new(algo);
+	struct sink sink = { .fd = fd, .dg = dg };
+	_cleanup_free_ char *path = xasprintf("/v2/%s/blobs/%s", repo, digest);
+	char actual[DIGEST_STRING_MAX];
+	r = proxy_get(reg, repo, path, &sink, &ct, err);
+	if (r == 0) {
+		digester_final(dg, actual);
+		if (!streq(actual, digest))
+			r = berth_error_msg(err, EBADMSG, "upstream blob digest mismatch for '%s'", digest);
+	}
+	struct stat st;
+	if (r == 0 && (fsync(fd) < 0 || fstat(fd, &st) < 0))
+		r = berth_error_errno(err, "sync proxy blob");
+	if (r == 0) {
+		int lock = store_lock(reg->store, false, err);
+		r = lock < 0 ? lock : store_blob_commit(reg->store, tmp, digest, (uint64_t)st.st_size, err);
+		if (r == 0)
+			r = store_repo_link_blob(reg->store, repo, digest, err);
+		if (lock >= 0)
+			close(lock);
+	}
+	if (r < 0)
+		unlinkat(reg->store->rootfd, tmp, 0);
+	return r;
+}

@@ -1,0 +1,120 @@
+/*
+ * server.h - private to src/registry: the running registry and the per-request
+ * context shared by server.c (HTTP plumbing) and the handlers-*.c files.
+ *
+ * One `struct req` is allocated per request (the only per-request heap
+ * allocation besides response objects) and freed by MHD's completion callback.
+ */
+#ifndef BERTH_REGISTRY_SERVER_H
+#define BERTH_REGISTRY_SERVER_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "common/strbuf.h"
+#include "registry/auth.h"
+#include "registry/config.h"
+#include "registry/route.h"
+#include "registry/storage.h"
+#include "registry/upload.h"
+
+struct registry_metrics {
+	_Atomic uint64_t requests[_ROUTE_MAX][6]; /* by route and status class (1xx..5xx, other) */
+	_Atomic uint64_t bytes_in, bytes_out;
+	_Atomic uint64_t in_flight;
+	_Atomic uint64_t proxy_fetches;
+};
+
+struct registry {
+	struct registry_config *cfg;
+	struct registry_store *store;
+	struct upload_table uploads;
+	struct registry_auth *auth;
+	struct registry_metrics metrics;
+	struct MHD_Daemon *daemon;
+	uint16_t port;
+	pthread_mutex_t drain_lock;
+	pthread_cond_t drain_cond;
+};
+
+enum req_method { M_OTHER = 0, M_GET, M_HEAD, M_PUT, M_POST, M_PATCH, M_DELETE };
+
+enum body_mode {
+	BODY_NONE = 0, /* ignore (discard) any body */
+	BODY_BUFFER,   /* collect into req->buf up to req->buf_max */
+	BODY_UPLOAD,   /* stream into req->up */
+};
+
+struct req {
+	struct registry *reg;
+	struct MHD_Connection *conn;
+	struct route route;
+	enum req_method method;
+	const char *method_name;
+	const char *url;
+	enum body_mode body;
+	struct strbuf buf;
+	size_t buf_max;
+	bool overflow;          /* body exceeded buf_max */
+	struct upload *up;      /* acquired upload session */
+	uint64_t chunk_start;   /* upload offset when this request began */
+	int64_t range_end;      /* Content-Range end (inclusive), or -1 */
+	bool upload_monolithic; /* POST ?digest=: finish when the body ends */
+	const char *mounted;    /* POST ?mount=: the linked digest (MHD-owned query string) */
+	bool responded;
+	bool begin_deferred;   /* dispatch_begin() runs on the second callback */
+	unsigned defer_status; /* an error found while reading the body, answered at its end */
+	const char *defer_code;
+	const char *defer_msg;
+	unsigned status;
+	uint64_t bytes_in, bytes_out;
+	struct auth_identity id;
+	struct timespec start;
+};
+
+/* Queue a response. body is copied; headers is a NULL-terminated list of name, value pairs. */
+enum MHD_Result req_respond(struct req *r, unsigned status, const char *content_type, const void *body,
+			    size_t len, const char *const *headers);
+/* Queue a prepared response (takes ownership). */
+enum MHD_Result req_respond_with(struct req *r, unsigned status, struct MHD_Response *resp,
+				 const char *const *headers);
+/* The spec's JSON error body: {"errors":[{"code":..,"message":..,"detail":..}]}. detail may be NULL. */
+enum MHD_Result req_error(struct req *r, unsigned status, const char *code, const char *message,
+			  const char *detail);
+/* 401 with a WWW-Authenticate challenge for repo/actions (repo may be NULL). */
+enum MHD_Result req_unauthorized(struct req *r, const char *repo, unsigned actions);
+
+const char *req_header(struct req *r, const char *name);
+const char *req_arg(struct req *r, const char *name);
+
+/* Check that the caller may do `actions` on repo; queues 401/403 and returns false otherwise. */
+bool req_authorize(struct req *r, const char *repo, unsigned actions, enum MHD_Result *ret);
+
+/* Handlers: called on the first callback (headers) and, for bodies, on the last. */
+enum MHD_Result handle_blob(struct req *r);
+enum MHD_Result handle_upload_begin(struct req *r);
+enum MHD_Result handle_upload_data(struct req *r, const char *data, size_t len);
+enum MHD_Result handle_upload_end(struct req *r);
+enum MHD_Result handle_manifest_begin(struct req *r);
+enum MHD_Result handle_manifest_end(struct req *r);
+enum MHD_Result handle_tags(struct req *r);
+enum MHD_Result handle_catalog(struct req *r);
+enum MHD_Result handle_referrers(struct req *r);
+enum MHD_Result handle_token(struct req *r);
+enum MHD_Result handle_metrics(struct req *r);
+
+/* Pull-through cache: fetch a missing manifest/blob from the upstream into the store. */
+int proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
+			 struct berth_error **err);
+int proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest, struct berth_error **err);
+
+/* Build "<prefix>?n=<n>&last=<last>" paginated JSON lists (tags, catalog). */
+enum MHD_Result req_paginated_list(struct req *r, const char *key, const char *name, char **items,
+				   const char *link_base);
+
+/* Lifecycle (server.c). */
+int registry_init(struct registry *reg, struct registry_config *cfg, struct berth_error **err);
+void registry_done(struct registry *reg);
+
+#endif

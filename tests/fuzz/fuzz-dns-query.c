@@ -1,0 +1,20 @@
+/* fuzz-dns-query.c - DNS queries from containers are hostile input for the embedded resolver. */
+#include "net/internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size > 4096)
+		return 0;
+	struct dns_query q;
+	struct berth_error *e = NULL;
+	if (dns_parse_query(data, size, &q, &e) == 0) {
+		uint8_t out[1232];
+		uint32_t addrs[3] = { 1, 2, 3 };
+		dns_build_reply(data, &q, 0, addrs, 3, out, sizeof(out));
+		dns_build_reply(data, &q, 3, NULL, 0, out, 16);
+	}
+	berth_error_free(e);
+	return 0;
+}

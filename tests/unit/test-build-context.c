@@ -1,0 +1,353 @@
+/* test-build-context.c - build context: directory walk, .dockerignore,
+ * context tars, COPY source resolution and content hashes. */
+#include "unit.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "build/context.h"
+#include "common/fs.h"
+
+static char *tmp;
+
+static void put(const char *rel, const char *content, mode_t mode)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", tmp, rel);
+	_cleanup_free_ char *dir = xstrdup(p);
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(fs_mkdir_p(dir, 0755, NULL), 0);
+	assert_int_equal(fs_write_file_atomic(p, content, strlen(content), mode, NULL), 0);
+	assert_int_equal(chmod(p, mode), 0);
+}
+
+static int setup(void **state)
+{
+	tmp = unit_tmpdir();
+	put("Dockerfile", "FROM scratch\n", 0644);
+	put(".dockerignore", "*.log\nsecret/\nDockerfile\n.dockerignore\n!keep/x.log\n", 0644);
+	put("a.txt", "A", 0644);
+	put("b.txt", "B", 0600);
+	put("run.sh", "#!/bin/sh\n", 0755);
+	put("debug.log", "noise", 0644);
+	put("keep/x.log", "kept", 0644);
+	put("secret/key", "k", 0600);
+	put("src/main.c", "int main;", 0644);
+	put("src/lib/util.c", "util", 0644);
+	put("src/lib/util.h", "h", 0644);
+	put("src-other/x", "x", 0644);
+	_cleanup_free_ char *l = xasprintf("%s/link", tmp);
+	assert_int_equal(symlink("a.txt", l), 0);
+	_cleanup_free_ char *l2 = xasprintf("%s/srclink", tmp), *l3 = xasprintf("%s/src/up", tmp);
+	assert_int_equal(symlink("/src/lib", l2), 0);
+	assert_int_equal(symlink("../../../../a.txt", l3), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fs_rm_rf(tmp, NULL);
+	free(tmp);
+	return 0;
+}
+
+static struct build_context *open_ctx(void)
+{
+	struct build_context *ctx = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (build_context_open_dir(tmp, "Dockerfile", &ctx, &err) < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		fail_msg("open context: %s", m);
+	}
+	return ctx;
+}
+
+static void test_walk_applies_dockerignore(void **state)
+{
+	_cleanup_context_ struct build_context *ctx = open_ctx();
+	assert_non_null(build_context_lookup(ctx, "a.txt", true));
+	assert_null(build_context_lookup(ctx, "debug.log", false));
+	assert_null(build_context_lookup(ctx, "secret", false));
+	assert_null(build_context_lookup(ctx, "secret/key", false));
+	assert_non_null(build_context_lookup(ctx, "keep/x.log", true));
+	struct ctx_entry *l = build_context_lookup(ctx, "link", true);
+	assert_non_null(l);
+	assert_true(S_ISLNK(l->mode));
+	assert_string_equal(l->link, "a.txt");
+	/* ignored build files are kept for the builder but hidden from COPY */
+	struct ctx_entry *d = build_context_lookup(ctx, "Dockerfile", false);
+	assert_non_null(d);
+	assert_true(d->build_only);
+	assert_null(build_context_lookup(ctx, "Dockerfile", true));
+	assert_non_null(build_context_lookup(ctx, ".dockerignore", false));
+	assert_int_equal(build_context_lookup(ctx, "b.txt", true)->mode & 07777, 0600);
+	assert_int_equal(build_context_lookup(ctx, "b.txt", true)->uid, 0);
+	for (size_t i = 1; i < ctx->n; i++)
+		assert_true(strcmp(ctx->e[i - 1].path, ctx->e[i].path) < 0);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(build_context_read(ctx, "Dockerfile", 1024, &sb, NULL), 0);
+	assert_string_equal(sb.buf, "FROM scratch\n");
+}
+
+static size_t resolve(struct build_context *ctx, const char *const *srcs, const char *const *excl,
+		      struct ctx_match **m, const char *want_err)
+{
+	size_t n = 0;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = build_context_resolve(ctx, (char *const *)srcs, (char *const *)excl, m, &n, &err);
+	_cleanup_free_ char *msg = berth_error_string(err);
+	if (want_err) {
+		assert_true(r < 0);
+		if (!strstr(msg, want_err))
+			fail_msg("error '%s' lacks '%s'", msg, want_err);
+		return 0;
+	}
+	if (r < 0)
+		fail_msg("resolve: %s", msg);
+	return n;
+}
+
+static bool has(struct ctx_match *m, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(m[i].path, path))
+			return true;
+	return false;
+}
+
+static void test_resolve_sources(void **state)
+{
+	_cleanup_context_ struct build_context *ctx = open_ctx();
+	struct ctx_match *m = NULL;
+	size_t n = resolve(ctx, (const char *[]){ "src", NULL }, NULL, &m, NULL);
+	assert_int_equal(n, 6); /* src, src/lib, src/lib/util.c, src/lib/util.h, src/main.c, src/up */
+	assert_string_equal(m[0].rel, "");
+	assert_true(has(m, n, "src/lib/util.h"));
+	assert_false(has(m, n, "src-other/x"));
+	ctx_matches_free(m, n);
+	n = resolve(ctx, (const char *[]){ "/src/lib/../main.c", "*.txt", NULL }, NULL, &m, NULL);
+	assert_int_equal(n, 3);
+	assert_true(has(m, n, "src/main.c") && has(m, n, "a.txt") && has(m, n, "b.txt"));
+	assert_int_equal(m[2].source, 1);
+	ctx_matches_free(m, n);
+	n = resolve(ctx, (const char *[]){ "src", NULL }, (const char *[]){ "**/*.h", NULL }, &m, NULL);
+	assert_int_equal(n, 5);
+	assert_false(has(m, n, "src/lib/util.h"));
+	ctx_matches_free(m, n);
+	n = resolve(ctx, (const char *[]){ ".", NULL }, NULL, &m, NULL);
+	assert_false(has(m, n, "Dockerfile"));
+	assert_false(has(m, n, "debug.log"));
+	assert_true(has(m, n, "keep/x.log"));
+	ctx_matches_free(m, n);
+	n = resolve(ctx, (const char *[]){ "s?c/*/util.?", NULL }, NULL, &m, NULL);
+	assert_int_equal(n, 2);
+	ctx_matches_free(m, n);
+	resolve(ctx, (const char *[]){ "../etc/passwd", NULL }, NULL, &m,
+		"forbidden path outside the build context: '../etc/passwd'");
+	resolve(ctx, (const char *[]){ "a/../../x", NULL }, NULL, &m,
+		"forbidden path outside the build context");
+	resolve(ctx, (const char *[]){ "nope", NULL }, NULL, &m, "'nope': not found in build context");
+	resolve(ctx, (const char *[]){ "*.none", NULL }, NULL, &m, "no source files were specified");
+	resolve(ctx, (const char *[]){ "Dockerfile", NULL }, NULL, &m, "not found");
+	resolve(ctx, (const char *[]){ "secret/key", NULL }, NULL, &m, "not found");
+	resolve(ctx, (const char *[]){ "[", NULL }, NULL, &m, "syntax error in pattern");
+	/* symlinks in sources are followed inside the context */
+	n = resolve(ctx, (const char *[]){ "srclink/util.c", "link", "src/up", NULL }, NULL, &m, NULL);
+	assert_int_equal(n, 3);
+	assert_string_equal(m[0].path, "src/lib/util.c");
+	assert_string_equal(m[1].path, "a.txt");
+	assert_string_equal(m[2].path, "a.txt"); /* ".." stops at the context root */
+	ctx_matches_free(m, n);
+	n = resolve(ctx, (const char *[]){ "srclink", NULL }, NULL, &m, NULL);
+	assert_int_equal(n, 3);
+	assert_true(has(m, n, "src/lib/util.h"));
+	ctx_matches_free(m, n);
+}
+
+static void hash_of(struct build_context *ctx, const char *src, char out[DIGEST_STRING_MAX])
+{
+	struct ctx_match *m = NULL;
+	size_t n = resolve(ctx, (const char *[]){ src, NULL }, NULL, &m, NULL);
+	assert_int_equal(build_context_hash(ctx, m, n, out, NULL), 0);
+	ctx_matches_free(m, n);
+}
+
+static void test_content_hash(void **state)
+{
+	char h1[DIGEST_STRING_MAX], h2[DIGEST_STRING_MAX], h3[DIGEST_STRING_MAX], h4[DIGEST_STRING_MAX];
+	{
+		_cleanup_context_ struct build_context *ctx = open_ctx();
+		hash_of(ctx, "src", h1);
+		hash_of(ctx, "src", h2);
+		assert_string_equal(h1, h2);
+	}
+	/* mtime does not count */
+	_cleanup_free_ char *p = xasprintf("%s/src/main.c", tmp);
+	struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	{
+		_cleanup_context_ struct build_context *ctx = open_ctx();
+		hash_of(ctx, "src", h3);
+		assert_string_equal(h1, h3);
+	}
+	/* mode and content do */
+	assert_int_equal(chmod(p, 0600), 0);
+	{
+		_cleanup_context_ struct build_context *ctx = open_ctx();
+		hash_of(ctx, "src", h4);
+		assert_string_not_equal(h1, h4);
+	}
+	assert_int_equal(chmod(p, 0644), 0);
+	put("src/main.c", "int main2;", 0644);
+	{
+		_cleanup_context_ struct build_context *ctx = open_ctx();
+		hash_of(ctx, "src", h4);
+		assert_string_not_equal(h1, h4);
+	}
+	put("src/main.c", "int main;", 0644);
+	{
+		_cleanup_context_ struct build_context *ctx = open_ctx();
+		hash_of(ctx, "src", h4);
+		assert_string_equal(h1, h4);
+		hash_of(ctx, "src-other", h4);
+		assert_string_not_equal(h1, h4);
+	}
+}
+
+struct tar_entry {
+	const char *name;
+	mode_t type;
+	const char *data; /* content, link target */
+	unsigned uid;
+};
+
+static int write_tar(const struct tar_entry *e, size_t n, bool gzip)
+{
+	char path[] = "/tmp/berth-unit-tar-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	if (gzip)
+		archive_write_add_filter_gzip(a);
+	assert_int_equal(archive_write_open_fd(a, fd), ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *ae = archive_entry_new();
+		archive_entry_set_pathname(ae, e[i].name);
+		archive_entry_set_uid(ae, e[i].uid);
+		if (e[i].type == AE_IFLNK) {
+			archive_entry_set_filetype(ae, AE_IFLNK);
+			archive_entry_set_perm(ae, 0777);
+			archive_entry_set_symlink(ae, e[i].data);
+		} else if (e[i].type == 0) {
+			archive_entry_set_filetype(ae, AE_IFREG);
+			archive_entry_set_hardlink(ae, e[i].data);
+		} else {
+			archive_entry_set_filetype(ae, e[i].type);
+			archive_entry_set_perm(ae, e[i].type == AE_IFDIR ? 0755 : 0640);
+			archive_entry_set_size(ae, e[i].data ? (la_int64_t)strlen(e[i].data) : 0);
+		}
+		assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
+		if (e[i].type == AE_IFREG && e[i].data)
+			archive_write_data(a, e[i].data, strlen(e[i].data));
+		archive_entry_free(ae);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	lseek(fd, 0, SEEK_SET);
+	return fd;
+}
+
+static void test_tar_context(void **state)
+{
+	const struct tar_entry entries[] = {
+		{ "./Dockerfile", AE_IFREG, "FROM scratch\nCOPY . /\n", 0 },
+		{ ".dockerignore", AE_IFREG, "**/*.tmp\n", 0 },
+		{ "dir/", AE_IFDIR, NULL, 0 },
+		{ "dir/file", AE_IFREG, "hello", 1000 },
+		{ "dir/junk.tmp", AE_IFREG, "x", 0 },
+		{ "/abs/file", AE_IFREG, "abs", 0 },
+		{ "dir/link", AE_IFLNK, "/etc/passwd", 0 },
+		{ "dir/hard", 0, "dir/file", 0 },
+	};
+	for (int gz = 0; gz < 2; gz++) {
+		_cleanup_close_ int fd = write_tar(entries, ARRAY_SIZE(entries), gz);
+		struct build_context *ctx = NULL;
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (build_context_open_tar(fd, NULL, "Dockerfile", &ctx, &err) < 0) {
+			_cleanup_free_ char *m = berth_error_string(err);
+			fail_msg("tar: %s", m);
+		}
+		_cleanup_free_ char *root = xstrdup(ctx->root);
+		struct ctx_entry *f = build_context_lookup(ctx, "dir/file", true);
+		assert_non_null(f);
+		assert_int_equal(f->uid, 1000);
+		assert_int_equal(f->mode & 07777, 0640);
+		assert_null(build_context_lookup(ctx, "dir/junk.tmp", false));
+		assert_non_null(build_context_lookup(ctx, "abs/file", true));
+		assert_string_equal(build_context_lookup(ctx, "dir/link", true)->link, "/etc/passwd");
+		assert_int_equal(build_context_lookup(ctx, "dir/hard", true)->size, 5);
+		ctx = build_context_free(ctx);
+		assert_int_equal(access(root, F_OK), -1); /* the private extraction is removed */
+	}
+}
+
+static void test_tar_escape_is_rejected(void **state)
+{
+	const struct tar_entry evil[] = { { "a/../../evil", AE_IFREG, "x", 0 } };
+	_cleanup_close_ int fd = write_tar(evil, 1, false);
+	struct build_context *ctx = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	assert_int_equal(build_context_open_tar(fd, NULL, NULL, &ctx, &err), -EPERM);
+	_cleanup_free_ char *m = berth_error_string(err);
+	assert_non_null(strstr(m, "escapes the build context"));
+	assert_int_equal(access("/tmp/evil", F_OK), -1);
+	/* a symlink may point anywhere, but writing through it stays inside */
+	const struct tar_entry through[] = { { "l", AE_IFLNK, "/tmp", 0 },
+					     { "l/berth-unit-through", AE_IFREG, "x", 0 } };
+	_cleanup_close_ int fd2 = write_tar(through, 2, false);
+	_cleanup_context_ struct build_context *ctx2 = NULL;
+	build_context_open_tar(fd2, NULL, NULL, &ctx2, NULL);
+	assert_int_equal(access("/tmp/berth-unit-through", F_OK), -1);
+}
+
+static void test_garbage_tar(void **state)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "this is not a tar archive at all, just text\n", 44), 44);
+	close(p[1]);
+	struct build_context *ctx = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	assert_true(build_context_open_tar(p[0], NULL, NULL, &ctx, &err) < 0);
+	close(p[0]);
+	assert_null(ctx);
+}
+
+static void test_dockerfile_specific_ignore_file(void **state)
+{
+	put("sub/app.Dockerfile", "FROM scratch\n", 0644);
+	put("sub/app.Dockerfile.dockerignore", "a.txt\n", 0644);
+	_cleanup_context_ struct build_context *ctx = NULL;
+	assert_int_equal(build_context_open_dir(tmp, "sub/app.Dockerfile", &ctx, NULL), 0);
+	assert_null(build_context_lookup(ctx, "a.txt", false));         /* from the specific file */
+	assert_non_null(build_context_lookup(ctx, "debug.log", false)); /* .dockerignore is not used */
+	_cleanup_free_ char *p1 = xasprintf("%s/sub", tmp);
+	fs_rm_rf(p1, NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_walk_applies_dockerignore),
+		cmocka_unit_test(test_resolve_sources),
+		cmocka_unit_test(test_content_hash),
+		cmocka_unit_test(test_tar_context),
+		cmocka_unit_test(test_tar_escape_is_rejected),
+		cmocka_unit_test(test_garbage_tar),
+		cmocka_unit_test(test_dockerfile_specific_ignore_file),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

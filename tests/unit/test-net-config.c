@@ -1,0 +1,363 @@
+/*
+ * Unit tests for network CRUD, container prepare/teardown with the real CNI
+ * plugins, gc and the Docker API shapes. Needs root: the whole test process
+ * first moves into a private network namespace, so iptables and bridges it
+ * creates vanish with it.
+ */
+#include <net/if.h>
+#include <sched.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "unit.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "net/internal.h"
+
+struct fixture {
+	char *dir;
+	struct net_ctx *ctx;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	f->dir = unit_tmpdir();
+	_cleanup_free_ char *root = xasprintf("%s/root", f->dir), *run = xasprintf("%s/run", f->dir);
+	struct net_config cfg = { .root = root, .exec_root = run };
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = net_ctx_open(&cfg, &f->ctx, &err);
+	if (r < 0)
+		berth_error_print(err, "setup");
+	assert_int_equal(r, 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	net_gc(f->ctx, NULL, NULL, NULL);
+	net_ctx_free(f->ctx);
+	fs_rm_rf(f->dir, NULL);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static int create(struct fixture *f, const char *name, const char *subnet, struct berth_error **err)
+{
+	struct net_create_opts o = { .name = name, .subnet = subnet };
+	return net_network_create(f->ctx, &o, NULL, err);
+}
+
+static void test_default_networks(void **state)
+{
+	struct fixture *f = *state;
+	struct net_network **v = NULL;
+	assert_int_equal(net_network_list(f->ctx, &v, NULL), 0);
+	assert_string_equal(v[0]->name, "bridge");
+	assert_string_equal(v[0]->bridge, "berth0");
+	assert_string_equal(v[0]->subnet, "172.17.0.0/16"); /* a fresh netns has no routes */
+	assert_string_equal(v[0]->gateway, "172.17.0.1");
+	assert_string_equal(v[1]->name, "host");
+	assert_string_equal(v[2]->name, "none");
+	assert_null(v[3]);
+	net_network_list_free(v);
+}
+
+static void test_create_validation(void **state)
+{
+	struct fixture *f = *state;
+	struct {
+		struct net_create_opts o;
+		int code;
+		const char *msg;
+	} cases[] = {
+		{ { .name = "a", .subnet = "10.5.0.0/33" }, -EINVAL, "invalid subnet '10.5.0.0/33'" },
+		{ { .name = "a", .subnet = "10.5.0.1/24" }, -EINVAL, "host bits set" },
+		{ { .name = "a", .subnet = "10.5.0.0/24", .gateway = "10.6.0.1" },
+		  -EINVAL,
+		  "invalid gateway" },
+		{ { .name = "a", .subnet = "10.5.0.0/24", .ip_range = "10.5.1.0/25" },
+		  -EINVAL,
+		  "not inside" },
+		{ { .name = "a", .gateway = "10.5.0.1" }, -EINVAL, "need --subnet" },
+		{ { .name = "bad name" }, -EINVAL, "invalid network name" },
+		{ { .name = "host" }, -EPERM, "reserved" },
+		{ { .name = "a", .driver = "overlay" }, -EOPNOTSUPP, "not supported" },
+		{ { .name = "a", .subnet = "172.17.5.0/24" }, -EEXIST, "overlaps with network 'bridge'" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		_cleanup_error_ struct berth_error *err = NULL;
+		assert_int_equal(net_network_create(f->ctx, &cases[i].o, NULL, &err), cases[i].code);
+		_cleanup_free_ char *msg = berth_error_string(err);
+		if (!strstr(msg, cases[i].msg))
+			fail_msg("case %zu: '%s' lacks '%s'", i, msg, cases[i].msg);
+	}
+	struct net_network **v = NULL;
+	assert_int_equal(net_network_list(f->ctx, &v, NULL), 0);
+	assert_null(v[3]); /* nothing left behind */
+	net_network_list_free(v);
+}
+
+static void test_create_get_remove_prune(void **state)
+{
+	struct fixture *f = *state;
+	const char *labels[] = { "team=a", NULL };
+	struct net_create_opts o = { .name = "n1",
+				     .subnet = "10.5.0.0/24",
+				     .ip_range = "10.5.0.128/25",
+				     .internal = true,
+				     .labels = labels };
+	_cleanup_(net_network_freep) struct net_network *n = NULL, *g = NULL;
+	assert_int_equal(net_network_create(f->ctx, &o, &n, NULL), 0);
+	assert_string_equal(n->gateway, "10.5.0.1");
+	assert_int_equal(strlen(n->bridge), 15);
+	assert_int_equal(create(f, "n1", "10.6.0.0/24", NULL), -EEXIST);
+	assert_int_equal(create(f, "n2", "10.5.0.0/16", NULL), -EEXIST);
+	assert_int_equal(create(f, "auto", NULL, NULL), 0);
+	assert_int_equal(net_network_get(f->ctx, "auto", &g, NULL), 0);
+	assert_string_equal(g->subnet, "172.18.0.0/16");
+	net_network_free(g);
+	assert_int_equal(net_network_get(f->ctx, n->id, &g, NULL), 0);
+	assert_string_equal(g->name, "n1");
+	assert_true(g->internal);
+	assert_string_equal(g->labels[0], "team=a");
+	assert_int_equal(net_network_get(f->ctx, "nosuch", NULL, NULL), -ENOENT);
+	json_auto_t *api = net_api_network(f->ctx, g, true);
+	assert_string_equal(json_string_value(json_object_get(api, "Name")), "n1");
+	assert_true(json_is_true(json_object_get(api, "Internal")));
+	json_t *cfg = json_array_get(json_object_get(json_object_get(api, "IPAM"), "Config"), 0);
+	assert_string_equal(json_string_value(json_object_get(cfg, "IPRange")), "10.5.0.128/25");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(api, "Labels"), "team")), "a");
+	assert_int_equal(net_network_remove(f->ctx, "bridge", NULL), -EPERM);
+	assert_int_equal(net_network_remove(f->ctx, "n1", NULL), 0);
+	assert_int_equal(net_network_remove(f->ctx, "n1", NULL), -ENOENT);
+	_cleanup_strv_ char **removed = NULL;
+	assert_int_equal(net_network_prune(f->ctx, &removed, NULL), 0);
+	assert_string_equal(removed[0], "auto");
+	assert_null(removed[1]);
+	json_auto_t *pr = net_api_prune_response(removed);
+	assert_int_equal(json_array_size(json_object_get(pr, "NetworksDeleted")), 1);
+}
+
+static bool link_exists(const char *name)
+{
+	return if_nametoindex(name) != 0;
+}
+
+static void test_prepare_teardown_real_plugins(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(create(f, "app", "10.7.0.0/24", NULL), 0);
+	const char *aliases[] = { "db", NULL };
+	struct net_endpoint_opts eps[] = { { .network = "app", .aliases = aliases, .ipv4 = "10.7.0.50" } };
+	struct net_port ports[] = { { "127.0.0.1", 0, 80, "tcp" } };
+	struct net_container_opts o = { .container_id = "c1",
+					.name = "one",
+					.endpoints = eps,
+					.n_endpoints = 1,
+					.ports = ports,
+					.n_ports = 1 };
+	_cleanup_(net_container_freep) struct net_container *c = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = net_container_prepare(f->ctx, &o, &c, &err);
+	if (r < 0)
+		berth_error_print(err, "prepare");
+	assert_int_equal(r, 0);
+	assert_string_equal(c->endpoints[0].ipv4, "10.7.0.50");
+	assert_string_equal(c->endpoints[0].ifname, "eth0");
+	assert_true(c->ports[0].host_port > 0); /* allocated */
+	assert_string_equal(c->endpoints[0].aliases[0], "one");
+	assert_string_equal(c->endpoints[0].aliases[1], "db");
+	assert_int_equal(access(c->netns_path, F_OK), 0);
+	/* same static IP again: refused, nothing left */
+	struct net_container_opts o2 = { .container_id = "c2", .endpoints = eps, .n_endpoints = 1 };
+	assert_int_equal(net_container_prepare(f->ctx, &o2, NULL, NULL), -EADDRNOTAVAIL);
+	assert_int_equal(net_container_get(f->ctx, "c2", NULL, NULL), -ENOENT);
+	/* same host port: refused */
+	struct net_port same[] = { c->ports[0] };
+	struct net_container_opts o3 = { .container_id = "c3", .ports = same, .n_ports = 1 };
+	assert_int_equal(net_container_prepare(f->ctx, &o3, NULL, NULL), -EADDRINUSE);
+	/* unknown network: refused */
+	struct net_endpoint_opts unk[] = { { .network = "nosuch" } };
+	struct net_container_opts o4 = { .container_id = "c4", .endpoints = unk, .n_endpoints = 1 };
+	assert_int_equal(net_container_prepare(f->ctx, &o4, NULL, NULL), -ENOENT);
+	assert_int_equal(net_container_prepare(f->ctx, &o, NULL, NULL), -EEXIST);
+	{
+		_cleanup_error_ struct berth_error *cerr = NULL;
+		if (net_container_check(f->ctx, "c1", &cerr) < 0)
+			berth_error_print(cerr, "check");
+		assert_null(cerr);
+	}
+	assert_int_equal(net_network_remove(f->ctx, "app", NULL), -EBUSY);
+	json_auto_t *ns = net_api_network_settings(c, NULL);
+	json_t *app = json_object_get(json_object_get(ns, "Networks"), "app");
+	assert_string_equal(json_string_value(json_object_get(app, "IPAddress")), "10.7.0.50");
+	assert_non_null(json_object_get(json_object_get(ns, "Ports"), "80/tcp"));
+	assert_true(link_exists("br-") == false);
+	/* connect to the default network, then disconnect */
+	struct net_endpoint_opts def = { .network = "bridge" };
+	assert_int_equal(net_container_connect(f->ctx, "c1", &def, NULL), 0);
+	assert_int_equal(net_container_connect(f->ctx, "c1", &def, NULL), -EEXIST);
+	assert_true(link_exists("berth0"));
+	assert_int_equal(net_container_disconnect(f->ctx, "c1", "bridge", NULL), 0);
+	assert_int_equal(net_container_disconnect(f->ctx, "c1", "bridge", NULL), -ENOENT);
+	_cleanup_free_ char *nspath = xstrdup(c->netns_path);
+	assert_int_equal(net_container_teardown(f->ctx, "c1", NULL), 0);
+	assert_int_equal(access(nspath, F_OK), -1);
+	assert_int_equal(net_container_teardown(f->ctx, "c1", NULL), 0);
+	assert_int_equal(net_network_remove(f->ctx, "app", NULL), 0);
+}
+
+static void test_modes_and_gc(void **state)
+{
+	struct fixture *f = *state;
+	struct net_container_opts none = { .container_id = "n1", .mode = NET_MODE_NONE, .hostname = "box" };
+	struct net_container_opts host = { .container_id = "h1", .mode = NET_MODE_HOST };
+	struct net_container_opts join = { .container_id = "j1",
+					   .mode = NET_MODE_CONTAINER,
+					   .share_with = "n1" };
+	struct net_container_opts bad = { .container_id = "j2",
+					  .mode = NET_MODE_CONTAINER,
+					  .share_with = "zz" };
+	_cleanup_(net_container_freep) struct net_container *a = NULL, *b = NULL, *c = NULL;
+	assert_int_equal(net_container_prepare(f->ctx, &none, &a, NULL), 0);
+	assert_int_equal(net_container_prepare(f->ctx, &host, &b, NULL), 0);
+	assert_int_equal(net_container_prepare(f->ctx, &join, &c, NULL), 0);
+	assert_int_equal(net_container_prepare(f->ctx, &bad, NULL, NULL), -ENOENT);
+	assert_non_null(a->netns_path);
+	assert_null(b->netns_path);
+	assert_string_equal(c->netns_path, a->netns_path);
+	assert_string_equal(c->hosts_path, a->hosts_path);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(fs_read_file_at(AT_FDCWD, a->hostname_path, 0, &sb, NULL), 0);
+	assert_string_equal(sb.buf, "box\n");
+	json_auto_t *ns = net_api_network_settings(a, NULL);
+	assert_non_null(json_object_get(json_object_get(ns, "Networks"), "none"));
+	const char *keep[] = { "h1", NULL };
+	_cleanup_strv_ char **removed = NULL;
+	assert_int_equal(net_gc(f->ctx, keep, &removed, NULL), 0);
+	_cleanup_strv_ char **left = NULL;
+	assert_int_equal(net_container_list(f->ctx, &left, NULL), 0);
+	assert_string_equal(left[0], "h1");
+	assert_null(left[1]);
+	assert_int_equal(access(a->netns_path, F_OK), -1);
+}
+
+static bool matches(struct fixture *f, const char *name, const char *filters)
+{
+	_cleanup_(net_network_freep) struct net_network *n = NULL;
+	json_auto_t *j = json_loads(filters, 0, NULL);
+	bool m = false;
+	assert_int_equal(net_network_get(f->ctx, name, &n, NULL), 0);
+	assert_int_equal(net_api_network_match(f->ctx, n, j, &m, NULL), 0);
+	return m;
+}
+
+static void test_api_filters_and_filtered_prune(void **state)
+{
+	struct fixture *f = *state;
+	const char *labels[] = { "team=a", NULL };
+	struct net_create_opts o = { .name = "web-net", .subnet = "10.8.0.0/24", .labels = labels };
+	assert_int_equal(net_network_create(f->ctx, &o, NULL, NULL), 0);
+	assert_int_equal(create(f, "other", "10.9.0.0/24", NULL), 0);
+	assert_true(matches(f, "web-net", "{\"name\":[\"web\"]}"));
+	assert_false(matches(f, "other", "{\"name\":[\"web\"]}"));
+	assert_true(matches(f, "other", "{\"name\":[\"web\",\"oth\"]}")); /* values OR */
+	assert_true(matches(f, "web-net", "{\"label\":[\"team\"],\"driver\":[\"bridge\"]}"));
+	assert_false(matches(f, "web-net", "{\"label\":[\"team=b\"]}"));
+	assert_true(matches(f, "other", "{\"label!\":[\"team\"]}"));
+	assert_true(matches(f, "bridge", "{\"type\":[\"builtin\"]}"));
+	assert_false(matches(f, "bridge", "{\"type\":[\"custom\"]}"));
+	assert_true(matches(f, "other", "{\"dangling\":[\"true\"]}"));
+	assert_true(matches(f, "other", "{\"name\":{\"oth\":true}}")); /* docker's old map form */
+	assert_true(matches(f, "other", "{\"until\":[\"2999-01-01T00:00:00Z\"]}"));
+	assert_false(matches(f, "other", "{\"until\":[\"1h\"]}"));
+	assert_true(matches(f, "other", "{}"));
+	const char *bad[] = { "{\"bogus\":[\"x\"]}",
+			      "{\"type\":[\"x\"]}",
+			      "{\"until\":[\"soon\"]}",
+			      "{\"name\":[1]}",
+			      "{\"name\":\"x\"}",
+			      "[]",
+			      NULL };
+	_cleanup_(net_network_freep) struct net_network *n = NULL;
+	assert_int_equal(net_network_get(f->ctx, "other", &n, NULL), 0);
+	for (size_t i = 0; bad[i]; i++) {
+		json_auto_t *j = json_loads(bad[i], 0, NULL);
+		bool m;
+		assert_int_equal(net_api_network_match(f->ctx, n, j, &m, NULL), -EINVAL);
+	}
+	json_auto_t *pf = json_loads("{\"label\":[\"team=a\"]}", 0, NULL);
+	_cleanup_strv_ char **removed = NULL;
+	assert_int_equal(net_network_prune_filtered(f->ctx, pf, &removed, NULL), 0);
+	assert_string_equal(removed[0], "web-net");
+	assert_null(removed[1]);
+	json_auto_t *badprune = json_loads("{\"name\":[\"x\"]}", 0, NULL);
+	assert_int_equal(net_network_prune_filtered(f->ctx, badprune, NULL, NULL), -EINVAL);
+}
+
+static void test_api_parsers(void **state)
+{
+	json_auto_t *body =
+	    json_loads("{\"Name\":\"x\",\"Driver\":\"bridge\",\"Internal\":true,"
+		       "\"IPAM\":{\"Config\":[{\"Subnet\":\"10.9.0.0/24\",\"Gateway\":\"10.9.0.254\"}]},"
+		       "\"Labels\":{\"a\":\"b\"},\"Options\":{}}",
+		       0, NULL);
+	struct net_create_opts o;
+	assert_int_equal(net_api_parse_create(body, &o, NULL), 0);
+	assert_string_equal(o.name, "x");
+	assert_string_equal(o.subnet, "10.9.0.0/24");
+	assert_string_equal(o.gateway, "10.9.0.254");
+	assert_true(o.internal);
+	assert_string_equal(o.labels[0], "a=b");
+	net_api_create_opts_done(&o);
+	const char *bad[] = { "[]",
+			      "{}",
+			      "{\"Name\":1}",
+			      "{\"Name\":\"x\",\"EnableIPv6\":true}",
+			      "{\"Name\":\"x\",\"Labels\":{\"a\":1}}",
+			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[1]}}",
+			      NULL };
+	for (size_t i = 0; bad[i]; i++) {
+		json_auto_t *j = json_loads(bad[i], 0, NULL);
+		assert_true(net_api_parse_create(j, &o, NULL) < 0);
+	}
+	json_auto_t *cb = json_loads("{\"Container\":\"c\",\"EndpointConfig\":{\"Aliases\":[\"w\"],"
+				     "\"IPAMConfig\":{\"IPv4Address\":\"10.9.0.3\"}}}",
+				     0, NULL);
+	const char *ctr;
+	struct net_endpoint_opts ep;
+	assert_int_equal(net_api_parse_connect(cb, &ctr, &ep, NULL), 0);
+	assert_string_equal(ctr, "c");
+	assert_string_equal(ep.ipv4, "10.9.0.3");
+	assert_string_equal(ep.aliases[0], "w");
+	net_api_endpoint_opts_done(&ep);
+	json_auto_t *cbad = json_loads("{\"Container\":\"c\",\"EndpointConfig\":{\"Aliases\":[1]}}", 0, NULL);
+	assert_true(net_api_parse_connect(cbad, &ctr, &ep, NULL) < 0);
+	json_auto_t *empty = net_api_network_settings(NULL, NULL);
+	assert_string_equal(json_string_value(json_object_get(empty, "IPAddress")), "");
+}
+
+int main(void)
+{
+	if (geteuid() != 0 || access("/usr/lib/cni/bridge", X_OK) != 0 || unshare(CLONE_NEWNET) < 0) {
+		fprintf(stderr, "skipping: needs root and containernetworking-plugins\n");
+		return 77;
+	}
+	/* lo up in our private netns: routes4_read and port binds work there */
+	if (system("ip link set lo up") != 0)
+		return 1;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_default_networks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_get_remove_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prepare_teardown_real_plugins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_modes_and_gc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_filters_and_filtered_prune, setup, teardown),
+		cmocka_unit_test(test_api_parsers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -25,12 +25,12 @@
 
 #define HTPASSWD_MAX_SIZE (4u << 20)
 
-bool auth_enabled(const struct registry_auth *a)
+bool reg_auth_enabled(const struct registry_auth *a)
 {
 	return a && (a->cfg->htpasswd || a->cfg->token_enabled);
 }
 
-bool auth_token_mode(const struct registry_auth *a)
+bool reg_auth_token_mode(const struct registry_auth *a)
 {
 	return a && a->cfg->token_enabled;
 }
@@ -89,7 +89,7 @@ static int load_or_make_key(struct registry_auth *a, const char *path, struct be
 	return 0;
 }
 
-int auth_new(const struct registry_config *c, struct registry_auth **ret, struct berth_error **err)
+int reg_auth_new(const struct registry_config *c, struct registry_auth **ret, struct berth_error **err)
 {
 	struct registry_auth *a = xcalloc(1, sizeof(*a));
 	a->cfg = c;
@@ -100,14 +100,14 @@ int auth_new(const struct registry_config *c, struct registry_auth **ret, struct
 	if (r == 0 && c->token_enabled)
 		r = load_or_make_key(a, c->token_key, err);
 	if (r < 0) {
-		auth_free(a);
+		reg_auth_free(a);
 		return r;
 	}
 	*ret = a;
 	return 0;
 }
 
-struct registry_auth *auth_free(struct registry_auth *a)
+struct registry_auth *reg_auth_free(struct registry_auth *a)
 {
 	if (!a)
 		return NULL;
@@ -126,7 +126,7 @@ struct registry_auth *auth_free(struct registry_auth *a)
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-void b64url_add(struct strbuf *sb, const unsigned char *in, size_t n)
+void reg_b64url_add(struct strbuf *sb, const unsigned char *in, size_t n)
 {
 	for (size_t i = 0; i < n; i += 3) {
 		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
@@ -154,7 +154,7 @@ static int b64val(char c, bool url)
 }
 
 /* Decode standard or url-safe base64 (padding optional) into sb. -EINVAL on bad input. */
-int b64_decode(const char *in, size_t n, bool url, struct strbuf *sb)
+int reg_b64_decode(const char *in, size_t n, bool url, struct strbuf *sb)
 {
 	while (n > 0 && in[n - 1] == '=')
 		n--;
@@ -231,7 +231,7 @@ static int identify_basic(struct registry_auth *a, const char *b64, struct auth_
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	size_t n = strlen(b64);
-	if (n > 4096 || b64_decode(b64, n, false, &sb) < 0 || memchr(sb.buf, '\0', sb.len))
+	if (n > 4096 || reg_b64_decode(b64, n, false, &sb) < 0 || memchr(sb.buf, '\0', sb.len))
 		return -EACCES;
 	char *colon = strchr(sb.buf, ':');
 	if (!colon || (size_t)(colon - sb.buf) >= AUTH_USER_MAX)
@@ -246,22 +246,22 @@ static int identify_basic(struct registry_auth *a, const char *b64, struct auth_
 	return 0;
 }
 
-int auth_identify(struct registry_auth *a, const char *authz, struct auth_identity *id)
+int reg_auth_identify(struct registry_auth *a, const char *authz, struct auth_identity *id)
 {
 	*id = (struct auth_identity){ 0 };
-	if (!auth_enabled(a) || !authz || !*authz)
+	if (!reg_auth_enabled(a) || !authz || !*authz)
 		return 0;
 	if (strncasecmp(authz, "Basic ", 6) == 0)
 		return identify_basic(a, authz + 6, id);
-	if (strncasecmp(authz, "Bearer ", 7) == 0 && auth_token_mode(a))
-		return auth_verify_token(a, authz + 7, id);
+	if (strncasecmp(authz, "Bearer ", 7) == 0 && reg_auth_token_mode(a))
+		return reg_auth_verify_token(a, authz + 7, id);
 	return -EACCES;
 }
 
 /* ---- permissions ---- */
 
-unsigned auth_config_actions(const struct registry_config *c, const struct auth_identity *id,
-			     const char *repo)
+unsigned reg_auth_config_actions(const struct registry_config *c, const struct auth_identity *id,
+				 const char *repo)
 {
 	unsigned actions = 0;
 	const struct registry_repo_rule *rule = registry_config_rule(c, repo);
@@ -279,9 +279,10 @@ unsigned auth_config_actions(const struct registry_config *c, const struct auth_
 	return actions;
 }
 
-bool auth_allowed(struct registry_auth *a, const struct auth_identity *id, const char *repo, unsigned actions)
+bool reg_auth_allowed(struct registry_auth *a, const struct auth_identity *id, const char *repo,
+		      unsigned actions)
 {
-	if (!auth_enabled(a))
+	if (!reg_auth_enabled(a))
 		return true;
 	if (!repo)
 		return id->authenticated;
@@ -292,10 +293,10 @@ bool auth_allowed(struct registry_auth *a, const struct auth_identity *id, const
 				granted |= id->grants[i].actions;
 		return (granted & actions) == actions;
 	}
-	return (auth_config_actions(a->cfg, id, repo) & actions) == actions;
+	return (reg_auth_config_actions(a->cfg, id, repo) & actions) == actions;
 }
 
-void auth_add_actions(struct strbuf *sb, unsigned actions)
+void reg_auth_add_actions(struct strbuf *sb, unsigned actions)
 {
 	const char *sep = "";
 	if (actions & REGISTRY_PULL) {
@@ -310,10 +311,10 @@ void auth_add_actions(struct strbuf *sb, unsigned actions)
 		strbuf_addf(sb, "%sdelete", sep);
 }
 
-char *auth_challenge(struct registry_auth *a, const char *realm_base, const char *repo, unsigned actions)
+char *reg_auth_challenge(struct registry_auth *a, const char *realm_base, const char *repo, unsigned actions)
 {
 	struct strbuf sb = STRBUF_INIT;
-	if (!auth_token_mode(a)) {
+	if (!reg_auth_token_mode(a)) {
 		strbuf_addstr(&sb, "Basic realm=\"berth-registry\"");
 		return strbuf_detach(&sb, NULL);
 	}
@@ -326,7 +327,7 @@ char *auth_challenge(struct registry_auth *a, const char *realm_base, const char
 		strbuf_addstr(&sb, ",scope=\"registry:catalog:*\"");
 	} else if (repo && actions) {
 		strbuf_addf(&sb, ",scope=\"repository:%s:", repo);
-		auth_add_actions(&sb, actions);
+		reg_auth_add_actions(&sb, actions);
 		strbuf_addch(&sb, '"');
 	}
 	return strbuf_detach(&sb, NULL);

@@ -17,7 +17,7 @@
 
 static enum MHD_Result blob_unknown(struct req *r, const char *digest)
 {
-	return req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry", digest);
+	return reg_req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry", digest);
 }
 
 /* Parse "bytes=a-b", "bytes=a-", "bytes=-n" against size. 1 ok, 0 no header, -1 unsatisfiable. */
@@ -57,14 +57,14 @@ static enum MHD_Result blob_get(struct req *r, const char *repo, const char *dig
 	struct registry *reg = r->reg;
 	uint64_t size;
 	int fd = -1;
-	if (!store_repo_has_blob(reg->store, repo, digest, NULL)) {
-		if (!reg->cfg->proxy_url || proxy_fetch_blob(reg, repo, digest, NULL) < 0)
+	if (!reg_store_repo_has_blob(reg->store, repo, digest, NULL)) {
+		if (!reg->cfg->proxy_url || reg_proxy_fetch_blob(reg, repo, digest, NULL) < 0)
 			return blob_unknown(r, digest);
 	}
-	if (store_blob_open(reg->store, digest, &fd, &size) < 0)
+	if (reg_store_blob_open(reg->store, digest, &fd, &size) < 0)
 		return blob_unknown(r, digest);
 	uint64_t start = 0, end = size ? size - 1 : 0;
-	int rr = parse_range(req_header(r, "Range"), size, &start, &end);
+	int rr = parse_range(reg_req_header(r, "Range"), size, &start, &end);
 	char etag[DIGEST_STRING_MAX + 2], crange[96];
 	snprintf(etag, sizeof(etag), "\"%s\"", digest);
 	if (rr < 0) {
@@ -73,8 +73,8 @@ static enum MHD_Result blob_get(struct req *r, const char *repo, const char *dig
 		const char *h[] = { "Content-Range", crange, NULL };
 		static const char body[] =
 		    "{\"errors\":[{\"code\":\"RANGE_INVALID\",\"message\":\"range not satisfiable\"}]}\n";
-		return req_respond(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, "application/json", body,
-				   sizeof(body) - 1, h);
+		return reg_req_respond(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, "application/json", body,
+				       sizeof(body) - 1, h);
 	}
 	uint64_t len = rr > 0 ? end - start + 1 : size;
 	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, start);
@@ -98,27 +98,29 @@ static enum MHD_Result blob_get(struct req *r, const char *repo, const char *dig
 			    "Content-Range",
 			    rr > 0 ? crange : NULL,
 			    NULL };
-	return req_respond_with(r, rr > 0 ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp, h);
+	return reg_req_respond_with(r, rr > 0 ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp, h);
 }
 
-enum MHD_Result handle_blob(struct req *r)
+enum MHD_Result reg_handle_blob(struct req *r)
 {
 	const char *repo = r->route.name, *digest = r->route.ref;
 	enum MHD_Result ret;
 	if (r->method == M_GET || r->method == M_HEAD) {
-		if (!req_authorize(r, repo, REGISTRY_PULL, &ret))
+		if (!reg_req_authorize(r, repo, REGISTRY_PULL, &ret))
 			return ret;
 		return blob_get(r, repo, digest);
 	}
 	if (r->method != M_DELETE)
-		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed", NULL);
-	if (!req_authorize(r, repo, REGISTRY_DELETE, &ret))
+		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+				     NULL);
+	if (!reg_req_authorize(r, repo, REGISTRY_DELETE, &ret))
 		return ret;
 	if (!r->reg->cfg->delete_enabled)
-		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "deletes are disabled", NULL);
-	if (store_repo_unlink_blob(r->reg->store, repo, digest) < 0)
+		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "deletes are disabled",
+				     NULL);
+	if (reg_store_repo_unlink_blob(r->reg->store, repo, digest) < 0)
 		return blob_unknown(r, digest);
-	return req_respond(r, MHD_HTTP_ACCEPTED, NULL, NULL, 0, NULL);
+	return reg_req_respond(r, MHD_HTTP_ACCEPTED, NULL, NULL, 0, NULL);
 }
 
 /* 202 with the session's Location and Range (GET status, PATCH, POST). */
@@ -128,7 +130,7 @@ static enum MHD_Result upload_status(struct req *r, unsigned status)
 	snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s", r->route.name, r->up->uuid);
 	snprintf(range, sizeof(range), "0-%" PRIu64, r->up->offset ? r->up->offset - 1 : 0);
 	const char *h[] = { "Location", loc, "Range", range, UUID_HDR, r->up->uuid, NULL };
-	return req_respond(r, status, NULL, NULL, 0, h);
+	return reg_req_respond(r, status, NULL, NULL, 0, h);
 }
 
 static enum MHD_Result blob_created(struct req *r, const char *digest)
@@ -136,7 +138,7 @@ static enum MHD_Result blob_created(struct req *r, const char *digest)
 	char loc[600];
 	snprintf(loc, sizeof(loc), "/v2/%s/blobs/%s", r->route.name, digest);
 	const char *h[] = { "Location", loc, "Docker-Content-Digest", digest, NULL };
-	return req_respond(r, MHD_HTTP_CREATED, NULL, NULL, 0, h);
+	return reg_req_respond(r, MHD_HTTP_CREATED, NULL, NULL, 0, h);
 }
 
 /*
@@ -146,17 +148,18 @@ static enum MHD_Result blob_created(struct req *r, const char *digest)
  */
 static int try_mount(struct req *r)
 {
-	const char *digest = req_arg(r, "mount"), *from = req_arg(r, "from");
+	const char *digest = reg_req_arg(r, "mount"), *from = reg_req_arg(r, "from");
 	struct registry *reg = r->reg;
 	if (!digest || !digest_valid(digest))
 		return 0;
-	if (!from || !registry_name_valid(from) || !auth_allowed(reg->auth, &r->id, from, REGISTRY_PULL) ||
-	    !store_repo_has_blob(reg->store, from, digest, NULL))
+	if (!from || !registry_name_valid(from) ||
+	    !reg_auth_allowed(reg->auth, &r->id, from, REGISTRY_PULL) ||
+	    !reg_store_repo_has_blob(reg->store, from, digest, NULL))
 		return 0;
-	int lock = store_lock(reg->store, false, NULL);
+	int lock = reg_store_lock(reg->store, false, NULL);
 	if (lock < 0)
 		return 0;
-	int rr = store_repo_link_blob(reg->store, r->route.name, digest, NULL);
+	int rr = reg_store_repo_link_blob(reg->store, r->route.name, digest, NULL);
 	close(lock);
 	if (rr < 0)
 		return 0;
@@ -195,14 +198,15 @@ static enum MHD_Result range_invalid(struct req *r)
 	const char *h[] = { "Range", range, UUID_HDR, r->up->uuid, NULL };
 	static const char body[] = "{\"errors\":[{\"code\":\"BLOB_UPLOAD_INVALID\",\"message\":\"content "
 				   "range does not match upload offset\"}]}\n";
-	return req_respond(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, "application/json", body, sizeof(body) - 1, h);
+	return reg_req_respond(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, "application/json", body, sizeof(body) - 1,
+			       h);
 }
 
 /* Acquire the session named in the route and check Content-Range for a body. */
 static int upload_prepare_body(struct req *r, enum MHD_Result *ret)
 {
 	uint64_t a, b;
-	int rr = parse_content_range(req_header(r, "Content-Range"), &a, &b);
+	int rr = parse_content_range(reg_req_header(r, "Content-Range"), &a, &b);
 	if (rr < 0) {
 		*ret = range_invalid(r);
 		return -1;
@@ -214,7 +218,7 @@ static int upload_prepare_body(struct req *r, enum MHD_Result *ret)
 			return -1;
 		}
 		r->range_end = (int64_t)b;
-		const char *cl = req_header(r, "Content-Length");
+		const char *cl = reg_req_header(r, "Content-Length");
 		uint64_t len;
 		if (cl && (parse_uint64(cl, &len) < 0 || len != b - a + 1)) {
 			*ret = range_invalid(r);
@@ -227,74 +231,75 @@ static int upload_prepare_body(struct req *r, enum MHD_Result *ret)
 
 static enum MHD_Result upload_acquire_route(struct req *r)
 {
-	int rr = upload_acquire(&r->reg->uploads, r->route.name, r->route.ref, &r->up);
+	int rr = reg_upload_acquire(&r->reg->uploads, r->route.name, r->route.ref, &r->up);
 	if (rr == -EBUSY)
-		return req_error(r, MHD_HTTP_CONFLICT, "BLOB_UPLOAD_INVALID",
-				 "upload is busy with another request", NULL);
+		return reg_req_error(r, MHD_HTTP_CONFLICT, "BLOB_UPLOAD_INVALID",
+				     "upload is busy with another request", NULL);
 	if (rr < 0)
-		return req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN",
-				 "blob upload unknown to registry", NULL);
+		return reg_req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN",
+				     "blob upload unknown to registry", NULL);
 	return MHD_YES;
 }
 
 static enum MHD_Result upload_start(struct req *r)
 {
-	if (req_arg(r, "mount") && try_mount(r))
+	if (reg_req_arg(r, "mount") && try_mount(r))
 		return MHD_YES;
-	const char *digest = req_arg(r, "digest");
+	const char *digest = reg_req_arg(r, "digest");
 	if (digest && !digest_valid(digest))
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest", digest);
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest", digest);
 	struct berth_error *err = NULL;
-	int rr = upload_create(&r->reg->uploads, r->route.name, &r->up, &err);
+	int rr = reg_upload_create(&r->reg->uploads, r->route.name, &r->up, &err);
 	berth_error_free(err);
 	if (rr == -EAGAIN)
-		return req_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS", "too many upload sessions",
-				 NULL);
+		return reg_req_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS",
+				     "too many upload sessions", NULL);
 	if (rr < 0)
-		return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot create upload session",
-				 NULL);
+		return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN",
+				     "cannot create upload session", NULL);
 	if (digest) {
 		r->upload_monolithic = true;
 		r->body = BODY_UPLOAD;
 		r->chunk_start = 0;
 	}
-	return MHD_YES; /* answered in handle_upload_end, keeping the connection alive */
+	return MHD_YES; /* answered in reg_handle_upload_end, keeping the connection alive */
 }
 
-enum MHD_Result handle_upload_begin(struct req *r)
+enum MHD_Result reg_handle_upload_begin(struct req *r)
 {
 	enum MHD_Result ret;
-	if (!req_authorize(r, r->route.name, REGISTRY_PULL | REGISTRY_PUSH, &ret))
+	if (!reg_req_authorize(r, r->route.name, REGISTRY_PULL | REGISTRY_PUSH, &ret))
 		return ret;
 	if (r->route.kind == ROUTE_UPLOAD_START) {
 		if (r->method != M_POST)
-			return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
-					 NULL);
+			return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED",
+					     "method not allowed", NULL);
 		return upload_start(r);
 	}
 	if (r->method != M_GET && r->method != M_PATCH && r->method != M_PUT && r->method != M_DELETE)
-		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed", NULL);
+		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+				     NULL);
 	if ((ret = upload_acquire_route(r)) != MHD_YES || r->responded)
 		return ret;
 	if (r->method == M_GET)
 		return upload_status(r, MHD_HTTP_NO_CONTENT);
 	if (r->method == M_DELETE) {
-		upload_cancel(&r->reg->uploads, r->up);
+		reg_upload_cancel(&r->reg->uploads, r->up);
 		r->up = NULL;
-		return req_respond(r, MHD_HTTP_NO_CONTENT, NULL, NULL, 0, NULL);
+		return reg_req_respond(r, MHD_HTTP_NO_CONTENT, NULL, NULL, 0, NULL);
 	}
 	if (r->method == M_PUT) {
-		const char *digest = req_arg(r, "digest");
+		const char *digest = reg_req_arg(r, "digest");
 		if (!digest || !digest_valid(digest))
-			return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
-					 "missing or invalid digest", digest);
+			return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+					     "missing or invalid digest", digest);
 	}
 	if (upload_prepare_body(r, &ret) < 0)
 		return ret;
 	return MHD_YES;
 }
 
-enum MHD_Result handle_upload_data(struct req *r, const char *data, size_t len)
+enum MHD_Result reg_handle_upload_data(struct req *r, const char *data, size_t len)
 {
 	if (r->defer_status)
 		return MHD_YES; /* discarding after an error */
@@ -310,7 +315,7 @@ enum MHD_Result handle_upload_data(struct req *r, const char *data, size_t len)
 		r->defer_msg = "blob exceeds storage.blob_max_size";
 		return MHD_YES;
 	}
-	if (upload_write(r->up, data, len) < 0)
+	if (reg_upload_write(r->up, data, len) < 0)
 		return MHD_NO; /* disk error: drop the connection; the session stays consistent */
 	return MHD_YES;
 }
@@ -318,32 +323,32 @@ enum MHD_Result handle_upload_data(struct req *r, const char *data, size_t len)
 static void rollback_chunk(struct req *r)
 {
 	r->up->offset = r->chunk_start;
-	upload_rollback(r->up);
+	reg_upload_rollback(r->up);
 }
 
 static enum MHD_Result upload_finish_req(struct req *r, const char *digest)
 {
 	struct berth_error *err = NULL;
-	int rr = upload_finish(&r->reg->uploads, r->up, digest, &err);
+	int rr = reg_upload_finish(&r->reg->uploads, r->up, digest, &err);
 	berth_error_free(err);
 	if (rr == 0) {
-		r->up = NULL; /* freed by upload_finish */
+		r->up = NULL; /* freed by reg_upload_finish */
 		return blob_created(r, digest);
 	}
-	upload_cancel(&r->reg->uploads, r->up);
+	reg_upload_cancel(&r->reg->uploads, r->up);
 	r->up = NULL;
 	if (rr == -EBADMSG)
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
-				 "provided digest did not match uploaded content", digest);
-	return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot store blob", NULL);
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+				     "provided digest did not match uploaded content", digest);
+	return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot store blob", NULL);
 }
 
-enum MHD_Result handle_upload_end(struct req *r)
+enum MHD_Result reg_handle_upload_end(struct req *r)
 {
 	if (r->mounted)
 		return blob_created(r, r->mounted);
 	if (!r->up)
-		return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "no upload session", NULL);
+		return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "no upload session", NULL);
 	if (!r->defer_status && r->range_end >= 0 && r->up->offset != (uint64_t)r->range_end + 1) {
 		r->defer_status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
 		r->defer_code = "BLOB_UPLOAD_INVALID";
@@ -352,15 +357,15 @@ enum MHD_Result handle_upload_end(struct req *r)
 	if (r->defer_status) {
 		rollback_chunk(r);
 		if (r->upload_monolithic) { /* the session was only for this request */
-			upload_cancel(&r->reg->uploads, r->up);
+			reg_upload_cancel(&r->reg->uploads, r->up);
 			r->up = NULL;
-			return req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
+			return reg_req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
 		}
 		if (r->defer_status == MHD_HTTP_RANGE_NOT_SATISFIABLE)
 			return range_invalid(r);
-		return req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
+		return reg_req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
 	}
 	if (r->upload_monolithic || r->method == M_PUT)
-		return upload_finish_req(r, req_arg(r, "digest"));
+		return upload_finish_req(r, reg_req_arg(r, "digest"));
 	return upload_status(r, MHD_HTTP_ACCEPTED);
 }

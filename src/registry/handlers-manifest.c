@@ -19,7 +19,7 @@
 
 static enum MHD_Result manifest_unknown(struct req *r)
 {
-	return req_error(r, MHD_HTTP_NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown", r->route.ref);
+	return reg_req_error(r, MHD_HTTP_NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown", r->route.ref);
 }
 
 static int resolve_ref(struct req *r, char *digest)
@@ -30,7 +30,7 @@ static int resolve_ref(struct req *r, char *digest)
 		memcpy(digest, ref, strlen(ref) + 1);
 		return 0;
 	}
-	return store_resolve_tag(reg->store, repo, ref, digest);
+	return reg_store_resolve_tag(reg->store, repo, ref, digest);
 }
 
 static enum MHD_Result manifest_get(struct req *r)
@@ -40,27 +40,27 @@ static enum MHD_Result manifest_get(struct req *r)
 	char digest[DIGEST_STRING_MAX], mt[MEDIA_TYPE_MAX], etag[DIGEST_STRING_MAX + 2];
 	time_t tagged;
 	if (reg->cfg->proxy_url && !r->route.ref_is_digest &&
-	    store_tag_mtime(reg->store, repo, r->route.ref, &tagged) == 0 &&
+	    reg_store_tag_mtime(reg->store, repo, r->route.ref, &tagged) == 0 &&
 	    time(NULL) - tagged >= reg->cfg->proxy_tag_ttl_s)
-		proxy_fetch_manifest(reg, repo, r->route.ref, digest,
-				     NULL); /* on failure: serve the cached tag */
+		reg_proxy_fetch_manifest(reg, repo, r->route.ref, digest,
+					 NULL); /* on failure: serve the cached tag */
 	int rr = resolve_ref(r, digest);
 	if (rr == 0)
-		rr = store_manifest_info(reg->store, repo, digest, mt, sizeof(mt), NULL);
+		rr = reg_store_manifest_info(reg->store, repo, digest, mt, sizeof(mt), NULL);
 	if (rr < 0 && reg->cfg->proxy_url) {
-		if (proxy_fetch_manifest(reg, repo, r->route.ref, digest, NULL) == 0)
-			rr = store_manifest_info(reg->store, repo, digest, mt, sizeof(mt), NULL);
+		if (reg_proxy_fetch_manifest(reg, repo, r->route.ref, digest, NULL) == 0)
+			rr = reg_store_manifest_info(reg->store, repo, digest, mt, sizeof(mt), NULL);
 	}
 	if (rr < 0)
 		return manifest_unknown(r);
 	snprintf(etag, sizeof(etag), "\"%s\"", digest);
-	const char *inm = req_header(r, "If-None-Match");
+	const char *inm = reg_req_header(r, "If-None-Match");
 	const char *h[] = { "Docker-Content-Digest", digest, "ETag", etag, NULL };
 	if (inm && streq(inm, etag))
-		return req_respond(r, MHD_HTTP_NOT_MODIFIED, NULL, NULL, 0, h);
+		return reg_req_respond(r, MHD_HTTP_NOT_MODIFIED, NULL, NULL, 0, h);
 	int fd;
 	uint64_t size;
-	if (store_blob_open(reg->store, digest, &fd, &size) < 0)
+	if (reg_store_blob_open(reg->store, digest, &fd, &size) < 0)
 		return manifest_unknown(r);
 	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(size, fd, 0);
 	if (!resp) {
@@ -70,55 +70,58 @@ static enum MHD_Result manifest_get(struct req *r)
 	MHD_add_response_header(resp, "Content-Type", mt);
 	if (r->method != M_HEAD)
 		r->bytes_out += size;
-	return req_respond_with(r, MHD_HTTP_OK, resp, h);
+	return reg_req_respond_with(r, MHD_HTTP_OK, resp, h);
 }
 
 static enum MHD_Result manifest_delete(struct req *r)
 {
 	struct registry *reg = r->reg;
 	if (!reg->cfg->delete_enabled)
-		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "deletes are disabled", NULL);
+		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "deletes are disabled",
+				     NULL);
 	const struct registry_repo_rule *rule = registry_config_rule(reg->cfg, r->route.name);
 	int rr;
 	if (r->route.ref_is_digest) {
-		rr = store_manifest_delete(reg->store, r->route.name, r->route.ref);
+		rr = reg_store_manifest_delete(reg->store, r->route.name, r->route.ref);
 	} else {
 		if (rule && rule->immutable_tags)
-			return req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID",
-					 "tags are immutable in this repository", r->route.ref);
-		rr = store_tag_delete(reg->store, r->route.name, r->route.ref);
+			return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID",
+					     "tags are immutable in this repository", r->route.ref);
+		rr = reg_store_tag_delete(reg->store, r->route.name, r->route.ref);
 	}
 	if (rr < 0)
 		return manifest_unknown(r);
-	return req_respond(r, MHD_HTTP_ACCEPTED, NULL, NULL, 0, NULL);
+	return reg_req_respond(r, MHD_HTTP_ACCEPTED, NULL, NULL, 0, NULL);
 }
 
-enum MHD_Result handle_manifest_begin(struct req *r)
+enum MHD_Result reg_handle_manifest_begin(struct req *r)
 {
 	enum MHD_Result ret;
 	const char *repo = r->route.name;
 	switch (r->method) {
 	case M_GET:
 	case M_HEAD:
-		if (!req_authorize(r, repo, REGISTRY_PULL, &ret))
+		if (!reg_req_authorize(r, repo, REGISTRY_PULL, &ret))
 			return ret;
 		return manifest_get(r);
 	case M_DELETE:
-		if (!req_authorize(r, repo, REGISTRY_DELETE, &ret))
+		if (!reg_req_authorize(r, repo, REGISTRY_DELETE, &ret))
 			return ret;
 		return manifest_delete(r);
 	case M_PUT: break;
-	default: return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed", NULL);
+	default:
+		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+				     NULL);
 	}
-	if (!req_authorize(r, repo, REGISTRY_PULL | REGISTRY_PUSH, &ret))
+	if (!reg_req_authorize(r, repo, REGISTRY_PULL | REGISTRY_PUSH, &ret))
 		return ret;
-	const char *cl = req_header(r, "Content-Length");
+	const char *cl = reg_req_header(r, "Content-Length");
 	uint64_t len;
 	if (cl && parse_uint64(cl, &len) == 0 && len > (uint64_t)r->reg->cfg->manifest_max) {
 		/* answering now would reset the client mid-body; drain a moderate excess, refuse the rest */
 		if (len > MANIFEST_DRAIN_MAX)
-			return req_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "SIZE_INVALID", "manifest too large",
-					 NULL);
+			return reg_req_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "SIZE_INVALID",
+					     "manifest too large", NULL);
 		r->defer_status = MHD_HTTP_CONTENT_TOO_LARGE;
 		r->defer_code = "SIZE_INVALID";
 		r->defer_msg = "manifest too large";
@@ -136,9 +139,9 @@ static const char *missing_ref(struct registry *reg, const char *repo, const str
 	char mt[MEDIA_TYPE_MAX];
 	for (size_t i = 0; i < m->n_refs; i++) {
 		const struct manifest_ref *ref = &m->refs[i];
-		bool ok = ref->is_manifest
-			      ? store_manifest_info(reg->store, repo, ref->digest, mt, sizeof(mt), NULL) == 0
-			      : store_repo_has_blob(reg->store, repo, ref->digest, NULL);
+		bool ok = ref->is_manifest ? reg_store_manifest_info(reg->store, repo, ref->digest, mt,
+								     sizeof(mt), NULL) == 0
+					   : reg_store_repo_has_blob(reg->store, repo, ref->digest, NULL);
 		if (!ok)
 			return ref->digest;
 	}
@@ -163,110 +166,117 @@ static enum MHD_Result manifest_store(struct req *r, const struct manifest_info 
 		.immutable_tags = rule && rule->immutable_tags,
 	};
 	struct berth_error *err = NULL;
-	int lock = store_lock(reg->store, false, NULL);
+	int lock = reg_store_lock(reg->store, false, NULL);
 	if (lock < 0)
-		return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot lock storage", NULL);
+		return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot lock storage",
+				     NULL);
 	const char *missing = missing_ref(reg, repo, m);
-	int rr = missing ? 0 : store_manifest_put(reg->store, &p, &err);
+	int rr = missing ? 0 : reg_store_manifest_put(reg->store, &p, &err);
 	close(lock);
 	_cleanup_free_ char *msg = err ? berth_error_string(err) : NULL;
 	berth_error_free(err);
 	if (missing)
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry",
-				 missing);
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN",
+				     "blob unknown to registry", missing);
 	if (rr == -EEXIST)
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", msg, r->route.ref);
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", msg, r->route.ref);
 	if (rr < 0)
-		return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot store manifest", NULL);
+		return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot store manifest",
+				     NULL);
 	char loc[600];
 	snprintf(loc, sizeof(loc), "/v2/%s/manifests/%s", repo, digest);
 	const char *h[] = {
 		"Location", loc, "Docker-Content-Digest", digest, "OCI-Subject", p.subject, NULL
 	};
-	return req_respond(r, MHD_HTTP_CREATED, NULL, NULL, 0, h);
+	return reg_req_respond(r, MHD_HTTP_CREATED, NULL, NULL, 0, h);
 }
 
-enum MHD_Result handle_manifest_end(struct req *r)
+enum MHD_Result reg_handle_manifest_end(struct req *r)
 {
 	if (r->defer_status)
-		return req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
+		return reg_req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
 	char digest[DIGEST_STRING_MAX];
 	enum digest_algo algo = DIGEST_SHA256;
 	if (r->route.ref_is_digest)
 		digest_parse(r->route.ref, &algo, NULL, NULL);
 	digest_buffer(algo, r->buf.buf, r->buf.len, digest);
 	if (r->route.ref_is_digest && !streq(digest, r->route.ref))
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
-				 "manifest digest does not match reference", digest);
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+				     "manifest digest does not match reference", digest);
 	struct manifest_info m;
 	struct berth_error *err = NULL;
-	int rr = registry_manifest_parse(req_header(r, "Content-Type"), r->buf.buf, r->buf.len, &m, &err);
+	int rr = registry_manifest_parse(reg_req_header(r, "Content-Type"), r->buf.buf, r->buf.len, &m, &err);
 	if (rr < 0) {
 		_cleanup_free_ char *msg = berth_error_string(err);
 		berth_error_free(err);
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "MANIFEST_INVALID", "manifest invalid", msg);
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "MANIFEST_INVALID", "manifest invalid", msg);
 	}
 	enum MHD_Result ret = manifest_store(r, &m, digest);
-	manifest_info_done(&m);
+	reg_manifest_info_done(&m);
 	return ret;
 }
 
-enum MHD_Result handle_tags(struct req *r)
+enum MHD_Result reg_handle_tags(struct req *r)
 {
 	enum MHD_Result ret;
 	const char *repo = r->route.name;
 	if (r->method != M_GET && r->method != M_HEAD)
-		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed", NULL);
-	if (!req_authorize(r, repo, REGISTRY_PULL, &ret))
+		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+				     NULL);
+	if (!reg_req_authorize(r, repo, REGISTRY_PULL, &ret))
 		return ret;
 	_cleanup_strv_ char **tags = NULL;
-	if (store_tags_list(r->reg->store, repo, &tags) < 0)
-		return req_error(r, MHD_HTTP_NOT_FOUND, "NAME_UNKNOWN",
-				 "repository name not known to registry", repo);
+	if (reg_store_tags_list(r->reg->store, repo, &tags) < 0)
+		return reg_req_error(r, MHD_HTTP_NOT_FOUND, "NAME_UNKNOWN",
+				     "repository name not known to registry", repo);
 	_cleanup_free_ char *base = xasprintf("/v2/%s/tags/list", repo);
-	return req_paginated_list(r, "tags", repo, tags, base);
+	return reg_req_paginated_list(r, "tags", repo, tags, base);
 }
 
-enum MHD_Result handle_catalog(struct req *r)
+enum MHD_Result reg_handle_catalog(struct req *r)
 {
 	if (r->method != M_GET && r->method != M_HEAD)
-		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed", NULL);
-	if (auth_enabled(r->reg->auth) && !r->id.authenticated)
-		return req_unauthorized(r, "", 0);
+		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+				     NULL);
+	if (reg_auth_enabled(r->reg->auth) && !r->id.authenticated)
+		return reg_req_unauthorized(r, "", 0);
 	_cleanup_strv_ char **repos = NULL;
-	store_catalog(r->reg->store, &repos);
+	reg_store_catalog(r->reg->store, &repos);
 	/* show only what the caller may pull */
 	size_t j = 0;
 	for (size_t i = 0; repos[i]; i++) {
-		bool ok = r->id.bearer
-			      ? r->id.catalog || auth_allowed(r->reg->auth, &r->id, repos[i], REGISTRY_PULL)
-			      : (auth_config_actions(r->reg->cfg, &r->id, repos[i]) & REGISTRY_PULL) ||
-				    !auth_enabled(r->reg->auth);
+		bool ok =
+		    r->id.bearer
+			? r->id.catalog || reg_auth_allowed(r->reg->auth, &r->id, repos[i], REGISTRY_PULL)
+			: (reg_auth_config_actions(r->reg->cfg, &r->id, repos[i]) & REGISTRY_PULL) ||
+			      !reg_auth_enabled(r->reg->auth);
 		if (ok)
 			repos[j++] = repos[i];
 		else
 			free(repos[i]);
 	}
 	repos[j] = NULL;
-	return req_paginated_list(r, "repositories", NULL, repos, "/v2/_catalog");
+	return reg_req_paginated_list(r, "repositories", NULL, repos, "/v2/_catalog");
 }
 
-enum MHD_Result handle_referrers(struct req *r)
+enum MHD_Result reg_handle_referrers(struct req *r)
 {
 	enum MHD_Result ret;
 	const char *repo = r->route.name;
 	if (r->method != M_GET && r->method != M_HEAD)
-		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed", NULL);
+		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+				     NULL);
 	if (!r->route.ref_is_digest)
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest", r->route.ref);
-	if (!req_authorize(r, repo, REGISTRY_PULL, &ret))
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest",
+				     r->route.ref);
+	if (!reg_req_authorize(r, repo, REGISTRY_PULL, &ret))
 		return ret;
-	const char *at = req_arg(r, "artifactType");
+	const char *at = reg_req_arg(r, "artifactType");
 	json_t *list = NULL;
-	store_referrers(r->reg->store, repo, r->route.ref, at && *at ? at : NULL, &list);
+	reg_store_referrers(r->reg->store, repo, r->route.ref, at && *at ? at : NULL, &list);
 	_cleanup_json_ json_t *doc =
 	    json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType", MT_OCI_INDEX, "manifests", list);
 	_cleanup_free_ char *body = json_dump_compact(doc);
 	const char *h[] = { "OCI-Filters-Applied", at && *at ? "artifactType" : NULL, NULL };
-	return req_respond(r, MHD_HTTP_OK, MT_OCI_INDEX, body, strlen(body), h);
+	return reg_req_respond(r, MHD_HTTP_OK, MT_OCI_INDEX, body, strlen(body), h);
 }

@@ -30,25 +30,27 @@ static enum MHD_Result collect_scope(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
-enum MHD_Result handle_token(struct req *r)
+enum MHD_Result reg_handle_token(struct req *r)
 {
-	if (!auth_token_mode(r->reg->auth))
-		return req_error(r, MHD_HTTP_NOT_FOUND, "UNSUPPORTED", "token auth is not enabled", NULL);
+	if (!reg_auth_token_mode(r->reg->auth))
+		return reg_req_error(r, MHD_HTTP_NOT_FOUND, "UNSUPPORTED", "token auth is not enabled", NULL);
 	if (r->method != M_GET)
-		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed", NULL);
+		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+				     NULL);
 	if (r->id.bearer) /* a token does not buy a token */
 		r->id = (struct auth_identity){ 0 };
 	struct scope_collect sc = { .n = 0 };
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_scope, &sc);
-	_cleanup_free_ char *body = auth_issue_token(r->reg->auth, &r->id, (const char *const *)sc.v, sc.n);
+	_cleanup_free_ char *body =
+	    reg_auth_issue_token(r->reg->auth, &r->id, (const char *const *)sc.v, sc.n);
 	for (size_t i = 0; i < sc.n; i++)
 		free(sc.v[i]);
 	if (!body)
-		return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot sign token", NULL);
-	return req_respond(r, MHD_HTTP_OK, "application/json", body, strlen(body), NULL);
+		return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot sign token", NULL);
+	return reg_req_respond(r, MHD_HTTP_OK, "application/json", body, strlen(body), NULL);
 }
 
-enum MHD_Result handle_metrics(struct req *r)
+enum MHD_Result reg_handle_metrics(struct req *r)
 {
 	struct registry *reg = r->reg;
 	struct registry_metrics *m = &reg->metrics;
@@ -63,7 +65,7 @@ enum MHD_Result handle_metrics(struct req *r)
 				strbuf_addf(
 				    &sb,
 				    "berth_registry_requests_total{route=\"%s\",status=\"%s\"} %" PRIu64 "\n",
-				    route_kind_name((enum route_kind)k), classes[c], v);
+				    reg_route_kind_name((enum route_kind)k), classes[c], v);
 		}
 	strbuf_addf(
 	    &sb,
@@ -75,8 +77,9 @@ enum MHD_Result handle_metrics(struct req *r)
 	    "\n# TYPE berth_registry_proxy_fetches_total counter\nberth_registry_proxy_fetches_total %" PRIu64
 	    "\n",
 	    atomic_load(&m->bytes_in), atomic_load(&m->bytes_out), atomic_load(&m->in_flight),
-	    upload_count(&reg->uploads), atomic_load(&reg->store->bytes), atomic_load(&m->proxy_fetches));
-	enum MHD_Result ret = req_respond(r, MHD_HTTP_OK, "text/plain; version=0.0.4", sb.buf, sb.len, NULL);
+	    reg_upload_count(&reg->uploads), atomic_load(&reg->store->bytes), atomic_load(&m->proxy_fetches));
+	enum MHD_Result ret =
+	    reg_req_respond(r, MHD_HTTP_OK, "text/plain; version=0.0.4", sb.buf, sb.len, NULL);
 	strbuf_release(&sb);
 	return ret;
 }

@@ -205,8 +205,8 @@ static int proxy_get(struct registry *reg, const char *repo, const char *path, s
 	return 0;
 }
 
-int proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
-			 struct berth_error **err)
+int reg_proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
+			     struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT, ct = STRBUF_INIT;
 	struct sink sink = { .buf = &body, .max = (size_t)reg->cfg->manifest_max, .fd = -1 };
@@ -234,20 +234,20 @@ int proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref
 				  .annotations = m.annotations,
 				  .data = body.buf,
 				  .len = body.len };
-	int lock = store_lock(reg->store, false, err);
+	int lock = reg_store_lock(reg->store, false, err);
 	if (lock >= 0) {
-		r = store_manifest_put(reg->store, &p, err);
+		r = reg_store_manifest_put(reg->store, &p, err);
 		close(lock);
 	} else {
 		r = lock;
 	}
-	manifest_info_done(&m);
+	reg_manifest_info_done(&m);
 	if (r == 0)
 		memcpy(ret_digest, digest, strlen(digest) + 1);
 	return r;
 }
 
-int proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest, struct berth_error **err)
+int reg_proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest, struct berth_error **err)
 {
 	enum digest_algo algo;
 	int r = digest_parse(digest, &algo, NULL, err);
@@ -274,10 +274,11 @@ int proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest,
 	if (r == 0 && (fsync(fd) < 0 || fstat(fd, &st) < 0))
 		r = berth_error_errno(err, "sync proxy blob");
 	if (r == 0) {
-		int lock = store_lock(reg->store, false, err);
-		r = lock < 0 ? lock : store_blob_commit(reg->store, tmp, digest, (uint64_t)st.st_size, err);
+		int lock = reg_store_lock(reg->store, false, err);
+		r = lock < 0 ? lock
+			     : reg_store_blob_commit(reg->store, tmp, digest, (uint64_t)st.st_size, err);
 		if (r == 0)
-			r = store_repo_link_blob(reg->store, repo, digest, err);
+			r = reg_store_repo_link_blob(reg->store, repo, digest, err);
 		if (lock >= 0)
 			close(lock);
 	}

@@ -25,18 +25,18 @@
 #define CONNECTION_MEMORY   (128u << 10)
 #define MAX_UPLOAD_SESSIONS 4096
 
-const char *req_header(struct req *r, const char *name)
+const char *reg_req_header(struct req *r, const char *name)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-const char *req_arg(struct req *r, const char *name)
+const char *reg_req_arg(struct req *r, const char *name)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-enum MHD_Result req_respond_with(struct req *r, unsigned status, struct MHD_Response *resp,
-				 const char *const *headers)
+enum MHD_Result reg_req_respond_with(struct req *r, unsigned status, struct MHD_Response *resp,
+				     const char *const *headers)
 {
 	if (!resp)
 		return MHD_NO;
@@ -53,8 +53,8 @@ enum MHD_Result req_respond_with(struct req *r, unsigned status, struct MHD_Resp
 	return ret;
 }
 
-enum MHD_Result req_respond(struct req *r, unsigned status, const char *content_type, const void *body,
-			    size_t len, const char *const *headers)
+enum MHD_Result reg_req_respond(struct req *r, unsigned status, const char *content_type, const void *body,
+				size_t len, const char *const *headers)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
 	    len, (void *)body, len ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
@@ -62,11 +62,11 @@ enum MHD_Result req_respond(struct req *r, unsigned status, const char *content_
 		MHD_add_response_header(resp, "Content-Type", content_type);
 	if (r->method != M_HEAD)
 		r->bytes_out += len;
-	return req_respond_with(r, status, resp, headers);
+	return reg_req_respond_with(r, status, resp, headers);
 }
 
-enum MHD_Result req_error(struct req *r, unsigned status, const char *code, const char *message,
-			  const char *detail)
+enum MHD_Result reg_req_error(struct req *r, unsigned status, const char *code, const char *message,
+			      const char *detail)
 {
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_addstr(&sb, "{\"errors\":[{\"code\":");
@@ -78,53 +78,53 @@ enum MHD_Result req_error(struct req *r, unsigned status, const char *code, cons
 		strbuf_add_json_string(&sb, detail);
 	}
 	strbuf_addstr(&sb, "}]}\n");
-	enum MHD_Result ret = req_respond(r, status, "application/json", sb.buf, sb.len, NULL);
+	enum MHD_Result ret = reg_req_respond(r, status, "application/json", sb.buf, sb.len, NULL);
 	strbuf_release(&sb);
 	return ret;
 }
 
 static char *realm_base(struct req *r)
 {
-	const char *host = req_header(r, "Host");
+	const char *host = reg_req_header(r, "Host");
 	bool tls = r->reg->cfg->tls_cert != NULL;
 	if (!host || strpbrk(host, "\"\\ \r\n"))
 		return xasprintf("%s://%s:%u", tls ? "https" : "http", r->reg->cfg->host, r->reg->port);
 	return xasprintf("%s://%s", tls ? "https" : "http", host);
 }
 
-enum MHD_Result req_unauthorized(struct req *r, const char *repo, unsigned actions)
+enum MHD_Result reg_req_unauthorized(struct req *r, const char *repo, unsigned actions)
 {
 	_cleanup_free_ char *base = realm_base(r);
-	_cleanup_free_ char *chal = auth_challenge(r->reg->auth, base, repo, actions);
+	_cleanup_free_ char *chal = reg_auth_challenge(r->reg->auth, base, repo, actions);
 	const char *hdrs[] = { "WWW-Authenticate", chal, NULL };
 	static const char body[] =
 	    "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}\n";
-	return req_respond(r, MHD_HTTP_UNAUTHORIZED, "application/json", body, sizeof(body) - 1, hdrs);
+	return reg_req_respond(r, MHD_HTTP_UNAUTHORIZED, "application/json", body, sizeof(body) - 1, hdrs);
 }
 
-bool req_authorize(struct req *r, const char *repo, unsigned actions, enum MHD_Result *ret)
+bool reg_req_authorize(struct req *r, const char *repo, unsigned actions, enum MHD_Result *ret)
 {
 	struct registry_auth *a = r->reg->auth;
-	if (auth_allowed(a, &r->id, repo, actions))
+	if (reg_auth_allowed(a, &r->id, repo, actions))
 		return true;
 	/* Anonymous callers and tokens lacking the scope get a challenge; known users without rights get 403.
 	 */
 	if (!r->id.authenticated || r->id.bearer)
-		*ret = req_unauthorized(r, repo, actions);
+		*ret = reg_req_unauthorized(r, repo, actions);
 	else
-		*ret = req_error(r, MHD_HTTP_FORBIDDEN, "DENIED",
-				 "requested access to the resource is denied", NULL);
+		*ret = reg_req_error(r, MHD_HTTP_FORBIDDEN, "DENIED",
+				     "requested access to the resource is denied", NULL);
 	return false;
 }
 
-enum MHD_Result req_paginated_list(struct req *r, const char *key, const char *name, char **items,
-				   const char *link_base)
+enum MHD_Result reg_req_paginated_list(struct req *r, const char *key, const char *name, char **items,
+				       const char *link_base)
 {
-	const char *ns = req_arg(r, "n"), *last = req_arg(r, "last");
+	const char *ns = reg_req_arg(r, "n"), *last = reg_req_arg(r, "last");
 	uint64_t n = UINT64_MAX;
 	if (ns && (parse_uint64(ns, &n) < 0))
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "PAGINATION_NUMBER_INVALID",
-				 "invalid number of results", ns);
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "PAGINATION_NUMBER_INVALID",
+				     "invalid number of results", ns);
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_addch(&sb, '{');
 	if (name) {
@@ -154,7 +154,7 @@ enum MHD_Result req_paginated_list(struct req *r, const char *key, const char *n
 		link = xasprintf("<%s?n=%llu&last=%s>; rel=\"next\"", link_base, (unsigned long long)n,
 				 last_out);
 	const char *hdrs[] = { "Link", link, NULL };
-	enum MHD_Result ret = req_respond(r, MHD_HTTP_OK, "application/json", sb.buf, sb.len, hdrs);
+	enum MHD_Result ret = reg_req_respond(r, MHD_HTTP_OK, "application/json", sb.buf, sb.len, hdrs);
 	strbuf_release(&sb);
 	return ret;
 }
@@ -175,10 +175,11 @@ static enum req_method parse_method(const char *m)
 static enum MHD_Result handle_base(struct req *r)
 {
 	if (r->method != M_GET && r->method != M_HEAD)
-		return req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed", NULL);
-	if (auth_enabled(r->reg->auth) && !r->id.authenticated && !r->id.bearer)
-		return req_unauthorized(r, NULL, 0);
-	return req_respond(r, MHD_HTTP_OK, "application/json", "{}", 2, NULL);
+		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+				     NULL);
+	if (reg_auth_enabled(r->reg->auth) && !r->id.authenticated && !r->id.bearer)
+		return reg_req_unauthorized(r, NULL, 0);
+	return reg_req_respond(r, MHD_HTTP_OK, "application/json", "{}", 2, NULL);
 }
 
 /* First callback of a request: route, authenticate, dispatch. */
@@ -186,50 +187,51 @@ static enum MHD_Result dispatch_begin(struct req *r)
 {
 	struct route *rt = &r->route;
 	if (rt->kind == ROUTE_NONE)
-		return req_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such route", NULL);
+		return reg_req_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such route", NULL);
 	if (rt->kind == ROUTE_NAME_INVALID)
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "NAME_INVALID", "invalid repository name", NULL);
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "NAME_INVALID", "invalid repository name",
+				     NULL);
 	if (rt->kind == ROUTE_REF_INVALID) {
 		if (rt->ref_is_digest || rt->ref == NULL)
-			return req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest",
-					 rt->ref);
+			return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest",
+					     rt->ref);
 		if (strstr(r->url, "/blobs/uploads/"))
-			return req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown",
-					 NULL);
-		return req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", "invalid tag", NULL);
+			return reg_req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN",
+					     "blob upload unknown", NULL);
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", "invalid tag", NULL);
 	}
 	if (rt->kind == ROUTE_METRICS)
-		return handle_metrics(r);
-	if (auth_identify(r->reg->auth, req_header(r, "Authorization"), &r->id) < 0)
-		return req_unauthorized(r, rt->name, REGISTRY_PULL);
+		return reg_handle_metrics(r);
+	if (reg_auth_identify(r->reg->auth, reg_req_header(r, "Authorization"), &r->id) < 0)
+		return reg_req_unauthorized(r, rt->name, REGISTRY_PULL);
 	switch (rt->kind) {
 	case ROUTE_BASE: return handle_base(r);
-	case ROUTE_TOKEN: return handle_token(r);
-	case ROUTE_CATALOG: return handle_catalog(r);
-	case ROUTE_TAGS: return handle_tags(r);
-	case ROUTE_REFERRERS: return handle_referrers(r);
-	case ROUTE_BLOB: return handle_blob(r);
-	case ROUTE_MANIFEST: return handle_manifest_begin(r);
+	case ROUTE_TOKEN: return reg_handle_token(r);
+	case ROUTE_CATALOG: return reg_handle_catalog(r);
+	case ROUTE_TAGS: return reg_handle_tags(r);
+	case ROUTE_REFERRERS: return reg_handle_referrers(r);
+	case ROUTE_BLOB: return reg_handle_blob(r);
+	case ROUTE_MANIFEST: return reg_handle_manifest_begin(r);
 	case ROUTE_UPLOAD_START:
-	case ROUTE_UPLOAD: return handle_upload_begin(r);
-	default: return req_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such route", NULL);
+	case ROUTE_UPLOAD: return reg_handle_upload_begin(r);
+	default: return reg_req_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such route", NULL);
 	}
 }
 
 static enum MHD_Result dispatch_end(struct req *r)
 {
 	if (r->route.kind == ROUTE_MANIFEST)
-		return handle_manifest_end(r);
+		return reg_handle_manifest_end(r);
 	if (r->route.kind == ROUTE_UPLOAD || r->route.kind == ROUTE_UPLOAD_START)
-		return handle_upload_end(r);
-	return req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "request not answered", NULL);
+		return reg_handle_upload_end(r);
+	return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "request not answered", NULL);
 }
 
 static enum MHD_Result on_body(struct req *r, const char *data, size_t len)
 {
 	r->bytes_in += len;
 	if (r->body == BODY_UPLOAD)
-		return handle_upload_data(r, data, len);
+		return reg_handle_upload_data(r, data, len);
 	if (r->body == BODY_BUFFER) {
 		if (r->buf.len + len > r->buf_max) {
 			r->overflow = true;
@@ -258,10 +260,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		strbuf_init(&r->buf, 0);
 		clock_gettime(CLOCK_MONOTONIC, &r->start);
 		atomic_fetch_add(&reg->metrics.in_flight, 1);
-		route_parse(url, &r->route);
+		reg_route_parse(url, &r->route);
 		if (strlen(url) > ROUTE_PATH_MAX)
-			return req_error(r, MHD_HTTP_URI_TOO_LONG, "NAME_INVALID", "request path too long",
-					 NULL);
+			return reg_req_error(r, MHD_HTTP_URI_TOO_LONG, "NAME_INVALID",
+					     "request path too long", NULL);
 		/*
 		 * Answering in this first callback makes MHD close the connection (the body
 		 * might be unread), so body-less methods are answered on the next callback
@@ -294,7 +296,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	 * this one complete. The response is only sent after we return.
 	 */
 	if (r->responded && r->up) {
-		upload_release(&reg->uploads, r->up);
+		reg_upload_release(&reg->uploads, r->up);
 		r->up = NULL;
 	}
 	return ret;
@@ -323,7 +325,7 @@ static void access_log(struct req *r, enum MHD_RequestTerminationCode toe)
 	snprintf(in, sizeof(in), "%llu", (unsigned long long)r->bytes_in);
 	snprintf(out, sizeof(out), "%llu", (unsigned long long)r->bytes_out);
 	log_fields(LOG_LEVEL_INFO, "request", "method", r->method_name, "path", r->url, "route",
-		   route_kind_name(r->route.kind), "status", status, "duration_ms", dur, "bytes_in", in,
+		   reg_route_kind_name(r->route.kind), "status", status, "duration_ms", dur, "bytes_in", in,
 		   "bytes_out", out, "remote", addr, "user", r->id.user[0] ? r->id.user : "-", "completed",
 		   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true" : "false", NULL);
 }
@@ -337,7 +339,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	*con_cls = NULL;
 	if (r->up) {
-		upload_release(&reg->uploads, r->up);
+		reg_upload_release(&reg->uploads, r->up);
 		r->up = NULL;
 	}
 	atomic_fetch_add(&reg->metrics.bytes_in, r->bytes_in);
@@ -427,22 +429,22 @@ static int start_daemon(struct registry *reg, struct berth_error **err)
 int registry_init(struct registry *reg, struct registry_config *cfg, struct berth_error **err)
 {
 	*reg = (struct registry){ .cfg = cfg };
-	int r = store_open(cfg->root, &reg->store, err);
+	int r = reg_store_open(cfg->root, &reg->store, err);
 	if (r < 0)
 		return r;
-	upload_table_init(&reg->uploads, reg->store, MAX_UPLOAD_SESSIONS);
+	reg_upload_table_init(&reg->uploads, reg->store, MAX_UPLOAD_SESSIONS);
 	pthread_mutex_init(&reg->drain_lock, NULL);
 	pthread_cond_init(&reg->drain_cond, NULL);
-	return auth_new(cfg, &reg->auth, err);
+	return reg_auth_new(cfg, &reg->auth, err);
 }
 
 void registry_done(struct registry *reg)
 {
 	if (reg->daemon)
 		MHD_stop_daemon(reg->daemon);
-	upload_table_done(&reg->uploads);
-	auth_free(reg->auth);
-	store_free(reg->store);
+	reg_upload_table_done(&reg->uploads);
+	reg_auth_free(reg->auth);
+	reg_store_free(reg->store);
 	pthread_mutex_destroy(&reg->drain_lock);
 	pthread_cond_destroy(&reg->drain_cond);
 }
@@ -485,15 +487,15 @@ int registry_serve(struct registry_config *cfg, struct berth_error **err)
 	if (cfg->port_file)
 		fs_write_file_atomic(cfg->port_file, port, strlen(port), 0644, NULL);
 	log_fields(LOG_LEVEL_INFO, "registry listening", "addr", cfg->host, "port", port, "root", cfg->root,
-		   "tls", cfg->tls_cert ? "true" : "false", "auth", auth_enabled(reg.auth) ? "true" : "false",
-		   NULL);
-	upload_expire(&reg.uploads, cfg->upload_expiry_s);
+		   "tls", cfg->tls_cert ? "true" : "false", "auth",
+		   reg_auth_enabled(reg.auth) ? "true" : "false", NULL);
+	reg_upload_expire(&reg.uploads, cfg->upload_expiry_s);
 	for (;;) {
 		struct timespec tick = { .tv_sec = 60 };
 		int sig = sigtimedwait(&set, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
-		size_t n = upload_expire(&reg.uploads, cfg->upload_expiry_s);
+		size_t n = reg_upload_expire(&reg.uploads, cfg->upload_expiry_s);
 		if (n)
 			log_fields(LOG_LEVEL_INFO, "expired upload sessions", NULL);
 	}

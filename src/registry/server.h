@@ -74,44 +74,45 @@ struct req {
 };
 
 /* Queue a response. body is copied; headers is a NULL-terminated list of name, value pairs. */
-enum MHD_Result req_respond(struct req *r, unsigned status, const char *content_type, const void *body,
-			    size_t len, const char *const *headers);
+enum MHD_Result reg_req_respond(struct req *r, unsigned status, const char *content_type, const void *body,
+				size_t len, const char *const *headers);
 /* Queue a prepared response (takes ownership). */
-enum MHD_Result req_respond_with(struct req *r, unsigned status, struct MHD_Response *resp,
-				 const char *const *headers);
+enum MHD_Result reg_req_respond_with(struct req *r, unsigned status, struct MHD_Response *resp,
+				     const char *const *headers);
 /* The spec's JSON error body: {"errors":[{"code":..,"message":..,"detail":..}]}. detail may be NULL. */
-enum MHD_Result req_error(struct req *r, unsigned status, const char *code, const char *message,
-			  const char *detail);
+enum MHD_Result reg_req_error(struct req *r, unsigned status, const char *code, const char *message,
+			      const char *detail);
 /* 401 with a WWW-Authenticate challenge for repo/actions (repo may be NULL). */
-enum MHD_Result req_unauthorized(struct req *r, const char *repo, unsigned actions);
+enum MHD_Result reg_req_unauthorized(struct req *r, const char *repo, unsigned actions);
 
-const char *req_header(struct req *r, const char *name);
-const char *req_arg(struct req *r, const char *name);
+const char *reg_req_header(struct req *r, const char *name);
+const char *reg_req_arg(struct req *r, const char *name);
 
 /* Check that the caller may do `actions` on repo; queues 401/403 and returns false otherwise. */
-bool req_authorize(struct req *r, const char *repo, unsigned actions, enum MHD_Result *ret);
+bool reg_req_authorize(struct req *r, const char *repo, unsigned actions, enum MHD_Result *ret);
 
 /* Handlers: called on the first callback (headers) and, for bodies, on the last. */
-enum MHD_Result handle_blob(struct req *r);
-enum MHD_Result handle_upload_begin(struct req *r);
-enum MHD_Result handle_upload_data(struct req *r, const char *data, size_t len);
-enum MHD_Result handle_upload_end(struct req *r);
-enum MHD_Result handle_manifest_begin(struct req *r);
-enum MHD_Result handle_manifest_end(struct req *r);
-enum MHD_Result handle_tags(struct req *r);
-enum MHD_Result handle_catalog(struct req *r);
-enum MHD_Result handle_referrers(struct req *r);
-enum MHD_Result handle_token(struct req *r);
-enum MHD_Result handle_metrics(struct req *r);
+enum MHD_Result reg_handle_blob(struct req *r);
+enum MHD_Result reg_handle_upload_begin(struct req *r);
+enum MHD_Result reg_handle_upload_data(struct req *r, const char *data, size_t len);
+enum MHD_Result reg_handle_upload_end(struct req *r);
+enum MHD_Result reg_handle_manifest_begin(struct req *r);
+enum MHD_Result reg_handle_manifest_end(struct req *r);
+enum MHD_Result reg_handle_tags(struct req *r);
+enum MHD_Result reg_handle_catalog(struct req *r);
+enum MHD_Result reg_handle_referrers(struct req *r);
+enum MHD_Result reg_handle_token(struct req *r);
+enum MHD_Result reg_handle_metrics(struct req *r);
 
 /* Pull-through cache: fetch a missing manifest/blob from the upstream into the store. */
-int proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
+int reg_proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
+			     struct berth_error **err);
+int reg_proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest,
 			 struct berth_error **err);
-int proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest, struct berth_error **err);
 
 /* Build "<prefix>?n=<n>&last=<last>" paginated JSON lists (tags, catalog). */
-enum MHD_Result req_paginated_list(struct req *r, const char *key, const char *name, char **items,
-				   const char *link_base);
+enum MHD_Result reg_req_paginated_list(struct req *r, const char *key, const char *name, char **items,
+				       const char *link_base);
 
 /* Lifecycle (server.c). */
 int registry_init(struct registry *reg, struct registry_config *cfg, struct berth_error **err);

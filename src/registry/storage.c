@@ -59,7 +59,7 @@ static int write_atomic_at(int dirfd, const char *path, const void *data, size_t
 	return fs_write_file_atomic_at(dirfd, path, data, len, 0644, err);
 }
 
-int store_open(const char *root, struct registry_store **ret, struct berth_error **err)
+int reg_store_open(const char *root, struct registry_store **ret, struct berth_error **err)
 {
 	int r = fs_mkdir_p(root, 0755, err);
 	if (r < 0)
@@ -75,12 +75,12 @@ int store_open(const char *root, struct registry_store **ret, struct berth_error
 	struct registry_store *s = xcalloc(1, sizeof(*s));
 	s->rootfd = TAKE_FD(fd);
 	s->root = xstrdup(root);
-	atomic_store(&s->bytes, store_scan_size(s));
+	atomic_store(&s->bytes, reg_store_scan_size(s));
 	*ret = s;
 	return 0;
 }
 
-struct registry_store *store_free(struct registry_store *s)
+struct registry_store *reg_store_free(struct registry_store *s)
 {
 	if (!s)
 		return NULL;
@@ -90,7 +90,7 @@ struct registry_store *store_free(struct registry_store *s)
 	return NULL;
 }
 
-int store_lock(struct registry_store *s, bool exclusive, struct berth_error **err)
+int reg_store_lock(struct registry_store *s, bool exclusive, struct berth_error **err)
 {
 	int fd = openat(s->rootfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -113,18 +113,18 @@ static void digest_rel(const char *digest, char *out, size_t n)
 	snprintf(out, n, "%.*s/%s", (int)a, digest, colon ? colon + 1 : digest);
 }
 
-void store_blob_path(const char *digest, char *out, size_t n)
+void reg_store_blob_path(const char *digest, char *out, size_t n)
 {
 	char rel[DIGEST_STRING_MAX + 1];
 	digest_rel(digest, rel, sizeof(rel));
 	snprintf(out, n, "blobs/%s", rel);
 }
 
-int store_blob_open(struct registry_store *s, const char *digest, int *ret_fd, uint64_t *ret_size)
+int reg_store_blob_open(struct registry_store *s, const char *digest, int *ret_fd, uint64_t *ret_size)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	store_blob_path(digest, path, sizeof(path));
+	reg_store_blob_path(digest, path, sizeof(path));
 	int fd = openat(s->rootfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return negative_errno();
@@ -138,11 +138,11 @@ int store_blob_open(struct registry_store *s, const char *digest, int *ret_fd, u
 	return 0;
 }
 
-bool store_blob_exists(struct registry_store *s, const char *digest, uint64_t *ret_size)
+bool reg_store_blob_exists(struct registry_store *s, const char *digest, uint64_t *ret_size)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	store_blob_path(digest, path, sizeof(path));
+	reg_store_blob_path(digest, path, sizeof(path));
 	if (fstatat(s->rootfd, path, &st, 0) < 0 || !S_ISREG(st.st_mode))
 		return false;
 	if (ret_size)
@@ -150,11 +150,11 @@ bool store_blob_exists(struct registry_store *s, const char *digest, uint64_t *r
 	return true;
 }
 
-int store_blob_commit(struct registry_store *s, const char *tmp_path, const char *digest, uint64_t size,
-		      struct berth_error **err)
+int reg_store_blob_commit(struct registry_store *s, const char *tmp_path, const char *digest, uint64_t size,
+			  struct berth_error **err)
 {
 	char path[PATH_MAX];
-	store_blob_path(digest, path, sizeof(path));
+	reg_store_blob_path(digest, path, sizeof(path));
 	if (faccessat(s->rootfd, path, F_OK, 0) == 0) {
 		/* same content already stored: refresh its mtime so a running gc's grace period keeps it */
 		utimensat(s->rootfd, path, NULL, 0);
@@ -178,17 +178,18 @@ static void repo_path(char *out, size_t n, const char *repo, const char *kind, c
 	snprintf(out, n, "repositories/%s/%s/%s", repo, kind, rel);
 }
 
-bool store_repo_has_blob(struct registry_store *s, const char *repo, const char *digest, uint64_t *ret_size)
+bool reg_store_repo_has_blob(struct registry_store *s, const char *repo, const char *digest,
+			     uint64_t *ret_size)
 {
 	char path[PATH_MAX];
 	repo_path(path, sizeof(path), repo, "_layers", digest);
 	if (faccessat(s->rootfd, path, F_OK, 0) < 0)
 		return false;
-	return store_blob_exists(s, digest, ret_size);
+	return reg_store_blob_exists(s, digest, ret_size);
 }
 
-int store_repo_link_blob(struct registry_store *s, const char *repo, const char *digest,
-			 struct berth_error **err)
+int reg_store_repo_link_blob(struct registry_store *s, const char *repo, const char *digest,
+			     struct berth_error **err)
 {
 	char path[PATH_MAX];
 	repo_path(path, sizeof(path), repo, "_layers", digest);
@@ -199,14 +200,14 @@ int store_repo_link_blob(struct registry_store *s, const char *repo, const char 
 	return 0;
 }
 
-int store_repo_unlink_blob(struct registry_store *s, const char *repo, const char *digest)
+int reg_store_repo_unlink_blob(struct registry_store *s, const char *repo, const char *digest)
 {
 	char path[PATH_MAX];
 	repo_path(path, sizeof(path), repo, "_layers", digest);
 	return unlinkat(s->rootfd, path, 0) < 0 ? negative_errno() : 0;
 }
 
-bool store_repo_exists(struct registry_store *s, const char *repo)
+bool reg_store_repo_exists(struct registry_store *s, const char *repo)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "repositories/%s/_manifests", repo);
@@ -234,7 +235,7 @@ static int read_small_at(int dirfd, const char *path, char *buf, size_t n)
 	return (int)k;
 }
 
-int store_resolve_tag(struct registry_store *s, const char *repo, const char *tag, char *ret_digest)
+int reg_store_resolve_tag(struct registry_store *s, const char *repo, const char *tag, char *ret_digest)
 {
 	char path[PATH_MAX], buf[DIGEST_STRING_MAX + 2];
 	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags/%s", repo, tag);
@@ -247,7 +248,7 @@ int store_resolve_tag(struct registry_store *s, const char *repo, const char *ta
 	return 0;
 }
 
-int store_tag_mtime(struct registry_store *s, const char *repo, const char *tag, time_t *ret)
+int reg_store_tag_mtime(struct registry_store *s, const char *repo, const char *tag, time_t *ret)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -258,8 +259,8 @@ int store_tag_mtime(struct registry_store *s, const char *repo, const char *tag,
 	return 0;
 }
 
-int store_manifest_info(struct registry_store *s, const char *repo, const char *digest, char *ret_media_type,
-			size_t mt_size, char *ret_subject)
+int reg_store_manifest_info(struct registry_store *s, const char *repo, const char *digest,
+			    char *ret_media_type, size_t mt_size, char *ret_subject)
 {
 	char path[PATH_MAX], buf[512];
 	repo_path(path, sizeof(path), repo, "_manifests/revisions", digest);
@@ -304,7 +305,8 @@ static int put_referrer(struct registry_store *s, const struct manifest_put *p, 
 static int put_tag(struct registry_store *s, const struct manifest_put *p, struct berth_error **err)
 {
 	char path[PATH_MAX], cur[DIGEST_STRING_MAX + 2];
-	if (p->immutable_tags && store_resolve_tag(s, p->repo, p->tag, cur) == 0 && !streq(cur, p->digest))
+	if (p->immutable_tags && reg_store_resolve_tag(s, p->repo, p->tag, cur) == 0 &&
+	    !streq(cur, p->digest))
 		return berth_error_msg(err, EEXIST, "tag '%s' is immutable in repository '%s'", p->tag,
 				       p->repo);
 	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags/%s", p->repo, p->tag);
@@ -312,18 +314,18 @@ static int put_tag(struct registry_store *s, const struct manifest_put *p, struc
 	return write_atomic_at(s->rootfd, path, line, strlen(line), err);
 }
 
-int store_manifest_put(struct registry_store *s, const struct manifest_put *p, struct berth_error **err)
+int reg_store_manifest_put(struct registry_store *s, const struct manifest_put *p, struct berth_error **err)
 {
 	char path[PATH_MAX];
 	int r;
-	if (!store_blob_exists(s, p->digest, NULL)) {
-		store_blob_path(p->digest, path, sizeof(path));
+	if (!reg_store_blob_exists(s, p->digest, NULL)) {
+		reg_store_blob_path(p->digest, path, sizeof(path));
 		r = fs_write_file_atomic_at(s->rootfd, path, p->data, p->len, 0644, err);
 		if (r < 0)
 			return r;
 		atomic_fetch_add(&s->bytes, (int64_t)p->len);
 	} else {
-		store_blob_path(p->digest, path, sizeof(path));
+		reg_store_blob_path(p->digest, path, sizeof(path));
 		utimensat(s->rootfd, path, NULL, 0);
 	}
 	repo_path(path, sizeof(path), p->repo, "_manifests/revisions", p->digest);
@@ -341,10 +343,10 @@ int store_manifest_put(struct registry_store *s, const struct manifest_put *p, s
 static int tags_pointing_at(struct registry_store *s, const char *repo, const char *digest, bool remove,
 			    bool *ret_found);
 
-int store_manifest_delete(struct registry_store *s, const char *repo, const char *digest)
+int reg_store_manifest_delete(struct registry_store *s, const char *repo, const char *digest)
 {
 	char path[PATH_MAX], mt[256], subject[DIGEST_STRING_MAX];
-	int r = store_manifest_info(s, repo, digest, mt, sizeof(mt), subject);
+	int r = reg_store_manifest_info(s, repo, digest, mt, sizeof(mt), subject);
 	if (r < 0)
 		return r;
 	tags_pointing_at(s, repo, digest, true, NULL);
@@ -356,7 +358,7 @@ int store_manifest_delete(struct registry_store *s, const char *repo, const char
 	return unlinkat(s->rootfd, path, 0) < 0 ? negative_errno() : 0;
 }
 
-int store_tag_delete(struct registry_store *s, const char *repo, const char *tag)
+int reg_store_tag_delete(struct registry_store *s, const char *repo, const char *tag)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags/%s", repo, tag);
@@ -416,19 +418,19 @@ static int list_dir(struct registry_store *s, const char *path, bool dirs, char 
 	return 0;
 }
 
-int store_tags_list(struct registry_store *s, const char *repo, char ***ret)
+int reg_store_tags_list(struct registry_store *s, const char *repo, char ***ret)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags", repo);
 	int r = list_dir(s, path, false, ret);
-	if (r == -ENOENT && store_repo_exists(s, repo)) {
+	if (r == -ENOENT && reg_store_repo_exists(s, repo)) {
 		*ret = xcalloc(1, sizeof(char *));
 		return 0;
 	}
 	return r;
 }
 
-int store_manifest_list(struct registry_store *s, const char *repo, char ***ret)
+int reg_store_manifest_list(struct registry_store *s, const char *repo, char ***ret)
 {
 	char path[PATH_MAX];
 	_cleanup_strv_ char **algos = NULL;
@@ -466,13 +468,13 @@ static void catalog_walk(struct registry_store *s, const char *rel, struct strv_
 		if ((*d)[0] == '_')
 			continue;
 		_cleanup_free_ char *name = *rel ? xasprintf("%s/%s", rel, *d) : xstrdup(*d);
-		if (store_repo_exists(s, name))
+		if (reg_store_repo_exists(s, name))
 			strv_push(b, xstrdup(name));
 		catalog_walk(s, name, b, depth + 1);
 	}
 }
 
-int store_catalog(struct registry_store *s, char ***ret)
+int reg_store_catalog(struct registry_store *s, char ***ret)
 {
 	struct strv_builder b = { 0 };
 	catalog_walk(s, "", &b, 0);
@@ -480,8 +482,8 @@ int store_catalog(struct registry_store *s, char ***ret)
 	return 0;
 }
 
-int store_referrers(struct registry_store *s, const char *repo, const char *subject,
-		    const char *artifact_type, json_t **ret)
+int reg_store_referrers(struct registry_store *s, const char *repo, const char *subject,
+			const char *artifact_type, json_t **ret)
 {
 	char dir[PATH_MAX], rel[DIGEST_STRING_MAX + 1];
 	_cleanup_strv_ char **files = NULL;
@@ -514,13 +516,13 @@ static int tags_pointing_at(struct registry_store *s, const char *repo, const ch
 	_cleanup_strv_ char **tags = NULL;
 	char cur[DIGEST_STRING_MAX + 2];
 	bool found = false;
-	if (store_tags_list(s, repo, &tags) < 0)
+	if (reg_store_tags_list(s, repo, &tags) < 0)
 		return 0;
 	for (char **t = tags; *t; t++) {
-		if (store_resolve_tag(s, repo, *t, cur) == 0 && streq(cur, digest)) {
+		if (reg_store_resolve_tag(s, repo, *t, cur) == 0 && streq(cur, digest)) {
 			found = true;
 			if (remove)
-				store_tag_delete(s, repo, *t);
+				reg_store_tag_delete(s, repo, *t);
 		}
 	}
 	if (ret_found)
@@ -545,7 +547,7 @@ static int64_t scan_dir_size(int dirfd)
 	return total;
 }
 
-int64_t store_scan_size(struct registry_store *s)
+int64_t reg_store_scan_size(struct registry_store *s)
 {
 	int64_t total = 0;
 	static const char *const algos[] = { "blobs/sha256", "blobs/sha512" };

@@ -20,7 +20,7 @@
 /* Bytes between asynchronous writeback requests (sync_file_range). */
 #define UPLOAD_WRITEBACK_STEP (8u << 20)
 
-void upload_table_init(struct upload_table *t, struct registry_store *store, size_t max)
+void reg_upload_table_init(struct upload_table *t, struct registry_store *store, size_t max)
 {
 	pthread_mutex_init(&t->lock, NULL);
 	t->head = NULL;
@@ -39,7 +39,7 @@ static void upload_free(struct upload *u)
 	free(u);
 }
 
-void upload_table_done(struct upload_table *t)
+void reg_upload_table_done(struct upload_table *t)
 {
 	while (t->head) {
 		struct upload *u = t->head;
@@ -67,7 +67,7 @@ static void remove_files(struct registry_store *s, const char *uuid)
 	fs_rm_rf_at(s->rootfd, path, NULL);
 }
 
-int upload_create(struct upload_table *t, const char *repo, struct upload **ret, struct berth_error **err)
+int reg_upload_create(struct upload_table *t, const char *repo, struct upload **ret, struct berth_error **err)
 {
 	char path[PATH_MAX];
 	pthread_mutex_lock(&t->lock);
@@ -148,7 +148,7 @@ static struct upload *upload_load(struct registry_store *s, const char *uuid)
 	return u;
 }
 
-int upload_acquire(struct upload_table *t, const char *repo, const char *uuid, struct upload **ret)
+int reg_upload_acquire(struct upload_table *t, const char *repo, const char *uuid, struct upload **ret)
 {
 	pthread_mutex_lock(&t->lock);
 	struct upload *u = t->head;
@@ -176,7 +176,7 @@ int upload_acquire(struct upload_table *t, const char *repo, const char *uuid, s
 	return r;
 }
 
-void upload_release(struct upload_table *t, struct upload *u)
+void reg_upload_release(struct upload_table *t, struct upload *u)
 {
 	pthread_mutex_lock(&t->lock);
 	u->busy = false;
@@ -208,25 +208,25 @@ static int upload_rehash(struct registry_store *s, struct upload *u, enum digest
 	return 0;
 }
 
-void upload_rollback(struct upload *u)
+void reg_upload_rollback(struct upload *u)
 {
 	u->flushed = MIN(u->flushed, u->offset);
 	u->failed = ftruncate(u->fd, (off_t)u->offset) != 0;
 	u->hash_valid = false;
 }
 
-int upload_write(struct upload *u, const void *data, size_t len)
+int reg_upload_write(struct upload *u, const void *data, size_t len)
 {
 	if (u->failed) {
 		/* an earlier truncate failed: appending now would land past the offset */
-		upload_rollback(u);
+		reg_upload_rollback(u);
 		if (u->failed)
 			return -EIO;
 	}
 	int r = fs_write_all(u->fd, data, len);
 	if (r < 0) {
 		u->failed = true;
-		upload_rollback(u);
+		reg_upload_rollback(u);
 		return r;
 	}
 	if (u->hash_valid)
@@ -244,7 +244,7 @@ int upload_write(struct upload *u, const void *data, size_t len)
 	return 0;
 }
 
-int upload_finish(struct upload_table *t, struct upload *u, const char *digest, struct berth_error **err)
+int reg_upload_finish(struct upload_table *t, struct upload *u, const char *digest, struct berth_error **err)
 {
 	struct registry_store *s = t->store;
 	char actual[DIGEST_STRING_MAX], tmp[PATH_MAX];
@@ -253,7 +253,7 @@ int upload_finish(struct upload_table *t, struct upload *u, const char *digest, 
 	if (r < 0)
 		return r;
 	if (u->failed)
-		upload_rollback(u);
+		reg_upload_rollback(u);
 	if (u->failed) /* the data file is longer than what was accepted: never commit it */
 		return berth_error_msg(err, EIO, "upload '%s' has unrecoverable data", u->uuid);
 	if (!u->hash_valid || algo != DIGEST_SHA256) {
@@ -268,21 +268,21 @@ int upload_finish(struct upload_table *t, struct upload *u, const char *digest, 
 				       digest);
 	if (fsync(u->fd) < 0)
 		return berth_error_errno(err, "fsync upload '%s'", u->uuid);
-	int lock = store_lock(s, false, err);
+	int lock = reg_store_lock(s, false, err);
 	if (lock < 0)
 		return lock;
 	snprintf(tmp, sizeof(tmp), "uploads/%s/data", u->uuid);
-	r = store_blob_commit(s, tmp, digest, u->offset, err);
+	r = reg_store_blob_commit(s, tmp, digest, u->offset, err);
 	if (r == 0)
-		r = store_repo_link_blob(s, u->repo, digest, err);
+		r = reg_store_repo_link_blob(s, u->repo, digest, err);
 	close(lock);
 	if (r < 0)
 		return r;
-	upload_cancel(t, u);
+	reg_upload_cancel(t, u);
 	return 0;
 }
 
-void upload_cancel(struct upload_table *t, struct upload *u)
+void reg_upload_cancel(struct upload_table *t, struct upload *u)
 {
 	pthread_mutex_lock(&t->lock);
 	unlink_locked(t, u);
@@ -291,7 +291,7 @@ void upload_cancel(struct upload_table *t, struct upload *u)
 	upload_free(u);
 }
 
-size_t upload_count(struct upload_table *t)
+size_t reg_upload_count(struct upload_table *t)
 {
 	pthread_mutex_lock(&t->lock);
 	size_t n = t->count;
@@ -313,7 +313,7 @@ static bool session_stale(struct registry_store *s, const char *uuid, time_t cut
 	return newest < cutoff;
 }
 
-size_t upload_expire(struct upload_table *t, int64_t max_age)
+size_t reg_upload_expire(struct upload_table *t, int64_t max_age)
 {
 	time_t cutoff = time(NULL) - (time_t)max_age;
 	size_t removed = 0;

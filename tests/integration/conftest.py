@@ -158,16 +158,27 @@ def _netns_list():
     return {line.split()[0] for line in p.stdout.splitlines() if line.strip()}
 
 
-@pytest.fixture(scope="session", autouse=True)
-def no_leaks():
-    """Fail the session if tests leave mounts or network namespaces behind."""
-    yield
+def find_leaks():
+    """Network namespaces and mounts this session created and did not remove."""
     leaked_ns = sorted(_netns_list() & _created_netns)
     leaked_mounts = [mp for mp in mounts_under(tempfile.gettempdir())
-                     if os.path.basename(mp).startswith(TMP_PREFIX) or f"/{TMP_PREFIX}" in mp]
+                     if f"/{TMP_PREFIX}" in mp]
+    return leaked_ns, leaked_mounts
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    """After every fixture is torn down: fail the run if anything leaked, then clean up."""
+    leaked_ns, leaked_mounts = find_leaks()
     for n in leaked_ns:
         subprocess.run(["ip", "netns", "delete", n], capture_output=True)
-    for mp in leaked_mounts:
+    for mp in sorted(leaked_mounts, key=len, reverse=True):
         subprocess.run(["umount", "-l", mp], capture_output=True)
-    assert not leaked_ns, f"tests leaked network namespaces: {leaked_ns}"
-    assert not leaked_mounts, f"tests leaked mounts: {leaked_mounts}"
+    if leaked_ns or leaked_mounts:
+        msg = f"LEAK CHECK FAILED: network namespaces {leaked_ns}, mounts {leaked_mounts}"
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        if tr:
+            tr.write_line(msg, red=True)
+        else:
+            print(msg)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "cli/cli-build.h"
 #include "build/build.h"
 #include "common/log.h"
 #include "shim/shim.h"
@@ -57,6 +58,8 @@ static const struct command commands[] = {
 	{ "events", cli_events, "Get real time events from the daemon" },
 	{ "net-tool", net_tool_main, NULL },
 	{ "registry", registry_main, "Run an OCI distribution registry (serve, gc)" },
+	{ "build", cli_build, "Build an image from a Dockerfile" },
+	{ "builder", cli_builder, "Manage builds (prune the build cache)" },
 	{ "build-tool", build_tool_main, NULL },
 };
 

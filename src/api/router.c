@@ -111,6 +111,8 @@ static const struct api_route routes[] = {
 	{ "POST", "/volumes/create", api_volume_create },
 	{ "GET", "/volumes/{}", api_volume_inspect },
 	{ "DELETE", "/volumes/{}", api_volume_remove },
+	{ "POST", "/build", api_build },
+	{ "POST", "/build/prune", api_build_prune },
 	{ "GET", "/images/json", api_images_list },
 	{ "POST", "/images/create", api_images_create },
 	{ "POST", "/images/load", api_images_load },

@@ -257,7 +257,8 @@ static int extract_archive(struct cp *c, int srcdir, const char *name, const cha
 	archive_read_support_format_tar(a);
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
 						  ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-						  ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_UNLINK);
+						  ARCHIVE_EXTRACT_UNLINK);
+	/* entry paths are prefixed with the destination below; "/x" lands in it too */
 	int r = archive_read_open_fd(a, in, 65536) == ARCHIVE_OK ? 0 : -EINVAL;
 	struct archive_entry *e;
 	while (r >= 0 && archive_read_next_header(a, &e) == ARCHIVE_OK) {

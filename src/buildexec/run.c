@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "build/context.h"
@@ -242,7 +243,7 @@ struct mountpoints {
 	size_t n;
 };
 
-static void mp_note(struct mountpoints *mp, const char *rootfs, const char *path)
+static void mp_note(struct mountpoints *mp, const char *path)
 {
 	_cleanup_free_ char *clean = fs_path_clean(path);
 	const char *rel = clean;
@@ -250,39 +251,57 @@ static void mp_note(struct mountpoints *mp, const char *rootfs, const char *path
 		rel++;
 	if (!*rel || mp->n >= ARRAY_SIZE(mp->paths))
 		return;
-	_cleanup_free_ char *full = xasprintf("%s/%s", rootfs, rel);
-	struct stat st;
-	if (lstat(full, &st) == 0)
-		return;
 	mp->paths[mp->n++] = xstrdup(rel);
 	_cleanup_free_ char *parent = xstrdup(rel);
 	char *slash = strrchr(parent, '/');
 	if (slash) {
 		*slash = '\0';
-		mp_note(mp, rootfs, parent);
+		mp_note(mp, parent);
 	}
 }
 
-static void mp_collect(struct buildexec *b, const char *cid, const struct plan_run *run, struct mountpoints *mp)
+static void mp_collect(const struct plan_run *run, struct mountpoints *mp)
 {
-	_cleanup_container_info_ struct engine_container_info *info = NULL;
-	if (engine_container_inspect(b->engine, cid, &info, NULL) < 0 || !info->rootfs)
-		return;
 	static const char *const files[] = { "etc/hosts", "etc/resolv.conf", "etc/hostname" };
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
-		mp_note(mp, info->rootfs, files[i]);
+		mp_note(mp, files[i]);
 	for (size_t i = 0; i < run->n_mounts; i++)
 		if (run->mounts[i].target && run->mounts[i].type != DF_MOUNT_SSH)
-			mp_note(mp, info->rootfs, run->mounts[i].target);
+			mp_note(mp, run->mounts[i].target);
+}
+
+static bool in_lower(const struct image_snapshot *sn, const char *rel, struct stat *ret)
+{
+	for (char **l = sn->lowerdirs; l && *l; l++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", *l, rel);
+		if (lstat(p, ret) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A directory only copied up for a removed mount point: same owner and mode, empty, not opaque. */
+static void drop_copied_up(const char *upper, const struct stat *lower)
+{
+	struct stat st;
+	char v;
+	if (lstat(upper, &st) == 0 && S_ISDIR(st.st_mode) && S_ISDIR(lower->st_mode) &&
+	    st.st_mode == lower->st_mode && st.st_uid == lower->st_uid && st.st_gid == lower->st_gid &&
+	    lgetxattr(upper, "trusted.overlay.opaque", &v, 1) < 0)
+		(void)rmdir(upper); /* fails unless empty */
 }
 
 static void mp_clean(struct buildexec *b, const char *cid, struct mountpoints *mp)
 {
 	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
 	if (mp->n && image_snapshot_mount(b->images, cid, &sn, NULL) >= 0)
-		for (size_t i = 0; i < mp->n; i++) { /* deepest first: they were noted child before parent */
+		for (size_t i = 0; i < mp->n; i++) { /* children are noted before their parents */
 			_cleanup_free_ char *p = xasprintf("%s/%s", sn->upperdir, mp->paths[i]);
 			struct stat st;
+			if (in_lower(sn, mp->paths[i], &st)) {
+				drop_copied_up(p, &st);
+				continue;
+			}
 			if (lstat(p, &st) < 0)
 				continue;
 			if (S_ISREG(st.st_mode) && st.st_size == 0)
@@ -334,7 +353,7 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 		return r;
 	int code = -1;
 	struct mountpoints mp = { .n = 0 };
-	mp_collect(b, cid, run, &mp);
+	mp_collect(run, &mp);
 	r = run_container(b, cid, o, &code, err);
 	mp_clean(b, cid, &mp);
 	_cleanup_free_ char *cmd = argv_text(run->argv);

@@ -40,7 +40,8 @@ done
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 ms() { python3 -c "import sys; print(round(float(sys.argv[1])*1000, 1))" "$1"; }
 mean() { # mean wall time (s) of a command, RUNS times
-	hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$W/h.json" "$@" >/dev/null 2>&1
+	hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$W/h.json" "$@" >"$W/h.log" 2>&1 ||
+		{ cat "$W/h.log" >&2; exit 1; }
 	python3 -c "import json; print(json.load(open('$W/h.json'))['results'][0]['mean'])"
 }
 ratio() { python3 -c "import sys; print(round(float(sys.argv[1])/float(sys.argv[2]), 3))" "$1" "$2"; }
@@ -50,9 +51,9 @@ BI=$(rss_kb $BPID); DI=$(rss_kb $DPID)
 echo "berth daemon: ${BI} kB   dockerd: ${DI} kB (containerd not counted)"
 
 echo "== run --rm --network none busybox true ($RUNS runs, mean)"
-T1=$(BERTH_HOST=$B mean "$BIN run --rm --network none busybox true")
-T2=$(DOCKER_HOST=$B mean "$DOCKER run --rm --network none busybox true")
-T3=$(DOCKER_HOST=$D mean "$DOCKER run --rm --network none busybox true")
+T1=$(mean "$BIN run -H $B --rm --network none busybox true")
+T2=$(mean "$DOCKER -H $B run --rm --network none busybox true")
+T3=$(mean "$DOCKER -H $D run --rm --network none busybox true")
 echo "berth CLI -> berth:   $(ms $T1) ms"
 echo "docker CLI -> berth:  $(ms $T2) ms"
 echo "docker CLI -> dockerd: $(ms $T3) ms"
@@ -62,8 +63,8 @@ echo "== ps -a with 100 containers"
 for h in "$B" "$D"; do
 	seq 100 | xargs -P 8 -I{} env DOCKER_HOST=$h $DOCKER create --network none busybox true >/dev/null
 done
-P1=$(BERTH_HOST=$B mean "$BIN ps -a")
-P2=$(DOCKER_HOST=$D mean "$DOCKER ps -a")
+P1=$(mean "$BIN ps -H $B -a")
+P2=$(mean "$DOCKER -H $D ps -a")
 echo "berth: $(ms $P1) ms  docker: $(ms $P2) ms  ratio: $(ratio $P1 $P2)"
 for h in "$B" "$D"; do DOCKER_HOST=$h $DOCKER rm $(DOCKER_HOST=$h $DOCKER ps -aq) >/dev/null; done
 

@@ -27,20 +27,22 @@ struct daemon_opts {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: berth daemon [OPTIONS]\n\n"
-		"Run the berth engine: the Docker Engine API on a unix socket.\n\n"
-		"Options:\n"
-		"      --config-file FILE   JSON config (keys: root, exec-root, host, runtime-path, pidfile, "
-		"log-level)\n"
-		"      --root DIR           state directory (default $BERTH_ROOT or " DEFAULT_ROOT ")\n"
-		"      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT
-		")\n"
-		"  -H, --host URL           socket to listen on (default unix://EXEC_ROOT/berth.sock)\n"
-		"      --runtime-path PATH  OCI runtime with runc's CLI (default: runc from PATH)\n"
-		"  -p, --pidfile FILE       write the daemon's pid here\n"
-		"  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
-		"  -h, --help               show this help\n");
+	fprintf(
+	    f,
+	    "Usage: berth daemon [OPTIONS]\n\n"
+	    "Run the berth engine: the Docker Engine API on a unix socket.\n\n"
+	    "Options:\n"
+	    "      --config-file FILE   JSON config (keys: root, exec-root, host, runtime-path, pidfile, "
+	    "log-level)\n"
+	    "      --root DIR           state directory (default $BERTH_ROOT or " DEFAULT_ROOT ")\n"
+	    "      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT
+	    ")\n"
+	    "  -H, --host URL           socket to listen on (default unix://EXEC_ROOT/berth.sock)\n"
+	    "      --runtime-path PATH  OCI runtime with runc's CLI (default /usr/sbin/runc), or \"berth\"\n"
+	    "                           for the in-process berth runtime library\n"
+	    "  -p, --pidfile FILE       write the daemon's pid here\n"
+	    "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
+	    "  -h, --help               show this help\n");
 }
 
 static void set(char **slot, const char *v)

@@ -32,8 +32,11 @@ int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf 
 		       struct berth_error **err)
 {
 	_cleanup_free_ char *root = xasprintf("%s/runc", e->exec_root);
-	const char *argv[16] = { e->runtime, "--root", root };
-	size_t n = 3;
+	/* The in-process runtime's CLI is `berth runtime` (same state format). */
+	bool builtin = streq(e->runtime, "berth");
+	const char *argv[18] = { builtin ? e->shim_path : e->runtime, builtin ? "runtime" : "--root",
+				 builtin ? "--root" : root, root };
+	size_t n = builtin ? 4 : 3;
 	for (size_t i = 0; args[i] && n < ARRAY_SIZE(argv) - 1; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
@@ -177,8 +180,21 @@ static int spawn_shim(struct engine *e, const char *xdir, pid_t *ret_pid, pid_t 
 	int status;
 	proc_wait(pid, pidfd, -1, &status, NULL);
 	safe_close(pidfd);
+	/*
+	 * One line, not EOF: with the in-process runtime the container's init is
+	 * forked from the shim and holds the pipe until it execs.
+	 */
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	if (strbuf_read_fd(&sb, rd, 64 * 1024) < 0 || sb.len == 0)
+	while (sb.len < 64 * 1024 && !memchr(sb.buf, '\n', sb.len)) {
+		char buf[512];
+		ssize_t n = read(rd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		strbuf_add(&sb, buf, (size_t)n);
+	}
+	if (sb.len == 0)
 		return berth_error_msg(err, EIO, "shim exited without reporting");
 	strbuf_trim_trailing(&sb);
 	if (startswith(sb.buf, "error "))

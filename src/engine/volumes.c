@@ -69,7 +69,8 @@ int engine_volume_create(struct engine *e, const char *name, const json_t *label
 		clock_gettime(CLOCK_REALTIME, &ts);
 		format_rfc3339(&ts, t);
 		_cleanup_json_ json_t *meta =
-		    json_pack("{s:s,s:O}", "created", t, "labels", labels ? labels : json_object());
+		    json_pack("{s:s,s:o}", "created", t, "labels",
+			      labels ? json_incref((json_t *)labels) : json_object());
 		_cleanup_free_ char *text = json_dumps(meta, JSON_COMPACT);
 		r = fs_write_file_atomic(metap, text, strlen(text), 0644, err);
 		if (r < 0)

@@ -65,6 +65,8 @@ static void base_argv(const struct runc *rc, const char **argv, size_t *n, char 
 int runc_create(const struct runc *rc, const int stdio[3], const char *console, pid_t *ret_pid,
 		struct berth_error **err)
 {
+	if (runc_is_builtin(rc))
+		return builtin_create(rc, stdio, console, ret_pid, err);
 	_cleanup_free_ char *logp = runc_log_path(rc);
 	_cleanup_free_ char *pidf = xasprintf("%s/init.pid", rc->dir);
 	const char *argv[20];
@@ -132,12 +134,16 @@ static int runc_simple(const struct runc *rc, const char *what, const char *cons
 
 int runc_start(const struct runc *rc, struct berth_error **err)
 {
+	if (runc_is_builtin(rc))
+		return builtin_start(rc, err);
 	const char *args[] = { "start", rc->id, NULL };
 	return runc_simple(rc, "start", args, err);
 }
 
 int runc_delete(const struct runc *rc, struct berth_error **err)
 {
+	if (runc_is_builtin(rc))
+		return builtin_delete(rc, err);
 	const char *args[] = { "delete", "--force", rc->id, NULL };
 	return runc_simple(rc, "delete", args, err);
 }
@@ -145,6 +151,8 @@ int runc_delete(const struct runc *rc, struct berth_error **err)
 int runc_exec(const struct runc *rc, const char *process_file, const int stdio[3], const char *console,
 	      bool detach, pid_t *ret_pid, struct berth_error **err)
 {
+	if (runc_is_builtin(rc))
+		return builtin_exec(rc, process_file, stdio, console, ret_pid, err);
 	_cleanup_free_ char *logp = runc_log_path(rc);
 	const char *argv[20];
 	size_t n = 0;

@@ -27,6 +27,7 @@
 #include "common/process.h"
 #include "common/util.h"
 #include "shim/logfile.h"
+#include "runtime/runtime.h"
 #include "shim/runc.h"
 #include "shim/shim.h"
 
@@ -580,11 +581,33 @@ static void shim_exit(struct shim *s)
 	(void)runc_delete(&s->rc, NULL);
 }
 
+static bool wants_builtin_runtime(const char *dir)
+{
+	_cleanup_free_ char *path = xasprintf("%s/shim.json", dir);
+	_cleanup_json_ json_t *j = NULL;
+	if (json_load_path(path, 1 << 20, &j, NULL) < 0)
+		return false;
+	return streq_ptr(json_string_value(json_object_get(j, "runtime")), SHIM_BUILTIN_RUNTIME);
+}
+
 int shim_main(int argc, char **argv)
 {
 	if (argc != 2 || argv[1][0] != '/') {
 		fprintf(stderr, "Usage: berth shim DIR (internal; started by the berth daemon)\n");
 		return 2;
+	}
+	/*
+	 * With the in-process runtime, run from a sealed memfd copy of ourselves
+	 * first (CVE-2019-5736, see runtime.h). argv - 1 is main()'s argv: the
+	 * re-exec must see "berth shim DIR" again.
+	 */
+	if (wants_builtin_runtime(argv[1])) {
+		_cleanup_error_ struct berth_error *pe = NULL;
+		if (runtime_protect_exe(argv - 1, &pe) < 0) {
+			_cleanup_free_ char *m = berth_error_string(pe);
+			dprintf(3, "error %s\n", m);
+			return 1;
+		}
 	}
 	/* Detach: the parent returns at once, the engine reaps it; fd 3 carries readiness. */
 	pid_t pid = fork();

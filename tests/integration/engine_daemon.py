@@ -47,6 +47,7 @@ class Daemon:
         self.pidfile = os.path.join(self.base, "daemon.pid")
         self.logpath = os.path.join(self.base, "daemon.log")
         self.proc = None
+        self.extra_args = []
         self.env = dict(os.environ, BERTH_ROOT=self.root, BERTH_EXEC_ROOT=self.exec_root,
                         DOCKER_HOST="unix://" + self.sock)
 
@@ -57,7 +58,7 @@ class Daemon:
     def start(self):
         log = open(self.logpath, "a")
         self.proc = subprocess.Popen([self.bin, "daemon", "--root", self.root, "--exec-root", self.exec_root,
-                                      "--pidfile", self.pidfile], stdout=log, stderr=log,
+                                      "--pidfile", self.pidfile, *self.extra_args], stdout=log, stderr=log,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -64,6 +64,9 @@ def test_exit_while_daemon_down_is_recorded(daemon):
         f.write("go\n")
     wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
     daemon.start()
+    # The shim may still be finishing (flushing the log, writing exit.json): the
+    # daemon adopts it and records the exit when it ends.
+    wait_for(lambda: inspect(daemon, "late")["State"]["Status"] == "exited")
     st = inspect(daemon, "late")["State"]
     assert (st["Status"], st["ExitCode"]) == ("exited", 5)
     assert daemon.docker("logs", "late").stdout == "bye\n"
@@ -112,3 +115,19 @@ def test_health_status_transitions(daemon):
     h = inspect(daemon, "doc")["State"]["Health"]
     assert h["FailingStreak"] == 0 and h["Log"][-1]["ExitCode"] == 0
     assert "(healthy)" in daemon.docker("ps", "--format", "{{.Status}}").stdout
+
+
+def test_inprocess_berth_runtime_runs_and_execs(berth_bin, busybox):
+    d = Daemon(berth_bin)
+    d.extra_args = ["--runtime-path", "berth"]
+    try:
+        d.start()
+        d.load_busybox(busybox)
+        assert d.docker("run", "--rm", "busybox", "echo", "in-process").stdout == "in-process\n"
+        assert d.docker("run", "--rm", "busybox", "sh", "-c", "exit 3", check=False).returncode == 3
+        d.docker("run", "-d", "--name", "lib", "busybox", "sleep", "600")
+        assert d.docker("exec", "lib", "echo", "exec-ok").stdout == "exec-ok\n"
+        assert d.docker("run", "-i", "--rm", "busybox", "cat", input="piped\n").stdout == "piped\n"
+        d.docker("rm", "-f", "lib")
+    finally:
+        d.cleanup()

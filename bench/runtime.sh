@@ -3,10 +3,12 @@
 # vs runc vs the raw namespace floor, side by side in one hyperfine run, then
 # berth's ratios and where its time goes (per-phase timings).
 #
-# crun refuses this host's hybrid cgroup layout, so it runs inside a private
-# mount namespace with a cgroup2 mount at /sys/fs/cgroup and
-# --cgroup-manager=disabled. That wrapper (unshare -m + mount + sh) costs
-# something by itself: it is measured alone ("crun-wrapper") and subtracted.
+# crun refuses this host's hybrid cgroup layout, so every contender runs inside
+# one private mount namespace with a cgroup2 mount at /sys/fs/cgroup, crun
+# with --cgroup-manager=disabled; nobody is asked for cgroup work (the bundle
+# has no cgroupsPath and no resources). "berth-ro" is the same binary on a
+# read-only bind mount, which makes the CVE-2019-5736 memfd re-exec
+# unnecessary (docs/runtime.md).
 #
 # Usage: sh bench/runtime.sh [runs]   (env BERTH=path/to/berth)
 set -eu
@@ -27,9 +29,10 @@ trap cleanup EXIT INT TERM
 
 ln -s "$BERTH" "$W/berth-runtime"
 "$HERE/scripts/mkimage" --rootfs "$W/rootfs" >/dev/null
-mkdir -p "$W/bundle"
+mkdir -p "$W/bundle" "$W/ro"
+touch "$W/ro/berth-runtime"
 (cd "$W/bundle" && runc spec)
-python3 - "$W/bundle/config.json" "$W/rootfs" <<'EOF'
+python3 - "$W/bundle/config.json" "$W/rootfs" <<'PY'
 import json, sys
 path, rootfs = sys.argv[1], sys.argv[2]
 c = json.load(open(path))
@@ -37,40 +40,53 @@ c["root"]["path"] = rootfs
 c["process"]["terminal"] = False
 c["process"]["args"] = ["true"]
 c["hostname"] = "bench"
-# no cgroup work for anyone: crun runs with --cgroup-manager=disabled
 c["linux"].pop("resources", None)
 json.dump(c, open(path, "w"))
-EOF
+PY
 
-B="$W/bundle"
-CRUN_WRAP="unshare -m sh -c 'mount --make-rprivate / && mount -t cgroup2 none /sys/fs/cgroup && exec \"\$@\"' sh"
+# The part that runs in the private mount namespace (its mounts vanish with it).
+cat >"$W/inner.sh" <<'SH'
+set -eu
+W=$1 B=$1/bundle RUNS=$2 BERTH=$3
+mount --make-rprivate /
+mount -t cgroup2 none /sys/fs/cgroup
+mount --bind "$BERTH" "$W/ro/berth-runtime"
+mount -o remount,bind,ro "$W/ro/berth-runtime"
 hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$W/results.json" \
 	-n berth "$W/berth-runtime --root $W/berth-state run --bundle $B bench" \
-	-n crun "$CRUN_WRAP crun --cgroup-manager=disabled --root $W/crun-state run --bundle $B bench" \
-	-n crun-wrapper "$CRUN_WRAP true" \
+	-n berth-ro "$W/ro/berth-runtime --root $W/berth-state run --bundle $B bench" \
+	-n crun "crun --cgroup-manager=disabled --root $W/crun-state run --bundle $B bench" \
 	-n runc "runc --root $W/runc-state run --bundle $B bench" \
-	-n floor "unshare --pid --mount --uts --ipc --net --fork true" >"$W/hyperfine.txt" 2>&1 ||
-	{ cat "$W/hyperfine.txt"; exit 1; }
-grep -E "^Benchmark|Time \(mean" "$W/hyperfine.txt"
-
-python3 - "$W/results.json" <<'EOF'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-m = {k: v["mean"] * 1000 for k, v in r.items()}
-crun = m["crun"] - m["crun-wrapper"]
-print()
-print("note: crun runs in a private mount ns with a cgroup2 mount and --cgroup-manager=disabled")
-print("      (it refuses the hybrid layout); the wrapper's own %.2f ms are subtracted." % m["crun-wrapper"])
-print("%-8s %8.2f ms" % ("berth", m["berth"]))
-print("%-8s %8.2f ms  (%.2f wrapped)" % ("crun", crun, m["crun"]))
-print("%-8s %8.2f ms" % ("runc", m["runc"]))
-print("%-8s %8.2f ms" % ("floor", m["floor"]))
-print("berth/crun  = %.2f   (target <= 0.8)" % (m["berth"] / crun))
-print("berth/floor = %.2f   (target <= 1.5)" % (m["berth"] / m["floor"]))
-print("berth/runc  = %.2f" % (m["berth"] / m["runc"]))
-EOF
-
+	-n floor "unshare --pid --mount --uts --ipc --net --fork true"
 echo
 echo "berth per-phase timings (us, one run; BERTH_RUNTIME_TIMINGS=1):"
 BERTH_RUNTIME_TIMINGS=1 "$W/berth-runtime" --root "$W/berth-state" run --bundle "$B" bench 2>&1 |
 	sed -n 's/.*phase=\([^ ]*\) us=\([0-9]*\) pid=\([0-9]*\).*/  \1 \2 (pid \3)/p'
+SH
+unshare -m sh "$W/inner.sh" "$W" "$RUNS" "$BERTH" >"$W/out.txt" 2>&1 || { cat "$W/out.txt"; exit 1; }
+grep -E "^Benchmark|Time \(mean" "$W/out.txt"
+
+python3 - "$W/results.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+m = {k: v["mean"] * 1000 for k, v in r.items()}
+print()
+print("note: all run in one private mount namespace with a cgroup2 mount at /sys/fs/cgroup;")
+print("      crun with --cgroup-manager=disabled (it refuses this host's hybrid layout)")
+print("%-8s %8.2f ms" % ("berth", m["berth"]))
+print("%-8s %8.2f ms  (binary on a read-only mount: no memfd re-exec)" % ("berth-ro", m["berth-ro"]))
+print("%-8s %8.2f ms" % ("crun", m["crun"]))
+print("%-8s %8.2f ms" % ("runc", m["runc"]))
+print("%-8s %8.2f ms" % ("floor", m["floor"]))
+print("berth/crun  = %.2f   (target <= 0.8)" % (m["berth"] / m["crun"]))
+print("berth/floor = %.2f   (target <= 1.5)" % (m["berth"] / m["floor"]))
+print("berth/runc  = %.2f" % (m["berth"] / m["runc"]))
+print("berth-ro/crun = %.2f, berth-ro/floor = %.2f" % (m["berth-ro"] / m["crun"], m["berth-ro"] / m["floor"]))
+# CPU time (user + system of the whole process tree) is steadier than wall time on a shared machine
+c = {k: (v["user"] + v["system"]) * 1000 for k, v in r.items()}
+print("cpu ms: " + ", ".join("%s %.1f" % (k, c[k]) for k in ("berth", "berth-ro", "crun", "runc", "floor")))
+print("cpu ratios: berth/crun %.2f, berth/floor %.2f, berth-ro/crun %.2f, berth-ro/floor %.2f" % (
+    c["berth"] / c["crun"], c["berth"] / c["floor"], c["berth-ro"] / c["crun"], c["berth-ro"] / c["floor"]))
+PY
+echo
+sed -n '/per-phase/,$p' "$W/out.txt"

@@ -12,28 +12,32 @@
 #include "common/process.h"
 #include "runtime/cgroups.h"
 
-/* Every v1 hierarchy the container joins; "unified" is the hybrid cgroup2 mount. */
-static const char *const all_controllers[] = {
-	"cpu",     "cpuacct",  "cpuset",     "memory", "pids", "blkio",   "devices", "freezer", "hugetlb",
-	"net_cls", "net_prio", "perf_event", "rdma",   "misc", "systemd", "unified", NULL,
-};
-
+/*
+ * Every v1 hierarchy mounted under the cgroup root: its real directories
+ * ("memory", "cpu,cpuacct", "systemd", and the hybrid "unified"), found once
+ * with readdir. Co-mount aliases ("cpu" -> "cpu,cpuacct") are symlinks: they
+ * are not listed, paths through them still resolve.
+ */
+#define CG_MAX_HIERARCHIES 32
 const char *const *cgroup_v1_controllers(void)
 {
-	static const char *present[ARRAY_SIZE(all_controllers)];
-	static bool done;
-	if (!done) {
-		size_t n = 0;
-		_cleanup_close_ int root = open(cgroup_root(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-		for (size_t i = 0; root >= 0 && all_controllers[i]; i++) {
-			struct stat st;
-			if (fstatat(root, all_controllers[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    S_ISDIR(st.st_mode))
-				present[n++] = all_controllers[i];
-		}
-		present[n] = NULL;
-		done = true;
+	static char names[CG_MAX_HIERARCHIES][64];
+	static const char *present[CG_MAX_HIERARCHIES + 1];
+	static char done_for[4096]; /* the root the list was made for (tests move it) */
+	if (streq(done_for, cgroup_root()))
+		return present;
+	snprintf(done_for, sizeof(done_for), "%s", cgroup_root());
+	size_t n = 0;
+	_cleanup_closedir_ DIR *d = opendir(cgroup_root());
+	struct dirent *de;
+	while (d && (de = readdir(d)) && n < CG_MAX_HIERARCHIES) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(names[0]))
+			continue;
+		snprintf(names[n], sizeof(names[n]), "%s", de->d_name);
+		present[n] = names[n];
+		n++;
 	}
+	present[n] = NULL;
 	return present;
 }
 
@@ -273,6 +277,12 @@ static const struct runtime_device_rule default_allow[] = {
 	{ true, 'c', 1, 5, "rwm" }, { true, 'c', 1, 9, "rwm" }, { true, 'c', 136, -1, "rwm" },
 	{ true, 'c', 5, 2, "rwm" }, { true, 'c', 5, 1, "rwm" }, { true, 'c', 10, 200, "rwm" },
 };
+
+const struct runtime_device_rule *cgroup_default_device_rules(size_t *n)
+{
+	*n = ARRAY_SIZE(default_allow);
+	return default_allow;
+}
 
 static int apply_devices(const char *path, const struct runtime_resources *r, struct berth_error **err)
 {

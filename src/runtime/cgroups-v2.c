@@ -4,8 +4,8 @@
  * converted (cpu.shares -> cpu.weight, memory swap = memsw - memory). Freezing
  * waits for cgroup.events "frozen 1" with poll(POLLPRI), not a sleep loop.
  *
- * NEEDSWORK: the v2 device controller is eBPF-based; linux.resources.devices
- * rules are not enforced on a pure v2 host yet (they are on v1/hybrid).
+ * Device rules become an eBPF program (cgroups-devices.c). NEEDSWORK: `update`
+ * with device rules attaches one more program instead of replacing it.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -148,6 +148,15 @@ static int v2_apply(const char *path, const struct runtime_resources *r, struct 
 	for (size_t i = 0; i < r->n_hugepages; i++) {
 		_cleanup_free_ char *f = xasprintf("hugetlb.%s.max", r->hugepages[i].page_size);
 		if ((ret = wnum(d, f, (long long)r->hugepages[i].limit, false, err)) < 0)
+			return ret;
+	}
+	if (r->n_devices) {
+		size_t n_def, n_insn;
+		const struct runtime_device_rule *def = cgroup_default_device_rules(&n_def);
+		_cleanup_free_ struct bpf_insn *prog = NULL;
+		if (cgroup_devices_program(r->devices, r->n_devices, def, n_def, &prog, &n_insn) < 0)
+			return berth_error_msg(err, E2BIG, "'linux.resources.devices': too many rules");
+		if ((ret = cgroup_devices_attach(d, prog, n_insn, err)) < 0)
 			return ret;
 	}
 	for (size_t i = 0; r->unified && r->unified[i]; i += 2)

@@ -57,6 +57,19 @@ int cg_read(const char *dir, const char *file, struct strbuf *sb);
 int cg_read_u64(const char *dir, const char *file, uint64_t *ret);
 int cg_read_pids(const char *dir, pid_t **ret, size_t *ret_n, struct berth_error **err);
 
+/* runc's allowlist for the default devices, applied after the spec's rules (v1 and v2). */
+const struct runtime_device_rule *cgroup_default_device_rules(size_t *n);
+
+struct bpf_insn;
+/*
+ * v2 device controller: compile rules (then extra) to a BPF_PROG_TYPE_CGROUP_DEVICE
+ * program (*ret owned, *ret_n instructions) and attach it to a cgroup directory.
+ */
+int cgroup_devices_program(const struct runtime_device_rule *rules, size_t n,
+			   const struct runtime_device_rule *extra, size_t n_extra, struct bpf_insn **ret,
+			   size_t *ret_n);
+int cgroup_devices_attach(const char *dir, const struct bpf_insn *insn, size_t n, struct berth_error **err);
+
 /* The v1 controllers mounted on this host (names under cgroup_root()), NULL-terminated, static. */
 const char *const *cgroup_v1_controllers(void);
 

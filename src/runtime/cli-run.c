@@ -29,13 +29,20 @@ struct run_flags {
 static int protect(void)
 {
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (getenv("BERTH_RUNTIME_NO_MEMFD"))
-		return 0; /* for benchmarks of the unprotected path only; documented */
 	if (runtime_protect_exe(cli_g.argv_full, &err) < 0) {
 		cli_error(err);
 		return -1;
 	}
 	return 0;
+}
+
+static void cli_warnings(const struct strbuf *w)
+{
+	for (const char *l = w->buf; *l;) {
+		const char *nl = strchrnul(l, '\n');
+		fprintf(stderr, "berth-runtime: warning: %.*s\n", (int)(nl - l), l);
+		l = *nl ? nl + 1 : nl;
+	}
 }
 
 static int parse_run_flags(const char *verb, int argc, char **argv, struct run_flags *f)
@@ -89,8 +96,12 @@ int cli_cmd_create(int argc, char **argv)
 	o.console_socket = f.console_socket;
 	o.no_pivot = f.no_pivot;
 	o.no_new_keyring = f.no_new_keyring;
+	_cleanup_strbuf_ struct strbuf warnings = STRBUF_INIT;
+	o.warnings = &warnings;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (runtime_create(&cli_g.ctx, argv[idx], f.bundle, &o, NULL, NULL, &err) < 0) {
+	int r = runtime_create(&cli_g.ctx, argv[idx], f.bundle, &o, NULL, NULL, &err);
+	cli_warnings(&warnings);
+	if (r < 0) {
 		cli_error(err);
 		return 1;
 	}
@@ -218,7 +229,10 @@ int cli_cmd_run(int argc, char **argv)
 	_cleanup_close_ int sigfd = f.detach ? -1 : block_signals(&old);
 	pid_t pid;
 	int pidfd = -1, master = -1;
+	_cleanup_strbuf_ struct strbuf warnings = STRBUF_INIT;
+	o.warnings = &warnings;
 	int r = runtime_run(&cli_g.ctx, argv[idx], f.bundle, &o, &pid, &pidfd, NULL, &err);
+	cli_warnings(&warnings);
 	safe_close(sp[1]);
 	if (r < 0) {
 		safe_close(sp[0]);
@@ -402,7 +416,10 @@ int cli_cmd_exec(int argc, char **argv)
 	_cleanup_close_ int sigfd = f.detach ? -1 : block_signals(&old);
 	pid_t pid;
 	int pidfd = -1, master = -1;
+	_cleanup_strbuf_ struct strbuf warnings = STRBUF_INIT;
+	o.warnings = &warnings;
 	int r = runtime_exec(&cli_g.ctx, id, &o, &pid, &pidfd, NULL, &err);
+	cli_warnings(&warnings);
 	runtime_process_done(&proc);
 	safe_close(sp[1]);
 	if (r < 0) {

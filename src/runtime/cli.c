@@ -8,6 +8,7 @@
  */
 #include <fcntl.h>
 #include <libgen.h>
+#include <seccomp.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -178,7 +179,10 @@ static int cmd_kill(int argc, char **argv)
 	if (r)
 		return r;
 	int sig = 15;
-	if (idx + 1 < argc && runtime_parse_signal(argv[idx + 1], &sig) < 0)
+	/* signal 0 only checks that the container runs (runc accepts it) */
+	if (idx + 1 < argc && streq(argv[idx + 1], "0"))
+		sig = 0;
+	else if (idx + 1 < argc && runtime_parse_signal(argv[idx + 1], &sig) < 0)
 		return cli_usage_error("kill: invalid signal '%s'", argv[idx + 1]), 1;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (runtime_kill(&cli_g.ctx, id, sig, all, &err) < 0) {
@@ -555,7 +559,9 @@ static int parse_globals(int argc, char **argv, int *idx)
 	if (*idx < 0)
 		return 2;
 	if (version) {
-		printf("berth-runtime version %s\nspec: 1.1.0\n", BERTH_VERSION);
+		const struct scmp_version *v = seccomp_version();
+		printf("berth-runtime version %s\nspec: 1.1.0\nlibseccomp: %u.%u.%u\n", BERTH_VERSION,
+		       v->major, v->minor, v->micro);
 		return 0;
 	}
 	if (help || *idx >= argc) {

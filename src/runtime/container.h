@@ -67,6 +67,7 @@ struct init_config {
 	int join_flags;          /* exec: CLONE_NEW* flags to join */
 	bool wait_start_msg;     /* run: wait for MSG_START instead of the fifo */
 	bool userns;             /* new user namespace created */
+	int parent_joined;       /* CLONE_NEW* of namespaces the parent joined around clone3 */
 	char *state_json;        /* child: received with MSG_GO, for createContainer/startContainer hooks */
 	int cgroup_kind;         /* enum cgroup_kind, for cgroup mounts */
 	const char *cgroup_path; /* hierarchy-relative, NULL: none */

@@ -124,8 +124,14 @@ static int cap_last_cap(void)
 }
 
 /* Parent side after clone: maps, cgroup, GO, hooks, READY. */
+typedef int (*after_go_fn)(void *arg, struct berth_error **err);
+
+/*
+ * after_go (may be NULL) runs while the init builds its rootfs: create records
+ * its state there, overlapping the file system latency with the init's work.
+ */
 static int drive_child(struct launch *l, const struct runtime_spec *spec, const struct init_config *cfg,
-		       const char *bundle, struct berth_error **err)
+		       const char *bundle, after_go_fn after_go, void *arg, struct berth_error **err)
 {
 	int r;
 	if (cfg->userns && !cfg->exec) {
@@ -141,6 +147,8 @@ static int drive_child(struct launch *l, const struct runtime_spec *spec, const 
 	if ((r = sync_send(l->sync_fd, MSG_GO, 0, state)) < 0)
 		return berth_error_set(err, -r, "start container init");
 	timing_mark(l->ctx->timings, "clone+go");
+	if (after_go && (r = after_go(arg, err)) < 0)
+		return r;
 	_cleanup_free_ struct sync_msg *m = xmalloc(sizeof(*m));
 	for (;;) {
 		if (sync_recv(l->sync_fd, m) < 0)
@@ -158,6 +166,80 @@ static int drive_child(struct launch *l, const struct runtime_spec *spec, const 
 			return r;
 		sync_send(l->sync_fd, MSG_HOOKS_DONE, 0, NULL);
 	}
+}
+
+/*
+ * With a new user namespace, namespaces joined by path (network, ipc, uts,
+ * cgroup) belong to the host's user namespace: the init could not setns() into
+ * them once inside its own. The parent joins them around clone3 instead and
+ * returns to its own afterwards (self_fds[t] >= 0 for each one it joined).
+ */
+static int parent_join(const struct init_config *cfg, int self_fds[RUNTIME_NS_MAX], struct berth_error **err)
+{
+	static const enum runtime_ns_type kinds[] = { RUNTIME_NS_NET, RUNTIME_NS_IPC, RUNTIME_NS_UTS,
+						      RUNTIME_NS_CGROUP };
+	for (int t = 0; t < RUNTIME_NS_MAX; t++)
+		self_fds[t] = -1;
+	if (cfg->exec || !cfg->userns)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		const struct runtime_namespace *ns = &cfg->spec->ns[kinds[i]];
+		if (!ns->enabled || !ns->path)
+			continue;
+		char self[64];
+		snprintf(self, sizeof(self), "/proc/self/ns/%s", runtime_ns_proc_name(kinds[i]));
+		int cur = open(self, O_RDONLY | O_CLOEXEC);
+		_cleanup_close_ int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+		if (cur < 0 || fd < 0 || setns(fd, runtime_ns_clone_flag(kinds[i])) < 0) {
+			int e = errno;
+			safe_close(cur);
+			return berth_error_set(err, e, "join %s namespace '%s'", runtime_ns_name(kinds[i]),
+					       ns->path);
+		}
+		self_fds[kinds[i]] = cur;
+	}
+	return 0;
+}
+
+static void parent_unjoin(int self_fds[RUNTIME_NS_MAX])
+{
+	for (int t = 0; t < RUNTIME_NS_MAX; t++)
+		if (self_fds[t] >= 0) {
+			if (setns(self_fds[t], runtime_ns_clone_flag(t)) < 0)
+				log_debug("restore %s namespace: %s", runtime_ns_name(t), strerror(errno));
+			self_fds[t] = safe_close(self_fds[t]);
+		}
+}
+
+/*
+ * linux.timeOffsets: offsets can only be written before a process enters the
+ * namespace, so unshare one for our children, write them, and let clone3
+ * place the init in it; *ret_self is our own time namespace, to go back to.
+ */
+static int timens_prepare(const struct runtime_spec *s, int *ret_self, struct berth_error **err)
+{
+	char buf[128];
+	int self = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return berth_error_errno(err, "'linux.timeOffsets': open time namespace");
+	if (unshare(0x00000080) < 0) {
+		close(self);
+		return berth_error_errno(err, "'linux.timeOffsets': unshare time namespace");
+	}
+	snprintf(buf, sizeof(buf), "monotonic %lld %lld\nboottime %lld %lld\n",
+		 (long long)s->time_offset_monotonic[0], (long long)s->time_offset_monotonic[1],
+		 (long long)s->time_offset_boottime[0], (long long)s->time_offset_boottime[1]);
+	int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, buf, strlen(buf)) < 0) {
+		int e = errno;
+		safe_close(fd);
+		setns(self, 0x00000080);
+		close(self);
+		return berth_error_set(err, e, "'linux.timeOffsets': write offsets");
+	}
+	close(fd);
+	*ret_self = self;
+	return 0;
 }
 
 /*
@@ -181,6 +263,27 @@ static int spawn_init(struct launch *l, struct init_config *cfg, int flags, cons
 			return berth_error_errno(err, "join pid namespace '%s'", pid_join);
 		}
 	}
+	_cleanup_close_ int self_timens = -1;
+	if (!cfg->exec && cfg->spec->has_time_offsets) {
+		int r = timens_prepare(cfg->spec, &self_timens, err);
+		if (r < 0) {
+			close(sp[0]);
+			close(sp[1]);
+			return r;
+		}
+		flags &= ~0x00000080; /* the init enters the prepared namespace at fork */
+	}
+	int self_fds[RUNTIME_NS_MAX];
+	int r = parent_join(cfg, self_fds, err);
+	if (r < 0) {
+		parent_unjoin(self_fds);
+		close(sp[0]);
+		close(sp[1]);
+		return r;
+	}
+	for (int t = 0; t < RUNTIME_NS_MAX; t++)
+		if (self_fds[t] >= 0)
+			cfg->parent_joined |= runtime_ns_clone_flag(t);
 	int pidfd = -1;
 	int pid = clone_init(flags, &pidfd);
 	if (pid == 0) {
@@ -189,6 +292,9 @@ static int spawn_init(struct launch *l, struct init_config *cfg, int flags, cons
 		init_main(cfg);
 	}
 	int e = errno;
+	parent_unjoin(self_fds);
+	if (self_timens >= 0 && setns(self_timens, 0x00000080) < 0)
+		log_debug("restore time namespace: %s", strerror(errno));
 	if (pid_join && setns(self_pidns, CLONE_NEWPID) < 0)
 		log_debug("restore pid namespace: %s", strerror(errno));
 	close(sp[1]);
@@ -215,9 +321,28 @@ static int new_ns_flags(const struct runtime_spec *s)
 	return flags;
 }
 
+/* AppArmor/SELinux labels on a host without that LSM: warn and continue. */
+static void lsm_warnings(const struct runtime_process *p, const char *mount_label, struct strbuf *w)
+{
+	if (!w)
+		return;
+	if (p->apparmor_profile && *p->apparmor_profile && access("/sys/kernel/security/apparmor", F_OK) < 0)
+		strbuf_addf(
+		    w, "'process.apparmorProfile': AppArmor is not enabled on this host, ignoring '%s'\n",
+		    p->apparmor_profile);
+	bool selinux = access("/sys/fs/selinux/enforce", F_OK) == 0;
+	if (p->selinux_label && *p->selinux_label && !selinux)
+		strbuf_addf(w, "'process.selinuxLabel': SELinux is not enabled on this host, ignoring '%s'\n",
+			    p->selinux_label);
+	if (mount_label && *mount_label && !selinux)
+		strbuf_addf(w, "'linux.mountLabel': SELinux is not enabled on this host, ignoring '%s'\n",
+			    mount_label);
+}
+
 static int check_spec(const struct runtime_spec *s, const struct runtime_create_opts *o,
 		      struct berth_error **err)
 {
+	lsm_warnings(&s->process, s->mount_label, o->warnings);
 	struct stat st;
 	if (!s->has_process)
 		return berth_error_msg(err, EINVAL, "'process': required to create a container");
@@ -235,9 +360,6 @@ static int check_spec(const struct runtime_spec *s, const struct runtime_create_
 	if (s->process.terminal && !o->console_socket && o->console_socket_fd < 0)
 		return berth_error_msg(err, EINVAL,
 				       "'process.terminal': a console socket is required (--console-socket)");
-	if (s->has_time_offsets)
-		return berth_error_msg(err, EOPNOTSUPP,
-				       "'linux.timeOffsets': time namespace offsets are not supported");
 	return 0;
 }
 
@@ -276,8 +398,8 @@ static int setup_cgroup(struct launch *l, const struct runtime_spec *s, struct b
 	return 0;
 }
 
-static int save_created(struct launch *l, const struct runtime_spec *s, const char *bundle,
-			const char *pid_file, bool in_memory, struct berth_error **err)
+static int save_created_inner(struct launch *l, const struct runtime_spec *s, const char *bundle,
+			      bool in_memory, struct berth_error **err)
 {
 	char created[RFC3339_MAX];
 	struct timespec ts;
@@ -317,13 +439,26 @@ static int save_created(struct launch *l, const struct runtime_spec *s, const ch
 	}
 	if ((r = state_save(l->ctx, &st, err)) < 0)
 		return r;
-	if (pid_file) {
-		char buf[16];
-		snprintf(buf, sizeof(buf), "%d", (int)l->pid);
-		if ((r = write_file_at(AT_FDCWD, pid_file, buf, strlen(buf), err)) < 0)
-			return berth_error_wrap(err, r, "--pid-file");
-	}
 	return 0;
+}
+
+struct save_args {
+	struct launch *l;
+	const struct runtime_spec *s;
+	const char *bundle;
+	bool in_memory;
+};
+
+static int save_created(void *arg, struct berth_error **err)
+{
+	struct save_args *a = arg;
+	struct launch *l = a->l;
+	const struct runtime_spec *s = a->s;
+	const char *bundle = a->bundle;
+	bool in_memory = a->in_memory;
+	int ret = save_created_inner(l, s, bundle, in_memory, err);
+	timing_mark(l->ctx->timings, "state");
+	return ret;
 }
 
 /* create (run_mode false: the init waits on exec.fifo) or the first half of run. */
@@ -386,12 +521,18 @@ static int do_create(struct launch *l, const char *bundle_in, const struct runti
 		return r;
 	fifo = safe_close(fifo);
 	console = safe_close(console);
-	if ((r = drive_child(l, s, &cfg, bundle, err)) < 0)
+	_cleanup_free_ char *cfg_path = xasprintf("%s/config.json", bundle);
+	/* a spec given in memory without a config.json in the bundle needs a copy for exec and hooks */
+	struct save_args sa = { l, s, bundle, o->spec != NULL && access(cfg_path, F_OK) < 0 };
+	if ((r = drive_child(l, s, &cfg, bundle, save_created, &sa, err)) < 0)
 		return r;
 	timing_mark(l->ctx->timings, "init-ready");
-	if ((r = save_created(l, s, bundle, o->pid_file, o->spec != NULL, err)) < 0)
-		return r;
-	timing_mark(l->ctx->timings, "state");
+	if (o->pid_file) {
+		char buf[16];
+		snprintf(buf, sizeof(buf), "%d", (int)l->pid);
+		if ((r = write_file_at(AT_FDCWD, o->pid_file, buf, strlen(buf), err)) < 0)
+			return berth_error_wrap(err, r, "--pid-file");
+	}
 	return 0;
 }
 
@@ -465,6 +606,52 @@ int runtime_run(const struct runtime_ctx *ctx, const char *id, const char *bundl
 	return 0;
 }
 
+/* exec: the target must be created or running; its spec gives namespaces and seccomp. */
+static int exec_target(const struct runtime_ctx *ctx, const char *id, struct container_state *st,
+		       struct runtime_spec **spec, int *cpidfd, struct berth_error **err)
+{
+	enum runtime_status status = state_status(ctx, st);
+	if (status != RUNTIME_STATUS_RUNNING && status != RUNTIME_STATUS_CREATED)
+		return berth_error_msg(err, EINVAL, "cannot exec in a %s container",
+				       runtime_status_name(status));
+	int r = state_load_spec(ctx, st, spec, err);
+	if (r < 0)
+		return r;
+	if ((*cpidfd = proc_pidfd_open(st->st.pid)) < 0)
+		return berth_error_set(err, -*cpidfd, "open container init %d", (int)st->st.pid);
+	return 0;
+}
+
+static int exec_console(const struct runtime_create_opts *o, int *console, struct berth_error **err)
+{
+	if (!o->process->terminal || o->console_socket_fd >= 0)
+		return 0;
+	if (!o->console_socket)
+		return berth_error_msg(err, EINVAL,
+				       "'process.terminal': a console socket is required (--console-socket)");
+	*console = console_socket_connect(o->console_socket, err);
+	return *console < 0 ? *console : 0;
+}
+
+/* Spawn, drive to READY, record the pid, release. */
+static int exec_launch(struct launch *l, struct init_config *cfg, const struct runtime_spec *spec,
+		       const struct container_state *st, const char *pid_file, struct berth_error **err)
+{
+	int r;
+	if ((r = spawn_init(l, cfg, 0, spec->ns[RUNTIME_NS_PID].enabled ? "container" : NULL, err)) < 0 ||
+	    (r = drive_child(l, spec, cfg, st->st.bundle, NULL, NULL, err)) < 0)
+		return r;
+	if (pid_file) {
+		char buf[16];
+		snprintf(buf, sizeof(buf), "%d", (int)l->pid);
+		if ((r = write_file_at(AT_FDCWD, pid_file, buf, strlen(buf), err)) < 0)
+			return r;
+	}
+	if ((r = sync_send(l->sync_fd, MSG_START, 0, NULL)) < 0)
+		return berth_error_set(err, -r, "start exec process");
+	return 0;
+}
+
 int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct runtime_create_opts *o,
 		 pid_t *ret_pid, int *ret_pidfd, int *ret_status, struct berth_error **err)
 {
@@ -472,38 +659,25 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 	struct container_state st = { 0 };
 	_cleanup_spec_ struct runtime_spec *spec = NULL;
 	_cleanup_close_ int cpidfd = -1, console = -1;
-	_cleanup_free_ char *dir = NULL;
+	if (!o->process)
+		return berth_error_msg(err, EINVAL, "exec in container '%s': no process given", id);
+	lsm_warnings(o->process, NULL, o->warnings);
 	int r = state_load(ctx, id, &st, err);
 	if (r < 0)
 		return r;
-	enum runtime_status status = state_status(ctx, &st);
-	if (status != RUNTIME_STATUS_RUNNING && status != RUNTIME_STATUS_CREATED) {
-		r = berth_error_msg(err, EINVAL, "cannot exec in a %s container",
-				    runtime_status_name(status));
+	if ((r = exec_target(ctx, id, &st, &spec, &cpidfd, err)) < 0 ||
+	    (r = exec_console(o, &console, err)) < 0 ||
+	    (spec->seccomp && (r = seccomp_compile(spec->seccomp, &l.prog, err)) < 0))
 		goto out;
-	}
-	if (!o->process) {
-		r = berth_error_msg(err, EINVAL, "exec: no process given");
-		goto out;
-	}
-	dir = state_dir(ctx, id);
-	if ((r = state_load_spec(ctx, &st, &spec, err)) < 0)
-		goto out;
-	if ((cpidfd = proc_pidfd_open(st.st.pid)) < 0) {
-		r = berth_error_set(err, -cpidfd, "open container init %d", (int)st.st.pid);
-		goto out;
-	}
 	int join = 0;
 	for (int t = 0; t < RUNTIME_NS_MAX; t++)
 		if (spec->ns[t].enabled && t != RUNTIME_NS_PID)
 			join |= runtime_ns_clone_flag(t);
-	if (spec->seccomp && (r = seccomp_compile(spec->seccomp, &l.prog, err)) < 0)
-		goto out;
 	struct init_config cfg = {
 		.spec = spec,
 		.process = o->process,
 		.fifo_fd = -1,
-		.console_fd = o->console_socket_fd,
+		.console_fd = console >= 0 ? console : o->console_socket_fd,
 		.stdio = { o->stdio[0], o->stdio[1], o->stdio[2] },
 		.preserve_fds = o->preserve_fds,
 		.n_preserve_fds = o->n_preserve_fds,
@@ -517,35 +691,13 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 		.seccomp_prog = l.prog,
 		.seccomp_flags = spec->seccomp ? spec->seccomp->flags : 0,
 	};
-	if (o->process->terminal && o->console_socket_fd < 0) {
-		if (!o->console_socket) {
-			r = berth_error_msg(
-			    err, EINVAL,
-			    "'process.terminal': a console socket is required (--console-socket)");
-			goto out;
-		}
-		if ((console = console_socket_connect(o->console_socket, err)) < 0) {
-			r = console;
-			goto out;
-		}
-		cfg.console_fd = console;
-	}
 	if (*st.cgroup_path) {
 		l.cg = cgroup_ops_for(st.cgroup_kind);
 		l.cg_path = xstrdup(st.cgroup_path);
 	}
-	if ((r = spawn_init(&l, &cfg, 0, spec->ns[RUNTIME_NS_PID].enabled ? "container" : NULL, err)) < 0 ||
-	    (r = drive_child(&l, spec, &cfg, st.st.bundle, err)) < 0)
-		goto fail;
-	if (o->pid_file) {
-		char buf[16];
-		snprintf(buf, sizeof(buf), "%d", (int)l.pid);
-		if ((r = write_file_at(AT_FDCWD, o->pid_file, buf, strlen(buf), err)) < 0)
-			goto fail;
-	}
-	if ((r = sync_send(l.sync_fd, MSG_START, 0, NULL)) < 0) {
-		berth_error_set(err, -r, "start exec process");
-		goto fail;
+	if ((r = exec_launch(&l, &cfg, spec, &st, o->pid_file, err)) < 0) {
+		launch_abort(&l); /* cg_created is false: the container's cgroup stays */
+		goto out;
 	}
 	if (ret_pid)
 		*ret_pid = l.pid;
@@ -556,16 +708,10 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 			*ret_status = wst;
 	} else if (ret_pidfd)
 		*ret_pidfd = TAKE_FD(l.pidfd);
-	l.cg_created = false;
 	safe_close(l.pidfd);
-	launch_done(&l);
-	container_state_done(&st);
-	return r;
-fail:
-	l.cg_created = false;
-	launch_abort(&l);
-	launch_done(&l);
+	l.pidfd = -1;
 out:
+	launch_done(&l);
 	container_state_done(&st);
-	return berth_error_wrap(err, r, "exec in container '%s'", id);
+	return r < 0 ? berth_error_wrap(err, r, "exec in container '%s'", id) : r;
 }

@@ -8,28 +8,64 @@
  * Cost: one copy of the binary (page cache to memfd, copy_file_range) and
  * one execve per CLI invocation that creates a container process.
  */
+#include <elf.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "runtime/runtime.h"
 
 extern char **environ;
 
-static bool exe_is_sealed(void)
+/*
+ * Safe as is: a sealed memfd (we already re-executed), or a binary on a
+ * read-only mount (opening /proc/<pid>/exe for writing then fails with EROFS,
+ * whatever the container's privileges), e.g. a `mount --bind -o ro` of it.
+ */
+static bool exe_is_protected(void)
 {
 	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	int seals = fcntl(fd, F_GET_SEALS);
+	struct statvfs sv;
+	bool ro = fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_RDONLY);
 	close(fd);
-	return seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_SEAL)) == (F_SEAL_WRITE | F_SEAL_SEAL);
+	return ro || (seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_SEAL)) == (F_SEAL_WRITE | F_SEAL_SEAL));
+}
+
+/*
+ * How much of the binary exec needs: up to the end of the last segment the
+ * program headers describe. Section headers and debug info (most of the file
+ * in a -g build) are left out of the copy. Sanitizer builds copy everything:
+ * their symbolizer reads /proc/self/exe.
+ */
+static off_t exec_size(int fd, off_t file_size)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+	return file_size;
+#else
+	Elf64_Ehdr eh;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 128)
+		return file_size;
+	Elf64_Phdr ph[128];
+	size_t len = (size_t)eh.e_phnum * sizeof(Elf64_Phdr);
+	if (pread(fd, ph, len, (off_t)eh.e_phoff) != (ssize_t)len)
+		return file_size;
+	uint64_t end = eh.e_phoff + len;
+	for (size_t i = 0; i < eh.e_phnum; i++)
+		end = MAX(end, ph[i].p_offset + ph[i].p_filesz);
+	return end > 0 && end <= (uint64_t)file_size ? (off_t)end : file_size;
+#endif
 }
 
 int runtime_protect_exe(char **argv, struct berth_error **err)
 {
-	if (exe_is_sealed())
+	if (exe_is_protected())
 		return 0;
 	_cleanup_close_ int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (src < 0)
@@ -40,7 +76,7 @@ int runtime_protect_exe(char **argv, struct berth_error **err)
 	_cleanup_close_ int mfd = memfd_create("berth-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0)
 		return berth_error_errno(err, "memfd_create");
-	off_t left = st.st_size;
+	off_t left = exec_size(src, st.st_size);
 	while (left > 0) {
 		ssize_t n = copy_file_range(src, NULL, mfd, NULL, (size_t)left, 0);
 		if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS))

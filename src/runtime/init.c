@@ -104,7 +104,7 @@ static int setup_fds(struct init_config *c, int *stdio, int *preserve, struct be
 	return 0;
 }
 
-static int join_namespaces(const struct runtime_spec *s, struct berth_error **err)
+static int join_namespaces(const struct runtime_spec *s, int skip, struct berth_error **err)
 {
 	/* user first: the others are owned by it */
 	static const enum runtime_ns_type order[] = { RUNTIME_NS_USER, RUNTIME_NS_IPC,    RUNTIME_NS_UTS,
@@ -112,7 +112,7 @@ static int join_namespaces(const struct runtime_spec *s, struct berth_error **er
 						      RUNTIME_NS_MNT };
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
 		const struct runtime_namespace *ns = &s->ns[order[i]];
-		if (!ns->enabled || !ns->path)
+		if (!ns->enabled || !ns->path || (runtime_ns_clone_flag(order[i]) & skip))
 			continue;
 		_cleanup_close_ int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -128,7 +128,7 @@ static int join_namespaces(const struct runtime_spec *s, struct berth_error **er
 static int setup_namespaces(struct init_config *c, struct berth_error **err)
 {
 	const struct runtime_spec *s = c->spec;
-	int r = join_namespaces(s, err);
+	int r = join_namespaces(s, c->parent_joined, err);
 	if (r < 0)
 		return r;
 	if (c->userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
@@ -217,52 +217,87 @@ static int find_executable(const struct runtime_process *p, char *out, size_t ou
 	return berth_error_msg(err, ENOENT, "exec '%s': executable file not found in $PATH", file);
 }
 
-/* Supplementary groups of the user from the container's /etc/group (as runc does for numeric users). */
-static size_t container_groups(uid_t uid, gid_t *out, size_t max)
+/* The container's passwd entry of a uid (name and home), as runc looks it up for numeric users. */
+struct pw_entry {
+	bool found;
+	char name[256];
+	char home[1024];
+};
+
+/* Split a line at ':' into at most max fields (empty fields allowed). */
+static size_t split_fields(char *line, char **f, size_t max)
 {
-	_cleanup_strbuf_ struct strbuf pw = STRBUF_INIT, gr = STRBUF_INIT;
-	char name[256] = "";
 	size_t n = 0;
-	if (fs_read_file_at(AT_FDCWD, "/etc/passwd", 1 << 20, &pw, NULL) < 0)
-		return 0;
-	for (char *l = pw.buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		unsigned u;
-		char nm[256];
-		if (sscanf(l, "%255[^:]:%*[^:]:%u:", nm, &u) == 2 && u == uid) {
-			snprintf(name, sizeof(name), "%s", nm);
-			break;
-		}
-	}
-	if (!*name || fs_read_file_at(AT_FDCWD, "/etc/group", 1 << 20, &gr, NULL) < 0)
-		return 0;
-	for (char *l = gr.buf; l && *l && n < max;) {
-		char *next = strchr(l, '\n');
-		if (next)
-			*next++ = 0;
-		unsigned g;
-		char members[4096];
-		if (sscanf(l, "%*[^:]:%*[^:]:%u:%4095s", &g, members) == 2) {
-			for (char *m = members, *comma; m; m = comma) {
-				comma = strchr(m, ',');
-				if (comma)
-					*comma++ = 0;
-				if (streq(m, name))
-					out[n++] = g;
-			}
-		}
-		l = next;
+	for (char *p = line; p && n < max; n++) {
+		f[n] = p;
+		p = strchr(p, ':');
+		if (p)
+			*p++ = 0;
 	}
 	return n;
 }
 
-static int switch_user(const struct init_config *c, struct berth_error **err)
+static void passwd_find(uid_t uid, struct pw_entry *pw)
+{
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	memset(pw, 0, sizeof(*pw));
+	if (fs_read_file_at(AT_FDCWD, "/etc/passwd", 1 << 20, &sb, NULL) < 0)
+		return;
+	for (char *l = sb.buf, *next; l && *l; l = next) {
+		next = strchr(l, '\n');
+		if (next)
+			*next++ = 0;
+		char *f[7];
+		char *end;
+		if (split_fields(l, f, 7) < 6 || !*f[2])
+			continue;
+		unsigned long u = strtoul(f[2], &end, 10);
+		if (*end || u != uid)
+			continue;
+		pw->found = true;
+		snprintf(pw->name, sizeof(pw->name), "%s", f[0]);
+		snprintf(pw->home, sizeof(pw->home), "%s", f[5]);
+		return;
+	}
+}
+
+/* Supplementary groups of the named user from the container's /etc/group. */
+static size_t container_groups(const char *name, gid_t *out, size_t max)
+{
+	_cleanup_strbuf_ struct strbuf gr = STRBUF_INIT;
+	size_t n = 0;
+	if (!*name || fs_read_file_at(AT_FDCWD, "/etc/group", 1 << 20, &gr, NULL) < 0)
+		return 0;
+	for (char *l = gr.buf, *next; l && *l && n < max; l = next) {
+		next = strchr(l, '\n');
+		if (next)
+			*next++ = 0;
+		char *f[4];
+		char *end;
+		if (split_fields(l, f, 4) < 4 || !*f[2])
+			continue;
+		unsigned long g = strtoul(f[2], &end, 10);
+		if (*end)
+			continue;
+		for (char *m = f[3], *comma; m && *m && n < max; m = comma) {
+			comma = strchr(m, ',');
+			if (comma)
+				*comma++ = 0;
+			if (streq(m, name))
+				out[n++] = (gid_t)g;
+		}
+	}
+	return n;
+}
+
+static int switch_user(const struct init_config *c, const struct pw_entry *pw, struct berth_error **err)
 {
 	const struct runtime_process *p = c->process;
 	gid_t groups[256];
 	size_t n = 0;
 	for (size_t i = 0; i < p->n_additional_gids && n < ARRAY_SIZE(groups); i++)
 		groups[n++] = p->additional_gids[i];
-	n += container_groups(p->uid, groups + n, ARRAY_SIZE(groups) - n);
+	n += container_groups(pw->name, groups + n, ARRAY_SIZE(groups) - n);
 	if (setgroups(n, groups) < 0 && !(errno == EPERM && c->userns))
 		return berth_error_errno(err, "setgroups");
 	if (prctl(PR_SET_KEEPCAPS, 1) < 0)
@@ -385,6 +420,8 @@ static int init_setup(struct init_config *c, struct berth_error **err)
 		if ((r = console_setup(c->console_fd, c->process, !c->exec, err)) < 0)
 			return r;
 		c->console_fd = safe_close(c->console_fd);
+	} else if (setsid() < 0) { /* its own session, as with runc (console_setup does it too) */
+		return berth_error_errno(err, "setsid");
 	}
 	if (!c->no_new_keyring && syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL) < 0 &&
 	    errno != ENOSYS && errno != EPERM && errno != EACCES)
@@ -408,7 +445,9 @@ static int init_exec(struct init_config *c, const char *exe, struct berth_error 
 	if (c->seccomp_prog && !p->no_new_privileges &&
 	    (r = seccomp_install(c->seccomp_prog, c->seccomp_flags)) < 0)
 		return berth_error_set(err, -r, "load seccomp filter");
-	if ((r = switch_user(c, err)) < 0 || (r = set_caps(c, err)) < 0)
+	struct pw_entry pw;
+	passwd_find(p->uid, &pw);
+	if ((r = switch_user(c, &pw, err)) < 0 || (r = set_caps(c, err)) < 0)
 		return r;
 	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return berth_error_errno(err, "'process.noNewPrivileges'");
@@ -417,7 +456,22 @@ static int init_exec(struct init_config *c, const char *exe, struct berth_error 
 	if (c->seccomp_prog && p->no_new_privileges &&
 	    (r = seccomp_install(c->seccomp_prog, c->seccomp_flags)) < 0)
 		return berth_error_set(err, -r, "load seccomp filter");
-	execve(exe, (char *const *)p->args, (char *const *)p->env);
+	/* HOME from the container's passwd when the spec does not set it (runc does the same) */
+	const char **env = p->env;
+	size_t n_env = 0;
+	bool has_home = false;
+	for (; env[n_env]; n_env++)
+		has_home |= startswith(env[n_env], "HOME=");
+	_cleanup_free_ const char **env2 = NULL;
+	_cleanup_free_ char *home = NULL;
+	if (!has_home) {
+		env2 = xcalloc(n_env + 2, sizeof(char *));
+		memcpy(env2, env, n_env * sizeof(char *));
+		home = xasprintf("HOME=%s", pw.found && *pw.home ? pw.home : "/");
+		env2[n_env] = home;
+		env = env2;
+	}
+	execve(exe, (char *const *)p->args, (char *const *)env);
 	return berth_error_errno(err, "exec '%s'", exe);
 }
 

@@ -75,6 +75,12 @@ static int kill_cgroup(const struct container_state *st, int sig, struct berth_e
 	size_t n = 0;
 	if (!ops || !*st->cgroup_path)
 		return 1; /* no cgroup: only the init */
+	if (sig == SIGKILL && st->cgroup_kind == CGROUP_V2) {
+		/* cgroup.kill (5.14+) kills every process at once, frozen or not, no pid races */
+		_cleanup_free_ char *d = xasprintf("%s%s", cgroup_root(), st->cgroup_path);
+		if (cg_write(d, "cgroup.kill", "1", NULL) == 0)
+			return 0;
+	}
 	if (sig == SIGKILL && ops->is_frozen(st->cgroup_path) == 1)
 		ops->freeze(st->cgroup_path, false, NULL);
 	int r = ops->pids(st->cgroup_path, &pids, &n, err);
@@ -94,7 +100,8 @@ int runtime_kill(const struct runtime_ctx *ctx, const char *id, int sig, bool al
 	enum runtime_status status = state_status(ctx, &st);
 	if (status == RUNTIME_STATUS_STOPPED && !all) {
 		container_state_done(&st);
-		return berth_error_msg(err, ESRCH, "container '%s' is not running", id);
+		/* containerd matches "container not running" to treat this as already finished */
+		return berth_error_msg(err, ESRCH, "kill '%s': container not running", id);
 	}
 	if (all && (r = kill_cgroup(&st, sig, err)) <= 0) {
 		container_state_done(&st);

@@ -92,10 +92,32 @@ static int remount_and_propagate(int rootfd, const struct runtime_mount *m, bool
 	return 0;
 }
 
+/* Recreate the host's co-mount aliases ("cpu" -> "cpu,cpuacct") in the container's tmpfs. */
+static int cgroup_v1_aliases(int tmpfd, struct berth_error **err)
+{
+	_cleanup_closedir_ DIR *d = opendir(cgroup_root());
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char target[256];
+		if (de->d_type != DT_LNK)
+			continue;
+		ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+		if (n <= 0 || strchr(target, '/'))
+			continue;
+		target[n] = 0;
+		if (symlinkat(target, tmpfd, de->d_name) < 0 && errno != EEXIST)
+			return berth_error_errno(err, "symlink cgroup alias '%s'", de->d_name);
+	}
+	return 0;
+}
+
 static int mount_cgroup_v1(const struct init_config *c, int tmpfd, unsigned long flags,
 			   struct berth_error **err)
 {
 	bool cgns = c->spec->ns[RUNTIME_NS_CGROUP].enabled;
+	int r = cgroup_v1_aliases(tmpfd, err);
+	if (r < 0)
+		return r;
 	for (const char *const *ctl = cgroup_v1_controllers(); *ctl; ctl++) {
 		char p[FD_PATH_MAX + 64];
 		if (streq(*ctl, "unified"))
@@ -104,7 +126,6 @@ static int mount_cgroup_v1(const struct init_config *c, int tmpfd, unsigned long
 			return berth_error_errno(err, "mkdir cgroup mount point '%s'", *ctl);
 		snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", tmpfd, *ctl);
 		bool unified = streq(*ctl, "unified");
-		int r;
 		if (cgns) {
 			const char *data = streq(*ctl, "systemd") ? "none,name=systemd"
 					   : unified              ? NULL

@@ -15,8 +15,10 @@
  * subreaper, as with runc.
  *
  * State lives in <state_root>/<id>/: state.json (pid, pid start time, bundle,
- * cgroup paths, created time, annotations), config.json (a copy, used by exec,
- * delete's poststop hooks, update), exec.fifo (present while "created").
+ * cgroup path, created time, annotations), exec.fifo (present while
+ * "created"), hooks.json (poststart/poststop hooks, when the spec has any) and
+ * config.json only when the spec came from memory and the bundle has none;
+ * otherwise exec reads <bundle>/config.json.
  *
  * Errors: every function returns 0 (or a documented non-negative value) on
  * success and -errno on failure, filling *err (may be NULL) with a message
@@ -25,9 +27,11 @@
  * leaves nothing behind: no state directory, cgroup, process or mount.
  *
  * Processes: the library never installs signal handlers, never calls exit(),
- * and only logs at debug level. runtime_create/run/exec fork (clone3); the
- * calling process must not be using CLONE_NEWUSER joins from several threads
- * at once. Output parameters are untouched on failure.
+ * and only logs at debug level (through common/log.h: the caller chooses the
+ * fd and format). runtime_create/run/exec clone3() a fork-like child that
+ * keeps using libc (malloc): call them from a single-threaded process (or
+ * one whose other threads cannot hold libc locks). Output parameters are
+ * untouched on failure.
  *
  * Security (CVE-2019-5736): until it execs the user's program, a container
  * process is a clone of the caller, so /proc/self/exe inside the container
@@ -61,7 +65,7 @@
 struct runtime_ctx {
 	const char *state_root; /* NULL: RUNTIME_DEFAULT_STATE_ROOT */
 	bool systemd_cgroup; /* cgroupsPath is "slice:prefix:name" managed via systemd (refused: see docs) */
-	bool timings;        /* log per-phase monotonic timings at debug level ("phase=clone us=123") */
+	bool timings;        /* log per-phase monotonic timings at debug level ("phase=mounts us=123") */
 };
 
 #define RUNTIME_CTX_INIT \
@@ -102,6 +106,12 @@ struct runtime_create_opts {
 	bool detach;
 	/* exec only: the process object to run, parsed (borrowed). */
 	const struct runtime_process *process;
+	/*
+	 * Non-fatal findings, one line each ("'process.apparmorProfile': AppArmor
+	 * is not enabled on this host, ignoring"), appended when not NULL; the
+	 * caller decides whether to show them (the library does not log them).
+	 */
+	struct strbuf *warnings;
 };
 
 #define RUNTIME_CREATE_OPTS_INIT                                 \
@@ -235,7 +245,8 @@ void runtime_features_json(struct strbuf *sb);
 
 /*
  * Make /proc/self/exe unwritable from containers: unless the running binary is
- * already a sealed memfd, copy it into one (memfd_create, sealed against
+ * already a sealed memfd or lives on a read-only mount (install berth on a
+ * read-only bind mount to skip this step), copy it into one (memfd_create, sealed against
  * writes) and re-exec it with the same argv and environment. Returns only on
  * failure (-errno) or when nothing had to be done (0). Call it before any
  * thread is started.

@@ -130,7 +130,7 @@ def mounts_with(fragment):
 
 def test_run_identity_and_capabilities_match_runc(berth_rt, runc_rt, bundle):
     b = bundle(["sh", "-c", "id; hostname; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status; "
-                            "grep NoNewPrivs /proc/self/status; umask; pwd"])
+                            "grep NoNewPrivs /proc/self/status; umask; pwd; cut -d' ' -f5,6 /proc/1/stat"])
     pb, pr = run_both(berth_rt, runc_rt, b)
     assert pb.returncode == pr.returncode == 0, pb.stderr + pr.stderr
     assert pb.stdout == pr.stdout
@@ -142,11 +142,12 @@ def test_user_groups_umask_and_cwd_match_runc(berth_rt, runc_rt, bundle):
         c["process"]["user"] = {"uid": 1000, "gid": 100, "umask": 63, "additionalGids": [33, 1]}
         c["process"]["cwd"] = "/tmp"
         c["process"]["env"].append("FOO=bar baz")
-    b = bundle(["sh", "-c", "id; umask; pwd; echo $FOO; grep CapEff /proc/self/status"], m)
+    b = bundle(["sh", "-c", "id; umask; pwd; echo $FOO; grep CapEff /proc/self/status; env | sort"], m)
     pb, pr = run_both(berth_rt, runc_rt, b)
     assert pb.returncode == pr.returncode == 0, pb.stderr + pr.stderr
     assert pb.stdout == pr.stdout
     assert "uid=1000 gid=100(users)" in pb.stdout and "bar baz" in pb.stdout
+    assert "HOME=/\n" in pb.stdout  # no passwd entry for 1000: HOME=/ (as runc)
 
 
 def test_mount_table_matches_runc(berth_rt, runc_rt, bundle):
@@ -302,6 +303,9 @@ def test_kill_delivers_named_and_numbered_signals(berth_rt, runc_rt, bundle, wor
         assert open(out).read() == "ready\nUSR1\nTERM\n"
         p = rt("kill", "sig", "SIGNOPE", check=False)
         assert p.returncode != 0
+        p = rt("kill", "sig", "0", check=False)  # stopped: containerd looks for this phrase
+        assert p.returncode != 0 and "container not running" in p.stderr
+        rt("kill", "--all", "sig", "0")
         rt("delete", "sig")
 
 
@@ -656,3 +660,159 @@ def test_terminal_without_console_socket_fails_on_create(berth_rt, bundle):
     p = berth_rt("create", "--bundle", bundle(["true"], lambda c: c["process"].__setitem__("terminal", True)),
                  "nocon", check=False)
     assert p.returncode != 0 and "'process.terminal'" in p.stderr and "--console-socket" in p.stderr
+
+
+def test_cgroup_v2_manager_on_a_cgroup2_mount(berth_rt, bundle, workdir):
+    """The v2 manager, exercised on a private mount of the (controller-less) unified hierarchy."""
+    cg2 = os.path.join(workdir, "cg2")
+    os.makedirs(cg2)
+    run(["mount", "-t", "cgroup2", "none", cg2])
+    path = "/berth-it-" + uuid.uuid4().hex[:6]
+    env = dict(os.environ, BERTH_CGROUP_ROOT=cg2)
+    try:
+        b = bundle(["sh", "-c", "cat /proc/self/cgroup | grep '^0::'; sleep 30"],
+                   lambda c: c["linux"].__setitem__("cgroupsPath", path + "/c"))
+        out = os.path.join(workdir, "v2.out")
+        with open(out, "w") as o:
+            berth_rt("run", "-d", "--bundle", b, "v2", env=env, stdout=o, stderr=o, stdin=subprocess.DEVNULL)
+        pid = json.loads(berth_rt("state", "v2", env=env).stdout)["pid"]
+        with open(f"/proc/{pid}/cgroup") as f:
+            assert f"0::{path}/c\n" in f.read()
+        berth_rt("pause", "v2", env=env)
+        assert json.loads(berth_rt("state", "v2", env=env).stdout)["status"] == "paused"
+        with open(os.path.join(cg2 + path, "c", "cgroup.events")) as f:
+            assert "frozen 1" in f.read()
+        berth_rt("resume", "v2", env=env)
+        assert json.loads(berth_rt("ps", "--format", "json", "v2", env=env).stdout) == [pid]
+        berth_rt("delete", "--force", "v2", env=env)
+        assert not os.path.exists(os.path.join(cg2 + path, "c"))
+    finally:
+        subprocess.run(["rmdir", os.path.join(cg2 + path, "c")], capture_output=True)
+        subprocess.run(["rmdir", cg2 + path], capture_output=True)
+        subprocess.run(["umount", cg2], capture_output=True)
+
+
+def test_hooks_in_container_namespace_and_process_extras(berth_rt, bundle, workdir):
+    hd = os.path.join(workdir, "hooks-cc")
+    os.makedirs(hd)
+    def m(c):
+        c["hooks"] = {
+            # createContainer: in the container's mount namespace before pivot_root (host paths visible)
+            "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {hd}/cc.json"]}],
+            # startContainer: after pivot_root, inside the container's root
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /dev/shm/sc.json"]}],
+        }
+        c["process"]["oomScoreAdj"] = 500
+        c["linux"]["personality"] = {"domain": "LINUX32"}
+    p = berth_rt("run", "--bundle", bundle(["sh", "-c", "cat /dev/shm/sc.json; echo; cat /proc/self/oom_score_adj; "
+                                                        "uname -m"], m), "hk2")
+    sc, oom, arch = p.stdout.splitlines()
+    assert json.loads(sc)["id"] == "hk2"
+    assert oom == "500" and arch in ("i686", "i386")
+    with open(f"{hd}/cc.json") as f:
+        assert json.load(f)["status"] == "creating"
+
+
+def test_log_file_gets_json_errors(rt_bin, workdir, bundle):
+    log = os.path.join(workdir, "runtime.log")
+    rt = Runtime([rt_bin, "--log", log, "--log-format", "json"], os.path.join(workdir, "lg"))
+    p = rt("run", "--bundle", bundle(["/nonexistent"]), "lg", check=False)
+    assert p.returncode != 0
+    with open(log) as f:
+        entry = json.loads(f.readline())
+    assert entry["level"] == "error" and "exec '/nonexistent'" in entry["msg"] and "time" in entry
+
+
+def test_exec_adds_capabilities(berth_rt, bundle):
+    berth_rt("run", "-d", "--bundle", bundle(["sleep", "30"]), "cap", stdout=subprocess.DEVNULL,
+             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    base = berth_rt("exec", "cap", "grep", "CapEff", "/proc/self/status").stdout.split()[1]
+    more = berth_rt("exec", "--cap", "CAP_SYS_ADMIN", "cap", "grep", "CapEff", "/proc/self/status").stdout.split()[1]
+    assert int(more, 16) == int(base, 16) | (1 << 21)
+    p = berth_rt("exec", "--cap", "CAP_BOGUS", "cap", "true", check=False)
+    assert p.returncode != 0 and "unknown capability 'CAP_BOGUS'" in p.stderr
+
+
+def test_failure_after_cgroup_creation_removes_it(berth_rt, bundle):
+    path = "/berth-it-" + uuid.uuid4().hex[:6]
+    def m(c):
+        c["linux"]["cgroupsPath"] = path
+        c["linux"]["resources"] = {"pids": {"limit": 10}}
+        c["mounts"].append({"destination": "/late", "type": "nosuchfs", "source": "x"})
+    try:
+        p = berth_rt("create", "--bundle", bundle(["true"], m), "cgf", check=False)
+        assert p.returncode != 0 and "'mounts[7]'" in p.stderr and "nosuchfs" in p.stderr
+        assert not cg_dirs(path)
+        assert not os.path.exists(os.path.join(berth_rt.root, "cgf"))
+    finally:
+        for d in cg_dirs(path):
+            os.rmdir(d)
+
+
+def test_time_namespace_offsets(berth_rt, bundle):
+    def m(c):
+        c["linux"]["namespaces"].append({"type": "time"})
+        c["linux"]["timeOffsets"] = {"boottime": {"secs": 86400}, "monotonic": {"secs": 1000}}
+    with open("/proc/uptime") as f:
+        host = float(f.read().split()[0])
+    p = berth_rt("run", "--bundle", bundle(["cat", "/proc/uptime"], m), "toff")
+    assert float(p.stdout.split()[0]) >= host + 86400
+    with open("/proc/uptime") as f:  # and the runtime's own clock was left alone
+        assert float(f.read().split()[0]) < host + 3600
+
+
+def test_lsm_labels_warn_and_continue(berth_rt, bundle):
+    def m(c):
+        c["process"]["apparmorProfile"] = "docker-default"
+        c["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
+    p = berth_rt("run", "--bundle", bundle(["echo", "ran"], m), "lsm")
+    assert p.stdout == "ran\n"
+    if not os.path.exists("/sys/kernel/security/apparmor"):
+        assert "warning: 'process.apparmorProfile'" in p.stderr and "ignoring 'docker-default'" in p.stderr
+    if not os.path.exists("/sys/fs/selinux/enforce"):
+        assert "warning: 'process.selinuxLabel'" in p.stderr
+
+
+def test_device_rules_enforced_by_ebpf_on_cgroup_v2(berth_rt, bundle, workdir):
+    """v2 has no devices controller: the rules become a BPF_CGROUP_DEVICE program."""
+    cg2 = os.path.join(workdir, "cg2dev")
+    os.makedirs(cg2)
+    run(["mount", "-t", "cgroup2", "none", cg2])
+    path = "/berth-it-" + uuid.uuid4().hex[:6]
+    env = dict(os.environ, BERTH_CGROUP_ROOT=cg2)
+    def m(c):
+        c["linux"]["cgroupsPath"] = path
+        c["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"},
+                                               {"allow": True, "type": "b", "major": 8, "minor": 0, "access": "r"}]}
+        for k in ("bounding", "effective", "permitted"):
+            c["process"]["capabilities"][k].append("CAP_MKNOD")
+    script = ("head -c 1 /dev/zero | wc -c; "       # the default allowlist (c 1:5)
+              "mknod /dev/sdx b 8 0; mknod /dev/sdy b 8 16; "  # mknod: allowed by the default 'b *:* m'
+              "echo read:$(head -c 1 /dev/sdx 2>&1 | grep -c 'not permitted'); "
+              "echo write:$( (echo x > /dev/sdx) 2>&1 | grep -c 'not permitted'); "
+              "echo other:$(head -c 1 /dev/sdy 2>&1 | grep -c 'not permitted')")
+    try:
+        p = berth_rt("run", "--bundle", bundle(["sh", "-c", script], m), "dev2", env=env)
+        assert p.stdout.split() == ["1", "read:0", "write:1", "other:1"], p.stdout + p.stderr
+    finally:
+        subprocess.run(["rmdir", cg2 + path], capture_output=True)
+        subprocess.run(["umount", cg2], capture_output=True)
+
+
+def test_new_user_namespace_with_joined_network_namespace(berth_rt, runc_rt, bundle, netns, images):
+    os.chmod(images.base, 0o755)
+    path = f"/run/netns/{netns}"
+    def m(c):
+        for n in c["linux"]["namespaces"]:
+            if n["type"] == "network":
+                n["path"] = path
+        c["linux"]["namespaces"].append({"type": "user"})
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        # sysfs cannot be mounted for a network namespace the container's user namespace does not own
+        c["mounts"] = [mt for mt in c["mounts"] if mt["destination"] not in ("/sys", "/sys/fs/cgroup")]
+    b = bundle(["sh", "-c", "stat -L -c %i /proc/self/ns/net; cat /proc/self/uid_map"], m)
+    pb, pr = run_both(berth_rt, runc_rt, b)
+    assert pb.returncode == pr.returncode == 0, pb.stderr + pr.stderr
+    assert pb.stdout == pr.stdout
+    assert pb.stdout.split()[0] == str(os.stat(path).st_ino)

@@ -1,6 +1,6 @@
 """dockerd (Debian's docker.io) driving `berth-runtime` through containerd's runc shim.
 
-One dockerd per session, on its own socket, data root and exec root, started
+One dockerd for the module (the only user), on its own socket, data root and exec root, started
 with `--add-runtime berth=<berth-runtime symlink>`; the generated busybox image
 is `docker load`ed once. Each test runs the same thing with `--runtime berth`
 and, where the output must match, with the default runc.
@@ -20,7 +20,7 @@ from conftest import TMP_PREFIX, run, unmount_all
 IMAGE = "berthtest/busybox:latest"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dockerd(berth_bin, images):
     if not shutil.which("dockerd"):
         pytest.skip("docker.io not installed")
@@ -48,6 +48,7 @@ def dockerd(berth_bin, images):
 
         def docker(*args, check=True, timeout=60, **kw):
             return run(["docker", *map(str, args)], check=check, timeout=timeout, env=env, **kw)
+        docker.host = "unix://" + sock
         yield docker
     finally:
         subprocess.run(["docker", "-H", "unix://" + sock, "rm", "-f", "-v",
@@ -60,7 +61,11 @@ def dockerd(berth_bin, images):
             proc.kill()
             proc.wait()
         log.close()
-        unmount_all(base)
+        for _ in range(5):  # dockerd may unmount its data root late: repeat until nothing is left
+            unmount_all(base)
+            if not any(base in line for line in open("/proc/self/mountinfo")):
+                break
+            time.sleep(0.2)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -123,3 +128,29 @@ def test_docker_kill_signal(dockerd):
         assert code == "137"
     finally:
         dockerd("rm", "-f", "bd2", check=False)
+
+
+def test_docker_update_and_stats(dockerd):
+    dockerd("run", "-d", "--name", "bd3", "--network", "none", "--runtime", "berth", "--memory", "64m", IMAGE,
+            "/bin/sleep", "60")
+    try:
+        dockerd("update", "--memory", "40m", "--memory-swap", "80m", "--pids-limit", "12", "bd3")
+        p = dockerd("exec", "bd3", "/bin/sh", "-c",
+                    "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max")
+        assert p.stdout == f"{40 << 20}\n12\n"
+        st = dockerd("stats", "--no-stream", "--format", "{{.MemUsage}}", "bd3").stdout
+        assert "40MiB" in st
+    finally:
+        dockerd("rm", "-f", "bd3", check=False)
+
+
+def test_docker_run_interactive_tty(dockerd):
+    """`docker run -it`: the client needs a terminal; `script` provides one."""
+    if not shutil.which("script"):
+        pytest.skip("script (util-linux) not installed")
+    cmd = ("docker run -it --rm --network none --runtime berth " + IMAGE +
+           " /bin/sh -c 'read line; echo got:$line; tty; exit 5'")
+    p = subprocess.run(["script", "-qec", cmd, "/dev/null"], input="hello\n", capture_output=True, text=True,
+                       timeout=60, env=dict(os.environ, DOCKER_HOST=dockerd.host))
+    assert p.returncode == 5, p.stdout + p.stderr
+    assert "got:hello" in p.stdout and "/dev/pts/0" in p.stdout

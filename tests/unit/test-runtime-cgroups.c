@@ -2,6 +2,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <linux/bpf.h>
+
 #include "unit.h"
 #include "common/fs.h"
 #include "runtime/cgroups.h"
@@ -104,12 +106,59 @@ static void test_v1_apply_writes_files(void **state)
 	unsetenv("BERTH_CGROUP_ROOT");
 }
 
+/* Co-mounted hierarchies ("cpu,cpuacct" with "cpu" and "cpuacct" symlinks) are listed once. */
+static void test_v1_lists_real_hierarchies(void **state)
+{
+	_cleanup_free_ char *root = unit_tmpdir();
+	_cleanup_free_ char *co = xasprintf("%s/cpu,cpuacct", root), *mem = xasprintf("%s/memory", root),
+			    *l1 = xasprintf("%s/cpu", root), *l2 = xasprintf("%s/cpuacct", root);
+	assert_int_equal(mkdir(co, 0755), 0);
+	assert_int_equal(mkdir(mem, 0755), 0);
+	assert_int_equal(symlink("cpu,cpuacct", l1), 0);
+	assert_int_equal(symlink("cpu,cpuacct", l2), 0);
+	setenv("BERTH_CGROUP_ROOT", root, 1);
+	const char *const *v = cgroup_v1_controllers();
+	size_t n = 0;
+	bool saw_co = false;
+	for (; v[n]; n++)
+		saw_co |= streq(v[n], "cpu,cpuacct");
+	assert_int_equal(n, 2);
+	assert_true(saw_co);
+	/* a cgroup is created in the real directory; "cpu/..." paths resolve through the alias */
+	assert_int_equal(cgroup_ops_for(CGROUP_V1)->create("/c", NULL), 0);
+	_cleanup_free_ char *via = xasprintf("%s/cpu/c", root);
+	assert_int_equal(access(via, F_OK), 0);
+	fs_rm_rf(root, NULL);
+	unsetenv("BERTH_CGROUP_ROOT");
+}
+
+static void test_device_program_shape(void **state)
+{
+	struct bpf_insn *prog = NULL;
+	size_t n = 0;
+	/* no rules: 6 loads + "r0 = 1; exit" */
+	assert_int_equal(cgroup_devices_program(NULL, 0, NULL, 0, &prog, &n), 0);
+	assert_int_equal(n, 8);
+	assert_int_equal(prog[6].imm, 1);
+	free(prog);
+	/* deny all then one exact allow: the allow block (type, access, major, minor, verdict) then default
+	 * deny */
+	struct runtime_device_rule rules[] = { { false, 'a', -1, -1, "rwm" }, { true, 'c', 1, 3, "rw" } };
+	assert_int_equal(cgroup_devices_program(rules, 2, NULL, 0, &prog, &n), 0);
+	assert_int_equal(n, 6 + 8 + 2);
+	assert_int_equal(prog[n - 2].imm, 0);
+	assert_int_equal(prog[n - 4].imm, 1);
+	free(prog);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_default_path_only_with_limits),
 		cmocka_unit_test(test_v1_apply_writes_files),
+		cmocka_unit_test(test_v1_lists_real_hierarchies),
+		cmocka_unit_test(test_device_program_shape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -137,7 +137,8 @@ int buildexec_prune(struct image_store *images, const char *root, json_t **ret, 
 	json_t *v;
 	json_array_foreach (ids, i, v) {
 			const char *id = json_string_value(v);
-			if (streq(id, BX_SCRATCH) || image_resolve(images, id, NULL, NULL) < 0)
+			_cleanup_free_ char *full = NULL;
+			if (streq(id, BX_SCRATCH) || image_resolve(images, id, &full, NULL) < 0)
 				continue;
 			/* tagged (a build's result): kept */
 			_cleanup_json_ json_t *info = NULL;

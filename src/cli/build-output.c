@@ -1,7 +1,7 @@
 /*
  * build-output.c - `berth build --output type=docker|oci|local,dest=PATH`:
- * the built image fetched with GET /images/get (docker save; berth's archive
- * is also an OCI image layout, so type=oci is the same file) and, for
+ * the built image fetched with GET /images/get (docker save; with berth's
+ * format=oci extension an OCI image layout for type=oci) and, for
  * type=local, its layers applied in order into the destination directory
  * (whiteouts honoured).
  */
@@ -22,10 +22,10 @@ static int to_fd(void *ctx, const char *data, size_t len)
 	return fs_write_all(*(int *)ctx, data, len) < 0 ? -1 : 0;
 }
 
-static int fetch_image(struct cli *cli, const char *id, int fd)
+static int fetch_image(struct cli *cli, const char *id, bool oci, int fd)
 {
 	_cleanup_free_ char *e = cli_escape(id);
-	_cleanup_free_ char *path = xasprintf("/v1.41/images/get?names=%s", e);
+	_cleanup_free_ char *path = xasprintf("/v1.41/images/get?names=%s%s", e, oci ? "&format=oci" : "");
 	struct http_client_request r = { .method = "GET", .path = path, .body_fd = -1, .on_body = to_fd,
 					 .on_body_ctx = &fd };
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -182,7 +182,7 @@ int cli_build_output(struct cli *cli, const char *spec, const char *image_id)
 		fprintf(stderr, "berth build: --output: open '%s': %s\n", dest, strerror(errno));
 		return 1;
 	}
-	int r = fetch_image(cli, image_id, fd);
+	int r = fetch_image(cli, image_id, streq(type, "oci"), fd);
 	if (r == 0 && local)
 		r = output_local(fd, dest);
 	close(fd);

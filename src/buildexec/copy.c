@@ -213,6 +213,23 @@ static int put_tree(struct cp *c, int srcdir, const char *name, const char *targ
 	return r;
 }
 
+/* mkdir -p the destination of a directory source; docker gives a new one the --chown owner. */
+static int make_dest_dir(struct cp *c, const char *ddir, struct berth_error **err)
+{
+	int fd = fs_open_in_root(c->rootfd, ddir, O_RDONLY | O_DIRECTORY, 0, FS_RESOLVE_DEFAULT, NULL);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	fd = fs_mkdir_p_in_root(c->rootfd, ddir, 0755, err);
+	if (fd < 0)
+		return fd;
+	if (c->uid >= 0 && fchownat(fd, "", (uid_t)c->uid, (gid_t)c->gid, AT_EMPTY_PATH) < 0)
+		log_debug("copy: chown '%s': %s", ddir, strerror(errno));
+	close(fd);
+	return 0;
+}
+
 static bool dest_is_dir(struct cp *c, const char *dest)
 {
 	if (dest[strlen(dest) - 1] == '/')
@@ -321,8 +338,7 @@ static int copy_context(struct cp *c, const struct plan_copy *pc, const struct b
 			_cleanup_free_ char *t = xasprintf("%s/%s", streq(ddir, "/") ? "" : ddir, m->rel);
 			r = put_entry(c, ctx->rootfd, path, &st, t, err);
 		} else if (S_ISDIR(st.st_mode)) {
-			int fd = fs_mkdir_p_in_root(c->rootfd, ddir, 0755, err);
-			r = fd < 0 ? fd : (close(fd), 0);
+			r = make_dest_dir(c, ddir, err);
 		} else if (pc->add && S_ISREG(st.st_mode) && is_extract(pc, path)) {
 			r = extract_archive(c, ctx->rootfd, path, ddir, err);
 		} else {
@@ -335,10 +351,9 @@ static int copy_context(struct cp *c, const struct plan_copy *pc, const struct b
 
 static int copy_dir_contents(struct cp *c, int dfd, const char *ddir, struct berth_error **err)
 {
-	int fd = fs_mkdir_p_in_root(c->rootfd, ddir, 0755, err);
+	int fd = make_dest_dir(c, ddir, err);
 	if (fd < 0)
 		return fd;
-	close(fd);
 	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
 	DIR *d = dup < 0 ? NULL : fdopendir(dup);
 	if (!d) {

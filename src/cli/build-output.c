@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli-build.h"
@@ -47,7 +48,7 @@ static int apply_layer(struct archive *in, const char *dest)
 	struct archive *w = archive_write_disk_new();
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
 						  ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-						  ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_UNLINK);
+						  ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	struct archive_entry *e;
 	int r = 0;
 	while (r == 0 && archive_read_next_header(in, &e) == ARCHIVE_OK) {
@@ -69,6 +70,11 @@ static int apply_layer(struct archive *in, const char *dest)
 			continue;
 		}
 		_cleanup_free_ char *full = xasprintf("%s/%s", dest, p);
+		/* a later layer replaces what is there, except that directories merge */
+		struct stat st;
+		bool is_dir = archive_entry_filetype(e) == AE_IFDIR;
+		if (lstat(full, &st) == 0 && !(is_dir && S_ISDIR(st.st_mode)))
+			(void)fs_rm_rf(full, NULL);
 		archive_entry_set_pathname(e, full);
 		if (archive_entry_hardlink(e)) {
 			_cleanup_free_ char *h = xasprintf("%s/%s", dest, archive_entry_hardlink(e));

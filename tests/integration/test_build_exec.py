@@ -373,3 +373,75 @@ def test_docker_cli_builds_against_berth(daemon, tmp_path):
     bad = subprocess.run(["/usr/bin/docker", "build", context(tmp_path, "FROM busybox\nRUN exit 4\n")],
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode != 0 and "returned a non-zero code: 4" in bad.stderr
+
+
+# --- docker's classic builder as the oracle for RUN-based builds ----------------------------
+
+from test_build import dockerd  # noqa: E402,F401 (one dockerd per pytest session)
+
+ORACLE_DF = """FROM busybox
+ENV DIR=/srv/app
+COPY --chown=1000:1000 app/ $DIR/
+COPY conf.txt /etc/app.conf
+WORKDIR $DIR
+RUN echo made > made.txt && chmod 604 made.txt && ln -s made.txt link && mkdir -p sub/deep \\
+    && chown -R 1000:1000 sub && rm /bin/vi /usr/bin/wget && rm -r /var/www
+RUN touch /etc/app.conf && echo more >> /etc/app.conf && mkdir -p -m 0750 /opt/private
+"""
+# what docker's runtime adds that is not part of the image
+ORACLE_SKIP = (".dockerenv", "etc/hosts", "etc/hostname", "etc/resolv.conf", "etc/mtab", "dev", "proc", "sys")
+
+
+def tree_of_tar(fileobj):
+    out = {}
+    with tarfile.open(fileobj=fileobj, mode="r|") as tf:
+        for m in tf:
+            p = m.name.removeprefix("./").rstrip("/")
+            if not p or p.split("/")[0] in ORACLE_SKIP or p in ORACLE_SKIP:
+                continue
+            data = tf.extractfile(m).read() if m.isfile() else None
+            out[p] = (m.type if m.type != tarfile.AREGTYPE else tarfile.REGTYPE, m.mode & 0o7777,
+                      m.uid, m.gid, m.linkname if m.issym() else None, data)
+    return out
+
+
+def tree_of_dir(root):
+    out = {}
+    for d, ds, fs in os.walk(root):
+        for n in ds + fs:
+            full = os.path.join(d, n)
+            p = os.path.relpath(full, root)
+            if p.split("/")[0] in ORACLE_SKIP or p in ORACLE_SKIP:
+                continue
+            st = os.lstat(full)
+            kind = {0o040000: tarfile.DIRTYPE, 0o120000: tarfile.SYMTYPE}.get(st.st_mode & 0o170000,
+                                                                             tarfile.REGTYPE)
+            data = open(full, "rb").read() if kind == tarfile.REGTYPE else None
+            out[p] = (kind, st.st_mode & 0o7777, st.st_uid, st.st_gid,
+                      os.readlink(full) if kind == tarfile.SYMTYPE else None, data)
+    return out
+
+
+def test_run_based_build_filesystem_matches_docker(daemon, dockerd, busybox, tmp_path):
+    import io
+    with open(busybox["docker_archive"], "rb") as f:
+        list(dockerd.load_image(f.read()))
+    ctx = context(tmp_path, ORACLE_DF, APP_FILES)
+    msgs = [json.loads(x) for chunk in dockerd.build(path=ctx, rm=True, forcerm=True, decode=False)
+            for x in chunk.decode().splitlines() if x.strip()]
+    errors = [m for m in msgs if "errorDetail" in m]
+    if errors and "runtime" in json.dumps(errors):
+        pytest.skip("dockerd cannot run containers here: " + json.dumps(errors))
+    assert not errors, errors
+    docker_id = [m["aux"]["ID"] for m in msgs if "aux" in m][-1]
+    cid = dockerd.create_container(docker_id, command=["true"])["Id"]
+    try:
+        want = tree_of_tar(io.BytesIO(b"".join(dockerd.export(cid))))
+    finally:
+        dockerd.remove_container(cid, force=True)
+    out = tmp_path / "berth-out"
+    build(daemon, ctx, "-o", f"type=local,dest={out}")
+    got = tree_of_dir(out)
+    assert sorted(got) == sorted(want)
+    diffs = {p: (got[p][:5], want[p][:5]) for p in want if got[p] != want[p]}
+    assert diffs == {}

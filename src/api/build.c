@@ -71,14 +71,25 @@ static void *job_main(void *arg)
 	int r = fs_mkdir_p(tmp, 0700, &err);
 	if (r >= 0)
 		r = build_context_open_tar(j->ctx_fd, tmp, j->dockerfile, &ctx, &err);
-	struct buildexec bx = { .engine = j->api->engine, .images = j->api->images, .root = j->api->root,
-				.network = j->network, .no_cache = j->no_cache, .ctx = ctx };
+	struct buildexec bx = { .engine = j->api->engine,
+				.images = j->api->images,
+				.root = j->api->root,
+				.network = j->network,
+				.no_cache = j->no_cache,
+				.ctx = ctx };
 	struct build_backend be;
 	buildexec_backend(&bx, &be);
-	struct build_request rq = { .ctx = ctx, .dockerfile = j->dockerfile, .build_args = j->args,
-				    .target = j->target, .platform = j->platform, .labels = j->labels,
-				    .tags = j->tags, .no_cache = j->no_cache, .pull = j->pull,
-				    .event = on_event, .event_userdata = j };
+	struct build_request rq = { .ctx = ctx,
+				    .dockerfile = j->dockerfile,
+				    .build_args = j->args,
+				    .target = j->target,
+				    .platform = j->platform,
+				    .labels = j->labels,
+				    .tags = j->tags,
+				    .no_cache = j->no_cache,
+				    .pull = j->pull,
+				    .event = on_event,
+				    .event_userdata = j };
 	_cleanup_free_ char *id = NULL;
 	if (r >= 0)
 		r = build_image(&rq, &be, &id, &err);
@@ -163,7 +174,8 @@ static int job_params(struct api_call *c, struct build_job *j)
 	j->platform = str_param(c, "platform");
 	const char *net = http_request_query(c->req, "networkmode");
 	if (net && *net && !streq(net, "default") && !streq(net, "none") && !streq(net, "host")) {
-		http_respond_error(c->req, 400, "network mode '%s' is not supported by the builder (none, host)", net);
+		http_respond_error(c->req, 400,
+				   "network mode '%s' is not supported by the builder (none, host)", net);
 		return -EINVAL;
 	}
 	j->network = net && streq(net, "host") ? xstrdup("host") : NULL;

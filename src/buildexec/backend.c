@@ -21,8 +21,8 @@ static int be_resolve(void *be, const char *ref, const char *platform, bool pull
 		r = image_pull(b->images, ref, platform, NULL, &id, &perr);
 		if (r < 0) {
 			_cleanup_free_ char *why = berth_error_string(perr);
-			int rr = berth_error_msg(err, ENOENT, "pull access denied or no such image '%s': %s", ref,
-						 why);
+			int rr = berth_error_msg(err, ENOENT, "pull access denied or no such image '%s': %s",
+						 ref, why);
 			berth_error_free(perr);
 			return rr;
 		}

@@ -28,12 +28,12 @@
 #include "image/image.h"
 
 struct buildexec {
-	struct engine *engine;        /* borrowed */
-	struct image_store *images;   /* borrowed */
-	const char *root;             /* the daemon's root (borrowed) */
-	const char *network;          /* RUN's network when the step says "default": "none" (NULL) or "host" */
-	bool no_cache;                /* final commits are not looked up either */
-	struct build_context *ctx;    /* for RUN --mount=type=bind without from= (may be NULL) */
+	struct engine *engine;      /* borrowed */
+	struct image_store *images; /* borrowed */
+	const char *root;           /* the daemon's root (borrowed) */
+	const char *network;        /* RUN's network when the step says "default": "none" (NULL) or "host" */
+	bool no_cache;              /* final commits are not looked up either */
+	struct build_context *ctx;  /* for RUN --mount=type=bind without from= (may be NULL) */
 };
 
 /* The backend vtable over b (b must outlive the build). */

@@ -23,7 +23,8 @@ static void st_finalizep(sqlite3_stmt **st)
 
 static int db_fail(sqlite3 *db, struct berth_error **err, const char *what)
 {
-	return berth_error_msg(err, EIO, "build cache: %s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+	return berth_error_msg(err, EIO, "build cache: %s: %s", what,
+			       db ? sqlite3_errmsg(db) : "out of memory");
 }
 
 static int db_open(const char *root, sqlite3 **ret, struct berth_error **err)
@@ -34,8 +35,8 @@ static int db_open(const char *root, sqlite3 **ret, struct berth_error **err)
 		return r;
 	_cleanup_free_ char *path = xasprintf("%s/cache.db", dir);
 	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
-	    SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			    NULL) != SQLITE_OK) {
 		r = db_fail(db, err, "open");
 		sqlite3_close_v2(db);
 		return r;
@@ -76,7 +77,8 @@ int bx_cache_get(struct buildexec *b, const char *key, char **ret_image, struct 
 	_cleanup_free_ char *image = NULL;
 	{
 		_cleanup_(st_finalizep) sqlite3_stmt *st = NULL;
-		if (sqlite3_prepare_v2(db, "SELECT image FROM cache WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
+		if (sqlite3_prepare_v2(db, "SELECT image FROM cache WHERE key = ?", -1, &st, NULL) !=
+		    SQLITE_OK)
 			return db_fail(db, err, "prepare");
 		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(st);
@@ -105,15 +107,16 @@ int bx_cache_put(struct buildexec *b, const char *key, const char *image, struct
 	int r = db_open(b->root, &db, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *sql = xasprintf("INSERT OR REPLACE INTO cache (key, image, created) VALUES (?, ?, %lld)",
-					     (long long)time(NULL));
+	_cleanup_free_ char *sql = xasprintf(
+	    "INSERT OR REPLACE INTO cache (key, image, created) VALUES (?, ?, %lld)", (long long)time(NULL));
 	return exec1(db, sql, key, image, err);
 }
 
 static int list_images(sqlite3 *db, json_t *out, struct berth_error **err)
 {
 	_cleanup_(st_finalizep) sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT DISTINCT image FROM cache WHERE key NOT LIKE 'commit:%'", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT DISTINCT image FROM cache WHERE key NOT LIKE 'commit:%'", -1, &st,
+			       NULL) != SQLITE_OK)
 		return db_fail(db, err, "prepare");
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -136,18 +139,18 @@ int buildexec_prune(struct image_store *images, const char *root, json_t **ret, 
 	size_t i;
 	json_t *v;
 	json_array_foreach (ids, i, v) {
-			const char *id = json_string_value(v);
-			_cleanup_free_ char *full = NULL;
-			if (streq(id, BX_SCRATCH) || image_resolve(images, id, &full, NULL) < 0)
-				continue;
-			/* tagged (a build's result): kept */
-			_cleanup_json_ json_t *info = NULL;
-			if (image_inspect(images, id, &info, NULL) < 0 ||
-			    json_array_size(json_object_get(info, "RepoTags")) > 0)
-				continue;
-			if (image_remove(images, id, IMAGE_REMOVE_DEFAULT, NULL, NULL, NULL, NULL) >= 0)
-				json_array_append_new(deleted, json_string(id));
-		}
+		const char *id = json_string_value(v);
+		_cleanup_free_ char *full = NULL;
+		if (streq(id, BX_SCRATCH) || image_resolve(images, id, &full, NULL) < 0)
+			continue;
+		/* tagged (a build's result): kept */
+		_cleanup_json_ json_t *info = NULL;
+		if (image_inspect(images, id, &info, NULL) < 0 ||
+		    json_array_size(json_object_get(info, "RepoTags")) > 0)
+			continue;
+		if (image_remove(images, id, IMAGE_REMOVE_DEFAULT, NULL, NULL, NULL, NULL) >= 0)
+			json_array_append_new(deleted, json_string(id));
+	}
 	_cleanup_free_ char *mounts = xasprintf("%s/builder/mounts", root);
 	(void)fs_rm_rf(mounts, NULL);
 	if (ret)

@@ -50,7 +50,8 @@ static int lookup_id(int rootfd, const char *file, const char *name, int64_t *re
 		}
 	}
 	strbuf_release(&sb);
-	return berth_error_msg(err, ENOENT, "unable to convert uid/gid chown string to host mapping: no such %s '%s'",
+	return berth_error_msg(err, ENOENT,
+			       "unable to convert uid/gid chown string to host mapping: no such %s '%s'",
 			       streq(file, "etc/passwd") ? "user" : "group", name);
 }
 
@@ -83,8 +84,8 @@ static int parse_chmod(struct cp *c, const char *spec, struct berth_error **err)
 	errno = 0;
 	long m = strtol(spec, &end, 8);
 	if (errno || *end || m < 0 || m > 07777)
-		return berth_error_msg(err, EINVAL, "invalid chmod parameter '%s': only octal modes are supported",
-				       spec);
+		return berth_error_msg(err, EINVAL,
+				       "invalid chmod parameter '%s': only octal modes are supported", spec);
 	c->mode = m;
 	return 0;
 }
@@ -170,11 +171,13 @@ static int put_entry(struct cp *c, int srcdir, const char *name, const struct st
 		return 0;
 	}
 	if (!S_ISREG(st->st_mode))
-		return 0; /* devices, fifos, sockets are not copied (docker skips sockets; devices need mknod) */
+		return 0; /* devices, fifos, sockets are not copied (docker skips sockets; devices need mknod)
+			   */
 	_cleanup_close_ int in = openat(srcdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0)
 		return berth_error_errno(err, "open copy source '%s'", name);
-	_cleanup_close_ int out = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	_cleanup_close_ int out =
+	    openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return berth_error_errno(err, "create '%s'", target);
 	int r = copy_data(in, out, err);
@@ -257,7 +260,8 @@ static char *target_of(struct cp *c, const char *dest, const char *src_path, boo
 	return xstrdup(dest);
 }
 
-static int extract_archive(struct cp *c, int srcdir, const char *name, const char *dest, struct berth_error **err)
+static int extract_archive(struct cp *c, int srcdir, const char *name, const char *dest,
+			   struct berth_error **err)
 {
 	_cleanup_close_ int dfd = fs_mkdir_p_in_root(c->rootfd, dest, 0755, err);
 	if (dfd < 0)
@@ -272,9 +276,9 @@ static int extract_archive(struct cp *c, int srcdir, const char *name, const cha
 	struct archive *a = archive_read_new(), *w = archive_write_disk_new();
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
-	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
-						  ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-						  ARCHIVE_EXTRACT_UNLINK);
+	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
+					      ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+					      ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_UNLINK);
 	/* entry paths are prefixed with the destination below; "/x" lands in it too */
 	int r = archive_read_open_fd(a, in, 65536) == ARCHIVE_OK ? 0 : -EINVAL;
 	struct archive_entry *e;
@@ -288,7 +292,8 @@ static int extract_archive(struct cp *c, int srcdir, const char *name, const cha
 		if (c->uid >= 0)
 			archive_entry_set_uid(e, c->uid), archive_entry_set_gid(e, c->gid);
 		if (archive_write_header(w, e) < ARCHIVE_WARN) {
-			r = berth_error_msg(err, EINVAL, "ADD: extract '%s': %s", name, archive_error_string(w));
+			r = berth_error_msg(err, EINVAL, "ADD: extract '%s': %s", name,
+					    archive_error_string(w));
 			break;
 		}
 		const void *buf;
@@ -301,7 +306,8 @@ static int extract_archive(struct cp *c, int srcdir, const char *name, const cha
 				break;
 			}
 		if (rc != ARCHIVE_EOF) {
-			r = berth_error_msg(err, EINVAL, "ADD: extract '%s': %s", name, archive_error_string(a));
+			r = berth_error_msg(err, EINVAL, "ADD: extract '%s': %s", name,
+					    archive_error_string(a));
 			break;
 		}
 		archive_write_finish_entry(w);
@@ -373,14 +379,15 @@ static int copy_dir_contents(struct cp *c, int dfd, const char *ddir, struct ber
 	return r;
 }
 
-static int copy_one_from(struct cp *c, const struct plan_copy *pc, int dirfd, const char *name, const char *ddir,
-			 struct berth_error **err)
+static int copy_one_from(struct cp *c, const struct plan_copy *pc, int dirfd, const char *name,
+			 const char *ddir, struct berth_error **err)
 {
 	struct stat st;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return berth_error_errno(err, "stat '%s'", name);
 	if (S_ISDIR(st.st_mode)) {
-		_cleanup_close_ int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		_cleanup_close_ int sub =
+		    openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0)
 			return berth_error_errno(err, "open '%s'", name);
 		return copy_dir_contents(c, sub, ddir, err);
@@ -430,7 +437,8 @@ static int copy_from_tree(struct cp *c, const struct plan_copy *pc, int srcroot,
 		}
 		free(names);
 		if (r >= 0 && hits == 0)
-			return berth_error_msg(err, ENOENT, "COPY --from: no source files were specified by '%s'", *s);
+			return berth_error_msg(err, ENOENT,
+					       "COPY --from: no source files were specified by '%s'", *s);
 	}
 	return r;
 }
@@ -444,7 +452,8 @@ static int copy_inline(struct cp *c, const struct plan_copy *pc, struct berth_er
 		if (pfd < 0)
 			return pfd;
 		(void)unlinkat(pfd, base, 0);
-		_cleanup_close_ int out = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		_cleanup_close_ int out =
+		    openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (out < 0 || fs_write_all(out, pc->inline_data[i], strlen(pc->inline_data[i])) < 0)
 			return berth_error_errno(err, "write '%s'", t);
 		struct stat st = { .st_mode = S_IFREG | 0644 };
@@ -455,7 +464,8 @@ static int copy_inline(struct cp *c, const struct plan_copy *pc, struct berth_er
 	return 0;
 }
 
-static int copy_into(struct buildexec *b, struct cp *c, const struct build_copy_req *req, struct berth_error **err)
+static int copy_into(struct buildexec *b, struct cp *c, const struct build_copy_req *req,
+		     struct berth_error **err)
 {
 	const struct plan_copy *pc = req->copy;
 	int r = parse_chown(c, pc->chown, err);
@@ -471,35 +481,39 @@ static int copy_into(struct buildexec *b, struct cp *c, const struct build_copy_
 		return 0;
 	const char *from = pc->kind == SRC_STAGE ? req->src_state : pc->from_image_id;
 	if (!from || streq(from, BX_SCRATCH))
-		return berth_error_msg(err, ENOENT, "COPY --from: source '%s' not found in an empty filesystem",
+		return berth_error_msg(err, ENOENT,
+				       "COPY --from: source '%s' not found in an empty filesystem",
 				       pc->srcs && pc->srcs[0] ? pc->srcs[0] : "");
 	_cleanup_free_ char *sid = NULL;
 	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
 	if ((r = bx_snapshot(b, from, &sid, &sn, err)) < 0)
 		return r;
 	int srcroot = open(sn->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	r = srcroot < 0 ? berth_error_errno(err, "open '%s'", sn->rootfs) : copy_from_tree(c, pc, srcroot, err);
+	r = srcroot < 0 ? berth_error_errno(err, "open '%s'", sn->rootfs)
+			: copy_from_tree(c, pc, srcroot, err);
 	if (srcroot >= 0)
 		close(srcroot);
 	(void)image_snapshot_remove(b->images, sid, NULL);
 	return r;
 }
 
-static int on_snapshot(struct buildexec *b, const char *state, const struct build_copy_req *req, const char *mkdir,
-		       const char *created_by, char **ret_state, struct berth_error **err)
+static int on_snapshot(struct buildexec *b, const char *state, const struct build_copy_req *req,
+		       const char *mkdir, const char *created_by, char **ret_state, struct berth_error **err)
 {
 	_cleanup_free_ char *sid = NULL;
 	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
 	int r = bx_snapshot(b, state, &sid, &sn, err);
 	if (r < 0)
 		return r;
-	struct cp c = { .rootfd = open(sn->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC), .uid = -1, .gid = -1, .mode = -1 };
+	struct cp c = {
+		.rootfd = open(sn->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC), .uid = -1, .gid = -1, .mode = -1
+	};
 	if (c.rootfd < 0)
 		r = berth_error_errno(err, "open '%s'", sn->rootfs);
 	else if (mkdir) {
 		int fd = fs_mkdir_p_in_root(c.rootfd, mkdir, 0755, err);
 		r = fd < 0 ? fd : (close(fd), 0);
-	} else {
+	} else if (req) {
 		r = copy_into(b, &c, req, err);
 	}
 	if (c.rootfd >= 0)
@@ -514,7 +528,8 @@ static int on_snapshot(struct buildexec *b, const char *state, const struct buil
 int bx_copy(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
 	    struct berth_error **err)
 {
-	_cleanup_free_ char *by = xasprintf("/bin/sh -c #(nop) %s %s", req->copy->add ? "ADD" : "COPY", req->copy->dest);
+	_cleanup_free_ char *by =
+	    xasprintf("/bin/sh -c #(nop) %s %s", req->copy->add ? "ADD" : "COPY", req->copy->dest);
 	return on_snapshot(be, state, req, NULL, by, ret_state, err);
 }
 

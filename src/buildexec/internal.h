@@ -6,7 +6,7 @@
 
 #include "buildexec/buildexec.h"
 
-#define BX_SCRATCH "scratch"
+#define BX_SCRATCH      "scratch"
 /* history comment of intermediate images (dropped from the final image's history) */
 #define BX_INTERMEDIATE "berth build step"
 

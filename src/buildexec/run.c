@@ -93,15 +93,14 @@ static int add_mount(struct run_job *j, const struct df_mount *m, const char *st
 	int r = 0;
 	bool ro = m->readonly;
 	switch (m->type) {
-	case DF_MOUNT_CACHE:
-		r = cache_dir(j, m, &src, err);
-		break;
+	case DF_MOUNT_CACHE: r = cache_dir(j, m, &src, err); break;
 	case DF_MOUNT_BIND:
 		r = bind_source(j, m, state, &src, err);
 		ro = ro || !state; /* the build context is never written */
 		break;
 	case DF_MOUNT_TMPFS: {
-		_cleanup_free_ char *o = m->size > 0 ? xasprintf("size=%lld", (long long)m->size) : xstrdup("");
+		_cleanup_free_ char *o =
+		    m->size > 0 ? xasprintf("size=%lld", (long long)m->size) : xstrdup("");
 		json_object_set_new(j->tmpfs, m->target, json_string(o));
 		return 0;
 	}
@@ -199,7 +198,8 @@ static void pump(int fd, bool tty, struct out_lines *o)
 			if (need == 0) {
 				hdr[hlen++] = (unsigned char)buf[i++];
 				if (hlen == 8) {
-					need = (size_t)hdr[4] << 24 | (size_t)hdr[5] << 16 | (size_t)hdr[6] << 8 | hdr[7];
+					need = (size_t)hdr[4] << 24 | (size_t)hdr[5] << 16 |
+					       (size_t)hdr[6] << 8 | hdr[7];
 					hlen = 0;
 				}
 				continue;
@@ -344,9 +344,9 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 		  struct out_lines *o, char **ret_state, struct berth_error **err)
 {
 	_cleanup_json_ json_t *cfg = container_config(state, run);
-	_cleanup_json_ json_t *hc = json_pack("{s:s, s:O, s:O, s:b}", "NetworkMode", network_of(b, run), "Binds",
-					      j->binds, "Tmpfs", j->tmpfs, "Privileged",
-					      run->security && streq(run->security, "insecure"));
+	_cleanup_json_ json_t *hc =
+	    json_pack("{s:s, s:O, s:O, s:b}", "NetworkMode", network_of(b, run), "Binds", j->binds, "Tmpfs",
+		      j->tmpfs, "Privileged", run->security && streq(run->security, "insecure"));
 	_cleanup_free_ char *cid = NULL;
 	int r = engine_container_create(b->engine, NULL, cfg, hc, &cid, err);
 	if (r < 0)
@@ -376,7 +376,8 @@ int bx_run(void *be, const char *state, const struct plan_run *run, const char *
 {
 	struct buildexec *b = be;
 	if (streq(state, BX_SCRATCH))
-		return berth_error_msg(err, ENOENT, "RUN on an empty root filesystem (FROM scratch): no shell to run '%s'",
+		return berth_error_msg(err, ENOENT,
+				       "RUN on an empty root filesystem (FROM scratch): no shell to run '%s'",
 				       run->argv && run->argv[0] ? run->argv[0] : "");
 	struct run_job j = { .b = b, .binds = json_array(), .tmpfs = json_object() };
 	int r = 0;

@@ -27,8 +27,9 @@ static int fetch_image(struct cli *cli, const char *id, bool oci, int fd)
 {
 	_cleanup_free_ char *e = cli_escape(id);
 	_cleanup_free_ char *path = xasprintf("/v1.41/images/get?names=%s%s", e, oci ? "&format=oci" : "");
-	struct http_client_request r = { .method = "GET", .path = path, .body_fd = -1, .on_body = to_fd,
-					 .on_body_ctx = &fd };
+	struct http_client_request r = {
+		.method = "GET", .path = path, .body_fd = -1, .on_body = to_fd, .on_body_ctx = &fd
+	};
 	_cleanup_error_ struct berth_error *err = NULL;
 	long st = 0;
 	if (http_client_do(cli->http, &r, &st, NULL, &err) < 0) {
@@ -46,9 +47,9 @@ static int fetch_image(struct cli *cli, const char *id, bool oci, int fd)
 static int apply_layer(struct archive *in, const char *dest)
 {
 	struct archive *w = archive_write_disk_new();
-	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
-						  ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-						  ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
+					      ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+					      ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	struct archive_entry *e;
 	int r = 0;
 	while (r == 0 && archive_read_next_header(in, &e) == ARCHIVE_OK) {
@@ -122,7 +123,8 @@ static int output_local(int fd, const char *dest)
 		_cleanup_free_ char *d = xasprintf("%s", tmp);
 		struct archive_entry *e;
 		struct archive *w = archive_write_disk_new();
-		archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+		archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+						      ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 		while (r == 0 && archive_read_next_header(a, &e) == ARCHIVE_OK) {
 			_cleanup_free_ char *full = xasprintf("%s/%s", d, archive_entry_pathname(e));
 			archive_entry_set_pathname(e, full);
@@ -177,11 +179,12 @@ int cli_build_output(struct cli *cli, const char *spec, const char *image_id)
 	if (!type && dest)
 		type = xstrdup("local");
 	if (!type || !dest || !(streq(type, "docker") || streq(type, "oci") || streq(type, "local"))) {
-		fprintf(stderr, "berth build: --output: expected type=docker|oci|local,dest=PATH, got '%s'\n", spec);
+		fprintf(stderr, "berth build: --output: expected type=docker|oci|local,dest=PATH, got '%s'\n",
+			spec);
 		return 1;
 	}
 	bool local = streq(type, "local");
-	int fd = local ? memfd_create("berth-output", MFD_CLOEXEC)
+	int fd = local              ? memfd_create("berth-output", MFD_CLOEXEC)
 		 : streq(dest, "-") ? dup(STDOUT_FILENO)
 				    : open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {

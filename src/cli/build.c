@@ -157,7 +157,8 @@ static void add_kv(struct strbuf *path, const char *key, char **kvs)
 	for (char **kv = kvs; *kv; kv++) {
 		const char *eq = strchr(*kv, '=');
 		_cleanup_free_ char *k = eq ? xstrndup(*kv, (size_t)(eq - *kv)) : xstrdup(*kv);
-		const char *v = eq ? eq + 1 : getenv(k); /* docker: --build-arg K takes K from the environment */
+		const char *v =
+		    eq ? eq + 1 : getenv(k); /* docker: --build-arg K takes K from the environment */
 		if (v)
 			json_object_set_new(o, k, json_string(v));
 	}
@@ -195,12 +196,16 @@ static char *build_path(const struct build_opts *o, const char *dockerfile)
 }
 
 /* Send the context, print the stream; *ret_id the image ID on success. */
-static int send_build(struct cli *cli, const struct build_opts *o, int fd, const char *dockerfile, char **ret_id)
+static int send_build(struct cli *cli, const struct build_opts *o, int fd, const char *dockerfile,
+		      char **ret_id)
 {
 	_cleanup_free_ char *path = build_path(o, dockerfile);
 	struct stream_state s = { .line = STRBUF_INIT, .quiet = o->quiet };
-	struct http_client_request r = { .method = "POST", .path = path, .body_fd = fd,
-					 .content_type = "application/x-tar", .on_body = on_stream,
+	struct http_client_request r = { .method = "POST",
+					 .path = path,
+					 .body_fd = fd,
+					 .content_type = "application/x-tar",
+					 .on_body = on_stream,
 					 .on_body_ctx = &s };
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -246,8 +251,10 @@ static int dockerfile_of(const char *ctxdir, const char *file, char **ret_name, 
 	} else {
 		_cleanup_free_ char *rc = realpath(ctxdir, NULL), *rf = realpath(file, NULL);
 		if (!rf) {
-			fprintf(stderr, "berth build: unable to prepare context: unable to evaluate symlinks in "
-					"Dockerfile path: lstat '%s': %s\n", file, strerror(errno));
+			fprintf(stderr,
+				"berth build: unable to prepare context: unable to evaluate symlinks in "
+				"Dockerfile path: lstat '%s': %s\n",
+				file, strerror(errno));
 			return -1;
 		}
 		size_t n = rc ? strlen(rc) : 0;
@@ -287,7 +294,8 @@ static int finish(struct cli *cli, const struct build_opts *o, const char *id)
 		_cleanup_free_ char *repo = colon ? xstrndup(ref, (size_t)(colon - ref)) : xstrdup(ref);
 		_cleanup_free_ char *er = cli_escape(repo), *et = cli_escape(colon ? colon + 1 : "latest");
 		_cleanup_json_ json_t *resp = NULL;
-		long st = cli_call(cli, "POST", NULL, &resp, "/v1.41/images/%s/tag?repo=%s&tag=%s", id, er, et);
+		long st =
+		    cli_call(cli, "POST", NULL, &resp, "/v1.41/images/%s/tag?repo=%s&tag=%s", id, er, et);
 		if (st != 201 && st != 200) {
 			cli_print_daemon_error(resp, st);
 			return 1;
@@ -316,8 +324,8 @@ static int do_build(struct build_opts *o, const char *ctxdir)
 		return 1;
 	if (from_stdin && o->file)
 		name = xstrdup(o->file);
-	_cleanup_close_ int fd = from_stdin ? stdin_tar()
-					    : context_tar(ctxdir, extra ? name : NULL, text.buf, text.len);
+	_cleanup_close_ int fd =
+	    from_stdin ? stdin_tar() : context_tar(ctxdir, extra ? name : NULL, text.buf, text.len);
 	if (fd < 0) {
 		fprintf(stderr, "berth build: unable to prepare context '%s'\n", ctxdir);
 		return 1;
@@ -352,7 +360,18 @@ static void usage(FILE *f)
 		   "      --target string      Set the target build stage to build\n");
 }
 
-enum { OPT_HELP = 1000, OPT_ARG, OPT_IID, OPT_LABEL, OPT_NET, OPT_NOCACHE, OPT_PLAT, OPT_PULL, OPT_TARGET, OPT_RM };
+enum {
+	OPT_HELP = 1000,
+	OPT_ARG,
+	OPT_IID,
+	OPT_LABEL,
+	OPT_NET,
+	OPT_NOCACHE,
+	OPT_PLAT,
+	OPT_PULL,
+	OPT_TARGET,
+	OPT_RM
+};
 
 static void push(char ***v, const char *s)
 {
@@ -366,16 +385,22 @@ static void push(char ***v, const char *s)
 
 int cli_build(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "build-arg", required_argument, NULL, OPT_ARG }, { "file", required_argument, NULL, 'f' },
-		{ "iidfile", required_argument, NULL, OPT_IID },   { "label", required_argument, NULL, OPT_LABEL },
-		{ "network", required_argument, NULL, OPT_NET },   { "no-cache", no_argument, NULL, OPT_NOCACHE },
-		{ "output", required_argument, NULL, 'o' },        { "platform", required_argument, NULL, OPT_PLAT },
-		{ "pull", no_argument, NULL, OPT_PULL },           { "quiet", no_argument, NULL, 'q' },
-		{ "tag", required_argument, NULL, 't' },           { "target", required_argument, NULL, OPT_TARGET },
-		{ "rm", optional_argument, NULL, OPT_RM },         { "force-rm", optional_argument, NULL, OPT_RM },
-		{ "help", no_argument, NULL, OPT_HELP },           { NULL, 0, NULL, 0 }
-	};
+	static const struct option lo[] = { { "build-arg", required_argument, NULL, OPT_ARG },
+					    { "file", required_argument, NULL, 'f' },
+					    { "iidfile", required_argument, NULL, OPT_IID },
+					    { "label", required_argument, NULL, OPT_LABEL },
+					    { "network", required_argument, NULL, OPT_NET },
+					    { "no-cache", no_argument, NULL, OPT_NOCACHE },
+					    { "output", required_argument, NULL, 'o' },
+					    { "platform", required_argument, NULL, OPT_PLAT },
+					    { "pull", no_argument, NULL, OPT_PULL },
+					    { "quiet", no_argument, NULL, 'q' },
+					    { "tag", required_argument, NULL, 't' },
+					    { "target", required_argument, NULL, OPT_TARGET },
+					    { "rm", optional_argument, NULL, OPT_RM },
+					    { "force-rm", optional_argument, NULL, OPT_RM },
+					    { "help", no_argument, NULL, OPT_HELP },
+					    { NULL, 0, NULL, 0 } };
 	struct build_opts o = { 0 };
 	int ch, rc = 0;
 	optind = 1;
@@ -396,7 +421,10 @@ int cli_build(int argc, char **argv)
 		case OPT_RM: break; /* intermediate containers are always removed */
 		case 'H': o.host = optarg; break;
 		case OPT_HELP: usage(stdout); goto out;
-		default: usage(stderr); rc = CLI_EXIT_DAEMON; goto out;
+		default:
+			usage(stderr);
+			rc = CLI_EXIT_DAEMON;
+			goto out;
 		}
 	}
 	if (optind + 1 != argc) {

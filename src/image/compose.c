@@ -10,8 +10,8 @@
 #include "image/manifest.h"
 #include "image/store.h"
 
-static int layers_of(struct image_store *s, const char *image, json_t **ret_diffs, struct store_image *ret_img,
-		     struct berth_error **err)
+static int layers_of(struct image_store *s, const char *image, json_t **ret_diffs,
+		     struct store_image *ret_img, struct berth_error **err)
 {
 	if (!image) {
 		*ret_diffs = json_array();
@@ -34,8 +34,8 @@ static int layers_of(struct image_store *s, const char *image, json_t **ret_diff
 	return 0;
 }
 
-static int compose_store(struct image_store *s, const char *txt, const struct store_image *base, const char *ref,
-			 char **ret_id, struct berth_error **err)
+static int compose_store(struct image_store *s, const char *txt, const struct store_image *base,
+			 const char *ref, char **ret_id, struct berth_error **err)
 {
 	char cdg[DIGEST_STRING_MAX];
 	int r = content_write_buffer(s, txt, strlen(txt), NULL, cdg, err);
@@ -53,7 +53,7 @@ static int compose_store(struct image_store *s, const char *txt, const struct st
 		snprintf(l->diff_id, sizeof(l->diff_id), "%s", ci.diff_ids[i]);
 		snprintf(l->blob, sizeof(l->blob), "%s", base->layers[i].blob);
 		l->media_type = xstrdup(base->layers[i].media_type ? base->layers[i].media_type
-								    : store_sniff_layer_type(s, l->blob));
+								   : store_sniff_layer_type(s, l->blob));
 		content_has(s, l->blob, &l->blob_size);
 	}
 	const char *tags[2] = { NULL, NULL };

@@ -8,6 +8,7 @@
 #include <getopt.h>
 
 #include "common/json.h"
+#include "common/strbuf.h"
 #include "image/image.h"
 
 #define DEFAULT_ROOT "/var/lib/berth"
@@ -52,8 +53,8 @@ static int usage(FILE *f)
 	fprintf(f, "Usage: berth image-store [--root DIR] COMMAND [ARGS]\n\n"
 		   "Low-level image store tool (see docs/image.md).\n\n"
 		   "Commands:\n"
-		   "  pull [--platform P] [--insecure-registry HOST]... REF\n"
-		   "  push [--insecure-registry HOST]... REF\n"
+		   "  pull [--platform P] [--insecure-registry HOST]... [--certs-dir DIR] REF\n"
+		   "  push [--insecure-registry HOST]... [--certs-dir DIR] REF\n"
 		   "  ls [--filter KEY=VALUE]... [--json] [-q]\n"
 		   "  inspect NAME...            docker's image inspect JSON\n"
 		   "  history NAME               docker's image history JSON\n"
@@ -65,8 +66,10 @@ static int usage(FILE *f)
 		   "  export [-o FILE] SNAPSHOT\n"
 		   "  mount [--image NAME] SNAPSHOT   prepare (if new) and mount; prints the rootfs path\n"
 		   "  unmount [--rm] SNAPSHOT\n"
-		   "  commit [--message MSG] SNAPSHOT [REF]\n"
-		   "  prune [-a]\n");
+		   "  commit [-m MSG] [-a AUTHOR] [--config JSON] [--empty-layer] SNAPSHOT [REF]\n"
+		   "  prune [-a]\n"
+		   "  login -u USER (-p PASS | --password-stdin) REGISTRY\n"
+		   "  logout REGISTRY\n");
 	return f == stdout ? 0 : 2;
 }
 
@@ -87,6 +90,7 @@ static int open_in(const char *path)
 /* Options common to pull/push. */
 struct remote_args {
 	const char *platform;
+	const char *certs_dir;
 	const char *insecure[16];
 	size_t n_insecure;
 };
@@ -96,6 +100,7 @@ static int parse_remote(int argc, char **argv, struct remote_args *ra)
 	static const struct option opts[] = {
 		{ "platform", required_argument, NULL, 'p' },
 		{ "insecure-registry", required_argument, NULL, 'i' },
+		{ "certs-dir", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
@@ -103,6 +108,8 @@ static int parse_remote(int argc, char **argv, struct remote_args *ra)
 	while ((o = getopt_long(argc, argv, "+q", opts, NULL)) != -1) {
 		if (o == 'p')
 			ra->platform = optarg;
+		else if (o == 'c')
+			ra->certs_dir = optarg;
 		else if (o == 'i' && ra->n_insecure < ARRAY_SIZE(ra->insecure) - 1)
 			ra->insecure[ra->n_insecure++] = optarg;
 		else if (o != 'q')
@@ -116,7 +123,9 @@ static int cmd_pull(struct cli *c, int argc, char **argv)
 	struct remote_args ra = { 0 };
 	if (parse_remote(argc, argv, &ra) < 0)
 		return usage(stderr);
-	struct image_remote_opts o = { .insecure_registries = ra.insecure, .progress = on_progress,
+	struct image_remote_opts o = { .insecure_registries = ra.insecure,
+				       .certs_dir = ra.certs_dir,
+				       .progress = on_progress,
 				       .progress_data = c };
 	struct berth_error *e = NULL;
 	_cleanup_free_ char *id = NULL;
@@ -131,7 +140,9 @@ static int cmd_push(struct cli *c, int argc, char **argv)
 	struct remote_args ra = { 0 };
 	if (parse_remote(argc, argv, &ra) < 0)
 		return usage(stderr);
-	struct image_remote_opts o = { .insecure_registries = ra.insecure, .progress = on_progress,
+	struct image_remote_opts o = { .insecure_registries = ra.insecure,
+				       .certs_dir = ra.certs_dir,
+				       .progress = on_progress,
 				       .progress_data = c };
 	struct berth_error *e = NULL;
 	_cleanup_free_ char *dg = NULL;
@@ -141,8 +152,8 @@ static int cmd_push(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
-static int add_filter(struct image_list_filters *f, const char **refs, size_t *nr, const char **labels, size_t *nl,
-		      const char *arg)
+static int add_filter(struct image_list_filters *f, const char **refs, size_t *nr, const char **labels,
+		      size_t *nl, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
 	if (!eq)
@@ -170,14 +181,15 @@ static void print_table(json_t *list, bool quiet)
 	json_t *e;
 	if (!quiet)
 		printf("%-40s %-20s %-14s %s\n", "REPOSITORY:TAG", "IMAGE ID", "CREATED", "SIZE");
-	json_array_foreach(list, i, e) {
+	json_array_foreach (list, i, e) {
 		const char *id = json_string_value(json_object_get(e, "Id"));
 		if (quiet) {
 			printf("%.12s\n", id + 7);
 			continue;
 		}
 		json_t *tags = json_object_get(e, "RepoTags");
-		const char *tag = json_array_size(tags) ? json_string_value(json_array_get(tags, 0)) : "<none>:<none>";
+		const char *tag =
+		    json_array_size(tags) ? json_string_value(json_array_get(tags, 0)) : "<none>:<none>";
 		printf("%-40s %-20.12s %-14lld %lld\n", tag, id + 7,
 		       (long long)json_integer_value(json_object_get(e, "Created")),
 		       (long long)json_integer_value(json_object_get(e, "Size")));
@@ -228,7 +240,8 @@ static int cmd_inspect(struct cli *c, int argc, char **argv, bool history)
 	for (int i = 1; i < argc; i++) {
 		struct berth_error *e = NULL;
 		json_t *j = NULL;
-		int r = history ? image_history(c->store, argv[i], &j, &e) : image_inspect(c->store, argv[i], &j, &e);
+		int r = history ? image_history(c->store, argv[i], &j, &e)
+				: image_inspect(c->store, argv[i], &j, &e);
 		if (r < 0)
 			return fail(e, history ? "history" : "inspect");
 		if (history) {
@@ -261,7 +274,7 @@ static int cmd_rm(struct cli *c, int argc, char **argv)
 		}
 		size_t k;
 		json_t *x;
-		json_array_foreach(out, k, x) {
+		json_array_foreach (out, k, x) {
 			const char *key = json_object_get(x, "Untagged") ? "Untagged" : "Deleted";
 			printf("%s: %s\n", key, json_string_value(json_object_get(x, key)));
 		}
@@ -450,21 +463,91 @@ static int cmd_export(struct cli *c, int argc, char **argv)
 static int cmd_commit(struct cli *c, int argc, char **argv)
 {
 	struct image_commit_opts co = { 0 };
-	static const struct option opts[] = { { "message", required_argument, NULL, 'm' }, { 0 } };
+	_cleanup_json_ json_t *cfg = NULL;
+	static const struct option opts[] = {
+		{ "message", required_argument, NULL, 'm' },
+		{ "author", required_argument, NULL, 'a' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "empty-layer", no_argument, NULL, 'e' },
+		{ 0 },
+	};
 	int o;
-	while ((o = getopt_long(argc, argv, "+m:", opts, NULL)) != -1) {
-		if (o != 'm')
+	while ((o = getopt_long(argc, argv, "+m:a:", opts, NULL)) != -1) {
+		struct berth_error *e = NULL;
+		if (o == 'm')
+			co.comment = optarg;
+		else if (o == 'a')
+			co.author = optarg;
+		else if (o == 'e')
+			co.empty_layer = true;
+		else if (o == 'c' && json_parse(optarg, strlen(optarg), "--config", &cfg, &e) < 0)
+			return fail(e, "commit");
+		else if (o != 'c')
 			return usage(stderr);
-		co.comment = optarg;
 	}
 	if (optind >= argc || argc - optind > 2)
 		return usage(stderr);
 	co.ref = optind + 1 < argc ? argv[optind + 1] : NULL;
+	co.config = cfg;
 	struct berth_error *e = NULL;
 	_cleanup_free_ char *id = NULL;
 	if (image_commit(c->store, argv[optind], &co, &id, &e) < 0)
 		return fail(e, "commit");
 	printf("%s\n", id);
+	return 0;
+}
+
+static int cmd_login(struct cli *c, int argc, char **argv)
+{
+	const char *user = NULL, *pass = NULL;
+	bool stdin_pass = false;
+	static const struct option opts[] = {
+		{ "username", required_argument, NULL, 'u' },
+		{ "password", required_argument, NULL, 'p' },
+		{ "password-stdin", no_argument, NULL, 's' },
+		{ 0 },
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "+u:p:", opts, NULL)) != -1) {
+		if (o == 'u')
+			user = optarg;
+		else if (o == 'p')
+			pass = optarg;
+		else if (o == 's')
+			stdin_pass = true;
+		else
+			return usage(stderr);
+	}
+	if (optind + 1 != argc || !user)
+		return usage(stderr);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	if (stdin_pass) {
+		if (strbuf_read_fd(&sb, STDIN_FILENO, 4096) < 0) {
+			fprintf(stderr, "berth image-store login: cannot read the password from stdin\n");
+			return 1;
+		}
+		strbuf_trim_trailing(&sb);
+		pass = sb.buf;
+	}
+	if (!pass)
+		return usage(stderr);
+	struct image_auth auth = { .username = user, .password = pass };
+	struct berth_error *e = NULL;
+	if (image_login(c->store, argv[optind], &auth, NULL, &e) < 0 ||
+	    image_credentials_store(argv[optind], user, pass, &e) < 0)
+		return fail(e, "login");
+	printf("Login Succeeded\n");
+	return 0;
+}
+
+static int cmd_logout(struct cli *c, int argc, char **argv)
+{
+	if (argc != 2)
+		return usage(stderr);
+	struct berth_error *e = NULL;
+	if (image_credentials_erase(argv[1], &e) < 0)
+		return fail(e, "logout");
+	printf("Removing login credentials for %s\n", argv[1]);
 	return 0;
 }
 
@@ -484,10 +567,12 @@ static int cmd_history(struct cli *c, int argc, char **argv)
 }
 
 static const struct verb verbs[] = {
-	{ "pull", cmd_pull },	{ "push", cmd_push },	  { "ls", cmd_ls },	    { "inspect", cmd_inspect1 },
-	{ "history", cmd_history }, { "rm", cmd_rm },	  { "tag", cmd_tag },	    { "save", cmd_save },
-	{ "load", cmd_load },	{ "import", cmd_import }, { "export", cmd_export }, { "mount", cmd_mount },
-	{ "unmount", cmd_unmount }, { "commit", cmd_commit }, { "prune", cmd_prune },
+	{ "pull", cmd_pull },        { "push", cmd_push },       { "ls", cmd_ls },
+	{ "inspect", cmd_inspect1 }, { "history", cmd_history }, { "rm", cmd_rm },
+	{ "tag", cmd_tag },          { "save", cmd_save },       { "load", cmd_load },
+	{ "import", cmd_import },    { "export", cmd_export },   { "mount", cmd_mount },
+	{ "unmount", cmd_unmount },  { "commit", cmd_commit },   { "prune", cmd_prune },
+	{ "login", cmd_login },      { "logout", cmd_logout },
 };
 
 int image_store_main(int argc, char **argv)

@@ -6,46 +6,50 @@
  * WAL lets readers run beside a writer; writers use BEGIN IMMEDIATE and a busy
  * timeout, so two processes on one root serialise instead of failing.
  */
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "common/fs.h"
 #include "image/store.h"
 
 #define DB_BUSY_TIMEOUT_MS 30000
+#define STALE_SECONDS      (24 * 3600)
+#define SCHEMA_VERSION     1 /* PRAGMA user_version written by the schema below */
 
 static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS images ("
-	"  id TEXT PRIMARY KEY, manifest_digest TEXT, manifest_media_type TEXT,"
-	"  config_media_type TEXT, created INTEGER NOT NULL, size INTEGER NOT NULL,"
-	"  added INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS image_layers ("
-	"  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE, idx INTEGER NOT NULL,"
-	"  diff_id TEXT NOT NULL, chain_id TEXT NOT NULL, blob TEXT, media_type TEXT,"
-	"  blob_size INTEGER NOT NULL, size INTEGER NOT NULL, tar_size INTEGER NOT NULL,"
-	"  PRIMARY KEY (image_id, idx));"
-	"CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain_id);"
-	"CREATE INDEX IF NOT EXISTS image_layers_blob ON image_layers(blob);"
-	"CREATE TABLE IF NOT EXISTS tags ("
-	"  ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);"
-	"CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);"
-	"CREATE TABLE IF NOT EXISTS digests ("
-	"  ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);"
-	"CREATE INDEX IF NOT EXISTS digests_image ON digests(image_id);"
-	"CREATE TABLE IF NOT EXISTS layers ("
-	"  chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, size INTEGER NOT NULL, tar_size INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS snapshots ("
-	"  id TEXT PRIMARY KEY, image_id TEXT, created INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS snapshots_image ON snapshots(image_id);"
-	"PRAGMA user_version = 1;";
+    "CREATE TABLE IF NOT EXISTS images ("
+    "  id TEXT PRIMARY KEY, manifest_digest TEXT, manifest_media_type TEXT,"
+    "  config_media_type TEXT, created INTEGER NOT NULL, size INTEGER NOT NULL,"
+    "  added INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS image_layers ("
+    "  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE, idx INTEGER NOT NULL,"
+    "  diff_id TEXT NOT NULL, chain_id TEXT NOT NULL, blob TEXT, media_type TEXT,"
+    "  blob_size INTEGER NOT NULL, size INTEGER NOT NULL, tar_size INTEGER NOT NULL,"
+    "  PRIMARY KEY (image_id, idx));"
+    "CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain_id);"
+    "CREATE INDEX IF NOT EXISTS image_layers_blob ON image_layers(blob);"
+    "CREATE TABLE IF NOT EXISTS tags ("
+    "  ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);"
+    "CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);"
+    "CREATE TABLE IF NOT EXISTS digests ("
+    "  ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);"
+    "CREATE INDEX IF NOT EXISTS digests_image ON digests(image_id);"
+    "CREATE TABLE IF NOT EXISTS layers ("
+    "  chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, size INTEGER NOT NULL, tar_size INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS snapshots ("
+    "  id TEXT PRIMARY KEY, image_id TEXT, created INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS snapshots_image ON snapshots(image_id);"
+    "PRAGMA user_version = 1;";
 
-int store_db_error(sqlite3 *db, struct berth_error **err, const char *what)
+int img_store_db_error(sqlite3 *db, struct berth_error **err, const char *what)
 {
 	int code = sqlite3_extended_errcode(db);
 	int e = (code & 0xff) == SQLITE_BUSY ? EBUSY : (code & 0xff) == SQLITE_FULL ? ENOSPC : EIO;
 	return berth_error_msg(err, e, "%s: %s", what, sqlite3_errmsg(db));
 }
 
-int store_db_exec(sqlite3 *db, const char *sql, struct berth_error **err)
+int img_store_db_exec(sqlite3 *db, const char *sql, struct berth_error **err)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -56,29 +60,29 @@ int store_db_exec(sqlite3 *db, const char *sql, struct berth_error **err)
 	return 0;
 }
 
-int store_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret, struct berth_error **err)
+int img_store_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret, struct berth_error **err)
 {
 	if (sqlite3_prepare_v2(db, sql, -1, ret, NULL) != SQLITE_OK)
-		return store_db_error(db, err, "prepare statement");
+		return img_store_db_error(db, err, "prepare statement");
 	return 0;
 }
 
-int store_db_begin(sqlite3 *db, struct berth_error **err)
+int img_store_db_begin(sqlite3 *db, struct berth_error **err)
 {
-	return store_db_exec(db, "BEGIN IMMEDIATE", err);
+	return img_store_db_exec(db, "BEGIN IMMEDIATE", err);
 }
 
-int store_db_commit(sqlite3 *db, struct berth_error **err)
+int img_store_db_commit(sqlite3 *db, struct berth_error **err)
 {
-	return store_db_exec(db, "COMMIT", err);
+	return img_store_db_exec(db, "COMMIT", err);
 }
 
-void store_db_rollback(sqlite3 *db)
+void img_store_db_rollback(sqlite3 *db)
 {
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-int store_db_open(struct image_store *s, sqlite3 **ret, struct berth_error **err)
+int img_store_db_open(struct image_store *s, sqlite3 **ret, struct berth_error **err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/image.db", s->root);
 	_cleanup_db_ sqlite3 *db = NULL;
@@ -86,14 +90,42 @@ int store_db_open(struct image_store *s, sqlite3 **ret, struct berth_error **err
 	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
 		if (!db)
 			return berth_error_msg(err, ENOMEM, "open database '%s'", path);
-		return store_db_error(db, err, "open database");
+		return img_store_db_error(db, err, "open database");
 	}
 	sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
-	int r = store_db_exec(db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", err);
+	int r = img_store_db_exec(db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", err);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(db);
 	return 0;
+}
+
+/*
+ * Remove leftovers of crashed writers: ingest files and unpack directories
+ * untouched for a day (a live writer keeps its file fresh; a day is far
+ * beyond any single unpack).
+ */
+static void remove_stale(struct image_store *s, const char *sub)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/%s", s->root, sub);
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	time_t limit = time(NULL) - STALE_SECONDS;
+	while (d && (de = readdir(d))) {
+		struct stat st;
+		if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    st.st_mtime > limit)
+			continue;
+		(void)fs_rm_rf_at(dirfd(d), de->d_name, NULL);
+	}
+}
+
+static int schema_version(sqlite3 *db)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	if (img_store_db_prepare(db, "PRAGMA user_version", &st, NULL) < 0 || sqlite3_step(st) != SQLITE_ROW)
+		return -1;
+	return sqlite3_column_int(st, 0);
 }
 
 static int store_init(struct image_store *s, struct berth_error **err)
@@ -106,22 +138,33 @@ static int store_init(struct image_store *s, struct berth_error **err)
 			return r;
 	}
 	_cleanup_db_ sqlite3 *db = NULL;
-	int r = store_db_open(s, &db, err);
+	int r = img_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
+	/* An initialised store needs no write: readers and writers of other processes are not held up. */
+	if (schema_version(db) == SCHEMA_VERSION) {
+		remove_stale(s, "content/ingest");
+		remove_stale(s, "tmp");
+		return 0;
+	}
 	/* journal_mode needs no transaction; schema creation is idempotent. */
-	r = store_db_exec(db, "PRAGMA journal_mode = WAL;", err);
+	r = img_store_db_exec(db, "PRAGMA journal_mode = WAL;", err);
 	if (r < 0)
 		return r;
-	r = store_db_begin(db, err);
+	r = img_store_db_begin(db, err);
 	if (r < 0)
 		return r;
-	r = store_db_exec(db, schema, err);
+	r = img_store_db_exec(db, schema, err);
 	if (r < 0) {
-		store_db_rollback(db);
+		img_store_db_rollback(db);
 		return r;
 	}
-	return store_db_commit(db, err);
+	r = img_store_db_commit(db, err);
+	if (r >= 0) {
+		remove_stale(s, "content/ingest");
+		remove_stale(s, "tmp");
+	}
+	return r;
 }
 
 int image_store_open(const char *root, struct image_store **ret, struct berth_error **err)
@@ -156,13 +199,13 @@ const char *image_store_root(const struct image_store *s)
 	return s->root;
 }
 
-char *store_snapshot_dir(struct image_store *s, const char *id)
+char *img_store_snapshot_dir(struct image_store *s, const char *id)
 {
 	const char *colon = strchr(id, ':');
 	return xasprintf("%s/snapshots/%s", s->root, colon ? colon + 1 : id);
 }
 
-void store_chain_id(const char *parent_chain, const char *diff_id, char out[DIGEST_STRING_MAX])
+void img_store_chain_id(const char *parent_chain, const char *diff_id, char out[DIGEST_STRING_MAX])
 {
 	if (!parent_chain || !*parent_chain) {
 		memcpy(out, diff_id, strlen(diff_id) + 1);
@@ -172,7 +215,7 @@ void store_chain_id(const char *parent_chain, const char *diff_id, char out[DIGE
 	digest_buffer(DIGEST_SHA256, s, strlen(s), out);
 }
 
-void store_image_done(struct store_image *img)
+void img_store_image_done(struct store_image *img)
 {
 	free(img->manifest_digest);
 	free(img->manifest_media_type);
@@ -192,24 +235,25 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, struct berth_error **err, co
 {
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return store_db_error(db, err, what);
+		return img_store_db_error(db, err, what);
 	return 0;
 }
 
 static int put_layers(sqlite3 *db, const struct store_image *img, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *del = NULL, *ins = NULL;
-	int r = store_db_prepare(db, "DELETE FROM image_layers WHERE image_id = ?", &del, err);
+	int r = img_store_db_prepare(db, "DELETE FROM image_layers WHERE image_id = ?", &del, err);
 	if (r < 0)
 		return r;
 	bind_text(del, 1, img->id);
 	r = step_done(db, del, err, "delete layers");
 	if (r < 0)
 		return r;
-	r = store_db_prepare(db,
-			     "INSERT INTO image_layers (image_id, idx, diff_id, chain_id, blob, media_type,"
-			     " blob_size, size, tar_size) VALUES (?,?,?,?,?,?,?,?,?)",
-			     &ins, err);
+	r = img_store_db_prepare(
+	    db,
+	    "INSERT INTO image_layers (image_id, idx, diff_id, chain_id, blob, media_type,"
+	    " blob_size, size, tar_size) VALUES (?,?,?,?,?,?,?,?,?)",
+	    &ins, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < img->n_layers; i++) {
@@ -231,16 +275,17 @@ static int put_layers(sqlite3 *db, const struct store_image *img, struct berth_e
 	return 0;
 }
 
-int store_image_put(sqlite3 *db, const struct store_image *img, struct berth_error **err)
+int img_store_image_put(sqlite3 *db, const struct store_image *img, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_db_prepare(db,
-				 "INSERT INTO images (id, manifest_digest, manifest_media_type, config_media_type,"
-				 " created, size, added) VALUES (?,?,?,?,?,?,strftime('%s','now'))"
-				 " ON CONFLICT(id) DO UPDATE SET"
-				 " manifest_digest = coalesce(excluded.manifest_digest, manifest_digest),"
-				 " manifest_media_type = coalesce(excluded.manifest_media_type, manifest_media_type)",
-				 &st, err);
+	int r = img_store_db_prepare(
+	    db,
+	    "INSERT INTO images (id, manifest_digest, manifest_media_type, config_media_type,"
+	    " created, size, added) VALUES (?,?,?,?,?,?,strftime('%s','now'))"
+	    " ON CONFLICT(id) DO UPDATE SET"
+	    " manifest_digest = coalesce(excluded.manifest_digest, manifest_digest),"
+	    " manifest_media_type = coalesce(excluded.manifest_media_type, manifest_media_type)",
+	    &st, err);
 	if (r < 0)
 		return r;
 	bind_text(st, 1, img->id);
@@ -274,10 +319,11 @@ static void col_copy(sqlite3_stmt *st, int i, char out[DIGEST_STRING_MAX])
 static int get_layers(sqlite3 *db, struct store_image *img, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_db_prepare(db,
-				 "SELECT diff_id, chain_id, blob, media_type, blob_size, size, tar_size FROM image_layers"
-				 " WHERE image_id = ? ORDER BY idx",
-				 &st, err);
+	int r = img_store_db_prepare(
+	    db,
+	    "SELECT diff_id, chain_id, blob, media_type, blob_size, size, tar_size FROM image_layers"
+	    " WHERE image_id = ? ORDER BY idx",
+	    &st, err);
 	if (r < 0)
 		return r;
 	bind_text(st, 1, img->id);
@@ -299,17 +345,18 @@ static int get_layers(sqlite3 *db, struct store_image *img, struct berth_error *
 		l->tar_size = (uint64_t)sqlite3_column_int64(st, 6);
 	}
 	if (rc != SQLITE_DONE)
-		return store_db_error(db, err, "read layers");
+		return img_store_db_error(db, err, "read layers");
 	return 0;
 }
 
-int store_image_get(sqlite3 *db, const char *id, struct store_image *ret, struct berth_error **err)
+int img_store_image_get(sqlite3 *db, const char *id, struct store_image *ret, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_db_prepare(db,
-				 "SELECT manifest_digest, manifest_media_type, config_media_type, created, size"
-				 " FROM images WHERE id = ?",
-				 &st, err);
+	int r = img_store_db_prepare(
+	    db,
+	    "SELECT manifest_digest, manifest_media_type, config_media_type, created, size"
+	    " FROM images WHERE id = ?",
+	    &st, err);
 	if (r < 0)
 		return r;
 	bind_text(st, 1, id);
@@ -317,7 +364,7 @@ int store_image_get(sqlite3 *db, const char *id, struct store_image *ret, struct
 	if (rc == SQLITE_DONE)
 		return berth_error_msg(err, ENOENT, "no such image: '%s'", id);
 	if (rc != SQLITE_ROW)
-		return store_db_error(db, err, "read image");
+		return img_store_db_error(db, err, "read image");
 	struct store_image img = { 0 };
 	snprintf(img.id, sizeof(img.id), "%s", id);
 	img.manifest_digest = col_dup(st, 0);
@@ -327,7 +374,7 @@ int store_image_get(sqlite3 *db, const char *id, struct store_image *ret, struct
 	img.size = (uint64_t)sqlite3_column_int64(st, 4);
 	r = get_layers(db, &img, err);
 	if (r < 0) {
-		store_image_done(&img);
+		img_store_image_done(&img);
 		return r;
 	}
 	*ret = img;
@@ -340,7 +387,7 @@ static int put_ref(sqlite3 *db, const char *table, const char *ref, const char *
 	_cleanup_free_ char *sql = xasprintf("INSERT INTO %s (ref, image_id) VALUES (?, ?)"
 					     " ON CONFLICT(ref) DO UPDATE SET image_id = excluded.image_id",
 					     table);
-	int r = store_db_prepare(db, sql, &st, err);
+	int r = img_store_db_prepare(db, sql, &st, err);
 	if (r < 0)
 		return r;
 	bind_text(st, 1, ref);
@@ -348,20 +395,20 @@ static int put_ref(sqlite3 *db, const char *table, const char *ref, const char *
 	return step_done(db, st, err, "store tag");
 }
 
-int store_tag_put(sqlite3 *db, const char *ref, const char *id, struct berth_error **err)
+int img_store_tag_put(sqlite3 *db, const char *ref, const char *id, struct berth_error **err)
 {
 	return put_ref(db, "tags", ref, id, err);
 }
 
-int store_digest_put(sqlite3 *db, const char *ref, const char *id, struct berth_error **err)
+int img_store_digest_put(sqlite3 *db, const char *ref, const char *id, struct berth_error **err)
 {
 	return put_ref(db, "digests", ref, id, err);
 }
 
-int store_layer_get(sqlite3 *db, const char *chain_id, uint64_t *ret_size, uint64_t *ret_tar_size)
+int img_store_layer_get(sqlite3 *db, const char *chain_id, uint64_t *ret_size, uint64_t *ret_tar_size)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (store_db_prepare(db, "SELECT size, tar_size FROM layers WHERE chain_id = ?", &st, NULL) < 0)
+	if (img_store_db_prepare(db, "SELECT size, tar_size FROM layers WHERE chain_id = ?", &st, NULL) < 0)
 		return 0;
 	bind_text(st, 1, chain_id);
 	if (sqlite3_step(st) != SQLITE_ROW)
@@ -373,13 +420,13 @@ int store_layer_get(sqlite3 *db, const char *chain_id, uint64_t *ret_size, uint6
 	return 1;
 }
 
-int store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id, uint64_t size, uint64_t tar_size,
-		    struct berth_error **err)
+int img_store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id, uint64_t size,
+			uint64_t tar_size, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_db_prepare(db,
-				 "INSERT OR IGNORE INTO layers (chain_id, diff_id, size, tar_size) VALUES (?,?,?,?)",
-				 &st, err);
+	int r = img_store_db_prepare(
+	    db, "INSERT OR IGNORE INTO layers (chain_id, diff_id, size, tar_size) VALUES (?,?,?,?)", &st,
+	    err);
 	if (r < 0)
 		return r;
 	bind_text(st, 1, chain_id);

@@ -50,7 +50,7 @@ static int fill(struct decomp *d, struct berth_error **err)
 	return 0;
 }
 
-int decomp_new(int in_fd, struct decomp **ret, struct berth_error **err)
+int img_decomp_new(int in_fd, struct decomp **ret, struct berth_error **err)
 {
 	struct decomp *d = xcalloc(1, sizeof(*d));
 	d->fd = in_fd;
@@ -63,7 +63,7 @@ int decomp_new(int in_fd, struct decomp **ret, struct berth_error **err)
 			continue;
 		if (n < 0) {
 			int r = berth_error_errno(err, "read layer");
-			decomp_free(d);
+			img_decomp_free(d);
 			return r;
 		}
 		if (n == 0)
@@ -75,7 +75,7 @@ int decomp_new(int in_fd, struct decomp **ret, struct berth_error **err)
 	if (d->in_len >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
 		d->kind = DECOMP_GZIP;
 		if (inflateInit2(&d->z, 16 + MAX_WBITS) != Z_OK) {
-			decomp_free(d);
+			img_decomp_free(d);
 			return berth_error_msg(err, ENOMEM, "initialise gzip decoder");
 		}
 		d->z_init = true;
@@ -83,7 +83,7 @@ int decomp_new(int in_fd, struct decomp **ret, struct berth_error **err)
 		d->kind = DECOMP_ZSTD;
 		d->zs = ZSTD_createDStream();
 		if (!d->zs || ZSTD_isError(ZSTD_initDStream(d->zs))) {
-			decomp_free(d);
+			img_decomp_free(d);
 			return berth_error_msg(err, ENOMEM, "initialise zstd decoder");
 		}
 	}
@@ -106,7 +106,8 @@ static ssize_t read_gzip(struct decomp *d, void *buf, size_t len, struct berth_e
 			d->z_member_done = false;
 		}
 		if (d->in_pos == d->in_len && d->in_eof)
-			return berth_error_msg(err, EBADMSG, "truncated gzip stream (unexpected end of data)");
+			return berth_error_msg(err, EBADMSG,
+					       "truncated gzip stream (unexpected end of data)");
 		d->z.next_in = d->in + d->in_pos;
 		d->z.avail_in = (uInt)(d->in_len - d->in_pos);
 		d->z.next_out = buf;
@@ -117,7 +118,8 @@ static ssize_t read_gzip(struct decomp *d, void *buf, size_t len, struct berth_e
 		if (zr == Z_STREAM_END)
 			d->z_member_done = true;
 		else if (zr != Z_OK && zr != Z_BUF_ERROR)
-			return berth_error_msg(err, EBADMSG, "corrupt gzip stream: %s", d->z.msg ? d->z.msg : "error");
+			return berth_error_msg(err, EBADMSG, "corrupt gzip stream: %s",
+					       d->z.msg ? d->z.msg : "error");
 		if (out > 0)
 			return (ssize_t)out;
 	}
@@ -131,7 +133,8 @@ static ssize_t read_zstd(struct decomp *d, void *buf, size_t len, struct berth_e
 			return r;
 		if (d->in_pos == d->in_len && d->in_eof) {
 			if (!d->zs_frame_done)
-				return berth_error_msg(err, EBADMSG, "truncated zstd stream (unexpected end of data)");
+				return berth_error_msg(err, EBADMSG,
+						       "truncated zstd stream (unexpected end of data)");
 			return 0;
 		}
 		ZSTD_inBuffer in = { d->in, d->in_len, d->in_pos };
@@ -139,25 +142,22 @@ static ssize_t read_zstd(struct decomp *d, void *buf, size_t len, struct berth_e
 		size_t zr = ZSTD_decompressStream(d->zs, &out, &in);
 		d->in_pos = in.pos;
 		if (ZSTD_isError(zr))
-			return berth_error_msg(err, EBADMSG, "corrupt zstd stream: %s", ZSTD_getErrorName(zr));
+			return berth_error_msg(err, EBADMSG, "corrupt zstd stream: %s",
+					       ZSTD_getErrorName(zr));
 		d->zs_frame_done = zr == 0;
 		if (out.pos > 0)
 			return (ssize_t)out.pos;
 	}
 }
 
-ssize_t decomp_read(struct decomp *d, void *buf, size_t len, struct berth_error **err)
+ssize_t img_decomp_read(struct decomp *d, void *buf, size_t len, struct berth_error **err)
 {
 	ssize_t n;
 	if (len == 0)
 		return 0;
 	switch (d->kind) {
-	case DECOMP_GZIP:
-		n = read_gzip(d, buf, len, err);
-		break;
-	case DECOMP_ZSTD:
-		n = read_zstd(d, buf, len, err);
-		break;
+	case DECOMP_GZIP: n = read_gzip(d, buf, len, err); break;
+	case DECOMP_ZSTD: n = read_zstd(d, buf, len, err); break;
 	default: {
 		int r = fill(d, err);
 		if (r < 0)
@@ -175,22 +175,22 @@ ssize_t decomp_read(struct decomp *d, void *buf, size_t len, struct berth_error 
 	return n;
 }
 
-void decomp_digest(struct decomp *d, char out[DIGEST_STRING_MAX])
+void img_decomp_digest(struct decomp *d, char out[DIGEST_STRING_MAX])
 {
 	digester_final(d->d, out);
 }
 
-uint64_t decomp_consumed(const struct decomp *d)
+uint64_t img_decomp_consumed(const struct decomp *d)
 {
 	return d->consumed;
 }
 
-uint64_t decomp_produced(const struct decomp *d)
+uint64_t img_decomp_produced(const struct decomp *d)
 {
 	return d->produced;
 }
 
-struct decomp *decomp_free(struct decomp *d)
+struct decomp *img_decomp_free(struct decomp *d)
 {
 	if (!d)
 		return NULL;

@@ -34,7 +34,7 @@ struct tar_sink {
 static la_ssize_t sink_write(struct archive *a, void *ud, const void *buf, size_t len)
 {
 	struct tar_sink *t = ud;
-	int r = t->w ? content_writer_write(t->w, buf, len, &t->err) : fs_write_all(t->fd, buf, len);
+	int r = t->w ? img_content_writer_write(t->w, buf, len, &t->err) : fs_write_all(t->fd, buf, len);
 	if (r < 0) {
 		archive_set_error(a, -r, "write failed");
 		return -1;
@@ -83,7 +83,8 @@ static void strip_overlay_xattrs(struct archive_entry *e)
 	}
 }
 
-static int write_entry(struct archive *out, struct archive_entry *e, int datafd, char *buf, struct berth_error **err)
+static int write_entry(struct archive *out, struct archive_entry *e, int datafd, char *buf,
+		       struct berth_error **err)
 {
 	if (archive_write_header(out, e) != ARCHIVE_OK)
 		return berth_error_msg(err, EIO, "write tar header '%s': %s", archive_entry_pathname(e),
@@ -102,9 +103,10 @@ static int add_whiteout(struct archive *out, const char *path, const char *name,
 	struct archive_entry *w = archive_entry_new();
 	_cleanup_free_ char *p = name ? xasprintf("%s%s%s", path, *path ? "/" : "", name) : NULL;
 	const char *slash = strrchr(path, '/');
-	_cleanup_free_ char *wh = name ? xstrdup(p)
-				       : (slash ? xasprintf("%.*s/.wh.%s", (int)(slash - path), path, slash + 1)
-						: xasprintf(".wh.%s", path));
+	_cleanup_free_ char *wh =
+	    name ? xstrdup(p)
+		 : (slash ? xasprintf("%.*s/.wh.%s", (int)(slash - path), path, slash + 1)
+			  : xasprintf(".wh.%s", path));
 	archive_entry_set_pathname(w, wh);
 	archive_entry_set_filetype(w, AE_IFREG);
 	archive_entry_set_perm(w, 0644);
@@ -155,12 +157,12 @@ static int tar_tree(const char *root, struct archive *out, bool commit_mode, str
 	archive_entry_linkresolver_set_strategy(lr, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
 	archive_read_disk_set_symlink_physical(disk);
 	archive_read_disk_set_behavior(disk, ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS | ARCHIVE_READDISK_NO_ACL |
-						     ARCHIVE_READDISK_NO_FFLAGS);
+						 ARCHIVE_READDISK_NO_FFLAGS);
 	archive_read_disk_set_standard_lookup(disk);
 	_cleanup_free_ char *buf = xmalloc(DIFF_BUF);
 	int r = archive_read_disk_open(disk, root) == ARCHIVE_OK
-			? 0
-			: berth_error_msg(err, EIO, "open '%s': %s", root, archive_error_string(disk));
+		    ? 0
+		    : berth_error_msg(err, EIO, "open '%s': %s", root, archive_error_string(disk));
 	size_t rootlen = strlen(root);
 	struct archive_entry *e = archive_entry_new();
 	while (r >= 0) {
@@ -246,28 +248,26 @@ static json_t *history_entry(const char *created, const struct image_commit_opts
 	return h;
 }
 
-/* New config: parent (may be NULL) + optional layer + history; stored; *ret_img filled. */
-static int build_image(struct image_store *s, const char *parent_id, const char *diff_id, const char *blob,
-		       const struct image_commit_opts *o, char **ret_id, struct berth_error **err)
+/* The new config: the parent's (or a scratch one) with the layer, history entry and options applied. */
+static int derive_config(struct image_store *s, const char *parent_id, const char *diff_id,
+			 const struct image_commit_opts *o, const struct timespec *now, json_t **ret,
+			 struct berth_error **err)
 {
 	_cleanup_json_ json_t *cfg = NULL;
 	int r = parent_id ? image_get_config(s, parent_id, &cfg, err) : 0;
 	if (r < 0)
 		return r;
 	if (!cfg)
-		cfg = json_pack("{s:s, s:s, s:{}, s:{s:s, s:[]}, s:[]}", "architecture", "amd64", "os", "linux",
-				"config", "rootfs", "type", "layers", "diff_ids", "history");
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
+		cfg = json_pack("{s:s, s:s, s:{}, s:{s:s, s:[]}, s:[]}", "architecture", "amd64", "os",
+				"linux", "config", "rootfs", "type", "layers", "diff_ids", "history");
 	char created[RFC3339_MAX];
-	format_rfc3339(&now, created);
+	format_rfc3339(now, created);
 	json_object_set_new(cfg, "created", json_string(created));
 	if (o && o->config)
 		json_object_set_new(cfg, "config", json_deep_copy(o->config));
 	if (o && o->author)
 		json_object_set_new(cfg, "author", json_string(o->author));
-	json_t *rootfs = json_object_get(cfg, "rootfs");
-	json_t *diffs = json_object_get(rootfs, "diff_ids");
+	json_t *diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
 	if (!json_is_array(diffs))
 		return berth_error_msg(err, EINVAL, "parent image config has no rootfs.diff_ids");
 	if (diff_id)
@@ -278,51 +278,72 @@ static int build_image(struct image_store *s, const char *parent_id, const char 
 		json_object_set_new(cfg, "history", hist);
 	}
 	json_array_append_new(hist, history_entry(created, o, !diff_id));
-	_cleanup_free_ char *txt = json_dumps(cfg, JSON_COMPACT);
-	char cdg[DIGEST_STRING_MAX];
-	r = content_write_buffer(s, txt, strlen(txt), NULL, cdg, err);
-	if (r < 0)
-		return r;
-	struct store_image img = { 0 };
-	struct config_info ci = { 0 };
-	snprintf(img.id, sizeof(img.id), "%s", cdg);
-	r = config_parse(txt, strlen(txt), &ci, err);
+	*ret = TAKE_PTR(cfg);
+	return 0;
+}
+
+/* Layer records of the new image: the parent's, then `blob` for the new diff_id (if any). */
+static int fill_layers(struct image_store *s, const char *parent_id, const struct config_info *ci,
+		       const char *blob, struct store_image *img, struct berth_error **err)
+{
 	struct store_image parent = { 0 };
-	if (r >= 0 && parent_id) {
+	if (parent_id) {
 		_cleanup_db_ sqlite3 *db = NULL;
-		r = store_db_open(s, &db, err);
-		if (r >= 0)
-			r = store_image_get(db, parent_id, &parent, err);
+		int r = img_store_db_open(s, &db, err);
+		if (r < 0 || (r = img_store_image_get(db, parent_id, &parent, err)) < 0)
+			return r;
 	}
-	img.created = now.tv_sec;
-	img.n_layers = ci.n_diff_ids;
-	img.layers = xcalloc(img.n_layers + 1, sizeof(*img.layers));
-	for (size_t i = 0; r >= 0 && i < img.n_layers; i++) {
-		struct store_layer *l = &img.layers[i];
-		snprintf(l->diff_id, sizeof(l->diff_id), "%s", ci.diff_ids[i]);
-		bool mine = i < parent.n_layers;
-		snprintf(l->blob, sizeof(l->blob), "%s", mine ? parent.layers[i].blob : blob);
-		l->media_type = xstrdup(mine && parent.layers[i].media_type ? parent.layers[i].media_type
-								   : store_sniff_layer_type(s, l->blob));
-		content_has(s, l->blob, &l->blob_size);
+	img->n_layers = ci->n_diff_ids;
+	img->layers = xcalloc(img->n_layers + 1, sizeof(*img->layers));
+	for (size_t i = 0; i < img->n_layers; i++) {
+		struct store_layer *l = &img->layers[i];
+		bool inherited = i < parent.n_layers;
+		snprintf(l->diff_id, sizeof(l->diff_id), "%s", ci->diff_ids[i]);
+		snprintf(l->blob, sizeof(l->blob), "%s", inherited ? parent.layers[i].blob : blob);
+		l->media_type = xstrdup(inherited && parent.layers[i].media_type
+					    ? parent.layers[i].media_type
+					    : img_store_sniff_layer_type(s, l->blob));
+		img_content_has(s, l->blob, &l->blob_size);
 	}
+	img_store_image_done(&parent);
+	return 0;
+}
+
+/* Store a new image: parent (may be NULL) + optional layer (diff_id, blob) + history; tag o->ref. */
+static int build_image(struct image_store *s, const char *parent_id, const char *diff_id, const char *blob,
+		       const struct image_commit_opts *o, char **ret_id, struct berth_error **err)
+{
 	const char *tags[2] = { NULL, NULL };
 	_cleanup_free_ char *full = NULL;
-	if (r >= 0 && o && o->ref) {
+	if (o && o->ref) {
 		_cleanup_image_ref_ struct image_ref *ref = NULL;
-		r = image_ref_parse(o->ref, IMAGE_REF_DEFAULT_TAG | IMAGE_REF_NO_DIGEST, &ref, err);
-		if (r >= 0)
-			tags[0] = full = image_ref_string(ref);
+		int r = image_ref_parse(o->ref, IMAGE_REF_DEFAULT_TAG | IMAGE_REF_NO_DIGEST, &ref, err);
+		if (r < 0)
+			return r;
+		tags[0] = full = image_ref_string(ref);
 	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	_cleanup_json_ json_t *cfg = NULL;
+	int r = derive_config(s, parent_id, diff_id, o, &now, &cfg, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *txt = json_dumps(cfg, JSON_COMPACT);
+	struct store_image img = { .created = now.tv_sec };
+	struct config_info ci = { 0 };
+	r = img_content_write_buffer(s, txt, strlen(txt), NULL, img.id, err);
 	if (r >= 0)
-		r = store_layers_unpack(s, &img, NULL, NULL, NULL, err);
+		r = img_config_parse(txt, strlen(txt), &ci, err);
 	if (r >= 0)
-		r = store_image_finish(s, &img, tags, NULL, err);
+		r = fill_layers(s, parent_id, &ci, blob, &img, err);
+	if (r >= 0)
+		r = img_store_layers_unpack(s, &img, NULL, NULL, NULL, err);
+	if (r >= 0)
+		r = img_store_image_finish(s, &img, tags, NULL, err);
 	if (r >= 0 && ret_id)
 		*ret_id = xstrdup(img.id);
-	store_image_done(&img);
-	store_image_done(&parent);
-	config_info_done(&ci);
+	img_store_image_done(&img);
+	img_config_info_done(&ci);
 	return r;
 }
 
@@ -330,18 +351,14 @@ int image_commit(struct image_store *s, const char *id, const struct image_commi
 		 struct berth_error **err)
 {
 	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
-	_cleanup_db_ sqlite3 *db = NULL;
-	int r = store_db_open(s, &db, err);
-	if (r < 0)
-		return r;
 	/* describe without mounting: the upper dir is all we read */
-	r = image_snapshot_mount(s, id, &sn, err);
+	int r = img_store_snapshot_get(s, id, &sn, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "commit '%s'", id);
 	if (opts && opts->empty_layer)
 		return build_image(s, sn->image_id, NULL, NULL, opts, ret_id, err);
 	struct content_writer w;
-	r = content_writer_open(s, &w, err);
+	r = img_content_writer_open(s, &w, err);
 	if (r < 0)
 		return r;
 	struct tar_sink sink = { .w = &w };
@@ -350,19 +367,19 @@ int image_commit(struct image_store *s, const char *id, const struct image_commi
 	r = close_writer(a, &sink, r, err);
 	char dg[DIGEST_STRING_MAX];
 	if (r >= 0)
-		r = content_writer_commit(&w, NULL, -1, dg, err);
-	content_writer_done(&w);
+		r = img_content_writer_commit(&w, NULL, -1, dg, err);
+	img_content_writer_done(&w);
 	if (r >= 0)
 		r = build_image(s, sn->image_id, dg, dg, opts, ret_id, err);
 	return r < 0 ? berth_error_wrap(err, r, "commit '%s'", id) : 0;
 }
 
-int image_import(struct image_store *s, int in_fd, const char *ref, const json_t *config_json, const char *message,
-		 char **ret_id, struct berth_error **err)
+int image_import(struct image_store *s, int in_fd, const char *ref, const json_t *config_json,
+		 const char *message, char **ret_id, struct berth_error **err)
 {
 	/* Store the stream as is, then hash its uncompressed form for the diff_id. */
 	struct content_writer w;
-	int r = content_writer_open(s, &w, err);
+	int r = img_content_writer_open(s, &w, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *buf = xmalloc(DIFF_BUF);
@@ -371,27 +388,28 @@ int image_import(struct image_store *s, int in_fd, const char *ref, const json_t
 		if (n < 0)
 			r = errno == EINTR ? 0 : berth_error_errno(err, "read import stream");
 		else
-			r = content_writer_write(&w, buf, (size_t)n, err);
+			r = img_content_writer_write(&w, buf, (size_t)n, err);
 	}
 	char blob[DIGEST_STRING_MAX], diff[DIGEST_STRING_MAX];
 	if (r >= 0)
-		r = content_writer_commit(&w, NULL, -1, blob, err);
-	content_writer_done(&w);
+		r = img_content_writer_commit(&w, NULL, -1, blob, err);
+	img_content_writer_done(&w);
 	if (r < 0)
 		return berth_error_wrap(err, r, "import");
-	_cleanup_close_ int fd = content_open(s, blob, err);
+	_cleanup_close_ int fd = img_content_open(s, blob, err);
 	struct decomp *dc = NULL;
-	r = fd < 0 ? fd : decomp_new(fd, &dc, err);
-	while (r >= 0 && (n = decomp_read(dc, buf, DIFF_BUF, err)) > 0)
+	r = fd < 0 ? fd : img_decomp_new(fd, &dc, err);
+	while (r >= 0 && (n = img_decomp_read(dc, buf, DIFF_BUF, err)) > 0)
 		;
 	if (r >= 0 && n < 0)
 		r = (int)n;
 	if (r >= 0)
-		decomp_digest(dc, diff);
-	decomp_free(dc);
+		img_decomp_digest(dc, diff);
+	img_decomp_free(dc);
 	if (r < 0)
 		return berth_error_wrap(err, r, "import");
-	struct image_commit_opts o = { .ref = ref, .config = config_json,
+	struct image_commit_opts o = { .ref = ref,
+				       .config = config_json,
 				       .comment = message ? message : "Imported from -" };
 	r = build_image(s, NULL, diff, blob, &o, ret_id, err);
 	return r < 0 ? berth_error_wrap(err, r, "import") : 0;

@@ -54,7 +54,7 @@
 
 /* Limits from distribution/reference. */
 #define IMAGE_REF_NAME_MAX 255 /* whole name (domain + path) */
-#define IMAGE_REF_TAG_MAX 128
+#define IMAGE_REF_TAG_MAX  128
 
 /*
  * A parsed, normalised reference. "busybox" becomes domain "docker.io",
@@ -216,8 +216,8 @@ enum image_remove_flags {
  * unless forced, in which case only its tags are removed (docker behaviour).
  * *ret (may be NULL) receives docker's response: [{"Untagged": ...}, {"Deleted": ...}].
  */
-int image_remove(struct image_store *s, const char *name, int flags, image_in_use_fn in_use,
-		 void *userdata, json_t **ret, struct berth_error **err);
+int image_remove(struct image_store *s, const char *name, int flags, image_in_use_fn in_use, void *userdata,
+		 json_t **ret, struct berth_error **err);
 
 /*
  * `docker image prune`: delete dangling images (all unused images when
@@ -267,7 +267,8 @@ typedef void (*image_progress_fn)(const struct image_progress *p, void *userdata
  */
 struct image_auth {
 	const char *username, *password;
-	const char *identity_token; /* OAuth2 refresh token (docker's identitytoken), exchanged at the token endpoint */
+	const char *identity_token; /* OAuth2 refresh token (docker's identitytoken), exchanged at the token
+				       endpoint */
 	const char *registry_token; /* bearer token used as is */
 };
 
@@ -275,9 +276,10 @@ struct image_remote_opts {
 	const struct image_auth *auth; /* may be NULL */
 	/* Hosts ("host:port") allowed over plain HTTP besides loopback ones. */
 	const char *const *insecure_registries;
-	/* Directory holding <host[:port]>/ca.crt, client.cert/key; NULL = /etc/docker/certs.d. */
+	/* Directory holding <host[:port]>/ca.crt (used instead of the system CAs for that host) and
+	 * client.cert/client.key; NULL = /etc/docker/certs.d. */
 	const char *certs_dir;
-	unsigned max_concurrent; /* parallel blob transfers; 0 = 3 (docker's default) */
+	unsigned max_concurrent;    /* parallel blob transfers; 0 = 3 (docker's default) */
 	image_progress_fn progress; /* may be NULL */
 	void *progress_data;
 };
@@ -288,8 +290,9 @@ struct image_remote_opts {
  * is refused: "unsupported manifest media type ... schema 1 images are no
  * longer supported"), fetch the config and the missing layers in parallel
  * (resuming with Range after a dropped connection), verify every digest and
- * the diff_ids while unpacking, then tag. Blobs already present are not
- * fetched ("Already exists"). *ret_id (may be NULL): image ID, caller frees.
+ * the diff_ids while unpacking (on an internal worker thread, overlapping
+ * the downloads), then tag. Blobs already present are not fetched
+ * ("Already exists"). *ret_id (may be NULL): image ID, caller frees.
  * Nothing is tagged unless the whole image is stored and verified.
  */
 int image_pull(struct image_store *s, const char *ref, const char *platform,
@@ -308,13 +311,33 @@ int image_pull(struct image_store *s, const char *ref, const char *platform,
 int image_push(struct image_store *s, const char *ref, const struct image_remote_opts *opts,
 	       char **ret_digest, struct berth_error **err);
 
+/*
+ * `docker login` on the daemon side: check the credentials against
+ * `registry` ("localhost:5000"; NULL or "docker.io" for the Hub) by getting
+ * /v2/ with them (through a Bearer token server when the registry asks).
+ * 0 when accepted; -EACCES "unauthorized" otherwise. Stores nothing.
+ */
+int image_login(struct image_store *s, const char *registry, const struct image_auth *auth,
+		const struct image_remote_opts *opts, struct berth_error **err);
+
+/*
+ * Store / erase credentials for `registry` in $DOCKER_CONFIG/config.json (or
+ * ~/.docker/config.json) "auths", the file image_pull()/image_push() read and
+ * docker's CLI writes: the file is rewritten atomically, mode 0600, keeping
+ * its other keys. Hub credentials use docker's key
+ * "https://index.docker.io/v1/". Erasing an absent entry: -ENOENT.
+ */
+int image_credentials_store(const char *registry, const char *username, const char *password,
+			    struct berth_error **err);
+int image_credentials_erase(const char *registry, struct berth_error **err);
+
 /* ------------------------------------------------------------------------ */
 /* Archives: save/load, import                                              */
 /* ------------------------------------------------------------------------ */
 
 enum image_archive_format {
-	IMAGE_ARCHIVE_DOCKER = 0, /* `docker save`: manifest.json, repositories, <id>.json, <layer>/layer.tar,
-				     plus index.json/oci-layout like docker >= 25 */
+	IMAGE_ARCHIVE_DOCKER = 0, /* `docker save` classic layout: manifest.json, repositories, <config>.json,
+				     <layer>/layer.tar (uncompressed), readable by every docker load */
 	IMAGE_ARCHIVE_OCI,        /* OCI image layout tarball (index.json, oci-layout, blobs/sha256/) */
 };
 
@@ -323,8 +346,8 @@ enum image_archive_format {
  * their tags in the archive, IDs export untagged) as one tar stream to
  * out_fd. out_fd is not closed.
  */
-int image_save(struct image_store *s, const char *const *names, enum image_archive_format format,
-	       int out_fd, struct berth_error **err);
+int image_save(struct image_store *s, const char *const *names, enum image_archive_format format, int out_fd,
+	       struct berth_error **err);
 
 /*
  * Read a `docker save` or OCI layout tarball (uncompressed, gzip or zstd;
@@ -336,7 +359,8 @@ int image_save(struct image_store *s, const char *const *names, enum image_archi
  * *ret_loaded (may be NULL): NULL-terminated vector of docker's lines,
  * "Loaded image: busybox:latest" or "Loaded image ID: sha256:...";
  * free with strv_free(). Hostile archives (traversal, bad digests,
- * oversized JSON) fail with -EINVAL / -EBADMSG and leave nothing tagged.
+ * oversized JSON) fail with -EINVAL / -EBADMSG; the failing image is not
+ * tagged (images listed before it in the same archive stay loaded).
  */
 int image_load(struct image_store *s, int in_fd, const char *tag, image_progress_fn progress,
 	       void *progress_data, char ***ret_loaded, struct berth_error **err);
@@ -359,8 +383,9 @@ int image_import(struct image_store *s, int in_fd, const char *ref, const json_t
  * (the runtime only gets a ready root path for the OCI spec's root.path).
  * Mounting uses the new mount API (fsopen/fsconfig "lowerdir+" one layer at a
  * time), so the number of layers is not limited by the one-page mount option
- * string; on kernels without "lowerdir+" it falls back to mount(2) with short
- * relative lower paths. Lower dirs are listed for information
+ * string; on kernels without "lowerdir+" (< 6.8) it falls back to mount(2)
+ * with the joined option string (-E2BIG when it exceeds a page). Lower dirs
+ * are listed for information
  * (e.g. GraphDriver.Data in inspect), topmost first.
  * All members owned by the struct; free with image_snapshot_free().
  */
@@ -424,8 +449,8 @@ struct image_commit_opts {
  * left as it is (the container can keep running). *ret_id (may be NULL):
  * new image ID, caller frees.
  */
-int image_commit(struct image_store *s, const char *id, const struct image_commit_opts *opts,
-		 char **ret_id, struct berth_error **err);
+int image_commit(struct image_store *s, const char *id, const struct image_commit_opts *opts, char **ret_id,
+		 struct berth_error **err);
 
 /*
  * A new image whose config is `config` (a whole image config: architecture,

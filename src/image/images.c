@@ -27,7 +27,7 @@ static bool is_hex(const char *s, size_t max)
 static int lookup_one(sqlite3 *db, const char *sql, const char *arg, char **ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (store_db_prepare(db, sql, &st, NULL) < 0)
+	if (img_store_db_prepare(db, sql, &st, NULL) < 0)
 		return -EIO;
 	sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
 	int found = 0;
@@ -78,7 +78,7 @@ static int resolve_db(sqlite3 *db, const char *name, char **ret, struct berth_er
 	if (r == -ENOTUNIQ)
 		return berth_error_msg(err, ENOTUNIQ, "image id prefix '%s' is ambiguous", name);
 	if (r < 0)
-		return store_db_error(db, err, "resolve image");
+		return img_store_db_error(db, err, "resolve image");
 	if (r == 0)
 		return berth_error_msg(err, ENOENT, "no such image: '%s'", name);
 	*ret = id;
@@ -90,7 +90,7 @@ int image_resolve(struct image_store *s, const char *name, char **ret_id, struct
 	_cleanup_db_ sqlite3 *db = NULL;
 	if (!name || !*name)
 		return berth_error_msg(err, EINVAL, "image name must not be empty");
-	int r = store_db_open(s, &db, err);
+	int r = img_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
 	return resolve_db(db, name, ret_id, err);
@@ -99,7 +99,7 @@ int image_resolve(struct image_store *s, const char *name, char **ret_id, struct
 static int load_config(struct image_store *s, const char *id, json_t **ret, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	int r = content_read(s, id, IMAGE_MANIFEST_MAX, &sb, err);
+	int r = img_content_read(s, id, IMAGE_MANIFEST_MAX, &sb, err);
 	if (r < 0)
 		return r;
 	return json_parse(sb.buf, sb.len, "image config", ret, err);
@@ -120,7 +120,7 @@ static json_t *refs_of(sqlite3 *db, const char *table, const char *id)
 	json_t *arr = json_array();
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	_cleanup_free_ char *sql = xasprintf("SELECT ref FROM %s WHERE image_id = ? ORDER BY ref", table);
-	if (store_db_prepare(db, sql, &st, NULL) < 0)
+	if (img_store_db_prepare(db, sql, &st, NULL) < 0)
 		return arr;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -145,7 +145,7 @@ static json_t *graph_driver(struct image_store *s, const struct store_image *img
 	struct strbuf lower = STRBUF_INIT;
 	_cleanup_free_ char *upper = NULL;
 	for (size_t i = img->n_layers; i > 0; i--) {
-		_cleanup_free_ char *d = store_snapshot_dir(s, img->layers[i - 1].chain_id);
+		_cleanup_free_ char *d = img_store_snapshot_dir(s, img->layers[i - 1].chain_id);
 		if (i == img->n_layers)
 			upper = xasprintf("%s/fs", d);
 		else
@@ -166,12 +166,13 @@ int image_inspect(struct image_store *s, const char *name, json_t **ret, struct 
 	_cleanup_free_ char *id = NULL;
 	_cleanup_json_ json_t *cfg = NULL;
 	struct store_image img = { 0 };
-	int r = store_db_open(s, &db, err);
-	if (r < 0 || (r = resolve_db(db, name, &id, err)) < 0 || (r = store_image_get(db, id, &img, err)) < 0)
+	int r = img_store_db_open(s, &db, err);
+	if (r < 0 || (r = resolve_db(db, name, &id, err)) < 0 ||
+	    (r = img_store_image_get(db, id, &img, err)) < 0)
 		return r;
 	r = load_config(s, id, &cfg, err);
 	if (r < 0) {
-		store_image_done(&img);
+		img_store_image_done(&img);
 		return r;
 	}
 	json_t *diff_ids = json_array();
@@ -199,7 +200,7 @@ int image_inspect(struct image_store *s, const char *name, json_t **ret, struct 
 	json_object_set_new(o, "GraphDriver", graph_driver(s, &img));
 	json_object_set_new(o, "RootFS", json_pack("{s:s, s:o}", "Type", "layers", "Layers", diff_ids));
 	json_object_set_new(o, "Metadata", json_pack("{s:s}", "LastTagTime", "0001-01-01T00:00:00Z"));
-	store_image_done(&img);
+	img_store_image_done(&img);
 	*ret = o;
 	return 0;
 }
@@ -219,12 +220,13 @@ int image_history(struct image_store *s, const char *name, json_t **ret, struct 
 	_cleanup_free_ char *id = NULL;
 	_cleanup_json_ json_t *cfg = NULL;
 	struct store_image img = { 0 };
-	int r = store_db_open(s, &db, err);
-	if (r < 0 || (r = resolve_db(db, name, &id, err)) < 0 || (r = store_image_get(db, id, &img, err)) < 0)
+	int r = img_store_db_open(s, &db, err);
+	if (r < 0 || (r = resolve_db(db, name, &id, err)) < 0 ||
+	    (r = img_store_image_get(db, id, &img, err)) < 0)
 		return r;
 	r = load_config(s, id, &cfg, err);
 	if (r < 0) {
-		store_image_done(&img);
+		img_store_image_done(&img);
 		return r;
 	}
 	json_t *hist = json_object_get(cfg, "history");
@@ -237,8 +239,9 @@ int image_history(struct image_store *s, const char *name, json_t **ret, struct 
 		if (!empty && layer < img.n_layers)
 			size = img.layers[layer++].size;
 		json_t *e = json_pack("{s:s, s:I, s:o, s:o, s:I, s:o}", "Id", "<missing>", "Created",
-				      (json_int_t)created_unix(h), "CreatedBy", jstr_or_empty(h, "created_by"), "Tags",
-				      json_null(), "Size", (json_int_t)size, "Comment", jstr_or_empty(h, "comment"));
+				      (json_int_t)created_unix(h), "CreatedBy",
+				      jstr_or_empty(h, "created_by"), "Tags", json_null(), "Size",
+				      (json_int_t)size, "Comment", jstr_or_empty(h, "comment"));
 		json_array_insert_new(out, 0, e);
 	}
 	if (json_array_size(out) > 0) {
@@ -246,7 +249,7 @@ int image_history(struct image_store *s, const char *name, json_t **ret, struct 
 		json_object_set_new(top, "Id", json_string(id));
 		json_object_set_new(top, "Tags", refs_of(db, "tags", id));
 	}
-	store_image_done(&img);
+	img_store_image_done(&img);
 	*ret = out;
 	return 0;
 }
@@ -259,11 +262,11 @@ int image_tag(struct image_store *s, const char *source, const char *target, str
 		return r;
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_free_ char *id = NULL;
-	r = store_db_open(s, &db, err);
+	r = img_store_db_open(s, &db, err);
 	if (r < 0 || (r = resolve_db(db, source, &id, err)) < 0)
 		return r;
 	_cleanup_free_ char *full = image_ref_string(ref);
-	return store_tag_put(db, full, id, err);
+	return img_store_tag_put(db, full, id, err);
 }
 
 /* ---- list ---- */
@@ -286,14 +289,16 @@ static bool reference_match(json_t *tags, const char *const *patterns)
 		return true;
 	size_t i;
 	json_t *t;
-	json_array_foreach(tags, i, t) {
+	json_array_foreach (tags, i, t) {
 		const char *full = json_string_value(t);
 		const char *colon = strrchr(full, ':');
 		const char *slash = strrchr(full, '/');
-		_cleanup_free_ char *name = colon && (!slash || colon > slash) ? xstrndup(full, (size_t)(colon - full))
-									     : xstrdup(full);
+		_cleanup_free_ char *name = colon && (!slash || colon > slash)
+						? xstrndup(full, (size_t)(colon - full))
+						: xstrdup(full);
 		for (size_t p = 0; patterns[p]; p++)
-			if (fnmatch(patterns[p], full, FNM_PATHNAME) == 0 || fnmatch(patterns[p], name, FNM_PATHNAME) == 0)
+			if (fnmatch(patterns[p], full, FNM_PATHNAME) == 0 ||
+			    fnmatch(patterns[p], name, FNM_PATHNAME) == 0)
 				return true;
 	}
 	return false;
@@ -306,11 +311,11 @@ static int created_of(sqlite3 *db, const char *name, int64_t *ret, struct berth_
 	if (r < 0)
 		return r;
 	struct store_image img = { 0 };
-	r = store_image_get(db, id, &img, err);
+	r = img_store_image_get(db, id, &img, err);
 	if (r < 0)
 		return r;
 	*ret = img.created;
-	store_image_done(&img);
+	img_store_image_done(&img);
 	return 0;
 }
 
@@ -319,14 +324,16 @@ static json_t *summary(struct image_store *s, sqlite3 *db, const char *id, int64
 	_cleanup_json_ json_t *cfg = NULL;
 	(void)load_config(s, id, &cfg, NULL);
 	json_t *labels = json_object_get(json_object_get(cfg, "config"), "Labels");
-	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:I}", "Id", id, "ParentId", "", "RepoTags",
-			 refs_of(db, "tags", id), "RepoDigests", refs_of(db, "digests", id), "Created",
-			 (json_int_t)created, "Size", (json_int_t)size, "SharedSize", (json_int_t)-1, "VirtualSize",
-			 (json_int_t)size, "Labels", json_is_object(labels) ? json_incref(labels) : json_object(),
-			 "Containers", (json_int_t)-1);
+	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:I}", "Id", id, "ParentId", "",
+			 "RepoTags", refs_of(db, "tags", id), "RepoDigests", refs_of(db, "digests", id),
+			 "Created", (json_int_t)created, "Size", (json_int_t)size, "SharedSize",
+			 (json_int_t)-1, "VirtualSize", (json_int_t)size, "Labels",
+			 json_is_object(labels) ? json_incref(labels) : json_object(), "Containers",
+			 (json_int_t)-1);
 }
 
-int image_list(struct image_store *s, const struct image_list_filters *f, json_t **ret, struct berth_error **err)
+int image_list(struct image_store *s, const struct image_list_filters *f, json_t **ret,
+	       struct berth_error **err)
 {
 	static const struct image_list_filters none = { 0 };
 	_cleanup_db_ sqlite3 *db = NULL;
@@ -334,15 +341,15 @@ int image_list(struct image_store *s, const struct image_list_filters *f, json_t
 	int64_t before = INT64_MAX, since = INT64_MIN;
 	if (!f)
 		f = &none;
-	int r = store_db_open(s, &db, err);
+	int r = img_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
 	if (f->before && (r = created_of(db, f->before, &before, err)) < 0)
 		return berth_error_wrap(err, r, "filter 'before'");
 	if (f->since && (r = created_of(db, f->since, &since, err)) < 0)
 		return berth_error_wrap(err, r, "filter 'since'");
-	r = store_db_prepare(db, "SELECT id, created, size FROM images ORDER BY created DESC, added DESC, id", &st,
-			     err);
+	r = img_store_db_prepare(
+	    db, "SELECT id, created, size FROM images ORDER BY created DESC, added DESC, id", &st, err);
 	if (r < 0)
 		return r;
 	_cleanup_json_ json_t *out = json_array();

@@ -19,7 +19,7 @@
 #include "image/store.h"
 #include "image/unpack.h"
 
-void store_short_id(const char *digest, char out[13])
+void img_store_short_id(const char *digest, char out[13])
 {
 	const char *colon = digest ? strchr(digest, ':') : NULL;
 	const char *hex = colon ? colon + 1 : (digest ? digest : "");
@@ -45,7 +45,8 @@ static void on_unpack_progress(uint64_t done, void *ud)
 	lp->fn(&p, lp->userdata);
 }
 
-static void emit(image_progress_fn fn, void *ud, const char *id, const char *status, uint64_t cur, uint64_t total)
+static void emit(image_progress_fn fn, void *ud, const char *id, const char *status, uint64_t cur,
+		 uint64_t total)
 {
 	if (!fn)
 		return;
@@ -53,7 +54,7 @@ static void emit(image_progress_fn fn, void *ud, const char *id, const char *sta
 	fn(&p, ud);
 }
 
-static int unpack_one(struct image_store *s, struct store_layer *l, struct layer_progress *lp,
+static int unpack_one(struct image_store *s, struct store_layer *l, unpack_progress_fn fn, void *ud,
 		      struct berth_error **err)
 {
 	_cleanup_free_ char *rnd = random_hex(8);
@@ -61,14 +62,14 @@ static int unpack_one(struct image_store *s, struct store_layer *l, struct layer
 	_cleanup_free_ char *fs = xasprintf("%s/fs", tmp);
 	if (mkdir(tmp, 0700) < 0 || mkdir(fs, 0755) < 0)
 		return berth_error_errno(err, "create '%s'", tmp);
-	_cleanup_close_ int in = content_open(s, l->blob, err);
+	_cleanup_close_ int in = img_content_open(s, l->blob, err);
 	_cleanup_close_ int rootfd = open(fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = in < 0 ? in : rootfd < 0 ? berth_error_errno(err, "open '%s'", fs) : 0;
-	struct unpack_result res;
+	struct unpack_result res = { 0 };
 	if (r >= 0)
-		r = unpack_layer(in, rootfd, l->diff_id, lp->fn ? on_unpack_progress : NULL, lp, &res, err);
+		r = img_unpack_layer(in, rootfd, l->diff_id, fn, ud, &res, err);
 	if (r >= 0) {
-		_cleanup_free_ char *dst = store_snapshot_dir(s, l->chain_id);
+		_cleanup_free_ char *dst = img_store_snapshot_dir(s, l->chain_id);
 		if (rename(tmp, dst) < 0 && errno != EEXIST && errno != ENOTEMPTY)
 			r = berth_error_errno(err, "rename '%s'", tmp);
 		l->size = res.size;
@@ -82,36 +83,53 @@ static int unpack_one(struct image_store *s, struct store_layer *l, struct layer
 
 static bool snapshot_present(struct image_store *s, const char *chain_id)
 {
-	_cleanup_free_ char *d = store_snapshot_dir(s, chain_id);
+	_cleanup_free_ char *d = img_store_snapshot_dir(s, chain_id);
 	_cleanup_free_ char *fs = xasprintf("%s/fs", d);
 	struct stat st;
 	return stat(fs, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int store_layers_unpack(struct image_store *s, struct store_image *img, image_progress_fn progress,
-			void *userdata, const char *done_status, struct berth_error **err)
+void img_store_image_chain_ids(struct store_image *img)
 {
-	_cleanup_db_ sqlite3 *db = NULL;
-	int r = store_db_open(s, &db, err);
-	if (r < 0)
-		return r;
 	const char *parent = NULL;
 	for (size_t i = 0; i < img->n_layers; i++) {
+		img_store_chain_id(parent, img->layers[i].diff_id, img->layers[i].chain_id);
+		parent = img->layers[i].chain_id;
+	}
+}
+
+int img_store_layer_ensure(struct image_store *s, sqlite3 *db, struct store_layer *l, unpack_progress_fn fn,
+			   void *ud, bool *ret_unpacked, struct berth_error **err)
+{
+	*ret_unpacked = false;
+	if (img_store_layer_get(db, l->chain_id, &l->size, &l->tar_size) && snapshot_present(s, l->chain_id))
+		return 0;
+	int r = unpack_one(s, l, fn, ud, err);
+	if (r < 0)
+		return r;
+	*ret_unpacked = true;
+	return img_store_layer_put(db, l->chain_id, l->diff_id, l->size, l->tar_size, err);
+}
+
+int img_store_layers_unpack(struct image_store *s, struct store_image *img, image_progress_fn progress,
+			    void *userdata, const char *done_status, struct berth_error **err)
+{
+	_cleanup_db_ sqlite3 *db = NULL;
+	int r = img_store_db_open(s, &db, err);
+	if (r < 0)
+		return r;
+	img_store_image_chain_ids(img);
+	for (size_t i = 0; i < img->n_layers; i++) {
 		struct store_layer *l = &img->layers[i];
-		store_chain_id(parent, l->diff_id, l->chain_id);
-		parent = l->chain_id;
 		char sid[13];
-		store_short_id(l->blob[0] ? l->blob : l->diff_id, sid);
-		if (store_layer_get(db, l->chain_id, &l->size, &l->tar_size) && snapshot_present(s, l->chain_id))
-			continue;
+		img_store_short_id(l->blob[0] ? l->blob : l->diff_id, sid);
 		struct layer_progress lp = { progress, userdata, sid, l->blob_size, 0 };
-		r = unpack_one(s, l, &lp, err);
+		bool unpacked = false;
+		r = img_store_layer_ensure(s, db, l, progress ? on_unpack_progress : NULL, &lp, &unpacked,
+					   err);
 		if (r < 0)
 			return r;
-		r = store_layer_put(db, l->chain_id, l->diff_id, l->size, l->tar_size, err);
-		if (r < 0)
-			return r;
-		if (done_status)
+		if (unpacked && done_status)
 			emit(progress, userdata, sid, done_status, 0, 0);
 	}
 	return 0;
@@ -125,20 +143,20 @@ static json_t *desc_json(const char *mt, const char *digest, uint64_t size)
 static int synthesise_manifest(struct image_store *s, struct store_image *img, struct berth_error **err)
 {
 	uint64_t csize = 0;
-	if (!content_has(s, img->id, &csize))
+	if (!img_content_has(s, img->id, &csize))
 		return berth_error_msg(err, ENOENT, "config blob '%s' missing", img->id);
 	json_t *layers = json_array();
 	for (size_t i = 0; i < img->n_layers; i++) {
 		const struct store_layer *l = &img->layers[i];
-		json_array_append_new(layers, desc_json(l->media_type ? l->media_type : MT_OCI_LAYER, l->blob,
-							l->blob_size));
+		json_array_append_new(
+		    layers, desc_json(l->media_type ? l->media_type : MT_OCI_LAYER, l->blob, l->blob_size));
 	}
-	_cleanup_json_ json_t *m = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType",
-					     MT_OCI_MANIFEST, "config", desc_json(MT_OCI_CONFIG, img->id, csize),
-					     "layers", layers);
+	_cleanup_json_ json_t *m =
+	    json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST, "config",
+		      desc_json(MT_OCI_CONFIG, img->id, csize), "layers", layers);
 	_cleanup_free_ char *txt = json_dumps(m, JSON_COMPACT);
 	char dg[DIGEST_STRING_MAX];
-	int r = content_write_buffer(s, txt, strlen(txt), NULL, dg, err);
+	int r = img_content_write_buffer(s, txt, strlen(txt), NULL, dg, err);
 	if (r < 0)
 		return r;
 	img->manifest_digest = xstrdup(dg);
@@ -147,8 +165,8 @@ static int synthesise_manifest(struct image_store *s, struct store_image *img, s
 	return 0;
 }
 
-int store_image_finish(struct image_store *s, struct store_image *img, const char *const *tags,
-		       const char *repo_digest, struct berth_error **err)
+int img_store_image_finish(struct image_store *s, struct store_image *img, const char *const *tags,
+			   const char *repo_digest, struct berth_error **err)
 {
 	int r;
 	if (!img->manifest_digest && (r = synthesise_manifest(s, img, err)) < 0)
@@ -157,31 +175,31 @@ int store_image_finish(struct image_store *s, struct store_image *img, const cha
 	for (size_t i = 0; i < img->n_layers; i++)
 		img->size += img->layers[i].size;
 	_cleanup_db_ sqlite3 *db = NULL;
-	r = store_db_open(s, &db, err);
+	r = img_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
-	r = store_db_begin(db, err);
+	r = img_store_db_begin(db, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; r >= 0 && i < img->n_layers; i++)
-		r = store_layer_put(db, img->layers[i].chain_id, img->layers[i].diff_id, img->layers[i].size,
-				    img->layers[i].tar_size, err);
+		r = img_store_layer_put(db, img->layers[i].chain_id, img->layers[i].diff_id,
+					img->layers[i].size, img->layers[i].tar_size, err);
 	if (r >= 0)
-		r = store_image_put(db, img, err);
+		r = img_store_image_put(db, img, err);
 	for (size_t i = 0; r >= 0 && tags && tags[i]; i++)
-		r = store_tag_put(db, tags[i], img->id, err);
+		r = img_store_tag_put(db, tags[i], img->id, err);
 	if (r >= 0 && repo_digest)
-		r = store_digest_put(db, repo_digest, img->id, err);
+		r = img_store_digest_put(db, repo_digest, img->id, err);
 	if (r < 0) {
-		store_db_rollback(db);
+		img_store_db_rollback(db);
 		return r;
 	}
-	return store_db_commit(db, err);
+	return img_store_db_commit(db, err);
 }
 
-const char *store_sniff_layer_type(struct image_store *s, const char *digest)
+const char *img_store_sniff_layer_type(struct image_store *s, const char *digest)
 {
-	_cleanup_close_ int fd = content_open(s, digest, NULL);
+	_cleanup_close_ int fd = img_content_open(s, digest, NULL);
 	unsigned char m[4] = { 0 };
 	if (fd < 0 || read(fd, m, sizeof(m)) < 2)
 		return MT_OCI_LAYER;

@@ -20,7 +20,7 @@ static const char *const layer_types[] = {
 	"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
 };
 
-bool manifest_layer_type_supported(const char *media_type)
+bool img_manifest_layer_type_supported(const char *media_type)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(layer_types); i++)
 		if (streq(media_type, layer_types[i]))
@@ -38,7 +38,7 @@ static void desc_done(struct manifest_desc *d)
 	memset(d, 0, sizeof(*d));
 }
 
-void manifest_done(struct manifest *m)
+void img_manifest_done(struct manifest *m)
 {
 	free(m->media_type);
 	desc_done(&m->config);
@@ -86,8 +86,8 @@ static int desc_parse(const json_t *o, const char *path, struct manifest_desc *d
 	return 0;
 }
 
-static int desc_array(const json_t *doc, const char *key, size_t max, struct manifest_desc **ret, size_t *ret_n,
-		      struct berth_error **err)
+static int desc_array(const json_t *doc, const char *key, size_t max, struct manifest_desc **ret,
+		      size_t *ret_n, struct berth_error **err)
 {
 	json_t *arr = NULL;
 	int r = json_get_array(doc, NULL, key, JSON_REQUIRED, &arr, err);
@@ -121,10 +121,11 @@ static bool is_schema1(const char *mt)
 static int check_type(const char *mt, const char *content_type, struct berth_error **err)
 {
 	if (is_schema1(mt) || is_schema1(content_type))
-		return berth_error_msg(err, EPROTONOSUPPORT,
-				       "unsupported manifest media type '%s': docker image format v1 (schema 1) "
-				       "is no longer supported",
-				       is_schema1(mt) ? mt : content_type);
+		return berth_error_msg(
+		    err, EPROTONOSUPPORT,
+		    "unsupported manifest media type '%s': docker image format v1 (schema 1) "
+		    "is no longer supported",
+		    is_schema1(mt) ? mt : content_type);
 	if (!mt)
 		return berth_error_msg(err, EPROTONOSUPPORT, "manifest has no media type");
 	if (!streq(mt, MT_DOCKER_MANIFEST) && !streq(mt, MT_DOCKER_LIST) && !streq(mt, MT_OCI_MANIFEST) &&
@@ -146,14 +147,15 @@ static int parse_image(const json_t *doc, struct manifest *m, struct berth_error
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < m->n_layers; i++)
-		if (!manifest_layer_type_supported(m->layers[i].media_type))
-			return berth_error_msg(err, EPROTONOSUPPORT, "'layers[%zu]': unsupported layer media type '%s'",
-					       i, m->layers[i].media_type);
+		if (!img_manifest_layer_type_supported(m->layers[i].media_type))
+			return berth_error_msg(err, EPROTONOSUPPORT,
+					       "'layers[%zu]': unsupported layer media type '%s'", i,
+					       m->layers[i].media_type);
 	return 0;
 }
 
-int manifest_parse(const char *buf, size_t len, const char *content_type, struct manifest *ret,
-		   struct berth_error **err)
+int img_manifest_parse(const char *buf, size_t len, const char *content_type, struct manifest *ret,
+		       struct berth_error **err)
 {
 	if (len > IMAGE_MANIFEST_MAX)
 		return berth_error_msg(err, EFBIG, "manifest too large (%zu bytes, at most %u)", len,
@@ -193,7 +195,7 @@ int manifest_parse(const char *buf, size_t len, const char *content_type, struct
 		r = parse_image(doc, &m, err);
 	}
 	if (r < 0) {
-		manifest_done(&m);
+		img_manifest_done(&m);
 		return r;
 	}
 	*ret = m;
@@ -213,8 +215,8 @@ static bool variant_eq(const char *arch, const char *a, const char *b)
 	return streq(a, b);
 }
 
-int manifest_select(const struct manifest *index, const struct image_platform *p,
-		    const struct manifest_desc **ret, struct berth_error **err)
+int img_manifest_select(const struct manifest *index, const struct image_platform *p,
+			const struct manifest_desc **ret, struct berth_error **err)
 {
 	for (size_t i = 0; i < index->n_manifests; i++) {
 		const struct manifest_desc *d = &index->manifests[i];
@@ -231,7 +233,7 @@ int manifest_select(const struct manifest *index, const struct image_platform *p
 			       p->os, p->arch, p->variant ? "/" : "", p->variant ? p->variant : "");
 }
 
-void config_info_done(struct config_info *c)
+void img_config_info_done(struct config_info *c)
 {
 	strv_free(c->diff_ids);
 	free(c->os);
@@ -260,7 +262,7 @@ static int config_diff_ids(const json_t *doc, struct config_info *c, struct bert
 	return 0;
 }
 
-int config_parse(const char *buf, size_t len, struct config_info *ret, struct berth_error **err)
+int img_config_parse(const char *buf, size_t len, struct config_info *ret, struct berth_error **err)
 {
 	if (len > IMAGE_MANIFEST_MAX)
 		return berth_error_msg(err, EFBIG, "image config too large (%zu bytes)", len);
@@ -273,7 +275,7 @@ int config_parse(const char *buf, size_t len, struct config_info *ret, struct be
 	struct config_info c = { 0 };
 	r = config_diff_ids(doc, &c, err);
 	if (r < 0) {
-		config_info_done(&c);
+		img_config_info_done(&c);
 		return berth_error_wrap(err, r, "invalid image config");
 	}
 	const char *s = NULL;

@@ -14,19 +14,18 @@
 #include "image/image.h"
 
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
-#define MT_DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar.gzip"
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
-#define MT_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
-#define MT_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
-#define MT_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
+#define MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_CONFIG   "application/vnd.docker.container.image.v1+json"
+#define MT_DOCKER_LAYER    "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define MT_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_CONFIG      "application/vnd.oci.image.config.v1+json"
+#define MT_OCI_LAYER       "application/vnd.oci.image.layer.v1.tar"
+#define MT_OCI_LAYER_GZIP  "application/vnd.oci.image.layer.v1.tar+gzip"
+#define MT_OCI_LAYER_ZSTD  "application/vnd.oci.image.layer.v1.tar+zstd"
 
 /* The Accept header value for manifest requests. */
-#define MANIFEST_ACCEPT                                                                     \
-	MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST
+#define MANIFEST_ACCEPT MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST
 
 struct manifest_desc {
 	char *media_type;
@@ -58,20 +57,20 @@ struct manifest {
  * must agree. Schema 1 and unknown types are refused with -EPROTONOSUPPORT
  * and a message naming the media type.
  */
-int manifest_parse(const char *buf, size_t len, const char *content_type, struct manifest *ret,
-		   struct berth_error **err);
-void manifest_done(struct manifest *m);
+int img_manifest_parse(const char *buf, size_t len, const char *content_type, struct manifest *ret,
+		       struct berth_error **err);
+void img_manifest_done(struct manifest *m);
 
 /* Whether a layer media type is one we can unpack (tar, gzip, zstd; docker or OCI). */
-bool manifest_layer_type_supported(const char *media_type);
+bool img_manifest_layer_type_supported(const char *media_type);
 
 /*
  * Pick the entry of an index for platform p (os and arch must match; variant
  * when both sides give one; arm64 "v8" equals none). -ENOENT with
  * "no matching manifest for linux/amd64 in the manifest list entries".
  */
-int manifest_select(const struct manifest *index, const struct image_platform *p,
-		    const struct manifest_desc **ret, struct berth_error **err);
+int img_manifest_select(const struct manifest *index, const struct image_platform *p,
+			const struct manifest_desc **ret, struct berth_error **err);
 
 /* What we need from an image config. */
 struct config_info {
@@ -82,7 +81,7 @@ struct config_info {
 };
 
 /* Parse an image config (docker or OCI). */
-int config_parse(const char *buf, size_t len, struct config_info *ret, struct berth_error **err);
-void config_info_done(struct config_info *c);
+int img_config_parse(const char *buf, size_t len, struct config_info *ret, struct berth_error **err);
+void img_config_info_done(struct config_info *c);
 
 #endif

@@ -14,10 +14,11 @@
 #include "image/remote.h"
 
 #define PUSH_MONOLITHIC_MAX (16u << 20)
-#define PUSH_CHUNK (16u << 20)
-#define PUSH_BODY_MAX (64u << 10)
+#define PUSH_CHUNK          (16u << 20)
+#define PUSH_BODY_MAX       (64u << 10)
 
-static void emit(const struct image_remote_opts *o, const char *id, const char *status, uint64_t cur, uint64_t total)
+static void emit(const struct image_remote_opts *o, const char *id, const char *status, uint64_t cur,
+		 uint64_t total)
 {
 	if (!o || !o->progress)
 		return;
@@ -28,8 +29,9 @@ static void emit(const struct image_remote_opts *o, const char *id, const char *
 /* Absolute upload URL from a Location header, plus a query parameter. */
 static char *upload_url(struct remote *rm, const char *loc, const char *param)
 {
-	_cleanup_free_ char *abs = startswith(loc, "http://") || startswith(loc, "https://") ? xstrdup(loc)
-											     : xasprintf("%s%s", rm->base, loc);
+	_cleanup_free_ char *abs = startswith(loc, "http://") || startswith(loc, "https://")
+				       ? xstrdup(loc)
+				       : xasprintf("%s%s", rm->base, loc);
 	if (!param)
 		return TAKE_PTR(abs);
 	return xasprintf("%s%s%s", abs, strchr(abs, '?') ? "&" : "?", param);
@@ -37,14 +39,15 @@ static char *upload_url(struct remote *rm, const char *loc, const char *param)
 
 static int blob_exists(struct remote *rm, const char *digest, bool *ret, struct berth_error **err)
 {
-	_cleanup_free_ char *url = remote_url(rm, "blobs", digest);
+	_cleanup_free_ char *url = img_remote_url(rm, "blobs", digest);
 	struct http_req q = { .method = "HEAD", .url = url };
-	int r = remote_do(rm, &q, err);
-	http_req_done(&q);
+	int r = img_remote_do(rm, &q, err);
+	img_http_req_done(&q);
 	if (r < 0)
 		return r;
 	if (q.status != 200 && q.status != 404)
-		return berth_error_msg(err, EPROTO, "check blob '%s': registry returned HTTP %ld", digest, q.status);
+		return berth_error_msg(err, EPROTO, "check blob '%s': registry returned HTTP %ld", digest,
+				       q.status);
 	*ret = q.status == 200;
 	return 0;
 }
@@ -54,12 +57,12 @@ static char *mount_source(struct remote *rm, const char *digest)
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (store_db_open(rm->s, &db, NULL) < 0 ||
-	    store_db_prepare(db,
-			     "SELECT d.ref FROM digests d JOIN images i ON i.id = d.image_id"
-			     " LEFT JOIN image_layers l ON l.image_id = i.id"
-			     " WHERE (l.blob = ?1 OR i.id = ?1) AND d.ref LIKE ?2 LIMIT 16",
-			     &st, NULL) < 0)
+	if (img_store_db_open(rm->s, &db, NULL) < 0 ||
+	    img_store_db_prepare(db,
+				 "SELECT d.ref FROM digests d JOIN images i ON i.id = d.image_id"
+				 " LEFT JOIN image_layers l ON l.image_id = i.id"
+				 " WHERE (l.blob = ?1 OR i.id = ?1) AND d.ref LIKE ?2 LIMIT 16",
+				 &st, NULL) < 0)
 		return NULL;
 	_cleanup_free_ char *prefix = xasprintf("%s/%%", rm->ref->domain);
 	_cleanup_free_ char *self = image_ref_name(rm->ref);
@@ -81,28 +84,28 @@ static int try_mount(struct remote *rm, const char *digest, const char *from, bo
 {
 	char *ed = curl_easy_escape(NULL, digest, 0);
 	char *ef = curl_easy_escape(NULL, from, 0);
-	_cleanup_free_ char *url = xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", rm->base, rm->ref->path,
-					     ed ? ed : "", ef ? ef : "");
+	_cleanup_free_ char *url = xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", rm->base,
+					     rm->ref->path, ed ? ed : "", ef ? ef : "");
 	curl_free(ed);
 	curl_free(ef);
 	struct http_req q = { .method = "POST", .url = url };
-	int r = remote_do(rm, &q, err);
+	int r = img_remote_do(rm, &q, err);
 	if (r >= 0 && q.status != 201 && q.status != 202)
-		r = remote_status_error(&q, "start upload", err);
+		r = img_remote_status_error(&q, "start upload", err);
 	if (r >= 0) {
 		*ret_done = q.status == 201;
 		*ret_loc = q.location ? xstrdup(q.location) : NULL;
 		if (!*ret_done && !*ret_loc)
 			r = berth_error_msg(err, EPROTO, "start upload: no Location header");
 	}
-	http_req_done(&q);
+	img_http_req_done(&q);
 	return r;
 }
 
 static int upload_blob(struct remote *rm, const char *sid, const char *digest, const char *loc, uint64_t size,
 		       struct berth_error **err)
 {
-	_cleanup_close_ int fd = content_open(rm->s, digest, err);
+	_cleanup_close_ int fd = img_content_open(rm->s, digest, err);
 	if (fd < 0)
 		return fd;
 	_cleanup_free_ char *cur = xstrdup(loc);
@@ -112,30 +115,39 @@ static int upload_blob(struct remote *rm, const char *sid, const char *digest, c
 	while (size > PUSH_MONOLITHIC_MAX && off < size) { /* chunked: PATCH ranges */
 		uint64_t n = MIN((uint64_t)PUSH_CHUNK, size - off);
 		_cleanup_free_ char *url = upload_url(rm, cur, NULL);
-		_cleanup_free_ char *range = xasprintf("%llu-%llu", (unsigned long long)off,
-						       (unsigned long long)(off + n - 1));
-		struct http_req q = { .method = "PATCH", .url = url, .in_fd = fd, .in_off = off, .in_size = n,
-				      .content_type = "application/octet-stream", .content_range = range };
-		r = remote_do(rm, &q, err);
+		_cleanup_free_ char *range =
+		    xasprintf("%llu-%llu", (unsigned long long)off, (unsigned long long)(off + n - 1));
+		struct http_req q = { .method = "PATCH",
+				      .url = url,
+				      .in_fd = fd,
+				      .in_off = off,
+				      .in_size = n,
+				      .content_type = "application/octet-stream",
+				      .content_range = range };
+		r = img_remote_do(rm, &q, err);
 		if (r >= 0 && q.status != 202)
-			r = remote_status_error(&q, "upload blob chunk", err);
+			r = img_remote_status_error(&q, "upload blob chunk", err);
 		if (r >= 0 && q.location) {
 			free(cur);
 			cur = xstrdup(q.location);
 		}
-		http_req_done(&q);
+		img_http_req_done(&q);
 		if (r < 0)
 			return r;
 		off += n;
 		emit(rm->o, sid, "Pushing", off, size);
 	}
 	_cleanup_free_ char *url = upload_url(rm, cur, dparam);
-	struct http_req q = { .method = "PUT", .url = url, .in_fd = fd, .in_off = off, .in_size = size - off,
+	struct http_req q = { .method = "PUT",
+			      .url = url,
+			      .in_fd = fd,
+			      .in_off = off,
+			      .in_size = size - off,
 			      .content_type = "application/octet-stream" };
-	r = remote_do(rm, &q, err);
+	r = img_remote_do(rm, &q, err);
 	if (r >= 0 && q.status != 201)
-		r = remote_status_error(&q, "finish blob upload", err);
-	http_req_done(&q);
+		r = img_remote_status_error(&q, "finish blob upload", err);
+	img_http_req_done(&q);
 	return r;
 }
 
@@ -143,8 +155,8 @@ static int push_blob(struct remote *rm, const char *digest, struct berth_error *
 {
 	char sid[13];
 	uint64_t size = 0;
-	store_short_id(digest, sid);
-	if (!content_has(rm->s, digest, &size))
+	img_store_short_id(digest, sid);
+	if (!img_content_has(rm->s, digest, &size))
 		return berth_error_msg(err, ENOENT, "blob '%s' missing from the store", digest);
 	emit(rm->o, sid, "Preparing", 0, 0);
 	bool exists = false;
@@ -171,15 +183,17 @@ static int push_blob(struct remote *rm, const char *digest, struct berth_error *
 	if (!loc) {
 		_cleanup_free_ char *url = xasprintf("%s/v2/%s/blobs/uploads/", rm->base, rm->ref->path);
 		_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
-		struct http_req q = { .method = "POST", .url = url, .body = &body, .body_max = PUSH_BODY_MAX };
-		r = remote_do(rm, &q, err);
+		struct http_req q = {
+			.method = "POST", .url = url, .body = &body, .body_max = PUSH_BODY_MAX
+		};
+		r = img_remote_do(rm, &q, err);
 		if (r >= 0 && q.status != 202)
-			r = remote_status_error(&q, "start blob upload", err);
+			r = img_remote_status_error(&q, "start blob upload", err);
 		if (r >= 0 && !q.location)
 			r = berth_error_msg(err, EPROTO, "start blob upload: no Location header");
 		if (r >= 0)
 			loc = xstrdup(q.location);
-		http_req_done(&q);
+		img_http_req_done(&q);
 		if (r < 0)
 			return r;
 	}
@@ -194,17 +208,22 @@ static int push_blob(struct remote *rm, const char *digest, struct berth_error *
 static int put_manifest(struct remote *rm, const struct store_image *img, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf m = STRBUF_INIT, body = STRBUF_INIT;
-	int r = content_read(rm->s, img->manifest_digest, IMAGE_MANIFEST_MAX, &m, err);
+	int r = img_content_read(rm->s, img->manifest_digest, IMAGE_MANIFEST_MAX, &m, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *url = remote_url(rm, "manifests", rm->ref->tag);
-	struct http_req q = { .method = "PUT", .url = url, .in_buf = m.buf, .in_len = m.len,
-			      .content_type = img->manifest_media_type ? img->manifest_media_type : MT_OCI_MANIFEST,
-			      .body = &body, .body_max = PUSH_BODY_MAX };
-	r = remote_do(rm, &q, err);
+	_cleanup_free_ char *url = img_remote_url(rm, "manifests", rm->ref->tag);
+	struct http_req q = { .method = "PUT",
+			      .url = url,
+			      .in_buf = m.buf,
+			      .in_len = m.len,
+			      .content_type =
+				  img->manifest_media_type ? img->manifest_media_type : MT_OCI_MANIFEST,
+			      .body = &body,
+			      .body_max = PUSH_BODY_MAX };
+	r = img_remote_do(rm, &q, err);
 	if (r >= 0 && q.status != 201)
-		r = remote_status_error(&q, "put manifest", err);
-	http_req_done(&q);
+		r = img_remote_status_error(&q, "put manifest", err);
+	img_http_req_done(&q);
 	return r;
 }
 
@@ -212,8 +231,8 @@ static int do_push(struct remote *rm, const char *id, struct berth_error **err)
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	struct store_image img = { 0 };
-	int r = store_db_open(rm->s, &db, err);
-	if (r < 0 || (r = store_image_get(db, id, &img, err)) < 0)
+	int r = img_store_db_open(rm->s, &db, err);
+	if (r < 0 || (r = img_store_image_get(db, id, &img, err)) < 0)
 		return r;
 	for (size_t i = 0; r >= 0 && i < img.n_layers; i++)
 		r = push_blob(rm, img.layers[i].blob, err);
@@ -226,20 +245,20 @@ static int do_push(struct remote *rm, const char *id, struct berth_error **err)
 	if (r >= 0) {
 		_cleanup_free_ char *name = image_ref_name(rm->ref);
 		_cleanup_free_ char *dref = xasprintf("%s@%s", name, img.manifest_digest);
-		r = store_digest_put(db, dref, id, err);
+		r = img_store_digest_put(db, dref, id, err);
 		char line[256];
 		uint64_t msize = 0;
-		content_has(rm->s, img.manifest_digest, &msize);
+		img_content_has(rm->s, img.manifest_digest, &msize);
 		snprintf(line, sizeof(line), "%s: digest: %s size: %llu", rm->ref->tag, img.manifest_digest,
 			 (unsigned long long)msize);
 		emit(rm->o, NULL, line, 0, 0);
 	}
-	store_image_done(&img);
+	img_store_image_done(&img);
 	return r;
 }
 
-int image_push(struct image_store *s, const char *ref, const struct image_remote_opts *opts, char **ret_digest,
-	       struct berth_error **err)
+int image_push(struct image_store *s, const char *ref, const struct image_remote_opts *opts,
+	       char **ret_digest, struct berth_error **err)
 {
 	_cleanup_image_ref_ struct image_ref *r = NULL;
 	int k = image_ref_parse(ref, IMAGE_REF_DEFAULT_TAG | IMAGE_REF_NO_DIGEST, &r, err);
@@ -251,19 +270,19 @@ int image_push(struct image_store *s, const char *ref, const struct image_remote
 	if (k < 0)
 		return berth_error_wrap(err, k, "push '%s': tag does not exist", ref);
 	struct remote rm = { 0 };
-	k = remote_open(s, r, opts, true, &rm, err);
+	k = img_remote_open(s, r, opts, true, &rm, err);
 	if (k >= 0)
 		k = do_push(&rm, id, err);
 	if (k >= 0 && ret_digest) {
 		_cleanup_db_ sqlite3 *db = NULL;
 		struct store_image img = { 0 };
-		if (store_db_open(s, &db, NULL) >= 0 && store_image_get(db, id, &img, NULL) >= 0)
+		if (img_store_db_open(s, &db, NULL) >= 0 && img_store_image_get(db, id, &img, NULL) >= 0)
 			*ret_digest = xstrdup(img.manifest_digest ? img.manifest_digest : "");
 		else
 			*ret_digest = xstrdup("");
-		store_image_done(&img);
+		img_store_image_done(&img);
 	}
-	remote_done(&rm);
+	img_remote_done(&rm);
 	if (k < 0)
 		return berth_error_wrap(err, k, "push '%s'", ref);
 	return 0;

@@ -12,8 +12,8 @@
 #include "common/strbuf.h"
 #include "image/image.h"
 
-#define DEFAULT_DOMAIN "docker.io"
-#define LEGACY_DOMAIN "index.docker.io"
+#define DEFAULT_DOMAIN  "docker.io"
+#define LEGACY_DOMAIN   "index.docker.io"
 #define OFFICIAL_PREFIX "library/"
 
 static bool is_lower_alnum(char c)
@@ -217,8 +217,9 @@ int image_ref_parse(const char *s, int flags, struct image_ref **ret, struct ber
 	if (strlen(s) > 4096)
 		return berth_error_msg(err, EINVAL, "invalid reference format: reference is too long");
 	if (is_hex64(s))
-		return berth_error_msg(err, EINVAL,
-				       "invalid repository name '%s': cannot specify 64-byte hexadecimal strings", s);
+		return berth_error_msg(
+		    err, EINVAL, "invalid repository name '%s': cannot specify 64-byte hexadecimal strings",
+		    s);
 
 	_cleanup_free_ char *copy = xstrdup(s);
 	_cleanup_free_ char *digest = NULL;
@@ -243,9 +244,10 @@ int image_ref_parse(const char *s, int flags, struct image_ref **ret, struct ber
 	if (tag && !tag_valid(tag))
 		return ref_error(err, s, "invalid tag");
 	if (strlen(domain) + 1 + strlen(rest) > IMAGE_REF_NAME_MAX)
-		return berth_error_msg(err, EINVAL,
-				       "invalid reference '%s': repository name must not be more than %d characters", s,
-				       IMAGE_REF_NAME_MAX);
+		return berth_error_msg(
+		    err, EINVAL,
+		    "invalid reference '%s': repository name must not be more than %d characters", s,
+		    IMAGE_REF_NAME_MAX);
 
 	struct image_ref *r = xcalloc(1, sizeof(*r));
 	r->domain = TAKE_PTR(domain);
@@ -350,11 +352,11 @@ int image_platform_parse(const char *s, struct image_platform *ret, struct berth
 	if (n > 3 || (n == 3 && strchr(parts[2], '/')))
 		return berth_error_msg(err, EINVAL, "invalid platform '%s': expected os[/arch[/variant]]", s);
 	for (size_t i = 0; i < n; i++)
-		for (const char *c = parts[i]; ; c++) {
+		for (const char *c = parts[i];; c++) {
 			if (!*c) {
 				if (c == parts[i])
-					return berth_error_msg(err, EINVAL, "invalid platform '%s': empty component",
-							       s);
+					return berth_error_msg(err, EINVAL,
+							       "invalid platform '%s': empty component", s);
 				break;
 			}
 			if (!is_lower_alnum(*c) && *c != '_' && *c != '-')

@@ -17,8 +17,8 @@
 #include "image/remote.h"
 
 #define REMOTE_CONNECT_TIMEOUT 15L
-#define TOKEN_MAX (1u << 20)
-#define ERROR_BODY_MAX (64u << 10)
+#define TOKEN_MAX              (1u << 20)
+#define ERROR_BODY_MAX         (64u << 10)
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
@@ -26,7 +26,7 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_ALL);
 }
 
-void http_req_done(struct http_req *q)
+void img_http_req_done(struct http_req *q)
 {
 	free(q->location);
 	free(q->resp_type);
@@ -92,7 +92,7 @@ static void load_docker_config(struct remote *rm)
 	const char *dir = getenv("DOCKER_CONFIG");
 	const char *home = getenv("HOME");
 	_cleanup_free_ char *path = dir ? xasprintf("%s/config.json", dir)
-				       : xasprintf("%s/.docker/config.json", home ? home : "/root");
+					: xasprintf("%s/.docker/config.json", home ? home : "/root");
 	_cleanup_json_ json_t *doc = NULL;
 	if (json_load_path(path, 1u << 20, &doc, NULL) < 0)
 		return;
@@ -100,7 +100,7 @@ static void load_docker_config(struct remote *rm)
 	const char *key;
 	json_t *v;
 	const char *want = streq(rm->ref->domain, "docker.io") ? "index.docker.io" : rm->ref->domain;
-	json_object_foreach(auths, key, v) {
+	json_object_foreach (auths, key, v) {
 		_cleanup_free_ char *h = auth_key_host(key);
 		if (!streq(h, want) && !streq(h, rm->host))
 			continue;
@@ -139,7 +139,7 @@ static void load_certs(struct remote *rm)
 	}
 }
 
-struct curl_slist *remote_setup(struct remote *rm, CURL *h, struct curl_slist *extra)
+struct curl_slist *img_remote_setup(struct remote *rm, CURL *h, struct curl_slist *extra)
 {
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, REMOTE_CONNECT_TIMEOUT);
@@ -162,7 +162,7 @@ struct curl_slist *remote_setup(struct remote *rm, CURL *h, struct curl_slist *e
 	return extra;
 }
 
-char *remote_url(struct remote *rm, const char *kind, const char *what)
+char *img_remote_url(struct remote *rm, const char *kind, const char *what)
 {
 	return xasprintf("%s/v2/%s/%s/%s", rm->base, rm->ref->path, kind, what);
 }
@@ -201,7 +201,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *ud)
 	size_t len = size * n;
 	char *v;
 	if (len >= 5 && !strncmp(line, "HTTP/", 5)) { /* new response (redirect): reset */
-		http_req_done(q);
+		img_http_req_done(q);
 		return len;
 	}
 	if ((v = header_value(line, len, "Location")))
@@ -249,7 +249,7 @@ static int perform(struct remote *rm, struct http_req *q, struct berth_error **e
 		hl = curl_slist_append(hl, ct);
 	if (cr)
 		hl = curl_slist_append(hl, cr);
-	hl = remote_setup(rm, h, hl);
+	hl = img_remote_setup(rm, h, hl);
 	curl_easy_setopt(h, CURLOPT_URL, q->url);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, q);
@@ -269,14 +269,14 @@ static int perform(struct remote *rm, struct http_req *q, struct berth_error **e
 	}
 	if (q->body)
 		strbuf_reset(q->body);
-	http_req_done(q);
+	img_http_req_done(q);
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &q->status);
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(h);
 	if (rc == CURLE_WRITE_ERROR && q->body_max && q->body && q->body->len + 1 > 0)
-		return berth_error_msg(err, EFBIG, "%s '%s': response larger than %zu bytes", q->method, q->url,
-				       q->body_max);
+		return berth_error_msg(err, EFBIG, "%s '%s': response larger than %zu bytes", q->method,
+				       q->url, q->body_max);
 	if (rc != CURLE_OK)
 		return berth_error_msg(err, rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : ECONNREFUSED,
 				       "%s '%s': %s", q->method, q->url, curl_easy_strerror(rc));
@@ -317,9 +317,9 @@ static int fetch_token(struct remote *rm, const char *challenge, struct berth_er
 	if (!realm)
 		return berth_error_msg(err, EPROTO, "bearer challenge without realm");
 	_cleanup_free_ char *esvc = url_escape(service ? service : "");
-	_cleanup_free_ char *escope = url_escape(rm->scope);
-	_cleanup_free_ char *url = xasprintf("%s%sservice=%s&scope=%s", realm, strchr(realm, '?') ? "&" : "?", esvc,
-					     escope);
+	_cleanup_free_ char *escope = url_escape(rm->scope ? rm->scope : "");
+	_cleanup_free_ char *url = xasprintf("%s%sservice=%s%s%s", realm, strchr(realm, '?') ? "&" : "?",
+					     esvc, rm->scope ? "&scope=" : "", rm->scope ? escope : "");
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
 	struct http_req q = { .method = "GET", .url = url, .body = &body, .body_max = TOKEN_MAX };
 	free(rm->auth);
@@ -333,8 +333,9 @@ static int fetch_token(struct remote *rm, const char *challenge, struct berth_er
 	if (rm->identity_token && !(rm->user && rm->pass)) {
 		/* OAuth2 refresh token: POST the form to the realm (docker's identitytoken) */
 		_cleanup_free_ char *etok = url_escape(rm->identity_token);
-		form = xasprintf("grant_type=refresh_token&client_id=berth&service=%s&scope=%s&refresh_token=%s", esvc,
-				 escope, etok);
+		form =
+		    xasprintf("grant_type=refresh_token&client_id=berth&service=%s&scope=%s&refresh_token=%s",
+			      esvc, escope, etok);
 		q.method = "POST";
 		q.url = realm;
 		q.in_buf = form;
@@ -347,11 +348,11 @@ static int fetch_token(struct remote *rm, const char *challenge, struct berth_er
 	if (r < 0)
 		return berth_error_wrap(err, r, "get registry token");
 	if (q.status != 200) {
-		r = remote_status_error(&q, "get registry token", err);
-		http_req_done(&q);
+		r = img_remote_status_error(&q, "get registry token", err);
+		img_http_req_done(&q);
 		return r;
 	}
-	http_req_done(&q);
+	img_http_req_done(&q);
 	_cleanup_json_ json_t *doc = NULL;
 	r = json_parse(body.buf, body.len, "token response", &doc, err);
 	if (r < 0)
@@ -375,7 +376,8 @@ static int authenticate(struct remote *rm, const char *challenge, struct berth_e
 	if (challenge && !strncasecmp(challenge, "Bearer", 6))
 		return fetch_token(rm, challenge, err);
 	if (!rm->user || !rm->pass)
-		return berth_error_msg(err, EACCES, "unauthorized: authentication required for '%s'", rm->host);
+		return berth_error_msg(err, EACCES, "unauthorized: authentication required for '%s'",
+				       rm->host);
 	_cleanup_free_ char *up = xasprintf("%s:%s", rm->user, rm->pass);
 	_cleanup_free_ char *b = b64_encode(up);
 	free(rm->auth);
@@ -383,7 +385,7 @@ static int authenticate(struct remote *rm, const char *challenge, struct berth_e
 	return 0;
 }
 
-int remote_do(struct remote *rm, struct http_req *q, struct berth_error **err)
+int img_remote_do(struct remote *rm, struct http_req *q, struct berth_error **err)
 {
 	for (int attempt = 0;; attempt++) {
 		int r = perform(rm, q, err);
@@ -398,7 +400,7 @@ int remote_do(struct remote *rm, struct http_req *q, struct berth_error **err)
 	}
 }
 
-int remote_status_error(struct http_req *q, const char *what, struct berth_error **err)
+int img_remote_status_error(struct http_req *q, const char *what, struct berth_error **err)
 {
 	const char *msg = NULL;
 	_cleanup_json_ json_t *doc = NULL;
@@ -410,11 +412,12 @@ int remote_status_error(struct http_req *q, const char *what, struct berth_error
 	}
 	int code = q->status == 401 || q->status == 403 ? EACCES : q->status == 404 ? ENOENT : EPROTO;
 	if (q->status == 401)
-		return berth_error_msg(err, code, "%s: unauthorized: %s", what, msg ? msg : "authentication required");
+		return berth_error_msg(err, code, "%s: unauthorized: %s", what,
+				       msg ? msg : "authentication required");
 	if (q->status == 404)
 		return berth_error_msg(err, code, "%s: not found%s%s", what, msg ? ": " : "", msg ? msg : "");
-	return berth_error_msg(err, code, "%s: registry returned HTTP %ld%s%s", what, q->status, msg ? ": " : "",
-			       msg ? msg : "");
+	return berth_error_msg(err, code, "%s: registry returned HTTP %ld%s%s", what, q->status,
+			       msg ? ": " : "", msg ? msg : "");
 }
 
 static bool insecure_listed(const struct image_remote_opts *o, const char *host)
@@ -433,15 +436,17 @@ static int probe(struct remote *rm, struct berth_error **err)
 		free(rm->base);
 		rm->base = xasprintf("%s://%s", pass == 0 ? "https" : "http", rm->host);
 		_cleanup_free_ char *url = xasprintf("%s/v2/", rm->base);
-		struct http_req q = { .method = "GET", .url = url, .body = &body, .body_max = ERROR_BODY_MAX };
+		struct http_req q = {
+			.method = "GET", .url = url, .body = &body, .body_max = ERROR_BODY_MAX
+		};
 		_cleanup_error_ struct berth_error *e = NULL;
 		int r = perform(rm, &q, &e);
 		if (r < 0 && pass == 0 && rm->insecure) {
-			http_req_done(&q);
+			img_http_req_done(&q);
 			continue;
 		}
 		if (r < 0) {
-			http_req_done(&q);
+			img_http_req_done(&q);
 			if (err) {
 				berth_error_free(*err);
 				*err = TAKE_PTR(e);
@@ -450,20 +455,21 @@ static int probe(struct remote *rm, struct berth_error **err)
 		}
 		if (q.status == 401)
 			r = authenticate(rm, q.www_auth, err);
-		http_req_done(&q);
+		img_http_req_done(&q);
 		return r;
 	}
 	return berth_error_msg(err, ECONNREFUSED, "ping registry '%s': no usable scheme", rm->host);
 }
 
-int remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o, bool push,
-		struct remote *ret, struct berth_error **err)
+int img_remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o,
+		    bool push, struct remote *ret, struct berth_error **err)
 {
 	pthread_once(&curl_once, curl_init_once);
 	struct remote rm = { .s = s, .o = o, .ref = image_ref_dup(ref) };
 	rm.host = xstrdup(streq(ref->domain, "docker.io") ? "registry-1.docker.io" : ref->domain);
-	rm.insecure = host_is_loopback(rm.host) || insecure_listed(o, rm.host) || insecure_listed(o, ref->domain);
-	rm.scope = xasprintf("repository:%s:%s", ref->path, push ? "pull,push" : "pull");
+	rm.insecure =
+	    host_is_loopback(rm.host) || insecure_listed(o, rm.host) || insecure_listed(o, ref->domain);
+	rm.scope = *ref->path ? xasprintf("repository:%s:%s", ref->path, push ? "pull,push" : "pull") : NULL;
 	if (o && o->auth && o->auth->username && o->auth->password) {
 		rm.user = xstrdup(o->auth->username);
 		rm.pass = xstrdup(o->auth->password);
@@ -475,14 +481,14 @@ int remote_open(struct image_store *s, const struct image_ref *ref, const struct
 	load_certs(&rm);
 	int r = probe(&rm, err);
 	if (r < 0) {
-		remote_done(&rm);
+		img_remote_done(&rm);
 		return r;
 	}
 	*ret = rm;
 	return 0;
 }
 
-void remote_done(struct remote *rm)
+void img_remote_done(struct remote *rm)
 {
 	image_ref_free(rm->ref);
 	free(rm->host);

@@ -15,13 +15,13 @@ struct remote {
 	struct image_store *s;
 	const struct image_remote_opts *o;
 	struct image_ref *ref;
-	char *host;     /* "registry-1.docker.io", "127.0.0.1:5000" */
-	char *base;     /* "http://127.0.0.1:5000" */
-	char *scope;    /* "repository:library/busybox:pull" */
-	char *auth;     /* full "Authorization: ..." header, or NULL */
+	char *host;  /* "registry-1.docker.io", "127.0.0.1:5000" */
+	char *base;  /* "http://127.0.0.1:5000" */
+	char *scope; /* "repository:library/busybox:pull" */
+	char *auth;  /* full "Authorization: ..." header, or NULL */
 	char *user, *pass, *identity_token;
 	char *ca_file, *client_cert, *client_key;
-	bool insecure;  /* plain HTTP allowed (loopback or listed) */
+	bool insecure; /* plain HTTP allowed (loopback or listed) */
 };
 
 struct http_req {
@@ -44,26 +44,26 @@ struct http_req {
 	uint64_t in_sent;
 };
 
-void http_req_done(struct http_req *q);
+void img_http_req_done(struct http_req *q);
 
 /* Open a session for ref (normalised) with push or pull scope. Probes /v2/. */
-int remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o, bool push,
-		struct remote *ret, struct berth_error **err);
-void remote_done(struct remote *rm);
+int img_remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o,
+		    bool push, struct remote *ret, struct berth_error **err);
+void img_remote_done(struct remote *rm);
 
 /* "<base>/v2/<repo>/<kind>/<ref>" */
-char *remote_url(struct remote *rm, const char *kind, const char *what);
+char *img_remote_url(struct remote *rm, const char *kind, const char *what);
 
 /* Apply TLS, timeouts, auth header and common options to an easy handle. Returns the header list to free. */
-struct curl_slist *remote_setup(struct remote *rm, CURL *h, struct curl_slist *extra);
+struct curl_slist *img_remote_setup(struct remote *rm, CURL *h, struct curl_slist *extra);
 
 /*
  * Perform one request, authenticating on a 401 challenge (once) and retrying.
  * 0 with q->status set for any HTTP status; -errno on transport failures.
  */
-int remote_do(struct remote *rm, struct http_req *q, struct berth_error **err);
+int img_remote_do(struct remote *rm, struct http_req *q, struct berth_error **err);
 
 /* Error for an unexpected status, with the registry's error message if any. */
-int remote_status_error(struct http_req *q, const char *what, struct berth_error **err);
+int img_remote_status_error(struct http_req *q, const char *what, struct berth_error **err);
 
 #endif

@@ -37,7 +37,7 @@ static void garbage_done(struct garbage *g)
 static bool image_has_snapshot(sqlite3 *db, const char *id)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (store_db_prepare(db, "SELECT 1 FROM snapshots WHERE image_id = ?", &st, NULL) < 0)
+	if (img_store_db_prepare(db, "SELECT 1 FROM snapshots WHERE image_id = ?", &st, NULL) < 0)
 		return true;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	return sqlite3_step(st) == SQLITE_ROW;
@@ -46,7 +46,7 @@ static bool image_has_snapshot(sqlite3 *db, const char *id)
 static int count_rows(sqlite3 *db, const char *sql, const char *arg)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (store_db_prepare(db, sql, &st, NULL) < 0)
+	if (img_store_db_prepare(db, sql, &st, NULL) < 0)
 		return -EIO;
 	sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
 	return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
@@ -55,12 +55,12 @@ static int count_rows(sqlite3 *db, const char *sql, const char *arg)
 static int exec1(sqlite3 *db, const char *sql, const char *arg, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_db_prepare(db, sql, &st, err);
+	int r = img_store_db_prepare(db, sql, &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(db, err, "update database");
+		return img_store_db_error(db, err, "update database");
 	return 0;
 }
 
@@ -68,15 +68,17 @@ static int exec1(sqlite3 *db, const char *sql, const char *arg, struct berth_err
 static int delete_image_rows(sqlite3 *db, const char *id, struct garbage *g, struct berth_error **err)
 {
 	struct store_image img = { 0 };
-	int r = store_image_get(db, id, &img, err);
+	int r = img_store_image_get(db, id, &img, err);
 	if (r < 0)
 		return r;
 	r = exec1(db, "DELETE FROM images WHERE id = ?", id, err);
 	for (size_t i = 0; r >= 0 && i < img.n_layers; i++) {
 		const struct store_layer *l = &img.layers[i];
-		if (l->blob[0] && count_rows(db, "SELECT count(*) FROM image_layers WHERE blob = ?", l->blob) == 0)
+		if (l->blob[0] &&
+		    count_rows(db, "SELECT count(*) FROM image_layers WHERE blob = ?", l->blob) == 0)
 			garbage_add(&g->blobs, &g->n_blobs, l->blob);
-		if (count_rows(db, "SELECT count(*) FROM image_layers WHERE chain_id = ?", l->chain_id) == 0) {
+		if (count_rows(db, "SELECT count(*) FROM image_layers WHERE chain_id = ?", l->chain_id) ==
+		    0) {
 			garbage_add(&g->chains, &g->n_chains, l->chain_id);
 			g->reclaimed += l->size;
 			r = exec1(db, "DELETE FROM layers WHERE chain_id = ?", l->chain_id, err);
@@ -87,16 +89,16 @@ static int delete_image_rows(sqlite3 *db, const char *id, struct garbage *g, str
 		garbage_add(&g->blobs, &g->n_blobs, img.manifest_digest);
 	if (r >= 0)
 		garbage_add(&g->blobs, &g->n_blobs, id);
-	store_image_done(&img);
+	img_store_image_done(&img);
 	return r;
 }
 
 static void collect_garbage(struct image_store *s, struct garbage *g)
 {
 	for (size_t i = 0; i < g->n_blobs; i++)
-		(void)content_delete(s, g->blobs[i]);
+		(void)img_content_delete(s, g->blobs[i]);
 	for (size_t i = 0; i < g->n_chains; i++) {
-		_cleanup_free_ char *d = store_snapshot_dir(s, g->chains[i]);
+		_cleanup_free_ char *d = img_store_snapshot_dir(s, g->chains[i]);
 		(void)fs_rm_rf(d, NULL);
 	}
 }
@@ -117,7 +119,7 @@ static int untag_all(sqlite3 *db, const char *id, json_t *out, struct berth_erro
 	for (size_t t = 0; t < ARRAY_SIZE(tables); t++) {
 		_cleanup_stmt_ sqlite3_stmt *st = NULL;
 		_cleanup_free_ char *sql = xasprintf("SELECT ref FROM %s WHERE image_id = ?", tables[t]);
-		int r = store_db_prepare(db, sql, &st, err);
+		int r = img_store_db_prepare(db, sql, &st, err);
 		if (r < 0)
 			return r;
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -147,15 +149,16 @@ struct remove_req {
 };
 
 /* The decision part of image_remove(), inside a transaction. */
-static int remove_locked(sqlite3 *db, const struct remove_req *q, const char *id, json_t *out, struct garbage *g,
-			 struct berth_error **err)
+static int remove_locked(sqlite3 *db, const struct remove_req *q, const char *id, json_t *out,
+			 struct garbage *g, struct berth_error **err)
 {
 	bool force = q->flags & IMAGE_REMOVE_FORCE;
 	char sid[13];
-	store_short_id(id, sid);
+	img_store_short_id(id, sid);
 	_cleanup_image_ref_ struct image_ref *ref = NULL;
 	_cleanup_free_ char *full = NULL;
-	bool by_ref = !startswith(q->name, "sha256:") && image_ref_parse(q->name, IMAGE_REF_DEFAULT_TAG, &ref, NULL) == 0;
+	bool by_ref = !startswith(q->name, "sha256:") &&
+		      image_ref_parse(q->name, IMAGE_REF_DEFAULT_TAG, &ref, NULL) == 0;
 	if (by_ref) {
 		full = image_ref_string(ref);
 		const char *table = ref->digest ? "digests" : "tags";
@@ -166,32 +169,36 @@ static int remove_locked(sqlite3 *db, const struct remove_req *q, const char *id
 		   count_rows(db, "SELECT count(*) FROM digests WHERE image_id = ?", id);
 	_cleanup_free_ char *cid = NULL;
 	if (by_ref) {
-		_cleanup_free_ char *sql = xasprintf("DELETE FROM %s WHERE ref = ?", ref->digest ? "digests" : "tags");
+		_cleanup_free_ char *sql =
+		    xasprintf("DELETE FROM %s WHERE ref = ?", ref->digest ? "digests" : "tags");
 		if (refs > 1) {
 			add_untagged(out, full);
 			return exec1(db, sql, full, err);
 		}
 		if (check_in_use(db, id, q->in_use, q->ud, &cid)) {
 			if (!force)
-				return berth_error_msg(err, EBUSY,
-						       "conflict: unable to remove repository reference '%s' (must force)"
-						       " - container %s is using its referenced image %s",
-						       q->name, cid ? cid : "(snapshot)", sid);
+				return berth_error_msg(
+				    err, EBUSY,
+				    "conflict: unable to remove repository reference '%s' (must force)"
+				    " - container %s is using its referenced image %s",
+				    q->name, cid ? cid : "(snapshot)", sid);
 			add_untagged(out, full);
 			return exec1(db, sql, full, err);
 		}
 	} else {
 		if (refs > 1 && !force)
-			return berth_error_msg(err, EBUSY,
-					       "conflict: unable to delete %s (must be forced) - image is referenced in"
-					       " multiple repositories",
-					       sid);
+			return berth_error_msg(
+			    err, EBUSY,
+			    "conflict: unable to delete %s (must be forced) - image is referenced in"
+			    " multiple repositories",
+			    sid);
 		if (check_in_use(db, id, q->in_use, q->ud, &cid)) {
 			if (!force)
-				return berth_error_msg(err, EBUSY,
-						       "conflict: unable to delete %s (must be forced) - image is being used"
-						       " by stopped container %s",
-						       sid, cid ? cid : "(snapshot)");
+				return berth_error_msg(
+				    err, EBUSY,
+				    "conflict: unable to delete %s (must be forced) - image is being used"
+				    " by stopped container %s",
+				    sid, cid ? cid : "(snapshot)");
 			return untag_all(db, id, out, err);
 		}
 	}
@@ -213,17 +220,17 @@ int image_remove(struct image_store *s, const char *name, int flags, image_in_us
 	if (r < 0)
 		return r;
 	_cleanup_db_ sqlite3 *db = NULL;
-	r = store_db_open(s, &db, err);
-	if (r < 0 || (r = store_db_begin(db, err)) < 0)
+	r = img_store_db_open(s, &db, err);
+	if (r < 0 || (r = img_store_db_begin(db, err)) < 0)
 		return r;
 	_cleanup_json_ json_t *out = json_array();
 	struct garbage g = { 0 };
 	struct remove_req q = { name, flags, in_use, userdata };
 	r = remove_locked(db, &q, id, out, &g, err);
 	if (r >= 0)
-		r = store_db_commit(db, err);
+		r = img_store_db_commit(db, err);
 	else
-		store_db_rollback(db);
+		img_store_db_rollback(db);
 	if (r >= 0)
 		collect_garbage(s, &g);
 	garbage_done(&g);
@@ -249,7 +256,8 @@ static bool prune_candidate(struct image_store *s, sqlite3 *db, const char *id, 
 	json_t *l = json_object_get(json_object_get(cfg, "config"), "Labels");
 	for (size_t i = 0; labels[i]; i++) {
 		const char *eq = strchr(labels[i], '=');
-		_cleanup_free_ char *k = eq ? xstrndup(labels[i], (size_t)(eq - labels[i])) : xstrdup(labels[i]);
+		_cleanup_free_ char *k =
+		    eq ? xstrndup(labels[i], (size_t)(eq - labels[i])) : xstrdup(labels[i]);
 		json_t *v = json_object_get(l, k);
 		if (!json_is_string(v) || (eq && !streq(json_string_value(v), eq + 1)))
 			return false;
@@ -263,12 +271,12 @@ int image_prune(struct image_store *s, bool all, int64_t until_unix, const char 
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_strv_ char **ids = xcalloc(1, sizeof(char *));
 	size_t n = 0;
-	int r = store_db_open(s, &db, err);
+	int r = img_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
 	{
 		_cleanup_stmt_ sqlite3_stmt *st = NULL;
-		r = store_db_prepare(db, "SELECT id, created FROM images", &st, err);
+		r = img_store_db_prepare(db, "SELECT id, created FROM images", &st, err);
 		if (r < 0)
 			return r;
 		while (sqlite3_step(st) == SQLITE_ROW) {
@@ -283,15 +291,15 @@ int image_prune(struct image_store *s, bool all, int64_t until_unix, const char 
 		_cleanup_free_ char *cid = NULL;
 		if (check_in_use(db, ids[i], in_use, userdata, &cid))
 			continue;
-		if ((r = store_db_begin(db, err)) < 0)
+		if ((r = img_store_db_begin(db, err)) < 0)
 			break;
 		r = untag_all(db, ids[i], deleted, err);
 		if (r >= 0)
 			r = delete_image_rows(db, ids[i], &g, err);
 		if (r >= 0)
-			r = store_db_commit(db, err);
+			r = img_store_db_commit(db, err);
 		if (r < 0) {
-			store_db_rollback(db);
+			img_store_db_rollback(db);
 			break;
 		}
 		json_array_append_new(deleted, json_pack("{s:s}", "Deleted", ids[i]));
@@ -302,6 +310,7 @@ int image_prune(struct image_store *s, bool all, int64_t until_unix, const char 
 	if (r < 0)
 		return r;
 	if (ret)
-		*ret = json_pack("{s:O, s:I}", "ImagesDeleted", deleted, "SpaceReclaimed", (json_int_t)reclaimed);
+		*ret = json_pack("{s:O, s:I}", "ImagesDeleted", deleted, "SpaceReclaimed",
+				 (json_int_t)reclaimed);
 	return 0;
 }

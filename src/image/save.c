@@ -16,7 +16,7 @@
 #include "image/store.h"
 #include "image/unpack.h"
 
-#define SAVE_BUF (256u << 10)
+#define SAVE_BUF   (256u << 10)
 #define SAVE_MTIME 0
 
 struct saver {
@@ -69,7 +69,8 @@ static int write_data(struct saver *sv, const void *data, size_t len, struct ber
 	return 0;
 }
 
-static int add_buffer(struct saver *sv, const char *name, const void *data, size_t len, struct berth_error **err)
+static int add_buffer(struct saver *sv, const char *name, const void *data, size_t len,
+		      struct berth_error **err)
 {
 	if (already(sv, name))
 		return 0;
@@ -83,16 +84,16 @@ static int add_blob(struct saver *sv, const char *name, const char *digest, bool
 {
 	if (already(sv, name))
 		return 0;
-	_cleanup_close_ int fd = content_open(sv->s, digest, err);
+	_cleanup_close_ int fd = img_content_open(sv->s, digest, err);
 	if (fd < 0)
 		return fd;
 	struct decomp *dc = NULL;
-	int r = inflate ? decomp_new(fd, &dc, err) : 0;
+	int r = inflate ? img_decomp_new(fd, &dc, err) : 0;
 	if (r >= 0)
 		r = header(sv, name, size, AE_IFREG, err);
 	uint64_t done = 0;
 	while (r >= 0) {
-		ssize_t n = dc ? decomp_read(dc, sv->buf, SAVE_BUF, err) : read(fd, sv->buf, SAVE_BUF);
+		ssize_t n = dc ? img_decomp_read(dc, sv->buf, SAVE_BUF, err) : read(fd, sv->buf, SAVE_BUF);
 		if (n < 0 && !dc)
 			n = berth_error_errno(err, "read blob '%s'", digest);
 		if (n <= 0) {
@@ -106,7 +107,7 @@ static int add_blob(struct saver *sv, const char *name, const char *digest, bool
 		done += (uint64_t)n;
 		r = write_data(sv, sv->buf, (size_t)n, err);
 	}
-	decomp_free(dc);
+	img_decomp_free(dc);
 	if (r >= 0 && done != size)
 		r = berth_error_msg(err, EBADMSG, "blob '%s' is shorter than recorded", digest);
 	return r;
@@ -132,7 +133,7 @@ static int save_docker_one(struct saver *sv, const struct store_image *img, cons
 	char *hex = strchr(img->id, ':') + 1;
 	_cleanup_free_ char *cfgname = xasprintf("%s.json", hex);
 	uint64_t csize = 0;
-	content_has(sv->s, img->id, &csize);
+	img_content_has(sv->s, img->id, &csize);
 	int r = add_blob(sv, cfgname, img->id, false, csize, err);
 	json_t *layers = json_array();
 	const char *top = NULL;
@@ -167,8 +168,8 @@ static int save_docker_one(struct saver *sv, const struct store_image *img, cons
 		}
 		json_object_set_new(entry, colon + 1, json_string(top ? top : ""));
 	}
-	json_array_append_new(manifest, json_pack("{s:s, s:o, s:o}", "Config", cfgname, "RepoTags", tags, "Layers",
-						  layers));
+	json_array_append_new(
+	    manifest, json_pack("{s:s, s:o, s:o}", "Config", cfgname, "RepoTags", tags, "Layers", layers));
 	return r;
 }
 
@@ -176,13 +177,13 @@ static int save_oci_one(struct saver *sv, const struct store_image *img, const c
 			struct berth_error **err)
 {
 	uint64_t size = 0;
-	if (!img->manifest_digest || !content_has(sv->s, img->manifest_digest, &size))
+	if (!img->manifest_digest || !img_content_has(sv->s, img->manifest_digest, &size))
 		return berth_error_msg(err, ENOENT, "manifest of image '%s' missing", img->id);
 	_cleanup_free_ char *mname = xasprintf("blobs/sha256/%s", strchr(img->manifest_digest, ':') + 1);
 	int r = add_blob(sv, mname, img->manifest_digest, false, size, err);
 	_cleanup_free_ char *cname = xasprintf("blobs/sha256/%s", strchr(img->id, ':') + 1);
 	uint64_t csize = 0;
-	content_has(sv->s, img->id, &csize);
+	img_content_has(sv->s, img->id, &csize);
 	if (r >= 0)
 		r = add_blob(sv, cname, img->id, false, csize, err);
 	for (size_t i = 0; r >= 0 && i < img->n_layers; i++) {
@@ -190,9 +191,9 @@ static int save_oci_one(struct saver *sv, const struct store_image *img, const c
 		_cleanup_free_ char *lname = xasprintf("blobs/sha256/%s", strchr(l->blob, ':') + 1);
 		r = add_blob(sv, lname, l->blob, false, l->blob_size, err);
 	}
-	json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType", img->manifest_media_type ? img->manifest_media_type
-											: MT_OCI_MANIFEST,
-			      "digest", img->manifest_digest, "size", (json_int_t)size);
+	json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType",
+			      img->manifest_media_type ? img->manifest_media_type : MT_OCI_MANIFEST, "digest",
+			      img->manifest_digest, "size", (json_int_t)size);
 	if (tag) {
 		_cleanup_image_ref_ struct image_ref *ref = NULL;
 		if (image_ref_parse(tag, IMAGE_REF_DEFAULT_TAG, &ref, NULL) == 0) {
@@ -211,7 +212,7 @@ static int save_all(struct saver *sv, const char *const *names, enum image_archi
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_json_ json_t *manifest = json_array(), *repos = json_object(), *index = json_array();
-	int r = store_db_open(sv->s, &db, err);
+	int r = img_store_db_open(sv->s, &db, err);
 	if (r >= 0 && format == IMAGE_ARCHIVE_OCI && !already(sv, "blobs"))
 		r = header(sv, "blobs", 0, AE_IFDIR, err);
 	if (r >= 0 && format == IMAGE_ARCHIVE_OCI && !already(sv, "blobs/sha256"))
@@ -220,21 +221,21 @@ static int save_all(struct saver *sv, const char *const *names, enum image_archi
 		_cleanup_free_ char *id = NULL, *tag = NULL;
 		struct store_image img = { 0 };
 		r = image_resolve(sv->s, names[i], &id, err);
-		if (r < 0 || (r = store_image_get(db, id, &img, err)) < 0)
+		if (r < 0 || (r = img_store_image_get(db, id, &img, err)) < 0)
 			break;
 		tag = tag_for(sv->s, names[i], id);
 		if (format == IMAGE_ARCHIVE_OCI)
 			r = save_oci_one(sv, &img, tag, index, err);
 		else
 			r = save_docker_one(sv, &img, tag, manifest, repos, err);
-		store_image_done(&img);
+		img_store_image_done(&img);
 	}
 	if (r < 0)
 		return r;
 	if (format == IMAGE_ARCHIVE_OCI) {
 		static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-		_cleanup_json_ json_t *idx = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType", MT_OCI_INDEX,
-						       "manifests", index);
+		_cleanup_json_ json_t *idx = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType",
+						       MT_OCI_INDEX, "manifests", index);
 		_cleanup_free_ char *txt = json_dumps(idx, JSON_COMPACT);
 		r = add_buffer(sv, "oci-layout", layout, strlen(layout), err);
 		return r < 0 ? r : add_buffer(sv, "index.json", txt, strlen(txt), err);

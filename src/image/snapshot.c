@@ -23,8 +23,8 @@ static bool snapshot_id_valid(const char *id)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = id[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-		      ch == '.' || ch == '-'))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '_' || ch == '.' || ch == '-'))
 			return false;
 	}
 	return true;
@@ -54,8 +54,9 @@ static int mount_legacy(char *const *lowers, const char *upper, const char *work
 	strbuf_addf(&sb, ",upperdir=%s,workdir=%s", upper, work);
 	if (sb.len >= (size_t)sysconf(_SC_PAGESIZE)) {
 		strbuf_release(&sb);
-		return berth_error_msg(err, E2BIG,
-				       "too many layers for one overlay mount on this kernel (needs lowerdir+, 6.8)");
+		return berth_error_msg(
+		    err, E2BIG,
+		    "too many layers for one overlay mount on this kernel (needs lowerdir+, 6.8)");
 	}
 	int r = mount("overlay", target, "overlay", 0, sb.buf);
 	strbuf_release(&sb);
@@ -104,7 +105,7 @@ static int snapshot_describe(struct image_store *s, sqlite3 *db, const char *id,
 			     struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_db_prepare(db, "SELECT image_id FROM snapshots WHERE id = ?", &st, err);
+	int r = img_store_db_prepare(db, "SELECT image_id FROM snapshots WHERE id = ?", &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -112,7 +113,7 @@ static int snapshot_describe(struct image_store *s, sqlite3 *db, const char *id,
 		return berth_error_msg(err, ENOENT, "no such snapshot: '%s'", id);
 	const char *img = (const char *)sqlite3_column_text(st, 0);
 	_cleanup_(image_snapshot_freep) struct image_snapshot *sn = xcalloc(1, sizeof(*sn));
-	_cleanup_free_ char *dir = store_snapshot_dir(s, id);
+	_cleanup_free_ char *dir = img_store_snapshot_dir(s, id);
 	sn->id = xstrdup(id);
 	sn->image_id = img ? xstrdup(img) : NULL;
 	sn->rootfs = xasprintf("%s/rootfs", dir);
@@ -120,21 +121,29 @@ static int snapshot_describe(struct image_store *s, sqlite3 *db, const char *id,
 	sn->workdir = xasprintf("%s/work", dir);
 	struct store_image si = { 0 };
 	if (img) {
-		r = store_image_get(db, img, &si, err);
+		r = img_store_image_get(db, img, &si, err);
 		if (r < 0)
 			return r;
 	}
 	size_t n = si.n_layers;
 	sn->lowerdirs = xcalloc(n + 2, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *ld = store_snapshot_dir(s, si.layers[n - 1 - i].chain_id);
+		_cleanup_free_ char *ld = img_store_snapshot_dir(s, si.layers[n - 1 - i].chain_id);
 		sn->lowerdirs[i] = xasprintf("%s/fs", ld);
 	}
 	if (n == 0) /* overlay needs a lower: an empty one for scratch */
 		sn->lowerdirs[0] = xasprintf("%s/empty", dir);
-	store_image_done(&si);
+	img_store_image_done(&si);
 	*ret = TAKE_PTR(sn);
 	return 0;
+}
+
+int img_store_snapshot_get(struct image_store *s, const char *id, struct image_snapshot **ret,
+			   struct berth_error **err)
+{
+	_cleanup_db_ sqlite3 *db = NULL;
+	int r = img_store_db_open(s, &db, err);
+	return r < 0 ? r : snapshot_describe(s, db, id, ret, err);
 }
 
 int image_snapshot_mount(struct image_store *s, const char *id, struct image_snapshot **ret,
@@ -142,7 +151,7 @@ int image_snapshot_mount(struct image_store *s, const char *id, struct image_sna
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_(image_snapshot_freep) struct image_snapshot *sn = NULL;
-	int r = store_db_open(s, &db, err);
+	int r = img_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
 	r = snapshot_describe(s, db, id, &sn, err);
@@ -158,15 +167,17 @@ int image_snapshot_mount(struct image_store *s, const char *id, struct image_sna
 	return 0;
 }
 
-static int snapshot_insert(struct image_store *s, const char *id, const char *image_id, struct berth_error **err)
+static int snapshot_insert(struct image_store *s, const char *id, const char *image_id,
+			   struct berth_error **err)
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = store_db_open(s, &db, err);
+	int r = img_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
-	r = store_db_prepare(db, "INSERT INTO snapshots (id, image_id, created) VALUES (?, ?, strftime('%s','now'))",
-			     &st, err);
+	r = img_store_db_prepare(
+	    db, "INSERT INTO snapshots (id, image_id, created) VALUES (?, ?, strftime('%s','now'))", &st,
+	    err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -178,7 +189,7 @@ static int snapshot_insert(struct image_store *s, const char *id, const char *im
 	if (rc == SQLITE_CONSTRAINT)
 		return berth_error_msg(err, EEXIST, "snapshot '%s' already exists", id);
 	if (rc != SQLITE_DONE)
-		return store_db_error(db, err, "record snapshot");
+		return img_store_db_error(db, err, "record snapshot");
 	return 0;
 }
 
@@ -191,7 +202,7 @@ int image_snapshot_prepare(struct image_store *s, const char *id, const char *im
 	int r = image ? image_resolve(s, image, &image_id, err) : 0;
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *dir = store_snapshot_dir(s, id);
+	_cleanup_free_ char *dir = img_store_snapshot_dir(s, id);
 	if (mkdir(dir, 0700) < 0) {
 		if (errno == EEXIST)
 			return berth_error_msg(err, EEXIST, "snapshot '%s' already exists", id);
@@ -224,7 +235,7 @@ int image_snapshot_unmount(struct image_store *s, const char *id, struct berth_e
 {
 	if (!snapshot_id_valid(id))
 		return berth_error_msg(err, EINVAL, "invalid snapshot id '%s'", id);
-	_cleanup_free_ char *dir = store_snapshot_dir(s, id);
+	_cleanup_free_ char *dir = img_store_snapshot_dir(s, id);
 	_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
 	if (access(dir, F_OK) < 0)
 		return berth_error_msg(err, ENOENT, "no such snapshot: '%s'", id);
@@ -245,17 +256,17 @@ int image_snapshot_remove(struct image_store *s, const char *id, struct berth_er
 		return r;
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	r = store_db_open(s, &db, err);
+	r = img_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
-	r = store_db_prepare(db, "DELETE FROM snapshots WHERE id = ?", &st, err);
+	r = img_store_db_prepare(db, "DELETE FROM snapshots WHERE id = ?", &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(db, err, "delete snapshot");
+		return img_store_db_error(db, err, "delete snapshot");
 	bool had_row = sqlite3_changes(db) > 0;
-	_cleanup_free_ char *dir = store_snapshot_dir(s, id);
+	_cleanup_free_ char *dir = img_store_snapshot_dir(s, id);
 	r = fs_rm_rf(dir, err);
 	if (r < 0)
 		return r;

@@ -24,9 +24,9 @@
 #include "image/unpack.h"
 
 #define UNPACK_BUF_SIZE (256u << 10)
-#define WH_PREFIX ".wh."
-#define WH_OPAQUE ".wh..wh..opq"
-#define WH_META ".wh..wh."
+#define WH_PREFIX       ".wh."
+#define WH_OPAQUE       ".wh..wh..opq"
+#define WH_META         ".wh..wh."
 
 struct dir_time {
 	char *path;
@@ -42,7 +42,8 @@ struct unpack_ctx {
 	void *userdata;
 	char *cached_parent;
 	int cached_fd;
-	bool stale; /* cached_fd may no longer mean cached_parent: drop at next lookup */
+	bool stale;   /* cached_fd may no longer mean cached_parent: drop at next lookup */
+	mode_t umask; /* the process umask (read from /proc, as umask(2) cannot be read thread-safely) */
 	struct dir_time *dirs;
 	size_t n_dirs, alloc_dirs;
 	uint64_t size;
@@ -51,19 +52,19 @@ struct unpack_ctx {
 static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf)
 {
 	struct unpack_ctx *c = ud;
-	ssize_t n = decomp_read(c->dc, c->buf, UNPACK_BUF_SIZE, &c->read_err);
+	ssize_t n = img_decomp_read(c->dc, c->buf, UNPACK_BUF_SIZE, &c->read_err);
 	if (n < 0) {
 		archive_set_error(a, EIO, "layer stream error");
 		return -1;
 	}
 	if (c->progress)
-		c->progress(decomp_consumed(c->dc), c->userdata);
+		c->progress(img_decomp_consumed(c->dc), c->userdata);
 	*buf = c->buf;
 	return n;
 }
 
 /* Clean an entry path: strip "/" and ".", refuse "..". "" means the root itself. */
-int unpack_clean_path(const char *raw, char **ret, struct berth_error **err)
+int img_unpack_clean_path(const char *raw, char **ret, struct berth_error **err)
 {
 	if (!raw)
 		return berth_error_msg(err, EINVAL, "layer entry without a path");
@@ -78,7 +79,8 @@ int unpack_clean_path(const char *raw, char **ret, struct berth_error **err)
 		size_t n = (size_t)(e - p);
 		if (n == 2 && p[0] == '.' && p[1] == '.') {
 			strbuf_release(&sb);
-			return berth_error_msg(err, EINVAL, "layer entry '%s': path escapes the layer root", raw);
+			return berth_error_msg(err, EINVAL, "layer entry '%s': path escapes the layer root",
+					       raw);
 		}
 		if (n > 0 && !(n == 1 && p[0] == '.')) {
 			if (sb.len)
@@ -158,7 +160,8 @@ static int whiteout(struct unpack_ctx *c, int pfd, const char *parent, const cha
 
 static int archive_fail(struct unpack_ctx *c, struct archive *a, struct berth_error **err);
 
-static int write_data(struct unpack_ctx *c, struct archive *a, int fd, const char *path, struct berth_error **err)
+static int write_data(struct unpack_ctx *c, struct archive *a, int fd, const char *path, uint64_t *ret_end,
+		      struct berth_error **err)
 {
 	const void *buf;
 	size_t size;
@@ -176,6 +179,7 @@ static int write_data(struct unpack_ctx *c, struct archive *a, int fd, const cha
 			size -= (size_t)n;
 			off += n;
 		}
+		*ret_end = (uint64_t)off;
 	}
 	if (r != ARCHIVE_EOF)
 		return berth_error_wrap(err, archive_fail(c, a, err), "read data of '%s'", path);
@@ -199,11 +203,12 @@ static int set_xattrs(struct archive_entry *e, int fd, const char *path, struct 
 }
 
 static int set_meta(struct unpack_ctx *c, struct archive_entry *e, int pfd, const char *base, int fd,
-		    const char *path, struct berth_error **err)
+		    const char *path, bool chmod_needed, struct berth_error **err)
 {
 	mode_t type = archive_entry_filetype(e);
-	if (fchownat(pfd, base, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e),
-		     AT_SYMLINK_NOFOLLOW) < 0)
+	uid_t uid = (uid_t)archive_entry_uid(e);
+	gid_t gid = (gid_t)archive_entry_gid(e);
+	if (fd >= 0 ? fchown(fd, uid, gid) < 0 : fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return berth_error_errno(err, "chown '%s'", path);
 	if (type == AE_IFLNK) {
 		struct timespec ts[2] = { { archive_entry_mtime(e), archive_entry_mtime_nsec(e) },
@@ -213,22 +218,25 @@ static int set_meta(struct unpack_ctx *c, struct archive_entry *e, int pfd, cons
 	}
 	_cleanup_close_ int own = -1;
 	if (fd < 0 && (type == AE_IFDIR || type == AE_IFREG)) {
-		own = openat(pfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (type == AE_IFDIR ? O_DIRECTORY : 0));
+		own = openat(pfd, base,
+			     O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (type == AE_IFDIR ? O_DIRECTORY : 0));
 		if (own < 0)
 			return berth_error_errno(err, "open '%s'", path);
 		fd = own;
 	}
 	mode_t mode = archive_entry_perm(e) & 07777;
-	if (fd >= 0 ? fchmod(fd, mode) < 0 : fchmodat(pfd, base, mode, 0) < 0)
+	if (chmod_needed && (fd >= 0 ? fchmod(fd, mode) < 0 : fchmodat(pfd, base, mode, 0) < 0))
 		return berth_error_errno(err, "chmod '%s'", path);
 	if (fd >= 0) {
 		int r = set_xattrs(e, fd, path, err);
 		if (r < 0)
 			return r;
 	}
-	struct timespec ts[2] = { { archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e),
-				    archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e) },
-				  { archive_entry_mtime(e), archive_entry_mtime_nsec(e) } };
+	struct timespec ts[2] = {
+		{ archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e),
+		  archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e) },
+		{ archive_entry_mtime(e), archive_entry_mtime_nsec(e) }
+	};
 	if (type == AE_IFDIR) {
 		if (c->n_dirs == c->alloc_dirs) {
 			c->alloc_dirs = c->alloc_dirs ? c->alloc_dirs * 2 : 64;
@@ -248,7 +256,7 @@ static int make_hardlink(struct unpack_ctx *c, struct archive_entry *e, int pfd,
 			 const char *path, struct berth_error **err)
 {
 	_cleanup_free_ char *target = NULL;
-	int r = unpack_clean_path(archive_entry_hardlink(e), &target, err);
+	int r = img_unpack_clean_path(archive_entry_hardlink(e), &target, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "hardlink '%s'", path);
 	if (!*target || streq(target, path))
@@ -260,7 +268,8 @@ static int make_hardlink(struct unpack_ctx *c, struct archive_entry *e, int pfd,
 	if (fstat(tfd, &st) < 0)
 		return berth_error_errno(err, "stat '%s'", target);
 	if (S_ISDIR(st.st_mode))
-		return berth_error_msg(err, EINVAL, "layer entry '%s': hardlink to directory '%s'", path, target);
+		return berth_error_msg(err, EINVAL, "layer entry '%s': hardlink to directory '%s'", path,
+				       target);
 	r = remove_existing(c, pfd, base, false, err);
 	if (r < 0)
 		return r;
@@ -269,60 +278,68 @@ static int make_hardlink(struct unpack_ctx *c, struct archive_entry *e, int pfd,
 	/* Like docker (and GNU tar), the link entry's metadata applies to the shared inode. */
 	if (S_ISLNK(st.st_mode))
 		return 0;
-	return set_meta(c, e, pfd, base, -1, path, err);
+	return set_meta(c, e, pfd, base, -1, path, true, err);
+}
+
+/* Create the node itself (no metadata); EEXIST when something is in the way. */
+static int make_node(struct archive_entry *e, int pfd, const char *base, mode_t create_mode, int *ret_fd)
+{
+	mode_t type = archive_entry_filetype(e);
+	switch (type) {
+	case AE_IFREG:
+		*ret_fd =
+		    openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, create_mode);
+		return *ret_fd < 0 ? -errno : 0;
+	case AE_IFDIR: return mkdirat(pfd, base, 0700) < 0 ? -errno : 0;
+	case AE_IFLNK: return symlinkat(archive_entry_symlink(e), pfd, base) < 0 ? -errno : 0;
+	default: return mknodat(pfd, base, type | 0600, archive_entry_rdev(e)) < 0 ? -errno : 0;
+	}
 }
 
 static int create_node(struct unpack_ctx *c, struct archive *a, struct archive_entry *e, int pfd,
 		       const char *base, const char *path, struct berth_error **err)
 {
 	mode_t type = archive_entry_filetype(e);
-	int r = remove_existing(c, pfd, base, type == AE_IFDIR, err);
-	if (r < 0)
-		return r;
+	if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && type != AE_IFCHR &&
+	    type != AE_IFBLK && type != AE_IFIFO)
+		return 0; /* sockets and unknown types are skipped, like docker */
+	if (type == AE_IFLNK && !archive_entry_symlink(e))
+		return berth_error_msg(err, EINVAL, "layer entry '%s': symlink without target", path);
+	/* Create with the final permission bits when the umask cannot strip them (saves a chmod). */
+	mode_t perm = archive_entry_perm(e) & 07777;
+	bool chmod_needed = type != AE_IFREG || (perm & 07000) || (perm & c->umask);
+	mode_t create_mode = chmod_needed ? 0600 : perm;
 	_cleanup_close_ int fd = -1;
-	switch (type) {
-	case AE_IFREG:
-		fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return berth_error_errno(err, "create '%s'", path);
-		r = write_data(c, a, fd, path, err);
+	int r = make_node(e, pfd, base, create_mode, &fd);
+	if (r == -EEXIST) { /* replace what an earlier entry put there; a directory stays */
+		r = remove_existing(c, pfd, base, type == AE_IFDIR, err);
 		if (r < 0)
 			return r;
-		if (archive_entry_size_is_set(e) && ftruncate(fd, archive_entry_size(e)) < 0)
+		r = r == 1 ? 0 : make_node(e, pfd, base, create_mode, &fd);
+	}
+	if (r < 0)
+		return berth_error_set(err, r, "create '%s'", path);
+	if (type == AE_IFREG) {
+		uint64_t end = 0;
+		r = write_data(c, a, fd, path, &end, err);
+		if (r < 0)
+			return r;
+		/* a sparse file ends in a hole: extend it to its size */
+		if (archive_entry_size_is_set(e) && end != (uint64_t)archive_entry_size(e) &&
+		    ftruncate(fd, archive_entry_size(e)) < 0)
 			return berth_error_errno(err, "truncate '%s'", path);
 		c->size += (uint64_t)archive_entry_size(e);
-		break;
-	case AE_IFDIR:
-		if (r == 0 && mkdirat(pfd, base, 0700) < 0)
-			return berth_error_errno(err, "mkdir '%s'", path);
-		break;
-	case AE_IFLNK: {
-		const char *t = archive_entry_symlink(e);
-		if (!t)
-			return berth_error_msg(err, EINVAL, "layer entry '%s': symlink without target", path);
-		if (symlinkat(t, pfd, base) < 0)
-			return berth_error_errno(err, "symlink '%s'", path);
-		break;
-	}
-	case AE_IFCHR:
-	case AE_IFBLK:
-	case AE_IFIFO:
-		if (mknodat(pfd, base, type | 0600, archive_entry_rdev(e)) < 0)
-			return berth_error_errno(err, "mknod '%s'", path);
-		break;
-	default:
-		return 0; /* sockets and unknown types are skipped, like docker */
 	}
 	if (type == AE_IFDIR)
 		c->stale = true;
-	return set_meta(c, e, pfd, base, fd, path, err);
+	return set_meta(c, e, pfd, base, fd, path, chmod_needed, err);
 }
 
 static int apply_entry(struct unpack_ctx *c, struct archive *a, struct archive_entry *e,
 		       struct berth_error **err)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = unpack_clean_path(archive_entry_pathname(e), &path, err);
+	int r = img_unpack_clean_path(archive_entry_pathname(e), &path, err);
 	if (r < 0)
 		return r;
 	if (!*path)
@@ -371,7 +388,8 @@ static int read_entries(struct unpack_ctx *c, struct archive *a, struct berth_er
 	int r;
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		if (++count > UNPACK_MAX_ENTRIES)
-			return berth_error_msg(err, E2BIG, "layer has more than %d entries", UNPACK_MAX_ENTRIES);
+			return berth_error_msg(err, E2BIG, "layer has more than %d entries",
+					       UNPACK_MAX_ENTRIES);
 		int k = apply_entry(c, a, e, err);
 		if (k < 0)
 			return k;
@@ -384,7 +402,7 @@ static int read_entries(struct unpack_ctx *c, struct archive *a, struct berth_er
 static int drain(struct unpack_ctx *c, struct berth_error **err)
 {
 	ssize_t n;
-	while ((n = decomp_read(c->dc, c->buf, UNPACK_BUF_SIZE, err)) > 0)
+	while ((n = img_decomp_read(c->dc, c->buf, UNPACK_BUF_SIZE, err)) > 0)
 		;
 	return n < 0 ? (int)n : 0;
 }
@@ -396,15 +414,30 @@ static void ctx_done(struct unpack_ctx *c)
 		free(c->dirs[i].path);
 	free(c->dirs);
 	free(c->buf);
-	decomp_free(c->dc);
+	img_decomp_free(c->dc);
 	berth_error_free(c->read_err);
 }
 
-int unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
-		 void *userdata, struct unpack_result *ret, struct berth_error **err)
+static mode_t current_umask(void)
 {
-	struct unpack_ctx c = { .rootfd = rootfd, .cached_fd = -1, .progress = progress, .userdata = userdata };
-	int r = decomp_new(in_fd, &c.dc, err);
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	unsigned int m;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Umask: %o", &m) == 1)
+			return (mode_t)m & 0777;
+	return 0777; /* unknown: always chmod */
+}
+
+int img_unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
+		     void *userdata, struct unpack_result *ret, struct berth_error **err)
+{
+	struct unpack_ctx c = { .umask = current_umask(),
+				.rootfd = rootfd,
+				.cached_fd = -1,
+				.progress = progress,
+				.userdata = userdata };
+	int r = img_decomp_new(in_fd, &c.dc, err);
 	if (r < 0)
 		return r;
 	c.buf = xmalloc(UNPACK_BUF_SIZE);
@@ -421,9 +454,9 @@ int unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_pro
 		r = apply_dir_times(&c, err);
 	struct unpack_result res = { .size = c.size };
 	if (r >= 0) {
-		decomp_digest(c.dc, res.diff_id);
-		res.compressed = decomp_consumed(c.dc);
-		res.tar_size = decomp_produced(c.dc);
+		img_decomp_digest(c.dc, res.diff_id);
+		res.compressed = img_decomp_consumed(c.dc);
+		res.tar_size = img_decomp_produced(c.dc);
 		if (expected_diff_id && !streq(expected_diff_id, res.diff_id))
 			r = berth_error_msg(err, EBADMSG, "layer diff_id mismatch: expected '%s', got '%s'",
 					    expected_diff_id, res.diff_id);

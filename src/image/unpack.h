@@ -14,7 +14,7 @@ typedef void (*unpack_progress_fn)(uint64_t done, void *userdata);
 
 /* Limits on hostile layers. */
 #define UNPACK_MAX_ENTRIES 1000000
-#define UNPACK_MAX_PATH 4096
+#define UNPACK_MAX_PATH    4096
 
 struct unpack_result {
 	char diff_id[DIGEST_STRING_MAX]; /* sha256 of the uncompressed tar stream */
@@ -33,27 +33,27 @@ struct unpack_result {
  * compressed streams fail with -EBADMSG. On failure the directory holds a
  * partial tree: the caller discards it.
  */
-int unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
-		 void *userdata, struct unpack_result *ret, struct berth_error **err);
+int img_unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
+		     void *userdata, struct unpack_result *ret, struct berth_error **err);
 
 /*
  * Clean an archive path: strip leading "/", "." and empty components; refuse
  * ".." (-EINVAL "path escapes the layer root"). "" means the root itself.
  */
-int unpack_clean_path(const char *raw, char **ret, struct berth_error **err);
+int img_unpack_clean_path(const char *raw, char **ret, struct berth_error **err);
 
 /*
  * Decompressing reader used by unpack and by save (to emit uncompressed
  * layer.tar): detects gzip/zstd/none, hashes the uncompressed output.
  */
 struct decomp;
-int decomp_new(int in_fd, struct decomp **ret, struct berth_error **err);
+int img_decomp_new(int in_fd, struct decomp **ret, struct berth_error **err);
 /* Read up to len uncompressed bytes: count, 0 at end, -errno (-EBADMSG corrupt/truncated). */
-ssize_t decomp_read(struct decomp *d, void *buf, size_t len, struct berth_error **err);
+ssize_t img_decomp_read(struct decomp *d, void *buf, size_t len, struct berth_error **err);
 /* Digest of everything returned so far. */
-void decomp_digest(struct decomp *d, char out[DIGEST_STRING_MAX]);
-uint64_t decomp_consumed(const struct decomp *d);
-uint64_t decomp_produced(const struct decomp *d);
-struct decomp *decomp_free(struct decomp *d);
+void img_decomp_digest(struct decomp *d, char out[DIGEST_STRING_MAX]);
+uint64_t img_decomp_consumed(const struct decomp *d);
+uint64_t img_decomp_produced(const struct decomp *d);
+struct decomp *img_decomp_free(struct decomp *d);
 
 #endif

@@ -9,20 +9,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct manifest m;
 	struct berth_error *err = NULL;
-	if (manifest_parse((const char *)data, size, NULL, &m, &err) == 0) {
+	if (img_manifest_parse((const char *)data, size, NULL, &m, &err) == 0) {
 		if (m.kind == MANIFEST_INDEX) {
 			struct image_platform p;
 			const struct manifest_desc *d = NULL;
 			image_platform_parse(NULL, &p, NULL);
-			(void)manifest_select(&m, &p, &d, NULL);
+			(void)img_manifest_select(&m, &p, &d, NULL);
 			image_platform_done(&p);
 		}
-		manifest_done(&m);
+		img_manifest_done(&m);
 	}
 	err = berth_error_free(err);
 	struct config_info c;
-	if (config_parse((const char *)data, size, &c, &err) == 0)
-		config_info_done(&c);
+	if (img_config_parse((const char *)data, size, &c, &err) == 0)
+		img_config_info_done(&c);
 	berth_error_free(err);
 	return 0;
 }

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import run
-from test_image_store import no_leaks, store, tree  # noqa: F401 (no_leaks: see there)
+from test_image_store import store, tree
 
 
 @pytest.fixture(scope="session")

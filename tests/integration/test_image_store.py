@@ -11,22 +11,9 @@ import tarfile
 
 import pytest
 
-from conftest import TMP_PREFIX, mounts_under, run
+from conftest import run
 
 MTIME = 1767225600
-
-
-@pytest.fixture(scope="session", autouse=True)
-def no_leaks():
-    """Overrides conftest's: these tests create no network namespaces, and the
-    shared check deletes namespaces that engineers running tests in parallel
-    create meanwhile. Mounts are still checked."""
-    yield
-    import tempfile
-    leaked = [mp for mp in mounts_under(tempfile.gettempdir()) if f"/{TMP_PREFIX}" in mp]
-    for mp in leaked:
-        subprocess.run(["umount", "-l", mp], capture_output=True)
-    assert not leaked, f"tests leaked mounts: {leaked}"
 
 
 def store(berth, *args, **kw):
@@ -202,6 +189,11 @@ def test_ls_filters(berth, busybox, layered):
     assert ls("label=org.berth.test=true") == {"busybox:latest", "layered:1"}
     assert ls("label=nope") == set()
     assert ls("dangling=true") == set()
+    assert ls("dangling=false") == {"busybox:latest", "layered:1"}
+    # both images have the same creation time: neither is strictly before/after the other
+    assert ls("before=layered:1") == set() and ls("since=busybox") == set()
+    p = store(berth, "ls", "--filter", "before=nope:1", check=False)
+    assert p.returncode != 0 and "no such image" in p.stderr
 
 
 def test_tag_then_rm_untags_before_deleting(berth, busybox):
@@ -394,3 +386,48 @@ def test_oci_blob_not_matching_its_digest_is_missing(berth, workdir):
 def test_invalid_reference_gives_docker_error(berth):
     p = store(berth, "tag", "x", "Upper/Case", check=False)
     assert p.returncode != 0 and "must be lowercase" in p.stderr
+
+
+def test_docker_archive_with_symlinked_duplicate_layer(berth, workdir, snapshot):
+    layer = tar_bytes([(entry("f"), b"same")])
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [sha(layer)] * 2}}
+    cbytes = json.dumps(config).encode()
+    members = [(entry(sha(cbytes)[7:] + ".json"), cbytes), (entry("a/layer.tar"), layer),
+               (entry("b/layer.tar", tarfile.SYMTYPE, 0o777, "../a/layer.tar"), None),
+               (entry("manifest.json"), json.dumps([{"Config": sha(cbytes)[7:] + ".json", "RepoTags": ["dup:1"],
+                                                     "Layers": ["a/layer.tar", "b/layer.tar"]}]).encode())]
+    arch = os.path.join(workdir, "dup.tar")
+    with open(arch, "wb") as f:
+        f.write(tar_bytes(members))
+    store(berth, "load", "-q", "-i", arch)
+    info = json.loads(store(berth, "inspect", "dup:1").stdout)[0]
+    assert info["Id"] == sha(cbytes) and len(info["RootFS"]["Layers"]) == 2
+    assert open(os.path.join(snapshot("dup:1", "dup"), "f")).read() == "same"
+
+
+def test_symlink_out_of_archive_is_not_followed(berth, workdir):
+    layer = tar_bytes([(entry("f"), b"x")])
+    config = {"rootfs": {"type": "layers", "diff_ids": [sha(layer)]}}
+    cbytes = json.dumps(config).encode()
+    members = [(entry(sha(cbytes)[7:] + ".json"), cbytes),
+               (entry("a/layer.tar", tarfile.SYMTYPE, 0o777, "../../../../etc/passwd"), None),
+               (entry("manifest.json"), json.dumps([{"Config": sha(cbytes)[7:] + ".json", "RepoTags": ["out:1"],
+                                                     "Layers": ["a/layer.tar"]}]).encode())]
+    arch = os.path.join(workdir, "out.tar")
+    with open(arch, "wb") as f:
+        f.write(tar_bytes(members))
+    p = store(berth, "load", "-i", arch, check=False)
+    assert p.returncode != 0 and "not found in archive" in p.stderr
+
+
+def test_commit_empty_layer_with_config(berth, busybox, snapshot):
+    store(berth, "load", "-q", "-i", busybox["docker_archive"])
+    snapshot("busybox", "cfg1")
+    new = store(berth, "commit", "--empty-layer", "-a", "me", "--config", '{"Env":["A=1"],"Cmd":["true"]}',
+                "cfg1", "cfg:1").stdout.strip()
+    info = json.loads(store(berth, "inspect", "cfg:1").stdout)[0]
+    assert info["Id"] == new and info["Author"] == "me"
+    assert info["Config"] == {"Env": ["A=1"], "Cmd": ["true"]}
+    assert len(info["RootFS"]["Layers"]) == 1
+    hist = json.loads(store(berth, "history", "cfg:1").stdout)
+    assert len(hist) == 2 and hist[0]["Size"] == 0

@@ -1,6 +1,7 @@
 /* test-content.c - blob store, metadata db, tags, resolution, remove ref counting. */
 #include "unit.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "common/fs.h"
@@ -12,24 +13,25 @@ static void test_writer_verifies(void **state)
 	struct image_store *s = NULL;
 	assert_int_equal(image_store_open(root, &s, NULL), 0);
 	char dg[DIGEST_STRING_MAX];
-	assert_int_equal(content_write_buffer(s, "hello", 5, NULL, dg, NULL), 0);
+	assert_int_equal(img_content_write_buffer(s, "hello", 5, NULL, dg, NULL), 0);
 	assert_string_equal(dg, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
 	uint64_t size = 0;
-	assert_int_equal(content_has(s, dg, &size), 1);
+	assert_int_equal(img_content_has(s, dg, &size), 1);
 	assert_int_equal(size, 5);
 
 	struct berth_error *err = NULL;
-	assert_int_equal(content_write_buffer(s, "world", 5,
-					      "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
-					      NULL, &err),
+	assert_int_equal(img_content_write_buffer(
+			     s, "world", 5,
+			     "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", NULL,
+			     &err),
 			 -EBADMSG);
 	berth_error_free(err);
 
 	struct content_writer w;
-	assert_int_equal(content_writer_open(s, &w, NULL), 0);
-	assert_int_equal(content_writer_write(&w, "abc", 3, NULL), 0);
-	assert_int_equal(content_writer_commit(&w, NULL, 4, NULL, NULL), -EBADMSG);
-	content_writer_done(&w);
+	assert_int_equal(img_content_writer_open(s, &w, NULL), 0);
+	assert_int_equal(img_content_writer_write(&w, "abc", 3, NULL), 0);
+	assert_int_equal(img_content_writer_commit(&w, NULL, 4, NULL, NULL), -EBADMSG);
+	img_content_writer_done(&w);
 	/* nothing left behind in ingest */
 	char *ingest = xasprintf("%s/content/ingest", root);
 	DIR *d = opendir(ingest);
@@ -40,8 +42,8 @@ static void test_writer_verifies(void **state)
 	closedir(d);
 	assert_int_equal(n, 0);
 	free(ingest);
-	assert_int_equal(content_has(s, "sha256:zz", NULL), 0);
-	assert_int_equal(content_open(s, "sha256:../../etc/passwd", NULL), -EINVAL);
+	assert_int_equal(img_content_has(s, "sha256:zz", NULL), 0);
+	assert_int_equal(img_content_open(s, "sha256:../../etc/passwd", NULL), -EINVAL);
 	image_store_free(s);
 	fs_rm_rf(root, NULL);
 	free(root);
@@ -49,14 +51,14 @@ static void test_writer_verifies(void **state)
 
 static void add_image(struct image_store *s, const char *cfg, const char *tag, char out_id[DIGEST_STRING_MAX])
 {
-	assert_int_equal(content_write_buffer(s, cfg, strlen(cfg), NULL, out_id, NULL), 0);
+	assert_int_equal(img_content_write_buffer(s, cfg, strlen(cfg), NULL, out_id, NULL), 0);
 	struct store_image img = { 0 };
 	snprintf(img.id, sizeof(img.id), "%s", out_id);
 	img.created = 100;
 	sqlite3 *db = NULL;
-	assert_int_equal(store_db_open(s, &db, NULL), 0);
+	assert_int_equal(img_store_db_open(s, &db, NULL), 0);
 	img.manifest_digest = NULL;
-	assert_int_equal(store_image_finish(s, &img, (const char *const[]){ tag, NULL }, NULL, NULL), 0);
+	assert_int_equal(img_store_image_finish(s, &img, (const char *const[]){ tag, NULL }, NULL, NULL), 0);
 	free(img.manifest_digest);
 	free(img.manifest_media_type);
 	sqlite3_close(db);
@@ -92,7 +94,7 @@ static void test_tags_resolve_and_remove(void **state)
 	assert_int_equal(image_remove(s, "b:1", 0, NULL, NULL, &out, NULL), 0);
 	assert_int_equal(json_array_size(out), 2); /* untag + delete */
 	json_decref(out);
-	assert_int_equal(content_has(s, id, NULL), 0);
+	assert_int_equal(img_content_has(s, id, NULL), 0);
 	image_store_free(s);
 	fs_rm_rf(root, NULL);
 	free(root);
@@ -110,7 +112,8 @@ static void test_in_use_refused(void **state)
 	struct image_store *s = NULL;
 	assert_int_equal(image_store_open(root, &s, NULL), 0);
 	char id[DIGEST_STRING_MAX];
-	add_image(s, "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]},\"x\":1}", "docker.io/library/u:latest", id);
+	add_image(s, "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]},\"x\":1}",
+		  "docker.io/library/u:latest", id);
 	struct berth_error *err = NULL;
 	assert_int_equal(image_remove(s, "u", 0, always_in_use, NULL, NULL, &err), -EBUSY);
 	char *m = berth_error_string(err);
@@ -121,8 +124,30 @@ static void test_in_use_refused(void **state)
 	assert_int_equal(image_prune(s, true, 0, NULL, always_in_use, NULL, &out, NULL), 0);
 	assert_int_equal(json_array_size(json_object_get(out, "ImagesDeleted")), 0);
 	json_decref(out);
-	assert_int_equal(content_has(s, id, NULL), 1);
+	assert_int_equal(img_content_has(s, id, NULL), 1);
 	image_store_free(s);
+	fs_rm_rf(root, NULL);
+	free(root);
+}
+
+static void test_stale_leftovers_removed(void **state)
+{
+	char *root = unit_tmpdir();
+	struct image_store *s = NULL;
+	assert_int_equal(image_store_open(root, &s, NULL), 0);
+	image_store_free(s);
+	char *old = xasprintf("%s/content/ingest/old", root);
+	char *fresh = xasprintf("%s/content/ingest/fresh", root);
+	assert_int_equal(fs_write_file_atomic(old, "x", 1, 0600, NULL), 0);
+	assert_int_equal(fs_write_file_atomic(fresh, "y", 1, 0600, NULL), 0);
+	struct timespec ts[2] = { { 1000, 0 }, { 1000, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, old, ts, 0), 0);
+	assert_int_equal(image_store_open(root, &s, NULL), 0);
+	assert_int_equal(access(old, F_OK), -1);
+	assert_int_equal(access(fresh, F_OK), 0);
+	image_store_free(s);
+	free(old);
+	free(fresh);
 	fs_rm_rf(root, NULL);
 	free(root);
 }
@@ -133,6 +158,7 @@ int main(void)
 		cmocka_unit_test(test_writer_verifies),
 		cmocka_unit_test(test_tags_resolve_and_remove),
 		cmocka_unit_test(test_in_use_refused),
+		cmocka_unit_test(test_stale_leftovers_removed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

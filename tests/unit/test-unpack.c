@@ -43,7 +43,8 @@ static void build_tar(const struct ent *ents, size_t n, struct strbuf *out)
 		archive_entry_set_gid(e, 1001);
 		if (ents[i].type == AE_IFLNK)
 			archive_entry_set_symlink(e, ents[i].data_or_target);
-		size_t len = ents[i].type == AE_IFREG && ents[i].data_or_target ? strlen(ents[i].data_or_target) : 0;
+		size_t len =
+		    ents[i].type == AE_IFREG && ents[i].data_or_target ? strlen(ents[i].data_or_target) : 0;
 		archive_entry_set_size(e, (la_int64_t)len);
 		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
 		if (len)
@@ -67,13 +68,13 @@ static int mem_fd(const void *data, size_t len)
 	return fd;
 }
 
-static int unpack_buf(const void *data, size_t len, const char *dir, const char *expect, struct unpack_result *res,
-		      char **ret_msg)
+static int unpack_buf(const void *data, size_t len, const char *dir, const char *expect,
+		      struct unpack_result *res, char **ret_msg)
 {
 	int fd = mem_fd(data, len);
 	int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct berth_error *err = NULL;
-	int r = unpack_layer(fd, root, expect, NULL, NULL, res, &err);
+	int r = img_unpack_layer(fd, root, expect, NULL, NULL, res, &err);
 	if (ret_msg)
 		*ret_msg = err ? berth_error_string(err) : NULL;
 	berth_error_free(err);
@@ -202,8 +203,8 @@ static void test_digest_mismatch_and_corruption(void **state)
 	char *dir = unit_tmpdir();
 	char *msg = NULL;
 	assert_int_equal(unpack_buf(tar.buf, tar.len, dir,
-				    "sha256:0000000000000000000000000000000000000000000000000000000000000000", NULL,
-				    &msg),
+				    "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+				    NULL, &msg),
 			 -EBADMSG);
 	assert_non_null(strstr(msg, "diff_id mismatch"));
 	free(msg);
@@ -252,7 +253,8 @@ static void test_garbage_is_not_a_tar(void **state)
 int main(void)
 {
 	if (geteuid() != 0) {
-		fprintf(stderr, "test-unpack: needs root (chown, whiteout devices, trusted xattrs), skipping\n");
+		fprintf(stderr,
+			"test-unpack: needs root (chown, whiteout devices, trusted xattrs), skipping\n");
 		return 77;
 	}
 	const struct CMUnitTest tests[] = {

@@ -28,7 +28,7 @@ static int layers_of(struct image_store *s, const char *image, json_t **ret_diff
 	if (!json_is_array(diffs))
 		return berth_error_msg(err, EINVAL, "image '%s' has no rootfs.diff_ids", id);
 	_cleanup_db_ sqlite3 *db = NULL;
-	if ((r = store_db_open(s, &db, err)) < 0 || (r = store_image_get(db, id, ret_img, err)) < 0)
+	if ((r = img_store_db_open(s, &db, err)) < 0 || (r = img_store_image_get(db, id, ret_img, err)) < 0)
 		return r;
 	*ret_diffs = json_incref(diffs);
 	return 0;
@@ -38,13 +38,13 @@ static int compose_store(struct image_store *s, const char *txt, const struct st
 			 const char *ref, char **ret_id, struct berth_error **err)
 {
 	char cdg[DIGEST_STRING_MAX];
-	int r = content_write_buffer(s, txt, strlen(txt), NULL, cdg, err);
+	int r = img_content_write_buffer(s, txt, strlen(txt), NULL, cdg, err);
 	if (r < 0)
 		return r;
 	struct store_image img = { 0 };
 	struct config_info ci = { 0 };
 	snprintf(img.id, sizeof(img.id), "%s", cdg);
-	r = config_parse(txt, strlen(txt), &ci, err);
+	r = img_config_parse(txt, strlen(txt), &ci, err);
 	img.created = ci.created;
 	img.n_layers = ci.n_diff_ids;
 	img.layers = xcalloc(img.n_layers + 1, sizeof(*img.layers));
@@ -53,8 +53,8 @@ static int compose_store(struct image_store *s, const char *txt, const struct st
 		snprintf(l->diff_id, sizeof(l->diff_id), "%s", ci.diff_ids[i]);
 		snprintf(l->blob, sizeof(l->blob), "%s", base->layers[i].blob);
 		l->media_type = xstrdup(base->layers[i].media_type ? base->layers[i].media_type
-								   : store_sniff_layer_type(s, l->blob));
-		content_has(s, l->blob, &l->blob_size);
+								   : img_store_sniff_layer_type(s, l->blob));
+		img_content_has(s, l->blob, &l->blob_size);
 	}
 	const char *tags[2] = { NULL, NULL };
 	_cleanup_free_ char *full = NULL;
@@ -65,13 +65,13 @@ static int compose_store(struct image_store *s, const char *txt, const struct st
 			tags[0] = full = image_ref_string(rf);
 	}
 	if (r >= 0)
-		r = store_layers_unpack(s, &img, NULL, NULL, NULL, err);
+		r = img_store_layers_unpack(s, &img, NULL, NULL, NULL, err);
 	if (r >= 0)
-		r = store_image_finish(s, &img, tags, NULL, err);
+		r = img_store_image_finish(s, &img, tags, NULL, err);
 	if (r >= 0 && ret_id)
 		*ret_id = xstrdup(img.id);
-	store_image_done(&img);
-	config_info_done(&ci);
+	img_store_image_done(&img);
+	img_config_info_done(&ci);
 	return r;
 }
 
@@ -87,7 +87,7 @@ int image_compose(struct image_store *s, const char *layers_image, const json_t 
 		r = berth_error_msg(err, EINVAL, "image '%s' has %zu layers but %zu diff_ids", layers_image,
 				    base.n_layers, json_array_size(diffs));
 	if (r < 0) {
-		store_image_done(&base);
+		img_store_image_done(&base);
 		return berth_error_wrap(err, r, "compose image");
 	}
 	_cleanup_json_ json_t *cfg = json_deep_copy(config);
@@ -101,6 +101,6 @@ int image_compose(struct image_store *s, const char *layers_image, const json_t 
 	json_object_set_new(cfg, "rootfs", json_pack("{s:s, s:O}", "type", "layers", "diff_ids", diffs));
 	_cleanup_free_ char *txt = json_dumps(cfg, JSON_COMPACT);
 	r = compose_store(s, txt, &base, ref, ret_id, err);
-	store_image_done(&base);
+	img_store_image_done(&base);
 	return r < 0 ? berth_error_wrap(err, r, "compose image") : 0;
 }

@@ -209,6 +209,11 @@ def test_failing_run_reports_exit_code_and_output_and_tags_nothing(daemon, tmp_p
     ("FROM busybox\nCOPY --from=nostage /x /\n", {}, "nostage"),
     ("FROM no-such-image-here\n", {}, "no-such-image-here"),
     ("FROM scratch\nRUN true\n", {}, "RUN on an empty root filesystem"),
+    ("FROM busybox\nCOPY --chown=nouser f /\n", {"f": "x"}, "no such user 'nouser'"),
+    ("FROM busybox\nCOPY --chmod=u+x f /\n", {"f": "x"}, "invalid chmod parameter 'u+x'"),
+    ("FROM busybox\nRUN --mount=type=secret,id=tok,required cat /run/secrets/tok\n", {},
+     "secret 'tok' is required but was not provided"),
+    ("FROM busybox\nADD http://example.invalid/x /x\n", {}, "remote ADD sources need network access"),
 ])
 def test_bad_input_is_a_clear_error_and_creates_no_image(daemon, tmp_path, dockerfile, files, message):
     t = tag()
@@ -218,6 +223,17 @@ def test_bad_input_is_a_clear_error_and_creates_no_image(daemon, tmp_path, docke
     assert message in p.stderr
     assert image_id(daemon, t) is None
     assert images(daemon) == before
+
+
+def test_post_build_rejects_a_body_that_is_not_a_tar(daemon):
+    before = images(daemon)
+    st, body, _ = daemon.request("POST", "/build?t=garbage", body=b"this is not a tar archive",
+                                 headers={"Content-Type": "application/x-tar"})
+    lines = [json.loads(x) for x in body.decode().splitlines() if x.strip()]
+    assert st == 200 and "context tar" in lines[-1]["error"]
+    st, body, _ = daemon.request("POST", "/build?buildargs=notjson", body=b"")
+    assert st == 400 and b"invalid buildargs" in body
+    assert image_id(daemon, "garbage") is None and images(daemon) == before
 
 
 def test_multistage_target_builds_only_what_is_needed(daemon, tmp_path):

@@ -88,6 +88,7 @@ static void *job_main(void *arg)
 				    .tags = j->tags,
 				    .no_cache = j->no_cache,
 				    .pull = j->pull,
+				    .jobs = 2, /* independent stages in parallel; output order unchanged */
 				    .event = on_event,
 				    .event_userdata = j };
 	_cleanup_free_ char *id = NULL;

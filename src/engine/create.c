@@ -251,6 +251,18 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	if (driver && *driver && !streq(driver, "json-file") && !streq(driver, "none"))
 		return berth_error_msg(err, EINVAL, "logging driver '%s' is not supported (json-file, none)",
 				       driver);
+	size_t si;
+	json_t *so;
+	json_array_foreach (json_object_get(hc, "SecurityOpt"), si, so) {
+		const char *s = json_string_value(so);
+		if (!streq(s, "no-new-privileges") && !streq(s, "no-new-privileges:true") &&
+		    !streq(s, "no-new-privileges=true") && !streq(s, "seccomp=unconfined") &&
+		    !streq(s, "seccomp:unconfined"))
+			return berth_error_msg(err, EINVAL,
+					       "invalid --security-opt '%s': supported are "
+					       "no-new-privileges and seccomp=unconfined",
+					       s);
+	}
 	const char *ms = json_string_value(json_object_get(json_object_get(lc, "Config"), "max-size"));
 	int64_t bytes;
 	if (ms && parse_bytes(ms, &bytes) < 0)

@@ -121,6 +121,9 @@ int spec_exec_process(struct engine *e, struct container *c, const json_t *exec_
 int spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint32_t *gid,
 		      struct berth_error **err);
 
+/* seccomp.c: the default profile (OCI linux.seccomp) for a container with these capabilities. */
+json_t *seccomp_default_profile(const json_t *caps);
+
 /* lifecycle.c */
 int monitor_start(struct engine *e, struct berth_error **err);
 void monitor_stop(struct engine *e);

@@ -253,6 +253,18 @@ static bool no_new_privs(const json_t *hc)
 	return false;
 }
 
+static bool seccomp_unconfined(const json_t *hc)
+{
+	size_t i;
+	json_t *el;
+	json_array_foreach (json_object_get(hc, "SecurityOpt"), i, el) {
+		const char *s = json_string_value(el);
+		if (s && (streq(s, "seccomp=unconfined") || streq(s, "seccomp:unconfined")))
+			return true;
+	}
+	return false;
+}
+
 static json_t *process_of(const json_t *cfg, const json_t *hc, const json_t *args, const json_t *extra_env,
 			  bool tty, const char *cwd, uint32_t uid, uint32_t gid)
 {
@@ -422,6 +434,10 @@ int spec_write(struct engine *e, struct container *c, const char *rootfs, const 
 				   resources_of(hc, privileged), "cgroupsPath", "");
 	_cleanup_free_ char *cg = xasprintf("/berth/%s", c->id);
 	json_object_set_new(linux_, "cgroupsPath", json_string(cg));
+	if (!privileged && !seccomp_unconfined(hc)) {
+		_cleanup_json_ json_t *caps = capabilities(hc);
+		json_object_set_new(linux_, "seccomp", seccomp_default_profile(caps));
+	}
 	if (!privileged) {
 		json_object_set_new(linux_, "maskedPaths", strv_json(masked_paths, ARRAY_SIZE(masked_paths)));
 		json_object_set_new(linux_, "readonlyPaths",

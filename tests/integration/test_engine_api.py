@@ -210,6 +210,18 @@ def test_default_capabilities_exclude_sys_admin(daemon):
     assert int(p.stdout.split()[1], 16) == 0
 
 
+def test_default_seccomp_profile_blocks_namespaces_and_mount(daemon):
+    p = daemon.docker("run", "--rm", "busybox", "sh", "-c",
+                      "grep Seccomp: /proc/self/status; unshare -U true || echo unshare-denied")
+    assert p.stdout.split("\n")[0].split() == ["Seccomp:", "2"]
+    assert "unshare-denied" in p.stdout
+    p = daemon.docker("run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "grep", "Seccomp:",
+                      "/proc/self/status")
+    assert p.stdout.split() == ["Seccomp:", "0"]
+    p = daemon.docker("run", "--rm", "--security-opt", "apparmor=x", "busybox", "true", check=False)
+    assert p.returncode == 125 and "security-opt" in p.stderr
+
+
 def test_bind_mount_and_named_volume(daemon, workdir):
     with open(os.path.join(workdir, "in.txt"), "w") as f:
         f.write("from host\n")

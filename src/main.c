@@ -6,10 +6,10 @@
  */
 #include <libgen.h>
 
+#include "build/build.h"
 #include "api/api.h"
 #include "cli/cli.h"
 #include "cli/cli-build.h"
-#include "build/build.h"
 #include "common/log.h"
 #include "shim/shim.h"
 #include "runtime/runtime.h"
@@ -32,6 +32,9 @@ static const struct command commands[] = {
 	{ "help", cmd_help, "Show help for berth" },
 	{ "runtime", cmd_runtime, "OCI runtime with runc's command line (also as berth-runtime)" },
 	{ "image-store", image_store_main, NULL },
+	{ "net-tool", net_tool_main, NULL },
+	{ "registry", registry_main, "Run an OCI distribution registry (serve, gc)" },
+	{ "build-tool", build_tool_main, NULL },
 	{ "daemon", api_daemon_main, "Run the berth engine (Docker Engine API on a unix socket)" },
 	{ "shim", shim_main, NULL },
 	{ "run", cli_run, "Create and run a new container from an image" },
@@ -56,11 +59,8 @@ static const struct command commands[] = {
 	{ "tag", cli_tag, "Tag an image" },
 	{ "info", cli_info, "Display system-wide information" },
 	{ "events", cli_events, "Get real time events from the daemon" },
-	{ "net-tool", net_tool_main, NULL },
-	{ "registry", registry_main, "Run an OCI distribution registry (serve, gc)" },
 	{ "build", cli_build, "Build an image from a Dockerfile" },
 	{ "builder", cli_builder, "Manage builds (prune the build cache)" },
-	{ "build-tool", build_tool_main, NULL },
 };
 
 static const struct command *find_command(const char *name)

@@ -78,7 +78,13 @@ int proc_spawn(const struct proc_spawn_opts *opts, pid_t *ret_pid, int *ret_pidf
 	 * onto a number another still needs cannot clobber it.
 	 */
 	size_t n = 3 + opts->n_extra_fds;
-	int base = (int)(n + 16);
+	/* Park above every source fd too, or parking one could clobber another. */
+	int base = (int)n;
+	for (size_t i = 0; i < n; i++) {
+		int src = i < 3 ? opts->stdio[i] : opts->extra_fds[i - 3];
+		if (src >= base)
+			base = src + 1;
+	}
 	_cleanup_close_ int devnull = -1;
 	for (size_t i = 0; i < n; i++) {
 		int src = i < 3 ? opts->stdio[i] : opts->extra_fds[i - 3];

@@ -124,7 +124,7 @@ void store_event(struct engine *e, const char *type, const char *action, const c
 	sqlite3_finalize(st);
 	if (++e->event_seq % 1000 == 0) {
 		_cleanup_free_ char *trim = xasprintf(
-			"DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - %d;", STORE_MAX_EVENTS);
+		    "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - %d;", STORE_MAX_EVENTS);
 		sqlite3_exec(e->db, trim, NULL, NULL, NULL);
 	}
 	pthread_cond_broadcast(&e->cond);

@@ -115,6 +115,35 @@ static void test_cwd_and_env(void **state)
 	assert_string_equal(out.buf, "/tmp\nbar\n");
 }
 
+/* Source fds inside the range used to park fds must survive (engine's shim bug). */
+static void test_high_source_fds_are_not_clobbered(void **state)
+{
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	/* Move the write end to where a naive park range (n + 16) would put slot 0. */
+	int hi = fcntl(p[1], F_DUPFD_CLOEXEC, 3 + 7 + 16);
+	assert_true(hi >= 26);
+	close(p[1]);
+	int extra[7];
+	for (int i = 0; i < 7; i++)
+		extra[i] = i == 6 ? hi : STDERR_FILENO;
+	const char *argv[] = { "/bin/sh", "-c", "echo ok >&9", NULL };
+	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	o.extra_fds = extra;
+	o.n_extra_fds = 7;
+	pid_t pid;
+	int status;
+	assert_int_equal(proc_spawn(&o, &pid, NULL, NULL), 0);
+	close(hi);
+	assert_int_equal(proc_wait(pid, -1, -1, &status, NULL), 0);
+	assert_int_equal(proc_exit_code(status), 0);
+	char buf[8] = { 0 };
+	assert_int_equal(read(p[0], buf, sizeof(buf) - 1), 3);
+	assert_string_equal(buf, "ok\n");
+	close(p[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -124,6 +153,7 @@ int main(void)
 		cmocka_unit_test(test_extra_fds_and_closing),
 		cmocka_unit_test(test_wait_timeout_and_signal),
 		cmocka_unit_test(test_cwd_and_env),
+		cmocka_unit_test(test_high_source_fds_are_not_clobbered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "build/ignore.h"
 #include "cli/cli-build.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -24,18 +25,40 @@ struct build_opts {
 	bool no_cache, pull, quiet;
 };
 
-static int tar_add(struct archive *a, struct archive *disk, const char *dir, const char *name_in_tar)
+/* .dockerignore applied before sending, exactly as the daemon will (it applies it again). */
+struct ctx_filter {
+	struct ignore *ig;
+	char *keep[3]; /* never excluded: the Dockerfile and the ignore files */
+};
+
+static bool excluded(const struct ctx_filter *f, const char *rel, bool is_dir)
 {
-	(void)dir;
+	if (!f->ig || !ignore_matches(f->ig, rel))
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(f->keep); i++)
+		if (f->keep[i] && (streq(f->keep[i], rel) ||
+				   (is_dir && startswith(f->keep[i], rel) && f->keep[i][strlen(rel)] == '/')))
+			return false;
+	/* with `!` exceptions something below an excluded directory may come back */
+	return !is_dir || !ignore_has_exceptions(f->ig);
+}
+
+static int tar_add(struct archive *a, struct archive *disk, const char *dir, const struct ctx_filter *f)
+{
 	struct archive_entry *e;
 	int rc;
 	while ((rc = archive_read_next_header2(disk, (e = archive_entry_new()))) == ARCHIVE_OK) {
-		archive_read_disk_descend(disk);
 		const char *p = archive_entry_pathname(e);
 		/* paths are "dir/x": strip the directory prefix */
 		const char *rel = p + strlen(dir);
 		while (*rel == '/')
 			rel++;
+		bool is_dir = archive_entry_filetype(e) == AE_IFDIR;
+		if (*rel && excluded(f, rel, is_dir)) {
+			archive_entry_free(e);
+			continue;
+		}
+		archive_read_disk_descend(disk);
 		if (!*rel) {
 			archive_entry_free(e);
 			continue;
@@ -60,23 +83,49 @@ static int tar_add(struct archive *a, struct archive *disk, const char *dir, con
 		archive_entry_free(e);
 	}
 	archive_entry_free(e);
-	(void)name_in_tar;
 	return rc == ARCHIVE_EOF ? 0 : -1;
 }
 
+/* The daemon's choice: "<dockerfile>.dockerignore" when it exists in the context, else ".dockerignore". */
+static void filter_open(const char *dir, const char *dockerfile, struct ctx_filter *f)
+{
+	const char *df = dockerfile ? dockerfile : "Dockerfile";
+	f->keep[0] = xstrdup(df);
+	f->keep[1] = xasprintf("%s.dockerignore", df);
+	f->keep[2] = xstrdup(".dockerignore");
+	struct strbuf text = STRBUF_INIT;
+	_cleanup_free_ char *specific = xasprintf("%s/%s", dir, f->keep[1]);
+	_cleanup_free_ char *generic = xasprintf("%s/.dockerignore", dir);
+	if (fs_read_file_at(AT_FDCWD, specific, 4u << 20, &text, NULL) >= 0 ||
+	    fs_read_file_at(AT_FDCWD, generic, 4u << 20, &text, NULL) >= 0)
+		(void)ignore_parse(text.buf, text.len, &f->ig, NULL); /* the daemon reports bad patterns */
+	strbuf_release(&text);
+}
+
+static void filter_done(struct ctx_filter *f)
+{
+	ignore_free(f->ig);
+	for (size_t i = 0; i < ARRAY_SIZE(f->keep); i++)
+		free(f->keep[i]);
+}
+
 /* The context directory as a tar in a memfd; an outside Dockerfile is added as `extra_name`. */
-static int context_tar(const char *dir, const char *extra_name, const char *extra, size_t extra_len)
+static int context_tar(const char *dir, const char *dockerfile, const char *extra_name, const char *extra,
+		       size_t extra_len)
 {
 	int fd = memfd_create("berth-build-context", MFD_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	struct ctx_filter f = { 0 };
+	filter_open(dir, dockerfile, &f);
 	struct archive *a = archive_write_new(), *disk = archive_read_disk_new();
 	archive_write_set_format_pax_restricted(a);
 	archive_read_disk_set_behavior(disk, 0);
 	archive_read_disk_set_symlink_physical(disk);
 	int r = archive_write_open_fd(a, fd) == ARCHIVE_OK && archive_read_disk_open(disk, dir) == ARCHIVE_OK
-		    ? tar_add(a, disk, dir, NULL)
+		    ? tar_add(a, disk, dir, &f)
 		    : -1;
+	filter_done(&f);
 	if (r == 0 && extra_name) {
 		struct archive_entry *e = archive_entry_new();
 		archive_entry_set_pathname(e, extra_name);
@@ -325,7 +374,7 @@ static int do_build(struct build_opts *o, const char *ctxdir)
 	if (from_stdin && o->file)
 		name = xstrdup(o->file);
 	_cleanup_close_ int fd =
-	    from_stdin ? stdin_tar() : context_tar(ctxdir, extra ? name : NULL, text.buf, text.len);
+	    from_stdin ? stdin_tar() : context_tar(ctxdir, name, extra ? name : NULL, text.buf, text.len);
 	if (fd < 0) {
 		fprintf(stderr, "berth build: unable to prepare context '%s'\n", ctxdir);
 		return 1;

@@ -4,6 +4,7 @@
  * then the container's upper dir committed as the new state.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -58,6 +59,25 @@ static int cache_dir(struct run_job *j, const struct df_mount *m, char **ret, st
 	return 0;
 }
 
+/* The host path of src inside root, symlinks resolved within root (never out of it). */
+static int resolve_in(const char *root, const char *src, char **ret, struct berth_error **err)
+{
+	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return berth_error_errno(err, "open '%s'", root);
+	_cleanup_close_ int fd = fs_open_in_root(rootfd, src, O_PATH, 0, FS_RESOLVE_DEFAULT, NULL);
+	if (fd < 0)
+		return berth_error_msg(err, ENOENT, "RUN --mount=type=bind: source '%s' not found", src);
+	_cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
+	char buf[PATH_MAX];
+	ssize_t n = readlink(proc, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return berth_error_errno(err, "resolve bind source '%s'", src);
+	buf[n] = '\0';
+	*ret = xstrdup(buf);
+	return 0;
+}
+
 static int bind_source(struct run_job *j, const struct df_mount *m, const char *state, char **ret,
 		       struct berth_error **err)
 {
@@ -72,19 +92,11 @@ static int bind_source(struct run_job *j, const struct df_mount *m, const char *
 			return r;
 		j->snapshots = xrealloc(j->snapshots, (j->n_snapshots + 1) * sizeof(*j->snapshots));
 		j->snapshots[j->n_snapshots++] = id;
-		*ret = xasprintf("%s/%s", sn->rootfs, src);
-	} else {
-		if (!j->b->ctx)
-			return berth_error_msg(err, EINVAL, "RUN --mount=type=bind: no build context");
-		*ret = xasprintf("%s/%s", j->b->ctx->root, src);
+		return resolve_in(sn->rootfs, src, ret, err);
 	}
-	if (access(*ret, F_OK) < 0) {
-		r = berth_error_msg(err, ENOENT, "RUN --mount=type=bind: source '%s' not found", src);
-		free(*ret);
-		*ret = NULL;
-		return r;
-	}
-	return 0;
+	if (!j->b->ctx)
+		return berth_error_msg(err, EINVAL, "RUN --mount=type=bind: no build context");
+	return resolve_in(j->b->ctx->root, src, ret, err);
 }
 
 static int add_mount(struct run_job *j, const struct df_mount *m, const char *state, struct berth_error **err)

@@ -214,6 +214,7 @@ def test_failing_run_reports_exit_code_and_output_and_tags_nothing(daemon, tmp_p
     ("FROM busybox\nRUN --mount=type=secret,id=tok,required cat /run/secrets/tok\n", {},
      "secret 'tok' is required but was not provided"),
     ("FROM busybox\nADD http://example.invalid/x /x\n", {}, "remote ADD sources need network access"),
+    ("FROM busybox\nRUN --mount=type=bind,source=nothere,target=/m true\n", {}, "source 'nothere' not found"),
 ])
 def test_bad_input_is_a_clear_error_and_creates_no_image(daemon, tmp_path, dockerfile, files, message):
     t = tag()
@@ -326,6 +327,19 @@ RUN --mount=type=tmpfs,target=/scratch touch /scratch/t && grep -q ' /scratch tm
     assert lines[1:4] == ["from-stage", "context-file", "ok"]
     # /mnt exists in busybox; the other mount points are not left in the image
     assert sh(daemon, t, "ls -d /cache /scratch /ctx.txt 2>/dev/null | wc -l").strip() == "0"
+
+
+def test_bind_mount_symlinks_resolve_inside_the_context(daemon, tmp_path):
+    ctx = context(tmp_path, "FROM busybox\nRUN --mount=type=bind,source=evil,target=/m ls /m > /listing\n",
+                  {"inside/ok.txt": "x"})
+    os.symlink("/etc", os.path.join(ctx, "evil"))  # absolute: means the context's /etc, which is not there
+    t = tag()
+    p = build(daemon, ctx, "-t", t, check=False)
+    assert p.returncode == 1 and "source 'evil' not found" in p.stderr
+    os.remove(os.path.join(ctx, "evil"))
+    os.symlink("/inside", os.path.join(ctx, "evil"))
+    build(daemon, ctx, "-t", t)
+    assert sh(daemon, t, "cat /listing") == "ok.txt\n"
 
 
 def test_run_network_is_none_unless_host(daemon, tmp_path):

@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "cli/cli.h"
 #include "cli/network.h"
+#include "cli/cli-build.h"
 #include "common/log.h"
 #include "shim/shim.h"
 #include "runtime/runtime.h"
@@ -61,6 +62,8 @@ static const struct command commands[] = {
 	{ "events", cli_events, "Get real time events from the daemon" },
 	{ "network", cli_network, "Manage networks" },
 	{ "port", cli_port, "List port mappings or a specific mapping for the container" },
+	{ "build", cli_build, "Build an image from a Dockerfile" },
+	{ "builder", cli_builder, "Manage builds (prune the build cache)" },
 };
 
 static const struct command *find_command(const char *name)

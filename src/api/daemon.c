@@ -128,7 +128,8 @@ static void fill_defaults(struct daemon_opts *o)
 
 static size_t body_limit(const char *method, const char *path, void *userdata)
 {
-	if (streq(method, "POST") && (streq(path, "/images/create") || streq(path, "/images/load")))
+	if (streq(method, "POST") &&
+	    (streq(path, "/images/create") || streq(path, "/images/load") || streq(path, "/build")))
 		return API_MAX_UPLOAD;
 	return 0;
 }

@@ -291,7 +291,10 @@ static void save(struct api_call *c, const char *const *names)
 		http_respond_error(c->req, 500, "buffer archive: %s", strerror(errno));
 		return;
 	}
-	int r = image_save(c->api->images, names, IMAGE_ARCHIVE_DOCKER, fd, &err);
+	/* berth extension: ?format=oci writes an OCI image layout (berth build --output type=oci) */
+	const char *fmt = http_request_query(c->req, "format");
+	enum image_archive_format af = fmt && streq(fmt, "oci") ? IMAGE_ARCHIVE_OCI : IMAGE_ARCHIVE_DOCKER;
+	int r = image_save(c->api->images, names, af, fd, &err);
 	if (r < 0 || lseek(fd, 0, SEEK_SET) < 0) {
 		close(fd);
 		api_error(c->req, r < 0 ? r : -EIO, err);

@@ -119,6 +119,8 @@ static const struct api_route routes[] = {
 	{ "DELETE", "/networks/{}", api_network_remove },
 	{ "POST", "/networks/{}/connect", api_network_connect },
 	{ "POST", "/networks/{}/disconnect", api_network_disconnect },
+	{ "POST", "/build", api_build },
+	{ "POST", "/build/prune", api_build_prune },
 	{ "GET", "/images/json", api_images_list },
 	{ "POST", "/images/create", api_images_create },
 	{ "POST", "/images/load", api_images_load },

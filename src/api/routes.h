@@ -68,6 +68,9 @@ void api_image_get(struct api_call *c);
 void api_images_get(struct api_call *c);
 void api_images_load(struct api_call *c);
 
+void api_build(struct api_call *c);
+void api_build_prune(struct api_call *c);
+
 void api_volumes_list(struct api_call *c);
 void api_volume_create(struct api_call *c);
 void api_volume_inspect(struct api_call *c);

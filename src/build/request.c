@@ -83,7 +83,8 @@ int build_image(const struct build_request *req, const struct build_backend *be,
 	struct build_exec_opts eo = { .no_cache = req->no_cache,
 				      .tags = req->tags,
 				      .event = req->event,
-				      .event_userdata = req->event_userdata };
+				      .event_userdata = req->event_userdata,
+				      .jobs = req->jobs };
 	_cleanup_free_ char *id = NULL;
 	if ((r = build_execute(plan, req->ctx, be, &eo, &id, err)) < 0)
 		return r;

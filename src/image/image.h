@@ -453,6 +453,16 @@ int image_commit(struct image_store *s, const char *id, const struct image_commi
 		 struct berth_error **err);
 
 /*
+ * A new image whose config is `config` (a whole image config: architecture,
+ * os, config, history, ...; "rootfs" is replaced, "created" set to now when
+ * absent) and whose layers are those of `layers_image` (any name; NULL: no
+ * layers). Tags `ref` when non-NULL. The builder's final commit. *ret_id
+ * (may be NULL): image ID, caller frees.
+ */
+int image_compose(struct image_store *s, const char *layers_image, const json_t *config, const char *ref,
+		  char **ret_id, struct berth_error **err);
+
+/*
  * `docker export`: write the merged tree of snapshot `id` as an uncompressed
  * tar to out_fd (mounting it if needed). out_fd is not closed.
  */

@@ -1,0 +1,229 @@
+/*
+ * build.c - POST /build (docker's classic builder API) and POST /build/prune.
+ *
+ * The context tar arrives as the request body; it is unpacked with
+ * build_context_open_tar() and built by build_image() over the real backend
+ * (buildexec/) in a thread whose progress events are streamed to the client
+ * as they come, one JSON object per line: {"stream": "Step 1/5 : ..."},
+ * {"aux": {"ID": "sha256:..."}}, {"errorDetail": {...}, "error": ...}.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "api/routes.h"
+#include "build/context.h"
+#include "build/executor.h"
+#include "buildexec/buildexec.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "image/image.h"
+
+struct build_job {
+	struct api *api;
+	int ctx_fd, out_fd, in_fd;
+	char *dockerfile, *target, *platform, *network;
+	char **tags, **args, **labels;
+	bool no_cache, pull, quiet;
+	bool error_sent;
+	pthread_t th;
+	bool started;
+};
+
+static void job_free(struct build_job *j)
+{
+	safe_close(j->ctx_fd);
+	safe_close(j->out_fd);
+	safe_close(j->in_fd);
+	free(j->dockerfile);
+	free(j->target);
+	free(j->platform);
+	free(j->network);
+	strv_free(j->tags);
+	strv_free(j->args);
+	strv_free(j->labels);
+	free(j);
+}
+
+static void send_line(struct build_job *j, enum build_event ev, const char *text)
+{
+	_cleanup_free_ char *line = build_event_json(ev, text);
+	(void)fs_write_all(j->out_fd, line, strlen(line));
+}
+
+static void on_event(void *ud, enum build_event ev, const char *text)
+{
+	struct build_job *j = ud;
+	if (ev == BUILD_EVENT_ERROR)
+		j->error_sent = true;
+	if (j->quiet && ev == BUILD_EVENT_STREAM)
+		return;
+	send_line(j, ev, text);
+}
+
+static void *job_main(void *arg)
+{
+	struct build_job *j = arg;
+	_cleanup_error_ struct berth_error *err = NULL;
+	struct build_context *ctx = NULL;
+	_cleanup_free_ char *tmp = xasprintf("%s/builder/tmp", j->api->root);
+	int r = fs_mkdir_p(tmp, 0700, &err);
+	if (r >= 0)
+		r = build_context_open_tar(j->ctx_fd, tmp, j->dockerfile, &ctx, &err);
+	struct buildexec bx = { .engine = j->api->engine,
+				.images = j->api->images,
+				.root = j->api->root,
+				.network = j->network,
+				.no_cache = j->no_cache,
+				.ctx = ctx };
+	struct build_backend be;
+	buildexec_backend(&bx, &be);
+	struct build_request rq = { .ctx = ctx,
+				    .dockerfile = j->dockerfile,
+				    .build_args = j->args,
+				    .target = j->target,
+				    .platform = j->platform,
+				    .labels = j->labels,
+				    .tags = j->tags,
+				    .no_cache = j->no_cache,
+				    .pull = j->pull,
+				    .jobs = 2, /* independent stages in parallel; output order unchanged */
+				    .event = on_event,
+				    .event_userdata = j };
+	_cleanup_free_ char *id = NULL;
+	if (r >= 0)
+		r = build_image(&rq, &be, &id, &err);
+	if (r < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		/* build_image reports most errors as events itself */
+		if (!j->error_sent)
+			send_line(j, BUILD_EVENT_ERROR, m);
+	} else if (j->quiet) {
+		_cleanup_free_ char *l = xasprintf("%s\n", id);
+		send_line(j, BUILD_EVENT_STREAM, l);
+	}
+	build_context_free(ctx);
+	j->out_fd = safe_close(j->out_fd);
+	return NULL;
+}
+
+static int job_read(void *ctx, struct strbuf *out)
+{
+	struct build_job *j = ctx;
+	char buf[16384];
+	ssize_t n;
+	do
+		n = read(j->in_fd, buf, sizeof(buf));
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n < 0 ? -EIO : 1;
+	strbuf_add(out, buf, (size_t)n);
+	return 0;
+}
+
+static void job_done(void *ctx)
+{
+	struct build_job *j = ctx;
+	/* a client that went away: the build finishes, its writes fail with EPIPE */
+	j->in_fd = safe_close(j->in_fd);
+	if (j->started)
+		pthread_join(j->th, NULL);
+	job_free(j);
+}
+
+/* {"K":"V",...} query value -> "K=V" vector (null values dropped, like docker without an env fallback). */
+static int kv_param(struct api_call *c, const char *key, char ***ret)
+{
+	const char *v = http_request_query(c->req, key);
+	*ret = NULL;
+	if (!v || !*v)
+		return 0;
+	json_error_t je;
+	_cleanup_json_ json_t *o = json_loads(v, 0, &je);
+	if (!json_is_object(o)) {
+		http_respond_error(c->req, 400, "invalid %s: expected a JSON object", key);
+		return -EINVAL;
+	}
+	size_t n = 0;
+	char **out = xcalloc(json_object_size(o) + 1, sizeof(char *));
+	const char *k;
+	json_t *val;
+	json_object_foreach (o, k, val)
+		if (json_is_string(val))
+			out[n++] = xasprintf("%s=%s", k, json_string_value(val));
+	*ret = out;
+	return 0;
+}
+
+static char *str_param(struct api_call *c, const char *key)
+{
+	const char *v = http_request_query(c->req, key);
+	return v && *v ? xstrdup(v) : NULL;
+}
+
+static int job_params(struct api_call *c, struct build_job *j)
+{
+	const char *t = http_request_query(c->req, "t");
+	j->tags = xcalloc(2, sizeof(char *));
+	if (t && *t)
+		j->tags[0] = xstrdup(t);
+	j->dockerfile = str_param(c, "dockerfile");
+	if (!j->dockerfile)
+		j->dockerfile = xstrdup("Dockerfile");
+	j->target = str_param(c, "target");
+	j->platform = str_param(c, "platform");
+	const char *net = http_request_query(c->req, "networkmode");
+	if (net && *net && !streq(net, "default") && !streq(net, "none") && !streq(net, "host")) {
+		http_respond_error(c->req, 400,
+				   "network mode '%s' is not supported by the builder (none, host)", net);
+		return -EINVAL;
+	}
+	j->network = net && streq(net, "host") ? xstrdup("host") : NULL;
+	j->no_cache = http_query_bool(c->req, "nocache", false);
+	j->pull = http_query_bool(c->req, "pull", false);
+	j->quiet = http_query_bool(c->req, "q", false);
+	int r = kv_param(c, "buildargs", &j->args);
+	return r < 0 ? r : kv_param(c, "labels", &j->labels);
+}
+
+void api_build(struct api_call *c)
+{
+	struct build_job *j = xcalloc(1, sizeof(*j));
+	j->api = c->api;
+	j->ctx_fd = j->out_fd = j->in_fd = -1;
+	if (job_params(c, j) < 0) {
+		job_free(j);
+		return;
+	}
+	size_t len;
+	const char *body = http_request_body(c->req, &len);
+	int p[2];
+	j->ctx_fd = memfd_create("berth-build-context", MFD_CLOEXEC);
+	if (j->ctx_fd < 0 || fs_write_all(j->ctx_fd, body, len) < 0 || lseek(j->ctx_fd, 0, SEEK_SET) < 0 ||
+	    pipe2(p, O_CLOEXEC) < 0) {
+		http_respond_error(c->req, 500, "buffer build context: %s", strerror(errno));
+		job_free(j);
+		return;
+	}
+	j->in_fd = p[0];
+	j->out_fd = p[1];
+	if (pthread_create(&j->th, NULL, job_main, j) != 0) {
+		http_respond_error(c->req, 500, "start build: %s", strerror(errno));
+		job_free(j);
+		return;
+	}
+	j->started = true;
+	http_respond_stream(c->req, 200, "application/json", job_read, job_done, j);
+}
+
+void api_build_prune(struct api_call *c)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	json_t *out = NULL;
+	int r = buildexec_prune(c->api->images, c->api->root, &out, &err);
+	if (r < 0)
+		api_error(c->req, r, err);
+	else
+		http_respond_json(c->req, 200, out);
+}

@@ -1,0 +1,49 @@
+/*
+ * buildexec.h - the builder's real backend: struct build_backend_ops
+ * (build/executor.h) over the engine (RUN steps run as engine containers)
+ * and the image library (states are images; every filesystem step is an
+ * overlay snapshot of its parent committed as an intermediate image, like
+ * docker's classic builder).
+ *
+ * Layering: common <- image, build <- engine <- buildexec <- api, cli.
+ * build/ never includes engine or image headers; this module glues them.
+ *
+ * States are image IDs ("sha256:...") or "scratch" (the empty rootfs).
+ * The build cache is a small SQLite table <root>/builder/cache.db mapping
+ * a step's plan key (or a final commit's key) to an image ID; it survives
+ * daemon restarts. An entry whose image was removed is a miss. RUN
+ * --mount=type=cache directories live under <root>/builder/mounts/.
+ *
+ * Thread safety: one struct buildexec serves one build; several builds may
+ * run at once on the same root (the cache table is one SQLite transaction
+ * per change).
+ */
+#ifndef BERTH_BUILDEXEC_BUILDEXEC_H
+#define BERTH_BUILDEXEC_BUILDEXEC_H
+
+#include <jansson.h>
+
+#include "build/executor.h"
+#include "engine/engine.h"
+#include "image/image.h"
+
+struct buildexec {
+	struct engine *engine;      /* borrowed */
+	struct image_store *images; /* borrowed */
+	const char *root;           /* the daemon's root (borrowed) */
+	const char *network;        /* RUN's network when the step says "default": "none" (NULL) or "host" */
+	bool no_cache;              /* final commits are not looked up either */
+	struct build_context *ctx;  /* for RUN --mount=type=bind without from= (may be NULL) */
+};
+
+/* The backend vtable over b (b must outlive the build). */
+void buildexec_backend(struct buildexec *b, struct build_backend *ret);
+
+/*
+ * `docker builder prune`: forget every cache entry, remove the intermediate
+ * images nothing else uses (tagged and in-use images stay) and the cache
+ * mount directories. *ret (may be NULL): {"CachesDeleted": [...], "SpaceReclaimed": 0}.
+ */
+int buildexec_prune(struct image_store *images, const char *root, json_t **ret, struct berth_error **err);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * internal.h - private to buildexec/: helpers shared by the backend's files.
+ */
+#ifndef BERTH_BUILDEXEC_INTERNAL_H
+#define BERTH_BUILDEXEC_INTERNAL_H
+
+#include "buildexec/buildexec.h"
+
+#define BX_SCRATCH      "scratch"
+/* history comment of intermediate images (dropped from the final image's history) */
+#define BX_INTERMEDIATE "berth build step"
+
+/* A snapshot of `state` for one step, mounted; *ret_id its snapshot id (caller frees). */
+int bx_snapshot(struct buildexec *b, const char *state, char **ret_id, struct image_snapshot **ret,
+		struct berth_error **err);
+/* Commit snapshot id as a new state and remove the snapshot (also on failure). */
+int bx_commit_snapshot(struct buildexec *b, const char *id, const char *created_by, char **ret_state,
+		       struct berth_error **err);
+
+/* cache.c */
+int bx_cache_get(struct buildexec *b, const char *key, char **ret_image, struct berth_error **err);
+int bx_cache_put(struct buildexec *b, const char *key, const char *image, struct berth_error **err);
+
+/* run.c */
+int bx_run(void *be, const char *state, const struct plan_run *run, const char *const *mount_states,
+	   build_output_fn out, void *out_ud, char **ret_state, struct berth_error **err);
+
+/* copy.c */
+int bx_copy(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
+	    struct berth_error **err);
+int bx_mkdir(void *be, const char *state, const char *path, char **ret_state, struct berth_error **err);
+
+#endif

@@ -1,0 +1,408 @@
+/*
+ * run.c - RUN: a container of the engine on the step's state (network none
+ * unless the step or the build says host), its output streamed line by line,
+ * then the container's upper dir committed as the new state.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "build/context.h"
+#include "buildexec/internal.h"
+#include "common/digest.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/util.h"
+
+#define TAIL_LINES 10
+
+struct run_job {
+	struct buildexec *b;
+	json_t *binds, *tmpfs;
+	char **snapshots; /* bind-mounted stage snapshots to remove */
+	size_t n_snapshots;
+	char *pipes; /* host dir of a #! heredoc script */
+};
+
+static void job_done(struct run_job *j)
+{
+	for (size_t i = 0; i < j->n_snapshots; i++) {
+		(void)image_snapshot_remove(j->b->images, j->snapshots[i], NULL);
+		free(j->snapshots[i]);
+	}
+	free(j->snapshots);
+	if (j->pipes) {
+		(void)fs_rm_rf(j->pipes, NULL);
+		free(j->pipes);
+	}
+	json_decref(j->binds);
+	json_decref(j->tmpfs);
+}
+
+static int cache_dir(struct run_job *j, const struct df_mount *m, char **ret, struct berth_error **err)
+{
+	char dg[DIGEST_STRING_MAX];
+	const char *id = m->id ? m->id : m->target;
+	digest_buffer(DIGEST_SHA256, id, strlen(id), dg);
+	_cleanup_free_ char *dir = xasprintf("%s/builder/mounts/%s", j->b->root, dg + 7);
+	if (access(dir, F_OK) < 0) {
+		int r = fs_mkdir_p(dir, 0755, err);
+		if (r < 0)
+			return r;
+		if (chmod(dir, m->mode >= 0 ? (mode_t)m->mode : 0755) < 0 ||
+		    chown(dir, m->uid >= 0 ? (uid_t)m->uid : 0, m->gid >= 0 ? (gid_t)m->gid : 0) < 0)
+			return berth_error_errno(err, "prepare cache mount '%s'", id);
+	}
+	*ret = TAKE_PTR(dir);
+	return 0;
+}
+
+/* The host path of src inside root, symlinks resolved within root (never out of it). */
+static int resolve_in(const char *root, const char *src, char **ret, struct berth_error **err)
+{
+	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return berth_error_errno(err, "open '%s'", root);
+	_cleanup_close_ int fd = fs_open_in_root(rootfd, src, O_PATH, 0, FS_RESOLVE_DEFAULT, NULL);
+	if (fd < 0)
+		return berth_error_msg(err, ENOENT, "RUN --mount=type=bind: source '%s' not found", src);
+	_cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
+	char buf[PATH_MAX];
+	ssize_t n = readlink(proc, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return berth_error_errno(err, "resolve bind source '%s'", src);
+	buf[n] = '\0';
+	*ret = xstrdup(buf);
+	return 0;
+}
+
+static int bind_source(struct run_job *j, const struct df_mount *m, const char *state, char **ret,
+		       struct berth_error **err)
+{
+	_cleanup_free_ char *src = NULL;
+	int r = build_context_clean_source(m->source ? m->source : "/", &src, err);
+	if (r < 0)
+		return r;
+	if (state) {
+		_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
+		char *id = NULL;
+		if ((r = bx_snapshot(j->b, state, &id, &sn, err)) < 0)
+			return r;
+		j->snapshots = xrealloc(j->snapshots, (j->n_snapshots + 1) * sizeof(*j->snapshots));
+		j->snapshots[j->n_snapshots++] = id;
+		return resolve_in(sn->rootfs, src, ret, err);
+	}
+	if (!j->b->ctx)
+		return berth_error_msg(err, EINVAL, "RUN --mount=type=bind: no build context");
+	return resolve_in(j->b->ctx->root, src, ret, err);
+}
+
+static int add_mount(struct run_job *j, const struct df_mount *m, const char *state, struct berth_error **err)
+{
+	_cleanup_free_ char *src = NULL;
+	int r = 0;
+	bool ro = m->readonly;
+	switch (m->type) {
+	case DF_MOUNT_CACHE: r = cache_dir(j, m, &src, err); break;
+	case DF_MOUNT_BIND:
+		r = bind_source(j, m, state, &src, err);
+		ro = ro || !state; /* the build context is never written */
+		break;
+	case DF_MOUNT_TMPFS: {
+		_cleanup_free_ char *o =
+		    m->size > 0 ? xasprintf("size=%lld", (long long)m->size) : xstrdup("");
+		json_object_set_new(j->tmpfs, m->target, json_string(o));
+		return 0;
+	}
+	case DF_MOUNT_SECRET:
+	case DF_MOUNT_SSH:
+		/* docker's classic build API carries no secrets or ssh agents */
+		if (m->required)
+			return berth_error_msg(err, ENOENT, "%s '%s' is required but was not provided",
+					       m->type == DF_MOUNT_SECRET ? "secret" : "ssh agent",
+					       m->id ? m->id : "default");
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	json_array_append_new(j->binds, json_sprintf("%s:%s:%s", src, m->target, ro ? "ro" : "rw"));
+	return 0;
+}
+
+static int script_dir(struct run_job *j, const struct plan_run *run, struct berth_error **err)
+{
+	_cleanup_free_ char *hex = random_hex(8);
+	j->pipes = xasprintf("%s/builder/tmp/pipes-%s", j->b->root, hex);
+	int r = fs_mkdir_p(j->pipes, 0755, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *f = xasprintf("%s/%s", j->pipes, run->script_name);
+	if ((r = fs_write_file_atomic(f, run->script_data, strlen(run->script_data), 0755, err)) < 0)
+		return r;
+	json_array_append_new(j->binds, json_sprintf("%s:/dev/pipes:ro", j->pipes));
+	return 0;
+}
+
+static json_t *strv_json(char *const *v)
+{
+	json_t *a = json_array();
+	for (; v && *v; v++)
+		json_array_append_new(a, json_string(*v));
+	return a;
+}
+
+static const char *network_of(struct buildexec *b, const struct plan_run *run)
+{
+	if (run->network && (streq(run->network, "host") || streq(run->network, "none")))
+		return run->network;
+	return b->network && *b->network ? b->network : "none";
+}
+
+struct out_lines {
+	build_output_fn fn;
+	void *ud;
+	struct strbuf partial;
+	char *tail[TAIL_LINES];
+	size_t n;
+};
+
+static void line_out(struct out_lines *o, const char *line)
+{
+	if (o->fn)
+		o->fn(o->ud, line);
+	free(o->tail[o->n % TAIL_LINES]);
+	o->tail[o->n++ % TAIL_LINES] = xstrdup(line);
+}
+
+static void feed(struct out_lines *o, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\n') {
+			line_out(o, o->partial.buf);
+			strbuf_reset(&o->partial);
+		} else {
+			strbuf_addch(&o->partial, data[i]);
+		}
+	}
+}
+
+/* Read docker's multiplexed frames (8-byte header) until EOF. */
+static void pump(int fd, bool tty, struct out_lines *o)
+{
+	char buf[8192];
+	size_t need = 0;
+	unsigned char hdr[8];
+	size_t hlen = 0;
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (tty) {
+			feed(o, buf, (size_t)n);
+			continue;
+		}
+		for (size_t i = 0; i < (size_t)n;) {
+			if (need == 0) {
+				hdr[hlen++] = (unsigned char)buf[i++];
+				if (hlen == 8) {
+					need = (size_t)hdr[4] << 24 | (size_t)hdr[5] << 16 |
+					       (size_t)hdr[6] << 8 | hdr[7];
+					hlen = 0;
+				}
+				continue;
+			}
+			size_t take = MIN(need, (size_t)n - i);
+			feed(o, buf + i, take);
+			i += take;
+			need -= take;
+		}
+	}
+	if (o->partial.len)
+		line_out(o, o->partial.buf);
+}
+
+static char *tail_text(struct out_lines *o)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t first = o->n > TAIL_LINES ? o->n - TAIL_LINES : 0;
+	for (size_t i = first; i < o->n; i++)
+		strbuf_addf(&sb, "\n%s", o->tail[i % TAIL_LINES]);
+	return strbuf_detach(&sb, NULL);
+}
+
+static json_t *container_config(const char *state, const struct plan_run *run)
+{
+	return json_pack("{s:s, s:o, s:o, s:[], s:s, s:s, s:{s:s}, s:b, s:b}", "Image", state, "Cmd",
+			 strv_json(run->argv), "Env", strv_json(run->env), "Entrypoint", "User",
+			 run->user && *run->user ? run->user : "0", "WorkingDir",
+			 run->workdir && *run->workdir ? run->workdir : "/", "Labels", "berth.build", "1",
+			 "AttachStdout", 1, "AttachStderr", 1);
+}
+
+/*
+ * Mount points the runtime creates in the rootfs (/etc/hosts, /etc/resolv.conf,
+ * /etc/hostname, RUN --mount targets) do not belong in the layer: paths
+ * missing before the run that are empty files or directories in the upper dir
+ * afterwards are removed from it, parents first missing too.
+ */
+struct mountpoints {
+	char *paths[64];
+	size_t n;
+};
+
+static void mp_note(struct mountpoints *mp, const char *path)
+{
+	_cleanup_free_ char *clean = fs_path_clean(path);
+	const char *rel = clean;
+	while (*rel == '/')
+		rel++;
+	if (!*rel || mp->n >= ARRAY_SIZE(mp->paths))
+		return;
+	mp->paths[mp->n++] = xstrdup(rel);
+	_cleanup_free_ char *parent = xstrdup(rel);
+	char *slash = strrchr(parent, '/');
+	if (slash) {
+		*slash = '\0';
+		mp_note(mp, parent);
+	}
+}
+
+static void mp_collect(const struct plan_run *run, struct mountpoints *mp)
+{
+	static const char *const files[] = { "etc/hosts", "etc/resolv.conf", "etc/hostname" };
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		mp_note(mp, files[i]);
+	for (size_t i = 0; i < run->n_mounts; i++)
+		if (run->mounts[i].target && run->mounts[i].type != DF_MOUNT_SSH)
+			mp_note(mp, run->mounts[i].target);
+}
+
+static bool in_lower(const struct image_snapshot *sn, const char *rel, struct stat *ret)
+{
+	for (char **l = sn->lowerdirs; l && *l; l++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", *l, rel);
+		if (lstat(p, ret) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A directory only copied up for a removed mount point: same owner and mode, empty, not opaque. */
+static void drop_copied_up(const char *upper, const struct stat *lower)
+{
+	struct stat st;
+	char v;
+	if (lstat(upper, &st) == 0 && S_ISDIR(st.st_mode) && S_ISDIR(lower->st_mode) &&
+	    st.st_mode == lower->st_mode && st.st_uid == lower->st_uid && st.st_gid == lower->st_gid &&
+	    lgetxattr(upper, "trusted.overlay.opaque", &v, 1) < 0)
+		(void)rmdir(upper); /* fails unless empty */
+}
+
+static void mp_clean(struct buildexec *b, const char *cid, struct mountpoints *mp)
+{
+	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
+	if (mp->n && image_snapshot_mount(b->images, cid, &sn, NULL) >= 0)
+		for (size_t i = 0; i < mp->n; i++) { /* children are noted before their parents */
+			_cleanup_free_ char *p = xasprintf("%s/%s", sn->upperdir, mp->paths[i]);
+			struct stat st;
+			if (in_lower(sn, mp->paths[i], &st)) {
+				drop_copied_up(p, &st);
+				continue;
+			}
+			if (lstat(p, &st) < 0)
+				continue;
+			if (S_ISREG(st.st_mode) && st.st_size == 0)
+				(void)unlink(p);
+			else if (S_ISDIR(st.st_mode))
+				(void)rmdir(p); /* only when empty */
+		}
+	for (size_t i = 0; i < mp->n; i++)
+		free(mp->paths[i]);
+	mp->n = 0;
+}
+
+static int run_container(struct buildexec *b, const char *cid, struct out_lines *o, int *ret_code,
+			 struct berth_error **err)
+{
+	struct engine_stream_opts so = { .out = true, .err = true };
+	int fd = -1;
+	bool tty = false;
+	int r = engine_container_attach(b->engine, cid, &so, &fd, &tty, err);
+	if (r < 0)
+		return r;
+	if ((r = engine_container_start(b->engine, cid, err)) < 0) {
+		close(fd);
+		return r;
+	}
+	pump(fd, tty, o);
+	close(fd);
+	return engine_container_wait(b->engine, cid, ENGINE_WAIT_NOT_RUNNING, ret_code, err);
+}
+
+static char *argv_text(char *const *argv)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (char *const *a = argv; a && *a; a++)
+		strbuf_addf(&sb, "%s%s", a == argv ? "" : " ", *a);
+	return strbuf_detach(&sb, NULL);
+}
+
+static int run_in(struct buildexec *b, struct run_job *j, const char *state, const struct plan_run *run,
+		  struct out_lines *o, char **ret_state, struct berth_error **err)
+{
+	_cleanup_json_ json_t *cfg = container_config(state, run);
+	_cleanup_json_ json_t *hc =
+	    json_pack("{s:s, s:O, s:O, s:b}", "NetworkMode", network_of(b, run), "Binds", j->binds, "Tmpfs",
+		      j->tmpfs, "Privileged", run->security && streq(run->security, "insecure"));
+	_cleanup_free_ char *cid = NULL;
+	int r = engine_container_create(b->engine, NULL, cfg, hc, &cid, err);
+	if (r < 0)
+		return r;
+	int code = -1;
+	struct mountpoints mp = { .n = 0 };
+	mp_collect(run, &mp);
+	r = run_container(b, cid, o, &code, err);
+	mp_clean(b, cid, &mp);
+	_cleanup_free_ char *cmd = argv_text(run->argv);
+	if (r >= 0 && code != 0) {
+		_cleanup_free_ char *tail = tail_text(o);
+		r = berth_error_msg(err, EIO, "The command '%s' returned a non-zero code: %d%s%s", cmd, code,
+				    o->n ? "; last output lines:" : "", tail);
+	}
+	if (r >= 0) {
+		_cleanup_free_ char *by = xasprintf("/bin/sh -c #(nop) RUN %s", cmd);
+		struct image_commit_opts co = { .created_by = by, .comment = BX_INTERMEDIATE };
+		r = image_commit(b->images, cid, &co, ret_state, err);
+	}
+	(void)engine_container_remove(b->engine, cid, true, true, NULL);
+	return r;
+}
+
+int bx_run(void *be, const char *state, const struct plan_run *run, const char *const *mount_states,
+	   build_output_fn out, void *out_ud, char **ret_state, struct berth_error **err)
+{
+	struct buildexec *b = be;
+	if (streq(state, BX_SCRATCH))
+		return berth_error_msg(err, ENOENT,
+				       "RUN on an empty root filesystem (FROM scratch): no shell to run '%s'",
+				       run->argv && run->argv[0] ? run->argv[0] : "");
+	struct run_job j = { .b = b, .binds = json_array(), .tmpfs = json_object() };
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < run->n_mounts; i++)
+		r = add_mount(&j, &run->mounts[i], mount_states ? mount_states[i] : NULL, err);
+	if (r >= 0 && run->script_name)
+		r = script_dir(&j, run, err);
+	struct out_lines o = { .fn = out, .ud = out_ud, .partial = STRBUF_INIT };
+	if (r >= 0)
+		r = run_in(b, &j, state, run, &o, ret_state, err);
+	for (size_t i = 0; i < TAIL_LINES; i++)
+		free(o.tail[i]);
+	strbuf_release(&o.partial);
+	job_done(&j);
+	return r;
+}

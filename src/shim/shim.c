@@ -581,6 +581,16 @@ static void shim_exit(struct shim *s)
 	(void)runc_delete(&s->rc, NULL);
 }
 
+/* Free what load_config() allocated; safe on a zeroed or half-loaded shim. */
+static void shim_config_done(struct shim *s)
+{
+	free(s->id);
+	free(s->runtime);
+	free(s->state_root);
+	free(s->log_path);
+	s->id = s->runtime = s->state_root = s->log_path = NULL;
+}
+
 static bool wants_builtin_runtime(const char *dir)
 {
 	_cleanup_free_ char *path = xasprintf("%s/shim.json", dir);
@@ -626,11 +636,15 @@ int shim_main(int argc, char **argv)
 		_cleanup_free_ char *m = berth_error_string(e);
 		dprintf(3, "error %s\n", m);
 		close(3);
+		if (s.id) /* load_config() succeeded: the log was initialised */
+			logfile_done(&s.log);
+		shim_config_done(&s);
 		return 1;
 	}
 	dprintf(3, "ok %d %d\n", (int)s.init_pid, (int)getpid());
 	close(3);
 	r = loop(&s);
 	shim_exit(&s);
+	shim_config_done(&s);
 	return r < 0 ? 1 : 0;
 }

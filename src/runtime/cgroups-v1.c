@@ -378,22 +378,6 @@ static void blkio_sum(const char *dir, const char *file, uint64_t *rd, uint64_t 
 	}
 }
 
-static uint64_t stat_field(const char *dir, const char *file, const char *key)
-{
-	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	if (cg_read(dir, file, &sb) < 0)
-		return 0;
-	size_t kl = strlen(key);
-	for (char *l = sb.buf; l && *l;) {
-		if (strncmp(l, key, kl) == 0 && l[kl] == ' ')
-			return strtoull(l + kl + 1, NULL, 10);
-		l = strchr(l, '\n');
-		if (l)
-			l++;
-	}
-	return 0;
-}
-
 static int v1_stats(const char *path, struct runtime_stats *st, struct berth_error **err)
 {
 	_cleanup_free_ char *cpuacct = ctrl_dir("cpuacct", path), *cpu = ctrl_dir("cpu", path),
@@ -402,17 +386,18 @@ static int v1_stats(const char *path, struct runtime_stats *st, struct berth_err
 	long hz = sysconf(_SC_CLK_TCK);
 	memset(st, 0, sizeof(*st));
 	cg_read_u64(cpuacct, "cpuacct.usage", &st->cpu_usage_ns);
-	st->cpu_user_ns = stat_field(cpuacct, "cpuacct.stat", "user") * (1000000000ull / (hz > 0 ? hz : 100));
+	st->cpu_user_ns =
+	    cg_read_key_u64(cpuacct, "cpuacct.stat", "user") * (1000000000ull / (hz > 0 ? hz : 100));
 	st->cpu_system_ns =
-	    stat_field(cpuacct, "cpuacct.stat", "system") * (1000000000ull / (hz > 0 ? hz : 100));
-	st->cpu_throttled_periods = stat_field(cpu, "cpu.stat", "nr_throttled");
-	st->cpu_throttled_ns = stat_field(cpu, "cpu.stat", "throttled_time");
+	    cg_read_key_u64(cpuacct, "cpuacct.stat", "system") * (1000000000ull / (hz > 0 ? hz : 100));
+	st->cpu_throttled_periods = cg_read_key_u64(cpu, "cpu.stat", "nr_throttled");
+	st->cpu_throttled_ns = cg_read_key_u64(cpu, "cpu.stat", "throttled_time");
 	if (cg_read_u64(mem, "memory.usage_in_bytes", &st->mem_usage) == 0) {
 		st->has_memory = true;
 		cg_read_u64(mem, "memory.limit_in_bytes", &st->mem_limit);
 		cg_read_u64(mem, "memory.max_usage_in_bytes", &st->mem_max_usage);
 		cg_read_u64(mem, "memory.failcnt", &st->mem_failcnt);
-		st->mem_cache = stat_field(mem, "memory.stat", "cache");
+		st->mem_cache = cg_read_key_u64(mem, "memory.stat", "cache");
 		cg_read_u64(mem, "memory.memsw.usage_in_bytes", &st->swap_usage);
 		cg_read_u64(mem, "memory.memsw.limit_in_bytes", &st->swap_limit);
 	}

@@ -200,22 +200,6 @@ static int v2_pids(const char *path, pid_t **ret, size_t *ret_n, struct berth_er
 	return cg_read_pids(d, ret, ret_n, err);
 }
 
-static uint64_t kv(const char *d, const char *file, const char *key)
-{
-	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	if (cg_read(d, file, &sb) < 0)
-		return 0;
-	size_t kl = strlen(key);
-	for (char *l = sb.buf; l && *l;) {
-		if (strncmp(l, key, kl) == 0 && l[kl] == ' ')
-			return strtoull(l + kl + 1, NULL, 10);
-		l = strchr(l, '\n');
-		if (l)
-			l++;
-	}
-	return 0;
-}
-
 static void io_sum(const char *d, struct runtime_stats *st)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -243,16 +227,16 @@ static int v2_stats(const char *path, struct runtime_stats *st, struct berth_err
 {
 	_cleanup_free_ char *d = dir_of(path);
 	memset(st, 0, sizeof(*st));
-	st->cpu_usage_ns = kv(d, "cpu.stat", "usage_usec") * 1000;
-	st->cpu_user_ns = kv(d, "cpu.stat", "user_usec") * 1000;
-	st->cpu_system_ns = kv(d, "cpu.stat", "system_usec") * 1000;
-	st->cpu_throttled_periods = kv(d, "cpu.stat", "nr_throttled");
-	st->cpu_throttled_ns = kv(d, "cpu.stat", "throttled_usec") * 1000;
+	st->cpu_usage_ns = cg_read_key_u64(d, "cpu.stat", "usage_usec") * 1000;
+	st->cpu_user_ns = cg_read_key_u64(d, "cpu.stat", "user_usec") * 1000;
+	st->cpu_system_ns = cg_read_key_u64(d, "cpu.stat", "system_usec") * 1000;
+	st->cpu_throttled_periods = cg_read_key_u64(d, "cpu.stat", "nr_throttled");
+	st->cpu_throttled_ns = cg_read_key_u64(d, "cpu.stat", "throttled_usec") * 1000;
 	if (cg_read_u64(d, "memory.current", &st->mem_usage) == 0) {
 		st->has_memory = true;
 		cg_read_u64(d, "memory.max", &st->mem_limit);
 		cg_read_u64(d, "memory.peak", &st->mem_max_usage);
-		st->mem_cache = kv(d, "memory.stat", "file");
+		st->mem_cache = cg_read_key_u64(d, "memory.stat", "file");
 		cg_read_u64(d, "memory.swap.current", &st->swap_usage);
 		cg_read_u64(d, "memory.swap.max", &st->swap_limit);
 	}

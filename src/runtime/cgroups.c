@@ -166,6 +166,22 @@ int cg_read(const char *dir, const char *file, struct strbuf *sb)
 	return fs_read_file_at(AT_FDCWD, p, 1 << 20, sb, NULL);
 }
 
+uint64_t cg_read_key_u64(const char *dir, const char *file, const char *key)
+{
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	if (cg_read(dir, file, &sb) < 0)
+		return 0;
+	size_t kl = strlen(key);
+	for (char *l = sb.buf; l && *l;) {
+		if (strncmp(l, key, kl) == 0 && l[kl] == ' ')
+			return strtoull(l + kl + 1, NULL, 10);
+		l = strchr(l, '\n');
+		if (l)
+			l++;
+	}
+	return 0;
+}
+
 int cg_read_u64(const char *dir, const char *file, uint64_t *ret)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;

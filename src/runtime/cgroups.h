@@ -55,6 +55,8 @@ int cgroup_path_resolve(const char *cgroups_path, const char *id, const struct r
 int cg_write(const char *dir, const char *file, const char *value, struct berth_error **err);
 int cg_read(const char *dir, const char *file, struct strbuf *sb);
 int cg_read_u64(const char *dir, const char *file, uint64_t *ret);
+/* Value of the "key N" line of a flat keyed file (memory.stat, cpu.stat ...); 0 if absent or unreadable. */
+uint64_t cg_read_key_u64(const char *dir, const char *file, const char *key);
 int cg_read_pids(const char *dir, pid_t **ret, size_t *ret_n, struct berth_error **err);
 
 /* runc's allowlist for the default devices, applied after the spec's rules (v1 and v2). */

@@ -40,8 +40,8 @@ static void usage(FILE *f)
 	    "      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT
 	    ")\n"
 	    "  -H, --host URL           socket to listen on (default unix://EXEC_ROOT/berth.sock)\n"
-	    "      --runtime-path PATH  OCI runtime with runc's CLI (default /usr/sbin/runc), or \"berth\"\n"
-	    "                           for the in-process berth runtime library\n"
+	    "      --runtime-path PATH  \"berth\" (default): the in-process berth runtime library, or\n"
+	    "                           the path of an OCI runtime with runc's CLI (e.g. /usr/sbin/runc)\n"
 	    "  -p, --pidfile FILE       write the daemon's pid here\n"
 	    "  -b, --bridge NAME|none   bridge of the default network (default berth0); none: no\n"
 	    "                           container networking (containers get a namespace with lo only)\n"
@@ -123,7 +123,7 @@ static void fill_defaults(struct daemon_opts *o)
 		set(&o->host, h);
 	}
 	if (!o->runtime)
-		set(&o->runtime, access("/usr/sbin/runc", X_OK) == 0 ? "/usr/sbin/runc" : "runc");
+		set(&o->runtime, "berth");
 }
 
 static size_t body_limit(const char *method, const char *path, void *userdata)
@@ -235,7 +235,6 @@ int api_daemon_main(int argc, char **argv)
 		sigaddset(&mask, SIGHUP);
 		pthread_sigmask(SIG_BLOCK, &mask, NULL);
 		signal(SIGPIPE, SIG_IGN);
-		shim_reserve_low_fds();
 		r = serve(&o, &mask, &err);
 	}
 	if (r < 0 && err)

@@ -25,7 +25,7 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	struct engine *e = xcalloc(1, sizeof(*e));
 	e->root = xstrdup(cfg->root);
 	e->exec_root = xstrdup(cfg->exec_root);
-	e->runtime = xstrdup(cfg->runtime_path ? cfg->runtime_path : "runc");
+	e->runtime = xstrdup(cfg->runtime_path ? cfg->runtime_path : "berth");
 	e->shim_path = cfg->shim_path ? xstrdup(cfg->shim_path) : realpath("/proc/self/exe", NULL);
 	e->epfd = e->wakefd = -1;
 	pthread_mutex_init(&e->lock, NULL);

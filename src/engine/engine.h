@@ -68,7 +68,7 @@ extern const struct engine_image_ops engine_image_store_ops;
 struct engine_config {
 	const char *root;         /* state: berth.db, containers/<id>/ (logs), volumes */
 	const char *exec_root;    /* runtime state: shim sockets, bundles */
-	const char *runtime_path; /* external OCI runtime (runc CLI); NULL: "runc" from PATH */
+	const char *runtime_path; /* "berth" (NULL): the in-process runtime; else a runc-compatible CLI */
 	const char *shim_path;    /* the berth binary to run as `berth shim`; NULL: /proc/self/exe */
 	const struct engine_image_ops *images; /* required, e.g. &engine_image_store_ops */
 	void *images_ctx;

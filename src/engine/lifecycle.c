@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "engine/internal.h"
 #include "http/http.h"
+#include "runtime/runtime.h"
 #include "shim/shim.h"
 
 static void now_rfc3339(char out[RFC3339_MAX])
@@ -28,13 +29,57 @@ static void now_rfc3339(char out[RFC3339_MAX])
 	format_rfc3339(&ts, out);
 }
 
+/*
+ * The executable for shims and `runtime` commands: the slim berth-shim next
+ * to the berth binary when it is there, else the berth binary itself. Its
+ * read-only handle (runtime_exe_open_ro) is opened once per process: shims
+ * started from it need no CVE-2019-5736 re-exec; -1 where mounts cannot be
+ * cloned (the shim then re-executes from a sealed memfd itself).
+ */
+static struct {
+	pthread_mutex_t lock;
+	char *for_path, *exe;
+	int ro_fd;
+} shim_exe = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, -1 };
+
+static void shim_exe_get(struct engine *e, char **ret_exe, int *ret_fd)
+{
+	pthread_mutex_lock(&shim_exe.lock);
+	if (!shim_exe.for_path || !streq(shim_exe.for_path, e->shim_path)) {
+		free(shim_exe.for_path);
+		free(shim_exe.exe);
+		shim_exe.ro_fd = safe_close(shim_exe.ro_fd);
+		shim_exe.for_path = xstrdup(e->shim_path);
+		_cleanup_free_ char *d = xstrdup(e->shim_path);
+		char *slash = strrchr(d, '/');
+		if (slash)
+			*slash = '\0';
+		_cleanup_free_ char *slim = xasprintf("%s/berth-shim", slash ? d : ".");
+		shim_exe.exe = xstrdup(access(slim, X_OK) == 0 ? slim : e->shim_path);
+		_cleanup_error_ struct berth_error *oe = NULL;
+		shim_exe.ro_fd = runtime_exe_open_ro(shim_exe.exe, &oe);
+		if (shim_exe.ro_fd < 0) {
+			_cleanup_free_ char *m = berth_error_string(oe);
+			log_debug("shims will re-exec from a memfd: %s", m);
+		}
+	}
+	*ret_exe = xstrdup(shim_exe.exe);
+	*ret_fd = shim_exe.ro_fd >= 0 ? fcntl(shim_exe.ro_fd, F_DUPFD_CLOEXEC, 3) : -1;
+	pthread_mutex_unlock(&shim_exe.lock);
+}
+
 int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf *out,
 		       struct berth_error **err)
 {
 	_cleanup_free_ char *root = xasprintf("%s/runc", e->exec_root);
-	/* The in-process runtime's CLI is `berth runtime` (same state format). */
+	/* The in-process runtime's CLI is `berth-shim runtime` (same state format). */
 	bool builtin = streq(e->runtime, "berth");
-	const char *argv[18] = { builtin ? e->shim_path : e->runtime, builtin ? "runtime" : "--root",
+	_cleanup_free_ char *exe = NULL;
+	int ro_fd = -1;
+	if (builtin)
+		shim_exe_get(e, &exe, &ro_fd);
+	safe_close(ro_fd); /* `runtime` verbs that start processes protect themselves */
+	const char *argv[18] = { builtin ? exe : e->runtime, builtin ? "runtime" : "--root",
 				 builtin ? "--root" : root, root };
 	size_t n = builtin ? 4 : 3;
 	for (size_t i = 0; args[i] && n < ARRAY_SIZE(argv) - 1; i++)
@@ -54,6 +99,29 @@ int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf 
 	return 0;
 }
 
+/*
+ * Files regenerated at every start (/etc files, the spec's neighbours): a
+ * rename makes them appear whole, but no fsync: after a crash they are
+ * written again before anything reads them.
+ */
+static int write_volatile(const char *path, const char *data, size_t len, mode_t mode,
+			  struct berth_error **err)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
+	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return berth_error_errno(err, "create '%s'", tmp);
+	int r = fs_write_all(fd, data, len);
+	if (r >= 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r < 0 || rename(tmp, path) < 0) {
+		r = r < 0 ? r : -errno;
+		(void)unlink(tmp);
+		return berth_error_set(err, -r, "write '%s'", path);
+	}
+	return 0;
+}
+
 static int write_etc_files(struct engine *e, struct container *c, bool host_net, struct berth_error **err)
 {
 	_cleanup_free_ char *dir = container_dir(e, c->id);
@@ -61,7 +129,7 @@ static int write_etc_files(struct engine *e, struct container *c, bool host_net,
 	_cleanup_free_ char *hn = xasprintf("%s/hostname", dir), *hosts = xasprintf("%s/hosts", dir),
 			    *resolv = xasprintf("%s/resolv.conf", dir);
 	_cleanup_free_ char *hn_body = xasprintf("%s\n", hostname ? hostname : "berth");
-	int r = fs_write_file_atomic(hn, hn_body, strlen(hn_body), 0644, err);
+	int r = write_volatile(hn, hn_body, strlen(hn_body), 0644, err);
 	if (r < 0)
 		return r;
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -80,12 +148,12 @@ static int write_etc_files(struct engine *e, struct container *c, bool host_net,
 			strbuf_addf(&sb, "%s\t%s\n", ip, h);
 		}
 	}
-	if ((r = fs_write_file_atomic(hosts, sb.buf, sb.len, 0644, err)) < 0)
+	if ((r = write_volatile(hosts, sb.buf, sb.len, 0644, err)) < 0)
 		return r;
 	strbuf_reset(&sb);
 	if (fs_read_file_at(AT_FDCWD, "/etc/resolv.conf", 1 << 20, &sb, NULL) < 0)
 		strbuf_reset(&sb);
-	return fs_write_file_atomic(resolv, sb.buf, sb.len, 0644, err);
+	return write_volatile(resolv, sb.buf, sb.len, 0644, err);
 }
 
 /* Network namespace to join (NULL: a new one, or none at all for host mode). */
@@ -153,10 +221,13 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 		      json_is_true(json_object_get(c->config, "StdinOnce")));
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/shim.json", xdir);
-	return fs_write_file_atomic(path, text, strlen(text), 0600, err);
+	return write_volatile(path, text, strlen(text), 0600, err);
 }
 
-/* Start `berth shim xdir` and wait for its readiness line. */
+/*
+ * Start `berth-shim shim xdir` (from its read-only handle, passed as fd 4 and
+ * executed as /proc/self/fd/4, when there is one) and wait for its readiness line.
+ */
 static int spawn_shim(struct engine *e, const char *xdir, pid_t *ret_pid, pid_t *ret_shim,
 		      struct berth_error **err)
 {
@@ -164,17 +235,20 @@ static int spawn_shim(struct engine *e, const char *xdir, pid_t *ret_pid, pid_t 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return berth_error_errno(err, "create pipe");
 	_cleanup_close_ int rd = p[0];
-	int wr = p[1];
-	const char *argv[] = { e->shim_path, "shim", xdir, NULL };
+	_cleanup_free_ char *exe = NULL;
+	int fds[2] = { p[1], -1 };
+	shim_exe_get(e, &exe, &fds[1]);
+	const char *argv[] = { fds[1] >= 0 ? "/proc/self/fd/4" : exe, "shim", xdir, NULL };
 	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
 	o.argv = argv;
-	o.extra_fds = &wr;
-	o.n_extra_fds = 1;
+	o.extra_fds = fds;
+	o.n_extra_fds = fds[1] >= 0 ? 2 : 1;
 	o.new_session = true;
 	pid_t pid;
 	int pidfd = -1;
-	int r = shim_spawn(&o, &pid, &pidfd, err);
-	close(wr);
+	int r = proc_spawn(&o, &pid, &pidfd, err);
+	close(fds[0]);
+	safe_close(fds[1]);
 	if (r < 0)
 		return r;
 	int status;

@@ -244,14 +244,28 @@ int runtime_pids(const struct runtime_ctx *ctx, const char *id, pid_t **ret, siz
 void runtime_features_json(struct strbuf *sb);
 
 /*
- * Make /proc/self/exe unwritable from containers: unless the running binary is
- * already a sealed memfd or lives on a read-only mount (install berth on a
- * read-only bind mount to skip this step), copy it into one (memfd_create, sealed against
- * writes) and re-exec it with the same argv and environment. Returns only on
+ * Make /proc/self/exe unwritable from containers (CVE-2019-5736, exe.c):
+ * unless the running binary is already a sealed memfd or lives on a
+ * read-only mount, re-exec with the same argv and environment into the slim
+ * `berth-shim` sibling binary (or ourselves when there is none) through a
+ * detached read-only bind mount of it, or, where mounts are not allowed or
+ * BERTH_EXE_PROTECT=memfd, through a sealed memfd copy. Returns only on
  * failure (-errno) or when nothing had to be done (0). Call it before any
- * thread is started.
+ * thread is started. argv must be one of berth-shim's vectors ("berth
+ * runtime ...", "berth-runtime ...", "berth shim DIR").
  */
 int runtime_protect_exe(char **argv, struct berth_error **err);
+
+/* `berth-shim` next to the running binary (owned path), or NULL when there is none. */
+char *runtime_slim_exe_path(void);
+
+/*
+ * An O_PATH fd (close-on-exec) of path on a detached, read-only bind mount:
+ * a process executed from it (execveat AT_EMPTY_PATH, /proc/self/fd/N) has a
+ * /proc/self/exe nobody can open for writing, so it needs no re-exec. -errno
+ * where cloning mounts is not allowed.
+ */
+int runtime_exe_open_ro(const char *path, struct berth_error **err);
 
 /* CLI entry point: `berth runtime ...` / `berth-runtime ...` (cli.c). */
 int cmd_runtime(int argc, char **argv);

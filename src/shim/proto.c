@@ -2,13 +2,11 @@
  * proto.c - the shim's wire protocol, client side (used by the engine) and
  * the frame writer both sides use. Requests and replies are single JSON lines.
  */
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include "common/fs.h"
 #include "common/json.h"
-#include "common/process.h"
 #include "common/strbuf.h"
 #include "shim/shim.h"
 
@@ -89,43 +87,4 @@ int shim_request(const char *dir, const json_t *req, json_t **ret_reply, struct 
 	else
 		json_decref(reply);
 	return TAKE_FD(fd);
-}
-
-/* Lowest fd number proc_spawn()'s temporary range can never reach for our fd counts. */
-#define SPAWN_SAFE_FD 64
-
-int shim_spawn(const struct proc_spawn_opts *opts, pid_t *ret_pid, int *ret_pidfd, struct berth_error **err)
-{
-	struct proc_spawn_opts o = *opts;
-	int moved[3 + SHIM_SPAWN_MAX_EXTRA];
-	size_t n = 0;
-	if (opts->n_extra_fds > SHIM_SPAWN_MAX_EXTRA)
-		return berth_error_set(err, EINVAL, "spawn: too many fds");
-	for (int i = 0; i < 3; i++) {
-		o.stdio[i] = opts->stdio[i] >= 0 ? fcntl(opts->stdio[i], F_DUPFD_CLOEXEC, SPAWN_SAFE_FD) : -1;
-		if (o.stdio[i] >= 0)
-			moved[n++] = o.stdio[i];
-	}
-	int extra[SHIM_SPAWN_MAX_EXTRA];
-	for (size_t i = 0; i < opts->n_extra_fds; i++) {
-		extra[i] = fcntl(opts->extra_fds[i], F_DUPFD_CLOEXEC, SPAWN_SAFE_FD);
-		if (extra[i] >= 0)
-			moved[n++] = extra[i];
-	}
-	o.extra_fds = extra;
-	int r = proc_spawn(&o, ret_pid, ret_pidfd, err);
-	for (size_t i = 0; i < n; i++)
-		close(moved[i]);
-	return r;
-}
-
-void shim_reserve_low_fds(void)
-{
-	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	for (int i = 3; i < SPAWN_SAFE_FD; i++)
-		if (fcntl(i, F_GETFD) < 0)
-			(void)fcntl(fd, F_DUPFD_CLOEXEC, i);
-	close(fd);
 }

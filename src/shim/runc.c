@@ -88,7 +88,7 @@ int runc_create(const struct runc *rc, const int stdio[3], const char *console, 
 	memcpy(o.stdio, stdio, sizeof(o.stdio));
 	pid_t pid;
 	int pidfd, status;
-	int r = shim_spawn(&o, &pid, &pidfd, err);
+	int r = proc_spawn(&o, &pid, &pidfd, err);
 	if (r < 0)
 		return r;
 	r = proc_wait(pid, pidfd, -1, &status, err);
@@ -172,7 +172,7 @@ int runc_exec(const struct runc *rc, const char *process_file, const int stdio[3
 	o.argv = argv;
 	memcpy(o.stdio, stdio, sizeof(o.stdio));
 	int pidfd = -1;
-	int r = shim_spawn(&o, ret_pid, &pidfd, err);
+	int r = proc_spawn(&o, ret_pid, &pidfd, err);
 	safe_close(pidfd);
 	return r;
 }

@@ -10,6 +10,7 @@
  * everyone (writes are blocking); docker drops instead (NEEDSWORK).
  */
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -560,7 +561,10 @@ static int setup(struct shim *s, struct berth_error **err)
 	s->listen_fd = listen_at(s->dir, "shim.sock", err);
 	if (s->listen_fd < 0)
 		return s->listen_fd;
-	return create_container(s, err);
+	r = create_container(s, err);
+	/* the spec, seccomp filter and runtime state are freed: give the pages back */
+	malloc_trim(0);
+	return r;
 }
 
 static void shim_exit(struct shim *s)
@@ -607,9 +611,16 @@ int shim_main(int argc, char **argv)
 		return 2;
 	}
 	/*
-	 * With the in-process runtime, run from a sealed memfd copy of ourselves
-	 * first (CVE-2019-5736, see runtime.h). argv - 1 is main()'s argv: the
-	 * re-exec must see "berth shim DIR" again.
+	 * fd 3 is the readiness pipe; the engine may pass our read-only exe
+	 * handle as fd 4 (we were executed through it): nothing else is ours.
+	 */
+	close_range(4, ~0U, 0);
+	prctl(PR_SET_NAME, "berth-shim");
+	/*
+	 * With the in-process runtime, run from a binary containers cannot write
+	 * (CVE-2019-5736, see runtime.h): the engine starts us from a read-only
+	 * mount, else this re-executes. argv - 1 is main()'s argv: the re-exec
+	 * must see "berth shim DIR" again.
 	 */
 	if (wants_builtin_runtime(argv[1])) {
 		_cleanup_error_ struct berth_error *pe = NULL;
@@ -626,7 +637,6 @@ int shim_main(int argc, char **argv)
 	if (pid > 0)
 		_exit(0);
 	setsid();
-	shim_reserve_low_fds();
 	struct shim s = { .dir = argv[1], .listen_fd = -1, .sig_fd = -1, .out = -1, .errfd = -1, .in = -1 };
 	_cleanup_error_ struct berth_error *e = NULL;
 	int r = load_config(&s, &e);

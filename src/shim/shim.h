@@ -45,22 +45,6 @@ int shim_main(int argc, char **argv);
  */
 int shim_request(const char *dir, const json_t *req, json_t **ret_reply, struct berth_error **err);
 
-/*
- * proc_spawn() with every given fd first moved to a high number: works around
- * common/process.c clobbering source fds that sit in its temporary range
- * [n + 16, 2n + 16) (reported to the lead; remove once fixed there).
- */
-#define SHIM_SPAWN_MAX_EXTRA 4
-struct proc_spawn_opts;
-int shim_spawn(const struct proc_spawn_opts *opts, pid_t *ret_pid, int *ret_pidfd, struct berth_error **err);
-
-/*
- * Fill every free fd below the spawn-safe threshold with /dev/null (close-on-
- * exec), so that every fd the process opens later is high: protects the
- * proc_run() calls (whose internal pipes we cannot move) from the same bug.
- */
-void shim_reserve_low_fds(void);
-
 /* Docker stream ids of multiplexed frames. */
 enum shim_stream {
 	SHIM_STDIN = 0,

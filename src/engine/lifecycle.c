@@ -347,6 +347,7 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 {
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	_cleanup_free_ char *netns = NULL, *rootfs = NULL;
+	int64_t t0 = now_ns(), t1, t2, t3, t4;
 	fs_rm_rf(xdir, NULL);
 	int r = fs_mkdir_p(xdir, 0700, err);
 	if (r < 0)
@@ -355,6 +356,7 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 		      : e->img->prepare(e->img_ctx, c->id, c->image_id, &rootfs, err);
 	if (r < 0)
 		return r;
+	t1 = now_ns();
 	pthread_mutex_lock(&e->lock);
 	free(c->rootfs);
 	c->rootfs = xstrdup(rootfs);
@@ -366,10 +368,12 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	     (r = write_etc_files(e, c, mode && streq(mode, "host"), err)) < 0) ||
 	    (r = spec_write(e, c, rootfs, netns, err)) < 0 || (r = write_shim_config(e, c, xdir, err)) < 0)
 		return r;
+	t2 = now_ns();
 	pid_t pid = 0, shim = 0;
 	r = spawn_shim(e, xdir, &pid, &shim, err);
 	if (r < 0)
 		return r;
+	t3 = now_ns();
 	int pidfd = proc_pidfd_open(pid), shim_pidfd = proc_pidfd_open(shim);
 	pthread_mutex_lock(&e->lock);
 	connect_parked(e, c, xdir);
@@ -382,6 +386,11 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 		safe_close(shim_pidfd);
 		return fd;
 	}
+	t4 = now_ns();
+	log_debug("start %.12s: snapshot %lld us, network+files+spec %lld us, shim+create %lld us, "
+		  "attach+start %lld us",
+		  c->id, (long long)(t1 - t0) / 1000, (long long)(t2 - t1) / 1000,
+		  (long long)(t3 - t2) / 1000, (long long)(t4 - t3) / 1000);
 	close(fd);
 	char t[RFC3339_MAX];
 	now_rfc3339(t);

@@ -13,6 +13,7 @@
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "common/process.h"
 #include "common/util.h"
 #include "engine/internal.h"
@@ -113,8 +114,10 @@ void lifecycle_record_exit(struct engine *e, struct container *c)
 	c->exit_gen++;
 	free(c->health);
 	c->health = NULL;
+	int64_t t0 = now_ns();
 	e->img->unmount(e->img_ctx, c->id, NULL);
 	network_teardown(e, c);
+	log_debug("exit %.12s: unmount+network %lld us", c->id, (long long)(now_ns() - t0) / 1000);
 	json_t *attrs = json_pack("{s:s}", "exitCode", "");
 	json_object_set_new(attrs, "exitCode", json_sprintf("%d", c->exit_code));
 	container_event(e, c, "die", attrs);

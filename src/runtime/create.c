@@ -363,6 +363,12 @@ static int check_spec(const struct runtime_spec *s, const struct runtime_create_
 	return 0;
 }
 
+/* Compiled seccomp programs live next to the containers' state (seccomp.c). */
+static char *seccomp_cache_dir(const struct runtime_ctx *ctx)
+{
+	return xasprintf("%s/.seccomp", ctx->state_root ? ctx->state_root : RUNTIME_DEFAULT_STATE_ROOT);
+}
+
 static int make_state_dir(struct launch *l, struct berth_error **err)
 {
 	const char *root = l->ctx->state_root ? l->ctx->state_root : RUNTIME_DEFAULT_STATE_ROOT;
@@ -480,11 +486,16 @@ static int do_create(struct launch *l, const char *bundle_in, const struct runti
 	}
 	*ret_spec = s;
 	timing_mark(l->ctx->timings, "spec");
-	if ((r = check_spec(s, o, err)) < 0 || (r = make_state_dir(l, err)) < 0 ||
-	    (r = setup_cgroup(l, s, err)) < 0)
+	if ((r = check_spec(s, o, err)) < 0 || (r = make_state_dir(l, err)) < 0)
 		return r;
-	if (s->seccomp && (r = seccomp_compile(s->seccomp, &l->prog, err)) < 0)
+	timing_mark(l->ctx->timings, "state-dir");
+	if ((r = setup_cgroup(l, s, err)) < 0)
 		return r;
+	timing_mark(l->ctx->timings, "cgroup");
+	_cleanup_free_ char *sc_cache = seccomp_cache_dir(l->ctx);
+	if (s->seccomp && (r = seccomp_compile(s->seccomp, sc_cache, &l->prog, err)) < 0)
+		return r;
+	timing_mark(l->ctx->timings, "seccomp");
 	struct init_config cfg = {
 		.spec = s,
 		.process = &s->process,
@@ -665,9 +676,10 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 	int r = state_load(ctx, id, &st, err);
 	if (r < 0)
 		return r;
+	_cleanup_free_ char *sc_cache = seccomp_cache_dir(ctx);
 	if ((r = exec_target(ctx, id, &st, &spec, &cpidfd, err)) < 0 ||
 	    (r = exec_console(o, &console, err)) < 0 ||
-	    (spec->seccomp && (r = seccomp_compile(spec->seccomp, &l.prog, err)) < 0))
+	    (spec->seccomp && (r = seccomp_compile(spec->seccomp, sc_cache, &l.prog, err)) < 0))
 		goto out;
 	int join = 0;
 	for (int t = 0; t < RUNTIME_NS_MAX; t++)

@@ -1,4 +1,5 @@
 /* test-runtime-seccomp.c - profiles compile to BPF that really denies what they say (in a child). */
+#include <dirent.h>
 #include <linux/filter.h>
 #include <seccomp.h>
 #include <sys/prctl.h>
@@ -7,6 +8,7 @@
 #include <sys/wait.h>
 
 #include "unit.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "runtime/container.h"
 
@@ -31,7 +33,7 @@ static void test_errno_rule_and_args(void **state)
 		      "\"args\":[{\"index\":0,\"value\":63,\"op\":\"SCMP_CMP_EQ\"}]}]}");
 	struct sock_fprog *prog = NULL;
 	struct berth_error *err = NULL;
-	if (seccomp_compile(s->seccomp, &prog, &err) < 0)
+	if (seccomp_compile(s->seccomp, NULL, &prog, &err) < 0)
 		fail_msg("%s", berth_error_string(err));
 	assert_true(prog->len > 0);
 	pid_t pid = fork();
@@ -64,7 +66,7 @@ static void test_kill_default(void **state)
 		      "\"brk\",\"mmap\"],"
 		      "\"action\":\"SCMP_ACT_ALLOW\"}]}");
 	struct sock_fprog *prog = NULL;
-	assert_int_equal(seccomp_compile(s->seccomp, &prog, NULL), 0);
+	assert_int_equal(seccomp_compile(s->seccomp, NULL, &prog, NULL), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
@@ -81,11 +83,63 @@ static void test_kill_default(void **state)
 	seccomp_prog_free(prog);
 }
 
+static bool same_prog(const struct sock_fprog *a, const struct sock_fprog *b)
+{
+	return a->len == b->len && memcmp(a->filter, b->filter, a->len * sizeof(struct sock_filter)) == 0;
+}
+
+/* The cache returns exactly what compiling returns; damaged or foreign files are recompiled over. */
+static void test_cache_hits_and_survives_damage(void **state)
+{
+	char dir[] = "/tmp/berth-unit-seccomp-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	_cleanup_free_ char *cache = xasprintf("%s/.seccomp", dir);
+	_cleanup_spec_ struct runtime_spec *s =
+	    spec_with("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
+		      "{\"names\":[\"read\",\"write\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
+	_cleanup_spec_ struct runtime_spec *other =
+	    spec_with("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
+		      "{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
+	struct sock_fprog *plain = NULL, *miss = NULL, *hit = NULL, *o = NULL, *again = NULL;
+	assert_int_equal(seccomp_compile(s->seccomp, NULL, &plain, NULL), 0);
+	assert_int_equal(seccomp_compile(s->seccomp, cache, &miss, NULL), 0);
+	assert_int_equal(seccomp_compile(s->seccomp, cache, &hit, NULL), 0);
+	assert_true(same_prog(plain, miss));
+	assert_true(same_prog(plain, hit));
+	assert_int_equal(seccomp_compile(other->seccomp, cache, &o, NULL), 0);
+	assert_false(same_prog(plain, o));
+	/* damage every cached file: truncate one, overwrite the other with garbage */
+	DIR *d = opendir(cache);
+	assert_non_null(d);
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", cache, de->d_name);
+		if (n++ == 0)
+			assert_int_equal(truncate(p, 30), 0);
+		else
+			assert_int_equal(fs_write_file_atomic(p, "garbage", 7, 0600, NULL), 0);
+	}
+	closedir(d);
+	assert_int_equal(n, 2);
+	assert_int_equal(seccomp_compile(s->seccomp, cache, &again, NULL), 0);
+	assert_true(same_prog(plain, again));
+	seccomp_prog_free(plain);
+	seccomp_prog_free(miss);
+	seccomp_prog_free(hit);
+	seccomp_prog_free(o);
+	seccomp_prog_free(again);
+	assert_int_equal(fs_rm_rf(dir, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_errno_rule_and_args),
 		cmocka_unit_test(test_kill_default),
+		cmocka_unit_test(test_cache_hits_and_survives_damage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,8 +3,11 @@
 # Each daemon gets its own root, exec root and socket, and the same generated
 # busybox image (docker load). Prints times, ratios and memory.
 #   run --rm --network none busybox true: berth CLI->berth, docker CLI->berth, docker CLI->dockerd
-#   ps -a with 100 containers; 50 concurrent `run -d`; idle RSS; RSS per running container
-# Usage: sh bench/engine.sh [BERTH_BIN]   (RUNS=20 by default)
+#   ps -a with 100 containers; 50 concurrent `run -d`; idle RSS; RSS and PSS
+#   (/proc/PID/smaps_rollup) per shim with 10 and with 50 containers running
+# Times are hyperfine means with the median next to them (this machine is shared
+# and noisy: compare medians of repeated runs).
+# Usage: sh bench/engine.sh [BERTH_BIN]   (RUNS=20 by default; RUNTIME=PATH: berth daemon --runtime-path)
 set -eu
 BIN=$(realpath "${1:-build/src/berth}")
 RUNS=${RUNS:-20}
@@ -26,7 +29,8 @@ trap cleanup EXIT INT TERM
 
 python3 scripts/mkimage --docker-archive "$W/busybox.tar" >/dev/null
 
-"$BIN" daemon --root "$W/b/root" --exec-root "$W/b/run" --pidfile "$W/b.pid" >"$W/b.log" 2>&1 &
+"$BIN" daemon --root "$W/b/root" --exec-root "$W/b/run" --pidfile "$W/b.pid" ${RUNTIME:+--runtime-path "$RUNTIME"} \
+	>"$W/b.log" 2>&1 &
 BPID=$!
 dockerd --data-root "$W/d/data" --exec-root "$W/d/exec" -H "unix://$W/d/docker.sock" --pidfile "$W/d.pid" \
 	--bridge=none --iptables=false --ip-masq=false >"$W/d.log" 2>&1 &
@@ -38,12 +42,26 @@ for h in "$B" "$D"; do
 done
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+shims() { # pids of our daemon's shims (berth-shim, or `berth shim` without the slim binary)
+	for p in $(pgrep -P 1 -x berth-shim; pgrep -P 1 -x berth) ; do
+		grep -q "$W/b/run" /proc/$p/cmdline 2>/dev/null && echo "$p"
+	done
+	true
+}
+shim_mem() { # "N shims: RSS x kB, PSS y kB per shim"
+	n=0; rss=0; pss=0
+	for p in $(shims); do n=$((n + 1)); rss=$((rss + $(rss_kb $p))); pss=$((pss + $(pss_kb $p))); done
+	[ $n -gt 0 ] || { echo "no shims found"; return; }
+	echo "$n shims: RSS $((rss / n)) kB, PSS $((pss / n)) kB per shim (target <= 1024)"
+}
 ms() { python3 -c "import sys; print(round(float(sys.argv[1])*1000, 1))" "$1"; }
-mean() { # mean wall time (s) of a command, RUNS times
+mean() { # mean wall time (s) of a command, RUNS times; its median goes to $W/median
 	hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$W/h.json" "$@" >"$W/h.log" 2>&1 ||
 		{ cat "$W/h.log" >&2; exit 1; }
-	python3 -c "import json; print(json.load(open('$W/h.json'))['results'][0]['mean'])"
+	python3 -c "import json; r = json.load(open('$W/h.json'))['results'][0]; print(r['median'], file=open('$W/median', 'a')); print(r['mean'])"
 }
+med() { sed -n "${1}p" "$W/median"; }
 ratio() { python3 -c "import sys; print(round(float(sys.argv[1])/float(sys.argv[2]), 3))" "$1" "$2"; }
 
 echo "== idle RSS"
@@ -54,10 +72,10 @@ echo "== run --rm --network none busybox true ($RUNS runs, mean)"
 T1=$(mean "$BIN run -H $B --rm --network none busybox true")
 T2=$(mean "$DOCKER -H $B run --rm --network none busybox true")
 T3=$(mean "$DOCKER -H $D run --rm --network none busybox true")
-echo "berth CLI -> berth:   $(ms $T1) ms"
-echo "docker CLI -> berth:  $(ms $T2) ms"
-echo "docker CLI -> dockerd: $(ms $T3) ms"
-echo "ratio berth/docker: $(ratio $T1 $T3)  (docker CLI on both: $(ratio $T2 $T3); target <= 0.1)"
+echo "berth CLI -> berth:   $(ms $T1) ms  (median $(ms $(med 1)))"
+echo "docker CLI -> berth:  $(ms $T2) ms  (median $(ms $(med 2)))"
+echo "docker CLI -> dockerd: $(ms $T3) ms  (median $(ms $(med 3)))"
+echo "ratio berth/docker: $(ratio $T1 $T3)  (docker CLI on both: $(ratio $T2 $T3); medians: $(ratio $(med 1) $(med 3)); target <= 0.1)"
 
 echo "== ps -a with 100 containers"
 for h in "$B" "$D"; do
@@ -68,6 +86,14 @@ P2=$(mean "$DOCKER -H $D ps -a")
 echo "berth: $(ms $P1) ms  docker: $(ms $P2) ms  ratio: $(ratio $P1 $P2)"
 for h in "$B" "$D"; do DOCKER_HOST=$h $DOCKER rm $(DOCKER_HOST=$h $DOCKER ps -aq) >/dev/null; done
 
+echo "== memory per shim, 10 containers running"
+B0=$(rss_kb $BPID)
+seq 10 | xargs -P 10 -I{} env DOCKER_HOST=$B $DOCKER run -d --network none busybox sleep 600 >/dev/null
+sleep 1
+echo "berth: $(shim_mem); daemon +$(( ($(rss_kb $BPID) - B0) / 10 )) kB/container"
+DOCKER_HOST=$B $DOCKER rm -f $(DOCKER_HOST=$B $DOCKER ps -aq) >/dev/null
+BI=$(rss_kb $BPID)
+
 echo "== 50 concurrent run -d"
 for h in "$B" "$D"; do
 	s=$(date +%s.%N)
@@ -75,9 +101,8 @@ for h in "$B" "$D"; do
 	e=$(date +%s.%N)
 	echo "$h: $(python3 -c "print(round(($e-$s)*1000))") ms"
 done
-echo "== RSS per running container (50 running)"
+echo "== memory per running container (50 running)"
 BR=$(rss_kb $BPID)
-SH=0; for p in $(pgrep -P 1 -x berth || true); do grep -q "$W/b/run" /proc/$p/cmdline 2>/dev/null && SH=$((SH + $(rss_kb $p))); done
-echo "berth: daemon +$(( (BR - BI) / 50 )) kB/container, shims $(( SH / 50 )) kB/container (target <= 1024)"
+echo "berth: daemon +$(( (BR - BI) / 50 )) kB/container; $(shim_mem)"
 DR=$(rss_kb $DPID)
 echo "dockerd: +$(( (DR - DI) / 50 )) kB/container (containerd-shim not counted)"

@@ -40,8 +40,8 @@ static void usage(FILE *f)
 	    "      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT
 	    ")\n"
 	    "  -H, --host URL           socket to listen on (default unix://EXEC_ROOT/berth.sock)\n"
-	    "      --runtime-path PATH  \"berth\" (default): the in-process berth runtime library, or\n"
-	    "                           the path of an OCI runtime with runc's CLI (e.g. /usr/sbin/runc)\n"
+	    "      --runtime-path PATH  berth (default: the in-process runtime library) or an OCI runtime\n"
+	    "                           with runc's CLI, e.g. /usr/sbin/runc\n"
 	    "  -p, --pidfile FILE       write the daemon's pid here\n"
 	    "  -b, --bridge NAME|none   bridge of the default network (default berth0); none: no\n"
 	    "                           container networking (containers get a namespace with lo only)\n"

@@ -176,7 +176,8 @@ static struct sock_fprog *cache_load(const char *path, const struct strbuf *key)
 	return p;
 }
 
-static void cache_store(const char *dir, const char *path, const struct strbuf *key, const struct sock_fprog *p)
+static void cache_store(const char *dir, const char *path, const struct strbuf *key,
+			const struct sock_fprog *p)
 {
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return;

@@ -8,6 +8,7 @@ naming the field and leave nothing behind. Security tests cover the
 mount-target symlink escapes.
 """
 import copy
+import errno
 import json
 import os
 import shutil
@@ -264,7 +265,7 @@ def test_create_start_state_delete_lifecycle(berth_rt, bundle, workdir):
     st = json.loads(berth_rt("state", "life").stdout)
     assert st["status"] == "created" and st["id"] == "life" and st["bundle"] == b
     assert st["pid"] == int(open(pidfile).read())
-    assert os.readlink(f"/proc/{st['pid']}/exe").startswith("/memfd:")
+    assert_exe_protected(st["pid"])
     assert "hello" not in open(out).read()
     berth_rt("start", "life")
     assert json.loads(berth_rt("state", "life").stdout)["status"] == "running"
@@ -476,27 +477,46 @@ def test_systemd_cgroup_flag_is_refused_clearly(rt_bin, workdir, bundle):
 
 # ---- security ----
 
+def assert_exe_protected(pid):
+    """The runtime process's exe is a sealed memfd or on a read-only mount (the detached one reads as "/")."""
+    link = os.readlink(f"/proc/{pid}/exe")
+    if link.startswith("/memfd:berth-runtime"):
+        return
+    assert link == "/" or link.endswith("berth-shim")
+    assert os.statvfs(f"/proc/{pid}/exe").f_flag & os.ST_RDONLY
+
+
 def test_runtime_binary_is_not_writable_from_container(berth_rt, bundle, berth_bin):
-    """CVE-2019-5736: a '#!/proc/self/exe' program would run the runtime; its exe must be a sealed memfd."""
+    """CVE-2019-5736: a '#!/proc/self/exe' program would run the runtime. A handle on its exe, kept
+    until the runtime process is gone (the attack's way around ETXTBSY), must not open for writing."""
     berth_rt("create", "--bundle", bundle(["true"]), "exe", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pid = json.loads(berth_rt("state", "exe").stdout)["pid"]
-    assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:berth-runtime")
-    with pytest.raises(OSError):
-        open(f"/proc/{pid}/exe", "r+b").close()
+    assert_exe_protected(pid)
+    handle = os.open(f"/proc/{pid}/exe", os.O_PATH)
+    try:
+        berth_rt("delete", "--force", "exe")
+        with pytest.raises(OSError) as e:
+            w = os.open(f"/proc/self/fd/{handle}", os.O_WRONLY)
+            try:
+                os.write(w, b"x")  # a sealed memfd opens, but refuses the write
+            finally:
+                os.close(w)
+        assert e.value.errno in (errno.EROFS, errno.EPERM)
+    finally:
+        os.close(handle)
     with open(berth_bin, "rb") as f:
         assert f.read(4) == b"\x7fELF"
-    berth_rt("delete", "--force", "exe")
 
 
 def test_container_cannot_write_runtime_exe(berth_rt, bundle):
-    """The created init (pid 1, still the runtime) is visible from an exec'd process: its exe is sealed."""
+    """The created init (pid 1, still the runtime) is visible from an exec'd process: its exe is read-only."""
     berth_rt("create", "--bundle", bundle(["true"]), "exe2", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     p = berth_rt("exec", "exe2", "sh", "-c",
                  "readlink /proc/1/exe; (echo x >> /proc/1/exe) 2>/dev/null && echo WROTE || echo refused")
     lines = p.stdout.splitlines()
-    # without CAP_SYS_PTRACE the link is not even readable; if it is, it names the sealed memfd
+    # without CAP_SYS_PTRACE the link is not even readable; if it is, it names the memfd or the detached mount
     assert lines[-1] == "refused"
-    assert len(lines) == 1 or lines[0].startswith("/memfd:berth-runtime")
+    assert len(lines) == 1 or lines[0].startswith("/memfd:berth-runtime") or lines[0] == "/"
     berth_rt("delete", "--force", "exe2")
 
 

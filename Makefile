@@ -73,7 +73,7 @@ format:
 install: build
 	install -Dm755 $(BUILD)/src/berth $(DESTDIR)$(PREFIX)/bin/berth
 	install -Dm755 $(BUILD)/src/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
-	ln -sf berth $(DESTDIR)$(PREFIX)/bin/berth-runtime
+	ln -sf berth-shim $(DESTDIR)$(PREFIX)/bin/berth-runtime
 	install -Dm644 docs/man/berth.1 $(DESTDIR)$(PREFIX)/share/man/man1/berth.1
 
 clean:

@@ -43,11 +43,11 @@ done
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
-shims() { # pids of our daemon's shims (berth-shim, or `berth shim` without the slim binary)
-	for p in $(pgrep -P 1 -x berth-shim; pgrep -P 1 -x berth) ; do
-		grep -q "$W/b/run" /proc/$p/cmdline 2>/dev/null && echo "$p"
+shims() { # pids of our daemon's shims: "... shim $W/b/run/c/ID" (berth-shim, or `berth shim`)
+	for c in /proc/[0-9]*/cmdline; do
+		tr '\0' ' ' 2>/dev/null <"$c" | grep -q " shim $W/b/run/c/" || continue
+		p=${c#/proc/}; echo "${p%/cmdline}"
 	done
-	true
 }
 shim_mem() { # "N shims: RSS x kB, PSS y kB per shim"
 	n=0; rss=0; pss=0

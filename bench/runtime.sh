@@ -6,12 +6,13 @@
 # crun refuses this host's hybrid cgroup layout, so every contender runs inside
 # one private mount namespace with a cgroup2 mount at /sys/fs/cgroup, crun
 # with --cgroup-manager=disabled; nobody is asked for cgroup work (the bundle
-# has no cgroupsPath and no resources). "berth" is `berth-runtime` as a
-# symlink to the berth binary: it re-executes (CVE-2019-5736 protection) into
-# the slim berth-shim binary through a detached read-only mount of it;
-# "berth-slim" is `berth-runtime` as a symlink to berth-shim (same re-exec,
-# smaller first exec); "berth-ro" is the berth binary on a read-only bind
-# mount, which needs no re-exec at all (docs/runtime.md).
+# has no cgroupsPath and no resources). "berth" is `berth-runtime` as
+# installed (a symlink to the slim berth-shim binary): it re-executes itself
+# (CVE-2019-5736 protection) through a detached read-only mount; "berth-multi"
+# is `berth-runtime` as a symlink to the multi-call berth binary (~50 shared
+# libraries to load, then the same re-exec into berth-shim); "berth-ro" is the
+# berth binary on a read-only bind mount, which needs no re-exec at all
+# (docs/runtime.md).
 #
 # Usage: sh bench/runtime.sh [runs]   (env BERTH=path/to/berth)
 set -eu
@@ -30,10 +31,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-ln -s "$BERTH" "$W/berth-runtime"
 SLIM=$(dirname "$BERTH")/berth-shim
 [ -x "$SLIM" ] || { echo "bench/runtime.sh: build first ($SLIM missing)" >&2; exit 1; }
-mkdir -p "$W/slim" && ln -s "$SLIM" "$W/slim/berth-runtime"
+ln -s "$SLIM" "$W/berth-runtime"
+mkdir -p "$W/multi" && ln -s "$BERTH" "$W/multi/berth-runtime"
 "$HERE/scripts/mkimage" --rootfs "$W/rootfs" >/dev/null
 mkdir -p "$W/bundle" "$W/ro"
 touch "$W/ro/berth-runtime"
@@ -60,7 +61,7 @@ mount --bind "$BERTH" "$W/ro/berth-runtime"
 mount -o remount,bind,ro "$W/ro/berth-runtime"
 hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$W/results.json" \
 	-n berth "$W/berth-runtime --root $W/berth-state run --bundle $B bench" \
-	-n berth-slim "$W/slim/berth-runtime --root $W/berth-state run --bundle $B bench" \
+	-n berth-multi "$W/multi/berth-runtime --root $W/berth-state run --bundle $B bench" \
 	-n berth-ro "$W/ro/berth-runtime --root $W/berth-state run --bundle $B bench" \
 	-n crun "crun --cgroup-manager=disabled --root $W/crun-state run --bundle $B bench" \
 	-n runc "runc --root $W/runc-state run --bundle $B bench" \
@@ -81,20 +82,19 @@ med = {k: v["median"] * 1000 for k, v in r.items()}
 print()
 print("note: all run in one private mount namespace with a cgroup2 mount at /sys/fs/cgroup;")
 print("      crun with --cgroup-manager=disabled (it refuses this host's hybrid layout)")
-notes = {"berth": "(re-exec into berth-shim on a detached read-only mount)",
-         "berth-slim": "(berth-runtime -> berth-shim, same re-exec)",
-         "berth-ro": "(binary on a read-only mount: no re-exec)"}
-for k in ("berth", "berth-slim", "berth-ro", "crun", "runc", "floor"):
+notes = {"berth": "(berth-runtime -> berth-shim; re-exec on a detached read-only mount)",
+         "berth-multi": "(berth-runtime -> berth: ~50 libraries, then the same re-exec)",
+         "berth-ro": "(berth binary on a read-only mount: no re-exec)"}
+for k in ("berth", "berth-multi", "berth-ro", "crun", "runc", "floor"):
     print("%-10s %8.2f ms  median %8.2f ms  %s" % (k, m[k], med[k], notes.get(k, "")))
-print("median ratios: berth/crun %.2f, berth/floor %.2f, berth-slim/floor %.2f" % (
-    med["berth"] / med["crun"], med["berth"] / med["floor"], med["berth-slim"] / med["floor"]))
+print("median ratios: berth/crun %.2f, berth/floor %.2f" % (med["berth"] / med["crun"], med["berth"] / med["floor"]))
 print("berth/crun  = %.2f   (target <= 0.8)" % (m["berth"] / m["crun"]))
 print("berth/floor = %.2f   (target <= 1.5)" % (m["berth"] / m["floor"]))
 print("berth/runc  = %.2f" % (m["berth"] / m["runc"]))
 print("berth-ro/crun = %.2f, berth-ro/floor = %.2f" % (m["berth-ro"] / m["crun"], m["berth-ro"] / m["floor"]))
 # CPU time (user + system of the whole process tree) is steadier than wall time on a shared machine
 c = {k: (v["user"] + v["system"]) * 1000 for k, v in r.items()}
-print("cpu ms: " + ", ".join("%s %.1f" % (k, c[k]) for k in ("berth", "berth-slim", "berth-ro", "crun", "runc", "floor")))
+print("cpu ms: " + ", ".join("%s %.1f" % (k, c[k]) for k in ("berth", "berth-multi", "berth-ro", "crun", "runc", "floor")))
 print("cpu ratios: berth/crun %.2f, berth/floor %.2f, berth-ro/crun %.2f, berth-ro/floor %.2f" % (
     c["berth"] / c["crun"], c["berth"] / c["floor"], c["berth-ro"] / c["crun"], c["berth-ro"] / c["floor"]))
 PY

@@ -55,6 +55,9 @@ const char *http_request_path(const struct http_request *req);
 /* The "X.Y" of the version prefix, or NULL when the request was unversioned. */
 const char *http_request_version(const struct http_request *req);
 const char *http_request_query(const struct http_request *req, const char *key);
+/* Every value of a repeated query parameter (?a=1&a=2), in order; NULL-terminated, caller frees (strv_free). */
+#define HTTP_MAX_QUERY_VALUES 1024
+char **http_request_query_all(const struct http_request *req, const char *key);
 const char *http_request_header(const struct http_request *req, const char *key);
 const char *http_request_body(const struct http_request *req, size_t *ret_len);
 

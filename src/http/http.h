@@ -127,6 +127,7 @@ struct http_client_request {
 	http_body_fn on_body; /* NULL: collect into the response strbuf */
 	void *on_body_ctx;
 	long timeout_ms; /* 0: none */
+	struct strbuf *resp_headers; /* non-NULL: the response's header lines ("Key: value\r\n") appended */
 };
 
 /* Perform a request. *ret_status is the HTTP status; out (may be NULL) gets the body. */

@@ -257,6 +257,21 @@ static char **split_changes(char **values)
 	return v;
 }
 
+static bool body_is_null(struct http_request *req)
+{
+	size_t len;
+	const char *raw = http_request_body(req, &len);
+	size_t i = 0;
+	while (i < len && strchr(" \t\r\n", raw[i]))
+		i++;
+	if (len - i < 4 || strncmp(raw + i, "null", 4))
+		return false;
+	for (i += 4; i < len; i++)
+		if (!strchr(" \t\r\n", raw[i]))
+			return false;
+	return true;
+}
+
 void api_commit(struct api_call *c)
 {
 	const char *ref = http_request_query(c->req, "container");
@@ -265,7 +280,9 @@ void api_commit(struct api_call *c)
 		return;
 	}
 	_cleanup_json_ json_t *body = NULL;
-	if (api_body_json(c->req, &body, false) < 0)
+	/* docker's CLI sends "null" when no config is given */
+	bool null_body = body_is_null(c->req);
+	if (!null_body && api_body_json(c->req, &body, false) < 0)
 		return;
 	if (body && !json_is_object(body)) {
 		http_respond_error(c->req, 400, "commit config: expected object");

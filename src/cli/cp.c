@@ -29,12 +29,15 @@ static int usage(const char *text, bool help)
 	return help ? 0 : CLI_EXIT_DAEMON;
 }
 
-static const char *find_header(const char *headers, const char *key)
+/* Value of a header in "Key: value\r\n" lines (new string) or NULL. */
+static char *find_header(const char *headers, const char *key)
 {
 	size_t kl = strlen(key);
 	for (const char *l = headers; l && *l;) {
-		if (!strncasecmp(l, key, kl) && l[kl] == ':')
-			return l + kl + 1 + strspn(l + kl + 1, " ");
+		if (!strncasecmp(l, key, kl) && l[kl] == ':') {
+			const char *v = l + kl + 1 + strspn(l + kl + 1, " ");
+			return xstrndup(v, strcspn(v, "\r\n"));
+		}
 		l = strchr(l, '\n');
 		l = l ? l + 1 : NULL;
 	}
@@ -139,7 +142,8 @@ static int get_archive(struct cli *cli, const char *ctr, const char *path, struc
 		cli_print_daemon_error(j, status);
 		return 1;
 	}
-	if (cli_path_stat_parse(find_header(hdrs.buf, "X-Docker-Container-Path-Stat"), st, &err) < 0) {
+	_cleanup_free_ char *hv = find_header(hdrs.buf, "X-Docker-Container-Path-Stat");
+	if (cli_path_stat_parse(hv, st, &err) < 0) {
 		berth_error_print(err, "berth cp");
 		return 1;
 	}
@@ -243,9 +247,9 @@ static long head_stat(struct cli *cli, const char *ctr, const char *path, struct
 	struct http_client_request r = { .method = "HEAD", .path = url, .body_fd = -1, .resp_headers = &hdrs };
 	_cleanup_error_ struct berth_error *err = NULL;
 	long status = 0;
-	if (http_client_do(cli->http, &r, &status, &body, &err) < 0 ||
-	    (status == 200 &&
-	     cli_path_stat_parse(find_header(hdrs.buf, "X-Docker-Container-Path-Stat"), st, &err) < 0)) {
+	int rc = http_client_do(cli->http, &r, &status, &body, &err);
+	_cleanup_free_ char *hv = rc >= 0 ? find_header(hdrs.buf, "X-Docker-Container-Path-Stat") : NULL;
+	if (rc < 0 || (status == 200 && cli_path_stat_parse(hv, st, &err) < 0)) {
 		berth_error_print(err, "berth cp");
 		return -1;
 	}

@@ -34,7 +34,7 @@ const char *const fsop_engine_mountpoints[] = {
 int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop *op,
 	       struct berth_error **err)
 {
-	*op = (struct fsop){ .e = e, .rootfd = -1 };
+	*op = (struct fsop){ .e = e, .rootfd = -1, .ref = ref };
 	int r = container_find(e, ref, &op->c, err);
 	if (r < 0)
 		return r;
@@ -163,7 +163,7 @@ static int not_found(struct fsop *op, const char *path, struct berth_error **err
 	berth_error_free(err ? *err : NULL);
 	if (err)
 		*err = NULL;
-	return berth_error_msg(err, ENOENT, "Could not find the file %s in container %s", path, op->id);
+	return berth_error_msg(err, ENOENT, "Could not find the file %s in container %s", path, op->ref);
 }
 
 /*

@@ -23,6 +23,7 @@ struct fsop {
 	char *rootfs;  /* its path in the daemon's mount namespace */
 	json_t *config, *hostconfig; /* copies */
 	char *id;
+	const char *ref; /* as the caller named the container (borrowed) */
 };
 
 /* Find ref and pin its rootfs (mount it when need_rootfs). Always call fsop_end(). */

@@ -128,14 +128,21 @@ static json_t *memory_stat(enum cgroup_kind kind, const char *cg)
 	return engine_stats_parse_keyed(sb.buf);
 }
 
-static json_t *cpu_json(const struct runtime_stats *st, json_t *per, uint64_t sys)
+static uint64_t cpu_periods(enum cgroup_kind kind, const char *cg)
+{
+	_cleanup_free_ char *dir = kind == CGROUP_V1 ? xasprintf("%s/cpu%s", cgroup_root(), cg)
+						     : xasprintf("%s%s", cgroup_root(), cg);
+	return cg_read_key_u64(dir, "cpu.stat", "nr_periods");
+}
+
+static json_t *cpu_json(const struct runtime_stats *st, json_t *per, uint64_t sys, uint64_t periods)
 {
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	return json_pack("{s:{s:I, s:o, s:I, s:I}, s:I, s:i, s:{s:I, s:I, s:I}}", "cpu_usage", "total_usage",
 			 (json_int_t)st->cpu_usage_ns, "percpu_usage", per, "usage_in_kernelmode",
 			 (json_int_t)st->cpu_system_ns, "usage_in_usermode", (json_int_t)st->cpu_user_ns,
 			 "system_cpu_usage", (json_int_t)sys, "online_cpus", (int)(online > 0 ? online : 1),
-			 "throttling_data", "periods", (json_int_t)0, "throttled_periods",
+			 "throttling_data", "periods", (json_int_t)periods, "throttled_periods",
 			 (json_int_t)st->cpu_throttled_periods, "throttled_time",
 			 (json_int_t)st->cpu_throttled_ns);
 }
@@ -177,7 +184,7 @@ static int sample(const struct stats_target *t, const char *now, json_t **ret, s
 	json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:{s:I}, s:o, s:o}", "read", now, "preread", STATS_ZERO_TIME,
 			      "name", t->name, "id", t->id, "pids_stats", "current",
 			      (json_int_t)st.pids_current, "cpu_stats",
-			      cpu_json(&st, percpu(kind, cg), system_cpu_ns()), "blkio_stats", blkio_json(&st));
+			      cpu_json(&st, percpu(kind, cg), system_cpu_ns(), cpu_periods(kind, cg)), "blkio_stats", blkio_json(&st));
 	if (st.pids_limit)
 		json_object_set_new(json_object_get(s, "pids_stats"), "limit", json_integer((json_int_t)st.pids_limit));
 	json_object_set_new(s, "memory_stats",

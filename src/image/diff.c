@@ -284,6 +284,10 @@ static int derive_config(struct image_store *s, const char *parent_id, const cha
 		json_object_set_new(cfg, "config", json_deep_copy(o->config));
 	if (o && o->author)
 		json_object_set_new(cfg, "author", json_string(o->author));
+	/* docker's image "comment" (inspect's Comment) is the commit message; an inherited one is dropped */
+	json_object_del(cfg, "comment");
+	if (o && o->comment)
+		json_object_set_new(cfg, "comment", json_string(o->comment));
 	json_t *diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
 	if (!json_is_array(diffs))
 		return berth_error_msg(err, EINVAL, "parent image config has no rootfs.diff_ids");

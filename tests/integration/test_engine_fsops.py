@@ -8,12 +8,13 @@ import base64
 import io
 import json
 import os
+import subprocess
 import tarfile
 import uuid
 
 import pytest
 
-from engine_daemon import Daemon
+from engine_daemon import DOCKER, Daemon
 
 DOCKER28 = "/usr/local/bin/docker"
 
@@ -507,16 +508,34 @@ def test_docker_stats_no_stream_table(daemon):
         assert usage.strip().endswith("/ 32MiB") and not usage.startswith("0B")
         table = daemon.berth("stats", "--no-stream", n).stdout.splitlines()
         assert table[0].split()[:3] == ["CONTAINER", "ID", "NAME"] and n in table[1] and "32MiB" in table[1]
-        out = daemon.berth("stats", "--no-stream", "--format", "{{.Name}}:{{.MemLimit}}", n).stdout
-        assert out.strip() == f"{n}:32MiB"
     finally:
         rm(daemon, n)
 
 
-def test_docker_py_stats(daemon, client):
+def test_docker_py_stats_and_berth_format(daemon, client):
     n = running(daemon)
     try:
         s = client.containers.get(n).stats(stream=False)
         assert s["memory_stats"]["usage"] > 0
+        out = daemon.berth("stats", "--no-stream", "--format", "{{.Name}}:{{.PIDs}}", n).stdout
+        assert out.strip() == f"{n}:1"
     finally:
+        rm(daemon, n)
+
+
+def test_docker_stats_streams_until_interrupted(daemon):
+    n = running(daemon)
+    p = subprocess.Popen([DOCKER, "stats", "--format", "{{.Name}} {{.MemUsage}}", n], env=daemon.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while len(lines) < 2:  # docker's CLI redraws one line per sample
+            line = p.stdout.readline()
+            assert line, p.stderr.read()
+            if n in line:
+                lines.append(line)
+        assert all("MiB" in ln or "KiB" in ln for ln in lines)
+    finally:
+        p.kill()
+        p.wait()
         rm(daemon, n)

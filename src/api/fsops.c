@@ -20,7 +20,8 @@
 static void fsop_error(struct http_request *req, int r, struct berth_error *err)
 {
 	/* invalid tars and non-directory extraction points are the client's fault */
-	api_error(req, r == -EBADMSG || r == -ENOTDIR || r == -ENAMETOOLONG || r == -ELOOP ? -EINVAL : r, err);
+	api_error(req, r == -EBADMSG || r == -ENOTDIR || r == -ENAMETOOLONG || r == -ELOOP ? -EINVAL : r,
+		  err);
 }
 
 /* ---- stats ---- */

@@ -113,8 +113,9 @@ static int cp_dest(const char *dst, const struct cli_path_stat *st, char **ret_d
 		return 0;
 	}
 	if (errno != ENOENT || endswith(dst, "/")) {
-		fprintf(stderr, "berth cp: %s '%s'\n",
-			src_dir ? "cannot copy a directory to" : "destination directory does not exist:", dst);
+		fprintf(
+		    stderr, "berth cp: %s '%s'\n",
+		    src_dir ? "cannot copy a directory to" : "destination directory does not exist:", dst);
 		if (errno == ENOENT || src_dir)
 			return 1;
 	}
@@ -188,9 +189,10 @@ static int tar_source(const char *src, const char *name, bool follow, int fd)
 		archive_read_disk_set_symlink_hybrid(disk);
 	archive_read_disk_set_standard_lookup(disk);
 	archive_write_set_format_pax_restricted(out);
-	int r = archive_write_open_fd(out, fd) == ARCHIVE_OK && archive_read_disk_open(disk, src) == ARCHIVE_OK
-		    ? 0
-		    : 1;
+	int r =
+	    archive_write_open_fd(out, fd) == ARCHIVE_OK && archive_read_disk_open(disk, src) == ARCHIVE_OK
+		? 0
+		: 1;
 	size_t sl = strlen(src);
 	struct archive_entry *e;
 	_cleanup_free_ char *buf = xmalloc(CP_BUF);
@@ -219,8 +221,9 @@ static int tar_source(const char *src, const char *name, bool follow, int fd)
 static long put_archive(struct cli *cli, const char *ctr, const char *path, int fd, bool copy_uid)
 {
 	_cleanup_free_ char *id = cli_escape(ctr), *p = cli_escape(path);
-	_cleanup_free_ char *url = xasprintf("/v1.41/containers/%s/archive?path=%s&noOverwriteDirNonDir=true%s",
-					     id, p, copy_uid ? "&copyUIDGID=true" : "");
+	_cleanup_free_ char *url =
+	    xasprintf("/v1.41/containers/%s/archive?path=%s&noOverwriteDirNonDir=true%s", id, p,
+		      copy_uid ? "&copyUIDGID=true" : "");
 	struct http_client_request r = {
 		.method = "PUT", .path = url, .body_fd = fd, .content_type = "application/x-tar"
 	};
@@ -244,7 +247,9 @@ static long head_stat(struct cli *cli, const char *ctr, const char *path, struct
 	_cleanup_free_ char *id = cli_escape(ctr), *p = cli_escape(path);
 	_cleanup_free_ char *url = xasprintf("/v1.41/containers/%s/archive?path=%s", id, p);
 	_cleanup_strbuf_ struct strbuf hdrs = STRBUF_INIT, body = STRBUF_INIT;
-	struct http_client_request r = { .method = "HEAD", .path = url, .body_fd = -1, .resp_headers = &hdrs };
+	struct http_client_request r = {
+		.method = "HEAD", .path = url, .body_fd = -1, .resp_headers = &hdrs
+	};
 	_cleanup_error_ struct berth_error *err = NULL;
 	long status = 0;
 	int rc = http_client_do(cli->http, &r, &status, &body, &err);
@@ -254,7 +259,8 @@ static long head_stat(struct cli *cli, const char *ctr, const char *path, struct
 		return -1;
 	}
 	if (status != 200 && status != 404)
-		fprintf(stderr, "Error response from daemon: HEAD '%s' failed with status %ld\n", path, status);
+		fprintf(stderr, "Error response from daemon: HEAD '%s' failed with status %ld\n", path,
+			status);
 	return status;
 }
 
@@ -284,7 +290,8 @@ static int cp_target(struct cli *cli, const char *ctr, const char *path, const c
 	return 0;
 }
 
-static int cp_to(struct cli *cli, const char *src, const char *ctr, const char *path, bool follow, bool copy_uid)
+static int cp_to(struct cli *cli, const char *src, const char *ctr, const char *path, bool follow,
+		 bool copy_uid)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *dir = NULL, *name = NULL;
@@ -315,13 +322,12 @@ int cli_cp(int argc, char **argv)
 					    { "host", required_argument, NULL, 'H' },
 					    { "help", no_argument, NULL, OPT_HELP },
 					    { NULL, 0, NULL, 0 } };
-	static const char text[] =
-	    "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
-	    "       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH\n\n"
-	    "Copy files/folders between a container and the local filesystem\n\n"
-	    "Options:\n"
-	    "  -a, --archive       Archive mode (copy all uid/gid information)\n"
-	    "  -L, --follow-link   Always follow symbol link in SRC_PATH";
+	static const char text[] = "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
+				   "       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH\n\n"
+				   "Copy files/folders between a container and the local filesystem\n\n"
+				   "Options:\n"
+				   "  -a, --archive       Archive mode (copy all uid/gid information)\n"
+				   "  -L, --follow-link   Always follow symbol link in SRC_PATH";
 	bool archive = false, follow = false;
 	const char *host = NULL;
 	int ch;
@@ -357,8 +363,9 @@ int cli_cp(int argc, char **argv)
 
 int cli_diff(int argc, char **argv)
 {
-	static const char text[] = "diff CONTAINER\n\nInspect changes to files or directories on a container's "
-				   "filesystem (A added, C changed, D deleted)";
+	static const char text[] =
+	    "diff CONTAINER\n\nInspect changes to files or directories on a container's "
+	    "filesystem (A added, C changed, D deleted)";
 	if (cli_is_help(argc, argv) || argc != 2)
 		return usage(text, cli_is_help(argc, argv));
 	struct cli cli;
@@ -370,10 +377,12 @@ int cli_diff(int argc, char **argv)
 	size_t i;
 	json_t *c;
 	if (st == 200)
-		json_array_foreach(resp, i, c)
-		{
+		json_array_foreach (resp, i, c) {
 			json_int_t k = json_integer_value(json_object_get(c, "Kind"));
-			printf("%c %s\n", k == 1 ? 'A' : k == 2 ? 'D' : 'C',
+			printf("%c %s\n",
+			       k == 1   ? 'A'
+			       : k == 2 ? 'D'
+					: 'C',
 			       json_string_value(json_object_get(c, "Path")) ?: "");
 		}
 	else if (st > 0)
@@ -388,8 +397,9 @@ int cli_export(int argc, char **argv)
 	static const struct option lo[] = { { "output", required_argument, NULL, 'o' },
 					    { "help", no_argument, NULL, OPT_HELP },
 					    { NULL, 0, NULL, 0 } };
-	static const char text[] = "export [-o FILE] CONTAINER\n\nExport a container's filesystem as a tar archive\n\n"
-				   "Options:\n  -o, --output string   Write to a file, instead of STDOUT";
+	static const char text[] =
+	    "export [-o FILE] CONTAINER\n\nExport a container's filesystem as a tar archive\n\n"
+	    "Options:\n  -o, --output string   Write to a file, instead of STDOUT";
 	const char *output = NULL;
 	int ch;
 	optind = 1;
@@ -401,12 +411,14 @@ int cli_export(int argc, char **argv)
 	if (argc - optind != 1)
 		return usage(text, false);
 	if (!output && isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "berth export: cowardly refusing to save to a terminal. Use the -o flag or redirect\n");
+		fprintf(
+		    stderr,
+		    "berth export: cowardly refusing to save to a terminal. Use the -o flag or redirect\n");
 		return 1;
 	}
 	_cleanup_free_ char *tmp = output ? xasprintf("%s.berth-tmp", output) : NULL;
-	_cleanup_close_ int fd = output ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
-					: dup(STDOUT_FILENO);
+	_cleanup_close_ int fd =
+	    output ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : dup(STDOUT_FILENO);
 	if (fd < 0) {
 		fprintf(stderr, "berth export: open '%s': %s\n", output ? output : "stdout", strerror(errno));
 		return 1;
@@ -450,9 +462,12 @@ struct commit_args {
 static int commit_parse(int argc, char **argv, struct commit_args *a, const char *text)
 {
 	static const struct option lo[] = {
-		{ "author", required_argument, NULL, 'a' }, { "change", required_argument, NULL, 'c' },
-		{ "message", required_argument, NULL, 'm' }, { "pause", optional_argument, NULL, 'p' },
-		{ "host", required_argument, NULL, 'H' },   { "help", no_argument, NULL, OPT_HELP },
+		{ "author", required_argument, NULL, 'a' },
+		{ "change", required_argument, NULL, 'c' },
+		{ "message", required_argument, NULL, 'm' },
+		{ "pause", optional_argument, NULL, 'p' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;

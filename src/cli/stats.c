@@ -92,7 +92,8 @@ static double cpu_percent(const json_t *cur, const json_t *prev)
 	double d_sys = num(cpu, "system_cpu_usage", NULL) - num(pre, "system_cpu_usage", NULL);
 	double online = num(cpu, "online_cpus", NULL);
 	if (online <= 0)
-		online = (double)json_array_size(json_object_get(json_object_get(cpu, "cpu_usage"), "percpu_usage"));
+		online = (double)json_array_size(
+		    json_object_get(json_object_get(cpu, "cpu_usage"), "percpu_usage"));
 	return d_cpu > 0 && d_sys > 0 ? d_cpu / d_sys * online * 100.0 : 0.0;
 }
 
@@ -113,14 +114,13 @@ static void io_sums(const json_t *s, double *net_rx, double *net_tx, double *blk
 	const char *k;
 	json_t *v;
 	*net_rx = *net_tx = *blk_r = *blk_w = 0;
-	json_object_foreach(json_object_get(s, "networks"), k, v)
-	{
+	json_object_foreach (json_object_get(s, "networks"), k, v) {
 		*net_rx += num(v, "rx_bytes", NULL);
 		*net_tx += num(v, "tx_bytes", NULL);
 	}
 	size_t i;
-	json_array_foreach(json_object_get(json_object_get(s, "blkio_stats"), "io_service_bytes_recursive"), i, v)
-	{
+	json_array_foreach (json_object_get(json_object_get(s, "blkio_stats"), "io_service_bytes_recursive"),
+			    i, v) {
 		const char *op = json_string_value(json_object_get(v, "op"));
 		if (op && !strcasecmp(op, "read"))
 			*blk_r += num(v, "value", NULL);
@@ -136,17 +136,18 @@ json_t *cli_stats_row(const json_t *cur, const json_t *prev, bool trunc)
 	const char *name = json_string_value(json_object_get(cur, "name")) ?: "";
 	double usage = mem_usage(mem), limit = num(mem, "limit", NULL), rx, tx, br, bw;
 	io_sums(cur, &rx, &tx, &br, &bw);
-	_cleanup_free_ char *u = size_str(usage, true), *l = size_str(limit, true), *srx = size_str(rx, false),
-			    *stx = size_str(tx, false), *sbr = size_str(br, false), *sbw = size_str(bw, false);
+	_cleanup_free_ char *u = size_str(usage, true), *l = size_str(limit, true),
+			    *srx = size_str(rx, false), *stx = size_str(tx, false),
+			    *sbr = size_str(br, false), *sbw = size_str(bw, false);
 	char cpu[32], memp[32], pids[32];
 	snprintf(cpu, sizeof(cpu), "%.2f%%", cpu_percent(cur, prev));
 	snprintf(memp, sizeof(memp), "%.2f%%", limit > 0 ? usage / limit * 100.0 : 0.0);
 	snprintf(pids, sizeof(pids), "%.0f", num(cur, "pids_stats", "current"));
 	return json_pack("{s:s, s:s%, s:s, s:s, s:s+++, s:s, s:s, s:s+++, s:s+++, s:s}", "Container",
-			 trunc ? name + (*name == '/') : id, "ID", id, trunc ? MIN(strlen(id), (size_t)12) : strlen(id),
-			 "Name", name + (*name == '/'), "CPUPerc", cpu, "MemUsage", u, " / ", l, "", "MemLimit",
-			 l, "MemPerc", memp, "NetIO", srx, " / ", stx, "", "BlockIO", sbr, " / ", sbw, "",
-			 "PIDs", pids);
+			 trunc ? name + (*name == '/') : id, "ID", id,
+			 trunc ? MIN(strlen(id), (size_t)12) : strlen(id), "Name", name + (*name == '/'),
+			 "CPUPerc", cpu, "MemUsage", u, " / ", l, "", "MemLimit", l, "MemPerc", memp, "NetIO",
+			 srx, " / ", stx, "", "BlockIO", sbr, " / ", sbw, "", "PIDs", pids);
 }
 
 /* ---- the command ---- */
@@ -158,18 +159,20 @@ struct stats_opts {
 
 static const char *const stats_headers[] = { "CONTAINER ID", "NAME",    "CPU %",     "MEM USAGE / LIMIT",
 					     "MEM %",        "NET I/O", "BLOCK I/O", "PIDS" };
-static const char *const stats_keys[] = { "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs" };
+static const char *const stats_keys[] = { "ID",      "Name",  "CPUPerc", "MemUsage",
+					  "MemPerc", "NetIO", "BlockIO", "PIDs" };
 
 static int stats_usage(bool help)
 {
-	fprintf(help ? stdout : stderr,
-		"Usage: berth stats [OPTIONS] [CONTAINER...]\n\n"
-		"Display a live stream of container(s) resource usage statistics\n\n"
-		"Options:\n"
-		"  -a, --all             Show all containers (default shows just running)\n"
-		"      --format string   Pretty-print stats using a Go template ({{.Name}} {{.CPUPerc}} ...)\n"
-		"      --no-stream       Disable streaming stats and only pull the first result\n"
-		"      --no-trunc        Do not truncate output\n");
+	fprintf(
+	    help ? stdout : stderr,
+	    "Usage: berth stats [OPTIONS] [CONTAINER...]\n\n"
+	    "Display a live stream of container(s) resource usage statistics\n\n"
+	    "Options:\n"
+	    "  -a, --all             Show all containers (default shows just running)\n"
+	    "      --format string   Pretty-print stats using a Go template ({{.Name}} {{.CPUPerc}} ...)\n"
+	    "      --no-stream       Disable streaming stats and only pull the first result\n"
+	    "      --no-trunc        Do not truncate output\n");
 	return help ? 0 : CLI_EXIT_DAEMON;
 }
 
@@ -186,7 +189,8 @@ static char **stats_targets(struct cli *cli, const struct stats_opts *o, char **
 		size_t i, k = json_array_size(list);
 		json_t *c;
 		v = xrealloc(v, (k + 1) * sizeof(char *));
-		json_array_foreach(list, i, c) v[i] = xstrdup(json_string_value(json_object_get(c, "Id")) ?: "");
+		json_array_foreach (list, i, c)
+			v[i] = xstrdup(json_string_value(json_object_get(c, "Id")) ?: "");
 		v[k] = NULL;
 	}
 	json_decref(list);
@@ -200,7 +204,8 @@ static int sample_all(struct cli *cli, char **targets, json_t **samples, bool re
 	for (size_t i = 0; targets[i]; i++) {
 		_cleanup_free_ char *id = cli_escape(targets[i]);
 		json_t *s = NULL;
-		long st = cli_call(cli, "GET", NULL, &s, "/v1.41/containers/%s/stats?stream=false&one-shot=true", id);
+		long st = cli_call(cli, "GET", NULL, &s,
+				   "/v1.41/containers/%s/stats?stream=false&one-shot=true", id);
 		if (st != 200) {
 			if (report && st > 0)
 				cli_print_daemon_error(s, st);
@@ -270,9 +275,12 @@ static int stats_loop(struct cli *cli, const struct stats_opts *o, char **target
 int cli_stats(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "all", no_argument, NULL, 'a' },         { "no-stream", no_argument, NULL, 'n' },
-		{ "no-trunc", no_argument, NULL, 't' },    { "format", required_argument, NULL, 'f' },
-		{ "host", required_argument, NULL, 'H' },  { "help", no_argument, NULL, OPT_HELP },
+		{ "all", no_argument, NULL, 'a' },
+		{ "no-stream", no_argument, NULL, 'n' },
+		{ "no-trunc", no_argument, NULL, 't' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct stats_opts o = { 0 };

@@ -27,12 +27,11 @@
 #define ARCHIVE_MAX_DEPTH 256
 
 const char *const fsop_engine_mountpoints[] = {
-	"etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/pts", "dev/shm", "dev/mqueue", "dev/console",
-	"sys/fs/cgroup", NULL,
+	"etc/hosts",  "etc/hostname", "etc/resolv.conf", "dev/pts", "dev/shm",
+	"dev/mqueue", "dev/console",  "sys/fs/cgroup",   NULL,
 };
 
-int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop *op,
-	       struct berth_error **err)
+int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop *op, struct berth_error **err)
 {
 	*op = (struct fsop){ .e = e, .rootfd = -1, .ref = ref };
 	int r = container_find(e, ref, &op->c, err);
@@ -206,8 +205,7 @@ static int node_stat(int dirfd, const char *base, struct stat *st)
 /* Container path a symlink points to (resolved inside the root; lexically when dangling). */
 static char *link_target(struct fsop *op, const struct cpath *p, int dirfd, const char *base)
 {
-	_cleanup_close_ int fd =
-	    fs_open_in_root(op->rootfd, p->abs + 1, O_PATH, 0, FS_RESOLVE_DEFAULT, NULL);
+	_cleanup_close_ int fd = fs_open_in_root(op->rootfd, p->abs + 1, O_PATH, 0, FS_RESOLVE_DEFAULT, NULL);
 	if (fd >= 0) {
 		_cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
 		char host[4096];
@@ -302,8 +300,9 @@ static la_ssize_t tarw_write(struct archive *a, void *ud, const void *buf, size_
 static int tarw_emit(struct tarw *t, struct archive_entry *e, int datafd, struct berth_error **err)
 {
 	if (archive_write_header(t->a, e) != ARCHIVE_OK)
-		return berth_error_msg(err, t->write_errno ? t->write_errno : EIO, "write tar header '%s': %s",
-				       archive_entry_pathname(e), archive_error_string(t->a));
+		return berth_error_msg(err, t->write_errno ? t->write_errno : EIO,
+				       "write tar header '%s': %s", archive_entry_pathname(e),
+				       archive_error_string(t->a));
 	if (datafd < 0 || archive_entry_size(e) <= 0)
 		return 0;
 	int64_t left = archive_entry_size(e);
@@ -318,8 +317,8 @@ static int tarw_emit(struct tarw *t, struct archive_entry *e, int datafd, struct
 			n = (ssize_t)MIN((int64_t)ARCHIVE_BUF, left);
 		}
 		if (archive_write_data(t->a, t->buf, (size_t)n) < 0)
-			return berth_error_msg(err, t->write_errno ? t->write_errno : EIO, "write tar data: %s",
-					       archive_error_string(t->a));
+			return berth_error_msg(err, t->write_errno ? t->write_errno : EIO,
+					       "write tar data: %s", archive_error_string(t->a));
 		left -= n;
 	}
 	return 0;
@@ -371,7 +370,8 @@ static int tar_children(struct tarw *t, int pfd, const char *base, const char *a
 		list[n] = xmalloc(MAX(sz, sizeof(struct dirent)));
 		memcpy(list[n++], de, sz);
 	}
-	qsort(list, n, sizeof(*list), (int (*)(const void *, const void *))alphasort);
+	if (n > 1)
+		qsort(list, n, sizeof(*list), (int (*)(const void *, const void *))alphasort);
 	int r = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (r >= 0) {

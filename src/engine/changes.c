@@ -27,7 +27,7 @@ enum { KIND_MODIFY = 0, KIND_ADD = 1, KIND_DELETE = 2 };
 struct changes {
 	int *lowers; /* O_PATH dir fds of the lower layers, topmost first */
 	size_t n_lowers;
-	json_t *out; /* path -> kind */
+	json_t *out;        /* path -> kind */
 	const json_t *skip; /* mount destinations to leave out */
 	size_t count;
 };
@@ -41,8 +41,8 @@ static bool is_whiteout(const struct stat *st)
 static int lower_lookup(struct changes *ch, const char *rel, struct stat *ret)
 {
 	for (size_t i = 0; i < ch->n_lowers; i++) {
-		_cleanup_close_ int fd = fs_open_in_root(ch->lowers[i], rel, O_PATH | O_NOFOLLOW, 0,
-							 FS_RESOLVE_NO_FOLLOW, NULL);
+		_cleanup_close_ int fd =
+		    fs_open_in_root(ch->lowers[i], rel, O_PATH | O_NOFOLLOW, 0, FS_RESOLVE_NO_FOLLOW, NULL);
 		if (fd < 0)
 			continue;
 		struct stat st;
@@ -56,8 +56,8 @@ static int lower_lookup(struct changes *ch, const char *rel, struct stat *ret)
 
 static bool same_dir(const struct stat *a, const struct stat *b)
 {
-	return a->st_mode == b->st_mode && a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+	return a->st_mode == b->st_mode && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
 static void record(struct changes *ch, const char *path, int kind)
@@ -150,8 +150,7 @@ static json_t *skip_set(const json_t *hostconfig)
 	}
 	size_t i;
 	json_t *v;
-	json_array_foreach(json_object_get(hostconfig, "Binds"), i, v)
-	{
+	json_array_foreach (json_object_get(hostconfig, "Binds"), i, v) {
 		const char *b = json_string_value(v);
 		const char *c = b ? strchr(b, ':') : NULL;
 		if (c) {
@@ -160,8 +159,7 @@ static json_t *skip_set(const json_t *hostconfig)
 			json_object_set_new(s, clean, json_true());
 		}
 	}
-	json_array_foreach(json_object_get(hostconfig, "Mounts"), i, v)
-	{
+	json_array_foreach (json_object_get(hostconfig, "Mounts"), i, v) {
 		const char *t = json_string_value(json_object_get(v, "Target"));
 		if (t) {
 			_cleanup_free_ char *clean = fs_path_clean(t);
@@ -169,8 +167,7 @@ static json_t *skip_set(const json_t *hostconfig)
 		}
 	}
 	const char *k;
-	json_object_foreach(json_object_get(hostconfig, "Tmpfs"), k, v)
-	{
+	json_object_foreach (json_object_get(hostconfig, "Tmpfs"), k, v) {
 		_cleanup_free_ char *clean = fs_path_clean(k);
 		json_object_set_new(s, clean, json_true());
 	}
@@ -189,7 +186,8 @@ static json_t *changes_list(json_t *map)
 	json_t **items = xcalloc(n + 1, sizeof(*items));
 	const char *k;
 	json_t *v;
-	json_object_foreach(map, k, v) items[i++] = json_pack("{s:s, s:O}", "Path", k, "Kind", v);
+	json_object_foreach (map, k, v)
+		items[i++] = json_pack("{s:s, s:O}", "Path", k, "Kind", v);
 	qsort(items, n, sizeof(*items), compare_paths);
 	json_t *out = json_array();
 	for (i = 0; i < n; i++)
@@ -223,7 +221,8 @@ static int changes_of(struct engine *e, struct fsop *op, json_t **ret, struct be
 		ch.lowers[ch.n_lowers++] = fd;
 	}
 	int ufd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	r = ufd < 0 ? berth_error_errno(err, "open upper dir '%s'", upper) : walk(&ch, ufd, "", false, 0, err);
+	r = ufd < 0 ? berth_error_errno(err, "open upper dir '%s'", upper)
+		    : walk(&ch, ufd, "", false, 0, err);
 	for (size_t i = 0; i < ch.n_lowers; i++)
 		close(ch.lowers[i]);
 	free(ch.lowers);

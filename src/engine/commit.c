@@ -45,7 +45,8 @@ static void env_refresh(struct change_ctx *x)
 	size_t i, n = json_array_size(json_object_get(x->cfg, "Env"));
 	json_t *v;
 	x->env = xcalloc(n + 1, sizeof(char *));
-	json_array_foreach(json_object_get(x->cfg, "Env"), i, v) x->env[i] = xstrdup(json_string_value(v) ?: "");
+	json_array_foreach (json_object_get(x->cfg, "Env"), i, v)
+		x->env[i] = xstrdup(json_string_value(v) ?: "");
 }
 
 /* ENV k v / LABEL k v pairs (raw words, quotes kept by the parser). */
@@ -66,8 +67,7 @@ static int apply_pairs(struct change_ctx *x, const struct df_instr *in, struct b
 		size_t j, kl = strlen(k);
 		json_t *e;
 		bool replaced = false;
-		json_array_foreach(env, j, e)
-		{
+		json_array_foreach (env, j, e) {
 			const char *s = json_string_value(e);
 			if (s && !strncmp(s, k, kl) && s[kl] == '=') {
 				json_array_set_new(env, j, json_sprintf("%s=%s", k, v));
@@ -115,8 +115,9 @@ static int apply_set(struct change_ctx *x, const struct df_instr *in, struct ber
 
 static int apply_instr(struct change_ctx *x, const struct df_instr *in, struct berth_error **err)
 {
-	static const char *const single[] = { [DF_USER] = "User", [DF_WORKDIR] = "WorkingDir",
-					      [DF_STOPSIGNAL] = "StopSignal" };
+	static const char *const single[] = {
+		[DF_USER] = "User", [DF_WORKDIR] = "WorkingDir", [DF_STOPSIGNAL] = "StopSignal"
+	};
 	switch (in->cmd) {
 	case DF_CMD:
 		json_object_set_new(x->cfg, "Cmd", command_of(in));
@@ -198,7 +199,9 @@ static int commit_config(const struct fsop *op, const struct engine_commit_opts 
 	json_t *v;
 	if (o->config && !json_is_object(o->config))
 		return berth_error_msg(err, EINVAL, "commit config: expected object");
-	json_object_foreach((json_t *)o->config, k, v) if (!json_is_null(v)) json_object_set(cfg, k, v);
+	json_object_foreach ((json_t *)o->config, k, v)
+		if (!json_is_null(v))
+			json_object_set(cfg, k, v);
 	int r = engine_config_apply_changes(cfg, o->changes, err);
 	if (r < 0)
 		return r;
@@ -211,8 +214,7 @@ static char *created_by(const json_t *cfg)
 	struct strbuf sb = STRBUF_INIT;
 	size_t i;
 	json_t *v;
-	json_array_foreach(json_object_get(cfg, "Cmd"), i, v)
-	{
+	json_array_foreach (json_object_get(cfg, "Cmd"), i, v) {
 		if (i)
 			strbuf_addch(&sb, ' ');
 		strbuf_addstr(&sb, json_string_value(v) ?: "");
@@ -220,8 +222,8 @@ static char *created_by(const json_t *cfg)
 	return strbuf_detach(&sb, NULL);
 }
 
-static int commit_locked(struct engine *e, struct fsop *op, const struct engine_commit_opts *o,
-			 char **ret_id, struct berth_error **err)
+static int commit_locked(struct engine *e, struct fsop *op, const struct engine_commit_opts *o, char **ret_id,
+			 struct berth_error **err)
 {
 	if (!e->img->commit)
 		return berth_error_msg(err, ENOTSUP, "the image store cannot commit containers");
@@ -229,9 +231,8 @@ static int commit_locked(struct engine *e, struct fsop *op, const struct engine_
 	int r = commit_config(op, o, &cfg, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *ref = o->repo && *o->repo
-				       ? xasprintf("%s:%s", o->repo, o->tag && *o->tag ? o->tag : "latest")
-				       : NULL;
+	_cleanup_free_ char *ref =
+	    o->repo && *o->repo ? xasprintf("%s:%s", o->repo, o->tag && *o->tag ? o->tag : "latest") : NULL;
 	_cleanup_free_ char *by = created_by(op->config);
 	struct engine_image_commit req = { .ref = ref,
 					   .config = cfg,

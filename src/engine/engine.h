@@ -39,11 +39,11 @@ struct engine;
 
 /* A commit as the image ops see it: the new image's Config, history fields, tag. All borrowed. */
 struct engine_image_commit {
-	const char *ref;               /* tag (may be NULL) */
-	const json_t *config;          /* the new image's "config" object */
-	const char *author, *comment;  /* may be NULL */
-	const char *created_by;        /* history entry */
-	const char *const *exclude;    /* upper-dir paths to leave out ("etc/hosts"), NULL-terminated */
+	const char *ref;              /* tag (may be NULL) */
+	const json_t *config;         /* the new image's "config" object */
+	const char *author, *comment; /* may be NULL */
+	const char *created_by;       /* history entry */
+	const char *const *exclude;   /* upper-dir paths to leave out ("etc/hosts"), NULL-terminated */
 };
 
 /* Images as the engine needs them: a config to derive defaults from, a rootfs per container. */

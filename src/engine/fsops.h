@@ -16,11 +16,11 @@
 struct fsop {
 	struct engine *e;
 	struct container *c;
-	bool locked;   /* c->op_lock held */
-	bool mounted;  /* we mounted the rootfs: unmount at the end */
-	bool running;  /* running or paused when the op began */
-	int rootfd;    /* O_PATH fd of the merged rootfs, or -1 */
-	char *rootfs;  /* its path in the daemon's mount namespace */
+	bool locked;                 /* c->op_lock held */
+	bool mounted;                /* we mounted the rootfs: unmount at the end */
+	bool running;                /* running or paused when the op began */
+	int rootfd;                  /* O_PATH fd of the merged rootfs, or -1 */
+	char *rootfs;                /* its path in the daemon's mount namespace */
 	json_t *config, *hostconfig; /* copies */
 	char *id;
 	const char *ref; /* as the caller named the container (borrowed) */

@@ -85,7 +85,8 @@ static int is_export(void *ctx, const char *cid, int out_fd, struct berth_error 
 	return image_snapshot_export(ctx, cid, out_fd, err);
 }
 
-static int is_layers(void *ctx, const char *cid, char **ret_upper, char ***ret_lowers, struct berth_error **err)
+static int is_layers(void *ctx, const char *cid, char **ret_upper, char ***ret_lowers,
+		     struct berth_error **err)
 {
 	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
 	int r = image_snapshot_describe(ctx, cid, &sn, err);

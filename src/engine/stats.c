@@ -60,16 +60,17 @@ json_t *engine_stats_parse_netdev(const char *text)
 		char *name = line + strspn(line, " ");
 		unsigned long long f[16];
 		if (!*name || strlen(name) > 15 || streq(name, "lo") ||
-		    sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
-			   &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9], &f[10], &f[11],
-			   &f[12], &f[13], &f[14], &f[15]) != 16)
+		    sscanf(colon + 1,
+			   "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+			   &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9], &f[10],
+			   &f[11], &f[12], &f[13], &f[14], &f[15]) != 16)
 			continue;
 		json_object_set_new(o, name,
-				    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "rx_bytes", (json_int_t)f[0],
-					      "rx_packets", (json_int_t)f[1], "rx_errors", (json_int_t)f[2],
-					      "rx_dropped", (json_int_t)f[3], "tx_bytes", (json_int_t)f[8],
-					      "tx_packets", (json_int_t)f[9], "tx_errors", (json_int_t)f[10],
-					      "tx_dropped", (json_int_t)f[11]));
+				    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "rx_bytes",
+					      (json_int_t)f[0], "rx_packets", (json_int_t)f[1], "rx_errors",
+					      (json_int_t)f[2], "rx_dropped", (json_int_t)f[3], "tx_bytes",
+					      (json_int_t)f[8], "tx_packets", (json_int_t)f[9], "tx_errors",
+					      (json_int_t)f[10], "tx_dropped", (json_int_t)f[11]));
 	}
 	return o;
 }
@@ -160,8 +161,8 @@ static json_t *blkio_json(const struct runtime_stats *st)
 
 static json_t *zero_sample(const struct stats_target *t, const char *now)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:{}, s:{s:{s:I}, s:{}}, s:{s:{s:I}, s:{}}, s:{}, s:{}}", "read",
-			 now, "preread", STATS_ZERO_TIME, "name", t->name, "id", t->id, "pids_stats",
+	return json_pack("{s:s, s:s, s:s, s:s, s:{}, s:{s:{s:I}, s:{}}, s:{s:{s:I}, s:{}}, s:{}, s:{}}",
+			 "read", now, "preread", STATS_ZERO_TIME, "name", t->name, "id", t->id, "pids_stats",
 			 "cpu_stats", "cpu_usage", "total_usage", (json_int_t)0, "throttling_data",
 			 "precpu_stats", "cpu_usage", "total_usage", (json_int_t)0, "throttling_data",
 			 "memory_stats", "blkio_stats");
@@ -181,18 +182,21 @@ static int sample(const struct stats_target *t, const char *now, json_t **ret, s
 	uint64_t host = host_memory(), limit = st.mem_limit;
 	if (limit == 0 || (host && limit > host))
 		limit = host;
-	json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:{s:I}, s:o, s:o}", "read", now, "preread", STATS_ZERO_TIME,
-			      "name", t->name, "id", t->id, "pids_stats", "current",
-			      (json_int_t)st.pids_current, "cpu_stats",
-			      cpu_json(&st, percpu(kind, cg), system_cpu_ns(), cpu_periods(kind, cg)), "blkio_stats", blkio_json(&st));
+	json_t *s =
+	    json_pack("{s:s, s:s, s:s, s:s, s:{s:I}, s:o, s:o}", "read", now, "preread", STATS_ZERO_TIME,
+		      "name", t->name, "id", t->id, "pids_stats", "current", (json_int_t)st.pids_current,
+		      "cpu_stats", cpu_json(&st, percpu(kind, cg), system_cpu_ns(), cpu_periods(kind, cg)),
+		      "blkio_stats", blkio_json(&st));
 	if (st.pids_limit)
-		json_object_set_new(json_object_get(s, "pids_stats"), "limit", json_integer((json_int_t)st.pids_limit));
+		json_object_set_new(json_object_get(s, "pids_stats"), "limit",
+				    json_integer((json_int_t)st.pids_limit));
 	json_object_set_new(s, "memory_stats",
-			    st.has_memory ? json_pack("{s:I, s:I, s:I, s:I, s:o}", "usage", (json_int_t)st.mem_usage,
-						      "max_usage", (json_int_t)st.mem_max_usage, "failcnt",
-						      (json_int_t)st.mem_failcnt, "limit", (json_int_t)limit,
-						      "stats", memory_stat(kind, cg))
-					  : json_object());
+			    st.has_memory
+				? json_pack("{s:I, s:I, s:I, s:I, s:o}", "usage", (json_int_t)st.mem_usage,
+					    "max_usage", (json_int_t)st.mem_max_usage, "failcnt",
+					    (json_int_t)st.mem_failcnt, "limit", (json_int_t)limit, "stats",
+					    memory_stat(kind, cg))
+				: json_object());
 	if (!t->host_net && t->pid > 0) {
 		_cleanup_free_ char *dev = xasprintf("/proc/%d/net/dev", (int)t->pid);
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;

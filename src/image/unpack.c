@@ -294,9 +294,11 @@ static int check_overwrite(struct unpack_ctx *c, int pfd, const char *base, bool
 	if (!c->opts || !c->opts->no_overwrite_dir_nondir || fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return 0;
 	if (S_ISDIR(st.st_mode) && !is_dir)
-		return berth_error_msg(err, EEXIST, "cannot overwrite directory '%s' with non-directory", path);
+		return berth_error_msg(err, EEXIST, "cannot overwrite directory '%s' with non-directory",
+				       path);
 	if (!S_ISDIR(st.st_mode) && is_dir)
-		return berth_error_msg(err, EEXIST, "cannot overwrite non-directory '%s' with directory", path);
+		return berth_error_msg(err, EEXIST, "cannot overwrite non-directory '%s' with directory",
+				       path);
 	return 0;
 }
 
@@ -452,7 +454,8 @@ static mode_t current_umask(void)
 }
 
 static int unpack(int in_fd, int rootfd, const struct image_extract_opts *opts, const char *expected_diff_id,
-		  unpack_progress_fn progress, void *userdata, struct unpack_result *ret, struct berth_error **err)
+		  unpack_progress_fn progress, void *userdata, struct unpack_result *ret,
+		  struct berth_error **err)
 {
 	struct unpack_ctx c = { .umask = current_umask(),
 				.rootfd = rootfd,

@@ -22,7 +22,8 @@ static void test_path_stat_header(void **state)
 	assert_true(st.mode & CLI_MODE_DIR);
 	assert_int_equal(st.mode & 0777, 0755);
 	cli_path_stat_done(&st);
-	assert_int_equal(parse_b64("{\"name\":\"l\",\"size\":3,\"mode\":134218239,\"linkTarget\":\"/x\"}", &st), 0);
+	assert_int_equal(
+	    parse_b64("{\"name\":\"l\",\"size\":3,\"mode\":134218239,\"linkTarget\":\"/x\"}", &st), 0);
 	assert_true(st.mode & CLI_MODE_SYMLINK);
 	assert_string_equal(st.link_target, "/x");
 	cli_path_stat_done(&st);
@@ -69,18 +70,19 @@ static void test_cp_split(void **state)
 
 static void test_stats_row(void **state)
 {
-	_cleanup_json_ json_t *prev = json_pack(
-	    "{s:{s:{s:I}, s:I, s:i}}", "cpu_stats", "cpu_usage", "total_usage", (json_int_t)1000000000,
-	    "system_cpu_usage", (json_int_t)10000000000, "online_cpus", 2);
-	_cleanup_json_ json_t *cur = json_pack(
-	    "{s:s, s:s, s:{s:{s:I}, s:I, s:i}, s:{s:I, s:I, s:{s:I}}, s:{s:i}, s:{s:{s:I, s:I}},"
-	    " s:{s:[{s:s, s:I}, {s:s, s:I}]}}",
-	    "id", "0123456789abcdef0123", "name", "/web", "cpu_stats", "cpu_usage", "total_usage",
-	    (json_int_t)1500000000, "system_cpu_usage", (json_int_t)12000000000, "online_cpus", 2, "memory_stats",
-	    "usage", (json_int_t)(10 << 20), "limit", (json_int_t)(64 << 20), "stats", "total_inactive_file",
-	    (json_int_t)(2 << 20), "pids_stats", "current", 3, "networks", "eth0", "rx_bytes", (json_int_t)1500,
-	    "tx_bytes", (json_int_t)0, "blkio_stats", "io_service_bytes_recursive", "op", "read", "value",
-	    (json_int_t)2000000, "op", "Write", "value", (json_int_t)0);
+	_cleanup_json_ json_t *prev =
+	    json_pack("{s:{s:{s:I}, s:I, s:i}}", "cpu_stats", "cpu_usage", "total_usage",
+		      (json_int_t)1000000000, "system_cpu_usage", (json_int_t)10000000000, "online_cpus", 2);
+	_cleanup_json_ json_t *cur =
+	    json_pack("{s:s, s:s, s:{s:{s:I}, s:I, s:i}, s:{s:I, s:I, s:{s:I}}, s:{s:i}, s:{s:{s:I, s:I}},"
+		      " s:{s:[{s:s, s:I}, {s:s, s:I}]}}",
+		      "id", "0123456789abcdef0123", "name", "/web", "cpu_stats", "cpu_usage", "total_usage",
+		      (json_int_t)1500000000, "system_cpu_usage", (json_int_t)12000000000, "online_cpus", 2,
+		      "memory_stats", "usage", (json_int_t)(10 << 20), "limit", (json_int_t)(64 << 20),
+		      "stats", "total_inactive_file", (json_int_t)(2 << 20), "pids_stats", "current", 3,
+		      "networks", "eth0", "rx_bytes", (json_int_t)1500, "tx_bytes", (json_int_t)0,
+		      "blkio_stats", "io_service_bytes_recursive", "op", "read", "value", (json_int_t)2000000,
+		      "op", "Write", "value", (json_int_t)0);
 	_cleanup_json_ json_t *row = cli_stats_row(cur, prev, true);
 	/* 0.5 s of CPU over 2 s of host time on 2 CPUs */
 	assert_string_equal(json_string_value(json_object_get(row, "CPUPerc")), "50.00%");

@@ -7,8 +7,8 @@
 
 static json_t *apply(const char *const *lines, int *ret)
 {
-	json_t *cfg = json_pack("{s:[s], s:[s,s], s:{s:s}}", "Env", "PATH=/bin", "Cmd", "sleep", "1", "Labels",
-				"old", "1");
+	json_t *cfg = json_pack("{s:[s], s:[s,s], s:{s:s}}", "Env", "PATH=/bin", "Cmd", "sleep", "1",
+				"Labels", "old", "1");
 	struct berth_error *err = NULL;
 	*ret = engine_config_apply_changes(cfg, lines, &err);
 	if (*ret < 0)
@@ -47,11 +47,13 @@ static void test_changes_apply_each_instruction(void **state)
 	assert_string_equal(json_string_value(json_object_get(cfg, "WorkingDir")), "/srv/bar");
 	assert_string_equal(json_string_value(json_object_get(cfg, "User")), "nobody");
 	assert_string_equal(json_string_value(json_object_get(cfg, "StopSignal")), "SIGINT");
-	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Entrypoint"), 0)), "/bin/sh");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Entrypoint"), 0)),
+			    "/bin/sh");
 	json_t *cmd = json_object_get(cfg, "Cmd");
 	assert_int_equal(json_array_size(cmd), 3);
 	assert_string_equal(json_string_value(json_array_get(cmd, 2)), "echo hi");
-	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "OnBuild"), 0)), "RUN true");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "OnBuild"), 0)),
+			    "RUN true");
 }
 
 static void test_changes_entrypoint_drops_inherited_cmd(void **state)
@@ -65,8 +67,8 @@ static void test_changes_entrypoint_drops_inherited_cmd(void **state)
 
 static void test_changes_reject_bad_lines(void **state)
 {
-	static const char *const bad[] = { "RUN echo", "COPY a b", "FROM x", "NOPE x",
-					   "ENV", "ONBUILD FROM x", "LABEL", "ADD a b" };
+	static const char *const bad[] = { "RUN echo", "COPY a b",       "FROM x", "NOPE x",
+					   "ENV",      "ONBUILD FROM x", "LABEL",  "ADD a b" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		const char *lines[] = { bad[i], NULL };
 		int r;
@@ -91,11 +93,14 @@ static void test_stats_parsers(void **state)
 	assert_null(json_object_get(k, "bogus"));
 	_cleanup_json_ json_t *n = engine_stats_parse_netdev(
 	    "Inter-|   Receive                                                |  Transmit\n"
-	    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls "
+	    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop "
+	    "fifo colls "
 	    "carrier compressed\n"
-	    "    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0 "
+	    "    lo:     100       1    0    0    0     0          0         0      100       1    0    0    "
+	    "0     0 "
 	    "      0          0\n"
-	    "  eth0:    1500      10    1    2    0     0          0         0      700       5    3    4    0     0 "
+	    "  eth0:    1500      10    1    2    0     0          0         0      700       5    3    4    "
+	    "0     0 "
 	    "      0          0\n"
 	    "  bad: 1 2 3\n");
 	assert_null(json_object_get(n, "lo"));

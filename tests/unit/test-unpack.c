@@ -254,7 +254,9 @@ static void test_garbage_is_not_a_tar(void **state)
 static void test_extract_tar_options(void **state)
 {
 	char *dir = unit_tmpdir();
-	const struct ent ents[] = { { "d", AE_IFDIR, NULL }, { "d/.wh.keep", AE_IFREG, "x" }, { "f", AE_IFREG, "y" } };
+	const struct ent ents[] = { { "d", AE_IFDIR, NULL },
+				    { "d/.wh.keep", AE_IFREG, "x" },
+				    { "f", AE_IFREG, "y" } };
 	struct strbuf tar = STRBUF_INIT;
 	build_tar(ents, ARRAY_SIZE(ents), &tar);
 	_cleanup_close_ int rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -131,6 +131,8 @@ static size_t body_limit(const char *method, const char *path, void *userdata)
 	if (streq(method, "POST") &&
 	    (streq(path, "/images/create") || streq(path, "/images/load") || streq(path, "/build")))
 		return API_MAX_UPLOAD;
+	if (streq(method, "PUT") && startswith(path, "/containers/") && endswith(path, "/archive"))
+		return API_MAX_UPLOAD;
 	return 0;
 }
 

@@ -53,6 +53,15 @@ void api_container_remove(struct api_call *c);
 void api_container_logs(struct api_call *c);
 void api_container_top(struct api_call *c);
 
+/* fsops.c */
+void api_container_stats(struct api_call *c);
+void api_container_archive_head(struct api_call *c);
+void api_container_archive_get(struct api_call *c);
+void api_container_archive_put(struct api_call *c);
+void api_container_changes(struct api_call *c);
+void api_container_export(struct api_call *c);
+void api_commit(struct api_call *c);
+
 void api_exec_create(struct api_call *c);
 void api_exec_start(struct api_call *c);
 void api_exec_resize(struct api_call *c);

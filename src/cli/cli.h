@@ -78,5 +78,10 @@ int cli_rmi(int argc, char **argv);
 int cli_tag(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_events(int argc, char **argv);
+int cli_stats(int argc, char **argv);
+int cli_cp(int argc, char **argv);
+int cli_diff(int argc, char **argv);
+int cli_export(int argc, char **argv);
+int cli_commit(int argc, char **argv);
 
 #endif

@@ -37,6 +37,15 @@
 
 struct engine;
 
+/* A commit as the image ops see it: the new image's Config, history fields, tag. All borrowed. */
+struct engine_image_commit {
+	const char *ref;              /* tag (may be NULL) */
+	const json_t *config;         /* the new image's "config" object */
+	const char *author, *comment; /* may be NULL */
+	const char *created_by;       /* history entry */
+	const char *const *exclude;   /* upper-dir paths to leave out ("etc/hosts"), NULL-terminated */
+};
+
 /* Images as the engine needs them: a config to derive defaults from, a rootfs per container. */
 struct engine_image_ops {
 	/* Resolve name; *ret_id "sha256:...", *ret_config the image config blob (with "config"). */
@@ -49,6 +58,13 @@ struct engine_image_ops {
 	int (*mount)(void *ctx, const char *cid, char **ret_rootfs, struct berth_error **err);
 	int (*unmount)(void *ctx, const char *cid, struct berth_error **err);
 	int (*remove)(void *ctx, const char *cid, struct berth_error **err);
+	/* Optional (NULL: -ENOTSUP), see engine_container_commit/export/changes. */
+	int (*commit)(void *ctx, const char *cid, const struct engine_image_commit *req, char **ret_id,
+		      struct berth_error **err);
+	int (*export)(void *ctx, const char *cid, int out_fd, struct berth_error **err);
+	/* The snapshot's upper dir and its lower dirs (topmost first, NULL-terminated), without mounting. */
+	int (*layers)(void *ctx, const char *cid, char **ret_upper, char ***ret_lowers,
+		      struct berth_error **err);
 };
 
 /*
@@ -243,6 +259,78 @@ int engine_volume_inspect(struct engine *e, const char *name, json_t **ret, stru
 int engine_volume_list(struct engine *e, json_t **ret, struct berth_error **err);
 /* -EBUSY while a container refers to it; force: a missing volume is not an error. */
 int engine_volume_remove(struct engine *e, const char *name, bool force, struct berth_error **err);
+
+/* ---- filesystem and resource observation (stats.c, archive.c, changes.c, commit.c) ---- */
+
+/*
+ * One sample of Docker's stats object (GET /containers/{id}/stats): read,
+ * preread, name, id, pids_stats, cpu_stats (cpu_usage.total_usage,
+ * percpu_usage, usage_in_kernelmode, usage_in_usermode, system_cpu_usage,
+ * online_cpus, throttling_data), precpu_stats, memory_stats (usage,
+ * max_usage, limit, stats), blkio_stats, networks (per interface of the
+ * container's network namespace; absent with host networking). `prev` (may
+ * be NULL) is the previous sample: its cpu_stats become precpu_stats. A
+ * container that is not running gives the zero sample docker sends.
+ */
+int engine_container_stats(struct engine *e, const char *ref, const json_t *prev, json_t **ret,
+			   struct berth_error **err);
+
+/* Wait ms between stream samples; -ESHUTDOWN (at once) when engine_shutdown() was called. */
+int engine_stats_pace(struct engine *e, int64_t ms);
+
+/*
+ * Docker's container path stat (the X-Docker-Container-Path-Stat header):
+ * {"name", "size", "mode" (Go os.FileMode bits), "mtime" (RFC 3339),
+ * "linkTarget"}. The path is absolute in the container (relative means
+ * from "/"); every component but the last is resolved inside the container
+ * root (symlinks included, never leaving it), the last one is not followed.
+ * -ENOENT: "Could not find the file PATH in container REF".
+ * Works for created, running and exited containers (a stopped container's
+ * rootfs is mounted for the call). Volumes and bind mounts are not seen:
+ * only the container's own root filesystem.
+ */
+int engine_archive_stat(struct engine *e, const char *ref, const char *path, json_t **ret,
+			struct berth_error **err);
+/* Write an uncompressed tar of path (entries named from its base name) to out_fd; *ret_stat as above. */
+int engine_archive_get(struct engine *e, const char *ref, const char *path, int out_fd, json_t **ret_stat,
+		       struct berth_error **err);
+
+struct engine_archive_put_opts {
+	bool no_overwrite_dir_nondir; /* refuse to replace a directory by a non-directory or back */
+	bool copy_uid_gid; /* owner from the container's User; otherwise root (docker's defaults) */
+};
+/*
+ * Extract the tar stream on in_fd (plain, gzip, zstd) into the directory path
+ * (resolved in the container root; must exist: -ENOENT, be a directory:
+ * -ENOTDIR). Entries can never leave the destination (see
+ * image_extract_tar()). Invalid tar: -EBADMSG. ReadonlyRootfs: -EACCES.
+ */
+int engine_archive_put(struct engine *e, const char *ref, const char *path, int in_fd,
+		       const struct engine_archive_put_opts *opts, struct berth_error **err);
+
+/*
+ * docker diff: [{"Path": "/x", "Kind": 0 modified | 1 added | 2 deleted}],
+ * sorted by path, from the overlay upper dir (whiteouts are deletions),
+ * leaving out the mount points the engine adds (/etc/hosts, ...).
+ */
+int engine_container_changes(struct engine *e, const char *ref, json_t **ret, struct berth_error **err);
+
+/* docker export: the merged root filesystem as an uncompressed tar on out_fd. */
+int engine_container_export(struct engine *e, const char *ref, int out_fd, struct berth_error **err);
+
+struct engine_commit_opts {
+	const char *repo, *tag;       /* both may be NULL (untagged image); tag defaults to "latest" */
+	const char *comment, *author; /* may be NULL */
+	bool pause;                   /* pause a running container while its upper dir is read */
+	const char *const *changes;   /* Dockerfile lines: CMD ENTRYPOINT ENV EXPOSE LABEL ONBUILD
+				       * STOPSIGNAL USER VOLUME WORKDIR; NULL-terminated, may be NULL */
+	const json_t *config;         /* Config fields overriding the container's (may be NULL) */
+};
+/* docker commit: parent layers + the container's upper dir; *ret_id "sha256:...". */
+int engine_container_commit(struct engine *e, const char *ref, const struct engine_commit_opts *opts,
+			    char **ret_id, struct berth_error **err);
+/* Apply docker commit/import "changes" lines to a Config object (env: for $VAR expansion). */
+int engine_config_apply_changes(json_t *config, const char *const *changes, struct berth_error **err);
 
 /* "SIGTERM", "TERM", "term" or "15" -> 15; -EINVAL when unknown. */
 int engine_signal_parse(const char *s);

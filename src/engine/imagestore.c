@@ -68,10 +68,42 @@ static int is_remove(void *ctx, const char *cid, struct berth_error **err)
 	return r == -ENOENT ? 0 : r;
 }
 
+static int is_commit(void *ctx, const char *cid, const struct engine_image_commit *req, char **ret_id,
+		     struct berth_error **err)
+{
+	struct image_commit_opts o = { .ref = req->ref,
+				       .config = req->config,
+				       .author = req->author,
+				       .comment = req->comment,
+				       .created_by = req->created_by,
+				       .exclude = req->exclude };
+	return image_commit(ctx, cid, &o, ret_id, err);
+}
+
+static int is_export(void *ctx, const char *cid, int out_fd, struct berth_error **err)
+{
+	return image_snapshot_export(ctx, cid, out_fd, err);
+}
+
+static int is_layers(void *ctx, const char *cid, char **ret_upper, char ***ret_lowers,
+		     struct berth_error **err)
+{
+	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
+	int r = image_snapshot_describe(ctx, cid, &sn, err);
+	if (r < 0)
+		return r;
+	*ret_upper = TAKE_PTR(sn->upperdir);
+	*ret_lowers = TAKE_PTR(sn->lowerdirs);
+	return 0;
+}
+
 const struct engine_image_ops engine_image_store_ops = {
 	.resolve = is_resolve,
 	.prepare = is_prepare,
 	.mount = is_mount,
 	.unmount = is_unmount,
 	.remove = is_remove,
+	.commit = is_commit,
+	.export = is_export,
+	.layers = is_layers,
 };

@@ -80,6 +80,12 @@ static size_t on_write(char *data, size_t size, size_t n, void *cls)
 	return len;
 }
 
+static size_t on_header(char *data, size_t size, size_t n, void *cls)
+{
+	strbuf_add(cls, data, size * n);
+	return size * n;
+}
+
 static size_t on_read_fd(char *buf, size_t size, size_t n, void *cls)
 {
 	int fd = *(int *)cls;
@@ -107,6 +113,10 @@ int http_client_do(struct http_client *c, const struct http_client_request *r, l
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (r->resp_headers) {
+		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(h, CURLOPT_HEADERDATA, r->resp_headers);
+	}
 	if (r->timeout_ms > 0)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->timeout_ms);
 	if (r->content_type) {

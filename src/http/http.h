@@ -55,6 +55,9 @@ const char *http_request_path(const struct http_request *req);
 /* The "X.Y" of the version prefix, or NULL when the request was unversioned. */
 const char *http_request_version(const struct http_request *req);
 const char *http_request_query(const struct http_request *req, const char *key);
+/* Every value of a repeated query parameter (?a=1&a=2), in order; NULL-terminated, strv_free() it. */
+#define HTTP_MAX_QUERY_VALUES 1024
+char **http_request_query_all(const struct http_request *req, const char *key);
 const char *http_request_header(const struct http_request *req, const char *key);
 const char *http_request_body(const struct http_request *req, size_t *ret_len);
 
@@ -123,7 +126,8 @@ struct http_client_request {
 	int body_fd;          /* >= 0: stream the request body from this fd instead */
 	http_body_fn on_body; /* NULL: collect into the response strbuf */
 	void *on_body_ctx;
-	long timeout_ms; /* 0: none */
+	long timeout_ms;             /* 0: none */
+	struct strbuf *resp_headers; /* non-NULL: the response's header lines ("Key: value\r\n") appended */
 };
 
 /* Perform a request. *ret_status is the HTTP status; out (may be NULL) gets the body. */

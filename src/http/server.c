@@ -86,6 +86,30 @@ const char *http_request_query(const struct http_request *req, const char *key)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+struct query_all {
+	const char *key;
+	char **v;
+	size_t n;
+};
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct query_all *q = cls;
+	if (key && streq(key, q->key) && q->n < HTTP_MAX_QUERY_VALUES) {
+		q->v = xrealloc(q->v, (q->n + 2) * sizeof(char *));
+		q->v[q->n++] = xstrdup(value ? value : "");
+		q->v[q->n] = NULL;
+	}
+	return MHD_YES;
+}
+
+char **http_request_query_all(const struct http_request *req, const char *key)
+{
+	struct query_all q = { .key = key, .v = xcalloc(1, sizeof(char *)) };
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
+	return q.v;
+}
+
 const char *http_request_header(const struct http_request *req, const char *key)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, key);

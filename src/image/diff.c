@@ -150,7 +150,16 @@ static int emit_disk_entry(struct archive *out, struct archive_entry *e, bool co
 }
 
 /* Tar the tree at root into out. commit_mode converts overlay whiteouts. */
-static int tar_tree(const char *root, struct archive *out, bool commit_mode, struct berth_error **err)
+static bool excluded(const char *rel, const char *const *exclude)
+{
+	for (; exclude && *exclude; exclude++)
+		if (streq(rel, *exclude))
+			return true;
+	return false;
+}
+
+static int tar_tree(const char *root, struct archive *out, bool commit_mode, const char *const *exclude,
+		    struct berth_error **err)
 {
 	struct archive *disk = archive_read_disk_new();
 	struct archive_entry_linkresolver *lr = archive_entry_linkresolver_new();
@@ -174,8 +183,10 @@ static int tar_tree(const char *root, struct archive *out, bool commit_mode, str
 			r = berth_error_msg(err, EIO, "walk '%s': %s", root, archive_error_string(disk));
 			break;
 		}
-		archive_read_disk_descend(disk);
 		const char *rel = rel_name(archive_entry_pathname(e), rootlen);
+		if (excluded(rel, exclude))
+			continue;
+		archive_read_disk_descend(disk);
 		if (!*rel)
 			continue;
 		struct archive_entry *cur = archive_entry_clone(e), *spare = NULL;
@@ -229,9 +240,15 @@ int image_snapshot_export(struct image_store *s, const char *id, int out_fd, str
 		return r;
 	struct tar_sink sink = { .fd = out_fd };
 	struct archive *a = tar_writer(&sink);
-	r = tar_tree(sn->rootfs, a, false, err);
+	r = tar_tree(sn->rootfs, a, false, NULL, err);
 	r = close_writer(a, &sink, r, err);
 	return r < 0 ? berth_error_wrap(err, r, "export snapshot '%s'", id) : 0;
+}
+
+int image_snapshot_describe(struct image_store *s, const char *id, struct image_snapshot **ret,
+			    struct berth_error **err)
+{
+	return img_store_snapshot_get(s, id, ret, err);
 }
 
 static json_t *history_entry(const char *created, const struct image_commit_opts *o, bool empty)
@@ -267,6 +284,10 @@ static int derive_config(struct image_store *s, const char *parent_id, const cha
 		json_object_set_new(cfg, "config", json_deep_copy(o->config));
 	if (o && o->author)
 		json_object_set_new(cfg, "author", json_string(o->author));
+	/* docker's image "comment" (inspect's Comment) is the commit message; an inherited one is dropped */
+	json_object_del(cfg, "comment");
+	if (o && o->comment)
+		json_object_set_new(cfg, "comment", json_string(o->comment));
 	json_t *diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
 	if (!json_is_array(diffs))
 		return berth_error_msg(err, EINVAL, "parent image config has no rootfs.diff_ids");
@@ -363,7 +384,7 @@ int image_commit(struct image_store *s, const char *id, const struct image_commi
 		return r;
 	struct tar_sink sink = { .w = &w };
 	struct archive *a = tar_writer(&sink);
-	r = tar_tree(sn->upperdir, a, true, err);
+	r = tar_tree(sn->upperdir, a, true, opts ? opts->exclude : NULL, err);
 	r = close_writer(a, &sink, r, err);
 	char dg[DIGEST_STRING_MAX];
 	if (r >= 0)

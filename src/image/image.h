@@ -419,6 +419,10 @@ int image_snapshot_prepare(struct image_store *s, const char *id, const char *im
 int image_snapshot_mount(struct image_store *s, const char *id, struct image_snapshot **ret,
 			 struct berth_error **err);
 
+/* Describe an existing snapshot (paths, lower dirs) without mounting it. -ENOENT if unknown. */
+int image_snapshot_describe(struct image_store *s, const char *id, struct image_snapshot **ret,
+			    struct berth_error **err);
+
 /* Unmount (lazily if busy) without removing. Not mounted / unknown id: 0 / -ENOENT. */
 int image_snapshot_unmount(struct image_store *s, const char *id, struct berth_error **err);
 
@@ -438,6 +442,8 @@ struct image_commit_opts {
 	const json_t *config;
 	const char *author, *comment, *created_by;
 	bool empty_layer;
+	/* upper-dir paths ("etc/hosts", no leading '/') left out of the layer (container mount points) */
+	const char *const *exclude;
 };
 
 /*
@@ -467,6 +473,30 @@ int image_compose(struct image_store *s, const char *layers_image, const json_t 
  * tar to out_fd (mounting it if needed). out_fd is not closed.
  */
 int image_snapshot_export(struct image_store *s, const char *id, int out_fd, struct berth_error **err);
+
+/*
+ * Options of image_extract_tar(). All optional (zero: docker cp's defaults
+ * without ownership override).
+ *   chown, uid, gid:         give every entry this owner instead of the tar's
+ *   no_overwrite_dir_nondir: refuse (-EEXIST) to replace a directory with a
+ *                            non-directory or the reverse (docker's
+ *                            noOverwriteDirNonDir)
+ */
+struct image_extract_opts {
+	bool chown;
+	uid_t uid;
+	gid_t gid;
+	bool no_overwrite_dir_nondir;
+};
+
+/*
+ * Extract a tar stream (plain, gzip or zstd) into the directory dirfd, with
+ * the layer unpacker's safety: every entry is resolved inside dirfd as if it
+ * were "/" (no "..", no symlink escapes, hardlink targets inside too).
+ * Unlike a layer, ".wh." names are ordinary files. Existing files are
+ * replaced, existing directories merged. Not a valid tar: -EBADMSG.
+ */
+int image_extract_tar(int in_fd, int dirfd, const struct image_extract_opts *opts, struct berth_error **err);
 
 /* ------------------------------------------------------------------------ */
 /* CLI                                                                      */

@@ -47,6 +47,7 @@ struct unpack_ctx {
 	struct dir_time *dirs;
 	size_t n_dirs, alloc_dirs;
 	uint64_t size;
+	const struct image_extract_opts *opts; /* NULL: a layer (whiteouts, tar ownership) */
 };
 
 static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf)
@@ -208,6 +209,10 @@ static int set_meta(struct unpack_ctx *c, struct archive_entry *e, int pfd, cons
 	mode_t type = archive_entry_filetype(e);
 	uid_t uid = (uid_t)archive_entry_uid(e);
 	gid_t gid = (gid_t)archive_entry_gid(e);
+	if (c->opts && c->opts->chown) {
+		uid = c->opts->uid;
+		gid = c->opts->gid;
+	}
 	if (fd >= 0 ? fchown(fd, uid, gid) < 0 : fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return berth_error_errno(err, "chown '%s'", path);
 	if (type == AE_IFLNK) {
@@ -281,6 +286,22 @@ static int make_hardlink(struct unpack_ctx *c, struct archive_entry *e, int pfd,
 	return set_meta(c, e, pfd, base, -1, path, true, err);
 }
 
+/* IMAGE_EXTRACT no_overwrite_dir_nondir: refuse to replace a directory by a non-directory or back. */
+static int check_overwrite(struct unpack_ctx *c, int pfd, const char *base, bool is_dir, const char *path,
+			   struct berth_error **err)
+{
+	struct stat st;
+	if (!c->opts || !c->opts->no_overwrite_dir_nondir || fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (S_ISDIR(st.st_mode) && !is_dir)
+		return berth_error_msg(err, EEXIST, "cannot overwrite directory '%s' with non-directory",
+				       path);
+	if (!S_ISDIR(st.st_mode) && is_dir)
+		return berth_error_msg(err, EEXIST, "cannot overwrite non-directory '%s' with directory",
+				       path);
+	return 0;
+}
+
 /* Create the node itself (no metadata); EEXIST when something is in the way. */
 static int make_node(struct archive_entry *e, int pfd, const char *base, mode_t create_mode, int *ret_fd)
 {
@@ -312,6 +333,9 @@ static int create_node(struct unpack_ctx *c, struct archive *a, struct archive_e
 	_cleanup_close_ int fd = -1;
 	int r = make_node(e, pfd, base, create_mode, &fd);
 	if (r == -EEXIST) { /* replace what an earlier entry put there; a directory stays */
+		r = check_overwrite(c, pfd, base, type == AE_IFDIR, path, err);
+		if (r < 0)
+			return r;
 		r = remove_existing(c, pfd, base, type == AE_IFDIR, err);
 		if (r < 0)
 			return r;
@@ -350,7 +374,7 @@ static int apply_entry(struct unpack_ctx *c, struct archive *a, struct archive_e
 	int pfd = parent_fd(c, parent, err);
 	if (pfd < 0)
 		return berth_error_wrap(err, pfd, "layer entry '%s'", path);
-	if (startswith(base, WH_PREFIX))
+	if (!c->opts && startswith(base, WH_PREFIX))
 		return whiteout(c, pfd, parent, base, err);
 	if (archive_entry_hardlink(e))
 		return make_hardlink(c, e, pfd, base, path, err);
@@ -429,14 +453,16 @@ static mode_t current_umask(void)
 	return 0777; /* unknown: always chmod */
 }
 
-int img_unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
-		     void *userdata, struct unpack_result *ret, struct berth_error **err)
+static int unpack(int in_fd, int rootfd, const struct image_extract_opts *opts, const char *expected_diff_id,
+		  unpack_progress_fn progress, void *userdata, struct unpack_result *ret,
+		  struct berth_error **err)
 {
 	struct unpack_ctx c = { .umask = current_umask(),
 				.rootfd = rootfd,
 				.cached_fd = -1,
 				.progress = progress,
-				.userdata = userdata };
+				.userdata = userdata,
+				.opts = opts };
 	int r = img_decomp_new(in_fd, &c.dc, err);
 	if (r < 0)
 		return r;
@@ -468,4 +494,16 @@ int img_unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack
 	if (ret)
 		*ret = res;
 	return 0;
+}
+
+int img_unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
+		     void *userdata, struct unpack_result *ret, struct berth_error **err)
+{
+	return unpack(in_fd, rootfd, NULL, expected_diff_id, progress, userdata, ret, err);
+}
+
+int image_extract_tar(int in_fd, int dirfd, const struct image_extract_opts *opts, struct berth_error **err)
+{
+	static const struct image_extract_opts defaults = { 0 };
+	return unpack(in_fd, dirfd, opts ? opts : &defaults, NULL, NULL, NULL, NULL, err);
 }

@@ -250,6 +250,48 @@ static void test_garbage_is_not_a_tar(void **state)
 	free(dir);
 }
 
+/* image_extract_tar (docker cp): ".wh." names are plain files, owner override, dir/non-dir guard. */
+static void test_extract_tar_options(void **state)
+{
+	char *dir = unit_tmpdir();
+	const struct ent ents[] = { { "d", AE_IFDIR, NULL },
+				    { "d/.wh.keep", AE_IFREG, "x" },
+				    { "f", AE_IFREG, "y" } };
+	struct strbuf tar = STRBUF_INIT;
+	build_tar(ents, ARRAY_SIZE(ents), &tar);
+	_cleanup_close_ int rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct image_extract_opts o = { .chown = true, .uid = 7, .gid = 8 };
+	int fd = mem_fd(tar.buf, tar.len);
+	assert_int_equal(image_extract_tar(fd, rootfd, &o, NULL), 0);
+	close(fd);
+	struct stat st;
+	assert_int_equal(fstatat(rootfd, "d/.wh.keep", &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_uid, 7);
+	assert_int_equal(st.st_gid, 8);
+	/* a file over the directory "d" is refused with no_overwrite_dir_nondir, accepted without */
+	const struct ent over[] = { { "d", AE_IFREG, "z" } };
+	strbuf_reset(&tar);
+	build_tar(over, 1, &tar);
+	o.no_overwrite_dir_nondir = true;
+	fd = mem_fd(tar.buf, tar.len);
+	struct berth_error *err = NULL;
+	assert_int_equal(image_extract_tar(fd, rootfd, &o, &err), -EEXIST);
+	close(fd);
+	_cleanup_free_ char *msg = berth_error_string(err);
+	assert_non_null(strstr(msg, "cannot overwrite directory"));
+	err = berth_error_free(err);
+	fd = mem_fd(tar.buf, tar.len);
+	assert_int_equal(image_extract_tar(fd, rootfd, NULL, NULL), 0);
+	close(fd);
+	assert_int_equal(fstatat(rootfd, "d", &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_uid, 1000); /* no override: the tar's owner */
+	strbuf_release(&tar);
+	fs_rm_rf(dir, NULL);
+	free(dir);
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -263,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_symlink_parent_is_contained),
 		cmocka_unit_test(test_digest_mismatch_and_corruption),
 		cmocka_unit_test(test_garbage_is_not_a_tar),
+		cmocka_unit_test(test_extract_tar_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,7 +74,12 @@ struct engine_config {
 	void *images_ctx;
 	const struct engine_network_ops *net; /* NULL: only none/host/container: */
 	void *net_ctx;
+	const char *init_path;         /* --init binary; NULL: ENGINE_DEFAULT_INIT_PATH */
+	const json_t *default_ulimits; /* Docker Ulimits array applied to every container; NULL: none */
 };
+
+/* Debian's static tini (package tini): works in any image, no libc needed there. */
+#define ENGINE_DEFAULT_INIT_PATH "/usr/bin/tini-static"
 
 int engine_open(const struct engine_config *cfg, struct engine **ret, struct berth_error **err);
 /*
@@ -110,6 +115,7 @@ struct engine_container_info {
 	char *created;      /* RFC 3339 */
 	json_t *config;     /* Docker Config (image defaults applied) */
 	json_t *hostconfig; /* Docker HostConfig */
+	json_t *mounts;     /* Docker's Mounts of inspect (array) */
 	enum engine_state state;
 	bool oom_killed, dead;
 	pid_t pid;
@@ -158,6 +164,14 @@ int engine_container_restart(struct engine *e, const char *ref, int timeout_s, s
 int engine_container_kill(struct engine *e, const char *ref, int sig, struct berth_error **err);
 int engine_container_pause(struct engine *e, const char *ref, bool pause, struct berth_error **err);
 int engine_container_remove(struct engine *e, const char *ref, bool force, bool volumes,
+			    struct berth_error **err);
+/*
+ * docker update: resource fields of HostConfig (Memory, MemorySwap, CpuShares,
+ * CpuQuota, CpuPeriod, NanoCpus, CpusetCpus, CpusetMems, PidsLimit,
+ * BlkioWeight) and RestartPolicy; zero/empty = unchanged. Applied live to a
+ * running container's cgroup, then persisted. *ret_warnings: array.
+ */
+int engine_container_update(struct engine *e, const char *ref, const json_t *update, json_t **ret_warnings,
 			    struct berth_error **err);
 int engine_container_rename(struct engine *e, const char *ref, const char *name, struct berth_error **err);
 

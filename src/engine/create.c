@@ -143,10 +143,19 @@ static void merge_image(json_t *cfg, const json_t *imgcfg)
 		if ((!v || !*v) && json_is_string(iv))
 			json_object_set(cfg, keys[i], iv);
 	}
-	const char *objs[] = { "Healthcheck", "Volumes", "ExposedPorts" };
-	for (size_t i = 0; i < ARRAY_SIZE(objs); i++)
-		if (!json_object_get(cfg, objs[i]) && json_is_object(json_object_get(ic, objs[i])))
-			json_object_set(cfg, objs[i], json_object_get(ic, objs[i]));
+	if (!json_object_get(cfg, "Healthcheck") && json_is_object(json_object_get(ic, "Healthcheck")))
+		json_object_set(cfg, "Healthcheck", json_object_get(ic, "Healthcheck"));
+	/* Volumes and ExposedPorts: the image's and the user's together, as docker merges them */
+	const char *objs[] = { "Volumes", "ExposedPorts" };
+	for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
+		json_t *iv = json_object_get(ic, objs[i]);
+		if (!json_is_object(iv) || !json_object_size(iv))
+			continue;
+		json_t *uv = json_object_get(cfg, objs[i]);
+		if (!json_is_object(uv))
+			json_object_set_new(cfg, objs[i], uv = json_object());
+		json_object_update_missing(uv, iv);
+	}
 	json_t *labels = json_is_object(json_object_get(ic, "Labels"))
 			     ? json_deep_copy(json_object_get(ic, "Labels"))
 			     : json_object();

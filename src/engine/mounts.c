@@ -69,8 +69,9 @@ static int volumes_from(struct engine *e, const json_t *hc, json_t *mounts, stru
 		json_array_foreach (copy, k, m) {
 			if (streq(json_string_value(json_object_get(m, "Type")), "tmpfs"))
 				continue;
-			json_object_del(m, "anonymous"); /* owned by the source container */
-			json_object_set_new(m, "copy", json_false());
+			/* owned by the source container; "copy" kept: a volume it never
+			 * populated (created, not started) gets this image's content */
+			json_object_del(m, "anonymous");
 			if (mode)
 				json_object_set_new(m, "RW", json_boolean(streq(mode, "rw")));
 			size_t idx;

@@ -33,8 +33,9 @@ static int add_point(json_t *mounts, json_t *m, json_t *seen, struct berth_error
 	const char *dst = json_string_value(json_object_get(m, "Destination"));
 	size_t idx;
 	if (json_object_get(seen, dst)) {
+		int r = berth_error_msg(err, EINVAL, "Duplicate mount point: %s", dst);
 		json_decref(m);
-		return berth_error_msg(err, EINVAL, "Duplicate mount point: %s", dst);
+		return r;
 	}
 	json_object_set_new(seen, dst, json_true());
 	if (find_dst(mounts, dst, &idx))
@@ -57,13 +58,14 @@ static int volumes_from(struct engine *e, const json_t *hc, json_t *mounts, stru
 			return berth_error_msg(err, EINVAL, "invalid mode: %s", mode);
 		struct container *src;
 		pthread_mutex_lock(&e->lock);
-		int r = container_find_locked(e, ref, &src, err);
+		int r = container_find_locked(e, ref, &src, NULL);
 		_cleanup_json_ json_t *copy = r >= 0 ? json_deep_copy(src->mounts) : NULL;
 		if (r >= 0)
 			container_unref(src);
 		pthread_mutex_unlock(&e->lock);
+		/* a 404 would make docker's CLI try to pull the image: it is a bad parameter */
 		if (r < 0)
-			return r;
+			return berth_error_msg(err, EINVAL, "--volumes-from: No such container: %s", ref);
 		size_t k;
 		json_t *m;
 		json_array_foreach (copy, k, m) {

@@ -39,7 +39,8 @@ static void usage(FILE *f)
 	    "Options:\n"
 	    "      --config-file FILE   JSON config (keys: root, exec-root, host, runtime-path, pidfile, "
 	    "log-level,\n"
-	    "                           init-path, default-ulimits {\"nofile\": {\"Name\", \"Soft\", \"Hard\"}})\n"
+	    "                           init-path, default-ulimits {\"nofile\": {\"Name\", \"Soft\", "
+	    "\"Hard\"}})\n"
 	    "      --root DIR           state directory (default $BERTH_ROOT or " DEFAULT_ROOT ")\n"
 	    "      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT
 	    ")\n"
@@ -67,10 +68,10 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int r = json_load_path(o->config_file, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	static const char *const keys[] = { "root",      "exec-root", "host",   "runtime-path",
-					    "pidfile",   "log-level", "bridge", "init-path" };
-	char **slots[] = { &o->root,      &o->exec_root, &o->host,   &o->runtime,
-			   &o->pidfile,   &o->log_level, &o->bridge, &o->init_path };
+	static const char *const keys[] = { "root",    "exec-root", "host",   "runtime-path",
+					    "pidfile", "log-level", "bridge", "init-path" };
+	char **slots[] = { &o->root,    &o->exec_root, &o->host,   &o->runtime,
+			   &o->pidfile, &o->log_level, &o->bridge, &o->init_path };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = NULL;
 		if ((r = json_get_string(j, NULL, keys[i], 0, &v, err)) < 0)
@@ -78,7 +79,8 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 		if (v && !*slots[i])
 			set(slots[i], v);
 	}
-	json_t *ul = NULL; /* docker's daemon.json shape: {"nofile": {"Name": ..., "Soft": ..., "Hard": ...}} */
+	json_t *ul =
+	    NULL; /* docker's daemon.json shape: {"nofile": {"Name": ..., "Soft": ..., "Hard": ...}} */
 	if ((r = json_get_object(j, NULL, "default-ulimits", 0, &ul, err)) < 0)
 		return r;
 	const char *k;
@@ -282,8 +284,8 @@ int api_daemon_main(int argc, char **argv)
 	}
 	if (r < 0 && err)
 		berth_error_print(err, "berth daemon");
-	char **slots[] = { &o.root,    &o.exec_root,   &o.host,      &o.runtime,
-			   &o.pidfile, &o.config_file, &o.log_level, &o.bridge, &o.init_path };
+	char **slots[] = { &o.root,        &o.exec_root, &o.host,   &o.runtime,  &o.pidfile,
+			   &o.config_file, &o.log_level, &o.bridge, &o.init_path };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	json_decref(o.ulimits);

@@ -130,9 +130,9 @@ static int limit_value(const char *s, int64_t *ret)
 
 int cli_ulimit_parse(const char *s, json_t **ret, char **errmsg)
 {
-	static const char *const names[] = { "as",     "core",   "cpu",   "data",     "fsize",      "locks",
-					     "memlock", "msgqueue", "nice", "nofile",   "nproc",      "rss",
-					     "rtprio", "rttime", "sigpending", "stack" };
+	static const char *const names[] = { "as",      "core",     "cpu",        "data",   "fsize", "locks",
+					     "memlock", "msgqueue", "nice",       "nofile", "nproc", "rss",
+					     "rtprio",  "rttime",   "sigpending", "stack" };
 	const char *eq = strchr(s, '=');
 	if (!eq) {
 		*errmsg = xasprintf("invalid ulimit argument: %s", s);

@@ -67,8 +67,9 @@ static int set_opt(json_t *u, int ch, const char *v)
 				return -EINVAL;
 			}
 		}
-		json_object_set_new(u, "RestartPolicy",
-				    json_pack("{s:s,s:I}", "Name", name, "MaximumRetryCount", (json_int_t)max));
+		json_object_set_new(
+		    u, "RestartPolicy",
+		    json_pack("{s:s,s:I}", "Name", name, "MaximumRetryCount", (json_int_t)max));
 		return 0;
 	}
 	default: return -EINVAL;
@@ -78,12 +79,18 @@ static int set_opt(json_t *u, int ch, const char *v)
 int cli_update(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "memory", required_argument, NULL, 'm' },     { "memory-swap", required_argument, NULL, 1 },
-		{ "cpus", required_argument, NULL, 2 },         { "cpu-shares", required_argument, NULL, 3 },
-		{ "cpu-quota", required_argument, NULL, 4 },    { "cpu-period", required_argument, NULL, 5 },
-		{ "cpuset-cpus", required_argument, NULL, 6 },  { "cpuset-mems", required_argument, NULL, 7 },
-		{ "pids-limit", required_argument, NULL, 8 },   { "blkio-weight", required_argument, NULL, 9 },
-		{ "restart", required_argument, NULL, 10 },     { "help", no_argument, NULL, 'h' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "memory-swap", required_argument, NULL, 1 },
+		{ "cpus", required_argument, NULL, 2 },
+		{ "cpu-shares", required_argument, NULL, 3 },
+		{ "cpu-quota", required_argument, NULL, 4 },
+		{ "cpu-period", required_argument, NULL, 5 },
+		{ "cpuset-cpus", required_argument, NULL, 6 },
+		{ "cpuset-mems", required_argument, NULL, 7 },
+		{ "pids-limit", required_argument, NULL, 8 },
+		{ "blkio-weight", required_argument, NULL, 9 },
+		{ "restart", required_argument, NULL, 10 },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	_cleanup_json_ json_t *u = json_object();

@@ -45,7 +45,8 @@ static int copy_file(int sdir, int ddir, const char *name, const struct stat *st
 	_cleanup_close_ int in = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0)
 		return berth_error_errno(err, "copy-up: open '%s'", name);
-	_cleanup_close_ int out = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	_cleanup_close_ int out =
+	    openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return berth_error_errno(err, "copy-up: create '%s'", name);
 	off_t left = st->st_size;
@@ -118,7 +119,8 @@ static int copy_entry(struct copyup *cu, int sfd, int dfd, const char *name, int
 static int copy_dir(struct copyup *cu, int sfd, int dfd, int depth)
 {
 	if (depth > COPYUP_MAX_DEPTH)
-		return berth_error_msg(cu->err, ELOOP, "copy-up: directories nested deeper than %d", COPYUP_MAX_DEPTH);
+		return berth_error_msg(cu->err, ELOOP, "copy-up: directories nested deeper than %d",
+				       COPYUP_MAX_DEPTH);
 	int dup_fd = dup(sfd);
 	if (dup_fd < 0)
 		return berth_error_errno(cu->err, "copy-up: dup");

@@ -265,16 +265,18 @@ static int security_opts_check(struct engine *e, json_t *hc, struct berth_error 
 		    streq(s, "apparmor=unconfined") || streq(s, "label=disable") || streq(s, "label:disable"))
 			continue;
 		if (!startswith(s, "seccomp=") && !startswith(s, "seccomp:"))
-			return berth_error_msg(err, EINVAL,
-					       "invalid --security-opt '%.64s': supported are no-new-privileges, "
-					       "seccomp=unconfined|PROFILE, apparmor=unconfined, label=disable",
-					       s);
+			return berth_error_msg(
+			    err, EINVAL,
+			    "invalid --security-opt '%.64s': supported are no-new-privileges, "
+			    "seccomp=unconfined|PROFILE, apparmor=unconfined, label=disable",
+			    s);
 		const char *v = s + 8;
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 		if (v[0] != '{') {
 			if (v[0] != '/')
-				return berth_error_msg(err, EINVAL,
-						       "opening seccomp profile (%s) failed: path must be absolute", v);
+				return berth_error_msg(
+				    err, EINVAL, "opening seccomp profile (%s) failed: path must be absolute",
+				    v);
 			int r = fs_read_file_at(AT_FDCWD, v, 1 << 20, &sb, err);
 			if (r < 0)
 				return berth_error_wrap(err, r, "opening seccomp profile (%s) failed", v);
@@ -286,7 +288,8 @@ static int security_opts_check(struct engine *e, json_t *hc, struct berth_error 
 		if (r < 0)
 			return berth_error_wrap(err, r, "decoding seccomp profile failed");
 		if (e && sb.len)
-			json_array_set_new(json_object_get(hc, "SecurityOpt"), i, json_sprintf("seccomp=%s", v));
+			json_array_set_new(json_object_get(hc, "SecurityOpt"), i,
+					   json_sprintf("seccomp=%s", v));
 	}
 	return 0;
 }
@@ -318,10 +321,11 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	    (r2 = engine_ulimits_check(json_object_get(hc, "Ulimits"), "HostConfig.Ulimits", NULL, err)) < 0)
 		return r2;
 	if (json_is_true(json_object_get(hc, "Init")) && e && access(e->init_path, X_OK) < 0)
-		return berth_error_msg(err, ENOENT,
-				       "--init: init binary '%s' not found: install tini (tini-static) or set the "
-				       "daemon's --init-path",
-				       e->init_path);
+		return berth_error_msg(
+		    err, ENOENT,
+		    "--init: init binary '%s' not found: install tini (tini-static) or set the "
+		    "daemon's --init-path",
+		    e->init_path);
 	_cleanup_json_ json_t *mp = NULL;
 	if ((r2 = mounts_plan(NULL, cfg, hc, &mp, err)) < 0)
 		return r2;

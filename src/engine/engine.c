@@ -29,7 +29,8 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	e->runtime = xstrdup(cfg->runtime_path ? cfg->runtime_path : "runc");
 	e->shim_path = cfg->shim_path ? xstrdup(cfg->shim_path) : realpath("/proc/self/exe", NULL);
 	e->init_path = xstrdup(cfg->init_path ? cfg->init_path : ENGINE_DEFAULT_INIT_PATH);
-	e->default_ulimits = json_is_array(cfg->default_ulimits) ? json_deep_copy(cfg->default_ulimits) : NULL;
+	e->default_ulimits =
+	    json_is_array(cfg->default_ulimits) ? json_deep_copy(cfg->default_ulimits) : NULL;
 	e->epfd = e->wakefd = -1;
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_condattr_t ca;

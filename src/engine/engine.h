@@ -253,6 +253,9 @@ struct engine_event_reader *engine_events_close(struct engine_event_reader *r);
 /* Create (or return the existing) volume; name NULL/"" makes an anonymous one. *ret: Docker's Volume. */
 int engine_volume_create(struct engine *e, const char *name, const json_t *labels, json_t **ret,
 			 struct berth_error **err);
+/* The same with the local driver's options (type, device, o: mounted on _data at first use). */
+int engine_volume_create_opts(struct engine *e, const char *name, const json_t *labels,
+			      const json_t *driver_opts, json_t **ret, struct berth_error **err);
 int engine_volume_inspect(struct engine *e, const char *name, json_t **ret, struct berth_error **err);
 int engine_volume_list(struct engine *e, json_t **ret, struct berth_error **err);
 /* -EBUSY while a container refers to it; force: a missing volume is not an error. */

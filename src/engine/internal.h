@@ -140,7 +140,8 @@ int volume_create_full(struct engine *e, const char *name, const json_t *labels,
 int volume_mount_driver(struct engine *e, const char *name, struct berth_error **err);
 
 /* mounts.c: mount points of a new container (volumes created); e NULL: parse only. */
-int mounts_plan(struct engine *e, const json_t *cfg, const json_t *hc, json_t **ret, struct berth_error **err);
+int mounts_plan(struct engine *e, const json_t *cfg, const json_t *hc, json_t **ret,
+		struct berth_error **err);
 /* Append c's mount points to the OCI mounts (copy-up into empty volumes); *ret_changed: persist c. */
 int mounts_to_oci(struct engine *e, struct container *c, const char *rootfs, json_t *oci, bool *ret_changed,
 		  struct berth_error **err);

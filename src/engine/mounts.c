@@ -122,9 +122,9 @@ static void image_volumes(const json_t *cfg, json_t *mounts)
 		if (clean[0] != '/' || streq(clean, "/") || find_dst(mounts, clean, NULL))
 			continue;
 		json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:b,s:b}", "Type",
-							"volume", "Name", "", "Source", "", "Destination", clean,
-							"Driver", "local", "Mode", "", "RW", 1, "Propagation", "",
-							"copy", 1, "anonymous", 1));
+							"volume", "Name", "", "Source", "", "Destination",
+							clean, "Driver", "local", "Mode", "", "RW", 1,
+							"Propagation", "", "copy", 1, "anonymous", 1));
 	}
 }
 
@@ -140,8 +140,8 @@ static int create_volumes(struct engine *e, json_t *mounts, struct berth_error *
 		_cleanup_free_ char *gen = name && *name ? NULL : random_hex(32);
 		if (gen)
 			name = gen;
-		int r = volume_create_full(e, name, json_object_get(m, "labels"), json_object_get(m, "options"),
-					   NULL, err);
+		int r = volume_create_full(e, name, json_object_get(m, "labels"),
+					   json_object_get(m, "options"), NULL, err);
 		if (r < 0)
 			return r;
 		_cleanup_free_ char *src = xasprintf("%s/volumes/%s/_data", e->root, name);
@@ -199,7 +199,8 @@ static void add_oci(json_t *oci, const char *dst, const char *type, const char *
 					     src, "options", opts));
 }
 
-static int volume_point(struct engine *e, const char *rootfs, json_t *m, bool *changed, struct berth_error **err)
+static int volume_point(struct engine *e, const char *rootfs, json_t *m, bool *changed,
+			struct berth_error **err)
 {
 	const char *name = json_string_value(json_object_get(m, "Name"));
 	const char *src = json_string_value(json_object_get(m, "Source"));

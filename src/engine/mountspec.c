@@ -25,20 +25,22 @@ static bool is_propagation(const char *s)
 
 static json_t *mount_point(const char *type, const char *dst)
 {
-	return json_pack("{s:s,s:s,s:s,s:s,s:b,s:s}", "Type", type, "Source", "", "Destination", dst,
-			 "Mode", "", "RW", 1, "Propagation", "");
+	return json_pack("{s:s,s:s,s:s,s:s,s:b,s:s}", "Type", type, "Source", "", "Destination", dst, "Mode",
+			 "", "RW", 1, "Propagation", "");
 }
 
 static int check_destination(const char *type, const char *dst, struct berth_error **err)
 {
 	if (!dst || !*dst)
-		return berth_error_msg(err, EINVAL, "invalid mount config for type \"%s\": field Target must not be empty",
+		return berth_error_msg(err, EINVAL,
+				       "invalid mount config for type \"%s\": field Target must not be empty",
 				       type);
 	if (dst[0] != '/')
-		return berth_error_msg(err, EINVAL,
-				       "invalid mount config for type \"%s\": invalid mount path: '%s' mount path must "
-				       "be absolute",
-				       type, dst);
+		return berth_error_msg(
+		    err, EINVAL,
+		    "invalid mount config for type \"%s\": invalid mount path: '%s' mount path must "
+		    "be absolute",
+		    type, dst);
 	_cleanup_free_ char *clean = fs_path_clean(dst);
 	if (streq(clean, "/"))
 		return berth_error_msg(err, EINVAL, "invalid specification: destination can't be '/'");
@@ -98,7 +100,8 @@ int engine_bind_parse(const char *spec, json_t **ret, struct berth_error **err)
 	bool volume = !src || src[0] != '/';
 	const char *type = volume ? "volume" : "bind";
 	if (dst[0] != '/')
-		return berth_error_msg(err, EINVAL, "invalid volume specification: '%s': invalid mount config for type "
+		return berth_error_msg(err, EINVAL,
+				       "invalid volume specification: '%s': invalid mount config for type "
 				       "\"%s\": invalid mount path: '%s' mount path must be absolute",
 				       spec, type, dst);
 	int r = check_destination(type, dst, err);
@@ -134,9 +137,10 @@ static int check_foreign_options(const json_t *m, const char *type, struct berth
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
 		json_t *v = json_object_get(m, opts[i].key);
 		if (v && !json_is_null(v) && !streq(type, opts[i].type))
-			return berth_error_msg(err, EINVAL,
-					       "invalid mount config for type \"%s\": field %s must not be specified",
-					       type, opts[i].key);
+			return berth_error_msg(
+			    err, EINVAL,
+			    "invalid mount config for type \"%s\": field %s must not be specified", type,
+			    opts[i].key);
 		if (v && !json_is_null(v) && !json_is_object(v))
 			return json_type_error("Mounts", opts[i].key, "object", v, err);
 	}
@@ -154,8 +158,9 @@ static int parse_bind_options(const json_t *m, const char *path, json_t *mp, str
 	    (r = json_get_bool(bo, p, "NonRecursive", 0, &nonrec, err)) < 0)
 		return r;
 	if (prop && *prop && !is_propagation(prop))
-		return berth_error_msg(err, EINVAL, "invalid mount config for type \"bind\": invalid propagation mode '%s'",
-				       prop);
+		return berth_error_msg(
+		    err, EINVAL, "invalid mount config for type \"bind\": invalid propagation mode '%s'",
+		    prop);
 	json_object_set_new(mp, "Propagation", json_string(prop && *prop ? prop : "rprivate"));
 	if (nonrec)
 		json_object_set_new(mp, "nonrecursive", json_true());
@@ -179,7 +184,8 @@ static int parse_volume_options(const json_t *m, const char *path, json_t *mp, s
 	    (r = json_get_object(dc, dp, "Options", 0, &dopts, err)) < 0)
 		return r;
 	if (driver && *driver && !streq(driver, "local"))
-		return berth_error_msg(err, ENOENT, "error looking up volume plugin %s: plugin \"%s\" not found", driver,
+		return berth_error_msg(err, ENOENT,
+				       "error looking up volume plugin %s: plugin \"%s\" not found", driver,
 				       driver);
 	const char *k;
 	json_t *v;
@@ -230,7 +236,8 @@ int engine_mount_parse(const json_t *m, const char *path, json_t **ret, struct b
 	if (!type || !*type)
 		return berth_error_msg(err, EINVAL, "invalid mount config: mount type must be specified");
 	if (!streq(type, "bind") && !streq(type, "volume") && !streq(type, "tmpfs"))
-		return berth_error_msg(err, EINVAL, "invalid mount config for type \"%s\": mount type unknown", type);
+		return berth_error_msg(err, EINVAL,
+				       "invalid mount config for type \"%s\": mount type unknown", type);
 	if ((r = check_destination(type, dst, err)) < 0 || (r = check_foreign_options(m, type, err)) < 0)
 		return r;
 	_cleanup_free_ char *cdst = fs_path_clean(dst);
@@ -238,26 +245,30 @@ int engine_mount_parse(const json_t *m, const char *path, json_t **ret, struct b
 	json_object_set_new(mp, "RW", json_boolean(!ro));
 	if (streq(type, "bind")) {
 		if (!src || !*src)
-			return berth_error_msg(err, EINVAL,
-					       "invalid mount config for type \"bind\": field Source must not be empty");
+			return berth_error_msg(
+			    err, EINVAL,
+			    "invalid mount config for type \"bind\": field Source must not be empty");
 		if (src[0] != '/')
-			return berth_error_msg(err, EINVAL,
-					       "invalid mount config for type \"bind\": invalid mount path: '%s' mount "
-					       "path must be absolute",
-					       src);
+			return berth_error_msg(
+			    err, EINVAL,
+			    "invalid mount config for type \"bind\": invalid mount path: '%s' mount "
+			    "path must be absolute",
+			    src);
 		struct stat st;
 		if (stat(src, &st) < 0)
-			return berth_error_msg(err, EINVAL,
-					       "invalid mount config for type \"bind\": bind source path does not exist: "
-					       "%s",
-					       src);
+			return berth_error_msg(
+			    err, EINVAL,
+			    "invalid mount config for type \"bind\": bind source path does not exist: "
+			    "%s",
+			    src);
 		_cleanup_free_ char *csrc = fs_path_clean(src);
 		json_object_set_new(mp, "Source", json_string(csrc));
 		r = parse_bind_options(m, path, mp, err);
 	} else if (streq(type, "volume")) {
 		if (src && *src && src[0] == '/')
-			return berth_error_msg(err, EINVAL,
-					       "invalid mount config for type \"volume\": invalid volume name '%s'", src);
+			return berth_error_msg(
+			    err, EINVAL, "invalid mount config for type \"volume\": invalid volume name '%s'",
+			    src);
 		json_object_set_new(mp, "Name", json_string(src ? src : ""));
 		json_object_set_new(mp, "Driver", json_string("local"));
 		json_object_set_new(mp, "Mode", json_string("z"));
@@ -266,8 +277,9 @@ int engine_mount_parse(const json_t *m, const char *path, json_t **ret, struct b
 		r = parse_volume_options(m, path, mp, err);
 	} else {
 		if (src && *src)
-			return berth_error_msg(err, EINVAL,
-					       "invalid mount config for type \"tmpfs\": field Source must not be specified");
+			return berth_error_msg(
+			    err, EINVAL,
+			    "invalid mount config for type \"tmpfs\": field Source must not be specified");
 		r = parse_tmpfs_options(m, path, mp, err);
 	}
 	if (r < 0)

@@ -146,11 +146,13 @@ json_t *seccomp_default_profile(const json_t *caps)
 /* ---- custom profiles (docker's seccomp JSON) ---- */
 
 static const char *const seccomp_actions[] = {
-	"SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
-	"SCMP_ACT_TRACE", "SCMP_ACT_ALLOW",        "SCMP_ACT_LOG",         "SCMP_ACT_NOTIFY",
+	"SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+	"SCMP_ACT_TRAP",  "SCMP_ACT_ERRNO",        "SCMP_ACT_TRACE",
+	"SCMP_ACT_ALLOW", "SCMP_ACT_LOG",          "SCMP_ACT_NOTIFY",
 };
 static const char *const seccomp_ops[] = {
-	"SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ",
+	"SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE",        "SCMP_CMP_EQ",
+	"SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ",
 };
 
 /* Bounds on a profile (it comes from users). */
@@ -188,7 +190,8 @@ static int check_action(const json_t *o, const char *path, const char *key, bool
 	return 0;
 }
 
-static int strv_check(const json_t *o, const char *path, const char *key, json_t **ret, struct berth_error **err)
+static int strv_check(const json_t *o, const char *path, const char *key, json_t **ret,
+		      struct berth_error **err)
 {
 	json_t *a = NULL;
 	int r = json_get_array(o, path, key, 0, &a, err);
@@ -283,9 +286,11 @@ static int convert_args(const json_t *rule, const char *path, json_t *out, struc
 		    (r = json_get_string(a, p, "op", JSON_REQUIRED, &op, err)) < 0)
 			return r;
 		if (!in_list(op, seccomp_ops, ARRAY_SIZE(seccomp_ops)))
-			return berth_error_msg(err, EINVAL, "'%s.op': unknown seccomp operator '%.64s'", p, op);
-		json_array_append_new(oargs, json_pack("{s:I,s:I,s:I,s:s}", "index", (json_int_t)index, "value",
-						       (json_int_t)value, "valueTwo", (json_int_t)two, "op", op));
+			return berth_error_msg(err, EINVAL, "'%s.op': unknown seccomp operator '%.64s'", p,
+					       op);
+		json_array_append_new(oargs,
+				      json_pack("{s:I,s:I,s:I,s:s}", "index", (json_int_t)index, "value",
+						(json_int_t)value, "valueTwo", (json_int_t)two, "op", op));
 	}
 	return 0;
 }
@@ -315,8 +320,8 @@ static int convert_rule(const json_t *rule, const char *path, const json_t *caps
 	bool keep;
 	if ((r = filter_rule(rule, path, caps, &keep, err)) < 0)
 		return r;
-	_cleanup_json_ json_t *out =
-	    json_pack("{s:o,s:s}", "names", names ? json_copy(names) : json_pack("[s]", name), "action", action);
+	_cleanup_json_ json_t *out = json_pack(
+	    "{s:o,s:s}", "names", names ? json_copy(names) : json_pack("[s]", name), "action", action);
 	if (errno_ret >= 0 && json_object_get(rule, "errnoRet"))
 		json_object_set_new(out, "errnoRet", json_integer(errno_ret));
 	if ((r = convert_args(rule, path, out, err)) < 0)
@@ -335,9 +340,10 @@ static int convert_arches(const json_t *prof, json_t *out, struct berth_error **
 	    (r = json_get_array(prof, NULL, "archMap", 0, &map, err)) < 0)
 		return r;
 	if (arches && map)
-		return berth_error_msg(err, EINVAL,
-				       "'architectures' and 'archMap' were specified in the seccomp profile, use "
-				       "either 'architectures' or 'archMap'");
+		return berth_error_msg(
+		    err, EINVAL,
+		    "'architectures' and 'archMap' were specified in the seccomp profile, use "
+		    "either 'architectures' or 'archMap'");
 	const char *go, *native = native_arch(&go);
 	json_t *list = arches ? json_copy(arches) : json_array();
 	json_object_set_new(out, "architectures", list);
@@ -409,7 +415,8 @@ int seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret, s
 	json_t *el;
 	json_array_foreach (json_object_get(hc, "SecurityOpt"), i, el) {
 		const char *s = json_string_value(el);
-		if (!s || (!startswith(s, "seccomp=") && !startswith(s, "seccomp:")) || streq(s + 8, "unconfined"))
+		if (!s || (!startswith(s, "seccomp=") && !startswith(s, "seccomp:")) ||
+		    streq(s + 8, "unconfined"))
 			continue;
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 		const char *v = s + 8;

@@ -139,8 +139,8 @@ int spec_caps_check(const json_t *hc, struct berth_error **err)
 			_cleanup_free_ char *n = cap_name(v);
 			int nr = cap_number(n);
 			if (nr < 0)
-				return berth_error_msg(err, EINVAL, "invalid %s: unknown capability: \"%s\"", keys[k],
-						       n);
+				return berth_error_msg(err, EINVAL, "invalid %s: unknown capability: \"%s\"",
+						       keys[k], n);
 			if (k == 0 && prctl(PR_CAPBSET_READ, (unsigned long)nr, 0, 0, 0) != 1)
 				return berth_error_msg(err, EPERM,
 						       "invalid CapAdd: capability %s is not in the daemon's "
@@ -165,7 +165,8 @@ static json_t *capabilities(const json_t *hc)
 	bool add_all = false;
 	json_array_foreach (add, i, el)
 		add_all = add_all || !strcasecmp(json_string_value(el), "ALL");
-	_cleanup_json_ json_t *base = add_all ? bounding_caps() : strv_json(default_caps, ARRAY_SIZE(default_caps));
+	_cleanup_json_ json_t *base =
+	    add_all ? bounding_caps() : strv_json(default_caps, ARRAY_SIZE(default_caps));
 	size_t k;
 	json_t *b;
 	json_array_foreach (base, k, b) {
@@ -483,12 +484,13 @@ static void host_devices(const char *dir, int depth, json_t *out)
 		if (S_ISDIR(st.st_mode))
 			host_devices(p, depth + 1, out);
 		else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
-			json_array_append_new(out, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "path", p, "type",
-							     S_ISCHR(st.st_mode) ? "c" : "b", "major",
-							     (json_int_t)major(st.st_rdev), "minor",
-							     (json_int_t)minor(st.st_rdev), "fileMode",
-							     (json_int_t)(st.st_mode & 0777), "uid",
-							     (json_int_t)st.st_uid, "gid", (json_int_t)st.st_gid));
+			json_array_append_new(out,
+					      json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "path", p, "type",
+							S_ISCHR(st.st_mode) ? "c" : "b", "major",
+							(json_int_t)major(st.st_rdev), "minor",
+							(json_int_t)minor(st.st_rdev), "fileMode",
+							(json_int_t)(st.st_mode & 0777), "uid",
+							(json_int_t)st.st_uid, "gid", (json_int_t)st.st_gid));
 	}
 }
 
@@ -538,8 +540,9 @@ static int linux_of(struct engine *e, struct container *c, const char *netns, bo
 {
 	const json_t *hc = c->hostconfig;
 	_cleanup_free_ char *cg = xasprintf("/berth/%s", c->id);
-	_cleanup_json_ json_t *linux_ = json_pack("{s:o,s:o,s:s}", "namespaces", namespaces_of(hc, netns),
-						  "resources", resources_of(hc, privileged), "cgroupsPath", cg);
+	_cleanup_json_ json_t *linux_ =
+	    json_pack("{s:o,s:o,s:s}", "namespaces", namespaces_of(hc, netns), "resources",
+		      resources_of(hc, privileged), "cgroupsPath", cg);
 	int r = seccomp_of(hc, privileged, linux_, err);
 	if (r < 0)
 		return r;
@@ -586,16 +589,16 @@ int spec_write(struct engine *e, struct container *c, const char *rootfs, const 
 	if ((r = user_mounts(e, c, rootfs, mounts, err)) < 0 || (r = init_of(e, hc, mounts, args, err)) < 0 ||
 	    (r = linux_of(e, c, netns, privileged, &linux_, err)) < 0)
 		return r;
-	_cleanup_json_ json_t *process = process_of(cfg, hc, args, NULL, tty,
-						    json_string_value(json_object_get(cfg, "WorkingDir")), uid, gid);
+	_cleanup_json_ json_t *process = process_of(
+	    cfg, hc, args, NULL, tty, json_string_value(json_object_get(cfg, "WorkingDir")), uid, gid);
 	if (!process)
 		return berth_error_msg(err, EINVAL, "build runtime spec: invalid process");
 	if ((r = rlimits_of(e, hc, process, err)) < 0)
 		return r;
-	_cleanup_json_ json_t *spec =
-	    json_pack("{s:s,s:O,s:{s:s,s:b},s:s,s:O,s:O}", "ociVersion", "1.0.2", "process", process, "root",
-		      "path", rootfs, "readonly", json_is_true(json_object_get(hc, "ReadonlyRootfs")), "hostname",
-		      json_string_value(json_object_get(cfg, "Hostname")), "mounts", mounts, "linux", linux_);
+	_cleanup_json_ json_t *spec = json_pack(
+	    "{s:s,s:O,s:{s:s,s:b},s:s,s:O,s:O}", "ociVersion", "1.0.2", "process", process, "root", "path",
+	    rootfs, "readonly", json_is_true(json_object_get(hc, "ReadonlyRootfs")), "hostname",
+	    json_string_value(json_object_get(cfg, "Hostname")), "mounts", mounts, "linux", linux_);
 	if (!spec)
 		return berth_error_msg(err, EINVAL, "build runtime spec: invalid configuration");
 	_cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT);

@@ -76,16 +76,17 @@ static int check_one(const json_t *u, const char *path, json_t *out, struct bert
 	if (soft < -1 || hard < -1)
 		return berth_error_msg(err, EINVAL, "invalid ulimit '%s': limits must be >= -1", name);
 	if (rl_value(soft) > rl_value(hard))
-		return berth_error_msg(err, EINVAL,
-				       "ulimit soft limit must be less than or equal to hard limit: %lld > %lld",
-				       (long long)soft, (long long)hard);
+		return berth_error_msg(
+		    err, EINVAL, "ulimit soft limit must be less than or equal to hard limit: %lld > %lld",
+		    (long long)soft, (long long)hard);
 	struct rlimit own;
 	if (getrlimit(ulimit_names[idx].resource, &own) == 0 && rl_value(hard) > own.rlim_max &&
 	    !have_sys_resource())
-		return berth_error_msg(err, EPERM,
-				       "ulimit '%s': hard limit %llu exceeds the daemon's own hard limit %llu and "
-				       "raising it needs CAP_SYS_RESOURCE, which the daemon does not have",
-				       name, (unsigned long long)rl_value(hard), (unsigned long long)own.rlim_max);
+		return berth_error_msg(
+		    err, EPERM,
+		    "ulimit '%s': hard limit %llu exceeds the daemon's own hard limit %llu and "
+		    "raising it needs CAP_SYS_RESOURCE, which the daemon does not have",
+		    name, (unsigned long long)rl_value(hard), (unsigned long long)own.rlim_max);
 	if (out)
 		json_array_append_new(out, json_pack("{s:s,s:I,s:I}", "type", ulimit_names[idx].oci, "hard",
 						     (json_int_t)rl_value(hard), "soft",
@@ -93,7 +94,8 @@ static int check_one(const json_t *u, const char *path, json_t *out, struct bert
 	return 0;
 }
 
-int engine_ulimits_check(const json_t *ulimits, const char *path, json_t **ret_rlimits, struct berth_error **err)
+int engine_ulimits_check(const json_t *ulimits, const char *path, json_t **ret_rlimits,
+			 struct berth_error **err)
 {
 	if (!json_is_array(ulimits))
 		return json_type_error(NULL, path, "array", ulimits, err);
@@ -143,9 +145,9 @@ int engine_ulimit_parse(const char *s, json_t **ret, struct berth_error **err)
 	if (!colon)
 		hard = soft;
 	if (rl_value(soft) > rl_value(hard))
-		return berth_error_msg(err, EINVAL,
-				       "ulimit soft limit must be less than or equal to hard limit: %lld > %lld",
-				       (long long)soft, (long long)hard);
+		return berth_error_msg(
+		    err, EINVAL, "ulimit soft limit must be less than or equal to hard limit: %lld > %lld",
+		    (long long)soft, (long long)hard);
 	*ret = json_pack("{s:s,s:I,s:I}", "Name", name, "Hard", (json_int_t)hard, "Soft", (json_int_t)soft);
 	return 0;
 }

@@ -9,8 +9,8 @@
 #include "common/json.h"
 #include "engine/internal.h"
 
-static const char *const int_fields[] = { "Memory",   "MemorySwap", "CpuShares",   "CpuQuota",
-					  "CpuPeriod", "NanoCpus",  "BlkioWeight", "MemoryReservation" };
+static const char *const int_fields[] = { "Memory",    "MemorySwap", "CpuShares",   "CpuQuota",
+					  "CpuPeriod", "NanoCpus",   "BlkioWeight", "MemoryReservation" };
 static const char *const str_fields[] = { "CpusetCpus", "CpusetMems" };
 
 #define MIN_MEMORY (6 << 20) /* docker's minimum memory limit */
@@ -48,21 +48,27 @@ static int check_cpu(const json_t *u, const json_t *hc, struct berth_error **err
 	bool nano = ival(u, "NanoCpus") > 0, quota = ival(u, "CpuQuota") > 0 || ival(u, "CpuPeriod") > 0;
 	if (ival(u, "NanoCpus") < 0 || ival(u, "CpuQuota") < -1 || ival(u, "CpuPeriod") < 0 ||
 	    ival(u, "CpuShares") < 0 || ival(u, "BlkioWeight") < 0)
-		return berth_error_msg(err, EINVAL, "invalid update: CPU and block I/O values must not be negative");
+		return berth_error_msg(err, EINVAL,
+				       "invalid update: CPU and block I/O values must not be negative");
 	if (nano && quota)
-		return berth_error_msg(err, EINVAL, "Conflicting options: Nano CPUs and CPU Period cannot both be set");
+		return berth_error_msg(err, EINVAL,
+				       "Conflicting options: Nano CPUs and CPU Period cannot both be set");
 	if (quota && ival(hc, "NanoCpus") > 0)
-		return berth_error_msg(err, EINVAL,
-				       "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set");
+		return berth_error_msg(
+		    err, EINVAL,
+		    "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set");
 	if (nano && (ival(hc, "CpuQuota") > 0 || ival(hc, "CpuPeriod") > 0))
-		return berth_error_msg(err, EINVAL,
-				       "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set");
+		return berth_error_msg(
+		    err, EINVAL,
+		    "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set");
 	json_int_t bw = ival(u, "BlkioWeight");
 	if (bw && (bw < 10 || bw > 1000))
 		return berth_error_msg(err, EINVAL, "Range of blkio weight is from 10 to 1000");
 	json_int_t period = ival(u, "CpuPeriod");
 	if (period && (period < 1000 || period > 1000000))
-		return berth_error_msg(err, EINVAL, "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)");
+		return berth_error_msg(
+		    err, EINVAL,
+		    "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)");
 	return 0;
 }
 
@@ -74,15 +80,17 @@ static int check_memory(const json_t *u, const json_t *hc, struct berth_error **
 	json_int_t new_mem = mem ? mem : ival(hc, "Memory");
 	json_int_t new_swap = swap ? swap : ival(hc, "MemorySwap");
 	if (swap > 0 && new_mem > 0 && swap < new_mem)
-		return berth_error_msg(err, EINVAL,
-				       "Minimum memoryswap limit should be larger than memory limit, see usage");
+		return berth_error_msg(
+		    err, EINVAL, "Minimum memoryswap limit should be larger than memory limit, see usage");
 	if (mem && !swap && new_swap > 0 && mem > new_swap)
-		return berth_error_msg(err, EINVAL,
-				       "Memory limit should be smaller than already set memoryswap limit, update the "
-				       "memoryswap at the same time");
+		return berth_error_msg(
+		    err, EINVAL,
+		    "Memory limit should be smaller than already set memoryswap limit, update the "
+		    "memoryswap at the same time");
 	if (swap && !new_mem)
-		return berth_error_msg(err, EINVAL,
-				       "You should always set the Memory limit when using Memoryswap limit, see usage");
+		return berth_error_msg(
+		    err, EINVAL,
+		    "You should always set the Memory limit when using Memoryswap limit, see usage");
 	return 0;
 }
 
@@ -101,9 +109,12 @@ static int check_restart(const json_t *u, const json_t *hc, struct berth_error *
 	    !streq(name, "unless-stopped"))
 		return berth_error_msg(err, EINVAL, "invalid restart policy '%s'", name);
 	if (max > 0 && !streq(name, "on-failure"))
-		return berth_error_msg(err, EINVAL, "maximum retry count cannot be used with restart policy '%s'", name);
+		return berth_error_msg(err, EINVAL,
+				       "maximum retry count cannot be used with restart policy '%s'", name);
 	if (!streq(name, "no") && json_is_true(json_object_get(hc, "AutoRemove")))
-		return berth_error_msg(err, EINVAL, "Restart policy cannot be updated because AutoRemove is enabled for the container");
+		return berth_error_msg(
+		    err, EINVAL,
+		    "Restart policy cannot be updated because AutoRemove is enabled for the container");
 	return 0;
 }
 
@@ -121,13 +132,14 @@ static json_t *merged(const json_t *hc, const json_t *u)
 	}
 	json_t *p = json_object_get(u, "PidsLimit");
 	if (json_is_integer(p))
-		json_object_set_new(n, "PidsLimit", json_integer(json_integer_value(p) > 0 ? json_integer_value(p) : -1));
+		json_object_set_new(n, "PidsLimit",
+				    json_integer(json_integer_value(p) > 0 ? json_integer_value(p) : -1));
 	json_t *rp = json_object_get(u, "RestartPolicy");
 	const char *name = json_string_value(json_object_get(rp, "Name"));
 	if (name && *name)
-		json_object_set_new(n, "RestartPolicy",
-				    json_pack("{s:s,s:I}", "Name", name, "MaximumRetryCount",
-					      ival(rp, "MaximumRetryCount")));
+		json_object_set_new(
+		    n, "RestartPolicy",
+		    json_pack("{s:s,s:I}", "Name", name, "MaximumRetryCount", ival(rp, "MaximumRetryCount")));
 	return n;
 }
 

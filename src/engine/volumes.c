@@ -54,6 +54,12 @@ int engine_volume_create(struct engine *e, const char *name, const json_t *label
 	return volume_create_full(e, name, labels, NULL, ret, err);
 }
 
+int engine_volume_create_opts(struct engine *e, const char *name, const json_t *labels,
+			      const json_t *driver_opts, json_t **ret, struct berth_error **err)
+{
+	return volume_create_full(e, name, labels, driver_opts, ret, err);
+}
+
 static int check_driver_opts(const json_t *opts, struct berth_error **err)
 {
 	if (!opts || json_is_null(opts))
@@ -69,7 +75,8 @@ static int check_driver_opts(const json_t *opts, struct berth_error **err)
 			return berth_error_msg(err, EINVAL, "invalid option key: '%s'", k);
 	}
 	if (json_object_size(opts) && !json_object_get(opts, "device"))
-		return berth_error_msg(err, EINVAL, "invalid volume options: 'device' is required with 'type' or 'o'");
+		return berth_error_msg(err, EINVAL,
+				       "invalid volume options: 'device' is required with 'type' or 'o'");
 	return 0;
 }
 
@@ -101,8 +108,8 @@ int volume_create_full(struct engine *e, const char *name, const json_t *labels,
 		format_rfc3339(&ts, t);
 		_cleanup_json_ json_t *meta =
 		    json_pack("{s:s,s:o,s:o}", "created", t, "labels",
-			      json_is_object(labels) ? json_incref((json_t *)labels) : json_object(), "options",
-			      json_is_object(opts) ? json_incref((json_t *)opts) : json_object());
+			      json_is_object(labels) ? json_incref((json_t *)labels) : json_object(),
+			      "options", json_is_object(opts) ? json_incref((json_t *)opts) : json_object());
 		_cleanup_free_ char *text = json_dumps(meta, JSON_COMPACT);
 		r = fs_write_file_atomic(metap, text, strlen(text), 0644, err);
 		if (r < 0)
@@ -171,8 +178,8 @@ int volume_mount_driver(struct engine *e, const char *name, struct berth_error *
 	if (o && (streq(o, "bind") || startswith(o, "bind,") || strstr(o, ",bind")))
 		flags |= MS_BIND;
 	if (mount(device, data, type, flags, flags & MS_BIND ? NULL : o) < 0)
-		return berth_error_errno(err, "mount volume '%s' (type '%s', device '%s')", name, type ? type : "none",
-					 device);
+		return berth_error_errno(err, "mount volume '%s' (type '%s', device '%s')", name,
+					 type ? type : "none", device);
 	return 0;
 }
 

@@ -72,8 +72,8 @@ static void test_ulimit(void **state)
 	assert_int_equal(cli_ulimit_parse("nproc=5", &u, &msg), 0);
 	assert_json_eq(u, "{\"Name\":\"nproc\",\"Soft\":5,\"Hard\":5}");
 	json_decref(u);
-	const char *bad[] = { "nofile", "bogus=1", "nofile=x", "nofile=2:1", "nofile=1:x", "nofile=-5", "=1",
-			      "nofile=unlimited:5" };
+	const char *bad[] = { "nofile",     "bogus=1",   "nofile=x", "nofile=2:1",
+			      "nofile=1:x", "nofile=-5", "=1",       "nofile=unlimited:5" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		u = NULL;
 		msg = NULL;

@@ -68,7 +68,8 @@ static void test_bind_bad(void **state)
 
 static void test_mount_ok(void **state)
 {
-	json_t *in = j("{\"Type\":\"tmpfs\",\"Target\":\"/t\",\"TmpfsOptions\":{\"SizeBytes\":1024,\"Mode\":448}}");
+	json_t *in =
+	    j("{\"Type\":\"tmpfs\",\"Target\":\"/t\",\"TmpfsOptions\":{\"SizeBytes\":1024,\"Mode\":448}}");
 	json_t *m = NULL;
 	assert_int_equal(engine_mount_parse(in, "m", &m, NULL), 0);
 	assert_string_equal(json_string_value(json_object_get(m, "tmpfs")), "size=1024,mode=700");
@@ -100,10 +101,13 @@ static void test_mount_bad(void **state)
 		{ "{\"Type\":\"volume\",\"Source\":\"v\"}", "Target must not be empty" },
 		{ "{\"Type\":\"tmpfs\",\"Source\":\"x\",\"Target\":\"/t\"}", "Source must not be specified" },
 		{ "{\"Type\":\"volume\",\"Target\":\"/t\",\"BindOptions\":{}}", "must not be specified" },
-		{ "{\"Type\":\"bind\",\"Source\":\"/tmp\",\"Target\":\"/t\",\"BindOptions\":{\"Propagation\":\"x\"}}",
+		{ "{\"Type\":\"bind\",\"Source\":\"/tmp\",\"Target\":\"/"
+		  "t\",\"BindOptions\":{\"Propagation\":\"x\"}}",
 		  "propagation" },
-		{ "{\"Type\":\"tmpfs\",\"Target\":\"/t\",\"TmpfsOptions\":{\"SizeBytes\":\"1\"}}", "SizeBytes" },
-		{ "{\"Type\":\"volume\",\"Target\":\"/t\",\"VolumeOptions\":{\"DriverConfig\":{\"Name\":\"nfs\"}}}",
+		{ "{\"Type\":\"tmpfs\",\"Target\":\"/t\",\"TmpfsOptions\":{\"SizeBytes\":\"1\"}}",
+		  "SizeBytes" },
+		{ "{\"Type\":\"volume\",\"Target\":\"/"
+		  "t\",\"VolumeOptions\":{\"DriverConfig\":{\"Name\":\"nfs\"}}}",
 		  "not found" },
 		{ "{\"Type\":\"volume\",\"Target\":\"/t\",\"ReadOnly\":\"yes\"}", "ReadOnly" },
 	};
@@ -123,7 +127,8 @@ static void test_ulimits(void **state)
 	json_t *list = json_pack("[o]", u);
 	json_t *rl = NULL;
 	assert_int_equal(engine_ulimits_check(list, "U", &rl, NULL), 0);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(rl, 0), "type")), "RLIMIT_NOFILE");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rl, 0), "type")),
+			    "RLIMIT_NOFILE");
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(rl, 0), "hard")), 20);
 	json_decref(rl);
 	json_decref(list);
@@ -166,7 +171,8 @@ static void test_seccomp_ok(void **state)
 {
 	json_t *caps = json_pack("[s]", "CAP_CHOWN");
 	json_t *oci = NULL;
-	assert_int_equal(engine_seccomp_profile_to_oci(good_profile, strlen(good_profile), caps, &oci, NULL), 0);
+	assert_int_equal(engine_seccomp_profile_to_oci(good_profile, strlen(good_profile), caps, &oci, NULL),
+			 0);
 	assert_string_equal(json_string_value(json_object_get(oci, "defaultAction")), "SCMP_ACT_ERRNO");
 	json_t *arches = json_object_get(oci, "architectures");
 	assert_int_equal(json_array_size(arches), 2);
@@ -174,8 +180,9 @@ static void test_seccomp_ok(void **state)
 	/* ptrace (no CAP_SYS_PTRACE), chown (has CAP_CHOWN) and the s390x rule are left out */
 	assert_int_equal(json_array_size(rules), 3);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(rules, 1), "errnoRet")), 13);
-	assert_string_equal(json_string_value(json_array_get(json_object_get(json_array_get(rules, 1), "names"), 0)),
-			    "mkdir");
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(json_array_get(rules, 1), "names"), 0)),
+	    "mkdir");
 	assert_non_null(json_object_get(json_array_get(rules, 2), "args"));
 	json_decref(oci);
 	json_decref(caps);
@@ -192,20 +199,26 @@ static void test_seccomp_bad(void **state)
 		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"name\":\"a\",\"names\":[\"b\"],"
 		  "\"action\":\"SCMP_ACT_ALLOW\"}]}",
 		  "'name' and 'names'" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"action\":\"SCMP_ACT_ALLOW\"}]}", "needs" },
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"action\":\"SCMP_ACT_ALLOW\"}]}",
+		  "needs" },
 		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"]}]}", "action" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"],\"action\":\"SCMP_ACT_ALLOW\","
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"],\"action\":\"SCMP_"
+		  "ACT_ALLOW\","
 		  "\"args\":[{\"index\":9,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
 		  "index" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"],\"action\":\"SCMP_ACT_ALLOW\","
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"],\"action\":\"SCMP_"
+		  "ACT_ALLOW\","
 		  "\"args\":[{\"index\":0,\"value\":1,\"op\":\"LT\"}]}]}",
 		  "unknown seccomp operator" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[1],\"action\":\"SCMP_ACT_ALLOW\"}]}",
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[1],\"action\":\"SCMP_ACT_"
+		  "ALLOW\"}]}",
 		  "syscalls[0].names[0]" },
 		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":{}}", "syscalls" },
 		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"defaultErrnoRet\":-1}", "defaultErrnoRet" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"archMap\":[{\"subArchitectures\":[]}]}", "architecture" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"],\"action\":\"SCMP_ACT_ALLOW\","
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"archMap\":[{\"subArchitectures\":[]}]}",
+		  "architecture" },
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"],\"action\":\"SCMP_"
+		  "ACT_ALLOW\","
 		  "\"includes\":{\"caps\":\"x\"}}]}",
 		  "caps" },
 	};
@@ -213,8 +226,8 @@ static void test_seccomp_bad(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct berth_error *err = NULL;
 		json_t *oci = NULL;
-		expect_err(engine_seccomp_profile_to_oci(bad[i][0], strlen(bad[i][0]), caps, &oci, &err), &err,
-			   bad[i][1]);
+		expect_err(engine_seccomp_profile_to_oci(bad[i][0], strlen(bad[i][0]), caps, &oci, &err),
+			   &err, bad[i][1]);
 		assert_null(oci);
 	}
 	json_decref(caps);

@@ -84,15 +84,6 @@ def test_init_forwards_stop_signal(daemon):
         daemon.docker("rm", "-f", c, check=False)
 
 
-def test_init_recorded_in_hostconfig_with_berth_cli(daemon):
-    c = name()
-    daemon.berth("create", "--name", c, "--init", "busybox", "true")
-    try:
-        assert daemon.docker("inspect", "--format", "{{.HostConfig.Init}}", c).stdout.strip() == "true"
-    finally:
-        daemon.docker("rm", c, check=False)
-
-
 # ---- ulimits ----
 
 def test_daemon_default_ulimit_applies_unless_overridden(daemon):
@@ -137,8 +128,7 @@ def write_profile(tmp, prof, fname="profile.json"):
     return path
 
 
-@pytest.mark.parametrize("docker", ["/usr/bin/docker", DOCKER_NEW])
-def test_seccomp_profile_from_docker_cli_is_enforced(daemon, tmp, docker):
+def test_seccomp_profile_from_docker_cli_is_enforced(daemon, tmp, docker=DOCKER_NEW):
     path = write_profile(tmp, DENY_MKDIR)
     p = daemon.docker("run", "--rm", "--security-opt", f"seccomp={path}", "busybox", "sh", "-c",
                       "mkdir /x; echo rc=$?; chmod 700 /tmp && echo chmodok", check=False, docker=docker)
@@ -146,10 +136,17 @@ def test_seccomp_profile_from_docker_cli_is_enforced(daemon, tmp, docker):
     assert "chmodok" in p.stdout  # the chmod rule is excluded: the container has CAP_FOWNER
 
 
-def test_seccomp_profile_path_with_berth_cli_and_raw_api(daemon, tmp):
+def test_berth_cli_init_ulimit_and_seccomp_profile_path(daemon, tmp):
     path = write_profile(tmp, DENY_MKDIR)
-    p = daemon.berth("run", "--rm", "--security-opt", f"seccomp={path}", "busybox", "mkdir", "/x", check=False)
+    p = daemon.berth("run", "--rm", "--init", "--ulimit", "nofile=64", "--security-opt", f"seccomp={path}",
+                     "busybox", "sh", "-c", "ps -o pid,args | sed -n 2p; ulimit -n; ulimit -Hn; mkdir /x", check=False)
     assert p.returncode == 1 and "Permission denied" in p.stderr
+    out = p.stdout.splitlines()
+    assert out[0].split()[:2] == ["1", "/sbin/docker-init"] and out[1:] == ["64", "64"]
+
+
+def test_seccomp_profile_path_in_raw_api(daemon, tmp):
+    path = write_profile(tmp, DENY_MKDIR)
     st, body = daemon.json("POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"],
                                                           "HostConfig": {"SecurityOpt": [f"seccomp={path}"]}})
     assert st == 201
@@ -348,16 +345,16 @@ def test_volumes_from_with_ro_and_rw(daemon, tmp):
 
 
 def test_v_modes_ro_propagation_and_selinux_labels(daemon, tmp):
-    c = daemon.docker("create", "-v", f"{tmp}:/a:ro,rshared", "-v", f"{tmp}:/b:z", "-v", f"{tmp}:/c:Z,rw",
-                      "busybox", "true").stdout.strip()
+    c = name()
+    p = daemon.docker("run", "--name", c, "-v", f"{tmp}:/a:ro,rshared", "-v", f"{tmp}:/b:z", "-v", f"{tmp}:/c:Z,rw",
+                      "busybox", "sh", "-c", "touch /b/ok /a/x", check=False)
     try:
+        assert "Read-only file system" in p.stderr and os.path.exists(os.path.join(tmp, "ok"))
         ms = {m["Destination"]: m for m in mounts(daemon, c)}
         assert ms["/a"]["RW"] is False and ms["/a"]["Propagation"] == "rshared" and ms["/a"]["Type"] == "bind"
         assert ms["/b"]["RW"] is True and ms["/c"]["Mode"] == "Z,rw"
     finally:
-        daemon.docker("rm", c)
-    p = daemon.docker("run", "--rm", "-v", f"{tmp}:/a:ro", "busybox", "touch", "/a/x", check=False)
-    assert "Read-only file system" in p.stderr
+        daemon.request("DELETE", f"/containers/{c}?force=1")
 
 
 def test_bad_v_specs_get_clear_errors(daemon):
@@ -395,24 +392,21 @@ def test_mount_bind_readonly_propagation_and_nonrecursive(daemon, tmp):
         subprocess.run(["umount", "-l", sub])
 
 
-def test_mount_volume_labels_and_driver_options(daemon):
+def test_mount_volume_options_labels_and_tmpfs(daemon):
     v = name()
     out = daemon.docker("run", "--rm", "--mount",
                         f"type=volume,source={v},target=/v,volume-label=team=db,volume-opt=type=tmpfs,"
-                        "volume-opt=device=tmpfs,volume-opt=o=size=1m", "busybox", "df", "-k", "/v").stdout
-    assert "1024" in out  # a 1 MiB tmpfs
+                        "volume-opt=device=tmpfs,volume-opt=o=size=1m",
+                        "--mount", "type=tmpfs,target=/t,tmpfs-size=2m,tmpfs-mode=1770",
+                        "busybox", "sh", "-c", "df -k /v | tail -1; df -k /t | tail -1; stat -c %a /t").stdout
+    lines = out.splitlines()
+    assert lines[0].split()[1] == "1024" and lines[1].split()[1] == "2048" and lines[2] == "1770"
     info = json.loads(daemon.docker("volume", "inspect", v).stdout)[0]
     assert info["Labels"] == {"team": "db"} and info["Options"]["type"] == "tmpfs"
     daemon.docker("volume", "rm", v)
     p = daemon.docker("run", "--rm", "--mount", "type=volume,target=/v,volume-opt=bogus=1", "busybox", "true",
                       check=False)
     assert p.returncode == 125 and "invalid option key" in p.stderr
-
-
-def test_mount_tmpfs_size_and_mode(daemon):
-    out = daemon.docker("run", "--rm", "--mount", "type=tmpfs,target=/t,tmpfs-size=2m,tmpfs-mode=1770",
-                        "busybox", "sh", "-c", "df -k /t | tail -1; stat -c %a /t").stdout.split()
-    assert "2048" in out and out[-1] == "1770"
 
 
 @pytest.mark.parametrize("spec,want", [

@@ -48,7 +48,7 @@ static int check_destination(const char *type, const char *dst, struct berth_err
 }
 
 /* Apply a -v MODE list to mount point m. */
-static int apply_mode(json_t *m, const char *spec, const char *mode, bool volume, struct berth_error **err)
+static int apply_mode(json_t *m, const char *mode, bool volume, struct berth_error **err)
 {
 	_cleanup_free_ char *copy = xstrdup(mode);
 	int rw = 0, label = 0, prop = 0, nocopy = 0;
@@ -74,7 +74,6 @@ static int apply_mode(json_t *m, const char *spec, const char *mode, bool volume
 	if (nocopy)
 		json_object_set_new(m, "copy", json_false());
 	json_object_set_new(m, "Mode", json_string(mode));
-	(void)spec;
 	return 0;
 }
 
@@ -122,7 +121,7 @@ int engine_bind_parse(const char *spec, json_t **ret, struct berth_error **err)
 		json_object_set_new(m, "Propagation", json_string("rprivate"));
 		json_object_set_new(m, "create_source", json_true()); /* -v creates a missing host dir */
 	}
-	if (mode && (r = apply_mode(m, spec, mode, volume, err)) < 0)
+	if (mode && (r = apply_mode(m, mode, volume, err)) < 0)
 		return r;
 	*ret = TAKE_PTR(m);
 	return 0;

@@ -53,6 +53,7 @@ static const struct command commands[] = {
 	{ "pause", cli_pause, "Pause all processes within containers" },
 	{ "unpause", cli_unpause, "Unpause all processes within containers" },
 	{ "rename", cli_rename, "Rename a container" },
+	{ "update", cli_update, "Update resource limits and restart policy of containers" },
 	{ "top", cli_top, "Display the running processes of a container" },
 	{ "images", cli_images, "List images" },
 	{ "import", cli_import, "Import a rootfs tarball as an image" },

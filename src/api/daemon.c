@@ -14,6 +14,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "engine/options.h"
 #include "image/image.h"
 #include "shim/shim.h"
 
@@ -25,6 +26,8 @@
 struct daemon_opts {
 	char *root, *exec_root, *host, *runtime, *pidfile, *config_file, *log_level;
 	char *bridge; /* default network's bridge device; "none": no container networking */
+	char *init_path;
+	json_t *ulimits; /* --default-ulimit / "default-ulimits": Docker Ulimits array */
 };
 
 static void usage(FILE *f)
@@ -35,7 +38,9 @@ static void usage(FILE *f)
 	    "Run the berth engine: the Docker Engine API on a unix socket.\n\n"
 	    "Options:\n"
 	    "      --config-file FILE   JSON config (keys: root, exec-root, host, runtime-path, pidfile, "
-	    "log-level)\n"
+	    "log-level,\n"
+	    "                           init-path, default-ulimits {\"nofile\": {\"Name\", \"Soft\", "
+	    "\"Hard\"}})\n"
 	    "      --root DIR           state directory (default $BERTH_ROOT or " DEFAULT_ROOT ")\n"
 	    "      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT
 	    ")\n"
@@ -45,6 +50,8 @@ static void usage(FILE *f)
 	    "  -p, --pidfile FILE       write the daemon's pid here\n"
 	    "  -b, --bridge NAME|none   bridge of the default network (default berth0); none: no\n"
 	    "                           container networking (containers get a namespace with lo only)\n"
+	    "      --init-path PATH     init binary for --init (default " ENGINE_DEFAULT_INIT_PATH ")\n"
+	    "      --default-ulimit NAME=SOFT[:HARD]  ulimit of every container (repeatable)\n"
 	    "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
 	    "  -h, --help               show this help\n");
 }
@@ -61,10 +68,10 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int r = json_load_path(o->config_file, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	static const char *const keys[] = { "root",    "exec-root", "host",  "runtime-path",
-					    "pidfile", "log-level", "bridge" };
-	char **slots[] = { &o->root,    &o->exec_root, &o->host,  &o->runtime,
-			   &o->pidfile, &o->log_level, &o->bridge };
+	static const char *const keys[] = { "root",    "exec-root", "host",   "runtime-path",
+					    "pidfile", "log-level", "bridge", "init-path" };
+	char **slots[] = { &o->root,    &o->exec_root, &o->host,   &o->runtime,
+			   &o->pidfile, &o->log_level, &o->bridge, &o->init_path };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = NULL;
 		if ((r = json_get_string(j, NULL, keys[i], 0, &v, err)) < 0)
@@ -72,6 +79,34 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 		if (v && !*slots[i])
 			set(slots[i], v);
 	}
+	json_t *ul =
+	    NULL; /* docker's daemon.json shape: {"nofile": {"Name": ..., "Soft": ..., "Hard": ...}} */
+	if ((r = json_get_object(j, NULL, "default-ulimits", 0, &ul, err)) < 0)
+		return r;
+	const char *k;
+	json_t *v;
+	json_object_foreach (ul, k, v) {
+		if (!o->ulimits)
+			o->ulimits = json_array();
+		json_t *u = json_is_object(v) ? json_deep_copy(v) : json_incref(v);
+		if (json_is_object(u) && !json_object_get(u, "Name"))
+			json_object_set_new(u, "Name", json_string(k));
+		json_array_append_new(o->ulimits, u);
+	}
+	return 0;
+}
+
+static int add_default_ulimit(struct daemon_opts *o, const char *v)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	json_t *u = NULL;
+	if (engine_ulimit_parse(v, &u, &err) < 0) {
+		berth_error_print(err, "berth daemon: --default-ulimit");
+		return -EINVAL;
+	}
+	if (!o->ulimits)
+		o->ulimits = json_array();
+	json_array_append_new(o->ulimits, u);
 	return 0;
 }
 
@@ -86,6 +121,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "config-file", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "bridge", required_argument, NULL, 'b' },
+		{ "init-path", required_argument, NULL, 'I' },
+		{ "default-ulimit", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -101,6 +138,11 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		case 'c': set(&o->config_file, optarg); break;
 		case 'l': set(&o->log_level, optarg); break;
 		case 'b': set(&o->bridge, optarg); break;
+		case 'I': set(&o->init_path, optarg); break;
+		case 'U':
+			if (add_default_ulimit(o, optarg) < 0)
+				return -EINVAL;
+			break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -EINVAL;
 		}
@@ -160,7 +202,9 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 				     .images = &engine_image_store_ops,
 				     .images_ctx = images,
 				     .net = netops ? &netops_engine_ops : NULL,
-				     .net_ctx = netops };
+				     .net_ctx = netops,
+				     .init_path = o->init_path,
+				     .default_ulimits = o->ulimits };
 	struct engine *e = NULL;
 	if ((r = engine_open(&cfg, &e, err)) < 0) {
 		image_store_free(images);
@@ -241,9 +285,10 @@ int api_daemon_main(int argc, char **argv)
 	}
 	if (r < 0 && err)
 		berth_error_print(err, "berth daemon");
-	char **slots[] = { &o.root,    &o.exec_root,   &o.host,      &o.runtime,
-			   &o.pidfile, &o.config_file, &o.log_level, &o.bridge };
+	char **slots[] = { &o.root,        &o.exec_root, &o.host,   &o.runtime,  &o.pidfile,
+			   &o.config_file, &o.log_level, &o.bridge, &o.init_path };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
+	json_decref(o.ulimits);
 	return r < 0 ? 1 : 0;
 }

@@ -99,6 +99,7 @@ static const struct api_route routes[] = {
 	{ "POST", "/containers/{}/unpause", api_container_unpause },
 	{ "POST", "/containers/{}/wait", api_container_wait },
 	{ "POST", "/containers/{}/rename", api_container_rename },
+	{ "POST", "/containers/{}/update", api_container_update },
 	{ "POST", "/containers/{}/resize", api_container_resize },
 	{ "POST", "/containers/{}/attach", api_container_attach },
 	{ "DELETE", "/containers/{}", api_container_remove },

@@ -47,6 +47,7 @@ void api_container_pause(struct api_call *c);
 void api_container_unpause(struct api_call *c);
 void api_container_wait(struct api_call *c);
 void api_container_rename(struct api_call *c);
+void api_container_update(struct api_call *c);
 void api_container_resize(struct api_call *c);
 void api_container_attach(struct api_call *c);
 void api_container_remove(struct api_call *c);

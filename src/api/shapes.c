@@ -86,35 +86,6 @@ static json_t *path_and_args(const struct engine_container_info *i, json_t **ret
 	return path;
 }
 
-static json_t *mounts_json(const struct engine_container_info *i)
-{
-	json_t *m = json_array();
-	size_t k;
-	json_t *el;
-	json_array_foreach (json_object_get(i->hostconfig, "Binds"), k, el) {
-		_cleanup_free_ char *b = xstrdup(json_string_value(el));
-		char *dst = strchr(b, ':');
-		if (!dst)
-			continue;
-		*dst++ = '\0';
-		char *mode = strchr(dst, ':');
-		if (mode)
-			*mode++ = '\0';
-		bool rw = !(mode && strstr(mode, "ro"));
-		if (b[0] == '/')
-			json_array_append_new(m,
-					      json_pack("{s:s,s:s,s:s,s:s,s:b,s:s}", "Type", "bind", "Source",
-							b, "Destination", dst, "Mode", mode ? mode : "", "RW",
-							rw, "Propagation", "rprivate"));
-		else
-			json_array_append_new(m, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s}", "Type",
-							   "volume", "Name", b, "Source", "", "Destination",
-							   dst, "Driver", "local", "Mode", mode ? mode : "z",
-							   "RW", rw, "Propagation", ""));
-	}
-	return m;
-}
-
 static json_t *network_settings(const struct engine_container_info *i)
 {
 	const char *mode = json_string_value(json_object_get(i->hostconfig, "NetworkMode"));
@@ -163,7 +134,7 @@ json_t *api_container_json(const struct engine_container_info *i)
 	json_object_set_new(
 	    j, "GraphDriver",
 	    json_pack("{s:s,s:{s:s}}", "Name", "overlay2", "Data", "MergedDir", i->rootfs ? i->rootfs : ""));
-	json_object_set_new(j, "Mounts", mounts_json(i));
+	json_object_set_new(j, "Mounts", i->mounts ? json_incref(i->mounts) : json_array());
 	json_object_set(j, "Config", i->config);
 	json_object_set_new(j, "NetworkSettings", network_settings(i));
 	return j;
@@ -200,7 +171,7 @@ json_t *api_container_summary(const struct engine_container_info *i)
 			 (json_int_t)unix_of(i->created), "Ports", "Labels", labels ? labels : json_object(),
 			 "State", engine_state_name(i->state), "Status", status, "HostConfig", "NetworkMode",
 			 mode ? mode : "default", "NetworkSettings", "Networks", nets, "Mounts",
-			 mounts_json(i));
+			 i->mounts ? json_incref(i->mounts) : json_array());
 }
 
 static bool any_matches(const json_t *vals, bool (*pred)(const struct engine_container_info *, const char *),

@@ -37,8 +37,9 @@ void api_volume_create(struct api_call *c)
 	}
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_volume_create(c->api->engine, json_string_value(name), json_object_get(body, "Labels"),
-				     &out, &err);
+	int r = engine_volume_create_opts(c->api->engine, json_string_value(name),
+					  json_object_get(body, "Labels"),
+					  json_object_get(body, "DriverOpts"), &out, &err);
 	if (r < 0)
 		api_error(c->req, r, err);
 	else

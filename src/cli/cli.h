@@ -71,6 +71,7 @@ int cli_pause(int argc, char **argv);
 int cli_unpause(int argc, char **argv);
 int cli_wait(int argc, char **argv);
 int cli_rename(int argc, char **argv);
+int cli_update(int argc, char **argv);
 int cli_top(int argc, char **argv);
 int cli_images(int argc, char **argv);
 int cli_import(int argc, char **argv);

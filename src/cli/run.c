@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/network.h"
+#include "cli/runopts.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -51,6 +52,13 @@ enum {
 	OPT_MOUNT,
 	OPT_ADD_HOST,
 	OPT_ULIMIT,
+	OPT_INIT,
+	OPT_VOLUMES_FROM,
+	OPT_CPU_QUOTA,
+	OPT_CPU_PERIOD,
+	OPT_CPUSET_MEMS,
+	OPT_BLKIO_WEIGHT,
+	OPT_MEMORY_SWAP,
 };
 
 static const struct option run_longopts[] = {
@@ -93,6 +101,14 @@ static const struct option run_longopts[] = {
 	{ "log-driver", required_argument, NULL, OPT_LOG_DRIVER },
 	{ "log-opt", required_argument, NULL, OPT_LOG_OPT },
 	{ "add-host", required_argument, NULL, OPT_ADD_HOST },
+	{ "ulimit", required_argument, NULL, OPT_ULIMIT },
+	{ "init", no_argument, NULL, OPT_INIT },
+	{ "volumes-from", required_argument, NULL, OPT_VOLUMES_FROM },
+	{ "cpu-quota", required_argument, NULL, OPT_CPU_QUOTA },
+	{ "cpu-period", required_argument, NULL, OPT_CPU_PERIOD },
+	{ "cpuset-mems", required_argument, NULL, OPT_CPUSET_MEMS },
+	{ "blkio-weight", required_argument, NULL, OPT_BLKIO_WEIGHT },
+	{ "memory-swap", required_argument, NULL, OPT_MEMORY_SWAP },
 	{ "host", required_argument, NULL, 'H' },
 	{ "help", no_argument, NULL, 256 + 100 },
 	CLI_NET_RUN_LONGOPTS,
@@ -116,15 +132,24 @@ static void usage_run(FILE *f, const char *verb)
 	    "  -h, --hostname NAME        Container host name\n"
 	    "  -l, --label KEY=VALUE      Set metadata\n"
 	    "      --network MODE         bridge (default), a network name, none, host, container:<id>\n"
-	    "  -v, --volume SRC:DST[:ro]  Bind mount a host path or a named volume\n"
+	    "  -v, --volume [SRC:]DST[:MODE]  Bind mount a host path, a named volume, or (DST only) a\n"
+	    "                             new anonymous volume; MODE: ro|rw, z|Z, nocopy, private|\n"
+	    "                             rprivate|shared|rshared|slave|rslave\n"
 	    "      --mount SPEC           type=bind|volume|tmpfs,source=..,target=..[,readonly]\n"
+	    "                             [,bind-propagation=P][,bind-nonrecursive][,volume-nocopy]\n"
+	    "                             "
+	    "[,volume-opt=K=V][,volume-label=K=V][,tmpfs-size=B][,tmpfs-mode=M]\n"
+	    "      --volumes-from C[:ro|rw]  Mount the volumes and binds of container C\n"
 	    "      --tmpfs DST[:OPTS]     Mount a tmpfs\n"
+	    "      --init                 Run an init (tini) as PID 1: forwards signals, reaps zombies\n"
+	    "      --ulimit NAME=SOFT[:HARD]  Set a ulimit (e.g. nofile=1024:2048)\n"
 	    "      --cap-add/--cap-drop   Add or drop capabilities\n"
 	    "      --privileged           Give extended privileges\n"
 	    "      --read-only            Mount the root file system read-only\n"
-	    "      --security-opt OPT     no-new-privileges\n"
-	    "  -m, --memory BYTES         Memory limit (e.g. 512m)\n"
-	    "      --cpus N, --cpu-shares N, --cpuset-cpus LIST, --pids-limit N\n"
+	    "      --security-opt OPT     no-new-privileges, seccomp=unconfined, seccomp=PROFILE.json\n"
+	    "  -m, --memory BYTES         Memory limit (e.g. 512m); --memory-swap BYTES (-1: unlimited)\n"
+	    "      --cpus N, --cpu-shares N, --cpuset-cpus LIST, --cpuset-mems LIST, --pids-limit N\n"
+	    "      --cpu-quota N, --cpu-period N, --blkio-weight N (10-1000)\n"
 	    "      --stop-signal SIG, --stop-timeout SECONDS\n"
 	    "      --restart POLICY       no, always, on-failure[:N], unless-stopped\n"
 	    "      --health-cmd CMD, --health-interval D, --health-timeout D, --health-retries N,\n"
@@ -197,40 +222,43 @@ static int duration_ns(const char *flag, const char *v, json_t *obj, const char 
 
 static int add_mount(json_t *hc, const char *spec)
 {
-	_cleanup_free_ char *s = xstrdup(spec);
-	const char *type = "volume", *src = NULL, *dst = NULL, *opts = NULL;
-	bool ro = false;
-	char *save = NULL;
-	for (char *kv = strtok_r(s, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-		char *v = strchr(kv, '=');
-		if (v)
-			*v++ = '\0';
-		if (streq(kv, "type"))
-			type = v;
-		else if (streq(kv, "source") || streq(kv, "src"))
-			src = v;
-		else if (streq(kv, "target") || streq(kv, "destination") || streq(kv, "dst"))
-			dst = v;
-		else if (streq(kv, "readonly") || streq(kv, "ro"))
-			ro = !v || streq(v, "true") || streq(v, "1");
-		else if (streq(kv, "tmpfs-size"))
-			opts = v;
-	}
-	if (!type || !dst) {
-		fprintf(stderr, "berth: invalid mount '%s': target is required\n", spec);
+	json_t *m = NULL;
+	_cleanup_free_ char *msg = NULL;
+	if (cli_mount_parse(spec, &m, &msg) < 0) {
+		fprintf(stderr, "berth: invalid argument \"%s\" for \"--mount\" flag: %s\n", spec, msg);
 		return -EINVAL;
 	}
-	if (streq(type, "tmpfs")) {
-		json_object_set_new(obj_of(hc, "Tmpfs"), dst,
-				    opts ? json_sprintf("size=%s", opts) : json_string(""));
+	json_array_append_new(arr(hc, "Mounts"), m);
+	return 0;
+}
+
+static int add_ulimit(json_t *hc, const char *spec)
+{
+	json_t *u = NULL;
+	_cleanup_free_ char *msg = NULL;
+	if (cli_ulimit_parse(spec, &u, &msg) < 0) {
+		fprintf(stderr, "berth: invalid argument \"%s\" for \"--ulimit\" flag: %s\n", spec, msg);
+		return -EINVAL;
+	}
+	json_array_append_new(arr(hc, "Ulimits"), u);
+	return 0;
+}
+
+/* seccomp=FILE is sent as the file's content, like docker's CLI (the daemon may be elsewhere). */
+static int add_security_opt(json_t *hc, const char *v)
+{
+	const char *p = startswith(v, "seccomp=") || startswith(v, "seccomp:") ? v + 8 : NULL;
+	if (!p || streq(p, "unconfined") || p[0] == '{') {
+		json_array_append_new(arr(hc, "SecurityOpt"), json_string(v));
 		return 0;
 	}
-	if ((!streq(type, "bind") && !streq(type, "volume")) || !src) {
-		fprintf(stderr, "berth: invalid mount '%s': need type=bind|volume|tmpfs and a source\n",
-			spec);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (fs_read_file_at(AT_FDCWD, p, 1 << 20, &sb, &err) < 0) {
+		berth_error_print(err, "berth: opening seccomp profile failed");
 		return -EINVAL;
 	}
-	json_array_append_new(arr(hc, "Binds"), json_sprintf("%s:%s%s", src, dst, ro ? ":ro" : ""));
+	json_array_append_new(arr(hc, "SecurityOpt"), json_sprintf("seccomp=%s", sb.buf));
 	return 0;
 }
 
@@ -333,7 +361,7 @@ static int parse_opt(struct run_opts *o, int ch, const char *v)
 	case OPT_CAP_DROP: json_array_append_new(arr(hc, "CapDrop"), json_string(v)); return 0;
 	case OPT_PRIVILEGED: json_object_set_new(hc, "Privileged", json_true()); return 0;
 	case OPT_READ_ONLY: json_object_set_new(hc, "ReadonlyRootfs", json_true()); return 0;
-	case OPT_SECURITY_OPT: json_array_append_new(arr(hc, "SecurityOpt"), json_string(v)); return 0;
+	case OPT_SECURITY_OPT: return add_security_opt(hc, v);
 	case 'm': return set_bytes(hc, "Memory", v);
 	case OPT_CPUS: return set_cpus(hc, v);
 	case OPT_CPU_SHARES: return set_int(hc, "CpuShares", v);
@@ -358,6 +386,19 @@ static int parse_opt(struct run_opts *o, int ch, const char *v)
 	case OPT_LOG_DRIVER: json_object_set_new(obj_of(hc, "LogConfig"), "Type", json_string(v)); return 0;
 	case OPT_LOG_OPT: return set_log_opt(hc, v);
 	case OPT_ADD_HOST: json_array_append_new(arr(hc, "ExtraHosts"), json_string(v)); return 0;
+	case OPT_ULIMIT: return add_ulimit(hc, v);
+	case OPT_INIT: json_object_set_new(hc, "Init", json_true()); return 0;
+	case OPT_VOLUMES_FROM: json_array_append_new(arr(hc, "VolumesFrom"), json_string(v)); return 0;
+	case OPT_CPU_QUOTA: return set_int(hc, "CpuQuota", v);
+	case OPT_CPU_PERIOD: return set_int(hc, "CpuPeriod", v);
+	case OPT_CPUSET_MEMS: json_object_set_new(hc, "CpusetMems", json_string(v)); return 0;
+	case OPT_BLKIO_WEIGHT: return set_int(hc, "BlkioWeight", v);
+	case OPT_MEMORY_SWAP:
+		if (streq(v, "-1")) {
+			json_object_set_new(hc, "MemorySwap", json_integer(-1));
+			return 0;
+		}
+		return set_bytes(hc, "MemorySwap", v);
 	case 'H': o->host = v; return 0;
 	case 256 + 100: o->help = true; return 0;
 	default: return cli_net_run_opt(cfg, hc, ch, v) == 0 ? 0 : -EINVAL;

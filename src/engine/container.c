@@ -46,6 +46,7 @@ void container_unref(struct container *c)
 	free(c->created);
 	json_decref(c->config);
 	json_decref(c->hostconfig);
+	json_decref(c->mounts);
 	free(c->started_at);
 	free(c->finished_at);
 	free(c->error);
@@ -105,6 +106,8 @@ json_t *container_to_json(const struct container *c)
 	json_object_set_new(j, "health_streak", json_integer(c->health_streak));
 	if (c->health_log)
 		json_object_set(j, "health_log", c->health_log);
+	if (c->mounts)
+		json_object_set(j, "mounts", c->mounts);
 	return j;
 }
 
@@ -152,6 +155,7 @@ struct container *container_from_json(const json_t *j)
 	c->health = dup_str(j, "health");
 	c->health_streak = (int)json_integer_value(json_object_get(j, "health_streak"));
 	c->health_log = json_incref(json_object_get(j, "health_log"));
+	c->mounts = json_incref(json_object_get(j, "mounts"));
 	return c;
 }
 
@@ -244,6 +248,7 @@ static struct engine_container_info *info_of(struct engine *e, const struct cont
 	i->created = xstrdup(c->created ? c->created : "");
 	i->config = json_deep_copy(c->config);
 	i->hostconfig = json_deep_copy(c->hostconfig);
+	i->mounts = mounts_public(c->mounts);
 	i->state = c->state;
 	i->oom_killed = c->oom_killed;
 	i->pid = c->pid;
@@ -283,6 +288,7 @@ struct engine_container_info *engine_container_info_free(struct engine_container
 	free(i->created);
 	json_decref(i->config);
 	json_decref(i->hostconfig);
+	json_decref(i->mounts);
 	free(i->started_at);
 	free(i->finished_at);
 	free(i->error);

@@ -3,12 +3,14 @@
  * Config/HostConfig (types checked, errors name the field), merge the image's
  * defaults the way docker does, and register the container.
  */
+#include <fcntl.h>
 #include <time.h>
 
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
 #include "engine/internal.h"
+#include "engine/options.h"
 
 /* Type rules for the members we act on; unknown members are kept as they are. */
 struct field_rule {
@@ -35,6 +37,8 @@ static const struct field_rule host_rules[] = {
 	{ "CpusetCpus", JSON_STRING }, { "Init", JSON_TRUE },           { "ExtraHosts", JSON_ARRAY },
 	{ "Dns", JSON_ARRAY },         { "PidMode", JSON_STRING },      { "IpcMode", JSON_STRING },
 	{ "UTSMode", JSON_STRING },    { "ShmSize", JSON_INTEGER },     { "MemorySwap", JSON_INTEGER },
+	{ "VolumesFrom", JSON_ARRAY }, { "CpuQuota", JSON_INTEGER },    { "CpuPeriod", JSON_INTEGER },
+	{ "CpusetMems", JSON_STRING }, { "BlkioWeight", JSON_INTEGER },
 };
 
 static int check_fields(const json_t *obj, const char *path, const struct field_rule *rules, size_t n,
@@ -139,10 +143,19 @@ static void merge_image(json_t *cfg, const json_t *imgcfg)
 		if ((!v || !*v) && json_is_string(iv))
 			json_object_set(cfg, keys[i], iv);
 	}
-	const char *objs[] = { "Healthcheck", "Volumes", "ExposedPorts" };
-	for (size_t i = 0; i < ARRAY_SIZE(objs); i++)
-		if (!json_object_get(cfg, objs[i]) && json_is_object(json_object_get(ic, objs[i])))
-			json_object_set(cfg, objs[i], json_object_get(ic, objs[i]));
+	if (!json_object_get(cfg, "Healthcheck") && json_is_object(json_object_get(ic, "Healthcheck")))
+		json_object_set(cfg, "Healthcheck", json_object_get(ic, "Healthcheck"));
+	/* Volumes and ExposedPorts: the image's and the user's together, as docker merges them */
+	const char *objs[] = { "Volumes", "ExposedPorts" };
+	for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
+		json_t *iv = json_object_get(ic, objs[i]);
+		if (!json_is_object(iv) || !json_object_size(iv))
+			continue;
+		json_t *uv = json_object_get(cfg, objs[i]);
+		if (!json_is_object(uv))
+			json_object_set_new(cfg, objs[i], uv = json_object());
+		json_object_update_missing(uv, iv);
+	}
 	json_t *labels = json_is_object(json_object_get(ic, "Labels"))
 			     ? json_deep_copy(json_object_get(ic, "Labels"))
 			     : json_object();
@@ -231,6 +244,56 @@ static void hostconfig_defaults(json_t *hc)
 		json_object_set_new(hc, "IpcMode", json_string("private"));
 }
 
+static bool is_no_new_privs(const char *s)
+{
+	return streq(s, "no-new-privileges") || streq(s, "no-new-privileges:true") ||
+	       streq(s, "no-new-privileges=true");
+}
+
+/*
+ * --security-opt: no-new-privileges, seccomp=unconfined, seccomp={profile}
+ * (docker's CLI sends the file's content) or seccomp=/path (read by the
+ * daemon and stored as content, so the container does not depend on it).
+ */
+static int security_opts_check(struct engine *e, json_t *hc, struct berth_error **err)
+{
+	size_t i;
+	json_t *so;
+	json_array_foreach (json_object_get(hc, "SecurityOpt"), i, so) {
+		const char *s = json_string_value(so);
+		if (is_no_new_privs(s) || streq(s, "seccomp=unconfined") || streq(s, "seccomp:unconfined") ||
+		    streq(s, "apparmor=unconfined") || streq(s, "label=disable") || streq(s, "label:disable"))
+			continue;
+		if (!startswith(s, "seccomp=") && !startswith(s, "seccomp:"))
+			return berth_error_msg(
+			    err, EINVAL,
+			    "invalid --security-opt '%.64s': supported are no-new-privileges, "
+			    "seccomp=unconfined|PROFILE, apparmor=unconfined, label=disable",
+			    s);
+		const char *v = s + 8;
+		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+		if (v[0] != '{') {
+			if (v[0] != '/')
+				return berth_error_msg(
+				    err, EINVAL, "opening seccomp profile (%s) failed: path must be absolute",
+				    v);
+			int r = fs_read_file_at(AT_FDCWD, v, 1 << 20, &sb, err);
+			if (r < 0)
+				return berth_error_wrap(err, r, "opening seccomp profile (%s) failed", v);
+			v = sb.buf;
+		}
+		_cleanup_json_ json_t *oci = NULL;
+		_cleanup_json_ json_t *caps = json_array();
+		int r = engine_seccomp_profile_to_oci(v, strlen(v), caps, &oci, err);
+		if (r < 0)
+			return berth_error_wrap(err, r, "decoding seccomp profile failed");
+		if (e && sb.len)
+			json_array_set_new(json_object_get(hc, "SecurityOpt"), i,
+					   json_sprintf("seccomp=%s", v));
+	}
+	return 0;
+}
+
 static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_error **err)
 {
 	int r;
@@ -251,18 +314,21 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	if (driver && *driver && !streq(driver, "json-file") && !streq(driver, "none"))
 		return berth_error_msg(err, EINVAL, "logging driver '%s' is not supported (json-file, none)",
 				       driver);
-	size_t si;
-	json_t *so;
-	json_array_foreach (json_object_get(hc, "SecurityOpt"), si, so) {
-		const char *s = json_string_value(so);
-		if (!streq(s, "no-new-privileges") && !streq(s, "no-new-privileges:true") &&
-		    !streq(s, "no-new-privileges=true") && !streq(s, "seccomp=unconfined") &&
-		    !streq(s, "seccomp:unconfined"))
-			return berth_error_msg(err, EINVAL,
-					       "invalid --security-opt '%s': supported are "
-					       "no-new-privileges and seccomp=unconfined",
-					       s);
-	}
+	int r2 = security_opts_check(e, hc, err);
+	if (r2 < 0 || (r2 = spec_caps_check(hc, err)) < 0)
+		return r2;
+	if (json_object_get(hc, "Ulimits") && !json_is_null(json_object_get(hc, "Ulimits")) &&
+	    (r2 = engine_ulimits_check(json_object_get(hc, "Ulimits"), "HostConfig.Ulimits", NULL, err)) < 0)
+		return r2;
+	if (json_is_true(json_object_get(hc, "Init")) && e && access(e->init_path, X_OK) < 0)
+		return berth_error_msg(
+		    err, ENOENT,
+		    "--init: init binary '%s' not found: install tini (tini-static) or set the "
+		    "daemon's --init-path",
+		    e->init_path);
+	_cleanup_json_ json_t *mp = NULL;
+	if ((r2 = mounts_plan(NULL, cfg, hc, &mp, err)) < 0)
+		return r2;
 	const char *ms = json_string_value(json_object_get(json_object_get(lc, "Config"), "max-size"));
 	int64_t bytes;
 	if (ms && parse_bytes(ms, &bytes) < 0)
@@ -305,6 +371,9 @@ int engine_container_create(struct engine *e, const char *name, const json_t *co
 	if (json_array_size(json_object_get(cfg, "Cmd")) == 0 &&
 	    json_array_size(json_object_get(cfg, "Entrypoint")) == 0)
 		return berth_error_msg(err, EINVAL, "No command specified");
+	_cleanup_json_ json_t *mounts = NULL;
+	if ((r = mounts_plan(e, cfg, hc, &mounts, err)) < 0)
+		return r;
 
 	struct container *c = container_alloc();
 	c->id = random_hex(32);
@@ -315,6 +384,7 @@ int engine_container_create(struct engine *e, const char *name, const json_t *co
 	c->image_id = TAKE_PTR(image_id);
 	c->config = json_incref(cfg);
 	c->hostconfig = json_incref(hc);
+	c->mounts = json_incref(mounts);
 	struct timespec ts;
 	char t[RFC3339_MAX];
 	clock_gettime(CLOCK_REALTIME, &ts);

@@ -9,6 +9,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "engine/internal.h"
+#include "engine/options.h"
 
 const char *engine_root(const struct engine *e)
 {
@@ -27,6 +28,9 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	e->exec_root = xstrdup(cfg->exec_root);
 	e->runtime = xstrdup(cfg->runtime_path ? cfg->runtime_path : "berth");
 	e->shim_path = cfg->shim_path ? xstrdup(cfg->shim_path) : realpath("/proc/self/exe", NULL);
+	e->init_path = xstrdup(cfg->init_path ? cfg->init_path : ENGINE_DEFAULT_INIT_PATH);
+	e->default_ulimits =
+	    json_is_array(cfg->default_ulimits) ? json_deep_copy(cfg->default_ulimits) : NULL;
 	e->epfd = e->wakefd = -1;
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_condattr_t ca;
@@ -37,6 +41,11 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	e->net = cfg->net;
 	e->net_ctx = cfg->net_ctx;
 	int r;
+	if (e->default_ulimits &&
+	    (r = engine_ulimits_check(e->default_ulimits, "default-ulimits", NULL, err)) < 0) {
+		engine_close(e);
+		return r;
+	}
 	_cleanup_free_ char *cdir = xasprintf("%s/containers", e->root);
 	_cleanup_free_ char *xdir = xasprintf("%s/c", e->exec_root);
 	if ((r = fs_mkdir_p(cdir, 0710, err)) < 0 || (r = fs_mkdir_p(xdir, 0700, err)) < 0 ||
@@ -93,6 +102,8 @@ struct engine *engine_close(struct engine *e)
 	free(e->root);
 	free(e->exec_root);
 	free(e->runtime);
+	free(e->init_path);
+	json_decref(e->default_ulimits);
 	free(e->shim_path);
 	free(e);
 	return NULL;

@@ -90,7 +90,12 @@ struct engine_config {
 	void *images_ctx;
 	const struct engine_network_ops *net; /* NULL: only none/host/container: */
 	void *net_ctx;
+	const char *init_path;         /* --init binary; NULL: ENGINE_DEFAULT_INIT_PATH */
+	const json_t *default_ulimits; /* Docker Ulimits array applied to every container; NULL: none */
 };
+
+/* Debian's static tini (package tini): works in any image, no libc needed there. */
+#define ENGINE_DEFAULT_INIT_PATH "/usr/bin/tini-static"
 
 int engine_open(const struct engine_config *cfg, struct engine **ret, struct berth_error **err);
 /*
@@ -126,6 +131,7 @@ struct engine_container_info {
 	char *created;      /* RFC 3339 */
 	json_t *config;     /* Docker Config (image defaults applied) */
 	json_t *hostconfig; /* Docker HostConfig */
+	json_t *mounts;     /* Docker's Mounts of inspect (array) */
 	enum engine_state state;
 	bool oom_killed, dead;
 	pid_t pid;
@@ -174,6 +180,14 @@ int engine_container_restart(struct engine *e, const char *ref, int timeout_s, s
 int engine_container_kill(struct engine *e, const char *ref, int sig, struct berth_error **err);
 int engine_container_pause(struct engine *e, const char *ref, bool pause, struct berth_error **err);
 int engine_container_remove(struct engine *e, const char *ref, bool force, bool volumes,
+			    struct berth_error **err);
+/*
+ * docker update: resource fields of HostConfig (Memory, MemorySwap, CpuShares,
+ * CpuQuota, CpuPeriod, NanoCpus, CpusetCpus, CpusetMems, PidsLimit,
+ * BlkioWeight) and RestartPolicy; zero/empty = unchanged. Applied live to a
+ * running container's cgroup, then persisted. *ret_warnings: array.
+ */
+int engine_container_update(struct engine *e, const char *ref, const json_t *update, json_t **ret_warnings,
 			    struct berth_error **err);
 int engine_container_rename(struct engine *e, const char *ref, const char *name, struct berth_error **err);
 
@@ -255,6 +269,9 @@ struct engine_event_reader *engine_events_close(struct engine_event_reader *r);
 /* Create (or return the existing) volume; name NULL/"" makes an anonymous one. *ret: Docker's Volume. */
 int engine_volume_create(struct engine *e, const char *name, const json_t *labels, json_t **ret,
 			 struct berth_error **err);
+/* The same with the local driver's options (type, device, o: mounted on _data at first use). */
+int engine_volume_create_opts(struct engine *e, const char *name, const json_t *labels,
+			      const json_t *driver_opts, json_t **ret, struct berth_error **err);
 int engine_volume_inspect(struct engine *e, const char *name, json_t **ret, struct berth_error **err);
 int engine_volume_list(struct engine *e, json_t **ret, struct berth_error **err);
 /* -EBUSY while a container refers to it; force: a missing volume is not an error. */

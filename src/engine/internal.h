@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "engine/engine.h"
+#include "engine/options.h"
 
 #define ENGINE_MAX_CONTAINERS 4096
 
@@ -39,6 +40,7 @@ struct container {
 	pthread_mutex_t op_lock;
 	char *id, *name, *image, *image_id, *created;
 	json_t *config, *hostconfig;
+	json_t *mounts; /* mount points (engine/mounts.c), resolved at create */
 	enum engine_state state;
 	pid_t pid;
 	int pidfd;
@@ -69,6 +71,8 @@ struct engine {
 	sqlite3 *db;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	char *init_path;         /* --init binary */
+	json_t *default_ulimits; /* Docker Ulimits array, merged at start */
 	struct container **cs;
 	size_t n_cs;
 	struct exec_instance *execs;
@@ -121,8 +125,39 @@ int spec_exec_process(struct engine *e, struct container *c, const json_t *exec_
 int spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint32_t *gid,
 		      struct berth_error **err);
 
+/* Unknown capability names, or CapAdd beyond the daemon's bounding set: EINVAL/EPERM. */
+int spec_caps_check(const json_t *hostconfig, struct berth_error **err);
+/* OCI linux.resources (no devices) from HostConfig's resource fields, as update applies them. */
+json_t *spec_resources(const json_t *hostconfig);
+
 /* seccomp.c: the default profile (OCI linux.seccomp) for a container with these capabilities. */
 json_t *seccomp_default_profile(const json_t *caps);
+
+/* volumes.c: create (or keep) a volume with local driver options (type/device/o). */
+int volume_create_full(struct engine *e, const char *name, const json_t *labels, const json_t *opts,
+		       json_t **ret, struct berth_error **err);
+/* Mount a volume's driver file system on its _data (no-op without options or when mounted). */
+int volume_mount_driver(struct engine *e, const char *name, struct berth_error **err);
+
+/* mounts.c: mount points of a new container (volumes created); e NULL: parse only. */
+int mounts_plan(struct engine *e, const json_t *cfg, const json_t *hc, json_t **ret,
+		struct berth_error **err);
+/* Append c's mount points to the OCI mounts (copy-up into empty volumes); *ret_changed: persist c. */
+int mounts_to_oci(struct engine *e, struct container *c, const char *rootfs, json_t *oci, bool *ret_changed,
+		  struct berth_error **err);
+/* Names of c's anonymous volumes (new array). */
+json_t *mounts_anonymous(const struct container *c);
+/* Remove these volumes; one still in use elsewhere is kept. Call without e->lock. */
+void mounts_remove_volumes(struct engine *e, const json_t *names);
+
+/* copyup.c: copy rootfs:path into volume_dir when that is empty (owners, modes kept). */
+int copyup_volume(const char *rootfs, const char *path, const char *volume_dir, struct berth_error **err);
+
+/* ulimits.c: the container's Ulimits plus the daemon's defaults it does not set (new array). */
+json_t *ulimits_effective(const json_t *defaults, const json_t *own);
+
+/* seccomp.c: a custom profile (SecurityOpt seccomp={json}) or NULL; NULL *ret: none given. */
+int seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret, struct berth_error **err);
 
 /* lifecycle.c */
 int monitor_start(struct engine *e, struct berth_error **err);

@@ -454,6 +454,8 @@ int engine_container_start(struct engine *e, const char *ref, struct berth_error
 		c->error = xstrdup(msg ? msg : "start failed");
 		c->exit_code = exec_error_code(c->error);
 		store_save(e, c);
+		if (json_is_true(json_object_get(c->hostconfig, "AutoRemove")))
+			ops_remove_async(e, c); /* docker removes an --rm container whose start failed */
 		pthread_mutex_unlock(&e->lock);
 		e->img->unmount(e->img_ctx, c->id, NULL);
 	}

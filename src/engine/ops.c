@@ -209,6 +209,7 @@ int engine_container_remove(struct engine *e, const char *ref, bool force, bool 
 			    struct berth_error **err)
 {
 	struct container *c;
+	_cleanup_json_ json_t *anon = NULL;
 	int r = op_begin(e, ref, &c, err);
 	if (r < 0)
 		return r;
@@ -230,11 +231,15 @@ int engine_container_remove(struct engine *e, const char *ref, bool force, bool 
 			proc_signal(c->pid, c->pidfd, SIGKILL);
 			wait_exit_locked(e, c, gen, 30000);
 		}
-		if (!c->removed)
+		if (!c->removed) {
+			if (volumes)
+				anon = mounts_anonymous(c);
 			remove_locked(e, c);
+		}
 	}
 	pthread_mutex_unlock(&e->lock);
 	op_end(e, c);
+	mounts_remove_volumes(e, anon); /* after the container is gone: no longer in use */
 	return r;
 }
 
@@ -242,13 +247,20 @@ static void *remove_thread(void *arg)
 {
 	struct container *c = arg;
 	struct engine *e = c->engine;
+	_cleanup_json_ json_t *anon = NULL;
 	pthread_mutex_lock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
-	if (!c->removed && c->state == ENGINE_EXITED)
+	/* CREATED: a start that failed (docker removes an --rm container then too) */
+	if (!c->removed && (c->state == ENGINE_EXITED || c->state == ENGINE_CREATED)) {
+		anon = mounts_anonymous(c); /* --rm removes anonymous volumes, like docker */
 		remove_locked(e, c);
-	container_unref(c);
+	}
 	pthread_mutex_unlock(&e->lock);
 	pthread_mutex_unlock(&c->op_lock);
+	pthread_mutex_lock(&e->lock);
+	container_unref(c);
+	pthread_mutex_unlock(&e->lock);
+	mounts_remove_volumes(e, anon);
 	return NULL;
 }
 

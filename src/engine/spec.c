@@ -2,15 +2,24 @@
  * spec.c - the OCI runtime spec (config.json) for a container, built from its
  * Docker Config/HostConfig with docker's defaults: its capability set,
  * masked and read-only /proc paths, a device allowlist, a private cgroup
- * under /berth/<id>. Privileged containers get all of these lifted.
+ * under /berth/<id>. Privileged containers get all of these lifted: every
+ * capability in the daemon's own bounding set (asking for more makes the
+ * runtime fail with EPERM: that was the `--privileged` hang, the failed
+ * start of an --rm container never being removed), every host device, no
+ * seccomp, writable /sys.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
 #include "engine/internal.h"
+#include "engine/options.h"
 
 static const char *const default_caps[] = {
 	"CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
@@ -99,10 +108,53 @@ static bool json_strv_has(const json_t *a, const char *s)
 	return false;
 }
 
+/* all_caps[i] is capability number i; the ones the daemon itself can pass on. */
+static json_t *bounding_caps(void)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < ARRAY_SIZE(all_caps); i++)
+		if (prctl(PR_CAPBSET_READ, (unsigned long)i, 0, 0, 0) == 1)
+			json_array_append_new(a, json_string(all_caps[i]));
+	return a;
+}
+
+static int cap_number(const char *canonical)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(all_caps); i++)
+		if (streq(all_caps[i], canonical))
+			return (int)i;
+	return -1;
+}
+
+int spec_caps_check(const json_t *hc, struct berth_error **err)
+{
+	const char *keys[] = { "CapAdd", "CapDrop" };
+	for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+		size_t i;
+		json_t *el;
+		json_array_foreach (json_object_get(hc, keys[k]), i, el) {
+			const char *v = json_string_value(el);
+			if (!v || !strcasecmp(v, "ALL"))
+				continue;
+			_cleanup_free_ char *n = cap_name(v);
+			int nr = cap_number(n);
+			if (nr < 0)
+				return berth_error_msg(err, EINVAL, "invalid %s: unknown capability: \"%s\"",
+						       keys[k], n);
+			if (k == 0 && prctl(PR_CAPBSET_READ, (unsigned long)nr, 0, 0, 0) != 1)
+				return berth_error_msg(err, EPERM,
+						       "invalid CapAdd: capability %s is not in the daemon's "
+						       "bounding set, it cannot be granted",
+						       n);
+		}
+	}
+	return 0;
+}
+
 static json_t *capabilities(const json_t *hc)
 {
 	if (json_is_true(json_object_get(hc, "Privileged")))
-		return strv_json(all_caps, ARRAY_SIZE(all_caps));
+		return bounding_caps();
 	json_t *caps = json_array();
 	const json_t *add = json_object_get(hc, "CapAdd"), *drop = json_object_get(hc, "CapDrop");
 	bool drop_all = false;
@@ -113,16 +165,18 @@ static json_t *capabilities(const json_t *hc)
 	bool add_all = false;
 	json_array_foreach (add, i, el)
 		add_all = add_all || !strcasecmp(json_string_value(el), "ALL");
-	const char *const *base = add_all ? all_caps : default_caps;
-	size_t nbase = add_all ? ARRAY_SIZE(all_caps) : ARRAY_SIZE(default_caps);
-	for (size_t k = 0; k < nbase && !drop_all; k++) {
-		bool dropped = false;
+	_cleanup_json_ json_t *base =
+	    add_all ? bounding_caps() : strv_json(default_caps, ARRAY_SIZE(default_caps));
+	size_t k;
+	json_t *b;
+	json_array_foreach (base, k, b) {
+		bool dropped = drop_all;
 		json_array_foreach (drop, i, el) {
 			_cleanup_free_ char *n = cap_name(json_string_value(el));
-			dropped = dropped || streq(n, base[k]);
+			dropped = dropped || streq(n, json_string_value(b));
 		}
 		if (!dropped)
-			json_array_append_new(caps, json_string(base[k]));
+			json_array_append(caps, b);
 	}
 	json_array_foreach (add, i, el) {
 		_cleanup_free_ char *n = cap_name(json_string_value(el));
@@ -285,39 +339,32 @@ static void add_mount(json_t *mounts, const char *dst, const char *type, const c
 						"source", src, "options", o));
 }
 
-static int user_mounts(struct engine *e, const json_t *hc, json_t *mounts, struct berth_error **err)
+/* Mount points (volumes, binds, --mount tmpfs) then HostConfig.Tmpfs. */
+static int user_mounts(struct engine *e, struct container *c, const char *rootfs, json_t *mounts,
+		       struct berth_error **err)
 {
-	size_t i;
-	json_t *el;
-	json_array_foreach (json_object_get(hc, "Binds"), i, el) {
-		_cleanup_free_ char *b = xstrdup(json_string_value(el));
-		char *dst = strchr(b, ':');
-		if (!dst)
-			return berth_error_msg(err, EINVAL, "invalid volume specification: '%s'", b);
-		*dst++ = '\0';
-		char *mode = strchr(dst, ':');
-		if (mode)
-			*mode++ = '\0';
-		if (dst[0] != '/')
-			return berth_error_msg(
-			    err, EINVAL, "invalid mount config: destination '%s' must be absolute", dst);
-		_cleanup_free_ char *src = NULL;
-		if (b[0] == '/') {
-			src = xstrdup(b);
-			if (access(src, F_OK) < 0 && fs_mkdir_p(src, 0755, err) < 0)
-				return -EINVAL;
-		} else {
-			int r = engine_volume_create(e, b, NULL, NULL, err);
-			if (r < 0)
-				return r;
-			src = xasprintf("%s/volumes/%s/_data", e->root, b);
-		}
-		bool ro = mode && strstr(mode, "ro") && !strstr(mode, "rw");
-		add_mount(mounts, dst, "bind", src, ro ? "rbind,rprivate,ro" : "rbind,rprivate");
+	int r;
+	if (!c->mounts) { /* a container created before mount points were recorded */
+		json_t *plan = NULL;
+		if ((r = mounts_plan(e, c->config, c->hostconfig, &plan, err)) < 0)
+			return r;
+		pthread_mutex_lock(&e->lock);
+		c->mounts = plan;
+		store_save(e, c);
+		pthread_mutex_unlock(&e->lock);
 	}
+	bool changed = false;
+	r = mounts_to_oci(e, c, rootfs, mounts, &changed, err);
+	if (changed) { /* copy-up done: never again for this container */
+		pthread_mutex_lock(&e->lock);
+		store_save(e, c);
+		pthread_mutex_unlock(&e->lock);
+	}
+	if (r < 0)
+		return r;
 	const char *k;
 	json_t *v;
-	json_object_foreach (json_object_get(hc, "Tmpfs"), k, v) {
+	json_object_foreach (json_object_get(c->hostconfig, "Tmpfs"), k, v) {
 		const char *o = json_string_value(v);
 		_cleanup_free_ char *opts =
 		    xasprintf("nosuid,nodev,noexec%s%s", o && *o ? "," : "", o ? o : "");
@@ -364,40 +411,87 @@ static json_t *devices_rules(void)
 			 "type", "c", "major", 5, "minor", 2, "access", "rwm");
 }
 
-static json_t *resources_of(const json_t *hc, bool privileged)
+static void set_int_if(json_t *o, const char *key, json_int_t v)
+{
+	if (v != 0)
+		json_object_set_new(o, key, json_integer(v));
+}
+
+json_t *spec_resources(const json_t *hc)
 {
 	json_t *r = json_object();
-	json_object_set_new(r, "devices",
-			    privileged ? json_pack("[{s:b,s:s}]", "allow", 1, "access", "rwm")
-				       : devices_rules());
 	json_int_t mem = json_integer_value(json_object_get(hc, "Memory"));
+	json_int_t swap = json_integer_value(json_object_get(hc, "MemorySwap"));
 	if (mem > 0) {
 		json_t *m = json_pack("{s:I}", "limit", mem);
-		json_int_t swap = json_integer_value(json_object_get(hc, "MemorySwap"));
-		if (swap != 0)
-			json_object_set_new(m, "swap", json_integer(swap));
+		set_int_if(m, "swap", swap);
 		json_object_set_new(r, "memory", m);
 	}
 	json_t *cpu = json_object();
-	json_int_t shares = json_integer_value(json_object_get(hc, "CpuShares"));
 	json_int_t nano = json_integer_value(json_object_get(hc, "NanoCpus"));
-	const char *cpus = json_string_value(json_object_get(hc, "CpusetCpus"));
-	if (shares > 0)
-		json_object_set_new(cpu, "shares", json_integer(shares));
+	set_int_if(cpu, "shares", json_integer_value(json_object_get(hc, "CpuShares")));
 	if (nano > 0) {
 		json_object_set_new(cpu, "period", json_integer(100000));
 		json_object_set_new(cpu, "quota", json_integer(nano / 10000));
+	} else {
+		set_int_if(cpu, "period", json_integer_value(json_object_get(hc, "CpuPeriod")));
+		set_int_if(cpu, "quota", json_integer_value(json_object_get(hc, "CpuQuota")));
 	}
-	if (cpus && *cpus)
-		json_object_set_new(cpu, "cpus", json_string(cpus));
+	const char *keys[][2] = { { "CpusetCpus", "cpus" }, { "CpusetMems", "mems" } };
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *v = json_string_value(json_object_get(hc, keys[i][0]));
+		if (v && *v)
+			json_object_set_new(cpu, keys[i][1], json_string(v));
+	}
 	if (json_object_size(cpu))
 		json_object_set_new(r, "cpu", cpu);
 	else
 		json_decref(cpu);
 	json_int_t pids = json_integer_value(json_object_get(hc, "PidsLimit"));
-	if (pids > 0)
-		json_object_set_new(r, "pids", json_pack("{s:I}", "limit", pids));
+	if (pids != 0)
+		json_object_set_new(r, "pids", json_pack("{s:I}", "limit", pids > 0 ? pids : (json_int_t)-1));
+	json_int_t blkio = json_integer_value(json_object_get(hc, "BlkioWeight"));
+	if (blkio > 0)
+		json_object_set_new(r, "blockIO", json_pack("{s:I}", "weight", blkio));
 	return r;
+}
+
+static json_t *resources_of(const json_t *hc, bool privileged)
+{
+	json_t *r = spec_resources(hc);
+	json_object_set_new(r, "devices",
+			    privileged ? json_pack("[{s:b,s:s}]", "allow", 1, "access", "rwm")
+				       : devices_rules());
+	return r;
+}
+
+/* Host device nodes under dir (docker's privileged /dev), skipping pseudo-fs directories. */
+static void host_devices(const char *dir, int depth, json_t *out)
+{
+	static const char *const skip[] = { "pts", "shm", "fd", "mqueue", "console", ".lxc", ".udev" };
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && depth < 4 && (de = readdir(d)) && json_array_size(out) < 4096) {
+		bool skipped = de->d_name[0] == '.' && (!de->d_name[1] || de->d_name[1] == '.');
+		for (size_t i = 0; i < ARRAY_SIZE(skip) && depth == 0; i++)
+			skipped = skipped || streq(de->d_name, skip[i]);
+		if (skipped)
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, de->d_name);
+		struct stat st;
+		if (lstat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			host_devices(p, depth + 1, out);
+		else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+			json_array_append_new(out,
+					      json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "path", p, "type",
+							S_ISCHR(st.st_mode) ? "c" : "b", "major",
+							(json_int_t)major(st.st_rdev), "minor",
+							(json_int_t)minor(st.st_rdev), "fileMode",
+							(json_int_t)(st.st_mode & 0777), "uid",
+							(json_int_t)st.st_uid, "gid", (json_int_t)st.st_gid));
+	}
 }
 
 static json_t *namespaces_of(const json_t *hc, const char *netns)
@@ -414,6 +508,71 @@ static json_t *namespaces_of(const json_t *hc, const char *netns)
 	return ns;
 }
 
+/* linux.seccomp: none (privileged, unconfined), the user's profile or the default. */
+static int seccomp_of(const json_t *hc, bool privileged, json_t *linux_, struct berth_error **err)
+{
+	if (privileged || seccomp_unconfined(hc))
+		return 0;
+	_cleanup_json_ json_t *caps = capabilities(hc);
+	json_t *custom = NULL;
+	int r = seccomp_custom_profile(hc, caps, &custom, err);
+	if (r < 0)
+		return r;
+	json_object_set_new(linux_, "seccomp", custom ? custom : seccomp_default_profile(caps));
+	return 0;
+}
+
+/* --init: the init binary bound read-only at /sbin/docker-init, in front of the command. */
+static int init_of(struct engine *e, const json_t *hc, json_t *mounts, json_t *args, struct berth_error **err)
+{
+	if (!json_is_true(json_object_get(hc, "Init")))
+		return 0;
+	if (access(e->init_path, X_OK) < 0)
+		return berth_error_errno(err, "--init: init binary '%s'", e->init_path);
+	add_mount(mounts, "/sbin/docker-init", "bind", e->init_path, "bind,ro");
+	json_array_insert_new(args, 0, json_string("--"));
+	json_array_insert_new(args, 0, json_string("/sbin/docker-init"));
+	return 0;
+}
+
+static int linux_of(struct engine *e, struct container *c, const char *netns, bool privileged, json_t **ret,
+		    struct berth_error **err)
+{
+	const json_t *hc = c->hostconfig;
+	_cleanup_free_ char *cg = xasprintf("/berth/%s", c->id);
+	_cleanup_json_ json_t *linux_ =
+	    json_pack("{s:o,s:o,s:s}", "namespaces", namespaces_of(hc, netns), "resources",
+		      resources_of(hc, privileged), "cgroupsPath", cg);
+	int r = seccomp_of(hc, privileged, linux_, err);
+	if (r < 0)
+		return r;
+	if (!privileged) {
+		json_object_set_new(linux_, "maskedPaths", strv_json(masked_paths, ARRAY_SIZE(masked_paths)));
+		json_object_set_new(linux_, "readonlyPaths",
+				    strv_json(readonly_paths, ARRAY_SIZE(readonly_paths)));
+	} else {
+		json_t *devs = json_array();
+		host_devices("/dev", 0, devs);
+		json_object_set_new(linux_, "devices", devs);
+	}
+	(void)e;
+	*ret = TAKE_PTR(linux_);
+	return 0;
+}
+
+static int rlimits_of(struct engine *e, const json_t *hc, json_t *process, struct berth_error **err)
+{
+	_cleanup_json_ json_t *all = ulimits_effective(e->default_ulimits, json_object_get(hc, "Ulimits"));
+	if (!json_array_size(all))
+		return 0;
+	json_t *rl = NULL;
+	int r = engine_ulimits_check(all, "HostConfig.Ulimits", &rl, err);
+	if (r < 0)
+		return r;
+	json_object_set_new(process, "rlimits", rl);
+	return 0;
+}
+
 int spec_write(struct engine *e, struct container *c, const char *rootfs, const char *netns,
 	       struct berth_error **err)
 {
@@ -424,33 +583,22 @@ int spec_write(struct engine *e, struct container *c, const char *rootfs, const 
 	int r = spec_resolve_user(rootfs, json_string_value(json_object_get(cfg, "User")), &uid, &gid, err);
 	if (r < 0)
 		return r;
-	json_t *mounts = mounts_of(e, c, privileged);
-	r = user_mounts(e, hc, mounts, err);
-	if (r < 0) {
-		json_decref(mounts);
-		return r;
-	}
-	json_t *linux_ = json_pack("{s:o,s:o,s:s}", "namespaces", namespaces_of(hc, netns), "resources",
-				   resources_of(hc, privileged), "cgroupsPath", "");
-	_cleanup_free_ char *cg = xasprintf("/berth/%s", c->id);
-	json_object_set_new(linux_, "cgroupsPath", json_string(cg));
-	if (!privileged && !seccomp_unconfined(hc)) {
-		_cleanup_json_ json_t *caps = capabilities(hc);
-		json_object_set_new(linux_, "seccomp", seccomp_default_profile(caps));
-	}
-	if (!privileged) {
-		json_object_set_new(linux_, "maskedPaths", strv_json(masked_paths, ARRAY_SIZE(masked_paths)));
-		json_object_set_new(linux_, "readonlyPaths",
-				    strv_json(readonly_paths, ARRAY_SIZE(readonly_paths)));
-	}
+	_cleanup_json_ json_t *mounts = mounts_of(e, c, privileged);
 	_cleanup_json_ json_t *args = args_of(cfg);
-	_cleanup_json_ json_t *spec =
-	    json_pack("{s:s,s:o,s:{s:s,s:b},s:s,s:o,s:o}", "ociVersion", "1.0.2", "process",
-		      process_of(cfg, hc, args, NULL, tty,
-				 json_string_value(json_object_get(cfg, "WorkingDir")), uid, gid),
-		      "root", "path", rootfs, "readonly", json_is_true(json_object_get(hc, "ReadonlyRootfs")),
-		      "hostname", json_string_value(json_object_get(cfg, "Hostname")), "mounts", mounts,
-		      "linux", linux_);
+	_cleanup_json_ json_t *linux_ = NULL;
+	if ((r = user_mounts(e, c, rootfs, mounts, err)) < 0 || (r = init_of(e, hc, mounts, args, err)) < 0 ||
+	    (r = linux_of(e, c, netns, privileged, &linux_, err)) < 0)
+		return r;
+	_cleanup_json_ json_t *process = process_of(
+	    cfg, hc, args, NULL, tty, json_string_value(json_object_get(cfg, "WorkingDir")), uid, gid);
+	if (!process)
+		return berth_error_msg(err, EINVAL, "build runtime spec: invalid process");
+	if ((r = rlimits_of(e, hc, process, err)) < 0)
+		return r;
+	_cleanup_json_ json_t *spec = json_pack(
+	    "{s:s,s:O,s:{s:s,s:b},s:s,s:O,s:O}", "ociVersion", "1.0.2", "process", process, "root", "path",
+	    rootfs, "readonly", json_is_true(json_object_get(hc, "ReadonlyRootfs")), "hostname",
+	    json_string_value(json_object_get(cfg, "Hostname")), "mounts", mounts, "linux", linux_);
 	if (!spec)
 		return berth_error_msg(err, EINVAL, "build runtime spec: invalid configuration");
 	_cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT);

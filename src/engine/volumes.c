@@ -1,13 +1,14 @@
 /*
  * volumes.c - the local volume driver: <root>/volumes/<name>/_data plus a
- * small metadata file (<name>/meta.json: labels, created). A named volume
- * used by -v name:/dst is created on first use, as docker does.
- *
- * NEEDSWORK: copy-up of image content into a new empty volume, anonymous
- * volumes from image VOLUME, --volumes-from.
+ * small metadata file (<name>/meta.json: labels, options, created). A named
+ * volume used by -v name:/dst is created on first use, as docker does.
+ * Driver options type/device/o (`--mount volume-opt=...`, `volume create -o`)
+ * make _data a mount of that file system, done on first use and undone when
+ * the volume is removed, like docker's local driver.
  */
 #include <ctype.h>
 #include <dirent.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -31,9 +32,11 @@ static json_t *volume_json(struct engine *e, const char *name, const json_t *met
 {
 	_cleanup_free_ char *mp = xasprintf("%s/volumes/%s/_data", e->root, name);
 	json_t *labels = json_object_get(meta, "labels");
-	return json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:{}}", "Name", name, "Driver", "local", "Mountpoint", mp,
+	json_t *opts = json_object_get(meta, "options");
+	return json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:O}", "Name", name, "Driver", "local", "Mountpoint", mp,
 			 "CreatedAt", json_string_value(json_object_get(meta, "created")) ?: "", "Labels",
-			 labels ? labels : json_object(), "Scope", "local", "Options");
+			 labels ? labels : json_object(), "Scope", "local", "Options",
+			 opts ? opts : json_object());
 }
 
 static json_t *load_meta(struct engine *e, const char *name)
@@ -48,6 +51,38 @@ static json_t *load_meta(struct engine *e, const char *name)
 int engine_volume_create(struct engine *e, const char *name, const json_t *labels, json_t **ret,
 			 struct berth_error **err)
 {
+	return volume_create_full(e, name, labels, NULL, ret, err);
+}
+
+int engine_volume_create_opts(struct engine *e, const char *name, const json_t *labels,
+			      const json_t *driver_opts, json_t **ret, struct berth_error **err)
+{
+	return volume_create_full(e, name, labels, driver_opts, ret, err);
+}
+
+static int check_driver_opts(const json_t *opts, struct berth_error **err)
+{
+	if (!opts || json_is_null(opts))
+		return 0;
+	if (!json_is_object(opts))
+		return json_type_error(NULL, "DriverOpts", "object", opts, err);
+	const char *k;
+	json_t *v;
+	json_object_foreach ((json_t *)opts, k, v) {
+		if (!json_is_string(v))
+			return json_type_error("DriverOpts", k, "string", v, err);
+		if (!streq(k, "type") && !streq(k, "device") && !streq(k, "o"))
+			return berth_error_msg(err, EINVAL, "invalid option key: '%s'", k);
+	}
+	if (json_object_size(opts) && !json_object_get(opts, "device"))
+		return berth_error_msg(err, EINVAL,
+				       "invalid volume options: 'device' is required with 'type' or 'o'");
+	return 0;
+}
+
+int volume_create_full(struct engine *e, const char *name, const json_t *labels, const json_t *opts,
+		       json_t **ret, struct berth_error **err)
+{
 	_cleanup_free_ char *gen = NULL;
 	if (!name || !*name)
 		name = gen = random_hex(32);
@@ -56,8 +91,11 @@ int engine_volume_create(struct engine *e, const char *name, const json_t *label
 				       "create %s: \"%s\" includes invalid characters for a local volume "
 				       "name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed",
 				       name, name);
-	if (labels && !json_is_object(labels))
+	if (labels && !json_is_null(labels) && !json_is_object(labels))
 		return json_type_error(NULL, "Labels", "object", labels, err);
+	int r0 = check_driver_opts(opts, err);
+	if (r0 < 0)
+		return r0;
 	_cleanup_free_ char *data = xasprintf("%s/volumes/%s/_data", e->root, name);
 	_cleanup_free_ char *metap = xasprintf("%s/volumes/%s/meta.json", e->root, name);
 	if (access(metap, F_OK) < 0) {
@@ -69,8 +107,9 @@ int engine_volume_create(struct engine *e, const char *name, const json_t *label
 		clock_gettime(CLOCK_REALTIME, &ts);
 		format_rfc3339(&ts, t);
 		_cleanup_json_ json_t *meta =
-		    json_pack("{s:s,s:o}", "created", t, "labels",
-			      labels ? json_incref((json_t *)labels) : json_object());
+		    json_pack("{s:s,s:o,s:o}", "created", t, "labels",
+			      json_is_object(labels) ? json_incref((json_t *)labels) : json_object(),
+			      "options", json_is_object(opts) ? json_incref((json_t *)opts) : json_object());
 		_cleanup_free_ char *text = json_dumps(meta, JSON_COMPACT);
 		r = fs_write_file_atomic(metap, text, strlen(text), 0644, err);
 		if (r < 0)
@@ -113,6 +152,37 @@ int engine_volume_list(struct engine *e, json_t **ret, struct berth_error **err)
 	return 0;
 }
 
+/* _data is a mount point when its device differs from its parent's. */
+static bool volume_is_mounted(const char *data)
+{
+	struct stat a, b;
+	_cleanup_free_ char *parent = xasprintf("%s/..", data);
+	return stat(data, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+}
+
+int volume_mount_driver(struct engine *e, const char *name, struct berth_error **err)
+{
+	_cleanup_json_ json_t *meta = load_meta(e, name);
+	json_t *opts = json_object_get(meta, "options");
+	const char *device = json_string_value(json_object_get(opts, "device"));
+	if (!device)
+		return 0;
+	const char *type = json_string_value(json_object_get(opts, "type"));
+	const char *o = json_string_value(json_object_get(opts, "o"));
+	_cleanup_free_ char *data = xasprintf("%s/volumes/%s/_data", e->root, name);
+	if (volume_is_mounted(data))
+		return 0;
+	unsigned long flags = 0;
+	if (type && streq(type, "none"))
+		flags |= MS_BIND, type = NULL;
+	if (o && (streq(o, "bind") || startswith(o, "bind,") || strstr(o, ",bind")))
+		flags |= MS_BIND;
+	if (mount(device, data, type, flags, flags & MS_BIND ? NULL : o) < 0)
+		return berth_error_errno(err, "mount volume '%s' (type '%s', device '%s')", name,
+					 type ? type : "none", device);
+	return 0;
+}
+
 static bool volume_in_use_locked(struct engine *e, const char *name)
 {
 	size_t nlen = strlen(name);
@@ -124,6 +194,10 @@ static bool volume_in_use_locked(struct engine *e, const char *name)
 			if (s && !strncmp(s, name, nlen) && s[nlen] == ':')
 				return true;
 		}
+		json_array_foreach (e->cs[i]->mounts, k, b)
+			if (streq(json_string_value(json_object_get(b, "Type")), "volume") &&
+			    streq(json_string_value(json_object_get(b, "Name")), name))
+				return true;
 	}
 	return false;
 }
@@ -141,5 +215,8 @@ int engine_volume_remove(struct engine *e, const char *name, bool force, struct 
 	pthread_mutex_unlock(&e->lock);
 	if (used)
 		return berth_error_msg(err, EBUSY, "remove %s: volume is in use", name);
+	_cleanup_free_ char *data = xasprintf("%s/_data", dir);
+	if (volume_is_mounted(data) && umount2(data, MNT_DETACH) < 0)
+		return berth_error_errno(err, "remove %s: unmount", name);
 	return fs_rm_rf(dir, err);
 }

@@ -246,11 +246,8 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	json_object_foreach (labels, k, v)
 		if (!json_is_string(v))
 			return json_type_error("Config.Labels", k, "string", v, err);
-	json_t *lc = json_object_get(hc, "LogConfig");
-	const char *driver = json_string_value(json_object_get(lc, "Type"));
-	if (driver && *driver && !streq(driver, "json-file") && !streq(driver, "none"))
-		return berth_error_msg(err, EINVAL, "logging driver '%s' is not supported (json-file, none)",
-				       driver);
+	if ((r = log_settings_get(json_object_get(hc, "LogConfig"), "", "", NULL, err)) < 0)
+		return r;
 	size_t si;
 	json_t *so;
 	json_array_foreach (json_object_get(hc, "SecurityOpt"), si, so) {
@@ -263,10 +260,6 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 					       "no-new-privileges and seccomp=unconfined",
 					       s);
 	}
-	const char *ms = json_string_value(json_object_get(json_object_get(lc, "Config"), "max-size"));
-	int64_t bytes;
-	if (ms && parse_bytes(ms, &bytes) < 0)
-		return berth_error_msg(err, EINVAL, "invalid log max-size '%s'", ms);
 	return 0;
 }
 

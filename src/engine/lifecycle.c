@@ -132,25 +132,26 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 {
 	_cleanup_free_ char *dir = container_dir(e, c->id);
 	_cleanup_free_ char *runc_root = xasprintf("%s/runc", e->exec_root);
-	json_t *lc = json_object_get(c->hostconfig, "LogConfig");
-	const char *driver = json_string_value(json_object_get(lc, "Type"));
-	json_t *lopts = json_object_get(lc, "Config");
-	int64_t max_size = 0, max_file = 1;
-	const char *ms = json_string_value(json_object_get(lopts, "max-size"));
-	const char *mf = json_string_value(json_object_get(lopts, "max-file"));
-	if (ms)
-		(void)parse_bytes(ms, &max_size);
-	if (mf && (parse_int64(mf, &max_file) < 0 || max_file < 1))
-		return berth_error_msg(err, EINVAL, "invalid log max-file '%s'", mf);
-	_cleanup_free_ char *logp = xasprintf("%s/%s-json.log", dir, c->id);
-	bool none = driver && streq(driver, "none");
-	_cleanup_json_ json_t *j =
-	    json_pack("{s:s,s:s,s:s,s:o,s:I,s:I,s:b,s:b,s:b}", "id", c->id, "runtime", e->runtime,
-		      "runtime_root", runc_root, "log_path", none ? json_null() : json_string(logp),
-		      "log_max_size", (json_int_t)max_size, "log_max_file", (json_int_t)max_file, "tty",
-		      json_is_true(json_object_get(c->config, "Tty")), "open_stdin",
-		      json_is_true(json_object_get(c->config, "OpenStdin")), "stdin_once",
-		      json_is_true(json_object_get(c->config, "StdinOnce")));
+	struct log_settings ls = { 0 };
+	int r = log_settings_get(json_object_get(c->hostconfig, "LogConfig"), dir, c->id, &ls, err);
+	if (r < 0)
+		return r;
+	if (ls.local) {
+		_cleanup_free_ char *ldir = xasprintf("%s/local-logs", dir);
+		if ((r = fs_mkdir_p(ldir, 0700, err)) < 0) {
+			log_settings_done(&ls);
+			return r;
+		}
+	}
+	_cleanup_json_ json_t *j = json_pack(
+	    "{s:s,s:s,s:s,s:o,s:I,s:I,s:s,s:b,s:b,s:b,s:b}", "id", c->id, "runtime", e->runtime,
+	    "runtime_root", runc_root, "log_path", ls.path ? json_string(ls.path) : json_null(),
+	    "log_max_size", (json_int_t)ls.max_size, "log_max_file", (json_int_t)ls.max_file, "log_driver",
+	    ls.local ? "local" : "json-file", "log_compress", ls.compress, "tty",
+	    json_is_true(json_object_get(c->config, "Tty")), "open_stdin",
+	    json_is_true(json_object_get(c->config, "OpenStdin")), "stdin_once",
+	    json_is_true(json_object_get(c->config, "StdinOnce")));
+	log_settings_done(&ls);
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/shim.json", xdir);
 	return fs_write_file_atomic(path, text, strlen(text), 0600, err);

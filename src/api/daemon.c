@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "image/image.h"
+#include "shim/detachkeys.h"
 #include "shim/shim.h"
 
 #define DEFAULT_ROOT      "/var/lib/berth"
@@ -25,6 +26,8 @@
 struct daemon_opts {
 	char *root, *exec_root, *host, *runtime, *pidfile, *config_file, *log_level;
 	char *bridge; /* default network's bridge device; "none": no container networking */
+	char *detach_keys, *log_driver; /* stream and log defaults (config-file keys) */
+	json_t *log_opts;
 };
 
 static void usage(FILE *f)
@@ -35,7 +38,8 @@ static void usage(FILE *f)
 	    "Run the berth engine: the Docker Engine API on a unix socket.\n\n"
 	    "Options:\n"
 	    "      --config-file FILE   JSON config (keys: root, exec-root, host, runtime-path, pidfile, "
-	    "log-level)\n"
+	    "log-level,\n"
+	    "                           detach-keys, log-driver, log-opts)\n"
 	    "      --root DIR           state directory (default $BERTH_ROOT or " DEFAULT_ROOT ")\n"
 	    "      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT
 	    ")\n"
@@ -46,6 +50,8 @@ static void usage(FILE *f)
 	    "  -b, --bridge NAME|none   bridge of the default network (default berth0); none: no\n"
 	    "                           container networking (containers get a namespace with lo only)\n"
 	    "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
+	    "      --log-driver NAME    default log driver of containers: json-file, local, none\n"
+	    "      --detach-keys KEYS   default detach keys of attached TTYs (default ctrl-p,ctrl-q)\n"
 	    "  -h, --help               show this help\n");
 }
 
@@ -61,10 +67,10 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int r = json_load_path(o->config_file, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	static const char *const keys[] = { "root",    "exec-root", "host",  "runtime-path",
-					    "pidfile", "log-level", "bridge" };
-	char **slots[] = { &o->root,    &o->exec_root, &o->host,  &o->runtime,
-			   &o->pidfile, &o->log_level, &o->bridge };
+	static const char *const keys[] = { "root",      "exec-root", "host",        "runtime-path", "pidfile",
+					    "log-level", "bridge",    "detach-keys", "log-driver" };
+	char **slots[] = { &o->root,      &o->exec_root, &o->host,        &o->runtime,   &o->pidfile,
+			   &o->log_level, &o->bridge,    &o->detach_keys, &o->log_driver };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = NULL;
 		if ((r = json_get_string(j, NULL, keys[i], 0, &v, err)) < 0)
@@ -72,6 +78,10 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 		if (v && !*slots[i])
 			set(slots[i], v);
 	}
+	json_t *lo = json_object_get(j, "log-opts");
+	if (lo && !json_is_object(lo))
+		return berth_error_msg(err, EINVAL, "config key 'log-opts': expected an object");
+	o->log_opts = json_incref(lo);
 	return 0;
 }
 
@@ -86,6 +96,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "config-file", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "bridge", required_argument, NULL, 'b' },
+		{ "log-driver", required_argument, NULL, 'L' },
+		{ "detach-keys", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -101,6 +113,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		case 'c': set(&o->config_file, optarg); break;
 		case 'l': set(&o->log_level, optarg); break;
 		case 'b': set(&o->bridge, optarg); break;
+		case 'L': set(&o->log_driver, optarg); break;
+		case 'D': set(&o->detach_keys, optarg); break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -EINVAL;
 		}
@@ -124,6 +138,25 @@ static void fill_defaults(struct daemon_opts *o)
 	}
 	if (!o->runtime)
 		set(&o->runtime, access("/usr/sbin/runc", X_OK) == 0 ? "/usr/sbin/runc" : "runc");
+}
+
+/* The daemon's detach keys and default log driver must be valid before anything starts. */
+static int check_stream_defaults(const struct daemon_opts *o, struct berth_error **err)
+{
+	unsigned char keys[DETACH_KEYS_MAX];
+	size_t n;
+	int r;
+	if (o->detach_keys && (r = detach_keys_parse(o->detach_keys, keys, &n, err)) < 0)
+		return berth_error_wrap(err, r, "invalid detach-keys '%s'", o->detach_keys);
+	if (!o->log_driver && !o->log_opts)
+		return 0;
+	json_t *lc = json_pack("{s:s,s:o}", "Type", o->log_driver ? o->log_driver : "json-file", "Config",
+			       o->log_opts ? json_incref(o->log_opts) : json_object());
+	_cleanup_json_ json_t *cfg = json_pack("{s:s}", "Image", "x");
+	_cleanup_json_ json_t *hc = json_pack("{s:o}", "LogConfig", lc);
+	if ((r = engine_container_config_check(cfg, hc, err)) < 0)
+		return berth_error_wrap(err, r, "invalid default log config");
+	return 0;
 }
 
 static size_t body_limit(const char *method, const char *path, void *userdata)
@@ -171,7 +204,8 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	if (netops && netops_gc(netops, &gc_err) < 0)
 		log_fields(LOG_LEVEL_WARN, "network garbage collection failed", "error", gc_err->msg, NULL);
 	struct api api = {
-		.engine = e, .images = images, .started_ns = now_ns(), .root = o->root, .netops = netops
+		.engine = e, .images = images, .started_ns = now_ns(), .root = o->root, .netops = netops,
+		.detach_keys = o->detach_keys, .log_driver = o->log_driver, .log_opts = o->log_opts
 	};
 	int fd = http_listen_unix(sock, 0660, err);
 	if (fd < 0) {
@@ -226,6 +260,8 @@ int api_daemon_main(int argc, char **argv)
 		else if (o.log_level)
 			log_set_level(lvl);
 	}
+	if (r == 0)
+		r = check_stream_defaults(&o, &err);
 	if (r == 0) {
 		log_set_global_field("component", "daemon");
 		sigset_t mask;
@@ -244,5 +280,8 @@ int api_daemon_main(int argc, char **argv)
 			   &o.pidfile, &o.config_file, &o.log_level, &o.bridge };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
+	free(o.detach_keys);
+	free(o.log_driver);
+	json_decref(o.log_opts);
 	return r < 0 ? 1 : 0;
 }

@@ -138,6 +138,10 @@ void network_teardown(struct engine *e, struct container *c);
 /* Run the OCI runtime with args (NULL-terminated); stdout into out (may be NULL). */
 int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf *out,
 		       struct berth_error **err);
+/* The shim request attaching a stream with these options. */
+json_t *engine_attach_request(const struct engine_stream_opts *o);
+/* Add "detach_keys" of o to a shim request. */
+void engine_request_detach_keys(json_t *req, const struct engine_stream_opts *o);
 /* Relay between a and b in a detached thread, closing both at the end. */
 void engine_spawn_relay(int a, int b);
 /* Run fn(arg) in a detached thread (inline if no thread can be made). */

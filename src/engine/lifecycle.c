@@ -238,10 +238,22 @@ void engine_spawn_relay(int a, int b)
 	pthread_attr_destroy(&at);
 }
 
-static json_t *attach_request(const struct engine_stream_opts *o)
+void engine_request_detach_keys(json_t *req, const struct engine_stream_opts *o)
 {
-	return json_pack("{s:s,s:b,s:b,s:b}", "op", "attach", "stdin", o->in, "stdout", o->out, "stderr",
-			 o->err);
+	if (!o || o->n_detach_keys == 0)
+		return;
+	json_t *keys = json_array();
+	for (size_t i = 0; i < o->n_detach_keys && i < ENGINE_DETACH_KEYS_MAX; i++)
+		json_array_append_new(keys, json_integer(o->detach_keys[i]));
+	json_object_set_new(req, "detach_keys", keys);
+}
+
+json_t *engine_attach_request(const struct engine_stream_opts *o)
+{
+	json_t *req = json_pack("{s:s,s:b,s:b,s:b}", "op", "attach", "stdin", o->in, "stdout", o->out,
+				"stderr", o->err);
+	engine_request_detach_keys(req, o);
+	return req;
 }
 
 /* Join streams parked before start to the shim. Call with e->lock held. */
@@ -250,7 +262,7 @@ static void connect_parked(struct engine *e, struct container *c, const char *xd
 	while (c->parked) {
 		struct parked_attach *p = c->parked;
 		c->parked = p->next;
-		_cleanup_json_ json_t *req = attach_request(&p->opts);
+		_cleanup_json_ json_t *req = engine_attach_request(&p->opts);
 		int fd = shim_request(xdir, req, NULL, NULL);
 		if (fd >= 0)
 			engine_spawn_relay(p->fd, fd);

@@ -81,6 +81,9 @@ void api_container_logs(struct api_call *c)
 	http_respond_stream(c->req, 200, stream_type(tty), logs_read, logs_done, r);
 }
 
+/* Pause between the 101 head and a log replay (see hijack_fn). */
+#define HIJACK_HEAD_GRACE_MS 50
+
 struct hijack_ctx {
 	int fd;                         /* the live stream; -1: none (stream=0) */
 	struct engine_log_reader *logs; /* replayed first (logs=1), then NULL */
@@ -90,6 +93,14 @@ static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len
 {
 	struct hijack_ctx *h = ctx;
 	if (h->logs) {
+		/*
+		 * docker-py reads the 101 head through a buffered reader, then takes
+		 * the raw socket: bytes that arrive with the head are lost to it. Give
+		 * it a moment to finish reading the head (bounded; dockerd is slow
+		 * enough here by nature).
+		 */
+		struct pollfd pw = { client, POLLIN, 0 };
+		(void)poll(&pw, 1, HIJACK_HEAD_GRACE_MS);
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 		int r;
 		do {

@@ -561,7 +561,11 @@ int cli_exec(int argc, char **argv)
 			cli_close(&cli);
 			return CLI_EXIT_DAEMON;
 		}
+		struct termios saved;
+		bool raw = tty && in && cli_raw_terminal(&saved);
 		cli_attach_stdio(fd, in, tty);
+		if (raw)
+			tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 		close(fd);
 		st = cli_call(&cli, "GET", NULL, &resp, "/v1.41/exec/%s/json", xid);
 		json_t *ec = json_object_get(resp, "ExitCode");

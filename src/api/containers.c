@@ -76,8 +76,8 @@ static json_t *api_default_log_config(const struct api *a, json_t *hc)
 	if (type && *type)
 		return hc;
 	json_object_set_new(hc, "LogConfig",
-			    json_pack("{s:s,s:o}", "Type", a->log_driver ? a->log_driver : "json-file", "Config",
-				      a->log_opts ? json_deep_copy(a->log_opts) : json_object()));
+			    json_pack("{s:s,s:o}", "Type", a->log_driver ? a->log_driver : "json-file",
+				      "Config", a->log_opts ? json_deep_copy(a->log_opts) : json_object()));
 	return hc;
 }
 

@@ -25,7 +25,7 @@
 
 struct daemon_opts {
 	char *root, *exec_root, *host, *runtime, *pidfile, *config_file, *log_level;
-	char *bridge; /* default network's bridge device; "none": no container networking */
+	char *bridge;                   /* default network's bridge device; "none": no container networking */
 	char *detach_keys, *log_driver; /* stream and log defaults (config-file keys) */
 	json_t *log_opts;
 };
@@ -67,8 +67,9 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int r = json_load_path(o->config_file, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	static const char *const keys[] = { "root",      "exec-root", "host",        "runtime-path", "pidfile",
-					    "log-level", "bridge",    "detach-keys", "log-driver" };
+	static const char *const keys[] = { "root",         "exec-root",   "host",
+					    "runtime-path", "pidfile",     "log-level",
+					    "bridge",       "detach-keys", "log-driver" };
 	char **slots[] = { &o->root,      &o->exec_root, &o->host,        &o->runtime,   &o->pidfile,
 			   &o->log_level, &o->bridge,    &o->detach_keys, &o->log_driver };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
@@ -203,10 +204,14 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 		netops_set_engine(netops, e);
 	if (netops && netops_gc(netops, &gc_err) < 0)
 		log_fields(LOG_LEVEL_WARN, "network garbage collection failed", "error", gc_err->msg, NULL);
-	struct api api = {
-		.engine = e, .images = images, .started_ns = now_ns(), .root = o->root, .netops = netops,
-		.detach_keys = o->detach_keys, .log_driver = o->log_driver, .log_opts = o->log_opts
-	};
+	struct api api = { .engine = e,
+			   .images = images,
+			   .started_ns = now_ns(),
+			   .root = o->root,
+			   .netops = netops,
+			   .detach_keys = o->detach_keys,
+			   .log_driver = o->log_driver,
+			   .log_opts = o->log_opts };
 	int fd = http_listen_unix(sock, 0660, err);
 	if (fd < 0) {
 		engine_close(e);

@@ -177,7 +177,7 @@ static void respond_stream_fd(struct api_call *c, int fd, bool tty)
 static int stream_detach_keys(struct api_call *c, const char *fallback, struct engine_stream_opts *o)
 {
 	const char *q = http_request_query(c->req, "detachKeys");
-	const char *spec = q && *q ? q
+	const char *spec = q && *q                 ? q
 			   : fallback && *fallback ? fallback
 			   : c->api->detach_keys   ? c->api->detach_keys
 						   : DETACH_KEYS_DEFAULT;

@@ -77,8 +77,8 @@ int cli_parse_bool_flag(const char *flag, const char *v, bool *ret)
 	else if (streq(v, "false") || streq(v, "0"))
 		*ret = false;
 	else {
-		fprintf(stderr, "berth: invalid argument \"%s\" for \"--%s\" flag: expected true or false\n", v,
-			flag);
+		fprintf(stderr, "berth: invalid argument \"%s\" for \"--%s\" flag: expected true or false\n",
+			v, flag);
 		return -EINVAL;
 	}
 	return 0;
@@ -170,8 +170,9 @@ static int do_attach(struct cli *cli, const char *host, const char *id, bool no_
 	bool in = open_stdin && !no_stdin;
 	_cleanup_free_ char *q = cli_escape(id);
 	_cleanup_free_ char *kq = keys ? cli_escape(keys) : NULL;
-	_cleanup_free_ char *path = xasprintf("/v1.41/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1%s%s",
-					      q, in, kq ? "&detachKeys=" : "", kq ? kq : "");
+	_cleanup_free_ char *path =
+	    xasprintf("/v1.41/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1%s%s", q, in,
+		      kq ? "&detachKeys=" : "", kq ? kq : "");
 	long st = 0;
 	int fd = -1;
 	_cleanup_strbuf_ struct strbuf eb = STRBUF_INIT;

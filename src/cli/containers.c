@@ -475,12 +475,17 @@ int cli_inspect(int argc, char **argv)
 int cli_exec(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "detach", no_argument, NULL, 'd' },     { "interactive", no_argument, NULL, 'i' },
-		{ "tty", no_argument, NULL, 't' },        { "env", required_argument, NULL, 'e' },
-		{ "user", required_argument, NULL, 'u' }, { "workdir", required_argument, NULL, 'w' },
-		{ "privileged", no_argument, NULL, 'P' }, { "host", required_argument, NULL, 'H' },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "tty", no_argument, NULL, 't' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "privileged", no_argument, NULL, 'P' },
+		{ "host", required_argument, NULL, 'H' },
 		{ "detach-keys", required_argument, NULL, 'K' },
-		{ "help", no_argument, NULL, OPT_HELP },  { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
 	};
 	bool d = false, in = false, tty = false, priv = false;
 	const char *host = NULL;
@@ -570,7 +575,9 @@ int cli_exec(int argc, char **argv)
 		st = cli_call(&cli, "GET", NULL, &resp, "/v1.41/exec/%s/json", xid);
 		json_t *ec = json_object_get(resp, "ExitCode");
 		bool detached = tty && in && json_is_true(json_object_get(resp, "Running"));
-		code = json_is_integer(ec) ? (int)json_integer_value(ec) : detached ? 0 : CLI_EXIT_CANNOT_INVOKE;
+		code = json_is_integer(ec) ? (int)json_integer_value(ec)
+		       : detached          ? 0
+					   : CLI_EXIT_CANNOT_INVOKE;
 		json_decref(resp);
 	}
 	cli_close(&cli);

@@ -138,8 +138,8 @@ static void usage_run(FILE *f, const char *verb)
 	    "      --log-driver json-file|none, --log-opt max-size=10m, --log-opt max-file=3\n"
 	    "      --add-host HOST:IP     Add a line to /etc/hosts\n"
 	    "      --detach-keys KEYS     Key sequence that detaches from a TTY (default ctrl-p,ctrl-q)\n"
-	    "      --sig-proxy[=BOOL]     Forward received signals to the container (default true, no TTY)\n" CLI_NET_RUN_USAGE
-	    "  -H, --host URL             Daemon socket (default $BERTH_HOST)\n",
+	    "      --sig-proxy[=BOOL]     Forward received signals to the container (default true, no "
+	    "TTY)\n" CLI_NET_RUN_USAGE "  -H, --host URL             Daemon socket (default $BERTH_HOST)\n",
 	    verb,
 	    streq(verb, "run") ? "Create and run a new container from an image" : "Create a new container");
 }
@@ -506,8 +506,9 @@ static bool raw_terminal(struct termios *saved)
 static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 {
 	_cleanup_free_ char *kq = o->detach_keys ? cli_escape(o->detach_keys) : NULL;
-	_cleanup_free_ char *apath = xasprintf("/v1.41/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1%s%s", id,
-					       o->interactive, kq ? "&detachKeys=" : "", kq ? kq : "");
+	_cleanup_free_ char *apath =
+	    xasprintf("/v1.41/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1%s%s", id,
+		      o->interactive, kq ? "&detachKeys=" : "", kq ? kq : "");
 	long st = 0;
 	int afd = -1;
 	_cleanup_strbuf_ struct strbuf errbody = STRBUF_INIT;

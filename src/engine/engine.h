@@ -210,7 +210,8 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
  * attach. so (may be NULL) gives the detach keys of the stream.
  */
 int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool tty_override,
-		      const struct engine_stream_opts *so, int *ret_fd, bool *ret_tty, struct berth_error **err);
+		      const struct engine_stream_opts *so, int *ret_fd, bool *ret_tty,
+		      struct berth_error **err);
 /* Docker's exec inspect body. */
 int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, struct berth_error **err);
 

@@ -84,7 +84,8 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
 }
 
 int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool tty_override,
-		      const struct engine_stream_opts *so, int *ret_fd, bool *ret_tty, struct berth_error **err)
+		      const struct engine_stream_opts *so, int *ret_fd, bool *ret_tty,
+		      struct berth_error **err)
 {
 	pthread_mutex_lock(&e->lock);
 	struct exec_instance *x = exec_find_locked(e, exec_id);
@@ -183,9 +184,11 @@ int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, str
 	    json_is_true(json_object_get(cfg, "AttachStdout")), "OpenStderr",
 	    json_is_true(json_object_get(cfg, "AttachStderr")), "CanRemove", false, "ContainerID",
 	    x->container_id, "DetachKeys",
-	    json_string_value(json_object_get(cfg, "DetachKeys")) ? json_string_value(json_object_get(cfg, "DetachKeys")) : "",
-	    "Pid", (json_int_t)x->pid, "ProcessConfig", "tty",
-	    json_is_true(json_object_get(cfg, "Tty")), "entrypoint",
+	    json_string_value(json_object_get(cfg, "DetachKeys"))
+		? json_string_value(json_object_get(cfg, "DetachKeys"))
+		: "",
+	    "Pid", (json_int_t)x->pid, "ProcessConfig", "tty", json_is_true(json_object_get(cfg, "Tty")),
+	    "entrypoint",
 	    json_string_value(json_array_get(cmd, 0)) ? json_string_value(json_array_get(cmd, 0)) : "",
 	    "arguments", args, "privileged", json_boolean(json_is_true(json_object_get(cfg, "Privileged"))),
 	    "user", user ? user : "");

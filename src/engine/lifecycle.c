@@ -143,14 +143,14 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 			return r;
 		}
 	}
-	_cleanup_json_ json_t *j = json_pack(
-	    "{s:s,s:s,s:s,s:o,s:I,s:I,s:s,s:b,s:b,s:b,s:b}", "id", c->id, "runtime", e->runtime,
-	    "runtime_root", runc_root, "log_path", ls.path ? json_string(ls.path) : json_null(),
-	    "log_max_size", (json_int_t)ls.max_size, "log_max_file", (json_int_t)ls.max_file, "log_driver",
-	    ls.local ? "local" : "json-file", "log_compress", ls.compress, "tty",
-	    json_is_true(json_object_get(c->config, "Tty")), "open_stdin",
-	    json_is_true(json_object_get(c->config, "OpenStdin")), "stdin_once",
-	    json_is_true(json_object_get(c->config, "StdinOnce")));
+	_cleanup_json_ json_t *j =
+	    json_pack("{s:s,s:s,s:s,s:o,s:I,s:I,s:s,s:b,s:b,s:b,s:b}", "id", c->id, "runtime", e->runtime,
+		      "runtime_root", runc_root, "log_path", ls.path ? json_string(ls.path) : json_null(),
+		      "log_max_size", (json_int_t)ls.max_size, "log_max_file", (json_int_t)ls.max_file,
+		      "log_driver", ls.local ? "local" : "json-file", "log_compress", ls.compress, "tty",
+		      json_is_true(json_object_get(c->config, "Tty")), "open_stdin",
+		      json_is_true(json_object_get(c->config, "OpenStdin")), "stdin_once",
+		      json_is_true(json_object_get(c->config, "StdinOnce")));
 	log_settings_done(&ls);
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/shim.json", xdir);

@@ -48,18 +48,20 @@ static bool key_in(const char *k, const char *const *keys)
 
 static int check_opts(const char *driver, const json_t *opts, struct berth_error **err)
 {
-	static const char *const json_keys[] = { "max-size", "max-file", "compress", "labels", "labels-regex",
-						  "env", "env-regex", "tag", "mode", "max-buffer-size",
-						  NULL };
-	static const char *const local_keys[] = { "max-size", "max-file", "compress", "mode",
-						  "max-buffer-size", NULL };
+	static const char *const json_keys[] = {
+		"max-size", "max-file", "compress",        "labels", "labels-regex", "env", "env-regex",
+		"tag",      "mode",     "max-buffer-size", NULL
+	};
+	static const char *const local_keys[] = { "max-size", "max-file",        "compress",
+						  "mode",     "max-buffer-size", NULL };
 	const char *k;
 	json_t *v;
 	json_object_foreach ((json_t *)opts, k, v) {
 		if (!json_is_string(v))
 			return json_type_error("HostConfig.LogConfig.Config", k, "string", v, err);
 		if (streq(driver, "json-file") && !key_in(k, json_keys))
-			return berth_error_msg(err, EINVAL, "unknown log opt '%s' for json-file log driver", k);
+			return berth_error_msg(err, EINVAL, "unknown log opt '%s' for json-file log driver",
+					       k);
 		if (streq(driver, "local") && !key_in(k, local_keys))
 			return berth_error_msg(err, EINVAL, "unknown log opt '%s' for log driver local", k);
 	}
@@ -79,7 +81,9 @@ int log_settings_get(const json_t *lc, const char *cdir, const char *cid, struct
 	if (r < 0)
 		return r;
 	bool local = streq(driver, "local");
-	struct log_settings s = { .local = local, .compress = local, .max_file = local ? LOGLOCAL_DEFAULT_MAX_FILE : 1,
+	struct log_settings s = { .local = local,
+				  .compress = local,
+				  .max_file = local ? LOGLOCAL_DEFAULT_MAX_FILE : 1,
 				  .max_size = local ? LOGLOCAL_DEFAULT_MAX_SIZE : 0 };
 	const char *ms = json_string_value(json_object_get(opts, "max-size"));
 	const char *mf = json_string_value(json_object_get(opts, "max-file"));

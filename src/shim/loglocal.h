@@ -30,9 +30,9 @@
 #define LOGLOCAL_DEFAULT_MAX_FILE 5
 
 struct loglocal_entry {
-	int stream;         /* 1 stdout, 2 stderr (anything but "stderr" reads as stdout) */
-	int64_t time_ns;    /* unix ns */
-	const char *line;   /* points into the decoded buffer; not NUL-terminated */
+	int stream;       /* 1 stdout, 2 stderr (anything but "stderr" reads as stdout) */
+	int64_t time_ns;  /* unix ns */
+	const char *line; /* points into the decoded buffer; not NUL-terminated */
 	size_t len;
 	bool partial;
 };

@@ -39,15 +39,15 @@
 #include "shim/runc.h"
 #include "shim/shim.h"
 
-#define SHIM_MAX_CLIENTS 64
-#define SHIM_MAX_EXECS   32
-#define SHIM_BUF         (32 * 1024)
+#define SHIM_MAX_CLIENTS        64
+#define SHIM_MAX_EXECS          32
+#define SHIM_BUF                (32 * 1024)
 /* Output queued for one attached client before it is dropped. */
 #define SHIM_CLIENT_MAX_PENDING (4 << 20)
 /* An exec's pipes are not read while its client is this far behind. */
-#define SHIM_EXEC_HIGH_WATER (256 * 1024)
+#define SHIM_EXEC_HIGH_WATER    (256 * 1024)
 /* At exit, clients that take no data for this long are dropped. */
-#define SHIM_DRAIN_TIMEOUT_MS 5000
+#define SHIM_DRAIN_TIMEOUT_MS   5000
 
 /* Bytes not yet sent to a client: buf[off..len). */
 struct outq {
@@ -297,15 +297,22 @@ static void broadcast(struct shim *s, int stream, char *buf, size_t n)
 	char *data = buf + 8;
 	logfile_write(&s->log, stream, data, n);
 	if (!s->tty) {
-		unsigned char hdr[8] = { (unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24),
-					 (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n };
+		unsigned char hdr[8] = { (unsigned char)stream,
+					 0,
+					 0,
+					 0,
+					 (unsigned char)(n >> 24),
+					 (unsigned char)(n >> 16),
+					 (unsigned char)(n >> 8),
+					 (unsigned char)n };
 		memcpy(buf, hdr, 8);
 	}
 	for (size_t i = 0; i < s->n_clients; i++) {
 		struct client *c = &s->clients[i];
 		if (c->fd < 0 || (stream == 1 && !c->out) || (stream == 2 && !c->err))
 			continue;
-		if (outq_send(c->fd, &c->q, s->tty ? data : buf, s->tty ? n : n + 8, SHIM_CLIENT_MAX_PENDING) < 0)
+		if (outq_send(c->fd, &c->q, s->tty ? data : buf, s->tty ? n : n + 8,
+			      SHIM_CLIENT_MAX_PENDING) < 0)
 			client_drop(c);
 	}
 }
@@ -550,8 +557,13 @@ static bool pump(int fd, int stream, struct shim *s, struct exec_session *x)
 		size_t len = (size_t)n;
 		const char *p = buf + 8;
 		if (!x->tty) {
-			unsigned char hdr[8] = { (unsigned char)stream, 0, 0, 0, (unsigned char)(len >> 24),
-						 (unsigned char)(len >> 16), (unsigned char)(len >> 8),
+			unsigned char hdr[8] = { (unsigned char)stream,
+						 0,
+						 0,
+						 0,
+						 (unsigned char)(len >> 24),
+						 (unsigned char)(len >> 16),
+						 (unsigned char)(len >> 8),
 						 (unsigned char)len };
 			memcpy(buf, hdr, 8);
 			p = buf;

@@ -135,7 +135,7 @@ static void usage_run(FILE *f, const char *verb)
 	    "      --restart POLICY       no, always, on-failure[:N], unless-stopped\n"
 	    "      --health-cmd CMD, --health-interval D, --health-timeout D, --health-retries N,\n"
 	    "      --health-start-period D, --no-healthcheck\n"
-	    "      --log-driver json-file|none, --log-opt max-size=10m, --log-opt max-file=3\n"
+	    "      --log-driver json-file|local|none, --log-opt max-size=10m, max-file=3, compress=true\n"
 	    "      --add-host HOST:IP     Add a line to /etc/hosts\n"
 	    "      --detach-keys KEYS     Key sequence that detaches from a TTY (default ctrl-p,ctrl-q)\n"
 	    "      --sig-proxy[=BOOL]     Forward received signals to the container (default true, no "

@@ -5,7 +5,9 @@
 #include "unit.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "shim/detachkeys.h"
 #include "shim/logfile.h"
+#include "shim/loglocal.h"
 #include "shim/shim.h"
 
 static char *read_all(const char *path)
@@ -118,6 +120,130 @@ static void test_request_to_missing_shim_fails(void **state)
 	fs_rm_rf(dir, NULL);
 }
 
+static void test_detach_keys_parse(void **state)
+{
+	unsigned char k[DETACH_KEYS_MAX];
+	size_t n = 0;
+	assert_int_equal(detach_keys_parse("ctrl-p,ctrl-q", k, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(k[0], 16);
+	assert_int_equal(k[1], 17);
+	assert_int_equal(detach_keys_parse("ctrl-@,a,ctrl-_,ctrl-[,,", k, &n, NULL) < 0, 1);
+	assert_int_equal(detach_keys_parse("ctrl-@,a,ctrl-_,ctrl-[", k, &n, NULL), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(k[0], 0);
+	assert_int_equal(k[1], 'a');
+	assert_int_equal(k[2], 31);
+	assert_int_equal(k[3], 27);
+	static const char *const bad[] = { "", "ctrl-", "ctrl-1", "ctrl-A", "ab", "a,", ",a", "ctrl-pq",
+					   "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q" };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		_cleanup_error_ struct berth_error *e = NULL;
+		n = 99;
+		assert_int_equal(detach_keys_parse(bad[i], k, &n, &e), -EINVAL);
+		assert_int_equal(n, 99);
+		assert_non_null(e);
+	}
+	_cleanup_error_ struct berth_error *e = NULL;
+	detach_keys_parse("ctrl-1", k, &n, &e);
+	_cleanup_free_ char *m = berth_error_string(e);
+	assert_string_equal(m, "Unknown character: 'ctrl-1'");
+}
+
+static void test_detach_matcher(void **state)
+{
+	struct detach_matcher m = { .keys = { 16, 17 }, .n = 2 };
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	assert_false(detach_matcher_feed(&m, "ab\x10", 3, &out));
+	assert_int_equal(out.len, 2); /* ctrl-p held back */
+	assert_false(detach_matcher_feed(&m, "c", 1, &out));
+	assert_memory_equal(out.buf, "ab\x10" "c", 4);
+	strbuf_reset(&out);
+	assert_false(detach_matcher_feed(&m, "\x10", 1, &out));
+	assert_true(detach_matcher_feed(&m, "\x11zz", 3, &out));
+	assert_int_equal(out.len, 0);
+	struct detach_matcher none = { .n = 0 };
+	assert_false(detach_matcher_feed(&none, "\x10\x11", 2, &out));
+	assert_int_equal(out.len, 2);
+}
+
+static void test_local_roundtrip(void **state)
+{
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	loglocal_encode(&sb, 1, 1234567890123456789LL, "hello", 5, false);
+	loglocal_encode(&sb, 2, 5, "par", 3, true);
+	struct loglocal_entry e;
+	ssize_t n = loglocal_decode(sb.buf, sb.len, &e);
+	assert_true(n > 0);
+	assert_int_equal(e.stream, 1);
+	assert_true(e.time_ns == 1234567890123456789LL);
+	assert_int_equal(e.len, 5);
+	assert_memory_equal(e.line, "hello", 5);
+	assert_false(e.partial);
+	ssize_t n2 = loglocal_decode(sb.buf + n, sb.len - (size_t)n, &e);
+	assert_int_equal((size_t)(n + n2), sb.len);
+	assert_int_equal(e.stream, 2);
+	assert_true(e.partial);
+	/* every truncation of a frame is "incomplete", never an error or an overread */
+	for (size_t cut = 0; cut < (size_t)n; cut++) {
+		_cleanup_free_ char *p = xmalloc(cut + 1);
+		memcpy(p, sb.buf, cut);
+		assert_int_equal(loglocal_decode(p, cut, &e), 0);
+	}
+}
+
+static void test_local_rejects_corrupt_frames(void **state)
+{
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	loglocal_encode(&sb, 1, 1, "x", 1, false);
+	struct loglocal_entry e;
+	_cleanup_free_ char *bad = xmalloc(sb.len);
+	memcpy(bad, sb.buf, sb.len);
+	bad[sb.len - 1] ^= 1; /* trailer mismatch */
+	assert_int_equal(loglocal_decode(bad, sb.len, &e), -EBADMSG);
+	memcpy(bad, sb.buf, sb.len);
+	bad[4] = 0x0f; /* field 1 with wire type 7 */
+	assert_int_equal(loglocal_decode(bad, sb.len, &e), -EBADMSG);
+	memcpy(bad, sb.buf, sb.len);
+	bad[5] = 0x7f; /* source longer than the message */
+	assert_int_equal(loglocal_decode(bad, sb.len, &e), -EBADMSG);
+	const unsigned char huge[8] = { 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0 };
+	assert_int_equal(loglocal_decode(huge, sizeof(huge), &e), -EBADMSG);
+	const unsigned char zero_field[] = { 0, 0, 0, 2, 0x00, 0x01, 0, 0, 0, 2 };
+	assert_int_equal(loglocal_decode(zero_field, sizeof(zero_field), &e), -EBADMSG);
+	const unsigned char long_varint[] = { 0, 0, 0, 11, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff,
+					      0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 11 };
+	assert_int_equal(loglocal_decode(long_varint, sizeof(long_varint), &e), -EBADMSG);
+}
+
+static void test_local_writer_rotates_and_compresses(void **state)
+{
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_free_ char *path = xasprintf("%s/container.log", dir);
+	struct logfile l;
+	logfile_init(&l, path, 400, 3);
+	logfile_set_local(&l, true);
+	assert_int_equal(logfile_open(&l), 0);
+	for (int i = 0; i < 100; i++)
+		logfile_write(&l, 1, "0123456789012345678901234567890123456789\n", 41);
+	logfile_done(&l); /* waits for the gzip child */
+	_cleanup_free_ char *gz1 = xasprintf("%s.1.gz", path);
+	_cleanup_free_ char *gz2 = xasprintf("%s.2.gz", path);
+	_cleanup_free_ char *gz3 = xasprintf("%s.3.gz", path);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(stat(gz1, &st), 0);
+	assert_int_equal(stat(gz2, &st), 0);
+	assert_int_not_equal(stat(gz3, &st), 0);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(fs_read_file_at(AT_FDCWD, path, 0, &sb, NULL), 0);
+	struct loglocal_entry e;
+	ssize_t n = loglocal_decode(sb.buf, sb.len, &e);
+	assert_true(n > 0);
+	assert_int_equal(e.len, 40);
+	fs_rm_rf(dir, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +252,11 @@ int main(void)
 		cmocka_unit_test(test_long_lines_are_split),
 		cmocka_unit_test(test_none_driver_writes_nothing),
 		cmocka_unit_test(test_frame_header),
+		cmocka_unit_test(test_detach_keys_parse),
+		cmocka_unit_test(test_detach_matcher),
+		cmocka_unit_test(test_local_roundtrip),
+		cmocka_unit_test(test_local_rejects_corrupt_frames),
+		cmocka_unit_test(test_local_writer_rotates_and_compresses),
 		cmocka_unit_test(test_request_to_missing_shim_fails),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

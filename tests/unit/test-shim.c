@@ -135,8 +135,9 @@ static void test_detach_keys_parse(void **state)
 	assert_int_equal(k[1], 'a');
 	assert_int_equal(k[2], 31);
 	assert_int_equal(k[3], 27);
-	static const char *const bad[] = { "", "ctrl-", "ctrl-1", "ctrl-A", "ab", "a,", ",a", "ctrl-pq",
-					   "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q" };
+	static const char *const bad[] = { "",       "ctrl-",   "ctrl-1",
+					   "ctrl-A", "ab",      "a,",
+					   ",a",     "ctrl-pq", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		_cleanup_error_ struct berth_error *e = NULL;
 		n = 99;
@@ -157,7 +158,10 @@ static void test_detach_matcher(void **state)
 	assert_false(detach_matcher_feed(&m, "ab\x10", 3, &out));
 	assert_int_equal(out.len, 2); /* ctrl-p held back */
 	assert_false(detach_matcher_feed(&m, "c", 1, &out));
-	assert_memory_equal(out.buf, "ab\x10" "c", 4);
+	assert_memory_equal(out.buf,
+			    "ab\x10"
+			    "c",
+			    4);
 	strbuf_reset(&out);
 	assert_false(detach_matcher_feed(&m, "\x10", 1, &out));
 	assert_true(detach_matcher_feed(&m, "\x11zz", 3, &out));
@@ -211,8 +215,8 @@ static void test_local_rejects_corrupt_frames(void **state)
 	assert_int_equal(loglocal_decode(huge, sizeof(huge), &e), -EBADMSG);
 	const unsigned char zero_field[] = { 0, 0, 0, 2, 0x00, 0x01, 0, 0, 0, 2 };
 	assert_int_equal(loglocal_decode(zero_field, sizeof(zero_field), &e), -EBADMSG);
-	const unsigned char long_varint[] = { 0, 0, 0, 11, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff,
-					      0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 11 };
+	const unsigned char long_varint[] = { 0,    0,    0,    11,   0x10, 0xff, 0xff, 0xff, 0xff, 0xff,
+					      0xff, 0xff, 0xff, 0xff, 0xff, 0,    0,    0,    11 };
 	assert_int_equal(loglocal_decode(long_varint, sizeof(long_varint), &e), -EBADMSG);
 }
 

@@ -95,7 +95,7 @@ int log_settings_get(const json_t *lc, const char *cdir, const char *cid, struct
 	if (cp && !streq(cp, "true") && !streq(cp, "false") && !streq(cp, "1") && !streq(cp, "0"))
 		return berth_error_msg(err, EINVAL, "invalid log compress '%s'", cp);
 	if (cp)
-		s.compress = local && (streq(cp, "true") || streq(cp, "1"));
+		s.compress = streq(cp, "true") || streq(cp, "1");
 	if (ret) {
 		if (!streq(driver, "none"))
 			s.path = local ? xasprintf("%s/local-logs/container.log", cdir)
@@ -232,7 +232,7 @@ static void read_file(struct engine_log_reader *r, const char *path, json_t *lis
 	strbuf_reset(&r->partial);
 }
 
-/* A gzipped rotated file (local driver with compress). */
+/* A gzipped rotated file (compress=true). */
 static void read_gz_file(struct engine_log_reader *r, const char *path, json_t *list)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -257,7 +257,7 @@ static void load_backlog(struct engine_log_reader *r)
 	for (int i = LOGS_MAX_FILES; i >= 1; i--) {
 		_cleanup_free_ char *p = xasprintf("%s.%d", r->path, i);
 		_cleanup_free_ char *gz = xasprintf("%s.%d.gz", r->path, i);
-		if (r->local && access(gz, F_OK) == 0)
+		if (access(gz, F_OK) == 0)
 			read_gz_file(r, gz, r->backlog);
 		else if (access(p, F_OK) == 0)
 			read_file(r, p, r->backlog);

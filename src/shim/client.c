@@ -125,4 +125,3 @@ void client_ready(struct client *c, short revents, int *in_fd, bool once, bool t
 	else if ((revents & (POLLHUP | POLLERR)) && !(revents & POLLOUT))
 		client_drop(c);
 }
-

@@ -4,7 +4,7 @@
  * compatible with docker's; local: docker's protobuf frames (loglocal.h).
  * Output is split at newlines (partial lines are flushed when the buffer
  * fills or the stream ends) and rotated at max_size into <path>.1 ..
- * <path>.N-1. Compressing a rotated local file runs in a forked child (the
+ * <path>.N-1. Compressing a rotated file runs in a forked child (the
  * shim is single-threaded, so the child may use malloc and zlib) so that a
  * 20 MB gzip never stalls the container's output; the next rotation waits
  * for it.
@@ -30,9 +30,9 @@ void logfile_init(struct logfile *l, const char *path, int64_t max_size, int max
 	strbuf_init(&l->partial[1], 0);
 }
 
-void logfile_set_local(struct logfile *l, bool compress)
+void logfile_set_format(struct logfile *l, bool local, bool compress)
 {
-	l->local = true;
+	l->local = local;
 	l->compress = compress;
 }
 
@@ -96,7 +96,7 @@ static void rotate(struct logfile *l)
 	close(l->fd);
 	l->fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	l->size = 0;
-	if (l->local && l->compress)
+	if (l->compress)
 		start_compress(l);
 }
 

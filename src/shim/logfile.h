@@ -1,8 +1,8 @@
 /*
  * logfile.h - the log writer used by the shim: docker's json-file format or
  * its `local` format (protobuf frames, see loglocal.h), with rotation at
- * max_size into <path>.1 ... <path>.<max_file-1> (local: optionally gzipped
- * to <path>.N.gz by a short-lived child). Not thread-safe; one writer per file.
+ * max_size into <path>.1 ... <path>.<max_file-1> (optionally gzipped to
+ * <path>.N.gz by a short-lived child). Not thread-safe; one writer per file.
  */
 #ifndef BERTH_SHIM_LOGFILE_H
 #define BERTH_SHIM_LOGFILE_H
@@ -25,8 +25,8 @@ struct logfile {
 };
 
 void logfile_init(struct logfile *l, const char *path, int64_t max_size, int max_file);
-/* Switch to the local format (call before logfile_open). */
-void logfile_set_local(struct logfile *l, bool compress);
+/* Choose the local format and/or gzip of rotated files (call before logfile_open). */
+void logfile_set_format(struct logfile *l, bool local, bool compress);
 int logfile_open(struct logfile *l);
 /* The shim reaped pid: forget it if it was our gzip child. */
 void logfile_child_exited(struct logfile *l, pid_t pid);

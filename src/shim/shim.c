@@ -100,8 +100,7 @@ static int load_config(struct shim *s, struct berth_error **err)
 	s->log_path = logp ? xstrdup(logp) : NULL;
 	s->rc = (struct runc){ s->runtime, s->state_root, s->dir, s->id };
 	logfile_init(&s->log, s->log_path, max_size, (int)max_file);
-	if (driver && streq(driver, "local"))
-		logfile_set_local(&s->log, compress);
+	logfile_set_format(&s->log, driver && streq(driver, "local"), compress);
 	return 0;
 }
 

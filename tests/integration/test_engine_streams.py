@@ -240,6 +240,18 @@ def test_local_log_driver(daemon):
     assert daemon.berth("logs", "--tail", "1", "loc").stdout.endswith("tail")
 
 
+def test_json_file_compress_rotated_files(daemon):
+    daemon.docker("run", "--name", "jgz", "--log-opt", "max-size=10k", "--log-opt", "max-file=2",
+                  "--log-opt", "compress=true", "busybox", "sh", "-c",
+                  "i=0; while [ $i -lt 1000 ]; do echo line-$i; i=$((i+1)); done")
+    cid = inspect(daemon, "jgz")["Id"]
+    cdir = os.path.join(daemon.root, "containers", cid)
+    wait_for(lambda: os.path.exists(os.path.join(cdir, f"{cid}-json.log.1.gz")))
+    lines = daemon.docker("logs", "jgz").stdout.splitlines()
+    assert lines[-1] == "line-999" and len(lines) > 150  # more than the live file holds
+    assert lines == [f"line-{i}" for i in range(1000 - len(lines), 1000)]
+
+
 def test_local_log_driver_follow(daemon):
     daemon.docker("run", "-d", "--name", "locf", "--log-driver", "local", "busybox", "sh", "-c",
                   "echo a; mkfifo /tmp/go; cat /tmp/go; echo b")

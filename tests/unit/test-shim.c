@@ -226,7 +226,7 @@ static void test_local_writer_rotates_and_compresses(void **state)
 	_cleanup_free_ char *path = xasprintf("%s/container.log", dir);
 	struct logfile l;
 	logfile_init(&l, path, 400, 3);
-	logfile_set_local(&l, true);
+	logfile_set_format(&l, true, true);
 	assert_int_equal(logfile_open(&l), 0);
 	for (int i = 0; i < 100; i++)
 		logfile_write(&l, 1, "0123456789012345678901234567890123456789\n", 41);

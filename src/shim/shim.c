@@ -53,6 +53,7 @@ struct exec_session {
 	struct client conn; /* stream to the client, fd -1 when detached */
 	int out, errfd, in; /* our ends; out is the pty master with a tty */
 	bool tty, exited;
+	bool recorded; /* exec-<id>.json written; the stream may still be flushing */
 	int status;
 };
 
@@ -418,15 +419,23 @@ static void write_exit_file(struct shim *s)
 	(void)fs_write_file_atomic(path, body, strlen(body), 0644, NULL);
 }
 
-static void finish_exec(struct shim *s, size_t i)
+/* Record the exec's exit (before its stream closes: a client that never reads cannot hide it). */
+static void record_exec(struct shim *s, struct exec_session *x)
 {
-	struct exec_session *x = s->execs[i];
 	_cleanup_free_ char *path = xasprintf("%s/exec-%s.json", s->dir, x->id);
 	_cleanup_free_ char *body =
 	    xasprintf("{\"exit_code\":%d,\"pid\":%d}\n", proc_exit_code(x->status), (int)x->pid);
 	(void)fs_write_file_atomic(path, body, strlen(body), 0644, NULL);
 	_cleanup_free_ char *pfile = xasprintf("%s/exec-%s.process.json", s->dir, x->id);
 	(void)unlink(pfile);
+	x->recorded = true;
+}
+
+static void finish_exec(struct shim *s, size_t i)
+{
+	struct exec_session *x = s->execs[i];
+	if (!x->recorded)
+		record_exec(s, x);
 	client_drop(&x->conn);
 	safe_close(x->in);
 	safe_close(x->out);
@@ -582,8 +591,10 @@ static int loop(struct shim *s)
 					;
 				x->out = safe_close(x->out);
 			}
-			if (x->exited && x->errfd < 0 && x->out < 0 &&
-			    (x->conn.fd < 0 || outq_pending(&x->conn.q) == 0))
+			bool drained = x->exited && x->errfd < 0 && x->out < 0;
+			if (drained && !x->recorded)
+				record_exec(s, x);
+			if (drained && (x->conn.fd < 0 || outq_pending(&x->conn.q) == 0))
 				finish_exec(s, i);
 			else
 				i++;

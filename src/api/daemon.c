@@ -15,7 +15,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "image/image.h"
-#include "shim/detachkeys.h"
+#include "common/detachkeys.h"
 #include "shim/shim.h"
 
 #define DEFAULT_ROOT      "/var/lib/berth"

@@ -13,7 +13,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
-#include "shim/detachkeys.h"
+#include "common/detachkeys.h"
 
 static const char *stream_type(bool tty)
 {

@@ -6,14 +6,25 @@
  * keys, the container still runs) from an exit.
  */
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <termios.h>
 
 #include "cli/cli.h"
+#include "common/detachkeys.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
+
+/*
+ * After a TTY stream ended without a local detach, how long the exit may take
+ * to show in the wait response before a still-running container counts as
+ * detached by the daemon's own detach keys (which this CLI does not know).
+ */
+#define CLI_EXIT_GRACE_MS 2000
 
 #define OPT_HELP        300
 #define OPT_NO_STDIN    301
@@ -131,6 +142,95 @@ void cli_resize(struct cli *cli, const char *what, const char *id)
 			 ws.ws_col);
 }
 
+/* Write complete frames of pending to stdout/stderr; keep a partial one. */
+static void demux_frames(struct strbuf *pending)
+{
+	size_t i = 0;
+	while (pending->len - i >= 8) {
+		const unsigned char *h = (const unsigned char *)pending->buf + i;
+		size_t len = ((size_t)h[4] << 24) | ((size_t)h[5] << 16) | ((size_t)h[6] << 8) | h[7];
+		if (pending->len - i - 8 < len)
+			break;
+		(void)fs_write_all(h[0] == 2 ? STDERR_FILENO : STDOUT_FILENO, pending->buf + i + 8, len);
+		i += 8 + len;
+	}
+	memmove(pending->buf, pending->buf + i, pending->len - i);
+	strbuf_setlen(pending, pending->len - i);
+}
+
+/* Stream output; false at its end. */
+static bool session_out(int fd, bool tty, struct strbuf *pending)
+{
+	char buf[32 * 1024];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n < 0 && errno == EINTR)
+		return true;
+	if (n <= 0)
+		return false;
+	if (tty) {
+		(void)fs_write_all(STDOUT_FILENO, buf, (size_t)n);
+	} else {
+		strbuf_add(pending, buf, (size_t)n);
+		demux_frames(pending);
+	}
+	return true;
+}
+
+int cli_attach_session(int fd, bool in, bool tty, const char *keys, bool *ret_detached)
+{
+	struct detach_matcher dm = { 0 };
+	if (tty && in && detach_keys_parse(keys ? keys : DETACH_KEYS_DEFAULT, dm.keys, &dm.n, NULL) < 0)
+		dm.n = 0;
+	_cleanup_strbuf_ struct strbuf pending = STRBUF_INIT;
+	bool in_open = in;
+	*ret_detached = false;
+	for (;;) {
+		struct pollfd p[2] = { { fd, POLLIN, 0 }, { in_open ? STDIN_FILENO : -1, POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (p[0].revents && !session_out(fd, tty, &pending))
+			return 0;
+		if (!in_open || !p[1].revents)
+			continue;
+		char buf[32 * 1024];
+		ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		_cleanup_strbuf_ struct strbuf fwd = STRBUF_INIT;
+		bool detach = n > 0 && detach_matcher_feed(&dm, buf, (size_t)n, &fwd);
+		if (n <= 0 || (fwd.len && fs_write_all(fd, fwd.buf, fwd.len) < 0)) {
+			in_open = false;
+			shutdown(fd, SHUT_WR);
+		}
+		if (detach) {
+			*ret_detached = true;
+			return 0;
+		}
+	}
+}
+
+bool cli_detached_by_daemon(struct cli *cli, const char *id, int wfd)
+{
+	struct pollfd p = { wfd, POLLIN, 0 };
+	if (wfd >= 0 && poll(&p, 1, CLI_EXIT_GRACE_MS) != 0)
+		return false;
+	return cli_container_running(cli, id, NULL, NULL) == 1;
+}
+
+int cli_wait_response(int wfd)
+{
+	long st = 0;
+	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
+	if (wfd < 0 || http_client_read_response(wfd, &st, &body, NULL) < 0 || st != 200)
+		return CLI_EXIT_DAEMON;
+	_cleanup_json_ json_t *j = json_loadb(body.buf, body.len, 0, NULL);
+	json_t *code = json_object_get(j, "StatusCode");
+	return json_is_integer(code) ? (int)json_integer_value(code) : CLI_EXIT_DAEMON;
+}
+
 static int usage(bool help)
 {
 	fprintf(help ? stdout : stderr,
@@ -144,16 +244,6 @@ static int usage(bool help)
 		"                           not with a TTY)\n"
 		"  -H, --host URL           Daemon socket (default $BERTH_HOST)\n");
 	return help ? 0 : CLI_EXIT_DAEMON;
-}
-
-static int wait_exit_code(struct cli *cli, const char *id)
-{
-	_cleanup_free_ char *q = cli_escape(id);
-	json_t *resp = NULL;
-	long st = cli_call(cli, "POST", NULL, &resp, "/v1.41/containers/%s/wait", q);
-	int code = st == 200 ? (int)json_integer_value(json_object_get(resp, "StatusCode")) : 1;
-	json_decref(resp);
-	return code;
 }
 
 static int do_attach(struct cli *cli, const char *host, const char *id, bool no_stdin, bool sig_proxy,
@@ -186,19 +276,24 @@ static int do_attach(struct cli *cli, const char *host, const char *id, bool no_
 		safe_close(fd);
 		return 1;
 	}
+	/* registered before streaming: an exit right after the stream cannot be missed */
+	_cleanup_free_ char *wpath = xasprintf("/v1.41/containers/%s/wait", q);
+	_cleanup_close_ int wfd =
+	    http_client_send(cli->http, "POST", wpath, "Connection: close\r\n", NULL, 0, NULL);
 	if (sig_proxy && !tty)
 		(void)cli_sig_proxy_start(host, id);
 	struct termios saved;
 	bool raw = tty && in && cli_raw_terminal(&saved);
 	if (tty)
 		cli_resize(cli, "containers", id);
-	cli_attach_stdio(fd, in, tty);
+	bool detached = false;
+	cli_attach_session(fd, in, tty, keys, &detached);
 	if (raw)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 	close(fd);
-	if (cli_container_running(cli, id, NULL, NULL) == 1)
-		return 0; /* detached: the container goes on */
-	return wait_exit_code(cli, id);
+	if (detached || (tty && in && cli_detached_by_daemon(cli, id, wfd)))
+		return 0; /* the container goes on */
+	return cli_wait_response(wfd);
 }
 
 int cli_attach(int argc, char **argv)

@@ -57,6 +57,20 @@ void cli_attach_stdio(int fd, bool in, bool tty);
 int cli_sig_proxy_start(const char *host, const char *id);
 /* --flag[=true|false] values; NULL is true. */
 int cli_parse_bool_flag(const char *flag, const char *v, bool *ret);
+/*
+ * Like cli_attach_stdio(); with tty and in, stdin is filtered for the detach
+ * keys (spec; NULL: ctrl-p,ctrl-q): the sequence ends the session with
+ * *ret_detached set (the keys are not sent).
+ */
+int cli_attach_session(int fd, bool in, bool tty, const char *keys, bool *ret_detached);
+/*
+ * A TTY stream ended without a local detach: did the daemon detach it (its
+ * own default keys)? True when no exit shows on the pending wait response
+ * wfd within a short grace period and the container still runs.
+ */
+bool cli_detached_by_daemon(struct cli *cli, const char *id, int wfd);
+/* StatusCode of a POST /containers/{id}/wait response on wfd; 125 on errors. */
+int cli_wait_response(int wfd);
 /* 1 running, 0 not, -errno (printed); Config.Tty/OpenStdin into the optional ret_*. */
 int cli_container_running(struct cli *cli, const char *id, bool *ret_tty, bool *ret_stdin);
 /* Raw mode for an attached TTY (restore saved); resize the container's or exec's TTY. */

@@ -568,13 +568,15 @@ int cli_exec(int argc, char **argv)
 		}
 		struct termios saved;
 		bool raw = tty && in && cli_raw_terminal(&saved);
-		cli_attach_stdio(fd, in, tty);
+		bool detached = false;
+		cli_attach_session(fd, in, tty, json_string_value(json_object_get(cfg, "DetachKeys")),
+				   &detached);
 		if (raw)
 			tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 		close(fd);
 		st = cli_call(&cli, "GET", NULL, &resp, "/v1.41/exec/%s/json", xid);
 		json_t *ec = json_object_get(resp, "ExitCode");
-		bool detached = tty && in && json_is_true(json_object_get(resp, "Running"));
+		detached = detached || (tty && in && json_is_true(json_object_get(resp, "Running")));
 		code = json_is_integer(ec) ? (int)json_integer_value(ec)
 		       : detached          ? 0
 					   : CLI_EXIT_CANNOT_INVOKE;

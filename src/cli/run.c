@@ -545,12 +545,13 @@ static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 		resize(cli, "containers", id);
 	if (!o->tty && !o->no_sig_proxy)
 		(void)cli_sig_proxy_start(o->host, id);
-	cli_attach_stdio(afd, o->interactive, o->tty);
+	bool detached = false;
+	cli_attach_session(afd, o->interactive, o->tty, o->detach_keys, &detached);
 	if (raw)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 	close(afd);
-	if (o->tty && o->interactive && cli_container_running(cli, id, NULL, NULL) == 1) {
-		safe_close(wfd); /* detached (detach keys): the container goes on */
+	if (detached || (o->tty && o->interactive && cli_detached_by_daemon(cli, id, wfd))) {
+		safe_close(wfd); /* detached: the container goes on */
 		return 0;
 	}
 	int code = wait_result(wfd);

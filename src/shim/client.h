@@ -11,7 +11,7 @@
 #include <stdbool.h>
 
 #include "common/strbuf.h"
-#include "shim/detachkeys.h"
+#include "common/detachkeys.h"
 
 /* Output queued for one attached client before it is dropped. */
 #define SHIM_CLIENT_MAX_PENDING (4 << 20)

@@ -1,6 +1,6 @@
 /* fuzz-loglocal.c - the local log format reader and the detach-key parser never crash. */
 #include "common/util.h"
-#include "shim/detachkeys.h"
+#include "common/detachkeys.h"
 #include "shim/loglocal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

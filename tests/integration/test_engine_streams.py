@@ -198,6 +198,37 @@ def test_sig_proxy_forwards_signals(daemon, cli):
             p.wait()
 
 
+def test_berth_attach_streams_output_and_proxies_signals(daemon):
+    daemon.docker("run", "-d", "--name", "batt", "busybox", "sh", "-c",
+                  "trap 'echo got-usr2' USR2; trap 'exit 4' TERM; "
+                  "while [ ! -e /tmp/go ]; do echo waiting; sleep 0.2; done; "
+                  "echo attached; while true; do sleep 0.1; done")
+    p = subprocess.Popen([daemon.bin, "attach", "batt"], env=daemon.env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"waiting\n"  # attached
+        pid = inspect(daemon, "batt")["State"]["Pid"]
+        open(f"/proc/{pid}/root/tmp/go", "w").close()
+        while (line := p.stdout.readline()) == b"waiting\n":
+            pass
+        assert line == b"attached\n"
+        p.send_signal(signal.SIGUSR2)
+        assert p.stdout.readline() == b"got-usr2\n"
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=20) == 4
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_berth_attach_refuses_a_stopped_container(daemon):
+    daemon.docker("create", "--name", "notyet", "busybox", "true")
+    p = daemon.berth("attach", "notyet", check=False)
+    assert p.returncode == 1
+    assert "You cannot attach to a stopped container, start it first" in p.stderr
+
+
 def test_stalled_client_does_not_block_output_or_log(daemon):
     daemon.docker("run", "-d", "--name", "flood", "busybox", "sh", "-c",
                   "echo ready; mkfifo /tmp/go; cat /tmp/go; "

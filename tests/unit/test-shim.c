@@ -1,11 +1,10 @@
-/* test-shim.c - the json-file writer (line splitting, rotation) and stream frames. */
+/* test-shim.c - the log writers (json-file, local: framing, rotation, gzip) and stream frames. */
 #include <fcntl.h>
 #include <sys/socket.h>
 
 #include "unit.h"
 #include "common/fs.h"
 #include "common/json.h"
-#include "shim/detachkeys.h"
 #include "shim/logfile.h"
 #include "shim/loglocal.h"
 #include "shim/shim.h"
@@ -120,57 +119,6 @@ static void test_request_to_missing_shim_fails(void **state)
 	fs_rm_rf(dir, NULL);
 }
 
-static void test_detach_keys_parse(void **state)
-{
-	unsigned char k[DETACH_KEYS_MAX];
-	size_t n = 0;
-	assert_int_equal(detach_keys_parse("ctrl-p,ctrl-q", k, &n, NULL), 0);
-	assert_int_equal(n, 2);
-	assert_int_equal(k[0], 16);
-	assert_int_equal(k[1], 17);
-	assert_int_equal(detach_keys_parse("ctrl-@,a,ctrl-_,ctrl-[,,", k, &n, NULL) < 0, 1);
-	assert_int_equal(detach_keys_parse("ctrl-@,a,ctrl-_,ctrl-[", k, &n, NULL), 0);
-	assert_int_equal(n, 4);
-	assert_int_equal(k[0], 0);
-	assert_int_equal(k[1], 'a');
-	assert_int_equal(k[2], 31);
-	assert_int_equal(k[3], 27);
-	static const char *const bad[] = { "",       "ctrl-",   "ctrl-1",
-					   "ctrl-A", "ab",      "a,",
-					   ",a",     "ctrl-pq", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q" };
-	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		_cleanup_error_ struct berth_error *e = NULL;
-		n = 99;
-		assert_int_equal(detach_keys_parse(bad[i], k, &n, &e), -EINVAL);
-		assert_int_equal(n, 99);
-		assert_non_null(e);
-	}
-	_cleanup_error_ struct berth_error *e = NULL;
-	detach_keys_parse("ctrl-1", k, &n, &e);
-	_cleanup_free_ char *m = berth_error_string(e);
-	assert_string_equal(m, "Unknown character: 'ctrl-1'");
-}
-
-static void test_detach_matcher(void **state)
-{
-	struct detach_matcher m = { .keys = { 16, 17 }, .n = 2 };
-	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	assert_false(detach_matcher_feed(&m, "ab\x10", 3, &out));
-	assert_int_equal(out.len, 2); /* ctrl-p held back */
-	assert_false(detach_matcher_feed(&m, "c", 1, &out));
-	assert_memory_equal(out.buf,
-			    "ab\x10"
-			    "c",
-			    4);
-	strbuf_reset(&out);
-	assert_false(detach_matcher_feed(&m, "\x10", 1, &out));
-	assert_true(detach_matcher_feed(&m, "\x11zz", 3, &out));
-	assert_int_equal(out.len, 0);
-	struct detach_matcher none = { .n = 0 };
-	assert_false(detach_matcher_feed(&none, "\x10\x11", 2, &out));
-	assert_int_equal(out.len, 2);
-}
-
 static void test_local_roundtrip(void **state)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -256,8 +204,6 @@ int main(void)
 		cmocka_unit_test(test_long_lines_are_split),
 		cmocka_unit_test(test_none_driver_writes_nothing),
 		cmocka_unit_test(test_frame_header),
-		cmocka_unit_test(test_detach_keys_parse),
-		cmocka_unit_test(test_detach_matcher),
 		cmocka_unit_test(test_local_roundtrip),
 		cmocka_unit_test(test_local_rejects_corrupt_frames),
 		cmocka_unit_test(test_local_writer_rotates_and_compresses),

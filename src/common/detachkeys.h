@@ -6,8 +6,8 @@
  * "ctrl-<c>" with <c> one of @ a..z [ \ ] ^ _ (codes 0..31). Parsing is
  * strict: anything else is an error naming the key.
  */
-#ifndef BERTH_SHIM_DETACHKEYS_H
-#define BERTH_SHIM_DETACHKEYS_H
+#ifndef BERTH_COMMON_DETACHKEYS_H
+#define BERTH_COMMON_DETACHKEYS_H
 
 #include <stdbool.h>
 #include <stddef.h>

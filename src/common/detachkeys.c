@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "shim/detachkeys.h"
+#include "common/detachkeys.h"
 
 /* "ctrl-" followed by one of these: index + 0 ... "@" is code 0, "a" 1, ... "_" 31. */
 static const char CTRL_CHARS[] = "@abcdefghijklmnopqrstuvwxyz[\\]^_";

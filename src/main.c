@@ -49,6 +49,8 @@ static const struct command commands[] = {
 	{ "logs", cli_logs, "Fetch the logs of a container" },
 	{ "inspect", cli_inspect, "Return low-level information on containers and images" },
 	{ "exec", cli_exec, "Run a command in a running container" },
+	{ "attach", cli_attach,
+	  "Attach local standard input, output, and error streams to a running container" },
 	{ "wait", cli_wait, "Block until containers stop, then print their exit codes" },
 	{ "pause", cli_pause, "Pause all processes within containers" },
 	{ "unpause", cli_unpause, "Unpause all processes within containers" },

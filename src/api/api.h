@@ -23,7 +23,10 @@ struct api {
 	struct image_store *images;
 	int64_t started_ns;
 	const char *root;
-	struct netops *netops; /* container networking (netops.h) */
+	struct netops *netops;   /* container networking (netops.h) */
+	const char *detach_keys; /* daemon default (config "detach-keys"); NULL: ctrl-p,ctrl-q */
+	const char *log_driver;  /* daemon default log driver; NULL: json-file */
+	json_t *log_opts;        /* its options (config "log-opts"), may be NULL */
 };
 
 /* The server's request handler (userdata: struct api *). */

@@ -60,6 +60,27 @@ void api_containers_list(struct api_call *c)
 	http_respond_json(c->req, 200, out);
 }
 
+/* The daemon's default log driver where the request names none (docker's --log-driver). */
+static json_t *api_default_log_config(const struct api *a, json_t *hc)
+{
+	if (!a->log_driver && !a->log_opts)
+		return hc;
+	if (!hc)
+		hc = json_object();
+	if (!json_is_object(hc))
+		return hc;
+	json_t *lc = json_object_get(hc, "LogConfig");
+	const char *type = json_string_value(json_object_get(lc, "Type"));
+	if (lc && !json_is_object(lc))
+		return hc;
+	if (type && *type)
+		return hc;
+	json_object_set_new(hc, "LogConfig",
+			    json_pack("{s:s,s:o}", "Type", a->log_driver ? a->log_driver : "json-file",
+				      "Config", a->log_opts ? json_deep_copy(a->log_opts) : json_object()));
+	return hc;
+}
+
 void api_container_create(struct api_call *c)
 {
 	_cleanup_json_ json_t *body = NULL;
@@ -72,6 +93,7 @@ void api_container_create(struct api_call *c)
 	}
 	_cleanup_json_ json_t *cfg = json_deep_copy(body);
 	json_t *hc = json_incref(json_object_get(cfg, "HostConfig"));
+	hc = api_default_log_config(c->api, hc);
 	json_object_del(cfg, "HostConfig");
 	_cleanup_json_ json_t *nc = json_incref(json_object_get(cfg, "NetworkingConfig"));
 	json_object_del(cfg, "NetworkingConfig");

@@ -16,6 +16,7 @@
 #include "common/process.h"
 #include "engine/options.h"
 #include "image/image.h"
+#include "common/detachkeys.h"
 #include "shim/shim.h"
 
 #define DEFAULT_ROOT      "/var/lib/berth"
@@ -25,9 +26,11 @@
 
 struct daemon_opts {
 	char *root, *exec_root, *host, *runtime, *pidfile, *config_file, *log_level;
-	char *bridge; /* default network's bridge device; "none": no container networking */
+	char *bridge;                   /* default network's bridge device; "none": no container networking */
 	char *init_path;
-	json_t *ulimits; /* --default-ulimit / "default-ulimits": Docker Ulimits array */
+	json_t *ulimits;                /* --default-ulimit / "default-ulimits": Docker Ulimits array */
+	char *detach_keys, *log_driver; /* stream and log defaults (config-file keys) */
+	json_t *log_opts;
 };
 
 static void usage(FILE *f)
@@ -40,7 +43,8 @@ static void usage(FILE *f)
 	    "      --config-file FILE   JSON config (keys: root, exec-root, host, runtime-path, pidfile, "
 	    "log-level,\n"
 	    "                           init-path, default-ulimits {\"nofile\": {\"Name\", \"Soft\", "
-	    "\"Hard\"}})\n"
+	    "\"Hard\"}},\n"
+	    "                           detach-keys, log-driver, log-opts)\n"
 	    "      --root DIR           state directory (default $BERTH_ROOT or " DEFAULT_ROOT ")\n"
 	    "      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT
 	    ")\n"
@@ -53,6 +57,8 @@ static void usage(FILE *f)
 	    "      --init-path PATH     init binary for --init (default " ENGINE_DEFAULT_INIT_PATH ")\n"
 	    "      --default-ulimit NAME=SOFT[:HARD]  ulimit of every container (repeatable)\n"
 	    "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
+	    "      --log-driver NAME    default log driver of containers: json-file, local, none\n"
+	    "      --detach-keys KEYS   default detach keys of attached TTYs (default ctrl-p,ctrl-q)\n"
 	    "  -h, --help               show this help\n");
 }
 
@@ -68,10 +74,12 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int r = json_load_path(o->config_file, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	static const char *const keys[] = { "root",    "exec-root", "host",   "runtime-path",
-					    "pidfile", "log-level", "bridge", "init-path" };
-	char **slots[] = { &o->root,    &o->exec_root, &o->host,   &o->runtime,
-			   &o->pidfile, &o->log_level, &o->bridge, &o->init_path };
+	static const char *const keys[] = { "root",        "exec-root",  "host",     "runtime-path",
+					    "pidfile",     "log-level",  "bridge",   "init-path",
+					    "detach-keys", "log-driver" };
+	char **slots[] = { &o->root,        &o->exec_root,  &o->host,   &o->runtime,
+			   &o->pidfile,     &o->log_level,  &o->bridge, &o->init_path,
+			   &o->detach_keys, &o->log_driver };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = NULL;
 		if ((r = json_get_string(j, NULL, keys[i], 0, &v, err)) < 0)
@@ -93,6 +101,10 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 			json_object_set_new(u, "Name", json_string(k));
 		json_array_append_new(o->ulimits, u);
 	}
+	json_t *lo = json_object_get(j, "log-opts");
+	if (lo && !json_is_object(lo))
+		return berth_error_msg(err, EINVAL, "config key 'log-opts': expected an object");
+	o->log_opts = json_incref(lo);
 	return 0;
 }
 
@@ -123,6 +135,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "bridge", required_argument, NULL, 'b' },
 		{ "init-path", required_argument, NULL, 'I' },
 		{ "default-ulimit", required_argument, NULL, 'U' },
+		{ "log-driver", required_argument, NULL, 'L' },
+		{ "detach-keys", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -143,6 +157,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			if (add_default_ulimit(o, optarg) < 0)
 				return -EINVAL;
 			break;
+		case 'L': set(&o->log_driver, optarg); break;
+		case 'D': set(&o->detach_keys, optarg); break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -EINVAL;
 		}
@@ -166,6 +182,25 @@ static void fill_defaults(struct daemon_opts *o)
 	}
 	if (!o->runtime)
 		set(&o->runtime, "berth");
+}
+
+/* The daemon's detach keys and default log driver must be valid before anything starts. */
+static int check_stream_defaults(const struct daemon_opts *o, struct berth_error **err)
+{
+	unsigned char keys[DETACH_KEYS_MAX];
+	size_t n;
+	int r;
+	if (o->detach_keys && (r = detach_keys_parse(o->detach_keys, keys, &n, err)) < 0)
+		return berth_error_wrap(err, r, "invalid detach-keys '%s'", o->detach_keys);
+	if (!o->log_driver && !o->log_opts)
+		return 0;
+	json_t *lc = json_pack("{s:s,s:o}", "Type", o->log_driver ? o->log_driver : "json-file", "Config",
+			       o->log_opts ? json_incref(o->log_opts) : json_object());
+	_cleanup_json_ json_t *cfg = json_pack("{s:s}", "Image", "x");
+	_cleanup_json_ json_t *hc = json_pack("{s:o}", "LogConfig", lc);
+	if ((r = engine_container_config_check(cfg, hc, err)) < 0)
+		return berth_error_wrap(err, r, "invalid default log config");
+	return 0;
 }
 
 static size_t body_limit(const char *method, const char *path, void *userdata)
@@ -216,9 +251,14 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 		netops_set_engine(netops, e);
 	if (netops && netops_gc(netops, &gc_err) < 0)
 		log_fields(LOG_LEVEL_WARN, "network garbage collection failed", "error", gc_err->msg, NULL);
-	struct api api = {
-		.engine = e, .images = images, .started_ns = now_ns(), .root = o->root, .netops = netops
-	};
+	struct api api = { .engine = e,
+			   .images = images,
+			   .started_ns = now_ns(),
+			   .root = o->root,
+			   .netops = netops,
+			   .detach_keys = o->detach_keys,
+			   .log_driver = o->log_driver,
+			   .log_opts = o->log_opts };
 	int fd = http_listen_unix(sock, 0660, err);
 	if (fd < 0) {
 		engine_close(e);
@@ -272,6 +312,8 @@ int api_daemon_main(int argc, char **argv)
 		else if (o.log_level)
 			log_set_level(lvl);
 	}
+	if (r == 0)
+		r = check_stream_defaults(&o, &err);
 	if (r == 0) {
 		log_set_global_field("component", "daemon");
 		sigset_t mask;
@@ -290,5 +332,8 @@ int api_daemon_main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	json_decref(o.ulimits);
+	free(o.detach_keys);
+	free(o.log_driver);
+	json_decref(o.log_opts);
 	return r < 0 ? 1 : 0;
 }

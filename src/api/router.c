@@ -20,6 +20,7 @@ unsigned api_status_of(int r)
 	case ERANGE: return 400;
 	case EPERM:
 	case EACCES: return 403;
+	case EOPNOTSUPP: return 501;
 	default: return 500;
 	}
 }

@@ -1,15 +1,19 @@
 /*
  * streams.c - the streaming routes: logs, attach and exec start (hijacked
  * when the client asks for an upgrade, a plain streamed body otherwise),
- * and events.
+ * and events. Attach with logs=1 replays the log before the live stream
+ * (stream=0: only the replay); detach keys come from the query, the exec's
+ * config or the daemon's default, in that order.
  */
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "api/routes.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
+#include "common/detachkeys.h"
 
 static const char *stream_type(bool tty)
 {
@@ -77,20 +81,47 @@ void api_container_logs(struct api_call *c)
 	http_respond_stream(c->req, 200, stream_type(tty), logs_read, logs_done, r);
 }
 
+/* Pause between the 101 head and a log replay (see hijack_fn). */
+#define HIJACK_HEAD_GRACE_MS 50
+
 struct hijack_ctx {
-	int fd;
+	int fd;                         /* the live stream; -1: none (stream=0) */
+	struct engine_log_reader *logs; /* replayed first (logs=1), then NULL */
 };
 
 static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len)
 {
 	struct hijack_ctx *h = ctx;
-	http_relay(client, h->fd, extra, extra_len);
+	if (h->logs) {
+		/*
+		 * docker-py reads the 101 head through a buffered reader, then takes
+		 * the raw socket: bytes that arrive with the head are lost to it. Give
+		 * it a moment to finish reading the head (bounded; dockerd is slow
+		 * enough here by nature).
+		 */
+		struct pollfd pw = { client, POLLIN, 0 };
+		(void)poll(&pw, 1, HIJACK_HEAD_GRACE_MS);
+		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+		int r;
+		do {
+			strbuf_reset(&sb);
+			r = engine_logs_read(h->logs, &sb, NULL);
+			if (sb.len > 0 && fs_write_all(client, sb.buf, sb.len) < 0)
+				return;
+		} while (r == 0);
+		h->logs = engine_logs_close(h->logs);
+	}
+	if (h->fd >= 0)
+		http_relay(client, h->fd, extra, extra_len);
+	else
+		shutdown(client, SHUT_WR);
 }
 
 static void hijack_done(void *ctx)
 {
 	struct hijack_ctx *h = ctx;
 	safe_close(h->fd);
+	engine_logs_close(h->logs);
 	free(h);
 }
 
@@ -98,6 +129,15 @@ static void hijack_done(void *ctx)
 static int fd_read(void *ctx, struct strbuf *out)
 {
 	struct hijack_ctx *h = ctx;
+	if (h->logs) {
+		int r = engine_logs_read(h->logs, out, NULL);
+		if (r != 0)
+			h->logs = engine_logs_close(h->logs);
+		if (out->len > 0 || r == 0)
+			return 0;
+	}
+	if (h->fd < 0)
+		return 1;
 	char buf[32 * 1024];
 	ssize_t n;
 	do
@@ -109,17 +149,45 @@ static int fd_read(void *ctx, struct strbuf *out)
 	return 0;
 }
 
-static void respond_stream_fd(struct api_call *c, int fd, bool tty)
+static void respond_stream(struct api_call *c, int fd, struct engine_log_reader *logs, bool tty)
 {
 	struct hijack_ctx *h = xcalloc(1, sizeof(*h));
 	h->fd = fd;
+	h->logs = logs;
 	const char *up = http_request_header(c->req, "Upgrade");
 	if (up && (!strcasecmp(up, "tcp") || !strcasecmp(up, "h2c"))) {
 		http_respond_hijack(c->req, stream_type(tty), hijack_fn, hijack_done, h);
 	} else {
-		shutdown(fd, SHUT_WR);
+		if (fd >= 0)
+			shutdown(fd, SHUT_WR);
 		http_respond_stream(c->req, 200, stream_type(tty), fd_read, hijack_done, h);
 	}
+}
+
+static void respond_stream_fd(struct api_call *c, int fd, bool tty)
+{
+	respond_stream(c, fd, NULL, tty);
+}
+
+/*
+ * Detach keys of a stream: the detachKeys query, else fallback (the exec's
+ * DetachKeys), else the daemon's detach-keys, else ctrl-p,ctrl-q. Only an
+ * invalid query is an error (the others were checked when they were set).
+ */
+static int stream_detach_keys(struct api_call *c, const char *fallback, struct engine_stream_opts *o)
+{
+	const char *q = http_request_query(c->req, "detachKeys");
+	const char *spec = q && *q                 ? q
+			   : fallback && *fallback ? fallback
+			   : c->api->detach_keys   ? c->api->detach_keys
+						   : DETACH_KEYS_DEFAULT;
+	if (detach_keys_parse(spec, o->detach_keys, &o->n_detach_keys, NULL) == 0)
+		return 0;
+	if (q && *q) {
+		http_respond_error(c->req, 400, "Invalid detach keys (%s) provided", q);
+		return -EINVAL;
+	}
+	return detach_keys_parse(DETACH_KEYS_DEFAULT, o->detach_keys, &o->n_detach_keys, NULL);
 }
 
 void api_container_attach(struct api_call *c)
@@ -130,15 +198,40 @@ void api_container_attach(struct api_call *c)
 		.err = http_query_bool(c->req, "stderr", false),
 		.logs = http_query_bool(c->req, "logs", false),
 	};
-	int fd;
-	bool tty;
-	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_container_attach(c->api->engine, c->param[0], &o, &fd, &tty, &err);
-	if (r < 0) {
-		api_error(c->req, r, err);
+	bool stream = http_query_bool(c->req, "stream", false);
+	if (stream_detach_keys(c, NULL, &o) < 0)
 		return;
+	_cleanup_error_ struct berth_error *err = NULL;
+	struct engine_log_reader *logs = NULL;
+	bool tty = false;
+	if (o.logs && (o.out || o.err)) {
+		struct engine_log_opts lo = { .out = o.out, .err = o.err, .tail = -1 };
+		int r = engine_logs_open(c->api->engine, c->param[0], &lo, &logs, &tty, &err);
+		if (r == -ENOENT) {
+			api_error(c->req, r, err);
+			return;
+		}
+		berth_error_free(TAKE_PTR(err)); /* a driver without reading: no replay, as docker */
 	}
-	respond_stream_fd(c, fd, tty);
+	int fd = -1;
+	if (stream) {
+		int r = engine_container_attach(c->api->engine, c->param[0], &o, &fd, &tty, &err);
+		if (r < 0) {
+			engine_logs_close(logs);
+			api_error(c->req, r, err);
+			return;
+		}
+	} else if (!logs) {
+		struct engine_container_info *i = NULL;
+		int r = engine_container_inspect(c->api->engine, c->param[0], &i, &err);
+		if (r < 0) {
+			api_error(c->req, r, err);
+			return;
+		}
+		tty = json_is_true(json_object_get(i->config, "Tty"));
+		engine_container_info_free(i);
+	}
+	respond_stream(c, fd, logs, tty);
 }
 
 void api_exec_create(struct api_call *c)
@@ -148,6 +241,13 @@ void api_exec_create(struct api_call *c)
 		return;
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_free_ char *id = NULL;
+	const json_t *dk = json_object_get(body, "DetachKeys");
+	struct engine_stream_opts ko;
+	if (json_is_string(dk) && *json_string_value(dk) &&
+	    detach_keys_parse(json_string_value(dk), ko.detach_keys, &ko.n_detach_keys, NULL) < 0) {
+		http_respond_error(c->req, 400, "Invalid escape keys (%s) provided", json_string_value(dk));
+		return;
+	}
 	int r = engine_exec_create(c->api->engine, c->param[0], body, &id, &err);
 	if (r < 0) {
 		api_error(c->req, r, err);
@@ -171,7 +271,12 @@ void api_exec_start(struct api_call *c)
 	int fd = -1;
 	bool is_tty = false;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_exec_start(c->api->engine, c->param[0], detach, tty, &fd, &is_tty, &err);
+	_cleanup_json_ json_t *xi = NULL;
+	struct engine_stream_opts so = { 0 };
+	(void)engine_exec_inspect(c->api->engine, c->param[0], &xi, NULL);
+	if (stream_detach_keys(c, json_string_value(json_object_get(xi, "DetachKeys")), &so) < 0)
+		return;
+	int r = engine_exec_start(c->api->engine, c->param[0], detach, tty, &so, &fd, &is_tty, &err);
 	if (r < 0) {
 		api_error(c->req, r, err);
 		return;

@@ -9,6 +9,7 @@
 #define BERTH_CLI_CLI_H
 
 #include <jansson.h>
+#include <termios.h>
 
 #include "http/http.h"
 
@@ -52,11 +53,38 @@ void cli_copy_stream(int fd, bool tty);
 /* Bidirectional: stdin -> fd (when in), fd -> stdout/stderr until the stream ends. */
 void cli_attach_stdio(int fd, bool in, bool tty);
 
+/* attach.c: forward SIGINT/TERM/HUP/QUIT/USR1/USR2/ALRM to container id (a thread; docker's --sig-proxy). */
+int cli_sig_proxy_start(const char *host, const char *id);
+/* --flag[=true|false] values; NULL is true. */
+int cli_parse_bool_flag(const char *flag, const char *v, bool *ret);
+/*
+ * Like cli_attach_stdio(); with tty and in, stdin is filtered for the detach
+ * keys (spec; NULL: ctrl-p,ctrl-q): the sequence ends the session with
+ * *ret_detached set (the keys are not sent).
+ */
+int cli_attach_session(int fd, bool in, bool tty, const char *keys, bool *ret_detached);
+/*
+ * A TTY stream ended without a local detach: did the daemon detach it (its
+ * own default keys)? True when no exit shows on the pending wait response
+ * wfd within a short grace period and the container still runs.
+ */
+bool cli_detached_by_daemon(struct cli *cli, const char *id, int wfd);
+/* StatusCode of a POST /containers/{id}/wait response on wfd; 125 on errors. */
+int cli_wait_response(int wfd);
+/* 1 running, 0 not, -errno (printed); Config.Tty/OpenStdin into the optional ret_*. */
+int cli_container_running(struct cli *cli, const char *id, bool *ret_tty, bool *ret_stdin);
+/* Raw mode for an attached TTY (restore saved); resize the container's or exec's TTY. */
+bool cli_raw_terminal(struct termios *saved);
+void cli_resize(struct cli *cli, const char *what, const char *id);
+/* "Error response from daemon: ..." from a raw error body. */
+void cli_print_daemon_error_text(const char *body, size_t len, long status);
+
 /* Human sizes and durations like docker's CLI. */
 char *cli_human_size(double bytes);
 char *cli_human_ago(int64_t unix_seconds);
 
 int cli_run(int argc, char **argv);
+int cli_attach(int argc, char **argv);
 int cli_create(int argc, char **argv);
 int cli_start(int argc, char **argv);
 int cli_exec(int argc, char **argv);

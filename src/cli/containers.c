@@ -475,11 +475,17 @@ int cli_inspect(int argc, char **argv)
 int cli_exec(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "detach", no_argument, NULL, 'd' },     { "interactive", no_argument, NULL, 'i' },
-		{ "tty", no_argument, NULL, 't' },        { "env", required_argument, NULL, 'e' },
-		{ "user", required_argument, NULL, 'u' }, { "workdir", required_argument, NULL, 'w' },
-		{ "privileged", no_argument, NULL, 'P' }, { "host", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, OPT_HELP },  { NULL, 0, NULL, 0 },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "tty", no_argument, NULL, 't' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "privileged", no_argument, NULL, 'P' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "detach-keys", required_argument, NULL, 'K' },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
 	};
 	bool d = false, in = false, tty = false, priv = false;
 	const char *host = NULL;
@@ -497,12 +503,14 @@ int cli_exec(int argc, char **argv)
 		case 'e': json_array_append_new(env, json_string(optarg)); break;
 		case 'u': json_object_set_new(cfg, "User", json_string(optarg)); break;
 		case 'w': json_object_set_new(cfg, "WorkingDir", json_string(optarg)); break;
+		case 'K': json_object_set_new(cfg, "DetachKeys", json_string(optarg)); break;
 		case 'H': host = optarg; break;
 		case OPT_HELP:
 			return help_or_usage(
 			    "exec",
-			    "exec [-d] [-i] [-t] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND "
-			    "[ARG...]\n\nRun a command in a running container",
+			    "exec [-d] [-i] [-t] [-e K=V] [-u USER] [-w DIR] [--detach-keys KEYS] CONTAINER "
+			    "COMMAND [ARG...]\n\nRun a command in a running container\n"
+			    "(--detach-keys: key sequence that detaches from a TTY, default ctrl-p,ctrl-q)",
 			    true);
 		default: return help_or_usage("exec", "exec [OPTIONS] CONTAINER COMMAND [ARG...]", false);
 		}
@@ -558,11 +566,20 @@ int cli_exec(int argc, char **argv)
 			cli_close(&cli);
 			return CLI_EXIT_DAEMON;
 		}
-		cli_attach_stdio(fd, in, tty);
+		struct termios saved;
+		bool raw = tty && in && cli_raw_terminal(&saved);
+		bool detached = false;
+		cli_attach_session(fd, in, tty, json_string_value(json_object_get(cfg, "DetachKeys")),
+				   &detached);
+		if (raw)
+			tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 		close(fd);
 		st = cli_call(&cli, "GET", NULL, &resp, "/v1.41/exec/%s/json", xid);
 		json_t *ec = json_object_get(resp, "ExitCode");
-		code = json_is_integer(ec) ? (int)json_integer_value(ec) : CLI_EXIT_CANNOT_INVOKE;
+		detached = detached || (tty && in && json_is_true(json_object_get(resp, "Running")));
+		code = json_is_integer(ec) ? (int)json_integer_value(ec)
+		       : detached          ? 0
+					   : CLI_EXIT_CANNOT_INVOKE;
 		json_decref(resp);
 	}
 	cli_close(&cli);

@@ -20,6 +20,8 @@ struct run_opts {
 	bool detach, interactive, tty, rm, privileged, read_only, help;
 	const char *name, *host;
 	json_t *config, *hostconfig;
+	const char *detach_keys; /* --detach-keys */
+	bool no_sig_proxy;       /* --sig-proxy=false */
 };
 
 enum {
@@ -59,6 +61,8 @@ enum {
 	OPT_CPUSET_MEMS,
 	OPT_BLKIO_WEIGHT,
 	OPT_MEMORY_SWAP,
+	OPT_DETACH_KEYS = 400,
+	OPT_SIG_PROXY,
 };
 
 static const struct option run_longopts[] = {
@@ -110,6 +114,8 @@ static const struct option run_longopts[] = {
 	{ "blkio-weight", required_argument, NULL, OPT_BLKIO_WEIGHT },
 	{ "memory-swap", required_argument, NULL, OPT_MEMORY_SWAP },
 	{ "host", required_argument, NULL, 'H' },
+	{ "detach-keys", required_argument, NULL, OPT_DETACH_KEYS },
+	{ "sig-proxy", optional_argument, NULL, OPT_SIG_PROXY },
 	{ "help", no_argument, NULL, 256 + 100 },
 	CLI_NET_RUN_LONGOPTS,
 	{ NULL, 0, NULL, 0 },
@@ -154,9 +160,11 @@ static void usage_run(FILE *f, const char *verb)
 	    "      --restart POLICY       no, always, on-failure[:N], unless-stopped\n"
 	    "      --health-cmd CMD, --health-interval D, --health-timeout D, --health-retries N,\n"
 	    "      --health-start-period D, --no-healthcheck\n"
-	    "      --log-driver json-file|none, --log-opt max-size=10m, --log-opt max-file=3\n"
-	    "      --add-host HOST:IP     Add a line to /etc/hosts\n" CLI_NET_RUN_USAGE
-	    "  -H, --host URL             Daemon socket (default $BERTH_HOST)\n",
+	    "      --log-driver json-file|local|none, --log-opt max-size=10m, max-file=3, compress=true\n"
+	    "      --add-host HOST:IP     Add a line to /etc/hosts\n"
+	    "      --detach-keys KEYS     Key sequence that detaches from a TTY (default ctrl-p,ctrl-q)\n"
+	    "      --sig-proxy[=BOOL]     Forward received signals to the container (default true, no "
+	    "TTY)\n" CLI_NET_RUN_USAGE "  -H, --host URL             Daemon socket (default $BERTH_HOST)\n",
 	    verb,
 	    streq(verb, "run") ? "Create and run a new container from an image" : "Create a new container");
 }
@@ -400,6 +408,14 @@ static int parse_opt(struct run_opts *o, int ch, const char *v)
 		}
 		return set_bytes(hc, "MemorySwap", v);
 	case 'H': o->host = v; return 0;
+	case OPT_DETACH_KEYS: o->detach_keys = v; return 0;
+	case OPT_SIG_PROXY: {
+		bool on = true;
+		if (cli_parse_bool_flag("sig-proxy", v, &on) < 0)
+			return -EINVAL;
+		o->no_sig_proxy = !on;
+		return 0;
+	}
 	case 256 + 100: o->help = true; return 0;
 	default: return cli_net_run_opt(cfg, hc, ch, v) == 0 ? 0 : -EINVAL;
 	}
@@ -530,8 +546,10 @@ static bool raw_terminal(struct termios *saved)
 
 static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 {
+	_cleanup_free_ char *kq = o->detach_keys ? cli_escape(o->detach_keys) : NULL;
 	_cleanup_free_ char *apath =
-	    xasprintf("/v1.41/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1", id, o->interactive);
+	    xasprintf("/v1.41/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1%s%s", id,
+		      o->interactive, kq ? "&detachKeys=" : "", kq ? kq : "");
 	long st = 0;
 	int afd = -1;
 	_cleanup_strbuf_ struct strbuf errbody = STRBUF_INIT;
@@ -566,10 +584,17 @@ static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 	bool raw = o->tty && o->interactive && raw_terminal(&saved);
 	if (o->tty)
 		resize(cli, "containers", id);
-	cli_attach_stdio(afd, o->interactive, o->tty);
+	if (!o->tty && !o->no_sig_proxy)
+		(void)cli_sig_proxy_start(o->host, id);
+	bool detached = false;
+	cli_attach_session(afd, o->interactive, o->tty, o->detach_keys, &detached);
 	if (raw)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 	close(afd);
+	if (detached || (o->tty && o->interactive && cli_detached_by_daemon(cli, id, wfd))) {
+		safe_close(wfd); /* detached: the container goes on */
+		return 0;
+	}
 	int code = wait_result(wfd);
 	safe_close(wfd);
 	return code;

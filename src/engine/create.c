@@ -309,11 +309,8 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	json_object_foreach (labels, k, v)
 		if (!json_is_string(v))
 			return json_type_error("Config.Labels", k, "string", v, err);
-	json_t *lc = json_object_get(hc, "LogConfig");
-	const char *driver = json_string_value(json_object_get(lc, "Type"));
-	if (driver && *driver && !streq(driver, "json-file") && !streq(driver, "none"))
-		return berth_error_msg(err, EINVAL, "logging driver '%s' is not supported (json-file, none)",
-				       driver);
+	if ((r = log_settings_get(json_object_get(hc, "LogConfig"), "", "", NULL, err)) < 0)
+		return r;
 	int r2 = security_opts_check(e, hc, err);
 	if (r2 < 0 || (r2 = spec_caps_check(hc, err)) < 0)
 		return r2;
@@ -329,10 +326,6 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	_cleanup_json_ json_t *mp = NULL;
 	if ((r2 = mounts_plan(NULL, cfg, hc, &mp, err)) < 0)
 		return r2;
-	const char *ms = json_string_value(json_object_get(json_object_get(lc, "Config"), "max-size"));
-	int64_t bytes;
-	if (ms && parse_bytes(ms, &bytes) < 0)
-		return berth_error_msg(err, EINVAL, "invalid log max-size '%s'", ms);
 	return 0;
 }
 

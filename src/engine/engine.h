@@ -205,14 +205,21 @@ int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct
 
 /* ---- attach / exec streams ---- */
 
+/* Longest detach key sequence (shim/detachkeys.h DETACH_KEYS_MAX). */
+#define ENGINE_DETACH_KEYS_MAX 16
+
 struct engine_stream_opts {
 	bool in, out, err; /* which streams the client wants */
-	bool logs;         /* replay the log first (attach?logs=1) */
+	bool logs;         /* replay the log first (attach?logs=1; done by the front end) */
+	/* Bytes that detach a TTY client (stdin is filtered); 0 keys: never. */
+	unsigned char detach_keys[ENGINE_DETACH_KEYS_MAX];
+	size_t n_detach_keys;
 };
 
 /*
- * Connect a stream to the container's stdio. Before the container started, the
- * connection is parked and joined to the shim at start. Returns an fd: write
+ * Connect a stream to the container's stdio. Before the container (re)starts
+ * (created or exited: `docker start -a`), the connection is parked and joined
+ * to the shim at start. Returns an fd: write
  * stdin to it (shutdown(SHUT_WR) closes stdin when StdinOnce), read the
  * container's output: raw bytes with a TTY, otherwise Docker's multiplexed
  * frames (8-byte header: stream, 0, 0, 0, big-endian length). *ret_tty tells
@@ -228,9 +235,13 @@ int engine_resize(struct engine *e, const char *ref, const char *exec_id, int he
 /* Docker's ExecConfig (Cmd, Env, User, WorkingDir, Tty, AttachStdin, ...) borrowed. */
 int engine_exec_create(struct engine *e, const char *ref, const json_t *config, char **ret_id,
 		       struct berth_error **err);
-/* Start an exec: with detach, *ret_fd is -1; otherwise a stream fd as for attach. */
-int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool tty_override, int *ret_fd,
-		      bool *ret_tty, struct berth_error **err);
+/*
+ * Start an exec: with detach, *ret_fd is -1; otherwise a stream fd as for
+ * attach. so (may be NULL) gives the detach keys of the stream.
+ */
+int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool tty_override,
+		      const struct engine_stream_opts *so, int *ret_fd, bool *ret_tty,
+		      struct berth_error **err);
 /* Docker's exec inspect body. */
 int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, struct berth_error **err);
 

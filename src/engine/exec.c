@@ -83,8 +83,9 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
 	return r;
 }
 
-int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool tty_override, int *ret_fd,
-		      bool *ret_tty, struct berth_error **err)
+int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool tty_override,
+		      const struct engine_stream_opts *so, int *ret_fd, bool *ret_tty,
+		      struct berth_error **err)
 {
 	pthread_mutex_lock(&e->lock);
 	struct exec_instance *x = exec_find_locked(e, exec_id);
@@ -129,6 +130,7 @@ int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool t
 		return r;
 	_cleanup_json_ json_t *req = json_pack("{s:s,s:s,s:o,s:b,s:b}", "op", "exec", "id", id, "process",
 					       proc, "detach", detach, "stdin", want_in);
+	engine_request_detach_keys(req, so);
 	int fd = shim_request(xdir, req, NULL, err);
 	if (fd < 0) {
 		pthread_mutex_lock(&e->lock);
@@ -181,8 +183,12 @@ int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, str
 	    "OpenStdin", json_is_true(json_object_get(cfg, "AttachStdin")), "OpenStdout",
 	    json_is_true(json_object_get(cfg, "AttachStdout")), "OpenStderr",
 	    json_is_true(json_object_get(cfg, "AttachStderr")), "CanRemove", false, "ContainerID",
-	    x->container_id, "DetachKeys", "", "Pid", (json_int_t)x->pid, "ProcessConfig", "tty",
-	    json_is_true(json_object_get(cfg, "Tty")), "entrypoint",
+	    x->container_id, "DetachKeys",
+	    json_string_value(json_object_get(cfg, "DetachKeys"))
+		? json_string_value(json_object_get(cfg, "DetachKeys"))
+		: "",
+	    "Pid", (json_int_t)x->pid, "ProcessConfig", "tty", json_is_true(json_object_get(cfg, "Tty")),
+	    "entrypoint",
 	    json_string_value(json_array_get(cmd, 0)) ? json_string_value(json_array_get(cmd, 0)) : "",
 	    "arguments", args, "privileged", json_boolean(json_is_true(json_object_get(cfg, "Privileged"))),
 	    "user", user ? user : "");

@@ -173,6 +173,10 @@ void network_teardown(struct engine *e, struct container *c);
 /* Run the OCI runtime with args (NULL-terminated); stdout into out (may be NULL). */
 int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf *out,
 		       struct berth_error **err);
+/* The shim request attaching a stream with these options. */
+json_t *engine_attach_request(const struct engine_stream_opts *o);
+/* Add "detach_keys" of o to a shim request. */
+void engine_request_detach_keys(json_t *req, const struct engine_stream_opts *o);
 /* Relay between a and b in a detached thread, closing both at the end. */
 void engine_spawn_relay(int a, int b);
 /* Run fn(arg) in a detached thread (inline if no thread can be made). */
@@ -180,6 +184,17 @@ void engine_spawn_thread(void *(*fn)(void *), void *arg);
 
 /* ops.c: remove an exited --rm container in the background (under e->lock). */
 void ops_remove_async(struct engine *e, struct container *c);
+
+/* logs.c: a container's log driver settings from HostConfig.LogConfig. */
+struct log_settings {
+	char *path; /* the live log file; NULL for the "none" driver */
+	bool local, compress;
+	int64_t max_size, max_file;
+};
+/* Validate LogConfig (driver and its options, docker's messages); ret may be NULL. */
+int log_settings_get(const json_t *logconfig, const char *cdir, const char *cid, struct log_settings *ret,
+		     struct berth_error **err);
+void log_settings_done(struct log_settings *s);
 
 /* health.c: start a due check; ms until the next one or -1 (under e->lock). */
 int64_t health_due(struct engine *e, struct container *c, int64_t now);

@@ -200,25 +200,26 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 {
 	_cleanup_free_ char *dir = container_dir(e, c->id);
 	_cleanup_free_ char *runc_root = xasprintf("%s/runc", e->exec_root);
-	json_t *lc = json_object_get(c->hostconfig, "LogConfig");
-	const char *driver = json_string_value(json_object_get(lc, "Type"));
-	json_t *lopts = json_object_get(lc, "Config");
-	int64_t max_size = 0, max_file = 1;
-	const char *ms = json_string_value(json_object_get(lopts, "max-size"));
-	const char *mf = json_string_value(json_object_get(lopts, "max-file"));
-	if (ms)
-		(void)parse_bytes(ms, &max_size);
-	if (mf && (parse_int64(mf, &max_file) < 0 || max_file < 1))
-		return berth_error_msg(err, EINVAL, "invalid log max-file '%s'", mf);
-	_cleanup_free_ char *logp = xasprintf("%s/%s-json.log", dir, c->id);
-	bool none = driver && streq(driver, "none");
+	struct log_settings ls = { 0 };
+	int r = log_settings_get(json_object_get(c->hostconfig, "LogConfig"), dir, c->id, &ls, err);
+	if (r < 0)
+		return r;
+	if (ls.local) {
+		_cleanup_free_ char *ldir = xasprintf("%s/local-logs", dir);
+		if ((r = fs_mkdir_p(ldir, 0700, err)) < 0) {
+			log_settings_done(&ls);
+			return r;
+		}
+	}
 	_cleanup_json_ json_t *j =
-	    json_pack("{s:s,s:s,s:s,s:o,s:I,s:I,s:b,s:b,s:b}", "id", c->id, "runtime", e->runtime,
-		      "runtime_root", runc_root, "log_path", none ? json_null() : json_string(logp),
-		      "log_max_size", (json_int_t)max_size, "log_max_file", (json_int_t)max_file, "tty",
+	    json_pack("{s:s,s:s,s:s,s:o,s:I,s:I,s:s,s:b,s:b,s:b,s:b}", "id", c->id, "runtime", e->runtime,
+		      "runtime_root", runc_root, "log_path", ls.path ? json_string(ls.path) : json_null(),
+		      "log_max_size", (json_int_t)ls.max_size, "log_max_file", (json_int_t)ls.max_file,
+		      "log_driver", ls.local ? "local" : "json-file", "log_compress", ls.compress, "tty",
 		      json_is_true(json_object_get(c->config, "Tty")), "open_stdin",
 		      json_is_true(json_object_get(c->config, "OpenStdin")), "stdin_once",
 		      json_is_true(json_object_get(c->config, "StdinOnce")));
+	log_settings_done(&ls);
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/shim.json", xdir);
 	return write_volatile(path, text, strlen(text), 0600, err);
@@ -311,10 +312,22 @@ void engine_spawn_relay(int a, int b)
 	pthread_attr_destroy(&at);
 }
 
-static json_t *attach_request(const struct engine_stream_opts *o)
+void engine_request_detach_keys(json_t *req, const struct engine_stream_opts *o)
 {
-	return json_pack("{s:s,s:b,s:b,s:b}", "op", "attach", "stdin", o->in, "stdout", o->out, "stderr",
-			 o->err);
+	if (!o || o->n_detach_keys == 0)
+		return;
+	json_t *keys = json_array();
+	for (size_t i = 0; i < o->n_detach_keys && i < ENGINE_DETACH_KEYS_MAX; i++)
+		json_array_append_new(keys, json_integer(o->detach_keys[i]));
+	json_object_set_new(req, "detach_keys", keys);
+}
+
+json_t *engine_attach_request(const struct engine_stream_opts *o)
+{
+	json_t *req = json_pack("{s:s,s:b,s:b,s:b}", "op", "attach", "stdin", o->in, "stdout", o->out,
+				"stderr", o->err);
+	engine_request_detach_keys(req, o);
+	return req;
 }
 
 /* Join streams parked before start to the shim. Call with e->lock held. */
@@ -323,7 +336,7 @@ static void connect_parked(struct engine *e, struct container *c, const char *xd
 	while (c->parked) {
 		struct parked_attach *p = c->parked;
 		c->parked = p->next;
-		_cleanup_json_ json_t *req = attach_request(&p->opts);
+		_cleanup_json_ json_t *req = engine_attach_request(&p->opts);
 		int fd = shim_request(xdir, req, NULL, NULL);
 		if (fd >= 0)
 			engine_spawn_relay(p->fd, fd);

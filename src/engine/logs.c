@@ -1,18 +1,24 @@
 /*
- * logs.c - reading the json-file log the shim writes: rotated files first
- * (<log>.N ... <log>.1, then <log>), --tail, --since/--until, timestamps,
- * and follow. Follow waits on inotify for the file to grow (or be rotated)
- * and ends once the container is no longer running and the file is drained.
+ * logs.c - log driver settings (json-file, local, none) and reading the logs
+ * the shim writes: rotated files first (<log>.N[.gz] ... <log>.1, then
+ * <log>), --tail, --since/--until, timestamps, and follow. Follow waits on
+ * inotify for the file to grow (or be rotated) and ends once the container
+ * is no longer running and the file is drained. Both formats are decoded
+ * into the same record objects ({"log","stream","time"} as json-file's) so
+ * that filtering and framing are shared.
  */
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <zlib.h>
 
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
 #include "engine/internal.h"
+#include "shim/loglocal.h"
 #include "shim/shim.h"
 
 /* Most rotated files read back. */
@@ -21,6 +27,7 @@
 struct engine_log_reader {
 	struct engine *e;
 	char *id, *path;
+	bool local;
 	struct engine_log_opts opts;
 	bool tty;
 	json_t *backlog; /* records from the initial read, not yet sent */
@@ -30,6 +37,79 @@ struct engine_log_reader {
 	struct strbuf partial;
 	bool done;
 };
+
+static bool key_in(const char *k, const char *const *keys)
+{
+	for (; *keys; keys++)
+		if (streq(k, *keys))
+			return true;
+	return false;
+}
+
+static int check_opts(const char *driver, const json_t *opts, struct berth_error **err)
+{
+	static const char *const json_keys[] = {
+		"max-size", "max-file", "compress",        "labels", "labels-regex", "env", "env-regex",
+		"tag",      "mode",     "max-buffer-size", NULL
+	};
+	static const char *const local_keys[] = { "max-size", "max-file",        "compress",
+						  "mode",     "max-buffer-size", NULL };
+	const char *k;
+	json_t *v;
+	json_object_foreach ((json_t *)opts, k, v) {
+		if (!json_is_string(v))
+			return json_type_error("HostConfig.LogConfig.Config", k, "string", v, err);
+		if (streq(driver, "json-file") && !key_in(k, json_keys))
+			return berth_error_msg(err, EINVAL, "unknown log opt '%s' for json-file log driver",
+					       k);
+		if (streq(driver, "local") && !key_in(k, local_keys))
+			return berth_error_msg(err, EINVAL, "unknown log opt '%s' for log driver local", k);
+	}
+	return 0;
+}
+
+int log_settings_get(const json_t *lc, const char *cdir, const char *cid, struct log_settings *ret,
+		     struct berth_error **err)
+{
+	const char *driver = json_string_value(json_object_get(lc, "Type"));
+	const json_t *opts = json_object_get(lc, "Config");
+	if (!driver || !*driver)
+		driver = "json-file";
+	if (!streq(driver, "json-file") && !streq(driver, "local") && !streq(driver, "none"))
+		return berth_error_msg(err, EINVAL, "logger: no log driver named '%s' is registered", driver);
+	int r = check_opts(driver, opts, err);
+	if (r < 0)
+		return r;
+	bool local = streq(driver, "local");
+	struct log_settings s = { .local = local,
+				  .compress = local,
+				  .max_file = local ? LOGLOCAL_DEFAULT_MAX_FILE : 1,
+				  .max_size = local ? LOGLOCAL_DEFAULT_MAX_SIZE : 0 };
+	const char *ms = json_string_value(json_object_get(opts, "max-size"));
+	const char *mf = json_string_value(json_object_get(opts, "max-file"));
+	const char *cp = json_string_value(json_object_get(opts, "compress"));
+	if (ms && (parse_bytes(ms, &s.max_size) < 0 || s.max_size < 0))
+		return berth_error_msg(err, EINVAL, "invalid log max-size '%s'", ms);
+	if (mf && (parse_int64(mf, &s.max_file) < 0 || s.max_file < 1 || s.max_file > 100))
+		return berth_error_msg(err, EINVAL, "invalid log max-file '%s'", mf);
+	if (cp && !streq(cp, "true") && !streq(cp, "false") && !streq(cp, "1") && !streq(cp, "0"))
+		return berth_error_msg(err, EINVAL, "invalid log compress '%s'", cp);
+	if (cp)
+		s.compress = streq(cp, "true") || streq(cp, "1");
+	if (ret) {
+		if (!streq(driver, "none"))
+			s.path = local ? xasprintf("%s/local-logs/container.log", cdir)
+				       : xasprintf("%s/%s-json.log", cdir, cid);
+		*ret = s;
+	}
+	return 0;
+}
+
+void log_settings_done(struct log_settings *s)
+{
+	free(s->path);
+	s->path = NULL;
+}
 
 static int64_t record_time_ns(const char *t)
 {
@@ -55,14 +135,15 @@ static bool wanted(const struct engine_log_reader *r, const json_t *rec)
 
 static void emit(const struct engine_log_reader *r, const json_t *rec, struct strbuf *out)
 {
-	const char *log = json_string_value(json_object_get(rec, "log"));
+	const json_t *logv = json_object_get(rec, "log");
+	const char *log = json_string_value(logv);
 	const char *stream = json_string_value(json_object_get(rec, "stream"));
 	if (!log)
 		return;
 	_cleanup_strbuf_ struct strbuf line = STRBUF_INIT;
 	if (r->opts.timestamps)
 		strbuf_addf(&line, "%s ", json_string_value(json_object_get(rec, "time")));
-	strbuf_addstr(&line, log);
+	strbuf_add(&line, log, json_string_length(logv));
 	if (r->tty) {
 		strbuf_add(out, line.buf, line.len);
 		return;
@@ -76,10 +157,54 @@ static void emit(const struct engine_log_reader *r, const json_t *rec, struct st
 	strbuf_add(out, line.buf, line.len);
 }
 
+/* A local-format entry as a json-file record (the newline back on complete lines). */
+static json_t *local_record(const struct loglocal_entry *le)
+{
+	struct timespec ts = { .tv_sec = le->time_ns / 1000000000, .tv_nsec = le->time_ns % 1000000000 };
+	if (le->time_ns < 0)
+		ts = (struct timespec){ 0 };
+	char t[RFC3339_MAX];
+	format_rfc3339(&ts, t);
+	_cleanup_strbuf_ struct strbuf line = STRBUF_INIT;
+	strbuf_add(&line, le->line, le->len);
+	if (!le->partial)
+		strbuf_addch(&line, '\n');
+	return json_pack("{s:o,s:s,s:s}", "log", json_stringn_nocheck(line.buf, line.len), "stream",
+			 le->stream == 2 ? "stderr" : "stdout", "time", t);
+}
+
+/* Decode complete frames; a corrupt frame drops what is buffered (the rest cannot be framed). */
+static void parse_frames(struct engine_log_reader *r, json_t *list)
+{
+	size_t off = 0;
+	for (;;) {
+		struct loglocal_entry le;
+		ssize_t n = loglocal_decode(r->partial.buf + off, r->partial.len - off, &le);
+		if (n < 0) {
+			off = r->partial.len;
+			break;
+		}
+		if (n == 0)
+			break;
+		off += (size_t)n;
+		json_t *rec = local_record(&le);
+		if (rec && wanted(r, rec))
+			json_array_append_new(list, rec);
+		else
+			json_decref(rec);
+	}
+	memmove(r->partial.buf, r->partial.buf + off, r->partial.len - off);
+	strbuf_setlen(&r->partial, r->partial.len - off);
+}
+
 /* Parse complete lines of buf into records appended to list; keeps an incomplete tail in partial. */
 static void parse_lines(struct engine_log_reader *r, const char *buf, size_t len, json_t *list)
 {
 	strbuf_add(&r->partial, buf, len);
+	if (r->local) {
+		parse_frames(r, list);
+		return;
+	}
 	size_t start = 0;
 	for (size_t i = 0; i < r->partial.len; i++) {
 		if (r->partial.buf[i] != '\n')
@@ -107,12 +232,34 @@ static void read_file(struct engine_log_reader *r, const char *path, json_t *lis
 	strbuf_reset(&r->partial);
 }
 
+/* A gzipped rotated file (compress=true). */
+static void read_gz_file(struct engine_log_reader *r, const char *path, json_t *list)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	gzFile gz = gzdopen(fd, "rb");
+	if (!gz) {
+		close(fd);
+		return;
+	}
+	char buf[64 * 1024];
+	int n;
+	while ((n = gzread(gz, buf, sizeof(buf))) > 0)
+		parse_lines(r, buf, (size_t)n, list);
+	gzclose(gz);
+	strbuf_reset(&r->partial);
+}
+
 static void load_backlog(struct engine_log_reader *r)
 {
 	r->backlog = json_array();
 	for (int i = LOGS_MAX_FILES; i >= 1; i--) {
 		_cleanup_free_ char *p = xasprintf("%s.%d", r->path, i);
-		if (access(p, F_OK) == 0)
+		_cleanup_free_ char *gz = xasprintf("%s.%d.gz", r->path, i);
+		if (access(gz, F_OK) == 0)
+			read_gz_file(r, gz, r->backlog);
+		else if (access(p, F_OK) == 0)
 			read_file(r, p, r->backlog);
 	}
 	/* The live file: keep it open to follow from where we stopped. */
@@ -140,18 +287,21 @@ int engine_logs_open(struct engine *e, const char *ref, const struct engine_log_
 		pthread_mutex_unlock(&e->lock);
 		return rr;
 	}
-	const char *driver =
-	    json_string_value(json_object_get(json_object_get(c->hostconfig, "LogConfig"), "Type"));
-	if (driver && streq(driver, "none")) {
+	_cleanup_free_ char *dir = container_dir(e, c->id);
+	struct log_settings ls = { 0 };
+	int sr = log_settings_get(json_object_get(c->hostconfig, "LogConfig"), dir, c->id, &ls, err);
+	if (sr < 0 || !ls.path) {
 		container_unref(c);
 		pthread_mutex_unlock(&e->lock);
-		return berth_error_msg(err, EINVAL, "configured logging driver does not support reading");
+		return sr < 0 ? sr
+			      : berth_error_msg(err, EOPNOTSUPP,
+						"configured logging driver does not support reading");
 	}
 	struct engine_log_reader *r = xcalloc(1, sizeof(*r));
 	r->e = e;
 	r->id = xstrdup(c->id);
-	_cleanup_free_ char *dir = container_dir(e, c->id);
-	r->path = xasprintf("%s/%s-json.log", dir, c->id);
+	r->path = TAKE_PTR(ls.path);
+	r->local = ls.local;
 	r->opts = *opts;
 	r->tty = json_is_true(json_object_get(c->config, "Tty"));
 	r->fd = r->ino = -1;
@@ -161,8 +311,10 @@ int engine_logs_open(struct engine *e, const char *ref, const struct engine_log_
 	load_backlog(r);
 	if (opts->follow) {
 		r->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+		_cleanup_free_ char *wdir = xstrdup(r->path);
+		*strrchr(wdir, '/') = '\0';
 		if (r->ino >= 0)
-			inotify_add_watch(r->ino, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE);
+			inotify_add_watch(r->ino, wdir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE);
 	}
 	*ret = r;
 	*ret_tty = r->tty;

@@ -374,15 +374,15 @@ int engine_container_attach(struct engine *e, const char *ref, const struct engi
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	if (is_running(c)) {
 		pthread_mutex_unlock(&e->lock);
-		_cleanup_json_ json_t *req = json_pack("{s:s,s:b,s:b,s:b}", "op", "attach", "stdin", opts->in,
-						       "stdout", opts->out, "stderr", opts->err);
+		_cleanup_json_ json_t *req = engine_attach_request(opts);
 		r = shim_request(xdir, req, NULL, err);
 		pthread_mutex_lock(&e->lock);
 	} else {
 		int sp[2];
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
 			r = berth_error_errno(err, "socketpair");
-		} else if (c->state == ENGINE_CREATED || c->state == ENGINE_RESTARTING) {
+		} else if (c->state == ENGINE_CREATED || c->state == ENGINE_RESTARTING ||
+			   c->state == ENGINE_EXITED) {
 			struct parked_attach *p = xcalloc(1, sizeof(*p));
 			p->fd = sp[1];
 			p->opts = *opts;

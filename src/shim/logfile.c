@@ -1,16 +1,23 @@
 /*
- * logfile.c - the json-file log driver as the shim writes it: one JSON object
- * per line, {"log":"...","stream":"stdout","time":"..."}, byte-compatible
- * with docker's, split at newlines (partial lines are flushed when the buffer
- * fills or the stream ends), rotated at max_size into <path>.1 .. <path>.N-1.
+ * logfile.c - the log drivers as the shim writes them. json-file: one JSON
+ * object per line, {"log":"...","stream":"stdout","time":"..."}, byte-
+ * compatible with docker's; local: docker's protobuf frames (loglocal.h).
+ * Output is split at newlines (partial lines are flushed when the buffer
+ * fills or the stream ends) and rotated at max_size into <path>.1 ..
+ * <path>.N-1. Compressing a rotated file runs in a forked child (the
+ * shim is single-threaded, so the child may use malloc and zlib) so that a
+ * 20 MB gzip never stalls the container's output; the next rotation waits
+ * for it.
  */
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "common/fs.h"
 #include "common/util.h"
 #include "shim/logfile.h"
+#include "shim/loglocal.h"
 
 void logfile_init(struct logfile *l, const char *path, int64_t max_size, int max_file)
 {
@@ -21,6 +28,39 @@ void logfile_init(struct logfile *l, const char *path, int64_t max_size, int max
 	l->max_file = max_file < 1 ? 1 : max_file;
 	strbuf_init(&l->partial[0], 0);
 	strbuf_init(&l->partial[1], 0);
+}
+
+void logfile_set_format(struct logfile *l, bool local, bool compress)
+{
+	l->local = local;
+	l->compress = compress;
+}
+
+void logfile_child_exited(struct logfile *l, pid_t pid)
+{
+	if (pid > 0 && pid == l->compress_pid)
+		l->compress_pid = 0;
+}
+
+static void wait_compress(struct logfile *l)
+{
+	if (l->compress_pid <= 0)
+		return;
+	while (waitpid(l->compress_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	l->compress_pid = 0;
+}
+
+/* gzip <path>.1 into <path>.1.gz in a child process. */
+static void start_compress(struct logfile *l)
+{
+	_cleanup_free_ char *src = xasprintf("%s.1", l->path);
+	_cleanup_free_ char *dst = xasprintf("%s.1.gz", l->path);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(loglocal_compress_file(src, dst) < 0 ? 1 : 0);
+	if (pid > 0)
+		l->compress_pid = pid;
 }
 
 int logfile_open(struct logfile *l)
@@ -42,14 +82,33 @@ static void rotate(struct logfile *l)
 			l->size = 0;
 		return;
 	}
+	wait_compress(l);
 	for (int i = l->max_file - 1; i >= 1; i--) {
 		_cleanup_free_ char *from = i == 1 ? xstrdup(l->path) : xasprintf("%s.%d", l->path, i - 1);
 		_cleanup_free_ char *to = xasprintf("%s.%d", l->path, i);
 		(void)rename(from, to);
+		if (i > 1) {
+			_cleanup_free_ char *gfrom = xasprintf("%s.%d.gz", l->path, i - 1);
+			_cleanup_free_ char *gto = xasprintf("%s.%d.gz", l->path, i);
+			(void)rename(gfrom, gto);
+		}
 	}
 	close(l->fd);
 	l->fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	l->size = 0;
+	if (l->compress)
+		start_compress(l);
+}
+
+static void encode_json(struct strbuf *sb, int stream, const struct timespec *ts, const char *data,
+			size_t len)
+{
+	char t[RFC3339_MAX];
+	format_rfc3339(ts, t);
+	_cleanup_free_ char *s = xstrndup(data, len);
+	strbuf_addstr(sb, "{\"log\":");
+	strbuf_add_json_string(sb, s);
+	strbuf_addf(sb, ",\"stream\":\"%s\",\"time\":\"%s\"}\n", stream == 2 ? "stderr" : "stdout", t);
 }
 
 static void write_record(struct logfile *l, int stream, const char *data, size_t len)
@@ -57,14 +116,15 @@ static void write_record(struct logfile *l, int stream, const char *data, size_t
 	if (l->fd < 0)
 		return;
 	struct timespec ts;
-	char t[RFC3339_MAX];
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, t);
-	_cleanup_free_ char *s = xstrndup(data, len);
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	strbuf_addstr(&sb, "{\"log\":");
-	strbuf_add_json_string(&sb, s);
-	strbuf_addf(&sb, ",\"stream\":\"%s\",\"time\":\"%s\"}\n", stream == 2 ? "stderr" : "stdout", t);
+	if (l->local) {
+		bool complete = len > 0 && data[len - 1] == '\n';
+		loglocal_encode(&sb, stream, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, data,
+				complete ? len - 1 : len, !complete);
+	} else {
+		encode_json(&sb, stream, &ts, data, len);
+	}
 	if (l->max_size > 0 && l->size > 0 && l->size + (int64_t)sb.len > l->max_size)
 		rotate(l);
 	if (l->fd >= 0 && fs_write_all(l->fd, sb.buf, sb.len) == 0)
@@ -107,6 +167,7 @@ void logfile_done(struct logfile *l)
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = -1;
+	wait_compress(l);
 	free(l->path);
 	l->path = NULL;
 	strbuf_release(&l->partial[0]);

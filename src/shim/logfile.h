@@ -1,9 +1,13 @@
 /*
- * logfile.h - json-file log writer used by the shim (docker's format and
- * rotation). Not thread-safe; one writer per file.
+ * logfile.h - the log writer used by the shim: docker's json-file format or
+ * its `local` format (protobuf frames, see loglocal.h), with rotation at
+ * max_size into <path>.1 ... <path>.<max_file-1> (optionally gzipped to
+ * <path>.N.gz by a short-lived child). Not thread-safe; one writer per file.
  */
 #ifndef BERTH_SHIM_LOGFILE_H
 #define BERTH_SHIM_LOGFILE_H
+
+#include <sys/types.h>
 
 #include "common/strbuf.h"
 
@@ -16,10 +20,16 @@ struct logfile {
 	int64_t size, max_size; /* max_size 0: never rotate */
 	int max_file;
 	struct strbuf partial[2]; /* stdout, stderr */
+	bool local, compress;     /* local format; gzip rotated files */
+	pid_t compress_pid;       /* running gzip child, 0: none */
 };
 
 void logfile_init(struct logfile *l, const char *path, int64_t max_size, int max_file);
+/* Choose the local format and/or gzip of rotated files (call before logfile_open). */
+void logfile_set_format(struct logfile *l, bool local, bool compress);
 int logfile_open(struct logfile *l);
+/* The shim reaped pid: forget it if it was our gzip child. */
+void logfile_child_exited(struct logfile *l, pid_t pid);
 /* stream: 1 stdout, 2 stderr. */
 void logfile_write(struct logfile *l, int stream, const char *data, size_t len);
 void logfile_flush(struct logfile *l, int stream);

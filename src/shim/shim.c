@@ -6,8 +6,15 @@
  * sessions and a signalfd for SIGCHLD. The shim forks once to detach (it is
  * single-threaded then, so the child may do anything) and is a child
  * subreaper, so the container's init, created by the runtime, is reparented
- * to it and reaped here. Trade-off: a slow attached client blocks output for
- * everyone (writes are blocking); docker drops instead (NEEDSWORK).
+ * to it and reaped here.
+ *
+ * Output never waits for a client: every client has its own queue, written
+ * with non-blocking sends when its socket is writable; a client more than
+ * SHIM_CLIENT_MAX_PENDING behind is dropped (its connection closed), the
+ * container and its log go on. An exec's output instead applies back-
+ * pressure to the exec (its pipe is not read while its one client is
+ * SHIM_EXEC_HIGH_WATER behind), which blocks only that process, as docker.
+ * Detach keys (TTY only, as docker) are matched on each client's stdin.
  */
 #include <fcntl.h>
 #include <malloc.h>
@@ -27,26 +34,27 @@
 #include "common/json.h"
 #include "common/process.h"
 #include "common/util.h"
+#include "shim/client.h"
 #include "shim/logfile.h"
 #include "runtime/runtime.h"
 #include "shim/runc.h"
 #include "shim/shim.h"
 
-#define SHIM_MAX_CLIENTS 64
-#define SHIM_MAX_EXECS   32
-#define SHIM_BUF         (32 * 1024)
-
-struct client {
-	int fd;
-	bool in, out, err, in_eof;
-};
+#define SHIM_MAX_CLIENTS      64
+#define SHIM_MAX_EXECS        32
+#define SHIM_BUF              (32 * 1024)
+/* An exec's pipes are not read while its client is this far behind. */
+#define SHIM_EXEC_HIGH_WATER  (256 * 1024)
+/* At exit, clients that take no data for this long are dropped. */
+#define SHIM_DRAIN_TIMEOUT_MS 5000
 
 struct exec_session {
 	char *id;
 	pid_t pid;
-	int conn;           /* stream to the client, -1 when detached */
+	struct client conn; /* stream to the client, fd -1 when detached */
 	int out, errfd, in; /* our ends; out is the pty master with a tty */
 	bool tty, exited;
+	bool recorded; /* exec-<id>.json written; the stream may still be flushing */
 	int status;
 };
 
@@ -73,14 +81,17 @@ static int load_config(struct shim *s, struct berth_error **err)
 	int r = json_load_path(path, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	const char *id, *runtime, *root, *logp = NULL;
+	const char *id, *runtime, *root, *logp = NULL, *driver = NULL;
 	int64_t max_size = 0, max_file = 1;
+	bool compress = false;
 	if ((r = json_get_string(j, NULL, "id", JSON_REQUIRED, &id, err)) < 0 ||
 	    (r = json_get_string(j, NULL, "runtime", JSON_REQUIRED, &runtime, err)) < 0 ||
 	    (r = json_get_string(j, NULL, "runtime_root", JSON_REQUIRED, &root, err)) < 0 ||
 	    (r = json_get_string(j, NULL, "log_path", 0, &logp, err)) < 0 ||
 	    (r = json_get_int64(j, NULL, "log_max_size", 0, &max_size, err)) < 0 ||
 	    (r = json_get_int64(j, NULL, "log_max_file", 0, &max_file, err)) < 0 ||
+	    (r = json_get_string(j, NULL, "log_driver", 0, &driver, err)) < 0 ||
+	    (r = json_get_bool(j, NULL, "log_compress", 0, &compress, err)) < 0 ||
 	    (r = json_get_bool(j, NULL, "tty", 0, &s->tty, err)) < 0 ||
 	    (r = json_get_bool(j, NULL, "open_stdin", 0, &s->open_stdin, err)) < 0 ||
 	    (r = json_get_bool(j, NULL, "stdin_once", 0, &s->stdin_once, err)) < 0)
@@ -91,6 +102,7 @@ static int load_config(struct shim *s, struct berth_error **err)
 	s->log_path = logp ? xstrdup(logp) : NULL;
 	s->rc = (struct runc){ s->runtime, s->state_root, s->dir, s->id };
 	logfile_init(&s->log, s->log_path, max_size, (int)max_file);
+	logfile_set_format(&s->log, driver && streq(driver, "local"), compress);
 	return 0;
 }
 
@@ -213,18 +225,47 @@ static void reply_err(int fd, struct berth_error *e)
 	reply(fd, m);
 }
 
-/* Send output to the log and to every client that wants this stream. */
-static void broadcast(struct shim *s, int stream, const char *buf, size_t n)
+/*
+ * Send output to the log and to every client that wants this stream.
+ * buf has 8 free bytes before data for the frame header.
+ */
+static void broadcast(struct shim *s, int stream, char *buf, size_t n)
 {
-	logfile_write(&s->log, stream, buf, n);
+	char *data = buf + 8;
+	logfile_write(&s->log, stream, data, n);
+	if (!s->tty) {
+		unsigned char hdr[8] = { (unsigned char)stream,
+					 0,
+					 0,
+					 0,
+					 (unsigned char)(n >> 24),
+					 (unsigned char)(n >> 16),
+					 (unsigned char)(n >> 8),
+					 (unsigned char)n };
+		memcpy(buf, hdr, 8);
+	}
 	for (size_t i = 0; i < s->n_clients; i++) {
 		struct client *c = &s->clients[i];
 		if (c->fd < 0 || (stream == 1 && !c->out) || (stream == 2 && !c->err))
 			continue;
-		int r = s->tty ? fs_write_all(c->fd, buf, n) : shim_write_frame(c->fd, stream, buf, n);
-		if (r < 0)
-			c->fd = safe_close(c->fd);
+		if (outq_send(c->fd, &c->q, s->tty ? data : buf, s->tty ? n : n + 8,
+			      SHIM_CLIENT_MAX_PENDING) < 0)
+			client_drop(c);
 	}
+}
+
+/* Drop clients whose connection is closed (keeps the table compact). */
+static void clients_compact(struct shim *s)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < s->n_clients; i++) {
+		if (s->clients[i].fd < 0) {
+			outq_done(&s->clients[i].q);
+			continue;
+		}
+		s->clients[j++] = s->clients[i];
+	}
+	s->n_clients = j;
 }
 
 static int read_request(int fd, json_t **ret)
@@ -289,7 +330,8 @@ static int start_exec(struct shim *s, int conn, json_t *req, struct berth_error 
 	x->in = ours[0];
 	x->out = ours[1];
 	x->errfd = ours[2];
-	x->conn = detach ? -1 : conn;
+	x->conn = (struct client){ .fd = detach ? -1 : conn, .in = want_in };
+	request_detach_keys(req, tty, &x->conn.dm);
 	if (tty) {
 		/* The runtime sends the pty master once the process exists; wait for it (bounded). */
 		struct pollfd p = { con_lfd, POLLIN, 0 };
@@ -329,10 +371,12 @@ static void handle_request(struct shim *s, int fd)
 			reply(fd, "too many attached clients");
 		} else {
 			reply(fd, NULL);
-			s->clients[s->n_clients++] =
-			    (struct client){ fd, json_is_true(json_object_get(req, "stdin")),
-					     json_is_true(json_object_get(req, "stdout")),
-					     json_is_true(json_object_get(req, "stderr")), false };
+			struct client *c = &s->clients[s->n_clients++];
+			*c = (struct client){ .fd = fd,
+					      .in = json_is_true(json_object_get(req, "stdin")),
+					      .out = json_is_true(json_object_get(req, "stdout")),
+					      .err = json_is_true(json_object_get(req, "stderr")) };
+			request_detach_keys(req, s->tty, &c->dm);
 			return;
 		}
 	} else if (streq(op, "exec")) {
@@ -376,17 +420,24 @@ static void write_exit_file(struct shim *s)
 	(void)fs_write_file_atomic(path, body, strlen(body), 0644, NULL);
 }
 
-static void finish_exec(struct shim *s, size_t i)
+/* Record the exec's exit (before its stream closes: a client that never reads cannot hide it). */
+static void record_exec(struct shim *s, struct exec_session *x)
 {
-	struct exec_session *x = s->execs[i];
 	_cleanup_free_ char *path = xasprintf("%s/exec-%s.json", s->dir, x->id);
 	_cleanup_free_ char *body =
 	    xasprintf("{\"exit_code\":%d,\"pid\":%d}\n", proc_exit_code(x->status), (int)x->pid);
 	(void)fs_write_file_atomic(path, body, strlen(body), 0644, NULL);
 	_cleanup_free_ char *pfile = xasprintf("%s/exec-%s.process.json", s->dir, x->id);
 	(void)unlink(pfile);
-	if (x->conn >= 0)
-		close(x->conn);
+	x->recorded = true;
+}
+
+static void finish_exec(struct shim *s, size_t i)
+{
+	struct exec_session *x = s->execs[i];
+	if (!x->recorded)
+		record_exec(s, x);
+	client_drop(&x->conn);
 	safe_close(x->in);
 	safe_close(x->out);
 	safe_close(x->errfd);
@@ -405,6 +456,7 @@ static void reap(struct shim *s)
 		pid_t p = waitpid(-1, &st, WNOHANG);
 		if (p <= 0)
 			break;
+		logfile_child_exited(&s->log, p);
 		if (p == s->init_pid) {
 			s->init_exited = true;
 			s->init_status = st;
@@ -420,43 +472,37 @@ static void reap(struct shim *s)
 /* Read from a container/exec output fd; returns false at EOF (pty: EIO). */
 static bool pump(int fd, int stream, struct shim *s, struct exec_session *x)
 {
-	char buf[SHIM_BUF];
-	ssize_t n = read(fd, buf, sizeof(buf));
+	char buf[8 + SHIM_BUF];
+	ssize_t n = read(fd, buf + 8, SHIM_BUF);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return true;
 	if (n <= 0)
 		return false;
 	if (!x) {
 		broadcast(s, stream, buf, (size_t)n);
-	} else if (x->conn >= 0) {
-		int r = x->tty ? fs_write_all(x->conn, buf, (size_t)n)
-			       : shim_write_frame(x->conn, stream, buf, (size_t)n);
-		if (r < 0)
-			x->conn = safe_close(x->conn);
+	} else if (x->conn.fd >= 0) {
+		size_t len = (size_t)n;
+		const char *p = buf + 8;
+		if (!x->tty) {
+			unsigned char hdr[8] = { (unsigned char)stream,
+						 0,
+						 0,
+						 0,
+						 (unsigned char)(len >> 24),
+						 (unsigned char)(len >> 16),
+						 (unsigned char)(len >> 8),
+						 (unsigned char)len };
+			memcpy(buf, hdr, 8);
+			p = buf;
+			len += 8;
+		}
+		if (outq_send(x->conn.fd, &x->conn.q, p, len, SHIM_CLIENT_MAX_PENDING) < 0)
+			client_drop(&x->conn);
 	}
 	return true;
 }
 
-/* Stdin from a client: forward, or close the container's stdin at EOF when "once". */
-static void client_input(struct shim *s, struct client *c, int *in_fd, bool once)
-{
-	char buf[SHIM_BUF];
-	ssize_t n = read(c->fd, buf, sizeof(buf));
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
-		c->in_eof = true;
-		if (once && *in_fd >= 0 && !s->tty)
-			*in_fd = safe_close(*in_fd);
-		if (n < 0)
-			c->fd = safe_close(c->fd);
-		return;
-	}
-	if (*in_fd >= 0 && c->in && fs_write_all(*in_fd, buf, (size_t)n) < 0)
-		*in_fd = safe_close(*in_fd);
-}
-
-enum slot_kind { SLOT_LISTEN, SLOT_SIG, SLOT_OUT, SLOT_ERR, SLOT_CLIENT, SLOT_XOUT, SLOT_XERR, SLOT_XIN };
+enum slot_kind { SLOT_LISTEN, SLOT_SIG, SLOT_OUT, SLOT_ERR, SLOT_CLIENT, SLOT_XOUT, SLOT_XERR, SLOT_XCONN };
 
 static int loop(struct shim *s)
 {
@@ -465,26 +511,33 @@ static int loop(struct shim *s)
 	size_t idx[ARRAY_SIZE(pfd)];
 	for (;;) {
 		size_t n = 0;
-#define ADD(fd_, k_, i_) (pfd[n] = (struct pollfd){ (fd_), POLLIN, 0 }, kind[n] = (k_), idx[n] = (i_), n++)
+#define ADDEV(fd_, ev_, k_, i_) \
+	(pfd[n] = (struct pollfd){ (fd_), (ev_), 0 }, kind[n] = (k_), idx[n] = (i_), n++)
+#define ADD(fd_, k_, i_) ADDEV(fd_, POLLIN, k_, i_)
 		ADD(s->listen_fd, SLOT_LISTEN, 0);
 		ADD(s->sig_fd, SLOT_SIG, 0);
 		if (s->out >= 0)
 			ADD(s->out, SLOT_OUT, 0);
 		if (s->errfd >= 0)
 			ADD(s->errfd, SLOT_ERR, 0);
-		for (size_t i = 0; i < s->n_clients; i++)
-			if (s->clients[i].fd >= 0 && !s->clients[i].in_eof)
-				ADD(s->clients[i].fd, SLOT_CLIENT, i);
+		for (size_t i = 0; i < s->n_clients; i++) {
+			short ev = client_events(&s->clients[i], true);
+			if (s->clients[i].fd >= 0 && ev)
+				ADDEV(s->clients[i].fd, ev, SLOT_CLIENT, i);
+		}
 		for (size_t i = 0; i < s->n_execs; i++) {
 			struct exec_session *x = s->execs[i];
-			if (x->out >= 0)
+			bool room = x->conn.fd < 0 || outq_pending(&x->conn.q) < SHIM_EXEC_HIGH_WATER;
+			if (x->out >= 0 && room)
 				ADD(x->out, SLOT_XOUT, i);
-			if (x->errfd >= 0)
+			if (x->errfd >= 0 && room)
 				ADD(x->errfd, SLOT_XERR, i);
-			if (x->conn >= 0 && x->in >= 0)
-				ADD(x->conn, SLOT_XIN, i);
+			short ev = client_events(&x->conn, x->in >= 0);
+			if (x->conn.fd >= 0 && ev)
+				ADDEV(x->conn.fd, ev, SLOT_XCONN, i);
 		}
 #undef ADD
+#undef ADDEV
 		if (poll(pfd, n, -1) < 0 && errno != EINTR)
 			return -errno;
 		for (size_t k = 0; k < n; k++) {
@@ -507,7 +560,9 @@ static int loop(struct shim *s)
 				if (!pump(s->errfd, 2, s, NULL))
 					s->errfd = safe_close(s->errfd), logfile_flush(&s->log, 2);
 				break;
-			case SLOT_CLIENT: client_input(s, &s->clients[i], &s->in, s->stdin_once); break;
+			case SLOT_CLIENT:
+				client_ready(&s->clients[i], pfd[k].revents, &s->in, s->stdin_once, s->tty);
+				break;
 			case SLOT_XOUT:
 				if (i < s->n_execs && !pump(s->execs[i]->out, 1, s, s->execs[i]))
 					s->execs[i]->out = safe_close(s->execs[i]->out);
@@ -516,29 +571,36 @@ static int loop(struct shim *s)
 				if (i < s->n_execs && !pump(s->execs[i]->errfd, 2, s, s->execs[i]))
 					s->execs[i]->errfd = safe_close(s->execs[i]->errfd);
 				break;
-			case SLOT_XIN:
+			case SLOT_XCONN:
 				if (i < s->n_execs) {
 					struct exec_session *x = s->execs[i];
-					struct client c = { x->conn, true, false, false, false };
-					client_input(s, &c, &x->in, true);
-					if (c.in_eof)
+					client_ready(&x->conn, pfd[k].revents, &x->in, true, x->tty);
+					if (x->conn.in_eof)
 						x->in = safe_close(x->in);
 				}
 				break;
 			}
 		}
-		/* Finished execs: exited and output drained (a pty master may never EOF: exit wins). */
+		/*
+		 * Finished execs: exited, output drained (a pty master may never EOF:
+		 * exit wins) and sent to the client.
+		 */
 		for (size_t i = 0; i < s->n_execs;) {
 			struct exec_session *x = s->execs[i];
-			if (x->exited && x->errfd < 0 && (x->out < 0 || x->tty)) {
-				if (x->tty && x->out >= 0)
-					while (pump(x->out, 1, s, x))
-						;
-				finish_exec(s, i);
-			} else {
-				i++;
+			if (x->exited && x->tty && x->out >= 0) {
+				while (pump(x->out, 1, s, x))
+					;
+				x->out = safe_close(x->out);
 			}
+			bool drained = x->exited && x->errfd < 0 && x->out < 0;
+			if (drained && !x->recorded)
+				record_exec(s, x);
+			if (drained && (x->conn.fd < 0 || outq_pending(&x->conn.q) == 0))
+				finish_exec(s, i);
+			else
+				i++;
 		}
+		clients_compact(s);
 		if (s->init_exited && s->errfd < 0 && (s->out < 0 || s->tty))
 			return 0;
 	}
@@ -567,6 +629,32 @@ static int setup(struct shim *s, struct berth_error **err)
 	return r;
 }
 
+/* Send the clients what is queued for them; give up on one that takes nothing for a while. */
+static void drain_clients(struct shim *s)
+{
+	for (;;) {
+		struct pollfd pfd[SHIM_MAX_CLIENTS];
+		size_t n = 0, which[SHIM_MAX_CLIENTS];
+		for (size_t i = 0; i < s->n_clients; i++)
+			if (s->clients[i].fd >= 0 && outq_pending(&s->clients[i].q)) {
+				pfd[n] = (struct pollfd){ s->clients[i].fd, POLLOUT, 0 };
+				which[n++] = i;
+			}
+		if (n == 0)
+			return;
+		int r = poll(pfd, n, SHIM_DRAIN_TIMEOUT_MS);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			r = 0; /* cannot wait: give up on everyone */
+		for (size_t k = 0; k < n; k++) {
+			struct client *c = &s->clients[which[k]];
+			if (r == 0 || (pfd[k].revents && outq_flush(c->fd, &c->q) < 0))
+				client_drop(c);
+		}
+	}
+}
+
 static void shim_exit(struct shim *s)
 {
 	if (s->tty && s->out >= 0) {
@@ -578,8 +666,9 @@ static void shim_exit(struct shim *s)
 	}
 	logfile_done(&s->log);
 	write_exit_file(s);
+	drain_clients(s);
 	for (size_t i = 0; i < s->n_clients; i++)
-		safe_close(s->clients[i].fd);
+		client_drop(&s->clients[i]);
 	_cleanup_free_ char *sock = xasprintf("%s/shim.sock", s->dir);
 	(void)unlink(sock);
 	(void)runc_delete(&s->rc, NULL);

@@ -1,4 +1,4 @@
-/* test-shim.c - the json-file writer (line splitting, rotation) and stream frames. */
+/* test-shim.c - the log writers (json-file, local: framing, rotation, gzip) and stream frames. */
 #include <fcntl.h>
 #include <sys/socket.h>
 
@@ -6,6 +6,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "shim/logfile.h"
+#include "shim/loglocal.h"
 #include "shim/shim.h"
 
 static char *read_all(const char *path)
@@ -118,6 +119,83 @@ static void test_request_to_missing_shim_fails(void **state)
 	fs_rm_rf(dir, NULL);
 }
 
+static void test_local_roundtrip(void **state)
+{
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	loglocal_encode(&sb, 1, 1234567890123456789LL, "hello", 5, false);
+	loglocal_encode(&sb, 2, 5, "par", 3, true);
+	struct loglocal_entry e;
+	ssize_t n = loglocal_decode(sb.buf, sb.len, &e);
+	assert_true(n > 0);
+	assert_int_equal(e.stream, 1);
+	assert_true(e.time_ns == 1234567890123456789LL);
+	assert_int_equal(e.len, 5);
+	assert_memory_equal(e.line, "hello", 5);
+	assert_false(e.partial);
+	ssize_t n2 = loglocal_decode(sb.buf + n, sb.len - (size_t)n, &e);
+	assert_int_equal((size_t)(n + n2), sb.len);
+	assert_int_equal(e.stream, 2);
+	assert_true(e.partial);
+	/* every truncation of a frame is "incomplete", never an error or an overread */
+	for (size_t cut = 0; cut < (size_t)n; cut++) {
+		_cleanup_free_ char *p = xmalloc(cut + 1);
+		memcpy(p, sb.buf, cut);
+		assert_int_equal(loglocal_decode(p, cut, &e), 0);
+	}
+}
+
+static void test_local_rejects_corrupt_frames(void **state)
+{
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	loglocal_encode(&sb, 1, 1, "x", 1, false);
+	struct loglocal_entry e;
+	_cleanup_free_ char *bad = xmalloc(sb.len);
+	memcpy(bad, sb.buf, sb.len);
+	bad[sb.len - 1] ^= 1; /* trailer mismatch */
+	assert_int_equal(loglocal_decode(bad, sb.len, &e), -EBADMSG);
+	memcpy(bad, sb.buf, sb.len);
+	bad[4] = 0x0f; /* field 1 with wire type 7 */
+	assert_int_equal(loglocal_decode(bad, sb.len, &e), -EBADMSG);
+	memcpy(bad, sb.buf, sb.len);
+	bad[5] = 0x7f; /* source longer than the message */
+	assert_int_equal(loglocal_decode(bad, sb.len, &e), -EBADMSG);
+	const unsigned char huge[8] = { 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0 };
+	assert_int_equal(loglocal_decode(huge, sizeof(huge), &e), -EBADMSG);
+	const unsigned char zero_field[] = { 0, 0, 0, 2, 0x00, 0x01, 0, 0, 0, 2 };
+	assert_int_equal(loglocal_decode(zero_field, sizeof(zero_field), &e), -EBADMSG);
+	const unsigned char long_varint[] = { 0,    0,    0,    11,   0x10, 0xff, 0xff, 0xff, 0xff, 0xff,
+					      0xff, 0xff, 0xff, 0xff, 0xff, 0,    0,    0,    11 };
+	assert_int_equal(loglocal_decode(long_varint, sizeof(long_varint), &e), -EBADMSG);
+}
+
+static void test_local_writer_rotates_and_compresses(void **state)
+{
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_free_ char *path = xasprintf("%s/container.log", dir);
+	struct logfile l;
+	logfile_init(&l, path, 400, 3);
+	logfile_set_format(&l, true, true);
+	assert_int_equal(logfile_open(&l), 0);
+	for (int i = 0; i < 100; i++)
+		logfile_write(&l, 1, "0123456789012345678901234567890123456789\n", 41);
+	logfile_done(&l); /* waits for the gzip child */
+	_cleanup_free_ char *gz1 = xasprintf("%s.1.gz", path);
+	_cleanup_free_ char *gz2 = xasprintf("%s.2.gz", path);
+	_cleanup_free_ char *gz3 = xasprintf("%s.3.gz", path);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(stat(gz1, &st), 0);
+	assert_int_equal(stat(gz2, &st), 0);
+	assert_int_not_equal(stat(gz3, &st), 0);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(fs_read_file_at(AT_FDCWD, path, 0, &sb, NULL), 0);
+	struct loglocal_entry e;
+	ssize_t n = loglocal_decode(sb.buf, sb.len, &e);
+	assert_true(n > 0);
+	assert_int_equal(e.len, 40);
+	fs_rm_rf(dir, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +204,9 @@ int main(void)
 		cmocka_unit_test(test_long_lines_are_split),
 		cmocka_unit_test(test_none_driver_writes_nothing),
 		cmocka_unit_test(test_frame_header),
+		cmocka_unit_test(test_local_roundtrip),
+		cmocka_unit_test(test_local_rejects_corrupt_frames),
+		cmocka_unit_test(test_local_writer_rotates_and_compresses),
 		cmocka_unit_test(test_request_to_missing_shim_fails),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,10 +9,13 @@
  * progress is sent as docker's JSON message stream once done.
  */
 #include <sys/mman.h>
+#include <time.h>
 
+#include "api/filters.h"
 #include "api/routes.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/util.h"
 #include "image/image.h"
 
 static int body_fd(struct api_call *c)
@@ -332,6 +335,7 @@ api_route_fn api_images_route(const char *method, const char *path, char *name)
 		{ "GET", "/json", api_image_inspect },    { "POST", "/tag", api_image_tag },
 		{ "GET", "/history", api_image_history }, { "GET", "/get", api_image_get },
 		{ "DELETE", "", api_image_remove },
+		{ "POST", "/push", api_image_push },
 	};
 	const char *rest = path + strlen("/images/");
 	for (size_t i = 0; i < ARRAY_SIZE(rs); i++) {
@@ -345,4 +349,60 @@ api_route_fn api_images_route(const char *method, const char *path, char *name)
 		return rs[i].fn;
 	}
 	return NULL;
+}
+
+/* Docker's "until" filter: a duration ("24h": that long ago), unix seconds or an RFC 3339 time. */
+int api_parse_until(const char *s, int64_t *ret)
+{
+	int64_t v, ns;
+	struct timespec ts;
+	if (parse_duration_ns(s, &ns) == 0 && ns >= 0) {
+		*ret = (int64_t)time(NULL) - ns / 1000000000;
+		return 0;
+	}
+	if (parse_int64(s, &v) == 0 && v >= 0) {
+		*ret = v;
+		return 0;
+	}
+	if (parse_rfc3339(s, &ts) == 0) {
+		*ret = (int64_t)ts.tv_sec;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+void api_images_prune(struct api_call *c)
+{
+	static const char *const keys[] = { "dangling", "until", "label", NULL };
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_json_ json_t *f = NULL;
+	if (api_filters_parse(http_request_query(c->req, "filters"), keys, &f, &err) < 0) {
+		api_error(c->req, -EINVAL, err);
+		return;
+	}
+	_cleanup_strv_ char **dangling = api_filter_values(f, "dangling");
+	_cleanup_strv_ char **until = api_filter_values(f, "until");
+	_cleanup_strv_ char **labels = api_filter_values(f, "label");
+	bool all = false;
+	if (dangling && dangling[0]) {
+		const char *d = dangling[0];
+		if (!strcasecmp(d, "false") || streq(d, "0"))
+			all = true;
+		else if (strcasecmp(d, "true") && !streq(d, "1")) {
+			http_respond_error(c->req, 400, "invalid filter 'dangling=%s'", d);
+			return;
+		}
+	}
+	int64_t until_unix = 0;
+	if (until && until[0] && api_parse_until(until[0], &until_unix) < 0) {
+		http_respond_error(c->req, 400, "invalid filter 'until=%s'", until[0]);
+		return;
+	}
+	json_t *out = NULL;
+	int r = image_prune(c->api->images, all, until_unix, (const char *const *)labels, image_in_use,
+			    c->api->engine, &out, &err);
+	if (r < 0)
+		api_error(c->req, r, err);
+	else
+		http_respond_json(c->req, 200, out);
 }

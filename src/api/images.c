@@ -207,11 +207,6 @@ static void pull(struct api_call *c, const char *ref)
 		strbuf_addstr(&out, s);
 		strbuf_addstr(&out, "\r\n");
 		free(s);
-	} else {
-		strbuf_addf(&out,
-			    "{\"status\":\"Digest: %s\"}\r\n{\"status\":\"Status: Downloaded newer image for "
-			    "%s\"}\r\n",
-			    id, ref);
 	}
 	size_t len;
 	char *body = strbuf_detach(&out, &len);

@@ -5,15 +5,72 @@
 #include "api/routes.h"
 #include "common/json.h"
 
+static bool labels_match(const json_t *labels, char **filters);
+
+static bool any_substring(const char *name, char **vals)
+{
+	if (!vals)
+		return true;
+	for (char **v = vals; *v; v++)
+		if (strstr(name, *v))
+			return true;
+	return false;
+}
+
+/* Keep the volumes matching docker's name/label/driver/dangling filters. */
+static int filter_volumes(struct api_call *c, json_t *list, const json_t *f, struct berth_error **err)
+{
+	_cleanup_strv_ char **names = api_filter_values(f, "name");
+	_cleanup_strv_ char **labels = api_filter_values(f, "label");
+	_cleanup_strv_ char **drivers = api_filter_values(f, "driver");
+	_cleanup_strv_ char **dangling = api_filter_values(f, "dangling");
+	int want_dangling = -1;
+	if (dangling && dangling[0]) {
+		if (!strcasecmp(dangling[0], "true") || streq(dangling[0], "1"))
+			want_dangling = 1;
+		else if (!strcasecmp(dangling[0], "false") || streq(dangling[0], "0"))
+			want_dangling = 0;
+		else
+			return berth_error_msg(err, EINVAL, "invalid filter 'dangling=%s'", dangling[0]);
+	}
+	struct engine_container_info **cs = NULL;
+	size_t n = 0;
+	if (want_dangling >= 0) {
+		int r = engine_container_list(c->api->engine, true, &cs, &n, err);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = json_array_size(list); i-- > 0;) {
+		json_t *v = json_array_get(list, i);
+		const char *name = json_string_value(json_object_get(v, "Name")) ?: "";
+		bool keep = any_substring(name, names) && labels_match(json_object_get(v, "Labels"), labels) &&
+			    any_substring("local", drivers);
+		if (keep && want_dangling >= 0)
+			keep = (api_volume_refcount(cs, n, name) == 0) == (want_dangling == 1);
+		if (!keep)
+			json_array_remove(list, i);
+	}
+	engine_container_info_list_free(cs, n);
+	return 0;
+}
+
 void api_volumes_list(struct api_call *c)
 {
+	static const char *const keys[] = { "name", "label", "driver", "dangling", NULL };
 	json_t *list = NULL;
+	_cleanup_json_ json_t *f = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_volume_list(c->api->engine, &list, &err);
-	if (r < 0)
+	int r = api_filters_parse(http_request_query(c->req, "filters"), keys, &f, &err);
+	if (r >= 0)
+		r = engine_volume_list(c->api->engine, &list, &err);
+	if (r >= 0 && f)
+		r = filter_volumes(c, list, f, &err);
+	if (r < 0) {
+		json_decref(list);
 		api_error(c->req, r, err);
-	else
+	} else {
 		http_respond_json(c->req, 200, json_pack("{s:o,s:[]}", "Volumes", list, "Warnings"));
+	}
 }
 
 void api_volume_create(struct api_call *c)

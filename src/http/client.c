@@ -114,6 +114,8 @@ int http_client_do(struct http_client *c, const struct http_client_request *r, l
 		hdrs = curl_slist_append(hdrs, ct);
 	}
 	hdrs = curl_slist_append(hdrs, "Expect:");
+	for (const char *const *x = r->headers; x && *x; x++)
+		hdrs = curl_slist_append(hdrs, *x);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	if (fd >= 0) {
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);

@@ -124,6 +124,7 @@ struct http_client_request {
 	http_body_fn on_body; /* NULL: collect into the response strbuf */
 	void *on_body_ctx;
 	long timeout_ms; /* 0: none */
+	const char *const *headers; /* extra "Key: value" lines, NULL-terminated; may be NULL */
 };
 
 /* Perform a request. *ret_status is the HTTP status; out (may be NULL) gets the body. */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "api/filters.h"
+#include "api/remote.h"
 #include "api/routes.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -191,8 +192,16 @@ static void on_progress(const struct image_progress *p, void *userdata)
 static void pull(struct api_call *c, const char *ref)
 {
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	struct image_remote_opts o = { .progress = on_progress, .progress_data = &out };
 	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_json_ json_t *hdr = NULL;
+	struct image_auth auth;
+	if (api_registry_auth_parse(http_request_header(c->req, "X-Registry-Auth"), &hdr, &err) < 0) {
+		api_error(c->req, -EINVAL, err);
+		return;
+	}
+	struct image_remote_opts o = { .auth = api_registry_auth_of(hdr, &auth) ? &auth : NULL,
+				       .progress = on_progress,
+				       .progress_data = &out };
 	_cleanup_free_ char *id = NULL;
 	int r = image_pull(c->api->images, ref, http_request_query(c->req, "platform"), &o, &id, &err);
 	if (r < 0 && out.len == 0) {

@@ -69,8 +69,7 @@ int api_registry_auth_parse(const char *hdr, json_t **ret, struct berth_error **
 	return 0;
 }
 
-/* Fill auth from the parsed header; false when it carries no credentials. */
-static bool auth_from(const json_t *j, struct image_auth *a)
+bool api_registry_auth_of(const json_t *j, struct image_auth *a)
 {
 	const char *s;
 	*a = (struct image_auth){ 0 };
@@ -128,7 +127,7 @@ void api_image_push(struct api_call *c)
 		return;
 	}
 	struct image_auth auth;
-	bool have_auth = auth_from(hdr, &auth);
+	bool have_auth = api_registry_auth_of(hdr, &auth);
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	_cleanup_free_ char *repo = image_ref_name(ref);
 	add_line(&out, json_pack("{s:o}", "status", json_sprintf("The push refers to repository [%s]", repo)));
@@ -141,7 +140,6 @@ void api_image_push(struct api_call *c)
 		_cleanup_free_ char *m = berth_error_string(err);
 		add_line(&out, json_pack("{s:s,s:{s:s}}", "error", m, "errorDetail", "message", m));
 	} else {
-		add_line(&out, json_pack("{s:o}", "status", json_sprintf("%s: digest: %s", ref->tag, digest)));
 		add_line(&out, json_pack("{s:{},s:{s:s,s:s}}", "progressDetail", "aux", "Tag", ref->tag,
 					 "Digest", digest));
 	}
@@ -156,7 +154,7 @@ void api_auth(struct api_call *c)
 	if (api_body_json(c->req, &body, true) < 0)
 		return;
 	struct image_auth auth;
-	if (!json_is_object(body) || !auth_from(body, &auth)) {
+	if (!json_is_object(body) || !api_registry_auth_of(body, &auth)) {
 		http_respond_error(c->req, 400, "username and password (or identitytoken) are required");
 		return;
 	}

@@ -15,4 +15,8 @@
  */
 int api_registry_auth_parse(const char *hdr, json_t **ret, struct berth_error **err);
 
+struct image_auth;
+/* Credentials of a parsed header into *a (pointers borrowed from j); false when there are none. */
+bool api_registry_auth_of(const json_t *j, struct image_auth *a);
+
 #endif

@@ -14,38 +14,49 @@
 
 #define OPT_HELP 300
 
+struct stream_sink {
+	struct cli_progress p;
+	struct strbuf raw; /* the first bytes, for an error body */
+};
+
+static int sink_feed(void *ctx, const char *data, size_t len)
+{
+	struct stream_sink *s = ctx;
+	if (s->raw.len < 64 * 1024)
+		strbuf_add(&s->raw, data, MIN(len, 64 * 1024 - s->raw.len));
+	return cli_progress_feed(&s->p, data, len);
+}
+
 /* Stream a request's JSON messages through the progress renderer; 0 or the exit code. */
 static int stream_messages(struct cli *cli, struct http_client_request *r, bool quiet, json_t **ret_aux)
 {
-	struct cli_progress p;
-	cli_progress_init(&p, stdout, isatty(STDOUT_FILENO), quiet);
-	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	r->on_body = cli_progress_feed;
-	r->on_body_ctx = &p;
+	struct stream_sink s;
+	cli_progress_init(&s.p, stdout, isatty(STDOUT_FILENO), quiet);
+	strbuf_init(&s.raw, 0);
+	r->on_body = sink_feed;
+	r->on_body_ctx = &s;
 	_cleanup_error_ struct berth_error *err = NULL;
 	long st = 0;
 	int rc = http_client_do(cli->http, r, &st, NULL, &err);
-	if (rc < 0) {
+	if (rc < 0)
 		berth_error_print(err, NULL);
-		cli_progress_done(&p);
-		return 1;
-	}
-	if (st != 200) {
-		/* the error body went through the renderer: its "message" is not a progress line */
-		_cleanup_json_ json_t *j = p.pending.len ? json_loadb(p.pending.buf, p.pending.len, 0, NULL) : NULL;
+	if (rc >= 0 && st != 200) {
+		_cleanup_json_ json_t *j = json_loadb(s.raw.buf, s.raw.len, 0, NULL);
 		cli_print_daemon_error(j, st);
-		cli_progress_done(&p);
+	}
+	if (rc < 0 || st != 200) {
+		cli_progress_done(&s.p);
+		strbuf_release(&s.raw);
 		return 1;
 	}
-	cli_progress_finish(&p);
-	rc = 0;
-	if (p.error) {
-		fprintf(stderr, "%s\n", p.error);
-		rc = 1;
-	}
+	cli_progress_finish(&s.p);
+	if (s.p.error)
+		fprintf(stderr, "%s\n", s.p.error);
+	rc = s.p.error ? 1 : 0;
 	if (ret_aux)
-		*ret_aux = json_incref(p.aux);
-	cli_progress_done(&p);
+		*ret_aux = json_incref(s.p.aux);
+	cli_progress_done(&s.p);
+	strbuf_release(&s.raw);
 	return rc;
 }
 

@@ -59,7 +59,7 @@ static void show_id_line(struct cli_progress *p, const char *id, const char *sta
 	ssize_t at = find_id(p, id);
 	if (!p->tty) {
 		/* one line per status change; progress updates are for terminals */
-		if (at >= 0 && (total > 0 || streq(p->last[at], status)))
+		if (at >= 0 && streq(p->last[at], status))
 			return;
 	}
 	if (at < 0 && p->nids < PROGRESS_MAX_IDS) {

@@ -200,6 +200,7 @@ static void *conn_thread(void *arg)
 	struct tls_conn *c = arg;
 	SSL *ssl = SSL_new(c->ctx);
 	int sp[2] = { -1, -1 };
+	_cleanup_error_ struct berth_error *err = NULL;
 	set_timeouts(c->fd, TLS_HANDSHAKE_SEC);
 	if (!ssl || SSL_set_fd(ssl, c->fd) != 1 || SSL_accept(ssl) != 1) {
 		_cleanup_free_ char *e = ssl_errors();
@@ -209,7 +210,6 @@ static void *conn_thread(void *arg)
 	set_timeouts(c->fd, 0);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		goto out;
-	_cleanup_error_ struct berth_error *err = NULL;
 	if (http_server_add_connection(c->srv, sp[0], (struct sockaddr *)&c->addr, c->addr_len, &err) < 0) {
 		sp[0] = -1; /* closed by add_connection */
 		goto out;

@@ -309,3 +309,30 @@ def test_help_exits_zero_and_bad_usage_exits_125(daemon, verb):
     assert p.returncode == 0 and p.stdout.startswith("Usage: berth ")
     p = cli(daemon, *verb, "--no-such-flag", check=False)
     assert p.returncode == 125 and "Usage:" in p.stderr
+
+
+# ---- bash completion ----
+
+COMPLETION = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "completion", "berth.bash")
+
+
+def complete(daemon, *words):
+    env = dict(daemon.env, PATH=os.path.dirname(daemon.bin) + ":" + os.environ["PATH"])
+    script = (f"source {COMPLETION}; COMP_WORDS=({' '.join(repr(w) for w in words)}); "
+              f"COMP_CWORD={len(words) - 1}; _berth; printf '%s\\n' \"${{COMPREPLY[@]}}\"")
+    return run(["bash", "-c", script], env=env).stdout.split()
+
+
+def test_bash_completion_of_verbs_flags_and_names(daemon):
+    assert complete(daemon, "berth", "vol") == ["volume"]
+    assert {"pull", "push", "save", "load", "history", "login", "logout", "system", "container",
+            "image"} <= set(complete(daemon, "berth", ""))
+    assert set(complete(daemon, "berth", "system", "")) >= {"df", "prune", "info", "events"}
+    assert "--password-stdin" in complete(daemon, "berth", "login", "--pa")
+    name = "comp" + uid()
+    cli(daemon, "volume", "create", name)
+    try:
+        assert name in complete(daemon, "berth", "volume", "rm", "comp")
+    finally:
+        cli(daemon, "volume", "rm", name)
+    assert "busybox:latest" in complete(daemon, "berth", "image", "history", "busy")

@@ -77,8 +77,8 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int r = json_load_path(o->config_file, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	static const char *const keys[] = { "root",      "exec-root", "host",     "runtime-path", "pidfile",
-					    "log-level", "bridge",    "tlscacert", "tlscert",     "tlskey" };
+	static const char *const keys[] = { "root",      "exec-root", "host",      "runtime-path", "pidfile",
+					    "log-level", "bridge",    "tlscacert", "tlscert",      "tlskey" };
 	char **slots[] = { &o->root,      &o->exec_root, &o->host,      &o->runtime, &o->pidfile,
 			   &o->log_level, &o->bridge,    &o->tlscacert, &o->tlscert, &o->tlskey };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
@@ -169,12 +169,14 @@ static void fill_defaults(struct daemon_opts *o)
 	if (!o->exec_root)
 		set(&o->exec_root, getenv("BERTH_EXEC_ROOT") ? getenv("BERTH_EXEC_ROOT") : DEFAULT_EXEC_ROOT);
 	if (o->n_hosts == 0)
-		o->hosts[o->n_hosts++] = o->host ? xstrdup(o->host) : xasprintf("unix://%s/berth.sock", o->exec_root);
+		o->hosts[o->n_hosts++] =
+		    o->host ? xstrdup(o->host) : xasprintf("unix://%s/berth.sock", o->exec_root);
 	if (o->tlsverify > 0 || o->tls > 0) {
 		/* docker's defaults: $DOCKER_CERT_PATH or ~/.docker, files ca.pem, cert.pem, key.pem */
 		const char *home = getenv("HOME");
-		_cleanup_free_ char *dir = getenv("DOCKER_CERT_PATH") ? xstrdup(getenv("DOCKER_CERT_PATH"))
-								    : xasprintf("%s/.docker", home ? home : "/root");
+		_cleanup_free_ char *dir = getenv("DOCKER_CERT_PATH")
+					       ? xstrdup(getenv("DOCKER_CERT_PATH"))
+					       : xasprintf("%s/.docker", home ? home : "/root");
 		char **slots[] = { &o->tlscacert, &o->tlscert, &o->tlskey };
 		static const char *const names[] = { "ca.pem", "cert.pem", "key.pem" };
 		for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
@@ -211,9 +213,10 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	if ((r = api_listen_check(&lo, &insecure, err)) < 0)
 		return r;
 	if (insecure) {
-		fprintf(stderr, "\n*** WARNING: berth daemon is listening on TCP without TLS client certificates.\n"
-				"*** Anyone who can connect to it can run containers as root on this host.\n"
-				"*** Use --tlsverify with --tlscacert, --tlscert and --tlskey instead.\n\n");
+		fprintf(stderr,
+			"\n*** WARNING: berth daemon is listening on TCP without TLS client certificates.\n"
+			"*** Anyone who can connect to it can run containers as root on this host.\n"
+			"*** Use --tlsverify with --tlscacert, --tlscert and --tlskey instead.\n\n");
 		log_fields(LOG_LEVEL_WARN, "insecure TCP listener: no client authentication", NULL);
 	}
 	struct image_store *images = NULL;

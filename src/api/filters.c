@@ -40,15 +40,16 @@ int api_filters_parse(const char *q, const char *const *allowed, json_t **ret, s
 		if (json_is_array(v)) {
 			json_array_foreach (v, i, e)
 				if (!json_is_string(e))
-					return berth_error_msg(err, EINVAL, "invalid filter '%s': expected strings",
-							       key);
+					return berth_error_msg(err, EINVAL,
+							       "invalid filter '%s': expected strings", key);
 		} else if (json_is_object(v)) {
 			json_object_foreach (v, k, e)
 				if (!json_is_boolean(e))
-					return berth_error_msg(err, EINVAL, "invalid filter '%s': expected booleans",
-							       key);
+					return berth_error_msg(err, EINVAL,
+							       "invalid filter '%s': expected booleans", key);
 		} else {
-			return berth_error_msg(err, EINVAL, "invalid filter '%s': expected an array or object", key);
+			return berth_error_msg(err, EINVAL,
+					       "invalid filter '%s': expected an array or object", key);
 		}
 	}
 	*ret = TAKE_PTR(j);

@@ -338,8 +338,7 @@ api_route_fn api_images_route(const char *method, const char *path, char *name)
 	} rs[] = {
 		{ "GET", "/json", api_image_inspect },    { "POST", "/tag", api_image_tag },
 		{ "GET", "/history", api_image_history }, { "GET", "/get", api_image_get },
-		{ "DELETE", "", api_image_remove },
-		{ "POST", "/push", api_image_push },
+		{ "DELETE", "", api_image_remove },       { "POST", "/push", api_image_push },
 	};
 	const char *rest = path + strlen("/images/");
 	for (size_t i = 0; i < ARRAY_SIZE(rs); i++) {

@@ -30,10 +30,11 @@ static int classify(const char *host, const char **ret_path, const char **ret_ad
 	else if (startswith(host, "tcp://"))
 		*ret_addr = host + 6;
 	else
-		return berth_error_msg(err, EINVAL, "invalid host '%s': expected unix:///path or tcp://host:port",
-				       host);
+		return berth_error_msg(err, EINVAL,
+				       "invalid host '%s': expected unix:///path or tcp://host:port", host);
 	if (*ret_path && (*ret_path)[0] != '/')
-		return berth_error_msg(err, EINVAL, "invalid host '%s': the socket path must be absolute", host);
+		return berth_error_msg(err, EINVAL, "invalid host '%s': the socket path must be absolute",
+				       host);
 	if (*ret_addr && (!**ret_addr || !strchr(*ret_addr, ':') || strchr(*ret_addr, '/')))
 		return berth_error_msg(err, EINVAL, "invalid host '%s': expected tcp://host:port", host);
 	return 0;
@@ -55,7 +56,8 @@ int api_listen_check(const struct api_listen_opts *o, bool *ret_insecure, struct
 			return berth_error_msg(
 			    err, EPERM,
 			    "refusing to listen on '%s' without --tlsverify: anyone who can reach the port "
-			    "would control this host as root; give --tlsverify --tlscacert --tlscert --tlskey, "
+			    "would control this host as root; give --tlsverify --tlscacert --tlscert "
+			    "--tlskey, "
 			    "or --allow-insecure-tcp to take that risk",
 			    o->hosts[i]);
 	}
@@ -108,7 +110,8 @@ int api_listen_start(struct api_listeners *l, struct http_server *srv, struct be
 		bool tls = l->tcp[i] && l->use_tls;
 		int fd = l->fds[i];
 		l->fds[i] = -1; /* taken over by the listener, even on failure */
-		int r = http_tcp_listener_start(srv, fd, tls ? &l->tls : NULL, l->verify, &l->running[i], err);
+		int r =
+		    http_tcp_listener_start(srv, fd, tls ? &l->tls : NULL, l->verify, &l->running[i], err);
 		if (r < 0)
 			return r;
 	}
@@ -137,8 +140,8 @@ char *api_listen_describe(const struct api_listen_opts *o)
 		strbuf_addf(&sb, "%s%s", i ? ", " : "", o->hosts[i]);
 		if (tcp)
 			strbuf_addstr(&sb, o->tlsverify ? " (tls, client certificates required)"
-					   : (o->tls ? " (tls, NO client authentication)"
-						     : " (plain http, NO authentication)"));
+							: (o->tls ? " (tls, NO client authentication)"
+								  : " (plain http, NO authentication)"));
 	}
 	return strbuf_detach(&sb, NULL);
 }

@@ -11,7 +11,8 @@
 #define API_MAX_HOSTS 8
 
 struct api_listen_opts {
-	const char *hosts[API_MAX_HOSTS]; /* "unix:///path", "/path", "tcp://host:port", "fd://" is not supported */
+	const char
+	    *hosts[API_MAX_HOSTS]; /* "unix:///path", "/path", "tcp://host:port", "fd://" is not supported */
 	size_t n_hosts;
 	bool tls, tlsverify, allow_insecure_tcp;
 	const char *tlscacert, *tlscert, *tlskey;

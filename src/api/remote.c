@@ -56,13 +56,14 @@ int api_registry_auth_parse(const char *hdr, json_t **ret, struct berth_error **
 		json_decref(j);
 		return berth_error_msg(err, EINVAL, "X-Registry-Auth: invalid JSON");
 	}
-	static const char *const keys[] = { "username", "password", "serveraddress", "identitytoken",
-					    "registrytoken", "auth", "email" };
+	static const char *const keys[] = { "username",      "password", "serveraddress", "identitytoken",
+					    "registrytoken", "auth",     "email" };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		json_t *v = json_object_get(j, keys[i]);
 		if (v && !json_is_string(v)) {
 			json_decref(j);
-			return berth_error_msg(err, EINVAL, "X-Registry-Auth: '%s': expected string", keys[i]);
+			return berth_error_msg(err, EINVAL, "X-Registry-Auth: '%s': expected string",
+					       keys[i]);
 		}
 	}
 	*ret = j;
@@ -73,8 +74,8 @@ bool api_registry_auth_of(const json_t *j, struct image_auth *a)
 {
 	const char *s;
 	*a = (struct image_auth){ 0 };
-#define PICK(field, key)                                                       \
-	if ((s = json_string_value(json_object_get(j, key))) && *s)            \
+#define PICK(field, key)                                            \
+	if ((s = json_string_value(json_object_get(j, key))) && *s) \
 		a->field = s;
 	PICK(username, "username");
 	PICK(password, "password");
@@ -130,7 +131,8 @@ void api_image_push(struct api_call *c)
 	bool have_auth = api_registry_auth_of(hdr, &auth);
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	_cleanup_free_ char *repo = image_ref_name(ref);
-	add_line(&out, json_pack("{s:o}", "status", json_sprintf("The push refers to repository [%s]", repo)));
+	add_line(&out,
+		 json_pack("{s:o}", "status", json_sprintf("The push refers to repository [%s]", repo)));
 	struct image_remote_opts o = { .auth = have_auth ? &auth : NULL,
 				       .progress = on_progress,
 				       .progress_data = &out };
@@ -160,7 +162,8 @@ void api_auth(struct api_call *c)
 	}
 	json_t *sa = json_object_get(body, "serveraddress");
 	if (sa && !json_is_string(sa)) {
-		http_respond_error(c->req, 400, "'serveraddress': expected string, got %s", json_type_name(sa));
+		http_respond_error(c->req, 400, "'serveraddress': expected string, got %s",
+				   json_type_name(sa));
 		return;
 	}
 	const char *server = json_string_value(sa);

@@ -145,8 +145,8 @@ static json_t *df_containers(struct engine_container_info **cs, size_t n)
 			/* the snapshot's upper dir is the rootfs' sibling "fs" (image.h) */
 			const char *slash = strrchr(cs[k]->rootfs, '/');
 			if (slash) {
-				_cleanup_free_ char *dir = xasprintf(
-				    "%.*s/fs", (int)(slash - cs[k]->rootfs), cs[k]->rootfs);
+				_cleanup_free_ char *dir =
+				    xasprintf("%.*s/fs", (int)(slash - cs[k]->rootfs), cs[k]->rootfs);
 				rw = api_dir_usage(dir);
 			}
 		}
@@ -186,9 +186,9 @@ void api_system_df(struct api_call *c)
 	}
 	int64_t layers = 0;
 	json_t *imgs = df_images(c->api, cs, n, &layers);
-	json_t *j = json_pack("{s:I,s:o,s:o,s:o,s:[]}", "LayersSize", (json_int_t)layers, "Images", imgs,
-			      "Containers", df_containers(cs, n), "Volumes", df_volumes(c->api, cs, n),
-			      "BuildCache");
+	json_t *j =
+	    json_pack("{s:I,s:o,s:o,s:o,s:[]}", "LayersSize", (json_int_t)layers, "Images", imgs,
+		      "Containers", df_containers(cs, n), "Volumes", df_volumes(c->api, cs, n), "BuildCache");
 	engine_container_info_list_free(cs, n);
 	http_respond_json(c->req, 200, j);
 }

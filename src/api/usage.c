@@ -31,7 +31,8 @@ static int64_t usage_at(int dfd, dev_t dev, unsigned depth)
 		else
 			total += (int64_t)st.st_blocks * 512;
 		if (S_ISDIR(st.st_mode) && depth < USAGE_MAX_DEPTH) {
-			int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int fd =
+			    openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (fd >= 0)
 				total += usage_at(fd, dev, depth + 1);
 		}

@@ -43,7 +43,8 @@ static int filter_volumes(struct api_call *c, json_t *list, const json_t *f, str
 	for (size_t i = json_array_size(list); i-- > 0;) {
 		json_t *v = json_array_get(list, i);
 		const char *name = json_string_value(json_object_get(v, "Name")) ?: "";
-		bool keep = any_substring(name, names) && labels_match(json_object_get(v, "Labels"), labels) &&
+		bool keep = any_substring(name, names) &&
+			    labels_match(json_object_get(v, "Labels"), labels) &&
 			    any_substring("local", drivers);
 		if (keep && want_dangling >= 0)
 			keep = (api_volume_refcount(cs, n, name) == 0) == (want_dangling == 1);
@@ -193,6 +194,7 @@ void api_volumes_prune(struct api_call *c)
 		json_array_append_new(deleted, json_string(name));
 		reclaimed += size;
 	}
-	http_respond_json(c->req, 200,
-			  json_pack("{s:o,s:I}", "VolumesDeleted", deleted, "SpaceReclaimed", (json_int_t)reclaimed));
+	http_respond_json(
+	    c->req, 200,
+	    json_pack("{s:o,s:I}", "VolumesDeleted", deleted, "SpaceReclaimed", (json_int_t)reclaimed));
 }

@@ -23,12 +23,14 @@ static int cli_tls(struct cli *cli, struct berth_error **err)
 		return 0;
 	const char *home = getenv("HOME");
 	_cleanup_free_ char *dir = getenv("DOCKER_CERT_PATH") && *getenv("DOCKER_CERT_PATH")
-					? xstrdup(getenv("DOCKER_CERT_PATH"))
-					: xasprintf("%s/.docker", home ? home : "/root");
+				       ? xstrdup(getenv("DOCKER_CERT_PATH"))
+				       : xasprintf("%s/.docker", home ? home : "/root");
 	_cleanup_free_ char *ca = xasprintf("%s/ca.pem", dir), *cert = xasprintf("%s/cert.pem", dir),
 			    *key = xasprintf("%s/key.pem", dir);
 	bool have_cert = access(cert, R_OK) == 0 && access(key, R_OK) == 0;
-	struct http_tls_files f = { .ca = ca, .cert = have_cert ? cert : NULL, .key = have_cert ? key : NULL };
+	struct http_tls_files f = { .ca = ca,
+				    .cert = have_cert ? cert : NULL,
+				    .key = have_cert ? key : NULL };
 	signal(SIGPIPE, SIG_IGN); /* a vanished peer must not kill the TLS relay */
 	return http_client_set_tls(cli->http, &f, v, err);
 }

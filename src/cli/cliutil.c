@@ -139,8 +139,8 @@ char *cli_registry_auth_header(const char *host)
 {
 	const char *dir = getenv("DOCKER_CONFIG");
 	const char *home = getenv("HOME");
-	_cleanup_free_ char *path =
-	    dir ? xasprintf("%s/config.json", dir) : xasprintf("%s/.docker/config.json", home ? home : "/root");
+	_cleanup_free_ char *path = dir ? xasprintf("%s/config.json", dir)
+					: xasprintf("%s/.docker/config.json", home ? home : "/root");
 	_cleanup_json_ json_t *doc = NULL, *auth = json_object();
 	_cleanup_free_ char *up = NULL;
 	if (host && access(path, R_OK) == 0 && json_load_path(path, DOCKER_CONFIG_MAX, &doc, NULL) == 0)

@@ -68,10 +68,11 @@ int cli_pull(int argc, char **argv)
 					    { "disable-content-trust", no_argument, NULL, 'd' },
 					    { "help", no_argument, NULL, OPT_HELP },
 					    { NULL, 0, NULL, 0 } };
-	static const char *text = "pull [OPTIONS] NAME[:TAG|@DIGEST]\n\nDownload an image from a registry\n\n"
-				  "Options:\n"
-				  "      --platform string   Set platform if server is multi-platform capable\n"
-				  "  -q, --quiet             Suppress verbose output\n";
+	static const char *text =
+	    "pull [OPTIONS] NAME[:TAG|@DIGEST]\n\nDownload an image from a registry\n\n"
+	    "Options:\n"
+	    "      --platform string   Set platform if server is multi-platform capable\n"
+	    "  -q, --quiet             Suppress verbose output\n";
 	const char *platform = NULL;
 	bool quiet = false;
 	int ch;
@@ -233,10 +234,11 @@ int cli_save(int argc, char **argv)
 	static const struct option lo[] = { { "output", required_argument, NULL, 'o' },
 					    { "help", no_argument, NULL, OPT_HELP },
 					    { NULL, 0, NULL, 0 } };
-	static const char *text = "save [OPTIONS] IMAGE [IMAGE...]\n\n"
-				  "Save one or more images to a tar archive (streamed to STDOUT by default)\n\n"
-				  "Options:\n"
-				  "  -o, --output string   Write to a file, instead of STDOUT\n";
+	static const char *text =
+	    "save [OPTIONS] IMAGE [IMAGE...]\n\n"
+	    "Save one or more images to a tar archive (streamed to STDOUT by default)\n\n"
+	    "Options:\n"
+	    "  -o, --output string   Write to a file, instead of STDOUT\n";
 	const char *output = NULL;
 	int ch;
 	optind = 1;
@@ -264,7 +266,8 @@ int cli_save(int argc, char **argv)
 	_cleanup_close_ int fd =
 	    output ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : dup(STDOUT_FILENO);
 	if (fd < 0) {
-		fprintf(stderr, "failed to save image: open '%s': %s\n", output ? output : "-", strerror(errno));
+		fprintf(stderr, "failed to save image: open '%s': %s\n", output ? output : "-",
+			strerror(errno));
 		return 1;
 	}
 	struct cli cli;
@@ -272,8 +275,9 @@ int cli_save(int argc, char **argv)
 		return 1;
 	long st = 0;
 	_cleanup_error_ struct berth_error *err = NULL;
-	struct http_client_request h = { .method = "GET", .path = path.buf, .body_fd = -1, .on_body = write_fd,
-					 .on_body_ctx = &fd };
+	struct http_client_request h = {
+		.method = "GET", .path = path.buf, .body_fd = -1, .on_body = write_fd, .on_body_ctx = &fd
+	};
 	/* check the images first so an error never lands in the archive */
 	for (int i = optind; i < argc; i++) {
 		_cleanup_free_ char *ip = xasprintf("/v1.41/images/%s/json", argv[i]);
@@ -370,33 +374,36 @@ static json_t *history_row(const json_t *h, bool trunc, bool human)
 		id = "<missing>";
 	else if (trunc && startswith(id, "sha256:"))
 		id += 7;
-	_cleanup_free_ char *by = history_created_by(json_string_value(json_object_get(h, "CreatedBy")), trunc);
+	_cleanup_free_ char *by =
+	    history_created_by(json_string_value(json_object_get(h, "CreatedBy")), trunc);
 	int64_t created = json_integer_value(json_object_get(h, "Created"));
 	int64_t size = json_integer_value(json_object_get(h, "Size"));
 	_cleanup_free_ char *since = cli_human_ago(created);
-	_cleanup_free_ char *hsize = human ? cli_human_size((double)size) : xasprintf("%lld", (long long)size);
+	_cleanup_free_ char *hsize =
+	    human ? cli_human_size((double)size) : xasprintf("%lld", (long long)size);
 	char at[RFC3339_MAX];
 	struct timespec ts = { .tv_sec = created };
 	format_rfc3339(&ts, at);
-	return json_pack("{s:s%,s:s,s:s,s:s,s:s,s:s}", "ID", id, strcmp(id, "<missing>") && trunc ? (size_t)12 : strlen(id),
-			 "CreatedSince", human ? since : at, "CreatedAt", at, "CreatedBy", by, "Size", hsize,
-			 "Comment", json_string_value(json_object_get(h, "Comment")) ?: "");
+	return json_pack("{s:s%,s:s,s:s,s:s,s:s,s:s}", "ID", id,
+			 strcmp(id, "<missing>") && trunc ? (size_t)12 : strlen(id), "CreatedSince",
+			 human ? since : at, "CreatedAt", at, "CreatedBy", by, "Size", hsize, "Comment",
+			 json_string_value(json_object_get(h, "Comment")) ?: "");
 }
 
 int cli_history(int argc, char **argv)
 {
-	static const struct option lo[] = { { "no-trunc", no_argument, NULL, 'n' },
-					    { "quiet", no_argument, NULL, 'q' },
-					    { "format", required_argument, NULL, 'F' },
-					    { "human", required_argument, NULL, 'H' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
-	static const char *text = "history [OPTIONS] IMAGE\n\nShow the history of an image\n\n"
-				  "Options:\n"
-				  "      --format string   Pretty-print images using a Go template\n"
-				  "  -H, --human          Print sizes and dates in human readable format (default true)\n"
-				  "      --no-trunc        Don't truncate output\n"
-				  "  -q, --quiet           Only show image IDs\n";
+	static const struct option lo[] = {
+		{ "no-trunc", no_argument, NULL, 'n' },     { "quiet", no_argument, NULL, 'q' },
+		{ "format", required_argument, NULL, 'F' }, { "human", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, OPT_HELP },    { NULL, 0, NULL, 0 }
+	};
+	static const char *text =
+	    "history [OPTIONS] IMAGE\n\nShow the history of an image\n\n"
+	    "Options:\n"
+	    "      --format string   Pretty-print images using a Go template\n"
+	    "  -H, --human          Print sizes and dates in human readable format (default true)\n"
+	    "      --no-trunc        Don't truncate output\n"
+	    "  -q, --quiet           Only show image IDs\n";
 	bool trunc = true, quiet = false, human = true;
 	const char *format = NULL;
 	int ch;
@@ -478,10 +485,11 @@ int cli_image_prune(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage(text, false);
-	if (!force && !cli_confirm(all ? "WARNING! This will remove all images without at least one container "
-					 "associated to them.\nAre you sure you want to continue?"
-				       : "WARNING! This will remove all dangling images.\n"
-					 "Are you sure you want to continue?"))
+	if (!force &&
+	    !cli_confirm(all ? "WARNING! This will remove all images without at least one container "
+			       "associated to them.\nAre you sure you want to continue?"
+			     : "WARNING! This will remove all dangling images.\n"
+			       "Are you sure you want to continue?"))
 		return 0;
 	cli_filter_add(filters, all ? "dangling=false" : "dangling=true");
 	struct cli cli;
@@ -506,7 +514,8 @@ int cli_image_prune(int argc, char **argv)
 	}
 	if (json_array_size(del))
 		printf("\n");
-	_cleanup_free_ char *sz = cli_human_size((double)json_integer_value(json_object_get(resp, "SpaceReclaimed")));
+	_cleanup_free_ char *sz =
+	    cli_human_size((double)json_integer_value(json_object_get(resp, "SpaceReclaimed")));
 	printf("Total reclaimed space: %s\n", sz);
 	json_decref(resp);
 	return 0;

@@ -10,10 +10,10 @@
 #include "common/json.h"
 #include "image/image.h"
 
-#define OPT_HELP         300
-#define OPT_PASS_STDIN   301
-#define CRED_MAX         4096
-#define HUB_SERVER       "https://index.docker.io/v1/"
+#define OPT_HELP       300
+#define OPT_PASS_STDIN 301
+#define CRED_MAX       4096
+#define HUB_SERVER     "https://index.docker.io/v1/"
 
 /* Read one line (without the newline) from stdin, with echo off when asked and on a terminal. */
 static char *read_line(const char *prompt, bool secret)
@@ -77,7 +77,10 @@ static int do_login(const char *server, const char *user, const char *pass)
 	}
 	const char *dir = getenv("DOCKER_CONFIG");
 	fprintf(stderr, "WARNING! Your password will be stored unencrypted in %s%s.\n",
-		dir ? dir : getenv("HOME") ? getenv("HOME") : "/root", dir ? "/config.json" : "/.docker/config.json");
+		dir              ? dir
+		: getenv("HOME") ? getenv("HOME")
+				 : "/root",
+		dir ? "/config.json" : "/.docker/config.json");
 	printf("Login Succeeded\n");
 	return 0;
 }
@@ -89,12 +92,13 @@ int cli_login(int argc, char **argv)
 					    { "password-stdin", no_argument, NULL, OPT_PASS_STDIN },
 					    { "help", no_argument, NULL, OPT_HELP },
 					    { NULL, 0, NULL, 0 } };
-	static const char *text = "login [OPTIONS] [SERVER]\n\n"
-				  "Log in to a registry.\nIf no server is specified, the Docker Hub is used.\n\n"
-				  "Options:\n"
-				  "  -p, --password string   Password\n"
-				  "      --password-stdin    Take the password from stdin\n"
-				  "  -u, --username string   Username\n";
+	static const char *text =
+	    "login [OPTIONS] [SERVER]\n\n"
+	    "Log in to a registry.\nIf no server is specified, the Docker Hub is used.\n\n"
+	    "Options:\n"
+	    "  -p, --password string   Password\n"
+	    "      --password-stdin    Take the password from stdin\n"
+	    "  -u, --username string   Username\n";
 	const char *user = NULL, *pass = NULL;
 	bool pass_stdin = false;
 	int ch;
@@ -134,8 +138,9 @@ int cli_login(int argc, char **argv)
 
 int cli_logout(int argc, char **argv)
 {
-	static const char *text = "logout [SERVER]\n\n"
-				  "Log out from a registry.\nIf no server is specified, the Docker Hub is used.\n";
+	static const char *text =
+	    "logout [SERVER]\n\n"
+	    "Log out from a registry.\nIf no server is specified, the Docker Hub is used.\n";
 	if (cli_is_help(argc, argv))
 		return cli_usage(text, true);
 	if (argc > 2 || (argc == 2 && argv[1][0] == '-'))

@@ -6,11 +6,11 @@
 #include "cli/verbs.h"
 #include "common/json.h"
 
-#define PROGRESS_BAR   50
+#define PROGRESS_BAR      50
 /* Longest line kept while waiting for its newline; longer input is dropped. */
 #define PROGRESS_LINE_MAX (1u << 20)
 /* Layers tracked for in-place redraw; more just print new lines. */
-#define PROGRESS_MAX_IDS 512
+#define PROGRESS_MAX_IDS  512
 
 void cli_progress_init(struct cli_progress *p, FILE *out, bool tty, bool quiet)
 {

@@ -171,9 +171,9 @@ static json_t *df_object(const struct df_line *l)
 {
 	_cleanup_free_ char *size = cli_human_size((double)l->size);
 	_cleanup_free_ char *rec = cli_human_size((double)l->reclaimable);
-	_cleanup_free_ char *r = l->pct ? xasprintf("%s (%lld%%)", rec,
-						    (long long)(l->size ? l->reclaimable * 100 / l->size : 0))
-					: xstrdup(rec);
+	_cleanup_free_ char *r =
+	    l->pct ? xasprintf("%s (%lld%%)", rec, (long long)(l->size ? l->reclaimable * 100 / l->size : 0))
+		   : xstrdup(rec);
 	_cleanup_free_ char *total = xasprintf("%lld", (long long)l->total);
 	_cleanup_free_ char *active = xasprintf("%lld", (long long)l->active);
 	return json_pack("{s:s,s:s,s:s,s:s,s:s}", "Type", l->type, "TotalCount", total, "Active", active,
@@ -195,11 +195,13 @@ static void df_table(const char *title, const json_t *list, const char *const *h
 static json_t *df_image_row(const json_t *o)
 {
 	const char *id = json_string_value(json_object_get(o, "Id")) ?: "sha256:";
-	const char *tag = json_string_value(json_array_get(json_object_get(o, "RepoTags"), 0)) ?: "<none>:<none>";
+	const char *tag =
+	    json_string_value(json_array_get(json_object_get(o, "RepoTags"), 0)) ?: "<none>:<none>";
 	const char *colon = strrchr(tag, ':');
 	_cleanup_free_ char *size = cli_human_size((double)json_integer_value(json_object_get(o, "Size")));
 	_cleanup_free_ char *ago = cli_human_ago(json_integer_value(json_object_get(o, "Created")));
-	_cleanup_free_ char *n = xasprintf("%lld", (long long)json_integer_value(json_object_get(o, "Containers")));
+	_cleanup_free_ char *n =
+	    xasprintf("%lld", (long long)json_integer_value(json_object_get(o, "Containers")));
 	return json_pack("[s%,s,s%,s,s,s]", tag, (size_t)(colon ? colon - tag : (ptrdiff_t)strlen(tag)),
 			 colon ? colon + 1 : "<none>", startswith(id, "sha256:") ? id + 7 : id,
 			 strnlen(startswith(id, "sha256:") ? id + 7 : id, 12), ago, size, n);
@@ -210,15 +212,17 @@ static json_t *df_container_row(const json_t *o)
 	const char *id = json_string_value(json_object_get(o, "Id")) ?: "";
 	const char *name = json_string_value(json_array_get(json_object_get(o, "Names"), 0)) ?: "/";
 	_cleanup_free_ char *size = cli_human_size((double)json_integer_value(json_object_get(o, "SizeRw")));
-	return json_pack("[s%,s,s,s,s]", id, strnlen(id, 12), json_string_value(json_object_get(o, "Image")) ?: "",
-			 size, json_string_value(json_object_get(o, "Status")) ?: "", name[0] == '/' ? name + 1 : name);
+	return json_pack(
+	    "[s%,s,s,s,s]", id, strnlen(id, 12), json_string_value(json_object_get(o, "Image")) ?: "", size,
+	    json_string_value(json_object_get(o, "Status")) ?: "", name[0] == '/' ? name + 1 : name);
 }
 
 static json_t *df_volume_row(const json_t *o)
 {
 	const json_t *u = json_object_get(o, "UsageData");
 	_cleanup_free_ char *size = cli_human_size((double)json_integer_value(json_object_get(u, "Size")));
-	_cleanup_free_ char *links = xasprintf("%lld", (long long)json_integer_value(json_object_get(u, "RefCount")));
+	_cleanup_free_ char *links =
+	    xasprintf("%lld", (long long)json_integer_value(json_object_get(u, "RefCount")));
 	return json_pack("[s,s,s]", json_string_value(json_object_get(o, "Name")) ?: "", links, size);
 }
 
@@ -228,8 +232,10 @@ static void df_verbose(const json_t *df)
 	static const char *const ch[] = { "CONTAINER ID", "IMAGE", "SIZE", "STATUS", "NAMES" };
 	static const char *const vh[] = { "VOLUME NAME", "LINKS", "SIZE" };
 	df_table("Images space usage", json_object_get(df, "Images"), ih, ARRAY_SIZE(ih), df_image_row);
-	df_table("Containers space usage", json_object_get(df, "Containers"), ch, ARRAY_SIZE(ch), df_container_row);
-	df_table("Local Volumes space usage", json_object_get(df, "Volumes"), vh, ARRAY_SIZE(vh), df_volume_row);
+	df_table("Containers space usage", json_object_get(df, "Containers"), ch, ARRAY_SIZE(ch),
+		 df_container_row);
+	df_table("Local Volumes space usage", json_object_get(df, "Volumes"), vh, ARRAY_SIZE(vh),
+		 df_volume_row);
 }
 
 int cli_system_df(int argc, char **argv)
@@ -321,18 +327,18 @@ static int prune_one(struct cli *cli, const char *what, const char *query, const
 
 int cli_system_prune(int argc, char **argv)
 {
-	static const struct option lo[] = { { "all", no_argument, NULL, 'a' },
-					    { "force", no_argument, NULL, 'f' },
-					    { "volumes", no_argument, NULL, 'V' },
-					    { "filter", required_argument, NULL, 'F' },
-					    { "help", no_argument, NULL, 'h' },
-					    { NULL, 0, NULL, 0 } };
-	static const char *text = "system prune [OPTIONS]\n\nRemove unused data\n\n"
-				  "Options:\n"
-				  "  -a, --all             Remove all unused images not just dangling ones\n"
-				  "      --filter filter   Provide filter values (e.g. 'label=<key>=<value>')\n"
-				  "  -f, --force           Do not prompt for confirmation\n"
-				  "      --volumes         Prune volumes\n";
+	static const struct option lo[] = {
+		{ "all", no_argument, NULL, 'a' },     { "force", no_argument, NULL, 'f' },
+		{ "volumes", no_argument, NULL, 'V' }, { "filter", required_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },    { NULL, 0, NULL, 0 }
+	};
+	static const char *text =
+	    "system prune [OPTIONS]\n\nRemove unused data\n\n"
+	    "Options:\n"
+	    "  -a, --all             Remove all unused images not just dangling ones\n"
+	    "      --filter filter   Provide filter values (e.g. 'label=<key>=<value>')\n"
+	    "  -f, --force           Do not prompt for confirmation\n"
+	    "      --volumes         Prune volumes\n";
 	bool all = false, force = false, volumes = false;
 	_cleanup_json_ json_t *filters = json_object();
 	int ch;
@@ -349,9 +355,10 @@ int cli_system_prune(int argc, char **argv)
 	if (optind != argc)
 		return cli_usage(text, false);
 	if (!force) {
-		fprintf(stderr, "WARNING! This will remove:\n  - all stopped containers\n"
-				"  - all networks not used by at least one container\n%s%s"
-				"  - all dangling build cache\n\n",
+		fprintf(stderr,
+			"WARNING! This will remove:\n  - all stopped containers\n"
+			"  - all networks not used by at least one container\n%s%s"
+			"  - all dangling build cache\n\n",
 			volumes ? "  - all volumes not used by at least one container\n" : "",
 			all ? "  - all images without at least one container associated to them\n"
 			    : "  - all dangling images\n");

@@ -47,11 +47,11 @@ struct cli_progress {
 	FILE *out;
 	bool tty, quiet;
 	struct strbuf pending;
-	char **ids; /* ids of the lines on screen, in order (tty) */
+	char **ids;  /* ids of the lines on screen, in order (tty) */
 	char **last; /* last status printed per id (non-tty) */
 	size_t nids;
-	char *error;  /* first error message, owned */
-	json_t *aux;  /* last "aux" object, owned */
+	char *error; /* first error message, owned */
+	json_t *aux; /* last "aux" object, owned */
 };
 void cli_progress_init(struct cli_progress *p, FILE *out, bool tty, bool quiet);
 /* Feed raw stream bytes (lines may span calls). Always 0 (usable as an http_body_fn). */

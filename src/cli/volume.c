@@ -10,12 +10,11 @@
 
 static int vol_create(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { { "name", required_argument, NULL, 'n' },
-					    { "driver", required_argument, NULL, 'd' },
-					    { "label", required_argument, NULL, 'l' },
-					    { "opt", required_argument, NULL, 'o' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = {
+		{ "name", required_argument, NULL, 'n' },  { "driver", required_argument, NULL, 'd' },
+		{ "label", required_argument, NULL, 'l' }, { "opt", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, OPT_HELP },   { NULL, 0, NULL, 0 }
+	};
 	static const char *text = "volume create [OPTIONS] [VOLUME]\n\nCreate a volume\n\n"
 				  "Options:\n"
 				  "  -d, --driver string   Specify volume driver name (default \"local\")\n"
@@ -41,8 +40,9 @@ static int vol_create(struct cli *cli, int argc, char **argv)
 	}
 	if (optind < argc) {
 		if (name && !streq(name, argv[optind])) {
-			fprintf(stderr, "conflicting options: either specify --name or provide positional arg, "
-					"not both\n");
+			fprintf(stderr,
+				"conflicting options: either specify --name or provide positional arg, "
+				"not both\n");
 			return CLI_EXIT_DAEMON;
 		}
 		name = argv[optind];
@@ -64,12 +64,13 @@ static int vol_ls(struct cli *cli, int argc, char **argv)
 					    { "format", required_argument, NULL, 'F' },
 					    { "help", no_argument, NULL, OPT_HELP },
 					    { NULL, 0, NULL, 0 } };
-	static const char *text = "volume ls [OPTIONS]\n\nList volumes\n\n"
-				  "Options:\n"
-				  "  -f, --filter filter   Provide filter values (e.g. 'dangling=true', 'label=k=v',\n"
-				  "                        'name=x', 'driver=local')\n"
-				  "      --format string   Pretty-print volumes using a Go template\n"
-				  "  -q, --quiet           Only display volume names\n";
+	static const char *text =
+	    "volume ls [OPTIONS]\n\nList volumes\n\n"
+	    "Options:\n"
+	    "  -f, --filter filter   Provide filter values (e.g. 'dangling=true', 'label=k=v',\n"
+	    "                        'name=x', 'driver=local')\n"
+	    "      --format string   Pretty-print volumes using a Go template\n"
+	    "  -q, --quiet           Only display volume names\n";
 	bool quiet = false;
 	const char *format = NULL;
 	_cleanup_json_ json_t *filters = json_object();
@@ -171,11 +172,12 @@ static int vol_rm(struct cli *cli, int argc, char **argv)
 	static const struct option lo[] = { { "force", no_argument, NULL, 'f' },
 					    { "help", no_argument, NULL, OPT_HELP },
 					    { NULL, 0, NULL, 0 } };
-	static const char *text = "volume rm [OPTIONS] VOLUME [VOLUME...]\n\n"
-				  "Remove one or more volumes. You cannot remove a volume that is in use by a "
-				  "container.\n\n"
-				  "Options:\n"
-				  "  -f, --force   Force the removal of one or more volumes\n";
+	static const char *text =
+	    "volume rm [OPTIONS] VOLUME [VOLUME...]\n\n"
+	    "Remove one or more volumes. You cannot remove a volume that is in use by a "
+	    "container.\n\n"
+	    "Options:\n"
+	    "  -f, --force   Force the removal of one or more volumes\n";
 	bool force = false;
 	int ch;
 	optind = 1;
@@ -263,8 +265,8 @@ int cli_volume(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(struct cli *, int, char **);
-	} verbs[] = { { "create", vol_create }, { "ls", vol_ls },      { "list", vol_ls },
-		      { "inspect", vol_inspect }, { "rm", vol_rm },    { "remove", vol_rm },
+	} verbs[] = { { "create", vol_create },   { "ls", vol_ls }, { "list", vol_ls },
+		      { "inspect", vol_inspect }, { "rm", vol_rm }, { "remove", vol_rm },
 		      { "prune", vol_prune } };
 	for (size_t v = 0; v < ARRAY_SIZE(verbs); v++) {
 		if (!streq(verbs[v].name, argv[1]))

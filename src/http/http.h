@@ -4,11 +4,10 @@
  * Server: one thread per connection (handlers may block: long polls, log
  * follow, hijacked attach streams), listening on a unix socket or an fd the
  * caller made, plus TCP listeners (tls.c) that may terminate TLS with client
- * certificates and hand the plain stream to the server. A request is handed to the handler once its whole body is in
- * memory (bounded by max_body; larger bodies get 413 without reaching the
- * handler). The handler answers with exactly one http_respond_*() call; if it
- * does not, the server sends 500. Every allocation tied to a request is freed
- * when the request completes (strict cleanup, no arena).
+ * certificates and hand the plain stream to the server. A request is handed to the handler once its whole
+ * body is in memory (bounded by max_body; larger bodies get 413 without reaching the handler). The handler
+ * answers with exactly one http_respond_*() call; if it does not, the server sends 500. Every allocation tied
+ * to a request is freed when the request completes (strict cleanup, no arena).
  *
  * Client: blocking requests over a unix socket (or TCP), body in memory or
  * streamed to a callback, plus a raw "hijack" that upgrades the connection and
@@ -178,7 +177,7 @@ struct http_client_request {
 	int body_fd;          /* >= 0: stream the request body from this fd instead */
 	http_body_fn on_body; /* NULL: collect into the response strbuf */
 	void *on_body_ctx;
-	long timeout_ms; /* 0: none */
+	long timeout_ms;            /* 0: none */
 	const char *const *headers; /* extra "Key: value" lines, NULL-terminated; may be NULL */
 };
 

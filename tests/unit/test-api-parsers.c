@@ -61,8 +61,8 @@ static void test_filters(void **state)
 	static const char *const allowed[] = { "label", "dangling", NULL };
 	json_t *f = NULL;
 	struct berth_error *err = NULL;
-	assert_int_equal(api_filters_parse("{\"label\":{\"a=b\":true,\"c\":true},\"dangling\":[\"true\"]}", allowed,
-					   &f, &err),
+	assert_int_equal(api_filters_parse("{\"label\":{\"a=b\":true,\"c\":true},\"dangling\":[\"true\"]}",
+					   allowed, &f, &err),
 			 0);
 	char **v = api_filter_values(f, "label");
 	assert_non_null(v);
@@ -77,8 +77,9 @@ static void test_filters(void **state)
 	json_decref(f);
 	assert_int_equal(api_filters_parse("", allowed, &f, &err), 0);
 	assert_null(f);
-	static const char *const bad[] = { "{", "[]", "{\"label\":1}", "{\"label\":[1]}", "{\"label\":{\"x\":1}}",
-					   "{\"nope\":[\"x\"]}" };
+	static const char *const bad[] = {
+		"{", "[]", "{\"label\":1}", "{\"label\":[1]}", "{\"label\":{\"x\":1}}", "{\"nope\":[\"x\"]}"
+	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		assert_int_equal(api_filters_parse(bad[i], allowed, &f, &err), -EINVAL);
 		berth_error_free(err);
@@ -132,8 +133,8 @@ static void test_listen_policy(void **state)
 	assert_false(insecure);
 	o.tlskey = NULL;
 	assert_int_equal(check(&o, &insecure), -EINVAL);
-	static const char *const bad[] = { "http://x:1", "tcp://", "tcp://nohostport", "tcp://a:1/path", "unix://rel",
-					   "" };
+	static const char *const bad[] = { "http://x:1",     "tcp://",     "tcp://nohostport",
+					   "tcp://a:1/path", "unix://rel", "" };
 	struct api_listen_opts b = { .n_hosts = 1, .allow_insecure_tcp = true };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		b.hosts[0] = bad[i];

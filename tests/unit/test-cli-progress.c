@@ -25,10 +25,13 @@ static char *render(const char *const *chunks, bool tty, bool quiet, char **ret_
 static void test_non_tty_lines(void **state)
 {
 	static const char *const in[] = {
-		"{\"status\":\"Pulling from library/busybox\",\"id\":\"latest\"}\r\n{\"status\":\"Pulling fs ",
+		"{\"status\":\"Pulling from library/busybox\",\"id\":\"latest\"}\r\n{\"status\":\"Pulling "
+		"fs ",
 		"layer\",\"id\":\"abc\",\"progressDetail\":{}}\r\n",
-		"{\"status\":\"Downloading\",\"id\":\"abc\",\"progressDetail\":{\"current\":1,\"total\":10}}\n",
-		"{\"status\":\"Downloading\",\"id\":\"abc\",\"progressDetail\":{\"current\":5,\"total\":10}}\n",
+		"{\"status\":\"Downloading\",\"id\":\"abc\",\"progressDetail\":{\"current\":1,\"total\":10}}"
+		"\n",
+		"{\"status\":\"Downloading\",\"id\":\"abc\",\"progressDetail\":{\"current\":5,\"total\":10}}"
+		"\n",
 		"{\"status\":\"Pull complete\",\"id\":\"abc\",\"progressDetail\":{}}\n",
 		"{\"stream\":\"Loaded image: x:1\\n\"}\n",
 		"{\"status\":\"Digest: sha256:00\"}",
@@ -36,17 +39,23 @@ static void test_non_tty_lines(void **state)
 	};
 	char *err = NULL;
 	char *out = render(in, false, false, &err);
-	assert_string_equal(out, "latest: Pulling from library/busybox\nabc: Pulling fs layer\nabc: Downloading\n"
-				 "abc: Pull complete\nLoaded image: x:1\nDigest: sha256:00\n");
+	assert_string_equal(out,
+			    "latest: Pulling from library/busybox\nabc: Pulling fs layer\nabc: Downloading\n"
+			    "abc: Pull complete\nLoaded image: x:1\nDigest: sha256:00\n");
 	assert_null(err);
 	free(out);
 }
 
 static void test_errors_quiet_and_garbage(void **state)
 {
-	static const char *const in[] = { "{\"status\":\"x\"}\n", "not json\n", "[1,2]\n", "\n\r\n",
+	static const char *const in[] = { "{\"status\":\"x\"}\n",
+					  "not json\n",
+					  "[1,2]\n",
+					  "\n\r\n",
 					  "{\"errorDetail\":{\"message\":\"boom\"},\"error\":\"boom\"}\n",
-					  "{\"error\":\"second\"}\n", "{\"status\":7,\"id\":[],\"stream\":{}}\n", NULL };
+					  "{\"error\":\"second\"}\n",
+					  "{\"status\":7,\"id\":[],\"stream\":{}}\n",
+					  NULL };
 	char *err = NULL;
 	char *out = render(in, false, true, &err);
 	assert_string_equal(out, "");
@@ -83,7 +92,8 @@ static void test_filters_encoding(void **state)
 	cli_filter_add(f, "dangling=true");
 	cli_filter_add(f, "label=c");
 	q = cli_filters_query(f);
-	assert_string_equal(q, "?filters=%7B%22dangling%22%3A%7B%22true%22%3Atrue%7D%2C%22label%22%3A%7B%22a%3Db%22%3Atrue%2C%22c%22%3Atrue%7D%7D");
+	assert_string_equal(q, "?filters=%7B%22dangling%22%3A%7B%22true%22%3Atrue%7D%2C%22label%22%3A%7B%22a%"
+			       "3Db%22%3Atrue%2C%22c%22%3Atrue%7D%7D");
 	free(q);
 	json_decref(f);
 }

@@ -5,14 +5,13 @@
  * suffix (api_images_route) rather than by the segment router.
  *
  * Uploads (import, load) arrive as the buffered request body and are handed
- * to the library through a memfd; pulls run in the request thread and their
- * progress is sent as docker's JSON message stream once done.
+ * to the library through a memfd; pulls (pull.c) stream their progress as
+ * docker's JSON message stream while they run.
  */
 #include <sys/mman.h>
 #include <time.h>
 
 #include "api/filters.h"
-#include "api/remote.h"
 #include "api/routes.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -172,56 +171,6 @@ static void import_src(struct api_call *c, const char *ref)
 	http_respond(c->req, 200, "application/json", xstrdup(line), strlen(line));
 }
 
-static void on_progress(const struct image_progress *p, void *userdata)
-{
-	struct strbuf *sb = userdata;
-	json_t *j = json_pack("{s:s}", "status", p->status ? p->status : "");
-	if (p->id)
-		json_object_set_new(j, "id", json_string(p->id));
-	if (p->total)
-		json_object_set_new(
-		    j, "progressDetail",
-		    json_pack("{s:I,s:I}", "current", (json_int_t)p->current, "total", (json_int_t)p->total));
-	char *s = json_dumps(j, JSON_COMPACT);
-	strbuf_addstr(sb, s);
-	strbuf_addstr(sb, "\r\n");
-	free(s);
-	json_decref(j);
-}
-
-static void pull(struct api_call *c, const char *ref)
-{
-	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	_cleanup_error_ struct berth_error *err = NULL;
-	_cleanup_json_ json_t *hdr = NULL;
-	struct image_auth auth;
-	if (api_registry_auth_parse(http_request_header(c->req, "X-Registry-Auth"), &hdr, &err) < 0) {
-		api_error(c->req, -EINVAL, err);
-		return;
-	}
-	struct image_remote_opts o = { .auth = api_registry_auth_of(hdr, &auth) ? &auth : NULL,
-				       .progress = on_progress,
-				       .progress_data = &out };
-	_cleanup_free_ char *id = NULL;
-	int r = image_pull(c->api->images, ref, http_request_query(c->req, "platform"), &o, &id, &err);
-	if (r < 0 && out.len == 0) {
-		api_error(c->req, r, err);
-		return;
-	}
-	if (r < 0) {
-		_cleanup_free_ char *m = berth_error_string(err);
-		_cleanup_json_ json_t *j =
-		    json_pack("{s:s,s:{s:s}}", "error", m, "errorDetail", "message", m);
-		char *s = json_dumps(j, JSON_COMPACT);
-		strbuf_addstr(&out, s);
-		strbuf_addstr(&out, "\r\n");
-		free(s);
-	}
-	size_t len;
-	char *body = strbuf_detach(&out, &len);
-	http_respond(c->req, 200, "application/json", body, len);
-}
-
 void api_images_create(struct api_call *c)
 {
 	const char *src = http_request_query(c->req, "fromSrc");
@@ -236,7 +185,7 @@ void api_images_create(struct api_call *c)
 		bool digest = tag && startswith(tag, "sha256:");
 		_cleanup_free_ char *ref =
 		    tag && *tag ? xasprintf("%s%s%s", from, digest ? "@" : ":", tag) : xstrdup(from);
-		pull(c, ref);
+		api_image_pull(c, ref);
 	} else {
 		http_respond_error(c->req, 400, "fromImage or fromSrc=- is required");
 	}

@@ -69,6 +69,8 @@ void api_images_get(struct api_call *c);
 void api_images_load(struct api_call *c);
 void api_images_prune(struct api_call *c);
 void api_image_push(struct api_call *c);
+/* Pull ref (POST /images/create?fromImage=), streaming docker's progress messages. */
+void api_image_pull(struct api_call *c, const char *ref);
 void api_auth(struct api_call *c);
 void api_system_df(struct api_call *c);
 void api_volumes_prune(struct api_call *c);

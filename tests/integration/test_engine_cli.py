@@ -115,9 +115,16 @@ def test_login_writes_docker_auths_and_logout_removes_them(daemon, registry, con
     assert "Not logged in" in cli(daemon, "logout", registry.host, config=config).stdout
 
 
-def test_docker_cli_login_goes_through_daemon_auth(daemon, registry, config):
+def test_docker_cli_login_and_push_through_the_daemon(daemon, registry, config):
     assert "Login Succeeded" in login(daemon, registry, config, docker=True).stdout
     assert registry.host in json.load(open(os.path.join(config, "config.json")))["auths"]
+    ref = f"{registry.host}/t/fromdocker:{uid()}"
+    cli(daemon, "tag", "busybox:latest", ref)
+    try:
+        p = cli(daemon, "push", ref, config=config, docker=True)  # X-Registry-Auth from docker's config
+        assert "digest: sha256:" in p.stdout
+    finally:
+        cli(daemon, "rmi", ref)
 
 
 # ---- push / pull ----
@@ -255,6 +262,7 @@ def test_system_df_with_berth_and_docker_cli(daemon):
     assert set(rows) == {"Images", "Containers", "Local Volumes", "Build Cache"}
     d = cli(daemon, "system", "df", docker=True)
     assert d.stdout.splitlines()[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    assert "Images space usage" in cli(daemon, "system", "df", "-v", docker=True).stdout
     st, df = daemon.json("GET", "/system/df")
     assert st == 200 and {"LayersSize", "Images", "Containers", "Volumes", "BuildCache"} <= set(df)
     assert all("UsageData" in v for v in df["Volumes"])

@@ -394,21 +394,21 @@ int cli_history(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "no-trunc", no_argument, NULL, 'n' },     { "quiet", no_argument, NULL, 'q' },
-		{ "format", required_argument, NULL, 'F' }, { "human", required_argument, NULL, 'H' },
+		{ "format", required_argument, NULL, 'F' }, { "human", optional_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, OPT_HELP },    { NULL, 0, NULL, 0 }
 	};
 	static const char *text =
 	    "history [OPTIONS] IMAGE\n\nShow the history of an image\n\n"
 	    "Options:\n"
 	    "      --format string   Pretty-print images using a Go template\n"
-	    "  -H, --human          Print sizes and dates in human readable format (default true)\n"
+	    "  -H, --human[=false]   Print sizes and dates in human readable format (default true)\n"
 	    "      --no-trunc        Don't truncate output\n"
 	    "  -q, --quiet           Only show image IDs\n";
 	bool trunc = true, quiet = false, human = true;
 	const char *format = NULL;
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+qH:", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+qH", lo, NULL)) != -1) {
 		if (ch == 'n')
 			trunc = false;
 		else if (ch == 'q')
@@ -416,7 +416,7 @@ int cli_history(int argc, char **argv)
 		else if (ch == 'F')
 			format = optarg;
 		else if (ch == 'H')
-			human = !streq(optarg, "false") && !streq(optarg, "0");
+			human = !optarg || (!streq(optarg, "false") && !streq(optarg, "0"));
 		else
 			return cli_usage(text, ch == OPT_HELP);
 	}

@@ -229,6 +229,17 @@ static int write_fd(void *ctx, const char *data, size_t len)
 	return fs_write_all(*(int *)ctx, data, len) < 0 ? 1 : 0;
 }
 
+/* Check the images before a save so an error body never lands in the archive. */
+static bool images_exist(struct cli *cli, int n, char **names)
+{
+	for (int i = 0; i < n; i++) {
+		_cleanup_free_ char *ip = xasprintf("/v1.41/images/%s/json", names[i]);
+		if (cli_expect(cli, "GET", NULL, NULL, 200, ip) < 0)
+			return false;
+	}
+	return true;
+}
+
 int cli_save(int argc, char **argv)
 {
 	static const struct option lo[] = { { "output", required_argument, NULL, 'o' },
@@ -278,17 +289,15 @@ int cli_save(int argc, char **argv)
 	struct http_client_request h = {
 		.method = "GET", .path = path.buf, .body_fd = -1, .on_body = write_fd, .on_body_ctx = &fd
 	};
-	/* check the images first so an error never lands in the archive */
-	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *ip = xasprintf("/v1.41/images/%s/json", argv[i]);
-		if (cli_expect(&cli, "GET", NULL, NULL, 200, ip) < 0) {
-			cli_close(&cli);
-			if (tmp)
-				unlink(tmp);
-			return 1;
-		}
+	int rc = images_exist(&cli, argc - optind, argv + optind)
+		     ? http_client_do(cli.http, &h, &st, NULL, &err)
+		     : -ENOENT;
+	if (rc == -ENOENT) {
+		cli_close(&cli);
+		if (tmp)
+			unlink(tmp);
+		return 1;
 	}
-	int rc = http_client_do(cli.http, &h, &st, NULL, &err);
 	cli_close(&cli);
 	if (rc < 0 || st != 200) {
 		if (rc < 0)

@@ -29,6 +29,8 @@
 #define TLS_RELAY_BUF     (32 * 1024)
 /* A client gets this long to complete the TLS handshake. */
 #define TLS_HANDSHAKE_SEC 10
+/* After our side sent close_notify, how long the peer may take to end its side. */
+#define TLS_LINGER_MS     5000
 
 struct http_tcp_listener {
 	struct http_server *srv;
@@ -147,44 +149,57 @@ static int send_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/* One SSL_read into local: 1 data, 0 nothing yet, -1 the peer is done sending, -2 local is gone. */
+static int net_to_local(SSL *ssl, int local, char *buf, size_t size)
+{
+	int n = SSL_read(ssl, buf, (int)size);
+	if (n > 0)
+		return send_all(local, buf, (size_t)n) < 0 ? -2 : 1;
+	int e = SSL_get_error(ssl, n);
+	return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+}
+
 void http_tls_relay(void *ssl_ptr, int net, int local)
 {
 	SSL *ssl = ssl_ptr;
 	char buf[TLS_RELAY_BUF];
-	bool net_open = true;
-	for (;;) {
+	bool net_open = true, local_open = true;
+	while (net_open || local_open) {
 		bool pending = net_open && SSL_pending(ssl) > 0;
-		struct pollfd p[2] = { { net, net_open ? POLLIN : 0, 0 }, { local, POLLIN, 0 } };
-		if (!pending && poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
+		struct pollfd p[2] = { { net, net_open ? POLLIN : 0, 0 }, { local, local_open ? POLLIN : 0, 0 } };
+		if (!pending) {
+			/* once our side is done, the peer gets a little while to finish */
+			int pr = poll(p, 2, local_open ? -1 : TLS_LINGER_MS);
+			if (pr < 0 && errno == EINTR)
 				continue;
-			break;
+			if (pr <= 0)
+				break;
 		}
-		if (pending || (net_open && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))) {
-			int n = SSL_read(ssl, buf, sizeof(buf));
-			if (n > 0) {
-				if (send_all(local, buf, (size_t)n) < 0)
-					break;
-			} else {
-				int e = SSL_get_error(ssl, n);
-				if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-					/* close_notify or EOF: the peer is done sending */
-					net_open = false;
-					shutdown(local, SHUT_WR);
-				}
+		if (pending || (net_open && p[0].revents)) {
+			int r = net_to_local(ssl, local, buf, sizeof(buf));
+			if (r == -2)
+				break;
+			if (r == -1) { /* close_notify or EOF: half-close towards local */
+				net_open = false;
+				shutdown(local, SHUT_WR);
 			}
 		}
 		if (!net_open && (p[0].revents & (POLLHUP | POLLERR)))
 			break; /* the peer went away in both directions */
-		if (p[1].revents) {
+		if (local_open && p[1].revents) {
 			ssize_t n = read(local, buf, sizeof(buf));
 			if (n < 0 && errno == EINTR)
 				continue;
-			if (n <= 0 || ssl_write_all(ssl, buf, (size_t)n) < 0)
+			if (n <= 0) { /* local is done sending: close_notify, keep reading */
+				local_open = false;
+				SSL_shutdown(ssl);
+			} else if (ssl_write_all(ssl, buf, (size_t)n) < 0) {
 				break;
+			}
 		}
 	}
-	SSL_shutdown(ssl);
+	if (local_open)
+		SSL_shutdown(ssl);
 	shutdown(net, SHUT_WR);
 }
 

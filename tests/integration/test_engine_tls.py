@@ -197,6 +197,9 @@ def test_berth_cli_honours_docker_host_and_tls_env(daemon, certs):
     assert "CONTAINER ID" in run([daemon.bin, "ps"], env=env).stdout
     assert run([daemon.bin, "run", "--rm", "busybox", "echo", "berth-tls"], env=env,
                timeout=60).stdout == "berth-tls\n"
+    # stdin through the TLS relay; its EOF must not cut the output that follows
+    assert run([daemon.bin, "run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo after-eof"], env=env,
+               input="in\n", timeout=60).stdout == "in\nafter-eof\n"
     env["DOCKER_TLS_VERIFY"] = ""
     p = run([daemon.bin, "ps"], env=env, check=False)  # plain HTTP to a TLS port
     assert p.returncode != 0

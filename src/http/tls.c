@@ -166,7 +166,8 @@ void http_tls_relay(void *ssl_ptr, int net, int local)
 	bool net_open = true, local_open = true;
 	while (net_open || local_open) {
 		bool pending = net_open && SSL_pending(ssl) > 0;
-		struct pollfd p[2] = { { net, net_open ? POLLIN : 0, 0 }, { local, local_open ? POLLIN : 0, 0 } };
+		struct pollfd p[2] = { { net, net_open ? POLLIN : 0, 0 },
+				       { local, local_open ? POLLIN : 0, 0 } };
 		if (!pending) {
 			/* once our side is done, the peer gets a little while to finish */
 			int pr = poll(p, 2, local_open ? -1 : TLS_LINGER_MS);

@@ -78,7 +78,8 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&j->lock);
 	if (r < 0 && (j->started || j->buf.len > 0)) {
 		_cleanup_free_ char *m = berth_error_string(err);
-		_cleanup_json_ json_t *e = json_pack("{s:s,s:{s:s}}", "error", m, "errorDetail", "message", m);
+		_cleanup_json_ json_t *e =
+		    json_pack("{s:s,s:{s:s}}", "error", m, "errorDetail", "message", m);
 		_cleanup_free_ char *s = json_dumps(e, JSON_COMPACT);
 		strbuf_addstr(&j->buf, s);
 		strbuf_addstr(&j->buf, "\r\n");

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/network.h"
 #include "cli/cli-build.h"
+#include "cli/verbs.h"
 #include "common/log.h"
 #include "shim/shim.h"
 #include "runtime/runtime.h"
@@ -72,6 +73,17 @@ static const struct command commands[] = {
 	{ "port", cli_port, "List port mappings or a specific mapping for the container" },
 	{ "build", cli_build, "Build an image from a Dockerfile" },
 	{ "builder", cli_builder, "Manage builds (prune the build cache)" },
+	{ "pull", cli_pull, "Download an image from a registry" },
+	{ "push", cli_push, "Upload an image to a registry" },
+	{ "save", cli_save, "Save one or more images to a tar archive" },
+	{ "load", cli_load, "Load an image from a tar archive or STDIN" },
+	{ "history", cli_history, "Show the history of an image" },
+	{ "login", cli_login, "Log in to a registry" },
+	{ "logout", cli_logout, "Log out from a registry" },
+	{ "volume", cli_volume, "Manage volumes" },
+	{ "system", cli_system, "Manage berth (df, prune, info, events)" },
+	{ "container", cli_container, "Manage containers" },
+	{ "image", cli_image, "Manage images" },
 };
 
 static const struct command *find_command(const char *name)

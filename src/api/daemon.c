@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "api/listen.h"
 #include "api/netops.h"
 #include "api/routes.h"
 #include "common/fs.h"
@@ -31,6 +32,10 @@ struct daemon_opts {
 	json_t *ulimits;                /* --default-ulimit / "default-ulimits": Docker Ulimits array */
 	char *detach_keys, *log_driver; /* stream and log defaults (config-file keys) */
 	json_t *log_opts;
+	char *tlscacert, *tlscert, *tlskey;
+	char *hosts[API_MAX_HOSTS]; /* -H (repeatable) or the config's "hosts" */
+	size_t n_hosts;
+	int tls, tlsverify, insecure_tcp; /* -1: not given */
 };
 
 static void usage(FILE *f)
@@ -40,15 +45,25 @@ static void usage(FILE *f)
 	    "Usage: berth daemon [OPTIONS]\n\n"
 	    "Run the berth engine: the Docker Engine API on a unix socket.\n\n"
 	    "Options:\n"
-	    "      --config-file FILE   JSON config (keys: root, exec-root, host, runtime-path, pidfile, "
-	    "log-level,\n"
-	    "                           init-path, default-ulimits {\"nofile\": {\"Name\", \"Soft\", "
-	    "\"Hard\"}},\n"
-	    "                           detach-keys, log-driver, log-opts)\n"
+	    "      --config-file FILE   JSON config (keys: root, exec-root, host, hosts, runtime-path,\n"
+	    "                           pidfile, log-level, bridge, tls, tlsverify, tlscacert, tlscert,\n"
+	    "                           tlskey, allow-insecure-tcp, init-path, detach-keys, log-driver,\n"
+	    "                           log-opts, default-ulimits {\"nofile\": {\"Name\", \"Soft\", "
+	    "\"Hard\"}})\n"
 	    "      --root DIR           state directory (default $BERTH_ROOT or " DEFAULT_ROOT ")\n"
 	    "      --exec-root DIR      runtime directory (default $BERTH_EXEC_ROOT or " DEFAULT_EXEC_ROOT
 	    ")\n"
-	    "  -H, --host URL           socket to listen on (default unix://EXEC_ROOT/berth.sock)\n"
+	    "  -H, --host URL           socket to listen on, repeatable: unix:///path or tcp://ADDR:PORT\n"
+	    "                           (default unix://EXEC_ROOT/berth.sock)\n"
+	    "      --tlsverify          TLS on tcp:// hosts; clients must present a certificate\n"
+	    "                           signed by --tlscacert (required for tcp:// hosts)\n"
+	    "      --tls                TLS on tcp:// hosts without client authentication (needs\n"
+	    "                           --allow-insecure-tcp)\n"
+	    "      --tlscacert FILE     CA of client certificates (default $DOCKER_CERT_PATH/ca.pem)\n"
+	    "      --tlscert FILE       server certificate (default $DOCKER_CERT_PATH/cert.pem)\n"
+	    "      --tlskey FILE        server key (default $DOCKER_CERT_PATH/key.pem)\n"
+	    "      --allow-insecure-tcp listen on tcp:// without client certificates: anyone who\n"
+	    "                           reaches the port controls this host as root\n"
 	    "      --runtime-path PATH  berth (default: the in-process runtime library) or an OCI runtime\n"
 	    "                           with runc's CLI, e.g. /usr/sbin/runc\n"
 	    "  -p, --pidfile FILE       write the daemon's pid here\n"
@@ -74,12 +89,14 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int r = json_load_path(o->config_file, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	static const char *const keys[] = { "root",        "exec-root",  "host",     "runtime-path",
-					    "pidfile",     "log-level",  "bridge",   "init-path",
-					    "detach-keys", "log-driver" };
-	char **slots[] = { &o->root,        &o->exec_root,  &o->host,   &o->runtime,
-			   &o->pidfile,     &o->log_level,  &o->bridge, &o->init_path,
-			   &o->detach_keys, &o->log_driver };
+	static const char *const keys[] = { "root",        "exec-root",  "host",      "runtime-path",
+					    "pidfile",     "log-level",  "bridge",    "init-path",
+					    "detach-keys", "log-driver", "tlscacert", "tlscert",
+					    "tlskey" };
+	char **slots[] = { &o->root,        &o->exec_root,  &o->host,      &o->runtime,
+			   &o->pidfile,     &o->log_level,  &o->bridge,    &o->init_path,
+			   &o->detach_keys, &o->log_driver, &o->tlscacert, &o->tlscert,
+			   &o->tlskey };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = NULL;
 		if ((r = json_get_string(j, NULL, keys[i], 0, &v, err)) < 0)
@@ -105,6 +122,22 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	if (lo && !json_is_object(lo))
 		return berth_error_msg(err, EINVAL, "config key 'log-opts': expected an object");
 	o->log_opts = json_incref(lo);
+	static const char *const bkeys[] = { "tls", "tlsverify", "allow-insecure-tcp" };
+	int *bslots[] = { &o->tls, &o->tlsverify, &o->insecure_tcp };
+	for (size_t i = 0; i < ARRAY_SIZE(bkeys); i++) {
+		bool b = false;
+		json_t *v = json_object_get(j, bkeys[i]);
+		if (v && (r = json_get_bool(j, NULL, bkeys[i], 0, &b, err)) < 0)
+			return r;
+		if (v && *bslots[i] < 0)
+			*bslots[i] = b;
+	}
+	_cleanup_strv_ char **hosts = NULL;
+	if ((r = json_get_strv(j, NULL, "hosts", 0, &hosts, err)) < 0)
+		return r;
+	if (o->n_hosts == 0)
+		for (char **k = hosts; k && *k && o->n_hosts < API_MAX_HOSTS; k++)
+			o->hosts[o->n_hosts++] = xstrdup(*k);
 	return 0;
 }
 
@@ -137,6 +170,12 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "default-ulimit", required_argument, NULL, 'U' },
 		{ "log-driver", required_argument, NULL, 'L' },
 		{ "detach-keys", required_argument, NULL, 'D' },
+		{ "tls", no_argument, NULL, 'T' },
+		{ "tlsverify", no_argument, NULL, 'V' },
+		{ "tlscacert", required_argument, NULL, 'A' },
+		{ "tlscert", required_argument, NULL, 'C' },
+		{ "tlskey", required_argument, NULL, 'K' },
+		{ "allow-insecure-tcp", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -146,7 +185,19 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		switch (ch) {
 		case 'r': set(&o->root, optarg); break;
 		case 'x': set(&o->exec_root, optarg); break;
-		case 'H': set(&o->host, optarg); break;
+		case 'H':
+			if (o->n_hosts == API_MAX_HOSTS) {
+				fprintf(stderr, "berth daemon: at most %d hosts\n", API_MAX_HOSTS);
+				return -EINVAL;
+			}
+			o->hosts[o->n_hosts++] = xstrdup(optarg);
+			break;
+		case 'T': o->tls = 1; break;
+		case 'V': o->tlsverify = 1; break;
+		case 'A': set(&o->tlscacert, optarg); break;
+		case 'C': set(&o->tlscert, optarg); break;
+		case 'K': set(&o->tlskey, optarg); break;
+		case 'N': o->insecure_tcp = 1; break;
 		case 'R': set(&o->runtime, optarg); break;
 		case 'p': set(&o->pidfile, optarg); break;
 		case 'c': set(&o->config_file, optarg); break;
@@ -176,9 +227,20 @@ static void fill_defaults(struct daemon_opts *o)
 		set(&o->root, getenv("BERTH_ROOT") ? getenv("BERTH_ROOT") : DEFAULT_ROOT);
 	if (!o->exec_root)
 		set(&o->exec_root, getenv("BERTH_EXEC_ROOT") ? getenv("BERTH_EXEC_ROOT") : DEFAULT_EXEC_ROOT);
-	if (!o->host) {
-		_cleanup_free_ char *h = xasprintf("unix://%s/berth.sock", o->exec_root);
-		set(&o->host, h);
+	if (o->n_hosts == 0)
+		o->hosts[o->n_hosts++] =
+		    o->host ? xstrdup(o->host) : xasprintf("unix://%s/berth.sock", o->exec_root);
+	if (o->tlsverify > 0 || o->tls > 0) {
+		/* docker's defaults: $DOCKER_CERT_PATH or ~/.docker, files ca.pem, cert.pem, key.pem */
+		const char *home = getenv("HOME");
+		_cleanup_free_ char *dir = getenv("DOCKER_CERT_PATH")
+					       ? xstrdup(getenv("DOCKER_CERT_PATH"))
+					       : xasprintf("%s/.docker", home ? home : "/root");
+		char **slots[] = { &o->tlscacert, &o->tlscert, &o->tlskey };
+		static const char *const names[] = { "ca.pem", "cert.pem", "key.pem" };
+		for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
+			if (!*slots[i])
+				*slots[i] = xasprintf("%s/%s", dir, names[i]);
 	}
 	if (!o->runtime)
 		set(&o->runtime, "berth");
@@ -218,10 +280,25 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	int r;
 	if ((r = fs_mkdir_p(o->root, 0711, err)) < 0 || (r = fs_mkdir_p(o->exec_root, 0711, err)) < 0)
 		return r;
-	const char *sock = startswith(o->host, "unix://") ? o->host + 7 : o->host;
-	if (sock[0] != '/')
-		return berth_error_msg(err, EINVAL, "unsupported host '%s': only unix:///path sockets",
-				       o->host);
+	struct api_listen_opts lo = { .n_hosts = o->n_hosts,
+				      .tls = o->tls > 0,
+				      .tlsverify = o->tlsverify > 0,
+				      .allow_insecure_tcp = o->insecure_tcp > 0,
+				      .tlscacert = o->tlscacert,
+				      .tlscert = o->tlscert,
+				      .tlskey = o->tlskey };
+	for (size_t i = 0; i < o->n_hosts; i++)
+		lo.hosts[i] = o->hosts[i];
+	bool insecure = false;
+	if ((r = api_listen_check(&lo, &insecure, err)) < 0)
+		return r;
+	if (insecure) {
+		fprintf(stderr,
+			"\n*** WARNING: berth daemon is listening on TCP without TLS client certificates.\n"
+			"*** Anyone who can connect to it can run containers as root on this host.\n"
+			"*** Use --tlsverify with --tlscacert, --tlscert and --tlskey instead.\n\n");
+		log_fields(LOG_LEVEL_WARN, "insecure TCP listener: no client authentication", NULL);
+	}
 	struct image_store *images = NULL;
 	if ((r = image_store_open(o->root, &images, err)) < 0)
 		return berth_error_wrap(err, r, "open image store");
@@ -259,18 +336,18 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 			   .detach_keys = o->detach_keys,
 			   .log_driver = o->log_driver,
 			   .log_opts = o->log_opts };
-	int fd = http_listen_unix(sock, 0660, err);
-	if (fd < 0) {
-		engine_close(e);
-		image_store_free(images);
-		netops_free(netops);
-		return fd;
-	}
-	struct http_server_opts so = {
-		.listen_fd = fd, .handler = api_handle, .userdata = &api, .body_limit = body_limit
-	};
+	struct api_listeners *ls = NULL;
+	int fd = -1;
 	struct http_server *srv = NULL;
-	if ((r = http_server_start(&so, &srv, err)) < 0) {
+	if ((r = api_listen_bind(&lo, &ls, &fd, err)) >= 0) {
+		struct http_server_opts so = {
+			.listen_fd = fd, .handler = api_handle, .userdata = &api, .body_limit = body_limit
+		};
+		if ((r = http_server_start(&so, &srv, err)) >= 0 && (r = api_listen_start(ls, srv, err)) < 0)
+			srv = http_server_stop(srv);
+	}
+	if (r < 0) {
+		api_listen_free(ls);
 		engine_close(e);
 		image_store_free(images);
 		netops_free(netops);
@@ -280,18 +357,19 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 		_cleanup_free_ char *pid = xasprintf("%d\n", (int)getpid());
 		fs_write_file_atomic(o->pidfile, pid, strlen(pid), 0644, NULL);
 	}
-	log_fields(LOG_LEVEL_INFO, "daemon listening", "socket", sock, "root", o->root, "exec-root",
+	_cleanup_free_ char *where = api_listen_describe(&lo);
+	log_fields(LOG_LEVEL_INFO, "daemon listening", "hosts", where, "root", o->root, "exec-root",
 		   o->exec_root, "runtime", o->runtime, NULL);
 	int sig = 0;
 	while (sigwait(mask, &sig) == 0 && sig == SIGHUP)
 		;
 	log_fields(LOG_LEVEL_INFO, "daemon shutting down; containers keep running", NULL);
 	engine_shutdown(e);
+	api_listen_free(ls); /* stop accepting on the extra sockets first */
 	http_server_stop(srv);
 	engine_close(e);
 	image_store_free(images);
 	netops_free(netops);
-	(void)unlink(sock);
 	if (o->pidfile)
 		(void)unlink(o->pidfile);
 	return 0;
@@ -299,7 +377,7 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 
 int api_daemon_main(int argc, char **argv)
 {
-	struct daemon_opts o = { 0 };
+	struct daemon_opts o = { .tls = -1, .tlsverify = -1, .insecure_tcp = -1 };
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = parse_args(argc, argv, &o);
 	if (r == 0 && o.config_file)
@@ -335,5 +413,10 @@ int api_daemon_main(int argc, char **argv)
 	free(o.detach_keys);
 	free(o.log_driver);
 	json_decref(o.log_opts);
+	free(o.tlscacert);
+	free(o.tlscert);
+	free(o.tlskey);
+	for (size_t i = 0; i < o.n_hosts; i++)
+		free(o.hosts[i]);
 	return r < 0 ? 1 : 0;
 }

@@ -5,14 +5,17 @@
  * suffix (api_images_route) rather than by the segment router.
  *
  * Uploads (import, load) arrive as the buffered request body and are handed
- * to the library through a memfd; pulls run in the request thread and their
- * progress is sent as docker's JSON message stream once done.
+ * to the library through a memfd; pulls (pull.c) stream their progress as
+ * docker's JSON message stream while they run.
  */
 #include <sys/mman.h>
+#include <time.h>
 
+#include "api/filters.h"
 #include "api/routes.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/util.h"
 #include "image/image.h"
 
 static int body_fd(struct api_call *c)
@@ -168,53 +171,6 @@ static void import_src(struct api_call *c, const char *ref)
 	http_respond(c->req, 200, "application/json", xstrdup(line), strlen(line));
 }
 
-static void on_progress(const struct image_progress *p, void *userdata)
-{
-	struct strbuf *sb = userdata;
-	json_t *j = json_pack("{s:s}", "status", p->status ? p->status : "");
-	if (p->id)
-		json_object_set_new(j, "id", json_string(p->id));
-	if (p->total)
-		json_object_set_new(
-		    j, "progressDetail",
-		    json_pack("{s:I,s:I}", "current", (json_int_t)p->current, "total", (json_int_t)p->total));
-	char *s = json_dumps(j, JSON_COMPACT);
-	strbuf_addstr(sb, s);
-	strbuf_addstr(sb, "\r\n");
-	free(s);
-	json_decref(j);
-}
-
-static void pull(struct api_call *c, const char *ref)
-{
-	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	struct image_remote_opts o = { .progress = on_progress, .progress_data = &out };
-	_cleanup_error_ struct berth_error *err = NULL;
-	_cleanup_free_ char *id = NULL;
-	int r = image_pull(c->api->images, ref, http_request_query(c->req, "platform"), &o, &id, &err);
-	if (r < 0 && out.len == 0) {
-		api_error(c->req, r, err);
-		return;
-	}
-	if (r < 0) {
-		_cleanup_free_ char *m = berth_error_string(err);
-		_cleanup_json_ json_t *j =
-		    json_pack("{s:s,s:{s:s}}", "error", m, "errorDetail", "message", m);
-		char *s = json_dumps(j, JSON_COMPACT);
-		strbuf_addstr(&out, s);
-		strbuf_addstr(&out, "\r\n");
-		free(s);
-	} else {
-		strbuf_addf(&out,
-			    "{\"status\":\"Digest: %s\"}\r\n{\"status\":\"Status: Downloaded newer image for "
-			    "%s\"}\r\n",
-			    id, ref);
-	}
-	size_t len;
-	char *body = strbuf_detach(&out, &len);
-	http_respond(c->req, 200, "application/json", body, len);
-}
-
 void api_images_create(struct api_call *c)
 {
 	const char *src = http_request_query(c->req, "fromSrc");
@@ -229,7 +185,7 @@ void api_images_create(struct api_call *c)
 		bool digest = tag && startswith(tag, "sha256:");
 		_cleanup_free_ char *ref =
 		    tag && *tag ? xasprintf("%s%s%s", from, digest ? "@" : ":", tag) : xstrdup(from);
-		pull(c, ref);
+		api_image_pull(c, ref);
 	} else {
 		http_respond_error(c->req, 400, "fromImage or fromSrc=- is required");
 	}
@@ -331,7 +287,7 @@ api_route_fn api_images_route(const char *method, const char *path, char *name)
 	} rs[] = {
 		{ "GET", "/json", api_image_inspect },    { "POST", "/tag", api_image_tag },
 		{ "GET", "/history", api_image_history }, { "GET", "/get", api_image_get },
-		{ "DELETE", "", api_image_remove },
+		{ "DELETE", "", api_image_remove },       { "POST", "/push", api_image_push },
 	};
 	const char *rest = path + strlen("/images/");
 	for (size_t i = 0; i < ARRAY_SIZE(rs); i++) {
@@ -345,4 +301,60 @@ api_route_fn api_images_route(const char *method, const char *path, char *name)
 		return rs[i].fn;
 	}
 	return NULL;
+}
+
+/* Docker's "until" filter: a duration ("24h": that long ago), unix seconds or an RFC 3339 time. */
+int api_parse_until(const char *s, int64_t *ret)
+{
+	int64_t v, ns;
+	struct timespec ts;
+	if (parse_duration_ns(s, &ns) == 0 && ns >= 0) {
+		*ret = (int64_t)time(NULL) - ns / 1000000000;
+		return 0;
+	}
+	if (parse_int64(s, &v) == 0 && v >= 0) {
+		*ret = v;
+		return 0;
+	}
+	if (parse_rfc3339(s, &ts) == 0) {
+		*ret = (int64_t)ts.tv_sec;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+void api_images_prune(struct api_call *c)
+{
+	static const char *const keys[] = { "dangling", "until", "label", NULL };
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_json_ json_t *f = NULL;
+	if (api_filters_parse(http_request_query(c->req, "filters"), keys, &f, &err) < 0) {
+		api_error(c->req, -EINVAL, err);
+		return;
+	}
+	_cleanup_strv_ char **dangling = api_filter_values(f, "dangling");
+	_cleanup_strv_ char **until = api_filter_values(f, "until");
+	_cleanup_strv_ char **labels = api_filter_values(f, "label");
+	bool all = false;
+	if (dangling && dangling[0]) {
+		const char *d = dangling[0];
+		if (!strcasecmp(d, "false") || streq(d, "0"))
+			all = true;
+		else if (strcasecmp(d, "true") && !streq(d, "1")) {
+			http_respond_error(c->req, 400, "invalid filter 'dangling=%s'", d);
+			return;
+		}
+	}
+	int64_t until_unix = 0;
+	if (until && until[0] && api_parse_until(until[0], &until_unix) < 0) {
+		http_respond_error(c->req, 400, "invalid filter 'until=%s'", until[0]);
+		return;
+	}
+	json_t *out = NULL;
+	int r = image_prune(c->api->images, all, until_unix, (const char *const *)labels, image_in_use,
+			    c->api->engine, &out, &err);
+	if (r < 0)
+		api_error(c->req, r, err);
+	else
+		http_respond_json(c->req, 200, out);
 }

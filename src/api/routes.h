@@ -77,6 +77,19 @@ void api_image_remove(struct api_call *c);
 void api_image_get(struct api_call *c);
 void api_images_get(struct api_call *c);
 void api_images_load(struct api_call *c);
+void api_images_prune(struct api_call *c);
+void api_image_push(struct api_call *c);
+/* Pull ref (POST /images/create?fromImage=), streaming docker's progress messages. */
+void api_image_pull(struct api_call *c, const char *ref);
+void api_auth(struct api_call *c);
+void api_system_df(struct api_call *c);
+void api_volumes_prune(struct api_call *c);
+/* Docker's "until" filter value -> unix seconds (a duration counts back from now). */
+int api_parse_until(const char *s, int64_t *ret);
+/* Bytes used by the tree at path (0 when unreadable); does not cross mount points. */
+int64_t api_dir_usage(const char *path);
+/* How many containers mount volume `name` (from their HostConfig binds and mounts). */
+unsigned api_volume_refcount(struct engine_container_info *const *list, size_t n, const char *name);
 
 void api_build(struct api_call *c);
 void api_build_prune(struct api_call *c);

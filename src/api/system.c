@@ -115,3 +115,80 @@ void api_info(struct api_call *c)
 	json_object_set_new(j, "Warnings", json_null());
 	http_respond_json(c->req, 200, j);
 }
+
+static json_t *df_images(struct api *api, struct engine_container_info **cs, size_t n, int64_t *layers)
+{
+	json_t *imgs = NULL;
+	if (image_list(api->images, NULL, &imgs, NULL) < 0)
+		return json_array();
+	size_t i;
+	json_t *img;
+	json_array_foreach (imgs, i, img) {
+		const char *id = json_string_value(json_object_get(img, "Id")) ?: "";
+		int64_t used = 0;
+		for (size_t k = 0; k < n; k++)
+			used += streq(cs[k]->image_id ? cs[k]->image_id : "", id);
+		json_object_set_new(img, "Containers", json_integer(used));
+		json_object_set_new(img, "SharedSize", json_integer(0));
+		*layers += json_integer_value(json_object_get(img, "Size"));
+	}
+	return imgs;
+}
+
+static json_t *df_containers(struct engine_container_info **cs, size_t n)
+{
+	json_t *out = json_array();
+	for (size_t k = 0; k < n; k++) {
+		json_t *s = api_container_summary(cs[k]);
+		int64_t rw = 0;
+		if (cs[k]->rootfs) {
+			/* the snapshot's upper dir is the rootfs' sibling "fs" (image.h) */
+			const char *slash = strrchr(cs[k]->rootfs, '/');
+			if (slash) {
+				_cleanup_free_ char *dir =
+				    xasprintf("%.*s/fs", (int)(slash - cs[k]->rootfs), cs[k]->rootfs);
+				rw = api_dir_usage(dir);
+			}
+		}
+		json_object_set_new(s, "SizeRw", json_integer(rw));
+		json_object_set_new(s, "SizeRootFs", json_integer(rw));
+		json_array_append_new(out, s);
+	}
+	return out;
+}
+
+static json_t *df_volumes(struct api *api, struct engine_container_info **cs, size_t n)
+{
+	json_t *vols = NULL;
+	if (engine_volume_list(api->engine, &vols, NULL) < 0)
+		return json_array();
+	size_t i;
+	json_t *v;
+	json_array_foreach (vols, i, v) {
+		const char *name = json_string_value(json_object_get(v, "Name")) ?: "";
+		const char *mp = json_string_value(json_object_get(v, "Mountpoint")) ?: "";
+		json_object_set_new(v, "UsageData",
+				    json_pack("{s:I,s:I}", "Size", (json_int_t)api_dir_usage(mp), "RefCount",
+					      (json_int_t)api_volume_refcount(cs, n, name)));
+	}
+	return vols;
+}
+
+void api_system_df(struct api_call *c)
+{
+	struct engine_container_info **cs = NULL;
+	size_t n = 0;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = engine_container_list(c->api->engine, true, &cs, &n, &err);
+	if (r < 0) {
+		api_error(c->req, r, err);
+		return;
+	}
+	int64_t layers = 0;
+	json_t *imgs = df_images(c->api, cs, n, &layers);
+	json_t *j =
+	    json_pack("{s:I,s:o,s:o,s:o,s:[]}", "LayersSize", (json_int_t)layers, "Images", imgs,
+		      "Containers", df_containers(cs, n), "Volumes", df_volumes(c->api, cs, n), "BuildCache");
+	engine_container_info_list_free(cs, n);
+	http_respond_json(c->req, 200, j);
+}

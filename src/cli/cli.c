@@ -3,6 +3,7 @@
  */
 #include <curl/curl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <time.h>
 #include <sys/socket.h>
@@ -11,12 +12,37 @@
 #include "common/fs.h"
 #include "common/json.h"
 
+/* DOCKER_TLS_VERIFY / DOCKER_TLS with the files in DOCKER_CERT_PATH (default ~/.docker), like docker. */
+static int cli_tls(struct cli *cli, struct berth_error **err)
+{
+	const char *verify = getenv("DOCKER_TLS_VERIFY"), *tls = getenv("DOCKER_TLS");
+	bool v = verify && *verify, t = tls && *tls && !streq(tls, "0") && strcasecmp(tls, "false");
+	if (!v && !t)
+		return 0;
+	if (!startswith(cli->host, "tcp://"))
+		return 0;
+	const char *home = getenv("HOME");
+	_cleanup_free_ char *dir = getenv("DOCKER_CERT_PATH") && *getenv("DOCKER_CERT_PATH")
+				       ? xstrdup(getenv("DOCKER_CERT_PATH"))
+				       : xasprintf("%s/.docker", home ? home : "/root");
+	_cleanup_free_ char *ca = xasprintf("%s/ca.pem", dir), *cert = xasprintf("%s/cert.pem", dir),
+			    *key = xasprintf("%s/key.pem", dir);
+	bool have_cert = access(cert, R_OK) == 0 && access(key, R_OK) == 0;
+	struct http_tls_files f = { .ca = ca,
+				    .cert = have_cert ? cert : NULL,
+				    .key = have_cert ? key : NULL };
+	signal(SIGPIPE, SIG_IGN); /* a vanished peer must not kill the TLS relay */
+	return http_client_set_tls(cli->http, &f, v, err);
+}
+
 int cli_open(struct cli *cli, const char *host_flag)
 {
 	static char buf[4096];
 	const char *host = host_flag;
 	if (!host)
 		host = getenv("BERTH_HOST");
+	if (!host && getenv("DOCKER_HOST") && *getenv("DOCKER_HOST"))
+		host = getenv("DOCKER_HOST");
 	if (!host && getenv("BERTH_EXEC_ROOT")) {
 		snprintf(buf, sizeof(buf), "unix://%s/berth.sock", getenv("BERTH_EXEC_ROOT"));
 		host = buf;
@@ -25,8 +51,9 @@ int cli_open(struct cli *cli, const char *host_flag)
 		host = "unix:///run/berth/berth.sock";
 	cli->host = host;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (http_client_new(host, &cli->http, &err) < 0) {
+	if (http_client_new(host, &cli->http, &err) < 0 || cli_tls(cli, &err) < 0) {
 		berth_error_print(err, "berth");
+		cli->http = http_client_free(cli->http);
 		return -EINVAL;
 	}
 	return 0;

@@ -23,7 +23,11 @@ struct cli {
 	const char *host;
 };
 
-/* Host from -H (may be NULL), $BERTH_HOST, $BERTH_EXEC_ROOT/berth.sock, or unix:///run/berth/berth.sock. */
+/*
+ * Host from -H (may be NULL), $BERTH_HOST, $DOCKER_HOST, $BERTH_EXEC_ROOT/berth.sock, or
+ * unix:///run/berth/berth.sock. For tcp:// hosts, $DOCKER_TLS_VERIFY (TLS, server checked against
+ * ca.pem) or $DOCKER_TLS (TLS only) use ca.pem, cert.pem, key.pem in $DOCKER_CERT_PATH (~/.docker).
+ */
 int cli_open(struct cli *cli, const char *host_flag);
 void cli_close(struct cli *cli);
 

@@ -18,7 +18,11 @@
 struct http_client {
 	CURL *curl;
 	char *unix_path; /* NULL for TCP */
-	char *base_url;  /* "http://localhost" or "http://host:port" */
+	char *tcp_addr;  /* "host:port" for TCP */
+	char *base_url;  /* "http://localhost", "http://host:port" or "https://host:port" */
+	void *tls_ctx;   /* SSL_CTX for hijacked connections, NULL without TLS */
+	bool tls_verify;
+	char *ca, *cert, *key;
 };
 
 int http_client_new(const char *host, struct http_client **ret, struct berth_error **err)
@@ -36,7 +40,9 @@ int http_client_new(const char *host, struct http_client **ret, struct berth_err
 		c->unix_path = xstrdup(host);
 		c->base_url = xstrdup("http://localhost");
 	} else if (startswith(host, "tcp://")) {
-		c->base_url = xasprintf("http://%s", host + 6);
+		const char *a = host + 6;
+		c->tcp_addr = xstrndup(a, strcspn(a, "/"));
+		c->base_url = xasprintf("http://%s", c->tcp_addr);
 	} else {
 		free(c);
 		return berth_error_msg(err, EINVAL,
@@ -57,10 +63,52 @@ struct http_client *http_client_free(struct http_client *c)
 		return NULL;
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
+	http_tls_ctx_free(c->tls_ctx);
+	free(c->tcp_addr);
+	free(c->ca);
+	free(c->cert);
+	free(c->key);
 	free(c->unix_path);
 	free(c->base_url);
 	free(c);
 	return NULL;
+}
+
+int http_client_set_tls(struct http_client *c, const struct http_tls_files *f, bool verify_server,
+			struct berth_error **err)
+{
+	if (!c->tcp_addr)
+		return berth_error_msg(err, EINVAL, "TLS needs a tcp:// host");
+	void *ctx = NULL;
+	int r = http_tls_ctx_new(f, verify_server, false, &ctx, err);
+	if (r < 0)
+		return r;
+	http_tls_ctx_free(c->tls_ctx);
+	c->tls_ctx = ctx;
+	c->tls_verify = verify_server;
+	free(c->ca);
+	free(c->cert);
+	free(c->key);
+	c->ca = f->ca ? xstrdup(f->ca) : NULL;
+	c->cert = f->cert ? xstrdup(f->cert) : NULL;
+	c->key = f->key ? xstrdup(f->key) : NULL;
+	free(c->base_url);
+	c->base_url = xasprintf("https://%s", c->tcp_addr);
+	return 0;
+}
+
+static void set_curl_tls(struct http_client *c, CURL *h)
+{
+	if (!c->tls_ctx)
+		return;
+	if (c->cert)
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
+	if (c->key)
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
+	if (c->ca)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
 }
 
 struct body_sink {
@@ -109,6 +157,7 @@ int http_client_do(struct http_client *c, const struct http_client_request *r, l
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	if (c->unix_path)
 		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_path);
+	set_curl_tls(c, h);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
@@ -124,6 +173,8 @@ int http_client_do(struct http_client *c, const struct http_client_request *r, l
 		hdrs = curl_slist_append(hdrs, ct);
 	}
 	hdrs = curl_slist_append(hdrs, "Expect:");
+	for (const char *const *x = r->headers; x && *x; x++)
+		hdrs = curl_slist_append(hdrs, *x);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	if (fd >= 0) {
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
@@ -159,8 +210,12 @@ int http_client_do(struct http_client *c, const struct http_client_request *r, l
 
 static int connect_raw(struct http_client *c, struct berth_error **err)
 {
-	if (!c->unix_path)
-		return berth_error_msg(err, EPROTONOSUPPORT, "hijacked streams need a unix socket host");
+	if (c->tcp_addr) {
+		int fd = http_tcp_connect_or_listen(c->tcp_addr, false, err);
+		if (fd < 0 || !c->tls_ctx)
+			return fd;
+		return http_tls_client_wrap(c->tls_ctx, fd, c->tcp_addr, c->tls_verify, err);
+	}
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(c->unix_path) >= sizeof(sa.sun_path))
 		return berth_error_set(err, ENAMETOOLONG, "connect '%s'", c->unix_path);

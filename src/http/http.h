@@ -3,11 +3,11 @@
  *
  * Server: one thread per connection (handlers may block: long polls, log
  * follow, hijacked attach streams), listening on a unix socket or an fd the
- * caller made. A request is handed to the handler once its whole body is in
- * memory (bounded by max_body; larger bodies get 413 without reaching the
- * handler). The handler answers with exactly one http_respond_*() call; if it
- * does not, the server sends 500. Every allocation tied to a request is freed
- * when the request completes (strict cleanup, no arena).
+ * caller made, plus TCP listeners (tls.c) that may terminate TLS with client
+ * certificates and hand the plain stream to the server. A request is handed to the handler once its whole
+ * body is in memory (bounded by max_body; larger bodies get 413 without reaching the handler). The handler
+ * answers with exactly one http_respond_*() call; if it does not, the server sends 500. Every allocation tied
+ * to a request is freed when the request completes (strict cleanup, no arena).
  *
  * Client: blocking requests over a unix socket (or TCP), body in memory or
  * streamed to a callback, plus a raw "hijack" that upgrades the connection and
@@ -17,6 +17,7 @@
 #define BERTH_HTTP_HTTP_H
 
 #include <jansson.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -31,7 +32,7 @@ struct http_request;
 typedef void (*http_handler_fn)(struct http_request *req, void *userdata);
 
 struct http_server_opts {
-	int listen_fd;   /* a bound, listening socket the server takes over */
+	int listen_fd;   /* a bound, listening socket the server takes over; -1: none (add_connection only) */
 	size_t max_body; /* 0: HTTP_DEFAULT_MAX_BODY */
 	/* Optional per-request limit by method and path (version prefix removed); 0: max_body. */
 	size_t (*body_limit)(const char *method, const char *path, void *userdata);
@@ -44,6 +45,56 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 		      struct berth_error **err);
 /* Stop accepting, wait for the threads, free. Accepts NULL. */
 struct http_server *http_server_stop(struct http_server *s);
+
+/*
+ * Serve a connected socket (a TCP client, one end of a socketpair) as if it
+ * had been accepted by the server; fd is taken over (closed on failure).
+ * addr: the peer's address (for logs).
+ */
+int http_server_add_connection(struct http_server *s, int fd, const struct sockaddr *addr, socklen_t addr_len,
+			       struct berth_error **err);
+
+/* ---- TCP and TLS (tls.c) ---- */
+
+/* PEM files; NULL members are not used. */
+struct http_tls_files {
+	const char *ca, *cert, *key;
+};
+
+/* Bind and listen on "host:port", "[v6]:port" or ":port" (every address). */
+int http_listen_tcp(const char *addr, struct berth_error **err);
+/* Connect (listen_mode false) or bind+listen to such an address; returns the socket. */
+int http_tcp_connect_or_listen(const char *addr, bool listen_mode, struct berth_error **err);
+
+/*
+ * Accept connections on listen_fd (taken over) in a thread and serve them
+ * through srv. tls NULL: plain HTTP. Otherwise TLS is terminated here
+ * (OpenSSL, TLS >= 1.2) with tls->cert/key; verify_client: the handshake
+ * fails unless the client presents a certificate signed by tls->ca.
+ */
+struct http_tcp_listener;
+int http_tcp_listener_start(struct http_server *srv, int listen_fd, const struct http_tls_files *tls,
+			    bool verify_client, struct http_tcp_listener **ret, struct berth_error **err);
+/* Stop accepting (established connections end with the server). Accepts NULL. */
+struct http_tcp_listener *http_tcp_listener_stop(struct http_tcp_listener *l);
+
+/* An SSL_CTX (opaque here) for a server or a client; verify: check the peer against f->ca. */
+int http_tls_ctx_new(const struct http_tls_files *f, bool verify, bool server, void **ret,
+		     struct berth_error **err);
+void http_tls_ctx_free(void *ctx);
+/*
+ * Client side: TLS handshake on the connected fd (taken over, closed on
+ * failure) with host ("name:port", checked against the server certificate
+ * when verify), then a relay thread; returns a plain socket whose bytes are
+ * the decrypted stream (shutdown(SHUT_WR) on it sends close_notify).
+ */
+int http_tls_client_wrap(void *ctx, int fd, const char *host, bool verify, struct berth_error **err);
+/*
+ * Copy between a TLS session (SSL *) on net and the plain socket local, with
+ * half-closes both ways (close_notify <-> shutdown(SHUT_WR)), until both
+ * directions ended, the peer vanished, or 5 s after local's EOF.
+ */
+void http_tls_relay(void *ssl, int net, int local);
 
 /* Bind and listen on a unix socket at path (replacing a stale one) with the given mode. */
 int http_listen_unix(const char *path, mode_t mode, struct berth_error **err);
@@ -107,6 +158,13 @@ struct http_client;
 
 /* host: "unix:///path", "/path" or "tcp://host:port". */
 int http_client_new(const char *host, struct http_client **ret, struct berth_error **err);
+/*
+ * Speak TLS to a tcp:// host: client certificate f->cert/f->key when given;
+ * verify_server: check the server's certificate against f->ca and the host
+ * name (docker's --tlsverify); otherwise encrypt only (docker's --tls).
+ */
+int http_client_set_tls(struct http_client *c, const struct http_tls_files *f, bool verify_server,
+			struct berth_error **err);
 struct http_client *http_client_free(struct http_client *c);
 static inline void http_client_freep(struct http_client **c)
 {
@@ -128,6 +186,7 @@ struct http_client_request {
 	void *on_body_ctx;
 	long timeout_ms;             /* 0: none */
 	struct strbuf *resp_headers; /* non-NULL: the response's header lines ("Key: value\r\n") appended */
+	const char *const *headers;  /* extra "Key: value" lines, NULL-terminated; may be NULL */
 };
 
 /* Perform a request. *ret_status is the HTTP status; out (may be NULL) gets the body. */

@@ -404,15 +404,18 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	pthread_mutex_init(&s->lock, NULL);
 	for (int i = 0; i < HTTP_MAX_HIJACKED; i++)
 		s->hijacked[i] = -1;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_UPGRADE |
+			 MHD_USE_ITC | MHD_USE_POLL;
+	if (opts->listen_fd < 0)
+		flags |= MHD_USE_NO_LISTEN_SOCKET;
 	s->mhd =
-	    MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-				 MHD_ALLOW_UPGRADE | MHD_USE_ITC | MHD_USE_POLL,
-			     0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, opts->listen_fd,
+	    MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET,
+			     opts->listen_fd < 0 ? MHD_INVALID_SOCKET : opts->listen_fd,
 			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 			     (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
 			     MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
 	if (!s->mhd) {
-		close(opts->listen_fd);
+		safe_close(opts->listen_fd);
 		free(s);
 		return berth_error_set(err, EIO, "start http server");
 	}
@@ -432,9 +435,26 @@ struct http_server *http_server_stop(struct http_server *s)
 	pthread_mutex_unlock(&s->lock);
 	MHD_stop_daemon(s->mhd);
 	pthread_mutex_destroy(&s->lock);
-	close(s->listen_fd);
+	safe_close(s->listen_fd);
 	free(s);
 	return NULL;
+}
+
+int http_server_add_connection(struct http_server *s, int fd, const struct sockaddr *addr, socklen_t addr_len,
+			       struct berth_error **err)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	struct sockaddr_un unknown = { .sun_family = AF_UNIX };
+	if (!addr || addr_len == 0) {
+		addr = (const struct sockaddr *)&unknown;
+		addr_len = sizeof(sa_family_t);
+	}
+	/* MHD closes fd itself when it refuses the connection */
+	if (MHD_add_connection(s->mhd, fd, addr, addr_len) != MHD_YES)
+		return berth_error_set(err, EIO, "add connection to the http server");
+	return 0;
 }
 
 int http_listen_unix(const char *path, mode_t mode, struct berth_error **err)

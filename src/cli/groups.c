@@ -1,0 +1,164 @@
+/*
+ * groups.c - docker's management groups: `berth container <verb>` and
+ * `berth image <verb>` dispatch to the top-level verbs (docker's aliases
+ * included: ls/list/ps, rm/remove), plus `container prune`.
+ */
+#include <getopt.h>
+
+#include "cli/cli-build.h"
+#include "cli/network.h"
+#include "cli/verbs.h"
+#include "common/json.h"
+
+struct group_verb {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+};
+
+static int container_prune(int argc, char **argv)
+{
+	static const struct option lo[] = { { "force", no_argument, NULL, 'f' },
+					    { "filter", required_argument, NULL, 'F' },
+					    { "help", no_argument, NULL, 'h' },
+					    { NULL, 0, NULL, 0 } };
+	static const char *text = "container prune [OPTIONS]\n\nRemove all stopped containers\n\n"
+				  "Options:\n"
+				  "      --filter filter   Provide filter values (e.g. 'until=<timestamp>')\n"
+				  "  -f, --force           Do not prompt for confirmation\n";
+	bool force = false;
+	_cleanup_json_ json_t *filters = json_object();
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+f", lo, NULL)) != -1) {
+		if (ch == 'f')
+			force = true;
+		else if (ch == 'F')
+			cli_filter_add(filters, optarg);
+		else
+			return cli_usage(text, ch == 'h');
+	}
+	if (optind != argc)
+		return cli_usage(text, false);
+	if (!force && !cli_confirm("WARNING! This will remove all stopped containers.\n"
+				   "Are you sure you want to continue?"))
+		return 0;
+	struct cli cli;
+	if (cli_open(&cli, NULL) < 0)
+		return 1;
+	_cleanup_free_ char *q = cli_filters_query(filters);
+	_cleanup_free_ char *path = xasprintf("/v1.41/containers/prune%s", q);
+	json_t *resp = NULL;
+	long st = cli_expect(&cli, "POST", NULL, &resp, 200, path);
+	cli_close(&cli);
+	if (st < 0)
+		return 1;
+	json_t *del = json_object_get(resp, "ContainersDeleted");
+	if (json_array_size(del))
+		printf("Deleted Containers:\n");
+	size_t i;
+	json_t *d;
+	json_array_foreach (del, i, d)
+		printf("%s\n", json_string_value(d));
+	if (json_array_size(del))
+		printf("\n");
+	_cleanup_free_ char *sz =
+	    cli_human_size((double)json_integer_value(json_object_get(resp, "SpaceReclaimed")));
+	printf("Total reclaimed space: %s\n", sz);
+	json_decref(resp);
+	return 0;
+}
+
+/* `inspect` restricted to one object type: insert "--type T" after the verb. */
+static int inspect_typed(int argc, char **argv, const char *type)
+{
+	char **v = xcalloc((size_t)argc + 3, sizeof(char *));
+	v[0] = argv[0];
+	v[1] = (char *)"--type";
+	v[2] = (char *)type;
+	for (int i = 1; i < argc; i++)
+		v[i + 2] = argv[i];
+	int rc = cli_inspect(argc + 2, v);
+	free(v);
+	return rc;
+}
+
+static int container_inspect(int argc, char **argv)
+{
+	return inspect_typed(argc, argv, "container");
+}
+
+static int image_inspect(int argc, char **argv)
+{
+	return inspect_typed(argc, argv, "image");
+}
+
+static const struct group_verb container_verbs[] = {
+	{ "create", cli_create, "Create a new container" },
+	{ "exec", cli_exec, "Run a command in a running container" },
+	{ "inspect", container_inspect, "Display detailed information on one or more containers" },
+	{ "kill", cli_kill, "Kill one or more running containers" },
+	{ "logs", cli_logs, "Fetch the logs of a container" },
+	{ "ls", cli_ps, "List containers" },
+	{ "list", cli_ps, NULL },
+	{ "ps", cli_ps, NULL },
+	{ "pause", cli_pause, "Pause all processes within one or more containers" },
+	{ "port", cli_port, "List port mappings or a specific mapping for the container" },
+	{ "prune", container_prune, "Remove all stopped containers" },
+	{ "rename", cli_rename, "Rename a container" },
+	{ "restart", cli_restart, "Restart one or more containers" },
+	{ "rm", cli_rm, "Remove one or more containers" },
+	{ "remove", cli_rm, NULL },
+	{ "run", cli_run, "Run a command in a new container" },
+	{ "start", cli_start, "Start one or more stopped containers" },
+	{ "stop", cli_stop, "Stop one or more running containers" },
+	{ "top", cli_top, "Display the running processes of a container" },
+	{ "unpause", cli_unpause, "Unpause all processes within one or more containers" },
+	{ "wait", cli_wait, "Block until one or more containers stop, then print their exit codes" },
+};
+
+static const struct group_verb image_verbs[] = {
+	{ "build", cli_build, "Build an image from a Dockerfile" },
+	{ "history", cli_history, "Show the history of an image" },
+	{ "import", cli_import, "Import the contents from a tarball to create a filesystem image" },
+	{ "inspect", image_inspect, "Display detailed information on one or more images" },
+	{ "load", cli_load, "Load an image from a tar archive or STDIN" },
+	{ "ls", cli_images, "List images" },
+	{ "list", cli_images, NULL },
+	{ "prune", cli_image_prune, "Remove unused images" },
+	{ "pull", cli_pull, "Download an image from a registry" },
+	{ "push", cli_push, "Upload an image to a registry" },
+	{ "rm", cli_rmi, "Remove one or more images" },
+	{ "remove", cli_rmi, NULL },
+	{ "save", cli_save, "Save one or more images to a tar archive" },
+	{ "tag", cli_tag, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE" },
+};
+
+static int group(const char *name, const char *what, const struct group_verb *verbs, size_t n, int argc,
+		 char **argv)
+{
+	bool help = argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"));
+	if (argc >= 2 && !help) {
+		for (size_t i = 0; i < n; i++)
+			if (streq(verbs[i].name, argv[1]))
+				return verbs[i].fn(argc - 1, argv + 1);
+		fprintf(stderr, "berth %s: '%s' is not a berth %s command.\n", name, argv[1], name);
+	}
+	FILE *f = help ? stdout : stderr;
+	fprintf(f, "Usage: berth %s COMMAND\n\nManage %s\n\nCommands:\n", name, what);
+	for (size_t i = 0; i < n; i++)
+		if (verbs[i].summary)
+			fprintf(f, "  %-10s  %s\n", verbs[i].name, verbs[i].summary);
+	fprintf(f, "\nRun 'berth %s COMMAND --help' for more information on a command.\n", name);
+	return help ? 0 : CLI_EXIT_DAEMON;
+}
+
+int cli_container(int argc, char **argv)
+{
+	return group("container", "containers", container_verbs, ARRAY_SIZE(container_verbs), argc, argv);
+}
+
+int cli_image(int argc, char **argv)
+{
+	return group("image", "images", image_verbs, ARRAY_SIZE(image_verbs), argc, argv);
+}

@@ -1,0 +1,448 @@
+/*
+ * tls.c - TCP listeners for the HTTP server, with TLS terminated here by
+ * OpenSSL, and TLS for the client's raw (hijacked) connections.
+ *
+ * Why not libmicrohttpd's own TLS (GnuTLS on Debian): it can only *request*
+ * a client certificate (MHD_OPTION_HTTPS_MEM_TRUST sets GNUTLS_CERT_REQUEST),
+ * so every request would have to re-check the peer through the GnuTLS
+ * session, and a client without a certificate would complete the handshake.
+ * Here the handshake itself requires a certificate signed by the CA (docker's
+ * tls.RequireAndVerifyClientCert), and the decrypted connection is handed to
+ * the server as one end of a socketpair (MHD_add_connection), so hijacked
+ * attach/exec streams, half-closes and every handler work exactly as on the
+ * unix socket. One thread per TCP connection relays between the two.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "http/http.h"
+
+#define TLS_RELAY_BUF     (32 * 1024)
+/* A client gets this long to complete the TLS handshake. */
+#define TLS_HANDSHAKE_SEC 10
+/* After our side sent close_notify, how long the peer may take to end its side. */
+#define TLS_LINGER_MS     5000
+
+struct http_tcp_listener {
+	struct http_server *srv;
+	SSL_CTX *ctx; /* NULL: plain HTTP */
+	int listen_fd;
+	int stop_pipe[2];
+	pthread_t thread;
+};
+
+struct tls_conn {
+	SSL_CTX *ctx;
+	struct http_server *srv;
+	int fd;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+};
+
+static char *ssl_errors(void)
+{
+	struct strbuf sb = STRBUF_INIT;
+	unsigned long e;
+	char buf[256];
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		strbuf_addf(&sb, "%s%s", sb.len ? "; " : "", buf);
+	}
+	if (!sb.len)
+		strbuf_addstr(&sb, "unknown TLS error");
+	return strbuf_detach(&sb, NULL);
+}
+
+static int ssl_fail(struct berth_error **err, const char *what, const char *path)
+{
+	_cleanup_free_ char *e = ssl_errors();
+	return berth_error_msg(err, EINVAL, "%s '%s': %s", what, path ? path : "", e);
+}
+
+/* Certificate, key and (optional) CA into ctx; verify: the peer must present a certificate from ca. */
+static int ctx_setup(SSL_CTX *ctx, const struct http_tls_files *f, bool verify, bool server,
+		     struct berth_error **err)
+{
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* after a non-application record SSL_read returns WANT_READ instead of blocking for more */
+	SSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY);
+	if (f->cert && SSL_CTX_use_certificate_chain_file(ctx, f->cert) != 1)
+		return ssl_fail(err, "load certificate", f->cert);
+	if (f->key && SSL_CTX_use_PrivateKey_file(ctx, f->key, SSL_FILETYPE_PEM) != 1)
+		return ssl_fail(err, "load key", f->key);
+	if (f->cert && f->key && SSL_CTX_check_private_key(ctx) != 1)
+		return ssl_fail(err, "key does not match certificate", f->cert);
+	if (!verify) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		return 0;
+	}
+	if (!f->ca)
+		return berth_error_msg(err, EINVAL, "TLS verification needs a CA certificate");
+	if (SSL_CTX_load_verify_locations(ctx, f->ca, NULL) != 1)
+		return ssl_fail(err, "load CA certificate", f->ca);
+	if (server) {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(f->ca);
+		if (!names)
+			return ssl_fail(err, "load CA certificate", f->ca);
+		SSL_CTX_set_client_CA_list(ctx, names);
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+	return 0;
+}
+
+int http_tls_ctx_new(const struct http_tls_files *f, bool verify, bool server, void **ret,
+		     struct berth_error **err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (!ctx)
+		return ssl_fail(err, "create TLS context", NULL);
+	int r = ctx_setup(ctx, f, verify, server, err);
+	if (r < 0) {
+		SSL_CTX_free(ctx);
+		return r;
+	}
+	*ret = ctx;
+	return 0;
+}
+
+void http_tls_ctx_free(void *ctx)
+{
+	SSL_CTX_free(ctx);
+}
+
+static int ssl_write_all(SSL *ssl, const char *p, size_t n)
+{
+	while (n > 0) {
+		int w = SSL_write(ssl, p, (int)MIN(n, (size_t)INT_MAX));
+		if (w <= 0) {
+			int e = SSL_get_error(ssl, w);
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+				continue;
+			return -EPIPE;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -EPIPE;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* One SSL_read into local: 1 data, 0 nothing yet, -1 the peer is done sending, -2 local is gone. */
+static int net_to_local(SSL *ssl, int local, char *buf, size_t size)
+{
+	int n = SSL_read(ssl, buf, (int)size);
+	if (n > 0)
+		return send_all(local, buf, (size_t)n) < 0 ? -2 : 1;
+	int e = SSL_get_error(ssl, n);
+	return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+}
+
+void http_tls_relay(void *ssl_ptr, int net, int local)
+{
+	SSL *ssl = ssl_ptr;
+	char buf[TLS_RELAY_BUF];
+	bool net_open = true, local_open = true;
+	while (net_open || local_open) {
+		bool pending = net_open && SSL_pending(ssl) > 0;
+		struct pollfd p[2] = { { net, net_open ? POLLIN : 0, 0 },
+				       { local, local_open ? POLLIN : 0, 0 } };
+		if (!pending) {
+			/* once our side is done, the peer gets a little while to finish */
+			int pr = poll(p, 2, local_open ? -1 : TLS_LINGER_MS);
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr <= 0)
+				break;
+		}
+		if (pending || (net_open && p[0].revents)) {
+			int r = net_to_local(ssl, local, buf, sizeof(buf));
+			if (r == -2)
+				break;
+			if (r == -1) { /* close_notify or EOF: half-close towards local */
+				net_open = false;
+				shutdown(local, SHUT_WR);
+			}
+		}
+		if (!net_open && (p[0].revents & (POLLHUP | POLLERR)))
+			break; /* the peer went away in both directions */
+		if (local_open && p[1].revents) {
+			ssize_t n = read(local, buf, sizeof(buf));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) { /* local is done sending: close_notify, keep reading */
+				local_open = false;
+				SSL_shutdown(ssl);
+			} else if (ssl_write_all(ssl, buf, (size_t)n) < 0) {
+				break;
+			}
+		}
+	}
+	if (local_open)
+		SSL_shutdown(ssl);
+	shutdown(net, SHUT_WR);
+}
+
+static void set_timeouts(int fd, int sec)
+{
+	struct timeval tv = { .tv_sec = sec };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static void *conn_thread(void *arg)
+{
+	struct tls_conn *c = arg;
+	SSL *ssl = SSL_new(c->ctx);
+	int sp[2] = { -1, -1 };
+	_cleanup_error_ struct berth_error *err = NULL;
+	set_timeouts(c->fd, TLS_HANDSHAKE_SEC);
+	if (!ssl || SSL_set_fd(ssl, c->fd) != 1 || SSL_accept(ssl) != 1) {
+		_cleanup_free_ char *e = ssl_errors();
+		log_fields(LOG_LEVEL_DEBUG, "TLS handshake failed", "error", e, NULL);
+		goto out;
+	}
+	set_timeouts(c->fd, 0);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		goto out;
+	if (http_server_add_connection(c->srv, sp[0], (struct sockaddr *)&c->addr, c->addr_len, &err) < 0) {
+		sp[0] = -1; /* closed by add_connection */
+		goto out;
+	}
+	sp[0] = -1; /* the server owns it */
+	http_tls_relay(ssl, c->fd, sp[1]);
+out:
+	SSL_free(ssl);
+	safe_close(sp[0]);
+	safe_close(sp[1]);
+	close(c->fd);
+	SSL_CTX_free(c->ctx);
+	free(c);
+	return NULL;
+}
+
+static void accept_one(struct http_tcp_listener *l)
+{
+	struct sockaddr_storage addr;
+	socklen_t len = sizeof(addr);
+	int fd = accept4(l->listen_fd, (struct sockaddr *)&addr, &len, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (!l->ctx) {
+		_cleanup_error_ struct berth_error *err = NULL;
+		(void)http_server_add_connection(l->srv, fd, (struct sockaddr *)&addr, len, &err);
+		return;
+	}
+	struct tls_conn *c = xcalloc(1, sizeof(*c));
+	SSL_CTX_up_ref(l->ctx);
+	*c = (struct tls_conn){ .ctx = l->ctx, .srv = l->srv, .fd = fd, .addr = addr, .addr_len = len };
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (pthread_create(&t, &attr, conn_thread, c) != 0) {
+		close(fd);
+		SSL_CTX_free(c->ctx);
+		free(c);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+static void *accept_thread(void *arg)
+{
+	struct http_tcp_listener *l = arg;
+	for (;;) {
+		struct pollfd p[2] = { { l->listen_fd, POLLIN, 0 }, { l->stop_pipe[0], POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		if (p[0].revents)
+			accept_one(l);
+	}
+	return NULL;
+}
+
+int http_tcp_listener_start(struct http_server *srv, int listen_fd, const struct http_tls_files *tls,
+			    bool verify_client, struct http_tcp_listener **ret, struct berth_error **err)
+{
+	struct http_tcp_listener *l = xcalloc(1, sizeof(*l));
+	l->srv = srv;
+	l->listen_fd = listen_fd;
+	l->stop_pipe[0] = l->stop_pipe[1] = -1;
+	int r = 0;
+	if (tls && (r = http_tls_ctx_new(tls, verify_client, true, (void **)&l->ctx, err)) < 0)
+		goto fail;
+	if (pipe2(l->stop_pipe, O_CLOEXEC) < 0) {
+		r = berth_error_errno(err, "create pipe");
+		goto fail;
+	}
+	if (pthread_create(&l->thread, NULL, accept_thread, l) != 0) {
+		r = berth_error_set(err, EAGAIN, "start TCP listener thread");
+		goto fail;
+	}
+	*ret = l;
+	return 0;
+fail:
+	safe_close(l->stop_pipe[0]);
+	safe_close(l->stop_pipe[1]);
+	SSL_CTX_free(l->ctx);
+	close(listen_fd);
+	free(l);
+	return r;
+}
+
+struct http_tcp_listener *http_tcp_listener_stop(struct http_tcp_listener *l)
+{
+	if (!l)
+		return NULL;
+	(void)fs_write_all(l->stop_pipe[1], "x", 1);
+	pthread_join(l->thread, NULL);
+	close(l->stop_pipe[0]);
+	close(l->stop_pipe[1]);
+	close(l->listen_fd);
+	SSL_CTX_free(l->ctx);
+	free(l);
+	return NULL;
+}
+
+/* "host:port", "[v6]:port" or ":port" -> host (NULL for any) and port. */
+static int split_host_port(const char *addr, char **ret_host, char **ret_port, struct berth_error **err)
+{
+	const char *colon = addr[0] == '[' ? strstr(addr, "]:") : strrchr(addr, ':');
+	if (!colon || !colon[addr[0] == '[' ? 2 : 1])
+		return berth_error_msg(err, EINVAL, "invalid TCP address '%s': expected host:port", addr);
+	const char *port = colon + (addr[0] == '[' ? 2 : 1);
+	size_t hl = addr[0] == '[' ? (size_t)(colon - addr - 1) : (size_t)(colon - addr);
+	*ret_host = hl ? xstrndup(addr + (addr[0] == '['), hl) : NULL;
+	*ret_port = xstrdup(port);
+	return 0;
+}
+
+int http_tcp_connect_or_listen(const char *addr, bool listen_mode, struct berth_error **err)
+{
+	_cleanup_free_ char *host = NULL, *port = NULL;
+	int r = split_host_port(addr, &host, &port, err);
+	if (r < 0)
+		return r;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = listen_mode ? AI_PASSIVE : 0 };
+	struct addrinfo *res = NULL;
+	int g = getaddrinfo(host, port, &hints, &res);
+	if (g != 0)
+		return berth_error_msg(err, EINVAL, "resolve '%s': %s", addr, gai_strerror(g));
+	int fd = -1, saved = 0;
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		int one = 1;
+		if (listen_mode)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		bool ok = listen_mode ? bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 512) == 0
+				      : connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+		if (!ok) {
+			saved = errno;
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return berth_error_set(err, saved ? saved : EADDRNOTAVAIL, "%s '%s'",
+				       listen_mode ? "listen on" : "connect to", addr);
+	return fd;
+}
+
+int http_listen_tcp(const char *addr, struct berth_error **err)
+{
+	return http_tcp_connect_or_listen(addr, true, err);
+}
+
+struct client_relay {
+	SSL *ssl;
+	int net, local;
+};
+
+static void *client_relay_thread(void *arg)
+{
+	struct client_relay *c = arg;
+	http_tls_relay(c->ssl, c->net, c->local);
+	SSL_free(c->ssl);
+	close(c->net);
+	close(c->local);
+	free(c);
+	return NULL;
+}
+
+int http_tls_client_wrap(void *ctx_ptr, int fd, const char *host, bool verify, struct berth_error **err)
+{
+	SSL *ssl = SSL_new(ctx_ptr);
+	int sp[2] = { -1, -1 };
+	int r;
+	_cleanup_free_ char *name = NULL, *port = NULL;
+	if (!ssl) {
+		r = ssl_fail(err, "create TLS session", NULL);
+		goto fail;
+	}
+	if (split_host_port(host, &name, &port, NULL) == 0 && name) {
+		struct in6_addr a6;
+		bool ip = inet_pton(AF_INET, name, &a6) == 1 || inet_pton(AF_INET6, name, &a6) == 1;
+		if (!ip)
+			SSL_set_tlsext_host_name(ssl, name);
+		if (verify && ip)
+			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name);
+		else if (verify)
+			SSL_set1_host(ssl, name);
+	}
+	if (SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1) {
+		r = ssl_fail(err, "TLS handshake with", host);
+		goto fail;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+		r = berth_error_errno(err, "create socketpair");
+		goto fail;
+	}
+	struct client_relay *c = xcalloc(1, sizeof(*c));
+	*c = (struct client_relay){ ssl, fd, sp[1] };
+	pthread_t t;
+	if (pthread_create(&t, NULL, client_relay_thread, c) != 0) {
+		free(c);
+		r = berth_error_set(err, EAGAIN, "start TLS relay thread");
+		goto fail;
+	}
+	pthread_detach(t);
+	return sp[0];
+fail:
+	SSL_free(ssl);
+	safe_close(sp[0]);
+	safe_close(sp[1]);
+	close(fd);
+	return r;
+}

@@ -126,18 +126,18 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int *bslots[] = { &o->tls, &o->tlsverify, &o->insecure_tcp };
 	for (size_t i = 0; i < ARRAY_SIZE(bkeys); i++) {
 		bool b = false;
-		json_t *v = json_object_get(j, bkeys[i]);
-		if (v && (r = json_get_bool(j, NULL, bkeys[i], 0, &b, err)) < 0)
+		json_t *bv = json_object_get(j, bkeys[i]);
+		if (bv && (r = json_get_bool(j, NULL, bkeys[i], 0, &b, err)) < 0)
 			return r;
-		if (v && *bslots[i] < 0)
+		if (bv && *bslots[i] < 0)
 			*bslots[i] = b;
 	}
 	_cleanup_strv_ char **hosts = NULL;
 	if ((r = json_get_strv(j, NULL, "hosts", 0, &hosts, err)) < 0)
 		return r;
 	if (o->n_hosts == 0)
-		for (char **k = hosts; k && *k && o->n_hosts < API_MAX_HOSTS; k++)
-			o->hosts[o->n_hosts++] = xstrdup(*k);
+		for (char **h = hosts; h && *h && o->n_hosts < API_MAX_HOSTS; h++)
+			o->hosts[o->n_hosts++] = xstrdup(*h);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
  * {"aux": {"ID": "sha256:..."}}, {"errorDetail": {...}, "error": ...}.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -29,6 +30,8 @@ struct build_job {
 	bool error_sent;
 	pthread_t th;
 	bool started;
+	int sock;            /* the client's connection: POLLHUP = gone, cancel */
+	struct buildexec bx; /* the backend's state (cancellation) */
 };
 
 static void job_free(struct build_job *j)
@@ -40,6 +43,7 @@ static void job_free(struct build_job *j)
 	free(j->target);
 	free(j->platform);
 	free(j->network);
+	pthread_mutex_destroy(&j->bx.lock);
 	strv_free(j->tags);
 	strv_free(j->args);
 	strv_free(j->labels);
@@ -71,14 +75,10 @@ static void *job_main(void *arg)
 	int r = fs_mkdir_p(tmp, 0700, &err);
 	if (r >= 0)
 		r = build_context_open_tar(j->ctx_fd, tmp, j->dockerfile, &ctx, &err);
-	struct buildexec bx = { .engine = j->api->engine,
-				.images = j->api->images,
-				.root = j->api->root,
-				.network = j->network,
-				.no_cache = j->no_cache,
-				.ctx = ctx };
+	struct buildexec *bx = &j->bx;
+	bx->ctx = ctx;
 	struct build_backend be;
-	buildexec_backend(&bx, &be);
+	buildexec_backend(bx, &be);
 	struct build_request rq = { .ctx = ctx,
 				    .dockerfile = j->dockerfile,
 				    .build_args = j->args,
@@ -89,6 +89,7 @@ static void *job_main(void *arg)
 				    .no_cache = j->no_cache,
 				    .pull = j->pull,
 				    .jobs = 2, /* independent stages in parallel; output order unchanged */
+				    .cancel = &bx->cancelled,
 				    .event = on_event,
 				    .event_userdata = j };
 	_cleanup_free_ char *id = NULL;
@@ -108,11 +109,22 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
+/* The next progress bytes; -ECONNRESET when the client hung up (the build is then cancelled). */
 static int job_read(void *ctx, struct strbuf *out)
 {
 	struct build_job *j = ctx;
 	char buf[16384];
 	ssize_t n;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = j->in_fd, .events = POLLIN }, { .fd = j->sock } };
+		int k = poll(p, j->sock >= 0 ? 2 : 1, -1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k > 0 && (p[1].revents & (POLLHUP | POLLERR)))
+			return -ECONNRESET;
+		if (k < 0 || p[0].revents)
+			break;
+	}
 	do
 		n = read(j->in_fd, buf, sizeof(buf));
 	while (n < 0 && errno == EINTR);
@@ -125,7 +137,10 @@ static int job_read(void *ctx, struct strbuf *out)
 static void job_done(void *ctx)
 {
 	struct build_job *j = ctx;
-	/* a client that went away: the build finishes, its writes fail with EPIPE */
+	/* a client that went away: the build is cancelled (a running RUN is killed), nothing is
+	 * committed or tagged; the thread's last writes fail with EPIPE */
+	if (j->started)
+		buildexec_cancel(&j->bx);
 	j->in_fd = safe_close(j->in_fd);
 	if (j->started)
 		pthread_join(j->th, NULL);
@@ -164,10 +179,15 @@ static char *str_param(struct api_call *c, const char *key)
 
 static int job_params(struct api_call *c, struct build_job *j)
 {
-	const char *t = http_request_query(c->req, "t");
-	j->tags = xcalloc(2, sizeof(char *));
-	if (t && *t)
-		j->tags[0] = xstrdup(t);
+	/* docker build -t a -t b: one t= per tag (empty ones dropped) */
+	j->tags = http_request_query_all(c->req, "t");
+	size_t n = 0;
+	for (char **t = j->tags; *t; t++)
+		if (**t)
+			j->tags[n++] = *t;
+		else
+			free(*t);
+	j->tags[n] = NULL;
 	j->dockerfile = str_param(c, "dockerfile");
 	if (!j->dockerfile)
 		j->dockerfile = xstrdup("Dockerfile");
@@ -192,10 +212,17 @@ void api_build(struct api_call *c)
 	struct build_job *j = xcalloc(1, sizeof(*j));
 	j->api = c->api;
 	j->ctx_fd = j->out_fd = j->in_fd = -1;
+	j->sock = http_request_socket(c->req);
+	pthread_mutex_init(&j->bx.lock, NULL);
 	if (job_params(c, j) < 0) {
 		job_free(j);
 		return;
 	}
+	j->bx.engine = j->api->engine;
+	j->bx.images = j->api->images;
+	j->bx.root = j->api->root;
+	j->bx.network = j->network;
+	j->bx.no_cache = j->no_cache;
 	size_t len;
 	const char *body = http_request_body(c->req, &len);
 	int p[2];

@@ -8,7 +8,7 @@
 
 #define BX_SCRATCH      "scratch"
 /* history comment of intermediate images (dropped from the final image's history) */
-#define BX_INTERMEDIATE "berth build step"
+#define BX_INTERMEDIATE IMAGE_COMMENT_BUILD_STEP
 
 /* A snapshot of `state` for one step, mounted; *ret_id its snapshot id (caller frees). */
 int bx_snapshot(struct buildexec *b, const char *state, char **ret_id, struct image_snapshot **ret,

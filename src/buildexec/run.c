@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -326,22 +327,63 @@ static void mp_clean(struct buildexec *b, const char *cid, struct mountpoints *m
 	mp->n = 0;
 }
 
+void buildexec_cancel(struct buildexec *b)
+{
+	atomic_store(&b->cancelled, true);
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < ARRAY_SIZE(b->running); i++)
+		if (b->running[i])
+			(void)engine_container_kill(b->engine, b->running[i], SIGKILL, NULL);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Note cid as running (for buildexec_cancel); false when the build is already cancelled. */
+static bool running_add(struct buildexec *b, const char *cid, size_t *ret_slot)
+{
+	pthread_mutex_lock(&b->lock);
+	bool ok = !atomic_load(&b->cancelled);
+	*ret_slot = SIZE_MAX;
+	for (size_t i = 0; ok && i < ARRAY_SIZE(b->running); i++)
+		if (!b->running[i]) {
+			b->running[i] = xstrdup(cid);
+			*ret_slot = i;
+			break;
+		}
+	pthread_mutex_unlock(&b->lock);
+	return ok;
+}
+
+static void running_del(struct buildexec *b, size_t slot)
+{
+	if (slot == SIZE_MAX)
+		return;
+	pthread_mutex_lock(&b->lock);
+	free(b->running[slot]);
+	b->running[slot] = NULL;
+	pthread_mutex_unlock(&b->lock);
+}
+
 static int run_container(struct buildexec *b, const char *cid, struct out_lines *o, int *ret_code,
 			 struct berth_error **err)
 {
 	struct engine_stream_opts so = { .out = true, .err = true };
 	int fd = -1;
 	bool tty = false;
+	size_t slot;
+	if (!running_add(b, cid, &slot))
+		return berth_error_msg(err, ECANCELED, "build cancelled");
 	int r = engine_container_attach(b->engine, cid, &so, &fd, &tty, err);
-	if (r < 0)
-		return r;
-	if ((r = engine_container_start(b->engine, cid, err)) < 0) {
+	if (r >= 0 && (r = engine_container_start(b->engine, cid, err)) < 0)
+		fd = safe_close(fd);
+	if (r >= 0) {
+		pump(fd, tty, o);
 		close(fd);
-		return r;
+		r = engine_container_wait(b->engine, cid, ENGINE_WAIT_NOT_RUNNING, ret_code, err);
 	}
-	pump(fd, tty, o);
-	close(fd);
-	return engine_container_wait(b->engine, cid, ENGINE_WAIT_NOT_RUNNING, ret_code, err);
+	running_del(b, slot);
+	if (r >= 0 && atomic_load(&b->cancelled))
+		return berth_error_msg(err, ECANCELED, "build cancelled");
+	return r;
 }
 
 static char *argv_text(char *const *argv)
@@ -366,6 +408,9 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 	int code = -1;
 	struct mountpoints mp = { .n = 0 };
 	mp_collect(run, &mp);
+	_cleanup_free_ char *line = xasprintf(" ---> Running in %.12s", cid);
+	if (o->fn)
+		o->fn(o->ud, line);
 	r = run_container(b, cid, o, &code, err);
 	mp_clean(b, cid, &mp);
 	_cleanup_free_ char *cmd = argv_text(run->argv);
@@ -380,6 +425,11 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 		r = image_commit(b->images, cid, &co, ret_state, err);
 	}
 	(void)engine_container_remove(b->engine, cid, true, true, NULL);
+	if (r >= 0 && o->fn) {
+		free(line);
+		line = xasprintf("Removing intermediate container %.12s", cid);
+		o->fn(o->ud, line);
+	}
 	return r;
 }
 

@@ -86,6 +86,39 @@ const char *http_request_query(const struct http_request *req, const char *key)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+struct query_all {
+	const char *key;
+	char **v;
+	size_t n;
+};
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct query_all *q = cls;
+	(void)kind;
+	if (key && streq(key, q->key)) {
+		q->v = xrealloc(q->v, (q->n + 2) * sizeof(char *));
+		q->v[q->n++] = xstrdup(value ? value : "");
+		q->v[q->n] = NULL;
+	}
+	return MHD_YES;
+}
+
+char **http_request_query_all(const struct http_request *req, const char *key)
+{
+	struct query_all q = { .key = key };
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
+	return q.v ? q.v : xcalloc(1, sizeof(char *));
+}
+
+int http_request_socket(const struct http_request *req)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return ci ? ci->connect_fd : -1;
+}
+
 const char *http_request_header(const struct http_request *req, const char *key)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, key);

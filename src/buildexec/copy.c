@@ -3,7 +3,7 @@
  * build context (as resolved by the plan, .dockerignore and --exclude
  * applied), another stage or image (--from, recursive, owners kept), or
  * heredocs; --chown (names looked up in the destination's /etc/passwd and
- * /etc/group), --chmod (octal), ADD's local archives unpacked. Every write
+ * /etc/group), --chmod (octal or symbolic), ADD's local archives unpacked. Every write
  * goes through the in-root helpers of common/fs.h: a symlink in the image
  * never leads a write out of the root filesystem.
  */
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "build/context.h"
+#include "build/flags.h"
 #include "build/pathmatch.h"
 #include "buildexec/internal.h"
 #include "common/fs.h"
@@ -26,7 +27,7 @@
 struct cp {
 	int rootfd;       /* destination root (O_PATH) */
 	int64_t uid, gid; /* --chown, -1: keep the source's */
-	int64_t mode;     /* --chmod, -1: keep */
+	const char *chmod; /* --chmod (octal or symbolic, checked by the plan), NULL: keep */
 	unsigned depth;
 };
 
@@ -77,17 +78,13 @@ static int parse_chown(struct cp *c, const char *spec, struct berth_error **err)
 
 static int parse_chmod(struct cp *c, const char *spec, struct berth_error **err)
 {
-	c->mode = -1;
+	c->chmod = NULL;
 	if (!spec || !*spec)
 		return 0;
-	char *end = NULL;
-	errno = 0;
-	long m = strtol(spec, &end, 8);
-	if (errno || *end || m < 0 || m > 07777)
-		return berth_error_msg(err, EINVAL,
-				       "invalid chmod parameter '%s': only octal modes are supported", spec);
-	c->mode = m;
-	return 0;
+	int r = build_chmod_check(spec, err);
+	if (r >= 0)
+		c->chmod = spec;
+	return r;
 }
 
 /* Split "a/b/c" into an fd of "a/b" (created) and "c". */
@@ -126,7 +123,8 @@ static void put_meta(struct cp *c, int fd, const struct stat *st)
 {
 	uid_t uid = c->uid >= 0 ? (uid_t)c->uid : st->st_uid;
 	gid_t gid = c->gid >= 0 ? (gid_t)c->gid : st->st_gid;
-	mode_t mode = c->mode >= 0 ? (mode_t)c->mode : st->st_mode & 07777;
+	mode_t mode = c->chmod ? build_chmod_apply(c->chmod, st->st_mode, S_ISDIR(st->st_mode))
+			       : st->st_mode & 07777;
 	if (fchown(fd, uid, gid) < 0)
 		log_debug("copy: fchown: %s", strerror(errno));
 	(void)fchmod(fd, mode);
@@ -340,7 +338,12 @@ static int copy_context(struct cp *c, const struct plan_copy *pc, const struct b
 		struct stat st;
 		if (fstatat(ctx->rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return berth_error_errno(err, "stat context file '%s'", path);
-		if (m->rel[0]) {
+		if (pc->parents) {
+			/* COPY --parents: the source's path in the context is kept below dest */
+			_cleanup_free_ char *t = xasprintf("%s/%s", streq(ddir, "/") ? "" : ddir, m->path);
+			r = S_ISDIR(st.st_mode) && !m->rel[0] ? make_dest_dir(c, t, err)
+							       : put_entry(c, ctx->rootfd, path, &st, t, err);
+		} else if (m->rel[0]) {
 			_cleanup_free_ char *t = xasprintf("%s/%s", streq(ddir, "/") ? "" : ddir, m->rel);
 			r = put_entry(c, ctx->rootfd, path, &st, t, err);
 		} else if (S_ISDIR(st.st_mode)) {
@@ -390,9 +393,11 @@ static int copy_one_from(struct cp *c, const struct plan_copy *pc, int dirfd, co
 		    openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0)
 			return berth_error_errno(err, "open '%s'", name);
-		return copy_dir_contents(c, sub, ddir, err);
+		_cleanup_free_ char *sd = pc->parents ? xasprintf("%s/%s", ddir, name) : NULL;
+		return copy_dir_contents(c, sub, sd ? sd : ddir, err);
 	}
-	_cleanup_free_ char *t = target_of(c, pc->dest, name, false);
+	_cleanup_free_ char *t =
+	    pc->parents ? xasprintf("%s/%s", ddir, name) : target_of(c, pc->dest, name, false);
 	return put_tree(c, dirfd, name, t, err);
 }
 
@@ -410,18 +415,21 @@ static int copy_from_tree(struct cp *c, const struct plan_copy *pc, int srcroot,
 		if (slash)
 			*slash = '\0';
 		const char *dir = slash && *src ? src : "/";
+		/* --parents: the source's directory is kept below dest */
+		_cleanup_free_ char *pdir = pc->parents && slash && *src ? xasprintf("%s/%s", ddir, src) : NULL;
+		const char *to = pdir ? pdir : ddir;
 		_cleanup_close_ int dfd =
 		    fs_open_in_root(srcroot, dir, O_RDONLY | O_DIRECTORY, 0, FS_RESOLVE_DEFAULT, NULL);
 		if (dfd < 0)
 			return berth_error_msg(err, ENOENT, "COPY --from: source '%s' not found", *s);
 		if (!*pat || streq(pat, ".")) {
-			r = copy_dir_contents(c, dfd, ddir, err);
+			r = copy_dir_contents(c, dfd, to, err);
 			continue;
 		}
 		if (!go_has_wildcards(pat)) {
 			if (faccessat(dfd, pat, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 				return berth_error_msg(err, ENOENT, "COPY --from: source '%s' not found", *s);
-			r = copy_one_from(c, pc, dfd, pat, ddir, err);
+			r = copy_one_from(c, pc, dfd, pat, to, err);
 			continue;
 		}
 		struct dirent **names = NULL;
@@ -431,7 +439,7 @@ static int copy_from_tree(struct cp *c, const struct plan_copy *pc, int srcroot,
 			if (r >= 0 && !streq(names[i]->d_name, ".") && !streq(names[i]->d_name, "..") &&
 			    go_path_match(pat, names[i]->d_name) == 1) {
 				hits++;
-				r = copy_one_from(c, pc, dfd, names[i]->d_name, ddir, err);
+				r = copy_one_from(c, pc, dfd, names[i]->d_name, to, err);
 			}
 			free(names[i]);
 		}
@@ -506,7 +514,7 @@ static int on_snapshot(struct buildexec *b, const char *state, const struct buil
 	if (r < 0)
 		return r;
 	struct cp c = {
-		.rootfd = open(sn->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC), .uid = -1, .gid = -1, .mode = -1
+		.rootfd = open(sn->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC), .uid = -1, .gid = -1
 	};
 	if (c.rootfd < 0)
 		r = berth_error_errno(err, "open '%s'", sn->rootfs);

@@ -19,6 +19,7 @@
 #include "buildexec/buildexec.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/util.h"
 #include "image/image.h"
 
 struct build_job {
@@ -26,6 +27,8 @@ struct build_job {
 	int ctx_fd, out_fd, in_fd;
 	char *dockerfile, *target, *platform, *network;
 	char **tags, **args, **labels;
+	char **secrets, **ssh; /* "id=file" (in secret_dir), "id=socket" */
+	char *secret_dir;
 	bool no_cache, pull, quiet;
 	bool error_sent;
 	pthread_t th;
@@ -45,6 +48,11 @@ static void job_free(struct build_job *j)
 	free(j->network);
 	pthread_mutex_destroy(&j->bx.lock);
 	strv_free(j->tags);
+	strv_free(j->secrets);
+	strv_free(j->ssh);
+	if (j->secret_dir)
+		(void)fs_rm_rf(j->secret_dir, NULL);
+	free(j->secret_dir);
 	strv_free(j->args);
 	strv_free(j->labels);
 	free(j);
@@ -171,6 +179,55 @@ static int kv_param(struct api_call *c, const char *key, char ***ret)
 	return 0;
 }
 
+static int unhex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* berth extension secrets={"id":"<hex of the value>"}: each value into a private file. */
+static int secret_params(struct api_call *c, struct build_job *j)
+{
+	_cleanup_strv_ char **kv = NULL;
+	int r = kv_param(c, "secrets", &kv);
+	if (r < 0 || !kv || !kv[0])
+		return r;
+	_cleanup_free_ char *hex = random_hex(8);
+	j->secret_dir = xasprintf("%s/builder/tmp/secrets-%s", c->api->root, hex);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if ((r = fs_mkdir_p(j->secret_dir, 0700, &err)) < 0) {
+		api_error(c->req, r, err);
+		return r;
+	}
+	size_t nkv = 0;
+	while (kv[nkv])
+		nkv++;
+	j->secrets = xcalloc(nkv + 1, sizeof(char *));
+	for (size_t i = 0; kv[i]; i++) {
+		char *eq = strchr(kv[i], '=');
+		*eq++ = '\0';
+		size_t n = strlen(eq);
+		_cleanup_free_ char *v = xmalloc(n / 2 + 1);
+		for (size_t k = 0; k < n / 2; k++) {
+			int hi = unhex(eq[2 * k]), lo = unhex(eq[2 * k + 1]);
+			if (hi < 0 || lo < 0)
+				n = 1; /* invalid: reported below */
+			v[k] = (char)(hi << 4 | lo);
+		}
+		if (n % 2 || strchr(kv[i], '/') || !*kv[i] || streq(kv[i], "..") || streq(kv[i], ".")) {
+			http_respond_error(c->req, 400, "invalid secret '%s': expected an id and hex data", kv[i]);
+			return -EINVAL;
+		}
+		_cleanup_free_ char *f = xasprintf("%s/%s", j->secret_dir, kv[i]);
+		if ((r = fs_write_file_atomic(f, v, n / 2, 0400, &err)) < 0) {
+			api_error(c->req, r, err);
+			return r;
+		}
+		explicit_bzero(v, n / 2);
+		j->secrets[i] = xasprintf("%s=%s", kv[i], f);
+	}
+	return 0;
+}
+
 static char *str_param(struct api_call *c, const char *key)
 {
 	const char *v = http_request_query(c->req, key);
@@ -204,7 +261,11 @@ static int job_params(struct api_call *c, struct build_job *j)
 	j->pull = http_query_bool(c->req, "pull", false);
 	j->quiet = http_query_bool(c->req, "q", false);
 	int r = kv_param(c, "buildargs", &j->args);
-	return r < 0 ? r : kv_param(c, "labels", &j->labels);
+	if (r >= 0)
+		r = kv_param(c, "labels", &j->labels);
+	if (r >= 0)
+		r = kv_param(c, "ssh", &j->ssh); /* berth extension: {"id": "agent socket path"} */
+	return r < 0 ? r : secret_params(c, j);
 }
 
 void api_build(struct api_call *c)
@@ -223,6 +284,8 @@ void api_build(struct api_call *c)
 	j->bx.root = j->api->root;
 	j->bx.network = j->network;
 	j->bx.no_cache = j->no_cache;
+	j->bx.secrets = j->secrets;
+	j->bx.ssh = j->ssh;
 	size_t len;
 	const char *body = http_request_body(c->req, &len);
 	int p[2];

@@ -104,13 +104,28 @@ static void run_output(void *ud, const char *line)
 	emit(sr->x, sr, BUILD_EVENT_STREAM, "%s\n", line);
 }
 
+/* "linux/arm64/v8" and "linux/arm64" are one platform for running binaries. */
+static bool same_os_arch(const char *a, const char *b)
+{
+	const char *sa = strchr(a, '/'), *sb = strchr(b, '/');
+	const char *ea = sa ? strchr(sa + 1, '/') : NULL, *eb = sb ? strchr(sb + 1, '/') : NULL;
+	size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+	return la == lb && strncmp(a, b, la) == 0;
+}
+
 static int do_op(struct srun *sr, const struct plan_step *s, char **next)
 {
 	struct exec *x = sr->x;
 	const struct build_backend_ops *ops = x->be->ops;
 	void *be = x->be->data;
+	const char *plat = x->plan->stages[sr->stage].platform;
 	switch (s->op) {
 	case OP_RUN: {
+		if (plat && !same_os_arch(plat, build_host_platform()))
+			return berth_error_msg(&sr->err, ENOEXEC,
+					       "RUN for platform '%s' on a '%s' host: berth runs build "
+					       "steps natively and has no emulation for a foreign architecture",
+					       plat, build_host_platform());
 		const char **ms = xcalloc(s->run.n_mounts + 1, sizeof(char *));
 		for (size_t i = 0; i < s->run.n_mounts; i++)
 			ms[i] = s->run.mount_stage[i] >= 0 ? x->final[s->run.mount_stage[i]] : NULL;

@@ -36,8 +36,8 @@ struct buildexec {
 	const char *network;        /* RUN's network when the step says "default": "none" (NULL) or "host" */
 	bool no_cache;              /* final commits are not looked up either */
 	struct build_context *ctx;  /* for RUN --mount=type=bind without from= (may be NULL) */
-	char *const *secrets;       /* "id=path" files for RUN --mount=type=secret (may be NULL) */
-	const char *ssh_sock;       /* agent socket for RUN --mount=type=ssh id=default (may be NULL) */
+	char *const *secrets;       /* "id=path": files for RUN --mount=type=secret (may be NULL) */
+	char *const *ssh;           /* "id=socket": agents for RUN --mount=type=ssh (may be NULL) */
 
 	/* Cancellation (buildexec_cancel). Zero-initialised fields; pass &cancelled as the
 	 * build's cancel flag (build_request.cancel). */

@@ -177,6 +177,16 @@ int plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, ch
 
 /* --- COPY / ADD ---------------------------------------------------------- */
 
+bool build_url_is_git(const char *s)
+{
+	if (startswith(s, "git@") || startswith(s, "git://"))
+		return true;
+	if (!startswith(s, "http://") && !startswith(s, "https://"))
+		return false;
+	size_t n = strcspn(s, "#?");
+	return n > 4 && strncmp(s + n - 4, ".git", 4) == 0;
+}
+
 static bool is_url(const char *s)
 {
 	return startswith(s, "http://") || startswith(s, "https://") || startswith(s, "git@") ||
@@ -400,6 +410,10 @@ static int copy_origin(struct planner *pl, struct stage_state *st, const struct 
 		if (urls != n)
 			return plan_error(pl, in, "ADD cannot mix remote URLs and local sources");
 		c->kind = SRC_URL;
+		if (c->checksum && n > 1)
+			return plan_error(pl, in, "checksum can't be specified for multiple sources");
+		if (c->checksum && build_url_is_git(c->srcs[0]))
+			return plan_error(pl, in, "ADD --checksum is not supported for git sources");
 		json_object_set_new(desc, "urls", strv_json(c->srcs));
 		return 0;
 	}

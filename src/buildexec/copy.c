@@ -472,8 +472,38 @@ static int copy_inline(struct cp *c, const struct plan_copy *pc, struct berth_er
 	return 0;
 }
 
+static int copy_fetched(struct cp *c, const struct plan_copy *pc, const struct bx_fetched *f, size_t n,
+			struct berth_error **err)
+{
+	_cleanup_free_ char *ddir = xstrdup(pc->dest);
+	if (strlen(ddir) > 1 && ddir[strlen(ddir) - 1] == '/')
+		ddir[strlen(ddir) - 1] = '\0';
+	if (n > 1 && pc->dest[strlen(pc->dest) - 1] != '/')
+		return berth_error_msg(err, EINVAL,
+				       "When using ADD with more than one source file, the destination must "
+				       "be a directory and end with a /");
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		_cleanup_close_ int dfd = open(f[i].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return berth_error_errno(err, "open '%s'", f[i].dir);
+		if (f[i].is_dir) {
+			_cleanup_close_ int sub =
+			    openat(dfd, f[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0)
+				return berth_error_msg(err, ENOENT, "ADD: '%s' not found in the repository",
+						       f[i].name);
+			r = copy_dir_contents(c, sub, ddir, err);
+		} else {
+			_cleanup_free_ char *t = target_of(c, pc->dest, f[i].name, false);
+			r = put_tree(c, dfd, f[i].name, t, err);
+		}
+	}
+	return r;
+}
+
 static int copy_into(struct buildexec *b, struct cp *c, const struct build_copy_req *req,
-		     struct berth_error **err)
+		     const struct bx_fetched *fetched, size_t n_fetched, struct berth_error **err)
 {
 	const struct plan_copy *pc = req->copy;
 	int r = parse_chown(c, pc->chown, err);
@@ -485,6 +515,8 @@ static int copy_into(struct buildexec *b, struct cp *c, const struct build_copy_
 		return r;
 	if (pc->kind == SRC_CONTEXT)
 		return pc->n_matches ? copy_context(c, pc, req->ctx, err) : 0;
+	if (pc->kind == SRC_URL)
+		return copy_fetched(c, pc, fetched, n_fetched, err);
 	if (pc->kind != SRC_STAGE && pc->kind != SRC_IMAGE)
 		return 0;
 	const char *from = pc->kind == SRC_STAGE ? req->src_state : pc->from_image_id;
@@ -505,8 +537,15 @@ static int copy_into(struct buildexec *b, struct cp *c, const struct build_copy_
 	return r;
 }
 
-static int on_snapshot(struct buildexec *b, const char *state, const struct build_copy_req *req,
-		       const char *mkdir, const char *created_by, char **ret_state, struct berth_error **err)
+struct step_input {
+	const struct build_copy_req *req;
+	const char *mkdir;
+	const struct bx_fetched *fetched;
+	size_t n_fetched;
+};
+
+static int on_snapshot(struct buildexec *b, const char *state, const struct step_input *in,
+		       const char *created_by, char **ret_state, struct berth_error **err)
 {
 	_cleanup_free_ char *sid = NULL;
 	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
@@ -518,11 +557,11 @@ static int on_snapshot(struct buildexec *b, const char *state, const struct buil
 	};
 	if (c.rootfd < 0)
 		r = berth_error_errno(err, "open '%s'", sn->rootfs);
-	else if (mkdir) {
-		int fd = fs_mkdir_p_in_root(c.rootfd, mkdir, 0755, err);
+	else if (in->mkdir) {
+		int fd = fs_mkdir_p_in_root(c.rootfd, in->mkdir, 0755, err);
 		r = fd < 0 ? fd : (close(fd), 0);
-	} else if (req) {
-		r = copy_into(b, &c, req, err);
+	} else if (in->req) {
+		r = copy_into(b, &c, in->req, in->fetched, in->n_fetched, err);
 	}
 	if (c.rootfd >= 0)
 		close(c.rootfd);
@@ -538,11 +577,19 @@ int bx_copy(void *be, const char *state, const struct build_copy_req *req, char 
 {
 	_cleanup_free_ char *by =
 	    xasprintf("/bin/sh -c #(nop) %s %s", req->copy->add ? "ADD" : "COPY", req->copy->dest);
-	return on_snapshot(be, state, req, NULL, by, ret_state, err);
+	return on_snapshot(be, state, &(struct step_input){ .req = req }, by, ret_state, err);
+}
+
+int bx_copy_fetched(struct buildexec *b, const char *state, const struct build_copy_req *req,
+		    const struct bx_fetched *f, size_t n, char **ret_state, struct berth_error **err)
+{
+	_cleanup_free_ char *by = xasprintf("/bin/sh -c #(nop) ADD %s", req->copy->dest);
+	return on_snapshot(b, state, &(struct step_input){ .req = req, .fetched = f, .n_fetched = n }, by,
+			   ret_state, err);
 }
 
 int bx_mkdir(void *be, const char *state, const char *path, char **ret_state, struct berth_error **err)
 {
 	_cleanup_free_ char *by = xasprintf("/bin/sh -c #(nop) WORKDIR %s", path);
-	return on_snapshot(be, state, NULL, path, by, ret_state, err);
+	return on_snapshot(be, state, &(struct step_input){ .mkdir = path }, by, ret_state, err);
 }

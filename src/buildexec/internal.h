@@ -25,7 +25,20 @@ int bx_cache_put(struct buildexec *b, const char *key, const char *image, struct
 int bx_run(void *be, const char *state, const struct plan_run *run, const char *const *mount_states,
 	   build_output_fn out, void *out_ud, char **ret_state, struct berth_error **err);
 
+/* A fetched remote source: dir/name is a file (a download) or a directory (a git checkout). */
+struct bx_fetched {
+	char *dir, *name;
+	bool is_dir;
+};
+
+/* fetch.c: ADD of http(s) and git sources */
+int bx_fetch_urls(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
+		  struct berth_error **err);
+
 /* copy.c */
+/* Place fetched sources like COPY does (dest, --chown, --chmod; directories by content). */
+int bx_copy_fetched(struct buildexec *b, const char *state, const struct build_copy_req *req,
+		    const struct bx_fetched *f, size_t n, char **ret_state, struct berth_error **err);
 int bx_copy(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
 	    struct berth_error **err);
 int bx_mkdir(void *be, const char *state, const char *path, char **ret_state, struct berth_error **err);

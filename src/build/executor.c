@@ -352,7 +352,10 @@ static int exec_finish(struct exec *x, char **ret_image_id)
 	for (char *const *t = x->o->tags; t && *t; t++) {
 		if ((r = ops->tag(x->be->data, id, *t, x->err)) < 0)
 			return berth_error_wrap(x->err, r, "tag '%s'", *t);
-		emit(x, NULL, BUILD_EVENT_STREAM, "Successfully tagged %s\n", *t);
+		/* docker names the tag in full: "app" -> "app:latest" */
+		const char *slash = strrchr(*t, '/');
+		bool tagged = strchr(slash ? slash : *t, ':') || strchr(*t, '@');
+		emit(x, NULL, BUILD_EVENT_STREAM, "Successfully tagged %s%s\n", *t, tagged ? "" : ":latest");
 	}
 	*ret_image_id = TAKE_PTR(id);
 	return 0;

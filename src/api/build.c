@@ -11,6 +11,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/routes.h"
@@ -21,6 +23,8 @@
 #include "common/json.h"
 #include "common/util.h"
 #include "image/image.h"
+
+#define CTX_TMPFS_MAX (256ll << 20) /* larger contexts are unpacked on disk */
 
 struct build_job {
 	struct api *api;
@@ -74,13 +78,38 @@ static void on_event(void *ud, enum build_event ev, const char *text)
 	send_line(j, ev, text);
 }
 
+/*
+ * A small, uncompressed context is unpacked into a private tmpfs: creating and
+ * deleting its files on the root filesystem (ext4's inode allocator scans for
+ * recently deleted inodes) was most of a cached rebuild's time. Larger or
+ * compressed contexts (their size unknown until unpacked) go to disk.
+ */
+static bool ctx_tmpfs(struct build_job *j, const char *dir)
+{
+	struct stat st;
+	unsigned char magic[4] = { 0 };
+	if (fstat(j->ctx_fd, &st) < 0 || st.st_size > CTX_TMPFS_MAX ||
+	    pread(j->ctx_fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+		return false;
+	static const unsigned char gz[] = { 0x1f, 0x8b }, bz[] = { 'B', 'Z', 'h' },
+				   xz[] = { 0xfd, '7', 'z', 'X' }, zst[] = { 0x28, 0xb5, 0x2f, 0xfd };
+	if (!memcmp(magic, gz, sizeof(gz)) || !memcmp(magic, bz, sizeof(bz)) || !memcmp(magic, xz, sizeof(xz)) ||
+	    !memcmp(magic, zst, sizeof(zst)))
+		return false;
+	/* tar headers and padding: the files take less than the tar, plus a margin for the tmpfs itself */
+	_cleanup_free_ char *opts = xasprintf("mode=0700,size=%lld", (long long)st.st_size + (16ll << 20));
+	return mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) == 0;
+}
+
 static void *job_main(void *arg)
 {
 	struct build_job *j = arg;
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct build_context *ctx = NULL;
-	_cleanup_free_ char *tmp = xasprintf("%s/builder/tmp", j->api->root);
+	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *tmp = xasprintf("%s/builder/tmp/ctx-%s", j->api->root, hex);
 	int r = fs_mkdir_p(tmp, 0700, &err);
+	bool mounted = r >= 0 && ctx_tmpfs(j, tmp);
 	if (r >= 0)
 		r = build_context_open_tar(j->ctx_fd, tmp, j->dockerfile, &ctx, &err);
 	struct buildexec *bx = &j->bx;
@@ -113,6 +142,9 @@ static void *job_main(void *arg)
 		send_line(j, BUILD_EVENT_STREAM, l);
 	}
 	build_context_free(ctx);
+	if (mounted)
+		(void)umount2(tmp, MNT_DETACH);
+	(void)rmdir(tmp);
 	j->out_fd = safe_close(j->out_fd);
 	return NULL;
 }

@@ -141,6 +141,9 @@ static void *job_main(void *arg)
 		_cleanup_free_ char *l = xasprintf("%s\n", id);
 		send_line(j, BUILD_EVENT_STREAM, l);
 	}
+	buildexec_done(bx);
+	if (ctx && mounted)
+		ctx->owned_root = false; /* the unmount below drops every file at once */
 	build_context_free(ctx);
 	if (mounted)
 		(void)umount2(tmp, MNT_DETACH);

@@ -141,6 +141,10 @@ static int be_commit(void *be, const char *state, json_t *image_config, char **r
 static int be_tag(void *be, const char *image_id, const char *ref, struct berth_error **err)
 {
 	struct buildexec *b = be;
+	/* a cached rebuild: the tag already names this image, no database write (and fsync) */
+	_cleanup_free_ char *cur = NULL;
+	if (image_resolve(b->images, ref, &cur, NULL) >= 0 && streq(cur, image_id))
+		return 0;
 	return image_tag(b->images, image_id, ref, err);
 }
 

@@ -42,9 +42,13 @@ struct buildexec {
 	/* Cancellation (buildexec_cancel). Zero-initialised fields; pass &cancelled as the
 	 * build's cancel flag (build_request.cancel). */
 	atomic_bool cancelled;
-	pthread_mutex_t lock; /* guards running[] */
+	pthread_mutex_t lock; /* guards running[] and cache_db's opening */
 	char *running[8];     /* RUN containers alive now */
+	void *cache_db;       /* the cache table's connection (sqlite3, serialized), opened once */
 };
+
+/* Release what the build kept open (the cache database). b stays reusable. */
+void buildexec_done(struct buildexec *b);
 
 /* Cancel the build from any thread: the flag is set and every RUN container of the build
  * that is running is killed (the step fails, its container is removed, nothing is cached). */

@@ -93,8 +93,8 @@ static bool ctx_tmpfs(struct build_job *j, const char *dir)
 		return false;
 	static const unsigned char gz[] = { 0x1f, 0x8b }, bz[] = { 'B', 'Z', 'h' },
 				   xz[] = { 0xfd, '7', 'z', 'X' }, zst[] = { 0x28, 0xb5, 0x2f, 0xfd };
-	if (!memcmp(magic, gz, sizeof(gz)) || !memcmp(magic, bz, sizeof(bz)) || !memcmp(magic, xz, sizeof(xz)) ||
-	    !memcmp(magic, zst, sizeof(zst)))
+	if (!memcmp(magic, gz, sizeof(gz)) || !memcmp(magic, bz, sizeof(bz)) ||
+	    !memcmp(magic, xz, sizeof(xz)) || !memcmp(magic, zst, sizeof(zst)))
 		return false;
 	/* tar headers and padding: the files take less than the tar, plus a margin for the tmpfs itself */
 	_cleanup_free_ char *opts = xasprintf("mode=0700,size=%lld", (long long)st.st_size + (16ll << 20));
@@ -249,7 +249,8 @@ static int secret_params(struct api_call *c, struct build_job *j)
 			v[k] = (char)(hi << 4 | lo);
 		}
 		if (n % 2 || strchr(kv[i], '/') || !*kv[i] || streq(kv[i], "..") || streq(kv[i], ".")) {
-			http_respond_error(c->req, 400, "invalid secret '%s': expected an id and hex data", kv[i]);
+			http_respond_error(c->req, 400, "invalid secret '%s': expected an id and hex data",
+					   kv[i]);
 			return -EINVAL;
 		}
 		_cleanup_free_ char *f = xasprintf("%s/%s", j->secret_dir, kv[i]);

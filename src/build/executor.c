@@ -122,10 +122,11 @@ static int do_op(struct srun *sr, const struct plan_step *s, char **next)
 	switch (s->op) {
 	case OP_RUN: {
 		if (plat && !same_os_arch(plat, build_host_platform()))
-			return berth_error_msg(&sr->err, ENOEXEC,
-					       "RUN for platform '%s' on a '%s' host: berth runs build "
-					       "steps natively and has no emulation for a foreign architecture",
-					       plat, build_host_platform());
+			return berth_error_msg(
+			    &sr->err, ENOEXEC,
+			    "RUN for platform '%s' on a '%s' host: berth runs build "
+			    "steps natively and has no emulation for a foreign architecture",
+			    plat, build_host_platform());
 		const char **ms = xcalloc(s->run.n_mounts + 1, sizeof(char *));
 		for (size_t i = 0; i < s->run.n_mounts; i++)
 			ms[i] = s->run.mount_stage[i] >= 0 ? x->final[s->run.mount_stage[i]] : NULL;

@@ -117,8 +117,8 @@ struct build_request {
 	char *const *labels;
 	char *const *tags;
 	bool no_cache;
-	bool pull;     /* resolve base images with pull = true */
-	unsigned jobs; /* stages of a wave built at once (build_exec_opts.jobs) */
+	bool pull;                 /* resolve base images with pull = true */
+	unsigned jobs;             /* stages of a wave built at once (build_exec_opts.jobs) */
 	const atomic_bool *cancel; /* build_exec_opts.cancel */
 	build_event_fn event;
 	void *event_userdata;

@@ -90,7 +90,8 @@ static bool symbolic(const char *spec, mode_t *mode, bool is_dir)
 
 int build_chmod_check(const char *spec, struct berth_error **err)
 {
-	if (spec && strlen(spec) <= BUILD_CHMOD_MAX && (is_octal(spec) || (*spec && symbolic(spec, NULL, false))))
+	if (spec && strlen(spec) <= BUILD_CHMOD_MAX &&
+	    (is_octal(spec) || (*spec && symbolic(spec, NULL, false))))
 		return 0;
 	return berth_error_msg(err, EINVAL,
 			       "invalid chmod parameter '%s': expected an octal mode or a symbolic mode "
@@ -156,8 +157,8 @@ int build_secret_spec_parse(const char *spec, struct build_secret_spec *ret, str
 	if (r >= 0 && (!s.id || !*s.id))
 		r = berth_error_msg(err, EINVAL, "invalid secret '%s': 'id' is required", spec ? spec : "");
 	if (r >= 0 && s.src && s.env)
-		r = berth_error_msg(err, EINVAL, "invalid secret '%s': both a file and an environment variable",
-				    spec);
+		r = berth_error_msg(err, EINVAL,
+				    "invalid secret '%s': both a file and an environment variable", spec);
 	if (r >= 0 && is_env && !s.env) {
 		s.env = s.src ? s.src : xstrdup(s.id); /* type=env,src=VAR */
 		s.src = NULL;
@@ -177,13 +178,15 @@ int build_ssh_spec_parse(const char *spec, const char *auth_sock_env, char **ret
 	_cleanup_free_ char *id = eq ? xstrndup(spec, (size_t)(eq - spec)) : xstrdup(spec ? spec : "");
 	const char *sock = eq ? eq + 1 : auth_sock_env;
 	if (!*id || strchr(id, ','))
-		return berth_error_msg(err, EINVAL, "invalid ssh spec '%s': expected ID[=SOCKET]", spec ? spec : "");
+		return berth_error_msg(err, EINVAL, "invalid ssh spec '%s': expected ID[=SOCKET]",
+				       spec ? spec : "");
 	if (!sock || !*sock)
-		return berth_error_msg(err, EINVAL,
-				       "invalid ssh spec '%s': no agent socket given and SSH_AUTH_SOCK is not set",
-				       spec);
+		return berth_error_msg(
+		    err, EINVAL, "invalid ssh spec '%s': no agent socket given and SSH_AUTH_SOCK is not set",
+		    spec);
 	if (strchr(sock, ','))
-		return berth_error_msg(err, EINVAL, "invalid ssh spec '%s': only one agent socket per id", spec);
+		return berth_error_msg(err, EINVAL, "invalid ssh spec '%s': only one agent socket per id",
+				       spec);
 	*ret_id = TAKE_PTR(id);
 	*ret_sock = xstrdup(sock);
 	return 0;

@@ -25,8 +25,8 @@
 #include "common/util.h"
 
 struct cp {
-	int rootfd;       /* destination root (O_PATH) */
-	int64_t uid, gid; /* --chown, -1: keep the source's */
+	int rootfd;        /* destination root (O_PATH) */
+	int64_t uid, gid;  /* --chown, -1: keep the source's */
 	const char *chmod; /* --chmod (octal or symbolic, checked by the plan), NULL: keep */
 	unsigned depth;
 };
@@ -123,8 +123,8 @@ static void put_meta(struct cp *c, int fd, const struct stat *st)
 {
 	uid_t uid = c->uid >= 0 ? (uid_t)c->uid : st->st_uid;
 	gid_t gid = c->gid >= 0 ? (gid_t)c->gid : st->st_gid;
-	mode_t mode = c->chmod ? build_chmod_apply(c->chmod, st->st_mode, S_ISDIR(st->st_mode))
-			       : st->st_mode & 07777;
+	mode_t mode =
+	    c->chmod ? build_chmod_apply(c->chmod, st->st_mode, S_ISDIR(st->st_mode)) : st->st_mode & 07777;
 	if (fchown(fd, uid, gid) < 0)
 		log_debug("copy: fchown: %s", strerror(errno));
 	(void)fchmod(fd, mode);
@@ -342,7 +342,7 @@ static int copy_context(struct cp *c, const struct plan_copy *pc, const struct b
 			/* COPY --parents: the source's path in the context is kept below dest */
 			_cleanup_free_ char *t = xasprintf("%s/%s", streq(ddir, "/") ? "" : ddir, m->path);
 			r = S_ISDIR(st.st_mode) && !m->rel[0] ? make_dest_dir(c, t, err)
-							       : put_entry(c, ctx->rootfd, path, &st, t, err);
+							      : put_entry(c, ctx->rootfd, path, &st, t, err);
 		} else if (m->rel[0]) {
 			_cleanup_free_ char *t = xasprintf("%s/%s", streq(ddir, "/") ? "" : ddir, m->rel);
 			r = put_entry(c, ctx->rootfd, path, &st, t, err);
@@ -416,7 +416,8 @@ static int copy_from_tree(struct cp *c, const struct plan_copy *pc, int srcroot,
 			*slash = '\0';
 		const char *dir = slash && *src ? src : "/";
 		/* --parents: the source's directory is kept below dest */
-		_cleanup_free_ char *pdir = pc->parents && slash && *src ? xasprintf("%s/%s", ddir, src) : NULL;
+		_cleanup_free_ char *pdir =
+		    pc->parents && slash && *src ? xasprintf("%s/%s", ddir, src) : NULL;
 		const char *to = pdir ? pdir : ddir;
 		_cleanup_close_ int dfd =
 		    fs_open_in_root(srcroot, dir, O_RDONLY | O_DIRECTORY, 0, FS_RESOLVE_DEFAULT, NULL);
@@ -552,9 +553,7 @@ static int on_snapshot(struct buildexec *b, const char *state, const struct step
 	int r = bx_snapshot(b, state, &sid, &sn, err);
 	if (r < 0)
 		return r;
-	struct cp c = {
-		.rootfd = open(sn->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC), .uid = -1, .gid = -1
-	};
+	struct cp c = { .rootfd = open(sn->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC), .uid = -1, .gid = -1 };
 	if (c.rootfd < 0)
 		r = berth_error_errno(err, "open '%s'", sn->rootfs);
 	else if (in->mkdir) {

@@ -93,7 +93,9 @@ static int download(const char *url, int dirfd, const char *name, const char *ch
 	curl_easy_cleanup(c);
 	if (rc != CURLE_OK || s.failed)
 		return berth_error_msg(err, EIO, "download '%s' failed: %s", url,
-				       s.failed ? "write error" : *ebuf ? ebuf : curl_easy_strerror(rc));
+				       s.failed ? "write error"
+				       : *ebuf  ? ebuf
+						: curl_easy_strerror(rc));
 	if (ft >= 0) {
 		struct timespec ts[2] = { { .tv_sec = (time_t)ft }, { .tv_sec = (time_t)ft } };
 		(void)futimens(fd, ts);
@@ -108,9 +110,12 @@ static int download(const char *url, int dirfd, const char *name, const char *ch
 
 static int git(const char *const *argv, struct berth_error **err)
 {
-	static const char *const env[] = { "GIT_TERMINAL_PROMPT=0", "GIT_ALLOW_PROTOCOL=http:https:git:ssh",
-					   "GIT_SSH_COMMAND=ssh -o BatchMode=yes", "HOME=/nonexistent",
-					   "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
+	static const char *const env[] = { "GIT_TERMINAL_PROMPT=0",
+					   "GIT_ALLOW_PROTOCOL=http:https:git:ssh",
+					   "GIT_SSH_COMMAND=ssh -o BatchMode=yes",
+					   "HOME=/nonexistent",
+					   "PATH=/usr/local/bin:/usr/bin:/bin",
+					   NULL };
 	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
 	o.argv = argv;
 	o.envp = env;
@@ -150,7 +155,8 @@ static int git_fetch(const char *src, const char *dir, bool keep_git_dir, char *
 	}
 	_cleanup_free_ char *sub = colon && *colon ? fs_path_clean(colon) : NULL;
 	if (sub && (startswith(sub, "..") || sub[0] == '/'))
-		return berth_error_msg(err, EINVAL, "git source '%s': subdirectory outside the repository", src);
+		return berth_error_msg(err, EINVAL, "git source '%s': subdirectory outside the repository",
+				       src);
 	*ret_subdir = TAKE_PTR(sub);
 	return 0;
 }

@@ -17,7 +17,7 @@
 #include "common/json.h"
 #include "common/util.h"
 
-#define TAIL_LINES 10
+#define TAIL_LINES    10
 #define BX_SECRET_MAX (512u << 10) /* BuildKit's limit on a secret */
 
 struct run_job {
@@ -190,10 +190,11 @@ static int add_mount(struct run_job *j, const struct df_mount *m, const char *st
 	case DF_MOUNT_SSH: {
 		const char *sock = lookup(j->b->ssh, m->id);
 		if (!sock)
-			return berth_error_msg(err, ENOENT,
-					       "no ssh agent '%s' was forwarded: use berth build --ssh %s=SOCKET "
-					       "(or --ssh default to forward $SSH_AUTH_SOCK)",
-					       m->id, m->id);
+			return berth_error_msg(
+			    err, ENOENT,
+			    "no ssh agent '%s' was forwarded: use berth build --ssh %s=SOCKET "
+			    "(or --ssh default to forward $SSH_AUTH_SOCK)",
+			    m->id, m->id);
 		json_array_append_new(j->binds, json_sprintf("%s:%s:rw", sock, m->target));
 		if (!j->ssh_env)
 			j->ssh_env = xasprintf("SSH_AUTH_SOCK=%s", m->target);

@@ -442,23 +442,24 @@ static int do_build(struct build_opts *o, const char *ctxdir)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: berth build [OPTIONS] PATH | -\n\n"
-		   "Build an image from a Dockerfile\n\n"
-		   "Options:\n"
-		   "      --build-arg list     Set build-time variables\n"
-		   "  -f, --file string        Name of the Dockerfile (default: 'PATH/Dockerfile')\n"
-		   "      --iidfile string     Write the image ID to the file\n"
-		   "      --label list         Set metadata for an image\n"
-		   "      --network string     Networking mode for the RUN instructions (none, host)\n"
-		   "      --no-cache           Do not use cache when building the image\n"
-		   "  -o, --output string      Also write the image: type=docker|oci|local,dest=PATH\n"
-		   "      --platform string    Set platform\n"
-		   "      --pull               Always attempt to pull a newer version of the image\n"
-		   "  -q, --quiet              Suppress the build output and print image ID on success\n"
-		   "      --secret stringArray Secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR]\n"
-		   "      --ssh stringArray    SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET]\n"
-		   "  -t, --tag list           Name and optionally a tag in the 'name:tag' format\n"
-		   "      --target string      Set the target build stage to build\n");
+	fprintf(f,
+		"Usage: berth build [OPTIONS] PATH | -\n\n"
+		"Build an image from a Dockerfile\n\n"
+		"Options:\n"
+		"      --build-arg list     Set build-time variables\n"
+		"  -f, --file string        Name of the Dockerfile (default: 'PATH/Dockerfile')\n"
+		"      --iidfile string     Write the image ID to the file\n"
+		"      --label list         Set metadata for an image\n"
+		"      --network string     Networking mode for the RUN instructions (none, host)\n"
+		"      --no-cache           Do not use cache when building the image\n"
+		"  -o, --output string      Also write the image: type=docker|oci|local,dest=PATH\n"
+		"      --platform string    Set platform\n"
+		"      --pull               Always attempt to pull a newer version of the image\n"
+		"  -q, --quiet              Suppress the build output and print image ID on success\n"
+		"      --secret stringArray Secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR]\n"
+		"      --ssh stringArray    SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET]\n"
+		"  -t, --tag list           Name and optionally a tag in the 'name:tag' format\n"
+		"      --target string      Set the target build stage to build\n");
 }
 
 enum {

@@ -92,8 +92,7 @@ struct query_all {
 	size_t n;
 };
 
-static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
-				     const char *value)
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct query_all *q = cls;
 	(void)kind;

@@ -372,7 +372,8 @@ int image_list(struct image_store *s, const struct image_list_filters *f, json_t
 		json_t *e = summary(s, db, id, created, sqlite3_column_int64(st, 2), &step);
 		json_t *tags = json_object_get(e, "RepoTags");
 		bool dangling = json_array_size(tags) == 0;
-		if ((dangling && step && !f->all) || (f->dangling_set && dangling != f->dangling) || !reference_match(tags, f->reference) ||
+		if ((dangling && step && !f->all) || (f->dangling_set && dangling != f->dangling) ||
+		    !reference_match(tags, f->reference) ||
 		    !labels_match(json_object_get(e, "Labels"), f->label)) {
 			json_decref(e);
 			continue;

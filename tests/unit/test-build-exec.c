@@ -403,7 +403,9 @@ static void test_cancelled_build_commits_and_tags_nothing(void **state)
 	atomic_bool cancel = true;
 	struct build_backend be = { .ops = &fake_ops, .data = &f };
 	char *tags[] = { (char *)"app:latest", NULL };
-	struct build_exec_opts o = { .tags = tags, .event = on_event, .event_userdata = &f, .cancel = &cancel };
+	struct build_exec_opts o = {
+		.tags = tags, .event = on_event, .event_userdata = &f, .cancel = &cancel
+	};
 	_cleanup_free_ char *id = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	assert_int_equal(build_execute(b.plan, b.ctx, &be, &o, &id, &err), -ECANCELED);
@@ -430,7 +432,8 @@ static void test_step_lines_name_states_and_full_tags(void **state)
 	_cleanup_free_ char *id = NULL;
 	assert_int_equal(build_execute(b.plan, b.ctx, &be, &o, &id, NULL), 0);
 	/* the WORKDIR step's line names the backend's state (first 12 characters), not a cache key */
-	assert_non_null(strstr(f.events.buf, "Step 2/3 : WORKDIR /w\\n\"}\n{\"stream\":\" ---> |scratch|/w\\n"));
+	assert_non_null(
+	    strstr(f.events.buf, "Step 2/3 : WORKDIR /w\\n\"}\n{\"stream\":\" ---> |scratch|/w\\n"));
 	assert_non_null(strstr(f.events.buf, "Successfully tagged app:latest\\n"));
 	assert_non_null(strstr(f.events.buf, "Successfully tagged reg:5000/x:latest\\n"));
 	assert_non_null(strstr(f.events.buf, "Successfully tagged y:v2\\n"));

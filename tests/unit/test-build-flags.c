@@ -37,8 +37,9 @@ static void test_chmod_octal_and_symbolic(void **state)
 static void test_chmod_rejects_bad_values(void **state)
 {
 	(void)state;
-	static const char *const bad[] = { "", "8", "77777", "017777", "u", "u+z", "x+u", "u+x,", ",u+x",
-					   "u+x,,g+w", "rwx", "u-x g+w", "0x755", "-1", "uu", NULL };
+	static const char *const bad[] = { "",      "8",    "77777", "017777",   "u",   "u+z",
+					   "x+u",   "u+x,", ",u+x",  "u+x,,g+w", "rwx", "u-x g+w",
+					   "0x755", "-1",   "uu",    NULL };
 	for (const char *const *b = bad; *b; b++) {
 		_cleanup_error_ struct berth_error *err = NULL;
 		if (build_chmod_check(*b, &err) != -EINVAL)
@@ -80,8 +81,10 @@ static void test_secret_specs(void **state)
 	assert_null(s.src);
 	assert_null(s.env);
 	build_secret_spec_done(&s);
-	static const char *const bad[] = { "", "src=f", "id=", "id", "id=a,foo=b", "id=a,type=ssh",
-					   "id=a,src=f,env=E", "id=a,,src=f", "=x", NULL };
+	static const char *const bad[] = {
+		"",   "src=f", "id=", "id", "id=a,foo=b", "id=a,type=ssh", "id=a,src=f,env=E", "id=a,,src=f",
+		"=x", NULL
+	};
 	for (const char *const *b = bad; *b; b++) {
 		_cleanup_error_ struct berth_error *err = NULL;
 		if (build_secret_spec_parse(*b, &s, &err) != -EINVAL)

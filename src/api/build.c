@@ -244,9 +244,11 @@ static int secret_params(struct api_call *c, struct build_job *j)
 		_cleanup_free_ char *v = xmalloc(n / 2 + 1);
 		for (size_t k = 0; k < n / 2; k++) {
 			int hi = unhex(eq[2 * k]), lo = unhex(eq[2 * k + 1]);
-			if (hi < 0 || lo < 0)
+			if (hi < 0 || lo < 0) {
 				n = 1; /* invalid: reported below */
-			v[k] = (char)(hi << 4 | lo);
+				break;
+			}
+			v[k] = (char)((unsigned)hi << 4 | (unsigned)lo);
 		}
 		if (n % 2 || strchr(kv[i], '/') || !*kv[i] || streq(kv[i], "..") || streq(kv[i], ".")) {
 			http_respond_error(c->req, 400, "invalid secret '%s': expected an id and hex data",

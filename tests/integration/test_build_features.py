@@ -17,6 +17,7 @@ import tarfile
 import io
 import threading
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -322,3 +323,12 @@ def test_client_disconnect_cancels_the_build(daemon):
     tmp = os.path.join(daemon.root, "builder", "tmp")
     assert wait_for(lambda: not [n for n in os.listdir(tmp) if not n.startswith(".")] if os.path.isdir(tmp)
                     else True, timeout=10), os.listdir(tmp)
+
+
+@pytest.mark.parametrize("secrets", ['{"a":"zz"}', '{"a":"abc"}', '{"../x":"00"}', '["a"]'])
+def test_post_build_rejects_bad_secrets(daemon, secrets):
+    q = urllib.parse.quote(secrets)
+    st, data, _ = daemon.request("POST", f"/build?secrets={q}", body=b"",
+                                 headers={"Content-Type": "application/x-tar"})
+    assert st == 400, data
+    assert b"secret" in data

@@ -122,7 +122,10 @@ static int context_tar(const char *dir, const char *dockerfile, const char *extr
 	filter_open(dir, dockerfile, &f);
 	struct archive *a = archive_write_new(), *disk = archive_read_disk_new();
 	archive_write_set_format_pax_restricted(a);
-	archive_read_disk_set_behavior(disk, 0);
+	/* like docker's CLI: no ACLs, file flags or sparse maps (the daemon uses none of them) and no
+	 * xattrs (docker keeps only security.capability; COPY never copies xattrs from the context) */
+	archive_read_disk_set_behavior(disk, ARCHIVE_READDISK_NO_XATTR | ARCHIVE_READDISK_NO_ACL |
+						 ARCHIVE_READDISK_NO_FFLAGS | ARCHIVE_READDISK_NO_SPARSE);
 	archive_read_disk_set_symlink_physical(disk);
 	int r = archive_write_open_fd(a, fd) == ARCHIVE_OK && archive_read_disk_open(disk, dir) == ARCHIVE_OK
 		    ? tar_add(a, disk, dir, &f)

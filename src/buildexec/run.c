@@ -195,6 +195,10 @@ static int add_mount(struct run_job *j, const struct df_mount *m, const char *st
 			    "no ssh agent '%s' was forwarded: use berth build --ssh %s=SOCKET "
 			    "(or --ssh default to forward $SSH_AUTH_SOCK)",
 			    m->id, m->id);
+		struct stat st;
+		if (stat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+			return berth_error_msg(err, EINVAL, "ssh agent '%s': '%s' is not a socket", m->id,
+					       sock);
 		json_array_append_new(j->binds, json_sprintf("%s:%s:rw", sock, m->target));
 		if (!j->ssh_env)
 			j->ssh_env = xasprintf("SSH_AUTH_SOCK=%s", m->target);
@@ -455,6 +459,9 @@ static int run_container(struct buildexec *b, const char *cid, struct out_lines 
 	int r = engine_container_attach(b->engine, cid, &so, &fd, &tty, err);
 	if (r >= 0 && (r = engine_container_start(b->engine, cid, err)) < 0)
 		fd = safe_close(fd);
+	/* a cancel between running_add() and the start found nothing running to kill */
+	if (r >= 0 && atomic_load(&b->cancelled))
+		(void)engine_container_kill(b->engine, cid, SIGKILL, NULL);
 	if (r >= 0) {
 		pump(fd, tty, o);
 		close(fd);

@@ -8,8 +8,11 @@
  * {"aux": {"ID": "sha256:..."}}, {"errorDetail": {...}, "error": ...}.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/routes.h"
@@ -18,17 +21,24 @@
 #include "buildexec/buildexec.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/util.h"
 #include "image/image.h"
+
+#define CTX_TMPFS_MAX (256ll << 20) /* larger contexts are unpacked on disk */
 
 struct build_job {
 	struct api *api;
 	int ctx_fd, out_fd, in_fd;
 	char *dockerfile, *target, *platform, *network;
 	char **tags, **args, **labels;
+	char **secrets, **ssh; /* "id=file" (in secret_dir), "id=socket" */
+	char *secret_dir;
 	bool no_cache, pull, quiet;
 	bool error_sent;
 	pthread_t th;
 	bool started;
+	int sock;            /* the client's connection: POLLHUP = gone, cancel */
+	struct buildexec bx; /* the backend's state (cancellation) */
 };
 
 static void job_free(struct build_job *j)
@@ -40,7 +50,13 @@ static void job_free(struct build_job *j)
 	free(j->target);
 	free(j->platform);
 	free(j->network);
+	pthread_mutex_destroy(&j->bx.lock);
 	strv_free(j->tags);
+	strv_free(j->secrets);
+	strv_free(j->ssh);
+	if (j->secret_dir)
+		(void)fs_rm_rf(j->secret_dir, NULL);
+	free(j->secret_dir);
 	strv_free(j->args);
 	strv_free(j->labels);
 	free(j);
@@ -62,23 +78,44 @@ static void on_event(void *ud, enum build_event ev, const char *text)
 	send_line(j, ev, text);
 }
 
+/*
+ * A small, uncompressed context is unpacked into a private tmpfs: creating and
+ * deleting its files on the root filesystem (ext4's inode allocator scans for
+ * recently deleted inodes) was most of a cached rebuild's time. Larger or
+ * compressed contexts (their size unknown until unpacked) go to disk.
+ */
+static bool ctx_tmpfs(struct build_job *j, const char *dir)
+{
+	struct stat st;
+	unsigned char magic[4] = { 0 };
+	if (fstat(j->ctx_fd, &st) < 0 || st.st_size > CTX_TMPFS_MAX ||
+	    pread(j->ctx_fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+		return false;
+	static const unsigned char gz[] = { 0x1f, 0x8b }, bz[] = { 'B', 'Z', 'h' },
+				   xz[] = { 0xfd, '7', 'z', 'X' }, zst[] = { 0x28, 0xb5, 0x2f, 0xfd };
+	if (!memcmp(magic, gz, sizeof(gz)) || !memcmp(magic, bz, sizeof(bz)) ||
+	    !memcmp(magic, xz, sizeof(xz)) || !memcmp(magic, zst, sizeof(zst)))
+		return false;
+	/* tar headers and padding: the files take less than the tar, plus a margin for the tmpfs itself */
+	_cleanup_free_ char *opts = xasprintf("mode=0700,size=%lld", (long long)st.st_size + (16ll << 20));
+	return mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) == 0;
+}
+
 static void *job_main(void *arg)
 {
 	struct build_job *j = arg;
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct build_context *ctx = NULL;
-	_cleanup_free_ char *tmp = xasprintf("%s/builder/tmp", j->api->root);
+	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *tmp = xasprintf("%s/builder/tmp/ctx-%s", j->api->root, hex);
 	int r = fs_mkdir_p(tmp, 0700, &err);
+	bool mounted = r >= 0 && ctx_tmpfs(j, tmp);
 	if (r >= 0)
 		r = build_context_open_tar(j->ctx_fd, tmp, j->dockerfile, &ctx, &err);
-	struct buildexec bx = { .engine = j->api->engine,
-				.images = j->api->images,
-				.root = j->api->root,
-				.network = j->network,
-				.no_cache = j->no_cache,
-				.ctx = ctx };
+	struct buildexec *bx = &j->bx;
+	bx->ctx = ctx;
 	struct build_backend be;
-	buildexec_backend(&bx, &be);
+	buildexec_backend(bx, &be);
 	struct build_request rq = { .ctx = ctx,
 				    .dockerfile = j->dockerfile,
 				    .build_args = j->args,
@@ -89,6 +126,7 @@ static void *job_main(void *arg)
 				    .no_cache = j->no_cache,
 				    .pull = j->pull,
 				    .jobs = 2, /* independent stages in parallel; output order unchanged */
+				    .cancel = &bx->cancelled,
 				    .event = on_event,
 				    .event_userdata = j };
 	_cleanup_free_ char *id = NULL;
@@ -103,16 +141,33 @@ static void *job_main(void *arg)
 		_cleanup_free_ char *l = xasprintf("%s\n", id);
 		send_line(j, BUILD_EVENT_STREAM, l);
 	}
+	buildexec_done(bx);
+	if (ctx && mounted)
+		ctx->owned_root = false; /* the unmount below drops every file at once */
 	build_context_free(ctx);
+	if (mounted)
+		(void)umount2(tmp, MNT_DETACH);
+	(void)rmdir(tmp);
 	j->out_fd = safe_close(j->out_fd);
 	return NULL;
 }
 
+/* The next progress bytes; -ECONNRESET when the client hung up (the build is then cancelled). */
 static int job_read(void *ctx, struct strbuf *out)
 {
 	struct build_job *j = ctx;
 	char buf[16384];
 	ssize_t n;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = j->in_fd, .events = POLLIN }, { .fd = j->sock } };
+		int k = poll(p, j->sock >= 0 ? 2 : 1, -1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k > 0 && (p[1].revents & (POLLHUP | POLLERR)))
+			return -ECONNRESET;
+		if (k < 0 || p[0].revents)
+			break;
+	}
 	do
 		n = read(j->in_fd, buf, sizeof(buf));
 	while (n < 0 && errno == EINTR);
@@ -125,7 +180,10 @@ static int job_read(void *ctx, struct strbuf *out)
 static void job_done(void *ctx)
 {
 	struct build_job *j = ctx;
-	/* a client that went away: the build finishes, its writes fail with EPIPE */
+	/* a client that went away: the build is cancelled (a running RUN is killed), nothing is
+	 * committed or tagged; the thread's last writes fail with EPIPE */
+	if (j->started)
+		buildexec_cancel(&j->bx);
 	j->in_fd = safe_close(j->in_fd);
 	if (j->started)
 		pthread_join(j->th, NULL);
@@ -156,6 +214,58 @@ static int kv_param(struct api_call *c, const char *key, char ***ret)
 	return 0;
 }
 
+static int unhex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* berth extension secrets={"id":"<hex of the value>"}: each value into a private file. */
+static int secret_params(struct api_call *c, struct build_job *j)
+{
+	_cleanup_strv_ char **kv = NULL;
+	int r = kv_param(c, "secrets", &kv);
+	if (r < 0 || !kv || !kv[0])
+		return r;
+	_cleanup_free_ char *hex = random_hex(8);
+	j->secret_dir = xasprintf("%s/builder/tmp/secrets-%s", c->api->root, hex);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if ((r = fs_mkdir_p(j->secret_dir, 0700, &err)) < 0) {
+		api_error(c->req, r, err);
+		return r;
+	}
+	size_t nkv = 0;
+	while (kv[nkv])
+		nkv++;
+	j->secrets = xcalloc(nkv + 1, sizeof(char *));
+	for (size_t i = 0; kv[i]; i++) {
+		char *eq = strchr(kv[i], '=');
+		*eq++ = '\0';
+		size_t n = strlen(eq);
+		_cleanup_free_ char *v = xmalloc(n / 2 + 1);
+		for (size_t k = 0; k < n / 2; k++) {
+			int hi = unhex(eq[2 * k]), lo = unhex(eq[2 * k + 1]);
+			if (hi < 0 || lo < 0) {
+				n = 1; /* invalid: reported below */
+				break;
+			}
+			v[k] = (char)((unsigned)hi << 4 | (unsigned)lo);
+		}
+		if (n % 2 || strchr(kv[i], '/') || !*kv[i] || streq(kv[i], "..") || streq(kv[i], ".")) {
+			http_respond_error(c->req, 400, "invalid secret '%s': expected an id and hex data",
+					   kv[i]);
+			return -EINVAL;
+		}
+		_cleanup_free_ char *f = xasprintf("%s/%s", j->secret_dir, kv[i]);
+		if ((r = fs_write_file_atomic(f, v, n / 2, 0400, &err)) < 0) {
+			api_error(c->req, r, err);
+			return r;
+		}
+		explicit_bzero(v, n / 2);
+		j->secrets[i] = xasprintf("%s=%s", kv[i], f);
+	}
+	return 0;
+}
+
 static char *str_param(struct api_call *c, const char *key)
 {
 	const char *v = http_request_query(c->req, key);
@@ -164,10 +274,15 @@ static char *str_param(struct api_call *c, const char *key)
 
 static int job_params(struct api_call *c, struct build_job *j)
 {
-	const char *t = http_request_query(c->req, "t");
-	j->tags = xcalloc(2, sizeof(char *));
-	if (t && *t)
-		j->tags[0] = xstrdup(t);
+	/* docker build -t a -t b: one t= per tag (empty ones dropped) */
+	j->tags = http_request_query_all(c->req, "t");
+	size_t n = 0;
+	for (char **t = j->tags; *t; t++)
+		if (**t)
+			j->tags[n++] = *t;
+		else
+			free(*t);
+	j->tags[n] = NULL;
 	j->dockerfile = str_param(c, "dockerfile");
 	if (!j->dockerfile)
 		j->dockerfile = xstrdup("Dockerfile");
@@ -184,7 +299,11 @@ static int job_params(struct api_call *c, struct build_job *j)
 	j->pull = http_query_bool(c->req, "pull", false);
 	j->quiet = http_query_bool(c->req, "q", false);
 	int r = kv_param(c, "buildargs", &j->args);
-	return r < 0 ? r : kv_param(c, "labels", &j->labels);
+	if (r >= 0)
+		r = kv_param(c, "labels", &j->labels);
+	if (r >= 0)
+		r = kv_param(c, "ssh", &j->ssh); /* berth extension: {"id": "agent socket path"} */
+	return r < 0 ? r : secret_params(c, j);
 }
 
 void api_build(struct api_call *c)
@@ -192,10 +311,19 @@ void api_build(struct api_call *c)
 	struct build_job *j = xcalloc(1, sizeof(*j));
 	j->api = c->api;
 	j->ctx_fd = j->out_fd = j->in_fd = -1;
+	j->sock = http_request_socket(c->req);
+	pthread_mutex_init(&j->bx.lock, NULL);
 	if (job_params(c, j) < 0) {
 		job_free(j);
 		return;
 	}
+	j->bx.engine = j->api->engine;
+	j->bx.images = j->api->images;
+	j->bx.root = j->api->root;
+	j->bx.network = j->network;
+	j->bx.no_cache = j->no_cache;
+	j->bx.secrets = j->secrets;
+	j->bx.ssh = j->ssh;
 	size_t len;
 	const char *body = http_request_body(c->req, &len);
 	int p[2];

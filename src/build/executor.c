@@ -104,13 +104,29 @@ static void run_output(void *ud, const char *line)
 	emit(sr->x, sr, BUILD_EVENT_STREAM, "%s\n", line);
 }
 
+/* "linux/arm64/v8" and "linux/arm64" are one platform for running binaries. */
+static bool same_os_arch(const char *a, const char *b)
+{
+	const char *sa = strchr(a, '/'), *sb = strchr(b, '/');
+	const char *ea = sa ? strchr(sa + 1, '/') : NULL, *eb = sb ? strchr(sb + 1, '/') : NULL;
+	size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+	return la == lb && strncmp(a, b, la) == 0;
+}
+
 static int do_op(struct srun *sr, const struct plan_step *s, char **next)
 {
 	struct exec *x = sr->x;
 	const struct build_backend_ops *ops = x->be->ops;
 	void *be = x->be->data;
+	const char *plat = x->plan->stages[sr->stage].platform;
 	switch (s->op) {
 	case OP_RUN: {
+		if (plat && !same_os_arch(plat, build_host_platform()))
+			return berth_error_msg(
+			    &sr->err, ENOEXEC,
+			    "RUN for platform '%s' on a '%s' host: berth runs build "
+			    "steps natively and has no emulation for a foreign architecture",
+			    plat, build_host_platform());
 		const char **ms = xcalloc(s->run.n_mounts + 1, sizeof(char *));
 		for (size_t i = 0; i < s->run.n_mounts; i++)
 			ms[i] = s->run.mount_stage[i] >= 0 ? x->final[s->run.mount_stage[i]] : NULL;
@@ -137,10 +153,17 @@ static int do_op(struct srun *sr, const struct plan_step *s, char **next)
 	}
 }
 
+static bool cancelled(const struct exec *x)
+{
+	return x->o->cancel && atomic_load(x->o->cancel);
+}
+
 static int exec_step(struct srun *sr, const struct plan_step *s)
 {
 	struct exec *x = sr->x;
 	const struct build_backend_ops *ops = x->be->ops;
+	if (cancelled(x))
+		return berth_error_msg(&sr->err, ECANCELED, "build cancelled");
 	emit(x, sr, BUILD_EVENT_STREAM, "Step %zu/%zu : %s\n", ++sr->step_no, x->plan->n_steps,
 	     s->in->original);
 	if (s->op == OP_NONE) {
@@ -154,11 +177,16 @@ static int exec_step(struct srun *sr, const struct plan_step *s)
 			return hit;
 		if (hit > 0) {
 			set_cur(sr, next);
-			emit(x, sr, BUILD_EVENT_STREAM, " ---> Using cache\n ---> %s\n", short_id(s->key));
+			emit(x, sr, BUILD_EVENT_STREAM, " ---> Using cache\n ---> %s\n", short_id(next));
 			return 0;
 		}
 	}
 	int r = do_op(sr, s, &next);
+	if (r < 0 && cancelled(x)) {
+		berth_error_free(sr->err);
+		sr->err = NULL;
+		return berth_error_msg(&sr->err, ECANCELED, "build cancelled");
+	}
 	if (r < 0)
 		return berth_error_wrap(&sr->err, r, "%s:%d: %s", x->plan->df->name, s->in->line,
 					s->in->original);
@@ -166,7 +194,7 @@ static int exec_step(struct srun *sr, const struct plan_step *s)
 	set_cur(sr, next);
 	if (r < 0)
 		return r;
-	emit(x, sr, BUILD_EVENT_STREAM, " ---> %s\n", short_id(s->key));
+	emit(x, sr, BUILD_EVENT_STREAM, " ---> %s\n", short_id(sr->cur));
 	return 0;
 }
 
@@ -178,6 +206,8 @@ static int exec_stage(struct srun *sr)
 	const struct df_instr *from = &x->plan->df->instrs[x->plan->df->stages[i].from];
 	const struct build_backend_ops *ops = x->be->ops;
 	sr->step_no = x->first_step[i];
+	if (cancelled(x))
+		return berth_error_msg(&sr->err, ECANCELED, "build cancelled");
 	emit(x, sr, BUILD_EVENT_STREAM, "Step %zu/%zu : %s\n", sr->step_no, x->plan->n_steps, from->original);
 	char *st = NULL;
 	int r;
@@ -191,7 +221,9 @@ static int exec_stage(struct srun *sr)
 					from->original);
 	set_cur(sr, st);
 	emit(x, sr, BUILD_EVENT_STREAM, " ---> %s\n",
-	     short_id(ps->base_kind == BASE_IMAGE ? ps->base_id : ps->base_key));
+	     short_id(ps->base_kind == BASE_IMAGE   ? ps->base_id
+		      : ps->base_kind == BASE_STAGE ? st
+						    : ps->base_key));
 	for (size_t k = 0; k < ps->n_steps; k++)
 		if ((r = exec_step(sr, &ps->steps[k])) < 0)
 			return r;
@@ -309,6 +341,8 @@ static json_t *image_config(const struct build_plan *p)
 static int exec_finish(struct exec *x, char **ret_image_id)
 {
 	const struct build_backend_ops *ops = x->be->ops;
+	if (cancelled(x))
+		return berth_error_msg(x->err, ECANCELED, "build cancelled");
 	_cleanup_json_ json_t *cfg = image_config(x->plan);
 	_cleanup_free_ char *id = NULL;
 	int r = ops->commit(x->be->data, x->final[x->plan->target], cfg, &id, x->err);
@@ -319,7 +353,10 @@ static int exec_finish(struct exec *x, char **ret_image_id)
 	for (char *const *t = x->o->tags; t && *t; t++) {
 		if ((r = ops->tag(x->be->data, id, *t, x->err)) < 0)
 			return berth_error_wrap(x->err, r, "tag '%s'", *t);
-		emit(x, NULL, BUILD_EVENT_STREAM, "Successfully tagged %s\n", *t);
+		/* docker names the tag in full: "app" -> "app:latest" */
+		const char *slash = strrchr(*t, '/');
+		bool tagged = strchr(slash ? slash : *t, ':') || strchr(*t, '@');
+		emit(x, NULL, BUILD_EVENT_STREAM, "Successfully tagged %s%s\n", *t, tagged ? "" : ":latest");
 	}
 	*ret_image_id = TAKE_PTR(id);
 	return 0;

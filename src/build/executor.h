@@ -22,11 +22,14 @@
 #define BERTH_BUILD_EXECUTOR_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 
 #include "build/plan.h"
 
 /* Progress: docker's classic builder lines ("Step 1/5 : FROM busybox\n",
- * " ---> Using cache\n"), the image ID, and the final error. */
+ * " ---> Using cache\n", " ---> <short ID of the step's state>\n"), the image ID,
+ * and the final error. A step that changes only the config has no state of its
+ * own: its line names the short form of its cache key. */
 enum build_event { BUILD_EVENT_STREAM, BUILD_EVENT_AUX_ID, BUILD_EVENT_ERROR };
 typedef void (*build_event_fn)(void *userdata, enum build_event ev, const char *text);
 
@@ -92,6 +95,10 @@ struct build_exec_opts {
 	build_event_fn event; /* may be NULL */
 	void *event_userdata;
 	unsigned jobs; /* stages of a wave built at once (needs a thread-safe backend); 0, 1: one */
+	/* May be NULL. Once true (set from any thread), no further step starts, nothing is committed
+	 * or tagged and the build fails with -ECANCELED ("build cancelled"); a step in progress is
+	 * the backend's to stop (buildexec_cancel() kills a running RUN). */
+	const atomic_bool *cancel;
 };
 
 /* Execute the plan; *ret_image_id is the committed image's ID (caller frees). */
@@ -110,8 +117,9 @@ struct build_request {
 	char *const *labels;
 	char *const *tags;
 	bool no_cache;
-	bool pull;     /* resolve base images with pull = true */
-	unsigned jobs; /* stages of a wave built at once (build_exec_opts.jobs) */
+	bool pull;                 /* resolve base images with pull = true */
+	unsigned jobs;             /* stages of a wave built at once (build_exec_opts.jobs) */
+	const atomic_bool *cancel; /* build_exec_opts.cancel */
 	build_event_fn event;
 	void *event_userdata;
 };

@@ -4,9 +4,11 @@
  * the context, another stage, an image, heredocs or URLs; destination; the
  * content hash that goes into the cache key).
  */
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "build/build-internal.h"
+#include "build/flags.h"
 #include "build/pathmatch.h"
 #include "build/shlex.h"
 #include "common/digest.h"
@@ -175,20 +177,20 @@ int plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, ch
 
 /* --- COPY / ADD ---------------------------------------------------------- */
 
+bool build_url_is_git(const char *s)
+{
+	if (startswith(s, "git@") || startswith(s, "git://"))
+		return true;
+	if (!startswith(s, "http://") && !startswith(s, "https://"))
+		return false;
+	size_t n = strcspn(s, "#?");
+	return n > 4 && strncmp(s + n - 4, ".git", 4) == 0;
+}
+
 static bool is_url(const char *s)
 {
 	return startswith(s, "http://") || startswith(s, "https://") || startswith(s, "git@") ||
 	       startswith(s, "git://");
-}
-
-static bool valid_chmod(const char *s)
-{
-	if (!*s || strlen(s) > 5)
-		return false;
-	for (const char *c = s; *c; c++)
-		if (*c < '0' || *c > '7')
-			return false;
-	return strtol(s, NULL, 8) <= 07777;
 }
 
 static int copy_flags(struct planner *pl, const struct df_instr *in, struct plan_copy *c, char *const *env)
@@ -213,8 +215,11 @@ static int copy_flags(struct planner *pl, const struct df_instr *in, struct plan
 		return -EINVAL;
 	if (c->checksum && digest_parse(c->checksum, NULL, NULL, NULL) < 0)
 		return plan_error(pl, in, "invalid checksum digest format '%s'", c->checksum);
-	if (c->chmod && !valid_chmod(c->chmod))
-		return plan_error(pl, in, "invalid chmod parameter '%s': expected an octal mode", c->chmod);
+	if (c->chmod && build_chmod_check(c->chmod, NULL) < 0)
+		return plan_error(pl, in,
+				  "invalid chmod parameter '%s': expected an octal mode or a symbolic mode "
+				  "like 'u+x,g-w'",
+				  c->chmod);
 	return 0;
 }
 
@@ -284,6 +289,36 @@ static int copy_dest(struct planner *pl, const struct df_instr *in, const struct
 	return 0;
 }
 
+/* ADD --checksum of a local source: one regular file whose content has that digest. */
+static int verify_checksum(struct planner *pl, const struct df_instr *in, const struct plan_copy *c)
+{
+	const struct ctx_match *m = &c->matches[0];
+	if (c->n_matches != 1 || m->entry == SIZE_MAX || !S_ISREG(pl->ctx->e[m->entry].mode))
+		return plan_error(pl, in, "ADD --checksum needs exactly one source file");
+	enum digest_algo algo;
+	(void)digest_parse(c->checksum, &algo, NULL, NULL);
+	char got[DIGEST_STRING_MAX];
+	struct berth_error *e = NULL;
+	int r;
+	if (algo == DIGEST_SHA256) {
+		r = build_context_entry_digest(pl->ctx, &pl->ctx->e[m->entry], &e);
+		if (r >= 0)
+			memcpy(got, pl->ctx->e[m->entry].digest, sizeof(got));
+	} else {
+		_cleanup_close_ int fd = openat(pl->ctx->rootfd, m->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		r = fd < 0 ? berth_error_errno(&e, "open '%s'", m->path) : digest_fd(algo, fd, got, NULL, &e);
+	}
+	if (r < 0) {
+		_cleanup_free_ char *msg = berth_error_string(e);
+		berth_error_free(e);
+		return plan_error(pl, in, "ADD --checksum: %s", msg);
+	}
+	if (!streq(got, c->checksum))
+		return plan_error(pl, in, "ADD: checksum mismatch for '%s': expected %s, got %s", m->path,
+				  c->checksum, got);
+	return 0;
+}
+
 static int copy_from_context(struct planner *pl, const struct df_instr *in, struct plan_copy *c, json_t *desc)
 {
 	if (!c->srcs[0])
@@ -320,6 +355,8 @@ static int copy_from_context(struct planner *pl, const struct df_instr *in, stru
 				  "directory and end with a /",
 				  df_cmd_name(in->cmd));
 	json_object_set_new(desc, "inputs", json_string(hash));
+	if (c->checksum && (r = verify_checksum(pl, in, c)) < 0)
+		return r;
 	c->extract = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; c->add && i < c->n_matches; i++) {
 		const struct ctx_match *m = &c->matches[i];
@@ -373,6 +410,10 @@ static int copy_origin(struct planner *pl, struct stage_state *st, const struct 
 		if (urls != n)
 			return plan_error(pl, in, "ADD cannot mix remote URLs and local sources");
 		c->kind = SRC_URL;
+		if (c->checksum && n > 1)
+			return plan_error(pl, in, "checksum can't be specified for multiple sources");
+		if (c->checksum && build_url_is_git(c->srcs[0]))
+			return plan_error(pl, in, "ADD --checksum is not supported for git sources");
 		json_object_set_new(desc, "urls", strv_json(c->srcs));
 		return 0;
 	}

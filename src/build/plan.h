@@ -140,5 +140,7 @@ json_t *dockerfile_to_json(const struct dockerfile *df);
 
 /* "linux/amd64" for this host. */
 const char *build_host_platform(void);
+/* An ADD source that is a git repository ("git@...", "git://...", "http(s)://.../x.git[#ref[:dir]]"). */
+bool build_url_is_git(const char *url);
 
 #endif

@@ -84,7 +84,8 @@ int build_image(const struct build_request *req, const struct build_backend *be,
 				      .tags = req->tags,
 				      .event = req->event,
 				      .event_userdata = req->event_userdata,
-				      .jobs = req->jobs };
+				      .jobs = req->jobs,
+				      .cancel = req->cancel };
 	_cleanup_free_ char *id = NULL;
 	if ((r = build_execute(plan, req->ctx, be, &eo, &id, err)) < 0)
 		return r;

@@ -32,6 +32,18 @@ static int be_resolve(void *be, const char *ref, const char *platform, bool pull
 	_cleanup_json_ json_t *cfg = NULL;
 	if ((r = image_get_config(b->images, id, &cfg, err)) < 0)
 		return r;
+	const char *arch = json_string_value(json_object_get(cfg, "architecture"));
+	const char *slash = platform ? strchr(platform, '/') : NULL;
+	if (slash && arch && *arch) {
+		const char *end = strchr(slash + 1, '/');
+		size_t n = end ? (size_t)(end - slash - 1) : strlen(slash + 1);
+		if (strlen(arch) != n || strncmp(arch, slash + 1, n) != 0)
+			return berth_error_msg(err, EINVAL,
+					       "image with reference '%s' was found but does not match the "
+					       "specified platform: wanted %s, actual: %s/%s",
+					       ref, platform, json_string_value(json_object_get(cfg, "os")),
+					       arch);
+	}
 	json_t *c = json_object_get(cfg, "config");
 	*ret_config = json_is_object(c) ? json_incref(c) : json_object();
 	*ret_id = TAKE_PTR(id);
@@ -129,6 +141,10 @@ static int be_commit(void *be, const char *state, json_t *image_config, char **r
 static int be_tag(void *be, const char *image_id, const char *ref, struct berth_error **err)
 {
 	struct buildexec *b = be;
+	/* a cached rebuild: the tag already names this image, no database write (and fsync) */
+	_cleanup_free_ char *cur = NULL;
+	if (image_resolve(b->images, ref, &cur, NULL) >= 0 && streq(cur, image_id))
+		return 0;
 	return image_tag(b->images, image_id, ref, err);
 }
 
@@ -153,7 +169,7 @@ static const struct build_backend_ops ops = {
 	.run = bx_run,
 	.copy = bx_copy,
 	.mkdir = bx_mkdir,
-	.fetch_urls = NULL,
+	.fetch_urls = bx_fetch_urls,
 	.cache_get = be_cache_get,
 	.cache_put = be_cache_put,
 	.commit = be_commit,

@@ -22,6 +22,8 @@
 #define BERTH_BUILDEXEC_BUILDEXEC_H
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "build/executor.h"
 #include "engine/engine.h"
@@ -34,7 +36,23 @@ struct buildexec {
 	const char *network;        /* RUN's network when the step says "default": "none" (NULL) or "host" */
 	bool no_cache;              /* final commits are not looked up either */
 	struct build_context *ctx;  /* for RUN --mount=type=bind without from= (may be NULL) */
+	char *const *secrets;       /* "id=path": files for RUN --mount=type=secret (may be NULL) */
+	char *const *ssh;           /* "id=socket": agents for RUN --mount=type=ssh (may be NULL) */
+
+	/* Cancellation (buildexec_cancel). Zero-initialised fields; pass &cancelled as the
+	 * build's cancel flag (build_request.cancel). */
+	atomic_bool cancelled;
+	pthread_mutex_t lock; /* guards running[] and cache_db's opening */
+	char *running[8];     /* RUN containers alive now */
+	void *cache_db;       /* the cache table's connection (sqlite3, serialized), opened once */
 };
+
+/* Release what the build kept open (the cache database). b stays reusable. */
+void buildexec_done(struct buildexec *b);
+
+/* Cancel the build from any thread: the flag is set and every RUN container of the build
+ * that is running is killed (the step fails, its container is removed, nothing is cached). */
+void buildexec_cancel(struct buildexec *b);
 
 /* The backend vtable over b (b must outlive the build). */
 void buildexec_backend(struct buildexec *b, struct build_backend *ret);

@@ -1,6 +1,7 @@
 /*
  * cache.c - the build cache: plan key -> image ID in <root>/builder/cache.db
- * (SQLite, WAL). Entries whose image is gone are misses (and forgotten).
+ * (SQLite, WAL; one connection per build). Entries whose image is gone are
+ * misses (and forgotten).
  */
 #include <sqlite3.h>
 #include <time.h>
@@ -68,10 +69,32 @@ static int exec1(sqlite3 *db, const char *sql, const char *a, const char *b, str
 	return 0;
 }
 
+/* The build's connection: opened on first use, shared by the build's threads (SQLITE_OPEN_FULLMUTEX). */
+static int build_db(struct buildexec *b, sqlite3 **ret, struct berth_error **err)
+{
+	pthread_mutex_lock(&b->lock);
+	int r = 0;
+	if (!b->cache_db) {
+		sqlite3 *db = NULL;
+		if ((r = db_open(b->root, &db, err)) >= 0)
+			b->cache_db = db;
+	}
+	*ret = b->cache_db;
+	pthread_mutex_unlock(&b->lock);
+	return r;
+}
+
+void buildexec_done(struct buildexec *b)
+{
+	if (b->cache_db)
+		sqlite3_close_v2(b->cache_db);
+	b->cache_db = NULL;
+}
+
 int bx_cache_get(struct buildexec *b, const char *key, char **ret_image, struct berth_error **err)
 {
-	_cleanup_(db_closep) sqlite3 *db = NULL;
-	int r = db_open(b->root, &db, err);
+	sqlite3 *db = NULL;
+	int r = build_db(b, &db, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *image = NULL;
@@ -103,8 +126,8 @@ int bx_cache_get(struct buildexec *b, const char *key, char **ret_image, struct 
 
 int bx_cache_put(struct buildexec *b, const char *key, const char *image, struct berth_error **err)
 {
-	_cleanup_(db_closep) sqlite3 *db = NULL;
-	int r = db_open(b->root, &db, err);
+	sqlite3 *db = NULL;
+	int r = build_db(b, &db, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *sql = xasprintf(

@@ -3,7 +3,7 @@
  * build context (as resolved by the plan, .dockerignore and --exclude
  * applied), another stage or image (--from, recursive, owners kept), or
  * heredocs; --chown (names looked up in the destination's /etc/passwd and
- * /etc/group), --chmod (octal), ADD's local archives unpacked. Every write
+ * /etc/group), --chmod (octal or symbolic), ADD's local archives unpacked. Every write
  * goes through the in-root helpers of common/fs.h: a symlink in the image
  * never leads a write out of the root filesystem.
  */
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "build/context.h"
+#include "build/flags.h"
 #include "build/pathmatch.h"
 #include "buildexec/internal.h"
 #include "common/fs.h"
@@ -24,9 +25,9 @@
 #include "common/util.h"
 
 struct cp {
-	int rootfd;       /* destination root (O_PATH) */
-	int64_t uid, gid; /* --chown, -1: keep the source's */
-	int64_t mode;     /* --chmod, -1: keep */
+	int rootfd;        /* destination root (O_PATH) */
+	int64_t uid, gid;  /* --chown, -1: keep the source's */
+	const char *chmod; /* --chmod (octal or symbolic, checked by the plan), NULL: keep */
 	unsigned depth;
 };
 
@@ -77,17 +78,13 @@ static int parse_chown(struct cp *c, const char *spec, struct berth_error **err)
 
 static int parse_chmod(struct cp *c, const char *spec, struct berth_error **err)
 {
-	c->mode = -1;
+	c->chmod = NULL;
 	if (!spec || !*spec)
 		return 0;
-	char *end = NULL;
-	errno = 0;
-	long m = strtol(spec, &end, 8);
-	if (errno || *end || m < 0 || m > 07777)
-		return berth_error_msg(err, EINVAL,
-				       "invalid chmod parameter '%s': only octal modes are supported", spec);
-	c->mode = m;
-	return 0;
+	int r = build_chmod_check(spec, err);
+	if (r >= 0)
+		c->chmod = spec;
+	return r;
 }
 
 /* Split "a/b/c" into an fd of "a/b" (created) and "c". */
@@ -126,7 +123,8 @@ static void put_meta(struct cp *c, int fd, const struct stat *st)
 {
 	uid_t uid = c->uid >= 0 ? (uid_t)c->uid : st->st_uid;
 	gid_t gid = c->gid >= 0 ? (gid_t)c->gid : st->st_gid;
-	mode_t mode = c->mode >= 0 ? (mode_t)c->mode : st->st_mode & 07777;
+	mode_t mode =
+	    c->chmod ? build_chmod_apply(c->chmod, st->st_mode, S_ISDIR(st->st_mode)) : st->st_mode & 07777;
 	if (fchown(fd, uid, gid) < 0)
 		log_debug("copy: fchown: %s", strerror(errno));
 	(void)fchmod(fd, mode);
@@ -340,7 +338,12 @@ static int copy_context(struct cp *c, const struct plan_copy *pc, const struct b
 		struct stat st;
 		if (fstatat(ctx->rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return berth_error_errno(err, "stat context file '%s'", path);
-		if (m->rel[0]) {
+		if (pc->parents) {
+			/* COPY --parents: the source's path in the context is kept below dest */
+			_cleanup_free_ char *t = xasprintf("%s/%s", streq(ddir, "/") ? "" : ddir, m->path);
+			r = S_ISDIR(st.st_mode) && !m->rel[0] ? make_dest_dir(c, t, err)
+							      : put_entry(c, ctx->rootfd, path, &st, t, err);
+		} else if (m->rel[0]) {
 			_cleanup_free_ char *t = xasprintf("%s/%s", streq(ddir, "/") ? "" : ddir, m->rel);
 			r = put_entry(c, ctx->rootfd, path, &st, t, err);
 		} else if (S_ISDIR(st.st_mode)) {
@@ -390,9 +393,11 @@ static int copy_one_from(struct cp *c, const struct plan_copy *pc, int dirfd, co
 		    openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0)
 			return berth_error_errno(err, "open '%s'", name);
-		return copy_dir_contents(c, sub, ddir, err);
+		_cleanup_free_ char *sd = pc->parents ? xasprintf("%s/%s", ddir, name) : NULL;
+		return copy_dir_contents(c, sub, sd ? sd : ddir, err);
 	}
-	_cleanup_free_ char *t = target_of(c, pc->dest, name, false);
+	_cleanup_free_ char *t =
+	    pc->parents ? xasprintf("%s/%s", ddir, name) : target_of(c, pc->dest, name, false);
 	return put_tree(c, dirfd, name, t, err);
 }
 
@@ -410,18 +415,22 @@ static int copy_from_tree(struct cp *c, const struct plan_copy *pc, int srcroot,
 		if (slash)
 			*slash = '\0';
 		const char *dir = slash && *src ? src : "/";
+		/* --parents: the source's directory is kept below dest */
+		_cleanup_free_ char *pdir =
+		    pc->parents && slash && *src ? xasprintf("%s/%s", ddir, src) : NULL;
+		const char *to = pdir ? pdir : ddir;
 		_cleanup_close_ int dfd =
 		    fs_open_in_root(srcroot, dir, O_RDONLY | O_DIRECTORY, 0, FS_RESOLVE_DEFAULT, NULL);
 		if (dfd < 0)
 			return berth_error_msg(err, ENOENT, "COPY --from: source '%s' not found", *s);
 		if (!*pat || streq(pat, ".")) {
-			r = copy_dir_contents(c, dfd, ddir, err);
+			r = copy_dir_contents(c, dfd, to, err);
 			continue;
 		}
 		if (!go_has_wildcards(pat)) {
 			if (faccessat(dfd, pat, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 				return berth_error_msg(err, ENOENT, "COPY --from: source '%s' not found", *s);
-			r = copy_one_from(c, pc, dfd, pat, ddir, err);
+			r = copy_one_from(c, pc, dfd, pat, to, err);
 			continue;
 		}
 		struct dirent **names = NULL;
@@ -431,7 +440,7 @@ static int copy_from_tree(struct cp *c, const struct plan_copy *pc, int srcroot,
 			if (r >= 0 && !streq(names[i]->d_name, ".") && !streq(names[i]->d_name, "..") &&
 			    go_path_match(pat, names[i]->d_name) == 1) {
 				hits++;
-				r = copy_one_from(c, pc, dfd, names[i]->d_name, ddir, err);
+				r = copy_one_from(c, pc, dfd, names[i]->d_name, to, err);
 			}
 			free(names[i]);
 		}
@@ -464,8 +473,38 @@ static int copy_inline(struct cp *c, const struct plan_copy *pc, struct berth_er
 	return 0;
 }
 
+static int copy_fetched(struct cp *c, const struct plan_copy *pc, const struct bx_fetched *f, size_t n,
+			struct berth_error **err)
+{
+	_cleanup_free_ char *ddir = xstrdup(pc->dest);
+	if (strlen(ddir) > 1 && ddir[strlen(ddir) - 1] == '/')
+		ddir[strlen(ddir) - 1] = '\0';
+	if (n > 1 && pc->dest[strlen(pc->dest) - 1] != '/')
+		return berth_error_msg(err, EINVAL,
+				       "When using ADD with more than one source file, the destination must "
+				       "be a directory and end with a /");
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		_cleanup_close_ int dfd = open(f[i].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return berth_error_errno(err, "open '%s'", f[i].dir);
+		if (f[i].is_dir) {
+			_cleanup_close_ int sub =
+			    openat(dfd, f[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0)
+				return berth_error_msg(err, ENOENT, "ADD: '%s' not found in the repository",
+						       f[i].name);
+			r = copy_dir_contents(c, sub, ddir, err);
+		} else {
+			_cleanup_free_ char *t = target_of(c, pc->dest, f[i].name, false);
+			r = put_tree(c, dfd, f[i].name, t, err);
+		}
+	}
+	return r;
+}
+
 static int copy_into(struct buildexec *b, struct cp *c, const struct build_copy_req *req,
-		     struct berth_error **err)
+		     const struct bx_fetched *fetched, size_t n_fetched, struct berth_error **err)
 {
 	const struct plan_copy *pc = req->copy;
 	int r = parse_chown(c, pc->chown, err);
@@ -477,6 +516,8 @@ static int copy_into(struct buildexec *b, struct cp *c, const struct build_copy_
 		return r;
 	if (pc->kind == SRC_CONTEXT)
 		return pc->n_matches ? copy_context(c, pc, req->ctx, err) : 0;
+	if (pc->kind == SRC_URL)
+		return copy_fetched(c, pc, fetched, n_fetched, err);
 	if (pc->kind != SRC_STAGE && pc->kind != SRC_IMAGE)
 		return 0;
 	const char *from = pc->kind == SRC_STAGE ? req->src_state : pc->from_image_id;
@@ -497,24 +538,29 @@ static int copy_into(struct buildexec *b, struct cp *c, const struct build_copy_
 	return r;
 }
 
-static int on_snapshot(struct buildexec *b, const char *state, const struct build_copy_req *req,
-		       const char *mkdir, const char *created_by, char **ret_state, struct berth_error **err)
+struct step_input {
+	const struct build_copy_req *req;
+	const char *mkdir;
+	const struct bx_fetched *fetched;
+	size_t n_fetched;
+};
+
+static int on_snapshot(struct buildexec *b, const char *state, const struct step_input *in,
+		       const char *created_by, char **ret_state, struct berth_error **err)
 {
 	_cleanup_free_ char *sid = NULL;
 	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
 	int r = bx_snapshot(b, state, &sid, &sn, err);
 	if (r < 0)
 		return r;
-	struct cp c = {
-		.rootfd = open(sn->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC), .uid = -1, .gid = -1, .mode = -1
-	};
+	struct cp c = { .rootfd = open(sn->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC), .uid = -1, .gid = -1 };
 	if (c.rootfd < 0)
 		r = berth_error_errno(err, "open '%s'", sn->rootfs);
-	else if (mkdir) {
-		int fd = fs_mkdir_p_in_root(c.rootfd, mkdir, 0755, err);
+	else if (in->mkdir) {
+		int fd = fs_mkdir_p_in_root(c.rootfd, in->mkdir, 0755, err);
 		r = fd < 0 ? fd : (close(fd), 0);
-	} else if (req) {
-		r = copy_into(b, &c, req, err);
+	} else if (in->req) {
+		r = copy_into(b, &c, in->req, in->fetched, in->n_fetched, err);
 	}
 	if (c.rootfd >= 0)
 		close(c.rootfd);
@@ -530,11 +576,19 @@ int bx_copy(void *be, const char *state, const struct build_copy_req *req, char 
 {
 	_cleanup_free_ char *by =
 	    xasprintf("/bin/sh -c #(nop) %s %s", req->copy->add ? "ADD" : "COPY", req->copy->dest);
-	return on_snapshot(be, state, req, NULL, by, ret_state, err);
+	return on_snapshot(be, state, &(struct step_input){ .req = req }, by, ret_state, err);
+}
+
+int bx_copy_fetched(struct buildexec *b, const char *state, const struct build_copy_req *req,
+		    const struct bx_fetched *f, size_t n, char **ret_state, struct berth_error **err)
+{
+	_cleanup_free_ char *by = xasprintf("/bin/sh -c #(nop) ADD %s", req->copy->dest);
+	return on_snapshot(b, state, &(struct step_input){ .req = req, .fetched = f, .n_fetched = n }, by,
+			   ret_state, err);
 }
 
 int bx_mkdir(void *be, const char *state, const char *path, char **ret_state, struct berth_error **err)
 {
 	_cleanup_free_ char *by = xasprintf("/bin/sh -c #(nop) WORKDIR %s", path);
-	return on_snapshot(be, state, NULL, path, by, ret_state, err);
+	return on_snapshot(be, state, &(struct step_input){ .mkdir = path }, by, ret_state, err);
 }

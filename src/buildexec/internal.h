@@ -8,7 +8,7 @@
 
 #define BX_SCRATCH      "scratch"
 /* history comment of intermediate images (dropped from the final image's history) */
-#define BX_INTERMEDIATE "berth build step"
+#define BX_INTERMEDIATE IMAGE_COMMENT_BUILD_STEP
 
 /* A snapshot of `state` for one step, mounted; *ret_id its snapshot id (caller frees). */
 int bx_snapshot(struct buildexec *b, const char *state, char **ret_id, struct image_snapshot **ret,
@@ -25,7 +25,20 @@ int bx_cache_put(struct buildexec *b, const char *key, const char *image, struct
 int bx_run(void *be, const char *state, const struct plan_run *run, const char *const *mount_states,
 	   build_output_fn out, void *out_ud, char **ret_state, struct berth_error **err);
 
+/* A fetched remote source: dir/name is a file (a download) or a directory (a git checkout). */
+struct bx_fetched {
+	char *dir, *name;
+	bool is_dir;
+};
+
+/* fetch.c: ADD of http(s) and git sources */
+int bx_fetch_urls(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
+		  struct berth_error **err);
+
 /* copy.c */
+/* Place fetched sources like COPY does (dest, --chown, --chmod; directories by content). */
+int bx_copy_fetched(struct buildexec *b, const char *state, const struct build_copy_req *req,
+		    const struct bx_fetched *f, size_t n, char **ret_state, struct berth_error **err);
 int bx_copy(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
 	    struct berth_error **err);
 int bx_mkdir(void *be, const char *state, const char *path, char **ret_state, struct berth_error **err);

@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -16,14 +17,19 @@
 #include "common/json.h"
 #include "common/util.h"
 
-#define TAIL_LINES 10
+#define TAIL_LINES    10
+#define BX_SECRET_MAX (512u << 10) /* BuildKit's limit on a secret */
 
 struct run_job {
 	struct buildexec *b;
 	json_t *binds, *tmpfs;
 	char **snapshots; /* bind-mounted stage snapshots to remove */
 	size_t n_snapshots;
-	char *pipes; /* host dir of a #! heredoc script */
+	char *pipes;   /* host dir of a #! heredoc script */
+	char *secrets; /* host dir of this RUN's secret files */
+	char **env;    /* extra environment: secrets with env=, SSH_AUTH_SOCK */
+	size_t n_env;
+	char *ssh_env;
 };
 
 static void job_done(struct run_job *j)
@@ -37,6 +43,16 @@ static void job_done(struct run_job *j)
 		(void)fs_rm_rf(j->pipes, NULL);
 		free(j->pipes);
 	}
+	if (j->secrets) {
+		(void)fs_rm_rf(j->secrets, NULL);
+		free(j->secrets);
+	}
+	for (size_t i = 0; i < j->n_env; i++) {
+		explicit_bzero(j->env[i], strlen(j->env[i]));
+		free(j->env[i]);
+	}
+	free(j->env);
+	free(j->ssh_env);
 	json_decref(j->binds);
 	json_decref(j->tmpfs);
 }
@@ -99,6 +115,60 @@ static int bind_source(struct run_job *j, const struct df_mount *m, const char *
 	return resolve_in(j->b->ctx->root, src, ret, err);
 }
 
+static const char *lookup(char *const *kv, const char *id)
+{
+	size_t n = strlen(id);
+	for (; kv && *kv; kv++)
+		if (strncmp(*kv, id, n) == 0 && (*kv)[n] == '=')
+			return *kv + n + 1;
+	return NULL;
+}
+
+/*
+ * RUN --mount=type=secret: a private copy of the secret (mode, uid, gid of the mount)
+ * bind-mounted read-only at the target, or its value in an environment variable (env=).
+ * The target is a mount point, removed from the layer afterwards (mp_clean); the value
+ * never reaches a layer, the image config or a cache key.
+ */
+static int add_secret(struct run_job *j, const struct df_mount *m, struct berth_error **err)
+{
+	const char *path = lookup(j->b->secrets, m->id);
+	if (!path) {
+		if (m->required)
+			return berth_error_msg(err, ENOENT,
+					       "secret '%s' is required but was not provided (berth build "
+					       "--secret id=%s,src=FILE)",
+					       m->id, m->id);
+		return 0;
+	}
+	_cleanup_strbuf_ struct strbuf v = STRBUF_INIT;
+	int r = fs_read_file_at(AT_FDCWD, path, BX_SECRET_MAX, &v, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "read secret '%s'", m->id);
+	if (m->env) {
+		j->env = xrealloc(j->env, (j->n_env + 2) * sizeof(char *));
+		j->env[j->n_env++] = xasprintf("%s=%s", m->env, v.buf);
+		j->env[j->n_env] = NULL;
+	}
+	if (!m->target)
+		return 0;
+	if (!j->secrets) {
+		_cleanup_free_ char *hex = random_hex(8);
+		j->secrets = xasprintf("%s/builder/tmp/secrets-%s", j->b->root, hex);
+		if ((r = fs_mkdir_p(j->secrets, 0700, err)) < 0)
+			return r;
+	}
+	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *f = xasprintf("%s/%s", j->secrets, hex);
+	if ((r = fs_write_file_atomic(f, v.buf, v.len, m->mode >= 0 ? (mode_t)m->mode & 07777 : 0400, err)) <
+	    0)
+		return r;
+	if (chown(f, m->uid >= 0 ? (uid_t)m->uid : 0, m->gid >= 0 ? (gid_t)m->gid : 0) < 0)
+		return berth_error_errno(err, "chown secret '%s'", m->id);
+	json_array_append_new(j->binds, json_sprintf("%s:%s:ro", f, m->target));
+	return 0;
+}
+
 static int add_mount(struct run_job *j, const struct df_mount *m, const char *state, struct berth_error **err)
 {
 	_cleanup_free_ char *src = NULL;
@@ -116,14 +186,24 @@ static int add_mount(struct run_job *j, const struct df_mount *m, const char *st
 		json_object_set_new(j->tmpfs, m->target, json_string(o));
 		return 0;
 	}
-	case DF_MOUNT_SECRET:
-	case DF_MOUNT_SSH:
-		/* docker's classic build API carries no secrets or ssh agents */
-		if (m->required)
-			return berth_error_msg(err, ENOENT, "%s '%s' is required but was not provided",
-					       m->type == DF_MOUNT_SECRET ? "secret" : "ssh agent",
-					       m->id ? m->id : "default");
+	case DF_MOUNT_SECRET: return add_secret(j, m, err);
+	case DF_MOUNT_SSH: {
+		const char *sock = lookup(j->b->ssh, m->id);
+		if (!sock)
+			return berth_error_msg(
+			    err, ENOENT,
+			    "no ssh agent '%s' was forwarded: use berth build --ssh %s=SOCKET "
+			    "(or --ssh default to forward $SSH_AUTH_SOCK)",
+			    m->id, m->id);
+		struct stat st;
+		if (stat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+			return berth_error_msg(err, EINVAL, "ssh agent '%s': '%s' is not a socket", m->id,
+					       sock);
+		json_array_append_new(j->binds, json_sprintf("%s:%s:rw", sock, m->target));
+		if (!j->ssh_env)
+			j->ssh_env = xasprintf("SSH_AUTH_SOCK=%s", m->target);
 		return 0;
+	}
 	}
 	if (r < 0)
 		return r;
@@ -235,10 +315,15 @@ static char *tail_text(struct out_lines *o)
 	return strbuf_detach(&sb, NULL);
 }
 
-static json_t *container_config(const char *state, const struct plan_run *run)
+static json_t *container_config(const char *state, const struct plan_run *run, const struct run_job *j)
 {
+	json_t *env = strv_json(run->env);
+	for (size_t i = 0; i < j->n_env; i++)
+		json_array_append_new(env, json_string(j->env[i]));
+	if (j->ssh_env)
+		json_array_append_new(env, json_string(j->ssh_env));
 	return json_pack("{s:s, s:o, s:o, s:[], s:s, s:s, s:{s:s}, s:b, s:b}", "Image", state, "Cmd",
-			 strv_json(run->argv), "Env", strv_json(run->env), "Entrypoint", "User",
+			 strv_json(run->argv), "Env", env, "Entrypoint", "User",
 			 run->user && *run->user ? run->user : "0", "WorkingDir",
 			 run->workdir && *run->workdir ? run->workdir : "/", "Labels", "berth.build", "1",
 			 "AttachStdout", 1, "AttachStderr", 1);
@@ -278,7 +363,7 @@ static void mp_collect(const struct plan_run *run, struct mountpoints *mp)
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		mp_note(mp, files[i]);
 	for (size_t i = 0; i < run->n_mounts; i++)
-		if (run->mounts[i].target && run->mounts[i].type != DF_MOUNT_SSH)
+		if (run->mounts[i].target)
 			mp_note(mp, run->mounts[i].target);
 }
 
@@ -326,22 +411,66 @@ static void mp_clean(struct buildexec *b, const char *cid, struct mountpoints *m
 	mp->n = 0;
 }
 
+void buildexec_cancel(struct buildexec *b)
+{
+	atomic_store(&b->cancelled, true);
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < ARRAY_SIZE(b->running); i++)
+		if (b->running[i])
+			(void)engine_container_kill(b->engine, b->running[i], SIGKILL, NULL);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Note cid as running (for buildexec_cancel); false when the build is already cancelled. */
+static bool running_add(struct buildexec *b, const char *cid, size_t *ret_slot)
+{
+	pthread_mutex_lock(&b->lock);
+	bool ok = !atomic_load(&b->cancelled);
+	*ret_slot = SIZE_MAX;
+	for (size_t i = 0; ok && i < ARRAY_SIZE(b->running); i++)
+		if (!b->running[i]) {
+			b->running[i] = xstrdup(cid);
+			*ret_slot = i;
+			break;
+		}
+	pthread_mutex_unlock(&b->lock);
+	return ok;
+}
+
+static void running_del(struct buildexec *b, size_t slot)
+{
+	if (slot == SIZE_MAX)
+		return;
+	pthread_mutex_lock(&b->lock);
+	free(b->running[slot]);
+	b->running[slot] = NULL;
+	pthread_mutex_unlock(&b->lock);
+}
+
 static int run_container(struct buildexec *b, const char *cid, struct out_lines *o, int *ret_code,
 			 struct berth_error **err)
 {
 	struct engine_stream_opts so = { .out = true, .err = true };
 	int fd = -1;
 	bool tty = false;
+	size_t slot;
+	if (!running_add(b, cid, &slot))
+		return berth_error_msg(err, ECANCELED, "build cancelled");
 	int r = engine_container_attach(b->engine, cid, &so, &fd, &tty, err);
-	if (r < 0)
-		return r;
-	if ((r = engine_container_start(b->engine, cid, err)) < 0) {
+	if (r >= 0 && (r = engine_container_start(b->engine, cid, err)) < 0)
+		fd = safe_close(fd);
+	/* a cancel between running_add() and the start found nothing running to kill */
+	if (r >= 0 && atomic_load(&b->cancelled))
+		(void)engine_container_kill(b->engine, cid, SIGKILL, NULL);
+	if (r >= 0) {
+		pump(fd, tty, o);
 		close(fd);
-		return r;
+		r = engine_container_wait(b->engine, cid, ENGINE_WAIT_NOT_RUNNING, ret_code, err);
 	}
-	pump(fd, tty, o);
-	close(fd);
-	return engine_container_wait(b->engine, cid, ENGINE_WAIT_NOT_RUNNING, ret_code, err);
+	running_del(b, slot);
+	if (r >= 0 && atomic_load(&b->cancelled))
+		return berth_error_msg(err, ECANCELED, "build cancelled");
+	return r;
 }
 
 static char *argv_text(char *const *argv)
@@ -355,7 +484,7 @@ static char *argv_text(char *const *argv)
 static int run_in(struct buildexec *b, struct run_job *j, const char *state, const struct plan_run *run,
 		  struct out_lines *o, char **ret_state, struct berth_error **err)
 {
-	_cleanup_json_ json_t *cfg = container_config(state, run);
+	_cleanup_json_ json_t *cfg = container_config(state, run, j);
 	_cleanup_json_ json_t *hc =
 	    json_pack("{s:s, s:O, s:O, s:b}", "NetworkMode", network_of(b, run), "Binds", j->binds, "Tmpfs",
 		      j->tmpfs, "Privileged", run->security && streq(run->security, "insecure"));
@@ -366,6 +495,9 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 	int code = -1;
 	struct mountpoints mp = { .n = 0 };
 	mp_collect(run, &mp);
+	_cleanup_free_ char *line = xasprintf(" ---> Running in %.12s", cid);
+	if (o->fn)
+		o->fn(o->ud, line);
 	r = run_container(b, cid, o, &code, err);
 	mp_clean(b, cid, &mp);
 	_cleanup_free_ char *cmd = argv_text(run->argv);
@@ -380,6 +512,11 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 		r = image_commit(b->images, cid, &co, ret_state, err);
 	}
 	(void)engine_container_remove(b->engine, cid, true, true, NULL);
+	if (r >= 0 && o->fn) {
+		free(line);
+		line = xasprintf("Removing intermediate container %.12s", cid);
+		o->fn(o->ud, line);
+	}
 	return r;
 }
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "build/flags.h"
 #include "build/ignore.h"
 #include "cli/cli-build.h"
 #include "common/fs.h"
@@ -20,7 +21,8 @@
 #include "common/util.h"
 
 struct build_opts {
-	char **tags, **args, **labels;
+	char **tags, **args, **labels, **secrets, **ssh;
+	char *secrets_json, *ssh_json; /* berth extensions of POST /build */
 	const char *file, *target, *iidfile, *output, *network, *platform, *host;
 	bool no_cache, pull, quiet;
 };
@@ -120,7 +122,10 @@ static int context_tar(const char *dir, const char *dockerfile, const char *extr
 	filter_open(dir, dockerfile, &f);
 	struct archive *a = archive_write_new(), *disk = archive_read_disk_new();
 	archive_write_set_format_pax_restricted(a);
-	archive_read_disk_set_behavior(disk, 0);
+	/* like docker's CLI: no ACLs, file flags or sparse maps (the daemon uses none of them) and no
+	 * xattrs (docker keeps only security.capability; COPY never copies xattrs from the context) */
+	archive_read_disk_set_behavior(disk, ARCHIVE_READDISK_NO_XATTR | ARCHIVE_READDISK_NO_ACL |
+						 ARCHIVE_READDISK_NO_FFLAGS | ARCHIVE_READDISK_NO_SPARSE);
 	archive_read_disk_set_symlink_physical(disk);
 	int r = archive_write_open_fd(a, fd) == ARCHIVE_OK && archive_read_disk_open(disk, dir) == ARCHIVE_OK
 		    ? tar_add(a, disk, dir, &f)
@@ -241,6 +246,11 @@ static char *build_path(const struct build_opts *o, const char *dockerfile)
 		strbuf_addstr(&p, "&q=1");
 	add_kv(&p, "buildargs", o->args);
 	add_kv(&p, "labels", o->labels);
+	add_param(&p, "secrets", o->secrets_json);
+	add_param(&p, "ssh", o->ssh_json);
+	for (char **t = o->tags; t && *t; t++)
+		if (t != o->tags)
+			add_param(&p, "t", *t);
 	return strbuf_detach(&p, NULL);
 }
 
@@ -336,22 +346,6 @@ static int stdin_tar(void)
 
 static int finish(struct cli *cli, const struct build_opts *o, const char *id)
 {
-	for (char **t = o->tags; t && t[0] && t[1]; t++) {
-		const char *ref = t[1];
-		const char *slash = strrchr(ref, '/');
-		const char *colon = strrchr(slash ? slash : ref, ':');
-		_cleanup_free_ char *repo = colon ? xstrndup(ref, (size_t)(colon - ref)) : xstrdup(ref);
-		_cleanup_free_ char *er = cli_escape(repo), *et = cli_escape(colon ? colon + 1 : "latest");
-		_cleanup_json_ json_t *resp = NULL;
-		long st =
-		    cli_call(cli, "POST", NULL, &resp, "/v1.41/images/%s/tag?repo=%s&tag=%s", id, er, et);
-		if (st != 201 && st != 200) {
-			cli_print_daemon_error(resp, st);
-			return 1;
-		}
-		if (!o->quiet)
-			printf("Successfully tagged %s\n", ref);
-	}
 	if (o->iidfile && fs_write_file_atomic(o->iidfile, id, strlen(id), 0644, NULL) < 0) {
 		fprintf(stderr, "berth build: write iidfile '%s': %s\n", o->iidfile, strerror(errno));
 		return 1;
@@ -363,8 +357,67 @@ static int finish(struct cli *cli, const struct build_opts *o, const char *id)
 	return 0;
 }
 
+/* --secret values (file or environment) hex-encoded into {"id": "..."}; --ssh into {"id": "socket"}. */
+static int secret_values(struct build_opts *o)
+{
+	_cleanup_json_ json_t *sec = json_object(), *ssh = json_object();
+	for (char **sp = o->secrets; sp && *sp; sp++) {
+		struct build_secret_spec spec;
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (build_secret_spec_parse(*sp, &spec, &err) < 0) {
+			berth_error_print(err, "berth build");
+			return -1;
+		}
+		_cleanup_strbuf_ struct strbuf v = STRBUF_INIT;
+		const char *env = spec.env ? getenv(spec.env) : !spec.src ? getenv(spec.id) : NULL;
+		int r = 0;
+		if (env)
+			strbuf_addstr(&v, env);
+		else if (spec.env)
+			r = berth_error_msg(&err, ENOENT, "secret '%s': environment variable '%s' is not set",
+					    spec.id, spec.env);
+		else
+			r = fs_read_file_at(AT_FDCWD, spec.src ? spec.src : spec.id, 512u << 10, &v, &err);
+		if (r < 0) {
+			berth_error_print(err, "berth build: secret");
+			build_secret_spec_done(&spec);
+			return -1;
+		}
+		struct strbuf hex = STRBUF_INIT;
+		for (size_t i = 0; i < v.len; i++)
+			strbuf_addf(&hex, "%02x", (unsigned char)v.buf[i]);
+		json_object_set_new(sec, spec.id, json_string(hex.buf));
+		explicit_bzero(hex.buf, hex.len);
+		explicit_bzero(v.buf, v.len);
+		strbuf_release(&hex);
+		build_secret_spec_done(&spec);
+	}
+	for (char **sp = o->ssh; sp && *sp; sp++) {
+		_cleanup_free_ char *id = NULL, *sock = NULL, *abs = NULL;
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (build_ssh_spec_parse(*sp, getenv("SSH_AUTH_SOCK"), &id, &sock, &err) < 0) {
+			berth_error_print(err, "berth build");
+			return -1;
+		}
+		/* the daemon bind-mounts the socket: an absolute path on this host */
+		abs = realpath(sock, NULL);
+		if (!abs) {
+			fprintf(stderr, "berth build: ssh agent socket '%s': %s\n", sock, strerror(errno));
+			return -1;
+		}
+		json_object_set_new(ssh, id, json_string(abs));
+	}
+	if (json_object_size(sec))
+		o->secrets_json = json_dumps(sec, JSON_COMPACT);
+	if (json_object_size(ssh))
+		o->ssh_json = json_dumps(ssh, JSON_COMPACT);
+	return 0;
+}
+
 static int do_build(struct build_opts *o, const char *ctxdir)
 {
+	if (secret_values(o) < 0)
+		return 1;
 	_cleanup_free_ char *name = NULL;
 	_cleanup_strbuf_ struct strbuf text = STRBUF_INIT;
 	bool from_stdin = streq(ctxdir, "-");
@@ -392,21 +445,24 @@ static int do_build(struct build_opts *o, const char *ctxdir)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: berth build [OPTIONS] PATH | -\n\n"
-		   "Build an image from a Dockerfile\n\n"
-		   "Options:\n"
-		   "      --build-arg list     Set build-time variables\n"
-		   "  -f, --file string        Name of the Dockerfile (default: 'PATH/Dockerfile')\n"
-		   "      --iidfile string     Write the image ID to the file\n"
-		   "      --label list         Set metadata for an image\n"
-		   "      --network string     Networking mode for the RUN instructions (none, host)\n"
-		   "      --no-cache           Do not use cache when building the image\n"
-		   "  -o, --output string      Also write the image: type=docker|oci|local,dest=PATH\n"
-		   "      --platform string    Set platform\n"
-		   "      --pull               Always attempt to pull a newer version of the image\n"
-		   "  -q, --quiet              Suppress the build output and print image ID on success\n"
-		   "  -t, --tag list           Name and optionally a tag in the 'name:tag' format\n"
-		   "      --target string      Set the target build stage to build\n");
+	fprintf(f,
+		"Usage: berth build [OPTIONS] PATH | -\n\n"
+		"Build an image from a Dockerfile\n\n"
+		"Options:\n"
+		"      --build-arg list     Set build-time variables\n"
+		"  -f, --file string        Name of the Dockerfile (default: 'PATH/Dockerfile')\n"
+		"      --iidfile string     Write the image ID to the file\n"
+		"      --label list         Set metadata for an image\n"
+		"      --network string     Networking mode for the RUN instructions (none, host)\n"
+		"      --no-cache           Do not use cache when building the image\n"
+		"  -o, --output string      Also write the image: type=docker|oci|local,dest=PATH\n"
+		"      --platform string    Set platform\n"
+		"      --pull               Always attempt to pull a newer version of the image\n"
+		"  -q, --quiet              Suppress the build output and print image ID on success\n"
+		"      --secret stringArray Secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR]\n"
+		"      --ssh stringArray    SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET]\n"
+		"  -t, --tag list           Name and optionally a tag in the 'name:tag' format\n"
+		"      --target string      Set the target build stage to build\n");
 }
 
 enum {
@@ -419,7 +475,9 @@ enum {
 	OPT_PLAT,
 	OPT_PULL,
 	OPT_TARGET,
-	OPT_RM
+	OPT_RM,
+	OPT_SECRET,
+	OPT_SSH
 };
 
 static void push(char ***v, const char *s)
@@ -447,6 +505,8 @@ int cli_build(int argc, char **argv)
 					    { "tag", required_argument, NULL, 't' },
 					    { "target", required_argument, NULL, OPT_TARGET },
 					    { "rm", optional_argument, NULL, OPT_RM },
+					    { "secret", required_argument, NULL, OPT_SECRET },
+					    { "ssh", required_argument, NULL, OPT_SSH },
 					    { "force-rm", optional_argument, NULL, OPT_RM },
 					    { "help", no_argument, NULL, OPT_HELP },
 					    { NULL, 0, NULL, 0 } };
@@ -466,6 +526,8 @@ int cli_build(int argc, char **argv)
 		case OPT_PULL: o.pull = true; break;
 		case 'q': o.quiet = true; break;
 		case 't': push(&o.tags, optarg); break;
+		case OPT_SECRET: push(&o.secrets, optarg); break;
+		case OPT_SSH: push(&o.ssh, optarg); break;
 		case OPT_TARGET: o.target = optarg; break;
 		case OPT_RM: break; /* intermediate containers are always removed */
 		case 'H': o.host = optarg; break;
@@ -486,6 +548,12 @@ out:
 	strv_free(o.args);
 	strv_free(o.labels);
 	strv_free(o.tags);
+	strv_free(o.secrets);
+	strv_free(o.ssh);
+	if (o.secrets_json)
+		explicit_bzero(o.secrets_json, strlen(o.secrets_json));
+	free(o.secrets_json);
+	free(o.ssh_json);
 	return rc;
 }
 

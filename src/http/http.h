@@ -106,9 +106,12 @@ const char *http_request_path(const struct http_request *req);
 /* The "X.Y" of the version prefix, or NULL when the request was unversioned. */
 const char *http_request_version(const struct http_request *req);
 const char *http_request_query(const struct http_request *req, const char *key);
-/* Every value of a repeated query parameter (?a=1&a=2), in order; NULL-terminated, strv_free() it. */
-#define HTTP_MAX_QUERY_VALUES 1024
+/* Every value of a repeated query parameter ("?t=a&t=b"), in request order, as a
+ * NULL-terminated vector the caller frees with strv_free() (never NULL; empty when absent). */
 char **http_request_query_all(const struct http_request *req, const char *key);
+/* The connection's socket, to watch for the client going away while a handler or a
+ * stream callback blocks (poll for POLLHUP); -1 when unknown. Never close or read it. */
+int http_request_socket(const struct http_request *req);
 const char *http_request_header(const struct http_request *req, const char *key);
 const char *http_request_body(const struct http_request *req, size_t *ret_len);
 

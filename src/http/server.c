@@ -95,7 +95,8 @@ struct query_all {
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct query_all *q = cls;
-	if (key && streq(key, q->key) && q->n < HTTP_MAX_QUERY_VALUES) {
+	(void)kind;
+	if (key && streq(key, q->key) && q->n < 1024) { /* MHD bounds the request; this bounds the vector */
 		q->v = xrealloc(q->v, (q->n + 2) * sizeof(char *));
 		q->v[q->n++] = xstrdup(value ? value : "");
 		q->v[q->n] = NULL;
@@ -105,9 +106,16 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
 
 char **http_request_query_all(const struct http_request *req, const char *key)
 {
-	struct query_all q = { .key = key, .v = xcalloc(1, sizeof(char *)) };
+	struct query_all q = { .key = key };
 	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
-	return q.v;
+	return q.v ? q.v : xcalloc(1, sizeof(char *));
+}
+
+int http_request_socket(const struct http_request *req)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return ci ? ci->connect_fd : -1;
 }
 
 const char *http_request_header(const struct http_request *req, const char *key)

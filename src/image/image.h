@@ -173,8 +173,16 @@ struct image_list_filters {
 	bool dangling_set, dangling;
 	const char *const *label;
 	const char *before, *since;
-	bool all; /* docker's ?all=1: also untagged images (always listed here unless dangling=false) */
+	bool all; /* docker's ?all=1: also the builder's intermediate images (below) */
 };
+
+/*
+ * History comment of the builder's intermediate images (one per build step,
+ * the build cache's states). Like docker's intermediate (parent-chained)
+ * images, an untagged image whose last history entry carries it is listed
+ * only with filters->all.
+ */
+#define IMAGE_COMMENT_BUILD_STEP "berth build step"
 
 /*
  * Docker's `GET /images/json` body: array of {Id, ParentId, RepoTags,

@@ -319,10 +319,20 @@ static int created_of(sqlite3 *db, const char *name, int64_t *ret, struct berth_
 	return 0;
 }
 
-static json_t *summary(struct image_store *s, sqlite3 *db, const char *id, int64_t created, int64_t size)
+static bool build_step_image(json_t *cfg)
+{
+	json_t *hist = json_object_get(cfg, "history");
+	size_t n = json_array_size(hist);
+	const char *c = n ? json_string_value(json_object_get(json_array_get(hist, n - 1), "comment")) : NULL;
+	return c && streq(c, IMAGE_COMMENT_BUILD_STEP);
+}
+
+static json_t *summary(struct image_store *s, sqlite3 *db, const char *id, int64_t created, int64_t size,
+		       bool *ret_build_step)
 {
 	_cleanup_json_ json_t *cfg = NULL;
 	(void)load_config(s, id, &cfg, NULL);
+	*ret_build_step = build_step_image(cfg);
 	json_t *labels = json_object_get(json_object_get(cfg, "config"), "Labels");
 	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:I}", "Id", id, "ParentId", "",
 			 "RepoTags", refs_of(db, "tags", id), "RepoDigests", refs_of(db, "digests", id),
@@ -358,10 +368,12 @@ int image_list(struct image_store *s, const struct image_list_filters *f, json_t
 		int64_t created = sqlite3_column_int64(st, 1);
 		if (created >= before || created <= since)
 			continue;
-		json_t *e = summary(s, db, id, created, sqlite3_column_int64(st, 2));
+		bool step;
+		json_t *e = summary(s, db, id, created, sqlite3_column_int64(st, 2), &step);
 		json_t *tags = json_object_get(e, "RepoTags");
 		bool dangling = json_array_size(tags) == 0;
-		if ((f->dangling_set && dangling != f->dangling) || !reference_match(tags, f->reference) ||
+		if ((dangling && step && !f->all) || (f->dangling_set && dangling != f->dangling) ||
+		    !reference_match(tags, f->reference) ||
 		    !labels_match(json_object_get(e, "Labels"), f->label)) {
 			json_decref(e);
 			continue;

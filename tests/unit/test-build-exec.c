@@ -394,6 +394,70 @@ static void test_remote_add_without_network_is_clear_error(void **state)
 	fs_rm_rf_helper(dir);
 }
 
+static void test_cancelled_build_commits_and_tags_nothing(void **state)
+{
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_(fake_done) struct fake f = { .log = STRBUF_INIT, .events = STRBUF_INIT };
+	_cleanup_(built_done) struct built b = { 0 };
+	make_plan(&b, DF, dir);
+	atomic_bool cancel = true;
+	struct build_backend be = { .ops = &fake_ops, .data = &f };
+	char *tags[] = { (char *)"app:latest", NULL };
+	struct build_exec_opts o = {
+		.tags = tags, .event = on_event, .event_userdata = &f, .cancel = &cancel
+	};
+	_cleanup_free_ char *id = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	assert_int_equal(build_execute(b.plan, b.ctx, &be, &o, &id, &err), -ECANCELED);
+	assert_null(id);
+	assert_null(f.committed);
+	assert_null(f.tags);
+	assert_int_equal(f.live, 0);
+	assert_string_equal(f.log.buf, "");
+	_cleanup_free_ char *m = berth_error_string(err);
+	assert_string_equal(m, "build cancelled");
+	assert_non_null(strstr(f.events.buf, "{\"errorDetail\":{\"message\":\"build cancelled\"}"));
+	fs_rm_rf_helper(dir);
+}
+
+static void test_step_lines_name_states_and_full_tags(void **state)
+{
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_(fake_done) struct fake f = { .log = STRBUF_INIT, .events = STRBUF_INIT };
+	_cleanup_(built_done) struct built b = { 0 };
+	make_plan(&b, "FROM scratch\nWORKDIR /w\nENV A=1\n", dir);
+	struct build_backend be = { .ops = &fake_ops, .data = &f };
+	char *tags[] = { (char *)"app", (char *)"reg:5000/x", (char *)"y:v2", NULL };
+	struct build_exec_opts o = { .tags = tags, .event = on_event, .event_userdata = &f };
+	_cleanup_free_ char *id = NULL;
+	assert_int_equal(build_execute(b.plan, b.ctx, &be, &o, &id, NULL), 0);
+	/* the WORKDIR step's line names the backend's state (first 12 characters), not a cache key */
+	assert_non_null(
+	    strstr(f.events.buf, "Step 2/3 : WORKDIR /w\\n\"}\n{\"stream\":\" ---> |scratch|/w\\n"));
+	assert_non_null(strstr(f.events.buf, "Successfully tagged app:latest\\n"));
+	assert_non_null(strstr(f.events.buf, "Successfully tagged reg:5000/x:latest\\n"));
+	assert_non_null(strstr(f.events.buf, "Successfully tagged y:v2\\n"));
+	fs_rm_rf_helper(dir);
+}
+
+static void test_foreign_platform_run_is_a_clear_error(void **state)
+{
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_(fake_done) struct fake f = { .log = STRBUF_INIT, .events = STRBUF_INIT };
+	_cleanup_(built_done) struct built b = { 0 };
+	const char *foreign = streq(build_host_platform(), "linux/s390x") ? "linux/amd64" : "linux/s390x";
+	_cleanup_free_ char *df = xasprintf("FROM --platform=%s base\nRUN true\n", foreign);
+	make_plan(&b, df, dir);
+	_cleanup_free_ char *id = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	assert_int_equal(run_build(&f, &b, false, &id, &err), -ENOEXEC);
+	_cleanup_free_ char *m = berth_error_string(err);
+	assert_non_null(strstr(m, "has no emulation for a foreign architecture"));
+	assert_null(strstr(f.log.buf, "run "));
+	assert_int_equal(f.live, 0);
+	fs_rm_rf_helper(dir);
+}
+
 static void test_event_json_shapes(void **state)
 {
 	_cleanup_free_ char *s = build_event_json(BUILD_EVENT_STREAM, "Step 1/2 : FROM \"x\"\n");
@@ -532,6 +596,9 @@ int main(void)
 		cmocka_unit_test(test_build_and_rebuild_from_cache),
 		cmocka_unit_test(test_failing_step_leaves_no_image),
 		cmocka_unit_test(test_remote_add_without_network_is_clear_error),
+		cmocka_unit_test(test_cancelled_build_commits_and_tags_nothing),
+		cmocka_unit_test(test_step_lines_name_states_and_full_tags),
+		cmocka_unit_test(test_foreign_platform_run_is_a_clear_error),
 		cmocka_unit_test(test_event_json_shapes),
 		cmocka_unit_test(test_build_image_request),
 		cmocka_unit_test(test_parallel_stages_match_sequential_output),

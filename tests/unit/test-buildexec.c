@@ -34,6 +34,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct env *e = *state;
+	buildexec_done(&e->bx);
 	image_store_free(e->images);
 	fs_rm_rf(e->root, NULL);
 	free(e);

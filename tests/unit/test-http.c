@@ -41,6 +41,15 @@ static void handler(struct http_request *req, void *userdata)
 		http_respond_json(req, 200,
 				  json_pack("{s:b,s:s?}", "flag", http_query_bool(req, "flag", false), "v",
 					    http_request_query(req, "v")));
+	} else if (streq(path, "/query-all")) {
+		_cleanup_strv_ char **t = http_request_query_all(req, "t");
+		_cleanup_strv_ char **none = http_request_query_all(req, "none");
+		json_t *a = json_array();
+		for (char **p = t; *p; p++)
+			json_array_append_new(a, json_string(*p));
+		http_respond_json(req, 200,
+				  json_pack("{s:o,s:b,s:b}", "t", a, "none_empty", none[0] == NULL, "sock",
+					    http_request_socket(req) >= 0));
 	} else if (streq(path, "/stream")) {
 		int *n = xcalloc(1, sizeof(int));
 		http_respond_stream(req, 200, "text/plain", count_stream, free, n);
@@ -116,6 +125,17 @@ static void test_query_and_json(void **state)
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	assert_int_equal(do_req(f, "GET", "/query?flag=1&v=a%20b", NULL, &out), 200);
 	assert_string_equal(out.buf, "{\"flag\":true,\"v\":\"a b\"}\n");
+}
+
+static void test_query_all_keeps_repeats_in_order(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	assert_int_equal(do_req(f, "POST", "/query-all?t=a&x=1&t=b%3Ac&t=", NULL, &out), 200);
+	assert_string_equal(out.buf, "{\"t\":[\"a\",\"b:c\",\"\"],\"none_empty\":true,\"sock\":true}\n");
+	strbuf_reset(&out);
+	assert_int_equal(do_req(f, "POST", "/query-all", NULL, &out), 200);
+	assert_string_equal(out.buf, "{\"t\":[],\"none_empty\":true,\"sock\":true}\n");
 }
 
 static void test_errors_are_json(void **state)
@@ -202,6 +222,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_body_roundtrip_and_version_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_and_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_all_keeps_repeats_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_are_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_limit_is_413, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_response, setup, teardown),

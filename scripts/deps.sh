@@ -12,7 +12,7 @@ libssl-dev libcrypt-dev libarchive-dev zlib1g-dev libzstd-dev libseccomp-dev lib
 python3 python3-pytest python3-docker python3-requests python3-yaml
 docker.io docker-compose skopeo runc crun docker-registry apache2-utils
 busybox-static containernetworking-plugins iproute2 iptables util-linux procps
-hyperfine wrk jq curl ca-certificates tar gzip zstd
+hyperfine wrk strace jq curl ca-certificates tar gzip zstd
 python3-cryptography time openssl
 "
 

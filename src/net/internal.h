@@ -149,6 +149,8 @@ struct fw_net {
  * from the networks, and make sure FORWARD and POSTROUTING jump to them.
  */
 int fw_sync(const struct fw_net *nets, size_t n, int timeout_ms, struct berth_error **err);
+/* portmap's externalSetMarkChain, maintained by fw_sync (see firewall.c). */
+#define NET_FW_SETMARK_CHAIN "BERTH-HOSTPORT-SETMARK"
 /* The iptables-restore input fw_sync feeds (exposed for unit tests). */
 void fw_render(struct strbuf *sb, const struct fw_net *nets, size_t n);
 

@@ -611,8 +611,9 @@ json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool 
 				   "isGateway", 1, "ipMasq", 0, "hairpinMode", 1, "ipam", ipam);
 	json_t *plugins = json_pack("[o]", bridge);
 	if (with_ports)
-		json_array_append_new(plugins, json_pack("{s:s,s:{s:b},s:b}", "type", "portmap",
-							 "capabilities", "portMappings", 1, "snat", 1));
+		json_array_append_new(plugins, json_pack("{s:s,s:{s:b},s:b,s:s}", "type", "portmap",
+							 "capabilities", "portMappings", 1, "snat", 1,
+							 "externalSetMarkChain", NET_FW_SETMARK_CHAIN));
 	return json_pack("{s:s,s:s,s:o}", "cniVersion", CNI_VERSION, "name", n->name, "plugins", plugins);
 }
 
@@ -638,6 +639,30 @@ static int ctx_dirs(struct net_ctx *ctx, struct berth_error **err)
 			return r;
 	}
 	return fs_mkdir_p(ctx->netns_dir, 0700, err);
+}
+
+static char *fw_marker(struct net_ctx *ctx)
+{
+	return xasprintf("%s/../fw-synced", ctx->netns_dir);
+}
+
+/*
+ * Rebuild the chains from every network, then mark it done in the exec root:
+ * that is a tmpfs, so after a reboot (rules gone) the first open rebuilds them,
+ * and later opens cost one stat instead of an iptables-restore. portmap needs
+ * NET_FW_SETMARK_CHAIN to exist. Lock held.
+ */
+static int ctx_fw_sync(struct net_ctx *ctx, struct berth_error **err)
+{
+	_cleanup_netlist_ struct net_network **all = NULL;
+	int r = network_load_all(ctx, &all, err);
+	if (r < 0 || (r = network_fw_sync(ctx, all, err)) < 0)
+		return r;
+	_cleanup_free_ char *marker = fw_marker(ctx);
+	int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) /* without the marker the next open just syncs again */
+		close(fd);
+	return 0;
 }
 
 /* First open: bridge, host and none networks. Lock held. */
@@ -671,10 +696,7 @@ static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 	if ((r = network_save(ctx, b, err)) < 0)
 		return r;
 	/* the default bridge joins the isolation chains */
-	_cleanup_netlist_ struct net_network **again = NULL;
-	if ((r = network_load_all(ctx, &again, err)) < 0)
-		return r;
-	return network_fw_sync(ctx, again, err);
+	return ctx_fw_sync(ctx, err);
 }
 
 int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct berth_error **err)
@@ -702,6 +724,9 @@ int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct bert
 	}
 	if (r >= 0 && (r = net_lock(ctx, err)) >= 0) {
 		r = ctx_default_networks(ctx, err);
+		_cleanup_free_ char *marker = fw_marker(ctx);
+		if (r >= 0 && access(marker, F_OK) < 0)
+			r = ctx_fw_sync(ctx, err);
 		net_unlock(ctx);
 	}
 	if (r < 0) {

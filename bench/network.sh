@@ -93,7 +93,7 @@ wrk_run() { nsenter --net=/run/netns/$NS wrk -t1 -c4 -d"${WRK_SECONDS}s" "$1"; }
 rps() { wrk_run "$1" | awk '/Requests\/sec/ {print int($2)}'; }
 # wrk prints e.g. "Transfer/sec:    123.45MB"; normalise to MB/s
 mbps() { wrk_run "$1" | awk '/Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); v += 0;
-	if (u == "GB") v *= 1024; else if (u == "KB") v /= 1024; printf "%d", v }'; }
+	if (u == "GB") v *= 1024; else if (u == "KB") v /= 1024; printf "%d\n", v }'; }
 # compare FN URL-A URL-B: ROUNDS alternating runs of FN (rps or mbps); prints "median-a median-b"
 compare() {
 	fn=$1

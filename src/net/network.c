@@ -16,7 +16,9 @@
 
 struct cni_exec net_cni_exec(const struct net_ctx *ctx)
 {
-	return (struct cni_exec){ .cni_path = ctx->cni_path, .timeout_ms = ctx->timeout_ms };
+	return (struct cni_exec){ .cni_path = ctx->cni_path,
+				  .timeout_ms = ctx->timeout_ms,
+				  .path_prepend = ctx->shim_dir };
 }
 
 int net_lock(struct net_ctx *ctx, struct berth_error **err)
@@ -629,6 +631,25 @@ int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct 
 	return fw_sync(v, k, ctx->timeout_ms, err);
 }
 
+/*
+ * berth's networks are IPv4 only, yet portmap's DEL tears down its chains with
+ * ip6tables too (8 of its 18 execs) and its CHECK fails for IPv4-only
+ * containers whenever ip6tables works (containernetworking/plugins#819).
+ * portmap skips a family whose iptables binary does not answer `--version`,
+ * so the plugins find an "ip6tables" that is /bin/false first in their PATH.
+ * When networks get IPv6, drop this shim.
+ */
+static int ctx_shim(struct net_ctx *ctx, struct berth_error **err)
+{
+	int r = fs_mkdir_p(ctx->shim_dir, 0700, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *link = xasprintf("%s/ip6tables", ctx->shim_dir);
+	if (symlink("/bin/false", link) < 0 && errno != EEXIST)
+		return berth_error_errno(err, "create '%s'", link);
+	return 0;
+}
+
 static int ctx_dirs(struct net_ctx *ctx, struct berth_error **err)
 {
 	const char *subs[] = { "networks", "containers", "ipam" };
@@ -638,7 +659,9 @@ static int ctx_dirs(struct net_ctx *ctx, struct berth_error **err)
 		if ((r = fs_mkdir_p(p, 0700, err)) < 0)
 			return r;
 	}
-	return fs_mkdir_p(ctx->netns_dir, 0700, err);
+	if ((r = fs_mkdir_p(ctx->netns_dir, 0700, err)) < 0)
+		return r;
+	return ctx_shim(ctx, err);
 }
 
 static char *fw_marker(struct net_ctx *ctx)
@@ -711,6 +734,7 @@ int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct bert
 	pthread_mutex_init(&ctx->mutex, NULL);
 	ctx->root_dir = xasprintf("%s/net", cfg->root);
 	ctx->netns_dir = xasprintf("%s/net/netns", cfg->exec_root);
+	ctx->shim_dir = xasprintf("%s/net/cni-shim", cfg->exec_root);
 	ctx->cni_path = xstrdup(cfg->cni_path ? cfg->cni_path : NET_DEFAULT_CNI_PATH);
 	ctx->bridge_name = xstrdup(br);
 	ctx->bridge_subnet = cfg->bridge_subnet ? xstrdup(cfg->bridge_subnet) : NULL;
@@ -743,6 +767,7 @@ struct net_ctx *net_ctx_free(struct net_ctx *ctx)
 		return NULL;
 	free(ctx->root_dir);
 	free(ctx->netns_dir);
+	free(ctx->shim_dir);
 	free(ctx->cni_path);
 	free(ctx->bridge_name);
 	free(ctx->bridge_subnet);

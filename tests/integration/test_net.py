@@ -282,6 +282,25 @@ def test_chains_are_rebuilt_when_the_exec_root_is_fresh(net):
     assert net.host_wget("http://127.0.0.1:8087/") == (0, "rebuilt\n")
 
 
+def test_portmap_teardown_skips_ip6tables_on_ipv4_only_networks(net):
+    """The plugins see an ip6tables that fails (net/cni-shim first in their PATH), so portmap's DEL
+    tears down its IPv4 chains only, and nothing IPv6 is left behind since nothing was made."""
+    if not shutil.which("strace"):
+        pytest.skip("strace not installed")
+    c = net.attach("v4only", "-p", "127.0.0.1:8088:80")
+    net.httpd(c["NetnsPath"], "v4")
+    assert net.host_wget("http://127.0.0.1:8088/") == (0, "v4\n")
+    net.stop()
+    trace = os.path.join(net.workdir, "detach.trace")
+    run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", trace, *net.tool("detach", "v4only")],
+        env=net.berth.env, timeout=60)
+    with open(trace) as f:
+        execs = f.read()
+    assert "CNI-DN-" in execs and "/usr/sbin/iptables" in execs, execs  # portmap's DEL did run
+    assert "/usr/sbin/ip6tables" not in execs, execs
+    assert_no_leaks(net, "v4only")
+
+
 def test_disconnect_cuts_traffic_and_connect_restores_it(net):
     net("create", "app", "--subnet", "10.34.0.0/24")
     net("create", "side", "--subnet", "10.35.0.0/24")

@@ -6,10 +6,14 @@
 #      dockerd: the difference is what the network adds to a container start;
 #   2. HTTP throughput (wrk -> busybox httpd in a container) through a port
 #      published on 127.0.0.1: berth (portmap DNAT) vs docker (docker-proxy).
-# Env: BERTH (binary), RUNS (default 10), WRK_SECONDS (default 3), BENCH_DOCKER.
+# Every number is a median: RUNS timed starts, ROUNDS wrk runs per URL (berth's and
+# docker's alternately, so load from other processes hits both alike).
+# Env: BERTH (binary), RUNS (default 10), ROUNDS (default 5), WRK_SECONDS (default 3),
+#      BENCH_DOCKER.
 set -eu
 BERTH=$(readlink -f "${BERTH:-$(dirname "$0")/../build/src/berth}")
 RUNS=${RUNS:-10}
+ROUNDS=${ROUNDS:-5}
 WRK_SECONDS=${WRK_SECONDS:-3}
 NS=berth-bench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 DIR=$(mktemp -d /tmp/berth-bench-engnet-XXXXXX)
@@ -66,22 +70,25 @@ hosts="$BSOCK"
 [ $DOCKER = 0 ] || hosts="$hosts $DSOCK"
 for h in $hosts; do DOCKER_HOST=$h docker load -i "$DIR/bb.tar" >/dev/null; done
 
-# mean us of `docker run --rm busybox true` against $1 with the other args
+median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# median us of `docker run --rm busybox true` against $1 with the other args
 drun() {
 	h=$1
 	shift
 	DOCKER_HOST=$h docker run --rm "$@" busybox:latest /bin/busybox true
-	t0=$(now_us)
+	: >"$DIR/runs"
 	i=0
 	while [ $i -lt "$RUNS" ]; do
+		t0=$(now_us)
 		DOCKER_HOST=$h docker run --rm "$@" busybox:latest /bin/busybox true
+		echo $(($(now_us) - t0)) >>"$DIR/runs"
 		i=$((i + 1))
 	done
-	echo $((($(now_us) - t0) / RUNS))
+	median "$DIR/runs"
 }
 ratio() { awk -v b="$1" -v a="$2" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }'; }
 
-echo "docker run --rm busybox true, mean of $RUNS (us):"
+echo "docker run --rm busybox true, median of $RUNS (us):"
 bn=$(drun "$BSOCK" --network none)
 bb=$(drun "$BSOCK")
 printf '  berth   none %8d   bridge %8d   network adds %6d us\n' "$bn" "$bb" $((bb - bn))
@@ -108,16 +115,30 @@ command -v wrk >/dev/null || { echo "wrk not installed: no throughput numbers"; 
 wrk_run() { in_ns wrk -t1 -c4 -d"${WRK_SECONDS}s" "$1"; }
 rps() { wrk_run "$1" | awk '/Requests\/sec/ {print int($2)}'; }
 mbps() { wrk_run "$1" | awk '/Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); v += 0;
-	if (u == "GB") v *= 1024; else if (u == "KB") v /= 1024; printf "%d", v }'; }
+	if (u == "GB") v *= 1024; else if (u == "KB") v /= 1024; printf "%d\n", v }'; }
+# medians FN URL-A URL-B: ROUNDS alternating runs; prints "median-a median-b" (URL-B may be empty)
+medians() {
+	: >"$DIR/ma"
+	: >"$DIR/mb"
+	i=0
+	while [ $i -lt "$ROUNDS" ]; do
+		$1 "$2" >>"$DIR/ma"
+		[ -z "$3" ] || $1 "$3" >>"$DIR/mb"
+		i=$((i + 1))
+	done
+	echo "$(median "$DIR/ma") $([ -z "$3" ] || median "$DIR/mb")"
+}
 web "$BSOCK" 18080
 [ $DOCKER = 0 ] || web "$DSOCK" 18081
-echo "published port 127.0.0.1, wrk -t1 -c4 ${WRK_SECONDS}s, busybox httpd:"
-b1=$(rps http://127.0.0.1:18080/small.html)
-b4=$(mbps http://127.0.0.1:18080/big.bin)
+echo "published port 127.0.0.1, wrk -t1 -c4 ${WRK_SECONDS}s, busybox httpd, median of $ROUNDS:"
+d1u= d4u=
+[ $DOCKER = 0 ] || { d1u=http://127.0.0.1:18081/small.html; d4u=http://127.0.0.1:18081/big.bin; }
+set -- $(medians rps http://127.0.0.1:18080/small.html "$d1u")
+b1=$1 d1=${2:-}
+set -- $(medians mbps http://127.0.0.1:18080/big.bin "$d4u")
+b4=$1 d4=${2:-}
 printf '  berth   1 KiB GET %7d req/s   4 MiB GET %6d MB/s\n' "$b1" "$b4"
 if [ $DOCKER = 1 ]; then
-	d1=$(rps http://127.0.0.1:18081/small.html)
-	d4=$(mbps http://127.0.0.1:18081/big.bin)
 	printf '  docker  1 KiB GET %7d req/s   4 MiB GET %6d MB/s\n' "$d1" "$d4"
 	echo "  ratio berth/docker: 1 KiB $(ratio "$b1" "$d1"), 4 MiB $(ratio "$b4" "$d4")"
 fi

@@ -12,11 +12,16 @@
 #      port (docker-proxy for 127.0.0.1), run back to back with berth's.
 # The engine does not exist yet, so berth's numbers drive `berth net-tool`
 # directly (no container process), docker's include a whole container start.
-# Env: BERTH (binary), RUNS (default 20), WRK_SECONDS (default 3), BENCH_DOCKER.
+# Every number is a median: RUNS timed cycles, ROUNDS wrk runs per URL (the
+# URLs compared are run alternately, round by round, so load from other
+# processes on a shared machine hits them alike).
+# Env: BERTH (binary), RUNS (default 20), ROUNDS (default 5), WRK_SECONDS (default 3),
+#      BENCH_DOCKER.
 set -eu
 BERTH=${BERTH:-$(dirname "$0")/../build/src/berth}
 BERTH=$(readlink -f "$BERTH")
 RUNS=${RUNS:-20}
+ROUNDS=${ROUNDS:-5}
 WRK_SECONDS=${WRK_SECONDS:-3}
 NS=berth-bench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 DIR=$(mktemp -d /tmp/berth-bench-net-XXXXXX)
@@ -45,26 +50,28 @@ now_us() { echo $(($(date +%s%N) / 1000)); }
 
 tool ls >/dev/null # initialise state, default network, isolation chains
 
-# mean microseconds of attach+detach over RUNS, args after the id go to attach
+# median microseconds of attach+detach over RUNS (each timed alone), args after the id go to attach
 cycle() {
 	label=$1
 	shift
 	tool attach warm "$@" >/dev/null && tool detach warm
-	t0=$(now_us)
 	i=0
+	: >"$DIR/t-$label"
 	while [ $i -lt "$RUNS" ]; do
+		t0=$(now_us)
 		tool attach "c$i" "$@" >/dev/null
 		tool detach "c$i"
+		echo $(($(now_us) - t0)) >>"$DIR/t-$label"
 		i=$((i + 1))
 	done
-	t1=$(now_us)
-	echo $(((t1 - t0) / RUNS))
+	median "$DIR/t-$label"
 }
+median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 none=$(cycle none --network none)
 bridge=$(cycle bridge)
 ports=$(cycle ports -p 127.0.0.1:18080:80)
-echo "setup+teardown per container (mean of $RUNS, includes ~2 berth process starts):"
+echo "setup+teardown per container (median of $RUNS, includes 2 berth process starts):"
 printf '  none            %6d us\n' "$none"
 printf '  bridge          %6d us   (+%d us for the network)\n' "$bridge" $((bridge - none))
 printf '  bridge + -p     %6d us   (+%d us for the network)\n' "$ports" $((ports - none))
@@ -86,14 +93,34 @@ wrk_run() { nsenter --net=/run/netns/$NS wrk -t1 -c4 -d"${WRK_SECONDS}s" "$1"; }
 rps() { wrk_run "$1" | awk '/Requests\/sec/ {print int($2)}'; }
 # wrk prints e.g. "Transfer/sec:    123.45MB"; normalise to MB/s
 mbps() { wrk_run "$1" | awk '/Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); v += 0;
-	if (u == "GB") v *= 1024; else if (u == "KB") v /= 1024; printf "%d", v }'; }
+	if (u == "GB") v *= 1024; else if (u == "KB") v /= 1024; printf "%d\n", v }'; }
+# compare FN URL-A URL-B: ROUNDS alternating runs of FN (rps or mbps); prints "median-a median-b"
+compare() {
+	fn=$1
+	: >"$DIR/ca"
+	: >"$DIR/cb"
+	i=0
+	while [ $i -lt "$ROUNDS" ]; do
+		if [ $((i % 2)) = 0 ]; then
+			$fn "$2" >>"$DIR/ca"
+			$fn "$3" >>"$DIR/cb"
+		else
+			$fn "$3" >>"$DIR/cb"
+			$fn "$2" >>"$DIR/ca"
+		fi
+		i=$((i + 1))
+	done
+	echo "$(median "$DIR/ca") $(median "$DIR/cb")"
+}
 report() { # label name-a a name-b b unit: prints both and the ratio b/a
 	printf '  %-18s %-9s %6s   %-9s %6s %-6s  ratio %s/%s %s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$4" "$2" \
 		"$(awk -v b="$5" -v a="$3" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')"
 }
-echo "HTTP through 127.0.0.1:18080 (portmap DNAT) vs straight to $ip, wrk -t1 -c4 ${WRK_SECONDS}s, busybox httpd:"
-report "1 KiB GET" direct "$(rps "http://$ip:80/small.html")" published "$(rps "http://127.0.0.1:18080/small.html")" req/s
-report "4 MiB GET" direct "$(mbps "http://$ip:80/big.bin")" published "$(mbps "http://127.0.0.1:18080/big.bin")" MB/s
+echo "HTTP through 127.0.0.1:18080 (portmap DNAT) vs straight to $ip, wrk -t1 -c4 ${WRK_SECONDS}s, busybox httpd, median of $ROUNDS:"
+set -- $(compare rps "http://$ip:80/small.html" "http://127.0.0.1:18080/small.html")
+report "1 KiB GET" direct "$1" published "$2" req/s
+set -- $(compare mbps "http://$ip:80/big.bin" "http://127.0.0.1:18080/big.bin")
+report "4 MiB GET" direct "$1" published "$2" MB/s
 
 [ "${BENCH_DOCKER:-1}" = 1 ] && command -v dockerd >/dev/null && command -v docker >/dev/null || exit 0
 echo "docker, same namespace (dockerd --data-root/--exec-root private, userland proxy on):"
@@ -110,15 +137,17 @@ until docker version >/dev/null 2>&1; do
 	sleep 0.2
 done
 docker load -i "$DIR/bb.tar" >/dev/null
-drun() { # mean us of `docker run --rm` with the given args
+drun() { # median us of `docker run --rm` with the given args
 	docker run --rm "$@" busybox:latest /bin/busybox true
-	t0=$(now_us)
+	: >"$DIR/d"
 	i=0
 	while [ $i -lt "$RUNS" ]; do
+		t0=$(now_us)
 		docker run --rm "$@" busybox:latest /bin/busybox true
+		echo $(($(now_us) - t0)) >>"$DIR/d"
 		i=$((i + 1))
 	done
-	echo $((($(now_us) - t0) / RUNS))
+	median "$DIR/d"
 }
 dnone=$(drun --network none)
 dbridge=$(drun)
@@ -131,8 +160,8 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
 	nsenter --net=/run/netns/$NS busybox wget -qO /dev/null "http://127.0.0.1:18081/small.html" 2>/dev/null && break
 	sleep 0.2
 done
-echo "published port throughput, berth (portmap DNAT) vs docker (docker-proxy), back to back:"
-report "1 KiB GET" docker "$(rps "http://127.0.0.1:18081/small.html")" \
-	berth "$(rps "http://127.0.0.1:18080/small.html")" req/s
-report "4 MiB GET" docker "$(mbps "http://127.0.0.1:18081/big.bin")" \
-	berth "$(mbps "http://127.0.0.1:18080/big.bin")" MB/s
+echo "published port throughput, berth (portmap DNAT) vs docker (docker-proxy), alternating, median of $ROUNDS:"
+set -- $(compare rps "http://127.0.0.1:18081/small.html" "http://127.0.0.1:18080/small.html")
+report "1 KiB GET" docker "$1" berth "$2" req/s
+set -- $(compare mbps "http://127.0.0.1:18081/big.bin" "http://127.0.0.1:18080/big.bin")
+report "4 MiB GET" docker "$1" berth "$2" MB/s

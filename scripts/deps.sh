@@ -14,6 +14,8 @@ docker.io docker-compose skopeo runc crun docker-registry apache2-utils
 busybox-static containernetworking-plugins iproute2 iptables util-linux procps
 hyperfine wrk jq curl ca-certificates tar gzip zstd
 python3-cryptography time openssl tini
+hyperfine wrk strace jq curl ca-certificates tar gzip zstd
+python3-cryptography time openssl
 "
 
 missing=""

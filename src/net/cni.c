@@ -84,8 +84,12 @@ static int find_plugin(const char *cni_path, const char *type, char **ret, struc
 			       cni_path ? cni_path : NET_DEFAULT_CNI_PATH);
 }
 
-/* Environment: ours first, then the inherited one minus CNI_* (PATH matters: plugins exec iptables). */
-static char **build_env(const char *cmd, const struct cni_runtime *rt, const char *cni_path)
+/*
+ * Environment: ours first, then the inherited one minus CNI_* (PATH matters:
+ * plugins exec iptables), with x->path_prepend first in PATH.
+ */
+static char **build_env(const char *cmd, const struct cni_runtime *rt, const char *cni_path,
+			const char *prepend)
 {
 	size_t n = 0;
 	while (environ && environ[n])
@@ -100,18 +104,21 @@ static char **build_env(const char *cmd, const struct cni_runtime *rt, const cha
 		env[k++] = xasprintf("CNI_IFNAME=%s", rt->ifname ? rt->ifname : "");
 		env[k++] = xasprintf("CNI_ARGS=%s", rt->args ? rt->args : "");
 	}
-	bool have_path = false;
+	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	for (size_t i = 0; i < n; i++) {
 		if (startswith(environ[i], "CNI_"))
 			continue;
-		if (startswith(environ[i], "PATH="))
-			have_path = true;
+		if (startswith(environ[i], "PATH=")) {
+			path = environ[i] + 5;
+			continue;
+		}
 		env[k++] = xstrdup(environ[i]);
 		if (k >= n + 7)
 			break;
 	}
-	if (!have_path && k < n + 7)
-		env[k++] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	if (k < n + 7)
+		env[k++] =
+		    prepend && *prepend ? xasprintf("PATH=%s:%s", prepend, path) : xasprintf("PATH=%s", path);
 	return env;
 }
 
@@ -147,7 +154,7 @@ static int exec_plugin(const struct cni_exec *x, const char *type, const char *c
 	int r = find_plugin(x->cni_path, type, &bin, err);
 	if (r < 0)
 		return r;
-	_cleanup_strv_ char **env = build_env(cmd, rt, x->cni_path);
+	_cleanup_strv_ char **env = build_env(cmd, rt, x->cni_path, x->path_prepend);
 	_cleanup_free_ char *input = json_dump_compact(conf);
 	const char *argv[] = { bin, NULL };
 	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;

@@ -55,6 +55,7 @@ int routes4_read(struct route4 **ret, size_t *ret_n, struct berth_error **err);
 struct cni_exec {
 	const char *cni_path; /* ':'-separated */
 	int timeout_ms;
+	const char *path_prepend; /* directory put first in the plugins' PATH, or NULL */
 };
 
 struct cni_runtime {
@@ -149,6 +150,8 @@ struct fw_net {
  * from the networks, and make sure FORWARD and POSTROUTING jump to them.
  */
 int fw_sync(const struct fw_net *nets, size_t n, int timeout_ms, struct berth_error **err);
+/* portmap's externalSetMarkChain, maintained by fw_sync (see firewall.c). */
+#define NET_FW_SETMARK_CHAIN "BERTH-HOSTPORT-SETMARK"
 /* The iptables-restore input fw_sync feeds (exposed for unit tests). */
 void fw_render(struct strbuf *sb, const struct fw_net *nets, size_t n);
 
@@ -205,6 +208,7 @@ struct net_ctx {
 	char *cni_path;
 	char *bridge_name;
 	char *bridge_subnet; /* requested, may be NULL */
+	char *shim_dir;      /* <exec_root>/net/cni-shim: "ip6tables" -> /bin/false, first in plugins' PATH */
 	int timeout_ms;
 	int lock_fd;           /* <root>/net/lock, flock'd by net_lock() */
 	pthread_mutex_t mutex; /* flock does not exclude threads sharing the fd */

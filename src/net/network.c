@@ -16,7 +16,9 @@
 
 struct cni_exec net_cni_exec(const struct net_ctx *ctx)
 {
-	return (struct cni_exec){ .cni_path = ctx->cni_path, .timeout_ms = ctx->timeout_ms };
+	return (struct cni_exec){ .cni_path = ctx->cni_path,
+				  .timeout_ms = ctx->timeout_ms,
+				  .path_prepend = ctx->shim_dir };
 }
 
 int net_lock(struct net_ctx *ctx, struct berth_error **err)
@@ -611,8 +613,9 @@ json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool 
 				   "isGateway", 1, "ipMasq", 0, "hairpinMode", 1, "ipam", ipam);
 	json_t *plugins = json_pack("[o]", bridge);
 	if (with_ports)
-		json_array_append_new(plugins, json_pack("{s:s,s:{s:b},s:b}", "type", "portmap",
-							 "capabilities", "portMappings", 1, "snat", 1));
+		json_array_append_new(plugins, json_pack("{s:s,s:{s:b},s:b,s:s}", "type", "portmap",
+							 "capabilities", "portMappings", 1, "snat", 1,
+							 "externalSetMarkChain", NET_FW_SETMARK_CHAIN));
 	return json_pack("{s:s,s:s,s:o}", "cniVersion", CNI_VERSION, "name", n->name, "plugins", plugins);
 }
 
@@ -628,6 +631,25 @@ int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct 
 	return fw_sync(v, k, ctx->timeout_ms, err);
 }
 
+/*
+ * berth's networks are IPv4 only, yet portmap's DEL tears down its chains with
+ * ip6tables too (8 of its 18 execs) and its CHECK fails for IPv4-only
+ * containers whenever ip6tables works (containernetworking/plugins#819).
+ * portmap skips a family whose iptables binary does not answer `--version`,
+ * so the plugins find an "ip6tables" that is /bin/false first in their PATH.
+ * When networks get IPv6, drop this shim.
+ */
+static int ctx_shim(struct net_ctx *ctx, struct berth_error **err)
+{
+	int r = fs_mkdir_p(ctx->shim_dir, 0700, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *link = xasprintf("%s/ip6tables", ctx->shim_dir);
+	if (symlink("/bin/false", link) < 0 && errno != EEXIST)
+		return berth_error_errno(err, "create '%s'", link);
+	return 0;
+}
+
 static int ctx_dirs(struct net_ctx *ctx, struct berth_error **err)
 {
 	const char *subs[] = { "networks", "containers", "ipam" };
@@ -637,7 +659,33 @@ static int ctx_dirs(struct net_ctx *ctx, struct berth_error **err)
 		if ((r = fs_mkdir_p(p, 0700, err)) < 0)
 			return r;
 	}
-	return fs_mkdir_p(ctx->netns_dir, 0700, err);
+	if ((r = fs_mkdir_p(ctx->netns_dir, 0700, err)) < 0)
+		return r;
+	return ctx_shim(ctx, err);
+}
+
+static char *fw_marker(struct net_ctx *ctx)
+{
+	return xasprintf("%s/../fw-synced", ctx->netns_dir);
+}
+
+/*
+ * Rebuild the chains from every network, then mark it done in the exec root:
+ * that is a tmpfs, so after a reboot (rules gone) the first open rebuilds them,
+ * and later opens cost one stat instead of an iptables-restore. portmap needs
+ * NET_FW_SETMARK_CHAIN to exist. Lock held.
+ */
+static int ctx_fw_sync(struct net_ctx *ctx, struct berth_error **err)
+{
+	_cleanup_netlist_ struct net_network **all = NULL;
+	int r = network_load_all(ctx, &all, err);
+	if (r < 0 || (r = network_fw_sync(ctx, all, err)) < 0)
+		return r;
+	_cleanup_free_ char *marker = fw_marker(ctx);
+	int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) /* without the marker the next open just syncs again */
+		close(fd);
+	return 0;
 }
 
 /* First open: bridge, host and none networks. Lock held. */
@@ -671,10 +719,7 @@ static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 	if ((r = network_save(ctx, b, err)) < 0)
 		return r;
 	/* the default bridge joins the isolation chains */
-	_cleanup_netlist_ struct net_network **again = NULL;
-	if ((r = network_load_all(ctx, &again, err)) < 0)
-		return r;
-	return network_fw_sync(ctx, again, err);
+	return ctx_fw_sync(ctx, err);
 }
 
 int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct berth_error **err)
@@ -689,6 +734,7 @@ int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct bert
 	pthread_mutex_init(&ctx->mutex, NULL);
 	ctx->root_dir = xasprintf("%s/net", cfg->root);
 	ctx->netns_dir = xasprintf("%s/net/netns", cfg->exec_root);
+	ctx->shim_dir = xasprintf("%s/net/cni-shim", cfg->exec_root);
 	ctx->cni_path = xstrdup(cfg->cni_path ? cfg->cni_path : NET_DEFAULT_CNI_PATH);
 	ctx->bridge_name = xstrdup(br);
 	ctx->bridge_subnet = cfg->bridge_subnet ? xstrdup(cfg->bridge_subnet) : NULL;
@@ -702,6 +748,9 @@ int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct bert
 	}
 	if (r >= 0 && (r = net_lock(ctx, err)) >= 0) {
 		r = ctx_default_networks(ctx, err);
+		_cleanup_free_ char *marker = fw_marker(ctx);
+		if (r >= 0 && access(marker, F_OK) < 0)
+			r = ctx_fw_sync(ctx, err);
 		net_unlock(ctx);
 	}
 	if (r < 0) {
@@ -718,6 +767,7 @@ struct net_ctx *net_ctx_free(struct net_ctx *ctx)
 		return NULL;
 	free(ctx->root_dir);
 	free(ctx->netns_dir);
+	free(ctx->shim_dir);
 	free(ctx->cni_path);
 	free(ctx->bridge_name);
 	free(ctx->bridge_subnet);

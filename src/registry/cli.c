@@ -24,6 +24,7 @@ static void usage(FILE *f)
 		   "      --token            enable the built-in token endpoint (/auth/token)\n"
 		   "      --token-key FILE   PEM EC P-256 key for tokens (created when missing)\n"
 		   "      --no-delete        refuse manifest and blob deletes (405 UNSUPPORTED)\n"
+		   "      --no-fsync         do not fsync stored blobs and manifests (storage.fsync: false)\n"
 		   "      --proxy URL        pull-through cache of the upstream registry at URL\n"
 		   "      --threads N        HTTP worker threads\n"
 		   "      --no-access-log    do not log one line per request\n"
@@ -41,6 +42,7 @@ enum {
 	OPT_TOKEN,
 	OPT_TOKEN_KEY,
 	OPT_NO_DELETE,
+	OPT_NO_FSYNC,
 	OPT_PROXY,
 	OPT_THREADS,
 	OPT_NO_ACCESS_LOG,
@@ -59,6 +61,7 @@ static const struct option options[] = {
 	{ "token", no_argument, NULL, OPT_TOKEN },
 	{ "token-key", required_argument, NULL, OPT_TOKEN_KEY },
 	{ "no-delete", no_argument, NULL, OPT_NO_DELETE },
+	{ "no-fsync", no_argument, NULL, OPT_NO_FSYNC },
 	{ "proxy", required_argument, NULL, OPT_PROXY },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG },
@@ -96,6 +99,7 @@ static int apply_flag(struct registry_config *c, int opt, const char *arg, bool 
 	case OPT_TOKEN: c->token_enabled = true; break;
 	case OPT_TOKEN_KEY: set_str(&c->token_key, arg); break;
 	case OPT_NO_DELETE: c->delete_enabled = false; break;
+	case OPT_NO_FSYNC: c->fsync = false; break;
 	case OPT_PROXY: set_str(&c->proxy_url, arg); break;
 	case OPT_NO_ACCESS_LOG: c->access_log = false; break;
 	case OPT_DRY_RUN: *dry_run = true; break;

@@ -27,6 +27,7 @@ void registry_config_init(struct registry_config *c)
 	c->timeout_s = 60;
 	c->access_log = true;
 	c->delete_enabled = true;
+	c->fsync = true;
 	c->upload_expiry_s = 24 * 3600;
 	c->manifest_max = 4 << 20;
 	c->blob_max = INT64_C(100) << 30;
@@ -304,6 +305,8 @@ static int y_storage(struct ywalk *w, const char *key, yaml_node_t *v, void *ud)
 		return ystr_nonempty(w, v, key, &c->root);
 	if (streq(key, "delete"))
 		return ybool(w, v, key, &c->delete_enabled);
+	if (streq(key, "fsync"))
+		return ybool(w, v, key, &c->fsync);
 	if (streq(key, "upload_expiry"))
 		return ydur(w, v, key, &c->upload_expiry_s);
 	if (streq(key, "gc_grace"))

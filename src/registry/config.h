@@ -46,6 +46,7 @@ struct registry_config {
 	unsigned timeout_s; /* idle/slow connection timeout */
 	bool access_log;
 	bool delete_enabled;
+	bool fsync; /* storage.fsync: fsync blobs/manifests before acknowledging (default true) */
 	int64_t upload_expiry_s;
 	int64_t manifest_max;
 	int64_t blob_max; /* largest blob an upload may grow to */

@@ -271,7 +271,7 @@ int reg_proxy_fetch_blob(struct registry *reg, const char *repo, const char *dig
 			r = berth_error_msg(err, EBADMSG, "upstream blob digest mismatch for '%s'", digest);
 	}
 	struct stat st;
-	if (r == 0 && (fsync(fd) < 0 || fstat(fd, &st) < 0))
+	if (r == 0 && ((reg->store->fsync && fsync(fd) < 0) || fstat(fd, &st) < 0))
 		r = berth_error_errno(err, "sync proxy blob");
 	if (r == 0) {
 		int lock = reg_store_lock(reg->store, false, err);

@@ -21,7 +21,14 @@
 #include "common/util.h"
 
 #define API_VERSION_HEADER  "Docker-Distribution-API-Version"
-/* Per-connection memory pool: request headers plus the read buffer for bodies. */
+/*
+ * Per-connection memory pool: request headers plus the read buffer for bodies
+ * (MHD reads bodies in pieces of about half of it). Measured with
+ * bench/registry.sh: 1 MiB cut the server's CPU per pushed byte by ~15% but
+ * raised peak RSS from ~40 MB to ~300 MB at 256 connections (MHD touches the
+ * pool) and let 300 KB request headers through; 256 KiB gained nothing
+ * measurable. 128 KiB stays.
+ */
 #define CONNECTION_MEMORY   (128u << 10)
 #define MAX_UPLOAD_SESSIONS 4096
 
@@ -432,6 +439,7 @@ int registry_init(struct registry *reg, struct registry_config *cfg, struct bert
 	int r = reg_store_open(cfg->root, &reg->store, err);
 	if (r < 0)
 		return r;
+	reg->store->fsync = cfg->fsync;
 	reg_upload_table_init(&reg->uploads, reg->store, MAX_UPLOAD_SESSIONS);
 	pthread_mutex_init(&reg->drain_lock, NULL);
 	pthread_cond_init(&reg->drain_cond, NULL);

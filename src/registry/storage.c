@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "common/fs.h"
@@ -50,13 +51,44 @@ static int open_create_at(int dirfd, const char *path, int flags, mode_t mode)
 	return fd >= 0 ? fd : negative_errno();
 }
 
-static int write_atomic_at(int dirfd, const char *path, const void *data, size_t len,
+/* temp file + rename, without fsync (storage.fsync: false) */
+static int write_replace_at(int dirfd, const char *path, const void *data, size_t len,
+			    struct berth_error **err)
+{
+	char tmp[PATH_MAX];
+	uint64_t rnd;
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (uint64_t)getpid() ^ (uint64_t)(uintptr_t)&rnd;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%016llx", path, (unsigned long long)rnd) >= (int)sizeof(tmp))
+		return berth_error_msg(err, ENAMETOOLONG, "write '%s': path too long", path);
+	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return berth_error_errno(err, "create '%s'", path);
+	int r = fs_write_all(fd, data, len);
+	if (r == 0 && renameat(dirfd, tmp, dirfd, path) < 0)
+		r = negative_errno();
+	if (r < 0) {
+		unlinkat(dirfd, tmp, 0);
+		return berth_error_set(err, -r, "write '%s'", path);
+	}
+	return 0;
+}
+
+static int store_write(struct registry_store *s, const char *path, const void *data, size_t len,
+		       struct berth_error **err)
+{
+	if (s->fsync)
+		return fs_write_file_atomic_at(s->rootfd, path, data, len, 0644, err);
+	return write_replace_at(s->rootfd, path, data, len, err);
+}
+
+static int write_atomic_at(struct registry_store *s, const char *path, const void *data, size_t len,
 			   struct berth_error **err)
 {
-	int r = mkdir_parents_at(dirfd, path);
+	int r = mkdir_parents_at(s->rootfd, path);
 	if (r < 0)
 		return berth_error_set(err, r, "create parent of '%s'", path);
-	return fs_write_file_atomic_at(dirfd, path, data, len, 0644, err);
+	return store_write(s, path, data, len, err);
 }
 
 int reg_store_open(const char *root, struct registry_store **ret, struct berth_error **err)
@@ -75,6 +107,7 @@ int reg_store_open(const char *root, struct registry_store **ret, struct berth_e
 	struct registry_store *s = xcalloc(1, sizeof(*s));
 	s->rootfd = TAKE_FD(fd);
 	s->root = xstrdup(root);
+	s->fsync = true;
 	atomic_store(&s->bytes, reg_store_scan_size(s));
 	*ret = s;
 	return 0;
@@ -164,7 +197,7 @@ int reg_store_blob_commit(struct registry_store *s, const char *tmp_path, const 
 	if (renameat(s->rootfd, tmp_path, s->rootfd, path) < 0)
 		return berth_error_errno(err, "commit blob '%s'", digest);
 	*strrchr(path, '/') = '\0';
-	_cleanup_close_ int dfd = openat(s->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int dfd = s->fsync ? openat(s->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (dfd >= 0)
 		fsync(dfd);
 	atomic_fetch_add(&s->bytes, (int64_t)size);
@@ -299,7 +332,7 @@ static int put_referrer(struct registry_store *s, const struct manifest_put *p, 
 		json_object_set(d, "annotations", p->annotations);
 	_cleanup_free_ char *txt = json_dump_compact(d);
 	referrer_path(path, sizeof(path), p->repo, p->subject, p->digest);
-	return write_atomic_at(s->rootfd, path, txt, strlen(txt), err);
+	return write_atomic_at(s, path, txt, strlen(txt), err);
 }
 
 static int put_tag(struct registry_store *s, const struct manifest_put *p, struct berth_error **err)
@@ -311,7 +344,7 @@ static int put_tag(struct registry_store *s, const struct manifest_put *p, struc
 				       p->repo);
 	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags/%s", p->repo, p->tag);
 	_cleanup_free_ char *line = xasprintf("%s\n", p->digest);
-	return write_atomic_at(s->rootfd, path, line, strlen(line), err);
+	return write_atomic_at(s, path, line, strlen(line), err);
 }
 
 int reg_store_manifest_put(struct registry_store *s, const struct manifest_put *p, struct berth_error **err)
@@ -320,7 +353,7 @@ int reg_store_manifest_put(struct registry_store *s, const struct manifest_put *
 	int r;
 	if (!reg_store_blob_exists(s, p->digest, NULL)) {
 		reg_store_blob_path(p->digest, path, sizeof(path));
-		r = fs_write_file_atomic_at(s->rootfd, path, p->data, p->len, 0644, err);
+		r = store_write(s, path, p->data, p->len, err);
 		if (r < 0)
 			return r;
 		atomic_fetch_add(&s->bytes, (int64_t)p->len);
@@ -330,7 +363,7 @@ int reg_store_manifest_put(struct registry_store *s, const struct manifest_put *
 	}
 	repo_path(path, sizeof(path), p->repo, "_manifests/revisions", p->digest);
 	_cleanup_free_ char *info = xasprintf("%s\n%s\n", p->media_type, p->subject ? p->subject : "");
-	r = write_atomic_at(s->rootfd, path, info, strlen(info), err);
+	r = write_atomic_at(s, path, info, strlen(info), err);
 	if (r < 0)
 		return r;
 	if (p->subject && (r = put_referrer(s, p, err)) < 0)

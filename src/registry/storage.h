@@ -30,6 +30,14 @@ struct registry_store {
 	int rootfd;
 	char *root;
 	_Atomic int64_t bytes; /* approximate size of blobs/, for metrics */
+	/*
+	 * storage.fsync (default true): a blob, manifest, revision, tag or referrer is
+	 * fsynced before its rename and the directory after it, so whatever a client
+	 * got 201 for survives a power loss. false skips every fsync (Distribution's
+	 * filesystem driver does none): faster, but a crash can leave a truncated
+	 * file under a valid digest name. Set by the caller after reg_store_open().
+	 */
+	bool fsync;
 };
 
 int reg_store_open(const char *root, struct registry_store **ret, struct berth_error **err);

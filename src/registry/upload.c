@@ -100,6 +100,7 @@ int reg_upload_create(struct upload_table *t, const char *repo, struct upload **
 	u->fd = fd;
 	u->dg = digester_new(DIGEST_SHA256);
 	u->hash_valid = true;
+	u->durable = t->store->fsync;
 	u->busy = true;
 	u->touched = time(NULL);
 	pthread_mutex_lock(&t->lock);
@@ -144,6 +145,7 @@ static struct upload *upload_load(struct registry_store *s, const char *uuid)
 	u->flushed = u->offset;
 	u->dg = digester_new(DIGEST_SHA256);
 	u->hash_valid = false;
+	u->durable = s->fsync;
 	u->touched = time(NULL);
 	return u;
 }
@@ -236,7 +238,7 @@ int reg_upload_write(struct upload *u, const void *data, size_t len)
 	 * Start writeback every few MiB so that the fsync before commit finds little
 	 * left to flush: disk writes overlap the network transfer instead of following it.
 	 */
-	if (u->offset - u->flushed >= UPLOAD_WRITEBACK_STEP) {
+	if (u->durable && u->offset - u->flushed >= UPLOAD_WRITEBACK_STEP) {
 		sync_file_range(u->fd, (off_t)u->flushed, (off_t)(u->offset - u->flushed),
 				SYNC_FILE_RANGE_WRITE);
 		u->flushed = u->offset;
@@ -266,7 +268,7 @@ int reg_upload_finish(struct upload_table *t, struct upload *u, const char *dige
 	if (!streq(actual, digest))
 		return berth_error_msg(err, EBADMSG, "digest mismatch: computed '%s', expected '%s'", actual,
 				       digest);
-	if (fsync(u->fd) < 0)
+	if (u->durable && fsync(u->fd) < 0)
 		return berth_error_errno(err, "fsync upload '%s'", u->uuid);
 	int lock = reg_store_lock(s, false, err);
 	if (lock < 0)

@@ -27,7 +27,8 @@ struct upload {
 	struct digester *dg;
 	bool hash_valid; /* dg covers exactly [0, offset) */
 	bool busy;
-	bool failed; /* a write failed in this request: the data file may be longer than offset */
+	bool failed;  /* a write failed in this request: the data file may be longer than offset */
+	bool durable; /* storage.fsync: start writeback while receiving, fsync before commit */
 	time_t touched;
 	struct upload *next;
 };

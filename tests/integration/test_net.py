@@ -256,6 +256,51 @@ def test_published_port_reachable_from_container_on_other_network(net):
     assert code != 0  # but not directly across networks
 
 
+def test_container_reaches_its_own_published_port_through_the_gateway(net):
+    """Hairpin NAT: portmap marks the connection in berth's own BERTH-HOSTPORT-SETMARK chain
+    (its externalSetMarkChain) and BERTH-POSTROUTING masquerades it."""
+    c = net.attach("hairp", "-p", "8086:80")
+    net.httpd(c["NetnsPath"], "hairpin")
+    gw = c["NetworkSettings"]["Networks"]["bridge"]["Gateway"]
+    assert net.wget(c["NetnsPath"], f"http://{gw}:8086/") == (0, "hairpin\n")
+    rules = net.iptables()
+    assert "-j BERTH-HOSTPORT-SETMARK" in rules and "CNI-HOSTPORT-MASQ" not in rules, rules
+
+
+def test_chains_are_rebuilt_when_the_exec_root_is_fresh(net):
+    """After a reboot the rules are gone and the exec root (tmpfs) is empty: the next open
+    rebuilds the chains portmap needs; while the marker exists no iptables-restore runs."""
+    net("ls")
+    run(net.nsenter("iptables", "-t", "nat", "-F", "BERTH-HOSTPORT-SETMARK"))
+    net("ls")
+    assert "-A BERTH-HOSTPORT-SETMARK -j MARK" not in net.iptables()  # marker present: trusted
+    os.unlink(os.path.join(net.exec_root, "net", "fw-synced"))
+    net("ls")
+    assert "-A BERTH-HOSTPORT-SETMARK -j MARK --set-xmark 0x2000/0x2000" in net.iptables()
+    c = net.attach("afterboot", "-p", "127.0.0.1:8087:80")
+    net.httpd(c["NetnsPath"], "rebuilt")
+    assert net.host_wget("http://127.0.0.1:8087/") == (0, "rebuilt\n")
+
+
+def test_portmap_teardown_skips_ip6tables_on_ipv4_only_networks(net):
+    """The plugins see an ip6tables that fails (net/cni-shim first in their PATH), so portmap's DEL
+    tears down its IPv4 chains only, and nothing IPv6 is left behind since nothing was made."""
+    if not shutil.which("strace"):
+        pytest.skip("strace not installed")
+    c = net.attach("v4only", "-p", "127.0.0.1:8088:80")
+    net.httpd(c["NetnsPath"], "v4")
+    assert net.host_wget("http://127.0.0.1:8088/") == (0, "v4\n")
+    net.stop()
+    trace = os.path.join(net.workdir, "detach.trace")
+    run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", trace, *net.tool("detach", "v4only")],
+        env=net.berth.env, timeout=60)
+    with open(trace) as f:
+        execs = f.read()
+    assert "CNI-DN-" in execs and "/usr/sbin/iptables" in execs, execs  # portmap's DEL did run
+    assert "/usr/sbin/ip6tables" not in execs, execs
+    assert_no_leaks(net, "v4only")
+
+
 def test_disconnect_cuts_traffic_and_connect_restores_it(net):
     net("create", "app", "--subnet", "10.34.0.0/24")
     net("create", "side", "--subnet", "10.35.0.0/24")

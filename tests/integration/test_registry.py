@@ -508,3 +508,42 @@ def test_blob_size_limit(make_registry):
     assert r.status_code == 413
     assert os.listdir(os.path.join(reg.root, "uploads")) == [loc.rsplit("/", 1)[1]]
     assert reg.push_blob("limit/x", b"small enough")
+
+
+# ---------------------------------------------------------------------------- durability policy
+
+def _store_fsyncs(make_registry, config):
+    """Push a small image to a registry run under strace; the fsync calls on files of its store."""
+    if not shutil.which("strace"):
+        pytest.skip("strace not installed")
+    trace = os.path.join(tmpdir("fsync"), "trace")
+    reg = make_registry(config=config, wrapper=["strace", "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync",
+                                                "-o", trace])
+    try:
+        digest, doc = reg.push_image("durable/app", "v1", layer=b"layer-" + os.urandom(64))
+        layer = doc["layers"][0]["digest"]
+        r = reg.req("GET", f"/v2/durable/app/blobs/{layer}")
+        assert r.status_code == 200 and sha256(r.content) == layer
+        assert reg.req("GET", "/v2/durable/app/manifests/v1").headers["Docker-Content-Digest"] == digest
+    finally:
+        # SIGTERM the server itself (strace's child); strace exits with it and flushes the trace
+        with open(f"/proc/{reg.proc.pid}/task/{reg.proc.pid}/children") as f:
+            for pid in f.read().split():
+                os.kill(int(pid), signal.SIGTERM)
+        reg.proc.wait(timeout=30)
+    with open(trace) as f:
+        calls = [line for line in f if "sync(" in line and reg.root + "/" in line]
+    shutil.rmtree(os.path.dirname(trace), ignore_errors=True)
+    return calls
+
+
+def test_storage_fsyncs_blobs_and_manifests_by_default(make_registry):
+    calls = _store_fsyncs(make_registry, None)
+    # the blob data before its rename and the blobs/ directory after it; manifest, revision and tag files
+    assert any("/uploads/" in c for c in calls), calls
+    assert any(c.rstrip().endswith("= 0") and "/blobs/sha256>" in c for c in calls), calls
+    assert any("/_manifests/tags" in c for c in calls), calls
+
+
+def test_storage_fsync_false_skips_every_fsync(make_registry):
+    assert _store_fsyncs(make_registry, "storage: {fsync: false}\n") == []

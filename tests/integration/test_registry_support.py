@@ -32,8 +32,9 @@ def sha256(data):
 class Registry:
     """One `berth registry serve` process on 127.0.0.1:<free port>."""
 
-    def __init__(self, base, args=(), config=None, root=None):
+    def __init__(self, base, args=(), config=None, root=None, wrapper=()):
         self.base = base
+        self.wrapper = list(wrapper)  # e.g. ["strace", "-f", ...]: runs the server under it
         self.root = root or os.path.join(base, "store")
         self.args = list(args)
         self.config = None
@@ -49,7 +50,7 @@ class Registry:
         port_file = os.path.join(self.base, "port")
         if os.path.exists(port_file):
             os.unlink(port_file)
-        cmd = [berth_binary(), "registry", "serve", "--root", self.root, "--addr", "127.0.0.1:0",
+        cmd = [*self.wrapper, berth_binary(), "registry", "serve", "--root", self.root, "--addr", "127.0.0.1:0",
                "--port-file", port_file, *self.args]
         if self.config:
             cmd += ["--config", self.config]
@@ -142,10 +143,10 @@ class RegistryFactory:
         self.started = []
         self.dirs = []
 
-    def __call__(self, args=(), config=None, start=True):
+    def __call__(self, args=(), config=None, start=True, wrapper=()):
         d = tmpdir("reg")
         self.dirs.append(d)
-        reg = Registry(d, args=args, config=config)
+        reg = Registry(d, args=args, config=config, wrapper=wrapper)
         self.started.append(reg)
         return reg.start() if start else reg
 

@@ -187,7 +187,9 @@ static void test_fw_render(void **state)
 	/* internal drops come before the DNAT exception */
 	assert_true(strstr(sb.buf, "br-a ! -o br-a -j DROP") < strstr(sb.buf, "--ctstate DNAT"));
 	assert_non_null(strstr(sb.buf,
-			       "*nat\n:BERTH-POSTROUTING - [0:0]\n"
+			       "*nat\n:BERTH-POSTROUTING - [0:0]\n:BERTH-HOSTPORT-SETMARK - [0:0]\n"
+			       "-A BERTH-HOSTPORT-SETMARK -j MARK --set-xmark 0x2000/0x2000\n"
+			       "-A BERTH-POSTROUTING -m mark --mark 0x2000/0x2000 -j MASQUERADE\n"
 			       "-A BERTH-POSTROUTING -s 172.17.0.0/16 ! -o berth0 -j MASQUERADE\nCOMMIT\n"));
 	assert_null(strstr(sb.buf, "10.1.0.0/24 ! -o br-a")); /* internal: no NAT */
 }

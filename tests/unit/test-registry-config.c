@@ -23,6 +23,7 @@ static void test_values(void **state)
 	assert_int_equal(c.port, 5001);
 	assert_string_equal(c.root, "/srv/reg");
 	assert_false(c.delete_enabled);
+	assert_true(c.fsync); /* durable unless told otherwise */
 	assert_true(c.token_enabled);
 	assert_string_equal(c.token_issuer, "me");
 	assert_string_equal(c.token_service, "svc");
@@ -33,6 +34,22 @@ static void test_values(void **state)
 /* An empty storage root, token issuer or service used to become NULL and crash
  * the server (strdup(NULL) in reg_store_open, json_pack of the claims); an empty
  * ACL user/repository silently became "*". */
+static void test_fsync_policy(void **state)
+{
+	struct registry_config c;
+	struct berth_error *err = NULL;
+	assert_int_equal(parse(&c, "storage: {fsync: false}\n", &err), 0);
+	assert_false(c.fsync);
+	registry_config_done(&c);
+	assert_int_equal(parse(&c, "storage: {fsync: true}\n", &err), 0);
+	assert_true(c.fsync);
+	registry_config_done(&c);
+	assert_true(parse(&c, "storage: {fsync: sometimes}\n", &err) < 0);
+	assert_non_null(err);
+	berth_error_free(err);
+	registry_config_done(&c);
+}
+
 static void test_empty_required_strings(void **state)
 {
 	const char *bad[] = {
@@ -85,6 +102,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_fsync_policy),
 		cmocka_unit_test(test_empty_required_strings),
 		cmocka_unit_test(test_hostile),
 	};

@@ -515,8 +515,8 @@ def test_docker_stats_no_stream_table(daemon):
 def test_docker_py_stats_and_berth_format(daemon, client):
     n = running(daemon)
     try:
-        s = client.containers.get(n).stats(stream=False)
-        assert s["memory_stats"]["usage"] > 0
+        s = next(client.containers.get(n).stats(stream=True, decode=True))  # the first frame comes at once
+        assert s["memory_stats"]["usage"] > 0 and s["name"] == "/" + n
         out = daemon.berth("stats", "--no-stream", "--format", "{{.Name}}:{{.PIDs}}", n).stdout
         assert out.strip() == f"{n}:1"
     finally:

@@ -5,8 +5,8 @@
  * driver: a whiteout (char device 0/0) is a deletion, an entry that exists in
  * a lower layer is a modification, anything else an addition. A directory
  * that is only in the upper dir because something below it changed, and
- * whose mode, size and mtime equal the lower one's, is not reported, except
- * as the parent of an addition or deletion (docker's rule). Lower layers are
+ * whose mode and owner equal the lower one's, is not reported, except as the
+ * parent of an addition or deletion (docker's rule, without its mtime check). Lower layers are
  * image layers (trusted), but they are still read with fd-relative lookups
  * that never follow symlinks.
  */
@@ -54,10 +54,15 @@ static int lower_lookup(struct changes *ch, const char *rel, struct stat *ret)
 	return 0;
 }
 
+/*
+ * A directory copied up is "the same" when its mode and owner are: its mtime
+ * and size change whenever an entry is created in it, including the mount
+ * points the engine adds, which docker's init layer would hide. Additions
+ * and deletions report their parent anyway.
+ */
 static bool same_dir(const struct stat *a, const struct stat *b)
 {
-	return a->st_mode == b->st_mode && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+	return a->st_mode == b->st_mode && a->st_uid == b->st_uid && a->st_gid == b->st_gid;
 }
 
 static void record(struct changes *ch, const char *path, int kind)

@@ -149,7 +149,7 @@ static int emit_disk_entry(struct archive *out, struct archive_entry *e, bool co
 	return r;
 }
 
-/* Tar the tree at root into out. commit_mode converts overlay whiteouts. */
+/* Is rel one of the paths to leave out (exact match, no leading '/')? */
 static bool excluded(const char *rel, const char *const *exclude)
 {
 	for (; exclude && *exclude; exclude++)
@@ -158,6 +158,7 @@ static bool excluded(const char *rel, const char *const *exclude)
 	return false;
 }
 
+/* Tar the tree at root into out. commit_mode converts overlay whiteouts; exclude: subtrees left out. */
 static int tar_tree(const char *root, struct archive *out, bool commit_mode, const char *const *exclude,
 		    struct berth_error **err)
 {

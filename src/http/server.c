@@ -416,12 +416,13 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 			 MHD_USE_ITC | MHD_USE_POLL;
 	if (opts->listen_fd < 0)
 		flags |= MHD_USE_NO_LISTEN_SOCKET;
-	s->mhd =
-	    MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET,
-			     opts->listen_fd < 0 ? MHD_INVALID_SOCKET : opts->listen_fd,
-			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-			     (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-			     MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
+	s->mhd = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, s,
+	    /* without a socket of its own, a harmless option takes the slot */
+	    opts->listen_fd < 0 ? MHD_OPTION_LISTEN_BACKLOG_SIZE : MHD_OPTION_LISTEN_SOCKET,
+	    opts->listen_fd < 0 ? 64 : opts->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)0, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
 	if (!s->mhd) {
 		safe_close(opts->listen_fd);
 		free(s);

@@ -243,16 +243,19 @@ floor() {
 }
 
 echo "== $ROUNDS rounds: Distribution ($(docker-registry --version 2>/dev/null | awk '{print $3}')), berth, berth --no-fsync"
+# an older berth (before storage.fsync) has no --no-fsync: skip that column
+NOFS=nofs
+"$BERTH" registry serve --help 2>&1 | grep -q -- --no-fsync || NOFS=
 round=1
 while [ $round -le "$ROUNDS" ]; do
 	start_distribution dist
 	start_berth berth
-	start_berth nofs --no-fsync
+	[ -z "$NOFS" ] || start_berth nofs --no-fsync
 	if [ $((round % 2)) = 1 ]; then order="dist berth"; else order="berth dist"; fi
 	for s in $order; do skopeo_push "$s"; done
 	for s in $order; do skopeo_pull "$s"; done
 	floor
-	for s in $order nofs; do raw "$s" "raw/r$round"; done
+	for s in $order $NOFS; do raw "$s" "raw/r$round"; done
 	if [ "$round" -lt "$ROUNDS" ]; then stop_servers; fi
 	echo "   round $round done (load $(cut -d' ' -f1 /proc/loadavg))"
 	round=$((round + 1))
@@ -357,7 +360,7 @@ be, de = bs - fp - fl, ds - fp - fl
 print(f"  skopeo push+pull minus skopeo's floor {x(de, be)}   ({be:.2f} s vs {de:.2f} s above the floor)")
 br = med["berth_rawpush"] + med["berth_rawpull"]
 dr = med["dist_rawpush"] + med["dist_rawpull"]
-nr = med["nofs_rawpush"] + med["nofs_rawpull"]
+nr = med.get("nofs_rawpush", 0) + med.get("nofs_rawpull", 0)
 print(f"  raw HTTP push+pull                    {x(dr, br)}   (berth --no-fsync: {x(dr, nr)})")
 bc = med["berth_rawpush_cpu"] + med["berth_rawpull_cpu"]
 dc = med["dist_rawpush_cpu"] + med["dist_rawpull_cpu"]

@@ -193,6 +193,8 @@ static int find_executable(const struct runtime_process *p, char *out, size_t ou
 	const char *file = p->args[0];
 	struct stat st;
 	if (strchr(file, '/')) {
+		if (stat(file, &st) < 0 && errno == ENOENT) /* docker's CLI maps this text to 127 */
+			return berth_error_msg(err, ENOENT, "exec '%s': no such file or directory", file);
 		if (stat(file, &st) < 0)
 			return berth_error_errno(err, "exec '%s'", file);
 		if (!S_ISREG(st.st_mode) || access(file, X_OK) < 0)

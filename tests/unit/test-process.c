@@ -155,7 +155,8 @@ static void test_missing_fd_is_dev_null_when_park_range_is_low(void **state)
 	int lowest = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
 	assert_true(lowest >= 3);
 	close(lowest);
-	const char *argv[] = { "/bin/sh", "-c", "if [ -c /dev/stdout ]; then echo chr >&2; else echo other >&2; fi", NULL };
+	const char *argv[] = { "/bin/sh", "-c",
+			       "if [ -c /dev/stdout ]; then echo chr >&2; else echo other >&2; fi", NULL };
 	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
 	o.argv = argv;
 	o.stdio[0] = lowest - 1;

@@ -78,27 +78,26 @@ int proc_spawn(const struct proc_spawn_opts *opts, pid_t *ret_pid, int *ret_pidf
 	 * onto a number another still needs cannot clobber it.
 	 */
 	size_t n = 3 + opts->n_extra_fds;
-	/* Park above every source fd too, or parking one could clobber another. */
-	int base = (int)n;
+	/* /dev/null stands in for missing fds; open it before choosing the parking base. */
+	_cleanup_close_ int devnull = -1;
+	for (size_t i = 0; i < n && devnull < 0; i++)
+		if ((i < 3 ? opts->stdio[i] : opts->extra_fds[i - 3]) < 0) {
+			devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+			if (devnull < 0) {
+				r = berth_error_errno(err, "open '/dev/null'");
+				goto out;
+			}
+		}
+	/* Park above every source fd (and /dev/null), or parking one could clobber another. */
+	int base = MAX((int)n, devnull + 1);
 	for (size_t i = 0; i < n; i++) {
 		int src = i < 3 ? opts->stdio[i] : opts->extra_fds[i - 3];
 		if (src >= base)
 			base = src + 1;
 	}
-	_cleanup_close_ int devnull = -1;
 	for (size_t i = 0; i < n; i++) {
 		int src = i < 3 ? opts->stdio[i] : opts->extra_fds[i - 3];
-		if (src < 0) {
-			if (devnull < 0) {
-				devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-				if (devnull < 0) {
-					r = berth_error_errno(err, "open '/dev/null'");
-					goto out;
-				}
-			}
-			src = devnull;
-		}
-		posix_spawn_file_actions_adddup2(&fa, src, base + (int)i);
+		posix_spawn_file_actions_adddup2(&fa, src < 0 ? devnull : src, base + (int)i);
 	}
 	for (size_t i = 0; i < n; i++)
 		posix_spawn_file_actions_adddup2(&fa, base + (int)i, (int)i);

@@ -144,6 +144,41 @@ static void test_high_source_fds_are_not_clobbered(void **state)
 	close(p[0]);
 }
 
+/* A missing fd is /dev/null even when /dev/null's own fd lands in the parking range. */
+static void test_missing_fd_is_dev_null_when_park_range_is_low(void **state)
+{
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	int out = fcntl(p[1], F_DUPFD_CLOEXEC, 100);
+	close(p[1]);
+	/* The lowest free fd L is where /dev/null opens; a source at L - 1 puts the base at L. */
+	int lowest = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+	assert_true(lowest >= 3);
+	close(lowest);
+	const char *argv[] = { "/bin/sh", "-c",
+			       "if [ -c /dev/stdout ]; then echo chr >&2; else echo other >&2; fi", NULL };
+	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	o.stdio[0] = lowest - 1;
+	o.stdio[1] = -1;
+	o.stdio[2] = STDERR_FILENO; /* keep the sources below L: stderr goes to the pipe */
+	pid_t pid;
+	int status;
+	int saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 101);
+	assert_int_equal(dup2(out, STDERR_FILENO), STDERR_FILENO);
+	int r = proc_spawn(&o, &pid, NULL, NULL);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	close(out);
+	assert_int_equal(r, 0);
+	assert_int_equal(proc_wait(pid, -1, -1, &status, NULL), 0);
+	char buf[64] = { 0 };
+	assert_true(read(p[0], buf, sizeof(buf) - 1) > 0);
+	assert_string_equal(buf, "chr\n"); /* /dev/null, not a copy of the pipe */
+	close(p[0]);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +189,7 @@ int main(void)
 		cmocka_unit_test(test_wait_timeout_and_signal),
 		cmocka_unit_test(test_cwd_and_env),
 		cmocka_unit_test(test_high_source_fds_are_not_clobbered),
+		cmocka_unit_test(test_missing_fd_is_dev_null_when_park_range_is_low),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -318,11 +318,11 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	    (r2 = engine_ulimits_check(json_object_get(hc, "Ulimits"), "HostConfig.Ulimits", NULL, err)) < 0)
 		return r2;
 	if (json_is_true(json_object_get(hc, "Init")) && e && access(e->init_path, X_OK) < 0)
-		return berth_error_msg(
-		    err, ENOENT,
-		    "--init: init binary '%s' not found: install tini (tini-static) or set the "
-		    "daemon's --init-path",
-		    e->init_path);
+		/* EINVAL, not ENOENT: a 404 makes docker's CLI try to pull the image */
+		return berth_error_msg(err, EINVAL,
+				       "--init: init binary '%s' not found: install tini or set the daemon's "
+				       "--init-path",
+				       e->init_path);
 	_cleanup_json_ json_t *mp = NULL;
 	if ((r2 = mounts_plan(NULL, cfg, hc, &mp, err)) < 0)
 		return r2;

@@ -449,3 +449,24 @@ def test_docker_compose_init_ulimits_and_volumes(daemon, tmp):
         assert "300" in out.stdout and "seeded" in out.stdout and "docker-init" in out.stdout
     finally:
         subprocess.run(["docker-compose", "-f", compose, "down", "-v"], env=env, capture_output=True, timeout=60)
+
+
+def test_daemon_config_init_path_and_default_ulimits(berth_bin, tmp):
+    bad = os.path.join(tmp, "bad.json")
+    with open(bad, "w") as f:
+        json.dump({"default-ulimits": {"bogus": {"Soft": 1, "Hard": 1}}}, f)
+    p = subprocess.run([berth_bin, "daemon", "--config-file", bad, "--root", os.path.join(tmp, "r"),
+                        "--exec-root", os.path.join(tmp, "x"), "--bridge", "none"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "invalid ulimit type: bogus" in p.stderr
+    good = os.path.join(tmp, "good.json")
+    with open(good, "w") as f:
+        json.dump({"init-path": "/nonexistent/tini", "default-ulimits": {"nofile": {"Soft": 10, "Hard": 20}}}, f)
+    d = Daemon(berth_bin)
+    d.extra_args = ["--config-file", good]
+    try:
+        d.start()
+        st, body = d.json("POST", "/containers/create", {"Image": "busybox", "HostConfig": {"Init": True}})
+        assert st == 400 and "/nonexistent/tini" in body["message"] and "--init-path" in body["message"]
+    finally:
+        d.cleanup()

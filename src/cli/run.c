@@ -23,6 +23,9 @@ struct run_opts {
 	bool no_sig_proxy;       /* --sig-proxy=false */
 };
 
+/* Stream flags (cli/attach.c), numbered apart from the flag enum below. */
+enum { OPT_DETACH_KEYS = 400, OPT_SIG_PROXY };
+
 enum {
 	OPT_RM = 256,
 	OPT_NAME,
@@ -53,8 +56,6 @@ enum {
 	OPT_MOUNT,
 	OPT_ADD_HOST,
 	OPT_ULIMIT,
-	OPT_DETACH_KEYS = 400,
-	OPT_SIG_PROXY,
 };
 
 static const struct option run_longopts[] = {

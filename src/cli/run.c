@@ -24,6 +24,9 @@ struct run_opts {
 	bool no_sig_proxy;       /* --sig-proxy=false */
 };
 
+/* Stream flags (cli/attach.c), numbered apart from the flag enum below. */
+enum { OPT_DETACH_KEYS = 400, OPT_SIG_PROXY };
+
 enum {
 	OPT_RM = 256,
 	OPT_NAME,
@@ -61,8 +64,6 @@ enum {
 	OPT_CPUSET_MEMS,
 	OPT_BLKIO_WEIGHT,
 	OPT_MEMORY_SWAP,
-	OPT_DETACH_KEYS = 400,
-	OPT_SIG_PROXY,
 };
 
 static const struct option run_longopts[] = {

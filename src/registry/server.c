@@ -490,6 +490,8 @@ int registry_serve(struct registry_config *cfg, struct berth_error **err)
 		registry_done(&reg);
 		return r;
 	}
+	/* Expire sessions that aged while no server ran before announcing the port (tests wait for it). */
+	reg_upload_expire(&reg.uploads, cfg->upload_expiry_s);
 	char port[8];
 	snprintf(port, sizeof(port), "%u", reg.port);
 	if (cfg->port_file)
@@ -497,7 +499,6 @@ int registry_serve(struct registry_config *cfg, struct berth_error **err)
 	log_fields(LOG_LEVEL_INFO, "registry listening", "addr", cfg->host, "port", port, "root", cfg->root,
 		   "tls", cfg->tls_cert ? "true" : "false", "auth",
 		   reg_auth_enabled(reg.auth) ? "true" : "false", NULL);
-	reg_upload_expire(&reg.uploads, cfg->upload_expiry_s);
 	for (;;) {
 		struct timespec tick = { .tv_sec = 60 };
 		int sig = sigtimedwait(&set, NULL, &tick);

@@ -62,6 +62,36 @@ static void base_argv(const struct runc *rc, const char **argv, size_t *n, char 
 	argv[(*n)++] = "json";
 }
 
+/* Run a runtime verb that exits once its process runs (create, exec --detach); the pid from its pid file. */
+static int run_for_pid(const struct runc *rc, const char **argv, const int stdio[3], const char *verb,
+		       const char *pidf, pid_t *ret_pid, struct berth_error **err)
+{
+	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	memcpy(o.stdio, stdio, sizeof(o.stdio));
+	pid_t pid;
+	int pidfd, status;
+	int r = proc_spawn(&o, &pid, &pidfd, err);
+	if (r < 0)
+		return r;
+	r = proc_wait(pid, pidfd, -1, &status, err);
+	safe_close(pidfd);
+	if (r < 0)
+		return r;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return runc_fail(rc, verb, NULL, err);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	r = fs_read_file_at(AT_FDCWD, pidf, 64, &sb, err);
+	if (r < 0)
+		return r;
+	int64_t v;
+	strbuf_trim_trailing(&sb);
+	if (parse_int64(sb.buf, &v) < 0 || v <= 0)
+		return berth_error_msg(err, EIO, "OCI runtime %s: bad pid file '%s'", verb, sb.buf);
+	*ret_pid = (pid_t)v;
+	return 0;
+}
+
 int runc_create(const struct runc *rc, const int stdio[3], const char *console, pid_t *ret_pid,
 		struct berth_error **err)
 {
@@ -83,30 +113,7 @@ int runc_create(const struct runc *rc, const int stdio[3], const char *console, 
 	}
 	argv[n++] = rc->id;
 	argv[n] = NULL;
-	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
-	o.argv = argv;
-	memcpy(o.stdio, stdio, sizeof(o.stdio));
-	pid_t pid;
-	int pidfd, status;
-	int r = proc_spawn(&o, &pid, &pidfd, err);
-	if (r < 0)
-		return r;
-	r = proc_wait(pid, pidfd, -1, &status, err);
-	safe_close(pidfd);
-	if (r < 0)
-		return r;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return runc_fail(rc, "create", NULL, err);
-	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	r = fs_read_file_at(AT_FDCWD, pidf, 64, &sb, err);
-	if (r < 0)
-		return r;
-	int64_t v;
-	strbuf_trim_trailing(&sb);
-	if (parse_int64(sb.buf, &v) < 0 || v <= 0)
-		return berth_error_msg(err, EIO, "OCI runtime create: bad pid file '%s'", sb.buf);
-	*ret_pid = (pid_t)v;
-	return 0;
+	return run_for_pid(rc, argv, stdio, "create", pidf, ret_pid, err);
 }
 
 /* Run a short runtime command to completion, capturing its stderr. */
@@ -164,10 +171,19 @@ int runc_exec(const struct runc *rc, const char *process_file, const int stdio[3
 		argv[n++] = "--console-socket";
 		argv[n++] = console;
 	}
-	if (detach)
+	/* runc takes a console socket only with --detach: the process is then the shim's
+	 * (a subreaper) once runc exits, and its pid comes from the pid file. */
+	_cleanup_free_ char *pidf = console ? xasprintf("%s.pid", process_file) : NULL;
+	if (console) {
+		argv[n++] = "--pid-file";
+		argv[n++] = pidf;
+	}
+	if (detach || console)
 		argv[n++] = "--detach";
 	argv[n++] = rc->id;
 	argv[n] = NULL;
+	if (console)
+		return run_for_pid(rc, argv, stdio, "exec", pidf, ret_pid, err);
 	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
 	o.argv = argv;
 	memcpy(o.stdio, stdio, sizeof(o.stdio));

@@ -74,12 +74,12 @@ _berth_args() {
 
 _berth_commands="version help runtime registry daemon run create start stop restart kill rm ps logs inspect
 	exec wait pause unpause rename top images import rmi tag info events network port build builder pull
-	push save load history login logout volume system container image"
+	push save load history login logout volume system container image attach update stats cp diff export commit"
 
 _berth_subcommands() {
 	case $1 in
-	container) echo "create exec inspect kill logs ls pause port prune rename restart rm run start stop top
-		unpause wait" ;;
+	container) echo "attach commit cp create diff exec export inspect kill logs ls pause port prune rename restart rm
+		run start stats stop top unpause update wait" ;;
 	image) echo "build history import inspect load ls prune pull push rm save tag" ;;
 	volume) echo "create inspect ls prune rm" ;;
 	system) echo "df events info prune" ;;

@@ -263,14 +263,13 @@ static void save(struct api_call *c, const char *const *names)
 
 void api_images_get(struct api_call *c)
 {
-	/* ?names=a&names=b: MHD gives the first; docker's CLI sends one per image. */
-	const char *n = http_request_query(c->req, "names");
-	if (!n || !*n) {
+	/* ?names=a&names=b: docker's CLI sends one per image. */
+	_cleanup_strv_ char **names = http_request_query_all(c->req, "names");
+	if (!names[0] || !*names[0]) {
 		http_respond_error(c->req, 400, "no images given");
 		return;
 	}
-	const char *names[] = { n, NULL };
-	save(c, names);
+	save(c, (const char *const *)names);
 }
 
 void api_image_get(struct api_call *c)

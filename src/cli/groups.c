@@ -94,8 +94,13 @@ static int image_inspect(int argc, char **argv)
 }
 
 static const struct group_verb container_verbs[] = {
+	{ "attach", cli_attach, "Attach local standard input, output, and error streams to a running container" },
+	{ "commit", cli_commit, "Create a new image from a container's changes" },
+	{ "cp", cli_cp, "Copy files/folders between a container and the local filesystem" },
 	{ "create", cli_create, "Create a new container" },
+	{ "diff", cli_diff, "Inspect changes to files or directories on a container's filesystem" },
 	{ "exec", cli_exec, "Run a command in a running container" },
+	{ "export", cli_export, "Export a container's filesystem as a tar archive" },
 	{ "inspect", container_inspect, "Display detailed information on one or more containers" },
 	{ "kill", cli_kill, "Kill one or more running containers" },
 	{ "logs", cli_logs, "Fetch the logs of a container" },
@@ -111,9 +116,11 @@ static const struct group_verb container_verbs[] = {
 	{ "remove", cli_rm, NULL },
 	{ "run", cli_run, "Run a command in a new container" },
 	{ "start", cli_start, "Start one or more stopped containers" },
+	{ "stats", cli_stats, "Display a live stream of container(s) resource usage statistics" },
 	{ "stop", cli_stop, "Stop one or more running containers" },
 	{ "top", cli_top, "Display the running processes of a container" },
 	{ "unpause", cli_unpause, "Unpause all processes within one or more containers" },
+	{ "update", cli_update, "Update configuration of one or more containers" },
 	{ "wait", cli_wait, "Block until one or more containers stop, then print their exit codes" },
 };
 

@@ -27,7 +27,7 @@
 
 struct daemon_opts {
 	char *root, *exec_root, *host, *runtime, *pidfile, *config_file, *log_level;
-	char *bridge;                   /* default network's bridge device; "none": no container networking */
+	char *bridge; /* default network's bridge device; "none": no container networking */
 	char *init_path;
 	json_t *ulimits;                /* --default-ulimit / "default-ulimits": Docker Ulimits array */
 	char *detach_keys, *log_driver; /* stream and log defaults (config-file keys) */
@@ -93,10 +93,9 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 					    "pidfile",     "log-level",  "bridge",    "init-path",
 					    "detach-keys", "log-driver", "tlscacert", "tlscert",
 					    "tlskey" };
-	char **slots[] = { &o->root,        &o->exec_root,  &o->host,      &o->runtime,
-			   &o->pidfile,     &o->log_level,  &o->bridge,    &o->init_path,
-			   &o->detach_keys, &o->log_driver, &o->tlscacert, &o->tlscert,
-			   &o->tlskey };
+	char **slots[] = { &o->root,      &o->exec_root, &o->host,      &o->runtime,     &o->pidfile,
+			   &o->log_level, &o->bridge,    &o->init_path, &o->detach_keys, &o->log_driver,
+			   &o->tlscacert, &o->tlscert,   &o->tlskey };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = NULL;
 		if ((r = json_get_string(j, NULL, keys[i], 0, &v, err)) < 0)

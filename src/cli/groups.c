@@ -94,7 +94,8 @@ static int image_inspect(int argc, char **argv)
 }
 
 static const struct group_verb container_verbs[] = {
-	{ "attach", cli_attach, "Attach local standard input, output, and error streams to a running container" },
+	{ "attach", cli_attach,
+	  "Attach local standard input, output, and error streams to a running container" },
 	{ "commit", cli_commit, "Create a new image from a container's changes" },
 	{ "cp", cli_cp, "Copy files/folders between a container and the local filesystem" },
 	{ "create", cli_create, "Create a new container" },

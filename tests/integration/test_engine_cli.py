@@ -202,6 +202,27 @@ def test_save_and_load_round_trip(daemon, tmp_path):
     cli(daemon, "rmi", ref)
 
 
+@pytest.mark.parametrize("client", ["berth", "docker"])
+def test_save_of_several_images_keeps_every_tag(daemon, tmp_path, client):
+    refs = [f"multi{uid()}:a", f"multi{uid()}:b"]
+    for r in refs:
+        cli(daemon, "tag", "busybox:latest", r)
+    out = str(tmp_path / "multi.tar")
+    if client == "berth":
+        cli(daemon, "save", "-o", out, *refs)
+    else:
+        daemon.docker("save", "-o", out, *refs)
+    with tarfile.open(out) as t:
+        tags = {tag for m in json.load(t.extractfile("manifest.json")) for tag in m["RepoTags"] or []}
+    assert set(refs) <= tags
+    for r in refs:
+        cli(daemon, "rmi", r)
+    loaded = cli(daemon, "load", "-i", out).stdout
+    assert all(f"Loaded image: {r}" in loaded for r in refs)
+    for r in refs:
+        cli(daemon, "rmi", r)
+
+
 def test_save_of_unknown_image_fails_without_writing(daemon, tmp_path):
     out = str(tmp_path / "none.tar")
     p = cli(daemon, "save", "-o", out, "nosuchimage:1", check=False)

@@ -56,14 +56,7 @@ static void add_line(struct pull_job *j, json_t *line)
 
 static void on_progress(const struct image_progress *p, void *userdata)
 {
-	json_t *j = json_pack("{s:s}", "status", p->status ? p->status : "");
-	if (p->id)
-		json_object_set_new(j, "id", json_string(p->id));
-	json_object_set_new(j, "progressDetail",
-			    p->total ? json_pack("{s:I,s:I}", "current", (json_int_t)p->current, "total",
-						 (json_int_t)p->total)
-				     : json_object());
-	add_line(userdata, j);
+	add_line(userdata, api_progress_json(p));
 }
 
 static void *worker(void *arg)

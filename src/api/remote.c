@@ -94,7 +94,7 @@ static void add_line(struct strbuf *sb, json_t *j)
 	json_decref(j);
 }
 
-static void on_progress(const struct image_progress *p, void *userdata)
+json_t *api_progress_json(const struct image_progress *p)
 {
 	json_t *j = json_pack("{s:s}", "status", p->status ? p->status : "");
 	if (p->id)
@@ -103,7 +103,12 @@ static void on_progress(const struct image_progress *p, void *userdata)
 			    p->total ? json_pack("{s:I,s:I}", "current", (json_int_t)p->current, "total",
 						 (json_int_t)p->total)
 				     : json_object());
-	add_line(userdata, j);
+	return j;
+}
+
+static void on_progress(const struct image_progress *p, void *userdata)
+{
+	add_line(userdata, api_progress_json(p));
 }
 
 void api_image_push(struct api_call *c)

@@ -142,40 +142,6 @@ void cli_resize(struct cli *cli, const char *what, const char *id)
 			 ws.ws_col);
 }
 
-/* Write complete frames of pending to stdout/stderr; keep a partial one. */
-static void demux_frames(struct strbuf *pending)
-{
-	size_t i = 0;
-	while (pending->len - i >= 8) {
-		const unsigned char *h = (const unsigned char *)pending->buf + i;
-		size_t len = ((size_t)h[4] << 24) | ((size_t)h[5] << 16) | ((size_t)h[6] << 8) | h[7];
-		if (pending->len - i - 8 < len)
-			break;
-		(void)fs_write_all(h[0] == 2 ? STDERR_FILENO : STDOUT_FILENO, pending->buf + i + 8, len);
-		i += 8 + len;
-	}
-	memmove(pending->buf, pending->buf + i, pending->len - i);
-	strbuf_setlen(pending, pending->len - i);
-}
-
-/* Stream output; false at its end. */
-static bool session_out(int fd, bool tty, struct strbuf *pending)
-{
-	char buf[32 * 1024];
-	ssize_t n = read(fd, buf, sizeof(buf));
-	if (n < 0 && errno == EINTR)
-		return true;
-	if (n <= 0)
-		return false;
-	if (tty) {
-		(void)fs_write_all(STDOUT_FILENO, buf, (size_t)n);
-	} else {
-		strbuf_add(pending, buf, (size_t)n);
-		demux_frames(pending);
-	}
-	return true;
-}
-
 int cli_attach_session(int fd, bool in, bool tty, const char *keys, bool *ret_detached)
 {
 	struct detach_matcher dm = { 0 };
@@ -191,7 +157,7 @@ int cli_attach_session(int fd, bool in, bool tty, const char *keys, bool *ret_de
 				continue;
 			return -errno;
 		}
-		if (p[0].revents && !session_out(fd, tty, &pending))
+		if (p[0].revents && !cli_pump_out(fd, tty, &pending))
 			return 0;
 		if (!in_open || !p[1].revents)
 			continue;

@@ -140,7 +140,7 @@ static void demux(struct strbuf *pending, const char *buf, size_t n)
 	strbuf_setlen(pending, pending->len - i);
 }
 
-static bool pump_out(int fd, bool tty, struct strbuf *pending)
+bool cli_pump_out(int fd, bool tty, struct strbuf *pending)
 {
 	char buf[32 * 1024];
 	ssize_t n = read(fd, buf, sizeof(buf));
@@ -158,7 +158,7 @@ static bool pump_out(int fd, bool tty, struct strbuf *pending)
 void cli_copy_stream(int fd, bool tty)
 {
 	_cleanup_strbuf_ struct strbuf pending = STRBUF_INIT;
-	while (pump_out(fd, tty, &pending))
+	while (cli_pump_out(fd, tty, &pending))
 		;
 }
 
@@ -173,7 +173,7 @@ void cli_attach_stdio(int fd, bool in, bool tty)
 				continue;
 			return;
 		}
-		if (p[0].revents && !pump_out(fd, tty, &pending))
+		if (p[0].revents && !cli_pump_out(fd, tty, &pending))
 			return;
 		if (in_open && p[1].revents) {
 			char buf[32 * 1024];

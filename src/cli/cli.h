@@ -56,6 +56,9 @@ void cli_print_table(const char *const *headers, size_t ncols, const json_t *row
 void cli_copy_stream(int fd, bool tty);
 /* Bidirectional: stdin -> fd (when in), fd -> stdout/stderr until the stream ends. */
 void cli_attach_stdio(int fd, bool in, bool tty);
+/* Copy what fd has now to stdout (tty) or demultiplexed to stdout/stderr (8-byte frame
+ * headers; a partial frame waits in pending); false at the stream's end. */
+bool cli_pump_out(int fd, bool tty, struct strbuf *pending);
 
 /* attach.c: forward SIGINT/TERM/HUP/QUIT/USR1/USR2/ALRM to container id (a thread; docker's --sig-proxy). */
 int cli_sig_proxy_start(const char *host, const char *id);

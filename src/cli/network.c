@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/network.h"
+#include "cli/verbs.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "net/net.h"
@@ -114,25 +115,6 @@ static int usage(const char *text, bool help)
 	return help ? 0 : CLI_EXIT_DAEMON;
 }
 
-/* One request; prints the daemon's error. Returns the status when it is `want`, else -1. */
-static long call(struct cli *cli, const char *method, const json_t *body, json_t **ret, long want,
-		 const char *path)
-{
-	json_t *resp = NULL;
-	long st = cli_call(cli, method, body, &resp, "%s", path);
-	if (st != want) {
-		if (st > 0)
-			cli_print_daemon_error(resp, st);
-		json_decref(resp);
-		return -1;
-	}
-	if (ret)
-		*ret = resp;
-	else
-		json_decref(resp);
-	return st;
-}
-
 /* "k=v" -> obj[k] = v */
 static void add_kv(json_t *obj, const char *kv)
 {
@@ -195,7 +177,7 @@ static int net_create(struct cli *cli, int argc, char **argv)
 		json_array_clear(json_object_get(json_object_get(body, "IPAM"), "Config"));
 	json_object_set_new(body, "Name", json_string(argv[optind]));
 	json_t *resp = NULL;
-	if (call(cli, "POST", body, &resp, 201, "/v1.41/networks/create") < 0)
+	if (cli_expect(cli, "POST", body, &resp, 201, "/v1.41/networks/create") < 0)
 		return 1;
 	printf("%s\n", json_string_value(json_object_get(resp, "Id")));
 	json_decref(resp);
@@ -227,7 +209,7 @@ static int net_ls(struct cli *cli, int argc, char **argv)
 	_cleanup_free_ char *q = filters_query(filters);
 	_cleanup_free_ char *path = xasprintf("/v1.41/networks%s%s", q ? "?filters=" : "", q ? q : "");
 	json_t *resp = NULL;
-	if (call(cli, "GET", NULL, &resp, 200, path) < 0)
+	if (cli_expect(cli, "GET", NULL, &resp, 200, path) < 0)
 		return 1;
 	_cleanup_json_ json_t *rows = json_array();
 	size_t i;
@@ -267,7 +249,7 @@ static int net_inspect(struct cli *cli, int argc, char **argv)
 		_cleanup_free_ char *e = cli_escape(argv[i]);
 		_cleanup_free_ char *path = xasprintf("/v1.41/networks/%s", e);
 		json_t *resp = NULL;
-		if (call(cli, "GET", NULL, &resp, 200, path) < 0)
+		if (cli_expect(cli, "GET", NULL, &resp, 200, path) < 0)
 			rc = 1;
 		else
 			json_array_append_new(out, resp);
@@ -285,7 +267,7 @@ static int net_rm(struct cli *cli, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		_cleanup_free_ char *e = cli_escape(argv[i]);
 		_cleanup_free_ char *path = xasprintf("/v1.41/networks/%s", e);
-		if (call(cli, "DELETE", NULL, NULL, 204, path) < 0)
+		if (cli_expect(cli, "DELETE", NULL, NULL, 204, path) < 0)
 			rc = 1;
 		else
 			printf("%s\n", argv[i]);
@@ -312,7 +294,7 @@ static int net_prune(struct cli *cli, int argc, char **argv)
 	_cleanup_free_ char *q = filters_query(filters);
 	_cleanup_free_ char *path = xasprintf("/v1.41/networks/prune%s%s", q ? "?filters=" : "", q ? q : "");
 	json_t *resp = NULL;
-	if (call(cli, "POST", NULL, &resp, 200, path) < 0)
+	if (cli_expect(cli, "POST", NULL, &resp, 200, path) < 0)
 		return 1;
 	json_t *del = json_object_get(resp, "NetworksDeleted");
 	if (json_array_size(del))
@@ -357,7 +339,7 @@ static int net_connect(struct cli *cli, int argc, char **argv, bool connect)
 	json_object_set_new(body, "Container", json_string(argv[optind + 1]));
 	_cleanup_free_ char *e = cli_escape(argv[optind]);
 	_cleanup_free_ char *path = xasprintf("/v1.41/networks/%s/%s", e, connect ? "connect" : "disconnect");
-	return call(cli, "POST", body, NULL, 200, path) < 0 ? 1 : 0;
+	return cli_expect(cli, "POST", body, NULL, 200, path) < 0 ? 1 : 0;
 }
 
 int cli_network(int argc, char **argv)
@@ -429,7 +411,7 @@ int cli_port(int argc, char **argv)
 	_cleanup_free_ char *e = cli_escape(argv[1]);
 	_cleanup_free_ char *path = xasprintf("/v1.41/containers/%s/json", e);
 	json_t *resp = NULL;
-	long st = call(&cli, "GET", NULL, &resp, 200, path);
+	long st = cli_expect(&cli, "GET", NULL, &resp, 200, path);
 	cli_close(&cli);
 	if (st < 0)
 		return 1;

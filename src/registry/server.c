@@ -249,6 +249,20 @@ static enum MHD_Result on_body(struct req *r, const char *data, size_t len)
 	return MHD_YES;
 }
 
+/*
+ * Release the upload session as soon as the request is answered, not in on_completed: the
+ * client may read our response and send its next request on another connection before MHD
+ * reports this one complete (a spurious 409 "busy"). The response is only sent after we return.
+ */
+static enum MHD_Result release_if_answered(struct registry *reg, struct req *r, enum MHD_Result ret)
+{
+	if (r->responded && r->up) {
+		reg_upload_release(&reg->uploads, r->up);
+		r->up = NULL;
+	}
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
@@ -279,14 +293,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 */
 		r->begin_deferred = r->method == M_GET || r->method == M_HEAD || r->method == M_DELETE ||
 				    r->method == M_OTHER;
-		return r->begin_deferred ? MHD_YES : dispatch_begin(r);
+		if (r->begin_deferred)
+			return MHD_YES;
+		return release_if_answered(reg, r, dispatch_begin(r));
 	}
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
 		if (r->responded)
 			return MHD_YES; /* already answered (error): discard the rest */
-		return on_body(r, upload_data, n);
+		return release_if_answered(reg, r, on_body(r, upload_data, n));
 	}
 	if (r->responded)
 		return MHD_YES;
@@ -297,16 +313,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	} else {
 		ret = dispatch_end(r);
 	}
-	/*
-	 * Release the upload session now, not in on_completed: the client may read our
-	 * response and send its next request on another connection before MHD reports
-	 * this one complete. The response is only sent after we return.
-	 */
-	if (r->responded && r->up) {
-		reg_upload_release(&reg->uploads, r->up);
-		r->up = NULL;
-	}
-	return ret;
+	return release_if_answered(reg, r, ret);
 }
 
 static void access_log(struct req *r, enum MHD_RequestTerminationCode toe)

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import mounts_under, run
+from conftest import mounts_under, run, traced_env
 
 BUSYBOX = "/bin/busybox"
 
@@ -293,7 +293,7 @@ def test_portmap_teardown_skips_ip6tables_on_ipv4_only_networks(net):
     net.stop()
     trace = os.path.join(net.workdir, "detach.trace")
     run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", trace, *net.tool("detach", "v4only")],
-        env=net.berth.env, timeout=60)
+        env=traced_env(net.berth.env), timeout=60)
     with open(trace) as f:
         execs = f.read()
     assert "CNI-DN-" in execs and "/usr/sbin/iptables" in execs, execs  # portmap's DEL did run

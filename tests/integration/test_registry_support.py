@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from conftest import TMP_PREFIX, berth_binary
+from conftest import TMP_PREFIX, berth_binary, traced_env
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -55,7 +55,7 @@ class Registry:
         if self.config:
             cmd += ["--config", self.config]
         logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=logf)
+        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=logf, env=traced_env() if self.wrapper else None)
         logf.close()
         deadline = time.monotonic() + 10
         while not os.path.exists(port_file):

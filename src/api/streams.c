@@ -87,6 +87,7 @@ void api_container_logs(struct api_call *c)
 struct hijack_ctx {
 	int fd;                         /* the live stream; -1: none (stream=0) */
 	struct engine_log_reader *logs; /* replayed first (logs=1), then NULL */
+	bool logs_sent;                 /* the grace before the replay was given */
 };
 
 static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len)
@@ -110,11 +111,19 @@ static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len
 				return;
 		} while (r == 0);
 		h->logs = engine_logs_close(h->logs);
+		h->logs_sent = true;
 	}
-	if (h->fd >= 0)
+	if (h->fd >= 0) {
+		/* Output that is already waiting (a quick exec) would also arrive with the head. */
+		struct pollfd pr = { h->fd, POLLIN, 0 };
+		if (!h->logs_sent && poll(&pr, 1, 0) > 0) {
+			struct pollfd pw = { client, POLLIN, 0 };
+			(void)poll(&pw, 1, HIJACK_HEAD_GRACE_MS);
+		}
 		http_relay(client, h->fd, extra, extra_len);
-	else
+	} else {
 		shutdown(client, SHUT_WR);
+	}
 }
 
 static void hijack_done(void *ctx)

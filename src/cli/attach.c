@@ -125,6 +125,26 @@ void cli_print_daemon_error_text(const char *body, size_t len, long status)
 		fprintf(stderr, "Error response from daemon: %.*s\n", (int)len, body);
 }
 
+int cli_hijack(struct cli *cli, const char *path, const char *body, int *ret_fd)
+{
+	long st = 0;
+	int fd = -1;
+	_cleanup_strbuf_ struct strbuf eb = STRBUF_INIT;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (http_client_hijack(cli->http, "POST", path, body, body ? strlen(body) : 0, &st, &fd, &eb, &err) <
+		0 ||
+	    (st != 101 && st != 200)) {
+		if (err)
+			berth_error_print(err, "berth");
+		else
+			cli_print_daemon_error_text(eb.buf, eb.len, st);
+		safe_close(fd);
+		return -1;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 bool cli_raw_terminal(struct termios *saved)
 {
 	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, saved) < 0)
@@ -229,19 +249,9 @@ static int do_attach(struct cli *cli, const char *host, const char *id, bool no_
 	_cleanup_free_ char *path =
 	    xasprintf("/v1.41/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1%s%s", q, in,
 		      kq ? "&detachKeys=" : "", kq ? kq : "");
-	long st = 0;
 	int fd = -1;
-	_cleanup_strbuf_ struct strbuf eb = STRBUF_INIT;
-	_cleanup_error_ struct berth_error *err = NULL;
-	if (http_client_hijack(cli->http, "POST", path, NULL, 0, &st, &fd, &eb, &err) < 0 ||
-	    (st != 101 && st != 200)) {
-		if (err)
-			berth_error_print(err, "berth");
-		else
-			cli_print_daemon_error_text(eb.buf, eb.len, st);
-		safe_close(fd);
+	if (cli_hijack(cli, path, NULL, &fd) < 0)
 		return 1;
-	}
 	/* registered before streaming: an exit right after the stream cannot be missed */
 	_cleanup_free_ char *wpath = xasprintf("/v1.41/containers/%s/wait", q);
 	_cleanup_close_ int wfd =

@@ -85,6 +85,9 @@ bool cli_raw_terminal(struct termios *saved);
 void cli_resize(struct cli *cli, const char *what, const char *id);
 /* "Error response from daemon: ..." from a raw error body. */
 void cli_print_daemon_error_text(const char *body, size_t len, long status);
+/* POST path (with an optional JSON body) and take over the connection (101 or a raw 200 stream);
+ * -1 after printing the client's or the daemon's error. */
+int cli_hijack(struct cli *cli, const char *path, const char *body, int *ret_fd);
 
 /* Human sizes and durations like docker's CLI. */
 char *cli_human_size(double bytes);

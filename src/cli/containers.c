@@ -554,15 +554,7 @@ int cli_exec(int argc, char **argv)
 		json_decref(resp);
 	} else {
 		int fd = -1;
-		_cleanup_strbuf_ struct strbuf eb = STRBUF_INIT;
-		_cleanup_error_ struct berth_error *err = NULL;
-		if (http_client_hijack(cli.http, "POST", path, body, strlen(body), &st, &fd, &eb, &err) < 0 ||
-		    (st != 101 && st != 200)) {
-			if (err)
-				berth_error_print(err, NULL);
-			else
-				fprintf(stderr, "Error response from daemon: %.*s\n", (int)eb.len, eb.buf);
-			safe_close(fd);
+		if (cli_hijack(&cli, path, body, &fd) < 0) {
 			cli_close(&cli);
 			return CLI_EXIT_DAEMON;
 		}

@@ -527,48 +527,20 @@ static int wait_result(int wfd)
 	return json_is_integer(code) ? (int)json_integer_value(code) : CLI_EXIT_DAEMON;
 }
 
-static void resize(struct cli *cli, const char *what, const char *id)
-{
-	struct winsize ws;
-	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row)
-		cli_call(cli, "POST", NULL, NULL, "/v1.41/%s/%s/resize?h=%u&w=%u", what, id, ws.ws_row,
-			 ws.ws_col);
-}
-
-/* Put the terminal in raw mode while attached to a TTY; restored by the caller. */
-static bool raw_terminal(struct termios *saved)
-{
-	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, saved) < 0)
-		return false;
-	struct termios raw = *saved;
-	cfmakeraw(&raw);
-	return tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
-}
-
 static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 {
 	_cleanup_free_ char *kq = o->detach_keys ? cli_escape(o->detach_keys) : NULL;
 	_cleanup_free_ char *apath =
 	    xasprintf("/v1.41/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1%s%s", id,
 		      o->interactive, kq ? "&detachKeys=" : "", kq ? kq : "");
-	long st = 0;
 	int afd = -1;
-	_cleanup_strbuf_ struct strbuf errbody = STRBUF_INIT;
-	_cleanup_error_ struct berth_error *err = NULL;
-	if (http_client_hijack(cli->http, "POST", apath, NULL, 0, &st, &afd, &errbody, &err) < 0 ||
-	    (st != 101 && st != 200)) {
-		if (err)
-			berth_error_print(err, "berth");
-		else
-			fprintf(stderr, "Error response from daemon: %.*s\n", (int)errbody.len, errbody.buf);
-		safe_close(afd);
+	if (cli_hijack(cli, apath, NULL, &afd) < 0)
 		return CLI_EXIT_DAEMON;
-	}
 	_cleanup_free_ char *wpath =
 	    xasprintf("/v1.41/containers/%s/wait?condition=%s", id, o->rm ? "removed" : "next-exit");
 	int wfd = http_client_send(cli->http, "POST", wpath, "Connection: close\r\n", NULL, 0, NULL);
 	json_t *resp = NULL;
-	st = cli_call(cli, "POST", NULL, &resp, "/v1.41/containers/%s/start", id);
+	long st = cli_call(cli, "POST", NULL, &resp, "/v1.41/containers/%s/start", id);
 	if (st != 204) {
 		if (st > 0)
 			cli_print_daemon_error(resp, st);
@@ -582,9 +554,9 @@ static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 	}
 	json_decref(resp);
 	struct termios saved;
-	bool raw = o->tty && o->interactive && raw_terminal(&saved);
+	bool raw = o->tty && o->interactive && cli_raw_terminal(&saved);
 	if (o->tty)
-		resize(cli, "containers", id);
+		cli_resize(cli, "containers", id);
 	if (!o->tty && !o->no_sig_proxy)
 		(void)cli_sig_proxy_start(o->host, id);
 	bool detached = false;

@@ -41,7 +41,7 @@ def context(tmp_path, dockerfile, files=None):
     for name, data in (files or {}).items():
         p = ctx / name
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(data)
+        p.write_bytes(data if isinstance(data, bytes) else data.encode())
     return str(ctx)
 
 

@@ -23,6 +23,7 @@ import uuid
 import pytest
 
 from engine_daemon import Daemon, wait_for
+from test_build_exec import context
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +39,6 @@ def daemon(berth_bin, busybox):
 
 def tag():
     return "f" + uuid.uuid4().hex[:10]
-
-
-def context(tmp_path, dockerfile, files=None):
-    ctx = tmp_path / ("ctx-" + uuid.uuid4().hex[:6])
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text(dockerfile)
-    for name, data in (files or {}).items():
-        p = ctx / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data if isinstance(data, bytes) else data.encode())
-    return str(ctx)
 
 
 def build(daemon, ctx, *args, check=True, env=None):

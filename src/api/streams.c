@@ -87,12 +87,12 @@ void api_container_logs(struct api_call *c)
 struct hijack_ctx {
 	int fd;                         /* the live stream; -1: none (stream=0) */
 	struct engine_log_reader *logs; /* replayed first (logs=1), then NULL */
-	bool logs_sent;                 /* the grace before the replay was given */
 };
 
 static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len)
 {
 	struct hijack_ctx *h = ctx;
+	bool graced = false; /* the client had its moment to read the 101 head */
 	if (h->logs) {
 		/*
 		 * docker-py reads the 101 head through a buffered reader, then takes
@@ -102,6 +102,7 @@ static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len
 		 */
 		struct pollfd pw = { client, POLLIN, 0 };
 		(void)poll(&pw, 1, HIJACK_HEAD_GRACE_MS);
+		graced = true;
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 		int r;
 		do {
@@ -111,12 +112,11 @@ static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len
 				return;
 		} while (r == 0);
 		h->logs = engine_logs_close(h->logs);
-		h->logs_sent = true;
 	}
 	if (h->fd >= 0) {
 		/* Output that is already waiting (a quick exec) would also arrive with the head. */
 		struct pollfd pr = { h->fd, POLLIN, 0 };
-		if (!h->logs_sent && poll(&pr, 1, 0) > 0) {
+		if (!graced && poll(&pr, 1, 0) > 0) {
 			struct pollfd pw = { client, POLLIN, 0 };
 			(void)poll(&pw, 1, HIJACK_HEAD_GRACE_MS);
 		}

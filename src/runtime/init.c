@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 
 #include "common/fs.h"
@@ -78,6 +79,37 @@ static int move_high(int *fd, int floor)
 }
 
 /*
+ * A stdio fd that is the null device but not the container's own /dev/null
+ * (the host's, inherited from the shim or passed by a runc-style caller) would
+ * let root in the container fchmod/fchown the host's device node. Swap it for
+ * the container's /dev/null, as runc's reOpenDevNull does. Runs after
+ * pivot_root or setns, so "/dev/null" names the container's node.
+ */
+static int reopen_devnull(struct berth_error **err)
+{
+	_cleanup_close_ int null = -1;
+	struct stat own = { 0 };
+	for (int i = 0; i < 3; i++) {
+		struct stat st;
+		if (fstat(i, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+			continue;
+		if (null < 0) {
+			null = open("/dev/null", O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+			if (null < 0)
+				return berth_error_errno(err, "reopen '/dev/null' in the container");
+			if (fstat(null, &own) < 0 || !S_ISCHR(own.st_mode) || own.st_rdev != makedev(1, 3))
+				return berth_error_msg(err, EINVAL,
+						       "'/dev/null' in the container is not the null device");
+		}
+		if (st.st_dev == own.st_dev && st.st_ino == own.st_ino)
+			continue;
+		if (dup3(null, i, 0) < 0)
+			return berth_error_errno(err, "dup3 '/dev/null' to fd %d", i);
+	}
+	return 0;
+}
+
+/*
  * Lay out fds: stdio[i] -> i, preserve_fds[k] -> 3 + k; everything else is
  * marked close-on-exec (close_range), so nothing of the host leaks.
  */
@@ -101,7 +133,7 @@ static int setup_fds(struct init_config *c, int *stdio, int *preserve, struct be
 			return berth_error_errno(err, "dup2 preserved fd");
 	if (syscall(SYS_close_range, 3 + c->n_preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC_FLAG) < 0)
 		return berth_error_errno(err, "close_range");
-	return 0;
+	return reopen_devnull(err);
 }
 
 static int join_namespaces(const struct runtime_spec *s, int skip, struct berth_error **err)

@@ -129,6 +129,19 @@ def mounts_with(fragment):
 
 # ---- the container sees the same thing under both runtimes ----
 
+def test_host_dev_null_stdio_is_swapped_for_the_containers_as_runc_does(berth_rt, runc_rt, bundle):
+    """A caller's /dev/null on stdio (issue 18 item 1): the process gets the container's own node."""
+    host = os.stat("/dev/null")
+    b = bundle(["sh", "-c", "stat -L -c '%D:%i' /proc/self/fd/0 /dev/null"])
+    pb, pr = run_both(berth_rt, runc_rt, b, stdin=subprocess.DEVNULL)
+    assert pb.returncode == pr.returncode == 0, (pb.stderr, pr.stderr)
+    for p in (pb, pr):  # runc relays stdio through pipes of its own: never the host's node either
+        fd0, own = p.stdout.split()
+        assert own != f"{host.st_dev:x}:{host.st_ino}" != fd0, p.stdout
+    assert pb.stdout.split()[0] == pb.stdout.split()[1], pb.stdout
+
+
+
 def test_run_identity_and_capabilities_match_runc(berth_rt, runc_rt, bundle):
     b = bundle(["sh", "-c", "id; hostname; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status; "
                             "grep NoNewPrivs /proc/self/status; umask; pwd; cut -d' ' -f5,6 /proc/1/stat"])

@@ -15,19 +15,23 @@
 #define API_VERSION     "1.41"
 #define API_MIN_VERSION "1.24"
 
+struct host;
 struct image_store;
 struct netops;
 
+/* The API over one host (host/host.h); engine, images, netops and root are the host's. */
 struct api {
+	struct host *host;
 	struct engine *engine;
 	struct image_store *images;
-	int64_t started_ns;
+	struct netops *netops; /* container networking (host/netops.h); NULL without */
 	const char *root;
-	struct netops *netops;   /* container networking (netops.h) */
+	int64_t started_ns;
 	const char *detach_keys; /* daemon default (config "detach-keys"); NULL: ctrl-p,ctrl-q */
-	const char *log_driver;  /* daemon default log driver; NULL: json-file */
-	json_t *log_opts;        /* its options (config "log-opts"), may be NULL */
 };
+
+/* Fill an api over host h (borrowed). */
+void api_init(struct api *a, struct host *h, const char *detach_keys);
 
 /* The server's request handler (userdata: struct api *). */
 void api_handle(struct http_request *req, void *userdata);

@@ -5,7 +5,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
-#include "api/netops.h"
+#include "host/host.h"
 #include "api/routes.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -54,31 +54,10 @@ void api_containers_list(struct api_call *c)
 	json_t *out = json_array();
 	for (size_t i = 0; i < n && (limit <= 0 || (int64_t)json_array_size(out) < limit); i++)
 		if (!filters || api_container_filter(list[i], filters))
-			json_array_append_new(out, netops_container_summary(c->api->netops, list[i],
-									    api_container_summary(list[i])));
+			json_array_append_new(out, host_container_summary(c->api->host, list[i],
+									  api_container_summary(list[i])));
 	engine_container_info_list_free(list, n);
 	http_respond_json(c->req, 200, out);
-}
-
-/* The daemon's default log driver where the request names none (docker's --log-driver). */
-static json_t *api_default_log_config(const struct api *a, json_t *hc)
-{
-	if (!a->log_driver && !a->log_opts)
-		return hc;
-	if (!hc)
-		hc = json_object();
-	if (!json_is_object(hc))
-		return hc;
-	json_t *lc = json_object_get(hc, "LogConfig");
-	const char *type = json_string_value(json_object_get(lc, "Type"));
-	if (lc && !json_is_object(lc))
-		return hc;
-	if (type && *type)
-		return hc;
-	json_object_set_new(hc, "LogConfig",
-			    json_pack("{s:s,s:o}", "Type", a->log_driver ? a->log_driver : "json-file",
-				      "Config", a->log_opts ? json_deep_copy(a->log_opts) : json_object()));
-	return hc;
 }
 
 void api_container_create(struct api_call *c)
@@ -92,20 +71,14 @@ void api_container_create(struct api_call *c)
 		return;
 	}
 	_cleanup_json_ json_t *cfg = json_deep_copy(body);
-	json_t *hc = json_incref(json_object_get(cfg, "HostConfig"));
-	hc = api_default_log_config(c->api, hc);
+	_cleanup_json_ json_t *hc = json_incref(json_object_get(cfg, "HostConfig"));
 	json_object_del(cfg, "HostConfig");
 	_cleanup_json_ json_t *nc = json_incref(json_object_get(cfg, "NetworkingConfig"));
 	json_object_del(cfg, "NetworkingConfig");
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_free_ char *id = NULL;
-	int r = c->api->netops ? netops_create_check(c->api->netops, hc, nc, &err) : 0;
-	if (r >= 0)
-		r = engine_container_create(c->api->engine, http_request_query(c->req, "name"), cfg, hc, &id,
-					    &err);
-	if (r >= 0 && c->api->netops)
-		netops_create_commit(c->api->netops, id, hc, nc);
-	json_decref(hc);
+	int r =
+	    host_container_create(c->api->host, http_request_query(c->req, "name"), cfg, hc, nc, &id, &err);
 	if (r < 0) {
 		CALL_ERR(c, r, err);
 		return;
@@ -122,7 +95,7 @@ void api_container_inspect(struct api_call *c)
 		CALL_ERR(c, r, err);
 		return;
 	}
-	http_respond_json(c->req, 200, netops_container_json(c->api->netops, i, api_container_json(i)));
+	http_respond_json(c->req, 200, host_container_json(c->api->host, i, api_container_json(i)));
 }
 
 void api_container_start(struct api_call *c)

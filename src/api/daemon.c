@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 
 #include "api/listen.h"
-#include "api/netops.h"
 #include "api/routes.h"
+#include "host/host.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -253,15 +253,7 @@ static int check_stream_defaults(const struct daemon_opts *o, struct berth_error
 	int r;
 	if (o->detach_keys && (r = detach_keys_parse(o->detach_keys, keys, &n, err)) < 0)
 		return berth_error_wrap(err, r, "invalid detach-keys '%s'", o->detach_keys);
-	if (!o->log_driver && !o->log_opts)
-		return 0;
-	json_t *lc = json_pack("{s:s,s:o}", "Type", o->log_driver ? o->log_driver : "json-file", "Config",
-			       o->log_opts ? json_incref(o->log_opts) : json_object());
-	_cleanup_json_ json_t *cfg = json_pack("{s:s}", "Image", "x");
-	_cleanup_json_ json_t *hc = json_pack("{s:o}", "LogConfig", lc);
-	if ((r = engine_container_config_check(cfg, hc, err)) < 0)
-		return berth_error_wrap(err, r, "invalid default log config");
-	return 0;
+	return host_check_log_defaults(o->log_driver, o->log_opts, err);
 }
 
 static size_t body_limit(const char *method, const char *path, void *userdata)
@@ -277,8 +269,6 @@ static size_t body_limit(const char *method, const char *path, void *userdata)
 static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err)
 {
 	int r;
-	if ((r = fs_mkdir_p(o->root, 0711, err)) < 0 || (r = fs_mkdir_p(o->exec_root, 0711, err)) < 0)
-		return r;
 	struct api_listen_opts lo = { .n_hosts = o->n_hosts,
 				      .tls = o->tls > 0,
 				      .tlsverify = o->tlsverify > 0,
@@ -298,43 +288,19 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 			"*** Use --tlsverify with --tlscacert, --tlscert and --tlskey instead.\n\n");
 		log_fields(LOG_LEVEL_WARN, "insecure TCP listener: no client authentication", NULL);
 	}
-	struct image_store *images = NULL;
-	if ((r = image_store_open(o->root, &images, err)) < 0)
-		return berth_error_wrap(err, r, "open image store");
-	struct netops *netops = NULL;
-	if ((!o->bridge || !streq(o->bridge, "none")) &&
-	    (r = netops_open(o->root, o->exec_root, o->bridge, &netops, err)) < 0) {
-		image_store_free(images);
+	struct host_config hc = { .root = o->root,
+				  .exec_root = o->exec_root,
+				  .runtime_path = o->runtime,
+				  .bridge = o->bridge,
+				  .init_path = o->init_path,
+				  .default_ulimits = o->ulimits,
+				  .log_driver = o->log_driver,
+				  .log_opts = o->log_opts };
+	struct host *h = NULL;
+	if ((r = host_open(&hc, &h, err)) < 0)
 		return r;
-	}
-	struct engine_config cfg = { .root = o->root,
-				     .exec_root = o->exec_root,
-				     .runtime_path = o->runtime,
-				     .images = &engine_image_store_ops,
-				     .images_ctx = images,
-				     .net = netops ? &netops_engine_ops : NULL,
-				     .net_ctx = netops,
-				     .init_path = o->init_path,
-				     .default_ulimits = o->ulimits };
-	struct engine *e = NULL;
-	if ((r = engine_open(&cfg, &e, err)) < 0) {
-		image_store_free(images);
-		netops_free(netops);
-		return berth_error_wrap(err, r, "open engine");
-	}
-	_cleanup_error_ struct berth_error *gc_err = NULL;
-	if (netops)
-		netops_set_engine(netops, e);
-	if (netops && netops_gc(netops, &gc_err) < 0)
-		log_fields(LOG_LEVEL_WARN, "network garbage collection failed", "error", gc_err->msg, NULL);
-	struct api api = { .engine = e,
-			   .images = images,
-			   .started_ns = now_ns(),
-			   .root = o->root,
-			   .netops = netops,
-			   .detach_keys = o->detach_keys,
-			   .log_driver = o->log_driver,
-			   .log_opts = o->log_opts };
+	struct api api;
+	api_init(&api, h, o->detach_keys);
 	struct api_listeners *ls = NULL;
 	int fd = -1;
 	struct http_server *srv = NULL;
@@ -347,9 +313,7 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	}
 	if (r < 0) {
 		api_listen_free(ls);
-		engine_close(e);
-		image_store_free(images);
-		netops_free(netops);
+		host_close(h);
 		return r;
 	}
 	if (o->pidfile) {
@@ -363,12 +327,10 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 	while (sigwait(mask, &sig) == 0 && sig == SIGHUP)
 		;
 	log_fields(LOG_LEVEL_INFO, "daemon shutting down; containers keep running", NULL);
-	engine_shutdown(e);
+	host_shutdown(h);
 	api_listen_free(ls); /* stop accepting on the extra sockets first */
 	http_server_stop(srv);
-	engine_close(e);
-	image_store_free(images);
-	netops_free(netops);
+	host_close(h);
 	if (o->pidfile)
 		(void)unlink(o->pidfile);
 	return 0;

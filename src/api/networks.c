@@ -4,7 +4,7 @@
  * running container is (de)attached at once, and the container's record
  * (netops.h) says which networks it joins at its next start.
  */
-#include "api/netops.h"
+#include "host/netops.h"
 #include "api/routes.h"
 #include "common/json.h"
 

@@ -2,7 +2,9 @@
  * router.c - dispatch by method and path pattern ("/containers/{}/start"),
  * parse JSON bodies with limits, map engine errors to docker's statuses.
  */
-#include "api/netops.h"
+#include "common/process.h"
+#include "host/host.h"
+#include "host/netops.h"
 #include "api/routes.h"
 #include "common/json.h"
 
@@ -151,6 +153,17 @@ bool api_route_exists(const char *method, const char *path)
 		if (streq(routes[i].method, method) && match(routes[i].pattern, path, caps, &ncap))
 			return true;
 	return startswith(path, "/images/") && api_images_route(method, path, caps[0]) != NULL;
+}
+
+void api_init(struct api *a, struct host *h, const char *detach_keys)
+{
+	*a = (struct api){ .host = h,
+			   .engine = h->engine,
+			   .images = h->images,
+			   .netops = h->net,
+			   .root = h->root,
+			   .started_ns = now_ns(),
+			   .detach_keys = detach_keys };
 }
 
 void api_handle(struct http_request *req, void *userdata)

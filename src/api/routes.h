@@ -54,6 +54,15 @@ void api_container_remove(struct api_call *c);
 void api_container_logs(struct api_call *c);
 void api_container_top(struct api_call *c);
 
+/* Network routes (networks.c; networking itself is host/netops.h). */
+void api_networks_list(struct api_call *c);
+void api_network_inspect(struct api_call *c);
+void api_network_create(struct api_call *c);
+void api_network_remove(struct api_call *c);
+void api_network_connect(struct api_call *c);
+void api_network_disconnect(struct api_call *c);
+void api_networks_prune(struct api_call *c);
+
 /* fsops.c */
 void api_container_stats(struct api_call *c);
 void api_container_archive_head(struct api_call *c);

@@ -1,6 +1,7 @@
 /*
  * engine.c - open/close, the event reader, signal names and counters.
  */
+#include <ctype.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -21,6 +22,27 @@ const char *engine_runtime_path(const struct engine *e)
 	return e->runtime;
 }
 
+/* A cgroup path below the hierarchies' roots: "a/b", never absolute, empty or with "..". */
+static bool valid_cgroup_parent(const char *p)
+{
+	if (!*p || *p == '/' || strlen(p) > 200)
+		return false;
+	for (const char *s = p; *s;) {
+		size_t n = strcspn(s, "/");
+		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+				return false;
+		s += n;
+		if (*s == '/')
+			s++;
+		if (!*s && s[-1] == '/')
+			return false;
+	}
+	return true;
+}
+
 int engine_open(const struct engine_config *cfg, struct engine **ret, struct berth_error **err)
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
@@ -29,6 +51,7 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	e->runtime = xstrdup(cfg->runtime_path ? cfg->runtime_path : "berth");
 	e->shim_path = cfg->shim_path ? xstrdup(cfg->shim_path) : realpath("/proc/self/exe", NULL);
 	e->init_path = xstrdup(cfg->init_path ? cfg->init_path : ENGINE_DEFAULT_INIT_PATH);
+	e->cgroup_parent = xstrdup(cfg->cgroup_parent ? cfg->cgroup_parent : "berth");
 	e->default_ulimits =
 	    json_is_array(cfg->default_ulimits) ? json_deep_copy(cfg->default_ulimits) : NULL;
 	e->epfd = e->wakefd = -1;
@@ -41,6 +64,14 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	e->net = cfg->net;
 	e->net_ctx = cfg->net_ctx;
 	int r;
+	if (!valid_cgroup_parent(e->cgroup_parent)) {
+		r = berth_error_msg(err, EINVAL,
+				    "invalid cgroup parent '%s': expected a relative path of "
+				    "[A-Za-z0-9_.-] names without '..'",
+				    e->cgroup_parent);
+		engine_close(e);
+		return r;
+	}
 	if (e->default_ulimits &&
 	    (r = engine_ulimits_check(e->default_ulimits, "default-ulimits", NULL, err)) < 0) {
 		engine_close(e);
@@ -103,6 +134,7 @@ struct engine *engine_close(struct engine *e)
 	free(e->exec_root);
 	free(e->runtime);
 	free(e->init_path);
+	free(e->cgroup_parent);
 	json_decref(e->default_ulimits);
 	free(e->shim_path);
 	free(e);

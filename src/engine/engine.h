@@ -92,6 +92,7 @@ struct engine_config {
 	void *net_ctx;
 	const char *init_path;         /* --init binary; NULL: ENGINE_DEFAULT_INIT_PATH */
 	const json_t *default_ulimits; /* Docker Ulimits array applied to every container; NULL: none */
+	const char *cgroup_parent;     /* containers' cgroups are /<parent>/<id>; NULL: "berth" */
 };
 
 /* Debian's static tini (package tini): works in any image, no libc needed there. */

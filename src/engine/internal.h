@@ -72,6 +72,7 @@ struct engine {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	char *init_path;         /* --init binary */
+	char *cgroup_parent;     /* containers' cgroups: /<cgroup_parent>/<id> */
 	json_t *default_ulimits; /* Docker Ulimits array, merged at start */
 	struct container **cs;
 	size_t n_cs;

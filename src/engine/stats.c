@@ -21,7 +21,7 @@
 #define STATS_ZERO_TIME "0001-01-01T00:00:00Z"
 
 struct stats_target {
-	char *id, *name;
+	char *id, *name, *cgroup; /* cgroup: /<parent>/<id> */
 	pid_t pid;
 	bool running, host_net;
 };
@@ -174,19 +174,18 @@ static int sample(const struct stats_target *t, const char *now, json_t **ret, s
 	const struct cgroup_ops *ops = cgroup_ops_for(kind);
 	if (!ops)
 		return berth_error_msg(err, ENOTSUP, "no cgroup hierarchy to read statistics from");
-	_cleanup_free_ char *cg = xasprintf("/berth/%s", t->id);
 	struct runtime_stats st;
-	int r = ops->stats(cg, &st, err);
+	int r = ops->stats(t->cgroup, &st, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "read statistics of '%s'", t->id);
 	uint64_t host = host_memory(), limit = st.mem_limit;
 	if (limit == 0 || (host && limit > host))
 		limit = host;
-	json_t *s =
-	    json_pack("{s:s, s:s, s:s, s:s, s:{s:I}, s:o, s:o}", "read", now, "preread", STATS_ZERO_TIME,
-		      "name", t->name, "id", t->id, "pids_stats", "current", (json_int_t)st.pids_current,
-		      "cpu_stats", cpu_json(&st, percpu(kind, cg), system_cpu_ns(), cpu_periods(kind, cg)),
-		      "blkio_stats", blkio_json(&st));
+	json_t *s = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:{s:I}, s:o, s:o}", "read", now, "preread", STATS_ZERO_TIME, "name",
+	    t->name, "id", t->id, "pids_stats", "current", (json_int_t)st.pids_current, "cpu_stats",
+	    cpu_json(&st, percpu(kind, t->cgroup), system_cpu_ns(), cpu_periods(kind, t->cgroup)),
+	    "blkio_stats", blkio_json(&st));
 	if (st.pids_limit)
 		json_object_set_new(json_object_get(s, "pids_stats"), "limit",
 				    json_integer((json_int_t)st.pids_limit));
@@ -195,7 +194,7 @@ static int sample(const struct stats_target *t, const char *now, json_t **ret, s
 				? json_pack("{s:I, s:I, s:I, s:I, s:o}", "usage", (json_int_t)st.mem_usage,
 					    "max_usage", (json_int_t)st.mem_max_usage, "failcnt",
 					    (json_int_t)st.mem_failcnt, "limit", (json_int_t)limit, "stats",
-					    memory_stat(kind, cg))
+					    memory_stat(kind, t->cgroup))
 				: json_object());
 	if (!t->host_net && t->pid > 0) {
 		_cleanup_free_ char *dev = xasprintf("/proc/%d/net/dev", (int)t->pid);
@@ -220,6 +219,7 @@ static int target_of(struct engine *e, const char *ref, struct stats_target *t, 
 	if (r >= 0) {
 		const char *mode = json_string_value(json_object_get(c->hostconfig, "NetworkMode"));
 		t->id = xstrdup(c->id);
+		t->cgroup = xasprintf("/%s/%s", e->cgroup_parent, c->id);
 		t->name = xasprintf("/%s", c->name);
 		t->pid = c->pid;
 		t->running = c->state == ENGINE_RUNNING || c->state == ENGINE_PAUSED;
@@ -259,6 +259,7 @@ int engine_container_stats(struct engine *e, const char *ref, const json_t *prev
 					      "throttling_data"));
 	free(t.id);
 	free(t.name);
+	free(t.cgroup);
 	if (r >= 0)
 		*ret = s;
 	return r;

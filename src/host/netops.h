@@ -1,10 +1,11 @@
 /*
- * netops.h - private to api/: container networking for the daemon.
+ * netops.h - container networking of a host (used through host.h by the
+ * daemon and the agent; the API's network routes use it directly).
  *
  * Glue between the engine (struct engine_network_ops) and the networking
  * library (net/net.h): the daemon opens one `struct netops`, hands
  * netops_engine_ops + it to engine_open, and the API's network routes
- * (networks.c) use the same context.
+ * (api/networks.c) use the same context.
  *
  * Which networks a container belongs to (docker's NetworkingConfig plus later
  * connect/disconnect of a stopped container) is kept per container in
@@ -12,8 +13,8 @@
  * "IPAMConfig": {"IPv4Address": ".."}}, ...}, "Order": ["<name>", ...]}.
  * The network state of a running container lives in net/ alone.
  */
-#ifndef BERTH_API_NETOPS_H
-#define BERTH_API_NETOPS_H
+#ifndef BERTH_HOST_NETOPS_H
+#define BERTH_HOST_NETOPS_H
 
 #include <jansson.h>
 
@@ -22,7 +23,6 @@
 #include "net/net.h"
 
 struct netops;
-struct api_call;
 
 extern const struct engine_network_ops netops_engine_ops;
 
@@ -50,15 +50,6 @@ void netops_create_commit(struct netops *n, const char *cid, const json_t *hostc
 json_t *netops_container_summary(struct netops *n, const struct engine_container_info *i, json_t *j);
 /* Replace NetworkSettings in a container inspect body j (returned). */
 json_t *netops_container_json(struct netops *n, const struct engine_container_info *i, json_t *j);
-
-/* Network routes (networks.c). */
-void api_networks_list(struct api_call *c);
-void api_network_inspect(struct api_call *c);
-void api_network_create(struct api_call *c);
-void api_network_remove(struct api_call *c);
-void api_network_connect(struct api_call *c);
-void api_network_disconnect(struct api_call *c);
-void api_networks_prune(struct api_call *c);
 
 /* Used by networks.c: the container's recorded networks (new reference, never NULL). */
 json_t *netops_record_load(struct netops *n, const char *cid);

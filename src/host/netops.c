@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "api/netops.h"
+#include "host/netops.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"

@@ -1,0 +1,138 @@
+/*
+ * host.c - assembly of one container host (see host.h): the order of opening
+ * (images, networking, engine, then the networking's view of the engine and
+ * its garbage collection) and the container-creation policy that every front
+ * end shares. Everything here was once inside `berth daemon`; the agent needs
+ * exactly the same host, so it lives below both.
+ */
+#include "host/host.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "host/netops.h"
+#include "image/image.h"
+
+int host_check_log_defaults(const char *driver, const json_t *opts, struct berth_error **err)
+{
+	if (!driver && !opts)
+		return 0;
+	json_t *lc = json_pack("{s:s,s:o}", "Type", driver ? driver : "json-file", "Config",
+			       opts ? json_deep_copy(opts) : json_object());
+	_cleanup_json_ json_t *cfg = json_pack("{s:s}", "Image", "x");
+	_cleanup_json_ json_t *hc = json_pack("{s:o}", "LogConfig", lc);
+	int r = engine_container_config_check(cfg, hc, err);
+	return r < 0 ? berth_error_wrap(err, r, "invalid default log config") : 0;
+}
+
+int host_open(const struct host_config *cfg, struct host **ret, struct berth_error **err)
+{
+	int r;
+	if (!cfg->root || !cfg->exec_root)
+		return berth_error_msg(err, EINVAL, "host: root and exec root are required");
+	if ((r = host_check_log_defaults(cfg->log_driver, cfg->log_opts, err)) < 0)
+		return r;
+	if ((r = fs_mkdir_p(cfg->root, 0711, err)) < 0 || (r = fs_mkdir_p(cfg->exec_root, 0711, err)) < 0)
+		return r;
+	struct host *h = xcalloc(1, sizeof(*h));
+	h->root = xstrdup(cfg->root);
+	h->exec_root = xstrdup(cfg->exec_root);
+	h->log_driver = cfg->log_driver ? xstrdup(cfg->log_driver) : NULL;
+	h->log_opts = cfg->log_opts ? json_deep_copy(cfg->log_opts) : NULL;
+	if ((r = image_store_open(cfg->root, &h->images, err)) < 0) {
+		host_close(h);
+		return berth_error_wrap(err, r, "open image store");
+	}
+	if ((!cfg->bridge || !streq(cfg->bridge, "none")) &&
+	    (r = netops_open(cfg->root, cfg->exec_root, cfg->bridge, &h->net, err)) < 0) {
+		host_close(h);
+		return r;
+	}
+	struct engine_config ec = { .root = cfg->root,
+				    .exec_root = cfg->exec_root,
+				    .runtime_path = cfg->runtime_path,
+				    .images = &engine_image_store_ops,
+				    .images_ctx = h->images,
+				    .net = h->net ? &netops_engine_ops : NULL,
+				    .net_ctx = h->net,
+				    .init_path = cfg->init_path,
+				    .default_ulimits = cfg->default_ulimits,
+				    .cgroup_parent = cfg->cgroup_parent };
+	if ((r = engine_open(&ec, &h->engine, err)) < 0) {
+		host_close(h);
+		return berth_error_wrap(err, r, "open engine");
+	}
+	if (h->net) {
+		_cleanup_error_ struct berth_error *gc_err = NULL;
+		netops_set_engine(h->net, h->engine);
+		if (netops_gc(h->net, &gc_err) < 0)
+			log_fields(LOG_LEVEL_WARN, "network garbage collection failed", "error", gc_err->msg,
+				   NULL);
+	}
+	*ret = h;
+	return 0;
+}
+
+void host_shutdown(struct host *h)
+{
+	if (h && h->engine)
+		engine_shutdown(h->engine);
+}
+
+struct host *host_close(struct host *h)
+{
+	if (!h)
+		return NULL;
+	engine_close(h->engine);
+	image_store_free(h->images);
+	netops_free(h->net);
+	free(h->root);
+	free(h->exec_root);
+	free(h->log_driver);
+	json_decref(h->log_opts);
+	free(h);
+	return NULL;
+}
+
+/* The host's default log driver where the request names none (docker's --log-driver). */
+static json_t *default_log_config(const struct host *h, const json_t *hostconfig)
+{
+	json_t *hc = hostconfig ? json_deep_copy(hostconfig) : json_object();
+	if (!h->log_driver && !h->log_opts)
+		return hc;
+	if (!json_is_object(hc))
+		return hc;
+	json_t *lc = json_object_get(hc, "LogConfig");
+	const char *type = json_string_value(json_object_get(lc, "Type"));
+	if ((lc && !json_is_object(lc)) || (type && *type))
+		return hc;
+	json_object_set_new(hc, "LogConfig",
+			    json_pack("{s:s,s:o}", "Type", h->log_driver ? h->log_driver : "json-file",
+				      "Config", h->log_opts ? json_deep_copy(h->log_opts) : json_object()));
+	return hc;
+}
+
+int host_container_create(struct host *h, const char *name, const json_t *config, const json_t *hostconfig,
+			  const json_t *networking_config, char **ret_id, struct berth_error **err)
+{
+	_cleanup_json_ json_t *hc = default_log_config(h, hostconfig);
+	_cleanup_free_ char *id = NULL;
+	int r = h->net ? netops_create_check(h->net, hc, networking_config, err) : 0;
+	if (r >= 0)
+		r = engine_container_create(h->engine, name, config, hc, &id, err);
+	if (r < 0)
+		return r;
+	if (h->net)
+		netops_create_commit(h->net, id, hc, networking_config);
+	*ret_id = TAKE_PTR(id);
+	return 0;
+}
+
+json_t *host_container_json(struct host *h, const struct engine_container_info *i, json_t *j)
+{
+	return netops_container_json(h->net, i, j);
+}
+
+json_t *host_container_summary(struct host *h, const struct engine_container_info *i, json_t *j)
+{
+	return netops_container_summary(h->net, i, j);
+}

@@ -64,6 +64,7 @@ enum {
 	OPT_CPUSET_MEMS,
 	OPT_BLKIO_WEIGHT,
 	OPT_MEMORY_SWAP,
+	OPT_CGROUP_PARENT,
 };
 
 static const struct option run_longopts[] = {
@@ -114,6 +115,7 @@ static const struct option run_longopts[] = {
 	{ "cpuset-mems", required_argument, NULL, OPT_CPUSET_MEMS },
 	{ "blkio-weight", required_argument, NULL, OPT_BLKIO_WEIGHT },
 	{ "memory-swap", required_argument, NULL, OPT_MEMORY_SWAP },
+	{ "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
 	{ "host", required_argument, NULL, 'H' },
 	{ "detach-keys", required_argument, NULL, OPT_DETACH_KEYS },
 	{ "sig-proxy", optional_argument, NULL, OPT_SIG_PROXY },
@@ -157,6 +159,7 @@ static void usage_run(FILE *f, const char *verb)
 	    "  -m, --memory BYTES         Memory limit (e.g. 512m); --memory-swap BYTES (-1: unlimited)\n"
 	    "      --cpus N, --cpu-shares N, --cpuset-cpus LIST, --cpuset-mems LIST, --pids-limit N\n"
 	    "      --cpu-quota N, --cpu-period N, --blkio-weight N (10-1000)\n"
+	    "      --cgroup-parent PATH   Parent cgroup of the container (default: the daemon's, berth)\n"
 	    "      --stop-signal SIG, --stop-timeout SECONDS\n"
 	    "      --restart POLICY       no, always, on-failure[:N], unless-stopped\n"
 	    "      --health-cmd CMD, --health-interval D, --health-timeout D, --health-retries N,\n"
@@ -408,6 +411,7 @@ static int parse_opt(struct run_opts *o, int ch, const char *v)
 			return 0;
 		}
 		return set_bytes(hc, "MemorySwap", v);
+	case OPT_CGROUP_PARENT: json_object_set_new(hc, "CgroupParent", json_string(v)); return 0;
 	case 'H': o->host = v; return 0;
 	case OPT_DETACH_KEYS: o->detach_keys = v; return 0;
 	case OPT_SIG_PROXY: {

@@ -294,13 +294,30 @@ static int security_opts_check(struct engine *e, json_t *hc, struct berth_error 
 	return 0;
 }
 
+/* docker run --cgroup-parent: the container's cgroup is /<parent>/<id> in every hierarchy. */
+static int check_cgroup_parent(const json_t *hc, struct berth_error **err)
+{
+	json_t *v = json_object_get(hc, "CgroupParent");
+	if (!v || json_is_null(v) || (json_is_string(v) && !*json_string_value(v)))
+		return 0;
+	if (!json_is_string(v))
+		return json_type_error("HostConfig", "CgroupParent", "string", v, err);
+	if (!cgroup_parent_valid(json_string_value(v)))
+		return berth_error_msg(err, EINVAL,
+				       "invalid cgroup parent '%s': expected a path of [A-Za-z0-9_.-] names "
+				       "without '.' or '..'",
+				       json_string_value(v));
+	return 0;
+}
+
 static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_error **err)
 {
 	int r;
 	if ((r = check_fields(cfg, "Config", config_rules, ARRAY_SIZE(config_rules), err)) < 0 ||
 	    (r = check_fields(hc, "HostConfig", host_rules, ARRAY_SIZE(host_rules), err)) < 0 ||
 	    (r = norm_strslice(cfg, "Cmd", err)) < 0 || (r = norm_strslice(cfg, "Entrypoint", err)) < 0 ||
-	    (r = check_restart(hc, err)) < 0 || (r = check_network(e, hc, err)) < 0)
+	    (r = check_restart(hc, err)) < 0 || (r = check_network(e, hc, err)) < 0 ||
+	    (r = check_cgroup_parent(hc, err)) < 0)
 		return r;
 	hostconfig_defaults(hc);
 	json_t *labels = json_object_get(cfg, "Labels");

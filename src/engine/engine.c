@@ -22,9 +22,10 @@ const char *engine_runtime_path(const struct engine *e)
 	return e->runtime;
 }
 
-/* A cgroup path below the hierarchies' roots: "a/b", never absolute, empty or with "..". */
-static bool valid_cgroup_parent(const char *p)
+bool cgroup_parent_valid(const char *p)
 {
+	if (*p == '/')
+		p++;
 	if (!*p || *p == '/' || strlen(p) > 200)
 		return false;
 	for (const char *s = p; *s;) {
@@ -64,7 +65,7 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	e->net = cfg->net;
 	e->net_ctx = cfg->net_ctx;
 	int r;
-	if (!valid_cgroup_parent(e->cgroup_parent)) {
+	if (*e->cgroup_parent == '/' || !cgroup_parent_valid(e->cgroup_parent)) {
 		r = berth_error_msg(err, EINVAL,
 				    "invalid cgroup parent '%s': expected a relative path of "
 				    "[A-Za-z0-9_.-] names without '..'",
@@ -286,4 +287,14 @@ struct engine_event_reader *engine_events_close(struct engine_event_reader *r)
 	json_decref(r->pending);
 	free(r);
 	return NULL;
+}
+
+char *container_cgroup_path(const struct engine *e, const struct container *c)
+{
+	const char *p = json_string_value(json_object_get(c->hostconfig, "CgroupParent"));
+	if (!p || !*p)
+		p = e->cgroup_parent;
+	while (*p == '/')
+		p++;
+	return xasprintf("/%s/%s", p, c->id);
 }

@@ -85,6 +85,11 @@ struct engine {
 	uint64_t event_seq;
 };
 
+/* engine.c: a cgroup parent path ("a/b" or "/a/b"): names of [A-Za-z0-9_.-], no "." or "..". */
+bool cgroup_parent_valid(const char *p);
+/* The container's cgroup: /<HostConfig.CgroupParent or the engine's>/<id> (caller frees). */
+char *container_cgroup_path(const struct engine *e, const struct container *c);
+
 /* store.c */
 int store_open(struct engine *e, struct berth_error **err);
 void store_close(struct engine *e);

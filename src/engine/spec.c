@@ -539,7 +539,7 @@ static int linux_of(struct engine *e, struct container *c, const char *netns, bo
 		    struct berth_error **err)
 {
 	const json_t *hc = c->hostconfig;
-	_cleanup_free_ char *cg = xasprintf("/%s/%s", e->cgroup_parent, c->id);
+	_cleanup_free_ char *cg = container_cgroup_path(e, c);
 	_cleanup_json_ json_t *linux_ =
 	    json_pack("{s:o,s:o,s:s}", "namespaces", namespaces_of(hc, netns), "resources",
 		      resources_of(hc, privileged), "cgroupsPath", cg);

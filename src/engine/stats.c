@@ -219,7 +219,7 @@ static int target_of(struct engine *e, const char *ref, struct stats_target *t, 
 	if (r >= 0) {
 		const char *mode = json_string_value(json_object_get(c->hostconfig, "NetworkMode"));
 		t->id = xstrdup(c->id);
-		t->cgroup = xasprintf("/%s/%s", e->cgroup_parent, c->id);
+		t->cgroup = container_cgroup_path(e, c);
 		t->name = xasprintf("/%s", c->name);
 		t->pid = c->pid;
 		t->running = c->state == ENGINE_RUNNING || c->state == ENGINE_PAUSED;

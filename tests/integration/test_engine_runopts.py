@@ -470,3 +470,25 @@ def test_daemon_config_init_path_and_default_ulimits(berth_bin, tmp):
         assert st == 400 and "/nonexistent/tini" in body["message"] and "--init-path" in body["message"]
     finally:
         d.cleanup()
+
+
+@pytest.mark.parametrize("client", ["docker", "berth"])
+def test_cgroup_parent_places_the_container_and_bad_ones_are_refused(daemon, client):
+    run_ = daemon.docker if client == "docker" else daemon.berth
+    parent = f"berth-test-{uuid.uuid4().hex[:8]}"
+    try:
+        p = run_("run", "--rm", "--cgroup-parent", f"{parent}/sub", "busybox", "cat", "/proc/self/cgroup")
+        lines = [l for l in p.stdout.splitlines() if ":memory:" in l or l.startswith("0::")]
+        assert lines and all(f"/{parent}/sub/" in l for l in lines), p.stdout
+        for bad in ("../escape", "a/./b", "sp ace"):
+            q = run_("run", "--rm", "--cgroup-parent", bad, "busybox", "true", check=False)
+            assert q.returncode == 125 and "invalid cgroup parent" in q.stderr, q.stderr
+    finally:
+        for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+            for ctl in [""] + (os.listdir(root) if os.path.isdir(root) else []):
+                for d in (f"{root}/{ctl}/{parent}/sub", f"{root}/{ctl}/{parent}"):
+                    if os.path.isdir(d):
+                        try:
+                            os.rmdir(d)
+                        except OSError:
+                            pass

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "api/listen.h"
+#include "api/serve.h"
 #include "api/routes.h"
 #include "host/host.h"
 #include "common/fs.h"
@@ -22,8 +23,6 @@
 
 #define DEFAULT_ROOT      "/var/lib/berth"
 #define DEFAULT_EXEC_ROOT "/run/berth"
-/* Bodies of image uploads (import/load) may be large; JSON bodies stay at the default. */
-#define API_MAX_UPLOAD    (1024u << 20)
 
 struct daemon_opts {
 	char *root, *exec_root, *host, *runtime, *pidfile, *config_file, *log_level;
@@ -256,84 +255,30 @@ static int check_stream_defaults(const struct daemon_opts *o, struct berth_error
 	return host_check_log_defaults(o->log_driver, o->log_opts, err);
 }
 
-static size_t body_limit(const char *method, const char *path, void *userdata)
-{
-	if (streq(method, "POST") &&
-	    (streq(path, "/images/create") || streq(path, "/images/load") || streq(path, "/build")))
-		return API_MAX_UPLOAD;
-	if (streq(method, "PUT") && startswith(path, "/containers/") && endswith(path, "/archive"))
-		return API_MAX_UPLOAD;
-	return 0;
-}
-
 static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err)
 {
-	int r;
-	struct api_listen_opts lo = { .n_hosts = o->n_hosts,
-				      .tls = o->tls > 0,
-				      .tlsverify = o->tlsverify > 0,
-				      .allow_insecure_tcp = o->insecure_tcp > 0,
-				      .tlscacert = o->tlscacert,
-				      .tlscert = o->tlscert,
-				      .tlskey = o->tlskey };
+	struct api_serve_opts so = { .host = { .root = o->root,
+					       .exec_root = o->exec_root,
+					       .runtime_path = o->runtime,
+					       .bridge = o->bridge,
+					       .init_path = o->init_path,
+					       .default_ulimits = o->ulimits,
+					       .log_driver = o->log_driver,
+					       .log_opts = o->log_opts },
+				     .listen = { .n_hosts = o->n_hosts,
+						 .tls = o->tls > 0,
+						 .tlsverify = o->tlsverify > 0,
+						 .allow_insecure_tcp = o->insecure_tcp > 0,
+						 .tlscacert = o->tlscacert,
+						 .tlscert = o->tlscert,
+						 .tlskey = o->tlskey },
+				     .pidfile = o->pidfile,
+				     .detach_keys = o->detach_keys,
+				     .role = "daemon",
+				     .signals = mask };
 	for (size_t i = 0; i < o->n_hosts; i++)
-		lo.hosts[i] = o->hosts[i];
-	bool insecure = false;
-	if ((r = api_listen_check(&lo, &insecure, err)) < 0)
-		return r;
-	if (insecure) {
-		fprintf(stderr,
-			"\n*** WARNING: berth daemon is listening on TCP without TLS client certificates.\n"
-			"*** Anyone who can connect to it can run containers as root on this host.\n"
-			"*** Use --tlsverify with --tlscacert, --tlscert and --tlskey instead.\n\n");
-		log_fields(LOG_LEVEL_WARN, "insecure TCP listener: no client authentication", NULL);
-	}
-	struct host_config hc = { .root = o->root,
-				  .exec_root = o->exec_root,
-				  .runtime_path = o->runtime,
-				  .bridge = o->bridge,
-				  .init_path = o->init_path,
-				  .default_ulimits = o->ulimits,
-				  .log_driver = o->log_driver,
-				  .log_opts = o->log_opts };
-	struct host *h = NULL;
-	if ((r = host_open(&hc, &h, err)) < 0)
-		return r;
-	struct api api;
-	api_init(&api, h, o->detach_keys);
-	struct api_listeners *ls = NULL;
-	int fd = -1;
-	struct http_server *srv = NULL;
-	if ((r = api_listen_bind(&lo, &ls, &fd, err)) >= 0) {
-		struct http_server_opts so = {
-			.listen_fd = fd, .handler = api_handle, .userdata = &api, .body_limit = body_limit
-		};
-		if ((r = http_server_start(&so, &srv, err)) >= 0 && (r = api_listen_start(ls, srv, err)) < 0)
-			srv = http_server_stop(srv);
-	}
-	if (r < 0) {
-		api_listen_free(ls);
-		host_close(h);
-		return r;
-	}
-	if (o->pidfile) {
-		_cleanup_free_ char *pid = xasprintf("%d\n", (int)getpid());
-		fs_write_file_atomic(o->pidfile, pid, strlen(pid), 0644, NULL);
-	}
-	_cleanup_free_ char *where = api_listen_describe(&lo);
-	log_fields(LOG_LEVEL_INFO, "daemon listening", "hosts", where, "root", o->root, "exec-root",
-		   o->exec_root, "runtime", o->runtime, NULL);
-	int sig = 0;
-	while (sigwait(mask, &sig) == 0 && sig == SIGHUP)
-		;
-	log_fields(LOG_LEVEL_INFO, "daemon shutting down; containers keep running", NULL);
-	host_shutdown(h);
-	api_listen_free(ls); /* stop accepting on the extra sockets first */
-	http_server_stop(srv);
-	host_close(h);
-	if (o->pidfile)
-		(void)unlink(o->pidfile);
-	return 0;
+		so.listen.hosts[i] = o->hosts[i];
+	return api_serve(&so, err);
 }
 
 int api_daemon_main(int argc, char **argv)

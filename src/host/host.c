@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "host/netops.h"
 #include "image/image.h"
+#include "runtime/cgroups.h"
 
 int host_check_log_defaults(const char *driver, const json_t *opts, struct berth_error **err)
 {
@@ -135,4 +136,63 @@ json_t *host_container_json(struct host *h, const struct engine_container_info *
 json_t *host_container_summary(struct host *h, const struct engine_container_info *i, json_t *j)
 {
 	return netops_container_summary(h->net, i, j);
+}
+
+/* v1: <root>/<ctrl><path>; v2: <root><path>. */
+static int cg_set(enum cgroup_kind kind, const char *ctrl, const char *path, const char *file,
+		  const char *value, struct berth_error **err)
+{
+	_cleanup_free_ char *dir = kind == CGROUP_V1 ? xasprintf("%s/%s%s", cgroup_root(), ctrl, path)
+						     : xasprintf("%s%s", cgroup_root(), path);
+	return cg_write(dir, file, value, err);
+}
+
+int host_cgroup_create(const char *path, int64_t cpu_units, int64_t memory_bytes, struct berth_error **err)
+{
+	enum cgroup_kind kind = cgroup_detect();
+	const struct cgroup_ops *ops = cgroup_ops_for(kind);
+	if (!ops)
+		return berth_error_msg(err, ENOTSUP, "no cgroup hierarchy for task limits");
+	if (cpu_units < 0 || memory_bytes < 0)
+		return berth_error_msg(err, EINVAL, "task cgroup '%s': negative limits", path);
+	int r = ops->create(path, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "create task cgroup '%s'", path);
+	char v[64];
+	if (memory_bytes) {
+		snprintf(v, sizeof(v), "%lld", (long long)memory_bytes);
+		r = cg_set(kind, "memory", path, kind == CGROUP_V1 ? "memory.limit_in_bytes" : "memory.max",
+			   v, err);
+	}
+	if (r >= 0 && cpu_units) {
+		/* quota = units/1024 cores of a 100 ms period; weight from shares as runc converts */
+		snprintf(v, sizeof(v), "%lld", (long long)(cpu_units * 100000 / 1024));
+		if (kind == CGROUP_V1) {
+			r = cg_set(kind, "cpu", path, "cpu.cfs_period_us", "100000", err);
+			if (r >= 0)
+				r = cg_set(kind, "cpu", path, "cpu.cfs_quota_us", v, err);
+			snprintf(v, sizeof(v), "%lld", (long long)MAX(cpu_units, 2));
+			if (r >= 0)
+				r = cg_set(kind, "cpu", path, "cpu.shares", v, err);
+		} else {
+			char max[80];
+			snprintf(max, sizeof(max), "%s 100000", v);
+			r = cg_set(kind, "cpu", path, "cpu.max", max, err);
+			long long shares = MAX(cpu_units, 2);
+			snprintf(v, sizeof(v), "%lld", 1 + ((shares - 2) * 9999) / 262142);
+			if (r >= 0)
+				r = cg_set(kind, "cpu", path, "cpu.weight", v, err);
+		}
+	}
+	if (r < 0) {
+		ops->destroy(path, NULL);
+		return berth_error_wrap(err, r, "task cgroup '%s' limits", path);
+	}
+	return 0;
+}
+
+int host_cgroup_remove(const char *path, struct berth_error **err)
+{
+	const struct cgroup_ops *ops = cgroup_ops_for(cgroup_detect());
+	return ops ? ops->destroy(path, err) : 0;
 }

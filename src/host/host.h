@@ -78,4 +78,14 @@ json_t *host_container_json(struct host *h, const struct engine_container_info *
 /* Ports and NetworkSettings.Networks for a GET /containers/json entry j (returned, consumed). */
 json_t *host_container_summary(struct host *h, const struct engine_container_info *i, json_t *j);
 
+/*
+ * A task cgroup (/<path> in every hierarchy, the parent of the task's
+ * containers): cpu_units (ECS: 1024 per core; 0: unlimited) becomes a CFS
+ * quota and a weight, memory_bytes (0: unlimited) the hard limit. Only cpu
+ * and memory are written, so device rules stay the containers' own.
+ */
+int host_cgroup_create(const char *path, int64_t cpu_units, int64_t memory_bytes, struct berth_error **err);
+/* Remove the task cgroup (its containers' cgroups must be gone); a missing one is success. */
+int host_cgroup_remove(const char *path, struct berth_error **err);
+
 #endif

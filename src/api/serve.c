@@ -1,0 +1,94 @@
+/*
+ * serve.c - one host behind the Docker Engine API until a stop signal (see
+ * serve.h). The shutdown order matters: the engine stops blocking first (so
+ * followers and waits return), then the listeners stop accepting, then the
+ * server drains, and only then the host closes; containers keep running
+ * under their shims and the next start reattaches.
+ */
+#include <unistd.h>
+
+#include "api/api.h"
+#include "api/serve.h"
+#include "common/fs.h"
+#include "common/log.h"
+
+/* Bodies of image uploads (import/load, build contexts, archives) may be large. */
+#define API_MAX_UPLOAD (1024u << 20)
+
+size_t api_body_limit(const char *method, const char *path, void *userdata)
+{
+	(void)userdata;
+	if (streq(method, "POST") &&
+	    (streq(path, "/images/create") || streq(path, "/images/load") || streq(path, "/build")))
+		return API_MAX_UPLOAD;
+	if (streq(method, "PUT") && startswith(path, "/containers/") && endswith(path, "/archive"))
+		return API_MAX_UPLOAD;
+	return 0;
+}
+
+static void warn_insecure(const char *role)
+{
+	fprintf(stderr,
+		"\n*** WARNING: berth %s is listening on TCP without TLS client certificates.\n"
+		"*** Anyone who can connect to it can run containers as root on this host.\n"
+		"*** Use --tlsverify with --tlscacert, --tlscert and --tlskey instead.\n\n",
+		role);
+	log_fields(LOG_LEVEL_WARN, "insecure TCP listener: no client authentication", NULL);
+}
+
+int api_serve(const struct api_serve_opts *o, struct berth_error **err)
+{
+	int r;
+	bool insecure = false;
+	if ((r = api_listen_check(&o->listen, &insecure, err)) < 0)
+		return r;
+	if (insecure)
+		warn_insecure(o->role);
+	struct host *h = NULL;
+	if ((r = host_open(&o->host, &h, err)) < 0)
+		return r;
+	struct api api;
+	api_init(&api, h, o->detach_keys);
+	struct api_listeners *ls = NULL;
+	int fd = -1;
+	struct http_server *srv = NULL;
+	if ((r = api_listen_bind(&o->listen, &ls, &fd, err)) >= 0) {
+		struct http_server_opts so = {
+			.listen_fd = fd, .handler = api_handle, .userdata = &api, .body_limit = api_body_limit
+		};
+		if ((r = http_server_start(&so, &srv, err)) >= 0 && (r = api_listen_start(ls, srv, err)) < 0)
+			srv = http_server_stop(srv);
+	}
+	if (r >= 0 && o->started && (r = o->started(o->userdata, h, err)) < 0) {
+		host_shutdown(h);
+		api_listen_free(ls);
+		srv = http_server_stop(srv);
+	}
+	if (r < 0) {
+		api_listen_free(ls);
+		http_server_stop(srv);
+		host_close(h);
+		return r;
+	}
+	if (o->pidfile) {
+		_cleanup_free_ char *pid = xasprintf("%d\n", (int)getpid());
+		fs_write_file_atomic(o->pidfile, pid, strlen(pid), 0644, NULL);
+	}
+	_cleanup_free_ char *where = api_listen_describe(&o->listen);
+	_cleanup_free_ char *msg = xasprintf("%s listening", o->role);
+	log_fields(LOG_LEVEL_INFO, msg, "hosts", where, "root", o->host.root, "exec-root", o->host.exec_root,
+		   "runtime", o->host.runtime_path ? o->host.runtime_path : "berth", NULL);
+	int sig = 0;
+	while (sigwait(o->signals, &sig) == 0 && sig == SIGHUP)
+		;
+	log_fields(LOG_LEVEL_INFO, "shutting down; containers keep running", NULL);
+	if (o->stopping)
+		o->stopping(o->userdata);
+	host_shutdown(h);
+	api_listen_free(ls); /* stop accepting on the extra sockets first */
+	http_server_stop(srv);
+	host_close(h);
+	if (o->pidfile)
+		(void)unlink(o->pidfile);
+	return 0;
+}

@@ -5,7 +5,7 @@
  */
 #include "store/store.h"
 
-int store_open(const char *spec, const char *root, struct store **ret, struct berth_error **err)
+int store_connect(const char *spec, const char *root, struct store **ret, struct berth_error **err)
 {
 	if (streq(spec, "sqlite")) {
 		_cleanup_free_ char *path = xasprintf("%s/store.db", root);
@@ -45,7 +45,7 @@ int store_put(struct store *s, const char *key, const char *value, size_t value_
 	return store_txn(s, NULL, 0, &op, 1, &ok, ret_revision, err);
 }
 
-int store_delete(struct store *s, const char *key, int64_t *ret_revision, struct berth_error **err)
+int store_remove(struct store *s, const char *key, int64_t *ret_revision, struct berth_error **err)
 {
 	struct store_op op = { .type = STORE_OP_DELETE, .key = key };
 	bool ok;

@@ -114,7 +114,7 @@ struct store {
  * root: the server root (used by sqlite). *ret is owned by the caller
  * (store_free()).
  */
-int store_open(const char *spec, const char *root, struct store **ret, struct berth_error **err);
+int store_connect(const char *spec, const char *root, struct store **ret, struct berth_error **err);
 int store_sqlite_open(const char *path, struct store **ret, struct berth_error **err);
 int store_etcd_open(const char *endpoints, struct store **ret, struct berth_error **err);
 struct store *store_free(struct store *s);
@@ -130,7 +130,7 @@ int store_get(struct store *s, const char *key, struct store_kv *ret, struct ber
 int store_put(struct store *s, const char *key, const char *value, size_t value_len, int64_t lease,
 	      int64_t *ret_revision, struct berth_error **err);
 /* Delete a key; 0 also when it was absent (then no revision is used). */
-int store_delete(struct store *s, const char *key, int64_t *ret_revision, struct berth_error **err);
+int store_remove(struct store *s, const char *key, int64_t *ret_revision, struct berth_error **err);
 /*
  * Apply ops atomically if every comparison holds; *ret_ok tells which. The
  * revision is the store's revision after the transaction (one bump when any

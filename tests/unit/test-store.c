@@ -98,12 +98,12 @@ static void test_delete(void **state)
 	int64_t r1, r2, r3;
 	put(f, "d", "x", &r1);
 	_cleanup_free_ char *key = K(f, "d");
-	assert_int_equal(store_delete(f->s, key, &r2, NULL), 0);
+	assert_int_equal(store_remove(f->s, key, &r2, NULL), 0);
 	assert_int_equal(r2, r1 + 1);
 	struct store_kv kv;
 	assert_int_equal(store_get(f->s, key, &kv, NULL), -ENOENT);
 	/* deleting an absent key uses no revision */
-	assert_int_equal(store_delete(f->s, key, &r3, NULL), 0);
+	assert_int_equal(store_remove(f->s, key, &r3, NULL), 0);
 	assert_int_equal(r3, r2);
 }
 
@@ -181,7 +181,7 @@ static void test_watch_history(void **state)
 	put(f, "w/1", "a", &r1);
 	put(f, "elsewhere", "z", NULL);
 	_cleanup_free_ char *k1 = K(f, "w/1");
-	assert_int_equal(store_delete(f->s, k1, &r2, NULL), 0);
+	assert_int_equal(store_remove(f->s, k1, &r2, NULL), 0);
 	_cleanup_free_ char *prefix = K(f, "w/");
 	struct store_event_list ev;
 	assert_int_equal(store_watch(f->s, prefix, r1, 1000, &ev, NULL), 0);
@@ -282,7 +282,7 @@ static void test_bad_input(void **state)
 	assert_int_equal(store_put(f->s, "", "v", 1, 0, NULL, &err), -EINVAL);
 	assert_non_null(err);
 	struct store *s = NULL;
-	assert_int_equal(store_open("redis://x", "/tmp", &s, NULL), -EINVAL);
+	assert_int_equal(store_connect("redis://x", "/tmp", &s, NULL), -EINVAL);
 }
 
 static void test_sqlite_persists(void **state)

@@ -18,6 +18,7 @@
 #include "image/image.h"
 #include "net/net.h"
 #include "registry/registry.h"
+#include "server/server.h"
 
 struct command {
 	const char *name;
@@ -36,6 +37,7 @@ static const struct command commands[] = {
 	{ "image-store", image_store_main, NULL },
 	{ "net-tool", net_tool_main, NULL },
 	{ "registry", registry_main, "Run an OCI distribution registry (serve, gc)" },
+	{ "server", server_main, "Run the cluster control plane (ECS-compatible API, agent protocol)" },
 	{ "build-tool", build_tool_main, NULL },
 	{ "daemon", api_daemon_main, "Run the berth engine (Docker Engine API on a unix socket)" },
 	{ "shim", shim_main, NULL },

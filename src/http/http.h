@@ -78,6 +78,27 @@ int http_tcp_listener_start(struct http_server *srv, int listen_fd, const struct
 /* Stop accepting (established connections end with the server). Accepts NULL. */
 struct http_tcp_listener *http_tcp_listener_stop(struct http_tcp_listener *l);
 
+/*
+ * Like http_tcp_listener_start() with TLS, for servers where some clients
+ * authenticate with certificates and others do not (berth server: SigV4 API
+ * clients and mTLS agents on one port): a client certificate is requested;
+ * one that does not verify against tls->ca fails the handshake; a client
+ * without one is served too. Each request then knows its peer
+ * (http_request_peer()).
+ */
+int http_tcp_listener_start_peer(struct http_server *srv, int listen_fd, const struct http_tls_files *tls,
+				 struct http_tcp_listener **ret, struct berth_error **err);
+
+/*
+ * The verified client certificate of the request's connection, as
+ * "CN sha256:<hex of the DER>", or NULL without one (or on a listener that
+ * does not record peers). Valid until the request completes.
+ */
+const char *http_request_peer(const struct http_request *req);
+/* Serve fd like http_server_add_connection(), recording its peer identity (may be NULL). */
+int http_server_add_connection_peer(struct http_server *s, int fd, const struct sockaddr *addr,
+				    socklen_t addr_len, const char *peer, struct berth_error **err);
+
 /* An SSL_CTX (opaque here) for a server or a client; verify: check the peer against f->ca. */
 int http_tls_ctx_new(const struct http_tls_files *f, bool verify, bool server, void **ret,
 		     struct berth_error **err);

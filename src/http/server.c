@@ -19,9 +19,16 @@
 #include "common/util.h"
 #include "http/http.h"
 
-#define HTTP_MAX_HEADERS  8
+#define HTTP_MAX_HEADERS       8
 /* Upgraded (attach/exec) connections tracked for shutdown. */
-#define HTTP_MAX_HIJACKED 1024
+#define HTTP_MAX_HIJACKED      1024
+/* TLS connections handed over but not yet picked up by libmicrohttpd. */
+#define HTTP_MAX_PENDING_PEERS 256
+
+struct pending_peer {
+	int fd; /* -1: free slot */
+	char *peer;
+};
 
 struct http_server {
 	struct MHD_Daemon *mhd;
@@ -32,6 +39,7 @@ struct http_server {
 	int listen_fd;
 	pthread_mutex_t lock;
 	int hijacked[HTTP_MAX_HIJACKED]; /* live upgraded sockets, -1 when free */
+	struct pending_peer peers[HTTP_MAX_PENDING_PEERS];
 };
 
 struct http_request {
@@ -109,6 +117,41 @@ char **http_request_query_all(const struct http_request *req, const char *key)
 	struct query_all q = { .key = key };
 	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
 	return q.v ? q.v : xcalloc(1, sizeof(char *));
+}
+
+const char *http_request_peer(const struct http_request *req)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/*
+ * A connection starts (maybe in another thread than the one that added it):
+ * move the peer identity recorded for its fd into its socket context. Closed:
+ * free it. Every TLS connection of a peer-recording listener records an
+ * entry (NULL for no certificate), so a reused fd never sees a stale one.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *s = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*socket_context);
+		*socket_context = NULL;
+		return;
+	}
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return;
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < HTTP_MAX_PENDING_PEERS; i++)
+		if (s->peers[i].fd == ci->connect_fd) {
+			*socket_context = s->peers[i].peer;
+			s->peers[i] = (struct pending_peer){ -1, NULL };
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
 }
 
 int http_request_socket(const struct http_request *req)
@@ -412,6 +455,8 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	pthread_mutex_init(&s->lock, NULL);
 	for (int i = 0; i < HTTP_MAX_HIJACKED; i++)
 		s->hijacked[i] = -1;
+	for (int i = 0; i < HTTP_MAX_PENDING_PEERS; i++)
+		s->peers[i].fd = -1;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_UPGRADE |
 			 MHD_USE_ITC | MHD_USE_POLL;
 	if (opts->listen_fd < 0)
@@ -421,8 +466,9 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	    /* without a socket of its own, a harmless option takes the slot */
 	    opts->listen_fd < 0 ? MHD_OPTION_LISTEN_BACKLOG_SIZE : MHD_OPTION_LISTEN_SOCKET,
 	    opts->listen_fd < 0 ? 64 : opts->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)0, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_THREAD_STACK_SIZE,
+	    (size_t)(256 * 1024), MHD_OPTION_END);
 	if (!s->mhd) {
 		safe_close(opts->listen_fd);
 		free(s);
@@ -444,6 +490,8 @@ struct http_server *http_server_stop(struct http_server *s)
 	pthread_mutex_unlock(&s->lock);
 	MHD_stop_daemon(s->mhd);
 	pthread_mutex_destroy(&s->lock);
+	for (int i = 0; i < HTTP_MAX_PENDING_PEERS; i++)
+		free(s->peers[i].peer);
 	safe_close(s->listen_fd);
 	free(s);
 	return NULL;
@@ -464,6 +512,38 @@ int http_server_add_connection(struct http_server *s, int fd, const struct socka
 	if (MHD_add_connection(s->mhd, fd, addr, addr_len) != MHD_YES)
 		return berth_error_set(err, EIO, "add connection to the http server");
 	return 0;
+}
+
+int http_server_add_connection_peer(struct http_server *s, int fd, const struct sockaddr *addr,
+				    socklen_t addr_len, const char *peer, struct berth_error **err)
+{
+	int slot = -1;
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < HTTP_MAX_PENDING_PEERS; i++) {
+		if (s->peers[i].fd == fd) { /* stale: a connection MHD refused without starting it */
+			free(s->peers[i].peer);
+			s->peers[i] = (struct pending_peer){ -1, NULL };
+		}
+		if (slot < 0 && s->peers[i].fd < 0)
+			slot = i;
+	}
+	if (slot >= 0)
+		s->peers[slot] = (struct pending_peer){ fd, peer ? xstrdup(peer) : NULL };
+	pthread_mutex_unlock(&s->lock);
+	if (slot < 0) {
+		close(fd);
+		return berth_error_set(err, EAGAIN, "too many connections starting");
+	}
+	int r = http_server_add_connection(s, fd, addr, addr_len, err);
+	if (r < 0) {
+		pthread_mutex_lock(&s->lock);
+		if (s->peers[slot].fd == fd) {
+			free(s->peers[slot].peer);
+			s->peers[slot] = (struct pending_peer){ -1, NULL };
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	return r;
 }
 
 int http_listen_unix(const char *path, mode_t mode, struct berth_error **err)

@@ -35,6 +35,7 @@
 struct http_tcp_listener {
 	struct http_server *srv;
 	SSL_CTX *ctx; /* NULL: plain HTTP */
+	bool record_peer;
 	int listen_fd;
 	int stop_pipe[2];
 	pthread_t thread;
@@ -42,6 +43,7 @@ struct http_tcp_listener {
 
 struct tls_conn {
 	SSL_CTX *ctx;
+	bool record_peer;
 	struct http_server *srv;
 	int fd;
 	struct sockaddr_storage addr;
@@ -211,11 +213,36 @@ static void set_timeouts(int fd, int sec)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
+/* "CN sha256:<hex>" of a verified client certificate, or NULL. */
+static char *peer_identity(SSL *ssl)
+{
+	X509 *cert = SSL_get1_peer_certificate(ssl);
+	if (!cert)
+		return NULL;
+	char *id = NULL;
+	if (SSL_get_verify_result(ssl) == X509_V_OK) {
+		char cn[256] = ""; /* X.509 limits a CN to 64 characters */
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int n = 0;
+		X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
+		if (X509_digest(cert, EVP_sha256(), md, &n) == 1 && cn[0]) {
+			struct strbuf sb = STRBUF_INIT;
+			strbuf_addf(&sb, "%s sha256:", cn);
+			for (unsigned int i = 0; i < n; i++)
+				strbuf_addf(&sb, "%02x", md[i]);
+			id = strbuf_detach(&sb, NULL);
+		}
+	}
+	X509_free(cert);
+	return id;
+}
+
 static void *conn_thread(void *arg)
 {
 	struct tls_conn *c = arg;
 	SSL *ssl = SSL_new(c->ctx);
 	int sp[2] = { -1, -1 };
+	char *peer = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	set_timeouts(c->fd, TLS_HANDSHAKE_SEC);
 	if (!ssl || SSL_set_fd(ssl, c->fd) != 1 || SSL_accept(ssl) != 1) {
@@ -226,13 +253,19 @@ static void *conn_thread(void *arg)
 	set_timeouts(c->fd, 0);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		goto out;
-	if (http_server_add_connection(c->srv, sp[0], (struct sockaddr *)&c->addr, c->addr_len, &err) < 0) {
+	peer = c->record_peer ? peer_identity(ssl) : NULL;
+	int r = c->record_peer ? http_server_add_connection_peer(c->srv, sp[0], (struct sockaddr *)&c->addr,
+								 c->addr_len, peer, &err)
+			       : http_server_add_connection(c->srv, sp[0], (struct sockaddr *)&c->addr,
+							    c->addr_len, &err);
+	if (r < 0) {
 		sp[0] = -1; /* closed by add_connection */
 		goto out;
 	}
 	sp[0] = -1; /* the server owns it */
 	http_tls_relay(ssl, c->fd, sp[1]);
 out:
+	free(peer);
 	SSL_free(ssl);
 	safe_close(sp[0]);
 	safe_close(sp[1]);
@@ -256,7 +289,12 @@ static void accept_one(struct http_tcp_listener *l)
 	}
 	struct tls_conn *c = xcalloc(1, sizeof(*c));
 	SSL_CTX_up_ref(l->ctx);
-	*c = (struct tls_conn){ .ctx = l->ctx, .srv = l->srv, .fd = fd, .addr = addr, .addr_len = len };
+	*c = (struct tls_conn){ .ctx = l->ctx,
+				.record_peer = l->record_peer,
+				.srv = l->srv,
+				.fd = fd,
+				.addr = addr,
+				.addr_len = len };
 	pthread_t t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
@@ -288,16 +326,20 @@ static void *accept_thread(void *arg)
 	return NULL;
 }
 
-int http_tcp_listener_start(struct http_server *srv, int listen_fd, const struct http_tls_files *tls,
-			    bool verify_client, struct http_tcp_listener **ret, struct berth_error **err)
+static int listener_start(struct http_server *srv, int listen_fd, const struct http_tls_files *tls,
+			  bool verify_client, bool record_peer, struct http_tcp_listener **ret,
+			  struct berth_error **err)
 {
 	struct http_tcp_listener *l = xcalloc(1, sizeof(*l));
 	l->srv = srv;
+	l->record_peer = record_peer;
 	l->listen_fd = listen_fd;
 	l->stop_pipe[0] = l->stop_pipe[1] = -1;
 	int r = 0;
 	if (tls && (r = http_tls_ctx_new(tls, verify_client, true, (void **)&l->ctx, err)) < 0)
 		goto fail;
+	if (l->ctx && record_peer) /* request a certificate, verify it when sent, serve clients without one */
+		SSL_CTX_set_verify(l->ctx, SSL_VERIFY_PEER, NULL);
 	if (pipe2(l->stop_pipe, O_CLOEXEC) < 0) {
 		r = berth_error_errno(err, "create pipe");
 		goto fail;
@@ -315,6 +357,18 @@ fail:
 	close(listen_fd);
 	free(l);
 	return r;
+}
+
+int http_tcp_listener_start_peer(struct http_server *srv, int listen_fd, const struct http_tls_files *tls,
+				 struct http_tcp_listener **ret, struct berth_error **err)
+{
+	return listener_start(srv, listen_fd, tls, true, true, ret, err);
+}
+
+int http_tcp_listener_start(struct http_server *srv, int listen_fd, const struct http_tls_files *tls,
+			    bool verify_client, struct http_tcp_listener **ret, struct berth_error **err)
+{
+	return listener_start(srv, listen_fd, tls, verify_client, false, ret, err);
 }
 
 struct http_tcp_listener *http_tcp_listener_stop(struct http_tcp_listener *l)

@@ -1,0 +1,530 @@
+/*
+ * agent.c - the server side of the agent protocol (docs/cluster.md), JSON
+ * over the API's HTTPS listener under /agent/v1/:
+ *
+ *   POST join       token + CSR -> node certificate (the only call without one)
+ *   POST register   resources, attributes -> container instance, lease
+ *   POST heartbeat  keeps the node's lease (agentConnected)
+ *   GET  tasks      long poll: the node's desired tasks after a revision
+ *   POST status     batched task/container status reports
+ *
+ * Every call but join is authenticated by the node certificate (mutual TLS:
+ * the listener verified it against the cluster CA; here its fingerprint must
+ * be the one issued to that node, and the node must not be deregistered).
+ * Errors are {"error": "...", "code": "..."} with an HTTP status: 400 bad
+ * input, 401 no certificate, 403 refused (bad token, revoked node), 404.
+ */
+#include <openssl/crypto.h>
+
+#include "common/log.h"
+#include "http/http.h"
+#include "server/internal.h"
+#include "server/pki.h"
+#include "server/sigv4.h"
+
+#define AGENT_MAX_WAIT_SEC  60
+#define AGENT_HEARTBEAT_SEC 5
+
+static void agent_error(struct http_request *req, unsigned status, const char *code, const char *msg)
+{
+	http_respond_json(req, status, json_pack("{s:s,s:s}", "error", msg, "code", code));
+}
+
+static json_t *body_json(struct http_request *req)
+{
+	size_t len = 0;
+	const char *b = http_request_body(req, &len);
+	json_t *j = len ? json_loadb(b, len, 0, NULL) : json_object();
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+static void do_join(struct server *s, struct http_request *req)
+{
+	json_t *in = body_json(req);
+	const char *token = json_string_value(json_object_get(in, "token"));
+	const char *csr = json_string_value(json_object_get(in, "csr"));
+	_cleanup_free_ char *hash = NULL, *secret = NULL;
+	char want[65];
+	if (!in || !token || !csr) {
+		json_decref(in);
+		return agent_error(req, 400, "BadRequest", "join needs 'token' and 'csr'");
+	}
+	if (pki_join_token_parse(token, &hash, &secret) < 0) {
+		json_decref(in);
+		return agent_error(req, 403, "InvalidToken", "malformed join token");
+	}
+	sigv4_sha256_hex(s->ca_pem, strlen(s->ca_pem), want);
+	if (!streq(hash, want) || strlen(secret) != strlen(s->join_secret) ||
+	    CRYPTO_memcmp(secret, s->join_secret, strlen(secret)) != 0) {
+		json_decref(in);
+		log_fields(LOG_LEVEL_WARN, "agent join refused: bad token", NULL);
+		return agent_error(req, 403, "InvalidToken", "join token refused");
+	}
+	_cleanup_free_ char *id = uuid_new();
+	_cleanup_free_ char *cert = NULL, *fp = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (pki_sign_csr(s->ca_pem, s->ca_key_pem, csr, id, &cert, &err) < 0 ||
+	    pki_cert_fingerprint(cert, &fp, &err) < 0) {
+		json_decref(in);
+		_cleanup_free_ char *m = berth_error_string(err);
+		return agent_error(req, 400, "BadCSR", m);
+	}
+	_cleanup_free_ char *key = xasprintf("/berth/nodes/%s", id);
+	json_t *node = json_pack("{s:s,s:s,s:b,s:f}", "nodeId", id, "fingerprint", fp, "revoked", 0,
+				 "joinedAt", record_now());
+	const char *host = json_string_value(json_object_get(in, "hostname"));
+	if (host)
+		json_object_set_new(node, "hostname", json_string(host));
+	json_decref(in);
+	int r = record_put(s, key, node, &err);
+	json_decref(node);
+	if (r < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		return agent_error(req, 500, "ServerError", m);
+	}
+	log_fields(LOG_LEVEL_INFO, "node joined", "node", id, NULL);
+	http_respond_json(req, 200,
+			  json_pack("{s:s,s:s,s:s}", "nodeId", id, "certificate", cert, "ca", s->ca_pem));
+}
+
+/* The calling node's record, or an error already sent (NULL). */
+static json_t *authenticate(struct server *s, struct http_request *req)
+{
+	const char *peer = http_request_peer(req);
+	if (!peer) {
+		agent_error(req, 401, "NoCertificate", "agent calls need the node certificate (mutual TLS)");
+		return NULL;
+	}
+	const char *sp = strchr(peer, ' ');
+	_cleanup_free_ char *id = sp ? xstrndup(peer, (size_t)(sp - peer)) : NULL;
+	json_t *node = NULL;
+	_cleanup_free_ char *key = id && name_valid(id, 64) ? xasprintf("/berth/nodes/%s", id) : NULL;
+	if (!key || record_get(s, key, &node, NULL, NULL) < 0 ||
+	    !streq_ptr(json_string_value(json_object_get(node, "fingerprint")), sp + 1) ||
+	    json_is_true(json_object_get(node, "revoked"))) {
+		json_decref(node);
+		agent_error(req, 403, "NodeRefused",
+			    "node certificate refused (unknown or deregistered node)");
+		return NULL;
+	}
+	return node;
+}
+
+static json_t *attributes_list(json_t *in)
+{
+	json_t *out = json_array(), *v;
+	const char *k;
+	size_t i;
+	json_t *x;
+	json_t *attrs = json_object_get(in, "attributes");
+	if (json_is_object(attrs)) {
+		json_object_foreach (attrs, k, v)
+			if (json_is_string(v))
+				json_array_append_new(out, json_pack("{s:s,s:O}", "name", k, "value", v));
+	} else {
+		json_array_foreach (attrs, i, x)
+			if (json_is_string(json_object_get(x, "name")))
+				json_array_append_new(out, json_deep_copy(x));
+	}
+	const char *defaults[][2] = { { "ecs.os-type", "linux" }, { "ecs.cpu-architecture", "x86_64" } };
+	for (i = 0; i < ARRAY_SIZE(defaults); i++) {
+		bool have = false;
+		size_t k2;
+		json_array_foreach (out, k2, x)
+			have |= streq_ptr(json_string_value(json_object_get(x, "name")), defaults[i][0]);
+		if (!have)
+			json_array_append_new(
+			    out, json_pack("{s:s,s:s}", "name", defaults[i][0], "value", defaults[i][1]));
+	}
+	return out;
+}
+
+static json_t *resources(json_t *res)
+{
+	json_int_t cpu = json_integer_value(json_object_get(res, "cpu"));
+	json_int_t mem = json_integer_value(json_object_get(res, "memory"));
+	json_t *out =
+	    json_pack("[{s:s,s:s,s:f,s:I,s:I},{s:s,s:s,s:f,s:I,s:I}]", "name", "CPU", "type", "INTEGER",
+		      "doubleValue", 0.0, "longValue", (json_int_t)0, "integerValue", cpu, "name", "MEMORY",
+		      "type", "INTEGER", "doubleValue", 0.0, "longValue", (json_int_t)0, "integerValue", mem);
+	const char *sets[][2] = { { "ports", "PORTS" }, { "portsUdp", "PORTS_UDP" } };
+	for (size_t i = 0; i < ARRAY_SIZE(sets); i++) {
+		json_t *ports = json_array(), *p;
+		size_t k;
+		json_array_foreach (json_object_get(res, sets[i][0]), k, p) {
+			char buf[16];
+			if (json_is_integer(p)) {
+				snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(p));
+				json_array_append_new(ports, json_string(buf));
+			}
+		}
+		json_array_append_new(out,
+				      json_pack("{s:s,s:s,s:f,s:I,s:I,s:o}", "name", sets[i][1], "type",
+						"STRINGSET", "doubleValue", 0.0, "longValue", (json_int_t)0,
+						"integerValue", (json_int_t)0, "stringSetValue", ports));
+	}
+	return out;
+}
+
+/* Grant a lease and bind the node's alive key to it; returns the lease id. */
+static int64_t make_alive(struct server *s, const char *id, struct berth_error **err)
+{
+	int64_t lease = 0;
+	_cleanup_free_ char *akey = xasprintf("/berth/alive/%s", id);
+	if (store_lease_grant(s->store, s->agent_lease_ttl, &lease, err) < 0 ||
+	    store_put(s->store, akey, "1", 1, lease, NULL, err) < 0)
+		return -1;
+	return lease;
+}
+
+static void do_register(struct server *s, struct http_request *req, json_t *node)
+{
+	json_t *in = body_json(req);
+	const char *cluster = in ? json_string_value(json_object_get(in, "cluster")) : NULL;
+	json_t *res = in ? json_object_get(in, "resources") : NULL;
+	if (!in || !json_is_object(res) || !json_is_integer(json_object_get(res, "cpu")) ||
+	    !json_is_integer(json_object_get(res, "memory")) ||
+	    json_integer_value(json_object_get(res, "cpu")) < 0 ||
+	    json_integer_value(json_object_get(res, "memory")) < 0) {
+		json_decref(in);
+		return agent_error(req, 400, "BadRequest",
+				   "register needs resources.cpu and resources.memory");
+	}
+	if (!cluster)
+		cluster = "default";
+	struct ecs_call c = { .srv = s };
+	json_t *cl = NULL;
+	if (cluster_resolve(&c, cluster, &cl, NULL) < 0) {
+		json_decref(in);
+		free(c.msg);
+		return agent_error(req, 404, "ClusterNotFound", "cluster not found");
+	}
+	const char *id = json_string_value(json_object_get(node, "nodeId"));
+	_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, id);
+	_cleanup_free_ char *arn = arn_make(s, "container-instance", tail);
+	_cleanup_free_ char *ikey = xasprintf("/berth/instances/%s/%s", cluster, id);
+	json_t *old = NULL;
+	const char *status = "ACTIVE";
+	if (record_get(s, ikey, &old, NULL, NULL) == 0 &&
+	    streq_ptr(json_string_value(json_object_get(old, "status")), "DRAINING"))
+		status = "DRAINING";
+	const char *ver = json_string_value(json_object_get(in, "agentVersion"));
+	_cleanup_free_ char *ec2 = xasprintf("i-%.17s", id);
+	json_t *inst = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:{s:s,s:s,s:s},s:f,s:I,s:s}",
+				 "containerInstanceArn", arn, "ec2InstanceId", ec2, "status", status,
+				 "nodeId", id, "clusterName", cluster, "registeredResources", resources(res),
+				 "attributes", attributes_list(in), "versionInfo", "agentVersion",
+				 ver ? ver : "", "agentHash", "", "dockerVersion", "berth", "registeredAt",
+				 old ? json_real_value(json_object_get(old, "registeredAt")) : record_now(),
+				 "version", (json_int_t)1, "capacityProviderName", "");
+	json_object_del(inst, "capacityProviderName");
+	json_decref(old);
+	if (json_is_object(json_object_get(in, "labels")))
+		json_object_set(inst, "labels", json_object_get(in, "labels"));
+	if (json_is_array(json_object_get(in, "taints")))
+		json_object_set(inst, "taints", json_object_get(in, "taints"));
+	json_decref(in);
+	json_decref(cl);
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_free_ char *nkey = xasprintf("/berth/nodes/%s", id);
+	json_object_set_new(node, "cluster", json_string(cluster));
+	int64_t lease = -1;
+	if (record_put(s, ikey, inst, &err) < 0 || record_put(s, nkey, node, &err) < 0 ||
+	    (lease = make_alive(s, id, &err)) < 0) {
+		json_decref(inst);
+		_cleanup_free_ char *m = berth_error_string(err);
+		return agent_error(req, 500, "ServerError", m);
+	}
+	json_decref(inst);
+	log_fields(LOG_LEVEL_INFO, "node registered", "node", id, "cluster", cluster, NULL);
+	http_respond_json(req, 200,
+			  json_pack("{s:s,s:s,s:s,s:I,s:i,s:i}", "containerInstanceArn", arn,
+				    "containerInstanceId", id, "cluster", cluster, "leaseId",
+				    (json_int_t)lease, "leaseTtl", s->agent_lease_ttl, "heartbeatInterval",
+				    AGENT_HEARTBEAT_SEC));
+}
+
+/* The node's instance record (and its key), or NULL when it has not registered. */
+static json_t *node_instance(struct server *s, json_t *node, char **ret_key)
+{
+	const char *cluster = json_string_value(json_object_get(node, "cluster"));
+	const char *id = json_string_value(json_object_get(node, "nodeId"));
+	if (!cluster)
+		return NULL;
+	char *key = xasprintf("/berth/instances/%s/%s", cluster, id);
+	json_t *inst = NULL;
+	if (record_get(s, key, &inst, NULL, NULL) < 0) {
+		free(key);
+		return NULL;
+	}
+	*ret_key = key;
+	return inst;
+}
+
+static void do_heartbeat(struct server *s, struct http_request *req, json_t *node)
+{
+	_cleanup_free_ char *ikey = NULL;
+	json_t *inst = node_instance(s, node, &ikey);
+	if (!inst)
+		return agent_error(req, 404, "NotRegistered", "register before heartbeating");
+	const char *id = json_string_value(json_object_get(node, "nodeId"));
+	_cleanup_free_ char *akey = xasprintf("/berth/alive/%s", id);
+	_cleanup_error_ struct berth_error *err = NULL;
+	struct store_kv kv = { 0 };
+	int64_t ttl = 0;
+	int r = store_get(s->store, akey, &kv, NULL);
+	if (r == 0)
+		r = store_lease_keepalive(s->store, kv.lease, &ttl, &err);
+	store_kv_done(&kv);
+	if (r < 0 && make_alive(s, id, &err) < 0) {
+		json_decref(inst);
+		_cleanup_free_ char *m = berth_error_string(err);
+		return agent_error(req, 500, "ServerError", m);
+	}
+	if (json_object_get(inst, "disconnectedAt")) {
+		json_object_del(inst, "disconnectedAt");
+		(void)record_put(s, ikey, inst, NULL);
+	}
+	http_respond_json(req, 200,
+			  json_pack("{s:O,s:i,s:i}", "status", json_object_get(inst, "status"), "leaseTtl",
+				    s->agent_lease_ttl, "heartbeatInterval", AGENT_HEARTBEAT_SEC));
+	json_decref(inst);
+}
+
+/* The node's tasks that need the agent: not yet STOPPED. */
+static json_t *desired_tasks(struct server *s, const char *cluster, const char *arn, struct berth_error **err)
+{
+	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
+	json_t *all = NULL;
+	if (record_list(s, tp, &all, err) < 0)
+		return NULL;
+	json_t *out = json_array();
+	size_t i;
+	json_t *t;
+	json_array_foreach (all, i, t) {
+		if (!task_active(t) ||
+		    !streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), arn))
+			continue;
+		struct ecs_call c = { .srv = s };
+		json_t *td = NULL;
+		if (taskdef_resolve(&c, json_string_value(json_object_get(t, "taskDefinitionArn")), &td) == 0)
+			json_object_set_new(t, "taskDefinition", td);
+		free(c.msg);
+		json_array_append(out, t);
+	}
+	json_decref(all);
+	return out;
+}
+
+/* Wait until a task event concerns this node (or the deadline); false on timeout. */
+static bool wait_for_change(struct server *s, const char *cluster, const char *arn, int64_t since,
+			    int wait_sec)
+{
+	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
+	int64_t deadline = (int64_t)(record_now() * 1000) + (int64_t)wait_sec * 1000;
+	int64_t from = since + 1;
+	for (;;) {
+		int64_t left = deadline - (int64_t)(record_now() * 1000);
+		if (left <= 0)
+			return false;
+		struct store_event_list ev;
+		int r = store_watch(s->store, tp, from, (int)MIN(left, 5000), &ev, NULL);
+		if (r < 0)
+			return true; /* compacted or store trouble: let the agent resync */
+		bool hit = false;
+		for (size_t i = 0; i < ev.n && !hit; i++)
+			hit = ev.events[i].type == STORE_EVENT_DELETE || strstr(ev.events[i].kv.value, arn);
+		if (ev.n)
+			from = ev.events[ev.n - 1].kv.mod_revision + 1;
+		store_event_list_done(&ev);
+		if (hit)
+			return true;
+	}
+}
+
+static void do_tasks(struct server *s, struct http_request *req, json_t *node)
+{
+	_cleanup_free_ char *ikey = NULL;
+	json_t *inst = node_instance(s, node, &ikey);
+	if (!inst)
+		return agent_error(req, 404, "NotRegistered", "register before polling tasks");
+	const char *q_since = http_request_query(req, "since"), *q_wait = http_request_query(req, "wait");
+	int64_t since = q_since ? strtoll(q_since, NULL, 10) : 0;
+	int wait = q_wait ? atoi(q_wait) : 0;
+	wait = MAX(0, MIN(wait, AGENT_MAX_WAIT_SEC));
+	const char *cluster = json_string_value(json_object_get(node, "cluster"));
+	_cleanup_free_ char *arn = xstrdup(json_string_value(json_object_get(inst, "containerInstanceArn")));
+	json_t *status = json_incref(json_object_get(inst, "status"));
+	json_decref(inst);
+	if (since > 0 && wait > 0)
+		(void)wait_for_change(s, cluster, arn, since, wait);
+	int64_t rev = 0;
+	_cleanup_error_ struct berth_error *err = NULL;
+	json_t *tasks = NULL;
+	if (store_revision(s->store, &rev, &err) < 0 || !(tasks = desired_tasks(s, cluster, arn, &err))) {
+		json_decref(status);
+		_cleanup_free_ char *m = berth_error_string(err);
+		return agent_error(req, 500, "ServerError", m);
+	}
+	http_respond_json(req, 200,
+			  json_pack("{s:I,s:o,s:o,s:s}", "revision", (json_int_t)rev, "tasks", tasks,
+				    "status", status, "containerInstanceArn", arn));
+}
+
+static const char *const ORDER[] = { "PROVISIONING", "PENDING",  "ACTIVATING",     "RUNNING",
+				     "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED" };
+
+static int status_rank(const char *s)
+{
+	for (size_t i = 0; s && i < ARRAY_SIZE(ORDER); i++)
+		if (streq(s, ORDER[i]))
+			return (int)i;
+	return -1;
+}
+
+/* Apply one report to a task record; NULL on success, else the reason it was refused. */
+static const char *apply_report(json_t *t, json_t *rep)
+{
+	const char *now_s = json_string_value(json_object_get(t, "lastStatus"));
+	const char *next = json_string_value(json_object_get(rep, "lastStatus"));
+	int from = status_rank(now_s), to = status_rank(next);
+	if (to < 0)
+		return "invalid lastStatus";
+	if (to < from)
+		return "status may only move forward";
+	double now = record_now();
+	json_object_set_new(t, "lastStatus", json_string(next));
+	if (to >= 3 && !json_object_get(t, "startedAt") && to != 7)
+		json_object_set_new(t, "startedAt", json_real(now));
+	if (to >= 3 && to != 7) {
+		json_object_set_new(t, "connectivity", json_string("CONNECTED"));
+		if (!json_object_get(t, "connectivityAt"))
+			json_object_set_new(t, "connectivityAt", json_real(now));
+	}
+	const char *times[] = { "pullStartedAt", "pullStoppedAt" };
+	for (size_t i = 0; i < ARRAY_SIZE(times); i++)
+		if (json_is_number(json_object_get(rep, times[i])))
+			json_object_set(t, times[i], json_object_get(rep, times[i]));
+	if (to == 7) {
+		json_object_set_new(t, "desiredStatus", json_string("STOPPED"));
+		json_object_set_new(t, "stoppedAt", json_real(now));
+		json_object_set_new(t, "executionStoppedAt", json_real(now));
+		const char *keys[] = { "stoppedReason", "stopCode" };
+		for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+			if (json_is_string(json_object_get(rep, keys[i])) && !json_object_get(t, keys[i]))
+				json_object_set(t, keys[i], json_object_get(rep, keys[i]));
+		if (!json_object_get(t, "stopCode"))
+			json_object_set_new(t, "stopCode", json_string("EssentialContainerExited"));
+	}
+	size_t i, k;
+	json_t *rc, *c;
+	json_array_foreach (json_object_get(rep, "containers"), i, rc) {
+		json_array_foreach (json_object_get(t, "containers"), k, c) {
+			if (!streq_ptr(json_string_value(json_object_get(c, "name")),
+				       json_string_value(json_object_get(rc, "name"))))
+				continue;
+			const char *fields[] = { "lastStatus",      "exitCode",          "reason",
+						 "networkBindings", "networkInterfaces", "runtimeId",
+						 "healthStatus" };
+			for (size_t f = 0; f < ARRAY_SIZE(fields); f++)
+				if (json_object_get(rc, fields[f]))
+					json_object_set(c, fields[f], json_object_get(rc, fields[f]));
+		}
+	}
+	json_object_set_new(t, "version",
+			    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
+	return NULL;
+}
+
+static json_t *report_one(struct server *s, const char *cluster, const char *arn, json_t *rep)
+{
+	const char *task_arn = json_string_value(json_object_get(rep, "taskArn"));
+	const char *id = task_arn ? arn_tail(task_arn) : "";
+	json_t *result = json_pack("{s:s}", "taskArn", task_arn ? task_arn : "");
+	_cleanup_free_ char *key = name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
+	for (int attempt = 0; attempt < 10; attempt++) {
+		json_t *t = NULL;
+		int64_t rev;
+		if (!key || record_get(s, key, &t, &rev, NULL) < 0 ||
+		    !streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), arn)) {
+			json_decref(t);
+			json_object_set_new(result, "accepted", json_false());
+			json_object_set_new(result, "error", json_string("no such task on this node"));
+			return result;
+		}
+		const char *why = apply_report(t, rep);
+		if (why) {
+			json_decref(t);
+			json_object_set_new(result, "accepted", json_false());
+			json_object_set_new(result, "error", json_string(why));
+			return result;
+		}
+		bool ok = false;
+		int r = record_cas(s, key, t, rev, &ok, NULL);
+		json_decref(t);
+		if (r < 0)
+			break;
+		if (ok) {
+			json_object_set_new(result, "accepted", json_true());
+			return result;
+		}
+	}
+	json_object_set_new(result, "accepted", json_false());
+	json_object_set_new(result, "error", json_string("store busy; report again"));
+	return result;
+}
+
+static void do_status(struct server *s, struct http_request *req, json_t *node)
+{
+	json_t *in = body_json(req);
+	json_t *reports = in ? json_object_get(in, "tasks") : NULL;
+	if (!json_is_array(reports) || json_array_size(reports) > 1000) {
+		json_decref(in);
+		return agent_error(req, 400, "BadRequest",
+				   "status needs 'tasks': a list of at most 1000 reports");
+	}
+	_cleanup_free_ char *ikey = NULL;
+	json_t *inst = node_instance(s, node, &ikey);
+	if (!inst) {
+		json_decref(in);
+		return agent_error(req, 404, "NotRegistered", "register before reporting");
+	}
+	const char *cluster = json_string_value(json_object_get(node, "cluster"));
+	const char *arn = json_string_value(json_object_get(inst, "containerInstanceArn"));
+	json_t *results = json_array();
+	size_t i;
+	json_t *rep;
+	json_array_foreach (reports, i, rep)
+		json_array_append_new(results, report_one(s, cluster, arn, rep));
+	json_decref(inst);
+	json_decref(in);
+	http_respond_json(req, 200, json_pack("{s:o}", "results", results));
+}
+
+void agent_handle(struct server *s, struct http_request *req)
+{
+	const char *path = http_request_path(req) + strlen(AGENT_PREFIX);
+	const char *method = http_request_method(req);
+	bool post = streq(method, "POST");
+	if (streq(path, "join") && post)
+		return do_join(s, req);
+	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status"))) &&
+	    !(streq(method, "GET") && streq(path, "tasks")))
+		return agent_error(req, 404, "NotFound", "no such agent call");
+	json_t *node = authenticate(s, req);
+	if (!node)
+		return;
+	if (streq(path, "register"))
+		do_register(s, req, node);
+	else if (streq(path, "heartbeat"))
+		do_heartbeat(s, req, node);
+	else if (streq(path, "tasks"))
+		do_tasks(s, req, node);
+	else
+		do_status(s, req, node);
+	json_decref(node);
+}

@@ -1,0 +1,244 @@
+/*
+ * cli.c - `berth server`: flags, then open the store, load or create the
+ * cluster identity, serve HTTPS (ECS API + agent protocol), run the leader
+ * election, and wait for SIGTERM/SIGINT.
+ */
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "http/http.h"
+#include "server/internal.h"
+#include "server/pki.h"
+#include "server/server.h"
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "Usage: berth server [OPTIONS]\n\n"
+	    "Run the cluster control plane: an Amazon ECS-compatible API (SigV4, awsJson1_1) and the\n"
+	    "agent protocol, over HTTPS on one listener.\n\n"
+	    "Options:\n"
+	    "      --root DIR             state and PKI (default " SERVER_DEFAULT_ROOT ")\n"
+	    "      --listen HOST:PORT     HTTPS listen address (default " SERVER_DEFAULT_LISTEN
+	    "; port 0 picks one)\n"
+	    "      --store SPEC           'sqlite' (ROOT/store.db, default) or\n"
+	    "                             'etcd://HOST:PORT[,HOST:PORT...]' (several servers share it)\n"
+	    "      --region R             region in ARNs and SigV4 scopes (default " SERVER_DEFAULT_REGION
+	    ")\n"
+	    "      --lost-node-timeout N  seconds without a heartbeat before a node's tasks are STOPPED\n"
+	    "                             (default 60)\n"
+	    "      --log-level LEVEL      error, warn, info, debug\n"
+	    "  -h, --help                 show this help\n\n"
+	    "First start creates ROOT/pki/ca.pem, ROOT/credentials (AWS credentials file), ROOT/join-token\n"
+	    "and an account id; later starts reuse them. Try:\n"
+	    "  AWS_SHARED_CREDENTIALS_FILE=ROOT/credentials aws ecs list-clusters --region us-east-1 \\\n"
+	    "      --endpoint-url https://127.0.0.1:7443 --ca-bundle ROOT/pki/ca.pem\n");
+}
+
+enum { OPT_ROOT = 256, OPT_LISTEN, OPT_STORE, OPT_REGION, OPT_LOST, OPT_LOG_LEVEL };
+
+static const struct option options[] = {
+	{ "root", required_argument, NULL, OPT_ROOT },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "region", required_argument, NULL, OPT_REGION },
+	{ "lost-node-timeout", required_argument, NULL, OPT_LOST },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+static int parse_args(struct server *s, int argc, char **argv)
+{
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_ROOT: set_str(&s->root, optarg); break;
+		case OPT_LISTEN: set_str(&s->listen, optarg); break;
+		case OPT_STORE: set_str(&s->store_spec, optarg); break;
+		case OPT_REGION:
+			if (!*optarg || strlen(optarg) > 64) {
+				fprintf(stderr, "berth server: invalid region '%s'\n", optarg);
+				return 2;
+			}
+			set_str(&s->region, optarg);
+			break;
+		case OPT_LOST: {
+			uint64_t n;
+			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 86400) {
+				fprintf(stderr, "berth server: invalid --lost-node-timeout '%s'\n", optarg);
+				return 2;
+			}
+			s->lost_node_timeout = (int)n;
+			break;
+		}
+		case OPT_LOG_LEVEL: {
+			enum log_level l;
+			if (log_parse_level(optarg, &l) < 0) {
+				fprintf(stderr, "berth server: invalid log level '%s'\n", optarg);
+				return 2;
+			}
+			log_set_level(l);
+			break;
+		}
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "berth server: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	return 0;
+}
+
+static void server_done(struct server *s)
+{
+	store_free(s->store);
+	free(s->root);
+	free(s->listen);
+	free(s->region);
+	free(s->store_spec);
+	free(s->id);
+	free(s->account);
+	free(s->access_key);
+	free(s->secret);
+	free(s->join_secret);
+	free(s->ca_pem);
+	free(s->ca_key_pem);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->stop_cond);
+}
+
+static int ensure_default_cluster(struct server *s, struct berth_error **err)
+{
+	json_t *j = NULL;
+	int r = record_get(s, "/berth/clusters/default", &j, NULL, err);
+	json_decref(j);
+	if (r != -ENOENT)
+		return r;
+	_cleanup_free_ char *arn = arn_make(s, "cluster", "default");
+	j = json_pack("{s:s,s:s,s:s,s:f,s:[{s:s,s:s}]}", "clusterArn", arn, "clusterName", "default",
+		      "status", "ACTIVE", "createdAt", record_now(), "settings", "name", "containerInsights",
+		      "value", "disabled");
+	bool ok;
+	r = record_cas(s, "/berth/clusters/default", j, 0, &ok, err);
+	json_decref(j);
+	return r;
+}
+
+/* The bound port of fd (for --listen HOST:0). */
+static int bound_port(int fd)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	if (a.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&a)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+}
+
+static int serve(struct server *s, struct berth_error **err)
+{
+	if (mkdir(s->root, 0700) < 0 && errno != EEXIST)
+		return berth_error_errno(err, "create root '%s'", s->root);
+	int r = store_connect(s->store_spec, s->root, &s->store, err);
+	if (r < 0)
+		return r;
+	if ((r = server_identity_init(s, err)) < 0 || (r = ensure_default_cluster(s, err)) < 0)
+		return r;
+	int fd = http_listen_tcp(s->listen, err);
+	if (fd < 0)
+		return fd;
+	int port = bound_port(fd);
+	struct http_server *hs = NULL;
+	struct http_server_opts o = {
+		.listen_fd = -1, .max_body = SERVER_MAX_BODY, .handler = server_http_handler, .userdata = s
+	};
+	if ((r = http_server_start(&o, &hs, err)) < 0) {
+		close(fd);
+		return r;
+	}
+	_cleanup_free_ char *ca = xasprintf("%s/pki/ca.pem", s->root);
+	_cleanup_free_ char *cert = xasprintf("%s/pki/server.pem", s->root);
+	_cleanup_free_ char *key = xasprintf("%s/pki/server-key.pem", s->root);
+	struct http_tls_files tls = { ca, cert, key };
+	struct http_tcp_listener *l = NULL;
+	if ((r = http_tcp_listener_start_peer(hs, fd, &tls, &l, err)) < 0) {
+		http_server_stop(hs);
+		return r;
+	}
+	if ((r = leader_start(s, err)) < 0) {
+		http_tcp_listener_stop(l);
+		http_server_stop(hs);
+		return r;
+	}
+	_cleanup_free_ char *host = xstrndup(s->listen, strrchr(s->listen, ':') - s->listen);
+	_cleanup_free_ char *endpoint = xasprintf("https://%s:%d", *host ? host : "127.0.0.1", port);
+	printf("berth server: endpoint %s (account %s, region %s, store %s)\n"
+	       "try:\n  AWS_SHARED_CREDENTIALS_FILE=%s/credentials aws ecs list-clusters --region %s "
+	       "--endpoint-url %s --ca-bundle %s\n"
+	       "join a host:\n  berth agent --server %s --token $(cat %s/join-token)\n",
+	       endpoint, s->account, s->region, s->store->ops->name, s->root, s->region, endpoint, ca,
+	       endpoint, s->root);
+	fflush(stdout);
+	log_fields(LOG_LEVEL_INFO, "server listening", "endpoint", endpoint, "root", s->root, "store",
+		   s->store_spec, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	int sig;
+	while (sigwait(&set, &sig) == 0 && sig != SIGTERM && sig != SIGINT)
+		;
+	log_fields(LOG_LEVEL_INFO, "server shutting down", NULL);
+	leader_stop(s);
+	http_tcp_listener_stop(l);
+	http_server_stop(hs);
+	return 0;
+}
+
+int server_main(int argc, char **argv)
+{
+	struct server s = { .lost_node_timeout = 60, .agent_lease_ttl = 15, .leader_ttl = 3 };
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.stop_cond, NULL);
+	const char *env_root = getenv("BERTH_SERVER_ROOT");
+	s.root = xstrdup(env_root && *env_root ? env_root : SERVER_DEFAULT_ROOT);
+	s.listen = xstrdup(SERVER_DEFAULT_LISTEN);
+	s.region = xstrdup(SERVER_DEFAULT_REGION);
+	s.store_spec = xstrdup("sqlite");
+	s.id = pki_random_hex(8);
+	int r = parse_args(&s, argc, argv);
+	if (r != 0) {
+		server_done(&s);
+		return r == 1 ? 0 : 2;
+	}
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread starts: they inherit the mask */
+	signal(SIGPIPE, SIG_IGN);
+	_cleanup_error_ struct berth_error *err = NULL;
+	r = serve(&s, &err);
+	if (r < 0)
+		berth_error_print(err, "berth server");
+	server_done(&s);
+	return r < 0 ? 1 : 0;
+}

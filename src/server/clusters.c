@@ -1,0 +1,231 @@
+/*
+ * clusters.c - Create/Describe/List/DeleteCluster. A deleted cluster stays
+ * as an INACTIVE record (DescribeClusters shows it, as ECS does for a while);
+ * CreateCluster on an existing ACTIVE name returns it unchanged (ECS is
+ * idempotent here) and revives an INACTIVE one.
+ */
+#include "server/internal.h"
+
+static char *cluster_key(const char *name)
+{
+	return xasprintf("/berth/clusters/%s", name);
+}
+
+int cluster_resolve(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name)
+{
+	const char *name = ref && *ref ? arn_tail(ref) : "default";
+	if (ref && startswith(ref, "arn:") && !strstr(ref, ":cluster/"))
+		return ecs_fail(c, "InvalidParameterException", "'%s' is not a cluster ARN.", ref);
+	_cleanup_free_ char *key = cluster_key(name);
+	json_t *j = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = name_valid(name, 255) ? record_get(c->srv, key, &j, NULL, &err) : -ENOENT;
+	if (r == -ENOENT || (r == 0 && !streq(json_string_value(json_object_get(j, "status")), "ACTIVE"))) {
+		json_decref(j);
+		return ecs_fail(c, "ClusterNotFoundException", "Cluster not found.");
+	}
+	if (r < 0)
+		return ecs_internal(c, err);
+	if (ret)
+		*ret = j;
+	else
+		json_decref(j);
+	if (ret_name)
+		*ret_name = xstrdup(name);
+	return 0;
+}
+
+/* The cluster with its counts (computed from instances and tasks). */
+static json_t *cluster_view(struct server *s, json_t *cl, bool with_tags)
+{
+	json_t *v = json_deep_copy(cl);
+	const char *name = json_string_value(json_object_get(cl, "clusterName"));
+	_cleanup_free_ char *ip = xasprintf("/berth/instances/%s/", name);
+	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", name);
+	json_t *insts = NULL, *tasks = NULL;
+	int n_inst = 0, running = 0, pending = 0;
+	if (record_list(s, ip, &insts, NULL) == 0) {
+		size_t i;
+		json_t *x;
+		json_array_foreach (insts, i, x) {
+			const char *st = json_string_value(json_object_get(x, "status"));
+			n_inst += st && (streq(st, "ACTIVE") || streq(st, "DRAINING"));
+		}
+	}
+	if (record_list(s, tp, &tasks, NULL) == 0) {
+		size_t i;
+		json_t *x;
+		json_array_foreach (tasks, i, x) {
+			const char *st = json_string_value(json_object_get(x, "lastStatus"));
+			running += st && streq(st, "RUNNING");
+			pending += st && (streq(st, "PENDING") || streq(st, "PROVISIONING"));
+		}
+	}
+	json_decref(insts);
+	json_decref(tasks);
+	json_object_set_new(v, "registeredContainerInstancesCount", json_integer(n_inst));
+	json_object_set_new(v, "runningTasksCount", json_integer(running));
+	json_object_set_new(v, "pendingTasksCount", json_integer(pending));
+	json_object_set_new(v, "activeServicesCount", json_integer(0));
+	json_object_set_new(v, "statistics", json_array());
+	json_object_del(v, "createdAt");
+	if (with_tags)
+		json_object_set_new(v, "tags",
+				    tags_get(s, json_string_value(json_object_get(cl, "clusterArn"))));
+	return v;
+}
+
+int ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *name;
+	if (ecs_str(c, in, "clusterName", false, &name) < 0)
+		return -1;
+	if (!name)
+		name = "default";
+	if (!name_valid(name, 255))
+		return ecs_fail(c, "InvalidParameterException",
+				"Cluster name must be 1-255 letters, numbers, hyphens and underscores.");
+	json_t *settings = json_object_get(in, "settings");
+	if (settings && !json_is_array(settings))
+		return ecs_fail(c, "SerializationException", "'settings': expected a list");
+	_cleanup_free_ char *key = cluster_key(name);
+	_cleanup_free_ char *arn = arn_make(c->srv, "cluster", name);
+	_cleanup_error_ struct berth_error *err = NULL;
+	for (int attempt = 0; attempt < 10; attempt++) {
+		json_t *old = NULL;
+		int64_t rev = 0;
+		int r = record_get(c->srv, key, &old, &rev, &err);
+		if (r < 0 && r != -ENOENT)
+			return ecs_internal(c, err);
+		if (r == 0 && streq(json_string_value(json_object_get(old, "status")), "ACTIVE")) {
+			*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, old, false));
+			json_decref(old);
+			return 0;
+		}
+		json_decref(old);
+		json_t *cl = json_pack("{s:s,s:s,s:s,s:f}", "clusterArn", arn, "clusterName", name, "status",
+				       "ACTIVE", "createdAt", record_now());
+		json_object_set_new(
+		    cl, "settings",
+		    settings ? json_incref(settings)
+			     : json_pack("[{s:s,s:s}]", "name", "containerInsights", "value", "disabled"));
+		if (tags_set(c, arn, json_object_get(in, "tags")) < 0) {
+			json_decref(cl);
+			return -1;
+		}
+		bool ok = false;
+		r = record_cas(c->srv, key, cl, r == 0 ? rev : 0, &ok, &err);
+		if (r < 0) {
+			json_decref(cl);
+			return ecs_internal(c, err);
+		}
+		if (ok) {
+			*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, cl, true));
+			json_decref(cl);
+			return 0;
+		}
+		json_decref(cl);
+	}
+	return ecs_fail(c, "ServerException", "cluster '%s' is being changed concurrently; retry", name);
+}
+
+static bool include_has(json_t *in, const char *what)
+{
+	json_t *inc = json_object_get(in, "include");
+	size_t i;
+	json_t *x;
+	json_array_foreach (inc, i, x)
+		if (json_is_string(x) && streq(json_string_value(x), what))
+			return true;
+	return false;
+}
+
+int ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out)
+{
+	json_t *refs;
+	if (ecs_strv(c, in, "clusters", &refs) < 0)
+		return -1;
+	if (json_array_size(refs) > 100)
+		return ecs_fail(c, "InvalidParameterException", "clusters can have at most 100 items.");
+	json_t *clusters = json_array(), *failures = json_array();
+	json_t *def = json_pack("[s]", "default");
+	if (!refs || json_array_size(refs) == 0)
+		refs = def;
+	bool tags = include_has(in, "TAGS");
+	size_t i;
+	json_t *x;
+	json_array_foreach (refs, i, x) {
+		const char *ref = json_string_value(x);
+		const char *name = arn_tail(ref);
+		_cleanup_free_ char *key = cluster_key(name);
+		json_t *cl = NULL;
+		if (name_valid(name, 255) && record_get(c->srv, key, &cl, NULL, NULL) == 0) {
+			json_array_append_new(clusters, cluster_view(c->srv, cl, tags));
+			json_decref(cl);
+		} else {
+			_cleanup_free_ char *arn =
+			    startswith(ref, "arn:") ? xstrdup(ref) : arn_make(c->srv, "cluster", name);
+			json_array_append_new(failures,
+					      json_pack("{s:s,s:s}", "arn", arn, "reason", "MISSING"));
+		}
+	}
+	json_decref(def);
+	*out = json_pack("{s:o,s:o}", "clusters", clusters, "failures", failures);
+	return 0;
+}
+
+int ecs_list_clusters(struct ecs_call *c, json_t *in, json_t **out)
+{
+	json_t *all = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (record_list(c->srv, "/berth/clusters/", &all, &err) < 0)
+		return ecs_internal(c, err);
+	json_t *arns = json_array();
+	size_t i;
+	json_t *x;
+	json_array_foreach (all, i, x)
+		if (streq(json_string_value(json_object_get(x, "status")), "ACTIVE"))
+			json_array_append(arns, json_object_get(x, "clusterArn"));
+	json_decref(all);
+	*out = json_object();
+	int r = ecs_paginate(c, in, arns, 100, "clusterArns", *out);
+	json_decref(arns);
+	return r;
+}
+
+int ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *ref;
+	if (ecs_str(c, in, "cluster", true, &ref) < 0)
+		return -1;
+	json_t *cl = NULL;
+	_cleanup_free_ char *name = NULL;
+	if (cluster_resolve(c, ref, &cl, &name) < 0)
+		return -1;
+	json_t *view = cluster_view(c->srv, cl, false);
+	int64_t insts = json_integer_value(json_object_get(view, "registeredContainerInstancesCount"));
+	int64_t tasks = json_integer_value(json_object_get(view, "runningTasksCount")) +
+			json_integer_value(json_object_get(view, "pendingTasksCount"));
+	json_decref(view);
+	if (insts > 0) {
+		json_decref(cl);
+		return ecs_fail(
+		    c, "ClusterContainsContainerInstancesException",
+		    "The Cluster cannot be deleted while Container Instances are active or draining.");
+	}
+	if (tasks > 0) {
+		json_decref(cl);
+		return ecs_fail(c, "ClusterContainsTasksException",
+				"The Cluster cannot be deleted while Tasks are active.");
+	}
+	json_object_set_new(cl, "status", json_string("INACTIVE"));
+	_cleanup_free_ char *key = cluster_key(name);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (record_put(c->srv, key, cl, &err) < 0) {
+		json_decref(cl);
+		return ecs_internal(c, err);
+	}
+	*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, cl, false));
+	json_decref(cl);
+	return 0;
+}

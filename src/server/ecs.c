@@ -1,0 +1,196 @@
+/*
+ * ecs.c - the ECS API front door: awsJson1_1 (POST /, X-Amz-Target names the
+ * operation, JSON body), SigV4 authentication against the cluster's access
+ * key, dispatch to one function per operation, and ECS-shaped errors
+ * ({"__type": "...", "message": "..."} with ECS's status codes).
+ *
+ * Order of checks, as AWS does it: authentication first (a request with a bad
+ * signature learns nothing about operations), then the operation name, then
+ * the body.
+ */
+#include <time.h>
+
+#include "common/log.h"
+#include "http/http.h"
+#include "server/internal.h"
+#include "server/server.h"
+#include "server/sigv4.h"
+
+/* X-Amz-Date may be this far from the server's clock (AWS: 15 minutes). */
+#define SIGV4_MAX_SKEW_SEC (15 * 60)
+
+struct ecs_op {
+	const char *name;
+	ecs_op_fn fn;
+};
+
+static const struct ecs_op OPS[] = {
+	{ "CreateCluster", ecs_create_cluster },
+	{ "DescribeClusters", ecs_describe_clusters },
+	{ "ListClusters", ecs_list_clusters },
+	{ "DeleteCluster", ecs_delete_cluster },
+	{ "RegisterTaskDefinition", ecs_register_task_definition },
+	{ "DescribeTaskDefinition", ecs_describe_task_definition },
+	{ "DeregisterTaskDefinition", ecs_deregister_task_definition },
+	{ "ListTaskDefinitions", ecs_list_task_definitions },
+	{ "ListTaskDefinitionFamilies", ecs_list_task_definition_families },
+	{ "ListContainerInstances", ecs_list_container_instances },
+	{ "DescribeContainerInstances", ecs_describe_container_instances },
+	{ "UpdateContainerInstancesState", ecs_update_container_instances_state },
+	{ "DeregisterContainerInstance", ecs_deregister_container_instance },
+	{ "PutAttributes", ecs_put_attributes },
+	{ "ListAttributes", ecs_list_attributes },
+	{ "DeleteAttributes", ecs_delete_attributes },
+	{ "TagResource", ecs_tag_resource },
+	{ "UntagResource", ecs_untag_resource },
+	{ "ListTagsForResource", ecs_list_tags_for_resource },
+	{ "RunTask", ecs_run_task },
+	{ "StartTask", ecs_start_task },
+	{ "StopTask", ecs_stop_task },
+	{ "DescribeTasks", ecs_describe_tasks },
+	{ "ListTasks", ecs_list_tasks },
+};
+
+static const char *req_header(void *ctx, const char *name)
+{
+	return http_request_header(ctx, name);
+}
+
+/* 0 when the request is signed with the cluster's key; otherwise an ECS error in c. */
+static int authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len)
+{
+	struct server *s = c->srv;
+	const char *authz = http_request_header(req, "Authorization");
+	if (!authz)
+		return ecs_fail(c, "MissingAuthenticationTokenException", "Missing Authentication Token");
+	struct sigv4_auth a;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (sigv4_parse_authorization(authz, &a, &err) < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		return ecs_fail(c, "IncompleteSignatureException", "%s", m);
+	}
+	int r = 0;
+	time_t t;
+	const char *date = http_request_header(req, "X-Amz-Date");
+	if (!streq(a.access_key, s->access_key)) {
+		r = ecs_fail(c, "UnrecognizedClientException",
+			     "The security token included in the request is invalid.");
+	} else if (!date || sigv4_parse_amz_date(date, &t) < 0) {
+		r = ecs_fail(c, "IncompleteSignatureException",
+			     "Authorization header requires existence of a valid X-Amz-Date header.");
+	} else if (llabs((long long)(t - time(NULL))) > SIGV4_MAX_SKEW_SEC) {
+		r = ecs_fail(
+		    c, "InvalidSignatureException",
+		    "Signature expired: %s is now earlier or later than the server time by more than 15 "
+		    "minutes.",
+		    date);
+		c->status = 403;
+	} else if (strncmp(date, a.date, 8) || !streq(a.region, s->region) || !streq(a.service, "ecs")) {
+		r = ecs_fail(
+		    c, "InvalidSignatureException",
+		    "Credential should be scoped to a valid region and service: expected '%.8s/%s/ecs', "
+		    "got '%s'.",
+		    date, s->region, a.scope);
+	} else {
+		bool has_host = false, has_date = false;
+		for (char **h = a.signed_headers; *h; h++) {
+			has_host |= streq(*h, "host");
+			has_date |= streq(*h, "x-amz-date");
+		}
+		char payload[65], sig[65];
+		sigv4_sha256_hex(body ? body : "", len, payload);
+		_cleanup_free_ char *canonical = NULL;
+		if (!has_host || !has_date ||
+		    sigv4_canonical_request(http_request_method(req), "/", "", &a, req_header, req, payload,
+					    &canonical, NULL) < 0) {
+			r = ecs_fail(
+			    c, "InvalidSignatureException",
+			    "The request must sign the host and x-amz-date headers, and every signed "
+			    "header must be present.");
+		} else {
+			_cleanup_free_ char *sts = sigv4_string_to_sign(date, a.scope, canonical);
+			sigv4_sign(s->secret, a.date, a.region, a.service, sts, sig);
+			if (!sigv4_signature_equal(sig, a.signature))
+				r = ecs_fail(
+				    c, "InvalidSignatureException",
+				    "The request signature we calculated does not match the signature you "
+				    "provided. Check your AWS Secret Access Key and signing method.");
+		}
+	}
+	sigv4_auth_done(&a);
+	return r;
+}
+
+static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
+{
+	size_t len = 0;
+	const char *body = http_request_body(req, &len);
+	if (authenticate(c, req, body, len) < 0)
+		return -1;
+	const char *target = http_request_header(req, "X-Amz-Target");
+	if (!target || !startswith(target, ECS_TARGET_PREFIX))
+		return ecs_fail(c, "UnknownOperationException", "missing or unknown X-Amz-Target");
+	const char *op = target + strlen(ECS_TARGET_PREFIX);
+	const struct ecs_op *found = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(OPS) && !found; i++)
+		if (streq(OPS[i].name, op))
+			found = &OPS[i];
+	if (!found)
+		return ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.", op);
+	json_error_t jerr;
+	json_t *in = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
+	if (!in)
+		return ecs_fail(c, "SerializationException", "Invalid JSON at line %d, column %d: %s",
+				jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(in)) {
+		json_decref(in);
+		return ecs_fail(c, "SerializationException", "Request body must be a JSON object.");
+	}
+	int r = found->fn(c, in, out);
+	json_decref(in);
+	if (r >= 0 && !*out)
+		*out = json_object();
+	log_fields(LOG_LEVEL_DEBUG, "ecs call", "op", op, "error", c->type ? c->type : "", NULL);
+	return r;
+}
+
+static void ecs_handle(struct server *s, struct http_request *req)
+{
+	struct ecs_call c = { .srv = s };
+	json_t *out = NULL;
+	if (!streq(http_request_method(req), "POST")) {
+		ecs_fail(&c, "UnknownOperationException", "the ECS API takes POST /");
+		c.status = 405;
+	} else if (dispatch(&c, req, &out) >= 0) {
+		char *body = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(15));
+		json_decref(out);
+		http_respond(req, 200, "application/x-amz-json-1.1", body, strlen(body));
+		return;
+	}
+	json_decref(out);
+	http_response_header(req, "x-amzn-ErrorType", c.type);
+	json_t *err = json_pack("{s:s,s:s}", "__type", c.type, "message", c.msg ? c.msg : "");
+	char *body = json_dumps(err, JSON_COMPACT);
+	json_decref(err);
+	http_respond(req, c.status, "application/x-amz-json-1.1", body, strlen(body));
+	free(c.msg);
+}
+
+void server_http_handler(struct http_request *req, void *userdata)
+{
+	struct server *s = userdata;
+	const char *path = http_request_path(req);
+	if (startswith(path, AGENT_PREFIX)) {
+		agent_handle(s, req);
+		return;
+	}
+	if (streq(path, "/")) {
+		ecs_handle(s, req);
+		return;
+	}
+	if (streq(path, "/healthz")) {
+		http_respond(req, 200, "text/plain", xstrdup("ok\n"), 3);
+		return;
+	}
+	http_respond_error(req, 404, "no such endpoint '%s'", path);
+}

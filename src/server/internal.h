@@ -1,0 +1,146 @@
+/*
+ * internal.h - what the files of berth server share: the server context, the
+ * ECS call context and its error helpers, record (JSON in the store) helpers,
+ * ARNs and pagination. Not an API for other modules (server.h is).
+ *
+ * Store layout (every value is JSON):
+ *   /berth/identity                  account, keys, CA (first server creates it)
+ *   /berth/clusters/NAME             cluster
+ *   /berth/taskdefs/FAMILY/%010d     task definition revision
+ *   /berth/instances/CLUSTER/ID      container instance
+ *   /berth/nodes/ID                  node identity (cert fingerprint, cluster, revoked)
+ *   /berth/alive/ID                  bound to the agent's lease: present = connected
+ *   /berth/tasks/CLUSTER/ID          task
+ *   /berth/tags/ARN                  tags of a resource
+ *   /berth/placement/CLUSTER         bumped by every placement (compare-and-swap token)
+ *   /berth/leader                    the leader's id, bound to its lease
+ */
+#ifndef BERTH_SERVER_INTERNAL_H
+#define BERTH_SERVER_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "common/error.h"
+#include "common/strbuf.h"
+#include "store/store.h"
+
+#define SERVER_DEFAULT_ROOT   "/var/lib/berth/server"
+#define SERVER_DEFAULT_LISTEN "127.0.0.1:7443"
+#define SERVER_DEFAULT_REGION "us-east-1"
+/* Largest API request body (ECS's own limit is far lower for these calls). */
+#define SERVER_MAX_BODY       (1u << 20)
+#define ECS_TARGET_PREFIX     "AmazonEC2ContainerServiceV20141113."
+#define AGENT_PREFIX          "/agent/v1/"
+
+struct server {
+	struct store *store;
+	char *root, *listen, *region, *store_spec;
+	char *id; /* this replica: random, for leader election */
+	/* identity (same on every replica) */
+	char *account, *access_key, *secret, *join_secret, *ca_pem, *ca_key_pem;
+	int lost_node_timeout; /* seconds */
+	int agent_lease_ttl;   /* seconds */
+	int leader_ttl;        /* seconds */
+	pthread_mutex_t lock;
+	bool leader, stopping;
+	pthread_cond_t stop_cond;
+};
+
+/* ---- identity.c ---- */
+int server_identity_init(struct server *s, struct berth_error **err);
+
+/* ---- ECS calls (ecs.c) ---- */
+struct ecs_call {
+	struct server *srv;
+	const char *type; /* error __type, NULL while fine */
+	unsigned status;
+	char *msg;
+};
+
+/* Record an ECS error (status 400 unless the type says otherwise); returns -1. */
+int ecs_fail(struct ecs_call *c, const char *type, const char *fmt, ...) _printf_(3, 4);
+/* Record a ServerException for an internal failure; returns -1. */
+int ecs_internal(struct ecs_call *c, struct berth_error *err);
+
+typedef int (*ecs_op_fn)(struct ecs_call *c, json_t *in, json_t **out);
+
+/* Field getters with ECS's errors (SerializationException for a wrong JSON type). */
+int ecs_str(struct ecs_call *c, json_t *in, const char *key, bool required, const char **ret);
+int ecs_int(struct ecs_call *c, json_t *in, const char *key, int64_t min, int64_t max, int64_t *ret);
+int ecs_strv(struct ecs_call *c, json_t *in, const char *key, json_t **ret); /* array of strings or NULL */
+/* Paginate a sorted array of strings: maxResults (1..limit), nextToken; sets out[key] and nextToken. */
+int ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, const char *key, json_t *out);
+
+/* ---- records (records.c) ---- */
+int record_get(struct server *s, const char *key, json_t **ret, int64_t *ret_rev, struct berth_error **err);
+int record_put(struct server *s, const char *key, json_t *value, struct berth_error **err);
+/* Put only if the key's mod revision is still rev (0: only if absent); *ok tells. */
+int record_cas(struct server *s, const char *key, json_t *value, int64_t rev, bool *ok,
+	       struct berth_error **err);
+/* Every record under prefix, in key order, as a new JSON array. */
+int record_list(struct server *s, const char *prefix, json_t **ret, struct berth_error **err);
+double record_now(void);
+char *arn_make(struct server *s, const char *kind, const char *rest);
+/* The last '/'-separated part of an ARN, or the string itself when it is not an ARN. */
+const char *arn_tail(const char *s);
+bool name_valid(const char *s, size_t max); /* letters, digits, '-' and '_' */
+char *uuid_new(void);
+
+/* ---- clusters.c ---- */
+/* Resolve a cluster name or ARN (NULL: "default") to an ACTIVE cluster record; ClusterNotFoundException. */
+int cluster_resolve(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name);
+int ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_list_clusters(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out);
+
+/* ---- taskdefs.c, taskdef-validate.c ---- */
+int ecs_register_task_definition(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_describe_task_definition(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_deregister_task_definition(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_list_task_definitions(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_list_task_definition_families(struct ecs_call *c, json_t *in, json_t **out);
+/* Find "family", "family:rev" or an ARN; InvalidParameterException/ClientException when absent. */
+int taskdef_resolve(struct ecs_call *c, const char *ref, json_t **ret);
+
+/* ---- instances.c ---- */
+int ecs_list_container_instances(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_describe_container_instances(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_update_container_instances_state(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_deregister_container_instance(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_put_attributes(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_list_attributes(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_delete_attributes(struct ecs_call *c, json_t *in, json_t **out);
+/* An instance record with the computed fields (agentConnected, remainingResources, counts). */
+json_t *instance_view(struct server *s, json_t *inst, json_t *tasks);
+bool instance_connected(struct server *s, const char *id);
+
+/* ---- tags.c ---- */
+int ecs_tag_resource(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_untag_resource(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_list_tags_for_resource(struct ecs_call *c, json_t *in, json_t **out);
+/* Validate and store the "tags" of a create call for arn. */
+int tags_set(struct ecs_call *c, const char *arn, json_t *tags);
+json_t *tags_get(struct server *s, const char *arn);
+
+/* ---- tasks.c ---- */
+int ecs_run_task(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_start_task(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_stop_task(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_describe_tasks(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out);
+bool task_active(json_t *task); /* lastStatus is not STOPPED */
+/* Mark a task STOPPED (desired and last) with a code and reason; writes it. */
+int task_stop_now(struct server *s, const char *key, json_t *task, const char *code, const char *reason,
+		  struct berth_error **err);
+
+/* ---- agent.c (the agent protocol) ---- */
+struct http_request;
+void agent_handle(struct server *s, struct http_request *req);
+
+/* ---- leader.c ---- */
+int leader_start(struct server *s, struct berth_error **err);
+void leader_stop(struct server *s);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * leader.c - leader election and the controllers only the leader runs.
+ *
+ * Election: put /berth/leader = our id, bound to a lease of leader_ttl
+ * seconds, only if the key does not exist (compare create revision 0); keep
+ * the lease alive every second. A leader that dies stops keeping it alive, so
+ * the key vanishes within leader_ttl seconds and the others, who wait on a
+ * watch of that key, campaign at once. With SQLite there is one server and it
+ * wins at start; the code path is the same.
+ *
+ * Controllers (each tick on the leader): node liveness. A container instance
+ * whose alive key (the agent's lease, agent.c) is gone gets disconnectedAt;
+ * once that is older than the lost-node timeout its tasks are STOPPED with
+ * "node lost". The timestamps live in the store, so a new leader continues
+ * where the old one left off.
+ */
+#include <time.h>
+
+#include "common/log.h"
+#include "server/internal.h"
+
+#define LEADER_KEY "/berth/leader"
+
+static pthread_t leader_thread;
+static bool leader_started;
+
+static void lost_node_tasks(struct server *s, const char *cluster, const char *arn)
+{
+	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
+	json_t *tasks = NULL;
+	if (record_list(s, tp, &tasks, NULL) < 0)
+		return;
+	size_t i;
+	json_t *t;
+	_cleanup_free_ char *why =
+	    xasprintf("Task stopped: node lost (no heartbeat for %d s)", s->lost_node_timeout);
+	json_array_foreach (tasks, i, t) {
+		if (!task_active(t) ||
+		    !streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), arn))
+			continue;
+		_cleanup_free_ char *key =
+		    xasprintf("/berth/tasks/%s/%s", cluster,
+			      arn_tail(json_string_value(json_object_get(t, "taskArn"))));
+		if (task_stop_now(s, key, t, "TerminationNotice", why, NULL) == 0)
+			log_fields(LOG_LEVEL_INFO, "task stopped: node lost", "task",
+				   json_string_value(json_object_get(t, "taskArn")), NULL);
+	}
+	json_decref(tasks);
+}
+
+static void check_nodes(struct server *s)
+{
+	json_t *insts = NULL;
+	if (record_list(s, "/berth/instances/", &insts, NULL) < 0)
+		return;
+	double now = record_now();
+	size_t i;
+	json_t *inst;
+	json_array_foreach (insts, i, inst) {
+		const char *id = json_string_value(json_object_get(inst, "nodeId"));
+		const char *cluster = json_string_value(json_object_get(inst, "clusterName"));
+		if (!id || !cluster ||
+		    streq_ptr(json_string_value(json_object_get(inst, "status")), "INACTIVE"))
+			continue;
+		bool connected = instance_connected(s, id);
+		json_t *since = json_object_get(inst, "disconnectedAt");
+		_cleanup_free_ char *key = xasprintf("/berth/instances/%s/%s", cluster, id);
+		if (connected || (since && now - json_real_value(since) < s->lost_node_timeout))
+			continue;
+		if (!since) {
+			json_object_set_new(inst, "disconnectedAt", json_real(now));
+			(void)record_put(s, key, inst, NULL);
+			continue;
+		}
+		lost_node_tasks(s, cluster, json_string_value(json_object_get(inst, "containerInstanceArn")));
+	}
+	json_decref(insts);
+}
+
+static bool campaign(struct server *s, int64_t *lease)
+{
+	if (store_lease_grant(s->store, s->leader_ttl, lease, NULL) < 0)
+		return false;
+	struct store_cmp cmp = { LEADER_KEY, STORE_CMP_CREATE, STORE_CMP_EQUAL, 0 };
+	struct store_op op = { STORE_OP_PUT, LEADER_KEY, s->id, strlen(s->id), *lease };
+	bool ok = false;
+	if (store_txn(s->store, &cmp, 1, &op, 1, &ok, NULL, NULL) < 0 || !ok) {
+		(void)store_lease_revoke(s->store, *lease, NULL);
+		return false;
+	}
+	return true;
+}
+
+static void set_leader(struct server *s, bool v)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->leader != v)
+		log_fields(LOG_LEVEL_INFO, v ? "became leader" : "lost leadership", "id", s->id, NULL);
+	s->leader = v;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Wait up to ms for stop; true when stopping. */
+static bool wait_stop(struct server *s, int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (!s->stopping)
+		pthread_cond_timedwait(&s->stop_cond, &s->lock, &ts);
+	bool stop = s->stopping;
+	pthread_mutex_unlock(&s->lock);
+	return stop;
+}
+
+static void *leader_main(void *arg)
+{
+	struct server *s = arg;
+	int64_t lease = 0;
+	bool leading = false;
+	while (!s->stopping) {
+		if (!leading) {
+			leading = campaign(s, &lease);
+			set_leader(s, leading);
+			if (!leading) {
+				/* wait for the leader key to change (its lease expiring), a second at most */
+				int64_t rev = 0;
+				struct store_event_list ev;
+				if (store_revision(s->store, &rev, NULL) == 0 &&
+				    store_watch(s->store, LEADER_KEY, rev + 1, 1000, &ev, NULL) == 0)
+					store_event_list_done(&ev);
+				else
+					wait_stop(s, 1000);
+				continue;
+			}
+		}
+		check_nodes(s);
+		if (wait_stop(s, 1000))
+			break;
+		int64_t ttl;
+		if (store_lease_keepalive(s->store, lease, &ttl, NULL) < 0) {
+			leading = false;
+			set_leader(s, false);
+		}
+	}
+	if (leading)
+		(void)store_lease_revoke(s->store, lease, NULL); /* hand over at once on a clean stop */
+	return NULL;
+}
+
+int leader_start(struct server *s, struct berth_error **err)
+{
+	if (pthread_create(&leader_thread, NULL, leader_main, s) != 0)
+		return berth_error_set(err, EAGAIN, "start leader election thread");
+	leader_started = true;
+	return 0;
+}
+
+void leader_stop(struct server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->stop_cond);
+	pthread_mutex_unlock(&s->lock);
+	if (leader_started)
+		pthread_join(leader_thread, NULL);
+	leader_started = false;
+}

@@ -1,0 +1,204 @@
+/*
+ * records.c - JSON records in the store, ARNs, ECS field getters and
+ * pagination: the small helpers every ECS operation uses.
+ */
+#include <stdarg.h>
+#include <time.h>
+
+#include "common/base64.h"
+#include "common/strbuf.h"
+#include "server/internal.h"
+#include "server/pki.h"
+
+int ecs_fail(struct ecs_call *c, const char *type, const char *fmt, ...)
+{
+	va_list ap;
+	struct strbuf sb = STRBUF_INIT;
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	free(c->msg);
+	c->msg = strbuf_detach(&sb, NULL);
+	c->type = type;
+	c->status = streq(type, "ServerException")             ? 500
+		    : streq(type, "InvalidSignatureException") ? 403
+							       : 400;
+	if (streq(type, "MissingAuthenticationTokenException") || streq(type, "AccessDeniedException"))
+		c->status = 403;
+	return -1;
+}
+
+int ecs_internal(struct ecs_call *c, struct berth_error *err)
+{
+	_cleanup_free_ char *m = err ? berth_error_string(err) : xstrdup("internal error");
+	return ecs_fail(c, "ServerException", "%s", m);
+}
+
+int ecs_str(struct ecs_call *c, json_t *in, const char *key, bool required, const char **ret)
+{
+	json_t *v = json_object_get(in, key);
+	*ret = NULL;
+	if (!v || json_is_null(v)) {
+		if (required)
+			return ecs_fail(c, "InvalidParameterException", "%s can not be blank.", key);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return ecs_fail(c, "SerializationException", "'%s': expected a string", key);
+	*ret = json_string_value(v);
+	return 0;
+}
+
+int ecs_int(struct ecs_call *c, json_t *in, const char *key, int64_t min, int64_t max, int64_t *ret)
+{
+	json_t *v = json_object_get(in, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v))
+		return ecs_fail(c, "SerializationException", "'%s': expected an integer", key);
+	int64_t x = json_integer_value(v);
+	if (x < min || x > max)
+		return ecs_fail(c, "InvalidParameterException", "%s must be between %lld and %lld.", key,
+				(long long)min, (long long)max);
+	*ret = x;
+	return 0;
+}
+
+int ecs_strv(struct ecs_call *c, json_t *in, const char *key, json_t **ret)
+{
+	json_t *v = json_object_get(in, key);
+	*ret = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_array(v))
+		return ecs_fail(c, "SerializationException", "'%s': expected a list of strings", key);
+	size_t i;
+	json_t *x;
+	json_array_foreach (v, i, x)
+		if (!json_is_string(x))
+			return ecs_fail(c, "SerializationException", "'%s[%zu]': expected a string", key, i);
+	*ret = v;
+	return 0;
+}
+
+int ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, const char *key, json_t *out)
+{
+	int64_t max = limit;
+	const char *token = NULL;
+	if (ecs_int(c, in, "maxResults", 1, limit, &max) < 0 ||
+	    ecs_str(c, in, "nextToken", false, &token) < 0)
+		return -1;
+	_cleanup_free_ char *after = NULL;
+	if (token && *token) {
+		void *d = NULL;
+		size_t n = 0;
+		if (base64_decode(token, &d, &n) < 0 || n == 0 || memchr(d, '\0', n)) {
+			free(d);
+			return ecs_fail(c, "InvalidParameterException", "Invalid nextToken.");
+		}
+		after = d;
+	}
+	json_t *page = json_array();
+	size_t i;
+	json_t *x;
+	json_array_foreach (all, i, x) {
+		const char *s = json_string_value(x);
+		if (after && strcmp(s, after) <= 0)
+			continue;
+		if ((int64_t)json_array_size(page) == max) {
+			const char *last = json_string_value(json_array_get(page, json_array_size(page) - 1));
+			_cleanup_free_ char *t = base64_encode(last, strlen(last));
+			json_object_set_new(out, "nextToken", json_string(t));
+			break;
+		}
+		json_array_append(page, x);
+	}
+	json_object_set_new(out, key, page);
+	return 0;
+}
+
+int record_get(struct server *s, const char *key, json_t **ret, int64_t *ret_rev, struct berth_error **err)
+{
+	struct store_kv kv = { 0 };
+	int r = store_get(s->store, key, &kv, err);
+	if (r < 0)
+		return r;
+	json_t *j = json_loadb(kv.value, kv.value_len, 0, NULL);
+	int64_t rev = kv.mod_revision;
+	store_kv_done(&kv);
+	if (!j)
+		return berth_error_msg(err, EIO, "record '%s': not JSON", key);
+	*ret = j;
+	if (ret_rev)
+		*ret_rev = rev;
+	return 0;
+}
+
+int record_put(struct server *s, const char *key, json_t *value, struct berth_error **err)
+{
+	_cleanup_free_ char *v = json_dumps(value, JSON_COMPACT);
+	return store_put(s->store, key, v, strlen(v), 0, NULL, err);
+}
+
+int record_cas(struct server *s, const char *key, json_t *value, int64_t rev, bool *ok,
+	       struct berth_error **err)
+{
+	_cleanup_free_ char *v = json_dumps(value, JSON_COMPACT);
+	struct store_cmp cmp = { key, rev ? STORE_CMP_MOD : STORE_CMP_CREATE, STORE_CMP_EQUAL, rev };
+	struct store_op op = { STORE_OP_PUT, key, v, strlen(v), 0 };
+	return store_txn(s->store, &cmp, 1, &op, 1, ok, NULL, err);
+}
+
+int record_list(struct server *s, const char *prefix, json_t **ret, struct berth_error **err)
+{
+	struct store_kv_list l;
+	int r = store_range(s->store, prefix, NULL, 0, &l, err);
+	if (r < 0)
+		return r;
+	json_t *a = json_array();
+	for (size_t i = 0; i < l.n; i++) {
+		json_t *j = json_loadb(l.kvs[i].value, l.kvs[i].value_len, 0, NULL);
+		if (j)
+			json_array_append_new(a, j);
+	}
+	store_kv_list_done(&l);
+	*ret = a;
+	return 0;
+}
+
+double record_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
+}
+
+char *arn_make(struct server *s, const char *kind, const char *rest)
+{
+	return xasprintf("arn:aws:ecs:%s:%s:%s/%s", s->region, s->account, kind, rest);
+}
+
+const char *arn_tail(const char *s)
+{
+	if (!startswith(s, "arn:"))
+		return s;
+	const char *slash = strrchr(s, '/');
+	return slash ? slash + 1 : s;
+}
+
+bool name_valid(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+			return false;
+	return true;
+}
+
+char *uuid_new(void)
+{
+	return pki_random_hex(16);
+}

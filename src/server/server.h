@@ -1,0 +1,17 @@
+/*
+ * server.h - `berth server`, the cluster control plane: the ECS-compatible
+ * API (SigV4, awsJson1_1) and the agent protocol on one HTTPS listener, over
+ * the store (store/store.h). See docs/cluster.md.
+ */
+#ifndef BERTH_SERVER_SERVER_H
+#define BERTH_SERVER_SERVER_H
+
+struct http_request;
+
+/* `berth server [--root DIR] [--listen HOST:PORT] [--store SPEC] [--region R]`. */
+int server_main(int argc, char **argv);
+
+/* The HTTP handler (userdata: struct server *). */
+void server_http_handler(struct http_request *req, void *userdata);
+
+#endif

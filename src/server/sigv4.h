@@ -1,0 +1,71 @@
+/*
+ * sigv4.h - AWS Signature Version 4, the verifying side: parse the
+ * Authorization header, rebuild the canonical request from what the server
+ * received (hashing the body itself, never trusting a client-sent hash),
+ * derive the signing key and compare signatures in constant time.
+ *
+ * Pure functions over strings; nothing here knows about HTTP servers. The
+ * caller supplies headers through a lookup callback so the same code serves
+ * libmicrohttpd requests and the unit tests (AWS's published test suite).
+ */
+#ifndef BERTH_SERVER_SIGV4_H
+#define BERTH_SERVER_SIGV4_H
+
+#include <time.h>
+
+#include "common/error.h"
+
+/* Bounds on what a client may send (the header parser is fuzzed). */
+#define SIGV4_MAX_HEADER         8192
+#define SIGV4_MAX_SIGNED_HEADERS 64
+
+struct sigv4_auth {
+	char *access_key;
+	char *date;            /* YYYYMMDD of the credential scope */
+	char *region;          /* scope region */
+	char *service;         /* scope service */
+	char *scope;           /* "date/region/service/aws4_request" */
+	char **signed_headers; /* lowercase, in the client's order (which must be sorted), NULL-terminated */
+	char *signature;       /* 64 lowercase hex digits */
+};
+
+/*
+ * Parse "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/ecs/aws4_request,
+ * SignedHeaders=host;x-amz-date, Signature=<hex>". -EINVAL with a message
+ * on anything else (wrong algorithm, missing or repeated parts, a scope that
+ * is not 5 parts ending in aws4_request, bad hex, too many headers).
+ * *ret is filled only on success; free with sigv4_auth_done().
+ */
+int sigv4_parse_authorization(const char *header, struct sigv4_auth *ret, struct berth_error **err);
+void sigv4_auth_done(struct sigv4_auth *a);
+
+/* Parse an X-Amz-Date ("20150830T123600Z") into seconds since the epoch. */
+int sigv4_parse_amz_date(const char *s, time_t *ret);
+
+typedef const char *(*sigv4_header_fn)(void *ctx, const char *name);
+
+/*
+ * The canonical request: method, canonical URI (path, URI-encoded per
+ * segment), canonical query (raw query string, may be NULL or ""), canonical
+ * headers (each signed header looked up by name, value trimmed with inner
+ * runs of spaces collapsed), signed header list, payload hash (hex). A
+ * signed header the request lacks gives -ENOENT.
+ */
+int sigv4_canonical_request(const char *method, const char *path, const char *query,
+			    const struct sigv4_auth *a, sigv4_header_fn get_header, void *ctx,
+			    const char *payload_sha256_hex, char **ret, struct berth_error **err);
+
+/* "AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex sha256 of canonical>". */
+char *sigv4_string_to_sign(const char *amz_date, const char *scope, const char *canonical);
+
+/* Lowercase hex HMAC signature (65 bytes with the NUL) of string_to_sign with the derived key. */
+void sigv4_sign(const char *secret, const char *date, const char *region, const char *service,
+		const char *string_to_sign, char out[65]);
+
+/* Lowercase hex SHA-256 of data. */
+void sigv4_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Constant-time comparison of two hex signatures. */
+bool sigv4_signature_equal(const char *a, const char *b);
+
+#endif

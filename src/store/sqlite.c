@@ -1,0 +1,760 @@
+/*
+ * sqlite.c - the embedded store backend: one SQLite database (WAL,
+ * synchronous=FULL) behind one long-lived connection, with group commit.
+ *
+ * Writers do not commit themselves: they queue their request and wait; one
+ * writer thread takes every queued request, runs them in one transaction
+ * (each inside a savepoint, so one failing request does not undo the others),
+ * commits once (one fsync for the whole batch) and wakes the writers. Under
+ * load that turns N fsyncs into one; alone, a write costs one commit as
+ * before. The same thread expires leases: it sleeps on its condition variable
+ * until the earliest lease deadline or the next request.
+ *
+ * History for watches is an events table trimmed to the last
+ * SQLITE_EVENTS_KEEP revisions; a watch from before that gets -ERANGE.
+ * Lease deadlines are wall-clock milliseconds so they mean the same after a
+ * restart (a lease whose deadline passed while the server was down expires
+ * at start).
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "store/store.h"
+
+#define SQLITE_EVENTS_KEEP 10000
+
+enum wreq_kind { WREQ_TXN, WREQ_GRANT, WREQ_KEEPALIVE, WREQ_REVOKE };
+
+struct wreq {
+	enum wreq_kind kind;
+	const struct store_cmp *cmps;
+	size_t n_cmps;
+	const struct store_op *ops;
+	size_t n_ops;
+	int64_t lease, ttl;
+	/* results */
+	bool ok, done;
+	int64_t revision;
+	int rc;
+	struct berth_error *err;
+	struct wreq *next;
+};
+
+struct sqlite_store {
+	struct store base;
+	sqlite3 *db;
+	pthread_mutex_t db_lock; /* the connection */
+	pthread_mutex_t lock;    /* queue, revision, stop */
+	pthread_cond_t wake;     /* writer: work or stop */
+	pthread_cond_t done;     /* writers: their request is done */
+	pthread_cond_t changed;  /* watchers: the revision moved */
+	struct wreq *head, **tail;
+	int64_t revision, compact_revision;
+	bool stop, started;
+	pthread_t thread;
+};
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int db_fail(struct sqlite_store *s, struct berth_error **err, const char *what)
+{
+	return berth_error_msg(err, EIO, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static int db_exec(struct sqlite_store *s, const char *sql, struct berth_error **err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int r = berth_error_msg(err, EIO, "store: '%s': %s", sql, msg ? msg : "error");
+		sqlite3_free(msg);
+		return r;
+	}
+	return 0;
+}
+
+static sqlite3_stmt *prep(struct sqlite_store *s, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	return st;
+}
+
+static void finalizep(sqlite3_stmt **st)
+{
+	sqlite3_finalize(*st);
+}
+#define _cleanup_stmt_ _cleanup_(finalizep)
+
+static int64_t meta_get(struct sqlite_store *s, const char *name)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "SELECT value FROM meta WHERE name = ?");
+	if (!st)
+		return 0;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+}
+
+static int meta_set(struct sqlite_store *s, const char *name, int64_t v)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, v);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+}
+
+static void row_to_kv(sqlite3_stmt *st, int col, struct store_kv *kv)
+{
+	/* columns: key, value, create_rev, mod_rev, lease */
+	const char *k = (const char *)sqlite3_column_text(st, col);
+	const void *v = sqlite3_column_blob(st, col + 1);
+	size_t n = (size_t)sqlite3_column_bytes(st, col + 1);
+	kv->key = xstrdup(k ? k : "");
+	kv->value = xmalloc(n + 1);
+	if (n)
+		memcpy(kv->value, v, n);
+	kv->value[n] = '\0';
+	kv->value_len = n;
+	kv->create_revision = sqlite3_column_int64(st, col + 2);
+	kv->mod_revision = sqlite3_column_int64(st, col + 3);
+	kv->lease = sqlite3_column_int64(st, col + 4);
+}
+
+/* Read one key with db_lock held. 1 found, 0 absent. */
+static int kv_read(struct sqlite_store *s, const char *key, struct store_kv *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *st =
+	    prep(s, "SELECT key, value, create_rev, mod_rev, lease FROM kv WHERE key = ?");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return -EIO;
+	if (ret)
+		row_to_kv(st, 0, ret);
+	return 1;
+}
+
+static int event_add(struct sqlite_store *s, int64_t rev, int seq, int type, const char *key,
+		     const char *value, size_t len, int64_t create_rev, int64_t lease)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = prep(
+	    s, "INSERT INTO events(rev, seq, type, key, value, create_rev, lease) VALUES (?,?,?,?,?,?,?)");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, rev);
+	sqlite3_bind_int(st, 2, seq);
+	sqlite3_bind_int(st, 3, type);
+	sqlite3_bind_text(st, 4, key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, value ? value : "", (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, create_rev);
+	sqlite3_bind_int64(st, 7, lease);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+}
+
+static bool cmp_holds(const struct store_cmp *c, const struct store_kv *kv, bool found)
+{
+	int d;
+	if (c->target == STORE_CMP_VALUE) {
+		if (!found)
+			return false;
+		size_t n = MIN(kv->value_len, c->value_len);
+		d = memcmp(kv->value, c->value, n);
+		if (d == 0)
+			d = kv->value_len < c->value_len ? -1 : kv->value_len > c->value_len;
+	} else {
+		int64_t have = !found                       ? 0
+			       : c->target == STORE_CMP_MOD ? kv->mod_revision
+							    : kv->create_revision;
+		d = have < c->revision ? -1 : have > c->revision;
+	}
+	switch (c->result) {
+	case STORE_CMP_EQUAL: return d == 0;
+	case STORE_CMP_NOT_EQUAL: return d != 0;
+	case STORE_CMP_LESS: return d < 0;
+	case STORE_CMP_GREATER: return d > 0;
+	}
+	return false;
+}
+
+static bool lease_exists(struct sqlite_store *s, int64_t id)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "SELECT 1 FROM leases WHERE id = ?");
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	return sqlite3_step(st) == SQLITE_ROW;
+}
+
+static int apply_put(struct sqlite_store *s, const struct store_op *op, int64_t rev, int seq)
+{
+	struct store_kv old = { 0 };
+	int found = kv_read(s, op->key, &old);
+	if (found < 0)
+		return found;
+	int64_t create = found ? old.create_revision : rev;
+	store_kv_done(&old);
+	_cleanup_stmt_ sqlite3_stmt *st =
+	    prep(s, "INSERT OR REPLACE INTO kv(key, value, create_rev, mod_rev, lease) "
+		    "VALUES (?,?,?,?,?)");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, op->key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, op->value ? op->value : "", (int)op->value_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, create);
+	sqlite3_bind_int64(st, 4, rev);
+	sqlite3_bind_int64(st, 5, op->lease);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return -EIO;
+	return event_add(s, rev, seq, STORE_EVENT_PUT, op->key, op->value, op->value_len, create, op->lease);
+}
+
+/* 1 deleted, 0 absent. */
+static int apply_delete(struct sqlite_store *s, const char *key, int64_t rev, int seq)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "DELETE FROM kv WHERE key = ?");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return -EIO;
+	if (sqlite3_changes(s->db) == 0)
+		return 0;
+	int r = event_add(s, rev, seq, STORE_EVENT_DELETE, key, NULL, 0, 0, 0);
+	return r < 0 ? r : 1;
+}
+
+static int run_txn(struct sqlite_store *s, struct wreq *w)
+{
+	w->ok = true;
+	for (size_t i = 0; i < w->n_cmps && w->ok; i++) {
+		struct store_kv kv = { 0 };
+		int found = kv_read(s, w->cmps[i].key, &kv);
+		if (found < 0)
+			return berth_error_msg(&w->err, EIO, "store: read '%s'", w->cmps[i].key);
+		w->ok = cmp_holds(&w->cmps[i], &kv, found);
+		store_kv_done(&kv);
+	}
+	if (!w->ok) {
+		w->revision = s->revision;
+		return 0;
+	}
+	int64_t rev = s->revision + 1;
+	int changed = 0;
+	for (size_t i = 0; i < w->n_ops; i++) {
+		const struct store_op *op = &w->ops[i];
+		int r;
+		if (op->type == STORE_OP_PUT) {
+			if (op->lease && !lease_exists(s, op->lease))
+				return berth_error_msg(&w->err, ENOENT, "store: lease %lld not found",
+						       (long long)op->lease);
+			r = apply_put(s, op, rev, (int)i);
+			changed += r == 0;
+		} else {
+			r = apply_delete(s, op->key, rev, (int)i);
+			changed += r > 0;
+		}
+		if (r < 0)
+			return berth_error_msg(&w->err, EIO, "store: write '%s': %s", op->key,
+					       sqlite3_errmsg(s->db));
+	}
+	if (changed) {
+		s->revision = rev;
+		if (meta_set(s, "revision", rev) < 0)
+			return berth_error_msg(&w->err, EIO, "store: bump revision");
+	}
+	w->revision = s->revision;
+	return 0;
+}
+
+static int run_lease(struct sqlite_store *s, struct wreq *w)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	switch (w->kind) {
+	case WREQ_GRANT: {
+		int64_t id = meta_get(s, "next_lease") + 1;
+		if (id < 1000)
+			id = 1000 + (wall_ms() & 0xffff);
+		st = prep(s, "INSERT INTO leases(id, ttl, expires) VALUES (?,?,?)");
+		if (!st)
+			return db_fail(s, &w->err, "grant lease");
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, w->ttl);
+		sqlite3_bind_int64(st, 3, wall_ms() + w->ttl * 1000);
+		if (sqlite3_step(st) != SQLITE_DONE || meta_set(s, "next_lease", id) < 0)
+			return db_fail(s, &w->err, "grant lease");
+		w->lease = id;
+		return 0;
+	}
+	case WREQ_KEEPALIVE:
+		st = prep(s, "UPDATE leases SET expires = ? + ttl * 1000 WHERE id = ? AND expires > ?");
+		if (!st)
+			return db_fail(s, &w->err, "keep lease alive");
+		sqlite3_bind_int64(st, 1, wall_ms());
+		sqlite3_bind_int64(st, 2, w->lease);
+		sqlite3_bind_int64(st, 3, wall_ms());
+		if (sqlite3_step(st) != SQLITE_DONE)
+			return db_fail(s, &w->err, "keep lease alive");
+		if (sqlite3_changes(s->db) == 0)
+			return -ENOENT;
+		w->ttl = 0;
+		sqlite3_finalize(st);
+		st = prep(s, "SELECT ttl FROM leases WHERE id = ?");
+		if (st) {
+			sqlite3_bind_int64(st, 1, w->lease);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				w->ttl = sqlite3_column_int64(st, 0);
+		}
+		return 0;
+	default: return 0;
+	}
+}
+
+/* Delete a lease and its keys as one revision. -ENOENT when there was no such lease. */
+static int drop_lease(struct sqlite_store *s, int64_t id, struct berth_error **err)
+{
+	if (!lease_exists(s, id))
+		return -ENOENT;
+	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "SELECT key FROM kv WHERE lease = ? ORDER BY key");
+	if (!st)
+		return db_fail(s, err, "revoke lease");
+	sqlite3_bind_int64(st, 1, id);
+	int64_t rev = s->revision + 1;
+	int seq = 0, deleted = 0;
+	_cleanup_strv_ char **keys = xcalloc(1, sizeof(char *));
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		keys = xrealloc(keys, (size_t)(seq + 2) * sizeof(char *));
+		keys[seq++] = xstrdup((const char *)sqlite3_column_text(st, 0));
+		keys[seq] = NULL;
+	}
+	for (int i = 0; i < seq; i++) {
+		int r = apply_delete(s, keys[i], rev, i);
+		if (r < 0)
+			return db_fail(s, err, "revoke lease");
+		deleted += r;
+	}
+	sqlite3_finalize(st);
+	st = prep(s, "DELETE FROM leases WHERE id = ?");
+	if (!st)
+		return db_fail(s, err, "revoke lease");
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return db_fail(s, err, "revoke lease");
+	if (deleted) {
+		s->revision = rev;
+		if (meta_set(s, "revision", rev) < 0)
+			return db_fail(s, err, "bump revision");
+	}
+	return 0;
+}
+
+static void expire_leases(struct sqlite_store *s)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "SELECT id FROM leases WHERE expires <= ?");
+	if (!st)
+		return;
+	sqlite3_bind_int64(st, 1, wall_ms());
+	int64_t ids[64];
+	size_t n = 0;
+	while (n < ARRAY_SIZE(ids) && sqlite3_step(st) == SQLITE_ROW)
+		ids[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_error_ struct berth_error *err = NULL;
+		(void)drop_lease(s, ids[i], &err);
+	}
+}
+
+static void compact(struct sqlite_store *s)
+{
+	if (s->revision - s->compact_revision < 2 * SQLITE_EVENTS_KEEP)
+		return;
+	int64_t keep_from = s->revision - SQLITE_EVENTS_KEEP;
+	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "DELETE FROM events WHERE rev < ?");
+	if (!st)
+		return;
+	sqlite3_bind_int64(st, 1, keep_from);
+	if (sqlite3_step(st) == SQLITE_DONE && meta_set(s, "compact_revision", keep_from - 1) == 0)
+		s->compact_revision = keep_from - 1;
+}
+
+static void run_request(struct sqlite_store *s, struct wreq *w)
+{
+	if (sqlite3_exec(s->db, "SAVEPOINT w", NULL, NULL, NULL) != SQLITE_OK) {
+		w->rc = db_fail(s, &w->err, "savepoint");
+		return;
+	}
+	int64_t rev_before = s->revision;
+	if (w->kind == WREQ_TXN)
+		w->rc = run_txn(s, w);
+	else if (w->kind == WREQ_REVOKE)
+		w->rc = drop_lease(s, w->lease, &w->err);
+	else
+		w->rc = run_lease(s, w);
+	if (w->rc < 0) {
+		s->revision = rev_before;
+		sqlite3_exec(s->db, "ROLLBACK TO w", NULL, NULL, NULL);
+	}
+	sqlite3_exec(s->db, "RELEASE w", NULL, NULL, NULL);
+}
+
+static void run_batch(struct sqlite_store *s, struct wreq *batch)
+{
+	pthread_mutex_lock(&s->db_lock);
+	int64_t rev_before = s->revision;
+	bool began = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+	if (began) {
+		expire_leases(s);
+		for (struct wreq *w = batch; w; w = w->next)
+			run_request(s, w);
+		compact(s);
+	}
+	if (!began || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		_cleanup_free_ char *msg = xstrdup(sqlite3_errmsg(s->db));
+		if (began)
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		s->revision = rev_before;
+		for (struct wreq *w = batch; w; w = w->next) {
+			w->err = berth_error_free(w->err);
+			w->rc = berth_error_msg(&w->err, EIO, "store: commit: %s", msg);
+		}
+	}
+	pthread_mutex_unlock(&s->db_lock);
+}
+
+/* Milliseconds until the earliest lease deadline, or -1 without leases. */
+static int64_t next_expiry_ms(struct sqlite_store *s)
+{
+	pthread_mutex_lock(&s->db_lock);
+	int64_t next = -1;
+	sqlite3_stmt *st = prep(s, "SELECT MIN(expires) FROM leases");
+	if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		next = MAX(0, sqlite3_column_int64(st, 0) - wall_ms());
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->db_lock);
+	return next;
+}
+
+static void *writer_thread(void *arg)
+{
+	struct sqlite_store *s = arg;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		if (!s->head) {
+			pthread_mutex_unlock(&s->lock);
+			int64_t wait = next_expiry_ms(s);
+			pthread_mutex_lock(&s->lock);
+			if (!s->head && !s->stop && wait != 0) {
+				if (wait < 0) {
+					pthread_cond_wait(&s->wake, &s->lock);
+				} else {
+					struct timespec ts;
+					clock_gettime(CLOCK_REALTIME, &ts);
+					ts.tv_sec += wait / 1000;
+					ts.tv_nsec += (wait % 1000) * 1000000;
+					if (ts.tv_nsec >= 1000000000) {
+						ts.tv_sec++;
+						ts.tv_nsec -= 1000000000;
+					}
+					pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+				}
+			}
+			if (s->stop)
+				break;
+		}
+		struct wreq *batch = s->head;
+		s->head = NULL;
+		s->tail = &s->head;
+		pthread_mutex_unlock(&s->lock);
+		run_batch(s, batch); /* also expires due leases when the batch is empty */
+		pthread_mutex_lock(&s->lock);
+		for (struct wreq *w = batch; w; w = w->next)
+			w->done = true;
+		pthread_cond_broadcast(&s->done);
+		pthread_cond_broadcast(&s->changed);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static int submit(struct sqlite_store *s, struct wreq *w, struct berth_error **err)
+{
+	pthread_mutex_lock(&s->lock);
+	w->next = NULL;
+	*s->tail = w;
+	s->tail = &w->next;
+	pthread_cond_signal(&s->wake);
+	while (!w->done)
+		pthread_cond_wait(&s->done, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	if (w->rc < 0 && w->err) {
+		if (err) {
+			berth_error_free(*err);
+			*err = w->err;
+		} else {
+			berth_error_free(w->err);
+		}
+	}
+	return w->rc;
+}
+
+#define SQ(st) ((struct sqlite_store *)(st))
+
+static int sq_get(struct store *st, const char *key, struct store_kv *ret, struct berth_error **err)
+{
+	struct sqlite_store *s = SQ(st);
+	pthread_mutex_lock(&s->db_lock);
+	struct store_kv kv = { 0 };
+	int r = kv_read(s, key, &kv);
+	if (r < 0)
+		r = db_fail(s, err, "read");
+	pthread_mutex_unlock(&s->db_lock);
+	if (r == 0)
+		return -ENOENT;
+	if (r > 0)
+		*ret = kv;
+	return r < 0 ? r : 0;
+}
+
+static int sq_txn(struct store *st, const struct store_cmp *cmps, size_t n_cmps, const struct store_op *ops,
+		  size_t n_ops, bool *ret_ok, int64_t *ret_revision, struct berth_error **err)
+{
+	struct wreq w = { .kind = WREQ_TXN, .cmps = cmps, .n_cmps = n_cmps, .ops = ops, .n_ops = n_ops };
+	int r = submit(SQ(st), &w, err);
+	if (r < 0)
+		return r;
+	*ret_ok = w.ok;
+	*ret_revision = w.revision;
+	return 0;
+}
+
+static int sq_range(struct store *st, const char *prefix, const char *start_after, size_t limit,
+		    struct store_kv_list *ret, struct berth_error **err)
+{
+	struct sqlite_store *s = SQ(st);
+	_cleanup_free_ char *end = store_prefix_end(prefix);
+	pthread_mutex_lock(&s->db_lock);
+	sqlite3_stmt *q = prep(s, "SELECT key, value, create_rev, mod_rev, lease FROM kv "
+				  "WHERE key >= ? AND (? = '' OR key < ?) AND key > ? ORDER BY key LIMIT ?");
+	if (!q) {
+		int r = db_fail(s, err, "range");
+		pthread_mutex_unlock(&s->db_lock);
+		return r;
+	}
+	sqlite3_bind_text(q, 1, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, end, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, end, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, start_after ? start_after : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, (int64_t)limit + 1);
+	size_t cap = 0;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		if (ret->n == limit) {
+			ret->more = true;
+			break;
+		}
+		if (ret->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			ret->kvs = xrealloc(ret->kvs, cap * sizeof(*ret->kvs));
+		}
+		row_to_kv(q, 0, &ret->kvs[ret->n++]);
+	}
+	sqlite3_finalize(q);
+	ret->revision = s->revision;
+	pthread_mutex_unlock(&s->db_lock);
+	return 0;
+}
+
+static int read_events(struct sqlite_store *s, const char *prefix, int64_t from, struct store_event_list *ret)
+{
+	_cleanup_free_ char *end = store_prefix_end(prefix);
+	_cleanup_stmt_ sqlite3_stmt *q =
+	    prep(s, "SELECT type, key, value, create_rev, rev, lease FROM events "
+		    "WHERE rev >= ? AND key >= ? AND (? = '' OR key < ?) ORDER BY rev, seq LIMIT 10000");
+	if (!q)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, from);
+	sqlite3_bind_text(q, 2, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, end, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, end, -1, SQLITE_STATIC);
+	size_t cap = 0;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		if (ret->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			ret->events = xrealloc(ret->events, cap * sizeof(*ret->events));
+		}
+		struct store_event *e = &ret->events[ret->n++];
+		*e = (struct store_event){ .type = sqlite3_column_int(q, 0) };
+		row_to_kv(q, 1, &e->kv);
+	}
+	return 0;
+}
+
+static int sq_watch(struct store *st, const char *prefix, int64_t from, int timeout_ms,
+		    struct store_event_list *ret, struct berth_error **err)
+{
+	struct sqlite_store *s = SQ(st);
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (from <= 0)
+		from = s->revision + 1;
+	for (;;) {
+		if (from <= s->compact_revision) {
+			pthread_mutex_unlock(&s->lock);
+			return berth_error_msg(err, ERANGE,
+					       "watch from revision %lld: compacted (oldest %lld)",
+					       (long long)from, (long long)s->compact_revision + 1);
+		}
+		int64_t rev = s->revision;
+		if (rev >= from) {
+			pthread_mutex_unlock(&s->lock);
+			pthread_mutex_lock(&s->db_lock);
+			int r = read_events(s, prefix, from, ret);
+			pthread_mutex_unlock(&s->db_lock);
+			if (r < 0)
+				return db_fail(s, err, "read events");
+			ret->revision = rev;
+			if (ret->n > 0)
+				return 0;
+			from = rev + 1;
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		if (s->stop || pthread_cond_timedwait(&s->changed, &s->lock, &deadline) == ETIMEDOUT) {
+			ret->revision = s->revision;
+			pthread_mutex_unlock(&s->lock);
+			return 0;
+		}
+	}
+}
+
+static int sq_revision(struct store *st, int64_t *ret, struct berth_error **err)
+{
+	struct sqlite_store *s = SQ(st);
+	pthread_mutex_lock(&s->lock);
+	*ret = s->revision;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static int sq_lease_grant(struct store *st, int64_t ttl, int64_t *ret_id, struct berth_error **err)
+{
+	struct wreq w = { .kind = WREQ_GRANT, .ttl = ttl };
+	int r = submit(SQ(st), &w, err);
+	if (r >= 0)
+		*ret_id = w.lease;
+	return r;
+}
+
+static int sq_lease_keepalive(struct store *st, int64_t id, int64_t *ret_ttl, struct berth_error **err)
+{
+	struct wreq w = { .kind = WREQ_KEEPALIVE, .lease = id };
+	int r = submit(SQ(st), &w, err);
+	if (r >= 0)
+		*ret_ttl = w.ttl;
+	return r;
+}
+
+static int sq_lease_revoke(struct store *st, int64_t id, struct berth_error **err)
+{
+	struct wreq w = { .kind = WREQ_REVOKE, .lease = id };
+	return submit(SQ(st), &w, err);
+}
+
+static void sq_free(struct store *st)
+{
+	struct sqlite_store *s = SQ(st);
+	if (s->started) {
+		pthread_mutex_lock(&s->lock);
+		s->stop = true;
+		pthread_cond_broadcast(&s->wake);
+		pthread_cond_broadcast(&s->changed);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->thread, NULL);
+	}
+	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->db_lock);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->wake);
+	pthread_cond_destroy(&s->done);
+	pthread_cond_destroy(&s->changed);
+	free(s);
+}
+
+static const struct store_ops sqlite_ops = {
+	.name = "sqlite",
+	.get = sq_get,
+	.txn = sq_txn,
+	.range = sq_range,
+	.watch = sq_watch,
+	.revision = sq_revision,
+	.lease_grant = sq_lease_grant,
+	.lease_keepalive = sq_lease_keepalive,
+	.lease_revoke = sq_lease_revoke,
+	.free = sq_free,
+};
+
+static const char SCHEMA[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL,"
+    " mod_rev INTEGER NOT NULL, lease INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS kv_lease ON kv(lease) WHERE lease != 0;"
+    "CREATE TABLE IF NOT EXISTS events (rev INTEGER NOT NULL, seq INTEGER NOT NULL, type INTEGER NOT NULL,"
+    " key TEXT NOT NULL, value BLOB, create_rev INTEGER, lease INTEGER, PRIMARY KEY (rev, seq));"
+    "CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL, expires INTEGER NOT "
+    "NULL);"
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+
+int store_sqlite_open(const char *path, struct store **ret, struct berth_error **err)
+{
+	struct sqlite_store *s = xcalloc(1, sizeof(*s));
+	s->base.ops = &sqlite_ops;
+	pthread_mutex_init(&s->db_lock, NULL);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	pthread_cond_init(&s->done, NULL);
+	pthread_cond_init(&s->changed, NULL);
+	s->tail = &s->head;
+	_cleanup_store_ struct store *owner = &s->base;
+	/* create the file 0600 before SQLite opens it (and its -wal/-shm inherit the mode) */
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return berth_error_errno(err, "open store '%s'", path);
+	(void)fchmod(fd, 0600);
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		return berth_error_msg(err, EIO, "open store '%s': %s", path, sqlite3_errmsg(s->db));
+	sqlite3_busy_timeout(s->db, 10000);
+	int r = db_exec(s, SCHEMA, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "open store '%s'", path);
+	s->revision = meta_get(s, "revision");
+	s->compact_revision = meta_get(s, "compact_revision");
+	if (pthread_create(&s->thread, NULL, writer_thread, s) != 0)
+		return berth_error_set(err, EAGAIN, "start store writer thread");
+	s->started = true;
+	*ret = TAKE_PTR(owner);
+	return 0;
+}

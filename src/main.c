@@ -18,6 +18,7 @@
 #include "image/image.h"
 #include "net/net.h"
 #include "registry/registry.h"
+#include "agent/agent.h"
 #include "server/server.h"
 
 struct command {
@@ -38,6 +39,7 @@ static const struct command commands[] = {
 	{ "net-tool", net_tool_main, NULL },
 	{ "registry", registry_main, "Run an OCI distribution registry (serve, gc)" },
 	{ "server", server_main, "Run the cluster control plane (ECS-compatible API, agent protocol)" },
+	{ "agent", agent_main, "Join a cluster as a node: run its tasks, serve the host's Docker API" },
 	{ "build-tool", build_tool_main, NULL },
 	{ "daemon", api_daemon_main, "Run the berth engine (Docker Engine API on a unix socket)" },
 	{ "shim", shim_main, NULL },

@@ -5,6 +5,9 @@
  * end shares. Everything here was once inside `berth daemon`; the agent needs
  * exactly the same host, so it lives below both.
  */
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include "host/host.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -34,7 +37,19 @@ int host_open(const struct host_config *cfg, struct host **ret, struct berth_err
 		return r;
 	if ((r = fs_mkdir_p(cfg->root, 0711, err)) < 0 || (r = fs_mkdir_p(cfg->exec_root, 0711, err)) < 0)
 		return r;
+	/* One daemon or agent per root: two would race on every record and socket. */
+	_cleanup_free_ char *lock = xasprintf("%s/host.lock", cfg->root);
+	_cleanup_close_ int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lfd < 0)
+		return berth_error_errno(err, "open '%s'", lock);
+	if (flock(lfd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK
+			   ? berth_error_msg(err, EBUSY,
+					     "root '%s' is in use by another berth daemon or agent",
+					     cfg->root)
+			   : berth_error_errno(err, "lock '%s'", lock);
 	struct host *h = xcalloc(1, sizeof(*h));
+	h->lock_fd = TAKE_FD(lfd);
 	h->root = xstrdup(cfg->root);
 	h->exec_root = xstrdup(cfg->exec_root);
 	h->log_driver = cfg->log_driver ? xstrdup(cfg->log_driver) : NULL;
@@ -86,6 +101,7 @@ struct host *host_close(struct host *h)
 	engine_close(h->engine);
 	image_store_free(h->images);
 	netops_free(h->net);
+	safe_close(h->lock_fd);
 	free(h->root);
 	free(h->exec_root);
 	free(h->log_driver);
@@ -147,8 +163,9 @@ static int cg_set(enum cgroup_kind kind, const char *ctrl, const char *path, con
 	return cg_write(dir, file, value, err);
 }
 
-int host_cgroup_create(const char *path, int64_t cpu_units, int64_t memory_bytes, struct berth_error **err)
+int host_cgroup_create(const char *name, int64_t cpu_units, int64_t memory_bytes, struct berth_error **err)
 {
+	_cleanup_free_ char *path = xasprintf("/%s", name + (*name == '/'));
 	enum cgroup_kind kind = cgroup_detect();
 	const struct cgroup_ops *ops = cgroup_ops_for(kind);
 	if (!ops)
@@ -191,8 +208,9 @@ int host_cgroup_create(const char *path, int64_t cpu_units, int64_t memory_bytes
 	return 0;
 }
 
-int host_cgroup_remove(const char *path, struct berth_error **err)
+int host_cgroup_remove(const char *name, struct berth_error **err)
 {
+	_cleanup_free_ char *path = xasprintf("/%s", name + (*name == '/'));
 	const struct cgroup_ops *ops = cgroup_ops_for(cgroup_detect());
 	return ops ? ops->destroy(path, err) : 0;
 }

@@ -43,6 +43,7 @@ struct host {
 	char *root, *exec_root;
 	char *log_driver; /* NULL: json-file */
 	json_t *log_opts; /* NULL: none */
+	int lock_fd;      /* flock on ROOT/host.lock: one daemon or agent per root */
 };
 
 /*
@@ -52,7 +53,8 @@ struct host {
 int host_check_log_defaults(const char *driver, const json_t *opts, struct berth_error **err);
 
 /*
- * Create root and exec root (0711), open the image store, networking (unless
+ * Create root and exec root (0711), lock the root (-EBUSY while another
+ * daemon or agent holds it), open the image store, networking (unless
  * bridge "none") and the engine; tear down network state of containers that
  * are not running. On failure nothing stays open and *ret is untouched.
  */
@@ -79,13 +81,13 @@ json_t *host_container_json(struct host *h, const struct engine_container_info *
 json_t *host_container_summary(struct host *h, const struct engine_container_info *i, json_t *j);
 
 /*
- * A task cgroup (/<path> in every hierarchy, the parent of the task's
+ * A task cgroup (/<path> in every hierarchy; path with or without the leading '/', the parent of the task's
  * containers): cpu_units (ECS: 1024 per core; 0: unlimited) becomes a CFS
  * quota and a weight, memory_bytes (0: unlimited) the hard limit. Only cpu
  * and memory are written, so device rules stay the containers' own.
  */
-int host_cgroup_create(const char *path, int64_t cpu_units, int64_t memory_bytes, struct berth_error **err);
+int host_cgroup_create(const char *name, int64_t cpu_units, int64_t memory_bytes, struct berth_error **err);
 /* Remove the task cgroup (its containers' cgroups must be gone); a missing one is success. */
-int host_cgroup_remove(const char *path, struct berth_error **err);
+int host_cgroup_remove(const char *name, struct berth_error **err);
 
 #endif

@@ -144,6 +144,13 @@ static size_t on_read_fd(char *buf, size_t size, size_t n, void *cls)
 	return r < 0 ? CURL_READFUNC_ABORT : (size_t)r;
 }
 
+/* libcurl calls this about once a second (and on every transfer): non-zero aborts. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return atomic_load((const atomic_bool *)ctx) ? 1 : 0;
+}
+
 int http_client_do(struct http_client *c, const struct http_client_request *r, long *ret_status,
 		   struct strbuf *out, struct berth_error **err)
 {
@@ -168,6 +175,11 @@ int http_client_do(struct http_client *c, const struct http_client_request *r, l
 	}
 	if (r->timeout_ms > 0)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+	if (r->cancel) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)r->cancel);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	}
 	if (r->content_type) {
 		_cleanup_free_ char *ct = xasprintf("Content-Type: %s", r->content_type);
 		hdrs = curl_slist_append(hdrs, ct);
@@ -196,6 +208,8 @@ int http_client_do(struct http_client *c, const struct http_client_request *r, l
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, ret_status);
 		return 0; /* the callback asked to stop */
 	}
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		return berth_error_msg(err, ECANCELED, "%s %s: cancelled", r->method, r->path);
 	if (rc != CURLE_OK) {
 		if (rc == CURLE_COULDNT_CONNECT)
 			return berth_error_msg(

@@ -17,6 +17,7 @@
 #define BERTH_HTTP_HTTP_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -211,6 +212,8 @@ struct http_client_request {
 	long timeout_ms;             /* 0: none */
 	struct strbuf *resp_headers; /* non-NULL: the response's header lines ("Key: value\r\n") appended */
 	const char *const *headers;  /* extra "Key: value" lines, NULL-terminated; may be NULL */
+	/* Non-NULL: checked about once a second while the request runs; true aborts it (-ECANCELED). */
+	const atomic_bool *cancel;
 };
 
 /* Perform a request. *ret_status is the HTTP status; out (may be NULL) gets the body. */

@@ -93,6 +93,8 @@ static int mkdir_leaf_first(const char *d, struct berth_error **err)
 
 static int v1_create(const char *path, struct berth_error **err)
 {
+	if (path[0] != '/') /* a relative path would create directories beside the hierarchies */
+		return berth_error_msg(err, EINVAL, "cgroup path '%s' is not absolute", path);
 	for (const char *const *c = cgroup_v1_controllers(); *c; c++) {
 		_cleanup_free_ char *d = ctrl_dir(*c, path);
 		int r = mkdir_leaf_first(d, err);

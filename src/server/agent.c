@@ -2,7 +2,9 @@
  * agent.c - the server side of the agent protocol (docs/cluster.md), JSON
  * over the API's HTTPS listener under /agent/v1/:
  *
- *   POST join       token + CSR -> node certificate (the only call without one)
+ *   GET  ca         the cluster CA (no authentication: the agent checks it against
+ *                   the join token's pin before it sends the token anywhere)
+ *   POST join       token + CSR -> node certificate (the only other call without one)
  *   POST register   resources, attributes -> container instance, lease
  *   POST heartbeat  keeps the node's lease (agentConnected)
  *   GET  tasks      long poll: the node's desired tasks after a revision
@@ -19,7 +21,7 @@
 #include "common/log.h"
 #include "http/http.h"
 #include "server/internal.h"
-#include "server/pki.h"
+#include "pki/pki.h"
 #include "server/sigv4.h"
 
 #define AGENT_MAX_WAIT_SEC  60
@@ -194,8 +196,8 @@ static void do_register(struct server *s, struct http_request *req, json_t *node
 		return agent_error(req, 400, "BadRequest",
 				   "register needs resources.cpu and resources.memory");
 	}
-	if (!cluster)
-		cluster = "default";
+	_cleanup_free_ char *cluster_name = xstrdup(cluster ? cluster : "default");
+	cluster = cluster_name; /* `in` is released before the log line below */
 	struct ecs_call c = { .srv = s };
 	json_t *cl = NULL;
 	if (cluster_resolve(&c, cluster, &cl, NULL) < 0) {
@@ -512,6 +514,8 @@ void agent_handle(struct server *s, struct http_request *req)
 	bool post = streq(method, "POST");
 	if (streq(path, "join") && post)
 		return do_join(s, req);
+	if (streq(path, "ca") && streq(method, "GET"))
+		return http_respond_json(req, 200, json_pack("{s:s}", "ca", s->ca_pem));
 	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status"))) &&
 	    !(streq(method, "GET") && streq(path, "tasks")))
 		return agent_error(req, 404, "NotFound", "no such agent call");

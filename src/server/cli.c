@@ -14,7 +14,7 @@
 #include "common/util.h"
 #include "http/http.h"
 #include "server/internal.h"
-#include "server/pki.h"
+#include "pki/pki.h"
 #include "server/server.h"
 
 static void usage(FILE *f)

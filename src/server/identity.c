@@ -12,7 +12,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "server/internal.h"
-#include "server/pki.h"
+#include "pki/pki.h"
 
 #define IDENTITY_KEY "/berth/identity"
 

@@ -8,7 +8,7 @@
 #include "common/base64.h"
 #include "common/strbuf.h"
 #include "server/internal.h"
-#include "server/pki.h"
+#include "pki/pki.h"
 
 int ecs_fail(struct ecs_call *c, const char *type, const char *fmt, ...)
 {

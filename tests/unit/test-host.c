@@ -52,9 +52,18 @@ static void test_open_creates_roots_and_close_accepts_null(void **state)
 	_cleanup_free_ char *root = xasprintf("%s/root", base);
 	assert_int_equal(stat(root, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0711);
+	/* a second host on the same root is refused while the first holds it */
+	struct host *h2 = open_host(base, NULL, NULL, &r, &err);
+	assert_int_equal(r, -EBUSY);
+	assert_null(h2);
+	assert_non_null(strstr(err->msg, "in use by another berth daemon or agent"));
+	err = berth_error_free(err);
 	host_shutdown(h);
 	assert_null(host_close(h));
 	assert_null(host_close(NULL));
+	h2 = open_host(base, NULL, NULL, &r, &err);
+	assert_int_equal(r, 0);
+	host_close(h2);
 	fs_rm_rf(base, NULL);
 }
 

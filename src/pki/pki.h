@@ -1,13 +1,13 @@
 /*
- * pki.h - the cluster's small certificate authority (OpenSSL 3, EC P-256):
- * the CA itself, server certificates for each replica, node certificates
+ * pki.h - the cluster's small certificate authority (OpenSSL 3, EC P-256),
+ * shared by the server and the agent: the CA itself, server certificates for each replica, node certificates
  * signed from agents' CSRs, fingerprints and the join token that pins the CA.
  *
  * Everything is PEM strings in and out (the CA lives in the store, files are
  * written by the caller). Returned strings belong to the caller.
  */
-#ifndef BERTH_SERVER_PKI_H
-#define BERTH_SERVER_PKI_H
+#ifndef BERTH_PKI_PKI_H
+#define BERTH_PKI_PKI_H
 
 #include "common/error.h"
 
@@ -45,6 +45,9 @@ int pki_cert_verify(const char *ca_cert, const char *cert, struct berth_error **
 char *pki_random_hex(size_t n);
 /* Random string of n characters from alphabet. */
 char *pki_random_string(const char *alphabet, size_t n);
+
+/* Lowercase hex SHA-256 of data (caller frees). */
+char *pki_sha256_hex(const void *data, size_t len);
 
 /* The join token: "K10" + sha256 hex of the CA PEM + "::" + secret. */
 char *pki_join_token(const char *ca_cert, const char *secret);

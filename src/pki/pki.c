@@ -13,8 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/strbuf.h"
-#include "server/pki.h"
-#include "server/sigv4.h"
+#include "pki/pki.h"
 
 static int ossl_fail(struct berth_error **err, const char *what)
 {
@@ -288,10 +287,21 @@ char *pki_random_hex(size_t n)
 	return pki_random_string("0123456789abcdef", 2 * n);
 }
 
+char *pki_sha256_hex(const void *data, size_t len)
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+	char *hex = xmalloc(65);
+	if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
+		abort(); /* only out of memory makes a one-shot SHA-256 fail */
+	for (size_t i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return hex;
+}
+
 char *pki_join_token(const char *ca_cert, const char *secret)
 {
-	char h[65];
-	sigv4_sha256_hex(ca_cert, strlen(ca_cert), h);
+	_cleanup_free_ char *h = pki_sha256_hex(ca_cert, strlen(ca_cert));
 	return xasprintf("K10%s::%s", h, secret);
 }
 

@@ -1,0 +1,815 @@
+/*
+ * agent.c - `berth agent` (see agent.h): flags, the join, and three threads
+ * over the server protocol: heartbeat, the long poll of desired tasks, and
+ * the reporter that batches task transitions. Each thread has its own HTTP
+ * client (libcurl handles are not shared); servers are tried in the order
+ * given and the agent fails over to the next one on a connection error.
+ *
+ * Tasks keep running while the server is away: the runner persisted what it
+ * was told, reports queue up (latest status per task wins) and are sent when
+ * a server answers again.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/runner.h"
+#include "api/serve.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/process.h"
+#include "common/strbuf.h"
+#include "http/http.h"
+#include "pki/pki.h"
+
+#define AGENT_VERSION BERTH_VERSION
+#define MAX_SERVERS   8
+#define MAX_ATTRS     64
+#define POLL_WAIT_SEC 20
+#define RETRY_MS      1000
+#define MAX_RESPONSE  (8 << 20)
+
+struct agent {
+	/* flags */
+	char *servers[MAX_SERVERS];
+	size_t n_servers;
+	char *token, *cluster, *root, *exec_root, *bridge, *cgroup_parent, *runtime, *pidfile, *log_level;
+	char *task_network, *task_subnet, *pause_path, *pull;
+	char *attrs[MAX_ATTRS], *labels[MAX_ATTRS], *taints[MAX_ATTRS];
+	size_t n_attrs, n_labels, n_taints;
+	int64_t cpu, memory; /* registered resources; 0: the machine's */
+	/* identity (ROOT/agent/) */
+	char *dir, *ca_file, *cert_file, *key_file;
+	char *instance_arn;
+	int heartbeat_s;
+	/* running */
+	struct host *host;
+	struct agent_runner *runner;
+	pthread_t threads[3];
+	size_t n_threads;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stopping;
+	atomic_bool cancel;       /* aborts requests in flight (the long poll) at shutdown */
+	size_t current;           /* server index in use */
+	json_t *pending;          /* taskArn -> latest status not yet accepted */
+	json_t *accepted_stopped; /* taskArn -> true once a STOPPED report was accepted */
+	int exit_code;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f, "Usage: berth agent --server https://HOST:PORT[,...] --token TOKEN [OPTIONS]\n\n"
+	       "Join a berth cluster as a node: run the tasks the server places here and serve\n"
+	       "this host's Docker Engine API on EXEC_ROOT/berth.sock.\n\n"
+	       "Options:\n"
+	       "      --server URLS        the server's endpoint; a comma-separated list of replicas\n"
+	       "      --token TOKEN        the join token (ROOT/join-token on the server; pins its CA)\n"
+	       "      --cluster NAME       cluster to register in (default: default)\n"
+	       "      --root DIR           state (default $BERTH_ROOT or /var/lib/berth)\n"
+	       "      --exec-root DIR      runtime state and the Docker socket (default $BERTH_EXEC_ROOT\n"
+	       "                           or /run/berth)\n"
+	       "      --attribute KEY=VALUE  node attribute (repeatable), e.g.\n"
+	       "                           ecs.availability-zone=us-east-1a\n"
+	       "      --label KEY=VALUE    node label (repeatable; Kubernetes-style selectors)\n"
+	       "      --taint KEY=VALUE:EFFECT  taint (repeatable; NoSchedule, PreferNoSchedule, NoExecute)\n"
+	       "      --cpu UNITS          CPU to offer (1024 per core; default: all cores)\n"
+	       "      --memory MIB         memory to offer (default: all of it)\n"
+	       "  -b, --bridge NAME|none   bridge of the default network (default berth0)\n"
+	       "      --cgroup-parent NAME parent cgroup of the node's containers (default berth)\n"
+	       "      --task-network NAME  network of awsvpc tasks (default ecs-tasks)\n"
+	       "      --task-subnet CIDR   its subnet when the agent creates it\n"
+	       "      --pull-behavior P    default, always, once or prefer-cached (as the ECS agent)\n"
+	       "      --runtime-path PATH  berth (in-process) or a runc-compatible runtime\n"
+	       "      --pause-path PATH    the static berth-pause binary (default: beside berth)\n"
+	       "  -p, --pidfile FILE       write the agent's pid here\n"
+	       "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
+	       "  -h, --help               show this help\n");
+}
+
+static int add(char **v, size_t *n, size_t max, const char *what, const char *value)
+{
+	if (*n == max) {
+		fprintf(stderr, "berth agent: at most %zu %s\n", max, what);
+		return -EINVAL;
+	}
+	v[(*n)++] = xstrdup(value);
+	return 0;
+}
+
+static int parse_size(const char *flag, const char *v, int64_t *ret)
+{
+	char *end;
+	long long x = strtoll(v, &end, 10);
+	if (!*v || *end || x <= 0 || x > (1LL << 40)) {
+		fprintf(stderr, "berth agent: invalid %s '%s'\n", flag, v);
+		return -EINVAL;
+	}
+	*ret = x;
+	return 0;
+}
+
+static int parse_servers(struct agent *a, const char *list)
+{
+	_cleanup_free_ char *copy = xstrdup(list);
+	char *save = NULL;
+	for (char *s = strtok_r(copy, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+		if (!startswith(s, "https://") || !s[8] || strchr(s + 8, '/')) {
+			fprintf(stderr, "berth agent: invalid server '%s': expected https://HOST:PORT\n", s);
+			return -EINVAL;
+		}
+		if (add(a->servers, &a->n_servers, MAX_SERVERS, "servers", s + 8) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static void set(char **slot, const char *v)
+{
+	free(*slot);
+	*slot = xstrdup(v);
+}
+
+static int parse_args(int argc, char **argv, struct agent *a)
+{
+	enum {
+		O_SERVER = 256,
+		O_TOKEN,
+		O_CLUSTER,
+		O_ROOT,
+		O_EXEC,
+		O_ATTR,
+		O_LABEL,
+		O_TAINT,
+		O_CPU,
+		O_MEM,
+		O_CGP,
+		O_NET,
+		O_SUBNET,
+		O_PULL,
+		O_RUNTIME,
+		O_PAUSE
+	};
+	static const struct option longopts[] = {
+		{ "server", required_argument, NULL, O_SERVER },
+		{ "token", required_argument, NULL, O_TOKEN },
+		{ "cluster", required_argument, NULL, O_CLUSTER },
+		{ "root", required_argument, NULL, O_ROOT },
+		{ "exec-root", required_argument, NULL, O_EXEC },
+		{ "attribute", required_argument, NULL, O_ATTR },
+		{ "label", required_argument, NULL, O_LABEL },
+		{ "taint", required_argument, NULL, O_TAINT },
+		{ "cpu", required_argument, NULL, O_CPU },
+		{ "memory", required_argument, NULL, O_MEM },
+		{ "bridge", required_argument, NULL, 'b' },
+		{ "cgroup-parent", required_argument, NULL, O_CGP },
+		{ "task-network", required_argument, NULL, O_NET },
+		{ "task-subnet", required_argument, NULL, O_SUBNET },
+		{ "pull-behavior", required_argument, NULL, O_PULL },
+		{ "runtime-path", required_argument, NULL, O_RUNTIME },
+		{ "pause-path", required_argument, NULL, O_PAUSE },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch, r = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "b:p:l:h", longopts, NULL)) != -1 && r == 0) {
+		switch (ch) {
+		case O_SERVER: r = parse_servers(a, optarg); break;
+		case O_TOKEN: set(&a->token, optarg); break;
+		case O_CLUSTER: set(&a->cluster, optarg); break;
+		case O_ROOT: set(&a->root, optarg); break;
+		case O_EXEC: set(&a->exec_root, optarg); break;
+		case O_ATTR: r = add(a->attrs, &a->n_attrs, MAX_ATTRS, "attributes", optarg); break;
+		case O_LABEL: r = add(a->labels, &a->n_labels, MAX_ATTRS, "labels", optarg); break;
+		case O_TAINT: r = add(a->taints, &a->n_taints, MAX_ATTRS, "taints", optarg); break;
+		case O_CPU: r = parse_size("--cpu", optarg, &a->cpu); break;
+		case O_MEM: r = parse_size("--memory", optarg, &a->memory); break;
+		case 'b': set(&a->bridge, optarg); break;
+		case O_CGP: set(&a->cgroup_parent, optarg); break;
+		case O_NET: set(&a->task_network, optarg); break;
+		case O_SUBNET: set(&a->task_subnet, optarg); break;
+		case O_PULL: set(&a->pull, optarg); break;
+		case O_RUNTIME: set(&a->runtime, optarg); break;
+		case O_PAUSE: set(&a->pause_path, optarg); break;
+		case 'p': set(&a->pidfile, optarg); break;
+		case 'l': set(&a->log_level, optarg); break;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (r < 0)
+		return r;
+	if (optind < argc) {
+		fprintf(stderr, "berth agent: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!a->n_servers || !a->token) {
+		fprintf(stderr, "berth agent: --server and --token are required\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- attributes, labels, taints ---- */
+
+static int kv_split(const char *flag, const char *s, char **k, char **v)
+{
+	const char *eq = strchr(s, '=');
+	if (!eq || eq == s) {
+		fprintf(stderr, "berth agent: invalid %s '%s': expected KEY=VALUE\n", flag, s);
+		return -EINVAL;
+	}
+	*k = xstrndup(s, (size_t)(eq - s));
+	*v = xstrdup(eq + 1);
+	return 0;
+}
+
+static int registration_of(struct agent *a, json_t **ret)
+{
+	json_t *attrs = json_object(), *labels = json_object(), *taints = json_array();
+	json_t *reg =
+	    json_pack("{s:s,s:o,s:o,s:o,s:s}", "cluster", a->cluster ? a->cluster : "default", "attributes",
+		      attrs, "labels", labels, "taints", taints, "agentVersion", AGENT_VERSION);
+	for (size_t i = 0; i < a->n_attrs + a->n_labels; i++) {
+		bool attr = i < a->n_attrs;
+		_cleanup_free_ char *k = NULL, *v = NULL;
+		if (kv_split(attr ? "--attribute" : "--label", attr ? a->attrs[i] : a->labels[i - a->n_attrs],
+			     &k, &v) < 0)
+			return json_decref(reg), -EINVAL;
+		json_object_set_new(attr ? attrs : labels, k, json_string(v));
+	}
+	for (size_t i = 0; i < a->n_taints; i++) {
+		/* KEY=VALUE:EFFECT or KEY:EFFECT */
+		const char *t = a->taints[i], *colon = strrchr(t, ':');
+		const char *eff = colon ? colon + 1 : "";
+		if (!colon || colon == t ||
+		    (!streq(eff, "NoSchedule") && !streq(eff, "PreferNoSchedule") &&
+		     !streq(eff, "NoExecute"))) {
+			fprintf(stderr,
+				"berth agent: invalid --taint '%s': expected KEY=VALUE:EFFECT with EFFECT "
+				"NoSchedule, PreferNoSchedule or NoExecute\n",
+				t);
+			return json_decref(reg), -EINVAL;
+		}
+		_cleanup_free_ char *kv = xstrndup(t, (size_t)(colon - t));
+		char *eq = strchr(kv, '=');
+		if (eq)
+			*eq = 0;
+		json_array_append_new(
+		    taints, json_pack("{s:s,s:s,s:s}", "key", kv, "value", eq ? eq + 1 : "", "effect", eff));
+	}
+	struct sysinfo si;
+	int64_t mem = a->memory;
+	if (!mem && sysinfo(&si) == 0)
+		mem = (int64_t)((uint64_t)si.totalram * si.mem_unit / (1024 * 1024));
+	int64_t cpu = a->cpu ? a->cpu : 1024 * sysconf(_SC_NPROCESSORS_ONLN);
+	/* the ECS agent reserves these ports for itself and the engine */
+	json_object_set_new(reg, "resources",
+			    json_pack("{s:I,s:I,s:[i,i,i,i,i],s:[]}", "cpu", (json_int_t)cpu, "memory",
+				      (json_int_t)mem, "ports", 22, 2375, 2376, 51678, 51679, "portsUdp"));
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	json_object_set_new(reg, "hostname", json_string(host));
+	*ret = reg;
+	return 0;
+}
+
+/* ---- HTTP ---- */
+
+/* One client for the current server: mutual TLS when the node certificate exists. */
+static int client_for(struct agent *a, size_t idx, bool verify, struct http_client **ret,
+		      struct berth_error **err)
+{
+	_cleanup_free_ char *url = xasprintf("tcp://%s", a->servers[idx % a->n_servers]);
+	struct http_client *c = NULL;
+	int r = http_client_new(url, &c, err);
+	if (r < 0)
+		return r;
+	bool have_cert = access(a->cert_file, R_OK) == 0;
+	struct http_tls_files f = { .ca = verify ? a->ca_file : NULL,
+				    .cert = have_cert ? a->cert_file : NULL,
+				    .key = have_cert ? a->key_file : NULL };
+	if ((r = http_client_set_tls(c, &f, verify, err)) < 0) {
+		http_client_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+/* Send a JSON request; *ret the parsed body (object) for 2xx; -EACCES for 401/403, -ENOENT 404. */
+static int call(struct agent *a, struct http_client *c, const char *method, const char *path,
+		const json_t *body, long timeout_ms, json_t **ret, struct berth_error **err)
+{
+	_cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct http_client_request rq = { .method = method,
+					  .path = path,
+					  .content_type = body ? "application/json" : NULL,
+					  .body = text,
+					  .body_len = text ? strlen(text) : 0,
+					  .body_fd = -1,
+					  .timeout_ms = timeout_ms,
+					  .cancel = &a->cancel };
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	long status = 0;
+	int r = http_client_do(c, &rq, &status, &out, err);
+	if (r < 0)
+		return r;
+	if (out.len > MAX_RESPONSE)
+		return berth_error_msg(err, EMSGSIZE, "%s %s: response too large", method, path);
+	_cleanup_json_ json_t *j = json_loadb(out.buf, out.len, 0, NULL);
+	if (status < 200 || status > 299) {
+		const char *msg = json_string_value(json_object_get(j, "error"));
+		const char *code = json_string_value(json_object_get(j, "code"));
+		int e = status == 401 || status == 403 ? EACCES : status == 404 ? ENOENT : EIO;
+		return berth_error_msg(err, e, "%s %s: %ld %s%s%s", method, path, status, code ? code : "",
+				       msg ? ": " : "", msg ? msg : "");
+	}
+	if (!json_is_object(j))
+		return berth_error_msg(err, EPROTO, "%s %s: expected a JSON object", method, path);
+	if (ret)
+		*ret = TAKE_PTR(j);
+	return 0;
+}
+
+/* ---- join ---- */
+
+static int write_secret(const char *path, const char *text, struct berth_error **err)
+{
+	return fs_write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
+/* Fetch the CA without verification, accept it only if it hashes to the token's pin. */
+static int fetch_ca(struct agent *a, size_t idx, const char *pin, struct berth_error **err)
+{
+	_cleanup_(http_client_freep) struct http_client *c = NULL;
+	int r = client_for(a, idx, false, &c, err);
+	if (r < 0)
+		return r;
+	_cleanup_json_ json_t *j = NULL;
+	if ((r = call(a, c, "GET", "/agent/v1/ca", NULL, 10000, &j, err)) < 0)
+		return r;
+	const char *ca = json_string_value(json_object_get(j, "ca"));
+	if (!ca)
+		return berth_error_msg(err, EPROTO, "server sent no CA");
+	_cleanup_free_ char *hash = pki_sha256_hex(ca, strlen(ca));
+	if (!streq(hash, pin))
+		return berth_error_msg(err, EACCES,
+				       "the server's CA does not match the join token: refusing "
+				       "to join (wrong token, or not the server it names)");
+	return write_secret(a->ca_file, ca, err);
+}
+
+static int join(struct agent *a, struct berth_error **err)
+{
+	_cleanup_free_ char *pin = NULL, *secret = NULL;
+	if (pki_join_token_parse(a->token, &pin, &secret) < 0)
+		return berth_error_msg(err, EINVAL, "malformed join token: expected K10<sha256>::<secret>");
+	int r = -EIO;
+	for (size_t i = 0; i < a->n_servers; i++) {
+		berth_error_free(*err), *err = NULL;
+		if ((r = fetch_ca(a, i, pin, err)) == -EACCES)
+			return r;
+		if (r < 0)
+			continue;
+		char host[256] = "";
+		gethostname(host, sizeof(host) - 1);
+		_cleanup_free_ char *csr = NULL, *key = NULL;
+		if ((r = pki_csr_create(host, &csr, &key, err)) < 0)
+			return r;
+		_cleanup_(http_client_freep) struct http_client *c = NULL;
+		_cleanup_json_ json_t *resp = NULL;
+		_cleanup_json_ json_t *body =
+		    json_pack("{s:s,s:s,s:s}", "token", a->token, "csr", csr, "hostname", host);
+		if ((r = client_for(a, i, true, &c, err)) < 0 ||
+		    (r = call(a, c, "POST", "/agent/v1/join", body, 15000, &resp, err)) < 0) {
+			if (r == -EACCES)
+				return berth_error_wrap(err, r, "join refused");
+			continue;
+		}
+		const char *cert = json_string_value(json_object_get(resp, "certificate"));
+		if (!cert)
+			return berth_error_msg(err, EPROTO, "join: no certificate in the answer");
+		if ((r = write_secret(a->key_file, key, err)) < 0 ||
+		    (r = write_secret(a->cert_file, cert, err)) < 0)
+			return r;
+		a->current = i;
+		log_fields(LOG_LEVEL_INFO, "joined the cluster", "server", a->servers[i], "node",
+			   json_string_value(json_object_get(resp, "nodeId")), NULL);
+		return 0;
+	}
+	return berth_error_wrap(err, r, "join: no server answered");
+}
+
+static int do_register(struct agent *a, struct http_client *c, struct berth_error **err)
+{
+	_cleanup_json_ json_t *reg = NULL, *resp = NULL;
+	if (registration_of(a, &reg) < 0)
+		return berth_error_msg(err, EINVAL, "invalid node attributes");
+	int r = call(a, c, "POST", "/agent/v1/register", reg, 15000, &resp, err);
+	if (r < 0)
+		return r;
+	const char *arn = json_string_value(json_object_get(resp, "containerInstanceArn"));
+	json_t *hb = json_object_get(resp, "heartbeatInterval");
+	pthread_mutex_lock(&a->lock);
+	set(&a->instance_arn, arn ? arn : "");
+	a->heartbeat_s = json_is_integer(hb) && json_integer_value(hb) > 0 ? (int)json_integer_value(hb) : 5;
+	pthread_mutex_unlock(&a->lock);
+	log_fields(LOG_LEVEL_INFO, "registered", "instance", arn ? arn : "", NULL);
+	return 0;
+}
+
+/* ---- threads ---- */
+
+/* Wait ms (or until stopping); false when the agent is stopping. */
+static bool pause_ms(struct agent *a, int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000)
+		ts.tv_sec++, ts.tv_nsec -= 1000000000;
+	pthread_mutex_lock(&a->lock);
+	while (!a->stopping && pthread_cond_timedwait(&a->cond, &a->lock, &ts) == 0)
+		;
+	bool ok = !a->stopping;
+	pthread_mutex_unlock(&a->lock);
+	return ok;
+}
+
+static bool is_stopping(struct agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	bool s = a->stopping;
+	pthread_mutex_unlock(&a->lock);
+	return s;
+}
+
+/* A refused node certificate ends the agent: it was deregistered (or forged). */
+static void fatal(struct agent *a, const struct berth_error *err)
+{
+	_cleanup_free_ char *m = berth_error_string(err);
+	log_fields(LOG_LEVEL_ERROR, "the server refused this node", "error", m, NULL);
+	fprintf(stderr, "berth agent: the server refused this node: %s\n", m);
+	pthread_mutex_lock(&a->lock);
+	a->exit_code = 1;
+	pthread_mutex_unlock(&a->lock);
+	kill(getpid(), SIGTERM);
+}
+
+/* The next server after a connection failure. */
+static void fail_over(struct agent *a, size_t seen)
+{
+	pthread_mutex_lock(&a->lock);
+	if (a->current == seen)
+		a->current = (a->current + 1) % a->n_servers;
+	pthread_mutex_unlock(&a->lock);
+}
+
+static size_t current(struct agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	size_t c = a->current;
+	pthread_mutex_unlock(&a->lock);
+	return c;
+}
+
+static void *heartbeat_main(void *arg)
+{
+	struct agent *a = arg;
+	while (!is_stopping(a)) {
+		size_t idx = current(a);
+		_cleanup_(http_client_freep) struct http_client *c = NULL;
+		_cleanup_error_ struct berth_error *err = NULL;
+		int r = client_for(a, idx, true, &c, &err);
+		if (r >= 0)
+			r = call(a, c, "POST", "/agent/v1/heartbeat", NULL, 10000, NULL, &err);
+		if (r == -ENOENT)
+			r = do_register(a, c, &err);
+		if (r == -EACCES) {
+			fatal(a, err);
+			return NULL;
+		}
+		if (r < 0) {
+			log_fields(LOG_LEVEL_WARN, "heartbeat failed", "error", err ? err->msg : "", NULL);
+			fail_over(a, idx);
+		}
+		pthread_mutex_lock(&a->lock);
+		int every = a->heartbeat_s;
+		pthread_mutex_unlock(&a->lock);
+		if (!pause_ms(a, r < 0 ? RETRY_MS : every * 1000))
+			break;
+	}
+	return NULL;
+}
+
+/* Apply the server's desired tasks; stop what it no longer wants, forget acknowledged STOPPED ones. */
+static void apply_tasks(struct agent *a, const json_t *tasks)
+{
+	json_t *want = json_object();
+	size_t i;
+	json_t *t;
+	json_array_foreach (tasks, i, t) {
+		const char *arn = json_string_value(json_object_get(t, "taskArn"));
+		if (!arn)
+			continue;
+		json_object_set_new(want, arn, json_true());
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (agent_runner_apply(a->runner, t, &err) < 0) {
+			_cleanup_free_ char *why = berth_error_string(err);
+			log_fields(LOG_LEVEL_WARN, "cannot run task", "task", arn, "error", why, NULL);
+			json_t *st = json_pack("{s:s,s:s,s:s,s:s}", "taskArn", arn, "lastStatus", "STOPPED",
+					       "stopCode", "TaskFailedToStart", "stoppedReason", why);
+			pthread_mutex_lock(&a->lock);
+			json_object_set_new(a->pending, arn, st);
+			pthread_cond_broadcast(&a->cond);
+			pthread_mutex_unlock(&a->lock);
+		}
+	}
+	_cleanup_json_ json_t *mine = agent_runner_status(a->runner);
+	json_array_foreach (mine, i, t) {
+		const char *arn = json_string_value(json_object_get(t, "taskArn"));
+		const char *last = json_string_value(json_object_get(t, "lastStatus"));
+		if (!arn || json_object_get(want, arn))
+			continue;
+		if (last && streq(last, "STOPPED")) {
+			pthread_mutex_lock(&a->lock);
+			bool acked = json_object_get(a->accepted_stopped, arn) != NULL;
+			pthread_mutex_unlock(&a->lock);
+			if (acked)
+				agent_runner_forget(a->runner, arn);
+			continue;
+		}
+		/* the server stopped it while we were away (node lost): stop the stale copy */
+		_cleanup_json_ json_t *stop =
+		    json_pack("{s:s,s:s,s:s,s:s}", "taskArn", arn, "desiredStatus", "STOPPED", "stopCode",
+			      "TaskFailedToStart", "stoppedReason", "Task no longer desired by the server");
+		agent_runner_apply(a->runner, stop, NULL);
+	}
+	json_decref(want);
+}
+
+static void *poll_main(void *arg)
+{
+	struct agent *a = arg;
+	int64_t since = 0;
+	while (!is_stopping(a)) {
+		size_t idx = current(a);
+		_cleanup_(http_client_freep) struct http_client *c = NULL;
+		_cleanup_error_ struct berth_error *err = NULL;
+		_cleanup_json_ json_t *resp = NULL;
+		_cleanup_free_ char *path = xasprintf("/agent/v1/tasks?since=%lld&wait=%d", (long long)since,
+						      since ? POLL_WAIT_SEC : 0);
+		int r = client_for(a, idx, true, &c, &err);
+		if (r >= 0)
+			r = call(a, c, "GET", path, NULL, (POLL_WAIT_SEC + 10) * 1000L, &resp, &err);
+		if (r == -EACCES) {
+			fatal(a, err);
+			return NULL;
+		}
+		if (r < 0) {
+			if (r != -ENOENT)
+				fail_over(a, idx);
+			if (!pause_ms(a, RETRY_MS))
+				break;
+			continue;
+		}
+		json_t *rev = json_object_get(resp, "revision");
+		if (json_is_integer(rev))
+			since = json_integer_value(rev);
+		apply_tasks(a, json_object_get(resp, "tasks"));
+	}
+	return NULL;
+}
+
+/* Runner callback: keep the latest status per task for the reporter. */
+static void on_report(void *userdata, const json_t *status)
+{
+	struct agent *a = userdata;
+	const char *arn = json_string_value(json_object_get(status, "taskArn"));
+	if (!arn)
+		return;
+	pthread_mutex_lock(&a->lock);
+	json_object_set_new(a->pending, arn, json_deep_copy(status));
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void *report_main(void *arg)
+{
+	struct agent *a = arg;
+	for (;;) {
+		pthread_mutex_lock(&a->lock);
+		while (!a->stopping && json_object_size(a->pending) == 0)
+			pthread_cond_wait(&a->cond, &a->lock);
+		if (a->stopping) {
+			pthread_mutex_unlock(&a->lock);
+			break;
+		}
+		json_t *batch = json_array();
+		const char *k;
+		json_t *v;
+		json_object_foreach (a->pending, k, v)
+			json_array_append(batch, v);
+		size_t idx = a->current;
+		pthread_mutex_unlock(&a->lock);
+		_cleanup_(http_client_freep) struct http_client *c = NULL;
+		_cleanup_error_ struct berth_error *err = NULL;
+		_cleanup_json_ json_t *resp = NULL, *body = json_pack("{s:o}", "tasks", batch);
+		int r = client_for(a, idx, true, &c, &err);
+		if (r >= 0)
+			r = call(a, c, "POST", "/agent/v1/status", body, 15000, &resp, &err);
+		if (r == -EACCES) {
+			fatal(a, err);
+			break;
+		}
+		if (r < 0) {
+			fail_over(a, idx);
+			if (!pause_ms(a, RETRY_MS))
+				break;
+			continue;
+		}
+		/* drop what was sent unless a newer status arrived meanwhile; remember accepted STOPPEDs */
+		pthread_mutex_lock(&a->lock);
+		size_t i;
+		json_t *sent;
+		json_array_foreach (json_object_get(body, "tasks"), i, sent) {
+			const char *arn = json_string_value(json_object_get(sent, "taskArn"));
+			json_t *now = json_object_get(a->pending, arn);
+			if (now && json_equal(now, sent))
+				json_object_del(a->pending, arn);
+			const char *last = json_string_value(json_object_get(sent, "lastStatus"));
+			if (last && streq(last, "STOPPED"))
+				json_object_set_new(a->accepted_stopped, arn, json_true());
+		}
+		pthread_mutex_unlock(&a->lock);
+	}
+	return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static int started(void *userdata, struct host *h, struct berth_error **err)
+{
+	struct agent *a = userdata;
+	a->host = h;
+	int r;
+	if (access(a->cert_file, R_OK) != 0 && (r = join(a, err)) < 0)
+		return r;
+	bool registered = false;
+	r = -EIO;
+	for (size_t i = 0; i < a->n_servers && !registered; i++) {
+		_cleanup_(http_client_freep) struct http_client *c = NULL;
+		berth_error_free(*err), *err = NULL;
+		r = client_for(a, a->current + i, true, &c, err);
+		if (r >= 0)
+			r = do_register(a, c, err);
+		if (r == -EACCES)
+			return berth_error_wrap(err, r, "the server refused this node's certificate");
+		if (r >= 0) {
+			a->current = (a->current + i) % a->n_servers;
+			registered = true;
+		}
+	}
+	if (!registered)
+		return berth_error_wrap(err, r, "register with the server");
+	enum agent_pull_policy pull = AGENT_PULL_DEFAULT;
+	if (a->pull && agent_pull_policy_parse(a->pull, &pull) < 0)
+		return berth_error_msg(err, EINVAL, "invalid --pull-behavior '%s'", a->pull);
+	_cleanup_free_ char *state = xasprintf("%s/agent", a->root);
+	_cleanup_free_ char *cgp = xasprintf("%s-tasks", a->cgroup_parent ? a->cgroup_parent : "berth");
+	struct agent_runner_config rc = { .host = h,
+					  .state_dir = state,
+					  .cgroup_parent = cgp,
+					  .task_network = a->task_network,
+					  .task_subnet = a->task_subnet,
+					  .pause_path = a->pause_path,
+					  .pull = pull,
+					  .report = on_report,
+					  .userdata = a };
+	if ((r = agent_runner_open(&rc, &a->runner, err)) < 0)
+		return r;
+	void *(*mains[])(void *) = { heartbeat_main, poll_main, report_main };
+	for (size_t i = 0; i < ARRAY_SIZE(mains); i++) {
+		if ((r = pthread_create(&a->threads[i], NULL, mains[i], a)) != 0)
+			return berth_error_set(err, r, "start agent thread");
+		a->n_threads++;
+	}
+	/* what the runner resumed is reported once more: the server may have missed it */
+	_cleanup_json_ json_t *now = agent_runner_status(a->runner);
+	size_t i;
+	json_t *st;
+	json_array_foreach (now, i, st)
+		on_report(a, st);
+	return 0;
+}
+
+static void stopping(void *userdata)
+{
+	struct agent *a = userdata;
+	pthread_mutex_lock(&a->lock);
+	a->stopping = true;
+	atomic_store(&a->cancel, true);
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+	for (size_t i = 0; i < a->n_threads; i++)
+		pthread_join(a->threads[i], NULL);
+	a->runner = agent_runner_close(a->runner);
+}
+
+static void agent_free(struct agent *a)
+{
+	char **slots[] = { &a->token,     &a->cluster,       &a->root,        &a->exec_root,
+			   &a->bridge,    &a->cgroup_parent, &a->runtime,     &a->pidfile,
+			   &a->log_level, &a->task_network,  &a->task_subnet, &a->pause_path,
+			   &a->pull,      &a->dir,           &a->ca_file,     &a->cert_file,
+			   &a->key_file,  &a->instance_arn };
+	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
+		free(*slots[i]);
+	for (size_t i = 0; i < a->n_servers; i++)
+		free(a->servers[i]);
+	for (size_t i = 0; i < a->n_attrs; i++)
+		free(a->attrs[i]);
+	for (size_t i = 0; i < a->n_labels; i++)
+		free(a->labels[i]);
+	for (size_t i = 0; i < a->n_taints; i++)
+		free(a->taints[i]);
+	json_decref(a->pending);
+	json_decref(a->accepted_stopped);
+	pthread_mutex_destroy(&a->lock);
+	pthread_cond_destroy(&a->cond);
+}
+
+int agent_main(int argc, char **argv)
+{
+	struct agent a = { .heartbeat_s = 5 };
+	pthread_mutex_init(&a.lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	a.pending = json_object();
+	a.accepted_stopped = json_object();
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = parse_args(argc, argv, &a);
+	if (r != 0) {
+		agent_free(&a);
+		return r > 0 ? 0 : 1;
+	}
+	if (!a.root)
+		a.root = xstrdup(getenv("BERTH_ROOT") ? getenv("BERTH_ROOT") : "/var/lib/berth");
+	if (!a.exec_root)
+		a.exec_root = xstrdup(getenv("BERTH_EXEC_ROOT") ? getenv("BERTH_EXEC_ROOT") : "/run/berth");
+	a.dir = xasprintf("%s/agent", a.root);
+	a.ca_file = xasprintf("%s/ca.pem", a.dir);
+	a.cert_file = xasprintf("%s/node.pem", a.dir);
+	a.key_file = xasprintf("%s/node-key.pem", a.dir);
+	enum log_level lvl;
+	if (a.log_level && log_parse_level(a.log_level, &lvl) < 0)
+		r = berth_error_msg(&err, EINVAL, "invalid log level '%s'", a.log_level);
+	else if (a.log_level)
+		log_set_level(lvl);
+	if (r == 0)
+		r = fs_mkdir_p(a.dir, 0700, &err);
+	if (r == 0) {
+		log_set_global_field("component", "agent");
+		sigset_t mask;
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGTERM);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &mask, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		_cleanup_free_ char *sock = xasprintf("unix://%s/berth.sock", a.exec_root);
+		struct api_serve_opts so = { .host = { .root = a.root,
+						       .exec_root = a.exec_root,
+						       .runtime_path = a.runtime,
+						       .bridge = a.bridge,
+						       .cgroup_parent = a.cgroup_parent },
+					     .listen = { .n_hosts = 1 },
+					     .pidfile = a.pidfile,
+					     .role = "agent",
+					     .signals = &mask,
+					     .started = started,
+					     .stopping = stopping,
+					     .userdata = &a };
+		so.listen.hosts[0] = sock;
+		r = api_serve(&so, &err);
+	}
+	if (r < 0 && err)
+		berth_error_print(err, "berth agent");
+	int code = r < 0 ? 1 : a.exit_code;
+	agent_free(&a);
+	return code;
+}

@@ -18,6 +18,7 @@
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "engine/fsops.h"
 #include "image/image.h"
@@ -33,7 +34,7 @@ const char *const fsop_engine_mountpoints[] = {
 
 int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop *op, struct berth_error **err)
 {
-	*op = (struct fsop){ .e = e, .rootfd = -1, .ref = ref };
+	*op = (struct fsop){ .e = e, .rootfd = -1, .pidfd = -1, .ref = ref };
 	int r = container_find(e, ref, &op->c, err);
 	if (r < 0)
 		return r;
@@ -47,6 +48,12 @@ int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop 
 	op->id = xstrdup(c->id);
 	op->config = json_deep_copy(c->config);
 	op->hostconfig = json_deep_copy(c->hostconfig);
+	op->mounts = c->mounts ? json_deep_copy(c->mounts) : json_array();
+	/* the init's pidfd, to join its mount namespace (fsview.c) without a pid reuse race */
+	if (op->running) {
+		op->pidfd = c->pidfd >= 0 ? fcntl(c->pidfd, F_DUPFD_CLOEXEC, 3) : proc_pidfd_open(c->pid);
+		op->pidfd = MAX(op->pidfd, -1);
+	}
 	pthread_mutex_unlock(&e->lock);
 	if (!need_rootfs)
 		return 0;
@@ -78,6 +85,7 @@ int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop 
 void fsop_end(struct fsop *op)
 {
 	op->rootfd = safe_close(op->rootfd);
+	op->pidfd = safe_close(op->pidfd);
 	if (op->mounted)
 		op->e->img->unmount(op->e->img_ctx, op->id, NULL);
 	if (op->c) {
@@ -91,7 +99,8 @@ void fsop_end(struct fsop *op)
 	free(op->id);
 	json_decref(op->config);
 	json_decref(op->hostconfig);
-	*op = (struct fsop){ .rootfd = -1 };
+	json_decref(op->mounts);
+	*op = (struct fsop){ .rootfd = -1, .pidfd = -1 };
 }
 
 uint32_t fsop_go_mode(mode_t m)

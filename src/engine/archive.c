@@ -540,9 +540,9 @@ static int put_owner(struct fsop *op, struct image_extract_opts *x, struct berth
  */
 static int put_check_writable(const struct fsview *v, int dirfd, struct berth_error **err)
 {
-	int where = fsview_mount_of(v, dirfd);
-	if (where < 0 && where != FSVIEW_ROOTFS && where != FSVIEW_SUBMOUNT)
-		return berth_error_set(err, -where, "find the mount of the extraction point");
+	int where, r = fsview_mount_of(v, dirfd, &where);
+	if (r < 0)
+		return berth_error_set(err, r, "find the mount of the extraction point");
 	if (where == FSVIEW_ROOTFS) {
 		if (json_is_true(json_object_get(v->op->hostconfig, "ReadonlyRootfs")))
 			return berth_error_msg(err, EACCES, "container rootfs is marked read-only");

@@ -90,12 +90,12 @@ struct fsview {
 	    *placeholder; /* per plan entry: an empty read-only tmpfs standing in for a stopped container's */
 };
 
-/* Where fsview_mount_of() found a file. */
+/* Where fsview_mount_of() found a file, besides a plan index. */
 #define FSVIEW_ROOTFS   (-1) /* the container's own root filesystem */
 #define FSVIEW_SUBMOUNT (-2) /* a mount below a recursive bind (its source's submounts) */
 
-/* The plan index of the mount holding fd, FSVIEW_ROOTFS or FSVIEW_SUBMOUNT; -errno on failure. */
-int fsview_mount_of(const struct fsview *v, int fd);
+/* *ret_where: the plan index of the mount holding fd, FSVIEW_ROOTFS or FSVIEW_SUBMOUNT. 0 or -errno. */
+int fsview_mount_of(const struct fsview *v, int fd, int *ret_where);
 
 typedef int (*fsview_fn)(struct fsview *v, void *arg, struct berth_error **err);
 

@@ -166,17 +166,18 @@ static uint64_t mount_id(int fd)
 	return sx.stx_mnt_id;
 }
 
-int fsview_mount_of(const struct fsview *v, int fd)
+int fsview_mount_of(const struct fsview *v, int fd, int *ret_where)
 {
 	uint64_t id = mount_id(fd);
 	if (!id)
 		return -EIO;
+	*ret_where = FSVIEW_SUBMOUNT;
 	if (id == v->root_mnt_id)
-		return FSVIEW_ROOTFS;
-	for (size_t i = v->plan.n; i-- > 0;)
+		*ret_where = FSVIEW_ROOTFS;
+	for (size_t i = v->plan.n; i-- > 0 && *ret_where == FSVIEW_SUBMOUNT;)
 		if (v->mnt_ids[i] == id)
-			return (int)i;
-	return FSVIEW_SUBMOUNT;
+			*ret_where = (int)i;
+	return 0;
 }
 
 /* Clone the host sources (volumes, binds, engine files) while in the daemon's namespace. */

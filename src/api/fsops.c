@@ -20,8 +20,12 @@
 static void fsop_error(struct http_request *req, int r, struct berth_error *err)
 {
 	/* invalid tars and non-directory extraction points are the client's fault */
-	api_error(req, r == -EBADMSG || r == -ENOTDIR || r == -ENAMETOOLONG || r == -ELOOP ? -EINVAL : r,
-		  err);
+	if (r == -EBADMSG || r == -ENOTDIR || r == -ENAMETOOLONG || r == -ELOOP)
+		r = -EINVAL;
+	/* a tar entry that reached a read-only mount: 403 like a read-only destination (API reference) */
+	if (r == -EROFS)
+		r = -EACCES;
+	api_error(req, r, err);
 }
 
 /* ---- stats ---- */

@@ -1,23 +1,29 @@
 /*
- * archive.c - Docker's archive API on a container's root filesystem: path
- * stat (HEAD), tar of a path (GET) and extraction of a tar (PUT), for
- * created, running and exited containers.
+ * archive.c - Docker's archive API on a container's file system: path stat
+ * (HEAD), tar of a path (GET) and extraction of a tar (PUT), for created,
+ * running and exited containers. Each call works in the container's fsview
+ * (fsview.c): the rootfs with its volumes, bind mounts, tmpfs mounts and
+ * /etc files mounted on it, so paths in and across mounts behave as inside
+ * the container, as with dockerd.
  *
  * Safety: the container is hostile. Every parent directory is resolved with
- * fs_open_in_root() (openat2 RESOLVE_IN_ROOT), the tree is walked with
- * directory fds and O_NOFOLLOW (never by path), files are opened O_NONBLOCK
- * and re-checked with fstat, so swapping a directory for a symlink while we
- * walk can only make us read inside the container. Extraction goes through
- * the image unpacker (image_extract_tar), rooted at the destination.
+ * fs_open_in_root() (openat2 RESOLVE_IN_ROOT) from the view's root, the tree
+ * is walked with directory fds and O_NOFOLLOW (never by path), files are
+ * opened O_NONBLOCK and re-checked with fstat, so swapping a directory for a
+ * symlink while we walk can only make us read inside the container's view.
+ * Extraction goes through the image unpacker (image_extract_tar), rooted at
+ * the destination; read-only mounts are read-only in the view as well.
  */
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "engine/fsops.h"
 #include "image/image.h"
@@ -33,7 +39,7 @@ const char *const fsop_engine_mountpoints[] = {
 
 int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop *op, struct berth_error **err)
 {
-	*op = (struct fsop){ .e = e, .rootfd = -1, .ref = ref };
+	*op = (struct fsop){ .e = e, .rootfd = -1, .pidfd = -1, .ref = ref };
 	int r = container_find(e, ref, &op->c, err);
 	if (r < 0)
 		return r;
@@ -47,6 +53,12 @@ int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop 
 	op->id = xstrdup(c->id);
 	op->config = json_deep_copy(c->config);
 	op->hostconfig = json_deep_copy(c->hostconfig);
+	op->mounts = c->mounts ? json_deep_copy(c->mounts) : json_array();
+	/* the init's pidfd, to join its mount namespace (fsview.c) without a pid reuse race */
+	if (op->running) {
+		op->pidfd = c->pidfd >= 0 ? fcntl(c->pidfd, F_DUPFD_CLOEXEC, 3) : proc_pidfd_open(c->pid);
+		op->pidfd = MAX(op->pidfd, -1);
+	}
 	pthread_mutex_unlock(&e->lock);
 	if (!need_rootfs)
 		return 0;
@@ -78,6 +90,7 @@ int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop 
 void fsop_end(struct fsop *op)
 {
 	op->rootfd = safe_close(op->rootfd);
+	op->pidfd = safe_close(op->pidfd);
 	if (op->mounted)
 		op->e->img->unmount(op->e->img_ctx, op->id, NULL);
 	if (op->c) {
@@ -91,7 +104,8 @@ void fsop_end(struct fsop *op)
 	free(op->id);
 	json_decref(op->config);
 	json_decref(op->hostconfig);
-	*op = (struct fsop){ .rootfd = -1 };
+	json_decref(op->mounts);
+	*op = (struct fsop){ .rootfd = -1, .pidfd = -1 };
 }
 
 uint32_t fsop_go_mode(mode_t m)
@@ -169,26 +183,26 @@ static int not_found(struct fsop *op, const char *path, struct berth_error **err
  * Resolve p to (dirfd, base): the node is base inside dirfd, or dirfd itself
  * when *ret_base is NULL (root, or a followed last component).
  */
-static int cpath_resolve(struct fsop *op, const struct cpath *p, int *ret_dirfd, const char **ret_base,
+static int cpath_resolve(const struct fsview *v, const struct cpath *p, int *ret_dirfd, const char **ret_base,
 			 struct berth_error **err)
 {
 	const char *rel = p->abs + 1;
 	int fd;
 	if (p->follow || !p->base) {
-		fd = fs_open_in_root(op->rootfd, *rel ? rel : ".", O_PATH, 0, FS_RESOLVE_DEFAULT, err);
+		fd = fs_open_in_root(v->rootfd, *rel ? rel : ".", O_PATH, 0, FS_RESOLVE_DEFAULT, err);
 		*ret_base = NULL;
 	} else {
-		fd = fs_open_in_root(op->rootfd, *p->parent ? p->parent : ".", O_PATH | O_DIRECTORY, 0,
+		fd = fs_open_in_root(v->rootfd, *p->parent ? p->parent : ".", O_PATH | O_DIRECTORY, 0,
 				     FS_RESOLVE_DEFAULT, err);
 		*ret_base = p->base;
 	}
 	if (fd == -ENOENT || fd == -ENOTDIR)
-		return not_found(op, p->abs, err);
+		return not_found(v->op, p->abs, err);
 	if (fd < 0)
 		return fd;
 	struct stat st;
 	if (*ret_base && fstatat(fd, *ret_base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		int r = errno == ENOENT || errno == ENOTDIR ? not_found(op, p->abs, err)
+		int r = errno == ENOENT || errno == ENOTDIR ? not_found(v->op, p->abs, err)
 							    : berth_error_errno(err, "stat '%s'", p->abs);
 		close(fd);
 		return r;
@@ -202,18 +216,23 @@ static int node_stat(int dirfd, const char *base, struct stat *st)
 	return base ? fstatat(dirfd, base, st, AT_SYMLINK_NOFOLLOW) : fstat(dirfd, st);
 }
 
-/* Container path a symlink points to (resolved inside the root; lexically when dangling). */
-static char *link_target(struct fsop *op, const struct cpath *p, int dirfd, const char *base)
+/*
+ * Container path a symlink points to (resolved inside the view; lexically when
+ * dangling). The view's root is attached at op->rootfs in the view's namespace,
+ * so the kernel's name for the resolved file starts with that path.
+ */
+static char *link_target(const struct fsview *v, const struct cpath *p, int dirfd, const char *base)
 {
-	_cleanup_close_ int fd = fs_open_in_root(op->rootfd, p->abs + 1, O_PATH, 0, FS_RESOLVE_DEFAULT, NULL);
+	const char *rootfs = v->op->rootfs;
+	_cleanup_close_ int fd = fs_open_in_root(v->rootfd, p->abs + 1, O_PATH, 0, FS_RESOLVE_DEFAULT, NULL);
 	if (fd >= 0) {
 		_cleanup_free_ char *proc = xasprintf("/proc/self/fd/%d", fd);
 		char host[4096];
 		ssize_t n = readlink(proc, host, sizeof(host) - 1);
-		size_t rl = strlen(op->rootfs);
+		size_t rl = strlen(rootfs);
 		if (n > 0) {
 			host[n] = '\0';
-			if (strncmp(host, op->rootfs, rl) == 0 && (host[rl] == '/' || !host[rl]))
+			if (strncmp(host, rootfs, rl) == 0 && (host[rl] == '/' || !host[rl]))
 				return xstrdup(host[rl] ? host + rl : "/");
 		}
 	}
@@ -227,25 +246,25 @@ static char *link_target(struct fsop *op, const struct cpath *p, int dirfd, cons
 	return fs_path_clean(joined);
 }
 
-static json_t *stat_json(struct fsop *op, const struct cpath *p, int dirfd, const char *base,
+static json_t *stat_json(const struct fsview *v, const struct cpath *p, int dirfd, const char *base,
 			 const struct stat *st)
 {
 	char mtime[RFC3339_MAX];
 	format_rfc3339(&st->st_mtim, mtime);
-	_cleanup_free_ char *target = S_ISLNK(st->st_mode) && base ? link_target(op, p, dirfd, base) : NULL;
+	_cleanup_free_ char *target = S_ISLNK(st->st_mode) && base ? link_target(v, p, dirfd, base) : NULL;
 	return json_pack("{s:s, s:I, s:I, s:s, s:s}", "name", p->name, "size", (json_int_t)st->st_size,
 			 "mode", (json_int_t)fsop_go_mode(st->st_mode), "mtime", mtime, "linkTarget",
 			 target ? target : "");
 }
 
-static int stat_locked(struct fsop *op, const char *path, struct cpath *p, int *ret_dirfd,
-		       const char **ret_base, json_t **ret, struct berth_error **err)
+static int stat_in_view(const struct fsview *v, const char *path, struct cpath *p, int *ret_dirfd,
+			const char **ret_base, json_t **ret, struct berth_error **err)
 {
 	int r = cpath_parse(path, p, err);
 	if (r < 0)
 		return r;
 	int dirfd = -1;
-	r = cpath_resolve(op, p, &dirfd, ret_base, err);
+	r = cpath_resolve(v, p, &dirfd, ret_base, err);
 	if (r < 0)
 		return r;
 	struct stat st;
@@ -254,24 +273,51 @@ static int stat_locked(struct fsop *op, const char *path, struct cpath *p, int *
 		close(dirfd);
 		return r;
 	}
-	*ret = stat_json(op, p, dirfd, *ret_base, &st);
+	*ret = stat_json(v, p, dirfd, *ret_base, &st);
 	*ret_dirfd = dirfd;
 	return 0;
+}
+
+/* What one archive call asks of the view (arguments in, results out). */
+struct archive_call {
+	const char *path;
+	int fd; /* GET: the tar's destination; PUT: its source */
+	const struct engine_archive_put_opts *put;
+	json_t *stat;
+};
+
+static int stat_fn(struct fsview *v, void *arg, struct berth_error **err)
+{
+	struct archive_call *a = arg;
+	struct cpath p = { 0 };
+	int dirfd = -1;
+	const char *base;
+	int r = stat_in_view(v, a->path, &p, &dirfd, &base, &a->stat, err);
+	safe_close(dirfd);
+	cpath_done(&p);
+	return r;
+}
+
+/* Run fn on ref's view (the container pinned for the call). */
+static int archive_run(struct engine *e, const char *ref, fsview_fn fn, struct archive_call *a,
+		       struct berth_error **err)
+{
+	struct fsop op;
+	int r = fsop_begin(e, ref, true, &op, err);
+	if (r >= 0)
+		r = fsview_run(&op, fn, a, err);
+	fsop_end(&op);
+	return r;
 }
 
 int engine_archive_stat(struct engine *e, const char *ref, const char *path, json_t **ret,
 			struct berth_error **err)
 {
-	struct fsop op;
-	struct cpath p = { 0 };
-	int r = fsop_begin(e, ref, true, &op, err);
-	int dirfd = -1;
-	const char *base;
+	struct archive_call a = { .path = path, .fd = -1 };
+	int r = archive_run(e, ref, stat_fn, &a, err);
 	if (r >= 0)
-		r = stat_locked(&op, path, &p, &dirfd, &base, ret, err);
-	safe_close(dirfd);
-	cpath_done(&p);
-	fsop_end(&op);
+		*ret = TAKE_PTR(a.stat);
+	json_decref(a.stat);
 	return r;
 }
 
@@ -444,26 +490,30 @@ static int tar_path(int dirfd, const char *base, const char *name, int out_fd, s
 	return r;
 }
 
-int engine_archive_get(struct engine *e, const char *ref, const char *path, int out_fd, json_t **ret_stat,
-		       struct berth_error **err)
+static int get_fn(struct fsview *v, void *arg, struct berth_error **err)
 {
-	struct fsop op;
+	struct archive_call *a = arg;
 	struct cpath p = { 0 };
-	_cleanup_json_ json_t *st = NULL;
 	int dirfd = -1;
 	const char *base = NULL;
-	int r = fsop_begin(e, ref, true, &op, err);
-	if (r >= 0)
-		r = stat_locked(&op, path, &p, &dirfd, &base, &st, err);
+	int r = stat_in_view(v, a->path, &p, &dirfd, &base, &a->stat, err);
 	if (r >= 0) {
 		const char *name = streq(p.name, "/") ? "." : p.name;
-		r = tar_path(dirfd, base, name, out_fd, err);
+		r = tar_path(dirfd, base, name, a->fd, err);
 	}
 	safe_close(dirfd);
 	cpath_done(&p);
-	fsop_end(&op);
+	return r;
+}
+
+int engine_archive_get(struct engine *e, const char *ref, const char *path, int out_fd, json_t **ret_stat,
+		       struct berth_error **err)
+{
+	struct archive_call a = { .path = path, .fd = out_fd };
+	int r = archive_run(e, ref, get_fn, &a, err);
 	if (r >= 0 && ret_stat)
-		*ret_stat = TAKE_PTR(st);
+		*ret_stat = TAKE_PTR(a.stat);
+	json_decref(a.stat);
 	return r;
 }
 
@@ -482,22 +532,46 @@ static int put_owner(struct fsop *op, struct image_extract_opts *x, struct berth
 	return 0;
 }
 
-int engine_archive_put(struct engine *e, const char *ref, const char *path, int in_fd,
-		       const struct engine_archive_put_opts *opts, struct berth_error **err)
+/*
+ * May a copy land in the directory dirfd? docker's rules, decided by the mount
+ * that holds it: the rootfs unless ReadonlyRootfs, a mount point unless it is
+ * read-only. Copies into a stopped container's tmpfs are refused too: the
+ * container starts with an empty one, so the files would never be seen.
+ */
+static int put_check_writable(const struct fsview *v, int dirfd, struct berth_error **err)
 {
-	struct fsop op;
+	int where, r = fsview_mount_of(v, dirfd, &where);
+	if (r < 0)
+		return berth_error_set(err, r, "find the mount of the extraction point");
+	if (where == FSVIEW_ROOTFS) {
+		if (json_is_true(json_object_get(v->op->hostconfig, "ReadonlyRootfs")))
+			return berth_error_msg(err, EACCES, "container rootfs is marked read-only");
+		return 0;
+	}
+	const struct fsview_mount *m = where >= 0 ? &v->plan.m[where] : NULL;
+	if (m && v->placeholder[where])
+		return berth_error_msg(err, ENOTCONN,
+				       "Container %s is not running: its tmpfs mount %s starts empty, a copy "
+				       "into it would be lost",
+				       v->op->ref, m->dst);
+	struct statvfs sv;
+	if ((m && m->ro) || (fstatvfs(dirfd, &sv) == 0 && (sv.f_flag & ST_RDONLY)))
+		return berth_error_msg(err, EACCES, "mounted volume is marked read-only");
+	return 0;
+}
+
+static int put_fn(struct fsview *v, void *arg, struct berth_error **err)
+{
+	struct archive_call *a = arg;
 	struct cpath p = { 0 };
-	int r = fsop_begin(e, ref, true, &op, err);
-	if (r >= 0 && json_is_true(json_object_get(op.hostconfig, "ReadonlyRootfs")))
-		r = berth_error_msg(err, EACCES, "container rootfs is marked read-only");
-	if (r >= 0)
-		r = cpath_parse(path, &p, err);
+	int r = cpath_parse(a->path, &p, err);
 	_cleanup_close_ int dirfd = -1;
 	if (r >= 0) {
+		/* the destination follows symlinks, its last component too (docker's EvalSymlinks) */
 		const char *rel = p.abs + 1;
-		dirfd = fs_open_in_root(op.rootfd, *rel ? rel : ".", O_PATH, 0, FS_RESOLVE_DEFAULT, err);
+		dirfd = fs_open_in_root(v->rootfd, *rel ? rel : ".", O_PATH, 0, FS_RESOLVE_DEFAULT, err);
 		if (dirfd == -ENOENT || dirfd == -ENOTDIR)
-			r = not_found(&op, p.abs, err);
+			r = not_found(v->op, p.abs, err);
 		else if (dirfd < 0)
 			r = dirfd;
 	}
@@ -506,13 +580,22 @@ int engine_archive_put(struct engine *e, const char *ref, const char *path, int 
 		r = berth_error_errno(err, "stat '%s'", p.abs);
 	if (r >= 0 && !S_ISDIR(st.st_mode))
 		r = berth_error_msg(err, ENOTDIR, "extraction point is not a directory");
-	struct image_extract_opts x = { .chown = true,
-					.no_overwrite_dir_nondir = opts && opts->no_overwrite_dir_nondir };
-	if (r >= 0 && opts && opts->copy_uid_gid)
-		r = put_owner(&op, &x, err);
 	if (r >= 0)
-		r = image_extract_tar(in_fd, dirfd, &x, err);
+		r = put_check_writable(v, dirfd, err);
+	const struct engine_archive_put_opts *o = a->put;
+	struct image_extract_opts x = { .chown = true,
+					.no_overwrite_dir_nondir = o && o->no_overwrite_dir_nondir };
+	if (r >= 0 && o && o->copy_uid_gid)
+		r = put_owner(v->op, &x, err);
+	if (r >= 0)
+		r = image_extract_tar(a->fd, dirfd, &x, err);
 	cpath_done(&p);
-	fsop_end(&op);
 	return r;
+}
+
+int engine_archive_put(struct engine *e, const char *ref, const char *path, int in_fd,
+		       const struct engine_archive_put_opts *opts, struct berth_error **err)
+{
+	struct archive_call a = { .path = path, .fd = in_fd, .put = opts };
+	return archive_run(e, ref, put_fn, &a, err);
 }

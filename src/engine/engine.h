@@ -315,8 +315,9 @@ int engine_stats_pace(struct engine *e, int64_t ms);
  * root (symlinks included, never leaving it), the last one is not followed.
  * -ENOENT: "Could not find the file PATH in container REF".
  * Works for created, running and exited containers (a stopped container's
- * rootfs is mounted for the call). Volumes and bind mounts are not seen:
- * only the container's own root filesystem.
+ * rootfs is mounted for the call) on the container's view: its volumes, bind
+ * mounts, tmpfs mounts (a running container's own; empty when stopped) and
+ * /etc files mounted on the rootfs, as the container sees them.
  */
 int engine_archive_stat(struct engine *e, const char *ref, const char *path, json_t **ret,
 			struct berth_error **err);
@@ -332,7 +333,10 @@ struct engine_archive_put_opts {
  * Extract the tar stream on in_fd (plain, gzip, zstd) into the directory path
  * (resolved in the container root; must exist: -ENOENT, be a directory:
  * -ENOTDIR). Entries can never leave the destination (see
- * image_extract_tar()). Invalid tar: -EBADMSG. ReadonlyRootfs: -EACCES.
+ * image_extract_tar()). Invalid tar: -EBADMSG. A destination on the rootfs
+ * of a ReadonlyRootfs container or on a read-only mount: -EACCES (docker's
+ * messages); an entry reaching a read-only mount below it: -EROFS; on a
+ * stopped container's tmpfs (which starts empty): -ENOTCONN.
  */
 int engine_archive_put(struct engine *e, const char *ref, const char *path, int in_fd,
 		       const struct engine_archive_put_opts *opts, struct berth_error **err);

@@ -540,3 +540,234 @@ def test_docker_stats_streams_until_interrupted(daemon):
         p.kill()
         p.wait()
         rm(daemon, n)
+
+
+# ---- archive API on volumes, bind mounts and tmpfs (docker mounts them for the call) ----
+
+def volume_name():
+    return "v" + uuid.uuid4().hex[:10]
+
+
+def with_mounts(daemon, *opts, cmd=("sleep", "600"), start=True):
+    """A container with these run options (-v, --mount, --tmpfs, --read-only, ...)."""
+    n = name()
+    daemon.docker("run" if start else "create", *(("-d",) if start else ()), "--name", n,
+                  "--network", "none", *opts, "busybox", *cmd)
+    return n
+
+
+def rm_volumes(daemon, *vols):
+    daemon.docker("volume", "rm", "-f", *vols, check=False)
+
+
+def read_tar(data):
+    """{name: bytes (files) or None (directories) or ('sym', target)} of a tar."""
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        for m in t.getmembers():
+            if m.isdir():
+                out[m.name] = None
+            elif m.issym():
+                out[m.name] = ("sym", m.linkname)
+            else:
+                out[m.name] = t.extractfile(m).read()
+    return out
+
+
+def get_tar(daemon, n, path):
+    st, body, _ = daemon.request("GET", f"/containers/{n}/archive?path={path}")
+    assert st == 200, body
+    return read_tar(body)
+
+
+@pytest.mark.parametrize("state", ["running", "exited"])
+def test_docker_cp_out_of_named_volume(daemon, tmp_path, client, state):
+    vol = volume_name()
+    daemon.docker("run", "--rm", "--network", "none", "-v", f"{vol}:/v", "busybox", "sh", "-c",
+                  "mkdir -p /v/dir/deep && echo backup > /v/dir/a && echo deep > /v/dir/deep/b")
+    n = with_mounts(daemon, "-v", f"{vol}:/vol")
+    try:
+        if state == "exited":
+            daemon.docker("stop", "-t", "0", n)
+        daemon.docker("cp", f"{n}:/vol/dir", tmp_path / "out")
+        assert (tmp_path / "out" / "a").read_text() == "backup\n"
+        assert (tmp_path / "out" / "deep" / "b").read_text() == "deep\n"
+        # HEAD sees the volume's directory, docker-py reads a file of it
+        st, _, h = daemon.request("HEAD", f"/containers/{n}/archive?path=/vol/dir/a")
+        assert st == 200 and path_stat(h)["size"] == 7
+        stream, stat = client.containers.get(n).get_archive("/vol/dir/a")
+        assert stat["name"] == "a" and read_tar(b"".join(stream)) == {"a": b"backup\n"}
+    finally:
+        rm(daemon, n)
+        rm_volumes(daemon, vol)
+
+
+@pytest.mark.parametrize("state", ["running", "created"])
+def test_docker_cp_into_named_volume(daemon, tmp_path, client, state):
+    vol = volume_name()
+    n = with_mounts(daemon, "-v", f"{vol}:/vol", start=state == "running")
+    try:
+        (tmp_path / "in.txt").write_text("into the volume")
+        daemon.docker("cp", tmp_path / "in.txt", f"{n}:/vol/")
+        assert client.containers.get(n).put_archive("/vol", tar_bytes({"py.txt": b"py"}))
+        # the volume itself holds the files: another container sees them
+        out = daemon.docker("run", "--rm", "--network", "none", "-v", f"{vol}:/other", "busybox",
+                            "cat", "/other/in.txt", "/other/py.txt").stdout
+        assert out == "into the volumepy"
+        if state == "created":
+            daemon.docker("start", n)
+        assert daemon.docker("exec", n, "cat", "/vol/in.txt").stdout == "into the volume"
+        # volume content is neither a change of the container nor part of its export (as in docker)
+        assert not any(c["Path"].startswith("/vol/") for c in daemon.json("GET", f"/containers/{n}/changes")[1])
+        daemon.docker("export", "-o", tmp_path / "fs.tar", n)
+        with tarfile.open(tmp_path / "fs.tar") as t:
+            assert not [m for m in t.getnames() if m.lstrip("./").startswith("vol/")]
+    finally:
+        rm(daemon, n)
+        rm_volumes(daemon, vol)
+
+
+def test_docker_cp_bind_mount_both_ways(daemon, tmp_path):
+    src = tmp_path / "bind"
+    src.mkdir()
+    (src / "from-host.txt").write_text("host side")
+    n = with_mounts(daemon, "-v", f"{src}:/b", "--mount", f"type=bind,src={src},dst=/m")
+    # -v creates a missing source directory when it mounts it: for a copy as at start
+    later = with_mounts(daemon, "-v", f"{tmp_path}/made/later:/later", start=False)
+    try:
+        daemon.docker("cp", f"{n}:/b/from-host.txt", tmp_path / "copied.txt")
+        assert (tmp_path / "copied.txt").read_text() == "host side"
+        (tmp_path / "up.txt").write_text("to the host")
+        daemon.docker("cp", tmp_path / "up.txt", f"{n}:/b/up.txt")
+        assert (src / "up.txt").read_text() == "to the host"
+        assert get_tar(daemon, n, "/m/up.txt") == {"up.txt": b"to the host"}
+        daemon.docker("stop", "-t", "0", n)
+        daemon.docker("cp", tmp_path / "up.txt", f"{n}:/m/while-stopped.txt")
+        assert (src / "while-stopped.txt").read_text() == "to the host"
+        daemon.docker("cp", tmp_path / "up.txt", f"{later}:/later/")
+        assert (tmp_path / "made" / "later" / "up.txt").read_text() == "to the host"
+    finally:
+        rm(daemon, n)
+        rm(daemon, later)
+
+
+def test_docker_cp_tmpfs_of_running_container(daemon, tmp_path, client):
+    n = with_mounts(daemon, "--tmpfs", "/tt", "--mount", "type=tmpfs,dst=/mt")
+    try:
+        daemon.docker("exec", n, "sh", "-c", "echo seen > /tt/inside; echo mt > /mt/inside")
+        daemon.docker("cp", f"{n}:/tt", tmp_path / "tt")
+        assert (tmp_path / "tt" / "inside").read_text() == "seen\n"
+        assert get_tar(daemon, n, "/mt") == {"mt": None, "mt/inside": b"mt\n"}
+        (tmp_path / "f.txt").write_text("into tmpfs")
+        daemon.docker("cp", tmp_path / "f.txt", f"{n}:/tt/")
+        assert client.containers.get(n).put_archive("/mt", tar_bytes({"py": b"py"}))
+        assert daemon.docker("exec", n, "cat", "/tt/f.txt", "/mt/py").stdout == "into tmpfspy"
+        # a stopped container's tmpfs is empty (as with dockerd) and nothing can be copied into it
+        daemon.docker("stop", "-t", "0", n)
+        assert get_tar(daemon, n, "/tt") == {"tt": None}
+        p = daemon.docker("cp", tmp_path / "f.txt", f"{n}:/tt/", check=False)
+        assert p.returncode != 0 and "is not running" in p.stderr
+        st, body, _ = daemon.request("PUT", f"/containers/{n}/archive?path=/mt", body=tar_bytes({"x": b"x"}))
+        assert st == 409, body
+    finally:
+        rm(daemon, n)
+
+
+def test_docker_cp_includes_mounts_nested_under_copied_dir(daemon, tmp_path):
+    outer, inner = volume_name(), volume_name()
+    n = with_mounts(daemon, "-v", f"{outer}:/data", "-v", f"{inner}:/data/sub", "--tmpfs", "/data/sub/t")
+    try:
+        daemon.docker("exec", n, "sh", "-c", "echo o > /data/o; echo i > /data/sub/i; echo t > /data/sub/t/t")
+        daemon.docker("cp", f"{n}:/data", tmp_path / "data")
+        assert (tmp_path / "data" / "o").read_text() == "o\n"
+        assert (tmp_path / "data" / "sub" / "i").read_text() == "i\n"
+        assert (tmp_path / "data" / "sub" / "t" / "t").read_text() == "t\n"
+        root = read_tar(daemon.docker("cp", f"{n}:/", "-", text=False).stdout)
+        assert root["./data/sub/i"] == b"i\n" and root["./data/sub/t/t"] == b"t\n"
+        assert "./bin/busybox" in root
+        # the container's /proc, /sys and /dev are not archived (dockerd shows the image's directories)
+        assert not [k for k in root if k.startswith(("./proc/", "./sys/"))]
+        # a tar extracted at / reaches into the nested mounts
+        st, body, _ = daemon.request("PUT", f"/containers/{n}/archive?path=/",
+                                     body=tar_bytes({"data/sub/new": b"nested", "data/sub/t/new": b"tmp"}))
+        assert st == 200, body
+        assert daemon.docker("exec", n, "cat", "/data/sub/new", "/data/sub/t/new").stdout == "nestedtmp"
+        out = daemon.docker("run", "--rm", "--network", "none", "-v", f"{inner}:/x", "busybox", "cat", "/x/new")
+        assert out.stdout == "nested"
+    finally:
+        rm(daemon, n)
+        rm_volumes(daemon, outer, inner)
+
+
+def test_docker_cp_into_read_only_mount_fails(daemon, tmp_path, client):
+    vol = volume_name()
+    bind = tmp_path / "robind"
+    bind.mkdir()
+    n = with_mounts(daemon, "-v", f"{vol}:/ro:ro", "-v", f"{bind}:/rob:ro", "--mount",
+                    f"type=volume,src={vol},dst=/rw")
+    try:
+        (tmp_path / "f.txt").write_text("nope")
+        for dst in ("/ro/", "/rob/", "/ro/f.txt"):
+            p = daemon.docker("cp", tmp_path / "f.txt", f"{n}:{dst}", check=False)
+            assert p.returncode != 0 and "mounted volume is marked read-only" in p.stderr, (dst, p.stderr)
+        st, body, _ = daemon.request("PUT", f"/containers/{n}/archive?path=/rob", body=tar_bytes({"x": b"x"}))
+        assert st == 403 and json.loads(body)["message"] == "mounted volume is marked read-only"
+        # entries of a tar extracted higher up cannot land in the read-only mount either
+        st, _, _ = daemon.request("PUT", f"/containers/{n}/archive?path=/", body=tar_bytes({"rob/x": b"x"}))
+        assert st != 200
+        docker = pytest.importorskip("docker")
+        with pytest.raises(docker.errors.APIError, match="read-only"):
+            client.containers.get(n).put_archive("/ro", tar_bytes({"py": b"py"}))
+        assert os.listdir(bind) == []
+        assert daemon.docker("exec", n, "ls", "-A", "/rw").stdout == ""
+        # the same volume mounted read-write elsewhere takes the copy
+        daemon.docker("cp", tmp_path / "f.txt", f"{n}:/rw/")
+        assert daemon.docker("exec", n, "cat", "/ro/f.txt").stdout == "nope"
+    finally:
+        rm(daemon, n)
+        rm_volumes(daemon, vol)
+
+
+def test_archive_read_only_rootfs_still_takes_copies_into_volumes(daemon, tmp_path):
+    vol = volume_name()
+    n = with_mounts(daemon, "--read-only", "-v", f"{vol}:/data")
+    try:
+        st, body, _ = daemon.request("PUT", f"/containers/{n}/archive?path=/tmp", body=tar_bytes({"x": b"x"}))
+        assert st == 403 and json.loads(body)["message"] == "container rootfs is marked read-only"
+        (tmp_path / "f.txt").write_text("in volume")
+        daemon.docker("cp", tmp_path / "f.txt", f"{n}:/data/")
+        assert daemon.docker("exec", n, "cat", "/data/f.txt").stdout == "in volume"
+    finally:
+        rm(daemon, n)
+        rm_volumes(daemon, vol)
+
+
+def test_archive_symlinks_in_volume_resolve_in_container_view(daemon, tmp_path):
+    vol = volume_name()
+    hostdir = tmp_path / "hostdir"
+    hostdir.mkdir()
+    (hostdir / "secret").write_text("host only")
+    daemon.docker("run", "--rm", "--network", "none", "-v", f"{vol}:/v", "busybox", "sh", "-c",
+                  f"ln -s /etc /v/etc && ln -s ../../../../../../../etc /v/rel && ln -s {hostdir} /v/host")
+    n = with_mounts(daemon, "-v", f"{vol}:/vol")
+    try:
+        own = daemon.docker("exec", n, "cat", "/etc/hostname").stdout.encode()
+        assert own != open("/etc/hostname", "rb").read()
+        assert get_tar(daemon, n, "/vol/etc/hostname") == {"hostname": own}
+        assert get_tar(daemon, n, "/vol/rel/hostname") == {"hostname": own}
+        st, _, h = daemon.request("HEAD", f"/containers/{n}/archive?path=/vol/etc")
+        assert st == 200 and path_stat(h)["linkTarget"] == "/etc"
+        # a link to a host path is looked up inside the container, where it does not exist
+        assert daemon.request("GET", f"/containers/{n}/archive?path=/vol/host/secret")[0] == 404
+        assert daemon.request("PUT", f"/containers/{n}/archive?path=/vol/host",
+                              body=tar_bytes({"pwned": b"x"}))[0] == 404
+        p = daemon.docker("cp", f"{n}:/vol/host/", tmp_path / "leak", check=False)
+        assert p.returncode != 0 and not (tmp_path / "leak").exists()
+        # copying through the link lands in the container's /etc, never the host's
+        (tmp_path / "planted").write_text("planted")
+        daemon.docker("cp", tmp_path / "planted", f"{n}:/vol/etc/")
+        assert daemon.docker("exec", n, "cat", "/etc/planted").stdout == "planted"
+        assert not os.path.exists("/etc/planted") and os.listdir(hostdir) == ["secret"]
+    finally:
+        rm(daemon, n)
+        rm_volumes(daemon, vol)

@@ -1,4 +1,7 @@
-/* test-engine-fsops.c - the engine's fsops parsers: commit "changes", stats files, Go file modes. */
+/*
+ * test-engine-fsops.c - the engine's fsops parsers: commit "changes", stats files, Go file modes,
+ * and the archive view's mount plan (fsview.c).
+ */
 #include <sys/stat.h>
 
 #include "unit.h"
@@ -122,6 +125,78 @@ static void test_go_modes(void **state)
 	assert_int_equal(fsop_go_mode(S_IFDIR | S_ISVTX | 0777), (1u << 31) | (1u << 20) | 0777);
 }
 
+/* The view mounts what the container gets, in the runtime's order (engine/spec.c). */
+static void test_fsview_plan_order_and_flags(void **state)
+{
+	_cleanup_json_ json_t *mounts = json_pack(
+	    "[{s:s,s:s,s:s,s:b}, {s:s,s:s,s:s,s:b,s:b,s:b}, {s:s,s:s,s:s,s:b,s:s}, {s:s,s:s,s:s,s:b}, "
+	    "{s:s,s:s,s:b}]",
+	    "Type", "volume", "Source", "/var/lib/berth/volumes/v/_data", "Destination", "/data", "RW", 1,
+	    "Type", "bind", "Source", "/srv/in", "Destination", "/data/sub/../in/", "RW", 0, "nonrecursive",
+	    1, "create_source", 1, "Type", "tmpfs", "Source", "", "Destination", "/run", "RW", 1, "tmpfs",
+	    "size=1m,mode=700", "Type", "bind", "Source", "/x", "Destination", "relative", "RW", 1,
+	    /* no Source: not mounted in the container (mounts_to_oci skips it), nor in the view */
+	    "Type", "volume", "Destination", "/nosrc", "RW", 1);
+	_cleanup_json_ json_t *hc = json_pack("{s:{s:s,s:s}}", "Tmpfs", "/scratch", "ro,size=2m", "/", "");
+	struct fsview_plan p = { 0 };
+	struct berth_error *err = NULL;
+	assert_int_equal(fsview_plan_build(mounts, hc, "/run/c/ID", &p, &err), 0);
+	assert_null(err);
+	assert_int_equal(p.n, 7);
+	const char *dst[] = { "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/data",
+			      "/data/in",      "/run",       "/scratch" };
+	for (size_t i = 0; i < p.n; i++)
+		assert_string_equal(p.m[i].dst, dst[i]);
+	/* the engine's files come first (user mounts at the same place cover them) and may not exist yet */
+	assert_string_equal(p.m[1].src, "/run/c/ID/hosts");
+	assert_true(p.m[1].optional && p.m[1].recursive && !p.m[1].ro && p.m[1].kind == FSVIEW_BIND);
+	assert_true(p.m[3].kind == FSVIEW_BIND && p.m[3].recursive && !p.m[3].ro && !p.m[3].optional);
+	assert_string_equal(p.m[4].src, "/srv/in");
+	assert_true(p.m[4].ro && !p.m[4].recursive && p.m[4].create && !p.m[3].create);
+	assert_true(p.m[5].kind == FSVIEW_TMPFS && !p.m[5].ro && !p.m[5].src);
+	assert_string_equal(p.m[5].opts, "size=1m,mode=700");
+	/* HostConfig.Tmpfs: read-only from its options */
+	assert_true(p.m[6].kind == FSVIEW_TMPFS && p.m[6].ro);
+	fsview_plan_done(&p);
+	fsview_plan_done(&p); /* done twice is harmless */
+
+	/* no container dir (never started): only the mount points */
+	assert_int_equal(fsview_plan_build(mounts, NULL, NULL, &p, &err), 0);
+	assert_int_equal(p.n, 3);
+	assert_string_equal(p.m[0].dst, "/data");
+	fsview_plan_done(&p);
+}
+
+static void test_fsview_plan_is_bounded(void **state)
+{
+	_cleanup_json_ json_t *mounts = json_array();
+	for (int i = 0; i <= FSVIEW_MAX_MOUNTS; i++) {
+		_cleanup_free_ char *dst = xasprintf("/m%d", i);
+		json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:b}", "Type", "bind", "Source", "/x",
+							"Destination", dst, "RW", 1));
+	}
+	struct fsview_plan p = { 0 };
+	struct berth_error *err = NULL;
+	assert_int_equal(fsview_plan_build(mounts, NULL, NULL, &p, &err), -E2BIG);
+	assert_non_null(err);
+	assert_null(p.m); /* untouched on failure */
+	berth_error_free(err);
+}
+
+static void test_fsview_mount_option(void **state)
+{
+	_cleanup_free_ char *mode = fsview_mount_option("size=64m,mode=1777,ro", "mode");
+	assert_string_equal(mode, "1777");
+	_cleanup_free_ char *ro = fsview_mount_option("size=64m,mode=1777,ro", "ro");
+	assert_string_equal(ro, "");
+	assert_null(fsview_mount_option("size=64m,rox,modes=1", "ro"));
+	assert_null(fsview_mount_option("size=64m,rox,modes=1", "mode"));
+	assert_null(fsview_mount_option(NULL, "mode"));
+	assert_null(fsview_mount_option("", "mode"));
+	_cleanup_free_ char *empty = fsview_mount_option("mode=,x", "mode");
+	assert_string_equal(empty, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -130,6 +205,9 @@ int main(void)
 		cmocka_unit_test(test_changes_reject_bad_lines),
 		cmocka_unit_test(test_stats_parsers),
 		cmocka_unit_test(test_go_modes),
+		cmocka_unit_test(test_fsview_plan_order_and_flags),
+		cmocka_unit_test(test_fsview_plan_is_bounded),
+		cmocka_unit_test(test_fsview_mount_option),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

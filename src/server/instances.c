@@ -86,7 +86,9 @@ static int load_cluster_lists(struct ecs_call *c, const char *cluster, json_t **
 	_cleanup_free_ char *ip = xasprintf("/berth/instances/%s/", cluster);
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	_cleanup_error_ struct berth_error *err = NULL;
-	*insts = *tasks = NULL;
+	*insts = NULL;
+	if (tasks)
+		*tasks = NULL;
 	if (record_list(c->srv, ip, insts, &err) < 0 || (tasks && record_list(c->srv, tp, tasks, &err) < 0)) {
 		json_decref(*insts);
 		return ecs_internal(c, err);

@@ -348,25 +348,27 @@ static int write_secret(const char *path, const char *text, struct berth_error *
 	return fs_write_file_atomic(path, text, strlen(text), 0600, err);
 }
 
-/* Fetch the CA without verification, accept it only if it hashes to the token's pin. */
+/* Fetch the CA (PEM) without verification, accept it only if it hashes to the token's pin. */
 static int fetch_ca(struct agent *a, size_t idx, const char *pin, struct berth_error **err)
 {
 	_cleanup_(http_client_freep) struct http_client *c = NULL;
 	int r = client_for(a, idx, false, &c, err);
 	if (r < 0)
 		return r;
-	_cleanup_json_ json_t *j = NULL;
-	if ((r = call(a, c, "GET", "/agent/v1/ca", NULL, 10000, &j, err)) < 0)
+	struct http_client_request rq = {
+		.method = "GET", .path = "/agent/v1/ca", .body_fd = -1, .timeout_ms = 10000, .cancel = &a->cancel
+	};
+	_cleanup_strbuf_ struct strbuf ca = STRBUF_INIT;
+	long status = 0;
+	if ((r = http_client_do(c, &rq, &status, &ca, err)) < 0)
 		return r;
-	const char *ca = json_string_value(json_object_get(j, "ca"));
-	if (!ca)
-		return berth_error_msg(err, EPROTO, "server sent no CA");
-	_cleanup_free_ char *hash = pki_sha256_hex(ca, strlen(ca));
+	if (status != 200 || ca.len > 64 * 1024 || !strstr(ca.buf, "-----BEGIN CERTIFICATE-----"))
+		return berth_error_msg(err, EPROTO, "GET /agent/v1/ca: %ld, no CA certificate", status);
+	_cleanup_free_ char *hash = pki_sha256_hex(ca.buf, ca.len);
 	if (!streq(hash, pin))
-		return berth_error_msg(err, EACCES,
-				       "the server's CA does not match the join token: refusing "
-				       "to join (wrong token, or not the server it names)");
-	return write_secret(a->ca_file, ca, err);
+		return berth_error_msg(err, EACCES, "the server's CA does not match the join token: refusing "
+						    "to join (wrong token, or not the server it names)");
+	return write_secret(a->ca_file, ca.buf, err);
 }
 
 static int join(struct agent *a, struct berth_error **err)

@@ -2,9 +2,8 @@
  * agent.c - the server side of the agent protocol (docs/cluster.md), JSON
  * over the API's HTTPS listener under /agent/v1/:
  *
- *   GET  ca         the cluster CA (no authentication: the agent checks it against
- *                   the join token's pin before it sends the token anywhere)
- *   POST join       token + CSR -> node certificate (the only other call without one)
+ *   GET  ca         the cluster CA (public; the agent checks its hash against the token)
+ *   POST join       token + CSR -> node certificate (no client certificate needed for these two)
  *   POST register   resources, attributes -> container instance, lease
  *   POST heartbeat  keeps the node's lease (agentConnected)
  *   GET  tasks      long poll: the node's desired tasks after a revision
@@ -21,7 +20,7 @@
 #include "common/log.h"
 #include "http/http.h"
 #include "server/internal.h"
-#include "pki/pki.h"
+#include "server/pki.h"
 #include "server/sigv4.h"
 
 #define AGENT_MAX_WAIT_SEC  60
@@ -186,7 +185,8 @@ static int64_t make_alive(struct server *s, const char *id, struct berth_error *
 static void do_register(struct server *s, struct http_request *req, json_t *node)
 {
 	json_t *in = body_json(req);
-	const char *cluster = in ? json_string_value(json_object_get(in, "cluster")) : NULL;
+	const char *cl_in = in ? json_string_value(json_object_get(in, "cluster")) : NULL;
+	_cleanup_free_ char *cluster = xstrdup(cl_in ? cl_in : "default");
 	json_t *res = in ? json_object_get(in, "resources") : NULL;
 	if (!in || !json_is_object(res) || !json_is_integer(json_object_get(res, "cpu")) ||
 	    !json_is_integer(json_object_get(res, "memory")) ||
@@ -196,8 +196,6 @@ static void do_register(struct server *s, struct http_request *req, json_t *node
 		return agent_error(req, 400, "BadRequest",
 				   "register needs resources.cpu and resources.memory");
 	}
-	_cleanup_free_ char *cluster_name = xstrdup(cluster ? cluster : "default");
-	cluster = cluster_name; /* `in` is released before the log line below */
 	struct ecs_call c = { .srv = s };
 	json_t *cl = NULL;
 	if (cluster_resolve(&c, cluster, &cl, NULL) < 0) {
@@ -514,8 +512,9 @@ void agent_handle(struct server *s, struct http_request *req)
 	bool post = streq(method, "POST");
 	if (streq(path, "join") && post)
 		return do_join(s, req);
-	if (streq(path, "ca") && streq(method, "GET"))
-		return http_respond_json(req, 200, json_pack("{s:s}", "ca", s->ca_pem));
+	if (streq(path, "ca") && streq(method, "GET")) /* public: the agent checks it against its token */
+		return http_respond(req, 200, "application/x-pem-file", xstrdup(s->ca_pem),
+				    strlen(s->ca_pem));
 	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status"))) &&
 	    !(streq(method, "GET") && streq(path, "tasks")))
 		return agent_error(req, 404, "NotFound", "no such agent call");

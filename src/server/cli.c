@@ -34,6 +34,7 @@ static void usage(FILE *f)
 	    ")\n"
 	    "      --lost-node-timeout N  seconds without a heartbeat before a node's tasks are STOPPED\n"
 	    "                             (default 60)\n"
+	    "      --agent-lease-ttl N    seconds one heartbeat keeps a node connected (default 15)\n"
 	    "      --log-level LEVEL      error, warn, info, debug\n"
 	    "  -h, --help                 show this help\n\n"
 	    "First start creates ROOT/pki/ca.pem, ROOT/credentials (AWS credentials file), ROOT/join-token\n"
@@ -42,7 +43,7 @@ static void usage(FILE *f)
 	    "      --endpoint-url https://127.0.0.1:7443 --ca-bundle ROOT/pki/ca.pem\n");
 }
 
-enum { OPT_ROOT = 256, OPT_LISTEN, OPT_STORE, OPT_REGION, OPT_LOST, OPT_LOG_LEVEL };
+enum { OPT_ROOT = 256, OPT_LISTEN, OPT_STORE, OPT_REGION, OPT_LOST, OPT_LEASE, OPT_LOG_LEVEL };
 
 static const struct option options[] = {
 	{ "root", required_argument, NULL, OPT_ROOT },
@@ -50,6 +51,7 @@ static const struct option options[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "region", required_argument, NULL, OPT_REGION },
 	{ "lost-node-timeout", required_argument, NULL, OPT_LOST },
+	{ "agent-lease-ttl", required_argument, NULL, OPT_LEASE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -77,13 +79,15 @@ static int parse_args(struct server *s, int argc, char **argv)
 			}
 			set_str(&s->region, optarg);
 			break;
-		case OPT_LOST: {
+		case OPT_LOST:
+		case OPT_LEASE: {
 			uint64_t n;
 			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 86400) {
-				fprintf(stderr, "berth server: invalid --lost-node-timeout '%s'\n", optarg);
+				fprintf(stderr, "berth server: invalid --%s '%s'\n",
+					c == OPT_LOST ? "lost-node-timeout" : "agent-lease-ttl", optarg);
 				return 2;
 			}
-			s->lost_node_timeout = (int)n;
+			*(c == OPT_LOST ? &s->lost_node_timeout : &s->agent_lease_ttl) = (int)n;
 			break;
 		}
 		case OPT_LOG_LEVEL: {

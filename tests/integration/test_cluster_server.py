@@ -1,0 +1,611 @@
+"""berth server: the ECS-compatible API driven by Debian's aws CLI and boto3, the
+agent protocol driven by a fake agent (berth_agent_client), and the stores
+(SQLite; etcd with three servers and leader failover).
+
+Every server runs on a loopback port it picks itself (--listen 127.0.0.1:0;
+the endpoint is read from its first output line); etcd gets ports the test
+reserved. Processes are killed and temp dirs removed even when a test fails.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import boto3
+import botocore
+import pytest
+import requests
+import urllib3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from berth_agent_client import AgentClient, AgentError
+from conftest import berth_binary
+
+urllib3.disable_warnings()
+AWS = "/usr/bin/aws"
+ETCD = "/usr/bin/etcd"
+REGION = "us-east-1"
+TARGET = "AmazonEC2ContainerServiceV20141113."
+
+
+def wait_for(pred, timeout=20, what="condition"):
+    """Poll pred until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class Server:
+    def __init__(self, root, store="sqlite", extra=()):
+        self.root = root
+        self.store = store
+        self.extra = list(extra)
+        self.proc = None
+        self.endpoint = None
+
+    def start(self):
+        os.makedirs(self.root, exist_ok=True)
+        self.out = open(os.path.join(self.root, "..", os.path.basename(self.root) + ".out"), "a+")
+        self.err_path = os.path.join(os.path.dirname(self.root), os.path.basename(self.root) + ".err")
+        self.err = open(self.err_path, "a")
+        self.proc = subprocess.Popen(
+            [berth_binary(), "server", "--root", self.root, "--listen", "127.0.0.1:0", "--store", self.store,
+             *self.extra], stdout=subprocess.PIPE, stderr=self.err, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"endpoint (https://127\.0\.0\.1:\d+)", line)
+        assert m, f"no endpoint in {line!r}; stderr: {open(self.err_path).read()}"
+        self.endpoint = m.group(1)
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is not None and self.proc.returncode != 0:
+            print(f"berth server exited {self.proc.returncode}; stderr:\n" + open(self.err_path).read()[-4000:])
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.proc.stdout.close()
+        self.proc = None
+
+    @property
+    def ca(self):
+        return os.path.join(self.root, "pki", "ca.pem")
+
+    @property
+    def credentials(self):
+        return os.path.join(self.root, "credentials")
+
+    def token(self):
+        with open(os.path.join(self.root, "join-token")) as f:
+            return f.read().strip()
+
+    def keys(self):
+        text = open(self.credentials).read()
+        return (re.search(r"aws_access_key_id = (\S+)", text).group(1),
+                re.search(r"aws_secret_access_key = (\S+)", text).group(1))
+
+    def aws(self, *args, check=True):
+        env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=self.credentials, AWS_CONFIG_FILE="/dev/null",
+                   AWS_PAGER="")
+        env.pop("AWS_PROFILE", None)
+        p = subprocess.run([AWS, "--region", REGION, "--endpoint-url", self.endpoint, "--ca-bundle", self.ca,
+                            "--output", "json", "ecs", *args], capture_output=True, text=True, env=env,
+                           timeout=60)
+        if check and p.returncode != 0:
+            raise AssertionError(f"aws ecs {args} exited {p.returncode}: {p.stderr}")
+        return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else p
+
+    def ecs(self, key=None, secret=None):
+        k, s = self.keys()
+        return boto3.session.Session().client(
+            "ecs", region_name=REGION, endpoint_url=self.endpoint, verify=self.ca,
+            aws_access_key_id=key or k, aws_secret_access_key=secret or s)
+
+    def raw(self, op, body, key=None, secret=None):
+        """A signed awsJson request with any body (bad JSON included)."""
+        k, s = self.keys()
+        req = AWSRequest(method="POST", url=self.endpoint + "/", data=body,
+                         headers={"X-Amz-Target": TARGET + op, "Content-Type": "application/x-amz-json-1.1"})
+        SigV4Auth(Credentials(key or k, secret or s), "ecs", REGION).add_auth(req)
+        r = requests.post(self.endpoint + "/", data=body, headers=dict(req.headers.items()), verify=self.ca,
+                          timeout=30)
+        return r.status_code, r.json()
+
+    def agent(self, name):
+        a = AgentClient(self.endpoint, os.path.join(os.path.dirname(self.root), "agent-" + name))
+        a.join(self.token())
+        return a
+
+
+@pytest.fixture
+def tmp():
+    d = tempfile.mkdtemp(prefix="berth-server-it-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def server(tmp):
+    s = Server(os.path.join(tmp, "root"), extra=["--agent-lease-ttl", "120"]).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def quick_server(tmp):
+    """Nodes lapse fast: 3 s lease, 2 s lost-node timeout."""
+    s = Server(os.path.join(tmp, "root"), extra=["--agent-lease-ttl", "3", "--lost-node-timeout", "2"]).start()
+    yield s
+    s.stop()
+
+
+def code(exc):
+    return exc.value.response["Error"]["Code"]
+
+
+TD = [{"name": "web", "image": "busybox", "memory": 128, "cpu": 256,
+       "portMappings": [{"containerPort": 80, "hostPort": 8080}]}]
+
+
+# ---- identity ----
+
+def test_first_start_creates_identity_and_restart_reuses_it(tmp):
+    root = os.path.join(tmp, "root")
+    s = Server(root).start()
+    try:
+        for name, mode in (("credentials", 0o600), ("join-token", 0o600), ("pki/server-key.pem", 0o600),
+                           ("store.db", 0o600)):
+            assert os.stat(os.path.join(root, name)).st_mode & 0o777 == mode, name
+        token = s.token()
+        ca = open(s.ca).read()
+        assert re.fullmatch(r"K10[0-9a-f]{64}::[0-9a-f]{32}", token)
+        import hashlib
+        assert token[3:67] == hashlib.sha256(ca.encode()).hexdigest()
+        assert "[default]" in open(s.credentials).read()
+        account = s.aws("list-clusters")["clusterArns"][0].split(":")[4]
+        assert re.fullmatch(r"\d{12}", account)
+        keys = s.keys()
+    finally:
+        s.stop()
+    s.start()
+    try:
+        assert s.token() == token and open(s.ca).read() == ca and s.keys() == keys
+        assert s.aws("list-clusters")["clusterArns"][0].split(":")[4] == account
+    finally:
+        s.stop()
+
+
+def test_help_lists_flags():
+    p = subprocess.run([berth_binary(), "server", "--help"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0
+    for flag in ("--root", "--listen", "--store", "--region"):
+        assert flag in p.stdout
+
+
+# ---- authentication ----
+
+def test_wrong_secret_is_invalid_signature(server):
+    status, body = server.raw("ListClusters", "{}", secret="not-the-secret")
+    assert status == 403 and body["__type"] == "InvalidSignatureException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        server.ecs(secret="wrong").list_clusters()
+    assert code(e) == "InvalidSignatureException"
+
+
+def test_unknown_key_is_unrecognized_client(server):
+    status, body = server.raw("ListClusters", "{}", key="AKIANOTAKEY000000000")
+    assert status == 400 and body["__type"] == "UnrecognizedClientException"
+    r = requests.post(server.endpoint + "/", data="{}", verify=server.ca, timeout=10,
+                      headers={"X-Amz-Target": TARGET + "ListClusters"})
+    assert r.status_code == 403 and r.json()["__type"] == "MissingAuthenticationTokenException"
+    assert server.aws("list-clusters")["clusterArns"]  # still serving
+
+
+def test_bad_json_is_serialization_exception(server):
+    for body in ("{not json", "[1,2]", '{"clusterName": 5}'):
+        status, resp = server.raw("CreateCluster", body)
+        assert status == 400 and resp["__type"] == "SerializationException", (body, resp)
+    status, resp = server.raw("NoSuchOperation", "{}")
+    assert resp["__type"] == "UnknownOperationException"
+    assert server.ecs().list_clusters()["clusterArns"]
+
+
+# ---- clusters ----
+
+def test_clusters_create_describe_list_delete(server):
+    c = server.aws("create-cluster", "--cluster-name", "web", "--tags", "key=team,value=a")["cluster"]
+    assert c["clusterArn"].endswith(":cluster/web") and c["status"] == "ACTIVE"
+    assert c["clusterArn"].startswith("arn:aws:ecs:us-east-1:")
+    arns = server.aws("list-clusters")["clusterArns"]
+    assert sorted(a.split("/")[-1] for a in arns) == ["default", "web"]
+    d = server.aws("describe-clusters", "--clusters", "web", "nope", "--include", "TAGS")
+    assert d["clusters"][0]["tags"] == [{"key": "team", "value": "a"}]
+    assert d["failures"][0]["reason"] == "MISSING"
+    assert server.aws("delete-cluster", "--cluster", "web")["cluster"]["status"] == "INACTIVE"
+    assert [a for a in server.aws("list-clusters")["clusterArns"] if a.endswith("/web")] == []
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        server.ecs().delete_cluster(cluster="web")
+    assert code(e) == "ClusterNotFoundException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        server.ecs().create_cluster(clusterName="bad name!")
+    assert code(e) == "InvalidParameterException"
+
+
+def test_list_clusters_pagination(server):
+    ecs = server.ecs()
+    for i in range(7):
+        ecs.create_cluster(clusterName=f"c{i}")
+    page = ecs.list_clusters(maxResults=3)
+    assert len(page["clusterArns"]) == 3 and page["nextToken"]
+    seen = []
+    for p in ecs.get_paginator("list_clusters").paginate(PaginationConfig={"PageSize": 2}):
+        assert len(p["clusterArns"]) <= 2
+        seen += p["clusterArns"]
+    assert len(seen) == 8 and len(set(seen)) == 8
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ecs.list_clusters(nextToken="!!!")
+    assert code(e) == "InvalidParameterException"
+    status, body = server.raw("ListClusters", '{"maxResults": 0}')
+    assert body["__type"] == "InvalidParameterException"
+
+
+# ---- task definitions ----
+
+def test_task_definitions(server):
+    ecs = server.ecs()
+    for fam in ("app", "app", "app", "db"):
+        ecs.register_task_definition(family=fam, containerDefinitions=TD)
+    td = server.aws("describe-task-definition", "--task-definition", "app")["taskDefinition"]
+    assert td["revision"] == 3 and td["family"] == "app" and td["status"] == "ACTIVE"
+    assert td["taskDefinitionArn"].endswith(":task-definition/app:3")
+    assert td["containerDefinitions"][0]["essential"] is True
+    assert td["networkMode"] == "bridge"
+    assert re.match(r"\d{4}-\d\d-\d\dT", td["registeredAt"])  # the CLI parsed our epoch seconds
+    import datetime
+    assert isinstance(ecs.describe_task_definition(taskDefinition="app")["taskDefinition"]["registeredAt"],
+                      datetime.datetime)
+    arns = ecs.list_task_definitions(familyPrefix="app")["taskDefinitionArns"]
+    assert [a.split("/")[-1] for a in arns] == ["app:1", "app:2", "app:3"]
+    desc = ecs.list_task_definitions(sort="DESC")["taskDefinitionArns"]
+    assert desc[0].endswith("db:1") and desc[-1].endswith("app:1")
+    ecs.deregister_task_definition(taskDefinition="app:3")
+    assert server.aws("describe-task-definition", "--task-definition", "app")["taskDefinition"]["revision"] == 2
+    inactive = ecs.list_task_definitions(status="INACTIVE")["taskDefinitionArns"]
+    assert [a.split("/")[-1] for a in inactive] == ["app:3"]
+    assert ecs.list_task_definition_families()["families"] == ["app", "db"]
+    assert ecs.list_task_definition_families(familyPrefix="d")["families"] == ["db"]
+    pages = list(ecs.get_paginator("list_task_definitions").paginate(PaginationConfig={"PageSize": 1}))
+    assert sum(len(p["taskDefinitionArns"]) for p in pages) == 3
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ecs.describe_task_definition(taskDefinition="nope:1")
+    assert code(e) == "ClientException"
+
+
+BAD_TASKDEFS = [
+    ("no-image", {"containerDefinitions": [{"name": "a", "memory": 64}]}, "image"),
+    ("network-mode", {"networkMode": "overlay", "containerDefinitions": TD}, "networkMode"),
+    ("duplicate-names", {"containerDefinitions": [TD[0], TD[0]]}, "containerDefinitions[1].name"),
+    ("depends-cycle", {"containerDefinitions": [
+        {"name": "a", "image": "x", "memory": 64, "dependsOn": [{"containerName": "b", "condition": "START"}]},
+        {"name": "b", "image": "x", "memory": 64, "dependsOn": [{"containerName": "a", "condition": "START"}]}]},
+     "cycle"),
+    ("depends-unknown", {"containerDefinitions": [
+        {"name": "a", "image": "x", "memory": 64, "dependsOn": [{"containerName": "zz", "condition": "START"}]}]},
+     "dependsOn[0].containerName"),
+    ("memory-impossible", {"memory": "64", "containerDefinitions": [{"name": "a", "image": "x", "memory": 128}]},
+     "memory"),
+    ("cpu-impossible", {"cpu": "99999", "containerDefinitions": TD}, "cpu"),
+    ("bad-port", {"containerDefinitions": [
+        {"name": "a", "image": "x", "memory": 64, "portMappings": [{"containerPort": 70000}]}]}, "containerPort"),
+]
+
+
+@pytest.mark.parametrize("name,body,field", BAD_TASKDEFS, ids=[b[0] for b in BAD_TASKDEFS])
+def test_bad_task_definition_is_client_exception(server, name, body, field):
+    status, resp = server.raw("RegisterTaskDefinition", json.dumps({"family": "bad", **body}))
+    assert status == 400 and resp["__type"] == "ClientException", resp
+    assert field in resp["message"]
+    assert server.ecs().list_task_definitions(familyPrefix="bad")["taskDefinitionArns"] == []
+
+
+def test_unknown_cluster_and_task(server):
+    ecs = server.ecs()
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ecs.list_tasks(cluster="nope")
+    assert code(e) == "ClusterNotFoundException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ecs.stop_task(task="0123456789abcdef0123456789abcdef")
+    assert code(e) == "InvalidParameterException"
+
+
+# ---- container instances, attributes, tags (fake agents) ----
+
+def test_agent_join_register_and_instances(server):
+    a = server.agent("n1")
+    reg = a.register(attributes={"ecs.availability-zone": "az-a", "team": "blue"})
+    arn = reg["containerInstanceArn"]
+    assert re.fullmatch(r"arn:aws:ecs:us-east-1:\d{12}:container-instance/default/[0-9a-f]{32}", arn)
+    assert server.aws("list-container-instances")["containerInstanceArns"] == [arn]
+    ci = server.aws("describe-container-instances", "--container-instances", arn)["containerInstances"][0]
+    assert ci["agentConnected"] is True and ci["status"] == "ACTIVE"
+    res = {r["name"]: r for r in ci["registeredResources"]}
+    assert res["CPU"]["integerValue"] == 2048 and res["MEMORY"]["integerValue"] == 4096
+    attrs = {x["name"]: x.get("value") for x in ci["attributes"]}
+    assert attrs["ecs.availability-zone"] == "az-a" and attrs["ecs.os-type"] == "linux"
+    filt = server.aws("list-container-instances", "--filter", "attribute:team == blue")
+    assert filt["containerInstanceArns"] == [arn]
+    assert server.aws("list-container-instances", "--filter", "attribute:team == red")["containerInstanceArns"] == []
+
+    ecs = server.ecs()
+    ecs.put_attributes(attributes=[{"name": "disk", "value": "ssd", "targetId": arn}])
+    listed = ecs.list_attributes(targetType="container-instance", attributeName="disk")["attributes"]
+    assert listed == [{"name": "disk", "value": "ssd", "targetType": "container-instance", "targetId": arn}]
+    ecs.delete_attributes(attributes=[{"name": "disk", "targetId": arn}])
+    assert ecs.list_attributes(targetType="container-instance", attributeName="disk")["attributes"] == []
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ecs.put_attributes(attributes=[{"name": "bad name", "value": "x", "targetId": arn}])
+    assert code(e) == "InvalidParameterException"
+
+    ecs.tag_resource(resourceArn=arn, tags=[{"key": "k", "value": "v"}])
+    assert ecs.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "k", "value": "v"}]
+    ecs.untag_resource(resourceArn=arn, tagKeys=["k"])
+    assert ecs.list_tags_for_resource(resourceArn=arn)["tags"] == []
+
+    out = ecs.update_container_instances_state(containerInstances=[arn], status="DRAINING")
+    assert out["containerInstances"][0]["status"] == "DRAINING"
+    assert a.heartbeat()["status"] == "DRAINING"
+    ecs.update_container_instances_state(containerInstances=[arn], status="ACTIVE")
+
+
+def test_bad_token_and_deregistered_certificate_are_refused(server):
+    bad = AgentClient(server.endpoint, os.path.join(os.path.dirname(server.root), "agent-bad"))
+    token = server.token()
+    with pytest.raises(AgentError) as e:
+        bad.join(token[:-4] + "0000")
+    assert e.value.status == 403
+    assert server.aws("list-container-instances")["containerInstanceArns"] == []
+    with pytest.raises(AgentError) as e:
+        bad.join("K10" + "0" * 64 + "::" + token.split("::")[1])
+    assert "does not match" in str(e.value)
+
+    a = server.agent("n2")
+    arn = a.register()["containerInstanceArn"]
+    with pytest.raises(AgentError) as e:
+        a.call("POST", "heartbeat", {}, cert=False)
+    assert e.value.status == 401
+    server.ecs().deregister_container_instance(containerInstance=arn)
+    with pytest.raises(AgentError) as e:
+        a.heartbeat()
+    assert e.value.status == 403
+    assert server.aws("list-container-instances")["containerInstanceArns"] == []
+
+
+# ---- tasks ----
+
+def register_td(server, family="app", memory=128):
+    td = [{"name": "web", "image": "busybox", "memory": memory, "cpu": 128}]
+    return server.ecs().register_task_definition(family=family, containerDefinitions=td)["taskDefinition"]
+
+
+def test_task_lifecycle_with_agent_reports(server):
+    a = server.agent("n3")
+    a.register()
+    register_td(server)
+    ecs = server.ecs()
+    run = ecs.run_task(taskDefinition="app", count=2, startedBy="it", group="g1")
+    assert run["failures"] == [] and len(run["tasks"]) == 2
+    t = run["tasks"][0]
+    assert t["lastStatus"] == "PROVISIONING" and t["desiredStatus"] == "RUNNING"
+    assert t["containerInstanceArn"] == a.instance_arn and t["group"] == "g1"
+    arns = [x["taskArn"] for x in run["tasks"]]
+    assert re.fullmatch(r"arn:aws:ecs:us-east-1:\d{12}:task/default/[0-9a-f]{32}", arns[0])
+
+    poll = a.tasks()
+    assert sorted(x["taskArn"] for x in poll["tasks"]) == sorted(arns)
+    assert poll["tasks"][0]["taskDefinition"]["family"] == "app"
+    for status in ("PENDING", "RUNNING"):
+        res = a.report(*[{"taskArn": arn, "lastStatus": status,
+                          "containers": [{"name": "web", "lastStatus": status}]} for arn in arns])
+        assert all(r["accepted"] for r in res["results"])
+    ecs.get_waiter("tasks_running").wait(tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 20})
+    d = server.aws("describe-tasks", "--tasks", *arns)["tasks"]
+    assert {x["lastStatus"] for x in d} == {"RUNNING"} and all("startedAt" in x for x in d)
+    assert sorted(server.aws("list-tasks", "--started-by", "it")["taskArns"]) == sorted(arns)
+    assert server.aws("list-tasks", "--family", "app")["taskArns"]
+    ci = server.aws("describe-container-instances", "--container-instances", a.instance_arn)
+    rem = {r["name"]: r["integerValue"] for r in ci["containerInstances"][0]["remainingResources"]}
+    assert rem["MEMORY"] == 4096 - 256 and ci["containerInstances"][0]["runningTasksCount"] == 2
+
+    # a report may not move a task backwards
+    assert not a.report({"taskArn": arns[0], "lastStatus": "PENDING"})["results"][0]["accepted"]
+
+    # StopTask: the agent sees desired STOPPED on its next long poll, then reports STOPPED
+    since = poll["revision"]
+    ecs.stop_task(task=arns[0], reason="done here")
+    changed = a.tasks(since=since, wait=30)
+    stopping = [x for x in changed["tasks"] if x["taskArn"] == arns[0]][0]
+    assert stopping["desiredStatus"] == "STOPPED"
+    a.report({"taskArn": arns[0], "lastStatus": "STOPPED",
+              "containers": [{"name": "web", "lastStatus": "STOPPED", "exitCode": 0}]})
+    ecs.get_waiter("tasks_stopped").wait(tasks=[arns[0]], WaiterConfig={"Delay": 1, "MaxAttempts": 20})
+    st = ecs.describe_tasks(tasks=[arns[0]])["tasks"][0]
+    assert st["stoppedReason"] == "done here" and st["stopCode"] == "UserInitiated"
+    assert st["containers"][0]["exitCode"] == 0
+    assert ecs.list_tasks(desiredStatus="STOPPED")["taskArns"] == [arns[0]]
+    assert ecs.list_tasks()["taskArns"] == [arns[1]]
+    assert [x["taskArn"] for x in a.tasks()["tasks"]] == [arns[1]]
+    # an idle long poll returns at its deadline with nothing new
+    t0 = a.tasks()
+    assert [x["taskArn"] for x in a.tasks(since=t0["revision"], wait=1)["tasks"]] == [arns[1]]
+
+
+def test_unplaceable_task_is_a_failure_not_a_hang(server):
+    a = server.agent("n4")
+    a.register(memory=512)
+    register_td(server, family="huge", memory=4000)
+    run = server.ecs().run_task(taskDefinition="huge")
+    assert run["tasks"] == [] and run["failures"][0]["reason"] == "RESOURCE:MEMORY"
+    assert server.aws("list-tasks")["taskArns"] == []
+
+
+def test_placement_spread_distinct_and_draining(server):
+    agents = [server.agent(f"p{i}") for i in range(3)]
+    for i, a in enumerate(agents):
+        a.register(attributes={"ecs.availability-zone": "az-a" if i < 2 else "az-b"})
+    register_td(server, family="sp")
+    ecs = server.ecs()
+    run = ecs.run_task(taskDefinition="sp", count=4, placementStrategy=[
+        {"type": "spread", "field": "attribute:ecs.availability-zone"}])
+    on_b = [t for t in run["tasks"] if t["containerInstanceArn"] == agents[2].instance_arn]
+    assert len(run["tasks"]) == 4 and len(on_b) == 2
+    ecs.update_container_instances_state(containerInstances=[agents[0].instance_arn], status="DRAINING")
+    run = ecs.run_task(taskDefinition="sp", count=3, group="distinct",
+                       placementConstraints=[{"type": "distinctInstance"}])
+    placed = {t["containerInstanceArn"] for t in run["tasks"]}
+    assert len(run["tasks"]) == 2 and agents[0].instance_arn not in placed
+    assert len(run["failures"]) == 1
+    start = ecs.start_task(taskDefinition="sp", containerInstances=[agents[1].instance_arn])
+    assert start["tasks"][0]["containerInstanceArn"] == agents[1].instance_arn
+
+
+def test_lost_node_tasks_are_stopped(quick_server):
+    server = quick_server
+    a = server.agent("lost")
+    a.register()
+    register_td(server)
+    run = server.ecs().run_task(taskDefinition="app")
+    assert run["failures"] == [], run["failures"]
+    arn = run["tasks"][0]["taskArn"]
+    # no more heartbeats: the 3 s lease lapses, then the 2 s lost-node timeout
+    wait_for(lambda: not server.aws("describe-container-instances", "--container-instances",
+                                    a.instance_arn)["containerInstances"][0]["agentConnected"],
+             what="agentConnected false")
+    t = wait_for(lambda: [x for x in server.ecs().describe_tasks(tasks=[arn])["tasks"]
+                          if x["lastStatus"] == "STOPPED"], timeout=30, what="task STOPPED")[0]
+    assert "node lost" in t["stoppedReason"]
+    a.heartbeat()  # back: connected again (checked with boto3, well within the 3 s lease)
+    assert server.ecs().describe_container_instances(
+        containerInstances=[a.instance_arn])["containerInstances"][0]["agentConnected"] is True
+
+
+# ---- durability ----
+
+def test_restart_and_kill9_keep_every_accepted_write(tmp):
+    s = Server(os.path.join(tmp, "root")).start()
+    try:
+        ecs = s.ecs()
+        ecs.create_cluster(clusterName="keep")
+        for i in range(15):
+            ecs.register_task_definition(family=f"k{i % 3}", containerDefinitions=TD)
+        a = s.agent("dur")
+        a.register()
+        run = ecs.run_task(taskDefinition="k0")["tasks"][0]["taskArn"]
+        s.stop(signal.SIGKILL)
+        s.start()
+        ecs = s.ecs()
+        assert any(c.endswith("/keep") for c in ecs.list_clusters()["clusterArns"])
+        assert len(ecs.list_task_definitions()["taskDefinitionArns"]) == 15
+        assert ecs.describe_tasks(tasks=[run])["tasks"][0]["taskArn"] == run
+        assert ecs.list_container_instances()["containerInstanceArns"] == [a.instance_arn]
+        a.endpoint = s.endpoint  # a new port after the restart
+        a.heartbeat()  # the node certificate still works after the restart
+        s.stop()
+        s.start()
+        assert len(s.ecs().list_task_definitions()["taskDefinitionArns"]) == 15
+    finally:
+        s.stop()
+
+
+# ---- etcd: three servers, leader failover ----
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def etcd(tmp):
+    if not os.access(ETCD, os.X_OK):
+        pytest.skip("etcd not installed (apt-get install etcd-server)")
+    cport, pport = free_port(), free_port()
+    p = subprocess.Popen([ETCD, "--data-dir", os.path.join(tmp, "etcd"),
+                          "--listen-client-urls", f"http://127.0.0.1:{cport}",
+                          "--advertise-client-urls", f"http://127.0.0.1:{cport}",
+                          "--listen-peer-urls", f"http://127.0.0.1:{pport}",
+                          "--initial-advertise-peer-urls", f"http://127.0.0.1:{pport}",
+                          "--initial-cluster", f"default=http://127.0.0.1:{pport}"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def up():
+        try:
+            return requests.post(f"http://127.0.0.1:{cport}/v3/kv/range", json={"key": "AA=="}, timeout=1).ok
+        except requests.RequestException:
+            assert p.poll() is None, "etcd exited"
+            return False
+    try:
+        wait_for(up, what="etcd")
+        yield f"etcd://127.0.0.1:{cport}"
+    finally:
+        p.kill()
+        p.wait()
+
+
+def leader_of(servers):
+    """The server whose last leadership line says it leads."""
+    leaders = []
+    for s in servers:
+        if s.proc is None:
+            continue
+        lines = [l for l in open(s.err_path) if "leader" in l]
+        if lines and "became leader" in lines[-1]:
+            leaders.append(s)
+    return leaders[0] if len(leaders) == 1 else None
+
+
+def test_etcd_three_servers_share_state_and_fail_over(tmp, etcd):
+    servers = [Server(os.path.join(tmp, f"r{i}"), store=etcd) for i in range(3)]
+    try:
+        for s in servers:
+            s.start()
+        keys = servers[0].keys()
+        ca = open(servers[0].ca).read()
+        for s in servers[1:]:
+            assert s.keys() == keys and open(s.ca).read() == ca and s.token() == servers[0].token()
+        servers[0].ecs().create_cluster(clusterName="shared")
+        servers[1].ecs().register_task_definition(family="ha", containerDefinitions=TD)
+        for s in servers:
+            assert any(c.endswith("/shared") for c in s.aws("list-clusters")["clusterArns"])
+            assert s.ecs().list_task_definitions()["taskDefinitionArns"]
+        a = servers[2].agent("ha")
+        a.register()
+        leader = wait_for(lambda: leader_of(servers), what="one leader")
+        leader.stop(signal.SIGKILL)
+        rest = [s for s in servers if s is not leader]
+        t0 = time.monotonic()
+        wait_for(lambda: leader_of(rest), timeout=5, what="a new leader within 5 s")
+        assert time.monotonic() - t0 < 5
+        ecs = rest[0].ecs()
+        assert ecs.list_task_definitions()["taskDefinitionArns"]
+        run = ecs.run_task(taskDefinition="ha")
+        assert run["failures"] == [] and rest[1].ecs().describe_tasks(
+            tasks=[run["tasks"][0]["taskArn"]])["tasks"]
+    finally:
+        for s in servers:
+            s.stop()

@@ -20,7 +20,7 @@
 #include "common/log.h"
 #include "http/http.h"
 #include "server/internal.h"
-#include "server/pki.h"
+#include "pki/pki.h"
 #include "server/sigv4.h"
 
 #define AGENT_MAX_WAIT_SEC  60

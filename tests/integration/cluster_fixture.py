@@ -1,0 +1,269 @@
+"""A berth cluster on one machine (shared/CLUSTER.md): "hosts" are network
+namespaces joined by one bridge inside a namespace of the test's own (a
+simulated VPC, 192.168.77.0/24, never on the host's interfaces). The server
+runs in the VPC namespace; every host runs a real `berth agent` with its own
+root, exec root, cgroup parent and task subnet. Clients (aws CLI, boto3, the
+docker CLI on each node's socket) are driven from the test.
+
+Everything the fixture creates is removed at teardown, also after failures:
+task containers (through each node's Docker API), agents and the server (by
+the PIDs started here), mounts under the roots, cgroup directories of the
+nodes' parents, the namespaces (which takes the veths and bridges along).
+"""
+import contextlib
+import ctypes
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+
+from conftest import berth_binary, run, unmount_all, _created_netns
+
+AWS = "/usr/bin/aws"
+DOCKER = "/usr/bin/docker"
+REGION = "us-east-1"
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+def wait_for(pred, timeout=30, what="condition", every=0.1):
+    """Poll pred (a remote API without a watch) until truthy or the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+@contextlib.contextmanager
+def in_netns(name):
+    """Run the calling thread (and what it spawns) inside /run/netns/NAME for the block."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if _libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns")
+        try:
+            yield
+        finally:
+            if _libc.setns(own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+    finally:
+        os.close(own)
+        os.close(target)
+
+
+class Node:
+    def __init__(self, cluster, index, zone, extra=()):
+        self.cluster = cluster
+        self.index = index
+        self.zone = zone
+        self.netns = f"{cluster.prefix}-h{index}"
+        self.addr = f"192.168.77.{10 + index}"
+        self.base = os.path.join(cluster.base, f"h{index}")
+        self.root = os.path.join(self.base, "root")
+        self.exec_root = os.path.join(self.base, "run")
+        self.sock = os.path.join(self.exec_root, "berth.sock")
+        self.pidfile = os.path.join(self.base, "agent.pid")
+        self.log = os.path.join(self.base, "agent.log")
+        self.cgroup_parent = f"{cluster.prefix}-h{index}"
+        self.subnet = f"10.{cluster.octet}.{index}.0/24"
+        self.extra = list(extra)
+        self.proc = None
+        os.makedirs(self.base, exist_ok=True)
+
+    def args(self, token=None):
+        return ["nsenter", f"--net=/run/netns/{self.netns}", berth_binary(), "agent",
+                "--server", self.cluster.endpoint, "--token", token or self.cluster.token(),
+                "--root", self.root, "--exec-root", self.exec_root, "--cgroup-parent", self.cgroup_parent,
+                "--task-subnet", self.subnet, "--attribute", f"ecs.availability-zone={self.zone}",
+                "--pidfile", self.pidfile, *self.extra]
+
+    def start(self, wait=True):
+        log = open(self.log, "a")
+        self.proc = subprocess.Popen(self.args(), stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        if wait:
+            wait_for(lambda: self.proc.poll() is not None or os.path.exists(self.pidfile), 30,
+                     f"agent h{self.index} to start")
+            assert self.proc.poll() is None, "agent exited:\n" + open(self.log).read()[-3000:]
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def docker(self, *args, check=True, timeout=60):
+        return run([DOCKER, "-H", "unix://" + self.sock, *map(str, args)], check=check, timeout=timeout)
+
+    def containers(self, all=True):
+        p = self.docker("ps", *(["-a"] if all else []), "--format", "{{json .}}", check=False)
+        return [json.loads(l) for l in p.stdout.splitlines() if l.strip()] if p.returncode == 0 else []
+
+    def cleanup(self):
+        if os.path.exists(self.sock):
+            for c in self.containers():
+                self.docker("rm", "-f", c["ID"], check=False)
+        self.stop()
+        unmount_all(self.base)
+        for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+            for ctl in [""] + (os.listdir(root) if os.path.isdir(root) else []):
+                top = os.path.join(root, ctl)
+                for name in (f"{self.cgroup_parent}-tasks", self.cgroup_parent):
+                    d = os.path.join(top, name)
+                    if os.path.isdir(d):
+                        for dirpath, _, _ in sorted(os.walk(d), key=lambda t: -len(t[0])):
+                            with contextlib.suppress(OSError):
+                                os.rmdir(dirpath)
+
+
+class Cluster:
+    """A server in the VPC namespace and N agents, one per host namespace."""
+
+    def __init__(self, nodes=3, server_args=()):
+        self.prefix = "bc" + uuid.uuid4().hex[:6]
+        self.octet = 100 + int(self.prefix[-2:], 16) % 100
+        self.vpc = f"{self.prefix}-vpc"
+        self.base = tempfile.mkdtemp(prefix="berth-cluster-")
+        self.server_root = os.path.join(self.base, "server")
+        self.server_args = list(server_args)
+        self.server = None
+        self.endpoint = None
+        self.nodes = []
+        self.n = nodes
+
+    # ---- network ----
+    def _ns(self, name):
+        run(["ip", "netns", "add", name])
+        _created_netns.add(name)
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+
+    def build_network(self):
+        self._ns(self.vpc)
+        run(["ip", "-n", self.vpc, "link", "add", "br0", "type", "bridge"])
+        run(["ip", "-n", self.vpc, "addr", "add", "192.168.77.1/24", "dev", "br0"])
+        run(["ip", "-n", self.vpc, "link", "set", "br0", "up"])
+
+    def add_host_netns(self, node):
+        self._ns(node.netns)
+        a, b = f"v{node.index}a", f"v{node.index}b"
+        run(["ip", "-n", node.netns, "link", "add", a, "type", "veth", "peer", "name", b, "netns", self.vpc])
+        run(["ip", "-n", node.netns, "addr", "add", f"{node.addr}/24", "dev", a])
+        run(["ip", "-n", node.netns, "link", "set", a, "up"])
+        run(["ip", "-n", self.vpc, "link", "set", b, "master", "br0", "up"])
+
+    # ---- server ----
+    def start_server(self):
+        os.makedirs(self.server_root, exist_ok=True)
+        self.server_err = open(os.path.join(self.base, "server.err"), "a")
+        port = getattr(self, "port", 0)
+        self.server = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{self.vpc}", berth_binary(), "server", "--root", self.server_root,
+             "--listen", f"192.168.77.1:{port}", *self.server_args],
+            stdout=subprocess.PIPE, stderr=self.server_err, stdin=subprocess.DEVNULL, text=True)
+        line = self.server.stdout.readline()
+        m = re.search(r"endpoint (https://192\.168\.77\.1:(\d+))", line)
+        assert m, f"no endpoint in {line!r}: " + open(os.path.join(self.base, "server.err")).read()
+        self.endpoint, self.port = m.group(1), int(m.group(2))
+        return self
+
+    def stop_server(self, sig=signal.SIGTERM):
+        if self.server and self.server.poll() is None:
+            self.server.send_signal(sig)
+            try:
+                self.server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+        if self.server:
+            self.server.stdout.close()
+        self.server = None
+
+    def token(self):
+        return open(os.path.join(self.server_root, "join-token")).read().strip()
+
+    @property
+    def ca(self):
+        return os.path.join(self.server_root, "pki", "ca.pem")
+
+    def aws_env(self):
+        env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=os.path.join(self.server_root, "credentials"),
+                   AWS_CONFIG_FILE="/dev/null", AWS_PAGER="")
+        env.pop("AWS_PROFILE", None)
+        return env
+
+    def aws(self, *args, check=True):
+        p = subprocess.run(["nsenter", f"--net=/run/netns/{self.vpc}", AWS, "--region", REGION,
+                            "--endpoint-url", self.endpoint, "--ca-bundle", self.ca, "--output", "json", "ecs",
+                            *map(str, args)], capture_output=True, text=True, env=self.aws_env(), timeout=90)
+        if check and p.returncode != 0:
+            raise AssertionError(f"aws ecs {args} exited {p.returncode}: {p.stderr}")
+        return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else p
+
+    @contextlib.contextmanager
+    def ecs(self):
+        """A boto3 ECS client usable inside the block (the thread is in the VPC namespace)."""
+        import boto3
+        keys = open(os.path.join(self.server_root, "credentials")).read()
+        k = re.search(r"aws_access_key_id = (\S+)", keys).group(1)
+        s = re.search(r"aws_secret_access_key = (\S+)", keys).group(1)
+        with in_netns(self.vpc):
+            yield boto3.session.Session().client("ecs", region_name=REGION, endpoint_url=self.endpoint,
+                                                 verify=self.ca, aws_access_key_id=k, aws_secret_access_key=s)
+
+    # ---- lifecycle ----
+    def start(self, busybox=None, node_extra=()):
+        self.build_network()
+        self.start_server()
+        for i in range(1, self.n + 1):
+            node = Node(self, i, f"{REGION}{'abc'[(i - 1) % 3]}", node_extra)
+            self.nodes.append(node)
+            self.add_host_netns(node)
+            node.start()
+            if busybox:
+                node.docker("load", "-i", busybox["docker_archive"])
+        wait_for(lambda: len(self.instances()) == self.n, 30, "every node registered")
+        return self
+
+    def instances(self):
+        arns = self.aws("list-container-instances")["containerInstanceArns"]
+        if not arns:
+            return []
+        return self.aws("describe-container-instances", "--container-instances", *arns)["containerInstances"]
+
+    def node_of(self, instance_arn):
+        for inst in self.instances():
+            if inst["containerInstanceArn"] == instance_arn:
+                zone = next(a["value"] for a in inst["attributes"] if a["name"] == "ecs.availability-zone")
+                return next(n for n in self.nodes if n.zone == zone and n.proc)
+        raise AssertionError(f"no node for {instance_arn}")
+
+    def cleanup(self):
+        for n in self.nodes:
+            try:
+                n.cleanup()
+            except Exception as e:  # noqa: BLE001 - keep tearing down
+                print(f"cleanup of node h{n.index}: {e}")
+        self.stop_server()
+        for name in [n.netns for n in self.nodes] + [self.vpc]:
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+        unmount_all(self.base)
+        keep = os.environ.get("BERTH_TEST_LOGDIR")
+        if keep:
+            shutil.copytree(self.base, os.path.join(keep, os.path.basename(self.base)),
+                            ignore=shutil.ignore_patterns("*.sock", "rootfs", "snapshots", "content"),
+                            dirs_exist_ok=True)
+        shutil.rmtree(self.base, ignore_errors=True)

@@ -1,0 +1,297 @@
+"""berth agent on a simulated multi-host cluster (cluster_fixture): tasks placed by
+`aws ecs run-task` run on the nodes through the host layer, report their
+transitions, and survive agent and server restarts (issue 12 §3, §4, §7).
+"""
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from cluster_fixture import Cluster, wait_for
+from conftest import berth_binary, run
+
+WEB = {
+    "family": "web",
+    "networkMode": "awsvpc",
+    "cpu": "256",
+    "memory": "128",
+    "containerDefinitions": [{
+        "name": "web", "image": "busybox:latest", "memory": 64, "cpu": 128, "essential": True,
+        "portMappings": [{"containerPort": 80}],
+        "command": ["sh", "-c", "mkdir -p /www && echo hello-from-task > /www/index.html && "
+                                "exec httpd -f -p 80 -h /www"],
+        "dockerLabels": {"team": "a"},
+    }],
+}
+
+
+def register(cluster, td):
+    return cluster.aws("register-task-definition", "--cli-input-json", json.dumps(td))["taskDefinition"]
+
+
+def describe(cluster, arns):
+    return cluster.aws("describe-tasks", "--tasks", *arns)["tasks"]
+
+
+def wait_status(cluster, arns, status, timeout=60):
+    def ok():
+        ts = describe(cluster, arns)
+        return ts if len(ts) == len(arns) and all(t["lastStatus"] == status for t in ts) else None
+    return wait_for(ok, timeout, f"tasks {status}")
+
+
+def run_task(cluster, *args):
+    out = cluster.aws("run-task", *args)
+    assert not out["failures"], out["failures"]
+    return [t["taskArn"] for t in out["tasks"]]
+
+
+def stop_all(cluster):
+    arns = cluster.aws("list-tasks")["taskArns"]
+    for a in arns:
+        cluster.aws("stop-task", "--task", a)
+    if arns:
+        wait_status(cluster, arns, "STOPPED", 90)
+
+
+@pytest.fixture(scope="module")
+def cluster(busybox):
+    c = Cluster(nodes=3)
+    try:
+        c.start(busybox=busybox)
+        register(c, WEB)
+        yield c
+    finally:
+        c.cleanup()
+
+
+@pytest.fixture
+def clean(cluster):
+    yield cluster
+    stop_all(cluster)
+
+
+def test_nodes_register_connected_with_their_zones(cluster):
+    insts = cluster.instances()
+    assert len(insts) == 3
+    zones = sorted(next(a["value"] for a in i["attributes"] if a["name"] == "ecs.availability-zone")
+                   for i in insts)
+    assert zones == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert all(i["status"] == "ACTIVE" and i["agentConnected"] for i in insts)
+    cpu = [r for r in insts[0]["registeredResources"] if r["name"] == "CPU"][0]["integerValue"]
+    assert cpu == 1024 * os.cpu_count()
+
+
+def test_run_task_spreads_over_zones_and_each_node_runs_its_task(clean):
+    c = clean
+    arns = run_task(c, "--task-definition", "web", "--count", "3", "--placement-strategy",
+                    "type=spread,field=attribute:ecs.availability-zone")
+    with c.ecs() as ecs:
+        ecs.get_waiter("tasks_running").wait(tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+    tasks = describe(c, arns)
+    assert len({t["containerInstanceArn"] for t in tasks}) == 3
+    for t in tasks:
+        node = c.node_of(t["containerInstanceArn"])
+        ip = t["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
+        assert ip.startswith(node.subnet.rsplit(".", 2)[0] + "."), (ip, node.subnet)
+        names = {x["Names"]: x for x in node.containers(all=False)}
+        tid = t["taskArn"].rsplit("/", 1)[1]
+        web = names[f"ecs-web-1-web-{tid[:20]}"]
+        labels = dict(kv.split("=", 1) for kv in web["Labels"].split(","))
+        assert labels["com.amazonaws.ecs.task-arn"] == t["taskArn"]
+        assert labels["com.amazonaws.ecs.container-name"] == "web"
+        assert labels["com.amazonaws.ecs.task-definition-family"] == "web"
+        assert labels["com.amazonaws.ecs.cluster"].endswith(":cluster/default")
+        assert labels["team"] == "a"
+        # the task's own address serves, from its node
+        p = run(["nsenter", f"--net=/run/netns/{node.netns}", "/usr/bin/python3", "-c",
+                 f"import urllib.request;print(urllib.request.urlopen('http://{ip}/',timeout=10).read().decode())"])
+        assert p.stdout.strip() == "hello-from-task"
+
+
+def test_essential_container_exit_stops_the_task_with_its_exit_code(clean):
+    c = clean
+    register(c, {"family": "oneshot", "networkMode": "none", "containerDefinitions": [
+        {"name": "main", "image": "busybox:latest", "memory": 16, "command": ["sh", "-c", "exit 7"]},
+        {"name": "side", "image": "busybox:latest", "memory": 16, "essential": False,
+         "command": ["sleep", "600"]}]})
+    [arn] = run_task(c, "--task-definition", "oneshot")
+    with c.ecs() as ecs:
+        ecs.get_waiter("tasks_stopped").wait(tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+    [t] = describe(c, [arn])
+    assert t["stopCode"] == "EssentialContainerExited"
+    assert t["stoppedReason"] == "Essential container in task exited"
+    codes = {x["name"]: x.get("exitCode") for x in t["containers"]}
+    assert codes["main"] == 7 and codes["side"] == 137
+    assert all(x["lastStatus"] == "STOPPED" for x in t["containers"])
+
+
+def test_depends_on_success_starts_after_the_dependency_completed(clean):
+    c = clean
+    register(c, {"family": "ordered", "networkMode": "none",
+                 "volumes": [{"name": "scratch"}],
+                 "containerDefinitions": [
+                     {"name": "app", "image": "busybox:latest", "memory": 16,
+                      "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/s"}],
+                      "command": ["sh", "-c", "test -f /s/ready && exec sleep 600; exit 9"],
+                      "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]},
+                     {"name": "init", "image": "busybox:latest", "memory": 16, "essential": False,
+                      "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/s"}],
+                      "command": ["sh", "-c", "sleep 1; touch /s/ready"]}]})
+    [arn] = run_task(c, "--task-definition", "ordered")
+    wait_status(c, [arn], "RUNNING")
+    [t] = describe(c, [arn])
+    st = {x["name"]: (x["lastStatus"], x.get("exitCode")) for x in t["containers"]}
+    assert st == {"init": ("STOPPED", 0), "app": ("RUNNING", None)}, st
+
+
+def test_dependency_that_fails_stops_the_task_before_its_dependents_start(clean):
+    c = clean
+    register(c, {"family": "badinit", "networkMode": "none", "containerDefinitions": [
+        {"name": "app", "image": "busybox:latest", "memory": 16, "command": ["sleep", "600"],
+         "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]},
+        {"name": "init", "image": "busybox:latest", "memory": 16, "essential": False,
+         "command": ["sh", "-c", "exit 4"]}]})
+    [arn] = run_task(c, "--task-definition", "badinit")
+    [t] = wait_status(c, [arn], "STOPPED")
+    assert t["stopCode"] == "TaskFailedToStart"
+    assert "SUCCESS" in t["stoppedReason"] and "init" in t["stoppedReason"]
+
+
+def test_stop_task_stops_containers_and_the_node_removes_them(clean):
+    c = clean
+    [arn] = run_task(c, "--task-definition", "web")
+    [t] = wait_status(c, [arn], "RUNNING")
+    node = c.node_of(t["containerInstanceArn"])
+    tid = arn.rsplit("/", 1)[1]
+    assert any(tid[:20] in x["Names"] for x in node.containers())
+    c.aws("stop-task", "--task", arn, "--reason", "maintenance")
+    [t] = wait_status(c, [arn], "STOPPED", 90)
+    assert t["stoppedReason"] == "maintenance" and t["stopCode"] == "UserInitiated"
+    assert t["containers"][0]["exitCode"] in (0, 137, 143)
+    wait_for(lambda: not any(tid[:20] in x["Names"] for x in node.containers()), 30, "containers removed")
+
+
+def test_unplaceable_task_is_a_failure_not_a_hang(cluster):
+    register(cluster, {"family": "huge", "containerDefinitions": [
+        {"name": "x", "image": "busybox:latest", "memory": 10_000_000}]})
+    out = cluster.aws("run-task", "--task-definition", "huge")
+    assert out["tasks"] == [] and out["failures"]
+    assert out["failures"][0]["reason"] == "RESOURCE:MEMORY"
+
+
+def test_drained_node_gets_no_new_tasks(clean):
+    c = clean
+    drained = c.instances()[0]["containerInstanceArn"]
+    c.aws("update-container-instances-state", "--container-instances", drained, "--status", "DRAINING")
+    try:
+        arns = run_task(c, "--task-definition", "web", "--count", "4")
+        assert drained not in {t["containerInstanceArn"] for t in describe(c, arns)}
+    finally:
+        c.aws("update-container-instances-state", "--container-instances", drained, "--status", "ACTIVE")
+
+
+def test_agent_kill9_keeps_tasks_running_and_the_restarted_agent_reattaches(clean):
+    c = clean
+    [arn] = run_task(c, "--task-definition", "web")
+    [t] = wait_status(c, [arn], "RUNNING")
+    node = c.node_of(t["containerInstanceArn"])
+    before = {x["ID"] for x in node.containers(all=False)}
+    node.stop(signal.SIGKILL)
+    ip = t["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
+    # the task keeps serving while its agent is gone
+    p = run(["nsenter", f"--net=/run/netns/{node.netns}", "/usr/bin/python3", "-c",
+             f"import urllib.request;print(urllib.request.urlopen('http://{ip}/',timeout=10).read().decode())"])
+    assert p.stdout.strip() == "hello-from-task"
+    node.start()
+    assert {x["ID"] for x in node.containers(all=False)} == before
+    [t] = describe(c, [arn])
+    assert t["lastStatus"] == "RUNNING"
+    c.aws("stop-task", "--task", arn)
+    wait_status(c, [arn], "STOPPED", 90)
+
+
+def test_server_restart_keeps_state_and_tasks_keep_running(clean):
+    c = clean
+    [arn] = run_task(c, "--task-definition", "web")
+    wait_status(c, [arn], "RUNNING")
+    c.stop_server(signal.SIGKILL)
+    c.start_server()
+    assert len(c.instances()) == 3
+    [t] = describe(c, [arn])
+    assert t["lastStatus"] == "RUNNING"
+    node = c.node_of(t["containerInstanceArn"])
+    tid = arn.rsplit("/", 1)[1]
+    assert any(tid[:20] in x["Names"] for x in node.containers(all=False))
+    # the agents found the restarted server again: a new task still gets placed and run
+    [arn2] = run_task(c, "--task-definition", "web")
+    wait_status(c, [arn2], "RUNNING")
+
+
+def test_agent_with_a_bad_token_is_refused_and_registers_nothing(cluster):
+    node = cluster.nodes[0]
+    good = cluster.token()
+    bad = good[:-4] + ("0000" if not good.endswith("0000") else "1111")
+    base = os.path.join(cluster.base, "intruder")
+    args = node.args(token=bad)
+    i = args.index("--root")
+    args[i + 1] = os.path.join(base, "root")
+    args[args.index("--exec-root") + 1] = os.path.join(base, "run")
+    args[args.index("--pidfile") + 1] = os.path.join(base, "pid")
+    args[args.index("--cgroup-parent") + 1] = node.cgroup_parent + "-x"
+    before = len(cluster.instances())
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert "join refused" in p.stderr, p.stderr
+    assert len(cluster.instances()) == before
+    run(["umount", "-R", os.path.join(base, "run")], check=False)
+
+
+def test_agent_rejects_a_token_pinning_another_ca(cluster):
+    node = cluster.nodes[0]
+    other = "K10" + "ab" * 32 + "::" + "cd" * 16
+    args = node.args(token=other)
+    base = os.path.join(cluster.base, "intruder2")
+    for flag, v in (("--root", "root"), ("--exec-root", "run"), ("--pidfile", "pid")):
+        args[args.index(flag) + 1] = os.path.join(base, v)
+    args[args.index("--cgroup-parent") + 1] = node.cgroup_parent + "-y"
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "does not match the join token" in p.stderr, p.stderr
+
+
+def test_agent_usage_errors(berth_bin):
+    for args, msg in ((["agent"], "--server and --token are required"),
+                      (["agent", "--server", "http://x:1", "--token", "t"], "expected https://HOST:PORT"),
+                      (["agent", "--server", "https://x:1", "--token", "t", "--cpu", "-1"], "invalid --cpu"),
+                      (["agent", "--server", "https://x:1", "--token", "t", "extra"], "unexpected argument")):
+        p = subprocess.run([berth_bin, *args], capture_output=True, text=True, timeout=10)
+        assert p.returncode == 1 and msg in p.stderr, (args, p.stderr)
+    p = subprocess.run([berth_bin, "agent", "--help"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and "--token" in p.stdout
+
+
+@pytest.fixture
+def quick(busybox):
+    """Two nodes whose leases lapse fast: 3 s lease, 4 s lost-node timeout."""
+    c = Cluster(nodes=2, server_args=["--agent-lease-ttl", "3", "--lost-node-timeout", "4"])
+    try:
+        c.start(busybox=busybox)
+        register(c, WEB)
+        yield c
+    finally:
+        c.cleanup()
+
+
+def test_lost_node_tasks_stop_and_the_returning_agent_stops_its_stale_copies(quick):
+    c = quick
+    [arn] = run_task(c, "--task-definition", "web")
+    [t] = wait_status(c, [arn], "RUNNING")
+    node = c.node_of(t["containerInstanceArn"])
+    tid = arn.rsplit("/", 1)[1]
+    node.stop(signal.SIGKILL)
+    [t] = wait_status(c, [arn], "STOPPED", 60)
+    assert "lost" in t["stoppedReason"].lower(), t["stoppedReason"]
+    node.start()
+    wait_for(lambda: not any(tid[:20] in x["Names"] for x in node.containers()), 90, "stale copy removed")

@@ -409,13 +409,16 @@ int netops_gc(struct netops *n, struct berth_error **err)
 	int r = engine_container_list(n->engine, true, &list, &cnt, err);
 	if (r < 0)
 		return r;
-	const char **keep = xcalloc(cnt + 1, sizeof(char *));
-	size_t k = 0;
+	const char **keep = xcalloc(cnt + 1, sizeof(char *)), **reserve = xcalloc(cnt + 1, sizeof(char *));
+	size_t k = 0, s = 0;
 	for (size_t i = 0; i < cnt; i++)
 		if (is_live(list[i]))
 			keep[k++] = list[i]->id;
+		else
+			reserve[s++] = list[i]->id; /* stopped: keeps its addresses until removed */
 	char **removed = NULL;
-	r = net_gc(n->net, keep, &removed, err);
+	r = net_gc(n->net, keep, reserve, &removed, err);
+	free(reserve);
 	for (size_t i = 0; removed && removed[i]; i++)
 		log_fields(LOG_LEVEL_INFO, "removed stale network state", "container", removed[i], NULL);
 	strv_free(removed);

@@ -355,8 +355,8 @@ static int op_attach(void *ctx, const char *cid, const char *mode, const json_t 
 		.dns_options = a.options,
 		.extra_hosts = a.hosts,
 	};
-	/* State left by a start that failed later, or by a crash: start afresh. */
-	(void)net_container_teardown(n->net, cid, NULL);
+	/* State left by a start that failed later, or by a crash: start afresh (same addresses). */
+	(void)net_container_stop(n->net, cid, NULL);
 	_cleanup_(net_container_freep) struct net_container *c = NULL;
 	r = net_container_prepare(n->net, &o, &c, err);
 	attach_args_done(&a);
@@ -365,20 +365,29 @@ static int op_attach(void *ctx, const char *cid, const char *mode, const json_t 
 	if ((r = link_file(c->hosts_path, i->hosts_path, err)) < 0 ||
 	    (r = link_file(c->resolv_conf_path, i->resolv_conf_path, err)) < 0 ||
 	    (r = link_file(c->hostname_path, i->hostname_path, err)) < 0) {
-		(void)net_container_teardown(n->net, cid, NULL);
+		(void)net_container_stop(n->net, cid, NULL);
 		return r;
 	}
 	*ret_netns = c->netns_path ? xstrdup(c->netns_path) : NULL;
 	return 0;
 }
 
+/* Stopped: its addresses stay its own until it is removed (docker keeps them across restarts). */
 static int op_detach(void *ctx, const char *cid, const char *mode, struct berth_error **err)
+{
+	struct netops *n = ctx;
+	return net_container_stop(n->net, cid, err);
+}
+
+static int op_release(void *ctx, const char *cid, const char *mode, struct berth_error **err)
 {
 	struct netops *n = ctx;
 	return net_container_teardown(n->net, cid, err);
 }
 
-const struct engine_network_ops netops_engine_ops = { .attach = op_attach, .detach = op_detach };
+const struct engine_network_ops netops_engine_ops = { .attach = op_attach,
+						      .detach = op_detach,
+						      .release = op_release };
 
 static bool is_live(const struct engine_container_info *i)
 {

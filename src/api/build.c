@@ -30,7 +30,7 @@ struct build_job {
 	struct api *api;
 	int ctx_fd, out_fd, in_fd;
 	char *dockerfile, *target, *platform, *network;
-	char **tags, **args, **labels;
+	char **tags, **args, **labels, **extra_hosts;
 	char **secrets, **ssh; /* "id=file" (in secret_dir), "id=socket" */
 	char *secret_dir;
 	bool no_cache, pull, quiet;
@@ -52,6 +52,7 @@ static void job_free(struct build_job *j)
 	free(j->network);
 	pthread_mutex_destroy(&j->bx.lock);
 	strv_free(j->tags);
+	strv_free(j->extra_hosts);
 	strv_free(j->secrets);
 	strv_free(j->ssh);
 	if (j->secret_dir)
@@ -288,13 +289,22 @@ static int job_params(struct api_call *c, struct build_job *j)
 		j->dockerfile = xstrdup("Dockerfile");
 	j->target = str_param(c, "target");
 	j->platform = str_param(c, "platform");
+	/* default (the default bridge, what docker's CLI sends), bridge, none, host or a user network */
 	const char *net = http_request_query(c->req, "networkmode");
-	if (net && *net && !streq(net, "default") && !streq(net, "none") && !streq(net, "host")) {
-		http_respond_error(c->req, 400,
-				   "network mode '%s' is not supported by the builder (none, host)", net);
+	if (net && startswith(net, "container:")) {
+		http_respond_error(c->req, 400, "network mode '%s' is not supported by the builder", net);
 		return -EINVAL;
 	}
-	j->network = net && streq(net, "host") ? xstrdup("host") : NULL;
+	j->network = net && *net ? xstrdup(net) : NULL;
+	/* docker build --add-host a:1.2.3.4 --add-host b:...: one extrahosts= each */
+	j->extra_hosts = http_request_query_all(c->req, "extrahosts");
+	size_t nh = 0;
+	for (char **h = j->extra_hosts; *h; h++)
+		if (**h)
+			j->extra_hosts[nh++] = *h;
+		else
+			free(*h);
+	j->extra_hosts[nh] = NULL;
 	j->no_cache = http_query_bool(c->req, "nocache", false);
 	j->pull = http_query_bool(c->req, "pull", false);
 	j->quiet = http_query_bool(c->req, "q", false);
@@ -321,6 +331,7 @@ void api_build(struct api_call *c)
 	j->bx.images = j->api->images;
 	j->bx.root = j->api->root;
 	j->bx.network = j->network;
+	j->bx.extra_hosts = j->extra_hosts;
 	j->bx.no_cache = j->no_cache;
 	j->bx.secrets = j->secrets;
 	j->bx.ssh = j->ssh;

@@ -268,6 +268,8 @@ void api_network_disconnect(struct api_call *c)
 		r = net_container_disconnect(net_of(c), x.ctr->id, x.net->name, &err);
 		if (r == -ENOENT)
 			r = 0; /* recorded but not attached (e.g. attached while it was stopped) */
+	} else if (r >= 0) {
+		r = net_container_release(net_of(c), x.ctr->id, x.net->id, &err); /* its kept address */
 	}
 	if (r >= 0) {
 		json_array_remove(list, (size_t)at);

@@ -33,7 +33,9 @@ struct buildexec {
 	struct engine *engine;      /* borrowed */
 	struct image_store *images; /* borrowed */
 	const char *root;           /* the daemon's root (borrowed) */
-	const char *network;        /* RUN's network when the step says "default": "none" (NULL) or "host" */
+	const char *network;        /* RUN's network unless the step says none/host: NULL or "default" (the
+				       default bridge), "bridge", "none", "host" or a user network's name */
+	char *const *extra_hosts;   /* --add-host "name:ip" for RUN's /etc/hosts (may be NULL) */
 	bool no_cache;              /* final commits are not looked up either */
 	struct build_context *ctx;  /* for RUN --mount=type=bind without from= (may be NULL) */
 	char *const *secrets;       /* "id=path": files for RUN --mount=type=secret (may be NULL) */

@@ -1,7 +1,7 @@
 /*
- * run.c - RUN: a container of the engine on the step's state (network none
- * unless the step or the build says host), its output streamed line by line,
- * then the container's upper dir committed as the new state.
+ * run.c - RUN: a container of the engine on the step's state (on the build's
+ * network, see network_of), its output streamed line by line, then the
+ * container's upper dir committed as the new state.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -233,11 +233,17 @@ static json_t *strv_json(char *const *v)
 	return a;
 }
 
+/*
+ * RUN --network=none|host wins; otherwise the build's network: "default" (the
+ * daemon's default bridge, like dockerd's classic builder), "bridge", "none",
+ * "host" or a user network, each attached through the engine's network ops like
+ * any container (so NAT, DNS and --add-host work and nothing outlives the step).
+ */
 static const char *network_of(struct buildexec *b, const struct plan_run *run)
 {
 	if (run->network && (streq(run->network, "host") || streq(run->network, "none")))
 		return run->network;
-	return b->network && *b->network ? b->network : "none";
+	return b->network && *b->network ? b->network : "default";
 }
 
 struct out_lines {
@@ -486,8 +492,9 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 {
 	_cleanup_json_ json_t *cfg = container_config(state, run, j);
 	_cleanup_json_ json_t *hc =
-	    json_pack("{s:s, s:O, s:O, s:b}", "NetworkMode", network_of(b, run), "Binds", j->binds, "Tmpfs",
-		      j->tmpfs, "Privileged", run->security && streq(run->security, "insecure"));
+	    json_pack("{s:s, s:O, s:O, s:b, s:o}", "NetworkMode", network_of(b, run), "Binds", j->binds,
+		      "Tmpfs", j->tmpfs, "Privileged", run->security && streq(run->security, "insecure"),
+		      "ExtraHosts", strv_json(b->extra_hosts));
 	_cleanup_free_ char *cid = NULL;
 	int r = engine_container_create(b->engine, NULL, cfg, hc, &cid, err);
 	if (r < 0)

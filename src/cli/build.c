@@ -21,7 +21,7 @@
 #include "common/util.h"
 
 struct build_opts {
-	char **tags, **args, **labels, **secrets, **ssh;
+	char **tags, **args, **labels, **secrets, **ssh, **hosts;
 	char *secrets_json, *ssh_json; /* berth extensions of POST /build */
 	const char *file, *target, *iidfile, *output, *network, *platform, *host;
 	bool no_cache, pull, quiet;
@@ -251,6 +251,8 @@ static char *build_path(const struct build_opts *o, const char *dockerfile)
 	for (char **t = o->tags; t && *t; t++)
 		if (t != o->tags)
 			add_param(&p, "t", *t);
+	for (char **h = o->hosts; h && *h; h++)
+		add_param(&p, "extrahosts", *h);
 	return strbuf_detach(&p, NULL);
 }
 
@@ -449,11 +451,13 @@ static void usage(FILE *f)
 		"Usage: berth build [OPTIONS] PATH | -\n\n"
 		"Build an image from a Dockerfile\n\n"
 		"Options:\n"
+		"      --add-host list      Add a custom host-to-IP mapping (host:ip) to RUN's /etc/hosts\n"
 		"      --build-arg list     Set build-time variables\n"
 		"  -f, --file string        Name of the Dockerfile (default: 'PATH/Dockerfile')\n"
 		"      --iidfile string     Write the image ID to the file\n"
 		"      --label list         Set metadata for an image\n"
-		"      --network string     Networking mode for the RUN instructions (none, host)\n"
+		"      --network string     Network for the RUN instructions: default (the bridge), bridge,\n"
+		"                           host, none or a network's name (default \"default\")\n"
 		"      --no-cache           Do not use cache when building the image\n"
 		"  -o, --output string      Also write the image: type=docker|oci|local,dest=PATH\n"
 		"      --platform string    Set platform\n"
@@ -467,6 +471,7 @@ static void usage(FILE *f)
 
 enum {
 	OPT_HELP = 1000,
+	OPT_ADD_HOST,
 	OPT_ARG,
 	OPT_IID,
 	OPT_LABEL,
@@ -492,7 +497,8 @@ static void push(char ***v, const char *s)
 
 int cli_build(int argc, char **argv)
 {
-	static const struct option lo[] = { { "build-arg", required_argument, NULL, OPT_ARG },
+	static const struct option lo[] = { { "add-host", required_argument, NULL, OPT_ADD_HOST },
+					    { "build-arg", required_argument, NULL, OPT_ARG },
 					    { "file", required_argument, NULL, 'f' },
 					    { "iidfile", required_argument, NULL, OPT_IID },
 					    { "label", required_argument, NULL, OPT_LABEL },
@@ -515,6 +521,7 @@ int cli_build(int argc, char **argv)
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "f:o:qt:H:", lo, NULL)) != -1) {
 		switch (ch) {
+		case OPT_ADD_HOST: push(&o.hosts, optarg); break;
 		case OPT_ARG: push(&o.args, optarg); break;
 		case 'f': o.file = optarg; break;
 		case OPT_IID: o.iidfile = optarg; break;
@@ -550,6 +557,7 @@ out:
 	strv_free(o.tags);
 	strv_free(o.secrets);
 	strv_free(o.ssh);
+	strv_free(o.hosts);
 	if (o.secrets_json)
 		explicit_bzero(o.secrets_json, strlen(o.secrets_json));
 	free(o.secrets_json);

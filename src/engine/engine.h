@@ -70,12 +70,16 @@ struct engine_image_ops {
 /*
  * Network setup, called for network modes other than none/host/container:.
  * attach() runs before the container starts and returns the path of a network
- * namespace to join (e.g. /run/netns/x); detach() after it stopped.
+ * namespace to join (e.g. /run/netns/x); detach() after it stopped (the
+ * container may keep its addresses for its next start); release() (optional)
+ * when it is removed: nothing of it may stay. detach() and release() may run
+ * with the engine's lock held: they must not call back into the engine.
  */
 struct engine_network_ops {
 	int (*attach)(void *ctx, const char *cid, const char *mode, const json_t *hostconfig,
 		      char **ret_netns, struct berth_error **err);
 	int (*detach)(void *ctx, const char *cid, const char *mode, struct berth_error **err);
+	int (*release)(void *ctx, const char *cid, const char *mode, struct berth_error **err);
 };
 
 /* engine_image_ops over the image library; ctx is a struct image_store * (image/image.h). */

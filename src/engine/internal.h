@@ -176,6 +176,8 @@ int lifecycle_start_locked_op(struct engine *e, struct container *c, struct bert
 /* Record an exit read from the shim (under e->lock). */
 void lifecycle_record_exit(struct engine *e, struct container *c);
 void network_teardown(struct engine *e, struct container *c);
+/* The container is being removed: the network ops free what it kept (its addresses). */
+void network_release(struct engine *e, struct container *c);
 /* Run the OCI runtime with args (NULL-terminated); stdout into out (may be NULL). */
 int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf *out,
 		       struct berth_error **err);

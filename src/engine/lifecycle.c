@@ -187,12 +187,24 @@ static int network_setup(struct engine *e, struct container *c, char **ret_netns
 	return e->net->attach(e->net_ctx, c->id, mode, c->hostconfig, ret_netns, err);
 }
 
+static bool network_ops_mode(struct engine *e, const char *mode)
+{
+	return e->net && mode && !streq(mode, "none") && !streq(mode, "host") &&
+	       !startswith(mode, "container:");
+}
+
 void network_teardown(struct engine *e, struct container *c)
 {
 	const char *mode = json_string_value(json_object_get(c->hostconfig, "NetworkMode"));
-	if (!e->net || !mode || streq(mode, "none") || streq(mode, "host") || startswith(mode, "container:"))
-		return;
-	e->net->detach(e->net_ctx, c->id, mode, NULL);
+	if (network_ops_mode(e, mode))
+		e->net->detach(e->net_ctx, c->id, mode, NULL);
+}
+
+void network_release(struct engine *e, struct container *c)
+{
+	const char *mode = json_string_value(json_object_get(c->hostconfig, "NetworkMode"));
+	if (network_ops_mode(e, mode) && e->net->release)
+		e->net->release(e->net_ctx, c->id, mode, NULL);
 }
 
 static int write_shim_config(struct engine *e, struct container *c, const char *xdir,

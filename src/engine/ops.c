@@ -189,6 +189,7 @@ static void remove_locked(struct engine *e, struct container *c)
 {
 	c->removed = true;
 	e->img->remove(e->img_ctx, c->id, NULL);
+	network_release(e, c);
 	_cleanup_free_ char *dir = container_dir(e, c->id);
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	fs_rm_rf(dir, NULL);

@@ -355,8 +355,8 @@ static int op_attach(void *ctx, const char *cid, const char *mode, const json_t 
 		.dns_options = a.options,
 		.extra_hosts = a.hosts,
 	};
-	/* State left by a start that failed later, or by a crash: start afresh. */
-	(void)net_container_teardown(n->net, cid, NULL);
+	/* State left by a start that failed later, or by a crash: start afresh (same addresses). */
+	(void)net_container_stop(n->net, cid, NULL);
 	_cleanup_(net_container_freep) struct net_container *c = NULL;
 	r = net_container_prepare(n->net, &o, &c, err);
 	attach_args_done(&a);
@@ -365,20 +365,29 @@ static int op_attach(void *ctx, const char *cid, const char *mode, const json_t 
 	if ((r = link_file(c->hosts_path, i->hosts_path, err)) < 0 ||
 	    (r = link_file(c->resolv_conf_path, i->resolv_conf_path, err)) < 0 ||
 	    (r = link_file(c->hostname_path, i->hostname_path, err)) < 0) {
-		(void)net_container_teardown(n->net, cid, NULL);
+		(void)net_container_stop(n->net, cid, NULL);
 		return r;
 	}
 	*ret_netns = c->netns_path ? xstrdup(c->netns_path) : NULL;
 	return 0;
 }
 
+/* Stopped: its addresses stay its own until it is removed (docker keeps them across restarts). */
 static int op_detach(void *ctx, const char *cid, const char *mode, struct berth_error **err)
+{
+	struct netops *n = ctx;
+	return net_container_stop(n->net, cid, err);
+}
+
+static int op_release(void *ctx, const char *cid, const char *mode, struct berth_error **err)
 {
 	struct netops *n = ctx;
 	return net_container_teardown(n->net, cid, err);
 }
 
-const struct engine_network_ops netops_engine_ops = { .attach = op_attach, .detach = op_detach };
+const struct engine_network_ops netops_engine_ops = { .attach = op_attach,
+						      .detach = op_detach,
+						      .release = op_release };
 
 static bool is_live(const struct engine_container_info *i)
 {
@@ -409,13 +418,16 @@ int netops_gc(struct netops *n, struct berth_error **err)
 	int r = engine_container_list(n->engine, true, &list, &cnt, err);
 	if (r < 0)
 		return r;
-	const char **keep = xcalloc(cnt + 1, sizeof(char *));
-	size_t k = 0;
+	const char **keep = xcalloc(cnt + 1, sizeof(char *)), **reserve = xcalloc(cnt + 1, sizeof(char *));
+	size_t k = 0, s = 0;
 	for (size_t i = 0; i < cnt; i++)
 		if (is_live(list[i]))
 			keep[k++] = list[i]->id;
+		else
+			reserve[s++] = list[i]->id; /* stopped: keeps its addresses until removed */
 	char **removed = NULL;
-	r = net_gc(n->net, keep, &removed, err);
+	r = net_gc(n->net, keep, reserve, &removed, err);
+	free(reserve);
 	for (size_t i = 0; removed && removed[i]; i++)
 		log_fields(LOG_LEVEL_INFO, "removed stale network state", "container", removed[i], NULL);
 	strv_free(removed);

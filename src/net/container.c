@@ -174,10 +174,21 @@ static int rec_endpoints(struct net_ctx *ctx, json_t *rec, const struct net_cont
 	return 0;
 }
 
-static int teardown_rec(struct net_ctx *ctx, json_t *rec, struct berth_error **err)
+/* What a teardown does with the container's addresses (reserve.c). */
+enum teardown_mode {
+	TEARDOWN_RELEASE, /* free them all: the container is gone */
+	TEARDOWN_RESERVE, /* keep the current ones too: the container stopped */
+	TEARDOWN_KEEP,    /* keep what was kept before (a start that failed) */
+};
+
+static int teardown_rec(struct net_ctx *ctx, json_t *rec, enum teardown_mode mode, struct berth_error **err)
 {
 	json_t *eps = json_object_get(rec, "endpoints");
+	_cleanup_free_ char *id = xstrdup(rec_str(rec, "id"));
 	int first = 0;
+	/* recorded before any DEL: a crash in between leaves both the lease and the reservation */
+	if (mode == TEARDOWN_RESERVE && (first = reserve_record(ctx, rec, err)) < 0)
+		return first;
 	for (size_t i = json_array_size(eps); i-- > 0;) {
 		json_t *ep = json_array_get(eps, i);
 		struct berth_error *e = NULL;
@@ -191,6 +202,10 @@ static int teardown_rec(struct net_ctx *ctx, json_t *rec, struct berth_error **e
 			rec_save(ctx, rec, NULL);
 		}
 	}
+	if (mode == TEARDOWN_RELEASE)
+		reserve_drop(ctx, id, NULL);
+	else
+		reserve_hold(ctx, id); /* the freed leases become placeholders */
 	if (first < 0)
 		return first; /* keep the record: gc retries */
 	const char *ns = rec_str(rec, "netns");
@@ -248,7 +263,8 @@ static int prepare_locked(struct net_ctx *ctx, const struct net_container_opts *
 	if (r < 0) {
 		if (access(d, F_OK) == 0) {
 			struct berth_error *e = NULL;
-			teardown_rec(ctx, rec, &e); /* a failure here leaves the record for gc */
+			/* a failure here leaves the record for gc */
+			teardown_rec(ctx, rec, TEARDOWN_KEEP, &e);
 			berth_error_free(e);
 		}
 		return r;
@@ -275,7 +291,8 @@ int net_container_prepare(struct net_ctx *ctx, const struct net_container_opts *
 	return 0;
 }
 
-int net_container_teardown(struct net_ctx *ctx, const char *container_id, struct berth_error **err)
+static int teardown(struct net_ctx *ctx, const char *container_id, enum teardown_mode mode,
+		    struct berth_error **err)
 {
 	if (!net_id_valid(container_id))
 		return berth_error_msg(err, EINVAL, "invalid container id '%s'",
@@ -293,6 +310,8 @@ int net_container_teardown(struct net_ctx *ctx, const char *container_id, struct
 		berth_error_free(e);
 		netns_remove(ns, NULL);
 		r = fs_rm_rf(d, err);
+		if (mode == TEARDOWN_RELEASE)
+			reserve_drop(ctx, container_id, NULL);
 	} else if (r < 0) {
 		if (err)
 			*err = e;
@@ -300,11 +319,40 @@ int net_container_teardown(struct net_ctx *ctx, const char *container_id, struct
 			berth_error_free(e);
 	} else {
 		berth_error_free(e);
-		r = teardown_rec(ctx, rec, err);
+		r = teardown_rec(ctx, rec, mode, err);
 	}
 	net_unlock(ctx);
 	if (r < 0)
 		return berth_error_wrap(err, r, "tear down network of container '%s'", container_id);
+	return 0;
+}
+
+int net_container_teardown(struct net_ctx *ctx, const char *container_id, struct berth_error **err)
+{
+	return teardown(ctx, container_id, TEARDOWN_RELEASE, err);
+}
+
+int net_container_stop(struct net_ctx *ctx, const char *container_id, struct berth_error **err)
+{
+	return teardown(ctx, container_id, TEARDOWN_RESERVE, err);
+}
+
+int net_container_release(struct net_ctx *ctx, const char *container_id, const char *network,
+			  struct berth_error **err)
+{
+	if (!net_id_valid(container_id))
+		return berth_error_msg(err, EINVAL, "invalid container id '%s'",
+				       container_id ? container_id : "");
+	int r = net_lock(ctx, err);
+	if (r < 0)
+		return r;
+	_cleanup_netlist_ struct net_network **nets = NULL;
+	struct net_network *nw = NULL;
+	/* by name or id prefix while the network exists, by the recorded name or id after */
+	if (network && network_load_all(ctx, &nets, NULL) == 0)
+		(void)network_find(nets, network, &nw, NULL);
+	reserve_drop(ctx, container_id, nw ? nw->id : network);
+	net_unlock(ctx);
 	return 0;
 }
 
@@ -392,6 +440,7 @@ static int disconnect_locked(struct net_ctx *ctx, const char *container_id, cons
 			continue;
 		if ((r = ep_del(ctx, rec, ep, err)) < 0)
 			return r;
+		reserve_drop(ctx, container_id, nw->id); /* disconnected: the address is not kept */
 		json_array_remove(eps, i);
 		if ((r = rec_save(ctx, rec, err)) < 0)
 			return r;
@@ -441,7 +490,8 @@ static void gc_leases(struct net_ctx *ctx, char *const *known)
 			if (fs_read_file_at(dirfd(n), le->d_name, 4096, &sb, NULL) < 0)
 				continue;
 			sb.buf[strcspn(sb.buf, "\r\n")] = '\0';
-			if (!strv_has((const char *const *)known, sb.buf))
+			if (!strv_has((const char *const *)known, sb.buf) &&
+			    !reserve_owns_lease(ctx, sb.buf, de->d_name, le->d_name))
 				unlinkat(dirfd(n), le->d_name, 0);
 		}
 	}
@@ -460,8 +510,8 @@ static void gc_netns(struct net_ctx *ctx, char *const *known)
 	}
 }
 
-static int gc_locked(struct net_ctx *ctx, const char *const *keep, char ***ret_removed,
-		     struct berth_error **err)
+static int gc_locked(struct net_ctx *ctx, const char *const *keep, const char *const *reserve,
+		     char ***ret_removed, struct berth_error **err)
 {
 	_cleanup_strv_ char **ids = NULL;
 	_cleanup_strv_ char **removed = xcalloc(1, sizeof(char *));
@@ -479,7 +529,9 @@ static int gc_locked(struct net_ctx *ctx, const char *const *keep, char ***ret_r
 			r = fs_rm_rf(d, NULL);
 		} else {
 			struct berth_error *e = NULL;
-			r = teardown_rec(ctx, rec, first < 0 ? &e : err);
+			r = teardown_rec(ctx, rec,
+					 strv_has(reserve, ids[i]) ? TEARDOWN_RESERVE : TEARDOWN_RELEASE,
+					 first < 0 ? &e : err);
 			berth_error_free(e);
 		}
 		if (r < 0 && first == 0)
@@ -490,6 +542,7 @@ static int gc_locked(struct net_ctx *ctx, const char *const *keep, char ***ret_r
 			removed[nr] = NULL;
 		}
 	}
+	reserve_gc(ctx, keep, reserve);
 	_cleanup_strv_ char **left = NULL;
 	if (rec_list(ctx, &left, NULL) >= 0) {
 		gc_leases(ctx, left);
@@ -506,12 +559,13 @@ static int gc_locked(struct net_ctx *ctx, const char *const *keep, char ***ret_r
 	return first;
 }
 
-int net_gc(struct net_ctx *ctx, const char *const *keep, char ***ret_removed, struct berth_error **err)
+int net_gc(struct net_ctx *ctx, const char *const *keep, const char *const *reserve, char ***ret_removed,
+	   struct berth_error **err)
 {
 	int r = net_lock(ctx, err);
 	if (r < 0)
 		return r;
-	r = gc_locked(ctx, keep, ret_removed, err);
+	r = gc_locked(ctx, keep, reserve, ret_removed, err);
 	net_unlock(ctx);
 	if (r < 0)
 		return berth_error_wrap(err, r, "garbage-collect network state");

@@ -35,9 +35,14 @@ int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **er
 	struct cni_exec x = net_cni_exec(ctx);
 	struct cni_runtime rt = ep_runtime(rec, ep);
 	json_t *res = NULL;
+	/* a kept address: its placeholder lease goes so that host-local can hand it out again */
+	if (rec_str(ep, "ipv4_reserved"))
+		reserve_take(ctx, rt.container_id, ep);
 	r = cni_list_add(&x, json_object_get(ep, "conflist"), &rt, &res, err);
-	if (r < 0)
+	if (r < 0) {
+		reserve_hold(ctx, rt.container_id); /* still kept: block it again */
 		return berth_error_wrap(err, r, "attach to network '%s'", rec_str(ep, "network_name"));
+	}
 	uint32_t a;
 	int prefix;
 	char gw[IP4_STR_MAX], mac[18];
@@ -49,6 +54,7 @@ int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **er
 		struct berth_error *e = NULL;
 		ep_del(ctx, rec, ep, &e);
 		berth_error_free(e);
+		reserve_hold(ctx, rt.container_id);
 		json_object_del(ep, "result");
 		json_object_set_new(ep, "state", json_string("new"));
 		return berth_error_wrap(err, r, "attach to network '%s'", rec_str(ep, "network_name"));
@@ -86,13 +92,10 @@ static char *free_ifname(const json_t *rec)
 	return NULL;
 }
 
-/* --ip: inside the subnet, not the gateway/network/broadcast, not used by another container. */
-static int static_ip_check(const struct net_network *n, const char *ip, const json_t *all_recs,
-			   struct berth_error **err)
+/* ip is inside n's subnet, not its gateway/network/broadcast, not used (or kept) by another container. */
+static int ip_available(struct net_ctx *ctx, const char *self_id, const struct net_network *n, const char *ip,
+			const json_t *all_recs, struct berth_error **err)
 {
-	if (!network_is_user(n))
-		return berth_error_msg(
-		    err, EINVAL, "user specified IP address is supported on user defined networks only");
 	uint32_t a, gw;
 	struct ip4net sn;
 	int r = ip4_parse(ip, "IP address", &a, err);
@@ -115,13 +118,28 @@ static int static_ip_check(const struct net_network *n, const char *ip, const js
 			int p;
 			char g[IP4_STR_MAX], m[18];
 			json_t *res = json_object_get(ep, "result");
+			if (streq_ptr(rec_str(rec, "id"), self_id))
+				continue;
 			if (streq_ptr(rec_str(ep, "ipv4_request"), ip) ||
 			    (res && cni_result_ipv4(res, &b, &p, g, m, NULL) == 0 && b == a))
 				return berth_error_msg(err, EADDRNOTAVAIL,
 						       "address '%s' is already in use in network '%s'", ip,
 						       n->name);
 		}
+	if (reserve_lease_taken(ctx, n->name, ip, self_id))
+		return berth_error_msg(err, EADDRNOTAVAIL, "address '%s' is already in use in network '%s'",
+				       ip, n->name);
 	return 0;
+}
+
+/* --ip: user networks only, and available. */
+static int static_ip_check(struct net_ctx *ctx, const char *self_id, const struct net_network *n,
+			   const char *ip, const json_t *all_recs, struct berth_error **err)
+{
+	if (!network_is_user(n))
+		return berth_error_msg(
+		    err, EINVAL, "user specified IP address is supported on user defined networks only");
+	return ip_available(ctx, self_id, n, ip, all_recs, err);
 }
 
 static json_t *aliases_json(const json_t *rec, const struct net_network *n, const struct net_endpoint_opts *o)
@@ -155,21 +173,38 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	if (!ifname)
 		return berth_error_msg(err, E2BIG, "too many networks for one container");
 	int r;
-	if (o && o->ipv4 && (r = static_ip_check(n, o->ipv4, all_recs, err)) < 0)
+	const char *id = rec_str(rec, "id");
+	const char *static_ip = o && o->ipv4 ? o->ipv4 : NULL;
+	if (static_ip && (r = static_ip_check(ctx, id, n, static_ip, all_recs, err)) < 0)
 		return r;
+	/* the address (and MAC) this container had on n before it stopped, if it still may */
+	json_auto_t *res = reserve_load(ctx, id);
+	const json_t *kept = reserve_find(res, n);
+	if (kept && static_ip && !streq(rec_str(kept, "ipv4"), static_ip)) {
+		reserve_drop(ctx, id, n->id); /* a new --ip replaces what it had */
+		kept = NULL;
+	}
+	if (kept && !static_ip && ip_available(ctx, id, n, rec_str(kept, "ipv4"), all_recs, NULL) < 0)
+		kept = NULL; /* no longer available here (e.g. the subnet changed) */
+	const char *want = static_ip ? static_ip : kept ? rec_str(kept, "ipv4") : NULL;
 	_cleanup_free_ char *epid = random_hex(32);
 	json_auto_t *ep =
 	    json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "network_id", n->id, "network_name", n->name,
 		      "endpoint_id", epid, "ifname", ifname, "aliases", aliases_json(rec, n, o), "conflist",
-		      network_conflist(ctx, n, with_ports, o && o->ipv4), "state", "new");
+		      network_conflist(ctx, n, with_ports, want != NULL), "state", "new");
 	json_object_set_new(ep, "user", json_boolean(network_is_user(n)));
 	json_t *caps = json_object();
 	if (with_ports)
 		json_object_set(caps, "portMappings", json_object_get(rec, "cni_ports"));
 	json_object_set_new(ep, "capability_args", caps);
-	if (o && o->ipv4) {
-		json_object_set_new(ep, "ipv4_request", json_string(o->ipv4));
-		_cleanup_free_ char *args = xasprintf("IgnoreUnknown=1;IP=%s", o->ipv4);
+	if (static_ip)
+		json_object_set_new(ep, "ipv4_request", json_string(static_ip));
+	if (kept)
+		json_object_set_new(ep, "ipv4_reserved", json_string(want));
+	if (want) {
+		const char *mac = kept ? rec_str(kept, "mac") : NULL;
+		_cleanup_free_ char *args = mac ? xasprintf("IgnoreUnknown=1;IP=%s;MAC=%s", want, mac)
+						: xasprintf("IgnoreUnknown=1;IP=%s", want);
 		json_object_set_new(ep, "cni_args", json_string(args));
 	}
 	*ret = TAKE_PTR(ep);

@@ -36,7 +36,7 @@
  *
  *     struct net_ctx *net;                  // once, at daemon start
  *     net_ctx_open(&(struct net_config){ .root = r, .exec_root = x }, &net, &err);
- *     net_gc(net, live_container_ids, NULL, &err);   // after a restart
+ *     net_gc(net, live_ids, stopped_ids, NULL, &err); // after a restart
  *
  *     struct net_container_opts o = { .container_id = id, .name = "web", ... };
  *     struct net_container *c;
@@ -44,7 +44,8 @@
  *     // spec: linux.namespaces net path = c->netns_path (NULL: host network);
  *     // bind mounts c->hosts_path, c->resolv_conf_path, c->hostname_path
  *     ...
- *     net_container_teardown(net, id, &err);        // after the container exited
+ *     net_container_stop(net, id, &err);            // after the container exited
+ *     net_container_teardown(net, id, &err);        // when it is removed
  */
 #ifndef BERTH_NET_NET_H
 #define BERTH_NET_NET_H
@@ -250,9 +251,27 @@ int net_container_list(struct net_ctx *ctx, char ***ret, struct berth_error **er
  * Undo net_container_prepare: CNI DEL of every endpoint (reverse order), remove
  * the netns, the files, and this container from other containers' hosts files.
  * Best effort: continues past failures and reports the first one; unknown id
- * is success (idempotent).
+ * is success (idempotent). Addresses kept by net_container_stop are released
+ * too: call it when the container is removed.
  */
 int net_container_teardown(struct net_ctx *ctx, const char *container_id, struct berth_error **err);
+/*
+ * net_container_teardown for a container that stopped but still exists: the
+ * IPv4 address and MAC of each endpoint stay reserved for it (no other
+ * container gets them, also across a restart of the daemon given the id in
+ * net_gc's `reserve`), and its next net_container_prepare gets them again on
+ * those networks, as docker keeps a container's address across stop/start and
+ * restart policies. A static --ip that differs replaces the kept address.
+ * Reservations end with net_container_teardown, net_container_release,
+ * net_container_disconnect, the network's removal, or net_gc without the id.
+ */
+int net_container_stop(struct net_ctx *ctx, const char *container_id, struct berth_error **err);
+/*
+ * Forget the addresses kept for a container on `network` (name or id; NULL: on
+ * every network), e.g. when a stopped container is disconnected. Idempotent.
+ */
+int net_container_release(struct net_ctx *ctx, const char *container_id, const char *network,
+			  struct berth_error **err);
 /* CNI CHECK of every endpoint with its cached result: -EIO naming the plugin when it drifted. */
 int net_container_check(struct net_ctx *ctx, const char *container_id, struct berth_error **err);
 /* Attach a prepared (bridge-mode) container to one more network (docker network connect). */
@@ -265,11 +284,15 @@ int net_container_disconnect(struct net_ctx *ctx, const char *container_id, cons
 /*
  * Garbage-collect after a crash: every container with network state whose id
  * is not in `keep` (NULL-terminated, may be NULL = keep nothing) is torn down,
- * including half-made attachments (record written, ADD never finished).
- * Afterwards leftover host-local leases of unknown containers are deleted and
- * the isolation chains rebuilt. *ret_removed (may be NULL) gets the ids.
+ * including half-made attachments (record written, ADD never finished): as
+ * net_container_stop when the id is in `reserve` (stopped containers that
+ * still exist; may be NULL), else as net_container_teardown. Reservations of
+ * ids in neither list are released. Afterwards leftover host-local leases of
+ * unknown containers are deleted and the isolation chains rebuilt.
+ * *ret_removed (may be NULL) gets the ids torn down.
  */
-int net_gc(struct net_ctx *ctx, const char *const *keep, char ***ret_removed, struct berth_error **err);
+int net_gc(struct net_ctx *ctx, const char *const *keep, const char *const *reserve, char ***ret_removed,
+	   struct berth_error **err);
 
 /* ---- embedded DNS ------------------------------------------------------ */
 

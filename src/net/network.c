@@ -652,7 +652,7 @@ static int ctx_shim(struct net_ctx *ctx, struct berth_error **err)
 
 static int ctx_dirs(struct net_ctx *ctx, struct berth_error **err)
 {
-	const char *subs[] = { "networks", "containers", "ipam" };
+	const char *subs[] = { "networks", "containers", "ipam", "reserved" };
 	int r;
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
 		_cleanup_free_ char *p = xasprintf("%s/%s", ctx->root_dir, subs[i]);

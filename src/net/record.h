@@ -44,4 +44,27 @@ int rec_write_files(struct net_ctx *ctx, const json_t *rec, struct berth_error *
 /* Public struct from a record. */
 struct net_container *rec_to_container(struct net_ctx *ctx, const json_t *rec);
 
+/* ---- reserve.c: addresses kept between a container's runs ---- */
+
+/* The reservations of a container: {"<network id>": {"network", "ipv4", "mac", "ifname"}}, never NULL. */
+json_t *reserve_load(struct net_ctx *ctx, const char *id);
+/* The usable entry of res for network n (borrowed), or NULL. */
+const json_t *reserve_find(const json_t *res, const struct net_network *n);
+/* Add the addresses of rec's ready endpoints to its reservations (before their DEL). */
+int reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_error **err);
+/* Block every reserved address of id with a placeholder lease (unless id's own lease is there);
+ * entries whose network is gone or whose address another container has now are forgotten. */
+void reserve_hold(struct net_ctx *ctx, const char *id);
+/* Remove the placeholder of endpoint ep ("ipv4_reserved" on "network_name") before its ADD. */
+void reserve_take(struct net_ctx *ctx, const char *id, const json_t *ep);
+/* Forget id's reservation on network (id or name; NULL: all) and remove its placeholders. */
+void reserve_drop(struct net_ctx *ctx, const char *id, const char *network);
+/* Does a lease file at ipam/<network>/<ip> (owned by another container than self_id) exist? */
+bool reserve_lease_taken(struct net_ctx *ctx, const char *network, const char *ip, const char *self_id);
+/* Is owner (a lease's first line) a placeholder that a reservation still stands behind? */
+bool reserve_owns_lease(struct net_ctx *ctx, const char *owner, const char *network, const char *ip);
+/* gc: reservations of ids in neither keep nor reserve go; the others lose entries of removed
+ * networks and get their placeholders back. */
+void reserve_gc(struct net_ctx *ctx, const char *const *keep, const char *const *reserve);
+
 #endif

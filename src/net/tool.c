@@ -26,13 +26,17 @@ static const char usage_text[] =
     "            [--alias A]... [--ip IP] [-p SPEC]... [-P --expose PORT[/PROTO]...]\n"
     "            [--dns IP]... [--dns-search D]... [--dns-option O]... [--add-host NAME:IP]...\n"
     "            [--embedded-dns]\n"
-    "  detach ID              tear down a container's network\n"
+    "  detach ID              tear down a container's network (its addresses are freed)\n"
+    "  stop ID                tear down, keeping its addresses for its next attach\n"
+    "  release ID [NET]       free the addresses kept for a container (on one network)\n"
     "  connect NET ID [--alias A]... [--ip IP]\n"
     "  disconnect NET ID\n"
     "  show ID                paths and docker NetworkSettings of a container\n"
     "  check ID               CNI CHECK of a container's endpoints\n"
     "  ls-containers          ids with network state\n"
-    "  gc [--keep ID]...      tear down every container not kept, drop stale leases\n"
+    "  gc [--keep ID]... [--reserve ID]...\n"
+    "                         tear down every container not kept (--reserve: as stop), drop stale\n"
+    "                         leases and the kept addresses of containers in neither list\n"
     "  dns [--port 53]        run the embedded resolver in the foreground (SIGTERM stops it)\n";
 
 struct strv_builder {
@@ -438,12 +442,19 @@ static int cmd_two(struct net_ctx *ctx, int argc, char **argv)
 			return 2;
 		}
 		r = net_container_disconnect(ctx, argv[2], argv[1], &e);
+	} else if (streq(argv[0], "release")) {
+		if (argc != 2 && argc != 3) {
+			fprintf(stderr, "berth net-tool release: CONTAINER [NETWORK] expected\n");
+			return 2;
+		}
+		r = net_container_release(ctx, argv[1], argc == 3 ? argv[2] : NULL, &e);
 	} else {
 		if (argc != 2) {
 			fprintf(stderr, "berth net-tool %s: one container id expected\n", argv[0]);
 			return 2;
 		}
 		r = streq(argv[0], "detach") ? net_container_teardown(ctx, argv[1], &e)
+		    : streq(argv[0], "stop") ? net_container_stop(ctx, argv[1], &e)
 					     : net_container_check(ctx, argv[1], &e);
 	}
 	return r < 0 ? fail(e) : 0;
@@ -451,20 +462,24 @@ static int cmd_two(struct net_ctx *ctx, int argc, char **argv)
 
 static int cmd_gc(struct net_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { { "keep", 1, 0, 'k' }, { 0, 0, 0, 0 } };
-	struct strv_builder keep = { 0 };
+	static const struct option opts[] = { { "keep", 1, 0, 'k' },
+					      { "reserve", 1, 0, 'r' },
+					      { 0, 0, 0, 0 } };
+	struct strv_builder keep = { 0 }, reserve = { 0 };
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'k') {
+		if (c != 'k' && c != 'r') {
 			sv_done(&keep);
+			sv_done(&reserve);
 			return 2;
 		}
-		sv_push(&keep, optarg);
+		sv_push(c == 'k' ? &keep : &reserve, optarg);
 	}
 	_cleanup_strv_ char **removed = NULL;
 	struct berth_error *e = NULL;
-	int r = net_gc(ctx, (const char *const *)keep.v, &removed, &e);
+	int r = net_gc(ctx, (const char *const *)keep.v, (const char *const *)reserve.v, &removed, &e);
 	sv_done(&keep);
+	sv_done(&reserve);
 	if (r < 0)
 		return fail(e);
 	for (size_t i = 0; removed[i]; i++)
@@ -522,6 +537,7 @@ static const struct {
 	{ "attach", cmd_attach },   { "detach", cmd_two },  { "connect", cmd_connect },
 	{ "disconnect", cmd_two },  { "check", cmd_two },   { "show", cmd_show },
 	{ "gc", cmd_gc },           { "dns", cmd_dns },     { "ls-containers", cmd_ls_containers },
+	{ "stop", cmd_two },        { "release", cmd_two },
 };
 
 static int parse_globals(int argc, char **argv, struct net_config *cfg)

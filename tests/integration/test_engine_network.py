@@ -13,7 +13,7 @@ import pytest
 
 import conftest
 from conftest import run
-from engine_daemon import Daemon
+from engine_daemon import Daemon, wait_for
 
 COMPOSE = "/usr/bin/docker-compose"
 
@@ -56,17 +56,27 @@ def inspect(d, name):
     return json.loads(d.docker("inspect", name).stdout)[0]
 
 
+def leases(d):
+    """{network: [addresses]} of the host-local leases (placeholders of kept addresses included)."""
+    ipam = os.path.join(d.root, "net", "ipam")
+    out = {}
+    for net in os.listdir(ipam) if os.path.isdir(ipam) else []:
+        ips = sorted(f for f in os.listdir(os.path.join(ipam, net)) if f[0].isdigit())
+        if ips:
+            out[net] = ips
+    return out
+
+
 def assert_no_network_state(d):
-    """No container has a netns, veth, lease or record left."""
+    """No container has a netns, veth, lease, kept address or record left."""
     links = d.in_netns("ip", "-o", "link").stdout
     assert "veth" not in links, links
     netns_dir = os.path.join(d.exec_root, "net", "netns")
     assert not os.listdir(netns_dir) if os.path.isdir(netns_dir) else True
     assert os.listdir(os.path.join(d.root, "net", "containers")) == []
-    ipam = os.path.join(d.root, "net", "ipam")
-    for net in os.listdir(ipam) if os.path.isdir(ipam) else []:
-        leases = [f for f in os.listdir(os.path.join(ipam, net)) if f[0].isdigit()]
-        assert leases == [], (net, leases)
+    assert leases(d) == {}
+    reserved = os.path.join(d.root, "net", "reserved")
+    assert not os.listdir(reserved) if os.path.isdir(reserved) else True
 
 
 def wget(d, ctr, url, check=True):
@@ -367,3 +377,147 @@ def test_berth_cli_network_commands_and_port(daemon):
         daemon.berth("rm", "-f", "bsrv", "bcli", check=False)
         daemon.berth("network", "rm", name, check=False)
     assert name not in {n["Name"] for n in networks(daemon)}
+
+
+# --- a container keeps its addresses across restarts (docker's behaviour) -------------------
+
+def addrs(daemon, ctr):
+    """{network: (IPv4, MAC)} of a running container."""
+    nets = inspect(daemon, ctr)["NetworkSettings"]["Networks"]
+    return {n: (ep["IPAddress"], ep["MacAddress"]) for n, ep in nets.items()}
+
+
+def test_restart_and_stop_start_keep_ip_and_mac_until_rm(daemon, usernet):
+    before_pool = leases(daemon)
+    daemon.docker("run", "-d", "--name", "keep1", "--network", usernet, "busybox", "sleep", "600")
+    daemon.docker("network", "connect", "bridge", "keep1")
+    first = addrs(daemon, "keep1")
+    assert set(first) == {usernet, "bridge"} and all(ip and mac for ip, mac in first.values())
+    daemon.docker("restart", "-t", "0", "keep1")
+    assert addrs(daemon, "keep1") == first
+    daemon.docker("stop", "-t", "0", "keep1")
+    # while it is stopped, another container on the same networks gets other addresses
+    daemon.docker("run", "-d", "--name", "keep1b", "--network", usernet, "busybox", "sleep", "600")
+    daemon.docker("network", "connect", "bridge", "keep1b")
+    other = addrs(daemon, "keep1b")
+    assert {ip for ip, _ in other.values()}.isdisjoint(ip for ip, _ in first.values())
+    daemon.docker("start", "keep1")
+    assert addrs(daemon, "keep1") == first
+    # the peer resolves the name to the same address as before
+    out = daemon.docker("exec", "keep1b", "sh", "-c", "ping -c 1 -W 2 keep1").stdout
+    assert f"({first[usernet][0]})" in out
+    daemon.docker("rm", "-f", "keep1", "keep1b")
+    assert leases(daemon) == before_pool
+
+
+def test_an_exhausted_pool_does_not_hand_out_a_stopped_containers_ip(daemon):
+    name = "tiny" + uuid.uuid4().hex[:6]
+    # two addresses: .5 and .6
+    daemon.docker("network", "create", "--subnet", "10.248.3.0/24", "--ip-range", "10.248.3.4/30", name)
+    try:
+        daemon.docker("run", "-d", "--name", "owner", "--network", name, "busybox", "sleep", "600")
+        ip = addrs(daemon, "owner")[name][0]
+        daemon.docker("stop", "-t", "0", "owner")
+        daemon.docker("run", "-d", "--name", "squat1", "--network", name, "busybox", "sleep", "600")
+        assert addrs(daemon, "squat1")[name][0] != ip
+        p = daemon.docker("run", "-d", "--name", "squat2", "--network", name, "busybox", "sleep", "600",
+                          check=False)
+        if p.returncode == 0:
+            assert addrs(daemon, "squat2")[name][0] != ip
+        else:
+            assert "no IP addresses available" in p.stderr, p.stderr
+        daemon.docker("rm", "-f", "squat1", "squat2", check=False)
+        daemon.docker("start", "owner")
+        assert addrs(daemon, "owner")[name][0] == ip
+        # rm frees it: the next container can have it
+        daemon.docker("rm", "-f", "owner")
+        daemon.docker("run", "-d", "--name", "heir", "--network", name, "--ip", ip, "busybox", "sleep", "600")
+    finally:
+        daemon.docker("rm", "-f", "owner", "squat1", "squat2", "heir", check=False)
+        daemon.docker("network", "rm", name)
+
+
+def test_static_ip_is_kept_while_stopped_and_disconnect_frees_it(daemon):
+    name = "stk" + uuid.uuid4().hex[:6]
+    daemon.docker("network", "create", "--subnet", "10.248.4.0/24", name)
+    try:
+        daemon.docker("run", "-d", "--name", "fixed", "--network", name, "--ip", "10.248.4.40", "busybox",
+                      "sleep", "600")
+        first = addrs(daemon, "fixed")
+        daemon.docker("stop", "-t", "0", "fixed")
+        p = daemon.docker("run", "-d", "--name", "thief", "--network", name, "--ip", "10.248.4.40", "busybox",
+                          "sleep", "600", check=False)
+        assert p.returncode != 0 and "already in use" in p.stderr, p.stderr
+        daemon.docker("rm", "-f", "thief")
+        daemon.docker("start", "fixed")
+        assert addrs(daemon, "fixed") == first
+        daemon.docker("stop", "-t", "0", "fixed")
+        daemon.docker("network", "disconnect", name, "fixed")
+        assert name not in leases(daemon)
+        daemon.docker("run", "-d", "--name", "thief", "--network", name, "--ip", "10.248.4.40", "busybox",
+                      "sleep", "600")
+    finally:
+        daemon.docker("rm", "-f", "fixed", "thief", check=False)
+        daemon.docker("network", "rm", name)
+
+
+def test_restart_policy_restart_keeps_ip_and_mac(daemon):
+    # first run: note the address, exit 1; the policy restarts it; second run: note it again, stay
+    script = ("ip -o -4 addr show eth0 | awk '{print $4}' >> /seen; cat /sys/class/net/eth0/address >> /seen; "
+              "[ -e /again ] || { touch /again; exit 1; }; exec sleep 600")
+    daemon.docker("run", "-d", "--name", "pol", "--restart", "on-failure", "busybox", "sh", "-c", script)
+    try:
+        wait_for(lambda: inspect(daemon, "pol")["RestartCount"] >= 1 and
+                 inspect(daemon, "pol")["State"]["Running"] and
+                 len(daemon.docker("exec", "pol", "cat", "/seen", check=False).stdout.split()) == 4)
+        ip1, mac1, ip2, mac2 = daemon.docker("exec", "pol", "cat", "/seen").stdout.split()
+        assert (ip1, mac1) == (ip2, mac2)
+        ip, mac = addrs(daemon, "pol")["bridge"]
+        assert ip1.split("/")[0] == ip and mac1 == mac
+    finally:
+        daemon.docker("rm", "-f", "pol")
+
+
+def test_daemon_restart_keeps_addresses_of_running_and_stopped_containers(daemon, usernet):
+    daemon.docker("run", "-d", "--name", "live6", "--network", usernet, "busybox", "sleep", "600")
+    daemon.docker("run", "-d", "--name", "stopped6", "--network", usernet, "busybox", "sleep", "600")
+    daemon.docker("run", "-d", "--name", "died6", "--network", usernet, "busybox", "sleep", "600")
+    live, stopped, died = (addrs(daemon, c) for c in ("live6", "stopped6", "died6"))
+    daemon.docker("stop", "-t", "0", "stopped6")
+    daemon.stop(signal.SIGTERM)
+    daemon.start()
+    died_pid = inspect(daemon, "died6")["State"]["Pid"]
+    daemon.stop(signal.SIGKILL)
+    os.kill(died_pid, signal.SIGKILL)  # exits while no daemon runs: collected by gc, address kept
+    daemon.start()
+    assert inspect(daemon, "died6")["State"]["Status"] == "exited"
+    assert addrs(daemon, "live6") == live
+    # newcomers do not get the addresses of the stopped ones
+    daemon.docker("run", "-d", "--name", "new6", "--network", usernet, "busybox", "sleep", "600")
+    taken = {ip for a in (stopped, died) for ip, _ in a.values()}
+    assert {ip for ip, _ in addrs(daemon, "new6").values()}.isdisjoint(taken)
+    daemon.docker("start", "stopped6", "died6")
+    assert addrs(daemon, "stopped6") == stopped and addrs(daemon, "died6") == died
+    daemon.remove_all()
+    assert_no_network_state(daemon)
+
+
+def test_docker_py_restart_and_stop_start_keep_ip(daemon, usernet):
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=daemon.host)
+    try:
+        c = client.containers.run("busybox", ["sleep", "600"], detach=True, name="pykeep", network=usernet)
+        c.reload()
+        ip = c.attrs["NetworkSettings"]["Networks"][usernet]["IPAddress"]
+        c.restart(timeout=0)
+        c.reload()
+        assert c.attrs["NetworkSettings"]["Networks"][usernet]["IPAddress"] == ip
+        c.stop(timeout=0)
+        c.start()
+        c.reload()
+        assert c.attrs["NetworkSettings"]["Networks"][usernet]["IPAddress"] == ip
+        c.remove(force=True)
+    finally:
+        for x in client.containers.list(all=True, filters={"name": "pykeep"}):
+            x.remove(force=True)
+        client.close()

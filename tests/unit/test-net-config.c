@@ -37,7 +37,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	net_gc(f->ctx, NULL, NULL, NULL);
+	net_gc(f->ctx, NULL, NULL, NULL, NULL);
 	net_ctx_free(f->ctx);
 	fs_rm_rf(f->dir, NULL);
 	free(f->dir);
@@ -211,6 +211,92 @@ static void test_prepare_teardown_real_plugins(void **state)
 	assert_int_equal(net_network_remove(f->ctx, "app", NULL), 0);
 }
 
+/* The owner line of host-local's lease for ip on network net ("" when there is none). */
+static char *lease_owner(struct fixture *f, const char *net, const char *ip)
+{
+	_cleanup_free_ char *p = xasprintf("%s/root/net/ipam/%s/%s", f->dir, net, ip);
+	struct strbuf sb = STRBUF_INIT;
+	(void)fs_read_file_at(AT_FDCWD, p, 0, &sb, NULL);
+	sb.buf[strcspn(sb.buf, "\r\n")] = '\0';
+	return strbuf_detach(&sb, NULL);
+}
+
+static struct net_container *prepare_two(struct fixture *f, const char *id, const char *ip)
+{
+	struct net_endpoint_opts eps[] = { { .network = "keep", .ipv4 = ip }, { .network = "bridge" } };
+	struct net_container_opts o = { .container_id = id, .endpoints = eps, .n_endpoints = 2 };
+	struct net_container *c = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (net_container_prepare(f->ctx, &o, &c, &err) < 0)
+		berth_error_print(err, "prepare");
+	assert_non_null(c);
+	return c;
+}
+
+static void assert_same_addresses(const struct net_container *a, const struct net_container *b)
+{
+	assert_int_equal(a->n_endpoints, b->n_endpoints);
+	for (size_t i = 0; i < a->n_endpoints; i++) {
+		assert_string_equal(a->endpoints[i].ipv4, b->endpoints[i].ipv4);
+		assert_string_equal(a->endpoints[i].mac, b->endpoints[i].mac);
+	}
+}
+
+static void test_stop_keeps_addresses_until_released(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(create(f, "keep", "10.18.0.0/24", NULL), 0);
+	_cleanup_(net_container_freep) struct net_container *a = prepare_two(f, "k1", NULL), *b = NULL,
+							    *a2 = NULL, *a3 = NULL, *a4 = NULL;
+	_cleanup_free_ char *ip = xstrdup(a->endpoints[0].ipv4), *bip = xstrdup(a->endpoints[1].ipv4);
+	assert_int_equal(net_container_stop(f->ctx, "k1", NULL), 0);
+	assert_int_equal(net_container_get(f->ctx, "k1", NULL, NULL), -ENOENT);
+	_cleanup_free_ char *o1 = lease_owner(f, "keep", ip), *o2 = lease_owner(f, "bridge", bip);
+	assert_string_equal(o1, "berth-reserved:k1");
+	assert_string_equal(o2, "berth-reserved:k1");
+	/* kept: a newcomer gets other addresses, a static --ip of it is refused */
+	b = prepare_two(f, "k2", NULL);
+	assert_string_not_equal(b->endpoints[0].ipv4, ip);
+	assert_string_not_equal(b->endpoints[1].ipv4, bip);
+	struct net_endpoint_opts st[] = { { .network = "keep", .ipv4 = ip } };
+	struct net_container_opts o3 = { .container_id = "k3", .endpoints = st, .n_endpoints = 1 };
+	assert_int_equal(net_container_prepare(f->ctx, &o3, NULL, NULL), -EADDRNOTAVAIL);
+	/* the next prepare gets the same address and MAC on both networks */
+	a2 = prepare_two(f, "k1", NULL);
+	assert_same_addresses(a, a2);
+	_cleanup_free_ char *o3owner = lease_owner(f, "keep", ip);
+	assert_string_equal(o3owner, "k1");
+	/* a gc that reserves keeps them (the record goes, as after a crash), one that does not frees them */
+	const char *keep[] = { "k2", NULL }, *reserve[] = { "k1", NULL };
+	assert_int_equal(net_gc(f->ctx, keep, reserve, NULL, NULL), 0);
+	assert_int_equal(net_container_get(f->ctx, "k1", NULL, NULL), -ENOENT);
+	a3 = prepare_two(f, "k1", NULL);
+	assert_same_addresses(a, a3);
+	assert_int_equal(net_container_stop(f->ctx, "k1", NULL), 0);
+	/* disconnect-while-stopped: one network's address goes, the other stays */
+	assert_int_equal(net_container_release(f->ctx, "k1", "keep", NULL), 0);
+	_cleanup_free_ char *o4 = lease_owner(f, "keep", ip), *o5 = lease_owner(f, "bridge", bip);
+	assert_string_equal(o4, "");
+	assert_string_equal(o5, "berth-reserved:k1");
+	/* a different static --ip replaces what was kept */
+	a4 = prepare_two(f, "k1", "10.18.0.99");
+	assert_string_equal(a4->endpoints[0].ipv4, "10.18.0.99");
+	assert_string_equal(a4->endpoints[1].ipv4, bip);
+	assert_int_equal(net_container_stop(f->ctx, "k1", NULL), 0);
+	assert_int_equal(net_gc(f->ctx, keep, NULL, NULL, NULL), 0); /* k1 is gone */
+	_cleanup_free_ char *o6 = lease_owner(f, "keep", "10.18.0.99"), *o7 = lease_owner(f, "bridge", bip);
+	assert_string_equal(o6, "");
+	assert_string_equal(o7, "");
+	/* teardown (container removed) releases too */
+	assert_int_equal(net_container_stop(f->ctx, "k2", NULL), 0);
+	assert_int_equal(net_container_teardown(f->ctx, "k2", NULL), 0);
+	_cleanup_free_ char *o8 = lease_owner(f, "keep", b->endpoints[0].ipv4);
+	assert_string_equal(o8, "");
+	_cleanup_free_ char *res = xasprintf("%s/root/net/reserved/k2.json", f->dir);
+	assert_int_equal(access(res, F_OK), -1);
+	assert_int_equal(net_network_remove(f->ctx, "keep", NULL), 0); /* its bridge and route go */
+}
+
 static void test_modes_and_gc(void **state)
 {
 	struct fixture *f = *state;
@@ -238,7 +324,7 @@ static void test_modes_and_gc(void **state)
 	assert_non_null(json_object_get(json_object_get(ns, "Networks"), "none"));
 	const char *keep[] = { "h1", NULL };
 	_cleanup_strv_ char **removed = NULL;
-	assert_int_equal(net_gc(f->ctx, keep, &removed, NULL), 0);
+	assert_int_equal(net_gc(f->ctx, keep, NULL, &removed, NULL), 0);
 	_cleanup_strv_ char **left = NULL;
 	assert_int_equal(net_container_list(f->ctx, &left, NULL), 0);
 	assert_string_equal(left[0], "h1");
@@ -361,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_get_remove_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepare_teardown_real_plugins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_keeps_addresses_until_released, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modes_and_gc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_filters_and_filtered_prune, setup, teardown),
 		cmocka_unit_test(test_api_parsers),

@@ -1,0 +1,281 @@
+/*
+ * reserve.c - the addresses a container keeps between its runs.
+ *
+ * docker keeps a container's address across stop/start, restart policies and
+ * daemon restarts until the container is removed or disconnected, so peers
+ * that resolved it once (nginx in front of an app) keep reaching it. CNI knows
+ * no stopped containers: DEL frees the host-local lease. So berth keeps the
+ * addresses itself:
+ *
+ *   <root>/net/reserved/<id>.json
+ *       {"<network id>": {"network": "app", "ipv4": "10.1.0.2", "mac": "..", "ifname": "eth0"}}
+ *
+ * is written from the endpoints' CNI results before their DEL (net_container_stop),
+ * and, while the container is not attached, a placeholder lease
+ * <root>/net/ipam/<network>/<ip> whose owner line is "berth-reserved:<id>"
+ * keeps host-local from handing the address to anyone else: host-local takes
+ * every lease file as taken and only deletes leases whose owner is the id it
+ * is called for. The next ADD removes the placeholder and asks for the same
+ * address and MAC (CNI_ARGS IP= and MAC=, as a static --ip does).
+ *
+ * Trade-off: writing into host-local's data directory couples us to its file
+ * format (file name = address, first line = owner), which has been stable
+ * since the plugins' 0.x releases; the alternative, our own IPAM plugin, is far
+ * more code. host-local runs only under our state lock, so its own flock is
+ * not needed here. Lock held for every call.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "net/internal.h"
+#include "net/record.h"
+
+#define RESERVED_OWNER "berth-reserved:"
+
+static char *reserve_path(struct net_ctx *ctx, const char *id)
+{
+	return xasprintf("%s/reserved/%s.json", ctx->root_dir, id);
+}
+
+static char *lease_path(struct net_ctx *ctx, const char *network, const char *ip)
+{
+	return xasprintf("%s/ipam/%s/%s", ctx->root_dir, network, ip);
+}
+
+json_t *reserve_load(struct net_ctx *ctx, const char *id)
+{
+	json_t *j = NULL;
+	if (net_id_valid(id)) {
+		_cleanup_free_ char *p = reserve_path(ctx, id);
+		if (access(p, F_OK) == 0 && json_load_path(p, 1 << 20, &j, NULL) < 0)
+			j = NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		j = json_object();
+	}
+	return j;
+}
+
+static int reserve_save(struct net_ctx *ctx, const char *id, const json_t *res, struct berth_error **err)
+{
+	_cleanup_free_ char *p = reserve_path(ctx, id);
+	if (json_object_size(res) == 0) {
+		if (unlink(p) < 0 && errno != ENOENT)
+			return berth_error_errno(err, "remove '%s'", p);
+		return 0;
+	}
+	_cleanup_free_ char *d = xasprintf("%s/reserved", ctx->root_dir);
+	int r = fs_mkdir_p(d, 0700, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *s = json_dumps(res, JSON_INDENT(1));
+	return fs_write_file_atomic(p, s, strlen(s), 0600, err);
+}
+
+/* "aa:bb:cc:dd:ee:ff" (lower or upper hex): safe to pass in CNI_ARGS. */
+static bool mac_valid(const char *s)
+{
+	if (!s || strlen(s) != 17)
+		return false;
+	for (size_t i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* An entry we can use: a valid address (and, if any, a valid MAC). */
+static bool entry_valid(const json_t *e)
+{
+	uint32_t a;
+	const char *mac = rec_str(e, "mac");
+	return rec_str(e, "network") && net_name_valid(rec_str(e, "network")) && rec_str(e, "ipv4") &&
+	       ip4_parse(rec_str(e, "ipv4"), "address", &a, NULL) == 0 && (!mac || mac_valid(mac));
+}
+
+/* The owner line of a lease file (NULL: no such lease). */
+static char *lease_owner(struct net_ctx *ctx, const char *network, const char *ip)
+{
+	_cleanup_free_ char *p = lease_path(ctx, network, ip);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	if (fs_read_file_at(AT_FDCWD, p, 4096, &sb, NULL) < 0)
+		return NULL;
+	sb.buf[strcspn(sb.buf, "\r\n")] = '\0';
+	return strbuf_detach(&sb, NULL);
+}
+
+static bool owner_is_placeholder_of(const char *owner, const char *id)
+{
+	return owner && startswith(owner, RESERVED_OWNER) && streq(owner + strlen(RESERVED_OWNER), id);
+}
+
+bool reserve_lease_taken(struct net_ctx *ctx, const char *network, const char *ip, const char *self_id)
+{
+	_cleanup_free_ char *owner = lease_owner(ctx, network, ip);
+	return owner && !streq(owner, self_id) && !owner_is_placeholder_of(owner, self_id);
+}
+
+int reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_error **err)
+{
+	const char *id = rec_str(rec, "id");
+	json_auto_t *res = reserve_load(ctx, id);
+	bool changed = false;
+	size_t i;
+	json_t *ep;
+	json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
+		json_t *result = json_object_get(ep, "result");
+		uint32_t a;
+		int prefix;
+		char gw[IP4_STR_MAX], mac[18], ip[IP4_STR_MAX];
+		if (!streq_ptr(rec_str(ep, "state"), "ready") || !result ||
+		    cni_result_ipv4(result, &a, &prefix, gw, mac, NULL) < 0 || !rec_str(ep, "network_id"))
+			continue;
+		ip4_format(a, ip);
+		json_t *e = json_pack("{s:s?,s:s,s:s?}", "network", rec_str(ep, "network_name"), "ipv4", ip,
+				      "ifname", rec_str(ep, "ifname"));
+		if (mac_valid(mac))
+			json_object_set_new(e, "mac", json_string(mac));
+		json_object_set_new(res, rec_str(ep, "network_id"), e);
+		changed = true;
+	}
+	return changed ? reserve_save(ctx, id, res, err) : 0;
+}
+
+/* Write the placeholder lease of entry e; false when another owner has the address. */
+static bool hold_one(struct net_ctx *ctx, const char *id, const json_t *e)
+{
+	const char *net = rec_str(e, "network"), *ip = rec_str(e, "ipv4");
+	_cleanup_free_ char *owner = lease_owner(ctx, net, ip);
+	if (owner)
+		return streq(owner, id) || owner_is_placeholder_of(owner, id);
+	_cleanup_free_ char *dir = xasprintf("%s/ipam/%s", ctx->root_dir, net);
+	_cleanup_free_ char *p = lease_path(ctx, net, ip);
+	_cleanup_free_ char *body =
+	    xasprintf(RESERVED_OWNER "%s\r\n%s", id, rec_str(e, "ifname") ? rec_str(e, "ifname") : "eth0");
+	/* best effort: a placeholder we cannot write leaves the address to chance, not an error */
+	if (fs_mkdir_p(dir, 0755, NULL) == 0)
+		(void)fs_write_file_atomic(p, body, strlen(body), 0644, NULL);
+	return true;
+}
+
+static void network_list_freep(struct net_network ***v)
+{
+	net_network_list_free(*v);
+}
+
+/* Does network `id` still exist under the name the entry recorded? */
+static bool network_exists(struct net_network *const *nets, const char *id, const json_t *e)
+{
+	for (size_t i = 0; nets && nets[i]; i++)
+		if (streq(nets[i]->id, id))
+			return streq_ptr(rec_str(e, "network"), nets[i]->name);
+	return false;
+}
+
+void reserve_hold(struct net_ctx *ctx, const char *id)
+{
+	json_auto_t *res = reserve_load(ctx, id);
+	if (json_object_size(res) == 0)
+		return;
+	_cleanup_(network_list_freep) struct net_network **nets = NULL;
+	if (network_load_all(ctx, &nets, NULL) < 0)
+		return;
+	const char *key;
+	json_t *e;
+	void *tmp;
+	bool changed = false;
+	json_object_foreach_safe (res, tmp, key, e) {
+		/* a removed network took its leases along; an address someone has now is lost (the
+		 * next start gets a new one) */
+		if (!entry_valid(e) || !network_exists(nets, key, e) || !hold_one(ctx, id, e)) {
+			json_object_del(res, key);
+			changed = true;
+		}
+	}
+	if (changed)
+		(void)reserve_save(ctx, id, res, NULL);
+}
+
+static void unhold(struct net_ctx *ctx, const char *id, const json_t *e)
+{
+	if (!entry_valid(e))
+		return;
+	_cleanup_free_ char *owner = lease_owner(ctx, rec_str(e, "network"), rec_str(e, "ipv4"));
+	if (owner_is_placeholder_of(owner, id)) {
+		_cleanup_free_ char *p = lease_path(ctx, rec_str(e, "network"), rec_str(e, "ipv4"));
+		(void)unlink(p);
+	}
+}
+
+const json_t *reserve_find(const json_t *res, const struct net_network *n)
+{
+	const json_t *e = json_object_get(res, n->id);
+	return e && entry_valid(e) && streq_ptr(rec_str(e, "network"), n->name) ? e : NULL;
+}
+
+void reserve_take(struct net_ctx *ctx, const char *id, const json_t *ep)
+{
+	json_auto_t *e = json_pack("{s:s?,s:s?}", "network", rec_str(ep, "network_name"), "ipv4",
+				   rec_str(ep, "ipv4_reserved"));
+	unhold(ctx, id, e);
+}
+
+void reserve_drop(struct net_ctx *ctx, const char *id, const char *network)
+{
+	json_auto_t *res = reserve_load(ctx, id);
+	const char *key;
+	json_t *e;
+	void *tmp;
+	json_object_foreach_safe (res, tmp, key, e) {
+		if (network && !streq(key, network) && !streq_ptr(rec_str(e, "network"), network))
+			continue;
+		unhold(ctx, id, e);
+		json_object_del(res, key);
+	}
+	(void)reserve_save(ctx, id, res, NULL);
+}
+
+bool reserve_owns_lease(struct net_ctx *ctx, const char *owner, const char *network, const char *ip)
+{
+	if (!owner || !startswith(owner, RESERVED_OWNER))
+		return false;
+	const char *id = owner + strlen(RESERVED_OWNER);
+	json_auto_t *res = reserve_load(ctx, id);
+	const char *key;
+	json_t *e;
+	json_object_foreach (res, key, e)
+		if (entry_valid(e) && streq(rec_str(e, "network"), network) && streq(rec_str(e, "ipv4"), ip))
+			return true;
+	return false;
+}
+
+static bool strv_contains(const char *const *v, const char *s)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		if (streq(v[i], s))
+			return true;
+	return false;
+}
+
+void reserve_gc(struct net_ctx *ctx, const char *const *keep, const char *const *reserve)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/reserved", ctx->root_dir);
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (!endswith(de->d_name, ".json"))
+			continue;
+		_cleanup_free_ char *id = xstrndup(de->d_name, strlen(de->d_name) - 5);
+		if (!net_id_valid(id)) {
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
+		if (!strv_contains(keep, id) && !strv_contains(reserve, id))
+			reserve_drop(ctx, id, NULL);
+		else
+			reserve_hold(ctx, id); /* placeholders back, entries of removed networks gone */
+	}
+}

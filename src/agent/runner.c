@@ -548,7 +548,7 @@ static int wait_deps(struct rtask *t, const char *name, uint64_t *seen, struct b
 			int s = dep_state(t, on, cond);
 			if (s < 0)
 				return berth_error_msg(
-				    err, ECANCELED, "dependency condition %s of '%s' on '%s' cannot be met",
+				    err, ENOEXEC, "dependency condition %s of '%s' on '%s' cannot be met",
 				    cond, name, on);
 			all &= s > 0;
 		}

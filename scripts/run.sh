@@ -1,39 +1,79 @@
 #!/bin/sh
-# make run: start the berth daemon in the foreground with its embedded
-# defaults (state in /var/lib/berth, socket /run/berth/berth.sock), load a
-# generated busybox image, and print commands to try. Ctrl-C stops the daemon;
-# containers keep running and the next daemon reattaches to them.
+# make run: the whole platform on this host with its embedded defaults:
+#   berth server  control plane (ECS-compatible API), state in /var/lib/berth/server (SQLite),
+#                 https://127.0.0.1:7443 (BERTH_LISTEN=0.0.0.0:7443 to let other hosts join)
+#   berth agent   this host as a node; it also serves the Docker API on /run/berth/berth.sock
+# then loads a generated busybox image and prints the aws and docker commands to try.
+# Ctrl-C stops both; containers keep running and the next start reattaches to them.
 set -eu
 BIN=$(realpath "${1:-build/src/berth}")
 ROOT=${BERTH_ROOT:-/var/lib/berth}
 EXEC_ROOT=${BERTH_EXEC_ROOT:-/run/berth}
+SERVER_ROOT=${BERTH_SERVER_ROOT:-$ROOT/server}
+LISTEN=${BERTH_LISTEN:-127.0.0.1:7443}
 SOCK="$EXEC_ROOT/berth.sock"
 IMG=$(mktemp -d /tmp/berth-run-XXXXXX)
-trap 'rm -rf "$IMG"' EXIT
+SPID= APID=
+cleanup() {
+	[ -z "$APID" ] || { kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null; }
+	[ -z "$SPID" ] || { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
+	rm -rf "$IMG"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-"$BIN" daemon --root "$ROOT" --exec-root "$EXEC_ROOT" &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$IMG"' EXIT INT TERM
-i=0
-until [ -S "$SOCK" ] && curl -sf --unix-socket "$SOCK" http://berth/_ping >/dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || { echo "berth daemon did not start" >&2; exit 1; }
-	sleep 0.1
-done
+wait_until() { # what, command...
+	what=$1
+	shift
+	i=0
+	until "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 300 ] || { echo "berth: $what did not come up" >&2; exit 1; }
+		sleep 0.1
+	done
+}
+
+"$BIN" server --root "$SERVER_ROOT" --listen "$LISTEN" >"$IMG/server.out" &
+SPID=$!
+wait_until "berth server" test -s "$SERVER_ROOT/join-token"
+HOSTPORT=$LISTEN
+case "$LISTEN" in 0.0.0.0:*) HOSTPORT="127.0.0.1:${LISTEN#*:}" ;; esac
+ENDPOINT="https://$HOSTPORT"
+wait_until "berth server" curl -sf --cacert "$SERVER_ROOT/pki/ca.pem" "$ENDPOINT/agent/v1/ca"
+
+"$BIN" agent --server "$ENDPOINT" --token "$(cat "$SERVER_ROOT/join-token")" \
+	--root "$ROOT" --exec-root "$EXEC_ROOT" &
+APID=$!
+wait_until "berth agent" curl -sf --unix-socket "$SOCK" http://berth/_ping
+
 python3 scripts/mkimage --docker-archive "$IMG/busybox.tar" >/dev/null
 curl -sf --unix-socket "$SOCK" -X POST --data-binary @"$IMG/busybox.tar" \
 	-H 'Content-Type: application/x-tar' http://berth/images/load >/dev/null
+
+AWS="aws --region us-east-1 --endpoint-url $ENDPOINT --ca-bundle $SERVER_ROOT/pki/ca.pem"
 cat <<MSG
 
-berth daemon running (pid $PID), socket $SOCK, busybox:latest loaded. Try:
+berth is running: server $ENDPOINT (pid $SPID), this host joined as a node (agent pid $APID),
+Docker API on $SOCK, busybox:latest loaded. Try the ECS API:
 
-  $BIN run --rm busybox echo hi
-  $BIN run -d --name web busybox sh -c 'while true; do date; sleep 1; done'
-  $BIN logs -f web
-  $BIN exec -it web sh
+  export AWS_SHARED_CREDENTIALS_FILE=$SERVER_ROOT/credentials
+  $AWS ecs list-container-instances
+  $AWS ecs register-task-definition --family hello --network-mode awsvpc \\
+      --container-definitions '[{"name":"hello","image":"busybox:latest","memory":32,"command":["sh","-c","echo hello; exec sleep 3600"]}]'
+  $AWS ecs run-task --task-definition hello --count 2
+  $AWS ecs list-tasks
+  $AWS ecs stop-task --task TASK_ARN
+
+and the node's Docker API (the task containers are there):
+
   DOCKER_HOST=unix://$SOCK docker ps
+  $BIN run --rm busybox echo hi
   DOCKER_HOST=unix://$SOCK python3 -c 'import docker; print(docker.from_env().containers.list())'
 
-Ctrl-C stops the daemon (containers keep running).
+Another host joins with (start this one with BERTH_LISTEN=0.0.0.0:7443 first):
+
+  berth agent --server https://THIS_HOST:${LISTEN#*:} --token $(cat "$SERVER_ROOT/join-token")
+
+Ctrl-C stops the server and the agent (containers keep running).
 MSG
-wait $PID
+wait "$APID"

@@ -329,10 +329,13 @@ static bool wait_for_change(struct server *s, const char *cluster, const char *a
 	int64_t from = since + 1;
 	for (;;) {
 		int64_t left = deadline - (int64_t)(record_now() * 1000);
-		if (left <= 0)
+		pthread_mutex_lock(&s->lock);
+		bool stopping = s->stopping;
+		pthread_mutex_unlock(&s->lock);
+		if (left <= 0 || stopping) /* a stopping server answers its long polls at once */
 			return false;
 		struct store_event_list ev;
-		int r = store_watch(s->store, tp, from, (int)MIN(left, 5000), &ev, NULL);
+		int r = store_watch(s->store, tp, from, (int)MIN(left, 1000), &ev, NULL);
 		if (r < 0)
 			return true; /* compacted or store trouble: let the agent resync */
 		bool hit = false;

@@ -3,6 +3,8 @@
  * cluster identity, serve HTTPS (ECS API + agent protocol), run the leader
  * election, and wait for SIGTERM/SIGINT.
  */
+#include <sys/file.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -159,9 +161,19 @@ static int bound_port(int fd)
 
 static int serve(struct server *s, struct berth_error **err)
 {
-	if (mkdir(s->root, 0700) < 0 && errno != EEXIST)
-		return berth_error_errno(err, "create root '%s'", s->root);
-	int r = store_connect(s->store_spec, s->root, &s->store, err);
+	int r = fs_mkdir_p(s->root, 0700, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "create root '%s'", s->root);
+	/* one server per root (replicas share etcd, never a root); released when the process ends */
+	_cleanup_free_ char *lock = xasprintf("%s/server.lock", s->root);
+	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lfd < 0)
+		return berth_error_errno(err, "open '%s'", lock);
+	if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+		close(lfd);
+		return berth_error_msg(err, EBUSY, "root '%s' is in use by another berth server", s->root);
+	}
+	r = store_connect(s->store_spec, s->root, &s->store, err);
 	if (r < 0)
 		return r;
 	if ((r = server_identity_init(s, err)) < 0 || (r = ensure_default_cluster(s, err)) < 0)

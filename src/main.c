@@ -18,6 +18,7 @@
 #include "image/image.h"
 #include "net/net.h"
 #include "registry/registry.h"
+#include "sched/sched.h"
 
 struct command {
 	const char *name;
@@ -84,6 +85,7 @@ static const struct command commands[] = {
 	{ "system", cli_system, "Manage berth (df, prune, info, events)" },
 	{ "container", cli_container, "Manage containers" },
 	{ "image", cli_image, "Manage images" },
+	{ "bench-scheduler", sched_bench_main, "Benchmark the scheduler on a generated cluster" },
 };
 
 static const struct command *find_command(const char *name)

@@ -1,0 +1,142 @@
+/*
+ * groups.c - counting indexes kept current on every change.
+ *
+ * Spread strategies, distinctInstance, task affinity and topology spread all
+ * ask "how many tasks of group G are in the domain of node N under key K".
+ * The first time a (G, K) pair is asked about, its value -> count table is
+ * built from G's per-node counts (O(nodes with G's tasks)); from then on
+ * every task add/remove and node change updates it in O(1), so the question
+ * costs one hash lookup per node examined.
+ */
+#include <string.h>
+
+#include "sched/internal.h"
+
+struct gindex *group_find(const struct sched_snapshot *s, uint32_t group)
+{
+	if (!group || !u32map_has(&s->group_of, group))
+		return NULL;
+	return &s->groups[u32map_get(&s->group_of, group)];
+}
+
+struct gindex *group_get(struct sched_snapshot *s, uint32_t group)
+{
+	struct gindex *g = group_find(s, group);
+	if (g)
+		return g;
+	s->groups = xrealloc(s->groups, (s->n_groups + 1) * sizeof(*s->groups));
+	g = &s->groups[s->n_groups];
+	*g = (struct gindex){ .group = group };
+	u32map_set(&s->group_of, group, s->n_groups++);
+	return g;
+}
+
+static struct domcount *dom_find(struct gindex *g, uint32_t key)
+{
+	for (uint32_t i = 0; i < g->n_doms; i++)
+		if (g->doms[i].key == key)
+			return &g->doms[i];
+	return NULL;
+}
+
+static struct domcount *dom_get(struct sched_snapshot *s, struct gindex *g, uint32_t key)
+{
+	struct domcount *d = dom_find(g, key);
+	if (d)
+		return d;
+	g->doms = xrealloc(g->doms, (g->n_doms + 1) * sizeof(*g->doms));
+	d = &g->doms[g->n_doms++];
+	*d = (struct domcount){ .key = key };
+	uint32_t it = 0, node, cnt;
+	while (u32map_next(&g->per_node, &it, &node, &cnt))
+		u32map_add(&d->counts, node_value(s, &s->nodes[node], key), (int32_t)cnt);
+	return d;
+}
+
+static bool key_is_instance(const struct sched_snapshot *s, uint32_t key)
+{
+	return key == s->sym_instance || key == s->sym_host;
+}
+
+uint32_t group_count_val(struct sched_snapshot *s, uint32_t group, uint32_t key, uint32_t val)
+{
+	struct gindex *g = group_find(s, group);
+	if (!g)
+		return 0;
+	if (key_is_instance(s, key)) {
+		uint32_t slot;
+		if (!strmap_get(&s->node_ids, sym_str(&s->in, val), &slot))
+			return 0;
+		return u32map_get(&g->per_node, slot);
+	}
+	return u32map_get(&dom_get(s, g, key)->counts, val);
+}
+
+uint32_t group_count_at(struct sched_snapshot *s, uint32_t group, uint32_t key, const struct snode *n)
+{
+	struct gindex *g = group_find(s, group);
+	if (!g)
+		return 0;
+	if (key_is_instance(s, key))
+		return u32map_get(&g->per_node, (uint32_t)(n - s->nodes));
+	return u32map_get(&dom_get(s, g, key)->counts, node_value(s, n, key));
+}
+
+/*
+ * A task enters (delta +1) or leaves (-1) its group's indexes. Node
+ * attribute changes call this with -1 before and +1 after, so the domain
+ * tables follow the node's new values.
+ */
+void groups_task_changed(struct sched_snapshot *s, const struct stask *t, int32_t delta)
+{
+	if (!t->group)
+		return;
+	struct gindex *g = group_get(s, t->group);
+	const struct snode *n = &s->nodes[t->node];
+	for (uint32_t i = 0; i < g->n_doms; i++)
+		u32map_add(&g->doms[i].counts, node_value(s, n, g->doms[i].key), delta);
+}
+
+struct keyidx *keyidx_get(struct sched_snapshot *s, uint32_t key)
+{
+	for (uint32_t i = 0; i < s->n_keys; i++)
+		if (s->keys[i].key == key)
+			return &s->keys[i];
+	s->keys = xrealloc(s->keys, (s->n_keys + 1) * sizeof(*s->keys));
+	struct keyidx *k = &s->keys[s->n_keys++];
+	*k = (struct keyidx){ .key = key };
+	for (uint32_t i = 0; i < s->n_slots; i++) {
+		const struct snode *n = &s->nodes[i];
+		uint32_t v = node_value(s, n, key);
+		if (node_schedulable(n) && v)
+			u32map_add(&k->nodes, v, 1);
+	}
+	return k;
+}
+
+void keys_node_changed(struct sched_snapshot *s, const struct snode *n, int32_t delta)
+{
+	if (!node_schedulable(n))
+		return;
+	for (uint32_t i = 0; i < s->n_keys; i++) {
+		uint32_t v = node_value(s, n, s->keys[i].key);
+		if (v)
+			u32map_add(&s->keys[i].nodes, v, delta);
+	}
+}
+
+void groups_done(struct sched_snapshot *s)
+{
+	for (uint32_t i = 0; i < s->n_groups; i++) {
+		struct gindex *g = &s->groups[i];
+		u32map_done(&g->per_node);
+		for (uint32_t j = 0; j < g->n_doms; j++)
+			u32map_done(&g->doms[j].counts);
+		free(g->doms);
+	}
+	free(s->groups);
+	u32map_done(&s->group_of);
+	for (uint32_t i = 0; i < s->n_keys; i++)
+		u32map_done(&s->keys[i].nodes);
+	free(s->keys);
+}

@@ -119,6 +119,7 @@ int sched_explain_node(struct sched_snapshot *s, struct sched_prepared *p, const
 	if (!node_id || !strmap_get(&s->node_ids, node_id, &slot))
 		return berth_error_msg(err, ENOENT, "node '%s' not found", node_id ? node_id : "");
 	const struct snode *n = &s->nodes[slot];
+	counters_refresh(s, p);
 	struct strbuf sb;
 	strbuf_init(&sb, 128);
 	explain_state(s, p, n, &sb);

@@ -123,15 +123,6 @@ static bool ports_ok(const struct sched_prepared *p, const struct snode *n)
 	return node_free_dynamic(n) >= need;
 }
 
-static uint32_t groups_at(struct sched_snapshot *s, const uint32_t *groups, size_t n_groups, uint32_t key,
-			  const struct snode *n)
-{
-	uint32_t c = 0;
-	for (size_t i = 0; i < n_groups; i++)
-		c += group_count_at(s, groups[i], key, n);
-	return c;
-}
-
 static bool groups_exist(struct sched_snapshot *s, const uint32_t *groups, size_t n_groups)
 {
 	for (size_t i = 0; i < n_groups; i++) {
@@ -147,7 +138,7 @@ bool aff_term_ok(struct sched_snapshot *s, const struct sched_prepared *p, const
 		 const struct snode *n)
 {
 	bool has_key = node_has_key(s, n, a->key);
-	uint32_t c = has_key ? groups_at(s, a->groups, a->n_groups, a->key, n) : 0;
+	uint32_t c = has_key ? counters_at(s, a->cnt, a->n_groups, n) : 0;
 	if (a->anti || c)
 		return !c;
 	/* Kubernetes: the first task of a group with affinity to itself may go anywhere. */
@@ -170,7 +161,7 @@ static int affinity_tasks(struct sched_snapshot *s, struct sched_prepared *p, co
 
 uint32_t spread_count(struct sched_snapshot *s, const struct pspread *sp, const struct snode *n)
 {
-	return groups_at(s, sp->groups, sp->n_groups, sp->key, n);
+	return counters_at(s, sp->cnt, sp->n_groups, n);
 }
 
 static void spread_cache_domains(struct sched_snapshot *s, struct sched_prepared *p, struct pspread *sp)
@@ -253,7 +244,7 @@ static int spread_filter(struct sched_snapshot *s, struct sched_prepared *p, con
 int filter_tail(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n)
 {
 	int r;
-	if (p->distinct && group_count_at(s, p->group, s->sym_instance, n))
+	if (p->distinct && counter_at(s, &p->c_distinct, n))
 		return SCHED_R_DISTINCT_INSTANCE;
 	if (p->n_aff && (r = affinity_tasks(s, p, n)) >= 0)
 		return r;
@@ -292,7 +283,12 @@ int filter_node(struct sched_snapshot *s, struct sched_prepared *p, const struct
 
 size_t score_nkeys(const struct sched_prepared *p)
 {
-	return 3 + p->n_strat + 1;
+	return 3 + p->n_strat;
+}
+
+int64_t score_tiebreak(const struct sched_snapshot *s, const struct snode *n, uint64_t nonce)
+{
+	return (int64_t)(sched_hash64(s->seed * 31 + nonce * 0x9e37 + n->id_sym) >> 1);
 }
 
 static int64_t prefer_no_schedule(const struct sched_prepared *p, const struct snode *n)
@@ -314,7 +310,7 @@ static int64_t preference(struct sched_snapshot *s, struct sched_prepared *p, co
 		const struct paff *a = &p->aff[i];
 		if (a->required || !node_has_key(s, n, a->key))
 			continue;
-		if (groups_at(s, a->groups, a->n_groups, a->key, n))
+		if (counters_at(s, a->cnt, a->n_groups, n))
 			w += a->anti ? -a->weight : a->weight;
 	}
 	return w;
@@ -349,15 +345,13 @@ void score_node(struct sched_snapshot *s, struct sched_prepared *p, const struct
 		switch (st->kind) {
 		case PS_BINPACK_CPU: keys[k++] = n->cpu_total - n->cpu_used - p->cpu; break;
 		case PS_BINPACK_MEM: keys[k++] = n->mem_total - n->mem_used - p->mem; break;
-		case PS_SPREAD: keys[k++] = group_count_at(s, p->group, st->key, n); break;
+		case PS_SPREAD: keys[k++] = counter_at(s, &st->cnt, n); break;
 		case PS_RANDOM:
 			keys[k++] =
 			    (int64_t)(sched_hash64(s->seed ^ nonce ^ ((uint64_t)n->id_sym << 32)) >> 1);
 			break;
 		}
 	}
-	/* Ties: a seeded coin, so equal nodes share the load but runs repeat. */
-	keys[k++] = (int64_t)(sched_hash64(s->seed * 31 + nonce * 0x9e37 + n->id_sym) >> 1);
 }
 
 int explain_taint(struct sched_snapshot *s, const struct itaint *t, char *buf, size_t len)

@@ -28,7 +28,13 @@ struct gindex *group_get(struct sched_snapshot *s, uint32_t group)
 	g = &s->groups[s->n_groups];
 	*g = (struct gindex){ .group = group };
 	u32map_set(&s->group_of, group, s->n_groups++);
+	s->index_gen++;
 	return g;
+}
+
+static bool key_is_instance(const struct sched_snapshot *s, uint32_t key)
+{
+	return key == s->sym_instance || key == s->sym_host;
 }
 
 static struct domcount *dom_find(struct gindex *g, uint32_t key)
@@ -47,15 +53,49 @@ static struct domcount *dom_get(struct sched_snapshot *s, struct gindex *g, uint
 	g->doms = xrealloc(g->doms, (g->n_doms + 1) * sizeof(*g->doms));
 	d = &g->doms[g->n_doms++];
 	*d = (struct domcount){ .key = key };
+	s->index_gen++;
 	uint32_t it = 0, node, cnt;
 	while (u32map_next(&g->per_node, &it, &node, &cnt))
 		u32map_add(&d->counts, node_value(s, &s->nodes[node], key), (int32_t)cnt);
 	return d;
 }
 
-static bool key_is_instance(const struct sched_snapshot *s, uint32_t key)
+static void counter_ensure(struct sched_snapshot *s, struct counter *c)
 {
-	return key == s->sym_instance || key == s->sym_host;
+	struct gindex *g = group_find(s, c->group);
+	c->instance = key_is_instance(s, c->key);
+	if (g && !c->instance)
+		dom_get(s, g, c->key);
+}
+
+static void counter_resolve(struct sched_snapshot *s, struct counter *c)
+{
+	struct gindex *g = group_find(s, c->group);
+	c->instance = key_is_instance(s, c->key);
+	c->map = !g ? NULL : c->instance ? &g->per_node : &dom_find(g, c->key)->counts;
+}
+
+/* Two passes: creating tables moves them, so pointers are taken after all exist. */
+void counters_refresh(struct sched_snapshot *s, struct sched_prepared *p)
+{
+	if (p->counters_gen == s->index_gen + 1)
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		void (*fn)(struct sched_snapshot *, struct counter *) =
+		    pass ? counter_resolve : counter_ensure;
+		if (p->distinct)
+			fn(s, &p->c_distinct);
+		for (size_t i = 0; i < p->n_strat; i++)
+			if (p->strat[i].kind == PS_SPREAD)
+				fn(s, &p->strat[i].cnt);
+		for (size_t i = 0; i < p->n_aff; i++)
+			for (size_t j = 0; j < p->aff[i].n_groups; j++)
+				fn(s, &p->aff[i].cnt[j]);
+		for (size_t i = 0; i < p->n_spread; i++)
+			for (size_t j = 0; j < p->spread[i].n_groups; j++)
+				fn(s, &p->spread[i].cnt[j]);
+	}
+	p->counters_gen = s->index_gen + 1;
 }
 
 uint32_t group_count_val(struct sched_snapshot *s, uint32_t group, uint32_t key, uint32_t val)

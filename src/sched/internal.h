@@ -110,7 +110,8 @@ struct snode {
 	uint16_t n_reserved;
 	uint16_t *ports; /* used host ports, sorted, reserved included */
 	uint32_t n_ports, cap_ports;
-	uint32_t *tasks; /* task slots */
+	uint32_t n_dyn_used; /* of them inside [port_min, port_max] */
+	uint32_t *tasks;     /* task slots */
 	uint32_t n_tasks, cap_tasks;
 };
 
@@ -174,7 +175,19 @@ struct sched_snapshot {
 
 	struct u32map budgets; /* group symbol -> allowed + 1 */
 
-	uint64_t node_gen; /* bumped on any node change that can alter domains */
+	/*
+	 * Dense columns for the attribute keys that requests use: colmap[key]
+	 * is 1 + the column, cols[c][node slot] the node's value symbol. A
+	 * filter pass then reads one array instead of searching each node.
+	 */
+	uint8_t *colmap;
+	uint32_t colmap_len;
+	uint32_t **cols;
+	uint32_t *col_keys;
+	uint32_t n_cols;
+
+	uint64_t node_gen;  /* bumped on any node change that can alter domains */
+	uint64_t index_gen; /* bumped when a group or domain table is created (counters move) */
 	uint64_t task_gen;
 	uint32_t sample_pct, sample_min;
 	uint32_t cursor;
@@ -190,8 +203,21 @@ static inline bool node_schedulable(const struct snode *n)
 	return n->alive && n->status == SCHED_NODE_ACTIVE && n->connected;
 }
 
+#define SCHED_MAX_COLUMNS 255 /* colmap entries are uint8_t; further keys use the search */
+
+uint32_t node_attr_find(const struct snode *n, uint32_t key);
+/* Give `key` a dense column (requests call this for every key they use). */
+void sched_column_want(struct sched_snapshot *s, uint32_t key);
+
 /* Value symbol of key on a node: instanceId/host give the node's id; 0 if absent. */
-uint32_t node_value(const struct sched_snapshot *s, const struct snode *n, uint32_t key);
+static inline uint32_t node_value(const struct sched_snapshot *s, const struct snode *n, uint32_t key)
+{
+	if (key == s->sym_instance || key == s->sym_host)
+		return n->id_sym;
+	if (key < s->colmap_len && s->colmap[key])
+		return s->cols[s->colmap[key] - 1][n - s->nodes];
+	return node_attr_find(n, key);
+}
 bool node_has_key(const struct sched_snapshot *s, const struct snode *n, uint32_t key);
 bool node_port_used(const struct snode *n, uint16_t port);
 uint32_t node_free_dynamic(const struct snode *n);
@@ -287,6 +313,33 @@ int sched_parse_date(const char *s, int64_t *ret);
 
 /* ---- prepared requests (prepare.c) ---- */
 
+/*
+ * Tasks of one group per domain of one key, resolved to the table once per
+ * decision (counters_refresh) so that a node costs one hash lookup.
+ */
+struct counter {
+	uint32_t group, key;
+	bool instance;
+	const struct u32map *map; /* NULL: the group has no tasks yet */
+};
+
+static inline uint32_t counter_at(const struct sched_snapshot *s, const struct counter *c,
+				  const struct snode *n)
+{
+	if (!c->map)
+		return 0;
+	return u32map_get(c->map, c->instance ? (uint32_t)(n - s->nodes) : node_value(s, n, c->key));
+}
+
+static inline uint32_t counters_at(const struct sched_snapshot *s, const struct counter *c, size_t n_c,
+				   const struct snode *n)
+{
+	uint32_t sum = 0;
+	for (size_t i = 0; i < n_c; i++)
+		sum += counter_at(s, &c[i], n);
+	return sum;
+}
+
 struct pexpr {
 	uint32_t key;
 	uint8_t op;
@@ -303,6 +356,7 @@ struct pterm {
 
 struct paff {
 	uint32_t *groups;
+	struct counter *cnt; /* one per group */
 	size_t n_groups;
 	uint32_t key;
 	bool anti, required;
@@ -315,6 +369,7 @@ struct pspread {
 	bool dns;
 	bool self; /* the request's own group is counted */
 	uint32_t *groups;
+	struct counter *cnt; /* one per group */
 	size_t n_groups;
 	/* cached domain list of eligible nodes, valid for node_gen */
 	uint64_t gen;
@@ -337,6 +392,7 @@ enum pstrat_kind {
 struct pstrat {
 	enum pstrat_kind kind;
 	uint32_t key;
+	struct counter cnt; /* PS_SPREAD */
 };
 
 struct sched_prepared {
@@ -349,6 +405,8 @@ struct sched_prepared {
 	struct pstrat strat[SCHED_MAX_STRATEGIES];
 	size_t n_strat;
 	bool distinct;
+	struct counter c_distinct;
+	uint64_t counters_gen; /* s->index_gen + 1 when the counters were resolved */
 	struct sched_query **member_of;
 	size_t n_member_of;
 	struct apair *selector;
@@ -389,6 +447,8 @@ struct decision {
 	uint64_t nonce;
 };
 
+/* Resolve every counter of p against the snapshot's current tables (cheap when nothing moved). */
+void counters_refresh(struct sched_snapshot *s, struct sched_prepared *p);
 bool pexpr_match(const struct sched_snapshot *s, const struct pexpr *e, const struct snode *n);
 bool pterm_match(const struct sched_snapshot *s, const struct pterm *t, const struct snode *n);
 bool node_static_ok(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n);
@@ -407,6 +467,8 @@ bool filter_resources(const struct sched_prepared *p, const struct snode *n, int
 void score_node(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n, uint64_t nonce,
 		int64_t keys[SCHED_NKEYS]);
 size_t score_nkeys(const struct sched_prepared *p);
+/* Ties on every key: a seeded coin, so equal nodes share the load but runs repeat. */
+int64_t score_tiebreak(const struct sched_snapshot *s, const struct snode *n, uint64_t nonce);
 int explain_taint(struct sched_snapshot *s, const struct itaint *t, char *buf, size_t len);
 const char *sched_effect_name(int effect);
 

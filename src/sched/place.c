@@ -51,18 +51,19 @@ const char *sched_reason_ecs(enum sched_reason r)
 	return (unsigned)r < SCHED_R__MAX ? reasons[r].ecs : "?";
 }
 
+uint32_t sched_sample_kube(size_t nodes)
+{
+	int64_t adaptive = 50 - (int64_t)nodes / 125;
+	return adaptive < 5 ? 5 : (uint32_t)adaptive;
+}
+
 static uint32_t sample_want(const struct sched_snapshot *s)
 {
 	uint32_t n = s->n_nodes;
 	uint32_t min = s->sample_min ? s->sample_min : SAMPLE_MIN_FEASIBLE;
 	if (n <= min || s->sample_pct >= 100)
 		return UINT32_MAX;
-	uint32_t pct = s->sample_pct;
-	if (!pct) {
-		int64_t adaptive = 50 - (int64_t)n / 125;
-		pct = adaptive < 5 ? 5 : (uint32_t)adaptive;
-	}
-	return MAX(min, (uint32_t)((uint64_t)n * pct / 100));
+	return MAX(min, (uint32_t)((uint64_t)n * s->sample_pct / 100));
 }
 
 static void note_taint(struct decision *d, const struct itaint *t)
@@ -80,24 +81,26 @@ static void note_taint(struct decision *d, const struct itaint *t)
 		    .count++; /* NEEDSWORK: the 16th slot absorbs further taint kinds */
 }
 
-static bool keys_less(const int64_t *a, const int64_t *b, size_t n)
+/* -1, 0, 1 as a is better, tied, worse than b. */
+static int keys_cmp(const int64_t *a, const int64_t *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (a[i] != b[i])
-			return a[i] < b[i];
-	return false;
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
 }
 
 /* One decision: the best node's slot, or -1 with d filled. */
 static int64_t decide(struct sched_snapshot *s, struct sched_prepared *p, struct decision *d)
 {
-	int64_t best = -1, keys[SCHED_NKEYS], best_keys[SCHED_NKEYS];
+	int64_t best = -1, keys[SCHED_NKEYS], best_keys[SCHED_NKEYS], best_tie = -1;
 	size_t nk = score_nkeys(p);
 	uint32_t want = sample_want(s), found = 0, slots = s->n_slots;
 	if (!slots)
 		return -1;
 	uint32_t start = s->cursor % slots, k;
 	d->nonce = ++s->counter;
+	counters_refresh(s, p);
 	for (k = 0; k < slots; k++) {
 		uint32_t i = start + k < slots ? start + k : start + k - slots;
 		const struct snode *n = &s->nodes[i];
@@ -112,8 +115,18 @@ static int64_t decide(struct sched_snapshot *s, struct sched_prepared *p, struct
 			continue;
 		}
 		score_node(s, p, n, d->nonce, keys);
-		if (best < 0 || keys_less(keys, best_keys, nk)) {
+		int c = best < 0 ? -1 : keys_cmp(keys, best_keys, nk);
+		if (c == 0) { /* the coin is only thrown on ties */
+			if (best_tie < 0)
+				best_tie = score_tiebreak(s, &s->nodes[best], d->nonce);
+			int64_t tie = score_tiebreak(s, n, d->nonce);
+			if (tie < best_tie) {
+				best = i;
+				best_tie = tie;
+			}
+		} else if (c < 0) {
 			best = i;
+			best_tie = -1;
 			memcpy(best_keys, keys, nk * sizeof(*keys));
 		}
 		if (++found >= want)

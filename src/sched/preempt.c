@@ -165,6 +165,7 @@ void preempt_find(struct sched_snapshot *s, struct sched_prepared *p, struct sch
 	struct vset vs = { .v = xcalloc(cap, sizeof(uint32_t)), .on = xcalloc(cap, sizeof(bool)) };
 	struct vset best = { .v = xcalloc(cap, sizeof(uint32_t)), .on = xcalloc(cap, sizeof(bool)) };
 	struct pick bp = { .node = -1 };
+	counters_refresh(s, p);
 	for (uint32_t i = 0; i < s->n_slots; i++) {
 		const struct snode *n = &s->nodes[i];
 		if (!n->alive || !preemptible_node(s, p, n) || !node_victims(s, p, n, &vs))

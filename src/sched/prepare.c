@@ -11,13 +11,26 @@
 
 #include "sched/internal.h"
 
+/* A key requests look up on every node: give it a dense column. */
 static uint32_t topology_key(struct sched_snapshot *s, const char *field)
 {
 	if (startswith(field, "attribute:"))
 		field += strlen("attribute:");
 	if (streq(field, "host"))
 		return s->sym_instance;
-	return intern(&s->in, field);
+	uint32_t key = intern(&s->in, field);
+	sched_column_want(s, key);
+	return key;
+}
+
+static void query_columns(struct sched_snapshot *s, const struct qnode *q)
+{
+	if (!q)
+		return;
+	if (q->kind == QK_CMP && q->subject == QS_ATTRIBUTE)
+		sched_column_want(s, q->key);
+	query_columns(s, q->a);
+	query_columns(s, q->b);
 }
 
 static int prep_strategies(struct sched_snapshot *s, struct sched_prepared *p, const struct sched_request *r,
@@ -44,6 +57,7 @@ static int prep_strategies(struct sched_snapshot *s, struct sched_prepared *p, c
 						       i);
 			ps->kind = PS_SPREAD;
 			ps->key = topology_key(s, f);
+			ps->cnt = (struct counter){ .group = p->group, .key = ps->key };
 			break;
 		case SCHED_RANDOM: ps->kind = PS_RANDOM; break;
 		default: return berth_error_msg(err, EINVAL, "strategies[%zu]: unknown type", i);
@@ -66,6 +80,7 @@ static int prep_constraints(struct sched_snapshot *s, struct sched_prepared *p, 
 				    err, EINVAL,
 				    "placementConstraints[%zu]: distinctInstance takes no expression", i);
 			p->distinct = true;
+			p->c_distinct = (struct counter){ .group = p->group, .key = s->sym_instance };
 			continue;
 		}
 		if (c->type != SCHED_MEMBER_OF)
@@ -73,6 +88,7 @@ static int prep_constraints(struct sched_snapshot *s, struct sched_prepared *p, 
 		int ret = sched_query_parse(&s->in, c->expression, &p->member_of[p->n_member_of], err);
 		if (ret < 0)
 			return berth_error_wrap(err, ret, "placementConstraints[%zu]: memberOf", i);
+		query_columns(s, p->member_of[p->n_member_of]->root);
 		p->n_member_of++;
 	}
 	return 0;
@@ -137,6 +153,14 @@ static uint32_t *intern_groups(struct sched_snapshot *s, const char *const *g, s
 	return v;
 }
 
+static struct counter *counters_new(const uint32_t *groups, size_t n, uint32_t key)
+{
+	struct counter *c = xcalloc(n + 1, sizeof(*c));
+	for (size_t i = 0; i < n; i++)
+		c[i] = (struct counter){ .group = groups[i], .key = key };
+	return c;
+}
+
 static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const struct sched_request *r,
 		    struct berth_error **err)
 {
@@ -176,6 +200,7 @@ static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const st
 					   .anti = a->anti,
 					   .required = a->required,
 					   .weight = a->weight };
+		p->aff[i].cnt = counters_new(p->aff[i].groups, a->n_groups, p->aff[i].key);
 		p->n_aff++;
 	}
 
@@ -217,6 +242,7 @@ static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const st
 		}
 		for (size_t j = 0; j < ps->n_groups; j++)
 			ps->self |= ps->groups[j] == p->group;
+		ps->cnt = counters_new(ps->groups, ps->n_groups, ps->key);
 	}
 	return 0;
 }
@@ -298,12 +324,15 @@ struct sched_prepared *sched_prepared_free(struct sched_prepared *p)
 		free(p->preferred[i].exprs);
 	}
 	free(p->preferred);
-	for (size_t i = 0; p->aff && p->aff[i].groups; i++)
+	for (size_t i = 0; p->aff && p->aff[i].groups; i++) {
 		free(p->aff[i].groups);
+		free(p->aff[i].cnt);
+	}
 	free(p->aff);
 	free(p->tols);
 	for (size_t i = 0; p->spread && p->spread[i].groups; i++) {
 		free(p->spread[i].groups);
+		free(p->spread[i].cnt);
 		free(p->spread[i].doms);
 	}
 	free(p->spread);

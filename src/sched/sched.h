@@ -345,8 +345,9 @@ struct sched_result *sched_result_free(struct sched_result *r);
  * preempt, names victims. Always returns a result unless the arguments are
  * invalid (-EINVAL: count 0 or > SCHED_MAX_COUNT, duplicate ids).
  *
- * For speed on large clusters a decision looks at a rotating sample of nodes
- * (kube-scheduler's percentageOfNodesToScore): sched_set_sample() sets it.
+ * For speed on large clusters a decision scores a rotating sample of the
+ * feasible nodes (kube-scheduler's percentageOfNodesToScore): see
+ * sched_set_sample().
  * Filters are always exact and a failure is only reported after every node
  * was examined, so explanations are complete.
  */
@@ -355,11 +356,14 @@ int sched_place(struct sched_snapshot *s, struct sched_prepared *p, const char *
 
 /*
  * How many feasible nodes a decision scores before it stops looking:
- * max(min_feasible, nodes * percent / 100); percent 0 is adaptive like
- * kube-scheduler (50 - nodes/125, at least 5), min_feasible 0 means 100.
- * percent 100 scores every feasible node (exact ECS semantics; the default
- * for clusters of up to 100 nodes in any case).
+ * max(min_feasible, nodes * percent / 100); min_feasible 0 means 100
+ * (kube-scheduler's minFeasibleNodesToFind). The default, percent 0, scores
+ * 100 feasible nodes however large the cluster; percent 100 scores every
+ * feasible node (exact ECS semantics, always the case up to 100 nodes);
+ * sched_sample_kube(nodes) is kube-scheduler's adaptive percentage
+ * (50 - nodes/125, at least 5).
  */
+uint32_t sched_sample_kube(size_t nodes);
 void sched_set_sample(struct sched_snapshot *s, uint32_t percent, uint32_t min_feasible);
 
 /*

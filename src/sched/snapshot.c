@@ -49,6 +49,11 @@ struct sched_snapshot *sched_snapshot_free(struct sched_snapshot *s)
 	strmap_done(&s->node_ids);
 	groups_done(s);
 	u32map_done(&s->budgets);
+	for (uint32_t c = 0; c < s->n_cols; c++)
+		free(s->cols[c]);
+	free(s->cols);
+	free(s->col_keys);
+	free(s->colmap);
 	interner_done(&s->in);
 	free(s);
 	return NULL;
@@ -65,10 +70,8 @@ void sched_set_sample(struct sched_snapshot *s, uint32_t percent, uint32_t min_f
 	s->sample_min = min_feasible;
 }
 
-uint32_t node_value(const struct sched_snapshot *s, const struct snode *n, uint32_t key)
+uint32_t node_attr_find(const struct snode *n, uint32_t key)
 {
-	if (key == s->sym_instance || key == s->sym_host)
-		return n->id_sym;
 	size_t lo = 0, hi = n->n_attrs;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -78,6 +81,35 @@ uint32_t node_value(const struct sched_snapshot *s, const struct snode *n, uint3
 			hi = mid;
 	}
 	return lo < n->n_attrs && n->attrs[lo].key == key ? n->attrs[lo].val : 0;
+}
+
+void sched_column_want(struct sched_snapshot *s, uint32_t key)
+{
+	if (!key || key == s->sym_instance || key == s->sym_host || s->n_cols >= SCHED_MAX_COLUMNS)
+		return;
+	if (key < s->colmap_len && s->colmap[key])
+		return;
+	if (key >= s->colmap_len) {
+		uint32_t len = MAX(key + 1, s->colmap_len * 2);
+		s->colmap = xrealloc(s->colmap, len);
+		memset(s->colmap + s->colmap_len, 0, len - s->colmap_len);
+		s->colmap_len = len;
+	}
+	s->cols = xrealloc(s->cols, (s->n_cols + 1) * sizeof(*s->cols));
+	s->col_keys = xrealloc(s->col_keys, (s->n_cols + 1) * sizeof(*s->col_keys));
+	uint32_t *col = xcalloc(s->cap_nodes + 1, sizeof(*col));
+	for (uint32_t i = 0; i < s->n_slots; i++)
+		col[i] = s->nodes[i].alive ? node_attr_find(&s->nodes[i], key) : 0;
+	s->cols[s->n_cols] = col;
+	s->col_keys[s->n_cols++] = key;
+	s->colmap[key] = (uint8_t)s->n_cols;
+}
+
+static void columns_update(struct sched_snapshot *s, uint32_t slot)
+{
+	const struct snode *n = &s->nodes[slot];
+	for (uint32_t c = 0; c < s->n_cols; c++)
+		s->cols[c][slot] = n->alive ? node_attr_find(n, s->col_keys[c]) : 0;
 }
 
 bool node_has_key(const struct sched_snapshot *s, const struct snode *n, uint32_t key)
@@ -106,9 +138,12 @@ bool node_port_used(const struct snode *n, uint16_t port)
 
 uint32_t node_free_dynamic(const struct snode *n)
 {
-	size_t lo = port_lower_bound(n->ports, n->n_ports, n->port_min);
-	size_t hi = port_lower_bound(n->ports, n->n_ports, (uint32_t)n->port_max + 1);
-	return (uint32_t)(n->port_max - n->port_min + 1) - (uint32_t)(hi - lo);
+	return (uint32_t)(n->port_max - n->port_min + 1) - n->n_dyn_used;
+}
+
+static bool in_dynamic(const struct snode *n, uint16_t port)
+{
+	return port >= n->port_min && port <= n->port_max;
 }
 
 int node_port_add(struct snode *n, uint16_t port)
@@ -123,6 +158,7 @@ int node_port_add(struct snode *n, uint16_t port)
 	memmove(n->ports + i + 1, n->ports + i, (n->n_ports - i) * sizeof(*n->ports));
 	n->ports[i] = port;
 	n->n_ports++;
+	n->n_dyn_used += in_dynamic(n, port);
 	return 0;
 }
 
@@ -137,6 +173,7 @@ void node_port_del(struct snode *n, uint16_t port)
 		return;
 	memmove(n->ports + i, n->ports + i + 1, (n->n_ports - i - 1) * sizeof(*n->ports));
 	n->n_ports--;
+	n->n_dyn_used -= in_dynamic(n, port);
 }
 
 static int cmp_apair(const void *a, const void *b)
@@ -233,6 +270,7 @@ static int node_fill(struct sched_snapshot *s, struct snode *n, const struct sch
 static void node_rebuild_ports(struct sched_snapshot *s, struct snode *n)
 {
 	n->n_ports = 0;
+	n->n_dyn_used = 0;
 	for (uint16_t i = 0; i < n->n_reserved; i++)
 		(void)node_port_add(n, n->reserved[i]);
 	for (uint32_t i = 0; i < n->n_tasks; i++) {
@@ -250,6 +288,8 @@ static uint32_t node_slot_new(struct sched_snapshot *s)
 		s->cap_nodes = s->cap_nodes ? s->cap_nodes * 2 : 64;
 		s->nodes = xrealloc(s->nodes, s->cap_nodes * sizeof(*s->nodes));
 		s->free_nodes = xrealloc(s->free_nodes, s->cap_nodes * sizeof(*s->free_nodes));
+		for (uint32_t c = 0; c < s->n_cols; c++)
+			s->cols[c] = xrealloc(s->cols[c], (s->cap_nodes + 1) * sizeof(**s->cols));
 	}
 	s->nodes[s->n_slots] = (struct snode){ 0 };
 	return s->n_slots++;
@@ -282,6 +322,7 @@ int sched_node_put(struct sched_snapshot *s, const struct sched_node_spec *spec,
 			return r;
 		}
 		free(saved_attrs.attrs);
+		columns_update(s, slot);
 		node_rebuild_ports(s, n);
 		keys_node_changed(s, n, +1);
 		node_tasks_reindex(s, n, +1);
@@ -298,6 +339,7 @@ int sched_node_put(struct sched_snapshot *s, const struct sched_node_spec *spec,
 	}
 	n->id = xstrdup(spec->id);
 	n->alive = true;
+	columns_update(s, slot);
 	node_rebuild_ports(s, n);
 	strmap_set(&s->node_ids, n->id, slot);
 	s->n_nodes++;
@@ -334,6 +376,7 @@ int sched_node_remove(struct sched_snapshot *s, const char *id, struct berth_err
 	keys_node_changed(s, n, -1);
 	strmap_del(&s->node_ids, n->id);
 	node_done(n);
+	columns_update(s, slot);
 	s->free_nodes[s->n_free_nodes++] = slot;
 	s->n_nodes--;
 	s->node_gen++;

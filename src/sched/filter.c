@@ -139,8 +139,10 @@ bool aff_term_ok(struct sched_snapshot *s, const struct sched_prepared *p, const
 {
 	bool has_key = node_has_key(s, n, a->key);
 	uint32_t c = has_key ? counters_at(s, a->cnt, a->n_groups, n) : 0;
-	if (a->anti || c)
+	if (a->anti)
 		return !c;
+	if (c)
+		return true;
 	/* Kubernetes: the first task of a group with affinity to itself may go anywhere. */
 	bool self = false;
 	for (size_t j = 0; j < a->n_groups; j++)

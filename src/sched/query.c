@@ -375,8 +375,56 @@ static int compile_arg(struct lexer *lx, struct qnode *q, size_t i, size_t at)
 	return 0;
 }
 
+#define REGEX_MAX_LEN    256 /* a pattern longer than this is not an attribute filter */
+#define REGEX_MAX_REPEAT 100 /* {n,m} bounds: glibc expands them, memory grows with the count */
+
+/*
+ * glibc's regcomp() needs memory exponential in stacked quantifiers
+ * ("a+++++") and linear in {n,m} bounds: refuse both before compiling, so a
+ * user's expression cannot exhaust the server (found by fuzz-sched-query).
+ */
+static const char *regex_too_complex(const char *re)
+{
+	bool after_quant = false, in_class = false;
+	if (strlen(re) > REGEX_MAX_LEN)
+		return "longer than 256 characters";
+	for (const char *p = re; *p; p++) {
+		if (*p == '\\' && p[1]) {
+			p++;
+			after_quant = false;
+			continue;
+		}
+		if (in_class) {
+			in_class = *p != ']';
+			continue;
+		}
+		bool quant = strchr("*+?{", *p) != NULL;
+		if (quant && after_quant)
+			return "a quantifier follows a quantifier";
+		if (*p == '{') {
+			char *end;
+			for (const char *d = p + 1; *d && *d != '}'; d = end) {
+				unsigned long v = strtoul(d, &end, 10);
+				if (v > REGEX_MAX_REPEAT)
+					return "a repeat count above 100";
+				if (end == d)
+					end = (char *)d + 1;
+			}
+			p = strchrnul(p, '}');
+			if (!*p)
+				break;
+		}
+		in_class = *p == '[';
+		after_quant = quant;
+	}
+	return NULL;
+}
+
 static int compile_regex(struct lexer *lx, struct qnode *q, size_t at)
 {
+	const char *why = regex_too_complex(q->args[0]);
+	if (why)
+		return lex_error(lx, at, "regular expression '%s' is too complex: %s", q->args[0], why);
 	_cleanup_free_ char *anchored = xasprintf("^(%s)$", q->args[0]);
 	q->re = xmalloc(sizeof(*q->re));
 	int rc = regcomp(q->re, anchored, REG_EXTENDED | REG_NOSUB);

@@ -105,6 +105,8 @@ static const struct {
 	{ "attribute:ecs.instance-type =~ 2", "0000" }, /* whole-value match, not a search */
 	{ "attribute:ecs.instance-type !~ t2.*", "0110" },
 	{ "attribute:ecs.instance-type =~ '(t2|m4)\\.(micro|large)'", "1100" },
+	{ "attribute:ecs.instance-type =~ '[a-z][0-9]\\.[a-z]{4,5}'", "1101" }, /* bounded repeats are fine */
+	{ "attribute:ecs.instance-type =~ '[+*]*t2.*'", "1001" },
 	{ "attribute:stack exists", "1000" },
 	{ "attribute:special exists", "0001" }, /* name-only attributes exist */
 	{ "attribute:stack !exists", "0111" },
@@ -196,6 +198,13 @@ static const struct {
 	{ "attribute:a exists and", "position 23: expected a subject" },
 	{ "attribute:a == 'x", "position 16: unterminated '-quoted value" },
 	{ "attribute:a =~ '('", "position 16: invalid regular expression '('" },
+	{ "attribute:a =~ g2.++++",
+	  "position 16: regular expression 'g2.++++' is too complex: a quantifier follows "
+	  "a quantifier" },
+	{ "attribute:a =~ 'x{2}*'", "position 16: regular expression 'x{2}*' is too complex" },
+	{ "attribute:a =~ 'x{1,500}'",
+	  "position 16: regular expression 'x{1,500}' is too complex: a repeat count "
+	  "above 100" },
 	{ "registeredAt =~ 2018", "position 14: operator 'matches' is not valid for 'registeredAt'" },
 	{ "registeredAt > yesterday",
 	  "position 16: expected a date like 2018-06-18T22:28:28Z, got 'yesterday'" },

@@ -33,10 +33,10 @@ static void explain_state(struct sched_snapshot *s, struct sched_prepared *p, co
 		const struct itaint *t = &n->taints[i];
 		bool ok = t->effect == SCHED_PREFER_NO_SCHEDULE;
 		for (size_t j = 0; j < p->n_tols && !ok; j++)
-			ok = toleration_matches(&p->tols[j], t);
+			ok = sched_toleration_matches(&p->tols[j], t);
 		if (!ok) {
 			char buf[512];
-			explain_taint(s, t, buf, sizeof(buf));
+			sched_explain_taint(s, t, buf, sizeof(buf));
 			add(sb, "taint %s not tolerated", buf);
 		}
 	}
@@ -46,7 +46,7 @@ static void explain_state(struct sched_snapshot *s, struct sched_prepared *p, co
 			    sym_str(&s->in, p->selector[i].val));
 	bool any = !p->n_required;
 	for (size_t i = 0; i < p->n_required && !any; i++)
-		any = pterm_match(s, &p->required[i], n);
+		any = sched_pterm_match(s, &p->required[i], n);
 	if (!any)
 		add(sb, "node affinity mismatch (none of %zu required terms match)", p->n_required);
 	for (size_t i = 0; i < p->n_member_of; i++)
@@ -67,11 +67,11 @@ static void explain_resources(struct sched_snapshot *s, struct sched_prepared *p
 		add(sb, "insufficient memory (hard limit %d MiB above the node's %d)", p->mem_hard,
 		    n->mem_total);
 	for (size_t i = 0; i < p->n_static; i++)
-		if (node_port_used(n, p->static_ports[i]))
+		if (sched_node_port_used(n, p->static_ports[i]))
 			add(sb, "host port %u in use", p->static_ports[i]);
-	if (p->n_dynamic && node_free_dynamic(n) < p->n_dynamic)
-		add(sb, "%u dynamic host ports needed, %u free", p->n_dynamic, node_free_dynamic(n));
-	if (p->distinct && group_count_at(s, p->group, s->sym_instance, n))
+	if (p->n_dynamic && sched_node_free_dynamic(n) < p->n_dynamic)
+		add(sb, "%u dynamic host ports needed, %u free", p->n_dynamic, sched_node_free_dynamic(n));
+	if (p->distinct && sched_group_count_at(s, p->group, s->sym_instance, n))
 		add(sb, "distinctInstance: a task of group '%s' is on this node", sym_str(&s->in, p->group));
 }
 
@@ -82,12 +82,12 @@ static void explain_tasks(struct sched_snapshot *s, struct sched_prepared *p, co
 		const struct paff *a = &p->aff[i];
 		if (!a->required)
 			continue;
-		if (aff_term_ok(s, p, a, n))
+		if (sched_aff_term_ok(s, p, a, n))
 			continue;
 		uint32_t c = 0;
-		for (size_t j = 0; j < a->n_groups && node_has_key(s, n, a->key); j++)
-			c += group_count_at(s, a->groups[j], a->key, n);
-		if (!node_has_key(s, n, a->key))
+		for (size_t j = 0; j < a->n_groups && sched_node_has_key(s, n, a->key); j++)
+			c += sched_group_count_at(s, a->groups[j], a->key, n);
+		if (!sched_node_has_key(s, n, a->key))
 			add(sb, "task affinity: node has no '%s'", sym_str(&s->in, a->key));
 		else if (a->anti)
 			add(sb, "task anti-affinity: %u matching tasks in %s=%s", c, sym_str(&s->in, a->key),
@@ -100,11 +100,11 @@ static void explain_tasks(struct sched_snapshot *s, struct sched_prepared *p, co
 		struct pspread *sp = &p->spread[i];
 		if (!sp->dns)
 			continue;
-		if (!node_has_key(s, n, sp->key)) {
+		if (!sched_node_has_key(s, n, sp->key)) {
 			add(sb, "topology spread: node has no '%s'", sym_str(&s->in, sp->key));
 			continue;
 		}
-		int64_t c = spread_count(s, sp, n), min = spread_min(s, p, sp);
+		int64_t c = sched_spread_count(s, sp, n), min = sched_spread_min(s, p, sp);
 		if (c + sp->self - min > sp->max_skew)
 			add(sb, "topology spread: skew %lld > maxSkew %d in %s=%s",
 			    (long long)(c + sp->self - min), sp->max_skew, sym_str(&s->in, sp->key),
@@ -116,10 +116,10 @@ int sched_explain_node(struct sched_snapshot *s, struct sched_prepared *p, const
 		       bool *ret_feasible, char **ret_text, struct berth_error **err)
 {
 	uint32_t slot;
-	if (!node_id || !strmap_get(&s->node_ids, node_id, &slot))
+	if (!node_id || !sched_strmap_get(&s->node_ids, node_id, &slot))
 		return berth_error_msg(err, ENOENT, "node '%s' not found", node_id ? node_id : "");
 	const struct snode *n = &s->nodes[slot];
-	counters_refresh(s, p);
+	sched_counters_refresh(s, p);
 	struct strbuf sb;
 	strbuf_init(&sb, 128);
 	explain_state(s, p, n, &sb);
@@ -127,10 +127,10 @@ int sched_explain_node(struct sched_snapshot *s, struct sched_prepared *p, const
 	explain_tasks(s, p, n, &sb);
 	bool feasible = !sb.len;
 	const struct itaint *t = NULL;
-	assert(feasible == (filter_node(s, p, n, &t) < 0)); /* explain and decide agree */
+	assert(feasible == (sched_filter_node(s, p, n, &t) < 0)); /* explain and decide agree */
 	if (feasible) {
 		int64_t keys[SCHED_NKEYS];
-		score_node(s, p, n, s->counter, keys);
+		sched_score_node(s, p, n, s->counter, keys);
 		strbuf_addf(&sb,
 			    "feasible; score keys (lower is better): taints %lld, preference %lld, skew %lld",
 			    (long long)keys[0], (long long)keys[1], (long long)keys[2]);

@@ -26,7 +26,7 @@ const char *sched_effect_name(int effect)
 static bool tolerated(const struct sched_prepared *p, const struct itaint *t)
 {
 	for (size_t i = 0; i < p->n_tols; i++)
-		if (toleration_matches(&p->tols[i], t))
+		if (sched_toleration_matches(&p->tols[i], t))
 			return true;
 	return false;
 }
@@ -40,7 +40,7 @@ static const struct itaint *untolerated(const struct sched_prepared *p, const st
 	return NULL;
 }
 
-bool pexpr_match(const struct sched_snapshot *s, const struct pexpr *e, const struct snode *n)
+bool sched_pexpr_match(const struct sched_snapshot *s, const struct pexpr *e, const struct snode *n)
 {
 	uint32_t v = node_value(s, n, e->key);
 	int64_t num;
@@ -64,10 +64,10 @@ bool pexpr_match(const struct sched_snapshot *s, const struct pexpr *e, const st
 	return false;
 }
 
-bool pterm_match(const struct sched_snapshot *s, const struct pterm *t, const struct snode *n)
+bool sched_pterm_match(const struct sched_snapshot *s, const struct pterm *t, const struct snode *n)
 {
 	for (size_t i = 0; i < t->n_exprs; i++)
-		if (!pexpr_match(s, &t->exprs[i], n))
+		if (!sched_pexpr_match(s, &t->exprs[i], n))
 			return false;
 	return true;
 }
@@ -86,17 +86,17 @@ static bool affinity_ok(const struct sched_snapshot *s, const struct sched_prepa
 	if (!p->n_required)
 		return true;
 	for (size_t i = 0; i < p->n_required; i++)
-		if (pterm_match(s, &p->required[i], n))
+		if (sched_pterm_match(s, &p->required[i], n))
 			return true;
 	return false;
 }
 
-bool node_static_ok(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n)
+bool sched_node_static_ok(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n)
 {
 	return node_schedulable(n) && selector_ok(s, p, n) && affinity_ok(s, p, n);
 }
 
-bool filter_resources(const struct sched_prepared *p, const struct snode *n, int *ret_reason)
+bool sched_filter_resources(const struct sched_prepared *p, const struct snode *n, int *ret_reason)
 {
 	if (n->max_tasks && n->n_tasks >= n->max_tasks)
 		*ret_reason = SCHED_R_TASK_LIMIT;
@@ -112,7 +112,7 @@ bool filter_resources(const struct sched_prepared *p, const struct snode *n, int
 static bool ports_ok(const struct sched_prepared *p, const struct snode *n)
 {
 	for (size_t i = 0; i < p->n_static; i++)
-		if (node_port_used(n, p->static_ports[i]))
+		if (sched_node_port_used(n, p->static_ports[i]))
 			return false;
 	if (!p->n_dynamic)
 		return true;
@@ -120,13 +120,13 @@ static bool ports_ok(const struct sched_prepared *p, const struct snode *n)
 	uint32_t need = p->n_dynamic;
 	for (size_t i = 0; i < p->n_static; i++)
 		need += p->static_ports[i] >= n->port_min && p->static_ports[i] <= n->port_max;
-	return node_free_dynamic(n) >= need;
+	return sched_node_free_dynamic(n) >= need;
 }
 
 static bool groups_exist(struct sched_snapshot *s, const uint32_t *groups, size_t n_groups)
 {
 	for (size_t i = 0; i < n_groups; i++) {
-		struct gindex *g = group_find(s, groups[i]);
+		struct gindex *g = sched_group_find(s, groups[i]);
 		if (g && g->total)
 			return true;
 	}
@@ -134,10 +134,10 @@ static bool groups_exist(struct sched_snapshot *s, const uint32_t *groups, size_
 }
 
 /* Is one required task (anti-)affinity term satisfied on n? */
-bool aff_term_ok(struct sched_snapshot *s, const struct sched_prepared *p, const struct paff *a,
-		 const struct snode *n)
+bool sched_aff_term_ok(struct sched_snapshot *s, const struct sched_prepared *p, const struct paff *a,
+		       const struct snode *n)
 {
-	bool has_key = node_has_key(s, n, a->key);
+	bool has_key = sched_node_has_key(s, n, a->key);
 	uint32_t c = has_key ? counters_at(s, a->cnt, a->n_groups, n) : 0;
 	if (a->anti)
 		return !c;
@@ -155,13 +155,13 @@ static int affinity_tasks(struct sched_snapshot *s, struct sched_prepared *p, co
 {
 	for (size_t i = 0; i < p->n_aff; i++) {
 		const struct paff *a = &p->aff[i];
-		if (a->required && !aff_term_ok(s, p, a, n))
+		if (a->required && !sched_aff_term_ok(s, p, a, n))
 			return a->anti ? SCHED_R_TASK_ANTI_AFFINITY : SCHED_R_TASK_AFFINITY;
 	}
 	return -1;
 }
 
-uint32_t spread_count(struct sched_snapshot *s, const struct pspread *sp, const struct snode *n)
+uint32_t sched_spread_count(struct sched_snapshot *s, const struct pspread *sp, const struct snode *n)
 {
 	return counters_at(s, sp->cnt, sp->n_groups, n);
 }
@@ -172,16 +172,16 @@ static void spread_cache_domains(struct sched_snapshot *s, struct sched_prepared
 	for (uint32_t i = 0; i < s->n_slots; i++) {
 		const struct snode *n = &s->nodes[i];
 		uint32_t v = node_value(s, n, sp->key);
-		if (v && node_static_ok(s, p, n))
-			u32map_set(&seen, v, 1);
+		if (v && sched_node_static_ok(s, p, n))
+			sched_u32map_set(&seen, v, 1);
 	}
 	free(sp->doms);
 	sp->doms = xcalloc(seen.n + 1, sizeof(*sp->doms));
 	sp->n_doms = 0;
 	uint32_t it = 0, k, v;
-	while (u32map_next(&seen, &it, &k, &v))
+	while (sched_u32map_next(&seen, &it, &k, &v))
 		sp->doms[sp->n_doms++] = k;
-	u32map_done(&seen);
+	sched_u32map_done(&seen);
 	sp->gen = s->node_gen;
 	sp->cached = true;
 }
@@ -190,7 +190,7 @@ static uint32_t domain_count(struct sched_snapshot *s, const struct pspread *sp,
 {
 	uint32_t c = 0;
 	for (size_t i = 0; i < sp->n_groups; i++)
-		c += group_count_val(s, sp->groups[i], sp->key, val);
+		c += sched_group_count_val(s, sp->groups[i], sp->key, val);
 	return c;
 }
 
@@ -200,16 +200,16 @@ static uint32_t domain_count(struct sched_snapshot *s, const struct pspread *sp,
  * affinity, Kubernetes' nodeAffinityPolicy=Honor). Fewer domains than
  * minDomains: 0. Stops early at 0.
  */
-uint32_t spread_min(struct sched_snapshot *s, struct sched_prepared *p, struct pspread *sp)
+uint32_t sched_spread_min(struct sched_snapshot *s, struct sched_prepared *p, struct pspread *sp)
 {
 	if (sp->min_valid && sp->min_task_gen == s->task_gen && sp->min_node_gen == s->node_gen)
 		return sp->min;
 	uint32_t min = UINT32_MAX, n_doms = 0;
 	if (!p->n_selector && !p->n_required) {
-		struct keyidx *k = keyidx_get(s, sp->key);
+		struct keyidx *k = sched_keyidx_get(s, sp->key);
 		uint32_t it = 0, val, cnt;
 		n_doms = k->nodes.n;
-		while (min && u32map_next(&k->nodes, &it, &val, &cnt))
+		while (min && sched_u32map_next(&k->nodes, &it, &val, &cnt))
 			min = MIN(min, domain_count(s, sp, val));
 	} else {
 		if (!sp->cached || sp->gen != s->node_gen)
@@ -233,9 +233,9 @@ static int spread_filter(struct sched_snapshot *s, struct sched_prepared *p, con
 		struct pspread *sp = &p->spread[i];
 		if (!sp->dns)
 			continue;
-		if (!node_has_key(s, n, sp->key))
+		if (!sched_node_has_key(s, n, sp->key))
 			return SCHED_R_TOPOLOGY_SPREAD;
-		int64_t skew = (int64_t)spread_count(s, sp, n) + sp->self - spread_min(s, p, sp);
+		int64_t skew = (int64_t)sched_spread_count(s, sp, n) + sp->self - sched_spread_min(s, p, sp);
 		if (skew > sp->max_skew)
 			return SCHED_R_TOPOLOGY_SPREAD;
 	}
@@ -243,7 +243,7 @@ static int spread_filter(struct sched_snapshot *s, struct sched_prepared *p, con
 }
 
 /* The filters that consult the counting indexes (after resources). */
-int filter_tail(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n)
+int sched_filter_tail(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n)
 {
 	int r;
 	if (p->distinct && counter_at(s, &p->c_distinct, n))
@@ -255,8 +255,8 @@ int filter_tail(struct sched_snapshot *s, struct sched_prepared *p, const struct
 	return -1;
 }
 
-int filter_node(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n,
-		const struct itaint **ret_taint)
+int sched_filter_node(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n,
+		      const struct itaint **ret_taint)
 {
 	int r;
 	if (n->status == SCHED_NODE_INACTIVE)
@@ -274,21 +274,21 @@ int filter_node(struct sched_snapshot *s, struct sched_prepared *p, const struct
 	for (size_t i = 0; i < p->n_member_of; i++)
 		if (!sched_query_eval(s, p->member_of[i], n))
 			return SCHED_R_MEMBER_OF;
-	if (!filter_resources(p, n, &r))
+	if (!sched_filter_resources(p, n, &r))
 		return r;
 	if ((p->n_static || p->n_dynamic) && !ports_ok(p, n))
 		return SCHED_R_PORTS;
-	return filter_tail(s, p, n);
+	return sched_filter_tail(s, p, n);
 }
 
 /* ---- scores: keys compared in order, lower is better ---- */
 
-size_t score_nkeys(const struct sched_prepared *p)
+size_t sched_score_nkeys(const struct sched_prepared *p)
 {
 	return 3 + p->n_strat;
 }
 
-int64_t score_tiebreak(const struct sched_snapshot *s, const struct snode *n, uint64_t nonce)
+int64_t sched_score_tiebreak(const struct sched_snapshot *s, const struct snode *n, uint64_t nonce)
 {
 	return (int64_t)(sched_hash64(s->seed * 31 + nonce * 0x9e37 + n->id_sym) >> 1);
 }
@@ -306,11 +306,11 @@ static int64_t preference(struct sched_snapshot *s, struct sched_prepared *p, co
 {
 	int64_t w = 0;
 	for (size_t i = 0; i < p->n_preferred; i++)
-		if (pterm_match(s, &p->preferred[i], n))
+		if (sched_pterm_match(s, &p->preferred[i], n))
 			w += p->preferred[i].weight;
 	for (size_t i = 0; i < p->n_aff; i++) {
 		const struct paff *a = &p->aff[i];
-		if (a->required || !node_has_key(s, n, a->key))
+		if (a->required || !sched_node_has_key(s, n, a->key))
 			continue;
 		if (counters_at(s, a->cnt, a->n_groups, n))
 			w += a->anti ? -a->weight : a->weight;
@@ -327,16 +327,16 @@ static int64_t soft_skew(struct sched_snapshot *s, struct sched_prepared *p, con
 		struct pspread *sp = &p->spread[i];
 		if (sp->dns)
 			continue;
-		if (!node_has_key(s, n, sp->key))
+		if (!sched_node_has_key(s, n, sp->key))
 			sum += SKEW_NO_KEY;
 		else
-			sum += (int64_t)spread_count(s, sp, n) + sp->self - spread_min(s, p, sp);
+			sum += (int64_t)sched_spread_count(s, sp, n) + sp->self - sched_spread_min(s, p, sp);
 	}
 	return sum;
 }
 
-void score_node(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n, uint64_t nonce,
-		int64_t keys[SCHED_NKEYS])
+void sched_score_node(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n,
+		      uint64_t nonce, int64_t keys[SCHED_NKEYS])
 {
 	size_t k = 0;
 	keys[k++] = n->n_taints ? prefer_no_schedule(p, n) : 0;
@@ -356,7 +356,7 @@ void score_node(struct sched_snapshot *s, struct sched_prepared *p, const struct
 	}
 }
 
-int explain_taint(struct sched_snapshot *s, const struct itaint *t, char *buf, size_t len)
+int sched_explain_taint(struct sched_snapshot *s, const struct itaint *t, char *buf, size_t len)
 {
 	const char *v = sym_str(&s->in, t->val);
 	return snprintf(buf, len, "%s%s%s:%s", sym_str(&s->in, t->key), *v ? "=" : "", v,

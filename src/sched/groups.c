@@ -12,22 +12,22 @@
 
 #include "sched/internal.h"
 
-struct gindex *group_find(const struct sched_snapshot *s, uint32_t group)
+struct gindex *sched_group_find(const struct sched_snapshot *s, uint32_t group)
 {
-	if (!group || !u32map_has(&s->group_of, group))
+	if (!group || !sched_u32map_has(&s->group_of, group))
 		return NULL;
-	return &s->groups[u32map_get(&s->group_of, group)];
+	return &s->groups[sched_u32map_get(&s->group_of, group)];
 }
 
-struct gindex *group_get(struct sched_snapshot *s, uint32_t group)
+struct gindex *sched_group_get(struct sched_snapshot *s, uint32_t group)
 {
-	struct gindex *g = group_find(s, group);
+	struct gindex *g = sched_group_find(s, group);
 	if (g)
 		return g;
 	s->groups = xrealloc(s->groups, (s->n_groups + 1) * sizeof(*s->groups));
 	g = &s->groups[s->n_groups];
 	*g = (struct gindex){ .group = group };
-	u32map_set(&s->group_of, group, s->n_groups++);
+	sched_u32map_set(&s->group_of, group, s->n_groups++);
 	s->index_gen++;
 	return g;
 }
@@ -55,14 +55,14 @@ static struct domcount *dom_get(struct sched_snapshot *s, struct gindex *g, uint
 	*d = (struct domcount){ .key = key };
 	s->index_gen++;
 	uint32_t it = 0, node, cnt;
-	while (u32map_next(&g->per_node, &it, &node, &cnt))
-		u32map_add(&d->counts, node_value(s, &s->nodes[node], key), (int32_t)cnt);
+	while (sched_u32map_next(&g->per_node, &it, &node, &cnt))
+		sched_u32map_add(&d->counts, node_value(s, &s->nodes[node], key), (int32_t)cnt);
 	return d;
 }
 
 static void counter_ensure(struct sched_snapshot *s, struct counter *c)
 {
-	struct gindex *g = group_find(s, c->group);
+	struct gindex *g = sched_group_find(s, c->group);
 	c->instance = key_is_instance(s, c->key);
 	if (g && !c->instance)
 		dom_get(s, g, c->key);
@@ -70,13 +70,13 @@ static void counter_ensure(struct sched_snapshot *s, struct counter *c)
 
 static void counter_resolve(struct sched_snapshot *s, struct counter *c)
 {
-	struct gindex *g = group_find(s, c->group);
+	struct gindex *g = sched_group_find(s, c->group);
 	c->instance = key_is_instance(s, c->key);
 	c->map = !g ? NULL : c->instance ? &g->per_node : &dom_find(g, c->key)->counts;
 }
 
 /* Two passes: creating tables moves them, so pointers are taken after all exist. */
-void counters_refresh(struct sched_snapshot *s, struct sched_prepared *p)
+void sched_counters_refresh(struct sched_snapshot *s, struct sched_prepared *p)
 {
 	if (p->counters_gen == s->index_gen + 1)
 		return;
@@ -98,28 +98,28 @@ void counters_refresh(struct sched_snapshot *s, struct sched_prepared *p)
 	p->counters_gen = s->index_gen + 1;
 }
 
-uint32_t group_count_val(struct sched_snapshot *s, uint32_t group, uint32_t key, uint32_t val)
+uint32_t sched_group_count_val(struct sched_snapshot *s, uint32_t group, uint32_t key, uint32_t val)
 {
-	struct gindex *g = group_find(s, group);
+	struct gindex *g = sched_group_find(s, group);
 	if (!g)
 		return 0;
 	if (key_is_instance(s, key)) {
 		uint32_t slot;
-		if (!strmap_get(&s->node_ids, sym_str(&s->in, val), &slot))
+		if (!sched_strmap_get(&s->node_ids, sym_str(&s->in, val), &slot))
 			return 0;
-		return u32map_get(&g->per_node, slot);
+		return sched_u32map_get(&g->per_node, slot);
 	}
-	return u32map_get(&dom_get(s, g, key)->counts, val);
+	return sched_u32map_get(&dom_get(s, g, key)->counts, val);
 }
 
-uint32_t group_count_at(struct sched_snapshot *s, uint32_t group, uint32_t key, const struct snode *n)
+uint32_t sched_group_count_at(struct sched_snapshot *s, uint32_t group, uint32_t key, const struct snode *n)
 {
-	struct gindex *g = group_find(s, group);
+	struct gindex *g = sched_group_find(s, group);
 	if (!g)
 		return 0;
 	if (key_is_instance(s, key))
-		return u32map_get(&g->per_node, (uint32_t)(n - s->nodes));
-	return u32map_get(&dom_get(s, g, key)->counts, node_value(s, n, key));
+		return sched_u32map_get(&g->per_node, (uint32_t)(n - s->nodes));
+	return sched_u32map_get(&dom_get(s, g, key)->counts, node_value(s, n, key));
 }
 
 /*
@@ -127,17 +127,17 @@ uint32_t group_count_at(struct sched_snapshot *s, uint32_t group, uint32_t key, 
  * attribute changes call this with -1 before and +1 after, so the domain
  * tables follow the node's new values.
  */
-void groups_task_changed(struct sched_snapshot *s, const struct stask *t, int32_t delta)
+void sched_groups_task_changed(struct sched_snapshot *s, const struct stask *t, int32_t delta)
 {
 	if (!t->group)
 		return;
-	struct gindex *g = group_get(s, t->group);
+	struct gindex *g = sched_group_get(s, t->group);
 	const struct snode *n = &s->nodes[t->node];
 	for (uint32_t i = 0; i < g->n_doms; i++)
-		u32map_add(&g->doms[i].counts, node_value(s, n, g->doms[i].key), delta);
+		sched_u32map_add(&g->doms[i].counts, node_value(s, n, g->doms[i].key), delta);
 }
 
-struct keyidx *keyidx_get(struct sched_snapshot *s, uint32_t key)
+struct keyidx *sched_keyidx_get(struct sched_snapshot *s, uint32_t key)
 {
 	for (uint32_t i = 0; i < s->n_keys; i++)
 		if (s->keys[i].key == key)
@@ -149,34 +149,34 @@ struct keyidx *keyidx_get(struct sched_snapshot *s, uint32_t key)
 		const struct snode *n = &s->nodes[i];
 		uint32_t v = node_value(s, n, key);
 		if (node_schedulable(n) && v)
-			u32map_add(&k->nodes, v, 1);
+			sched_u32map_add(&k->nodes, v, 1);
 	}
 	return k;
 }
 
-void keys_node_changed(struct sched_snapshot *s, const struct snode *n, int32_t delta)
+void sched_keys_node_changed(struct sched_snapshot *s, const struct snode *n, int32_t delta)
 {
 	if (!node_schedulable(n))
 		return;
 	for (uint32_t i = 0; i < s->n_keys; i++) {
 		uint32_t v = node_value(s, n, s->keys[i].key);
 		if (v)
-			u32map_add(&s->keys[i].nodes, v, delta);
+			sched_u32map_add(&s->keys[i].nodes, v, delta);
 	}
 }
 
-void groups_done(struct sched_snapshot *s)
+void sched_groups_done(struct sched_snapshot *s)
 {
 	for (uint32_t i = 0; i < s->n_groups; i++) {
 		struct gindex *g = &s->groups[i];
-		u32map_done(&g->per_node);
+		sched_u32map_done(&g->per_node);
 		for (uint32_t j = 0; j < g->n_doms; j++)
-			u32map_done(&g->doms[j].counts);
+			sched_u32map_done(&g->doms[j].counts);
 		free(g->doms);
 	}
 	free(s->groups);
-	u32map_done(&s->group_of);
+	sched_u32map_done(&s->group_of);
 	for (uint32_t i = 0; i < s->n_keys; i++)
-		u32map_done(&s->keys[i].nodes);
+		sched_u32map_done(&s->keys[i].nodes);
 	free(s->keys);
 }

@@ -41,7 +41,7 @@ static void u32map_grow(struct u32map *m)
 	m->n = 0;
 	for (uint32_t i = 0; i < old.cap; i++)
 		if (old.keys[i])
-			u32map_set(m, old.keys[i] - 1, old.vals[i]);
+			sched_u32map_set(m, old.keys[i] - 1, old.vals[i]);
 	free(old.keys);
 	free(old.vals);
 }
@@ -59,18 +59,18 @@ static int64_t u32map_slot(const struct u32map *m, uint32_t key)
 	}
 }
 
-uint32_t u32map_get(const struct u32map *m, uint32_t key)
+uint32_t sched_u32map_get(const struct u32map *m, uint32_t key)
 {
 	int64_t i = u32map_slot(m, key);
 	return i < 0 ? 0 : m->vals[i];
 }
 
-bool u32map_has(const struct u32map *m, uint32_t key)
+bool sched_u32map_has(const struct u32map *m, uint32_t key)
 {
 	return u32map_slot(m, key) >= 0;
 }
 
-void u32map_set(struct u32map *m, uint32_t key, uint32_t val)
+void sched_u32map_set(struct u32map *m, uint32_t key, uint32_t val)
 {
 	assert(key != UINT32_MAX);
 	if ((m->n + 1) * 2 > m->cap)
@@ -86,7 +86,7 @@ void u32map_set(struct u32map *m, uint32_t key, uint32_t val)
 	m->vals[i] = val;
 }
 
-void u32map_del(struct u32map *m, uint32_t key)
+void sched_u32map_del(struct u32map *m, uint32_t key)
 {
 	int64_t found = u32map_slot(m, key);
 	if (found < 0)
@@ -108,24 +108,24 @@ void u32map_del(struct u32map *m, uint32_t key)
 	}
 }
 
-uint32_t u32map_add(struct u32map *m, uint32_t key, int32_t delta)
+uint32_t sched_u32map_add(struct u32map *m, uint32_t key, int32_t delta)
 {
 	int64_t i = u32map_slot(m, key);
 	int64_t v = (i < 0 ? 0 : (int64_t)m->vals[i]) + delta;
 	assert(v >= 0);
 	if (v == 0) {
 		if (i >= 0)
-			u32map_del(m, key);
+			sched_u32map_del(m, key);
 		return 0;
 	}
 	if (i >= 0)
 		m->vals[i] = (uint32_t)v;
 	else
-		u32map_set(m, key, (uint32_t)v);
+		sched_u32map_set(m, key, (uint32_t)v);
 	return (uint32_t)v;
 }
 
-bool u32map_next(const struct u32map *m, uint32_t *iter, uint32_t *ret_key, uint32_t *ret_val)
+bool sched_u32map_next(const struct u32map *m, uint32_t *iter, uint32_t *ret_key, uint32_t *ret_val)
 {
 	for (; *iter < m->cap; (*iter)++) {
 		if (!m->keys[*iter])
@@ -138,7 +138,7 @@ bool u32map_next(const struct u32map *m, uint32_t *iter, uint32_t *ret_key, uint
 	return false;
 }
 
-void u32map_done(struct u32map *m)
+void sched_u32map_done(struct u32map *m)
 {
 	free(m->keys);
 	free(m->vals);
@@ -170,13 +170,13 @@ static void strmap_grow(struct strmap *m)
 	m->n = 0;
 	for (uint32_t i = 0; i < old.cap; i++)
 		if (old.keys[i])
-			strmap_set(m, old.keys[i], old.vals[i]);
+			sched_strmap_set(m, old.keys[i], old.vals[i]);
 	free(old.keys);
 	free(old.hashes);
 	free(old.vals);
 }
 
-bool strmap_get(const struct strmap *m, const char *key, uint32_t *ret_val)
+bool sched_strmap_get(const struct strmap *m, const char *key, uint32_t *ret_val)
 {
 	int64_t i = strmap_slot(m, key, hash_str(key));
 	if (i < 0)
@@ -185,7 +185,7 @@ bool strmap_get(const struct strmap *m, const char *key, uint32_t *ret_val)
 	return true;
 }
 
-void strmap_set(struct strmap *m, const char *key, uint32_t val)
+void sched_strmap_set(struct strmap *m, const char *key, uint32_t val)
 {
 	if ((m->n + 1) * 2 > m->cap)
 		strmap_grow(m);
@@ -200,7 +200,7 @@ void strmap_set(struct strmap *m, const char *key, uint32_t val)
 	m->vals[i] = val;
 }
 
-void strmap_del(struct strmap *m, const char *key)
+void sched_strmap_del(struct strmap *m, const char *key)
 {
 	int64_t found = strmap_slot(m, key, hash_str(key));
 	if (found < 0)
@@ -221,7 +221,7 @@ void strmap_del(struct strmap *m, const char *key)
 	}
 }
 
-void strmap_done(struct strmap *m)
+void sched_strmap_done(struct strmap *m)
 {
 	free(m->keys);
 	free(m->hashes);
@@ -231,17 +231,17 @@ void strmap_done(struct strmap *m)
 
 /* ---- interner ---- */
 
-uint32_t intern_find(const struct interner *in, const char *s)
+uint32_t sched_intern_find(const struct interner *in, const char *s)
 {
 	uint32_t v;
-	return s && strmap_get(&in->map, s, &v) ? v : 0;
+	return s && sched_strmap_get(&in->map, s, &v) ? v : 0;
 }
 
-uint32_t intern(struct interner *in, const char *s)
+uint32_t sched_intern(struct interner *in, const char *s)
 {
 	if (!s)
 		return 0;
-	uint32_t v = intern_find(in, s);
+	uint32_t v = sched_intern_find(in, s);
 	if (v)
 		return v;
 	if (in->n == in->cap) {
@@ -250,15 +250,15 @@ uint32_t intern(struct interner *in, const char *s)
 	}
 	char *copy = xstrdup(s);
 	in->strs[in->n++] = copy;
-	strmap_set(&in->map, copy, in->n);
+	sched_strmap_set(&in->map, copy, in->n);
 	return in->n;
 }
 
-void interner_done(struct interner *in)
+void sched_interner_done(struct interner *in)
 {
 	for (uint32_t i = 0; i < in->n; i++)
 		free(in->strs[i]);
 	free(in->strs);
-	strmap_done(&in->map);
+	sched_strmap_done(&in->map);
 	*in = (struct interner){ 0 };
 }

@@ -32,15 +32,15 @@ struct u32map {
 	uint32_t n;
 };
 
-uint32_t u32map_get(const struct u32map *m, uint32_t key);
-bool u32map_has(const struct u32map *m, uint32_t key);
-void u32map_set(struct u32map *m, uint32_t key, uint32_t val);
-void u32map_del(struct u32map *m, uint32_t key);
+uint32_t sched_u32map_get(const struct u32map *m, uint32_t key);
+bool sched_u32map_has(const struct u32map *m, uint32_t key);
+void sched_u32map_set(struct u32map *m, uint32_t key, uint32_t val);
+void sched_u32map_del(struct u32map *m, uint32_t key);
 /* Add delta to the value; a result of 0 deletes the entry. Returns the new value. */
-uint32_t u32map_add(struct u32map *m, uint32_t key, int32_t delta);
-void u32map_done(struct u32map *m);
-/* Iterate: for (uint32_t i = 0; u32map_next(m, &i, &k, &v);) */
-bool u32map_next(const struct u32map *m, uint32_t *iter, uint32_t *ret_key, uint32_t *ret_val);
+uint32_t sched_u32map_add(struct u32map *m, uint32_t key, int32_t delta);
+void sched_u32map_done(struct u32map *m);
+/* Iterate: for (uint32_t i = 0; sched_u32map_next(m, &i, &k, &v);) */
+bool sched_u32map_next(const struct u32map *m, uint32_t *iter, uint32_t *ret_key, uint32_t *ret_val);
 
 /* string -> uint32; keys are borrowed from their owner (who outlives the entry). */
 struct strmap {
@@ -51,10 +51,10 @@ struct strmap {
 	uint32_t n;
 };
 
-bool strmap_get(const struct strmap *m, const char *key, uint32_t *ret_val);
-void strmap_set(struct strmap *m, const char *key, uint32_t val);
-void strmap_del(struct strmap *m, const char *key);
-void strmap_done(struct strmap *m);
+bool sched_strmap_get(const struct strmap *m, const char *key, uint32_t *ret_val);
+void sched_strmap_set(struct strmap *m, const char *key, uint32_t val);
+void sched_strmap_del(struct strmap *m, const char *key);
+void sched_strmap_done(struct strmap *m);
 
 /* Interned strings: symbol i (1-based) is strs[i - 1]; never freed before the snapshot. */
 struct interner {
@@ -63,13 +63,13 @@ struct interner {
 	uint32_t n, cap;
 };
 
-uint32_t intern(struct interner *in, const char *s);
-uint32_t intern_find(const struct interner *in, const char *s); /* 0 if unknown */
+uint32_t sched_intern(struct interner *in, const char *s);
+uint32_t sched_intern_find(const struct interner *in, const char *s); /* 0 if unknown */
 static inline const char *sym_str(const struct interner *in, uint32_t sym)
 {
 	return sym ? in->strs[sym - 1] : "";
 }
-void interner_done(struct interner *in);
+void sched_interner_done(struct interner *in);
 
 uint64_t sched_hash64(uint64_t x); /* splitmix64 finaliser */
 
@@ -205,7 +205,7 @@ static inline bool node_schedulable(const struct snode *n)
 
 #define SCHED_MAX_COLUMNS 255 /* colmap entries are uint8_t; further keys use the search */
 
-uint32_t node_attr_find(const struct snode *n, uint32_t key);
+uint32_t sched_node_attr_find(const struct snode *n, uint32_t key);
 /* Give `key` a dense column (requests call this for every key they use). */
 void sched_column_want(struct sched_snapshot *s, uint32_t key);
 
@@ -216,34 +216,34 @@ static inline uint32_t node_value(const struct sched_snapshot *s, const struct s
 		return n->id_sym;
 	if (key < s->colmap_len && s->colmap[key])
 		return s->cols[s->colmap[key] - 1][n - s->nodes];
-	return node_attr_find(n, key);
+	return sched_node_attr_find(n, key);
 }
-bool node_has_key(const struct sched_snapshot *s, const struct snode *n, uint32_t key);
-bool node_port_used(const struct snode *n, uint16_t port);
-uint32_t node_free_dynamic(const struct snode *n);
-int node_port_add(struct snode *n, uint16_t port);
-void node_port_del(struct snode *n, uint16_t port);
+bool sched_node_has_key(const struct sched_snapshot *s, const struct snode *n, uint32_t key);
+bool sched_node_port_used(const struct snode *n, uint16_t port);
+uint32_t sched_node_free_dynamic(const struct snode *n);
+int sched_node_port_add(struct snode *n, uint16_t port);
+void sched_node_port_del(struct snode *n, uint16_t port);
 
 /* Group indexes (groups.c). */
-struct gindex *group_find(const struct sched_snapshot *s, uint32_t group);
-struct gindex *group_get(struct sched_snapshot *s, uint32_t group);
+struct gindex *sched_group_find(const struct sched_snapshot *s, uint32_t group);
+struct gindex *sched_group_get(struct sched_snapshot *s, uint32_t group);
 /* Tasks of `group` in the domain of node n under key (instanceId: on n). */
-uint32_t group_count_at(struct sched_snapshot *s, uint32_t group, uint32_t key, const struct snode *n);
-uint32_t group_count_val(struct sched_snapshot *s, uint32_t group, uint32_t key, uint32_t val);
-void groups_task_changed(struct sched_snapshot *s, const struct stask *t, int32_t delta);
-struct keyidx *keyidx_get(struct sched_snapshot *s, uint32_t key);
-void keys_node_changed(struct sched_snapshot *s, const struct snode *n, int32_t delta);
-void groups_done(struct sched_snapshot *s);
+uint32_t sched_group_count_at(struct sched_snapshot *s, uint32_t group, uint32_t key, const struct snode *n);
+uint32_t sched_group_count_val(struct sched_snapshot *s, uint32_t group, uint32_t key, uint32_t val);
+void sched_groups_task_changed(struct sched_snapshot *s, const struct stask *t, int32_t delta);
+struct keyidx *sched_keyidx_get(struct sched_snapshot *s, uint32_t key);
+void sched_keys_node_changed(struct sched_snapshot *s, const struct snode *n, int32_t delta);
+void sched_groups_done(struct sched_snapshot *s);
 
 /* Internal task add with symbols; returns the task slot or -errno. */
-int task_insert(struct sched_snapshot *s, const char *id, uint32_t node, uint32_t group, int32_t cpu,
-		int32_t mem, const uint16_t *ports, size_t n_ports, int32_t priority, int64_t started_at,
-		const struct itol *tols, size_t n_tols, struct berth_error **err);
-void task_delete(struct sched_snapshot *s, uint32_t slot);
-void tasks_done(struct sched_snapshot *s);
-uint32_t tolerations_intern(struct sched_snapshot *s, const struct sched_toleration *in, size_t n,
-			    struct itol *out);
-bool toleration_matches(const struct itol *t, const struct itaint *taint);
+int sched_task_insert(struct sched_snapshot *s, const char *id, uint32_t node, uint32_t group, int32_t cpu,
+		      int32_t mem, const uint16_t *ports, size_t n_ports, int32_t priority,
+		      int64_t started_at, const struct itol *tols, size_t n_tols, struct berth_error **err);
+void sched_task_delete(struct sched_snapshot *s, uint32_t slot);
+void sched_tasks_done(struct sched_snapshot *s);
+uint32_t sched_tolerations_intern(struct sched_snapshot *s, const struct sched_toleration *in, size_t n,
+				  struct itol *out);
+bool sched_toleration_matches(const struct itol *t, const struct itaint *taint);
 
 /* ---- query language (query.c, query-eval.c) ---- */
 
@@ -315,7 +315,7 @@ int sched_parse_date(const char *s, int64_t *ret);
 
 /*
  * Tasks of one group per domain of one key, resolved to the table once per
- * decision (counters_refresh) so that a node costs one hash lookup.
+ * decision (sched_counters_refresh) so that a node costs one hash lookup.
  */
 struct counter {
 	uint32_t group, key;
@@ -328,7 +328,7 @@ static inline uint32_t counter_at(const struct sched_snapshot *s, const struct c
 {
 	if (!c->map)
 		return 0;
-	return u32map_get(c->map, c->instance ? (uint32_t)(n - s->nodes) : node_value(s, n, c->key));
+	return sched_u32map_get(c->map, c->instance ? (uint32_t)(n - s->nodes) : node_value(s, n, c->key));
 }
 
 static inline uint32_t counters_at(const struct sched_snapshot *s, const struct counter *c, size_t n_c,
@@ -448,38 +448,38 @@ struct decision {
 };
 
 /* Resolve every counter of p against the snapshot's current tables (cheap when nothing moved). */
-void counters_refresh(struct sched_snapshot *s, struct sched_prepared *p);
-bool pexpr_match(const struct sched_snapshot *s, const struct pexpr *e, const struct snode *n);
-bool pterm_match(const struct sched_snapshot *s, const struct pterm *t, const struct snode *n);
-bool node_static_ok(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n);
+void sched_counters_refresh(struct sched_snapshot *s, struct sched_prepared *p);
+bool sched_pexpr_match(const struct sched_snapshot *s, const struct pexpr *e, const struct snode *n);
+bool sched_pterm_match(const struct sched_snapshot *s, const struct pterm *t, const struct snode *n);
+bool sched_node_static_ok(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n);
 /*
  * First failing filter for node n, or -1 when n is feasible. With `all`,
  * every failing reason is appended to `text` (explain).
  */
-int filter_node(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n,
-		const struct itaint **ret_taint);
-bool aff_term_ok(struct sched_snapshot *s, const struct sched_prepared *p, const struct paff *a,
-		 const struct snode *n);
-int filter_tail(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n);
-uint32_t spread_min(struct sched_snapshot *s, struct sched_prepared *p, struct pspread *sp);
-uint32_t spread_count(struct sched_snapshot *s, const struct pspread *sp, const struct snode *n);
-bool filter_resources(const struct sched_prepared *p, const struct snode *n, int *ret_reason);
-void score_node(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n, uint64_t nonce,
-		int64_t keys[SCHED_NKEYS]);
-size_t score_nkeys(const struct sched_prepared *p);
+int sched_filter_node(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n,
+		      const struct itaint **ret_taint);
+bool sched_aff_term_ok(struct sched_snapshot *s, const struct sched_prepared *p, const struct paff *a,
+		       const struct snode *n);
+int sched_filter_tail(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n);
+uint32_t sched_spread_min(struct sched_snapshot *s, struct sched_prepared *p, struct pspread *sp);
+uint32_t sched_spread_count(struct sched_snapshot *s, const struct pspread *sp, const struct snode *n);
+bool sched_filter_resources(const struct sched_prepared *p, const struct snode *n, int *ret_reason);
+void sched_score_node(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n,
+		      uint64_t nonce, int64_t keys[SCHED_NKEYS]);
+size_t sched_score_nkeys(const struct sched_prepared *p);
 /* Ties on every key: a seeded coin, so equal nodes share the load but runs repeat. */
-int64_t score_tiebreak(const struct sched_snapshot *s, const struct snode *n, uint64_t nonce);
-int explain_taint(struct sched_snapshot *s, const struct itaint *t, char *buf, size_t len);
+int64_t sched_score_tiebreak(const struct sched_snapshot *s, const struct snode *n, uint64_t nonce);
+int sched_explain_taint(struct sched_snapshot *s, const struct itaint *t, char *buf, size_t len);
 const char *sched_effect_name(int effect);
 
 /* Place one task on node slot `node`; returns the task slot or -errno. */
-int place_commit(struct sched_snapshot *s, struct sched_prepared *p, uint32_t node, const char *id,
-		 struct sched_placement *out, struct berth_error **err);
+int sched_place_commit(struct sched_snapshot *s, struct sched_prepared *p, uint32_t node, const char *id,
+		       struct sched_placement *out, struct berth_error **err);
 
 /* One decision and commit with the request's semantics; -ENOSPC when nothing fits. */
-int place_one(struct sched_snapshot *s, struct sched_prepared *p, const char *id, uint32_t *ret_node);
+int sched_place_one(struct sched_snapshot *s, struct sched_prepared *p, const char *id, uint32_t *ret_node);
 
 /* Preemption (preempt.c): fills r->victims and r->nominated_node when possible. */
-void preempt_find(struct sched_snapshot *s, struct sched_prepared *p, struct sched_result *r);
+void sched_preempt_find(struct sched_snapshot *s, struct sched_prepared *p, struct sched_result *r);
 
 #endif

@@ -94,32 +94,32 @@ static int keys_cmp(const int64_t *a, const int64_t *b, size_t n)
 static int64_t decide(struct sched_snapshot *s, struct sched_prepared *p, struct decision *d)
 {
 	int64_t best = -1, keys[SCHED_NKEYS], best_keys[SCHED_NKEYS], best_tie = -1;
-	size_t nk = score_nkeys(p);
+	size_t nk = sched_score_nkeys(p);
 	uint32_t want = sample_want(s), found = 0, slots = s->n_slots;
 	if (!slots)
 		return -1;
 	uint32_t start = s->cursor % slots, k;
 	d->nonce = ++s->counter;
-	counters_refresh(s, p);
+	sched_counters_refresh(s, p);
 	for (k = 0; k < slots; k++) {
 		uint32_t i = start + k < slots ? start + k : start + k - slots;
 		const struct snode *n = &s->nodes[i];
 		if (!n->alive)
 			continue;
 		const struct itaint *taint = NULL;
-		int r = filter_node(s, p, n, &taint);
+		int r = sched_filter_node(s, p, n, &taint);
 		if (r >= 0) {
 			d->counts[r]++;
 			if (taint)
 				note_taint(d, taint);
 			continue;
 		}
-		score_node(s, p, n, d->nonce, keys);
+		sched_score_node(s, p, n, d->nonce, keys);
 		int c = best < 0 ? -1 : keys_cmp(keys, best_keys, nk);
 		if (c == 0) { /* the coin is only thrown on ties */
 			if (best_tie < 0)
-				best_tie = score_tiebreak(s, &s->nodes[best], d->nonce);
-			int64_t tie = score_tiebreak(s, n, d->nonce);
+				best_tie = sched_score_tiebreak(s, &s->nodes[best], d->nonce);
+			int64_t tie = sched_score_tiebreak(s, n, d->nonce);
 			if (tie < best_tie) {
 				best = i;
 				best_tie = tie;
@@ -142,14 +142,14 @@ static uint16_t next_dynamic(struct snode *n)
 	for (uint32_t i = 0; i < span; i++) {
 		uint16_t port = n->port_cursor;
 		n->port_cursor = port >= n->port_max ? n->port_min : port + 1;
-		if (!node_port_used(n, port))
+		if (!sched_node_port_used(n, port))
 			return port;
 	}
 	return 0; /* the filter checked the capacity: not reached */
 }
 
-int place_commit(struct sched_snapshot *s, struct sched_prepared *p, uint32_t node, const char *id,
-		 struct sched_placement *out, struct berth_error **err)
+int sched_place_commit(struct sched_snapshot *s, struct sched_prepared *p, uint32_t node, const char *id,
+		       struct sched_placement *out, struct berth_error **err)
 {
 	struct snode *n = &s->nodes[node];
 	size_t np = p->n_static + p->n_dynamic;
@@ -157,15 +157,15 @@ int place_commit(struct sched_snapshot *s, struct sched_prepared *p, uint32_t no
 	memcpy(ports, p->static_ports, p->n_static * sizeof(*ports));
 	/* Reserve the static ones first so that the dynamic walk skips them. */
 	for (size_t i = 0; i < p->n_static; i++)
-		(void)node_port_add(n, ports[i]);
+		(void)sched_node_port_add(n, ports[i]);
 	for (size_t i = p->n_static; i < np; i++) {
 		ports[i] = next_dynamic(n);
-		(void)node_port_add(n, ports[i]);
+		(void)sched_node_port_add(n, ports[i]);
 	}
 	for (size_t i = 0; i < np; i++)
-		node_port_del(n, ports[i]);
-	int r = task_insert(s, id, node, p->group, p->cpu, p->mem, ports, np, p->priority, p->now, p->tols,
-			    p->n_tols, err);
+		sched_node_port_del(n, ports[i]);
+	int r = sched_task_insert(s, id, node, p->group, p->cpu, p->mem, ports, np, p->priority, p->now,
+				  p->tols, p->n_tols, err);
 	if (r < 0)
 		return r;
 	if (out) {
@@ -177,13 +177,13 @@ int place_commit(struct sched_snapshot *s, struct sched_prepared *p, uint32_t no
 	return r;
 }
 
-int place_one(struct sched_snapshot *s, struct sched_prepared *p, const char *id, uint32_t *ret_node)
+int sched_place_one(struct sched_snapshot *s, struct sched_prepared *p, const char *id, uint32_t *ret_node)
 {
 	struct decision d = { 0 };
 	int64_t node = decide(s, p, &d);
 	if (node < 0)
 		return -ENOSPC;
-	int r = place_commit(s, p, (uint32_t)node, id, NULL, NULL);
+	int r = sched_place_commit(s, p, (uint32_t)node, id, NULL, NULL);
 	if (r < 0)
 		return r;
 	*ret_node = (uint32_t)node;
@@ -210,7 +210,7 @@ static void explain_result(struct sched_snapshot *s, const struct decision *d, s
 		struct itaint t = { .key = d->taints[i].key,
 				    .val = d->taints[i].val,
 				    .effect = (uint8_t)d->taints[i].effect };
-		explain_taint(s, &t, buf, sizeof(buf));
+		sched_explain_taint(s, &t, buf, sizeof(buf));
 		r->reasons[r->n_reasons++] =
 		    (struct sched_reason_count){ SCHED_R_TAINT, xstrdup(buf), d->taints[i].count };
 	}
@@ -241,7 +241,7 @@ static int check_ids(const struct sched_snapshot *s, const char *const *ids, siz
 	for (size_t i = 0; i < count; i++) {
 		if (!ids[i] || !*ids[i])
 			return berth_error_msg(err, EINVAL, "task %zu has no id", i);
-		if (strmap_get(&s->task_ids, ids[i], &slot))
+		if (sched_strmap_get(&s->task_ids, ids[i], &slot))
 			return berth_error_msg(err, EEXIST, "task '%s' is already placed", ids[i]);
 		for (size_t j = 0; j < i; j++)
 			if (streq(ids[i], ids[j]))
@@ -267,10 +267,10 @@ int sched_place(struct sched_snapshot *s, struct sched_prepared *p, const char *
 		if (node < 0) {
 			explain_result(s, &d, res);
 			if (p->preempt)
-				preempt_find(s, p, res);
+				sched_preempt_find(s, p, res);
 			break;
 		}
-		r = place_commit(s, p, (uint32_t)node, task_ids[i], &res->placements[i], err);
+		r = sched_place_commit(s, p, (uint32_t)node, task_ids[i], &res->placements[i], err);
 		assert(r >= 0); /* ids were checked, the filters passed */
 		res->n_placed++;
 	}

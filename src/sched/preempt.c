@@ -69,18 +69,18 @@ static bool fits_without(const struct sched_snapshot *s, const struct sched_prep
 	uint32_t need = p->n_dynamic;
 	for (size_t i = 0; i < p->n_static; i++) {
 		uint16_t port = p->static_ports[i];
-		if (node_port_used(n, port) && !port_held(s, vs, port))
+		if (sched_node_port_used(n, port) && !port_held(s, vs, port))
 			return false;
 		need += p->n_dynamic && port >= n->port_min && port <= n->port_max;
 	}
-	return !p->n_dynamic || node_free_dynamic(n) + dyn >= need;
+	return !p->n_dynamic || sched_node_free_dynamic(n) + dyn >= need;
 }
 
 static bool budget_ok(struct sched_snapshot *s, const struct vset *vs, uint32_t group)
 {
-	if (!group || !u32map_has(&s->budgets, group))
+	if (!group || !sched_u32map_has(&s->budgets, group))
 		return true;
-	uint32_t allowed = u32map_get(&s->budgets, group) - 1, n = 0;
+	uint32_t allowed = sched_u32map_get(&s->budgets, group) - 1, n = 0;
 	for (size_t i = 0; i < vs->n; i++)
 		n += vs->on[i] && s->tasks[vs->v[i]].group == group;
 	return n <= allowed;
@@ -114,11 +114,11 @@ static void reprieve(struct sched_snapshot *s, const struct sched_prepared *p, c
 static bool preemptible_node(struct sched_snapshot *s, struct sched_prepared *p, const struct snode *n)
 {
 	const struct itaint *t = NULL;
-	int r = filter_node(s, p, n, &t);
+	int r = sched_filter_node(s, p, n, &t);
 	if (r != SCHED_R_TASK_LIMIT && r != SCHED_R_CPU && r != SCHED_R_MEMORY && r != SCHED_R_PORTS)
 		return false;
 	/* The filters after resources were not run: run them on the node as it is. */
-	return filter_tail(s, p, n) < 0;
+	return sched_filter_tail(s, p, n) < 0;
 }
 
 struct pick {
@@ -157,7 +157,7 @@ static bool node_victims(struct sched_snapshot *s, struct sched_prepared *p, con
 	return budgets_ok(s, vs);
 }
 
-void preempt_find(struct sched_snapshot *s, struct sched_prepared *p, struct sched_result *r)
+void sched_preempt_find(struct sched_snapshot *s, struct sched_prepared *p, struct sched_result *r)
 {
 	uint32_t cap = 1;
 	for (uint32_t i = 0; i < s->n_slots; i++)
@@ -165,7 +165,7 @@ void preempt_find(struct sched_snapshot *s, struct sched_prepared *p, struct sch
 	struct vset vs = { .v = xcalloc(cap, sizeof(uint32_t)), .on = xcalloc(cap, sizeof(bool)) };
 	struct vset best = { .v = xcalloc(cap, sizeof(uint32_t)), .on = xcalloc(cap, sizeof(bool)) };
 	struct pick bp = { .node = -1 };
-	counters_refresh(s, p);
+	sched_counters_refresh(s, p);
 	for (uint32_t i = 0; i < s->n_slots; i++) {
 		const struct snode *n = &s->nodes[i];
 		if (!n->alive || !preemptible_node(s, p, n) || !node_victims(s, p, n, &vs))
@@ -215,7 +215,7 @@ static int64_t evict_time(const struct stask *t, const struct itaint *x, int64_t
 	bool matched = false;
 	int64_t best = INT64_MAX;
 	for (uint16_t i = 0; i < t->n_tols; i++) {
-		if (!toleration_matches(&t->tols[i], x))
+		if (!sched_toleration_matches(&t->tols[i], x))
 			continue;
 		if (t->tols[i].seconds < 0)
 			return INT64_MAX;
@@ -238,7 +238,7 @@ int sched_noexecute_evictions(struct sched_snapshot *s, const char *node_id, int
 {
 	uint32_t first = 0, last = s->n_slots, slot;
 	if (node_id) {
-		if (!strmap_get(&s->node_ids, node_id, &slot))
+		if (!sched_strmap_get(&s->node_ids, node_id, &slot))
 			return berth_error_msg(err, ENOENT, "node '%s' not found", node_id);
 		first = slot;
 		last = slot + 1;

@@ -18,7 +18,7 @@ static uint32_t topology_key(struct sched_snapshot *s, const char *field)
 		field += strlen("attribute:");
 	if (streq(field, "host"))
 		return s->sym_instance;
-	uint32_t key = intern(&s->in, field);
+	uint32_t key = sched_intern(&s->in, field);
 	sched_column_want(s, key);
 	return key;
 }
@@ -115,7 +115,7 @@ static int prep_expr(struct sched_snapshot *s, struct pexpr *pe, const struct sc
 	pe->n_vals = e->n_values;
 	pe->vals = xcalloc(e->n_values + 1, sizeof(*pe->vals));
 	for (size_t i = 0; i < e->n_values; i++)
-		pe->vals[i] = intern(&s->in, e->values[i] ? e->values[i] : "");
+		pe->vals[i] = sched_intern(&s->in, e->values[i] ? e->values[i] : "");
 	return 0;
 }
 
@@ -149,7 +149,7 @@ static uint32_t *intern_groups(struct sched_snapshot *s, const char *const *g, s
 {
 	uint32_t *v = xcalloc(n + 1, sizeof(*v));
 	for (size_t i = 0; i < n; i++)
-		v[i] = intern(&s->in, g[i]);
+		v[i] = sched_intern(&s->in, g[i]);
 	return v;
 }
 
@@ -174,7 +174,7 @@ static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const st
 			return berth_error_msg(err, EINVAL, "nodeSelector[%zu]: name is required", i);
 		p->selector[i].key = topology_key(s, r->node_selector[i].name);
 		p->selector[i].val =
-		    intern(&s->in, r->node_selector[i].value ? r->node_selector[i].value : "");
+		    sched_intern(&s->in, r->node_selector[i].value ? r->node_selector[i].value : "");
 	}
 	p->n_selector = r->n_node_selector;
 	int ret = prep_terms(s, r->required_terms, r->n_required_terms, false, &p->required, err);
@@ -214,7 +214,7 @@ static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const st
 			return berth_error_msg(err, EINVAL,
 					       "tolerations[%zu]: an empty key needs operator Exists", i);
 	}
-	p->n_tols = tolerations_intern(s, r->tolerations, r->n_tolerations, p->tols);
+	p->n_tols = sched_tolerations_intern(s, r->tolerations, r->n_tolerations, p->tols);
 
 	p->spread = xcalloc(r->n_spread + 1, sizeof(*p->spread));
 	for (size_t i = 0; i < r->n_spread; i++) {
@@ -279,12 +279,12 @@ int sched_prepare(struct sched_snapshot *s, const struct sched_request *r, struc
 {
 	_cleanup_(sched_prepared_freep) struct sched_prepared *p = xcalloc(1, sizeof(*p));
 	p->s = s;
-	p->family = intern(&s->in, r->family);
+	p->family = sched_intern(&s->in, r->family);
 	if (r->group && *r->group) {
-		p->group = intern(&s->in, r->group);
+		p->group = sched_intern(&s->in, r->group);
 	} else if (r->family && *r->family) {
 		_cleanup_free_ char *g = xasprintf("family:%s", r->family);
-		p->group = intern(&s->in, g);
+		p->group = sched_intern(&s->in, g);
 	}
 	int ret_ = prep_resources(p, r, err);
 	if (ret_ >= 0)

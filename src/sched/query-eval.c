@@ -133,7 +133,7 @@ static bool match_text(struct sched_snapshot *s, struct qnode *q, enum qop op, u
 				return true;
 		return false;
 	}
-	uint32_t m = u32map_get(&q->memo, val);
+	uint32_t m = sched_u32map_get(&q->memo, val);
 	if (m)
 		return m - 1;
 	const char *text = sym_str(&s->in, val);
@@ -142,7 +142,7 @@ static bool match_text(struct sched_snapshot *s, struct qnode *q, enum qop op, u
 		r = regexec(q->re, text, 0, NULL, 0) == 0;
 	else
 		r = ordered(op, text_cmp(text, q->args[0]));
-	u32map_set(&q->memo, val, r + 1u);
+	sched_u32map_set(&q->memo, val, r + 1u);
 	return r;
 }
 
@@ -174,8 +174,8 @@ static bool any_group(struct sched_snapshot *s, struct qnode *q, enum qop op, co
 	uint32_t slot = (uint32_t)(n - s->nodes);
 	if (op == QO_EQ || op == QO_IN) {
 		for (size_t i = 0; i < q->n_args; i++) {
-			struct gindex *g = group_find(s, q->syms[i]);
-			if (g && u32map_get(&g->per_node, slot))
+			struct gindex *g = sched_group_find(s, q->syms[i]);
+			if (g && sched_u32map_get(&g->per_node, slot))
 				return true;
 		}
 		return false;

@@ -228,7 +228,7 @@ static struct qnode *qnode_free(struct qnode *q)
 		regfree(q->re);
 		free(q->re);
 	}
-	u32map_done(&q->memo);
+	sched_u32map_done(&q->memo);
 	free(q);
 	return NULL;
 }
@@ -287,7 +287,7 @@ static int parse_subject(struct lexer *lx, struct qnode *q, uint16_t *ret_ops)
 			return lex_error(lx, lx->tpos, "attribute name missing after '%s'", name);
 		q->subject = subjects[i].subject;
 		if (prefix)
-			q->key = intern(lx->in, lx->val + strlen(name));
+			q->key = sched_intern(lx->in, lx->val + strlen(name));
 		*ret_ops = subjects[i].ops;
 		return lex_next(lx);
 	}
@@ -355,7 +355,7 @@ static int parse_args(struct lexer *lx, struct qnode *q)
 static int compile_arg(struct lexer *lx, struct qnode *q, size_t i, size_t at)
 {
 	const char *a = q->args[i];
-	q->syms[i] = intern(lx->in, a);
+	q->syms[i] = sched_intern(lx->in, a);
 	switch (q->subject) {
 	case QS_RUNNING_TASKS:
 		if (parse_int64(a, &q->nums[i]) < 0 || q->nums[i] < 0)

@@ -25,13 +25,13 @@ struct cands {
 
 static void group_tasks(struct sched_snapshot *s, uint32_t group, struct cands *c)
 {
-	struct gindex *g = group_find(s, group);
+	struct gindex *g = sched_group_find(s, group);
 	c->n = 0;
 	c->v = xcalloc((g ? g->total : 0) + 1, sizeof(*c->v));
 	if (!g)
 		return;
 	uint32_t it = 0, node, cnt;
-	while (u32map_next(&g->per_node, &it, &node, &cnt)) {
+	while (sched_u32map_next(&g->per_node, &it, &node, &cnt)) {
 		const struct snode *n = &s->nodes[node];
 		for (uint32_t i = 0; i < n->n_tasks; i++)
 			if (s->tasks[n->tasks[i]].group == group)
@@ -45,15 +45,16 @@ static size_t narrow(struct sched_snapshot *s, const struct cands *all, uint32_t
 {
 	struct u32map counts = { 0 };
 	for (size_t i = 0; i < all->n; i++)
-		u32map_add(&counts, node_value(s, &s->nodes[s->tasks[all->v[i]].node], key), 1);
+		sched_u32map_add(&counts, node_value(s, &s->nodes[s->tasks[all->v[i]].node], key), 1);
 	uint32_t max = 0;
 	for (size_t i = 0; i < n_sel; i++)
-		max = MAX(max, u32map_get(&counts, node_value(s, &s->nodes[s->tasks[sel[i]].node], key)));
+		max =
+		    MAX(max, sched_u32map_get(&counts, node_value(s, &s->nodes[s->tasks[sel[i]].node], key)));
 	size_t k = 0;
 	for (size_t i = 0; i < n_sel; i++)
-		if (u32map_get(&counts, node_value(s, &s->nodes[s->tasks[sel[i]].node], key)) == max)
+		if (sched_u32map_get(&counts, node_value(s, &s->nodes[s->tasks[sel[i]].node], key)) == max)
 			sel[k++] = sel[i];
-	u32map_done(&counts);
+	sched_u32map_done(&counts);
 	return k;
 }
 
@@ -98,7 +99,7 @@ static size_t scale_in_keys(struct sched_snapshot *s, const char *const *keys, s
 		const char *k = keys[i];
 		if (startswith(k, "attribute:"))
 			k += strlen("attribute:");
-		out[n++] = streq(k, "host") ? s->sym_instance : intern(&s->in, k);
+		out[n++] = streq(k, "host") ? s->sym_instance : sched_intern(&s->in, k);
 	}
 	return n;
 }
@@ -113,7 +114,7 @@ int sched_scale_in(struct sched_snapshot *s, const char *group, const char *cons
 	uint32_t k[SCALE_IN_MAX_KEYS];
 	size_t nk = scale_in_keys(s, keys, n_keys, k);
 	struct cands c;
-	group_tasks(s, intern(&s->in, group), &c);
+	group_tasks(s, sched_intern(&s->in, group), &c);
 	size_t n = MIN(count, c.n);
 	char **ids = xcalloc(n + 1, sizeof(*ids));
 	for (size_t i = 0; i < n; i++) {
@@ -132,7 +133,7 @@ int sched_scale_in(struct sched_snapshot *s, const char *group, const char *cons
 /* Imbalance of the group under p's strategies, one number per strategy (lower is better). */
 static void balance_metric(struct sched_snapshot *s, struct sched_prepared *p, int64_t *m)
 {
-	struct gindex *g = group_find(s, p->group);
+	struct gindex *g = sched_group_find(s, p->group);
 	for (size_t i = 0; i < p->n_strat; i++) {
 		const struct pstrat *st = &p->strat[i];
 		m[i] = 0;
@@ -145,14 +146,14 @@ static void balance_metric(struct sched_snapshot *s, struct sched_prepared *p, i
 		int64_t lo = INT64_MAX, hi = 0;
 		for (uint32_t k = 0; k < s->n_slots; k++) {
 			const struct snode *n = &s->nodes[k];
-			if (!node_value(s, n, st->key) || !node_static_ok(s, p, n))
+			if (!node_value(s, n, st->key) || !sched_node_static_ok(s, p, n))
 				continue;
 			bool member = true;
 			for (size_t q = 0; q < p->n_member_of && member; q++)
 				member = sched_query_eval(s, p->member_of[q], n);
 			if (!member)
 				continue;
-			int64_t c = group_count_at(s, p->group, st->key, n);
+			int64_t c = sched_group_count_at(s, p->group, st->key, n);
 			lo = MIN(lo, c);
 			hi = MAX(hi, c);
 		}
@@ -188,13 +189,13 @@ static void save_and_delete(struct sched_snapshot *s, uint32_t slot, struct save
 	memcpy(v->ports, t->ports, t->n_ports * sizeof(*v->ports));
 	v->tols = xmalloc((t->n_tols + 1) * sizeof(*v->tols));
 	memcpy(v->tols, t->tols, t->n_tols * sizeof(*v->tols));
-	task_delete(s, slot);
+	sched_task_delete(s, slot);
 }
 
 static void restore(struct sched_snapshot *s, struct saved *v)
 {
-	int r = task_insert(s, v->id, v->node, v->group, v->cpu, v->mem, v->ports, v->n_ports, v->priority,
-			    v->started_at, v->tols, v->n_tols, NULL);
+	int r = sched_task_insert(s, v->id, v->node, v->group, v->cpu, v->mem, v->ports, v->n_ports,
+				  v->priority, v->started_at, v->tols, v->n_tols, NULL);
 	assert(r >= 0); /* its resources were freed for it */
 	(void)r;
 	free(v->id);
@@ -216,11 +217,11 @@ static int64_t move_candidate(struct sched_snapshot *s, struct sched_prepared *p
 	if (c.n && nk) {
 		slot = c.v[scale_in_pick(s, &c, keys, nk)];
 	} else if (c.n) {
-		struct gindex *g = group_find(s, p->group);
+		struct gindex *g = sched_group_find(s, p->group);
 		for (size_t i = 0; i < c.n; i++) {
 			const struct stask *t = &s->tasks[c.v[i]];
-			if (slot < 0 ||
-			    u32map_get(&g->per_node, t->node) < u32map_get(&g->per_node, s->tasks[slot].node))
+			if (slot < 0 || sched_u32map_get(&g->per_node, t->node) <
+					    sched_u32map_get(&g->per_node, s->tasks[slot].node))
 				slot = c.v[i];
 		}
 	}
@@ -245,7 +246,7 @@ int sched_rebalance(struct sched_snapshot *s, struct sched_prepared *p, size_t m
 			break;
 		uint32_t from = s->tasks[victim].node, to = from;
 		temp[n] = xasprintf("berth-rebalance-%zu-%llu", n, (unsigned long long)s->counter);
-		int r = place_one(s, p, temp[n], &to);
+		int r = sched_place_one(s, p, temp[n], &to);
 		if (r < 0 || to == from) {
 			if (r >= 0)
 				sched_task_remove(s, temp[n], NULL);

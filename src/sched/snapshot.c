@@ -19,10 +19,10 @@ struct sched_snapshot *sched_snapshot_new(uint64_t seed)
 {
 	struct sched_snapshot *s = xcalloc(1, sizeof(*s));
 	s->seed = seed;
-	s->sym_empty = intern(&s->in, "");
-	s->sym_instance = intern(&s->in, "instanceId");
-	s->sym_host = intern(&s->in, "host");
-	s->sym_az = intern(&s->in, "ecs.availability-zone");
+	s->sym_empty = sched_intern(&s->in, "");
+	s->sym_instance = sched_intern(&s->in, "instanceId");
+	s->sym_host = sched_intern(&s->in, "host");
+	s->sym_az = sched_intern(&s->in, "ecs.availability-zone");
 	return s;
 }
 
@@ -41,20 +41,20 @@ struct sched_snapshot *sched_snapshot_free(struct sched_snapshot *s)
 {
 	if (!s)
 		return NULL;
-	tasks_done(s);
+	sched_tasks_done(s);
 	for (uint32_t i = 0; i < s->n_slots; i++)
 		node_done(&s->nodes[i]);
 	free(s->nodes);
 	free(s->free_nodes);
-	strmap_done(&s->node_ids);
-	groups_done(s);
-	u32map_done(&s->budgets);
+	sched_strmap_done(&s->node_ids);
+	sched_groups_done(s);
+	sched_u32map_done(&s->budgets);
 	for (uint32_t c = 0; c < s->n_cols; c++)
 		free(s->cols[c]);
 	free(s->cols);
 	free(s->col_keys);
 	free(s->colmap);
-	interner_done(&s->in);
+	sched_interner_done(&s->in);
 	free(s);
 	return NULL;
 }
@@ -70,7 +70,7 @@ void sched_set_sample(struct sched_snapshot *s, uint32_t percent, uint32_t min_f
 	s->sample_min = min_feasible;
 }
 
-uint32_t node_attr_find(const struct snode *n, uint32_t key)
+uint32_t sched_node_attr_find(const struct snode *n, uint32_t key)
 {
 	size_t lo = 0, hi = n->n_attrs;
 	while (lo < hi) {
@@ -99,7 +99,7 @@ void sched_column_want(struct sched_snapshot *s, uint32_t key)
 	s->col_keys = xrealloc(s->col_keys, (s->n_cols + 1) * sizeof(*s->col_keys));
 	uint32_t *col = xcalloc(s->cap_nodes + 1, sizeof(*col));
 	for (uint32_t i = 0; i < s->n_slots; i++)
-		col[i] = s->nodes[i].alive ? node_attr_find(&s->nodes[i], key) : 0;
+		col[i] = s->nodes[i].alive ? sched_node_attr_find(&s->nodes[i], key) : 0;
 	s->cols[s->n_cols] = col;
 	s->col_keys[s->n_cols++] = key;
 	s->colmap[key] = (uint8_t)s->n_cols;
@@ -109,10 +109,10 @@ static void columns_update(struct sched_snapshot *s, uint32_t slot)
 {
 	const struct snode *n = &s->nodes[slot];
 	for (uint32_t c = 0; c < s->n_cols; c++)
-		s->cols[c][slot] = n->alive ? node_attr_find(n, s->col_keys[c]) : 0;
+		s->cols[c][slot] = n->alive ? sched_node_attr_find(n, s->col_keys[c]) : 0;
 }
 
-bool node_has_key(const struct sched_snapshot *s, const struct snode *n, uint32_t key)
+bool sched_node_has_key(const struct sched_snapshot *s, const struct snode *n, uint32_t key)
 {
 	return node_value(s, n, key) != 0;
 }
@@ -130,13 +130,13 @@ static size_t port_lower_bound(const uint16_t *v, size_t n, uint32_t port)
 	return lo;
 }
 
-bool node_port_used(const struct snode *n, uint16_t port)
+bool sched_node_port_used(const struct snode *n, uint16_t port)
 {
 	size_t i = port_lower_bound(n->ports, n->n_ports, port);
 	return i < n->n_ports && n->ports[i] == port;
 }
 
-uint32_t node_free_dynamic(const struct snode *n)
+uint32_t sched_node_free_dynamic(const struct snode *n)
 {
 	return (uint32_t)(n->port_max - n->port_min + 1) - n->n_dyn_used;
 }
@@ -146,7 +146,7 @@ static bool in_dynamic(const struct snode *n, uint16_t port)
 	return port >= n->port_min && port <= n->port_max;
 }
 
-int node_port_add(struct snode *n, uint16_t port)
+int sched_node_port_add(struct snode *n, uint16_t port)
 {
 	size_t i = port_lower_bound(n->ports, n->n_ports, port);
 	if (i < n->n_ports && n->ports[i] == port)
@@ -162,7 +162,7 @@ int node_port_add(struct snode *n, uint16_t port)
 	return 0;
 }
 
-void node_port_del(struct snode *n, uint16_t port)
+void sched_node_port_del(struct snode *n, uint16_t port)
 {
 	size_t i = port_lower_bound(n->ports, n->n_ports, port);
 	if (i >= n->n_ports || n->ports[i] != port)
@@ -219,8 +219,8 @@ static int node_fill(struct sched_snapshot *s, struct snode *n, const struct sch
 {
 	struct apair *attrs = xcalloc(spec->n_attrs + 1, sizeof(*attrs));
 	for (size_t i = 0; i < spec->n_attrs; i++) {
-		attrs[i].key = intern(&s->in, spec->attrs[i].name);
-		attrs[i].val = intern(&s->in, spec->attrs[i].value ? spec->attrs[i].value : "");
+		attrs[i].key = sched_intern(&s->in, spec->attrs[i].name);
+		attrs[i].val = sched_intern(&s->in, spec->attrs[i].value ? spec->attrs[i].value : "");
 	}
 	qsort(attrs, spec->n_attrs, sizeof(*attrs), cmp_apair);
 	for (size_t i = 1; i < spec->n_attrs; i++)
@@ -237,8 +237,8 @@ static int node_fill(struct sched_snapshot *s, struct snode *n, const struct sch
 	free(n->taints);
 	n->taints = xcalloc(spec->n_taints + 1, sizeof(*n->taints));
 	for (size_t i = 0; i < spec->n_taints; i++)
-		n->taints[i] = (struct itaint){ .key = intern(&s->in, spec->taints[i].key),
-						.val = intern(&s->in, spec->taints[i].value),
+		n->taints[i] = (struct itaint){ .key = sched_intern(&s->in, spec->taints[i].key),
+						.val = sched_intern(&s->in, spec->taints[i].value),
 						.effect = (uint8_t)spec->taints[i].effect,
 						.added_at = spec->taints[i].added_at };
 	n->n_taints = (uint16_t)spec->n_taints;
@@ -250,9 +250,9 @@ static int node_fill(struct sched_snapshot *s, struct snode *n, const struct sch
 	qsort(n->reserved, spec->n_reserved_ports, sizeof(uint16_t), cmp_u16);
 	n->n_reserved = (uint16_t)spec->n_reserved_ports;
 
-	n->id_sym = intern(&s->in, spec->id);
-	n->ec2_sym = intern(&s->in, spec->ec2_instance_id ? spec->ec2_instance_id : spec->id);
-	n->version_sym = intern(&s->in, spec->agent_version);
+	n->id_sym = sched_intern(&s->in, spec->id);
+	n->ec2_sym = sched_intern(&s->in, spec->ec2_instance_id ? spec->ec2_instance_id : spec->id);
+	n->version_sym = sched_intern(&s->in, spec->agent_version);
 	n->cpu_total = spec->cpu;
 	n->mem_total = spec->memory;
 	n->max_tasks = spec->max_tasks;
@@ -272,11 +272,11 @@ static void node_rebuild_ports(struct sched_snapshot *s, struct snode *n)
 	n->n_ports = 0;
 	n->n_dyn_used = 0;
 	for (uint16_t i = 0; i < n->n_reserved; i++)
-		(void)node_port_add(n, n->reserved[i]);
+		(void)sched_node_port_add(n, n->reserved[i]);
 	for (uint32_t i = 0; i < n->n_tasks; i++) {
 		const struct stask *t = &s->tasks[n->tasks[i]];
 		for (uint16_t j = 0; j < t->n_ports; j++)
-			(void)node_port_add(n, t->ports[j]);
+			(void)sched_node_port_add(n, t->ports[j]);
 	}
 }
 
@@ -299,7 +299,7 @@ static uint32_t node_slot_new(struct sched_snapshot *s)
 static void node_tasks_reindex(struct sched_snapshot *s, struct snode *n, int32_t delta)
 {
 	for (uint32_t i = 0; i < n->n_tasks; i++)
-		groups_task_changed(s, &s->tasks[n->tasks[i]], delta);
+		sched_groups_task_changed(s, &s->tasks[n->tasks[i]], delta);
 }
 
 int sched_node_put(struct sched_snapshot *s, const struct sched_node_spec *spec, struct berth_error **err)
@@ -308,23 +308,23 @@ int sched_node_put(struct sched_snapshot *s, const struct sched_node_spec *spec,
 	if (r < 0)
 		return r;
 	uint32_t slot;
-	if (strmap_get(&s->node_ids, spec->id, &slot)) {
+	if (sched_strmap_get(&s->node_ids, spec->id, &slot)) {
 		struct snode *n = &s->nodes[slot];
 		struct snode saved_attrs = *n;
 		node_tasks_reindex(s, n, -1);
-		keys_node_changed(s, n, -1);
+		sched_keys_node_changed(s, n, -1);
 		n->attrs = NULL; /* node_fill frees these; keep the old ones on failure */
 		r = node_fill(s, n, spec, err);
 		if (r < 0) {
 			n->attrs = saved_attrs.attrs;
-			keys_node_changed(s, n, +1);
+			sched_keys_node_changed(s, n, +1);
 			node_tasks_reindex(s, n, +1);
 			return r;
 		}
 		free(saved_attrs.attrs);
 		columns_update(s, slot);
 		node_rebuild_ports(s, n);
-		keys_node_changed(s, n, +1);
+		sched_keys_node_changed(s, n, +1);
 		node_tasks_reindex(s, n, +1);
 		s->node_gen++;
 		return 0;
@@ -341,9 +341,9 @@ int sched_node_put(struct sched_snapshot *s, const struct sched_node_spec *spec,
 	n->alive = true;
 	columns_update(s, slot);
 	node_rebuild_ports(s, n);
-	strmap_set(&s->node_ids, n->id, slot);
+	sched_strmap_set(&s->node_ids, n->id, slot);
 	s->n_nodes++;
-	keys_node_changed(s, n, +1);
+	sched_keys_node_changed(s, n, +1);
 	s->node_gen++;
 	return 0;
 }
@@ -352,15 +352,15 @@ int sched_node_set_status(struct sched_snapshot *s, const char *id, enum sched_n
 			  bool agent_connected, struct berth_error **err)
 {
 	uint32_t slot;
-	if (!id || !strmap_get(&s->node_ids, id, &slot))
+	if (!id || !sched_strmap_get(&s->node_ids, id, &slot))
 		return berth_error_msg(err, ENOENT, "node '%s' not found", id ? id : "");
 	if ((unsigned)status > SCHED_NODE_INACTIVE)
 		return berth_error_msg(err, EINVAL, "node '%s': invalid status", id);
 	struct snode *n = &s->nodes[slot];
-	keys_node_changed(s, n, -1);
+	sched_keys_node_changed(s, n, -1);
 	n->status = (uint8_t)status;
 	n->connected = agent_connected;
-	keys_node_changed(s, n, +1);
+	sched_keys_node_changed(s, n, +1);
 	s->node_gen++;
 	return 0;
 }
@@ -368,13 +368,13 @@ int sched_node_set_status(struct sched_snapshot *s, const char *id, enum sched_n
 int sched_node_remove(struct sched_snapshot *s, const char *id, struct berth_error **err)
 {
 	uint32_t slot;
-	if (!id || !strmap_get(&s->node_ids, id, &slot))
+	if (!id || !sched_strmap_get(&s->node_ids, id, &slot))
 		return berth_error_msg(err, ENOENT, "node '%s' not found", id ? id : "");
 	struct snode *n = &s->nodes[slot];
 	while (n->n_tasks)
-		task_delete(s, n->tasks[n->n_tasks - 1]);
-	keys_node_changed(s, n, -1);
-	strmap_del(&s->node_ids, n->id);
+		sched_task_delete(s, n->tasks[n->n_tasks - 1]);
+	sched_keys_node_changed(s, n, -1);
+	sched_strmap_del(&s->node_ids, n->id);
 	node_done(n);
 	columns_update(s, slot);
 	s->free_nodes[s->n_free_nodes++] = slot;

@@ -19,29 +19,29 @@ size_t sched_task_count(const struct sched_snapshot *s)
 const char *sched_task_node(const struct sched_snapshot *s, const char *task_id)
 {
 	uint32_t slot;
-	if (!task_id || !strmap_get(&s->task_ids, task_id, &slot))
+	if (!task_id || !sched_strmap_get(&s->task_ids, task_id, &slot))
 		return NULL;
 	return s->nodes[s->tasks[slot].node].id;
 }
 
 void sched_group_set_budget(struct sched_snapshot *s, const char *group, int32_t allowed)
 {
-	uint32_t g = intern(&s->in, group);
+	uint32_t g = sched_intern(&s->in, group);
 	if (!g)
 		return;
 	if (allowed < 0)
-		u32map_del(&s->budgets, g);
+		sched_u32map_del(&s->budgets, g);
 	else
-		u32map_set(&s->budgets, g, (uint32_t)allowed + 1);
+		sched_u32map_set(&s->budgets, g, (uint32_t)allowed + 1);
 }
 
-uint32_t tolerations_intern(struct sched_snapshot *s, const struct sched_toleration *in, size_t n,
-			    struct itol *out)
+uint32_t sched_tolerations_intern(struct sched_snapshot *s, const struct sched_toleration *in, size_t n,
+				  struct itol *out)
 {
 	for (size_t i = 0; i < n; i++)
-		out[i] = (struct itol){ .key = in[i].key && *in[i].key ? intern(&s->in, in[i].key) : 0,
+		out[i] = (struct itol){ .key = in[i].key && *in[i].key ? sched_intern(&s->in, in[i].key) : 0,
 					.val = in[i].op == SCHED_TOL_EQUAL
-						   ? intern(&s->in, in[i].value ? in[i].value : "")
+						   ? sched_intern(&s->in, in[i].value ? in[i].value : "")
 						   : 0,
 					.op = (uint8_t)in[i].op,
 					.effect = (int8_t)in[i].effect,
@@ -50,7 +50,7 @@ uint32_t tolerations_intern(struct sched_snapshot *s, const struct sched_tolerat
 }
 
 /* Kubernetes' ToleratesTaint: effect, key (empty key + Exists = all), operator. */
-bool toleration_matches(const struct itol *t, const struct itaint *taint)
+bool sched_toleration_matches(const struct itol *t, const struct itaint *taint)
 {
 	if (t->effect >= 0 && t->effect != taint->effect)
 		return false;
@@ -78,23 +78,23 @@ static uint32_t task_slot_new(struct sched_snapshot *s)
 	return s->n_task_slots++;
 }
 
-int task_insert(struct sched_snapshot *s, const char *id, uint32_t node, uint32_t group, int32_t cpu,
-		int32_t mem, const uint16_t *ports, size_t n_ports, int32_t priority, int64_t started_at,
-		const struct itol *tols, size_t n_tols, struct berth_error **err)
+int sched_task_insert(struct sched_snapshot *s, const char *id, uint32_t node, uint32_t group, int32_t cpu,
+		      int32_t mem, const uint16_t *ports, size_t n_ports, int32_t priority,
+		      int64_t started_at, const struct itol *tols, size_t n_tols, struct berth_error **err)
 {
 	uint32_t slot;
-	if (strmap_get(&s->task_ids, id, &slot))
+	if (sched_strmap_get(&s->task_ids, id, &slot))
 		return berth_error_msg(err, EEXIST, "task '%s' is already placed", id);
 	struct snode *n = &s->nodes[node];
 	for (size_t i = 0; i < n_ports; i++)
-		if (node_port_used(n, ports[i]))
+		if (sched_node_port_used(n, ports[i]))
 			return berth_error_msg(err, EADDRINUSE,
 					       "task '%s': host port %u is taken on node '%s'", id, ports[i],
 					       n->id);
 	for (size_t i = 0; i < n_ports; i++)
-		if (node_port_add(n, ports[i]) < 0) { /* the same port twice in one task */
+		if (sched_node_port_add(n, ports[i]) < 0) { /* the same port twice in one task */
 			for (size_t j = 0; j < i; j++)
-				node_port_del(n, ports[j]);
+				sched_node_port_del(n, ports[j]);
 			return berth_error_msg(err, EINVAL, "task '%s': host port %u given twice", id,
 					       ports[i]);
 		}
@@ -124,36 +124,36 @@ int task_insert(struct sched_snapshot *s, const char *id, uint32_t node, uint32_
 	n->tasks[n->n_tasks++] = slot;
 	n->cpu_used += cpu;
 	n->mem_used += mem;
-	strmap_set(&s->task_ids, t->id, slot);
+	sched_strmap_set(&s->task_ids, t->id, slot);
 	if (group) {
-		struct gindex *g = group_get(s, group);
-		u32map_add(&g->per_node, node, 1);
+		struct gindex *g = sched_group_get(s, group);
+		sched_u32map_add(&g->per_node, node, 1);
 		g->total++;
-		groups_task_changed(s, t, +1);
+		sched_groups_task_changed(s, t, +1);
 	}
 	s->n_tasks++;
 	s->task_gen++;
 	return (int)slot;
 }
 
-void task_delete(struct sched_snapshot *s, uint32_t slot)
+void sched_task_delete(struct sched_snapshot *s, uint32_t slot)
 {
 	struct stask *t = &s->tasks[slot];
 	struct snode *n = &s->nodes[t->node];
 	if (t->group) {
-		struct gindex *g = group_get(s, t->group);
-		groups_task_changed(s, t, -1);
-		u32map_add(&g->per_node, t->node, -1);
+		struct gindex *g = sched_group_get(s, t->group);
+		sched_groups_task_changed(s, t, -1);
+		sched_u32map_add(&g->per_node, t->node, -1);
 		g->total--;
 	}
 	for (uint16_t i = 0; i < t->n_ports; i++)
-		node_port_del(n, t->ports[i]);
+		sched_node_port_del(n, t->ports[i]);
 	n->cpu_used -= t->cpu;
 	n->mem_used -= t->mem;
 	uint32_t last = n->tasks[--n->n_tasks];
 	n->tasks[t->pos] = last;
 	s->tasks[last].pos = t->pos;
-	strmap_del(&s->task_ids, t->id);
+	sched_strmap_del(&s->task_ids, t->id);
 	free(t->id);
 	free(t->ports);
 	free(t->tols);
@@ -163,7 +163,7 @@ void task_delete(struct sched_snapshot *s, uint32_t slot)
 	s->task_gen++;
 }
 
-void tasks_done(struct sched_snapshot *s)
+void sched_tasks_done(struct sched_snapshot *s)
 {
 	for (uint32_t i = 0; i < s->n_task_slots; i++) {
 		free(s->tasks[i].id);
@@ -172,7 +172,7 @@ void tasks_done(struct sched_snapshot *s)
 	}
 	free(s->tasks);
 	free(s->free_tasks);
-	strmap_done(&s->task_ids);
+	sched_strmap_done(&s->task_ids);
 }
 
 int sched_task_add(struct sched_snapshot *s, const struct sched_task_spec *spec, struct berth_error **err)
@@ -180,7 +180,7 @@ int sched_task_add(struct sched_snapshot *s, const struct sched_task_spec *spec,
 	uint32_t node;
 	if (!spec->id || !*spec->id)
 		return berth_error_msg(err, EINVAL, "task: id is required");
-	if (!spec->node_id || !strmap_get(&s->node_ids, spec->node_id, &node))
+	if (!spec->node_id || !sched_strmap_get(&s->node_ids, spec->node_id, &node))
 		return berth_error_msg(err, ENOENT, "task '%s': node '%s' not found", spec->id,
 				       spec->node_id ? spec->node_id : "");
 	if (spec->cpu < 0 || spec->memory < 0)
@@ -188,18 +188,18 @@ int sched_task_add(struct sched_snapshot *s, const struct sched_task_spec *spec,
 	if (spec->n_ports > SCHED_MAX_PORTS || spec->n_tolerations > SCHED_MAX_TERMS)
 		return berth_error_msg(err, E2BIG, "task '%s': too many ports or tolerations", spec->id);
 	struct itol tols[SCHED_MAX_TERMS];
-	tolerations_intern(s, spec->tolerations, spec->n_tolerations, tols);
-	int r =
-	    task_insert(s, spec->id, node, intern(&s->in, spec->group), spec->cpu, spec->memory, spec->ports,
-			spec->n_ports, spec->priority, spec->started_at, tols, spec->n_tolerations, err);
+	sched_tolerations_intern(s, spec->tolerations, spec->n_tolerations, tols);
+	int r = sched_task_insert(s, spec->id, node, sched_intern(&s->in, spec->group), spec->cpu,
+				  spec->memory, spec->ports, spec->n_ports, spec->priority, spec->started_at,
+				  tols, spec->n_tolerations, err);
 	return r < 0 ? r : 0;
 }
 
 int sched_task_remove(struct sched_snapshot *s, const char *id, struct berth_error **err)
 {
 	uint32_t slot;
-	if (!id || !strmap_get(&s->task_ids, id, &slot))
+	if (!id || !sched_strmap_get(&s->task_ids, id, &slot))
 		return berth_error_msg(err, ENOENT, "task '%s' not found", id ? id : "");
-	task_delete(s, slot);
+	sched_task_delete(s, slot);
 	return 0;
 }

@@ -82,7 +82,7 @@ static void matches(struct sched_snapshot *s, const char *expr, char out[5])
 		char id[16];
 		uint32_t slot;
 		snprintf(id, sizeof(id), "n%d", i + 1);
-		assert_true(strmap_get(&s->node_ids, id, &slot));
+		assert_true(sched_strmap_get(&s->node_ids, id, &slot));
 		out[i] = sched_query_eval(s, q, &s->nodes[slot]) ? '1' : '0';
 	}
 	out[4] = 0;
@@ -298,7 +298,7 @@ static void test_query_memo_follows_values(void **state)
 	struct sched_query *q = NULL;
 	assert_int_equal(sched_query_parse(&s->in, "attribute:ecs.instance-type =~ t2.*", &q, NULL), 0);
 	uint32_t slot;
-	assert_true(strmap_get(&s->node_ids, "n2", &slot));
+	assert_true(sched_strmap_get(&s->node_ids, "n2", &slot));
 	assert_false(sched_query_eval(s, q, &s->nodes[slot]));
 	struct sched_attr a[] = { { "ecs.instance-type", "t2.nano" } };
 	struct sched_node_spec spec = {

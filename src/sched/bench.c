@@ -313,6 +313,8 @@ int sched_bench_main(int argc, char **argv)
 	long rss0 = rss_kib();
 	struct sched_snapshot *s = sched_snapshot_new(o.seed);
 	sched_set_sample(s, o.sample, 0);
+	/* As a server sizes the snapshot from its store: no table doubles during the run. */
+	sched_snapshot_reserve(s, o.nodes, o.nodes * TASKS_PER_NODE + SCHED_MAX_COUNT);
 	uint64_t rng = o.seed;
 	uint32_t zones = 3 + (uint32_t)(rng_next(&rng) % 4);
 	for (uint64_t i = 0; i < o.nodes; i++)

@@ -17,9 +17,10 @@ uint64_t sched_hash64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+/* Fibonacci hashing: keys are small dense integers (symbols, slots), the high bits mix them well. */
 static uint32_t hash_u32(uint32_t k)
 {
-	return (uint32_t)sched_hash64(k);
+	return (uint32_t)(((uint64_t)k * 0x9e3779b97f4a7c15ULL) >> 32);
 }
 
 static uint32_t hash_str(const char *s)
@@ -160,17 +161,25 @@ static int64_t strmap_slot(const struct strmap *m, const char *key, uint32_t h)
 	}
 }
 
-static void strmap_grow(struct strmap *m)
+/* Growing re-places entries by their stored hash: keys are distinct, no string is hashed or compared. */
+static void strmap_grow(struct strmap *m, uint32_t cap)
 {
 	struct strmap old = *m;
-	m->cap = old.cap ? old.cap * 2 : 16;
+	m->cap = cap;
 	m->keys = xcalloc(m->cap, sizeof(*m->keys));
 	m->hashes = xcalloc(m->cap, sizeof(*m->hashes));
 	m->vals = xcalloc(m->cap, sizeof(*m->vals));
-	m->n = 0;
-	for (uint32_t i = 0; i < old.cap; i++)
-		if (old.keys[i])
-			sched_strmap_set(m, old.keys[i], old.vals[i]);
+	uint32_t mask = m->cap - 1;
+	for (uint32_t i = 0; i < old.cap; i++) {
+		if (!old.keys[i])
+			continue;
+		uint32_t j = old.hashes[i] & mask;
+		while (m->keys[j])
+			j = (j + 1) & mask;
+		m->keys[j] = old.keys[i];
+		m->hashes[j] = old.hashes[i];
+		m->vals[j] = old.vals[i];
+	}
 	free(old.keys);
 	free(old.hashes);
 	free(old.vals);
@@ -188,7 +197,7 @@ bool sched_strmap_get(const struct strmap *m, const char *key, uint32_t *ret_val
 void sched_strmap_set(struct strmap *m, const char *key, uint32_t val)
 {
 	if ((m->n + 1) * 2 > m->cap)
-		strmap_grow(m);
+		strmap_grow(m, m->cap ? m->cap * 2 : 16);
 	uint32_t h = hash_str(key), mask = m->cap - 1;
 	uint32_t i = h & mask;
 	while (m->keys[i] && !(m->hashes[i] == h && streq(m->keys[i], key)))
@@ -219,6 +228,15 @@ void sched_strmap_del(struct strmap *m, const char *key)
 		m->keys[j] = NULL;
 		i = j;
 	}
+}
+
+void sched_strmap_reserve(struct strmap *m, uint32_t n)
+{
+	uint32_t cap = m->cap ? m->cap : 16;
+	while (cap < 2 * n + 2)
+		cap *= 2;
+	if (cap > m->cap)
+		strmap_grow(m, cap);
 }
 
 void sched_strmap_done(struct strmap *m)

@@ -55,6 +55,8 @@ bool sched_strmap_get(const struct strmap *m, const char *key, uint32_t *ret_val
 void sched_strmap_set(struct strmap *m, const char *key, uint32_t val);
 void sched_strmap_del(struct strmap *m, const char *key);
 void sched_strmap_done(struct strmap *m);
+/* Make room for n entries without growing again. */
+void sched_strmap_reserve(struct strmap *m, uint32_t n);
 
 /* Interned strings: symbol i (1-based) is strs[i - 1]; never freed before the snapshot. */
 struct interner {

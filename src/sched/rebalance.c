@@ -203,6 +203,34 @@ static void restore(struct sched_snapshot *s, struct saved *v)
 	free(v->tols);
 }
 
+/* Free amount of the first binpack dimension on a task's node. */
+static int64_t node_free(const struct sched_snapshot *s, const struct sched_prepared *p,
+			 const struct stask *t)
+{
+	const struct snode *n = &s->nodes[t->node];
+	for (size_t i = 0; i < p->n_strat; i++) {
+		if (p->strat[i].kind == PS_BINPACK_CPU)
+			return n->cpu_total - n->cpu_used;
+		if (p->strat[i].kind == PS_BINPACK_MEM)
+			return n->mem_total - n->mem_used;
+	}
+	return 0;
+}
+
+/* Binpack: move first from the node with the fewest tasks of the group, then the emptiest, then by id. */
+static bool binpack_move_first(struct sched_snapshot *s, const struct sched_prepared *p,
+			       const struct stask *a, const struct stask *b)
+{
+	const struct gindex *g = sched_group_find(s, p->group);
+	uint32_t ca = sched_u32map_get(&g->per_node, a->node), cb = sched_u32map_get(&g->per_node, b->node);
+	if (ca != cb)
+		return ca < cb;
+	int64_t fa = node_free(s, p, a), fb = node_free(s, p, b);
+	if (fa != fb)
+		return fa > fb;
+	return strcmp(a->id, b->id) < 0;
+}
+
 /* The task to move: scale-in's choice under the spread keys, or for binpack the emptiest node's. */
 static int64_t move_candidate(struct sched_snapshot *s, struct sched_prepared *p)
 {
@@ -217,13 +245,9 @@ static int64_t move_candidate(struct sched_snapshot *s, struct sched_prepared *p
 	if (c.n && nk) {
 		slot = c.v[scale_in_pick(s, &c, keys, nk)];
 	} else if (c.n) {
-		struct gindex *g = sched_group_find(s, p->group);
-		for (size_t i = 0; i < c.n; i++) {
-			const struct stask *t = &s->tasks[c.v[i]];
-			if (slot < 0 || sched_u32map_get(&g->per_node, t->node) <
-					    sched_u32map_get(&g->per_node, s->tasks[slot].node))
+		for (size_t i = 0; i < c.n; i++)
+			if (slot < 0 || binpack_move_first(s, p, &s->tasks[c.v[i]], &s->tasks[slot]))
 				slot = c.v[i];
-		}
 	}
 	free(c.v);
 	return slot;

@@ -94,6 +94,12 @@ struct sched_node_spec {
 };
 
 struct sched_snapshot *sched_snapshot_new(uint64_t seed);
+/*
+ * Size the tables for this many nodes and tasks (a server loading its store
+ * knows): growth doubles them, and a doubling of a 100,000-task table costs
+ * one decision a few milliseconds. Optional; never shrinks.
+ */
+void sched_snapshot_reserve(struct sched_snapshot *s, size_t nodes, size_t tasks);
 /* Frees everything, also prepared requests' cached data (not the prepared objects). NULL ok. */
 struct sched_snapshot *sched_snapshot_free(struct sched_snapshot *s);
 

@@ -11,6 +11,24 @@
 
 #include "sched/internal.h"
 
+void sched_snapshot_reserve(struct sched_snapshot *s, size_t nodes, size_t tasks)
+{
+	if (nodes > s->cap_nodes && nodes < UINT32_MAX / 2) {
+		s->cap_nodes = (uint32_t)nodes;
+		s->nodes = xrealloc(s->nodes, s->cap_nodes * sizeof(*s->nodes));
+		s->free_nodes = xrealloc(s->free_nodes, s->cap_nodes * sizeof(*s->free_nodes));
+		for (uint32_t c = 0; c < s->n_cols; c++)
+			s->cols[c] = xrealloc(s->cols[c], (s->cap_nodes + 1) * sizeof(**s->cols));
+		sched_strmap_reserve(&s->node_ids, (uint32_t)nodes);
+	}
+	if (tasks > s->cap_tasks && tasks < UINT32_MAX / 2) {
+		s->cap_tasks = (uint32_t)tasks;
+		s->tasks = xrealloc(s->tasks, s->cap_tasks * sizeof(*s->tasks));
+		s->free_tasks = xrealloc(s->free_tasks, s->cap_tasks * sizeof(*s->free_tasks));
+		sched_strmap_reserve(&s->task_ids, (uint32_t)tasks);
+	}
+}
+
 size_t sched_task_count(const struct sched_snapshot *s)
 {
 	return s->n_tasks;

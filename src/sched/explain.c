@@ -96,6 +96,14 @@ static void explain_tasks(struct sched_snapshot *s, struct sched_prepared *p, co
 			add(sb, "task affinity: no matching task in %s=%s", sym_str(&s->in, a->key),
 			    sym_str(&s->in, node_value(s, n, a->key)));
 	}
+	for (size_t i = 0; i < p->n_c_rules; i++) {
+		const struct counter *c = &p->c_rules[i];
+		uint32_t k = sched_node_has_key(s, n, c->key) ? counter_at(s, c, n) : 0;
+		if (k)
+			add(sb, "anti-affinity of %u running tasks against group '%s' in %s=%s", k,
+			    sym_str(&s->in, p->group), sym_str(&s->in, c->key),
+			    sym_str(&s->in, node_value(s, n, c->key)));
+	}
 	for (size_t i = 0; i < p->n_spread; i++) {
 		struct pspread *sp = &p->spread[i];
 		if (!sp->dns)

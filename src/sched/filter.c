@@ -250,6 +250,9 @@ int sched_filter_tail(struct sched_snapshot *s, struct sched_prepared *p, const 
 		return SCHED_R_DISTINCT_INSTANCE;
 	if (p->n_aff && (r = affinity_tasks(s, p, n)) >= 0)
 		return r;
+	for (size_t i = 0; i < p->n_c_rules; i++) /* running tasks' anti-affinity against us */
+		if (sched_node_has_key(s, n, p->c_rules[i].key) && counter_at(s, &p->c_rules[i], n))
+			return SCHED_R_TASK_ANTI_AFFINITY;
 	if (p->n_spread && (r = spread_filter(s, p, n)) >= 0)
 		return r;
 	return -1;

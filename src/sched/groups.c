@@ -76,10 +76,23 @@ static void counter_resolve(struct sched_snapshot *s, struct counter *c)
 }
 
 /* Two passes: creating tables moves them, so pointers are taken after all exist. */
+/* Counters for the anti-affinity rules of running tasks that target p's group. */
+static void rules_against(struct sched_snapshot *s, struct sched_prepared *p)
+{
+	free(p->c_rules);
+	p->c_rules = xcalloc(s->n_rules + 1, sizeof(*p->c_rules));
+	p->n_c_rules = 0;
+	for (uint32_t i = 0; i < s->n_rules && p->group; i++)
+		if (s->rules[i].target == p->group)
+			p->c_rules[p->n_c_rules++] =
+			    (struct counter){ .group = s->rules[i].sym, .key = s->rules[i].key };
+}
+
 void sched_counters_refresh(struct sched_snapshot *s, struct sched_prepared *p)
 {
 	if (p->counters_gen == s->index_gen + 1)
 		return;
+	rules_against(s, p);
 	for (int pass = 0; pass < 2; pass++) {
 		void (*fn)(struct sched_snapshot *, struct counter *) =
 		    pass ? counter_resolve : counter_ensure;
@@ -94,6 +107,8 @@ void sched_counters_refresh(struct sched_snapshot *s, struct sched_prepared *p)
 		for (size_t i = 0; i < p->n_spread; i++)
 			for (size_t j = 0; j < p->spread[i].n_groups; j++)
 				fn(s, &p->spread[i].cnt[j]);
+		for (size_t i = 0; i < p->n_c_rules; i++)
+			fn(s, &p->c_rules[i]);
 	}
 	p->counters_gen = s->index_gen + 1;
 }
@@ -127,14 +142,49 @@ uint32_t sched_group_count_at(struct sched_snapshot *s, uint32_t group, uint32_t
  * attribute changes call this with -1 before and +1 after, so the domain
  * tables follow the node's new values.
  */
-void sched_groups_task_changed(struct sched_snapshot *s, const struct stask *t, int32_t delta)
+static void member_doms(struct sched_snapshot *s, uint32_t group, const struct snode *n, int32_t delta)
 {
-	if (!t->group)
-		return;
-	struct gindex *g = sched_group_get(s, t->group);
-	const struct snode *n = &s->nodes[t->node];
+	struct gindex *g = sched_group_get(s, group);
 	for (uint32_t i = 0; i < g->n_doms; i++)
 		sched_u32map_add(&g->doms[i].counts, node_value(s, n, g->doms[i].key), delta);
+}
+
+void sched_groups_task_changed(struct sched_snapshot *s, const struct stask *t, int32_t delta)
+{
+	const struct snode *n = &s->nodes[t->node];
+	if (t->group)
+		member_doms(s, t->group, n, delta);
+	for (uint16_t i = 0; i < t->n_rules; i++)
+		member_doms(s, t->rules[i], n, delta);
+}
+
+static void member(struct sched_snapshot *s, uint32_t group, const struct stask *t, int32_t delta)
+{
+	struct gindex *g = sched_group_get(s, group);
+	sched_u32map_add(&g->per_node, t->node, delta);
+	g->total += delta;
+	member_doms(s, group, &s->nodes[t->node], delta);
+}
+
+void sched_groups_membership(struct sched_snapshot *s, const struct stask *t, int32_t delta)
+{
+	if (t->group)
+		member(s, t->group, t, delta);
+	for (uint16_t i = 0; i < t->n_rules; i++)
+		member(s, t->rules[i], t, delta);
+}
+
+uint32_t sched_antirule(struct sched_snapshot *s, uint32_t target, uint32_t key)
+{
+	for (uint32_t i = 0; i < s->n_rules; i++)
+		if (s->rules[i].target == target && s->rules[i].key == key)
+			return s->rules[i].sym;
+	_cleanup_free_ char *name =
+	    xasprintf("berth:anti-affinity:%s@%s", sym_str(&s->in, target), sym_str(&s->in, key));
+	s->rules = xrealloc(s->rules, (s->n_rules + 1) * sizeof(*s->rules));
+	s->rules[s->n_rules++] = (struct antirule){ sched_intern(&s->in, name), target, key };
+	s->index_gen++; /* requests against `target` gain a counter */
+	return s->rules[s->n_rules - 1].sym;
 }
 
 struct keyidx *sched_keyidx_get(struct sched_snapshot *s, uint32_t key)
@@ -179,4 +229,5 @@ void sched_groups_done(struct sched_snapshot *s)
 	for (uint32_t i = 0; i < s->n_keys; i++)
 		sched_u32map_done(&s->keys[i].nodes);
 	free(s->keys);
+	free(s->rules);
 }

@@ -128,7 +128,19 @@ struct stask {
 	uint16_t n_ports;
 	uint16_t n_tols;
 	struct itol *tols;
+	uint32_t *rules; /* anti-affinity rules it carries (their member groups) */
+	uint16_t n_rules;
 	bool alive;
+};
+
+/*
+ * A required anti-affinity term of running tasks against tasks of `target`
+ * in domains of `key`. Its carriers are members of the synthetic group
+ * `sym`, so "is a carrier in this node's domain" is a counter lookup
+ * (Kubernetes checks existing pods' anti-affinity against incoming pods).
+ */
+struct antirule {
+	uint32_t sym, target, key;
 };
 
 /* Tasks of one group per value of one key (value 0: nodes without the key). */
@@ -174,6 +186,9 @@ struct sched_snapshot {
 
 	struct keyidx *keys;
 	uint32_t n_keys;
+
+	struct antirule *rules;
+	uint32_t n_rules;
 
 	struct u32map budgets; /* group symbol -> allowed + 1 */
 
@@ -233,6 +248,10 @@ struct gindex *sched_group_get(struct sched_snapshot *s, uint32_t group);
 uint32_t sched_group_count_at(struct sched_snapshot *s, uint32_t group, uint32_t key, const struct snode *n);
 uint32_t sched_group_count_val(struct sched_snapshot *s, uint32_t group, uint32_t key, uint32_t val);
 void sched_groups_task_changed(struct sched_snapshot *s, const struct stask *t, int32_t delta);
+/* A task joins (+1) or leaves (-1) its group and its rules' groups entirely. */
+void sched_groups_membership(struct sched_snapshot *s, const struct stask *t, int32_t delta);
+/* The synthetic group of carriers of an anti-affinity against target on key (created on demand). */
+uint32_t sched_antirule(struct sched_snapshot *s, uint32_t target, uint32_t key);
 struct keyidx *sched_keyidx_get(struct sched_snapshot *s, uint32_t key);
 void sched_keys_node_changed(struct sched_snapshot *s, const struct snode *n, int32_t delta);
 void sched_groups_done(struct sched_snapshot *s);
@@ -240,7 +259,8 @@ void sched_groups_done(struct sched_snapshot *s);
 /* Internal task add with symbols; returns the task slot or -errno. */
 int sched_task_insert(struct sched_snapshot *s, const char *id, uint32_t node, uint32_t group, int32_t cpu,
 		      int32_t mem, const uint16_t *ports, size_t n_ports, int32_t priority,
-		      int64_t started_at, const struct itol *tols, size_t n_tols, struct berth_error **err);
+		      int64_t started_at, const struct itol *tols, size_t n_tols, const uint32_t *rules,
+		      size_t n_rules, struct berth_error **err);
 void sched_task_delete(struct sched_snapshot *s, uint32_t slot);
 void sched_tasks_done(struct sched_snapshot *s);
 uint32_t sched_tolerations_intern(struct sched_snapshot *s, const struct sched_toleration *in, size_t n,
@@ -314,6 +334,9 @@ int sched_version_cmp(const char *a, const char *b);
 int sched_parse_date(const char *s, int64_t *ret);
 
 /* ---- prepared requests (prepare.c) ---- */
+
+/* A strategy field or topology key as a symbol ("attribute:" dropped, host = instanceId), with a column. */
+uint32_t sched_topology_key(struct sched_snapshot *s, const char *field);
 
 /*
  * Tasks of one group per domain of one key, resolved to the table once per
@@ -408,6 +431,10 @@ struct sched_prepared {
 	size_t n_strat;
 	bool distinct;
 	struct counter c_distinct;
+	uint32_t *my_rules; /* anti-affinity rules the placed tasks carry */
+	size_t n_my_rules;
+	struct counter *c_rules; /* rules of running tasks against this request's group */
+	size_t n_c_rules;
 	uint64_t counters_gen; /* s->index_gen + 1 when the counters were resolved */
 	struct sched_query **member_of;
 	size_t n_member_of;

@@ -165,7 +165,7 @@ int sched_place_commit(struct sched_snapshot *s, struct sched_prepared *p, uint3
 	for (size_t i = 0; i < np; i++)
 		sched_node_port_del(n, ports[i]);
 	int r = sched_task_insert(s, id, node, p->group, p->cpu, p->mem, ports, np, p->priority, p->now,
-				  p->tols, p->n_tols, err);
+				  p->tols, p->n_tols, p->my_rules, p->n_my_rules, err);
 	if (r < 0)
 		return r;
 	if (out) {

@@ -12,7 +12,7 @@
 #include "sched/internal.h"
 
 /* A key requests look up on every node: give it a dense column. */
-static uint32_t topology_key(struct sched_snapshot *s, const char *field)
+uint32_t sched_topology_key(struct sched_snapshot *s, const char *field)
 {
 	if (startswith(field, "attribute:"))
 		field += strlen("attribute:");
@@ -56,7 +56,7 @@ static int prep_strategies(struct sched_snapshot *s, struct sched_prepared *p, c
 				return berth_error_msg(err, EINVAL, "strategies[%zu]: spread needs a field",
 						       i);
 			ps->kind = PS_SPREAD;
-			ps->key = topology_key(s, f);
+			ps->key = sched_topology_key(s, f);
 			ps->cnt = (struct counter){ .group = p->group, .key = ps->key };
 			break;
 		case SCHED_RANDOM: ps->kind = PS_RANDOM; break;
@@ -110,7 +110,7 @@ static int prep_expr(struct sched_snapshot *s, struct pexpr *pe, const struct sc
 				       "%s: In/NotIn need values, Gt/Lt exactly one, Exists none", what);
 	if (num && parse_int64(e->values[0], &pe->num) < 0)
 		return berth_error_msg(err, EINVAL, "%s: '%s' is not an integer", what, e->values[0]);
-	pe->key = topology_key(s, e->key);
+	pe->key = sched_topology_key(s, e->key);
 	pe->op = (uint8_t)e->op;
 	pe->n_vals = e->n_values;
 	pe->vals = xcalloc(e->n_values + 1, sizeof(*pe->vals));
@@ -172,7 +172,7 @@ static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const st
 	for (size_t i = 0; i < r->n_node_selector; i++) {
 		if (!r->node_selector[i].name || !*r->node_selector[i].name)
 			return berth_error_msg(err, EINVAL, "nodeSelector[%zu]: name is required", i);
-		p->selector[i].key = topology_key(s, r->node_selector[i].name);
+		p->selector[i].key = sched_topology_key(s, r->node_selector[i].name);
 		p->selector[i].val =
 		    sched_intern(&s->in, r->node_selector[i].value ? r->node_selector[i].value : "");
 	}
@@ -196,12 +196,17 @@ static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const st
 			return berth_error_msg(err, EINVAL, "affinity[%zu]: weight must be 1-100", i);
 		p->aff[i] = (struct paff){ .groups = intern_groups(s, a->groups, a->n_groups),
 					   .n_groups = a->n_groups,
-					   .key = topology_key(s, a->topology_key),
+					   .key = sched_topology_key(s, a->topology_key),
 					   .anti = a->anti,
 					   .required = a->required,
 					   .weight = a->weight };
 		p->aff[i].cnt = counters_new(p->aff[i].groups, a->n_groups, p->aff[i].key);
 		p->n_aff++;
+		/* Placed tasks carry required anti-affinity, so later tasks of those groups keep away. */
+		for (size_t j = 0; a->anti && a->required && j < a->n_groups; j++) {
+			p->my_rules = xrealloc(p->my_rules, (p->n_my_rules + 1) * sizeof(*p->my_rules));
+			p->my_rules[p->n_my_rules++] = sched_antirule(s, p->aff[i].groups[j], p->aff[i].key);
+		}
 	}
 
 	p->tols = xcalloc(r->n_tolerations + 1, sizeof(*p->tols));
@@ -229,7 +234,7 @@ static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const st
 		struct pspread *ps = &p->spread[p->n_spread++];
 		ps->max_skew = c->max_skew;
 		ps->min_domains = c->min_domains;
-		ps->key = topology_key(s, c->topology_key);
+		ps->key = sched_topology_key(s, c->topology_key);
 		ps->dns = c->do_not_schedule;
 		if (c->n_groups) {
 			ps->groups = intern_groups(s, c->groups, c->n_groups);
@@ -330,6 +335,8 @@ struct sched_prepared *sched_prepared_free(struct sched_prepared *p)
 	}
 	free(p->aff);
 	free(p->tols);
+	free(p->my_rules);
+	free(p->c_rules);
 	for (size_t i = 0; p->spread && p->spread[i].groups; i++) {
 		free(p->spread[i].groups);
 		free(p->spread[i].cnt);

@@ -178,6 +178,8 @@ struct saved {
 	uint16_t *ports;
 	uint16_t n_ports, n_tols;
 	struct itol *tols;
+	uint32_t *rules;
+	uint16_t n_rules;
 };
 
 static void save_and_delete(struct sched_snapshot *s, uint32_t slot, struct saved *v)
@@ -189,18 +191,22 @@ static void save_and_delete(struct sched_snapshot *s, uint32_t slot, struct save
 	memcpy(v->ports, t->ports, t->n_ports * sizeof(*v->ports));
 	v->tols = xmalloc((t->n_tols + 1) * sizeof(*v->tols));
 	memcpy(v->tols, t->tols, t->n_tols * sizeof(*v->tols));
+	v->rules = xmalloc((t->n_rules + 1) * sizeof(*v->rules));
+	memcpy(v->rules, t->rules, t->n_rules * sizeof(*v->rules));
+	v->n_rules = t->n_rules;
 	sched_task_delete(s, slot);
 }
 
 static void restore(struct sched_snapshot *s, struct saved *v)
 {
 	int r = sched_task_insert(s, v->id, v->node, v->group, v->cpu, v->mem, v->ports, v->n_ports,
-				  v->priority, v->started_at, v->tols, v->n_tols, NULL);
+				  v->priority, v->started_at, v->tols, v->n_tols, v->rules, v->n_rules, NULL);
 	assert(r >= 0); /* its resources were freed for it */
 	(void)r;
 	free(v->id);
 	free(v->ports);
 	free(v->tols);
+	free(v->rules);
 }
 
 /* Free amount of the first binpack dimension on a task's node. */

@@ -144,6 +144,9 @@ struct sched_task_spec {
 	int64_t started_at; /* unix seconds; preemption prefers the newest among equals */
 	const struct sched_toleration *tolerations; /* for NoExecute evictions */
 	size_t n_tolerations;
+	/* Its required anti-affinity terms (others are ignored): tasks placed later keep away. */
+	const struct sched_task_affinity *anti_affinity;
+	size_t n_anti_affinity;
 };
 
 /* Account a task on its node. -EEXIST for a known id, -ENOENT for an unknown node. */

@@ -98,7 +98,8 @@ static uint32_t task_slot_new(struct sched_snapshot *s)
 
 int sched_task_insert(struct sched_snapshot *s, const char *id, uint32_t node, uint32_t group, int32_t cpu,
 		      int32_t mem, const uint16_t *ports, size_t n_ports, int32_t priority,
-		      int64_t started_at, const struct itol *tols, size_t n_tols, struct berth_error **err)
+		      int64_t started_at, const struct itol *tols, size_t n_tols, const uint32_t *rules,
+		      size_t n_rules, struct berth_error **err)
 {
 	uint32_t slot;
 	if (sched_strmap_get(&s->task_ids, id, &slot))
@@ -134,6 +135,10 @@ int sched_task_insert(struct sched_snapshot *s, const char *id, uint32_t node, u
 	t->tols = xmalloc((n_tols + 1) * sizeof(*t->tols));
 	if (n_tols)
 		memcpy(t->tols, tols, n_tols * sizeof(*tols));
+	t->rules = xmalloc((n_rules + 1) * sizeof(*t->rules));
+	if (n_rules)
+		memcpy(t->rules, rules, n_rules * sizeof(*rules));
+	t->n_rules = (uint16_t)n_rules;
 	if (n->n_tasks == n->cap_tasks) {
 		n->cap_tasks = n->cap_tasks ? n->cap_tasks * 2 : 4;
 		n->tasks = xrealloc(n->tasks, n->cap_tasks * sizeof(*n->tasks));
@@ -143,12 +148,7 @@ int sched_task_insert(struct sched_snapshot *s, const char *id, uint32_t node, u
 	n->cpu_used += cpu;
 	n->mem_used += mem;
 	sched_strmap_set(&s->task_ids, t->id, slot);
-	if (group) {
-		struct gindex *g = sched_group_get(s, group);
-		sched_u32map_add(&g->per_node, node, 1);
-		g->total++;
-		sched_groups_task_changed(s, t, +1);
-	}
+	sched_groups_membership(s, t, +1);
 	s->n_tasks++;
 	s->task_gen++;
 	return (int)slot;
@@ -158,12 +158,7 @@ void sched_task_delete(struct sched_snapshot *s, uint32_t slot)
 {
 	struct stask *t = &s->tasks[slot];
 	struct snode *n = &s->nodes[t->node];
-	if (t->group) {
-		struct gindex *g = sched_group_get(s, t->group);
-		sched_groups_task_changed(s, t, -1);
-		sched_u32map_add(&g->per_node, t->node, -1);
-		g->total--;
-	}
+	sched_groups_membership(s, t, -1);
 	for (uint16_t i = 0; i < t->n_ports; i++)
 		sched_node_port_del(n, t->ports[i]);
 	n->cpu_used -= t->cpu;
@@ -175,6 +170,7 @@ void sched_task_delete(struct sched_snapshot *s, uint32_t slot)
 	free(t->id);
 	free(t->ports);
 	free(t->tols);
+	free(t->rules);
 	*t = (struct stask){ 0 };
 	s->free_tasks[s->n_free_tasks++] = slot;
 	s->n_tasks--;
@@ -187,6 +183,7 @@ void sched_tasks_done(struct sched_snapshot *s)
 		free(s->tasks[i].id);
 		free(s->tasks[i].ports);
 		free(s->tasks[i].tols);
+		free(s->tasks[i].rules);
 	}
 	free(s->tasks);
 	free(s->free_tasks);
@@ -205,11 +202,23 @@ int sched_task_add(struct sched_snapshot *s, const struct sched_task_spec *spec,
 		return berth_error_msg(err, EINVAL, "task '%s': negative cpu or memory", spec->id);
 	if (spec->n_ports > SCHED_MAX_PORTS || spec->n_tolerations > SCHED_MAX_TERMS)
 		return berth_error_msg(err, E2BIG, "task '%s': too many ports or tolerations", spec->id);
+	if (spec->n_anti_affinity > SCHED_MAX_TERMS)
+		return berth_error_msg(err, E2BIG, "task '%s': too many anti-affinity terms", spec->id);
 	struct itol tols[SCHED_MAX_TERMS];
 	sched_tolerations_intern(s, spec->tolerations, spec->n_tolerations, tols);
+	uint32_t rules[SCHED_MAX_TERMS * 4];
+	size_t n_rules = 0;
+	for (size_t i = 0; i < spec->n_anti_affinity; i++) {
+		const struct sched_task_affinity *a = &spec->anti_affinity[i];
+		if (!a->anti || !a->required || !a->topology_key)
+			continue;
+		uint32_t key = sched_topology_key(s, a->topology_key);
+		for (size_t j = 0; j < a->n_groups && n_rules < ARRAY_SIZE(rules); j++)
+			rules[n_rules++] = sched_antirule(s, sched_intern(&s->in, a->groups[j]), key);
+	}
 	int r = sched_task_insert(s, spec->id, node, sched_intern(&s->in, spec->group), spec->cpu,
 				  spec->memory, spec->ports, spec->n_ports, spec->priority, spec->started_at,
-				  tols, spec->n_tolerations, err);
+				  tols, spec->n_tolerations, rules, n_rules, err);
 	return r < 0 ? r : 0;
 }
 

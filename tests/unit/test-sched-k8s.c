@@ -352,6 +352,54 @@ static void test_task_anti_affinity(void **state)
 	sched_snapshot_free(s);
 }
 
+/* Kubernetes' symmetry: running tasks' required anti-affinity keeps later tasks away. */
+static void test_task_anti_affinity_of_running_tasks(void **state)
+{
+	struct sched_snapshot *s = zones_fixture();
+	const char *web[] = { "service:web" };
+	struct sched_task_affinity away[] = { { web, 1, "ecs.availability-zone", true, true, 0 } };
+	struct sched_attr in_a[] = { { "ecs.availability-zone", "a" } };
+	struct sched_request db = { .group = "service:db",
+				    .cpu = 1,
+				    .affinities = away,
+				    .n_affinities = 1,
+				    .node_selector = in_a,
+				    .n_node_selector = 1 };
+	sched_result_free(fx_run(s, &db, "db", 1)); /* db in zone a, repelling web */
+	struct sched_request w = { .group = "service:web", .cpu = 1 };
+	struct sched_result *res = fx_run(s, &w, "w", 4);
+	assert_int_equal(fx_on(res, "a1") + fx_on(res, "a2"), 0);
+	assert_int_equal(fx_on(res, "b1") + fx_on(res, "c1"), 4);
+	sched_result_free(res);
+	struct sched_prepared *p = fx_prepare(s, &w);
+	char *text = NULL;
+	assert_int_equal(sched_explain_node(s, p, "a1", NULL, &text, NULL), 0);
+	assert_string_equal(text, "anti-affinity of 1 running tasks against group 'service:web' in "
+				  "ecs.availability-zone=a");
+	free(text);
+	sched_prepared_free(p);
+	/* the same from a task the server loads from its store */
+	struct sched_task_spec t = { .id = "db-b",
+				     .node_id = "b1",
+				     .group = "service:db",
+				     .anti_affinity = away,
+				     .n_anti_affinity = 1 };
+	assert_int_equal(sched_task_add(s, &t, NULL), 0);
+	res = fx_run(s, &w, "x", 2);
+	assert_int_equal(fx_on(res, "c1"), 2); /* zones a and b hold db now */
+	sched_result_free(res);
+	/* stopping the carriers lifts it */
+	assert_int_equal(sched_task_remove(s, "db-0", NULL), 0);
+	assert_int_equal(sched_task_remove(s, "db-b", NULL), 0);
+	struct sched_attr in_b[] = { { "ecs.availability-zone", "b" } };
+	w.node_selector = in_b;
+	w.n_node_selector = 1;
+	res = fx_run(s, &w, "y", 1);
+	assert_string_equal(res->placements[0].node_id, "b1");
+	sched_result_free(res);
+	sched_snapshot_free(s);
+}
+
 /* ---- topology spread ---- */
 
 static void test_topology_spread_max_skew(void **state)
@@ -501,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_task_affinity_required),
 		cmocka_unit_test(test_task_affinity_self_first),
 		cmocka_unit_test(test_task_anti_affinity),
+		cmocka_unit_test(test_task_anti_affinity_of_running_tasks),
 		cmocka_unit_test(test_topology_spread_max_skew),
 		cmocka_unit_test(test_topology_spread_unsatisfiable),
 		cmocka_unit_test(test_topology_spread_min_domains),

@@ -161,13 +161,9 @@ static struct counter *counters_new(const uint32_t *groups, size_t n, uint32_t k
 	return c;
 }
 
-static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const struct sched_request *r,
-		    struct berth_error **err)
+static int prep_selector(struct sched_snapshot *s, struct sched_prepared *p, const struct sched_request *r,
+			 struct berth_error **err)
 {
-	if (r->n_node_selector > SCHED_MAX_ATTRS || r->n_affinities > SCHED_MAX_TERMS ||
-	    r->n_tolerations > SCHED_MAX_TERMS || r->n_spread > SCHED_MAX_TERMS)
-		return berth_error_msg(err, E2BIG,
-				       "too many selectors, affinities, tolerations or spread constraints");
 	p->selector = xcalloc(r->n_node_selector + 1, sizeof(*p->selector));
 	for (size_t i = 0; i < r->n_node_selector; i++) {
 		if (!r->node_selector[i].name || !*r->node_selector[i].name)
@@ -185,7 +181,12 @@ static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const st
 	if (ret < 0)
 		return ret;
 	p->n_preferred = r->n_preferred_terms;
+	return 0;
+}
 
+static int prep_affinities(struct sched_snapshot *s, struct sched_prepared *p, const struct sched_request *r,
+			   struct berth_error **err)
+{
 	p->aff = xcalloc(r->n_affinities + 1, sizeof(*p->aff));
 	for (size_t i = 0; i < r->n_affinities; i++) {
 		const struct sched_task_affinity *a = &r->affinities[i];
@@ -194,21 +195,26 @@ static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const st
 					       "affinity[%zu]: groups and topologyKey are required", i);
 		if (!a->required && (a->weight < 1 || a->weight > 100))
 			return berth_error_msg(err, EINVAL, "affinity[%zu]: weight must be 1-100", i);
-		p->aff[i] = (struct paff){ .groups = intern_groups(s, a->groups, a->n_groups),
-					   .n_groups = a->n_groups,
-					   .key = sched_topology_key(s, a->topology_key),
-					   .anti = a->anti,
-					   .required = a->required,
-					   .weight = a->weight };
-		p->aff[i].cnt = counters_new(p->aff[i].groups, a->n_groups, p->aff[i].key);
-		p->n_aff++;
+		struct paff *pa = &p->aff[p->n_aff++];
+		*pa = (struct paff){ .groups = intern_groups(s, a->groups, a->n_groups),
+				     .n_groups = a->n_groups,
+				     .key = sched_topology_key(s, a->topology_key),
+				     .anti = a->anti,
+				     .required = a->required,
+				     .weight = a->weight };
+		pa->cnt = counters_new(pa->groups, a->n_groups, pa->key);
 		/* Placed tasks carry required anti-affinity, so later tasks of those groups keep away. */
 		for (size_t j = 0; a->anti && a->required && j < a->n_groups; j++) {
 			p->my_rules = xrealloc(p->my_rules, (p->n_my_rules + 1) * sizeof(*p->my_rules));
-			p->my_rules[p->n_my_rules++] = sched_antirule(s, p->aff[i].groups[j], p->aff[i].key);
+			p->my_rules[p->n_my_rules++] = sched_antirule(s, pa->groups[j], pa->key);
 		}
 	}
+	return 0;
+}
 
+static int prep_tolerations(struct sched_snapshot *s, struct sched_prepared *p, const struct sched_request *r,
+			    struct berth_error **err)
+{
 	p->tols = xcalloc(r->n_tolerations + 1, sizeof(*p->tols));
 	for (size_t i = 0; i < r->n_tolerations; i++) {
 		const struct sched_toleration *t = &r->tolerations[i];
@@ -220,7 +226,12 @@ static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const st
 					       "tolerations[%zu]: an empty key needs operator Exists", i);
 	}
 	p->n_tols = sched_tolerations_intern(s, r->tolerations, r->n_tolerations, p->tols);
+	return 0;
+}
 
+static int prep_spread(struct sched_snapshot *s, struct sched_prepared *p, const struct sched_request *r,
+		       struct berth_error **err)
+{
 	p->spread = xcalloc(r->n_spread + 1, sizeof(*p->spread));
 	for (size_t i = 0; i < r->n_spread; i++) {
 		const struct sched_spread_constraint *c = &r->spread[i];
@@ -236,20 +247,33 @@ static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const st
 		ps->min_domains = c->min_domains;
 		ps->key = sched_topology_key(s, c->topology_key);
 		ps->dns = c->do_not_schedule;
-		if (c->n_groups) {
-			ps->groups = intern_groups(s, c->groups, c->n_groups);
-			ps->n_groups = c->n_groups;
-		} else {
-			ps->groups = intern_groups(s, NULL, 0);
-			ps->groups = xrealloc(ps->groups, 2 * sizeof(*ps->groups));
-			ps->groups[0] = p->group;
-			ps->n_groups = 1;
-		}
+		/* Kubernetes selects pods by labels; berth by groups, the request's own by default. */
+		ps->n_groups = c->n_groups ? c->n_groups : 1;
+		ps->groups = intern_groups(s, c->groups, c->n_groups);
+		if (!c->n_groups)
+			ps->groups[0] = p->group; /* intern_groups left room for one */
 		for (size_t j = 0; j < ps->n_groups; j++)
 			ps->self |= ps->groups[j] == p->group;
 		ps->cnt = counters_new(ps->groups, ps->n_groups, ps->key);
 	}
 	return 0;
+}
+
+static int prep_k8s(struct sched_snapshot *s, struct sched_prepared *p, const struct sched_request *r,
+		    struct berth_error **err)
+{
+	if (r->n_node_selector > SCHED_MAX_ATTRS || r->n_affinities > SCHED_MAX_TERMS ||
+	    r->n_tolerations > SCHED_MAX_TERMS || r->n_spread > SCHED_MAX_TERMS)
+		return berth_error_msg(err, E2BIG,
+				       "too many selectors, affinities, tolerations or spread constraints");
+	int ret = prep_selector(s, p, r, err);
+	if (ret >= 0)
+		ret = prep_affinities(s, p, r, err);
+	if (ret >= 0)
+		ret = prep_tolerations(s, p, r, err);
+	if (ret >= 0)
+		ret = prep_spread(s, p, r, err);
+	return ret;
 }
 
 static int prep_resources(struct sched_prepared *p, const struct sched_request *r, struct berth_error **err)

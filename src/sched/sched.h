@@ -316,12 +316,13 @@ struct sched_reason_count {
 };
 
 struct sched_placement {
-	const char *task_id; /* the id given to sched_place */
-	const char *node_id;
-	uint16_t *ports; /* static ports in request order, then the dynamic ones */
+	const char *task_id; /* the caller's string given to sched_place */
+	const char *node_id; /* the snapshot's: valid until that node is removed */
+	uint16_t *ports;     /* static ports in request order, then the dynamic ones */
 	size_t n_ports;
 };
 
+/* Strings owned by the result. */
 struct sched_victim {
 	const char *task_id;
 	const char *group; /* may be NULL */
@@ -337,7 +338,7 @@ struct sched_result {
 	size_t n_reasons;
 	const char *ecs_reason; /* reason of most nodes, ECS spelling; NULL when all placed */
 	char *message;          /* "0/10 nodes: 6 insufficient memory, 3 DRAINING"; NULL when all placed */
-	/* Preemption (request.preempt): stop these, then place again on `nominated_node`. */
+	/* Preemption (request.preempt): stop these, then place again (on `nominated_node`, owned). */
 	const char *nominated_node;
 	struct sched_victim *victims;
 	size_t n_victims;

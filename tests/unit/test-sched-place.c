@@ -555,6 +555,38 @@ static void test_node_put_reindexes(void **state)
 	sched_snapshot_free(s);
 }
 
+/* A removed node's slot and column entries are reused by the next node; reserving keeps them right. */
+static void test_slot_reuse_and_reserve(void **state)
+{
+	struct sched_snapshot *s = sched_snapshot_new(1);
+	fx_node(s, "n1", 1024, 1024, "a");
+	fx_node(s, "n2", 1024, 1024, "b");
+	struct sched_attr in_a[] = { { "ecs.availability-zone", "a" } };
+	struct sched_request r = { .cpu = 1, .node_selector = in_a, .n_node_selector = 1 };
+	struct sched_prepared *p = fx_prepare(s, &r); /* gives the zone key a column */
+	assert_int_equal(sched_node_remove(s, "n1", NULL), 0);
+	struct sched_result *res = fx_place(s, p, "t", 1);
+	assert_string_equal(res->message, "0/1 nodes: 1 node selector mismatch");
+	sched_result_free(res);
+	fx_node(s, "n3", 1024, 1024, "c"); /* takes n1's slot */
+	res = fx_place(s, p, "u", 1);
+	assert_string_equal(res->message, "0/2 nodes: 2 node selector mismatch");
+	sched_result_free(res);
+	sched_snapshot_reserve(s, 1000, 5000);
+	char id[24];
+	for (int i = 0; i < 200; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		fx_node(s, id, 1024, 1024, i == 150 ? "a" : "d");
+	}
+	res = fx_place(s, p, "v", 2);
+	assert_int_equal(res->n_placed, 2);
+	assert_int_equal(fx_on(res, "m150"), 2);
+	sched_result_free(res);
+	assert_int_equal(sched_node_count(s), 202);
+	sched_prepared_free(p);
+	sched_snapshot_free(s);
+}
+
 /* Sampling large clusters never changes what is feasible, and failures count every node. */
 static void test_sampling_keeps_filters_exact(void **state)
 {
@@ -603,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_place_argument_errors),
 		cmocka_unit_test(test_explain_node),
 		cmocka_unit_test(test_node_put_reindexes),
+		cmocka_unit_test(test_slot_reuse_and_reserve),
 		cmocka_unit_test(test_sampling_keeps_filters_exact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

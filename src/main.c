@@ -19,6 +19,7 @@
 #include "net/net.h"
 #include "registry/registry.h"
 #include "agent/agent.h"
+#include "sched/sched.h"
 #include "server/server.h"
 
 struct command {
@@ -88,6 +89,7 @@ static const struct command commands[] = {
 	{ "system", cli_system, "Manage berth (df, prune, info, events)" },
 	{ "container", cli_container, "Manage containers" },
 	{ "image", cli_image, "Manage images" },
+	{ "bench-scheduler", sched_bench_main, "Benchmark the scheduler on a generated cluster" },
 };
 
 static const struct command *find_command(const char *name)

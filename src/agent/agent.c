@@ -355,9 +355,11 @@ static int fetch_ca(struct agent *a, size_t idx, const char *pin, struct berth_e
 	int r = client_for(a, idx, false, &c, err);
 	if (r < 0)
 		return r;
-	struct http_client_request rq = {
-		.method = "GET", .path = "/agent/v1/ca", .body_fd = -1, .timeout_ms = 10000, .cancel = &a->cancel
-	};
+	struct http_client_request rq = { .method = "GET",
+					  .path = "/agent/v1/ca",
+					  .body_fd = -1,
+					  .timeout_ms = 10000,
+					  .cancel = &a->cancel };
 	_cleanup_strbuf_ struct strbuf ca = STRBUF_INIT;
 	long status = 0;
 	if ((r = http_client_do(c, &rq, &status, &ca, err)) < 0)
@@ -366,8 +368,9 @@ static int fetch_ca(struct agent *a, size_t idx, const char *pin, struct berth_e
 		return berth_error_msg(err, EPROTO, "GET /agent/v1/ca: %ld, no CA certificate", status);
 	_cleanup_free_ char *hash = pki_sha256_hex(ca.buf, ca.len);
 	if (!streq(hash, pin))
-		return berth_error_msg(err, EACCES, "the server's CA does not match the join token: refusing "
-						    "to join (wrong token, or not the server it names)");
+		return berth_error_msg(err, EACCES,
+				       "the server's CA does not match the join token: refusing "
+				       "to join (wrong token, or not the server it names)");
 	return write_secret(a->ca_file, ca.buf, err);
 }
 
@@ -786,13 +789,6 @@ int agent_main(int argc, char **argv)
 		r = fs_mkdir_p(a.dir, 0700, &err);
 	if (r == 0) {
 		log_set_global_field("component", "agent");
-		sigset_t mask;
-		sigemptyset(&mask);
-		sigaddset(&mask, SIGTERM);
-		sigaddset(&mask, SIGINT);
-		sigaddset(&mask, SIGHUP);
-		pthread_sigmask(SIG_BLOCK, &mask, NULL);
-		signal(SIGPIPE, SIG_IGN);
 		_cleanup_free_ char *sock = xasprintf("unix://%s/berth.sock", a.exec_root);
 		struct api_serve_opts so = { .host = { .root = a.root,
 						       .exec_root = a.exec_root,
@@ -802,7 +798,6 @@ int agent_main(int argc, char **argv)
 					     .listen = { .n_hosts = 1 },
 					     .pidfile = a.pidfile,
 					     .role = "agent",
-					     .signals = &mask,
 					     .started = started,
 					     .stopping = stopping,
 					     .userdata = &a };

@@ -255,7 +255,7 @@ static int check_stream_defaults(const struct daemon_opts *o, struct berth_error
 	return host_check_log_defaults(o->log_driver, o->log_opts, err);
 }
 
-static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err)
+static int serve(struct daemon_opts *o, struct berth_error **err)
 {
 	struct api_serve_opts so = { .host = { .root = o->root,
 					       .exec_root = o->exec_root,
@@ -274,8 +274,7 @@ static int serve(struct daemon_opts *o, sigset_t *mask, struct berth_error **err
 						 .tlskey = o->tlskey },
 				     .pidfile = o->pidfile,
 				     .detach_keys = o->detach_keys,
-				     .role = "daemon",
-				     .signals = mask };
+				     .role = "daemon" };
 	for (size_t i = 0; i < o->n_hosts; i++)
 		so.listen.hosts[i] = o->hosts[i];
 	return api_serve(&so, err);
@@ -300,14 +299,7 @@ int api_daemon_main(int argc, char **argv)
 		r = check_stream_defaults(&o, &err);
 	if (r == 0) {
 		log_set_global_field("component", "daemon");
-		sigset_t mask;
-		sigemptyset(&mask);
-		sigaddset(&mask, SIGTERM);
-		sigaddset(&mask, SIGINT);
-		sigaddset(&mask, SIGHUP);
-		pthread_sigmask(SIG_BLOCK, &mask, NULL);
-		signal(SIGPIPE, SIG_IGN);
-		r = serve(&o, &mask, &err);
+		r = serve(&o, &err);
 	}
 	if (r < 0 && err)
 		berth_error_print(err, "berth daemon");

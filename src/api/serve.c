@@ -5,6 +5,8 @@
  * server drains, and only then the host closes; containers keep running
  * under their shims and the next start reattaches.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -39,6 +41,13 @@ static void warn_insecure(const char *role)
 int api_serve(const struct api_serve_opts *o, struct berth_error **err)
 {
 	int r;
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	bool insecure = false;
 	if ((r = api_listen_check(&o->listen, &insecure, err)) < 0)
 		return r;
@@ -59,11 +68,8 @@ int api_serve(const struct api_serve_opts *o, struct berth_error **err)
 		if ((r = http_server_start(&so, &srv, err)) >= 0 && (r = api_listen_start(ls, srv, err)) < 0)
 			srv = http_server_stop(srv);
 	}
-	if (r >= 0 && o->started && (r = o->started(o->userdata, h, err)) < 0) {
-		host_shutdown(h);
-		api_listen_free(ls);
-		srv = http_server_stop(srv);
-	}
+	if (r >= 0 && o->started && (r = o->started(o->userdata, h, err)) < 0)
+		host_shutdown(h); /* requests in flight return; the listeners go below */
 	if (r < 0) {
 		api_listen_free(ls);
 		http_server_stop(srv);
@@ -79,7 +85,7 @@ int api_serve(const struct api_serve_opts *o, struct berth_error **err)
 	log_fields(LOG_LEVEL_INFO, msg, "hosts", where, "root", o->host.root, "exec-root", o->host.exec_root,
 		   "runtime", o->host.runtime_path ? o->host.runtime_path : "berth", NULL);
 	int sig = 0;
-	while (sigwait(o->signals, &sig) == 0 && sig == SIGHUP)
+	while (sigwait(&mask, &sig) == 0 && sig == SIGHUP)
 		;
 	log_fields(LOG_LEVEL_INFO, "shutting down; containers keep running", NULL);
 	if (o->stopping)

@@ -18,7 +18,6 @@ struct api_serve_opts {
 	const char *pidfile;     /* may be NULL */
 	const char *detach_keys; /* NULL: ctrl-p,ctrl-q */
 	const char *role;        /* for the log: "daemon", "agent" */
-	sigset_t *signals;       /* blocked in every thread; SIGHUP is ignored, the others stop */
 	/* After the host and the listeners are up: start the front end's own work. */
 	int (*started)(void *userdata, struct host *h, struct berth_error **err);
 	/* On the stop signal, before the host closes: stop that work (containers keep running). */
@@ -26,7 +25,11 @@ struct api_serve_opts {
 	void *userdata;
 };
 
-/* Open the host, listen, call started, wait for a stop signal, call stopping, close. */
+/*
+ * Block SIGTERM, SIGINT and SIGHUP (before any thread exists, so every thread
+ * inherits the mask) and ignore SIGPIPE; open the host, listen, call started,
+ * wait for SIGTERM or SIGINT (SIGHUP is ignored), call stopping, close.
+ */
 int api_serve(const struct api_serve_opts *o, struct berth_error **err);
 
 /* Largest request body of a route: image uploads and archives may be large, JSON is not. */

@@ -88,6 +88,8 @@ class Node:
                 "--pidfile", self.pidfile, *self.extra]
 
     def start(self, wait=True):
+        if os.path.exists(self.pidfile):  # left by an agent that was killed
+            os.unlink(self.pidfile)
         log = open(self.log, "a")
         self.proc = subprocess.Popen(self.args(), stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         if wait:

@@ -176,7 +176,7 @@ def test_stop_task_stops_containers_and_the_node_removes_them(clean):
 
 def test_unplaceable_task_is_a_failure_not_a_hang(cluster):
     register(cluster, {"family": "huge", "containerDefinitions": [
-        {"name": "x", "image": "busybox:latest", "memory": 10_000_000}]})
+        {"name": "x", "image": "busybox:latest", "memory": 120_000}]})
     out = cluster.aws("run-task", "--task-definition", "huge")
     assert out["tasks"] == [] and out["failures"]
     assert out["failures"][0]["reason"] == "RESOURCE:MEMORY"

@@ -128,6 +128,11 @@ int spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint3
 
 /* Unknown capability names, or CapAdd beyond the daemon's bounding set: EINVAL/EPERM. */
 int spec_caps_check(const json_t *hostconfig, struct berth_error **err);
+
+/* resources.c: dockerd's create-time checks of a HostConfig's resources and of Config.WorkingDir
+ * (EINVAL with dockerd's message). */
+int engine_resources_check(const json_t *hostconfig, struct berth_error **err);
+int engine_working_dir_check(const json_t *config, struct berth_error **err);
 /* OCI linux.resources (no devices) from HostConfig's resource fields, as update applies them. */
 json_t *spec_resources(const json_t *hostconfig);
 

@@ -17,6 +17,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "http/admit.h"
 #include "http/http.h"
 
 #define HTTP_MAX_HEADERS  8
@@ -30,6 +31,7 @@ struct http_server {
 	size_t max_body;
 	size_t (*body_limit)(const char *method, const char *path, void *userdata);
 	int listen_fd;
+	struct http_admit *admit; /* our accept loop on listen_fd (admit.c) */
 	pthread_mutex_t lock;
 	int hijacked[HTTP_MAX_HIJACKED]; /* live upgraded sockets, -1 when free */
 };
@@ -463,15 +465,11 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	pthread_mutex_init(&s->lock, NULL);
 	for (int i = 0; i < HTTP_MAX_HIJACKED; i++)
 		s->hijacked[i] = -1;
+	/* MHD never listens itself: our accept loop (admit.c) refuses non-HTTP clients first */
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_UPGRADE |
-			 MHD_USE_ITC | MHD_USE_POLL;
-	if (opts->listen_fd < 0)
-		flags |= MHD_USE_NO_LISTEN_SOCKET;
+			 MHD_USE_ITC | MHD_USE_POLL | MHD_USE_NO_LISTEN_SOCKET;
 	s->mhd = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, s,
-	    /* without a socket of its own, a harmless option takes the slot */
-	    opts->listen_fd < 0 ? MHD_OPTION_LISTEN_BACKLOG_SIZE : MHD_OPTION_LISTEN_SOCKET,
-	    opts->listen_fd < 0 ? 64 : opts->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)0, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
@@ -479,6 +477,15 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 		safe_close(opts->listen_fd);
 		free(s);
 		return berth_error_set(err, EIO, "start http server");
+	}
+	if (opts->listen_fd >= 0) {
+		int r = http_admit_start(s, opts->listen_fd, &s->admit, err);
+		if (r < 0) {
+			MHD_stop_daemon(s->mhd);
+			safe_close(opts->listen_fd);
+			free(s);
+			return r;
+		}
 	}
 	*ret = s;
 	return 0;
@@ -488,6 +495,7 @@ struct http_server *http_server_stop(struct http_server *s)
 {
 	if (!s)
 		return NULL;
+	s->admit = http_admit_stop(s->admit);
 	/* End hijacked streams so their threads (joined by MHD) return. */
 	pthread_mutex_lock(&s->lock);
 	for (int i = 0; i < HTTP_MAX_HIJACKED; i++)

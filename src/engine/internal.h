@@ -90,7 +90,9 @@ int store_open(struct engine *e, struct berth_error **err);
 void store_close(struct engine *e);
 /* Persist c (under e->lock). Errors are returned but callers may ignore them. */
 int store_save(struct engine *e, const struct container *c);
-int store_delete(struct engine *e, const char *id);
+/* scrub: also checkpoint and truncate the WAL, so that no copy of the record's bytes is left
+ * (build step containers, whose Env may hold RUN --mount=type=secret,env= values). */
+int store_delete(struct engine *e, const char *id, bool scrub);
 int store_load(struct engine *e, struct berth_error **err);
 void store_event(struct engine *e, const char *type, const char *action, const char *id,
 		 const json_t *attributes);

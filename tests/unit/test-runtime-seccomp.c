@@ -83,6 +83,39 @@ static void test_kill_default(void **state)
 	seccomp_prog_free(prog);
 }
 
+/* Denied by default with EPERM; numbers above the highest the profile names: ENOSYS (runc's stub). */
+static void test_enosys_above_the_profile(void **state)
+{
+	_cleanup_spec_ struct runtime_spec *s =
+	    spec_with("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":1,"
+		      "\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\",\"SCMP_ARCH_X32\"],"
+		      "\"syscalls\":[{\"names\":[\"exit_group\",\"exit\",\"write\",\"getpid\",\"brk\",\"mmap\","
+		      "\"munmap\",\"rt_sigprocmask\",\"seccomp\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
+	struct sock_fprog *prog = NULL;
+	assert_int_equal(seccomp_compile(s->seccomp, NULL, &prog, NULL), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		if (seccomp_install(prog, 0) < 0)
+			_exit(10);
+		if (syscall(SYS_getpid) < 0)
+			_exit(11);
+		if (syscall(SYS_getppid) != -1 || errno != EPERM) /* 110 < seccomp (317): EPERM */
+			_exit(12);
+		if (syscall(400) != -1 || errno != ENOSYS) /* no such syscall, above 317 */
+			_exit(13);
+		if (syscall(SYS_pidfd_open, 1, 0) != -1 || errno != ENOSYS) /* 434 > 317 */
+			_exit(14);
+		if (syscall(1000) != -1 || errno != ENOSYS)
+			_exit(15);
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	assert_int_equal(WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st), 0);
+	seccomp_prog_free(prog);
+}
+
 static bool same_prog(const struct sock_fprog *a, const struct sock_fprog *b)
 {
 	return a->len == b->len && memcmp(a->filter, b->filter, a->len * sizeof(struct sock_filter)) == 0;
@@ -139,6 +172,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_errno_rule_and_args),
 		cmocka_unit_test(test_kill_default),
+		cmocka_unit_test(test_enosys_above_the_profile),
 		cmocka_unit_test(test_cache_hits_and_survives_damage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,21 +37,24 @@ static int check_memory(const json_t *hc, struct berth_error **err)
 	if (mem != 0 && mem < MIN_MEMORY)
 		return berth_error_msg(err, EINVAL, "Minimum memory limit allowed is 6MB");
 	if (mem > 0 && swap > 0 && swap < mem)
-		return berth_error_msg(err, EINVAL,
-				       "Minimum memoryswap limit should be larger than memory limit, see usage");
+		return berth_error_msg(
+		    err, EINVAL, "Minimum memoryswap limit should be larger than memory limit, see usage");
 	if (mem == 0 && swap > 0)
 		return berth_error_msg(
-		    err, EINVAL, "You should always set the Memory limit when using Memoryswap limit, see usage");
+		    err, EINVAL,
+		    "You should always set the Memory limit when using Memoryswap limit, see usage");
 	json_t *sw = json_object_get(hc, "MemorySwappiness");
 	if (json_is_integer(sw) && json_integer_value(sw) != -1 &&
 	    (json_integer_value(sw) < 0 || json_integer_value(sw) > 100))
-		return berth_error_msg(err, EINVAL, "Invalid value: %lld, valid memory swappiness range is 0-100",
+		return berth_error_msg(err, EINVAL,
+				       "Invalid value: %lld, valid memory swappiness range is 0-100",
 				       (long long)json_integer_value(sw));
 	if (res > 0 && res < MIN_MEMORY)
 		return berth_error_msg(err, EINVAL, "Minimum memory reservation allowed is 6MB");
 	if (mem > 0 && res > 0 && mem < res)
 		return berth_error_msg(
-		    err, EINVAL, "Minimum memory limit can not be less than memory reservation limit, see usage");
+		    err, EINVAL,
+		    "Minimum memory limit can not be less than memory reservation limit, see usage");
 	if (kmem > 0 && kmem < MIN_MEMORY)
 		return berth_error_msg(err, EINVAL, "Minimum kernel memory limit allowed is 6MB");
 	if (ival(hc, "ShmSize") < 0)
@@ -63,14 +66,16 @@ static int check_cpu(const json_t *hc, struct berth_error **err)
 {
 	json_int_t nano = ival(hc, "NanoCpus"), period = ival(hc, "CpuPeriod"), quota = ival(hc, "CpuQuota");
 	if (nano > 0 && period > 0)
-		return berth_error_msg(err, EINVAL, "Conflicting options: Nano CPUs and CPU Period cannot both be set");
+		return berth_error_msg(err, EINVAL,
+				       "Conflicting options: Nano CPUs and CPU Period cannot both be set");
 	if (nano > 0 && quota > 0)
-		return berth_error_msg(err, EINVAL, "Conflicting options: Nano CPUs and CPU Quota cannot both be set");
+		return berth_error_msg(err, EINVAL,
+				       "Conflicting options: Nano CPUs and CPU Quota cannot both be set");
 	long n = num_cpu();
 	if (nano < 0 || nano > (json_int_t)n * 1000000000LL)
-		return berth_error_msg(err, EINVAL,
-				       "Range of CPUs is from 0.01 to %ld.00, as there are only %ld CPUs available", n,
-				       n);
+		return berth_error_msg(
+		    err, EINVAL, "Range of CPUs is from 0.01 to %ld.00, as there are only %ld CPUs available",
+		    n, n);
 	if (period != 0 && (period < 1000 || period > 1000000))
 		return berth_error_msg(
 		    err, EINVAL,
@@ -110,7 +115,8 @@ int engine_resources_check(const json_t *hc, struct berth_error **err)
 		return r;
 	json_int_t oom = ival(hc, "OomScoreAdj");
 	if (oom < -1000 || oom > 1000)
-		return berth_error_msg(err, EINVAL, "Invalid value %lld, range for oom score adj is [-1000, 1000]",
+		return berth_error_msg(err, EINVAL,
+				       "Invalid value %lld, range for oom score adj is [-1000, 1000]",
 				       (long long)oom);
 	return 0;
 }
@@ -119,7 +125,8 @@ int engine_working_dir_check(const json_t *cfg, struct berth_error **err)
 {
 	const char *wd = json_string_value(json_object_get(cfg, "WorkingDir"));
 	if (wd && *wd && wd[0] != '/')
-		return berth_error_msg(err, EINVAL,
-				       "the working directory '%s' is invalid, it needs to be an absolute path", wd);
+		return berth_error_msg(
+		    err, EINVAL, "the working directory '%s' is invalid, it needs to be an absolute path",
+		    wd);
 	return 0;
 }

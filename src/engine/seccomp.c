@@ -49,15 +49,18 @@ struct sc_rule {
 	const char *const *names;
 	const char *action; /* NULL: SCMP_ACT_ALLOW */
 	int errno_ret;
-	struct sc_arg arg; /* used when arg.op is set */
-	const char *caps, *arches, *min_kernel;   /* includes */
-	const char *no_caps, *no_arches;          /* excludes */
+	struct sc_arg arg;                      /* used when arg.op is set */
+	const char *caps, *arches, *min_kernel; /* includes */
+	const char *no_caps, *no_arches;        /* excludes */
 };
 
 /* CLONE_NEWNS|CLONE_NEWCGROUP|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNET */
 #define CLONE_NS_FLAGS 0x7E020000ULL
 #define AF_VSOCK_NR    40
-#define PERSONA(v)     { .names = NAMES("personality"), .arg = { 0, (v), 0, "SCMP_CMP_EQ" } }
+#define PERSONA(v)                                                                 \
+	{                                                                          \
+		.names = NAMES("personality"), .arg = { 0, (v), 0, "SCMP_CMP_EQ" } \
+	}
 
 static const struct sc_rule default_rules[] = {
 	{ .names = NAMES(
@@ -88,21 +91,21 @@ static const struct sc_rule default_rules[] = {
 	      "mq_timedsend", "mq_timedsend_time64", "mq_unlink", "mremap", "msgctl", "msgget", "msgrcv",
 	      "msgsnd", "msync", "munlock", "munlockall", "munmap", "name_to_handle_at", "nanosleep",
 	      "newfstatat", "_newselect", "open", "openat", "openat2", "pause", "pidfd_open",
-	      "pidfd_send_signal", "pipe", "pipe2", "pkey_alloc", "pkey_free", "pkey_mprotect", "poll", "ppoll",
-	      "ppoll_time64", "prctl", "pread64", "preadv", "preadv2", "prlimit64", "process_mrelease",
-	      "pselect6", "pselect6_time64", "pwrite64", "pwritev", "pwritev2", "read", "readahead",
-	      "readlink", "readlinkat", "readv", "recv", "recvfrom", "recvmmsg", "recvmmsg_time64", "recvmsg",
-	      "remap_file_pages", "removexattr", "rename", "renameat", "renameat2", "restart_syscall", "rmdir",
-	      "rseq", "rt_sigaction", "rt_sigpending", "rt_sigprocmask", "rt_sigqueueinfo", "rt_sigreturn",
-	      "rt_sigsuspend", "rt_sigtimedwait", "rt_sigtimedwait_time64", "rt_tgsigqueueinfo",
-	      "sched_getaffinity", "sched_getattr", "sched_getparam", "sched_get_priority_max",
-	      "sched_get_priority_min", "sched_getscheduler", "sched_rr_get_interval",
-	      "sched_rr_get_interval_time64", "sched_setaffinity", "sched_setattr", "sched_setparam",
-	      "sched_setscheduler", "sched_yield", "seccomp", "select", "semctl", "semget", "semop",
-	      "semtimedop", "semtimedop_time64", "send", "sendfile", "sendfile64", "sendmmsg", "sendmsg",
-	      "sendto", "setfsgid", "setfsgid32", "setfsuid", "setfsuid32", "setgid", "setgid32", "setgroups",
-	      "setgroups32", "setitimer", "setpgid", "setpriority", "setregid", "setregid32", "setresgid",
-	      "setresgid32", "setresuid", "setresuid32", "setreuid", "setreuid32", "setrlimit",
+	      "pidfd_send_signal", "pipe", "pipe2", "pkey_alloc", "pkey_free", "pkey_mprotect", "poll",
+	      "ppoll", "ppoll_time64", "prctl", "pread64", "preadv", "preadv2", "prlimit64",
+	      "process_mrelease", "pselect6", "pselect6_time64", "pwrite64", "pwritev", "pwritev2", "read",
+	      "readahead", "readlink", "readlinkat", "readv", "recv", "recvfrom", "recvmmsg",
+	      "recvmmsg_time64", "recvmsg", "remap_file_pages", "removexattr", "rename", "renameat",
+	      "renameat2", "restart_syscall", "rmdir", "rseq", "rt_sigaction", "rt_sigpending",
+	      "rt_sigprocmask", "rt_sigqueueinfo", "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait",
+	      "rt_sigtimedwait_time64", "rt_tgsigqueueinfo", "sched_getaffinity", "sched_getattr",
+	      "sched_getparam", "sched_get_priority_max", "sched_get_priority_min", "sched_getscheduler",
+	      "sched_rr_get_interval", "sched_rr_get_interval_time64", "sched_setaffinity", "sched_setattr",
+	      "sched_setparam", "sched_setscheduler", "sched_yield", "seccomp", "select", "semctl", "semget",
+	      "semop", "semtimedop", "semtimedop_time64", "send", "sendfile", "sendfile64", "sendmmsg",
+	      "sendmsg", "sendto", "setfsgid", "setfsgid32", "setfsuid", "setfsuid32", "setgid", "setgid32",
+	      "setgroups", "setgroups32", "setitimer", "setpgid", "setpriority", "setregid", "setregid32",
+	      "setresgid", "setresgid32", "setresuid", "setresuid32", "setreuid", "setreuid32", "setrlimit",
 	      "set_robust_list", "setsid", "setsockopt", "set_thread_area", "set_tid_address", "setuid",
 	      "setuid32", "setxattr", "shmat", "shmctl", "shmdt", "shmget", "shutdown", "sigaltstack",
 	      "signalfd", "signalfd4", "sigprocmask", "sigreturn", "socketcall", "socketpair", "splice",
@@ -131,9 +134,9 @@ static const struct sc_rule default_rules[] = {
 	{ .names = NAMES("riscv_flush_icache"), .arches = "riscv64" },
 	{ .names = NAMES("open_by_handle_at"), .caps = "CAP_DAC_READ_SEARCH" },
 	{ .names = NAMES("bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick",
-			 "lookup_dcookie", "mount", "mount_setattr", "move_mount", "open_tree", "perf_event_open",
-			 "quotactl", "quotactl_fd", "setdomainname", "sethostname", "setns", "syslog", "umount",
-			 "umount2", "unshare"),
+			 "lookup_dcookie", "mount", "mount_setattr", "move_mount", "open_tree",
+			 "perf_event_open", "quotactl", "quotactl_fd", "setdomainname", "sethostname",
+			 "setns", "syslog", "umount", "umount2", "unshare"),
 	  .caps = "CAP_SYS_ADMIN" },
 	{ .names = NAMES("clone"),
 	  .arg = { 0, CLONE_NS_FLAGS, 0, "SCMP_CMP_MASKED_EQ" },
@@ -143,7 +146,10 @@ static const struct sc_rule default_rules[] = {
 	  .arg = { 1, CLONE_NS_FLAGS, 0, "SCMP_CMP_MASKED_EQ" },
 	  .arches = "s390,s390x",
 	  .no_caps = "CAP_SYS_ADMIN" },
-	{ .names = NAMES("clone3"), .action = "SCMP_ACT_ERRNO", .errno_ret = ENOSYS, .no_caps = "CAP_SYS_ADMIN" },
+	{ .names = NAMES("clone3"),
+	  .action = "SCMP_ACT_ERRNO",
+	  .errno_ret = ENOSYS,
+	  .no_caps = "CAP_SYS_ADMIN" },
 	{ .names = NAMES("reboot"), .caps = "CAP_SYS_BOOT" },
 	{ .names = NAMES("chroot"), .caps = "CAP_SYS_CHROOT" },
 	{ .names = NAMES("delete_module", "init_module", "finit_module"), .caps = "CAP_SYS_MODULE" },
@@ -152,7 +158,8 @@ static const struct sc_rule default_rules[] = {
 			 "ptrace"),
 	  .caps = "CAP_SYS_PTRACE" },
 	{ .names = NAMES("iopl", "ioperm"), .caps = "CAP_SYS_RAWIO" },
-	{ .names = NAMES("settimeofday", "stime", "clock_settime", "clock_settime64"), .caps = "CAP_SYS_TIME" },
+	{ .names = NAMES("settimeofday", "stime", "clock_settime", "clock_settime64"),
+	  .caps = "CAP_SYS_TIME" },
 	{ .names = NAMES("vhangup"), .caps = "CAP_SYS_TTY_CONFIG" },
 	{ .names = NAMES("get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"),
 	  .caps = "CAP_SYS_NICE" },
@@ -189,14 +196,15 @@ static json_t *rule_json(const struct sc_rule *r)
 	json_t *names = json_array();
 	for (size_t k = 0; r->names[k]; k++)
 		json_array_append_new(names, json_string(r->names[k]));
-	json_t *o = json_pack("{s:o,s:s}", "names", names, "action", r->action ? r->action : "SCMP_ACT_ALLOW");
+	json_t *o =
+	    json_pack("{s:o,s:s}", "names", names, "action", r->action ? r->action : "SCMP_ACT_ALLOW");
 	if (r->errno_ret)
 		json_object_set_new(o, "errnoRet", json_integer(r->errno_ret));
 	if (r->arg.op)
 		json_object_set_new(o, "args",
-				    json_pack("[{s:I,s:I,s:I,s:s}]", "index", (json_int_t)r->arg.index, "value",
-					      (json_int_t)r->arg.value, "valueTwo", (json_int_t)r->arg.value_two,
-					      "op", r->arg.op));
+				    json_pack("[{s:I,s:I,s:I,s:s}]", "index", (json_int_t)r->arg.index,
+					      "value", (json_int_t)r->arg.value, "valueTwo",
+					      (json_int_t)r->arg.value_two, "op", r->arg.op));
 	if (r->caps || r->arches || r->min_kernel)
 		json_object_set_new(o, "includes", filter_json(r->caps, r->arches, r->min_kernel));
 	if (r->no_caps || r->no_arches)

@@ -135,7 +135,8 @@ static void *admit_thread(void *arg)
 	return NULL;
 }
 
-int http_admit_start(struct http_server *srv, int listen_fd, struct http_admit **ret, struct berth_error **err)
+int http_admit_start(struct http_server *srv, int listen_fd, struct http_admit **ret,
+		     struct berth_error **err)
 {
 	struct http_admit *a = xcalloc(1, sizeof(*a));
 	a->srv = srv;

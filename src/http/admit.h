@@ -22,7 +22,8 @@ enum http_first_bytes http_first_bytes_classify(const void *buf, size_t len);
 struct http_admit;
 
 /* Accept on listen_fd (taken over only on success) and feed srv through http_server_add_connection. */
-int http_admit_start(struct http_server *srv, int listen_fd, struct http_admit **ret, struct berth_error **err);
+int http_admit_start(struct http_server *srv, int listen_fd, struct http_admit **ret,
+		     struct berth_error **err);
 /* Stop the thread, close connections still waiting for their first bytes. Accepts NULL. */
 struct http_admit *http_admit_stop(struct http_admit *a);
 

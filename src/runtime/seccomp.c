@@ -89,7 +89,7 @@ static int build(scmp_filter_ctx ctx, const struct runtime_seccomp *sc, struct b
 
 #define X32_SYSCALL_BIT 0x40000000u
 /* Enough for the stub: one load, 3-4 instructions per architecture (at most 3 here), two exits. */
-#define STUB_MAX 24
+#define STUB_MAX        24
 
 /* Highest syscall number the profile names on arch; -1 when none resolves. */
 static int max_syscall(const struct runtime_seccomp *sc, uint32_t arch)
@@ -98,7 +98,8 @@ static int max_syscall(const struct runtime_seccomp *sc, uint32_t arch)
 	for (size_t i = 0; i < sc->n_rules; i++)
 		for (size_t k = 0; sc->rules[i].names[k]; k++) {
 			int nr = seccomp_syscall_resolve_name_arch(arch, sc->rules[i].names[k]);
-			if (nr >= 0 && (arch != SCMP_ARCH_X86_64 || !((unsigned)nr & X32_SYSCALL_BIT)) && nr > max)
+			if (nr >= 0 && (arch != SCMP_ARCH_X86_64 || !((unsigned)nr & X32_SYSCALL_BIT)) &&
+			    nr > max)
 				max = nr;
 		}
 	return max;
@@ -141,24 +142,29 @@ static size_t enosys_stub(const struct runtime_seccomp *sc, struct sock_filter o
 		len += arches[i].audit == AUDIT_ARCH_X86_64 ? 4 : 3;
 	size_t enosys = len - 1, main_ = len, n = 0;
 #define JMP(to) ((unsigned char)((to) - (n + 1)))
-	out[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	out[n++] =
+	    (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
 	for (size_t i = 0; i < na; i++) {
 		bool x86_64 = arches[i].audit == AUDIT_ARCH_X86_64;
 		size_t next = n + (x86_64 ? 4 : 3);
-		out[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arches[i].audit, 0, JMP(next));
+		out[n] =
+		    (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arches[i].audit, 0, JMP(next));
 		n++;
-		out[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+		out[n++] =
+		    (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
 		if (x86_64) {
-			out[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, X32_SYSCALL_BIT, JMP(main_), 0);
+			out[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, X32_SYSCALL_BIT,
+							      JMP(main_), 0);
 			n++;
 		}
-		out[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)arches[i].max, JMP(enosys),
-						      JMP(main_));
+		out[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)arches[i].max,
+						      JMP(enosys), JMP(main_));
 		n++;
 	}
 	out[n] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, (uint32_t)(main_ - (n + 1)));
 	n++;
-	out[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
+	out[n++] =
+	    (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
 #undef JMP
 	assert(n == len && len <= STUB_MAX);
 	return n;

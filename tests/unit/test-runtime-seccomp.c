@@ -86,11 +86,11 @@ static void test_kill_default(void **state)
 /* Denied by default with EPERM; numbers above the highest the profile names: ENOSYS (runc's stub). */
 static void test_enosys_above_the_profile(void **state)
 {
-	_cleanup_spec_ struct runtime_spec *s =
-	    spec_with("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":1,"
-		      "\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\",\"SCMP_ARCH_X32\"],"
-		      "\"syscalls\":[{\"names\":[\"exit_group\",\"exit\",\"write\",\"getpid\",\"brk\",\"mmap\","
-		      "\"munmap\",\"rt_sigprocmask\",\"seccomp\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
+	_cleanup_spec_ struct runtime_spec *s = spec_with(
+	    "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":1,"
+	    "\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\",\"SCMP_ARCH_X32\"],"
+	    "\"syscalls\":[{\"names\":[\"exit_group\",\"exit\",\"write\",\"getpid\",\"brk\",\"mmap\","
+	    "\"munmap\",\"rt_sigprocmask\",\"seccomp\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
 	struct sock_fprog *prog = NULL;
 	assert_int_equal(seccomp_compile(s->seccomp, NULL, &prog, NULL), 0);
 	pid_t pid = fork();

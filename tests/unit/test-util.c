@@ -83,7 +83,8 @@ static void test_http_target_and_framing(void **state)
 {
 	(void)state;
 	assert_int_equal(http_target_check("/v2/x/manifests/v1"), 0);
-	assert_int_equal(http_target_check("/v2/x/manifests/v1%2500"), 0); /* a literal "%00" after decoding */
+	assert_int_equal(http_target_check("/v2/x/manifests/v1%2500"),
+			 0); /* a literal "%00" after decoding */
 	assert_int_equal(http_target_check("/v2/x/manifests/v1%00.json"), -EINVAL);
 	assert_int_equal(http_target_check("/containers/json?all=1%00"), -EINVAL);
 	assert_int_equal(http_target_check("/a%0a"), 0);
@@ -101,8 +102,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_int),      cmocka_unit_test(test_parse_bytes),
 		cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_rfc3339_round_trip),
-		cmocka_unit_test(test_random_hex),
-		cmocka_unit_test(test_http_target_and_framing),
+		cmocka_unit_test(test_random_hex),     cmocka_unit_test(test_http_target_and_framing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

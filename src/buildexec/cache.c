@@ -35,6 +35,8 @@ static int db_open(const char *root, sqlite3 **ret, struct berth_error **err)
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *path = xasprintf("%s/cache.db", dir);
+	if ((r = fs_private_db(path, err)) < 0)
+		return r;
 	sqlite3 *db = NULL;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
 			    NULL) != SQLITE_OK) {

@@ -475,3 +475,22 @@ char *fs_path_clean(const char *path)
 		strbuf_addch(&out, '/');
 	return strbuf_detach(&out, NULL);
 }
+
+int fs_private_db(const char *path, struct berth_error **err)
+{
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return berth_error_errno(err, "create '%s'", path);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return berth_error_errno(err, "stat '%s'", path);
+	if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
+		return berth_error_errno(err, "chmod '%s'", path);
+	static const char *const companions[] = { "-wal", "-shm", "-journal" };
+	for (size_t i = 0; i < ARRAY_SIZE(companions); i++) {
+		_cleanup_free_ char *p = xasprintf("%s%s", path, companions[i]);
+		if (chmod(p, 0600) < 0 && errno != ENOENT)
+			return berth_error_errno(err, "chmod '%s'", p);
+	}
+	return 0;
+}

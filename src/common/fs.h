@@ -42,6 +42,14 @@ int fs_open_in_root(int rootfd, const char *path, int flags, mode_t mode, int rf
  */
 int fs_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, struct berth_error **err);
 
+/*
+ * A SQLite database file, private: created empty with mode 0600 when missing
+ * (SQLite then gives its -wal, -shm and -journal files the same mode), or
+ * tightened to 0600 when it exists, with those companions (installs made
+ * before state files were private). Call before sqlite3_open. 0 or -errno.
+ */
+int fs_private_db(const char *path, struct berth_error **err);
+
 /* mkdir -p on a host path. 0 or -errno. */
 int fs_mkdir_p(const char *path, mode_t mode, struct berth_error **err);
 

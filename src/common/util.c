@@ -203,3 +203,18 @@ char *random_hex(size_t n)
 	s[2 * n] = '\0';
 	return s;
 }
+
+int http_target_check(const char *raw)
+{
+	/* "%00" is the only escape that decodes to NUL; hex digits '0' have no case */
+	return raw && strstr(raw, "%00") ? -EINVAL : 0;
+}
+
+int http_framing_check(size_t n_content_length, const char *cl1, const char *cl2, bool transfer_encoding)
+{
+	if (n_content_length > 0 && transfer_encoding)
+		return -EINVAL;
+	if (n_content_length > 2 || (n_content_length == 2 && (!cl1 || !cl2 || !streq(cl1, cl2))))
+		return -EINVAL;
+	return 0;
+}

@@ -27,4 +27,17 @@ int parse_rfc3339(const char *s, struct timespec *ret);
 /* Random hex id of n bytes of entropy (2n characters). Caller frees. */
 char *random_hex(size_t n);
 
+/*
+ * HTTP framing checks shared by our servers (http/server.c, registry/server.c).
+ * http_target_check: 0 when a raw request-target (path and query, before any
+ * percent-decoding) is acceptable; -EINVAL when decoding it would put a NUL
+ * byte into the path or a query value ("%00"), which C strings truncate.
+ * http_framing_check: given how many Content-Length headers a request carries
+ * and their values (the first two), and whether it has Transfer-Encoding:
+ * -EINVAL for two different lengths (RFC 9112 6.3) or a length together with
+ * Transfer-Encoding (request smuggling), 0 otherwise.
+ */
+int http_target_check(const char *raw);
+int http_framing_check(size_t n_content_length, const char *cl1, const char *cl2, bool transfer_encoding);
+
 #endif

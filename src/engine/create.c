@@ -317,7 +317,8 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	    (r = check_fields(hc, "HostConfig", host_rules, ARRAY_SIZE(host_rules), err)) < 0 ||
 	    (r = norm_strslice(cfg, "Cmd", err)) < 0 || (r = norm_strslice(cfg, "Entrypoint", err)) < 0 ||
 	    (r = check_restart(hc, err)) < 0 || (r = check_network(e, hc, err)) < 0 ||
-	    (r = check_cgroup_parent(hc, err)) < 0)
+	    (r = check_cgroup_parent(hc, err)) < 0 || (r = engine_working_dir_check(cfg, err)) < 0 ||
+	    (r = engine_resources_check(hc, err)) < 0)
 		return r;
 	hostconfig_defaults(hc);
 	json_t *labels = json_object_get(cfg, "Labels");

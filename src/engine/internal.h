@@ -95,7 +95,9 @@ int store_open(struct engine *e, struct berth_error **err);
 void store_close(struct engine *e);
 /* Persist c (under e->lock). Errors are returned but callers may ignore them. */
 int store_save(struct engine *e, const struct container *c);
-int store_delete(struct engine *e, const char *id);
+/* scrub: also checkpoint and truncate the WAL, so that no copy of the record's bytes is left
+ * (build step containers, whose Env may hold RUN --mount=type=secret,env= values). */
+int store_delete(struct engine *e, const char *id, bool scrub);
 int store_load(struct engine *e, struct berth_error **err);
 void store_event(struct engine *e, const char *type, const char *action, const char *id,
 		 const json_t *attributes);
@@ -133,6 +135,11 @@ int spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint3
 
 /* Unknown capability names, or CapAdd beyond the daemon's bounding set: EINVAL/EPERM. */
 int spec_caps_check(const json_t *hostconfig, struct berth_error **err);
+
+/* resources.c: dockerd's create-time checks of a HostConfig's resources and of Config.WorkingDir
+ * (EINVAL with dockerd's message). */
+int engine_resources_check(const json_t *hostconfig, struct berth_error **err);
+int engine_working_dir_check(const json_t *config, struct berth_error **err);
 /* OCI linux.resources (no devices) from HostConfig's resource fields, as update applies them. */
 json_t *spec_resources(const json_t *hostconfig);
 

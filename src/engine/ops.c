@@ -194,7 +194,9 @@ static void remove_locked(struct engine *e, struct container *c)
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	fs_rm_rf(dir, NULL);
 	fs_rm_rf(xdir, NULL);
-	store_delete(e, c->id);
+	const char *build =
+	    json_string_value(json_object_get(json_object_get(c->config, "Labels"), "berth.build"));
+	store_delete(e, c->id, build && streq(build, "1"));
 	while (c->parked) {
 		struct parked_attach *p = c->parked;
 		c->parked = p->next;

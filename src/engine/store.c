@@ -15,6 +15,8 @@
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=NORMAL;"
+    /* a removed container's config (its Env: secrets) is zeroed, not left in free pages */
+    "PRAGMA secure_delete=ON;"
     "CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE, doc TEXT);"
     "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " time_ns INTEGER, doc TEXT);";
@@ -25,6 +27,9 @@ static const char schema[] =
 int store_open(struct engine *e, struct berth_error **err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/berth.db", e->root);
+	int r0 = fs_private_db(path, err);
+	if (r0 < 0)
+		return r0;
 	int rc = sqlite3_open_v2(path, &e->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
 	if (rc != SQLITE_OK)
@@ -67,7 +72,7 @@ int store_save(struct engine *e, const struct container *c)
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-int store_delete(struct engine *e, const char *id)
+int store_delete(struct engine *e, const char *id, bool scrub)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(e->db, "DELETE FROM containers WHERE id = ?", -1, &st, NULL);
@@ -76,6 +81,10 @@ int store_delete(struct engine *e, const char *id)
 		rc = sqlite3_step(st);
 	}
 	sqlite3_finalize(st);
+	/* secure_delete zeroed the row in the database's pages; the WAL still holds the frames
+	 * that wrote it until it is checkpointed and truncated */
+	if (rc == SQLITE_DONE && scrub)
+		sqlite3_exec(e->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 

@@ -111,7 +111,7 @@ int volume_create_full(struct engine *e, const char *name, const json_t *labels,
 			      json_is_object(labels) ? json_incref((json_t *)labels) : json_object(),
 			      "options", json_is_object(opts) ? json_incref((json_t *)opts) : json_object());
 		_cleanup_free_ char *text = json_dumps(meta, JSON_COMPACT);
-		r = fs_write_file_atomic(metap, text, strlen(text), 0644, err);
+		r = fs_write_file_atomic(metap, text, strlen(text), 0600, err);
 		if (r < 0)
 			return r;
 		_cleanup_json_ json_t *attrs = json_pack("{s:s}", "driver", "local");

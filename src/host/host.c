@@ -28,6 +28,31 @@ int host_check_log_defaults(const char *driver, const json_t *opts, struct berth
 	return r < 0 ? berth_error_wrap(err, r, "invalid default log config") : 0;
 }
 
+/*
+ * The roots are 0710 (dockerd's data root since 20.10.9): root's group may
+ * traverse (the API socket in the exec root is root:root 0660), nobody else.
+ * Containers do not need more: their rootfs, volumes and /etc files reach
+ * them as mounts made by root, and paths are never resolved through the
+ * roots after pivot_root. The builder's directory is 0700. Modes are
+ * tightened on every open, so installs made with 0711 roots are fixed too.
+ */
+static int host_private_roots(const struct host_config *cfg, struct berth_error **err)
+{
+	_cleanup_free_ char *builder = xasprintf("%s/builder", cfg->root);
+	const struct {
+		const char *path;
+		mode_t mode;
+	} dirs[] = { { cfg->root, 0710 }, { cfg->exec_root, 0710 }, { builder, 0700 } };
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		int r = fs_mkdir_p(dirs[i].path, dirs[i].mode, err);
+		if (r < 0)
+			return r;
+		if (chmod(dirs[i].path, dirs[i].mode) < 0)
+			return berth_error_errno(err, "chmod '%s'", dirs[i].path);
+	}
+	return 0;
+}
+
 int host_open(const struct host_config *cfg, struct host **ret, struct berth_error **err)
 {
 	int r;
@@ -35,7 +60,7 @@ int host_open(const struct host_config *cfg, struct host **ret, struct berth_err
 		return berth_error_msg(err, EINVAL, "host: root and exec root are required");
 	if ((r = host_check_log_defaults(cfg->log_driver, cfg->log_opts, err)) < 0)
 		return r;
-	if ((r = fs_mkdir_p(cfg->root, 0711, err)) < 0 || (r = fs_mkdir_p(cfg->exec_root, 0711, err)) < 0)
+	if ((r = host_private_roots(cfg, err)) < 0)
 		return r;
 	/* One daemon or agent per root: two would race on every record and socket. */
 	_cleanup_free_ char *lock = xasprintf("%s/host.lock", cfg->root);

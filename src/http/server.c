@@ -17,6 +17,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "http/admit.h"
 #include "http/http.h"
 
 #define HTTP_MAX_HEADERS       8
@@ -37,6 +38,7 @@ struct http_server {
 	size_t max_body;
 	size_t (*body_limit)(const char *method, const char *path, void *userdata);
 	int listen_fd;
+	struct http_admit *admit; /* our accept loop on listen_fd (admit.c) */
 	pthread_mutex_t lock;
 	int hijacked[HTTP_MAX_HIJACKED]; /* live upgraded sockets, -1 when free */
 	struct pending_peer peers[HTTP_MAX_PENDING_PEERS];
@@ -384,10 +386,14 @@ static void request_free(struct http_request *req)
 	free(req);
 }
 
+/* con_cls marker set by on_uri: the raw request-target encodes a NUL byte. */
+static char bad_target;
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	request_free(*con_cls);
+	if (*con_cls != &bad_target)
+		request_free(*con_cls);
 	*con_cls = NULL;
 }
 
@@ -413,6 +419,46 @@ static struct http_request *request_new(struct http_server *srv, struct MHD_Conn
 	return req;
 }
 
+/* Called with the raw request-target before MHD decodes it; the result becomes con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls, (void)conn;
+	return http_target_check(uri) < 0 ? &bad_target : NULL;
+}
+
+struct framing {
+	size_t n_cl;
+	const char *cl[2];
+	bool te;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct framing *f = cls;
+	(void)kind;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		if (f->n_cl < 2)
+			f->cl[f->n_cl] = value;
+		f->n_cl++;
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+		f->te = true;
+	}
+	return MHD_YES;
+}
+
+/* What the wrapper refuses for every server before a handler runs; NULL when fine. */
+static const char *framing_error(struct MHD_Connection *conn, bool nul_target)
+{
+	if (nul_target)
+		return "invalid request: the path or query contains a NUL byte (%00)";
+	struct framing f = { 0 };
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+	if (http_framing_check(f.n_cl, f.cl[0], f.cl[1], f.te) < 0)
+		return f.te ? "invalid request: Content-Length together with Transfer-Encoding"
+			    : "invalid request: conflicting Content-Length headers";
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload, size_t *upload_size,
 				  void **con_cls)
@@ -420,9 +466,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
 
-	if (!req) {
-		*con_cls = request_new(srv, conn, url, method);
-		return MHD_YES;
+	if (!req || req == (void *)&bad_target) {
+		const char *why = framing_error(conn, req != NULL);
+		*con_cls = req = request_new(srv, conn, url, method);
+		if (!why)
+			return MHD_YES;
+		/* the body, if any, is left unread: the connection cannot be reused */
+		http_response_header(req, "Connection", "close");
+		req->result = MHD_YES;
+		http_respond_error(req, 400, "%s", why);
+		return req->result;
 	}
 	if (*upload_size > 0) {
 		if (!req->too_big && req->body.len + *upload_size <= req->limit)
@@ -457,22 +510,27 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 		s->hijacked[i] = -1;
 	for (int i = 0; i < HTTP_MAX_PENDING_PEERS; i++)
 		s->peers[i].fd = -1;
+	/* MHD never listens itself: our accept loop (admit.c) refuses non-HTTP clients first */
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_UPGRADE |
-			 MHD_USE_ITC | MHD_USE_POLL;
-	if (opts->listen_fd < 0)
-		flags |= MHD_USE_NO_LISTEN_SOCKET;
-	s->mhd = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, s,
-	    /* without a socket of its own, a harmless option takes the slot */
-	    opts->listen_fd < 0 ? MHD_OPTION_LISTEN_BACKLOG_SIZE : MHD_OPTION_LISTEN_SOCKET,
-	    opts->listen_fd < 0 ? 64 : opts->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_THREAD_STACK_SIZE,
-	    (size_t)(256 * 1024), MHD_OPTION_END);
+			 MHD_USE_ITC | MHD_USE_POLL | MHD_USE_NO_LISTEN_SOCKET;
+	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+				  s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_CONNECTION,
+				  on_connection, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_THREAD_STACK_SIZE,
+				  (size_t)(256 * 1024), MHD_OPTION_END);
 	if (!s->mhd) {
 		safe_close(opts->listen_fd);
 		free(s);
 		return berth_error_set(err, EIO, "start http server");
+	}
+	if (opts->listen_fd >= 0) {
+		int r = http_admit_start(s, opts->listen_fd, &s->admit, err);
+		if (r < 0) {
+			MHD_stop_daemon(s->mhd);
+			safe_close(opts->listen_fd);
+			free(s);
+			return r;
+		}
 	}
 	*ret = s;
 	return 0;
@@ -482,6 +540,7 @@ struct http_server *http_server_stop(struct http_server *s)
 {
 	if (!s)
 		return NULL;
+	s->admit = http_admit_stop(s->admit);
 	/* End hijacked streams so their threads (joined by MHD) return. */
 	pthread_mutex_lock(&s->lock);
 	for (int i = 0; i < HTTP_MAX_HIJACKED; i++)

@@ -174,6 +174,9 @@ int image_store_open(const char *root, struct image_store **ret, struct berth_er
 	int r = fs_mkdir_p(root, 0700, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "open image store '%s'", root);
+	_cleanup_free_ char *db = xasprintf("%s/image.db", root);
+	if ((r = fs_private_db(db, err)) < 0)
+		return berth_error_wrap(err, r, "open image store '%s'", root);
 	struct image_store *s = xcalloc(1, sizeof(*s));
 	s->root = xstrdup(root);
 	r = store_init(s, err);

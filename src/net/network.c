@@ -151,7 +151,7 @@ static int network_save(struct net_ctx *ctx, const struct net_network *n, struct
 	json_auto_t *j = network_to_json(n);
 	_cleanup_free_ char *s = json_dumps(j, JSON_INDENT(2));
 	_cleanup_free_ char *p = xasprintf("%s/networks/%s.json", ctx->root_dir, n->id);
-	return fs_write_file_atomic(p, s, strlen(s), 0644, err);
+	return fs_write_file_atomic(p, s, strlen(s), 0600, err);
 }
 
 static int cmp_network(const void *a, const void *b)

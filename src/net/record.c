@@ -46,7 +46,7 @@ int rec_save(struct net_ctx *ctx, const json_t *rec, struct berth_error **err)
 {
 	const char *id = rec_str(rec, "id");
 	_cleanup_free_ char *d = rec_dir(ctx, id);
-	int r = fs_mkdir_p(d, 0755, err);
+	int r = fs_mkdir_p(d, 0700, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *p = rec_file(ctx, id, "config.json");

@@ -263,13 +263,62 @@ static enum MHD_Result release_if_answered(struct registry *reg, struct req *r, 
 	return ret;
 }
 
+/* con_cls marker set by on_uri: the raw request-target encodes a NUL byte. */
+static char bad_target;
+
+/* Called with the raw request-target before MHD decodes it; the result becomes con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls, (void)conn;
+	return http_target_check(uri) < 0 ? &bad_target : NULL;
+}
+
+struct framing {
+	size_t n_cl;
+	const char *cl[2];
+	bool te;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct framing *f = cls;
+	(void)kind;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		if (f->n_cl < 2)
+			f->cl[f->n_cl] = value;
+		f->n_cl++;
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+		f->te = true;
+	}
+	return MHD_YES;
+}
+
+/* NUL in the target, conflicting lengths, length with chunking: 400 and close, before routing. */
+static enum MHD_Result refuse_framing(struct req *r, bool nul_target)
+{
+	struct framing f = { 0 };
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_framing, &f);
+	const char *why = NULL;
+	if (nul_target)
+		why = "the path or query contains a NUL byte (%00)";
+	else if (http_framing_check(f.n_cl, f.cl[0], f.cl[1], f.te) < 0)
+		why = f.te ? "Content-Length together with Transfer-Encoding"
+			   : "conflicting Content-Length headers";
+	if (!why)
+		return MHD_YES;
+	r->route.kind = ROUTE_NONE;
+	r->framing_refused = true;
+	return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "UNSUPPORTED", why, NULL);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
 {
 	struct registry *reg = cls;
 	struct req *r = *con_cls;
-	if (!r) {
+	if (!r || r == (void *)&bad_target) {
+		bool nul_target = r != NULL;
 		r = xcalloc(1, sizeof(*r));
 		*con_cls = r;
 		r->reg = reg;
@@ -282,6 +331,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		clock_gettime(CLOCK_MONOTONIC, &r->start);
 		atomic_fetch_add(&reg->metrics.in_flight, 1);
 		reg_route_parse(url, &r->route);
+		enum MHD_Result fr = refuse_framing(r, nul_target);
+		if (r->framing_refused)
+			return fr;
 		if (strlen(url) > ROUTE_PATH_MAX)
 			return reg_req_error(r, MHD_HTTP_URI_TOO_LONG, "NAME_INVALID",
 					     "request path too long", NULL);
@@ -349,7 +401,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct registry *reg = cls;
 	struct req *r = *con_cls;
-	if (!r)
+	if (!r || r == (void *)&bad_target)
 		return;
 	*con_cls = NULL;
 	if (r->up) {
@@ -425,6 +477,7 @@ static int start_daemon(struct registry *reg, struct berth_error **err)
 		{ MHD_OPTION_CONNECTION_TIMEOUT, c->timeout_s, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, reg },
+		{ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, reg },
 		{ MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL },
 		{ cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert },
 		{ key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key },

@@ -64,6 +64,7 @@ struct req {
 	const char *mounted;    /* POST ?mount=: the linked digest (MHD-owned query string) */
 	bool responded;
 	bool begin_deferred;   /* dispatch_begin() runs on the second callback */
+	bool framing_refused;  /* answered 400 before routing (NUL in the target, bad framing) */
 	unsigned defer_status; /* an error found while reading the body, answered at its end */
 	const char *defer_code;
 	const char *defer_msg;

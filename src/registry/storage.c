@@ -31,7 +31,7 @@ static int mkdir_parents_at(int dirfd, const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdirat(dirfd, buf, 0755) < 0 && errno != EEXIST)
+		if (mkdirat(dirfd, buf, 0700) < 0 && errno != EEXIST)
 			return negative_errno();
 		*p = '/';
 	}
@@ -61,7 +61,7 @@ static int write_replace_at(int dirfd, const char *path, const void *data, size_
 		rnd = (uint64_t)getpid() ^ (uint64_t)(uintptr_t)&rnd;
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%016llx", path, (unsigned long long)rnd) >= (int)sizeof(tmp))
 		return berth_error_msg(err, ENAMETOOLONG, "write '%s': path too long", path);
-	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return berth_error_errno(err, "create '%s'", path);
 	int r = fs_write_all(fd, data, len);
@@ -78,7 +78,7 @@ static int store_write(struct registry_store *s, const char *path, const void *d
 		       struct berth_error **err)
 {
 	if (s->fsync)
-		return fs_write_file_atomic_at(s->rootfd, path, data, len, 0644, err);
+		return fs_write_file_atomic_at(s->rootfd, path, data, len, 0600, err);
 	return write_replace_at(s->rootfd, path, data, len, err);
 }
 
@@ -93,16 +93,20 @@ static int write_atomic_at(struct registry_store *s, const char *path, const voi
 
 int reg_store_open(const char *root, struct registry_store **ret, struct berth_error **err)
 {
-	int r = fs_mkdir_p(root, 0755, err);
+	int r = fs_mkdir_p(root, 0700, err);
 	if (r < 0)
 		return r;
 	_cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return berth_error_errno(err, "open storage root '%s'", root);
+	/* private to the registry, also for stores made before it was (blobs of private repos) */
+	struct stat st;
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) < 0)
+		return berth_error_errno(err, "chmod storage root '%s'", root);
 	static const char *const dirs[] = { "blobs", "blobs/sha256", "blobs/sha512", "repositories",
 					    "uploads" };
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
-		if (mkdirat(fd, dirs[i], 0755) < 0 && errno != EEXIST)
+		if (mkdirat(fd, dirs[i], 0700) < 0 && errno != EEXIST)
 			return berth_error_errno(err, "create '%s/%s'", root, dirs[i]);
 	struct registry_store *s = xcalloc(1, sizeof(*s));
 	s->rootfd = TAKE_FD(fd);
@@ -125,7 +129,7 @@ struct registry_store *reg_store_free(struct registry_store *s)
 
 int reg_store_lock(struct registry_store *s, bool exclusive, struct berth_error **err)
 {
-	int fd = openat(s->rootfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int fd = openat(s->rootfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return berth_error_errno(err, "open storage lock");
 	while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
@@ -226,7 +230,7 @@ int reg_store_repo_link_blob(struct registry_store *s, const char *repo, const c
 {
 	char path[PATH_MAX];
 	repo_path(path, sizeof(path), repo, "_layers", digest);
-	int fd = open_create_at(s->rootfd, path, O_WRONLY, 0644);
+	int fd = open_create_at(s->rootfd, path, O_WRONLY, 0600);
 	if (fd < 0)
 		return berth_error_set(err, fd, "link blob '%s' into '%s'", digest, repo);
 	close(fd);

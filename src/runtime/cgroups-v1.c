@@ -29,9 +29,18 @@ const char *const *cgroup_v1_controllers(void)
 	snprintf(done_for, sizeof(done_for), "%s", cgroup_root());
 	size_t n = 0;
 	_cleanup_closedir_ DIR *d = opendir(cgroup_root());
+	/* On the real root, only mount points are hierarchies: a stray directory on the
+	 * tmpfs (another tool's "cpusetfoo") is not a controller. Tests use plain dirs. */
+	bool mounts_only = streq(cgroup_root(), "/sys/fs/cgroup");
+	struct stat rst, st;
+	if (d && fstat(dirfd(d), &rst) < 0)
+		mounts_only = false;
 	struct dirent *de;
 	while (d && (de = readdir(d)) && n < CG_MAX_HIERARCHIES) {
 		if (de->d_type != DT_DIR || de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(names[0]))
+			continue;
+		if (mounts_only && fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_dev == rst.st_dev)
 			continue;
 		snprintf(names[n], sizeof(names[n]), "%s", de->d_name);
 		present[n] = names[n];

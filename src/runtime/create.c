@@ -372,8 +372,8 @@ static char *seccomp_cache_dir(const struct runtime_ctx *ctx)
 static int make_state_dir(struct launch *l, struct berth_error **err)
 {
 	const char *root = l->ctx->state_root ? l->ctx->state_root : RUNTIME_DEFAULT_STATE_ROOT;
-	if (mkdir(root, 0711) < 0 && errno != EEXIST) {
-		int r = fs_mkdir_p(root, 0711, err);
+	if (mkdir(root, 0700) < 0 && errno != EEXIST) {
+		int r = fs_mkdir_p(root, 0700, err);
 		if (r < 0)
 			return berth_error_wrap(err, r, "state root");
 	}

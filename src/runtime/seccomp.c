@@ -12,11 +12,21 @@
  * exact byte match of that key, so a hash collision or a stale, truncated or
  * foreign file only costs a recompile. The directory is as private as the
  * state root (root-only); a cache write failure is ignored.
+ *
+ * Syscalls newer than the profile: unless the default action allows (or is
+ * already ENOSYS), a short stub runs before libseccomp's program and answers
+ * ENOSYS for every syscall number above the highest one the profile names on
+ * that architecture, as runc does, so that libc falls back to an older call
+ * instead of treating EPERM as final (glibc's clone3, faccessat2, ...). x32
+ * calls (the x86-64 audit arch with bit 30 set) go to libseccomp's program.
  */
+#include <assert.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -77,6 +87,89 @@ static int build(scmp_filter_ctx ctx, const struct runtime_seccomp *sc, struct b
 	return 0;
 }
 
+#define X32_SYSCALL_BIT 0x40000000u
+/* Enough for the stub: one load, 3-4 instructions per architecture (at most 3 here), two exits. */
+#define STUB_MAX        24
+
+/* Highest syscall number the profile names on arch; -1 when none resolves. */
+static int max_syscall(const struct runtime_seccomp *sc, uint32_t arch)
+{
+	int max = -1;
+	for (size_t i = 0; i < sc->n_rules; i++)
+		for (size_t k = 0; sc->rules[i].names[k]; k++) {
+			int nr = seccomp_syscall_resolve_name_arch(arch, sc->rules[i].names[k]);
+			if (nr >= 0 && (arch != SCMP_ARCH_X86_64 || !((unsigned)nr & X32_SYSCALL_BIT)) &&
+			    nr > max)
+				max = nr;
+		}
+	return max;
+}
+
+static bool wants_enosys_stub(const struct runtime_seccomp *sc)
+{
+	uint32_t a = sc->default_action;
+	return a != SCMP_ACT_ALLOW && a != SCMP_ACT_LOG && a != SCMP_ACT_ERRNO(ENOSYS);
+}
+
+/*
+ * The ENOSYS stub; *ret_n instructions, 0 when not needed. Layout:
+ *   ld arch; per arch: jeq AUDIT -> else next arch; ld nr; [jset x32 -> main]; jgt max -> enosys, main
+ *   ja main; enosys: ret ERRNO(ENOSYS); main: libseccomp's program.
+ */
+static size_t enosys_stub(const struct runtime_seccomp *sc, struct sock_filter out[STUB_MAX])
+{
+	if (!wants_enosys_stub(sc))
+		return 0;
+	struct {
+		uint32_t audit;
+		int max;
+	} arches[3];
+	size_t na = 0;
+	for (size_t i = 0; i < sc->n_archs && na < ARRAY_SIZE(arches); i++) {
+		uint32_t a = sc->archs[i]; /* libseccomp's SCMP_ARCH_* are the AUDIT_ARCH_* values */
+		if (a != SCMP_ARCH_X86_64 && a != SCMP_ARCH_X86 && a != SCMP_ARCH_AARCH64)
+			continue;
+		int max = max_syscall(sc, a);
+		if (max >= 0) {
+			arches[na].audit = a;
+			arches[na++].max = max;
+		}
+	}
+	if (!na)
+		return 0;
+	size_t len = 1 + 2;
+	for (size_t i = 0; i < na; i++)
+		len += arches[i].audit == AUDIT_ARCH_X86_64 ? 4 : 3;
+	size_t enosys = len - 1, main_ = len, n = 0;
+#define JMP(to) ((unsigned char)((to) - (n + 1)))
+	out[n++] =
+	    (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	for (size_t i = 0; i < na; i++) {
+		bool x86_64 = arches[i].audit == AUDIT_ARCH_X86_64;
+		size_t next = n + (x86_64 ? 4 : 3);
+		out[n] =
+		    (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arches[i].audit, 0, JMP(next));
+		n++;
+		out[n++] =
+		    (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+		if (x86_64) {
+			out[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, X32_SYSCALL_BIT,
+							      JMP(main_), 0);
+			n++;
+		}
+		out[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)arches[i].max,
+						      JMP(enosys), JMP(main_));
+		n++;
+	}
+	out[n] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, (uint32_t)(main_ - (n + 1)));
+	n++;
+	out[n++] =
+	    (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
+#undef JMP
+	assert(n == len && len <= STUB_MAX);
+	return n;
+}
+
 static int compile(const struct runtime_seccomp *sc, struct sock_fprog **ret, struct berth_error **err)
 {
 	scmp_filter_ctx ctx = seccomp_init(sc->default_action);
@@ -96,14 +189,17 @@ static int compile(const struct runtime_seccomp *sc, struct sock_fprog **ret, st
 	seccomp_release(ctx);
 	if (r < 0)
 		return berth_error_set(err, -r, "seccomp: export BPF");
+	struct sock_filter stub[STUB_MAX];
+	size_t n_stub = enosys_stub(sc, stub);
 	off_t size = lseek(fd, 0, SEEK_END);
 	if (size <= 0 || size % sizeof(struct sock_filter) ||
-	    size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+	    size / sizeof(struct sock_filter) + n_stub > BPF_MAXINSNS)
 		return berth_error_msg(err, E2BIG, "seccomp: filter too large (%lld bytes)", (long long)size);
-	struct sock_fprog *p = xcalloc(1, sizeof(*p) + (size_t)size);
-	p->len = (unsigned short)(size / sizeof(struct sock_filter));
+	struct sock_fprog *p = xcalloc(1, sizeof(*p) + (size_t)size + n_stub * sizeof(struct sock_filter));
+	p->len = (unsigned short)(size / sizeof(struct sock_filter) + n_stub);
 	p->filter = (struct sock_filter *)(p + 1);
-	if (pread(fd, p->filter, (size_t)size, 0) != size) {
+	memcpy(p->filter, stub, n_stub * sizeof(struct sock_filter));
+	if (pread(fd, p->filter + n_stub, (size_t)size, 0) != size) {
 		free(p);
 		return berth_error_errno(err, "seccomp: read BPF");
 	}
@@ -111,7 +207,7 @@ static int compile(const struct runtime_seccomp *sc, struct sock_fprog **ret, st
 	return 0;
 }
 
-#define CACHE_MAGIC "berth-seccomp-bpf-1\n"
+#define CACHE_MAGIC "berth-seccomp-bpf-2\n" /* 2: with the ENOSYS stub */
 
 static void put(struct strbuf *sb, uint64_t v)
 {

@@ -55,7 +55,7 @@ int write_file_at(int dirfd, const char *path, const char *data, size_t len, str
 {
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
 	_cleanup_close_ int fd =
-	    openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	    openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return berth_error_errno(err, "create '%s'", tmp);
 	int r = fs_write_all(fd, data, len);

@@ -5,6 +5,7 @@
 
 #include "unit.h"
 #include "common/fs.h"
+#include "http/admit.h"
 #include "http/http.h"
 
 static void echo_hijack(void *ctx, int fd, const char *extra, size_t extra_len)
@@ -216,6 +217,22 @@ static void test_relay_forwards_half_close(void **state)
 	}
 }
 
+static void test_first_bytes_classify(void **state)
+{
+	(void)state;
+	assert_int_equal(http_first_bytes_classify("GET / HTTP/1.1\r\n", 16), HTTP_FIRST_HTTP);
+	assert_int_equal(http_first_bytes_classify("OPTIONS *", 9), HTTP_FIRST_HTTP);
+	assert_int_equal(http_first_bytes_classify("GE", 2), HTTP_FIRST_NEED_MORE);
+	assert_int_equal(http_first_bytes_classify("", 0), HTTP_FIRST_NEED_MORE);
+	assert_int_equal(http_first_bytes_classify("hello\r\n", 7), HTTP_FIRST_NOT_HTTP);
+	assert_int_equal(http_first_bytes_classify("\x16\x03\x01", 3), HTTP_FIRST_NOT_HTTP);
+	assert_int_equal(http_first_bytes_classify(" GET", 4), HTTP_FIRST_NOT_HTTP);
+	assert_int_equal(http_first_bytes_classify("\r\n", 2), HTTP_FIRST_NOT_HTTP);
+	char longtok[HTTP_METHOD_MAX + 1];
+	memset(longtok, 'A', sizeof(longtok));
+	assert_int_equal(http_first_bytes_classify(longtok, sizeof(longtok)), HTTP_FIRST_NOT_HTTP);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN); /* as the daemon does: the 413 path closes while the client sends */
@@ -228,6 +245,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stream_response, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hijack_echo, setup, teardown),
 		cmocka_unit_test(test_client_rejects_bad_host),
+		cmocka_unit_test(test_first_bytes_classify),
 		cmocka_unit_test(test_relay_forwards_half_close),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -79,12 +79,30 @@ static void test_random_hex(void **state)
 	assert_string_not_equal(a, b);
 }
 
+static void test_http_target_and_framing(void **state)
+{
+	(void)state;
+	assert_int_equal(http_target_check("/v2/x/manifests/v1"), 0);
+	assert_int_equal(http_target_check("/v2/x/manifests/v1%2500"),
+			 0); /* a literal "%00" after decoding */
+	assert_int_equal(http_target_check("/v2/x/manifests/v1%00.json"), -EINVAL);
+	assert_int_equal(http_target_check("/containers/json?all=1%00"), -EINVAL);
+	assert_int_equal(http_target_check("/a%0a"), 0);
+	assert_int_equal(http_framing_check(0, NULL, NULL, false), 0);
+	assert_int_equal(http_framing_check(0, NULL, NULL, true), 0);
+	assert_int_equal(http_framing_check(1, "3", NULL, false), 0);
+	assert_int_equal(http_framing_check(2, "3", "3", false), 0);
+	assert_int_equal(http_framing_check(2, "3", "4", false), -EINVAL);
+	assert_int_equal(http_framing_check(3, "3", "3", false), -EINVAL);
+	assert_int_equal(http_framing_check(1, "3", NULL, true), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_int),      cmocka_unit_test(test_parse_bytes),
 		cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_rfc3339_round_trip),
-		cmocka_unit_test(test_random_hex),
+		cmocka_unit_test(test_random_hex),     cmocka_unit_test(test_http_target_and_framing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,174 @@
+/*
+ * admit.c - the server's own accept loop: a connection reaches
+ * libmicrohttpd only once its first bytes look like an HTTP request line
+ * (a method token and a space). Anything else (a TLS ClientHello, a stray
+ * "hello\r\n", binary noise) is answered "400 Bad Request" and closed, as Go's
+ * net/http (dockerd) does; libmicrohttpd alone closes without an answer or,
+ * when no line end ever comes, keeps the connection open for good.
+ *
+ * One thread polls the listening socket and the connections that have not
+ * sent anything yet; a connection leaves that set at its first readable
+ * event, so nothing is polled twice for the same bytes (no busy loop). A
+ * client that has sent only part of a method token so far is handed to the
+ * server unjudged: it is either slow or HTTP, and libmicrohttpd copes.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "common/fs.h"
+#include "http/admit.h"
+
+/* Connections waiting for their first bytes; beyond that, new ones go straight to the server. */
+#define ADMIT_MAX_PENDING 256
+
+struct http_admit {
+	struct http_server *srv;
+	int listen_fd;
+	int stop_pipe[2];
+	pthread_t thread;
+	size_t n;
+	int pending[ADMIT_MAX_PENDING];
+};
+
+static bool is_tchar(unsigned char c)
+{
+	/* RFC 9110 token characters */
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+enum http_first_bytes http_first_bytes_classify(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t i = 0;
+	while (i < len && i < HTTP_METHOD_MAX && is_tchar(p[i]))
+		i++;
+	if (i == HTTP_METHOD_MAX)
+		return HTTP_FIRST_NOT_HTTP;
+	if (i == len)
+		return HTTP_FIRST_NEED_MORE;
+	return i > 0 && p[i] == ' ' ? HTTP_FIRST_HTTP : HTTP_FIRST_NOT_HTTP;
+}
+
+static void refuse(int fd)
+{
+	static const char resp[] = "HTTP/1.1 400 Bad Request\r\n"
+				   "Content-Type: text/plain; charset=utf-8\r\n"
+				   "Connection: close\r\n\r\n"
+				   "400 Bad Request";
+	(void)send(fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(fd, SHUT_WR);
+	/* Unread input makes the close a reset (ECONNRESET before the client reads the answer):
+	 * discard what has arrived, within a bound. */
+	char sink[4096];
+	for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
+	close(fd);
+}
+
+static void hand_over(struct http_admit *a, int fd)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	(void)http_server_add_connection(a->srv, fd, NULL, 0, &err);
+}
+
+/* The first readable event of a pending connection: judge it. */
+static void judge(struct http_admit *a, int fd)
+{
+	char buf[HTTP_METHOD_MAX + 1];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		hand_over(a, fd);
+		return;
+	}
+	if (n <= 0) { /* hung up without a word */
+		close(fd);
+		return;
+	}
+	if (http_first_bytes_classify(buf, (size_t)n) == HTTP_FIRST_NOT_HTTP)
+		refuse(fd);
+	else
+		hand_over(a, fd);
+}
+
+static void accept_one(struct http_admit *a)
+{
+	int fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (a->n == ADMIT_MAX_PENDING)
+		hand_over(a, fd);
+	else
+		a->pending[a->n++] = fd;
+}
+
+static void *admit_thread(void *arg)
+{
+	struct http_admit *a = arg;
+	struct pollfd p[ADMIT_MAX_PENDING + 2];
+	for (;;) {
+		p[0] = (struct pollfd){ a->stop_pipe[0], POLLIN, 0 };
+		p[1] = (struct pollfd){ a->listen_fd, POLLIN, 0 };
+		for (size_t i = 0; i < a->n; i++)
+			p[i + 2] = (struct pollfd){ a->pending[i], POLLIN | POLLRDHUP, 0 };
+		if (poll(p, a->n + 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents)
+			break;
+		/* judge the ready ones, keep the rest in order */
+		size_t kept = 0, n = a->n;
+		for (size_t i = 0; i < n; i++) {
+			if (p[i + 2].revents)
+				judge(a, a->pending[i]);
+			else
+				a->pending[kept++] = a->pending[i];
+		}
+		a->n = kept;
+		if (p[1].revents)
+			accept_one(a);
+	}
+	return NULL;
+}
+
+int http_admit_start(struct http_server *srv, int listen_fd, struct http_admit **ret,
+		     struct berth_error **err)
+{
+	struct http_admit *a = xcalloc(1, sizeof(*a));
+	a->srv = srv;
+	a->listen_fd = listen_fd;
+	if (pipe2(a->stop_pipe, O_CLOEXEC) < 0) {
+		int r = berth_error_errno(err, "create pipe");
+		free(a);
+		return r;
+	}
+	int fl = fcntl(listen_fd, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
+	if (pthread_create(&a->thread, NULL, admit_thread, a) != 0) {
+		close(a->stop_pipe[0]);
+		close(a->stop_pipe[1]);
+		free(a);
+		return berth_error_set(err, EAGAIN, "start the http accept thread");
+	}
+	*ret = a;
+	return 0;
+}
+
+struct http_admit *http_admit_stop(struct http_admit *a)
+{
+	if (!a)
+		return NULL;
+	(void)fs_write_all(a->stop_pipe[1], "x", 1);
+	pthread_join(a->thread, NULL);
+	for (size_t i = 0; i < a->n; i++)
+		close(a->pending[i]);
+	close(a->stop_pipe[0]);
+	close(a->stop_pipe[1]);
+	free(a);
+	return NULL;
+}

@@ -406,7 +406,61 @@ static int dep_state(struct rtask *t, const char *on, const char *cond)
 	return streq(cond, "COMPLETE") || ci.exit_code == 0 ? 1 : -1;
 }
 
-/* Refresh containers[] of the status from the engine. */
+/* Docker's NetworkSettings of a container (new reference; an empty object when it is gone). */
+static json_t *network_settings(struct rtask *t, const char *id)
+{
+	_cleanup_container_info_ struct engine_container_info *i = NULL;
+	if (!id || engine_container_inspect(engine_of(t), id, &i, NULL) < 0)
+		return json_object();
+	_cleanup_json_ json_t *j = host_container_json(t->r->h, i, json_object());
+	json_t *ns = json_object_get(j, "NetworkSettings");
+	return json_is_object(ns) ? json_incref(ns) : json_object();
+}
+
+/* ECS networkBindings from Docker's Ports ({"80/tcp": [{"HostIp", "HostPort"}]}). */
+static json_t *bindings_of(const json_t *ns)
+{
+	json_t *out = json_array();
+	const char *k;
+	json_t *v;
+	json_object_foreach (json_object_get(ns, "Ports"), k, v) {
+		unsigned cport = 0;
+		char proto[8] = "tcp";
+		if (sscanf(k, "%u/%7s", &cport, proto) < 1)
+			continue;
+		size_t i;
+		json_t *b;
+		json_array_foreach (v, i, b) {
+			const char *hp = json_string_value(json_object_get(b, "HostPort"));
+			const char *ip = json_string_value(json_object_get(b, "HostIp"));
+			if (hp && *hp)
+				json_array_append_new(out, json_pack("{s:s,s:i,s:i,s:s}", "bindIP",
+								     ip && *ip ? ip : "0.0.0.0",
+								     "containerPort", (int)cport, "hostPort",
+								     atoi(hp), "protocol", proto));
+		}
+	}
+	return out;
+}
+
+/* The awsvpc attachment as ECS reports it: an ElasticNetworkInterface with the task's address. */
+static json_t *attachment_of(const struct rtask *t, const char *ip, const char *mac)
+{
+	_cleanup_free_ char *uuid =
+	    xasprintf("%.8s-%.4s-%.4s-%.4s-%.12s", t->id, t->id + 8, t->id + 12, t->id + 16, t->id + 20);
+	_cleanup_free_ char *eni = xasprintf("eni-%.17s", t->id);
+	_cleanup_free_ char *dns = xasprintf("ip-%s", ip);
+	for (char *c = dns; *c; c++)
+		if (*c == '.')
+			*c = '-';
+	return json_pack("[{s:s,s:s,s:s,s:[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]}]", "id", uuid,
+			 "type", "ElasticNetworkInterface", "status", "ATTACHED", "details", "name",
+			 "subnetId", "value", t->r->network, "name", "networkInterfaceId", "value", eni,
+			 "name", "macAddress", "value", mac ? mac : "", "name", "privateDnsName", "value",
+			 dns, "name", "privateIPv4Address", "value", ip);
+}
+
+/* Refresh containers[], the task's address and health in the status from the engine. */
 static void refresh(struct rtask *t)
 {
 	_cleanup_json_ json_t *order = NULL;
@@ -415,21 +469,17 @@ static void refresh(struct rtask *t)
 	json_t *list = json_array();
 	size_t i;
 	json_t *n;
-	_cleanup_free_ char *ip = NULL;
-	const char *pause = json_string_value(json_object_get(t->st, "pause"));
-	if (pause) {
-		_cleanup_container_info_ struct engine_container_info *pi = NULL;
-		if (engine_container_inspect(engine_of(t), pause, &pi, NULL) >= 0) {
-			_cleanup_json_ json_t *j = host_container_json(t->r->h, pi, json_object());
-			const char *a = json_string_value(json_object_get(
-			    json_object_get(
-				json_object_get(json_object_get(j, "NetworkSettings"), "Networks"),
-				t->r->network),
-			    "IPAddress"));
-			if (a && *a)
-				ip = xstrdup(a);
-		}
-	}
+	const char *ip = NULL, *mac = NULL;
+	_cleanup_json_ json_t *pns =
+	    json_string_value(json_object_get(t->st, "pause"))
+		? network_settings(t, json_string_value(json_object_get(t->st, "pause")))
+		: NULL;
+	json_t *pnet = json_object_get(json_object_get(pns, "Networks"), t->r->network);
+	ip = json_string_value(json_object_get(pnet, "IPAddress"));
+	mac = json_string_value(json_object_get(pnet, "MacAddress"));
+	if (ip && !*ip)
+		ip = NULL;
+	int healthy = 0, unhealthy = 0, checked = 0;
 	json_array_foreach (order, i, n) {
 		const char *name = json_string_value(n);
 		struct cinfo ci;
@@ -437,28 +487,46 @@ static void refresh(struct rtask *t)
 		const char *last = ci.state == C_RUNNING  ? "RUNNING"
 				   : ci.state == C_EXITED ? "STOPPED"
 							  : "PENDING";
-		json_t *c = json_pack("{s:s,s:s,s:s}", "name", name, "lastStatus", last, "healthStatus",
-				      streq(ci.health, "healthy")     ? "HEALTHY"
-				      : streq(ci.health, "unhealthy") ? "UNHEALTHY"
-								      : "UNKNOWN");
+		const char *health = streq(ci.health, "healthy")     ? "HEALTHY"
+				     : streq(ci.health, "unhealthy") ? "UNHEALTHY"
+								     : "UNKNOWN";
+		json_t *c =
+		    json_pack("{s:s,s:s,s:s}", "name", name, "lastStatus", last, "healthStatus", health);
+		const json_t *def = container_def(t, name);
+		if (agent_container_essential(def) && json_object_get(def, "healthCheck")) {
+			checked++;
+			healthy += streq(health, "HEALTHY");
+			unhealthy += streq(health, "UNHEALTHY");
+		}
 		pthread_mutex_lock(&t->r->lock);
-		const char *id = json_string_value(json_object_get(json_object_get(t->st, "ids"), name));
+		const char *id0 = json_string_value(json_object_get(json_object_get(t->st, "ids"), name));
+		_cleanup_free_ char *id = id0 ? xstrdup(id0) : NULL;
+		pthread_mutex_unlock(&t->r->lock);
 		if (id)
 			json_object_set_new(c, "runtimeId", json_string(id));
-		pthread_mutex_unlock(&t->r->lock);
 		if (ci.state == C_EXITED)
 			json_object_set_new(c, "exitCode", json_integer(ci.exit_code));
 		if (ip)
 			json_object_set_new(
 			    c, "networkInterfaces",
 			    json_pack("[{s:s,s:s}]", "attachmentId", t->id, "privateIpv4Address", ip));
+		else if (ci.state == C_RUNNING && streq(network_mode(t), "bridge")) {
+			_cleanup_json_ json_t *ns = network_settings(t, id);
+			json_object_set_new(c, "networkBindings", bindings_of(ns));
+		}
 		json_array_append_new(list, c);
 	}
 	pthread_mutex_lock(&t->r->lock);
 	json_t *s = status_of(t);
 	json_object_set_new(s, "containers", list);
-	if (ip)
+	if (ip) {
 		json_object_set_new(s, "privateIpv4Address", json_string(ip));
+		json_object_set_new(s, "attachments", attachment_of(t, ip, mac));
+	}
+	json_object_set_new(s, "healthStatus",
+			    json_string(unhealthy                       ? "UNHEALTHY"
+					: checked && healthy == checked ? "HEALTHY"
+									: "UNKNOWN"));
 	pthread_mutex_unlock(&t->r->lock);
 }
 

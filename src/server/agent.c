@@ -412,6 +412,13 @@ static const char *apply_report(json_t *t, json_t *rep)
 	for (size_t i = 0; i < ARRAY_SIZE(times); i++)
 		if (json_is_number(json_object_get(rep, times[i])))
 			json_object_set(t, times[i], json_object_get(rep, times[i]));
+	/* what the node knows: the task's network attachment (awsvpc) and health */
+	json_t *att = json_object_get(rep, "attachments");
+	if (json_is_array(att) && json_array_size(att) <= 4)
+		json_object_set(t, "attachments", att);
+	const char *health = json_string_value(json_object_get(rep, "healthStatus"));
+	if (health && (streq(health, "HEALTHY") || streq(health, "UNHEALTHY") || streq(health, "UNKNOWN")))
+		json_object_set_new(t, "healthStatus", json_string(health));
 	if (to == 7) {
 		json_object_set_new(t, "desiredStatus", json_string("STOPPED"));
 		json_object_set_new(t, "stoppedAt", json_real(now));

@@ -96,6 +96,10 @@ def test_run_task_spreads_over_zones_and_each_node_runs_its_task(clean):
         node = c.node_of(t["containerInstanceArn"])
         ip = t["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
         assert ip.startswith(node.subnet.rsplit(".", 2)[0] + "."), (ip, node.subnet)
+        [eni] = t["attachments"]
+        details = {d["name"]: d["value"] for d in eni["details"]}
+        assert eni["type"] == "ElasticNetworkInterface" and eni["status"] == "ATTACHED"
+        assert details["privateIPv4Address"] == ip and details["macAddress"]
         names = {x["Names"]: x for x in node.containers(all=False)}
         tid = t["taskArn"].rsplit("/", 1)[1]
         web = names[f"ecs-web-1-web-{tid[:20]}"]
@@ -109,6 +113,28 @@ def test_run_task_spreads_over_zones_and_each_node_runs_its_task(clean):
         p = run(["nsenter", f"--net=/run/netns/{node.netns}", "/usr/bin/python3", "-c",
                  f"import urllib.request;print(urllib.request.urlopen('http://{ip}/',timeout=10).read().decode())"])
         assert p.stdout.strip() == "hello-from-task"
+
+
+def test_bridge_task_reports_its_dynamic_host_port_and_health(clean):
+    c = clean
+    register(c, {"family": "bridged", "networkMode": "bridge", "containerDefinitions": [{
+        "name": "web", "image": "busybox:latest", "memory": 32,
+        "portMappings": [{"containerPort": 80, "hostPort": 0}],
+        "command": ["sh", "-c", "mkdir -p /www && echo bridged > /www/index.html && exec httpd -f -p 80 -h /www"],
+        "healthCheck": {"command": ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1/ || exit 1"],
+                        "interval": 5, "timeout": 2, "retries": 2}}]})
+    [arn] = run_task(c, "--task-definition", "bridged")
+    wait_status(c, [arn], "RUNNING")
+    t = wait_for(lambda: next((x for x in describe(c, [arn]) if x.get("healthStatus") == "HEALTHY"), None),
+                 60, "task HEALTHY")
+    assert t["containers"][0]["healthStatus"] == "HEALTHY"
+    [b] = t["containers"][0]["networkBindings"]
+    assert b["containerPort"] == 80 and b["protocol"] == "tcp" and b["hostPort"] > 0
+    node = c.node_of(t["containerInstanceArn"])
+    p = run(["nsenter", f"--net=/run/netns/{node.netns}", "/usr/bin/python3", "-c",
+             f"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:{b['hostPort']}/',"
+             "timeout=10).read().decode())"])
+    assert p.stdout.strip() == "bridged"
 
 
 def test_essential_container_exit_stops_the_task_with_its_exit_code(clean):

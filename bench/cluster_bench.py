@@ -1,0 +1,866 @@
+#!/usr/bin/python3
+"""bench/cluster_bench.py - the helper of bench/cluster.sh (issue 12 section 8).
+
+Builds, on this one machine, a Docker Swarm of 3 dockerd "nodes" and a berth
+cluster of the same shape (a server in a VPC namespace, 3 agents in host
+namespaces on its bridge), measures both side by side and prints a table with
+ratios. Also: one task RUNNING after RunTask on a warm node, idle RSS of the
+server, the agents and dockerd, and the server's CPU under N simulated nodes
+that speak the real agent protocol (tests/integration/berth_agent_client.py).
+
+Everything it creates carries PREFIX (network namespaces PREFIX-*, cgroup
+parents PREFIX-*) or lives under DIR; it is removed in a finally block, and
+bench/cluster.sh sweeps the same names again from its trap.
+"""
+import argparse
+import contextlib
+import ctypes
+import heapq
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import http.client
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+
+AWS_REGION = "us-east-1"
+DOCKER = "/usr/bin/docker"
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, _frame):
+    raise Interrupted(f"signal {signum}")
+
+
+def log(*a):
+    print(f"[{time.strftime('%H:%M:%S')}]", *a, file=sys.stderr, flush=True)
+
+
+def run(cmd, check=True, timeout=120, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    p = subprocess.run(cmd, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{cmd!r} exited {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+    return p
+
+
+def wait_for(pred, timeout, what, every=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+@contextlib.contextmanager
+def in_netns(name):
+    """The calling thread (and what it spawns) inside /run/netns/NAME for the block."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if _libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns")
+        try:
+            yield
+        finally:
+            if _libc.setns(own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+    finally:
+        os.close(own)
+        os.close(target)
+
+
+def rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+
+
+def children(pid):
+    out = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def mounts_under(path):
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4].encode().decode("unicode_escape")
+            if mp == path or mp.startswith(path.rstrip("/") + "/"):
+                found.append(mp)
+    return sorted(found, key=len, reverse=True)
+
+
+def unmount_all(path):
+    for mp in mounts_under(path):
+        subprocess.run(["umount", "-l", mp], capture_output=True)
+
+
+def remove_cgroups(prefix):
+    """Directories /sys/fs/cgroup/*/PREFIX* (and the v2 root), deepest first."""
+    for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        if not os.path.isdir(root):
+            continue
+        tops = [root] + [os.path.join(root, c) for c in os.listdir(root)]
+        for top in tops:
+            if not os.path.isdir(top):
+                continue
+            try:
+                names = [n for n in os.listdir(top) if n.startswith(prefix)]
+            except OSError:
+                continue
+            for n in names:
+                d = os.path.join(top, n)
+                for dirpath, _, _ in sorted(os.walk(d), key=lambda t: -len(t[0])):
+                    with contextlib.suppress(OSError):
+                        os.rmdir(dirpath)
+
+
+def stop_pid(proc, timeout=30):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def docker_api(sock, method, path):
+    c = UnixHTTP(sock)
+    try:
+        c.request(method, path)
+        r = c.getresponse()
+        body = r.read()
+        if r.status >= 300:
+            raise RuntimeError(f"{method} {path}: {r.status} {body[:300]!r}")
+        return json.loads(body) if body else None
+    finally:
+        c.close()
+
+
+# --------------------------------------------------------------------------- network
+
+
+class Net:
+    """A VPC namespace with bridge br0 (192.168.77.1/24) and host namespaces on it."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.vpc = f"{prefix}-vpc"
+        self.hosts = []
+
+    def _ns(self, name):
+        run(["ip", "netns", "add", name])
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+
+    def build(self):
+        self._ns(self.vpc)
+        run(["ip", "-n", self.vpc, "link", "add", "br0", "type", "bridge"])
+        run(["ip", "-n", self.vpc, "addr", "add", "192.168.77.1/24", "dev", "br0"])
+        run(["ip", "-n", self.vpc, "link", "set", "br0", "up"])
+
+    def add_host(self, tag, addr):
+        """A host namespace PREFIX-TAG with ADDR/24 on the bridge."""
+        ns = f"{self.prefix}-{tag}"
+        self._ns(ns)
+        a, b = f"{tag}a", f"{tag}b"
+        run(["ip", "-n", ns, "link", "add", a, "type", "veth", "peer", "name", b, "netns", self.vpc])
+        run(["ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", a])
+        run(["ip", "-n", ns, "link", "set", a, "up"])
+        run(["ip", "-n", ns, "route", "add", "default", "via", "192.168.77.1"])
+        run(["ip", "-n", self.vpc, "link", "set", b, "master", "br0", "up"])
+        self.hosts.append(ns)
+        return ns
+
+    def delete(self):
+        for ns in self.hosts + [self.vpc]:
+            subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
+        self.hosts = []
+
+
+# --------------------------------------------------------------------------- swarm
+
+
+class SwarmNode:
+    def __init__(self, bench, i):
+        self.i = i
+        self.addr = f"192.168.77.{10 + i}"
+        self.base = os.path.join(bench.dir, f"s{i}")
+        os.makedirs(self.base)
+        self.sock = os.path.join(self.base, "docker.sock")
+        self.pidfile = os.path.join(self.base, "docker.pid")
+        self.cgroup_parent = f"{bench.prefix}-s{i}"
+        self.ns = bench.net.add_host(f"s{i}", self.addr)
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, DOCKER_SERVICE_PREFER_OFFLINE_IMAGE="1")  # the image is loaded; no pull
+        log_f = open(os.path.join(self.base, "dockerd.log"), "w")
+        self.proc = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{self.ns}", "dockerd", "--data-root", os.path.join(self.base, "data"),
+             "--exec-root", os.path.join(self.base, "x"), "-H", "unix://" + self.sock, "--pidfile", self.pidfile,
+             "--bridge", "none", "--cgroup-parent", self.cgroup_parent],
+            stdout=log_f, stderr=log_f, stdin=subprocess.DEVNULL, env=env)
+
+    def wait_up(self):
+        wait_for(lambda: self.proc.poll() is not None or self.docker("version", check=False).returncode == 0,
+                 120, f"dockerd s{self.i}", every=0.2)
+        if self.proc.poll() is not None:
+            raise RuntimeError("dockerd exited:\n" + open(os.path.join(self.base, "dockerd.log")).read()[-3000:])
+
+    def docker(self, *args, check=True, timeout=120):
+        return run([DOCKER, "-H", "unix://" + self.sock, *map(str, args)], check=check, timeout=timeout)
+
+    def api(self, method, path):
+        return docker_api(self.sock, method, path)
+
+    def rss(self):
+        """(dockerd, dockerd + its containerd) in kB."""
+        pid = self.proc.pid
+        d = rss_kb(pid)
+        return d, d + sum(rss_kb(c) for c in children(pid) if open(f"/proc/{c}/comm").read().strip() == "containerd")
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            ids = self.docker("ps", "-aq", check=False).stdout.split()
+            if ids:
+                self.docker("rm", "-f", *ids, check=False)
+            self.docker("swarm", "leave", "--force", check=False, timeout=60)
+            stop_pid(self.proc, 60)
+        unmount_all(self.base)
+
+
+def bench_swarm(b, res):
+    nodes = [SwarmNode(b, i) for i in (1, 2, 3)]
+    b.swarm_nodes = nodes
+    for n in nodes:
+        n.start()
+    for n in nodes:
+        n.wait_up()
+        n.docker("load", "-i", b.image)
+    mgr = nodes[0]
+    mgr.docker("swarm", "init", "--advertise-addr", mgr.addr, "--listen-addr", f"{mgr.addr}:2377")
+    token = mgr.docker("swarm", "join-token", "-q", "worker").stdout.strip()
+    for n in nodes[1:]:
+        n.docker("swarm", "join", "--token", token, "--advertise-addr", n.addr, "--listen-addr",
+                 f"{n.addr}:2377", f"{mgr.addr}:2377")
+    wait_for(lambda: sum(1 for x in mgr.api("GET", "/nodes") if x["Status"]["State"] == "ready") == 3, 60,
+             "3 swarm nodes ready", every=0.5)
+    log("swarm: 3 nodes ready; settling", b.settle, "s")
+    time.sleep(b.settle)
+    rs = [n.rss() for n in nodes]
+    res["dockerd_rss"] = [r[0] for r in rs]
+    res["dockerd_containerd_rss"] = [r[1] for r in rs]
+
+    name = f"{b.prefix}bench"
+    filt = json.dumps({"service": [name], "desired-state": ["running"]})
+    path = "/tasks?filters=" + urlquote(filt)
+
+    def running():
+        return sum(1 for t in mgr.api("GET", path) if t["Status"]["State"] == "running")
+
+    log("swarm: docker service create --replicas", b.tasks)
+    t0 = time.monotonic()
+    mgr.docker("service", "create", "--detach", "--no-resolve-image", "--name", name, "--replicas", b.tasks,
+               "--stop-grace-period", "1s", "busybox:latest", "sleep", "3600")
+    t_ret = time.monotonic()
+    firsts = [None]
+
+    def all_running():
+        n = running()
+        if n and firsts[0] is None:
+            firsts[0] = time.monotonic()
+        return n >= b.tasks
+    wait_for(all_running, 600, f"{b.tasks} swarm tasks running", every=b.poll)
+    t1 = time.monotonic()
+    res["swarm_n"] = t1 - t0
+    res["swarm_first"] = firsts[0] - t0
+    res["swarm_create_ret"] = t_ret - t0
+    per_node = [len(n.docker("ps", "-q").stdout.split()) for n in nodes]
+    res["swarm_spread"] = per_node
+    res["dockerd_rss_busy"] = [n.rss()[0] for n in nodes]
+    log(f"swarm: {b.tasks} running in {t1 - t0:.2f}s (per node {per_node})")
+    mgr.docker("service", "rm", name)
+    wait_for(lambda: all(not n.docker("ps", "-q").stdout.split() for n in nodes), 120, "swarm containers gone",
+             every=0.5)
+    for n in reversed(nodes):
+        n.cleanup()
+    b.swarm_nodes = []
+
+
+def urlquote(s):
+    from urllib.parse import quote
+    return quote(s, safe="")
+
+
+# --------------------------------------------------------------------------- berth
+
+
+class Agent:
+    def __init__(self, b, i):
+        self.i = i
+        self.addr = f"192.168.77.{20 + i}"
+        self.base = os.path.join(b.dir, f"b{i}")
+        os.makedirs(self.base)
+        self.root = os.path.join(self.base, "root")
+        self.exec_root = os.path.join(self.base, "run")
+        self.sock = os.path.join(self.exec_root, "berth.sock")
+        self.pidfile = os.path.join(self.base, "agent.pid")
+        self.log = os.path.join(self.base, "agent.log")
+        self.cgroup_parent = f"{b.prefix}-b{i}"
+        self.ns = b.net.add_host(f"b{i}", self.addr)
+        self.b = b
+        self.proc = None
+
+    def start(self):
+        b = self.b
+        lf = open(self.log, "a")
+        self.proc = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{self.ns}", b.berth, "agent", "--server", b.endpoint, "--token",
+             b.token, "--root", self.root, "--exec-root", self.exec_root, "--cgroup-parent", self.cgroup_parent,
+             "--task-subnet", f"10.250.{self.i}.0/24", "--attribute", f"ecs.availability-zone=us-east-1{'abc'[self.i - 1]}",
+             "--pull-behavior", "prefer-cached", "--pidfile", self.pidfile],
+            stdout=lf, stderr=lf, stdin=subprocess.DEVNULL)
+        wait_for(lambda: self.proc.poll() is not None or os.path.exists(self.sock), 60, f"agent b{self.i}")
+        if self.proc.poll() is not None:
+            raise RuntimeError("agent exited:\n" + open(self.log).read()[-3000:])
+
+    def docker(self, *args, check=True, timeout=120):
+        return run([DOCKER, "-H", "unix://" + self.sock, *map(str, args)], check=check, timeout=timeout)
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None and os.path.exists(self.sock):
+            ids = self.docker("ps", "-aq", check=False).stdout.split()
+            if ids:
+                self.docker("rm", "-f", *ids, check=False)
+        stop_pid(self.proc, 30)
+        unmount_all(self.base)
+
+
+def start_server(b):
+    root = os.path.join(b.dir, "server")
+    os.makedirs(root)
+    err = open(os.path.join(b.dir, "server.log"), "a")
+    b.server = subprocess.Popen(
+        ["nsenter", f"--net=/run/netns/{b.net.vpc}", b.berth, "server", "--root", root, "--listen",
+         "192.168.77.1:0"], stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
+    line = b.server.stdout.readline()
+    m = re.search(r"endpoint (https://192\.168\.77\.1:(\d+))", line)
+    if not m:
+        raise RuntimeError(f"no endpoint in {line!r}: " + open(os.path.join(b.dir, "server.log")).read()[-2000:])
+    b.endpoint = m.group(1)
+    b.server_root = root
+    b.token = open(os.path.join(root, "join-token")).read().strip()
+    b.ca = os.path.join(root, "pki", "ca.pem")
+
+
+def ecs_client(b):
+    import boto3
+    import botocore.config
+    keys = open(os.path.join(b.server_root, "credentials")).read()
+    k = re.search(r"aws_access_key_id = (\S+)", keys).group(1)
+    s = re.search(r"aws_secret_access_key = (\S+)", keys).group(1)
+    return boto3.session.Session().client(
+        "ecs", region_name=AWS_REGION, endpoint_url=b.endpoint, verify=b.ca, aws_access_key_id=k,
+        aws_secret_access_key=s, config=botocore.config.Config(retries={"max_attempts": 1},
+                                                               max_pool_connections=4))
+
+
+def describe_all(ecs, arns, cluster="default"):
+    out = []
+    for i in range(0, len(arns), 100):
+        out += ecs.describe_tasks(cluster=cluster, tasks=arns[i:i + 100])["tasks"]
+    return out
+
+
+def run_n(ecs, family, n, strategy=True):
+    arns = []
+    while len(arns) < n:
+        kw = {"placementStrategy": [{"type": "spread", "field": "instanceId"}]} if strategy else {}
+        r = ecs.run_task(cluster="default", taskDefinition=family, count=min(10, n - len(arns)), **kw)
+        if r.get("failures"):
+            raise RuntimeError(f"RunTask failures: {r['failures']}")
+        arns += [t["taskArn"] for t in r["tasks"]]
+    return arns
+
+
+def stop_all(ecs, arns, timeout=180):
+    for a in arns:
+        ecs.stop_task(cluster="default", task=a, reason="bench")
+    wait_for(lambda: all(t["lastStatus"] == "STOPPED" for t in describe_all(ecs, arns)), timeout,
+             "tasks STOPPED", every=0.5)
+
+
+def time_to_running(b, ecs, family, n):
+    """Seconds from the first RunTask call to n tasks RUNNING (DescribeTasks polling)."""
+    t0 = time.monotonic()
+    arns = run_n(ecs, family, n)
+    t_ret = time.monotonic()
+    first = [None]
+
+    def done():
+        ts = describe_all(ecs, arns)
+        k = sum(1 for t in ts if t["lastStatus"] == "RUNNING")
+        if k and first[0] is None:
+            first[0] = time.monotonic()
+        bad = [t for t in ts if t["lastStatus"] == "STOPPED"]
+        if bad:
+            raise RuntimeError(f"task stopped: {bad[0].get('stoppedReason')} {bad[0].get('containers')}")
+        return k >= n
+    wait_for(done, 600, f"{n} {family} tasks RUNNING", every=b.poll)
+    t1 = time.monotonic()
+    return arns, t1 - t0, t_ret - t0, first[0] - t0
+
+
+TASKDEFS = {
+    mode: {"family": f"bench-{mode}", "networkMode": mode, "containerDefinitions": [{
+        "name": "c", "image": "busybox:latest", "memoryReservation": 16, "essential": True, "stopTimeout": 2,
+        "command": ["sleep", "3600"]}]}
+    for mode in ("none", "bridge", "awsvpc")
+}
+
+
+def bench_berth(b, res):
+    start_server(b)
+    agents = [Agent(b, i) for i in (1, 2, 3)]
+    b.agents = agents
+    for a in agents:
+        a.start()
+        a.docker("load", "-i", b.image)
+    with in_netns(b.net.vpc):
+        ecs = ecs_client(b)
+        wait_for(lambda: len(ecs.list_container_instances(cluster="default")["containerInstanceArns"]) == 3, 60,
+                 "3 berth nodes registered", every=0.5)
+        for td in TASKDEFS.values():
+            ecs.register_task_definition(**td)
+        log("berth: 3 nodes registered; settling", b.settle, "s")
+        time.sleep(b.settle)
+        res["agent_rss"] = [rss_kb(a.proc.pid) for a in agents]
+        res["server_rss"] = rss_kb(b.server.pid)
+
+        modes = ["none", "awsvpc"] + (["bridge"] if b.bridge else [])
+        for mode in modes:
+            log(f"berth: {b.tasks} {mode} tasks (RunTask x{(b.tasks + 9) // 10})")
+            arns, t, t_ret, t_first = time_to_running(b, ecs, f"bench-{mode}", b.tasks)
+            spread = [len(a.docker("ps", "-q").stdout.split()) for a in agents]
+            res[f"berth_{mode}"] = t
+            res[f"berth_{mode}_ret"] = t_ret
+            res[f"berth_{mode}_first"] = t_first
+            res[f"berth_{mode}_spread"] = spread
+            if mode == "none":
+                res["agent_rss_busy"] = [rss_kb(a.proc.pid) for a in agents]
+                res["server_rss_busy"] = rss_kb(b.server.pid)
+            log(f"berth: {b.tasks} {mode} running in {t:.2f}s (RunTask calls {t_ret:.2f}s, per node {spread})")
+            stop_all(ecs, arns)
+            for a in agents:  # the next round starts from empty nodes, like swarm's
+                ids = a.docker("ps", "-aq").stdout.split()
+                if ids:
+                    a.docker("rm", "-f", *ids)
+
+        # one task on a warm node: RunTask returns -> RUNNING
+        log(f"berth: single task latency x{b.single}")
+        after, total = [], []
+        for k in range(b.single + 1):
+            t0 = time.monotonic()
+            r = ecs.run_task(cluster="default", taskDefinition="bench-none", count=1)
+            t_ret = time.monotonic()
+            arn = r["tasks"][0]["taskArn"]
+            wait_for(lambda: ecs.describe_tasks(cluster="default", tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING",
+                     60, "single task RUNNING", every=0.01)
+            t1 = time.monotonic()
+            if k:  # the first one only warms up
+                after.append(t1 - t_ret)
+                total.append(t1 - t0)
+            stop_all(ecs, [arn])
+        res["single_after"] = after
+        res["single_total"] = total
+
+        for a in agents:
+            ids = a.docker("ps", "-aq").stdout.split()
+            if ids:
+                a.docker("rm", "-f", *ids)
+        # idle server CPU with the 3 real agents, then the simulated nodes
+        if b.sim_nodes:
+            ecs.create_cluster(clusterName="sim")
+            res["server_cpu_idle"] = server_cpu(b, b.sim_seconds)
+            log(f"berth: server idle CPU {res['server_cpu_idle']:.2f}% over {b.sim_seconds}s")
+    if b.sim_nodes:
+        simulate(b, res)
+
+
+def server_cpu(b, seconds):
+    pid = b.server.pid
+    c0, t0 = cpu_ticks(pid), time.monotonic()
+    time.sleep(seconds)
+    c1, t1 = cpu_ticks(pid), time.monotonic()
+    return 100.0 * (c1 - c0) / TICK / (t1 - t0)
+
+
+# --------------------------------------------------------------------------- simulated nodes
+
+
+def simulate(b, res):
+    import requests
+    import urllib3
+    from berth_agent_client import AgentClient
+    urllib3.disable_warnings()
+    threading.stack_size(512 * 1024)
+
+    class SimNode(AgentClient):
+        """berth_agent_client's AgentClient over kept-alive sessions (as the agent's libcurl handles)."""
+
+        def __init__(self, endpoint, workdir):
+            super().__init__(endpoint, workdir)
+            self.hb = requests.Session()
+            self.lp = requests.Session()
+
+        def call(self, method, path, json=None, params=None, timeout=70, cert=True, session=None):
+            r = (session or self.hb).request(method, self.endpoint + "/agent/v1/" + path, json=json,
+                                             params=params, verify=self.ca,
+                                             cert=(self.cert, self.key) if cert else None, timeout=timeout)
+            return self._check(r)
+
+        def tasks(self, since=0, wait=0):
+            return self.call("GET", "tasks", params={"since": since, "wait": wait}, session=self.lp)
+
+    n = b.sim_nodes
+    nodes = [SimNode(b.endpoint, os.path.join(b.dir, "sim", f"n{i}")) for i in range(n)]
+    b.sim_stop = threading.Event()
+    stop = b.sim_stop
+    errors = []
+
+    def pool(fn, items, workers):
+        q = queue.Queue()
+        for it in items:
+            q.put(it)
+
+        def w():
+            with in_netns(b.net.vpc):
+                while not stop.is_set():
+                    try:
+                        it = q.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        fn(it)
+                    except Exception as e:  # noqa: BLE001
+                        errors.append(repr(e))
+        ts = [threading.Thread(target=w, daemon=True) for _ in range(workers)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+    t0 = time.monotonic()
+    pool(lambda nd: nd.join(b.token), nodes, 8)
+    t_join = time.monotonic() - t0
+    interval = [5]
+
+    def reg(nd):
+        r = nd.register(cluster="sim", attributes={"ecs.availability-zone": f"us-east-1{'abc'[hash(nd.dir) % 3]}"})
+        interval[0] = r.get("heartbeatInterval", 5)
+    t0 = time.monotonic()
+    pool(reg, nodes, 8)
+    t_reg = time.monotonic() - t0
+    if errors:
+        raise RuntimeError(f"{len(errors)} simulated joins/registers failed, first: {errors[0]}")
+    iv = interval[0]
+    log(f"sim: {n} nodes joined in {t_join:.1f}s, registered in {t_reg:.1f}s; heartbeat every {iv}s")
+    res["sim_join_s"] = t_join
+    res["sim_register_s"] = t_reg
+    res["sim_interval"] = iv
+
+    for mode in ("heartbeat", "heartbeat+longpoll"):
+        res[f"sim_{mode}"] = sim_round(b, nodes, iv, mode == "heartbeat+longpoll", errors)
+    stop.set()
+
+
+def sim_round(b, nodes, iv, longpoll, errors):
+    """Heartbeat every node on a fixed schedule (phases spread over the interval); optionally hold one
+    tasks long poll per node, as the real agent does. Measure the server's CPU over sim_seconds."""
+    n = len(nodes)
+    stop = threading.Event()
+    due = [(time.monotonic() + iv * i / n, i) for i in range(n)]
+    heapq.heapify(due)
+    work = queue.Queue()
+    lat, late, fails = [], [], [0]
+    lock = threading.Lock()
+
+    def scheduler():
+        while not stop.is_set() and not b.sim_stop.is_set():
+            t, i = due[0]
+            now = time.monotonic()
+            if t > now:
+                time.sleep(min(t - now, 0.05))
+                continue
+            heapq.heapreplace(due, (t + iv, i))
+            work.put((t, i))
+
+    def worker():
+        with in_netns(b.net.vpc):
+            while not stop.is_set():
+                try:
+                    t, i = work.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                s = time.monotonic()
+                try:
+                    nodes[i].heartbeat()
+                    e = time.monotonic()
+                    with lock:
+                        lat.append(e - s)
+                        late.append(s - t)
+                except Exception as ex:  # noqa: BLE001
+                    with lock:
+                        fails[0] += 1
+                        if len(errors) < 20:
+                            errors.append(repr(ex))
+
+    def poller(nd):
+        with in_netns(b.net.vpc):
+            since = 0
+            while not stop.is_set():
+                try:
+                    r = nd.tasks(since=since, wait=20 if since else 0)
+                    since = r.get("revision", since)
+                except Exception as ex:  # noqa: BLE001
+                    if stop.is_set():
+                        return
+                    with lock:
+                        fails[0] += 1
+                        if len(errors) < 20:
+                            errors.append("poll " + repr(ex))
+                    time.sleep(1)
+
+    threads = [threading.Thread(target=scheduler, daemon=True)]
+    threads += [threading.Thread(target=worker, daemon=True) for _ in range(b.sim_workers)]
+    if longpoll:
+        threads += [threading.Thread(target=poller, args=(nd,), daemon=True) for nd in nodes]
+    for t in threads:
+        t.start()
+    # warm up: every node has a kept-alive connection and the schedule is steady
+    time.sleep(max(2 * iv, 10))
+    with lock:
+        lat.clear()
+        late.clear()
+        fails[0] = 0
+    pid = b.server.pid
+    c0, t0 = cpu_ticks(pid), time.monotonic()
+    time.sleep(b.sim_seconds)
+    c1, t1 = cpu_ticks(pid), time.monotonic()
+    with lock:
+        got, lt, lte, nf = len(lat), sorted(lat), sorted(late), fails[0]
+    threads_srv = len(os.listdir(f"/proc/{pid}/task"))
+    rss = rss_kb(pid)
+    stop.set()
+    # long polls in flight end within their wait (daemon threads: not joined)
+    expected = n * (t1 - t0) / iv
+    q = lambda xs, p: xs[min(len(xs) - 1, int(p * len(xs)))] if xs else float("nan")  # noqa: E731
+    out = {"nodes": n, "cpu": 100.0 * (c1 - c0) / TICK / (t1 - t0), "rate": got / (t1 - t0),
+           "sustained": got / expected if expected else 0, "lat_p50": q(lt, .5), "lat_p99": q(lt, .99),
+           "late_p99": q(lte, .99), "fails": nf, "server_threads": threads_srv, "server_rss": rss,
+           "longpoll": longpoll}
+    log(f"sim ({'heartbeat + long poll' if longpoll else 'heartbeat'}): {n} nodes, server {out['cpu']:.1f}% "
+        f"of a core, {out['rate']:.0f} hb/s ({100 * out['sustained']:.0f}% of schedule), "
+        f"p99 {1000 * out['lat_p99']:.0f} ms, lateness p99 {1000 * out['late_p99']:.0f} ms, {nf} failures")
+    time.sleep(1)
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(b, res):
+    L = []
+    p = L.append
+    mb = lambda kb: kb / 1024  # noqa: E731
+    p("")
+    p(f"== bench/cluster.sh: 3 nodes (network namespaces), {b.tasks} tasks; load average at start {b.load0}, "
+      f"at end {loadavg()}")
+    p(f"{'measure':58s} {'berth':>10s} {'swarm':>10s} {'berth/swarm':>12s}  goal")
+    sw = res.get("swarm_n")
+
+    def row(name, v, peer=None, goal="", unit="s"):
+        fmt = (lambda x: f"{x:9.2f}{unit}") if unit == "s" else (lambda x: f"{x:8.1f}{unit}")
+        pv = fmt(peer) if peer is not None else f"{'-':>10s}"
+        ratio = f"{v / peer:11.2f}x" if peer else f"{'-':>12s}"
+        p(f"{name:58s} {fmt(v)} {pv} {ratio}  {goal}")
+
+    if "berth_none" in res:
+        row(f"{b.tasks} tasks to RUNNING, networkMode none (swarm: no network)", res["berth_none"], sw,
+            "<= 0.25x swarm")
+        row("  ... first task RUNNING", res["berth_none_first"], res.get("swarm_first"))
+        row("  ... RunTask calls return / service create returns", res["berth_none_ret"],
+            res.get("swarm_create_ret"))
+    for mode in ("bridge", "awsvpc"):
+        if f"berth_{mode}" in res:
+            row(f"{b.tasks} tasks to RUNNING, networkMode {mode} (vs swarm)", res[f"berth_{mode}"], sw)
+    if "single_after" in res:
+        a = res["single_after"]
+        row(f"one task RUNNING after RunTask returns, median of {len(a)}", median(a), None, "<= 0.30 s")
+        p(f"{'  ... min / max':58s} {min(a):9.2f}s {max(a):9.2f}s")
+        row("  ... from the RunTask call (median)", median(res["single_total"]))
+    if "agent_rss" in res:
+        d = res.get("dockerd_rss")
+        row("agent idle RSS (max of 3) vs dockerd", mb(max(res["agent_rss"])), mb(max(d)) if d else None,
+            "<= 20 MB", unit="M")
+        if d:
+            row("agent idle RSS vs dockerd + its containerd", mb(max(res["agent_rss"])),
+                mb(max(res["dockerd_containerd_rss"])), unit="M")
+        row("server idle RSS", mb(res["server_rss"]), None, "<= 30 MB", unit="M")
+    if "agent_rss_busy" in res:
+        d = res.get("dockerd_rss_busy")
+        row(f"agent RSS with {b.tasks // 3} tasks (max) vs dockerd", mb(max(res["agent_rss_busy"])),
+            mb(max(d)) if d else None, unit="M")
+        row(f"server RSS with {b.tasks} tasks", mb(res["server_rss_busy"]), unit="M")
+    if "server_cpu_idle" in res:
+        row("server CPU, 3 real agents idle (% of one core)", res["server_cpu_idle"], unit="%")
+    for mode in ("heartbeat", "heartbeat+longpoll"):
+        s = res.get(f"sim_{mode}")
+        if not s:
+            continue
+        label = f"server CPU, {s['nodes']} simulated nodes ({mode})"
+        row(label, s["cpu"], None, "< 10% at 1,000 nodes", unit="%")
+        ok = s["sustained"] >= 0.95 and s["fails"] == 0
+        p(f"  ... {s['rate']:.0f} heartbeats/s = {100 * s['sustained']:.0f}% of the schedule (every "
+          f"{res['sim_interval']} s), latency p50 {1000 * s['lat_p50']:.0f} ms p99 {1000 * s['lat_p99']:.0f} ms, "
+          f"client lateness p99 {1000 * s['late_p99']:.0f} ms, {s['fails']} failures; server {s['server_threads']} "
+          f"threads, RSS {mb(s['server_rss']):.1f} MB{'' if ok else '  (client did NOT sustain the schedule)'}")
+        if s["nodes"] != 1000 and s["sustained"] > 0:
+            per = (s["cpu"] - res.get("server_cpu_idle", 0)) / (s["nodes"] * s["sustained"])
+            p(f"  ... EXTRAPOLATED to 1,000 nodes (linear in heartbeats, above idle): "
+              f"{res.get('server_cpu_idle', 0) + 1000 * per:.1f}% of one core")
+    if "sim_join_s" in res:
+        p(f"  ... {b.sim_nodes} simulated nodes joined (CSR signed) in {res['sim_join_s']:.1f} s, registered in "
+          f"{res['sim_register_s']:.1f} s (8 client threads)")
+    if "swarm_spread" in res or "berth_none_spread" in res:
+        p(f"  tasks per node: swarm {res.get('swarm_spread')}, berth none {res.get('berth_none_spread')}, "
+          f"awsvpc {res.get('berth_awsvpc_spread')}")
+    print("\n".join(L), flush=True)
+
+
+# --------------------------------------------------------------------------- main
+
+
+class Bench:
+    pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--prefix", required=True)
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--berth", required=True)
+    ap.add_argument("--tasks", type=int, default=30)
+    ap.add_argument("--single", type=int, default=10)
+    ap.add_argument("--settle", type=float, default=10)
+    ap.add_argument("--poll", type=float, default=0.1)
+    ap.add_argument("--sim-nodes", type=int, default=1000)
+    ap.add_argument("--sim-seconds", type=float, default=30)
+    ap.add_argument("--sim-workers", type=int, default=16)
+    ap.add_argument("--no-swarm", action="store_true")
+    ap.add_argument("--bridge", action="store_true", help="also 30 bridge tasks")
+    b = ap.parse_args(namespace=Bench())
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    b.load0 = loadavg()
+    b.net = Net(b.prefix)
+    b.swarm_nodes, b.agents, b.server, b.sim_stop = [], [], None, None
+    b.image = os.path.join(b.dir, "busybox.tar")
+    res = {}
+    rc = 0
+    try:
+        run([os.path.join(REPO, "scripts", "mkimage"), "--tag", "busybox:latest", "--docker-archive", b.image])
+        b.net.build()
+        if not b.no_swarm:
+            bench_swarm(b, res)
+        bench_berth(b, res)
+    except Interrupted as e:
+        log("interrupted:", e)
+        rc = 130
+    except Exception as e:  # noqa: BLE001 - report what was measured, then clean up
+        log("FAILED:", repr(e))
+        rc = 1
+    finally:
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        if b.sim_stop:
+            b.sim_stop.set()
+        for n in b.swarm_nodes:
+            with contextlib.suppress(Exception):
+                n.cleanup()
+        if b.agents and os.environ.get("BENCH_KEEP_LOGS"):
+            for a in b.agents:
+                subprocess.run(["cp", a.log, os.path.join(os.environ["BENCH_KEEP_LOGS"], f"agent-b{a.i}.log")])
+            subprocess.run(["cp", os.path.join(b.dir, "server.log"), os.environ["BENCH_KEEP_LOGS"]])
+        for a in b.agents:
+            with contextlib.suppress(Exception):
+                a.cleanup()
+        stop_pid(b.server, 30)
+        b.net.delete()
+        unmount_all(b.dir)
+        remove_cgroups(b.prefix)
+    report(b, res)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

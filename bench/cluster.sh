@@ -24,7 +24,8 @@
 # Prints a table with berth/swarm ratios and the goals.
 #
 # Env: BERTH (binary), TASKS (30), SIM_NODES (1000; 0 skips), SIM_SECONDS (30),
-#      SWARM (1; 0 skips the peer), BRIDGE (0), SETTLE (10 s before idle RSS),
+#      SWARM (1; 0 skips the peer), BRIDGE (0), TASKS_RUN (1; 0: berth RSS and
+#      simulated nodes only), SETTLE (10 s before idle RSS),
 #      BENCH_KEEP_LOGS (a directory: the agent and server logs are copied there).
 # Everything created carries the run's PREFIX or lives in its temp dir; it is
 # removed at the end and again by the trap when interrupted.
@@ -65,6 +66,7 @@ set -- --prefix "$PREFIX" --dir "$DIR" --berth "$BERTH" --tasks "${TASKS:-30}" \
 	--sim-nodes "${SIM_NODES:-1000}" --sim-seconds "${SIM_SECONDS:-30}" --settle "${SETTLE:-10}"
 [ "${SWARM:-1}" = 1 ] || set -- "$@" --no-swarm
 [ "${BRIDGE:-0}" = 0 ] || set -- "$@" --bridge
+[ "${TASKS_RUN:-1}" = 1 ] || set -- "$@" --no-tasks
 /usr/bin/python3 "$HERE/cluster_bench.py" "$@" &
 PY=$!
 rc=0

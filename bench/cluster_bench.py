@@ -28,6 +28,9 @@ import sys
 import threading
 import time
 import http.client
+import json as _json
+import ssl
+from urllib.parse import urlencode, urlparse
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
@@ -454,20 +457,73 @@ def time_to_running(b, ecs, family, n):
     t0 = time.monotonic()
     arns = run_n(ecs, family, n)
     t_ret = time.monotonic()
+    w_ret = time.time()
     first = [None]
+    seen = {}
 
     def done():
-        ts = describe_all(ecs, arns)
-        k = sum(1 for t in ts if t["lastStatus"] == "RUNNING")
+        tl = describe_all(ecs, arns)
+        now = time.time()
+        for t in tl:
+            if t["lastStatus"] == "RUNNING" and t["taskArn"] not in seen:
+                seen[t["taskArn"]] = (now, t)
+        k = sum(1 for t in tl if t["lastStatus"] == "RUNNING")
         if k and first[0] is None:
             first[0] = time.monotonic()
-        bad = [t for t in ts if t["lastStatus"] == "STOPPED"]
+        bad = [t for t in tl if t["lastStatus"] == "STOPPED"]
         if bad:
             raise RuntimeError(f"task stopped: {bad[0].get('stoppedReason')} {bad[0].get('containers')}")
         return k >= n
     wait_for(done, 600, f"{n} {family} tasks RUNNING", every=b.poll)
     t1 = time.monotonic()
-    return arns, t1 - t0, t_ret - t0, first[0] - t0
+    marks = [task_marks(b, t, w_ret, when) for when, t in seen.values()]
+    spread = {}
+    for _, t in seen.values():
+        spread[t["containerInstanceArn"]] = spread.get(t["containerInstanceArn"], 0) + 1
+    return arns, t1 - t0, t_ret - t0, first[0] - t0, marks, sorted(spread.values())
+
+
+def ts(v):
+    """A timestamp from boto3 (datetime) or Docker (RFC 3339 with ns) as epoch seconds."""
+    if v is None or v == "" or str(v).startswith("0001-"):
+        return None
+    if hasattr(v, "timestamp"):
+        return v.timestamp()
+    import datetime
+    m = re.match(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-].*)$", v)
+    frac = (m.group(2) or ".0")[:7]
+    z = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return datetime.datetime.fromisoformat(m.group(1) + frac + z).timestamp()
+
+
+PHASES = [("RunTask returned -> agent's pullStartedAt (placement + long-poll delivery)", "ret", "pull0"),
+          ("pullStartedAt -> pullStoppedAt (image check)", "pull0", "pull1"),
+          ("pullStoppedAt -> container Created (task cgroup, network, create)", "pull1", "created"),
+          ("container Created -> StartedAt (engine start)", "created", "started"),
+          ("container StartedAt -> server's startedAt (RUNNING report)", "started", "srv"),
+          ("server's startedAt -> client sees RUNNING (DescribeTasks poll)", "srv", "seen")]
+
+
+def task_marks(b, t, t_ret, t_seen):
+    """Wall-clock marks of one task's path, from DescribeTasks and the node's Docker API."""
+    m = {"ret": t_ret, "seen": t_seen, "pull0": ts(t.get("pullStartedAt")), "pull1": ts(t.get("pullStoppedAt")),
+         "srv": ts(t.get("startedAt"))}
+    agent = b.instance_agent.get(t.get("containerInstanceArn"))
+    cid = next((c.get("runtimeId") for c in t.get("containers", []) if c.get("runtimeId")), None)
+    if agent and cid:
+        with contextlib.suppress(Exception):
+            j = docker_api(agent.sock, "GET", f"/containers/{cid}/json")
+            m["created"] = ts(j["Created"])
+            m["started"] = ts(j["State"]["StartedAt"])
+    return m
+
+
+def phase_stats(marks):
+    out = []
+    for label, a, z in PHASES:
+        d = [m[z] - m[a] for m in marks if m.get(a) is not None and m.get(z) is not None]
+        out.append((label, median(d) if d else None, max(d) if d else None))
+    return out
 
 
 TASKDEFS = {
@@ -491,16 +547,21 @@ def bench_berth(b, res):
                  "3 berth nodes registered", every=0.5)
         for td in TASKDEFS.values():
             ecs.register_task_definition(**td)
+        b.instance_agent = {}
+        for a in agents:
+            m = re.search(r"msg=registered .*instance=(\S+)", open(a.log).read())
+            if m:
+                b.instance_agent[m.group(1)] = a
         log("berth: 3 nodes registered; settling", b.settle, "s")
         time.sleep(b.settle)
         res["agent_rss"] = [rss_kb(a.proc.pid) for a in agents]
         res["server_rss"] = rss_kb(b.server.pid)
 
-        modes = ["none", "awsvpc"] + (["bridge"] if b.bridge else [])
+        modes = [] if b.no_tasks else ["none", "awsvpc"] + (["bridge"] if b.bridge else [])
         for mode in modes:
             log(f"berth: {b.tasks} {mode} tasks (RunTask x{(b.tasks + 9) // 10})")
-            arns, t, t_ret, t_first = time_to_running(b, ecs, f"bench-{mode}", b.tasks)
-            spread = [len(a.docker("ps", "-q").stdout.split()) for a in agents]
+            arns, t, t_ret, t_first, marks, spread = time_to_running(b, ecs, f"bench-{mode}", b.tasks)
+            res[f"berth_{mode}_phases"] = phase_stats(marks)
             res[f"berth_{mode}"] = t
             res[f"berth_{mode}_ret"] = t_ret
             res[f"berth_{mode}_first"] = t_first
@@ -516,20 +577,29 @@ def bench_berth(b, res):
                     a.docker("rm", "-f", *ids)
 
         # one task on a warm node: RunTask returns -> RUNNING
-        log(f"berth: single task latency x{b.single}")
-        after, total = [], []
-        for k in range(b.single + 1):
+        if not b.no_tasks:
+            log(f"berth: single task latency x{b.single}")
+        after, total, marks = [], [], []
+        for k in range(0 if b.no_tasks else b.single + 1):
             t0 = time.monotonic()
             r = ecs.run_task(cluster="default", taskDefinition="bench-none", count=1)
             t_ret = time.monotonic()
+            w_ret = time.time()
             arn = r["tasks"][0]["taskArn"]
-            wait_for(lambda: ecs.describe_tasks(cluster="default", tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING",
-                     60, "single task RUNNING", every=0.01)
+            last = {}
+
+            def running():
+                last["t"] = ecs.describe_tasks(cluster="default", tasks=[arn])["tasks"][0]
+                return last["t"]["lastStatus"] == "RUNNING"
+            wait_for(running, 60, "single task RUNNING", every=0.01)
             t1 = time.monotonic()
+            w_seen = time.time()
             if k:  # the first one only warms up
                 after.append(t1 - t_ret)
                 total.append(t1 - t0)
+                marks.append(task_marks(b, last["t"], w_ret, w_seen))
             stop_all(ecs, [arn])
+        res["single_phases"] = phase_stats(marks)
         res["single_after"] = after
         res["single_total"] = total
 
@@ -558,28 +628,63 @@ def server_cpu(b, seconds):
 
 
 def simulate(b, res):
-    import requests
     import urllib3
     from berth_agent_client import AgentClient
     urllib3.disable_warnings()
     threading.stack_size(512 * 1024)
 
     class SimNode(AgentClient):
-        """berth_agent_client's AgentClient over kept-alive sessions (as the agent's libcurl handles)."""
+        """berth_agent_client's AgentClient (join: CA pin + CSR, register, heartbeat, tasks) with a cheaper
+        transport for the calls under the node certificate: one ssl context per node (CA + its own
+        certificate loaded once) and http.client, either a new TLS connection per call, as `berth agent`
+        does today (src/agent/agent.c client_for: a new client per heartbeat, poll and report), or one
+        kept-alive connection per purpose."""
 
         def __init__(self, endpoint, workdir):
             super().__init__(endpoint, workdir)
-            self.hb = requests.Session()
-            self.lp = requests.Session()
+            u = urlparse(endpoint)
+            self.host, self.port = u.hostname, u.port
+            self.ctx = None
+            self.keepalive = False
+            self.conns = {}
 
-        def call(self, method, path, json=None, params=None, timeout=70, cert=True, session=None):
-            r = (session or self.hb).request(method, self.endpoint + "/agent/v1/" + path, json=json,
-                                             params=params, verify=self.ca,
-                                             cert=(self.cert, self.key) if cert else None, timeout=timeout)
-            return self._check(r)
+        def _context(self):
+            if self.ctx is None:
+                ctx = ssl.create_default_context(cafile=self.ca)
+                ctx.load_cert_chain(self.cert, self.key)
+                self.ctx = ctx
+            return self.ctx
+
+        def call(self, method, path, json=None, params=None, timeout=70, cert=True, purpose="hb"):
+            if not cert:
+                return super().call(method, path, json, params, timeout, cert)
+            url = "/agent/v1/" + path + ("?" + urlencode(params) if params else "")
+            body = _json.dumps(json).encode() if json is not None else None
+            conn = self.conns.pop(purpose, None) if self.keepalive else None
+            if conn is None:
+                conn = http.client.HTTPSConnection(self.host, self.port, context=self._context(), timeout=timeout)
+            try:
+                conn.request(method, url, body=body, headers={"Content-Type": "application/json"} if body else {})
+                r = conn.getresponse()
+                data = r.read()
+            except BaseException:
+                conn.close()
+                raise
+            if self.keepalive and not r.will_close:
+                self.conns[purpose] = conn
+            else:
+                conn.close()
+            if r.status != 200:
+                raise AgentError(r.status, data[:300])
+            return _json.loads(data)
 
         def tasks(self, since=0, wait=0):
-            return self.call("GET", "tasks", params={"since": since, "wait": wait}, session=self.lp)
+            return self.call("GET", "tasks", params={"since": since, "wait": wait}, purpose="poll")
+
+        def drop(self):
+            for c in self.conns.values():
+                c.close()
+            self.conns = {}
 
     n = b.sim_nodes
     nodes = [SimNode(b.endpoint, os.path.join(b.dir, "sim", f"n{i}")) for i in range(n)]
@@ -628,12 +733,27 @@ def simulate(b, res):
     res["sim_register_s"] = t_reg
     res["sim_interval"] = iv
 
-    for mode in ("heartbeat", "heartbeat+longpoll"):
-        res[f"sim_{mode}"] = sim_round(b, nodes, iv, mode == "heartbeat+longpoll", errors)
+    for mode, keepalive, longpoll in SIM_MODES:
+        k = len(nodes)
+        while True:
+            for nd in nodes:
+                nd.drop()
+                nd.keepalive = keepalive
+            out = sim_round(b, nodes[:k], iv, longpoll, errors, mode)
+            if out["sustained"] >= 0.9 or k <= 100:
+                break
+            log(f"sim: the client did not sustain {k} nodes; halving")
+            k //= 2
+        res[f"sim_{mode}"] = out
     stop.set()
 
 
-def sim_round(b, nodes, iv, longpoll, errors):
+SIM_MODES = [("heartbeats, new TLS connection each (as berth agent)", False, False),
+             ("heartbeats, kept-alive connections", True, False),
+             ("heartbeats + parked tasks long poll, new connections (as berth agent)", False, True)]
+
+
+def sim_round(b, nodes, iv, longpoll, errors, mode):
     """Heartbeat every node on a fixed schedule (phases spread over the interval); optionally hold one
     tasks long poll per node, as the real agent does. Measure the server's CPU over sim_seconds."""
     n = len(nodes)
@@ -679,7 +799,7 @@ def sim_round(b, nodes, iv, longpoll, errors):
             since = 0
             while not stop.is_set():
                 try:
-                    r = nd.tasks(since=since, wait=20 if since else 0)
+                    r = nd.tasks(since=since, wait=20 if since else 0)  # the agent's POLL_WAIT_SEC
                     since = r.get("revision", since)
                 except Exception as ex:  # noqa: BLE001
                     if stop.is_set():
@@ -718,7 +838,7 @@ def sim_round(b, nodes, iv, longpoll, errors):
            "sustained": got / expected if expected else 0, "lat_p50": q(lt, .5), "lat_p99": q(lt, .99),
            "late_p99": q(lte, .99), "fails": nf, "server_threads": threads_srv, "server_rss": rss,
            "longpoll": longpoll}
-    log(f"sim ({'heartbeat + long poll' if longpoll else 'heartbeat'}): {n} nodes, server {out['cpu']:.1f}% "
+    log(f"sim ({mode}): {n} nodes, server {out['cpu']:.1f}% "
         f"of a core, {out['rate']:.0f} hb/s ({100 * out['sustained']:.0f}% of schedule), "
         f"p99 {1000 * out['lat_p99']:.0f} ms, lateness p99 {1000 * out['late_p99']:.0f} ms, {nf} failures")
     time.sleep(1)
@@ -753,11 +873,18 @@ def report(b, res):
     for mode in ("bridge", "awsvpc"):
         if f"berth_{mode}" in res:
             row(f"{b.tasks} tasks to RUNNING, networkMode {mode} (vs swarm)", res[f"berth_{mode}"], sw)
-    if "single_after" in res:
+    if res.get("single_after"):
         a = res["single_after"]
         row(f"one task RUNNING after RunTask returns, median of {len(a)}", median(a), None, "<= 0.30 s")
         p(f"{'  ... min / max':58s} {min(a):9.2f}s {max(a):9.2f}s")
         row("  ... from the RunTask call (median)", median(res["single_total"]))
+    for key, title in (("single_phases", "one warm task"), ("berth_none_phases", f"{b.tasks} none tasks"),
+                       ("berth_awsvpc_phases", f"{b.tasks} awsvpc tasks")):
+        if res.get(key):
+            p(f"  where the time goes, {title} (median / max over tasks, wall clocks of client, agent, engine, server):")
+            for label, med, mx in res[key]:
+                if med is not None:
+                    p(f"    {label:70s} {1000 * med:7.0f} ms {1000 * mx:7.0f} ms")
     if "agent_rss" in res:
         d = res.get("dockerd_rss")
         row("agent idle RSS (max of 3) vs dockerd", mb(max(res["agent_rss"])), mb(max(d)) if d else None,
@@ -773,20 +900,20 @@ def report(b, res):
         row(f"server RSS with {b.tasks} tasks", mb(res["server_rss_busy"]), unit="M")
     if "server_cpu_idle" in res:
         row("server CPU, 3 real agents idle (% of one core)", res["server_cpu_idle"], unit="%")
-    for mode in ("heartbeat", "heartbeat+longpoll"):
+    for mode, _, _ in SIM_MODES:
         s = res.get(f"sim_{mode}")
         if not s:
             continue
-        label = f"server CPU, {s['nodes']} simulated nodes ({mode})"
-        row(label, s["cpu"], None, "< 10% at 1,000 nodes", unit="%")
+        p(f"  {s['nodes']} simulated nodes, {mode}:")
+        row("    server CPU (% of one core)", s["cpu"], None, "< 10% at 1,000 nodes", unit="%")
         ok = s["sustained"] >= 0.95 and s["fails"] == 0
-        p(f"  ... {s['rate']:.0f} heartbeats/s = {100 * s['sustained']:.0f}% of the schedule (every "
+        p(f"    ... {s['rate']:.0f} heartbeats/s = {100 * s['sustained']:.0f}% of the schedule (every "
           f"{res['sim_interval']} s), latency p50 {1000 * s['lat_p50']:.0f} ms p99 {1000 * s['lat_p99']:.0f} ms, "
           f"client lateness p99 {1000 * s['late_p99']:.0f} ms, {s['fails']} failures; server {s['server_threads']} "
           f"threads, RSS {mb(s['server_rss']):.1f} MB{'' if ok else '  (client did NOT sustain the schedule)'}")
         if s["nodes"] != 1000 and s["sustained"] > 0:
             per = (s["cpu"] - res.get("server_cpu_idle", 0)) / (s["nodes"] * s["sustained"])
-            p(f"  ... EXTRAPOLATED to 1,000 nodes (linear in heartbeats, above idle): "
+            p(f"    ... EXTRAPOLATED to 1,000 nodes (linear in heartbeats, above idle): "
               f"{res.get('server_cpu_idle', 0) + 1000 * per:.1f}% of one core")
     if "sim_join_s" in res:
         p(f"  ... {b.sim_nodes} simulated nodes joined (CSR signed) in {res['sim_join_s']:.1f} s, registered in "
@@ -818,12 +945,13 @@ def main():
     ap.add_argument("--sim-workers", type=int, default=16)
     ap.add_argument("--no-swarm", action="store_true")
     ap.add_argument("--bridge", action="store_true", help="also 30 bridge tasks")
+    ap.add_argument("--no-tasks", action="store_true", help="berth: only RSS and the simulated nodes")
     b = ap.parse_args(namespace=Bench())
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)
     b.load0 = loadavg()
     b.net = Net(b.prefix)
-    b.swarm_nodes, b.agents, b.server, b.sim_stop = [], [], None, None
+    b.swarm_nodes, b.agents, b.server, b.sim_stop, b.instance_agent = [], [], None, None, {}
     b.image = os.path.join(b.dir, "busybox.tar")
     res = {}
     rc = 0

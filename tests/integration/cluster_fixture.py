@@ -82,7 +82,7 @@ class Node:
 
     def args(self, token=None):
         return ["nsenter", f"--net=/run/netns/{self.netns}", berth_binary(), "agent",
-                "--server", self.cluster.endpoint, "--token", token or self.cluster.token(),
+                "--server", ",".join(self.cluster.endpoints), "--token", token or self.cluster.token(),
                 "--root", self.root, "--exec-root", self.exec_root, "--cgroup-parent", self.cgroup_parent,
                 "--task-subnet", self.subnet, "--attribute", f"ecs.availability-zone={self.zone}",
                 "--pidfile", self.pidfile, *self.extra]
@@ -135,17 +135,33 @@ class Node:
 class Cluster:
     """A server in the VPC namespace and N agents, one per host namespace."""
 
-    def __init__(self, nodes=3, server_args=()):
+    def __init__(self, nodes=3, server_args=(), servers=1):
         self.prefix = "bc" + uuid.uuid4().hex[:6]
         self.octet = 100 + int(self.prefix[-2:], 16) % 100
         self.vpc = f"{self.prefix}-vpc"
         self.base = tempfile.mkdtemp(prefix="berth-cluster-")
-        self.server_root = os.path.join(self.base, "server")
         self.server_args = list(server_args)
-        self.server = None
-        self.endpoint = None
+        # with several servers they share an etcd in the VPC namespace; server i listens on .(1+i)
+        self.n_servers = servers
+        self.servers = [None] * servers
+        self.endpoints = [None] * servers
+        self.ports = [0] * servers
+        self.etcd = None
+        self.current = 0
         self.nodes = []
         self.n = nodes
+
+    @property
+    def server_root(self):
+        return os.path.join(self.base, f"server{self.current}" if self.n_servers > 1 else "server")
+
+    @property
+    def endpoint(self):
+        return self.endpoints[self.current]
+
+    @property
+    def server(self):
+        return self.servers[self.current]
 
     # ---- network ----
     def _ns(self, name):
@@ -156,7 +172,8 @@ class Cluster:
     def build_network(self):
         self._ns(self.vpc)
         run(["ip", "-n", self.vpc, "link", "add", "br0", "type", "bridge"])
-        run(["ip", "-n", self.vpc, "addr", "add", "192.168.77.1/24", "dev", "br0"])
+        for i in range(self.n_servers):
+            run(["ip", "-n", self.vpc, "addr", "add", f"192.168.77.{1 + i}/24", "dev", "br0"])
         run(["ip", "-n", self.vpc, "link", "set", "br0", "up"])
 
     def add_host_netns(self, node):
@@ -167,32 +184,55 @@ class Cluster:
         run(["ip", "-n", node.netns, "link", "set", a, "up"])
         run(["ip", "-n", self.vpc, "link", "set", b, "master", "br0", "up"])
 
-    # ---- server ----
-    def start_server(self):
-        os.makedirs(self.server_root, exist_ok=True)
-        self.server_err = open(os.path.join(self.base, "server.err"), "a")
-        port = getattr(self, "port", 0)
-        self.server = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{self.vpc}", berth_binary(), "server", "--root", self.server_root,
-             "--listen", f"192.168.77.1:{port}", *self.server_args],
-            stdout=subprocess.PIPE, stderr=self.server_err, stdin=subprocess.DEVNULL, text=True)
-        line = self.server.stdout.readline()
-        m = re.search(r"endpoint (https://192\.168\.77\.1:(\d+))", line)
-        assert m, f"no endpoint in {line!r}: " + open(os.path.join(self.base, "server.err")).read()
-        self.endpoint, self.port = m.group(1), int(m.group(2))
+    # ---- servers ----
+    def start_etcd(self):
+        d = os.path.join(self.base, "etcd")
+        self.etcd = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{self.vpc}", "/usr/bin/etcd", "--data-dir", d,
+             "--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
+             "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls",
+             "http://127.0.0.1:2380", "--initial-cluster", "default=http://127.0.0.1:2380"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up():
+            assert self.etcd.poll() is None, "etcd exited"
+            p = subprocess.run(["nsenter", f"--net=/run/netns/{self.vpc}", "/usr/bin/python3", "-c",
+                                "import urllib.request;urllib.request.urlopen(urllib.request.Request("
+                                "'http://127.0.0.1:2379/v3/kv/range',data=b'{\"key\":\"AA==\"}'),timeout=1)"],
+                               capture_output=True)
+            return p.returncode == 0
+        wait_for(up, 30, "etcd")
+
+    def start_server(self, i=None):
+        i = self.current if i is None else i
+        root = os.path.join(self.base, f"server{i}" if self.n_servers > 1 else "server")
+        os.makedirs(root, exist_ok=True)
+        err = open(os.path.join(self.base, f"server{i}.err"), "a")
+        store = ["--store", "etcd://127.0.0.1:2379"] if self.n_servers > 1 else []
+        addr = f"192.168.77.{1 + i}"
+        p = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{self.vpc}", berth_binary(), "server", "--root", root,
+             "--listen", f"{addr}:{self.ports[i]}", *store, *self.server_args],
+            stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
+        line = p.stdout.readline()
+        m = re.search(r"endpoint (https://192\.168\.77\.\d+:(\d+))", line)
+        assert m, f"no endpoint in {line!r}: " + open(os.path.join(self.base, f"server{i}.err")).read()
+        self.servers[i], self.endpoints[i], self.ports[i] = p, m.group(1), int(m.group(2))
         return self
 
-    def stop_server(self, sig=signal.SIGTERM):
-        if self.server and self.server.poll() is None:
-            self.server.send_signal(sig)
+    def stop_server(self, sig=signal.SIGTERM, i=None):
+        i = self.current if i is None else i
+        p = self.servers[i]
+        if p and p.poll() is None:
+            p.send_signal(sig)
             try:
-                self.server.wait(timeout=20)
+                p.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait()
-        if self.server:
-            self.server.stdout.close()
-        self.server = None
+                p.kill()
+                p.wait()
+        if p:
+            p.stdout.close()
+        self.servers[i] = None
 
     def token(self):
         return open(os.path.join(self.server_root, "join-token")).read().strip()
@@ -229,7 +269,10 @@ class Cluster:
     # ---- lifecycle ----
     def start(self, busybox=None, node_extra=()):
         self.build_network()
-        self.start_server()
+        if self.n_servers > 1:
+            self.start_etcd()
+        for i in range(self.n_servers):
+            self.start_server(i)
         for i in range(1, self.n + 1):
             node = Node(self, i, f"{REGION}{'abc'[(i - 1) % 3]}", node_extra)
             self.nodes.append(node)
@@ -259,7 +302,11 @@ class Cluster:
                 n.cleanup()
             except Exception as e:  # noqa: BLE001 - keep tearing down
                 print(f"cleanup of node h{n.index}: {e}")
-        self.stop_server()
+        for i in range(self.n_servers):
+            self.stop_server(i=i)
+        if self.etcd:
+            self.etcd.kill()
+            self.etcd.wait()
         for name in [n.netns for n in self.nodes] + [self.vpc]:
             subprocess.run(["ip", "netns", "delete", name], capture_output=True)
         unmount_all(self.base)

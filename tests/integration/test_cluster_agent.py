@@ -321,3 +321,34 @@ def test_lost_node_tasks_stop_and_the_returning_agent_stops_its_stale_copies(qui
     assert "lost" in t["stoppedReason"].lower(), t["stoppedReason"]
     node.start()
     wait_for(lambda: not any(tid[:20] in x["Names"] for x in node.containers()), 90, "stale copy removed")
+
+
+@pytest.fixture
+def replicated(busybox):
+    """Two servers sharing etcd, two nodes whose agents know both (--server A,B)."""
+    if not os.access("/usr/bin/etcd", os.X_OK):
+        pytest.skip("etcd not installed (apt-get install etcd-server)")
+    c = Cluster(nodes=2, servers=2, server_args=["--agent-lease-ttl", "4"])
+    try:
+        c.start(busybox=busybox)
+        register(c, WEB)
+        yield c
+    finally:
+        c.cleanup()
+
+
+def test_agents_fail_over_to_another_server_replica(replicated):
+    c = replicated
+    [arn] = run_task(c, "--task-definition", "web")
+    wait_status(c, [arn], "RUNNING")
+    # the agents talk to the first replica; it dies, the second serves the same cluster
+    c.stop_server(signal.SIGKILL, i=0)
+    c.current = 1
+    [t] = describe(c, [arn])
+    assert t["lastStatus"] == "RUNNING"
+    wait_for(lambda: all(i["agentConnected"] for i in c.instances()), 60, "agents heartbeating to replica 2")
+    # tasks placed through the survivor reach the nodes and report back through it
+    [arn2] = run_task(c, "--task-definition", "web")
+    wait_status(c, [arn2], "RUNNING", 90)
+    c.aws("stop-task", "--task", arn2)
+    wait_status(c, [arn2], "STOPPED", 90)

@@ -279,8 +279,8 @@ int sched_place(struct sched_snapshot *s, struct sched_prepared *p, const char *
 	return 0;
 }
 
-int sched_place_on(struct sched_snapshot *s, struct sched_prepared *p, const char *node_id, const char *task_id,
-		   struct sched_result **ret, struct berth_error **err)
+int sched_place_on(struct sched_snapshot *s, struct sched_prepared *p, const char *node_id,
+		   const char *task_id, struct sched_result **ret, struct berth_error **err)
 {
 	uint32_t slot;
 	int r = check_ids(s, &task_id, 1, err);

@@ -370,8 +370,8 @@ int sched_place(struct sched_snapshot *s, struct sched_prepared *p, const char *
  * that node alone ("0/1 nodes: 1 insufficient memory"); no preemption.
  * -ENOENT for an unknown node, -EINVAL/-EEXIST as sched_place.
  */
-int sched_place_on(struct sched_snapshot *s, struct sched_prepared *p, const char *node_id, const char *task_id,
-		   struct sched_result **ret, struct berth_error **err);
+int sched_place_on(struct sched_snapshot *s, struct sched_prepared *p, const char *node_id,
+		   const char *task_id, struct sched_result **ret, struct berth_error **err);
 
 /*
  * How many feasible nodes a decision scores before it stops looking:

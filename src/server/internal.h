@@ -184,7 +184,8 @@ struct sched_cache *sched_cache_free(struct sched_cache *c);
  * the cluster's snapshot; valid until sched_cache_unlock(). One thread at a
  * time (one lock for every cluster).
  */
-int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret, struct berth_error **err);
+int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret,
+		     struct berth_error **err);
 /* Forget the cluster's snapshot (it is rebuilt from the store on next use). Locked. */
 void sched_cache_drop(struct server *s, const char *cluster);
 void sched_cache_unlock(struct server *s);

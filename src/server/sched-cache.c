@@ -128,7 +128,8 @@ static json_t *taints_json(json_t *inst)
 		if (!name || !startswith(name, "berth:taint:") || !colon)
 			continue;
 		json_array_append_new(out, json_pack("{s:s,s:s%,s:s}", "key", name + strlen("berth:taint:"),
-						     "value", value, (size_t)(colon - value), "effect", colon + 1));
+						     "value", value, (size_t)(colon - value), "effect",
+						     colon + 1));
 	}
 	return out;
 }
@@ -139,19 +140,21 @@ static size_t taints_of(json_t *list_, struct sched_taint *t, int64_t added)
 	json_t *x;
 	json_array_foreach (list_, i, x) {
 		const char *eff = json_string_value(json_object_get(x, "effect"));
-		int e = streq_ptr(eff, "NoSchedule")	     ? SCHED_NO_SCHEDULE
+		int e = streq_ptr(eff, "NoSchedule")         ? SCHED_NO_SCHEDULE
 			: streq_ptr(eff, "PreferNoSchedule") ? SCHED_PREFER_NO_SCHEDULE
-			: streq_ptr(eff, "NoExecute")	     ? SCHED_NO_EXECUTE
+			: streq_ptr(eff, "NoExecute")        ? SCHED_NO_EXECUTE
 							     : -1;
 		const char *key = json_string_value(json_object_get(x, "key"));
 		if (e < 0 || !key || !*key || n == SCHED_MAX_TAINTS)
 			continue;
-		t[n++] = (struct sched_taint){ key, json_string_value(json_object_get(x, "value")), e, added };
+		t[n++] =
+		    (struct sched_taint){ key, json_string_value(json_object_get(x, "value")), e, added };
 	}
 	return n;
 }
 
-static int node_put(struct sched_cache *c, struct sched_snapshot *snap, json_t *inst, struct berth_error **err)
+static int node_put(struct sched_cache *c, struct sched_snapshot *snap, json_t *inst,
+		    struct berth_error **err)
 {
 	const char *id = arn_tail(json_string_value(json_object_get(inst, "containerInstanceArn")) ?: "");
 	const char *status = json_string_value(json_object_get(inst, "status"));
@@ -169,8 +172,10 @@ static int node_put(struct sched_cache *c, struct sched_snapshot *snap, json_t *
 	json_t *x;
 	json_array_foreach (json_object_get(inst, "attributes"), i, x) {
 		const char *name = json_string_value(json_object_get(x, "name"));
-		if (name && na < SCHED_MAX_ATTRS && !startswith(name, "berth:taint:") && !attr_seen(attrs, na, name))
-			attrs[na++] = (struct sched_attr){ name, json_string_value(json_object_get(x, "value")) };
+		if (name && na < SCHED_MAX_ATTRS && !startswith(name, "berth:taint:") &&
+		    !attr_seen(attrs, na, name))
+			attrs[na++] =
+			    (struct sched_attr){ name, json_string_value(json_object_get(x, "value")) };
 	}
 	const char *k;
 	json_object_foreach (json_object_get(inst, "labels"), k, x)
@@ -186,7 +191,8 @@ static int node_put(struct sched_cache *c, struct sched_snapshot *snap, json_t *
 		if (p > 0 && p < 65536 && nr < SCHED_MAX_PORTS)
 			reserved[nr++] = (uint16_t)p;
 	}
-	const char *ver = json_string_value(json_object_get(json_object_get(inst, "versionInfo"), "agentVersion"));
+	const char *ver =
+	    json_string_value(json_object_get(json_object_get(inst, "versionInfo"), "agentVersion"));
 	struct sched_node_spec spec = {
 		.id = id,
 		.ec2_instance_id = json_string_value(json_object_get(inst, "ec2InstanceId")),
@@ -207,9 +213,9 @@ static int node_put(struct sched_cache *c, struct sched_snapshot *snap, json_t *
 	json_decref(tj);
 	if (r < 0)
 		return r;
-	json_t *info = json_pack("{s:s,s:b}", "cluster",
-				 json_string_value(json_object_get(inst, "clusterName")) ?: "", "draining",
-				 spec.status == SCHED_NODE_DRAINING);
+	json_t *info =
+	    json_pack("{s:s,s:b}", "cluster", json_string_value(json_object_get(inst, "clusterName")) ?: "",
+		      "draining", spec.status == SCHED_NODE_DRAINING);
 	for (i = 0; i < na; i++)
 		if (streq(attrs[i].name, "ecs.availability-zone") && attrs[i].value)
 			json_object_set_new(info, "az", json_string(attrs[i].value));
@@ -378,7 +384,8 @@ static int load_cluster(struct server *s, struct sched_cache *c, const char *clu
 	return 0;
 }
 
-int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret, struct berth_error **err)
+int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret,
+		     struct berth_error **err)
 {
 	struct sched_cache *c = s->sched;
 	pthread_mutex_lock(&c->lock);

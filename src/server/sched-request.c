@@ -21,14 +21,10 @@
 
 /* Tag name -> berthScheduling field. */
 static const char *const TAG_FIELDS[][2] = {
-	{ "berth:priority", "priority" },
-	{ "berth:preempt", "preempt" },
-	{ "berth:nodeSelector", "nodeSelector" },
-	{ "berth:nodeAffinity", "nodeAffinity" },
-	{ "berth:taskAffinity", "taskAffinity" },
-	{ "berth:taskAntiAffinity", "taskAntiAffinity" },
-	{ "berth:tolerations", "tolerations" },
-	{ "berth:topologySpread", "topologySpreadConstraints" },
+	{ "berth:priority", "priority" },         { "berth:preempt", "preempt" },
+	{ "berth:nodeSelector", "nodeSelector" }, { "berth:nodeAffinity", "nodeAffinity" },
+	{ "berth:taskAffinity", "taskAffinity" }, { "berth:taskAntiAffinity", "taskAntiAffinity" },
+	{ "berth:tolerations", "tolerations" },   { "berth:topologySpread", "topologySpreadConstraints" },
 };
 
 static void *arena(struct sreq *r, size_t n, size_t size)
@@ -113,8 +109,8 @@ static int ext_selector(struct sreq *r, json_t *v, const char *what)
 
 static const char *const OPS[] = { "In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt" };
 
-static int ext_terms(struct sreq *r, json_t *v, const char *what, bool preferred, struct sched_node_term **ret,
-		     size_t *ret_n)
+static int ext_terms(struct sreq *r, json_t *v, const char *what, bool preferred,
+		     struct sched_node_term **ret, size_t *ret_n)
 {
 	if (list(r, v, what, SCHED_MAX_TERMS) < 0)
 		return -EINVAL;
@@ -137,11 +133,13 @@ static int ext_terms(struct sreq *r, json_t *v, const char *what, bool preferred
 				if (streq(op, OPS[j]))
 					o = j;
 			if (!key || o == ARRAY_SIZE(OPS))
-				return bad(r, what,
-					   "[%zu].matchExpressions[%zu]: needs 'key' and 'operator' (In, NotIn, "
-					   "Exists, DoesNotExist, Gt, Lt)",
-					   i, k);
-			_cleanup_free_ char *w = xasprintf("%s[%zu].matchExpressions[%zu].values", what, i, k);
+				return bad(
+				    r, what,
+				    "[%zu].matchExpressions[%zu]: needs 'key' and 'operator' (In, NotIn, "
+				    "Exists, DoesNotExist, Gt, Lt)",
+				    i, k);
+			_cleanup_free_ char *w =
+			    xasprintf("%s[%zu].matchExpressions[%zu].values", what, i, k);
 			ex[k] = (struct sched_match_expr){ .key = key, .op = (enum sched_match_op)o };
 			if (strings(r, json_object_get(e, "values"), w, &ex[k].values, &ex[k].n_values) < 0)
 				return -EINVAL;
@@ -239,11 +237,12 @@ static int ext_tolerations(struct sreq *r, json_t *v, const char *what)
 		int e = effect_of(json_string_value(eff));
 		if (!json_is_object(x) || (op && !streq(op, "Equal") && !streq(op, "Exists")) ||
 		    (eff && e < 0) || (sec && !json_is_integer(sec)))
-			return bad(r, what,
-				   "[%zu]: expected {\"key\": K, \"operator\": \"Equal\"|\"Exists\", \"value\": V, "
-				   "\"effect\": \"NoSchedule\"|\"PreferNoSchedule\"|\"NoExecute\", "
-				   "\"tolerationSeconds\": N}",
-				   i);
+			return bad(
+			    r, what,
+			    "[%zu]: expected {\"key\": K, \"operator\": \"Equal\"|\"Exists\", \"value\": V, "
+			    "\"effect\": \"NoSchedule\"|\"PreferNoSchedule\"|\"NoExecute\", "
+			    "\"tolerationSeconds\": N}",
+			    i);
 		t[i] = (struct sched_toleration){
 			.key = json_string_value(json_object_get(x, "key")),
 			.op = op && streq(op, "Exists") ? SCHED_TOL_EXISTS : SCHED_TOL_EQUAL,
@@ -271,10 +270,11 @@ static int ext_spread(struct sreq *r, json_t *v, const char *what)
 		if (!json_is_object(x) || !json_is_integer(skew) || !sp[i].topology_key ||
 		    (when && !streq(when, "DoNotSchedule") && !streq(when, "ScheduleAnyway")) ||
 		    (md && !json_is_integer(md)))
-			return bad(r, what,
-				   "[%zu]: expected {\"maxSkew\": N, \"topologyKey\": KEY, \"whenUnsatisfiable\": "
-				   "\"DoNotSchedule\"|\"ScheduleAnyway\", \"minDomains\": N, \"groups\": [...]}",
-				   i);
+			return bad(
+			    r, what,
+			    "[%zu]: expected {\"maxSkew\": N, \"topologyKey\": KEY, \"whenUnsatisfiable\": "
+			    "\"DoNotSchedule\"|\"ScheduleAnyway\", \"minDomains\": N, \"groups\": [...]}",
+			    i);
 		sp[i].max_skew = (int32_t)json_integer_value(skew);
 		sp[i].do_not_schedule = !when || streq(when, "DoNotSchedule");
 		sp[i].min_domains = (int32_t)json_integer_value(md);
@@ -410,7 +410,8 @@ static int host_ports(struct sreq *r, json_t *td)
 			if (dup)
 				continue; /* tcp and udp of one port: one slot (docs/scheduler.md) */
 			if (n == SCHED_MAX_PORTS)
-				return bad(r, "portMappings", "at most %d host ports per task", SCHED_MAX_PORTS);
+				return bad(r, "portMappings", "at most %d host ports per task",
+					   SCHED_MAX_PORTS);
 			r->ports[n++] = (uint16_t)p;
 		}
 	r->req.static_ports = r->ports;
@@ -465,7 +466,8 @@ int sreq_build(struct sreq *r, const struct sreq_input *in)
 		else if (streq_ptr(t, "random"))
 			*s = (struct sched_strategy){ SCHED_RANDOM, f };
 		else
-			return bad(r, "placementStrategy", "[%zu].type: expected binpack, spread or random", i);
+			return bad(r, "placementStrategy", "[%zu].type: expected binpack, spread or random",
+				   i);
 		if (s->field && !*s->field)
 			s->field = NULL;
 	}
@@ -476,10 +478,11 @@ int sreq_build(struct sreq *r, const struct sreq_input *in)
 		r->req.n_strategies = 1;
 	}
 	/* the request's first, so that errors name its own indexes */
-	if ((in->constraints && list(r, in->constraints, "placementConstraints", SCHED_MAX_CONSTRAINTS) < 0) ||
+	if ((in->constraints &&
+	     list(r, in->constraints, "placementConstraints", SCHED_MAX_CONSTRAINTS) < 0) ||
 	    constraints(r, in->constraints, "placementConstraints") < 0 ||
-	    constraints(r, json_object_get(td, "placementConstraints"), "taskDefinition.placementConstraints") <
-		0)
+	    constraints(r, json_object_get(td, "placementConstraints"),
+			"taskDefinition.placementConstraints") < 0)
 		return -EINVAL;
 	r->req.constraints = r->constraints;
 	r->req.n_constraints = r->n_constraints;

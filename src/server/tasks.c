@@ -181,7 +181,8 @@ struct placing {
 
 static void placed(struct placing *pl, const struct sched_placement *p)
 {
-	json_t *t = new_task(pl->c->srv, pl->cluster, p->task_id, pl->cl, p->node_id, pl->a, pl->cpu, pl->mem);
+	json_t *t =
+	    new_task(pl->c->srv, pl->cluster, p->task_id, pl->cl, p->node_id, pl->a, pl->cpu, pl->mem);
 	json_t *extra = sreq_task_extra(pl->rq, pl->a->td, p);
 	if (json_object_size(extra))
 		json_object_set(t, "berthPlacement", extra);
@@ -224,7 +225,8 @@ static int preempt(struct placing *pl, const struct sched_result *res, const cha
 		json_object_set_new(t, "stopCode", json_string(TASK_STOP_CODE_PREEMPTED));
 		json_object_set_new(t, "stoppedReason", json_string(why));
 		json_object_set_new(t, "stoppingAt", json_real(record_now()));
-		json_object_set_new(t, "version", json_integer(json_integer_value(json_object_get(t, "version")) + 1));
+		json_object_set_new(t, "version",
+				    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
 		bind_put(&pl->b, key, t);
 		json_decref(t);
 		bind_cmp(&pl->b, key, STORE_CMP_MOD, rev);
@@ -425,19 +427,24 @@ int ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **out)
 	const char *ref, *tdref, *iref, *group;
 	struct run_args a = { 0 };
 	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 || ecs_str(c, in, "taskDefinition", true, &tdref) < 0 ||
-	    ecs_str(c, in, "containerInstance", true, &iref) < 0 || ecs_str(c, in, "group", false, &group) < 0)
+	if (ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    ecs_str(c, in, "taskDefinition", true, &tdref) < 0 ||
+	    ecs_str(c, in, "containerInstance", true, &iref) < 0 ||
+	    ecs_str(c, in, "group", false, &group) < 0)
 		return -1;
 	a.overrides = json_object_get(in, "overrides");
 	a.constraints = json_object_get(in, "placementConstraints");
 	a.strategies = json_object_get(in, "placementStrategy");
-	if ((a.overrides && !json_is_object(a.overrides)) || (a.constraints && !json_is_array(a.constraints)) ||
+	if ((a.overrides && !json_is_object(a.overrides)) ||
+	    (a.constraints && !json_is_array(a.constraints)) ||
 	    (a.strategies && !json_is_array(a.strategies)))
-		return ecs_fail(c, "SerializationException",
-				"overrides must be an object; placementConstraints and placementStrategy lists.");
+		return ecs_fail(
+		    c, "SerializationException",
+		    "overrides must be an object; placementConstraints and placementStrategy lists.");
 	if (cluster_resolve(c, ref, NULL, &cluster) < 0 || taskdef_resolve(c, tdref, &a.td) < 0)
 		return -1;
-	_cleanup_free_ char *def_group = xasprintf("family:%s", json_string_value(json_object_get(a.td, "family")));
+	_cleanup_free_ char *def_group =
+	    xasprintf("family:%s", json_string_value(json_object_get(a.td, "family")));
 	int64_t cpu, mem;
 	task_size(&a, &cpu, &mem);
 	struct sreq rq = { 0 };
@@ -464,8 +471,8 @@ int ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **out)
 		_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, arn_tail(iref));
 		_cleanup_free_ char *arn = arn_make(c->srv, "container-instance", tail);
 		*out = json_pack("{s:s,s:O,s:b,s:s}", "containerInstanceArn", arn, "taskDefinitionArn",
-				 json_object_get(a.td, "taskDefinitionArn"), "feasible", feasible, "explanation",
-				 text);
+				 json_object_get(a.td, "taskDefinitionArn"), "feasible", feasible,
+				 "explanation", text);
 	}
 	json_decref(a.td);
 	return r;

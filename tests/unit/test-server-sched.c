@@ -20,14 +20,20 @@ static json_t *parse(const char *s)
 static void node(struct sched_snapshot *s, const char *id, const char *az, enum sched_node_status st)
 {
 	struct sched_attr a[] = { { "ecs.availability-zone", az } };
-	struct sched_node_spec spec = { .id = id, .cpu = 1024, .memory = 1000, .status = st,
-					.agent_connected = true, .attrs = a, .n_attrs = 1 };
+	struct sched_node_spec spec = { .id = id,
+					.cpu = 1024,
+					.memory = 1000,
+					.status = st,
+					.agent_connected = true,
+					.attrs = a,
+					.n_attrs = 1 };
 	assert_int_equal(sched_node_put(s, &spec, NULL), 0);
 }
 
 /* Place count tasks of td with the request's constraints/strategies (JSON or NULL); returns the result. */
 static struct sched_result *run(struct sched_snapshot *s, const char *td_json, const char *constraints,
-				const char *strategies, int64_t cpu, int64_t mem, size_t count, char **ret_msg)
+				const char *strategies, int64_t cpu, int64_t mem, size_t count,
+				char **ret_msg)
 {
 	json_t *td = parse(td_json), *c = constraints ? parse(constraints) : NULL;
 	json_t *st = strategies ? parse(strategies) : NULL;
@@ -63,11 +69,10 @@ static void test_spread_distinct_resources(void **state)
 	node(s, "n2", "a", SCHED_NODE_ACTIVE);
 	node(s, "n3", "b", SCHED_NODE_ACTIVE);
 	node(s, "n4", "b", SCHED_NODE_DRAINING);
-	struct sched_result *res =
-	    run(s, TD, NULL,
-		"[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"},"
-		"{\"type\":\"spread\",\"field\":\"instanceId\"}]",
-		0, 100, 4, NULL);
+	struct sched_result *res = run(s, TD, NULL,
+				       "[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"},"
+				       "{\"type\":\"spread\",\"field\":\"instanceId\"}]",
+				       0, 100, 4, NULL);
 	assert_int_equal(res->n_placed, 4);
 	int on_b = 0;
 	for (size_t i = 0; i < 4; i++) {
@@ -108,17 +113,19 @@ static void test_member_of_positions_and_task_definition_constraints(void **stat
 	node(s, "n1", "a", SCHED_NODE_ACTIVE);
 	node(s, "n2", "b", SCHED_NODE_ACTIVE);
 	char *msg = NULL;
-	assert_null(run(s, TD, "[{\"type\":\"memberOf\",\"expression\":\"attribute:ecs.availability-zone ==\"}]",
+	assert_null(run(s, TD,
+			"[{\"type\":\"memberOf\",\"expression\":\"attribute:ecs.availability-zone ==\"}]",
 			NULL, 0, 1, 1, &msg));
 	assert_non_null(strstr(msg, "placementConstraints[0]"));
 	assert_non_null(strstr(msg, "position"));
 	free(msg);
 	/* the definition's constraints apply after the request's */
-	struct sched_result *res = run(
-	    s,
-	    "{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\"}],\"placementConstraints\":[{\"type\":"
-	    "\"memberOf\",\"expression\":\"attribute:ecs.availability-zone == b\"}]}",
-	    NULL, NULL, 0, 1, 3, NULL);
+	struct sched_result *res =
+	    run(s,
+		"{\"family\":\"f\",\"containerDefinitions\":[{\"name\":\"a\"}],\"placementConstraints\":[{"
+		"\"type\":"
+		"\"memberOf\",\"expression\":\"attribute:ecs.availability-zone == b\"}]}",
+		NULL, NULL, 0, 1, 3, NULL);
 	assert_int_equal(res->n_placed, 3);
 	for (size_t i = 0; i < 3; i++)
 		assert_string_equal(res->placements[i].node_id, "n2");
@@ -130,8 +137,9 @@ static void test_host_ports_from_the_definition(void **state)
 {
 	struct sched_snapshot *s = sched_snapshot_new(1);
 	node(s, "n1", "a", SCHED_NODE_ACTIVE);
-	const char *td = "{\"family\":\"f\",\"networkMode\":\"bridge\",\"containerDefinitions\":[{\"name\":\"a\","
-			 "\"portMappings\":[{\"containerPort\":80,\"hostPort\":8080},{\"containerPort\":81}]}]}";
+	const char *td =
+	    "{\"family\":\"f\",\"networkMode\":\"bridge\",\"containerDefinitions\":[{\"name\":\"a\","
+	    "\"portMappings\":[{\"containerPort\":80,\"hostPort\":8080},{\"containerPort\":81}]}]}";
 	struct sched_result *res = run(s, td, NULL, NULL, 0, 1, 2, NULL);
 	assert_int_equal(res->n_placed, 1);
 	assert_int_equal(res->placements[0].n_ports, 1);
@@ -155,16 +163,18 @@ static void expect_ext_refusal(const char *in_json, const char *needle)
 
 static void test_berth_tags(void **state)
 {
-	json_t *in = parse("{\"tags\":[{\"key\":\"berth:priority\",\"value\":\"100\"},"
-			   "{\"key\":\"team\",\"value\":\"x\"},"
-			   "{\"key\":\"berth:tolerations\",\"value\":\"[{\\\"key\\\":\\\"dedicated\\\","
-			   "\\\"operator\\\":\\\"Equal\\\",\\\"value\\\":\\\"gpu\\\",\\\"effect\\\":\\\"NoSchedule\\\"}]\"},"
-			   "{\"key\":\"berth:nodeSelector\",\"value\":\"{\\\"disk\\\":\\\"ssd\\\"}\"}]}");
+	json_t *in = parse(
+	    "{\"tags\":[{\"key\":\"berth:priority\",\"value\":\"100\"},"
+	    "{\"key\":\"team\",\"value\":\"x\"},"
+	    "{\"key\":\"berth:tolerations\",\"value\":\"[{\\\"key\\\":\\\"dedicated\\\","
+	    "\\\"operator\\\":\\\"Equal\\\",\\\"value\\\":\\\"gpu\\\",\\\"effect\\\":\\\"NoSchedule\\\"}]\"},"
+	    "{\"key\":\"berth:nodeSelector\",\"value\":\"{\\\"disk\\\":\\\"ssd\\\"}\"}]}");
 	json_t *ext = NULL;
 	char *msg = NULL;
 	assert_int_equal(sreq_collect_ext(in, &ext, &msg), 0);
 	assert_int_equal(json_integer_value(json_object_get(ext, "priority")), 100);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(ext, "nodeSelector"), "disk")), "ssd");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(ext, "nodeSelector"), "disk")),
+			    "ssd");
 	assert_int_equal(json_array_size(json_object_get(ext, "tolerations")), 1);
 	struct sreq r = { 0 };
 	assert_int_equal(sreq_ext(&r, ext), 0);
@@ -175,15 +185,19 @@ static void test_berth_tags(void **state)
 	json_decref(ext);
 	json_decref(in);
 
-	expect_ext_refusal("{\"tags\":[{\"key\":\"berth:bogus\",\"value\":\"1\"}]}", "tag 'berth:bogus': unknown");
+	expect_ext_refusal("{\"tags\":[{\"key\":\"berth:bogus\",\"value\":\"1\"}]}",
+			   "tag 'berth:bogus': unknown");
 	expect_ext_refusal("{\"tags\":[{\"key\":\"berth:priority\",\"value\":\"{\"}]}",
 			   "tag 'berth:priority': value is not JSON");
-	expect_ext_refusal("{\"tags\":[{\"key\":\"berth:preempt\",\"value\":\"1\"}]}", "expected true or false");
-	expect_ext_refusal("{\"tags\":[{\"key\":\"berth:tolerations\",\"value\":\"[{\\\"effect\\\":\\\"Never\\\"}]\"}]}",
-			   "tag 'berth:tolerations'[0]: expected");
-	expect_ext_refusal("{\"berthScheduling\":{\"nodeAffinity\":{\"required\":[{\"matchExpressions\":[{\"key\":"
-			   "\"a\",\"operator\":\"Near\"}]}]}}}",
-			   "nodeAffinity.required[0].matchExpressions[0]: needs 'key' and 'operator'");
+	expect_ext_refusal("{\"tags\":[{\"key\":\"berth:preempt\",\"value\":\"1\"}]}",
+			   "expected true or false");
+	expect_ext_refusal(
+	    "{\"tags\":[{\"key\":\"berth:tolerations\",\"value\":\"[{\\\"effect\\\":\\\"Never\\\"}]\"}]}",
+	    "tag 'berth:tolerations'[0]: expected");
+	expect_ext_refusal(
+	    "{\"berthScheduling\":{\"nodeAffinity\":{\"required\":[{\"matchExpressions\":[{\"key\":"
+	    "\"a\",\"operator\":\"Near\"}]}]}}}",
+	    "nodeAffinity.required[0].matchExpressions[0]: needs 'key' and 'operator'");
 	expect_ext_refusal("{\"berthScheduling\":{\"topologySpreadConstraints\":[{\"topologyKey\":\"z\"}]}}",
 			   "berthScheduling.topologySpreadConstraints");
 	expect_ext_refusal("{\"berthScheduling\":[]}", "berthScheduling: expected an object");

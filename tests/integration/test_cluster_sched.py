@@ -244,3 +244,34 @@ def test_higher_priority_task_preempts_a_lower_one(server):
     # a task of the same low priority cannot preempt: it is refused with the explanation
     run = ecs.run_task(taskDefinition="low")
     assert run["failures"] == [{"reason": "RESOURCE:MEMORY", "detail": "0/1 nodes: 1 insufficient memory"}]
+
+
+# ---- real agents (multi-host fixture: network namespaces, one berth agent each) ----
+
+def test_real_nodes_spread_over_zones_and_run_their_tasks(busybox):
+    from cluster_fixture import Cluster
+    c = Cluster(nodes=3)
+    try:
+        c.start(busybox=busybox)
+        c.aws("register-task-definition", "--cli-input-json", json.dumps({
+            "family": "spr", "networkMode": "none",
+            "containerDefinitions": [{"name": "app", "image": "busybox:latest", "memory": 32, "cpu": 64,
+                                      "command": ["sleep", "600"]}]}))
+        run = c.aws("run-task", "--task-definition", "spr", "--count", "6", "--placement-strategy",
+                    "type=spread,field=attribute:ecs.availability-zone")
+        assert run["failures"] == []
+        arns = [t["taskArn"] for t in run["tasks"]]
+        with c.ecs() as ecs:
+            ecs.get_waiter("tasks_running").wait(tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        per_zone = Counter(t["availabilityZone"] for t in run["tasks"])
+        assert sorted(per_zone.values()) == [2, 2, 2]
+        for t in run["tasks"]:
+            node = c.node_of(t["containerInstanceArn"])
+            assert node.zone == t["availabilityZone"]
+            tid = t["taskArn"].rsplit("/", 1)[1]
+            assert any(n.startswith(f"ecs-spr-1-app-{tid[:20]}") for n in
+                       (x["Names"] for x in node.containers(all=False))), node.containers(all=False)
+        for a in arns:
+            c.aws("stop-task", "--task", a)
+    finally:
+        c.cleanup()

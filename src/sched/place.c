@@ -198,9 +198,10 @@ static int cmp_reason(const void *a, const void *b)
 	return (int)x->reason - (int)y->reason;
 }
 
-static void explain_result(struct sched_snapshot *s, const struct decision *d, struct sched_result *r)
+static void explain_result(struct sched_snapshot *s, const struct decision *d, uint32_t total,
+			   struct sched_result *r)
 {
-	r->nodes_total = s->n_nodes;
+	r->nodes_total = total;
 	r->reasons = xcalloc(SCHED_R__MAX + SCHED_MAX_DETAILS, sizeof(*r->reasons));
 	for (int i = 0; i < SCHED_R__MAX; i++)
 		if (d->counts[i] && i != SCHED_R_TAINT)
@@ -217,7 +218,7 @@ static void explain_result(struct sched_snapshot *s, const struct decision *d, s
 	qsort(r->reasons, r->n_reasons, sizeof(*r->reasons), cmp_reason);
 	struct strbuf sb;
 	strbuf_init(&sb, 128);
-	strbuf_addf(&sb, "0/%u nodes", s->n_nodes);
+	strbuf_addf(&sb, "0/%u nodes", total);
 	for (size_t i = 0; i < r->n_reasons; i++) {
 		const struct sched_reason_count *c = &r->reasons[i];
 		strbuf_addstr(&sb, i ? ", " : ": ");
@@ -226,7 +227,7 @@ static void explain_result(struct sched_snapshot *s, const struct decision *d, s
 		else
 			strbuf_addf(&sb, "%u %s", c->nodes, sched_reason_text(c->reason));
 	}
-	if (!s->n_nodes)
+	if (!total)
 		strbuf_addstr(&sb, ": no nodes registered");
 	r->message = strbuf_detach(&sb, NULL);
 	r->ecs_reason = r->n_reasons ? sched_reason_ecs(r->reasons[0].reason) : "RESOURCE:NODES";
@@ -265,7 +266,7 @@ int sched_place(struct sched_snapshot *s, struct sched_prepared *p, const char *
 		struct decision d = { 0 };
 		int64_t node = decide(s, p, &d);
 		if (node < 0) {
-			explain_result(s, &d, res);
+			explain_result(s, &d, s->n_nodes, res);
 			if (p->preempt)
 				sched_preempt_find(s, p, res);
 			break;
@@ -273,6 +274,37 @@ int sched_place(struct sched_snapshot *s, struct sched_prepared *p, const char *
 		r = sched_place_commit(s, p, (uint32_t)node, task_ids[i], &res->placements[i], err);
 		assert(r >= 0); /* ids were checked, the filters passed */
 		res->n_placed++;
+	}
+	*ret = res;
+	return 0;
+}
+
+int sched_place_on(struct sched_snapshot *s, struct sched_prepared *p, const char *node_id,
+		   const char *task_id, struct sched_result **ret, struct berth_error **err)
+{
+	uint32_t slot;
+	int r = check_ids(s, &task_id, 1, err);
+	if (r < 0)
+		return r;
+	if (p->s != s)
+		return berth_error_msg(err, EINVAL, "prepared request belongs to another snapshot");
+	if (!node_id || !sched_strmap_get(&s->node_ids, node_id, &slot))
+		return berth_error_msg(err, ENOENT, "node '%s' not found", node_id ? node_id : "");
+	struct sched_result *res = xcalloc(1, sizeof(*res));
+	res->placements = xcalloc(1, sizeof(*res->placements));
+	struct decision d = { .nonce = ++s->counter };
+	sched_counters_refresh(s, p);
+	const struct itaint *taint = NULL;
+	int why = sched_filter_node(s, p, &s->nodes[slot], &taint);
+	if (why >= 0) {
+		d.counts[why]++;
+		if (taint)
+			note_taint(&d, taint);
+		explain_result(s, &d, 1, res);
+	} else {
+		r = sched_place_commit(s, p, slot, task_id, &res->placements[0], err);
+		assert(r >= 0); /* the id was checked, the filters passed */
+		res->n_placed = 1;
 	}
 	*ret = res;
 	return 0;

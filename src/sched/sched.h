@@ -365,6 +365,15 @@ int sched_place(struct sched_snapshot *s, struct sched_prepared *p, const char *
 		struct sched_result **ret, struct berth_error **err);
 
 /*
+ * Place one task on the node `node_id` if every filter passes there (ECS
+ * StartTask: the caller names the instance). Otherwise the result explains
+ * that node alone ("0/1 nodes: 1 insufficient memory"); no preemption.
+ * -ENOENT for an unknown node, -EINVAL/-EEXIST as sched_place.
+ */
+int sched_place_on(struct sched_snapshot *s, struct sched_prepared *p, const char *node_id,
+		   const char *task_id, struct sched_result **ret, struct berth_error **err);
+
+/*
  * How many feasible nodes a decision scores before it stops looking:
  * max(min_feasible, nodes * percent / 100); min_feasible 0 means 100
  * (kube-scheduler's minFeasibleNodesToFind). The default, percent 0, scores

@@ -114,6 +114,7 @@ static int parse_args(struct server *s, int argc, char **argv)
 
 static void server_done(struct server *s)
 {
+	s->sched = sched_cache_free(s->sched);
 	store_free(s->store);
 	free(s->root);
 	free(s->listen);
@@ -240,6 +241,7 @@ int server_main(int argc, char **argv)
 	s.region = xstrdup(SERVER_DEFAULT_REGION);
 	s.store_spec = xstrdup("sqlite");
 	s.id = pki_random_hex(8);
+	s.sched = sched_cache_new();
 	int r = parse_args(&s, argc, argv);
 	if (r != 0) {
 		server_done(&s);

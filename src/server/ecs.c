@@ -49,6 +49,7 @@ static const struct ecs_op OPS[] = {
 	{ "StopTask", ecs_stop_task },
 	{ "DescribeTasks", ecs_describe_tasks },
 	{ "ListTasks", ecs_list_tasks },
+	{ "BerthExplainPlacement", ecs_berth_explain_placement }, /* berth's own (docs/cluster.md) */
 };
 
 static const char *req_header(void *ctx, const char *name)

@@ -43,7 +43,7 @@ json_t *instance_view(struct server *s, json_t *inst, json_t *tasks)
 	json_t *t;
 	json_array_foreach (tasks, i, t) {
 		if (!streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), arn) ||
-		    !task_active(t))
+		    !task_holds_resources(t))
 			continue;
 		const char *ls = json_string_value(json_object_get(t, "lastStatus"));
 		running += streq(ls, "RUNNING");

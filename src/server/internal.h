@@ -23,6 +23,7 @@
 
 #include "common/error.h"
 #include "common/strbuf.h"
+#include "sched/sched.h"
 #include "store/store.h"
 
 #define SERVER_DEFAULT_ROOT   "/var/lib/berth/server"
@@ -43,6 +44,7 @@ struct server {
 	int agent_lease_ttl;   /* seconds */
 	int leader_ttl;        /* seconds */
 	pthread_mutex_t lock;
+	struct sched_cache *sched; /* sched-cache.c: the scheduler's snapshots */
 	bool leader, stopping;
 	pthread_cond_t stop_cond;
 };
@@ -128,12 +130,70 @@ json_t *tags_get(struct server *s, const char *arn);
 int ecs_run_task(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_start_task(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_stop_task(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_describe_tasks(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out);
 bool task_active(json_t *task); /* lastStatus is not STOPPED */
 /* Mark a task STOPPED (desired and last) with a code and reason; writes it. */
 int task_stop_now(struct server *s, const char *key, json_t *task, const char *code, const char *reason,
 		  struct berth_error **err);
+
+/* ---- sched-request.c: ECS JSON -> scheduler request ---- */
+/* A sched_request and the arrays it points to (strings are borrowed from the JSON it came from). */
+struct sreq {
+	struct sched_request req;
+	struct sched_strategy strategies[SCHED_MAX_STRATEGIES];
+	struct sched_constraint constraints[SCHED_MAX_CONSTRAINTS];
+	size_t n_constraints;
+	uint16_t ports[SCHED_MAX_PORTS];
+	void **blocks; /* arena */
+	size_t n_blocks;
+	char *msg; /* why building or preparing failed */
+};
+struct sreq_input {
+	json_t *td;          /* the task definition record (its berthScheduling included) */
+	json_t *constraints; /* request placementConstraints (may be NULL) */
+	json_t *strategies;  /* request placementStrategy (may be NULL) */
+	const char *group;
+	int64_t cpu, memory; /* task size after overrides */
+};
+/* -EINVAL with r->msg naming the field. r must be sreq_done() either way. */
+int sreq_build(struct sreq *r, const struct sreq_input *in);
+/* sched_prepare with r->msg on failure (the library's text: field and position). */
+int sreq_prepare(struct sreq *r, struct sched_snapshot *snap, struct sched_prepared **ret);
+/* Add berthScheduling fields (an object) to r->req. */
+int sreq_ext(struct sreq *r, json_t *ext);
+void sreq_done(struct sreq *r);
+/*
+ * RegisterTaskDefinition: the berthScheduling object of the request merged
+ * with its berth:* tags (each value JSON), shape-checked. *ret is a new
+ * object (maybe empty); -EINVAL with *ret_msg (caller frees) naming the tag.
+ */
+int sreq_collect_ext(json_t *in, json_t **ret, char **ret_msg);
+/* "berthPlacement" of a placed task record: host ports, priority, tolerations, anti-affinity. */
+json_t *sreq_task_extra(const struct sreq *r, json_t *td, const struct sched_placement *pl);
+/* A task record as the scheduler's task (borrowing from task and r). */
+int sreq_task_spec(struct sreq *r, json_t *task, struct sched_task_spec *ret);
+
+/* ---- sched-cache.c: one scheduler snapshot per cluster, kept current from the store ---- */
+struct sched_cache *sched_cache_new(void);
+struct sched_cache *sched_cache_free(struct sched_cache *c);
+/*
+ * Lock the cache, apply the store's events since the last call (or load the
+ * cluster on first use, or reload everything after a compaction) and return
+ * the cluster's snapshot; valid until sched_cache_unlock(). One thread at a
+ * time (one lock for every cluster).
+ */
+int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret,
+		     struct berth_error **err);
+/* Forget the cluster's snapshot (it is rebuilt from the store on next use). Locked. */
+void sched_cache_drop(struct server *s, const char *cluster);
+void sched_cache_unlock(struct server *s);
+/* The node's ecs.availability-zone attribute, or NULL. Locked; valid until unlocked. */
+const char *sched_cache_node_zone(struct server *s, const char *node_id);
+/* Whether a task record holds its node's resources (not STOPPED, not preempted). */
+bool task_holds_resources(json_t *task);
+#define TASK_STOP_CODE_PREEMPTED "Preempted"
 
 /* ---- agent.c (the agent protocol) ---- */
 struct http_request;

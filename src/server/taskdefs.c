@@ -24,6 +24,35 @@ static int64_t latest_revision(struct server *s, const char *family)
 	return rev;
 }
 
+/*
+ * berth's scheduling extensions (berthScheduling and berth:* tags) and the
+ * placementConstraints, checked by preparing a request against an empty
+ * snapshot: a malformed memberOf is refused here, naming its position.
+ * Stored in the revision as "berthScheduling" (revisions are immutable:
+ * later tag changes do not alter how a revision is placed).
+ */
+static int taskdef_scheduling(struct ecs_call *c, json_t *in, json_t *td)
+{
+	json_t *ext = NULL;
+	_cleanup_free_ char *msg = NULL;
+	if (sreq_collect_ext(in, &ext, &msg) < 0)
+		return ecs_fail(c, "ClientException", "%s", msg);
+	if (json_object_size(ext))
+		json_object_set(td, "berthScheduling", ext);
+	json_decref(ext);
+	struct sreq rq;
+	struct sreq_input si = { td, NULL, NULL, "family:x", taskdef_cpu(td), taskdef_memory(td) };
+	struct sched_snapshot *snap = sched_snapshot_new(1);
+	struct sched_prepared *p = NULL;
+	int r = 0;
+	if (sreq_build(&rq, &si) < 0 || sreq_prepare(&rq, snap, &p) < 0)
+		r = ecs_fail(c, "ClientException", "%s", rq.msg);
+	sched_prepared_free(p);
+	sched_snapshot_free(snap);
+	sreq_done(&rq);
+	return r;
+}
+
 int ecs_register_task_definition(struct ecs_call *c, json_t *in, json_t **out)
 {
 	json_t *td = NULL;
@@ -31,6 +60,10 @@ int ecs_register_task_definition(struct ecs_call *c, json_t *in, json_t **out)
 	if (taskdef_validate(in, &td, &te) < 0) {
 		ecs_fail(c, te.type, "%s", te.msg);
 		free(te.msg);
+		return -1;
+	}
+	if (taskdef_scheduling(c, in, td) < 0) {
+		json_decref(td);
 		return -1;
 	}
 	const char *family = json_string_value(json_object_get(td, "family"));

@@ -14,7 +14,6 @@
  * tasks of nodes that stay away too long.
  */
 #include "server/internal.h"
-#include "server/placement.h"
 #include "server/taskdef.h"
 
 #define TASKS_MAX_COUNT 10
@@ -61,32 +60,31 @@ struct run_args {
 	json_t *tags;
 };
 
-static json_t *new_task(struct server *s, const char *cluster, json_t *cl, json_t *inst, struct run_args *a,
-			int64_t cpu, int64_t mem)
+static json_t *new_task(struct server *s, const char *cluster, const char *id, json_t *cl, const char *node,
+			struct run_args *a, int64_t cpu, int64_t mem)
 {
-	_cleanup_free_ char *id = uuid_new();
 	_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, id);
 	_cleanup_free_ char *arn = arn_make(s, "task", tail);
+	_cleanup_free_ char *itail = xasprintf("%s/%s", cluster, node);
+	_cleanup_free_ char *iarn = arn_make(s, "container-instance", itail);
 	char cpus[32], mems[32];
 	snprintf(cpus, sizeof(cpus), "%lld", (long long)cpu);
 	snprintf(mems, sizeof(mems), "%lld", (long long)mem);
-	json_t *t = json_pack("{s:s,s:O,s:O,s:O,s:s,s:s,s:s,s:s,s:s,s:I,s:f,s:s,s:[],s:[],s:O}", "taskArn",
+	json_t *t = json_pack("{s:s,s:O,s:O,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:f,s:s,s:[],s:[],s:O}", "taskArn",
 			      arn, "clusterArn", json_object_get(cl, "clusterArn"), "taskDefinitionArn",
-			      json_object_get(a->td, "taskDefinitionArn"), "containerInstanceArn",
-			      json_object_get(inst, "containerInstanceArn"), "lastStatus", "PROVISIONING",
-			      "desiredStatus", "RUNNING", "cpu", cpus, "memory", mems, "group", a->group,
-			      "version", (json_int_t)1, "createdAt", record_now(), "launchType", "EC2",
-			      "attachments", "tags", "overrides", a->overrides);
+			      json_object_get(a->td, "taskDefinitionArn"), "containerInstanceArn", iarn,
+			      "lastStatus", "PROVISIONING", "desiredStatus", "RUNNING", "cpu", cpus, "memory",
+			      mems, "group", a->group, "version", (json_int_t)1, "createdAt", record_now(),
+			      "launchType", "EC2", "attachments", "tags", "overrides", a->overrides);
 	if (a->started_by)
 		json_object_set_new(t, "startedBy", json_string(a->started_by));
 	if (a->tags)
 		json_object_set(t, "tags", a->tags);
-	size_t i;
-	json_t *a2;
-	json_array_foreach (json_object_get(inst, "attributes"), i, a2)
-		if (streq_ptr(json_string_value(json_object_get(a2, "name")), "ecs.availability-zone"))
-			json_object_set(t, "availabilityZone", json_object_get(a2, "value"));
+	const char *az = sched_cache_node_zone(s, node);
+	if (az)
+		json_object_set_new(t, "availabilityZone", json_string(az));
 	json_t *containers = json_array();
+	size_t i;
 	json_t *c;
 	json_array_foreach (json_object_get(a->td, "containerDefinitions"), i, c) {
 		_cleanup_free_ char *cid = uuid_new();
@@ -124,131 +122,228 @@ static void task_size(struct run_args *a, int64_t *cpu, int64_t *mem)
 		*mem = strtoll(om, NULL, 10);
 }
 
+/* The writes of one placement: task records, preempted victims, the token; one transaction. */
+struct bind {
+	struct store_op *ops;
+	struct store_cmp *cmps;
+	char **bufs;
+	size_t n_ops, n_cmps, n_bufs;
+	const char **placed; /* task ids added to the snapshot */
+	size_t n_placed;
+	bool preempted; /* victims were removed from the snapshot */
+};
+
+static const char *keep(struct bind *b, char *s)
+{
+	b->bufs = xrealloc(b->bufs, (b->n_bufs + 1) * sizeof(*b->bufs));
+	return b->bufs[b->n_bufs++] = s;
+}
+
+static void bind_op(struct bind *b, char *key, char *value)
+{
+	b->ops = xrealloc(b->ops, (b->n_ops + 1) * sizeof(*b->ops));
+	const char *v = keep(b, value);
+	b->ops[b->n_ops++] = (struct store_op){ STORE_OP_PUT, keep(b, key), v, strlen(v), 0 };
+}
+
+static void bind_put(struct bind *b, char *key, json_t *value)
+{
+	bind_op(b, key, json_dumps(value, JSON_COMPACT));
+}
+
+static void bind_cmp(struct bind *b, const char *key, enum store_cmp_target target, int64_t rev)
+{
+	b->cmps = xrealloc(b->cmps, (b->n_cmps + 1) * sizeof(*b->cmps));
+	b->cmps[b->n_cmps++] = (struct store_cmp){ key, target, STORE_CMP_EQUAL, rev };
+}
+
+static void bind_done(struct bind *b)
+{
+	for (size_t i = 0; i < b->n_bufs; i++)
+		free(b->bufs[i]);
+	free(b->bufs);
+	free(b->ops);
+	free(b->cmps);
+	free(b->placed);
+}
+
+struct placing {
+	struct ecs_call *c;
+	const char *cluster;
+	json_t *cl;
+	struct run_args *a;
+	struct sreq *rq;
+	int64_t cpu, mem;
+	struct sched_snapshot *snap;
+	json_t *tasks, *failures;
+	struct bind b;
+};
+
+static void placed(struct placing *pl, const struct sched_placement *p)
+{
+	json_t *t =
+	    new_task(pl->c->srv, pl->cluster, p->task_id, pl->cl, p->node_id, pl->a, pl->cpu, pl->mem);
+	json_t *extra = sreq_task_extra(pl->rq, pl->a->td, p);
+	if (json_object_size(extra))
+		json_object_set(t, "berthPlacement", extra);
+	json_decref(extra);
+	bind_put(&pl->b, xasprintf("/berth/tasks/%s/%s", pl->cluster, p->task_id), t);
+	pl->b.placed = xrealloc(pl->b.placed, (pl->b.n_placed + 1) * sizeof(*pl->b.placed));
+	pl->b.placed[pl->b.n_placed++] = p->task_id;
+	json_array_append_new(pl->tasks, t);
+}
+
+static void failed(struct placing *pl, json_t *arn, const char *reason, const char *detail)
+{
+	json_t *f = json_pack("{s:s}", "reason", reason);
+	if (arn)
+		json_object_set(f, "arn", arn);
+	if (detail)
+		json_object_set_new(f, "detail", json_string(detail));
+	json_array_append_new(pl->failures, f);
+}
+
+/*
+ * Preemption: mark the victims STOPPED (desired) in the same transaction,
+ * compared on their revisions, and release them in the snapshot so the new
+ * task fits on the nominated node.
+ */
+static int preempt(struct placing *pl, const struct sched_result *res, const char *for_id)
+{
+	_cleanup_free_ char *tail = xasprintf("%s/%s", pl->cluster, for_id);
+	_cleanup_free_ char *arn = arn_make(pl->c->srv, "task", tail);
+	_cleanup_free_ char *why = xasprintf("Preempted by task %s", arn);
+	for (size_t i = 0; i < res->n_victims; i++) {
+		char *key = xasprintf("/berth/tasks/%s/%s", pl->cluster, res->victims[i].task_id);
+		json_t *t = NULL;
+		int64_t rev = 0;
+		if (record_get(pl->c->srv, key, &t, &rev, NULL) < 0) {
+			free(key);
+			return -1;
+		}
+		json_object_set_new(t, "desiredStatus", json_string("STOPPED"));
+		json_object_set_new(t, "stopCode", json_string(TASK_STOP_CODE_PREEMPTED));
+		json_object_set_new(t, "stoppedReason", json_string(why));
+		json_object_set_new(t, "stoppingAt", json_real(record_now()));
+		json_object_set_new(t, "version",
+				    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
+		bind_put(&pl->b, key, t);
+		json_decref(t);
+		bind_cmp(&pl->b, key, STORE_CMP_MOD, rev);
+		(void)sched_task_remove(pl->snap, res->victims[i].task_id, NULL);
+		pl->b.preempted = true;
+	}
+	return 0;
+}
+
+static void place_start(struct placing *pl, struct sched_prepared *p, char **ids)
+{
+	json_t *x;
+	size_t i;
+	json_array_foreach (pl->a->explicit_instances, i, x) {
+		struct sched_result *res = NULL;
+		if (sched_place_on(pl->snap, p, arn_tail(json_string_value(x)), ids[i], &res, NULL) < 0)
+			failed(pl, x, "MISSING", NULL);
+		else if (res->n_placed)
+			placed(pl, &res->placements[0]);
+		else
+			failed(pl, x, res->ecs_reason, res->message);
+		sched_result_free(res);
+	}
+}
+
+static void place_run(struct placing *pl, struct sched_prepared *p, char **ids, size_t want)
+{
+	size_t done = 0, rounds = 0;
+	while (done < want) {
+		struct sched_result *res = NULL;
+		if (sched_place(pl->snap, p, (const char *const *)ids + done, want - done, &res, NULL) < 0)
+			break;
+		for (size_t i = 0; i < res->n_placed; i++)
+			placed(pl, &res->placements[i]);
+		done += res->n_placed;
+		if (done < want && res->n_victims && rounds++ < want && preempt(pl, res, ids[done]) == 0) {
+			struct sched_result *on = NULL;
+			if (sched_place_on(pl->snap, p, res->nominated_node, ids[done], &on, NULL) == 0 &&
+			    on->n_placed) {
+				placed(pl, &on->placements[0]);
+				done++;
+				sched_result_free(on);
+				sched_result_free(res);
+				continue;
+			}
+			sched_result_free(on);
+		}
+		for (; done < want; done++)
+			failed(pl, NULL, res->ecs_reason ? res->ecs_reason : "RESOURCE:NODES", res->message);
+		sched_result_free(res);
+	}
+}
+
 /* One placement attempt: 1 done, 0 conflict (retry), -1 error. */
 static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struct run_args *a,
 		      json_t *out_tasks, json_t *out_failures)
 {
 	_cleanup_free_ char *token_key = xasprintf("/berth/placement/%s", cluster);
+	_cleanup_error_ struct berth_error *err = NULL;
 	struct store_kv tok = { 0 };
+	/* the token first: every placement after this read makes our comparison fail */
 	int64_t tok_rev = store_get(c->srv->store, token_key, &tok, NULL) == 0 ? tok.mod_revision : 0;
 	store_kv_done(&tok);
-	_cleanup_free_ char *ip = xasprintf("/berth/instances/%s/", cluster);
-	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
-	json_t *insts = NULL, *tasks = NULL;
-	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_list(c->srv, ip, &insts, &err) < 0 || record_list(c->srv, tp, &tasks, &err) < 0) {
-		json_decref(insts);
+	struct placing pl = { .c = c, .cluster = cluster, .cl = cl, .a = a };
+	if (sched_cache_lock(c->srv, cluster, &pl.snap, &err) < 0)
 		return ecs_internal(c, err);
+	if (sched_node_count(pl.snap) == 0) {
+		sched_cache_unlock(c->srv);
+		return ecs_fail(c, "InvalidParameterException",
+				"No Container Instances were found in your cluster.");
 	}
-	/* candidate nodes: every registered instance (explicit ones for StartTask) */
-	json_t *chosen = json_array();
-	size_t i;
-	json_t *x;
-	json_array_foreach (insts, i, x) {
-		const char *st = json_string_value(json_object_get(x, "status"));
-		if (!streq(st, "INACTIVE"))
-			json_array_append(chosen, x);
+	task_size(a, &pl.cpu, &pl.mem);
+	struct sreq rq;
+	struct sreq_input in = { a->td, a->constraints, a->strategies, a->group, pl.cpu, pl.mem };
+	struct sched_prepared *p = NULL;
+	if (sreq_build(&rq, &in) < 0 || sreq_prepare(&rq, pl.snap, &p) < 0) {
+		sched_cache_unlock(c->srv);
+		ecs_fail(c, "InvalidParameterException", "%s", rq.msg);
+		sreq_done(&rq);
+		return -1;
 	}
-	int r = 0;
-	if (json_array_size(chosen) == 0) {
-		r = ecs_fail(c, "InvalidParameterException",
-			     "No Container Instances were found in your cluster.");
-		goto out;
-	}
-	int64_t cpu, mem;
-	task_size(a, &cpu, &mem);
-	size_t n = json_array_size(chosen);
-	struct placement_node *nodes = xcalloc(n, sizeof(*nodes));
-	json_array_foreach (chosen, i, x) {
-		json_t *v = instance_view(c->srv, x, tasks);
-		json_t *rem = json_object_get(v, "remainingResources");
-		nodes[i].id = json_string_value(json_object_get(x, "containerInstanceArn"));
-		nodes[i].active = streq(json_string_value(json_object_get(x, "status")), "ACTIVE");
-		nodes[i].connected = json_is_true(json_object_get(v, "agentConnected"));
-		nodes[i].cpu = json_integer_value(json_object_get(json_array_get(rem, 0), "integerValue"));
-		nodes[i].memory = json_integer_value(json_object_get(json_array_get(rem, 1), "integerValue"));
-		nodes[i].attributes = json_object_get(x, "attributes");
-		size_t k;
-		json_t *t;
-		json_array_foreach (tasks, k, t)
-			nodes[i].group_tasks +=
-			    task_active(t) &&
-			    streq_ptr(json_string_value(json_object_get(t, "group")), a->group) &&
-			    streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")),
-				      nodes[i].id);
-		json_decref(v);
-	}
+	pl.rq = &rq;
+	pl.tasks = json_array();
+	pl.failures = json_array();
 	size_t want = a->explicit_instances ? json_array_size(a->explicit_instances) : (size_t)a->count;
-	struct placement_result *res = xcalloc(want, sizeof(*res));
-	char *detail = NULL;
-	if (a->explicit_instances) {
-		/* StartTask: each listed instance gets one task if it can hold it */
-		json_array_foreach (a->explicit_instances, i, x) {
-			const char *ref = arn_tail(json_string_value(x));
-			res[i].node = -1;
-			res[i].reason = "MISSING";
-			for (size_t k = 0; k < n; k++)
-				if (streq(arn_tail(nodes[k].id), ref)) {
-					struct placement_request one = { cpu, mem, 1, NULL, NULL };
-					placement_place(&one, &nodes[k], 1, &res[i], detail ? NULL : &detail);
-					if (res[i].node == 0)
-						res[i].node = (int)k;
-				}
-		}
-	} else {
-		struct placement_request rq = { cpu, mem, (int)a->count, a->constraints, a->strategies };
-		placement_place(&rq, nodes, n, res, &detail);
-	}
-	struct store_op *ops = xcalloc(want + 1, sizeof(*ops));
-	char **vals = xcalloc(want + 1, sizeof(char *)), **keys = xcalloc(want + 1, sizeof(char *));
-	size_t nops = 0;
-	json_t *placed = json_array();
-	for (i = 0; i < want; i++) {
-		if (res[i].node < 0) {
-			json_t *f = json_pack("{s:s}", "reason", res[i].reason);
-			if (a->explicit_instances)
-				json_object_set(f, "arn", json_array_get(a->explicit_instances, i));
-			if (detail)
-				json_object_set_new(f, "detail", json_string(detail));
-			json_array_append_new(out_failures, f);
-			continue;
-		}
-		json_t *t =
-		    new_task(c->srv, cluster, cl, json_array_get(chosen, (size_t)res[i].node), a, cpu, mem);
-		keys[nops] = xasprintf("/berth/tasks/%s/%s", cluster,
-				       arn_tail(json_string_value(json_object_get(t, "taskArn"))));
-		vals[nops] = json_dumps(t, JSON_COMPACT);
-		ops[nops] = (struct store_op){ STORE_OP_PUT, keys[nops], vals[nops], strlen(vals[nops]), 0 };
-		nops++;
-		json_array_append_new(placed, t);
-	}
-	ops[nops++] = (struct store_op){ STORE_OP_PUT, token_key, "x", 1, 0 };
-	struct store_cmp cmp = { token_key, tok_rev ? STORE_CMP_MOD : STORE_CMP_CREATE, STORE_CMP_EQUAL,
-				 tok_rev };
+	char *ids[SCHED_MAX_COUNT];
+	for (size_t i = 0; i < want; i++)
+		ids[i] = uuid_new();
+	if (a->explicit_instances)
+		place_start(&pl, p, ids);
+	else
+		place_run(&pl, p, ids, want);
+	bind_op(&pl.b, xstrdup(token_key), xstrdup("x"));
+	bind_cmp(&pl.b, token_key, tok_rev ? STORE_CMP_MOD : STORE_CMP_CREATE, tok_rev);
 	bool ok = false;
-	if (store_txn(c->srv->store, &cmp, 1, ops, nops, &ok, NULL, &err) < 0) {
+	int r = 0;
+	if (store_txn(c->srv->store, pl.b.cmps, pl.b.n_cmps, pl.b.ops, pl.b.n_ops, &ok, NULL, &err) < 0)
 		r = ecs_internal(c, err);
-	} else if (ok) {
-		json_array_extend(out_tasks, placed);
+	else if (ok)
 		r = 1;
+	if (r != 1) { /* not bound: take the tentative placements back */
+		for (size_t i = 0; i < pl.b.n_placed; i++)
+			(void)sched_task_remove(pl.snap, pl.b.placed[i], NULL);
+		if (pl.b.preempted)
+			sched_cache_drop(c->srv, cluster);
 	} else {
-		json_array_clear(out_failures);
+		json_array_extend(out_tasks, pl.tasks);
+		json_array_extend(out_failures, pl.failures);
 	}
-	json_decref(placed);
-	for (i = 0; i < nops; i++) {
-		free(keys[i]);
-		free(vals[i]);
-	}
-	free(keys);
-	free(vals);
-	free(ops);
-	free(res);
-	free(detail);
-	free(nodes);
-out:
-	json_decref(chosen);
-	json_decref(insts);
-	json_decref(tasks);
+	sched_cache_unlock(c->srv);
+	sched_prepared_free(p);
+	sreq_done(&rq);
+	bind_done(&pl.b);
+	json_decref(pl.tasks);
+	json_decref(pl.failures);
+	for (size_t i = 0; i < want; i++)
+		free(ids[i]);
 	return r;
 }
 
@@ -286,10 +381,6 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 		return ecs_fail(
 		    c, "SerializationException",
 		    "overrides must be an object; placementConstraints, placementStrategy and tags lists.");
-	struct placement_request check = { 0, 0, 0, a.constraints, a.strategies };
-	_cleanup_free_ char *pmsg = NULL;
-	if (placement_check(&check, &pmsg) < 0)
-		return ecs_fail(c, "InvalidParameterException", "%s", pmsg);
 	if (cluster_resolve(c, ref, &cl, &cluster) < 0)
 		return -1;
 	if (taskdef_resolve(c, tdref, &a.td) < 0) {
@@ -323,6 +414,68 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 	}
 	*out = json_pack("{s:o,s:o}", "tasks", tasks, "failures", failures);
 	return 0;
+}
+
+/*
+ * BerthExplainPlacement (berth's own operation, docs/cluster.md): why a task
+ * definition can or cannot go on one container instance, with the same
+ * request RunTask would build (group, placementConstraints and
+ * placementStrategy may be given). Nothing is placed.
+ */
+int ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *ref, *tdref, *iref, *group;
+	struct run_args a = { 0 };
+	_cleanup_free_ char *cluster = NULL;
+	if (ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    ecs_str(c, in, "taskDefinition", true, &tdref) < 0 ||
+	    ecs_str(c, in, "containerInstance", true, &iref) < 0 ||
+	    ecs_str(c, in, "group", false, &group) < 0)
+		return -1;
+	a.overrides = json_object_get(in, "overrides");
+	a.constraints = json_object_get(in, "placementConstraints");
+	a.strategies = json_object_get(in, "placementStrategy");
+	if ((a.overrides && !json_is_object(a.overrides)) ||
+	    (a.constraints && !json_is_array(a.constraints)) ||
+	    (a.strategies && !json_is_array(a.strategies)))
+		return ecs_fail(
+		    c, "SerializationException",
+		    "overrides must be an object; placementConstraints and placementStrategy lists.");
+	if (cluster_resolve(c, ref, NULL, &cluster) < 0 || taskdef_resolve(c, tdref, &a.td) < 0)
+		return -1;
+	_cleanup_free_ char *def_group =
+	    xasprintf("family:%s", json_string_value(json_object_get(a.td, "family")));
+	int64_t cpu, mem;
+	task_size(&a, &cpu, &mem);
+	struct sreq rq = { 0 };
+	struct sreq_input si = { a.td, a.constraints, a.strategies, group ? group : def_group, cpu, mem };
+	struct sched_snapshot *snap = NULL;
+	struct sched_prepared *p = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_free_ char *text = NULL;
+	bool feasible = false;
+	int r = 0;
+	if (sched_cache_lock(c->srv, cluster, &snap, &err) < 0) {
+		sreq_done(&rq);
+		json_decref(a.td);
+		return ecs_internal(c, err);
+	}
+	if (sreq_build(&rq, &si) < 0 || sreq_prepare(&rq, snap, &p) < 0)
+		r = ecs_fail(c, "InvalidParameterException", "%s", rq.msg);
+	else if (sched_explain_node(snap, p, arn_tail(iref), &feasible, &text, NULL) < 0)
+		r = ecs_fail(c, "InvalidParameterException", "Container instance '%s' not found.", iref);
+	sched_cache_unlock(c->srv);
+	sched_prepared_free(p);
+	sreq_done(&rq);
+	if (r == 0) {
+		_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, arn_tail(iref));
+		_cleanup_free_ char *arn = arn_make(c->srv, "container-instance", tail);
+		*out = json_pack("{s:s,s:O,s:b,s:s}", "containerInstanceArn", arn, "taskDefinitionArn",
+				 json_object_get(a.td, "taskDefinitionArn"), "feasible", feasible,
+				 "explanation", text);
+	}
+	json_decref(a.td);
+	return r;
 }
 
 int ecs_run_task(struct ecs_call *c, json_t *in, json_t **out)

@@ -72,11 +72,13 @@ class AgentClient:
                              verify=self.ca, cert=(self.cert, self.key) if cert else None, timeout=timeout)
         return self._check(r)
 
-    def register(self, cluster="default", cpu=2048, memory=4096, attributes=None, version="test-1"):
+    def register(self, cluster="default", cpu=2048, memory=4096, attributes=None, version="test-1",
+                 labels=None, taints=None):
+        """taints: [{"key", "value", "effect"}] as `berth agent --taint K=V:EFFECT` sends them."""
         body = self.call("POST", "register", {
             "cluster": cluster, "agentVersion": version,
             "resources": {"cpu": cpu, "memory": memory, "ports": [22], "portsUdp": []},
-            "attributes": attributes or {}})
+            "attributes": attributes or {}, "labels": labels or {}, "taints": taints or []})
         self.instance_arn = body["containerInstanceArn"]
         return body
 

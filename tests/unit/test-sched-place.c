@@ -59,6 +59,35 @@ static void test_resources_accumulate_and_release(void **state)
 	sched_snapshot_free(s);
 }
 
+/* StartTask: one task on a named node, explained for that node alone. */
+static void test_place_on_named_node(void **state)
+{
+	struct sched_snapshot *s = sched_snapshot_new(1);
+	fx_node(s, "big", 4096, 4096, "a");
+	fx_node(s, "small", 1024, 256, "b");
+	struct sched_request r = { .cpu = 512, .memory = 512 };
+	struct sched_prepared *p = fx_prepare(s, &r);
+	struct sched_result *res = NULL;
+	assert_int_equal(sched_place_on(s, p, "small", "t1", &res, NULL), 0);
+	assert_int_equal(res->n_placed, 0);
+	assert_string_equal(res->message, "0/1 nodes: 1 insufficient memory");
+	assert_string_equal(res->ecs_reason, "RESOURCE:MEMORY");
+	res = sched_result_free(res);
+	assert_int_equal(sched_place_on(s, p, "big", "t1", &res, NULL), 0);
+	assert_int_equal(res->n_placed, 1);
+	assert_string_equal(res->placements[0].node_id, "big");
+	assert_string_equal(sched_task_node(s, "t1"), "big");
+	res = sched_result_free(res);
+	assert_int_equal(sched_place_on(s, p, "big", "t1", &res, NULL), -EEXIST);
+	assert_int_equal(sched_place_on(s, p, "nope", "t2", &res, NULL), -ENOENT);
+	assert_int_equal(sched_node_set_status(s, "big", SCHED_NODE_DRAINING, true, NULL), 0);
+	assert_int_equal(sched_place_on(s, p, "big", "t3", &res, NULL), 0);
+	assert_string_equal(res->message, "0/1 nodes: 1 DRAINING");
+	sched_result_free(res);
+	sched_prepared_free(p);
+	sched_snapshot_free(s);
+}
+
 static void test_task_limit(void **state)
 {
 	struct sched_snapshot *s = sched_snapshot_new(1);
@@ -634,6 +663,7 @@ int main(void)
 		cmocka_unit_test(test_prepare_errors),
 		cmocka_unit_test(test_place_argument_errors),
 		cmocka_unit_test(test_explain_node),
+		cmocka_unit_test(test_place_on_named_node),
 		cmocka_unit_test(test_node_put_reindexes),
 		cmocka_unit_test(test_slot_reuse_and_reserve),
 		cmocka_unit_test(test_sampling_keeps_filters_exact),

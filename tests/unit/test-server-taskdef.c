@@ -1,10 +1,9 @@
 /*
  * test-server-taskdef.c - the task-definition validator (every refusal names
- * its field) and the built-in placement step.
+ * its field). Placement requests: test-server-sched.c.
  */
 #include "unit.h"
 
-#include "server/placement.h"
 #include "server/taskdef.h"
 
 static json_t *parse(const char *s)
@@ -107,74 +106,11 @@ static void test_refusals(void **state)
 		       "containerDefinitions");
 }
 
-static json_t *attrs_az(const char *az)
-{
-	return json_pack("[{s:s,s:s}]", "name", "ecs.availability-zone", "value", az);
-}
-
-static void test_placement(void **state)
-{
-	(void)state;
-	json_t *a1 = attrs_az("a"), *a2 = attrs_az("a"), *a3 = attrs_az("b");
-	struct placement_node nodes[] = {
-		{ "n1", true, true, 1024, 1000, a1, 0 },
-		{ "n2", true, true, 1024, 1000, a2, 0 },
-		{ "n3", true, true, 1024, 1000, a3, 0 },
-		{ "n4", false, true, 4096, 9000, a3, 0 }, /* DRAINING */
-	};
-	json_t *spread =
-	    json_pack("[{s:s,s:s}]", "type", "spread", "field", "attribute:ecs.availability-zone");
-	struct placement_request rq = { 0, 100, 4, NULL, spread };
-	struct placement_result res[4];
-	placement_place(&rq, nodes, 4, res, NULL);
-	int az_b = 0;
-	for (int i = 0; i < 4; i++) {
-		assert_true(res[i].node >= 0 && res[i].node < 3);
-		az_b += res[i].node == 2;
-	}
-	assert_int_equal(az_b, 2); /* two zones, four tasks: two each */
-
-	/* distinctInstance: three usable nodes hold at most three more tasks of the group */
-	for (int i = 0; i < 4; i++)
-		nodes[i].group_tasks = 0;
-	json_t *distinct = json_pack("[{s:s}]", "type", "distinctInstance");
-	struct placement_request rq2 = { 0, 10, 4, distinct, NULL };
-	char *detail = NULL;
-	placement_place(&rq2, nodes, 4, res, &detail);
-	assert_true(res[0].node >= 0 && res[1].node >= 0 && res[2].node >= 0);
-	assert_true(res[0].node != res[1].node && res[1].node != res[2].node && res[0].node != res[2].node);
-	assert_int_equal(res[3].node, -1);
-	assert_non_null(detail);
-	free(detail);
-
-	/* memory: nothing fits */
-	struct placement_request rq3 = { 0, 100000, 1, NULL, NULL };
-	placement_place(&rq3, nodes, 4, res, NULL);
-	assert_int_equal(res[0].node, -1);
-	assert_string_equal(res[0].reason, "RESOURCE:MEMORY");
-	struct placement_request rq4 = { 5000, 1, 1, NULL, NULL };
-	placement_place(&rq4, nodes, 4, res, NULL);
-	assert_string_equal(res[0].reason, "RESOURCE:CPU");
-
-	char *msg = NULL;
-	json_t *bad = json_pack("[{s:s,s:s}]", "type", "spread", "field", "bogus");
-	struct placement_request rq5 = { 0, 1, 1, NULL, bad };
-	assert_int_equal(placement_check(&rq5, &msg), -EINVAL);
-	free(msg);
-	json_decref(bad);
-	json_decref(spread);
-	json_decref(distinct);
-	json_decref(a1);
-	json_decref(a2);
-	json_decref(a3);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_defaults),
 		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_placement),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

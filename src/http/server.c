@@ -513,11 +513,11 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	/* MHD never listens itself: our accept loop (admit.c) refuses non-HTTP clients first */
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_UPGRADE |
 			 MHD_USE_ITC | MHD_USE_POLL | MHD_USE_NO_LISTEN_SOCKET;
-	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-				  s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_CONNECTION,
-				  on_connection, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_THREAD_STACK_SIZE,
-				  (size_t)(256 * 1024), MHD_OPTION_END);
+	s->mhd = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)0, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
 	if (!s->mhd) {
 		safe_close(opts->listen_fd);
 		free(s);

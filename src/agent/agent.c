@@ -561,6 +561,21 @@ static void apply_tasks(struct agent *a, const json_t *tasks)
 			      "TaskFailedToStart", "stoppedReason", "Task no longer desired by the server");
 		agent_runner_apply(a->runner, stop, NULL);
 	}
+	/* acknowledgements of tasks neither the server nor the runner knows any more are done with */
+	_cleanup_json_ json_t *known = agent_runner_status(a->runner);
+	pthread_mutex_lock(&a->lock);
+	const char *k;
+	json_t *v, *tmp;
+	json_object_foreach_safe (a->accepted_stopped, tmp, k, v) {
+		bool live = json_object_get(want, k) != NULL;
+		json_array_foreach (known, i, t) {
+			const char *arn = json_string_value(json_object_get(t, "taskArn"));
+			live |= arn && streq(k, arn);
+		}
+		if (!live)
+			json_object_del(a->accepted_stopped, k);
+	}
+	pthread_mutex_unlock(&a->lock);
 	json_decref(want);
 }
 

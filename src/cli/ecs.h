@@ -46,8 +46,8 @@ enum {
 	"      --profile NAME      profile in ~/.aws/credentials and ~/.aws/config (AWS_PROFILE)\n"
 #define ECS_CLI_HELP_CLUSTER "      --cluster NAME      cluster name or ARN (default \"default\")\n"
 #define ECS_CLI_HELP_FORMAT                                                                         \
-	"      --format FORMAT     'table' (default), 'json' (the API's response, as the aws CLI\n" \
-	"                          prints it) or a Go template applied to each item\n"
+	"      --format FORMAT     'table' (default), 'json' (the API's response; timestamps in\n" \
+	"                          epoch seconds) or a Go template applied to each item\n"
 
 struct ecs_cli {
 	struct aws_config_flags flags;

@@ -95,6 +95,7 @@ static int run_opt(void *ctx, int ch, const char *arg)
 	case OPT_STRATEGY:
 		return append_kv(o->in, "placementStrategy", "--placement-strategy", arg, strategy_keys);
 	case OPT_CONTAINER: o->container = arg; return 0;
+	case 'e':
 	case OPT_ENV: {
 		const char *eq = strchr(arg, '=');
 		if (!eq || eq == arg) {

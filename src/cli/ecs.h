@@ -45,7 +45,7 @@ enum {
 	"      --region REGION     region (AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config)\n" \
 	"      --profile NAME      profile in ~/.aws/credentials and ~/.aws/config (AWS_PROFILE)\n"
 #define ECS_CLI_HELP_CLUSTER "      --cluster NAME      cluster name or ARN (default \"default\")\n"
-#define ECS_CLI_HELP_FORMAT                                                                         \
+#define ECS_CLI_HELP_FORMAT                                                                        \
 	"      --format FORMAT     'table' (default), 'json' (the API's response; timestamps in\n" \
 	"                          epoch seconds) or a Go template applied to each item\n"
 

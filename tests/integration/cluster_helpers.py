@@ -136,20 +136,55 @@ class Agent:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        self.kill_leftovers()
         unmount_all(self.base)
         self.remove_cgroups()
 
-    def remove_cgroups(self):
-        """Remove /sys/fs/cgroup/*/<parent>* (v1 hierarchies) or /sys/fs/cgroup/<parent>* (v2), deepest first."""
+    def cgroup_dirs(self):
+        """This agent's cgroup trees: /sys/fs/cgroup/<parent>* (v2) or /sys/fs/cgroup/*/<parent>* (v1)."""
         tops = ["/sys/fs/cgroup"] + [os.path.join("/sys/fs/cgroup", d) for d in os.listdir("/sys/fs/cgroup")]
-        for top in tops:
-            if not os.path.isdir(top):
-                continue
-            for name in os.listdir(top):
-                if not name.startswith(self.cgroup_parent):
-                    continue
-                for dirpath, _, _ in sorted(os.walk(os.path.join(top, name)), key=lambda w: -len(w[0])):
-                    try:
-                        os.rmdir(dirpath)
-                    except OSError:
-                        pass
+        return [os.path.join(top, name) for top in tops if os.path.isdir(top)
+                for name in os.listdir(top) if name.startswith(self.cgroup_parent)]
+
+    def kill_leftovers(self):
+        """A container whose creation raced with stop() outlives the agent: kill what is left in
+        this agent's cgroups and the shims under its exec root (all descendants of our agent)."""
+        pids = set()
+        for top in self.cgroup_dirs():
+            for dirpath, _, files in os.walk(top):
+                if "cgroup.procs" in files:
+                    with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                        pids.update(int(x) for x in f.read().split())
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        if self.exec_root.encode() in f.read():
+                            pids.add(int(pid))
+                except OSError:
+                    pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in pids:  # they are not our children: wait for them to vanish
+            wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), timeout=30,
+                     what=f"pid {pid} to exit")
+
+    def remove_cgroups(self):
+        """Remove this agent's cgroup directories, deepest first."""
+        for top in self.cgroup_dirs():
+            for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    pass
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -42,6 +42,11 @@ def cluster(berth_bin, busybox):
         wait_for(lambda: c.aws("list-container-instances")["containerInstanceArns"], what="the node")
         yield c
     finally:
+        if agent and agent.proc.poll() is None and server:
+            try:  # let the agent stop what it runs before it goes
+                Cluster(berth_bin, base, server, agent).stop_all_tasks()
+            except AssertionError:
+                pass
         if agent:
             agent.stop()
         if server:

@@ -1,7 +1,7 @@
 /*
  * taskdef.c - `berth taskdef register|ls|inspect|rm`: task definitions
  * (RegisterTaskDefinition from a file in the aws CLI's --cli-input-json
- * shape, ListTaskDefinitions, DescribeTaskDefinition, DeregisterTaskDefinition).
+ * shape as JSON or YAML, ListTaskDefinitions, DescribeTaskDefinition, DeregisterTaskDefinition).
  * The server validates; the CLI only checks that the file is a JSON object.
  */
 #include <fcntl.h>
@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/ecs.h"
 #include "cli/verbs.h"
+#include "cli/yamljson.h"
 #include "common/fs.h"
 #include "common/json.h"
 
@@ -36,12 +37,14 @@ static int load_input(const char *path, json_t **ret)
 		return -1;
 	}
 	json_t *j = NULL;
-	if (json_parse(sb.buf, sb.len, path, &j, &err) < 0)
+	if (yamljson_looks_like_json(sb.buf, sb.len) ? json_parse(sb.buf, sb.len, "JSON", &j, &err) < 0
+						     : yaml_to_json(sb.buf, sb.len, &j, &err) < 0) {
+		berth_error_wrap(&err, -EINVAL, "parse '%s'", path);
 		return ecs_cli_error(err), -1;
+	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		fprintf(stderr, "berth: '%s': expected a JSON object (the RegisterTaskDefinition input)\n",
-			path);
+		fprintf(stderr, "berth: '%s': expected an object (the RegisterTaskDefinition input)\n", path);
 		return -1;
 	}
 	*ret = j;
@@ -55,8 +58,8 @@ static int taskdef_register(int argc, char **argv)
 	    "taskdef register [OPTIONS] -f FILE\n\nRegister a task definition (a new revision of its "
 	    "family)\n\n"
 	    "Options:\n"
-	    "  -f, --file FILE         the RegisterTaskDefinition input as JSON, the shape of the aws CLI's\n"
-	    "                          --cli-input-json ('-': standard input)\n"
+	    "  -f, --file FILE         the RegisterTaskDefinition input, the shape of the aws CLI's\n"
+	    "                          --cli-input-json, as JSON or YAML ('-': standard input)\n"
 	    "      --format FORMAT     'json': print the API's response\n" ECS_CLI_HELP_COMMON;
 	const char *file = NULL;
 	struct ecs_cli e = { 0 };

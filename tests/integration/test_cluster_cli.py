@@ -285,6 +285,34 @@ def test_taskdef_register_ls_inspect_rm(cluster):
     cluster.berth("taskdef", "rm", arn2)
 
 
+def test_taskdef_register_yaml(cluster, tmp_path):
+    y = tmp_path / "td.yaml"
+    y.write_text("# the same task definition in YAML\n"
+                 "family: cli-yaml\n"
+                 "networkMode: none\n"
+                 "containerDefinitions:\n"
+                 "  - name: main\n"
+                 "    image: busybox:latest\n"
+                 "    memory: 32\n"
+                 "    essential: true\n"
+                 "    command: [sleep, '3600']\n"
+                 "    environment:\n"
+                 "      - {name: A, value: '1'}\n")
+    arn = cluster.berth("taskdef", "register", "-f", str(y)).stdout.strip()
+    try:
+        td = cluster.aws("describe-task-definition", "--task-definition", arn)["taskDefinition"]
+        ref = cluster.aws("register-task-definition", "--cli-input-json",
+                          json.dumps(dict(TASKDEF, family="cli-yaml-ref")))["taskDefinition"]
+        assert td["containerDefinitions"] == ref["containerDefinitions"]
+        assert td["networkMode"] == "none"
+        cluster.aws("deregister-task-definition", "--task-definition", ref["taskDefinitionArn"])
+    finally:
+        cluster.berth("taskdef", "rm", arn)
+    y.write_text("family: x\nfamily: y\n")
+    p = cluster.berth("taskdef", "register", "-f", str(y), check=False)
+    assert p.returncode == 1 and "line 2" in p.stderr
+
+
 def test_taskdef_register_refusals(cluster, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"family": "cli-bad", "containerDefinitions": [{"name": "x", "memory": 8}]}))

@@ -111,7 +111,9 @@ static int parse_line(struct aws_ini *ini, const char *line, size_t n, size_t li
 		*continuable = false;
 		return 0;
 	}
-	size_t sep = strcspn(line, "=:");
+	size_t sep = 0; /* line is not NUL-terminated: bounded search for the first '=' or ':' */
+	while (sep < n && line[sep] != '=' && line[sep] != ':')
+		sep++;
 	if (sep >= n || sep == lead)
 		return berth_error_msg(err, EINVAL, "line %zu: expected 'key = value' or '[section]'",
 				       lineno);

@@ -44,6 +44,12 @@ struct run_opts {
 	long wait_seconds;
 };
 
+static void run_opts_done(struct run_opts *o)
+{
+	json_decref(o->command);
+	o->command = NULL;
+}
+
 static int parse_long(const char *flag, const char *arg, long min, long max, long *ret)
 {
 	char *end;
@@ -253,12 +259,11 @@ static int task_run(int argc, char **argv)
 	    "      --wait-timeout SECONDS    give up waiting after this long (default 300)\n"
 	    "      --format FORMAT           'json': print the API's response\n" ECS_CLI_HELP_COMMON;
 	_cleanup_json_ json_t *in = json_object(), *env = json_array();
-	struct run_opts o = { .in = in, .env = env, .wait_seconds = WAIT_DEFAULT_SECONDS };
+	_cleanup_(
+	    run_opts_done) struct run_opts o = { .in = in, .env = env, .wait_seconds = WAIT_DEFAULT_SECONDS };
 	struct ecs_cli e = { 0 };
 	int rc;
-	bool ok = ecs_cli_parse(&e, argc, argv, "e:", lo, text, run_opt, &o, &rc);
-	_cleanup_json_ json_t *command = o.command;
-	if (!ok)
+	if (!ecs_cli_parse(&e, argc, argv, "e:", lo, text, run_opt, &o, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth task run\" requires exactly 1 argument.\n");

@@ -95,6 +95,29 @@ static void test_ini_refusals(void **state)
 	assert_null(ini);
 }
 
+/* The parser reads len bytes only (the fuzzer found strcspn() running past an unterminated line). */
+static void test_ini_unterminated_buffer(void **state)
+{
+	(void)state;
+	static const char *const inputs[] = { "[a]\nk", "[a]\nk = v", "[a]", "[a]\n  x", "k", "[" };
+	for (size_t i = 0; i < ARRAY_SIZE(inputs); i++) {
+		size_t n = strlen(inputs[i]);
+		char *exact = xmalloc(n); /* no NUL: ASan flags any read past it */
+		memcpy(exact, inputs[i], n);
+		struct aws_ini *ini = NULL;
+		if (aws_ini_parse(exact, n, &ini, NULL) == 0)
+			aws_ini_free(ini);
+		free(exact);
+	}
+	char *exact = xmalloc(9);
+	memcpy(exact, "[a]\nk = v", 9);
+	struct aws_ini *ini = NULL;
+	assert_int_equal(aws_ini_parse(exact, 9, &ini, NULL), 0);
+	assert_string_equal(aws_ini_get(ini, "a", "k"), "v");
+	aws_ini_free(ini);
+	free(exact);
+}
+
 /* ---- resolution ---- */
 
 struct env {
@@ -330,6 +353,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ini_parse),
 		cmocka_unit_test(test_ini_refusals),
+		cmocka_unit_test(test_ini_unterminated_buffer),
 		cmocka_unit_test_setup_teardown(test_files_default_profile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_home_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile_precedence, setup, teardown),

@@ -119,7 +119,8 @@ const char *ecs_attribute(const json_t *attrs, const char *name);
 
 /*
  * "k1=v1,k2=v2" -> {"k1": "v1", "k2": "v2"} (keys from allowed, NULL-terminated);
- * NULL with a message on stderr on anything else.
+ * a value runs to the next ",KEY=" of an allowed key, so it may hold commas.
+ * NULL with a message on stderr on an unknown or repeated key.
  */
 json_t *ecs_parse_kv(const char *flag, const char *s, const char *const *allowed);
 /*

@@ -243,27 +243,34 @@ const char *ecs_attribute(const json_t *attrs, const char *name)
 	return NULL;
 }
 
+/* The allowed key that s starts with, followed by '=', or NULL. */
+static const char *kv_key_at(const char *s, const char *const *allowed)
+{
+	for (const char *const *a = allowed; *a; a++)
+		if (startswith(s, *a) && s[strlen(*a)] == '=')
+			return *a;
+	return NULL;
+}
+
 json_t *ecs_parse_kv(const char *flag, const char *s, const char *const *allowed)
 {
 	_cleanup_json_ json_t *o = json_object();
-	_cleanup_free_ char *copy = xstrdup(s);
-	char *save = NULL;
-	for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(part, '=');
-		bool known = false;
-		if (eq) {
-			*eq = '\0';
-			for (const char *const *a = allowed; *a && !known; a++)
-				known = streq(*a, part);
-		}
-		if (!known || json_object_get(o, part)) {
+	const char *p = s;
+	while (*p) {
+		const char *key = kv_key_at(p, allowed);
+		if (!key || json_object_get(o, key)) {
 			fprintf(stderr, "berth: invalid %s '%s': expected ", flag, s);
 			for (const char *const *a = allowed; *a; a++)
 				fprintf(stderr, "%s%s=VALUE", a == allowed ? "" : ",", *a);
 			fprintf(stderr, "\n");
 			return NULL;
 		}
-		json_object_set_new(o, part, json_string(eq + 1));
+		/* a value runs to the next ",KEY=" (values may hold commas: "attribute:x in [a, b]") */
+		const char *v = p + strlen(key) + 1, *end = v;
+		while (*end && !(*end == ',' && kv_key_at(end + 1, allowed)))
+			end++;
+		json_object_set_new(o, key, json_stringn(v, (size_t)(end - v)));
+		p = *end ? end + 1 : end;
 	}
 	return TAKE_PTR(o);
 }

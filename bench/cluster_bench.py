@@ -496,11 +496,11 @@ def ts(v):
     return datetime.datetime.fromisoformat(m.group(1) + frac + z).timestamp()
 
 
-PHASES = [("RunTask returned -> agent's pullStartedAt (placement + long-poll delivery)", "ret", "pull0"),
-          ("pullStartedAt -> pullStoppedAt (image check)", "pull0", "pull1"),
-          ("pullStoppedAt -> container Created (task cgroup, network, create)", "pull1", "created"),
-          ("container Created -> StartedAt (engine start)", "created", "started"),
-          ("container StartedAt -> server's startedAt (RUNNING report)", "started", "srv"),
+PHASES = [("RunTask returned -> pullStartedAt (placement, long-poll delivery, task cgroup)", "ret", "pull0"),
+          ("pullStartedAt -> container's Created (image check; awsvpc: pause container + CNI)", "pull0", "created"),
+          ("container's Created -> pullStoppedAt (the create call finishes)", "created", "pull1"),
+          ("pullStoppedAt -> container's StartedAt (engine start)", "pull1", "started"),
+          ("container's StartedAt -> server's startedAt (RUNNING report)", "started", "srv"),
           ("server's startedAt -> client sees RUNNING (DescribeTasks poll)", "srv", "seen")]
 
 
@@ -663,6 +663,8 @@ def simulate(b, res):
             conn = self.conns.pop(purpose, None) if self.keepalive else None
             if conn is None:
                 conn = http.client.HTTPSConnection(self.host, self.port, context=self._context(), timeout=timeout)
+            if purpose == "poll":
+                self.poll_conn = conn
             try:
                 conn.request(method, url, body=body, headers={"Content-Type": "application/json"} if body else {})
                 r = conn.getresponse()
@@ -685,6 +687,12 @@ def simulate(b, res):
             for c in self.conns.values():
                 c.close()
             self.conns = {}
+
+        def abort_poll(self):
+            c = getattr(self, "poll_conn", None)
+            if c is not None and c.sock is not None:
+                with contextlib.suppress(OSError):
+                    c.sock.shutdown(socket.SHUT_RDWR)
 
     n = b.sim_nodes
     nodes = [SimNode(b.endpoint, os.path.join(b.dir, "sim", f"n{i}")) for i in range(n)]
@@ -748,8 +756,8 @@ def simulate(b, res):
     stop.set()
 
 
-SIM_MODES = [("heartbeats, new TLS connection each (as berth agent)", False, False),
-             ("heartbeats, kept-alive connections", True, False),
+SIM_MODES = [("heartbeats, kept-alive connections", True, False),
+             ("heartbeats, new TLS connection each (as berth agent)", False, False),
              ("heartbeats + parked tasks long poll, new connections (as berth agent)", False, True)]
 
 
@@ -816,8 +824,16 @@ def sim_round(b, nodes, iv, longpoll, errors, mode):
         threads += [threading.Thread(target=poller, args=(nd,), daemon=True) for nd in nodes]
     for t in threads:
         t.start()
-    # warm up: every node has a kept-alive connection and the schedule is steady
-    time.sleep(max(2 * iv, 10))
+    # warm up until the schedule is steady: every node has connected (kept-alive mode), the queue is drained
+    # and heartbeats start on time (at least 10 s, at most 60 s)
+    w0 = time.monotonic()
+    while True:
+        time.sleep(1)
+        with lock:
+            recent = late[-max(20, n // 10):]
+        el = time.monotonic() - w0
+        if el >= 60 or (el >= max(2 * iv, 10) and work.qsize() < 5 and recent and max(recent) < 0.5):
+            break
     with lock:
         lat.clear()
         late.clear()
@@ -831,13 +847,17 @@ def sim_round(b, nodes, iv, longpoll, errors, mode):
     threads_srv = len(os.listdir(f"/proc/{pid}/task"))
     rss = rss_kb(pid)
     stop.set()
-    # long polls in flight end within their wait (daemon threads: not joined)
+    for nd in nodes:  # end the parked long polls now, so that rounds do not overlap
+        nd.abort_poll()
+    for t in threads:
+        t.join(timeout=30)
     expected = n * (t1 - t0) / iv
     q = lambda xs, p: xs[min(len(xs) - 1, int(p * len(xs)))] if xs else float("nan")  # noqa: E731
     out = {"nodes": n, "cpu": 100.0 * (c1 - c0) / TICK / (t1 - t0), "rate": got / (t1 - t0),
            "sustained": got / expected if expected else 0, "lat_p50": q(lt, .5), "lat_p99": q(lt, .99),
            "late_p99": q(lte, .99), "fails": nf, "server_threads": threads_srv, "server_rss": rss,
-           "longpoll": longpoll}
+           "longpoll": longpoll, "errors": sorted(set(e[:160] for e in errors))[:3]}
+    errors.clear()
     log(f"sim ({mode}): {n} nodes, server {out['cpu']:.1f}% "
         f"of a core, {out['rate']:.0f} hb/s ({100 * out['sustained']:.0f}% of schedule), "
         f"p99 {1000 * out['lat_p99']:.0f} ms, lateness p99 {1000 * out['late_p99']:.0f} ms, {nf} failures")
@@ -910,7 +930,9 @@ def report(b, res):
         p(f"    ... {s['rate']:.0f} heartbeats/s = {100 * s['sustained']:.0f}% of the schedule (every "
           f"{res['sim_interval']} s), latency p50 {1000 * s['lat_p50']:.0f} ms p99 {1000 * s['lat_p99']:.0f} ms, "
           f"client lateness p99 {1000 * s['late_p99']:.0f} ms, {s['fails']} failures; server {s['server_threads']} "
-          f"threads, RSS {mb(s['server_rss']):.1f} MB{'' if ok else '  (client did NOT sustain the schedule)'}")
+          f"threads, RSS {mb(s['server_rss']):.1f} MB{'' if ok else '  (NOT sustained)'}")
+        for e in s.get("errors", []):
+            p(f"    ... error: {e}")
         if s["nodes"] != 1000 and s["sustained"] > 0:
             per = (s["cpu"] - res.get("server_cpu_idle", 0)) / (s["nodes"] * s["sustained"])
             p(f"    ... EXTRAPOLATED to 1,000 nodes (linear in heartbeats, above idle): "
@@ -942,7 +964,7 @@ def main():
     ap.add_argument("--poll", type=float, default=0.1)
     ap.add_argument("--sim-nodes", type=int, default=1000)
     ap.add_argument("--sim-seconds", type=float, default=30)
-    ap.add_argument("--sim-workers", type=int, default=16)
+    ap.add_argument("--sim-workers", type=int, default=48)
     ap.add_argument("--no-swarm", action="store_true")
     ap.add_argument("--bridge", action="store_true", help="also 30 bridge tasks")
     ap.add_argument("--no-tasks", action="store_true", help="berth: only RSS and the simulated nodes")

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/network.h"
 #include "cli/cli-build.h"
+#include "cli/ecs.h"
 #include "cli/verbs.h"
 #include "common/log.h"
 #include "shim/shim.h"
@@ -90,6 +91,10 @@ static const struct command commands[] = {
 	{ "container", cli_container, "Manage containers" },
 	{ "image", cli_image, "Manage images" },
 	{ "bench-scheduler", sched_bench_main, "Benchmark the scheduler on a generated cluster" },
+	{ "cluster", cli_cluster, "Manage clusters on a berth server (ECS API)" },
+	{ "node", cli_node, "Manage the nodes of a cluster" },
+	{ "taskdef", cli_taskdef, "Manage task definitions" },
+	{ "task", cli_task, "Run and manage tasks on a cluster" },
 };
 
 static const struct command *find_command(const char *name)

@@ -21,7 +21,7 @@
 #include "http/http.h"
 #include "server/internal.h"
 #include "pki/pki.h"
-#include "server/sigv4.h"
+#include "aws/sigv4.h"
 
 #define AGENT_MAX_WAIT_SEC  60
 #define AGENT_HEARTBEAT_SEC 5

@@ -14,7 +14,7 @@
 #include "http/http.h"
 #include "server/internal.h"
 #include "server/server.h"
-#include "server/sigv4.h"
+#include "aws/sigv4.h"
 
 /* X-Amz-Date may be this far from the server's clock (AWS: 15 minutes). */
 #define SIGV4_MAX_SKEW_SEC (15 * 60)

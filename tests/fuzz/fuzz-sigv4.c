@@ -1,5 +1,5 @@
 /* fuzz-sigv4.c - the SigV4 Authorization header parser and canonicaliser never crash on any input. */
-#include "server/sigv4.h"
+#include "aws/sigv4.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

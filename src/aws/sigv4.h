@@ -1,15 +1,18 @@
 /*
- * sigv4.h - AWS Signature Version 4, the verifying side: parse the
- * Authorization header, rebuild the canonical request from what the server
- * received (hashing the body itself, never trusting a client-sent hash),
- * derive the signing key and compare signatures in constant time.
+ * sigv4.h - AWS Signature Version 4, both sides. Verifying (berth server):
+ * parse the Authorization header, rebuild the canonical request from what
+ * the server received (hashing the body itself, never trusting a
+ * client-sent hash), derive the signing key and compare signatures in
+ * constant time. Signing (aws/client.c): the same canonical request and key
+ * derivation, producing the headers a client adds.
  *
- * Pure functions over strings; nothing here knows about HTTP servers. The
- * caller supplies headers through a lookup callback so the same code serves
- * libmicrohttpd requests and the unit tests (AWS's published test suite).
+ * Pure functions over strings; nothing here knows about HTTP. The caller
+ * supplies headers through a lookup callback (verifying) or a name/value
+ * list (signing), so the same code serves libmicrohttpd requests, libcurl
+ * requests and the unit tests (AWS's published test suite).
  */
-#ifndef BERTH_SERVER_SIGV4_H
-#define BERTH_SERVER_SIGV4_H
+#ifndef BERTH_AWS_SIGV4_H
+#define BERTH_AWS_SIGV4_H
 
 #include <time.h>
 
@@ -67,5 +70,32 @@ void sigv4_sha256_hex(const void *data, size_t len, char out[65]);
 
 /* Constant-time comparison of two hex signatures. */
 bool sigv4_signature_equal(const char *a, const char *b);
+
+/* ---- signing ---- */
+
+struct sigv4_signer {
+	const char *access_key, *secret;
+	const char *session_token; /* NULL: none; else sent and signed as X-Amz-Security-Token */
+	const char *region, *service;
+};
+
+/*
+ * Sign a request. headers: "name", "value" pairs (NULL-terminated) that the
+ * request carries and that are all signed; they must include "host" and must
+ * not include the headers added here. path and query as in
+ * sigv4_canonical_request(). now: the signing time (X-Amz-Date).
+ *
+ * On success *ret is a NULL-terminated vector of "Name: value" lines to add
+ * to the request (X-Amz-Date, X-Amz-Security-Token when there is a token,
+ * Authorization), caller frees with strv_free(). -EINVAL without host, with
+ * a header name that is empty or not a token, with too many headers, or when
+ * a credential field is empty or holds a '/' where the scope needs none.
+ */
+int sigv4_sign_request(const struct sigv4_signer *s, const char *method, const char *path, const char *query,
+		       const char *const *headers, const void *body, size_t body_len, time_t now, char ***ret,
+		       struct berth_error **err);
+
+/* "YYYYMMDDTHHMMSSZ" (17 bytes with the NUL) for t, in UTC. */
+void sigv4_format_amz_date(time_t t, char out[17]);
 
 #endif

@@ -1,17 +1,18 @@
 /*
- * sigv4.c - AWS Signature Version 4 verification (see sigv4.h).
+ * sigv4.c - AWS Signature Version 4: verification and signing (see sigv4.h).
  *
  * The canonical request is rebuilt from the request as received. The query
  * string is decoded and re-encoded with AWS's rules (unreserved characters
  * kept, everything else %XX uppercase), then sorted by name and value, so a
  * client's own encoding choices do not matter.
  */
+#include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include "common/strbuf.h"
-#include "server/sigv4.h"
+#include "aws/sigv4.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
@@ -349,4 +350,139 @@ void sigv4_sign(const char *secret, const char *date, const char *region, const 
 bool sigv4_signature_equal(const char *a, const char *b)
 {
 	return strlen(a) == 64 && strlen(b) == 64 && CRYPTO_memcmp(a, b, 64) == 0;
+}
+
+void sigv4_format_amz_date(time_t t, char out[17])
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+struct sign_headers {
+	char **names;  /* lowercase, sorted */
+	char **values; /* parallel to names */
+	size_t n;
+};
+
+static const char *sign_lookup(void *ctx, const char *name)
+{
+	struct sign_headers *h = ctx;
+	for (size_t i = 0; i < h->n; i++)
+		if (streq(h->names[i], name))
+			return h->values[i];
+	return NULL;
+}
+
+static bool header_name_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+/* Insert (name lowercased, value) keeping names sorted; false on a duplicate. */
+static bool sign_add(struct sign_headers *h, const char *name, const char *value)
+{
+	_cleanup_free_ char *low = xstrdup(name);
+	for (char *p = low; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	size_t at = 0;
+	while (at < h->n && strcmp(h->names[at], low) < 0)
+		at++;
+	if (at < h->n && streq(h->names[at], low))
+		return false;
+	memmove(h->names + at + 1, h->names + at, (h->n - at) * sizeof(char *));
+	memmove(h->values + at + 1, h->values + at, (h->n - at) * sizeof(char *));
+	h->names[at] = TAKE_PTR(low);
+	h->values[at] = xstrdup(value);
+	h->n++;
+	h->names[h->n] = NULL;
+	h->values[h->n] = NULL;
+	return true;
+}
+
+static bool scope_part_ok(const char *s)
+{
+	return s && *s && !strchr(s, '/') && strlen(s) <= 128;
+}
+
+static int sign_collect(const struct sigv4_signer *s, const char *const *headers, const char *amz_date,
+			struct sign_headers *h, struct berth_error **err)
+{
+	size_t n = 0;
+	while (headers && headers[2 * n])
+		n++;
+	if (n + 2 > SIGV4_MAX_SIGNED_HEADERS)
+		return berth_error_msg(err, EINVAL, "sign request: too many headers");
+	h->names = xcalloc(n + 3, sizeof(char *));
+	h->values = xcalloc(n + 3, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		const char *name = headers[2 * i], *value = headers[2 * i + 1];
+		if (!header_name_ok(name) || !value || !strcasecmp(name, "authorization") ||
+		    !strcasecmp(name, "x-amz-date") || !strcasecmp(name, "x-amz-security-token"))
+			return berth_error_msg(err, EINVAL, "sign request: invalid header '%s'", name);
+		if (!sign_add(h, name, value))
+			return berth_error_msg(err, EINVAL, "sign request: repeated header '%s'", name);
+	}
+	if (!sign_lookup(h, "host"))
+		return berth_error_msg(err, EINVAL, "sign request: no host header");
+	sign_add(h, "x-amz-date", amz_date);
+	if (s->session_token && *s->session_token)
+		sign_add(h, "x-amz-security-token", s->session_token);
+	return 0;
+}
+
+static void sign_headers_done(struct sign_headers *h)
+{
+	strv_free(h->names);
+	strv_free(h->values);
+}
+
+int sigv4_sign_request(const struct sigv4_signer *s, const char *method, const char *path, const char *query,
+		       const char *const *headers, const void *body, size_t body_len, time_t now, char ***ret,
+		       struct berth_error **err)
+{
+	if (!scope_part_ok(s->access_key) || !s->secret || !*s->secret || !scope_part_ok(s->region) ||
+	    !scope_part_ok(s->service) || strchr(s->access_key, ',') || strchr(s->access_key, ' '))
+		return berth_error_msg(err, EINVAL, "sign request: invalid credentials, region or service");
+	char amz_date[17];
+	sigv4_format_amz_date(now, amz_date);
+	struct sign_headers h = { 0 };
+	int r = sign_collect(s, headers, amz_date, &h, err);
+	if (r < 0) {
+		sign_headers_done(&h);
+		return r;
+	}
+	_cleanup_free_ char *date = xstrndup(amz_date, 8);
+	struct sigv4_auth a = { .signed_headers = h.names };
+	_cleanup_free_ char *scope = xasprintf("%s/%s/%s/aws4_request", date, s->region, s->service);
+	char payload[65], sig[65];
+	sigv4_sha256_hex(body ? body : "", body ? body_len : 0, payload);
+	_cleanup_free_ char *canonical = NULL;
+	r = sigv4_canonical_request(method, path, query, &a, sign_lookup, &h, payload, &canonical, err);
+	if (r < 0) {
+		sign_headers_done(&h);
+		return r;
+	}
+	_cleanup_free_ char *sts = sigv4_string_to_sign(amz_date, scope, canonical);
+	sigv4_sign(s->secret, date, s->region, s->service, sts, sig);
+	struct strbuf sh = STRBUF_INIT;
+	for (size_t i = 0; i < h.n; i++)
+		strbuf_addf(&sh, "%s%s", i ? ";" : "", h.names[i]);
+	char **out = xcalloc(4, sizeof(char *));
+	size_t k = 0;
+	out[k++] = xasprintf("X-Amz-Date: %s", amz_date);
+	if (s->session_token && *s->session_token)
+		out[k++] = xasprintf("X-Amz-Security-Token: %s", s->session_token);
+	out[k] = xasprintf("Authorization: " ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
+			   s->access_key, scope, sh.buf, sig);
+	strbuf_release(&sh);
+	sign_headers_done(&h);
+	*ret = out;
+	return 0;
 }

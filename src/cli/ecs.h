@@ -1,0 +1,147 @@
+/*
+ * ecs.h - the cluster verbs of the `berth` CLI (cluster.c, node.c,
+ * taskdef.c, task.c) and what they share (ecsutil.c): the AWS options every
+ * verb takes, opening an aws/ client, calling it with errors printed as
+ * `berth: <Type>: <message>`, output in tables, JSON or a template, and the
+ * subcommand dispatch. The verbs are clients of the ECS API only (aws/client.h).
+ */
+#ifndef BERTH_CLI_ECS_H
+#define BERTH_CLI_ECS_H
+
+#include <getopt.h>
+#include <jansson.h>
+
+#include "aws/client.h"
+
+/* getopt values of the shared options (verbs use values below 256 or above 400 for their own). */
+enum {
+	ECS_OPT_ENDPOINT = 300,
+	ECS_OPT_CA_BUNDLE,
+	ECS_OPT_REGION,
+	ECS_OPT_PROFILE,
+	ECS_OPT_CLUSTER,
+	ECS_OPT_FORMAT,
+	ECS_OPT_HELP,
+};
+
+/* The shared long options, to put first in a verb's option table. */
+#define ECS_CLI_OPTIONS                                                    \
+	{ "endpoint", required_argument, NULL, ECS_OPT_ENDPOINT },         \
+	    { "endpoint-url", required_argument, NULL, ECS_OPT_ENDPOINT }, \
+	    { "ca-bundle", required_argument, NULL, ECS_OPT_CA_BUNDLE },   \
+	    { "region", required_argument, NULL, ECS_OPT_REGION },         \
+	    { "profile", required_argument, NULL, ECS_OPT_PROFILE },       \
+	    { "cluster", required_argument, NULL, ECS_OPT_CLUSTER },       \
+	    { "format", required_argument, NULL, ECS_OPT_FORMAT },         \
+	{                                                                  \
+		"help", no_argument, NULL, ECS_OPT_HELP                    \
+	}
+
+/* Help text of the shared options (without --cluster / --format, which verbs describe). */
+#define ECS_CLI_HELP_COMMON                                                                  \
+	"      --endpoint URL      API endpoint (AWS_ENDPOINT_URL_ECS, AWS_ENDPOINT_URL;\n"  \
+	"                          default " AWS_DEFAULT_ENDPOINT ")\n"                      \
+	"      --ca-bundle FILE    CA certificates to verify the endpoint (AWS_CA_BUNDLE)\n" \
+	"      --region REGION     region (AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config)\n" \
+	"      --profile NAME      profile in ~/.aws/credentials and ~/.aws/config (AWS_PROFILE)\n"
+#define ECS_CLI_HELP_CLUSTER "      --cluster NAME      cluster name or ARN (default \"default\")\n"
+#define ECS_CLI_HELP_FORMAT                                                                        \
+	"      --format FORMAT     'table' (default), 'json' (the API's response; timestamps in\n" \
+	"                          epoch seconds) or a Go template applied to each item\n"
+
+struct ecs_cli {
+	struct aws_config_flags flags;
+	const char *cluster; /* NULL: the server's default cluster */
+	const char *format;  /* NULL: table */
+	struct aws_client *aws;
+};
+
+/* Handle a shared option: 1 when ch was one (help: returns 2), 0 otherwise. */
+int ecs_cli_opt(struct ecs_cli *e, int ch, const char *arg);
+
+/* A verb's own option: 0 when taken, -1 for a bad value (message printed). */
+typedef int (*ecs_opt_fn)(void *ctx, int ch, const char *arg);
+/*
+ * Parse argv (argv[0] is the verb) with the shared options plus own (NULL or
+ * {NULL}-terminated; values outside ECS_OPT_*) and shortopts. usage: the text
+ * after "Usage: berth ". Returns true to go on with optind at the first
+ * operand; false with *rc the exit code (0 after --help, 125 on a usage error).
+ */
+bool ecs_cli_parse(struct ecs_cli *e, int argc, char **argv, const char *shortopts, const struct option *own,
+		   const char *usage, ecs_opt_fn own_fn, void *ctx, int *rc);
+/* Resolve the configuration and open the client; prints the error and returns -1 on failure. */
+int ecs_cli_open(struct ecs_cli *e);
+void ecs_cli_close(struct ecs_cli *e);
+/* Print "berth: <chain>" and return 1. */
+int ecs_cli_error(struct berth_error *err);
+
+/*
+ * One call; the request's "cluster" is set from --cluster when with_cluster.
+ * On failure prints the error and returns -1. in is borrowed.
+ */
+int ecs_cli_call(struct ecs_cli *e, const char *op, json_t *in, bool with_cluster, json_t **ret);
+/* Follow nextToken; *ret is every page's key array. Same error handling. */
+int ecs_cli_list(struct ecs_cli *e, const char *op, json_t *in, bool with_cluster, const char *key,
+		 json_t **ret);
+/*
+ * Describe arns (an array of strings) in batches of 100 with op, whose request
+ * key is in_key and answer keys out_key and "failures"; returns the described
+ * items in order in *ret and the failures in *ret_failures (may be NULL).
+ * extra: more request fields (borrowed, may be NULL).
+ */
+int ecs_cli_describe(struct ecs_cli *e, const char *op, const char *in_key, const char *out_key, json_t *arns,
+		     json_t *extra, json_t **ret, json_t **ret_failures);
+/* Print each failure as "berth: <arn>: <reason>[ (<detail>)]" to stderr; returns how many. */
+size_t ecs_cli_print_failures(const json_t *failures);
+
+/* true for --format json. */
+bool ecs_cli_json(const struct ecs_cli *e);
+/* Print v as the aws CLI does (4-space indent, keys in the server's order). */
+void ecs_cli_print_json(const json_t *v);
+/*
+ * Print items as a table (columns from row_fn: one array of strings per item),
+ * or, with a template format, the template for each item. Not for json.
+ */
+typedef json_t *(*ecs_row_fn)(const json_t *item);
+void ecs_cli_print_items(const struct ecs_cli *e, const char *const *headers, size_t ncols,
+			 const json_t *items, ecs_row_fn row_fn);
+
+/* "abc" from "arn:...:task/cluster/abc"; the string itself when not an ARN. Borrowed. */
+const char *ecs_arn_id(const char *arn);
+/* "family:rev" from a task definition ARN (new string). */
+char *ecs_taskdef_name(const char *arn);
+/* The integerValue of resource name in a resources array, or -1. */
+long long ecs_resource(const json_t *resources, const char *name);
+/* A JSON number of epoch seconds as RFC 3339 UTC ("" when absent); new string. */
+char *ecs_time(const json_t *v);
+/* Value of attribute name in an attributes array, or NULL. */
+const char *ecs_attribute(const json_t *attrs, const char *name);
+
+/*
+ * "k1=v1,k2=v2" -> {"k1": "v1", "k2": "v2"} (keys from allowed, NULL-terminated);
+ * a value runs to the next ",KEY=" of an allowed key, so it may hold commas.
+ * NULL with a message on stderr on an unknown or repeated key.
+ */
+json_t *ecs_parse_kv(const char *flag, const char *s, const char *const *allowed);
+/*
+ * A command for --command: a JSON array of strings, or words split on blanks
+ * with '...' and "..." quoting and backslash escapes. NULL (message printed) when malformed.
+ */
+json_t *ecs_parse_command(const char *s);
+
+/* Dispatch `berth <group> <verb> ...` (docker's shape: help, unknown verb = 125). */
+struct ecs_verb {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary; /* NULL: an alias, not listed */
+};
+int ecs_cli_group(const char *group, const char *what, const struct ecs_verb *verbs, size_t n, int argc,
+		  char **argv);
+
+/* The verb groups (main.c's table). */
+int cli_cluster(int argc, char **argv);
+int cli_node(int argc, char **argv);
+int cli_taskdef(int argc, char **argv);
+int cli_task(int argc, char **argv);
+
+#endif

@@ -1,0 +1,361 @@
+/*
+ * ecsutil.c - what the cluster verbs share (see ecs.h): AWS options, the
+ * client, printing API errors and failures, tables/JSON/templates, ARN and
+ * resource helpers, and the verb-group dispatch.
+ *
+ * Every verb resolves the configuration itself (no global state), so a verb
+ * is testable by running the binary with a different environment.
+ */
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/ecs.h"
+#include "cli/verbs.h"
+#include "common/json.h"
+#include "common/strbuf.h"
+
+/* DescribeTasks / DescribeContainerInstances / DescribeClusters take at most this many. */
+#define ECS_DESCRIBE_BATCH 100
+
+int ecs_cli_opt(struct ecs_cli *e, int ch, const char *arg)
+{
+	switch (ch) {
+	case ECS_OPT_ENDPOINT: e->flags.endpoint = arg; return 1;
+	case ECS_OPT_CA_BUNDLE: e->flags.ca_bundle = arg; return 1;
+	case ECS_OPT_REGION: e->flags.region = arg; return 1;
+	case ECS_OPT_PROFILE: e->flags.profile = arg; return 1;
+	case ECS_OPT_CLUSTER: e->cluster = arg; return 1;
+	case ECS_OPT_FORMAT: e->format = streq(arg, "table") ? NULL : arg; return 1;
+	case ECS_OPT_HELP: return 2;
+	default: return 0;
+	}
+}
+
+bool ecs_cli_parse(struct ecs_cli *e, int argc, char **argv, const char *shortopts, const struct option *own,
+		   const char *usage, ecs_opt_fn own_fn, void *ctx, int *rc)
+{
+	static const struct option shared[] = { ECS_CLI_OPTIONS };
+	size_t n_own = 0;
+	while (own && own[n_own].name)
+		n_own++;
+	_cleanup_free_ struct option *lo = xcalloc(ARRAY_SIZE(shared) + n_own + 1, sizeof(*lo));
+	memcpy(lo, shared, sizeof(shared));
+	if (n_own)
+		memcpy(lo + ARRAY_SIZE(shared), own, n_own * sizeof(*lo));
+	_cleanup_free_ char *so = xstrdup(shortopts ? shortopts : ""); /* options may follow operands */
+	int ch;
+	optind = 1;
+	opterr = 1;
+	while ((ch = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		int k = ecs_cli_opt(e, ch, optarg);
+		if (k == 1)
+			continue;
+		if (k == 2 || ch == '?' || ch == ':' || !own_fn || own_fn(ctx, ch, optarg) < 0) {
+			*rc = cli_usage(usage, k == 2);
+			return false;
+		}
+	}
+	return true;
+}
+
+static const char *real_getenv(const char *name, void *ctx)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+int ecs_cli_error(struct berth_error *err)
+{
+	berth_error_print(err, "berth");
+	return 1;
+}
+
+int ecs_cli_open(struct ecs_cli *e)
+{
+	struct aws_config cfg;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (aws_config_resolve(&e->flags, "ECS", real_getenv, NULL, &cfg, &err) < 0) {
+		ecs_cli_error(err);
+		return -1;
+	}
+	int r = aws_client_new(&cfg, AWS_ECS_SERVICE, AWS_ECS_TARGET_PREFIX, &e->aws, &err);
+	aws_config_done(&cfg);
+	if (r < 0) {
+		ecs_cli_error(err);
+		return -1;
+	}
+	return 0;
+}
+
+void ecs_cli_close(struct ecs_cli *e)
+{
+	e->aws = aws_client_free(e->aws);
+}
+
+static json_t *with_cluster_field(struct ecs_cli *e, json_t *in, bool with_cluster)
+{
+	json_t *req = in ? json_deep_copy(in) : json_object();
+	if (with_cluster && e->cluster && !json_object_get(req, "cluster"))
+		json_object_set_new(req, "cluster", json_string(e->cluster));
+	return req;
+}
+
+int ecs_cli_call(struct ecs_cli *e, const char *op, json_t *in, bool with_cluster, json_t **ret)
+{
+	_cleanup_json_ json_t *req = with_cluster_field(e, in, with_cluster);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (aws_client_call(e->aws, op, req, ret, &err) < 0) {
+		ecs_cli_error(err);
+		return -1;
+	}
+	return 0;
+}
+
+int ecs_cli_list(struct ecs_cli *e, const char *op, json_t *in, bool with_cluster, const char *key,
+		 json_t **ret)
+{
+	_cleanup_json_ json_t *req = with_cluster_field(e, in, with_cluster);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (aws_client_paginate(e->aws, op, req, key, ret, &err) < 0) {
+		ecs_cli_error(err);
+		return -1;
+	}
+	return 0;
+}
+
+int ecs_cli_describe(struct ecs_cli *e, const char *op, const char *in_key, const char *out_key, json_t *arns,
+		     json_t *extra, json_t **ret, json_t **ret_failures)
+{
+	_cleanup_json_ json_t *items = json_array(), *failures = json_array();
+	for (size_t at = 0; at < json_array_size(arns); at += ECS_DESCRIBE_BATCH) {
+		json_t *req = extra ? json_deep_copy(extra) : json_object();
+		json_t *batch = json_array();
+		for (size_t i = at; i < MIN(at + ECS_DESCRIBE_BATCH, json_array_size(arns)); i++)
+			json_array_append(batch, json_array_get(arns, i));
+		json_object_set_new(req, in_key, batch);
+		json_t *resp = NULL;
+		int r = ecs_cli_call(e, op, req, true, &resp);
+		json_decref(req);
+		if (r < 0)
+			return -1;
+		json_array_extend(items, json_object_get(resp, out_key));
+		json_array_extend(failures, json_object_get(resp, "failures"));
+		json_decref(resp);
+	}
+	*ret = TAKE_PTR(items);
+	if (ret_failures)
+		*ret_failures = TAKE_PTR(failures);
+	return 0;
+}
+
+size_t ecs_cli_print_failures(const json_t *failures)
+{
+	size_t i;
+	json_t *f;
+	json_array_foreach (failures, i, f) {
+		const char *arn = json_string_value(json_object_get(f, "arn"));
+		const char *reason = json_string_value(json_object_get(f, "reason"));
+		const char *detail = json_string_value(json_object_get(f, "detail"));
+		fprintf(stderr, "berth: %s%s%s%s%s%s\n", arn ? arn : "", arn ? ": " : "",
+			reason ? reason : "failure", detail ? " (" : "", detail ? detail : "",
+			detail ? ")" : "");
+	}
+	return json_array_size(failures);
+}
+
+bool ecs_cli_json(const struct ecs_cli *e)
+{
+	return e->format && streq(e->format, "json");
+}
+
+void ecs_cli_print_json(const json_t *v)
+{
+	_cleanup_free_ char *s =
+	    json_dumps(v, JSON_INDENT(4) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+	printf("%s\n", s ? s : "null");
+}
+
+void ecs_cli_print_items(const struct ecs_cli *e, const char *const *headers, size_t ncols,
+			 const json_t *items, ecs_row_fn row_fn)
+{
+	size_t i;
+	json_t *it;
+	if (e->format) {
+		json_array_foreach (items, i, it) {
+			_cleanup_free_ char *line = cli_format(e->format, it);
+			printf("%s\n", line);
+		}
+		return;
+	}
+	_cleanup_json_ json_t *rows = json_array();
+	json_array_foreach (items, i, it)
+		json_array_append_new(rows, row_fn(it));
+	cli_print_table(headers, ncols, rows);
+}
+
+const char *ecs_arn_id(const char *arn)
+{
+	if (!arn)
+		return "";
+	if (!startswith(arn, "arn:"))
+		return arn;
+	const char *slash = strrchr(arn, '/');
+	return slash ? slash + 1 : arn;
+}
+
+char *ecs_taskdef_name(const char *arn)
+{
+	if (!arn)
+		return xstrdup("");
+	const char *p = strstr(arn, ":task-definition/");
+	return xstrdup(p ? p + strlen(":task-definition/") : arn);
+}
+
+long long ecs_resource(const json_t *resources, const char *name)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach (resources, i, r)
+		if (streq_ptr(json_string_value(json_object_get(r, "name")), name))
+			return (long long)json_integer_value(json_object_get(r, "integerValue"));
+	return -1;
+}
+
+char *ecs_time(const json_t *v)
+{
+	if (!json_is_number(v))
+		return xstrdup("");
+	time_t t = (time_t)json_number_value(v);
+	struct tm tm;
+	char buf[32];
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return xstrdup(buf);
+}
+
+const char *ecs_attribute(const json_t *attrs, const char *name)
+{
+	size_t i;
+	json_t *a;
+	json_array_foreach (attrs, i, a)
+		if (streq_ptr(json_string_value(json_object_get(a, "name")), name))
+			return json_string_value(json_object_get(a, "value")) ?: "";
+	return NULL;
+}
+
+/* The allowed key that s starts with, followed by '=', or NULL. */
+static const char *kv_key_at(const char *s, const char *const *allowed)
+{
+	for (const char *const *a = allowed; *a; a++)
+		if (startswith(s, *a) && s[strlen(*a)] == '=')
+			return *a;
+	return NULL;
+}
+
+json_t *ecs_parse_kv(const char *flag, const char *s, const char *const *allowed)
+{
+	_cleanup_json_ json_t *o = json_object();
+	const char *p = s;
+	while (*p) {
+		const char *key = kv_key_at(p, allowed);
+		if (!key || json_object_get(o, key)) {
+			fprintf(stderr, "berth: invalid %s '%s': expected ", flag, s);
+			for (const char *const *a = allowed; *a; a++)
+				fprintf(stderr, "%s%s=VALUE", a == allowed ? "" : ",", *a);
+			fprintf(stderr, "\n");
+			return NULL;
+		}
+		/* a value runs to the next ",KEY=" (values may hold commas: "attribute:x in [a, b]") */
+		const char *v = p + strlen(key) + 1, *end = v;
+		while (*end && !(*end == ',' && kv_key_at(end + 1, allowed)))
+			end++;
+		json_object_set_new(o, key, json_stringn(v, (size_t)(end - v)));
+		p = *end ? end + 1 : end;
+	}
+	return TAKE_PTR(o);
+}
+
+/* Split s shell-like (quotes, backslashes, no expansion) into a JSON array; NULL when unterminated. */
+static json_t *split_words(const char *s)
+{
+	_cleanup_json_ json_t *words = json_array();
+	_cleanup_strbuf_ struct strbuf w = STRBUF_INIT;
+	bool in_word = false;
+	char quote = 0;
+	for (const char *p = s; *p; p++) {
+		if (quote) {
+			if (*p == quote)
+				quote = 0;
+			else if (*p == '\\' && quote == '"' && (p[1] == '"' || p[1] == '\\'))
+				strbuf_addch(&w, *++p);
+			else
+				strbuf_addch(&w, *p);
+		} else if (*p == '\'' || *p == '"') {
+			quote = *p;
+			in_word = true;
+		} else if (*p == '\\' && p[1]) {
+			strbuf_addch(&w, *++p);
+			in_word = true;
+		} else if (*p == ' ' || *p == '\t' || *p == '\n') {
+			if (in_word)
+				json_array_append_new(words, json_string(w.buf));
+			strbuf_setlen(&w, 0);
+			in_word = false;
+		} else {
+			strbuf_addch(&w, *p);
+			in_word = true;
+		}
+	}
+	if (quote)
+		return NULL;
+	if (in_word)
+		json_array_append_new(words, json_string(w.buf));
+	return TAKE_PTR(words);
+}
+
+json_t *ecs_parse_command(const char *s)
+{
+	if (s[strspn(s, " \t")] == '[') {
+		json_t *j = json_loads(s, 0, NULL);
+		bool ok = json_is_array(j) && json_array_size(j) > 0;
+		size_t i;
+		json_t *x;
+		json_array_foreach (j, i, x)
+			ok = ok && json_is_string(x);
+		if (ok)
+			return j;
+		json_decref(j);
+		fprintf(stderr, "berth: invalid --command '%s': expected a JSON array of strings\n", s);
+		return NULL;
+	}
+	json_t *words = split_words(s);
+	if (!words || json_array_size(words) == 0) {
+		json_decref(words);
+		fprintf(stderr, "berth: invalid --command '%s': empty or unterminated quote\n", s);
+		return NULL;
+	}
+	return words;
+}
+
+int ecs_cli_group(const char *group, const char *what, const struct ecs_verb *verbs, size_t n, int argc,
+		  char **argv)
+{
+	bool help = argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"));
+	if (argc >= 2 && !help) {
+		for (size_t i = 0; i < n; i++)
+			if (streq(verbs[i].name, argv[1]))
+				return verbs[i].fn(argc - 1, argv + 1);
+		fprintf(stderr, "berth %s: '%s' is not a berth %s command.\n", group, argv[1], group);
+	}
+	FILE *f = help ? stdout : stderr;
+	fprintf(f, "Usage: berth %s COMMAND\n\n%s\n\nCommands:\n", group, what);
+	for (size_t i = 0; i < n; i++)
+		if (verbs[i].summary)
+			fprintf(f, "  %-10s  %s\n", verbs[i].name, verbs[i].summary);
+	fprintf(f,
+		"\nThe commands talk to a berth server's ECS-compatible API, configured like the aws CLI\n"
+		"(--endpoint or AWS_ENDPOINT_URL, AWS_CA_BUNDLE, AWS_* keys, ~/.aws/credentials).\n"
+		"Run 'berth %s COMMAND --help' for more information on a command.\n",
+		group);
+	return help ? 0 : CLI_EXIT_DAEMON;
+}

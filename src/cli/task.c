@@ -1,0 +1,578 @@
+/*
+ * task.c - `berth task run|ls|inspect|stop|logs` over RunTask, ListTasks,
+ * DescribeTasks and StopTask.
+ *
+ * `task run --wait` polls DescribeTasks until every task is RUNNING or
+ * STOPPED, with a deadline: the ECS API has no watch, so polling a remote API
+ * with backoff is the one place the CLI waits this way.
+ */
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/ecs.h"
+#include "cli/verbs.h"
+#include "common/json.h"
+
+#define RUN_MAX_COUNT        10  /* RunTask's own limit */
+#define WAIT_DEFAULT_SECONDS 300 /* --wait's default deadline */
+#define WAIT_MAX_INTERVAL_MS 1000
+
+enum {
+	OPT_COUNT = 401,
+	OPT_GROUP,
+	OPT_STARTED_BY,
+	OPT_CONSTRAINT,
+	OPT_STRATEGY,
+	OPT_CONTAINER,
+	OPT_ENV,
+	OPT_COMMAND,
+	OPT_WAIT,
+	OPT_WAIT_TIMEOUT,
+	OPT_FAMILY,
+	OPT_DESIRED,
+	OPT_NODE,
+	OPT_REASON,
+	OPT_FOLLOW
+};
+
+struct run_opts {
+	json_t *in; /* the RunTask request being built */
+	const char *container;
+	json_t *env;     /* [{name, value}] */
+	json_t *command; /* NULL or [string] */
+	bool wait;
+	long wait_seconds;
+};
+
+static void run_opts_done(struct run_opts *o)
+{
+	json_decref(o->command);
+	o->command = NULL;
+}
+
+static int parse_long(const char *flag, const char *arg, long min, long max, long *ret)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < min || v > max) {
+		fprintf(stderr, "berth: invalid %s '%s': expected a number from %ld to %ld\n", flag, arg, min,
+			max);
+		return -1;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int append_kv(json_t *in, const char *key, const char *flag, const char *arg,
+		     const char *const *allowed)
+{
+	json_t *o = ecs_parse_kv(flag, arg, allowed);
+	if (!o || !json_object_get(o, "type")) {
+		if (o)
+			fprintf(stderr, "berth: invalid %s '%s': type= is required\n", flag, arg);
+		json_decref(o);
+		return -1;
+	}
+	json_t *list = json_object_get(in, key);
+	if (!list)
+		json_object_set_new(in, key, list = json_array());
+	json_array_append_new(list, o);
+	return 0;
+}
+
+static int run_opt(void *ctx, int ch, const char *arg)
+{
+	struct run_opts *o = ctx;
+	static const char *const constraint_keys[] = { "type", "expression", NULL };
+	static const char *const strategy_keys[] = { "type", "field", NULL };
+	long n;
+	switch (ch) {
+	case OPT_COUNT:
+		if (parse_long("--count", arg, 1, RUN_MAX_COUNT, &n) < 0)
+			return -1;
+		json_object_set_new(o->in, "count", json_integer(n));
+		return 0;
+	case OPT_GROUP: json_object_set_new(o->in, "group", json_string(arg)); return 0;
+	case OPT_STARTED_BY: json_object_set_new(o->in, "startedBy", json_string(arg)); return 0;
+	case OPT_CONSTRAINT:
+		return append_kv(o->in, "placementConstraints", "--placement-constraint", arg,
+				 constraint_keys);
+	case OPT_STRATEGY:
+		return append_kv(o->in, "placementStrategy", "--placement-strategy", arg, strategy_keys);
+	case OPT_CONTAINER: o->container = arg; return 0;
+	case 'e':
+	case OPT_ENV: {
+		const char *eq = strchr(arg, '=');
+		if (!eq || eq == arg) {
+			fprintf(stderr, "berth: invalid --env '%s': expected NAME=VALUE\n", arg);
+			return -1;
+		}
+		json_array_append_new(
+		    o->env, json_pack("{s:s%,s:s}", "name", arg, (size_t)(eq - arg), "value", eq + 1));
+		return 0;
+	}
+	case OPT_COMMAND:
+		json_decref(o->command);
+		o->command = ecs_parse_command(arg);
+		return o->command ? 0 : -1;
+	case OPT_WAIT: o->wait = true; return 0;
+	case OPT_WAIT_TIMEOUT: return parse_long("--wait-timeout", arg, 1, 86400, &o->wait_seconds);
+	default: return -1;
+	}
+}
+
+/* The one container of the task definition, for overrides without --container; NULL (printed) otherwise. */
+static char *sole_container(struct ecs_cli *e, const char *taskdef)
+{
+	_cleanup_json_ json_t *in = json_pack("{s:s}", "taskDefinition", taskdef), *out = NULL;
+	if (ecs_cli_call(e, "DescribeTaskDefinition", in, false, &out) < 0)
+		return NULL;
+	json_t *cs = json_object_get(json_object_get(out, "taskDefinition"), "containerDefinitions");
+	if (json_array_size(cs) != 1) {
+		fprintf(stderr, "berth: task definition '%s' has %zu containers: name one with --container\n",
+			taskdef, json_array_size(cs));
+		return NULL;
+	}
+	return xstrdup(json_string_value(json_object_get(json_array_get(cs, 0), "name")) ?: "");
+}
+
+static int add_overrides(struct ecs_cli *e, struct run_opts *o, const char *taskdef)
+{
+	if (!json_array_size(o->env) && !o->command && !o->container)
+		return 0;
+	_cleanup_free_ char *name = o->container ? xstrdup(o->container) : sole_container(e, taskdef);
+	if (!name)
+		return -1;
+	json_t *co = json_pack("{s:s}", "name", name);
+	if (json_array_size(o->env))
+		json_object_set(co, "environment", o->env);
+	if (o->command)
+		json_object_set(co, "command", o->command);
+	json_object_set_new(o->in, "overrides", json_pack("{s:[o]}", "containerOverrides", co));
+	return 0;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool settled(const json_t *tasks)
+{
+	size_t i;
+	json_t *t;
+	json_array_foreach (tasks, i, t) {
+		const char *s = json_string_value(json_object_get(t, "lastStatus"));
+		if (!streq_ptr(s, "RUNNING") && !streq_ptr(s, "STOPPED"))
+			return false;
+	}
+	return true;
+}
+
+/* Poll DescribeTasks until every task settles; *ret the last description. -1 on error or timeout. */
+static int wait_tasks(struct ecs_cli *e, json_t *arns, long seconds, json_t **ret)
+{
+	double deadline = now_mono() + (double)seconds;
+	long interval = 100;
+	for (;;) {
+		json_t *tasks = NULL, *failures = NULL;
+		if (ecs_cli_describe(e, "DescribeTasks", "tasks", "tasks", arns, NULL, &tasks, &failures) < 0)
+			return -1;
+		size_t nf = ecs_cli_print_failures(failures);
+		json_decref(failures);
+		if (nf || settled(tasks)) {
+			*ret = tasks;
+			return nf ? -1 : 0;
+		}
+		json_decref(tasks);
+		if (now_mono() + (double)interval / 1000 > deadline) {
+			fprintf(stderr, "berth: tasks did not reach RUNNING or STOPPED within %ld s\n",
+				seconds);
+			return -1;
+		}
+		sleep_ms(interval);
+		interval = MIN(interval * 2, WAIT_MAX_INTERVAL_MS);
+	}
+}
+
+/* A stopped task that failed: prints why; true when it counts as a failure. */
+static bool report_stopped(const json_t *t)
+{
+	if (!streq_ptr(json_string_value(json_object_get(t, "lastStatus")), "STOPPED"))
+		return false;
+	const char *id = ecs_arn_id(json_string_value(json_object_get(t, "taskArn")));
+	const char *code = json_string_value(json_object_get(t, "stopCode"));
+	const char *reason = json_string_value(json_object_get(t, "stoppedReason"));
+	bool failed = streq_ptr(code, "TaskFailedToStart");
+	size_t i;
+	json_t *c;
+	json_array_foreach (json_object_get(t, "containers"), i, c) {
+		json_t *x = json_object_get(c, "exitCode");
+		if (json_is_integer(x) && json_integer_value(x) != 0)
+			failed = true;
+	}
+	fprintf(stderr, "berth: task %s stopped: %s%s%s\n", id, code ? code : "", reason ? ": " : "",
+		reason ? reason : "");
+	return failed;
+}
+
+static int task_run(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "count", required_argument, NULL, OPT_COUNT },
+		{ "group", required_argument, NULL, OPT_GROUP },
+		{ "started-by", required_argument, NULL, OPT_STARTED_BY },
+		{ "placement-constraint", required_argument, NULL, OPT_CONSTRAINT },
+		{ "placement-strategy", required_argument, NULL, OPT_STRATEGY },
+		{ "container", required_argument, NULL, OPT_CONTAINER },
+		{ "env", required_argument, NULL, OPT_ENV },
+		{ "command", required_argument, NULL, OPT_COMMAND },
+		{ "wait", no_argument, NULL, OPT_WAIT },
+		{ "wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *text =
+	    "task run [OPTIONS] TASKDEF\n\nRun tasks of a task definition (FAMILY[:REVISION] or ARN); prints "
+	    "their ids\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
+	    "      --count N                 how many tasks (1-10, default 1)\n"
+	    "      --group NAME              task group (default family:FAMILY)\n"
+	    "      --started-by TEXT         the task's startedBy\n"
+	    "      --placement-constraint type=distinctInstance|memberOf[,expression=EXPR]  (repeatable)\n"
+	    "      --placement-strategy type=spread|binpack|random[,field=FIELD]            (repeatable)\n"
+	    "      --container NAME          the container --env and --command apply to (needed when the\n"
+	    "                                task definition has several)\n"
+	    "  -e, --env NAME=VALUE          set an environment variable (repeatable)\n"
+	    "      --command CMD             the container's command: words (with '...' or \"...\" quoting)\n"
+	    "                                or a JSON array\n"
+	    "      --wait                    wait until every task is RUNNING or STOPPED; exit 1 when one\n"
+	    "                                failed to start or a container exited non-zero\n"
+	    "      --wait-timeout SECONDS    give up waiting after this long (default 300)\n"
+	    "      --format FORMAT           'json': print the API's response\n" ECS_CLI_HELP_COMMON;
+	_cleanup_json_ json_t *in = json_object(), *env = json_array();
+	_cleanup_(
+	    run_opts_done) struct run_opts o = { .in = in, .env = env, .wait_seconds = WAIT_DEFAULT_SECONDS };
+	struct ecs_cli e = { 0 };
+	int rc;
+	if (!ecs_cli_parse(&e, argc, argv, "e:", lo, text, run_opt, &o, &rc))
+		return rc;
+	if (optind + 1 != argc) {
+		fprintf(stderr, "\"berth task run\" requires exactly 1 argument.\n");
+		return cli_usage(text, false);
+	}
+	json_object_set_new(in, "taskDefinition", json_string(argv[optind]));
+	if (ecs_cli_open(&e) < 0)
+		return 1;
+	_cleanup_json_ json_t *out = NULL, *waited = NULL, *arns = json_array();
+	size_t i;
+	json_t *t;
+	rc = 1;
+	if (add_overrides(&e, &o, argv[optind]) < 0 || ecs_cli_call(&e, "RunTask", in, true, &out) < 0)
+		goto done;
+	json_t *tasks = json_object_get(out, "tasks");
+	size_t nfail = ecs_cli_print_failures(json_object_get(out, "failures"));
+	json_array_foreach (tasks, i, t)
+		json_array_append(arns, json_object_get(t, "taskArn"));
+	if (o.wait && json_array_size(arns) && wait_tasks(&e, arns, o.wait_seconds, &waited) < 0)
+		goto done;
+	rc = json_array_size(arns) == 0 ? 1 : 0;
+	if (waited) {
+		json_object_set(out, "tasks", waited);
+		json_array_foreach (waited, i, t)
+			if (report_stopped(t))
+				rc = 1;
+	}
+	if (ecs_cli_json(&e))
+		ecs_cli_print_json(out);
+	else
+		json_array_foreach (json_object_get(out, "tasks"), i, t)
+			printf("%s\n", ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))));
+	if (json_array_size(arns) == 0 && nfail == 0)
+		fprintf(stderr, "berth: no task was started\n");
+done:
+	ecs_cli_close(&e);
+	return rc;
+}
+
+static int ls_opt(void *ctx, int ch, const char *arg)
+{
+	json_t *in = ctx;
+	static const struct {
+		int ch;
+		const char *key;
+	} map[] = { { OPT_FAMILY, "family" },
+		    { OPT_DESIRED, "desiredStatus" },
+		    { OPT_NODE, "containerInstance" },
+		    { OPT_STARTED_BY, "startedBy" } };
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+		if (map[i].ch == ch) {
+			json_object_set_new(in, map[i].key, json_string(arg));
+			return 0;
+		}
+	return -1;
+}
+
+static json_t *task_row(const json_t *t)
+{
+	_cleanup_free_ char *td =
+	    ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")));
+	_cleanup_free_ char *created = ecs_time(json_object_get(t, "createdAt"));
+	return json_pack("[s,s,s,s,s,s]", ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))), td,
+			 json_string_value(json_object_get(t, "lastStatus")) ?: "",
+			 json_string_value(json_object_get(t, "desiredStatus")) ?: "",
+			 ecs_arn_id(json_string_value(json_object_get(t, "containerInstanceArn"))), created);
+}
+
+static int task_ls(int argc, char **argv)
+{
+	static const struct option lo[] = { { "family", required_argument, NULL, OPT_FAMILY },
+					    { "desired-status", required_argument, NULL, OPT_DESIRED },
+					    { "node", required_argument, NULL, OPT_NODE },
+					    { "started-by", required_argument, NULL, OPT_STARTED_BY },
+					    { NULL, 0, NULL, 0 } };
+	static const char *text =
+	    "task ls [OPTIONS]\n\nList the tasks of a cluster\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
+	    "      --family FAMILY           only tasks of this task definition family\n"
+	    "      --desired-status STATUS   RUNNING (default), PENDING or STOPPED\n"
+	    "      --node NODE               only tasks on this node (id or ARN)\n"
+	    "      --started-by TEXT         only tasks with this startedBy\n" ECS_CLI_HELP_FORMAT
+		ECS_CLI_HELP_COMMON;
+	_cleanup_json_ json_t *in = json_object(), *arns = NULL, *tasks = NULL;
+	struct ecs_cli e = { 0 };
+	int rc;
+	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, ls_opt, in, &rc))
+		return rc;
+	if (optind != argc)
+		return cli_usage(text, false);
+	if (ecs_cli_open(&e) < 0)
+		return 1;
+	rc = 1;
+	if (ecs_cli_list(&e, "ListTasks", in, true, "taskArns", &arns) < 0)
+		goto out;
+	if (ecs_cli_json(&e)) {
+		_cleanup_json_ json_t *o = json_pack("{s:O}", "taskArns", arns);
+		ecs_cli_print_json(o);
+		rc = 0;
+		goto out;
+	}
+	if (ecs_cli_describe(&e, "DescribeTasks", "tasks", "tasks", arns, NULL, &tasks, NULL) < 0)
+		goto out;
+	static const char *const heads[] = { "TASK ID", "TASK DEFINITION", "LAST STATUS", "DESIRED STATUS",
+					     "NODE",    "CREATED" };
+	ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads), tasks, task_row);
+	rc = 0;
+out:
+	ecs_cli_close(&e);
+	return rc;
+}
+
+static const char *task_ip(const json_t *t)
+{
+	size_t i, j;
+	json_t *a, *d;
+	json_array_foreach (json_object_get(t, "attachments"), i, a)
+		json_array_foreach (json_object_get(a, "details"), j, d)
+			if (streq_ptr(json_string_value(json_object_get(d, "name")), "privateIPv4Address"))
+				return json_string_value(json_object_get(d, "value"));
+	return NULL;
+}
+
+static void print_task(const json_t *t)
+{
+	static const struct {
+		const char *label, *key;
+	} fields[] = { { "ARN", "taskArn" },
+		       { "Cluster", "clusterArn" },
+		       { "Last status", "lastStatus" },
+		       { "Desired status", "desiredStatus" },
+		       { "Group", "group" },
+		       { "Started by", "startedBy" },
+		       { "CPU", "cpu" },
+		       { "Memory", "memory" },
+		       { "Stop code", "stopCode" },
+		       { "Stopped reason", "stoppedReason" } };
+	printf("%-16s %s\n", "ID:", ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))));
+	_cleanup_free_ char *td =
+	    ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")));
+	printf("%-16s %s\n", "Task definition:", td);
+	printf("%-16s %s\n",
+	       "Node:", ecs_arn_id(json_string_value(json_object_get(t, "containerInstanceArn"))));
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		const char *v = json_string_value(json_object_get(t, fields[i].key));
+		if (v) {
+			_cleanup_free_ char *label = xasprintf("%s:", fields[i].label);
+			printf("%-16s %s\n", label, v);
+		}
+	}
+	const char *ip = task_ip(t);
+	if (ip)
+		printf("%-16s %s\n", "IP address:", ip);
+	static const char *const times[][2] = { { "Created:", "createdAt" },
+						{ "Started:", "startedAt" },
+						{ "Stopped:", "stoppedAt" } };
+	for (size_t i = 0; i < ARRAY_SIZE(times); i++) {
+		_cleanup_free_ char *v = ecs_time(json_object_get(t, times[i][1]));
+		if (*v)
+			printf("%-16s %s\n", times[i][0], v);
+	}
+	printf("Containers:\n");
+	static const char *const heads[] = { "  NAME", "LAST STATUS", "EXIT CODE", "REASON" };
+	_cleanup_json_ json_t *rows = json_array();
+	size_t i;
+	json_t *c;
+	json_array_foreach (json_object_get(t, "containers"), i, c) {
+		json_t *x = json_object_get(c, "exitCode");
+		_cleanup_free_ char *name =
+		    xasprintf("  %s", json_string_value(json_object_get(c, "name")) ?: "");
+		_cleanup_free_ char *code =
+		    json_is_integer(x) ? xasprintf("%lld", (long long)json_integer_value(x)) : xstrdup("");
+		json_array_append_new(rows,
+				      json_pack("[s,s,s,s]", name,
+						json_string_value(json_object_get(c, "lastStatus")) ?: "",
+						code, json_string_value(json_object_get(c, "reason")) ?: ""));
+	}
+	cli_print_table(heads, ARRAY_SIZE(heads), rows);
+}
+
+static int task_inspect(int argc, char **argv)
+{
+	static const char *text =
+	    "task inspect [OPTIONS] TASK [TASK...]\n\nShow tasks: status, node, "
+	    "containers and exit codes, stop reason\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT
+		ECS_CLI_HELP_COMMON;
+	struct ecs_cli e = { 0 };
+	int rc;
+	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+		return rc;
+	if (optind >= argc) {
+		fprintf(stderr, "\"berth task inspect\" requires at least 1 argument.\n");
+		return cli_usage(text, false);
+	}
+	if (ecs_cli_open(&e) < 0)
+		return 1;
+	_cleanup_json_ json_t *in = json_pack("{s:[],s:[s]}", "tasks", "include", "TAGS"), *out = NULL;
+	for (int i = optind; i < argc; i++)
+		json_array_append_new(json_object_get(in, "tasks"), json_string(argv[i]));
+	rc = 1;
+	if (ecs_cli_call(&e, "DescribeTasks", in, true, &out) == 0) {
+		json_t *tasks = json_object_get(out, "tasks");
+		size_t i;
+		json_t *t;
+		if (ecs_cli_json(&e))
+			ecs_cli_print_json(out);
+		else if (e.format)
+			ecs_cli_print_items(&e, NULL, 0, tasks, NULL);
+		else
+			json_array_foreach (tasks, i, t) {
+				if (i)
+					printf("\n");
+				print_task(t);
+			}
+		rc = ecs_cli_print_failures(json_object_get(out, "failures")) ? 1 : 0;
+	}
+	ecs_cli_close(&e);
+	return rc;
+}
+
+static int stop_opt(void *ctx, int ch, const char *arg)
+{
+	if (ch != OPT_REASON)
+		return -1;
+	*(const char **)ctx = arg;
+	return 0;
+}
+
+static int task_stop(int argc, char **argv)
+{
+	static const struct option lo[] = { { "reason", required_argument, NULL, OPT_REASON },
+					    { NULL, 0, NULL, 0 } };
+	static const char *text =
+	    "task stop [OPTIONS] TASK [TASK...]\n\nStop tasks (their containers get "
+	    "SIGTERM, then SIGKILL after the stop timeout)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
+	    "      --reason TEXT       the stoppedReason (default \"Task stopped by user\")\n"
+	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
+	const char *reason = NULL;
+	struct ecs_cli e = { 0 };
+	int rc;
+	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, stop_opt, &reason, &rc))
+		return rc;
+	if (optind >= argc) {
+		fprintf(stderr, "\"berth task stop\" requires at least 1 argument.\n");
+		return cli_usage(text, false);
+	}
+	if (ecs_cli_open(&e) < 0)
+		return 1;
+	rc = 0;
+	for (int i = optind; i < argc; i++) {
+		_cleanup_json_ json_t *in = json_pack("{s:s}", "task", argv[i]), *out = NULL;
+		if (reason)
+			json_object_set_new(in, "reason", json_string(reason));
+		if (ecs_cli_call(&e, "StopTask", in, true, &out) < 0) {
+			rc = 1;
+			continue;
+		}
+		if (ecs_cli_json(&e))
+			ecs_cli_print_json(out);
+		else
+			printf("%s\n", ecs_arn_id(json_string_value(
+					   json_object_get(json_object_get(out, "task"), "taskArn"))));
+	}
+	ecs_cli_close(&e);
+	return rc;
+}
+
+static int logs_opt(void *ctx, int ch, const char *arg)
+{
+	(void)ctx, (void)arg;
+	return ch == OPT_CONTAINER || ch == 'f' ? 0 : -1;
+}
+
+static int task_logs(int argc, char **argv)
+{
+	static const struct option lo[] = { { "container", required_argument, NULL, OPT_CONTAINER },
+					    { "follow", no_argument, NULL, 'f' },
+					    { NULL, 0, NULL, 0 } };
+	static const char *text =
+	    "task logs [OPTIONS] TASK\n\nFetch the logs of a task's containers (needs a "
+	    "logs API on the server; see below)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
+	    "      --container NAME    one container of the task\n"
+	    "  -f, --follow            follow the output\n" ECS_CLI_HELP_COMMON
+	    "\nThe berth server has no logs API yet (CloudWatch Logs' GetLogEvents or a task logs\n"
+	    "call): this command fails until it has one. On the node, `docker -H\n"
+	    "unix://EXEC_ROOT/berth.sock logs CONTAINER` reads a task container's log.\n";
+	struct ecs_cli e = { 0 };
+	int rc;
+	if (!ecs_cli_parse(&e, argc, argv, "f", lo, text, logs_opt, NULL, &rc))
+		return rc;
+	if (optind + 1 != argc) {
+		fprintf(stderr, "\"berth task logs\" requires exactly 1 argument.\n");
+		return cli_usage(text, false);
+	}
+	fprintf(stderr,
+		"berth: task logs: the server has no logs API (no GetLogEvents or task logs "
+		"operation): read the logs on the node with `docker -H unix://EXEC_ROOT/berth.sock logs`\n");
+	return 1;
+}
+
+int cli_task(int argc, char **argv)
+{
+	static const struct ecs_verb verbs[] = {
+		{ "inspect", task_inspect, "Show details of tasks" },
+		{ "logs", task_logs, "Fetch the logs of a task (needs a server logs API)" },
+		{ "ls", task_ls, "List tasks" },
+		{ "list", task_ls, NULL },
+		{ "run", task_run, "Run tasks from a task definition" },
+		{ "stop", task_stop, "Stop tasks" },
+	};
+	return ecs_cli_group("task", "Manage tasks (groups of containers placed on the cluster's nodes)",
+			     verbs, ARRAY_SIZE(verbs), argc, argv);
+}

@@ -347,6 +347,27 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	return r;
 }
 
+/* Every containerOverrides entry must name a container of the task definition (ECS's check). */
+static int check_container_overrides(struct ecs_call *c, const json_t *td, const json_t *overrides)
+{
+	const json_t *list = json_object_get(overrides, "containerOverrides");
+	if (list && !json_is_array(list))
+		return ecs_fail(c, "SerializationException", "overrides.containerOverrides must be a list.");
+	size_t i, k;
+	json_t *o, *d;
+	json_array_foreach (list, i, o) {
+		const char *name = json_string_value(json_object_get(o, "name"));
+		bool found = false;
+		json_array_foreach (json_object_get(td, "containerDefinitions"), k, d)
+			found |= name && streq_ptr(json_string_value(json_object_get(d, "name")), name);
+		if (!found)
+			return ecs_fail(c, "InvalidParameterException",
+					"Override for container named %s is not a container in the TaskDefinition.",
+					name ? name : "(none)");
+	}
+	return 0;
+}
+
 static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 {
 	const char *ref, *tdref, *group, *started_by, *launch;
@@ -384,6 +405,11 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 	if (cluster_resolve(c, ref, &cl, &cluster) < 0)
 		return -1;
 	if (taskdef_resolve(c, tdref, &a.td) < 0) {
+		json_decref(cl);
+		return -1;
+	}
+	if (check_container_overrides(c, a.td, a.overrides) < 0) {
+		json_decref(a.td);
 		json_decref(cl);
 		return -1;
 	}

@@ -324,6 +324,17 @@ def test_bad_task_definition_is_client_exception(server, name, body, field):
     assert server.ecs().list_task_definitions(familyPrefix="bad")["taskDefinitionArns"] == []
 
 
+def test_override_of_an_unknown_container_is_refused(server):
+    server.ecs().register_task_definition(family="ov", containerDefinitions=TD)
+    before = server.ecs().list_tasks()["taskArns"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        server.ecs().run_task(taskDefinition="ov", overrides={"containerOverrides": [
+            {"name": "nope", "environment": [{"name": "A", "value": "1"}]}]})
+    assert code(e) == "InvalidParameterException"
+    assert "nope" in e.value.response["Error"]["Message"]
+    assert server.ecs().list_tasks()["taskArns"] == before
+
+
 def test_unknown_cluster_and_task(server):
     ecs = server.ecs()
     with pytest.raises(botocore.exceptions.ClientError) as e:

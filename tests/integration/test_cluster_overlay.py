@@ -6,11 +6,15 @@ with their real source addresses. Hosts are network namespaces on one bridge
 """
 import ipaddress
 import json
+import os
 import signal
+import subprocess
+import threading
 
 import pytest
 
-from cluster_fixture import Cluster, Node, wait_for
+from berth_agent_client import AgentClient, AgentError
+from cluster_fixture import Cluster, Node, in_netns, wait_for
 from conftest import run
 
 # busybox httpd serving a page and a CGI that answers the caller's address
@@ -181,19 +185,100 @@ def test_deregistered_node_leaves_the_overlay_and_its_subnet_is_reused(cluster):
     assert gone_subnet in c.nodes[0].overlay_routes()
 
 
-def test_exhausted_cluster_cidr_refuses_the_node_naming_the_cidr():
-    c = Cluster(nodes=2, explicit_subnets=False, server_args=["--node-subnet-size", "25"])
-    c.server_args[c.server_args.index("--cluster-cidr") + 1] = c.cluster_cidr = f"10.{c.octet}.7.0/24"
+@pytest.fixture
+def small(tmp_path):
+    """A server alone whose cluster CIDR holds two node subnets (10.42.7.0/24 in /25s)."""
+    c = Cluster(nodes=0, server_args=["--cluster-cidr", "10.42.7.0/24", "--node-subnet-size", "25"])
     try:
-        c.start()
-        third = Node(c, 3, "us-east-1c")
-        c.nodes.append(third)
-        c.add_host_netns(third)
-        third.start(wait=False)
-        assert third.proc.wait(timeout=60) != 0
-        third.proc = None
-        log = open(third.log).read()
-        assert f"no free /25 left in the cluster CIDR '10.{c.octet}.7.0/24'" in log, log[-2000:]
-        assert len(c.instances()) == 2
+        c.build_network()
+        c.start_server()
+        yield c
     finally:
         c.cleanup()
+
+
+def fake_node(c, name, address):
+    """A protocol-level node (berth_agent_client) joined and registered at address."""
+    a = AgentClient(c.endpoint, os.path.join(c.base, "fake-" + name))
+    a.join(c.token())
+    body = a.call("POST", "register", {"cluster": "default", "agentVersion": "test",
+                                       "resources": {"cpu": 1024, "memory": 1024}, "address": address})
+    a.instance_arn = body["containerInstanceArn"]
+    return a, body
+
+
+def test_exhausted_cluster_cidr_refuses_the_node_naming_the_cidr_and_deregistration_frees(small):
+    c = small
+    with in_netns(c.vpc):
+        a, ra = fake_node(c, "a", "192.168.77.50")
+        b, rb = fake_node(c, "b", "192.168.77.51")
+        assert {ra["taskSubnet"], rb["taskSubnet"]} == {"10.42.7.0/25", "10.42.7.128/25"}
+        assert ra["clusterCidr"] == "10.42.7.0/24" and ra["vxlanId"] == 1
+        late = AgentClient(c.endpoint, os.path.join(c.base, "fake-late"))
+        late.join(c.token())
+        with pytest.raises(AgentError) as e:
+            late.call("POST", "register", {"cluster": "default", "resources": {"cpu": 1, "memory": 1},
+                                           "address": "192.168.77.52"})
+        assert e.value.status == 409 and e.value.body["code"] == "SubnetExhausted", e.value.body
+        assert "no free /25 left in the cluster CIDR '10.42.7.0/24'" in e.value.body["error"], e.value.body
+        # b sees a as its only peer, with what a registered
+        [peer] = b.call("GET", "peers")["peers"]
+        assert peer == {"nodeId": a.node_id, "address": "192.168.77.50", "taskSubnet": ra["taskSubnet"],
+                        "vtepMac": ra["vtepMac"]}
+    assert len(c.instances()) == 2
+    c.aws("deregister-container-instance", "--container-instance", a.instance_arn)
+    with in_netns(c.vpc):
+        body = late.call("POST", "register", {"cluster": "default", "resources": {"cpu": 1, "memory": 1},
+                                              "address": "192.168.77.52"})
+        assert body["taskSubnet"] == ra["taskSubnet"]  # a's subnet, freed and reused
+        assert [p["nodeId"] for p in b.call("GET", "peers")["peers"]] == [late.node_id]
+
+
+def test_peers_long_poll_answers_when_a_node_registers(small):
+    c = small
+    with in_netns(c.vpc):
+        a, _ = fake_node(c, "a", "192.168.77.60")
+        b = AgentClient(c.endpoint, os.path.join(c.base, "fake-b"))
+        b.join(c.token())  # joined, not registered: no subnet yet, so no peer
+        first = a.call("GET", "peers")
+        assert first["peers"] == []
+        result = {}
+
+        def poll():
+            with in_netns(c.vpc):
+                result["v"] = a.call("GET", "peers", params={"since": first["revision"], "wait": 30})
+
+        t = threading.Thread(target=poll)
+        t.start()
+        rb = b.call("POST", "register", {"cluster": "default", "resources": {"cpu": 1, "memory": 1},
+                                         "address": "192.168.77.61"})
+        t.join(40)
+        assert not t.is_alive()
+    [peer] = result["v"]["peers"]
+    assert peer["nodeId"] == b.node_id and peer["taskSubnet"] == rb["taskSubnet"]
+    assert result["v"]["revision"] > first["revision"]
+
+
+def test_explicit_task_subnet_outside_the_cluster_cidr_is_refused(small):
+    c = small
+    with in_netns(c.vpc):
+        a = AgentClient(c.endpoint, os.path.join(c.base, "fake-x"))
+        a.join(c.token())
+        with pytest.raises(AgentError) as e:
+            a.call("POST", "register", {"cluster": "default", "resources": {"cpu": 1, "memory": 1},
+                                        "taskSubnet": "10.99.0.0/24"})
+    assert e.value.status == 400 and "outside the cluster CIDR '10.42.7.0/24'" in e.value.body["error"]
+
+
+def test_server_usage_errors_for_overlay_flags(berth_bin):
+    for args, msg in ((["--cluster-cidr", "10.42.0.1/16"], "invalid --cluster-cidr"),
+                      (["--cluster-cidr", "nonsense"], "invalid --cluster-cidr"),
+                      (["--node-subnet-size", "31"], "invalid --node-subnet-size"),
+                      (["--cluster-cidr", "10.42.0.0/24", "--node-subnet-size", "16"], "larger than the cluster"),
+                      (["--vxlan-id", "16777216"], "invalid --vxlan-id")):
+        p = subprocess.run([berth_bin, "server", *args], capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2 and msg in p.stderr, (args, p.stderr)
+    p = subprocess.run([berth_bin, "server", "--help"], capture_output=True, text=True, timeout=10)
+    assert "--cluster-cidr" in p.stdout and "--node-subnet-size" in p.stdout
+    p = subprocess.run([berth_bin, "agent", "--help"], capture_output=True, text=True, timeout=10)
+    assert "--advertise-address" in p.stdout

@@ -61,8 +61,8 @@ struct agent {
 	json_t *pending;          /* taskArn -> latest status not yet accepted */
 	json_t *accepted_stopped; /* taskArn -> true once a STOPPED report was accepted */
 	int exit_code;
-	json_t *overlay_info;     /* the register answer's overlay fields (taskSubnet, vxlanId, ...) */
-	struct overlay *overlay;  /* the VXLAN dataplane (overlay.h) */
+	json_t *overlay_info;    /* the register answer's overlay fields (taskSubnet, vxlanId, ...) */
+	struct overlay *overlay; /* the VXLAN dataplane (overlay.h) */
 };
 
 static void usage(FILE *f)
@@ -368,9 +368,11 @@ static int fetch_ca(struct agent *a, size_t idx, const char *pin, struct berth_e
 	int r = client_for(a, idx, false, &c, err);
 	if (r < 0)
 		return r;
-	struct http_client_request rq = {
-		.method = "GET", .path = "/agent/v1/ca", .body_fd = -1, .timeout_ms = 10000, .cancel = &a->cancel
-	};
+	struct http_client_request rq = { .method = "GET",
+					  .path = "/agent/v1/ca",
+					  .body_fd = -1,
+					  .timeout_ms = 10000,
+					  .cancel = &a->cancel };
 	_cleanup_strbuf_ struct strbuf ca = STRBUF_INIT;
 	long status = 0;
 	if ((r = http_client_do(c, &rq, &status, &ca, err)) < 0)
@@ -379,8 +381,9 @@ static int fetch_ca(struct agent *a, size_t idx, const char *pin, struct berth_e
 		return berth_error_msg(err, EPROTO, "GET /agent/v1/ca: %ld, no CA certificate", status);
 	_cleanup_free_ char *hash = pki_sha256_hex(ca.buf, ca.len);
 	if (!streq(hash, pin))
-		return berth_error_msg(err, EACCES, "the server's CA does not match the join token: refusing "
-						    "to join (wrong token, or not the server it names)");
+		return berth_error_msg(err, EACCES,
+				       "the server's CA does not match the join token: refusing "
+				       "to join (wrong token, or not the server it names)");
 	return write_secret(a->ca_file, ca.buf, err);
 }
 
@@ -437,10 +440,16 @@ static int do_register(struct agent *a, struct http_client *c, struct berth_erro
 	json_t *hb = json_object_get(resp, "heartbeatInterval");
 	pthread_mutex_lock(&a->lock);
 	set(&a->instance_arn, arn ? arn : "");
+	const char *had = json_string_value(json_object_get(a->overlay_info, "taskSubnet"));
+	const char *got = json_string_value(json_object_get(resp, "taskSubnet"));
+	if (had && got && !streq(had, got)) /* the server lost its state: peers route the new one */
+		log_fields(LOG_LEVEL_WARN, "the server assigned another task subnet; restart the agent",
+			   "subnet", had, "assigned", got, NULL);
 	if (!a->overlay_info)
-		a->overlay_info = json_pack("{s:O?,s:O?,s:O?,s:O?}", "taskSubnet", json_object_get(resp, "taskSubnet"),
-					    "clusterCidr", json_object_get(resp, "clusterCidr"), "vxlanId",
-					    json_object_get(resp, "vxlanId"), "vtepMac", json_object_get(resp, "vtepMac"));
+		a->overlay_info =
+		    json_pack("{s:O?,s:O?,s:O?,s:O?}", "taskSubnet", json_object_get(resp, "taskSubnet"),
+			      "clusterCidr", json_object_get(resp, "clusterCidr"), "vxlanId",
+			      json_object_get(resp, "vxlanId"), "vtepMac", json_object_get(resp, "vtepMac"));
 	a->heartbeat_s = json_is_integer(hb) && json_integer_value(hb) > 0 ? (int)json_integer_value(hb) : 5;
 	pthread_mutex_unlock(&a->lock);
 	log_fields(LOG_LEVEL_INFO, "registered", "instance", arn ? arn : "", NULL);
@@ -796,7 +805,7 @@ static void agent_free(struct agent *a)
 			   &a->bridge,    &a->cgroup_parent, &a->runtime,     &a->pidfile,
 			   &a->log_level, &a->task_network,  &a->task_subnet, &a->pause_path,
 			   &a->pull,      &a->dir,           &a->ca_file,     &a->cert_file,
-			   &a->key_file,  &a->instance_arn, &a->advertise };
+			   &a->key_file,  &a->instance_arn,  &a->advertise };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	for (size_t i = 0; i < a->n_servers; i++)

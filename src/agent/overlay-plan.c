@@ -178,7 +178,8 @@ void overlay_parse_kernel(const char *routes, const char *neighs, const char *fd
 	parse_fdbs(fdbs, ret);
 }
 
-static const struct overlay_entry *find(const struct overlay_state *s, enum overlay_kind kind, const char *key)
+static const struct overlay_entry *find(const struct overlay_state *s, enum overlay_kind kind,
+					const char *key)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (s->v[i].kind == kind && streq(s->v[i].key, key))
@@ -186,8 +187,8 @@ static const struct overlay_entry *find(const struct overlay_state *s, enum over
 	return NULL;
 }
 
-void overlay_plan(const struct overlay_state *cur, const struct overlay_state *want, struct overlay_op **ret_ops,
-		  size_t *ret_n)
+void overlay_plan(const struct overlay_state *cur, const struct overlay_state *want,
+		  struct overlay_op **ret_ops, size_t *ret_n)
 {
 	struct overlay_op *ops = xcalloc(cur->n + want->n + 1, sizeof(*ops));
 	size_t n = 0;
@@ -226,19 +227,20 @@ char **overlay_op_argv(const struct overlay_op *op, const char *dev)
 	switch (op->e.kind) {
 	case OVERLAY_ROUTE:
 		if (op->add)
-			return strv_of((const char *[]){ "ip", "route", "replace", k, "via", v, "dev", dev, "onlink",
-							 NULL });
+			return strv_of((const char *[]){ "ip", "route", "replace", k, "via", v, "dev", dev,
+							 "onlink", NULL });
 		return strv_of((const char *[]){ "ip", "route", "del", k, "dev", dev, NULL });
 	case OVERLAY_NEIGH:
 		if (op->add)
-			return strv_of((const char *[]){ "ip", "neigh", "replace", k, "lladdr", v, "dev", dev, "nud",
-							 "permanent", NULL });
+			return strv_of((const char *[]){ "ip", "neigh", "replace", k, "lladdr", v, "dev", dev,
+							 "nud", "permanent", NULL });
 		return strv_of((const char *[]){ "ip", "neigh", "del", k, "dev", dev, NULL });
 	case OVERLAY_FDB:
 		if (op->add)
-			return strv_of((const char *[]){ "bridge", "fdb", "replace", k, "dev", dev, "dst", v, "self",
-							 "permanent", NULL });
-		return strv_of((const char *[]){ "bridge", "fdb", "del", k, "dev", dev, "dst", v, "self", NULL });
+			return strv_of((const char *[]){ "bridge", "fdb", "replace", k, "dev", dev, "dst", v,
+							 "self", "permanent", NULL });
+		return strv_of(
+		    (const char *[]){ "bridge", "fdb", "del", k, "dev", dev, "dst", v, "self", NULL });
 	}
 	return NULL;
 }

@@ -125,8 +125,8 @@ static int device_ensure(struct overlay *o, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	struct berth_error *ignored = NULL;
-	bool exists = tool((const char *[]){ "ip", "-d", "-j", "addr", "show", "dev", o->dev, NULL }, NULL, &out,
-			   &ignored) == 0;
+	bool exists = tool((const char *[]){ "ip", "-d", "-j", "addr", "show", "dev", o->dev, NULL }, NULL,
+			   &out, &ignored) == 0;
 	berth_error_free(ignored);
 	_cleanup_json_ json_t *j = exists ? json_loads(out.buf, 0, NULL) : NULL;
 	json_t *link = json_array_get(j, 0);
@@ -150,12 +150,13 @@ static int device_ensure(struct overlay *o, struct berth_error **err)
 		have |= mine;
 		other |= !mine && streq_ptr(json_string_value(json_object_get(a, "family")), "inet");
 	}
-	if (other && (r = tool((const char *[]){ "ip", "-4", "addr", "flush", "dev", o->dev, NULL }, NULL, NULL,
-			       err)) < 0)
+	if (other && (r = tool((const char *[]){ "ip", "-4", "addr", "flush", "dev", o->dev, NULL }, NULL,
+			       NULL, err)) < 0)
 		return r;
 	_cleanup_free_ char *cidr = xasprintf("%s/32", o->vtep);
 	if ((!have || other) &&
-	    (r = tool((const char *[]){ "ip", "addr", "replace", cidr, "dev", o->dev, NULL }, NULL, NULL, err)) < 0)
+	    (r = tool((const char *[]){ "ip", "addr", "replace", cidr, "dev", o->dev, NULL }, NULL, NULL,
+		      err)) < 0)
 		return r;
 	return tool((const char *[]){ "ip", "link", "set", o->dev, "up", NULL }, NULL, NULL, err);
 }
@@ -166,7 +167,8 @@ static int device_ensure(struct overlay *o, struct berth_error **err)
 static int jump_first(const char *table, const char *chain, const char *target, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	int r = tool((const char *[]){ "iptables", "-w", "5", "-t", table, "-S", chain, NULL }, NULL, &out, err);
+	int r =
+	    tool((const char *[]){ "iptables", "-w", "5", "-t", table, "-S", chain, NULL }, NULL, &out, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *want = xasprintf("-A %s -j %s", chain, target);
@@ -176,14 +178,16 @@ static int jump_first(const char *table, const char *chain, const char *target, 
 		return 0;
 	for (int i = 0; i < 8; i++) { /* drop our jumps wherever they are, then put one first */
 		struct berth_error *e = NULL;
-		int d = tool((const char *[]){ "iptables", "-w", "5", "-t", table, "-D", chain, "-j", target, NULL },
-			     NULL, NULL, &e);
+		int d = tool(
+		    (const char *[]){ "iptables", "-w", "5", "-t", table, "-D", chain, "-j", target, NULL },
+		    NULL, NULL, &e);
 		berth_error_free(e);
 		if (d < 0)
 			break;
 	}
-	return tool((const char *[]){ "iptables", "-w", "5", "-t", table, "-I", chain, "1", "-j", target, NULL },
-		    NULL, NULL, err);
+	return tool(
+	    (const char *[]){ "iptables", "-w", "5", "-t", table, "-I", chain, "1", "-j", target, NULL },
+	    NULL, NULL, err);
 }
 
 /*
@@ -197,8 +201,10 @@ static int firewall_ensure(struct overlay *o, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf in = STRBUF_INIT;
 	strbuf_addf(&in,
-		    "*filter\n:" OVERLAY_FW_FILTER " - [0:0]\n-A " OVERLAY_FW_FILTER " -s %s -d %s -j ACCEPT\nCOMMIT\n"
-		    "*nat\n:" OVERLAY_FW_NAT " - [0:0]\n-A " OVERLAY_FW_NAT " -s %s -d %s -j ACCEPT\nCOMMIT\n",
+		    "*filter\n:" OVERLAY_FW_FILTER " - [0:0]\n-A " OVERLAY_FW_FILTER
+		    " -s %s -d %s -j ACCEPT\nCOMMIT\n"
+		    "*nat\n:" OVERLAY_FW_NAT " - [0:0]\n-A " OVERLAY_FW_NAT
+		    " -s %s -d %s -j ACCEPT\nCOMMIT\n",
 		    o->cidr, o->cidr, o->cidr, o->cidr);
 	int r = tool((const char *[]){ "iptables-restore", "-w", "5", "--noflush", NULL }, in.buf, NULL, err);
 	if (r < 0)
@@ -214,12 +220,12 @@ static int kernel_state(struct overlay *o, struct overlay_state *ret, struct ber
 {
 	_cleanup_strbuf_ struct strbuf routes = STRBUF_INIT, neighs = STRBUF_INIT, fdbs = STRBUF_INIT;
 	int r;
-	if ((r = tool((const char *[]){ "ip", "-4", "-j", "route", "show", "dev", o->dev, NULL }, NULL, &routes,
-		      err)) < 0 ||
-	    (r = tool((const char *[]){ "ip", "-4", "-j", "neigh", "show", "dev", o->dev, NULL }, NULL, &neighs,
-		      err)) < 0 ||
-	    (r = tool((const char *[]){ "bridge", "-j", "fdb", "show", "dev", o->dev, NULL }, NULL, &fdbs, err)) <
-		0)
+	if ((r = tool((const char *[]){ "ip", "-4", "-j", "route", "show", "dev", o->dev, NULL }, NULL,
+		      &routes, err)) < 0 ||
+	    (r = tool((const char *[]){ "ip", "-4", "-j", "neigh", "show", "dev", o->dev, NULL }, NULL,
+		      &neighs, err)) < 0 ||
+	    (r = tool((const char *[]){ "bridge", "-j", "fdb", "show", "dev", o->dev, NULL }, NULL, &fdbs,
+		      err)) < 0)
 		return r;
 	overlay_parse_kernel(routes.buf, neighs.buf, fdbs.buf, ret);
 	return 0;
@@ -237,7 +243,8 @@ static int reconcile(struct overlay *o, const json_t *peers, struct berth_error 
 	size_t skipped = 0;
 	overlay_desired(peers, o->subnet, &want, &skipped);
 	if (skipped)
-		log_fields(LOG_LEVEL_WARN, "overlay: peers with invalid or overlapping subnets ignored", NULL);
+		log_fields(LOG_LEVEL_WARN, "overlay: peers with invalid or overlapping subnets ignored",
+			   NULL);
 	if ((r = kernel_state(o, &cur, err)) < 0) {
 		overlay_state_done(&want);
 		return r;
@@ -352,8 +359,8 @@ static int task_network_check(struct host *h, const char *name, const char *subn
 			berth_error_free(e);
 		return berth_error_wrap(err, r, "replace task network '%s'", name);
 	}
-	log_fields(LOG_LEVEL_INFO, "overlay: task network removed to take the assigned subnet", "network", name,
-		   "old", had ? had : "", "subnet", subnet, NULL);
+	log_fields(LOG_LEVEL_INFO, "overlay: task network removed to take the assigned subnet", "network",
+		   name, "old", had ? had : "", "subnet", subnet, NULL);
 	return 0;
 }
 
@@ -411,7 +418,8 @@ int overlay_start(const struct overlay_config *cfg, struct overlay **ret, struct
 		return berth_error_wrap(err, r, "overlay");
 	}
 	o->running = true;
-	log_fields(LOG_LEVEL_INFO, "overlay up", "device", o->dev, "subnet", o->subnet, "local", o->local, NULL);
+	log_fields(LOG_LEVEL_INFO, "overlay up", "device", o->dev, "subnet", o->subnet, "local", o->local,
+		   NULL);
 	*ret = o;
 	return 0;
 }

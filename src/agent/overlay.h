@@ -32,12 +32,12 @@
 
 #include "common/error.h"
 
-#define OVERLAY_DEVICE     "berth.vxlan"
-#define OVERLAY_PORT       4789
-#define OVERLAY_FW_FILTER  "BERTH-OVERLAY"
-#define OVERLAY_FW_NAT     "BERTH-OVERLAY-NAT"
+#define OVERLAY_DEVICE    "berth.vxlan"
+#define OVERLAY_PORT      4789
+#define OVERLAY_FW_FILTER "BERTH-OVERLAY"
+#define OVERLAY_FW_NAT    "BERTH-OVERLAY-NAT"
 /* A peers long poll waits this long on the server. */
-#define OVERLAY_POLL_SEC   20
+#define OVERLAY_POLL_SEC  20
 
 struct host;
 struct overlay;
@@ -115,15 +115,16 @@ void overlay_desired(const json_t *peers, const char *own_subnet, struct overlay
  * non-kernel routes with a gateway, permanent neighbours with a MAC, fdb
  * entries with a dst.
  */
-void overlay_parse_kernel(const char *routes, const char *neighs, const char *fdbs, struct overlay_state *ret);
+void overlay_parse_kernel(const char *routes, const char *neighs, const char *fdbs,
+			  struct overlay_state *ret);
 /*
  * The operations that turn cur into want: deletions first (routes, then
  * neighbours, then fdb entries), then additions in the reverse order. An
  * entry whose value changed is one add (the commands replace). *ret_ops:
  * caller frees (entries borrow strings from cur and want).
  */
-void overlay_plan(const struct overlay_state *cur, const struct overlay_state *want, struct overlay_op **ret_ops,
-		  size_t *ret_n);
+void overlay_plan(const struct overlay_state *cur, const struct overlay_state *want,
+		  struct overlay_op **ret_ops, size_t *ret_n);
 /* The iproute2 command line of one operation on device dev (NULL-terminated; strv_free). */
 char **overlay_op_argv(const struct overlay_op *op, const char *dev);
 

@@ -187,7 +187,8 @@ static int64_t make_alive(struct server *s, const char *id, struct berth_error *
 /*
  * The overlay part of a register: the underlay address the agent reports, its
  * VTEP MAC, and its task subnet (the one it asks for, else one the server
- * allocates), all kept in the node record.
+ * allocates), all kept in the node record. A node that reports neither an
+ * address nor a subnet (and holds none) takes no part: *ret_subnet stays NULL.
  */
 static int register_overlay(struct server *s, json_t *in, json_t *node, char **ret_subnet,
 			    struct berth_error **err)
@@ -200,6 +201,8 @@ static int register_overlay(struct server *s, json_t *in, json_t *node, char **r
 	if (want && !json_is_string(want))
 		return berth_error_msg(err, EINVAL, "invalid 'taskSubnet': expected a CIDR string");
 	const char *id = json_string_value(json_object_get(node, "nodeId"));
+	if (!addr && !want && !json_object_get(node, "taskSubnet"))
+		return 0; /* not an overlay node (simulated nodes, older agents): no subnet */
 	int r = overlay_assign(s, id, json_string_value(want), ret_subnet, err);
 	if (r < 0)
 		return r;
@@ -265,9 +268,15 @@ static void do_register(struct server *s, struct http_request *req, json_t *node
 		json_decref(inst);
 		_cleanup_free_ char *m = berth_error_string(err);
 		log_fields(LOG_LEVEL_WARN, "node refused: no task subnet", "node", id, "error", m, NULL);
-		return agent_error(req, r == -EINVAL ? 400 : r == -EEXIST || r == -ENOSPC ? 409 : 500,
-				   r == -ENOSPC ? "SubnetExhausted" : r == -EEXIST ? "SubnetConflict"
-				   : r == -EINVAL ? "BadRequest" : "ServerError", m);
+		return agent_error(req,
+				   r == -EINVAL                   ? 400
+				   : r == -EEXIST || r == -ENOSPC ? 409
+								  : 500,
+				   r == -ENOSPC   ? "SubnetExhausted"
+				   : r == -EEXIST ? "SubnetConflict"
+				   : r == -EINVAL ? "BadRequest"
+						  : "ServerError",
+				   m);
 	}
 	_cleanup_free_ char *nkey = xasprintf("/berth/nodes/%s", id);
 	json_object_set_new(node, "cluster", json_string(cluster));
@@ -281,8 +290,8 @@ static void do_register(struct server *s, struct http_request *req, json_t *node
 	json_decref(inst);
 	log_fields(LOG_LEVEL_INFO, "node registered", "node", id, "cluster", cluster, NULL);
 	http_respond_json(req, 200,
-			  json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:s,s:s,s:i,s:O}", "containerInstanceArn", arn,
-				    "containerInstanceId", id, "cluster", cluster, "leaseId",
+			  json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:s?,s:s,s:i,s:O?}", "containerInstanceArn",
+				    arn, "containerInstanceId", id, "cluster", cluster, "leaseId",
 				    (json_int_t)lease, "leaseTtl", s->agent_lease_ttl, "heartbeatInterval",
 				    AGENT_HEARTBEAT_SEC, "taskSubnet", subnet, "clusterCidr", s->cluster_cidr,
 				    "vxlanId", s->vxlan_id, "vtepMac", json_object_get(node, "vtepMac")));

@@ -16,8 +16,9 @@
 #include <stdint.h>
 
 /* Longest text of an IPv4 CIDR, with its NUL. */
-#define NETALLOC_CIDR_MAX sizeof("255.255.255.255/32")
-/* Most blocks one explicit subnet may cover (a bigger one is refused: etcd caps a transaction at 128 operations). */
+#define NETALLOC_CIDR_MAX   sizeof("255.255.255.255/32")
+/* Most blocks one explicit subnet may cover (a bigger one is refused: etcd caps a transaction at 128
+ * operations). */
 #define NETALLOC_MAX_BLOCKS 32
 
 struct netalloc_cidr {

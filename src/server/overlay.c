@@ -21,11 +21,11 @@
 #include "server/internal.h"
 #include "server/netalloc.h"
 
-#define SUBNETS_PREFIX   "/berth/subnets/"
-#define NODES_PREFIX     "/berth/nodes/"
-#define PEERS_MAX_WAIT   60
-#define ASSIGN_ATTEMPTS  16
-#define CLAIM_KEY_MAX    (sizeof(SUBNETS_PREFIX) + NETALLOC_CIDR_MAX)
+#define SUBNETS_PREFIX  "/berth/subnets/"
+#define NODES_PREFIX    "/berth/nodes/"
+#define PEERS_MAX_WAIT  60
+#define ASSIGN_ATTEMPTS 16
+#define CLAIM_KEY_MAX   (sizeof(SUBNETS_PREFIX) + NETALLOC_CIDR_MAX)
 
 char *overlay_vtep_mac(const char *node_id)
 {
@@ -93,25 +93,26 @@ static int choose(struct server *s, const struct claims *c, const struct netallo
 	char a[NETALLOC_CIDR_MAX], b[NETALLOC_CIDR_MAX];
 	if (req) {
 		if (netalloc_blocks(req, s->node_subnet_bits, blocks, n) < 0)
-			return berth_error_msg(err, EINVAL, "task subnet '%s' is too large: at most %d blocks of /%d",
-					       netalloc_format(req, a), NETALLOC_MAX_BLOCKS, s->node_subnet_bits);
+			return berth_error_msg(
+			    err, EINVAL, "task subnet '%s' is too large: at most %d blocks of /%d",
+			    netalloc_format(req, a), NETALLOC_MAX_BLOCKS, s->node_subnet_bits);
 		for (size_t i = 0; i < *n; i++)
 			for (size_t k = 0; k < c->n_others; k++)
 				if (c->others[k] == blocks[i])
-					return berth_error_msg(err, EEXIST,
-							       "task subnet '%s' overlaps another node's (block %s)",
-							       netalloc_format(req, a),
-							       netalloc_format_addr(blocks[i], b));
+					return berth_error_msg(
+					    err, EEXIST,
+					    "task subnet '%s' overlaps another node's (block %s)",
+					    netalloc_format(req, a), netalloc_format_addr(blocks[i], b));
 		*ret = *req;
 		return 0;
 	}
 	uint32_t pick;
 	if (netalloc_pick(pool, s->node_subnet_bits, c->others, c->n_others, &pick) < 0)
-		return berth_error_msg(err, ENOSPC,
-				       "no free /%d left in the cluster CIDR '%s' (%u nodes hold all of them): "
-				       "deregister a node or run the server with a larger --cluster-cidr",
-				       s->node_subnet_bits, s->cluster_cidr,
-				       netalloc_block_count(pool, s->node_subnet_bits));
+		return berth_error_msg(
+		    err, ENOSPC,
+		    "no free /%d left in the cluster CIDR '%s' (%u nodes hold all of them): "
+		    "deregister a node or run the server with a larger --cluster-cidr",
+		    s->node_subnet_bits, s->cluster_cidr, netalloc_block_count(pool, s->node_subnet_bits));
 	*ret = (struct netalloc_cidr){ pick, s->node_subnet_bits };
 	blocks[0] = pick;
 	*n = 1;
@@ -153,7 +154,7 @@ static int assign_once(struct server *s, const char *id, const struct netalloc_c
 	size_t max = 2 * NETALLOC_MAX_BLOCKS + c.l.n + 2;
 	struct store_cmp *cmps = xcalloc(max, sizeof(*cmps));
 	struct store_op *ops = xcalloc(max, sizeof(*ops));
-	char (*keys)[CLAIM_KEY_MAX] = xcalloc(n, CLAIM_KEY_MAX);
+	char(*keys)[CLAIM_KEY_MAX] = xcalloc(n, CLAIM_KEY_MAX);
 	size_t nc = 0, no = 0;
 	cmps[nc++] = (struct store_cmp){ nkey, STORE_CMP_MOD, STORE_CMP_EQUAL, nrev };
 	for (size_t i = 0; i < n; i++) {
@@ -161,7 +162,7 @@ static int assign_once(struct server *s, const char *id, const struct netalloc_c
 		snprintf(keys[i], CLAIM_KEY_MAX, SUBNETS_PREFIX "%s", netalloc_format_addr(blocks[i], a));
 		ssize_t mine = claims_mine(&c, id, keys[i]);
 		cmps[nc++] = mine >= 0 ? (struct store_cmp){ keys[i], STORE_CMP_MOD, STORE_CMP_EQUAL,
-							    c.l.kvs[mine].mod_revision }
+							     c.l.kvs[mine].mod_revision }
 				       : (struct store_cmp){ keys[i], STORE_CMP_CREATE, STORE_CMP_EQUAL, 0 };
 		ops[no++] = (struct store_op){ STORE_OP_PUT, keys[i], claim, strlen(claim), 0 };
 	}
@@ -191,14 +192,16 @@ int overlay_assign(struct server *s, const char *id, const char *requested, char
 		return berth_error_msg(err, EINVAL, "invalid cluster CIDR '%s'", s->cluster_cidr);
 	if (requested) {
 		if (netalloc_parse(requested, false, &req) < 0)
-			return berth_error_msg(err, EINVAL,
-					       "invalid task subnet '%s': expected an IPv4 CIDR such as 10.42.7.0/24",
-					       requested);
+			return berth_error_msg(
+			    err, EINVAL,
+			    "invalid task subnet '%s': expected an IPv4 CIDR such as 10.42.7.0/24",
+			    requested);
 		if (!netalloc_contains(&pool, &req))
-			return berth_error_msg(err, EINVAL,
-					       "task subnet '%s' is outside the cluster CIDR '%s': peers would "
-					       "not route to it",
-					       requested, s->cluster_cidr);
+			return berth_error_msg(
+			    err, EINVAL,
+			    "task subnet '%s' is outside the cluster CIDR '%s': peers would "
+			    "not route to it",
+			    requested, s->cluster_cidr);
 	}
 	for (int attempt = 0; attempt < ASSIGN_ATTEMPTS; attempt++) {
 		bool ok = false;

@@ -19,7 +19,7 @@ static json_t *parse(const char *s)
 	return j;
 }
 
-#define PEER(id, addr, subnet, mac)                                                                     \
+#define PEER(id, addr, subnet, mac)                                                                        \
 	"{\"nodeId\":\"" id "\",\"address\":\"" addr "\",\"taskSubnet\":\"" subnet "\",\"vtepMac\":\"" mac \
 	"\"}"
 
@@ -37,10 +37,12 @@ static void test_desired(void **state)
 	_cleanup_json_ json_t *peers =
 	    parse("[" PEER("b", "192.168.77.12", "10.42.2.0/24", "02:AA:bb:cc:dd:ee") ","
 		  /* overlaps our own subnet: skipped, it would shadow the bridge's route */
-		  PEER("evil", "192.168.77.13", "10.42.1.0/25", "02:00:00:00:00:01") ","
-		  PEER("badmac", "192.168.77.14", "10.42.4.0/24", "zz") ","
-		  PEER("badaddr", "host.example", "10.42.5.0/24", "02:00:00:00:00:02") ","
-		  "{\"nodeId\":\"nosubnet\",\"address\":\"192.168.77.15\",\"vtepMac\":\"02:00:00:00:00:03\"}]");
+		  PEER("evil", "192.168.77.13", "10.42.1.0/25", "02:00:00:00:00:01") "," PEER(
+		      "badmac", "192.168.77.14", "10.42.4.0/24",
+		      "zz") "," PEER("badaddr", "host.example", "10.42.5.0/24",
+				     "02:00:00:00:00:02") ","
+							  "{\"nodeId\":\"nosubnet\",\"address\":\"192.168.77."
+							  "15\",\"vtepMac\":\"02:00:00:00:00:03\"}]");
 	struct overlay_state s;
 	size_t skipped = 0;
 	overlay_desired(peers, "10.42.1.0/24", &s, &skipped);
@@ -63,8 +65,9 @@ static const char *ROUTES = "[{\"dst\":\"10.42.2.0/24\",\"gateway\":\"10.42.2.0\
 			    "{\"dst\":\"10.42.9.0/24\",\"protocol\":\"kernel\",\"scope\":\"link\","
 			    "\"prefsrc\":\"10.42.9.1\",\"flags\":[]},"
 			    "{\"dst\":\"10.42.3.0\",\"gateway\":\"10.42.3.0\",\"flags\":[\"onlink\"]}]";
-static const char *NEIGHS = "[{\"dst\":\"10.42.2.0\",\"lladdr\":\"02:aa:bb:cc:dd:ee\",\"state\":[\"PERMANENT\"]},"
-			    "{\"dst\":\"10.42.7.0\",\"state\":[\"FAILED\"]}]";
+static const char *NEIGHS =
+    "[{\"dst\":\"10.42.2.0\",\"lladdr\":\"02:aa:bb:cc:dd:ee\",\"state\":[\"PERMANENT\"]},"
+    "{\"dst\":\"10.42.7.0\",\"state\":[\"FAILED\"]}]";
 static const char *FDBS = "[{\"mac\":\"02:aa:bb:cc:dd:ee\",\"dst\":\"192.168.77.12\",\"flags\":[\"self\"],"
 			  "\"state\":\"permanent\"},"
 			  "{\"mac\":\"00:00:00:00:00:00\",\"dst\":\"192.168.77.99\",\"flags\":[\"self\"]},"
@@ -119,11 +122,12 @@ static char *plan_text(const char *peers_json, const char *routes, const char *n
 static void test_plan_join(void **state)
 {
 	(void)state;
-	_cleanup_free_ char *t = plan_text("[" PEER("b", "192.168.77.12", "10.42.2.0/24", "02:aa:bb:cc:dd:ee") "]",
-					   "[]", "[]", "[]");
-	assert_string_equal(t, "bridge fdb replace 02:aa:bb:cc:dd:ee dev vx dst 192.168.77.12 self permanent\n"
-			       "ip neigh replace 10.42.2.0 lladdr 02:aa:bb:cc:dd:ee dev vx nud permanent\n"
-			       "ip route replace 10.42.2.0/24 via 10.42.2.0 dev vx onlink\n");
+	_cleanup_free_ char *t = plan_text(
+	    "[" PEER("b", "192.168.77.12", "10.42.2.0/24", "02:aa:bb:cc:dd:ee") "]", "[]", "[]", "[]");
+	assert_string_equal(t,
+			    "bridge fdb replace 02:aa:bb:cc:dd:ee dev vx dst 192.168.77.12 self permanent\n"
+			    "ip neigh replace 10.42.2.0 lladdr 02:aa:bb:cc:dd:ee dev vx nud permanent\n"
+			    "ip route replace 10.42.2.0/24 via 10.42.2.0 dev vx onlink\n");
 }
 
 static void test_plan_steady_state_is_empty(void **state)
@@ -154,7 +158,8 @@ static void test_plan_peer_moves_underlay_address(void **state)
 	    plan_text("[" PEER("b", "192.168.77.20", "10.42.2.0/24", "02:aa:bb:cc:dd:ee") "]",
 		      "[{\"dst\":\"10.42.2.0/24\",\"gateway\":\"10.42.2.0\"}]", NEIGHS,
 		      "[{\"mac\":\"02:aa:bb:cc:dd:ee\",\"dst\":\"192.168.77.12\"}]");
-	assert_string_equal(t, "bridge fdb replace 02:aa:bb:cc:dd:ee dev vx dst 192.168.77.20 self permanent\n");
+	assert_string_equal(t,
+			    "bridge fdb replace 02:aa:bb:cc:dd:ee dev vx dst 192.168.77.20 self permanent\n");
 }
 
 static void test_plan_one_leaves_one_joins(void **state)
@@ -164,12 +169,13 @@ static void test_plan_one_leaves_one_joins(void **state)
 	    plan_text("[" PEER("c", "192.168.77.13", "10.42.3.0/24", "02:cc:cc:cc:cc:cc") "]",
 		      "[{\"dst\":\"10.42.2.0/24\",\"gateway\":\"10.42.2.0\"}]", NEIGHS,
 		      "[{\"mac\":\"02:aa:bb:cc:dd:ee\",\"dst\":\"192.168.77.12\"}]");
-	assert_string_equal(t, "ip route del 10.42.2.0/24 dev vx\n"
-			       "ip neigh del 10.42.2.0 dev vx\n"
-			       "bridge fdb del 02:aa:bb:cc:dd:ee dev vx dst 192.168.77.12 self\n"
-			       "bridge fdb replace 02:cc:cc:cc:cc:cc dev vx dst 192.168.77.13 self permanent\n"
-			       "ip neigh replace 10.42.3.0 lladdr 02:cc:cc:cc:cc:cc dev vx nud permanent\n"
-			       "ip route replace 10.42.3.0/24 via 10.42.3.0 dev vx onlink\n");
+	assert_string_equal(t,
+			    "ip route del 10.42.2.0/24 dev vx\n"
+			    "ip neigh del 10.42.2.0 dev vx\n"
+			    "bridge fdb del 02:aa:bb:cc:dd:ee dev vx dst 192.168.77.12 self\n"
+			    "bridge fdb replace 02:cc:cc:cc:cc:cc dev vx dst 192.168.77.13 self permanent\n"
+			    "ip neigh replace 10.42.3.0 lladdr 02:cc:cc:cc:cc:cc dev vx nud permanent\n"
+			    "ip route replace 10.42.3.0/24 via 10.42.3.0 dev vx onlink\n");
 }
 
 int main(void)

@@ -23,8 +23,8 @@ static void test_parse_and_format(void **state)
 	assert_int_equal(netalloc_parse("10.42.0.1/16", true, &c), -EINVAL);
 	assert_int_equal(netalloc_parse("10.42.3.7/24", false, &c), 0);
 	assert_string_equal(netalloc_format(&c, buf), "10.42.3.0/24");
-	const char *bad[] = { "", "10.42.0.0", "10.42.0.0/33", "10.42.0.0/", "10.42.0/16",
-			      "x/8", "10.42.0.0/1a", "::1/64", "10.42.0.0/016" };
+	const char *bad[] = { "",    "10.42.0.0",    "10.42.0.0/33", "10.42.0.0/",   "10.42.0/16",
+			      "x/8", "10.42.0.0/1a", "::1/64",       "10.42.0.0/016" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_int_equal(netalloc_parse(bad[i], false, &c), -EINVAL);
 	assert_string_equal(netalloc_format_addr(0x0a2a0300, buf), "10.42.3.0");

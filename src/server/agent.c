@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "http/http.h"
 #include "server/internal.h"
@@ -203,14 +204,17 @@ static int register_overlay(struct server *s, json_t *in, json_t *node, char **r
 	const char *id = json_string_value(json_object_get(node, "nodeId"));
 	if (!addr && !want && !json_object_get(node, "taskSubnet"))
 		return 0; /* not an overlay node (simulated nodes, older agents): no subnet */
-	int r = overlay_assign(s, id, json_string_value(want), ret_subnet, err);
-	if (r < 0)
-		return r;
 	_cleanup_free_ char *mac = overlay_vtep_mac(id);
-	json_object_set_new(node, "taskSubnet", json_string(*ret_subnet));
 	json_object_set_new(node, "vtepMac", json_string(mac));
 	if (addr)
 		json_object_set_new(node, "address", json_string(addr));
+	_cleanup_json_ json_t *fields = json_pack("{s:s}", "vtepMac", mac);
+	if (addr)
+		json_object_set_new(fields, "address", json_string(addr));
+	int r = overlay_assign(s, id, json_string_value(want), fields, ret_subnet, err);
+	if (r < 0)
+		return r;
+	json_object_set_new(node, "taskSubnet", json_string(*ret_subnet));
 	return 0;
 }
 

@@ -153,9 +153,10 @@ void agent_handle(struct server *s, struct http_request *req);
  * requested is NULL or equal, else the requested CIDR (must lie in the
  * cluster CIDR and not overlap another node's: -EINVAL, -EEXIST) or the
  * first free block (-ENOSPC, the message names the cluster CIDR). Written
- * into the node record (taskSubnet) by compare-and-swap. *ret: caller frees.
+ * into the node record (taskSubnet, plus the members of fields when not NULL)
+ * by compare-and-swap. *ret: caller frees.
  */
-int overlay_assign(struct server *s, const char *id, const char *requested, char **ret,
+int overlay_assign(struct server *s, const char *id, const char *requested, json_t *fields, char **ret,
 		   struct berth_error **err);
 /* Free the node's subnet (claims and the record's taskSubnet); 0 when it had none. */
 int overlay_release(struct server *s, const char *id, struct berth_error **err);

@@ -121,7 +121,8 @@ static int choose(struct server *s, const struct claims *c, const struct netallo
 
 /* One attempt: read, choose, write in one transaction; *ok false when another writer won. */
 static int assign_once(struct server *s, const char *id, const struct netalloc_cidr *pool,
-		       const struct netalloc_cidr *req, char **ret, bool *ok, struct berth_error **err)
+		       const struct netalloc_cidr *req, json_t *fields, char **ret, bool *ok,
+		       struct berth_error **err)
 {
 	_cleanup_free_ char *nkey = xasprintf(NODES_PREFIX "%s", id);
 	_cleanup_json_ json_t *node = NULL;
@@ -148,6 +149,8 @@ static int assign_once(struct server *s, const char *id, const struct netalloc_c
 	}
 	netalloc_format(&got, want_s);
 	json_object_set_new(node, "taskSubnet", json_string(want_s));
+	if (fields) /* the node's other overlay fields land with the subnet: peers see it whole */
+		json_object_update(node, fields);
 	_cleanup_free_ char *nval = json_dumps(node, JSON_COMPACT);
 	_cleanup_json_ json_t *cj = json_pack("{s:s,s:s}", "nodeId", id, "subnet", want_s);
 	_cleanup_free_ char *claim = json_dumps(cj, JSON_COMPACT);
@@ -184,7 +187,7 @@ static int assign_once(struct server *s, const char *id, const struct netalloc_c
 	return r;
 }
 
-int overlay_assign(struct server *s, const char *id, const char *requested, char **ret,
+int overlay_assign(struct server *s, const char *id, const char *requested, json_t *fields, char **ret,
 		   struct berth_error **err)
 {
 	struct netalloc_cidr pool, req;
@@ -205,7 +208,7 @@ int overlay_assign(struct server *s, const char *id, const char *requested, char
 	}
 	for (int attempt = 0; attempt < ASSIGN_ATTEMPTS; attempt++) {
 		bool ok = false;
-		int r = assign_once(s, id, &pool, requested ? &req : NULL, ret, &ok, err);
+		int r = assign_once(s, id, &pool, requested ? &req : NULL, fields, ret, &ok, err);
 		if (r < 0 || ok)
 			return r;
 	}

@@ -127,7 +127,7 @@ static char *assign(struct server *s, const char *id, const char *want, int expe
 {
 	char *got = NULL;
 	struct berth_error *err = NULL;
-	int r = overlay_assign(s, id, want, &got, &err);
+	int r = overlay_assign(s, id, want, NULL, &got, &err);
 	if (r != expect) {
 		_cleanup_free_ char *m = err ? berth_error_string(err) : NULL;
 		fail_msg("assign %s: %d (%s), expected %d", id, r, m ? m : "", expect);
@@ -155,6 +155,17 @@ static void test_distinct_and_stable(void **state)
 	assert_string_equal(rec, "10.42.1.0/24");
 	for (size_t i = 0; i < 3; i++)
 		free(got[i]);
+	/* the other overlay fields land in the same write as the subnet */
+	add_node(&f->s, "d4");
+	json_t *fields = json_pack("{s:s,s:s}", "address", "192.168.77.14", "vtepMac", "02:00:00:00:00:04");
+	_cleanup_free_ char *d = NULL;
+	assert_int_equal(overlay_assign(&f->s, "d4", NULL, fields, &d, NULL), 0);
+	json_decref(fields);
+	json_t *n = NULL;
+	assert_int_equal(record_get(&f->s, "/berth/nodes/d4", &n, NULL, NULL), 0);
+	assert_string_equal(json_string_value(json_object_get(n, "taskSubnet")), d);
+	assert_string_equal(json_string_value(json_object_get(n, "address")), "192.168.77.14");
+	json_decref(n);
 }
 
 static void test_exhaustion_names_the_cidr_and_release_frees(void **state)
@@ -169,7 +180,7 @@ static void test_exhaustion_names_the_cidr_and_release_frees(void **state)
 	add_node(&f->s, "late");
 	char *got = NULL;
 	struct berth_error *err = NULL;
-	assert_int_equal(overlay_assign(&f->s, "late", NULL, &got, &err), -ENOSPC);
+	assert_int_equal(overlay_assign(&f->s, "late", NULL, NULL, &got, &err), -ENOSPC);
 	assert_null(got);
 	_cleanup_free_ char *m = berth_error_string(err);
 	berth_error_free(err);
@@ -219,7 +230,7 @@ struct racer {
 static void *race(void *arg)
 {
 	struct racer *r = arg;
-	overlay_assign(r->s, r->id, NULL, &r->got, NULL);
+	overlay_assign(r->s, r->id, NULL, NULL, &r->got, NULL);
 	return NULL;
 }
 

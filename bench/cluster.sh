@@ -42,7 +42,7 @@ sweep() {
 		kill -TERM "$PY" 2>/dev/null || true
 		wait "$PY" 2>/dev/null || true
 	fi
-	for f in "$DIR"/s*/docker.pid "$DIR"/b*/agent.pid; do
+	for f in "$DIR"/s*/docker.pid "$DIR"/b*/agent.pid "$DIR"/server.pid; do
 		[ -e "$f" ] || continue
 		pid=$(cat "$f" 2>/dev/null || true)
 		# only a process of this run (its command line names DIR), never a reused pid

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/overlay.h"
 #include "agent/runner.h"
 #include "api/serve.h"
 #include "common/fs.h"
@@ -39,7 +40,7 @@ struct agent {
 	char *servers[MAX_SERVERS];
 	size_t n_servers;
 	char *token, *cluster, *root, *exec_root, *bridge, *cgroup_parent, *runtime, *pidfile, *log_level;
-	char *task_network, *task_subnet, *pause_path, *pull;
+	char *task_network, *task_subnet, *pause_path, *pull, *advertise;
 	char *attrs[MAX_ATTRS], *labels[MAX_ATTRS], *taints[MAX_ATTRS];
 	size_t n_attrs, n_labels, n_taints;
 	int64_t cpu, memory; /* registered resources; 0: the machine's */
@@ -60,6 +61,8 @@ struct agent {
 	json_t *pending;          /* taskArn -> latest status not yet accepted */
 	json_t *accepted_stopped; /* taskArn -> true once a STOPPED report was accepted */
 	int exit_code;
+	json_t *overlay_info;    /* the register answer's overlay fields (taskSubnet, vxlanId, ...) */
+	struct overlay *overlay; /* the VXLAN dataplane (overlay.h) */
 };
 
 static void usage(FILE *f)
@@ -84,7 +87,10 @@ static void usage(FILE *f)
 	       "  -b, --bridge NAME|none   bridge of the default network (default berth0)\n"
 	       "      --cgroup-parent NAME parent cgroup of the node's containers (default berth)\n"
 	       "      --task-network NAME  network of awsvpc tasks (default ecs-tasks)\n"
-	       "      --task-subnet CIDR   its subnet when the agent creates it\n"
+	       "      --task-subnet CIDR   its subnet (default: the one the server assigns from its\n"
+	       "                           --cluster-cidr; an explicit one must lie inside it)\n"
+	       "      --advertise-address IP  this node's address for the VXLAN overlay (default: the\n"
+	       "                           source address of its connection to the server)\n"
 	       "      --pull-behavior P    default, always, once or prefer-cached (as the ECS agent)\n"
 	       "      --runtime-path PATH  berth (in-process) or a runc-compatible runtime\n"
 	       "      --pause-path PATH    the static berth-pause binary (default: beside berth)\n"
@@ -154,7 +160,8 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		O_SUBNET,
 		O_PULL,
 		O_RUNTIME,
-		O_PAUSE
+		O_PAUSE,
+		O_ADVERTISE
 	};
 	static const struct option longopts[] = {
 		{ "server", required_argument, NULL, O_SERVER },
@@ -174,6 +181,7 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		{ "pull-behavior", required_argument, NULL, O_PULL },
 		{ "runtime-path", required_argument, NULL, O_RUNTIME },
 		{ "pause-path", required_argument, NULL, O_PAUSE },
+		{ "advertise-address", required_argument, NULL, O_ADVERTISE },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -200,6 +208,7 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		case O_PULL: set(&a->pull, optarg); break;
 		case O_RUNTIME: set(&a->runtime, optarg); break;
 		case O_PAUSE: set(&a->pause_path, optarg); break;
+		case O_ADVERTISE: set(&a->advertise, optarg); break;
 		case 'p': set(&a->pidfile, optarg); break;
 		case 'l': set(&a->log_level, optarg); break;
 		case 'h': usage(stdout); return 1;
@@ -279,6 +288,10 @@ static int registration_of(struct agent *a, json_t **ret)
 	char host[256] = "";
 	gethostname(host, sizeof(host) - 1);
 	json_object_set_new(reg, "hostname", json_string(host));
+	if (a->advertise) /* overlay: the underlay address peers tunnel to, and an explicit subnet */
+		json_object_set_new(reg, "address", json_string(a->advertise));
+	if (a->task_subnet)
+		json_object_set_new(reg, "taskSubnet", json_string(a->task_subnet));
 	*ret = reg;
 	return 0;
 }
@@ -427,6 +440,16 @@ static int do_register(struct agent *a, struct http_client *c, struct berth_erro
 	json_t *hb = json_object_get(resp, "heartbeatInterval");
 	pthread_mutex_lock(&a->lock);
 	set(&a->instance_arn, arn ? arn : "");
+	const char *had = json_string_value(json_object_get(a->overlay_info, "taskSubnet"));
+	const char *got = json_string_value(json_object_get(resp, "taskSubnet"));
+	if (had && got && !streq(had, got)) /* the server lost its state: peers route the new one */
+		log_fields(LOG_LEVEL_WARN, "the server assigned another task subnet; restart the agent",
+			   "subnet", had, "assigned", got, NULL);
+	if (!a->overlay_info)
+		a->overlay_info =
+		    json_pack("{s:O?,s:O?,s:O?,s:O?}", "taskSubnet", json_object_get(resp, "taskSubnet"),
+			      "clusterCidr", json_object_get(resp, "clusterCidr"), "vxlanId",
+			      json_object_get(resp, "vxlanId"), "vtepMac", json_object_get(resp, "vtepMac"));
 	a->heartbeat_s = json_is_integer(hb) && json_integer_value(hb) > 0 ? (int)json_integer_value(hb) : 5;
 	pthread_mutex_unlock(&a->lock);
 	log_fields(LOG_LEVEL_INFO, "registered", "instance", arn ? arn : "", NULL);
@@ -679,6 +702,40 @@ static void *report_main(void *arg)
 
 /* ---- lifecycle ---- */
 
+/* overlay_fetch_fn: one GET to the current server (the overlay's peers long poll). */
+static int overlay_fetch(void *userdata, const char *path, long timeout_ms, json_t **ret,
+			 struct berth_error **err)
+{
+	struct agent *a = userdata;
+	size_t idx = current(a);
+	_cleanup_(http_client_freep) struct http_client *c = NULL;
+	int r = client_for(a, idx, true, &c, err);
+	if (r >= 0)
+		r = call(a, c, "GET", path, NULL, timeout_ms, ret, err);
+	if (r < 0 && r != -EACCES && r != -ENOENT)
+		fail_over(a, idx);
+	return r;
+}
+
+/* The VXLAN overlay, when the server assigned a subnet and the node has container networking. */
+static int overlay_up(struct agent *a, const char *subnet, struct berth_error **err)
+{
+	json_t *info = a->overlay_info;
+	const char *cidr = json_string_value(json_object_get(info, "clusterCidr"));
+	if (!a->host->net || !subnet || !cidr)
+		return 0;
+	struct overlay_config oc = { .host = a->host,
+				     .task_network = a->task_network ? a->task_network : "ecs-tasks",
+				     .task_subnet = subnet,
+				     .cluster_cidr = cidr,
+				     .local_address = a->advertise,
+				     .vtep_mac = json_string_value(json_object_get(info, "vtepMac")),
+				     .vni = (int)json_integer_value(json_object_get(info, "vxlanId")),
+				     .fetch = overlay_fetch,
+				     .userdata = a };
+	return overlay_start(&oc, &a->overlay, err);
+}
+
 static int started(void *userdata, struct host *h, struct berth_error **err)
 {
 	struct agent *a = userdata;
@@ -686,6 +743,8 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 	int r;
 	if (access(a->cert_file, R_OK) != 0 && (r = join(a, err)) < 0)
 		return r;
+	if (!a->advertise && (r = overlay_source_address(a->servers[a->current], &a->advertise, err)) < 0)
+		return berth_error_wrap(err, r, "find the advertise address (set --advertise-address)");
 	bool registered = false;
 	r = -EIO;
 	for (size_t i = 0; i < a->n_servers && !registered; i++) {
@@ -708,17 +767,24 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 		return berth_error_msg(err, EINVAL, "invalid --pull-behavior '%s'", a->pull);
 	_cleanup_free_ char *state = xasprintf("%s/agent", a->root);
 	_cleanup_free_ char *cgp = xasprintf("%s-tasks", a->cgroup_parent ? a->cgroup_parent : "berth");
+	const char *subnet = json_string_value(json_object_get(a->overlay_info, "taskSubnet"));
+	if (!subnet)
+		subnet = a->task_subnet;
+	if ((r = overlay_up(a, subnet, err)) < 0)
+		return r;
 	struct agent_runner_config rc = { .host = h,
 					  .state_dir = state,
 					  .cgroup_parent = cgp,
 					  .task_network = a->task_network,
-					  .task_subnet = a->task_subnet,
+					  .task_subnet = subnet,
 					  .pause_path = a->pause_path,
 					  .pull = pull,
 					  .report = on_report,
 					  .userdata = a };
-	if ((r = agent_runner_open(&rc, &a->runner, err)) < 0)
+	if ((r = agent_runner_open(&rc, &a->runner, err)) < 0) {
+		a->overlay = overlay_stop(a->overlay);
 		return r;
+	}
 	void *(*mains[])(void *) = { heartbeat_main, poll_main, report_main };
 	for (size_t i = 0; i < ARRAY_SIZE(mains); i++) {
 		if ((r = pthread_create(&a->threads[i], NULL, mains[i], a)) != 0)
@@ -744,6 +810,7 @@ static void stopping(void *userdata)
 	pthread_mutex_unlock(&a->lock);
 	for (size_t i = 0; i < a->n_threads; i++)
 		pthread_join(a->threads[i], NULL);
+	a->overlay = overlay_stop(a->overlay); /* the dataplane stays: tasks keep running */
 	a->runner = agent_runner_close(a->runner);
 }
 
@@ -753,7 +820,7 @@ static void agent_free(struct agent *a)
 			   &a->bridge,    &a->cgroup_parent, &a->runtime,     &a->pidfile,
 			   &a->log_level, &a->task_network,  &a->task_subnet, &a->pause_path,
 			   &a->pull,      &a->dir,           &a->ca_file,     &a->cert_file,
-			   &a->key_file,  &a->instance_arn };
+			   &a->key_file,  &a->instance_arn,  &a->advertise };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	for (size_t i = 0; i < a->n_servers; i++)
@@ -766,6 +833,7 @@ static void agent_free(struct agent *a)
 		free(a->taints[i]);
 	json_decref(a->pending);
 	json_decref(a->accepted_stopped);
+	json_decref(a->overlay_info);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->cond);
 }

@@ -8,6 +8,7 @@
  *   POST heartbeat  keeps the node's lease (agentConnected)
  *   GET  tasks      long poll: the node's desired tasks after a revision
  *   POST status     batched task/container status reports
+ *   GET  peers      long poll: the other nodes' overlay endpoints (overlay.c)
  *
  * Every call but join is authenticated by the node certificate (mutual TLS:
  * the listener verified it against the cluster CA; here its fingerprint must
@@ -15,8 +16,10 @@
  * Errors are {"error": "...", "code": "..."} with an HTTP status: 400 bad
  * input, 401 no certificate, 403 refused (bad token, revoked node), 404.
  */
+#include <arpa/inet.h>
 #include <openssl/crypto.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "http/http.h"
 #include "server/internal.h"
@@ -182,6 +185,39 @@ static int64_t make_alive(struct server *s, const char *id, struct berth_error *
 	return lease;
 }
 
+/*
+ * The overlay part of a register: the underlay address the agent reports, its
+ * VTEP MAC, and its task subnet (the one it asks for, else one the server
+ * allocates), all kept in the node record. A node that reports neither an
+ * address nor a subnet (and holds none) takes no part: *ret_subnet stays NULL.
+ */
+static int register_overlay(struct server *s, json_t *in, json_t *node, char **ret_subnet,
+			    struct berth_error **err)
+{
+	const char *addr = json_string_value(json_object_get(in, "address"));
+	json_t *want = json_object_get(in, "taskSubnet");
+	struct in_addr a;
+	if (json_object_get(in, "address") && (!addr || inet_pton(AF_INET, addr, &a) != 1))
+		return berth_error_msg(err, EINVAL, "invalid 'address': expected the node's IPv4 address");
+	if (want && !json_is_string(want))
+		return berth_error_msg(err, EINVAL, "invalid 'taskSubnet': expected a CIDR string");
+	const char *id = json_string_value(json_object_get(node, "nodeId"));
+	if (!addr && !want && !json_object_get(node, "taskSubnet"))
+		return 0; /* not an overlay node (simulated nodes, older agents): no subnet */
+	_cleanup_free_ char *mac = overlay_vtep_mac(id);
+	json_object_set_new(node, "vtepMac", json_string(mac));
+	if (addr)
+		json_object_set_new(node, "address", json_string(addr));
+	_cleanup_json_ json_t *fields = json_pack("{s:s}", "vtepMac", mac);
+	if (addr)
+		json_object_set_new(fields, "address", json_string(addr));
+	int r = overlay_assign(s, id, json_string_value(want), fields, ret_subnet, err);
+	if (r < 0)
+		return r;
+	json_object_set_new(node, "taskSubnet", json_string(*ret_subnet));
+	return 0;
+}
+
 static void do_register(struct server *s, struct http_request *req, json_t *node)
 {
 	json_t *in = body_json(req);
@@ -227,9 +263,25 @@ static void do_register(struct server *s, struct http_request *req, json_t *node
 		json_object_set(inst, "labels", json_object_get(in, "labels"));
 	if (json_is_array(json_object_get(in, "taints")))
 		json_object_set(inst, "taints", json_object_get(in, "taints"));
+	_cleanup_free_ char *subnet = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = register_overlay(s, in, node, &subnet, &err);
 	json_decref(in);
 	json_decref(cl);
-	_cleanup_error_ struct berth_error *err = NULL;
+	if (r < 0) {
+		json_decref(inst);
+		_cleanup_free_ char *m = berth_error_string(err);
+		log_fields(LOG_LEVEL_WARN, "node refused: no task subnet", "node", id, "error", m, NULL);
+		return agent_error(req,
+				   r == -EINVAL                   ? 400
+				   : r == -EEXIST || r == -ENOSPC ? 409
+								  : 500,
+				   r == -ENOSPC   ? "SubnetExhausted"
+				   : r == -EEXIST ? "SubnetConflict"
+				   : r == -EINVAL ? "BadRequest"
+						  : "ServerError",
+				   m);
+	}
 	_cleanup_free_ char *nkey = xasprintf("/berth/nodes/%s", id);
 	json_object_set_new(node, "cluster", json_string(cluster));
 	int64_t lease = -1;
@@ -242,10 +294,11 @@ static void do_register(struct server *s, struct http_request *req, json_t *node
 	json_decref(inst);
 	log_fields(LOG_LEVEL_INFO, "node registered", "node", id, "cluster", cluster, NULL);
 	http_respond_json(req, 200,
-			  json_pack("{s:s,s:s,s:s,s:I,s:i,s:i}", "containerInstanceArn", arn,
-				    "containerInstanceId", id, "cluster", cluster, "leaseId",
+			  json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:s?,s:s,s:i,s:O?}", "containerInstanceArn",
+				    arn, "containerInstanceId", id, "cluster", cluster, "leaseId",
 				    (json_int_t)lease, "leaseTtl", s->agent_lease_ttl, "heartbeatInterval",
-				    AGENT_HEARTBEAT_SEC));
+				    AGENT_HEARTBEAT_SEC, "taskSubnet", subnet, "clusterCidr", s->cluster_cidr,
+				    "vxlanId", s->vxlan_id, "vtepMac", json_object_get(node, "vtepMac")));
 }
 
 /* The node's instance record (and its key), or NULL when it has not registered. */
@@ -526,7 +579,7 @@ void agent_handle(struct server *s, struct http_request *req)
 		return http_respond(req, 200, "application/x-pem-file", xstrdup(s->ca_pem),
 				    strlen(s->ca_pem));
 	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status"))) &&
-	    !(streq(method, "GET") && streq(path, "tasks")))
+	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
 	json_t *node = authenticate(s, req);
 	if (!node)
@@ -537,6 +590,8 @@ void agent_handle(struct server *s, struct http_request *req)
 		do_heartbeat(s, req, node);
 	else if (streq(path, "tasks"))
 		do_tasks(s, req, node);
+	else if (streq(path, "peers"))
+		overlay_handle_peers(s, req, node);
 	else
 		do_status(s, req, node);
 	json_decref(node);

@@ -17,6 +17,7 @@
 #include "http/http.h"
 #include "server/internal.h"
 #include "pki/pki.h"
+#include "server/netalloc.h"
 #include "server/server.h"
 
 static void usage(FILE *f)
@@ -37,6 +38,11 @@ static void usage(FILE *f)
 	    "      --lost-node-timeout N  seconds without a heartbeat before a node's tasks are STOPPED\n"
 	    "                             (default 60)\n"
 	    "      --agent-lease-ttl N    seconds one heartbeat keeps a node connected (default 15)\n"
+	    "      --cluster-cidr CIDR    IPv4 range of the awsvpc task subnets; each node gets one\n"
+	    "                             subnet of it, reachable from every node over the VXLAN\n"
+	    "                             overlay (default " OVERLAY_DEFAULT_CIDR ")\n"
+	    "      --node-subnet-size N   prefix length of one node's subnet (default 24)\n"
+	    "      --vxlan-id VNI         VXLAN network identifier of the overlay (default 1)\n"
 	    "      --log-level LEVEL      error, warn, info, debug\n"
 	    "  -h, --help                 show this help\n\n"
 	    "First start creates ROOT/pki/ca.pem, ROOT/credentials (AWS credentials file), ROOT/join-token\n"
@@ -45,7 +51,18 @@ static void usage(FILE *f)
 	    "      --endpoint-url https://127.0.0.1:7443 --ca-bundle ROOT/pki/ca.pem\n");
 }
 
-enum { OPT_ROOT = 256, OPT_LISTEN, OPT_STORE, OPT_REGION, OPT_LOST, OPT_LEASE, OPT_LOG_LEVEL };
+enum {
+	OPT_ROOT = 256,
+	OPT_LISTEN,
+	OPT_STORE,
+	OPT_REGION,
+	OPT_LOST,
+	OPT_LEASE,
+	OPT_LOG_LEVEL,
+	OPT_CIDR,
+	OPT_SUBNET_SIZE,
+	OPT_VNI
+};
 
 static const struct option options[] = {
 	{ "root", required_argument, NULL, OPT_ROOT },
@@ -55,6 +72,9 @@ static const struct option options[] = {
 	{ "lost-node-timeout", required_argument, NULL, OPT_LOST },
 	{ "agent-lease-ttl", required_argument, NULL, OPT_LEASE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "cluster-cidr", required_argument, NULL, OPT_CIDR },
+	{ "node-subnet-size", required_argument, NULL, OPT_SUBNET_SIZE },
+	{ "vxlan-id", required_argument, NULL, OPT_VNI },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -101,12 +121,42 @@ static int parse_args(struct server *s, int argc, char **argv)
 			log_set_level(l);
 			break;
 		}
+		case OPT_CIDR: {
+			struct netalloc_cidr cidr;
+			if (netalloc_parse(optarg, true, &cidr) < 0 || cidr.bits > 30) {
+				fprintf(stderr,
+					"berth server: invalid --cluster-cidr '%s': expected an IPv4 network "
+					"such as 10.42.0.0/16\n",
+					optarg);
+				return 2;
+			}
+			set_str(&s->cluster_cidr, optarg);
+			break;
+		}
+		case OPT_SUBNET_SIZE:
+		case OPT_VNI: {
+			uint64_t n;
+			bool vni = c == OPT_VNI;
+			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > (vni ? 16777215 : 30)) {
+				fprintf(stderr, "berth server: invalid --%s '%s'\n",
+					vni ? "vxlan-id" : "node-subnet-size", optarg);
+				return 2;
+			}
+			*(vni ? &s->vxlan_id : &s->node_subnet_bits) = (int)n;
+			break;
+		}
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "berth server: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	struct netalloc_cidr pool;
+	if (netalloc_parse(s->cluster_cidr, true, &pool) < 0 || s->node_subnet_bits < pool.bits) {
+		fprintf(stderr, "berth server: --node-subnet-size %d is larger than the cluster CIDR '%s'\n",
+			s->node_subnet_bits, s->cluster_cidr);
 		return 2;
 	}
 	return 0;
@@ -120,6 +170,7 @@ static void server_done(struct server *s)
 	free(s->listen);
 	free(s->region);
 	free(s->store_spec);
+	free(s->cluster_cidr);
 	free(s->id);
 	free(s->account);
 	free(s->access_key);
@@ -240,6 +291,9 @@ int server_main(int argc, char **argv)
 	s.listen = xstrdup(SERVER_DEFAULT_LISTEN);
 	s.region = xstrdup(SERVER_DEFAULT_REGION);
 	s.store_spec = xstrdup("sqlite");
+	s.cluster_cidr = xstrdup(OVERLAY_DEFAULT_CIDR);
+	s.node_subnet_bits = OVERLAY_DEFAULT_SUBNET_BITS;
+	s.vxlan_id = OVERLAY_DEFAULT_VXLAN_ID;
 	s.id = pki_random_hex(8);
 	s.sched = sched_cache_new();
 	int r = parse_args(&s, argc, argv);

@@ -334,7 +334,7 @@ int ecs_deregister_container_instance(struct ecs_call *c, json_t *in, json_t **o
 	json_t *nrec = NULL;
 	if (node && record_get(c->srv, nkey, &nrec, NULL, NULL) == 0) {
 		json_object_set_new(nrec, "revoked", json_true());
-		if (record_put(c->srv, nkey, nrec, &err) < 0) {
+		if (record_put(c->srv, nkey, nrec, &err) < 0 || overlay_release(c->srv, node, &err) < 0) {
 			json_decref(nrec);
 			json_decref(inst);
 			return ecs_internal(c, err);

@@ -13,6 +13,7 @@
  *   /berth/tasks/CLUSTER/ID          task
  *   /berth/tags/ARN                  tags of a resource
  *   /berth/placement/CLUSTER         bumped by every placement (compare-and-swap token)
+ *   /berth/subnets/BLOCK             a block of the cluster CIDR held by a node (overlay.c)
  *   /berth/leader                    the leader's id, bound to its lease
  */
 #ifndef BERTH_SERVER_INTERNAL_H
@@ -43,6 +44,10 @@ struct server {
 	int lost_node_timeout; /* seconds */
 	int agent_lease_ttl;   /* seconds */
 	int leader_ttl;        /* seconds */
+	/* overlay (overlay.c) */
+	char *cluster_cidr;   /* IPv4 CIDR the nodes' task subnets come from */
+	int node_subnet_bits; /* prefix length of one node's subnet */
+	int vxlan_id;         /* VNI of the cluster's VXLAN overlay */
 	pthread_mutex_t lock;
 	struct sched_cache *sched; /* sched-cache.c: the scheduler's snapshots */
 	bool leader, stopping;
@@ -198,6 +203,27 @@ bool task_holds_resources(json_t *task);
 /* ---- agent.c (the agent protocol) ---- */
 struct http_request;
 void agent_handle(struct server *s, struct http_request *req);
+
+/* ---- overlay.c ---- */
+#define OVERLAY_DEFAULT_CIDR        "10.42.0.0/16"
+#define OVERLAY_DEFAULT_SUBNET_BITS 24
+#define OVERLAY_DEFAULT_VXLAN_ID    1
+/*
+ * The task subnet of node id (its record must exist): the one it holds when
+ * requested is NULL or equal, else the requested CIDR (must lie in the
+ * cluster CIDR and not overlap another node's: -EINVAL, -EEXIST) or the
+ * first free block (-ENOSPC, the message names the cluster CIDR). Written
+ * into the node record (taskSubnet, plus the members of fields when not NULL)
+ * by compare-and-swap. *ret: caller frees.
+ */
+int overlay_assign(struct server *s, const char *id, const char *requested, json_t *fields, char **ret,
+		   struct berth_error **err);
+/* Free the node's subnet (claims and the record's taskSubnet); 0 when it had none. */
+int overlay_release(struct server *s, const char *id, struct berth_error **err);
+/* The VTEP MAC of a node: locally administered, derived from its id. Caller frees. */
+char *overlay_vtep_mac(const char *node_id);
+/* GET /agent/v1/peers?since=REV&wait=SEC for the authenticated node. */
+void overlay_handle_peers(struct server *s, struct http_request *req, json_t *self);
 
 /* ---- leader.c ---- */
 int leader_start(struct server *s, struct berth_error **err);

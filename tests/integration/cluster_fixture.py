@@ -2,7 +2,10 @@
 namespaces joined by one bridge inside a namespace of the test's own (a
 simulated VPC, 192.168.77.0/24, never on the host's interfaces). The server
 runs in the VPC namespace; every host runs a real `berth agent` with its own
-root, exec root, cgroup parent and task subnet. Clients (aws CLI, boto3, the
+root, exec root, cgroup parent and task subnet (given with --task-subnet, or
+assigned by the server from the cluster's --cluster-cidr, 10.OCTET.0.0/16).
+Agents program a VXLAN overlay between the hosts (device OVERLAY_DEVICE in
+each host namespace). Clients (aws CLI, boto3, the
 docker CLI on each node's socket) are driven from the test.
 
 Everything the fixture creates is removed at teardown, also after failures:
@@ -25,6 +28,7 @@ import uuid
 from conftest import berth_binary, run, unmount_all, _created_netns
 
 AWS = "/usr/bin/aws"
+OVERLAY_DEVICE = "berth.vxlan"
 DOCKER = "/usr/bin/docker"
 REGION = "us-east-1"
 CLONE_NEWNET = 0x40000000
@@ -75,7 +79,7 @@ class Node:
         self.pidfile = os.path.join(self.base, "agent.pid")
         self.log = os.path.join(self.base, "agent.log")
         self.cgroup_parent = f"{cluster.prefix}-h{index}"
-        self.subnet = f"10.{cluster.octet}.{index}.0/24"
+        self.subnet = f"10.{cluster.octet}.{index}.0/24" if cluster.explicit_subnets else None
         self.extra = list(extra)
         self.proc = None
         os.makedirs(self.base, exist_ok=True)
@@ -84,7 +88,8 @@ class Node:
         return ["nsenter", f"--net=/run/netns/{self.netns}", berth_binary(), "agent",
                 "--server", ",".join(self.cluster.endpoints), "--token", token or self.cluster.token(),
                 "--root", self.root, "--exec-root", self.exec_root, "--cgroup-parent", self.cgroup_parent,
-                "--task-subnet", self.subnet, "--attribute", f"ecs.availability-zone={self.zone}",
+                *(["--task-subnet", self.subnet] if self.subnet else []),
+                "--attribute", f"ecs.availability-zone={self.zone}",
                 "--pidfile", self.pidfile, *self.extra]
 
     def start(self, wait=True):
@@ -115,6 +120,22 @@ class Node:
         p = self.docker("ps", *(["-a"] if all else []), "--format", "{{json .}}", check=False)
         return [json.loads(l) for l in p.stdout.splitlines() if l.strip()] if p.returncode == 0 else []
 
+    def ip_json(self, *args):
+        """`ip -j ARGS` inside this host's namespace (parsed); [] when the device is absent."""
+        p = run(["ip", "-n", self.netns, "-j", *args], check=False)
+        return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else []
+
+    def overlay_routes(self):
+        """{task subnet: gateway} of the overlay routes on this host."""
+        return {r["dst"]: r.get("gateway") for r in self.ip_json("-4", "route", "show", "dev", OVERLAY_DEVICE)}
+
+    def vtep(self):
+        """The VTEP address on this host's vxlan device (its task subnet's network address), or None."""
+        for link in self.ip_json("-4", "addr", "show", "dev", OVERLAY_DEVICE):
+            for a in link.get("addr_info", []):
+                return a["local"]
+        return None
+
     def cleanup(self):
         if os.path.exists(self.sock):
             for c in self.containers():
@@ -135,7 +156,7 @@ class Node:
 class Cluster:
     """A server in the VPC namespace and N agents, one per host namespace."""
 
-    def __init__(self, nodes=3, server_args=(), servers=1):
+    def __init__(self, nodes=3, server_args=(), servers=1, explicit_subnets=True):
         self.prefix = "bc" + uuid.uuid4().hex[:6]
         self.octet = 100 + int(self.prefix[-2:], 16) % 100
         self.vpc = f"{self.prefix}-vpc"
@@ -148,6 +169,10 @@ class Cluster:
         self.ports = [0] * servers
         self.etcd = None
         self.current = 0
+        self.explicit_subnets = explicit_subnets
+        if "--cluster-cidr" not in self.server_args:
+            self.server_args += ["--cluster-cidr", f"10.{self.octet}.0.0/16"]
+        self.cluster_cidr = self.server_args[self.server_args.index("--cluster-cidr") + 1]
         self.nodes = []
         self.n = nodes
 

@@ -48,3 +48,38 @@ def test_busybox_applets_outside_bin_run(daemon, argv):
     p = daemon.docker("run", "--rm", "busybox", *argv, check=False)
     assert p.returncode == 0, (argv, p.returncode, p.stderr)
 
+
+# ---- 1. swarm routes outside a swarm ----
+
+def test_swarm_leave_is_503_not_part_of_a_swarm(client):
+    # docker-py's cleanup idiom: a forced leave treats dockerd's 503 as done (a 404 raises NotFound)
+    assert client.swarm.leave(force=True) is True
+    with pytest.raises(docker.errors.APIError) as e:
+        client.swarm.leave()
+    assert not isinstance(e.value, docker.errors.NotFound)
+    assert e.value.status_code == 503
+    assert e.value.explanation == "This node is not part of a swarm"
+
+
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/swarm"), ("POST", "/swarm/update"), ("GET", "/swarm/unlockkey"), ("POST", "/swarm/unlock"),
+    ("GET", "/nodes"), ("GET", "/nodes/x"), ("DELETE", "/nodes/x"), ("POST", "/nodes/x/update"),
+    ("GET", "/services"), ("POST", "/services/create"), ("GET", "/services/x"), ("DELETE", "/services/x"),
+    ("POST", "/services/x/update"), ("GET", "/services/x/logs"), ("GET", "/tasks"), ("GET", "/tasks/x"),
+    ("GET", "/tasks/x/logs"), ("GET", "/secrets"), ("POST", "/secrets/create"), ("GET", "/secrets/x"),
+    ("DELETE", "/secrets/x"), ("POST", "/secrets/x/update"), ("GET", "/configs"), ("POST", "/configs/create"),
+    ("GET", "/configs/x"), ("DELETE", "/configs/x"), ("POST", "/configs/x/update")])
+def test_swarm_manager_routes_are_503(daemon, method, path):
+    p = subprocess.run(["curl", "-s", "--unix-socket", daemon.sock, "-X", method, "-o", "/dev/stdout",
+                        "-w", "\n%{http_code}", "http://localhost/v1.41" + path],
+                       capture_output=True, text=True, timeout=30)
+    body, code = p.stdout.rsplit("\n", 1)
+    assert code == "503", (path, code, body)
+    assert json.loads(body)["message"].startswith("This node is not a swarm manager.")
+
+
+def test_swarm_init_is_refused_with_503(client):
+    with pytest.raises(docker.errors.APIError) as e:
+        client.swarm.init(advertise_addr="127.0.0.1")
+    assert e.value.status_code == 503
+

@@ -83,3 +83,20 @@ def test_swarm_init_is_refused_with_503(client):
         client.swarm.init(advertise_addr="127.0.0.1")
     assert e.value.status_code == 503
 
+
+# ---- 3. kill waits for the exit ----
+
+def test_kill_returns_once_the_container_is_dead(client):
+    for _ in range(10):
+        c = client.containers.run("busybox", "sleep 60", detach=True)
+        try:
+            c.kill()
+            c.reload()
+            assert c.status == "exited" and c.attrs["State"]["ExitCode"] == 137
+            c.remove()  # 409 while still running
+        finally:
+            try:
+                c.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+

@@ -100,3 +100,30 @@ def test_kill_returns_once_the_container_is_dead(client):
             except docker.errors.NotFound:
                 pass
 
+
+# ---- 4. exec ----
+
+def test_exec_of_missing_binary_reports_127(client):
+    c = client.containers.run("busybox", "sleep 60", detach=True)
+    try:
+        r = c.exec_run(["/nonexistent/binary"])
+        assert r.exit_code == 127, r
+        r = c.exec_run(["nosuchcommand"])
+        assert r.exit_code == 127, r
+        r = c.exec_run(["/etc/passwd"])  # not executable
+        assert r.exit_code == 126, r
+    finally:
+        c.remove(force=True)
+
+
+def test_exec_start_without_tty_multiplexes_a_tty_exec(client):
+    c = client.containers.run("busybox", "sleep 60", detach=True)
+    try:
+        api = client.api
+        x = api.exec_create(c.id, ["echo", "hello"], tty=True)
+        out = api.exec_start(x["Id"], tty=False, demux=True)
+        # multiplexed frames: docker-py splits them into (stdout, stderr); a tty's crlf stays
+        assert out == (b"hello\r\n", None), out
+    finally:
+        c.remove(force=True)
+

@@ -140,16 +140,7 @@ static json_t *df_containers(struct engine_container_info **cs, size_t n)
 	json_t *out = json_array();
 	for (size_t k = 0; k < n; k++) {
 		json_t *s = api_container_summary(cs[k]);
-		int64_t rw = 0;
-		if (cs[k]->rootfs) {
-			/* the snapshot's upper dir is the rootfs' sibling "fs" (image.h) */
-			const char *slash = strrchr(cs[k]->rootfs, '/');
-			if (slash) {
-				_cleanup_free_ char *dir =
-				    xasprintf("%.*s/fs", (int)(slash - cs[k]->rootfs), cs[k]->rootfs);
-				rw = api_dir_usage(dir);
-			}
-		}
+		int64_t rw = api_container_rw_usage(cs[k]);
 		json_object_set_new(s, "SizeRw", json_integer(rw));
 		json_object_set_new(s, "SizeRootFs", json_integer(rw));
 		json_array_append_new(out, s);

@@ -294,8 +294,8 @@ int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_co
 			done = c->removed;
 		else if (cond == ENGINE_WAIT_NEXT_EXIT)
 			done = c->exit_gen != gen || c->removed;
-		else
-			done = !is_running(c) && c->state != ENGINE_RESTARTING;
+		else /* not-running: dockerd also returns at an exit that a restart policy follows */
+			done = (!is_running(c) && c->state != ENGINE_RESTARTING) || c->exit_gen != gen;
 		if (done)
 			break;
 		if (e->closing) {

@@ -127,3 +127,43 @@ def test_exec_start_without_tty_multiplexes_a_tty_exec(client):
     finally:
         c.remove(force=True)
 
+
+# ---- 8. GroupAdd, wait with a restart policy, prune, Runtime ----
+
+def test_group_add_sets_supplementary_groups(client):
+    out = client.containers.run("busybox", "id -G", group_add=["users", "4242"], remove=True)
+    assert out.split() == [b"0", b"100", b"4242"], out
+
+
+def test_group_add_unknown_group_fails(client):
+    with pytest.raises(docker.errors.APIError) as e:
+        client.containers.run("busybox", "true", group_add=["nosuchgroup"], remove=True)
+    assert "nosuchgroup" in str(e.value)
+
+
+def test_wait_returns_at_first_exit_under_restart_always(client):
+    c = client.containers.run("busybox", "sh -c 'exit 3'", detach=True,
+                              restart_policy={"Name": "always"})
+    try:
+        assert c.wait(timeout=30)["StatusCode"] == 3
+    finally:
+        c.remove(force=True)
+
+
+def test_container_prune_reports_space_reclaimed(client):
+    c = client.containers.run("busybox", "sh -c 'head -c 300000 /dev/zero > /blob'", detach=True,
+                              labels={"prune": "me"})
+    c.wait(timeout=30)
+    r = client.containers.prune(filters={"label": "prune=me"})
+    assert r["ContainersDeleted"] == [c.id]
+    assert r["SpaceReclaimed"] >= 300000, r
+
+
+def test_inspect_names_the_runtime(daemon, client):
+    c = client.containers.create("busybox", "true")
+    try:
+        assert c.attrs["HostConfig"]["Runtime"] == "runc"
+        assert daemon.docker("inspect", "-f", "{{.HostConfig.Runtime}}", c.id).stdout.strip() == "runc"
+    finally:
+        c.remove(force=True)
+

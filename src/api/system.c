@@ -129,8 +129,13 @@ static json_t *df_images(struct api *api, struct engine_container_info **cs, siz
 		for (size_t k = 0; k < n; k++)
 			used += streq(cs[k]->image_id ? cs[k]->image_id : "", id);
 		json_object_set_new(img, "Containers", json_integer(used));
-		json_object_set_new(img, "SharedSize", json_integer(0));
-		*layers += json_integer_value(json_object_get(img, "Size"));
+	}
+	/* each layer once (dockerd's SharedSize and LayersSize), not once per image */
+	if (image_disk_usage(api->images, imgs, layers, NULL) < 0) {
+		json_array_foreach (imgs, i, img) {
+			json_object_set_new(img, "SharedSize", json_integer(-1));
+			*layers += json_integer_value(json_object_get(img, "Size"));
+		}
 	}
 	return imgs;
 }

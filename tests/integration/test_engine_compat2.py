@@ -167,3 +167,34 @@ def test_inspect_names_the_runtime(daemon, client):
     finally:
         c.remove(force=True)
 
+
+# ---- F. system df counts a shared layer once ----
+
+def test_system_df_counts_shared_layers_once(berth_bin, images):
+    base = images.make()
+    layered = images.make(name="layered", tag="layered:latest", layers=1)
+    d = Daemon(berth_bin)
+    try:
+        d.start()
+        d.docker("load", "-i", base["docker_archive"])
+        d.docker("load", "-i", layered["docker_archive"])
+        c = docker.DockerClient(base_url=d.host, version="1.41")
+        try:
+            sizes = {i.id: i.attrs["Size"] for i in c.images.list()}
+            assert len(sizes) == 2
+            small, big = sorted(sizes.values())
+            df = c.df()
+        finally:
+            c.close()
+        # the layered image is the base layer plus one: the base counts once
+        assert df["LayersSize"] == big, (df["LayersSize"], sizes)
+        assert {i["Id"]: i["SharedSize"] for i in df["Images"]} == {k: small for k in sizes}
+        # the docker CLI shows LayersSize (go-units HumanSize: 4 significant digits, powers of 1000)
+        out = d.docker("system", "df", "--format", "{{.Type}} {{.Size}}").stdout.splitlines()
+        units = ["B", "kB", "MB", "GB"]
+        v, u = float(big), 0
+        while v >= 1000 and u < len(units) - 1:
+            v, u = v / 1000, u + 1
+        assert f"Images {v:.4g}{units[u]}" in out, (out, big)
+    finally:
+        d.cleanup()

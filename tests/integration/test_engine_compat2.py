@@ -198,3 +198,65 @@ def test_system_df_counts_shared_layers_once(berth_bin, images):
         assert f"Images {v:.4g}{units[u]}" in out, (out, big)
     finally:
         d.cleanup()
+
+
+# ---- E. logs --tail reads from the end, follow loses nothing ----
+
+def daemon_rchar(daemon):
+    """Bytes the daemon has read through read()/pread() (page cache hits count too)."""
+    pid = int(open(daemon.pidfile).read())
+    with open(f"/proc/{pid}/io") as f:
+        return int(next(l for l in f if l.startswith("rchar:")).split()[1])
+
+
+@pytest.mark.parametrize("driver", ["json-file", "local"])
+def test_logs_tail_reads_only_the_end_of_a_big_log(daemon, driver):
+    c = name()
+    # 70 000 lines of 1000 bytes: a 70 MB json-file log (local: rotated 20 MB files)
+    daemon.docker("run", "-d", "--name", c, "--log-driver", driver, "busybox", "sh", "-c",
+                  "yes $(head -c 1000 /dev/zero | tr '\\0' x) | head -n 70000; echo last-line")
+    try:
+        assert daemon.docker("wait", c, timeout=300).stdout.strip() == "0"
+        if driver == "json-file":
+            logpath = daemon.docker("inspect", "-f", "{{.LogPath}}", c).stdout.strip()
+            assert os.path.getsize(logpath) > 70 << 20
+        before = daemon_rchar(daemon)
+        out = daemon.docker("logs", "--tail", "5", c).stdout.splitlines()
+        read = daemon_rchar(daemon) - before
+        assert out[-1] == "last-line" and len(out) == 5 and out[0] == "x" * 1000
+        assert read < 4 << 20, f"daemon read {read} bytes for --tail 5"
+        before = daemon_rchar(daemon)
+        assert daemon.docker("logs", "--tail", "0", c).stdout == ""
+        assert daemon_rchar(daemon) - before < 1 << 20
+    finally:
+        daemon.docker("rm", "-f", c, check=False)
+
+
+def test_logs_follow_after_tail_loses_no_line(daemon):
+    c = name()
+    daemon.docker("run", "-d", "--name", c, "busybox", "sh", "-c",
+                  "i=0; while :; do echo $i; i=$((i+1)); done")
+    try:
+        wait_for(lambda: daemon.docker("logs", "--tail", "1", c).stdout.strip() not in ("", "0"))
+        p = subprocess.Popen([docker_cli(), "logs", "-f", "--tail", "5", c], env=daemon.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        got = []
+        try:
+            while len(got) < 20000:
+                line = p.stdout.readline()
+                if not line:
+                    p.kill()
+                    raise AssertionError(f"logs -f ended after {len(got)} lines: {p.stderr.read()}")
+                got.append(int(line))
+        finally:
+            p.kill()
+            p.wait()
+        assert got[0] > 0
+        assert got == list(range(got[0], got[0] + len(got))), "a line went missing or came twice"
+    finally:
+        daemon.docker("rm", "-f", c, check=False)
+
+
+def docker_cli():
+    from engine_daemon import DOCKER
+    return DOCKER

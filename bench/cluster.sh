@@ -46,7 +46,7 @@ sweep() {
 		[ -e "$f" ] || continue
 		pid=$(cat "$f" 2>/dev/null || true)
 		# only a process of this run (its command line names DIR), never a reused pid
-		if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$DIR"; then
+		if [ -n "$pid" ] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q "$DIR"; then
 			kill -TERM "$pid" 2>/dev/null || true
 		fi
 	done

@@ -379,10 +379,11 @@ class Agent:
         self.proc = subprocess.Popen(
             ["nsenter", f"--net=/run/netns/{self.ns}", b.berth, "agent", "--server", b.endpoint, "--token",
              b.token, "--root", self.root, "--exec-root", self.exec_root, "--cgroup-parent", self.cgroup_parent,
-             "--task-subnet", f"10.250.{self.i}.0/24", "--attribute", f"ecs.availability-zone=us-east-1{'abc'[self.i - 1]}",
+             "--attribute", f"ecs.availability-zone=us-east-1{'abc'[self.i - 1]}",
              "--pull-behavior", "prefer-cached", "--pidfile", self.pidfile],
             stdout=lf, stderr=lf, stdin=subprocess.DEVNULL)
-        wait_for(lambda: self.proc.poll() is not None or os.path.exists(self.sock), 60, f"agent b{self.i}")
+        wait_for(lambda: self.proc.poll() is not None or (os.path.exists(self.sock) and self.docker(
+            "version", check=False).returncode == 0), 60, f"agent b{self.i}", every=0.2)
         if self.proc.poll() is not None:
             raise RuntimeError("agent exited:\n" + open(self.log).read()[-3000:])
 
@@ -761,6 +762,7 @@ def simulate(b, res):
                 nd.drop()
                 nd.keepalive = keepalive
             out = sim_round(b, nodes[:k], iv, longpoll, errors, mode)
+            res[f"sim_{mode}"] = out  # the latest attempt, also when interrupted
             if out["sustained"] >= 0.9 or k <= b.sim_nodes // 4:
                 break
             log(f"sim: the client did not sustain {k} nodes; halving")

@@ -324,6 +324,7 @@ void api_containers_prune(struct api_call *c)
 	size_t n = 0;
 	engine_container_list(c->api->engine, true, &list, &n, NULL);
 	json_t *deleted = json_array();
+	int64_t reclaimed = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (list[i]->state != ENGINE_EXITED && list[i]->state != ENGINE_CREATED &&
 		    list[i]->state != ENGINE_DEAD)
@@ -331,10 +332,15 @@ void api_containers_prune(struct api_call *c)
 		json_t *labels = json_object_get(filters, "label");
 		if (labels && !api_container_filter(list[i], filters))
 			continue;
-		if (engine_container_remove(c->api->engine, list[i]->id, false, false, NULL) >= 0)
+		/* dockerd reports the writable layers' size (SizeRw) of what it removed */
+		int64_t rw = api_container_rw_usage(list[i]);
+		if (engine_container_remove(c->api->engine, list[i]->id, false, false, NULL) >= 0) {
 			json_array_append_new(deleted, json_string(list[i]->id));
+			reclaimed += rw;
+		}
 	}
 	engine_container_info_list_free(list, n);
-	http_respond_json(c->req, 200,
-			  json_pack("{s:o,s:i}", "ContainersDeleted", deleted, "SpaceReclaimed", 0));
+	http_respond_json(
+	    c->req, 200,
+	    json_pack("{s:o,s:I}", "ContainersDeleted", deleted, "SpaceReclaimed", (json_int_t)reclaimed));
 }

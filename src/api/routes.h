@@ -72,6 +72,11 @@ void api_container_changes(struct api_call *c);
 void api_container_export(struct api_call *c);
 void api_commit(struct api_call *c);
 
+/* swarm.c: swarm routes answer 503 as dockerd does outside a swarm */
+void api_swarm_not_member(struct api_call *c);
+void api_swarm_not_manager(struct api_call *c);
+void api_swarm_unsupported(struct api_call *c);
+
 void api_exec_create(struct api_call *c);
 void api_exec_start(struct api_call *c);
 void api_exec_resize(struct api_call *c);
@@ -97,6 +102,8 @@ void api_volumes_prune(struct api_call *c);
 int api_parse_until(const char *s, int64_t *ret);
 /* Bytes used by the tree at path (0 when unreadable); does not cross mount points. */
 int64_t api_dir_usage(const char *path);
+/* Bytes in a container's writable layer (its snapshot's upper dir), 0 when it has none. */
+int64_t api_container_rw_usage(const struct engine_container_info *i);
 /* How many containers mount volume `name` (from their HostConfig binds and mounts). */
 unsigned api_volume_refcount(struct engine_container_info *const *list, size_t n, const char *name);
 

@@ -130,7 +130,12 @@ json_t *api_container_json(const struct engine_container_info *i)
 			      name, "RestartCount", i->restart_count, "Driver", "overlay2", "Platform",
 			      "linux", "MountLabel", "", "ProcessLabel", "", "AppArmorProfile", "");
 	json_object_set_new(j, "ExecIDs", json_array_size(execs) ? execs : (json_decref(execs), json_null()));
-	json_object_set(j, "HostConfig", i->hostconfig);
+	/* a copy: i->hostconfig may be shared; dockerd names the runtime (DefaultRuntime "runc") */
+	json_t *hc = json_is_object(i->hostconfig) ? json_copy(i->hostconfig) : json_object();
+	const char *rt = json_string_value(json_object_get(hc, "Runtime"));
+	if (!rt || !*rt)
+		json_object_set_new(hc, "Runtime", json_string("runc"));
+	json_object_set_new(j, "HostConfig", hc);
 	json_object_set_new(
 	    j, "GraphDriver",
 	    json_pack("{s:s,s:{s:s}}", "Name", "overlay2", "Data", "MergedDir", i->rootfs ? i->rootfs : ""));

@@ -5,6 +5,7 @@
  * (stream=0: only the replay); detach keys come from the query, the exec's
  * config or the daemon's default, in that order.
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -265,6 +266,39 @@ void api_exec_create(struct api_call *c)
 	http_respond_json(c->req, 201, json_pack("{s:s}", "Id", id));
 }
 
+/*
+ * dockerd starts the stream, then writes the runtime's error into it (a
+ * stdout frame unless Tty) and the exec's exit code says 126/127: a pipe
+ * holding that message is the stream.
+ */
+static void respond_exec_failure(struct api_call *c, struct berth_error *err, bool tty)
+{
+	_cleanup_free_ char *msg = berth_error_string(err);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	size_t len = strlen(msg ? msg : "") + 2;
+	if (!tty) {
+		unsigned char hdr[8] = { 1,
+					 0,
+					 0,
+					 0,
+					 (unsigned char)(len >> 24),
+					 (unsigned char)(len >> 16),
+					 (unsigned char)(len >> 8),
+					 (unsigned char)len };
+		strbuf_add(&sb, hdr, sizeof(hdr));
+	}
+	strbuf_addf(&sb, "%s\r\n", msg ? msg : "");
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		http_respond_error(c->req, 500, "%s", msg ? msg : "exec failed");
+		return;
+	}
+	/* far below the pipe's capacity: the message is one error chain */
+	(void)fs_write_all(p[1], sb.buf, sb.len);
+	close(p[1]);
+	respond_stream_fd(c, p[0], tty);
+}
+
 void api_exec_start(struct api_call *c)
 {
 	_cleanup_json_ json_t *body = NULL;
@@ -286,6 +320,15 @@ void api_exec_start(struct api_call *c)
 	if (stream_detach_keys(c, json_string_value(json_object_get(xi, "DetachKeys")), &so) < 0)
 		return;
 	int r = engine_exec_start(c->api->engine, c->param[0], detach, tty, &so, &fd, &is_tty, &err);
+	if (r == -ENOEXEC && detach) {
+		_cleanup_free_ char *msg = berth_error_string(err);
+		http_respond_error(c->req, 400, "%s", msg ? msg : "exec failed");
+		return;
+	}
+	if (r == -ENOEXEC) {
+		respond_exec_failure(c, err, tty);
+		return;
+	}
 	if (r < 0) {
 		api_error(c->req, r, err);
 		return;

@@ -129,8 +129,13 @@ static json_t *df_images(struct api *api, struct engine_container_info **cs, siz
 		for (size_t k = 0; k < n; k++)
 			used += streq(cs[k]->image_id ? cs[k]->image_id : "", id);
 		json_object_set_new(img, "Containers", json_integer(used));
-		json_object_set_new(img, "SharedSize", json_integer(0));
-		*layers += json_integer_value(json_object_get(img, "Size"));
+	}
+	/* each layer once (dockerd's SharedSize and LayersSize), not once per image */
+	if (image_disk_usage(api->images, imgs, layers, NULL) < 0) {
+		json_array_foreach (imgs, i, img) {
+			json_object_set_new(img, "SharedSize", json_integer(-1));
+			*layers += json_integer_value(json_object_get(img, "Size"));
+		}
 	}
 	return imgs;
 }
@@ -140,16 +145,7 @@ static json_t *df_containers(struct engine_container_info **cs, size_t n)
 	json_t *out = json_array();
 	for (size_t k = 0; k < n; k++) {
 		json_t *s = api_container_summary(cs[k]);
-		int64_t rw = 0;
-		if (cs[k]->rootfs) {
-			/* the snapshot's upper dir is the rootfs' sibling "fs" (image.h) */
-			const char *slash = strrchr(cs[k]->rootfs, '/');
-			if (slash) {
-				_cleanup_free_ char *dir =
-				    xasprintf("%.*s/fs", (int)(slash - cs[k]->rootfs), cs[k]->rootfs);
-				rw = api_dir_usage(dir);
-			}
-		}
+		int64_t rw = api_container_rw_usage(cs[k]);
 		json_object_set_new(s, "SizeRw", json_integer(rw));
 		json_object_set_new(s, "SizeRootFs", json_integer(rw));
 		json_array_append_new(out, s);

@@ -53,3 +53,15 @@ int64_t api_dir_usage(const char *path)
 	}
 	return usage_at(fd, st.st_dev, 0);
 }
+
+int64_t api_container_rw_usage(const struct engine_container_info *i)
+{
+	if (!i->rootfs)
+		return 0;
+	/* the snapshot's upper dir is the rootfs' sibling "fs" (image.h) */
+	const char *slash = strrchr(i->rootfs, '/');
+	if (!slash)
+		return 0;
+	_cleanup_free_ char *dir = xasprintf("%.*s/fs", (int)(slash - i->rootfs), i->rootfs);
+	return api_dir_usage(dir);
+}

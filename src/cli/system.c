@@ -167,6 +167,29 @@ static bool volume_active(const json_t *o)
 	return json_integer_value(json_object_get(json_object_get(o, "UsageData"), "RefCount")) > 0;
 }
 
+/*
+ * Images share layers: the total is the daemon's LayersSize (each layer once)
+ * and what removing the unused images frees is that minus the unshared part
+ * of the images in use, as the docker CLI computes it.
+ */
+static void df_images_dedup(const json_t *df, struct df_line *l)
+{
+	json_t *total = json_object_get(df, "LayersSize");
+	if (!json_is_integer(total))
+		return;
+	int64_t used = 0;
+	size_t i;
+	json_t *o;
+	json_array_foreach (json_object_get(df, "Images"), i, o) {
+		int64_t size = json_integer_value(json_object_get(o, "Size"));
+		int64_t shared = json_integer_value(json_object_get(o, "SharedSize"));
+		if (image_active(o) && size >= 0 && shared >= 0)
+			used += size - shared;
+	}
+	l->size = json_integer_value(total);
+	l->reclaimable = l->size > used ? l->size - used : 0;
+}
+
 static json_t *df_object(const struct df_line *l)
 {
 	_cleanup_free_ char *size = cli_human_size((double)l->size);
@@ -275,6 +298,7 @@ int cli_system_df(int argc, char **argv)
 				    { "Local Volumes", .pct = true },
 				    { "Build Cache" } };
 	df_count(json_object_get(df, "Images"), "Size", &lines[0], image_active);
+	df_images_dedup(df, &lines[0]);
 	df_count(json_object_get(df, "Containers"), "SizeRw", &lines[1], container_active);
 	df_count(json_object_get(df, "Volumes"), "UsageData", &lines[2], volume_active);
 	if (format && streq(format, "table"))

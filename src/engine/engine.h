@@ -242,9 +242,14 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
 		       struct berth_error **err);
 /*
  * Start an exec: with detach, *ret_fd is -1; otherwise a stream fd as for
- * attach. so (may be NULL) gives the detach keys of the stream.
+ * attach. so (may be NULL) gives the detach keys of the stream. raw: the
+ * stream carries the output unframed (the start request's Tty, which dockerd
+ * follows whatever the exec's own Tty, which alone decides on a terminal);
+ * *ret_tty = raw. -ENOEXEC: the runtime could not start the command (not
+ * found: exit code 127, not executable: 126, as exec inspect then reports);
+ * err holds the runtime's message, which dockerd writes into the stream.
  */
-int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool tty_override,
+int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool raw,
 		      const struct engine_stream_opts *so, int *ret_fd, bool *ret_tty,
 		      struct berth_error **err);
 /* Docker's exec inspect body. */

@@ -83,7 +83,16 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
 	return r;
 }
 
-int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool tty_override,
+/* A runtime's failure to start the command: dockerd's exit codes (127 not found, 126 else), or 0. */
+static int exec_start_failure_code(const struct berth_error *err)
+{
+	_cleanup_free_ char *m = berth_error_string((struct berth_error *)err);
+	if (!m || !strstr(m, "OCI runtime exec failed"))
+		return 0;
+	return strcasestr(m, "no such file or directory") || strstr(m, "not found") ? 127 : 126;
+}
+
+int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool raw,
 		      const struct engine_stream_opts *so, int *ret_fd, bool *ret_tty,
 		      struct berth_error **err)
 {
@@ -110,14 +119,11 @@ int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool t
 		return r;
 	}
 	_cleanup_json_ json_t *cfg = json_deep_copy(x->config);
-	if (tty_override)
-		json_object_set_new(cfg, "Tty", json_true());
 	json_t *proc = NULL;
 	r = spec_exec_process(e, c, cfg, &proc, err);
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	_cleanup_free_ char *id = xstrdup(x->id);
 	bool want_in = json_is_true(json_object_get(cfg, "AttachStdin"));
-	bool tty = json_is_true(json_object_get(cfg, "Tty"));
 	if (r >= 0) {
 		x->started = x->running = true;
 		json_decref(x->process);
@@ -128,21 +134,25 @@ int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool t
 	pthread_mutex_unlock(&e->lock);
 	if (r < 0)
 		return r;
-	_cleanup_json_ json_t *req = json_pack("{s:s,s:s,s:o,s:b,s:b}", "op", "exec", "id", id, "process",
-					       proc, "detach", detach, "stdin", want_in);
+	_cleanup_json_ json_t *req = json_pack("{s:s,s:s,s:o,s:b,s:b,s:b}", "op", "exec", "id", id, "process",
+					       proc, "detach", detach, "stdin", want_in, "raw", raw);
 	engine_request_detach_keys(req, so);
 	int fd = shim_request(xdir, req, NULL, err);
 	if (fd < 0) {
+		int code = exec_start_failure_code(err ? *err : NULL);
 		pthread_mutex_lock(&e->lock);
-		if ((x = exec_find_locked(e, id)))
+		if ((x = exec_find_locked(e, id))) {
 			x->running = false;
+			if (code)
+				x->exit_code = code;
+		}
 		pthread_mutex_unlock(&e->lock);
-		return fd;
+		return code ? -ENOEXEC : fd;
 	}
 	if (detach)
 		fd = safe_close(fd);
 	*ret_fd = fd;
-	*ret_tty = tty;
+	*ret_tty = raw;
 	return 0;
 }
 

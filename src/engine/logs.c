@@ -3,7 +3,9 @@
  * the shim writes: rotated files first (<log>.N[.gz] ... <log>.1, then
  * <log>), --tail, --since/--until, timestamps, and follow. Follow waits on
  * inotify for the file to grow (or be rotated) and ends once the container
- * is no longer running and the file is drained. Both formats are decoded
+ * is no longer running and the file is drained. --tail N reads back from
+ * the end of the live file (lines, or local frames by their trailing
+ * lengths), not the whole log. Both formats are decoded
  * into the same record objects ({"log","stream","time"} as json-file's) so
  * that filtering and framing are shared.
  */
@@ -22,7 +24,9 @@
 #include "shim/shim.h"
 
 /* Most rotated files read back. */
-#define LOGS_MAX_FILES 100
+#define LOGS_MAX_FILES    100
+/* Bytes of the live file one follow step reads at most (then the records go out). */
+#define LOGS_FOLLOW_BATCH (1 << 20)
 
 struct engine_log_reader {
 	struct engine *e;
@@ -251,8 +255,122 @@ static void read_gz_file(struct engine_log_reader *r, const char *path, json_t *
 	strbuf_reset(&r->partial);
 }
 
+/*
+ * Offset in fd's [0, end) where the last n json-file lines begin, counting
+ * back from the end (an unterminated last line is no line: it stays with the
+ * region and becomes the partial record that follow completes). 0 when the
+ * file holds no more than n.
+ */
+static off_t tail_start_lines(int fd, off_t end, int64_t n)
+{
+	char buf[64 * 1024];
+	int64_t seen = 0;
+	for (off_t pos = end; pos > 0;) {
+		size_t len = (size_t)MIN((off_t)sizeof(buf), pos);
+		pos -= (off_t)len;
+		if (pread(fd, buf, len, pos) != (ssize_t)len)
+			return 0;
+		for (size_t i = len; i-- > 0;)
+			if (buf[i] == '\n' && ++seen == n + 1)
+				return pos + (off_t)i + 1;
+	}
+	return 0;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * The same for local frames (length, message, length again): walk back over
+ * the trailing lengths. Anything that does not frame (a frame being written)
+ * gives 0, a whole read, as before.
+ */
+static off_t tail_start_frames(int fd, off_t end, int64_t n)
+{
+	off_t pos = end;
+	for (int64_t k = 0; k < n && pos > 0; k++) {
+		unsigned char len[4], head[4];
+		if (pos < 8 || pread(fd, len, 4, pos - 4) != 4)
+			return 0;
+		uint32_t l = be32(len);
+		if (l > LOGLOCAL_MAX_FRAME || (off_t)l + 8 > pos ||
+		    pread(fd, head, 4, pos - 8 - (off_t)l) != 4 || be32(head) != l)
+			return 0;
+		pos -= 8 + (off_t)l;
+	}
+	return pos;
+}
+
+/* Parse fd's [start, end) into list (the live file's tail region). */
+static void read_range(struct engine_log_reader *r, int fd, off_t start, off_t end, json_t *list)
+{
+	char buf[64 * 1024];
+	for (off_t pos = start; pos < end;) {
+		ssize_t n = pread(fd, buf, (size_t)MIN((off_t)sizeof(buf), end - pos), pos);
+		if (n <= 0)
+			break;
+		parse_lines(r, buf, (size_t)n, list);
+		pos += n;
+	}
+}
+
+/*
+ * --tail N without reading the whole log: the live file is read from where
+ * its last N wanted records start (doubling the look-back while filters drop
+ * records) and left positioned at the end of what was read, so that follow
+ * continues exactly there and no record written meanwhile is lost or doubled.
+ * Rotated files are read only when the live file holds fewer than N.
+ */
+static void load_tail(struct engine_log_reader *r)
+{
+	struct stat st;
+	r->backlog = json_array();
+	r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0 || fstat(r->fd, &st) < 0)
+		return;
+	r->inode = st.st_ino;
+	off_t end = st.st_size, start;
+	int64_t want = r->opts.tail;
+	for (int64_t raw = want;; raw = raw * 2 + 1) {
+		start = r->local ? tail_start_frames(r->fd, end, raw) : tail_start_lines(r->fd, end, raw);
+		json_array_clear(r->backlog);
+		strbuf_reset(&r->partial);
+		read_range(r, r->fd, start, end, r->backlog);
+		if ((int64_t)json_array_size(r->backlog) >= want || start == 0)
+			break;
+	}
+	(void)lseek(r->fd, end, SEEK_SET);
+	if ((int64_t)json_array_size(r->backlog) < want) {
+		/* older files, keeping the live file's partial record for follow */
+		struct strbuf live_partial = r->partial;
+		strbuf_init(&r->partial, 0);
+		json_t *older = json_array();
+		for (int i = LOGS_MAX_FILES; i >= 1; i--) {
+			_cleanup_free_ char *p = xasprintf("%s.%d", r->path, i);
+			_cleanup_free_ char *gz = xasprintf("%s.%d.gz", r->path, i);
+			if (access(gz, F_OK) == 0)
+				read_gz_file(r, gz, older);
+			else if (access(p, F_OK) == 0)
+				read_file(r, p, older);
+		}
+		strbuf_release(&r->partial);
+		r->partial = live_partial;
+		json_array_extend(older, r->backlog);
+		json_decref(r->backlog);
+		r->backlog = older;
+	}
+	if ((size_t)want < json_array_size(r->backlog))
+		r->backlog_pos = json_array_size(r->backlog) - (size_t)want;
+}
+
 static void load_backlog(struct engine_log_reader *r)
 {
+	if (r->opts.tail >= 0) {
+		load_tail(r);
+		return;
+	}
 	r->backlog = json_array();
 	for (int i = LOGS_MAX_FILES; i >= 1; i--) {
 		_cleanup_free_ char *p = xasprintf("%s.%d", r->path, i);
@@ -273,8 +391,6 @@ static void load_backlog(struct engine_log_reader *r)
 		while ((n = read(r->fd, buf, sizeof(buf))) > 0)
 			parse_lines(r, buf, (size_t)n, r->backlog);
 	}
-	if (r->opts.tail >= 0 && (size_t)r->opts.tail < json_array_size(r->backlog))
-		r->backlog_pos = json_array_size(r->backlog) - (size_t)r->opts.tail;
 }
 
 int engine_logs_open(struct engine *e, const char *ref, const struct engine_log_opts *opts,
@@ -339,24 +455,35 @@ static bool container_live(struct engine_log_reader *r)
 	return live;
 }
 
-/* New records of the live file (reopening it after a rotation). */
+/*
+ * New records of the live file, at most about LOGS_FOLLOW_BATCH bytes per
+ * call (a follower that fell behind a fast writer catches up in steps, and
+ * notices a gone client in between, instead of parsing everything written
+ * meanwhile at once). Only at the end of the open file does it look for a
+ * rotation (or a file created late), so nothing of the old file is skipped.
+ */
 static void read_more(struct engine_log_reader *r, json_t *list)
 {
-	struct stat st;
-	if (stat(r->path, &st) == 0 && (r->fd < 0 || st.st_ino != r->inode)) {
-		char buf[64 * 1024];
-		ssize_t n;
-		while (r->fd >= 0 && (n = read(r->fd, buf, sizeof(buf))) > 0)
+	char buf[64 * 1024];
+	size_t total = 0;
+	for (;;) {
+		ssize_t n = r->fd >= 0 ? read(r->fd, buf, sizeof(buf)) : 0;
+		if (n > 0) {
 			parse_lines(r, buf, (size_t)n, list);
+			if ((total += (size_t)n) >= LOGS_FOLLOW_BATCH)
+				return;
+			continue;
+		}
+		struct stat st;
+		if (stat(r->path, &st) < 0 || (r->fd >= 0 && st.st_ino == r->inode))
+			return;
 		safe_close(r->fd);
 		r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
 		r->inode = st.st_ino;
 		strbuf_reset(&r->partial);
+		if (r->fd < 0)
+			return;
 	}
-	char buf[64 * 1024];
-	ssize_t n;
-	while (r->fd >= 0 && (n = read(r->fd, buf, sizeof(buf))) > 0)
-		parse_lines(r, buf, (size_t)n, list);
 }
 
 int engine_logs_read(struct engine_log_reader *r, struct strbuf *out, struct berth_error **err)

@@ -141,6 +141,7 @@ int engine_container_kill(struct engine *e, const char *ref, int sig, struct ber
 	} else {
 		if (sig == SIGKILL)
 			resume_if_paused(e, c);
+		uint64_t gen = c->exit_gen;
 		r = proc_signal(c->pid, c->pidfd, sig);
 		if (r < 0)
 			berth_error_set(err, -r, "kill container '%s'", c->id);
@@ -150,6 +151,12 @@ int engine_container_kill(struct engine *e, const char *ref, int sig, struct ber
 		const char *ss = json_string_value(json_object_get(c->config, "StopSignal"));
 		if (r >= 0 && (sig == SIGKILL || sig == (ss ? engine_signal_parse(ss) : SIGTERM)))
 			c->manual_stop = true;
+		/*
+		 * dockerd returns from a SIGKILL only once the container is dead, so
+		 * that an inspect or a remove right after sees it exited (137)
+		 */
+		if (r >= 0 && sig == SIGKILL)
+			wait_exit_locked(e, c, gen, 30000);
 	}
 	pthread_mutex_unlock(&e->lock);
 	op_end(e, c);
@@ -289,8 +296,8 @@ int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_co
 			done = c->removed;
 		else if (cond == ENGINE_WAIT_NEXT_EXIT)
 			done = c->exit_gen != gen || c->removed;
-		else
-			done = !is_running(c) && c->state != ENGINE_RESTARTING;
+		else /* not-running: dockerd also returns at an exit that a restart policy follows */
+			done = (!is_running(c) && c->state != ENGINE_RESTARTING) || c->exit_gen != gen;
 		if (done)
 			break;
 		if (e->closing) {

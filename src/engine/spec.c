@@ -256,6 +256,85 @@ int spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint3
 	return 0;
 }
 
+/* Does the comma-separated member list of an /etc/group line name user? */
+static bool group_lists(const char *members, const char *user)
+{
+	for (const char *p = members; p && *p;) {
+		size_t n = strcspn(p, ",");
+		if (n == strlen(user) && !strncmp(p, user, n))
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
+/* Append the gid of every /etc/group entry (inside rootfd) that lists user as a member. */
+static void member_gids(int rootfd, const char *user, json_t *gids)
+{
+	_cleanup_close_ int fd = fs_open_in_root(rootfd, "/etc/group", O_RDONLY, 0, 0, NULL);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	if (fd < 0 || strbuf_read_fd(&sb, fd, 4 << 20) < 0)
+		return;
+	char *save = NULL;
+	for (char *line = strtok_r(sb.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[4] = { 0 };
+		char *p = line;
+		for (int i = 0; i < 4 && p; i++) {
+			f[i] = p;
+			p = strchr(p, ':');
+			if (p)
+				*p++ = '\0';
+		}
+		uint64_t v;
+		if (f[3] && group_lists(f[3], user) && parse_uint64(f[2], &v) == 0 && v <= UINT32_MAX)
+			json_array_append_new(gids, json_integer((json_int_t)v));
+	}
+}
+
+/*
+ * Supplementary groups, as dockerd and runc compute them: the /etc/group
+ * entries that list the user (by name, and only when User names no group),
+ * then HostConfig.GroupAdd (numbers, or names in the container's /etc/group).
+ */
+static int additional_gids(const char *rootfs, const char *user, const json_t *hc, json_t **ret,
+			   struct berth_error **err)
+{
+	_cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_json_ json_t *gids = json_array();
+	uint64_t v;
+	if (user && *user && !strchr(user, ':') && parse_uint64(user, &v) < 0 && rootfd >= 0)
+		member_gids(rootfd, user, gids);
+	size_t i;
+	json_t *g;
+	json_array_foreach (json_object_get(hc, "GroupAdd"), i, g) {
+		const char *s = json_string_value(g);
+		uint32_t gid;
+		if (!s || !*s)
+			return berth_error_msg(err, EINVAL, "invalid GroupAdd entry");
+		if (parse_uint64(s, &v) == 0 && v <= UINT32_MAX)
+			gid = (uint32_t)v;
+		else if (rootfd < 0 || lookup_db(rootfd, "/etc/group", s, &gid, NULL) < 0)
+			return berth_error_msg(
+			    err, EINVAL, "unable to find group %s: no matching entries in group file", s);
+		json_array_append_new(gids, json_integer(gid));
+	}
+	*ret = TAKE_PTR(gids);
+	return 0;
+}
+
+/* process.user.additionalGids, when there are any. */
+static int set_additional_gids(const char *rootfs, const char *user, const json_t *hc, json_t *process,
+			       struct berth_error **err)
+{
+	_cleanup_json_ json_t *gids = NULL;
+	int r = additional_gids(rootfs, user, hc, &gids, err);
+	if (r < 0)
+		return r;
+	if (json_array_size(gids))
+		json_object_set(json_object_get(process, "user"), "additionalGids", gids);
+	return 0;
+}
+
 static json_t *args_of(const json_t *cfg)
 {
 	json_t *args = json_array();
@@ -593,7 +672,9 @@ int spec_write(struct engine *e, struct container *c, const char *rootfs, const 
 	    cfg, hc, args, NULL, tty, json_string_value(json_object_get(cfg, "WorkingDir")), uid, gid);
 	if (!process)
 		return berth_error_msg(err, EINVAL, "build runtime spec: invalid process");
-	if ((r = rlimits_of(e, hc, process, err)) < 0)
+	if ((r = rlimits_of(e, hc, process, err)) < 0 ||
+	    (r = set_additional_gids(rootfs, json_string_value(json_object_get(cfg, "User")), hc, process,
+				     err)) < 0)
 		return r;
 	_cleanup_json_ json_t *spec = json_pack(
 	    "{s:s,s:O,s:{s:s,s:b},s:s,s:O,s:O}", "ociVersion", "1.0.2", "process", process, "root", "path",
@@ -630,6 +711,11 @@ int spec_exec_process(struct engine *e, struct container *c, const json_t *xc, j
 			       json_is_true(json_object_get(xc, "Tty")), cwd, uid, gid);
 	if (!p)
 		return berth_error_msg(err, EINVAL, "build exec process: invalid configuration");
+	r = set_additional_gids(c->rootfs ? c->rootfs : "/nonexistent", user, hc, p, err);
+	if (r < 0) {
+		json_decref(p);
+		return r;
+	}
 	*ret = p;
 	return 0;
 }

@@ -194,6 +194,15 @@ int image_list(struct image_store *s, const struct image_list_filters *filters, 
 	       struct berth_error **err);
 
 /*
+ * `docker system df`: set "SharedSize" of every summary in images (an
+ * image_list() result) to the bytes of its layers that another image in the
+ * store also uses, and *ret_layers_size to the size of all distinct layers of
+ * all images (a layer shared by n images counts once, as in dockerd).
+ */
+int image_disk_usage(struct image_store *s, json_t *images, int64_t *ret_layers_size,
+		     struct berth_error **err);
+
+/*
  * Point `target` (a reference; tag defaults to latest; no digest) at the
  * image `source` (any name). Replaces an existing tag of that name.
  */

@@ -383,3 +383,49 @@ int image_list(struct image_store *s, const struct image_list_filters *f, json_t
 	*ret = TAKE_PTR(out);
 	return 0;
 }
+
+/*
+ * dockerd counts a layer (chain ID) once however many images use it: SharedSize
+ * is the part of an image's Size that another image holds too, LayersSize the
+ * sum over distinct layers. One row per chain ID with the number of images.
+ */
+#define LAYER_REFS                                                                                \
+	"SELECT chain_id, MAX(size) AS size, COUNT(DISTINCT image_id) AS refs FROM image_layers " \
+	"GROUP BY chain_id"
+
+int image_disk_usage(struct image_store *s, json_t *images, int64_t *ret_layers_size,
+		     struct berth_error **err)
+{
+	_cleanup_db_ sqlite3 *db = NULL;
+	_cleanup_stmt_ sqlite3_stmt *total = NULL, *shared = NULL;
+	int r = img_store_db_open(s, &db, err);
+	if (r < 0)
+		return r;
+	r = img_store_db_prepare(db, "SELECT COALESCE(SUM(size), 0) FROM (" LAYER_REFS ")", &total, err);
+	if (r < 0)
+		return r;
+	if (sqlite3_step(total) != SQLITE_ROW)
+		return img_store_db_error(db, err, "sum layer sizes");
+	int64_t layers = sqlite3_column_int64(total, 0);
+	r = img_store_db_prepare(db,
+				 "SELECT COALESCE(SUM(l.size), 0) FROM (SELECT DISTINCT chain_id FROM "
+				 "image_layers WHERE image_id = ?1) AS mine JOIN (" LAYER_REFS
+				 ") AS l ON l.chain_id = mine.chain_id WHERE l.refs > 1",
+				 &shared, err);
+	if (r < 0)
+		return r;
+	size_t i;
+	json_t *img;
+	json_array_foreach (images, i, img) {
+		const char *id = json_string_value(json_object_get(img, "Id"));
+		if (!id)
+			continue;
+		sqlite3_reset(shared);
+		sqlite3_bind_text(shared, 1, id, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(shared) != SQLITE_ROW)
+			return img_store_db_error(db, err, "sum shared layer sizes");
+		json_object_set_new(img, "SharedSize", json_integer(sqlite3_column_int64(shared, 0)));
+	}
+	*ret_layers_size = layers;
+	return 0;
+}

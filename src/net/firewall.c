@@ -1,21 +1,30 @@
 /*
  * firewall.c - isolation between berth networks, docker's two-stage scheme:
  *
- *   FORWARD -> BERTH-ISOLATION-1:
+ *   FORWARD -> BERTH-ISOLATION-1-<tag>:
  *       internal net X: -i X ! -o X DROP, -o X ! -i X DROP
  *       ctstate DNAT RETURN          (published ports stay reachable from other networks)
- *       every net X:    -i X ! -o X -> BERTH-ISOLATION-2
- *   BERTH-ISOLATION-2:  every net X: -o X DROP
+ *       every net X:    -i X ! -o X -> BERTH-ISOLATION-2-<tag>
+ *   BERTH-ISOLATION-2-<tag>:  every net X: -o X DROP
  *
- *   nat BERTH-POSTROUTING: every non-internal net X: -s subnet ! -o X MASQUERADE
+ *   nat POSTROUTING -> BERTH-POSTROUTING-<tag>:
+ *                          every non-internal net X: -s subnet ! -o X MASQUERADE
  *                          -m mark --mark 0x2000/0x2000 MASQUERADE
  *       BERTH-HOSTPORT-SETMARK: MARK --set-xmark 0x2000/0x2000
+ *
+ * <tag> names the daemon (fw_chains_init: a short hash of its root), so that
+ * several daemons sharing a network namespace each rebuild only their own
+ * chains: with one shared set, every rebuild dropped the other daemons' rules
+ * (their containers lost outbound NAT until they rebuilt). The chains of
+ * earlier versions (no tag) are removed by fw_migrate_legacy().
  *
  * BERTH-HOSTPORT-SETMARK is portmap's externalSetMarkChain: portmap jumps to it
  * for hairpin and localhost connections to a published port, which then get
  * masqueraded. Owning this chain (and the masquerade rule) saves portmap ~10
  * iptables execs per ADD (its own CNI-HOSTPORT-SETMARK/-MASQ chains are
- * re-checked on every call). Same mark bit as portmap's default.
+ * re-checked on every call). Same mark bit as portmap's default. It stays
+ * shared (the CNI configs of running containers name it): its one rule is the
+ * same in every daemon, and each rebuild re-creates it in the same commit.
  *
  * The chains are rebuilt as a whole by one iptables-restore --noflush (declaring
  * a chain in the input flushes it), so the rules always equal the network list.
@@ -25,32 +34,42 @@
 #include "common/process.h"
 #include "net/internal.h"
 
+/* The chain names of versions before per-daemon chains, and the prefixes of today's. */
 #define FW_CHAIN1 "BERTH-ISOLATION-1"
 #define FW_CHAIN2 "BERTH-ISOLATION-2"
 #define FW_NAT    "BERTH-POSTROUTING"
 #define FW_MARK   "0x2000/0x2000"
 
-void fw_render(struct strbuf *sb, const struct fw_net *nets, size_t n)
+void fw_chains_init(struct fw_chains *c, const char *tag)
 {
-	strbuf_addstr(sb, "*filter\n:" FW_CHAIN1 " - [0:0]\n:" FW_CHAIN2 " - [0:0]\n");
+	/* FW_CHAIN_MAX holds the longest prefix, '-' and FW_TAG_LEN characters */
+	snprintf(c->iso1, sizeof(c->iso1), FW_CHAIN1 "-%.*s", FW_TAG_LEN, tag);
+	snprintf(c->iso2, sizeof(c->iso2), FW_CHAIN2 "-%.*s", FW_TAG_LEN, tag);
+	snprintf(c->nat, sizeof(c->nat), FW_NAT "-%.*s", FW_TAG_LEN, tag);
+}
+
+void fw_render(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n)
+{
+	strbuf_addf(sb, "*filter\n:%s - [0:0]\n:%s - [0:0]\n", c->iso1, c->iso2);
 	for (size_t i = 0; i < n; i++)
 		if (nets[i].internal)
 			strbuf_addf(sb,
-				    "-A " FW_CHAIN1 " -i %s ! -o %s -j DROP\n"
-				    "-A " FW_CHAIN1 " -o %s ! -i %s -j DROP\n",
-				    nets[i].bridge, nets[i].bridge, nets[i].bridge, nets[i].bridge);
-	strbuf_addstr(sb, "-A " FW_CHAIN1 " -m conntrack --ctstate DNAT -j RETURN\n");
+				    "-A %s -i %s ! -o %s -j DROP\n"
+				    "-A %s -o %s ! -i %s -j DROP\n",
+				    c->iso1, nets[i].bridge, nets[i].bridge, c->iso1, nets[i].bridge,
+				    nets[i].bridge);
+	strbuf_addf(sb, "-A %s -m conntrack --ctstate DNAT -j RETURN\n", c->iso1);
 	for (size_t i = 0; i < n; i++)
-		strbuf_addf(sb, "-A " FW_CHAIN1 " -i %s ! -o %s -j " FW_CHAIN2 "\n", nets[i].bridge,
-			    nets[i].bridge);
+		strbuf_addf(sb, "-A %s -i %s ! -o %s -j %s\n", c->iso1, nets[i].bridge, nets[i].bridge,
+			    c->iso2);
 	for (size_t i = 0; i < n; i++)
-		strbuf_addf(sb, "-A " FW_CHAIN2 " -o %s -j DROP\n", nets[i].bridge);
-	strbuf_addstr(sb, "COMMIT\n*nat\n:" FW_NAT " - [0:0]\n:" NET_FW_SETMARK_CHAIN " - [0:0]\n");
+		strbuf_addf(sb, "-A %s -o %s -j DROP\n", c->iso2, nets[i].bridge);
+	strbuf_addf(sb, "COMMIT\n*nat\n:%s - [0:0]\n:" NET_FW_SETMARK_CHAIN " - [0:0]\n", c->nat);
 	strbuf_addstr(sb, "-A " NET_FW_SETMARK_CHAIN " -j MARK --set-xmark " FW_MARK "\n");
-	strbuf_addstr(sb, "-A " FW_NAT " -m mark --mark " FW_MARK " -j MASQUERADE\n");
+	strbuf_addf(sb, "-A %s -m mark --mark " FW_MARK " -j MASQUERADE\n", c->nat);
 	for (size_t i = 0; i < n; i++)
 		if (!nets[i].internal && nets[i].subnet)
-			strbuf_addf(sb, "-A " FW_NAT " -s %s ! -o %s -j MASQUERADE\n", nets[i].subnet,
+			strbuf_addf(sb, "-A %s -s %s ! -o %s -j MASQUERADE\n", c->nat, nets[i].subnet,
 				    nets[i].bridge);
 	strbuf_addstr(sb, "COMMIT\n");
 }
@@ -101,10 +120,11 @@ static int fw_ensure_jump(const char *table, const char *from, const char *to, i
 	return 0;
 }
 
-int fw_sync(const struct fw_net *nets, size_t n, int timeout_ms, struct berth_error **err)
+int fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, int timeout_ms,
+	    struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf in = STRBUF_INIT;
-	fw_render(&in, nets, n);
+	fw_render(&in, c, nets, n);
 	int code = 0;
 	const char *restore[] = { "iptables-restore", "-w", "5", "--noflush", NULL };
 	struct berth_error *e = NULL;
@@ -117,7 +137,57 @@ int fw_sync(const struct fw_net *nets, size_t n, int timeout_ms, struct berth_er
 		return berth_error_wrap(err, r < 0 ? r : -EIO, "rebuild isolation chains");
 	}
 	berth_error_free(e);
-	if ((r = fw_ensure_jump("filter", "FORWARD", FW_CHAIN1, timeout_ms, err)) < 0)
+	if ((r = fw_ensure_jump("filter", "FORWARD", c->iso1, timeout_ms, err)) < 0)
 		return r;
-	return fw_ensure_jump("nat", "POSTROUTING", FW_NAT, timeout_ms, err);
+	return fw_ensure_jump("nat", "POSTROUTING", c->nat, timeout_ms, err);
+}
+
+/* Run "iptables -w 5 -t table <args...>"; returns its exit code (or -errno when it did not run). */
+static int fw_iptables(const char *table, const char *const *args, int timeout_ms)
+{
+	const char *argv[12] = { "iptables", "-w", "5", "-t", table };
+	size_t k = 5;
+	for (size_t i = 0; args[i] && k < ARRAY_SIZE(argv) - 1; i++)
+		argv[k++] = args[i];
+	argv[k] = NULL;
+	int code = 0;
+	struct berth_error *e = NULL;
+	int r = run_tool(argv, NULL, timeout_ms, &code, &e);
+	berth_error_free(e);
+	return r < 0 ? r : code;
+}
+
+int fw_migrate_legacy(int timeout_ms, struct berth_error **err)
+{
+	static const struct {
+		const char *table, *from, *chain;
+	} legacy[] = { { "filter", "FORWARD", FW_CHAIN1 },
+		       { "filter", NULL, FW_CHAIN2 },
+		       { "nat", "POSTROUTING", FW_NAT } };
+	bool present[ARRAY_SIZE(legacy)];
+	for (size_t i = 0; i < ARRAY_SIZE(legacy); i++) {
+		const char *list[] = { "-S", legacy[i].chain, NULL };
+		int r = fw_iptables(legacy[i].table, list, timeout_ms);
+		if (r < 0)
+			return berth_error_set(err, -r, "run 'iptables'");
+		present[i] = r == 0;
+	}
+	/* jumps first, then every rule (ISOLATION-1 jumps to -2), then the chains */
+	for (size_t i = 0; i < ARRAY_SIZE(legacy); i++) {
+		const char *del[] = { "-D", legacy[i].from, "-j", legacy[i].chain, NULL };
+		while (present[i] && legacy[i].from && fw_iptables(legacy[i].table, del, timeout_ms) == 0)
+			;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(legacy); i++) {
+		const char *flush[] = { "-F", legacy[i].chain, NULL };
+		if (present[i])
+			(void)fw_iptables(legacy[i].table, flush, timeout_ms);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(legacy); i++) {
+		const char *x[] = { "-X", legacy[i].chain, NULL };
+		if (present[i] && fw_iptables(legacy[i].table, x, timeout_ms) != 0)
+			return berth_error_msg(err, EIO, "remove the shared chain '%s' of an earlier berth",
+					       legacy[i].chain);
+	}
+	return 0;
 }

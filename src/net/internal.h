@@ -143,17 +143,35 @@ struct fw_net {
 	const char *subnet; /* canonical CIDR */
 	bool internal;
 };
+/* A daemon's tag in its chain names: hex digits of a hash of its root. */
+#define FW_TAG_LEN   8
+/* iptables' chain name limit (XT_EXTENSION_MAXNAMELEN, with the NUL) */
+#define FW_CHAIN_MAX 29
+/* One daemon's chains: BERTH-ISOLATION-1-<tag>, BERTH-ISOLATION-2-<tag>, BERTH-POSTROUTING-<tag>. */
+struct fw_chains {
+	char iso1[FW_CHAIN_MAX], iso2[FW_CHAIN_MAX], nat[FW_CHAIN_MAX];
+};
+/* Name the chains of the daemon tagged tag (FW_TAG_LEN characters are used). */
+void fw_chains_init(struct fw_chains *c, const char *tag);
 /*
- * Rebuild BERTH-ISOLATION-1/2 (filter) and BERTH-POSTROUTING (nat: one
+ * Rebuild the daemon's isolation chains (filter) and its NAT chain (nat: one
  * MASQUERADE rule per non-internal network, as docker does, instead of the
  * bridge plugin's ipMasq, which costs ~9 iptables execs per container ADD)
- * from the networks, and make sure FORWARD and POSTROUTING jump to them.
+ * from its networks, and make sure FORWARD and POSTROUTING jump to them.
+ * Other daemons' chains are never touched.
  */
-int fw_sync(const struct fw_net *nets, size_t n, int timeout_ms, struct berth_error **err);
+int fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, int timeout_ms,
+	    struct berth_error **err);
+/*
+ * Remove the chains shared by every daemon in versions before fw_chains
+ * (BERTH-ISOLATION-1/2, BERTH-POSTROUTING) and the jumps to them; nothing
+ * to do when they are gone.
+ */
+int fw_migrate_legacy(int timeout_ms, struct berth_error **err);
 /* portmap's externalSetMarkChain, maintained by fw_sync (see firewall.c). */
 #define NET_FW_SETMARK_CHAIN "BERTH-HOSTPORT-SETMARK"
 /* The iptables-restore input fw_sync feeds (exposed for unit tests). */
-void fw_render(struct strbuf *sb, const struct fw_net *nets, size_t n);
+void fw_render(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n);
 
 /* ---- ports.c ---- */
 
@@ -210,6 +228,7 @@ struct net_ctx {
 	char *bridge_subnet; /* requested, may be NULL */
 	char *shim_dir;      /* <exec_root>/net/cni-shim: "ip6tables" -> /bin/false, first in plugins' PATH */
 	int timeout_ms;
+	struct fw_chains fw;   /* this daemon's iptables chains (firewall.c) */
 	int lock_fd;           /* <root>/net/lock, flock'd by net_lock() */
 	pthread_mutex_t mutex; /* flock does not exclude threads sharing the fd */
 };

@@ -20,7 +20,8 @@
  *     bind mount into the container sees the change) on connect/disconnect.
  *     resolv.conf and hostname files are generated beside it; optionally an
  *     embedded resolver (net_dns_*) answers on each user network's gateway;
- *   - isolation between networks and --internal: iptables chains BERTH-ISOLATION-1/2
+ *   - isolation between networks and --internal: iptables chains
+ *     BERTH-ISOLATION-1/2-<tag> (tag: a hash of the daemon's root)
  *     rebuilt from the network list (one iptables-restore call).
  *
  * Every call that changes state takes an exclusive flock on <root>/net/lock,

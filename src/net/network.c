@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/digest.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/process.h"
@@ -628,7 +629,7 @@ int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct 
 	for (size_t i = 0; i < n; i++)
 		if (all[i]->bridge)
 			v[k++] = (struct fw_net){ all[i]->bridge, all[i]->subnet, all[i]->internal };
-	return fw_sync(v, k, ctx->timeout_ms, err);
+	return fw_sync(&ctx->fw, v, k, ctx->timeout_ms, err);
 }
 
 /*
@@ -664,9 +665,22 @@ static int ctx_dirs(struct net_ctx *ctx, struct berth_error **err)
 	return ctx_shim(ctx, err);
 }
 
+/* ".2": per-daemon chains; a daemon of an earlier version left "fw-synced" */
 static char *fw_marker(struct net_ctx *ctx)
 {
-	return xasprintf("%s/../fw-synced", ctx->netns_dir);
+	return xasprintf("%s/../fw-synced.2", ctx->netns_dir);
+}
+
+/* The daemon's chains are named from a hash of its root (realpath when it resolves). */
+static void ctx_fw_names(struct net_ctx *ctx, const char *root)
+{
+	_cleanup_free_ char *real = realpath(root, NULL);
+	_cleanup_(digester_freep) struct digester *d = digester_new(DIGEST_SHA256);
+	const char *p = real ? real : root;
+	digester_update(d, p, strlen(p));
+	char hex[DIGEST_STRING_MAX];
+	digester_final(d, hex); /* "sha256:<hex>" */
+	fw_chains_init(&ctx->fw, hex + strlen("sha256:"));
 }
 
 /*
@@ -678,7 +692,10 @@ static char *fw_marker(struct net_ctx *ctx)
 static int ctx_fw_sync(struct net_ctx *ctx, struct berth_error **err)
 {
 	_cleanup_netlist_ struct net_network **all = NULL;
-	int r = network_load_all(ctx, &all, err);
+	int r = fw_migrate_legacy(ctx->timeout_ms, err);
+	if (r < 0)
+		return r;
+	r = network_load_all(ctx, &all, err);
 	if (r < 0 || (r = network_fw_sync(ctx, all, err)) < 0)
 		return r;
 	_cleanup_free_ char *marker = fw_marker(ctx);
@@ -739,6 +756,7 @@ int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct bert
 	ctx->bridge_name = xstrdup(br);
 	ctx->bridge_subnet = cfg->bridge_subnet ? xstrdup(cfg->bridge_subnet) : NULL;
 	ctx->timeout_ms = cfg->plugin_timeout_ms > 0 ? cfg->plugin_timeout_ms : 10000;
+	ctx_fw_names(ctx, cfg->root);
 	int r = ctx_dirs(ctx, err);
 	if (r >= 0) {
 		_cleanup_free_ char *lock = xasprintf("%s/lock", ctx->root_dir);

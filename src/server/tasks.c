@@ -361,9 +361,10 @@ static int check_container_overrides(struct ecs_call *c, const json_t *td, const
 		json_array_foreach (json_object_get(td, "containerDefinitions"), k, d)
 			found |= name && streq_ptr(json_string_value(json_object_get(d, "name")), name);
 		if (!found)
-			return ecs_fail(c, "InvalidParameterException",
-					"Override for container named %s is not a container in the TaskDefinition.",
-					name ? name : "(none)");
+			return ecs_fail(
+			    c, "InvalidParameterException",
+			    "Override for container named %s is not a container in the TaskDefinition.",
+			    name ? name : "(none)");
 	}
 	return 0;
 }

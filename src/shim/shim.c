@@ -54,6 +54,7 @@ struct exec_session {
 	struct client conn; /* stream to the client, fd -1 when detached */
 	int out, errfd, in; /* our ends; out is the pty master with a tty */
 	bool tty, exited;
+	bool raw;      /* output to conn unframed: the start's Tty, not the process's */
 	bool recorded; /* exec-<id>.json written; the stream may still be flushing */
 	int status;
 };
@@ -327,6 +328,8 @@ static int start_exec(struct shim *s, int conn, json_t *req, struct berth_error 
 	x->id = xstrdup(id);
 	x->pid = pid;
 	x->tty = tty;
+	json_t *raw = json_object_get(req, "raw");
+	x->raw = json_is_boolean(raw) ? json_is_true(raw) : tty;
 	x->in = ours[0];
 	x->out = ours[1];
 	x->errfd = ours[2];
@@ -483,7 +486,7 @@ static bool pump(int fd, int stream, struct shim *s, struct exec_session *x)
 	} else if (x->conn.fd >= 0) {
 		size_t len = (size_t)n;
 		const char *p = buf + 8;
-		if (!x->tty) {
+		if (!x->raw) {
 			unsigned char hdr[8] = { (unsigned char)stream,
 						 0,
 						 0,

@@ -261,7 +261,8 @@ def test_privileged_sees_host_devices_and_can_create_links(daemon):
                "ptmx", "fd", "stdin", "stdout", "stderr", "core"}
     assert (set(out) & host) - default, out
     p = daemon.docker("run", "--rm", "busybox", "ip", "link", "add", "brx0", "type", "bridge", check=False)
-    assert p.returncode != 0
+    # refused for want of CAP_NET_ADMIN, not for a missing /sbin/ip (exit 127)
+    assert p.returncode not in (0, 126, 127) and "not permitted" in p.stderr, (p.returncode, p.stderr)
 
 
 def test_failed_start_of_rm_container_removes_it(daemon):

@@ -274,7 +274,7 @@ def test_chains_are_rebuilt_when_the_exec_root_is_fresh(net):
     run(net.nsenter("iptables", "-t", "nat", "-F", "BERTH-HOSTPORT-SETMARK"))
     net("ls")
     assert "-A BERTH-HOSTPORT-SETMARK -j MARK" not in net.iptables()  # marker present: trusted
-    os.unlink(os.path.join(net.exec_root, "net", "fw-synced"))
+    os.unlink(os.path.join(net.exec_root, "net", "fw-synced.2"))
     net("ls")
     assert "-A BERTH-HOSTPORT-SETMARK -j MARK --set-xmark 0x2000/0x2000" in net.iptables()
     c = net.attach("afterboot", "-p", "127.0.0.1:8087:80")

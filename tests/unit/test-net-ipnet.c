@@ -178,20 +178,30 @@ static void test_fw_render(void **state)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	struct fw_net nets[] = { { "berth0", "172.17.0.0/16", false }, { "br-a", "10.1.0.0/24", true } };
-	fw_render(&sb, nets, 2);
-	assert_true(startswith(sb.buf, "*filter\n"));
-	assert_non_null(strstr(sb.buf, "-A BERTH-ISOLATION-1 -i br-a ! -o br-a -j DROP\n"));
-	assert_non_null(strstr(sb.buf, "-A BERTH-ISOLATION-1 -i berth0 ! -o berth0 -j BERTH-ISOLATION-2\n"));
-	assert_non_null(strstr(sb.buf, "-A BERTH-ISOLATION-2 -o br-a -j DROP\n"));
+	struct fw_chains c = { 0 };
+	fw_chains_init(&c, "0123abcdEXTRA");
+	assert_string_equal(c.iso1, "BERTH-ISOLATION-1-0123abcd");
+	assert_string_equal(c.iso2, "BERTH-ISOLATION-2-0123abcd");
+	assert_string_equal(c.nat, "BERTH-POSTROUTING-0123abcd");
+	fw_render(&sb, &c, nets, 2);
+	assert_true(startswith(sb.buf, "*filter\n:BERTH-ISOLATION-1-0123abcd - [0:0]\n"));
+	assert_non_null(strstr(sb.buf, "-A BERTH-ISOLATION-1-0123abcd -i br-a ! -o br-a -j DROP\n"));
+	assert_non_null(strstr(sb.buf, "-A BERTH-ISOLATION-1-0123abcd -i berth0 ! -o berth0 -j "
+				       "BERTH-ISOLATION-2-0123abcd\n"));
+	assert_non_null(strstr(sb.buf, "-A BERTH-ISOLATION-2-0123abcd -o br-a -j DROP\n"));
 	assert_null(strstr(sb.buf, "-i berth0 ! -o berth0 -j DROP"));
 	/* internal drops come before the DNAT exception */
 	assert_true(strstr(sb.buf, "br-a ! -o br-a -j DROP") < strstr(sb.buf, "--ctstate DNAT"));
 	assert_non_null(strstr(sb.buf,
-			       "*nat\n:BERTH-POSTROUTING - [0:0]\n:BERTH-HOSTPORT-SETMARK - [0:0]\n"
+			       "*nat\n:BERTH-POSTROUTING-0123abcd - [0:0]\n:BERTH-HOSTPORT-SETMARK - [0:0]\n"
 			       "-A BERTH-HOSTPORT-SETMARK -j MARK --set-xmark 0x2000/0x2000\n"
-			       "-A BERTH-POSTROUTING -m mark --mark 0x2000/0x2000 -j MASQUERADE\n"
-			       "-A BERTH-POSTROUTING -s 172.17.0.0/16 ! -o berth0 -j MASQUERADE\nCOMMIT\n"));
+			       "-A BERTH-POSTROUTING-0123abcd -m mark --mark 0x2000/0x2000 -j MASQUERADE\n"
+			       "-A BERTH-POSTROUTING-0123abcd -s 172.17.0.0/16 ! -o berth0 -j MASQUERADE\n"
+			       "COMMIT\n"));
 	assert_null(strstr(sb.buf, "10.1.0.0/24 ! -o br-a")); /* internal: no NAT */
+	/* no rule of any other chain set: a daemon only ever rebuilds its own */
+	assert_null(strstr(sb.buf, "BERTH-POSTROUTING "));
+	assert_null(strstr(sb.buf, "BERTH-ISOLATION-1 "));
 }
 
 static void test_dns_messages(void **state)

@@ -1,0 +1,96 @@
+"""Two berth daemons in one network namespace (different roots, bridges and
+subnets) share the kernel's iptables: each must rebuild only its own chains.
+A second namespace ("outside"), joined by a veth pair, holds an HTTP server
+and has no route back to the containers' subnets, so a container reaches it
+only through its daemon's outbound NAT. Restarting one daemon (which rebuilds
+its chains at start) must leave the other's containers their NAT."""
+import subprocess
+import uuid
+
+import pytest
+
+import conftest
+from conftest import run
+from test_engine_network import NetnsDaemon
+
+INSIDE_IP, OUTSIDE_IP = "10.123.46.1", "10.123.46.2"
+TOKEN = "two-daemons-" + uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def env(berth_bin, busybox, tmp_path):
+    """(daemon a, daemon b, server port) in a namespace of ours, the server outside."""
+    inside = conftest.NETNS_PREFIX + "two-" + uuid.uuid4().hex[:8]
+    outside = inside + "-o"
+    daemons, server = [], None
+    try:
+        for ns in (inside, outside):
+            run(["ip", "netns", "add", ns])
+            conftest._created_netns.add(ns)
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        run(["ip", "-n", inside, "link", "add", "tw0", "type", "veth", "peer", "name", "tw1", "netns", outside])
+        run(["ip", "-n", inside, "addr", "add", INSIDE_IP + "/30", "dev", "tw0"])
+        run(["ip", "-n", outside, "addr", "add", OUTSIDE_IP + "/30", "dev", "tw1"])
+        run(["ip", "-n", inside, "link", "set", "tw0", "up"])
+        run(["ip", "-n", outside, "link", "set", "tw1", "up"])
+        (tmp_path / "payload").write_text(TOKEN + "\n")
+        server = subprocess.Popen(["nsenter", f"--net=/run/netns/{outside}", "/usr/bin/python3", "-u", "-m",
+                                   "http.server", "--bind", OUTSIDE_IP, "--directory", str(tmp_path), "0"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        port = int(server.stdout.readline().split(" port ")[1].split()[0])
+        # legacy shared chains of an earlier berth, to be migrated away at the first start
+        for table, parent, chain in (("filter", "FORWARD", "BERTH-ISOLATION-1"), ("filter", None, "BERTH-ISOLATION-2"),
+                                     ("nat", "POSTROUTING", "BERTH-POSTROUTING")):
+            run(["nsenter", f"--net=/run/netns/{inside}", "iptables", "-t", table, "-N", chain])
+            if parent:
+                run(["nsenter", f"--net=/run/netns/{inside}", "iptables", "-t", table, "-I", parent, "-j", chain])
+        for br in ("btwa0", "btwb0"):
+            d = NetnsDaemon(berth_bin, netns=inside)
+            d.extra_args = ["--bridge", br]
+            daemons.append(d)
+            d.start()
+            d.load_busybox(busybox)
+        yield daemons[0], daemons[1], port
+    finally:
+        if server:
+            server.kill()
+            server.wait()
+        for d in daemons:
+            d.cleanup()
+        for ns in (inside, outside):
+            subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
+
+
+def fetch(d, ctr, port):
+    return d.docker("exec", ctr, "sh", "-c", f"timeout 10 wget -qO- http://{OUTSIDE_IP}:{port}/payload",
+                    check=False)
+
+
+def test_restarting_one_daemon_keeps_the_other_daemons_nat(env):
+    a, b, port = env
+    for d, subnet in ((a, "10.201.1.0/24"), (b, "10.201.2.0/24")):
+        d.docker("network", "create", "--subnet", subnet, "natnet")
+        d.docker("run", "-d", "--name", "client", "--network", "natnet", "busybox", "sleep", "600")
+        assert fetch(d, "client", port).stdout == TOKEN + "\n"
+    rules = a.in_netns("iptables-save").stdout
+    for legacy in ("-j BERTH-ISOLATION-1\n", "-j BERTH-POSTROUTING\n", ":BERTH-ISOLATION-2 ", ":BERTH-POSTROUTING "):
+        assert legacy not in rules, rules
+    for _ in range(3):
+        a.stop()
+        a.start()  # rebuilds a's chains (gc at start)
+        p = fetch(b, "client", port)
+        assert p.returncode == 0 and p.stdout == TOKEN + "\n", ("b lost its NAT", p.stderr)
+        b.stop()
+        b.start()
+        p = fetch(a, "client", port)
+        assert p.returncode == 0 and p.stdout == TOKEN + "\n", ("a lost its NAT", p.stderr)
+    # each daemon's NAT chain holds its own network's rule and no other's
+    nat = a.in_netns("iptables", "-t", "nat", "-S").stdout.splitlines()
+    own = {sub: [l for l in nat if f"-s {sub} " in l and "MASQUERADE" in l] for sub in ("10.201.1.0/24", "10.201.2.0/24")}
+    assert len(own["10.201.1.0/24"]) == 1 and len(own["10.201.2.0/24"]) == 1, nat
+    chain_a = own["10.201.1.0/24"][0].split()[1]
+    chain_b = own["10.201.2.0/24"][0].split()[1]
+    assert chain_a != chain_b and chain_a.startswith("BERTH-POSTROUTING-"), nat
+    for d in (a, b):
+        d.docker("rm", "-f", "client")
+        d.docker("network", "rm", "natnet")

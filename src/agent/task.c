@@ -181,7 +181,8 @@ static int ports_of(struct spec *s, const json_t *def, const char *mode, struct 
 	int r = get_array(s, def, "portMappings", &a, err);
 	if (r < 0 || !a)
 		return r;
-	json_t *exposed = json_object(), *bindings = json_object();
+	json_t *exposed = json_object();
+	_cleanup_json_ json_t *bindings = json_object();
 	json_object_set_new(s->cfg, "ExposedPorts", exposed);
 	size_t i;
 	json_t *p;
@@ -212,9 +213,7 @@ static int ports_of(struct spec *s, const json_t *def, const char *mode, struct 
 	}
 	at(s, NULL, 0);
 	if (json_object_size(bindings))
-		json_object_set_new(s->hc, "PortBindings", bindings);
-	else
-		json_decref(bindings);
+		json_object_set_new(s->hc, "PortBindings", TAKE_PTR(bindings));
 	return 0;
 }
 

@@ -104,7 +104,8 @@ int netalloc_pick(const struct netalloc_cidr *pool, int block_bits, const uint32
 	if (block_bits < pool->bits || block_bits > 32)
 		return -EINVAL;
 	uint32_t *sorted = xcalloc(n ? n : 1, sizeof(*sorted));
-	memcpy(sorted, used, n * sizeof(*sorted));
+	if (n)
+		memcpy(sorted, used, n * sizeof(*sorted));
 	qsort(sorted, n, sizeof(*sorted), cmp_u32);
 	uint64_t step = (uint64_t)1 << (32 - block_bits);
 	uint64_t end = (uint64_t)pool->addr + ((uint64_t)1 << (32 - pool->bits));

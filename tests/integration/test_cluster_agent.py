@@ -19,6 +19,7 @@ WEB = {
     "memory": "128",
     "containerDefinitions": [{
         "name": "web", "image": "busybox:latest", "memory": 64, "cpu": 128, "essential": True,
+        "stopTimeout": 2,  # httpd as PID 1 ignores SIGTERM: the stop is a SIGKILL after this
         "portMappings": [{"containerPort": 80}],
         "command": ["sh", "-c", "mkdir -p /www && echo hello-from-task > /www/index.html && "
                                 "exec httpd -f -p 80 -h /www"],
@@ -118,7 +119,7 @@ def test_run_task_spreads_over_zones_and_each_node_runs_its_task(clean):
 def test_bridge_task_reports_its_dynamic_host_port_and_health(clean):
     c = clean
     register(c, {"family": "bridged", "networkMode": "bridge", "containerDefinitions": [{
-        "name": "web", "image": "busybox:latest", "memory": 32,
+        "name": "web", "image": "busybox:latest", "memory": 32, "stopTimeout": 2,
         "portMappings": [{"containerPort": 80, "hostPort": 0}],
         "command": ["sh", "-c", "mkdir -p /www && echo bridged > /www/index.html && exec httpd -f -p 80 -h /www"],
         "healthCheck": {"command": ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1/ || exit 1"],
@@ -141,7 +142,7 @@ def test_essential_container_exit_stops_the_task_with_its_exit_code(clean):
     c = clean
     register(c, {"family": "oneshot", "networkMode": "none", "containerDefinitions": [
         {"name": "main", "image": "busybox:latest", "memory": 16, "command": ["sh", "-c", "exit 7"]},
-        {"name": "side", "image": "busybox:latest", "memory": 16, "essential": False,
+        {"name": "side", "image": "busybox:latest", "memory": 16, "essential": False, "stopTimeout": 2,
          "command": ["sleep", "600"]}]})
     [arn] = run_task(c, "--task-definition", "oneshot")
     with c.ecs() as ecs:
@@ -159,7 +160,7 @@ def test_depends_on_success_starts_after_the_dependency_completed(clean):
     register(c, {"family": "ordered", "networkMode": "none",
                  "volumes": [{"name": "scratch"}],
                  "containerDefinitions": [
-                     {"name": "app", "image": "busybox:latest", "memory": 16,
+                     {"name": "app", "image": "busybox:latest", "memory": 16, "stopTimeout": 2,
                       "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/s"}],
                       "command": ["sh", "-c", "test -f /s/ready && exec sleep 600; exit 9"],
                       "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]},
@@ -176,7 +177,7 @@ def test_depends_on_success_starts_after_the_dependency_completed(clean):
 def test_dependency_that_fails_stops_the_task_before_its_dependents_start(clean):
     c = clean
     register(c, {"family": "badinit", "networkMode": "none", "containerDefinitions": [
-        {"name": "app", "image": "busybox:latest", "memory": 16, "command": ["sleep", "600"],
+        {"name": "app", "image": "busybox:latest", "memory": 16, "command": ["sleep", "600"], "stopTimeout": 2,
          "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]},
         {"name": "init", "image": "busybox:latest", "memory": 16, "essential": False,
          "command": ["sh", "-c", "exit 4"]}]})

@@ -22,7 +22,8 @@ TASKDEF = {
     "family": "cli-sleep",
     "networkMode": "none",
     "containerDefinitions": [{"name": "main", "image": "busybox:latest", "memory": 32, "essential": True,
-                              "command": ["sleep", "3600"], "environment": [{"name": "A", "value": "1"}]}],
+                              "command": ["sleep", "3600"], "environment": [{"name": "A", "value": "1"}],
+                              "stopTimeout": 2}],
 }
 
 

@@ -512,24 +512,57 @@ static size_t current(struct agent *a)
 	return c;
 }
 
+/*
+ * A thread's connection to the current server, kept between calls: one TLS
+ * handshake per server and thread instead of one per heartbeat (libcurl keeps
+ * the connection in the handle). Dropped on any error, so the next call
+ * reconnects, possibly to the next server.
+ */
+struct conn {
+	struct http_client *c;
+	size_t idx;
+};
+
+static int conn_get(struct agent *a, struct conn *k, size_t idx, struct http_client **ret,
+		    struct berth_error **err)
+{
+	if (!k->c || k->idx != idx) {
+		k->c = http_client_free(k->c);
+		int r = client_for(a, idx, true, &k->c, err);
+		if (r < 0)
+			return r;
+		k->idx = idx;
+	}
+	*ret = k->c;
+	return 0;
+}
+
+static void conn_drop(struct conn *k)
+{
+	k->c = http_client_free(k->c);
+}
+
 static void *heartbeat_main(void *arg)
 {
 	struct agent *a = arg;
+	struct conn k = { 0 };
 	while (!is_stopping(a)) {
 		size_t idx = current(a);
-		_cleanup_(http_client_freep) struct http_client *c = NULL;
+		struct http_client *c = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
-		int r = client_for(a, idx, true, &c, &err);
+		int r = conn_get(a, &k, idx, &c, &err);
 		if (r >= 0)
 			r = call(a, c, "POST", "/agent/v1/heartbeat", NULL, 10000, NULL, &err);
 		if (r == -ENOENT)
 			r = do_register(a, c, &err);
 		if (r == -EACCES) {
+			conn_drop(&k);
 			fatal(a, err);
 			return NULL;
 		}
 		if (r < 0) {
 			log_fields(LOG_LEVEL_WARN, "heartbeat failed", "error", err ? err->msg : "", NULL);
+			conn_drop(&k);
 			fail_over(a, idx);
 		}
 		pthread_mutex_lock(&a->lock);
@@ -538,6 +571,7 @@ static void *heartbeat_main(void *arg)
 		if (!pause_ms(a, r < 0 ? RETRY_MS : every * 1000))
 			break;
 	}
+	conn_drop(&k);
 	return NULL;
 }
 
@@ -606,21 +640,24 @@ static void *poll_main(void *arg)
 {
 	struct agent *a = arg;
 	int64_t since = 0;
+	struct conn k = { 0 };
 	while (!is_stopping(a)) {
 		size_t idx = current(a);
-		_cleanup_(http_client_freep) struct http_client *c = NULL;
+		struct http_client *c = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
 		_cleanup_json_ json_t *resp = NULL;
 		_cleanup_free_ char *path = xasprintf("/agent/v1/tasks?since=%lld&wait=%d", (long long)since,
 						      since ? POLL_WAIT_SEC : 0);
-		int r = client_for(a, idx, true, &c, &err);
+		int r = conn_get(a, &k, idx, &c, &err);
 		if (r >= 0)
 			r = call(a, c, "GET", path, NULL, (POLL_WAIT_SEC + 10) * 1000L, &resp, &err);
 		if (r == -EACCES) {
+			conn_drop(&k);
 			fatal(a, err);
 			return NULL;
 		}
 		if (r < 0) {
+			conn_drop(&k);
 			if (r != -ENOENT)
 				fail_over(a, idx);
 			if (!pause_ms(a, RETRY_MS))
@@ -632,6 +669,7 @@ static void *poll_main(void *arg)
 			since = json_integer_value(rev);
 		apply_tasks(a, json_object_get(resp, "tasks"));
 	}
+	conn_drop(&k);
 	return NULL;
 }
 
@@ -651,6 +689,7 @@ static void on_report(void *userdata, const json_t *status)
 static void *report_main(void *arg)
 {
 	struct agent *a = arg;
+	struct conn conn = { 0 };
 	for (;;) {
 		pthread_mutex_lock(&a->lock);
 		while (!a->stopping && json_object_size(a->pending) == 0)
@@ -666,10 +705,10 @@ static void *report_main(void *arg)
 			json_array_append(batch, v);
 		size_t idx = a->current;
 		pthread_mutex_unlock(&a->lock);
-		_cleanup_(http_client_freep) struct http_client *c = NULL;
+		struct http_client *c = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
 		_cleanup_json_ json_t *resp = NULL, *body = json_pack("{s:o}", "tasks", batch);
-		int r = client_for(a, idx, true, &c, &err);
+		int r = conn_get(a, &conn, idx, &c, &err);
 		if (r >= 0)
 			r = call(a, c, "POST", "/agent/v1/status", body, 15000, &resp, &err);
 		if (r == -EACCES) {
@@ -677,6 +716,7 @@ static void *report_main(void *arg)
 			break;
 		}
 		if (r < 0) {
+			conn_drop(&conn);
 			fail_over(a, idx);
 			if (!pause_ms(a, RETRY_MS))
 				break;
@@ -697,6 +737,7 @@ static void *report_main(void *arg)
 		}
 		pthread_mutex_unlock(&a->lock);
 	}
+	conn_drop(&conn);
 	return NULL;
 }
 

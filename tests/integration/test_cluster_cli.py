@@ -298,7 +298,8 @@ def test_taskdef_register_yaml(cluster, tmp_path):
                  "    essential: true\n"
                  "    command: [sleep, '3600']\n"
                  "    environment:\n"
-                 "      - {name: A, value: '1'}\n")
+                 "      - {name: A, value: '1'}\n"
+                 "    stopTimeout: 2\n")
     arn = cluster.berth("taskdef", "register", "-f", str(y)).stdout.strip()
     try:
         td = cluster.aws("describe-task-definition", "--task-definition", arn)["taskDefinition"]

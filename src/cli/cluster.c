@@ -197,22 +197,8 @@ static int cluster_inspect(int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		json_array_append_new(json_object_get(in, "clusters"), json_string(argv[i]));
 	rc = 1;
-	if (ecs_cli_call(&e, "DescribeClusters", in, false, &out) == 0) {
-		json_t *clusters = json_object_get(out, "clusters");
-		size_t i;
-		json_t *c;
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
-		else if (e.format)
-			ecs_cli_print_items(&e, NULL, 0, clusters, NULL);
-		else
-			json_array_foreach (clusters, i, c) {
-				if (i)
-					printf("\n");
-				print_cluster(c);
-			}
-		rc = ecs_cli_print_failures(json_object_get(out, "failures")) ? 1 : 0;
-	}
+	if (ecs_cli_call(&e, "DescribeClusters", in, false, &out) == 0)
+		rc = ecs_cli_print_described(&e, out, "clusters", print_cluster);
 	ecs_cli_close(&e);
 	return rc;
 }

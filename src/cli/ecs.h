@@ -106,6 +106,14 @@ typedef json_t *(*ecs_row_fn)(const json_t *item);
 void ecs_cli_print_items(const struct ecs_cli *e, const char *const *headers, size_t ncols,
 			 const json_t *items, ecs_row_fn row_fn);
 
+/*
+ * Print a Describe* answer: the whole response for --format json, each item
+ * through the template for another --format, else print_one per item with a
+ * blank line between them; then the failures. Returns 1 when any failed, else 0.
+ */
+int ecs_cli_print_described(const struct ecs_cli *e, const json_t *out, const char *key,
+			    void (*print_one)(const json_t *item));
+
 /* "abc" from "arn:...:task/cluster/abc"; the string itself when not an ARN. Borrowed. */
 const char *ecs_arn_id(const char *arn);
 /* "family:rev" from a task definition ARN (new string). */

@@ -163,6 +163,25 @@ size_t ecs_cli_print_failures(const json_t *failures)
 	return json_array_size(failures);
 }
 
+int ecs_cli_print_described(const struct ecs_cli *e, const json_t *out, const char *key,
+			    void (*print_one)(const json_t *item))
+{
+	const json_t *items = json_object_get(out, key);
+	size_t i;
+	json_t *it;
+	if (ecs_cli_json(e))
+		ecs_cli_print_json(out);
+	else if (e->format)
+		ecs_cli_print_items(e, NULL, 0, items, NULL);
+	else
+		json_array_foreach (items, i, it) {
+			if (i)
+				printf("\n");
+			print_one(it);
+		}
+	return ecs_cli_print_failures(json_object_get(out, "failures")) ? 1 : 0;
+}
+
 bool ecs_cli_json(const struct ecs_cli *e)
 {
 	return e->format && streq(e->format, "json");

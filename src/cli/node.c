@@ -155,22 +155,8 @@ static int node_inspect(int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		json_array_append_new(json_object_get(in, "containerInstances"), json_string(argv[i]));
 	rc = 1;
-	if (ecs_cli_call(&e, "DescribeContainerInstances", in, true, &out) == 0) {
-		json_t *nodes = json_object_get(out, "containerInstances");
-		size_t i;
-		json_t *n;
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
-		else if (e.format)
-			ecs_cli_print_items(&e, NULL, 0, nodes, NULL);
-		else
-			json_array_foreach (nodes, i, n) {
-				if (i)
-					printf("\n");
-				print_node(n);
-			}
-		rc = ecs_cli_print_failures(json_object_get(out, "failures")) ? 1 : 0;
-	}
+	if (ecs_cli_call(&e, "DescribeContainerInstances", in, true, &out) == 0)
+		rc = ecs_cli_print_described(&e, out, "containerInstances", print_node);
 	ecs_cli_close(&e);
 	return rc;
 }

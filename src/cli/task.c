@@ -463,22 +463,8 @@ static int task_inspect(int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		json_array_append_new(json_object_get(in, "tasks"), json_string(argv[i]));
 	rc = 1;
-	if (ecs_cli_call(&e, "DescribeTasks", in, true, &out) == 0) {
-		json_t *tasks = json_object_get(out, "tasks");
-		size_t i;
-		json_t *t;
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
-		else if (e.format)
-			ecs_cli_print_items(&e, NULL, 0, tasks, NULL);
-		else
-			json_array_foreach (tasks, i, t) {
-				if (i)
-					printf("\n");
-				print_task(t);
-			}
-		rc = ecs_cli_print_failures(json_object_get(out, "failures")) ? 1 : 0;
-	}
+	if (ecs_cli_call(&e, "DescribeTasks", in, true, &out) == 0)
+		rc = ecs_cli_print_described(&e, out, "tasks", print_task);
 	ecs_cli_close(&e);
 	return rc;
 }

@@ -29,6 +29,13 @@
 #define AGENT_MAX_WAIT_SEC  60
 #define AGENT_HEARTBEAT_SEC 5
 
+/* How often an agent heartbeats: three beats per lease, at most every 5 s, so one lost beat never lapses a lease. */
+static int heartbeat_interval(const struct server *s)
+{
+	int every = s->agent_lease_ttl / 3;
+	return every < 1 ? 1 : every > AGENT_HEARTBEAT_SEC ? AGENT_HEARTBEAT_SEC : every;
+}
+
 static void agent_error(struct http_request *req, unsigned status, const char *code, const char *msg)
 {
 	http_respond_json(req, status, json_pack("{s:s,s:s}", "error", msg, "code", code));
@@ -297,7 +304,7 @@ static void do_register(struct server *s, struct http_request *req, json_t *node
 			  json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:s?,s:s,s:i,s:O?}", "containerInstanceArn",
 				    arn, "containerInstanceId", id, "cluster", cluster, "leaseId",
 				    (json_int_t)lease, "leaseTtl", s->agent_lease_ttl, "heartbeatInterval",
-				    AGENT_HEARTBEAT_SEC, "taskSubnet", subnet, "clusterCidr", s->cluster_cidr,
+				    heartbeat_interval(s), "taskSubnet", subnet, "clusterCidr", s->cluster_cidr,
 				    "vxlanId", s->vxlan_id, "vtepMac", json_object_get(node, "vtepMac")));
 }
 
@@ -344,7 +351,7 @@ static void do_heartbeat(struct server *s, struct http_request *req, json_t *nod
 	}
 	http_respond_json(req, 200,
 			  json_pack("{s:O,s:i,s:i}", "status", json_object_get(inst, "status"), "leaseTtl",
-				    s->agent_lease_ttl, "heartbeatInterval", AGENT_HEARTBEAT_SEC));
+				    s->agent_lease_ttl, "heartbeatInterval", heartbeat_interval(s)));
 	json_decref(inst);
 }
 

@@ -498,7 +498,10 @@ def test_placement_spread_distinct_and_draining(server):
 def test_lost_node_tasks_are_stopped(quick_server):
     server = quick_server
     a = server.agent("lost")
-    a.register()
+    reg = a.register()
+    # a short lease gets a short beat: three per lease, so one lost beat never lapses it
+    assert reg["leaseTtl"] == 3 and reg["heartbeatInterval"] == 1, reg
+    assert a.heartbeat()["heartbeatInterval"] == 1
     register_td(server)
     run = server.ecs().run_task(taskDefinition="app")
     assert run["failures"] == [], run["failures"]

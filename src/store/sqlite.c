@@ -12,9 +12,14 @@
  *
  * History for watches is an events table trimmed to the last
  * SQLITE_EVENTS_KEEP revisions; a watch from before that gets -ERANGE.
- * Lease deadlines are wall-clock milliseconds so they mean the same after a
- * restart (a lease whose deadline passed while the server was down expires
- * at start).
+ *
+ * Leases: the table records which leases exist and their TTL (durable, one
+ * commit per grant and revoke); their deadlines live in memory, so a
+ * keepalive - one per node heartbeat, the commonest request of a cluster -
+ * is a lookup under a mutex, not a commit and an fsync, and wakes no
+ * watcher. At open every lease gets a full TTL from now, as etcd renews its
+ * leases when a leader takes over: a holder that is still alive keeps its
+ * keys through a restart of the store.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -28,7 +33,7 @@
 
 #define SQLITE_EVENTS_KEEP 10000
 
-enum wreq_kind { WREQ_TXN, WREQ_GRANT, WREQ_KEEPALIVE, WREQ_REVOKE };
+enum wreq_kind { WREQ_TXN, WREQ_GRANT, WREQ_REVOKE };
 
 struct wreq {
 	enum wreq_kind kind;
@@ -57,6 +62,17 @@ struct sqlite_store {
 	int64_t revision, compact_revision;
 	bool stop, started;
 	pthread_t thread;
+	/* lease deadlines, sorted by id (ids only grow, so a grant appends) */
+	pthread_mutex_t lease_lock;
+	struct lease_clock {
+		int64_t id, ttl, expires; /* expires: wall-clock ms */
+	} *leases;
+	size_t n_leases;
+	/* lease changes of the running batch, applied to the clocks once it commits */
+	struct lease_change {
+		int64_t id, ttl; /* ttl 0: the lease is gone */
+	} *changes;
+	size_t n_changes;
 };
 
 static int64_t wall_ms(void)
@@ -64,6 +80,53 @@ static int64_t wall_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The clock of lease id, or NULL; the caller holds lease_lock. */
+static struct lease_clock *clock_find(struct sqlite_store *s, int64_t id)
+{
+	size_t lo = 0, hi = s->n_leases;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->leases[mid].id == id)
+			return &s->leases[mid];
+		if (s->leases[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Add (ttl > 0, deadline a full TTL from now) or remove (ttl 0) the clock of a lease. */
+static void clock_set(struct sqlite_store *s, int64_t id, int64_t ttl)
+{
+	pthread_mutex_lock(&s->lease_lock);
+	struct lease_clock *c = clock_find(s, id);
+	if (ttl > 0 && !c) {
+		size_t at = s->n_leases;
+		while (at > 0 && s->leases[at - 1].id > id)
+			at--;
+		s->leases = xrealloc(s->leases, (s->n_leases + 1) * sizeof(*s->leases));
+		memmove(&s->leases[at + 1], &s->leases[at], (s->n_leases - at) * sizeof(*s->leases));
+		s->n_leases++;
+		c = &s->leases[at];
+	}
+	if (ttl > 0) {
+		*c = (struct lease_clock){ id, ttl, wall_ms() + ttl * 1000 };
+	} else if (c) {
+		size_t at = (size_t)(c - s->leases);
+		memmove(c, c + 1, (s->n_leases - at - 1) * sizeof(*s->leases));
+		s->n_leases--;
+	}
+	pthread_mutex_unlock(&s->lease_lock);
+}
+
+/* Note a lease change of the running batch (the writer thread holds db_lock). */
+static void change_note(struct sqlite_store *s, int64_t id, int64_t ttl)
+{
+	s->changes = xrealloc(s->changes, (s->n_changes + 1) * sizeof(*s->changes));
+	s->changes[s->n_changes++] = (struct lease_change){ id, ttl };
 }
 
 static int db_fail(struct sqlite_store *s, struct berth_error **err, const char *what)
@@ -299,28 +362,9 @@ static int run_lease(struct sqlite_store *s, struct wreq *w)
 		if (sqlite3_step(st) != SQLITE_DONE || meta_set(s, "next_lease", id) < 0)
 			return db_fail(s, &w->err, "grant lease");
 		w->lease = id;
+		change_note(s, id, w->ttl);
 		return 0;
 	}
-	case WREQ_KEEPALIVE:
-		st = prep(s, "UPDATE leases SET expires = ? + ttl * 1000 WHERE id = ? AND expires > ?");
-		if (!st)
-			return db_fail(s, &w->err, "keep lease alive");
-		sqlite3_bind_int64(st, 1, wall_ms());
-		sqlite3_bind_int64(st, 2, w->lease);
-		sqlite3_bind_int64(st, 3, wall_ms());
-		if (sqlite3_step(st) != SQLITE_DONE)
-			return db_fail(s, &w->err, "keep lease alive");
-		if (sqlite3_changes(s->db) == 0)
-			return -ENOENT;
-		w->ttl = 0;
-		sqlite3_finalize(st);
-		st = prep(s, "SELECT ttl FROM leases WHERE id = ?");
-		if (st) {
-			sqlite3_bind_int64(st, 1, w->lease);
-			if (sqlite3_step(st) == SQLITE_ROW)
-				w->ttl = sqlite3_column_int64(st, 0);
-		}
-		return 0;
 	default: return 0;
 	}
 }
@@ -360,24 +404,23 @@ static int drop_lease(struct sqlite_store *s, int64_t id, struct berth_error **e
 		if (meta_set(s, "revision", rev) < 0)
 			return db_fail(s, err, "bump revision");
 	}
+	change_note(s, id, 0);
 	return 0;
 }
 
 static void expire_leases(struct sqlite_store *s)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "SELECT id FROM leases WHERE expires <= ?");
-	if (!st)
-		return;
-	sqlite3_bind_int64(st, 1, wall_ms());
-	int64_t ids[64];
+	int64_t ids[64], now = wall_ms();
 	size_t n = 0;
-	while (n < ARRAY_SIZE(ids) && sqlite3_step(st) == SQLITE_ROW)
-		ids[n++] = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
+	pthread_mutex_lock(&s->lease_lock);
+	for (size_t i = 0; i < s->n_leases && n < ARRAY_SIZE(ids); i++)
+		if (s->leases[i].expires <= now)
+			ids[n++] = s->leases[i].id;
+	pthread_mutex_unlock(&s->lease_lock);
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_error_ struct berth_error *err = NULL;
-		(void)drop_lease(s, ids[i], &err);
+		if (drop_lease(s, ids[i], &err) == -ENOENT)
+			change_note(s, ids[i], 0); /* no such lease in the table: forget its clock */
 	}
 }
 
@@ -425,7 +468,11 @@ static void run_batch(struct sqlite_store *s, struct wreq *batch)
 			run_request(s, w);
 		compact(s);
 	}
-	if (!began || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	bool committed = began && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+	for (size_t i = 0; committed && i < s->n_changes; i++)
+		clock_set(s, s->changes[i].id, s->changes[i].ttl);
+	s->n_changes = 0;
+	if (!committed) {
 		_cleanup_free_ char *msg = xstrdup(sqlite3_errmsg(s->db));
 		if (began)
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -441,14 +488,13 @@ static void run_batch(struct sqlite_store *s, struct wreq *batch)
 /* Milliseconds until the earliest lease deadline, or -1 without leases. */
 static int64_t next_expiry_ms(struct sqlite_store *s)
 {
-	pthread_mutex_lock(&s->db_lock);
-	int64_t next = -1;
-	sqlite3_stmt *st = prep(s, "SELECT MIN(expires) FROM leases");
-	if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		next = MAX(0, sqlite3_column_int64(st, 0) - wall_ms());
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->db_lock);
-	return next;
+	pthread_mutex_lock(&s->lease_lock);
+	int64_t first = -1;
+	for (size_t i = 0; i < s->n_leases; i++)
+		if (first < 0 || s->leases[i].expires < first)
+			first = s->leases[i].expires;
+	pthread_mutex_unlock(&s->lease_lock);
+	return first < 0 ? -1 : MAX(0, first - wall_ms());
 }
 
 static void *writer_thread(void *arg)
@@ -668,13 +714,21 @@ static int sq_lease_grant(struct store *st, int64_t ttl, int64_t *ret_id, struct
 	return r;
 }
 
+/* A keepalive touches only the lease's clock: no commit, no wakeup of watchers. */
 static int sq_lease_keepalive(struct store *st, int64_t id, int64_t *ret_ttl, struct berth_error **err)
 {
-	struct wreq w = { .kind = WREQ_KEEPALIVE, .lease = id };
-	int r = submit(SQ(st), &w, err);
-	if (r >= 0)
-		*ret_ttl = w.ttl;
-	return r;
+	struct sqlite_store *s = SQ(st);
+	int64_t now = wall_ms();
+	pthread_mutex_lock(&s->lease_lock);
+	struct lease_clock *c = clock_find(s, id);
+	bool alive = c && c->expires > now;
+	if (alive) {
+		c->expires = now + c->ttl * 1000;
+		*ret_ttl = c->ttl;
+	}
+	pthread_mutex_unlock(&s->lease_lock);
+	(void)err;
+	return alive ? 0 : -ENOENT;
 }
 
 static int sq_lease_revoke(struct store *st, int64_t id, struct berth_error **err)
@@ -697,6 +751,9 @@ static void sq_free(struct store *st)
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->db_lock);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->lease_lock);
+	free(s->leases);
+	free(s->changes);
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->done);
 	pthread_cond_destroy(&s->changed);
@@ -716,6 +773,17 @@ static const struct store_ops sqlite_ops = {
 	.free = sq_free,
 };
 
+/* Every lease of the table gets a clock with a full TTL from now (see the top comment). */
+static int load_leases(struct sqlite_store *s, struct berth_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "SELECT id, ttl FROM leases ORDER BY id");
+	if (!st)
+		return db_fail(s, err, "read leases");
+	while (sqlite3_step(st) == SQLITE_ROW)
+		clock_set(s, sqlite3_column_int64(st, 0), MAX(1, sqlite3_column_int64(st, 1)));
+	return 0;
+}
+
 static const char SCHEMA[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
@@ -734,6 +802,7 @@ int store_sqlite_open(const char *path, struct store **ret, struct berth_error *
 	s->base.ops = &sqlite_ops;
 	pthread_mutex_init(&s->db_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->lease_lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	pthread_cond_init(&s->done, NULL);
 	pthread_cond_init(&s->changed, NULL);
@@ -752,6 +821,9 @@ int store_sqlite_open(const char *path, struct store **ret, struct berth_error *
 		return berth_error_wrap(err, r, "open store '%s'", path);
 	s->revision = meta_get(s, "revision");
 	s->compact_revision = meta_get(s, "compact_revision");
+	r = load_leases(s, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "open store '%s'", path);
 	if (pthread_create(&s->thread, NULL, writer_thread, s) != 0)
 		return berth_error_set(err, EAGAIN, "start store writer thread");
 	s->started = true;

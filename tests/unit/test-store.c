@@ -275,6 +275,31 @@ static void test_lease_revoke_and_expiry(void **state)
 	assert_int_equal(store_get(f->s, key, &kv, NULL), -ENOENT);
 }
 
+/* Keepalives carry a 1 s lease well past its first deadline; then it lapses. */
+static void test_lease_keepalive_extends(void **state)
+{
+	struct fixture *f = *state;
+	int64_t lease, ttl;
+	assert_int_equal(store_lease_grant(f->s, 1, &lease, NULL), 0);
+	_cleanup_free_ char *key = K(f, "kept");
+	assert_int_equal(store_put(f->s, key, "v", 1, lease, NULL, NULL), 0);
+	for (int i = 0; i < 8; i++) { /* 2.4 s: more than twice the TTL */
+		usleep(300 * 1000);
+		assert_int_equal(store_lease_keepalive(f->s, lease, &ttl, NULL), 0);
+		assert_true(ttl >= 1 && ttl <= 2); /* etcd's minimum TTL is 2 s */
+	}
+	struct store_kv kv = { 0 };
+	assert_int_equal(store_get(f->s, key, &kv, NULL), 0);
+	store_kv_done(&kv);
+	int64_t deadline = now_ms() + 15000;
+	while (store_get(f->s, key, &kv, NULL) == 0 && now_ms() < deadline) {
+		store_kv_done(&kv);
+		usleep(100 * 1000);
+	}
+	assert_int_equal(store_get(f->s, key, &kv, NULL), -ENOENT);
+	assert_int_equal(store_lease_keepalive(f->s, lease, &ttl, NULL), -ENOENT);
+}
+
 static void test_bad_input(void **state)
 {
 	struct fixture *f = *state;
@@ -305,6 +330,33 @@ static void test_sqlite_persists(void **state)
 	struct stat st;
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+/* A lease and its keys survive a reopen: the holder gets a full TTL from the open, as etcd renews leases. */
+static void test_sqlite_lease_survives_reopen(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *p = xasprintf("%s/leases.db", tmpdir);
+	struct store *s = NULL;
+	int64_t lease, other, ttl;
+	assert_int_equal(store_sqlite_open(p, &s, NULL), 0);
+	assert_int_equal(store_lease_grant(s, 2, &lease, NULL), 0);
+	assert_int_equal(store_lease_grant(s, 2, &other, NULL), 0);
+	assert_int_equal(store_put(s, "/alive", "v", 1, lease, NULL, NULL), 0);
+	assert_int_equal(store_lease_revoke(s, other, NULL), 0);
+	store_free(s);
+	assert_int_equal(store_sqlite_open(p, &s, NULL), 0);
+	assert_int_equal(store_lease_keepalive(s, lease, &ttl, NULL), 0);
+	assert_int_equal(ttl, 2);
+	assert_int_equal(store_lease_keepalive(s, other, &ttl, NULL), -ENOENT);
+	struct store_kv kv = { 0 };
+	assert_int_equal(store_get(s, "/alive", &kv, NULL), 0);
+	store_kv_done(&kv);
+	/* a new grant after the reopen gets a fresh id */
+	int64_t next;
+	assert_int_equal(store_lease_grant(s, 2, &next, NULL), 0);
+	assert_true(next > other);
+	store_free(s);
 }
 
 static int free_port(void)
@@ -359,6 +411,7 @@ static bool start_etcd(void)
 	    cmocka_unit_test_setup_teardown(test_watch_history, setup, teardown),           \
 	    cmocka_unit_test_setup_teardown(test_watch_waits, setup, teardown),             \
 	    cmocka_unit_test_setup_teardown(test_lease_revoke_and_expiry, setup, teardown), \
+	    cmocka_unit_test_setup_teardown(test_lease_keepalive_extends, setup, teardown), \
 	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown)
 
 int main(void)
@@ -367,6 +420,7 @@ int main(void)
 	const struct CMUnitTest sqlite_tests[] = {
 		STORE_TESTS,
 		cmocka_unit_test(test_sqlite_persists),
+		cmocka_unit_test(test_sqlite_lease_survives_reopen),
 	};
 	const struct CMUnitTest etcd_tests[] = { STORE_TESTS };
 	open_backend = open_sqlite;

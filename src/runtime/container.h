@@ -96,6 +96,8 @@ int seccomp_install(const struct sock_fprog *prog, unsigned flags);
 /* hooks.c */
 int hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *state_json,
 	      struct berth_error **err);
+/* Every hook runs; a failure is logged as a warning (runtime-spec: poststart, poststop). */
+void hooks_run_warn(const struct runtime_hooks *hooks, const char *kind, const char *state_json);
 const char *hook_kind_name(enum runtime_hook_kind k);
 
 /* terminal.c */

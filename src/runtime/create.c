@@ -590,12 +590,7 @@ int runtime_run(const struct runtime_ctx *ctx, const char *id, const char *bundl
 	if (s->hooks[RUNTIME_HOOK_POSTSTART].n) {
 		_cleanup_free_ char *st =
 		    state_hook_json(id, RUNTIME_STATUS_RUNNING, l.pid, s->bundle, s->annotations);
-		r = hooks_run(&s->hooks[RUNTIME_HOOK_POSTSTART], "poststart", st, err);
-		if (r < 0) {
-			launch_abort(&l);
-			launch_done(&l);
-			return berth_error_wrap(err, r, "run container '%s'", id);
-		}
+		hooks_run_warn(&s->hooks[RUNTIME_HOOK_POSTSTART], "poststart", st);
 	}
 	if (ret_pid)
 		*ret_pid = l.pid;

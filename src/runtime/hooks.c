@@ -1,7 +1,9 @@
 /*
  * hooks.c - OCI hooks: each runs with the container state JSON on stdin, its
  * own args/env, and an optional timeout after which it is killed. A failing
- * hook fails the lifecycle step (except poststop, whose caller only warns).
+ * hook fails the lifecycle step, except poststart and poststop: the runtime
+ * spec has a failing one logged as a warning and the rest run on
+ * (hooks_run_warn).
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -9,6 +11,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include "common/log.h"
 #include "common/process.h"
 #include "runtime/container.h"
 
@@ -146,4 +149,16 @@ int hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *s
 			return r;
 	}
 	return 0;
+}
+
+void hooks_run_warn(const struct runtime_hooks *hooks, const char *kind, const char *state_json)
+{
+	for (size_t i = 0; i < hooks->n; i++) {
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (hook_run_one(&hooks->list[i], kind, i, state_json, &err) < 0) {
+			_cleanup_free_ char *msg = berth_error_string(err);
+			log_fields(LOG_LEVEL_WARN, "hook failed, continuing as the runtime spec says", "error",
+				   msg, NULL);
+		}
+	}
 }

@@ -56,13 +56,9 @@ int runtime_start(const struct runtime_ctx *ctx, const char *id, struct berth_er
 	if (load_hooks_spec(ctx, id, &spec) == 0 && spec->hooks[RUNTIME_HOOK_POSTSTART].n) {
 		_cleanup_free_ char *js =
 		    state_hook_json(id, RUNTIME_STATUS_RUNNING, st.st.pid, st.st.bundle, st.st.annotations);
-		r = hooks_run(&spec->hooks[RUNTIME_HOOK_POSTSTART], "poststart", js, err);
-		if (r < 0) {
-			/* runtime-spec: a failing poststart hook is logged; runc kills the container. */
-			proc_signal(st.st.pid, -1, SIGKILL);
-			container_state_done(&st);
-			return berth_error_wrap(err, r, "start container '%s'", id);
-		}
+		/* runtime-spec: a failing poststart hook is a warning and the lifecycle goes on (runc
+		 * kills the container instead) */
+		hooks_run_warn(&spec->hooks[RUNTIME_HOOK_POSTSTART], "poststart", js);
 	}
 	container_state_done(&st);
 	return 0;
@@ -188,7 +184,7 @@ int runtime_delete(const struct runtime_ctx *ctx, const char *id, bool force, st
 		_cleanup_free_ char *js =
 		    state_hook_json(id, RUNTIME_STATUS_STOPPED, 0, st.st.bundle, st.st.annotations);
 		/* poststop failures are warnings per the spec: the container is deleted anyway */
-		hooks_run(&spec->hooks[RUNTIME_HOOK_POSTSTOP], "poststop", js, NULL);
+		hooks_run_warn(&spec->hooks[RUNTIME_HOOK_POSTSTOP], "poststop", js);
 	}
 	_cleanup_free_ char *dir = state_dir(ctx, id);
 	int r2 = fs_rm_rf(dir, r < 0 ? NULL : err);

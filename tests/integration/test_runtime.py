@@ -401,6 +401,32 @@ def test_failing_hook_aborts_create_and_leaves_nothing(berth_rt, bundle):
     assert not os.path.exists(os.path.join(berth_rt.root, "hf"))
 
 
+def test_failing_poststart_and_poststop_hooks_warn_and_the_lifecycle_goes_on(berth_rt, bundle, workdir):
+    """runtime-spec: a failing poststart (or poststop) hook is logged as a warning; the remaining hooks
+    run and the lifecycle continues (runc kills the container instead)."""
+    hd = os.path.join(workdir, "warnhooks")
+    os.makedirs(hd)
+    def fail(kind):
+        return {"path": "/bin/sh", "args": ["sh", "-c", f"echo {kind}-broke >&2; exit 4"]}
+    def mark(kind):
+        return {"path": "/bin/sh", "args": ["sh", "-c", f"touch {hd}/{kind}-ran"]}
+    def m(c):
+        c["hooks"] = {k: [fail(k), mark(k)] for k in ("poststart", "poststop")}
+    b = bundle(["sh", "-c", "exit 7"], m)
+    p = berth_rt("run", "--bundle", b, "pw", check=False)
+    assert p.returncode == 7, p.stderr  # the container ran to its own exit
+    for k in ("poststart", "poststop"):
+        assert os.path.exists(f"{hd}/{k}-ran"), k
+        assert f"{k} hook 0" in p.stderr and f"{k}-broke" in p.stderr, p.stderr
+    # create + start: start succeeds too
+    berth_rt("create", "--bundle", bundle(["sleep", "30"], m), "pw2", stdout=subprocess.DEVNULL,
+             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    p = berth_rt("start", "pw2", check=False)
+    assert p.returncode == 0 and "poststart hook 0" in p.stderr, p.stderr
+    assert json.loads(berth_rt("state", "pw2").stdout)["status"] == "running"
+    berth_rt("delete", "--force", "pw2")
+
+
 def test_update_and_events_stats(berth_rt, bundle):
     path = "/berth-it-" + uuid.uuid4().hex[:6]
     def m(c):

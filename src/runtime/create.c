@@ -5,12 +5,15 @@
  * (container.h) and record state. Any failure tears down what was made:
  * the child is killed and reaped, the cgroup removed, the state dir deleted.
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/sched.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -339,6 +342,41 @@ static void lsm_warnings(const struct runtime_process *p, const char *mount_labe
 			    mount_label);
 }
 
+/*
+ * A process cannot be given a capability the runtime itself cannot hold: one
+ * outside its bounding set makes capset fail in the container (exit 127 after
+ * a "successful" start). Refuse it at create, naming it. The bounding list
+ * only limits, so it may name anything.
+ */
+static int check_caps_held(const struct runtime_process *p, struct berth_error **err)
+{
+	if (!p->has_caps)
+		return 0;
+	const struct {
+		const char *name;
+		uint64_t mask;
+	} sets[] = { { "effective", p->caps.effective },
+		     { "permitted", p->caps.permitted },
+		     { "inheritable", p->caps.inheritable },
+		     { "ambient", p->caps.ambient } };
+	for (size_t i = 0; i < ARRAY_SIZE(sets); i++)
+		for (int c = 0; c < 64; c++) {
+			if (!(sets[i].mask & (1ull << c)) || prctl(PR_CAPBSET_READ, (unsigned long)c, 0, 0, 0) == 1)
+				continue;
+			char *name = cap_to_name((cap_value_t)c);
+			_cleanup_free_ char *upper = xstrdup(name ? name : "?");
+			cap_free(name);
+			for (char *q = upper; *q; q++)
+				*q = (char)toupper((unsigned char)*q);
+			return berth_error_msg(err, EPERM,
+					       "'process.capabilities.%s': %s is not in the runtime's own "
+					       "bounding set, so no process it starts can have it (drop it "
+					       "from the configuration)",
+					       sets[i].name, upper);
+		}
+	return 0;
+}
+
 static int check_spec(const struct runtime_spec *s, const struct runtime_create_opts *o,
 		      struct berth_error **err)
 {
@@ -353,6 +391,9 @@ static int check_spec(const struct runtime_spec *s, const struct runtime_create_
 				       s->root_path);
 	if (!s->ns[RUNTIME_NS_MNT].enabled || s->ns[RUNTIME_NS_MNT].path)
 		return berth_error_msg(err, EINVAL, "'linux.namespaces': a new mount namespace is required");
+	int r = check_caps_held(&s->process, err);
+	if (r < 0)
+		return r;
 	if (s->ns[RUNTIME_NS_USER].path && new_ns_flags(s))
 		return berth_error_msg(err, EOPNOTSUPP,
 				       "'linux.namespaces': joining a user namespace while creating other "
@@ -668,7 +709,10 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 	if (!o->process)
 		return berth_error_msg(err, EINVAL, "exec in container '%s': no process given", id);
 	lsm_warnings(o->process, NULL, o->warnings);
-	int r = state_load(ctx, id, &st, err);
+	int r = check_caps_held(o->process, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "exec in container '%s'", id);
+	r = state_load(ctx, id, &st, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *sc_cache = seccomp_cache_dir(ctx);

@@ -427,6 +427,36 @@ def test_failing_poststart_and_poststop_hooks_warn_and_the_lifecycle_goes_on(ber
     berth_rt("delete", "--force", "pw2")
 
 
+def _drop_cap_sys_time():
+    import ctypes
+    PR_CAPBSET_DROP, CAP_SYS_TIME = 24, 25
+    if ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_CAPBSET_DROP, CAP_SYS_TIME, 0, 0, 0) != 0:
+        os._exit(99)
+
+
+def test_capability_outside_the_runtimes_bounding_set_fails_create(berth_rt, bundle):
+    """The runtime runs without CAP_SYS_TIME in its bounding set: a process asking for it cannot have
+    it; create says so, instead of a start that succeeds and a container that exits 127 (capset)."""
+    def m(c):
+        for k in ("effective", "permitted"):
+            c["process"]["capabilities"][k].append("CAP_SYS_TIME")
+    p = berth_rt("run", "--bundle", bundle(["true"], m), "capx", check=False, preexec_fn=_drop_cap_sys_time)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "'process.capabilities.effective': CAP_SYS_TIME is not in the runtime's own bounding set" in p.stderr
+    assert not berth_rt("list", "-q").stdout.split()  # nothing half-created
+    # only in the bounding list it is harmless: the container runs
+    def b(c):
+        c["process"]["capabilities"]["bounding"].append("CAP_SYS_TIME")
+    p = berth_rt("run", "--bundle", bundle(["true"], b), "capb", check=False, preexec_fn=_drop_cap_sys_time)
+    assert p.returncode == 0, p.stderr
+    # exec asks the same question
+    berth_rt("run", "-d", "--bundle", bundle(["sleep", "30"]), "capy", stdout=subprocess.DEVNULL,
+             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    p = berth_rt("exec", "--cap", "CAP_SYS_TIME", "capy", "true", check=False, preexec_fn=_drop_cap_sys_time)
+    assert p.returncode != 0 and "CAP_SYS_TIME is not in the runtime's own bounding set" in p.stderr, p.stderr
+    berth_rt("delete", "--force", "capy")
+
+
 def test_update_and_events_stats(berth_rt, bundle):
     path = "/berth-it-" + uuid.uuid4().hex[:6]
     def m(c):

@@ -320,6 +320,35 @@ static int apply_devices(const char *path, const struct runtime_resources *r, st
 	return 0;
 }
 
+/* net_cls / net_prio: refused, naming the field, where the host has not mounted the controller (as runc). */
+static int apply_network(const char *path, const struct runtime_resources *r, struct berth_error **err)
+{
+	int ret;
+	if (r->has_net_classid) {
+		_cleanup_free_ char *d = ctrl_dir("net_cls", "");
+		if (access(d, F_OK) < 0)
+			return berth_error_msg(err, ENOTSUP,
+					       "'linux.resources.network.classID': the net_cls cgroup controller "
+					       "is not mounted on this host");
+		if ((ret = write_num("net_cls", path, "net_cls.classid", r->net_classid, err)) < 0)
+			return ret;
+	}
+	if (r->n_net_prios) {
+		_cleanup_free_ char *d = ctrl_dir("net_prio", "");
+		if (access(d, F_OK) < 0)
+			return berth_error_msg(err, ENOTSUP,
+					       "'linux.resources.network.priorities': the net_prio cgroup "
+					       "controller is not mounted on this host");
+	}
+	for (size_t i = 0; i < r->n_net_prios; i++) {
+		char buf[64];
+		snprintf(buf, sizeof(buf), "%s %u", r->net_prios[i].name, r->net_prios[i].priority);
+		if ((ret = write_str("net_prio", path, "net_prio.ifpriomap", buf, err)) < 0)
+			return ret;
+	}
+	return 0;
+}
+
 static int v1_apply(const char *path, const struct runtime_resources *r, struct berth_error **err)
 {
 	int ret;
@@ -327,7 +356,8 @@ static int v1_apply(const char *path, const struct runtime_resources *r, struct 
 		return berth_error_msg(err, ENOTSUP,
 				       "'linux.resources.unified': needs cgroup v2, this host uses v1");
 	if ((ret = apply_memory(path, r, err)) < 0 || (ret = apply_cpu(path, r, err)) < 0 ||
-	    (ret = apply_blkio(path, r, err)) < 0 || (ret = apply_devices(path, r, err)) < 0)
+	    (ret = apply_blkio(path, r, err)) < 0 || (ret = apply_devices(path, r, err)) < 0 ||
+	    (ret = apply_network(path, r, err)) < 0)
 		return ret;
 	return 0;
 }

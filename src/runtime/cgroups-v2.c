@@ -124,6 +124,10 @@ static int v2_apply(const char *path, const struct runtime_resources *r, struct 
 {
 	_cleanup_free_ char *d = dir_of(path);
 	int ret;
+	if (r->has_net_classid || r->n_net_prios)
+		return berth_error_msg(err, ENOTSUP,
+				       "'linux.resources.network': net_cls and net_prio are cgroup v1 "
+				       "controllers; cgroup v2 has no equivalent");
 	if ((ret = v2_apply_mem_cpu(d, r, err)) < 0)
 		return ret;
 	if ((r->set & RES_PIDS_LIMIT) &&

@@ -236,6 +236,48 @@ static int parse_misc(const json_t *res, const char *path, struct runtime_resour
 	return 0;
 }
 
+static int parse_network(const json_t *res, const char *path, struct runtime_resources *r,
+			 struct berth_error **err)
+{
+	json_t *o, *a;
+	size_t n;
+	int ret = json_get_object(res, path, "network", 0, &o, err);
+	if (ret <= 0)
+		return ret;
+	_cleanup_free_ char *np = json_path_join(path, "network");
+	uint64_t classid;
+	if ((ret = json_get_uint64(o, np, "classID", 0, &classid, err)) < 0)
+		return ret;
+	if (ret > 0) {
+		if (classid > UINT32_MAX)
+			return spec_error(err, np, "classID", "out of range (32 bits)");
+		r->has_net_classid = true;
+		r->net_classid = (uint32_t)classid;
+	}
+	if ((ret = spec_get_array(o, np, "priorities", &a, &n, err)) < 0)
+		return ret;
+	_cleanup_free_ char *pp = json_path_join(np, "priorities");
+	r->net_prios = xcalloc(n ? n : 1, sizeof(*r->net_prios));
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *ep = json_path_index(pp, i);
+		json_t *e = json_array_get(a, i);
+		struct runtime_net_prio *p = &r->net_prios[i];
+		uint64_t prio;
+		if (!json_is_object(e))
+			return json_type_error(ep, NULL, "object", e, err);
+		if ((ret = json_get_string(e, ep, "name", JSON_REQUIRED, &p->name, err)) < 0 ||
+		    (ret = json_get_uint64(e, ep, "priority", JSON_REQUIRED, &prio, err)) < 0)
+			return ret;
+		if (!*p->name || strlen(p->name) >= 16 || strpbrk(p->name, " /\n"))
+			return spec_error(err, ep, "name", "invalid interface name '%s'", p->name);
+		if (prio > UINT32_MAX)
+			return spec_error(err, ep, "priority", "out of range (32 bits)");
+		p->priority = (uint32_t)prio;
+		r->n_net_prios = i + 1;
+	}
+	return 0;
+}
+
 static int parse_unified(const json_t *res, const char *path, struct runtime_resources *r,
 			 struct berth_error **err)
 {
@@ -269,7 +311,7 @@ int runtime_resources_parse(const json_t *obj, const char *path, struct runtime_
 		return json_type_error(path, NULL, "object", obj, err);
 	if ((rc = parse_memory(obj, path, &r, err)) < 0 || (rc = parse_cpu(obj, path, &r, err)) < 0 ||
 	    (rc = parse_blkio(obj, path, &r, err)) < 0 || (rc = parse_misc(obj, path, &r, err)) < 0 ||
-	    (rc = parse_unified(obj, path, &r, err)) < 0) {
+	    (rc = parse_network(obj, path, &r, err)) < 0 || (rc = parse_unified(obj, path, &r, err)) < 0) {
 		runtime_resources_done(&r);
 		return rc;
 	}
@@ -287,5 +329,6 @@ void runtime_resources_done(struct runtime_resources *r)
 	free(r->hugepages);
 	free(r->devices);
 	free(r->unified);
+	free(r->net_prios);
 	memset(r, 0, sizeof(*r));
 }

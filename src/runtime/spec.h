@@ -121,6 +121,11 @@ struct runtime_blkio_dev {
 	uint64_t leaf_weight; /* weight devices only, 0 when absent */
 };
 
+struct runtime_net_prio {
+	const char *name; /* interface */
+	uint32_t priority;
+};
+
 struct runtime_hugepage {
 	const char *page_size; /* "2MB", "1GB" */
 	uint64_t limit;
@@ -166,6 +171,10 @@ struct runtime_resources {
 	struct runtime_device_rule *devices;
 	size_t n_devices;
 	const char **unified; /* NULL-terminated "file", "value" pairs (cgroup v2 only), may be NULL */
+	bool has_net_classid; /* linux.resources.network (cgroup v1 net_cls / net_prio only) */
+	uint32_t net_classid;
+	struct runtime_net_prio *net_prios;
+	size_t n_net_prios;
 };
 
 struct runtime_seccomp_arg {

@@ -504,6 +504,10 @@ BAD = [
     ("bad-cap", lambda c: c["process"]["capabilities"]["bounding"].append("CAP_FOO"), "unknown capability 'CAP_FOO'"),
     ("no-args", lambda c: c["process"].__setitem__("args", []), "'process.args'"),
     ("bad-json", None, "parse"),
+    ("net-classid-range", lambda c: c["linux"].setdefault("resources", {}).__setitem__(
+        "network", {"classID": 1 << 33}), "'linux.resources.network.classID': out of range"),
+    ("net-prio-name", lambda c: c["linux"].setdefault("resources", {}).__setitem__(
+        "network", {"priorities": [{"name": "a/b", "priority": 1}]}), "invalid interface name 'a/b'"),
 ]
 
 
@@ -520,6 +524,29 @@ def test_bad_config_is_refused_cleanly(berth_rt, bundle, name, mutate, expect):
     assert p.stderr.count("\n") == 1  # one message, printed once
     assert not os.path.exists(os.path.join(berth_rt.root, "bad"))
     assert len(mounts_with(b.rsplit("/", 1)[0])) == before
+
+
+def test_network_resources_apply_or_fail_at_create(berth_rt, bundle):
+    """linux.resources.network needs the v1 net_cls / net_prio controllers: written when the host
+    has them, refused at create naming the field when it does not (it was silently dropped)."""
+    def m(c):
+        c["linux"]["cgroupsPath"] = "/berth-it-net-" + uuid.uuid4().hex[:6]
+        c["linux"].setdefault("resources", {})["network"] = {"classID": 1048577}
+    b = bundle(["cat", "/proc/self/cgroup"], m)
+    p = berth_rt("run", "--bundle", b, "netres", check=False)
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        expect = "'linux.resources.network': net_cls and net_prio are cgroup v1 controllers"
+    elif not os.path.exists("/sys/fs/cgroup/net_cls"):
+        expect = "'linux.resources.network.classID': the net_cls cgroup controller is not mounted"
+    else:
+        expect = None
+    if expect:
+        assert p.returncode != 0 and expect in p.stderr, p.stderr
+        assert not os.path.exists(os.path.join(berth_rt.root, "netres"))
+    else:
+        assert p.returncode == 0, p.stderr
+        path = next(line.split(":", 2)[2] for line in p.stdout.splitlines() if "net_cls" in line.split(":")[1])
+        assert path.startswith("/berth-it-net-")
 
 
 def test_bad_ids_and_duplicates_are_refused(berth_rt, bundle):

@@ -389,8 +389,23 @@ static int check_spec(const struct runtime_spec *s, const struct runtime_create_
 	if (!S_ISDIR(st.st_mode))
 		return berth_error_msg(err, ENOTDIR, "'root.path': rootfs '%s' is not a directory",
 				       s->root_path);
-	if (!s->ns[RUNTIME_NS_MNT].enabled || s->ns[RUNTIME_NS_MNT].path)
-		return berth_error_msg(err, EINVAL, "'linux.namespaces': a new mount namespace is required");
+	if (!s->ns[RUNTIME_NS_MNT].enabled) {
+		/* the runtime's own mount namespace: nothing may be mounted in it (as runc) */
+		if ((s->masked_paths && s->masked_paths[0]) || (s->readonly_paths && s->readonly_paths[0]))
+			return berth_error_msg(err, EINVAL,
+					       "'linux.%s': cannot restrict paths without a private mount "
+					       "namespace (add {\"type\": \"mount\"} to linux.namespaces)",
+					       s->masked_paths && s->masked_paths[0] ? "maskedPaths"
+										     : "readonlyPaths");
+		if (s->root_readonly)
+			return berth_error_msg(err, EINVAL,
+					       "'root.readonly': needs a private mount namespace (add "
+					       "{\"type\": \"mount\"} to linux.namespaces)");
+		if (s->n_mounts && o->warnings)
+			strbuf_addf(o->warnings,
+				    "'mounts': not mounted and 'root.path' not entered without a mount "
+				    "namespace: the process sees the runtime's filesystem\n");
+	}
 	int r = check_caps_held(&s->process, err);
 	if (r < 0)
 		return r;

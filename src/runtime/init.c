@@ -428,7 +428,9 @@ static int init_setup(struct init_config *c, struct berth_error **err)
 		if ((r = setup_namespaces(c, err)) < 0)
 			return r;
 		timing_mark(c->timings, "namespaces");
-		if ((r = rootfs_prepare(c, err)) < 0)
+		/* without a mount namespace of its own the container sees the runtime's filesystem */
+		bool own_mnt = s->ns[RUNTIME_NS_MNT].enabled;
+		if (own_mnt && (r = rootfs_prepare(c, err)) < 0)
 			return r;
 		if (s->hooks[RUNTIME_HOOK_PRESTART].n || s->hooks[RUNTIME_HOOK_CREATE_RUNTIME].n) {
 			struct sync_msg *m = xmalloc(sizeof(*m));
@@ -444,7 +446,7 @@ static int init_setup(struct init_config *c, struct berth_error **err)
 			return r;
 		if ((r = setup_process_limits(c, err)) < 0) /* oom_score_adj needs the host's /proc */
 			return r;
-		if ((r = rootfs_pivot(c, err)) < 0 || (r = rootfs_finish(c, err)) < 0)
+		if ((own_mnt && (r = rootfs_pivot(c, err)) < 0) || (r = rootfs_finish(c, err)) < 0)
 			return r;
 		timing_mark(c->timings, "rootfs");
 	}

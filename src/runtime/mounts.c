@@ -451,7 +451,7 @@ int rootfs_finish(const struct init_config *c, struct berth_error **err)
 {
 	const struct runtime_spec *s = c->spec;
 	int r = apply_sysctl(s, err);
-	if (r < 0)
+	if (r < 0 || !s->ns[RUNTIME_NS_MNT].enabled) /* no mount namespace: nothing to remount */
 		return r;
 	_cleanup_close_ int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)

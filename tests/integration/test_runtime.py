@@ -694,6 +694,57 @@ def test_join_network_namespace_by_path(berth_rt, runc_rt, bundle, netns):
     assert pb.stdout == pr.stdout == f"{want}\n1\n"
 
 
+def _no_mount_ns(c):
+    c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "mount"]
+    c["linux"].pop("maskedPaths", None)
+    c["linux"].pop("readonlyPaths", None)
+    c["root"]["readonly"] = False
+
+
+def test_inherited_mount_namespace_matches_runc(berth_rt, runc_rt, bundle):
+    """No mount entry in linux.namespaces: the container stays in the runtime's mount namespace
+    (runtime-tools linux_ns_itype), as with runc; restricting paths there is refused, as runc does."""
+    want = os.stat("/proc/self/ns/mnt").st_ino
+    b = bundle(["/bin/sh", "-c", "stat -L -c %i /proc/self/ns/mnt"], _no_mount_ns)
+    pb, pr = run_both(berth_rt, runc_rt, b)
+    assert pb.returncode == pr.returncode == 0, pb.stderr + pr.stderr
+    assert pb.stdout == pr.stdout == f"{want}\n"
+    assert "'mounts': not mounted" in pb.stderr  # said, not silently dropped
+
+    def masked(c):
+        _no_mount_ns(c)
+        c["linux"]["maskedPaths"] = ["/proc/kcore"]
+    p = berth_rt("run", "--bundle", bundle(["true"], masked), "nomnt", check=False)
+    assert p.returncode != 0 and "'linux.maskedPaths': cannot restrict paths without a private mount" in p.stderr
+    assert not os.path.exists(os.path.join(berth_rt.root, "nomnt"))
+
+
+def test_join_mount_namespace_by_path(berth_rt, bundle):
+    """linux.namespaces mount with a path (runtime-tools linux_ns_path: the namespace of a process
+    the test started): the container joins it and builds its root there. (Debian's runc 1.1.5
+    accepts the config but its init then fails here: "open /proc/self/mountinfo".)"""
+    holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "60"])
+    try:
+        ns = f"/proc/{holder.pid}/ns/mnt"
+        wait = time.monotonic() + 10
+        while os.stat(ns).st_ino == os.stat("/proc/self/ns/mnt").st_ino and time.monotonic() < wait:
+            time.sleep(0.01)  # until unshare has made it
+        want = os.stat(ns).st_ino
+        def m(c):
+            for n in c["linux"]["namespaces"]:
+                if n["type"] == "mount":
+                    n["path"] = ns
+        b = bundle(["sh", "-c", "stat -L -c %i /proc/self/ns/mnt; ls /bin/busybox"], m)
+        p = berth_rt("run", "--bundle", b, "mntpath", check=False)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == f"{want}\n/bin/busybox\n"
+        # the runtime's own mount namespace is untouched (the pivot happened in the joined one)
+        assert os.path.exists("/proc/self/mountinfo")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_host_sysctl_is_refused(berth_rt, bundle):
     p = berth_rt("run", "--bundle", bundle(["true"], lambda c: c["linux"].__setitem__("sysctl", {"kernel.panic": "1"})),
                  "sy", check=False)

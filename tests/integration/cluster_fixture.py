@@ -156,7 +156,8 @@ class Node:
 class Cluster:
     """A server in the VPC namespace and N agents, one per host namespace."""
 
-    def __init__(self, nodes=3, server_args=(), servers=1, explicit_subnets=True):
+    def __init__(self, nodes=3, server_args=(), servers=1, explicit_subnets=True, store=None):
+        """store: "sqlite" or "etcd" (default: etcd with several servers, SQLite with one)."""
         self.prefix = "bc" + uuid.uuid4().hex[:6]
         self.octet = 100 + int(self.prefix[-2:], 16) % 100
         self.vpc = f"{self.prefix}-vpc"
@@ -164,6 +165,8 @@ class Cluster:
         self.server_args = list(server_args)
         # with several servers they share an etcd in the VPC namespace; server i listens on .(1+i)
         self.n_servers = servers
+        self.store = store or ("etcd" if servers > 1 else "sqlite")
+        assert self.store in ("sqlite", "etcd") and (servers == 1 or self.store == "etcd")
         self.servers = [None] * servers
         self.endpoints = [None] * servers
         self.ports = [0] * servers
@@ -233,7 +236,7 @@ class Cluster:
         root = os.path.join(self.base, f"server{i}" if self.n_servers > 1 else "server")
         os.makedirs(root, exist_ok=True)
         err = open(os.path.join(self.base, f"server{i}.err"), "a")
-        store = ["--store", "etcd://127.0.0.1:2379"] if self.n_servers > 1 else []
+        store = ["--store", "etcd://127.0.0.1:2379"] if self.store == "etcd" else []
         addr = f"192.168.77.{1 + i}"
         p = subprocess.Popen(
             ["nsenter", f"--net=/run/netns/{self.vpc}", berth_binary(), "server", "--root", root,
@@ -294,7 +297,7 @@ class Cluster:
     # ---- lifecycle ----
     def start(self, busybox=None, node_extra=()):
         self.build_network()
-        if self.n_servers > 1:
+        if self.store == "etcd":
             self.start_etcd()
         for i in range(self.n_servers):
             self.start_server(i)

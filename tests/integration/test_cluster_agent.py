@@ -57,9 +57,12 @@ def stop_all(cluster):
         wait_status(cluster, arns, "STOPPED", 90)
 
 
-@pytest.fixture(scope="module")
-def cluster(busybox):
-    c = Cluster(nodes=3)
+@pytest.fixture(scope="module", params=["sqlite", "etcd"])
+def cluster(request, busybox):
+    """Three nodes; the whole module runs once on each store backend (shared/CLUSTER.md)."""
+    if request.param == "etcd" and not os.access("/usr/bin/etcd", os.X_OK):
+        pytest.skip("etcd not installed (apt-get install etcd-server)")
+    c = Cluster(nodes=3, store=request.param)
     try:
         c.start(busybox=busybox)
         register(c, WEB)

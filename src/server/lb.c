@@ -151,12 +151,20 @@ static int create_parse(struct ecs_call *c, json_t *in, struct create_in *ci)
 	return cluster_resolve(c, cref, NULL, &ci->cluster);
 }
 
+static bool key_exists(struct server *s, const char *key)
+{
+	struct store_kv kv = { 0 };
+	bool found = store_get(s->store, key, &kv, NULL) == 0;
+	store_kv_done(&kv);
+	return found;
+}
+
 /* Why the create transaction failed: which of the compared keys exists. */
 static int create_conflict(struct ecs_call *c, const struct create_in *ci, const char *port_key)
 {
 	_cleanup_free_ char *lkey = xasprintf(LB_KEY "%s", ci->name), *tkey = xasprintf(TG_KEY "%s", ci->name);
 	_cleanup_json_ json_t *claim = NULL;
-	if (record_get(c->srv, lkey, NULL, NULL, NULL) == 0 || record_get(c->srv, tkey, NULL, NULL, NULL) == 0)
+	if (key_exists(c->srv, lkey) || key_exists(c->srv, tkey))
 		return ecs_fail(c, "DuplicateLoadBalancerNameException",
 				"A load balancer with the name '%s' already exists.", ci->name);
 	if (record_get(c->srv, port_key, &claim, NULL, NULL) == 0)

@@ -45,8 +45,8 @@ static bool name_ok(const char *s)
 	if (!n || n > 32)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '-'))
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
 			return false;
 	return true;
 }
@@ -98,8 +98,9 @@ void lb_set_from_answer(const json_t *lbs, struct lb_set *ret, size_t *ret_skipp
 			.interval = int_in(l, "healthCheckIntervalSeconds", 5, 1, 300),
 			.rise = int_in(l, "healthyThresholdCount", 2, 1, 10),
 			.fall = int_in(l, "unhealthyThresholdCount", 2, 1, 10),
-			.tls_pem = tls ? xasprintf("%s%s%s", cert, cert[strlen(cert) - 1] == '\n' ? "" : "\n", key)
-				       : NULL,
+			.tls_pem =
+			    tls ? xasprintf("%s%s%s", cert, cert[strlen(cert) - 1] == '\n' ? "" : "\n", key)
+				: NULL,
 		};
 	}
 	if (ret_skipped)
@@ -158,8 +159,8 @@ static size_t wanted(const json_t *targets, struct want **ret)
 		const char *st = json_string_value(json_object_get(t, "state"));
 		json_int_t port = json_integer_value(json_object_get(t, "port"));
 		struct in_addr a;
-		if (!id || !*id || !addr || inet_pton(AF_INET, addr, &a) != 1 || port < 1 || port > 65535 || !st ||
-		    (!streq(st, "healthy") && !streq(st, "draining")))
+		if (!id || !*id || !addr || inet_pton(AF_INET, addr, &a) != 1 || port < 1 || port > 65535 ||
+		    !st || (!streq(st, "healthy") && !streq(st, "draining")))
 			continue;
 		bool dup = false;
 		for (size_t k = 0; k < n; k++)
@@ -182,7 +183,8 @@ static void set_slot(struct lb_backend *b, size_t i, const struct want *w, struc
 	struct lb_slot *s = &b->slots[i];
 	bool moved = !s->addr || !streq(s->addr, w->addr) || s->port != w->port;
 	if (moved && cmds)
-		strbuf_addf(cmds, "set server be_%s/s%zu addr %s port %d\n", b->name, i + 1, w->addr, w->port);
+		strbuf_addf(cmds, "set server be_%s/s%zu addr %s port %d\n", b->name, i + 1, w->addr,
+			    w->port);
 	if ((moved || s->st != w->st) && cmds)
 		strbuf_addf(cmds, "set server be_%s/s%zu state %s\n", b->name, i + 1, state_cmd(w->st));
 	if (!s->id || !streq(s->id, w->id)) {
@@ -249,7 +251,8 @@ static void render_backend(const struct lb_backend *b, const char *dir, struct s
 	if (b->http)
 		strbuf_addf(out, "    option httpchk GET %s\n    http-check expect status 200-399\n",
 			    b->health_path);
-	strbuf_addf(out, "    default-server check inter %ds rise %d fall %d\n", b->interval, b->rise, b->fall);
+	strbuf_addf(out, "    default-server check inter %ds rise %d fall %d\n", b->interval, b->rise,
+		    b->fall);
 	for (size_t i = 0; i < b->n_slots; i++) {
 		const struct lb_slot *s = &b->slots[i];
 		if (s->id)

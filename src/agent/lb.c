@@ -26,10 +26,10 @@
 #include "common/log.h"
 #include "common/process.h"
 
-#define RESTART_MS    1000
-#define RETRY_MS      1000
+#define RESTART_MS     1000
+#define RETRY_MS       1000
 #define SOCKET_WAIT_MS 5000
-#define STOP_WAIT_MS  5000
+#define STOP_WAIT_MS   5000
 
 struct lb_agent {
 	char *dir, *haproxy, *records, *cfg_path, *sock_path, *pid_path;
@@ -170,13 +170,15 @@ static void *supervise_main(void *arg)
 			if (now_ms() >= not_before) {
 				_cleanup_error_ struct berth_error *err = NULL;
 				if (spawn_haproxy(l, &err) < 0)
-					log_fields(LOG_LEVEL_WARN, "cannot start haproxy", "error", err->msg, NULL);
+					log_fields(LOG_LEVEL_WARN, "cannot start haproxy", "error", err->msg,
+						   NULL);
 				not_before = now_ms() + RESTART_MS;
 			}
 			if (!l->pid)
 				timeout = (int)MAX(1, not_before - now_ms());
 		}
-		struct pollfd p[2] = { { .fd = l->wake, .events = POLLIN }, { .fd = l->pidfd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = l->wake, .events = POLLIN },
+				       { .fd = l->pidfd, .events = POLLIN } };
 		pthread_mutex_unlock(&l->lock);
 		(void)poll(p, l->pid ? 2 : 1, timeout);
 		uint64_t v;
@@ -224,7 +226,8 @@ static int runtime_send(struct lb_agent *l, const char *cmds, struct berth_error
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(l->sock_path) >= sizeof(sa.sun_path))
-		return berth_error_msg(err, ENAMETOOLONG, "haproxy admin socket path '%s' too long", l->sock_path);
+		return berth_error_msg(err, ENAMETOOLONG, "haproxy admin socket path '%s' too long",
+				       l->sock_path);
 	memcpy(sa.sun_path, l->sock_path, strlen(l->sock_path) + 1);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return berth_error_errno(err, "connect to haproxy's admin socket '%s'", l->sock_path);
@@ -312,7 +315,8 @@ static bool listeners_changed(const struct lb_set *cur, const struct lb_set *nex
 	if (cur->n != next->n)
 		return true;
 	for (size_t i = 0; i < next->n; i++)
-		if (!streq(cur->v[i].name, next->v[i].name) || lb_backend_listener_changed(&cur->v[i], &next->v[i]))
+		if (!streq(cur->v[i].name, next->v[i].name) ||
+		    lb_backend_listener_changed(&cur->v[i], &next->v[i]))
 			return true;
 	return false;
 }
@@ -374,7 +378,8 @@ static void apply_lbs(struct lb_agent *l, const json_t *lbs)
 	if (!need && cmds.len)
 		r = runtime_send(l, cmds.buf, &err);
 	if (r < 0) {
-		log_fields(LOG_LEVEL_WARN, "runtime update failed; reloading haproxy", "error", err->msg, NULL);
+		log_fields(LOG_LEVEL_WARN, "runtime update failed; reloading haproxy", "error", err->msg,
+			   NULL);
 		berth_error_free(err), err = NULL;
 		need = true;
 	}
@@ -390,8 +395,9 @@ static void *poll_main(void *arg)
 {
 	struct lb_agent *l = arg;
 	while (!stopping(l)) {
-		_cleanup_free_ char *path = xasprintf("/agent/v1/dataplane?wait=%d%s%s", l->hash[0] ? LB_POLL_SEC : 0,
-						      l->hash[0] ? "&hash=" : "", l->hash);
+		_cleanup_free_ char *path =
+		    xasprintf("/agent/v1/dataplane?wait=%d%s%s", l->hash[0] ? LB_POLL_SEC : 0,
+			      l->hash[0] ? "&hash=" : "", l->hash);
 		_cleanup_json_ json_t *resp = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
 		int r = l->fetch(l->userdata, path, (LB_POLL_SEC + 10) * 1000L, &resp, &err);
@@ -399,7 +405,8 @@ static void *poll_main(void *arg)
 			break;
 		if (r < 0) {
 			if (r != -ENOENT)
-				log_fields(LOG_LEVEL_DEBUG, "dataplane poll failed", "error", err ? err->msg : "", NULL);
+				log_fields(LOG_LEVEL_DEBUG, "dataplane poll failed", "error",
+					   err ? err->msg : "", NULL);
 			if (!nap(l, RETRY_MS))
 				break;
 			continue;
@@ -421,8 +428,8 @@ static struct lb_agent *lb_free(struct lb_agent *l)
 	safe_close(l->wake);
 	safe_close(l->pidfd);
 	lb_set_done(&l->cur);
-	char **strs[] = { &l->dir, &l->haproxy, &l->records, &l->cfg_path, &l->sock_path, &l->pid_path,
-			  &l->records_text };
+	char **strs[] = { &l->dir,       &l->haproxy,  &l->records,     &l->cfg_path,
+			  &l->sock_path, &l->pid_path, &l->records_text };
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
 		free(*strs[i]);
 	pthread_mutex_destroy(&l->lock);

@@ -28,10 +28,10 @@
 #include "common/error.h"
 #include "common/strbuf.h"
 
-#define LB_POLL_SEC      20
-#define LB_MIN_SLOTS     16
-#define LB_MAX_SLOTS     1024
-#define LB_HAPROXY       "/usr/sbin/haproxy"
+#define LB_POLL_SEC  20
+#define LB_MIN_SLOTS 16
+#define LB_MAX_SLOTS 1024
+#define LB_HAPROXY   "/usr/sbin/haproxy"
 
 /* One agent call (same contract as overlay_fetch_fn). */
 typedef int (*lb_fetch_fn)(void *userdata, const char *path, long timeout_ms, json_t **ret,

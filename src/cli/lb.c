@@ -22,8 +22,8 @@ static int int_arg(const char *flag, const char *arg, long min, long max, json_t
 	char *end;
 	long v = strtol(arg, &end, 10);
 	if (!*arg || *end || v < min || v > max) {
-		fprintf(stderr, "berth: invalid %s '%s': expected an integer from %ld to %ld\n", flag, arg, min,
-			max);
+		fprintf(stderr, "berth: invalid %s '%s': expected an integer from %ld to %ld\n", flag, arg,
+			min, max);
 		return -1;
 	}
 	json_object_set_new(in, key, json_integer(v));
@@ -43,7 +43,18 @@ static int pem_arg(const char *flag, const char *path, json_t *in, const char *k
 	return 0;
 }
 
-enum { LB_O_PORT = 401, LB_O_PROTO, LB_O_PATH, LB_O_DELAY, LB_O_INTERVAL, LB_O_CERT, LB_O_KEY, LB_O_SERVICE, LB_O_CONTAINER, LB_O_STOP };
+enum {
+	LB_O_PORT = 401,
+	LB_O_PROTO,
+	LB_O_PATH,
+	LB_O_DELAY,
+	LB_O_INTERVAL,
+	LB_O_CERT,
+	LB_O_KEY,
+	LB_O_SERVICE,
+	LB_O_CONTAINER,
+	LB_O_STOP
+};
 
 static int create_opt(void *ctx, int ch, const char *arg)
 {
@@ -53,7 +64,8 @@ static int create_opt(void *ctx, int ch, const char *arg)
 	case LB_O_PROTO: json_object_set_new(in, "protocol", json_string(arg)); return 0;
 	case LB_O_PATH: json_object_set_new(in, "healthCheckPath", json_string(arg)); return 0;
 	case LB_O_DELAY: return int_arg("--deregistration-delay", arg, 0, 3600, in, "deregistrationDelay");
-	case LB_O_INTERVAL: return int_arg("--health-interval", arg, 1, 300, in, "healthCheckIntervalSeconds");
+	case LB_O_INTERVAL:
+		return int_arg("--health-interval", arg, 1, 300, in, "healthCheckIntervalSeconds");
 	case LB_O_CERT: return pem_arg("--tls-cert", arg, in, "certificate");
 	case LB_O_KEY: return pem_arg("--tls-key", arg, in, "privateKey");
 	default: return -1;
@@ -71,7 +83,8 @@ static int lb_create(int argc, char **argv)
 					    { "tls-key", required_argument, NULL, LB_O_KEY },
 					    { NULL, 0, NULL, 0 } };
 	static const char *text =
-	    "lb create [OPTIONS] NAME --port PORT\n\nCreate a load balancer: a listener on PORT on every node "
+	    "lb create [OPTIONS] NAME --port PORT\n\nCreate a load balancer: a listener on PORT on every "
+	    "node "
 	    "of the cluster\nand its target group; prints the target group ARN (for CreateService\n"
 	    "--load-balancers targetGroupArn=ARN,containerName=C,containerPort=P)\n\nOptions:\n"
 	    "      --port PORT         listener port on every node (required)\n"
@@ -104,7 +117,8 @@ static int lb_create(int argc, char **argv)
 			ecs_cli_print_json(out);
 		else
 			printf("%s\n", json_string_value(json_object_get(json_object_get(out, "targetGroup"),
-									 "targetGroupArn")) ?: "");
+									 "targetGroupArn"))
+					   ?: "");
 		rc = 0;
 	}
 	ecs_cli_close(&e);
@@ -137,12 +151,13 @@ static int lb_ls(int argc, char **argv)
 	_cleanup_json_ json_t *in = json_object(), *out = NULL;
 	rc = 1;
 	if (ecs_cli_call(&e, "BerthDescribeLoadBalancers", in, false, &out) == 0) {
-		static const char *const heads[] = { "NAME", "CLUSTER", "PORT", "PROTOCOL", "TLS", "TARGET GROUP" };
+		static const char *const heads[] = { "NAME",     "CLUSTER", "PORT",
+						     "PROTOCOL", "TLS",     "TARGET GROUP" };
 		if (ecs_cli_json(&e))
 			ecs_cli_print_json(out);
 		else
-			ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads), json_object_get(out, "loadBalancers"),
-					    lb_row);
+			ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads),
+					    json_object_get(out, "loadBalancers"), lb_row);
 		rc = 0;
 	}
 	ecs_cli_close(&e);
@@ -152,7 +167,8 @@ static int lb_ls(int argc, char **argv)
 static void print_lb(const json_t *l)
 {
 	const json_t *tg = json_object_get(l, "targetGroup");
-	printf("Name:                  %s\n", json_string_value(json_object_get(l, "loadBalancerName")) ?: "");
+	printf("Name:                  %s\n",
+	       json_string_value(json_object_get(l, "loadBalancerName")) ?: "");
 	printf("ARN:                   %s\n", json_string_value(json_object_get(l, "loadBalancerArn")) ?: "");
 	printf("Cluster:               %s\n", json_string_value(json_object_get(l, "cluster")) ?: "");
 	printf("Listener:              %s :%lld%s\n", json_string_value(json_object_get(l, "protocol")) ?: "",
@@ -177,8 +193,9 @@ static void print_lb(const json_t *l)
 
 static int lb_inspect(int argc, char **argv)
 {
-	static const char *text = "lb inspect [OPTIONS] NAME [NAME...]\n\nShow load balancers: listener, target "
-				  "group, attached services\n\nOptions:\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
+	static const char *text =
+	    "lb inspect [OPTIONS] NAME [NAME...]\n\nShow load balancers: listener, target "
+	    "group, attached services\n\nOptions:\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
 	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
@@ -276,8 +293,9 @@ static int lb_simple(int argc, char **argv, const char *op, const char *text, bo
 		if (ecs_cli_json(&e))
 			ecs_cli_print_json(out);
 		else if (!tasks)
-			printf("%s\n", json_string_value(json_object_get(json_object_get(out, "attachment"),
-									 "serviceName")) ?: "");
+			printf("%s\n", json_string_value(
+					   json_object_get(json_object_get(out, "attachment"), "serviceName"))
+					   ?: "");
 	}
 	if (rc == 0 && tasks) {
 		/* the deregistration delay, then StopTask: what the service controller does */
@@ -293,7 +311,7 @@ static int lb_simple(int argc, char **argv, const char *op, const char *text, bo
 			if (!ecs_cli_json(&e))
 				printf("%s\n", arn ?: "");
 			_cleanup_json_ json_t *sin = json_pack("{s:s,s:s}", "task", arn ?: "", "reason",
-							      "Drained from load balancer"),
+							       "Drained from load balancer"),
 					      *sout = NULL;
 			if (stop && ecs_cli_call(&e, "StopTask", sin, true, &sout) < 0)
 				rc = 1;
@@ -307,10 +325,12 @@ static int lb_attach(int argc, char **argv)
 {
 	static const char *text =
 	    "lb attach [OPTIONS] NAME --service SERVICE --port PORT\n\nMake the tasks of a service (group "
-	    "service:SERVICE) targets of the load balancer\n(as CreateService --load-balancers does)\n\nOptions:\n"
+	    "service:SERVICE) targets of the load balancer\n(as CreateService --load-balancers "
+	    "does)\n\nOptions:\n"
 	    "      --service NAME      the service (tasks run with --group service:NAME)\n"
 	    "      --container NAME    the container receiving the traffic\n"
-	    "      --port PORT         its containerPort\n" HELP_CLUSTER "      --format FORMAT     'json'\n" ECS_CLI_HELP_COMMON;
+	    "      --port PORT         its containerPort\n" HELP_CLUSTER
+	    "      --format FORMAT     'json'\n" ECS_CLI_HELP_COMMON;
 	return lb_simple(argc, argv, "BerthAttachLoadBalancer", text, false);
 }
 
@@ -324,7 +344,8 @@ static int lb_detach(int argc, char **argv)
 static int lb_drain(int argc, char **argv)
 {
 	static const char *text =
-	    "lb drain [OPTIONS] NAME TASK [TASK...]\n\nTake tasks out of the load balancer's rotation (no new "
+	    "lb drain [OPTIONS] NAME TASK [TASK...]\n\nTake tasks out of the load balancer's rotation (no "
+	    "new "
 	    "connections; open\nones finish) and out of service discovery\n\nOptions:\n"
 	    "      --stop              then wait the deregistration delay and stop them\n" HELP_CLUSTER
 	    "      --format FORMAT     'json'\n" ECS_CLI_HELP_COMMON;
@@ -336,17 +357,21 @@ static json_t *target_row(const json_t *d)
 	const json_t *t = json_object_get(d, "target");
 	char port[16] = "";
 	if (json_object_get(t, "port"))
-		snprintf(port, sizeof(port), "%lld", (long long)json_integer_value(json_object_get(t, "port")));
+		snprintf(port, sizeof(port), "%lld",
+			 (long long)json_integer_value(json_object_get(t, "port")));
 	return json_pack("[s,s,s,s,s]", ecs_arn_id(json_string_value(json_object_get(t, "id")) ?: ""),
 			 json_string_value(json_object_get(d, "serviceName")) ?: "",
 			 json_string_value(json_object_get(t, "ip")) ?: "", port,
-			 json_string_value(json_object_get(json_object_get(d, "targetHealth"), "state")) ?: "");
+			 json_string_value(json_object_get(json_object_get(d, "targetHealth"), "state"))
+			     ?: "");
 }
 
 static int lb_targets(int argc, char **argv)
 {
-	static const char *text = "lb targets [OPTIONS] NAME\n\nList the load balancer's targets: tasks, "
-				  "addresses, state (healthy, draining,\ninitial, unhealthy)\n\nOptions:\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
+	static const char *text =
+	    "lb targets [OPTIONS] NAME\n\nList the load balancer's targets: tasks, "
+	    "addresses, state (healthy, draining,\ninitial, unhealthy)\n\nOptions:\n" ECS_CLI_HELP_FORMAT
+		ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
 	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))

@@ -17,7 +17,7 @@ struct dns_records {
 		char *name; /* lowercase, no trailing dot */
 		uint32_t addrs[DNS_RECORDS_MAX_ADDRS];
 		size_t n;
-	} *v;
+	} * v;
 	size_t n;
 };
 

@@ -160,7 +160,8 @@ int net_dns_set_records_file(struct net_dns *d, const char *network, const char 
 			     struct berth_error **err)
 {
 	if (!network || !*network || !path || path[0] != '/')
-		return berth_error_msg(err, EINVAL, "resolver records: a network and an absolute path required");
+		return berth_error_msg(err, EINVAL,
+				       "resolver records: a network and an absolute path required");
 	free(d->src.network);
 	free(d->src.path);
 	d->src.network = xstrdup(network);
@@ -265,7 +266,8 @@ static void handle(struct net_dns *d, const struct dns_sock *s)
 	uint32_t addrs[16];
 	size_t na = 0, len = 0;
 	bool known = false;
-	if (d->src.network && (streq(d->src.network, s->network_id) || streq(d->src.network, s->network_name)))
+	if (d->src.network &&
+	    (streq(d->src.network, s->network_id) || streq(d->src.network, s->network_name)))
 		na = dns_records_lookup(source_records(&d->src), q.name, addrs, ARRAY_SIZE(addrs), &known);
 	if (known && q.qclass == DNS_CLASS_IN) {
 		len = dns_build_reply(in, &q, DNS_RCODE_OK, addrs, q.qtype == DNS_TYPE_A ? na : 0, out,

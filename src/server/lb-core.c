@@ -171,8 +171,11 @@ json_t *lb_targets(const struct lb_membership *m, const json_t *tasks, bool all_
 			continue;
 		const char *arn = str(t, "taskArn");
 		const char *slash = arn ? strrchr(arn, '/') : NULL;
-		json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "id", slash ? slash + 1 : arn ? arn : "", "taskArn",
-				      arn ? arn : "", "serviceName", svc, "state", state_name(st));
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "id",
+				      slash ? slash + 1
+				      : arn ? arn
+					    : "",
+				      "taskArn", arn ? arn : "", "serviceName", svc, "state", state_name(st));
 		if (addr && port > 0) {
 			json_object_set_new(o, "address", json_string(addr));
 			json_object_set_new(o, "port", json_integer(port));

@@ -24,13 +24,13 @@
 #include "aws/sigv4.h"
 #include "pki/pki.h"
 
-#define LB_KEY         LB_PREFIX "loadbalancers/"
-#define TG_KEY         LB_PREFIX "targetgroups/"
-#define CERT_KEY       LB_PREFIX "certs/"
-#define PORT_KEY       LB_PREFIX "ports/"
-#define ATTACH_KEY     LB_PREFIX "attachments/"
-#define DP_MAX_WAIT    60
-#define NOT_FOUND      "LoadBalancerNotFoundException"
+#define LB_KEY      LB_PREFIX "loadbalancers/"
+#define TG_KEY      LB_PREFIX "targetgroups/"
+#define CERT_KEY    LB_PREFIX "certs/"
+#define PORT_KEY    LB_PREFIX "ports/"
+#define ATTACH_KEY  LB_PREFIX "attachments/"
+#define DP_MAX_WAIT 60
+#define NOT_FOUND   "LoadBalancerNotFoundException"
 
 /* Ports the agents keep for themselves (agent.c registers them as used). */
 static const int RESERVED_PORTS[] = { 22, 53, 2375, 2376, 51678, 51679 };
@@ -38,7 +38,8 @@ static const int RESERVED_PORTS[] = { 22, 53, 2375, 2376, 51678, 51679 };
 static char *elb_arn(struct server *s, const char *kind, const char *name)
 {
 	_cleanup_free_ char *id = pki_random_hex(8);
-	return xasprintf("arn:aws:elasticloadbalancing:%s:%s:%s/%s/%s", s->region, s->account, kind, name, id);
+	return xasprintf("arn:aws:elasticloadbalancing:%s:%s:%s/%s/%s", s->region, s->account, kind, name,
+			 id);
 }
 
 /* ---- validation ---- */
@@ -89,20 +90,20 @@ static int target_group_of(struct ecs_call *c, json_t *in, const char *name, int
 	    int_field(c, in, "deregistrationDelay", LB_DEFAULT_DEREG_DELAY, 0, 3600, &delay) < 0)
 		return -1;
 	if (path && !streq(proto, "HTTP"))
-		return ecs_fail(c, "InvalidParameterException",
-				"healthCheckPath needs protocol HTTP (TCP targets are checked by connecting).");
+		return ecs_fail(
+		    c, "InvalidParameterException",
+		    "healthCheckPath needs protocol HTTP (TCP targets are checked by connecting).");
 	if (path && !lb_health_path_valid(path))
 		return ecs_fail(c, "InvalidParameterException",
 				"healthCheckPath '%s' must start with '/' and hold no blanks (at most 1024 "
 				"characters).",
 				path);
 	_cleanup_free_ char *arn = elb_arn(c->srv, "targetgroup", name);
-	json_t *tg = json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I,s:I,s:I,s:f}", "targetGroupArn", arn,
-			       "targetGroupName", name, "loadBalancerName", name, "port", (json_int_t)port,
-			       "protocol", proto, "deregistrationDelay", (json_int_t)delay,
-			       "healthCheckIntervalSeconds", (json_int_t)interval, "healthyThresholdCount",
-			       (json_int_t)healthy, "unhealthyThresholdCount", (json_int_t)unhealthy,
-			       "createdAt", record_now());
+	json_t *tg = json_pack(
+	    "{s:s,s:s,s:s,s:I,s:s,s:I,s:I,s:I,s:I,s:f}", "targetGroupArn", arn, "targetGroupName", name,
+	    "loadBalancerName", name, "port", (json_int_t)port, "protocol", proto, "deregistrationDelay",
+	    (json_int_t)delay, "healthCheckIntervalSeconds", (json_int_t)interval, "healthyThresholdCount",
+	    (json_int_t)healthy, "unhealthyThresholdCount", (json_int_t)unhealthy, "createdAt", record_now());
 	if (streq(proto, "HTTP"))
 		json_object_set_new(tg, "healthCheckPath", json_string(path ? path : "/"));
 	json_object_set_new(tg, "targetType", json_string("ip"));
@@ -124,20 +125,23 @@ static int create_parse(struct ecs_call *c, json_t *in, struct create_in *ci)
 	if (ecs_str(c, in, "name", true, &ci->name) < 0 || ecs_str(c, in, "cluster", false, &cref) < 0 ||
 	    ecs_str(c, in, "protocol", false, &ci->proto_in) < 0 ||
 	    ecs_str(c, in, "certificate", false, &ci->cert) < 0 ||
-	    ecs_str(c, in, "privateKey", false, &ci->key) < 0 || ecs_int(c, in, "port", 1, 65535, &ci->port) < 0)
+	    ecs_str(c, in, "privateKey", false, &ci->key) < 0 ||
+	    ecs_int(c, in, "port", 1, 65535, &ci->port) < 0)
 		return -1;
 	if (!lb_name_valid(ci->name))
-		return ecs_fail(c, "InvalidParameterException",
-				"name '%s': 1 to 32 letters, digits and hyphens, not starting or ending with a "
-				"hyphen.",
-				ci->name);
+		return ecs_fail(
+		    c, "InvalidParameterException",
+		    "name '%s': 1 to 32 letters, digits and hyphens, not starting or ending with a "
+		    "hyphen.",
+		    ci->name);
 	if (ci->port < 0)
 		return ecs_fail(c, "InvalidParameterException", "port can not be blank.");
 	for (size_t i = 0; i < ARRAY_SIZE(RESERVED_PORTS); i++)
 		if (ci->port == RESERVED_PORTS[i])
-			return ecs_fail(c, "InvalidParameterException",
-					"port %lld is reserved on the nodes (the agent and the resolver use it).",
-					(long long)ci->port);
+			return ecs_fail(
+			    c, "InvalidParameterException",
+			    "port %lld is reserved on the nodes (the agent and the resolver use it).",
+			    (long long)ci->port);
 	const char *p = ci->proto_in ? ci->proto_in : "HTTP";
 	if (!strcasecmp(p, "HTTP") || !strcasecmp(p, "TCP"))
 		snprintf(ci->proto, sizeof(ci->proto), "%s", !strcasecmp(p, "HTTP") ? "HTTP" : "TCP");
@@ -162,7 +166,8 @@ static bool key_exists(struct server *s, const char *key)
 /* Why the create transaction failed: which of the compared keys exists. */
 static int create_conflict(struct ecs_call *c, const struct create_in *ci, const char *port_key)
 {
-	_cleanup_free_ char *lkey = xasprintf(LB_KEY "%s", ci->name), *tkey = xasprintf(TG_KEY "%s", ci->name);
+	_cleanup_free_ char *lkey = xasprintf(LB_KEY "%s", ci->name),
+			    *tkey = xasprintf(TG_KEY "%s", ci->name);
 	_cleanup_json_ json_t *claim = NULL;
 	if (key_exists(c->srv, lkey) || key_exists(c->srv, tkey))
 		return ecs_fail(c, "DuplicateLoadBalancerNameException",
@@ -170,8 +175,8 @@ static int create_conflict(struct ecs_call *c, const struct create_in *ci, const
 	if (record_get(c->srv, port_key, &claim, NULL, NULL) == 0)
 		return ecs_fail(c, "InvalidParameterException",
 				"port %lld is already used by load balancer '%s' in cluster '%s'.",
-				(long long)ci->port, json_string_value(json_object_get(claim, "loadBalancerName")),
-				ci->cluster);
+				(long long)ci->port,
+				json_string_value(json_object_get(claim, "loadBalancerName")), ci->cluster);
 	return ecs_fail(c, "ServerException", "the load balancer changed concurrently; retry");
 }
 
@@ -185,12 +190,13 @@ int ecs_berth_create_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_free_ char *cluster = ci.cluster;
 	if (r < 0)
 		return -1;
-	_cleanup_free_ char *arn = elb_arn(c->srv, streq(ci.proto, "HTTP") ? "loadbalancer/app" : "loadbalancer/net",
-					   ci.name);
-	lb = json_pack("{s:s,s:s,s:s,s:I,s:s,s:b,s:O,s:s,s:f}", "loadBalancerName", ci.name, "loadBalancerArn",
-		       arn, "cluster", cluster, "port", (json_int_t)ci.port, "protocol", ci.proto, "tls",
-		       ci.cert != NULL, "targetGroupArn", json_object_get(tg, "targetGroupArn"),
-		       "targetGroupName", ci.name, "createdAt", record_now());
+	_cleanup_free_ char *arn =
+	    elb_arn(c->srv, streq(ci.proto, "HTTP") ? "loadbalancer/app" : "loadbalancer/net", ci.name);
+	lb =
+	    json_pack("{s:s,s:s,s:s,s:I,s:s,s:b,s:O,s:s,s:f}", "loadBalancerName", ci.name, "loadBalancerArn",
+		      arn, "cluster", cluster, "port", (json_int_t)ci.port, "protocol", ci.proto, "tls",
+		      ci.cert != NULL, "targetGroupArn", json_object_get(tg, "targetGroupArn"),
+		      "targetGroupName", ci.name, "createdAt", record_now());
 	claim = json_pack("{s:s}", "loadBalancerName", ci.name);
 	_cleanup_free_ char *lkey = xasprintf(LB_KEY "%s", ci.name), *tkey = xasprintf(TG_KEY "%s", ci.name),
 			    *ckey = xasprintf(CERT_KEY "%s", ci.name),
@@ -327,16 +333,19 @@ static char *tg_user(struct server *s, const char *name, const char *tg_arn)
 			if (streq_ptr(json_string_value(json_object_get(svc, "status")), "INACTIVE"))
 				continue;
 			json_array_foreach (json_object_get(svc, "loadBalancers"), k, l)
-				if (!who && streq_ptr(json_string_value(json_object_get(l, "targetGroupArn")), tg_arn))
-					who = xasprintf("service '%s'",
-							json_string_value(json_object_get(svc, "serviceArn")));
+				if (!who && streq_ptr(json_string_value(json_object_get(l, "targetGroupArn")),
+						      tg_arn))
+					who =
+					    xasprintf("service '%s'",
+						      json_string_value(json_object_get(svc, "serviceArn")));
 		}
 		json_decref(all);
 	}
 	if (!who && attachments_of(s, name, &all, NULL) == 0) {
 		if (json_array_size(all))
-			who = xasprintf("service '%s' (attached with berth lb attach)",
-					json_string_value(json_object_get(json_array_get(all, 0), "serviceName")));
+			who = xasprintf(
+			    "service '%s' (attached with berth lb attach)",
+			    json_string_value(json_object_get(json_array_get(all, 0), "serviceName")));
 		json_decref(all);
 	}
 	return who;
@@ -356,15 +365,17 @@ int ecs_berth_delete_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 		const char *tg_arn = json_string_value(json_object_get(tg, "targetGroupArn"));
 		_cleanup_free_ char *who = tg_user(c->srv, name, tg_arn);
 		if (who)
-			return ecs_fail(c, "ResourceInUseException",
-					"Target group '%s' is currently in use by %s; remove it from the service "
-					"first.",
-					tg_arn, who);
-		_cleanup_free_ char *lkey = xasprintf(LB_KEY "%s", name), *tkey = xasprintf(TG_KEY "%s", name),
+			return ecs_fail(
+			    c, "ResourceInUseException",
+			    "Target group '%s' is currently in use by %s; remove it from the service "
+			    "first.",
+			    tg_arn, who);
+		_cleanup_free_ char *lkey = xasprintf(LB_KEY "%s", name),
+				    *tkey = xasprintf(TG_KEY "%s", name),
 				    *ckey = xasprintf(CERT_KEY "%s", name),
-				    *pkey = xasprintf(PORT_KEY "%s/%lld",
-						      json_string_value(json_object_get(lb, "cluster")),
-						      (long long)json_integer_value(json_object_get(lb, "port")));
+				    *pkey = xasprintf(
+					PORT_KEY "%s/%lld", json_string_value(json_object_get(lb, "cluster")),
+					(long long)json_integer_value(json_object_get(lb, "port")));
 		struct store_kv kv = { 0 };
 		int64_t rev = 0;
 		if (store_get(c->srv->store, lkey, &kv, NULL) == 0)
@@ -411,7 +422,8 @@ static bool has_checks(void *userdata, const char *arn)
 		json_t *d;
 		json_array_foreach (json_object_get(td, "containerDefinitions"), i, d) {
 			json_t *ess = json_object_get(d, "essential");
-			any |= (!ess || json_is_true(ess)) && json_is_object(json_object_get(d, "healthCheck"));
+			any |=
+			    (!ess || json_is_true(ess)) && json_is_object(json_object_get(d, "healthCheck"));
 		}
 	}
 	free(c.msg);
@@ -510,7 +522,8 @@ int ecs_berth_attach_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 	int64_t port = -1;
 	if (ecs_str(c, in, "name", true, &ref) < 0 || ecs_str(c, in, "serviceName", true, &svc) < 0 ||
 	    ecs_str(c, in, "containerName", false, &container) < 0 ||
-	    ecs_str(c, in, "cluster", false, &cref) < 0 || ecs_int(c, in, "containerPort", 1, 65535, &port) < 0)
+	    ecs_str(c, in, "cluster", false, &cref) < 0 ||
+	    ecs_int(c, in, "containerPort", 1, 65535, &port) < 0)
 		return -1;
 	if (port < 0)
 		return ecs_fail(c, "InvalidParameterException", "containerPort can not be blank.");
@@ -551,8 +564,8 @@ int ecs_berth_detach_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_json_ json_t *lb = NULL, *att = NULL;
 	if (lb_get(c, name, &lb, NULL) < 0 || cluster_resolve(c, cref, NULL, &cluster) < 0)
 		return -1;
-	_cleanup_free_ char *key = name_valid(svc, 255) ? xasprintf(ATTACH_KEY "%s/%s/%s", name, cluster, svc)
-							: NULL;
+	_cleanup_free_ char *key =
+	    name_valid(svc, 255) ? xasprintf(ATTACH_KEY "%s/%s/%s", name, cluster, svc) : NULL;
 	if (!key || record_get(c->srv, key, &att, NULL, NULL) < 0)
 		return ecs_fail(c, "InvalidParameterException",
 				"service '%s' is not attached to load balancer '%s'.", svc, name);
@@ -615,8 +628,9 @@ int ecs_berth_drain_targets(struct ecs_call *c, json_t *in, json_t **out)
 			json_decref(done);
 			return -1;
 		}
-		json_array_append_new(done, json_pack("{s:O,s:O?}", "taskArn", json_object_get(rec, "taskArn"),
-						      "drainingAt", json_object_get(rec, "drainingAt")));
+		json_array_append_new(done,
+				      json_pack("{s:O,s:O?}", "taskArn", json_object_get(rec, "taskArn"),
+						"drainingAt", json_object_get(rec, "drainingAt")));
 		json_decref(rec);
 	}
 	*out = json_pack("{s:o,s:O}", "tasks", done, "deregistrationDelay",
@@ -645,14 +659,15 @@ static int dataplane_of(struct server *s, const char *cluster, json_t **ret, str
 		if (!streq_ptr(json_string_value(json_object_get(lb, "cluster")), cluster))
 			continue;
 		const char *name = json_string_value(json_object_get(lb, "loadBalancerName"));
-		_cleanup_free_ char *tkey = xasprintf(TG_KEY "%s", name), *ckey = xasprintf(CERT_KEY "%s", name);
+		_cleanup_free_ char *tkey = xasprintf(TG_KEY "%s", name),
+				    *ckey = xasprintf(CERT_KEY "%s", name);
 		_cleanup_json_ json_t *tg = NULL, *cert = NULL;
 		if (record_get(s, tkey, &tg, NULL, NULL) < 0)
 			continue;
 		json_t *o = json_pack(
-		    "{s:s,s:O,s:O,s:O,s:O,s:O?,s:O,s:O,s:O,s:o}", "name", name, "port", json_object_get(lb, "port"),
-		    "protocol", json_object_get(lb, "protocol"), "targetGroupArn",
-		    json_object_get(tg, "targetGroupArn"), "deregistrationDelay",
+		    "{s:s,s:O,s:O,s:O,s:O,s:O?,s:O,s:O,s:O,s:o}", "name", name, "port",
+		    json_object_get(lb, "port"), "protocol", json_object_get(lb, "protocol"),
+		    "targetGroupArn", json_object_get(tg, "targetGroupArn"), "deregistrationDelay",
 		    json_object_get(tg, "deregistrationDelay"), "healthCheckPath",
 		    json_object_get(tg, "healthCheckPath"), "healthCheckIntervalSeconds",
 		    json_object_get(tg, "healthCheckIntervalSeconds"), "healthyThresholdCount",
@@ -712,8 +727,9 @@ void lb_handle_dataplane(struct server *s, struct http_request *req, json_t *nod
 	const char *cluster = json_string_value(json_object_get(node, "cluster"));
 	if (!cluster)
 		return http_respond_json(req, 404,
-					 json_pack("{s:s,s:s}", "error", "register before polling the dataplane",
-						   "code", "NotRegistered"));
+					 json_pack("{s:s,s:s}", "error",
+						   "register before polling the dataplane", "code",
+						   "NotRegistered"));
 	const char *q_wait = http_request_query(req, "wait"), *q_hash = http_request_query(req, "hash");
 	int wait = q_wait ? atoi(q_wait) : 0;
 	wait = MAX(0, MIN(wait, DP_MAX_WAIT));
@@ -724,7 +740,8 @@ void lb_handle_dataplane(struct server *s, struct http_request *req, json_t *nod
 		_cleanup_error_ struct berth_error *err = NULL;
 		if (store_revision(s->store, &rev, &err) < 0 || dataplane_of(s, cluster, &dp, &err) < 0) {
 			_cleanup_free_ char *m = berth_error_string(err);
-			return http_respond_json(req, 500, json_pack("{s:s,s:s}", "error", m, "code", "ServerError"));
+			return http_respond_json(req, 500,
+						 json_pack("{s:s,s:s}", "error", m, "code", "ServerError"));
 		}
 		_cleanup_free_ char *text = json_dumps(dp, JSON_COMPACT | JSON_SORT_KEYS);
 		char hash[65];

@@ -15,11 +15,12 @@ static json_t *answer(void)
 	return json_pack("[{s:s,s:i,s:s,s:s,s:i,s:i,s:i,s:[]},{s:s,s:i,s:s,s:{s:s,s:s},s:[]},"
 			 "{s:s,s:i,s:s},{s:s,s:i,s:s},{s:s,s:i,s:s,s:s}]",
 			 "name", "web", "port", 8080, "protocol", "HTTP", "healthCheckPath", "/healthz",
-			 "healthCheckIntervalSeconds", 1, "healthyThresholdCount", 2, "unhealthyThresholdCount", 3,
-			 "targets", /* */ "name", "db", "port", 5432, "protocol", "TCP", "tls", "certificate",
-			 "CERT\n", "privateKey", "KEY\n", "targets", /* invalid ones: */ "name", "bad name",
-			 "port", 1, "protocol", "TCP", "name", "x", "port", 70000, "protocol", "TCP", "name",
-			 "y", "port", 80, "protocol", "UDP", "healthCheckPath", "/");
+			 "healthCheckIntervalSeconds", 1, "healthyThresholdCount", 2,
+			 "unhealthyThresholdCount", 3, "targets", /* */ "name", "db", "port", 5432,
+			 "protocol", "TCP", "tls", "certificate", "CERT\n", "privateKey", "KEY\n", "targets",
+			 /* invalid ones: */ "name", "bad name", "port", 1, "protocol", "TCP", "name", "x",
+			 "port", 70000, "protocol", "TCP", "name", "y", "port", 80, "protocol", "UDP",
+			 "healthCheckPath", "/");
 }
 
 static void test_set_from_answer(void **state)
@@ -59,8 +60,8 @@ static json_t *targets(const char *spec)
 		char id[32], ip[32], st[16];
 		int port;
 		assert_int_equal(sscanf(t, "%31[^:]:%31[^:]:%d:%15s", id, ip, &port, st), 4);
-		json_array_append_new(out, json_pack("{s:s,s:s,s:i,s:s}", "id", id, "address", ip, "port", port,
-						     "state", st));
+		json_array_append_new(
+		    out, json_pack("{s:s,s:s,s:i,s:s}", "id", id, "address", ip, "port", port, "state", st));
 	}
 	return out;
 }
@@ -127,10 +128,12 @@ static void test_render_config(void **state)
 		"frontend fe_web\n    mode http\n    bind :8080\n    default_backend be_web\n",
 		"backend be_web\n    mode http\n    balance roundrobin\n    option httpchk GET /healthz\n",
 		"    default-server check inter 1s rise 2 fall 3\n",
-		"    server s1 10.0.0.1:80\n    server s2 10.0.0.2:80 disabled\n    server s3 127.0.0.1:1 disabled\n",
+		"    server s1 10.0.0.1:80\n    server s2 10.0.0.2:80 disabled\n    server s3 127.0.0.1:1 "
+		"disabled\n",
 		"    server s16 127.0.0.1:1 disabled\n",
 		"frontend fe_db\n    mode tcp\n    bind :5432 ssl crt /run/x/lb/certs/db.pem\n",
-		"backend be_db\n    mode tcp\n    balance roundrobin\n    default-server check inter 5s rise 2 fall 2\n",
+		"backend be_db\n    mode tcp\n    balance roundrobin\n    default-server check inter 5s rise "
+		"2 fall 2\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
 		if (!strstr(out.buf, want[i]))
@@ -142,8 +145,8 @@ static void test_render_config(void **state)
 static void test_render_records(void **state)
 {
 	(void)state;
-	_cleanup_json_ json_t *d = json_pack("{s:s,s:{s:[s,s],s:[s]}}", "domain", "prod.local", "names", "web",
-					     "10.0.0.1", "10.0.0.2", "api", "10.0.0.3");
+	_cleanup_json_ json_t *d = json_pack("{s:s,s:{s:[s,s],s:[s]}}", "domain", "prod.local", "names",
+					     "web", "10.0.0.1", "10.0.0.2", "api", "10.0.0.3");
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	lb_render_records(d, &out);
 	assert_string_equal(out.buf, "api 10.0.0.3\napi.prod.local 10.0.0.3\n"

@@ -14,13 +14,13 @@
 static json_t *task(const char *id, const char *group, const char *last, const char *desired, const char *ip)
 {
 	_cleanup_free_ char *arn = xasprintf("arn:aws:ecs:us-east-1:1:task/default/%s", id);
-	json_t *t = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "taskArn", arn, "group", group, "lastStatus", last,
-			      "desiredStatus", desired, "taskDefinitionArn", "td", "containerInstanceArn", "ci1");
+	json_t *t =
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "taskArn", arn, "group", group, "lastStatus", last,
+		      "desiredStatus", desired, "taskDefinitionArn", "td", "containerInstanceArn", "ci1");
 	if (ip)
-		json_object_set_new(
-		    t, "attachments",
-		    json_pack("[{s:s,s:[{s:s,s:s}]}]", "type", "ElasticNetworkInterface", "details", "name",
-			      "privateIPv4Address", "value", ip));
+		json_object_set_new(t, "attachments",
+				    json_pack("[{s:s,s:[{s:s,s:s}]}]", "type", "ElasticNetworkInterface",
+					      "details", "name", "privateIPv4Address", "value", ip));
 	return t;
 }
 
@@ -60,7 +60,8 @@ static json_t *run_targets(json_t *tasks, json_t *services, json_t *attachments,
 			   bool all)
 {
 	_cleanup_json_ json_t *nodes = json_pack("[{s:s,s:s}]", "nodeId", "n1", "address", "192.168.77.11");
-	_cleanup_json_ json_t *insts = json_pack("[{s:s,s:s}]", "containerInstanceArn", "ci1", "nodeId", "n1");
+	_cleanup_json_ json_t *insts =
+	    json_pack("[{s:s,s:s}]", "containerInstanceArn", "ci1", "nodeId", "n1");
 	struct lb_membership m = { .cluster = "default",
 				   .tg_arn = TG,
 				   .services = services,
@@ -131,14 +132,14 @@ static void test_membership_from_service_record(void **state)
 static void test_membership_from_attachment_and_bridge_address(void **state)
 {
 	(void)state;
-	_cleanup_json_ json_t *att = json_pack("[{s:s,s:s,s:s,s:i},{s:s,s:s,s:i}]", "serviceName", "api",
-					       "cluster", "default", "containerName", "app", "containerPort", 80,
-					       "serviceName", "api2", "cluster", "elsewhere", "containerPort", 80);
+	_cleanup_json_ json_t *att = json_pack(
+	    "[{s:s,s:s,s:s,s:i},{s:s,s:s,s:i}]", "serviceName", "api", "cluster", "default", "containerName",
+	    "app", "containerPort", 80, "serviceName", "api2", "cluster", "elsewhere", "containerPort", 80);
 	_cleanup_json_ json_t *tasks = json_array();
 	json_t *b = task("b1", "service:api", "RUNNING", "RUNNING", NULL);
 	json_object_set_new(b, "containers",
-			    json_pack("[{s:s,s:[{s:i,s:i}]}]", "name", "app", "networkBindings", "containerPort",
-				      80, "hostPort", 32768));
+			    json_pack("[{s:s,s:[{s:i,s:i}]}]", "name", "app", "networkBindings",
+				      "containerPort", 80, "hostPort", 32768));
 	json_array_append_new(tasks, b);
 	json_array_append_new(tasks, task("a1", "service:api", "RUNNING", "RUNNING", "10.1.0.9"));
 	json_array_append_new(tasks, task("c1", "service:api2", "RUNNING", "RUNNING", "10.1.0.10"));
@@ -147,7 +148,8 @@ static void test_membership_from_attachment_and_bridge_address(void **state)
 	json_t *t = json_array_get(live, 0);
 	assert_string_equal(json_string_value(json_object_get(t, "address")), "192.168.77.11");
 	assert_int_equal(json_integer_value(json_object_get(t, "port")), 32768);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(live, 1), "address")), "10.1.0.9");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(live, 1), "address")),
+			    "10.1.0.9");
 	/* a bridge task whose port is not bound yet is not a target */
 	json_object_set_new(b, "containers", json_array());
 	_cleanup_json_ json_t *again = run_targets(tasks, NULL, att, no_checks, false);

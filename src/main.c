@@ -95,6 +95,7 @@ static const struct command commands[] = {
 	{ "node", cli_node, "Manage the nodes of a cluster" },
 	{ "taskdef", cli_taskdef, "Manage task definitions" },
 	{ "task", cli_task, "Run and manage tasks on a cluster" },
+	{ "lb", cli_lb, "Manage load balancers of a cluster" },
 };
 
 static const struct command *find_command(const char *name)

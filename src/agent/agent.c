@@ -16,7 +16,10 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include <sys/eventfd.h>
+
 #include "agent/agent.h"
+#include "agent/lb.h"
 #include "agent/overlay.h"
 #include "agent/runner.h"
 #include "api/serve.h"
@@ -25,7 +28,10 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "common/strbuf.h"
+#include "host/host.h"
+#include "host/netops.h"
 #include "http/http.h"
+#include "net/net.h"
 #include "pki/pki.h"
 
 #define AGENT_VERSION BERTH_VERSION
@@ -63,6 +69,12 @@ struct agent {
 	int exit_code;
 	json_t *overlay_info;    /* the register answer's overlay fields (taskSubnet, vxlanId, ...) */
 	struct overlay *overlay; /* the VXLAN dataplane (overlay.h) */
+	struct lb_agent *lb;     /* load balancers and discovery records (lb.h) */
+	struct net_dns *dns;     /* the resolver of awsvpc tasks (service discovery) */
+	pthread_t dns_thread;
+	bool dns_running;
+	int dns_stop; /* eventfd ending the resolver */
+	char *dns_domain;
 };
 
 static void usage(FILE *f)
@@ -758,6 +770,42 @@ static int overlay_fetch(void *userdata, const char *path, long timeout_ms, json
 	return r;
 }
 
+static void *dns_main(void *arg)
+{
+	struct agent *a = arg;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (net_dns_serve(a->dns, a->dns_stop, &err) < 0)
+		log_fields(LOG_LEVEL_ERROR, "the task resolver stopped", "error", err->msg, NULL);
+	return NULL;
+}
+
+/*
+ * Service discovery: the embedded resolver on the task network's gateway
+ * (port 53), with the load balancer thread's records file for the task
+ * network. Without container networking there is none.
+ */
+static int discovery_up(struct agent *a, struct berth_error **err)
+{
+	if (!a->host->net)
+		return 0;
+	a->dns_domain = xasprintf("%s.local", a->cluster ? a->cluster : "default");
+	_cleanup_free_ char *records = xasprintf("%s/lb/dns.records", a->exec_root);
+	int r = net_dns_open(netops_net(a->host->net), 53, &a->dns, err);
+	if (r >= 0)
+		r = net_dns_set_records_file(a->dns, a->task_network ? a->task_network : "ecs-tasks", records,
+					     err);
+	if (r >= 0 && (a->dns_stop = eventfd(0, EFD_CLOEXEC)) < 0)
+		r = berth_error_errno(err, "eventfd");
+	if (r >= 0 && (r = -pthread_create(&a->dns_thread, NULL, dns_main, a)) < 0)
+		berth_error_set(err, -r, "start the resolver thread");
+	if (r < 0) {
+		a->dns = net_dns_free(a->dns);
+		return berth_error_wrap(err, r, "service discovery");
+	}
+	a->dns_running = true;
+	return 0;
+}
+
 /* The VXLAN overlay, when the server assigned a subnet and the node has container networking. */
 static int overlay_up(struct agent *a, const char *subnet, struct berth_error **err)
 {
@@ -803,6 +851,8 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 	}
 	if (!registered)
 		return berth_error_wrap(err, r, "register with the server");
+	if ((r = discovery_up(a, err)) < 0)
+		return r;
 	enum agent_pull_policy pull = AGENT_PULL_DEFAULT;
 	if (a->pull && agent_pull_policy_parse(a->pull, &pull) < 0)
 		return berth_error_msg(err, EINVAL, "invalid --pull-behavior '%s'", a->pull);
@@ -819,6 +869,7 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 					  .task_network = a->task_network,
 					  .task_subnet = subnet,
 					  .pause_path = a->pause_path,
+					  .dns_search = a->dns ? a->dns_domain : NULL,
 					  .pull = pull,
 					  .report = on_report,
 					  .userdata = a };
@@ -832,6 +883,14 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 			return berth_error_set(err, r, "start agent thread");
 		a->n_threads++;
 	}
+	_cleanup_free_ char *lbdir = xasprintf("%s/lb", a->exec_root);
+	_cleanup_free_ char *records = xasprintf("%s/lb/dns.records", a->exec_root);
+	struct lb_agent_config lc = { .dir = lbdir,
+				      .records_file = a->dns ? records : NULL,
+				      .fetch = overlay_fetch,
+				      .userdata = a };
+	if ((r = lb_agent_start(&lc, &a->lb, err)) < 0)
+		return r;
 	/* what the runner resumed is reported once more: the server may have missed it */
 	_cleanup_json_ json_t *now = agent_runner_status(a->runner);
 	size_t i;
@@ -852,6 +911,15 @@ static void stopping(void *userdata)
 	for (size_t i = 0; i < a->n_threads; i++)
 		pthread_join(a->threads[i], NULL);
 	a->overlay = overlay_stop(a->overlay); /* the dataplane stays: tasks keep running */
+	a->lb = lb_agent_stop(a->lb);         /* HAProxy stops with the agent */
+	if (a->dns_running) {
+		uint64_t one = 1;
+		(void)!write(a->dns_stop, &one, sizeof(one));
+		pthread_join(a->dns_thread, NULL);
+		a->dns_running = false;
+	}
+	a->dns = net_dns_free(a->dns);
+	safe_close(a->dns_stop);
 	a->runner = agent_runner_close(a->runner);
 }
 
@@ -861,7 +929,7 @@ static void agent_free(struct agent *a)
 			   &a->bridge,    &a->cgroup_parent, &a->runtime,     &a->pidfile,
 			   &a->log_level, &a->task_network,  &a->task_subnet, &a->pause_path,
 			   &a->pull,      &a->dir,           &a->ca_file,     &a->cert_file,
-			   &a->key_file,  &a->instance_arn,  &a->advertise };
+			   &a->key_file,  &a->instance_arn,  &a->advertise, &a->dns_domain };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	for (size_t i = 0; i < a->n_servers; i++)
@@ -881,7 +949,7 @@ static void agent_free(struct agent *a)
 
 int agent_main(int argc, char **argv)
 {
-	struct agent a = { .heartbeat_s = 5 };
+	struct agent a = { .heartbeat_s = 5, .dns_stop = -1 };
 	pthread_mutex_init(&a.lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

@@ -50,7 +50,7 @@ struct rtask {
 struct agent_runner {
 	struct agent_runner_config cfg;
 	struct host *h;
-	char *dir, *cgroup_parent, *network, *subnet, *pause_path;
+	char *dir, *cgroup_parent, *network, *subnet, *pause_path, *dns_search;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	uint64_t seq; /* bumped by every container event */
@@ -272,6 +272,23 @@ static int ensure_network(struct agent_runner *r, struct berth_error **err)
 									       : rr;
 }
 
+/*
+ * Service discovery: the task's resolv.conf names the agent's resolver on
+ * the task network's gateway, with the cluster's discovery domain searched
+ * first (containers of the task share the pause container's resolv.conf).
+ */
+static void task_dns(struct agent_runner *r, json_t *hc)
+{
+	struct net_network *n = NULL;
+	if (!r->dns_search || net_network_get(netops_net(r->h->net), r->network, &n, NULL) < 0)
+		return;
+	if (n->gateway && *n->gateway) {
+		json_object_set_new(hc, "Dns", json_pack("[s]", n->gateway));
+		json_object_set_new(hc, "DnsSearch", json_pack("[s]", r->dns_search));
+	}
+	net_network_free(n);
+}
+
 static int create_pause(struct rtask *t, const char *cgroup, struct berth_error **err)
 {
 	struct agent_runner *r = t->r;
@@ -292,6 +309,7 @@ static int create_pause(struct rtask *t, const char *cgroup, struct berth_error 
 	    "Source", r->pause_path, "Target", "/pause", "ReadOnly", 1, "RestartPolicy", "Name", "no");
 	if (cgroup)
 		json_object_set_new(hc, "CgroupParent", json_string(cgroup));
+	task_dns(r, hc);
 	_cleanup_free_ char *id = NULL;
 	if ((rr = host_container_create(r->h, name, cfg, hc, NULL, &id, err)) < 0 ||
 	    (rr = engine_container_start(r->h->engine, id, err)) < 0) {
@@ -1091,6 +1109,8 @@ int agent_runner_open(const struct agent_runner_config *cfg, struct agent_runner
 	r->network = xstrdup(cfg->task_network ? cfg->task_network : "ecs-tasks");
 	r->subnet = cfg->task_subnet ? xstrdup(cfg->task_subnet) : NULL;
 	r->pause_path = TAKE_PTR(pause);
+	r->dns_search = cfg->dns_search ? xstrdup(cfg->dns_search) : NULL;
+	r->cfg.dns_search = NULL; /* borrowed by cfg; r->dns_search is ours */
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_mutex_init(&r->create_lock, NULL);
 	pthread_condattr_t ca;
@@ -1141,6 +1161,7 @@ struct agent_runner *agent_runner_close(struct agent_runner *r)
 	free(r->dir);
 	free(r->cgroup_parent);
 	free(r->network);
+	free(r->dns_search);
 	free(r->subnet);
 	free(r->pause_path);
 	free(r);

@@ -42,6 +42,9 @@ struct agent_runner_config {
 	const char *task_network;  /* awsvpc tasks' network name; NULL: ecs-tasks */
 	const char *task_subnet;   /* its subnet when it must be created; NULL: the host picks */
 	const char *pause_path;    /* static pause binary; NULL: found next to the executable */
+	/* awsvpc tasks resolve through the resolver on the task network's gateway (the agent runs it),
+	   with this search domain first (service discovery: SERVICE.CLUSTER.local); NULL: host's DNS */
+	const char *dns_search;
 	enum agent_pull_policy pull;
 	agent_report_fn report;
 	void *userdata;

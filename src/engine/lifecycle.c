@@ -122,6 +122,30 @@ static int write_volatile(const char *path, const char *data, size_t len, mode_t
 	return 0;
 }
 
+/*
+ * The resolv.conf a container gets: the host's, or in container:X mode X's
+ * own (docker shares it: the containers of an ECS awsvpc task resolve
+ * through what their pause container was given).
+ */
+static void resolv_conf_of(struct engine *e, const char *mode, struct strbuf *sb)
+{
+	if (mode && startswith(mode, "container:")) {
+		struct container *t = NULL;
+		if (container_find(e, mode + 10, &t, NULL) >= 0) {
+			_cleanup_free_ char *dir = container_dir(e, t->id);
+			_cleanup_free_ char *path = xasprintf("%s/resolv.conf", dir);
+			pthread_mutex_lock(&e->lock);
+			container_unref(t);
+			pthread_mutex_unlock(&e->lock);
+			if (fs_read_file_at(AT_FDCWD, path, 1 << 20, sb, NULL) >= 0)
+				return;
+			strbuf_reset(sb);
+		}
+	}
+	if (fs_read_file_at(AT_FDCWD, "/etc/resolv.conf", 1 << 20, sb, NULL) < 0)
+		strbuf_reset(sb);
+}
+
 static int write_etc_files(struct engine *e, struct container *c, bool host_net, struct berth_error **err)
 {
 	_cleanup_free_ char *dir = container_dir(e, c->id);
@@ -151,8 +175,7 @@ static int write_etc_files(struct engine *e, struct container *c, bool host_net,
 	if ((r = write_volatile(hosts, sb.buf, sb.len, 0644, err)) < 0)
 		return r;
 	strbuf_reset(&sb);
-	if (fs_read_file_at(AT_FDCWD, "/etc/resolv.conf", 1 << 20, &sb, NULL) < 0)
-		strbuf_reset(&sb);
+	resolv_conf_of(e, json_string_value(json_object_get(c->hostconfig, "NetworkMode")), &sb);
 	return write_volatile(resolv, sb.buf, sb.len, 0644, err);
 }
 

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "common/fs.h"
 #include "net/internal.h"
@@ -27,12 +28,23 @@
 
 struct dns_sock {
 	int fd;
-	char *network_id;
+	char *network_id, *network_name;
 	bool internal;
+};
+
+/* The extra record source (net_dns_set_records_file): re-read when the file's identity changes. */
+struct dns_source {
+	char *network, *path;
+	struct dns_records *records;
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime;
+	off_t size;
 };
 
 struct net_dns {
 	struct net_ctx *ctx;
+	struct dns_source src;
 	uint16_t port;
 	struct dns_sock *socks;
 	size_t n;
@@ -46,6 +58,7 @@ static void socks_close(struct net_dns *d)
 	for (size_t i = 0; i < d->n; i++) {
 		safe_close(d->socks[i].fd);
 		free(d->socks[i].network_id);
+		free(d->socks[i].network_name);
 	}
 	free(d->socks);
 	d->socks = NULL;
@@ -83,7 +96,8 @@ static int socks_sync(struct net_dns *d, struct berth_error **err)
 			break;
 		}
 		d->socks = xrealloc(d->socks, (d->n + 1) * sizeof(*d->socks));
-		d->socks[d->n++] = (struct dns_sock){ fd, xstrdup(all[i]->id), all[i]->internal };
+		d->socks[d->n++] =
+		    (struct dns_sock){ fd, xstrdup(all[i]->id), xstrdup(all[i]->name), all[i]->internal };
 	}
 	net_network_list_free(all);
 	return r;
@@ -135,8 +149,54 @@ struct net_dns *net_dns_free(struct net_dns *d)
 	if (!d)
 		return NULL;
 	socks_close(d);
+	free(d->src.network);
+	free(d->src.path);
+	dns_records_free(d->src.records);
 	free(d);
 	return NULL;
+}
+
+int net_dns_set_records_file(struct net_dns *d, const char *network, const char *path,
+			     struct berth_error **err)
+{
+	if (!network || !*network || !path || path[0] != '/')
+		return berth_error_msg(err, EINVAL,
+				       "resolver records: a network and an absolute path required");
+	free(d->src.network);
+	free(d->src.path);
+	d->src.network = xstrdup(network);
+	d->src.path = xstrdup(path);
+	d->src.ino = 0;
+	d->src.records = dns_records_free(d->src.records);
+	return 0;
+}
+
+/* The current records of the source (re-read when the file changed), or NULL. */
+static const struct dns_records *source_records(struct dns_source *src)
+{
+	struct stat st;
+	if (!src->path)
+		return NULL;
+	if (stat(src->path, &st) < 0) {
+		src->records = dns_records_free(src->records);
+		src->ino = 0;
+		return NULL;
+	}
+	if (src->ino == st.st_ino && src->dev == st.st_dev && src->size == st.st_size &&
+	    src->mtime.tv_sec == st.st_mtim.tv_sec && src->mtime.tv_nsec == st.st_mtim.tv_nsec)
+		return src->records;
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	struct dns_records *r = NULL;
+	if (fs_read_file_at(AT_FDCWD, src->path, DNS_RECORDS_MAX_BYTES, &sb, NULL) < 0 ||
+	    dns_records_parse(sb.buf, sb.len, &r, NULL) < 0)
+		return src->records; /* keep the last good content */
+	dns_records_free(src->records);
+	src->records = r;
+	src->dev = st.st_dev;
+	src->ino = st.st_ino;
+	src->size = st.st_size;
+	src->mtime = st.st_mtim;
+	return r;
 }
 
 static bool name_matches(const json_t *ep, const char *name)
@@ -205,6 +265,17 @@ static void handle(struct net_dns *d, const struct dns_sock *s)
 		return; /* not a query we can even answer with FORMERR safely: drop */
 	uint32_t addrs[16];
 	size_t na = 0, len = 0;
+	bool known = false;
+	if (d->src.network &&
+	    (streq(d->src.network, s->network_id) || streq(d->src.network, s->network_name)))
+		na = dns_records_lookup(source_records(&d->src), q.name, addrs, ARRAY_SIZE(addrs), &known);
+	if (known && q.qclass == DNS_CLASS_IN) {
+		len = dns_build_reply(in, &q, DNS_RCODE_OK, addrs, q.qtype == DNS_TYPE_A ? na : 0, out,
+				      sizeof(out));
+		if (len)
+			sendto(s->fd, out, len, 0, (struct sockaddr *)&from, fl);
+		return;
+	}
 	lookup(d, s->network_id, q.name, addrs, ARRAY_SIZE(addrs), &na);
 	if (na > 0 && q.qclass == DNS_CLASS_IN)
 		len = dns_build_reply(in, &q, DNS_RCODE_OK, addrs, q.qtype == DNS_TYPE_A ? na : 0, out,

@@ -207,6 +207,26 @@ int dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q, struct 
 size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, const uint32_t *addrs,
 		       size_t n, uint8_t *out, size_t cap);
 
+/* ---- dns-records.c: the resolver's extra record source ---- */
+
+#define DNS_RECORDS_MAX_ADDRS 64
+#define DNS_RECORDS_MAX_BYTES (4u << 20)
+struct dns_records;
+/*
+ * Parse "NAME IPV4 [IPV4...]" lines (blank lines and '#' comments skipped;
+ * names case-insensitive, a trailing dot ignored; a name may have no
+ * address). -EINVAL naming the line on anything else. *ret: dns_records_free.
+ */
+int dns_records_parse(const char *text, size_t len, struct dns_records **ret, struct berth_error **err);
+/*
+ * The addresses of name (host byte order, unique, at most cap); *ret_known
+ * (may be NULL) tells whether the name is listed at all (listed without an
+ * address: NOERROR with no answer rather than forwarding).
+ */
+size_t dns_records_lookup(const struct dns_records *r, const char *name, uint32_t *out, size_t cap,
+			  bool *ret_known);
+struct dns_records *dns_records_free(struct dns_records *r);
+
 /* ---- names ---- */
 
 /* Network names: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most NET_NAME_MAX. */

@@ -309,6 +309,18 @@ int net_gc(struct net_ctx *ctx, const char *const *keep, const char *const *rese
  */
 struct net_dns;
 int net_dns_open(struct net_ctx *ctx, uint16_t port, struct net_dns **ret, struct berth_error **err);
+/*
+ * An extra record source for queries arriving on network (name or id; it
+ * need not exist yet): a
+ * file of "NAME IPV4 [IPV4...]" lines (dns-records.c) that its writer
+ * replaces atomically (rename). The resolver checks the file's identity on
+ * every query and re-reads it when it changed, so an update is visible to the
+ * next query; a missing file means no names, a malformed one keeps the last
+ * good content. These names are answered before container names. One source
+ * per resolver; call before net_dns_serve. Strings are copied.
+ */
+int net_dns_set_records_file(struct net_dns *d, const char *network, const char *path,
+			     struct berth_error **err);
 /* Serve until stop_fd becomes readable (returns 0) or a fatal error. */
 int net_dns_serve(struct net_dns *d, int stop_fd, struct berth_error **err);
 struct net_dns *net_dns_free(struct net_dns *d);

@@ -9,6 +9,7 @@
  *   GET  tasks      long poll: the node's desired tasks after a revision
  *   POST status     batched task/container status reports
  *   GET  peers      long poll: the other nodes' overlay endpoints (overlay.c)
+ *   GET  dataplane  long poll: load balancers, their targets, discovery names (lb.c)
  *
  * Every call but join is authenticated by the node certificate (mutual TLS:
  * the listener verified it against the cluster CA; here its fingerprint must
@@ -586,7 +587,7 @@ void agent_handle(struct server *s, struct http_request *req)
 		return http_respond(req, 200, "application/x-pem-file", xstrdup(s->ca_pem),
 				    strlen(s->ca_pem));
 	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status"))) &&
-	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers"))))
+	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") || streq(path, "dataplane"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
 	json_t *node = authenticate(s, req);
 	if (!node)
@@ -599,6 +600,8 @@ void agent_handle(struct server *s, struct http_request *req)
 		do_tasks(s, req, node);
 	else if (streq(path, "peers"))
 		overlay_handle_peers(s, req, node);
+	else if (streq(path, "dataplane"))
+		lb_handle_dataplane(s, req, node);
 	else
 		do_status(s, req, node);
 	json_decref(node);

@@ -50,6 +50,14 @@ static const struct ecs_op OPS[] = {
 	{ "DescribeTasks", ecs_describe_tasks },
 	{ "ListTasks", ecs_list_tasks },
 	{ "BerthExplainPlacement", ecs_berth_explain_placement }, /* berth's own (docs/cluster.md) */
+	/* berth's load balancers (lb.c, docs/lb.md) */
+	{ "BerthCreateLoadBalancer", ecs_berth_create_load_balancer },
+	{ "BerthDescribeLoadBalancers", ecs_berth_describe_load_balancers },
+	{ "BerthDeleteLoadBalancer", ecs_berth_delete_load_balancer },
+	{ "BerthDescribeTargetHealth", ecs_berth_describe_target_health },
+	{ "BerthAttachLoadBalancer", ecs_berth_attach_load_balancer },
+	{ "BerthDetachLoadBalancer", ecs_berth_detach_load_balancer },
+	{ "BerthDrainTargets", ecs_berth_drain_targets },
 };
 
 static const char *req_header(void *ctx, const char *name)

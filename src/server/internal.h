@@ -15,6 +15,7 @@
  *   /berth/placement/CLUSTER         bumped by every placement (compare-and-swap token)
  *   /berth/subnets/BLOCK             a block of the cluster CIDR held by a node (overlay.c)
  *   /berth/leader                    the leader's id, bound to its lease
+ *   /berth/lb/...                    load balancers, target groups, attachments (lb.h)
  */
 #ifndef BERTH_SERVER_INTERNAL_H
 #define BERTH_SERVER_INTERNAL_H
@@ -224,6 +225,17 @@ int overlay_release(struct server *s, const char *id, struct berth_error **err);
 char *overlay_vtep_mac(const char *node_id);
 /* GET /agent/v1/peers?since=REV&wait=SEC for the authenticated node. */
 void overlay_handle_peers(struct server *s, struct http_request *req, json_t *self);
+
+/* ---- lb.c (load balancers, lb.h) ---- */
+int ecs_berth_create_load_balancer(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_berth_describe_load_balancers(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_berth_delete_load_balancer(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_berth_describe_target_health(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_berth_attach_load_balancer(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_berth_detach_load_balancer(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_berth_drain_targets(struct ecs_call *c, json_t *in, json_t **out);
+/* GET /agent/v1/dataplane?wait=SEC&hash=H for the authenticated node (docs/cluster.md). */
+void lb_handle_dataplane(struct server *s, struct http_request *req, json_t *node);
 
 /* ---- leader.c ---- */
 int leader_start(struct server *s, struct berth_error **err);

@@ -1,0 +1,324 @@
+/*
+ * lb-plan.c - the pure half of the agent's load balancer (lb.h): the
+ * dataplane answer as backends, the slot assignment (which target sits in
+ * which HAProxy server slot) with the runtime API commands that move it, and
+ * the rendering of HAProxy's configuration and the resolver's records.
+ *
+ * Slots, not `add server`/`del server`: a backend has a fixed set of servers
+ * s1..sN; a target keeps its slot for its whole life, so a change is one or
+ * two `set server` commands and never disturbs the other servers'
+ * connections or health state. More targets than slots is the one target
+ * change that needs a reload.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/lb.h"
+#include "common/macro.h"
+#include "common/strbuf.h"
+
+static void backend_done(struct lb_backend *b)
+{
+	for (size_t i = 0; i < b->n_slots; i++) {
+		free(b->slots[i].id);
+		free(b->slots[i].addr);
+	}
+	free(b->slots);
+	free(b->name);
+	free(b->health_path);
+	free(b->tls_pem);
+}
+
+void lb_set_done(struct lb_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		backend_done(&s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+static bool name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (!n || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static bool path_ok(const char *s)
+{
+	if (!s || s[0] != '/' || strlen(s) > 1024)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+			return false;
+	return true;
+}
+
+static int int_in(const json_t *o, const char *key, int def, int min, int max)
+{
+	json_t *v = json_object_get(o, key);
+	if (!json_is_integer(v))
+		return def;
+	json_int_t x = json_integer_value(v);
+	return x < min ? min : x > max ? max : (int)x;
+}
+
+void lb_set_from_answer(const json_t *lbs, struct lb_set *ret, size_t *ret_skipped)
+{
+	size_t i, skipped = 0;
+	json_t *l;
+	*ret = (struct lb_set){ 0 };
+	json_array_foreach (lbs, i, l) {
+		const char *name = json_string_value(json_object_get(l, "name"));
+		const char *proto = json_string_value(json_object_get(l, "protocol"));
+		const char *path = json_string_value(json_object_get(l, "healthCheckPath"));
+		json_int_t port = json_integer_value(json_object_get(l, "port"));
+		json_t *tls = json_object_get(l, "tls");
+		const char *cert = json_string_value(json_object_get(tls, "certificate"));
+		const char *key = json_string_value(json_object_get(tls, "privateKey"));
+		bool http = proto && streq(proto, "HTTP");
+		if (!name_ok(name) || port < 1 || port > 65535 || !proto || (!http && !streq(proto, "TCP")) ||
+		    (http && path && !path_ok(path)) || (tls && (!cert || !key))) {
+			skipped++;
+			continue;
+		}
+		ret->v = xrealloc(ret->v, (ret->n + 1) * sizeof(*ret->v));
+		ret->v[ret->n++] = (struct lb_backend){
+			.name = xstrdup(name),
+			.port = (int)port,
+			.http = http,
+			.health_path = http ? xstrdup(path ? path : "/") : NULL,
+			.interval = int_in(l, "healthCheckIntervalSeconds", 5, 1, 300),
+			.rise = int_in(l, "healthyThresholdCount", 2, 1, 10),
+			.fall = int_in(l, "unhealthyThresholdCount", 2, 1, 10),
+			.tls_pem =
+			    tls ? xasprintf("%s%s%s", cert, cert[strlen(cert) - 1] == '\n' ? "" : "\n", key)
+				: NULL,
+		};
+	}
+	if (ret_skipped)
+		*ret_skipped = skipped;
+}
+
+bool lb_backend_listener_changed(const struct lb_backend *a, const struct lb_backend *b)
+{
+	return a->port != b->port || a->http != b->http || !streq_ptr(a->health_path, b->health_path) ||
+	       a->interval != b->interval || a->rise != b->rise || a->fall != b->fall ||
+	       !streq_ptr(a->tls_pem, b->tls_pem);
+}
+
+void lb_backend_grow(struct lb_backend *b, size_t n)
+{
+	size_t want = b->n_slots ? b->n_slots : LB_MIN_SLOTS;
+	while (want < n && want < LB_MAX_SLOTS)
+		want *= 2;
+	if (want > LB_MAX_SLOTS)
+		want = LB_MAX_SLOTS;
+	if (want <= b->n_slots)
+		return;
+	b->slots = xrealloc(b->slots, want * sizeof(*b->slots));
+	memset(b->slots + b->n_slots, 0, (want - b->n_slots) * sizeof(*b->slots));
+	b->n_slots = want;
+}
+
+void lb_backend_take_slots(struct lb_backend *b, struct lb_backend *old)
+{
+	for (size_t i = 0; i < b->n_slots; i++) {
+		free(b->slots[i].id);
+		free(b->slots[i].addr);
+	}
+	free(b->slots);
+	b->slots = old->slots;
+	b->n_slots = old->n_slots;
+	old->slots = NULL;
+	old->n_slots = 0;
+}
+
+struct want {
+	const char *id, *addr;
+	int port;
+	enum lb_slot_state st;
+};
+
+/* The valid targets of an answer; *ret caller frees (strings borrowed from targets). */
+static size_t wanted(const json_t *targets, struct want **ret)
+{
+	size_t n = 0, i;
+	json_t *t;
+	struct want *w = xcalloc(json_array_size(targets) + 1, sizeof(*w));
+	json_array_foreach (targets, i, t) {
+		const char *id = json_string_value(json_object_get(t, "id"));
+		const char *addr = json_string_value(json_object_get(t, "address"));
+		const char *st = json_string_value(json_object_get(t, "state"));
+		json_int_t port = json_integer_value(json_object_get(t, "port"));
+		struct in_addr a;
+		if (!id || !*id || !addr || inet_pton(AF_INET, addr, &a) != 1 || port < 1 || port > 65535 ||
+		    !st || (!streq(st, "healthy") && !streq(st, "draining")))
+			continue;
+		bool dup = false;
+		for (size_t k = 0; k < n; k++)
+			dup |= streq(w[k].id, id);
+		if (!dup)
+			w[n++] = (struct want){ id, addr, (int)port,
+						streq(st, "healthy") ? LB_SLOT_READY : LB_SLOT_DRAIN };
+	}
+	*ret = w;
+	return n;
+}
+
+static const char *state_cmd(enum lb_slot_state st)
+{
+	return st == LB_SLOT_READY ? "ready" : st == LB_SLOT_DRAIN ? "drain" : "maint";
+}
+
+static void set_slot(struct lb_backend *b, size_t i, const struct want *w, struct strbuf *cmds)
+{
+	struct lb_slot *s = &b->slots[i];
+	bool moved = !s->addr || !streq(s->addr, w->addr) || s->port != w->port;
+	if (moved && cmds)
+		strbuf_addf(cmds, "set server be_%s/s%zu addr %s port %d\n", b->name, i + 1, w->addr,
+			    w->port);
+	if ((moved || s->st != w->st) && cmds)
+		strbuf_addf(cmds, "set server be_%s/s%zu state %s\n", b->name, i + 1, state_cmd(w->st));
+	if (!s->id || !streq(s->id, w->id)) {
+		free(s->id);
+		s->id = xstrdup(w->id);
+	}
+	if (moved) {
+		free(s->addr);
+		s->addr = xstrdup(w->addr);
+		s->port = w->port;
+	}
+	s->st = w->st;
+}
+
+bool lb_plan(struct lb_backend *b, const json_t *targets, struct strbuf *cmds)
+{
+	_cleanup_free_ struct want *w = NULL;
+	size_t n = wanted(targets, &w);
+	if (n > b->n_slots)
+		return false;
+	bool *placed = xcalloc(n + 1, sizeof(*placed));
+	/* known targets keep their slots; gone ones leave (maint: no new connections, live ones finish) */
+	for (size_t i = 0; i < b->n_slots; i++) {
+		struct lb_slot *s = &b->slots[i];
+		if (!s->id)
+			continue;
+		size_t k = 0;
+		while (k < n && !streq(w[k].id, s->id))
+			k++;
+		if (k < n) {
+			set_slot(b, i, &w[k], cmds);
+			placed[k] = true;
+			continue;
+		}
+		if (cmds)
+			strbuf_addf(cmds, "set server be_%s/s%zu state maint\n", b->name, i + 1);
+		free(s->id);
+		s->id = NULL;
+		s->st = LB_SLOT_FREE;
+	}
+	/* new targets take free slots, lowest first */
+	size_t next = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (placed[k])
+			continue;
+		while (b->slots[next].id)
+			next++;
+		set_slot(b, next, &w[k], cmds);
+	}
+	free(placed);
+	return true;
+}
+
+static void render_backend(const struct lb_backend *b, const char *dir, struct strbuf *out)
+{
+	const char *mode = b->http ? "http" : "tcp";
+	strbuf_addf(out, "\nfrontend fe_%s\n    mode %s\n    bind :%d", b->name, mode, b->port);
+	if (b->tls_pem)
+		strbuf_addf(out, " ssl crt %s/certs/%s.pem", dir, b->name);
+	strbuf_addf(out, "\n    default_backend be_%s\n", b->name);
+	if (b->http)
+		strbuf_addstr(out, "    option forwardfor\n");
+	strbuf_addf(out, "\nbackend be_%s\n    mode %s\n    balance roundrobin\n", b->name, mode);
+	if (b->http)
+		strbuf_addf(out, "    option httpchk GET %s\n    http-check expect status 200-399\n",
+			    b->health_path);
+	strbuf_addf(out, "    default-server check inter %ds rise %d fall %d\n", b->interval, b->rise,
+		    b->fall);
+	for (size_t i = 0; i < b->n_slots; i++) {
+		const struct lb_slot *s = &b->slots[i];
+		if (s->id)
+			strbuf_addf(out, "    server s%zu %s:%d%s\n", i + 1, s->addr, s->port,
+				    s->st == LB_SLOT_READY ? "" : " disabled");
+		else
+			strbuf_addf(out, "    server s%zu 127.0.0.1:1 disabled\n", i + 1);
+	}
+}
+
+void lb_render_config(const struct lb_set *s, const char *dir, struct strbuf *out)
+{
+	strbuf_addf(out,
+		    "# written by berth agent (docs/lb.md); changes are lost\n"
+		    "global\n"
+		    "    master-worker\n"
+		    "    maxconn 8192\n"
+		    "    hard-stop-after 5m\n"
+		    "    stats socket %s/admin.sock mode 600 level admin expose-fd listeners\n"
+		    "    log stderr format short local0 warning\n"
+		    "\ndefaults\n"
+		    "    log global\n"
+		    "    timeout connect 2s\n"
+		    "    timeout client 60s\n"
+		    "    timeout server 60s\n"
+		    "    timeout http-keep-alive 10s\n"
+		    "    timeout check 2s\n"
+		    "    retries 3\n"
+		    "    option redispatch 1\n",
+		    dir);
+	for (size_t i = 0; i < s->n; i++)
+		render_backend(&s->v[i], dir, out);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void lb_render_records(const json_t *discovery, struct strbuf *out)
+{
+	const char *domain = json_string_value(json_object_get(discovery, "domain"));
+	json_t *names = json_object_get(discovery, "names");
+	if (!json_is_object(names))
+		return;
+	const char **keys = xcalloc(json_object_size(names) + 1, sizeof(*keys));
+	size_t n = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach (names, k, v)
+		keys[n++] = k;
+	qsort(keys, n, sizeof(*keys), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		json_t *list = json_object_get(names, keys[i]);
+		for (int pass = 0; pass < (domain && *domain ? 2 : 1); pass++) {
+			if (pass)
+				strbuf_addf(out, "%s.%s", keys[i], domain);
+			else
+				strbuf_addstr(out, keys[i]);
+			size_t j;
+			json_t *ip;
+			json_array_foreach (list, j, ip)
+				if (json_is_string(ip))
+					strbuf_addf(out, " %s", json_string_value(ip));
+			strbuf_addch(out, '\n');
+		}
+	}
+	free(keys);
+}

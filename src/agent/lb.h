@@ -1,0 +1,118 @@
+/*
+ * lb.h - the agent's data plane for load balancers and service discovery
+ * (docs/lb.md).
+ *
+ * The agent follows GET /agent/v1/dataplane (a long poll answering the
+ * cluster's load balancers with their current targets and the discovery
+ * names) and keeps:
+ *
+ *  - one HAProxy per agent (master-worker mode, a child of the agent, all its
+ *    files in DIR = EXEC_ROOT/lb so agents in network namespaces on one
+ *    machine never collide) with a frontend on every load balancer's port and
+ *    a backend of fixed server slots. Target changes go through HAProxy's
+ *    runtime API on DIR/admin.sock (`set server be/sN addr IP port P`, `set
+ *    server be/sN state ready|drain|maint`), so they drop no connection; only
+ *    a change of listeners (or more targets than slots) rewrites the
+ *    configuration and reloads (SIGUSR2 to the master: a new worker takes
+ *    the listening sockets, the old one finishes its connections). HAProxy
+ *    is restarted if it dies and stopped with the agent.
+ *  - the records file of the resolver (net_dns_set_records_file): SERVICE and
+ *    SERVICE.CLUSTER.local with the addresses of the service's healthy tasks.
+ */
+#ifndef BERTH_AGENT_LB_H
+#define BERTH_AGENT_LB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "common/strbuf.h"
+
+#define LB_POLL_SEC  20
+#define LB_MIN_SLOTS 16
+#define LB_MAX_SLOTS 1024
+#define LB_HAPROXY   "/usr/sbin/haproxy"
+
+/* One agent call (same contract as overlay_fetch_fn). */
+typedef int (*lb_fetch_fn)(void *userdata, const char *path, long timeout_ms, json_t **ret,
+			   struct berth_error **err);
+
+struct lb_agent_config {
+	const char *dir;          /* required: HAProxy's files (config, sockets, certificates, log) */
+	const char *haproxy;      /* NULL: LB_HAPROXY */
+	const char *records_file; /* NULL: no discovery; else written atomically for the resolver */
+	lb_fetch_fn fetch;        /* required */
+	void *userdata;
+};
+
+struct lb_agent;
+
+/* Start following the dataplane (threads: the long poll and HAProxy's supervisor). Strings are copied. */
+int lb_agent_start(const struct lb_agent_config *cfg, struct lb_agent **ret, struct berth_error **err);
+/* Stop the threads and HAProxy (its listeners close with the agent); free. Accepts NULL; returns NULL. */
+struct lb_agent *lb_agent_stop(struct lb_agent *l);
+
+/* ---- pure parts (tests/unit/test-agent-lb.c) ---- */
+
+enum lb_slot_state { LB_SLOT_FREE, LB_SLOT_READY, LB_SLOT_DRAIN };
+
+struct lb_slot {
+	char *id; /* the task id; NULL when free */
+	char *addr;
+	int port;
+	enum lb_slot_state st;
+};
+
+struct lb_backend {
+	char *name;
+	int port;
+	bool http;
+	char *health_path; /* HTTP only */
+	int interval, rise, fall;
+	char *tls_pem; /* the certificate and key, or NULL */
+	struct lb_slot *slots;
+	size_t n_slots;
+};
+
+struct lb_set {
+	struct lb_backend *v;
+	size_t n;
+};
+
+void lb_set_done(struct lb_set *s);
+/*
+ * The load balancers of a dataplane answer, slots not yet assigned (n_slots
+ * 0). Entries with a bad name, port or protocol are skipped (counted in
+ * *ret_skipped, may be NULL). Targets stay in the answer (lb_plan reads them).
+ */
+void lb_set_from_answer(const json_t *lbs, struct lb_set *ret, size_t *ret_skipped);
+/* Whether b's listener and checks differ from a's (same name): then HAProxy reloads. */
+bool lb_backend_listener_changed(const struct lb_backend *a, const struct lb_backend *b);
+/*
+ * Bring b's slots to targets ([{id, address, port, state}] as the server
+ * answers; state "healthy" or "draining"): a known target keeps its slot, a
+ * gone one frees its slot (maint), a new one takes a free slot. The runtime
+ * API commands are appended to cmds (one per line) when cmds is not NULL.
+ * Returns false when the slots do not suffice (then nothing changed; grow
+ * with lb_backend_grow and render a new configuration).
+ */
+bool lb_plan(struct lb_backend *b, const json_t *targets, struct strbuf *cmds);
+/* Make room for at least n targets (LB_MIN_SLOTS, doubling, at most LB_MAX_SLOTS). */
+void lb_backend_grow(struct lb_backend *b, size_t n);
+/* Move the slot assignment of the same-named backend of old into b (old loses it). */
+void lb_backend_take_slots(struct lb_backend *b, struct lb_backend *old);
+/*
+ * The HAProxy configuration of the set: global (master-worker, the admin
+ * socket in dir), defaults, one frontend and backend per load balancer.
+ * Occupied slots are rendered with their address (draining ones disabled),
+ * free ones disabled. Certificates are read from DIR/certs/NAME.pem.
+ */
+void lb_render_config(const struct lb_set *s, const char *dir, struct strbuf *out);
+/*
+ * The resolver's records file of a discovery object ({"domain": "C.local",
+ * "names": {"SERVICE": ["IP", ...]}}): "NAME IP..." lines, each service as
+ * SERVICE and SERVICE.DOMAIN, names in order.
+ */
+void lb_render_records(const json_t *discovery, struct strbuf *out);
+
+#endif

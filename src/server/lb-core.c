@@ -1,0 +1,231 @@
+/*
+ * lb-core.c - the pure parts of load balancing and discovery (lb.h): names,
+ * target membership and the discovery table, computed from task, service
+ * and attachment records. No store, no I/O: the server's lb.c reads the
+ * records and hands them in, so the rules are unit-tested on plain JSON.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <string.h>
+
+#include "common/macro.h"
+#include "server/lb.h"
+
+bool lb_name_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > LB_NAME_MAX || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+			return false;
+	return true;
+}
+
+bool lb_health_path_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 1024 || s[0] != '/')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+const char *lb_task_address(const json_t *task)
+{
+	size_t i, k;
+	json_t *a, *d, *c, *ni;
+	json_array_foreach (json_object_get(task, "attachments"), i, a)
+		json_array_foreach (json_object_get(a, "details"), k, d)
+			if (streq_ptr(str(d, "name"), "privateIPv4Address") && str(d, "value") &&
+			    *str(d, "value"))
+				return str(d, "value");
+	json_array_foreach (json_object_get(task, "containers"), i, c)
+		json_array_foreach (json_object_get(c, "networkInterfaces"), k, ni)
+			if (str(ni, "privateIpv4Address") && *str(ni, "privateIpv4Address"))
+				return str(ni, "privateIpv4Address");
+	return NULL;
+}
+
+/* The service name of a task's group "service:NAME", or NULL. */
+static const char *service_of(const json_t *task)
+{
+	const char *g = str(task, "group");
+	return g && startswith(g, "service:") && g[8] ? g + 8 : NULL;
+}
+
+enum state { S_NONE, S_INITIAL, S_HEALTHY, S_DRAINING, S_UNHEALTHY };
+
+/* Where a running task stands for the load balancer and discovery. */
+static enum state task_state(const json_t *t, lb_has_checks_fn has_checks, void *ud)
+{
+	const char *last = str(t, "lastStatus"), *desired = str(t, "desiredStatus");
+	if (streq_ptr(last, "STOPPED") || !desired)
+		return S_NONE;
+	if (!streq_ptr(last, "RUNNING"))
+		return streq(desired, "RUNNING") ? S_INITIAL : S_NONE;
+	if (json_object_get(t, "drainingAt") || !streq(desired, "RUNNING"))
+		return S_DRAINING;
+	const char *h = str(t, "healthStatus");
+	if (streq_ptr(h, "UNHEALTHY"))
+		return S_UNHEALTHY;
+	if (!streq_ptr(h, "HEALTHY") && has_checks && has_checks(ud, str(t, "taskDefinitionArn")))
+		return S_INITIAL;
+	return S_HEALTHY;
+}
+
+/* containerName/containerPort of the association between service and the target group, or false. */
+static bool association(const struct lb_membership *m, const char *service, const char **ret_container,
+			int *ret_port)
+{
+	size_t i, k;
+	json_t *s, *lb, *a;
+	json_array_foreach (m->services, i, s) {
+		if (!streq_ptr(str(s, "serviceName"), service) || streq_ptr(str(s, "status"), "INACTIVE"))
+			continue;
+		json_array_foreach (json_object_get(s, "loadBalancers"), k, lb)
+			if (streq_ptr(str(lb, "targetGroupArn"), m->tg_arn)) {
+				*ret_container = str(lb, "containerName");
+				*ret_port = (int)json_integer_value(json_object_get(lb, "containerPort"));
+				return true;
+			}
+	}
+	json_array_foreach (m->attachments, i, a)
+		if (streq_ptr(str(a, "serviceName"), service) && streq_ptr(str(a, "cluster"), m->cluster)) {
+			*ret_container = str(a, "containerName");
+			*ret_port = (int)json_integer_value(json_object_get(a, "containerPort"));
+			return true;
+		}
+	return false;
+}
+
+/* The node address of a task's container instance (bridge/host targets), or NULL. */
+static const char *node_address(const struct lb_membership *m, const json_t *task)
+{
+	const char *arn = str(task, "containerInstanceArn");
+	size_t i, k;
+	json_t *inst, *n;
+	json_array_foreach (m->instances, i, inst) {
+		if (!streq_ptr(str(inst, "containerInstanceArn"), arn))
+			continue;
+		json_array_foreach (m->nodes, k, n)
+			if (streq_ptr(str(n, "nodeId"), str(inst, "nodeId")))
+				return str(n, "address");
+	}
+	return NULL;
+}
+
+/* The host port bound for container:port in bridge/host mode, 0 when none. */
+static int host_port(const json_t *task, const char *container, int port)
+{
+	size_t i, k;
+	json_t *c, *b;
+	json_array_foreach (json_object_get(task, "containers"), i, c) {
+		if (container && !streq_ptr(str(c, "name"), container))
+			continue;
+		json_array_foreach (json_object_get(c, "networkBindings"), k, b)
+			if (json_integer_value(json_object_get(b, "containerPort")) == port)
+				return (int)json_integer_value(json_object_get(b, "hostPort"));
+	}
+	return 0;
+}
+
+static const char *state_name(enum state s)
+{
+	switch (s) {
+	case S_HEALTHY: return "healthy";
+	case S_DRAINING: return "draining";
+	case S_UNHEALTHY: return "unhealthy";
+	default: return "initial";
+	}
+}
+
+json_t *lb_targets(const struct lb_membership *m, const json_t *tasks, bool all_states)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *t;
+	json_array_foreach (tasks, i, t) {
+		const char *svc = service_of(t), *container = NULL;
+		int port = 0;
+		if (!svc || !association(m, svc, &container, &port) || port <= 0 || port > 65535)
+			continue;
+		enum state st = task_state(t, m->has_checks, m->userdata);
+		if (st == S_NONE)
+			continue;
+		const char *addr = lb_task_address(t);
+		if (!addr) {
+			addr = node_address(m, t);
+			port = addr ? host_port(t, container, port) : 0;
+		}
+		if (!addr || port <= 0)
+			st = st == S_HEALTHY ? S_INITIAL : st;
+		if (!all_states && (st == S_INITIAL || st == S_UNHEALTHY || !addr || port <= 0))
+			continue;
+		const char *arn = str(t, "taskArn");
+		const char *slash = arn ? strrchr(arn, '/') : NULL;
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "id",
+				      slash ? slash + 1
+				      : arn ? arn
+					    : "",
+				      "taskArn", arn ? arn : "", "serviceName", svc, "state", state_name(st));
+		if (addr && port > 0) {
+			json_object_set_new(o, "address", json_string(addr));
+			json_object_set_new(o, "port", json_integer(port));
+		}
+		json_array_append_new(out, o);
+	}
+	return out;
+}
+
+static int cmp_ip(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+json_t *lb_discovery(const json_t *tasks, lb_has_checks_fn has_checks, void *userdata)
+{
+	json_t *out = json_object();
+	size_t i;
+	json_t *t;
+	json_array_foreach (tasks, i, t) {
+		const char *svc = service_of(t), *addr = lb_task_address(t);
+		struct in_addr a;
+		if (!svc || !addr || inet_pton(AF_INET, addr, &a) != 1 ||
+		    task_state(t, has_checks, userdata) != S_HEALTHY)
+			continue;
+		json_t *list = json_object_get(out, svc);
+		if (!list) {
+			list = json_array();
+			json_object_set_new(out, svc, list);
+		}
+		bool dup = false;
+		size_t k;
+		json_t *x;
+		json_array_foreach (list, k, x)
+			dup |= streq(json_string_value(x), addr);
+		if (!dup)
+			json_array_append_new(list, json_string(addr));
+	}
+	const char *k;
+	json_t *list;
+	json_object_foreach (out, k, list) {
+		size_t n = json_array_size(list);
+		json_t **v = xcalloc(n ? n : 1, sizeof(*v));
+		for (size_t j = 0; j < n; j++)
+			v[j] = json_incref(json_array_get(list, j));
+		qsort(v, n, sizeof(*v), cmp_ip);
+		json_array_clear(list);
+		for (size_t j = 0; j < n; j++)
+			json_array_append_new(list, v[j]);
+		free(v);
+	}
+	return out;
+}

@@ -1,0 +1,168 @@
+/*
+ * test-agent-lb.c - the pure half of the agent's load balancer (lb-plan.c):
+ * the dataplane answer as backends, slot assignment and the runtime API
+ * commands a change needs, HAProxy configuration rendering and the
+ * resolver's records file.
+ */
+#include "unit.h"
+
+#include "agent/lb.h"
+#include "common/json.h"
+#include "common/strbuf.h"
+
+static json_t *answer(void)
+{
+	return json_pack("[{s:s,s:i,s:s,s:s,s:i,s:i,s:i,s:[]},{s:s,s:i,s:s,s:{s:s,s:s},s:[]},"
+			 "{s:s,s:i,s:s},{s:s,s:i,s:s},{s:s,s:i,s:s,s:s}]",
+			 "name", "web", "port", 8080, "protocol", "HTTP", "healthCheckPath", "/healthz",
+			 "healthCheckIntervalSeconds", 1, "healthyThresholdCount", 2,
+			 "unhealthyThresholdCount", 3, "targets", /* */ "name", "db", "port", 5432,
+			 "protocol", "TCP", "tls", "certificate", "CERT\n", "privateKey", "KEY\n", "targets",
+			 /* invalid ones: */ "name", "bad name", "port", 1, "protocol", "TCP", "name", "x",
+			 "port", 70000, "protocol", "TCP", "name", "y", "port", 80, "protocol", "UDP",
+			 "healthCheckPath", "/");
+}
+
+static void test_set_from_answer(void **state)
+{
+	(void)state;
+	_cleanup_json_ json_t *a = answer();
+	struct lb_set s;
+	size_t skipped = 0;
+	lb_set_from_answer(a, &s, &skipped);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(skipped, 3);
+	assert_string_equal(s.v[0].name, "web");
+	assert_true(s.v[0].http);
+	assert_string_equal(s.v[0].health_path, "/healthz");
+	assert_int_equal(s.v[0].interval, 1);
+	assert_int_equal(s.v[0].fall, 3);
+	assert_null(s.v[0].tls_pem);
+	assert_false(s.v[1].http);
+	assert_null(s.v[1].health_path);
+	assert_string_equal(s.v[1].tls_pem, "CERT\nKEY\n");
+	struct lb_set t;
+	lb_set_from_answer(a, &t, NULL);
+	assert_false(lb_backend_listener_changed(&s.v[0], &t.v[0]));
+	t.v[0].port = 8081;
+	assert_true(lb_backend_listener_changed(&s.v[0], &t.v[0]));
+	lb_set_done(&s);
+	lb_set_done(&t);
+}
+
+static json_t *targets(const char *spec)
+{
+	/* "id:ip:port:state,..." */
+	json_t *out = json_array();
+	_cleanup_free_ char *copy = xstrdup(spec);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char id[32], ip[32], st[16];
+		int port;
+		assert_int_equal(sscanf(t, "%31[^:]:%31[^:]:%d:%15s", id, ip, &port, st), 4);
+		json_array_append_new(
+		    out, json_pack("{s:s,s:s,s:i,s:s}", "id", id, "address", ip, "port", port, "state", st));
+	}
+	return out;
+}
+
+static void test_plan_keeps_slots_and_emits_runtime_commands(void **state)
+{
+	(void)state;
+	struct lb_backend b = { .name = xstrdup("web") };
+	lb_backend_grow(&b, 1);
+	assert_int_equal(b.n_slots, LB_MIN_SLOTS);
+	struct strbuf cmds = STRBUF_INIT;
+	_cleanup_json_ json_t *t1 = targets("a:10.0.0.1:80:healthy,b:10.0.0.2:80:healthy,x:bad:80:healthy,"
+					    "c:10.0.0.3:80:initial");
+	assert_true(lb_plan(&b, t1, &cmds));
+	assert_string_equal(cmds.buf, "set server be_web/s1 addr 10.0.0.1 port 80\n"
+				      "set server be_web/s1 state ready\n"
+				      "set server be_web/s2 addr 10.0.0.2 port 80\n"
+				      "set server be_web/s2 state ready\n");
+	/* the same answer again: nothing to do */
+	strbuf_reset(&cmds);
+	assert_true(lb_plan(&b, t1, &cmds));
+	assert_int_equal(cmds.len, 0);
+	/* a drains, b leaves, d arrives (takes b's slot: the lowest free one) */
+	_cleanup_json_ json_t *t2 = targets("d:10.0.0.4:8080:healthy,a:10.0.0.1:80:draining");
+	assert_true(lb_plan(&b, t2, &cmds));
+	assert_string_equal(cmds.buf, "set server be_web/s1 state drain\n"
+				      "set server be_web/s2 state maint\n"
+				      "set server be_web/s2 addr 10.0.0.4 port 8080\n"
+				      "set server be_web/s2 state ready\n");
+	assert_string_equal(b.slots[1].id, "d");
+	assert_int_equal(b.slots[0].st, LB_SLOT_DRAIN);
+	/* more targets than slots: refused, nothing changed; growing makes room */
+	_cleanup_strbuf_ struct strbuf many = STRBUF_INIT;
+	for (int i = 0; i < LB_MIN_SLOTS + 1; i++)
+		strbuf_addf(&many, "%st%d:10.0.1.%d:80:healthy", i ? "," : "", i, i + 1);
+	_cleanup_json_ json_t *t3 = targets(many.buf);
+	strbuf_reset(&cmds);
+	assert_false(lb_plan(&b, t3, &cmds));
+	assert_int_equal(cmds.len, 0);
+	assert_string_equal(b.slots[1].id, "d");
+	lb_backend_grow(&b, json_array_size(t3));
+	assert_int_equal(b.n_slots, 2 * LB_MIN_SLOTS);
+	assert_true(lb_plan(&b, t3, NULL));
+	strbuf_release(&cmds);
+	struct lb_set s = { xcalloc(1, sizeof(b)), 1 };
+	s.v[0] = b;
+	lb_set_done(&s);
+}
+
+static void test_render_config(void **state)
+{
+	(void)state;
+	_cleanup_json_ json_t *a = answer();
+	struct lb_set s;
+	lb_set_from_answer(a, &s, NULL);
+	lb_backend_grow(&s.v[0], 0);
+	_cleanup_json_ json_t *t = targets("a:10.0.0.1:80:healthy,b:10.0.0.2:80:draining");
+	assert_true(lb_plan(&s.v[0], t, NULL));
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	lb_render_config(&s, "/run/x/lb", &out);
+	const char *want[] = {
+		"    master-worker\n",
+		"    stats socket /run/x/lb/admin.sock mode 600 level admin expose-fd listeners\n",
+		"frontend fe_web\n    mode http\n    bind :8080\n    default_backend be_web\n",
+		"backend be_web\n    mode http\n    balance roundrobin\n    option httpchk GET /healthz\n",
+		"    default-server check inter 1s rise 2 fall 3\n",
+		"    server s1 10.0.0.1:80\n    server s2 10.0.0.2:80 disabled\n    server s3 127.0.0.1:1 "
+		"disabled\n",
+		"    server s16 127.0.0.1:1 disabled\n",
+		"frontend fe_db\n    mode tcp\n    bind :5432 ssl crt /run/x/lb/certs/db.pem\n",
+		"backend be_db\n    mode tcp\n    balance roundrobin\n    default-server check inter 5s rise "
+		"2 fall 2\n",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+		if (!strstr(out.buf, want[i]))
+			fail_msg("missing %s in:\n%s", want[i], out.buf);
+	assert_null(strstr(out.buf, "httpchk GET /\n")); /* tcp: connect checks only */
+	lb_set_done(&s);
+}
+
+static void test_render_records(void **state)
+{
+	(void)state;
+	_cleanup_json_ json_t *d = json_pack("{s:s,s:{s:[s,s],s:[s]}}", "domain", "prod.local", "names",
+					     "web", "10.0.0.1", "10.0.0.2", "api", "10.0.0.3");
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	lb_render_records(d, &out);
+	assert_string_equal(out.buf, "api 10.0.0.3\napi.prod.local 10.0.0.3\n"
+				     "web 10.0.0.1 10.0.0.2\nweb.prod.local 10.0.0.1 10.0.0.2\n");
+	strbuf_reset(&out);
+	lb_render_records(NULL, &out);
+	assert_int_equal(out.len, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_set_from_answer),
+		cmocka_unit_test(test_plan_keeps_slots_and_emits_runtime_commands),
+		cmocka_unit_test(test_render_config),
+		cmocka_unit_test(test_render_records),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -575,6 +575,19 @@ static void do_status(struct server *s, struct http_request *req, json_t *node)
 	http_respond_json(req, 200, json_pack("{s:o}", "results", results));
 }
 
+/* Credentials for the cluster registry (docs/ecr.md): a node pulls task images with them. */
+static void do_registry(struct server *s, struct http_request *req)
+{
+	const char *ep = ecr_endpoint(s);
+	if (!ep)
+		return agent_error(req, 404, "NoRegistry", "this server runs no registry (--registry)");
+	int64_t expires = (int64_t)time(NULL) + AGENT_REGISTRY_TOKEN_TTL;
+	_cleanup_free_ char *pw = ecr_issue_password(s, expires);
+	http_respond_json(req, 200,
+			  json_pack("{s:s,s:s,s:s,s:I}", "endpoint", ep, "username", "AWS", "password", pw,
+				    "expiresAt", (json_int_t)expires));
+}
+
 void agent_handle(struct server *s, struct http_request *req)
 {
 	const char *path = http_request_path(req) + strlen(AGENT_PREFIX);
@@ -586,7 +599,7 @@ void agent_handle(struct server *s, struct http_request *req)
 		return http_respond(req, 200, "application/x-pem-file", xstrdup(s->ca_pem),
 				    strlen(s->ca_pem));
 	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status"))) &&
-	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers"))))
+	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") || streq(path, "registry"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
 	json_t *node = authenticate(s, req);
 	if (!node)
@@ -599,6 +612,8 @@ void agent_handle(struct server *s, struct http_request *req)
 		do_tasks(s, req, node);
 	else if (streq(path, "peers"))
 		overlay_handle_peers(s, req, node);
+	else if (streq(path, "registry"))
+		do_registry(s, req);
 	else
 		do_status(s, req, node);
 	json_decref(node);

@@ -554,18 +554,18 @@ def test_node_runs_a_task_from_the_cluster_registry(busybox):
         shutil.rmtree(certs)
         certs = None
         # the agent has no login and no /etc/docker/certs.d entry: its own credentials and the cluster CA
-        c.aws("register-task-definition", "--family", "fromreg", "--network-mode", "none",
-              "--container-definitions", json.dumps([{"name": "app", "image": f"{uri}:v1", "memory": 32,
-                                                      "command": ["sleep", "300"]}]))
-        arn = c.aws("run-task", "--task-definition", "fromreg")["tasks"][0]["taskArn"]
+        with c.ecs() as ecs:
+            ecs.register_task_definition(family="fromreg", networkMode="none", containerDefinitions=[
+                {"name": "app", "image": f"{uri}:v1", "memory": 32, "command": ["sleep", "300"]}])
+            arn = ecs.run_task(taskDefinition="fromreg")["tasks"][0]["taskArn"]
 
-        def running():
-            t = c.aws("describe-tasks", "--tasks", arn)["tasks"][0]
-            assert t["lastStatus"] != "STOPPED", t.get("stoppedReason")
-            return t["lastStatus"] == "RUNNING"
-        wait_for(running, 90, "the task from the cluster registry to run")
-        assert f"{uri}:v1" in node.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
-        c.aws("stop-task", "--task", arn)
+            def running():
+                t = ecs.describe_tasks(tasks=[arn])["tasks"][0]
+                assert t["lastStatus"] != "STOPPED", t.get("stoppedReason")
+                return t["lastStatus"] == "RUNNING"
+            wait_for(running, 90, "the task from the cluster registry to run", every=0.3)
+            assert f"{uri}:v1" in node.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+            ecs.stop_task(task=arn)
     finally:
         if certs:
             shutil.rmtree(certs, ignore_errors=True)

@@ -21,6 +21,7 @@
 #include "common/strbuf.h"
 #include "common/util.h"
 #include "ecr/ecr.h"
+#include "ecr/internal.h"
 
 #define FEED_FILE_MAX (64u << 20)
 
@@ -49,17 +50,6 @@ size_t ecr_feed_count(const struct ecr_feed *f)
 	return json_array_size(f->advisories);
 }
 
-static int fail(char **ret_msg, const char *fmt, ...) _printf_(2, 3);
-static int fail(char **ret_msg, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(ret_msg, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	return -EINVAL;
-}
-
 static bool opt_string(json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
@@ -69,40 +59,51 @@ static bool opt_string(json_t *o, const char *k)
 static int check_affected(json_t *a, const char *id, size_t i, char **ret_msg)
 {
 	json_t *pkg = json_object_get(a, "package");
-	if (!json_is_object(a) || !json_is_object(pkg) || !json_is_string(json_object_get(pkg, "ecosystem")) ||
+	if (!json_is_object(a) || !json_is_object(pkg) ||
+	    !json_is_string(json_object_get(pkg, "ecosystem")) ||
 	    !json_is_string(json_object_get(pkg, "name")))
-		return fail(ret_msg, "%s: affected[%zu].package needs string ecosystem and name", id, i);
+		return ecr_fail(ret_msg, "%s: affected[%zu].package needs string ecosystem and name", id, i);
 	json_t *ranges = json_object_get(a, "ranges"), *versions = json_object_get(a, "versions");
 	if (ranges && !json_is_array(ranges))
-		return fail(ret_msg, "%s: affected[%zu].ranges must be a list", id, i);
+		return ecr_fail(ret_msg, "%s: affected[%zu].ranges must be a list", id, i);
 	if (versions && !json_is_array(versions))
-		return fail(ret_msg, "%s: affected[%zu].versions must be a list", id, i);
+		return ecr_fail(ret_msg, "%s: affected[%zu].versions must be a list", id, i);
 	size_t j, k;
 	json_t *r, *e;
 	json_array_foreach (versions, j, e)
 		if (!json_is_string(e))
-			return fail(ret_msg, "%s: affected[%zu].versions[%zu] must be a string", id, i, j);
+			return ecr_fail(ret_msg, "%s: affected[%zu].versions[%zu] must be a string", id, i,
+					j);
 	json_array_foreach (ranges, j, r) {
 		json_t *events = json_object_get(r, "events");
-		if (!json_is_object(r) || !json_is_string(json_object_get(r, "type")) || !json_is_array(events))
-			return fail(ret_msg, "%s: affected[%zu].ranges[%zu] needs a type and events", id, i, j);
+		if (!json_is_object(r) || !json_is_string(json_object_get(r, "type")) ||
+		    !json_is_array(events))
+			return ecr_fail(ret_msg, "%s: affected[%zu].ranges[%zu] needs a type and events", id,
+					i, j);
 		json_array_foreach (events, k, e) {
 			const char *key;
 			json_t *v;
 			size_t n = 0;
 			json_object_foreach (e, key, v) {
-				if (!streq(key, "introduced") && !streq(key, "fixed") && !streq(key, "last_affected") &&
-				    !streq(key, "limit"))
-					return fail(ret_msg, "%s: affected[%zu].ranges[%zu].events[%zu]: unknown "
-						    "event '%s'", id, i, j, k, key);
+				if (!streq(key, "introduced") && !streq(key, "fixed") &&
+				    !streq(key, "last_affected") && !streq(key, "limit"))
+					return ecr_fail(ret_msg,
+							"%s: affected[%zu].ranges[%zu].events[%zu]: unknown "
+							"event '%s'",
+							id, i, j, k, key);
 				if (!json_is_string(v))
-					return fail(ret_msg, "%s: affected[%zu].ranges[%zu].events[%zu].%s must be "
-						    "a string", id, i, j, k, key);
+					return ecr_fail(
+					    ret_msg,
+					    "%s: affected[%zu].ranges[%zu].events[%zu].%s must be "
+					    "a string",
+					    id, i, j, k, key);
 				n++;
 			}
 			if (!json_is_object(e) || n != 1)
-				return fail(ret_msg, "%s: affected[%zu].ranges[%zu].events[%zu] must hold exactly "
-					    "one event", id, i, j, k);
+				return ecr_fail(ret_msg,
+						"%s: affected[%zu].ranges[%zu].events[%zu] must hold exactly "
+						"one event",
+						id, i, j, k);
 		}
 	}
 	return 0;
@@ -111,17 +112,17 @@ static int check_affected(json_t *a, const char *id, size_t i, char **ret_msg)
 static int check_advisory(json_t *a, char **ret_msg)
 {
 	if (!json_is_object(a))
-		return fail(ret_msg, "an OSV advisory must be a JSON object");
+		return ecr_fail(ret_msg, "an OSV advisory must be a JSON object");
 	const char *id = json_string_value(json_object_get(a, "id"));
 	if (!id || !*id || strlen(id) > 256)
-		return fail(ret_msg, "an OSV advisory needs a string \"id\"");
+		return ecr_fail(ret_msg, "an OSV advisory needs a string \"id\"");
 	if (!opt_string(a, "summary") || !opt_string(a, "details") || !opt_string(a, "modified"))
-		return fail(ret_msg, "%s: summary, details and modified must be strings", id);
+		return ecr_fail(ret_msg, "%s: summary, details and modified must be strings", id);
 	json_t *aff = json_object_get(a, "affected"), *sev = json_object_get(a, "severity");
 	if (aff && !json_is_array(aff))
-		return fail(ret_msg, "%s: affected must be a list", id);
+		return ecr_fail(ret_msg, "%s: affected must be a list", id);
 	if (sev && !json_is_array(sev))
-		return fail(ret_msg, "%s: severity must be a list", id);
+		return ecr_fail(ret_msg, "%s: severity must be a list", id);
 	size_t i;
 	json_t *e;
 	json_array_foreach (aff, i, e) {
@@ -138,7 +139,8 @@ int ecr_feed_add(struct ecr_feed *f, const char *buf, size_t len, char **ret_msg
 	json_error_t jerr;
 	json_t *doc = json_loadb(buf, len, 0, &jerr);
 	if (!doc)
-		return fail(ret_msg, "not valid JSON: line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+		return ecr_fail(ret_msg, "not valid JSON: line %d, column %d: %s", jerr.line, jerr.column,
+				jerr.text);
 	int r = 0;
 	if (json_is_array(doc)) {
 		size_t i;
@@ -233,7 +235,8 @@ static bool ecosystem_matches(const char *eco, const struct ecr_inventory *inv, 
 	const char *colon = strchr(eco, ':');
 	size_t base = colon ? (size_t)(colon - eco) : strlen(eco);
 	const char *rel = colon ? colon + 1 : NULL;
-	bool deb = base == 6 && !strncasecmp(eco, "Debian", 6), ubu = base == 6 && !strncasecmp(eco, "Ubuntu", 6),
+	bool deb = base == 6 && !strncasecmp(eco, "Debian", 6),
+	     ubu = base == 6 && !strncasecmp(eco, "Ubuntu", 6),
 	     alp = base == 6 && !strncasecmp(eco, "Alpine", 6);
 	if (p->kind == ECR_PKG_DPKG ? !(deb || ubu) : !alp)
 		return false;
@@ -291,9 +294,14 @@ static const char *normal_severity(const char *s)
 	static const struct {
 		const char *in, *out;
 	} MAP[] = {
-		{ "critical", "CRITICAL" },    { "high", "HIGH" },		 { "important", "HIGH" },
-		{ "medium", "MEDIUM" },	       { "moderate", "MEDIUM" },	 { "low", "LOW" },
-		{ "negligible", "INFORMATIONAL" }, { "unimportant", "INFORMATIONAL" },
+		{ "critical", "CRITICAL" },
+		{ "high", "HIGH" },
+		{ "important", "HIGH" },
+		{ "medium", "MEDIUM" },
+		{ "moderate", "MEDIUM" },
+		{ "low", "LOW" },
+		{ "negligible", "INFORMATIONAL" },
+		{ "unimportant", "INFORMATIONAL" },
 		{ "informational", "INFORMATIONAL" },
 	};
 	for (size_t i = 0; s && i < ARRAY_SIZE(MAP); i++)
@@ -306,7 +314,8 @@ static const char *normal_severity(const char *s)
 static const char *severity_of(json_t *adv, json_t *aff)
 {
 	const char *s;
-	json_t *srcs[] = { json_object_get(aff, "ecosystem_specific"), json_object_get(aff, "database_specific"),
+	json_t *srcs[] = { json_object_get(aff, "ecosystem_specific"),
+			   json_object_get(aff, "database_specific"),
 			   json_object_get(adv, "database_specific") };
 	for (size_t i = 0; i < ARRAY_SIZE(srcs); i++)
 		if ((s = normal_severity(json_string_value(json_object_get(srcs[i], "severity")))))
@@ -320,14 +329,20 @@ static const char *severity_of(json_t *adv, json_t *aff)
 		if (score && (s = normal_severity(score)))
 			return s;
 		if (score && end != score && !*end && d >= 0 && d <= 10)
-			return d >= 9 ? "CRITICAL" : d >= 7 ? "HIGH" : d >= 4 ? "MEDIUM" : d > 0 ? "LOW" : "INFORMATIONAL";
+			return d >= 9   ? "CRITICAL"
+			       : d >= 7 ? "HIGH"
+			       : d >= 4 ? "MEDIUM"
+			       : d > 0  ? "LOW"
+					: "INFORMATIONAL";
 	}
 	return "UNDEFINED";
 }
 
 static int severity_rank(const char *s)
 {
-	static const char *const ORDER[] = { "CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED" };
+	static const char *const ORDER[] = {
+		"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"
+	};
 	for (size_t i = 0; i < ARRAY_SIZE(ORDER); i++)
 		if (streq(s, ORDER[i]))
 			return (int)i;
@@ -341,10 +356,12 @@ static int cmp_finding(const void *a, const void *b)
 		severity_rank(json_string_value(json_object_get(y, "severity")));
 	if (r)
 		return r;
-	r = strcmp(json_string_value(json_object_get(x, "name")), json_string_value(json_object_get(y, "name")));
+	r = strcmp(json_string_value(json_object_get(x, "name")),
+		   json_string_value(json_object_get(y, "name")));
 	if (r)
 		return r;
-	return strcmp(json_string_value(json_object_get(x, "_pkg")), json_string_value(json_object_get(y, "_pkg")));
+	return strcmp(json_string_value(json_object_get(x, "_pkg")),
+		      json_string_value(json_object_get(y, "_pkg")));
 }
 
 static json_t *attr(const char *k, const char *v)
@@ -361,7 +378,8 @@ static bool affects(json_t *aff, const struct ecr_package *p, const char **fixed
 			return true;
 	json_array_foreach (json_object_get(aff, "ranges"), i, e) {
 		const char *type = json_string_value(json_object_get(e, "type"));
-		if (streq(type, "ECOSYSTEM") && range_affects(p, json_object_get(e, "events"), p->version, fixed))
+		if (streq(type, "ECOSYSTEM") &&
+		    range_affects(p, json_object_get(e, "events"), p->version, fixed))
 			return true;
 		*fixed = NULL;
 	}
@@ -393,16 +411,18 @@ json_t *ecr_feed_match(const struct ecr_feed *f, const struct ecr_inventory *inv
 				if (!desc)
 					desc = json_string_value(json_object_get(adv, "details"));
 				json_t *refs = json_object_get(adv, "references");
-				const char *uri = json_string_value(json_object_get(json_array_get(refs, 0), "url"));
+				const char *uri =
+				    json_string_value(json_object_get(json_array_get(refs, 0), "url"));
 				json_t *attrs = json_array();
 				json_array_append_new(attrs, attr("package_name", p->name));
 				json_array_append_new(attrs, attr("package_version", p->version));
 				if (fixed)
 					json_array_append_new(attrs, attr("fixed_version", fixed));
-				json_array_append_new(attrs,
-						      attr("package_manager", p->kind == ECR_PKG_DPKG ? "dpkg" : "apk"));
-				json_t *fd = json_pack("{s:s,s:s,s:o,s:s}", "name", id, "severity",
-						       severity_of(adv, aff), "attributes", attrs, "_pkg", p->name);
+				json_array_append_new(
+				    attrs, attr("package_manager", p->kind == ECR_PKG_DPKG ? "dpkg" : "apk"));
+				json_t *fd =
+				    json_pack("{s:s,s:s,s:o,s:s}", "name", id, "severity",
+					      severity_of(adv, aff), "attributes", attrs, "_pkg", p->name);
 				if (desc)
 					json_object_set_new(fd, "description", json_string(desc));
 				if (uri)

@@ -9,12 +9,12 @@
 #include "common/strbuf.h"
 #include "common/util.h"
 #include "ecr/ecr.h"
+#include "ecr/internal.h"
 
 #define INVENTORY_MAX_PKGS 100000
 #define FIELD_MAX          4096
 
-static int fail(char **ret_msg, const char *fmt, ...) _printf_(2, 3);
-static int fail(char **ret_msg, const char *fmt, ...)
+int ecr_fail(char **ret_msg, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -79,11 +79,12 @@ static int add_pkg(struct ecr_inventory *inv, char **name, char **source, char *
 		   enum ecr_pkg_kind kind, char **ret_msg)
 {
 	if (inv->n_pkgs >= INVENTORY_MAX_PKGS)
-		return fail(ret_msg, "more than %d packages", INVENTORY_MAX_PKGS);
+		return ecr_fail(ret_msg, "more than %d packages", INVENTORY_MAX_PKGS);
 	inv->pkgs = xrealloc(inv->pkgs, (inv->n_pkgs + 1) * sizeof(*inv->pkgs));
-	inv->pkgs[inv->n_pkgs++] = (struct ecr_package){
-		.name = TAKE_PTR(*name), .source = TAKE_PTR(*source), .version = TAKE_PTR(*version), .kind = kind
-	};
+	inv->pkgs[inv->n_pkgs++] = (struct ecr_package){ .name = TAKE_PTR(*name),
+							 .source = TAKE_PTR(*source),
+							 .version = TAKE_PTR(*version),
+							 .kind = kind };
 	return 0;
 }
 
@@ -99,10 +100,10 @@ int ecr_parse_os_release(struct ecr_inventory *inv, const char *buf, size_t len,
 			continue;
 		const char *eq = memchr(line, '=', n);
 		if (!eq || eq == line)
-			return fail(ret_msg, "os-release line %zu: expected KEY=value", l.no);
+			return ecr_fail(ret_msg, "os-release line %zu: expected KEY=value", l.no);
 		for (const char *p = line; p < eq; p++)
 			if (!isalnum((unsigned char)*p) && *p != '_')
-				return fail(ret_msg, "os-release line %zu: invalid key", l.no);
+				return ecr_fail(ret_msg, "os-release line %zu: invalid key", l.no);
 		const char *v = eq + 1, *ve = line + n;
 		struct strbuf sb = STRBUF_INIT;
 		char quote = (v < ve && (*v == '"' || *v == '\'')) ? *v++ : 0;
@@ -113,7 +114,7 @@ int ecr_parse_os_release(struct ecr_inventory *inv, const char *buf, size_t len,
 		}
 		if (quote && v >= ve) {
 			strbuf_release(&sb);
-			return fail(ret_msg, "os-release line %zu: unterminated quote", l.no);
+			return ecr_fail(ret_msg, "os-release line %zu: unterminated quote", l.no);
 		}
 		char **dst = NULL;
 		if ((size_t)(eq - line) == 2 && !strncmp(line, "ID", 2))
@@ -151,9 +152,11 @@ static int stanza_end(struct ecr_inventory *inv, struct stanza *s, size_t line, 
 	if (!s->package && !s->version && !s->status && !s->source)
 		return 0;
 	if (!s->package || !*s->package)
-		r = fail(ret_msg, "dpkg status: the stanza ending at line %zu has no Package field", line);
+		r = ecr_fail(ret_msg, "dpkg status: the stanza ending at line %zu has no Package field",
+			     line);
 	else if (s->status && !s->version && endswith(s->status, " installed"))
-		r = fail(ret_msg, "dpkg status: package '%s' (line %zu) has no Version", s->package, line);
+		r = ecr_fail(ret_msg, "dpkg status: package '%s' (line %zu) has no Version", s->package,
+			     line);
 	else if (s->status && endswith(s->status, " installed")) {
 		/* "Source: name (version)": the source version is what advisories name */
 		char *src = NULL, *ver = TAKE_PTR(s->version);
@@ -192,12 +195,12 @@ int ecr_parse_dpkg_status(struct ecr_inventory *inv, const char *buf, size_t len
 			continue; /* continuation of a multi-line field */
 		const char *colon = memchr(line, ':', n);
 		if (!colon || colon == line) {
-			r = fail(ret_msg, "dpkg status line %zu: expected 'Field: value'", l.no);
+			r = ecr_fail(ret_msg, "dpkg status line %zu: expected 'Field: value'", l.no);
 			break;
 		}
 		size_t klen = (size_t)(colon - line);
 		if (n - klen > FIELD_MAX) {
-			r = fail(ret_msg, "dpkg status line %zu: field too long", l.no);
+			r = ecr_fail(ret_msg, "dpkg status line %zu: field too long", l.no);
 			break;
 		}
 		char **dst = NULL;
@@ -210,8 +213,8 @@ int ecr_parse_dpkg_status(struct ecr_inventory *inv, const char *buf, size_t len
 		else if (klen == 6 && !strncasecmp(line, "Status", 6))
 			dst = &s.status;
 		if (dst && *dst) {
-			r = fail(ret_msg, "dpkg status line %zu: field '%.*s' repeated in one stanza", l.no,
-				 (int)klen, line);
+			r = ecr_fail(ret_msg, "dpkg status line %zu: field '%.*s' repeated in one stanza",
+				     l.no, (int)klen, line);
 			break;
 		}
 		if (dst)
@@ -237,8 +240,8 @@ int ecr_parse_apk_installed(struct ecr_inventory *inv, const char *buf, size_t l
 		if (!more || n == 0) {
 			if (name || ver || origin) {
 				if (!name || !ver)
-					r = fail(ret_msg, "apk installed line %zu: package without %s", l.no,
-						 name ? "V: (version)" : "P: (name)");
+					r = ecr_fail(ret_msg, "apk installed line %zu: package without %s",
+						     l.no, name ? "V: (version)" : "P: (name)");
 				else
 					r = add_pkg(inv, &name, &origin, &ver, ECR_PKG_APK, ret_msg);
 			}
@@ -251,7 +254,7 @@ int ecr_parse_apk_installed(struct ecr_inventory *inv, const char *buf, size_t l
 			continue;
 		}
 		if (n < 2 || line[1] != ':' || n > FIELD_MAX) {
-			r = fail(ret_msg, "apk installed line %zu: expected 'X:value'", l.no);
+			r = ecr_fail(ret_msg, "apk installed line %zu: expected 'X:value'", l.no);
 			break;
 		}
 		char **dst = line[0] == 'P' ? &name : line[0] == 'V' ? &ver : line[0] == 'o' ? &origin : NULL;

@@ -69,8 +69,8 @@ static int read_layer(int fd, struct strbuf files[F_COUNT], bool present[F_COUNT
 		if (wh || archive_entry_filetype(e) != AE_IFREG)
 			continue; /* deleted, or a symlink/dir: not something we read */
 		if (archive_entry_size(e) > INVENTORY_FILE_MAX) {
-			r = berth_error_msg(err, EFBIG, "layer %zu: %s is larger than %u bytes", idx, FILES[i],
-					    INVENTORY_FILE_MAX);
+			r = berth_error_msg(err, EFBIG, "layer %zu: %s is larger than %u bytes", idx,
+					    FILES[i], INVENTORY_FILE_MAX);
 			break;
 		}
 		char buf[65536];
@@ -102,9 +102,11 @@ int ecr_inventory_from_layers(const int *fds, size_t n, struct ecr_inventory *in
 	int os = present[F_OS_RELEASE] ? F_OS_RELEASE : F_USR_OS_RELEASE;
 	if (r == 0 && present[os] && ecr_parse_os_release(inv, files[os].buf, files[os].len, &msg) < 0)
 		r = berth_error_msg(err, EINVAL, "%s", msg);
-	if (r == 0 && present[F_DPKG] && ecr_parse_dpkg_status(inv, files[F_DPKG].buf, files[F_DPKG].len, &msg) < 0)
+	if (r == 0 && present[F_DPKG] &&
+	    ecr_parse_dpkg_status(inv, files[F_DPKG].buf, files[F_DPKG].len, &msg) < 0)
 		r = berth_error_msg(err, EINVAL, "%s", msg);
-	if (r == 0 && present[F_APK] && ecr_parse_apk_installed(inv, files[F_APK].buf, files[F_APK].len, &msg) < 0)
+	if (r == 0 && present[F_APK] &&
+	    ecr_parse_apk_installed(inv, files[F_APK].buf, files[F_APK].len, &msg) < 0)
 		r = berth_error_msg(err, EINVAL, "%s", msg);
 	free(msg);
 	for (int i = 0; i < F_COUNT; i++)

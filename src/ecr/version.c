@@ -204,7 +204,8 @@ int ecr_apk_version_cmp(const char *a, const char *b)
 				return r;
 			continue;
 		}
-		/* different kinds: a pre-release suffix is older than anything; else the lower kind is newer */
+		/* different kinds: a pre-release suffix is older than anything; else the lower kind is newer
+		 */
 		if (x.type == T_SUFFIX && x.is_pre)
 			return -1;
 		if (y.type == T_SUFFIX && y.is_pre)

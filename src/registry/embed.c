@@ -55,7 +55,7 @@ json_t *registry_repo_images(struct registry *reg, const char *repo)
 	size_t nt = 0;
 	while (tags[nt])
 		nt++;
-	char (*tag_digest)[DIGEST_STRING_MAX] = xcalloc(nt ? nt : 1, DIGEST_STRING_MAX);
+	char(*tag_digest)[DIGEST_STRING_MAX] = xcalloc(nt ? nt : 1, DIGEST_STRING_MAX);
 	for (size_t i = 0; i < nt; i++)
 		if (reg_store_resolve_tag(reg->store, repo, tags[i], tag_digest[i]) < 0)
 			tag_digest[i][0] = '\0';
@@ -68,8 +68,8 @@ json_t *registry_repo_images(struct registry *reg, const char *repo)
 			if (streq(tag_digest[i], *d))
 				json_array_append_new(t, json_string(tags[i]));
 		const char *colon = strchr(*d, ':');
-		_cleanup_free_ char *hex_path = xasprintf("repositories/%s/_manifests/revisions/%.*s/%s", repo,
-							  (int)(colon - *d), *d, colon + 1);
+		_cleanup_free_ char *hex_path = xasprintf("repositories/%s/_manifests/revisions/%.*s/%s",
+							  repo, (int)(colon - *d), *d, colon + 1);
 		struct stat st;
 		double stored = fstatat(reg->store->rootfd, hex_path, &st, 0) == 0
 				    ? (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9

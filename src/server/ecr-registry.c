@@ -217,7 +217,8 @@ json_t *ecr_images(struct server *s, const char *repo)
 					     : json_number_value(json_object_get(img, "storedAt")),
 				      "imageSizeInBytes", (json_int_t)image_size(reg, repo, m, 0),
 				      "imageManifestMediaType", mt);
-		const char *amt = json_string_value(json_object_get(json_object_get(m, "config"), "mediaType"));
+		const char *amt =
+		    json_string_value(json_object_get(json_object_get(m, "config"), "mediaType"));
 		if (amt)
 			json_object_set_new(o, "artifactMediaType", json_string(amt));
 		if (json_object_get(rec, "scan"))
@@ -271,8 +272,8 @@ int ecr_lifecycle_run(struct server *s, const char *repo, const char *policy_tex
 			registry_image_delete(ecr_registry(s), repo, v[i].digest);
 			_cleanup_free_ char *key = ecr_image_key(repo, v[i].digest);
 			store_remove(s->store, key, NULL, NULL);
-			log_fields(LOG_LEVEL_INFO, "ecr lifecycle expired an image", "repository", repo, "digest",
-				   v[i].digest, NULL);
+			log_fields(LOG_LEVEL_INFO, "ecr lifecycle expired an image", "repository", repo,
+				   "digest", v[i].digest, NULL);
 		}
 	}
 	for (size_t i = 0; i < n; i++)
@@ -301,8 +302,8 @@ static void apply_policies(struct server *s)
 		json_t *expired = NULL;
 		_cleanup_free_ char *msg = NULL;
 		if (ecr_lifecycle_run(s, name, text, true, &expired, &msg) < 0) {
-			log_fields(LOG_LEVEL_WARN, "ecr lifecycle policy invalid", "repository", name, "error", msg,
-				   NULL);
+			log_fields(LOG_LEVEL_WARN, "ecr lifecycle policy invalid", "repository", name,
+				   "error", msg, NULL);
 			continue;
 		}
 		json_decref(expired);
@@ -337,7 +338,8 @@ static struct ecr_feed *current_feed(struct ecr_server *e)
 	size_t i;
 	json_t *sk;
 	json_array_foreach (skipped, i, sk)
-		log_fields(LOG_LEVEL_WARN, "vulnerability feed file skipped", "error", json_string_value(sk), NULL);
+		log_fields(LOG_LEVEL_WARN, "vulnerability feed file skipped", "error", json_string_value(sk),
+			   NULL);
 	ecr_feed_free(e->feed);
 	e->feed = f;
 	free(e->feed_stamp);
@@ -415,7 +417,8 @@ static void scan_image(struct ecr_server *e, const char *repo, const char *diges
 	json_t *scan;
 	if (inventory(e->reg, repo, digest, &inv, &err) < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
-		scan = json_pack("{s:s,s:s,s:f}", "status", "FAILED", "description", m, "completedAt", record_now());
+		scan = json_pack("{s:s,s:s,s:f}", "status", "FAILED", "description", m, "completedAt",
+				 record_now());
 	} else {
 		struct ecr_feed *f = current_feed(e);
 		json_t *findings = f ? ecr_feed_match(f, &inv) : json_array();
@@ -424,15 +427,17 @@ static void scan_image(struct ecr_server *e, const char *repo, const char *diges
 		json_t *fd;
 		json_array_foreach (findings, i, fd) {
 			const char *sev = json_string_value(json_object_get(fd, "severity"));
-			json_object_set_new(counts, sev, json_integer(json_integer_value(json_object_get(counts, sev)) + 1));
+			json_object_set_new(
+			    counts, sev, json_integer(json_integer_value(json_object_get(counts, sev)) + 1));
 		}
 		_cleanup_free_ char *desc = xasprintf(
 		    "The scan was completed successfully: %zu packages (%s %s), %zu advisories in the feed.",
-		    inv.n_pkgs, inv.os_id ? inv.os_id : "unknown os", inv.os_version_id ? inv.os_version_id : "",
-		    f ? ecr_feed_count(f) : 0);
-		scan = json_pack("{s:s,s:s,s:f,s:f,s:o,s:o,s:I}", "status", "COMPLETE", "description", desc,
-				 "completedAt", record_now(), "feedUpdatedAt", e->feed_loaded_at, "findings", findings,
-				 "findingSeverityCounts", counts, "packages", (json_int_t)inv.n_pkgs);
+		    inv.n_pkgs, inv.os_id ? inv.os_id : "unknown os",
+		    inv.os_version_id ? inv.os_version_id : "", f ? ecr_feed_count(f) : 0);
+		scan =
+		    json_pack("{s:s,s:s,s:f,s:f,s:o,s:o,s:I}", "status", "COMPLETE", "description", desc,
+			      "completedAt", record_now(), "feedUpdatedAt", e->feed_loaded_at, "findings",
+			      findings, "findingSeverityCounts", counts, "packages", (json_int_t)inv.n_pkgs);
 	}
 	ecr_inventory_done(&inv);
 	_cleanup_free_ char *key = ecr_image_key(repo, digest);
@@ -543,7 +548,8 @@ int ecr_start(struct server *s, struct berth_error **err)
 	e->cfg.host = NULL;
 	int r = registry_parse_addr(s->registry_addr, &e->cfg.host, &e->cfg.port);
 	if (r < 0) {
-		r = berth_error_msg(err, EINVAL, "invalid --registry '%s': expected HOST:PORT", s->registry_addr);
+		r = berth_error_msg(err, EINVAL, "invalid --registry '%s': expected HOST:PORT",
+				    s->registry_addr);
 	} else {
 		if (!e->cfg.host || !*e->cfg.host) {
 			free(e->cfg.host);

@@ -55,6 +55,15 @@ static bool image_tag_valid(const char *t)
 	return true;
 }
 
+static int bad_repo_name(struct ecs_call *c)
+{
+	return ecs_fail(
+	    c, INVALID,
+	    "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular "
+	    "expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*' and be 2 to 256 "
+	    "characters'");
+}
+
 static int no_repo(struct ecs_call *c, const char *name)
 {
 	return ecs_fail(c, "RepositoryNotFoundException",
@@ -70,10 +79,7 @@ static int load_repo(struct ecs_call *c, json_t *in, const char **ret_name, json
 		return -1;
 	*ret_name = name;
 	if (!repo_name_valid(name))
-		return ecs_fail(c, INVALID,
-				"Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy "
-				"regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*' "
-				"and be 2 to 256 characters'");
+		return bad_repo_name(c);
 	_cleanup_free_ char *key = ecr_repo_key(name);
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = record_get(c->srv, key, ret, ret_rev, &err);
@@ -110,9 +116,10 @@ static int mutability(struct ecs_call *c, json_t *in, const char **ret)
 	if (!*ret)
 		*ret = "MUTABLE";
 	if (!streq(*ret, "MUTABLE") && !streq(*ret, "IMMUTABLE"))
-		return ecs_fail(c, INVALID,
-				"Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member "
-				"must satisfy enum value set: [IMMUTABLE, MUTABLE]'");
+		return ecs_fail(
+		    c, INVALID,
+		    "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member "
+		    "must satisfy enum value set: [IMMUTABLE, MUTABLE]'");
 	return 0;
 }
 
@@ -123,7 +130,8 @@ static int scanning_config(struct ecs_call *c, json_t *in, bool *ret)
 		return 0;
 	json_t *v = json_object_get(cfg, "scanOnPush");
 	if (!json_is_object(cfg) || (v && !json_is_boolean(v)))
-		return ecs_fail(c, "SerializationException", "'imageScanningConfiguration.scanOnPush': expected a "
+		return ecs_fail(c, "SerializationException",
+				"'imageScanningConfiguration.scanOnPush': expected a "
 				"boolean");
 	*ret = json_is_true(v);
 	return 0;
@@ -140,9 +148,11 @@ static int check_tags(struct ecs_call *c, json_t *tags)
 	json_array_foreach (tags, i, t) {
 		const char *k = json_string_value(json_object_get(t, "Key"));
 		json_t *v = json_object_get(t, "Value");
-		if (!k || !*k || strlen(k) > 128 || (v && (!json_is_string(v) || strlen(json_string_value(v)) > 256)))
-			return ecs_fail(c, "InvalidTagParameterException",
-					"tags[%zu]: Key (1-128 characters) and Value (at most 256) are required", i);
+		if (!k || !*k || strlen(k) > 128 ||
+		    (v && (!json_is_string(v) || strlen(json_string_value(v)) > 256)))
+			return ecs_fail(
+			    c, "InvalidTagParameterException",
+			    "tags[%zu]: Key (1-128 characters) and Value (at most 256) are required", i);
 	}
 	return 0;
 }
@@ -153,17 +163,20 @@ static int paginate(struct ecs_call *c, json_t *in, json_t *all, const char *key
 {
 	int64_t max = limit;
 	const char *token = NULL;
-	if (ecs_int(c, in, "maxResults", 1, limit, &max) < 0 || ecs_str(c, in, "nextToken", false, &token) < 0)
+	if (ecs_int(c, in, "maxResults", 1, limit, &max) < 0 ||
+	    ecs_str(c, in, "nextToken", false, &token) < 0)
 		return -1;
 	size_t start = 0;
 	if (token && *token) {
 		void *d = NULL;
 		size_t n = 0;
 		uint64_t off;
-		int bad = base64_decode(token, &d, &n) < 0 || parse_uint64(d, &off) < 0 || off > json_array_size(all);
+		int bad = base64_decode(token, &d, &n) < 0 || parse_uint64(d, &off) < 0 ||
+			  off > json_array_size(all);
 		free(d);
 		if (bad)
-			return ecs_fail(c, INVALID, "Invalid parameter at 'nextToken': the token is not valid");
+			return ecs_fail(c, INVALID,
+					"Invalid parameter at 'nextToken': the token is not valid");
 		start = (size_t)off;
 	}
 	json_t *page = json_array();
@@ -193,20 +206,18 @@ static int create_repository(struct ecs_call *c, json_t *in, json_t **out)
 	    scanning_config(c, in, &scan) < 0 || check_tags(c, tags) < 0)
 		return -1;
 	if (!repo_name_valid(name))
-		return ecs_fail(c, INVALID,
-				"Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy "
-				"regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*' "
-				"and be 2 to 256 characters'");
+		return bad_repo_name(c);
 	json_t *enc = json_object_get(in, "encryptionConfiguration");
 	const char *et = json_string_value(json_object_get(enc, "encryptionType"));
 	if (enc && et && !streq(et, "AES256") && !streq(et, "KMS"))
 		return ecs_fail(c, INVALID, "encryptionConfiguration.encryptionType must be AES256 or KMS");
 	_cleanup_free_ char *arn = xasprintf("arn:aws:ecr:%s:%s:repository/%s", s->region, s->account, name);
 	_cleanup_free_ char *uri = xasprintf("%s/%s", ecr_endpoint(s), name);
-	json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:f,s:s,s:{s:b},s:{s:s}}", "repositoryArn", arn, "registryId",
-				s->account, "repositoryName", name, "repositoryUri", uri, "createdAt", record_now(),
-				"imageTagMutability", mut, "imageScanningConfiguration", "scanOnPush", scan,
-				"encryptionConfiguration", "encryptionType", et ? et : "AES256");
+	json_t *rec =
+	    json_pack("{s:s,s:s,s:s,s:s,s:f,s:s,s:{s:b},s:{s:s}}", "repositoryArn", arn, "registryId",
+		      s->account, "repositoryName", name, "repositoryUri", uri, "createdAt", record_now(),
+		      "imageTagMutability", mut, "imageScanningConfiguration", "scanOnPush", scan,
+		      "encryptionConfiguration", "encryptionType", et ? et : "AES256");
 	if (tags)
 		json_object_set(rec, "tags", tags);
 	_cleanup_free_ char *key = ecr_repo_key(name);
@@ -220,8 +231,8 @@ static int create_repository(struct ecs_call *c, json_t *in, json_t **out)
 	if (!ok) {
 		json_decref(rec);
 		return ecs_fail(c, "RepositoryAlreadyExistsException",
-				"The repository with name '%s' already exists in the registry with id '%s'", name,
-				s->account);
+				"The repository with name '%s' already exists in the registry with id '%s'",
+				name, s->account);
 	}
 	*out = json_pack("{s:o}", "repository", repo_view(rec));
 	json_decref(rec);
@@ -275,10 +286,11 @@ static int delete_repository(struct ecs_call *c, json_t *in, json_t **out)
 		return -1;
 	_cleanup_json_ json_t *imgs = ecr_images(s, name);
 	if (json_array_size(imgs) && !json_is_true(force))
-		return ecs_fail(c, "RepositoryNotEmptyException",
-				"The repository with name '%s' in registry with id '%s' cannot be deleted because "
-				"it still contains images",
-				name, s->account);
+		return ecs_fail(
+		    c, "RepositoryNotEmptyException",
+		    "The repository with name '%s' in registry with id '%s' cannot be deleted because "
+		    "it still contains images",
+		    name, s->account);
 	_cleanup_free_ char *key = ecr_repo_key(name);
 	_cleanup_free_ char *images = xasprintf(ECR_IMAGES_PREFIX "%s@", name);
 	_cleanup_free_ char *meta = xasprintf(ECR_META_PREFIX "%s", name);
@@ -341,7 +353,8 @@ static int list_tags_for_resource(struct ecs_call *c, json_t *in, json_t **out)
 		return -1;
 	const char *p = strstr(arn, ":repository/");
 	if (!startswith(arn, "arn:aws:ecr:") || !p)
-		return ecs_fail(c, INVALID, "Invalid parameter at 'resourceArn': '%s' is not a repository ARN", arn);
+		return ecs_fail(c, INVALID,
+				"Invalid parameter at 'resourceArn': '%s' is not a repository ARN", arn);
 	json_t *fake = json_pack("{s:s}", "repositoryName", p + strlen(":repository/")), *rec = NULL;
 	const char *name;
 	int64_t rev;
@@ -392,9 +405,10 @@ static int tag_filter(struct ecs_call *c, json_t *in, const char **ret)
 	if (!json_is_object(f) || (json_object_get(f, "tagStatus") && !ts))
 		return ecs_fail(c, "SerializationException", "'filter.tagStatus': expected a string");
 	if (ts && !streq(ts, "TAGGED") && !streq(ts, "UNTAGGED") && !streq(ts, "ANY"))
-		return ecs_fail(c, INVALID,
-				"Invalid parameter at 'filter.tagStatus' failed to satisfy constraint: 'Member must "
-				"satisfy enum value set: [TAGGED, UNTAGGED, ANY]'");
+		return ecs_fail(
+		    c, INVALID,
+		    "Invalid parameter at 'filter.tagStatus' failed to satisfy constraint: 'Member must "
+		    "satisfy enum value set: [TAGGED, UNTAGGED, ANY]'");
 	if (ts)
 		*ret = ts;
 	return 0;
@@ -441,15 +455,18 @@ static int image_ids(struct ecs_call *c, json_t *in, bool required, json_t **ret
 		return 0;
 	}
 	if (!json_is_array(ids) || (required && json_array_size(ids) == 0) || json_array_size(ids) > 100)
-		return ecs_fail(c, INVALID, "Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member "
+		return ecs_fail(c, INVALID,
+				"Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member "
 				"must have length between 1 and 100'");
 	size_t i;
 	json_t *id;
 	json_array_foreach (ids, i, id) {
 		json_t *d = json_object_get(id, "imageDigest"), *t = json_object_get(id, "imageTag");
 		if (!json_is_object(id) || (d && !json_is_string(d)) || (t && !json_is_string(t)))
-			return ecs_fail(c, "SerializationException", "'imageIds[%zu]': expected {imageDigest, "
-					"imageTag}", i);
+			return ecs_fail(c, "SerializationException",
+					"'imageIds[%zu]': expected {imageDigest, "
+					"imageTag}",
+					i);
 	}
 	return 0;
 }
@@ -491,8 +508,8 @@ static json_t *scan_status(json_t *img)
 
 static json_t *image_detail(struct server *s, const char *repo, json_t *img)
 {
-	json_t *o = json_pack("{s:s,s:s,s:O,s:O,s:O,s:O,s:O}", "registryId", s->account, "repositoryName", repo,
-			      "imageDigest", json_object_get(img, "imageDigest"), "imageTags",
+	json_t *o = json_pack("{s:s,s:s,s:O,s:O,s:O,s:O,s:O}", "registryId", s->account, "repositoryName",
+			      repo, "imageDigest", json_object_get(img, "imageDigest"), "imageTags",
 			      json_object_get(img, "imageTags"), "imageSizeInBytes",
 			      json_object_get(img, "imageSizeInBytes"), "imagePushedAt",
 			      json_object_get(img, "imagePushedAt"), "imageManifestMediaType",
@@ -505,12 +522,12 @@ static json_t *image_detail(struct server *s, const char *repo, json_t *img)
 	if (scan) {
 		json_object_set_new(o, "imageScanStatus", scan_status(img));
 		if (json_object_get(scan, "findingSeverityCounts"))
-			json_object_set_new(o, "imageScanFindingsSummary",
-					    json_pack("{s:O,s:O,s:O}", "imageScanCompletedAt",
-						      json_object_get(scan, "completedAt"),
-						      "vulnerabilitySourceUpdatedAt",
-						      json_object_get(scan, "feedUpdatedAt"), "findingSeverityCounts",
-						      json_object_get(scan, "findingSeverityCounts")));
+			json_object_set_new(
+			    o, "imageScanFindingsSummary",
+			    json_pack("{s:O,s:O,s:O}", "imageScanCompletedAt",
+				      json_object_get(scan, "completedAt"), "vulnerabilitySourceUpdatedAt",
+				      json_object_get(scan, "feedUpdatedAt"), "findingSeverityCounts",
+				      json_object_get(scan, "findingSeverityCounts")));
 	}
 	return o;
 }
@@ -518,10 +535,11 @@ static json_t *image_detail(struct server *s, const char *repo, json_t *img)
 static int image_not_found(struct ecs_call *c, json_t *id, const char *repo)
 {
 	_cleanup_free_ char *t = image_id_text(id);
-	return ecs_fail(c, "ImageNotFoundException",
-			"The image with imageId %s does not exist within the repository with name '%s' in the "
-			"registry with id '%s'",
-			t, repo, c->srv->account);
+	return ecs_fail(
+	    c, "ImageNotFoundException",
+	    "The image with imageId %s does not exist within the repository with name '%s' in the "
+	    "registry with id '%s'",
+	    t, repo, c->srv->account);
 }
 
 static int describe_images(struct ecs_call *c, json_t *in, json_t **out)
@@ -562,12 +580,13 @@ static json_t *failure(json_t *id, const char *code, const char *reason)
 
 static const char *failure_reason(const char *code)
 {
-	return streq(code, "ImageNotFound")		 ? "Requested image not found"
+	return streq(code, "ImageNotFound")                ? "Requested image not found"
 	       : streq(code, "ImageTagDoesNotMatchDigest") ? "Invalid image tag for image digest"
-	       : streq(code, "MissingDigestAndTag")	 ? "Either imageDigest or imageTag must be specified"
-	       : streq(code, "InvalidImageDigest")	 ? "Invalid request parameters: image digest should satisfy "
-							   "the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'"
-							 : "Invalid request parameters: image tag is not valid";
+	       : streq(code, "MissingDigestAndTag") ? "Either imageDigest or imageTag must be specified"
+	       : streq(code, "InvalidImageDigest")
+		   ? "Invalid request parameters: image digest should satisfy "
+		     "the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'"
+		   : "Invalid request parameters: image tag is not valid";
 }
 
 static int batch_get_image(struct ecs_call *c, json_t *in, json_t **out)
@@ -593,7 +612,8 @@ static int batch_get_image(struct ecs_call *c, json_t *in, json_t **out)
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 		_cleanup_free_ char *mt = NULL;
 		if (registry_manifest_read(ecr_registry(c->srv), name, digest, &sb, &mt) < 0) {
-			json_array_append_new(failures, failure(id, "ImageNotFound", failure_reason("ImageNotFound")));
+			json_array_append_new(failures,
+					      failure(id, "ImageNotFound", failure_reason("ImageNotFound")));
 			continue;
 		}
 		bool ok = !accepted || json_array_size(accepted) == 0;
@@ -602,17 +622,19 @@ static int batch_get_image(struct ecs_call *c, json_t *in, json_t **out)
 		json_array_foreach (accepted, k, a)
 			ok |= streq(json_string_value(a), mt);
 		if (!ok) {
-			json_array_append_new(failures, failure(id, "UnsupportedImageType",
-								"The image's manifest media type is not accepted"));
+			json_array_append_new(failures,
+					      failure(id, "UnsupportedImageType",
+						      "The image's manifest media type is not accepted"));
 			continue;
 		}
 		json_t *iid = json_pack("{s:s}", "imageDigest", digest);
 		const char *tag = json_string_value(json_object_get(id, "imageTag"));
 		if (tag)
 			json_object_set_new(iid, "imageTag", json_string(tag));
-		json_array_append_new(images, json_pack("{s:s,s:s,s:o,s:s%,s:s}", "registryId", c->srv->account,
-							"repositoryName", name, "imageId", iid, "imageManifest",
-							sb.buf, sb.len, "imageManifestMediaType", mt));
+		json_array_append_new(images,
+				      json_pack("{s:s,s:s,s:o,s:s%,s:s}", "registryId", c->srv->account,
+						"repositoryName", name, "imageId", iid, "imageManifest",
+						sb.buf, sb.len, "imageManifestMediaType", mt));
 	}
 	*out = json_pack("{s:o,s:o}", "images", images, "failures", failures);
 	return 0;
@@ -647,19 +669,22 @@ static int batch_delete_image(struct ecs_call *c, json_t *in, json_t **out)
 			_cleanup_free_ char *key = ecr_image_key(name, digest);
 			store_remove(s->store, key, NULL, NULL);
 			if (tag) {
-				json_array_append_new(deleted, json_pack("{s:s,s:s}", "imageDigest", digest, "imageTag", tag));
+				json_array_append_new(
+				    deleted, json_pack("{s:s,s:s}", "imageDigest", digest, "imageTag", tag));
 			} else {
 				size_t k;
 				json_t *t;
 				if (json_array_size(tags) == 0)
-					json_array_append_new(deleted, json_pack("{s:s}", "imageDigest", digest));
-				json_array_foreach (tags, k, t)
 					json_array_append_new(deleted,
-							      json_pack("{s:s,s:O}", "imageDigest", digest, "imageTag", t));
+							      json_pack("{s:s}", "imageDigest", digest));
+				json_array_foreach (tags, k, t)
+					json_array_append_new(deleted, json_pack("{s:s,s:O}", "imageDigest",
+										 digest, "imageTag", t));
 			}
 		} else {
 			registry_tag_delete(reg, name, tag);
-			json_array_append_new(deleted, json_pack("{s:s,s:s}", "imageDigest", digest, "imageTag", tag));
+			json_array_append_new(deleted,
+					      json_pack("{s:s,s:s}", "imageDigest", digest, "imageTag", tag));
 		}
 	}
 	*out = json_pack("{s:o,s:o}", "imageIds", deleted, "failures", failures);
@@ -673,8 +698,8 @@ static int put_image(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_json_ json_t *rec = NULL;
 	int64_t rev;
 	if (load_repo(c, in, &name, &rec, &rev) < 0 || ecs_str(c, in, "imageManifest", true, &manifest) < 0 ||
-	    ecs_str(c, in, "imageManifestMediaType", false, &mt) < 0 || ecs_str(c, in, "imageTag", false, &tag) < 0 ||
-	    ecs_str(c, in, "imageDigest", false, &want) < 0)
+	    ecs_str(c, in, "imageManifestMediaType", false, &mt) < 0 ||
+	    ecs_str(c, in, "imageTag", false, &tag) < 0 || ecs_str(c, in, "imageDigest", false, &want) < 0)
 		return -1;
 	if (tag && !image_tag_valid(tag))
 		return ecs_fail(c, INVALID, "Invalid parameter at 'imageTag': '%s' is not a valid tag", tag);
@@ -686,17 +711,20 @@ static int put_image(struct ecs_call *c, json_t *in, json_t **out)
 				"Provided digest %s does not match the manifest's digest %s", want, digest);
 	json_t *same = find_image(imgs, digest, tag);
 	if (same && (tag || json_array_size(json_object_get(same, "imageTags")) == 0))
-		return ecs_fail(c, "ImageAlreadyExistsException",
-				"Image with digest '%s'%s%s%s already exists in the repository with name '%s' in "
-				"registry with id '%s'",
-				digest, tag ? " and tag '" : "", tag ? tag : "", tag ? "'" : "", name, s->account);
+		return ecs_fail(
+		    c, "ImageAlreadyExistsException",
+		    "Image with digest '%s'%s%s%s already exists in the repository with name '%s' in "
+		    "registry with id '%s'",
+		    digest, tag ? " and tag '" : "", tag ? tag : "", tag ? "'" : "", name, s->account);
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = registry_manifest_write(ecr_registry(s), name, tag, mt, manifest, strlen(manifest), digest, &err);
+	int r =
+	    registry_manifest_write(ecr_registry(s), name, tag, mt, manifest, strlen(manifest), digest, &err);
 	if (r == -EEXIST)
-		return ecs_fail(c, "ImageTagAlreadyExistsException",
-				"The image tag '%s' already exists in the '%s' repository and cannot be overwritten "
-				"because the repository is immutable.",
-				tag, name);
+		return ecs_fail(
+		    c, "ImageTagAlreadyExistsException",
+		    "The image tag '%s' already exists in the '%s' repository and cannot be overwritten "
+		    "because the repository is immutable.",
+		    tag, name);
 	if (r == -ENOENT) {
 		_cleanup_free_ char *m = berth_error_string(err);
 		return ecs_fail(c, "LayersNotFoundException", "%s", m);
@@ -710,9 +738,11 @@ static int put_image(struct ecs_call *c, json_t *in, json_t **out)
 		json_object_set_new(iid, "imageTag", json_string(tag));
 	_cleanup_json_ json_t *doc = json_loads(manifest, 0, NULL);
 	const char *doc_mt = json_string_value(json_object_get(doc, "mediaType"));
-	*out = json_pack("{s:{s:s,s:s,s:o,s:s,s:s}}", "image", "registryId", s->account, "repositoryName", name,
-			 "imageId", iid, "imageManifest", manifest, "imageManifestMediaType",
-			 mt ? mt : doc_mt ? doc_mt : "");
+	*out = json_pack("{s:{s:s,s:s,s:o,s:s,s:s}}", "image", "registryId", s->account, "repositoryName",
+			 name, "imageId", iid, "imageManifest", manifest, "imageManifestMediaType",
+			 mt       ? mt
+			 : doc_mt ? doc_mt
+				  : "");
 	return 0;
 }
 
@@ -735,18 +765,20 @@ static int get_authorization_token(struct ecs_call *c, json_t *in, json_t **out)
 
 static int no_policy(struct ecs_call *c, const char *name)
 {
-	return ecs_fail(c, "LifecyclePolicyNotFoundException",
-			"Lifecycle policy does not exist for the repository with name '%s' in the registry with id "
-			"'%s'",
-			name, c->srv->account);
+	return ecs_fail(
+	    c, "LifecyclePolicyNotFoundException",
+	    "Lifecycle policy does not exist for the repository with name '%s' in the registry with id "
+	    "'%s'",
+	    name, c->srv->account);
 }
 
 static int policy_invalid(struct ecs_call *c, const char *msg)
 {
-	return ecs_fail(c, INVALID,
-			"Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: 'Lifecycle policy "
-			"validation failure: %s'",
-			msg);
+	return ecs_fail(
+	    c, INVALID,
+	    "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: 'Lifecycle policy "
+	    "validation failure: %s'",
+	    msg);
 }
 
 static json_t *meta_get(struct server *s, const char *name)
@@ -764,7 +796,8 @@ static int put_lifecycle_policy(struct ecs_call *c, json_t *in, json_t **out)
 	if (load_repo(c, in, &name, &rec, &rev) < 0 || ecs_str(c, in, "lifecyclePolicyText", true, &text) < 0)
 		return -1;
 	if (strlen(text) < 100 || strlen(text) > 30720)
-		return ecs_fail(c, INVALID, "Invalid parameter at 'lifecyclePolicyText' failed to satisfy constraint: "
+		return ecs_fail(c, INVALID,
+				"Invalid parameter at 'lifecyclePolicyText' failed to satisfy constraint: "
 				"'Member must have length between 100 and 30720'");
 	struct ecr_policy *p = NULL;
 	_cleanup_free_ char *msg = NULL;
@@ -815,7 +848,8 @@ static int start_lifecycle_policy_preview(struct ecs_call *c, json_t *in, json_t
 	const char *name, *text;
 	_cleanup_json_ json_t *rec = NULL;
 	int64_t rev;
-	if (load_repo(c, in, &name, &rec, &rev) < 0 || ecs_str(c, in, "lifecyclePolicyText", false, &text) < 0)
+	if (load_repo(c, in, &name, &rec, &rev) < 0 ||
+	    ecs_str(c, in, "lifecyclePolicyText", false, &text) < 0)
 		return -1;
 	if (!text)
 		text = json_string_value(json_object_get(rec, "lifecyclePolicyText"));
@@ -852,9 +886,10 @@ static int get_lifecycle_policy_preview(struct ecs_call *c, json_t *in, json_t *
 	_cleanup_json_ json_t *meta = meta_get(c->srv, name);
 	json_t *pv = json_object_get(meta, "preview");
 	if (!pv)
-		return ecs_fail(c, "LifecyclePolicyPreviewNotFoundException",
-				"There is no dry run for this repository with name '%s' in registry with id '%s'",
-				name, c->srv->account);
+		return ecs_fail(
+		    c, "LifecyclePolicyPreviewNotFoundException",
+		    "There is no dry run for this repository with name '%s' in registry with id '%s'", name,
+		    c->srv->account);
 	_cleanup_json_ json_t *all = json_array();
 	size_t i, k;
 	json_t *r, *id;
@@ -881,7 +916,8 @@ static int get_lifecycle_policy_preview(struct ecs_call *c, json_t *in, json_t *
 
 /* ---- scanning ---- */
 
-static int scan_target(struct ecs_call *c, json_t *in, const char **ret_name, json_t **ret_imgs, json_t **ret_img)
+static int scan_target(struct ecs_call *c, json_t *in, const char **ret_name, json_t **ret_imgs,
+		       json_t **ret_img)
 {
 	_cleanup_json_ json_t *rec = NULL;
 	int64_t rev;
@@ -920,8 +956,9 @@ static int start_image_scan(struct ecs_call *c, json_t *in, json_t **out)
 	json_t *rec = NULL;
 	if (record_get(c->srv, key, &rec, NULL, NULL) < 0)
 		rec = json_pack("{s:O}", "imagePushedAt", json_object_get(img, "imagePushedAt"));
-	json_object_set_new(rec, "scan", json_pack("{s:s,s:s}", "status", "IN_PROGRESS", "description",
-						   "The scan is in progress."));
+	json_object_set_new(
+	    rec, "scan",
+	    json_pack("{s:s,s:s}", "status", "IN_PROGRESS", "description", "The scan is in progress."));
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = record_put(c->srv, key, rec, &err);
 	json_decref(rec);
@@ -929,8 +966,8 @@ static int start_image_scan(struct ecs_call *c, json_t *in, json_t **out)
 		return ecs_internal(c, err);
 	ecr_queue_scan(c->srv, name, digest);
 	*out = json_pack("{s:s,s:s,s:o,s:{s:s,s:s}}", "registryId", c->srv->account, "repositoryName", name,
-			 "imageId", image_id_of(in, img), "imageScanStatus", "status", "IN_PROGRESS", "description",
-			 "The scan is in progress.");
+			 "imageId", image_id_of(in, img), "imageScanStatus", "status", "IN_PROGRESS",
+			 "description", "The scan is in progress.");
 	return 0;
 }
 
@@ -944,18 +981,20 @@ static int describe_image_scan_findings(struct ecs_call *c, json_t *in, json_t *
 	json_t *scan = json_object_get(img, "scan");
 	if (!scan) {
 		_cleanup_free_ char *t = image_id_text(json_object_get(in, "imageId"));
-		return ecs_fail(c, "ScanNotFoundException",
-				"Image scan does not exist for the image with '%s' in the repository with name '%s' "
-				"in the registry with id '%s'",
-				t, name, c->srv->account);
+		return ecs_fail(
+		    c, "ScanNotFoundException",
+		    "Image scan does not exist for the image with '%s' in the repository with name '%s' "
+		    "in the registry with id '%s'",
+		    t, name, c->srv->account);
 	}
-	*out = json_pack("{s:s,s:s,s:o,s:o}", "registryId", c->srv->account, "repositoryName", name, "imageId",
-			 image_id_of(in, img), "imageScanStatus", scan_status(img));
+	*out = json_pack("{s:s,s:s,s:o,s:o}", "registryId", c->srv->account, "repositoryName", name,
+			 "imageId", image_id_of(in, img), "imageScanStatus", scan_status(img));
 	if (!streq(json_string_value(json_object_get(scan, "status")), "COMPLETE"))
 		return 0;
-	json_t *findings = json_pack("{s:O,s:O,s:O}", "imageScanCompletedAt", json_object_get(scan, "completedAt"),
-				     "vulnerabilitySourceUpdatedAt", json_object_get(scan, "feedUpdatedAt"),
-				     "findingSeverityCounts", json_object_get(scan, "findingSeverityCounts"));
+	json_t *findings =
+	    json_pack("{s:O,s:O,s:O}", "imageScanCompletedAt", json_object_get(scan, "completedAt"),
+		      "vulnerabilitySourceUpdatedAt", json_object_get(scan, "feedUpdatedAt"),
+		      "findingSeverityCounts", json_object_get(scan, "findingSeverityCounts"));
 	json_object_set_new(*out, "imageScanFindings", findings);
 	return paginate(c, in, json_object_get(scan, "findings"), "findings", findings, 1000);
 }

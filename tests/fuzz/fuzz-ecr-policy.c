@@ -11,9 +11,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *msg = NULL;
 	if (ecr_policy_parse((const char *)data, size, &p, &msg) == 0) {
 		static const char *const t1[] = { "v1", "prod-2" };
-		const struct ecr_image imgs[] = {
-			{ "sha256:a", t1, 2, 100.0 }, { "sha256:b", NULL, 0, 50.0 }, { "sha256:c", t1 + 1, 1, 1e9 }
-		};
+		const struct ecr_image imgs[] = { { "sha256:a", t1, 2, 100.0 },
+						  { "sha256:b", NULL, 0, 50.0 },
+						  { "sha256:c", t1 + 1, 1, 1e9 } };
 		int64_t rule[3];
 		ecr_policy_evaluate(p, imgs, 3, 2e9, rule);
 		ecr_policy_free(p);

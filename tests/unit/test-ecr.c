@@ -76,18 +76,12 @@ static void test_apk_versions(void **state)
 		const char *a, *b;
 		int want;
 	} V[] = {
-		{ "1.2.3-r0", "1.2.3-r0", 0 },
-		{ "1.2.3-r0", "1.2.3-r1", -1 },
-		{ "1.2.3", "1.2.3-r1", -1 },
-		{ "1.2", "1.2.1", -1 },
-		{ "1.2_rc1", "1.2", -1 },
-		{ "1.2_alpha", "1.2_beta", -1 },
-		{ "1.2_p1", "1.2", 1 },
-		{ "1.2a", "1.2", 1 },
-		{ "1.2a", "1.2b", -1 },
-		{ "1.10", "1.9", 1 },
-		{ "3.1.4-r5", "3.1.4-r10", -1 },
-		{ "1.2_rc1", "1.2.1", -1 },
+		{ "1.2.3-r0", "1.2.3-r0", 0 },   { "1.2.3-r0", "1.2.3-r1", -1 },
+		{ "1.2.3", "1.2.3-r1", -1 },     { "1.2", "1.2.1", -1 },
+		{ "1.2_rc1", "1.2", -1 },        { "1.2_alpha", "1.2_beta", -1 },
+		{ "1.2_p1", "1.2", 1 },          { "1.2a", "1.2", 1 },
+		{ "1.2a", "1.2b", -1 },          { "1.10", "1.9", 1 },
+		{ "3.1.4-r5", "3.1.4-r10", -1 }, { "1.2_rc1", "1.2.1", -1 },
 		{ "1.2.1", "1.2a", 1 },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(V); i++) {
@@ -123,46 +117,61 @@ static void test_policy_refusals(void **state)
 	expect_policy_refused("{\"rules\":[],\"x\":1}", "unknown field 'x'");
 	expect_policy_refused("{\"rules\":[1]}", "rules[0] must be an object");
 	expect_policy_refused("{\"rules\":[{\"selection\":{}}]}", "rulePriority");
-	expect_policy_refused("{\"rules\":[" RULE(1, "{\"countType\":\"imageCountMoreThan\",\"countNumber\":1}") "]}",
-			      "tagStatus is required");
-	expect_policy_refused("{\"rules\":[" RULE(1, "{\"tagStatus\":\"some\",\"countType\":\"imageCountMoreThan\","
-						     "\"countNumber\":1}") "]}",
-			      "is not tagged, untagged or any");
-	expect_policy_refused("{\"rules\":[" RULE(1, "{\"tagStatus\":\"tagged\",\"countType\":\"imageCountMoreThan\","
-						     "\"countNumber\":1}") "]}",
-			      "needs selection.tagPrefixList");
-	expect_policy_refused("{\"rules\":[" RULE(1, "{\"tagStatus\":\"untagged\",\"tagPrefixList\":[\"v\"],"
-						     "\"countType\":\"imageCountMoreThan\",\"countNumber\":1}") "]}",
-			      "only allowed with tagStatus tagged");
-	expect_policy_refused("{\"rules\":[" RULE(1, "{\"tagStatus\":\"any\",\"countType\":\"sinceImagePushed\","
-						     "\"countNumber\":1}") "]}",
+	expect_policy_refused(
+	    "{\"rules\":[" RULE(1, "{\"countType\":\"imageCountMoreThan\",\"countNumber\":1}") "]}",
+	    "tagStatus is required");
+	expect_policy_refused(
+	    "{\"rules\":[" RULE(1, "{\"tagStatus\":\"some\",\"countType\":\"imageCountMoreThan\","
+				   "\"countNumber\":1}") "]}",
+	    "is not tagged, untagged or any");
+	expect_policy_refused(
+	    "{\"rules\":[" RULE(1, "{\"tagStatus\":\"tagged\",\"countType\":\"imageCountMoreThan\","
+				   "\"countNumber\":1}") "]}",
+	    "needs selection.tagPrefixList");
+	expect_policy_refused(
+	    "{\"rules\":[" RULE(1, "{\"tagStatus\":\"untagged\",\"tagPrefixList\":[\"v\"],"
+				   "\"countType\":\"imageCountMoreThan\",\"countNumber\":1}") "]}",
+	    "only allowed with tagStatus tagged");
+	expect_policy_refused("{\"rules\":[" RULE(1,
+						  "{\"tagStatus\":\"any\",\"countType\":\"sinceImagePushed\","
+						  "\"countNumber\":1}") "]}",
 			      "countUnit is required");
-	expect_policy_refused("{\"rules\":[" RULE(1, "{\"tagStatus\":\"any\",\"countType\":\"sinceImagePushed\","
-						     "\"countUnit\":\"hours\",\"countNumber\":1}") "]}",
+	expect_policy_refused("{\"rules\":[" RULE(1,
+						  "{\"tagStatus\":\"any\",\"countType\":\"sinceImagePushed\","
+						  "\"countUnit\":\"hours\",\"countNumber\":1}") "]}",
 			      "must be 'days'");
-	expect_policy_refused("{\"rules\":[" RULE(1, "{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
-						     "\"countUnit\":\"days\",\"countNumber\":1}") "]}",
-			      "not allowed with imageCountMoreThan");
-	expect_policy_refused("{\"rules\":[" RULE(1, "{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
-						     "\"countNumber\":0}") "]}",
-			      "countNumber");
-	expect_policy_refused("{\"rules\":[" RULE(1, "{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
-						     "\"countNumber\":1,\"bogus\":1}") "]}",
-			      "selection.bogus");
-	expect_policy_refused("{\"rules\":[" RULE(1, "{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
-						     "\"countNumber\":1}") "," RULE(1, "{\"tagStatus\":\"untagged\","
-						     "\"countType\":\"imageCountMoreThan\",\"countNumber\":1}") "]}",
-			      "used by more than one rule");
-	expect_policy_refused("{\"rules\":[" RULE(1, "{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
-						     "\"countNumber\":1}") "," RULE(2, "{\"tagStatus\":\"untagged\","
-						     "\"countType\":\"imageCountMoreThan\",\"countNumber\":1}") "]}",
-			      "highest rulePriority");
-	expect_policy_refused("{\"rules\":[{\"rulePriority\":1,\"selection\":{\"tagStatus\":\"any\",\"countType\":"
-			      "\"imageCountMoreThan\",\"countNumber\":1},\"action\":{\"type\":\"delete\"}}]}",
-			      "action");
-	expect_policy_refused("{\"rules\":[" RULE(1, "{\"tagStatus\":\"tagged\",\"tagPrefixList\":[],"
-						     "\"countType\":\"imageCountMoreThan\",\"countNumber\":1}") "]}",
-			      "non-empty list");
+	expect_policy_refused(
+	    "{\"rules\":[" RULE(1, "{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
+				   "\"countUnit\":\"days\",\"countNumber\":1}") "]}",
+	    "not allowed with imageCountMoreThan");
+	expect_policy_refused(
+	    "{\"rules\":[" RULE(1, "{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
+				   "\"countNumber\":0}") "]}",
+	    "countNumber");
+	expect_policy_refused(
+	    "{\"rules\":[" RULE(1, "{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
+				   "\"countNumber\":1,\"bogus\":1}") "]}",
+	    "selection.bogus");
+	expect_policy_refused(
+	    "{\"rules\":[" RULE(1, "{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
+				   "\"countNumber\":1}") "," RULE(1, "{\"tagStatus\":\"untagged\","
+								     "\"countType\":\"imageCountMoreThan\","
+								     "\"countNumber\":1}") "]}",
+	    "used by more than one rule");
+	expect_policy_refused(
+	    "{\"rules\":[" RULE(1, "{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
+				   "\"countNumber\":1}") "," RULE(2, "{\"tagStatus\":\"untagged\","
+								     "\"countType\":\"imageCountMoreThan\","
+								     "\"countNumber\":1}") "]}",
+	    "highest rulePriority");
+	expect_policy_refused(
+	    "{\"rules\":[{\"rulePriority\":1,\"selection\":{\"tagStatus\":\"any\",\"countType\":"
+	    "\"imageCountMoreThan\",\"countNumber\":1},\"action\":{\"type\":\"delete\"}}]}",
+	    "action");
+	expect_policy_refused(
+	    "{\"rules\":[" RULE(1, "{\"tagStatus\":\"tagged\",\"tagPrefixList\":[],"
+				   "\"countType\":\"imageCountMoreThan\",\"countNumber\":1}") "]}",
+	    "non-empty list");
 }
 
 static struct ecr_policy *policy(const char *text)
@@ -182,16 +191,24 @@ static void test_policy_evaluate(void **state)
 	static const char *const prod1[] = { "prod-1" }, *const prod2[] = { "prod-2", "latest" },
 				 *const prod3[] = { "prod-3" }, *const dev1[] = { "dev-1" };
 	const struct ecr_image imgs[] = {
-		{ "sha256:1", prod1, 1, 1 * DAY }, { "sha256:2", prod2, 2, 2 * DAY }, { "sha256:3", prod3, 1, 3 * DAY },
-		{ "sha256:4", dev1, 1, 4 * DAY },  { "sha256:5", NULL, 0, 5 * DAY },  { "sha256:6", NULL, 0, 6 * DAY },
+		{ "sha256:1", prod1, 1, 1 * DAY }, { "sha256:2", prod2, 2, 2 * DAY },
+		{ "sha256:3", prod3, 1, 3 * DAY }, { "sha256:4", dev1, 1, 4 * DAY },
+		{ "sha256:5", NULL, 0, 5 * DAY },  { "sha256:6", NULL, 0, 6 * DAY },
 	};
 	int64_t rule[6];
 	/* keep the 2 newest prod images; expire untagged older than 3 days; then keep 1 of anything */
-	struct ecr_policy *p = policy(
-	    "{\"rules\":[" RULE(1, "{\"tagStatus\":\"tagged\",\"tagPrefixList\":[\"prod\"],\"countType\":"
-				   "\"imageCountMoreThan\",\"countNumber\":2}") "," RULE(2, "{\"tagStatus\":\"untagged\","
-				   "\"countType\":\"sinceImagePushed\",\"countUnit\":\"days\",\"countNumber\":3}") ","
-	    RULE(3, "{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\",\"countNumber\":1}") "]}");
+	struct ecr_policy *p = policy("{\"rules\":[" RULE(
+	    1,
+	    "{\"tagStatus\":\"tagged\",\"tagPrefixList\":[\"prod\"],\"countType\":"
+	    "\"imageCountMoreThan\",\"countNumber\":2}") "," RULE(2, "{\"tagStatus\":\"untagged\","
+								     "\"countType\":\"sinceImagePushed\","
+								     "\"countUnit\":\"days\",\"countNumber\":"
+								     "3}") "," RULE(3, "{\"tagStatus\":"
+										       "\"any\","
+										       "\"countType\":"
+										       "\"imageCountMoreThan"
+										       "\",\"countNumber\":"
+										       "1}") "]}");
 	ecr_policy_evaluate(p, imgs, 6, 8.5 * DAY, rule);
 	assert_int_equal(rule[0], 1); /* prod-1: third newest prod */
 	assert_int_equal(rule[1], 0); /* prod-2, prod-3 kept by rule 1, protected from rule 3 */
@@ -208,8 +225,9 @@ static void test_policy_evaluate(void **state)
 	for (size_t i = 0; i < 6; i++)
 		assert_int_equal(rule[i], 0); /* only prod-2 has both, and one is kept */
 	ecr_policy_free(p);
-	p = policy("{\"rules\":[" RULE(1, "{\"tagStatus\":\"tagged\",\"tagPatternList\":[\"*-1\"],"
-					  "\"countType\":\"sinceImagePushed\",\"countUnit\":\"days\",\"countNumber\":4}") "]}");
+	p = policy("{\"rules\":[" RULE(
+	    1, "{\"tagStatus\":\"tagged\",\"tagPatternList\":[\"*-1\"],"
+	       "\"countType\":\"sinceImagePushed\",\"countUnit\":\"days\",\"countNumber\":4}") "]}");
 	ecr_policy_evaluate(p, imgs, 6, 8.5 * DAY, rule);
 	assert_int_equal(rule[0], 1);
 	assert_int_equal(rule[3], 1);
@@ -234,7 +252,8 @@ static const char DPKG_STATUS[] =
     "Package: libssl3\nStatus: install ok installed\nPriority: optional\nSource: openssl\n"
     "Version: 3.0.11-1~deb12u1\nDescription: SSL\n multi-line\n .\n more\n\n"
     "Package: removed\nStatus: deinstall ok config-files\nVersion: 1.0\n\n"
-    "Package: zlib1g\nStatus: install ok installed\nSource: zlib (1:1.2.13.dfsg-1)\nVersion: 1:1.2.13.dfsg-1+b1\n";
+    "Package: zlib1g\nStatus: install ok installed\nSource: zlib (1:1.2.13.dfsg-1)\nVersion: "
+    "1:1.2.13.dfsg-1+b1\n";
 
 static void test_inventory_parsers(void **state)
 {
@@ -248,7 +267,8 @@ static void test_inventory_parsers(void **state)
 	assert_string_equal(inv.pkgs[0].version, "3.0.11-1~deb12u1");
 	assert_string_equal(inv.pkgs[1].source, "zlib");
 	assert_string_equal(inv.pkgs[1].version, "1:1.2.13.dfsg-1");
-	static const char APK[] = "C:Q1abc=\nP:musl\nV:1.2.4-r1\no:musl\n\nP:libcrypto3\nV:3.1.4-r0\no:openssl\n";
+	static const char APK[] =
+	    "C:Q1abc=\nP:musl\nV:1.2.4-r1\no:musl\n\nP:libcrypto3\nV:3.1.4-r0\no:openssl\n";
 	assert_int_equal(ecr_parse_apk_installed(&inv, APK, strlen(APK), &msg), 0);
 	assert_int_equal(inv.n_pkgs, 4);
 	assert_string_equal(inv.pkgs[3].source, "openssl");
@@ -260,8 +280,10 @@ static void test_inventory_parsers(void **state)
 	ecr_inventory_done(&inv);
 
 	expect_parse_refused(ecr_parse_dpkg_status, "Package: a\nnot a field\n", "line 2");
-	expect_parse_refused(ecr_parse_dpkg_status, "Status: install ok installed\nVersion: 1\n", "no Package");
-	expect_parse_refused(ecr_parse_dpkg_status, "Package: a\nStatus: install ok installed\n", "no Version");
+	expect_parse_refused(ecr_parse_dpkg_status, "Status: install ok installed\nVersion: 1\n",
+			     "no Package");
+	expect_parse_refused(ecr_parse_dpkg_status, "Package: a\nStatus: install ok installed\n",
+			     "no Version");
 	expect_parse_refused(ecr_parse_dpkg_status, "Package: a\nPackage: b\n", "repeated");
 	expect_parse_refused(ecr_parse_apk_installed, "P:a\nV:1\nbogus\n", "line 3");
 	expect_parse_refused(ecr_parse_apk_installed, "P:a\n\n", "without V:");
@@ -271,14 +293,16 @@ static void test_inventory_parsers(void **state)
 }
 
 static const char FEED[] =
-    "[{\"id\":\"DSA-1\",\"summary\":\"openssl bug\",\"references\":[{\"type\":\"ADVISORY\",\"url\":\"https://x/1\"}],"
+    "[{\"id\":\"DSA-1\",\"summary\":\"openssl "
+    "bug\",\"references\":[{\"type\":\"ADVISORY\",\"url\":\"https://x/1\"}],"
     "\"affected\":[{\"package\":{\"ecosystem\":\"Debian:12\",\"name\":\"openssl\"},\"ranges\":[{\"type\":"
     "\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"},{\"fixed\":\"3.0.11-1~deb12u2\"}]}],"
     "\"database_specific\":{\"severity\":\"high\"}}]},"
     "{\"id\":\"DSA-2\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian:11\",\"name\":\"openssl\"},"
     "\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"},{\"fixed\":\"9\"}]}]}]},"
     "{\"id\":\"DSA-3\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian:12\",\"name\":\"zlib\"},"
-    "\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"},{\"fixed\":\"1:1.2.13.dfsg-1\"}]}]}]},"
+    "\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"introduced\":\"0\"},{\"fixed\":\"1:1.2.13.dfsg-1\"}]}"
+    "]}]},"
     "{\"id\":\"ALPINE-1\",\"severity\":[{\"type\":\"CVSS_V3\",\"score\":\"9.8\"}],\"affected\":[{\"package\":"
     "{\"ecosystem\":\"Alpine:v3.19\",\"name\":\"openssl\"},\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":"
     "[{\"introduced\":\"3.1.0-r0\"},{\"fixed\":\"3.1.4-r1\"}]}]}]},"
@@ -320,7 +344,8 @@ static void test_feed_match(void **state)
 	assert_int_equal(ecr_parse_os_release(&inv, OS, strlen(OS), &msg), 0);
 	assert_int_equal(ecr_parse_dpkg_status(&inv, DPKG_STATUS, strlen(DPKG_STATUS), &msg), 0);
 	json_t *found = ecr_feed_match(f, &inv);
-	assert_int_equal(json_array_size(found), 2); /* DSA-1 (openssl) and DSA-4 (zlib); DSA-3 fixed, DSA-2 other release */
+	assert_int_equal(json_array_size(found),
+			 2); /* DSA-1 (openssl) and DSA-4 (zlib); DSA-3 fixed, DSA-2 other release */
 	json_t *a = json_array_get(found, 0), *b = json_array_get(found, 1);
 	assert_string_equal(json_string_value(json_object_get(a, "name")), "DSA-1");
 	assert_string_equal(json_string_value(json_object_get(a, "severity")), "HIGH");
@@ -354,14 +379,18 @@ static void test_feed_match(void **state)
 	expect_feed_refused("[{\"id\":\"a\"},{\"id\":1}]", "needs a string \"id\"");
 	expect_feed_refused("{\"id\":\"a\",\"affected\":{}}", "affected must be a list");
 	expect_feed_refused("{\"id\":\"a\",\"affected\":[{\"package\":{\"name\":\"x\"}}]}", "package needs");
-	expect_feed_refused("{\"id\":\"a\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian\",\"name\":\"x\"},"
-			    "\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"fixed\":\"1\",\"introduced\":\"0\"}]}]}]}",
-			    "exactly one event");
-	expect_feed_refused("{\"id\":\"a\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian\",\"name\":\"x\"},"
-			    "\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"broken\":\"1\"}]}]}]}",
-			    "unknown event");
-	expect_feed_refused("{\"id\":\"a\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian\",\"name\":\"x\"},"
-			    "\"versions\":[1]}]}", "versions[0]");
+	expect_feed_refused(
+	    "{\"id\":\"a\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian\",\"name\":\"x\"},"
+	    "\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"fixed\":\"1\",\"introduced\":\"0\"}]}]}]}",
+	    "exactly one event");
+	expect_feed_refused(
+	    "{\"id\":\"a\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian\",\"name\":\"x\"},"
+	    "\"ranges\":[{\"type\":\"ECOSYSTEM\",\"events\":[{\"broken\":\"1\"}]}]}]}",
+	    "unknown event");
+	expect_feed_refused(
+	    "{\"id\":\"a\",\"affected\":[{\"package\":{\"ecosystem\":\"Debian\",\"name\":\"x\"},"
+	    "\"versions\":[1]}]}",
+	    "versions[0]");
 }
 
 /* A gzip tar layer holding the given (path, content) pairs. */
@@ -395,7 +424,8 @@ static void test_layers(void **state)
 	_cleanup_free_ char *dir = unit_tmpdir();
 	const char *l1[] = { "etc/os-release", "ID=debian\nVERSION_ID=11\n", "var/lib/dpkg/status",
 			     "Package: old\nStatus: install ok installed\nVersion: 1\n" };
-	const char *l2[] = { "./etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n", "var/lib/dpkg/.wh.status", "" };
+	const char *l2[] = { "./etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n", "var/lib/dpkg/.wh.status",
+			     "" };
 	const char *l3[] = { "lib/apk/db/installed", "P:busybox\nV:1.36.1-r5\n" };
 	int fds[3] = { make_layer(dir, "1.tgz", l1, 2), make_layer(dir, "2.tgz", l2, 2),
 		       make_layer(dir, "3.tgz", l3, 1) };
@@ -425,14 +455,10 @@ static void test_layers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_token),
-		cmocka_unit_test(test_dpkg_versions),
-		cmocka_unit_test(test_apk_versions),
-		cmocka_unit_test(test_policy_refusals),
-		cmocka_unit_test(test_policy_evaluate),
-		cmocka_unit_test(test_inventory_parsers),
-		cmocka_unit_test(test_feed_match),
-		cmocka_unit_test(test_layers),
+		cmocka_unit_test(test_token),           cmocka_unit_test(test_dpkg_versions),
+		cmocka_unit_test(test_apk_versions),    cmocka_unit_test(test_policy_refusals),
+		cmocka_unit_test(test_policy_evaluate), cmocka_unit_test(test_inventory_parsers),
+		cmocka_unit_test(test_feed_match),      cmocka_unit_test(test_layers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,8 @@
 
 bool reg_auth_enabled(const struct registry_auth *a)
 {
-	return a && (a->cfg->htpasswd || a->cfg->token_enabled || (a->cfg->hooks && a->cfg->hooks->check_basic));
+	return a &&
+	       (a->cfg->htpasswd || a->cfg->token_enabled || (a->cfg->hooks && a->cfg->hooks->check_basic));
 }
 
 bool reg_auth_token_mode(const struct registry_auth *a)

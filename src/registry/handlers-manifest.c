@@ -147,9 +147,9 @@ static const char *missing_ref(struct registry *reg, const char *repo, const str
 	return NULL;
 }
 
-int reg_manifest_commit(struct registry *reg, const char *repo, const char *tag, const struct manifest_info *m,
-			const char *digest, const void *data, size_t len, const char **ret_missing,
-			struct berth_error **err)
+int reg_manifest_commit(struct registry *reg, const char *repo, const char *tag,
+			const struct manifest_info *m, const char *digest, const void *data, size_t len,
+			const char **ret_missing, struct berth_error **err)
 {
 	struct manifest_put p = {
 		.repo = repo,
@@ -193,9 +193,9 @@ static enum MHD_Result manifest_store(struct req *r, const struct manifest_info 
 				     NULL);
 	char loc[600];
 	snprintf(loc, sizeof(loc), "/v2/%s/manifests/%s", repo, digest);
-	const char *h[] = {
-		"Location", loc, "Docker-Content-Digest", digest, "OCI-Subject", m->subject[0] ? m->subject : NULL, NULL
-	};
+	const char *h[] = { "Location", loc,           "Docker-Content-Digest",
+			    digest,     "OCI-Subject", m->subject[0] ? m->subject : NULL,
+			    NULL };
 	return reg_req_respond(r, MHD_HTTP_CREATED, NULL, NULL, 0, h);
 }
 

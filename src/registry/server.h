@@ -104,9 +104,9 @@ struct manifest_info;
  * with *ret_missing (a digest of m) when one is not; -EEXIST when tag is
  * immutable and would move.
  */
-int reg_manifest_commit(struct registry *reg, const char *repo, const char *tag, const struct manifest_info *m,
-			const char *digest, const void *data, size_t len, const char **ret_missing,
-			struct berth_error **err);
+int reg_manifest_commit(struct registry *reg, const char *repo, const char *tag,
+			const struct manifest_info *m, const char *digest, const void *data, size_t len,
+			const char **ret_missing, struct berth_error **err);
 
 /* Handlers: called on the first callback (headers) and, for bodies, on the last. */
 enum MHD_Result reg_handle_blob(struct req *r);

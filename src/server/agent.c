@@ -29,7 +29,8 @@
 #define AGENT_MAX_WAIT_SEC  60
 #define AGENT_HEARTBEAT_SEC 5
 
-/* How often an agent heartbeats: three beats per lease, at most every 5 s, so one lost beat never lapses a lease. */
+/* How often an agent heartbeats: three beats per lease, at most every 5 s, so one lost beat never lapses a
+ * lease. */
 static int heartbeat_interval(const struct server *s)
 {
 	int every = s->agent_lease_ttl / 3;
@@ -304,8 +305,9 @@ static void do_register(struct server *s, struct http_request *req, json_t *node
 			  json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:s?,s:s,s:i,s:O?}", "containerInstanceArn",
 				    arn, "containerInstanceId", id, "cluster", cluster, "leaseId",
 				    (json_int_t)lease, "leaseTtl", s->agent_lease_ttl, "heartbeatInterval",
-				    heartbeat_interval(s), "taskSubnet", subnet, "clusterCidr", s->cluster_cidr,
-				    "vxlanId", s->vxlan_id, "vtepMac", json_object_get(node, "vtepMac")));
+				    heartbeat_interval(s), "taskSubnet", subnet, "clusterCidr",
+				    s->cluster_cidr, "vxlanId", s->vxlan_id, "vtepMac",
+				    json_object_get(node, "vtepMac")));
 }
 
 /* The node's instance record (and its key), or NULL when it has not registered. */
@@ -599,7 +601,8 @@ void agent_handle(struct server *s, struct http_request *req)
 		return http_respond(req, 200, "application/x-pem-file", xstrdup(s->ca_pem),
 				    strlen(s->ca_pem));
 	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status"))) &&
-	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") || streq(path, "registry"))))
+	    !(streq(method, "GET") &&
+	      (streq(path, "tasks") || streq(path, "peers") || streq(path, "registry"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
 	json_t *node = authenticate(s, req);
 	if (!node)

@@ -286,9 +286,10 @@ static int serve(struct server *s, struct berth_error **err)
 	       endpoint, s->account, s->region, s->store->ops->name, s->root, s->region, endpoint, ca,
 	       endpoint, s->root);
 	if (ecr_endpoint(s))
-		printf("registry %s (aws ecr get-login-password | docker login --username AWS --password-stdin "
-		       "%s)\n",
-		       ecr_endpoint(s), ecr_endpoint(s));
+		printf(
+		    "registry %s (aws ecr get-login-password | docker login --username AWS --password-stdin "
+		    "%s)\n",
+		    ecr_endpoint(s), ecr_endpoint(s));
 	fflush(stdout);
 	log_fields(LOG_LEVEL_INFO, "server listening", "endpoint", endpoint, "root", s->root, "store",
 		   s->store_spec, NULL);

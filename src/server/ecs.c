@@ -144,8 +144,9 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 	if (!fn)
 		return ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.", op);
 	if (ecr && !ecr_registry(c->srv))
-		return ecs_fail(c, "ServerException",
-				"This server runs no registry: start berth server with --registry HOST:PORT.");
+		return ecs_fail(
+		    c, "ServerException",
+		    "This server runs no registry: start berth server with --registry HOST:PORT.");
 	json_error_t jerr;
 	json_t *in = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
 	if (!in)

@@ -231,10 +231,10 @@ char *overlay_vtep_mac(const char *node_id);
 void overlay_handle_peers(struct server *s, struct http_request *req, json_t *self);
 
 /* ---- ecr.c (the ECR API), ecr-registry.c (the registry it runs; docs/ecr.md) ---- */
-#define ECR_TARGET_PREFIX "AmazonEC2ContainerRegistry_V20150921."
-#define ECR_REPOS_PREFIX  "/berth/ecr/repos/"  /* + NAME: repository */
-#define ECR_IMAGES_PREFIX "/berth/ecr/images/" /* + NAME@DIGEST: pushedAt, scan results */
-#define ECR_META_PREFIX   "/berth/ecr/meta/"   /* + NAME: lifecycle evaluation and preview */
+#define ECR_TARGET_PREFIX        "AmazonEC2ContainerRegistry_V20150921."
+#define ECR_REPOS_PREFIX         "/berth/ecr/repos/"  /* + NAME: repository */
+#define ECR_IMAGES_PREFIX        "/berth/ecr/images/" /* + NAME@DIGEST: pushedAt, scan results */
+#define ECR_META_PREFIX          "/berth/ecr/meta/"   /* + NAME: lifecycle evaluation and preview */
 /* Registry passwords handed to nodes (GET /agent/v1/registry) last an hour. */
 #define AGENT_REGISTRY_TOKEN_TTL 3600
 /* Start the registry at s->registry_addr (TLS from the cluster CA) and the ECR worker. */

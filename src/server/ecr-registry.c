@@ -200,6 +200,7 @@ json_t *ecr_images(struct server *s, const char *repo)
 	}
 	size_t n = json_array_size(imgs), k = 0;
 	json_t **v = xcalloc(n ? n : 1, sizeof(json_t *));
+	json_t *children = json_object();
 	size_t i;
 	json_t *img;
 	json_array_foreach (imgs, i, img) {
@@ -223,8 +224,20 @@ json_t *ecr_images(struct server *s, const char *repo)
 			json_object_set_new(o, "artifactMediaType", json_string(amt));
 		if (json_object_get(rec, "scan"))
 			json_object_set(o, "scan", json_object_get(rec, "scan"));
+		size_t c;
+		json_t *child;
+		json_array_foreach (json_object_get(m, "manifests"), c, child)
+			if (json_is_string(json_object_get(child, "digest")))
+				json_object_set_new(children,
+						    json_string_value(json_object_get(child, "digest")),
+						    json_true());
 		v[k++] = o;
 	}
+	/* a manifest an index of the repository points at lives and dies with that index */
+	for (i = 0; i < k; i++)
+		if (json_object_get(children, json_string_value(json_object_get(v[i], "imageDigest"))))
+			json_object_set_new(v[i], "indexChild", json_true());
+	json_decref(children);
 	qsort(v, k, sizeof(json_t *), cmp_newest);
 	for (i = 0; i < k; i++)
 		json_array_append_new(out, v[i]);
@@ -243,7 +256,13 @@ int ecr_lifecycle_run(struct server *s, const char *repo, const char *policy_tex
 	int r = ecr_policy_parse(policy_text, strlen(policy_text), &p, ret_msg);
 	if (r < 0)
 		return r;
-	json_t *imgs = ecr_images(s, repo);
+	json_t *all = ecr_images(s, repo), *imgs = json_array();
+	size_t j;
+	json_t *img0;
+	json_array_foreach (all, j, img0)
+		if (!json_is_true(json_object_get(img0, "indexChild"))) /* expired with their index */
+			json_array_append(imgs, img0);
+	json_decref(all);
 	size_t n = json_array_size(imgs);
 	struct ecr_image *v = xcalloc(n ? n : 1, sizeof(*v));
 	const char ***tagv = xcalloc(n ? n : 1, sizeof(*tagv));

@@ -255,7 +255,8 @@ void ecr_queue_scan(struct server *s, const char *repo, const char *digest);
 void ecr_kick_lifecycle(struct server *s);
 /*
  * The images of repo with ECR's details: [{imageDigest, imageTags, imagePushedAt, imageSizeInBytes,
- * imageManifestMediaType, artifactMediaType, "scan" (the stored scan, or absent)}], newest first.
+ * imageManifestMediaType, artifactMediaType, "scan" (the stored scan, or absent), "indexChild" (true
+ * for a manifest an index of the repository lists)}], newest first.
  */
 json_t *ecr_images(struct server *s, const char *repo);
 /*

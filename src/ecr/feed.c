@@ -432,7 +432,8 @@ json_t *ecr_feed_match(const struct ecr_feed *f, const struct ecr_inventory *inv
 			}
 		}
 	}
-	qsort(found, n, sizeof(json_t *), cmp_finding);
+	if (n)
+		qsort(found, n, sizeof(json_t *), cmp_finding);
 	json_t *out = json_array();
 	/* one finding per (advisory, package): a package listed twice in the feed counts once */
 	for (size_t k = 0; k < n; k++)

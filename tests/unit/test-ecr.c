@@ -344,6 +344,9 @@ static void test_feed_match(void **state)
 	assert_int_equal(ecr_parse_os_release(&inv, OS, strlen(OS), &msg), 0);
 	assert_int_equal(ecr_parse_dpkg_status(&inv, DPKG_STATUS, strlen(DPKG_STATUS), &msg), 0);
 	json_t *found = ecr_feed_match(f, &inv);
+	json_t *none = ecr_feed_match(f, &(struct ecr_inventory){ 0 }); /* nothing installed: nothing found */
+	assert_int_equal(json_array_size(none), 0);
+	json_decref(none);
 	assert_int_equal(json_array_size(found),
 			 2); /* DSA-1 (openssl) and DSA-4 (zlib); DSA-3 fixed, DSA-2 other release */
 	json_t *a = json_array_get(found, 0), *b = json_array_get(found, 1);

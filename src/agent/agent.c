@@ -23,6 +23,8 @@
 #include "agent/overlay.h"
 #include "agent/runner.h"
 #include "api/serve.h"
+#include <fcntl.h>
+
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -75,6 +77,9 @@ struct agent {
 	bool dns_running;
 	int dns_stop; /* eventfd ending the resolver */
 	char *dns_domain;
+	/* the cluster registry's credentials (GET /agent/v1/registry), under lock; NULL until fetched */
+	json_t *registry;
+	double registry_until; /* refetch after this (epoch seconds) */
 };
 
 static void usage(FILE *f)
@@ -587,6 +592,68 @@ static void *heartbeat_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The runner's registry_auth: credentials and the cluster CA for images on
+ * the cluster registry (docs/ecr.md), fetched from the server and cached
+ * until shortly before they expire. Images elsewhere get nothing.
+ */
+static int registry_auth(void *userdata, const char *ref, char **ret_user, char **ret_password,
+			 char **ret_certs_dir)
+{
+	struct agent *a = userdata;
+	const char *slash = strchr(ref, '/');
+	if (!slash)
+		return 0;
+	double now = (double)time(NULL);
+	pthread_mutex_lock(&a->lock);
+	bool stale = !a->registry || now >= a->registry_until;
+	pthread_mutex_unlock(&a->lock);
+	if (stale) {
+		_cleanup_(http_client_freep) struct http_client *c = NULL;
+		_cleanup_error_ struct berth_error *err = NULL;
+		json_t *j = NULL;
+		int r = client_for(a, current(a), true, &c, &err);
+		if (r >= 0)
+			r = call(a, c, "GET", "/agent/v1/registry", NULL, 10000, &j, &err);
+		if (r == -ENOENT)
+			j = json_object(); /* no cluster registry: ask again in a minute */
+		if (r < 0 && r != -ENOENT) {
+			berth_error_print(err, "berth agent: registry credentials");
+			return r;
+		}
+		json_int_t exp = json_integer_value(json_object_get(j, "expiresAt"));
+		pthread_mutex_lock(&a->lock);
+		json_decref(a->registry);
+		a->registry = j;
+		a->registry_until = exp ? (double)exp - 300 : now + 60;
+		pthread_mutex_unlock(&a->lock);
+	}
+	pthread_mutex_lock(&a->lock);
+	const char *ep = json_string_value(json_object_get(a->registry, "endpoint"));
+	bool ours = ep && strlen(ep) == (size_t)(slash - ref) && !strncmp(ref, ep, strlen(ep));
+	if (ours) {
+		*ret_user = xstrdup(json_string_value(json_object_get(a->registry, "username")));
+		*ret_password = xstrdup(json_string_value(json_object_get(a->registry, "password")));
+		*ret_certs_dir = xasprintf("%s/certs.d", a->dir);
+	}
+	_cleanup_free_ char *ca_dir = ours ? xasprintf("%s/certs.d/%s", a->dir, ep) : NULL;
+	pthread_mutex_unlock(&a->lock);
+	if (!ours)
+		return 0;
+	/* the registry's certificate is from the cluster CA: trust it for that host only */
+	_cleanup_strbuf_ struct strbuf ca = STRBUF_INIT;
+	_cleanup_free_ char *ca_crt = xasprintf("%s/ca.crt", ca_dir);
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = fs_read_file_at(AT_FDCWD, a->ca_file, 1 << 20, &ca, &err);
+	if (r >= 0)
+		r = fs_mkdir_p(ca_dir, 0700, &err);
+	if (r >= 0)
+		r = fs_write_file_atomic(ca_crt, ca.buf, ca.len, 0644, &err);
+	if (r < 0)
+		berth_error_print(err, "berth agent: registry CA");
+	return r < 0 ? r : 0;
+}
+
 /* Apply the server's desired tasks; stop what it no longer wants, forget acknowledged STOPPED ones. */
 static void apply_tasks(struct agent *a, const json_t *tasks)
 {
@@ -872,6 +939,7 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 					  .dns_search = a->dns ? a->dns_domain : NULL,
 					  .pull = pull,
 					  .report = on_report,
+					  .registry_auth = registry_auth,
 					  .userdata = a };
 	if ((r = agent_runner_open(&rc, &a->runner, err)) < 0) {
 		a->overlay = overlay_stop(a->overlay);
@@ -943,6 +1011,7 @@ static void agent_free(struct agent *a)
 	json_decref(a->pending);
 	json_decref(a->accepted_stopped);
 	json_decref(a->overlay_info);
+	json_decref(a->registry);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->cond);
 }

@@ -222,8 +222,15 @@ static int ensure_image(struct rtask *t, const char *ref, struct berth_error **e
 	if (cached && (p == AGENT_PULL_ONCE || p == AGENT_PULL_PREFER_CACHED))
 		return 0;
 	_cleanup_error_ struct berth_error *perr = NULL;
-	_cleanup_free_ char *pid = NULL;
-	int r = image_pull(is, ref, NULL, NULL, &pid, &perr);
+	_cleanup_free_ char *pid = NULL, *user = NULL, *password = NULL, *certs = NULL;
+	struct image_auth auth = { 0 };
+	struct image_remote_opts o = { 0 };
+	int (*creds)(void *, const char *, char **, char **, char **) = t->r->cfg.registry_auth;
+	if (creds && creds(t->r->cfg.userdata, ref, &user, &password, &certs) == 0 && user) {
+		auth = (struct image_auth){ .username = user, .password = password };
+		o = (struct image_remote_opts){ .auth = &auth, .certs_dir = certs };
+	}
+	int r = image_pull(is, ref, NULL, user ? &o : NULL, &pid, &perr);
 	if (r >= 0)
 		return 0;
 	if (cached && p == AGENT_PULL_DEFAULT) {

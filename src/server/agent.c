@@ -30,7 +30,8 @@
 #define AGENT_MAX_WAIT_SEC  60
 #define AGENT_HEARTBEAT_SEC 5
 
-/* How often an agent heartbeats: three beats per lease, at most every 5 s, so one lost beat never lapses a lease. */
+/* How often an agent heartbeats: three beats per lease, at most every 5 s, so one lost beat never lapses a
+ * lease. */
 static int heartbeat_interval(const struct server *s)
 {
 	int every = s->agent_lease_ttl / 3;
@@ -305,8 +306,9 @@ static void do_register(struct server *s, struct http_request *req, json_t *node
 			  json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:s?,s:s,s:i,s:O?}", "containerInstanceArn",
 				    arn, "containerInstanceId", id, "cluster", cluster, "leaseId",
 				    (json_int_t)lease, "leaseTtl", s->agent_lease_ttl, "heartbeatInterval",
-				    heartbeat_interval(s), "taskSubnet", subnet, "clusterCidr", s->cluster_cidr,
-				    "vxlanId", s->vxlan_id, "vtepMac", json_object_get(node, "vtepMac")));
+				    heartbeat_interval(s), "taskSubnet", subnet, "clusterCidr",
+				    s->cluster_cidr, "vxlanId", s->vxlan_id, "vtepMac",
+				    json_object_get(node, "vtepMac")));
 }
 
 /* The node's instance record (and its key), or NULL when it has not registered. */
@@ -576,6 +578,19 @@ static void do_status(struct server *s, struct http_request *req, json_t *node)
 	http_respond_json(req, 200, json_pack("{s:o}", "results", results));
 }
 
+/* Credentials for the cluster registry (docs/ecr.md): a node pulls task images with them. */
+static void do_registry(struct server *s, struct http_request *req)
+{
+	const char *ep = ecr_endpoint(s);
+	if (!ep)
+		return agent_error(req, 404, "NoRegistry", "this server runs no registry (--registry)");
+	int64_t expires = (int64_t)time(NULL) + AGENT_REGISTRY_TOKEN_TTL;
+	_cleanup_free_ char *pw = ecr_issue_password(s, expires);
+	http_respond_json(req, 200,
+			  json_pack("{s:s,s:s,s:s,s:I}", "endpoint", ep, "username", "AWS", "password", pw,
+				    "expiresAt", (json_int_t)expires));
+}
+
 void agent_handle(struct server *s, struct http_request *req)
 {
 	const char *path = http_request_path(req) + strlen(AGENT_PREFIX);
@@ -587,7 +602,8 @@ void agent_handle(struct server *s, struct http_request *req)
 		return http_respond(req, 200, "application/x-pem-file", xstrdup(s->ca_pem),
 				    strlen(s->ca_pem));
 	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status"))) &&
-	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") || streq(path, "dataplane"))))
+	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") || streq(path, "dataplane") ||
+				      streq(path, "registry"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
 	json_t *node = authenticate(s, req);
 	if (!node)
@@ -602,6 +618,8 @@ void agent_handle(struct server *s, struct http_request *req)
 		overlay_handle_peers(s, req, node);
 	else if (streq(path, "dataplane"))
 		lb_handle_dataplane(s, req, node);
+	else if (streq(path, "registry"))
+		do_registry(s, req);
 	else
 		do_status(s, req, node);
 	json_decref(node);

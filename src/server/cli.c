@@ -43,6 +43,14 @@ static void usage(FILE *f)
 	    "                             overlay (default " OVERLAY_DEFAULT_CIDR ")\n"
 	    "      --node-subnet-size N   prefix length of one node's subnet (default 24)\n"
 	    "      --vxlan-id VNI         VXLAN network identifier of the overlay (default 1)\n"
+	    "      --registry HOST:PORT   also run the cluster's container registry there (HTTPS with a\n"
+	    "                             certificate from the cluster CA) and serve Amazon ECR's API\n"
+	    "                             (aws ecr ...; docker login with get-login-password). Port 0\n"
+	    "                             picks one. Images live in ROOT/registry (docs/ecr.md)\n"
+	    "      --vuln-feed DIR        OSV JSON files image scans match against (reloaded when\n"
+	    "                             they change)\n"
+	    "      --registry-clock FILE  (tests) the registry's 'now' for push times and lifecycle\n"
+	    "                             rules is the epoch seconds in FILE while it holds a number\n"
 	    "      --log-level LEVEL      error, warn, info, debug\n"
 	    "  -h, --help                 show this help\n\n"
 	    "First start creates ROOT/pki/ca.pem, ROOT/credentials (AWS credentials file), ROOT/join-token\n"
@@ -61,7 +69,10 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_CIDR,
 	OPT_SUBNET_SIZE,
-	OPT_VNI
+	OPT_VNI,
+	OPT_REGISTRY,
+	OPT_VULN_FEED,
+	OPT_REGISTRY_CLOCK,
 };
 
 static const struct option options[] = {
@@ -75,6 +86,9 @@ static const struct option options[] = {
 	{ "cluster-cidr", required_argument, NULL, OPT_CIDR },
 	{ "node-subnet-size", required_argument, NULL, OPT_SUBNET_SIZE },
 	{ "vxlan-id", required_argument, NULL, OPT_VNI },
+	{ "registry", required_argument, NULL, OPT_REGISTRY },
+	{ "vuln-feed", required_argument, NULL, OPT_VULN_FEED },
+	{ "registry-clock", required_argument, NULL, OPT_REGISTRY_CLOCK },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -94,6 +108,9 @@ static int parse_args(struct server *s, int argc, char **argv)
 		case OPT_ROOT: set_str(&s->root, optarg); break;
 		case OPT_LISTEN: set_str(&s->listen, optarg); break;
 		case OPT_STORE: set_str(&s->store_spec, optarg); break;
+		case OPT_REGISTRY: set_str(&s->registry_addr, optarg); break;
+		case OPT_VULN_FEED: set_str(&s->vuln_feed, optarg); break;
+		case OPT_REGISTRY_CLOCK: set_str(&s->registry_clock, optarg); break;
 		case OPT_REGION:
 			if (!*optarg || strlen(optarg) > 64) {
 				fprintf(stderr, "berth server: invalid region '%s'\n", optarg);
@@ -171,6 +188,9 @@ static void server_done(struct server *s)
 	free(s->region);
 	free(s->store_spec);
 	free(s->cluster_cidr);
+	free(s->registry_addr);
+	free(s->vuln_feed);
+	free(s->registry_clock);
 	free(s->id);
 	free(s->account);
 	free(s->access_key);
@@ -251,7 +271,8 @@ static int serve(struct server *s, struct berth_error **err)
 		http_server_stop(hs);
 		return r;
 	}
-	if ((r = leader_start(s, err)) < 0) {
+	if ((r = ecr_start(s, err)) < 0 || (r = leader_start(s, err)) < 0) {
+		ecr_stop(s);
 		http_tcp_listener_stop(l);
 		http_server_stop(hs);
 		return r;
@@ -264,6 +285,11 @@ static int serve(struct server *s, struct berth_error **err)
 	       "join a host:\n  berth agent --server %s --token $(cat %s/join-token)\n",
 	       endpoint, s->account, s->region, s->store->ops->name, s->root, s->region, endpoint, ca,
 	       endpoint, s->root);
+	if (ecr_endpoint(s))
+		printf(
+		    "registry %s (aws ecr get-login-password | docker login --username AWS --password-stdin "
+		    "%s)\n",
+		    ecr_endpoint(s), ecr_endpoint(s));
 	fflush(stdout);
 	log_fields(LOG_LEVEL_INFO, "server listening", "endpoint", endpoint, "root", s->root, "store",
 		   s->store_spec, NULL);
@@ -278,6 +304,7 @@ static int serve(struct server *s, struct berth_error **err)
 	leader_stop(s);
 	http_tcp_listener_stop(l);
 	http_server_stop(hs);
+	ecr_stop(s);
 	return 0;
 }
 

@@ -65,8 +65,9 @@ static const char *req_header(void *ctx, const char *name)
 	return http_request_header(ctx, name);
 }
 
-/* 0 when the request is signed with the cluster's key; otherwise an ECS error in c. */
-static int authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len)
+/* 0 when the request is signed with the cluster's key for service; otherwise an error in c. */
+static int authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len,
+			const char *service)
 {
 	struct server *s = c->srv;
 	const char *authz = http_request_header(req, "Authorization");
@@ -94,12 +95,12 @@ static int authenticate(struct ecs_call *c, struct http_request *req, const char
 		    "minutes.",
 		    date);
 		c->status = 403;
-	} else if (strncmp(date, a.date, 8) || !streq(a.region, s->region) || !streq(a.service, "ecs")) {
+	} else if (strncmp(date, a.date, 8) || !streq(a.region, s->region) || !streq(a.service, service)) {
 		r = ecs_fail(
 		    c, "InvalidSignatureException",
-		    "Credential should be scoped to a valid region and service: expected '%.8s/%s/ecs', "
+		    "Credential should be scoped to a valid region and service: expected '%.8s/%s/%s', "
 		    "got '%s'.",
-		    date, s->region, a.scope);
+		    date, s->region, service, a.scope);
 	} else {
 		bool has_host = false, has_date = false;
 		for (char **h = a.signed_headers; *h; h++) {
@@ -134,18 +135,26 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 {
 	size_t len = 0;
 	const char *body = http_request_body(req, &len);
-	if (authenticate(c, req, body, len) < 0)
-		return -1;
+	/* ECR's target (docs/ecr.md) is signed for service "ecr"; everything else is ECS */
 	const char *target = http_request_header(req, "X-Amz-Target");
-	if (!target || !startswith(target, ECS_TARGET_PREFIX))
+	bool ecr = target && startswith(target, ECR_TARGET_PREFIX);
+	if (authenticate(c, req, body, len, ecr ? "ecr" : "ecs") < 0)
+		return -1;
+	if (!target || (!ecr && !startswith(target, ECS_TARGET_PREFIX)))
 		return ecs_fail(c, "UnknownOperationException", "missing or unknown X-Amz-Target");
-	const char *op = target + strlen(ECS_TARGET_PREFIX);
-	const struct ecs_op *found = NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(OPS) && !found; i++)
+	const char *op = target + strlen(ecr ? ECR_TARGET_PREFIX : ECS_TARGET_PREFIX);
+	ecs_op_fn fn = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(OPS) && !fn && !ecr; i++)
 		if (streq(OPS[i].name, op))
-			found = &OPS[i];
-	if (!found)
+			fn = OPS[i].fn;
+	if (ecr)
+		fn = ecr_find_op(op);
+	if (!fn)
 		return ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.", op);
+	if (ecr && !ecr_registry(c->srv))
+		return ecs_fail(
+		    c, "ServerException",
+		    "This server runs no registry: start berth server with --registry HOST:PORT.");
 	json_error_t jerr;
 	json_t *in = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
 	if (!in)
@@ -155,7 +164,7 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 		json_decref(in);
 		return ecs_fail(c, "SerializationException", "Request body must be a JSON object.");
 	}
-	int r = found->fn(c, in, out);
+	int r = fn(c, in, out);
 	json_decref(in);
 	if (r >= 0 && !*out)
 		*out = json_object();

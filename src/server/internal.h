@@ -49,6 +49,11 @@ struct server {
 	char *cluster_cidr;   /* IPv4 CIDR the nodes' task subnets come from */
 	int node_subnet_bits; /* prefix length of one node's subnet */
 	int vxlan_id;         /* VNI of the cluster's VXLAN overlay */
+	/* ECR (ecr.c, ecr-registry.c; docs/ecr.md) */
+	char *registry_addr;  /* --registry HOST:PORT, or NULL: no registry, no ECR */
+	char *vuln_feed;      /* --vuln-feed DIR of OSV files, or NULL */
+	char *registry_clock; /* --registry-clock FILE (tests): the registry's "now" when it holds a number */
+	struct ecr_server *ecr;
 	pthread_mutex_t lock;
 	struct sched_cache *sched; /* sched-cache.c: the scheduler's snapshots */
 	bool leader, stopping;
@@ -236,6 +241,45 @@ int ecs_berth_detach_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 int ecs_berth_drain_targets(struct ecs_call *c, json_t *in, json_t **out);
 /* GET /agent/v1/dataplane?wait=SEC&hash=H for the authenticated node (docs/cluster.md). */
 void lb_handle_dataplane(struct server *s, struct http_request *req, json_t *node);
+
+/* ---- ecr.c (the ECR API), ecr-registry.c (the registry it runs; docs/ecr.md) ---- */
+#define ECR_TARGET_PREFIX        "AmazonEC2ContainerRegistry_V20150921."
+#define ECR_REPOS_PREFIX         "/berth/ecr/repos/"  /* + NAME: repository */
+#define ECR_IMAGES_PREFIX        "/berth/ecr/images/" /* + NAME@DIGEST: pushedAt, scan results */
+#define ECR_META_PREFIX          "/berth/ecr/meta/"   /* + NAME: lifecycle evaluation and preview */
+/* Registry passwords handed to nodes (GET /agent/v1/registry) last an hour. */
+#define AGENT_REGISTRY_TOKEN_TTL 3600
+/* Start the registry at s->registry_addr (TLS from the cluster CA) and the ECR worker. */
+int ecr_start(struct server *s, struct berth_error **err);
+void ecr_stop(struct server *s);
+/* The ECR operation called name, or NULL. */
+ecs_op_fn ecr_find_op(const char *name);
+/* "host:port" clients push to, or NULL when this server runs no registry. */
+const char *ecr_endpoint(struct server *s);
+struct registry *ecr_registry(struct server *s);
+/* A registry password (ecr/ecr.h) valid until expires. Caller frees. */
+char *ecr_issue_password(struct server *s, int64_t expires);
+/* The registry's notion of now (--registry-clock, else the real time). */
+double ecr_now(struct server *s);
+/* Queue a scan of repo@digest for the worker. */
+void ecr_queue_scan(struct server *s, const char *repo, const char *digest);
+/* Ask the worker to apply repo's lifecycle policy now. */
+void ecr_kick_lifecycle(struct server *s);
+/*
+ * The images of repo with ECR's details: [{imageDigest, imageTags, imagePushedAt, imageSizeInBytes,
+ * imageManifestMediaType, artifactMediaType, "scan" (the stored scan, or absent), "indexChild" (true
+ * for a manifest an index of the repository lists)}], newest first.
+ */
+json_t *ecr_images(struct server *s, const char *repo);
+/*
+ * The images policy_text (ECR's JSON) expires in repo now: ECR's previewResults
+ * ({imageTags, imageDigest, imagePushedAt, action, appliedRulePriority}).
+ * -EINVAL with *ret_msg when the policy is invalid. With apply, they are deleted.
+ */
+int ecr_lifecycle_run(struct server *s, const char *repo, const char *policy_text, bool apply, json_t **ret,
+		      char **ret_msg);
+char *ecr_repo_key(const char *repo);
+char *ecr_image_key(const char *repo, const char *digest);
 
 /* ---- leader.c ---- */
 int leader_start(struct server *s, struct berth_error **err);

@@ -71,7 +71,7 @@ struct parser {
 
 static int fail(struct parser *ps, const char *what)
 {
-	return berth_error_msg(ps->err, EINVAL, "invalid filter pattern: position %zu: %s",
+	return berth_error_msg(ps->err, EINVAL, "Invalid filter pattern: position %zu: %s",
 			       (size_t)(ps->p - ps->s) + 1, what);
 }
 
@@ -558,7 +558,7 @@ static bool text_match(const struct logs_filter *f, const char *m, size_t len)
 int logs_filter_parse(const char *pattern, struct logs_filter **ret, struct berth_error **err)
 {
 	if (strlen(pattern) > LOGS_FILTER_MAX)
-		return berth_error_msg(err, EINVAL, "invalid filter pattern: longer than %d characters",
+		return berth_error_msg(err, EINVAL, "Invalid filter pattern: longer than %d characters",
 				       LOGS_FILTER_MAX);
 	struct parser ps = { .s = pattern, .p = pattern, .err = err };
 	struct logs_filter *f = xcalloc(1, sizeof(*f));

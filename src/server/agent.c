@@ -585,7 +585,8 @@ void agent_handle(struct server *s, struct http_request *req)
 	if (streq(path, "ca") && streq(method, "GET")) /* public: the agent checks it against its token */
 		return http_respond(req, 200, "application/x-pem-file", xstrdup(s->ca_pem),
 				    strlen(s->ca_pem));
-	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status"))) &&
+	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status") ||
+		       streq(path, "logs"))) &&
 	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
 	json_t *node = authenticate(s, req);
@@ -599,6 +600,8 @@ void agent_handle(struct server *s, struct http_request *req)
 		do_tasks(s, req, node);
 	else if (streq(path, "peers"))
 		overlay_handle_peers(s, req, node);
+	else if (streq(path, "logs"))
+		logs_agent_ingest(s, req);
 	else
 		do_status(s, req, node);
 	json_decref(node);

@@ -52,13 +52,41 @@ static const struct ecs_op OPS[] = {
 	{ "BerthExplainPlacement", ecs_berth_explain_placement }, /* berth's own (docs/cluster.md) */
 };
 
+/* CloudWatch Logs, same endpoint, SigV4 service "logs" (logs.c). */
+static const struct ecs_op LOGS_OPS[] = {
+	{ "CreateLogGroup", logs_create_log_group },
+	{ "DeleteLogGroup", logs_delete_log_group },
+	{ "DescribeLogGroups", logs_describe_log_groups },
+	{ "CreateLogStream", logs_create_log_stream },
+	{ "DeleteLogStream", logs_delete_log_stream },
+	{ "DescribeLogStreams", logs_describe_log_streams },
+	{ "PutLogEvents", logs_put_log_events },
+	{ "GetLogEvents", logs_get_log_events },
+	{ "FilterLogEvents", logs_filter_log_events },
+	{ "PutRetentionPolicy", logs_put_retention_policy },
+	{ "DeleteRetentionPolicy", logs_delete_retention_policy },
+};
+
+/* One API on the endpoint: its X-Amz-Target prefix, SigV4 service name and operations. */
+struct api {
+	const char *prefix, *service;
+	const struct ecs_op *ops;
+	size_t n_ops;
+};
+
+static const struct api APIS[] = {
+	{ ECS_TARGET_PREFIX, "ecs", OPS, ARRAY_SIZE(OPS) },
+	{ LOGS_TARGET_PREFIX, "logs", LOGS_OPS, ARRAY_SIZE(LOGS_OPS) },
+};
+
 static const char *req_header(void *ctx, const char *name)
 {
 	return http_request_header(ctx, name);
 }
 
 /* 0 when the request is signed with the cluster's key; otherwise an ECS error in c. */
-static int authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len)
+static int authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len,
+			const char *service)
 {
 	struct server *s = c->srv;
 	const char *authz = http_request_header(req, "Authorization");
@@ -86,12 +114,12 @@ static int authenticate(struct ecs_call *c, struct http_request *req, const char
 		    "minutes.",
 		    date);
 		c->status = 403;
-	} else if (strncmp(date, a.date, 8) || !streq(a.region, s->region) || !streq(a.service, "ecs")) {
+	} else if (strncmp(date, a.date, 8) || !streq(a.region, s->region) || !streq(a.service, service)) {
 		r = ecs_fail(
 		    c, "InvalidSignatureException",
-		    "Credential should be scoped to a valid region and service: expected '%.8s/%s/ecs', "
+		    "Credential should be scoped to a valid region and service: expected '%.8s/%s/%s', "
 		    "got '%s'.",
-		    date, s->region, a.scope);
+		    date, s->region, service, a.scope);
 	} else {
 		bool has_host = false, has_date = false;
 		for (char **h = a.signed_headers; *h; h++) {
@@ -126,16 +154,21 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 {
 	size_t len = 0;
 	const char *body = http_request_body(req, &len);
-	if (authenticate(c, req, body, len) < 0)
-		return -1;
 	const char *target = http_request_header(req, "X-Amz-Target");
-	if (!target || !startswith(target, ECS_TARGET_PREFIX))
+	const struct api *api = NULL;
+	for (size_t i = 0; target && i < ARRAY_SIZE(APIS) && !api; i++)
+		if (startswith(target, APIS[i].prefix))
+			api = &APIS[i];
+	/* authentication first; a request without a known target is checked as an ECS one */
+	if (authenticate(c, req, body, len, api ? api->service : "ecs") < 0)
+		return -1;
+	if (!api)
 		return ecs_fail(c, "UnknownOperationException", "missing or unknown X-Amz-Target");
-	const char *op = target + strlen(ECS_TARGET_PREFIX);
+	const char *op = target + strlen(api->prefix);
 	const struct ecs_op *found = NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(OPS) && !found; i++)
-		if (streq(OPS[i].name, op))
-			found = &OPS[i];
+	for (size_t i = 0; i < api->n_ops && !found; i++)
+		if (streq(api->ops[i].name, op))
+			found = &api->ops[i];
 	if (!found)
 		return ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.", op);
 	json_error_t jerr;

@@ -93,7 +93,7 @@ static void test_refusals(void **state)
 		if (logs_filter_parse(bad[i], &f, &err) == 0)
 			fail_msg("pattern '%s' was accepted", bad[i]);
 		assert_non_null(err);
-		assert_non_null(strstr(err->msg, "invalid filter pattern"));
+		assert_non_null(strstr(err->msg, "Invalid filter pattern"));
 		berth_error_free(err);
 	}
 	char big[LOGS_FILTER_MAX + 2];

@@ -43,6 +43,7 @@ struct agent_runner_config {
 	const char *task_subnet;   /* its subnet when it must be created; NULL: the host picks */
 	const char *pause_path;    /* static pause binary; NULL: found next to the executable */
 	enum agent_pull_policy pull;
+	struct logship *logs;      /* awslogs shipper (logship.h); NULL: awslogs output stays local */
 	agent_report_fn report;
 	void *userdata;
 };

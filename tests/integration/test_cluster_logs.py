@@ -1,0 +1,317 @@
+"""Task logs through the server's CloudWatch Logs API (issue 15, logs): containers with
+`logConfiguration` awslogs are shipped by their agent to the server; `aws logs get-log-events`,
+`filter-log-events` (filter patterns), `tail --follow`, boto3 and `berth task logs` read them;
+nothing is lost or duplicated when the agent is killed -9 mid-stream or the server is away;
+retention expires events; bad requests get the API's errors.
+
+One module-scoped cluster (2 nodes). The server runs with `--logs-day-seconds 3
+--logs-sweep-interval 1` (a retention "day" is 3 s here, docs/logs.md).
+"""
+import contextlib
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+
+from cluster_fixture import AWS, REGION, Cluster, in_netns, wait_for
+from conftest import berth_binary
+
+GROUP = "/ecs/logtest"
+
+
+def taskdef(family, script, prefix="app", group=GROUP, create="true"):
+    opts = {"awslogs-group": group, "awslogs-region": REGION, "awslogs-stream-prefix": prefix}
+    if create:
+        opts["awslogs-create-group"] = create
+    return {"family": family, "networkMode": "none", "containerDefinitions": [{
+        "name": "main", "image": "busybox:latest", "memory": 32, "essential": True, "stopTimeout": 2,
+        "command": ["sh", "-c", script],
+        "logConfiguration": {"logDriver": "awslogs", "options": opts},
+    }]}
+
+
+# prints "n 0" .. "n N-1" in bursts of 200 with a pause between them
+NUMBERS = ('i=0; while [ $i -lt {n} ]; do echo "n $i"; i=$((i+1)); '
+           'if [ $((i % 200)) = 0 ]; then sleep {pause}; fi; done; sleep 0.5')
+
+
+def logs(c, *args, check=True):
+    p = subprocess.run(["nsenter", f"--net=/run/netns/{c.vpc}", AWS, "--region", REGION, "--endpoint-url",
+                        c.endpoint, "--ca-bundle", c.ca, "--output", "json", "logs", *map(str, args)],
+                       capture_output=True, text=True, env=c.aws_env(), timeout=90)
+    if check and p.returncode != 0:
+        raise AssertionError(f"aws logs {args} exited {p.returncode}: {p.stderr}")
+    return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else p
+
+
+def run_task(c, family):
+    out = c.aws("run-task", "--task-definition", family)
+    assert not out["failures"], out["failures"]
+    return out["tasks"][0]
+
+
+def wait_task(c, arn, status, timeout=60):
+    return wait_for(lambda: next((t for t in c.aws("describe-tasks", "--tasks", arn)["tasks"]
+                                  if t["lastStatus"] == status), None), timeout, f"task {status}")
+
+
+def stream_of(task, prefix="app"):
+    return f"{prefix}/main/{task['taskArn'].rsplit('/', 1)[1]}"
+
+
+def all_events(c, stream, group=GROUP):
+    """Every event of a stream, oldest first, following nextForwardToken as the aws CLI's users do."""
+    events, token = [], None
+    while True:
+        args = ["get-log-events", "--log-group-name", group, "--log-stream-name", stream, "--start-from-head"]
+        out = logs(c, *args, *(["--next-token", token] if token else []), check=False)
+        if not isinstance(out, dict):
+            assert "ResourceNotFoundException" in out.stderr, out.stderr
+            return []
+        events += out["events"]
+        # a short page is the end (a stream still growing would otherwise keep the loop going)
+        if out["nextForwardToken"] == token or len(out["events"]) < 10000:
+            return events
+        token = out["nextForwardToken"]
+
+
+def wait_messages(c, stream, count, group=GROUP, timeout=60):
+    def enough():
+        ev = all_events(c, stream, group)
+        return ev if len(ev) >= count else None
+    return [e["message"] for e in wait_for(enough, timeout, f"{count} events in {stream}", every=0.5)]
+
+
+@contextlib.contextmanager
+def boto_logs(c):
+    import boto3
+    keys = open(os.path.join(c.server_root, "credentials")).read()
+    k = re.search(r"aws_access_key_id = (\S+)", keys).group(1)
+    s = re.search(r"aws_secret_access_key = (\S+)", keys).group(1)
+    with in_netns(c.vpc):
+        yield boto3.session.Session().client("logs", region_name=REGION, endpoint_url=c.endpoint, verify=c.ca,
+                                             aws_access_key_id=k, aws_secret_access_key=s)
+
+
+@pytest.fixture(scope="module")
+def cluster(busybox):
+    c = Cluster(nodes=2, server_args=["--logs-day-seconds", "3", "--logs-sweep-interval", "1"])
+    try:
+        c.start(busybox=busybox)
+        yield c
+    finally:
+        c.cleanup()
+
+
+@pytest.fixture(scope="module")
+def crashed(cluster):
+    """A task that prints 1500 lines, a JSON line and an error, then exits 3 (its essential container)."""
+    c = cluster
+    script = NUMBERS.format(n=1500, pause=0) + '; echo \'{"level":"error","code":503}\'; echo "ERROR boom"; exit 3'
+    c.aws("register-task-definition", "--cli-input-json", json.dumps(taskdef("crasher", script)))
+    task = run_task(c, "crasher")
+    t = wait_task(c, task["taskArn"], "STOPPED")
+    assert t["stopCode"] == "EssentialContainerExited", t.get("stoppedReason")
+    msgs = wait_messages(c, stream_of(task), 1502)
+    return task, msgs
+
+
+def test_get_log_events_has_every_line_in_order(cluster, crashed):
+    task, msgs = crashed
+    assert msgs == [f"n {i}" for i in range(1500)] + ['{"level":"error","code":503}', "ERROR boom"]
+    # the group was created by the agent (awslogs-create-group) and the stream is named as ECS does
+    groups = logs(cluster, "describe-log-groups", "--log-group-name-prefix", "/ecs/")["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [GROUP]
+    streams = logs(cluster, "describe-log-streams", "--log-group-name", GROUP)["logStreams"]
+    st = next(s for s in streams if s["logStreamName"] == stream_of(task))
+    assert st["storedBytes"] > 1500 * 4 and st["lastEventTimestamp"] >= st["firstEventTimestamp"]
+    # default (no --start-from-head): the newest events, and a backward token to page back
+    out = logs(cluster, "get-log-events", "--log-group-name", GROUP, "--log-stream-name", stream_of(task),
+               "--limit", "2")
+    assert [e["message"] for e in out["events"]] == ['{"level":"error","code":503}', "ERROR boom"]
+    back = logs(cluster, "get-log-events", "--log-group-name", GROUP, "--log-stream-name", stream_of(task),
+                "--limit", "3", "--next-token", out["nextBackwardToken"])
+    assert [e["message"] for e in back["events"]] == ["n 1497", "n 1498", "n 1499"]
+
+
+def test_filter_log_events_patterns(cluster, crashed):
+    task, _ = crashed
+
+    def matches(pattern):
+        out = logs(cluster, "filter-log-events", "--log-group-name", GROUP, "--log-stream-names",
+                   stream_of(task), "--filter-pattern", pattern)
+        return [e["message"] for e in out["events"]]
+    assert matches("ERROR") == ["ERROR boom"]
+    assert matches('{ $.level = "error" }') == ['{"level":"error","code":503}']
+    assert matches("{ $.code >= 500 && $.level = err* }") == ['{"level":"error","code":503}']
+    assert matches('"n 149"') == ["n 149"] + [f"n {1490 + i}" for i in range(10)]
+    assert matches("?boom ?1499") == ["n 1499", "ERROR boom"]
+    assert matches("n -1 -2 -3 -4 -5 -6 -7 -8 -9") == ["n 0"]
+    assert matches("[word, number = 1234]") == ["n 1234"]
+
+
+def test_filter_pagination_with_boto3(cluster, crashed):
+    task, msgs = crashed
+    with boto_logs(cluster) as cl:
+        pages = list(cl.get_paginator("filter_log_events").paginate(
+            logGroupName=GROUP, logStreamNames=[stream_of(task)], PaginationConfig={"PageSize": 400}))
+        assert len(pages) >= 4
+        assert [e["message"] for p in pages for e in p["events"]] == msgs
+        # get_log_events forward paging: the token repeats at the end of the stream
+        got, token = [], None
+        while True:
+            kw = {"nextToken": token} if token else {"startFromHead": True}
+            out = cl.get_log_events(logGroupName=GROUP, logStreamName=stream_of(task), limit=700, **kw)
+            got += [e["message"] for e in out["events"]]
+            if out["nextForwardToken"] == token:
+                break
+            token = out["nextForwardToken"]
+        assert got == msgs
+
+
+def test_berth_task_logs(cluster, crashed):
+    task, msgs = crashed
+    p = subprocess.run(["nsenter", f"--net=/run/netns/{cluster.vpc}", berth_binary(), "task", "logs",
+                        "--endpoint", cluster.endpoint, "--ca-bundle", cluster.ca, "--region", REGION,
+                        task["taskArn"].rsplit("/", 1)[1]],
+                       capture_output=True, text=True, env=cluster.aws_env(), timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == msgs
+
+
+def test_tail_follow_and_docker_logs_on_the_node(cluster):
+    c = cluster
+    c.aws("register-task-definition", "--cli-input-json", json.dumps(
+        taskdef("ticker", 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 0.2; done', prefix="tk")))
+    task = run_task(c, "ticker")
+    wait_task(c, task["taskArn"], "RUNNING")
+    wait_messages(c, stream_of(task, "tk"), 1)
+    p = subprocess.Popen(["nsenter", f"--net=/run/netns/{c.vpc}", AWS, "--region", REGION, "--endpoint-url",
+                          c.endpoint, "--ca-bundle", c.ca, "logs", "tail", GROUP, "--follow",
+                          "--log-stream-name-prefix", "tk/", "--format", "short"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.aws_env())
+    try:
+        lines, deadline = [], time.monotonic() + 30
+        while len(lines) < 3 and time.monotonic() < deadline:
+            r, _, _ = select.select([p.stdout], [], [], 1)
+            if r:
+                lines.append(p.stdout.readline())
+        assert len(lines) == 3, p.stderr.read() if p.poll() is not None else "no lines from aws logs tail"
+        assert all(re.match(r"\S+ tick \d+$", x.strip()) for x in lines), lines
+    finally:
+        p.kill()
+        p.wait()
+    # the engine keeps its own log: `docker logs` on the node reads it too
+    node = c.node_of(wait_task(c, task["taskArn"], "RUNNING")["containerInstanceArn"])
+    name = next(x["Names"] for x in node.containers(all=False) if "ticker" in x["Names"])
+    assert "tick 0" in node.docker("logs", name).stdout
+    c.aws("stop-task", "--task", task["taskArn"])
+    wait_task(c, task["taskArn"], "STOPPED")
+
+
+def test_agent_kill9_mid_stream_loses_and_duplicates_nothing(cluster):
+    c = cluster
+    n = 3000
+    c.aws("register-task-definition", "--cli-input-json", json.dumps(
+        taskdef("counter", "sleep 1; " + NUMBERS.format(n=n, pause=0.1), prefix="ct")))
+    task = run_task(c, "counter")
+    t = wait_task(c, task["taskArn"], "RUNNING")
+    node = c.node_of(t["containerInstanceArn"])
+    wait_messages(c, stream_of(task, "ct"), 200)  # shipping has begun
+    node.stop(signal.SIGKILL)
+    time.sleep(1)  # the task keeps printing while its agent is dead
+    node.start()
+    msgs = wait_messages(c, stream_of(task, "ct"), n)
+    assert msgs == [f"n {i}" for i in range(n)]
+    wait_task(c, task["taskArn"], "STOPPED")
+    time.sleep(1)  # a late duplicate would show up now
+    assert len(all_events(c, stream_of(task, "ct"))) == n
+
+
+def test_server_down_buffers_then_delivers_in_order(cluster):
+    c = cluster
+    c.aws("register-task-definition", "--cli-input-json", json.dumps(
+        taskdef("offline", "sleep 2; " + NUMBERS.format(n=800, pause=0) + "; exit 0", prefix="off")))
+    task = run_task(c, "offline")
+    wait_task(c, task["taskArn"], "RUNNING")
+    c.stop_server()
+    try:
+        time.sleep(5)  # the task prints and exits meanwhile; its container is removed by the agent
+    finally:
+        c.start_server()
+    msgs = wait_messages(c, stream_of(task, "off"), 800)
+    assert msgs == [f"n {i}" for i in range(800)]
+    wait_task(c, task["taskArn"], "STOPPED")
+
+
+def test_put_log_events_and_retention_expiry(cluster):
+    c = cluster
+    logs(c, "create-log-group", "--log-group-name", "ret")
+    logs(c, "create-log-stream", "--log-group-name", "ret", "--log-stream-name", "s")
+    now = int(time.time() * 1000)
+    ev = [{"timestamp": now + i, "message": f"m{i}"} for i in range(5)]
+    out = logs(c, "put-log-events", "--log-group-name", "ret", "--log-stream-name", "s", "--log-events",
+               json.dumps(ev))
+    assert out["nextSequenceToken"] == "5" and "rejectedLogEventsInfo" not in out
+    assert [e["message"] for e in all_events(c, "s", "ret")] == [f"m{i}" for i in range(5)]
+    logs(c, "put-retention-policy", "--log-group-name", "ret", "--retention-in-days", "1")
+    assert logs(c, "describe-log-groups", "--log-group-name-prefix", "ret")["logGroups"][0]["retentionInDays"] == 1
+    # a "day" is 3 s here: the events expire, and the sweep removes their bytes
+    wait_for(lambda: all_events(c, "s", "ret") == [], 20, "expiry")
+    wait_for(lambda: logs(c, "describe-log-streams", "--log-group-name", "ret")["logStreams"][0]["storedBytes"]
+             < 100, 20, "the sweep to free the segment")
+    logs(c, "delete-retention-policy", "--log-group-name", "ret")
+    logs(c, "delete-log-group", "--log-group-name", "ret")
+
+
+def test_bad_requests_get_the_apis_errors(cluster):
+    c = cluster
+
+    def err(*args):
+        p = logs(c, *args, check=False)
+        assert not isinstance(p, dict), f"{args} succeeded"
+        m = re.search(r"\((\w+)\)", p.stderr)
+        return m.group(1) if m else p.stderr
+    assert err("filter-log-events", "--log-group-name", GROUP, "--filter-pattern", '{ $.level = ') == \
+        "InvalidParameterException"
+    assert err("filter-log-events", "--log-group-name", GROUP, "--filter-pattern", '"unterminated') == \
+        "InvalidParameterException"
+    assert err("filter-log-events", "--log-group-name", GROUP, "--log-stream-names", "a",
+               "--log-stream-name-prefix", "b") == "InvalidParameterException"
+    assert err("filter-log-events", "--log-group-name", "/nope") == "ResourceNotFoundException"
+    assert err("get-log-events", "--log-group-name", GROUP, "--log-stream-name", "nope") == \
+        "ResourceNotFoundException"
+    assert err("get-log-events", "--log-group-name", GROUP, "--log-stream-name", "nope", "--next-token", "x") in \
+        ("InvalidParameterException", "ResourceNotFoundException")
+    assert err("create-log-group", "--log-group-name", GROUP) == "ResourceAlreadyExistsException"
+    assert err("create-log-group", "--log-group-name", "bad name!") == "InvalidParameterException"
+    assert err("put-retention-policy", "--log-group-name", GROUP, "--retention-in-days", "2") == \
+        "InvalidParameterException"
+    logs(c, "create-log-stream", "--log-group-name", GROUP, "--log-stream-name", "manual")
+    assert err("create-log-stream", "--log-group-name", GROUP, "--log-stream-name", "manual") == \
+        "ResourceAlreadyExistsException"
+    now = int(time.time() * 1000)
+    assert err("put-log-events", "--log-group-name", GROUP, "--log-stream-name", "manual", "--log-events",
+               json.dumps([{"timestamp": now, "message": "b"}, {"timestamp": now - 5, "message": "a"}])) == \
+        "InvalidParameterException"
+    with boto_logs(c) as cl:
+        from botocore.exceptions import ClientError
+        with pytest.raises(ClientError) as e:
+            cl.get_log_events(logGroupName=GROUP, logStreamName="manual", nextToken="garbage")
+        assert e.value.response["Error"]["Code"] == "InvalidParameterException"
+    # nothing half-created by the refusals
+    assert [g["logGroupName"] for g in logs(c, "describe-log-groups")["logGroups"]] == [GROUP]
+
+
+def test_crashed_task_logs_outlive_the_task_and_its_node(cluster, crashed):
+    task, msgs = crashed
+    c = cluster
+    node = c.node_of(task["containerInstanceArn"])
+    node.stop()
+    c.aws("deregister-container-instance", "--container-instance", task["containerInstanceArn"], "--force")
+    assert [e["message"] for e in all_events(c, stream_of(task))] == msgs

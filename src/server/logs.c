@@ -530,13 +530,19 @@ int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	if (hi < b.n)
 		json_object_set_new(rej, "tooNewLogEventStartIndex", json_integer((json_int_t)hi));
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (hi > lo && logs_append(c->srv->logs, name, sn, b.ev + lo, hi - lo, now, 0, NULL, &err) < 0) {
+	uint64_t first = 0, next;
+	if (hi > lo && logs_append(c->srv->logs, name, sn, b.ev + lo, hi - lo, now, 0, &first, &err) < 0) {
 		json_decref(rej);
 		return ecs_internal(c, err);
 	}
-	struct logs_stream_stat st = { 0 };
-	logs_stream_stat(c->srv->logs, name, sn, &st, NULL);
-	*out = json_pack("{s:o}", "nextSequenceToken", json_sprintf("%llu", (unsigned long long)st.next_seq));
+	if (hi > lo) {
+		next = first + (hi - lo);
+	} else {
+		struct logs_stream_stat st = { 0 };
+		logs_stream_stat(c->srv->logs, name, sn, &st, NULL);
+		next = st.next_seq;
+	}
+	*out = json_pack("{s:o}", "nextSequenceToken", json_sprintf("%llu", (unsigned long long)next));
 	if (json_object_size(rej))
 		json_object_set_new(*out, "rejectedLogEventsInfo", rej);
 	else

@@ -55,9 +55,17 @@ def run_task(c, family):
     return out["tasks"][0]
 
 
+ORDER = ["PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING",
+         "STOPPED"]
+
+
 def wait_task(c, arn, status, timeout=60):
-    return wait_for(lambda: next((t for t in c.aws("describe-tasks", "--tasks", arn)["tasks"]
-                                  if t["lastStatus"] == status), None), timeout, f"task {status}")
+    """The task once it has reached status (or gone past it: a short task may be STOPPED already)."""
+    with c.ecs() as ecs:
+        def reached():
+            t = ecs.describe_tasks(tasks=[arn])["tasks"][0]
+            return t if ORDER.index(t["lastStatus"]) >= ORDER.index(status) else None
+        return wait_for(reached, timeout, f"task {status}", every=0.3)
 
 
 def stream_of(task, prefix="app"):
@@ -65,19 +73,22 @@ def stream_of(task, prefix="app"):
 
 
 def all_events(c, stream, group=GROUP):
-    """Every event of a stream, oldest first, following nextForwardToken as the aws CLI's users do."""
+    """Every event of a stream, oldest first, following nextForwardToken (boto3: faster than the CLI)."""
+    from botocore.exceptions import ClientError
     events, token = [], None
-    while True:
-        args = ["get-log-events", "--log-group-name", group, "--log-stream-name", stream, "--start-from-head"]
-        out = logs(c, *args, *(["--next-token", token] if token else []), check=False)
-        if not isinstance(out, dict):
-            assert "ResourceNotFoundException" in out.stderr, out.stderr
-            return []
-        events += out["events"]
-        # a short page is the end (a stream still growing would otherwise keep the loop going)
-        if out["nextForwardToken"] == token or len(out["events"]) < 10000:
-            return events
-        token = out["nextForwardToken"]
+    with boto_logs(c) as cl:
+        while True:
+            kw = {"nextToken": token} if token else {"startFromHead": True}
+            try:
+                out = cl.get_log_events(logGroupName=group, logStreamName=stream, **kw)
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "ResourceNotFoundException", e
+                return []
+            events += out["events"]
+            # a short page is the end (a stream still growing would otherwise keep the loop going)
+            if out["nextForwardToken"] == token or len(out["events"]) < 10000:
+                return events
+            token = out["nextForwardToken"]
 
 
 def wait_messages(c, stream, count, group=GROUP, timeout=60):
@@ -143,11 +154,14 @@ def test_filter_log_events_patterns(cluster, crashed):
     task, _ = crashed
 
     def matches(pattern):
-        out = logs(cluster, "filter-log-events", "--log-group-name", GROUP, "--log-stream-names",
-                   stream_of(task), "--filter-pattern", pattern)
+        with boto_logs(cluster) as cl:
+            out = cl.filter_log_events(logGroupName=GROUP, logStreamNames=[stream_of(task)], filterPattern=pattern)
         return [e["message"] for e in out["events"]]
+    # the aws CLI once, boto3 for the rest
+    out = logs(cluster, "filter-log-events", "--log-group-name", GROUP, "--log-stream-names", stream_of(task),
+               "--filter-pattern", '{ $.level = "error" }')
+    assert [e["message"] for e in out["events"]] == ['{"level":"error","code":503}']
     assert matches("ERROR") == ["ERROR boom"]
-    assert matches('{ $.level = "error" }') == ['{"level":"error","code":503}']
     assert matches("{ $.code >= 500 && $.level = err* }") == ['{"level":"error","code":503}']
     assert matches('"n 149"') == ["n 149"] + [f"n {1490 + i}" for i in range(10)]
     assert matches("?boom ?1499") == ["n 1499", "ERROR boom"]
@@ -218,7 +232,7 @@ def test_agent_kill9_mid_stream_loses_and_duplicates_nothing(cluster):
     c = cluster
     n = 3000
     c.aws("register-task-definition", "--cli-input-json", json.dumps(
-        taskdef("counter", "sleep 1; " + NUMBERS.format(n=n, pause=0.1), prefix="ct")))
+        taskdef("counter", "sleep 2; " + NUMBERS.format(n=n, pause=0.1), prefix="ct")))
     task = run_task(c, "counter")
     t = wait_task(c, task["taskArn"], "RUNNING")
     node = c.node_of(t["containerInstanceArn"])
@@ -229,19 +243,19 @@ def test_agent_kill9_mid_stream_loses_and_duplicates_nothing(cluster):
     msgs = wait_messages(c, stream_of(task, "ct"), n)
     assert msgs == [f"n {i}" for i in range(n)]
     wait_task(c, task["taskArn"], "STOPPED")
-    time.sleep(1)  # a late duplicate would show up now
+    time.sleep(1)  # a late duplicate would show up now (the agent ships the rest at the task's end)
     assert len(all_events(c, stream_of(task, "ct"))) == n
 
 
 def test_server_down_buffers_then_delivers_in_order(cluster):
     c = cluster
     c.aws("register-task-definition", "--cli-input-json", json.dumps(
-        taskdef("offline", "sleep 2; " + NUMBERS.format(n=800, pause=0) + "; exit 0", prefix="off")))
+        taskdef("offline", "sleep 3; " + NUMBERS.format(n=800, pause=0) + "; exit 0", prefix="off")))
     task = run_task(c, "offline")
     wait_task(c, task["taskArn"], "RUNNING")
     c.stop_server()
     try:
-        time.sleep(5)  # the task prints and exits meanwhile; its container is removed by the agent
+        time.sleep(4)  # the task prints and exits meanwhile; its container is removed by the agent
     finally:
         c.start_server()
     msgs = wait_messages(c, stream_of(task, "off"), 800)
@@ -252,60 +266,61 @@ def test_server_down_buffers_then_delivers_in_order(cluster):
 def test_put_log_events_and_retention_expiry(cluster):
     c = cluster
     logs(c, "create-log-group", "--log-group-name", "ret")
-    logs(c, "create-log-stream", "--log-group-name", "ret", "--log-stream-name", "s")
     now = int(time.time() * 1000)
-    ev = [{"timestamp": now + i, "message": f"m{i}"} for i in range(5)]
-    out = logs(c, "put-log-events", "--log-group-name", "ret", "--log-stream-name", "s", "--log-events",
-               json.dumps(ev))
-    assert out["nextSequenceToken"] == "5" and "rejectedLogEventsInfo" not in out
-    assert [e["message"] for e in all_events(c, "s", "ret")] == [f"m{i}" for i in range(5)]
-    logs(c, "put-retention-policy", "--log-group-name", "ret", "--retention-in-days", "1")
-    assert logs(c, "describe-log-groups", "--log-group-name-prefix", "ret")["logGroups"][0]["retentionInDays"] == 1
-    # a "day" is 3 s here: the events expire, and the sweep removes their bytes
-    wait_for(lambda: all_events(c, "s", "ret") == [], 20, "expiry")
-    wait_for(lambda: logs(c, "describe-log-streams", "--log-group-name", "ret")["logStreams"][0]["storedBytes"]
-             < 100, 20, "the sweep to free the segment")
-    logs(c, "delete-retention-policy", "--log-group-name", "ret")
-    logs(c, "delete-log-group", "--log-group-name", "ret")
+    with boto_logs(c) as cl:
+        cl.create_log_stream(logGroupName="ret", logStreamName="s")
+        out = cl.put_log_events(logGroupName="ret", logStreamName="s",
+                                logEvents=[{"timestamp": now + i, "message": f"m{i}"} for i in range(5)])
+        assert out["nextSequenceToken"] == "5" and "rejectedLogEventsInfo" not in out
+        assert [e["message"] for e in all_events(c, "s", "ret")] == [f"m{i}" for i in range(5)]
+        cl.put_retention_policy(logGroupName="ret", retentionInDays=1)
+        assert cl.describe_log_groups(logGroupNamePrefix="ret")["logGroups"][0]["retentionInDays"] == 1
+        # a "day" is 3 s here: the events expire, and the sweep removes their bytes
+        wait_for(lambda: all_events(c, "s", "ret") == [], 20, "expiry", every=0.5)
+        wait_for(lambda: cl.describe_log_streams(logGroupName="ret")["logStreams"][0]["storedBytes"] < 100, 20,
+                 "the sweep to free the segment", every=0.5)
+        cl.delete_retention_policy(logGroupName="ret")
+        cl.delete_log_group(logGroupName="ret")
 
 
 def test_bad_requests_get_the_apis_errors(cluster):
     c = cluster
+    from botocore.exceptions import ClientError
 
-    def err(*args):
+    def cli_err(*args):
         p = logs(c, *args, check=False)
         assert not isinstance(p, dict), f"{args} succeeded"
         m = re.search(r"\((\w+)\)", p.stderr)
         return m.group(1) if m else p.stderr
-    assert err("filter-log-events", "--log-group-name", GROUP, "--filter-pattern", '{ $.level = ') == \
+    assert cli_err("filter-log-events", "--log-group-name", GROUP, "--filter-pattern", '{ $.level = ') == \
         "InvalidParameterException"
-    assert err("filter-log-events", "--log-group-name", GROUP, "--filter-pattern", '"unterminated') == \
-        "InvalidParameterException"
-    assert err("filter-log-events", "--log-group-name", GROUP, "--log-stream-names", "a",
-               "--log-stream-name-prefix", "b") == "InvalidParameterException"
-    assert err("filter-log-events", "--log-group-name", "/nope") == "ResourceNotFoundException"
-    assert err("get-log-events", "--log-group-name", GROUP, "--log-stream-name", "nope") == \
-        "ResourceNotFoundException"
-    assert err("get-log-events", "--log-group-name", GROUP, "--log-stream-name", "nope", "--next-token", "x") in \
-        ("InvalidParameterException", "ResourceNotFoundException")
-    assert err("create-log-group", "--log-group-name", GROUP) == "ResourceAlreadyExistsException"
-    assert err("create-log-group", "--log-group-name", "bad name!") == "InvalidParameterException"
-    assert err("put-retention-policy", "--log-group-name", GROUP, "--retention-in-days", "2") == \
-        "InvalidParameterException"
-    logs(c, "create-log-stream", "--log-group-name", GROUP, "--log-stream-name", "manual")
-    assert err("create-log-stream", "--log-group-name", GROUP, "--log-stream-name", "manual") == \
-        "ResourceAlreadyExistsException"
+    assert cli_err("create-log-group", "--log-group-name", GROUP) == "ResourceAlreadyExistsException"
     now = int(time.time() * 1000)
-    assert err("put-log-events", "--log-group-name", GROUP, "--log-stream-name", "manual", "--log-events",
-               json.dumps([{"timestamp": now, "message": "b"}, {"timestamp": now - 5, "message": "a"}])) == \
-        "InvalidParameterException"
     with boto_logs(c) as cl:
-        from botocore.exceptions import ClientError
-        with pytest.raises(ClientError) as e:
-            cl.get_log_events(logGroupName=GROUP, logStreamName="manual", nextToken="garbage")
-        assert e.value.response["Error"]["Code"] == "InvalidParameterException"
-    # nothing half-created by the refusals
-    assert [g["logGroupName"] for g in logs(c, "describe-log-groups")["logGroups"]] == [GROUP]
+        def err(op, **kw):
+            with pytest.raises(ClientError) as e:
+                getattr(cl, op)(**kw)
+            return e.value.response["Error"]["Code"]
+        assert err("filter_log_events", logGroupName=GROUP, filterPattern='"unterminated') == \
+            "InvalidParameterException"
+        assert err("filter_log_events", logGroupName=GROUP, filterPattern="[a, b") == "InvalidParameterException"
+        assert err("filter_log_events", logGroupName=GROUP, logStreamNames=["a"], logStreamNamePrefix="b") == \
+            "InvalidParameterException"
+        assert err("filter_log_events", logGroupName="/nope") == "ResourceNotFoundException"
+        assert err("get_log_events", logGroupName=GROUP, logStreamName="nope") == "ResourceNotFoundException"
+        assert err("create_log_group", logGroupName="bad name!") == "InvalidParameterException"
+        assert err("put_retention_policy", logGroupName=GROUP, retentionInDays=2) == "InvalidParameterException"
+        cl.create_log_stream(logGroupName=GROUP, logStreamName="manual")
+        assert err("create_log_stream", logGroupName=GROUP, logStreamName="manual") == \
+            "ResourceAlreadyExistsException"
+        assert err("put_log_events", logGroupName=GROUP, logStreamName="manual",
+                   logEvents=[{"timestamp": now, "message": "b"}, {"timestamp": now - 5, "message": "a"}]) == \
+            "InvalidParameterException"
+        assert err("get_log_events", logGroupName=GROUP, logStreamName="manual", nextToken="garbage") == \
+            "InvalidParameterException"
+        assert err("filter_log_events", logGroupName=GROUP, nextToken="garbage") == "InvalidParameterException"
+        # nothing half-created by the refusals
+        assert [g["logGroupName"] for g in cl.describe_log_groups()["logGroups"]] == [GROUP]
 
 
 def test_crashed_task_logs_outlive_the_task_and_its_node(cluster, crashed):

@@ -160,21 +160,27 @@ static char *seg_path(const struct lstream *st, uint64_t seg, const char *suffix
 	return xasprintf("%s/%016llx.seg%s", st->dir, (unsigned long long)seg, suffix);
 }
 
+/* The index entry of frame h at off in segment seg. */
+static struct batch batch_of(const struct frame_hdr *h, uint64_t seg, uint64_t off)
+{
+	return (struct batch){ .first_seq = h->first_seq,
+			       .seg = seg,
+			       .off = off,
+			       .token = h->token,
+			       .count = h->count,
+			       .len = h->len,
+			       .min_ts = h->min_ts,
+			       .max_ts = h->max_ts,
+			       .ingest = h->ingest };
+}
+
 static void index_add(struct lstream *st, const struct frame_hdr *h, uint64_t seg, uint64_t off)
 {
 	if (st->n_b == st->cap_b) {
 		st->cap_b = st->cap_b ? st->cap_b * 2 : 16;
 		st->b = xrealloc(st->b, st->cap_b * sizeof(*st->b));
 	}
-	st->b[st->n_b++] = (struct batch){ .first_seq = h->first_seq,
-					   .seg = seg,
-					   .off = off,
-					   .token = h->token,
-					   .count = h->count,
-					   .len = h->len,
-					   .min_ts = h->min_ts,
-					   .max_ts = h->max_ts,
-					   .ingest = h->ingest };
+	st->b[st->n_b++] = batch_of(h, seg, off);
 	st->next_seq = h->first_seq + h->count;
 }
 
@@ -694,15 +700,7 @@ static int compactor_flush(struct compactor *c, struct berth_error **err)
 		return berth_error_errno(err, "write compacted segment of '%s'", c->st->dir);
 	if (c->n_b == c->cap_b)
 		c->b = xrealloc(c->b, (c->cap_b = c->cap_b ? 2 * c->cap_b : 64) * sizeof(*c->b));
-	c->b[c->n_b++] = (struct batch){ .first_seq = h->first_seq,
-					 .seg = c->seg,
-					 .off = c->seg_size,
-					 .token = h->token,
-					 .count = h->count,
-					 .len = h->len,
-					 .min_ts = h->min_ts,
-					 .max_ts = h->max_ts,
-					 .ingest = h->ingest };
+	c->b[c->n_b++] = batch_of(h, c->seg, c->seg_size);
 	c->seg_size += c->frame.len;
 	c->sizes[c->n_segs - 1] = c->seg_size;
 	strbuf_reset(&c->frame);

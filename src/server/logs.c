@@ -145,6 +145,15 @@ static int stream_exists(struct ecs_call *c, const char *group, const char *stre
 	return r < 0 ? ecs_internal(c, err) : 0;
 }
 
+/* logStreamName and the group of a stream call; the stream must exist. */
+static int stream_lookup(struct ecs_call *c, json_t *in, json_t **ret_group, const char **ret_name,
+			 const char **ret_stream)
+{
+	if (ecs_str(c, in, "logStreamName", true, ret_stream) < 0 || group_lookup(c, in, ret_group, ret_name) < 0)
+		return -1;
+	return stream_exists(c, *ret_name, *ret_stream);
+}
+
 /* Create the group record; *ok false when it exists. */
 static int group_create(struct server *s, const char *name, bool *ok, struct berth_error **err)
 {
@@ -385,8 +394,7 @@ int logs_delete_log_stream(struct ecs_call *c, json_t *in, json_t **out)
 	const char *sn;
 	_cleanup_json_ json_t *g = NULL;
 	const char *name;
-	if (ecs_str(c, in, "logStreamName", true, &sn) < 0 || group_lookup(c, in, &g, &name) < 0 ||
-	    stream_exists(c, name, sn) < 0)
+	if (stream_lookup(c, in, &g, &name, &sn) < 0)
 		return -1;
 	_cleanup_free_ char *key = stream_key(name, sn);
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -504,8 +512,7 @@ int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	const char *sn;
 	_cleanup_json_ json_t *g = NULL;
 	const char *name;
-	if (ecs_str(c, in, "logStreamName", true, &sn) < 0 || group_lookup(c, in, &g, &name) < 0 ||
-	    stream_exists(c, name, sn) < 0)
+	if (stream_lookup(c, in, &g, &name, &sn) < 0)
 		return -1;
 	json_t *events = json_object_get(in, "logEvents");
 	if (!events || json_array_size(events) == 0)
@@ -591,9 +598,8 @@ int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_json_ json_t *g = NULL;
 	const char *name;
 	struct logs_read q = { 0 };
-	if (ecs_str(c, in, "logStreamName", true, &sn) < 0 || ecs_str(c, in, "nextToken", false, &token) < 0 ||
-	    ecs_int(c, in, "limit", 1, 10000, &limit) < 0 || time_args(c, in, &q) < 0 ||
-	    group_lookup(c, in, &g, &name) < 0 || stream_exists(c, name, sn) < 0)
+	if (ecs_str(c, in, "nextToken", false, &token) < 0 || ecs_int(c, in, "limit", 1, 10000, &limit) < 0 ||
+	    time_args(c, in, &q) < 0 || stream_lookup(c, in, &g, &name, &sn) < 0)
 		return -1;
 	json_t *head = json_object_get(in, "startFromHead");
 	if (head && !json_is_boolean(head))

@@ -7,9 +7,7 @@ retention expires events; bad requests get the API's errors.
 One module-scoped cluster (2 nodes). The server runs with `--logs-day-seconds 3
 --logs-sweep-interval 1` (a retention "day" is 3 s here, docs/logs.md).
 """
-import contextlib
 import json
-import os
 import re
 import select
 import signal
@@ -18,7 +16,7 @@ import time
 
 import pytest
 
-from cluster_fixture import AWS, REGION, Cluster, in_netns, wait_for
+from cluster_fixture import AWS, REGION, Cluster, wait_for
 from conftest import berth_binary
 
 GROUP = "/ecs/logtest"
@@ -98,15 +96,8 @@ def wait_messages(c, stream, count, group=GROUP, timeout=60):
     return [e["message"] for e in wait_for(enough, timeout, f"{count} events in {stream}", every=0.5)]
 
 
-@contextlib.contextmanager
 def boto_logs(c):
-    import boto3
-    keys = open(os.path.join(c.server_root, "credentials")).read()
-    k = re.search(r"aws_access_key_id = (\S+)", keys).group(1)
-    s = re.search(r"aws_secret_access_key = (\S+)", keys).group(1)
-    with in_netns(c.vpc):
-        yield boto3.session.Session().client("logs", region_name=REGION, endpoint_url=c.endpoint, verify=c.ca,
-                                             aws_access_key_id=k, aws_secret_access_key=s)
+    return c.boto("logs")
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@
 
 #include "agent/agent.h"
 #include "agent/lb.h"
+#include "agent/logship.h"
 #include "agent/overlay.h"
 #include "agent/runner.h"
 #include "api/serve.h"
@@ -59,6 +60,8 @@ struct agent {
 	/* running */
 	struct host *host;
 	struct agent_runner *runner;
+	struct logship *logship; /* awslogs (logship.h) */
+	struct conn *logs_conn;  /* the shipper thread's connection */
 	pthread_t threads[3];
 	size_t n_threads;
 	pthread_mutex_t lock;
@@ -820,6 +823,23 @@ static void *report_main(void *arg)
 	return NULL;
 }
 
+/* logship_send_fn: one batch of log events to the current server (the shipper's own thread). */
+static int logs_send(void *userdata, const json_t *body, json_t **ret, struct berth_error **err)
+{
+	struct agent *a = userdata;
+	size_t idx = current(a);
+	struct http_client *c = NULL;
+	int r = conn_get(a, a->logs_conn, idx, &c, err);
+	if (r >= 0)
+		r = call(a, c, "POST", "/agent/v1/logs", body, 30000, ret, err);
+	if (r < 0 && r != -ENOENT) {
+		conn_drop(a->logs_conn);
+		if (r != -EACCES)
+			fail_over(a, idx);
+	}
+	return r;
+}
+
 /* ---- lifecycle ---- */
 
 /* overlay_fetch_fn: one GET to the current server (the overlay's peers long poll). */
@@ -930,7 +950,15 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 		subnet = a->task_subnet;
 	if ((r = overlay_up(a, subnet, err)) < 0)
 		return r;
+	_cleanup_free_ char *logdir = xasprintf("%s/agent/logs", a->root);
+	a->logs_conn = xcalloc(1, sizeof(*a->logs_conn));
+	struct logship_config lc = { .dir = logdir, .send = logs_send, .userdata = a };
+	if ((r = logship_open(&lc, &a->logship, err)) < 0) {
+		a->overlay = overlay_stop(a->overlay);
+		return r;
+	}
 	struct agent_runner_config rc = { .host = h,
+					  .logs = a->logship,
 					  .state_dir = state,
 					  .cgroup_parent = cgp,
 					  .task_network = a->task_network,
@@ -943,6 +971,7 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 					  .userdata = a };
 	if ((r = agent_runner_open(&rc, &a->runner, err)) < 0) {
 		a->overlay = overlay_stop(a->overlay);
+		a->logship = logship_close(a->logship);
 		return r;
 	}
 	void *(*mains[])(void *) = { heartbeat_main, poll_main, report_main };
@@ -989,6 +1018,9 @@ static void stopping(void *userdata)
 	a->dns = net_dns_free(a->dns);
 	safe_close(a->dns_stop);
 	a->runner = agent_runner_close(a->runner);
+	a->logship = logship_close(a->logship);
+	if (a->logs_conn)
+		conn_drop(a->logs_conn);
 }
 
 static void agent_free(struct agent *a)
@@ -1010,6 +1042,7 @@ static void agent_free(struct agent *a)
 		free(a->taints[i]);
 	json_decref(a->pending);
 	json_decref(a->accepted_stopped);
+	free(a->logs_conn);
 	json_decref(a->overlay_info);
 	json_decref(a->registry);
 	pthread_mutex_destroy(&a->lock);

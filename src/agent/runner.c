@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/logship.h"
 #include "agent/runner.h"
 #include "agent/task.h"
 #include "common/fs.h"
@@ -701,9 +702,38 @@ static int start_task(struct rtask *t, uint64_t *seen, struct berth_error **err)
 	return 0;
 }
 
+/* awslogs: hand each container's log to the shipper (seal: the container is about to be removed). */
+static void ship_logs(struct rtask *t, bool seal)
+{
+	struct logship *ls = t->r->cfg.logs;
+	if (!ls)
+		return;
+	size_t i;
+	json_t *d;
+	json_array_foreach (json_object_get(taskdef(t), "containerDefinitions"), i, d) {
+		const char *name = json_string_value(json_object_get(d, "name"));
+		pthread_mutex_lock(&t->r->lock);
+		const char *id = json_string_value(json_object_get(json_object_get(t->st, "ids"), name));
+		_cleanup_free_ char *cid = id ? xstrdup(id) : NULL;
+		pthread_mutex_unlock(&t->r->lock);
+		_cleanup_container_info_ struct engine_container_info *ci = NULL;
+		if (!cid || engine_container_inspect(engine_of(t), cid, &ci, NULL) < 0 || !ci->log_path)
+			continue;
+		_cleanup_error_ struct berth_error *err = NULL;
+		int r = seal ? logship_seal(ls, t->id, d, cid, ci->log_path, &err)
+			     : logship_watch(ls, t->id, d, cid, ci->log_path, &err);
+		if (r < 0) {
+			_cleanup_free_ char *m = berth_error_string(err);
+			log_fields(LOG_LEVEL_WARN, "awslogs: cannot ship the container's log", "task", t->arn,
+				   "container", name, "error", m, NULL);
+		}
+	}
+}
+
 /* RUNNING until asked to stop or an essential container exits. */
 static void monitor(struct rtask *t, uint64_t *seen)
 {
+	ship_logs(t, false);
 	set_task_status(t, "RUNNING", "startedAt");
 	refresh(t);
 	report(t);
@@ -789,6 +819,7 @@ static void cleanup_task(struct rtask *t)
 	pthread_mutex_unlock(&t->r->lock);
 	const char *k;
 	json_t *v;
+	ship_logs(t, true);
 	json_object_foreach (ids, k, v)
 		engine_container_remove(engine_of(t), json_string_value(v), true, false, NULL);
 	if (pause)

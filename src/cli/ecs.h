@@ -72,6 +72,9 @@ bool ecs_cli_parse(struct ecs_cli *e, int argc, char **argv, const char *shortop
 /* Resolve the configuration and open the client; prints the error and returns -1 on failure. */
 int ecs_cli_open(struct ecs_cli *e);
 void ecs_cli_close(struct ecs_cli *e);
+/* A client of another service on the same configuration (env: "LOGS" for AWS_ENDPOINT_URL_LOGS). */
+int ecs_cli_client(struct ecs_cli *e, const char *env, const char *service, const char *prefix,
+		   struct aws_client **ret);
 /* Print "berth: <chain>" and return 1. */
 int ecs_cli_error(struct berth_error *err);
 

@@ -70,21 +70,27 @@ int ecs_cli_error(struct berth_error *err)
 	return 1;
 }
 
-int ecs_cli_open(struct ecs_cli *e)
+int ecs_cli_client(struct ecs_cli *e, const char *env, const char *service, const char *prefix,
+		   struct aws_client **ret)
 {
 	struct aws_config cfg;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (aws_config_resolve(&e->flags, "ECS", real_getenv, NULL, &cfg, &err) < 0) {
+	if (aws_config_resolve(&e->flags, env, real_getenv, NULL, &cfg, &err) < 0) {
 		ecs_cli_error(err);
 		return -1;
 	}
-	int r = aws_client_new(&cfg, AWS_ECS_SERVICE, AWS_ECS_TARGET_PREFIX, &e->aws, &err);
+	int r = aws_client_new(&cfg, service, prefix, ret, &err);
 	aws_config_done(&cfg);
 	if (r < 0) {
 		ecs_cli_error(err);
 		return -1;
 	}
 	return 0;
+}
+
+int ecs_cli_open(struct ecs_cli *e)
+{
+	return ecs_cli_client(e, "ECS", AWS_ECS_SERVICE, AWS_ECS_TARGET_PREFIX, &e->aws);
 }
 
 void ecs_cli_close(struct ecs_cli *e)

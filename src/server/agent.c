@@ -601,7 +601,8 @@ void agent_handle(struct server *s, struct http_request *req)
 	if (streq(path, "ca") && streq(method, "GET")) /* public: the agent checks it against its token */
 		return http_respond(req, 200, "application/x-pem-file", xstrdup(s->ca_pem),
 				    strlen(s->ca_pem));
-	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status"))) &&
+	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status") ||
+		       streq(path, "logs"))) &&
 	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") || streq(path, "dataplane") ||
 				      streq(path, "registry"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
@@ -620,6 +621,8 @@ void agent_handle(struct server *s, struct http_request *req)
 		lb_handle_dataplane(s, req, node);
 	else if (streq(path, "registry"))
 		do_registry(s, req);
+	else if (streq(path, "logs"))
+		logs_agent_ingest(s, req);
 	else
 		do_status(s, req, node);
 	json_decref(node);

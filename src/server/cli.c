@@ -51,6 +51,9 @@ static void usage(FILE *f)
 	    "                             they change)\n"
 	    "      --registry-clock FILE  (tests) the registry's 'now' for push times and lifecycle\n"
 	    "                             rules is the epoch seconds in FILE while it holds a number\n"
+	    "      --logs-sweep-interval N  seconds between log retention sweeps (default 600)\n"
+	    "      --logs-day-seconds N   length of a retention day in seconds (default 86400; a\n"
+	    "                             test hook: PutRetentionPolicy 1 expires after N s)\n"
 	    "      --log-level LEVEL      error, warn, info, debug\n"
 	    "  -h, --help                 show this help\n\n"
 	    "First start creates ROOT/pki/ca.pem, ROOT/credentials (AWS credentials file), ROOT/join-token\n"
@@ -73,6 +76,8 @@ enum {
 	OPT_REGISTRY,
 	OPT_VULN_FEED,
 	OPT_REGISTRY_CLOCK,
+	OPT_LOGS_SWEEP,
+	OPT_LOGS_DAY,
 };
 
 static const struct option options[] = {
@@ -89,6 +94,8 @@ static const struct option options[] = {
 	{ "registry", required_argument, NULL, OPT_REGISTRY },
 	{ "vuln-feed", required_argument, NULL, OPT_VULN_FEED },
 	{ "registry-clock", required_argument, NULL, OPT_REGISTRY_CLOCK },
+	{ "logs-sweep-interval", required_argument, NULL, OPT_LOGS_SWEEP },
+	{ "logs-day-seconds", required_argument, NULL, OPT_LOGS_DAY },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -162,6 +169,17 @@ static int parse_args(struct server *s, int argc, char **argv)
 			*(vni ? &s->vxlan_id : &s->node_subnet_bits) = (int)n;
 			break;
 		}
+		case OPT_LOGS_SWEEP:
+		case OPT_LOGS_DAY: {
+			uint64_t n;
+			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 86400) {
+				fprintf(stderr, "berth server: invalid --%s '%s' (1 to 86400 seconds)\n",
+					c == OPT_LOGS_SWEEP ? "logs-sweep-interval" : "logs-day-seconds", optarg);
+				return 2;
+			}
+			*(c == OPT_LOGS_SWEEP ? &s->logs_sweep_interval : &s->logs_day_seconds) = (int)n;
+			break;
+		}
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return 2;
 		}
@@ -200,6 +218,8 @@ static void server_done(struct server *s)
 	free(s->ca_key_pem);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->stop_cond);
+	pthread_mutex_destroy(&s->logs_lock);
+	pthread_cond_destroy(&s->logs_cond);
 }
 
 static int ensure_default_cluster(struct server *s, struct berth_error **err)
@@ -250,9 +270,13 @@ static int serve(struct server *s, struct berth_error **err)
 		return r;
 	if ((r = server_identity_init(s, err)) < 0 || (r = ensure_default_cluster(s, err)) < 0)
 		return r;
+	if ((r = logs_start(s, err)) < 0)
+		return r;
 	int fd = http_listen_tcp(s->listen, err);
-	if (fd < 0)
+	if (fd < 0) {
+		logs_stop(s);
 		return fd;
+	}
 	int port = bound_port(fd);
 	struct http_server *hs = NULL;
 	struct http_server_opts o = {
@@ -260,6 +284,7 @@ static int serve(struct server *s, struct berth_error **err)
 	};
 	if ((r = http_server_start(&o, &hs, err)) < 0) {
 		close(fd);
+		logs_stop(s);
 		return r;
 	}
 	_cleanup_free_ char *ca = xasprintf("%s/pki/ca.pem", s->root);
@@ -269,12 +294,14 @@ static int serve(struct server *s, struct berth_error **err)
 	struct http_tcp_listener *l = NULL;
 	if ((r = http_tcp_listener_start_peer(hs, fd, &tls, &l, err)) < 0) {
 		http_server_stop(hs);
+		logs_stop(s);
 		return r;
 	}
 	if ((r = ecr_start(s, err)) < 0 || (r = leader_start(s, err)) < 0) {
 		ecr_stop(s);
 		http_tcp_listener_stop(l);
 		http_server_stop(hs);
+		logs_stop(s);
 		return r;
 	}
 	_cleanup_free_ char *host = xstrndup(s->listen, strrchr(s->listen, ':') - s->listen);
@@ -305,13 +332,20 @@ static int serve(struct server *s, struct berth_error **err)
 	http_tcp_listener_stop(l);
 	http_server_stop(hs);
 	ecr_stop(s);
+	logs_stop(s);
 	return 0;
 }
 
 int server_main(int argc, char **argv)
 {
-	struct server s = { .lost_node_timeout = 60, .agent_lease_ttl = 15, .leader_ttl = 3 };
+	struct server s = { .lost_node_timeout = 60,
+			    .agent_lease_ttl = 15,
+			    .leader_ttl = 3,
+			    .logs_day_seconds = 86400,
+			    .logs_sweep_interval = 600 };
 	pthread_mutex_init(&s.lock, NULL);
+	pthread_mutex_init(&s.logs_lock, NULL);
+	pthread_cond_init(&s.logs_cond, NULL);
 	pthread_cond_init(&s.stop_cond, NULL);
 	const char *env_root = getenv("BERTH_SERVER_ROOT");
 	s.root = xstrdup(env_root && *env_root ? env_root : SERVER_DEFAULT_ROOT);

@@ -60,6 +60,34 @@ static const struct ecs_op OPS[] = {
 	{ "BerthDrainTargets", ecs_berth_drain_targets },
 };
 
+/* CloudWatch Logs, same endpoint, SigV4 service "logs" (logs.c). */
+static const struct ecs_op LOGS_OPS[] = {
+	{ "CreateLogGroup", logs_create_log_group },
+	{ "DeleteLogGroup", logs_delete_log_group },
+	{ "DescribeLogGroups", logs_describe_log_groups },
+	{ "CreateLogStream", logs_create_log_stream },
+	{ "DeleteLogStream", logs_delete_log_stream },
+	{ "DescribeLogStreams", logs_describe_log_streams },
+	{ "PutLogEvents", logs_put_log_events },
+	{ "GetLogEvents", logs_get_log_events },
+	{ "FilterLogEvents", logs_filter_log_events },
+	{ "PutRetentionPolicy", logs_put_retention_policy },
+	{ "DeleteRetentionPolicy", logs_delete_retention_policy },
+};
+
+/* One API on the endpoint: its X-Amz-Target prefix, SigV4 service name and operations. */
+struct api {
+	const char *prefix, *service;
+	const struct ecs_op *ops;
+	size_t n_ops;
+};
+
+static const struct api APIS[] = {
+	{ ECS_TARGET_PREFIX, "ecs", OPS, ARRAY_SIZE(OPS) },
+	{ LOGS_TARGET_PREFIX, "logs", LOGS_OPS, ARRAY_SIZE(LOGS_OPS) },
+	{ ECR_TARGET_PREFIX, "ecr", NULL, 0 }, /* ecr_find_op() */
+};
+
 static const char *req_header(void *ctx, const char *name)
 {
 	return http_request_header(ctx, name);
@@ -135,20 +163,22 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 {
 	size_t len = 0;
 	const char *body = http_request_body(req, &len);
-	/* ECR's target (docs/ecr.md) is signed for service "ecr"; everything else is ECS */
 	const char *target = http_request_header(req, "X-Amz-Target");
-	bool ecr = target && startswith(target, ECR_TARGET_PREFIX);
-	if (authenticate(c, req, body, len, ecr ? "ecr" : "ecs") < 0)
+	const struct api *api = NULL;
+	for (size_t i = 0; target && i < ARRAY_SIZE(APIS) && !api; i++)
+		if (startswith(target, APIS[i].prefix))
+			api = &APIS[i];
+	/* authentication first; a request without a known target is checked as an ECS one */
+	if (authenticate(c, req, body, len, api ? api->service : "ecs") < 0)
 		return -1;
-	if (!target || (!ecr && !startswith(target, ECS_TARGET_PREFIX)))
+	if (!api)
 		return ecs_fail(c, "UnknownOperationException", "missing or unknown X-Amz-Target");
-	const char *op = target + strlen(ecr ? ECR_TARGET_PREFIX : ECS_TARGET_PREFIX);
-	ecs_op_fn fn = NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(OPS) && !fn && !ecr; i++)
-		if (streq(OPS[i].name, op))
-			fn = OPS[i].fn;
-	if (ecr)
-		fn = ecr_find_op(op);
+	const char *op = target + strlen(api->prefix);
+	bool ecr = streq(api->service, "ecr"); /* its table lives in ecr.c */
+	ecs_op_fn fn = ecr ? ecr_find_op(op) : NULL;
+	for (size_t i = 0; i < api->n_ops && !fn; i++)
+		if (streq(api->ops[i].name, op))
+			fn = api->ops[i].fn;
 	if (!fn)
 		return ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.", op);
 	if (ecr && !ecr_registry(c->srv))

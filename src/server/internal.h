@@ -16,6 +16,8 @@
  *   /berth/subnets/BLOCK             a block of the cluster CIDR held by a node (overlay.c)
  *   /berth/leader                    the leader's id, bound to its lease
  *   /berth/lb/...                    load balancers, target groups, attachments (lb.h)
+ *   /berth/logs/groups/NAME          log group (logs.c)
+ *   /berth/logs/streams/HEX/NAME     log stream of the group whose name hashes to HEX
  */
 #ifndef BERTH_SERVER_INTERNAL_H
 #define BERTH_SERVER_INTERNAL_H
@@ -31,8 +33,8 @@
 #define SERVER_DEFAULT_ROOT   "/var/lib/berth/server"
 #define SERVER_DEFAULT_LISTEN "127.0.0.1:7443"
 #define SERVER_DEFAULT_REGION "us-east-1"
-/* Largest API request body (ECS's own limit is far lower for these calls). */
-#define SERVER_MAX_BODY       (1u << 20)
+/* Largest API request body (a 1 MiB PutLogEvents batch, JSON-escaped, fits). */
+#define SERVER_MAX_BODY       (4u << 20)
 #define ECS_TARGET_PREFIX     "AmazonEC2ContainerServiceV20141113."
 #define AGENT_PREFIX          "/agent/v1/"
 
@@ -58,6 +60,14 @@ struct server {
 	struct sched_cache *sched; /* sched-cache.c: the scheduler's snapshots */
 	bool leader, stopping;
 	pthread_cond_t stop_cond;
+	/* logs (logs.c) */
+	struct logs_store *logs;   /* events under ROOT/logs */
+	int logs_day_seconds;      /* length of a retention "day" (86400; tests shorten it) */
+	int logs_sweep_interval;   /* seconds between retention sweeps */
+	pthread_t logs_sweeper;
+	bool logs_sweeping, logs_stop, logs_kicked;
+	pthread_mutex_t logs_lock;
+	pthread_cond_t logs_cond;
 };
 
 /* ---- identity.c ---- */
@@ -280,6 +290,27 @@ int ecr_lifecycle_run(struct server *s, const char *repo, const char *policy_tex
 		      char **ret_msg);
 char *ecr_repo_key(const char *repo);
 char *ecr_image_key(const char *repo, const char *digest);
+
+/* ---- logs.c: CloudWatch Logs (Logs_20140328) ---- */
+#define LOGS_TARGET_PREFIX "Logs_20140328."
+int logs_create_log_group(struct ecs_call *c, json_t *in, json_t **out);
+int logs_delete_log_group(struct ecs_call *c, json_t *in, json_t **out);
+int logs_describe_log_groups(struct ecs_call *c, json_t *in, json_t **out);
+int logs_create_log_stream(struct ecs_call *c, json_t *in, json_t **out);
+int logs_delete_log_stream(struct ecs_call *c, json_t *in, json_t **out);
+int logs_describe_log_streams(struct ecs_call *c, json_t *in, json_t **out);
+int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out);
+int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out);
+int logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out);
+int logs_put_retention_policy(struct ecs_call *c, json_t *in, json_t **out);
+int logs_delete_retention_policy(struct ecs_call *c, json_t *in, json_t **out);
+/* POST /agent/v1/logs from an authenticated node. */
+void logs_agent_ingest(struct server *s, struct http_request *req);
+/* Open ROOT/logs and start the retention sweep; logs_stop() ends both. */
+int logs_start(struct server *s, struct berth_error **err);
+void logs_stop(struct server *s);
+/* Sweep now (a retention policy changed). */
+void logs_sweep_kick(struct server *s);
 
 /* ---- leader.c ---- */
 int leader_start(struct server *s, struct berth_error **err);

@@ -95,6 +95,7 @@ static const struct command commands[] = {
 	{ "node", cli_node, "Manage the nodes of a cluster" },
 	{ "taskdef", cli_taskdef, "Manage task definitions" },
 	{ "task", cli_task, "Run and manage tasks on a cluster" },
+	{ "service", cli_service, "Run and deploy services on a cluster" },
 };
 
 static const struct command *find_command(const char *name)

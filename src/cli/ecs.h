@@ -151,5 +151,6 @@ int cli_cluster(int argc, char **argv);
 int cli_node(int argc, char **argv);
 int cli_taskdef(int argc, char **argv);
 int cli_task(int argc, char **argv);
+int cli_service(int argc, char **argv);
 
 #endif

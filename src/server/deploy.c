@@ -642,7 +642,7 @@ static void daemon_act(struct svc *x, struct stops *out)
 	json_t *inst;
 	json_object_foreach (x->p->insts, node, inst) {
 		bool active = streq_ptr(jstr(inst, "status"), "ACTIVE");
-		size_t mine = 0, any = 0;
+		size_t mine = 0, any = 0, wanted = 0;
 		for (size_t i = 0; i < x->n; i++) {
 			struct stask *st = &x->tasks[i];
 			if (!streq_ptr(st->node, node) || !st->active)
@@ -650,12 +650,14 @@ static void daemon_act(struct svc *x, struct stops *out)
 			any++;
 			if (!st->wanted || st->draining_lb)
 				continue;
+			wanted++;
 			if (!active)
 				stop_task(x, st, "Container instance is not ACTIVE: daemon task stopped", out);
 			else if (!streq_ptr(st->dep, pid) || mine++ > 0 || st->unhealthy)
 				stop_task(x, st, st->unhealthy ? UNHEALTHY_REASON "." : why, out);
 		}
-		desired += active && mine > 0;
+		/* a node counts while it runs a task of the service (also an old one being replaced) */
+		desired += active && wanted > 0;
 		if (active && any == 0 && json_is_true(json_object_get(x->p->alive, node)))
 			json_array_append_new(candidates, json_string(node));
 	}

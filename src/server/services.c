@@ -409,6 +409,31 @@ static json_t *service_record(struct ecs_call *c, const char *cluster, json_t *c
 	return svc;
 }
 
+/*
+ * A DAEMON service's desiredCount from the start: its ACTIVE, connected
+ * nodes (the controller then counts the nodes that really run it), so a
+ * services_stable waiter right after CreateService does not see 0 == 0.
+ */
+static void daemon_initial_count(struct server *s, const char *cluster, json_t *svc)
+{
+	_cleanup_free_ char *ip = xasprintf("/berth/instances/%s/", cluster);
+	_cleanup_json_ json_t *insts = NULL;
+	if (record_list(s, ip, &insts, NULL) < 0)
+		return;
+	int64_t n = 0;
+	size_t i;
+	json_t *inst;
+	json_array_foreach (insts, i, inst) {
+		const char *id = json_string_value(json_object_get(inst, "nodeId"));
+		n += id && streq_ptr(json_string_value(json_object_get(inst, "status")), "ACTIVE") &&
+		     instance_connected(s, id);
+	}
+	json_object_set_new(svc, "desiredCount", json_integer(n));
+	json_t *d = json_array_get(json_object_get(svc, "deployments"), 0);
+	if (d)
+		json_object_set_new(d, "desiredCount", json_integer(n));
+}
+
 int ecs_create_service(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;
@@ -434,6 +459,8 @@ int ecs_create_service(struct ecs_call *c, json_t *in, json_t **out)
 	if (taken)
 		return ecs_fail(c, "InvalidParameterException", "Creation of service was not idempotent.");
 	json_t *svc = service_record(c, cluster, cl, &a, in, td);
+	if (streq(a.strategy, "DAEMON"))
+		daemon_initial_count(c->srv, cluster, svc);
 	bool ok = false;
 	if (record_cas(c->srv, key, svc, r == 0 ? rev : 0, &ok, &err) < 0) {
 		json_decref(svc);

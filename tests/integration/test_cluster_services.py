@@ -8,12 +8,14 @@ import collections
 import json
 import os
 import signal
+import subprocess
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
 from cluster_fixture import Cluster, Node, wait_for
+from conftest import berth_binary
 
 WEB = {
     "family": "svcweb",
@@ -279,6 +281,35 @@ def test_lost_node_tasks_are_replaced_on_other_nodes(cluster, ecs):
     wait_inactive(ecs, "lost")
 
 
+def test_native_cli_creates_scales_lists_and_removes_a_service(cluster, ecs):
+    c = cluster
+    env = dict(c.aws_env(), AWS_ENDPOINT_URL_ECS=c.endpoint, AWS_CA_BUNDLE=c.ca, AWS_REGION="us-east-1")
+
+    def berth(*args, check=True):  # this thread is in the VPC namespace: so is the child
+        p = subprocess.run([berth_binary(), "service", *map(str, args)], capture_output=True, text=True, env=env,
+                           timeout=120)
+        assert not check or p.returncode == 0, (args, p.stderr)
+        return p
+    assert berth("create", "cli", "--task-definition", c.web1, "--desired-count", 2, "--max-percent", 150,
+                 "--circuit-breaker", "--wait").stdout.strip() == "cli"
+    ls = berth("ls").stdout
+    assert "cli" in ls and "2/2" in ls and "REPLICA" in ls, ls
+    ps = berth("ps", "cli").stdout.splitlines()
+    assert len(ps) == 3 and ps[0].split()[:2] == ["TASK", "ID"] and all("RUNNING" in l for l in ps[1:]), ps
+    berth("update", "cli", "--desired-count", 1, "--wait")
+    out = berth("inspect", "cli").stdout
+    assert "1 desired, 1 running" in out and "has stopped 1 running tasks" in out, out
+    [s] = json.loads(berth("inspect", "cli", "--format", "json").stdout)["services"]
+    assert s["deploymentConfiguration"]["maximumPercent"] == 150
+    assert s["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    p = berth("rm", "cli", check=False)
+    assert p.returncode == 1 and "scaled above 0" in p.stderr
+    berth("rm", "-f", "cli")
+    wait_inactive(ecs, "cli")
+    p = berth("create", "bad", "--task-definition", c.web1, "--desired-count", "-1", check=False)
+    assert p.returncode != 0 and "--desired-count" in p.stderr
+
+
 def test_bad_input_is_refused_with_ecs_errors_and_creates_nothing(cluster, ecs):
     c = cluster
     base = dict(serviceName="bad", taskDefinition="svcweb", desiredCount=1)
@@ -364,3 +395,39 @@ def test_on_etcd_a_new_leader_continues_the_deployment(replicated):
         [s] = wait_stable(ecs, "ha")
         tasks = service_tasks(ecs, "ha")
         assert len(tasks) == 2 and all(t["taskDefinitionArn"] == c.web2 for t in tasks)
+
+
+def etcd_put(key, value):
+    """Write a record into the store behind the servers (etcd's v3 JSON gateway; VPC namespace)."""
+    import base64
+    import urllib.request
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode(),
+                       "value": base64.b64encode(json.dumps(value).encode()).decode()}).encode()
+    urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:2379/v3/kv/put", data=body), timeout=5).read()
+
+
+def test_on_etcd_load_balanced_tasks_drain_for_the_deregistration_delay(replicated):
+    """The target group record is helper lb's (`berth lb create`); here it is written the way lb stores it."""
+    c = replicated
+    tg = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/svc-tg/0123456789abcdef"
+    with c.ecs() as ecs:
+        etcd_put("/berth/lb/targetgroups/svc-tg", {"targetGroupArn": tg, "targetGroupName": "svc-tg", "port": 80,
+                                                   "protocol": "HTTP", "deregistrationDelay": 2})
+        lbs = [{"targetGroupArn": tg, "containerName": "web", "containerPort": 80}]
+        with pytest.raises(ClientError) as e:
+            ecs.create_service(serviceName="lb", taskDefinition=c.web1, desiredCount=2,
+                               loadBalancers=[dict(lbs[0], containerPort=81)])
+        assert "did not have a container port 81" in e.value.response["Error"]["Message"]
+        s = ecs.create_service(serviceName="lb", taskDefinition=c.web1, desiredCount=2, loadBalancers=lbs)["service"]
+        assert s["loadBalancers"] == lbs
+        wait_stable(ecs, "lb")
+        ecs.update_service(service="lb", desiredCount=1)
+        drained = wait_for(lambda: [e for e in describe(ecs, "lb")["events"]
+                                    if e["message"] == "(service lb) has begun draining connections on 1 tasks."],
+                           30, "draining event")
+        [s] = wait_stable(ecs, "lb")
+        [t] = service_tasks(ecs, "lb", "STOPPED")
+        # drainingAt (not in boto3's model) is set with the event; the stop waits the 2 s delay
+        assert (t["stoppingAt"] - drained[0]["createdAt"]).total_seconds() >= 1.9, (t["stoppingAt"], drained)
+        ecs.delete_service(service="lb", force=True)
+        wait_inactive(ecs, "lb")

@@ -317,7 +317,9 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	bind_cmp(&pl.b, token_key, tok_rev ? STORE_CMP_MOD : STORE_CMP_CREATE, tok_rev);
 	bool ok = false;
 	int r = 0;
-	if (store_txn(c->srv->store, pl.b.cmps, pl.b.n_cmps, pl.b.ops, pl.b.n_ops, &ok, NULL, &err) < 0)
+	if (pl.b.n_placed == 0 && !pl.b.preempted)
+		r = 1; /* nothing to bind: no write (the service controller retries failed placements) */
+	else if (store_txn(c->srv->store, pl.b.cmps, pl.b.n_cmps, pl.b.ops, pl.b.n_ops, &ok, NULL, &err) < 0)
 		r = ecs_internal(c, err);
 	else if (ok)
 		r = 1;

@@ -358,6 +358,16 @@ def test_bad_input_is_refused_with_ecs_errors_and_creates_nothing(cluster, ecs):
     [s] = ecs.describe_services(services=["dup"])["services"]
     assert s["desiredCount"] == 0 and s["deployments"][0]["taskDefinition"].endswith("/svcweb:3")
     ecs.delete_service(service="dup")
+    # valid but unplaceable: the service waits with ECS's event
+    ecs.create_service(serviceName="nowhere", taskDefinition=c.web1, desiredCount=1, placementConstraints=[
+        {"type": "memberOf", "expression": "attribute:ecs.availability-zone == nowhere"}])
+    ev = wait_for(lambda: [e["message"] for e in describe(ecs, "nowhere")["events"]
+                           if "was unable to place a task" in e["message"]], 30, "placement failure event")
+    assert ev[0].startswith("(service nowhere) was unable to place a task because no container instance met all "
+                            "of its requirements. Reason: 0/3 nodes"), ev
+    assert describe(ecs, "nowhere")["pendingCount"] == 0
+    ecs.delete_service(service="nowhere", force=True)
+    wait_inactive(ecs, "nowhere")
 
 
 @pytest.fixture(scope="module")

@@ -114,6 +114,18 @@ void ecs_cli_print_items(const struct ecs_cli *e, const char *const *headers, si
 int ecs_cli_print_described(const struct ecs_cli *e, const json_t *out, const char *key,
 			    void (*print_one)(const json_t *item));
 
+/*
+ * `berth GROUP inspect NAME...`: Describe<op> of the operands (request and
+ * answer key `key`, with TAGS), printed by ecs_cli_print_described().
+ */
+struct ecs_inspect {
+	const char *verb; /* "task inspect", for the usage error */
+	const char *op, *key;
+	bool with_cluster;
+	void (*print_one)(const json_t *item);
+};
+int ecs_cli_inspect(int argc, char **argv, const char *text, const struct ecs_inspect *how);
+
 /* "abc" from "arn:...:task/cluster/abc"; the string itself when not an ARN. Borrowed. */
 const char *ecs_arn_id(const char *arn);
 /* "family:rev" from a task definition ARN (new string). */

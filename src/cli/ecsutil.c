@@ -182,6 +182,28 @@ int ecs_cli_print_described(const struct ecs_cli *e, const json_t *out, const ch
 	return ecs_cli_print_failures(json_object_get(out, "failures")) ? 1 : 0;
 }
 
+int ecs_cli_inspect(int argc, char **argv, const char *text, const struct ecs_inspect *how)
+{
+	struct ecs_cli e = { 0 };
+	int rc;
+	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+		return rc;
+	if (optind >= argc) {
+		fprintf(stderr, "\"berth %s\" requires at least 1 argument.\n", how->verb);
+		return cli_usage(text, false);
+	}
+	if (ecs_cli_open(&e) < 0)
+		return 1;
+	_cleanup_json_ json_t *in = json_pack("{s:[],s:[s]}", how->key, "include", "TAGS"), *out = NULL;
+	for (int i = optind; i < argc; i++)
+		json_array_append_new(json_object_get(in, how->key), json_string(argv[i]));
+	rc = 1;
+	if (ecs_cli_call(&e, how->op, in, how->with_cluster, &out) == 0)
+		rc = ecs_cli_print_described(&e, out, how->key, how->print_one);
+	ecs_cli_close(&e);
+	return rc;
+}
+
 bool ecs_cli_json(const struct ecs_cli *e)
 {
 	return e->format && streq(e->format, "json");

@@ -333,27 +333,12 @@ static void print_service(const json_t *s)
 
 static int service_inspect(int argc, char **argv)
 {
-	static const char *text = "service inspect [OPTIONS] NAME [NAME...]\n\nShow services: counts, "
-				  "deployments, the latest events\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT
-				      ECS_CLI_HELP_COMMON;
-	struct ecs_cli e = { 0 };
-	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
-		return rc;
-	if (optind >= argc || argc - optind > 10) {
-		fprintf(stderr, "\"berth service inspect\" requires 1 to 10 arguments.\n");
-		return cli_usage(text, false);
-	}
-	if (ecs_cli_open(&e) < 0)
-		return 1;
-	_cleanup_json_ json_t *in = json_pack("{s:[],s:[s]}", "services", "include", "TAGS"), *out = NULL;
-	for (int i = optind; i < argc; i++)
-		json_array_append_new(json_object_get(in, "services"), json_string(argv[i]));
-	rc = 1;
-	if (ecs_cli_call(&e, "DescribeServices", in, true, &out) == 0)
-		rc = ecs_cli_print_described(&e, out, "services", print_service);
-	ecs_cli_close(&e);
-	return rc;
+	static const char *text = "service inspect [OPTIONS] NAME [NAME...]\n\nShow services (at most 10): "
+				  "counts, deployments, the latest events\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
+				      ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
+	static const struct ecs_inspect how = { "service inspect", "DescribeServices", "services", true,
+						print_service };
+	return ecs_cli_inspect(argc, argv, text, &how);
 }
 
 static json_t *task_row(const json_t *t)

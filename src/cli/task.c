@@ -449,24 +449,8 @@ static int task_inspect(int argc, char **argv)
 	    "task inspect [OPTIONS] TASK [TASK...]\n\nShow tasks: status, node, "
 	    "containers and exit codes, stop reason\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT
 		ECS_CLI_HELP_COMMON;
-	struct ecs_cli e = { 0 };
-	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
-		return rc;
-	if (optind >= argc) {
-		fprintf(stderr, "\"berth task inspect\" requires at least 1 argument.\n");
-		return cli_usage(text, false);
-	}
-	if (ecs_cli_open(&e) < 0)
-		return 1;
-	_cleanup_json_ json_t *in = json_pack("{s:[],s:[s]}", "tasks", "include", "TAGS"), *out = NULL;
-	for (int i = optind; i < argc; i++)
-		json_array_append_new(json_object_get(in, "tasks"), json_string(argv[i]));
-	rc = 1;
-	if (ecs_cli_call(&e, "DescribeTasks", in, true, &out) == 0)
-		rc = ecs_cli_print_described(&e, out, "tasks", print_task);
-	ecs_cli_close(&e);
-	return rc;
+	static const struct ecs_inspect how = { "task inspect", "DescribeTasks", "tasks", true, print_task };
+	return ecs_cli_inspect(argc, argv, text, &how);
 }
 
 static int stop_opt(void *ctx, int ch, const char *arg)

@@ -270,6 +270,15 @@ char *service_key(const char *cluster, const char *name);
 /* Resolve a service name or ARN: ServiceNotFoundException when absent (or INACTIVE unless any_status). */
 int service_resolve(struct ecs_call *c, const char *cluster, const char *ref, bool any_status, json_t **ret,
 		    int64_t *ret_rev);
+/*
+ * Read-modify-write of a service record: edit changes svc in place and
+ * returns 0 (write it by compare-and-swap; re-read and edit again on a
+ * conflict), 1 (answer it without a write) or -1 (an ECS error in c).
+ * *ret: the record as written.
+ */
+typedef int (*service_edit_fn)(struct ecs_call *c, const char *cluster, json_t *svc, void *ctx);
+int service_edit(struct ecs_call *c, const char *cluster, const char *sref, service_edit_fn edit, void *ctx,
+		 json_t **ret);
 /* A copy of the record with live runningCount/pendingCount from tasks (NULL: read them), no berth* fields. */
 json_t *service_view(struct server *s, json_t *svc, json_t *tasks, bool with_tags);
 /* Prepend an event ("(service NAME) ..."), keeping the latest SERVICE_MAX_EVENTS. */

@@ -640,78 +640,88 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 	return 0;
 }
 
-int ecs_update_service(struct ecs_call *c, json_t *in, json_t **out)
+int service_edit(struct ecs_call *c, const char *cluster, const char *sref, service_edit_fn edit, void *ctx,
+		 json_t **ret)
 {
-	const char *ref, *sref;
-	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 || ecs_str(c, in, "service", true, &sref) < 0 ||
-	    cluster_resolve(c, ref, NULL, &cluster) < 0)
-		return -1;
 	_cleanup_free_ char *key = service_key(cluster, arn_tail(sref));
 	for (int attempt = 0; attempt < 10; attempt++) {
-		_cleanup_json_ json_t *svc = NULL, *n = NULL;
+		json_t *svc = NULL;
 		int64_t rev = 0;
 		if (service_resolve(c, cluster, sref, false, &svc, &rev) < 0)
 			return -1;
-		if (!streq_ptr(json_string_value(json_object_get(svc, "status")), "ACTIVE"))
-			return ecs_fail(c, "ServiceNotActiveException", "Service was not ACTIVE.");
-		if (update_apply(c, cluster, svc, in, &n) < 0)
-			return -1;
-		bool ok = false;
+		int r = edit(c, cluster, svc, ctx);
+		bool ok = r > 0;
 		_cleanup_error_ struct berth_error *err = NULL;
-		if (record_cas(c->srv, key, n, rev, &ok, &err) < 0)
-			return ecs_internal(c, err);
-		if (ok) {
-			*out = json_pack("{s:o}", "service", service_view(c->srv, n, NULL, false));
-			return 0;
+		if (r == 0 && record_cas(c->srv, key, svc, rev, &ok, &err) < 0)
+			r = ecs_internal(c, err);
+		if (r < 0 || ok) {
+			if (r < 0)
+				json_decref(svc);
+			else
+				*ret = svc;
+			return r < 0 ? -1 : 0;
 		}
+		json_decref(svc);
 	}
 	return ecs_fail(c, "ServerException", "service changed concurrently; retry");
 }
 
-/* ---- DeleteService ---- */
+static int update_edit(struct ecs_call *c, const char *cluster, json_t *svc, void *in)
+{
+	_cleanup_json_ json_t *n = NULL;
+	if (!streq_ptr(json_string_value(json_object_get(svc, "status")), "ACTIVE"))
+		return ecs_fail(c, "ServiceNotActiveException", "Service was not ACTIVE.");
+	if (update_apply(c, cluster, svc, in, &n) < 0)
+		return -1;
+	json_object_clear(svc);
+	json_object_update(svc, n);
+	return 0;
+}
 
-int ecs_delete_service(struct ecs_call *c, json_t *in, json_t **out)
+static int delete_edit(struct ecs_call *c, const char *cluster, json_t *svc, void *in)
+{
+	json_t *force = json_object_get(in, "force");
+	if (streq_ptr(json_string_value(json_object_get(svc, "status")), "DRAINING"))
+		return 1; /* already being deleted: answer as it is */
+	if (!service_is_daemon(svc) && json_integer_value(json_object_get(svc, "desiredCount")) > 0 &&
+	    !json_is_true(force))
+		return ecs_fail(c, "InvalidParameterException",
+				"The service cannot be stopped while it is scaled above 0.");
+	json_object_set_new(svc, "status", json_string("DRAINING"));
+	json_object_set_new(svc, "desiredCount", json_integer(0));
+	size_t i;
+	json_t *d;
+	json_array_foreach (json_object_get(svc, "deployments"), i, d)
+		json_object_set_new(d, "desiredCount", json_integer(0));
+	return 0;
+}
+
+/* UpdateService and DeleteService: read-modify-write of the record; the answer is its view. */
+static int service_call(struct ecs_call *c, json_t *in, service_edit_fn edit, json_t **out)
 {
 	const char *ref, *sref;
 	_cleanup_free_ char *cluster = NULL;
+	_cleanup_json_ json_t *svc = NULL;
 	json_t *force = json_object_get(in, "force");
 	if (ecs_str(c, in, "cluster", false, &ref) < 0 || ecs_str(c, in, "service", true, &sref) < 0 ||
 	    cluster_resolve(c, ref, NULL, &cluster) < 0)
 		return -1;
 	if (force && !json_is_boolean(force))
 		return ecs_fail(c, "SerializationException", "'force': expected a boolean");
-	_cleanup_free_ char *key = service_key(cluster, arn_tail(sref));
-	for (int attempt = 0; attempt < 10; attempt++) {
-		_cleanup_json_ json_t *svc = NULL;
-		int64_t rev = 0;
-		if (service_resolve(c, cluster, sref, false, &svc, &rev) < 0)
-			return -1;
-		const char *status = json_string_value(json_object_get(svc, "status"));
-		if (streq_ptr(status, "DRAINING")) {
-			*out = json_pack("{s:o}", "service", service_view(c->srv, svc, NULL, false));
-			return 0;
-		}
-		if (!service_is_daemon(svc) && json_integer_value(json_object_get(svc, "desiredCount")) > 0 &&
-		    !json_is_true(force))
-			return ecs_fail(c, "InvalidParameterException",
-					"The service cannot be stopped while it is scaled above 0.");
-		json_object_set_new(svc, "status", json_string("DRAINING"));
-		json_object_set_new(svc, "desiredCount", json_integer(0));
-		size_t i;
-		json_t *d;
-		json_array_foreach (json_object_get(svc, "deployments"), i, d)
-			json_object_set_new(d, "desiredCount", json_integer(0));
-		bool ok = false;
-		_cleanup_error_ struct berth_error *err = NULL;
-		if (record_cas(c->srv, key, svc, rev, &ok, &err) < 0)
-			return ecs_internal(c, err);
-		if (ok) {
-			*out = json_pack("{s:o}", "service", service_view(c->srv, svc, NULL, false));
-			return 0;
-		}
-	}
-	return ecs_fail(c, "ServerException", "service changed concurrently; retry");
+	if (service_edit(c, cluster, sref, edit, in, &svc) < 0)
+		return -1;
+	*out = json_pack("{s:o}", "service", service_view(c->srv, svc, NULL, false));
+	return 0;
+}
+
+int ecs_update_service(struct ecs_call *c, json_t *in, json_t **out)
+{
+	return service_call(c, in, update_edit, out);
+}
+
+int ecs_delete_service(struct ecs_call *c, json_t *in, json_t **out)
+{
+	return service_call(c, in, delete_edit, out);
 }
 
 /* ---- DescribeServices, ListServices, ListServicesByNamespace ---- */

@@ -7,8 +7,6 @@
  * ceil(service desiredCount * scale / 100) and drops a DRAINING set once its
  * tasks are gone.
  */
-#include <math.h>
-
 #include "common/json.h"
 #include "server/internal.h"
 
@@ -32,8 +30,11 @@ static json_t *task_set_find(json_t *svc, const char *ref, size_t *ret_i)
 int64_t task_set_count(json_t *svc, json_t *ts)
 {
 	double pct = json_number_value(json_object_get(json_object_get(ts, "scale"), "value"));
-	double n = ceil((double)json_integer_value(json_object_get(svc, "desiredCount")) * pct / 100.0 - 1e-9);
-	return n < 0 ? 0 : (int64_t)n;
+	double x = (double)json_integer_value(json_object_get(svc, "desiredCount")) * pct / 100.0 - 1e-9;
+	int64_t n = (int64_t)x; /* ceil without libm */
+	if ((double)n < x)
+		n++;
+	return n < 0 ? 0 : n;
 }
 
 static int parse_scale(struct ecs_call *c, json_t *in, json_t **ret)
@@ -56,28 +57,6 @@ static int parse_scale(struct ecs_call *c, json_t *in, json_t **ret)
 	return 0;
 }
 
-/* Read the service for a task-set call: it must be ACTIVE and use the EXTERNAL controller. */
-static int external_service(struct ecs_call *c, json_t *in, char **ret_cluster, json_t **ret, int64_t *rev)
-{
-	const char *ref, *sref;
-	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", true, &ref) < 0 || ecs_str(c, in, "service", true, &sref) < 0 ||
-	    cluster_resolve(c, ref, NULL, &cluster) < 0 || service_resolve(c, cluster, sref, false, ret, rev) < 0)
-		return -1;
-	if (!streq_ptr(json_string_value(json_object_get(*ret, "status")), "ACTIVE")) {
-		json_decref(*ret);
-		return ecs_fail(c, "ServiceNotActiveException", "Service was not ACTIVE.");
-	}
-	if (!service_is_external(*ret)) {
-		json_decref(*ret);
-		return ecs_fail(c, "InvalidParameterException",
-				"Amazon ECS only supports task set management on services configured to use "
-				"external deployment controllers.");
-	}
-	*ret_cluster = TAKE_PTR(cluster);
-	return 0;
-}
-
 static json_t *task_set_view(struct server *s, json_t *svc, json_t *ts)
 {
 	_cleanup_json_ json_t *v = service_view(s, svc, NULL, false);
@@ -87,31 +66,54 @@ static json_t *task_set_view(struct server *s, json_t *svc, json_t *ts)
 
 typedef int (*task_set_edit_fn)(struct ecs_call *c, json_t *svc, json_t *in, json_t **ret_ts);
 
-/* Read-modify-write of the service record around one task set change. */
-static int task_set_txn(struct ecs_call *c, json_t *in, task_set_edit_fn edit, const char *out_key, json_t **out)
+struct task_set_call {
+	json_t *in;
+	task_set_edit_fn edit;
+	json_t *ts; /* borrowed from the edited record */
+};
+
+/* Task-set calls need an ACTIVE service with the EXTERNAL deployment controller. */
+static int check_external(struct ecs_call *c, json_t *svc)
 {
-	for (int attempt = 0; attempt < 10; attempt++) {
-		_cleanup_free_ char *cluster = NULL;
-		_cleanup_json_ json_t *svc = NULL;
-		int64_t rev = 0;
-		if (external_service(c, in, &cluster, &svc, &rev) < 0)
-			return -1;
-		json_t *ts = NULL; /* borrowed from svc */
-		if (edit(c, svc, in, &ts) < 0)
-			return -1;
-		json_object_set_new(ts, "updatedAt", json_real(record_now()));
-		_cleanup_free_ char *key =
-		    service_key(cluster, json_string_value(json_object_get(svc, "serviceName")));
-		bool ok = false;
-		_cleanup_error_ struct berth_error *err = NULL;
-		if (record_cas(c->srv, key, svc, rev, &ok, &err) < 0)
-			return ecs_internal(c, err);
-		if (ok) {
-			*out = json_pack("{s:o}", out_key, task_set_view(c->srv, svc, ts));
-			return 0;
-		}
-	}
-	return ecs_fail(c, "ServerException", "service changed concurrently; retry");
+	if (!streq_ptr(json_string_value(json_object_get(svc, "status")), "ACTIVE"))
+		return ecs_fail(c, "ServiceNotActiveException", "Service was not ACTIVE.");
+	if (!service_is_external(svc))
+		return ecs_fail(c, "InvalidParameterException",
+				"Amazon ECS only supports task set management on services configured to use "
+				"external deployment controllers.");
+	return 0;
+}
+
+static int task_set_edit(struct ecs_call *c, const char *cluster, json_t *svc, void *ctx)
+{
+	struct task_set_call *t = ctx;
+	(void)cluster;
+	if (check_external(c, svc) < 0 || t->edit(c, svc, t->in, &t->ts) < 0)
+		return -1;
+	json_object_set_new(t->ts, "updatedAt", json_real(record_now()));
+	return 0;
+}
+
+static int service_of(struct ecs_call *c, json_t *in, char **ret_cluster, const char **ret_sref)
+{
+	const char *ref;
+	return ecs_str(c, in, "cluster", true, &ref) < 0 || ecs_str(c, in, "service", true, ret_sref) < 0 ||
+			       cluster_resolve(c, ref, NULL, ret_cluster) < 0
+		   ? -1
+		   : 0;
+}
+
+/* One task set change inside a read-modify-write of its service record; answers {"taskSet": ...}. */
+static int task_set_txn(struct ecs_call *c, json_t *in, task_set_edit_fn edit, json_t **out)
+{
+	_cleanup_free_ char *cluster = NULL;
+	_cleanup_json_ json_t *svc = NULL;
+	const char *sref;
+	struct task_set_call t = { in, edit, NULL };
+	if (service_of(c, in, &cluster, &sref) < 0 || service_edit(c, cluster, sref, task_set_edit, &t, &svc) < 0)
+		return -1;
+	*out = json_pack("{s:o}", "taskSet", task_set_view(c->srv, svc, t.ts));
+	return 0;
 }
 
 static int create_edit(struct ecs_call *c, json_t *svc, json_t *in, json_t **ret_ts)
@@ -209,31 +211,32 @@ static int delete_edit(struct ecs_call *c, json_t *svc, json_t *in, json_t **ret
 
 int ecs_create_task_set(struct ecs_call *c, json_t *in, json_t **out)
 {
-	return task_set_txn(c, in, create_edit, "taskSet", out);
+	return task_set_txn(c, in, create_edit, out);
 }
 
 int ecs_update_task_set(struct ecs_call *c, json_t *in, json_t **out)
 {
-	return task_set_txn(c, in, update_edit, "taskSet", out);
+	return task_set_txn(c, in, update_edit, out);
 }
 
 int ecs_update_service_primary_task_set(struct ecs_call *c, json_t *in, json_t **out)
 {
-	return task_set_txn(c, in, primary_edit, "taskSet", out);
+	return task_set_txn(c, in, primary_edit, out);
 }
 
 int ecs_delete_task_set(struct ecs_call *c, json_t *in, json_t **out)
 {
-	return task_set_txn(c, in, delete_edit, "taskSet", out);
+	return task_set_txn(c, in, delete_edit, out);
 }
 
 int ecs_describe_task_sets(struct ecs_call *c, json_t *in, json_t **out)
 {
 	json_t *refs;
+	const char *sref;
 	_cleanup_free_ char *cluster = NULL;
 	_cleanup_json_ json_t *svc = NULL;
-	int64_t rev;
-	if (ecs_strv(c, in, "taskSets", &refs) < 0 || external_service(c, in, &cluster, &svc, &rev) < 0)
+	if (ecs_strv(c, in, "taskSets", &refs) < 0 || service_of(c, in, &cluster, &sref) < 0 ||
+	    service_resolve(c, cluster, sref, false, &svc, NULL) < 0 || check_external(c, svc) < 0)
 		return -1;
 	_cleanup_json_ json_t *v = service_view(c->srv, svc, NULL, false);
 	json_t *list = json_array(), *failures = json_array();

@@ -281,6 +281,34 @@ def test_lost_node_tasks_are_replaced_on_other_nodes(cluster, ecs):
     wait_inactive(ecs, "lost")
 
 
+def test_health_checks_gate_healthy_tasks_and_replace_unhealthy_ones(cluster, ecs):
+    c = cluster
+
+    def checked(family, cmd):
+        td = json.loads(json.dumps(WEB))
+        td["family"] = family
+        td["containerDefinitions"][0]["healthCheck"] = {"command": ["CMD-SHELL", cmd], "interval": 5, "timeout": 2,
+                                                        "retries": 1}
+        return register(c, td)["taskDefinitionArn"]
+    ecs.create_service(serviceName="well", taskDefinition=checked("svcwell", "true"), desiredCount=1)
+    ecs.create_service(serviceName="sick", taskDefinition=checked("svcsick", "exit 1"), desiredCount=1,
+                       healthCheckGracePeriodSeconds=1)
+    wait_for(lambda: describe(ecs, "well")["deployments"][0]["rolloutState"] == "COMPLETED", 60, "well COMPLETED")
+    [t] = service_tasks(ecs, "well")
+    assert t["healthStatus"] == "HEALTHY"
+    stopped = wait_for(lambda: [t for t in service_tasks(ecs, "sick", "STOPPED")
+                                if t["stoppedReason"].startswith("Task failed container health checks")],
+                       60, "the unhealthy task replaced")
+    assert stopped[0]["stopCode"] == "ServiceSchedulerInitiated"
+    s = wait_for(lambda: (lambda s: s if s["deployments"][0]["failedTasks"] >= 1 else None)(describe(ecs, "sick")),
+                 30, "failure counted")
+    assert s["deployments"][0]["rolloutState"] == "IN_PROGRESS"  # never healthy: never completed
+    for name in ("well", "sick"):
+        ecs.delete_service(service=name, force=True)
+    for name in ("well", "sick"):
+        wait_inactive(ecs, name)
+
+
 def test_native_cli_creates_scales_lists_and_removes_a_service(cluster, ecs):
     c = cluster
     env = dict(c.aws_env(), AWS_ENDPOINT_URL_ECS=c.endpoint, AWS_CA_BUNDLE=c.ca, AWS_REGION="us-east-1")

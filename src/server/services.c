@@ -593,7 +593,10 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 	json_t *constraints = json_object_get(in, "placementConstraints");
 	if (deployment_config(c, json_object_get(in, "deploymentConfiguration"),
 			      json_object_get(svc, "deploymentConfiguration"), daemon, &dc) < 0 ||
-	    check_load_balancers(c, lbs ? lbs : json_object_get(svc, "loadBalancers"), td) < 0 ||
+	    /* given ones, or the current ones against a new task definition (a target group deleted
+	     * since then must not block a scale) */
+	    ((lbs || tdref) &&
+	     check_load_balancers(c, lbs ? lbs : json_object_get(svc, "loadBalancers"), td) < 0) ||
 	    check_placement(c, cluster, td,
 			    constraints ? constraints : json_object_get(svc, "placementConstraints"),
 			    strategies ? strategies

@@ -156,7 +156,7 @@ static void *leader_main(void *arg)
 {
 	struct server *s = arg;
 	int64_t lease = 0, seen = 0, kept = monotonic_ms();
-	bool leading = false;
+	bool leading = false, tick = true;
 	while (!s->stopping) {
 		if (!leading) {
 			leading = campaign(s, &lease);
@@ -173,13 +173,19 @@ static void *leader_main(void *arg)
 				continue;
 			}
 		}
-		check_nodes(s);
+		/* node liveness once a second (it reads every instance: heavy with many nodes); the
+		 * services after every change */
+		if (tick) {
+			check_nodes(s);
+			tick = false;
+		}
 		deploy_run(s);
 		if (wait_change(s, &seen, 1000 - (int)(monotonic_ms() - kept)))
 			break;
 		if (monotonic_ms() - kept < 1000)
 			continue;
 		kept = monotonic_ms();
+		tick = true;
 		int64_t ttl;
 		if (store_lease_keepalive(s->store, lease, &ttl, NULL) < 0) {
 			leading = false;

@@ -433,6 +433,7 @@ def test_on_etcd_a_new_leader_continues_the_deployment(replicated):
         [s] = wait_stable(ecs, "ha")
         tasks = service_tasks(ecs, "ha")
         assert len(tasks) == 2 and all(t["taskDefinitionArn"] == c.web2 for t in tasks)
+    c.start_server(leader)  # back as a follower (agents that try it first find it again)
 
 
 def etcd_put(key, value):

@@ -143,6 +143,10 @@ const char *ecs_attribute(const json_t *attrs, const char *name);
  * NULL with a message on stderr on an unknown or repeated key.
  */
 json_t *ecs_parse_kv(const char *flag, const char *s, const char *const *allowed);
+/* A decimal in [min, max] for flag; -1 with a message on stderr otherwise. */
+int ecs_parse_long(const char *flag, const char *arg, long min, long max, long *ret);
+/* Append item (reference stolen) to the list in[key], creating it. */
+void ecs_append(json_t *in, const char *key, json_t *item);
 /*
  * A command for --command: a JSON array of strings, or words split on blanks
  * with '...' and "..." quoting and backslash escapes. NULL (message printed) when malformed.

@@ -204,6 +204,28 @@ int ecs_cli_inspect(int argc, char **argv, const char *text, const struct ecs_in
 	return rc;
 }
 
+int ecs_parse_long(const char *flag, const char *arg, long min, long max, long *ret)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < min || v > max) {
+		fprintf(stderr, "berth: invalid %s '%s': expected a number from %ld to %ld\n", flag, arg, min,
+			max);
+		return -1;
+	}
+	*ret = v;
+	return 0;
+}
+
+void ecs_append(json_t *in, const char *key, json_t *item)
+{
+	json_t *list = json_object_get(in, key);
+	if (!list)
+		json_object_set_new(in, key, list = json_array());
+	json_array_append_new(list, item);
+}
+
 bool ecs_cli_json(const struct ecs_cli *e)
 {
 	return e->format && streq(e->format, "json");

@@ -38,19 +38,6 @@ struct svc_opts {
 	bool wait;
 };
 
-static int num(const char *flag, const char *arg, long min, long max, long *ret)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < min || v > max) {
-		fprintf(stderr, "berth: invalid %s '%s': expected a number from %ld to %ld\n", flag, arg, min, max);
-		return -1;
-	}
-	*ret = v;
-	return 0;
-}
-
 static int add_kv(json_t *in, const char *key, const char *flag, const char *arg, const char *const *allowed)
 {
 	json_t *o = ecs_parse_kv(flag, arg, allowed);
@@ -59,16 +46,13 @@ static int add_kv(json_t *in, const char *key, const char *flag, const char *arg
 	json_t *port = json_object_get(o, "containerPort");
 	if (port) {
 		long p;
-		if (num("containerPort", json_string_value(port), 1, 65535, &p) < 0) {
+		if (ecs_parse_long("containerPort", json_string_value(port), 1, 65535, &p) < 0) {
 			json_decref(o);
 			return -1;
 		}
 		json_object_set_new(o, "containerPort", json_integer(p));
 	}
-	json_t *list = json_object_get(in, key);
-	if (!list)
-		json_object_set_new(in, key, list = json_array());
-	json_array_append_new(list, o);
+	ecs_append(in, key, o);
 	return 0;
 }
 
@@ -82,14 +66,14 @@ static int svc_opt(void *ctx, int ch, const char *arg)
 	switch (ch) {
 	case OPT_TASKDEF: json_object_set_new(o->in, "taskDefinition", json_string(arg)); return 0;
 	case OPT_DESIRED:
-		if (num("--desired-count", arg, 0, 100000, &n) < 0)
+		if (ecs_parse_long("--desired-count", arg, 0, 100000, &n) < 0)
 			return -1;
 		json_object_set_new(o->in, "desiredCount", json_integer(n));
 		return 0;
 	case OPT_DAEMON: json_object_set_new(o->in, "schedulingStrategy", json_string("DAEMON")); return 0;
 	case OPT_MAX_PERCENT:
 	case OPT_MIN_HEALTHY:
-		if (num(ch == OPT_MAX_PERCENT ? "--max-percent" : "--min-healthy-percent", arg, 0, 2000, &n) < 0)
+		if (ecs_parse_long(ch == OPT_MAX_PERCENT ? "--max-percent" : "--min-healthy-percent", arg, 0, 2000, &n) < 0)
 			return -1;
 		json_object_set_new(o->dc, ch == OPT_MAX_PERCENT ? "maximumPercent" : "minimumHealthyPercent",
 				    json_integer(n));
@@ -107,7 +91,7 @@ static int svc_opt(void *ctx, int ch, const char *arg)
 	case OPT_STRATEGY: return add_kv(o->in, "placementStrategy", "--placement-strategy", arg, strategy_keys);
 	case OPT_LOAD_BALANCER: return add_kv(o->in, "loadBalancers", "--load-balancer", arg, lb_keys);
 	case OPT_GRACE:
-		if (num("--health-check-grace-period", arg, 0, 2147483647, &n) < 0)
+		if (ecs_parse_long("--health-check-grace-period", arg, 0, 2147483647, &n) < 0)
 			return -1;
 		json_object_set_new(o->in, "healthCheckGracePeriodSeconds", json_integer(n));
 		return 0;

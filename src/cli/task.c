@@ -50,20 +50,6 @@ static void run_opts_done(struct run_opts *o)
 	o->command = NULL;
 }
 
-static int parse_long(const char *flag, const char *arg, long min, long max, long *ret)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < min || v > max) {
-		fprintf(stderr, "berth: invalid %s '%s': expected a number from %ld to %ld\n", flag, arg, min,
-			max);
-		return -1;
-	}
-	*ret = v;
-	return 0;
-}
-
 static int append_kv(json_t *in, const char *key, const char *flag, const char *arg,
 		     const char *const *allowed)
 {
@@ -74,10 +60,7 @@ static int append_kv(json_t *in, const char *key, const char *flag, const char *
 		json_decref(o);
 		return -1;
 	}
-	json_t *list = json_object_get(in, key);
-	if (!list)
-		json_object_set_new(in, key, list = json_array());
-	json_array_append_new(list, o);
+	ecs_append(in, key, o);
 	return 0;
 }
 
@@ -89,7 +72,7 @@ static int run_opt(void *ctx, int ch, const char *arg)
 	long n;
 	switch (ch) {
 	case OPT_COUNT:
-		if (parse_long("--count", arg, 1, RUN_MAX_COUNT, &n) < 0)
+		if (ecs_parse_long("--count", arg, 1, RUN_MAX_COUNT, &n) < 0)
 			return -1;
 		json_object_set_new(o->in, "count", json_integer(n));
 		return 0;
@@ -117,7 +100,7 @@ static int run_opt(void *ctx, int ch, const char *arg)
 		o->command = ecs_parse_command(arg);
 		return o->command ? 0 : -1;
 	case OPT_WAIT: o->wait = true; return 0;
-	case OPT_WAIT_TIMEOUT: return parse_long("--wait-timeout", arg, 1, 86400, &o->wait_seconds);
+	case OPT_WAIT_TIMEOUT: return ecs_parse_long("--wait-timeout", arg, 1, 86400, &o->wait_seconds);
 	default: return -1;
 	}
 }

@@ -376,6 +376,8 @@ def test_bad_input_is_refused_with_ecs_errors_and_creates_nothing(cluster, ecs):
                        (lambda: ecs.update_service(service="dup", desiredCount=-2), "InvalidParameterException"),
                        (lambda: ecs.update_service(service="dup", taskDefinition="nosuch"), "ClientException"),
                        (lambda: ecs.delete_service(service="nosuch"), "ServiceNotFoundException"),
+                       (lambda: ecs.list_services_by_namespace(namespace="nosuch.local"),
+                        "NamespaceNotFoundException"),
                        (lambda: ecs.create_task_set(cluster="default", service="dup", taskDefinition="svcweb"),
                         "InvalidParameterException")):
         with pytest.raises(ClientError) as e:

@@ -62,9 +62,11 @@ int api_serve(const struct api_serve_opts *o, struct berth_error **err)
 	int fd = -1;
 	struct http_server *srv = NULL;
 	if ((r = api_listen_bind(&o->listen, &ls, &fd, err)) >= 0) {
-		struct http_server_opts so = {
-			.listen_fd = fd, .handler = api_handle, .userdata = &api, .body_limit = api_body_limit
-		};
+		struct http_server_opts so = { .listen_fd = fd,
+					       .handler = api_handle,
+					       .userdata = &api,
+					       .body_limit = api_body_limit,
+					       .limits = &o->limits };
 		if ((r = http_server_start(&so, &srv, err)) >= 0 && (r = api_listen_start(ls, srv, err)) < 0)
 			srv = http_server_stop(srv);
 	}

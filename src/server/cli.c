@@ -43,7 +43,7 @@ static void usage(FILE *f)
 	    "                             overlay (default " OVERLAY_DEFAULT_CIDR ")\n"
 	    "      --node-subnet-size N   prefix length of one node's subnet (default 24)\n"
 	    "      --vxlan-id VNI         VXLAN network identifier of the overlay (default 1)\n"
-	    "      --log-level LEVEL      error, warn, info, debug\n"
+	    "      --log-level LEVEL      error, warn, info, debug\n" HTTP_LIMITS_USAGE
 	    "  -h, --help                 show this help\n\n"
 	    "First start creates ROOT/pki/ca.pem, ROOT/credentials (AWS credentials file), ROOT/join-token\n"
 	    "and an account id; later starts reuse them. Try:\n"
@@ -61,7 +61,8 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_CIDR,
 	OPT_SUBNET_SIZE,
-	OPT_VNI
+	OPT_VNI,
+	OPT_HTTP_LIMITS /* and the next HTTP_LIMITS_N_OPTS - 1 */
 };
 
 static const struct option options[] = {
@@ -75,6 +76,7 @@ static const struct option options[] = {
 	{ "cluster-cidr", required_argument, NULL, OPT_CIDR },
 	{ "node-subnet-size", required_argument, NULL, OPT_SUBNET_SIZE },
 	{ "vxlan-id", required_argument, NULL, OPT_VNI },
+	HTTP_LIMITS_LONGOPTS(OPT_HTTP_LIMITS),
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -90,6 +92,14 @@ static int parse_args(struct server *s, int argc, char **argv)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		if (c >= OPT_HTTP_LIMITS && c < OPT_HTTP_LIMITS + HTTP_LIMITS_N_OPTS) {
+			_cleanup_error_ struct berth_error *err = NULL;
+			if (http_limits_parse_opt(&s->http_limits, c - OPT_HTTP_LIMITS, optarg, &err) < 0) {
+				berth_error_print(err, "berth server");
+				return 2;
+			}
+			continue;
+		}
 		switch (c) {
 		case OPT_ROOT: set_str(&s->root, optarg); break;
 		case OPT_LISTEN: set_str(&s->listen, optarg); break;
@@ -235,9 +245,11 @@ static int serve(struct server *s, struct berth_error **err)
 		return fd;
 	int port = bound_port(fd);
 	struct http_server *hs = NULL;
-	struct http_server_opts o = {
-		.listen_fd = -1, .max_body = SERVER_MAX_BODY, .handler = server_http_handler, .userdata = s
-	};
+	struct http_server_opts o = { .listen_fd = -1,
+				      .max_body = SERVER_MAX_BODY,
+				      .handler = server_http_handler,
+				      .userdata = s,
+				      .limits = &s->http_limits };
 	if ((r = http_server_start(&o, &hs, err)) < 0) {
 		close(fd);
 		return r;
@@ -251,7 +263,8 @@ static int serve(struct server *s, struct berth_error **err)
 		http_server_stop(hs);
 		return r;
 	}
-	if ((r = leader_start(s, err)) < 0) {
+	if ((r = longpoll_start(s, err)) < 0 || (r = leader_start(s, err)) < 0) {
+		longpoll_stop(s);
 		http_tcp_listener_stop(l);
 		http_server_stop(hs);
 		return r;
@@ -276,6 +289,7 @@ static int serve(struct server *s, struct berth_error **err)
 		;
 	log_fields(LOG_LEVEL_INFO, "server shutting down", NULL);
 	leader_stop(s);
+	longpoll_stop(s);
 	http_tcp_listener_stop(l);
 	http_server_stop(hs);
 	return 0;

@@ -1,0 +1,189 @@
+/*
+ * longpoll.c - agents' task long polls (GET /agent/v1/tasks?since=R&wait=N)
+ * parked without a thread: the request is deferred in the HTTP server
+ * (http_request_defer) and one watcher thread follows the store's task
+ * events; a poll is resumed on a worker when an event concerns its node
+ * (a task record that names its container instance, or any delete), at its
+ * deadline, or when the server stops. An early answer is harmless (the agent
+ * compares the tasks and polls again), so when in doubt we answer.
+ */
+#include <poll.h>
+
+#include "common/log.h"
+#include "http/http.h"
+#include "server/internal.h"
+
+#define TASKS_PREFIX "/berth/tasks/"
+
+struct parked {
+	struct parked *next;
+	struct http_request *req;
+	char *prefix; /* "/berth/tasks/CLUSTER/" */
+	char *arn;
+	int64_t deadline; /* ms, record_now() based */
+	longpoll_answer_fn answer;
+	void *ctx;
+};
+
+struct longpoll {
+	struct server *s;
+	pthread_mutex_t mu;
+	struct parked *head;
+	size_t n;
+	int64_t dispatched_upto; /* events up to this revision were matched against the parked polls */
+	bool stop;
+	pthread_t thread;
+};
+
+static int64_t ms_now(void)
+{
+	return (int64_t)(record_now() * 1000);
+}
+
+static void resumed(struct http_request *req, void *ctx)
+{
+	struct parked *p = ctx;
+	p->answer(req, p->ctx);
+	free(p->prefix);
+	free(p->arn);
+	free(p);
+}
+
+/* mu held: take p off the list and let a worker answer it. */
+static void wake(struct longpoll *lp, struct parked **link)
+{
+	struct parked *p = *link;
+	*link = p->next;
+	lp->n--;
+	http_request_resume(p->req, resumed, p);
+}
+
+static bool concerns(const struct parked *p, const struct store_event *e)
+{
+	return startswith(e->kv.key, p->prefix) &&
+	       (e->type == STORE_EVENT_DELETE || (e->kv.value && strstr(e->kv.value, p->arn)));
+}
+
+static void *watch_main(void *arg)
+{
+	struct longpoll *lp = arg;
+	int64_t from = 0;
+	(void)store_revision(lp->s->store, &from, NULL);
+	from++;
+	for (;;) {
+		pthread_mutex_lock(&lp->mu);
+		bool stop = lp->stop;
+		pthread_mutex_unlock(&lp->mu);
+		if (stop)
+			break;
+		struct store_event_list ev = { 0 };
+		int r = store_watch(lp->s->store, TASKS_PREFIX, from, 1000, &ev, NULL);
+		int64_t now = ms_now();
+		pthread_mutex_lock(&lp->mu);
+		if (r < 0) { /* compacted or store trouble: every agent resyncs */
+			for (struct parked **pp = &lp->head; *pp;)
+				wake(lp, pp);
+			int64_t rev = 0;
+			if (store_revision(lp->s->store, &rev, NULL) == 0)
+				from = rev + 1;
+			lp->dispatched_upto = from - 1;
+		}
+		for (size_t i = 0; r >= 0 && i < ev.n; i++)
+			for (struct parked **pp = &lp->head; *pp;) {
+				if (concerns(*pp, &ev.events[i]))
+					wake(lp, pp);
+				else
+					pp = &(*pp)->next;
+			}
+		if (r >= 0 && ev.n) {
+			from = ev.events[ev.n - 1].kv.mod_revision + 1;
+			lp->dispatched_upto = from - 1;
+		}
+		for (struct parked **pp = &lp->head; *pp;) {
+			if ((*pp)->deadline <= now)
+				wake(lp, pp);
+			else
+				pp = &(*pp)->next;
+		}
+		pthread_mutex_unlock(&lp->mu);
+		if (r >= 0)
+			store_event_list_done(&ev);
+		else
+			(void)poll(NULL, 0, 200); /* do not spin on a failing store */
+	}
+	return NULL;
+}
+
+int longpoll_start(struct server *s, struct berth_error **err)
+{
+	struct longpoll *lp = xcalloc(1, sizeof(*lp));
+	lp->s = s;
+	pthread_mutex_init(&lp->mu, NULL);
+	if (pthread_create(&lp->thread, NULL, watch_main, lp) != 0) {
+		pthread_mutex_destroy(&lp->mu);
+		free(lp);
+		return berth_error_set(err, EAGAIN, "start the long poll watcher");
+	}
+	s->longpoll = lp;
+	return 0;
+}
+
+void longpoll_stop(struct server *s)
+{
+	struct longpoll *lp = s->longpoll;
+	if (!lp)
+		return;
+	pthread_mutex_lock(&lp->mu);
+	lp->stop = true;
+	pthread_mutex_unlock(&lp->mu);
+	pthread_join(lp->thread, NULL);
+	pthread_mutex_lock(&lp->mu);
+	while (lp->head) /* answered at once: the server is going away */
+		wake(lp, &lp->head);
+	pthread_mutex_unlock(&lp->mu);
+	pthread_mutex_destroy(&lp->mu);
+	free(lp);
+	s->longpoll = NULL;
+}
+
+bool longpoll_park(struct server *s, struct http_request *req, const char *cluster, const char *arn,
+		   int64_t since, int wait_sec, longpoll_answer_fn answer, void *ctx)
+{
+	struct longpoll *lp = s->longpoll;
+	if (!lp)
+		return false;
+	_cleanup_free_ char *prefix = xasprintf(TASKS_PREFIX "%s/", cluster);
+	/* what happened since the agent's revision, up to checked (read first) */
+	int64_t checked = 0;
+	if (store_revision(s->store, &checked, NULL) < 0)
+		return false;
+	struct store_event_list ev = { 0 };
+	if (store_watch(s->store, prefix, since + 1, 0, &ev, NULL) < 0)
+		return false; /* compacted: the agent resyncs with the answer */
+	bool hit = false;
+	for (size_t i = 0; i < ev.n && !hit; i++)
+		hit = ev.events[i].type == STORE_EVENT_DELETE ||
+		      (ev.events[i].kv.value && strstr(ev.events[i].kv.value, arn));
+	store_event_list_done(&ev);
+	if (hit)
+		return false;
+	pthread_mutex_lock(&lp->mu);
+	/* stopping, or the watcher matched events we might not have seen */
+	if (lp->stop || lp->dispatched_upto > checked) {
+		pthread_mutex_unlock(&lp->mu);
+		return false;
+	}
+	struct parked *p = xcalloc(1, sizeof(*p));
+	*p = (struct parked){ .next = lp->head,
+			      .req = req,
+			      .prefix = TAKE_PTR(prefix),
+			      .arn = xstrdup(arn),
+			      .deadline = ms_now() + (int64_t)wait_sec * 1000,
+			      .answer = answer,
+			      .ctx = ctx };
+	http_request_defer(req);
+	lp->head = p;
+	lp->n++;
+	pthread_mutex_unlock(&lp->mu);
+	return true;
+}

@@ -2,7 +2,7 @@
 per connection, a connection limit with a clear 503, header and body deadlines
 against slow-loris clients, while legitimate long-lived streams keep working.
 Raw sockets on the daemon's unix socket; limits made small by flags."""
-import json
+import itertools
 import socket
 import threading
 import time
@@ -82,57 +82,47 @@ def test_idle_connections_hold_no_thread_and_expire(daemon):
     assert ping(daemon) == 200
 
 
-def test_slowloris_headers_are_cut_off(daemon):
-    s = connect(daemon)
+def trickle(s, data):
+    """Send data (bytes, or an endless iterator of byte strings) a byte every 0.2 s
+    from a thread until the server closes s; the stop event ends it early."""
     stop = threading.Event()
-    cut = []
 
-    def trickle():
-        msg = b"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
-        for b in msg:
+    def run():
+        for b in data:
             if stop.is_set():
                 return
             try:
-                s.send(bytes([b]))
+                s.send(bytes([b]) if isinstance(b, int) else b)
             except OSError:
-                cut.append(True)
                 return
             time.sleep(0.2)
 
-    t = threading.Thread(target=trickle)
+    t = threading.Thread(target=run)
     t.start()
+    return stop, t
+
+
+def assert_trickle_cut_off(daemon, s, data, what):
+    stop, t = trickle(s, data)
     try:
-        assert closed_by_server(s), "1 byte every 0.2 s of headers kept the connection"
+        assert closed_by_server(s), what
         assert ping(daemon) == 200
     finally:
         stop.set()
         t.join()
         s.close()
+
+
+def test_slowloris_headers_are_cut_off(daemon):
+    assert_trickle_cut_off(daemon, connect(daemon), b"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200,
+                           "1 byte every 0.2 s of headers kept the connection")
 
 
 def test_slowloris_body_is_cut_off(daemon):
     s = connect(daemon)
     s.sendall(b"POST /volumes/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               b"Content-Length: 4096\r\n\r\n")
-    stop = threading.Event()
-
-    def trickle():
-        while not stop.is_set():
-            try:
-                s.send(b" ")
-            except OSError:
-                return
-            time.sleep(0.2)
-
-    t = threading.Thread(target=trickle)
-    t.start()
-    try:
-        assert closed_by_server(s), "a body at 5 bytes/s held its connection"
-        assert ping(daemon) == 200
-    finally:
-        stop.set()
-        t.join()
-        s.close()
+    assert_trickle_cut_off(daemon, s, itertools.repeat(b" "), "a body at 5 bytes/s held its connection")
 
 
 @pytest.fixture

@@ -35,5 +35,7 @@ int api_serve(const struct api_serve_opts *o, struct berth_error **err);
 
 /* Largest request body of a route: image uploads and archives may be large, JSON is not. */
 size_t api_body_limit(const char *method, const char *path, void *userdata);
+/* Routes whose handler reads the body as it arrives (image load and import: spooled to disk). */
+bool api_body_stream(const char *method, const char *path, void *userdata);
 
 #endif

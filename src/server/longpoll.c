@@ -5,7 +5,10 @@
  * events; a poll is resumed on a worker when an event concerns its node
  * (a task record that names its container instance, or any delete), at its
  * deadline, or when the server stops. An early answer is harmless (the agent
- * compares the tasks and polls again), so when in doubt we answer.
+ * compares the tasks and polls again), so when in doubt we answer. The
+ * watcher keeps the last HISTORY task events: a new poll is checked against
+ * them in memory (and parked under the same lock, so no event slips between
+ * the check and the parking); only a poll older than that asks the store.
  */
 #include <poll.h>
 
@@ -14,6 +17,15 @@
 #include "server/internal.h"
 
 #define TASKS_PREFIX "/berth/tasks/"
+/* Recent task events the watcher keeps, so that a new poll checks them in memory. */
+#define HISTORY      4096
+
+struct hist {
+	int64_t rev;
+	char *key;
+	char *arn; /* the task's containerInstanceArn; NULL for a delete or none */
+	bool del;
+};
 
 struct parked {
 	struct parked *next;
@@ -31,6 +43,10 @@ struct longpoll {
 	struct parked *head;
 	size_t n;
 	int64_t dispatched_upto; /* events up to this revision were matched against the parked polls */
+	/* every task event with revision >= hist_from, the newest HISTORY of them */
+	struct hist ring[HISTORY];
+	size_t ring_head, ring_n;
+	int64_t hist_from;
 	bool stop;
 	pthread_t thread;
 };
@@ -64,12 +80,52 @@ static bool concerns(const struct parked *p, const struct store_event *e)
 	       (e->type == STORE_EVENT_DELETE || (e->kv.value && strstr(e->kv.value, p->arn)));
 }
 
+static bool hist_concerns(const struct hist *h, const char *prefix, const char *arn)
+{
+	return startswith(h->key, prefix) && (h->del || (h->arn && streq(h->arn, arn)));
+}
+
+/* mu held: remember an event (the oldest goes when the ring is full). */
+static void hist_add(struct longpoll *lp, const struct store_event *e)
+{
+	struct hist *h = &lp->ring[(lp->ring_head + lp->ring_n) % HISTORY];
+	if (lp->ring_n == HISTORY) {
+		free(h->key);
+		free(h->arn);
+		lp->ring_head = (lp->ring_head + 1) % HISTORY;
+		lp->hist_from = lp->ring[lp->ring_head].rev;
+	} else {
+		lp->ring_n++;
+	}
+	*h = (struct hist){ .rev = e->kv.mod_revision,
+			    .key = xstrdup(e->kv.key),
+			    .del = e->type == STORE_EVENT_DELETE };
+	if (!h->del && e->kv.value) {
+		json_t *j = json_loads(e->kv.value, 0, NULL);
+		const char *arn = json_string_value(json_object_get(j, "containerInstanceArn"));
+		h->arn = arn ? xstrdup(arn) : NULL;
+		json_decref(j);
+	}
+}
+
+static void hist_clear(struct longpoll *lp, int64_t from)
+{
+	for (size_t i = 0; i < lp->ring_n; i++) {
+		struct hist *h = &lp->ring[(lp->ring_head + i) % HISTORY];
+		free(h->key);
+		free(h->arn);
+	}
+	lp->ring_head = lp->ring_n = 0;
+	lp->hist_from = from;
+}
+
 static void *watch_main(void *arg)
 {
 	struct longpoll *lp = arg;
-	int64_t from = 0;
-	(void)store_revision(lp->s->store, &from, NULL);
-	from++;
+	int64_t from;
+	pthread_mutex_lock(&lp->mu);
+	from = lp->hist_from;
+	pthread_mutex_unlock(&lp->mu);
 	for (;;) {
 		pthread_mutex_lock(&lp->mu);
 		bool stop = lp->stop;
@@ -87,7 +143,10 @@ static void *watch_main(void *arg)
 			if (store_revision(lp->s->store, &rev, NULL) == 0)
 				from = rev + 1;
 			lp->dispatched_upto = from - 1;
+			hist_clear(lp, from);
 		}
+		for (size_t i = 0; r >= 0 && i < ev.n; i++)
+			hist_add(lp, &ev.events[i]);
 		for (size_t i = 0; r >= 0 && i < ev.n; i++)
 			for (struct parked **pp = &lp->head; *pp;) {
 				if (concerns(*pp, &ev.events[i]))
@@ -119,6 +178,15 @@ int longpoll_start(struct server *s, struct berth_error **err)
 	struct longpoll *lp = xcalloc(1, sizeof(*lp));
 	lp->s = s;
 	pthread_mutex_init(&lp->mu, NULL);
+	int64_t rev = 0;
+	int r = store_revision(s->store, &rev, err);
+	if (r < 0) {
+		pthread_mutex_destroy(&lp->mu);
+		free(lp);
+		return r;
+	}
+	lp->hist_from = rev + 1;
+	lp->dispatched_upto = rev;
 	if (pthread_create(&lp->thread, NULL, watch_main, lp) != 0) {
 		pthread_mutex_destroy(&lp->mu);
 		free(lp);
@@ -140,6 +208,7 @@ void longpoll_stop(struct server *s)
 	pthread_mutex_lock(&lp->mu);
 	while (lp->head) /* answered at once: the server is going away */
 		wake(lp, &lp->head);
+	hist_clear(lp, 0);
 	pthread_mutex_unlock(&lp->mu);
 	pthread_mutex_destroy(&lp->mu);
 	free(lp);
@@ -153,25 +222,42 @@ bool longpoll_park(struct server *s, struct http_request *req, const char *clust
 	if (!lp)
 		return false;
 	_cleanup_free_ char *prefix = xasprintf(TASKS_PREFIX "%s/", cluster);
-	/* what happened since the agent's revision, up to checked (read first) */
-	int64_t checked = 0;
-	if (store_revision(s->store, &checked, NULL) < 0)
-		return false;
-	struct store_event_list ev = { 0 };
-	if (store_watch(s->store, prefix, since + 1, 0, &ev, NULL) < 0)
-		return false; /* compacted: the agent resyncs with the answer */
-	bool hit = false;
-	for (size_t i = 0; i < ev.n && !hit; i++)
-		hit = ev.events[i].type == STORE_EVENT_DELETE ||
-		      (ev.events[i].kv.value && strstr(ev.events[i].kv.value, arn));
-	store_event_list_done(&ev);
-	if (hit)
-		return false;
 	pthread_mutex_lock(&lp->mu);
-	/* stopping, or the watcher matched events we might not have seen */
-	if (lp->stop || lp->dispatched_upto > checked) {
+	if (lp->stop) {
 		pthread_mutex_unlock(&lp->mu);
 		return false;
+	}
+	if (since + 1 >= lp->hist_from) {
+		/* the watcher saw everything after since: check in memory, park under the same lock */
+		for (size_t i = 0; i < lp->ring_n; i++) {
+			const struct hist *h = &lp->ring[(lp->ring_head + i) % HISTORY];
+			if (h->rev > since && hist_concerns(h, prefix, arn)) {
+				pthread_mutex_unlock(&lp->mu);
+				return false;
+			}
+		}
+	} else {
+		/* older than the watcher's memory (a server restart, an agent far behind): ask the store */
+		pthread_mutex_unlock(&lp->mu);
+		int64_t checked = 0;
+		if (store_revision(s->store, &checked, NULL) < 0)
+			return false;
+		struct store_event_list ev = { 0 };
+		if (store_watch(s->store, prefix, since + 1, 1000, &ev, NULL) < 0)
+			return false; /* compacted: the agent resyncs with the answer */
+		bool hit = false;
+		for (size_t i = 0; i < ev.n && !hit; i++)
+			hit = ev.events[i].type == STORE_EVENT_DELETE ||
+			      (ev.events[i].kv.value && strstr(ev.events[i].kv.value, arn));
+		store_event_list_done(&ev);
+		if (hit)
+			return false;
+		pthread_mutex_lock(&lp->mu);
+		/* stopping, or the watcher matched events we might not have seen */
+		if (lp->stop || lp->dispatched_upto > checked) {
+			pthread_mutex_unlock(&lp->mu);
+			return false;
+		}
 	}
 	struct parked *p = xcalloc(1, sizeof(*p));
 	*p = (struct parked){ .next = lp->head,

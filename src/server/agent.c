@@ -438,8 +438,9 @@ static void do_tasks(struct server *s, struct http_request *req, json_t *node)
 		const char *arn = json_string_value(json_object_get(inst, "containerInstanceArn"));
 		struct tasks_poll *p = xcalloc(1, sizeof(*p));
 		*p = (struct tasks_poll){ s, json_incref(node) };
+		_cleanup_free_ char *prefix = cluster ? xasprintf("/berth/tasks/%s/", cluster) : NULL;
 		bool parked =
-		    cluster && arn && longpoll_park(s, req, cluster, arn, since, wait, tasks_poll_answer, p);
+		    prefix && arn && longpoll_park(s, req, prefix, arn, since, wait, tasks_poll_answer, p);
 		json_decref(inst);
 		if (parked)
 			return;

@@ -64,11 +64,12 @@ int longpoll_start(struct server *s, struct berth_error **err);
 /* Stop watching and answer every parked poll (before the HTTP server stops). */
 void longpoll_stop(struct server *s);
 /*
- * Park req until a task event of cluster concerns arn (after revision since)
- * or wait_sec pass; then answer(req, ctx) runs on an HTTP worker. false: not
- * parked (something changed already, or the server stops): answer now.
+ * Park req until an event under key_prefix (after revision since) concerns it
+ * (arn NULL: any; else a record naming arn, or a delete) or wait_sec pass;
+ * then answer(req, ctx) runs on an HTTP worker. false: not parked (something
+ * changed already, or the server stops): answer now.
  */
-bool longpoll_park(struct server *s, struct http_request *req, const char *cluster, const char *arn,
+bool longpoll_park(struct server *s, struct http_request *req, const char *key_prefix, const char *arn,
 		   int64_t since, int wait_sec, longpoll_answer_fn answer, void *ctx);
 
 /* ---- identity.c ---- */

@@ -1,10 +1,10 @@
 /*
- * longpoll.c - agents' task long polls (GET /agent/v1/tasks?since=R&wait=N)
- * parked without a thread: the request is deferred in the HTTP server
- * (http_request_defer) and one watcher thread follows the store's task
- * events; a poll is resumed on a worker when an event concerns its node
- * (a task record that names its container instance, or any delete), at its
- * deadline, or when the server stops. An early answer is harmless (the agent
+ * longpoll.c - agents' long polls (GET /agent/v1/tasks and /agent/v1/peers
+ * with since=R&wait=N) parked without a thread: the request is deferred in
+ * the HTTP server (http_request_defer) and one watcher thread follows the
+ * store's events; a poll is resumed on a worker when an event concerns it
+ * (under its prefix and, for task polls, a record naming its container
+ * instance or any delete), at its deadline, or when the server stops. An early answer is harmless (the agent
  * compares the tasks and polls again), so when in doubt we answer. The
  * watcher keeps the last HISTORY task events: a new poll is checked against
  * them in memory (and parked under the same lock, so no event slips between
@@ -16,7 +16,9 @@
 #include "http/http.h"
 #include "server/internal.h"
 
-#define TASKS_PREFIX "/berth/tasks/"
+#define WATCH_PREFIX "/berth/"
+/* A watch returns at least this often (to answer polls at their deadline). */
+#define WATCH_MAX_MS 5000
 /* Recent task events the watcher keeps, so that a new poll checks them in memory. */
 #define HISTORY      4096
 
@@ -30,8 +32,8 @@ struct hist {
 struct parked {
 	struct parked *next;
 	struct http_request *req;
-	char *prefix; /* "/berth/tasks/CLUSTER/" */
-	char *arn;
+	char *prefix;     /* "/berth/tasks/CLUSTER/", "/berth/nodes/" */
+	char *arn;        /* NULL: any event under prefix */
 	int64_t deadline; /* ms, record_now() based */
 	longpoll_answer_fn answer;
 	void *ctx;
@@ -74,15 +76,20 @@ static void wake(struct longpoll *lp, struct parked **link)
 	http_request_resume(p->req, resumed, p);
 }
 
+static bool event_concerns(const struct store_event *e, const char *prefix, const char *arn)
+{
+	return startswith(e->kv.key, prefix) &&
+	       (!arn || e->type == STORE_EVENT_DELETE || (e->kv.value && strstr(e->kv.value, arn)));
+}
+
 static bool concerns(const struct parked *p, const struct store_event *e)
 {
-	return startswith(e->kv.key, p->prefix) &&
-	       (e->type == STORE_EVENT_DELETE || (e->kv.value && strstr(e->kv.value, p->arn)));
+	return event_concerns(e, p->prefix, p->arn);
 }
 
 static bool hist_concerns(const struct hist *h, const char *prefix, const char *arn)
 {
-	return startswith(h->key, prefix) && (h->del || (h->arn && streq(h->arn, arn)));
+	return startswith(h->key, prefix) && (!arn || h->del || (h->arn && streq(h->arn, arn)));
 }
 
 /* mu held: remember an event (the oldest goes when the ring is full). */
@@ -132,8 +139,15 @@ static void *watch_main(void *arg)
 		pthread_mutex_unlock(&lp->mu);
 		if (stop)
 			break;
+		/* until the next deadline, at most WATCH_MAX_MS (each timed-out watch costs etcd a
+		 * connection) */
+		int64_t wait = WATCH_MAX_MS;
+		pthread_mutex_lock(&lp->mu);
+		for (struct parked *p = lp->head; p; p = p->next)
+			wait = MIN(wait, p->deadline - ms_now());
+		pthread_mutex_unlock(&lp->mu);
 		struct store_event_list ev = { 0 };
-		int r = store_watch(lp->s->store, TASKS_PREFIX, from, 1000, &ev, NULL);
+		int r = store_watch(lp->s->store, WATCH_PREFIX, from, (int)MAX(wait, 50), &ev, NULL);
 		int64_t now = ms_now();
 		pthread_mutex_lock(&lp->mu);
 		if (r < 0) { /* compacted or store trouble: every agent resyncs */
@@ -215,13 +229,13 @@ void longpoll_stop(struct server *s)
 	s->longpoll = NULL;
 }
 
-bool longpoll_park(struct server *s, struct http_request *req, const char *cluster, const char *arn,
+bool longpoll_park(struct server *s, struct http_request *req, const char *key_prefix, const char *arn,
 		   int64_t since, int wait_sec, longpoll_answer_fn answer, void *ctx)
 {
 	struct longpoll *lp = s->longpoll;
 	if (!lp)
 		return false;
-	_cleanup_free_ char *prefix = xasprintf(TASKS_PREFIX "%s/", cluster);
+	_cleanup_free_ char *prefix = xstrdup(key_prefix);
 	pthread_mutex_lock(&lp->mu);
 	if (lp->stop) {
 		pthread_mutex_unlock(&lp->mu);
@@ -247,8 +261,7 @@ bool longpoll_park(struct server *s, struct http_request *req, const char *clust
 			return false; /* compacted: the agent resyncs with the answer */
 		bool hit = false;
 		for (size_t i = 0; i < ev.n && !hit; i++)
-			hit = ev.events[i].type == STORE_EVENT_DELETE ||
-			      (ev.events[i].kv.value && strstr(ev.events[i].kv.value, arn));
+			hit = event_concerns(&ev.events[i], prefix, arn);
 		store_event_list_done(&ev);
 		if (hit)
 			return false;
@@ -263,7 +276,7 @@ bool longpoll_park(struct server *s, struct http_request *req, const char *clust
 	*p = (struct parked){ .next = lp->head,
 			      .req = req,
 			      .prefix = TAKE_PTR(prefix),
-			      .arn = xstrdup(arn),
+			      .arn = arn ? xstrdup(arn) : NULL,
 			      .deadline = ms_now() + (int64_t)wait_sec * 1000,
 			      .answer = answer,
 			      .ctx = ctx };

@@ -54,7 +54,7 @@ static void usage(FILE *f)
 	    "      --logs-sweep-interval N  seconds between log retention sweeps (default 600)\n"
 	    "      --logs-day-seconds N   length of a retention day in seconds (default 86400; a\n"
 	    "                             test hook: PutRetentionPolicy 1 expires after N s)\n"
-	    "      --log-level LEVEL      error, warn, info, debug\n"
+	    "      --log-level LEVEL      error, warn, info, debug\n" HTTP_LIMITS_USAGE
 	    "  -h, --help                 show this help\n\n"
 	    "First start creates ROOT/pki/ca.pem, ROOT/credentials (AWS credentials file), ROOT/join-token\n"
 	    "and an account id; later starts reuse them. Try:\n"
@@ -78,6 +78,7 @@ enum {
 	OPT_REGISTRY_CLOCK,
 	OPT_LOGS_SWEEP,
 	OPT_LOGS_DAY,
+	OPT_HTTP_LIMITS /* and the next HTTP_LIMITS_N_OPTS - 1 */
 };
 
 static const struct option options[] = {
@@ -96,6 +97,7 @@ static const struct option options[] = {
 	{ "registry-clock", required_argument, NULL, OPT_REGISTRY_CLOCK },
 	{ "logs-sweep-interval", required_argument, NULL, OPT_LOGS_SWEEP },
 	{ "logs-day-seconds", required_argument, NULL, OPT_LOGS_DAY },
+	HTTP_LIMITS_LONGOPTS(OPT_HTTP_LIMITS),
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -111,6 +113,14 @@ static int parse_args(struct server *s, int argc, char **argv)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		if (c >= OPT_HTTP_LIMITS && c < OPT_HTTP_LIMITS + HTTP_LIMITS_N_OPTS) {
+			_cleanup_error_ struct berth_error *err = NULL;
+			if (http_limits_parse_opt(&s->http_limits, c - OPT_HTTP_LIMITS, optarg, &err) < 0) {
+				berth_error_print(err, "berth server");
+				return 2;
+			}
+			continue;
+		}
 		switch (c) {
 		case OPT_ROOT: set_str(&s->root, optarg); break;
 		case OPT_LISTEN: set_str(&s->listen, optarg); break;
@@ -279,9 +289,11 @@ static int serve(struct server *s, struct berth_error **err)
 	}
 	int port = bound_port(fd);
 	struct http_server *hs = NULL;
-	struct http_server_opts o = {
-		.listen_fd = -1, .max_body = SERVER_MAX_BODY, .handler = server_http_handler, .userdata = s
-	};
+	struct http_server_opts o = { .listen_fd = -1,
+				      .max_body = SERVER_MAX_BODY,
+				      .handler = server_http_handler,
+				      .userdata = s,
+				      .limits = &s->http_limits };
 	if ((r = http_server_start(&o, &hs, err)) < 0) {
 		close(fd);
 		logs_stop(s);
@@ -297,7 +309,8 @@ static int serve(struct server *s, struct berth_error **err)
 		logs_stop(s);
 		return r;
 	}
-	if ((r = ecr_start(s, err)) < 0 || (r = leader_start(s, err)) < 0) {
+	if ((r = ecr_start(s, err)) < 0 || (r = longpoll_start(s, err)) < 0 || (r = leader_start(s, err)) < 0) {
+		longpoll_stop(s);
 		ecr_stop(s);
 		http_tcp_listener_stop(l);
 		http_server_stop(hs);
@@ -329,6 +342,7 @@ static int serve(struct server *s, struct berth_error **err)
 		;
 	log_fields(LOG_LEVEL_INFO, "server shutting down", NULL);
 	leader_stop(s);
+	longpoll_stop(s);
 	http_tcp_listener_stop(l);
 	http_server_stop(hs);
 	ecr_stop(s);

@@ -28,6 +28,7 @@
 
 #include "common/error.h"
 #include "common/strbuf.h"
+#include "http/http.h"
 #include "sched/sched.h"
 #include "store/store.h"
 
@@ -69,7 +70,24 @@ struct server {
 	bool logs_sweeping, logs_stop, logs_kicked;
 	pthread_mutex_t logs_lock;
 	pthread_cond_t logs_cond;
+	struct longpoll *longpoll; /* longpoll.c */
+	struct http_limits http_limits;
 };
+
+/* ---- longpoll.c: agents' task long polls, parked without a thread ---- */
+struct http_request;
+typedef void (*longpoll_answer_fn)(struct http_request *req, void *ctx);
+int longpoll_start(struct server *s, struct berth_error **err);
+/* Stop watching and answer every parked poll (before the HTTP server stops). */
+void longpoll_stop(struct server *s);
+/*
+ * Park req until an event under key_prefix (after revision since) concerns it
+ * (arn NULL: any; else a record naming arn, or a delete) or wait_sec pass;
+ * then answer(req, ctx) runs on an HTTP worker. false: not parked (something
+ * changed already, or the server stops): answer now.
+ */
+bool longpoll_park(struct server *s, struct http_request *req, const char *key_prefix, const char *arn,
+		   int64_t since, int wait_sec, longpoll_answer_fn answer, void *ctx);
 
 /* ---- identity.c ---- */
 int server_identity_init(struct server *s, struct berth_error **err);

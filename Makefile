@@ -6,6 +6,12 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 PYTEST ?= /usr/bin/python3 -m pytest
+# Integration tests run in parallel processes, one test file per process at a time (pytest-xdist,
+# --dist loadfile: a file's module fixtures stay in one process). They mostly wait on daemons,
+# clusters and clients, so 3 processes on 2 cores roughly halve the wall time. Every test is
+# isolated (own roots, netns, cgroups, ports; the leak check is per process): TEST_JOBS=0 runs them
+# serially.
+TEST_JOBS ?= 3
 PREFIX ?= /usr/local
 
 .PHONY: all build asan deps run test unit unit-asan integration integration-asan bench fuzz lint format clean install
@@ -35,7 +41,7 @@ unit-asan: asan
 		meson test -C $(ASAN_BUILD) --print-errorlogs
 
 integration: build
-	BERTH_BIN=$(CURDIR)/$(BUILD)/src/berth $(PYTEST) -ra tests/integration
+	BERTH_BIN=$(CURDIR)/$(BUILD)/src/berth $(PYTEST) -ra $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile) tests/integration
 
 # The integration tests against the sanitizer binary (~2m45s on a quiet machine,
 # about as long as the release run); any ASan/UBSan/LSan report fails the run.

@@ -9,7 +9,7 @@ build-essential pkg-config meson ninja-build clang lld llvm libclang-rt-14-dev
 clang-format clang-tidy cppcheck
 libjansson-dev libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev sqlite3
 libssl-dev libcrypt-dev libarchive-dev zlib1g-dev libzstd-dev libseccomp-dev libcap-dev libcmocka-dev
-python3 python3-pytest python3-docker python3-requests python3-yaml
+python3 python3-pytest python3-pytest-xdist python3-docker python3-requests python3-yaml
 docker.io docker-compose skopeo runc crun docker-registry apache2-utils
 busybox-static containernetworking-plugins iproute2 iptables util-linux procps
 hyperfine wrk jq curl ca-certificates tar gzip zstd

@@ -1,6 +1,7 @@
 #!/bin/sh
 # make run: the whole platform on this host with its embedded defaults:
-#   berth server  control plane (ECS-compatible API), state in /var/lib/berth/server (SQLite),
+#   berth server  control plane (ECS-compatible API, CloudWatch Logs, ECR with the cluster
+#                 registry on port 7444), state in /var/lib/berth/server (SQLite),
 #                 https://127.0.0.1:7443 (BERTH_LISTEN=0.0.0.0:7443 to let other hosts join)
 #   berth agent   this host as a node; it also serves the Docker API on /run/berth/berth.sock
 # then loads a generated busybox image and prints the aws and docker commands to try.
@@ -11,6 +12,7 @@ ROOT=${BERTH_ROOT:-/var/lib/berth}
 EXEC_ROOT=${BERTH_EXEC_ROOT:-/run/berth}
 SERVER_ROOT=${BERTH_SERVER_ROOT:-$ROOT/server}
 LISTEN=${BERTH_LISTEN:-127.0.0.1:7443}
+REGISTRY=${BERTH_REGISTRY:-${LISTEN%:*}:7444}
 SOCK="$EXEC_ROOT/berth.sock"
 IMG=$(mktemp -d /tmp/berth-run-XXXXXX)
 SPID= APID=
@@ -33,7 +35,7 @@ wait_until() { # what, command...
 	done
 }
 
-"$BIN" server --root "$SERVER_ROOT" --listen "$LISTEN" >"$IMG/server.out" &
+"$BIN" server --root "$SERVER_ROOT" --listen "$LISTEN" --registry "$REGISTRY" >"$IMG/server.out" &
 SPID=$!
 wait_until "berth server" test -s "$SERVER_ROOT/join-token"
 HOSTPORT=$LISTEN
@@ -63,6 +65,18 @@ Docker API on $SOCK, busybox:latest loaded. Try the ECS API:
   $AWS ecs run-task --task-definition hello --count 2
   $AWS ecs list-tasks
   $AWS ecs stop-task --task TASK_ARN
+  $AWS ecs create-service --service-name hello --task-definition hello --desired-count 2
+  $AWS ecs wait services-stable --services hello
+  $AWS ecs update-service --service hello --desired-count 3
+
+load balancing, logs and the cluster registry (ECR), with the same credentials:
+
+  export AWS_CA_BUNDLE=$SERVER_ROOT/pki/ca.pem AWS_ENDPOINT_URL=$ENDPOINT
+  $BIN lb create web --port 8080            # then create-service --load-balancers targetGroupArn=...
+  $BIN service ls && $BIN task ls
+  $AWS logs describe-log-groups             # tasks with the awslogs log driver ship here
+  $AWS ecr create-repository --repository-name hello
+  $AWS ecr get-login-password | docker login --username AWS --password-stdin $REGISTRY
 
 and the node's Docker API (the task containers are there):
 

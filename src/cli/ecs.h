@@ -114,6 +114,10 @@ void ecs_cli_print_items(const struct ecs_cli *e, const char *const *headers, si
 int ecs_cli_print_described(const struct ecs_cli *e, const json_t *out, const char *key,
 			    void (*print_one)(const json_t *item));
 
+/* For the verbs that poll (the ECS API has no watch): sleep, and a monotonic clock in seconds. */
+void ecs_sleep_ms(long ms);
+double ecs_now_mono(void);
+
 /* "abc" from "arn:...:task/cluster/abc"; the string itself when not an ARN. Borrowed. */
 const char *ecs_arn_id(const char *arn);
 /* "family:rev" from a task definition ARN (new string). */
@@ -152,5 +156,7 @@ int cli_node(int argc, char **argv);
 int cli_taskdef(int argc, char **argv);
 int cli_task(int argc, char **argv);
 int cli_lb(int argc, char **argv); /* lb.c: berth's load balancers */
+int cli_apply(int argc, char **argv); /* stack.c: berth apply -f compose.yml */
+int cli_stack(int argc, char **argv); /* stack.c: berth stack ls|ps|services|rm */
 
 #endif

@@ -1680,6 +1680,12 @@ static json_t *map_service(struct ctx *c, const char *name, const struct ynode *
 		ok &= map_deploy(c, ynode_get(sn, "deploy"), out, td, def);
 		pop(c, a);
 	}
+	/* the load balancer drains a stopping task for its stop grace period (Swarm's default 10 s) */
+	json_t *stop = json_object_get(def, "stopTimeout");
+	size_t pi;
+	json_t *port;
+	json_array_foreach (json_object_get(out, "ports"), pi, port)
+		json_object_set_new(port, "deregistrationDelay", json_integer(stop ? json_integer_value(stop) : 10));
 	if (!json_object_get(def, "memory") && !json_object_get(def, "memoryReservation"))
 		json_object_set_new(def, "memoryReservation", json_integer(STACK_DEFAULT_MEMORY_RESERVATION));
 	if (!json_object_size(json_object_get(def, "linuxParameters")))

@@ -167,9 +167,10 @@ static int plan_lbs(struct planner *p, const json_t *s, json_t *want_lbs)
 					       (long long)json_integer_value(json_object_get(have, "port")));
 		if (!have)
 			json_array_append_new(p->lb_creates,
-					      json_pack("{s:s,s:s,s:s,s:O,s:{s:s,s:I,s:s}}", "op", "create", "kind", "lb",
-							"name", name, "service", json_object_get(s, "name"), "request",
-							"name", name, "port", pub, "protocol", "tcp"));
+					      json_pack("{s:s,s:s,s:s,s:O,s:{s:s,s:I,s:s,s:O}}", "op", "create", "kind",
+							"lb", "name", name, "service", json_object_get(s, "name"), "request",
+							"name", name, "port", pub, "protocol", "tcp", "deregistrationDelay",
+							json_object_get(port, "deregistrationDelay")));
 		json_array_append_new(want_lbs, json_pack("{s:s,s:O,s:O}", "lb", name, "containerName",
 							  json_object_get(s, "name"), "containerPort",
 							  json_object_get(port, "target")));

@@ -147,7 +147,8 @@ static void test_mapping(void **state)
 			 "\"placementConstraints\":[{\"type\":\"memberOf\",\"expression\":\"attribute:zone == a\"}],"
 			 "\"placementStrategy\":[{\"type\":\"spread\",\"field\":\"attribute:rack\"}]}");
 	assert_json(json_object_get(web, "ports"),
-		    "[{\"published\":8080,\"target\":80,\"protocol\":\"tcp\",\"lb\":\"st-web-8080\",\"line\":10}]");
+		    "[{\"published\":8080,\"target\":80,\"protocol\":\"tcp\",\"lb\":\"st-web-8080\",\"line\":10,"
+		    "\"deregistrationDelay\":10}]");
 	assert_json(json_object_get(web, "dependsOn"), "[\"cache\"]");
 	assert_int_equal(strlen(json_string_value(json_object_get(web, "hash"))), 64);
 

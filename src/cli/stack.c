@@ -793,10 +793,15 @@ static int stack_ps(int argc, char **argv)
 		const char *k;
 		json_t *v;
 		json_object_foreach (json_object_get(cur, groups[g]), k, v) {
-			_cleanup_json_ json_t *in = json_pack("{s:s}", g ? "family" : "serviceName", k), *l = NULL;
-			if (ecs_cli_list(&e, "ListTasks", in, true, "taskArns", &l) < 0)
-				goto out;
-			json_array_extend(arns, l);
+			/* a service's running tasks; a job's finished ones too */
+			for (int st = 0; st <= g; st++) {
+				_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", g ? "family" : "serviceName", k,
+								      "desiredStatus", st ? "STOPPED" : "RUNNING"),
+						      *l = NULL;
+				if (ecs_cli_list(&e, "ListTasks", in, true, "taskArns", &l) < 0)
+					goto out;
+				json_array_extend(arns, l);
+			}
 		}
 	}
 	if (json_array_size(arns) == 0)

@@ -794,7 +794,7 @@ static int stack_ps(int argc, char **argv)
 		json_t *v;
 		json_object_foreach (json_object_get(cur, groups[g]), k, v) {
 			/* a service's running tasks; a job's finished ones too */
-			for (int st = 0; st <= g; st++) {
+			for (size_t st = 0; st <= g; st++) {
 				_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", g ? "family" : "serviceName", k,
 								      "desiredStatus", st ? "STOPPED" : "RUNNING"),
 						      *l = NULL;

@@ -260,9 +260,12 @@ static int plan_service(struct planner *p, const json_t *s)
 	if (!json_equal(json_object_get(req, "loadBalancers"), cl ? cl : json_array()) &&
 	    (json_array_size(cl) || json_array_size(json_object_get(req, "loadBalancers"))))
 		add_change(changes, "loadBalancers", cl, json_object_get(req, "loadBalancers"));
-	if (td_changed)
-		add_change(changes, "taskDefinition", json_object_get(csvc, "taskDefinition"),
-			   json_object_get(s, "ecsName"));
+	if (td_changed) {
+		_cleanup_free_ char *next = xasprintf("%s (new revision)", ecs);
+		json_t *nv = json_string(next);
+		add_change(changes, "taskDefinition", json_object_get(csvc, "taskDefinition"), nv);
+		json_decref(nv);
+	}
 	if (json_array_size(changes)) {
 		json_object_set_new(req, "service", json_string(ecs));
 		json_object_del(req, "serviceName");

@@ -203,7 +203,8 @@ def test_dry_run_prints_the_diff_and_changes_nothing(cluster, tmp_path):
     assert "~ taskdef  st_web\n    containerDefinitions[0].command[2]: " in out, out
     assert "~ service  st_web\n    taskDefinition: " in out, out
     assert "~ service  st_worker\n    desiredCount: 2 -> 3\n" in out, out
-    assert "st_cache" not in out and "migrate" not in out, out
+    assert "~ service  st_web\n    taskDefinition: " in out and "-> \"st_web (new revision)\"" in out, out
+    assert "  st_cache" not in out and "migrate" not in out, out
     assert snapshot(cluster) == before
 
 

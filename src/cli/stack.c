@@ -186,25 +186,30 @@ static void journal(struct exec *x, const char *op, json_t *request)
 	json_array_append_new(x->journal, json_pack("{s:s,s:o}", "op", op, "request", request));
 }
 
-/* Poll until the service is INACTIVE or gone (its load balancers can then go). */
-static int wait_service_gone(struct exec *x, const char *name)
+/* Poll until the service is INACTIVE or gone (its load balancers can then go, its name be reused). */
+static int wait_gone(struct ecs_cli *e, const char *name, long seconds)
 {
-	double deadline = ecs_now_mono() + (double)x->wait_seconds;
+	double deadline = ecs_now_mono() + (double)seconds;
 	long interval = 100;
 	for (;;) {
 		_cleanup_json_ json_t *in = json_pack("{s:[s]}", "services", name), *out = NULL;
-		if (ecs_cli_call(x->e, "DescribeServices", in, true, &out) < 0)
+		if (ecs_cli_call(e, "DescribeServices", in, true, &out) < 0)
 			return -1;
 		json_t *s = json_array_get(json_object_get(out, "services"), 0);
 		if (!s || streq_ptr(json_string_value(json_object_get(s, "status")), "INACTIVE"))
 			return 0;
 		if (ecs_now_mono() > deadline) {
-			fprintf(stderr, "berth: service %s still has tasks after %ld s\n", name, x->wait_seconds);
+			fprintf(stderr, "berth: service %s still has tasks after %ld s\n", name, seconds);
 			return -1;
 		}
 		ecs_sleep_ms(interval);
 		interval = MIN(interval * 2, 1000);
 	}
+}
+
+static int wait_service_gone(struct exec *x, const char *name)
+{
+	return wait_gone(x->e, name, x->wait_seconds);
 }
 
 /* Deregister every ACTIVE revision of a family (familyPrefix matches more: compare exactly). */
@@ -834,10 +839,21 @@ static int stack_rm(int argc, char **argv)
 	rc = 0;
 	for (int i = optind; i < argc; i++) {
 		_cleanup_json_ json_t *none = json_pack("{s:s,s:[]}", "stack", argv[i], "services"), *plan = NULL;
-		if (converge(&e, argv[i], none, true, false, WAIT_DEFAULT_SECONDS, &plan) < 0)
+		if (converge(&e, argv[i], none, true, false, WAIT_DEFAULT_SECONDS, &plan) < 0) {
 			rc = 1;
-		else if (stack_plan_changes(plan) == 0)
-			fprintf(stderr, "berth: nothing found in stack %s\n", argv[i]), rc = 1;
+			continue;
+		}
+		if (stack_plan_changes(plan) == 0) {
+			fprintf(stderr, "berth: nothing found in stack %s\n", argv[i]);
+			rc = 1;
+		}
+		/* the names are free again once the services are gone (as docker stack rm leaves them) */
+		size_t k;
+		json_t *st;
+		json_array_foreach (json_object_get(plan, "steps"), k, st)
+			if (streq_ptr(json_string_value(json_object_get(st, "kind")), "service") &&
+			    wait_gone(&e, json_string_value(json_object_get(st, "name")), WAIT_DEFAULT_SECONDS) < 0)
+				rc = 1;
 	}
 	ecs_cli_close(&e);
 	return rc;

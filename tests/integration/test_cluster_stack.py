@@ -129,26 +129,29 @@ def answers(c, path="/", n=6):
 
 
 def services(c):
-    """ECS name -> DescribeServices item, for the stack's services."""
-    arns = c.aws("list-services")["serviceArns"]
-    if not arns:
-        return {}
+    """ECS name -> DescribeServices item (boto3), for the stack's services."""
     out = {}
-    for i in range(0, len(arns), 10):
-        for s in c.aws("describe-services", "--services", *arns[i:i + 10], "--include", "TAGS")["services"]:
-            tags = {t["key"]: t["value"] for t in s.get("tags", [])}
-            if s["status"] != "INACTIVE" and tags.get("com.docker.stack.namespace") == STACK:
-                out[s["serviceName"]] = s
+    with c.ecs() as ecs:
+        arns = ecs.list_services()["serviceArns"]
+        for i in range(0, len(arns), 10):
+            for s in ecs.describe_services(services=arns[i:i + 10], include=["TAGS"])["services"]:
+                tags = {t["key"]: t["value"] for t in s.get("tags", [])}
+                if s["status"] != "INACTIVE" and tags.get("com.docker.stack.namespace") == STACK:
+                    out[s["serviceName"]] = s
     return out
+
+
+def active_taskdefs(c, prefix=f"{STACK}_"):
+    with c.ecs() as ecs:
+        return sorted(ecs.list_task_definitions(familyPrefix=prefix, status="ACTIVE")["taskDefinitionArns"])
 
 
 def snapshot(c):
     """What an apply that changes nothing must leave as it is."""
     svcs = services(c)
-    tds = c.aws("list-task-definitions", "--family-prefix", f"{STACK}_")["taskDefinitionArns"]
     lbs = json.loads(berth(c, "lb", "ls", "--format", "json").stdout)["loadBalancers"]
     return ({n: (s["taskDefinition"], s["desiredCount"], [d["id"] for d in s["deployments"]])
-             for n, s in svcs.items()}, sorted(tds), sorted(lb["loadBalancerName"] for lb in lbs))
+             for n, s in svcs.items()}, active_taskdefs(c), sorted(lb["loadBalancerName"] for lb in lbs))
 
 
 def test_apply_creates_the_stack(cluster, tmp_path):
@@ -177,8 +180,9 @@ def test_apply_creates_the_stack(cluster, tmp_path):
     wait_for(lambda: answers(cluster, "/cgi-bin/cache", 3) == ["PONG"] * 3, 30, "web -> st_cache")
     # the one-off job ran once and exited 0
     def job_done():
-        arns = cluster.aws("list-tasks", "--family", "st_migrate", "--desired-status", "STOPPED")["taskArns"]
-        return arns and cluster.aws("describe-tasks", "--tasks", *arns)["tasks"]
+        with cluster.ecs() as ecs:
+            arns = ecs.list_tasks(family="st_migrate", desiredStatus="STOPPED")["taskArns"]
+            return arns and ecs.describe_tasks(tasks=arns)["tasks"]
     tasks = wait_for(job_done, 30, "the job to finish")
     assert len(tasks) == 1 and tasks[0]["containers"][0]["exitCode"] == 0
     ls = berth(cluster, "stack", "ls").stdout.split("\n")
@@ -218,7 +222,8 @@ def test_reapply_deploys_only_the_changed_service(cluster, tmp_path):
         assert [d["id"] for d in after[name]["deployments"]] == [d["id"] for d in before[name]["deployments"]]
     wait_for(lambda: answers(cluster) == ["v2"] * 6, 30, "v2 through the load balancer")
     # the job did not run again: its definition did not change
-    assert len(cluster.aws("list-tasks", "--family", "st_migrate", "--desired-status", "STOPPED")["taskArns"]) == 1
+    with cluster.ecs() as ecs:
+        assert len(ecs.list_tasks(family="st_migrate", desiredStatus="STOPPED")["taskArns"]) == 1
 
 
 BAD_FILES = [
@@ -249,30 +254,28 @@ def test_failed_apply_rolls_back(cluster, tmp_path):
     assert "apply failed at create taskdef st_huge" in p.stderr, p.stderr
     assert "undo DeregisterTaskDefinition" in p.stderr, p.stderr
     assert snapshot(cluster)[0] == before[0]
-    active = cluster.aws("list-task-definitions", "--family-prefix", "st_api", "--status", "ACTIVE")
-    assert active["taskDefinitionArns"] == []
+    assert active_taskdefs(cluster, "st_api") == []
 
 
 def test_prune_removes_what_the_file_dropped(cluster, tmp_path):
     text = stack_file(version="v2").replace("    ports:\n      - \"8080:80\"\n", "")
     text = text[:text.index("  worker:")] + text[text.index("  migrate:"):]
+    # web no longer publishes its port: its load balancer goes; worker stays without --prune
     p = apply(cluster, tmp_path, text)
-    assert "apply with --prune to delete it" in p.stderr
+    assert "~ service  st_web\n    loadBalancers: " in p.stdout and "- lb       st-web-8080" in p.stdout, p.stdout
+    assert "service st_worker is not in the file: apply with --prune to delete it" in p.stderr
     assert "st_worker" in services(cluster)
+    assert json.loads(berth(cluster, "lb", "ls", "--format", "json").stdout)["loadBalancers"] == []
     p = apply(cluster, tmp_path, text, "--prune")
-    assert "- service  st_worker" in p.stdout and "- lb       st-web-8080" in p.stdout, p.stdout
+    assert p.stdout == "- service  st_worker\n", p.stdout
     assert set(services(cluster)) == {"st_web", "st_cache"}
-    lbs = json.loads(berth(cluster, "lb", "ls", "--format", "json").stdout)["loadBalancers"]
-    assert lbs == []
-    assert cluster.aws("list-task-definitions", "--family-prefix", "st_worker", "--status",
-                       "ACTIVE")["taskDefinitionArns"] == []
+    assert active_taskdefs(cluster, "st_worker") == []
 
 
 def test_stack_rm_removes_everything(cluster):
     p = berth(cluster, "stack", "rm", STACK)
     assert "- service  st_web" in p.stdout and "- job      st_migrate" in p.stdout, p.stdout
     assert services(cluster) == {}
-    assert cluster.aws("list-task-definitions", "--family-prefix", f"{STACK}_", "--status",
-                       "ACTIVE")["taskDefinitionArns"] == []
+    assert active_taskdefs(cluster) == []
     assert "st" not in berth(cluster, "stack", "ls").stdout.split()
     assert berth(cluster, "stack", "rm", STACK, check=False).returncode == 1

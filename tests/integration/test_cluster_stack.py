@@ -268,7 +268,7 @@ def test_prune_removes_what_the_file_dropped(cluster, tmp_path):
     assert json.loads(berth(cluster, "lb", "ls", "--format", "json").stdout)["loadBalancers"] == []
     p = apply(cluster, tmp_path, text, "--prune")
     assert p.stdout == "- service  st_worker\n", p.stdout
-    assert set(services(cluster)) == {"st_web", "st_cache"}
+    wait_for(lambda: set(services(cluster)) == {"st_web", "st_cache"}, 30, "st_worker to drain and go")
     assert active_taskdefs(cluster, "st_worker") == []
 
 

@@ -857,6 +857,9 @@ static bool constraint(struct ctx *c, const struct ynode *n, json_t *out)
 		attr = "ecs.os-type";
 	else if (streq(lhs, "node.platform.arch"))
 		attr = "ecs.cpu-architecture";
+	for (const char *p = attr ? attr : ""; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("-_./", *p))
+			return fail(c, n, "invalid node label '%s' in a constraint", attr);
 	if (!attr || !*attr)
 		return fail(c, n,
 			    "unsupported constraint '%s' (berth knows node.labels.*, engine.labels.*, "
@@ -911,7 +914,9 @@ static bool map_placement(struct ctx *c, const struct ynode *n, json_t *svc, boo
 				ok = fail(c, pn->vals[i], "expected {spread: node.labels.KEY}");
 			} else if (!(s = sval(c, sp))) {
 				ok = false;
-			} else if (!startswith(s, "node.labels.") || !s[strlen("node.labels.")]) {
+			} else if (!startswith(s, "node.labels.") || !s[strlen("node.labels.")] ||
+				   strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") !=
+				       strlen(s)) {
 				ok = fail(c, sp, "unsupported preference '%s' (expected node.labels.KEY)", s);
 			} else if (daemon) {
 				warn(c, sp, "a global service runs on every node: preferences have no effect");

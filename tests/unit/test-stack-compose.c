@@ -215,6 +215,10 @@ static void test_errors_located(void **state)
 		{ "services:\n  web:\n    image: x\n    deploy: {mode: global, replicas: 2}\n", "with mode global" },
 		{ "services:\n  web:\n    image: x\n    deploy: {placement: {constraints: [node.role==manager]}}\n",
 		  "unsupported constraint 'node.role'" },
+		{ "services:\n  web:\n    image: x\n    deploy: {placement: {constraints: ['node.labels.a b==x']}}\n",
+		  "invalid node label 'a b'" },
+		{ "services:\n  web:\n    image: x\n    deploy: {placement: {preferences: [{spread: node.labels.a b}]}}\n",
+		  "unsupported preference" },
 		{ "services:\n  web:\n    build: .\n", NULL }, /* build without image is accepted here (apply checks) */
 		{ "services:\n  web:\n    command: x\n", "service 'web' needs an 'image'" },
 		{ "services: {}\n", "'services' must map at least one service" },

@@ -1318,7 +1318,7 @@ static bool env_file(struct ctx *c, const struct ynode *n, const char *path, jso
 	_cleanup_error_ struct berth_error *e = NULL;
 	if (fs_read_file_at(AT_FDCWD, full, ENV_FILE_MAX, &sb, &e) < 0) {
 		_cleanup_free_ char *m = berth_error_string(e);
-		return fail(c, n, "env_file: %s", m);
+		return fail(c, n, "%s", m);
 	}
 	size_t lineno = 0;
 	for (char *line = sb.buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {

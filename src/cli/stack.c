@@ -38,16 +38,6 @@ struct apply_opts {
 
 /* ---- reading the stack's current objects ---- */
 
-static const char *tag_of(const json_t *tags, const char *key)
-{
-	size_t i;
-	json_t *t;
-	json_array_foreach (tags, i, t)
-		if (streq_ptr(json_string_value(json_object_get(t, "key")), key))
-			return json_string_value(json_object_get(t, "value"));
-	return NULL;
-}
-
 /* Every service of the cluster that is not INACTIVE, described with its tags. */
 static int all_services(struct ecs_cli *e, json_t **ret)
 {
@@ -58,7 +48,8 @@ static int all_services(struct ecs_cli *e, json_t **ret)
 		json_t *batch = json_array();
 		for (size_t i = at; i < MIN(at + DESCRIBE_SERVICES_BATCH, json_array_size(arns)); i++)
 			json_array_append(batch, json_array_get(arns, i));
-		_cleanup_json_ json_t *in = json_pack("{s:o,s:[s]}", "services", batch, "include", "TAGS"), *resp = NULL;
+		_cleanup_json_ json_t *in = json_pack("{s:o,s:[s]}", "services", batch, "include", "TAGS"),
+				      *resp = NULL;
 		if (ecs_cli_call(e, "DescribeServices", in, true, &resp) < 0)
 			return -1;
 		size_t i;
@@ -82,7 +73,8 @@ static int describe_taskdef(struct ecs_cli *e, const char *ref, json_t **ret)
 static int stack_jobs(struct ecs_cli *e, const char *stack, json_t *jobs)
 {
 	_cleanup_free_ char *prefix = xasprintf("%s_", stack);
-	_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", "familyPrefix", prefix, "status", "ACTIVE"), *fams = NULL;
+	_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", "familyPrefix", prefix, "status", "ACTIVE"),
+			      *fams = NULL;
 	if (ecs_cli_list(e, "ListTaskDefinitionFamilies", in, false, "families", &fams) < 0)
 		return -1;
 	size_t i;
@@ -92,7 +84,8 @@ static int stack_jobs(struct ecs_cli *e, const char *stack, json_t *jobs)
 		if (describe_taskdef(e, json_string_value(f), &td) < 0)
 			return -1;
 		const json_t *tags = json_object_get(td, "tags");
-		if (streq_ptr(tag_of(tags, STACK_TAG_NAMESPACE), stack) && streq_ptr(tag_of(tags, STACK_TAG_KIND), "job"))
+		if (streq_ptr(stack_tag_value(tags, STACK_TAG_NAMESPACE), stack) &&
+		    streq_ptr(stack_tag_value(tags, STACK_TAG_KIND), "job"))
 			json_object_set_new(jobs, json_string_value(f), td);
 		else
 			json_decref(td);
@@ -113,18 +106,22 @@ static int gather(struct ecs_cli *e, const char *stack, const json_t *desired, j
 	json_t *s, *d;
 	json_array_foreach (all, i, s) {
 		const char *name = json_string_value(json_object_get(s, "serviceName"));
-		bool ours = streq_ptr(tag_of(json_object_get(s, "tags"), STACK_TAG_NAMESPACE), stack);
+		bool ours =
+		    streq_ptr(stack_tag_value(json_object_get(s, "tags"), STACK_TAG_NAMESPACE), stack);
 		bool draining = streq_ptr(json_string_value(json_object_get(s, "status")), "DRAINING");
 		json_array_foreach (json_object_get(desired, "services"), k, d) {
 			if (!streq_ptr(json_string_value(json_object_get(d, "ecsName")), name))
 				continue;
 			if (!ours) {
-				fprintf(stderr, "berth: service %s exists and is not part of stack %s\n", name, stack);
+				fprintf(stderr, "berth: service %s exists and is not part of stack %s\n",
+					name, stack);
 				return -1;
 			}
 			if (draining) {
-				fprintf(stderr, "berth: service %s is still being deleted; apply again once it is gone\n",
-					name);
+				fprintf(
+				    stderr,
+				    "berth: service %s is still being deleted; apply again once it is gone\n",
+				    name);
 				return -1;
 			}
 		}
@@ -156,11 +153,12 @@ static int gather(struct ecs_cli *e, const char *stack, const json_t *desired, j
 /* The cluster's name (DescribeClusters), for the listener conflict check. */
 static int cluster_name(struct ecs_cli *e, char **ret)
 {
-	_cleanup_json_ json_t *in = json_pack("{s:[s]}", "clusters", e->cluster ? e->cluster : "default"), *out = NULL;
+	_cleanup_json_ json_t *in = json_pack("{s:[s]}", "clusters", e->cluster ? e->cluster : "default"),
+			      *out = NULL;
 	if (ecs_cli_call(e, "DescribeClusters", in, false, &out) < 0)
 		return -1;
-	const char *name = json_string_value(json_object_get(json_array_get(json_object_get(out, "clusters"), 0),
-							     "clusterName"));
+	const char *name = json_string_value(
+	    json_object_get(json_array_get(json_object_get(out, "clusters"), 0), "clusterName"));
 	if (!name) {
 		fprintf(stderr, "berth: cluster %s not found\n", e->cluster ? e->cluster : "default");
 		return -1;
@@ -215,7 +213,8 @@ static int wait_service_gone(struct exec *x, const char *name)
 /* Deregister every ACTIVE revision of a family (familyPrefix matches more: compare exactly). */
 static int deregister_family(struct exec *x, const char *family)
 {
-	_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", "familyPrefix", family, "status", "ACTIVE"), *arns = NULL;
+	_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", "familyPrefix", family, "status", "ACTIVE"),
+			      *arns = NULL;
 	if (ecs_cli_list(x->e, "ListTaskDefinitions", in, false, "taskDefinitionArns", &arns) < 0)
 		return -1;
 	size_t i;
@@ -237,13 +236,15 @@ static int deregister_family(struct exec *x, const char *family)
 /* Stop the running tasks of a job's family. */
 static int stop_family_tasks(struct exec *x, const char *family)
 {
-	_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", "family", family, "desiredStatus", "RUNNING"), *arns = NULL;
+	_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", "family", family, "desiredStatus", "RUNNING"),
+			      *arns = NULL;
 	if (ecs_cli_list(x->e, "ListTasks", in, true, "taskArns", &arns) < 0)
 		return -1;
 	size_t i;
 	json_t *a;
 	json_array_foreach (arns, i, a) {
-		_cleanup_json_ json_t *sin = json_pack("{s:O,s:s}", "task", a, "reason", "Removed from the stack"),
+		_cleanup_json_ json_t *sin = json_pack("{s:O,s:s}", "task", a, "reason",
+						       "Removed from the stack"),
 				      *out = NULL;
 		if (ecs_cli_call(x->e, "StopTask", sin, true, &out) < 0)
 			return -1;
@@ -279,7 +280,8 @@ static json_t *service_undo(const json_t *svc)
 		json_object_set(req, keys[i], json_object_get(svc, keys[i]) ?: json_array());
 	if (streq_ptr(json_string_value(json_object_get(svc, "schedulingStrategy")), "REPLICA")) {
 		json_object_set(req, "desiredCount", json_object_get(svc, "desiredCount"));
-		json_object_set(req, "placementStrategy", json_object_get(svc, "placementStrategy") ?: json_array());
+		json_object_set(req, "placementStrategy",
+				json_object_get(svc, "placementStrategy") ?: json_array());
 	}
 	return req;
 }
@@ -288,16 +290,18 @@ static int run_job(struct exec *x, const json_t *st)
 {
 	const char *name = json_string_value(json_object_get(st, "name"));
 	_cleanup_free_ char *by = xasprintf("stack/%s", x->stack);
-	_cleanup_json_ json_t *in = json_pack("{s:O,s:O,s:s}", "taskDefinition", json_object_get(x->taskdefs, name),
-					      "count", json_object_get(st, "count"), "startedBy", by),
+	_cleanup_json_ json_t *in = json_pack("{s:O,s:O,s:s}", "taskDefinition",
+					      json_object_get(x->taskdefs, name), "count",
+					      json_object_get(st, "count"), "startedBy", by),
 			      *out = NULL;
 	if (ecs_cli_call(x->e, "RunTask", in, true, &out) < 0)
 		return -1;
 	size_t i;
 	json_t *t;
 	json_array_foreach (json_object_get(out, "tasks"), i, t)
-		journal(x, "StopTask", json_pack("{s:O,s:s}", "task", json_object_get(t, "taskArn"), "reason",
-						 "berth apply rolled back"));
+		journal(x, "StopTask",
+			json_pack("{s:O,s:s}", "task", json_object_get(t, "taskArn"), "reason",
+				  "berth apply rolled back"));
 	if (ecs_cli_print_failures(json_object_get(out, "failures"))) {
 		fprintf(stderr, "berth: job %s: not every task started\n", name);
 		return -1;
@@ -333,7 +337,8 @@ static int exec_step(struct exec *x, const json_t *st)
 	if (streq(op, "delete"))
 		return exec_delete(x, st);
 	if (streq(kind, "taskdef")) {
-		if (ecs_cli_call(x->e, "RegisterTaskDefinition", json_object_get(st, "request"), false, &out) < 0)
+		if (ecs_cli_call(x->e, "RegisterTaskDefinition", json_object_get(st, "request"), false,
+				 &out) < 0)
 			return -1;
 		json_t *arn = json_object_get(json_object_get(out, "taskDefinition"), "taskDefinitionArn");
 		json_object_set(x->taskdefs, name, arn);
@@ -341,9 +346,11 @@ static int exec_step(struct exec *x, const json_t *st)
 		return 0;
 	}
 	if (streq(kind, "lb")) {
-		if (ecs_cli_call(x->e, "BerthCreateLoadBalancer", json_object_get(st, "request"), true, &out) < 0)
+		if (ecs_cli_call(x->e, "BerthCreateLoadBalancer", json_object_get(st, "request"), true,
+				 &out) < 0)
 			return -1;
-		json_object_set(x->tgs, name, json_object_get(json_object_get(out, "targetGroup"), "targetGroupArn"));
+		json_object_set(x->tgs, name,
+				json_object_get(json_object_get(out, "targetGroup"), "targetGroupArn"));
 		journal(x, "BerthDeleteLoadBalancer", json_pack("{s:s}", "name", name));
 		return 0;
 	}
@@ -358,7 +365,8 @@ static int exec_step(struct exec *x, const json_t *st)
 	}
 	if (ecs_cli_call(x->e, "UpdateService", req, true, &out) < 0)
 		return -1;
-	const json_t *cur = json_object_get(json_object_get(json_object_get(x->current, "services"), name), "service");
+	const json_t *cur =
+	    json_object_get(json_object_get(json_object_get(x->current, "services"), name), "service");
 	journal(x, "UpdateService", service_undo(cur));
 	return 0;
 }
@@ -379,7 +387,8 @@ static void rollback(struct exec *x)
 			size_t k;
 			json_t *o;
 			for (k = i + 1; k < n; k++)
-				if (streq(json_string_value(json_object_get((o = json_array_get(x->journal, k)), "op")),
+				if (streq(json_string_value(
+					      json_object_get((o = json_array_get(x->journal, k)), "op")),
 					  "DeleteService"))
 					wait_service_gone(x, json_string_value(json_object_get(
 								 json_object_get(o, "request"), "service")));
@@ -403,10 +412,14 @@ static int execute(struct exec *x, const json_t *plan)
 	json_array_foreach (json_object_get(plan, "steps"), i, st) {
 		if (exec_step(x, st) == 0)
 			continue;
-		fprintf(stderr, "berth: apply failed at %s %s %s\n", json_string_value(json_object_get(st, "op")),
-			json_string_value(json_object_get(st, "kind")), json_string_value(json_object_get(st, "name")));
+		fprintf(stderr, "berth: apply failed at %s %s %s\n",
+			json_string_value(json_object_get(st, "op")),
+			json_string_value(json_object_get(st, "kind")),
+			json_string_value(json_object_get(st, "name")));
 		if (streq(json_string_value(json_object_get(st, "op")), "delete")) {
-			fprintf(stderr, "berth: the changes before it are applied; apply again to retry the deletions\n");
+			fprintf(
+			    stderr,
+			    "berth: the changes before it are applied; apply again to retry the deletions\n");
 			return -1;
 		}
 		rollback(x);
@@ -435,7 +448,8 @@ static int wait_stable(struct ecs_cli *e, const json_t *names, long seconds)
 		size_t stable = 0;
 		for (size_t at = 0; at < json_array_size(names); at += DESCRIBE_SERVICES_BATCH) {
 			json_t *batch = json_array();
-			for (size_t i = at; i < MIN(at + DESCRIBE_SERVICES_BATCH, json_array_size(names)); i++)
+			for (size_t i = at; i < MIN(at + DESCRIBE_SERVICES_BATCH, json_array_size(names));
+			     i++)
 				json_array_append(batch, json_array_get(names, i));
 			_cleanup_json_ json_t *in = json_pack("{s:o}", "services", batch), *out = NULL;
 			if (ecs_cli_call(e, "DescribeServices", in, true, &out) < 0)
@@ -494,14 +508,17 @@ static int check_builds(struct ecs_cli *e, const char *file, const json_t *desir
 		if (r < 0) {
 			_cleanup_free_ char *m = berth_error_string(err);
 			fprintf(stderr,
-				"berth: %s:%lld: services.%s.build: building needs the cluster registry (berth server "
-				"--registry), and the server has none (%s); set 'image' to an image the nodes can pull\n",
+				"berth: %s:%lld: services.%s.build: building needs the cluster registry "
+				"(berth server "
+				"--registry), and the server has none (%s); set 'image' to an image the "
+				"nodes can pull\n",
 				file, line, svc, m);
 		} else {
 			const char *reg = json_string_value(json_object_get(
 			    json_array_get(json_object_get(out, "authorizationData"), 0), "proxyEndpoint"));
 			fprintf(stderr,
-				"berth: %s:%lld: services.%s.build: berth apply does not build images: build and push to "
+				"berth: %s:%lld: services.%s.build: berth apply does not build images: build "
+				"and push to "
 				"the cluster registry %s, then set 'image'\n",
 				file, line, svc, reg ? reg : "");
 		}
@@ -523,7 +540,8 @@ static int apply_opt(void *ctx, int ch, const char *arg)
 	case OPT_WAIT_TIMEOUT:
 		o->wait_seconds = strtol(arg, &end, 10);
 		if (!*arg || *end || o->wait_seconds < 1 || o->wait_seconds > 86400) {
-			fprintf(stderr, "berth: invalid --wait-timeout '%s': expected 1 to 86400 seconds\n", arg);
+			fprintf(stderr, "berth: invalid --wait-timeout '%s': expected 1 to 86400 seconds\n",
+				arg);
 			return -1;
 		}
 		return 0;
@@ -559,7 +577,9 @@ static int load_file(const struct apply_opts *o, char **ret_stack, json_t **ret)
 	_cleanup_free_ char *dir = xstrdup(in ? "." : dirname(copy));
 	_cleanup_free_ char *real = realpath(dir, NULL);
 	_cleanup_free_ char *stack = stack_name(o, sb.buf, sb.len, real ? real : dir);
-	struct compose_opts co = { .stack = stack, .file = in ? "stdin" : o->file, .dir = dir, .getenv = env_lookup };
+	struct compose_opts co = {
+		.stack = stack, .file = in ? "stdin" : o->file, .dir = dir, .getenv = env_lookup
+	};
 	json_t *desired = NULL;
 	if (compose_load(sb.buf, sb.len, &co, &desired, &err) < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
@@ -673,14 +693,22 @@ int cli_apply(int argc, char **argv)
 
 /* ---- berth stack ---- */
 
-/* Open the client and read the stack's current objects. */
-static int open_stack(struct ecs_cli *e, const char *stack, json_t **ret)
+/*
+ * `stack VERB [OPTIONS] STACK`: parse, open the client, read the stack's
+ * current objects. 0 to go on (close e after); else the exit code.
+ */
+static int open_stack(struct ecs_cli *e, int argc, char **argv, const char *text, json_t **ret)
 {
+	int rc;
+	if (!ecs_cli_parse(e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+		return rc ? rc : -1;
+	if (optind + 1 != argc)
+		return cli_usage(text, false);
 	if (ecs_cli_open(e) < 0)
-		return -1;
-	if (gather(e, stack, NULL, ret) < 0) {
+		return 1;
+	if (gather(e, argv[optind], NULL, ret) < 0) {
 		ecs_cli_close(e);
-		return -1;
+		return 1;
 	}
 	return 0;
 }
@@ -693,8 +721,9 @@ static json_t *ls_row(const json_t *s)
 
 static int stack_ls(int argc, char **argv)
 {
-	static const char *text = "stack ls [OPTIONS]\n\nList stacks (services tagged " STACK_TAG_NAMESPACE
-				  ")\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
+	static const char *text =
+	    "stack ls [OPTIONS]\n\nList stacks (services tagged " STACK_TAG_NAMESPACE
+	    ")\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
 	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
@@ -709,10 +738,11 @@ static int stack_ls(int argc, char **argv)
 		size_t i;
 		json_t *s;
 		json_array_foreach (all, i, s) {
-			const char *ns = tag_of(json_object_get(s, "tags"), STACK_TAG_NAMESPACE);
+			const char *ns = stack_tag_value(json_object_get(s, "tags"), STACK_TAG_NAMESPACE);
 			if (ns)
-				json_object_set_new(counts, ns,
-						    json_integer(json_integer_value(json_object_get(counts, ns)) + 1));
+				json_object_set_new(
+				    counts, ns,
+				    json_integer(json_integer_value(json_object_get(counts, ns)) + 1));
 		}
 		const char *k;
 		json_t *v;
@@ -734,10 +764,12 @@ static int stack_ls(int argc, char **argv)
 static json_t *services_row(const json_t *s)
 {
 	const json_t *svc = json_object_get(s, "service");
-	const json_t *def = json_array_get(json_object_get(json_object_get(s, "taskDefinition"), "containerDefinitions"), 0);
+	const json_t *def =
+	    json_array_get(json_object_get(json_object_get(s, "taskDefinition"), "containerDefinitions"), 0);
 	bool daemon = streq_ptr(json_string_value(json_object_get(svc, "schedulingStrategy")), "DAEMON");
-	_cleanup_free_ char *replicas = xasprintf("%lld/%lld", (long long)json_integer_value(json_object_get(svc, "runningCount")),
-						  (long long)json_integer_value(json_object_get(svc, "desiredCount")));
+	_cleanup_free_ char *replicas =
+	    xasprintf("%lld/%lld", (long long)json_integer_value(json_object_get(svc, "runningCount")),
+		      (long long)json_integer_value(json_object_get(svc, "desiredCount")));
 	return json_pack("[s,s,s,s]", json_string_value(json_object_get(svc, "serviceName")) ?: "",
 			 daemon ? "global" : "replicated", replicas,
 			 json_string_value(json_object_get(def, "image")) ?: "");
@@ -745,17 +777,14 @@ static json_t *services_row(const json_t *s)
 
 static int stack_services(int argc, char **argv)
 {
-	static const char *text = "stack services [OPTIONS] STACK\n\nList the services of a stack\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
-		ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
+	static const char *text =
+	    "stack services [OPTIONS] STACK\n\nList the services of a "
+	    "stack\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
-	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
-		return rc;
-	if (optind + 1 != argc)
-		return cli_usage(text, false);
 	_cleanup_json_ json_t *cur = NULL, *items = json_array();
-	if (open_stack(&e, argv[optind], &cur) < 0)
-		return 1;
+	int rc = open_stack(&e, argc, argv, text, &cur);
+	if (rc)
+		return rc < 0 ? 0 : rc;
 	const char *k;
 	json_t *v;
 	json_object_foreach (json_object_get(cur, "services"), k, v)
@@ -771,7 +800,8 @@ static int stack_services(int argc, char **argv)
 
 static json_t *ps_row(const json_t *t)
 {
-	_cleanup_free_ char *td = ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")));
+	_cleanup_free_ char *td =
+	    ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")));
 	return json_pack("[s,s,s,s,s,s]", ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))), td,
 			 ecs_arn_id(json_string_value(json_object_get(t, "containerInstanceArn"))),
 			 json_string_value(json_object_get(t, "desiredStatus")) ?: "",
@@ -781,17 +811,14 @@ static json_t *ps_row(const json_t *t)
 
 static int stack_ps(int argc, char **argv)
 {
-	static const char *text = "stack ps [OPTIONS] STACK\n\nList the tasks of a stack (services and jobs)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
-		ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
+	static const char *text =
+	    "stack ps [OPTIONS] STACK\n\nList the tasks of a stack (services and "
+	    "jobs)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
-	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
-		return rc;
-	if (optind + 1 != argc)
-		return cli_usage(text, false);
 	_cleanup_json_ json_t *cur = NULL, *arns = json_array(), *tasks = NULL;
-	if (open_stack(&e, argv[optind], &cur) < 0)
-		return 1;
+	int rc = open_stack(&e, argc, argv, text, &cur);
+	if (rc)
+		return rc < 0 ? 0 : rc;
 	rc = 1;
 	const char *groups[] = { "services", "jobs" };
 	for (size_t g = 0; g < 2; g++) {
@@ -800,8 +827,9 @@ static int stack_ps(int argc, char **argv)
 		json_object_foreach (json_object_get(cur, groups[g]), k, v) {
 			/* a service's running tasks; a job's finished ones too */
 			for (size_t st = 0; st <= g; st++) {
-				_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", g ? "family" : "serviceName", k,
-								      "desiredStatus", st ? "STOPPED" : "RUNNING"),
+				_cleanup_json_ json_t *in = json_pack(
+							  "{s:s,s:s}", g ? "family" : "serviceName", k,
+							  "desiredStatus", st ? "STOPPED" : "RUNNING"),
 						      *l = NULL;
 				if (ecs_cli_list(&e, "ListTasks", in, true, "taskArns", &l) < 0)
 					goto out;
@@ -813,7 +841,8 @@ static int stack_ps(int argc, char **argv)
 		tasks = json_array();
 	else if (ecs_cli_describe(&e, "DescribeTasks", "tasks", "tasks", arns, NULL, &tasks, NULL) < 0)
 		goto out;
-	static const char *const heads[] = { "ID", "TASK DEFINITION", "NODE", "DESIRED", "LAST STATUS", "HEALTH" };
+	static const char *const heads[] = { "ID",      "TASK DEFINITION", "NODE",
+					     "DESIRED", "LAST STATUS",     "HEALTH" };
 	if (ecs_cli_json(&e))
 		ecs_cli_print_json(tasks);
 	else
@@ -826,8 +855,9 @@ out:
 
 static int stack_rm(int argc, char **argv)
 {
-	static const char *text = "stack rm [OPTIONS] STACK [STACK...]\n\nRemove stacks: their services, jobs, task "
-				  "definitions and load balancers\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_COMMON;
+	static const char *text =
+	    "stack rm [OPTIONS] STACK [STACK...]\n\nRemove stacks: their services, jobs, task "
+	    "definitions and load balancers\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
 	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
@@ -838,7 +868,8 @@ static int stack_rm(int argc, char **argv)
 		return 1;
 	rc = 0;
 	for (int i = optind; i < argc; i++) {
-		_cleanup_json_ json_t *none = json_pack("{s:s,s:[]}", "stack", argv[i], "services"), *plan = NULL;
+		_cleanup_json_ json_t *none = json_pack("{s:s,s:[]}", "stack", argv[i], "services"),
+				      *plan = NULL;
 		if (converge(&e, argv[i], none, true, false, WAIT_DEFAULT_SECONDS, &plan) < 0) {
 			rc = 1;
 			continue;
@@ -852,7 +883,8 @@ static int stack_rm(int argc, char **argv)
 		json_t *st;
 		json_array_foreach (json_object_get(plan, "steps"), k, st)
 			if (streq_ptr(json_string_value(json_object_get(st, "kind")), "service") &&
-			    wait_gone(&e, json_string_value(json_object_get(st, "name")), WAIT_DEFAULT_SECONDS) < 0)
+			    wait_gone(&e, json_string_value(json_object_get(st, "name")),
+				      WAIT_DEFAULT_SECONDS) < 0)
 				rc = 1;
 	}
 	ecs_cli_close(&e);

@@ -165,8 +165,8 @@ static bool interpolate(struct ctx *c, const struct ynode *n, const char *s, cha
 		if ((streq(op, ":-") && empty) || (streq(op, "-") && unset))
 			use = arg;
 		if ((streq(op, ":?") && empty) || (streq(op, "?") && unset))
-			return fail(c, n, "required variable '%s' is missing a value%s%s", var, *arg ? ": " : "",
-				    arg);
+			return fail(c, n, "required variable '%s' is missing a value%s%s", var,
+				    *arg ? ": " : "", arg);
 		if (!*op && unset)
 			warn(c, n, "the variable '%s' is not set, defaulting to a blank string", var);
 		strbuf_addstr(&out, use);
@@ -429,16 +429,19 @@ static bool port_short(struct ctx *c, const struct ynode *n, json_t *out)
 		char *ip = strrchr(s, ':');
 		pub = ip ? ip + 1 : s;
 		if (ip)
-			return fail(c, n, "a host IP in a port ('%s') is not supported: published ports listen "
-					  "on every node",
+			return fail(c, n,
+				    "a host IP in a port ('%s') is not supported: published ports listen "
+				    "on every node",
 				    n->str);
 	}
 	const char *target = last ? last + 1 : s;
 	long long tlo, thi, plo = 0, phi = 0;
 	if (!port_range(target, &tlo, &thi) || (pub && *pub && !port_range(pub, &plo, &phi)))
-		return fail(c, n, "invalid port '%s' (expected [PUBLISHED:]TARGET[/PROTOCOL], 1-65535)", n->str);
+		return fail(c, n, "invalid port '%s' (expected [PUBLISHED:]TARGET[/PROTOCOL], 1-65535)",
+			    n->str);
 	if (pub && *pub && phi - plo != thi - tlo)
-		return fail(c, n, "invalid port '%s': the published and target ranges differ in length", n->str);
+		return fail(c, n, "invalid port '%s': the published and target ranges differ in length",
+			    n->str);
 	for (long long p = tlo; p <= thi; p++)
 		json_array_append_new(out, json_pack("{s:I,s:I,s:s}", "target", p, "published",
 						     pub && *pub ? plo + (p - tlo) : 0, "protocol",
@@ -465,20 +468,22 @@ static bool port_long(struct ctx *c, const struct ynode *n, json_t *out)
 		return fail(c, n, "'target' is required");
 	if (!ival(c, t, 1, 65535, &target) || (p && !ival(c, p, 1, 65535, &published)))
 		return false;
-	_cleanup_free_ char *proto = ynode_get(n, "protocol") ? sval(c, ynode_get(n, "protocol")) : xstrdup("tcp");
+	_cleanup_free_ char *proto =
+	    ynode_get(n, "protocol") ? sval(c, ynode_get(n, "protocol")) : xstrdup("tcp");
 	_cleanup_free_ char *mode = ynode_get(n, "mode") ? sval(c, ynode_get(n, "mode")) : xstrdup("ingress");
 	if (!proto || !mode)
 		return false;
 	if (!streq(proto, "tcp") && !streq(proto, "udp"))
-		return fail(c, ynode_get(n, "protocol"), "invalid protocol '%s' (expected tcp or udp)", proto);
+		return fail(c, ynode_get(n, "protocol"), "invalid protocol '%s' (expected tcp or udp)",
+			    proto);
 	if (streq(mode, "host"))
 		return fail(c, ynode_get(n, "mode"),
 			    "mode 'host' is not supported: awsvpc tasks have their own address; use "
 			    "mode 'ingress' (a load balancer on every node)");
 	if (!streq(mode, "ingress"))
 		return fail(c, ynode_get(n, "mode"), "invalid mode '%s' (expected ingress)", mode);
-	json_array_append_new(out,
-			      json_pack("{s:I,s:I,s:s}", "target", target, "published", published, "protocol", proto));
+	json_array_append_new(
+	    out, json_pack("{s:I,s:I,s:s}", "target", target, "published", published, "protocol", proto));
 	return true;
 }
 
@@ -503,8 +508,9 @@ static bool map_ports(struct ctx *c, const char *svc, const struct ynode *sn, js
 				if (pub && json_object_get(x, "line") == NULL) {
 					json_object_set_new(x, "line", json_integer((json_int_t)p->line));
 					if (streq(json_string_value(json_object_get(x, "protocol")), "udp"))
-						ok = fail(c, p, "a published udp port is not supported (load "
-								"balancers are tcp/http)");
+						ok = fail(c, p,
+							  "a published udp port is not supported (load "
+							  "balancers are tcp/http)");
 				}
 			}
 			pop(c, at2);
@@ -522,13 +528,15 @@ static bool map_ports(struct ctx *c, const char *svc, const struct ynode *sn, js
 			if (proto)
 				*proto++ = '\0';
 			long long lo, hi;
-			if (!port_range(s, &lo, &hi) || (proto && !streq(proto, "tcp") && !streq(proto, "udp"))) {
+			if (!port_range(s, &lo, &hi) ||
+			    (proto && !streq(proto, "tcp") && !streq(proto, "udp"))) {
 				ok = fail(c, expose, "invalid port '%s'", json_string_value(x));
 				continue;
 			}
 			for (long long p = lo; p <= hi; p++)
-				json_array_append_new(all, json_pack("{s:I,s:I,s:s}", "target", p, "published", 0,
-								     "protocol", proto ? proto : "tcp"));
+				json_array_append_new(all,
+						      json_pack("{s:I,s:I,s:s}", "target", p, "published", 0,
+								"protocol", proto ? proto : "tcp"));
 		}
 		ok &= e != NULL;
 		json_decref(e);
@@ -544,7 +552,8 @@ static bool map_ports(struct ctx *c, const char *svc, const struct ynode *sn, js
 		_cleanup_free_ char *key = xasprintf("%lld/%s", t, proto);
 		if (!json_object_get(seen, key)) {
 			json_object_set_new(seen, key, json_true());
-			json_array_append_new(pm, json_pack("{s:I,s:s}", "containerPort", t, "protocol", proto));
+			json_array_append_new(pm,
+					      json_pack("{s:I,s:s}", "containerPort", t, "protocol", proto));
 		}
 		if (!pub)
 			continue;
@@ -558,8 +567,8 @@ static bool map_ports(struct ctx *c, const char *svc, const struct ynode *sn, js
 			continue;
 		}
 		_cleanup_free_ char *lb = compose_lb_name(c->o->stack, svc, pub);
-		json_array_append_new(published, json_pack("{s:I,s:I,s:s,s:s,s:O}", "published", pub, "target", t,
-							   "protocol", "tcp", "lb", lb, "line",
+		json_array_append_new(published, json_pack("{s:I,s:I,s:s,s:s,s:O}", "published", pub,
+							   "target", t, "protocol", "tcp", "lb", lb, "line",
 							   json_object_get(x, "line")));
 	}
 	json_decref(seen);
@@ -570,9 +579,9 @@ static bool map_ports(struct ctx *c, const char *svc, const struct ynode *sn, js
 /* ---- volumes ---- */
 
 struct vol_ctx {
-	json_t *volumes;     /* the task definition's */
-	json_t *mounts;      /* the container's mountPoints */
-	json_t *tmpfs;       /* linuxParameters.tmpfs */
+	json_t *volumes; /* the task definition's */
+	json_t *mounts;  /* the container's mountPoints */
+	json_t *tmpfs;   /* linuxParameters.tmpfs */
 	unsigned binds, anon;
 };
 
@@ -593,7 +602,7 @@ static bool named_volume(struct ctx *c, const struct ynode *n, const char *src, 
 	bool external = false;
 	if (ynode_get(decl, "external") && ynode_get(decl, "external")->kind == YNODE_SCALAR)
 		bval(c, ynode_get(decl, "external"), &external);
-	char *name = explicit ? xstrdup(explicit)
+	char *name = explicit   ? xstrdup(explicit)
 		     : external ? xstrdup(src)
 				: xasprintf("%s_%s", c->o->stack, src);
 	if (!ident_valid(name, 255)) {
@@ -607,25 +616,27 @@ static bool named_volume(struct ctx *c, const struct ynode *n, const char *src, 
 	json_array_foreach (v->volumes, i, x)
 		have |= streq(json_string_value(json_object_get(x, "name")), name);
 	if (!have) {
-		json_t *dvc = json_pack("{s:s,s:b,s:s}", "scope", "shared", "autoprovision", !external, "driver",
-					"local");
+		json_t *dvc = json_pack("{s:s,s:b,s:s}", "scope", "shared", "autoprovision", !external,
+					"driver", "local");
 		json_t *opts = json_object();
-		if (ynode_get(decl, "driver_opts") && kv_into(c, ynode_get(decl, "driver_opts"), opts, false) &&
-		    json_object_size(opts))
+		if (ynode_get(decl, "driver_opts") &&
+		    kv_into(c, ynode_get(decl, "driver_opts"), opts, false) && json_object_size(opts))
 			json_object_set(dvc, "driverOpts", opts);
 		json_decref(opts);
-		json_array_append_new(v->volumes, json_pack("{s:s,s:o}", "name", name, "dockerVolumeConfiguration", dvc));
+		json_array_append_new(v->volumes,
+				      json_pack("{s:s,s:o}", "name", name, "dockerVolumeConfiguration", dvc));
 	}
 	*ret_name = name;
 	*ret_owned = name;
 	return true;
 }
 
-static bool add_mount(struct ctx *c, const struct ynode *n, const char *type, const char *src, const char *target,
-		      bool ro, long long tmpfs_mib, struct vol_ctx *v)
+static bool add_mount(struct ctx *c, const struct ynode *n, const char *type, const char *src,
+		      const char *target, bool ro, long long tmpfs_mib, struct vol_ctx *v)
 {
 	if (!target || target[0] != '/')
-		return fail(c, n, "the target '%s' must be an absolute path in the container", target ? target : "");
+		return fail(c, n, "the target '%s' must be an absolute path in the container",
+			    target ? target : "");
 	if (streq(type, "tmpfs")) {
 		json_array_append_new(v->tmpfs, json_pack("{s:s,s:I}", "containerPath", target, "size",
 							  tmpfs_mib ? tmpfs_mib : 64));
@@ -635,13 +646,15 @@ static bool add_mount(struct ctx *c, const struct ynode *n, const char *type, co
 	_cleanup_free_ char *owned = NULL;
 	if (streq(type, "bind")) {
 		if (!src || src[0] != '/')
-			return fail(c, n,
-				    "the bind source '%s' is relative: on a cluster a bind mount names a path "
-				    "on the node, so it must be absolute",
-				    src ? src : "");
+			return fail(
+			    c, n,
+			    "the bind source '%s' is relative: on a cluster a bind mount names a path "
+			    "on the node, so it must be absolute",
+			    src ? src : "");
 		owned = xasprintf("bind-%u", v->binds++);
 		name = owned;
-		json_array_append_new(v->volumes, json_pack("{s:s,s:{s:s}}", "name", name, "host", "sourcePath", src));
+		json_array_append_new(v->volumes,
+				      json_pack("{s:s,s:{s:s}}", "name", name, "host", "sourcePath", src));
 	} else if (!src || !*src) {
 		owned = xasprintf("anon-%u", v->anon++);
 		name = owned;
@@ -652,8 +665,8 @@ static bool add_mount(struct ctx *c, const struct ynode *n, const char *type, co
 			return false;
 		owned = tmp;
 	}
-	json_array_append_new(v->mounts,
-			      json_pack("{s:s,s:s,s:b}", "sourceVolume", name, "containerPath", target, "readOnly", ro));
+	json_array_append_new(v->mounts, json_pack("{s:s,s:s,s:b}", "sourceVolume", name, "containerPath",
+						   target, "readOnly", ro));
 	return true;
 }
 
@@ -687,9 +700,12 @@ static bool volume_short(struct ctx *c, const struct ynode *n, struct vol_ctx *v
 static bool volume_long(struct ctx *c, const struct ynode *n, struct vol_ctx *v)
 {
 	static const struct key_rule rules[] = {
-		{ "type", K_OK, NULL },      { "source", K_OK, NULL },
-		{ "target", K_OK, NULL },    { "read_only", K_OK, NULL },
-		{ "tmpfs", K_OK, NULL },     { "volume", K_WARN, "volume options (nocopy) have no effect on berth" },
+		{ "type", K_OK, NULL },
+		{ "source", K_OK, NULL },
+		{ "target", K_OK, NULL },
+		{ "read_only", K_OK, NULL },
+		{ "tmpfs", K_OK, NULL },
+		{ "volume", K_WARN, "volume options (nocopy) have no effect on berth" },
 		{ "bind", K_WARN, "bind options (propagation, create_host_path) have no effect on berth" },
 		{ "consistency", K_WARN, "consistency has no effect on Linux" },
 	};
@@ -708,8 +724,8 @@ static bool volume_long(struct ctx *c, const struct ynode *n, struct vol_ctx *v)
 	if (tn && !mib(c, tn, &size))
 		return false;
 	if (!streq(type, "volume") && !streq(type, "bind") && !streq(type, "tmpfs"))
-		return fail(c, ynode_get(n, "type"), "unsupported volume type '%s' (expected volume, bind or tmpfs)",
-			    type);
+		return fail(c, ynode_get(n, "type"),
+			    "unsupported volume type '%s' (expected volume, bind or tmpfs)", type);
 	return add_mount(c, n, type, src, target, ro, size, v);
 }
 
@@ -761,8 +777,8 @@ static bool clamp_secs(struct ctx *c, const struct ynode *n, const char *key, lo
 		size_t at = push(c, key, 0);
 		bool ok = secs(c, x, &v);
 		if (ok && (v < lo || v > hi)) {
-			warn(c, x, "%lld s is outside ECS's range for %s (%lld-%lld s), using %lld s", v, ecs_key, lo,
-			     hi, v < lo ? lo : hi);
+			warn(c, x, "%lld s is outside ECS's range for %s (%lld-%lld s), using %lld s", v,
+			     ecs_key, lo, hi, v < lo ? lo : hi);
 			v = v < lo ? lo : hi;
 		}
 		pop(c, at);
@@ -776,8 +792,12 @@ static bool clamp_secs(struct ctx *c, const struct ynode *n, const char *key, lo
 static bool map_healthcheck(struct ctx *c, const struct ynode *n, json_t *def)
 {
 	static const struct key_rule rules[] = {
-		{ "test", K_OK, NULL },     { "interval", K_OK, NULL },     { "timeout", K_OK, NULL },
-		{ "retries", K_OK, NULL },  { "start_period", K_OK, NULL }, { "disable", K_OK, NULL },
+		{ "test", K_OK, NULL },
+		{ "interval", K_OK, NULL },
+		{ "timeout", K_OK, NULL },
+		{ "retries", K_OK, NULL },
+		{ "start_period", K_OK, NULL },
+		{ "disable", K_OK, NULL },
 		{ "start_interval", K_WARN, "start_interval has no ECS equivalent, ignoring" },
 	};
 	if (!check_keys(c, n, rules, ARRAY_SIZE(rules)))
@@ -805,7 +825,8 @@ static bool map_healthcheck(struct ctx *c, const struct ynode *n, json_t *def)
 		pop(c, at);
 		return true;
 	}
-	if (cmd && (!first || (!streq(first, "CMD") && !streq(first, "CMD-SHELL")) || json_array_size(cmd) < 2))
+	if (cmd &&
+	    (!first || (!streq(first, "CMD") && !streq(first, "CMD-SHELL")) || json_array_size(cmd) < 2))
 		ok = fail(c, t, "expected [\"CMD\", ...], [\"CMD-SHELL\", \"...\"], [\"NONE\"] or a string");
 	pop(c, at);
 	if (!ok)
@@ -861,10 +882,11 @@ static bool constraint(struct ctx *c, const struct ynode *n, json_t *out)
 		if (!isalnum((unsigned char)*p) && !strchr("-_./", *p))
 			return fail(c, n, "invalid node label '%s' in a constraint", attr);
 	if (!attr || !*attr)
-		return fail(c, n,
-			    "unsupported constraint '%s' (berth knows node.labels.*, engine.labels.*, "
-			    "node.platform.os and node.platform.arch: node labels are the agents' --attribute)",
-			    lhs);
+		return fail(
+		    c, n,
+		    "unsupported constraint '%s' (berth knows node.labels.*, engine.labels.*, "
+		    "node.platform.os and node.platform.arch: node labels are the agents' --attribute)",
+		    lhs);
 	for (const char *p = rhs; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr("-_.:/", *p))
 			return fail(c, n, "unsupported value '%s' in a constraint", rhs);
@@ -915,14 +937,17 @@ static bool map_placement(struct ctx *c, const struct ynode *n, json_t *svc, boo
 			} else if (!(s = sval(c, sp))) {
 				ok = false;
 			} else if (!startswith(s, "node.labels.") || !s[strlen("node.labels.")] ||
-				   strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") !=
-				       strlen(s)) {
+				   strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
+					     "_./") != strlen(s)) {
 				ok = fail(c, sp, "unsupported preference '%s' (expected node.labels.KEY)", s);
 			} else if (daemon) {
-				warn(c, sp, "a global service runs on every node: preferences have no effect");
+				warn(c, sp,
+				     "a global service runs on every node: preferences have no effect");
 			} else {
-				_cleanup_free_ char *f = xasprintf("attribute:%s", s + strlen("node.labels."));
-				json_array_append_new(strat, json_pack("{s:s,s:s}", "type", "spread", "field", f));
+				_cleanup_free_ char *f =
+				    xasprintf("attribute:%s", s + strlen("node.labels."));
+				json_array_append_new(strat,
+						      json_pack("{s:s,s:s}", "type", "spread", "field", f));
 			}
 			pop(c, a2);
 		}
@@ -952,8 +977,8 @@ static bool map_update_config(struct ctx *c, const struct ynode *n, long long re
 		{ "failure_action", K_OK, NULL },
 		{ "delay", K_WARN, "ECS starts the next batch as soon as the last is healthy, ignoring" },
 		{ "monitor", K_WARN, "berth watches new tasks for 3 s (its fixed monitor window), ignoring" },
-		{ "max_failure_ratio",
-		  K_WARN, "the circuit breaker's threshold is ECS's (half the desired count, 3 to 200), ignoring" },
+		{ "max_failure_ratio", K_WARN,
+		  "the circuit breaker's threshold is ECS's (half the desired count, 3 to 200), ignoring" },
 	};
 	if (!check_keys(c, n, rules, ARRAY_SIZE(rules)))
 		return false;
@@ -971,14 +996,17 @@ static bool map_update_config(struct ctx *c, const struct ynode *n, long long re
 	if (ynode_get(n, "failure_action") && !(action = sval(c, ynode_get(n, "failure_action"))))
 		return false;
 	if (order && !streq(order, "stop-first") && !streq(order, "start-first"))
-		return fail(c, ynode_get(n, "order"), "invalid order '%s' (expected stop-first or start-first)", order);
+		return fail(c, ynode_get(n, "order"),
+			    "invalid order '%s' (expected stop-first or start-first)", order);
 	if (action && !streq(action, "pause") && !streq(action, "continue") && !streq(action, "rollback"))
 		return fail(c, ynode_get(n, "failure_action"),
 			    "invalid failure_action '%s' (expected pause, continue or rollback)", action);
 	if (rollback) {
 		/* ECS rolls back with the service's own deploymentConfiguration */
 		if (n->n)
-			warn(c, n, "ECS rolls back with the update's settings; rollback_config is checked, not used");
+			warn(c, n,
+			     "ECS rolls back with the update's settings; rollback_config is checked, not "
+			     "used");
 		return true;
 	}
 	long long pct = par == 0 || replicas <= 0 ? 100 : (100 * par + replicas - 1) / replicas;
@@ -987,7 +1015,8 @@ static bool map_update_config(struct ctx *c, const struct ynode *n, long long re
 	bool start_first = order && streq(order, "start-first");
 	if (daemon) {
 		if (start_first)
-			warn(c, ynode_get(n, "order"), "a global service replaces its task on each node stop-first");
+			warn(c, ynode_get(n, "order"),
+			     "a global service replaces its task on each node stop-first");
 		json_object_set_new(dc, "minimumHealthyPercent", json_integer(0));
 		json_object_set_new(dc, "maximumPercent", json_integer(100));
 	} else {
@@ -1006,7 +1035,8 @@ static bool map_restart(struct ctx *c, const struct ynode *n, bool *job)
 {
 	static const struct key_rule rules[] = {
 		{ "condition", K_OK, NULL },
-		{ "delay", K_WARN, "ECS restarts failed tasks with its own backoff (1 s doubling to 30 s), ignoring" },
+		{ "delay", K_WARN,
+		  "ECS restarts failed tasks with its own backoff (1 s doubling to 30 s), ignoring" },
 		{ "max_attempts", K_WARN, "an ECS service restarts its tasks without limit, ignoring" },
 		{ "window", K_WARN, "berth counts a task healthy after 3 s, ignoring" },
 	};
@@ -1065,11 +1095,14 @@ static bool map_resources(struct ctx *c, const struct ynode *n, json_t *td, json
 				char *end = NULL;
 				double d = v ? strtod(v, &end) : -1;
 				if (!v || !end || *end || end == v || d <= 0 || d > 1024)
-					ok = v ? fail(c, cpus, "invalid cpus '%s' (expected e.g. 0.5)", v) : false;
+					ok = v ? fail(c, cpus, "invalid cpus '%s' (expected e.g. 0.5)", v)
+					       : false;
 				else if (side == 0) {
 					long long units = cpu_units(d);
 					if (units < 128) {
-						warn(c, cpus, "ECS's smallest task cpu is 128 units (0.125 CPUs), using it");
+						warn(c, cpus,
+						     "ECS's smallest task cpu is 128 units (0.125 CPUs), "
+						     "using it");
 						units = 128;
 					}
 					_cleanup_free_ char *u = xasprintf("%lld", units);
@@ -1084,15 +1117,16 @@ static bool map_resources(struct ctx *c, const struct ynode *n, json_t *td, json
 			else if (mem && m < 6)
 				ok = fail(c, mem, "at least 6 MiB");
 			else if (mem)
-				json_object_set_new(def, side ? "memoryReservation" : "memory", json_integer(m));
+				json_object_set_new(def, side ? "memoryReservation" : "memory",
+						    json_integer(m));
 		}
 		pop(c, at);
 	}
 	json_int_t lm = json_integer_value(json_object_get(def, "memory"));
 	json_int_t rm = json_integer_value(json_object_get(def, "memoryReservation"));
 	if (lm && rm && rm > lm)
-		ok = fail(c, n, "the memory reservation (%lld MiB) is more than the limit (%lld MiB)", (long long)rm,
-			  (long long)lm);
+		ok = fail(c, n, "the memory reservation (%lld MiB) is more than the limit (%lld MiB)",
+			  (long long)rm, (long long)lm);
 	json_int_t ccpu = json_integer_value(json_object_get(def, "cpu"));
 	const char *tcpu = json_string_value(json_object_get(td, "cpu"));
 	if (tcpu && ccpu > strtoll(tcpu, NULL, 10))
@@ -1111,15 +1145,16 @@ static bool map_deploy(struct ctx *c, const struct ynode *n, json_t *out, json_t
 		{ "rollback_config", K_OK, NULL },
 		{ "restart_policy", K_OK, NULL },
 		{ "labels", K_OK, NULL },
-		{ "endpoint_mode",
-		  K_WARN, "discovery names resolve to the tasks' addresses (dnsrr); there is no virtual IP" },
+		{ "endpoint_mode", K_WARN,
+		  "discovery names resolve to the tasks' addresses (dnsrr); there is no virtual IP" },
 	};
 	json_t *svc = json_object_get(out, "service");
 	if (n && !check_keys(c, n, rules, ARRAY_SIZE(rules)))
 		return false;
 	bool ok = true, job = false, daemon = false;
 	long long replicas = 1;
-	_cleanup_free_ char *mode = ynode_get(n, "mode") ? sval(c, ynode_get(n, "mode")) : xstrdup("replicated");
+	_cleanup_free_ char *mode =
+	    ynode_get(n, "mode") ? sval(c, ynode_get(n, "mode")) : xstrdup("replicated");
 	if (!mode)
 		return false;
 	if (streq(mode, "global"))
@@ -1127,7 +1162,8 @@ static bool map_deploy(struct ctx *c, const struct ynode *n, json_t *out, json_t
 	else if (streq(mode, "replicated-job"))
 		job = true;
 	else if (!streq(mode, "replicated"))
-		return fail(c, ynode_get(n, "mode"), "%s mode '%s' (expected replicated, global or replicated-job)",
+		return fail(c, ynode_get(n, "mode"),
+			    "%s mode '%s' (expected replicated, global or replicated-job)",
 			    streq(mode, "global-job") ? "unsupported" : "invalid", mode);
 	if (ynode_get(n, "replicas")) {
 		size_t at = push(c, "replicas", 0);
@@ -1312,8 +1348,8 @@ static json_t *name_values(json_t *obj, const char *vkey)
 /* KEY=VALUE lines, # comments, blank lines (compose's env_file format). */
 static bool env_file(struct ctx *c, const struct ynode *n, const char *path, json_t *env)
 {
-	_cleanup_free_ char *full = path[0] == '/' ? xstrdup(path)
-						   : xasprintf("%s/%s", c->o->dir ? c->o->dir : ".", path);
+	_cleanup_free_ char *full =
+	    path[0] == '/' ? xstrdup(path) : xasprintf("%s/%s", c->o->dir ? c->o->dir : ".", path);
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	_cleanup_error_ struct berth_error *e = NULL;
 	if (fs_read_file_at(AT_FDCWD, full, ENV_FILE_MAX, &sb, &e) < 0) {
@@ -1390,11 +1426,15 @@ static bool map_environment(struct ctx *c, const struct ynode *sn, json_t *def)
 static bool map_misc(struct ctx *c, const struct ynode *sn, json_t *def)
 {
 	json_t *lp = json_object_get(def, "linuxParameters");
-	bool ok = opt_str(c, sn, "working_dir", def, "workingDirectory") && opt_str(c, sn, "user", def, "user");
-	ok &= opt_bool(c, sn, "tty", def, "pseudoTerminal") && opt_bool(c, sn, "stdin_open", def, "interactive") &&
+	bool ok =
+	    opt_str(c, sn, "working_dir", def, "workingDirectory") && opt_str(c, sn, "user", def, "user");
+	ok &= opt_bool(c, sn, "tty", def, "pseudoTerminal") &&
+	      opt_bool(c, sn, "stdin_open", def, "interactive") &&
 	      opt_bool(c, sn, "read_only", def, "readonlyRootFilesystem") &&
-	      opt_bool(c, sn, "privileged", def, "privileged") && opt_bool(c, sn, "init", lp, "initProcessEnabled");
-	ok &= opt_strs(c, sn, "dns", def, "dnsServers") && opt_strs(c, sn, "dns_search", def, "dnsSearchDomains");
+	      opt_bool(c, sn, "privileged", def, "privileged") &&
+	      opt_bool(c, sn, "init", lp, "initProcessEnabled");
+	ok &= opt_strs(c, sn, "dns", def, "dnsServers") &&
+	      opt_strs(c, sn, "dns_search", def, "dnsSearchDomains");
 	json_t *caps = json_object();
 	ok &= opt_strs(c, sn, "cap_add", caps, "add") && opt_strs(c, sn, "cap_drop", caps, "drop");
 	if (json_object_size(caps))
@@ -1472,13 +1512,15 @@ static bool map_misc(struct ctx *c, const struct ynode *sn, json_t *def)
 				ok &= ival(c, v, 0, INT32_MAX, &soft);
 				hard = soft;
 			} else {
-				static const struct key_rule r[] = { { "soft", K_OK, NULL }, { "hard", K_OK, NULL } };
-				ok &= check_keys(c, v, r, 2) && ynode_get(v, "soft") && ynode_get(v, "hard") &&
+				static const struct key_rule r[] = { { "soft", K_OK, NULL },
+								     { "hard", K_OK, NULL } };
+				ok &= check_keys(c, v, r, 2) && ynode_get(v, "soft") &&
+				      ynode_get(v, "hard") &&
 				      ival(c, ynode_get(v, "soft"), 0, INT32_MAX, &soft) &&
 				      ival(c, ynode_get(v, "hard"), 0, INT32_MAX, &hard);
 			}
-			json_array_append_new(ul, json_pack("{s:s,s:I,s:I}", "name", n->keys[i]->str, "softLimit",
-							    soft, "hardLimit", hard));
+			json_array_append_new(ul, json_pack("{s:s,s:I,s:I}", "name", n->keys[i]->str,
+							    "softLimit", soft, "hardLimit", hard));
 			pop(c, a2);
 		}
 		if (n->kind != YNODE_MAP)
@@ -1490,8 +1532,8 @@ static bool map_misc(struct ctx *c, const struct ynode *sn, json_t *def)
 		static const struct key_rule r[] = { { "driver", K_OK, NULL }, { "options", K_OK, NULL } };
 		size_t at = push(c, "logging", 0);
 		if (check_keys(c, n, r, 2)) {
-			_cleanup_free_ char *d = ynode_get(n, "driver") ? sval(c, ynode_get(n, "driver"))
-									  : xstrdup("json-file");
+			_cleanup_free_ char *d =
+			    ynode_get(n, "driver") ? sval(c, ynode_get(n, "driver")) : xstrdup("json-file");
 			json_t *opts = json_object();
 			if (ynode_get(n, "options"))
 				ok &= kv_into(c, ynode_get(n, "options"), opts, false);
@@ -1522,14 +1564,16 @@ static bool map_networks(struct ctx *c, const struct ynode *sn)
 			continue;
 		}
 		bool declared = streq(k->str, "default");
-		for (size_t j = 0; c->top_networks && c->top_networks->kind == YNODE_MAP && j < c->top_networks->n; j++)
+		for (size_t j = 0;
+		     c->top_networks && c->top_networks->kind == YNODE_MAP && j < c->top_networks->n; j++)
 			declared |= streq(c->top_networks->keys[j]->str, k->str);
 		if (!declared)
 			ok = fail(c, k, "network '%s' is not declared in the top-level 'networks'", k->str);
 		const struct ynode *opts = n->kind == YNODE_MAP ? n->vals[i] : NULL;
 		if (opts && !ynode_is_null(opts)) {
 			static const struct key_rule r[] = {
-				{ "aliases", K_WARN, "network aliases are not published: services resolve by name" },
+				{ "aliases", K_WARN,
+				  "network aliases are not published: services resolve by name" },
 				{ "ipv4_address", K_ERR, "task addresses come from the node's subnet" },
 				{ "ipv6_address", K_ERR, "task addresses come from the node's subnet" },
 				{ "priority", K_WARN, "tasks have one network, ignoring" },
@@ -1576,7 +1620,8 @@ static bool map_depends(struct ctx *c, const struct ynode *sn, const struct ynod
 			_cleanup_free_ char *cond = NULL;
 			if (!check_keys(c, opt, r, ARRAY_SIZE(r)))
 				ok = false;
-			else if (ynode_get(opt, "condition") && (cond = sval(c, ynode_get(opt, "condition"))) &&
+			else if (ynode_get(opt, "condition") &&
+				 (cond = sval(c, ynode_get(opt, "condition"))) &&
 				 !streq(cond, "service_started") && !streq(cond, "service_healthy") &&
 				 !streq(cond, "service_completed_successfully"))
 				ok = fail(c, ynode_get(opt, "condition"), "invalid condition '%s'", cond);
@@ -1608,8 +1653,9 @@ static bool map_image(struct ctx *c, const struct ynode *sn, const char *name, j
 			free(s);
 		} else {
 			static const struct key_rule r[] = {
-				{ "context", K_OK, NULL }, { "dockerfile", K_OK, NULL }, { "args", K_OK, NULL },
-				{ "target", K_OK, NULL },  { "labels", K_OK, NULL },     { "cache_from", K_OK, NULL },
+				{ "context", K_OK, NULL }, { "dockerfile", K_OK, NULL },
+				{ "args", K_OK, NULL },    { "target", K_OK, NULL },
+				{ "labels", K_OK, NULL },  { "cache_from", K_OK, NULL },
 			};
 			size_t at = push(c, "build", 0);
 			check_keys(c, build, r, ARRAY_SIZE(r));
@@ -1622,7 +1668,8 @@ static bool map_image(struct ctx *c, const struct ynode *sn, const char *name, j
 		json_object_set_new(b, "line", json_integer((json_int_t)build->line));
 		json_object_set_new(out, "build", b);
 		if (image)
-			warn(c, build, "ignoring build (as docker stack deploy does): the service runs the image '%s'",
+			warn(c, build,
+			     "ignoring build (as docker stack deploy does): the service runs the image '%s'",
 			     image);
 	}
 	if (!image && !build)
@@ -1634,19 +1681,21 @@ static bool map_image(struct ctx *c, const struct ynode *sn, const char *name, j
 	return true;
 }
 
-static json_t *map_service(struct ctx *c, const char *name, const struct ynode *sn, const struct ynode *services)
+static json_t *map_service(struct ctx *c, const char *name, const struct ynode *sn,
+			   const struct ynode *services)
 {
 	size_t at = push(c, "services", 0);
 	size_t at2 = push(c, name, 0);
 	_cleanup_free_ char *ecs = xasprintf("%s_%s", c->o->stack, name);
 	json_t *def = json_pack("{s:s,s:b,s:{}}", "name", name, "essential", true, "linuxParameters");
-	json_t *td = json_pack("{s:s,s:s,s:[o]}", "family", ecs, "networkMode", "awsvpc", "containerDefinitions", def);
+	json_t *td =
+	    json_pack("{s:s,s:s,s:[o]}", "family", ecs, "networkMode", "awsvpc", "containerDefinitions", def);
 	json_t *out = json_pack(
-	    "{s:s,s:s,s:I,s:o,s:{s:s,s:{s:{s:b,s:b}},s:[],s:[]},s:[],s:[],s:[{s:s,s:s},{s:s,s:s}]}", "name", name,
-	    "ecsName", ecs, "line", (json_int_t)sn->line, "taskDefinition", td, "service", "serviceName", ecs,
-	    "deploymentConfiguration", "deploymentCircuitBreaker", "enable", true, "rollback", false,
-	    "placementConstraints", "placementStrategy", "ports", "dependsOn", "tags", "key", STACK_TAG_NAMESPACE,
-	    "value", c->o->stack, "key", STACK_TAG_SERVICE, "value", name);
+	    "{s:s,s:s,s:I,s:o,s:{s:s,s:{s:{s:b,s:b}},s:[],s:[]},s:[],s:[],s:[{s:s,s:s},{s:s,s:s}]}", "name",
+	    name, "ecsName", ecs, "line", (json_int_t)sn->line, "taskDefinition", td, "service",
+	    "serviceName", ecs, "deploymentConfiguration", "deploymentCircuitBreaker", "enable", true,
+	    "rollback", false, "placementConstraints", "placementStrategy", "ports", "dependsOn", "tags",
+	    "key", STACK_TAG_NAMESPACE, "value", c->o->stack, "key", STACK_TAG_SERVICE, "value", name);
 	bool ok = true;
 	if (!ident_valid(name, 200))
 		ok = fail(c, sn, "service name '%s' must be letters, digits, '-' and '_' on berth", name);
@@ -1690,14 +1739,16 @@ static json_t *map_service(struct ctx *c, const char *name, const struct ynode *
 	size_t pi;
 	json_t *port;
 	json_array_foreach (json_object_get(out, "ports"), pi, port)
-		json_object_set_new(port, "deregistrationDelay", json_integer(stop ? json_integer_value(stop) : 10));
+		json_object_set_new(port, "deregistrationDelay",
+				    json_integer(stop ? json_integer_value(stop) : 10));
 	if (!json_object_get(def, "memory") && !json_object_get(def, "memoryReservation"))
 		json_object_set_new(def, "memoryReservation", json_integer(STACK_DEFAULT_MEMORY_RESERVATION));
 	if (!json_object_size(json_object_get(def, "linuxParameters")))
 		json_object_del(def, "linuxParameters");
 	if (json_object_get(out, "image"))
-		json_array_append_new(json_object_get(out, "tags"),
-				      json_pack("{s:s,s:O}", "key", STACK_TAG_IMAGE, "value", json_object_get(out, "image")));
+		json_array_append_new(
+		    json_object_get(out, "tags"),
+		    json_pack("{s:s,s:O}", "key", STACK_TAG_IMAGE, "value", json_object_get(out, "image")));
 	pop(c, at2);
 	pop(c, at);
 	if (!ok) {
@@ -1705,8 +1756,9 @@ static json_t *map_service(struct ctx *c, const char *name, const struct ynode *
 		return NULL;
 	}
 	/* the hash covers what a change of the file changes: the definition and, for a job, its count */
-	json_t *h = json_pack("{s:O,s:O,s:O}", "kind", json_object_get(out, "kind"), "taskDefinition", td, "count",
-			      json_object_get(json_object_get(out, "service"), "count") ?: json_null());
+	json_t *h =
+	    json_pack("{s:O,s:O,s:O}", "kind", json_object_get(out, "kind"), "taskDefinition", td, "count",
+		      json_object_get(json_object_get(out, "service"), "count") ?: json_null());
 	_cleanup_free_ char *canon = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(h);
 	char hex[DIGEST_STRING_MAX];
@@ -1737,9 +1789,11 @@ static bool check_top_networks(struct ctx *c, const struct ynode *n)
 		size_t at = push(c, n->keys[i]->str, 0);
 		const struct ynode *v = n->vals[i];
 		if (!ynode_is_null(v) && check_keys(c, v, r, ARRAY_SIZE(r))) {
-			_cleanup_free_ char *d = ynode_get(v, "driver") ? sval(c, ynode_get(v, "driver")) : NULL;
+			_cleanup_free_ char *d =
+			    ynode_get(v, "driver") ? sval(c, ynode_get(v, "driver")) : NULL;
 			if (d && !streq(d, "overlay") && !streq(d, "bridge"))
-				ok = fail(c, ynode_get(v, "driver"), "unsupported network driver '%s' (overlay)", d);
+				ok = fail(c, ynode_get(v, "driver"),
+					  "unsupported network driver '%s' (overlay)", d);
 		} else if (!ynode_is_null(v)) {
 			ok = false;
 		}
@@ -1761,9 +1815,11 @@ static bool check_top_volumes(struct ctx *c, const struct ynode *n)
 		size_t at = push(c, n->keys[i]->str, 0);
 		const struct ynode *v = n->vals[i];
 		if (!ynode_is_null(v) && check_keys(c, v, r, ARRAY_SIZE(r))) {
-			_cleanup_free_ char *d = ynode_get(v, "driver") ? sval(c, ynode_get(v, "driver")) : NULL;
+			_cleanup_free_ char *d =
+			    ynode_get(v, "driver") ? sval(c, ynode_get(v, "driver")) : NULL;
 			if (d && !streq(d, "local"))
-				ok = fail(c, ynode_get(v, "driver"), "unsupported volume driver '%s' (local)", d);
+				ok = fail(c, ynode_get(v, "driver"), "unsupported volume driver '%s' (local)",
+					  d);
 		} else if (!ynode_is_null(v)) {
 			ok = false;
 		}
@@ -1789,7 +1845,8 @@ static bool order_services(struct ctx *c, json_t *list, const struct ynode *serv
 			json_t *d;
 			json_array_foreach (json_object_get(s, "dependsOn"), k, d)
 				for (size_t j = 0; j < n; j++)
-					if (!done[j] && streq(json_string_value(json_object_get(json_array_get(list, j), "name")),
+					if (!done[j] && streq(json_string_value(json_object_get(
+								  json_array_get(list, j), "name")),
 							      json_string_value(d)))
 						ready = false;
 			if (ready) {
@@ -1802,8 +1859,10 @@ static bool order_services(struct ctx *c, json_t *list, const struct ynode *serv
 	bool ok = true;
 	for (size_t i = 0; i < n && ok; i++)
 		if (!done[i]) {
-			const char *name = json_string_value(json_object_get(json_array_get(list, i), "name"));
-			size_t at = push(c, "services", 0), at2 = push(c, name, 0), at3 = push(c, "depends_on", 0);
+			const char *name =
+			    json_string_value(json_object_get(json_array_get(list, i), "name"));
+			size_t at = push(c, "services", 0), at2 = push(c, name, 0),
+			       at3 = push(c, "depends_on", 0);
 			ok = fail(c, ynode_get(ynode_get(services, name), "depends_on"),
 				  "dependency cycle through service '%s'", name);
 			pop(c, at3), pop(c, at2), pop(c, at);
@@ -1866,7 +1925,8 @@ static json_t *map_file(struct ctx *c, const struct ynode *root)
 	return json_pack("{s:s,s:s?,s:o}", "stack", c->o->stack, "name", name, "services", ordered);
 }
 
-int compose_load(const char *text, size_t len, const struct compose_opts *o, json_t **ret, struct berth_error **err)
+int compose_load(const char *text, size_t len, const struct compose_opts *o, json_t **ret,
+		 struct berth_error **err)
 {
 	struct ytree *t = NULL;
 	_cleanup_error_ struct berth_error *perr = NULL;

@@ -26,8 +26,8 @@
 #define STACK_TAG_HASH      "berth.stack.hash"    /* of the task definition the file asks for */
 #define STACK_TAG_KIND      "berth.stack.kind"    /* "service" or "job" */
 
-#define STACK_NAME_MAX     32
-#define STACK_MAX_SERVICES 200
+#define STACK_NAME_MAX                   32
+#define STACK_MAX_SERVICES               200
 #define STACK_DEFAULT_MEMORY_RESERVATION 64 /* MiB, when the file gives no memory at all */
 
 struct compose_opts {
@@ -60,7 +60,8 @@ int compose_load(const char *text, size_t len, const struct compose_opts *o, jso
 bool compose_stack_name_valid(const char *s);
 /* The default stack name for a directory (its basename, lowercased, other characters dropped); new string. */
 char *compose_default_stack_name(const char *dir);
-/* The load balancer name of a published port: STACK-SERVICE-PORT in ELB's alphabet, at most 32; new string. */
+/* The load balancer name of a published port: STACK-SERVICE-PORT in ELB's alphabet, at most 32; new string.
+ */
 char *compose_lb_name(const char *stack, const char *service, long port);
 
 #endif

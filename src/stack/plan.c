@@ -12,7 +12,7 @@
 #include "stack/compose.h"
 #include "stack/plan.h"
 
-static const char *tag_value(const json_t *tags, const char *key)
+const char *stack_tag_value(const json_t *tags, const char *key)
 {
 	size_t i;
 	json_t *t;
@@ -24,8 +24,8 @@ static const char *tag_value(const json_t *tags, const char *key)
 
 static void add_change(json_t *changes, const char *field, const json_t *old, const json_t *new)
 {
-	json_array_append_new(changes, json_pack("{s:s,s:O,s:O}", "field", field, "old", old ? old : json_null(),
-						 "new", new ? new : json_null()));
+	json_array_append_new(changes, json_pack("{s:s,s:O,s:O}", "field", field, "old",
+						 old ? old : json_null(), "new", new ? new : json_null()));
 }
 
 static bool in_list(const char *const *list, const char *s)
@@ -79,12 +79,28 @@ void stack_diff(const char *path, const json_t *want, const json_t *have, const 
 
 /* What the mapping may set and a server would not add by itself: its absence is a change. */
 static const char *const TASKDEF_MANAGED[] = {
-	"command",	   "entryPoint",      "healthCheck",	 "dockerLabels",
-	"stopTimeout",	   "workingDirectory", "user",		 "pseudoTerminal",
-	"interactive",	   "readonlyRootFilesystem", "privileged", "linuxParameters",
-	"dnsServers",	   "dnsSearchDomains", "systemControls", "extraHosts",
-	"ulimits",	   "logConfiguration", "memory",	 "memoryReservation",
-	"cpu",		   NULL,
+	"command",
+	"entryPoint",
+	"healthCheck",
+	"dockerLabels",
+	"stopTimeout",
+	"workingDirectory",
+	"user",
+	"pseudoTerminal",
+	"interactive",
+	"readonlyRootFilesystem",
+	"privileged",
+	"linuxParameters",
+	"dnsServers",
+	"dnsSearchDomains",
+	"systemControls",
+	"extraHosts",
+	"ulimits",
+	"logConfiguration",
+	"memory",
+	"memoryReservation",
+	"cpu",
+	NULL,
 };
 
 struct planner {
@@ -119,22 +135,23 @@ static void plan_taskdef(struct planner *p, const json_t *s, const json_t *cur)
 {
 	const char *hash = json_string_value(json_object_get(s, "hash"));
 	const json_t *ctags = json_object_get(cur, "tags");
-	if (cur && streq_ptr(tag_value(ctags, STACK_TAG_HASH), hash))
+	if (cur && streq_ptr(stack_tag_value(ctags, STACK_TAG_HASH), hash))
 		return;
 	json_t *req = json_deep_copy(json_object_get(s, "taskDefinition"));
-	json_t *tags = json_pack("[{s:s,s:s},{s:s,s:O},{s:s,s:O},{s:s,s:O}]", "key", STACK_TAG_NAMESPACE, "value",
-				 json_string_value(json_object_get(p->desired, "stack")), "key", STACK_TAG_SERVICE,
-				 "value", json_object_get(s, "name"), "key", STACK_TAG_HASH, "value",
-				 json_object_get(s, "hash"), "key", STACK_TAG_KIND, "value", json_object_get(s, "kind"));
+	json_t *tags =
+	    json_pack("[{s:s,s:s},{s:s,s:O},{s:s,s:O},{s:s,s:O}]", "key", STACK_TAG_NAMESPACE, "value",
+		      json_string_value(json_object_get(p->desired, "stack")), "key", STACK_TAG_SERVICE,
+		      "value", json_object_get(s, "name"), "key", STACK_TAG_HASH, "value",
+		      json_object_get(s, "hash"), "key", STACK_TAG_KIND, "value", json_object_get(s, "kind"));
 	json_object_set_new(req, "tags", tags);
 	json_t *changes = json_array();
 	if (cur)
 		stack_diff("", json_object_get(s, "taskDefinition"), json_object_get(cur, "taskDefinition"),
 			   TASKDEF_MANAGED, changes);
 	json_array_append_new(p->taskdefs,
-			      json_pack("{s:s,s:s,s:O,s:O,s:o,s:o}", "op", cur ? "update" : "create", "kind", "taskdef",
-					"name", json_object_get(s, "ecsName"), "service", json_object_get(s, "name"),
-					"request", req, "changes", changes));
+			      json_pack("{s:s,s:s,s:O,s:O,s:o,s:o}", "op", cur ? "update" : "create", "kind",
+					"taskdef", "name", json_object_get(s, "ecsName"), "service",
+					json_object_get(s, "name"), "request", req, "changes", changes));
 }
 
 /* Load balancers of s: create the missing ones; the service's loadBalancers refer to them by name. */
@@ -154,22 +171,26 @@ static int plan_lbs(struct planner *p, const json_t *s, json_t *want_lbs)
 			    (p->o->cluster &&
 			     !streq_ptr(json_string_value(json_object_get(l, "cluster")), p->o->cluster)))
 				continue;
-			/* a listener of this stack that moves to another service is freed by this apply: no */
-			return berth_error_msg(p->err, EEXIST,
-					       "line %lld: service '%s' publishes port %lld, the listener of load "
-					       "balancer '%s'",
-					       (long long)json_integer_value(json_object_get(port, "line")),
-					       json_string_value(json_object_get(s, "name")), (long long)pub,
-					       json_string_value(json_object_get(l, "loadBalancerName")));
+			/* a listener of this stack that moves to another service is freed by this apply: no
+			 */
+			return berth_error_msg(
+			    p->err, EEXIST,
+			    "line %lld: service '%s' publishes port %lld, the listener of load "
+			    "balancer '%s'",
+			    (long long)json_integer_value(json_object_get(port, "line")),
+			    json_string_value(json_object_get(s, "name")), (long long)pub,
+			    json_string_value(json_object_get(l, "loadBalancerName")));
 		}
 		if (have && json_integer_value(json_object_get(have, "port")) != pub)
-			return berth_error_msg(p->err, EEXIST, "load balancer '%s' exists with port %lld", name,
+			return berth_error_msg(p->err, EEXIST, "load balancer '%s' exists with port %lld",
+					       name,
 					       (long long)json_integer_value(json_object_get(have, "port")));
 		if (!have)
 			json_array_append_new(p->lb_creates,
-					      json_pack("{s:s,s:s,s:s,s:O,s:{s:s,s:I,s:s,s:O}}", "op", "create", "kind",
-							"lb", "name", name, "service", json_object_get(s, "name"), "request",
-							"name", name, "port", pub, "protocol", "tcp", "deregistrationDelay",
+					      json_pack("{s:s,s:s,s:s,s:O,s:{s:s,s:I,s:s,s:O}}", "op",
+							"create", "kind", "lb", "name", name, "service",
+							json_object_get(s, "name"), "request", "name", name,
+							"port", pub, "protocol", "tcp", "deregistrationDelay",
 							json_object_get(port, "deregistrationDelay")));
 		json_array_append_new(want_lbs, json_pack("{s:s,s:O,s:O}", "lb", name, "containerName",
 							  json_object_get(s, "name"), "containerPort",
@@ -187,17 +208,19 @@ static json_t *resolved_lbs(struct planner *p, const json_t *want_lbs)
 	json_array_foreach (want_lbs, i, w) {
 		const json_t *have = find_lb(json_object_get(p->current, "loadBalancers"),
 					     json_string_value(json_object_get(w, "lb")));
-		json_t *x = json_pack("{s:O,s:O,s:O}", "targetGroupArn",
-				      have ? json_object_get(have, "targetGroupArn") : json_object_get(w, "lb"),
-				      "containerName", json_object_get(w, "containerName"), "containerPort",
-				      json_object_get(w, "containerPort"));
+		json_t *x =
+		    json_pack("{s:O,s:O,s:O}", "targetGroupArn",
+			      have ? json_object_get(have, "targetGroupArn") : json_object_get(w, "lb"),
+			      "containerName", json_object_get(w, "containerName"), "containerPort",
+			      json_object_get(w, "containerPort"));
 		json_array_append_new(out, x);
 	}
 	return out;
 }
 
 /* Delete the load balancers a service used that the file no longer gives it. */
-static void plan_lb_deletes(struct planner *p, const json_t *cur_svc, const json_t *want_lbs, const char *after)
+static void plan_lb_deletes(struct planner *p, const json_t *cur_svc, const json_t *want_lbs,
+			    const char *after)
 {
 	size_t i;
 	json_t *l;
@@ -210,13 +233,14 @@ static void plan_lb_deletes(struct planner *p, const json_t *cur_svc, const json
 		json_array_foreach (want_lbs, k, w)
 			kept |= streq_ptr(json_string_value(json_object_get(w, "lb")), name);
 		if (name && !kept)
-			json_array_append_new(p->lb_deletes, json_pack("{s:s,s:s,s:s,s:s?}", "op", "delete", "kind",
-								      "lb", "name", name, "after", after));
+			json_array_append_new(p->lb_deletes,
+					      json_pack("{s:s,s:s,s:s,s:s?}", "op", "delete", "kind", "lb",
+							"name", name, "after", after));
 	}
 }
 
-static const char *const SERVICE_FIELDS[] = { "desiredCount", "deploymentConfiguration", "placementConstraints",
-					      "placementStrategy" };
+static const char *const SERVICE_FIELDS[] = { "desiredCount", "deploymentConfiguration",
+					      "placementConstraints", "placementStrategy" };
 
 static int plan_service(struct planner *p, const json_t *s)
 {
@@ -226,12 +250,13 @@ static int plan_service(struct planner *p, const json_t *s)
 	const json_t *want = json_object_get(s, "service");
 	const char *strategy = json_string_value(json_object_get(want, "schedulingStrategy"));
 	if (csvc && !streq_ptr(json_string_value(json_object_get(csvc, "schedulingStrategy")), strategy))
-		return berth_error_msg(p->err, EINVAL,
-				       "line %lld: service '%s' can not change its mode (%s to %s): remove it from "
-				       "the file and apply with --prune first",
-				       (long long)json_integer_value(json_object_get(s, "line")),
-				       json_string_value(json_object_get(s, "name")),
-				       json_string_value(json_object_get(csvc, "schedulingStrategy")), strategy);
+		return berth_error_msg(
+		    p->err, EINVAL,
+		    "line %lld: service '%s' can not change its mode (%s to %s): remove it from "
+		    "the file and apply with --prune first",
+		    (long long)json_integer_value(json_object_get(s, "line")),
+		    json_string_value(json_object_get(s, "name")),
+		    json_string_value(json_object_get(csvc, "schedulingStrategy")), strategy);
 	plan_taskdef(p, s, cur);
 	_cleanup_json_ json_t *want_lbs = json_array();
 	int r = plan_lbs(p, s, want_lbs);
@@ -239,16 +264,17 @@ static int plan_service(struct planner *p, const json_t *s)
 		return r;
 	json_t *req = json_deep_copy(want);
 	json_object_set_new(req, "loadBalancers", resolved_lbs(p, want_lbs));
-	bool td_changed = json_array_size(p->taskdefs) &&
-			  streq_ptr(json_string_value(json_object_get(
-					json_array_get(p->taskdefs, json_array_size(p->taskdefs) - 1), "name")),
-				    ecs);
+	bool td_changed =
+	    json_array_size(p->taskdefs) &&
+	    streq_ptr(json_string_value(json_object_get(
+			  json_array_get(p->taskdefs, json_array_size(p->taskdefs) - 1), "name")),
+		      ecs);
 	if (!csvc) {
 		json_object_set_new(req, "tags", json_deep_copy(json_object_get(s, "tags")));
-		json_array_append_new(p->services, json_pack("{s:s,s:s,s:s,s:O,s:o,s:O}", "op", "create", "kind",
-							     "service", "name", ecs, "service",
-							     json_object_get(s, "name"), "request", req, "line",
-							     json_object_get(s, "line")));
+		json_array_append_new(p->services,
+				      json_pack("{s:s,s:s,s:s,s:O,s:o,s:O}", "op", "create", "kind",
+						"service", "name", ecs, "service", json_object_get(s, "name"),
+						"request", req, "line", json_object_get(s, "line")));
 		return 0;
 	}
 	json_t *changes = json_array();
@@ -272,10 +298,10 @@ static int plan_service(struct planner *p, const json_t *s)
 		json_object_del(req, "schedulingStrategy");
 		if (!td_changed) /* keep the revision the service runs */
 			json_object_set(req, "taskDefinition", json_object_get(csvc, "taskDefinition"));
-		json_array_append_new(p->services, json_pack("{s:s,s:s,s:s,s:O,s:o,s:o,s:O}", "op", "update", "kind",
-							     "service", "name", ecs, "service",
-							     json_object_get(s, "name"), "request", req, "changes",
-							     changes, "line", json_object_get(s, "line")));
+		json_array_append_new(
+		    p->services, json_pack("{s:s,s:s,s:s,s:O,s:o,s:o,s:O}", "op", "update", "kind", "service",
+					   "name", ecs, "service", json_object_get(s, "name"), "request", req,
+					   "changes", changes, "line", json_object_get(s, "line")));
 	} else {
 		json_decref(changes);
 		json_decref(req);
@@ -288,22 +314,25 @@ static int plan_job(struct planner *p, const json_t *s)
 {
 	const char *ecs = json_string_value(json_object_get(s, "ecsName"));
 	const json_t *cur = json_object_get(json_object_get(p->current, "jobs"), ecs);
-	const json_t *csvc = json_object_get(json_object_get(json_object_get(p->current, "services"), ecs), "service");
+	const json_t *csvc =
+	    json_object_get(json_object_get(json_object_get(p->current, "services"), ecs), "service");
 	if (json_array_size(json_object_get(s, "ports")))
-		return berth_error_msg(p->err, EINVAL, "line %lld: the one-off job '%s' can not publish ports",
+		return berth_error_msg(p->err, EINVAL,
+				       "line %lld: the one-off job '%s' can not publish ports",
 				       (long long)json_integer_value(json_object_get(s, "line")),
 				       json_string_value(json_object_get(s, "name")));
 	if (csvc) { /* it was a service: that goes first */
-		json_array_append_new(p->deletes, json_pack("{s:s,s:s,s:s,s:O}", "op", "delete", "kind", "service",
-							    "name", ecs, "service", json_object_get(s, "name")));
+		json_array_append_new(p->deletes,
+				      json_pack("{s:s,s:s,s:s,s:O}", "op", "delete", "kind", "service",
+						"name", ecs, "service", json_object_get(s, "name")));
 		plan_lb_deletes(p, csvc, NULL, ecs);
 	}
 	size_t before = json_array_size(p->taskdefs);
 	plan_taskdef(p, s, cur);
 	if (json_array_size(p->taskdefs) == before)
 		return 0;
-	json_array_append_new(p->jobs, json_pack("{s:s,s:s,s:s,s:O,s:O}", "op", "run", "kind", "job", "name", ecs,
-						 "service", json_object_get(s, "name"), "count",
+	json_array_append_new(p->jobs, json_pack("{s:s,s:s,s:s,s:O,s:O}", "op", "run", "kind", "job", "name",
+						 ecs, "service", json_object_get(s, "name"), "count",
 						 json_object_get(json_object_get(s, "service"), "count")));
 	return 0;
 }
@@ -327,30 +356,36 @@ static void plan_prune(struct planner *p)
 		if (desired_has(p->desired, k, NULL))
 			continue;
 		if (!p->o->prune) {
-			_cleanup_free_ char *w = xasprintf("service %s is not in the file: apply with --prune to delete it", k);
+			_cleanup_free_ char *w =
+			    xasprintf("service %s is not in the file: apply with --prune to delete it", k);
 			json_array_append_new(p->warnings, json_string(w));
 			continue;
 		}
-		json_array_append_new(p->deletes, json_pack("{s:s,s:s,s:s}", "op", "delete", "kind", "service", "name", k));
+		json_array_append_new(
+		    p->deletes, json_pack("{s:s,s:s,s:s}", "op", "delete", "kind", "service", "name", k));
 		plan_lb_deletes(p, json_object_get(v, "service"), NULL, k);
 	}
 	json_object_foreach (json_object_get(p->current, "jobs"), k, v) {
 		if (desired_has(p->desired, k, "job"))
 			continue;
 		if (!p->o->prune) {
-			_cleanup_free_ char *w = xasprintf("job %s is not in the file: apply with --prune to delete it", k);
+			_cleanup_free_ char *w =
+			    xasprintf("job %s is not in the file: apply with --prune to delete it", k);
 			json_array_append_new(p->warnings, json_string(w));
 			continue;
 		}
-		json_array_append_new(p->deletes, json_pack("{s:s,s:s,s:s}", "op", "delete", "kind", "job", "name", k));
+		json_array_append_new(p->deletes,
+				      json_pack("{s:s,s:s,s:s}", "op", "delete", "kind", "job", "name", k));
 	}
 }
 
 int stack_plan(const json_t *desired, const json_t *current, const struct stack_plan_opts *o, json_t **ret,
 	       struct berth_error **err)
 {
-	struct planner p = { desired,	  current,     o,	    json_array(), json_array(), json_array(),
-			     json_array(), json_array(), json_array(), json_array(), err };
+	struct planner p = { desired,      current,      o,
+			     json_array(), json_array(), json_array(),
+			     json_array(), json_array(), json_array(),
+			     json_array(), err };
 	int r = 0;
 	size_t i;
 	json_t *s;
@@ -407,14 +442,18 @@ void stack_plan_print(const json_t *plan, FILE *f)
 			json_string_value(json_object_get(st, "name")));
 		const json_t *req = json_object_get(st, "request");
 		if (streq(kind, "lb") && req)
-			fprintf(f, " (port %lld)", (long long)json_integer_value(json_object_get(req, "port")));
-		else if (streq(kind, "service") && streq(op, "create") && json_object_get(req, "desiredCount"))
-			fprintf(f, " (%lld replica%s)", (long long)json_integer_value(json_object_get(req, "desiredCount")),
+			fprintf(f, " (port %lld)",
+				(long long)json_integer_value(json_object_get(req, "port")));
+		else if (streq(kind, "service") && streq(op, "create") &&
+			 json_object_get(req, "desiredCount"))
+			fprintf(f, " (%lld replica%s)",
+				(long long)json_integer_value(json_object_get(req, "desiredCount")),
 				json_integer_value(json_object_get(req, "desiredCount")) == 1 ? "" : "s");
 		else if (streq(kind, "service") && streq(op, "create"))
 			fputs(" (global)", f);
 		else if (streq(op, "run"))
-			fprintf(f, " (%lld task%s)", (long long)json_integer_value(json_object_get(st, "count")),
+			fprintf(f, " (%lld task%s)",
+				(long long)json_integer_value(json_object_get(st, "count")),
 				json_integer_value(json_object_get(st, "count")) == 1 ? "" : "s");
 		fputc('\n', f);
 		size_t k;

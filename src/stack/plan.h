@@ -45,6 +45,9 @@ struct stack_plan_opts {
 int stack_plan(const json_t *desired, const json_t *current, const struct stack_plan_opts *o, json_t **ret,
 	       struct berth_error **err);
 
+/* The value of key in an ECS tags list [{key, value}], or NULL. Borrowed. */
+const char *stack_tag_value(const json_t *tags, const char *key);
+
 /* Number of steps that change something (0: "no changes"). */
 size_t stack_plan_changes(const json_t *plan);
 

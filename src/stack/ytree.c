@@ -306,5 +306,8 @@ bool ynode_is_null(const struct ynode *n)
 
 const char *ynode_kind_name(const struct ynode *n)
 {
-	return !n ? "nothing" : n->kind == YNODE_MAP ? "a mapping" : n->kind == YNODE_SEQ ? "a list" : "a scalar";
+	return !n                     ? "nothing"
+	       : n->kind == YNODE_MAP ? "a mapping"
+	       : n->kind == YNODE_SEQ ? "a list"
+				      : "a scalar";
 }

@@ -72,49 +72,50 @@ static void assert_contains(const char *s, const char *part)
 		fail_msg("'%s' does not contain '%s'", s, part);
 }
 
-static const char *FULL = "version: '3.8'\n"
-			  "x-common: &common\n"
-			  "  environment:\n"
-			  "    LOG: debug\n"
-			  "services:\n"
-			  "  web:\n"
-			  "    image: busybox:${TAG}\n"
-			  "    command: httpd -f -p 80 -h /www\n"
-			  "    <<: *common\n"
-			  "    ports: ['8080:80', {target: 81}]\n"
-			  "    volumes: ['data:/data:ro', '/srv:/srv', {type: tmpfs, target: /tmp, tmpfs: {size: 8M}}]\n"
-			  "    healthcheck:\n"
-			  "      test: wget -q -O- localhost\n"
-			  "      interval: 2s\n"
-			  "      retries: 2\n"
-			  "    depends_on: [cache]\n"
-			  "    deploy:\n"
-			  "      replicas: 3\n"
-			  "      resources: {limits: {cpus: '0.5', memory: 128M}, reservations: {memory: 32M}}\n"
-			  "      placement:\n"
-			  "        constraints: ['node.labels.zone == a']\n"
-			  "        preferences: [{spread: node.labels.rack}]\n"
-			  "      update_config: {parallelism: 1, order: start-first, failure_action: rollback}\n"
-			  "  cache:\n"
-			  "    image: busybox\n"
-			  "    environment: [A=1, B]\n"
-			  "    deploy: {mode: global}\n"
-			  "  migrate:\n"
-			  "    image: busybox\n"
-			  "    entrypoint: [sh, -c]\n"
-			  "    command: ['echo done']\n"
-			  "    deploy: {restart_policy: {condition: none}}\n"
-			  "volumes:\n"
-			  "  data:\n";
+static const char *FULL =
+    "version: '3.8'\n"
+    "x-common: &common\n"
+    "  environment:\n"
+    "    LOG: debug\n"
+    "services:\n"
+    "  web:\n"
+    "    image: busybox:${TAG}\n"
+    "    command: httpd -f -p 80 -h /www\n"
+    "    <<: *common\n"
+    "    ports: ['8080:80', {target: 81}]\n"
+    "    volumes: ['data:/data:ro', '/srv:/srv', {type: tmpfs, target: /tmp, tmpfs: {size: 8M}}]\n"
+    "    healthcheck:\n"
+    "      test: wget -q -O- localhost\n"
+    "      interval: 2s\n"
+    "      retries: 2\n"
+    "    depends_on: [cache]\n"
+    "    deploy:\n"
+    "      replicas: 3\n"
+    "      resources: {limits: {cpus: '0.5', memory: 128M}, reservations: {memory: 32M}}\n"
+    "      placement:\n"
+    "        constraints: ['node.labels.zone == a']\n"
+    "        preferences: [{spread: node.labels.rack}]\n"
+    "      update_config: {parallelism: 1, order: start-first, failure_action: rollback}\n"
+    "  cache:\n"
+    "    image: busybox\n"
+    "    environment: [A=1, B]\n"
+    "    deploy: {mode: global}\n"
+    "  migrate:\n"
+    "    image: busybox\n"
+    "    entrypoint: [sh, -c]\n"
+    "    command: ['echo done']\n"
+    "    deploy: {restart_policy: {condition: none}}\n"
+    "volumes:\n"
+    "  data:\n";
 
 static void test_mapping(void **state)
 {
 	(void)state;
 	_cleanup_json_ json_t *out = load(FULL);
 	/* dependencies first */
-	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out, "services"), 0),
-							      "name")),
-			    "cache");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(json_object_get(out, "services"), 0), "name")),
+	    "cache");
 	json_t *web = service(out, "web");
 	assert_string_equal(json_string_value(json_object_get(web, "ecsName")), "st_web");
 	json_t *td = json_object_get(web, "taskDefinition");
@@ -125,8 +126,9 @@ static void test_mapping(void **state)
 	assert_json(json_object_get(def, "image"), "\"busybox:1.36\"");
 	assert_json(json_object_get(def, "command"), "[\"httpd\",\"-f\",\"-p\",\"80\",\"-h\",\"/www\"]");
 	assert_json(json_object_get(def, "environment"), "[{\"name\":\"LOG\",\"value\":\"debug\"}]");
-	assert_json(json_object_get(def, "portMappings"),
-		    "[{\"containerPort\":80,\"protocol\":\"tcp\"},{\"containerPort\":81,\"protocol\":\"tcp\"}]");
+	assert_json(
+	    json_object_get(def, "portMappings"),
+	    "[{\"containerPort\":80,\"protocol\":\"tcp\"},{\"containerPort\":81,\"protocol\":\"tcp\"}]");
 	assert_json(json_object_get(def, "memory"), "128");
 	assert_json(json_object_get(def, "memoryReservation"), "32");
 	assert_json(json_object_get(def, "healthCheck"),
@@ -138,30 +140,36 @@ static void test_mapping(void **state)
 	assert_json(json_object_get(json_object_get(def, "linuxParameters"), "tmpfs"),
 		    "[{\"containerPath\":\"/tmp\",\"size\":8}]");
 	assert_json(json_object_get(td, "volumes"),
-		    "[{\"name\":\"st_data\",\"dockerVolumeConfiguration\":{\"scope\":\"shared\",\"autoprovision\":true,"
+		    "[{\"name\":\"st_data\",\"dockerVolumeConfiguration\":{\"scope\":\"shared\","
+		    "\"autoprovision\":true,"
 		    "\"driver\":\"local\"}},{\"name\":\"bind-0\",\"host\":{\"sourcePath\":\"/srv\"}}]");
 	json_t *svc = json_object_get(web, "service");
-	assert_json(svc, "{\"serviceName\":\"st_web\",\"schedulingStrategy\":\"REPLICA\",\"desiredCount\":3,"
-			 "\"deploymentConfiguration\":{\"deploymentCircuitBreaker\":{\"enable\":true,\"rollback\":true},"
-			 "\"minimumHealthyPercent\":100,\"maximumPercent\":134},"
-			 "\"placementConstraints\":[{\"type\":\"memberOf\",\"expression\":\"attribute:zone == a\"}],"
-			 "\"placementStrategy\":[{\"type\":\"spread\",\"field\":\"attribute:rack\"}]}");
-	assert_json(json_object_get(web, "ports"),
-		    "[{\"published\":8080,\"target\":80,\"protocol\":\"tcp\",\"lb\":\"st-web-8080\",\"line\":10,"
-		    "\"deregistrationDelay\":10}]");
+	assert_json(
+	    svc,
+	    "{\"serviceName\":\"st_web\",\"schedulingStrategy\":\"REPLICA\",\"desiredCount\":3,"
+	    "\"deploymentConfiguration\":{\"deploymentCircuitBreaker\":{\"enable\":true,\"rollback\":true},"
+	    "\"minimumHealthyPercent\":100,\"maximumPercent\":134},"
+	    "\"placementConstraints\":[{\"type\":\"memberOf\",\"expression\":\"attribute:zone == a\"}],"
+	    "\"placementStrategy\":[{\"type\":\"spread\",\"field\":\"attribute:rack\"}]}");
+	assert_json(
+	    json_object_get(web, "ports"),
+	    "[{\"published\":8080,\"target\":80,\"protocol\":\"tcp\",\"lb\":\"st-web-8080\",\"line\":10,"
+	    "\"deregistrationDelay\":10}]");
 	assert_json(json_object_get(web, "dependsOn"), "[\"cache\"]");
 	assert_int_equal(strlen(json_string_value(json_object_get(web, "hash"))), 64);
 
 	json_t *cache = service(out, "cache");
 	assert_json(json_object_get(json_object_get(cache, "service"), "schedulingStrategy"), "\"DAEMON\"");
 	assert_null(json_object_get(json_object_get(cache, "service"), "desiredCount"));
-	json_t *cdef = json_array_get(json_object_get(json_object_get(cache, "taskDefinition"), "containerDefinitions"), 0);
+	json_t *cdef = json_array_get(
+	    json_object_get(json_object_get(cache, "taskDefinition"), "containerDefinitions"), 0);
 	assert_json(json_object_get(cdef, "environment"), "[{\"name\":\"A\",\"value\":\"1\"}]"); /* B unset */
 	assert_json(json_object_get(cdef, "memoryReservation"), "64");
 
 	json_t *mig = service(out, "migrate");
 	assert_json(json_object_get(mig, "kind"), "\"job\"");
-	json_t *mdef = json_array_get(json_object_get(json_object_get(mig, "taskDefinition"), "containerDefinitions"), 0);
+	json_t *mdef = json_array_get(
+	    json_object_get(json_object_get(mig, "taskDefinition"), "containerDefinitions"), 0);
 	assert_json(json_object_get(mdef, "entryPoint"), "[\"sh\",\"-c\"]");
 	assert_json(json_object_get(mdef, "command"), "[\"echo done\"]");
 	/* the start-first clamp to ECS's healthcheck range warned with a location */
@@ -198,7 +206,8 @@ static void test_errors_located(void **state)
 	struct {
 		const char *yaml, *want;
 	} cases[] = {
-		{ "services:\n  web:\n    image: x\n    bogus: 1\n", "stack.yml:4:5: services.web.bogus: unknown key 'bogus'" },
+		{ "services:\n  web:\n    image: x\n    bogus: 1\n",
+		  "stack.yml:4:5: services.web.bogus: unknown key 'bogus'" },
 		{ "services:\n  web:\n    image: x\n    ports: ['80:abc']\n",
 		  "stack.yml:4:13: services.web.ports[0]: invalid port '80:abc'" },
 		{ "services:\n  web:\n    image: x\n    ports: ['70000:80']\n", "invalid port '70000:80'" },
@@ -206,20 +215,27 @@ static void test_errors_located(void **state)
 		{ "services:\n  web:\n    image: x\n    network_mode: host\n",
 		  "stack.yml:4:5: services.web.network_mode: 'network_mode' is not supported on berth" },
 		{ "services:\n  web:\n    image: x\n    depends_on: [db]\n", "service 'db' is not defined" },
-		{ "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n",
+		{ "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: "
+		  "[a]\n",
 		  "dependency cycle" },
 		{ "services:\n  web:\n    image: x\n    volumes: ['./data:/data']\n", "must be absolute" },
 		{ "services:\n  web:\n    image: x\n    volumes: ['data:/data']\n",
 		  "volume 'data' is not declared in the top-level 'volumes'" },
-		{ "services:\n  web:\n    image: ${NOPE:?set it}\n", "required variable 'NOPE' is missing a value: set it" },
-		{ "services:\n  web:\n    image: x\n    deploy: {mode: global, replicas: 2}\n", "with mode global" },
-		{ "services:\n  web:\n    image: x\n    deploy: {placement: {constraints: [node.role==manager]}}\n",
+		{ "services:\n  web:\n    image: ${NOPE:?set it}\n",
+		  "required variable 'NOPE' is missing a value: set it" },
+		{ "services:\n  web:\n    image: x\n    deploy: {mode: global, replicas: 2}\n",
+		  "with mode global" },
+		{ "services:\n  web:\n    image: x\n    deploy: {placement: {constraints: "
+		  "[node.role==manager]}}\n",
 		  "unsupported constraint 'node.role'" },
-		{ "services:\n  web:\n    image: x\n    deploy: {placement: {constraints: ['node.labels.a b==x']}}\n",
+		{ "services:\n  web:\n    image: x\n    deploy: {placement: {constraints: ['node.labels.a "
+		  "b==x']}}\n",
 		  "invalid node label 'a b'" },
-		{ "services:\n  web:\n    image: x\n    deploy: {placement: {preferences: [{spread: node.labels.a b}]}}\n",
+		{ "services:\n  web:\n    image: x\n    deploy: {placement: {preferences: [{spread: "
+		  "node.labels.a b}]}}\n",
 		  "unsupported preference" },
-		{ "services:\n  web:\n    build: .\n", NULL }, /* build without image is accepted here (apply checks) */
+		{ "services:\n  web:\n    build: .\n",
+		  NULL }, /* build without image is accepted here (apply checks) */
 		{ "services:\n  web:\n    command: x\n", "service 'web' needs an 'image'" },
 		{ "services: {}\n", "'services' must map at least one service" },
 		{ "", "the file is empty" },
@@ -227,9 +243,11 @@ static void test_errors_located(void **state)
 		{ "services:\n  web:\n    image: x\n    ports: ['8080:80/udp']\n", "a published udp port" },
 		{ "services:\n  web:\n    image: x\n    ports: [{target: 80, mode: host, published: 80}]\n",
 		  "mode 'host' is not supported" },
-		{ "services:\n  web:\n    image: x\n  web:\n    image: y\n", "stack.yml:4:3: duplicate key 'web'" },
+		{ "services:\n  web:\n    image: x\n  web:\n    image: y\n",
+		  "stack.yml:4:3: duplicate key 'web'" },
 		{ "services:\n  web.x:\n    image: x\n", "service name 'web.x'" },
-		{ "services:\n  web:\n    image: x\n    healthcheck: {test: [BOGUS, x]}\n", "expected [\"CMD\"" },
+		{ "services:\n  web:\n    image: x\n    healthcheck: {test: [BOGUS, x]}\n",
+		  "expected [\"CMD\"" },
 		{ "services:\n  web:\n    image: x\n    deploy: {resources: {limits: {memory: lots}}}\n",
 		  "invalid size 'lots'" },
 	};
@@ -242,7 +260,8 @@ static void test_errors_located(void **state)
 		assert_contains(m, cases[i].want);
 	}
 	/* several errors at once, one per line */
-	_cleanup_free_ char *m = refused("services:\n  a:\n    image: x\n    foo: 1\n  b:\n    image: x\n    bar: 2\n");
+	_cleanup_free_ char *m =
+	    refused("services:\n  a:\n    image: x\n    foo: 1\n  b:\n    image: x\n    bar: 2\n");
 	assert_contains(m, "stack.yml:4:5: services.a.foo");
 	assert_contains(m, "\nstack.yml:7:5: services.b.bar");
 }
@@ -266,9 +285,9 @@ static void test_interpolation_and_names(void **state)
 	(void)state;
 	_cleanup_json_ json_t *out =
 	    load("services:\n  web:\n    image: \"b:${UNSET:-d}-${EMPTY-e}-$$HOME-${TAG}\"\n");
-	json_t *def = json_array_get(json_object_get(json_object_get(service(out, "web"), "taskDefinition"),
-						     "containerDefinitions"),
-				     0);
+	json_t *def = json_array_get(
+	    json_object_get(json_object_get(service(out, "web"), "taskDefinition"), "containerDefinitions"),
+	    0);
 	assert_json(json_object_get(def, "image"), "\"b:d--$HOME-1.36\"");
 	assert_true(compose_stack_name_valid("my-stack_1"));
 	assert_false(compose_stack_name_valid("My"));
@@ -292,8 +311,8 @@ static void test_ytree_refusals(void **state)
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	strbuf_addstr(&sb, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
 	for (int i = 1; i < 9; i++)
-		strbuf_addf(&sb, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1,
-			    i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+		strbuf_addf(&sb, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+			    i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
 	assert_int_equal(ytree_parse(sb.buf, sb.len, &t, &err), -EINVAL);
 	_cleanup_free_ char *m = berth_error_string(err);
 	assert_contains(m, "too large after alias expansion");

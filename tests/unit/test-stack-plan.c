@@ -52,7 +52,8 @@ static json_t *applied(const json_t *desired)
 	json_t *s;
 	json_array_foreach (json_object_get(desired, "services"), i, s) {
 		const char *ecs = json_string_value(json_object_get(s, "ecsName"));
-		json_t *tags = json_pack("[{s:s,s:O}]", "key", STACK_TAG_HASH, "value", json_object_get(s, "hash"));
+		json_t *tags =
+		    json_pack("[{s:s,s:O}]", "key", STACK_TAG_HASH, "value", json_object_get(s, "hash"));
 		json_t *td = json_deep_copy(json_object_get(s, "taskDefinition"));
 		json_object_set_new(td, "taskDefinitionArn", json_sprintf("arn:td/%s:1", ecs));
 		json_t *entry = json_pack("{s:o,s:o}", "taskDefinition", td, "tags", tags);
@@ -66,14 +67,17 @@ static json_t *applied(const json_t *desired)
 		size_t k;
 		json_t *port;
 		json_array_foreach (json_object_get(s, "ports"), k, port) {
-			json_t *tg = json_sprintf("arn:tg/%s", json_string_value(json_object_get(port, "lb")));
+			json_t *tg =
+			    json_sprintf("arn:tg/%s", json_string_value(json_object_get(port, "lb")));
 			json_array_append_new(json_object_get(cur, "loadBalancers"),
-					      json_pack("{s:O,s:O,s:s,s:O}", "loadBalancerName", json_object_get(port, "lb"),
-							"port", json_object_get(port, "published"), "cluster", "default",
-							"targetGroupArn", tg));
-			json_array_append_new(lbs, json_pack("{s:O,s:O,s:O}", "targetGroupArn", tg, "containerName",
-							     json_object_get(s, "name"), "containerPort",
-							     json_object_get(port, "target")));
+					      json_pack("{s:O,s:O,s:s,s:O}", "loadBalancerName",
+							json_object_get(port, "lb"), "port",
+							json_object_get(port, "published"), "cluster",
+							"default", "targetGroupArn", tg));
+			json_array_append_new(lbs,
+					      json_pack("{s:O,s:O,s:O}", "targetGroupArn", tg,
+							"containerName", json_object_get(s, "name"),
+							"containerPort", json_object_get(port, "target")));
 			json_decref(tg);
 		}
 		json_object_set_new(svc, "loadBalancers", lbs);
@@ -88,7 +92,8 @@ static json_t *applied(const json_t *desired)
 static void test_create_all(void **state)
 {
 	(void)state;
-	_cleanup_json_ json_t *d = load(FILE1), *cur = json_pack("{s:{},s:{},s:[]}", "services", "jobs", "loadBalancers");
+	_cleanup_json_ json_t *d = load(FILE1),
+			      *cur = json_pack("{s:{},s:{},s:[]}", "services", "jobs", "loadBalancers");
 	_cleanup_json_ json_t *p = plan(d, cur, false);
 	/* task definitions, the load balancer, services (cache before web), the job */
 	const char *want[][3] = { { "create", "taskdef", "st_cache" }, { "create", "taskdef", "st_web" },
@@ -103,10 +108,11 @@ static void test_create_all(void **state)
 	}
 	/* the service refers to its load balancer by name until it exists */
 	json_t *web = json_array_get(json_object_get(p, "steps"), 5);
-	assert_string_equal(json_string_value(json_object_get(
-				json_array_get(json_object_get(json_object_get(web, "request"), "loadBalancers"), 0),
-				"targetGroupArn")),
-			    "st-web-8080");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+		json_array_get(json_object_get(json_object_get(web, "request"), "loadBalancers"), 0),
+		"targetGroupArn")),
+	    "st-web-8080");
 }
 
 static void test_no_changes_then_one(void **state)
@@ -136,7 +142,8 @@ static void test_no_changes_then_one(void **state)
 	FILE *f = open_memstream(&buf, &len);
 	stack_plan_print(p2, f);
 	fclose(f);
-	assert_non_null(strstr(buf, "~ taskdef  st_web\n    containerDefinitions[0].image: \"busybox\" -> \"busybox:2\"\n"));
+	assert_non_null(strstr(
+	    buf, "~ taskdef  st_web\n    containerDefinitions[0].image: \"busybox\" -> \"busybox:2\"\n"));
 	assert_non_null(strstr(buf, "~ service  st_cache\n    desiredCount: 1 -> 2\n"));
 	free(buf);
 }
@@ -159,16 +166,18 @@ static void test_prune_and_conflicts(void **state)
 	assert_string_equal(step(p2, 2, "after"), "st_web");
 	/* another load balancer listens on the port: refused before anything changes */
 	_cleanup_json_ json_t *other = json_pack("{s:{},s:{},s:[{s:s,s:i,s:s,s:s}]}", "services", "jobs",
-						 "loadBalancers", "loadBalancerName", "theirs", "port", 8080, "cluster",
-						 "default", "targetGroupArn", "arn:tg/theirs");
+						 "loadBalancers", "loadBalancerName", "theirs", "port", 8080,
+						 "cluster", "default", "targetGroupArn", "arn:tg/theirs");
 	struct stack_plan_opts o = { .cluster = "default" };
 	json_t *x = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	assert_int_equal(stack_plan(d, other, &o, &x, &err), -EEXIST);
 	_cleanup_free_ char *m = berth_error_string(err);
-	assert_non_null(strstr(m, "line 4: service 'web' publishes port 8080, the listener of load balancer 'theirs'"));
+	assert_non_null(
+	    strstr(m, "line 4: service 'web' publishes port 8080, the listener of load balancer 'theirs'"));
 	/* a mode change is refused */
-	_cleanup_json_ json_t *g = load("services:\n  cache:\n    image: busybox\n    deploy: {mode: global}\n");
+	_cleanup_json_ json_t *g =
+	    load("services:\n  cache:\n    image: busybox\n    deploy: {mode: global}\n");
 	err = berth_error_free(err);
 	assert_int_equal(stack_plan(g, cur, &o, &x, &err), -EINVAL);
 }

@@ -280,7 +280,7 @@ static json_t *words(struct ctx *c, const struct ynode *n)
 static json_t *strings(struct ctx *c, const struct ynode *n)
 {
 	if (n && n->kind == YNODE_SCALAR) {
-		char *s = sval(c, n);
+		_cleanup_free_ char *s = sval(c, n);
 		return s ? json_pack("[s]", s) : NULL;
 	}
 	if (!n || n->kind != YNODE_SEQ) {

@@ -30,7 +30,7 @@ import cluster_bench as cb  # noqa: E402
 STACK = "st"
 WEB_SH = """mkdir -p /www/cgi-bin
 echo hello from the stack > /www/index.html
-printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\nnc -w 2 st_cache 6379 </dev/null\\n' > /www/cgi-bin/cache
+printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\nnc -w 2 cache 6379 </dev/null\\n' > /www/cgi-bin/cache
 chmod +x /www/cgi-bin/cache
 exec httpd -f -p 80 -h /www"""
 

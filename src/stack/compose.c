@@ -1638,6 +1638,25 @@ static bool map_depends(struct ctx *c, const struct ynode *sn, const struct ynod
 	return ok;
 }
 
+/*
+ * Swarm's label on a stack's containers, and the stack searched first by the
+ * task's resolver: service discovery then answers the short name `cache` of
+ * the stack's service STACK_cache as cache.STACK (docs/stack.md), as the
+ * stack's network does in Swarm.
+ */
+static void stack_discovery(struct ctx *c, json_t *def)
+{
+	json_t *labels = json_object_get(def, "dockerLabels");
+	if (!labels) {
+		labels = json_object();
+		json_object_set_new(def, "dockerLabels", labels);
+	}
+	json_object_set_new(labels, STACK_TAG_NAMESPACE, json_string(c->o->stack));
+	json_t *search = json_pack("[s]", c->o->stack);
+	json_array_extend(search, json_object_get(def, "dnsSearchDomains"));
+	json_object_set_new(def, "dnsSearchDomains", search);
+}
+
 static bool map_image(struct ctx *c, const struct ynode *sn, const char *name, json_t *out, json_t *def)
 {
 	const struct ynode *img = ynode_get(sn, "image"), *build = ynode_get(sn, "build");
@@ -1728,6 +1747,7 @@ static json_t *map_service(struct ctx *c, const char *name, const struct ynode *
 			pop(c, a);
 		}
 		ok &= map_misc(c, sn, def);
+		stack_discovery(c, def);
 		ok &= map_networks(c, sn);
 		ok &= map_depends(c, sn, services, out);
 		size_t a = push(c, "deploy", 0);

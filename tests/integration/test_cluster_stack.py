@@ -26,8 +26,9 @@ NODE_ADDRS = ["192.168.77.11", "192.168.77.12", "192.168.77.13"]
 
 WEB_SH = """mkdir -p /www/cgi-bin
 echo {version} > /www/index.html
-printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\nnc -w 2 st_cache 6379 </dev/null\\n' > /www/cgi-bin/cache
-chmod +x /www/cgi-bin/cache
+printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\nnc -w 2 cache 6379 </dev/null\\n' > /www/cgi-bin/cache
+sed s/cache/st_cache/ /www/cgi-bin/cache > /www/cgi-bin/full
+chmod +x /www/cgi-bin/cache /www/cgi-bin/full
 exec httpd -f -p 80 -h /www
 """
 
@@ -177,7 +178,9 @@ def test_apply_creates_the_stack(cluster, tmp_path):
     assert td["containerDefinitions"][0]["memory"] == 32
     # through the load balancer on every node, and from web to the cache by its service name
     wait_for(lambda: answers(cluster) == ["v1"] * 6, 30, "v1 through every node's listener")
-    wait_for(lambda: answers(cluster, "/cgi-bin/cache", 3) == ["PONG"] * 3, 30, "web -> st_cache")
+    # from web to the cache by its short name (cache.st, the stack searched first) and its full name
+    wait_for(lambda: answers(cluster, "/cgi-bin/cache", 3) == ["PONG"] * 3, 30, "web -> cache")
+    assert answers(cluster, "/cgi-bin/full", 3) == ["PONG"] * 3
     # the one-off job ran once and exited 0
     def job_done():
         with cluster.ecs() as ecs:

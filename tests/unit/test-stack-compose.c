@@ -129,6 +129,8 @@ static void test_mapping(void **state)
 	assert_json(
 	    json_object_get(def, "portMappings"),
 	    "[{\"containerPort\":80,\"protocol\":\"tcp\"},{\"containerPort\":81,\"protocol\":\"tcp\"}]");
+	assert_json(json_object_get(def, "dockerLabels"), "{\"com.docker.stack.namespace\":\"st\"}");
+	assert_json(json_object_get(def, "dnsSearchDomains"), "[\"st\"]");
 	assert_json(json_object_get(def, "memory"), "128");
 	assert_json(json_object_get(def, "memoryReservation"), "32");
 	assert_json(json_object_get(def, "healthCheck"),

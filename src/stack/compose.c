@@ -573,6 +573,9 @@ static bool map_ports(struct ctx *c, const char *svc, const struct ynode *sn, js
 	}
 	json_decref(seen);
 	json_object_set_new(def, "portMappings", pm);
+	if (json_array_size(published) > 5)
+		ok = fail(c, ports, "%zu published ports: an ECS service takes at most 5 load balancers",
+			  json_array_size(published));
 	return ok;
 }
 

@@ -248,7 +248,7 @@ def test_bad_files_are_refused_and_change_nothing(cluster, tmp_path, text, error
 
 
 def test_failed_apply_rolls_back(cluster, tmp_path):
-    """A file the server refuses part-way (a task definition larger than any node): nothing stays."""
+    """A file the server refuses part-way (a task definition larger than ECS allows): nothing stays."""
     before = snapshot(cluster)
     extra = ("  api:\n    image: busybox:latest\n    command: [sleep, '1000']\n    ports: ['9090:80']\n"
              "  huge:\n    image: busybox:latest\n    deploy: {resources: {limits: {memory: 100000G}}}\n")
@@ -258,6 +258,27 @@ def test_failed_apply_rolls_back(cluster, tmp_path):
     assert "undo DeregisterTaskDefinition" in p.stderr, p.stderr
     assert snapshot(cluster)[0] == before[0]
     assert active_taskdefs(cluster, "st_api") == []
+
+
+def test_unplaceable_job_rolls_back_services_and_load_balancers(cluster, tmp_path):
+    """The last step fails (a job no node can hold): the new service, its load balancer, the scaled
+    service and the new task definitions are all undone."""
+    before = snapshot(cluster)
+    extra = ("  api:\n    image: busybox:latest\n    command: [sleep, '1000']\n    ports: ['9090:80']\n"
+             "    stop_grace_period: 2s\n"
+             "  bigjob:\n    image: busybox:latest\n    deploy:\n      restart_policy: {condition: none}\n"
+             "      resources: {reservations: {memory: 100G}}\n")
+    p = apply(cluster, tmp_path, stack_file(version="v2", worker_replicas=3, extra=extra), check=False)
+    assert p.returncode == 1
+    assert "+ service  st_api" in p.stdout and "~ service  st_worker" in p.stdout, p.stdout
+    assert "RESOURCE:MEMORY" in p.stderr and "apply failed at run job st_bigjob" in p.stderr, p.stderr
+    for undo in ("undo DeleteService st_api", "undo BerthDeleteLoadBalancer st-api-9090",
+                 "undo UpdateService st_worker", "undo DeregisterTaskDefinition"):
+        assert undo in p.stderr, p.stderr
+    after = snapshot(cluster)
+    assert after[1:] == before[1:]
+    assert {n: v[:2] for n, v in after[0].items()} == {n: v[:2] for n, v in before[0].items()}
+    assert services(cluster)["st_worker"]["desiredCount"] == 2
 
 
 def test_prune_removes_what_the_file_dropped(cluster, tmp_path):

@@ -236,6 +236,8 @@ static void test_errors_located(void **state)
 		{ "services:\n  web:\n    image: x\n    deploy: {placement: {preferences: [{spread: "
 		  "node.labels.a b}]}}\n",
 		  "unsupported preference" },
+		{ "services:\n  web:\n    image: x\n    ports: ['1:1', '2:2', '3:3', '4:4', '5:5', '6:6']\n",
+		  "6 published ports: an ECS service takes at most 5 load balancers" },
 		{ "services:\n  web:\n    build: .\n",
 		  NULL }, /* build without image is accepted here (apply checks) */
 		{ "services:\n  web:\n    command: x\n", "service 'web' needs an 'image'" },

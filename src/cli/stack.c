@@ -275,14 +275,12 @@ static json_t *service_undo(const json_t *svc)
 {
 	json_t *req = json_pack("{s:O,s:O}", "service", json_object_get(svc, "serviceName"), "taskDefinition",
 				json_object_get(svc, "taskDefinition"));
-	const char *keys[] = { "deploymentConfiguration", "placementConstraints", "loadBalancers" };
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
-		json_object_set(req, keys[i], json_object_get(svc, keys[i]) ?: json_array());
-	if (streq_ptr(json_string_value(json_object_get(svc, "schedulingStrategy")), "REPLICA")) {
-		json_object_set(req, "desiredCount", json_object_get(svc, "desiredCount"));
-		json_object_set(req, "placementStrategy",
-				json_object_get(svc, "placementStrategy") ?: json_array());
-	}
+	bool replica = streq_ptr(json_string_value(json_object_get(svc, "schedulingStrategy")), "REPLICA");
+	const char *keys[] = { "deploymentConfiguration", "placementConstraints", "loadBalancers",
+			       "desiredCount", "placementStrategy" };
+	for (size_t i = 0; i < ARRAY_SIZE(keys) - (replica ? 0 : 2); i++)
+		if (json_object_get(svc, keys[i]))
+			json_object_set(req, keys[i], json_object_get(svc, keys[i]));
 	return req;
 }
 

@@ -236,8 +236,9 @@ void lb_discovery_stack_names(json_t *names, const json_t *tasks, lb_stack_fn st
 	json_t *t;
 	json_array_foreach (tasks, i, t) {
 		const char *svc = service_of(t);
-		const char *stack = svc ? stack_of(userdata, json_string_value(json_object_get(t, "taskDefinitionArn")))
-					: NULL;
+		const char *stack =
+		    svc ? stack_of(userdata, json_string_value(json_object_get(t, "taskDefinitionArn")))
+			: NULL;
 		size_t n = stack ? strlen(stack) : 0;
 		json_t *ips = svc ? json_object_get(names, svc) : NULL;
 		if (!stack || !ips || strncmp(svc, stack, n) || svc[n] != '_' || !svc[n + 1])

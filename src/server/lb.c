@@ -423,8 +423,9 @@ static const json_t *taskdef_facts(struct checks_cache *cc, const char *arn)
 			json_t *ess = json_object_get(d, "essential");
 			any |=
 			    (!ess || json_is_true(ess)) && json_is_object(json_object_get(d, "healthCheck"));
-			stack = stack ?: json_string_value(
-					     json_object_get(json_object_get(d, "dockerLabels"), LB_STACK_LABEL));
+			stack = stack
+				    ?: json_string_value(json_object_get(json_object_get(d, "dockerLabels"),
+									 LB_STACK_LABEL));
 		}
 	}
 	free(c.msg);

@@ -188,7 +188,7 @@ static void test_discovery_stack_names(void **state)
 {
 	(void)state;
 	_cleanup_json_ json_t *tasks = json_array();
-	const char *rows[][3] = { { "s1", "service:st_cache", "td-st" },   /* cache.st */
+	const char *rows[][3] = { { "s1", "service:st_cache", "td-st" },    /* cache.st */
 				  { "s2", "service:other_cache", "td-st" }, /* not STACK_ */
 				  { "s3", "service:st_web", "td-x" },       /* not in a stack */
 				  { "s4", "service:st_", "td-st" } };       /* no short name */
@@ -199,9 +199,9 @@ static void test_discovery_stack_names(void **state)
 	}
 	_cleanup_json_ json_t *names = lb_discovery(tasks, no_checks, NULL);
 	lb_discovery_stack_names(names, tasks, test_stack_of, NULL);
-	_cleanup_json_ json_t *want = json_pack("{s:[s],s:[s],s:[s],s:[s],s:[s]}", "st_cache", "10.1.0.9", "other_cache",
-						"10.1.0.9", "st_web", "10.1.0.9", "st_", "10.1.0.9", "cache.st",
-						"10.1.0.9");
+	_cleanup_json_ json_t *want =
+	    json_pack("{s:[s],s:[s],s:[s],s:[s],s:[s]}", "st_cache", "10.1.0.9", "other_cache", "10.1.0.9",
+		      "st_web", "10.1.0.9", "st_", "10.1.0.9", "cache.st", "10.1.0.9");
 	if (!json_equal(names, want)) {
 		_cleanup_free_ char *got = json_dumps(names, JSON_COMPACT | JSON_SORT_KEYS);
 		fail_msg("got %s", got);

@@ -12,14 +12,20 @@
 #include "stack/compose.h"
 #include "stack/plan.h"
 
-const char *stack_tag_value(const json_t *tags, const char *key)
+/* The first object of list whose field is value, or NULL. Borrowed. */
+static json_t *find_by(const json_t *list, const char *field, const char *value)
 {
 	size_t i;
-	json_t *t;
-	json_array_foreach (tags, i, t)
-		if (streq_ptr(json_string_value(json_object_get(t, "key")), key))
-			return json_string_value(json_object_get(t, "value"));
+	json_t *x;
+	json_array_foreach (list, i, x)
+		if (streq_ptr(json_string_value(json_object_get(x, field)), value))
+			return x;
 	return NULL;
+}
+
+const char *stack_tag_value(const json_t *tags, const char *key)
+{
+	return json_string_value(json_object_get(find_by(tags, "key", key), "value"));
 }
 
 static void add_change(json_t *changes, const char *field, const json_t *old, const json_t *new)
@@ -112,22 +118,12 @@ struct planner {
 
 static json_t *find_lb(const json_t *lbs, const char *name)
 {
-	size_t i;
-	json_t *l;
-	json_array_foreach (lbs, i, l)
-		if (streq_ptr(json_string_value(json_object_get(l, "loadBalancerName")), name))
-			return l;
-	return NULL;
+	return find_by(lbs, "loadBalancerName", name);
 }
 
 static const char *lb_name_of_tg(const json_t *lbs, const char *tg)
 {
-	size_t i;
-	json_t *l;
-	json_array_foreach (lbs, i, l)
-		if (streq_ptr(json_string_value(json_object_get(l, "targetGroupArn")), tg))
-			return json_string_value(json_object_get(l, "loadBalancerName"));
-	return NULL;
+	return json_string_value(json_object_get(find_by(lbs, "targetGroupArn", tg), "loadBalancerName"));
 }
 
 /* The task definition step of s when its hash differs from the current revision's; NULL when unchanged. */

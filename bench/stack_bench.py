@@ -13,7 +13,12 @@ shape, side by side:
 Then the same requests through each platform's routing mesh (every node's port
 8080): GET / and GET /cgi-bin/cache must give the same answers on both.
 The plumbing (namespaces, dockerd and agent nodes, the server) is
-bench/cluster_bench.py's.
+bench/cluster_bench.py's. Swarm's virtual IPs and routing mesh are IPVS in
+the nodes' sandboxes, which does not work in these network namespaces: the
+cache uses `endpoint_mode: dnsrr` (what berth's discovery does anyway: task
+addresses) and, when the mesh does not answer, the Swarm side is asked from
+inside its web tasks (`docker exec ... wget`), which still goes through
+Swarm's service name resolution.
 """
 import argparse
 import contextlib
@@ -57,7 +62,9 @@ services:
     image: busybox:latest
     command: ["sh", "-c", "while true; do echo PONG | nc -l -p 6379; done"]
     stop_grace_period: 2s
-    deploy: *deploy
+    deploy:
+      <<: *deploy
+      endpoint_mode: dnsrr
 """
     for i in range(1, n - 1):
         out += f"""  worker{i}:

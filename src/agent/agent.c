@@ -20,9 +20,12 @@
 
 #include "agent/agent.h"
 #include "agent/lb.h"
+#include "agent/logship.h"
 #include "agent/overlay.h"
 #include "agent/runner.h"
 #include "api/serve.h"
+#include <fcntl.h>
+
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -57,6 +60,8 @@ struct agent {
 	/* running */
 	struct host *host;
 	struct agent_runner *runner;
+	struct logship *logship; /* awslogs (logship.h) */
+	struct conn *logs_conn;  /* the shipper thread's connection */
 	pthread_t threads[3];
 	size_t n_threads;
 	pthread_mutex_t lock;
@@ -75,6 +80,9 @@ struct agent {
 	bool dns_running;
 	int dns_stop; /* eventfd ending the resolver */
 	char *dns_domain;
+	/* the cluster registry's credentials (GET /agent/v1/registry), under lock; NULL until fetched */
+	json_t *registry;
+	double registry_until; /* refetch after this (epoch seconds) */
 };
 
 static void usage(FILE *f)
@@ -587,6 +595,68 @@ static void *heartbeat_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The runner's registry_auth: credentials and the cluster CA for images on
+ * the cluster registry (docs/ecr.md), fetched from the server and cached
+ * until shortly before they expire. Images elsewhere get nothing.
+ */
+static int registry_auth(void *userdata, const char *ref, char **ret_user, char **ret_password,
+			 char **ret_certs_dir)
+{
+	struct agent *a = userdata;
+	const char *slash = strchr(ref, '/');
+	if (!slash)
+		return 0;
+	double now = (double)time(NULL);
+	pthread_mutex_lock(&a->lock);
+	bool stale = !a->registry || now >= a->registry_until;
+	pthread_mutex_unlock(&a->lock);
+	if (stale) {
+		_cleanup_(http_client_freep) struct http_client *c = NULL;
+		_cleanup_error_ struct berth_error *err = NULL;
+		json_t *j = NULL;
+		int r = client_for(a, current(a), true, &c, &err);
+		if (r >= 0)
+			r = call(a, c, "GET", "/agent/v1/registry", NULL, 10000, &j, &err);
+		if (r == -ENOENT)
+			j = json_object(); /* no cluster registry: ask again in a minute */
+		if (r < 0 && r != -ENOENT) {
+			berth_error_print(err, "berth agent: registry credentials");
+			return r;
+		}
+		json_int_t exp = json_integer_value(json_object_get(j, "expiresAt"));
+		pthread_mutex_lock(&a->lock);
+		json_decref(a->registry);
+		a->registry = j;
+		a->registry_until = exp ? (double)exp - 300 : now + 60;
+		pthread_mutex_unlock(&a->lock);
+	}
+	pthread_mutex_lock(&a->lock);
+	const char *ep = json_string_value(json_object_get(a->registry, "endpoint"));
+	bool ours = ep && strlen(ep) == (size_t)(slash - ref) && !strncmp(ref, ep, strlen(ep));
+	if (ours) {
+		*ret_user = xstrdup(json_string_value(json_object_get(a->registry, "username")));
+		*ret_password = xstrdup(json_string_value(json_object_get(a->registry, "password")));
+		*ret_certs_dir = xasprintf("%s/certs.d", a->dir);
+	}
+	_cleanup_free_ char *ca_dir = ours ? xasprintf("%s/certs.d/%s", a->dir, ep) : NULL;
+	pthread_mutex_unlock(&a->lock);
+	if (!ours)
+		return 0;
+	/* the registry's certificate is from the cluster CA: trust it for that host only */
+	_cleanup_strbuf_ struct strbuf ca = STRBUF_INIT;
+	_cleanup_free_ char *ca_crt = xasprintf("%s/ca.crt", ca_dir);
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = fs_read_file_at(AT_FDCWD, a->ca_file, 1 << 20, &ca, &err);
+	if (r >= 0)
+		r = fs_mkdir_p(ca_dir, 0700, &err);
+	if (r >= 0)
+		r = fs_write_file_atomic(ca_crt, ca.buf, ca.len, 0644, &err);
+	if (r < 0)
+		berth_error_print(err, "berth agent: registry CA");
+	return r < 0 ? r : 0;
+}
+
 /* Apply the server's desired tasks; stop what it no longer wants, forget acknowledged STOPPED ones. */
 static void apply_tasks(struct agent *a, const json_t *tasks)
 {
@@ -753,6 +823,23 @@ static void *report_main(void *arg)
 	return NULL;
 }
 
+/* logship_send_fn: one batch of log events to the current server (the shipper's own thread). */
+static int logs_send(void *userdata, const json_t *body, json_t **ret, struct berth_error **err)
+{
+	struct agent *a = userdata;
+	size_t idx = current(a);
+	struct http_client *c = NULL;
+	int r = conn_get(a, a->logs_conn, idx, &c, err);
+	if (r >= 0)
+		r = call(a, c, "POST", "/agent/v1/logs", body, 30000, ret, err);
+	if (r < 0 && r != -ENOENT) {
+		conn_drop(a->logs_conn);
+		if (r != -EACCES)
+			fail_over(a, idx);
+	}
+	return r;
+}
+
 /* ---- lifecycle ---- */
 
 /* overlay_fetch_fn: one GET to the current server (the overlay's peers long poll). */
@@ -863,7 +950,15 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 		subnet = a->task_subnet;
 	if ((r = overlay_up(a, subnet, err)) < 0)
 		return r;
+	_cleanup_free_ char *logdir = xasprintf("%s/agent/logs", a->root);
+	a->logs_conn = xcalloc(1, sizeof(*a->logs_conn));
+	struct logship_config lc = { .dir = logdir, .send = logs_send, .userdata = a };
+	if ((r = logship_open(&lc, &a->logship, err)) < 0) {
+		a->overlay = overlay_stop(a->overlay);
+		return r;
+	}
 	struct agent_runner_config rc = { .host = h,
+					  .logs = a->logship,
 					  .state_dir = state,
 					  .cgroup_parent = cgp,
 					  .task_network = a->task_network,
@@ -872,9 +967,11 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 					  .dns_search = a->dns ? a->dns_domain : NULL,
 					  .pull = pull,
 					  .report = on_report,
+					  .registry_auth = registry_auth,
 					  .userdata = a };
 	if ((r = agent_runner_open(&rc, &a->runner, err)) < 0) {
 		a->overlay = overlay_stop(a->overlay);
+		a->logship = logship_close(a->logship);
 		return r;
 	}
 	void *(*mains[])(void *) = { heartbeat_main, poll_main, report_main };
@@ -885,11 +982,11 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 	}
 	_cleanup_free_ char *lbdir = xasprintf("%s/lb", a->exec_root);
 	_cleanup_free_ char *records = xasprintf("%s/lb/dns.records", a->exec_root);
-	struct lb_agent_config lc = { .dir = lbdir,
-				      .records_file = a->dns ? records : NULL,
-				      .fetch = overlay_fetch,
-				      .userdata = a };
-	if ((r = lb_agent_start(&lc, &a->lb, err)) < 0)
+	struct lb_agent_config lbc = { .dir = lbdir,
+				       .records_file = a->dns ? records : NULL,
+				       .fetch = overlay_fetch,
+				       .userdata = a };
+	if ((r = lb_agent_start(&lbc, &a->lb, err)) < 0)
 		return r;
 	/* what the runner resumed is reported once more: the server may have missed it */
 	_cleanup_json_ json_t *now = agent_runner_status(a->runner);
@@ -921,6 +1018,9 @@ static void stopping(void *userdata)
 	a->dns = net_dns_free(a->dns);
 	safe_close(a->dns_stop);
 	a->runner = agent_runner_close(a->runner);
+	a->logship = logship_close(a->logship);
+	if (a->logs_conn)
+		conn_drop(a->logs_conn);
 }
 
 static void agent_free(struct agent *a)
@@ -942,7 +1042,9 @@ static void agent_free(struct agent *a)
 		free(a->taints[i]);
 	json_decref(a->pending);
 	json_decref(a->accepted_stopped);
+	free(a->logs_conn);
 	json_decref(a->overlay_info);
+	json_decref(a->registry);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->cond);
 }

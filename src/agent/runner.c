@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/logship.h"
 #include "agent/runner.h"
 #include "agent/task.h"
 #include "common/fs.h"
@@ -222,8 +223,15 @@ static int ensure_image(struct rtask *t, const char *ref, struct berth_error **e
 	if (cached && (p == AGENT_PULL_ONCE || p == AGENT_PULL_PREFER_CACHED))
 		return 0;
 	_cleanup_error_ struct berth_error *perr = NULL;
-	_cleanup_free_ char *pid = NULL;
-	int r = image_pull(is, ref, NULL, NULL, &pid, &perr);
+	_cleanup_free_ char *pid = NULL, *user = NULL, *password = NULL, *certs = NULL;
+	struct image_auth auth = { 0 };
+	struct image_remote_opts o = { 0 };
+	int (*creds)(void *, const char *, char **, char **, char **) = t->r->cfg.registry_auth;
+	if (creds && creds(t->r->cfg.userdata, ref, &user, &password, &certs) == 0 && user) {
+		auth = (struct image_auth){ .username = user, .password = password };
+		o = (struct image_remote_opts){ .auth = &auth, .certs_dir = certs };
+	}
+	int r = image_pull(is, ref, NULL, user ? &o : NULL, &pid, &perr);
 	if (r >= 0)
 		return 0;
 	if (cached && p == AGENT_PULL_DEFAULT) {
@@ -704,9 +712,38 @@ static int start_task(struct rtask *t, uint64_t *seen, struct berth_error **err)
 	return 0;
 }
 
+/* awslogs: hand each container's log to the shipper (seal: the container is about to be removed). */
+static void ship_logs(struct rtask *t, bool seal)
+{
+	struct logship *ls = t->r->cfg.logs;
+	if (!ls)
+		return;
+	size_t i;
+	json_t *d;
+	json_array_foreach (json_object_get(taskdef(t), "containerDefinitions"), i, d) {
+		const char *name = json_string_value(json_object_get(d, "name"));
+		pthread_mutex_lock(&t->r->lock);
+		const char *id = json_string_value(json_object_get(json_object_get(t->st, "ids"), name));
+		_cleanup_free_ char *cid = id ? xstrdup(id) : NULL;
+		pthread_mutex_unlock(&t->r->lock);
+		_cleanup_container_info_ struct engine_container_info *ci = NULL;
+		if (!cid || engine_container_inspect(engine_of(t), cid, &ci, NULL) < 0 || !ci->log_path)
+			continue;
+		_cleanup_error_ struct berth_error *err = NULL;
+		int r = seal ? logship_seal(ls, t->id, d, cid, ci->log_path, &err)
+			     : logship_watch(ls, t->id, d, cid, ci->log_path, &err);
+		if (r < 0) {
+			_cleanup_free_ char *m = berth_error_string(err);
+			log_fields(LOG_LEVEL_WARN, "awslogs: cannot ship the container's log", "task", t->arn,
+				   "container", name, "error", m, NULL);
+		}
+	}
+}
+
 /* RUNNING until asked to stop or an essential container exits. */
 static void monitor(struct rtask *t, uint64_t *seen)
 {
+	ship_logs(t, false);
 	set_task_status(t, "RUNNING", "startedAt");
 	refresh(t);
 	report(t);
@@ -792,6 +829,7 @@ static void cleanup_task(struct rtask *t)
 	pthread_mutex_unlock(&t->r->lock);
 	const char *k;
 	json_t *v;
+	ship_logs(t, true);
 	json_object_foreach (ids, k, v)
 		engine_container_remove(engine_of(t), json_string_value(v), true, false, NULL);
 	if (pause)

@@ -46,7 +46,16 @@ struct agent_runner_config {
 	   with this search domain first (service discovery: SERVICE.CLUSTER.local); NULL: host's DNS */
 	const char *dns_search;
 	enum agent_pull_policy pull;
+	struct logship *logs;      /* awslogs shipper (logship.h); NULL: awslogs output stays local */
 	agent_report_fn report;
+	/*
+	 * Credentials for pulling ref (may be NULL): 0 with *ret_user, *ret_password
+	 * and *ret_certs_dir set (caller frees) when ref is on a registry that needs
+	 * them (the cluster registry), 0 with nothing set otherwise, -errno when
+	 * they cannot be had. Called with userdata.
+	 */
+	int (*registry_auth)(void *userdata, const char *ref, char **ret_user, char **ret_password,
+			     char **ret_certs_dir);
 	void *userdata;
 };
 

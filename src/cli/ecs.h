@@ -72,6 +72,9 @@ bool ecs_cli_parse(struct ecs_cli *e, int argc, char **argv, const char *shortop
 /* Resolve the configuration and open the client; prints the error and returns -1 on failure. */
 int ecs_cli_open(struct ecs_cli *e);
 void ecs_cli_close(struct ecs_cli *e);
+/* A client of another service on the same configuration (env: "LOGS" for AWS_ENDPOINT_URL_LOGS). */
+int ecs_cli_client(struct ecs_cli *e, const char *env, const char *service, const char *prefix,
+		   struct aws_client **ret);
 /* Print "berth: <chain>" and return 1. */
 int ecs_cli_error(struct berth_error *err);
 
@@ -117,6 +120,17 @@ int ecs_cli_print_described(const struct ecs_cli *e, const json_t *out, const ch
 /* For the verbs that poll (the ECS API has no watch): sleep, and a monotonic clock in seconds. */
 void ecs_sleep_ms(long ms);
 double ecs_now_mono(void);
+/*
+ * `berth GROUP inspect NAME...`: Describe<op> of the operands (request and
+ * answer key `key`, with TAGS), printed by ecs_cli_print_described().
+ */
+struct ecs_inspect {
+	const char *verb; /* "task inspect", for the usage error */
+	const char *op, *key;
+	bool with_cluster;
+	void (*print_one)(const json_t *item);
+};
+int ecs_cli_inspect(int argc, char **argv, const char *text, const struct ecs_inspect *how);
 
 /* "abc" from "arn:...:task/cluster/abc"; the string itself when not an ARN. Borrowed. */
 const char *ecs_arn_id(const char *arn);
@@ -135,6 +149,10 @@ const char *ecs_attribute(const json_t *attrs, const char *name);
  * NULL with a message on stderr on an unknown or repeated key.
  */
 json_t *ecs_parse_kv(const char *flag, const char *s, const char *const *allowed);
+/* A decimal in [min, max] for flag; -1 with a message on stderr otherwise. */
+int ecs_parse_long(const char *flag, const char *arg, long min, long max, long *ret);
+/* Append item (reference stolen) to the list in[key], creating it. */
+void ecs_append(json_t *in, const char *key, json_t *item);
 /*
  * A command for --command: a JSON array of strings, or words split on blanks
  * with '...' and "..." quoting and backslash escapes. NULL (message printed) when malformed.
@@ -158,5 +176,6 @@ int cli_task(int argc, char **argv);
 int cli_lb(int argc, char **argv); /* lb.c: berth's load balancers */
 int cli_apply(int argc, char **argv); /* stack.c: berth apply -f compose.yml */
 int cli_stack(int argc, char **argv); /* stack.c: berth stack ls|ps|services|rm */
+int cli_service(int argc, char **argv);
 
 #endif

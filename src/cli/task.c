@@ -50,20 +50,6 @@ static void run_opts_done(struct run_opts *o)
 	o->command = NULL;
 }
 
-static int parse_long(const char *flag, const char *arg, long min, long max, long *ret)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < min || v > max) {
-		fprintf(stderr, "berth: invalid %s '%s': expected a number from %ld to %ld\n", flag, arg, min,
-			max);
-		return -1;
-	}
-	*ret = v;
-	return 0;
-}
-
 static int append_kv(json_t *in, const char *key, const char *flag, const char *arg,
 		     const char *const *allowed)
 {
@@ -74,10 +60,7 @@ static int append_kv(json_t *in, const char *key, const char *flag, const char *
 		json_decref(o);
 		return -1;
 	}
-	json_t *list = json_object_get(in, key);
-	if (!list)
-		json_object_set_new(in, key, list = json_array());
-	json_array_append_new(list, o);
+	ecs_append(in, key, o);
 	return 0;
 }
 
@@ -89,7 +72,7 @@ static int run_opt(void *ctx, int ch, const char *arg)
 	long n;
 	switch (ch) {
 	case OPT_COUNT:
-		if (parse_long("--count", arg, 1, RUN_MAX_COUNT, &n) < 0)
+		if (ecs_parse_long("--count", arg, 1, RUN_MAX_COUNT, &n) < 0)
 			return -1;
 		json_object_set_new(o->in, "count", json_integer(n));
 		return 0;
@@ -117,7 +100,7 @@ static int run_opt(void *ctx, int ch, const char *arg)
 		o->command = ecs_parse_command(arg);
 		return o->command ? 0 : -1;
 	case OPT_WAIT: o->wait = true; return 0;
-	case OPT_WAIT_TIMEOUT: return parse_long("--wait-timeout", arg, 1, 86400, &o->wait_seconds);
+	case OPT_WAIT_TIMEOUT: return ecs_parse_long("--wait-timeout", arg, 1, 86400, &o->wait_seconds);
 	default: return -1;
 	}
 }
@@ -435,24 +418,8 @@ static int task_inspect(int argc, char **argv)
 	    "task inspect [OPTIONS] TASK [TASK...]\n\nShow tasks: status, node, "
 	    "containers and exit codes, stop reason\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT
 		ECS_CLI_HELP_COMMON;
-	struct ecs_cli e = { 0 };
-	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
-		return rc;
-	if (optind >= argc) {
-		fprintf(stderr, "\"berth task inspect\" requires at least 1 argument.\n");
-		return cli_usage(text, false);
-	}
-	if (ecs_cli_open(&e) < 0)
-		return 1;
-	_cleanup_json_ json_t *in = json_pack("{s:[],s:[s]}", "tasks", "include", "TAGS"), *out = NULL;
-	for (int i = optind; i < argc; i++)
-		json_array_append_new(json_object_get(in, "tasks"), json_string(argv[i]));
-	rc = 1;
-	if (ecs_cli_call(&e, "DescribeTasks", in, true, &out) == 0)
-		rc = ecs_cli_print_described(&e, out, "tasks", print_task);
-	ecs_cli_close(&e);
-	return rc;
+	static const struct ecs_inspect how = { "task inspect", "DescribeTasks", "tasks", true, print_task };
+	return ecs_cli_inspect(argc, argv, text, &how);
 }
 
 static int stop_opt(void *ctx, int ch, const char *arg)
@@ -502,10 +469,151 @@ static int task_stop(int argc, char **argv)
 	return rc;
 }
 
+struct logs_opts {
+	const char *container;
+	bool follow;
+};
+
 static int logs_opt(void *ctx, int ch, const char *arg)
 {
-	(void)ctx, (void)arg;
-	return ch == OPT_CONTAINER || ch == 'f' ? 0 : -1;
+	struct logs_opts *o = ctx;
+	if (ch == OPT_CONTAINER)
+		o->container = arg;
+	else if (ch == 'f')
+		o->follow = true;
+	else
+		return -1;
+	return 0;
+}
+
+struct log_stream {
+	const char *container;
+	char *group, *stream, *token;
+};
+
+/* The awslogs streams of a task's containers (ECS names: PREFIX/CONTAINER/TASK-ID). */
+static int task_streams(const json_t *task, const json_t *td, const char *only, struct log_stream **ret, size_t *ret_n)
+{
+	const char *id = ecs_arn_id(json_string_value(json_object_get(task, "taskArn")));
+	struct log_stream *v = NULL;
+	size_t n = 0;
+	size_t i;
+	json_t *d;
+	json_array_foreach (json_object_get(td, "containerDefinitions"), i, d) {
+		const char *name = json_string_value(json_object_get(d, "name"));
+		if (!name || (only && !streq(only, name)))
+			continue;
+		const json_t *lc = json_object_get(d, "logConfiguration");
+		const json_t *o = json_object_get(lc, "options");
+		const char *drv = json_string_value(json_object_get(lc, "logDriver"));
+		const char *group = json_string_value(json_object_get(o, "awslogs-group"));
+		const char *prefix = json_string_value(json_object_get(o, "awslogs-stream-prefix"));
+		if (!drv || !streq(drv, "awslogs") || !group || !prefix) {
+			fprintf(stderr,
+				"berth: container '%s' does not send its logs to the server (logConfiguration "
+				"awslogs with awslogs-group and awslogs-stream-prefix); read them on its node with "
+				"`docker -H unix://EXEC_ROOT/berth.sock logs`\n",
+				name);
+			continue;
+		}
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n++] = (struct log_stream){ name, xstrdup(group), xasprintf("%s/%s/%s", prefix, name, id), NULL };
+	}
+	if (only && n == 0 && !v) {
+		bool exists = false;
+		json_array_foreach (json_object_get(td, "containerDefinitions"), i, d)
+			exists |= streq(json_string_value(json_object_get(d, "name")), only);
+		if (!exists)
+			fprintf(stderr, "berth: task has no container '%s'\n", only);
+	}
+	*ret = v;
+	*ret_n = n;
+	return n ? 0 : -1;
+}
+
+/* Print the stream's events after its token; 1 when some were printed, 0 none, -1 error. */
+static int print_stream(struct aws_client *logs, struct log_stream *ls, bool label)
+{
+	int printed = 0;
+	for (;;) {
+		_cleanup_json_ json_t *in = json_pack("{s:s,s:s,s:b}", "logGroupName", ls->group, "logStreamName",
+						       ls->stream, "startFromHead", true);
+		if (ls->token)
+			json_object_set_new(in, "nextToken", json_string(ls->token));
+		_cleanup_json_ json_t *out = NULL;
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (aws_client_call(logs, "GetLogEvents", in, &out, &err) < 0) {
+			if (err && startswith(err->msg, "ResourceNotFoundException"))
+				return printed; /* no output yet */
+			ecs_cli_error(err);
+			return -1;
+		}
+		size_t i;
+		json_t *ev;
+		json_array_foreach (json_object_get(out, "events"), i, ev) {
+			if (label)
+				printf("%s | ", ls->container);
+			fputs(json_string_value(json_object_get(ev, "message")), stdout);
+			putchar('\n');
+			printed = 1;
+		}
+		const char *next = json_string_value(json_object_get(out, "nextForwardToken"));
+		bool same = !next || (ls->token && streq(next, ls->token));
+		free(ls->token);
+		ls->token = next ? xstrdup(next) : NULL;
+		if (same || json_array_size(json_object_get(out, "events")) == 0)
+			break;
+	}
+	fflush(stdout);
+	return printed;
+}
+
+static bool task_stopped(struct ecs_cli *e, const char *arn)
+{
+	_cleanup_json_ json_t *in = json_pack("{s:[s]}", "tasks", arn), *out = NULL;
+	if (ecs_cli_call(e, "DescribeTasks", in, true, &out) < 0)
+		return true;
+	const char *st = json_string_value(json_object_get(json_array_get(json_object_get(out, "tasks"), 0), "lastStatus"));
+	return !st || streq(st, "STOPPED");
+}
+
+static int show_logs(struct ecs_cli *e, struct aws_client *logs, const char *ref, const struct logs_opts *o)
+{
+	_cleanup_json_ json_t *in = json_pack("{s:[s]}", "tasks", ref), *out = NULL, *tdo = NULL;
+	if (ecs_cli_call(e, "DescribeTasks", in, true, &out) < 0)
+		return 1;
+	json_t *task = json_array_get(json_object_get(out, "tasks"), 0);
+	if (!task) {
+		fprintf(stderr, "berth: task '%s' not found\n", ref);
+		return 1;
+	}
+	const char *arn = json_string_value(json_object_get(task, "taskArn"));
+	_cleanup_json_ json_t *tdin = json_pack("{s:O}", "taskDefinition", json_object_get(task, "taskDefinitionArn"));
+	if (ecs_cli_call(e, "DescribeTaskDefinition", tdin, false, &tdo) < 0)
+		return 1;
+	struct log_stream *v = NULL;
+	size_t n = 0;
+	int rc = 0;
+	if (task_streams(task, json_object_get(tdo, "taskDefinition"), o->container, &v, &n) < 0)
+		return 1;
+	for (bool last = false;;) {
+		bool any = false;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			int r = print_stream(logs, &v[i], n > 1);
+			rc = r < 0 ? 1 : 0;
+			any |= r > 0;
+		}
+		if (rc || !o->follow || (last && !any))
+			break;
+		/* the agent ships within a second or so of the task's end: one more round after STOPPED */
+		last = task_stopped(e, arn);
+		struct timespec ts = { 1, 0 };
+		nanosleep(&ts, NULL);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i].group), free(v[i].stream), free(v[i].token);
+	free(v);
+	return rc;
 }
 
 static int task_logs(int argc, char **argv)
@@ -514,32 +622,39 @@ static int task_logs(int argc, char **argv)
 					    { "follow", no_argument, NULL, 'f' },
 					    { NULL, 0, NULL, 0 } };
 	static const char *text =
-	    "task logs [OPTIONS] TASK\n\nFetch the logs of a task's containers (needs a "
-	    "logs API on the server; see below)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
+	    "task logs [OPTIONS] TASK\n\nFetch the logs of a task's containers from the server's CloudWatch\n"
+	    "Logs API (containers whose logConfiguration is awslogs with awslogs-group and\n"
+	    "awslogs-stream-prefix; streams PREFIX/CONTAINER/TASK-ID)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
 	    "      --container NAME    one container of the task\n"
-	    "  -f, --follow            follow the output\n" ECS_CLI_HELP_COMMON
-	    "\nThe berth server has no logs API yet (CloudWatch Logs' GetLogEvents or a task logs\n"
-	    "call): this command fails until it has one. On the node, `docker -H\n"
-	    "unix://EXEC_ROOT/berth.sock logs CONTAINER` reads a task container's log.\n";
+	    "  -f, --follow            follow the output until the task has stopped\n" ECS_CLI_HELP_COMMON
+	    "\nThe logs endpoint is AWS_ENDPOINT_URL_LOGS, else the one of the ECS API.\n";
 	struct ecs_cli e = { 0 };
+	struct logs_opts o = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, "f", lo, text, logs_opt, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, "f", lo, text, logs_opt, &o, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth task logs\" requires exactly 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	fprintf(stderr,
-		"berth: task logs: the server has no logs API (no GetLogEvents or task logs "
-		"operation): read the logs on the node with `docker -H unix://EXEC_ROOT/berth.sock logs`\n");
-	return 1;
+	if (ecs_cli_open(&e) < 0)
+		return 1;
+	struct aws_client *logs = NULL;
+	if (ecs_cli_client(&e, "LOGS", AWS_LOGS_SERVICE, AWS_LOGS_TARGET_PREFIX, &logs) < 0) {
+		ecs_cli_close(&e);
+		return 1;
+	}
+	rc = show_logs(&e, logs, argv[optind], &o);
+	aws_client_free(logs);
+	ecs_cli_close(&e);
+	return rc;
 }
 
 int cli_task(int argc, char **argv)
 {
 	static const struct ecs_verb verbs[] = {
 		{ "inspect", task_inspect, "Show details of tasks" },
-		{ "logs", task_logs, "Fetch the logs of a task (needs a server logs API)" },
+		{ "logs", task_logs, "Fetch the logs of a task" },
 		{ "ls", task_ls, "List tasks" },
 		{ "list", task_ls, NULL },
 		{ "run", task_run, "Run tasks from a task definition" },

@@ -216,7 +216,8 @@ int http_client_do(struct http_client *c, const struct http_client_request *r, l
 			    err, ECONNREFUSED,
 			    "cannot connect to the berth daemon at '%s': is the daemon running?",
 			    c->unix_path ? c->unix_path : c->base_url);
-		return berth_error_msg(err, EIO, "%s %s: %s", r->method, r->path, curl_easy_strerror(rc));
+		return berth_error_msg(err, rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO, "%s %s: %s",
+				       r->method, r->path, curl_easy_strerror(rc));
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, ret_status);
 	return 0;

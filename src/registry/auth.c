@@ -27,7 +27,8 @@
 
 bool reg_auth_enabled(const struct registry_auth *a)
 {
-	return a && (a->cfg->htpasswd || a->cfg->token_enabled);
+	return a &&
+	       (a->cfg->htpasswd || a->cfg->token_enabled || (a->cfg->hooks && a->cfg->hooks->check_basic));
 }
 
 bool reg_auth_token_mode(const struct registry_auth *a)
@@ -239,8 +240,13 @@ static int identify_basic(struct registry_auth *a, const char *b64, struct auth_
 	*colon = '\0';
 	if (sb.buf[0] == '\0')
 		return 0; /* "Basic Og==" (empty credentials): some clients send it for anonymous access */
-	if (!a->cfg->htpasswd || check_password(a, sb.buf, colon + 1) < 0)
+	const struct registry_hooks *h = a->cfg->hooks;
+	if (h && h->check_basic) {
+		if (h->check_basic(a->cfg->hooks_data, sb.buf, colon + 1) < 0)
+			return -EACCES;
+	} else if (!a->cfg->htpasswd || check_password(a, sb.buf, colon + 1) < 0) {
 		return -EACCES;
+	}
 	snprintf(id->user, sizeof(id->user), "%s", sb.buf);
 	id->authenticated = true;
 	return 0;

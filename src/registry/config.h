@@ -27,6 +27,21 @@ struct registry_repo_rule {
 	int64_t keep_tags_count;
 };
 
+/*
+ * Embedding (berth server's ECR, docs/ecr.md): callbacks into the process that
+ * runs the registry. Every member may be NULL. Not settable from YAML.
+ */
+struct registry_hooks {
+	/* Basic credentials: 0 accepted (the caller may do everything), -EACCES refused. */
+	int (*check_basic)(void *data, const char *user, const char *password);
+	/* Before a push (upload start, manifest PUT): 0, or -ENOENT when the repository does not exist. */
+	int (*push_check)(void *data, const char *repo);
+	/* Whether the repository's tags are immutable (a pushed tag never moves). */
+	bool (*tag_immutable)(void *data, const char *repo);
+	/* After a manifest was stored (tag NULL for a push by digest). */
+	void (*manifest_pushed)(void *data, const char *repo, const char *tag, const char *digest);
+};
+
 /* Grant `actions` on repositories matching `repository` to `user` ("*" = any authenticated user). */
 struct registry_acl {
 	char *user;
@@ -67,6 +82,9 @@ struct registry_config {
 	char *proxy_url; /* pull-through cache upstream, or NULL */
 	char *proxy_user, *proxy_password;
 	int64_t proxy_tag_ttl_s; /* revalidate cached tags older than this upstream */
+
+	const struct registry_hooks *hooks; /* borrowed; NULL when standalone */
+	void *hooks_data;
 };
 
 /* Defaults; root from $BERTH_ROOT/registry or /var/lib/berth/registry. Never fails. */

@@ -274,6 +274,8 @@ enum MHD_Result reg_handle_upload_begin(struct req *r)
 		if (r->method != M_POST)
 			return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED",
 					     "method not allowed", NULL);
+		if (!reg_req_push_check(r, &ret))
+			return ret;
 		return upload_start(r);
 	}
 	if (r->method != M_GET && r->method != M_PATCH && r->method != M_PUT && r->method != M_DELETE)

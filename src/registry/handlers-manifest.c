@@ -79,12 +79,11 @@ static enum MHD_Result manifest_delete(struct req *r)
 	if (!reg->cfg->delete_enabled)
 		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "deletes are disabled",
 				     NULL);
-	const struct registry_repo_rule *rule = registry_config_rule(reg->cfg, r->route.name);
 	int rr;
 	if (r->route.ref_is_digest) {
 		rr = reg_store_manifest_delete(reg->store, r->route.name, r->route.ref);
 	} else {
-		if (rule && rule->immutable_tags)
+		if (reg_tags_immutable(reg, r->route.name))
 			return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID",
 					     "tags are immutable in this repository", r->route.ref);
 		rr = reg_store_tag_delete(reg->store, r->route.name, r->route.ref);
@@ -113,7 +112,7 @@ enum MHD_Result reg_handle_manifest_begin(struct req *r)
 		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
 				     NULL);
 	}
-	if (!reg_req_authorize(r, repo, REGISTRY_PULL | REGISTRY_PUSH, &ret))
+	if (!reg_req_authorize(r, repo, REGISTRY_PULL | REGISTRY_PUSH, &ret) || !reg_req_push_check(r, &ret))
 		return ret;
 	const char *cl = reg_req_header(r, "Content-Length");
 	uint64_t len;
@@ -148,31 +147,40 @@ static const char *missing_ref(struct registry *reg, const char *repo, const str
 	return NULL;
 }
 
-static enum MHD_Result manifest_store(struct req *r, const struct manifest_info *m, const char *digest)
+int reg_manifest_commit(struct registry *reg, const char *repo, const char *tag,
+			const struct manifest_info *m, const char *digest, const void *data, size_t len,
+			const char **ret_missing, struct berth_error **err)
 {
-	struct registry *reg = r->reg;
-	const char *repo = r->route.name;
-	const struct registry_repo_rule *rule = registry_config_rule(reg->cfg, repo);
 	struct manifest_put p = {
 		.repo = repo,
-		.tag = r->route.ref_is_digest ? NULL : r->route.ref,
+		.tag = tag,
 		.digest = digest,
 		.media_type = m->media_type,
 		.subject = m->subject[0] ? m->subject : NULL,
 		.artifact_type = m->artifact_type,
 		.annotations = m->annotations,
-		.data = r->buf.buf,
-		.len = r->buf.len,
-		.immutable_tags = rule && rule->immutable_tags,
+		.data = data,
+		.len = len,
+		.immutable_tags = tag && reg_tags_immutable(reg, repo),
 	};
-	struct berth_error *err = NULL;
-	int lock = reg_store_lock(reg->store, false, NULL);
+	int lock = reg_store_lock(reg->store, false, err);
 	if (lock < 0)
-		return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot lock storage",
-				     NULL);
-	const char *missing = missing_ref(reg, repo, m);
-	int rr = missing ? 0 : reg_store_manifest_put(reg->store, &p, &err);
+		return lock;
+	*ret_missing = missing_ref(reg, repo, m);
+	int rr = *ret_missing ? -ENOENT : reg_store_manifest_put(reg->store, &p, err);
 	close(lock);
+	const struct registry_hooks *hk = reg->cfg->hooks;
+	if (rr == 0 && hk && hk->manifest_pushed)
+		hk->manifest_pushed(reg->cfg->hooks_data, repo, tag, digest);
+	return rr;
+}
+
+static enum MHD_Result manifest_store(struct req *r, const struct manifest_info *m, const char *digest)
+{
+	const char *repo = r->route.name, *missing = NULL;
+	struct berth_error *err = NULL;
+	int rr = reg_manifest_commit(r->reg, repo, r->route.ref_is_digest ? NULL : r->route.ref, m, digest,
+				     r->buf.buf, r->buf.len, &missing, &err);
 	_cleanup_free_ char *msg = err ? berth_error_string(err) : NULL;
 	berth_error_free(err);
 	if (missing)
@@ -185,9 +193,9 @@ static enum MHD_Result manifest_store(struct req *r, const struct manifest_info 
 				     NULL);
 	char loc[600];
 	snprintf(loc, sizeof(loc), "/v2/%s/manifests/%s", repo, digest);
-	const char *h[] = {
-		"Location", loc, "Docker-Content-Digest", digest, "OCI-Subject", p.subject, NULL
-	};
+	const char *h[] = { "Location", loc,           "Docker-Content-Digest",
+			    digest,     "OCI-Subject", m->subject[0] ? m->subject : NULL,
+			    NULL };
 	return reg_req_respond(r, MHD_HTTP_CREATED, NULL, NULL, 0, h);
 }
 

@@ -124,6 +124,25 @@ bool reg_req_authorize(struct req *r, const char *repo, unsigned actions, enum M
 	return false;
 }
 
+bool reg_req_push_check(struct req *r, enum MHD_Result *ret)
+{
+	const struct registry_hooks *h = r->reg->cfg->hooks;
+	if (!h || !h->push_check || h->push_check(r->reg->cfg->hooks_data, r->route.name) == 0)
+		return true;
+	_cleanup_free_ char *msg =
+	    xasprintf("The repository with name '%s' does not exist in the registry", r->route.name);
+	*ret = reg_req_error(r, MHD_HTTP_NOT_FOUND, "NAME_UNKNOWN", msg, r->route.name);
+	return false;
+}
+
+bool reg_tags_immutable(struct registry *reg, const char *repo)
+{
+	const struct registry_repo_rule *rule = registry_config_rule(reg->cfg, repo);
+	const struct registry_hooks *h = reg->cfg->hooks;
+	return (rule && rule->immutable_tags) ||
+	       (h && h->tag_immutable && h->tag_immutable(reg->cfg->hooks_data, repo));
+}
+
 enum MHD_Result reg_req_paginated_list(struct req *r, const char *key, const char *name, char **items,
 				       const char *link_base)
 {
@@ -432,7 +451,7 @@ static int read_pem(const char *path, char **ret, struct berth_error **err)
 	return 0;
 }
 
-static int start_daemon(struct registry *reg, struct berth_error **err)
+int reg_start_daemon(struct registry *reg, struct berth_error **err)
 {
 	struct registry_config *c = reg->cfg;
 	struct sockaddr_storage ss = { 0 };
@@ -518,7 +537,7 @@ void registry_done(struct registry *reg)
 }
 
 /* Stop accepting, wait for in-flight requests (bounded), then stop. */
-static void drain(struct registry *reg)
+void reg_drain(struct registry *reg)
 {
 	MHD_socket lfd = MHD_quiesce_daemon(reg->daemon);
 	if (lfd != MHD_INVALID_SOCKET)
@@ -545,7 +564,7 @@ int registry_serve(struct registry_config *cfg, struct berth_error **err)
 	signal(SIGPIPE, SIG_IGN);
 	int r = registry_init(&reg, cfg, err);
 	if (r == 0)
-		r = start_daemon(&reg, err);
+		r = reg_start_daemon(&reg, err);
 	if (r < 0) {
 		registry_done(&reg);
 		return r;
@@ -569,7 +588,7 @@ int registry_serve(struct registry_config *cfg, struct berth_error **err)
 			log_fields(LOG_LEVEL_INFO, "expired upload sessions", NULL);
 	}
 	log_fields(LOG_LEVEL_INFO, "registry shutting down", NULL);
-	drain(&reg);
+	reg_drain(&reg);
 	registry_done(&reg);
 	log_fields(LOG_LEVEL_INFO, "registry stopped", NULL);
 	return 0;

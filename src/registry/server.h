@@ -92,6 +92,22 @@ const char *reg_req_arg(struct req *r, const char *name);
 /* Check that the caller may do `actions` on repo; queues 401/403 and returns false otherwise. */
 bool reg_req_authorize(struct req *r, const char *repo, unsigned actions, enum MHD_Result *ret);
 
+/* Pushes to repo allowed by the embedder (hooks->push_check); queues 404 NAME_UNKNOWN otherwise. */
+bool reg_req_push_check(struct req *r, enum MHD_Result *ret);
+/* The config rule's immutable_tags or the embedder's hooks->tag_immutable. */
+bool reg_tags_immutable(struct registry *reg, const char *repo);
+
+struct manifest_info;
+/*
+ * Store a parsed manifest under the shared gc lock after checking that every
+ * blob/manifest it references is in repo, then tell the embedder. -ENOENT
+ * with *ret_missing (a digest of m) when one is not; -EEXIST when tag is
+ * immutable and would move.
+ */
+int reg_manifest_commit(struct registry *reg, const char *repo, const char *tag,
+			const struct manifest_info *m, const char *digest, const void *data, size_t len,
+			const char **ret_missing, struct berth_error **err);
+
 /* Handlers: called on the first callback (headers) and, for bodies, on the last. */
 enum MHD_Result reg_handle_blob(struct req *r);
 enum MHD_Result reg_handle_upload_begin(struct req *r);
@@ -118,5 +134,8 @@ enum MHD_Result reg_req_paginated_list(struct req *r, const char *key, const cha
 /* Lifecycle (server.c). */
 int registry_init(struct registry *reg, struct registry_config *cfg, struct berth_error **err);
 void registry_done(struct registry *reg);
+int reg_start_daemon(struct registry *reg, struct berth_error **err);
+/* Stop accepting, wait for in-flight requests (at most shutdown_timeout). */
+void reg_drain(struct registry *reg);
 
 #endif

@@ -344,8 +344,11 @@ static int put_tag(struct registry_store *s, const struct manifest_put *p, struc
 	char path[PATH_MAX], cur[DIGEST_STRING_MAX + 2];
 	if (p->immutable_tags && reg_store_resolve_tag(s, p->repo, p->tag, cur) == 0 &&
 	    !streq(cur, p->digest))
-		return berth_error_msg(err, EEXIST, "tag '%s' is immutable in repository '%s'", p->tag,
-				       p->repo);
+		return berth_error_msg(
+		    err, EEXIST,
+		    "The image tag '%s' already exists in the '%s' repository and cannot be "
+		    "overwritten because the repository is immutable.",
+		    p->tag, p->repo);
 	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags/%s", p->repo, p->tag);
 	_cleanup_free_ char *line = xasprintf("%s\n", p->digest);
 	return write_atomic_at(s, path, line, strlen(line), err);

@@ -43,7 +43,18 @@ static void usage(FILE *f)
 	    "                             overlay (default " OVERLAY_DEFAULT_CIDR ")\n"
 	    "      --node-subnet-size N   prefix length of one node's subnet (default 24)\n"
 	    "      --vxlan-id VNI         VXLAN network identifier of the overlay (default 1)\n"
-	    "      --log-level LEVEL      error, warn, info, debug\n"
+	    "      --registry HOST:PORT   also run the cluster's container registry there (HTTPS with a\n"
+	    "                             certificate from the cluster CA) and serve Amazon ECR's API\n"
+	    "                             (aws ecr ...; docker login with get-login-password). Port 0\n"
+	    "                             picks one. Images live in ROOT/registry (docs/ecr.md)\n"
+	    "      --vuln-feed DIR        OSV JSON files image scans match against (reloaded when\n"
+	    "                             they change)\n"
+	    "      --registry-clock FILE  (tests) the registry's 'now' for push times and lifecycle\n"
+	    "                             rules is the epoch seconds in FILE while it holds a number\n"
+	    "      --logs-sweep-interval N  seconds between log retention sweeps (default 600)\n"
+	    "      --logs-day-seconds N   length of a retention day in seconds (default 86400; a\n"
+	    "                             test hook: PutRetentionPolicy 1 expires after N s)\n"
+	    "      --log-level LEVEL      error, warn, info, debug\n" HTTP_LIMITS_USAGE
 	    "  -h, --help                 show this help\n\n"
 	    "First start creates ROOT/pki/ca.pem, ROOT/credentials (AWS credentials file), ROOT/join-token\n"
 	    "and an account id; later starts reuse them. Try:\n"
@@ -61,7 +72,13 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_CIDR,
 	OPT_SUBNET_SIZE,
-	OPT_VNI
+	OPT_VNI,
+	OPT_REGISTRY,
+	OPT_VULN_FEED,
+	OPT_REGISTRY_CLOCK,
+	OPT_LOGS_SWEEP,
+	OPT_LOGS_DAY,
+	OPT_HTTP_LIMITS /* and the next HTTP_LIMITS_N_OPTS - 1 */
 };
 
 static const struct option options[] = {
@@ -75,6 +92,12 @@ static const struct option options[] = {
 	{ "cluster-cidr", required_argument, NULL, OPT_CIDR },
 	{ "node-subnet-size", required_argument, NULL, OPT_SUBNET_SIZE },
 	{ "vxlan-id", required_argument, NULL, OPT_VNI },
+	{ "registry", required_argument, NULL, OPT_REGISTRY },
+	{ "vuln-feed", required_argument, NULL, OPT_VULN_FEED },
+	{ "registry-clock", required_argument, NULL, OPT_REGISTRY_CLOCK },
+	{ "logs-sweep-interval", required_argument, NULL, OPT_LOGS_SWEEP },
+	{ "logs-day-seconds", required_argument, NULL, OPT_LOGS_DAY },
+	HTTP_LIMITS_LONGOPTS(OPT_HTTP_LIMITS),
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -90,10 +113,21 @@ static int parse_args(struct server *s, int argc, char **argv)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		if (c >= OPT_HTTP_LIMITS && c < OPT_HTTP_LIMITS + HTTP_LIMITS_N_OPTS) {
+			_cleanup_error_ struct berth_error *err = NULL;
+			if (http_limits_parse_opt(&s->http_limits, c - OPT_HTTP_LIMITS, optarg, &err) < 0) {
+				berth_error_print(err, "berth server");
+				return 2;
+			}
+			continue;
+		}
 		switch (c) {
 		case OPT_ROOT: set_str(&s->root, optarg); break;
 		case OPT_LISTEN: set_str(&s->listen, optarg); break;
 		case OPT_STORE: set_str(&s->store_spec, optarg); break;
+		case OPT_REGISTRY: set_str(&s->registry_addr, optarg); break;
+		case OPT_VULN_FEED: set_str(&s->vuln_feed, optarg); break;
+		case OPT_REGISTRY_CLOCK: set_str(&s->registry_clock, optarg); break;
 		case OPT_REGION:
 			if (!*optarg || strlen(optarg) > 64) {
 				fprintf(stderr, "berth server: invalid region '%s'\n", optarg);
@@ -145,6 +179,17 @@ static int parse_args(struct server *s, int argc, char **argv)
 			*(vni ? &s->vxlan_id : &s->node_subnet_bits) = (int)n;
 			break;
 		}
+		case OPT_LOGS_SWEEP:
+		case OPT_LOGS_DAY: {
+			uint64_t n;
+			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 86400) {
+				fprintf(stderr, "berth server: invalid --%s '%s' (1 to 86400 seconds)\n",
+					c == OPT_LOGS_SWEEP ? "logs-sweep-interval" : "logs-day-seconds", optarg);
+				return 2;
+			}
+			*(c == OPT_LOGS_SWEEP ? &s->logs_sweep_interval : &s->logs_day_seconds) = (int)n;
+			break;
+		}
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return 2;
 		}
@@ -171,6 +216,9 @@ static void server_done(struct server *s)
 	free(s->region);
 	free(s->store_spec);
 	free(s->cluster_cidr);
+	free(s->registry_addr);
+	free(s->vuln_feed);
+	free(s->registry_clock);
 	free(s->id);
 	free(s->account);
 	free(s->access_key);
@@ -180,6 +228,8 @@ static void server_done(struct server *s)
 	free(s->ca_key_pem);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->stop_cond);
+	pthread_mutex_destroy(&s->logs_lock);
+	pthread_cond_destroy(&s->logs_cond);
 }
 
 static int ensure_default_cluster(struct server *s, struct berth_error **err)
@@ -230,16 +280,23 @@ static int serve(struct server *s, struct berth_error **err)
 		return r;
 	if ((r = server_identity_init(s, err)) < 0 || (r = ensure_default_cluster(s, err)) < 0)
 		return r;
+	if ((r = logs_start(s, err)) < 0)
+		return r;
 	int fd = http_listen_tcp(s->listen, err);
-	if (fd < 0)
+	if (fd < 0) {
+		logs_stop(s);
 		return fd;
+	}
 	int port = bound_port(fd);
 	struct http_server *hs = NULL;
-	struct http_server_opts o = {
-		.listen_fd = -1, .max_body = SERVER_MAX_BODY, .handler = server_http_handler, .userdata = s
-	};
+	struct http_server_opts o = { .listen_fd = -1,
+				      .max_body = SERVER_MAX_BODY,
+				      .handler = server_http_handler,
+				      .userdata = s,
+				      .limits = &s->http_limits };
 	if ((r = http_server_start(&o, &hs, err)) < 0) {
 		close(fd);
+		logs_stop(s);
 		return r;
 	}
 	_cleanup_free_ char *ca = xasprintf("%s/pki/ca.pem", s->root);
@@ -249,11 +306,15 @@ static int serve(struct server *s, struct berth_error **err)
 	struct http_tcp_listener *l = NULL;
 	if ((r = http_tcp_listener_start_peer(hs, fd, &tls, &l, err)) < 0) {
 		http_server_stop(hs);
+		logs_stop(s);
 		return r;
 	}
-	if ((r = leader_start(s, err)) < 0) {
+	if ((r = ecr_start(s, err)) < 0 || (r = longpoll_start(s, err)) < 0 || (r = leader_start(s, err)) < 0) {
+		longpoll_stop(s);
+		ecr_stop(s);
 		http_tcp_listener_stop(l);
 		http_server_stop(hs);
+		logs_stop(s);
 		return r;
 	}
 	_cleanup_free_ char *host = xstrndup(s->listen, strrchr(s->listen, ':') - s->listen);
@@ -264,6 +325,11 @@ static int serve(struct server *s, struct berth_error **err)
 	       "join a host:\n  berth agent --server %s --token $(cat %s/join-token)\n",
 	       endpoint, s->account, s->region, s->store->ops->name, s->root, s->region, endpoint, ca,
 	       endpoint, s->root);
+	if (ecr_endpoint(s))
+		printf(
+		    "registry %s (aws ecr get-login-password | docker login --username AWS --password-stdin "
+		    "%s)\n",
+		    ecr_endpoint(s), ecr_endpoint(s));
 	fflush(stdout);
 	log_fields(LOG_LEVEL_INFO, "server listening", "endpoint", endpoint, "root", s->root, "store",
 		   s->store_spec, NULL);
@@ -276,15 +342,24 @@ static int serve(struct server *s, struct berth_error **err)
 		;
 	log_fields(LOG_LEVEL_INFO, "server shutting down", NULL);
 	leader_stop(s);
+	longpoll_stop(s);
 	http_tcp_listener_stop(l);
 	http_server_stop(hs);
+	ecr_stop(s);
+	logs_stop(s);
 	return 0;
 }
 
 int server_main(int argc, char **argv)
 {
-	struct server s = { .lost_node_timeout = 60, .agent_lease_ttl = 15, .leader_ttl = 3 };
+	struct server s = { .lost_node_timeout = 60,
+			    .agent_lease_ttl = 15,
+			    .leader_ttl = 3,
+			    .logs_day_seconds = 86400,
+			    .logs_sweep_interval = 600 };
 	pthread_mutex_init(&s.lock, NULL);
+	pthread_mutex_init(&s.logs_lock, NULL);
+	pthread_cond_init(&s.logs_cond, NULL);
 	pthread_cond_init(&s.stop_cond, NULL);
 	const char *env_root = getenv("BERTH_SERVER_ROOT");
 	s.root = xstrdup(env_root && *env_root ? env_root : SERVER_DEFAULT_ROOT);

@@ -49,6 +49,17 @@ static const struct ecs_op OPS[] = {
 	{ "StopTask", ecs_stop_task },
 	{ "DescribeTasks", ecs_describe_tasks },
 	{ "ListTasks", ecs_list_tasks },
+	{ "CreateService", ecs_create_service },
+	{ "UpdateService", ecs_update_service },
+	{ "DeleteService", ecs_delete_service },
+	{ "DescribeServices", ecs_describe_services },
+	{ "ListServices", ecs_list_services },
+	{ "ListServicesByNamespace", ecs_list_services_by_namespace },
+	{ "CreateTaskSet", ecs_create_task_set },
+	{ "UpdateTaskSet", ecs_update_task_set },
+	{ "UpdateServicePrimaryTaskSet", ecs_update_service_primary_task_set },
+	{ "DeleteTaskSet", ecs_delete_task_set },
+	{ "DescribeTaskSets", ecs_describe_task_sets },
 	{ "BerthExplainPlacement", ecs_berth_explain_placement }, /* berth's own (docs/cluster.md) */
 	/* berth's load balancers (lb.c, docs/lb.md) */
 	{ "BerthCreateLoadBalancer", ecs_berth_create_load_balancer },
@@ -60,13 +71,42 @@ static const struct ecs_op OPS[] = {
 	{ "BerthDrainTargets", ecs_berth_drain_targets },
 };
 
+/* CloudWatch Logs, same endpoint, SigV4 service "logs" (logs.c). */
+static const struct ecs_op LOGS_OPS[] = {
+	{ "CreateLogGroup", logs_create_log_group },
+	{ "DeleteLogGroup", logs_delete_log_group },
+	{ "DescribeLogGroups", logs_describe_log_groups },
+	{ "CreateLogStream", logs_create_log_stream },
+	{ "DeleteLogStream", logs_delete_log_stream },
+	{ "DescribeLogStreams", logs_describe_log_streams },
+	{ "PutLogEvents", logs_put_log_events },
+	{ "GetLogEvents", logs_get_log_events },
+	{ "FilterLogEvents", logs_filter_log_events },
+	{ "PutRetentionPolicy", logs_put_retention_policy },
+	{ "DeleteRetentionPolicy", logs_delete_retention_policy },
+};
+
+/* One API on the endpoint: its X-Amz-Target prefix, SigV4 service name and operations. */
+struct api {
+	const char *prefix, *service;
+	const struct ecs_op *ops;
+	size_t n_ops;
+};
+
+static const struct api APIS[] = {
+	{ ECS_TARGET_PREFIX, "ecs", OPS, ARRAY_SIZE(OPS) },
+	{ LOGS_TARGET_PREFIX, "logs", LOGS_OPS, ARRAY_SIZE(LOGS_OPS) },
+	{ ECR_TARGET_PREFIX, "ecr", NULL, 0 }, /* ecr_find_op() */
+};
+
 static const char *req_header(void *ctx, const char *name)
 {
 	return http_request_header(ctx, name);
 }
 
-/* 0 when the request is signed with the cluster's key; otherwise an ECS error in c. */
-static int authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len)
+/* 0 when the request is signed with the cluster's key for service; otherwise an error in c. */
+static int authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len,
+			const char *service)
 {
 	struct server *s = c->srv;
 	const char *authz = http_request_header(req, "Authorization");
@@ -94,12 +134,12 @@ static int authenticate(struct ecs_call *c, struct http_request *req, const char
 		    "minutes.",
 		    date);
 		c->status = 403;
-	} else if (strncmp(date, a.date, 8) || !streq(a.region, s->region) || !streq(a.service, "ecs")) {
+	} else if (strncmp(date, a.date, 8) || !streq(a.region, s->region) || !streq(a.service, service)) {
 		r = ecs_fail(
 		    c, "InvalidSignatureException",
-		    "Credential should be scoped to a valid region and service: expected '%.8s/%s/ecs', "
+		    "Credential should be scoped to a valid region and service: expected '%.8s/%s/%s', "
 		    "got '%s'.",
-		    date, s->region, a.scope);
+		    date, s->region, service, a.scope);
 	} else {
 		bool has_host = false, has_date = false;
 		for (char **h = a.signed_headers; *h; h++) {
@@ -134,18 +174,28 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 {
 	size_t len = 0;
 	const char *body = http_request_body(req, &len);
-	if (authenticate(c, req, body, len) < 0)
-		return -1;
 	const char *target = http_request_header(req, "X-Amz-Target");
-	if (!target || !startswith(target, ECS_TARGET_PREFIX))
+	const struct api *api = NULL;
+	for (size_t i = 0; target && i < ARRAY_SIZE(APIS) && !api; i++)
+		if (startswith(target, APIS[i].prefix))
+			api = &APIS[i];
+	/* authentication first; a request without a known target is checked as an ECS one */
+	if (authenticate(c, req, body, len, api ? api->service : "ecs") < 0)
+		return -1;
+	if (!api)
 		return ecs_fail(c, "UnknownOperationException", "missing or unknown X-Amz-Target");
-	const char *op = target + strlen(ECS_TARGET_PREFIX);
-	const struct ecs_op *found = NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(OPS) && !found; i++)
-		if (streq(OPS[i].name, op))
-			found = &OPS[i];
-	if (!found)
+	const char *op = target + strlen(api->prefix);
+	bool ecr = streq(api->service, "ecr"); /* its table lives in ecr.c */
+	ecs_op_fn fn = ecr ? ecr_find_op(op) : NULL;
+	for (size_t i = 0; i < api->n_ops && !fn; i++)
+		if (streq(api->ops[i].name, op))
+			fn = api->ops[i].fn;
+	if (!fn)
 		return ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.", op);
+	if (ecr && !ecr_registry(c->srv))
+		return ecs_fail(
+		    c, "ServerException",
+		    "This server runs no registry: start berth server with --registry HOST:PORT.");
 	json_error_t jerr;
 	json_t *in = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
 	if (!in)
@@ -155,7 +205,7 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 		json_decref(in);
 		return ecs_fail(c, "SerializationException", "Request body must be a JSON object.");
 	}
-	int r = found->fn(c, in, out);
+	int r = fn(c, in, out);
 	json_decref(in);
 	if (r >= 0 && !*out)
 		*out = json_object();

@@ -11,11 +11,14 @@
  *   /berth/nodes/ID                  node identity (cert fingerprint, cluster, revoked)
  *   /berth/alive/ID                  bound to the agent's lease: present = connected
  *   /berth/tasks/CLUSTER/ID          task
+ *   /berth/services/CLUSTER/NAME     service (its deployments, task sets and events inside)
  *   /berth/tags/ARN                  tags of a resource
  *   /berth/placement/CLUSTER         bumped by every placement (compare-and-swap token)
  *   /berth/subnets/BLOCK             a block of the cluster CIDR held by a node (overlay.c)
  *   /berth/leader                    the leader's id, bound to its lease
  *   /berth/lb/...                    load balancers, target groups, attachments (lb.h)
+ *   /berth/logs/groups/NAME          log group (logs.c)
+ *   /berth/logs/streams/HEX/NAME     log stream of the group whose name hashes to HEX
  */
 #ifndef BERTH_SERVER_INTERNAL_H
 #define BERTH_SERVER_INTERNAL_H
@@ -25,14 +28,15 @@
 
 #include "common/error.h"
 #include "common/strbuf.h"
+#include "http/http.h"
 #include "sched/sched.h"
 #include "store/store.h"
 
 #define SERVER_DEFAULT_ROOT   "/var/lib/berth/server"
 #define SERVER_DEFAULT_LISTEN "127.0.0.1:7443"
 #define SERVER_DEFAULT_REGION "us-east-1"
-/* Largest API request body (ECS's own limit is far lower for these calls). */
-#define SERVER_MAX_BODY       (1u << 20)
+/* Largest API request body (a 1 MiB PutLogEvents batch, JSON-escaped, fits). */
+#define SERVER_MAX_BODY       (4u << 20)
 #define ECS_TARGET_PREFIX     "AmazonEC2ContainerServiceV20141113."
 #define AGENT_PREFIX          "/agent/v1/"
 
@@ -49,11 +53,41 @@ struct server {
 	char *cluster_cidr;   /* IPv4 CIDR the nodes' task subnets come from */
 	int node_subnet_bits; /* prefix length of one node's subnet */
 	int vxlan_id;         /* VNI of the cluster's VXLAN overlay */
+	/* ECR (ecr.c, ecr-registry.c; docs/ecr.md) */
+	char *registry_addr;  /* --registry HOST:PORT, or NULL: no registry, no ECR */
+	char *vuln_feed;      /* --vuln-feed DIR of OSV files, or NULL */
+	char *registry_clock; /* --registry-clock FILE (tests): the registry's "now" when it holds a number */
+	struct ecr_server *ecr;
 	pthread_mutex_t lock;
 	struct sched_cache *sched; /* sched-cache.c: the scheduler's snapshots */
 	bool leader, stopping;
 	pthread_cond_t stop_cond;
+	/* logs (logs.c) */
+	struct logs_store *logs;   /* events under ROOT/logs */
+	int logs_day_seconds;      /* length of a retention "day" (86400; tests shorten it) */
+	int logs_sweep_interval;   /* seconds between retention sweeps */
+	pthread_t logs_sweeper;
+	bool logs_sweeping, logs_stop, logs_kicked;
+	pthread_mutex_t logs_lock;
+	pthread_cond_t logs_cond;
+	struct longpoll *longpoll; /* longpoll.c */
+	struct http_limits http_limits;
 };
+
+/* ---- longpoll.c: agents' task long polls, parked without a thread ---- */
+struct http_request;
+typedef void (*longpoll_answer_fn)(struct http_request *req, void *ctx);
+int longpoll_start(struct server *s, struct berth_error **err);
+/* Stop watching and answer every parked poll (before the HTTP server stops). */
+void longpoll_stop(struct server *s);
+/*
+ * Park req until an event under key_prefix (after revision since) concerns it
+ * (arn NULL: any; else a record naming arn, or a delete) or wait_sec pass;
+ * then answer(req, ctx) runs on an HTTP worker. false: not parked (something
+ * changed already, or the server stops): answer now.
+ */
+bool longpoll_park(struct server *s, struct http_request *req, const char *key_prefix, const char *arn,
+		   int64_t since, int wait_sec, longpoll_answer_fn answer, void *ctx);
 
 /* ---- identity.c ---- */
 int server_identity_init(struct server *s, struct berth_error **err);
@@ -128,6 +162,8 @@ bool instance_connected(struct server *s, const char *id);
 int ecs_tag_resource(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_untag_resource(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_list_tags_for_resource(struct ecs_call *c, json_t *in, json_t **out);
+/* Validate a "tags" list (ECS's errors). */
+int tags_check(struct ecs_call *c, json_t *tags);
 /* Validate and store the "tags" of a create call for arn. */
 int tags_set(struct ecs_call *c, const char *arn, json_t *tags);
 json_t *tags_get(struct server *s, const char *arn);
@@ -140,6 +176,31 @@ int ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_describe_tasks(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out);
 bool task_active(json_t *task); /* lastStatus is not STOPPED */
+/* What to place: RunTask's input after validation (borrowed). */
+struct task_run_args {
+	json_t *td, *overrides, *constraints, *strategies; /* overrides has containerOverrides */
+	const char *group, *started_by;
+	int64_t count;              /* 1..SCHED_MAX_COUNT */
+	json_t *explicit_instances; /* StartTask: instance refs, one task each (count ignored) */
+	json_t *tags;
+};
+/*
+ * Place and bind a->count tasks (or one per explicit instance) in the
+ * cluster, retrying on concurrent placements; appends the new task records
+ * to tasks and the ECS failures to failures. -1 with an ECS error in c
+ * (InvalidParameterException for a bad constraint or a cluster without
+ * instances, ServerException).
+ */
+int task_place(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a, json_t *tasks,
+	       json_t *failures);
+/*
+ * Ask a task to stop (desiredStatus STOPPED, stopCode, stoppedReason,
+ * stoppingAt) by compare-and-swap. 1 when changed, 0 when it was already
+ * stopping, -ENOENT for no such record, -EAGAIN after repeated conflicts.
+ * *ret_task (may be NULL) gets the record.
+ */
+int task_request_stop(struct server *s, const char *key, const char *code, const char *reason,
+		      json_t **ret_task, struct berth_error **err);
 /* Mark a task STOPPED (desired and last) with a code and reason; writes it. */
 int task_stop_now(struct server *s, const char *key, json_t *task, const char *code, const char *reason,
 		  struct berth_error **err);
@@ -236,6 +297,111 @@ int ecs_berth_detach_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 int ecs_berth_drain_targets(struct ecs_call *c, json_t *in, json_t **out);
 /* GET /agent/v1/dataplane?wait=SEC&hash=H for the authenticated node (docs/cluster.md). */
 void lb_handle_dataplane(struct server *s, struct http_request *req, json_t *node);
+
+/* ---- ecr.c (the ECR API), ecr-registry.c (the registry it runs; docs/ecr.md) ---- */
+#define ECR_TARGET_PREFIX        "AmazonEC2ContainerRegistry_V20150921."
+#define ECR_REPOS_PREFIX         "/berth/ecr/repos/"  /* + NAME: repository */
+#define ECR_IMAGES_PREFIX        "/berth/ecr/images/" /* + NAME@DIGEST: pushedAt, scan results */
+#define ECR_META_PREFIX          "/berth/ecr/meta/"   /* + NAME: lifecycle evaluation and preview */
+/* Registry passwords handed to nodes (GET /agent/v1/registry) last an hour. */
+#define AGENT_REGISTRY_TOKEN_TTL 3600
+/* Start the registry at s->registry_addr (TLS from the cluster CA) and the ECR worker. */
+int ecr_start(struct server *s, struct berth_error **err);
+void ecr_stop(struct server *s);
+/* The ECR operation called name, or NULL. */
+ecs_op_fn ecr_find_op(const char *name);
+/* "host:port" clients push to, or NULL when this server runs no registry. */
+const char *ecr_endpoint(struct server *s);
+struct registry *ecr_registry(struct server *s);
+/* A registry password (ecr/ecr.h) valid until expires. Caller frees. */
+char *ecr_issue_password(struct server *s, int64_t expires);
+/* The registry's notion of now (--registry-clock, else the real time). */
+double ecr_now(struct server *s);
+/* Queue a scan of repo@digest for the worker. */
+void ecr_queue_scan(struct server *s, const char *repo, const char *digest);
+/* Ask the worker to apply repo's lifecycle policy now. */
+void ecr_kick_lifecycle(struct server *s);
+/*
+ * The images of repo with ECR's details: [{imageDigest, imageTags, imagePushedAt, imageSizeInBytes,
+ * imageManifestMediaType, artifactMediaType, "scan" (the stored scan, or absent), "indexChild" (true
+ * for a manifest an index of the repository lists)}], newest first.
+ */
+json_t *ecr_images(struct server *s, const char *repo);
+/*
+ * The images policy_text (ECR's JSON) expires in repo now: ECR's previewResults
+ * ({imageTags, imageDigest, imagePushedAt, action, appliedRulePriority}).
+ * -EINVAL with *ret_msg when the policy is invalid. With apply, they are deleted.
+ */
+int ecr_lifecycle_run(struct server *s, const char *repo, const char *policy_text, bool apply, json_t **ret,
+		      char **ret_msg);
+char *ecr_repo_key(const char *repo);
+char *ecr_image_key(const char *repo, const char *digest);
+
+/* ---- logs.c: CloudWatch Logs (Logs_20140328) ---- */
+#define LOGS_TARGET_PREFIX "Logs_20140328."
+int logs_create_log_group(struct ecs_call *c, json_t *in, json_t **out);
+int logs_delete_log_group(struct ecs_call *c, json_t *in, json_t **out);
+int logs_describe_log_groups(struct ecs_call *c, json_t *in, json_t **out);
+int logs_create_log_stream(struct ecs_call *c, json_t *in, json_t **out);
+int logs_delete_log_stream(struct ecs_call *c, json_t *in, json_t **out);
+int logs_describe_log_streams(struct ecs_call *c, json_t *in, json_t **out);
+int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out);
+int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out);
+int logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out);
+int logs_put_retention_policy(struct ecs_call *c, json_t *in, json_t **out);
+int logs_delete_retention_policy(struct ecs_call *c, json_t *in, json_t **out);
+/* POST /agent/v1/logs from an authenticated node. */
+void logs_agent_ingest(struct server *s, struct http_request *req);
+/* Open ROOT/logs and start the retention sweep; logs_stop() ends both. */
+int logs_start(struct server *s, struct berth_error **err);
+void logs_stop(struct server *s);
+/* Sweep now (a retention policy changed). */
+void logs_sweep_kick(struct server *s);
+
+/* ---- services.c, tasksets.c: the service API; deploy.c: its controller ---- */
+#define SERVICE_MAX_EVENTS 100 /* ECS keeps the latest 100 events */
+int ecs_create_service(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_update_service(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_delete_service(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_describe_services(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_list_services(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_list_services_by_namespace(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_create_task_set(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_update_task_set(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_update_service_primary_task_set(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_delete_task_set(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_describe_task_sets(struct ecs_call *c, json_t *in, json_t **out);
+char *service_key(const char *cluster, const char *name);
+/* Resolve a service name or ARN: ServiceNotFoundException when absent (or INACTIVE unless any_status). */
+int service_resolve(struct ecs_call *c, const char *cluster, const char *ref, bool any_status, json_t **ret,
+		    int64_t *ret_rev);
+/*
+ * Read-modify-write of a service record: edit changes svc in place and
+ * returns 0 (write it by compare-and-swap; re-read and edit again on a
+ * conflict), 1 (answer it without a write) or -1 (an ECS error in c).
+ * *ret: the record as written.
+ */
+typedef int (*service_edit_fn)(struct ecs_call *c, const char *cluster, json_t *svc, void *ctx);
+int service_edit(struct ecs_call *c, const char *cluster, const char *sref, service_edit_fn edit, void *ctx,
+		 json_t **ret);
+/* A copy of the record with live runningCount/pendingCount from tasks (NULL: read them), no berth* fields. */
+json_t *service_view(struct server *s, json_t *svc, json_t *tasks, bool with_tags);
+/* Prepend an event ("(service NAME) ..."), keeping the latest SERVICE_MAX_EVENTS. */
+void service_event(json_t *svc, const char *fmt, ...) _printf_(2, 3);
+bool service_is_daemon(json_t *svc);
+bool service_is_external(json_t *svc);
+/* ECS's service placement: AZ-balanced spread first, then the user's strategies (or spread by instance). */
+json_t *service_strategies(json_t *user);
+/* "ecs-svc/" + 19 digits, random. Caller frees. */
+char *deployment_id_new(void);
+/* A new PRIMARY deployment record, rolloutState IN_PROGRESS. */
+json_t *deployment_new(const char *id, json_t *svc, const char *td_arn, int64_t desired);
+/* NAME of arn:aws:elasticloadbalancing:...:targetgroup/NAME/ID, or NULL. Caller frees. */
+char *target_group_name(const char *arn);
+/* A task set's computedDesiredCount: ceil(service desiredCount * scale / 100). */
+int64_t task_set_count(json_t *svc, json_t *ts);
+/* One controller pass over every service (the leader, after every store change and each second). */
+void deploy_run(struct server *s);
 
 /* ---- leader.c ---- */
 int leader_start(struct server *s, struct berth_error **err);

@@ -344,7 +344,26 @@ static int et_watch(struct store *st, const char *prefix, int64_t from, int time
 		json_object_set_new(create, "start_revision", json_integer(from));
 	json_t *body = json_pack("{s:o}", "create_request", create);
 	struct stream_ctx w = { .line = STRBUF_INIT };
-	int r = etcd_call(ES(st), "/v3/watch", body, timeout_ms > 0 ? timeout_ms : 1, &w, NULL, err);
+	/*
+	 * A timeout of 0 asks for history only, at once. etcd sends history right
+	 * after it has set the watch up, and only when there is some: ask for the
+	 * revision first (nothing written since from: nothing to wait for), then
+	 * give the watch the regular call timeout, not 1 ms, which a loaded etcd
+	 * cannot meet (the call failed, or ended before the history came).
+	 */
+	long wait_ms = timeout_ms;
+	if (timeout_ms <= 0) {
+		int64_t rev;
+		int r = et_revision(st, &rev, err);
+		if (r < 0 || rev < from) {
+			json_decref(body);
+			strbuf_release(&w.line);
+			ret->revision = rev;
+			return r;
+		}
+		wait_ms = ETCD_TIMEOUT_MS; /* the prefix is expected to cover the writes since from */
+	}
+	int r = etcd_call(ES(st), "/v3/watch", body, wait_ms, &w, NULL, err);
 	json_decref(body);
 	strbuf_release(&w.line);
 	if (r < 0) {

@@ -149,6 +149,9 @@ int store_range(struct store *s, const char *prefix, const char *start_after, si
  * Events on keys starting with prefix with revision >= from_revision, oldest
  * first. Returns at once when there are some; otherwise waits up to
  * timeout_ms for the first batch and returns an empty list on timeout.
+ * timeout_ms 0: history only (etcd: when the store's revision is at or past
+ * from_revision it waits for that history up to its call timeout, so the
+ * prefix should cover what was written since).
  * -ERANGE: from_revision was compacted (resync with a range).
  */
 int store_watch(struct store *s, const char *prefix, int64_t from_revision, int timeout_ms,

@@ -284,15 +284,19 @@ class Cluster:
         return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else p
 
     @contextlib.contextmanager
-    def ecs(self):
-        """A boto3 ECS client usable inside the block (the thread is in the VPC namespace)."""
+    def boto(self, service):
+        """A boto3 client of service ("ecs", "logs") usable inside the block (the thread is in the VPC namespace)."""
         import boto3
         keys = open(os.path.join(self.server_root, "credentials")).read()
         k = re.search(r"aws_access_key_id = (\S+)", keys).group(1)
         s = re.search(r"aws_secret_access_key = (\S+)", keys).group(1)
         with in_netns(self.vpc):
-            yield boto3.session.Session().client("ecs", region_name=REGION, endpoint_url=self.endpoint,
+            yield boto3.session.Session().client(service, region_name=REGION, endpoint_url=self.endpoint,
                                                  verify=self.ca, aws_access_key_id=k, aws_secret_access_key=s)
+
+    def ecs(self):
+        """A boto3 ECS client usable inside the block (the thread is in the VPC namespace)."""
+        return self.boto("ecs")
 
     # ---- lifecycle ----
     def start(self, busybox=None, node_extra=()):

@@ -701,15 +701,19 @@ def _no_mount_ns(c):
     c["root"]["readonly"] = False
 
 
-def test_inherited_mount_namespace_matches_runc(berth_rt, runc_rt, bundle):
+def test_inherited_mount_namespace(berth_rt, bundle, busybox):
     """No mount entry in linux.namespaces: the container stays in the runtime's mount namespace
-    (runtime-tools linux_ns_itype), as with runc; restricting paths there is refused, as runc does."""
+    (runtime-tools linux_ns_itype), as with runc; restricting paths there is refused, as runc does.
+    (Debian's runc 1.1.5 also performs the config's mounts in that namespace - the host's - and
+    leaves them there; berth mounts nothing and says so.)"""
     want = os.stat("/proc/self/ns/mnt").st_ino
     b = bundle(["/bin/sh", "-c", "stat -L -c %i /proc/self/ns/mnt"], _no_mount_ns)
-    pb, pr = run_both(berth_rt, runc_rt, b)
-    assert pb.returncode == pr.returncode == 0, pb.stderr + pr.stderr
-    assert pb.stdout == pr.stdout == f"{want}\n"
-    assert "'mounts': not mounted" in pb.stderr  # said, not silently dropped
+    before = len(mounts_with(busybox["rootfs"]))
+    p = berth_rt("run", "--bundle", b, "inherit", check=False)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == f"{want}\n"
+    assert "'mounts': not mounted" in p.stderr  # said, not silently dropped
+    assert len(mounts_with(busybox["rootfs"])) == before
 
     def masked(c):
         _no_mount_ns(c)

@@ -1,0 +1,461 @@
+/*
+ * logship.c - the agent's awslogs shipper (logship.h). One thread; per
+ * source a state file and, once sealed, a hard link keeping the log. The
+ * thread sleeps in poll() on an inotify descriptor (a watched log grew) and
+ * an eventfd (a source was added or sealed, or we are closing); after a
+ * failed send it retries after RETRY_MS.
+ *
+ * Trade-off: one batch of one stream per turn keeps streams fair and the
+ * code simple; a very chatty container shares the thread with the others.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/logship.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/strbuf.h"
+#include "common/util.h"
+#include "logs/logstore.h"
+
+#define RETRY_MS       1000
+#define MISSING_MS     5000 /* the group does not exist (yet): try again this often */
+/* Bytes of messages in one batch; the JSON body stays under the server's 4 MiB request limit. */
+#define BATCH_BYTES    (LOGS_MAX_BATCH_BYTES - 64 * 1024)
+#define BATCH_EVENTS   LOGS_MAX_BATCH_EVENTS
+/* Longest message: CloudWatch's event limit minus its 26 bytes of overhead; longer lines are cut. */
+#define MAX_MESSAGE    (LOGS_MAX_EVENT_BYTES - 26)
+
+struct source {
+	char *key;  /* TASKID-CONTAINER: file names under dir */
+	json_t *st; /* {group, stream, createGroup, path, offset, sealed} */
+	int wd;     /* inotify watch, -1 */
+	int64_t retry_at; /* monotonic ms; 0: now */
+	struct source *next;
+};
+
+struct logship {
+	struct logship_config cfg;
+	char *dir;
+	pthread_mutex_t lock;
+	struct source *sources;
+	int ino, efd;
+	bool closing;
+	pthread_t thread;
+	bool running;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *path_of(struct logship *l, const char *key, const char *ext)
+{
+	return xasprintf("%s/%s.%s", l->dir, key, ext);
+}
+
+static int save(struct logship *l, struct source *s, struct berth_error **err)
+{
+	_cleanup_free_ char *p = path_of(l, s->key, "json");
+	_cleanup_free_ char *text = json_dumps(s->st, JSON_COMPACT);
+	return fs_write_file_atomic(p, text, strlen(text), 0600, err);
+}
+
+static void kick(struct logship *l)
+{
+	uint64_t one = 1;
+	if (write(l->efd, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: the thread is awake anyway */
+	}
+}
+
+static struct source *find_locked(struct logship *l, const char *key)
+{
+	for (struct source *s = l->sources; s; s = s->next)
+		if (streq(s->key, key))
+			return s;
+	return NULL;
+}
+
+static void source_free(struct source *s)
+{
+	free(s->key);
+	json_decref(s->st);
+	free(s);
+}
+
+/* The file to read: the kept link once sealed (and linked), else the engine's. New string. */
+static char *read_path(struct logship *l, const char *key, const json_t *st)
+{
+	_cleanup_free_ char *kept = path_of(l, key, "log");
+	if (access(kept, F_OK) == 0)
+		return TAKE_PTR(kept);
+	return xstrdup(json_string_value(json_object_get(st, "path")));
+}
+
+char *logship_stream_name(const char *prefix, const char *container, const char *task_id, const char *engine_id)
+{
+	if (prefix && *prefix)
+		return xasprintf("%s/%s/%s", prefix, container, task_id);
+	return xstrdup(engine_id);
+}
+
+/* The awslogs settings of a container definition: NULL when it does not use awslogs. */
+static json_t *settings_of(const char *task_id, const json_t *def, const char *engine_id, const char *log_path,
+			   struct berth_error **err, int *ret)
+{
+	*ret = 0;
+	const json_t *lc = json_object_get(def, "logConfiguration");
+	const char *drv = json_string_value(json_object_get(lc, "logDriver"));
+	if (!drv || !streq(drv, "awslogs"))
+		return NULL;
+	const json_t *o = json_object_get(lc, "options");
+	const char *group = json_string_value(json_object_get(o, "awslogs-group"));
+	const char *prefix = json_string_value(json_object_get(o, "awslogs-stream-prefix"));
+	const char *create = json_string_value(json_object_get(o, "awslogs-create-group"));
+	const char *name = json_string_value(json_object_get(def, "name"));
+	if (!group || !*group || !name) {
+		*ret = berth_error_msg(err, EINVAL, "logConfiguration: awslogs needs the option awslogs-group");
+		return NULL;
+	}
+	_cleanup_free_ char *stream = logship_stream_name(prefix, name, task_id, engine_id);
+	return json_pack("{s:s,s:s,s:b,s:s,s:I,s:b}", "group", group, "stream", stream, "createGroup",
+			 create && streq(create, "true"), "path", log_path, "offset", (json_int_t)0, "sealed", false);
+}
+
+static int add(struct logship *l, const char *task_id, const json_t *def, const char *engine_id, const char *log_path,
+	       bool seal, struct berth_error **err)
+{
+	int r;
+	_cleanup_json_ json_t *st = settings_of(task_id, def, engine_id, log_path, err, &r);
+	if (!st)
+		return r;
+	_cleanup_free_ char *key =
+	    xasprintf("%s-%s", task_id, json_string_value(json_object_get(def, "name")));
+	pthread_mutex_lock(&l->lock);
+	struct source *s = find_locked(l, key);
+	if (!s) {
+		s = xcalloc(1, sizeof(*s));
+		s->key = xstrdup(key);
+		s->st = json_incref(st);
+		s->wd = -1;
+		s->next = l->sources;
+		l->sources = s;
+		r = save(l, s, err);
+	}
+	if (r >= 0 && seal && !json_is_true(json_object_get(s->st, "sealed"))) {
+		_cleanup_free_ char *kept = path_of(l, key, "log");
+		if (link(log_path, kept) < 0 && errno != EEXIST && errno != ENOENT)
+			r = berth_error_errno(err, "keep the log '%s' as '%s'", log_path, kept);
+		if (r >= 0) {
+			json_object_set_new(s->st, "sealed", json_true());
+			r = save(l, s, err);
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	kick(l);
+	return r;
+}
+
+int logship_watch(struct logship *l, const char *task_id, const json_t *container_def, const char *engine_id,
+		  const char *log_path, struct berth_error **err)
+{
+	return add(l, task_id, container_def, engine_id, log_path, false, err);
+}
+
+int logship_seal(struct logship *l, const char *task_id, const json_t *container_def, const char *engine_id,
+		 const char *log_path, struct berth_error **err)
+{
+	return add(l, task_id, container_def, engine_id, log_path, true, err);
+}
+
+/* ---- one batch ---- */
+
+/* json-file line -> event; false for a line without a message. */
+static bool parse_line(const char *line, size_t len, uint64_t off, json_t *events, size_t *bytes)
+{
+	_cleanup_json_ json_t *j = json_loadb(line, len, 0, NULL);
+	json_t *logv = json_object_get(j, "log");
+	const char *msg = json_string_value(logv);
+	if (!msg)
+		return false;
+	size_t n = json_string_length(logv);
+	if (n && msg[n - 1] == '\n')
+		n--;
+	if (n && msg[n - 1] == '\r')
+		n--;
+	if (n == 0)
+		return false;
+	if (n > MAX_MESSAGE)
+		n = MAX_MESSAGE;
+	struct timespec ts = { 0 };
+	const char *t = json_string_value(json_object_get(j, "time"));
+	if (!t || parse_rfc3339(t, &ts) < 0)
+		clock_gettime(CLOCK_REALTIME, &ts);
+	json_array_append_new(events, json_pack("{s:I,s:s%,s:I}", "timestamp",
+						(json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "message", msg,
+						n, "offset", (json_int_t)off));
+	*bytes += n;
+	return true;
+}
+
+/*
+ * Read complete lines from offset into a batch body. *ret_end: the offset
+ * after the last line taken (== offset: nothing new). A sealed source's
+ * unterminated last line counts as complete.
+ */
+static int read_batch(struct logship *l, const char *key, const json_t *st, json_t **ret_body, uint64_t *ret_end,
+		      bool *ret_gone)
+{
+	uint64_t off = (uint64_t)json_integer_value(json_object_get(st, "offset"));
+	bool sealed = json_is_true(json_object_get(st, "sealed"));
+	_cleanup_free_ char *p = read_path(l, key, st);
+	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+	*ret_gone = false;
+	*ret_end = off;
+	*ret_body = NULL;
+	if (fd < 0) {
+		*ret_gone = errno == ENOENT && sealed;
+		return errno == ENOENT ? 0 : -errno;
+	}
+	_cleanup_strbuf_ struct strbuf buf = STRBUF_INIT;
+	size_t want = BATCH_BYTES + 4096;
+	strbuf_grow(&buf, want);
+	ssize_t n = pread(fd, buf.buf, want, (off_t)off);
+	if (n < 0)
+		return -errno;
+	strbuf_setlen(&buf, (size_t)n);
+	bool eof = (size_t)n < want;
+	json_t *events = json_array();
+	size_t bytes = 0, pos = 0;
+	while (pos < buf.len && json_array_size(events) < BATCH_EVENTS && bytes < BATCH_BYTES) {
+		const char *nl = memchr(buf.buf + pos, '\n', buf.len - pos);
+		if (!nl && !(sealed && eof))
+			break;
+		size_t len = nl ? (size_t)(nl - buf.buf) - pos : buf.len - pos;
+		parse_line(buf.buf + pos, len, off + pos, events, &bytes);
+		pos += len + (nl ? 1 : 0);
+	}
+	if (pos == 0 && buf.len == want) {
+		/* one line longer than a batch: skip it rather than stall the stream */
+		const char *nl = memchr(buf.buf, '\n', buf.len);
+		pos = nl ? (size_t)(nl - buf.buf) + 1 : buf.len;
+	}
+	*ret_end = off + pos;
+	*ret_gone = sealed && eof && pos == buf.len;
+	*ret_body = json_pack("{s:O,s:O,s:O,s:I,s:o}", "logGroupName", json_object_get(st, "group"),
+			      "logStreamName", json_object_get(st, "stream"), "createGroup",
+			      json_object_get(st, "createGroup"), "end", (json_int_t)(off + pos), "events", events);
+	return 0;
+}
+
+/* Forget a fully shipped, sealed source: its state and kept log go. */
+static void drop(struct logship *l, struct source *s)
+{
+	pthread_mutex_lock(&l->lock);
+	for (struct source **pp = &l->sources; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	pthread_mutex_unlock(&l->lock);
+	if (s->wd >= 0)
+		inotify_rm_watch(l->ino, s->wd);
+	_cleanup_free_ char *st = path_of(l, s->key, "json");
+	_cleanup_free_ char *lk = path_of(l, s->key, "log");
+	unlink(lk);
+	unlink(st);
+	source_free(s);
+}
+
+/* Ship one batch of s; true when there was something to do (so the caller loops again). */
+static bool ship_one(struct logship *l, struct source *s)
+{
+	if (s->retry_at && mono_ms() < s->retry_at)
+		return false;
+	s->retry_at = 0;
+	pthread_mutex_lock(&l->lock);
+	_cleanup_json_ json_t *st = json_deep_copy(s->st); /* add() may change it meanwhile */
+	pthread_mutex_unlock(&l->lock);
+	if (s->wd < 0) {
+		_cleanup_free_ char *p = read_path(l, s->key, st);
+		s->wd = inotify_add_watch(l->ino, p, IN_MODIFY | IN_CLOSE_WRITE);
+	}
+	_cleanup_json_ json_t *body = NULL;
+	uint64_t end = 0;
+	bool gone = false;
+	uint64_t off = (uint64_t)json_integer_value(json_object_get(st, "offset"));
+	if (read_batch(l, s->key, st, &body, &end, &gone) < 0) {
+		s->retry_at = mono_ms() + RETRY_MS;
+		return false;
+	}
+	if (end == off) {
+		if (gone)
+			drop(l, s);
+		else if (s->wd < 0) /* no file to watch yet */
+			s->retry_at = mono_ms() + RETRY_MS;
+		return gone;
+	}
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_json_ json_t *resp = NULL;
+	int r = json_array_size(json_object_get(body, "events")) ? l->cfg.send(l->cfg.userdata, body, &resp, &err) : 0;
+	if (r < 0) {
+		s->retry_at = mono_ms() + (r == -ENOENT ? MISSING_MS : RETRY_MS);
+		log_fields(LOG_LEVEL_DEBUG, "log batch not delivered", "stream",
+			   json_string_value(json_object_get(st, "stream")), "error", err ? err->msg : "", NULL);
+		return false;
+	}
+	json_t *tok = json_object_get(resp, "token");
+	uint64_t next = json_is_integer(tok) && (uint64_t)json_integer_value(tok) > end
+			    ? (uint64_t)json_integer_value(tok)
+			    : end;
+	pthread_mutex_lock(&l->lock);
+	json_object_set_new(s->st, "offset", json_integer((json_int_t)next));
+	save(l, s, NULL);
+	pthread_mutex_unlock(&l->lock);
+	if (gone)
+		drop(l, s);
+	return true;
+}
+
+static void *ship_main(void *arg)
+{
+	struct logship *l = arg;
+	for (;;) {
+		pthread_mutex_lock(&l->lock);
+		bool closing = l->closing;
+		size_t n = 0;
+		for (struct source *s = l->sources; s; s = s->next)
+			n++;
+		struct source **list = xcalloc(n + 1, sizeof(*list));
+		n = 0;
+		for (struct source *s = l->sources; s; s = s->next)
+			list[n++] = s;
+		pthread_mutex_unlock(&l->lock);
+		if (closing) {
+			free(list);
+			break;
+		}
+		bool busy = false;
+		int64_t wake = -1;
+		for (size_t i = 0; i < n; i++) {
+			struct source *s = list[i];
+			busy |= ship_one(l, s); /* s may be freed now */
+		}
+		pthread_mutex_lock(&l->lock);
+		for (struct source *s = l->sources; s; s = s->next)
+			if (s->retry_at && (wake < 0 || s->retry_at < wake))
+				wake = s->retry_at;
+		pthread_mutex_unlock(&l->lock);
+		free(list);
+		if (busy)
+			continue;
+		int timeout = wake < 0 ? -1 : (int)(wake - mono_ms() > 0 ? wake - mono_ms() : 0);
+		struct pollfd pf[2] = { { l->ino, POLLIN, 0 }, { l->efd, POLLIN, 0 } };
+		if (poll(pf, 2, timeout) > 0) {
+			char buf[4096];
+			if (pf[0].revents && read(l->ino, buf, sizeof(buf)) < 0) {
+				/* drained enough: the loop re-reads every file anyway */
+			}
+			uint64_t v;
+			if (pf[1].revents && read(l->efd, &v, sizeof(v)) < 0) {
+				/* nothing to do */
+			}
+		}
+	}
+	return NULL;
+}
+
+/* ---- open / close ---- */
+
+static void load(struct logship *l)
+{
+	DIR *d = opendir(l->dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (n <= 5 || !streq(de->d_name + n - 5, ".json"))
+			continue;
+		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+		_cleanup_free_ char *p = xasprintf("%s/%s", l->dir, de->d_name);
+		if (fs_read_file_at(AT_FDCWD, p, 1 << 20, &sb, NULL) < 0)
+			continue;
+		json_t *st = json_loadb(sb.buf, sb.len, 0, NULL);
+		if (!json_is_string(json_object_get(st, "group")) || !json_is_string(json_object_get(st, "stream")) ||
+		    !json_is_string(json_object_get(st, "path")) || !json_is_integer(json_object_get(st, "offset"))) {
+			json_decref(st);
+			continue;
+		}
+		struct source *s = xcalloc(1, sizeof(*s));
+		s->key = xstrndup(de->d_name, n - 5);
+		s->st = st;
+		s->wd = -1;
+		s->next = l->sources;
+		l->sources = s;
+	}
+	closedir(d);
+}
+
+int logship_open(const struct logship_config *cfg, struct logship **ret, struct berth_error **err)
+{
+	int r = fs_mkdir_p(cfg->dir, 0700, err);
+	if (r < 0)
+		return r;
+	struct logship *l = xcalloc(1, sizeof(*l));
+	l->cfg = *cfg;
+	l->dir = xstrdup(cfg->dir);
+	pthread_mutex_init(&l->lock, NULL);
+	l->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->ino < 0 || l->efd < 0) {
+		r = berth_error_errno(err, "inotify/eventfd for the log shipper");
+		logship_close(l);
+		return r;
+	}
+	load(l);
+	if ((r = pthread_create(&l->thread, NULL, ship_main, l)) != 0) {
+		logship_close(l);
+		return berth_error_set(err, r, "start the log shipper");
+	}
+	l->running = true;
+	*ret = l;
+	return 0;
+}
+
+struct logship *logship_close(struct logship *l)
+{
+	if (!l)
+		return NULL;
+	pthread_mutex_lock(&l->lock);
+	l->closing = true;
+	pthread_mutex_unlock(&l->lock);
+	if (l->efd >= 0)
+		kick(l);
+	if (l->running)
+		pthread_join(l->thread, NULL);
+	for (struct source *s = l->sources, *n; s; s = n) {
+		n = s->next;
+		source_free(s);
+	}
+	if (l->ino >= 0)
+		close(l->ino);
+	if (l->efd >= 0)
+		close(l->efd);
+	pthread_mutex_destroy(&l->lock);
+	free(l->dir);
+	free(l);
+	return NULL;
+}

@@ -1,0 +1,990 @@
+/*
+ * logs.c - the CloudWatch Logs API (X-Amz-Target Logs_20140328.<Op>, SigV4
+ * service "logs") on the server's endpoint, the agents' log ingest call
+ * (POST /agent/v1/logs) and the retention sweep. Group and stream records
+ * live in the store; events in segment files under ROOT/logs (logs/logstore.h),
+ * on the server that received them. See docs/logs.md.
+ *
+ * Store layout:
+ *   /berth/logs/groups/NAME                      {logGroupName, creationTime, retentionInDays, arn}
+ *   /berth/logs/streams/<32 hex of group>/NAME   {logStreamName, creationTime, arn}
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "common/base64.h"
+#include "common/digest.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "http/http.h"
+#include "logs/filter.h"
+#include "logs/logstore.h"
+#include "server/internal.h"
+
+#define GROUPS_PREFIX  "/berth/logs/groups/"
+#define STREAMS_PREFIX "/berth/logs/streams/"
+/* Most bytes of messages in one GetLogEvents/FilterLogEvents answer (CloudWatch: 1 MB). */
+#define MAX_ANSWER_BYTES (1 << 20)
+/* PutLogEvents: events more than this far in the future are refused (CloudWatch: 2 hours). */
+#define TOO_NEW_MS (2LL * 3600 * 1000)
+/* ... and older than this (CloudWatch: 14 days). */
+#define TOO_OLD_DAYS 14
+/* CloudWatch counts 26 bytes per event toward the 1 MiB batch limit. */
+#define EVENT_OVERHEAD 26
+
+static const int RETENTION_DAYS[] = { 1,   3,   5,   7,    14,   30,   60,   90,   120,  150,  180,
+				      365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool group_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+	if (len < 1 || len > 512)
+		return false;
+	for (const char *p = n; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-/#", *p))
+			return false;
+	return true;
+}
+
+static bool stream_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+	return len >= 1 && len <= 512 && !strpbrk(n, ":*");
+}
+
+static char *group_key(const char *name)
+{
+	return xasprintf(GROUPS_PREFIX "%s", name);
+}
+
+static char *streams_prefix(const char *group)
+{
+	char hex[DIGEST_STRING_MAX];
+	digest_buffer(DIGEST_SHA256, group, strlen(group), hex);
+	return xasprintf(STREAMS_PREFIX "%.32s/", hex + strlen("sha256:"));
+}
+
+static char *stream_key(const char *group, const char *stream)
+{
+	_cleanup_free_ char *p = streams_prefix(group);
+	return xasprintf("%s%s", p, stream);
+}
+
+static char *group_arn(struct server *s, const char *name)
+{
+	return xasprintf("arn:aws:logs:%s:%s:log-group:%s:*", s->region, s->account, name);
+}
+
+/* The oldest timestamp a group still keeps (retention), 0 without a policy. */
+static int64_t expired_before(struct server *s, json_t *group)
+{
+	json_t *d = json_object_get(group, "retentionInDays");
+	if (!json_is_integer(d))
+		return 0;
+	return now_ms() - json_integer_value(d) * (int64_t)s->logs_day_seconds * 1000;
+}
+
+/* ---- groups and streams ---- */
+
+/* The group named by logGroupName or logGroupIdentifier (name or ARN). */
+static int group_lookup(struct ecs_call *c, json_t *in, json_t **ret, const char **ret_name)
+{
+	const char *name, *ident;
+	if (ecs_str(c, in, "logGroupName", false, &name) < 0 || ecs_str(c, in, "logGroupIdentifier", false, &ident) < 0)
+		return -1;
+	if (name && ident)
+		return ecs_fail(c, "InvalidParameterException",
+				"LogGroup name and LogGroup ARN are mutually exclusive parameters.");
+	_cleanup_free_ char *from_arn = NULL;
+	if (!name && ident && startswith(ident, "arn:")) {
+		const char *p = strstr(ident, ":log-group:");
+		if (!p)
+			return ecs_fail(c, "InvalidParameterException", "Invalid log group ARN '%s'.", ident);
+		p += strlen(":log-group:");
+		from_arn = xstrndup(p, strcspn(p, ":"));
+		name = from_arn;
+	} else if (!name) {
+		name = ident;
+	}
+	if (!name)
+		return ecs_fail(c, "InvalidParameterException", "Either logGroupName or logGroupIdentifier must be specified.");
+	if (!group_name_ok(name))
+		return ecs_fail(c, "InvalidParameterException", "Invalid log group name '%s'.", name);
+	_cleanup_free_ char *key = group_key(name);
+	_cleanup_error_ struct berth_error *err = NULL;
+	json_t *g = NULL;
+	int r = record_get(c->srv, key, &g, NULL, &err);
+	if (r == -ENOENT)
+		return ecs_fail(c, "ResourceNotFoundException", "The specified log group does not exist.");
+	if (r < 0)
+		return ecs_internal(c, err);
+	*ret = g;
+	*ret_name = json_string_value(json_object_get(g, "logGroupName"));
+	return 0;
+}
+
+static int stream_exists(struct ecs_call *c, const char *group, const char *stream)
+{
+	if (!stream_name_ok(stream))
+		return ecs_fail(c, "InvalidParameterException", "Invalid log stream name '%s'.", stream);
+	_cleanup_free_ char *key = stream_key(group, stream);
+	_cleanup_error_ struct berth_error *err = NULL;
+	json_t *j = NULL;
+	int r = record_get(c->srv, key, &j, NULL, &err);
+	json_decref(j);
+	if (r == -ENOENT)
+		return ecs_fail(c, "ResourceNotFoundException", "The specified log stream does not exist.");
+	return r < 0 ? ecs_internal(c, err) : 0;
+}
+
+/* logStreamName and the group of a stream call; the stream must exist. */
+static int stream_lookup(struct ecs_call *c, json_t *in, json_t **ret_group, const char **ret_name,
+			 const char **ret_stream)
+{
+	if (ecs_str(c, in, "logStreamName", true, ret_stream) < 0 || group_lookup(c, in, ret_group, ret_name) < 0)
+		return -1;
+	return stream_exists(c, *ret_name, *ret_stream);
+}
+
+/* Create the group record; *ok false when it exists. */
+static int group_create(struct server *s, const char *name, bool *ok, struct berth_error **err)
+{
+	_cleanup_free_ char *key = group_key(name);
+	_cleanup_free_ char *arn = group_arn(s, name);
+	_cleanup_json_ json_t *g = json_pack("{s:s,s:I,s:i,s:s}", "logGroupName", name, "creationTime",
+					     (json_int_t)now_ms(), "metricFilterCount", 0, "arn", arn);
+	return record_cas(s, key, g, 0, ok, err);
+}
+
+static int stream_create(struct server *s, const char *group, const char *name, bool *ok, struct berth_error **err)
+{
+	_cleanup_free_ char *key = stream_key(group, name);
+	_cleanup_free_ char *arn =
+	    xasprintf("arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", s->region, s->account, group, name);
+	_cleanup_json_ json_t *st =
+	    json_pack("{s:s,s:I,s:s}", "logStreamName", name, "creationTime", (json_int_t)now_ms(), "arn", arn);
+	return record_cas(s, key, st, 0, ok, err);
+}
+
+/* A stream record with its event statistics. */
+static json_t *stream_view(struct server *s, const char *group, json_t *rec)
+{
+	json_t *v = json_deep_copy(rec);
+	struct logs_stream_stat st;
+	const char *name = json_string_value(json_object_get(rec, "logStreamName"));
+	if (logs_stream_stat(s->logs, group, name, &st, NULL) < 0)
+		return v;
+	if (st.last_ingest) {
+		json_object_set_new(v, "firstEventTimestamp", json_integer(st.first_ts));
+		json_object_set_new(v, "lastEventTimestamp", json_integer(st.last_ts));
+		json_object_set_new(v, "lastIngestionTime", json_integer(st.last_ingest));
+	}
+	json_object_set_new(v, "uploadSequenceToken", json_sprintf("%llu", (unsigned long long)st.next_seq));
+	json_object_set_new(v, "storedBytes", json_integer((json_int_t)st.stored_bytes));
+	return v;
+}
+
+static int streams_of(struct server *s, const char *group, json_t **ret, struct berth_error **err)
+{
+	_cleanup_free_ char *p = streams_prefix(group);
+	return record_list(s, p, ret, err);
+}
+
+/* limit (1..max, default max) and an index nextToken ("i:N" base64); *ret_from, *ret_limit. */
+static int page_args(struct ecs_call *c, json_t *in, int64_t max, size_t *ret_from, int64_t *ret_limit)
+{
+	int64_t limit = max;
+	const char *token;
+	if (ecs_int(c, in, "limit", 1, max, &limit) < 0 || ecs_str(c, in, "nextToken", false, &token) < 0)
+		return -1;
+	*ret_from = 0;
+	if (token) {
+		void *d = NULL;
+		size_t n = 0;
+		unsigned long long from;
+		char tail;
+		if (base64_decode(token, &d, &n) < 0 || n == 0 || n > 30 || memchr(d, '\0', n)) {
+			free(d);
+			return ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+		}
+		_cleanup_free_ char *t = xstrndup(d, n);
+		free(d);
+		if (sscanf(t, "i:%llu%c", &from, &tail) != 1)
+			return ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+		*ret_from = (size_t)from;
+	}
+	*ret_limit = limit;
+	return 0;
+}
+
+/* items[from, from+limit) into out[key], and nextToken when more remain. */
+static void page_out(json_t *items, size_t from, int64_t limit, const char *key, json_t *out)
+{
+	json_t *page = json_array();
+	size_t n = json_array_size(items);
+	for (size_t i = from; i < n && (int64_t)(i - from) < limit; i++)
+		json_array_append(page, json_array_get(items, i));
+	json_object_set_new(out, key, page);
+	if (from + (size_t)limit < n) {
+		_cleanup_free_ char *t = xasprintf("i:%zu", from + (size_t)limit);
+		_cleanup_free_ char *b = base64_encode(t, strlen(t));
+		json_object_set_new(out, "nextToken", json_string(b));
+	}
+}
+
+int logs_create_log_group(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *name;
+	if (ecs_str(c, in, "logGroupName", true, &name) < 0)
+		return -1;
+	if (!group_name_ok(name))
+		return ecs_fail(c, "InvalidParameterException",
+				"1 validation error detected: Value '%s' at 'logGroupName' failed to satisfy "
+				"constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+",
+				name);
+	bool ok = false;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (group_create(c->srv, name, &ok, &err) < 0)
+		return ecs_internal(c, err);
+	if (!ok)
+		return ecs_fail(c, "ResourceAlreadyExistsException", "The specified log group already exists");
+	*out = json_object();
+	return 0;
+}
+
+int logs_delete_log_group(struct ecs_call *c, json_t *in, json_t **out)
+{
+	_cleanup_json_ json_t *g = NULL, *streams = NULL;
+	const char *name;
+	if (group_lookup(c, in, &g, &name) < 0)
+		return -1;
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_free_ char *key = group_key(name);
+	if (store_remove(c->srv->store, key, NULL, &err) < 0 || streams_of(c->srv, name, &streams, &err) < 0)
+		return ecs_internal(c, err);
+	size_t i;
+	json_t *x;
+	json_array_foreach (streams, i, x) {
+		const char *sn = json_string_value(json_object_get(x, "logStreamName"));
+		_cleanup_free_ char *sk = stream_key(name, sn);
+		if (store_remove(c->srv->store, sk, NULL, &err) < 0 ||
+		    logs_stream_delete(c->srv->logs, name, sn, &err) < 0)
+			return ecs_internal(c, err);
+	}
+	*out = json_object();
+	return 0;
+}
+
+int logs_describe_log_groups(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *prefix, *pattern;
+	size_t from;
+	int64_t limit;
+	if (ecs_str(c, in, "logGroupNamePrefix", false, &prefix) < 0 ||
+	    ecs_str(c, in, "logGroupNamePattern", false, &pattern) < 0 || page_args(c, in, 50, &from, &limit) < 0)
+		return -1;
+	if (prefix && pattern)
+		return ecs_fail(c, "InvalidParameterException",
+				"LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.");
+	_cleanup_json_ json_t *all = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (record_list(c->srv, GROUPS_PREFIX, &all, &err) < 0)
+		return ecs_internal(c, err);
+	_cleanup_json_ json_t *items = json_array();
+	size_t i;
+	json_t *g;
+	json_array_foreach (all, i, g) {
+		const char *name = json_string_value(json_object_get(g, "logGroupName"));
+		if (!name || (prefix && !startswith(name, prefix)) || (pattern && !strstr(name, pattern)))
+			continue;
+		json_t *v = json_deep_copy(g);
+		uint64_t bytes = 0;
+		_cleanup_json_ json_t *streams = NULL;
+		if (streams_of(c->srv, name, &streams, NULL) == 0) {
+			size_t k;
+			json_t *st;
+			json_array_foreach (streams, k, st) {
+				struct logs_stream_stat ss;
+				if (logs_stream_stat(c->srv->logs, name,
+						     json_string_value(json_object_get(st, "logStreamName")), &ss,
+						     NULL) == 0)
+					bytes += ss.stored_bytes;
+			}
+		}
+		json_object_set_new(v, "storedBytes", json_integer((json_int_t)bytes));
+		json_array_append_new(items, v);
+	}
+	*out = json_object();
+	page_out(items, from, limit, "logGroups", *out);
+	return 0;
+}
+
+int logs_put_retention_policy(struct ecs_call *c, json_t *in, json_t **out)
+{
+	int64_t days = 0;
+	if (ecs_int(c, in, "retentionInDays", INT32_MIN, INT32_MAX, &days) < 0)
+		return -1;
+	bool valid = false;
+	for (size_t i = 0; i < ARRAY_SIZE(RETENTION_DAYS); i++)
+		valid |= RETENTION_DAYS[i] == days;
+	if (!json_object_get(in, "retentionInDays") || !valid)
+		return ecs_fail(c, "InvalidParameterException",
+				"1 validation error detected: Value '%lld' at 'retentionInDays' failed to satisfy "
+				"constraint: Member must satisfy enum value set: [1, 3, 5, 7, 14, 30, 60, 90, 120, "
+				"150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]",
+				(long long)days);
+	_cleanup_json_ json_t *g = NULL;
+	const char *name;
+	if (group_lookup(c, in, &g, &name) < 0)
+		return -1;
+	json_object_set_new(g, "retentionInDays", json_integer(days));
+	_cleanup_free_ char *key = group_key(name);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (record_put(c->srv, key, g, &err) < 0)
+		return ecs_internal(c, err);
+	logs_sweep_kick(c->srv);
+	*out = json_object();
+	return 0;
+}
+
+int logs_delete_retention_policy(struct ecs_call *c, json_t *in, json_t **out)
+{
+	_cleanup_json_ json_t *g = NULL;
+	const char *name;
+	if (group_lookup(c, in, &g, &name) < 0)
+		return -1;
+	json_object_del(g, "retentionInDays");
+	_cleanup_free_ char *key = group_key(name);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (record_put(c->srv, key, g, &err) < 0)
+		return ecs_internal(c, err);
+	*out = json_object();
+	return 0;
+}
+
+int logs_create_log_stream(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *sn;
+	_cleanup_json_ json_t *g = NULL;
+	const char *name;
+	if (ecs_str(c, in, "logStreamName", true, &sn) < 0 || group_lookup(c, in, &g, &name) < 0)
+		return -1;
+	if (!stream_name_ok(sn))
+		return ecs_fail(c, "InvalidParameterException", "Invalid log stream name '%s'.", sn);
+	bool ok = false;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (stream_create(c->srv, name, sn, &ok, &err) < 0)
+		return ecs_internal(c, err);
+	if (!ok)
+		return ecs_fail(c, "ResourceAlreadyExistsException", "The specified log stream already exists");
+	*out = json_object();
+	return 0;
+}
+
+int logs_delete_log_stream(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *sn;
+	_cleanup_json_ json_t *g = NULL;
+	const char *name;
+	if (stream_lookup(c, in, &g, &name, &sn) < 0)
+		return -1;
+	_cleanup_free_ char *key = stream_key(name, sn);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (store_remove(c->srv->store, key, NULL, &err) < 0 || logs_stream_delete(c->srv->logs, name, sn, &err) < 0)
+		return ecs_internal(c, err);
+	*out = json_object();
+	return 0;
+}
+
+static int by_last_event(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "lastEventTimestamp"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "lastEventTimestamp"));
+	return x < y ? -1 : x > y;
+}
+
+int logs_describe_log_streams(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *prefix, *order;
+	size_t from;
+	int64_t limit;
+	_cleanup_json_ json_t *g = NULL, *all = NULL;
+	const char *name;
+	if (ecs_str(c, in, "logStreamNamePrefix", false, &prefix) < 0 ||
+	    ecs_str(c, in, "orderBy", false, &order) < 0 || page_args(c, in, 50, &from, &limit) < 0 ||
+	    group_lookup(c, in, &g, &name) < 0)
+		return -1;
+	json_t *desc = json_object_get(in, "descending");
+	if (desc && !json_is_boolean(desc))
+		return ecs_fail(c, "SerializationException", "'descending': expected a boolean");
+	bool by_time = order && streq(order, "LastEventTime");
+	if (order && !by_time && !streq(order, "LogStreamName"))
+		return ecs_fail(c, "InvalidParameterException",
+				"1 validation error detected: Value '%s' at 'orderBy' failed to satisfy constraint: "
+				"Member must satisfy enum value set: [LogStreamName, LastEventTime]",
+				order);
+	if (by_time && prefix)
+		return ecs_fail(c, "InvalidParameterException",
+				"Cannot order by LastEventTime with a logStreamNamePrefix.");
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (streams_of(c->srv, name, &all, &err) < 0)
+		return ecs_internal(c, err);
+	size_t n = 0;
+	json_t **v = xcalloc(json_array_size(all) + 1, sizeof(*v));
+	size_t i;
+	json_t *x;
+	json_array_foreach (all, i, x) {
+		const char *sn = json_string_value(json_object_get(x, "logStreamName"));
+		if (sn && (!prefix || startswith(sn, prefix)))
+			v[n++] = stream_view(c->srv, name, x);
+	}
+	if (by_time)
+		qsort(v, n, sizeof(*v), by_last_event);
+	_cleanup_json_ json_t *items = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(items, v[json_is_true(desc) ? n - 1 - i : i]);
+	free(v);
+	*out = json_object();
+	page_out(items, from, limit, "logStreams", *out);
+	return 0;
+}
+
+/* ---- PutLogEvents ---- */
+
+struct batch_in {
+	struct logs_in_event *ev;
+	uint64_t *offsets; /* agent calls */
+	size_t n;
+};
+
+static void batch_in_done(struct batch_in *b)
+{
+	free(b->ev);
+	free(b->offsets);
+}
+
+/* events [{timestamp, message[, offset]}] (borrowing the messages); a message for what is wrong. */
+static const char *batch_parse(json_t *events, bool with_offsets, struct batch_in *b)
+/* with_offsets (agents): events keep their file order, whatever their timestamps */
+{
+	if (!json_is_array(events) || json_array_size(events) > LOGS_MAX_BATCH_EVENTS)
+		return "logEvents must be a list of 1 to 10000 events.";
+	size_t n = json_array_size(events), bytes = 0;
+	b->ev = xcalloc(n + 1, sizeof(*b->ev));
+	if (with_offsets)
+		b->offsets = xcalloc(n + 1, sizeof(*b->offsets));
+	size_t i;
+	json_t *e;
+	json_array_foreach (events, i, e) {
+		json_t *ts = json_object_get(e, "timestamp"), *msg = json_object_get(e, "message");
+		json_t *off = json_object_get(e, "offset");
+		if (!json_is_integer(ts) || !json_is_string(msg) || (with_offsets && !json_is_integer(off)))
+			return "Each log event needs an integer timestamp and a string message.";
+		size_t len = json_string_length(msg);
+		if (len == 0)
+			return "Log event messages must not be empty.";
+		if (len > LOGS_MAX_EVENT_BYTES - EVENT_OVERHEAD)
+			return "Log event too large.";
+		bytes += len + EVENT_OVERHEAD;
+		b->ev[i] = (struct logs_in_event){ json_integer_value(ts), json_string_value(msg), len };
+		if (with_offsets)
+			b->offsets[i] = (uint64_t)json_integer_value(off);
+		if (!with_offsets && i && b->ev[i].timestamp < b->ev[i - 1].timestamp)
+			return "Log events in a single PutLogEvents request must be in chronological order.";
+	}
+	if (bytes > LOGS_MAX_BATCH_BYTES + (size_t)EVENT_OVERHEAD * LOGS_MAX_BATCH_EVENTS ||
+	    bytes - n * EVENT_OVERHEAD > LOGS_MAX_BATCH_BYTES)
+		return "Upload too large: the batch exceeds 1,048,576 bytes.";
+	b->n = n;
+	return NULL;
+}
+
+int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *sn;
+	_cleanup_json_ json_t *g = NULL;
+	const char *name;
+	if (stream_lookup(c, in, &g, &name, &sn) < 0)
+		return -1;
+	json_t *events = json_object_get(in, "logEvents");
+	if (!events || json_array_size(events) == 0)
+		return ecs_fail(c, "InvalidParameterException", "logEvents can not be empty.");
+	_cleanup_(batch_in_done) struct batch_in b = { 0 };
+	const char *bad = batch_parse(events, false, &b);
+	if (bad)
+		return ecs_fail(c, "InvalidParameterException", "%s", bad);
+	int64_t now = now_ms(), gone = expired_before(c->srv, g);
+	int64_t too_old = now - (int64_t)TOO_OLD_DAYS * c->srv->logs_day_seconds * 1000;
+	size_t lo = 0, hi = b.n; /* events are in time order: the accepted ones are one range */
+	while (lo < hi && (b.ev[lo].timestamp < too_old || b.ev[lo].timestamp < gone))
+		lo++;
+	while (hi > lo && b.ev[hi - 1].timestamp > now + TOO_NEW_MS)
+		hi--;
+	json_t *rej = json_object();
+	if (lo > 0) {
+		bool expired = gone && b.ev[lo - 1].timestamp < gone && b.ev[lo - 1].timestamp >= too_old;
+		json_object_set_new(rej, expired ? "expiredLogEventEndIndex" : "tooOldLogEventEndIndex",
+				    json_integer((json_int_t)lo - 1));
+	}
+	if (hi < b.n)
+		json_object_set_new(rej, "tooNewLogEventStartIndex", json_integer((json_int_t)hi));
+	_cleanup_error_ struct berth_error *err = NULL;
+	uint64_t first = 0, next;
+	if (hi > lo && logs_append(c->srv->logs, name, sn, b.ev + lo, hi - lo, now, 0, &first, &err) < 0) {
+		json_decref(rej);
+		return ecs_internal(c, err);
+	}
+	if (hi > lo) {
+		next = first + (hi - lo);
+	} else {
+		struct logs_stream_stat st = { 0 };
+		logs_stream_stat(c->srv->logs, name, sn, &st, NULL);
+		next = st.next_seq;
+	}
+	*out = json_pack("{s:o}", "nextSequenceToken", json_sprintf("%llu", (unsigned long long)next));
+	if (json_object_size(rej))
+		json_object_set_new(*out, "rejectedLogEventsInfo", rej);
+	else
+		json_decref(rej);
+	return 0;
+}
+
+/* ---- GetLogEvents ---- */
+
+struct collect {
+	json_t *events;
+	size_t limit, bytes;
+	uint64_t lo, hi; /* lowest and highest seq taken */
+	const char *stream; /* FilterLogEvents: set on events */
+};
+
+static int collect_one(void *ud, const struct logs_event *ev)
+{
+	struct collect *c = ud;
+	if (json_array_size(c->events) >= c->limit || c->bytes + ev->len > MAX_ANSWER_BYTES)
+		return 2;
+	json_array_append_new(c->events, json_pack("{s:I,s:s%,s:I}", "timestamp", (json_int_t)ev->timestamp,
+						   "message", ev->message, ev->len, "ingestionTime",
+						   (json_int_t)ev->ingestion));
+	c->bytes += ev->len;
+	c->lo = json_array_size(c->events) == 1 || ev->seq < c->lo ? ev->seq : c->lo;
+	c->hi = ev->seq > c->hi ? ev->seq : c->hi;
+	return 0;
+}
+
+static int time_args(struct ecs_call *c, json_t *in, struct logs_read *q)
+{
+	int64_t start = 0, end = 0;
+	if (ecs_int(c, in, "startTime", 0, INT64_MAX, &start) < 0 || ecs_int(c, in, "endTime", 0, INT64_MAX, &end) < 0)
+		return -1;
+	if (end && start > end)
+		return ecs_fail(c, "InvalidParameterException", "startTime must be less than or equal to endTime.");
+	q->start_ms = start, q->end_ms = end;
+	return 0;
+}
+
+int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *sn, *token;
+	int64_t limit = 10000;
+	_cleanup_json_ json_t *g = NULL;
+	const char *name;
+	struct logs_read q = { 0 };
+	if (ecs_str(c, in, "nextToken", false, &token) < 0 || ecs_int(c, in, "limit", 1, 10000, &limit) < 0 ||
+	    time_args(c, in, &q) < 0 || stream_lookup(c, in, &g, &name, &sn) < 0)
+		return -1;
+	json_t *head = json_object_get(in, "startFromHead");
+	if (head && !json_is_boolean(head))
+		return ecs_fail(c, "SerializationException", "'startFromHead': expected a boolean");
+	q.backward = !json_is_true(head);
+	q.seq = q.backward ? UINT64_MAX : 0;
+	if (token) {
+		unsigned long long seq;
+		char dir, tail;
+		if (sscanf(token, "%c/%llu%c", &dir, &seq, &tail) != 2 || (dir != 'f' && dir != 'b'))
+			return ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+		q.backward = dir == 'b';
+		q.seq = seq;
+	}
+	q.expired_before = expired_before(c->srv, g);
+	struct collect col = { .events = json_array(), .limit = (size_t)limit };
+	uint64_t pos = 0;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (logs_read_stream(c->srv->logs, name, sn, &q, collect_one, &col, &pos, &err) < 0) {
+		json_decref(col.events);
+		return ecs_internal(c, err);
+	}
+	size_t n = json_array_size(col.events);
+	if (q.backward) { /* newest first from the store; the answer is oldest first */
+		for (size_t i = 0; i < n / 2; i++) {
+			json_t *a = json_incref(json_array_get(col.events, i));
+			json_array_set(col.events, i, json_array_get(col.events, n - 1 - i));
+			json_array_set_new(col.events, n - 1 - i, a);
+		}
+	}
+	uint64_t at = q.seq;
+	if (at == UINT64_MAX) { /* from the end without a token: the end is where the stream is now */
+		struct logs_stream_stat st = { 0 };
+		logs_stream_stat(c->srv->logs, name, sn, &st, NULL);
+		at = st.next_seq;
+	}
+	uint64_t fwd = n ? col.hi + 1 : at, back = n ? col.lo : at;
+	*out = json_pack("{s:o,s:o,s:o}", "events", col.events, "nextForwardToken",
+			 json_sprintf("f/%020llu", (unsigned long long)fwd), "nextBackwardToken",
+			 json_sprintf("b/%020llu", (unsigned long long)back));
+	(void)pos;
+	return 0;
+}
+
+/* ---- FilterLogEvents ---- */
+
+struct fkey {
+	int64_t ts;
+	const char *stream;
+	uint64_t seq;
+};
+
+static int fkey_cmp(const struct fkey *a, const struct fkey *b)
+{
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
+	int r = strcmp(a->stream, b->stream);
+	if (r)
+		return r;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+struct fhit {
+	struct fkey k;
+	int64_t ingest;
+	char *msg;
+	size_t len;
+};
+
+struct fscan {
+	const struct logs_filter *filter;
+	struct fkey after;
+	bool has_after;
+	const char *stream;
+	bool time_ordered;
+	struct fhit *hits;
+	size_t n, cap, limit;
+	bool more;
+	bool full;        /* hits were cut to limit: worst is the largest kept */
+	struct fkey worst;
+};
+
+static int fhit_cmp(const void *a, const void *b)
+{
+	return fkey_cmp(&((const struct fhit *)a)->k, &((const struct fhit *)b)->k);
+}
+
+/* Keep the limit smallest keys. */
+static void fscan_trim(struct fscan *f)
+{
+	qsort(f->hits, f->n, sizeof(*f->hits), fhit_cmp);
+	if (f->n > f->limit) {
+		for (size_t i = f->limit; i < f->n; i++)
+			free(f->hits[i].msg);
+		f->n = f->limit;
+		f->more = true;
+	}
+	if (f->n == f->limit) {
+		f->full = true;
+		f->worst = f->hits[f->n - 1].k;
+	}
+}
+
+static int fscan_one(void *ud, const struct logs_event *ev)
+{
+	struct fscan *f = ud;
+	struct fkey k = { ev->timestamp, f->stream, ev->seq };
+	if (f->has_after && fkey_cmp(&k, &f->after) <= 0)
+		return 0;
+	if (f->full && fkey_cmp(&k, &f->worst) > 0) {
+		f->more = true;
+		return f->time_ordered ? 2 : 0; /* later events of a time-ordered stream cannot be smaller */
+	}
+	if (f->filter && !logs_filter_match(f->filter, ev->message, ev->len))
+		return 0;
+	if (f->n == f->cap)
+		f->hits = xrealloc(f->hits, (f->cap = f->cap ? 2 * f->cap : 256) * sizeof(*f->hits));
+	f->hits[f->n++] = (struct fhit){ k, ev->ingestion, xstrndup(ev->message, ev->len), ev->len };
+	f->hits[f->n - 1].k.stream = f->stream;
+	if (f->n >= 2 * f->limit)
+		fscan_trim(f);
+	return 0;
+}
+
+static int filter_token(struct ecs_call *c, const char *token, struct fscan *f, char **ret_stream)
+{
+	void *d = NULL;
+	size_t n = 0;
+	if (base64_decode(token, &d, &n) < 0 || n == 0 || memchr(d, '\0', n)) {
+		free(d);
+		return ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+	}
+	_cleanup_json_ json_t *j = json_loadb(d, n, 0, NULL);
+	free(d);
+	json_t *t = json_object_get(j, "t"), *s = json_object_get(j, "s"), *q = json_object_get(j, "q");
+	if (!json_is_integer(t) || !json_is_string(s) || !json_is_integer(q))
+		return ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+	*ret_stream = xstrdup(json_string_value(s));
+	f->after = (struct fkey){ json_integer_value(t), *ret_stream, (uint64_t)json_integer_value(q) };
+	f->has_after = true;
+	return 0;
+}
+
+/* The streams FilterLogEvents searches: logStreamNames, or logStreamNamePrefix, or all. */
+static int filter_streams(struct ecs_call *c, json_t *in, const char *group, json_t **ret)
+{
+	json_t *names;
+	const char *prefix;
+	if (ecs_strv(c, in, "logStreamNames", &names) < 0 || ecs_str(c, in, "logStreamNamePrefix", false, &prefix) < 0)
+		return -1;
+	if (names && prefix)
+		return ecs_fail(c, "InvalidParameterException",
+				"Cannot specify both logStreamNames and logStreamNamePrefix.");
+	if (names && (json_array_size(names) < 1 || json_array_size(names) > 100))
+		return ecs_fail(c, "InvalidParameterException", "logStreamNames must hold 1 to 100 names.");
+	_cleanup_json_ json_t *all = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (streams_of(c->srv, group, &all, &err) < 0)
+		return ecs_internal(c, err);
+	json_t *out = json_array();
+	size_t i;
+	json_t *x;
+	json_array_foreach (all, i, x) {
+		const char *sn = json_string_value(json_object_get(x, "logStreamName"));
+		bool want = !names && (!prefix || startswith(sn, prefix));
+		size_t k;
+		json_t *y;
+		json_array_foreach (names, k, y)
+			want |= streq(json_string_value(y), sn);
+		if (want)
+			json_array_append_new(out, json_string(sn));
+	}
+	*ret = out;
+	return 0;
+}
+
+int logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *pattern, *token;
+	int64_t limit = 10000;
+	_cleanup_json_ json_t *g = NULL, *streams = NULL;
+	const char *name;
+	struct logs_read q = { 0 };
+	if (ecs_str(c, in, "filterPattern", false, &pattern) < 0 || ecs_str(c, in, "nextToken", false, &token) < 0 ||
+	    ecs_int(c, in, "limit", 1, 10000, &limit) < 0 || time_args(c, in, &q) < 0 ||
+	    group_lookup(c, in, &g, &name) < 0 || filter_streams(c, in, name, &streams) < 0)
+		return -1;
+	struct logs_filter *filter = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (pattern && logs_filter_parse(pattern, &filter, &err) < 0)
+		return ecs_fail(c, "InvalidParameterException", "%s", err->msg);
+	struct fscan f = { .filter = filter, .limit = (size_t)limit };
+	_cleanup_free_ char *after_stream = NULL;
+	int r = token ? filter_token(c, token, &f, &after_stream) : 0;
+	q.expired_before = expired_before(c->srv, g);
+	if (f.has_after && f.after.ts > q.start_ms)
+		q.start_ms = f.after.ts;
+	json_t *searched = json_array();
+	size_t i;
+	json_t *x;
+	json_array_foreach (streams, i, x) {
+		if (r < 0)
+			break;
+		f.stream = json_string_value(x);
+		struct logs_stream_stat st = { 0 };
+		logs_stream_stat(c->srv->logs, name, f.stream, &st, NULL);
+		f.time_ordered = st.time_ordered;
+		if (logs_read_stream(c->srv->logs, name, f.stream, &q, fscan_one, &f, NULL, &err) < 0)
+			r = ecs_internal(c, err);
+		json_array_append_new(searched,
+				      json_pack("{s:s,s:b}", "logStreamName", f.stream, "searchedCompletely", true));
+	}
+	logs_filter_free(filter);
+	if (r >= 0) {
+		fscan_trim(&f);
+		json_t *events = json_array();
+		size_t bytes = 0;
+		for (i = 0; i < f.n; i++) {
+			struct fhit *h = &f.hits[i];
+			if (bytes + h->len > MAX_ANSWER_BYTES) {
+				f.more = true;
+				break;
+			}
+			bytes += h->len;
+			json_array_append_new(events,
+					      json_pack("{s:s,s:I,s:s%,s:I,s:o}", "logStreamName", h->k.stream,
+							"timestamp", (json_int_t)h->k.ts, "message", h->msg, h->len,
+							"ingestionTime", (json_int_t)h->ingest, "eventId",
+							json_sprintf("%020llu%s", (unsigned long long)h->k.seq,
+								     h->k.stream)));
+		}
+		*out = json_pack("{s:o,s:o}", "events", events, "searchedLogStreams", searched);
+		size_t n_ev = json_array_size(events);
+		if (f.more && n_ev) {
+			struct fhit *last = &f.hits[n_ev - 1];
+			_cleanup_json_ json_t *t =
+			    json_pack("{s:I,s:s,s:I}", "t", (json_int_t)last->k.ts, "s", last->k.stream, "q",
+				      (json_int_t)last->k.seq);
+			_cleanup_free_ char *ts = json_dumps(t, JSON_COMPACT);
+			_cleanup_free_ char *b64 = base64_encode(ts, strlen(ts));
+			json_object_set_new(*out, "nextToken", json_string(b64));
+		}
+	} else {
+		json_decref(searched);
+	}
+	for (i = 0; i < f.n; i++)
+		free(f.hits[i].msg);
+	free(f.hits);
+	return r;
+}
+
+/* ---- the agents' ingest call ---- */
+
+static void agent_logs_error(struct http_request *req, unsigned status, const char *code, const char *msg)
+{
+	http_respond_json(req, status, json_pack("{s:s,s:s}", "error", msg, "code", code));
+}
+
+/*
+ * POST /agent/v1/logs {"logGroupName", "logStreamName", "createGroup": bool,
+ * "end": N, "events": [{"timestamp", "message", "offset"}]} → {"token": T}.
+ */
+void logs_agent_ingest(struct server *s, struct http_request *req)
+{
+	size_t len = 0;
+	const char *body = http_request_body(req, &len);
+	_cleanup_json_ json_t *in = json_loadb(body ? body : "", len, 0, NULL);
+	const char *group = json_string_value(json_object_get(in, "logGroupName"));
+	const char *stream = json_string_value(json_object_get(in, "logStreamName"));
+	json_t *end = json_object_get(in, "end");
+	if (!group || !stream || !group_name_ok(group) || !stream_name_ok(stream) || !json_is_integer(end) ||
+	    json_integer_value(end) < 0)
+		return agent_logs_error(req, 400, "BadRequest",
+					"logs needs logGroupName, logStreamName (valid names) and end");
+	_cleanup_(batch_in_done) struct batch_in b = { 0 };
+	const char *bad = batch_parse(json_object_get(in, "events"), true, &b);
+	if (bad)
+		return agent_logs_error(req, 400, "BadRequest", bad);
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_free_ char *gk = group_key(group);
+	_cleanup_json_ json_t *g = NULL;
+	int r = record_get(s, gk, &g, NULL, &err);
+	bool ok;
+	if (r == -ENOENT && json_is_true(json_object_get(in, "createGroup"))) {
+		berth_error_free(err), err = NULL;
+		if ((r = group_create(s, group, &ok, &err)) >= 0)
+			r = record_get(s, gk, &g, NULL, &err);
+	}
+	if (r == -ENOENT)
+		return agent_logs_error(req, 404, "ResourceNotFoundException",
+					"The specified log group does not exist.");
+	if (r >= 0)
+		r = stream_create(s, group, stream, &ok, &err);
+	size_t taken = 0;
+	uint64_t token = 0;
+	if (r >= 0)
+		r = logs_append_from(s->logs, group, stream, b.ev, b.offsets, b.n, now_ms(),
+				     (uint64_t)json_integer_value(end), &taken, &token, &err);
+	if (r < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		return agent_logs_error(req, 500, "ServerError", m);
+	}
+	http_respond_json(req, 200, json_pack("{s:I,s:I}", "token", (json_int_t)token, "taken", (json_int_t)taken));
+}
+
+/* ---- retention sweep ---- */
+
+static void sweep_once(struct server *s)
+{
+	_cleanup_json_ json_t *groups = NULL;
+	if (record_list(s, GROUPS_PREFIX, &groups, NULL) < 0)
+		return;
+	size_t i;
+	json_t *g;
+	json_array_foreach (groups, i, g) {
+		int64_t before = expired_before(s, g);
+		const char *name = json_string_value(json_object_get(g, "logGroupName"));
+		_cleanup_json_ json_t *streams = NULL;
+		if (!before || !name || streams_of(s, name, &streams, NULL) < 0)
+			continue;
+		size_t k;
+		json_t *st;
+		json_array_foreach (streams, k, st) {
+			const char *sn = json_string_value(json_object_get(st, "logStreamName"));
+			uint64_t freed = 0;
+			_cleanup_error_ struct berth_error *err = NULL;
+			if (logs_stream_expire(s->logs, name, sn, before, &freed, &err) < 0) {
+				_cleanup_free_ char *m = berth_error_string(err);
+				log_fields(LOG_LEVEL_WARN, "log retention failed", "group", name, "stream", sn,
+					   "error", m, NULL);
+			} else if (freed) {
+				log_fields(LOG_LEVEL_DEBUG, "log retention", "group", name, "stream", sn, NULL);
+			}
+		}
+	}
+}
+
+static void *sweep_main(void *arg)
+{
+	struct server *s = arg;
+	pthread_mutex_lock(&s->logs_lock);
+	while (!s->logs_stop) {
+		s->logs_kicked = false;
+		pthread_mutex_unlock(&s->logs_lock);
+		sweep_once(s);
+		pthread_mutex_lock(&s->logs_lock);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += s->logs_sweep_interval;
+		while (!s->logs_stop && !s->logs_kicked &&
+		       pthread_cond_timedwait(&s->logs_cond, &s->logs_lock, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&s->logs_lock);
+	return NULL;
+}
+
+void logs_sweep_kick(struct server *s)
+{
+	pthread_mutex_lock(&s->logs_lock);
+	s->logs_kicked = true;
+	pthread_cond_broadcast(&s->logs_cond);
+	pthread_mutex_unlock(&s->logs_lock);
+}
+
+int logs_start(struct server *s, struct berth_error **err)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/logs", s->root);
+	int r = logs_store_open(dir, NULL, &s->logs, err);
+	if (r < 0)
+		return r;
+	if ((r = pthread_create(&s->logs_sweeper, NULL, sweep_main, s)) != 0)
+		return berth_error_set(err, r, "start the log retention thread");
+	s->logs_sweeping = true;
+	return 0;
+}
+
+void logs_stop(struct server *s)
+{
+	pthread_mutex_lock(&s->logs_lock);
+	s->logs_stop = true;
+	pthread_cond_broadcast(&s->logs_cond);
+	pthread_mutex_unlock(&s->logs_lock);
+	if (s->logs_sweeping)
+		pthread_join(s->logs_sweeper, NULL);
+	s->logs_sweeping = false;
+	s->logs = logs_store_close(s->logs);
+}

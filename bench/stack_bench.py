@@ -25,7 +25,6 @@ import contextlib
 import http.client
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -250,41 +249,10 @@ def main():
     ap.add_argument("--poll", type=float, default=0.2)
     ap.add_argument("--no-swarm", action="store_true")
     b = ap.parse_args(namespace=cb.Bench())
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, cb.on_signal)
-    b.load0 = cb.loadavg()
-    b.net = cb.Net(b.prefix)
-    b.swarm_nodes, b.agents, b.server = [], [], None
-    b.image = os.path.join(b.dir, "busybox.tar")
     b.file = os.path.join(b.dir, "stack.yml")
     with open(b.file, "w") as f:
         f.write(stack_file(b.services))
-    res, rc = {}, 0
-    try:
-        cb.run([os.path.join(cb.REPO, "scripts", "mkimage"), "--tag", "busybox:latest", "--docker-archive", b.image])
-        b.net.build()
-        if not b.no_swarm:
-            swarm(b, res)
-        berth(b, res)
-    except cb.Interrupted as e:
-        cb.log("interrupted:", e)
-        rc = 130
-    except Exception as e:  # noqa: BLE001 - report what was measured, then clean up
-        cb.log("FAILED:", repr(e))
-        rc = 1
-    finally:
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)
-        for n in b.swarm_nodes + b.agents:
-            with contextlib.suppress(Exception):
-                n.cleanup()
-        cb.stop_pid(b.server, 30)
-        b.net.delete()
-        cb.unmount_all(b.dir)
-        cb.remove_cgroups(b.prefix)
-    report(b, res)
-    return rc
-
+    return cb.run_peer_and_berth(b, swarm, berth, report)
 
 if __name__ == "__main__":
     sys.exit(main())

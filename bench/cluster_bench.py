@@ -969,6 +969,44 @@ class Bench:
     pass
 
 
+def run_peer_and_berth(b, swarm_fn, berth_fn, report_fn):
+    """The skeleton of a berth-vs-Swarm bench (bench/stack_bench.py): signals, the image, the
+    network, swarm_fn(b, res) unless b.no_swarm, berth_fn(b, res), the cleanup of whatever b
+    holds (swarm_nodes, agents, server, net, dir, cgroups of prefix) even after a failure, then
+    report_fn(b, res). Returns the exit code."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    b.load0 = loadavg()
+    b.net = Net(b.prefix)
+    b.swarm_nodes, b.agents, b.server = [], [], None
+    b.image = os.path.join(b.dir, "busybox.tar")
+    res, rc = {}, 0
+    try:
+        run([os.path.join(REPO, "scripts", "mkimage"), "--tag", "busybox:latest", "--docker-archive", b.image])
+        b.net.build()
+        if not b.no_swarm:
+            swarm_fn(b, res)
+        berth_fn(b, res)
+    except Interrupted as e:
+        log("interrupted:", e)
+        rc = 130
+    except Exception as e:  # noqa: BLE001 - report what was measured, then clean up
+        log("FAILED:", repr(e))
+        rc = 1
+    finally:
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        for n in b.swarm_nodes + b.agents:
+            with contextlib.suppress(Exception):
+                n.cleanup()
+        stop_pid(b.server, 30)
+        b.net.delete()
+        unmount_all(b.dir)
+        remove_cgroups(b.prefix)
+    report_fn(b, res)
+    return rc
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--prefix", required=True)

@@ -97,6 +97,8 @@ static const struct command commands[] = {
 	{ "task", cli_task, "Run and manage tasks on a cluster" },
 	{ "lb", cli_lb, "Manage load balancers of a cluster" },
 	{ "service", cli_service, "Run and deploy services on a cluster" },
+	{ "apply", cli_apply, "Deploy a compose file (stack) to a cluster" },
+	{ "stack", cli_stack, "Manage stacks on a cluster" },
 };
 
 static const struct command *find_command(const char *name)

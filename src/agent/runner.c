@@ -282,17 +282,27 @@ static int ensure_network(struct agent_runner *r, struct berth_error **err)
 
 /*
  * Service discovery: the task's resolv.conf names the agent's resolver on
- * the task network's gateway, with the cluster's discovery domain searched
- * first (containers of the task share the pause container's resolv.conf).
+ * the task network's gateway, with the containers' dnsSearchDomains (a
+ * stack's namespace: `cache` finds `cache.STACK`) and then the cluster's
+ * discovery domain searched (containers of the task share the pause
+ * container's resolv.conf, so their own DnsSearch would have no effect).
  */
-static void task_dns(struct agent_runner *r, json_t *hc)
+static void task_dns(struct agent_runner *r, const json_t *td, json_t *hc)
 {
 	struct net_network *n = NULL;
 	if (!r->dns_search || net_network_get(netops_net(r->h->net), r->network, &n, NULL) < 0)
 		return;
 	if (n->gateway && *n->gateway) {
+		json_t *search = json_array();
+		size_t i, k;
+		json_t *d, *x;
+		json_array_foreach (json_object_get(td, "containerDefinitions"), i, d)
+			json_array_foreach (json_object_get(d, "dnsSearchDomains"), k, x)
+				if (json_is_string(x) && json_array_size(search) < 5)
+					json_array_append(search, x);
+		json_array_append_new(search, json_string(r->dns_search));
 		json_object_set_new(hc, "Dns", json_pack("[s]", n->gateway));
-		json_object_set_new(hc, "DnsSearch", json_pack("[s]", r->dns_search));
+		json_object_set_new(hc, "DnsSearch", search);
 	}
 	net_network_free(n);
 }
@@ -317,7 +327,7 @@ static int create_pause(struct rtask *t, const char *cgroup, struct berth_error 
 	    "Source", r->pause_path, "Target", "/pause", "ReadOnly", 1, "RestartPolicy", "Name", "no");
 	if (cgroup)
 		json_object_set_new(hc, "CgroupParent", json_string(cgroup));
-	task_dns(r, hc);
+	task_dns(r, taskdef(t), hc);
 	_cleanup_free_ char *id = NULL;
 	if ((rr = host_container_create(r->h, name, cfg, hc, NULL, &id, err)) < 0 ||
 	    (rr = engine_container_start(r->h->engine, id, err)) < 0) {

@@ -117,6 +117,9 @@ void ecs_cli_print_items(const struct ecs_cli *e, const char *const *headers, si
 int ecs_cli_print_described(const struct ecs_cli *e, const json_t *out, const char *key,
 			    void (*print_one)(const json_t *item));
 
+/* For the verbs that poll (the ECS API has no watch): sleep, and a monotonic clock in seconds. */
+void ecs_sleep_ms(long ms);
+double ecs_now_mono(void);
 /*
  * `berth GROUP inspect NAME...`: Describe<op> of the operands (request and
  * answer key `key`, with TAGS), printed by ecs_cli_print_described().
@@ -171,6 +174,8 @@ int cli_node(int argc, char **argv);
 int cli_taskdef(int argc, char **argv);
 int cli_task(int argc, char **argv);
 int cli_lb(int argc, char **argv); /* lb.c: berth's load balancers */
+int cli_apply(int argc, char **argv); /* stack.c: berth apply -f compose.yml */
+int cli_stack(int argc, char **argv); /* stack.c: berth stack ls|ps|services|rm */
 int cli_service(int argc, char **argv);
 
 #endif

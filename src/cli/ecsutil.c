@@ -262,6 +262,20 @@ void ecs_cli_print_items(const struct ecs_cli *e, const char *const *headers, si
 	cli_print_table(headers, ncols, rows);
 }
 
+void ecs_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+double ecs_now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 const char *ecs_arn_id(const char *arn)
 {
 	if (!arn)

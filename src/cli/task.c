@@ -136,20 +136,6 @@ static int add_overrides(struct ecs_cli *e, struct run_opts *o, const char *task
 	return 0;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static bool settled(const json_t *tasks)
 {
 	size_t i;
@@ -165,7 +151,7 @@ static bool settled(const json_t *tasks)
 /* Poll DescribeTasks until every task settles; *ret the last description. -1 on error or timeout. */
 static int wait_tasks(struct ecs_cli *e, json_t *arns, long seconds, json_t **ret)
 {
-	double deadline = now_mono() + (double)seconds;
+	double deadline = ecs_now_mono() + (double)seconds;
 	long interval = 100;
 	for (;;) {
 		json_t *tasks = NULL, *failures = NULL;
@@ -178,12 +164,12 @@ static int wait_tasks(struct ecs_cli *e, json_t *arns, long seconds, json_t **re
 			return nf ? -1 : 0;
 		}
 		json_decref(tasks);
-		if (now_mono() + (double)interval / 1000 > deadline) {
+		if (ecs_now_mono() + (double)interval / 1000 > deadline) {
 			fprintf(stderr, "berth: tasks did not reach RUNNING or STOPPED within %ld s\n",
 				seconds);
 			return -1;
 		}
-		sleep_ms(interval);
+		ecs_sleep_ms(interval);
 		interval = MIN(interval * 2, WAIT_MAX_INTERVAL_MS);
 	}
 }

@@ -229,3 +229,22 @@ json_t *lb_discovery(const json_t *tasks, lb_has_checks_fn has_checks, void *use
 	}
 	return out;
 }
+
+void lb_discovery_stack_names(json_t *names, const json_t *tasks, lb_stack_fn stack_of, void *userdata)
+{
+	size_t i;
+	json_t *t;
+	json_array_foreach (tasks, i, t) {
+		const char *svc = service_of(t);
+		const char *stack =
+		    svc ? stack_of(userdata, json_string_value(json_object_get(t, "taskDefinitionArn")))
+			: NULL;
+		size_t n = stack ? strlen(stack) : 0;
+		json_t *ips = svc ? json_object_get(names, svc) : NULL;
+		if (!stack || !ips || strncmp(svc, stack, n) || svc[n] != '_' || !svc[n + 1])
+			continue;
+		_cleanup_free_ char *alias = xasprintf("%s.%s", svc + n + 1, stack);
+		if (!json_object_get(names, alias))
+			json_object_set_new(names, alias, json_deep_copy(ips));
+	}
+}

@@ -403,20 +403,19 @@ int ecs_berth_delete_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 
 struct checks_cache {
 	struct server *s;
-	json_t *seen; /* taskDefinitionArn -> bool */
+	json_t *seen; /* taskDefinitionArn -> {"checks": bool, "stack": string|null} */
 };
 
-static bool has_checks(void *userdata, const char *arn)
+/* What discovery and membership read of a task definition, cached per pass. */
+static const json_t *taskdef_facts(struct checks_cache *cc, const char *arn)
 {
-	struct checks_cache *cc = userdata;
-	if (!arn)
-		return false;
 	json_t *v = json_object_get(cc->seen, arn);
 	if (v)
-		return json_is_true(v);
+		return v;
 	struct ecs_call c = { .srv = cc->s };
 	_cleanup_json_ json_t *td = NULL;
 	bool any = false;
+	const char *stack = NULL;
 	if (taskdef_resolve(&c, arn, &td) == 0) {
 		size_t i;
 		json_t *d;
@@ -424,11 +423,25 @@ static bool has_checks(void *userdata, const char *arn)
 			json_t *ess = json_object_get(d, "essential");
 			any |=
 			    (!ess || json_is_true(ess)) && json_is_object(json_object_get(d, "healthCheck"));
+			stack = stack
+				    ?: json_string_value(json_object_get(json_object_get(d, "dockerLabels"),
+									 LB_STACK_LABEL));
 		}
 	}
 	free(c.msg);
-	json_object_set_new(cc->seen, arn, json_boolean(any));
-	return any;
+	v = json_pack("{s:b,s:s?}", "checks", any, "stack", stack);
+	json_object_set_new(cc->seen, arn, v);
+	return v;
+}
+
+static bool has_checks(void *userdata, const char *arn)
+{
+	return arn && json_is_true(json_object_get(taskdef_facts(userdata, arn), "checks"));
+}
+
+static const char *stack_of(void *userdata, const char *arn)
+{
+	return arn ? json_string_value(json_object_get(taskdef_facts(userdata, arn), "stack")) : NULL;
 }
 
 /* Everything the membership rules read for one cluster. */
@@ -679,8 +692,10 @@ static int dataplane_of(struct server *s, const char *cluster, json_t **ret, str
 	}
 	json_decref(all);
 	_cleanup_free_ char *domain = xasprintf("%s.local", cluster);
+	json_t *names = lb_discovery(cs.tasks, has_checks, &cs.cc);
+	lb_discovery_stack_names(names, cs.tasks, stack_of, &cs.cc);
 	*ret = json_pack("{s:s,s:o,s:{s:s,s:o}}", "cluster", cluster, "loadBalancers", lbs, "discovery",
-			 "domain", domain, "names", lb_discovery(cs.tasks, has_checks, &cs.cc));
+			 "domain", domain, "names", names);
 	cluster_state_done(&cs);
 	return 0;
 }

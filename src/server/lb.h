@@ -77,6 +77,22 @@ json_t *lb_targets(const struct lb_membership *m, const json_t *tasks, bool all_
  */
 json_t *lb_discovery(const json_t *tasks, lb_has_checks_fn has_checks, void *userdata);
 
+/*
+ * Stacks (docs/stack.md): the namespace a task's definition puts its
+ * containers in (the label com.docker.stack.namespace, as Swarm labels a
+ * stack's containers), or NULL. arn is the task's taskDefinitionArn.
+ */
+typedef const char *(*lb_stack_fn)(void *userdata, const char *taskdef_arn);
+#define LB_STACK_LABEL "com.docker.stack.namespace"
+
+/*
+ * Add to names (lb_discovery's answer) the short names of stack services,
+ * as a stack's network gives them in Swarm: the service STACK_X whose tasks
+ * are in namespace STACK also answers as X.STACK (the stack's tasks search
+ * STACK, so `X` finds it; other stacks' X do not collide).
+ */
+void lb_discovery_stack_names(json_t *names, const json_t *tasks, lb_stack_fn stack_of, void *userdata);
+
 /* The awsvpc IPv4 address of a task record, or NULL (borrowed). */
 const char *lb_task_address(const json_t *task);
 

@@ -177,6 +177,37 @@ static void test_discovery(void **state)
 	assert_int_equal(json_object_size(none), 0);
 }
 
+/* Tasks of definition "td-st" are in stack st; "td-x" in none. */
+static const char *test_stack_of(void *userdata, const char *arn)
+{
+	(void)userdata;
+	return arn && streq(arn, "td-st") ? "st" : NULL;
+}
+
+static void test_discovery_stack_names(void **state)
+{
+	(void)state;
+	_cleanup_json_ json_t *tasks = json_array();
+	const char *rows[][3] = { { "s1", "service:st_cache", "td-st" },    /* cache.st */
+				  { "s2", "service:other_cache", "td-st" }, /* not STACK_ */
+				  { "s3", "service:st_web", "td-x" },       /* not in a stack */
+				  { "s4", "service:st_", "td-st" } };       /* no short name */
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		json_t *t = task(rows[i][0], rows[i][1], "RUNNING", "RUNNING", "10.1.0.9");
+		json_object_set_new(t, "taskDefinitionArn", json_string(rows[i][2]));
+		json_array_append_new(tasks, t);
+	}
+	_cleanup_json_ json_t *names = lb_discovery(tasks, no_checks, NULL);
+	lb_discovery_stack_names(names, tasks, test_stack_of, NULL);
+	_cleanup_json_ json_t *want =
+	    json_pack("{s:[s],s:[s],s:[s],s:[s],s:[s]}", "st_cache", "10.1.0.9", "other_cache", "10.1.0.9",
+		      "st_web", "10.1.0.9", "st_", "10.1.0.9", "cache.st", "10.1.0.9");
+	if (!json_equal(names, want)) {
+		_cleanup_free_ char *got = json_dumps(names, JSON_COMPACT | JSON_SORT_KEYS);
+		fail_msg("got %s", got);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +215,7 @@ int main(void)
 		cmocka_unit_test(test_membership_from_service_record),
 		cmocka_unit_test(test_membership_from_attachment_and_bridge_address),
 		cmocka_unit_test(test_discovery),
+		cmocka_unit_test(test_discovery_stack_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,5 +155,8 @@ int cli_node(int argc, char **argv);
 int cli_taskdef(int argc, char **argv);
 int cli_task(int argc, char **argv);
 int cli_lb(int argc, char **argv); /* lb.c: berth's load balancers */
+/* metrics.c: `berth cluster top` (and `berth top` without a container), `berth service stats` */
+int cli_cluster_top(int argc, char **argv);
+int cli_service_stats(int argc, char **argv);
 
 #endif

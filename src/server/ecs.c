@@ -58,6 +58,7 @@ static const struct ecs_op OPS[] = {
 	{ "BerthAttachLoadBalancer", ecs_berth_attach_load_balancer },
 	{ "BerthDetachLoadBalancer", ecs_berth_detach_load_balancer },
 	{ "BerthDrainTargets", ecs_berth_drain_targets },
+	{ "BerthDescribeMetrics", ecs_berth_describe_metrics }, /* metrics.c, docs/metrics.md */
 };
 
 /* CloudWatch Logs, same endpoint, SigV4 service "logs" (logs.c). */
@@ -234,6 +235,10 @@ void server_http_handler(struct http_request *req, void *userdata)
 	}
 	if (streq(path, "/")) {
 		ecs_handle(s, req);
+		return;
+	}
+	if (streq(path, "/metrics")) {
+		metrics_handle_scrape(s, req);
 		return;
 	}
 	if (streq(path, "/healthz")) {

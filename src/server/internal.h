@@ -68,6 +68,10 @@ struct server {
 	bool logs_sweeping, logs_stop, logs_kicked;
 	pthread_mutex_t logs_lock;
 	pthread_cond_t logs_cond;
+	/* metrics (metrics.c, docs/metrics.md): in memory only */
+	struct metrics_store *metrics;
+	int metrics_period;  /* seconds of one datapoint (--metrics-period; 60) */
+	char *metrics_token; /* bearer token of GET /metrics (ROOT/metrics-token) */
 };
 
 /* ---- identity.c ---- */
@@ -311,6 +315,17 @@ int logs_start(struct server *s, struct berth_error **err);
 void logs_stop(struct server *s);
 /* Sweep now (a retention policy changed). */
 void logs_sweep_kick(struct server *s);
+
+/* ---- metrics.c (docs/metrics.md) ---- */
+int metrics_start(struct server *s, struct berth_error **err); /* the store and ROOT/metrics-token */
+void metrics_stop(struct server *s);
+/* POST /agent/v1/metrics from the authenticated node. */
+void metrics_agent_ingest(struct server *s, struct http_request *req, json_t *node);
+/* GET /metrics (bearer token). */
+void metrics_handle_scrape(struct server *s, struct http_request *req);
+int ecs_berth_describe_metrics(struct ecs_call *c, json_t *in, json_t **out);
+/* NAME of a task whose group is service:NAME, else NULL (borrowed). */
+const char *task_service_name(json_t *task);
 
 /* ---- leader.c ---- */
 int leader_start(struct server *s, struct berth_error **err);

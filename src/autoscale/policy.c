@@ -14,15 +14,33 @@ static int64_t clamp(int64_t v, int64_t lo, int64_t hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* All of the last k points exist and satisfy cmp against x. */
+/*
+ * Every datapoint among the last k satisfies cmp against x, and at least half
+ * of them exist: a period an agent's sample missed (clock jitter puts two in
+ * the next one) neither breaks a breach nor makes one.
+ */
 static bool last_all(const double *pts, size_t n, size_t k, bool (*cmp)(double, double), double x)
 {
 	if (n < k || k == 0)
 		return false;
-	for (size_t i = n - k; i < n; i++)
-		if (isnan(pts[i]) || !cmp(pts[i], x))
+	size_t present = 0;
+	for (size_t i = n - k; i < n; i++) {
+		if (isnan(pts[i]))
+			continue;
+		if (!cmp(pts[i], x))
 			return false;
-	return true;
+		present++;
+	}
+	return 2 * present >= k;
+}
+
+/* The latest datapoint that exists (NAN when none does). */
+static double latest(const double *pts, size_t n)
+{
+	for (size_t i = n; i-- > 0;)
+		if (!isnan(pts[i]))
+			return pts[i];
+	return NAN;
 }
 
 static bool gt(double a, double b) { return a > b; }
@@ -50,7 +68,7 @@ void autoscale_target_tracking(const struct autoscale_target *p, const double *p
 		return;
 	ret->alarm = true;
 	ret->high = high;
-	ret->value = points[n - 1];
+	ret->value = latest(points, n);
 	int64_t want = clamp(proportional(st->capacity, ret->value, p->target), st->min, st->max);
 	if (high && st->capacity < st->min)
 		want = st->min;
@@ -90,11 +108,18 @@ void autoscale_step_scaling(const struct autoscale_steps *p, const double *point
 	size_t k = p->periods > 0 ? (size_t)p->periods : 1;
 	if (n < k)
 		return;
-	for (size_t i = n - k; i < n; i++)
-		if (isnan(points[i]) || !compare(p->compare, points[i], p->threshold))
+	size_t present = 0;
+	for (size_t i = n - k; i < n; i++) {
+		if (isnan(points[i]))
+			continue;
+		if (!compare(p->compare, points[i], p->threshold))
 			return;
+		present++;
+	}
+	if (2 * present < k || !present)
+		return;
 	ret->alarm = true;
-	ret->value = points[n - 1];
+	ret->value = latest(points, n);
 	double rel = ret->value - p->threshold;
 	const struct autoscale_step *step = NULL;
 	for (size_t i = 0; i < p->n && !step; i++)
@@ -121,7 +146,7 @@ void autoscale_step_scaling(const struct autoscale_steps *p, const double *point
 	want = clamp(want, st->min, st->max);
 	ret->high = want > st->capacity;
 	if (want == st->capacity) {
-		ret->held_by = "bounds";
+		ret->held_by = step->adjustment || p->type == AUTOSCALE_EXACT ? "bounds" : "no change";
 		return;
 	}
 	double last = st->last_out > st->last_in ? st->last_out : st->last_in;

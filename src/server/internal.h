@@ -327,6 +327,27 @@ int ecs_berth_describe_metrics(struct ecs_call *c, json_t *in, json_t **out);
 /* NAME of a task whose group is service:NAME, else NULL (borrowed). */
 const char *task_service_name(json_t *task);
 
+/* ---- autoscaling.c: Application Auto Scaling (AnyScaleFrontendService), docs/autoscaling.md ---- */
+#define AUTOSCALING_TARGET_PREFIX "AnyScaleFrontendService."
+int as_register_scalable_target(struct ecs_call *c, json_t *in, json_t **out);
+int as_describe_scalable_targets(struct ecs_call *c, json_t *in, json_t **out);
+int as_deregister_scalable_target(struct ecs_call *c, json_t *in, json_t **out);
+int as_put_scaling_policy(struct ecs_call *c, json_t *in, json_t **out);
+int as_describe_scaling_policies(struct ecs_call *c, json_t *in, json_t **out);
+int as_delete_scaling_policy(struct ecs_call *c, json_t *in, json_t **out);
+int as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out);
+int as_describe_scheduled_actions(struct ecs_call *c, json_t *in, json_t **out);
+int as_delete_scheduled_action(struct ecs_call *c, json_t *in, json_t **out);
+int as_describe_scaling_activities(struct ecs_call *c, json_t *in, json_t **out);
+/* One pass of the scaler (the leader, every second): scheduled actions, then policies. */
+void autoscale_tick(struct server *s);
+/*
+ * Set an ACTIVE service's desiredCount through UpdateService's edit (services.c), with an event naming
+ * why. *ret_from: the count before. -ENOENT (service gone) or another -errno with *ret_msg.
+ */
+int service_set_desired_count(struct server *s, const char *cluster, const char *name, int64_t n,
+			      const char *why, int64_t *ret_from, char **ret_msg);
+
 /* ---- leader.c ---- */
 int leader_start(struct server *s, struct berth_error **err);
 void leader_stop(struct server *s);

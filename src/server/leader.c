@@ -141,6 +141,7 @@ static void *leader_main(void *arg)
 			}
 		}
 		check_nodes(s);
+		autoscale_tick(s);
 		if (wait_stop(s, 1000))
 			break;
 		int64_t ttl;

@@ -106,8 +106,12 @@ static void test_target_tracking(void **state)
 	p.disable_scale_in = true;
 	autoscale_target_tracking(&p, low, ARRAY_SIZE(low), &st, &d);
 	assert_false(d.act);
-	low[3] = NAN; /* missing data: no low alarm */
+	low[3] = NAN; /* a missing datapoint neither breaks the breach ... */
 	p.disable_scale_in = false;
+	autoscale_target_tracking(&p, low, ARRAY_SIZE(low), &st, &d);
+	assert_true(d.alarm && d.act);
+	for (size_t i = 0; i < 8; i++) /* ... nor makes one when most are missing */
+		low[i] = NAN;
 	autoscale_target_tracking(&p, low, ARRAY_SIZE(low), &st, &d);
 	assert_false(d.alarm);
 }

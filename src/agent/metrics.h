@@ -54,4 +54,7 @@ int agent_metrics_sample_task(const char *cgroup, const int *pids, size_t n, str
 /* Node series (CPU, memory, load of this host) appended to sb. */
 void agent_metrics_render_node(struct strbuf *sb, const char *node, size_t n_tasks);
 
+/* `berth bench-metrics` (metrics-bench.c, bench/metrics.sh). */
+int metrics_bench_main(int argc, char **argv);
+
 #endif

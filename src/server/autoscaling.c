@@ -772,7 +772,16 @@ static bool service_counts(struct server *s, const struct resource *r, int64_t *
 	    !streq_ptr(json_string_value(json_object_get(svc, "status")), "ACTIVE"))
 		return false;
 	*desired = json_integer_value(json_object_get(svc, "desiredCount"));
-	*running = json_integer_value(json_object_get(svc, "runningCount"));
+	/* the targets of ALBRequestCountPerTarget: the service's RUNNING tasks */
+	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", r->cluster);
+	_cleanup_json_ json_t *tasks = NULL;
+	*running = 0;
+	size_t i;
+	json_t *t;
+	if (record_list(s, tp, &tasks, NULL) == 0)
+		json_array_foreach (tasks, i, t)
+			*running += streq_ptr(task_service_name(t), r->service) &&
+				    streq_ptr(json_string_value(json_object_get(t, "lastStatus")), "RUNNING");
 	return true;
 }
 

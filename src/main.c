@@ -98,6 +98,7 @@ static const struct command commands[] = {
 	{ "taskdef", cli_taskdef, "Manage task definitions" },
 	{ "task", cli_task, "Run and manage tasks on a cluster" },
 	{ "lb", cli_lb, "Manage load balancers of a cluster" },
+	{ "service", cli_service, "Run and deploy services on a cluster" },
 };
 
 static const struct command *find_command(const char *name)

@@ -1040,9 +1040,9 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 	_cleanup_free_ char *lbdir = xasprintf("%s/lb", a->exec_root);
 	_cleanup_free_ char *records = xasprintf("%s/lb/dns.records", a->exec_root);
 	struct lb_agent_config lbc = { .dir = lbdir,
-				      .records_file = a->dns ? records : NULL,
-				      .fetch = overlay_fetch,
-				      .userdata = a };
+				       .records_file = a->dns ? records : NULL,
+				       .fetch = overlay_fetch,
+				       .userdata = a };
 	if ((r = lb_agent_start(&lbc, &a->lb, err)) < 0)
 		return r;
 	/* what the runner resumed is reported once more: the server may have missed it */

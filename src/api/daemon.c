@@ -35,6 +35,7 @@ struct daemon_opts {
 	char *hosts[API_MAX_HOSTS]; /* -H (repeatable) or the config's "hosts" */
 	size_t n_hosts;
 	int tls, tlsverify, insecure_tcp; /* -1: not given */
+	struct http_limits limits;
 };
 
 static void usage(FILE *f)
@@ -72,8 +73,8 @@ static void usage(FILE *f)
 	    "      --default-ulimit NAME=SOFT[:HARD]  ulimit of every container (repeatable)\n"
 	    "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
 	    "      --log-driver NAME    default log driver of containers: json-file, local, none\n"
-	    "      --detach-keys KEYS   default detach keys of attached TTYs (default ctrl-p,ctrl-q)\n"
-	    "  -h, --help               show this help\n");
+	    "      --detach-keys KEYS   default detach keys of attached TTYs (default "
+	    "ctrl-p,ctrl-q)\n" HTTP_LIMITS_USAGE "  -h, --help               show this help\n");
 }
 
 static void set(char **slot, const char *v)
@@ -153,6 +154,9 @@ static int add_default_ulimit(struct daemon_opts *o, const char *v)
 	return 0;
 }
 
+/* getopt values of the --http-* flags (http.h) */
+#define OPT_HTTP_LIMITS 1000
+
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
 	static const struct option longopts[] = {
@@ -174,12 +178,21 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "tlscert", required_argument, NULL, 'C' },
 		{ "tlskey", required_argument, NULL, 'K' },
 		{ "allow-insecure-tcp", no_argument, NULL, 'N' },
+		HTTP_LIMITS_LONGOPTS(OPT_HTTP_LIMITS),
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "H:p:l:b:h", longopts, NULL)) != -1) {
+		if (ch >= OPT_HTTP_LIMITS && ch < OPT_HTTP_LIMITS + HTTP_LIMITS_N_OPTS) {
+			_cleanup_error_ struct berth_error *err = NULL;
+			if (http_limits_parse_opt(&o->limits, ch - OPT_HTTP_LIMITS, optarg, &err) < 0) {
+				berth_error_print(err, "berth daemon");
+				return -EINVAL;
+			}
+			continue;
+		}
 		switch (ch) {
 		case 'r': set(&o->root, optarg); break;
 		case 'x': set(&o->exec_root, optarg); break;
@@ -274,6 +287,7 @@ static int serve(struct daemon_opts *o, struct berth_error **err)
 						 .tlskey = o->tlskey },
 				     .pidfile = o->pidfile,
 				     .detach_keys = o->detach_keys,
+				     .limits = o->limits,
 				     .role = "daemon" };
 	for (size_t i = 0; i < o->n_hosts; i++)
 		so.listen.hosts[i] = o->hosts[i];

@@ -4,10 +4,12 @@
  * load and save. Image names contain '/', so these routes are matched by
  * suffix (api_images_route) rather than by the segment router.
  *
- * Uploads (import, load) arrive as the buffered request body and are handed
- * to the library through a memfd; pulls (pull.c) stream their progress as
+ * Uploads (import, load) are read as they arrive and spooled to an unlinked
+ * file under the root (never whole in memory; the library needs a seekable
+ * fd), handed to the library; pulls (pull.c) stream their progress as
  * docker's JSON message stream while they run.
  */
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -18,8 +20,37 @@
 #include "common/util.h"
 #include "image/image.h"
 
+/* A streamed upload, spooled to an unlinked file under the root as it arrives: a seekable fd. */
+static int spool_fd(struct api_call *c)
+{
+	_cleanup_close_ int fd = open(c->api->root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		http_respond_error(c->req, 500, "spool upload: %s", strerror(errno));
+		return -1;
+	}
+	char *buf = xmalloc(256 * 1024);
+	ssize_t n;
+	int w = 0;
+	while ((n = http_request_body_read(c->req, buf, 256 * 1024)) > 0 &&
+	       (w = fs_write_all(fd, buf, (size_t)n)) >= 0)
+		;
+	free(buf);
+	if (n == -EFBIG) {
+		http_respond_error(c->req, 413, "request body too large");
+		return -1;
+	}
+	if (n < 0 || w < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		int e = n < 0 ? (int)-n : w < 0 ? -w : errno;
+		http_respond_error(c->req, 500, "spool upload: %s", strerror(e));
+		return -1;
+	}
+	return TAKE_FD(fd);
+}
+
 static int body_fd(struct api_call *c)
 {
+	if (http_request_body_streamed(c->req))
+		return spool_fd(c);
 	size_t len;
 	const char *body = http_request_body(c->req, &len);
 	int fd = memfd_create("berth-upload", MFD_CLOEXEC);

@@ -14,14 +14,22 @@
 #include "common/fs.h"
 #include "common/log.h"
 
-/* Bodies of image uploads (import/load, build contexts, archives) may be large. */
-#define API_MAX_UPLOAD (1024u << 20)
+/* Bodies of image uploads (build contexts, archives) may be large. */
+#define API_MAX_UPLOAD  (1024u << 20)
+/* Uploads spooled to disk as they arrive (load, import): bounded by the disk, not memory. */
+#define API_MAX_SPOOLED (64ull << 30)
+
+bool api_body_stream(const char *method, const char *path, void *userdata)
+{
+	(void)userdata;
+	return streq(method, "POST") && (streq(path, "/images/create") || streq(path, "/images/load"));
+}
 
 size_t api_body_limit(const char *method, const char *path, void *userdata)
 {
-	(void)userdata;
-	if (streq(method, "POST") &&
-	    (streq(path, "/images/create") || streq(path, "/images/load") || streq(path, "/build")))
+	if (api_body_stream(method, path, userdata))
+		return (size_t)API_MAX_SPOOLED;
+	if (streq(method, "POST") && streq(path, "/build"))
 		return API_MAX_UPLOAD;
 	if (streq(method, "PUT") && startswith(path, "/containers/") && endswith(path, "/archive"))
 		return API_MAX_UPLOAD;
@@ -62,9 +70,12 @@ int api_serve(const struct api_serve_opts *o, struct berth_error **err)
 	int fd = -1;
 	struct http_server *srv = NULL;
 	if ((r = api_listen_bind(&o->listen, &ls, &fd, err)) >= 0) {
-		struct http_server_opts so = {
-			.listen_fd = fd, .handler = api_handle, .userdata = &api, .body_limit = api_body_limit
-		};
+		struct http_server_opts so = { .listen_fd = fd,
+					       .handler = api_handle,
+					       .userdata = &api,
+					       .body_limit = api_body_limit,
+					       .body_stream = api_body_stream,
+					       .limits = &o->limits };
 		if ((r = http_server_start(&so, &srv, err)) >= 0 && (r = api_listen_start(ls, srv, err)) < 0)
 			srv = http_server_stop(srv);
 	}

@@ -183,24 +183,9 @@ static int cluster_inspect(int argc, char **argv)
 	static const char *text =
 	    "cluster inspect [OPTIONS] CLUSTER [CLUSTER...]\n\nShow clusters: "
 	    "status, nodes and task counts, tags\n\nOptions:\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
-	struct ecs_cli e = { 0 };
-	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
-		return rc;
-	if (optind >= argc) {
-		fprintf(stderr, "\"berth cluster inspect\" requires at least 1 argument.\n");
-		return cli_usage(text, false);
-	}
-	if (ecs_cli_open(&e) < 0)
-		return 1;
-	_cleanup_json_ json_t *in = json_pack("{s:[],s:[s]}", "clusters", "include", "TAGS"), *out = NULL;
-	for (int i = optind; i < argc; i++)
-		json_array_append_new(json_object_get(in, "clusters"), json_string(argv[i]));
-	rc = 1;
-	if (ecs_cli_call(&e, "DescribeClusters", in, false, &out) == 0)
-		rc = ecs_cli_print_described(&e, out, "clusters", print_cluster);
-	ecs_cli_close(&e);
-	return rc;
+	static const struct ecs_inspect how = { "cluster inspect", "DescribeClusters", "clusters", false,
+						print_cluster };
+	return ecs_cli_inspect(argc, argv, text, &how);
 }
 
 int cli_cluster(int argc, char **argv)

@@ -117,6 +117,18 @@ void ecs_cli_print_items(const struct ecs_cli *e, const char *const *headers, si
 int ecs_cli_print_described(const struct ecs_cli *e, const json_t *out, const char *key,
 			    void (*print_one)(const json_t *item));
 
+/*
+ * `berth GROUP inspect NAME...`: Describe<op> of the operands (request and
+ * answer key `key`, with TAGS), printed by ecs_cli_print_described().
+ */
+struct ecs_inspect {
+	const char *verb; /* "task inspect", for the usage error */
+	const char *op, *key;
+	bool with_cluster;
+	void (*print_one)(const json_t *item);
+};
+int ecs_cli_inspect(int argc, char **argv, const char *text, const struct ecs_inspect *how);
+
 /* "abc" from "arn:...:task/cluster/abc"; the string itself when not an ARN. Borrowed. */
 const char *ecs_arn_id(const char *arn);
 /* "family:rev" from a task definition ARN (new string). */
@@ -134,6 +146,10 @@ const char *ecs_attribute(const json_t *attrs, const char *name);
  * NULL with a message on stderr on an unknown or repeated key.
  */
 json_t *ecs_parse_kv(const char *flag, const char *s, const char *const *allowed);
+/* A decimal in [min, max] for flag; -1 with a message on stderr otherwise. */
+int ecs_parse_long(const char *flag, const char *arg, long min, long max, long *ret);
+/* Append item (reference stolen) to the list in[key], creating it. */
+void ecs_append(json_t *in, const char *key, json_t *item);
 /*
  * A command for --command: a JSON array of strings, or words split on blanks
  * with '...' and "..." quoting and backslash escapes. NULL (message printed) when malformed.
@@ -155,6 +171,7 @@ int cli_node(int argc, char **argv);
 int cli_taskdef(int argc, char **argv);
 int cli_task(int argc, char **argv);
 int cli_lb(int argc, char **argv); /* lb.c: berth's load balancers */
+int cli_service(int argc, char **argv);
 /* metrics.c: `berth cluster top` (and `berth top` without a container), `berth service stats` */
 int cli_cluster_top(int argc, char **argv);
 int cli_service_stats(int argc, char **argv);

@@ -188,6 +188,50 @@ int ecs_cli_print_described(const struct ecs_cli *e, const json_t *out, const ch
 	return ecs_cli_print_failures(json_object_get(out, "failures")) ? 1 : 0;
 }
 
+int ecs_cli_inspect(int argc, char **argv, const char *text, const struct ecs_inspect *how)
+{
+	struct ecs_cli e = { 0 };
+	int rc;
+	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+		return rc;
+	if (optind >= argc) {
+		fprintf(stderr, "\"berth %s\" requires at least 1 argument.\n", how->verb);
+		return cli_usage(text, false);
+	}
+	if (ecs_cli_open(&e) < 0)
+		return 1;
+	_cleanup_json_ json_t *in = json_pack("{s:[],s:[s]}", how->key, "include", "TAGS"), *out = NULL;
+	for (int i = optind; i < argc; i++)
+		json_array_append_new(json_object_get(in, how->key), json_string(argv[i]));
+	rc = 1;
+	if (ecs_cli_call(&e, how->op, in, how->with_cluster, &out) == 0)
+		rc = ecs_cli_print_described(&e, out, how->key, how->print_one);
+	ecs_cli_close(&e);
+	return rc;
+}
+
+int ecs_parse_long(const char *flag, const char *arg, long min, long max, long *ret)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < min || v > max) {
+		fprintf(stderr, "berth: invalid %s '%s': expected a number from %ld to %ld\n", flag, arg, min,
+			max);
+		return -1;
+	}
+	*ret = v;
+	return 0;
+}
+
+void ecs_append(json_t *in, const char *key, json_t *item)
+{
+	json_t *list = json_object_get(in, key);
+	if (!list)
+		json_object_set_new(in, key, list = json_array());
+	json_array_append_new(list, item);
+}
+
 bool ecs_cli_json(const struct ecs_cli *e)
 {
 	return e->format && streq(e->format, "json");

@@ -50,20 +50,6 @@ static void run_opts_done(struct run_opts *o)
 	o->command = NULL;
 }
 
-static int parse_long(const char *flag, const char *arg, long min, long max, long *ret)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < min || v > max) {
-		fprintf(stderr, "berth: invalid %s '%s': expected a number from %ld to %ld\n", flag, arg, min,
-			max);
-		return -1;
-	}
-	*ret = v;
-	return 0;
-}
-
 static int append_kv(json_t *in, const char *key, const char *flag, const char *arg,
 		     const char *const *allowed)
 {
@@ -74,10 +60,7 @@ static int append_kv(json_t *in, const char *key, const char *flag, const char *
 		json_decref(o);
 		return -1;
 	}
-	json_t *list = json_object_get(in, key);
-	if (!list)
-		json_object_set_new(in, key, list = json_array());
-	json_array_append_new(list, o);
+	ecs_append(in, key, o);
 	return 0;
 }
 
@@ -89,7 +72,7 @@ static int run_opt(void *ctx, int ch, const char *arg)
 	long n;
 	switch (ch) {
 	case OPT_COUNT:
-		if (parse_long("--count", arg, 1, RUN_MAX_COUNT, &n) < 0)
+		if (ecs_parse_long("--count", arg, 1, RUN_MAX_COUNT, &n) < 0)
 			return -1;
 		json_object_set_new(o->in, "count", json_integer(n));
 		return 0;
@@ -117,7 +100,7 @@ static int run_opt(void *ctx, int ch, const char *arg)
 		o->command = ecs_parse_command(arg);
 		return o->command ? 0 : -1;
 	case OPT_WAIT: o->wait = true; return 0;
-	case OPT_WAIT_TIMEOUT: return parse_long("--wait-timeout", arg, 1, 86400, &o->wait_seconds);
+	case OPT_WAIT_TIMEOUT: return ecs_parse_long("--wait-timeout", arg, 1, 86400, &o->wait_seconds);
 	default: return -1;
 	}
 }
@@ -449,24 +432,8 @@ static int task_inspect(int argc, char **argv)
 	    "task inspect [OPTIONS] TASK [TASK...]\n\nShow tasks: status, node, "
 	    "containers and exit codes, stop reason\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT
 		ECS_CLI_HELP_COMMON;
-	struct ecs_cli e = { 0 };
-	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
-		return rc;
-	if (optind >= argc) {
-		fprintf(stderr, "\"berth task inspect\" requires at least 1 argument.\n");
-		return cli_usage(text, false);
-	}
-	if (ecs_cli_open(&e) < 0)
-		return 1;
-	_cleanup_json_ json_t *in = json_pack("{s:[],s:[s]}", "tasks", "include", "TAGS"), *out = NULL;
-	for (int i = optind; i < argc; i++)
-		json_array_append_new(json_object_get(in, "tasks"), json_string(argv[i]));
-	rc = 1;
-	if (ecs_cli_call(&e, "DescribeTasks", in, true, &out) == 0)
-		rc = ecs_cli_print_described(&e, out, "tasks", print_task);
-	ecs_cli_close(&e);
-	return rc;
+	static const struct ecs_inspect how = { "task inspect", "DescribeTasks", "tasks", true, print_task };
+	return ecs_cli_inspect(argc, argv, text, &how);
 }
 
 static int stop_opt(void *ctx, int ch, const char *arg)

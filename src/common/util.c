@@ -1,4 +1,5 @@
 /* util.c - strict number, size, duration and time parsing and formatting. */
+#include <signal.h>
 #include <ctype.h>
 #include <sys/random.h>
 
@@ -217,4 +218,11 @@ int http_framing_check(size_t n_content_length, const char *cl1, const char *cl2
 	if (n_content_length > 2 || (n_content_length == 2 && (!cl1 || !cl2 || !streq(cl1, cl2))))
 		return -EINVAL;
 	return 0;
+}
+
+void crash_point(const char *name)
+{
+	const char *at = getenv("BERTH_TEST_CRASH_AT");
+	if (at && strcmp(at, name) == 0)
+		raise(SIGKILL);
 }

@@ -38,6 +38,12 @@ char *random_hex(size_t n);
  * Transfer-Encoding (request smuggling), 0 otherwise.
  */
 int http_target_check(const char *raw);
+/*
+ * Crash-consistency test hook: when $BERTH_TEST_CRASH_AT equals name, the
+ * process SIGKILLs itself here (a kill -9 at an exact point, no timing). Always
+ * compiled in; costs one getenv() where it is placed.
+ */
+void crash_point(const char *name);
 int http_framing_check(size_t n_content_length, const char *cl1, const char *cl2, bool transfer_encoding);
 
 #endif

@@ -403,6 +403,7 @@ int engine_container_create(struct engine *e, const char *name, const json_t *co
 	c->created = xstrdup(t);
 	_cleanup_free_ char *dir = container_dir(e, c->id);
 	r = fs_mkdir_p(dir, 0710, err);
+	crash_point("create-dir");
 	if (r >= 0)
 		r = container_register(e, c, name, err);
 	if (r < 0) {

@@ -199,6 +199,8 @@ void engine_spawn_thread(void *(*fn)(void *), void *arg);
 
 /* ops.c: remove an exited --rm container in the background (under e->lock). */
 void ops_remove_async(struct engine *e, struct container *c);
+/* Remove c and everything it holds (record last). e->lock held. */
+void ops_remove_locked(struct engine *e, struct container *c);
 
 /* logs.c: a container's log driver settings from HostConfig.LogConfig. */
 struct log_settings {

@@ -404,6 +404,7 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 		      : e->img->prepare(e->img_ctx, c->id, c->image_id, &rootfs, err);
 	if (r < 0)
 		return r;
+	crash_point("start-snapshot");
 	t1 = now_ns();
 	pthread_mutex_lock(&e->lock);
 	free(c->rootfs);
@@ -421,6 +422,7 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	r = spawn_shim(e, xdir, &pid, &shim, err);
 	if (r < 0)
 		return r;
+	crash_point("start-shim");
 	t3 = now_ns();
 	int pidfd = proc_pidfd_open(pid), shim_pidfd = proc_pidfd_open(shim);
 	pthread_mutex_lock(&e->lock);
@@ -434,6 +436,7 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 		safe_close(shim_pidfd);
 		return fd;
 	}
+	crash_point("start-started");
 	t4 = now_ns();
 	log_debug("start %.12s: snapshot %lld us, network+files+spec %lld us, shim+create %lld us, "
 		  "attach+start %lld us",

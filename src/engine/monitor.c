@@ -5,6 +5,7 @@
  * restart also lives here: a shim is adopted by pidfd_open() on its recorded
  * pid after checking /proc/<pid>/cmdline names it.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -262,18 +263,114 @@ static bool is_our_shim(struct engine *e, struct container *c)
 	return file_contains(path, xdir, strlen(xdir) + 1);
 }
 
+/* The live shim serving exec dir xdir (its command line names it), or 0. */
+static pid_t find_shim(const char *xdir)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		_cleanup_free_ char *path = xasprintf("/proc/%s/cmdline", de->d_name);
+		if (file_contains(path, xdir, strlen(xdir) + 1))
+			return (pid_t)atoi(de->d_name);
+	}
+	return 0;
+}
+
+/*
+ * What a daemon killed in the middle of a start (or a create) left behind:
+ * the runtime's container (init, cgroup, state), its shim, the exec dir.
+ * A start that was not recorded did not happen: all of it goes, the record
+ * (if any) keeps its state. id may be NULL when unknown (an orphaned dir).
+ */
+static void reap_unrecorded(struct engine *e, const char *id, const char *xdir)
+{
+	if (id) {
+		const char *args[] = { "delete", "--force", id, NULL };
+		engine_runtime_cmd(e, args, NULL, NULL);
+	}
+	pid_t shim = find_shim(xdir);
+	if (shim > 0)
+		kill(shim, SIGKILL);
+	if (id)
+		e->img->unmount(e->img_ctx, id, NULL);
+	fs_rm_rf(xdir, NULL);
+	log_fields(LOG_LEVEL_INFO, "cleaned up an unrecorded container start", "id", id ? id : "-", "dir",
+		   xdir, NULL);
+}
+
+/* A start in progress leaves an exec dir without exit.json and a record that is not running. */
+static bool start_interrupted(struct engine *e, const struct container *c, char **ret_xdir)
+{
+	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	_cleanup_free_ char *exit_json = xasprintf("%s/exit.json", xdir);
+	if (access(xdir, F_OK) < 0 || access(exit_json, F_OK) == 0)
+		return false;
+	*ret_xdir = TAKE_PTR(xdir);
+	return true;
+}
+
+/* Exec dirs and container dirs no record owns (a kill -9 before the record, or after its removal). */
+static void sweep_orphans(struct engine *e)
+{
+	_cleanup_free_ char *xroot = xasprintf("%s/c", e->exec_root);
+	_cleanup_free_ char *croot = xasprintf("%s/containers", e->root);
+	const char *roots[] = { xroot, croot };
+	for (size_t k = 0; k < ARRAY_SIZE(roots); k++) {
+		_cleanup_closedir_ DIR *d = opendir(roots[k]);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			bool owned = false;
+			for (size_t i = 0; i < e->n_cs && !owned; i++)
+				owned = k == 0 ? !strncmp(e->cs[i]->id, de->d_name, 24)
+					       : streq(e->cs[i]->id, de->d_name);
+			if (owned)
+				continue;
+			_cleanup_free_ char *dir = xasprintf("%s/%s", roots[k], de->d_name);
+			if (k == 1) {
+				fs_rm_rf(dir, NULL);
+				continue;
+			}
+			/* the shim config names the full id (for the runtime and the snapshot) */
+			_cleanup_free_ char *cfg = xasprintf("%s/shim.json", dir);
+			_cleanup_json_ json_t *j = NULL;
+			const char *id = NULL;
+			if (json_load_path(cfg, 1 << 20, &j, NULL) == 0)
+				id = json_string_value(json_object_get(j, "id"));
+			reap_unrecorded(e, id, dir);
+			if (id)
+				e->img->remove(e->img_ctx, id, NULL);
+		}
+	}
+}
+
 /* Call with e->lock held, before the monitor runs. */
 void lifecycle_recover(struct engine *e)
 {
+	struct container **finish = xcalloc(e->n_cs + 1, sizeof(*finish));
+	size_t n_finish = 0;
 	for (size_t i = 0; i < e->n_cs; i++) {
 		struct container *c = e->cs[i];
 		c->engine = e;
+		if (c->state == ENGINE_REMOVING || c->state == ENGINE_DEAD) { /* killed while removing */
+			finish[n_finish++] = container_ref(c);
+			continue;
+		}
 		if (c->state == ENGINE_RESTARTING) {
 			c->restart_due_ms = now_ms();
 			continue;
 		}
-		if (c->state != ENGINE_RUNNING && c->state != ENGINE_PAUSED)
+		if (c->state != ENGINE_RUNNING && c->state != ENGINE_PAUSED) {
+			_cleanup_free_ char *xdir = NULL;
+			if (start_interrupted(e, c, &xdir))
+				reap_unrecorded(e, c->id, xdir);
 			continue;
+		}
 		if (is_our_shim(e, c)) {
 			c->shim_pidfd = proc_pidfd_open(c->shim_pid);
 			if (c->pid > 0)
@@ -284,4 +381,11 @@ void lifecycle_recover(struct engine *e)
 		else
 			lifecycle_record_exit(e, c);
 	}
+	for (size_t i = 0; i < n_finish; i++) {
+		log_fields(LOG_LEVEL_INFO, "finishing an interrupted removal", "id", finish[i]->id, NULL);
+		ops_remove_locked(e, finish[i]);
+		container_unref(finish[i]);
+	}
+	free(finish);
+	sweep_orphans(e);
 }

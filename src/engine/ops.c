@@ -191,11 +191,19 @@ int engine_container_pause(struct engine *e, const char *ref, bool pause, struct
 	return r;
 }
 
-/* Drop everything of an exited container. e->lock held. */
-static void remove_locked(struct engine *e, struct container *c)
+/*
+ * Drop everything of an exited container. e->lock held. Crash-safe order: the
+ * record says "removing" first, then the resources go, then the record; a
+ * daemon killed in between finishes the removal at its next start
+ * (lifecycle_recover).
+ */
+void ops_remove_locked(struct engine *e, struct container *c)
 {
 	c->removed = true;
+	container_set_state(e, c, ENGINE_REMOVING);
+	crash_point("rm-marked");
 	e->img->remove(e->img_ctx, c->id, NULL);
+	crash_point("rm-snapshot");
 	network_release(e, c);
 	_cleanup_free_ char *dir = container_dir(e, c->id);
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
@@ -244,7 +252,7 @@ int engine_container_remove(struct engine *e, const char *ref, bool force, bool 
 		if (!c->removed) {
 			if (volumes)
 				anon = mounts_anonymous(c);
-			remove_locked(e, c);
+			ops_remove_locked(e, c);
 		}
 	}
 	pthread_mutex_unlock(&e->lock);
@@ -263,7 +271,7 @@ static void *remove_thread(void *arg)
 	/* CREATED: a start that failed (docker removes an --rm container then too) */
 	if (!c->removed && (c->state == ENGINE_EXITED || c->state == ENGINE_CREATED)) {
 		anon = mounts_anonymous(c); /* --rm removes anonymous volumes, like docker */
-		remove_locked(e, c);
+		ops_remove_locked(e, c);
 	}
 	pthread_mutex_unlock(&e->lock);
 	pthread_mutex_unlock(&c->op_lock);

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "common/fs.h"
 #include "http/admit.h"
@@ -28,9 +29,18 @@ struct http_admit {
 	int listen_fd;
 	int stop_pipe[2];
 	pthread_t thread;
+	unsigned timeout_s;
 	size_t n;
 	int pending[ADMIT_MAX_PENDING];
+	int64_t since[ADMIT_MAX_PENDING]; /* ms, accepted at */
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static bool is_tchar(unsigned char c)
 {
@@ -52,13 +62,16 @@ enum http_first_bytes http_first_bytes_classify(const void *buf, size_t len)
 	return i > 0 && p[i] == ' ' ? HTTP_FIRST_HTTP : HTTP_FIRST_NOT_HTTP;
 }
 
-static void refuse(int fd)
+void http_refuse_fd(int fd, const char *status, const char *ctype, const char *body)
 {
-	static const char resp[] = "HTTP/1.1 400 Bad Request\r\n"
-				   "Content-Type: text/plain; charset=utf-8\r\n"
-				   "Connection: close\r\n\r\n"
-				   "400 Bad Request";
-	(void)send(fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	char resp[512];
+	int n = snprintf(
+	    resp, sizeof(resp),
+	    "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n%s", status,
+	    ctype, body ? strlen(body) : 0, startswith(status, "503") ? "Retry-After: 1\r\n" : "",
+	    body ? body : "");
+	if (n > 0)
+		(void)send(fd, resp, MIN((size_t)n, sizeof(resp) - 1), MSG_NOSIGNAL | MSG_DONTWAIT);
 	shutdown(fd, SHUT_WR);
 	/* Unread input makes the close a reset (ECONNRESET before the client reads the answer):
 	 * discard what has arrived, within a bound. */
@@ -88,7 +101,7 @@ static void judge(struct http_admit *a, int fd)
 		return;
 	}
 	if (http_first_bytes_classify(buf, (size_t)n) == HTTP_FIRST_NOT_HTTP)
-		refuse(fd);
+		http_refuse_fd(fd, "400 Bad Request", "text/plain; charset=utf-8", "400 Bad Request");
 	else
 		hand_over(a, fd);
 }
@@ -98,10 +111,12 @@ static void accept_one(struct http_admit *a)
 	int fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
-	if (a->n == ADMIT_MAX_PENDING)
+	if (a->n == ADMIT_MAX_PENDING) {
 		hand_over(a, fd);
-	else
+	} else {
+		a->since[a->n] = mono_ms();
 		a->pending[a->n++] = fd;
+	}
 }
 
 static void *admit_thread(void *arg)
@@ -113,7 +128,8 @@ static void *admit_thread(void *arg)
 		p[1] = (struct pollfd){ a->listen_fd, POLLIN, 0 };
 		for (size_t i = 0; i < a->n; i++)
 			p[i + 2] = (struct pollfd){ a->pending[i], POLLIN | POLLRDHUP, 0 };
-		if (poll(p, a->n + 2, -1) < 0) {
+		/* a connection that sends nothing is closed after the header timeout */
+		if (poll(p, a->n + 2, a->n ? 1000 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -122,11 +138,16 @@ static void *admit_thread(void *arg)
 			break;
 		/* judge the ready ones, keep the rest in order */
 		size_t kept = 0, n = a->n;
+		int64_t now = mono_ms();
 		for (size_t i = 0; i < n; i++) {
-			if (p[i + 2].revents)
+			if (p[i + 2].revents) {
 				judge(a, a->pending[i]);
-			else
+			} else if (now - a->since[i] > (int64_t)a->timeout_s * 1000) {
+				close(a->pending[i]);
+			} else {
+				a->since[kept] = a->since[i];
 				a->pending[kept++] = a->pending[i];
+			}
 		}
 		a->n = kept;
 		if (p[1].revents)
@@ -135,11 +156,12 @@ static void *admit_thread(void *arg)
 	return NULL;
 }
 
-int http_admit_start(struct http_server *srv, int listen_fd, struct http_admit **ret,
+int http_admit_start(struct http_server *srv, int listen_fd, unsigned timeout_s, struct http_admit **ret,
 		     struct berth_error **err)
 {
 	struct http_admit *a = xcalloc(1, sizeof(*a));
 	a->srv = srv;
+	a->timeout_s = timeout_s;
 	a->listen_fd = listen_fd;
 	if (pipe2(a->stop_pipe, O_CLOEXEC) < 0) {
 		int r = berth_error_errno(err, "create pipe");

@@ -21,10 +21,16 @@ enum http_first_bytes http_first_bytes_classify(const void *buf, size_t len);
 
 struct http_admit;
 
-/* Accept on listen_fd (taken over only on success) and feed srv through http_server_add_connection. */
-int http_admit_start(struct http_server *srv, int listen_fd, struct http_admit **ret,
+/*
+ * Accept on listen_fd (taken over only on success) and feed srv through
+ * http_server_add_connection; a connection silent for timeout_s is closed.
+ */
+int http_admit_start(struct http_server *srv, int listen_fd, unsigned timeout_s, struct http_admit **ret,
 		     struct berth_error **err);
 /* Stop the thread, close connections still waiting for their first bytes. Accepts NULL. */
 struct http_admit *http_admit_stop(struct http_admit *a);
+
+/* Answer "HTTP/1.1 <status>" with body (may be NULL) and close fd, without a reset. */
+void http_refuse_fd(int fd, const char *status, const char *ctype, const char *body);
 
 #endif

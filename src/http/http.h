@@ -1,13 +1,19 @@
 /*
  * http.h - thin wrappers over libmicrohttpd (server) and libcurl (client).
  *
- * Server: one thread per connection (handlers may block: long polls, log
- * follow, hijacked attach streams), listening on a unix socket or an fd the
- * caller made, plus TCP listeners (tls.c) that may terminate TLS with client
- * certificates and hand the plain stream to the server. A request is handed to the handler once its whole
- * body is in memory (bounded by max_body; larger bodies get 413 without reaching the handler). The handler
- * answers with exactly one http_respond_*() call; if it does not, the server sends 500. Every allocation tied
- * to a request is freed when the request completes (strict cleanup, no arena).
+ * Server: one epoll thread for all socket I/O and a bounded pool of worker
+ * threads for the handlers (which may block: waits, pulls; streams get a
+ * pump thread each, hijacked attach/exec streams a thread each, deferred
+ * requests none), listening on a unix socket or an fd the caller made, plus
+ * TCP listeners (tls.c) that may terminate TLS with client certificates and
+ * hand the plain stream to the server. Limits: struct http_limits. A request
+ * is handed to the handler once its whole body is in memory (bounded by
+ * max_body; larger bodies get 413 without reaching the handler), or at once
+ * on body_stream routes, whose handler reads the body as it arrives
+ * (http_request_body_read). The handler answers with exactly one
+ * http_respond_*() call; if it does not, the server sends 500. Every
+ * allocation tied to a request is freed when the request completes (strict
+ * cleanup, no arena).
  *
  * Client: blocking requests over a unix socket (or TCP), body in memory or
  * streamed to a callback, plus a raw "hijack" that upgrades the connection and
@@ -32,11 +38,59 @@ struct http_request;
 
 typedef void (*http_handler_fn)(struct http_request *req, void *userdata);
 
+/* Defaults of struct http_limits (docs/engine.md "Limits"). */
+#define HTTP_DEFAULT_MAX_CONNECTIONS 4096u
+#define HTTP_DEFAULT_WORKERS         32u
+#define HTTP_DEFAULT_HEADER_TIMEOUT  30u
+#define HTTP_DEFAULT_IDLE_TIMEOUT    300u
+#define HTTP_DEFAULT_BODY_MIN_RATE   1024u
+
+/* What one server lets its clients hold; 0 members take the defaults above. */
+struct http_limits {
+	unsigned max_connections;  /* open at once (streams, long polls and idle keep-alives included);
+				      beyond: 503 and close */
+	unsigned workers;          /* handler threads (requests beyond wait in a queue) */
+	unsigned header_timeout_s; /* a request's headers complete within this of the connection's start
+				      or the previous answer (idle keep-alive connections close then too) */
+	unsigned idle_timeout_s;   /* no byte either way while the server reads or writes */
+	unsigned body_min_rate;    /* bytes/s a request body averages after header_timeout_s */
+};
+/* Fill 0 members with the defaults. */
+void http_limits_defaults(struct http_limits *l);
+
+/*
+ * The --http-* flags of every server front end (daemon, agent, berth
+ * server): getopt_long entries with val BASE+0..4; hand such a val to
+ * http_limits_parse_opt(l, val - BASE, optarg, err).
+ */
+#define HTTP_LIMITS_N_OPTS 5
+#define HTTP_LIMITS_LONGOPTS(base)                                          \
+	{ "http-max-connections", required_argument, NULL, (base) + 0 },    \
+	    { "http-workers", required_argument, NULL, (base) + 1 },        \
+	    { "http-header-timeout", required_argument, NULL, (base) + 2 }, \
+	    { "http-idle-timeout", required_argument, NULL, (base) + 3 },   \
+	{                                                                   \
+		"http-body-min-rate", required_argument, NULL, (base) + 4   \
+	}
+#define HTTP_LIMITS_USAGE                                                                            \
+	"      --http-max-connections N  open client connections at once, streams and long polls\n"  \
+	"                           included; beyond: 503 (default 4096)\n"                          \
+	"      --http-workers N     threads running requests; more wait in a queue (default 32)\n"   \
+	"      --http-header-timeout SEC  a request's headers must arrive within SEC (default 30)\n" \
+	"      --http-idle-timeout SEC  close a connection silent both ways for SEC (default 300)\n" \
+	"      --http-body-min-rate B  bytes/s a request body must average after the header\n"       \
+	"                           timeout (default 1024)\n"
+/* Parse the value of the index-th flag above into l; -EINVAL (err names the flag) when bad. */
+int http_limits_parse_opt(struct http_limits *l, int index, const char *value, struct berth_error **err);
+
 struct http_server_opts {
 	int listen_fd;   /* a bound, listening socket the server takes over; -1: none (add_connection only) */
 	size_t max_body; /* 0: HTTP_DEFAULT_MAX_BODY */
 	/* Optional per-request limit by method and path (version prefix removed); 0: max_body. */
 	size_t (*body_limit)(const char *method, const char *path, void *userdata);
+	/* Optional: true for routes whose handler reads the body as it arrives (http_request_body_read). */
+	bool (*body_stream)(const char *method, const char *path, void *userdata);
+	const struct http_limits *limits; /* NULL: defaults */
 	http_handler_fn handler;
 	void *userdata;
 };
@@ -44,8 +98,16 @@ struct http_server_opts {
 /* Start serving in background threads. On failure listen_fd is closed. */
 int http_server_start(const struct http_server_opts *opts, struct http_server **ret,
 		      struct berth_error **err);
-/* Stop accepting, wait for the threads, free. Accepts NULL. */
+/*
+ * Stop accepting, close every connection (streams see the hangup), wait
+ * (bounded) for handlers, streams and deferred requests to end, free.
+ * Accepts NULL.
+ */
 struct http_server *http_server_stop(struct http_server *s);
+/* true once the connection limit is reached (or the server stops). */
+bool http_server_full(struct http_server *s);
+/* true once http_server_stop() began: owners of deferred requests answer them now. */
+bool http_server_stopping(struct http_server *s);
 
 /*
  * Serve a connected socket (a TCP client, one end of a socketpair) as if it
@@ -136,6 +198,24 @@ char **http_request_query_all(const struct http_request *req, const char *key);
 int http_request_socket(const struct http_request *req);
 const char *http_request_header(const struct http_request *req, const char *key);
 const char *http_request_body(const struct http_request *req, size_t *ret_len);
+/*
+ * The body, piece by piece: blocks until some arrives; 0 at its end,
+ * -EFBIG over the route's limit, -ECONNRESET when the client went away.
+ * Works for buffered bodies too (reads the buffer).
+ */
+ssize_t http_request_body_read(struct http_request *req, void *buf, size_t n);
+/* true when the request's body is read with http_request_body_read (a body_stream route). */
+bool http_request_body_streamed(const struct http_request *req);
+
+/*
+ * Answer later without holding a thread (long polls): the handler calls
+ * http_request_defer() and returns without answering; the connection then
+ * waits, suspended, until the owner calls http_request_resume(), which runs
+ * fn(req, ctx) on a worker to answer. Every deferred request must be resumed
+ * exactly once, also when the server stops (http_server_stopping()).
+ */
+void http_request_defer(struct http_request *req);
+void http_request_resume(struct http_request *req, http_handler_fn fn, void *ctx);
 
 /* Convenience: query parameter as boolean ("1", "true", "True"); default when absent. */
 bool http_query_bool(const struct http_request *req, const char *key, bool def);

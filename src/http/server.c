@@ -1,19 +1,37 @@
 /*
- * server.c - HTTP server over libmicrohttpd, one thread per connection.
+ * server.c - HTTP server over libmicrohttpd: one epoll thread does all the
+ * socket I/O, a bounded pool of workers runs the handlers.
  *
- * Thread-per-connection costs a stack per client but lets handlers block
- * (waits, log follow, hijacked streams) without callbacks turning inside
- * out; Docker clients keep few connections open, so this is the right trade.
- * Bodies are buffered up to max_body; the handler sees a complete request.
+ * A request whose headers and body have arrived is suspended in MHD and
+ * queued for a worker; the handler may block (it runs on its own thread),
+ * answers with one http_respond_*() call, and the connection is resumed to
+ * send the answer. Streams (logs -f, events, waits) are pumped by a thread
+ * of their own into a bounded buffer the epoll thread drains; the connection
+ * is suspended while the buffer is empty, so a quiet stream costs no polling
+ * and never times out. Hijacked connections (attach/exec) get a thread each.
+ * A handler may also defer its answer (http_request_defer): the request then
+ * holds no thread at all until its owner resumes it (the cluster server's
+ * agent long polls).
+ *
+ * Limits (struct http_limits): at most max_connections at once (beyond: a
+ * 503 and close), headers within header_timeout of the connection's start or
+ * of the previous answer, bodies at body_min_rate after that grace (slow
+ * loris), and idle_timeout without a byte either way while MHD has the turn.
+ * Bodies are buffered up to the route's limit, or read by the handler as
+ * they arrive (body_stream routes: http_request_body_read).
  */
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 
+#include "common/connlimit.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -21,14 +39,32 @@
 #include "http/http.h"
 
 #define HTTP_MAX_HEADERS       8
-/* Upgraded (attach/exec) connections tracked for shutdown. */
-#define HTTP_MAX_HIJACKED      1024
 /* TLS connections handed over but not yet picked up by libmicrohttpd. */
 #define HTTP_MAX_PENDING_PEERS 256
+/* A stream's producer runs ahead of the client by at most this much. */
+#define STREAM_HIGH            (256u * 1024)
+/* A streamed request body is held back (the connection suspended) beyond this. */
+#define BODY_IN_MAX            (1u << 20)
+/* Beyond MHD's own count: connections being added while others close. */
+#define MHD_LIMIT_SLACK        64
 
 struct pending_peer {
 	int fd; /* -1: free slot */
 	char *peer;
+};
+
+/* One connection as the limits see it (MHD's socket context). */
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	char *peer;
+	enum conn_phase phase;
+	int64_t t0;          /* ms, start of the phase */
+	uint64_t bytes;      /* body bytes in this phase */
+	int64_t stalled;     /* ms we held the body back */
+	int64_t stall_since; /* ms, 0: not stalled */
+	bool killed;
+	bool upgraded; /* hijacked: busy until it closes */
 };
 
 struct http_server {
@@ -37,36 +73,90 @@ struct http_server {
 	void *userdata;
 	size_t max_body;
 	size_t (*body_limit)(const char *method, const char *path, void *userdata);
+	bool (*body_stream)(const char *method, const char *path, void *userdata);
+	struct http_limits lim;
+	struct conn_limits cl;
 	int listen_fd;
 	struct http_admit *admit; /* our accept loop on listen_fd (admit.c) */
 	pthread_mutex_t lock;
-	int hijacked[HTTP_MAX_HIJACKED]; /* live upgraded sockets, -1 when free */
+	pthread_cond_t cond;      /* a thread ended, a deferred request resolved, stop */
+	pthread_cond_t work_cond; /* work queued (workers only) */
+	struct conn *conns;
+	size_t n_conns;
 	struct pending_peer peers[HTTP_MAX_PENDING_PEERS];
+	/* the worker pool */
+	struct http_request *q_head, *q_tail;
+	size_t n_workers, n_idle;
+	/* threads outside the pool (stream pumps, hijacks), deferred requests */
+	size_t n_aux, n_deferred;
+	bool stopping;
+	pthread_t reaper;
+	bool reaper_started;
+};
+
+struct qval {
+	enum MHD_ValueKind kind;
+	char *key, *val;
 };
 
 struct http_request {
-	struct MHD_Connection *conn;
 	struct http_server *srv;
-	const char *method;
+	struct MHD_Connection *conn; /* NULL once MHD is done with it */
+	struct conn *c;
+	int refs; /* MHD's + the current owner's (worker, pump, deferral); under mu */
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	const char *method; /* MHD's constant strings */
 	char *path;
 	char *version;
+	int sock;
+	char *peer;
+	struct qval *vals; /* headers and query arguments, copied for the workers */
+	size_t n_vals;
+	/* buffered body */
 	struct strbuf body;
 	bool too_big;
-	bool responded;
 	size_t limit;
+	/* streamed body */
+	bool streamed;
+	struct strbuf in;
+	size_t in_off;
+	uint64_t in_total;
+	bool in_eof, in_gone, in_suspended;
+	/* state */
+	bool dispatched; /* a worker has (or had) the handler */
+	bool handler_done;
+	bool suspended;    /* by us, waiting for the handler or a deferred answer */
+	unsigned n_defers; /* http_request_defer() calls so far */
+	bool responded;    /* an http_respond_*() happened */
+	bool queued;       /* the answer went to MHD */
+	bool gone;         /* MHD completed the request */
+	unsigned status;
+	struct MHD_Response *resp;
+	struct stream *stream; /* its pump starts once the answer is queued */
 	enum MHD_Result result;
 	size_t n_headers;
 	char *hdr_key[HTTP_MAX_HEADERS];
 	char *hdr_val[HTTP_MAX_HEADERS];
+	/* queue link and job */
+	struct http_request *next;
+	http_handler_fn job;
+	void *job_ctx;
 };
 
-struct stream_ctx {
+struct stream {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
 	http_stream_fn read;
 	void (*done)(void *ctx);
 	void *ctx;
-	struct strbuf pending;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int refs;
+	struct strbuf buf;
 	size_t off;
 	int state; /* 0 running, 1 ended, <0 error */
+	bool suspended, closed;
 };
 
 struct hijack_ctx {
@@ -74,7 +164,56 @@ struct hijack_ctx {
 	http_hijack_fn fn;
 	void (*done)(void *ctx);
 	void *ctx;
+	/* set when MHD upgrades */
+	int sock;
+	char *extra;
+	size_t extra_len;
+	struct MHD_UpgradeResponseHandle *urh;
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void conn_phase(struct http_server *s, struct conn *c, enum conn_phase p)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&s->lock);
+	c->phase = c->upgraded ? CONN_PHASE_BUSY : p;
+	c->t0 = mono_ms();
+	c->bytes = 0;
+	c->stalled = 0;
+	c->stall_since = 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- threads outside MHD ---- */
+
+static bool spawn(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	int r = pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return r == 0;
+}
+
+static void aux_end(struct http_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->n_aux--;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- request accessors ---- */
 
 const char *http_request_method(const struct http_request *req)
 {
@@ -91,81 +230,47 @@ const char *http_request_version(const struct http_request *req)
 	return req->version;
 }
 
-const char *http_request_query(const struct http_request *req, const char *key)
+static const char *lookup(const struct http_request *req, enum MHD_ValueKind kind, const char *key)
 {
-	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+	for (size_t i = 0; i < req->n_vals; i++)
+		if (req->vals[i].kind == kind && (kind == MHD_HEADER_KIND ? !strcasecmp(req->vals[i].key, key)
+									  : streq(req->vals[i].key, key)))
+			return req->vals[i].val;
+	return NULL;
 }
 
-struct query_all {
-	const char *key;
-	char **v;
-	size_t n;
-};
-
-static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+const char *http_request_query(const struct http_request *req, const char *key)
 {
-	struct query_all *q = cls;
-	(void)kind;
-	if (key && streq(key, q->key) && q->n < 1024) { /* MHD bounds the request; this bounds the vector */
-		q->v = xrealloc(q->v, (q->n + 2) * sizeof(char *));
-		q->v[q->n++] = xstrdup(value ? value : "");
-		q->v[q->n] = NULL;
-	}
-	return MHD_YES;
+	return lookup(req, MHD_GET_ARGUMENT_KIND, key);
 }
 
 char **http_request_query_all(const struct http_request *req, const char *key)
 {
-	struct query_all q = { .key = key };
-	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
-	return q.v ? q.v : xcalloc(1, sizeof(char *));
+	char **v = xcalloc(1, sizeof(char *));
+	size_t n = 0;
+	for (size_t i = 0; i < req->n_vals && n < 1024;
+	     i++) /* MHD bounds the request; this bounds the vector */
+		if (req->vals[i].kind == MHD_GET_ARGUMENT_KIND && streq(req->vals[i].key, key)) {
+			v = xrealloc(v, (n + 2) * sizeof(char *));
+			v[n++] = xstrdup(req->vals[i].val);
+			v[n] = NULL;
+		}
+	return v;
 }
 
 const char *http_request_peer(const struct http_request *req)
 {
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci ? ci->socket_context : NULL;
-}
-
-/*
- * A connection starts (maybe in another thread than the one that added it):
- * move the peer identity recorded for its fd into its socket context. Closed:
- * free it. Every TLS connection of a peer-recording listener records an
- * entry (NULL for no certificate), so a reused fd never sees a stale one.
- */
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-			  enum MHD_ConnectionNotificationCode toe)
-{
-	struct http_server *s = cls;
-	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		free(*socket_context);
-		*socket_context = NULL;
-		return;
-	}
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (!ci)
-		return;
-	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < HTTP_MAX_PENDING_PEERS; i++)
-		if (s->peers[i].fd == ci->connect_fd) {
-			*socket_context = s->peers[i].peer;
-			s->peers[i] = (struct pending_peer){ -1, NULL };
-			break;
-		}
-	pthread_mutex_unlock(&s->lock);
+	return req->peer;
 }
 
 int http_request_socket(const struct http_request *req)
 {
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	return ci ? ci->connect_fd : -1;
+	return req->sock;
 }
 
 const char *http_request_header(const struct http_request *req, const char *key)
 {
-	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, key);
+	return lookup(req, MHD_HEADER_KIND, key);
 }
 
 const char *http_request_body(const struct http_request *req, size_t *ret_len)
@@ -173,6 +278,65 @@ const char *http_request_body(const struct http_request *req, size_t *ret_len)
 	if (ret_len)
 		*ret_len = req->body.len;
 	return req->body.buf;
+}
+
+bool http_request_body_streamed(const struct http_request *req)
+{
+	return req->streamed;
+}
+
+static void resume_locked(struct http_request *req)
+{
+	if ((req->suspended || req->in_suspended) && req->conn) {
+		req->suspended = req->in_suspended = false;
+		MHD_resume_connection(req->conn);
+	}
+}
+
+ssize_t http_request_body_read(struct http_request *req, void *buf, size_t n)
+{
+	if (!req->streamed) {
+		size_t left = req->body.len - req->in_off;
+		size_t k = MIN(n, left);
+		memcpy(buf, req->body.buf + req->in_off, k);
+		req->in_off += k;
+		return (ssize_t)k;
+	}
+	pthread_mutex_lock(&req->mu);
+	while (req->in_off == req->in.len && !req->in_eof && !req->in_gone)
+		pthread_cond_wait(&req->cond, &req->mu);
+	ssize_t r;
+	if (req->in_off < req->in.len) {
+		size_t k = MIN(n, req->in.len - req->in_off);
+		memcpy(buf, req->in.buf + req->in_off, k);
+		req->in_off += k;
+		if (req->in_off == req->in.len) {
+			strbuf_reset(&req->in);
+			req->in_off = 0;
+		}
+		r = (ssize_t)k;
+		/* room again: let MHD hand us the rest */
+		if (req->in_suspended && req->in.len < BODY_IN_MAX / 2 && req->conn) {
+			req->in_suspended = false;
+			struct conn *c = req->c;
+			if (c) {
+				pthread_mutex_lock(&req->srv->lock);
+				if (c->stall_since) {
+					c->stalled += mono_ms() - c->stall_since;
+					c->stall_since = 0;
+				}
+				pthread_mutex_unlock(&req->srv->lock);
+			}
+			if (!req->suspended)
+				MHD_resume_connection(req->conn);
+		}
+	} else if (req->in_gone) {
+		r = req->too_big ? -EFBIG : -ECONNRESET;
+	} else {
+		r = 0;
+	}
+	pthread_mutex_unlock(&req->mu);
+	return r;
 }
 
 bool http_query_bool(const struct http_request *req, const char *key, bool def)
@@ -194,21 +358,22 @@ void http_response_header(struct http_request *req, const char *key, const char 
 	req->n_headers++;
 }
 
-static void queue(struct http_request *req, unsigned status, struct MHD_Response *resp, const char *ctype)
+/* ---- responses: prepared by the handler's thread, queued by MHD's ---- */
+
+static void prepare(struct http_request *req, unsigned status, struct MHD_Response *resp, const char *ctype)
 {
-	if (!resp) {
-		req->result = MHD_NO;
-		req->responded = true;
-		return;
+	if (resp) {
+		if (ctype)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+		MHD_add_response_header(resp, "Server", "berth/" BERTH_VERSION);
+		for (size_t i = 0; i < req->n_headers; i++)
+			MHD_add_response_header(resp, req->hdr_key[i], req->hdr_val[i]);
 	}
-	if (ctype)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	MHD_add_response_header(resp, "Server", "berth/" BERTH_VERSION);
-	for (size_t i = 0; i < req->n_headers; i++)
-		MHD_add_response_header(resp, req->hdr_key[i], req->hdr_val[i]);
-	req->result = MHD_queue_response(req->conn, status, resp);
-	MHD_destroy_response(resp);
+	pthread_mutex_lock(&req->mu);
+	req->status = status;
+	req->resp = resp;
 	req->responded = true;
+	pthread_mutex_unlock(&req->mu);
 }
 
 void http_respond(struct http_request *req, unsigned status, const char *content_type, char *body, size_t len)
@@ -224,7 +389,7 @@ void http_respond(struct http_request *req, unsigned status, const char *content
 		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		free(body);
-	queue(req, status, resp, content_type);
+	prepare(req, status, resp, content_type);
 }
 
 void http_respond_json(struct http_request *req, unsigned status, json_t *body)
@@ -258,32 +423,92 @@ void http_respond_error(struct http_request *req, unsigned status, const char *f
 	strbuf_release(&sb);
 }
 
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+/* ---- streams ---- */
+
+static void stream_unref(struct stream *st)
 {
-	struct stream_ctx *s = cls;
-	while (s->off >= s->pending.len) {
-		if (s->state != 0)
-			return s->state > 0 ? MHD_CONTENT_READER_END_OF_STREAM
-					    : MHD_CONTENT_READER_END_WITH_ERROR;
-		strbuf_reset(&s->pending);
-		s->off = 0;
-		int r = s->read(s->ctx, &s->pending);
-		if (r != 0)
-			s->state = r > 0 ? 1 : -1;
-	}
-	size_t n = MIN(max, s->pending.len - s->off);
-	memcpy(buf, s->pending.buf + s->off, n);
-	s->off += n;
-	return (ssize_t)n;
+	pthread_mutex_lock(&st->mu);
+	bool last = --st->refs == 0;
+	pthread_mutex_unlock(&st->mu);
+	if (!last)
+		return;
+	if (st->done)
+		st->done(st->ctx);
+	strbuf_release(&st->buf);
+	pthread_mutex_destroy(&st->mu);
+	pthread_cond_destroy(&st->cond);
+	free(st);
 }
 
-static void stream_free(void *cls)
+/* MHD's thread: hand out what the pump produced; suspend while there is nothing. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	struct stream_ctx *s = cls;
-	if (s->done)
-		s->done(s->ctx);
-	strbuf_release(&s->pending);
-	free(s);
+	struct stream *st = cls;
+	(void)pos;
+	pthread_mutex_lock(&st->mu);
+	ssize_t r;
+	if (st->off < st->buf.len) {
+		size_t n = MIN(max, st->buf.len - st->off);
+		memcpy(buf, st->buf.buf + st->off, n);
+		st->off += n;
+		if (st->off == st->buf.len) {
+			strbuf_reset(&st->buf);
+			st->off = 0;
+		}
+		pthread_cond_broadcast(&st->cond);
+		r = (ssize_t)n;
+	} else if (st->state != 0) {
+		r = st->state > 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+	} else {
+		MHD_suspend_connection(st->conn);
+		st->suspended = true;
+		r = 0;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return r;
+}
+
+static void stream_closed(void *cls)
+{
+	struct stream *st = cls;
+	pthread_mutex_lock(&st->mu);
+	st->closed = true;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->mu);
+	stream_unref(st);
+}
+
+static void *stream_pump(void *arg)
+{
+	struct stream *st = arg;
+	struct strbuf chunk = STRBUF_INIT;
+	for (;;) {
+		pthread_mutex_lock(&st->mu);
+		while (st->buf.len - st->off >= STREAM_HIGH && !st->closed)
+			pthread_cond_wait(&st->cond, &st->mu);
+		bool closed = st->closed;
+		pthread_mutex_unlock(&st->mu);
+		if (closed)
+			break;
+		strbuf_reset(&chunk);
+		int r = st->read(st->ctx, &chunk);
+		pthread_mutex_lock(&st->mu);
+		strbuf_add(&st->buf, chunk.buf, chunk.len);
+		if (r != 0)
+			st->state = r > 0 ? 1 : -1;
+		if (st->suspended && !st->closed && (chunk.len || r != 0)) {
+			st->suspended = false;
+			MHD_resume_connection(st->conn);
+		}
+		pthread_mutex_unlock(&st->mu);
+		if (r != 0)
+			break;
+	}
+	strbuf_release(&chunk);
+	struct http_server *s = st->srv;
+	stream_unref(st);
+	aux_end(s);
+	return NULL;
 }
 
 void http_respond_stream(struct http_request *req, unsigned status, const char *content_type,
@@ -294,41 +519,81 @@ void http_respond_stream(struct http_request *req, unsigned status, const char *
 			done(ctx);
 		return;
 	}
-	struct stream_ctx *s = xcalloc(1, sizeof(*s));
-	s->read = read;
-	s->done = done;
-	s->ctx = ctx;
-	strbuf_init(&s->pending, 0);
+	struct stream *st = xcalloc(1, sizeof(*st));
+	st->srv = req->srv;
+	st->read = read;
+	st->done = done;
+	st->ctx = ctx;
+	st->refs = 1; /* the response's; the pump takes its own when it starts */
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cond, NULL);
+	strbuf_init(&st->buf, 0);
 	struct MHD_Response *resp =
-	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, s, stream_free);
-	if (!resp)
-		stream_free(s);
-	queue(req, status, resp, content_type);
+	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, st, stream_closed);
+	if (!resp) {
+		stream_unref(st);
+		prepare(req, status, NULL, NULL);
+		return;
+	}
+	req->stream = st;
+	prepare(req, status, resp, content_type);
 }
 
+/* ---- hijack ---- */
+
+static void *hijack_main(void *arg)
+{
+	struct hijack_ctx *h = arg;
+	/* MHD's sockets are non-blocking; the handler gets plain blocking I/O. */
+	int fl = fcntl(h->sock, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(h->sock, F_SETFL, fl & ~O_NONBLOCK);
+	h->fn(h->ctx, h->sock, h->extra, h->extra_len);
+	MHD_upgrade_action(h->urh, MHD_UPGRADE_ACTION_CLOSE);
+	if (h->done)
+		h->done(h->ctx);
+	struct http_server *s = h->srv;
+	free(h->extra);
+	free(h);
+	aux_end(s);
+	return NULL;
+}
+
+/* MHD's thread, once the 101 is out: the stream gets a thread of its own. */
 static void hijack_run(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra,
 		       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
 	struct hijack_ctx *h = cls;
-	/* MHD's sockets are non-blocking; the handler gets plain blocking I/O. */
-	int fl = fcntl(sock, F_GETFL);
-	if (fl >= 0)
-		(void)fcntl(sock, F_SETFL, fl & ~O_NONBLOCK);
-	int slot = -1;
-	pthread_mutex_lock(&h->srv->lock);
-	for (int i = 0; i < HTTP_MAX_HIJACKED && slot < 0; i++)
-		if (h->srv->hijacked[i] < 0)
-			h->srv->hijacked[slot = i] = sock;
-	pthread_mutex_unlock(&h->srv->lock);
-	h->fn(h->ctx, sock, extra, extra_len);
-	pthread_mutex_lock(&h->srv->lock);
-	if (slot >= 0)
-		h->srv->hijacked[slot] = -1;
-	pthread_mutex_unlock(&h->srv->lock);
-	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
-	if (h->done)
-		h->done(h->ctx);
-	free(h);
+	struct http_server *s = h->srv;
+	(void)con_cls;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn *c = ci ? ci->socket_context : NULL;
+	if (c) {
+		pthread_mutex_lock(&s->lock);
+		c->upgraded = true;
+		c->phase = CONN_PHASE_BUSY;
+		pthread_mutex_unlock(&s->lock);
+	}
+	h->sock = sock;
+	if (extra_len) {
+		h->extra = xmalloc(extra_len);
+		memcpy(h->extra, extra, extra_len);
+	}
+	h->extra_len = extra_len;
+	h->urh = urh;
+	pthread_mutex_lock(&s->lock);
+	s->n_aux++;
+	pthread_mutex_unlock(&s->lock);
+	if (!spawn(hijack_main, h)) {
+		log_fields(LOG_LEVEL_WARN, "cannot start a thread for a hijacked stream", NULL);
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+		if (h->done)
+			h->done(h->ctx);
+		free(h->extra);
+		free(h);
+		aux_end(s);
+	}
 }
 
 void http_respond_hijack(struct http_request *req, const char *content_type, http_hijack_fn fn,
@@ -349,12 +614,191 @@ void http_respond_hijack(struct http_request *req, const char *content_type, htt
 		if (done)
 			done(ctx);
 		free(h);
-		queue(req, 500, NULL, NULL);
+		prepare(req, 500, NULL, NULL);
 		return;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "tcp");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
-	queue(req, MHD_HTTP_SWITCHING_PROTOCOLS, resp, content_type);
+	prepare(req, MHD_HTTP_SWITCHING_PROTOCOLS, resp, content_type);
+}
+
+/* ---- requests and the worker pool ---- */
+
+static void request_unref(struct http_request *req)
+{
+	if (!req)
+		return;
+	pthread_mutex_lock(&req->mu);
+	bool last = --req->refs == 0;
+	pthread_mutex_unlock(&req->mu);
+	if (!last)
+		return;
+	if (req->resp)
+		MHD_destroy_response(req->resp);
+	if (req->stream) /* prepared but never queued */
+		stream_unref(req->stream);
+	free(req->path);
+	free(req->version);
+	free(req->peer);
+	for (size_t i = 0; i < req->n_vals; i++) {
+		free(req->vals[i].key);
+		free(req->vals[i].val);
+	}
+	free(req->vals);
+	strbuf_release(&req->body);
+	strbuf_release(&req->in);
+	for (size_t i = 0; i < req->n_headers; i++) {
+		free(req->hdr_key[i]);
+		free(req->hdr_val[i]);
+	}
+	pthread_mutex_destroy(&req->mu);
+	pthread_cond_destroy(&req->cond);
+	free(req);
+}
+
+static void run_job(struct http_request *req)
+{
+	pthread_mutex_lock(&req->mu);
+	http_handler_fn fn = req->job;
+	void *ctx = req->job_ctx;
+	unsigned d0 = req->n_defers;
+	pthread_mutex_unlock(&req->mu);
+	fn(req, ctx);
+	pthread_mutex_lock(&req->mu);
+	/* the handler deferred: its owner has the request now (and may have resumed it already) */
+	bool deferred = req->n_defers != d0;
+	pthread_mutex_unlock(&req->mu);
+	if (!deferred) {
+		if (!req->responded)
+			http_respond_error(req, 500, "internal error: no response");
+		pthread_mutex_lock(&req->mu);
+		req->handler_done = true;
+		resume_locked(req);
+		pthread_mutex_unlock(&req->mu);
+	}
+	request_unref(req);
+}
+
+static void *worker_main(void *arg)
+{
+	struct http_server *s = arg;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->q_head && !(s->stopping && s->n_deferred == 0)) {
+			s->n_idle++;
+			pthread_cond_wait(&s->work_cond, &s->lock);
+			s->n_idle--;
+		}
+		struct http_request *req = s->q_head;
+		if (!req)
+			break;
+		s->q_head = req->next;
+		if (!s->q_head)
+			s->q_tail = NULL;
+		req->next = NULL;
+		pthread_mutex_unlock(&s->lock);
+		run_job(req);
+		pthread_mutex_lock(&s->lock);
+	}
+	s->n_workers--;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Queue fn(req, ctx) for a worker; the caller's reference on req goes with it. */
+static void enqueue(struct http_server *s, struct http_request *req, http_handler_fn fn, void *ctx)
+{
+	req->job = fn;
+	req->job_ctx = ctx;
+	pthread_mutex_lock(&s->lock);
+	if (s->q_tail)
+		s->q_tail->next = req;
+	else
+		s->q_head = req;
+	s->q_tail = req;
+	bool grow = s->n_idle == 0 && s->n_workers < s->lim.workers;
+	if (grow)
+		s->n_workers++;
+	pthread_cond_signal(&s->work_cond);
+	pthread_mutex_unlock(&s->lock);
+	if (grow && !spawn(worker_main, s)) {
+		pthread_mutex_lock(&s->lock);
+		s->n_workers--;
+		pthread_mutex_unlock(&s->lock);
+		log_fields(LOG_LEVEL_WARN, "cannot start an http worker thread", NULL);
+	}
+}
+
+static void dispatch(struct http_request *req)
+{
+	req->refs++; /* the worker's; called with req->mu held */
+	req->dispatched = true;
+	enqueue(req->srv, req, req->srv->handler, req->srv->userdata);
+}
+
+void http_request_defer(struct http_request *req)
+{
+	struct http_server *s = req->srv;
+	pthread_mutex_lock(&req->mu);
+	req->n_defers++;
+	req->refs++; /* the owner's until it resumes the request */
+	pthread_mutex_unlock(&req->mu);
+	pthread_mutex_lock(&s->lock);
+	s->n_deferred++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void http_request_resume(struct http_request *req, http_handler_fn fn, void *ctx)
+{
+	struct http_server *s = req->srv;
+	enqueue(s, req, fn, ctx);
+	pthread_mutex_lock(&s->lock);
+	s->n_deferred--;
+	pthread_cond_broadcast(&s->cond);
+	pthread_cond_broadcast(&s->work_cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool http_server_stopping(struct http_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool r = s->stopping;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* MHD's thread, req->mu held: give the prepared answer to MHD. */
+static enum MHD_Result queue_now(struct http_request *req)
+{
+	struct http_server *s = req->srv;
+	req->queued = true;
+	if (!req->resp)
+		return req->result = MHD_NO;
+	struct stream *st = req->stream;
+	req->stream = NULL;
+	if (st)
+		st->conn = req->conn;
+	req->result = MHD_queue_response(req->conn, req->status, req->resp);
+	MHD_destroy_response(req->resp);
+	req->resp = NULL;
+	if (st) {
+		/* the pump's reference; the response holds the other until MHD frees it */
+		pthread_mutex_lock(&st->mu);
+		st->refs++;
+		pthread_mutex_unlock(&st->mu);
+		pthread_mutex_lock(&s->lock);
+		s->n_aux++;
+		pthread_mutex_unlock(&s->lock);
+		if (!spawn(stream_pump, st)) {
+			pthread_mutex_lock(&st->mu);
+			st->state = -1;
+			pthread_mutex_unlock(&st->mu);
+			stream_unref(st);
+			aux_end(s);
+		}
+	}
+	return req->result;
 }
 
 /* Split "/v1.41/containers/json" into version "1.41" and path "/containers/json". */
@@ -372,29 +816,38 @@ static void split_version(const char *url, char **ret_version, char **ret_path)
 	*ret_path = xstrdup(*url ? url : "/");
 }
 
-static void request_free(struct http_request *req)
-{
-	if (!req)
-		return;
-	free(req->path);
-	free(req->version);
-	strbuf_release(&req->body);
-	for (size_t i = 0; i < req->n_headers; i++) {
-		free(req->hdr_key[i]);
-		free(req->hdr_val[i]);
-	}
-	free(req);
-}
-
 /* con_cls marker set by on_uri: the raw request-target encodes a NUL byte. */
 static char bad_target;
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	if (*con_cls != &bad_target)
-		request_free(*con_cls);
+	struct http_server *s = cls;
+	struct http_request *req = *con_cls;
+	(void)conn, (void)toe;
 	*con_cls = NULL;
+	if (!req || req == (void *)&bad_target)
+		return;
+	pthread_mutex_lock(&req->mu);
+	req->gone = true;
+	req->conn = NULL;
+	if (req->streamed && !req->in_eof)
+		req->in_gone = true; /* the client went away in the middle of the body */
+	pthread_cond_broadcast(&req->cond);
+	conn_phase(s, req->c, CONN_PHASE_HEAD); /* keep-alive: the next request's headers */
+	req->c = NULL;
+	pthread_mutex_unlock(&req->mu);
+	request_unref(req);
+}
+
+static enum MHD_Result collect_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct http_request *req = cls;
+	if (!key)
+		return MHD_YES;
+	req->vals = xrealloc(req->vals, (req->n_vals + 1) * sizeof(*req->vals));
+	req->vals[req->n_vals++] = (struct qval){ kind, xstrdup(key), xstrdup(value ? value : "") };
+	return MHD_YES;
 }
 
 static struct http_request *request_new(struct http_server *srv, struct MHD_Connection *conn, const char *url,
@@ -404,15 +857,30 @@ static struct http_request *request_new(struct http_server *srv, struct MHD_Conn
 	req->conn = conn;
 	req->srv = srv;
 	req->method = method;
+	req->refs = 1; /* MHD's, until on_completed */
+	req->sock = -1;
+	pthread_mutex_init(&req->mu, NULL);
+	pthread_cond_init(&req->cond, NULL);
 	strbuf_init(&req->body, 0);
+	strbuf_init(&req->in, 0);
 	split_version(url, &req->version, &req->path);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, collect_value, req);
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	req->c = ci ? ci->socket_context : NULL;
+	if (req->c && req->c->peer)
+		req->peer = xstrdup(req->c->peer);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci)
+		req->sock = ci->connect_fd;
 	req->limit = srv->max_body;
 	if (srv->body_limit) {
 		size_t l = srv->body_limit(method, req->path, srv->userdata);
 		if (l)
 			req->limit = l;
 	}
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	req->streamed = srv->body_stream && srv->body_stream(method, req->path, srv->userdata);
+	const char *cl = lookup(req, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	uint64_t n;
 	if (cl && parse_uint64(cl, &n) == 0 && n > req->limit)
 		req->too_big = true;
@@ -459,42 +927,246 @@ static const char *framing_error(struct MHD_Connection *conn, bool nul_target)
 	return NULL;
 }
 
+/* MHD's thread, req->mu held: a body piece of a request whose handler reads it as it comes. */
+static void take_streamed(struct http_request *req, const char *data, size_t *size)
+{
+	struct http_server *s = req->srv;
+	size_t n = *size;
+	if (req->in_gone) { /* refused (too big): discard */
+		*size = 0;
+		return;
+	}
+	if (req->in_total + n > req->limit) {
+		req->too_big = req->in_gone = true;
+		*size = 0;
+		pthread_cond_broadcast(&req->cond);
+		return;
+	}
+	size_t room = req->in.len < BODY_IN_MAX ? BODY_IN_MAX - req->in.len : 0;
+	size_t take = MIN(n, room);
+	strbuf_add(&req->in, data, take);
+	req->in_total += take;
+	*size = n - take;
+	pthread_cond_broadcast(&req->cond);
+	if (*size && !req->in_suspended) {
+		MHD_suspend_connection(req->conn);
+		req->in_suspended = true;
+		if (req->c) {
+			pthread_mutex_lock(&s->lock);
+			req->c->stall_since = mono_ms();
+			pthread_mutex_unlock(&s->lock);
+		}
+	}
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload, size_t *upload_size,
 				  void **con_cls)
 {
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
+	enum MHD_Result ret = MHD_YES;
+	(void)version;
 
 	if (!req || req == (void *)&bad_target) {
 		const char *why = framing_error(conn, req != NULL);
 		*con_cls = req = request_new(srv, conn, url, method);
-		if (!why)
-			return MHD_YES;
-		/* the body, if any, is left unread: the connection cannot be reused */
-		http_response_header(req, "Connection", "close");
-		req->result = MHD_YES;
-		http_respond_error(req, 400, "%s", why);
-		return req->result;
+		pthread_mutex_lock(&req->mu);
+		conn_phase(srv, req->c, CONN_PHASE_BODY);
+		if (why) {
+			/* the body, if any, is left unread: the connection cannot be reused */
+			http_response_header(req, "Connection", "close");
+			pthread_mutex_unlock(&req->mu);
+			http_respond_error(req, 400, "%s", why);
+			pthread_mutex_lock(&req->mu);
+			ret = queue_now(req);
+		} else if (req->streamed && req->too_big) {
+			pthread_mutex_unlock(&req->mu);
+			http_respond_error(req, 413, "request body too large (limit %zu bytes)", req->limit);
+			pthread_mutex_lock(&req->mu);
+			ret = queue_now(req);
+		} else if (req->streamed) {
+			dispatch(req); /* the handler reads the body as it arrives */
+		}
+		pthread_mutex_unlock(&req->mu);
+		return ret;
 	}
-	if (*upload_size > 0) {
-		if (!req->too_big && req->body.len + *upload_size <= req->limit)
-			strbuf_add(&req->body, upload, *upload_size);
+	pthread_mutex_lock(&req->mu);
+	if (*upload_size > 0 && req->c) {
+		pthread_mutex_lock(&srv->lock);
+		req->c->bytes += *upload_size;
+		pthread_mutex_unlock(&srv->lock);
+	}
+	if (req->responded && !req->queued && (!req->dispatched || req->handler_done || req->streamed)) {
+		*upload_size = 0; /* answered before the whole body came: the rest is dropped */
+		ret = queue_now(req);
+	} else if (*upload_size > 0) {
+		if (req->queued) {
+			*upload_size = 0;
+		} else if (req->streamed) {
+			take_streamed(req, upload, upload_size);
+		} else {
+			if (!req->too_big && req->body.len + *upload_size <= req->limit)
+				strbuf_add(&req->body, upload, *upload_size);
+			else
+				req->too_big = true;
+			*upload_size = 0;
+		}
+	} else if (!req->dispatched) { /* the whole buffered body is here */
+		conn_phase(srv, req->c, CONN_PHASE_BUSY);
+		if (req->too_big) {
+			pthread_mutex_unlock(&req->mu);
+			http_respond_error(req, 413, "request body too large (limit %zu bytes)", req->limit);
+			pthread_mutex_lock(&req->mu);
+			ret = queue_now(req);
+		} else {
+			MHD_suspend_connection(conn);
+			req->suspended = true;
+			dispatch(req);
+		}
+	} else if (!req->queued) {
+		if (req->streamed && !req->in_eof) {
+			req->in_eof = true;
+			pthread_cond_broadcast(&req->cond);
+			conn_phase(srv, req->c, CONN_PHASE_BUSY);
+		}
+		if (!req->responded) { /* until the handler answers */
+			MHD_suspend_connection(conn);
+			req->suspended = true;
+		}
+	}
+	pthread_mutex_unlock(&req->mu);
+	return ret;
+}
+
+/* ---- connections, limits, the reaper ---- */
+
+/*
+ * A connection starts (MHD's thread): track it for the limits, with the peer
+ * identity recorded for its fd (TLS listeners that record peers always leave
+ * an entry, NULL without a certificate, so a reused fd never sees a stale
+ * one). Closed (before MHD closes the fd): forget it.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *s = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		struct conn *c = *socket_context;
+		*socket_context = NULL;
+		if (!c)
+			return;
+		pthread_mutex_lock(&s->lock);
+		if (c->prev)
+			c->prev->next = c->next;
 		else
-			req->too_big = true;
-		*upload_size = 0;
-		return MHD_YES;
+			s->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		s->n_conns--;
+		pthread_mutex_unlock(&s->lock);
+		free(c->peer);
+		free(c);
+		return;
 	}
-	if (req->responded)
-		return MHD_YES;
-	req->result = MHD_YES;
-	if (req->too_big)
-		http_respond_error(req, 413, "request body too large (limit %zu bytes)", req->limit);
-	else
-		srv->handler(req, srv->userdata);
-	if (!req->responded)
-		http_respond_error(req, 500, "internal error: no response");
-	return req->result;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct conn *c = xcalloc(1, sizeof(*c));
+	c->fd = ci ? ci->connect_fd : -1;
+	c->phase = CONN_PHASE_HEAD;
+	c->t0 = mono_ms();
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < HTTP_MAX_PENDING_PEERS && c->fd >= 0; i++)
+		if (s->peers[i].fd == c->fd) {
+			c->peer = s->peers[i].peer;
+			s->peers[i] = (struct pending_peer){ -1, NULL };
+			break;
+		}
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->n_conns++;
+	pthread_mutex_unlock(&s->lock);
+	*socket_context = c;
+}
+
+static void *reaper_main(void *arg)
+{
+	struct http_server *s = arg;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+		int64_t now = mono_ms();
+		for (struct conn *c = s->conns; c && !s->stopping; c = c->next) {
+			int64_t stalled = c->stalled + (c->stall_since ? now - c->stall_since : 0);
+			if (c->killed || c->fd < 0 ||
+			    !conn_overdue(&s->cl, c->phase, now - c->t0, stalled, c->bytes))
+				continue;
+			/* MHD sees the end of the stream and closes it (the fd stays valid until CLOSED) */
+			c->killed = true;
+			shutdown(c->fd, SHUT_RDWR);
+			log_fields(LOG_LEVEL_DEBUG,
+				   c->phase == CONN_PHASE_HEAD ? "http: request headers too slow"
+							       : "http: request body too slow",
+				   "action", "connection closed", NULL);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+void http_limits_defaults(struct http_limits *l)
+{
+	if (!l->max_connections)
+		l->max_connections = HTTP_DEFAULT_MAX_CONNECTIONS;
+	if (!l->workers)
+		l->workers = HTTP_DEFAULT_WORKERS;
+	if (!l->header_timeout_s)
+		l->header_timeout_s = HTTP_DEFAULT_HEADER_TIMEOUT;
+	if (!l->idle_timeout_s)
+		l->idle_timeout_s = HTTP_DEFAULT_IDLE_TIMEOUT;
+	if (!l->body_min_rate)
+		l->body_min_rate = HTTP_DEFAULT_BODY_MIN_RATE;
+}
+
+int http_limits_parse_opt(struct http_limits *l, int index, const char *value, struct berth_error **err)
+{
+	static const char *const names[HTTP_LIMITS_N_OPTS] = { "http-max-connections", "http-workers",
+							       "http-header-timeout", "http-idle-timeout",
+							       "http-body-min-rate" };
+	static const uint64_t max[HTTP_LIMITS_N_OPTS] = { 1000000, 4096, 86400, 86400, 1u << 30 };
+	unsigned *slots[HTTP_LIMITS_N_OPTS] = { &l->max_connections, &l->workers, &l->header_timeout_s,
+						&l->idle_timeout_s, &l->body_min_rate };
+	uint64_t n;
+	if (index < 0 || index >= HTTP_LIMITS_N_OPTS)
+		return berth_error_msg(err, EINVAL, "unknown http limit");
+	if (parse_uint64(value, &n) < 0 || n < 1 || n > max[index])
+		return berth_error_msg(err, EINVAL, "invalid --%s '%s': expected a number from 1 to %llu",
+				       names[index], value, (unsigned long long)max[index]);
+	*slots[index] = (unsigned)n;
+	return 0;
+}
+
+/* Every connection costs up to three descriptors (a TLS client's socket and a socketpair). */
+static void raise_nofile(unsigned max_connections)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max_connections * 3 + 256) {
+		char have[24], want[24];
+		snprintf(have, sizeof(have), "%llu", (unsigned long long)rl.rlim_cur);
+		snprintf(want, sizeof(want), "%u", max_connections);
+		log_fields(LOG_LEVEL_WARN, "open file limit is low for the connection limit", "nofile", have,
+			   "max-connections", want, NULL);
+	}
 }
 
 int http_server_start(const struct http_server_opts *opts, struct http_server **ret, struct berth_error **err)
@@ -504,28 +1176,48 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	s->userdata = opts->userdata;
 	s->max_body = opts->max_body ? opts->max_body : HTTP_DEFAULT_MAX_BODY;
 	s->body_limit = opts->body_limit;
+	s->body_stream = opts->body_stream;
 	s->listen_fd = opts->listen_fd;
+	if (opts->limits)
+		s->lim = *opts->limits;
+	http_limits_defaults(&s->lim);
+	s->cl = (struct conn_limits){ s->lim.header_timeout_s, s->lim.body_min_rate };
 	pthread_mutex_init(&s->lock, NULL);
-	for (int i = 0; i < HTTP_MAX_HIJACKED; i++)
-		s->hijacked[i] = -1;
+	pthread_cond_init(&s->cond, NULL);
+	pthread_cond_init(&s->work_cond, NULL);
 	for (int i = 0; i < HTTP_MAX_PENDING_PEERS; i++)
 		s->peers[i].fd = -1;
+	raise_nofile(s->lim.max_connections);
 	/* MHD never listens itself: our accept loop (admit.c) refuses non-HTTP clients first */
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_UPGRADE |
-			 MHD_USE_ITC | MHD_USE_POLL | MHD_USE_NO_LISTEN_SOCKET;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
+			 MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
 	s->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)0, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
+	    (unsigned)s->lim.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)(s->lim.max_connections + MHD_LIMIT_SLACK), MHD_OPTION_THREAD_STACK_SIZE,
+	    (size_t)(256 * 1024), MHD_OPTION_END);
 	if (!s->mhd) {
 		safe_close(opts->listen_fd);
 		free(s);
 		return berth_error_set(err, EIO, "start http server");
 	}
+	if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+		MHD_stop_daemon(s->mhd);
+		safe_close(opts->listen_fd);
+		free(s);
+		return berth_error_set(err, EAGAIN, "start the http reaper thread");
+	}
+	s->reaper_started = true;
 	if (opts->listen_fd >= 0) {
-		int r = http_admit_start(s, opts->listen_fd, &s->admit, err);
+		int r = http_admit_start(s, opts->listen_fd, s->lim.header_timeout_s, &s->admit, err);
 		if (r < 0) {
+			pthread_mutex_lock(&s->lock);
+			s->stopping = true;
+			pthread_cond_broadcast(&s->cond);
+			pthread_mutex_unlock(&s->lock);
+			pthread_join(s->reaper, NULL);
 			MHD_stop_daemon(s->mhd);
 			safe_close(opts->listen_fd);
 			free(s);
@@ -536,19 +1228,42 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	return 0;
 }
 
+/* How long stop waits for handlers, streams and deferred requests to end. */
+#define HTTP_STOP_WAIT_SEC 15
+
 struct http_server *http_server_stop(struct http_server *s)
 {
 	if (!s)
 		return NULL;
 	s->admit = http_admit_stop(s->admit);
-	/* End hijacked streams so their threads (joined by MHD) return. */
+	/* End every connection (streams and hijacked ones see the hangup), let handlers finish. */
 	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < HTTP_MAX_HIJACKED; i++)
-		if (s->hijacked[i] >= 0)
-			shutdown(s->hijacked[i], SHUT_RDWR);
+	s->stopping = true;
+	for (struct conn *c = s->conns; c; c = c->next)
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
+	pthread_cond_broadcast(&s->cond);
+	pthread_cond_broadcast(&s->work_cond);
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += HTTP_STOP_WAIT_SEC;
+	bool stuck = false;
+	while (s->n_workers || s->n_aux || s->n_deferred || s->q_head)
+		if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) != 0) {
+			stuck = true;
+			break;
+		}
 	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->reaper, NULL);
+	if (stuck) {
+		/* MHD aborts on suspended connections, and threads still use s: leave both to the exit */
+		log_fields(LOG_LEVEL_WARN, "http server: requests still running at shutdown", NULL);
+		return NULL;
+	}
 	MHD_stop_daemon(s->mhd);
 	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->work_cond);
 	for (int i = 0; i < HTTP_MAX_PENDING_PEERS; i++)
 		free(s->peers[i].peer);
 	safe_close(s->listen_fd);
@@ -556,9 +1271,25 @@ struct http_server *http_server_stop(struct http_server *s)
 	return NULL;
 }
 
+bool http_server_full(struct http_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool full = s->n_conns >= s->lim.max_connections || s->stopping;
+	pthread_mutex_unlock(&s->lock);
+	return full;
+}
+
 int http_server_add_connection(struct http_server *s, int fd, const struct sockaddr *addr, socklen_t addr_len,
 			       struct berth_error **err)
 {
+	if (http_server_full(s)) {
+		_cleanup_free_ char *msg =
+		    xasprintf("{\"message\":\"too many connections (limit %u); retry later\"}\n",
+			      s->lim.max_connections);
+		http_refuse_fd(fd, "503 Service Unavailable", "application/json", msg);
+		log_fields(LOG_LEVEL_DEBUG, "http: connection limit reached", "action", "503", NULL);
+		return berth_error_set(err, EBUSY, "too many connections");
+	}
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -623,7 +1354,7 @@ int http_listen_unix(const char *path, mode_t mode, struct berth_error **err)
 		return berth_error_errno(err, "bind '%s'", path);
 	if (chmod(path, mode) < 0)
 		return berth_error_errno(err, "chmod '%s'", path);
-	if (listen(fd, 512) < 0)
+	if (listen(fd, 1024) < 0)
 		return berth_error_errno(err, "listen on '%s'", path);
 	return TAKE_FD(fd);
 }

@@ -20,17 +20,21 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "common/fs.h"
 #include "common/log.h"
 #include "http/http.h"
 
-#define TLS_RELAY_BUF     (32 * 1024)
-/* A client gets this long to complete the TLS handshake. */
-#define TLS_HANDSHAKE_SEC 10
+#define TLS_RELAY_BUF      (32 * 1024)
+/* A client gets this long, in total, to complete the TLS handshake. */
+#define TLS_HANDSHAKE_SEC  10
+/* Handshakes in progress per listener; beyond, new connections are closed at once. */
+#define TLS_MAX_HANDSHAKES 128
 /* After our side sent close_notify, how long the peer may take to end its side. */
-#define TLS_LINGER_MS     5000
+#define TLS_LINGER_MS      5000
 
 struct http_tcp_listener {
 	struct http_server *srv;
@@ -39,9 +43,11 @@ struct http_tcp_listener {
 	int listen_fd;
 	int stop_pipe[2];
 	pthread_t thread;
+	atomic_int handshaking;
 };
 
 struct tls_conn {
+	struct http_tcp_listener *l;
 	SSL_CTX *ctx;
 	bool record_peer;
 	struct http_server *srv;
@@ -206,11 +212,41 @@ void http_tls_relay(void *ssl_ptr, int net, int local)
 	shutdown(net, SHUT_WR);
 }
 
-static void set_timeouts(int fd, int sec)
+/*
+ * The server side of the handshake, non-blocking, within TLS_HANDSHAKE_SEC
+ * in total (a client trickling one byte at a time cannot stretch it).
+ */
+static bool handshake(SSL *ssl, int fd)
 {
-	struct timeval tv = { .tv_sec = sec };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return false;
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	bool ok = false;
+	for (;;) {
+		int r = SSL_accept(ssl);
+		if (r == 1) {
+			ok = true;
+			break;
+		}
+		int e = SSL_get_error(ssl, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long left = TLS_HANDSHAKE_SEC * 1000L -
+			    ((now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L);
+		if (left <= 0)
+			break;
+		struct pollfd p = { fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0 };
+		int pr = poll(&p, 1, (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			break;
+	}
+	(void)fcntl(fd, F_SETFL, fl);
+	return ok;
 }
 
 /* "CN sha256:<hex>" of a verified client certificate, or NULL. */
@@ -244,13 +280,13 @@ static void *conn_thread(void *arg)
 	int sp[2] = { -1, -1 };
 	char *peer = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	set_timeouts(c->fd, TLS_HANDSHAKE_SEC);
-	if (!ssl || SSL_set_fd(ssl, c->fd) != 1 || SSL_accept(ssl) != 1) {
+	bool ok = ssl && SSL_set_fd(ssl, c->fd) == 1 && handshake(ssl, c->fd);
+	atomic_fetch_sub(&c->l->handshaking, 1);
+	if (!ok) {
 		_cleanup_free_ char *e = ssl_errors();
 		log_fields(LOG_LEVEL_DEBUG, "TLS handshake failed", "error", e, NULL);
 		goto out;
 	}
-	set_timeouts(c->fd, 0);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		goto out;
 	peer = c->record_peer ? peer_identity(ssl) : NULL;
@@ -287,9 +323,18 @@ static void accept_one(struct http_tcp_listener *l)
 		(void)http_server_add_connection(l->srv, fd, (struct sockaddr *)&addr, len, &err);
 		return;
 	}
+	/* the server's limits apply before any TLS work: a full server or a handshake flood costs nothing */
+	if (http_server_full(l->srv) || atomic_load(&l->handshaking) >= TLS_MAX_HANDSHAKES) {
+		log_fields(LOG_LEVEL_DEBUG, "TLS connection refused: connection or handshake limit reached",
+			   NULL);
+		close(fd);
+		return;
+	}
+	atomic_fetch_add(&l->handshaking, 1);
 	struct tls_conn *c = xcalloc(1, sizeof(*c));
 	SSL_CTX_up_ref(l->ctx);
-	*c = (struct tls_conn){ .ctx = l->ctx,
+	*c = (struct tls_conn){ .l = l,
+				.ctx = l->ctx,
 				.record_peer = l->record_peer,
 				.srv = l->srv,
 				.fd = fd,
@@ -301,6 +346,7 @@ static void accept_one(struct http_tcp_listener *l)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	if (pthread_create(&t, &attr, conn_thread, c) != 0) {
+		atomic_fetch_sub(&l->handshaking, 1);
 		close(fd);
 		SSL_CTX_free(c->ctx);
 		free(c);
@@ -377,6 +423,9 @@ struct http_tcp_listener *http_tcp_listener_stop(struct http_tcp_listener *l)
 		return NULL;
 	(void)fs_write_all(l->stop_pipe[1], "x", 1);
 	pthread_join(l->thread, NULL);
+	/* handshakes in flight still count on l: they end within TLS_HANDSHAKE_SEC */
+	while (atomic_load(&l->handshaking) > 0)
+		(void)poll(NULL, 0, 10);
 	close(l->stop_pipe[0]);
 	close(l->stop_pipe[1]);
 	close(l->listen_fd);

@@ -384,51 +384,16 @@ static json_t *desired_tasks(struct server *s, const char *cluster, const char *
 	return out;
 }
 
-/* Wait until a task event concerns this node (or the deadline); false on timeout. */
-static bool wait_for_change(struct server *s, const char *cluster, const char *arn, int64_t since,
-			    int wait_sec)
-{
-	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
-	int64_t deadline = (int64_t)(record_now() * 1000) + (int64_t)wait_sec * 1000;
-	int64_t from = since + 1;
-	for (;;) {
-		int64_t left = deadline - (int64_t)(record_now() * 1000);
-		pthread_mutex_lock(&s->lock);
-		bool stopping = s->stopping;
-		pthread_mutex_unlock(&s->lock);
-		if (left <= 0 || stopping) /* a stopping server answers its long polls at once */
-			return false;
-		struct store_event_list ev;
-		int r = store_watch(s->store, tp, from, (int)MIN(left, 1000), &ev, NULL);
-		if (r < 0)
-			return true; /* compacted or store trouble: let the agent resync */
-		bool hit = false;
-		for (size_t i = 0; i < ev.n && !hit; i++)
-			hit = ev.events[i].type == STORE_EVENT_DELETE || strstr(ev.events[i].kv.value, arn);
-		if (ev.n)
-			from = ev.events[ev.n - 1].kv.mod_revision + 1;
-		store_event_list_done(&ev);
-		if (hit)
-			return true;
-	}
-}
-
-static void do_tasks(struct server *s, struct http_request *req, json_t *node)
+static void answer_tasks(struct server *s, struct http_request *req, json_t *node)
 {
 	_cleanup_free_ char *ikey = NULL;
 	json_t *inst = node_instance(s, node, &ikey);
 	if (!inst)
 		return agent_error(req, 404, "NotRegistered", "register before polling tasks");
-	const char *q_since = http_request_query(req, "since"), *q_wait = http_request_query(req, "wait");
-	int64_t since = q_since ? strtoll(q_since, NULL, 10) : 0;
-	int wait = q_wait ? atoi(q_wait) : 0;
-	wait = MAX(0, MIN(wait, AGENT_MAX_WAIT_SEC));
 	const char *cluster = json_string_value(json_object_get(node, "cluster"));
 	_cleanup_free_ char *arn = xstrdup(json_string_value(json_object_get(inst, "containerInstanceArn")));
 	json_t *status = json_incref(json_object_get(inst, "status"));
 	json_decref(inst);
-	if (since > 0 && wait > 0)
-		(void)wait_for_change(s, cluster, arn, since, wait);
 	int64_t rev = 0;
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *tasks = NULL;
@@ -440,6 +405,51 @@ static void do_tasks(struct server *s, struct http_request *req, json_t *node)
 	http_respond_json(req, 200,
 			  json_pack("{s:I,s:o,s:o,s:s}", "revision", (json_int_t)rev, "tasks", tasks,
 				    "status", status, "containerInstanceArn", arn));
+}
+
+struct tasks_poll {
+	struct server *s;
+	json_t *node;
+};
+
+/* A parked poll's answer, on an HTTP worker. */
+static void tasks_poll_answer(struct http_request *req, void *ctx)
+{
+	struct tasks_poll *p = ctx;
+	answer_tasks(p->s, req, p->node);
+	json_decref(p->node);
+	free(p);
+}
+
+/*
+ * since > 0 and wait > 0: a long poll. It is parked (longpoll.c) without a
+ * thread until a task event concerns this node or wait seconds pass.
+ */
+static void do_tasks(struct server *s, struct http_request *req, json_t *node)
+{
+	const char *q_since = http_request_query(req, "since"), *q_wait = http_request_query(req, "wait");
+	int64_t since = q_since ? strtoll(q_since, NULL, 10) : 0;
+	int wait = q_wait ? atoi(q_wait) : 0;
+	wait = MAX(0, MIN(wait, AGENT_MAX_WAIT_SEC));
+	if (since > 0 && wait > 0) {
+		_cleanup_free_ char *ikey = NULL;
+		json_t *inst = node_instance(s, node, &ikey);
+		if (!inst)
+			return agent_error(req, 404, "NotRegistered", "register before polling tasks");
+		const char *cluster = json_string_value(json_object_get(node, "cluster"));
+		const char *arn = json_string_value(json_object_get(inst, "containerInstanceArn"));
+		struct tasks_poll *p = xcalloc(1, sizeof(*p));
+		*p = (struct tasks_poll){ s, json_incref(node) };
+		_cleanup_free_ char *prefix = cluster ? xasprintf("/berth/tasks/%s/", cluster) : NULL;
+		bool parked =
+		    prefix && arn && longpoll_park(s, req, prefix, arn, since, wait, tasks_poll_answer, p);
+		json_decref(inst);
+		if (parked)
+			return;
+		json_decref(p->node);
+		free(p);
+	}
+	answer_tasks(s, req, node);
 }
 
 static const char *const ORDER[] = { "PROVISIONING", "PENDING",  "ACTIVATING",     "RUNNING",

@@ -808,8 +808,10 @@ static void scaled(struct server *s, const struct resource *r, const char *cause
 					    "by ecs.",
 					    (long long)to);
 	activity_add(s, r, desc, cause, rr >= 0, rr >= 0 ? ok : msg ? msg : "failed");
-	log_fields(LOG_LEVEL_INFO, "autoscaling", "resource", r->id, "from", (long long)from, "to", (long long)to,
-		   "cause", cause, NULL);
+	char f[24], t[24];
+	snprintf(f, sizeof(f), "%lld", (long long)from);
+	snprintf(t, sizeof(t), "%lld", (long long)to);
+	log_fields(LOG_LEVEL_INFO, "autoscaling", "resource", r->id, "from", f, "to", t, "cause", cause, NULL);
 }
 
 /* Evaluate one policy; true when it changed the capacity. */
@@ -975,29 +977,4 @@ void autoscale_tick(struct server *s)
 				break;
 		}
 	}
-}
-
-/* NEEDSWORK: interim until services (branch svc) land: a compare-and-swap of desiredCount. */
-int service_set_desired_count(struct server *s, const char *cluster, const char *name, int64_t n,
-			      const char *why, int64_t *ret_from, char **ret_msg)
-{
-	_cleanup_free_ char *key = xasprintf("/berth/services/%s/%s", cluster, name);
-	for (int attempt = 0; attempt < 5; attempt++) {
-		_cleanup_json_ json_t *svc = NULL;
-		int64_t rev;
-		if (record_get(s, key, &svc, &rev, NULL) < 0 ||
-		    !streq_ptr(json_string_value(json_object_get(svc, "status")), "ACTIVE")) {
-			*ret_msg = xstrdup("the service is not ACTIVE");
-			return -ENOENT;
-		}
-		*ret_from = json_integer_value(json_object_get(svc, "desiredCount"));
-		json_object_set_new(svc, "desiredCount", json_integer(n));
-		bool ok = false;
-		if (record_cas(s, key, svc, rev, &ok, NULL) < 0)
-			break;
-		if (ok)
-			return 0;
-	}
-	*ret_msg = xstrdup(why ? "the service changed concurrently" : "store error");
-	return -EIO;
 }

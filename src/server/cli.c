@@ -59,7 +59,7 @@ static void usage(FILE *f)
 	    "                             utilization history, autoscaling alarms (default 60; tests\n"
 	    "                             shorten it). GET /metrics takes 'Authorization: Bearer' with\n"
 	    "                             ROOT/metrics-token (docs/metrics.md)\n"
-	    "      --log-level LEVEL      error, warn, info, debug\n"
+	    "      --log-level LEVEL      error, warn, info, debug\n" HTTP_LIMITS_USAGE
 	    "  -h, --help                 show this help\n\n"
 	    "First start creates ROOT/pki/ca.pem, ROOT/credentials (AWS credentials file), ROOT/join-token\n"
 	    "and an account id; later starts reuse them. Try:\n"
@@ -84,6 +84,7 @@ enum {
 	OPT_LOGS_SWEEP,
 	OPT_LOGS_DAY,
 	OPT_METRICS_PERIOD,
+	OPT_HTTP_LIMITS /* and the next HTTP_LIMITS_N_OPTS - 1 */
 };
 
 static const struct option options[] = {
@@ -103,6 +104,7 @@ static const struct option options[] = {
 	{ "logs-sweep-interval", required_argument, NULL, OPT_LOGS_SWEEP },
 	{ "logs-day-seconds", required_argument, NULL, OPT_LOGS_DAY },
 	{ "metrics-period", required_argument, NULL, OPT_METRICS_PERIOD },
+	HTTP_LIMITS_LONGOPTS(OPT_HTTP_LIMITS),
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -118,6 +120,14 @@ static int parse_args(struct server *s, int argc, char **argv)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		if (c >= OPT_HTTP_LIMITS && c < OPT_HTTP_LIMITS + HTTP_LIMITS_N_OPTS) {
+			_cleanup_error_ struct berth_error *err = NULL;
+			if (http_limits_parse_opt(&s->http_limits, c - OPT_HTTP_LIMITS, optarg, &err) < 0) {
+				berth_error_print(err, "berth server");
+				return 2;
+			}
+			continue;
+		}
 		switch (c) {
 		case OPT_ROOT: set_str(&s->root, optarg); break;
 		case OPT_LISTEN: set_str(&s->listen, optarg); break;
@@ -302,9 +312,11 @@ static int serve(struct server *s, struct berth_error **err)
 	}
 	int port = bound_port(fd);
 	struct http_server *hs = NULL;
-	struct http_server_opts o = {
-		.listen_fd = -1, .max_body = SERVER_MAX_BODY, .handler = server_http_handler, .userdata = s
-	};
+	struct http_server_opts o = { .listen_fd = -1,
+				      .max_body = SERVER_MAX_BODY,
+				      .handler = server_http_handler,
+				      .userdata = s,
+				      .limits = &s->http_limits };
 	if ((r = http_server_start(&o, &hs, err)) < 0) {
 		close(fd);
 		logs_stop(s);
@@ -322,7 +334,8 @@ static int serve(struct server *s, struct berth_error **err)
 		metrics_stop(s);
 		return r;
 	}
-	if ((r = ecr_start(s, err)) < 0 || (r = leader_start(s, err)) < 0) {
+	if ((r = ecr_start(s, err)) < 0 || (r = longpoll_start(s, err)) < 0 || (r = leader_start(s, err)) < 0) {
+		longpoll_stop(s);
 		ecr_stop(s);
 		http_tcp_listener_stop(l);
 		http_server_stop(hs);
@@ -355,6 +368,7 @@ static int serve(struct server *s, struct berth_error **err)
 		;
 	log_fields(LOG_LEVEL_INFO, "server shutting down", NULL);
 	leader_stop(s);
+	longpoll_stop(s);
 	http_tcp_listener_stop(l);
 	http_server_stop(hs);
 	ecr_stop(s);

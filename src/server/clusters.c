@@ -63,10 +63,20 @@ static json_t *cluster_view(struct server *s, json_t *cl, bool with_tags)
 	}
 	json_decref(insts);
 	json_decref(tasks);
+	_cleanup_free_ char *sp = xasprintf("/berth/services/%s/", name);
+	json_t *svcs = NULL;
+	int n_svc = 0;
+	if (record_list(s, sp, &svcs, NULL) == 0) {
+		size_t i;
+		json_t *x;
+		json_array_foreach (svcs, i, x)
+			n_svc += streq_ptr(json_string_value(json_object_get(x, "status")), "ACTIVE");
+	}
+	json_decref(svcs);
 	json_object_set_new(v, "registeredContainerInstancesCount", json_integer(n_inst));
 	json_object_set_new(v, "runningTasksCount", json_integer(running));
 	json_object_set_new(v, "pendingTasksCount", json_integer(pending));
-	json_object_set_new(v, "activeServicesCount", json_integer(0));
+	json_object_set_new(v, "activeServicesCount", json_integer(n_svc));
 	json_object_set_new(v, "statistics", json_array());
 	json_object_del(v, "createdAt");
 	if (with_tags)
@@ -204,9 +214,15 @@ int ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out)
 		return -1;
 	json_t *view = cluster_view(c->srv, cl, false);
 	int64_t insts = json_integer_value(json_object_get(view, "registeredContainerInstancesCount"));
+	int64_t svcs = json_integer_value(json_object_get(view, "activeServicesCount"));
 	int64_t tasks = json_integer_value(json_object_get(view, "runningTasksCount")) +
 			json_integer_value(json_object_get(view, "pendingTasksCount"));
 	json_decref(view);
+	if (svcs > 0) {
+		json_decref(cl);
+		return ecs_fail(c, "ClusterContainsServicesException",
+				"The Cluster cannot be deleted while Services are active.");
+	}
 	if (insts > 0) {
 		json_decref(cl);
 		return ecs_fail(

@@ -49,6 +49,17 @@ static const struct ecs_op OPS[] = {
 	{ "StopTask", ecs_stop_task },
 	{ "DescribeTasks", ecs_describe_tasks },
 	{ "ListTasks", ecs_list_tasks },
+	{ "CreateService", ecs_create_service },
+	{ "UpdateService", ecs_update_service },
+	{ "DeleteService", ecs_delete_service },
+	{ "DescribeServices", ecs_describe_services },
+	{ "ListServices", ecs_list_services },
+	{ "ListServicesByNamespace", ecs_list_services_by_namespace },
+	{ "CreateTaskSet", ecs_create_task_set },
+	{ "UpdateTaskSet", ecs_update_task_set },
+	{ "UpdateServicePrimaryTaskSet", ecs_update_service_primary_task_set },
+	{ "DeleteTaskSet", ecs_delete_task_set },
+	{ "DescribeTaskSets", ecs_describe_task_sets },
 	{ "BerthExplainPlacement", ecs_berth_explain_placement }, /* berth's own (docs/cluster.md) */
 	/* berth's load balancers (lb.c, docs/lb.md) */
 	{ "BerthCreateLoadBalancer", ecs_berth_create_load_balancer },

@@ -11,6 +11,7 @@
  *   /berth/nodes/ID                  node identity (cert fingerprint, cluster, revoked)
  *   /berth/alive/ID                  bound to the agent's lease: present = connected
  *   /berth/tasks/CLUSTER/ID          task
+ *   /berth/services/CLUSTER/NAME     service (its deployments, task sets and events inside)
  *   /berth/tags/ARN                  tags of a resource
  *   /berth/placement/CLUSTER         bumped by every placement (compare-and-swap token)
  *   /berth/subnets/BLOCK             a block of the cluster CIDR held by a node (overlay.c)
@@ -27,6 +28,7 @@
 
 #include "common/error.h"
 #include "common/strbuf.h"
+#include "http/http.h"
 #include "sched/sched.h"
 #include "store/store.h"
 
@@ -72,7 +74,24 @@ struct server {
 	struct metrics_store *metrics;
 	int metrics_period;  /* seconds of one datapoint (--metrics-period; 60) */
 	char *metrics_token; /* bearer token of GET /metrics (ROOT/metrics-token) */
+	struct longpoll *longpoll; /* longpoll.c */
+	struct http_limits http_limits;
 };
+
+/* ---- longpoll.c: agents' task long polls, parked without a thread ---- */
+struct http_request;
+typedef void (*longpoll_answer_fn)(struct http_request *req, void *ctx);
+int longpoll_start(struct server *s, struct berth_error **err);
+/* Stop watching and answer every parked poll (before the HTTP server stops). */
+void longpoll_stop(struct server *s);
+/*
+ * Park req until an event under key_prefix (after revision since) concerns it
+ * (arn NULL: any; else a record naming arn, or a delete) or wait_sec pass;
+ * then answer(req, ctx) runs on an HTTP worker. false: not parked (something
+ * changed already, or the server stops): answer now.
+ */
+bool longpoll_park(struct server *s, struct http_request *req, const char *key_prefix, const char *arn,
+		   int64_t since, int wait_sec, longpoll_answer_fn answer, void *ctx);
 
 /* ---- identity.c ---- */
 int server_identity_init(struct server *s, struct berth_error **err);
@@ -147,6 +166,8 @@ bool instance_connected(struct server *s, const char *id);
 int ecs_tag_resource(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_untag_resource(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_list_tags_for_resource(struct ecs_call *c, json_t *in, json_t **out);
+/* Validate a "tags" list (ECS's errors). */
+int tags_check(struct ecs_call *c, json_t *tags);
 /* Validate and store the "tags" of a create call for arn. */
 int tags_set(struct ecs_call *c, const char *arn, json_t *tags);
 json_t *tags_get(struct server *s, const char *arn);
@@ -159,6 +180,31 @@ int ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_describe_tasks(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out);
 bool task_active(json_t *task); /* lastStatus is not STOPPED */
+/* What to place: RunTask's input after validation (borrowed). */
+struct task_run_args {
+	json_t *td, *overrides, *constraints, *strategies; /* overrides has containerOverrides */
+	const char *group, *started_by;
+	int64_t count;              /* 1..SCHED_MAX_COUNT */
+	json_t *explicit_instances; /* StartTask: instance refs, one task each (count ignored) */
+	json_t *tags;
+};
+/*
+ * Place and bind a->count tasks (or one per explicit instance) in the
+ * cluster, retrying on concurrent placements; appends the new task records
+ * to tasks and the ECS failures to failures. -1 with an ECS error in c
+ * (InvalidParameterException for a bad constraint or a cluster without
+ * instances, ServerException).
+ */
+int task_place(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a, json_t *tasks,
+	       json_t *failures);
+/*
+ * Ask a task to stop (desiredStatus STOPPED, stopCode, stoppedReason,
+ * stoppingAt) by compare-and-swap. 1 when changed, 0 when it was already
+ * stopping, -ENOENT for no such record, -EAGAIN after repeated conflicts.
+ * *ret_task (may be NULL) gets the record.
+ */
+int task_request_stop(struct server *s, const char *key, const char *code, const char *reason,
+		      json_t **ret_task, struct berth_error **err);
 /* Mark a task STOPPED (desired and last) with a code and reason; writes it. */
 int task_stop_now(struct server *s, const char *key, json_t *task, const char *code, const char *reason,
 		  struct berth_error **err);
@@ -316,6 +362,51 @@ void logs_stop(struct server *s);
 /* Sweep now (a retention policy changed). */
 void logs_sweep_kick(struct server *s);
 
+/* ---- services.c, tasksets.c: the service API; deploy.c: its controller ---- */
+#define SERVICE_MAX_EVENTS 100 /* ECS keeps the latest 100 events */
+int ecs_create_service(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_update_service(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_delete_service(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_describe_services(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_list_services(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_list_services_by_namespace(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_create_task_set(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_update_task_set(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_update_service_primary_task_set(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_delete_task_set(struct ecs_call *c, json_t *in, json_t **out);
+int ecs_describe_task_sets(struct ecs_call *c, json_t *in, json_t **out);
+char *service_key(const char *cluster, const char *name);
+/* Resolve a service name or ARN: ServiceNotFoundException when absent (or INACTIVE unless any_status). */
+int service_resolve(struct ecs_call *c, const char *cluster, const char *ref, bool any_status, json_t **ret,
+		    int64_t *ret_rev);
+/*
+ * Read-modify-write of a service record: edit changes svc in place and
+ * returns 0 (write it by compare-and-swap; re-read and edit again on a
+ * conflict), 1 (answer it without a write) or -1 (an ECS error in c).
+ * *ret: the record as written.
+ */
+typedef int (*service_edit_fn)(struct ecs_call *c, const char *cluster, json_t *svc, void *ctx);
+int service_edit(struct ecs_call *c, const char *cluster, const char *sref, service_edit_fn edit, void *ctx,
+		 json_t **ret);
+/* A copy of the record with live runningCount/pendingCount from tasks (NULL: read them), no berth* fields. */
+json_t *service_view(struct server *s, json_t *svc, json_t *tasks, bool with_tags);
+/* Prepend an event ("(service NAME) ..."), keeping the latest SERVICE_MAX_EVENTS. */
+void service_event(json_t *svc, const char *fmt, ...) _printf_(2, 3);
+bool service_is_daemon(json_t *svc);
+bool service_is_external(json_t *svc);
+/* ECS's service placement: AZ-balanced spread first, then the user's strategies (or spread by instance). */
+json_t *service_strategies(json_t *user);
+/* "ecs-svc/" + 19 digits, random. Caller frees. */
+char *deployment_id_new(void);
+/* A new PRIMARY deployment record, rolloutState IN_PROGRESS. */
+json_t *deployment_new(const char *id, json_t *svc, const char *td_arn, int64_t desired);
+/* NAME of arn:aws:elasticloadbalancing:...:targetgroup/NAME/ID, or NULL. Caller frees. */
+char *target_group_name(const char *arn);
+/* A task set's computedDesiredCount: ceil(service desiredCount * scale / 100). */
+int64_t task_set_count(json_t *svc, json_t *ts);
+/* One controller pass over every service (the leader, after every store change and each second). */
+void deploy_run(struct server *s);
+
 /* ---- metrics.c (docs/metrics.md) ---- */
 int metrics_start(struct server *s, struct berth_error **err); /* the store and ROOT/metrics-token */
 void metrics_stop(struct server *s);
@@ -342,8 +433,9 @@ int as_describe_scaling_activities(struct ecs_call *c, json_t *in, json_t **out)
 /* One pass of the scaler (the leader, every second): scheduled actions, then policies. */
 void autoscale_tick(struct server *s);
 /*
- * Set an ACTIVE service's desiredCount through UpdateService's edit (services.c), with an event naming
- * why. *ret_from: the count before. -ENOENT (service gone) or another -errno with *ret_msg.
+ * Set an ACTIVE service's desiredCount through UpdateService's edit (services.c); why is the caller's
+ * cause (logged and recorded by the caller). *ret_from: the count before. -ENOENT (service gone or
+ * not ACTIVE) or another -errno, with *ret_msg (caller frees) either way.
  */
 int service_set_desired_count(struct server *s, const char *cluster, const char *name, int64_t n,
 			      const char *why, int64_t *ret_from, char **ret_msg);

@@ -8,7 +8,8 @@
  * watch of that key, campaign at once. With SQLite there is one server and it
  * wins at start; the code path is the same.
  *
- * Controllers (each tick on the leader): node liveness. A container instance
+ * Controllers (on the leader, after every store change and at least every
+ * second): services (deploy.c) and node liveness. A container instance
  * whose alive key (the agent's lease, agent.c) is gone gets disconnectedAt;
  * once that is older than the lost-node timeout its tasks are STOPPED with
  * "node lost". The timestamps live in the store, so a new leader continues
@@ -119,11 +120,43 @@ static bool wait_stop(struct server *s, int ms)
 	return stop;
 }
 
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait up to ms for a change in the store (any key under /berth/ after
+ * *seen) so the controllers react at once to task reports and API writes;
+ * true when stopping. Changes come in bursts (an agent's report, a
+ * placement): a short pause lets one pass handle a burst.
+ */
+static bool wait_change(struct server *s, int64_t *seen, int ms)
+{
+	if (ms < 10)
+		ms = 10;
+	struct store_event_list ev = { 0 };
+	if (*seen == 0 && store_revision(s->store, seen, NULL) < 0)
+		return wait_stop(s, ms);
+	int r = store_watch(s->store, "/berth/", *seen + 1, ms, &ev, NULL);
+	if (r < 0) {
+		*seen = 0; /* compacted or failed: start from the current revision */
+		return wait_stop(s, ms);
+	}
+	bool any = ev.n > 0;
+	if (ev.revision > *seen)
+		*seen = ev.revision;
+	store_event_list_done(&ev);
+	return wait_stop(s, any ? 20 : 0);
+}
+
 static void *leader_main(void *arg)
 {
 	struct server *s = arg;
-	int64_t lease = 0;
-	bool leading = false;
+	int64_t lease = 0, seen = 0, kept = monotonic_ms();
+	bool leading = false, tick = true;
 	while (!s->stopping) {
 		if (!leading) {
 			leading = campaign(s, &lease);
@@ -140,10 +173,20 @@ static void *leader_main(void *arg)
 				continue;
 			}
 		}
-		check_nodes(s);
-		autoscale_tick(s);
-		if (wait_stop(s, 1000))
+		/* node liveness once a second (it reads every instance: heavy with many nodes); the
+		 * services after every change */
+		if (tick) {
+			check_nodes(s);
+			autoscale_tick(s);
+			tick = false;
+		}
+		deploy_run(s);
+		if (wait_change(s, &seen, 1000 - (int)(monotonic_ms() - kept)))
 			break;
+		if (monotonic_ms() - kept < 1000)
+			continue;
+		kept = monotonic_ms();
+		tick = true;
 		int64_t ttl;
 		if (store_lease_keepalive(s->store, lease, &ttl, NULL) < 0) {
 			leading = false;

@@ -247,23 +247,6 @@ int overlay_release(struct server *s, const char *id, struct berth_error **err)
 }
 
 /* Wait until a node record changes after since (or the deadline). */
-static void wait_nodes_change(struct server *s, int64_t since, int wait_sec)
-{
-	int64_t deadline = (int64_t)(record_now() * 1000) + (int64_t)wait_sec * 1000;
-	for (;;) {
-		int64_t left = deadline - (int64_t)(record_now() * 1000);
-		if (left <= 0)
-			return;
-		struct store_event_list ev;
-		if (store_watch(s->store, NODES_PREFIX, since + 1, (int)MIN(left, 5000), &ev, NULL) < 0)
-			return; /* compacted or store trouble: answer now, the agent resyncs */
-		size_t n = ev.n;
-		store_event_list_done(&ev);
-		if (n)
-			return;
-	}
-}
-
 static json_t *peer_of(json_t *node)
 {
 	const char *keys[] = { "nodeId", "address", "taskSubnet", "vtepMac" };
@@ -279,14 +262,8 @@ static json_t *peer_of(json_t *node)
 	return p;
 }
 
-void overlay_handle_peers(struct server *s, struct http_request *req, json_t *self)
+static void answer_peers(struct server *s, struct http_request *req, json_t *self)
 {
-	const char *q_since = http_request_query(req, "since"), *q_wait = http_request_query(req, "wait");
-	int64_t since = q_since ? strtoll(q_since, NULL, 10) : 0;
-	int wait = q_wait ? atoi(q_wait) : 0;
-	wait = MAX(0, MIN(wait, PEERS_MAX_WAIT));
-	if (since > 0 && wait > 0)
-		wait_nodes_change(s, since, wait);
 	const char *me = json_string_value(json_object_get(self, "nodeId"));
 	struct store_kv_list l;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -310,4 +287,35 @@ void overlay_handle_peers(struct server *s, struct http_request *req, json_t *se
 	http_respond_json(req, 200,
 			  json_pack("{s:I,s:s,s:i,s:o}", "revision", (json_int_t)rev, "clusterCidr",
 				    s->cluster_cidr, "vxlanId", s->vxlan_id, "peers", peers));
+}
+
+struct peers_poll {
+	struct server *s;
+	json_t *self;
+};
+
+static void peers_poll_answer(struct http_request *req, void *ctx)
+{
+	struct peers_poll *p = ctx;
+	answer_peers(p->s, req, p->self);
+	json_decref(p->self);
+	free(p);
+}
+
+/* since > 0 and wait > 0: a long poll, parked without a thread until a node record changes (longpoll.c). */
+void overlay_handle_peers(struct server *s, struct http_request *req, json_t *self)
+{
+	const char *q_since = http_request_query(req, "since"), *q_wait = http_request_query(req, "wait");
+	int64_t since = q_since ? strtoll(q_since, NULL, 10) : 0;
+	int wait = q_wait ? atoi(q_wait) : 0;
+	wait = MAX(0, MIN(wait, PEERS_MAX_WAIT));
+	if (since > 0 && wait > 0) {
+		struct peers_poll *p = xcalloc(1, sizeof(*p));
+		*p = (struct peers_poll){ s, json_incref(self) };
+		if (longpoll_park(s, req, NODES_PREFIX, NULL, since, wait, peers_poll_answer, p))
+			return;
+		json_decref(p->self);
+		free(p);
+	}
+	answer_peers(s, req, self);
 }

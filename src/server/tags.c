@@ -56,7 +56,7 @@ static int tags_update(struct ecs_call *c, const char *arn, json_t *add, json_t 
 	return ecs_fail(c, "ServerException", "tags of '%s' are being changed concurrently; retry", arn);
 }
 
-static int check_tags(struct ecs_call *c, json_t *tags)
+int tags_check(struct ecs_call *c, json_t *tags)
 {
 	if (!json_is_array(tags))
 		return ecs_fail(c, "SerializationException", "'tags': expected a list");
@@ -81,7 +81,7 @@ int tags_set(struct ecs_call *c, const char *arn, json_t *tags)
 {
 	if (!tags || json_is_null(tags))
 		return 0;
-	if (check_tags(c, tags) < 0)
+	if (tags_check(c, tags) < 0)
 		return -1;
 	return tags_update(c, arn, tags, NULL);
 }
@@ -105,6 +105,8 @@ static int resource_exists(struct ecs_call *c, const char *arn)
 		return 0;
 	} else if (startswith(rest, "container-instance/")) {
 		key = xasprintf("/berth/instances/%s", rest + strlen("container-instance/"));
+	} else if (startswith(rest, "service/")) {
+		key = xasprintf("/berth/services/%s", rest + strlen("service/"));
 	} else if (startswith(rest, "task/")) {
 		key = xasprintf("/berth/tasks/%s", rest + strlen("task/"));
 	} else {
@@ -126,7 +128,7 @@ int ecs_tag_resource(struct ecs_call *c, json_t *in, json_t **out)
 		return -1;
 	if (!tags)
 		return ecs_fail(c, "InvalidParameterException", "tags can not be blank.");
-	if (check_tags(c, tags) < 0 || resource_exists(c, arn) < 0)
+	if (tags_check(c, tags) < 0 || resource_exists(c, arn) < 0)
 		return -1;
 	return tags_update(c, arn, tags, NULL);
 }

@@ -52,13 +52,7 @@ int task_stop_now(struct server *s, const char *key, json_t *task, const char *c
 	return record_put(s, key, task, err);
 }
 
-struct run_args {
-	json_t *td, *overrides, *constraints, *strategies;
-	const char *group, *started_by;
-	int64_t count;
-	json_t *explicit_instances; /* StartTask: instance refs, one task each */
-	json_t *tags;
-};
+#define run_args task_run_args
 
 static json_t *new_task(struct server *s, const char *cluster, const char *id, json_t *cl, const char *node,
 			struct run_args *a, int64_t cpu, int64_t mem)
@@ -323,7 +317,9 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	bind_cmp(&pl.b, token_key, tok_rev ? STORE_CMP_MOD : STORE_CMP_CREATE, tok_rev);
 	bool ok = false;
 	int r = 0;
-	if (store_txn(c->srv->store, pl.b.cmps, pl.b.n_cmps, pl.b.ops, pl.b.n_ops, &ok, NULL, &err) < 0)
+	if (pl.b.n_placed == 0 && !pl.b.preempted)
+		r = 1; /* nothing to bind: no write (the service controller retries failed placements) */
+	else if (store_txn(c->srv->store, pl.b.cmps, pl.b.n_cmps, pl.b.ops, pl.b.n_ops, &ok, NULL, &err) < 0)
 		r = ecs_internal(c, err);
 	else if (ok)
 		r = 1;
@@ -345,6 +341,18 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	for (size_t i = 0; i < want; i++)
 		free(ids[i]);
 	return r;
+}
+
+int task_place(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a, json_t *tasks,
+	       json_t *failures)
+{
+	int r = 0;
+	for (int attempt = 0; attempt < 50 && r == 0; attempt++)
+		r = place_once(c, cluster, cl, a, tasks, failures);
+	if (r == 0)
+		r = ecs_fail(c, "ServerException",
+			     "placement kept conflicting with concurrent placements; retry");
+	return r < 0 ? -1 : 0;
 }
 
 /* Every containerOverrides entry must name a container of the task definition (ECS's check). */
@@ -425,12 +433,7 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 		json_object_set_new(ov, "inferenceAcceleratorOverrides", json_array());
 	a.overrides = ov;
 	json_t *tasks = json_array(), *failures = json_array();
-	int r = 0;
-	for (int attempt = 0; attempt < 50 && r == 0; attempt++)
-		r = place_once(c, cluster, cl, &a, tasks, failures);
-	if (r == 0)
-		r = ecs_fail(c, "ServerException",
-			     "placement kept conflicting with concurrent placements; retry");
+	int r = task_place(c, cluster, cl, &a, tasks, failures);
 	json_decref(ov);
 	json_decref(a.td);
 	json_decref(cl);
@@ -521,6 +524,44 @@ static char *task_key(const char *cluster, const char *ref)
 	return name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
 }
 
+int task_request_stop(struct server *s, const char *key, const char *code, const char *reason,
+		      json_t **ret_task, struct berth_error **err)
+{
+	for (int attempt = 0; attempt < 10; attempt++) {
+		json_t *t = NULL;
+		int64_t rev;
+		if (record_get(s, key, &t, &rev, NULL) < 0)
+			return -ENOENT;
+		if (streq_ptr(json_string_value(json_object_get(t, "desiredStatus")), "STOPPED")) {
+			if (ret_task)
+				*ret_task = t;
+			else
+				json_decref(t);
+			return 0;
+		}
+		json_object_set_new(t, "desiredStatus", json_string("STOPPED"));
+		json_object_set_new(t, "stopCode", json_string(code));
+		json_object_set_new(t, "stoppedReason", json_string(reason));
+		json_object_set_new(t, "stoppingAt", json_real(record_now()));
+		json_object_set_new(t, "version",
+				    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
+		bool ok = false;
+		if (record_cas(s, key, t, rev, &ok, err) < 0) {
+			json_decref(t);
+			return -EIO;
+		}
+		if (ok) {
+			if (ret_task)
+				*ret_task = t;
+			else
+				json_decref(t);
+			return 1;
+		}
+		json_decref(t);
+	}
+	return berth_error_msg(err, EAGAIN, "task '%s' changed concurrently; retry", key);
+}
+
 int ecs_stop_task(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref, *tref, *reason;
@@ -532,34 +573,18 @@ int ecs_stop_task(struct ecs_call *c, json_t *in, json_t **out)
 		return ecs_fail(c, "InvalidParameterException", "reason can be at most 255 characters.");
 	_cleanup_free_ char *key = task_key(cluster, tref);
 	_cleanup_error_ struct berth_error *err = NULL;
-	for (int attempt = 0; attempt < 10; attempt++) {
-		json_t *t = NULL;
-		int64_t rev;
-		if (!key || record_get(c->srv, key, &t, &rev, NULL) < 0)
-			return ecs_fail(c, "InvalidParameterException", "The referenced task was not found.");
-		if (streq_ptr(json_string_value(json_object_get(t, "desiredStatus")), "STOPPED")) {
-			*out = json_pack("{s:o}", "task", t);
-			return 0;
-		}
-		json_object_set_new(t, "desiredStatus", json_string("STOPPED"));
-		json_object_set_new(t, "stopCode", json_string("UserInitiated"));
-		json_object_set_new(t, "stoppedReason",
-				    json_string(reason ? reason : "Task stopped by user"));
-		json_object_set_new(t, "stoppingAt", json_real(record_now()));
-		json_object_set_new(t, "version",
-				    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
-		bool ok = false;
-		if (record_cas(c->srv, key, t, rev, &ok, &err) < 0) {
-			json_decref(t);
-			return ecs_internal(c, err);
-		}
-		if (ok) {
-			*out = json_pack("{s:o}", "task", t);
-			return 0;
-		}
-		json_decref(t);
-	}
-	return ecs_fail(c, "ServerException", "task changed concurrently; retry");
+	json_t *t = NULL;
+	int r = key ? task_request_stop(c->srv, key, "UserInitiated", reason ? reason : "Task stopped by user",
+					&t, &err)
+		    : -ENOENT;
+	if (r == -ENOENT)
+		return ecs_fail(c, "InvalidParameterException", "The referenced task was not found.");
+	if (r == -EAGAIN)
+		return ecs_fail(c, "ServerException", "task changed concurrently; retry");
+	if (r < 0)
+		return ecs_internal(c, err);
+	*out = json_pack("{s:o}", "task", t);
+	return 0;
 }
 
 int ecs_describe_tasks(struct ecs_call *c, json_t *in, json_t **out)
@@ -612,6 +637,7 @@ int ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out)
 	if (record_list(c->srv, tp, &tasks, &err) < 0)
 		return ecs_internal(c, err);
 	_cleanup_free_ char *fam_group = family ? xasprintf(":task-definition/%s:", family) : NULL;
+	_cleanup_free_ char *service_group = service ? xasprintf("service:%s", arn_tail(service)) : NULL;
 	json_t *arns = json_array();
 	size_t i;
 	json_t *t;
@@ -623,7 +649,7 @@ int ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out)
 		    (family && !strstr(tda ? tda : "", fam_group)) ||
 		    (started_by &&
 		     !streq_ptr(json_string_value(json_object_get(t, "startedBy")), started_by)) ||
-		    service)
+		    (service_group && !streq_ptr(json_string_value(json_object_get(t, "group")), service_group)))
 			continue;
 		json_array_append(arns, json_object_get(t, "taskArn"));
 	}

@@ -1,0 +1,104 @@
+/*
+ * deploy-plan.c - deployment arithmetic (see deploy-plan.h). Pure: the
+ * controller in deploy.c does the counting and the store writes.
+ *
+ * Scale-in is a greedy choice: after each pick the counts change, so a long
+ * scale-in keeps the zones level all the way down. O(count * n) with small n
+ * (one service's tasks).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/macro.h"
+#include "server/deploy-plan.h"
+
+int64_t deploy_failure_threshold(int64_t desired)
+{
+	int64_t half = (desired + 1) / 2; /* ceil(0.5 * desired) */
+	return half < 3 ? 3 : half > 200 ? 200 : half;
+}
+
+double deploy_backoff(int64_t failures)
+{
+	if (failures <= 0)
+		return 0;
+	double d = 1;
+	for (int64_t i = 1; i < failures && d < DEPLOY_BACKOFF_MAX_SEC; i++)
+		d *= 2;
+	return d > DEPLOY_BACKOFF_MAX_SEC ? DEPLOY_BACKOFF_MAX_SEC : d;
+}
+
+int64_t deploy_max_total(int64_t desired, int64_t max_percent)
+{
+	return desired * max_percent / 100;
+}
+
+int64_t deploy_min_healthy(int64_t desired, int64_t min_percent)
+{
+	return (desired * min_percent + 99) / 100;
+}
+
+void deploy_rolling_step(const struct deploy_counts *in, struct deploy_step *out)
+{
+	int64_t want = in->desired - in->primary_active;
+	int64_t room = deploy_max_total(in->desired, in->max_percent) - in->total;
+	int64_t start = want < room ? want : room;
+	int64_t budget = in->healthy - deploy_min_healthy(in->desired, in->min_percent);
+	out->start = start > 0 ? start : 0;
+	out->stop_budget = budget > 0 ? budget : 0;
+}
+
+static bool same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Remaining tasks (not yet chosen) in t's zone, and on t's node. */
+static void load_of(const struct deploy_task *tasks, size_t n, const bool *gone, size_t i, size_t *zone,
+		    size_t *node)
+{
+	*zone = *node = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (gone[k])
+			continue;
+		if (same(tasks[k].zone, tasks[i].zone)) {
+			(*zone)++;
+			if (same(tasks[k].node, tasks[i].node))
+				(*node)++;
+		}
+	}
+}
+
+size_t deploy_scale_in(const struct deploy_task *tasks, size_t n, size_t count, size_t *ret_idx)
+{
+	_cleanup_free_ bool *gone = xcalloc(n ? n : 1, sizeof(*gone));
+	size_t picked = 0;
+	while (picked < count) {
+		size_t best = n, bz = 0, bn = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (gone[i] || !tasks[i].candidate)
+				continue;
+			size_t z, nd;
+			load_of(tasks, n, gone, i, &z, &nd);
+			if (best == n || z > bz || (z == bz && nd > bn) ||
+			    (z == bz && nd == bn && tasks[i].created > tasks[best].created)) {
+				best = i;
+				bz = z;
+				bn = nd;
+			}
+		}
+		if (best == n)
+			break;
+		gone[best] = true;
+		ret_idx[picked++] = best;
+	}
+	return picked;
+}
+
+void deploy_id_format(uint64_t r, char out[28])
+{
+	/* 19 digits: 10^18 .. 10^19-1 */
+	uint64_t v = 1000000000000000000ULL + r % 9000000000000000000ULL;
+	snprintf(out, 28, "ecs-svc/%019llu", (unsigned long long)v);
+}

@@ -1,0 +1,82 @@
+/*
+ * deploy-plan.h - the arithmetic of ECS service deployments, pure (no I/O,
+ * no store): rolling-update budgets from minimumHealthyPercent and
+ * maximumPercent, the circuit breaker's failure threshold, the launch backoff
+ * of crash-looping tasks and the scale-in choice that keeps a service's tasks
+ * balanced over zones and nodes. The controller (deploy.c) counts tasks and
+ * asks these functions what to do; tests/unit/test-server-deploy.c checks
+ * them against ECS's documented numbers.
+ */
+#ifndef BERTH_SERVER_DEPLOY_PLAN_H
+#define BERTH_SERVER_DEPLOY_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ECS's defaults (REPLICA; DAEMON uses 0 and 100). */
+#define DEPLOY_DEFAULT_MAX_PERCENT        200
+#define DEPLOY_DEFAULT_MIN_HEALTHY        100
+#define DEPLOY_DAEMON_MAX_PERCENT         100
+#define DEPLOY_DAEMON_MIN_HEALTHY         0
+/*
+ * A task without health checks counts as healthy once it has been RUNNING
+ * this long (Swarm's update monitor): a task that crashes right after its
+ * start never replaces a working one.
+ */
+#define DEPLOY_MONITOR_SEC                3.0
+/* Launch backoff: 1 s after the first failure, doubling, at most this long. */
+#define DEPLOY_BACKOFF_MAX_SEC            30
+
+/* Circuit breaker: clamp(ceil(0.5 * desired), 3, 200) failed tasks trip it (ECS's documented rule). */
+int64_t deploy_failure_threshold(int64_t desired);
+
+/* Seconds to wait before the next launch after `failures` consecutive failed tasks (0: none). */
+double deploy_backoff(int64_t failures);
+
+/* The most tasks that may exist during a deployment: floor(desired * max% / 100) (ECS rounds down). */
+int64_t deploy_max_total(int64_t desired, int64_t max_percent);
+/* The fewest healthy tasks to keep: ceil(desired * min% / 100) (ECS rounds up). */
+int64_t deploy_min_healthy(int64_t desired, int64_t min_percent);
+
+/* What one controller pass may do for a REPLICA service. */
+struct deploy_counts {
+	int64_t desired;     /* service desiredCount */
+	int64_t max_percent; /* deploymentConfiguration */
+	int64_t min_percent;
+	int64_t total;          /* tasks that will run: desired RUNNING, not draining, every deployment */
+	int64_t healthy;        /* of those: RUNNING and (health-checked ? HEALTHY : any) */
+	int64_t primary_active; /* tasks of the primary deployment that stay (not on a DRAINING node) */
+};
+struct deploy_step {
+	int64_t start;       /* new tasks for the primary deployment */
+	int64_t stop_budget; /* healthy tasks that may be stopped (old, surplus, drained) */
+};
+/*
+ * One rolling step: start = min(desired - primary_active, max_total - total)
+ * (never negative), stop_budget = healthy - min_healthy (never negative).
+ * Unhealthy tasks of old deployments may always be stopped; that is the
+ * caller's business, not part of the budget.
+ */
+void deploy_rolling_step(const struct deploy_counts *in, struct deploy_step *out);
+
+/* A task as the scale-in choice sees it. */
+struct deploy_task {
+	const char *zone; /* ecs.availability-zone of its node; NULL: none */
+	const char *node;
+	double created;  /* newer first among equals */
+	bool candidate;  /* may be chosen */
+};
+/*
+ * Choose `count` candidates to stop so that the remaining tasks (every task
+ * counts, candidates or not) stay balanced: each pick is a candidate in the
+ * zone with the most remaining tasks, within it on the node with the most,
+ * then the newest. Writes the chosen indexes to ret_idx (room for count) and
+ * returns how many (fewer when there are fewer candidates).
+ */
+size_t deploy_scale_in(const struct deploy_task *tasks, size_t n, size_t count, size_t *ret_idx);
+
+/* "ecs-svc/" and 19 digits from the 64-bit random value r (ECS's deployment and task set ids). */
+void deploy_id_format(uint64_t r, char out[28]);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * test-server-deploy.c - deployment arithmetic (server/deploy-plan.h): the
+ * circuit breaker threshold ECS documents, rounding of minimumHealthyPercent
+ * and maximumPercent, rolling steps, the launch backoff, the balanced
+ * scale-in choice and the deployment id shape.
+ */
+#include "unit.h"
+
+#include <string.h>
+
+#include "server/deploy-plan.h"
+
+static void test_failure_threshold(void **state)
+{
+	(void)state;
+	/* clamp(ceil(0.5 * desired), 3, 200) */
+	assert_int_equal(deploy_failure_threshold(0), 3);
+	assert_int_equal(deploy_failure_threshold(1), 3);
+	assert_int_equal(deploy_failure_threshold(6), 3);
+	assert_int_equal(deploy_failure_threshold(7), 4);
+	assert_int_equal(deploy_failure_threshold(10), 5);
+	assert_int_equal(deploy_failure_threshold(399), 200);
+	assert_int_equal(deploy_failure_threshold(401), 200);
+	assert_int_equal(deploy_failure_threshold(100000), 200);
+}
+
+static void test_percent_rounding(void **state)
+{
+	(void)state;
+	assert_int_equal(deploy_max_total(3, 150), 4); /* 4.5 rounds down */
+	assert_int_equal(deploy_min_healthy(3, 50), 2); /* 1.5 rounds up */
+	assert_int_equal(deploy_min_healthy(4, 0), 0);
+	assert_int_equal(deploy_max_total(4, 200), 8);
+	assert_int_equal(deploy_min_healthy(0, 100), 0);
+}
+
+static void test_rolling_steps(void **state)
+{
+	(void)state;
+	struct deploy_step st;
+	/* 4 old healthy, min 100 max 200: start 4 new, stop nothing yet */
+	struct deploy_counts c = { .desired = 4, .max_percent = 200, .min_percent = 100, .total = 4, .healthy = 4 };
+	deploy_rolling_step(&c, &st);
+	assert_int_equal(st.start, 4);
+	assert_int_equal(st.stop_budget, 0);
+	/* the new ones healthy: 8 healthy, stop 4 */
+	c = (struct deploy_counts){ .desired = 4, .max_percent = 200, .min_percent = 100, .total = 8, .healthy = 8,
+				    .primary_active = 4 };
+	deploy_rolling_step(&c, &st);
+	assert_int_equal(st.start, 0);
+	assert_int_equal(st.stop_budget, 4);
+	/* min 50 max 100: no room, stop 2 first */
+	c = (struct deploy_counts){ .desired = 4, .max_percent = 100, .min_percent = 50, .total = 4, .healthy = 4 };
+	deploy_rolling_step(&c, &st);
+	assert_int_equal(st.start, 0);
+	assert_int_equal(st.stop_budget, 2);
+	/* after those 2 stopped: start 2 */
+	c.total = 2;
+	c.healthy = 2;
+	deploy_rolling_step(&c, &st);
+	assert_int_equal(st.start, 2);
+	assert_int_equal(st.stop_budget, 0);
+	/* scale-in: 6 running, desired 2 */
+	c = (struct deploy_counts){ .desired = 2, .max_percent = 200, .min_percent = 100, .total = 6, .healthy = 6,
+				    .primary_active = 6 };
+	deploy_rolling_step(&c, &st);
+	assert_int_equal(st.start, 0);
+	assert_int_equal(st.stop_budget, 4);
+	/* below min healthy (crash loop): never a negative budget */
+	c = (struct deploy_counts){ .desired = 4, .max_percent = 200, .min_percent = 100, .total = 6, .healthy = 3,
+				    .primary_active = 2 };
+	deploy_rolling_step(&c, &st);
+	assert_int_equal(st.start, 2);
+	assert_int_equal(st.stop_budget, 0);
+}
+
+static void test_backoff(void **state)
+{
+	(void)state;
+	assert_true(deploy_backoff(0) == 0);
+	assert_true(deploy_backoff(1) == 1);
+	assert_true(deploy_backoff(2) == 2);
+	assert_true(deploy_backoff(4) == 8);
+	assert_true(deploy_backoff(50) == DEPLOY_BACKOFF_MAX_SEC);
+}
+
+static void test_scale_in_balanced(void **state)
+{
+	(void)state;
+	/* zone a: 3 tasks (n1 x2, n2), zone b: 1 task; stopping 2 leaves 1 + 1 */
+	struct deploy_task t[] = {
+		{ "a", "n1", 1, true }, { "a", "n1", 2, true }, { "a", "n2", 3, true }, { "b", "n3", 4, true },
+	};
+	size_t idx[4];
+	assert_int_equal(deploy_scale_in(t, 4, 2, idx), 2);
+	/* first from n1 (most loaded node of the most loaded zone), newest there: index 1 */
+	assert_int_equal(idx[0], 1);
+	/* then zone a has 2 (n1, n2: one each), b has 1: the newest of a, index 2 */
+	assert_int_equal(idx[1], 2);
+	/* only candidates are chosen; the others still count for the balance */
+	struct deploy_task u[] = {
+		{ "a", "n1", 1, false }, { "a", "n1", 2, false }, { "b", "n3", 3, true }, { "b", "n4", 4, true },
+	};
+	assert_int_equal(deploy_scale_in(u, 4, 3, idx), 2);
+	assert_int_equal(idx[0], 3);
+	assert_int_equal(idx[1], 2);
+	assert_int_equal(deploy_scale_in(u, 0, 3, idx), 0);
+}
+
+static void test_id_format(void **state)
+{
+	(void)state;
+	char id[28];
+	deploy_id_format(0, id);
+	assert_string_equal(id, "ecs-svc/1000000000000000000");
+	deploy_id_format(UINT64_MAX, id);
+	assert_int_equal(strlen(id), 8 + 19);
+	assert_true(strncmp(id, "ecs-svc/", 8) == 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_failure_threshold), cmocka_unit_test(test_percent_rounding),
+		cmocka_unit_test(test_rolling_steps),     cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_scale_in_balanced), cmocka_unit_test(test_id_format),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cluster_fixture import AWS, REGION, Cluster, wait_for
+from conftest import berth_binary
 
 SERVICE = "burn"
 RESOURCE = f"service/default/{SERVICE}"
@@ -63,6 +64,14 @@ def aas(c, *args, check=True):
     return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else p
 
 
+def berth(c, *args):
+    env = dict(c.aws_env(), AWS_ENDPOINT_URL=c.endpoint, AWS_CA_BUNDLE=c.ca, AWS_REGION=REGION)
+    p = subprocess.run(["nsenter", f"--net=/run/netns/{c.vpc}", berth_binary(), *args], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert p.returncode == 0, f"berth {args}: {p.stderr}"
+    return p
+
+
 def error_code(fn, **kw):
     with pytest.raises(ClientError) as e:
         fn(**kw)
@@ -96,6 +105,10 @@ def test_target_tracking_scales_out_then_back_in(cluster):
     assert acts and acts[0]["StatusCode"] == "Successful"
     assert acts[0]["Cause"].startswith(f"monitor alarm {high[0]} in state ALARM triggered policy cpu50")
     assert acts[0]["Description"].startswith("Setting desired count to ")
+    stats = json.loads(berth(cluster, "service", "stats", SERVICE, "--periods", "5", "--format", "json").stdout)
+    assert stats["services"][0]["serviceName"] == SERVICE and len(stats["services"][0]["datapoints"]) == 5
+    assert any((p["cpuUtilization"] or 0) > 50 for p in stats["services"][0]["datapoints"])
+    assert SERVICE in berth(cluster, "service", "stats", SERVICE).stdout
     os.unlink(os.path.join(cluster.ctl, "burn"))
     wait_for(lambda: service(cluster)["desiredCount"] == 1, 60, "the scale-in back to the minimum", every=1)
     with cluster.boto("application-autoscaling") as aa:

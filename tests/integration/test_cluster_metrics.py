@@ -189,9 +189,10 @@ scrape_configs:
                         40, "Prometheus to have the task's series from the server", every=1)
         assert task[0]["metric"]["task_definition_family"] == "busy"
         assert task[0]["metric"]["cluster"] == "default"
-        nodes = wait_for(lambda: query('berth_node_memory_total_bytes{job="berth-agents"}'), 20,
-                         "Prometheus to have the agents' node series", every=1)
-        assert len(nodes) == 2
+        nodes = wait_for(lambda: (lambda r: r if r and len(r) == 2 else None)(
+            query('berth_node_memory_total_bytes{job="berth-agents"}')), 20,
+            "Prometheus to have both agents' node series", every=1)
+        assert {n["metric"]["instance"] for n in nodes} == {f"{n.addr}:{AGENT_PORT}" for n in cluster.nodes}
         up = query('up{job="berth-server"}')
         assert up and up[0]["value"][1] == "1"
     finally:

@@ -848,38 +848,38 @@ static void *report_main(void *arg)
 	return NULL;
 }
 
-/* logship_send_fn: one batch of log events to the current server (the shipper's own thread). */
-static int logs_send(void *userdata, const json_t *body, json_t **ret, struct berth_error **err)
+/*
+ * POST body to path on the current server over a thread's own connection k; a failure other than
+ * 404 (the server lacks the call) drops the connection and, unless refused, moves to the next server.
+ */
+static int post_on(struct agent *a, struct conn *k, const char *path, const json_t *body, long timeout_ms,
+		   json_t **ret, struct berth_error **err)
 {
-	struct agent *a = userdata;
 	size_t idx = current(a);
 	struct http_client *c = NULL;
-	int r = conn_get(a, a->logs_conn, idx, &c, err);
+	int r = conn_get(a, k, idx, &c, err);
 	if (r >= 0)
-		r = call(a, c, "POST", "/agent/v1/logs", body, 30000, ret, err);
+		r = call(a, c, "POST", path, body, timeout_ms, ret, err);
 	if (r < 0 && r != -ENOENT) {
-		conn_drop(a->logs_conn);
+		conn_drop(k);
 		if (r != -EACCES)
 			fail_over(a, idx);
 	}
 	return r;
 }
 
+/* logship_send_fn: one batch of log events to the current server (the shipper's own thread). */
+static int logs_send(void *userdata, const json_t *body, json_t **ret, struct berth_error **err)
+{
+	struct agent *a = userdata;
+	return post_on(a, a->logs_conn, "/agent/v1/logs", body, 30000, ret, err);
+}
+
 /* The metrics sampler's send: POST /agent/v1/metrics to the current server (its own connection). */
 static int metrics_send(void *userdata, const json_t *body, struct berth_error **err)
 {
 	struct agent *a = userdata;
-	size_t idx = current(a);
-	struct http_client *c = NULL;
-	int r = conn_get(a, a->metrics_conn, idx, &c, err);
-	if (r >= 0)
-		r = call(a, c, "POST", "/agent/v1/metrics", body, 10000, NULL, err);
-	if (r < 0 && r != -ENOENT) {
-		conn_drop(a->metrics_conn);
-		if (r != -EACCES)
-			fail_over(a, idx);
-	}
-	return r;
+	return post_on(a, a->metrics_conn, "/agent/v1/metrics", body, 10000, NULL, err);
 }
 
 static json_t *metrics_targets(void *userdata)

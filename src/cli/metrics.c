@@ -57,6 +57,16 @@ static const char *const SERVICE_HEADERS[] = { "SERVICE", "DESIRED", "RUNNING", 
 static const char *const TASK_HEADERS[] = { "TASK", "SERVICE", "FAMILY", "NODE", "CPU", "MEMORY", "MEM USAGE",
 					    "NET RX / TX" };
 
+/* --format json: the answer; another --format: the template per task. false: print the tables. */
+static bool print_formatted(const struct ecs_cli *e, const json_t *out)
+{
+	if (ecs_cli_json(e))
+		ecs_cli_print_json(out);
+	else if (e->format)
+		ecs_cli_print_items(e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS), json_object_get(out, "tasks"), task_row);
+	return ecs_cli_json(e) || e->format;
+}
+
 static int describe(struct ecs_cli *e, json_t *in, json_t **out)
 {
 	if (ecs_cli_open(e) < 0)
@@ -80,12 +90,7 @@ int cli_cluster_top(int argc, char **argv)
 	rc = 1;
 	if (describe(&e, in, &out) == 0) {
 		rc = 0;
-		if (ecs_cli_json(&e)) {
-			ecs_cli_print_json(out);
-		} else if (e.format) {
-			ecs_cli_print_items(&e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS), json_object_get(out, "tasks"),
-					    task_row);
-		} else {
+		if (!print_formatted(&e, out)) {
 			json_t *cm = json_object_get(out, "clusterMetrics");
 			_cleanup_free_ char *cpu = pct_text(json_object_get(cm, "cpuUtilization"));
 			_cleanup_free_ char *mem = pct_text(json_object_get(cm, "memoryUtilization"));
@@ -141,12 +146,7 @@ int cli_service_stats(int argc, char **argv)
 	if (describe(&e, in, &out) == 0) {
 		rc = 0;
 		json_t *svc = json_array_get(json_object_get(out, "services"), 0);
-		if (ecs_cli_json(&e)) {
-			ecs_cli_print_json(out);
-		} else if (e.format) {
-			ecs_cli_print_items(&e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS), json_object_get(out, "tasks"),
-					    task_row);
-		} else {
+		if (!print_formatted(&e, out)) {
 			static const char *const ph[] = { "PERIOD START", "CPU", "MEMORY", "REQUESTS" };
 			_cleanup_json_ json_t *one = json_pack("[O]", svc);
 			ecs_cli_print_items(&e, SERVICE_HEADERS, ARRAY_SIZE(SERVICE_HEADERS), one, service_row);

@@ -25,7 +25,7 @@ struct bucket {
 };
 
 struct group {
-	char *key; /* "CLUSTER\tSERVICE" or "CLUSTER\t" for the cluster */
+	char *key; /* first (sorted_find()): "CLUSTER\tSERVICE" or "CLUSTER\t" for the cluster */
 	char *cluster, *service; /* service NULL for the cluster */
 	struct bucket *ring;
 	/* the latest-sample sums of one render */
@@ -33,7 +33,7 @@ struct group {
 };
 
 struct mtask {
-	char *arn;
+	char *arn; /* first: sorted_find() */
 	const char *id; /* into arn */
 	struct metrics_task_meta meta; /* strings owned */
 	struct metrics_sample last, prev;
@@ -95,13 +95,16 @@ int metrics_store_period(const struct metrics_store *m)
 	return m->period;
 }
 
-/* Index of arn, or -(insertion point) - 1. */
-static ssize_t task_find(struct metrics_store *m, const char *arn)
+/*
+ * Index of key in a sorted array of structs whose first member is their
+ * char * key (mtask, group), or -(insertion point) - 1.
+ */
+static ssize_t sorted_find(void *const *v, size_t n, const char *key)
 {
-	size_t lo = 0, hi = m->n_tasks;
+	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = strcmp(m->tasks[mid]->arn, arn);
+		int c = strcmp(*(char *const *)v[mid], key);
 		if (c == 0)
 			return (ssize_t)mid;
 		if (c < 0)
@@ -110,6 +113,11 @@ static ssize_t task_find(struct metrics_store *m, const char *arn)
 			hi = mid;
 	}
 	return -(ssize_t)lo - 1;
+}
+
+static ssize_t task_find(struct metrics_store *m, const char *arn)
+{
+	return sorted_find((void *const *)m->tasks, m->n_tasks, arn);
 }
 
 static char *group_key(const char *cluster, const char *service)
@@ -119,18 +127,7 @@ static char *group_key(const char *cluster, const char *service)
 
 static ssize_t group_find(struct metrics_store *m, const char *key)
 {
-	size_t lo = 0, hi = m->n_groups;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(m->groups[mid]->key, key);
-		if (c == 0)
-			return (ssize_t)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -(ssize_t)lo - 1;
+	return sorted_find((void *const *)m->groups, m->n_groups, key);
 }
 
 /* The group of a service (service non-NULL and not "") or cluster; created when create. */

@@ -552,15 +552,21 @@ int as_put_scaling_policy(struct ecs_call *c, json_t *in, json_t **out)
 	return rr < 0 ? ecs_internal(c, err) : 0;
 }
 
-int as_describe_scaling_policies(struct ecs_call *c, json_t *in, json_t **out)
+/*
+ * Describe* of policies or scheduled actions: every record of kind ("policies", "scheduled") of the
+ * request's resource (or all), filtered by the names in names_key, paginated under out_key.
+ */
+static int describe_named(struct ecs_call *c, json_t *in, const char *kind, const char *names_key,
+			  const char *name_field, const char *out_key, json_t **out)
 {
 	struct resource r;
-	json_t *names = json_object_get(in, "PolicyNames");
+	json_t *names = json_object_get(in, names_key);
 	if (resource_of(c, in, false, &r) < 0)
 		return -1;
 	if (names && !json_is_array(names))
-		return fail(c, "ValidationException", "'PolicyNames' must be a list");
-	_cleanup_free_ char *prefix = r.id ? policy_key(&r, NULL) : xstrdup(AS_PREFIX "policies/");
+		return fail(c, "ValidationException", "'%s' must be a list", names_key);
+	_cleanup_free_ char *prefix = r.id ? xasprintf(AS_PREFIX "%s/%s/%s/", kind, r.cluster, r.service)
+					   : xasprintf(AS_PREFIX "%s/", kind);
 	_cleanup_json_ json_t *all = NULL;
 	if (list_public(c, prefix, &all) < 0)
 		return -1;
@@ -568,29 +574,41 @@ int as_describe_scaling_policies(struct ecs_call *c, json_t *in, json_t **out)
 	json_t *p;
 	json_array_foreach (all, i, p)
 		json_object_del(p, "BerthAlarm");
-	filter_names(all, "PolicyName", names);
+	filter_names(all, name_field, names);
 	*out = json_object();
-	return paginate(c, in, all, "ScalingPolicies", *out);
+	return paginate(c, in, all, out_key, *out);
 }
 
-int as_delete_scaling_policy(struct ecs_call *c, json_t *in, json_t **out)
+/* Delete* of a policy or scheduled action (kind as above); what: its name in the not-found message. */
+static int delete_named(struct ecs_call *c, json_t *in, const char *kind, const char *name_key, const char *what,
+			json_t **out)
 {
 	struct resource r;
 	const char *name;
-	if (ecs_str(c, in, "PolicyName", true, &name) < 0 || resource_of(c, in, true, &r) < 0)
+	if (ecs_str(c, in, name_key, true, &name) < 0 || resource_of(c, in, true, &r) < 0)
 		return -1;
-	_cleanup_free_ char *key = policy_key(&r, name);
+	_cleanup_free_ char *key = xasprintf(AS_PREFIX "%s/%s/%s/%s", kind, r.cluster, r.service, name);
 	_cleanup_json_ json_t *p = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (record_get(c->srv, key, &p, NULL, NULL) < 0)
 		return fail(c, "ObjectNotFoundException",
-			    "No scaling policy found for service namespace: ecs, resource ID: %s, scalable dimension: "
-			    DIMENSION ", policy name: %s",
-			    r.id, name);
+			    "No %s found for service namespace: ecs, resource ID: %s, scalable dimension: " DIMENSION
+			    ", %s name: %s",
+			    what, r.id, what, name);
 	if (store_remove(c->srv->store, key, NULL, &err) < 0)
 		return ecs_internal(c, err);
 	*out = json_object();
 	return 0;
+}
+
+int as_describe_scaling_policies(struct ecs_call *c, json_t *in, json_t **out)
+{
+	return describe_named(c, in, "policies", "PolicyNames", "PolicyName", "ScalingPolicies", out);
+}
+
+int as_delete_scaling_policy(struct ecs_call *c, json_t *in, json_t **out)
+{
+	return delete_named(c, in, "policies", "PolicyName", "scaling policy", out);
 }
 
 /* ---- scheduled actions ---- */
@@ -674,39 +692,13 @@ int as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
 
 int as_describe_scheduled_actions(struct ecs_call *c, json_t *in, json_t **out)
 {
-	struct resource r;
-	json_t *names = json_object_get(in, "ScheduledActionNames");
-	if (resource_of(c, in, false, &r) < 0)
-		return -1;
-	if (names && !json_is_array(names))
-		return fail(c, "ValidationException", "'ScheduledActionNames' must be a list");
-	_cleanup_free_ char *prefix = r.id ? scheduled_key(&r, NULL) : xstrdup(AS_PREFIX "scheduled/");
-	_cleanup_json_ json_t *all = NULL;
-	if (list_public(c, prefix, &all) < 0)
-		return -1;
-	filter_names(all, "ScheduledActionName", names);
-	*out = json_object();
-	return paginate(c, in, all, "ScheduledActions", *out);
+	return describe_named(c, in, "scheduled", "ScheduledActionNames", "ScheduledActionName", "ScheduledActions",
+			      out);
 }
 
 int as_delete_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
 {
-	struct resource r;
-	const char *name;
-	if (ecs_str(c, in, "ScheduledActionName", true, &name) < 0 || resource_of(c, in, true, &r) < 0)
-		return -1;
-	_cleanup_free_ char *key = scheduled_key(&r, name);
-	_cleanup_json_ json_t *a = NULL;
-	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_get(c->srv, key, &a, NULL, NULL) < 0)
-		return fail(c, "ObjectNotFoundException",
-			    "No scheduled action found for service namespace: ecs, resource ID: %s, scalable "
-			    "dimension: " DIMENSION ", scheduled action name: %s",
-			    r.id, name);
-	if (store_remove(c->srv->store, key, NULL, &err) < 0)
-		return ecs_internal(c, err);
-	*out = json_object();
-	return 0;
+	return delete_named(c, in, "scheduled", "ScheduledActionName", "scheduled action", out);
 }
 
 /* ---- scaling activities ---- */

@@ -882,6 +882,12 @@ static int metrics_send(void *userdata, const json_t *body, struct berth_error *
 	return post_on(a, a->metrics_conn, "/agent/v1/metrics", body, 10000, NULL, err);
 }
 
+static json_t *metrics_lb_counts(void *userdata)
+{
+	struct agent *a = userdata;
+	return lb_agent_request_counts(a->lb);
+}
+
 static json_t *metrics_targets(void *userdata)
 {
 	struct agent *a = userdata;
@@ -1022,15 +1028,6 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 		a->logship = logship_close(a->logship);
 		return r;
 	}
-	a->metrics_conn = xcalloc(1, sizeof(*a->metrics_conn));
-	struct agent_metrics_config mc = { .interval = a->metrics_interval,
-					   .listen = a->metrics_listen,
-					   .node = a->instance_arn ? strrchr(a->instance_arn, '/') + 1 : NULL,
-					   .targets = metrics_targets,
-					   .send = metrics_send,
-					   .userdata = a };
-	if ((r = agent_metrics_start(&mc, &a->metrics, err)) < 0)
-		return r;
 	void *(*mains[])(void *) = { heartbeat_main, poll_main, report_main };
 	for (size_t i = 0; i < ARRAY_SIZE(mains); i++) {
 		if ((r = pthread_create(&a->threads[i], NULL, mains[i], a)) != 0)
@@ -1044,6 +1041,17 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 				       .fetch = overlay_fetch,
 				       .userdata = a };
 	if ((r = lb_agent_start(&lbc, &a->lb, err)) < 0)
+		return r;
+	a->metrics_conn = xcalloc(1, sizeof(*a->metrics_conn));
+	struct agent_metrics_config mc = { .interval = a->metrics_interval,
+					   .listen = a->metrics_listen,
+					   .node = a->instance_arn ? strrchr(a->instance_arn, '/') + 1 : NULL,
+					   .targets = metrics_targets,
+					   .send = metrics_send,
+					   .lb_counts = metrics_lb_counts,
+					   .userdata = a };
+	/* after the load balancers: the sampler reads their request counters */
+	if ((r = agent_metrics_start(&mc, &a->metrics, err)) < 0)
 		return r;
 	/* what the runner resumed is reported once more: the server may have missed it */
 	_cleanup_json_ json_t *now = agent_runner_status(a->runner);
@@ -1064,6 +1072,7 @@ static void stopping(void *userdata)
 	pthread_mutex_unlock(&a->lock);
 	for (size_t i = 0; i < a->n_threads; i++)
 		pthread_join(a->threads[i], NULL);
+	a->metrics = agent_metrics_stop(a->metrics); /* before the runner and the lb it reads */
 	a->overlay = overlay_stop(a->overlay); /* the dataplane stays: tasks keep running */
 	a->lb = lb_agent_stop(a->lb);         /* HAProxy stops with the agent */
 	if (a->dns_running) {
@@ -1074,7 +1083,6 @@ static void stopping(void *userdata)
 	}
 	a->dns = net_dns_free(a->dns);
 	safe_close(a->dns_stop);
-	a->metrics = agent_metrics_stop(a->metrics); /* before the runner it asks for targets */
 	if (a->metrics_conn)
 		conn_drop(a->metrics_conn);
 	a->runner = agent_runner_close(a->runner);

@@ -200,6 +200,10 @@ static void send_batch(struct agent_metrics *m)
 	}
 	pthread_mutex_unlock(&m->lock);
 	_cleanup_json_ json_t *body = json_pack("{s:o}", "tasks", tasks);
+	json_t *lbs = m->cfg.lb_counts ? m->cfg.lb_counts(m->cfg.userdata) : NULL;
+	if (json_object_size(lbs)) /* cumulative: the server counts the difference */
+		json_object_set(body, "loadBalancers", lbs), skip = m->server_lacks_call;
+	json_decref(lbs);
 	if (skip)
 		return;
 	_cleanup_error_ struct berth_error *err = NULL;

@@ -32,6 +32,8 @@ struct agent_metrics_config {
 	/* The tasks to sample, as agent_runner_metrics_targets() returns them, plus each task's labels
 	   {cluster, service, family, cpu, memory}; a new reference. */
 	json_t *(*targets)(void *userdata);
+	/* Requests per load balancer of this node so far ({"NAME": N}, lb.h), or NULL; may be NULL. */
+	json_t *(*lb_counts)(void *userdata);
 	/* POST /agent/v1/metrics with body; -ENOENT: the server does not know the call (stop sending). */
 	int (*send)(void *userdata, const json_t *body, struct berth_error **err);
 	void *userdata;

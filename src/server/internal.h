@@ -74,6 +74,7 @@ struct server {
 	struct metrics_store *metrics;
 	int metrics_period;  /* seconds of one datapoint (--metrics-period; 60) */
 	char *metrics_token; /* bearer token of GET /metrics (ROOT/metrics-token) */
+	json_t *metrics_lb;  /* "NODE/LB" -> the node's last request counter of the load balancer (under lock) */
 	struct longpoll *longpoll; /* longpoll.c */
 	struct http_limits http_limits;
 };

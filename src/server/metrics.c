@@ -50,6 +50,7 @@ int metrics_start(struct server *s, struct berth_error **err)
 {
 	s->metrics = metrics_store_new(s->metrics_period, METRICS_DEFAULT_HISTORY);
 	s->metrics_token = metrics_token(s);
+	s->metrics_lb = json_object();
 	_cleanup_free_ char *path = xasprintf("%s/metrics-token", s->root);
 	int r = fs_write_file_atomic(path, s->metrics_token, strlen(s->metrics_token), 0600, err);
 	return r < 0 ? berth_error_wrap(err, r, "write the metrics token") : 0;
@@ -60,6 +61,8 @@ void metrics_stop(struct server *s)
 	s->metrics = metrics_store_free(s->metrics);
 	free(s->metrics_token);
 	s->metrics_token = NULL;
+	json_decref(s->metrics_lb);
+	s->metrics_lb = NULL;
 }
 
 /* "family" of "arn:...:task-definition/family:3". */
@@ -107,6 +110,62 @@ static bool ingest_one(struct server *s, const char *cluster, const char *node_i
 	return metrics_store_add(s->metrics, arn, &meta, &smp) == 0;
 }
 
+/* The services whose tasks are targets of load balancer lb (its target group in their loadBalancers, or
+ * attached with berth lb attach), as an array of names; *ret_lb: the load balancer's record (or NULL). */
+static json_t *lb_services(struct server *s, const char *lb, json_t **ret_lb)
+{
+	json_t *out = json_array();
+	_cleanup_free_ char *lkey = xasprintf("/berth/lb/loadbalancers/%s", lb);
+	if (!name_valid(lb, 64) || record_get(s, lkey, ret_lb, NULL, NULL) < 0)
+		return out;
+	const char *cluster = json_string_value(json_object_get(*ret_lb, "cluster"));
+	const char *tg = json_string_value(json_object_get(*ret_lb, "targetGroupArn"));
+	_cleanup_free_ char *sp = xasprintf("/berth/services/%s/", cluster ? cluster : "");
+	_cleanup_free_ char *ap = xasprintf("/berth/lb/attachments/%s/%s/", lb, cluster ? cluster : "");
+	_cleanup_json_ json_t *svcs = NULL, *atts = NULL;
+	size_t i, k;
+	json_t *v, *l;
+	if (cluster && record_list(s, sp, &svcs, NULL) == 0)
+		json_array_foreach (svcs, i, v)
+			json_array_foreach (json_object_get(v, "loadBalancers"), k, l)
+				if (streq_ptr(json_string_value(json_object_get(l, "targetGroupArn")), tg))
+					json_array_append(out, json_object_get(v, "serviceName"));
+	if (cluster && record_list(s, ap, &atts, NULL) == 0)
+		json_array_foreach (atts, i, v)
+			json_array_append(out, json_object_get(v, "serviceName"));
+	return out;
+}
+
+/* The node's cumulative request counters per load balancer: what grew since its last report goes to the
+ * services behind each load balancer (split evenly), in the period of now. */
+static void ingest_requests(struct server *s, const char *node_id, json_t *lbs)
+{
+	const char *name;
+	json_t *v;
+	json_object_foreach (lbs, name, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			continue;
+		_cleanup_free_ char *key = xasprintf("%s/%s", node_id, name);
+		pthread_mutex_lock(&s->lock);
+		json_t *prev = json_object_get(s->metrics_lb, key);
+		json_int_t before = prev ? json_integer_value(prev) : -1, now = json_integer_value(v);
+		json_object_set(s->metrics_lb, key, v);
+		pthread_mutex_unlock(&s->lock);
+		/* the first report only sets the baseline; a smaller counter is a restarted HAProxy */
+		double delta = before < 0 ? 0 : now >= before ? (double)(now - before) : (double)now;
+		if (delta <= 0)
+			continue;
+		_cleanup_json_ json_t *lb = NULL;
+		_cleanup_json_ json_t *svcs = lb_services(s, name, &lb);
+		size_t i;
+		json_t *svc;
+		json_array_foreach (svcs, i, svc)
+			metrics_store_add_requests(s->metrics, json_string_value(json_object_get(lb, "cluster")),
+						   json_string_value(svc), record_now(),
+						   delta / (double)json_array_size(svcs));
+	}
+}
+
 void metrics_agent_ingest(struct server *s, struct http_request *req, json_t *node)
 {
 	size_t len = 0;
@@ -129,6 +188,9 @@ void metrics_agent_ingest(struct server *s, struct http_request *req, json_t *no
 		else if (json_is_string(json_object_get(t, "taskArn")))
 			json_array_append(rejected, json_object_get(t, "taskArn"));
 	}
+	json_t *lbs = json_object_get(in, "loadBalancers");
+	if (json_is_object(lbs) && json_object_size(lbs) <= 1000)
+		ingest_requests(s, id, lbs);
 	http_respond_json(req, 200, json_pack("{s:I,s:o}", "accepted", (json_int_t)ok, "rejected", rejected));
 }
 

@@ -16,11 +16,13 @@ DIR=$(mktemp -d /tmp/berth-bench-metrics-XXXXXX)
 PY=""
 CTRLS="cpu cpuacct memory blkio pids"
 cleanup() {
+	set +e
 	[ -n "$PY" ] && kill "$PY" 2>/dev/null && wait "$PY" 2>/dev/null
-	for c in $CTRLS; do
-		[ -d "/sys/fs/cgroup/$c/$PARENT" ] && rmdir /sys/fs/cgroup/$c/$PARENT/* /sys/fs/cgroup/$c/$PARENT 2>/dev/null
+	for d in $(for c in $CTRLS; do echo "/sys/fs/cgroup/$c/$PARENT"; done) "/sys/fs/cgroup/$PARENT"; do
+		[ -d "$d" ] || continue
+		rmdir "$d"/task-* 2>/dev/null
+		rmdir "$d"
 	done
-	[ -d "/sys/fs/cgroup/$PARENT" ] && rmdir /sys/fs/cgroup/$PARENT/* /sys/fs/cgroup/$PARENT 2>/dev/null
 	rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM

@@ -4,13 +4,19 @@
  * non-finite numbers as Prometheus does.
  */
 #include <math.h>
+#include <string.h>
 
 #include "common/macro.h"
 #include "metrics/prom.h"
 
 void prom_escape(struct strbuf *sb, const char *value)
 {
-	for (const char *p = value ? value : ""; *p; p++) {
+	const char *v = value ? value : "";
+	if (!strpbrk(v, "\\\"\n")) { /* the common case: nothing to escape */
+		strbuf_addstr(sb, v);
+		return;
+	}
+	for (const char *p = v; *p; p++) {
 		if (*p == '\\' || *p == '"')
 			strbuf_addch(sb, '\\'), strbuf_addch(sb, *p);
 		else if (*p == '\n')
@@ -39,7 +45,10 @@ void prom_sample(struct strbuf *sb, const char *name, const char *const *labels,
 	if (labels && labels[0]) {
 		strbuf_addch(sb, '{');
 		for (size_t i = 0; labels[i]; i += 2) {
-			strbuf_addf(sb, "%s%s=\"", i ? "," : "", labels[i]);
+			if (i)
+				strbuf_addch(sb, ',');
+			strbuf_addstr(sb, labels[i]);
+			strbuf_addstr(sb, "=\"");
 			prom_escape(sb, labels[i + 1]);
 			strbuf_addch(sb, '"');
 		}

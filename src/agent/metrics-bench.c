@@ -79,8 +79,10 @@ static int bench_render(int tasks, int rounds, const char *file)
 		snprintf(node, sizeof(node), "%032x", i % 50);
 		struct metrics_task_meta meta = { "default", svc, svc, node, 256, 512 };
 		for (int k = 0; k < 2; k++) {
-			struct metrics_sample s = { .time = now - 10 + 10 * k, .cpu_ns = (uint64_t)k * 1000000000ull,
-						    .mem_bytes = 100 << 20, .mem_limit = 512 << 20 };
+			struct metrics_sample s = { .time = now - 10 + 10 * k,
+						    .cpu_ns = (uint64_t)k * 1000000000ull,
+						    .mem_bytes = 100 << 20,
+						    .mem_limit = 512 << 20 };
 			metrics_store_add(m, arn, k ? NULL : &meta, &s);
 		}
 	}
@@ -110,8 +112,9 @@ int metrics_bench_main(int argc, char **argv)
 	if (argc == 4 && streq(argv[1], "sample"))
 		return bench_sample(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1);
 	if (argc == 5 && streq(argv[1], "render"))
-		return bench_render(atoi(argv[2]) > 0 ? atoi(argv[2]) : 1000, atoi(argv[3]) > 0 ? atoi(argv[3]) : 1,
-				    argv[4]);
-	fprintf(stderr, "Usage: berth bench-metrics sample CGROUP_PARENT ROUNDS | render TASKS ROUNDS FILE\n");
+		return bench_render(atoi(argv[2]) > 0 ? atoi(argv[2]) : 1000,
+				    atoi(argv[3]) > 0 ? atoi(argv[3]) : 1, argv[4]);
+	fprintf(stderr,
+		"Usage: berth bench-metrics sample CGROUP_PARENT ROUNDS | render TASKS ROUNDS FILE\n");
 	return 2;
 }

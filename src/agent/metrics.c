@@ -112,8 +112,8 @@ void agent_metrics_render_node(struct strbuf *sb, const char *node, size_t n_tas
 	_cleanup_strbuf_ struct strbuf f = STRBUF_INIT;
 	if (fs_read_file_at(AT_FDCWD, "/proc/stat", 1 << 16, &f, NULL) >= 0 && startswith(f.buf, "cpu ")) {
 		/* user nice system idle iowait irq softirq steal, in clock ticks */
-		static const char *const modes[] = { "user", "nice", "system", "idle", "iowait", "irq", "softirq",
-						     "steal" };
+		static const char *const modes[] = { "user",   "nice", "system",  "idle",
+						     "iowait", "irq",  "softirq", "steal" };
 		long hz = sysconf(_SC_CLK_TCK);
 		prom_family(sb, "berth_node_cpu_seconds_total", "counter", "CPU time of the node by mode");
 		const char *p = f.buf + 4;
@@ -124,7 +124,8 @@ void agent_metrics_render_node(struct strbuf *sb, const char *node, size_t n_tas
 				break;
 			p = end;
 			labels[2] = "mode", labels[3] = modes[i];
-			prom_sample(sb, "berth_node_cpu_seconds_total", labels, (double)v / (double)(hz > 0 ? hz : 100));
+			prom_sample(sb, "berth_node_cpu_seconds_total", labels,
+				    (double)v / (double)(hz > 0 ? hz : 100));
 		}
 		labels[2] = NULL;
 	}
@@ -134,8 +135,10 @@ void agent_metrics_render_node(struct strbuf *sb, const char *node, size_t n_tas
 	strbuf_reset(&f);
 	if (fs_read_file_at(AT_FDCWD, "/proc/meminfo", 1 << 16, &f, NULL) >= 0) {
 		prom_family(sb, "berth_node_memory_total_bytes", "gauge", "Memory of the node");
-		prom_sample(sb, "berth_node_memory_total_bytes", labels, 1024.0 * (double)meminfo_kib(f.buf, "MemTotal:"));
-		prom_family(sb, "berth_node_memory_available_bytes", "gauge", "Memory available for new work");
+		prom_sample(sb, "berth_node_memory_total_bytes", labels,
+			    1024.0 * (double)meminfo_kib(f.buf, "MemTotal:"));
+		prom_family(sb, "berth_node_memory_available_bytes", "gauge",
+			    "Memory available for new work");
 		prom_sample(sb, "berth_node_memory_available_bytes", labels,
 			    1024.0 * (double)meminfo_kib(f.buf, "MemAvailable:"));
 	}
@@ -220,7 +223,8 @@ static void send_batch(struct agent_metrics *m)
 		}
 	} else if (r == -ENOENT) {
 		m->server_lacks_call = true;
-		log_fields(LOG_LEVEL_WARN, "the server does not take metrics (older server); not sending them", NULL);
+		log_fields(LOG_LEVEL_WARN,
+			   "the server does not take metrics (older server); not sending them", NULL);
 	} else {
 		log_fields(LOG_LEVEL_DEBUG, "metrics not sent; keeping the latest samples", "error",
 			   err ? err->msg : "", NULL);
@@ -324,8 +328,8 @@ int agent_metrics_start(const struct agent_metrics_config *cfg, struct agent_met
 			struct berth_error **err)
 {
 	if (cfg->interval < 1 || cfg->interval > AGENT_METRICS_MAX_INTERVAL)
-		return berth_error_msg(err, EINVAL, "invalid metrics interval %d: 1 to %d seconds", cfg->interval,
-				       AGENT_METRICS_MAX_INTERVAL);
+		return berth_error_msg(err, EINVAL, "invalid metrics interval %d: 1 to %d seconds",
+				       cfg->interval, AGENT_METRICS_MAX_INTERVAL);
 	struct agent_metrics *m = xcalloc(1, sizeof(*m));
 	m->cfg = *cfg;
 	m->listen = cfg->listen ? xstrdup(cfg->listen) : NULL;

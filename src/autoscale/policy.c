@@ -43,10 +43,22 @@ static double latest(const double *pts, size_t n)
 	return NAN;
 }
 
-static bool gt(double a, double b) { return a > b; }
-static bool ge(double a, double b) { return a >= b; }
-static bool lt(double a, double b) { return a < b; }
-static bool le(double a, double b) { return a <= b; }
+static bool gt(double a, double b)
+{
+	return a > b;
+}
+static bool ge(double a, double b)
+{
+	return a >= b;
+}
+static bool lt(double a, double b)
+{
+	return a < b;
+}
+static bool le(double a, double b)
+{
+	return a <= b;
+}
 
 /* ceil(capacity * value / target) without libm's ceil (integers suffice). */
 static int64_t proportional(int64_t capacity, double value, double target)
@@ -184,7 +196,8 @@ int autoscale_steps_check(const struct autoscale_steps *p, char msg[160])
 			return -EINVAL;
 		}
 		if (s[i].has_lower && s[i].has_upper && s[i].upper <= s[i].lower) {
-			snprintf(msg, 160, "MetricIntervalUpperBound must be greater than MetricIntervalLowerBound");
+			snprintf(msg, 160,
+				 "MetricIntervalUpperBound must be greater than MetricIntervalLowerBound");
 			return -EINVAL;
 		}
 		if (i + 1 < n && (!s[i].has_upper || !s[i + 1].has_lower || s[i].upper != s[i + 1].lower)) {

@@ -64,12 +64,13 @@ struct autoscale_state {
 };
 
 struct autoscale_decision {
-	bool act;             /* a new capacity (differs from the current one) */
-	int64_t capacity;     /* the new capacity, within [min, max] */
-	bool alarm;           /* an alarm is in ALARM (act may still be false: cooldown, bounds) */
-	bool high;            /* which one (target tracking: AlarmHigh vs AlarmLow) */
-	double value;         /* the datapoint that decided */
-	const char *held_by;  /* why an alarm did not act: "cooldown", "bounds", "scale-in disabled", or NULL */
+	bool act;         /* a new capacity (differs from the current one) */
+	int64_t capacity; /* the new capacity, within [min, max] */
+	bool alarm;       /* an alarm is in ALARM (act may still be false: cooldown, bounds) */
+	bool high;        /* which one (target tracking: AlarmHigh vs AlarmLow) */
+	double value;     /* the datapoint that decided */
+	const char
+	    *held_by; /* why an alarm did not act: "cooldown", "bounds", "scale-in disabled", or NULL */
 };
 
 /* points[n], oldest first (NAN: no data). */

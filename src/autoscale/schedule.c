@@ -26,12 +26,9 @@ struct field {
 };
 
 static const struct field FIELDS[6] = {
-	{ "minutes", 0, 59, NULL, 0 },
-	{ "hours", 0, 23, NULL, 0 },
-	{ "day-of-month", 1, 31, NULL, 0 },
-	{ "month", 1, 12, MONTHS, 12 },
-	{ "day-of-week", 1, 7, WEEKDAYS, 7 },
-	{ "year", SCHEDULE_YEAR_MIN, SCHEDULE_YEAR_MAX, NULL, 0 },
+	{ "minutes", 0, 59, NULL, 0 },        { "hours", 0, 23, NULL, 0 },
+	{ "day-of-month", 1, 31, NULL, 0 },   { "month", 1, 12, MONTHS, 12 },
+	{ "day-of-week", 1, 7, WEEKDAYS, 7 }, { "year", SCHEDULE_YEAR_MIN, SCHEDULE_YEAR_MAX, NULL, 0 },
 };
 
 static int _printf_(2, 3) fail(char *msg, const char *fmt, ...)
@@ -68,11 +65,13 @@ static void set_bit(uint8_t *bits, int i)
 }
 
 /* One cron field (text without spaces) into bits (indexed by value - lo). */
-static int parse_field(const struct field *f, const char *text, uint8_t *bits, bool *any, bool *last, char *msg)
+static int parse_field(const struct field *f, const char *text, uint8_t *bits, bool *any, bool *last,
+		       char *msg)
 {
 	if (strcmp(text, "?") == 0) {
 		if (!any)
-			return fail(msg, "cron %s: '?' is only allowed in day-of-month or day-of-week", f->name);
+			return fail(msg, "cron %s: '?' is only allowed in day-of-month or day-of-week",
+				    f->name);
 		*any = true;
 		return 0;
 	}
@@ -138,13 +137,17 @@ static int parse_cron(const char *body, struct schedule *s, char *msg)
 	for (char *t = strtok_r(copy, " ", &save); t && n < 7; t = strtok_r(NULL, " ", &save))
 		fields[n++] = t;
 	if (n != 6)
-		return fail(msg, "cron expression must have 6 fields (minutes hours day-of-month month day-of-week "
-				 "year)");
+		return fail(
+		    msg, "cron expression must have 6 fields (minutes hours day-of-month month day-of-week "
+			 "year)");
 	uint8_t bits[6][(SCHEDULE_YEAR_MAX - SCHEDULE_YEAR_MIN) / 8 + 1];
 	memset(bits, 0, sizeof(bits));
 	int r = 0;
 	for (size_t i = 0; i < 6 && r == 0; i++)
-		r = parse_field(&FIELDS[i], fields[i], bits[i], i == 2 ? &s->any_dom : i == 4 ? &s->any_dow : NULL,
+		r = parse_field(&FIELDS[i], fields[i], bits[i],
+				i == 2   ? &s->any_dom
+				: i == 4 ? &s->any_dow
+					 : NULL,
 				i == 2 ? &s->last_day : NULL, msg);
 	if (r < 0)
 		return r;
@@ -182,8 +185,9 @@ static int parse_at(const char *body, struct schedule *s, char *msg)
 {
 	struct tm tm = { 0 };
 	int used = 0;
-	if (strlen(body) != 19 || sscanf(body, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-					 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+	if (strlen(body) != 19 ||
+	    sscanf(body, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec, &used) != 6 ||
 	    used != 19 || tm.tm_year < SCHEDULE_YEAR_MIN || tm.tm_year > SCHEDULE_YEAR_MAX || tm.tm_mon < 1 ||
 	    tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
 	    tm.tm_sec > 59)
@@ -282,7 +286,8 @@ static int cron_next(const struct schedule *s, time_t after, time_t *ret)
 				struct tm w;
 				gmtime_r(&midnight, &w);
 				int h, m;
-				if (!day_ok(s, year, month, day, w.tm_wday) || !time_in_day(s, h0, m0, &h, &m))
+				if (!day_ok(s, year, month, day, w.tm_wday) ||
+				    !time_in_day(s, h0, m0, &h, &m))
 					continue;
 				*ret = midnight + h * 3600 + m * 60;
 				return 0;

@@ -24,10 +24,10 @@
 #include <stdint.h>
 #include <time.h>
 
-#define SCHEDULE_MAX_LEN      256
-#define SCHEDULE_MSG_MAX      160
-#define SCHEDULE_YEAR_MIN     1970
-#define SCHEDULE_YEAR_MAX     2199
+#define SCHEDULE_MAX_LEN  256
+#define SCHEDULE_MSG_MAX  160
+#define SCHEDULE_YEAR_MIN 1970
+#define SCHEDULE_YEAR_MAX 2199
 
 enum schedule_kind { SCHEDULE_AT, SCHEDULE_RATE, SCHEDULE_CRON };
 
@@ -38,11 +38,11 @@ struct schedule {
 	/* SCHEDULE_CRON: bit sets */
 	uint64_t minutes;
 	uint32_t hours;
-	uint32_t days;   /* bit d: day of month d (1..31) */
-	bool last_day;   /* L */
+	uint32_t days;         /* bit d: day of month d (1..31) */
+	bool last_day;         /* L */
 	bool any_dom, any_dow; /* '?' */
-	uint16_t months; /* bit m: month m (1..12) */
-	uint8_t weekdays; /* bit w: 0 = Sunday .. 6 = Saturday */
+	uint16_t months;       /* bit m: month m (1..12) */
+	uint8_t weekdays;      /* bit w: 0 = Sunday .. 6 = Saturday */
 	uint8_t years[(SCHEDULE_YEAR_MAX - SCHEDULE_YEAR_MIN) / 8 + 1];
 };
 

@@ -33,15 +33,19 @@ static json_t *task_row(const json_t *t)
 {
 	_cleanup_free_ char *cpu = pct_text(json_object_get(t, "cpuUtilization"));
 	_cleanup_free_ char *mem = pct_text(json_object_get(t, "memoryUtilization"));
-	_cleanup_free_ char *used = cli_human_size((double)json_integer_value(json_object_get(t, "memoryBytes")));
-	_cleanup_free_ char *rx = cli_human_size((double)json_integer_value(json_object_get(t, "networkRxBytes")));
-	_cleanup_free_ char *tx = cli_human_size((double)json_integer_value(json_object_get(t, "networkTxBytes")));
+	_cleanup_free_ char *used =
+	    cli_human_size((double)json_integer_value(json_object_get(t, "memoryBytes")));
+	_cleanup_free_ char *rx =
+	    cli_human_size((double)json_integer_value(json_object_get(t, "networkRxBytes")));
+	_cleanup_free_ char *tx =
+	    cli_human_size((double)json_integer_value(json_object_get(t, "networkTxBytes")));
 	_cleanup_free_ char *net = xasprintf("%s / %s", rx, tx);
 	const char *node = json_string_value(json_object_get(t, "containerInstanceId")) ?: "";
 	_cleanup_free_ char *short_node = xstrndup(node, 12);
 	return json_pack("[s,s,s,s,s,s,s,s]", ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))),
 			 json_string_value(json_object_get(t, "serviceName")) ?: "",
-			 json_string_value(json_object_get(t, "family")) ?: "", short_node, cpu, mem, used, net);
+			 json_string_value(json_object_get(t, "family")) ?: "", short_node, cpu, mem, used,
+			 net);
 }
 
 static json_t *point_row(const json_t *p)
@@ -54,8 +58,8 @@ static json_t *point_row(const json_t *p)
 }
 
 static const char *const SERVICE_HEADERS[] = { "SERVICE", "DESIRED", "RUNNING", "PENDING", "CPU", "MEMORY" };
-static const char *const TASK_HEADERS[] = { "TASK", "SERVICE", "FAMILY", "NODE", "CPU", "MEMORY", "MEM USAGE",
-					    "NET RX / TX" };
+static const char *const TASK_HEADERS[] = { "TASK", "SERVICE", "FAMILY",    "NODE",
+					    "CPU",  "MEMORY",  "MEM USAGE", "NET RX / TX" };
 
 /* --format json: the answer; another --format: the template per task. false: print the tables. */
 static bool print_formatted(const struct ecs_cli *e, const json_t *out)
@@ -63,7 +67,8 @@ static bool print_formatted(const struct ecs_cli *e, const json_t *out)
 	if (ecs_cli_json(e))
 		ecs_cli_print_json(out);
 	else if (e->format)
-		ecs_cli_print_items(e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS), json_object_get(out, "tasks"), task_row);
+		ecs_cli_print_items(e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS), json_object_get(out, "tasks"),
+				    task_row);
 	return ecs_cli_json(e) || e->format;
 }
 
@@ -77,9 +82,10 @@ static int describe(struct ecs_cli *e, json_t *in, json_t **out)
 
 int cli_cluster_top(int argc, char **argv)
 {
-	static const char *text = "cluster top [OPTIONS]\n\nShow CPU and memory of the cluster, its services and "
-				  "tasks (utilization in percent of their reservations, from the agents' latest "
-				  "samples)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
+	static const char *text =
+	    "cluster top [OPTIONS]\n\nShow CPU and memory of the cluster, its services and "
+	    "tasks (utilization in percent of their reservations, from the agents' latest "
+	    "samples)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
 	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
@@ -103,8 +109,8 @@ int cli_cluster_top(int argc, char **argv)
 						    json_object_get(out, "services"), service_row);
 				printf("\n");
 			}
-			ecs_cli_print_items(&e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS), json_object_get(out, "tasks"),
-					    task_row);
+			ecs_cli_print_items(&e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS),
+					    json_object_get(out, "tasks"), task_row);
 		}
 	}
 	ecs_cli_close(&e);
@@ -126,12 +132,14 @@ static int periods_opt(void *ctx, int ch, const char *arg)
 int cli_service_stats(int argc, char **argv)
 {
 	static const char *text =
-	    "service stats [OPTIONS] SERVICE\n\nShow a service's CPU and memory utilization (percent of its tasks' "
+	    "service stats [OPTIONS] SERVICE\n\nShow a service's CPU and memory utilization (percent of its "
+	    "tasks' "
 	    "reservations): now, per task, and the datapoints of the last periods (the server's "
 	    "--metrics-period)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
 	    "      --periods N         datapoints to show (default 10, at most 30)\n" ECS_CLI_HELP_FORMAT
 		ECS_CLI_HELP_COMMON;
-	static const struct option lo[] = { { "periods", required_argument, NULL, 'n' }, { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = { { "periods", required_argument, NULL, 'n' },
+					    { NULL, 0, NULL, 0 } };
 	_cleanup_json_ json_t *in = json_pack("{s:i}", "periods", 10), *out = NULL;
 	struct ecs_cli e = { 0 };
 	int rc;
@@ -149,12 +157,14 @@ int cli_service_stats(int argc, char **argv)
 		if (!print_formatted(&e, out)) {
 			static const char *const ph[] = { "PERIOD START", "CPU", "MEMORY", "REQUESTS" };
 			_cleanup_json_ json_t *one = json_pack("[O]", svc);
-			ecs_cli_print_items(&e, SERVICE_HEADERS, ARRAY_SIZE(SERVICE_HEADERS), one, service_row);
+			ecs_cli_print_items(&e, SERVICE_HEADERS, ARRAY_SIZE(SERVICE_HEADERS), one,
+					    service_row);
 			printf("\n");
-			ecs_cli_print_items(&e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS), json_object_get(out, "tasks"),
-					    task_row);
+			ecs_cli_print_items(&e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS),
+					    json_object_get(out, "tasks"), task_row);
 			printf("\n");
-			ecs_cli_print_items(&e, ph, ARRAY_SIZE(ph), json_object_get(svc, "datapoints"), point_row);
+			ecs_cli_print_items(&e, ph, ARRAY_SIZE(ph), json_object_get(svc, "datapoints"),
+					    point_row);
 		}
 	}
 	ecs_cli_close(&e);

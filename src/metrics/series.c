@@ -33,8 +33,8 @@ struct group {
 };
 
 struct mtask {
-	char *arn; /* first: sorted_find() */
-	const char *id; /* into arn */
+	char *arn;                     /* first: sorted_find() */
+	const char *id;                /* into arn */
 	struct metrics_task_meta meta; /* strings owned */
 	struct metrics_sample last, prev;
 	bool has_prev;
@@ -275,8 +275,8 @@ int metrics_store_add(struct metrics_store *m, const char *arn, const struct met
 	return 0;
 }
 
-void metrics_store_add_requests(struct metrics_store *m, const char *cluster, const char *service, double time,
-				double count)
+void metrics_store_add_requests(struct metrics_store *m, const char *cluster, const char *service,
+				double time, double count)
 {
 	pthread_mutex_lock(&m->lock);
 	struct group *gs[2] = { group_get(m, cluster, NULL, true), group_get(m, cluster, service, true) };
@@ -330,14 +330,15 @@ static void view_of(const struct mtask *t, struct metrics_task_view *v)
 	};
 }
 
-size_t metrics_store_tasks(struct metrics_store *m, const char *cluster, const char *service, metrics_task_fn fn,
-			   void *userdata)
+size_t metrics_store_tasks(struct metrics_store *m, const char *cluster, const char *service,
+			   metrics_task_fn fn, void *userdata)
 {
 	size_t n = 0;
 	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < m->n_tasks; i++) {
 		const struct mtask *t = m->tasks[i];
-		if ((cluster && !streq(cluster, t->meta.cluster)) || (service && !streq(service, t->meta.service)))
+		if ((cluster && !streq(cluster, t->meta.cluster)) ||
+		    (service && !streq(service, t->meta.service)))
 			continue;
 		struct metrics_task_view v;
 		view_of(t, &v);
@@ -420,7 +421,20 @@ struct family {
 	const char *name, *type, *help;
 };
 
-enum { F_CPU_PCT, F_CPU_SEC, F_MEM, F_MEM_LIMIT, F_MEM_PCT, F_CPU_RES, F_MEM_RES, F_RX, F_TX, F_RD, F_WR, F_N };
+enum {
+	F_CPU_PCT,
+	F_CPU_SEC,
+	F_MEM,
+	F_MEM_LIMIT,
+	F_MEM_PCT,
+	F_CPU_RES,
+	F_MEM_RES,
+	F_RX,
+	F_TX,
+	F_RD,
+	F_WR,
+	F_N
+};
 
 static const struct family TASK_FAMILIES[F_N] = {
 	[F_CPU_PCT] = { "berth_task_cpu_utilization_percent", "gauge",
@@ -470,11 +484,16 @@ static void render_tasks(struct metrics_store *m, struct strbuf *sb)
 			double v;
 			if (!task_value(t, f, &v))
 				continue;
-			const char *labels[] = { "cluster", t->meta.cluster,
-						 "service", t->meta.service,
-						 "task_definition_family", t->meta.family,
-						 "task", t->id,
-						 "container_instance", t->meta.node,
+			const char *labels[] = { "cluster",
+						 t->meta.cluster,
+						 "service",
+						 t->meta.service,
+						 "task_definition_family",
+						 t->meta.family,
+						 "task",
+						 t->id,
+						 "container_instance",
+						 t->meta.node,
 						 NULL };
 			prom_sample(sb, TASK_FAMILIES[f].name, labels, v);
 		}
@@ -501,7 +520,8 @@ static void sum_now(struct metrics_store *m, double fresh_after)
 			if (used >= 0)
 				gs[k]->now_cpu_used += used, gs[k]->now_cpu_res += cpu_reserved(t);
 			if (mres > 0)
-				gs[k]->now_mem_used += (double)t->last.mem_bytes / MIB, gs[k]->now_mem_res += mres;
+				gs[k]->now_mem_used += (double)t->last.mem_bytes / MIB,
+				    gs[k]->now_mem_res += mres;
 		}
 	}
 }
@@ -515,15 +535,16 @@ static const struct metrics_counts *counts_of(const struct group *g, const struc
 	return NULL;
 }
 
-static void render_groups(struct metrics_store *m, bool services, const struct metrics_counts *counts, size_t n,
-			  struct strbuf *sb)
+static void render_groups(struct metrics_store *m, bool services, const struct metrics_counts *counts,
+			  size_t n, struct strbuf *sb)
 {
 	const char *what = services ? "service" : "cluster";
 	const char *fam[] = { "cpu_utilization_percent", "memory_utilization_percent", "running_tasks",
 			      "pending_tasks", "desired_tasks" };
 	const char *help[] = { "CPU used by the running tasks, in percent of the CPU they reserve",
 			       "Memory used by the running tasks, in percent of the memory they reserve",
-			       "Tasks whose lastStatus is RUNNING", "Tasks not yet RUNNING (PROVISIONING to ACTIVATING)",
+			       "Tasks whose lastStatus is RUNNING",
+			       "Tasks not yet RUNNING (PROVISIONING to ACTIVATING)",
 			       "The service's desiredCount" };
 	for (size_t f = 0; f < ARRAY_SIZE(fam); f++) {
 		if (!services && f == 4)
@@ -535,17 +556,18 @@ static void render_groups(struct metrics_store *m, bool services, const struct m
 			if ((g->service != NULL) != services)
 				continue;
 			const struct metrics_counts *c = counts_of(g, counts, n);
-			double v = f == 0 ? ratio(g->now_cpu_used, g->now_cpu_res)
-				 : f == 1 ? ratio(g->now_mem_used, g->now_mem_res)
-				 : !c	  ? -1
-				 : f == 2 ? (double)c->running
-				 : f == 3 ? (double)c->pending
-					  : (double)c->desired;
+			double v = f == 0   ? ratio(g->now_cpu_used, g->now_cpu_res)
+				   : f == 1 ? ratio(g->now_mem_used, g->now_mem_res)
+				   : !c     ? -1
+				   : f == 2 ? (double)c->running
+				   : f == 3 ? (double)c->pending
+					    : (double)c->desired;
 			if (v < 0)
 				continue;
 			if (!header)
 				prom_family(sb, name, "gauge", help[f]), header = true;
-			const char *labels[] = { "cluster", g->cluster, services ? "service" : NULL, g->service, NULL };
+			const char *labels[] = { "cluster", g->cluster, services ? "service" : NULL,
+						 g->service, NULL };
 			prom_sample(sb, name, labels, v);
 		}
 	}

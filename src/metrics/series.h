@@ -95,16 +95,16 @@ bool metrics_store_known(struct metrics_store *m, const char *arn);
 int metrics_store_add(struct metrics_store *m, const char *arn, const struct metrics_task_meta *meta,
 		      const struct metrics_sample *s);
 /* Count load balancer requests that reached the service's targets at time. */
-void metrics_store_add_requests(struct metrics_store *m, const char *cluster, const char *service, double time,
-				double count);
+void metrics_store_add_requests(struct metrics_store *m, const char *cluster, const char *service,
+				double time, double count);
 void metrics_store_forget(struct metrics_store *m, const char *arn);
 /* Forget tasks whose last sample is older than before; returns how many. */
 size_t metrics_store_expire(struct metrics_store *m, double before);
 
 typedef void (*metrics_task_fn)(void *userdata, const struct metrics_task_view *t);
 /* Call fn for each task (of cluster / service when not NULL) in ARN order; returns how many. */
-size_t metrics_store_tasks(struct metrics_store *m, const char *cluster, const char *service, metrics_task_fn fn,
-			   void *userdata);
+size_t metrics_store_tasks(struct metrics_store *m, const char *cluster, const char *service,
+			   metrics_task_fn fn, void *userdata);
 /*
  * The last n complete periods before now of a service (service NULL: the
  * cluster), oldest first, into out[n] (periods without data have samples 0

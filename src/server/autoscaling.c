@@ -54,21 +54,24 @@ struct resource {
 static int resource_of(struct ecs_call *c, json_t *in, bool need_id, struct resource *r)
 {
 	const char *ns, *id, *dim;
-	if (ecs_str(c, in, "ServiceNamespace", true, &ns) < 0 || ecs_str(c, in, "ResourceId", need_id, &id) < 0 ||
+	if (ecs_str(c, in, "ServiceNamespace", true, &ns) < 0 ||
+	    ecs_str(c, in, "ResourceId", need_id, &id) < 0 ||
 	    ecs_str(c, in, "ScalableDimension", need_id, &dim) < 0)
 		return -1;
 	if (!streq(ns, NAMESPACE))
 		return fail(c, "ValidationException",
-			    "Unsupported service namespace '%s': berth scales ECS services (namespace 'ecs')", ns);
+			    "Unsupported service namespace '%s': berth scales ECS services (namespace 'ecs')",
+			    ns);
 	if (dim && !streq(dim, DIMENSION))
 		return fail(c, "ValidationException",
-			    "Unsupported scalable dimension '%s' for namespace ecs: expected " DIMENSION, dim);
+			    "Unsupported scalable dimension '%s' for namespace ecs: expected " DIMENSION,
+			    dim);
 	r->id = id;
 	if (!id)
 		return 0;
 	const char *a = startswith(id, "service/") ? id + 8 : NULL, *slash = a ? strchr(a, '/') : NULL;
-	if (!slash || slash == a || !slash[1] || strchr(slash + 1, '/') || (size_t)(slash - a) >= sizeof(r->cluster) ||
-	    strlen(slash + 1) >= sizeof(r->service))
+	if (!slash || slash == a || !slash[1] || strchr(slash + 1, '/') ||
+	    (size_t)(slash - a) >= sizeof(r->cluster) || strlen(slash + 1) >= sizeof(r->service))
 		return fail(c, "ValidationException",
 			    "Unsupported resource ID '%s': expected service/CLUSTER/SERVICE", id);
 	snprintf(r->cluster, sizeof(r->cluster), "%.*s", (int)(slash - a), a);
@@ -96,8 +99,8 @@ static char *scheduled_key(const struct resource *r, const char *name)
 static int no_target(struct ecs_call *c, const struct resource *r)
 {
 	return fail(c, "ObjectNotFoundException",
-		    "No scalable target registered for service namespace: ecs, resource ID: %s, scalable dimension: "
-		    DIMENSION,
+		    "No scalable target registered for service namespace: ecs, resource ID: %s, scalable "
+		    "dimension: " DIMENSION,
 		    r->id);
 }
 
@@ -117,7 +120,8 @@ static int check_name(struct ecs_call *c, const char *what, const char *v)
 {
 	size_t n = strlen(v);
 	if (n < 1 || n > POLICY_NAME_MAX || strpbrk(v, ":/\n") || strchr(v, '\t'))
-		return fail(c, "ValidationException", "Invalid %s '%s': 1 to 256 characters, no ':' or '/'", what, v);
+		return fail(c, "ValidationException", "Invalid %s '%s': 1 to 256 characters, no ':' or '/'",
+			    what, v);
 	return 0;
 }
 
@@ -129,7 +133,8 @@ static int number(struct ecs_call *c, json_t *o, const char *key, bool integer, 
 	if (!*has)
 		return 0;
 	if (integer ? !json_is_integer(v) : !json_is_number(v))
-		return fail(c, "ValidationException", "'%s' must be %s", key, integer ? "an integer" : "a number");
+		return fail(c, "ValidationException", "'%s' must be %s", key,
+			    integer ? "an integer" : "a number");
 	double d = json_number_value(v);
 	if (d < min || d > max)
 		return fail(c, "ValidationException", "'%s' must be between %g and %g", key, min, max);
@@ -226,11 +231,13 @@ int as_register_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
 		if (!exists) {
 			if (!has_min || !has_max)
 				return fail(c, "ValidationException",
-					    "MinCapacity and MaxCapacity are required to register a new scalable target");
+					    "MinCapacity and MaxCapacity are required to register a new "
+					    "scalable target");
 			t = json_pack("{s:s,s:s,s:s,s:s,s:f,s:{s:b,s:b,s:b}}", "ServiceNamespace", NAMESPACE,
-				      "ResourceId", r.id, "ScalableDimension", DIMENSION, "RoleARN", "", "CreationTime",
-				      record_now(), "SuspendedState", "DynamicScalingInSuspended", 0,
-				      "DynamicScalingOutSuspended", 0, "ScheduledScalingSuspended", 0);
+				      "ResourceId", r.id, "ScalableDimension", DIMENSION, "RoleARN", "",
+				      "CreationTime", record_now(), "SuspendedState",
+				      "DynamicScalingInSuspended", 0, "DynamicScalingOutSuspended", 0,
+				      "ScheduledScalingSuspended", 0);
 			_cleanup_free_ char *role = xasprintf(
 			    "arn:aws:iam::%s:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/"
 			    "AWSServiceRoleForApplicationAutoScaling_ECSService",
@@ -243,7 +250,8 @@ int as_register_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
 			json_object_set_new(t, "MaxCapacity", json_integer((json_int_t)max));
 		if (json_integer_value(json_object_get(t, "MinCapacity")) >
 		    json_integer_value(json_object_get(t, "MaxCapacity")))
-			return fail(c, "ValidationException", "Minimum capacity cannot be greater than maximum capacity");
+			return fail(c, "ValidationException",
+				    "Minimum capacity cannot be greater than maximum capacity");
 		const char *flags[] = { "DynamicScalingInSuspended", "DynamicScalingOutSuspended",
 					"ScheduledScalingSuspended" };
 		for (size_t i = 0; susp && i < ARRAY_SIZE(flags); i++) {
@@ -259,8 +267,8 @@ int as_register_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
 			return ecs_internal(c, err);
 		if (ok) {
 			_cleanup_free_ char *arn =
-			    xasprintf("arn:aws:application-autoscaling:%s:%s:scalable-target/%s", c->srv->region,
-				      c->srv->account, r.id);
+			    xasprintf("arn:aws:application-autoscaling:%s:%s:scalable-target/%s",
+				      c->srv->region, c->srv->account, r.id);
 			*out = json_pack("{s:s}", "ScalableTargetARN", arn);
 			return 0;
 		}
@@ -315,7 +323,8 @@ int as_deregister_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
 
 /* ---- scaling policies ---- */
 
-static const char *const METRIC_TYPES[] = { "ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization",
+static const char *const METRIC_TYPES[] = { "ECSServiceAverageCPUUtilization",
+					    "ECSServiceAverageMemoryUtilization",
 					    "ALBRequestCountPerTarget" };
 
 static char *alarm_arn(struct server *s, const char *name)
@@ -345,8 +354,8 @@ static int check_resource_label(struct ecs_call *c, const struct resource *r, co
 		if (t && startswith(t + 13, tg_name) && t[13 + strlen(tg_name)] == '/')
 			return 0;
 	}
-	return fail(c, "ValidationException", "ResourceLabel '%s': service %s has no target group '%s'", label,
-		    r->id, tg_name);
+	return fail(c, "ValidationException", "ResourceLabel '%s': service %s has no target group '%s'",
+		    label, r->id, tg_name);
 }
 
 static int check_target_tracking(struct ecs_call *c, const struct resource *r, json_t *tt)
@@ -373,7 +382,8 @@ static int check_target_tracking(struct ecs_call *c, const struct resource *r, j
 	json_t *spec = json_object_get(tt, "PredefinedMetricSpecification");
 	const char *type = json_string_value(json_object_get(spec, "PredefinedMetricType"));
 	if (!type)
-		return fail(c, "ValidationException", "PredefinedMetricSpecification.PredefinedMetricType is required");
+		return fail(c, "ValidationException",
+			    "PredefinedMetricSpecification.PredefinedMetricType is required");
 	size_t i = 0;
 	while (i < ARRAY_SIZE(METRIC_TYPES) && !streq(type, METRIC_TYPES[i]))
 		i++;
@@ -402,7 +412,8 @@ static ssize_t index_of(const char *const *v, size_t n, const char *s)
 }
 
 /* A step policy's configuration (and its berth alarm) as the library's struct; -1 with an error in c. */
-static int steps_of(struct ecs_call *c, json_t *sp, json_t *alarm, struct autoscale_steps *ret, int *ret_metric)
+static int steps_of(struct ecs_call *c, json_t *sp, json_t *alarm, struct autoscale_steps *ret,
+		    int *ret_metric)
 {
 	*ret = (struct autoscale_steps){ .compare = AUTOSCALE_GE, .periods = 1 };
 	*ret_metric = 0;
@@ -411,8 +422,9 @@ static int steps_of(struct ecs_call *c, json_t *sp, json_t *alarm, struct autosc
 	ssize_t adj = index_of(ADJUSTMENTS, ARRAY_SIZE(ADJUSTMENTS),
 			       json_string_value(json_object_get(sp, "AdjustmentType")));
 	if (adj < 0)
-		return fail(c, "ValidationException",
-			    "AdjustmentType must be ChangeInCapacity, PercentChangeInCapacity or ExactCapacity");
+		return fail(
+		    c, "ValidationException",
+		    "AdjustmentType must be ChangeInCapacity, PercentChangeInCapacity or ExactCapacity");
 	ret->type = (enum autoscale_adjustment)adj;
 	bool has;
 	double v = 0;
@@ -422,11 +434,13 @@ static int steps_of(struct ecs_call *c, json_t *sp, json_t *alarm, struct autosc
 	if (number(c, sp, "MinAdjustmentMagnitude", true, 1, 1e6, &has, &v) < 0)
 		return -1;
 	if (has && ret->type != AUTOSCALE_PERCENT)
-		return fail(c, "ValidationException", "MinAdjustmentMagnitude is only for PercentChangeInCapacity");
+		return fail(c, "ValidationException",
+			    "MinAdjustmentMagnitude is only for PercentChangeInCapacity");
 	ret->min_magnitude = has ? (int64_t)v : 0;
 	const char *agg = json_string_value(json_object_get(sp, "MetricAggregationType"));
 	if (agg && !streq(agg, "Average") && !streq(agg, "Minimum") && !streq(agg, "Maximum"))
-		return fail(c, "ValidationException", "MetricAggregationType must be Average, Minimum or Maximum");
+		return fail(c, "ValidationException",
+			    "MetricAggregationType must be Average, Minimum or Maximum");
 	json_t *steps = json_object_get(sp, "StepAdjustments"), *st;
 	if (!json_is_array(steps) || json_array_size(steps) > AUTOSCALE_MAX_STEPS)
 		return fail(c, "ValidationException", "StepAdjustments must be a list of 1 to 20 steps");
@@ -434,12 +448,15 @@ static int steps_of(struct ecs_call *c, json_t *sp, json_t *alarm, struct autosc
 	json_array_foreach (steps, i, st) {
 		struct autoscale_step *x = &ret->steps[ret->n++];
 		double a = 0;
-		if (number(c, st, "MetricIntervalLowerBound", false, -1e300, 1e300, &x->has_lower, &x->lower) < 0 ||
-		    number(c, st, "MetricIntervalUpperBound", false, -1e300, 1e300, &x->has_upper, &x->upper) < 0 ||
+		if (number(c, st, "MetricIntervalLowerBound", false, -1e300, 1e300, &x->has_lower,
+			   &x->lower) < 0 ||
+		    number(c, st, "MetricIntervalUpperBound", false, -1e300, 1e300, &x->has_upper,
+			   &x->upper) < 0 ||
 		    number(c, st, "ScalingAdjustment", true, -1e9, 1e9, &has, &a) < 0)
 			return -1;
 		if (!has)
-			return fail(c, "ValidationException", "StepAdjustments[%zu].ScalingAdjustment is required", i);
+			return fail(c, "ValidationException",
+				    "StepAdjustments[%zu].ScalingAdjustment is required", i);
 		x->adjustment = (int64_t)a;
 	}
 	char msg[160];
@@ -455,10 +472,11 @@ static int steps_of(struct ecs_call *c, json_t *sp, json_t *alarm, struct autosc
 	ssize_t cmp = index_of(COMPARES, ARRAY_SIZE(COMPARES),
 			       json_string_value(json_object_get(alarm, "ComparisonOperator")));
 	if (m < 0 || cmp < 0)
-		return fail(c, "ValidationException",
-			    "BerthAlarm needs MetricName (CPUUtilization, MemoryUtilization, RequestCountPerTarget) "
-			    "and ComparisonOperator (GreaterThanOrEqualToThreshold, GreaterThanThreshold, "
-			    "LessThanThreshold, LessThanOrEqualToThreshold)");
+		return fail(
+		    c, "ValidationException",
+		    "BerthAlarm needs MetricName (CPUUtilization, MemoryUtilization, RequestCountPerTarget) "
+		    "and ComparisonOperator (GreaterThanOrEqualToThreshold, GreaterThanThreshold, "
+		    "LessThanThreshold, LessThanOrEqualToThreshold)");
 	if (number(c, alarm, "Threshold", false, -1e300, 1e300, &has, &ret->threshold) < 0)
 		return -1;
 	if (!has)
@@ -477,8 +495,9 @@ static json_t *policy_alarms(struct server *s, const struct resource *r, const c
 	json_t *alarms = json_array();
 	const char *which[] = { "AlarmHigh", "AlarmLow" };
 	for (size_t i = 0; i < (tracking ? 2 : 1); i++) {
-		_cleanup_free_ char *an = tracking ? xasprintf("TargetTracking-%s-%s-%.8s", r->id, which[i], uid)
-						   : xasprintf("StepScaling-%s-%s", r->id, name);
+		_cleanup_free_ char *an = tracking
+					      ? xasprintf("TargetTracking-%s-%s-%.8s", r->id, which[i], uid)
+					      : xasprintf("StepScaling-%s-%s", r->id, name);
 		_cleanup_free_ char *aa = alarm_arn(s, an);
 		json_array_append_new(alarms, json_pack("{s:s,s:s}", "AlarmName", an, "AlarmARN", aa));
 	}
@@ -509,7 +528,8 @@ int as_put_scaling_policy(struct ecs_call *c, json_t *in, json_t **out)
 	type = type ? type : "StepScaling";
 	bool tracking = streq(type, "TargetTrackingScaling");
 	if (!tracking && !streq(type, "StepScaling"))
-		return fail(c, "ValidationException", "PolicyType must be StepScaling or TargetTrackingScaling");
+		return fail(c, "ValidationException",
+			    "PolicyType must be StepScaling or TargetTrackingScaling");
 	json_t *tt = json_object_get(in, "TargetTrackingScalingPolicyConfiguration");
 	json_t *sp = json_object_get(in, "StepScalingPolicyConfiguration");
 	json_t *alarm = json_object_get(in, "BerthAlarm");
@@ -526,15 +546,16 @@ int as_put_scaling_policy(struct ecs_call *c, json_t *in, json_t **out)
 	const char *old_arn = json_string_value(json_object_get(old, "PolicyARN"));
 	_cleanup_free_ char *id = uuid_new();
 	_cleanup_free_ char *arn =
-	    exists && old_arn ? xstrdup(old_arn)
-			      : xasprintf("arn:aws:autoscaling:%s:%s:scalingPolicy:%s:resource/ecs/%s:policyName/%s",
-					  c->srv->region, c->srv->account, id, r.id, name);
+	    exists && old_arn
+		? xstrdup(old_arn)
+		: xasprintf("arn:aws:autoscaling:%s:%s:scalingPolicy:%s:resource/ecs/%s:policyName/%s",
+			    c->srv->region, c->srv->account, id, r.id, name);
 	const char *uid = strstr(arn, ":scalingPolicy:") + strlen(":scalingPolicy:");
-	json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:f}", "PolicyARN", arn, "PolicyName", name,
-			      "ServiceNamespace", NAMESPACE, "ResourceId", r.id, "ScalableDimension", DIMENSION,
-			      "PolicyType", type, "Alarms", policy_alarms(c->srv, &r, name, tracking, uid),
-			      "CreationTime",
-			      exists ? json_number_value(json_object_get(old, "CreationTime")) : record_now());
+	json_t *p = json_pack(
+	    "{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:f}", "PolicyARN", arn, "PolicyName", name, "ServiceNamespace",
+	    NAMESPACE, "ResourceId", r.id, "ScalableDimension", DIMENSION, "PolicyType", type, "Alarms",
+	    policy_alarms(c->srv, &r, name, tracking, uid), "CreationTime",
+	    exists ? json_number_value(json_object_get(old, "CreationTime")) : record_now());
 	if (tracking) {
 		json_object_set_new(p, "TargetTrackingScalingPolicyConfiguration", tracking_config(tt));
 	} else {
@@ -580,8 +601,8 @@ static int describe_named(struct ecs_call *c, json_t *in, const char *kind, cons
 }
 
 /* Delete* of a policy or scheduled action (kind as above); what: its name in the not-found message. */
-static int delete_named(struct ecs_call *c, json_t *in, const char *kind, const char *name_key, const char *what,
-			json_t **out)
+static int delete_named(struct ecs_call *c, json_t *in, const char *kind, const char *name_key,
+			const char *what, json_t **out)
 {
 	struct resource r;
 	const char *name;
@@ -591,10 +612,11 @@ static int delete_named(struct ecs_call *c, json_t *in, const char *kind, const 
 	_cleanup_json_ json_t *p = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (record_get(c->srv, key, &p, NULL, NULL) < 0)
-		return fail(c, "ObjectNotFoundException",
-			    "No %s found for service namespace: ecs, resource ID: %s, scalable dimension: " DIMENSION
-			    ", %s name: %s",
-			    what, r.id, what, name);
+		return fail(
+		    c, "ObjectNotFoundException",
+		    "No %s found for service namespace: ecs, resource ID: %s, scalable dimension: " DIMENSION
+		    ", %s name: %s",
+		    what, r.id, what, name);
 	if (store_remove(c->srv->store, key, NULL, &err) < 0)
 		return ecs_internal(c, err);
 	*out = json_object();
@@ -623,12 +645,13 @@ int as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
 	struct resource r;
 	const char *name, *sched, *tz;
 	_cleanup_json_ json_t *target = NULL, *old = NULL;
-	if (ecs_str(c, in, "ScheduledActionName", true, &name) < 0 || ecs_str(c, in, "Schedule", false, &sched) < 0 ||
-	    ecs_str(c, in, "Timezone", false, &tz) < 0 || resource_of(c, in, true, &r) < 0 ||
-	    check_name(c, "ScheduledActionName", name) < 0)
+	if (ecs_str(c, in, "ScheduledActionName", true, &name) < 0 ||
+	    ecs_str(c, in, "Schedule", false, &sched) < 0 || ecs_str(c, in, "Timezone", false, &tz) < 0 ||
+	    resource_of(c, in, true, &r) < 0 || check_name(c, "ScheduledActionName", name) < 0)
 		return -1;
 	if (!timezone_ok(tz))
-		return fail(c, "ValidationException", "Unsupported Timezone '%s': berth evaluates schedules in UTC", tz);
+		return fail(c, "ValidationException",
+			    "Unsupported Timezone '%s': berth evaluates schedules in UTC", tz);
 	struct schedule s;
 	char msg[SCHEDULE_MSG_MAX];
 	if (sched && schedule_parse(sched, &s, msg) < 0)
@@ -646,7 +669,8 @@ int as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
 	    number(c, in, "EndTime", false, 0, 1e11, &has_end, &end) < 0)
 		return -1;
 	if (has_min && has_max && min > max)
-		return fail(c, "ValidationException", "Minimum capacity cannot be greater than maximum capacity");
+		return fail(c, "ValidationException",
+			    "Minimum capacity cannot be greater than maximum capacity");
 	if (has_start && has_end && end <= start)
 		return fail(c, "ValidationException", "EndTime must be after StartTime");
 	if (target_get(c, &r, &target, NULL) < 0)
@@ -656,16 +680,18 @@ int as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
 	if (!exists && !sched)
 		return fail(c, "ValidationException", "Schedule is required to create a scheduled action");
 	if (!exists && !has_min && !has_max)
-		return fail(c, "ValidationException", "ScalableTargetAction needs MinCapacity or MaxCapacity");
+		return fail(c, "ValidationException",
+			    "ScalableTargetAction needs MinCapacity or MaxCapacity");
 	json_t *a = exists ? json_incref(old) : NULL;
 	if (!a) {
 		_cleanup_free_ char *id = uuid_new();
-		_cleanup_free_ char *arn =
-		    xasprintf("arn:aws:autoscaling:%s:%s:scheduledAction:%s:resource/ecs/%s:scheduledActionName/%s",
-			      c->srv->region, c->srv->account, id, r.id, name);
-		a = json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:{}}", "ScheduledActionName", name, "ScheduledActionARN", arn,
-			      "ServiceNamespace", NAMESPACE, "ResourceId", r.id, "ScalableDimension", DIMENSION,
-			      "CreationTime", record_now(), "ScalableTargetAction");
+		_cleanup_free_ char *arn = xasprintf(
+		    "arn:aws:autoscaling:%s:%s:scheduledAction:%s:resource/ecs/%s:scheduledActionName/%s",
+		    c->srv->region, c->srv->account, id, r.id, name);
+		a = json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:{}}", "ScheduledActionName", name,
+			      "ScheduledActionARN", arn, "ServiceNamespace", NAMESPACE, "ResourceId", r.id,
+			      "ScalableDimension", DIMENSION, "CreationTime", record_now(),
+			      "ScalableTargetAction");
 	}
 	if (sched) {
 		json_object_set_new(a, "Schedule", json_string(sched));
@@ -692,8 +718,8 @@ int as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
 
 int as_describe_scheduled_actions(struct ecs_call *c, json_t *in, json_t **out)
 {
-	return describe_named(c, in, "scheduled", "ScheduledActionNames", "ScheduledActionName", "ScheduledActions",
-			      out);
+	return describe_named(c, in, "scheduled", "ScheduledActionNames", "ScheduledActionName",
+			      "ScheduledActions", out);
 }
 
 int as_delete_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
@@ -720,18 +746,18 @@ int as_describe_scaling_activities(struct ecs_call *c, json_t *in, json_t **out)
 	return paginate(c, in, newest, "ScalingActivities", *out);
 }
 
-static void activity_add(struct server *s, const struct resource *r, const char *description, const char *cause,
-			 bool ok, const char *message)
+static void activity_add(struct server *s, const struct resource *r, const char *description,
+			 const char *cause, bool ok, const char *message)
 {
 	double now = record_now();
 	_cleanup_free_ char *id = uuid_new();
 	_cleanup_free_ char *key = xasprintf(AS_PREFIX "activities/%s/%s/%016llx-%s", r->cluster, r->service,
 					     (unsigned long long)(now * 1000), id);
-	_cleanup_json_ json_t *a = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:f,s:f,s:s,s:s}", "ActivityId", id,
-					     "ServiceNamespace", NAMESPACE, "ResourceId", r->id, "ScalableDimension",
-					     DIMENSION, "Description", description, "Cause", cause, "StartTime", now,
-					     "EndTime", now, "StatusCode", ok ? "Successful" : "Failed", "StatusMessage",
-					     message);
+	_cleanup_json_ json_t *a =
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:f,s:f,s:s,s:s}", "ActivityId", id, "ServiceNamespace",
+		      NAMESPACE, "ResourceId", r->id, "ScalableDimension", DIMENSION, "Description",
+		      description, "Cause", cause, "StartTime", now, "EndTime", now, "StatusCode",
+		      ok ? "Successful" : "Failed", "StatusMessage", message);
 	(void)record_put(s, key, a, NULL);
 	/* keep the latest AUTOSCALE_MAX_ACTIVITIES of the resource */
 	_cleanup_free_ char *prefix = xasprintf(AS_PREFIX "activities/%s/%s/", r->cluster, r->service);
@@ -749,8 +775,8 @@ static void activity_add(struct server *s, const struct resource *r, const char 
  * Set the service's desiredCount, as UpdateService does (service_set_desired_count). *ret_from:
  * the count before. -ENOENT when the service is gone or not ACTIVE.
  */
-static int set_desired(struct server *s, const struct resource *r, int64_t n, const char *why, int64_t *ret_from,
-		       char **ret_msg)
+static int set_desired(struct server *s, const struct resource *r, int64_t n, const char *why,
+		       int64_t *ret_from, char **ret_msg)
 {
 	return service_set_desired_count(s, r->cluster, r->service, n, why, ret_from, ret_msg);
 }
@@ -777,7 +803,8 @@ static bool service_counts(struct server *s, const struct resource *r, int64_t *
 	return true;
 }
 
-/* The metric of a policy for the last n periods (NAN: no data). which: 0 cpu, 1 memory, 2 requests per target. */
+/* The metric of a policy for the last n periods (NAN: no data). which: 0 cpu, 1 memory, 2 requests per
+ * target. */
 static void metric_points(struct server *s, const struct resource *r, int which, int64_t targets, double now,
 			  double *out, size_t n)
 {
@@ -796,21 +823,24 @@ static void scaled(struct server *s, const struct resource *r, const char *cause
 		   int rr, const char *msg)
 {
 	_cleanup_free_ char *desc = xasprintf("Setting desired count to %lld.", (long long)to);
-	_cleanup_free_ char *ok = xasprintf("Successfully set desired count to %lld. Change successfully fulfilled "
-					    "by ecs.",
-					    (long long)to);
+	_cleanup_free_ char *ok =
+	    xasprintf("Successfully set desired count to %lld. Change successfully fulfilled "
+		      "by ecs.",
+		      (long long)to);
 	activity_add(s, r, desc, cause, rr >= 0, rr >= 0 ? ok : msg ? msg : "failed");
 	char f[24], t[24];
 	snprintf(f, sizeof(f), "%lld", (long long)from);
 	snprintf(t, sizeof(t), "%lld", (long long)to);
-	log_fields(LOG_LEVEL_INFO, "autoscaling", "resource", r->id, "from", f, "to", t, "cause", cause, NULL);
+	log_fields(LOG_LEVEL_INFO, "autoscaling", "resource", r->id, "from", f, "to", t, "cause", cause,
+		   NULL);
 }
 
 /* Evaluate one policy; true when it changed the capacity. */
 static bool run_policy(struct server *s, const struct resource *r, json_t *target, json_t *p, const char *key,
 		       double now, int64_t *capacity, int64_t running)
 {
-	bool tracking = streq_ptr(json_string_value(json_object_get(p, "PolicyType")), "TargetTrackingScaling");
+	bool tracking =
+	    streq_ptr(json_string_value(json_object_get(p, "PolicyType")), "TargetTrackingScaling");
 	json_t *susp = json_object_get(target, "SuspendedState");
 	json_t *state = json_object_get(p, "berthState");
 	struct autoscale_state st = {
@@ -827,24 +857,26 @@ static bool run_policy(struct server *s, const struct resource *r, json_t *targe
 	json_t *alarms = json_object_get(p, "Alarms");
 	if (tracking) {
 		json_t *cfg = json_object_get(p, "TargetTrackingScalingPolicyConfiguration");
-		const char *type = json_string_value(
-		    json_object_get(json_object_get(cfg, "PredefinedMetricSpecification"), "PredefinedMetricType"));
+		const char *type = json_string_value(json_object_get(
+		    json_object_get(cfg, "PredefinedMetricSpecification"), "PredefinedMetricType"));
 		struct autoscale_target t = {
 			.target = json_number_value(json_object_get(cfg, "TargetValue")),
-			.scale_out_cooldown = (int)json_integer_value(json_object_get(cfg, "ScaleOutCooldown")),
+			.scale_out_cooldown =
+			    (int)json_integer_value(json_object_get(cfg, "ScaleOutCooldown")),
 			.scale_in_cooldown = (int)json_integer_value(json_object_get(cfg, "ScaleInCooldown")),
 			.disable_scale_in = json_is_true(json_object_get(cfg, "DisableScaleIn")),
 		};
 		int which = (int)index_of(METRIC_TYPES, ARRAY_SIZE(METRIC_TYPES), type);
 		metric_points(s, r, which < 0 ? 0 : which, running, now, pts, ARRAY_SIZE(pts));
 		autoscale_target_tracking(&t, pts, ARRAY_SIZE(pts), &st, &d);
-		alarm = json_string_value(json_object_get(json_array_get(alarms, d.high ? 0 : 1), "AlarmName"));
+		alarm =
+		    json_string_value(json_object_get(json_array_get(alarms, d.high ? 0 : 1), "AlarmName"));
 	} else {
 		struct ecs_call c = { .srv = s };
 		struct autoscale_steps steps;
 		int which = 0;
-		if (steps_of(&c, json_object_get(p, "StepScalingPolicyConfiguration"), json_object_get(p, "BerthAlarm"),
-			     &steps, &which) < 0) {
+		if (steps_of(&c, json_object_get(p, "StepScalingPolicyConfiguration"),
+			     json_object_get(p, "BerthAlarm"), &steps, &which) < 0) {
 			free(c.msg);
 			return false;
 		}
@@ -856,8 +888,8 @@ static bool run_policy(struct server *s, const struct resource *r, json_t *targe
 	const char *was = json_string_value(json_object_get(state, "alarm"));
 	const char *is = d.alarm ? (d.high ? "ALARM-HIGH" : "ALARM-LOW") : "OK";
 	bool changed_state = !streq_ptr(was, is);
-	bool suspended = json_is_true(json_object_get(susp, d.high ? "DynamicScalingOutSuspended"
-								     : "DynamicScalingInSuspended"));
+	bool suspended = json_is_true(
+	    json_object_get(susp, d.high ? "DynamicScalingOutSuspended" : "DynamicScalingInSuspended"));
 	bool acted = false;
 	if (d.act && !suspended) {
 		const char *name = json_string_value(json_object_get(p, "PolicyName"));
@@ -902,8 +934,8 @@ static void run_scheduled(struct server *s, const struct resource *r, json_t *ta
 		if (!name || schedule_parse(json_string_value(json_object_get(a, "Schedule")), &sch, msg) < 0)
 			continue;
 		double after = last ? json_number_value(last) : (start > created ? start - 1 : created);
-		if (schedule_next(&sch, (time_t)(start ? start : created), (time_t)after, &next) < 0 || next > now ||
-		    (end && next > end))
+		if (schedule_next(&sch, (time_t)(start ? start : created), (time_t)after, &next) < 0 ||
+		    next > now || (end && next > end))
 			continue;
 		json_t *ta = json_object_get(a, "ScalableTargetAction");
 		json_t *mn = json_object_get(ta, "MinCapacity"), *mx = json_object_get(ta, "MaxCapacity");
@@ -927,8 +959,9 @@ static void run_scheduled(struct server *s, const struct resource *r, json_t *ta
 			if (rr >= 0)
 				*capacity = want;
 		} else {
-			_cleanup_free_ char *desc = xasprintf("Setting min capacity to %lld and max capacity to %lld",
-							      (long long)lo, (long long)hi);
+			_cleanup_free_ char *desc =
+			    xasprintf("Setting min capacity to %lld and max capacity to %lld", (long long)lo,
+				      (long long)hi);
 			activity_add(s, r, desc, cause, true, "Successfully set min and max capacity.");
 		}
 	}
@@ -945,15 +978,17 @@ void autoscale_tick(struct server *s)
 	json_array_foreach (targets, i, t) {
 		struct ecs_call c = { .srv = s };
 		struct resource r;
-		_cleanup_json_ json_t *in = json_pack("{s:s,s:O,s:s}", "ServiceNamespace", NAMESPACE, "ResourceId",
-						      json_object_get(t, "ResourceId"), "ScalableDimension", DIMENSION);
+		_cleanup_json_ json_t *in =
+		    json_pack("{s:s,s:O,s:s}", "ServiceNamespace", NAMESPACE, "ResourceId",
+			      json_object_get(t, "ResourceId"), "ScalableDimension", DIMENSION);
 		int64_t capacity = 0, running = 0;
 		if (resource_of(&c, in, true, &r) < 0 || !service_counts(s, &r, &capacity, &running)) {
 			free(c.msg);
 			continue;
 		}
 		_cleanup_free_ char *tkey = target_key(&r);
-		if (!json_is_true(json_object_get(json_object_get(t, "SuspendedState"), "ScheduledScalingSuspended")))
+		if (!json_is_true(
+			json_object_get(json_object_get(t, "SuspendedState"), "ScheduledScalingSuspended")))
 			run_scheduled(s, &r, t, tkey, now, &capacity);
 		_cleanup_free_ char *prefix = policy_key(&r, NULL);
 		_cleanup_json_ json_t *policies = NULL;

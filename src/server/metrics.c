@@ -38,8 +38,8 @@ static char *metrics_token(struct server *s)
 	static const char label[] = "berth metrics bearer token v1";
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
-	HMAC(EVP_sha256(), s->secret, (int)strlen(s->secret), (const unsigned char *)label, sizeof(label) - 1, mac,
-	     &len);
+	HMAC(EVP_sha256(), s->secret, (int)strlen(s->secret), (const unsigned char *)label, sizeof(label) - 1,
+	     mac, &len);
 	char *hex = xmalloc(2 * len + 1);
 	for (unsigned i = 0; i < len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
@@ -160,9 +160,9 @@ static void ingest_requests(struct server *s, const char *node_id, json_t *lbs)
 		size_t i;
 		json_t *svc;
 		json_array_foreach (svcs, i, svc)
-			metrics_store_add_requests(s->metrics, json_string_value(json_object_get(lb, "cluster")),
-						   json_string_value(svc), record_now(),
-						   delta / (double)json_array_size(svcs));
+			metrics_store_add_requests(
+			    s->metrics, json_string_value(json_object_get(lb, "cluster")),
+			    json_string_value(svc), record_now(), delta / (double)json_array_size(svcs));
 	}
 }
 
@@ -173,7 +173,8 @@ void metrics_agent_ingest(struct server *s, struct http_request *req, json_t *no
 	_cleanup_json_ json_t *in = json_loadb(body ? body : "", len, 0, NULL);
 	json_t *tasks = json_object_get(in, "tasks");
 	if (!json_is_array(tasks) || json_array_size(tasks) > METRICS_MAX_BATCH)
-		return agent_error(req, 400, "BadRequest", "metrics needs 'tasks': a list of at most 5000 samples");
+		return agent_error(req, 400, "BadRequest",
+				   "metrics needs 'tasks': a list of at most 5000 samples");
 	const char *cluster = json_string_value(json_object_get(node, "cluster"));
 	const char *id = json_string_value(json_object_get(node, "nodeId"));
 	if (!cluster)
@@ -199,7 +200,7 @@ void metrics_agent_ingest(struct server *s, struct http_request *req, json_t *no
 struct counts {
 	struct metrics_counts *v;
 	size_t n, cap;
-	json_t *names; /* owns the strings v points to */
+	json_t *names;  /* owns the strings v points to */
 	json_t *active; /* taskArn -> true for tasks not STOPPED */
 };
 
@@ -241,7 +242,8 @@ static int counts_build(struct server *s, const char *cluster, struct counts *c,
 {
 	*c = (struct counts){ .names = json_array(), .active = json_object() };
 	_cleanup_free_ char *tp = cluster ? xasprintf("/berth/tasks/%s/", cluster) : xstrdup("/berth/tasks/");
-	_cleanup_free_ char *sp = cluster ? xasprintf("/berth/services/%s/", cluster) : xstrdup("/berth/services/");
+	_cleanup_free_ char *sp =
+	    cluster ? xasprintf("/berth/services/%s/", cluster) : xstrdup("/berth/services/");
 	_cleanup_json_ json_t *tasks = NULL, *services = NULL, *clusters = NULL;
 	int r = record_list(s, tp, &tasks, err);
 	if (r >= 0)
@@ -260,7 +262,8 @@ static int counts_build(struct server *s, const char *cluster, struct counts *c,
 		const char *name = json_string_value(json_object_get(v, "serviceName"));
 		if (!name || streq_ptr(json_string_value(json_object_get(v, "status")), "INACTIVE"))
 			continue;
-		count_slot(c, cl, name)->desired = (long)json_integer_value(json_object_get(v, "desiredCount"));
+		count_slot(c, cl, name)->desired =
+		    (long)json_integer_value(json_object_get(v, "desiredCount"));
 		count_slot(c, cl, NULL);
 	}
 	json_array_foreach (tasks, i, v) {
@@ -269,8 +272,10 @@ static int counts_build(struct server *s, const char *cluster, struct counts *c,
 		const char *cl = arn_tail(json_string_value(json_object_get(v, "clusterArn")) ?: "");
 		const char *svc = task_service_name(v);
 		bool running = streq_ptr(json_string_value(json_object_get(v, "lastStatus")), "RUNNING");
-		json_object_set_new(c->active, json_string_value(json_object_get(v, "taskArn")) ?: "", json_true());
-		struct metrics_counts *slots[2] = { count_slot(c, cl, NULL), svc ? count_slot(c, cl, svc) : NULL };
+		json_object_set_new(c->active, json_string_value(json_object_get(v, "taskArn")) ?: "",
+				    json_true());
+		struct metrics_counts *slots[2] = { count_slot(c, cl, NULL),
+						    svc ? count_slot(c, cl, svc) : NULL };
 		for (size_t k = 0; k < 2; k++)
 			if (slots[k])
 				*(running ? &slots[k]->running : &slots[k]->pending) += 1;
@@ -316,9 +321,10 @@ void metrics_handle_scrape(struct server *s, struct http_request *req)
 		return http_respond_error(req, 405, "GET /metrics only");
 	if (!bearer_ok(s, req)) {
 		http_response_header(req, "WWW-Authenticate", "Bearer realm=\"berth metrics\"");
-		return http_respond_error(req, 401,
-					  "GET /metrics needs 'Authorization: Bearer TOKEN' with the token in "
-					  "ROOT/metrics-token");
+		return http_respond_error(
+		    req, 401,
+		    "GET /metrics needs 'Authorization: Bearer TOKEN' with the token in "
+		    "ROOT/metrics-token");
 	}
 	struct counts c;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -345,13 +351,14 @@ static void task_json(void *userdata, const struct metrics_task_view *t)
 {
 	json_array_append_new(
 	    userdata,
-	    json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "taskArn", t->arn, "serviceName",
-		      t->meta->service, "family", t->meta->family, "containerInstanceId", t->meta->node,
-		      "cpuUtilization", pct(t->cpu_pct), "memoryUtilization", pct(t->mem_pct), "memoryBytes",
-		      (json_int_t)t->last.mem_bytes, "cpuReserved", (json_int_t)t->meta->cpu_units, "memoryReserved",
-		      (json_int_t)t->meta->memory_mib, "networkRxBytes", (json_int_t)t->last.rx_bytes,
-		      "networkTxBytes", (json_int_t)t->last.tx_bytes, "storageReadBytes",
-		      (json_int_t)t->last.read_bytes, "sampledAt", t->last.time));
+	    json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "taskArn", t->arn,
+		      "serviceName", t->meta->service, "family", t->meta->family, "containerInstanceId",
+		      t->meta->node, "cpuUtilization", pct(t->cpu_pct), "memoryUtilization", pct(t->mem_pct),
+		      "memoryBytes", (json_int_t)t->last.mem_bytes, "cpuReserved",
+		      (json_int_t)t->meta->cpu_units, "memoryReserved", (json_int_t)t->meta->memory_mib,
+		      "networkRxBytes", (json_int_t)t->last.rx_bytes, "networkTxBytes",
+		      (json_int_t)t->last.tx_bytes, "storageReadBytes", (json_int_t)t->last.read_bytes,
+		      "sampledAt", t->last.time));
 }
 
 static json_t *points_json(struct server *s, const char *cluster, const char *service, size_t n, double now)
@@ -361,9 +368,10 @@ static json_t *points_json(struct server *s, const char *cluster, const char *se
 	metrics_store_points(s->metrics, cluster, service, now, p, n);
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:f,s:o,s:o,s:f,s:i}", "timestamp", p[i].start, "cpuUtilization",
-						   pct(p[i].cpu_pct), "memoryUtilization", pct(p[i].mem_pct),
-						   "requestCount", p[i].requests, "samples", (int)p[i].samples));
+		json_array_append_new(a, json_pack("{s:f,s:o,s:o,s:f,s:i}", "timestamp", p[i].start,
+						   "cpuUtilization", pct(p[i].cpu_pct), "memoryUtilization",
+						   pct(p[i].mem_pct), "requestCount", p[i].requests,
+						   "samples", (int)p[i].samples));
 	return a;
 }
 
@@ -387,9 +395,9 @@ static json_t *group_json(struct server *s, const struct metrics_counts *mc, jso
 		if (json_is_number(json_object_get(t, "memoryUtilization")) && mres > 0)
 			mu += mem * mres, mr += mres;
 	}
-	json_t *g = json_pack("{s:o,s:o,s:i,s:i}", "cpuUtilization", pct(cr > 0 ? cu / cr : -1), "memoryUtilization",
-			      pct(mr > 0 ? mu / mr : -1), "runningCount", (int)mc->running, "pendingCount",
-			      (int)mc->pending);
+	json_t *g = json_pack("{s:o,s:o,s:i,s:i}", "cpuUtilization", pct(cr > 0 ? cu / cr : -1),
+			      "memoryUtilization", pct(mr > 0 ? mu / mr : -1), "runningCount",
+			      (int)mc->running, "pendingCount", (int)mc->pending);
 	if (mc->service) {
 		json_object_set_new(g, "serviceName", json_string(mc->service));
 		json_object_set_new(g, "desiredCount", json_integer(mc->desired));
@@ -429,12 +437,14 @@ int ecs_berth_describe_metrics(struct ecs_call *c, json_t *in, json_t **out)
 	double now = record_now();
 	json_t *services = json_array();
 	for (size_t i = 0; i < cn.n; i++)
-		if (cn.v[i].service && streq(cn.v[i].cluster, cluster) && (!svc || streq(svc, cn.v[i].service)))
+		if (cn.v[i].service && streq(cn.v[i].cluster, cluster) &&
+		    (!svc || streq(svc, cn.v[i].service)))
 			json_array_append_new(services, group_json(s, &cn.v[i], tasks, (size_t)periods, now));
 	struct metrics_counts *own = count_slot(&cn, cluster, NULL);
-	*out = json_pack("{s:s,s:i,s:o,s:o,s:o}", "cluster", cluster, "period", metrics_store_period(s->metrics),
-			 "clusterMetrics", group_json(s, own, tasks, (size_t)periods, now), "services", services,
-			 "tasks", tasks);
+	*out =
+	    json_pack("{s:s,s:i,s:o,s:o,s:o}", "cluster", cluster, "period", metrics_store_period(s->metrics),
+		      "clusterMetrics", group_json(s, own, tasks, (size_t)periods, now), "services", services,
+		      "tasks", tasks);
 	counts_done(&cn);
 	return 0;
 }

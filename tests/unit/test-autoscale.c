@@ -8,7 +8,9 @@
 
 static time_t utc(int y, int mo, int d, int h, int mi, int s)
 {
-	struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = s };
+	struct tm tm = {
+		.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = s
+	};
 	return timegm(&tm);
 }
 
@@ -35,7 +37,8 @@ static void test_schedule_next(void **state)
 	assert_int_equal(next_of("rate(2 days)", now, now), now + 2 * 86400);
 	assert_int_equal(next_of("cron(0 12 * * ? *)", 0, now), utc(2026, 3, 10, 12, 0, 0));
 	assert_int_equal(next_of("cron(*/15 * * * ? *)", 0, now), utc(2026, 3, 10, 10, 15, 0));
-	assert_int_equal(next_of("cron(0 8 ? * MON-FRI *)", 0, utc(2026, 3, 13, 9, 0, 0)), utc(2026, 3, 16, 8, 0, 0));
+	assert_int_equal(next_of("cron(0 8 ? * MON-FRI *)", 0, utc(2026, 3, 13, 9, 0, 0)),
+			 utc(2026, 3, 16, 8, 0, 0));
 	assert_int_equal(next_of("cron(0 8 ? * 1 *)", 0, now), utc(2026, 3, 15, 8, 0, 0)); /* 1 = Sunday */
 	assert_int_equal(next_of("cron(30 2 L * ? *)", 0, now), utc(2026, 3, 31, 2, 30, 0));
 	assert_int_equal(next_of("cron(0 0 29 FEB ? *)", 0, now), utc(2028, 2, 29, 0, 0, 0));
@@ -48,14 +51,42 @@ static void test_schedule_errors(void **state)
 {
 	(void)state;
 	const char *bad[] = {
-		"", "cron", "cron()", "rate(5 minute)", "rate(1 minutes)", "rate(0 minutes)", "rate(-1 hours)",
-		"rate(5 weeks)", "rate(5minutes)", "rate( 5 minutes)", "at(2026-02-30T00:00:00)", "at(2026-13-01T00:00:00)",
-		"at(2026-01-01 00:00:00)", "at(2026-01-01T00:00:00Z)", "cron(0 12 * * * *)", "cron(0 12 ? * ? *)",
-		"cron(0 12 * * ?)", "cron(0 12 * * ? * *)", "cron(60 12 * * ? *)", "cron(0 24 * * ? *)",
-		"cron(0 12 32 * ? *)", "cron(0 12 ? * 8 *)", "cron(0 12 ? * MON#2 *)", "cron(0 12 15W * ? *)",
-		"cron(0 12 5-3 * ? *)", "cron(0/0 12 * * ? *)", "cron(0 12 * FOO ? *)", "cron(0 12 * * ? 1969)",
-		"cron(0 12 * * ? 2200)", "cron(0,,1 12 * * ? *)", "cron((0 12 * * ? *)", "every(5 minutes)",
-		"cron(0 12 * * ? *) ", "rate(5 minutes))", "cron(? 12 * * ? *)", "cron(L 12 * * ? *)",
+		"",
+		"cron",
+		"cron()",
+		"rate(5 minute)",
+		"rate(1 minutes)",
+		"rate(0 minutes)",
+		"rate(-1 hours)",
+		"rate(5 weeks)",
+		"rate(5minutes)",
+		"rate( 5 minutes)",
+		"at(2026-02-30T00:00:00)",
+		"at(2026-13-01T00:00:00)",
+		"at(2026-01-01 00:00:00)",
+		"at(2026-01-01T00:00:00Z)",
+		"cron(0 12 * * * *)",
+		"cron(0 12 ? * ? *)",
+		"cron(0 12 * * ?)",
+		"cron(0 12 * * ? * *)",
+		"cron(60 12 * * ? *)",
+		"cron(0 24 * * ? *)",
+		"cron(0 12 32 * ? *)",
+		"cron(0 12 ? * 8 *)",
+		"cron(0 12 ? * MON#2 *)",
+		"cron(0 12 15W * ? *)",
+		"cron(0 12 5-3 * ? *)",
+		"cron(0/0 12 * * ? *)",
+		"cron(0 12 * FOO ? *)",
+		"cron(0 12 * * ? 1969)",
+		"cron(0 12 * * ? 2200)",
+		"cron(0,,1 12 * * ? *)",
+		"cron((0 12 * * ? *)",
+		"every(5 minutes)",
+		"cron(0 12 * * ? *) ",
+		"rate(5 minutes))",
+		"cron(? 12 * * ? *)",
+		"cron(L 12 * * ? *)",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct schedule s;
@@ -81,7 +112,7 @@ static void test_target_tracking(void **state)
 	autoscale_target_tracking(&p, high, 4, &st, &d);
 	assert_true(d.act && d.alarm && d.high);
 	assert_int_equal(d.capacity, 4); /* ceil(2 * 100 / 50) */
-	double two[] = { 40, 95, 100 }; /* only two above: no alarm */
+	double two[] = { 40, 95, 100 };  /* only two above: no alarm */
 	autoscale_target_tracking(&p, two, 3, &st, &d);
 	assert_false(d.alarm);
 	st.last_out = 970; /* within the scale-out cooldown */
@@ -99,7 +130,7 @@ static void test_target_tracking(void **state)
 	autoscale_target_tracking(&p, low, ARRAY_SIZE(low), &st, &d);
 	assert_true(d.act && !d.high);
 	assert_int_equal(d.capacity, 1); /* ceil(4 * 10 / 50) */
-	st.last_out = 950; /* scale-in waits its cooldown after any activity */
+	st.last_out = 950;               /* scale-in waits its cooldown after any activity */
 	autoscale_target_tracking(&p, low, ARRAY_SIZE(low), &st, &d);
 	assert_string_equal(d.held_by, "cooldown");
 	st.last_out = 0;
@@ -119,10 +150,15 @@ static void test_target_tracking(void **state)
 static void test_step_scaling(void **state)
 {
 	(void)state;
-	struct autoscale_steps p = { .type = AUTOSCALE_CHANGE, .n = 2, .cooldown = 30, .threshold = 70,
-				     .compare = AUTOSCALE_GE, .periods = 2 };
-	p.steps[0] = (struct autoscale_step){ .has_lower = true, .lower = 0, .has_upper = true, .upper = 20,
-					      .adjustment = 1 };
+	struct autoscale_steps p = { .type = AUTOSCALE_CHANGE,
+				     .n = 2,
+				     .cooldown = 30,
+				     .threshold = 70,
+				     .compare = AUTOSCALE_GE,
+				     .periods = 2 };
+	p.steps[0] = (struct autoscale_step){
+		.has_lower = true, .lower = 0, .has_upper = true, .upper = 20, .adjustment = 1
+	};
 	p.steps[1] = (struct autoscale_step){ .has_lower = true, .lower = 20, .adjustment = 3 };
 	char msg[160];
 	assert_int_equal(autoscale_steps_check(&p, msg), 0);

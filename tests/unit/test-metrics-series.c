@@ -22,8 +22,12 @@ static void test_prom_escape_and_values(void **state)
 
 static struct metrics_sample sample(double t, double cpu_s, uint64_t mem_mib)
 {
-	return (struct metrics_sample){ .time = t, .cpu_ns = (uint64_t)(cpu_s * 1e9), .mem_bytes = mem_mib << 20,
-					.mem_limit = 512ull << 20, .rx_bytes = 10, .tx_bytes = 20 };
+	return (struct metrics_sample){ .time = t,
+					.cpu_ns = (uint64_t)(cpu_s * 1e9),
+					.mem_bytes = mem_mib << 20,
+					.mem_limit = 512ull << 20,
+					.rx_bytes = 10,
+					.tx_bytes = 20 };
 }
 
 static void count_task(void *ud, const struct metrics_task_view *v)
@@ -36,10 +40,15 @@ static void test_task_utilization(void **state)
 {
 	(void)state;
 	struct metrics_store *m = metrics_store_new(10, 6);
-	struct metrics_task_meta meta = { .cluster = "c", .service = "web", .family = "web", .node = "n1",
-					  .cpu_units = 512, .memory_mib = 256 };
+	struct metrics_task_meta meta = { .cluster = "c",
+					  .service = "web",
+					  .family = "web",
+					  .node = "n1",
+					  .cpu_units = 512,
+					  .memory_mib = 256 };
 	struct metrics_sample s = sample(1000, 0, 64);
-	assert_int_equal(metrics_store_add(m, "arn:aws:ecs:r:1:task/c/t1", NULL, &s), -EINVAL); /* unknown, no meta */
+	assert_int_equal(metrics_store_add(m, "arn:aws:ecs:r:1:task/c/t1", NULL, &s),
+			 -EINVAL); /* unknown, no meta */
 	assert_int_equal(metrics_store_add(m, "no-slash", &meta, &s), -EINVAL);
 	assert_int_equal(metrics_store_add(m, "arn:aws:ecs:r:1:task/c/t1", &meta, &s), 0);
 	assert_true(metrics_store_known(m, "arn:aws:ecs:r:1:task/c/t1"));
@@ -65,8 +74,9 @@ static void test_periods(void **state)
 {
 	(void)state;
 	struct metrics_store *m = metrics_store_new(10, 4);
-	struct metrics_task_meta a = { .cluster = "c", .service = "web", .family = "web", .cpu_units = 1024,
-				       .memory_mib = 100 };
+	struct metrics_task_meta a = {
+		.cluster = "c", .service = "web", .family = "web", .cpu_units = 1024, .memory_mib = 100
+	};
 	struct metrics_task_meta b = a;
 	b.service = "";
 	/* period [1000,1010): task a uses 1 vCPU (100%), task b (no service) 0.5 vCPU */
@@ -108,19 +118,27 @@ static void test_render(void **state)
 {
 	(void)state;
 	struct metrics_store *m = metrics_store_new(10, 4);
-	struct metrics_task_meta a = { .cluster = "c", .service = "web", .family = "fam", .node = "n1",
-				       .cpu_units = 1024, .memory_mib = 100 };
+	struct metrics_task_meta a = { .cluster = "c",
+				       .service = "web",
+				       .family = "fam",
+				       .node = "n1",
+				       .cpu_units = 1024,
+				       .memory_mib = 100 };
 	struct metrics_sample s1 = sample(1000, 0, 50), s2 = sample(1002, 1, 50);
 	metrics_store_add(m, "arn:aws:ecs:r:1:task/c/abc", &a, &s1);
 	metrics_store_add(m, "arn:aws:ecs:r:1:task/c/abc", NULL, &s2);
-	struct metrics_counts counts[] = { { "c", "web", 1, 2, 3 }, { "c", NULL, 4, 5, -1 }, { "d", "idle", 0, 0, 1 } };
+	struct metrics_counts counts[] = { { "c", "web", 1, 2, 3 },
+					   { "c", NULL, 4, 5, -1 },
+					   { "d", "idle", 0, 0, 1 } };
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	metrics_store_render(m, 1003, counts, ARRAY_SIZE(counts), &sb);
 	const char *want[] = {
 		"# TYPE berth_task_cpu_utilization_percent gauge\n",
-		"berth_task_cpu_utilization_percent{cluster=\"c\",service=\"web\",task_definition_family=\"fam\","
+		"berth_task_cpu_utilization_percent{cluster=\"c\",service=\"web\",task_definition_family="
+		"\"fam\","
 		"task=\"abc\",container_instance=\"n1\"} 50\n",
-		"berth_task_memory_bytes{cluster=\"c\",service=\"web\",task_definition_family=\"fam\",task=\"abc\","
+		"berth_task_memory_bytes{cluster=\"c\",service=\"web\",task_definition_family=\"fam\",task="
+		"\"abc\","
 		"container_instance=\"n1\"} 52428800\n",
 		"berth_service_cpu_utilization_percent{cluster=\"c\",service=\"web\"} 50\n",
 		"berth_service_memory_utilization_percent{cluster=\"c\",service=\"web\"} 50\n",

@@ -20,6 +20,7 @@
 #include "net/net.h"
 #include "registry/registry.h"
 #include "agent/agent.h"
+#include "agent/metrics.h"
 #include "sched/sched.h"
 #include "server/server.h"
 
@@ -91,6 +92,7 @@ static const struct command commands[] = {
 	{ "container", cli_container, "Manage containers" },
 	{ "image", cli_image, "Manage images" },
 	{ "bench-scheduler", sched_bench_main, "Benchmark the scheduler on a generated cluster" },
+	{ "bench-metrics", metrics_bench_main, "Benchmark the metrics sampler and exposition" },
 	{ "cluster", cli_cluster, "Manage clusters on a berth server (ECS API)" },
 	{ "node", cli_node, "Manage the nodes of a cluster" },
 	{ "taskdef", cli_taskdef, "Manage task definitions" },

@@ -21,6 +21,7 @@
 #include "agent/agent.h"
 #include "agent/lb.h"
 #include "agent/logship.h"
+#include "agent/metrics.h"
 #include "agent/overlay.h"
 #include "agent/runner.h"
 #include "api/serve.h"
@@ -62,6 +63,10 @@ struct agent {
 	struct agent_runner *runner;
 	struct logship *logship; /* awslogs (logship.h) */
 	struct conn *logs_conn;  /* the shipper thread's connection */
+	int metrics_interval;    /* --metrics-interval */
+	char *metrics_listen;    /* --metrics-listen */
+	struct agent_metrics *metrics;
+	struct conn *metrics_conn; /* the sampler thread's connection */
 	pthread_t threads[3];
 	size_t n_threads;
 	pthread_mutex_t lock;
@@ -112,6 +117,11 @@ static void usage(FILE *f)
 	       "      --advertise-address IP  this node's address for the VXLAN overlay (default: the\n"
 	       "                           source address of its connection to the server)\n"
 	       "      --pull-behavior P    default, always, once or prefer-cached (as the ECS agent)\n"
+	       "      --metrics-interval N seconds between samples of the tasks' cgroups, sent to the\n"
+	       "                           server (1 to 10, default 10)\n"
+	       "      --metrics-listen HOST:PORT  serve Prometheus metrics of this node and its tasks\n"
+	       "                           at http://HOST:PORT/metrics (plain HTTP: bind it to an\n"
+	       "                           address only your Prometheus reaches)\n"
 	       "      --runtime-path PATH  berth (in-process) or a runc-compatible runtime\n"
 	       "      --pause-path PATH    the static berth-pause binary (default: beside berth)\n"
 	       "  -p, --pidfile FILE       write the agent's pid here\n"
@@ -181,7 +191,9 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		O_PULL,
 		O_RUNTIME,
 		O_PAUSE,
-		O_ADVERTISE
+		O_ADVERTISE,
+		O_METRICS_INTERVAL,
+		O_METRICS_LISTEN
 	};
 	static const struct option longopts[] = {
 		{ "server", required_argument, NULL, O_SERVER },
@@ -202,6 +214,8 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		{ "runtime-path", required_argument, NULL, O_RUNTIME },
 		{ "pause-path", required_argument, NULL, O_PAUSE },
 		{ "advertise-address", required_argument, NULL, O_ADVERTISE },
+		{ "metrics-interval", required_argument, NULL, O_METRICS_INTERVAL },
+		{ "metrics-listen", required_argument, NULL, O_METRICS_LISTEN },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -229,6 +243,17 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		case O_RUNTIME: set(&a->runtime, optarg); break;
 		case O_PAUSE: set(&a->pause_path, optarg); break;
 		case O_ADVERTISE: set(&a->advertise, optarg); break;
+		case O_METRICS_LISTEN: set(&a->metrics_listen, optarg); break;
+		case O_METRICS_INTERVAL: {
+			int64_t n = 0;
+			if ((r = parse_size("--metrics-interval", optarg, &n)) == 0 && n > AGENT_METRICS_MAX_INTERVAL) {
+				fprintf(stderr, "berth agent: invalid --metrics-interval '%s': 1 to %d seconds\n", optarg,
+					AGENT_METRICS_MAX_INTERVAL);
+				r = -EINVAL;
+			}
+			a->metrics_interval = (int)n;
+			break;
+		}
 		case 'p': set(&a->pidfile, optarg); break;
 		case 'l': set(&a->log_level, optarg); break;
 		case 'h': usage(stdout); return 1;
@@ -823,21 +848,50 @@ static void *report_main(void *arg)
 	return NULL;
 }
 
-/* logship_send_fn: one batch of log events to the current server (the shipper's own thread). */
-static int logs_send(void *userdata, const json_t *body, json_t **ret, struct berth_error **err)
+/*
+ * POST body to path on the current server over a thread's own connection k; a failure other than
+ * 404 (the server lacks the call) drops the connection and, unless refused, moves to the next server.
+ */
+static int post_on(struct agent *a, struct conn *k, const char *path, const json_t *body, long timeout_ms,
+		   json_t **ret, struct berth_error **err)
 {
-	struct agent *a = userdata;
 	size_t idx = current(a);
 	struct http_client *c = NULL;
-	int r = conn_get(a, a->logs_conn, idx, &c, err);
+	int r = conn_get(a, k, idx, &c, err);
 	if (r >= 0)
-		r = call(a, c, "POST", "/agent/v1/logs", body, 30000, ret, err);
+		r = call(a, c, "POST", path, body, timeout_ms, ret, err);
 	if (r < 0 && r != -ENOENT) {
-		conn_drop(a->logs_conn);
+		conn_drop(k);
 		if (r != -EACCES)
 			fail_over(a, idx);
 	}
 	return r;
+}
+
+/* logship_send_fn: one batch of log events to the current server (the shipper's own thread). */
+static int logs_send(void *userdata, const json_t *body, json_t **ret, struct berth_error **err)
+{
+	struct agent *a = userdata;
+	return post_on(a, a->logs_conn, "/agent/v1/logs", body, 30000, ret, err);
+}
+
+/* The metrics sampler's send: POST /agent/v1/metrics to the current server (its own connection). */
+static int metrics_send(void *userdata, const json_t *body, struct berth_error **err)
+{
+	struct agent *a = userdata;
+	return post_on(a, a->metrics_conn, "/agent/v1/metrics", body, 10000, NULL, err);
+}
+
+static json_t *metrics_lb_counts(void *userdata)
+{
+	struct agent *a = userdata;
+	return lb_agent_request_counts(a->lb);
+}
+
+static json_t *metrics_targets(void *userdata)
+{
+	struct agent *a = userdata;
+	return agent_runner_metrics_targets(a->runner);
 }
 
 /* ---- lifecycle ---- */
@@ -988,6 +1042,17 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 				       .userdata = a };
 	if ((r = lb_agent_start(&lbc, &a->lb, err)) < 0)
 		return r;
+	a->metrics_conn = xcalloc(1, sizeof(*a->metrics_conn));
+	struct agent_metrics_config mc = { .interval = a->metrics_interval,
+					   .listen = a->metrics_listen,
+					   .node = a->instance_arn ? strrchr(a->instance_arn, '/') + 1 : NULL,
+					   .targets = metrics_targets,
+					   .send = metrics_send,
+					   .lb_counts = metrics_lb_counts,
+					   .userdata = a };
+	/* after the load balancers: the sampler reads their request counters */
+	if ((r = agent_metrics_start(&mc, &a->metrics, err)) < 0)
+		return r;
 	/* what the runner resumed is reported once more: the server may have missed it */
 	_cleanup_json_ json_t *now = agent_runner_status(a->runner);
 	size_t i;
@@ -1007,6 +1072,7 @@ static void stopping(void *userdata)
 	pthread_mutex_unlock(&a->lock);
 	for (size_t i = 0; i < a->n_threads; i++)
 		pthread_join(a->threads[i], NULL);
+	a->metrics = agent_metrics_stop(a->metrics); /* before the runner and the lb it reads */
 	a->overlay = overlay_stop(a->overlay); /* the dataplane stays: tasks keep running */
 	a->lb = lb_agent_stop(a->lb);         /* HAProxy stops with the agent */
 	if (a->dns_running) {
@@ -1017,6 +1083,8 @@ static void stopping(void *userdata)
 	}
 	a->dns = net_dns_free(a->dns);
 	safe_close(a->dns_stop);
+	if (a->metrics_conn)
+		conn_drop(a->metrics_conn);
 	a->runner = agent_runner_close(a->runner);
 	a->logship = logship_close(a->logship);
 	if (a->logs_conn)
@@ -1029,7 +1097,8 @@ static void agent_free(struct agent *a)
 			   &a->bridge,    &a->cgroup_parent, &a->runtime,     &a->pidfile,
 			   &a->log_level, &a->task_network,  &a->task_subnet, &a->pause_path,
 			   &a->pull,      &a->dir,           &a->ca_file,     &a->cert_file,
-			   &a->key_file,  &a->instance_arn,  &a->advertise, &a->dns_domain };
+			   &a->key_file,  &a->instance_arn,  &a->advertise, &a->dns_domain,
+			   &a->metrics_listen };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	for (size_t i = 0; i < a->n_servers; i++)
@@ -1043,6 +1112,7 @@ static void agent_free(struct agent *a)
 	json_decref(a->pending);
 	json_decref(a->accepted_stopped);
 	free(a->logs_conn);
+	free(a->metrics_conn);
 	json_decref(a->overlay_info);
 	json_decref(a->registry);
 	pthread_mutex_destroy(&a->lock);
@@ -1051,7 +1121,7 @@ static void agent_free(struct agent *a)
 
 int agent_main(int argc, char **argv)
 {
-	struct agent a = { .heartbeat_s = 5, .dns_stop = -1 };
+	struct agent a = { .heartbeat_s = 5, .dns_stop = -1, .metrics_interval = AGENT_METRICS_DEFAULT_INTERVAL };
 	pthread_mutex_init(&a.lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

@@ -322,3 +322,58 @@ void lb_render_records(const json_t *discovery, struct strbuf *out)
 	}
 	free(keys);
 }
+
+/* Index of column name in a `show stat` header ("# pxname,svname,..."), or -1. */
+static int stat_column(const char *header, const char *name)
+{
+	int i = 0;
+	for (const char *p = header + 2; *p; i++) {
+		size_t n = strcspn(p, ",\n");
+		if (n == strlen(name) && strncmp(p, name, n) == 0)
+			return i;
+		if (p[n] != ',')
+			break;
+		p += n + 1;
+	}
+	return -1;
+}
+
+/* Field i of a CSV line (no quoting in HAProxy's stats), copied into buf; "" when absent. */
+static const char *stat_field(const char *line, int i, char *buf, size_t size)
+{
+	const char *p = line;
+	for (int k = 0; k < i && p; k++) {
+		p = strpbrk(p, ",\n");
+		p = p && *p == ',' ? p + 1 : NULL;
+	}
+	size_t n = p ? strcspn(p, ",\n") : 0;
+	snprintf(buf, size, "%.*s", (int)MIN(n, size - 1), p ? p : "");
+	return buf;
+}
+
+json_t *lb_parse_stat(const char *csv)
+{
+	json_t *out = json_object();
+	if (!csv || !startswith(csv, "# "))
+		return out;
+	int px = stat_column(csv, "pxname"), sv = stat_column(csv, "svname");
+	int stot = stat_column(csv, "stot"), req = stat_column(csv, "req_tot");
+	if (px < 0 || sv < 0 || stot < 0)
+		return out;
+	for (const char *l = strchr(csv, '\n'); l && *++l;) {
+		char name[128], what[32], v[32];
+		stat_field(l, px, name, sizeof(name));
+		stat_field(l, sv, what, sizeof(what));
+		if (startswith(name, "fe_") && streq(what, "FRONTEND") && name[3]) {
+			const char *val = req >= 0 ? stat_field(l, req, v, sizeof(v)) : "";
+			if (!*val)
+				val = stat_field(l, stot, v, sizeof(v));
+			char *end;
+			unsigned long long n = strtoull(val, &end, 10);
+			if (*val && !*end)
+				json_object_set_new(out, name + 3, json_integer((json_int_t)MIN(n, (unsigned long long)INT64_MAX)));
+		}
+		l = strchr(l, '\n');
+	}
+	return out;
+}

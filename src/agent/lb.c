@@ -220,8 +220,8 @@ static void wait_socket(struct lb_agent *l, ino_t old)
 	}
 }
 
-/* Send commands (lines) to the admin socket, one connection for all (';'-separated is one line). */
-static int runtime_send(struct lb_agent *l, const char *cmds, struct berth_error **err)
+/* Send commands (lines) to the admin socket on one connection; *out: HAProxy's answer (at most 1 MiB). */
+static int runtime_exchange(struct lb_agent *l, const char *cmds, struct strbuf *out, struct berth_error **err)
 {
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -239,16 +239,38 @@ static int runtime_send(struct lb_agent *l, const char *cmds, struct berth_error
 	if (r < 0)
 		return berth_error_set(err, -r, "write to haproxy's admin socket");
 	shutdown(fd, SHUT_WR);
-	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	char buf[4096];
 	ssize_t n;
-	while ((n = read(fd, buf, sizeof(buf))) > 0 && out.len < (1 << 20))
-		strbuf_add(&out, buf, (size_t)n);
+	while ((n = read(fd, buf, sizeof(buf))) > 0 && out->len < (1 << 20))
+		strbuf_add(out, buf, (size_t)n);
+	return 0;
+}
+
+/* Send commands that answer nothing on success (';'-separated is one line). */
+static int runtime_send(struct lb_agent *l, const char *cmds, struct berth_error **err)
+{
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	int r = runtime_exchange(l, cmds, &out, err);
+	if (r < 0)
+		return r;
 	/* success answers are empty lines; anything else names the failing command */
 	for (char *s = out.buf; *s; s++)
 		if (*s != '\n' && *s != ' ')
 			return berth_error_msg(err, EPROTO, "haproxy refused runtime commands: %s", out.buf);
 	return 0;
+}
+
+json_t *lb_agent_request_counts(struct lb_agent *l)
+{
+	if (!l)
+		return NULL;
+	pthread_mutex_lock(&l->lock);
+	bool running = l->pid > 0;
+	pthread_mutex_unlock(&l->lock);
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	if (!running || runtime_exchange(l, "show stat", &out, NULL) < 0)
+		return NULL;
+	return lb_parse_stat(out.buf);
 }
 
 /* ---- applying an answer ---- */

@@ -52,7 +52,18 @@ int lb_agent_start(const struct lb_agent_config *cfg, struct lb_agent **ret, str
 /* Stop the threads and HAProxy (its listeners close with the agent); free. Accepts NULL; returns NULL. */
 struct lb_agent *lb_agent_stop(struct lb_agent *l);
 
+/*
+ * Requests each load balancer of this node has received since HAProxy
+ * started: {"NAME": N} from HAProxy's `show stat` (the frontend's req_tot
+ * for HTTP, its sessions for TCP). NULL when HAProxy is not running. New
+ * reference. For the metrics sampler (metrics.h).
+ */
+json_t *lb_agent_request_counts(struct lb_agent *l);
+
 /* ---- pure parts (tests/unit/test-agent-lb.c) ---- */
+
+/* `show stat` CSV -> {"NAME": requests} for every frontend fe_NAME (req_tot, else stot). */
+json_t *lb_parse_stat(const char *csv);
 
 enum lb_slot_state { LB_SLOT_FREE, LB_SLOT_READY, LB_SLOT_DRAIN };
 

@@ -1043,6 +1043,62 @@ json_t *agent_runner_status(struct agent_runner *r)
 	return a;
 }
 
+/* The host pid of a running container, or 0. */
+static pid_t container_pid(struct engine *e, const char *id)
+{
+	_cleanup_container_info_ struct engine_container_info *info = NULL;
+	if (!id || engine_container_inspect(e, id, &info, NULL) < 0 || info->state != ENGINE_RUNNING)
+		return 0;
+	return info->pid;
+}
+
+json_t *agent_runner_metrics_targets(struct agent_runner *r)
+{
+	json_t *out = json_array();
+	pthread_mutex_lock(&r->lock);
+	for (struct rtask *t = r->tasks; t; t = t->next) {
+		const char *last = json_string_value(json_object_get(status_of(t), "lastStatus"));
+		if (!last || !streq(last, "RUNNING"))
+			continue;
+		_cleanup_free_ char *cg = task_cgroup(t);
+		json_t *ids = json_array(), *v;
+		const char *k;
+		const char *mode = network_mode(t), *pause = json_string_value(json_object_get(t->st, "pause"));
+		if (pause)
+			json_array_append_new(ids, json_string(pause));
+		else if (streq(mode, "bridge"))
+			json_object_foreach (json_object_get(t->st, "ids"), k, v)
+				json_array_append(ids, v);
+		/* labels: cluster name, service (group service:NAME), family, reservations */
+		const char *carn = json_string_value(json_object_get(t->task, "clusterArn"));
+		const char *cslash = carn ? strrchr(carn, '/') : NULL;
+		const char *group = json_string_value(json_object_get(t->task, "group"));
+		const char *service = group && startswith(group, "service:") ? group + 8 : "";
+		json_array_append_new(
+		    out, json_pack("{s:s,s:s,s:o,s:s,s:s,s:s?,s:I,s:I}", "taskArn", t->arn, "cgroup", cg, "netIds",
+				   ids, "cluster", cslash ? cslash + 1 : "default", "service", service, "family",
+				   json_string_value(json_object_get(taskdef(t), "family")), "cpu",
+				   (json_int_t)task_size(json_object_get(t->task, "cpu"), false), "memory",
+				   (json_int_t)task_size(json_object_get(t->task, "memory"), true)));
+	}
+	pthread_mutex_unlock(&r->lock);
+	/* inspections outside the runner's lock: the engine has its own */
+	size_t i;
+	json_t *t;
+	json_array_foreach (out, i, t) {
+		json_t *pids = json_array(), *id;
+		size_t j;
+		json_array_foreach (json_object_get(t, "netIds"), j, id) {
+			pid_t pid = container_pid(r->h->engine, json_string_value(id));
+			if (pid > 0)
+				json_array_append_new(pids, json_integer(pid));
+		}
+		json_object_del(t, "netIds");
+		json_object_set_new(t, "netPids", pids);
+	}
+	return out;
+}
+
 void agent_runner_forget(struct agent_runner *r, const char *task_arn)
 {
 	pthread_mutex_lock(&r->lock);

@@ -72,6 +72,13 @@ int agent_runner_open(const struct agent_runner_config *cfg, struct agent_runner
 int agent_runner_apply(struct agent_runner *r, const json_t *task, struct berth_error **err);
 /* Status of every task the runner knows (array, new reference). */
 json_t *agent_runner_status(struct agent_runner *r);
+/*
+ * The RUNNING tasks for the metrics sampler (metrics.h): [{taskArn, cgroup
+ * (the task cgroup, hierarchy-relative), netPids (host pids whose network
+ * namespace is the task's: the pause container for awsvpc, every container
+ * for bridge, none for host/none)}]. New reference.
+ */
+json_t *agent_runner_metrics_targets(struct agent_runner *r);
 /* Forget STOPPED tasks the server has acknowledged (their state files go). */
 void agent_runner_forget(struct agent_runner *r, const char *task_arn);
 /* Stop watching (containers keep running, state stays for the next start) and free. Accepts NULL. */

@@ -196,6 +196,7 @@ int cli_cluster(int argc, char **argv)
 		{ "ls", cluster_ls, "List clusters" },
 		{ "list", cluster_ls, NULL },
 		{ "rm", cluster_rm, "Delete clusters" },
+		{ "top", cli_cluster_top, "Show CPU and memory of the cluster's services and tasks" },
 		{ "remove", cluster_rm, NULL },
 	};
 	return ecs_cli_group("cluster", "Manage clusters (ECS clusters on a berth server)", verbs,

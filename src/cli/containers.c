@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/ecs.h"
 #include "common/json.h"
 #include "common/util.h"
 
@@ -178,8 +179,14 @@ int cli_rename(int argc, char **argv)
 
 int cli_top(int argc, char **argv)
 {
+	/* without a container (or with only options): the cluster view, `berth cluster top` */
+	if (argc == 1 || (argv[1][0] == '-' && !cli_is_help(argc, argv)))
+		return cli_cluster_top(argc, argv);
 	if (cli_is_help(argc, argv) || argc != 2)
-		return help_or_usage("top", "top CONTAINER\n\nDisplay the running processes of a container",
+		return help_or_usage("top",
+				     "top CONTAINER\n\nDisplay the running processes of a container\n\n"
+				     "Without CONTAINER (`berth top [--cluster NAME]`): CPU and memory of a cluster's "
+				     "services and tasks, as `berth cluster top`",
 				     argc == 2);
 	struct cli cli;
 	if (cli_open(&cli, NULL) < 0)

@@ -177,5 +177,8 @@ int cli_lb(int argc, char **argv); /* lb.c: berth's load balancers */
 int cli_apply(int argc, char **argv); /* stack.c: berth apply -f compose.yml */
 int cli_stack(int argc, char **argv); /* stack.c: berth stack ls|ps|services|rm */
 int cli_service(int argc, char **argv);
+/* metrics.c: `berth cluster top` (and `berth top` without a container), `berth service stats` */
+int cli_cluster_top(int argc, char **argv);
+int cli_service_stats(int argc, char **argv);
 
 #endif

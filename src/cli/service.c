@@ -407,6 +407,7 @@ int cli_service(int argc, char **argv)
 		{ "list", service_ls, NULL },
 		{ "ps", service_ps, "List the tasks of a service" },
 		{ "rm", service_rm, "Delete services" },
+		{ "stats", cli_service_stats, "Show the CPU and memory of a service and its tasks" },
 		{ "update", service_update, "Scale or redeploy a service" },
 	};
 	return ecs_cli_group("service", "Manage services (tasks kept running, deployed and scaled)", verbs,

@@ -454,8 +454,14 @@ static int v1_stats(const char *path, struct runtime_stats *st, struct berth_err
 		st->has_pids = true;
 		cg_read_u64(pids, "pids.max", &st->pids_limit);
 	}
-	blkio_sum(blkio, "blkio.throttle.io_service_bytes", &st->blkio_read_bytes, &st->blkio_write_bytes);
-	blkio_sum(blkio, "blkio.throttle.io_serviced", &st->blkio_read_ios, &st->blkio_write_ios);
+	/* the _recursive files count the cgroup's descendants too (a task cgroup holds its containers'
+	   cgroups; for a leaf they are equal); kernels before 4.x have only the plain ones */
+	_cleanup_free_ char *rec = xasprintf("%s/blkio.throttle.io_service_bytes_recursive", blkio);
+	bool recursive = access(rec, R_OK) == 0;
+	blkio_sum(blkio, recursive ? "blkio.throttle.io_service_bytes_recursive" : "blkio.throttle.io_service_bytes",
+		  &st->blkio_read_bytes, &st->blkio_write_bytes);
+	blkio_sum(blkio, recursive ? "blkio.throttle.io_serviced_recursive" : "blkio.throttle.io_serviced",
+		  &st->blkio_read_ios, &st->blkio_write_ios);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
  *   POST status     batched task/container status reports
  *   GET  peers      long poll: the other nodes' overlay endpoints (overlay.c)
  *   GET  dataplane  long poll: load balancers, their targets, discovery names (lb.c)
+ *   POST metrics    the node's task samples (metrics.c)
  *
  * Every call but join is authenticated by the node certificate (mutual TLS:
  * the listener verified it against the cluster CA; here its fingerprint must
@@ -612,7 +613,7 @@ void agent_handle(struct server *s, struct http_request *req)
 		return http_respond(req, 200, "application/x-pem-file", xstrdup(s->ca_pem),
 				    strlen(s->ca_pem));
 	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status") ||
-		       streq(path, "logs"))) &&
+		       streq(path, "logs") || streq(path, "metrics"))) &&
 	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") || streq(path, "dataplane") ||
 				      streq(path, "registry"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
@@ -633,6 +634,8 @@ void agent_handle(struct server *s, struct http_request *req)
 		do_registry(s, req);
 	else if (streq(path, "logs"))
 		logs_agent_ingest(s, req);
+	else if (streq(path, "metrics"))
+		metrics_agent_ingest(s, req, node);
 	else
 		do_status(s, req, node);
 	json_decref(node);

@@ -17,6 +17,7 @@
 #include "http/http.h"
 #include "server/internal.h"
 #include "pki/pki.h"
+#include "metrics/series.h"
 #include "server/netalloc.h"
 #include "server/server.h"
 
@@ -54,6 +55,10 @@ static void usage(FILE *f)
 	    "      --logs-sweep-interval N  seconds between log retention sweeps (default 600)\n"
 	    "      --logs-day-seconds N   length of a retention day in seconds (default 86400; a\n"
 	    "                             test hook: PutRetentionPolicy 1 expires after N s)\n"
+	    "      --metrics-period N     seconds of one metrics datapoint: service and cluster\n"
+	    "                             utilization history, autoscaling alarms (default 60; tests\n"
+	    "                             shorten it). GET /metrics takes 'Authorization: Bearer' with\n"
+	    "                             ROOT/metrics-token (docs/metrics.md)\n"
 	    "      --log-level LEVEL      error, warn, info, debug\n" HTTP_LIMITS_USAGE
 	    "  -h, --help                 show this help\n\n"
 	    "First start creates ROOT/pki/ca.pem, ROOT/credentials (AWS credentials file), ROOT/join-token\n"
@@ -78,6 +83,7 @@ enum {
 	OPT_REGISTRY_CLOCK,
 	OPT_LOGS_SWEEP,
 	OPT_LOGS_DAY,
+	OPT_METRICS_PERIOD,
 	OPT_HTTP_LIMITS /* and the next HTTP_LIMITS_N_OPTS - 1 */
 };
 
@@ -97,6 +103,7 @@ static const struct option options[] = {
 	{ "registry-clock", required_argument, NULL, OPT_REGISTRY_CLOCK },
 	{ "logs-sweep-interval", required_argument, NULL, OPT_LOGS_SWEEP },
 	{ "logs-day-seconds", required_argument, NULL, OPT_LOGS_DAY },
+	{ "metrics-period", required_argument, NULL, OPT_METRICS_PERIOD },
 	HTTP_LIMITS_LONGOPTS(OPT_HTTP_LIMITS),
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -177,6 +184,16 @@ static int parse_args(struct server *s, int argc, char **argv)
 				return 2;
 			}
 			*(vni ? &s->vxlan_id : &s->node_subnet_bits) = (int)n;
+			break;
+		}
+		case OPT_METRICS_PERIOD: {
+			uint64_t n;
+			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 3600) {
+				fprintf(stderr, "berth server: invalid --metrics-period '%s' (1 to 3600 seconds)\n",
+					optarg);
+				return 2;
+			}
+			s->metrics_period = (int)n;
 			break;
 		}
 		case OPT_LOGS_SWEEP:
@@ -282,9 +299,15 @@ static int serve(struct server *s, struct berth_error **err)
 		return r;
 	if ((r = logs_start(s, err)) < 0)
 		return r;
+	if ((r = metrics_start(s, err)) < 0) {
+		logs_stop(s);
+		metrics_stop(s);
+		return r;
+	}
 	int fd = http_listen_tcp(s->listen, err);
 	if (fd < 0) {
 		logs_stop(s);
+		metrics_stop(s);
 		return fd;
 	}
 	int port = bound_port(fd);
@@ -297,6 +320,7 @@ static int serve(struct server *s, struct berth_error **err)
 	if ((r = http_server_start(&o, &hs, err)) < 0) {
 		close(fd);
 		logs_stop(s);
+		metrics_stop(s);
 		return r;
 	}
 	_cleanup_free_ char *ca = xasprintf("%s/pki/ca.pem", s->root);
@@ -307,6 +331,7 @@ static int serve(struct server *s, struct berth_error **err)
 	if ((r = http_tcp_listener_start_peer(hs, fd, &tls, &l, err)) < 0) {
 		http_server_stop(hs);
 		logs_stop(s);
+		metrics_stop(s);
 		return r;
 	}
 	if ((r = ecr_start(s, err)) < 0 || (r = longpoll_start(s, err)) < 0 || (r = leader_start(s, err)) < 0) {
@@ -315,6 +340,7 @@ static int serve(struct server *s, struct berth_error **err)
 		http_tcp_listener_stop(l);
 		http_server_stop(hs);
 		logs_stop(s);
+		metrics_stop(s);
 		return r;
 	}
 	_cleanup_free_ char *host = xstrndup(s->listen, strrchr(s->listen, ':') - s->listen);
@@ -347,6 +373,7 @@ static int serve(struct server *s, struct berth_error **err)
 	http_server_stop(hs);
 	ecr_stop(s);
 	logs_stop(s);
+	metrics_stop(s);
 	return 0;
 }
 
@@ -356,7 +383,8 @@ int server_main(int argc, char **argv)
 			    .agent_lease_ttl = 15,
 			    .leader_ttl = 3,
 			    .logs_day_seconds = 86400,
-			    .logs_sweep_interval = 600 };
+			    .logs_sweep_interval = 600,
+			    .metrics_period = METRICS_DEFAULT_PERIOD };
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_mutex_init(&s.logs_lock, NULL);
 	pthread_cond_init(&s.logs_cond, NULL);

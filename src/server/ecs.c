@@ -69,6 +69,7 @@ static const struct ecs_op OPS[] = {
 	{ "BerthAttachLoadBalancer", ecs_berth_attach_load_balancer },
 	{ "BerthDetachLoadBalancer", ecs_berth_detach_load_balancer },
 	{ "BerthDrainTargets", ecs_berth_drain_targets },
+	{ "BerthDescribeMetrics", ecs_berth_describe_metrics }, /* metrics.c, docs/metrics.md */
 };
 
 /* CloudWatch Logs, same endpoint, SigV4 service "logs" (logs.c). */
@@ -86,6 +87,20 @@ static const struct ecs_op LOGS_OPS[] = {
 	{ "DeleteRetentionPolicy", logs_delete_retention_policy },
 };
 
+/* Application Auto Scaling, same endpoint, SigV4 service "application-autoscaling" (autoscaling.c). */
+static const struct ecs_op AUTOSCALING_OPS[] = {
+	{ "RegisterScalableTarget", as_register_scalable_target },
+	{ "DescribeScalableTargets", as_describe_scalable_targets },
+	{ "DeregisterScalableTarget", as_deregister_scalable_target },
+	{ "PutScalingPolicy", as_put_scaling_policy },
+	{ "DescribeScalingPolicies", as_describe_scaling_policies },
+	{ "DeleteScalingPolicy", as_delete_scaling_policy },
+	{ "PutScheduledAction", as_put_scheduled_action },
+	{ "DescribeScheduledActions", as_describe_scheduled_actions },
+	{ "DeleteScheduledAction", as_delete_scheduled_action },
+	{ "DescribeScalingActivities", as_describe_scaling_activities },
+};
+
 /* One API on the endpoint: its X-Amz-Target prefix, SigV4 service name and operations. */
 struct api {
 	const char *prefix, *service;
@@ -97,6 +112,7 @@ static const struct api APIS[] = {
 	{ ECS_TARGET_PREFIX, "ecs", OPS, ARRAY_SIZE(OPS) },
 	{ LOGS_TARGET_PREFIX, "logs", LOGS_OPS, ARRAY_SIZE(LOGS_OPS) },
 	{ ECR_TARGET_PREFIX, "ecr", NULL, 0 }, /* ecr_find_op() */
+	{ AUTOSCALING_TARGET_PREFIX, "application-autoscaling", AUTOSCALING_OPS, ARRAY_SIZE(AUTOSCALING_OPS) },
 };
 
 static const char *req_header(void *ctx, const char *name)
@@ -245,6 +261,10 @@ void server_http_handler(struct http_request *req, void *userdata)
 	}
 	if (streq(path, "/")) {
 		ecs_handle(s, req);
+		return;
+	}
+	if (streq(path, "/metrics")) {
+		metrics_handle_scrape(s, req);
 		return;
 	}
 	if (streq(path, "/healthz")) {

@@ -70,6 +70,11 @@ struct server {
 	bool logs_sweeping, logs_stop, logs_kicked;
 	pthread_mutex_t logs_lock;
 	pthread_cond_t logs_cond;
+	/* metrics (metrics.c, docs/metrics.md): in memory only */
+	struct metrics_store *metrics;
+	int metrics_period;  /* seconds of one datapoint (--metrics-period; 60) */
+	char *metrics_token; /* bearer token of GET /metrics (ROOT/metrics-token) */
+	json_t *metrics_lb;  /* "NODE/LB" -> the node's last request counter of the load balancer (under lock) */
 	struct longpoll *longpoll; /* longpoll.c */
 	struct http_limits http_limits;
 };
@@ -402,6 +407,39 @@ char *target_group_name(const char *arn);
 int64_t task_set_count(json_t *svc, json_t *ts);
 /* One controller pass over every service (the leader, after every store change and each second). */
 void deploy_run(struct server *s);
+
+/* ---- metrics.c (docs/metrics.md) ---- */
+int metrics_start(struct server *s, struct berth_error **err); /* the store and ROOT/metrics-token */
+void metrics_stop(struct server *s);
+/* POST /agent/v1/metrics from the authenticated node. */
+void metrics_agent_ingest(struct server *s, struct http_request *req, json_t *node);
+/* GET /metrics (bearer token). */
+void metrics_handle_scrape(struct server *s, struct http_request *req);
+int ecs_berth_describe_metrics(struct ecs_call *c, json_t *in, json_t **out);
+/* NAME of a task whose group is service:NAME, else NULL (borrowed). */
+const char *task_service_name(json_t *task);
+
+/* ---- autoscaling.c: Application Auto Scaling (AnyScaleFrontendService), docs/autoscaling.md ---- */
+#define AUTOSCALING_TARGET_PREFIX "AnyScaleFrontendService."
+int as_register_scalable_target(struct ecs_call *c, json_t *in, json_t **out);
+int as_describe_scalable_targets(struct ecs_call *c, json_t *in, json_t **out);
+int as_deregister_scalable_target(struct ecs_call *c, json_t *in, json_t **out);
+int as_put_scaling_policy(struct ecs_call *c, json_t *in, json_t **out);
+int as_describe_scaling_policies(struct ecs_call *c, json_t *in, json_t **out);
+int as_delete_scaling_policy(struct ecs_call *c, json_t *in, json_t **out);
+int as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out);
+int as_describe_scheduled_actions(struct ecs_call *c, json_t *in, json_t **out);
+int as_delete_scheduled_action(struct ecs_call *c, json_t *in, json_t **out);
+int as_describe_scaling_activities(struct ecs_call *c, json_t *in, json_t **out);
+/* One pass of the scaler (the leader, every second): scheduled actions, then policies. */
+void autoscale_tick(struct server *s);
+/*
+ * Set an ACTIVE service's desiredCount through UpdateService's edit (services.c); why is the caller's
+ * cause (logged and recorded by the caller). *ret_from: the count before. -ENOENT (service gone or
+ * not ACTIVE) or another -errno, with *ret_msg (caller frees) either way.
+ */
+int service_set_desired_count(struct server *s, const char *cluster, const char *name, int64_t n,
+			      const char *why, int64_t *ret_from, char **ret_msg);
 
 /* ---- leader.c ---- */
 int leader_start(struct server *s, struct berth_error **err);

@@ -177,6 +177,7 @@ static void *leader_main(void *arg)
 		 * services after every change */
 		if (tick) {
 			check_nodes(s);
+			autoscale_tick(s);
 			tick = false;
 		}
 		deploy_run(s);

@@ -699,6 +699,37 @@ static int delete_edit(struct ecs_call *c, const char *cluster, json_t *svc, voi
 	return 0;
 }
 
+/* Application Auto Scaling's change (autoscaling.c): UpdateService's edit with only desiredCount. */
+struct scale_ctx {
+	json_t *in;
+	int64_t from;
+};
+
+static int scale_edit(struct ecs_call *c, const char *cluster, json_t *svc, void *ctx)
+{
+	struct scale_ctx *x = ctx;
+	x->from = json_integer_value(json_object_get(svc, "desiredCount"));
+	return update_edit(c, cluster, svc, x->in);
+}
+
+int service_set_desired_count(struct server *s, const char *cluster, const char *name, int64_t n,
+			      const char *why, int64_t *ret_from, char **ret_msg)
+{
+	struct ecs_call c = { .srv = s };
+	_cleanup_json_ json_t *in = json_pack("{s:I}", "desiredCount", (json_int_t)n), *svc = NULL;
+	struct scale_ctx x = { in, 0 };
+	if (service_edit(&c, cluster, name, scale_edit, &x, &svc) < 0) {
+		*ret_msg = c.msg ? c.msg : xstrdup(c.type ? c.type : "error");
+		return streq_ptr(c.type, "ServiceNotFoundException") || streq_ptr(c.type, "ServiceNotActiveException")
+			   ? -ENOENT
+			   : -EIO;
+	}
+	free(c.msg);
+	(void)why; /* the scaler logs and records it as a scaling activity */
+	*ret_from = x.from;
+	return 0;
+}
+
 /* UpdateService and DeleteService: read-modify-write of the record; the answer is its view. */
 static int service_call(struct ecs_call *c, json_t *in, service_edit_fn edit, json_t **out)
 {

@@ -37,9 +37,10 @@ WEB = {
 
 @pytest.fixture(scope="module")
 def cluster(busybox):
-    c = Cluster(nodes=3, explicit_subnets=False)
+    # metrics every second (test_requests_count_for_the_service_behind_the_load_balancer)
+    c = Cluster(nodes=3, explicit_subnets=False, server_args=["--metrics-period", "1"])
     try:
-        c.start(busybox=busybox)
+        c.start(busybox=busybox, node_extra=("--metrics-interval", "1"))
         c.aws("register-task-definition", "--cli-input-json", json.dumps(WEB))
         yield c
     finally:
@@ -152,6 +153,17 @@ def test_every_node_round_robins_over_tasks_on_all_nodes(cluster, web):
     out = json.loads(berth(cluster, "lb", "targets", "web", "--format", "json").stdout)
     states = {d["target"]["ip"]: d["targetHealth"]["state"] for d in out["targetHealthDescriptions"]}
     assert states == {ip: "healthy" for ip in ips}
+
+
+def test_requests_count_for_the_service_behind_the_load_balancer(cluster, web):
+    """The nodes' HAProxy counters reach the service's metrics (ALBRequestCountPerTarget's input)."""
+    def requests():
+        out = json.loads(berth(cluster, "service", "stats", "web", "--periods", "30", "--format", "json").stdout)
+        return sum(p["requestCount"] for p in out["services"][0]["datapoints"])
+    before = requests()
+    for n in cluster.nodes:
+        assert None not in answers(cluster, n, 10)
+    wait_for(lambda: requests() >= before + 30, 20, "30 requests in the service's datapoints", every=1)
 
 
 def test_service_discovery_resolves_service_and_cluster_local_names(cluster, web):

@@ -156,9 +156,34 @@ static void test_render_records(void **state)
 	assert_int_equal(out.len, 0);
 }
 
+static void test_parse_stat(void **state)
+{
+	(void)state;
+	const char *csv = "# pxname,svname,qcur,stot,bin,req_tot,status\n"
+			  "fe_web,FRONTEND,,42,100,40,OPEN\n"
+			  "be_web,BACKEND,0,40,100,,UP\n"
+			  "be_web,s1,0,20,50,,UP\n"
+			  "fe_db,FRONTEND,,7,10,,OPEN\n"
+			  "fe_,FRONTEND,,1,1,,OPEN\n"
+			  "fe_bad,FRONTEND,,x,1,,OPEN\n"
+			  "fe_short,FRONTEND\n";
+	json_t *j = lb_parse_stat(csv);
+	assert_int_equal(json_object_size(j), 2);
+	assert_int_equal(json_integer_value(json_object_get(j, "web")), 40); /* HTTP: requests */
+	assert_int_equal(json_integer_value(json_object_get(j, "db")), 7);   /* TCP: sessions */
+	json_decref(j);
+	j = lb_parse_stat("Unknown command\n");
+	assert_int_equal(json_object_size(j), 0);
+	json_decref(j);
+	j = lb_parse_stat("# svname,stot\nfe_x,FRONTEND\n"); /* no pxname column */
+	assert_int_equal(json_object_size(j), 0);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_stat),
 		cmocka_unit_test(test_set_from_answer),
 		cmocka_unit_test(test_plan_keeps_slots_and_emits_runtime_commands),
 		cmocka_unit_test(test_render_config),

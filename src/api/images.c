@@ -34,6 +34,9 @@ static int spool_fd(struct api_call *c)
 	while ((n = http_request_body_read(c->req, buf, 256 * 1024)) > 0 &&
 	       (w = fs_write_all(fd, buf, (size_t)n)) >= 0)
 		;
+	/* the client sees the answer (a full disk) only once it has sent its body: read the rest */
+	while (w < 0 && http_request_body_read(c->req, buf, 256 * 1024) > 0)
+		;
 	free(buf);
 	if (n == -EFBIG) {
 		http_respond_error(c->req, 413, "request body too large");

@@ -335,13 +335,14 @@ void api_build(struct api_call *c)
 	j->bx.no_cache = j->no_cache;
 	j->bx.secrets = j->secrets;
 	j->bx.ssh = j->ssh;
-	size_t len;
-	const char *body = http_request_body(c->req, &len);
 	int p[2];
-	j->ctx_fd = memfd_create("berth-build-context", MFD_CLOEXEC);
-	if (j->ctx_fd < 0 || fs_write_all(j->ctx_fd, body, len) < 0 || lseek(j->ctx_fd, 0, SEEK_SET) < 0 ||
-	    pipe2(p, O_CLOEXEC) < 0) {
-		http_respond_error(c->req, 500, "buffer build context: %s", strerror(errno));
+	j->ctx_fd = api_body_spool(c); /* the context, read as it arrives into a file */
+	if (j->ctx_fd < 0) {
+		job_free(j);
+		return;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		http_respond_error(c->req, 500, "start build: %s", strerror(errno));
 		job_free(j);
 		return;
 	}

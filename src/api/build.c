@@ -323,7 +323,9 @@ void api_build(struct api_call *c)
 	j->ctx_fd = j->out_fd = j->in_fd = -1;
 	j->sock = http_request_socket(c->req);
 	pthread_mutex_init(&j->bx.lock, NULL);
-	if (job_params(c, j) < 0) {
+	/* the context first: an answer before it is read would reach a client still sending */
+	j->ctx_fd = api_body_spool(c);
+	if (j->ctx_fd < 0 || job_params(c, j) < 0) {
 		job_free(j);
 		return;
 	}
@@ -336,11 +338,6 @@ void api_build(struct api_call *c)
 	j->bx.secrets = j->secrets;
 	j->bx.ssh = j->ssh;
 	int p[2];
-	j->ctx_fd = api_body_spool(c); /* the context, read as it arrives into a file */
-	if (j->ctx_fd < 0) {
-		job_free(j);
-		return;
-	}
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		http_respond_error(c->req, 500, "start build: %s", strerror(errno));
 		job_free(j);

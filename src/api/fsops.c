@@ -185,11 +185,12 @@ void api_container_archive_get(struct api_call *c)
 
 void api_container_archive_put(struct api_call *c)
 {
-	const char *path = path_param(c);
-	if (!path)
-		return;
+	/* the body first: an answer before it is read would reach a client still sending */
 	_cleanup_close_ int fd = api_body_spool(c);
 	if (fd < 0)
+		return;
+	const char *path = path_param(c);
+	if (!path)
 		return;
 	struct engine_archive_put_opts o = {
 		.no_overwrite_dir_nondir = http_query_bool(c->req, "noOverwriteDirNonDir", false),

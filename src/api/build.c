@@ -323,7 +323,9 @@ void api_build(struct api_call *c)
 	j->ctx_fd = j->out_fd = j->in_fd = -1;
 	j->sock = http_request_socket(c->req);
 	pthread_mutex_init(&j->bx.lock, NULL);
-	if (job_params(c, j) < 0) {
+	/* the context first: an answer before it is read would reach a client still sending */
+	j->ctx_fd = api_body_spool(c);
+	if (j->ctx_fd < 0 || job_params(c, j) < 0) {
 		job_free(j);
 		return;
 	}
@@ -335,13 +337,9 @@ void api_build(struct api_call *c)
 	j->bx.no_cache = j->no_cache;
 	j->bx.secrets = j->secrets;
 	j->bx.ssh = j->ssh;
-	size_t len;
-	const char *body = http_request_body(c->req, &len);
 	int p[2];
-	j->ctx_fd = memfd_create("berth-build-context", MFD_CLOEXEC);
-	if (j->ctx_fd < 0 || fs_write_all(j->ctx_fd, body, len) < 0 || lseek(j->ctx_fd, 0, SEEK_SET) < 0 ||
-	    pipe2(p, O_CLOEXEC) < 0) {
-		http_respond_error(c->req, 500, "buffer build context: %s", strerror(errno));
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		http_respond_error(c->req, 500, "start build: %s", strerror(errno));
 		job_free(j);
 		return;
 	}

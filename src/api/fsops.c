@@ -3,10 +3,11 @@
  * stream, one per second like dockerd), the archive API (HEAD/GET/PUT with
  * X-Docker-Container-Path-Stat), changes, export and POST /commit.
  *
- * Tars are produced into a memfd first and then streamed, so that errors
- * (missing path, unreadable file) become docker's error statuses instead of
- * a truncated 200. Uploads arrive buffered (body limit API_MAX_UPLOAD) and go
- * to the engine through a memfd.
+ * Tars are produced into an unlinked file under the root first and then
+ * streamed, so that errors (missing path, unreadable file) become docker's
+ * error statuses instead of a truncated 200, and the daemon's memory stays
+ * bounded (a memfd would hold the whole archive in RAM). Uploads are spooled
+ * the same way as they arrive (api_body_spool) and go to the engine as a file.
  */
 #include <sys/mman.h>
 
@@ -150,15 +151,7 @@ static void fd_reader_done(void *ctx)
 	free(f);
 }
 
-static int new_memfd(struct api_call *c, const char *name)
-{
-	int fd = memfd_create(name, MFD_CLOEXEC);
-	if (fd < 0)
-		http_respond_error(c->req, 500, "buffer archive: %s", strerror(errno));
-	return fd;
-}
-
-static void stream_memfd(struct api_call *c, int fd)
+static void stream_tmpfile(struct api_call *c, int fd)
 {
 	if (lseek(fd, 0, SEEK_SET) < 0) {
 		close(fd);
@@ -175,7 +168,7 @@ void api_container_archive_get(struct api_call *c)
 	const char *path = path_param(c);
 	if (!path)
 		return;
-	int fd = new_memfd(c, "berth-archive");
+	int fd = api_tmpfile(c);
 	if (fd < 0)
 		return;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -187,23 +180,18 @@ void api_container_archive_get(struct api_call *c)
 		return;
 	}
 	set_stat_header(c->req, st);
-	stream_memfd(c, fd);
+	stream_tmpfile(c, fd);
 }
 
 void api_container_archive_put(struct api_call *c)
 {
+	/* the body first: an answer before it is read would reach a client still sending */
+	_cleanup_close_ int fd = api_body_spool(c);
+	if (fd < 0)
+		return;
 	const char *path = path_param(c);
 	if (!path)
 		return;
-	size_t len;
-	const char *body = http_request_body(c->req, &len);
-	_cleanup_close_ int fd = new_memfd(c, "berth-upload");
-	if (fd < 0)
-		return;
-	if (fs_write_all(fd, body, len) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-		http_respond_error(c->req, 500, "buffer upload: %s", strerror(errno));
-		return;
-	}
 	struct engine_archive_put_opts o = {
 		.no_overwrite_dir_nondir = http_query_bool(c->req, "noOverwriteDirNonDir", false),
 		.copy_uid_gid = http_query_bool(c->req, "copyUIDGID", false),
@@ -231,7 +219,7 @@ void api_container_changes(struct api_call *c)
 
 void api_container_export(struct api_call *c)
 {
-	int fd = new_memfd(c, "berth-export");
+	int fd = api_tmpfile(c);
 	if (fd < 0)
 		return;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -241,7 +229,7 @@ void api_container_export(struct api_call *c)
 		api_error(c->req, r, err);
 		return;
 	}
-	stream_memfd(c, fd);
+	stream_tmpfile(c, fd);
 }
 
 /* Each "changes" value is one line or several joined with '\n' (docker's CLI repeats the parameter). */

@@ -20,37 +20,10 @@
 #include "common/util.h"
 #include "image/image.h"
 
-/* A streamed upload, spooled to an unlinked file under the root as it arrives: a seekable fd. */
-static int spool_fd(struct api_call *c)
-{
-	_cleanup_close_ int fd = open(c->api->root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		http_respond_error(c->req, 500, "spool upload: %s", strerror(errno));
-		return -1;
-	}
-	char *buf = xmalloc(256 * 1024);
-	ssize_t n;
-	int w = 0;
-	while ((n = http_request_body_read(c->req, buf, 256 * 1024)) > 0 &&
-	       (w = fs_write_all(fd, buf, (size_t)n)) >= 0)
-		;
-	free(buf);
-	if (n == -EFBIG) {
-		http_respond_error(c->req, 413, "request body too large");
-		return -1;
-	}
-	if (n < 0 || w < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-		int e = n < 0 ? (int)-n : w < 0 ? -w : errno;
-		http_respond_error(c->req, 500, "spool upload: %s", strerror(e));
-		return -1;
-	}
-	return TAKE_FD(fd);
-}
-
 static int body_fd(struct api_call *c)
 {
 	if (http_request_body_streamed(c->req))
-		return spool_fd(c);
+		return api_body_spool(c);
 	size_t len;
 	const char *body = http_request_body(c->req, &len);
 	int fd = memfd_create("berth-upload", MFD_CLOEXEC);
@@ -272,12 +245,10 @@ static void fd_stream_done(void *ctx)
 
 static void save(struct api_call *c, const char *const *names)
 {
-	int fd = memfd_create("berth-save", MFD_CLOEXEC);
+	int fd = api_tmpfile(c);
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (fd < 0) {
-		http_respond_error(c->req, 500, "buffer archive: %s", strerror(errno));
+	if (fd < 0)
 		return;
-	}
 	/* berth extension: ?format=oci writes an OCI image layout (berth build --output type=oci) */
 	const char *fmt = http_request_query(c->req, "format");
 	enum image_archive_format af = fmt && streq(fmt, "oci") ? IMAGE_ARCHIVE_OCI : IMAGE_ARCHIVE_DOCKER;

@@ -2,6 +2,9 @@
  * router.c - dispatch by method and path pattern ("/containers/{}/start"),
  * parse JSON bodies with limits, map engine errors to docker's statuses.
  */
+#include <fcntl.h>
+
+#include "common/fs.h"
 #include "common/process.h"
 #include "host/host.h"
 #include "host/netops.h"
@@ -36,6 +39,42 @@ void api_error(struct http_request *req, int r, struct berth_error *err)
 	}
 	_cleanup_free_ char *msg = berth_error_string(err);
 	http_respond_error(req, status, "%s", msg ? msg : strerror(-r));
+}
+
+/* A streamed upload, spooled to an unlinked file under the root as it arrives: a seekable fd. */
+int api_tmpfile(struct api_call *c)
+{
+	int fd = open(c->api->root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		http_respond_error(c->req, 500, "create a temporary file: %s", strerror(errno));
+	return fd;
+}
+
+int api_body_spool(struct api_call *c)
+{
+	_cleanup_close_ int fd = api_tmpfile(c);
+	if (fd < 0)
+		return -1;
+	char *buf = xmalloc(256 * 1024);
+	ssize_t n;
+	int w = 0;
+	while ((n = http_request_body_read(c->req, buf, 256 * 1024)) > 0 &&
+	       (w = fs_write_all(fd, buf, (size_t)n)) >= 0)
+		;
+	/* the client sees the answer (a full disk) only once it has sent its body: read the rest */
+	while (w < 0 && http_request_body_read(c->req, buf, 256 * 1024) > 0)
+		;
+	free(buf);
+	if (n == -EFBIG) {
+		http_respond_error(c->req, 413, "request body too large");
+		return -1;
+	}
+	if (n < 0 || w < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		int e = n < 0 ? (int)-n : w < 0 ? -w : errno;
+		http_respond_error(c->req, 500, "spool upload: %s", strerror(e));
+		return -1;
+	}
+	return TAKE_FD(fd);
 }
 
 int api_body_json(struct http_request *req, json_t **ret, bool required)

@@ -27,6 +27,17 @@ struct api_route {
 
 /* Parse the body as JSON; on failure a 400 has been sent. *ret NULL when empty and !required. */
 int api_body_json(struct http_request *req, json_t **ret, bool required);
+/*
+ * A body_stream route's body (load, import, build contexts, archive uploads),
+ * read as it arrives into an unlinked file under the root: a seekable fd at
+ * offset 0 the caller closes, or -1 after answering the error (413 over the
+ * limit; 500 with the reason, a full disk included, once the rest of the
+ * body was read so the client sees the answer).
+ */
+int api_body_spool(struct api_call *c);
+/* An unlinked file under the root for an archive assembled before it is sent (never a memfd:
+ * that is RAM); -1 after answering 500. */
+int api_tmpfile(struct api_call *c);
 /* Route /images/<name with slashes>[/json|/tag|/history]; copies the name into name (API_PARAM_MAX). */
 api_route_fn api_images_route(const char *method, const char *path, char *name);
 

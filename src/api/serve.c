@@ -14,26 +14,21 @@
 #include "common/fs.h"
 #include "common/log.h"
 
-/* Bodies of image uploads (build contexts, archives) may be large. */
-#define API_MAX_UPLOAD  (1024u << 20)
-/* Uploads spooled to disk as they arrive (load, import): bounded by the disk, not memory. */
+/* Uploads read as they arrive and spooled to disk (load, import, build contexts, archive
+ * uploads): bounded by the disk, not memory. */
 #define API_MAX_SPOOLED (64ull << 30)
 
 bool api_body_stream(const char *method, const char *path, void *userdata)
 {
 	(void)userdata;
-	return streq(method, "POST") && (streq(path, "/images/create") || streq(path, "/images/load"));
+	if (streq(method, "POST"))
+		return streq(path, "/images/create") || streq(path, "/images/load") || streq(path, "/build");
+	return streq(method, "PUT") && startswith(path, "/containers/") && endswith(path, "/archive");
 }
 
 size_t api_body_limit(const char *method, const char *path, void *userdata)
 {
-	if (api_body_stream(method, path, userdata))
-		return (size_t)API_MAX_SPOOLED;
-	if (streq(method, "POST") && streq(path, "/build"))
-		return API_MAX_UPLOAD;
-	if (streq(method, "PUT") && startswith(path, "/containers/") && endswith(path, "/archive"))
-		return API_MAX_UPLOAD;
-	return 0;
+	return api_body_stream(method, path, userdata) ? (size_t)API_MAX_SPOOLED : 0;
 }
 
 static void warn_insecure(const char *role)

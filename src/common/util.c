@@ -1,5 +1,8 @@
 /* util.c - strict number, size, duration and time parsing and formatting. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <ctype.h>
 #include <sys/random.h>
 
@@ -218,6 +221,28 @@ int http_framing_check(size_t n_content_length, const char *cl1, const char *cl2
 	if (n_content_length > 2 || (n_content_length == 2 && (!cl1 || !cl2 || !streq(cl1, cl2))))
 		return -EINVAL;
 	return 0;
+}
+
+void hang_point(const char *name, const char *subject)
+{
+	const char *at = getenv("BERTH_TEST_HANG_AT");
+	size_t n = strlen(name);
+	if (!at || strncmp(at, name, n) != 0 ||
+	    !(at[n] == '\0' || (at[n] == ':' && subject && strcmp(at + n + 1, subject) == 0)))
+		return;
+	const char *fifo = getenv("BERTH_TEST_HANG_FIFO");
+	int fd = fifo ? open(fifo, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0) {
+		for (;;)
+			pause();
+	}
+	char buf[64];
+	for (;;) {
+		ssize_t k = read(fd, buf, sizeof(buf));
+		if (k == 0 || (k < 0 && errno != EINTR))
+			break;
+	}
+	close(fd);
 }
 
 void crash_point(const char *name)

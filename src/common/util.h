@@ -44,6 +44,13 @@ int http_target_check(const char *raw);
  * compiled in; costs one getenv() where it is placed.
  */
 void crash_point(const char *name);
+/*
+ * Hang test hook: when $BERTH_TEST_HANG_AT equals name, or "name:subject",
+ * the calling thread blocks here until $BERTH_TEST_HANG_FIFO (a FIFO the test
+ * made) is opened for writing and closed again (forever without one). Always
+ * compiled in; costs one getenv() where it is placed.
+ */
+void hang_point(const char *name, const char *subject);
 int http_framing_check(size_t n_content_length, const char *cl1, const char *cl2, bool transfer_encoding);
 
 #endif

@@ -73,7 +73,7 @@ int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop 
 		if (!rootfs) {
 			pthread_mutex_lock(&e->lock);
 			c->rootfs = xstrdup(op->rootfs);
-			store_save(e, c);
+			container_save(e, c, NULL);
 			pthread_mutex_unlock(&e->lock);
 		}
 	}

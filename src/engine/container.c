@@ -229,11 +229,46 @@ void container_event(struct engine *e, const struct container *c, const char *ac
 	json_decref(attrs);
 }
 
-void container_set_state(struct engine *e, struct container *c, enum engine_state s)
+int container_save(struct engine *e, struct container *c, struct berth_error **err)
+{
+	_cleanup_error_ struct berth_error *own = NULL;
+	int r = store_save(e, c, &own);
+	if (r >= 0) {
+		if (c->dirty)
+			log_fields(LOG_LEVEL_INFO, "container record saved after an earlier failure", "id",
+				   c->id, NULL);
+		c->dirty = false;
+		return 0;
+	}
+	if (!c->dirty) {
+		_cleanup_free_ char *m = berth_error_string(own);
+		log_fields(LOG_LEVEL_WARN, "saving a container record failed, retrying every second", "id",
+			   c->id, "error", m, NULL);
+		c->dirty = true;
+		monitor_wake(e);
+	}
+	if (err) {
+		berth_error_free(*err);
+		*err = TAKE_PTR(own);
+	}
+	return r;
+}
+
+bool container_save_dirty(struct engine *e)
+{
+	bool left = false;
+	for (size_t i = 0; i < e->n_cs; i++)
+		if (e->cs[i]->dirty && !e->cs[i]->removed)
+			left |= container_save(e, e->cs[i], NULL) < 0;
+	return left;
+}
+
+int container_set_state(struct engine *e, struct container *c, enum engine_state s)
 {
 	c->state = s;
-	store_save(e, c);
+	int r = container_save(e, c, NULL);
 	pthread_cond_broadcast(&e->cond);
+	return r;
 }
 
 /* ---- snapshots for front ends ---- */
@@ -412,11 +447,15 @@ int engine_container_rename(struct engine *e, const char *ref, const char *name,
 			r = berth_error_msg(err, EEXIST,
 					    "Conflict. The container name \"/%s\" is already in use", n);
 		} else {
-			json_t *attrs = json_pack("{s:s}", "oldName", c->name);
-			free(c->name);
+			char *old = c->name;
 			c->name = xstrdup(n);
-			store_save(e, c);
-			container_event(e, c, "rename", attrs);
+			if ((r = store_save(e, c, err)) < 0) { /* nothing else changed: the rename fails */
+				free(c->name);
+				c->name = old;
+			} else {
+				container_event(e, c, "rename", json_pack("{s:s}", "oldName", old));
+				free(old);
+			}
 		}
 		container_unref(c);
 	}
@@ -446,10 +485,10 @@ int container_register(struct engine *e, struct container *c, const char *name, 
 		    n);
 	}
 	c->name = n && *n ? xstrdup(n) : random_name(e);
-	int r = store_save(e, c);
+	int r = store_save(e, c, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&e->lock);
-		return berth_error_msg(err, EIO, "save container: %s", sqlite3_errmsg(e->db));
+		return r;
 	}
 	container_table_add(e, container_ref(c));
 	container_event(e, c, "create", NULL);

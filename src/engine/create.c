@@ -406,8 +406,10 @@ int engine_container_create(struct engine *e, const char *name, const json_t *co
 	crash_point("create-dir");
 	if (r >= 0)
 		r = container_register(e, c, name, err);
-	if (r < 0) {
+	if (r < 0) { /* nothing half-made: not its directory, nor the anonymous volumes planned for it */
 		fs_rm_rf(dir, NULL);
+		_cleanup_json_ json_t *anon = mounts_anonymous(c);
+		mounts_remove_volumes(e, anon);
 		pthread_mutex_lock(&e->lock);
 		container_unref(c);
 		pthread_mutex_unlock(&e->lock);

@@ -65,6 +65,8 @@ struct engine_image_ops {
 	/* The snapshot's upper dir and its lower dirs (topmost first, NULL-terminated), without mounting. */
 	int (*layers)(void *ctx, const char *cid, char **ret_upper, char ***ret_lowers,
 		      struct berth_error **err);
+	/* Optional: ids of every container rootfs (NULL-terminated), for the sweep of orphans at start. */
+	int (*snapshots)(void *ctx, char ***ret_ids, struct berth_error **err);
 };
 
 /*
@@ -72,8 +74,9 @@ struct engine_image_ops {
  * attach() runs before the container starts and returns the path of a network
  * namespace to join (e.g. /run/netns/x); detach() after it stopped (the
  * container may keep its addresses for its next start); release() (optional)
- * when it is removed: nothing of it may stay. detach() and release() may run
- * with the engine's lock held: they must not call back into the engine.
+ * when it is removed: nothing of it may stay. detach() and release() run
+ * without the engine's lock (they may block) but must not call back into the
+ * engine.
  */
 struct engine_network_ops {
 	int (*attach)(void *ctx, const char *cid, const char *mode, const json_t *hostconfig,

@@ -127,7 +127,7 @@ static void record(struct engine *e, struct container *c, const char *start, int
 		_cleanup_free_ char *action = xasprintf("health_status: %s", now_status);
 		container_event(e, c, action, NULL);
 	}
-	store_save(e, c);
+	container_save(e, c, NULL);
 }
 
 static void *health_thread(void *arg)

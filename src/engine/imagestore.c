@@ -97,6 +97,11 @@ static int is_layers(void *ctx, const char *cid, char **ret_upper, char ***ret_l
 	return 0;
 }
 
+static int is_snapshots(void *ctx, char ***ret_ids, struct berth_error **err)
+{
+	return image_snapshot_list(ctx, ret_ids, err);
+}
+
 const struct engine_image_ops engine_image_store_ops = {
 	.resolve = is_resolve,
 	.prepare = is_prepare,
@@ -106,4 +111,5 @@ const struct engine_image_ops engine_image_store_ops = {
 	.commit = is_commit,
 	.export = is_export,
 	.layers = is_layers,
+	.snapshots = is_snapshots,
 };

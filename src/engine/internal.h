@@ -5,7 +5,15 @@
  * container's fields; e->cond is broadcast on every state change (waiters
  * re-check their condition). Long operations (spawning a shim, waiting for a
  * stop) run with the lock released, serialised per container by c->op_lock,
- * which is always taken before e->lock.
+ * which is always taken before e->lock. e->lock is never held across
+ * blocking work (runtime commands, shim requests, unmounts, network
+ * teardown, rm -rf): such work marks the container under the lock (state
+ * removing, c->exiting), runs unlocked, and finishes under the lock.
+ *
+ * Persistence: every change of a container's fields is saved with
+ * container_save(). A save that fails (disk full, database busy) leaves the
+ * container dirty: the monitor retries it every second and logs the failure
+ * and the recovery; operations that create or remove a record report it.
  */
 #ifndef BERTH_ENGINE_INTERNAL_H
 #define BERTH_ENGINE_INTERNAL_H
@@ -48,6 +56,8 @@ struct container {
 	int shim_pidfd;
 	int exit_code;
 	bool oom_killed, manual_stop, removed, has_started;
+	bool dirty;   /* the record in berth.db is older than these fields: retried by the monitor */
+	bool exiting; /* its exit is being cleaned up (unlocked); recorded when that ends */
 	char *started_at, *finished_at, *error;
 	int restart_count;
 	int64_t restart_due_ms; /* monotonic; 0: none scheduled */
@@ -93,11 +103,11 @@ char *container_cgroup_path(const struct engine *e, const struct container *c);
 /* store.c */
 int store_open(struct engine *e, struct berth_error **err);
 void store_close(struct engine *e);
-/* Persist c (under e->lock). Errors are returned but callers may ignore them. */
-int store_save(struct engine *e, const struct container *c);
+/* Persist c (under e->lock): -ENOSPC (SQLITE_FULL), -EAGAIN (busy), -EIO. Use container_save(). */
+int store_save(struct engine *e, const struct container *c, struct berth_error **err);
 /* scrub: also checkpoint and truncate the WAL, so that no copy of the record's bytes is left
  * (build step containers, whose Env may hold RUN --mount=type=secret,env= values). */
-int store_delete(struct engine *e, const char *id, bool scrub);
+int store_delete(struct engine *e, const char *id, bool scrub, struct berth_error **err);
 int store_load(struct engine *e, struct berth_error **err);
 void store_event(struct engine *e, const char *type, const char *action, const char *id,
 		 const json_t *attributes);
@@ -120,7 +130,16 @@ json_t *container_to_json(const struct container *c);
 struct container *container_from_json(const json_t *j);
 char *container_dir(const struct engine *e, const char *id);
 char *container_exec_dir(const struct engine *e, const char *id);
-void container_set_state(struct engine *e, struct container *c, enum engine_state s);
+/*
+ * Persist c (under e->lock). On failure c stays dirty (the monitor retries every
+ * second, the first failure and the recovery are logged) and the error is
+ * returned for callers that report it.
+ */
+int container_save(struct engine *e, struct container *c, struct berth_error **err);
+/* Save the dirty containers again (under e->lock); true while some are still dirty. */
+bool container_save_dirty(struct engine *e);
+/* Set the state, container_save() it and wake waiters. */
+int container_set_state(struct engine *e, struct container *c, enum engine_state s);
 void container_event(struct engine *e, const struct container *c, const char *action, json_t *extra);
 
 /* spec.c: write <exec dir>/config.json for the runtime. */
@@ -180,11 +199,21 @@ void monitor_wake(struct engine *e);
 /* Reconcile containers loaded from the store with their shims. */
 void lifecycle_recover(struct engine *e);
 int lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err);
-/* Record an exit read from the shim (under e->lock). */
+/*
+ * Record the exit of c's shim in three steps: exit_begin (under e->lock:
+ * c->exiting, what the cleanup needs), exit_cleanup (without the lock:
+ * unmount, network teardown, an orphaned init's runtime delete) and
+ * exit_finish (under e->lock: state, events, restart policy). NULL: already
+ * exiting. exit_cleanup_and_finish() takes e->lock itself.
+ */
+struct exit_job;
+struct exit_job *exit_begin_locked(struct engine *e, struct container *c);
+void exit_cleanup_and_finish(struct exit_job *job);
+/* All three inline with e->lock held: only while nothing else runs (lifecycle_recover). */
 void lifecycle_record_exit(struct engine *e, struct container *c);
-void network_teardown(struct engine *e, struct container *c);
-/* The container is being removed: the network ops free what it kept (its addresses). */
-void network_release(struct engine *e, struct container *c);
+/* Network ops detach / release (the container is being removed) for a container's hostconfig. */
+void network_teardown(struct engine *e, const char *id, const json_t *hostconfig);
+void network_release(struct engine *e, const char *id, const json_t *hostconfig);
 /* Run the OCI runtime with args (NULL-terminated); stdout into out (may be NULL). */
 int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf *out,
 		       struct berth_error **err);
@@ -199,8 +228,12 @@ void engine_spawn_thread(void *(*fn)(void *), void *arg);
 
 /* ops.c: remove an exited --rm container in the background (under e->lock). */
 void ops_remove_async(struct engine *e, struct container *c);
-/* Remove c and everything it holds (record last). e->lock held. */
-void ops_remove_locked(struct engine *e, struct container *c);
+/*
+ * Remove c and everything it holds, record last. c->op_lock held, e->lock not
+ * held (it is taken for the state changes only). On failure c is left "dead"
+ * (a later removal finishes it) and the error says what failed.
+ */
+int ops_remove(struct engine *e, struct container *c, struct berth_error **err);
 
 /* logs.c: a container's log driver settings from HostConfig.LogConfig. */
 struct log_settings {

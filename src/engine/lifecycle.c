@@ -216,18 +216,18 @@ static bool network_ops_mode(struct engine *e, const char *mode)
 	       !startswith(mode, "container:");
 }
 
-void network_teardown(struct engine *e, struct container *c)
+void network_teardown(struct engine *e, const char *id, const json_t *hostconfig)
 {
-	const char *mode = json_string_value(json_object_get(c->hostconfig, "NetworkMode"));
+	const char *mode = json_string_value(json_object_get(hostconfig, "NetworkMode"));
 	if (network_ops_mode(e, mode))
-		e->net->detach(e->net_ctx, c->id, mode, NULL);
+		e->net->detach(e->net_ctx, id, mode, NULL);
 }
 
-void network_release(struct engine *e, struct container *c)
+void network_release(struct engine *e, const char *id, const json_t *hostconfig)
 {
-	const char *mode = json_string_value(json_object_get(c->hostconfig, "NetworkMode"));
+	const char *mode = json_string_value(json_object_get(hostconfig, "NetworkMode"));
 	if (network_ops_mode(e, mode) && e->net->release)
-		e->net->release(e->net_ctx, c->id, mode, NULL);
+		e->net->release(e->net_ctx, id, mode, NULL);
 }
 
 static int write_shim_config(struct engine *e, struct container *c, const char *xdir,
@@ -365,12 +365,15 @@ json_t *engine_attach_request(const struct engine_stream_opts *o)
 	return req;
 }
 
-/* Join streams parked before start to the shim. Call with e->lock held. */
+/* Join streams parked before start to the shim (takes e->lock to take them over). */
 static void connect_parked(struct engine *e, struct container *c, const char *xdir)
 {
-	while (c->parked) {
-		struct parked_attach *p = c->parked;
-		c->parked = p->next;
+	pthread_mutex_lock(&e->lock);
+	struct parked_attach *list = TAKE_PTR(c->parked);
+	pthread_mutex_unlock(&e->lock);
+	while (list) {
+		struct parked_attach *p = list;
+		list = p->next;
 		_cleanup_json_ json_t *req = engine_attach_request(&p->opts);
 		int fd = shim_request(xdir, req, NULL, NULL);
 		if (fd >= 0)
@@ -425,9 +428,7 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	crash_point("start-shim");
 	t3 = now_ns();
 	int pidfd = proc_pidfd_open(pid), shim_pidfd = proc_pidfd_open(shim);
-	pthread_mutex_lock(&e->lock);
 	connect_parked(e, c, xdir);
-	pthread_mutex_unlock(&e->lock);
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "start");
 	int fd = shim_request(xdir, req, NULL, err);
 	if (fd < 0) {
@@ -474,7 +475,7 @@ int lifecycle_start_locked_op(struct engine *e, struct container *c, struct bert
 {
 	int r = start_locked_op(e, c, err);
 	if (r < 0) /* a failed start keeps no network (addresses, ports, netns) */
-		network_teardown(e, c);
+		network_teardown(e, c->id, c->hostconfig); /* op_lock held: hostconfig stays */
 	return r;
 }
 
@@ -504,7 +505,7 @@ int engine_container_start(struct engine *e, const char *ref, struct berth_error
 		free(c->error);
 		c->error = xstrdup(msg ? msg : "start failed");
 		c->exit_code = exec_error_code(c->error);
-		store_save(e, c);
+		container_save(e, c, NULL);
 		if (json_is_true(json_object_get(c->hostconfig, "AutoRemove")))
 			ops_remove_async(e, c); /* docker removes an --rm container whose start failed */
 		pthread_mutex_unlock(&e->lock);

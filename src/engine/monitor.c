@@ -22,6 +22,7 @@
 #define RESTART_BACKOFF_MIN_MS 100
 #define RESTART_BACKOFF_MAX_MS 60000
 #define RESTART_RESET_AFTER_MS 10000
+#define SAVE_RETRY_MS          1000 /* a container record whose save failed is saved again */
 
 void monitor_wake(struct engine *e)
 {
@@ -48,14 +49,14 @@ static bool file_contains(const char *path, const char *needle, size_t nlen)
 }
 
 /* The init of a container whose shim vanished: kill it if it is really ours. */
-static void kill_orphan(struct engine *e, struct container *c)
+static void kill_orphan(struct engine *e, const char *id, pid_t pid, int pidfd)
 {
-	if (c->pid <= 0)
+	if (pid <= 0)
 		return;
-	_cleanup_free_ char *cg = xasprintf("/proc/%d/cgroup", (int)c->pid);
-	if (file_contains(cg, c->id, strlen(c->id)))
-		proc_signal(c->pid, c->pidfd, SIGKILL);
-	const char *args[] = { "delete", "--force", c->id, NULL };
+	_cleanup_free_ char *cg = xasprintf("/proc/%d/cgroup", (int)pid);
+	if (file_contains(cg, id, strlen(id)))
+		proc_signal(pid, pidfd, SIGKILL);
+	const char *args[] = { "delete", "--force", id, NULL };
 	engine_runtime_cmd(e, args, NULL, NULL);
 }
 
@@ -83,9 +84,31 @@ static int64_t started_ms_ago(const struct container *c)
 	return (now.tv_sec - st.tv_sec) * 1000 + (now.tv_nsec - st.tv_nsec) / 1000000;
 }
 
-/* Call with e->lock held. */
-void lifecycle_record_exit(struct engine *e, struct container *c)
+struct exit_job {
+	struct engine *e;
+	struct container *c; /* a reference */
+	int exit_code;
+	char *finished_at, *error; /* error: only when the shim vanished */
+	pid_t orphan_pid;          /* > 0: the shim vanished, its init may live on */
+	int orphan_pidfd;
+	json_t *hostconfig;
+	char *name;
+};
+
+static void exit_job_free(struct exit_job *j)
 {
+	safe_close(j->orphan_pidfd);
+	free(j->finished_at);
+	free(j->error);
+	json_decref(j->hostconfig);
+	free(j->name);
+	free(j);
+}
+
+struct exit_job *exit_begin_locked(struct engine *e, struct container *c)
+{
+	if (c->exiting)
+		return NULL;
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	_cleanup_free_ char *path = xasprintf("%s/exit.json", xdir);
 	_cleanup_json_ json_t *j = NULL;
@@ -93,21 +116,57 @@ void lifecycle_record_exit(struct engine *e, struct container *c)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	format_rfc3339(&ts, t);
-	free(c->finished_at);
+	struct exit_job *job = xcalloc(1, sizeof(*job));
+	job->e = e;
+	job->c = container_ref(c);
+	job->orphan_pidfd = -1;
 	if (json_load_path(path, 4096, &j, NULL) == 0) {
-		c->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
+		job->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
 		const char *fa = json_string_value(json_object_get(j, "finished_at"));
-		c->finished_at = xstrdup(fa ? fa : t);
+		job->finished_at = xstrdup(fa ? fa : t);
 	} else {
-		kill_orphan(e, c);
-		c->exit_code = 137;
-		c->finished_at = xstrdup(t);
-		free(c->error);
-		c->error = xstrdup("container shim exited unexpectedly");
+		job->orphan_pid = c->pid > 0 ? c->pid : 0;
+		job->orphan_pidfd = TAKE_FD(c->pidfd);
+		job->exit_code = 137;
+		job->finished_at = xstrdup(t);
+		job->error = xstrdup("container shim exited unexpectedly");
 	}
 	if (c->shim_pidfd >= 0) {
 		epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->shim_pidfd, NULL);
 		c->shim_pidfd = safe_close(c->shim_pidfd);
+	}
+	job->hostconfig = json_incref(c->hostconfig);
+	job->name = xstrdup(c->name);
+	c->exiting = true;
+	return job;
+}
+
+/* Without e->lock: what the exit leaves to undo. May block (a runtime delete has a 30 s timeout). */
+static void exit_cleanup(struct exit_job *job)
+{
+	struct engine *e = job->e;
+	const char *id = job->c->id;
+	hang_point("exit-cleanup", job->name);
+	int64_t t0 = now_ns();
+	if (job->orphan_pid > 0)
+		kill_orphan(e, id, job->orphan_pid, job->orphan_pidfd);
+	e->img->unmount(e->img_ctx, id, NULL);
+	network_teardown(e, id, job->hostconfig);
+	log_debug("exit %.12s: unmount+network %lld us", id, (long long)(now_ns() - t0) / 1000);
+}
+
+/* Under e->lock: the exit is recorded, the restart policy applied. Frees job. */
+static void exit_finish_locked(struct exit_job *job)
+{
+	struct engine *e = job->e;
+	struct container *c = job->c;
+	c->exiting = false;
+	c->exit_code = job->exit_code;
+	free(c->finished_at);
+	c->finished_at = TAKE_PTR(job->finished_at);
+	if (job->error) {
+		free(c->error);
+		c->error = TAKE_PTR(job->error);
 	}
 	c->pidfd = safe_close(c->pidfd);
 	c->pid = 0;
@@ -115,10 +174,6 @@ void lifecycle_record_exit(struct engine *e, struct container *c)
 	c->exit_gen++;
 	free(c->health);
 	c->health = NULL;
-	int64_t t0 = now_ns();
-	e->img->unmount(e->img_ctx, c->id, NULL);
-	network_teardown(e, c);
-	log_debug("exit %.12s: unmount+network %lld us", c->id, (long long)(now_ns() - t0) / 1000);
 	json_t *attrs = json_pack("{s:s}", "exitCode", "");
 	json_object_set_new(attrs, "exitCode", json_sprintf("%d", c->exit_code));
 	container_event(e, c, "die", attrs);
@@ -130,11 +185,38 @@ void lifecycle_record_exit(struct engine *e, struct container *c)
 			c->backoff_ms = MIN(c->backoff_ms * 2, RESTART_BACKOFF_MAX_MS);
 		c->restart_due_ms = now_ms() + c->backoff_ms;
 		container_set_state(e, c, ENGINE_RESTARTING);
+		monitor_wake(e);
 	} else {
 		container_set_state(e, c, ENGINE_EXITED);
 		if (json_is_true(json_object_get(c->hostconfig, "AutoRemove")) && !c->removed)
 			ops_remove_async(e, c);
 	}
+	container_unref(c);
+	exit_job_free(job);
+}
+
+void exit_cleanup_and_finish(struct exit_job *job)
+{
+	struct engine *e = job->e;
+	exit_cleanup(job);
+	pthread_mutex_lock(&e->lock);
+	exit_finish_locked(job); /* frees job */
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void *exit_thread(void *arg)
+{
+	exit_cleanup_and_finish(arg);
+	return NULL;
+}
+
+void lifecycle_record_exit(struct engine *e, struct container *c)
+{
+	struct exit_job *job = exit_begin_locked(e, c);
+	if (!job)
+		return;
+	exit_cleanup(job);
+	exit_finish_locked(job);
 }
 
 static void *restart_thread(void *arg)
@@ -179,7 +261,8 @@ void engine_spawn_thread(void *(*fn)(void *), void *arg)
 	pthread_attr_destroy(&at);
 }
 
-/* Due restarts and health checks; returns ms until the next one (-1: none). Call with e->lock held. */
+/* Due restarts, health checks and record saves; returns ms until the next one (-1: none).
+ * Call with e->lock held. */
 static int run_due(struct engine *e)
 {
 	int64_t now = now_ms(), next = -1;
@@ -197,6 +280,8 @@ static int run_due(struct engine *e)
 		if (h >= 0 && (next < 0 || h < next))
 			next = h;
 	}
+	if (container_save_dirty(e) && (next < 0 || next > SAVE_RETRY_MS))
+		next = SAVE_RETRY_MS;
 	return next < 0 ? -1 : (int)MIN(next, 60000);
 }
 
@@ -208,6 +293,8 @@ static void *monitor_main(void *arg)
 	pthread_mutex_unlock(&e->lock);
 	for (;;) {
 		struct epoll_event evs[32];
+		struct exit_job *jobs[ARRAY_SIZE(evs)];
+		size_t n_jobs = 0;
 		int n = epoll_wait(e->epfd, evs, ARRAY_SIZE(evs), timeout);
 		pthread_mutex_lock(&e->lock);
 		if (e->stopping) {
@@ -221,12 +308,15 @@ static void *monitor_main(void *arg)
 				(void)!read(e->wakefd, &v, sizeof(v));
 				continue;
 			}
-			if (c->shim_pidfd >= 0)
-				lifecycle_record_exit(e, c);
+			if (c->shim_pidfd >= 0 && (jobs[n_jobs] = exit_begin_locked(e, c)))
+				n_jobs++;
 			container_unref(c);
 		}
 		timeout = run_due(e);
 		pthread_mutex_unlock(&e->lock);
+		/* each exit's cleanup on its own thread: one that hangs holds up nothing else */
+		for (size_t i = 0; i < n_jobs; i++)
+			engine_spawn_thread(exit_thread, jobs[i]);
 	}
 }
 
@@ -349,7 +439,40 @@ static void sweep_orphans(struct engine *e)
 	}
 }
 
-/* Call with e->lock held, before the monitor runs. */
+static bool is_container_id(const char *s)
+{
+	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+/*
+ * Container snapshots no record owns: a removal that failed to finish (its
+ * record was deleted, the snapshot's was not, e.g. on a full disk) or a
+ * crash. Build snapshots ("build-...") and other ids are not the engine's.
+ */
+static void sweep_snapshots(struct engine *e)
+{
+	char **ids = NULL;
+	if (!e->img->snapshots || e->img->snapshots(e->img_ctx, &ids, NULL) < 0)
+		return;
+	for (size_t i = 0; ids[i]; i++) {
+		if (!is_container_id(ids[i]))
+			continue;
+		bool owned = false;
+		for (size_t k = 0; k < e->n_cs && !owned; k++)
+			owned = streq(e->cs[k]->id, ids[i]);
+		if (owned)
+			continue;
+		_cleanup_error_ struct berth_error *err = NULL;
+		int r = e->img->remove(e->img_ctx, ids[i], &err);
+		_cleanup_free_ char *m = r < 0 ? berth_error_string(err) : NULL;
+		log_fields(r < 0 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+			   r < 0 ? "removing an orphaned snapshot failed" : "removed an orphaned snapshot", "id",
+			   ids[i], "error", m ? m : "-", NULL);
+	}
+	strv_free(ids);
+}
+
+/* Call with e->lock held, before the monitor runs (the lock is dropped while removals finish). */
 void lifecycle_recover(struct engine *e)
 {
 	struct container **finish = xcalloc(e->n_cs + 1, sizeof(*finish));
@@ -381,11 +504,22 @@ void lifecycle_recover(struct engine *e)
 		else
 			lifecycle_record_exit(e, c);
 	}
+	pthread_mutex_unlock(&e->lock);
 	for (size_t i = 0; i < n_finish; i++) {
+		_cleanup_error_ struct berth_error *err = NULL;
 		log_fields(LOG_LEVEL_INFO, "finishing an interrupted removal", "id", finish[i]->id, NULL);
-		ops_remove_locked(e, finish[i]);
-		container_unref(finish[i]);
+		pthread_mutex_lock(&finish[i]->op_lock);
+		if (ops_remove(e, finish[i], &err) < 0) {
+			_cleanup_free_ char *m = berth_error_string(err);
+			log_fields(LOG_LEVEL_WARN, "finishing an interrupted removal failed", "id", finish[i]->id,
+				   "error", m, NULL);
+		}
+		pthread_mutex_unlock(&finish[i]->op_lock);
 	}
+	pthread_mutex_lock(&e->lock);
+	for (size_t i = 0; i < n_finish; i++)
+		container_unref(finish[i]);
 	free(finish);
 	sweep_orphans(e);
+	sweep_snapshots(e);
 }

@@ -9,6 +9,7 @@
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "common/process.h"
 #include "common/util.h"
 #include "engine/internal.h"
@@ -53,13 +54,20 @@ static bool wait_exit_locked(struct engine *e, struct container *c, uint64_t gen
 	return true;
 }
 
+/*
+ * A paused container is resumed before a signal can reach it. Called and
+ * returns with e->lock held; the runtime command runs without it (op_lock,
+ * held by the caller, keeps the state from changing meanwhile but for an exit).
+ */
 static int resume_if_paused(struct engine *e, struct container *c)
 {
 	if (c->state != ENGINE_PAUSED)
 		return 0;
+	pthread_mutex_unlock(&e->lock);
 	const char *args[] = { "resume", c->id, NULL };
 	int r = engine_runtime_cmd(e, args, NULL, NULL);
-	if (r >= 0)
+	pthread_mutex_lock(&e->lock);
+	if (r >= 0 && c->state == ENGINE_PAUSED)
 		c->state = ENGINE_RUNNING;
 	return r;
 }
@@ -73,7 +81,7 @@ static int stop_locked(struct engine *e, struct container *c, int timeout_s)
 		container_set_state(e, c, ENGINE_EXITED);
 	}
 	if (!is_running(c)) {
-		store_save(e, c);
+		container_save(e, c, NULL);
 		pthread_mutex_unlock(&e->lock);
 		return -EALREADY;
 	}
@@ -192,26 +200,45 @@ int engine_container_pause(struct engine *e, const char *ref, bool pause, struct
 }
 
 /*
- * Drop everything of an exited container. e->lock held. Crash-safe order: the
- * record says "removing" first, then the resources go, then the record; a
- * daemon killed in between finishes the removal at its next start
- * (lifecycle_recover).
+ * Drop everything of an exited container. Crash-safe order: the record says
+ * "removing" first, then the resources go (without e->lock: unmount, rm -rf
+ * and the network's release may block), then the record; a daemon killed in
+ * between finishes the removal at its next start (lifecycle_recover). The
+ * snapshot goes first: on a full disk it frees the space the record's
+ * deletion needs. A step that fails leaves the container "dead" with the
+ * error returned; removing it again finishes the job.
  */
-void ops_remove_locked(struct engine *e, struct container *c)
+int ops_remove(struct engine *e, struct container *c, struct berth_error **err)
 {
-	c->removed = true;
-	container_set_state(e, c, ENGINE_REMOVING);
-	crash_point("rm-marked");
-	e->img->remove(e->img_ctx, c->id, NULL);
-	crash_point("rm-snapshot");
-	network_release(e, c);
-	_cleanup_free_ char *dir = container_dir(e, c->id);
-	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
-	fs_rm_rf(dir, NULL);
-	fs_rm_rf(xdir, NULL);
+	pthread_mutex_lock(&e->lock);
+	while (c->exiting) /* the exit's cleanup still unmounts and tears down */
+		pthread_cond_wait(&e->cond, &e->lock);
+	container_set_state(e, c, ENGINE_REMOVING); /* a failed save is logged and retried */
+	_cleanup_json_ json_t *hc = json_incref(c->hostconfig);
 	const char *build =
 	    json_string_value(json_object_get(json_object_get(c->config, "Labels"), "berth.build"));
-	store_delete(e, c->id, build && streq(build, "1"));
+	bool scrub = build && streq(build, "1");
+	pthread_mutex_unlock(&e->lock);
+	crash_point("rm-marked");
+	int r = e->img->remove(e->img_ctx, c->id, err);
+	crash_point("rm-snapshot");
+	_cleanup_free_ char *dir = container_dir(e, c->id);
+	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	if (r >= 0) {
+		network_release(e, c->id, hc);
+		if ((r = fs_rm_rf(dir, err)) >= 0)
+			r = fs_rm_rf(xdir, err);
+	}
+	pthread_mutex_lock(&e->lock);
+	if (r >= 0)
+		r = store_delete(e, c->id, scrub, err);
+	if (r < 0) {
+		container_set_state(e, c, ENGINE_DEAD);
+		pthread_mutex_unlock(&e->lock);
+		return berth_error_wrap(err, r, "remove container '%.12s'", c->id);
+	}
+	c->removed = true;
+	c->dirty = false;
 	while (c->parked) {
 		struct parked_attach *p = c->parked;
 		c->parked = p->next;
@@ -221,6 +248,8 @@ void ops_remove_locked(struct engine *e, struct container *c)
 	container_event(e, c, "destroy", NULL);
 	container_table_remove(e, c);
 	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
 }
 
 int engine_container_remove(struct engine *e, const char *ref, bool force, bool volumes,
@@ -249,15 +278,16 @@ int engine_container_remove(struct engine *e, const char *ref, bool force, bool 
 			proc_signal(c->pid, c->pidfd, SIGKILL);
 			wait_exit_locked(e, c, gen, 30000);
 		}
-		if (!c->removed) {
-			if (volumes)
-				anon = mounts_anonymous(c);
-			ops_remove_locked(e, c);
-		}
+		if (!c->removed && volumes)
+			anon = mounts_anonymous(c);
 	}
+	bool go = r >= 0 && !c->removed;
 	pthread_mutex_unlock(&e->lock);
+	if (go)
+		r = ops_remove(e, c, err);
 	op_end(e, c);
-	mounts_remove_volumes(e, anon); /* after the container is gone: no longer in use */
+	if (r >= 0)
+		mounts_remove_volumes(e, anon); /* after the container is gone: no longer in use */
 	return r;
 }
 
@@ -269,11 +299,16 @@ static void *remove_thread(void *arg)
 	pthread_mutex_lock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
 	/* CREATED: a start that failed (docker removes an --rm container then too) */
-	if (!c->removed && (c->state == ENGINE_EXITED || c->state == ENGINE_CREATED)) {
+	bool go = !c->removed && (c->state == ENGINE_EXITED || c->state == ENGINE_CREATED);
+	if (go)
 		anon = mounts_anonymous(c); /* --rm removes anonymous volumes, like docker */
-		ops_remove_locked(e, c);
-	}
 	pthread_mutex_unlock(&e->lock);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (go && ops_remove(e, c, &err) < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		log_fields(LOG_LEVEL_WARN, "removing an --rm container failed", "id", c->id, "error", m, NULL);
+		json_decref(TAKE_PTR(anon));
+	}
 	pthread_mutex_unlock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
 	container_unref(c);

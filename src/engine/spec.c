@@ -429,14 +429,14 @@ static int user_mounts(struct engine *e, struct container *c, const char *rootfs
 			return r;
 		pthread_mutex_lock(&e->lock);
 		c->mounts = plan;
-		store_save(e, c);
+		container_save(e, c, NULL);
 		pthread_mutex_unlock(&e->lock);
 	}
 	bool changed = false;
 	r = mounts_to_oci(e, c, rootfs, mounts, &changed, err);
 	if (changed) { /* copy-up done: never again for this container */
 		pthread_mutex_lock(&e->lock);
-		store_save(e, c);
+		container_save(e, c, NULL);
 		pthread_mutex_unlock(&e->lock);
 	}
 	if (r < 0)

@@ -55,7 +55,16 @@ void store_close(struct engine *e)
 	e->db = NULL;
 }
 
-int store_save(struct engine *e, const struct container *c)
+/* SQLite's result as -errno with its message: SQLITE_FULL is ENOSPC, BUSY/LOCKED EAGAIN, others EIO. */
+static int store_error(struct engine *e, int rc, struct berth_error **err, const char *what, const char *id)
+{
+	int code = (rc & 0xff) == SQLITE_FULL	? ENOSPC
+		   : (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? EAGAIN
+										: EIO;
+	return berth_error_msg(err, code, "%s '%.12s': %s", what, id, sqlite3_errmsg(e->db));
+}
+
+int store_save(struct engine *e, const struct container *c, struct berth_error **err)
 {
 	_cleanup_json_ json_t *j = container_to_json(c);
 	_cleanup_free_ char *doc = json_dumps(j, JSON_COMPACT);
@@ -69,10 +78,10 @@ int store_save(struct engine *e, const struct container *c)
 		rc = sqlite3_step(st);
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return rc == SQLITE_DONE ? 0 : store_error(e, rc, err, "save container", c->id);
 }
 
-int store_delete(struct engine *e, const char *id, bool scrub)
+int store_delete(struct engine *e, const char *id, bool scrub, struct berth_error **err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(e->db, "DELETE FROM containers WHERE id = ?", -1, &st, NULL);
@@ -81,11 +90,13 @@ int store_delete(struct engine *e, const char *id, bool scrub)
 		rc = sqlite3_step(st);
 	}
 	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_error(e, rc, err, "delete container", id);
 	/* secure_delete zeroed the row in the database's pages; the WAL still holds the frames
 	 * that wrote it until it is checkpointed and truncated */
-	if (rc == SQLITE_DONE && scrub)
+	if (scrub)
 		sqlite3_exec(e->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return 0;
 }
 
 int store_load(struct engine *e, struct berth_error **err)

@@ -185,7 +185,7 @@ int engine_container_update(struct engine *e, const char *ref, const json_t *upd
 		pthread_mutex_lock(&e->lock);
 		json_decref(c->hostconfig);
 		c->hostconfig = json_incref(n);
-		store_save(e, c);
+		container_save(e, c, NULL);
 		container_event(e, c, "update", NULL);
 		pthread_mutex_unlock(&e->lock);
 		*ret_warnings = json_array();

@@ -180,6 +180,12 @@ int image_store_open(const char *root, struct image_store **ret, struct berth_er
 	struct image_store *s = xcalloc(1, sizeof(*s));
 	s->root = xstrdup(root);
 	r = store_init(s, err);
+	if (r >= 0)
+		r = img_store_db_open(s, &s->keeper, err);
+	if (r >= 0) /* a read maps the WAL index; the connection then keeps it */
+		r = schema_version(s->keeper) == SCHEMA_VERSION
+			? 0
+			: berth_error_msg(err, EIO, "read database: %s", sqlite3_errmsg(s->keeper));
 	if (r < 0) {
 		image_store_free(s);
 		return berth_error_wrap(err, r, "open image store '%s'", root);
@@ -192,6 +198,8 @@ struct image_store *image_store_free(struct image_store *s)
 {
 	if (!s)
 		return NULL;
+	if (s->keeper)
+		sqlite3_close(s->keeper);
 	free(s->root);
 	free(s);
 	return NULL;

@@ -36,7 +36,7 @@ static la_ssize_t sink_write(struct archive *a, void *ud, const void *buf, size_
 	struct tar_sink *t = ud;
 	int r = t->w ? img_content_writer_write(t->w, buf, len, &t->err) : fs_write_all(t->fd, buf, len);
 	if (r < 0) {
-		archive_set_error(a, -r, "write failed");
+		archive_set_error(a, -r, "%s", strerror(-r)); /* "No space left on device" */
 		return -1;
 	}
 	return (la_ssize_t)len;
@@ -94,7 +94,8 @@ static int write_entry(struct archive *out, struct archive_entry *e, int datafd,
 	ssize_t n;
 	while ((n = read(datafd, buf, DIFF_BUF)) > 0)
 		if (archive_write_data(out, buf, (size_t)n) < 0)
-			return berth_error_msg(err, EIO, "write tar data: %s", archive_error_string(out));
+			return berth_error_msg(err, archive_errno(out) > 0 ? archive_errno(out) : EIO,
+					       "write tar data: %s", archive_error_string(out));
 	return n < 0 ? berth_error_errno(err, "read '%s'", archive_entry_pathname(e)) : 0;
 }
 

@@ -443,8 +443,16 @@ int image_snapshot_describe(struct image_store *s, const char *id, struct image_
 /* Unmount (lazily if busy) without removing. Not mounted / unknown id: 0 / -ENOENT. */
 int image_snapshot_unmount(struct image_store *s, const char *id, struct berth_error **err);
 
-/* Unmount and delete the snapshot and its upper dir. Unknown id: -ENOENT. */
+/*
+ * Unmount and delete the snapshot's directory (upper dir included), then its
+ * record; the files go first, so a full disk gets its space back before the
+ * record's deletion needs some. A record whose directory is already gone is
+ * removed too. Unknown id (neither): -ENOENT.
+ */
 int image_snapshot_remove(struct image_store *s, const char *id, struct berth_error **err);
+
+/* Ids of every recorded snapshot (NULL-terminated, free with strv_free). */
+int image_snapshot_list(struct image_store *s, char ***ret, struct berth_error **err);
 
 /*
  * Options of image_commit(). All optional.

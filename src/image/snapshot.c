@@ -249,10 +249,20 @@ int image_snapshot_unmount(struct image_store *s, const char *id, struct berth_e
 	return 0;
 }
 
+/*
+ * The files go first, then the row: on a full disk removing the upper dir is
+ * what frees the space the row's deletion needs. A crash in between leaves a
+ * row without a directory, which a later removal (or the engine's sweep at
+ * start) finishes.
+ */
 int image_snapshot_remove(struct image_store *s, const char *id, struct berth_error **err)
 {
 	int r = image_snapshot_unmount(s, id, err);
-	if (r < 0)
+	if (r < 0 && r != -ENOENT)
+		return r;
+	bool had_dir = r >= 0;
+	_cleanup_free_ char *dir = img_store_snapshot_dir(s, id);
+	if (had_dir && (r = fs_rm_rf(dir, err)) < 0)
 		return r;
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -265,12 +275,30 @@ int image_snapshot_remove(struct image_store *s, const char *id, struct berth_er
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return img_store_db_error(db, err, "delete snapshot");
-	bool had_row = sqlite3_changes(db) > 0;
-	_cleanup_free_ char *dir = img_store_snapshot_dir(s, id);
-	r = fs_rm_rf(dir, err);
-	if (r < 0)
-		return r;
-	if (!had_row)
+	if (!had_dir && sqlite3_changes(db) == 0)
 		return berth_error_msg(err, ENOENT, "no such snapshot: '%s'", id);
+	return 0;
+}
+
+int image_snapshot_list(struct image_store *s, char ***ret, struct berth_error **err)
+{
+	_cleanup_db_ sqlite3 *db = NULL;
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = img_store_db_open(s, &db, err);
+	if (r < 0 || (r = img_store_db_prepare(db, "SELECT id FROM snapshots", &st, err)) < 0)
+		return r;
+	char **ids = xcalloc(1, sizeof(char *));
+	size_t n = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ids = xrealloc(ids, (n + 2) * sizeof(char *));
+		ids[n++] = xstrdup((const char *)sqlite3_column_text(st, 0));
+		ids[n] = NULL;
+	}
+	if (rc != SQLITE_DONE) {
+		strv_free(ids);
+		return img_store_db_error(db, err, "list snapshots");
+	}
+	*ret = ids;
 	return 0;
 }

@@ -25,6 +25,15 @@
 
 struct image_store {
 	char *root;
+	/*
+	 * A connection held open for the store's lifetime and never used: with it
+	 * the database's -wal and -shm files are neither deleted nor reset when an
+	 * operation's own connection closes, so reads keep working on a full disk
+	 * (the first connection of a process re-creates and grows the -shm file,
+	 * which fails with "disk I/O error" when no block is free), and closing an
+	 * operation's connection no longer checkpoints the WAL every time.
+	 */
+	sqlite3 *keeper;
 };
 
 /* ---- content ---- */

@@ -25,6 +25,7 @@ void registry_config_init(struct registry_config *c)
 	c->threads = (unsigned)MAX(4, 2 * (n > 0 ? n : 1));
 	c->max_connections = 4096;
 	c->timeout_s = 60;
+	c->body_min_rate = 1024;
 	c->access_log = true;
 	c->delete_enabled = true;
 	c->fsync = true;
@@ -283,6 +284,12 @@ static int y_http(struct ywalk *w, const char *key, yaml_node_t *v, void *ud)
 		if ((r = ydur(w, v, key, &i)) < 0)
 			return r;
 		c->timeout_s = (unsigned)MAX(1, MIN(i, 86400));
+		return 0;
+	}
+	if (streq(key, "body_min_rate")) {
+		if ((r = yint(w, v, key, 0, INT64_C(1) << 30, &i)) < 0)
+			return r;
+		c->body_min_rate = (unsigned)i;
 		return 0;
 	}
 	if (streq(key, "shutdown_timeout")) {

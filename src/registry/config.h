@@ -58,7 +58,8 @@ struct registry_config {
 	unsigned threads;
 	bool thread_per_connection; /* MHD thread-per-connection instead of the epoll pool */
 	unsigned max_connections;
-	unsigned timeout_s; /* idle/slow connection timeout */
+	unsigned timeout_s;     /* idle/slow connection timeout */
+	unsigned body_min_rate; /* bytes/s a request body must average after timeout_s (slow loris) */
 	bool access_log;
 	bool delete_enabled;
 	bool fsync; /* storage.fsync: fsync blobs/manifests before acknowledging (default true) */

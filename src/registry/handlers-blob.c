@@ -317,8 +317,13 @@ enum MHD_Result reg_handle_upload_data(struct req *r, const char *data, size_t l
 		r->defer_msg = "blob exceeds storage.blob_max_size";
 		return MHD_YES;
 	}
-	if (reg_upload_write(r->up, data, len) < 0)
-		return MHD_NO; /* disk error: drop the connection; the session stays consistent */
+	int w = reg_upload_write(r->up, data, len);
+	if (w < 0) { /* the chunk is rolled back at the end; the client reads why once it has sent it */
+		r->defer_status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		r->defer_code = "UNKNOWN";
+		r->defer_msg = w == -ENOSPC ? "write blob upload: no space left on device"
+					    : "write blob upload: I/O error";
+	}
 	return MHD_YES;
 }
 

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "common/fs.h"
+#include "common/connlimit.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -253,9 +254,25 @@ static enum MHD_Result dispatch_end(struct req *r)
 	return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "request not answered", NULL);
 }
 
+/* A body trickling in below http.body_min_rate once http.timeout has passed (slow loris). */
+static bool body_too_slow(const struct req *r)
+{
+	const struct conn_limits l = { .header_timeout_s = r->reg->cfg->timeout_s,
+				       .body_min_rate = r->reg->cfg->body_min_rate };
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ms = (now.tv_sec - r->start.tv_sec) * 1000 + (now.tv_nsec - r->start.tv_nsec) / 1000000;
+	return conn_overdue(&l, CONN_PHASE_BODY, ms, 0, r->bytes_in);
+}
+
 static enum MHD_Result on_body(struct req *r, const char *data, size_t len)
 {
 	r->bytes_in += len;
+	if (body_too_slow(r)) {
+		log_fields(LOG_LEVEL_INFO, "request body below http.body_min_rate: connection closed", "path",
+			   r->url, NULL);
+		return MHD_NO;
+	}
 	if (r->body == BODY_UPLOAD)
 		return reg_handle_upload_data(r, data, len);
 	if (r->body == BODY_BUFFER) {

@@ -127,8 +127,12 @@ static void write_record(struct logfile *l, int stream, const char *data, size_t
 	}
 	if (l->max_size > 0 && l->size > 0 && l->size + (int64_t)sb.len > l->max_size)
 		rotate(l);
-	if (l->fd >= 0 && fs_write_all(l->fd, sb.buf, sb.len) == 0)
+	if (l->fd < 0)
+		return;
+	if (fs_write_all(l->fd, sb.buf, sb.len) == 0)
 		l->size += (int64_t)sb.len;
+	else /* a full disk: the record is dropped whole, no torn line is left for readers */
+		(void)!ftruncate(l->fd, l->size);
 }
 
 void logfile_write(struct logfile *l, int stream, const char *data, size_t len)

@@ -547,3 +547,36 @@ def test_storage_fsyncs_blobs_and_manifests_by_default(make_registry):
 
 def test_storage_fsync_false_skips_every_fsync(make_registry):
     assert _store_fsyncs(make_registry, "storage: {fsync: false}\n") == []
+
+
+def test_slow_loris_upload_body_is_cut_off(make_registry):
+    """A PATCH body trickling in below http.body_min_rate once http.timeout has passed loses its
+    connection (issue 17); the upload session stays usable."""
+    reg = make_registry(config="http:\n  timeout: 1s\n  body_min_rate: 1000\n")
+    r = reg.req("POST", "/v2/slow/blobs/uploads/")
+    assert r.status_code == 202
+    loc = r.headers["Location"]
+    s = socket.create_connection(("127.0.0.1", reg.port), timeout=30)
+    try:
+        s.sendall(f"PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".encode())
+        deadline = time.monotonic() + 60
+        closed = False
+        while time.monotonic() < deadline and not closed:
+            try:
+                s.sendall(b"x" * 10)
+                s.settimeout(0.3)
+                closed = s.recv(4096) == b""
+            except socket.timeout:
+                pass
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+        assert closed, "a body at ~30 bytes/s kept its connection"
+    finally:
+        s.close()
+    # what arrived is kept, as with any interrupted PATCH; the session goes on from there
+    r = reg.req("GET", loc)
+    assert r.status_code == 204
+    kept = int(r.headers["Range"].split("-")[1]) + 1
+    data = b"z" * 10
+    assert reg.req("PATCH", loc, data=data).status_code == 202
+    assert reg.req("PUT", f"{loc}?digest={sha256(b'x' * kept + data)}").status_code == 201

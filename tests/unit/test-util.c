@@ -1,3 +1,7 @@
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
 #include "unit.h"
 #include "common/util.h"
 
@@ -97,12 +101,51 @@ static void test_http_target_and_framing(void **state)
 	assert_int_equal(http_framing_check(1, "3", NULL, true), -EINVAL);
 }
 
+static void *release_fifo(void *path)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC); /* blocks until hang_point opens it */
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void test_hang_point(void **state)
+{
+	(void)state;
+	unsetenv("BERTH_TEST_HANG_AT");
+	hang_point("exit-cleanup", "web"); /* unset: returns */
+	setenv("BERTH_TEST_HANG_AT", "exit-cleanup:web", 1);
+	hang_point("exit-cleanup", "db");  /* another subject */
+	hang_point("exit-cleanup", NULL);  /* no subject */
+	hang_point("exit", "web");         /* a prefix of the point is not the point */
+	hang_point("exit-cleanup-x", "web");
+	char dir[] = "/tmp/test-hang-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char fifo[sizeof(dir) + 8];
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	setenv("BERTH_TEST_HANG_FIFO", fifo, 1);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, release_fifo, fifo), 0);
+	hang_point("exit-cleanup", "web"); /* matches: returns once released */
+	pthread_join(t, NULL);
+	setenv("BERTH_TEST_HANG_AT", "exit-cleanup", 1);
+	assert_int_equal(pthread_create(&t, NULL, release_fifo, fifo), 0);
+	hang_point("exit-cleanup", "any"); /* no subject in the variable: every one */
+	pthread_join(t, NULL);
+	unsetenv("BERTH_TEST_HANG_AT");
+	unsetenv("BERTH_TEST_HANG_FIFO");
+	unlink(fifo);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_int),      cmocka_unit_test(test_parse_bytes),
 		cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_rfc3339_round_trip),
 		cmocka_unit_test(test_random_hex),     cmocka_unit_test(test_http_target_and_framing),
+		cmocka_unit_test(test_hang_point),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,7 +17,7 @@ python3-cryptography time openssl tini
 hyperfine wrk strace jq curl ca-certificates tar gzip zstd
 python3-cryptography time openssl
 etcd-server etcd-client awscli python3-boto3
-haproxy
+haproxy prometheus
 "
 
 missing=""

@@ -106,10 +106,12 @@ def test_restart_always_restarts_until_stopped(daemon):
 
 
 def test_health_status_transitions(daemon):
-    # failures inside the 3 s start period do not count: "starting" holds however slow this inspect is
-    daemon.docker("run", "-d", "--name", "doc", "--health-cmd", "test -e /tmp/ok", "--health-interval", "100ms",
-                  "--health-retries", "2", "--health-start-period", "3s", "busybox", "sleep", "600")
+    # the first check blocks until /tmp/go exists: "starting" holds however slow this inspect is
+    daemon.docker("run", "-d", "--name", "doc", "--health-cmd",
+                  "while [ ! -e /tmp/go ]; do sleep 0.05; done; test -e /tmp/ok", "--health-interval", "100ms",
+                  "--health-timeout", "60s", "--health-retries", "2", "busybox", "sleep", "600")
     assert inspect(daemon, "doc")["State"]["Health"]["Status"] == "starting"
+    daemon.docker("exec", "doc", "touch", "/tmp/go")
     wait_for(lambda: inspect(daemon, "doc")["State"]["Health"]["Status"] == "unhealthy")
     daemon.docker("exec", "doc", "touch", "/tmp/ok")
     wait_for(lambda: inspect(daemon, "doc")["State"]["Health"]["Status"] == "healthy")

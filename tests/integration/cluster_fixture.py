@@ -136,21 +136,52 @@ class Node:
                 return a["local"]
         return None
 
-    def cleanup(self):
-        if os.path.exists(self.sock):
-            for c in self.containers():
-                self.docker("rm", "-f", c["ID"], check=False)
-        self.stop()
-        unmount_all(self.base)
+    def _cgroup_dirs(self):
+        """This node's cgroup directories in every hierarchy, deepest first."""
+        out = []
         for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
             for ctl in [""] + (os.listdir(root) if os.path.isdir(root) else []):
                 top = os.path.join(root, ctl)
                 for name in (f"{self.cgroup_parent}-tasks", self.cgroup_parent):
                     d = os.path.join(top, name)
                     if os.path.isdir(d):
-                        for dirpath, _, _ in sorted(os.walk(d), key=lambda t: -len(t[0])):
-                            with contextlib.suppress(OSError):
-                                os.rmdir(dirpath)
+                        out += [p for p, _, _ in os.walk(d)]
+        return sorted(set(out), key=len, reverse=True)
+
+    def _kill_leftovers(self):
+        """Kill what outlived the agent: task containers (by this node's cgroups; a task the agent
+        restarted while the containers were being removed, or those of an agent the test killed)
+        and their shims (by this node's paths on their command line). Only this node's processes."""
+        pids = set()
+        for d in self._cgroup_dirs():
+            with contextlib.suppress(OSError):
+                pids |= {int(x) for x in open(os.path.join(d, "cgroup.procs")).read().split()}
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                with contextlib.suppress(OSError):
+                    if self.base.encode() in open(f"/proc/{p}/cmdline", "rb").read():
+                        pids.add(int(p))
+        pids.discard(os.getpid())
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        def alive(pid):
+            try:
+                return open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1][0] != "Z"
+            except (OSError, IndexError):
+                return False
+        wait_for(lambda: not any(alive(pid) for pid in pids), 10, "leftover task processes to die")
+
+    def cleanup(self):
+        if os.path.exists(self.sock):
+            for c in self.containers():
+                self.docker("rm", "-f", c["ID"], check=False)
+        self.stop()
+        self._kill_leftovers()
+        unmount_all(self.base)
+        for d in self._cgroup_dirs():
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
 
 
 class Cluster:

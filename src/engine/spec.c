@@ -20,56 +20,13 @@
 #include "common/util.h"
 #include "engine/internal.h"
 #include "engine/options.h"
+#include "runtime/spec.h"
 
 static const char *const default_caps[] = {
 	"CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
 	"CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
 	"CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
 	"CAP_KILL",    "CAP_AUDIT_WRITE",
-};
-
-static const char *const all_caps[] = {
-	"CAP_CHOWN",
-	"CAP_DAC_OVERRIDE",
-	"CAP_DAC_READ_SEARCH",
-	"CAP_FOWNER",
-	"CAP_FSETID",
-	"CAP_KILL",
-	"CAP_SETGID",
-	"CAP_SETUID",
-	"CAP_SETPCAP",
-	"CAP_LINUX_IMMUTABLE",
-	"CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST",
-	"CAP_NET_ADMIN",
-	"CAP_NET_RAW",
-	"CAP_IPC_LOCK",
-	"CAP_IPC_OWNER",
-	"CAP_SYS_MODULE",
-	"CAP_SYS_RAWIO",
-	"CAP_SYS_CHROOT",
-	"CAP_SYS_PTRACE",
-	"CAP_SYS_PACCT",
-	"CAP_SYS_ADMIN",
-	"CAP_SYS_BOOT",
-	"CAP_SYS_NICE",
-	"CAP_SYS_RESOURCE",
-	"CAP_SYS_TIME",
-	"CAP_SYS_TTY_CONFIG",
-	"CAP_MKNOD",
-	"CAP_LEASE",
-	"CAP_AUDIT_WRITE",
-	"CAP_AUDIT_CONTROL",
-	"CAP_SETFCAP",
-	"CAP_MAC_OVERRIDE",
-	"CAP_MAC_ADMIN",
-	"CAP_SYSLOG",
-	"CAP_WAKE_ALARM",
-	"CAP_BLOCK_SUSPEND",
-	"CAP_AUDIT_READ",
-	"CAP_PERFMON",
-	"CAP_BPF",
-	"CAP_CHECKPOINT_RESTORE",
 };
 
 static const char *const masked_paths[] = {
@@ -108,21 +65,21 @@ static bool json_strv_has(const json_t *a, const char *s)
 	return false;
 }
 
-/* all_caps[i] is capability number i; the ones the daemon itself can pass on. */
+/* The capabilities the daemon itself can pass on. */
 static json_t *bounding_caps(void)
 {
 	json_t *a = json_array();
-	for (size_t i = 0; i < ARRAY_SIZE(all_caps); i++)
+	for (int i = 0; i <= RUNTIME_CAP_LAST; i++)
 		if (prctl(PR_CAPBSET_READ, (unsigned long)i, 0, 0, 0) == 1)
-			json_array_append_new(a, json_string(all_caps[i]));
+			json_array_append_new(a, json_string(runtime_cap_name(i)));
 	return a;
 }
 
 static int cap_number(const char *canonical)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(all_caps); i++)
-		if (streq(all_caps[i], canonical))
-			return (int)i;
+	for (int i = 0; i <= RUNTIME_CAP_LAST; i++)
+		if (streq(runtime_cap_name(i), canonical))
+			return i;
 	return -1;
 }
 

@@ -5,14 +5,12 @@
  * (container.h) and record state. Any failure tears down what was made:
  * the child is killed and reaped, the cgroup removed, the state dir deleted.
  */
-#include <ctype.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/sched.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -363,16 +361,13 @@ static int check_caps_held(const struct runtime_process *p, struct berth_error *
 		for (int c = 0; c < 64; c++) {
 			if (!(sets[i].mask & (1ull << c)) || prctl(PR_CAPBSET_READ, (unsigned long)c, 0, 0, 0) == 1)
 				continue;
-			char *name = cap_to_name((cap_value_t)c);
-			_cleanup_free_ char *upper = xstrdup(name ? name : "?");
-			cap_free(name);
-			for (char *q = upper; *q; q++)
-				*q = (char)toupper((unsigned char)*q);
+			char num[32];
+			snprintf(num, sizeof(num), "capability %d", c);
 			return berth_error_msg(err, EPERM,
 					       "'process.capabilities.%s': %s is not in the runtime's own "
 					       "bounding set, so no process it starts can have it (drop it "
 					       "from the configuration)",
-					       sets[i].name, upper);
+					       sets[i].name, runtime_cap_name(c) ? runtime_cap_name(c) : num);
 		}
 	return 0;
 }

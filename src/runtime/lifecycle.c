@@ -337,52 +337,8 @@ void runtime_features_json(struct strbuf *sb)
 	    "    \"namespaces\": [\"cgroup\", \"ipc\", \"mount\", \"network\", \"pid\", \"time\", \"user\", "
 	    "\"uts\"],\n"
 	    "    \"capabilities\": [");
-	for (int c = 0; c <= 40; c++) {
-		static const char *const names[] = {
-			"CHOWN",
-			"DAC_OVERRIDE",
-			"DAC_READ_SEARCH",
-			"FOWNER",
-			"FSETID",
-			"KILL",
-			"SETGID",
-			"SETUID",
-			"SETPCAP",
-			"LINUX_IMMUTABLE",
-			"NET_BIND_SERVICE",
-			"NET_BROADCAST",
-			"NET_ADMIN",
-			"NET_RAW",
-			"IPC_LOCK",
-			"IPC_OWNER",
-			"SYS_MODULE",
-			"SYS_RAWIO",
-			"SYS_CHROOT",
-			"SYS_PTRACE",
-			"SYS_PACCT",
-			"SYS_ADMIN",
-			"SYS_BOOT",
-			"SYS_NICE",
-			"SYS_RESOURCE",
-			"SYS_TIME",
-			"SYS_TTY_CONFIG",
-			"MKNOD",
-			"LEASE",
-			"AUDIT_WRITE",
-			"AUDIT_CONTROL",
-			"SETFCAP",
-			"MAC_OVERRIDE",
-			"MAC_ADMIN",
-			"SYSLOG",
-			"WAKE_ALARM",
-			"BLOCK_SUSPEND",
-			"AUDIT_READ",
-			"PERFMON",
-			"BPF",
-			"CHECKPOINT_RESTORE",
-		};
-		strbuf_addf(sb, "%s\"CAP_%s\"", c ? ", " : "", names[c]);
-	}
+	for (int c = 0; c <= RUNTIME_CAP_LAST; c++)
+		strbuf_addf(sb, "%s\"%s\"", c ? ", " : "", runtime_cap_name(c));
 	strbuf_addstr(
 	    sb, "],\n"
 		"    \"cgroup\": {\"v1\": true, \"v2\": true, \"systemd\": false, \"systemdUser\": false, "

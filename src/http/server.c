@@ -45,6 +45,8 @@
 #define STREAM_HIGH            (256u * 1024)
 /* A streamed request body is held back (the connection suspended) beyond this. */
 #define BODY_IN_MAX            (1u << 20)
+/* The largest body of a refused request read (and dropped) to keep the connection. */
+#define DRAIN_MAX              (256u * 1024)
 /* Beyond MHD's own count: connections being added while others close. */
 #define MHD_LIMIT_SLACK        64
 
@@ -116,6 +118,7 @@ struct http_request {
 	/* buffered body */
 	struct strbuf body;
 	bool too_big;
+	bool drain; /* refused before its body: read and drop the body, then answer (keep-alive) */
 	size_t limit;
 	/* streamed body */
 	bool streamed;
@@ -969,17 +972,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)version;
 
 	if (!req || req == (void *)&bad_target) {
-		const char *why = framing_error(conn, req != NULL);
+		bool nul_target = req != NULL;
+		const char *why = framing_error(conn, nul_target);
 		*con_cls = req = request_new(srv, conn, url, method);
 		pthread_mutex_lock(&req->mu);
 		conn_phase(srv, req->c, CONN_PHASE_BODY);
 		if (why) {
-			/* the body, if any, is left unread: the connection cannot be reused */
-			http_response_header(req, "Connection", "close");
+			/*
+			 * A small body of a well-framed request is read and dropped before the
+			 * answer, as Go's net/http does for up to 256 KiB: a client still sending
+			 * it would otherwise meet a closed connection (EPIPE) instead of the
+			 * answer. Otherwise the body stays unread and the connection closes.
+			 */
+			const char *cl = lookup(req, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+			uint64_t n = 0;
+			req->drain = nul_target && cl && parse_uint64(cl, &n) == 0 && n > 0 && n <= DRAIN_MAX;
+			if (!req->drain)
+				http_response_header(req, "Connection", "close");
 			pthread_mutex_unlock(&req->mu);
 			http_respond_error(req, 400, "%s", why);
 			pthread_mutex_lock(&req->mu);
-			ret = queue_now(req);
+			if (!req->drain)
+				ret = queue_now(req);
 		} else if (req->streamed && req->too_big) {
 			pthread_mutex_unlock(&req->mu);
 			http_respond_error(req, 413, "request body too large (limit %zu bytes)", req->limit);
@@ -997,7 +1011,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->c->bytes += *upload_size;
 		pthread_mutex_unlock(&srv->lock);
 	}
-	if (req->responded && !req->queued && (!req->dispatched || req->handler_done || req->streamed)) {
+	if (req->drain) {
+		if (*upload_size == 0 && !req->queued)
+			ret = queue_now(req); /* the whole body was read */
+		*upload_size = 0;
+	} else if (req->responded && !req->queued && (!req->dispatched || req->handler_done || req->streamed)) {
 		*upload_size = 0; /* answered before the whole body came: the rest is dropped */
 		ret = queue_now(req);
 	} else if (*upload_size > 0) {

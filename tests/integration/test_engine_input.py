@@ -9,6 +9,7 @@ A client that does not speak HTTP on the API socket gets dockerd's
 "400 Bad Request" and the connection closes.
 """
 import socket
+import time
 
 import docker
 import pytest
@@ -85,6 +86,25 @@ def test_create_refuses_name_with_nul(daemon):
     assert status == 400, body
     status, _ = daemon.json("GET", "/containers/ab/json")
     assert status == 404  # nothing was created under the truncated name
+
+
+def test_refused_request_reads_its_body_and_keeps_the_connection(daemon):
+    """A client that sends the body after the headers (Python's http.client, Go's) gets the 400, not EPIPE,
+    and the connection serves the next request (Go's net/http drains small unread bodies the same way)."""
+    body = b'{"Image": "busybox", "Cmd": ["true"]}'
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(20)
+        s.connect(daemon.sock)
+        s.sendall(b"POST /containers/create?name=ab%00cd HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        time.sleep(0.3)  # the server has the headers; it answers once the body is read
+        s.sendall(body)
+        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = b""
+        while chunk := s.recv(4096):
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 400 "), out
+    assert b"NUL byte" in out and out.count(b"HTTP/1.1 ") == 2 and out.endswith(b"OK"), out
 
 
 def test_docker_py_sees_the_refusals(daemon):

@@ -689,7 +689,9 @@ static int sq_watch(struct store *st, const char *prefix, int64_t from, int time
 			continue;
 		}
 		if (s->stop || pthread_cond_timedwait(&s->changed, &s->lock, &deadline) == ETIMEDOUT) {
-			ret->revision = s->revision;
+			/* what was examined, not s->revision: the writer moves that before its commit
+			 * wakes us, and a caller resuming after it would skip those events */
+			ret->revision = from - 1;
 			pthread_mutex_unlock(&s->lock);
 			return 0;
 		}

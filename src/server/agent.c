@@ -383,35 +383,105 @@ static json_t *desired_tasks(struct server *s, const char *cluster, const char *
 	return out;
 }
 
-/* Wait until a task event concerns this node (or the deadline); false on timeout. */
-static bool wait_for_change(struct server *s, const char *cluster, const char *arn, int64_t since,
-			    int wait_sec)
+/*
+ * Parked `tasks` long polls. One watcher thread per server follows the task
+ * prefix of every cluster and notes, per container instance, the revision of
+ * the last event that concerns it (a deleted task concerns every node); a
+ * parked poll sleeps on one condition until its node's revision passes its
+ * `since`. An idle poll costs nothing until its deadline, however many are
+ * parked (before, each ran its own store watch and woke every second), and a
+ * store write costs one event read, not one per parked poll.
+ */
+#define TASKS_PREFIX "/berth/tasks/"
+
+static void hub_note(struct server *s, const char *arn, int64_t rev)
 {
-	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
-	int64_t deadline = (int64_t)(record_now() * 1000) + (int64_t)wait_sec * 1000;
-	int64_t from = since + 1;
+	json_t *v = json_object_get(s->tasks_revs, arn);
+	if (json_integer_value(v) < rev)
+		json_object_set_new(s->tasks_revs, arn, json_integer(rev));
+}
+
+static void *hub_main(void *arg)
+{
+	struct server *s = arg;
+	int64_t seen = 0;
 	for (;;) {
-		int64_t left = deadline - (int64_t)(record_now() * 1000);
 		pthread_mutex_lock(&s->lock);
 		bool stopping = s->stopping;
 		pthread_mutex_unlock(&s->lock);
-		if (left <= 0 || stopping) /* a stopping server answers its long polls at once */
-			return false;
-		struct store_event_list ev;
-		int r = store_watch(s->store, tp, from, (int)MIN(left, 1000), &ev, NULL);
-		if (r < 0)
-			return true; /* compacted or store trouble: let the agent resync */
-		bool hit = false;
-		for (size_t i = 0; i < ev.n && !hit; i++)
-			hit = ev.events[i].type == STORE_EVENT_DELETE || strstr(ev.events[i].kv.value, arn);
+		if (stopping)
+			return NULL;
+		struct store_event_list ev = { 0 };
+		int r = seen ? store_watch(s->store, TASKS_PREFIX, seen + 1, 1000, &ev, NULL) : -ERANGE;
+		if (r < 0) {
+			/* compacted, store trouble or the first round: resync from now; polls from before answer */
+			int64_t rev = 0;
+			if (store_revision(s->store, &rev, NULL) < 0) {
+				struct timespec ts = { .tv_sec = 1 };
+				nanosleep(&ts, NULL);
+				continue;
+			}
+			pthread_mutex_lock(&s->lock);
+			s->tasks_from = rev;
+			pthread_cond_broadcast(&s->tasks_cond);
+			pthread_mutex_unlock(&s->lock);
+			seen = rev;
+			continue;
+		}
+		pthread_mutex_lock(&s->lock);
+		for (size_t i = 0; i < ev.n; i++) {
+			struct store_kv *kv = &ev.events[i].kv;
+			_cleanup_json_ json_t *t = ev.events[i].type == STORE_EVENT_PUT
+						       ? json_loadb(kv->value, kv->value_len, 0, NULL)
+						       : NULL;
+			const char *arn = json_string_value(json_object_get(t, "containerInstanceArn"));
+			hub_note(s, arn ? arn : "*", kv->mod_revision);
+			seen = MAX(seen, kv->mod_revision);
+		}
 		if (ev.n)
-			from = ev.events[ev.n - 1].kv.mod_revision + 1;
-		else if (ev.revision >= from) /* examined up to there: the next slice need not read it again */
-			from = ev.revision + 1;
+			pthread_cond_broadcast(&s->tasks_cond);
+		else
+			seen = MAX(seen, ev.revision);
+		pthread_mutex_unlock(&s->lock);
 		store_event_list_done(&ev);
-		if (hit)
-			return true;
 	}
+}
+
+int agent_hub_start(struct server *s, struct berth_error **err)
+{
+	if (pthread_create(&s->tasks_hub, NULL, hub_main, s) != 0)
+		return berth_error_set(err, EAGAIN, "start the task event watcher");
+	s->tasks_hub_running = true;
+	return 0;
+}
+
+void agent_hub_stop(struct server *s)
+{
+	if (s->tasks_hub_running)
+		pthread_join(s->tasks_hub, NULL);
+	s->tasks_hub_running = false;
+}
+
+/* Wait until a task event concerns this node after since (or the deadline); false on timeout. */
+static bool wait_for_change(struct server *s, const char *arn, int64_t since, int wait_sec)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += wait_sec;
+	bool changed = false;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) { /* a stopping server answers its long polls at once */
+		int64_t mine = json_integer_value(json_object_get(s->tasks_revs, arn));
+		int64_t all = json_integer_value(json_object_get(s->tasks_revs, "*"));
+		if (since < s->tasks_from || MAX(mine, all) > since) {
+			changed = true;
+			break;
+		}
+		if (pthread_cond_timedwait(&s->tasks_cond, &s->lock, &deadline) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return changed;
 }
 
 static void do_tasks(struct server *s, struct http_request *req, json_t *node)
@@ -429,7 +499,7 @@ static void do_tasks(struct server *s, struct http_request *req, json_t *node)
 	json_t *status = json_incref(json_object_get(inst, "status"));
 	json_decref(inst);
 	if (since > 0 && wait > 0)
-		(void)wait_for_change(s, cluster, arn, since, wait);
+		(void)wait_for_change(s, arn, since, wait);
 	int64_t rev = 0;
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *tasks = NULL;

@@ -218,6 +218,8 @@ static void server_done(struct server *s)
 	free(s->ca_key_pem);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->stop_cond);
+	pthread_cond_destroy(&s->tasks_cond);
+	json_decref(s->tasks_revs);
 	pthread_mutex_destroy(&s->logs_lock);
 	pthread_cond_destroy(&s->logs_cond);
 }
@@ -297,7 +299,8 @@ static int serve(struct server *s, struct berth_error **err)
 		logs_stop(s);
 		return r;
 	}
-	if ((r = ecr_start(s, err)) < 0 || (r = leader_start(s, err)) < 0) {
+	if ((r = ecr_start(s, err)) < 0 || (r = leader_start(s, err)) < 0 || (r = agent_hub_start(s, err)) < 0) {
+		leader_stop(s);
 		ecr_stop(s);
 		http_tcp_listener_stop(l);
 		http_server_stop(hs);
@@ -329,6 +332,7 @@ static int serve(struct server *s, struct berth_error **err)
 		;
 	log_fields(LOG_LEVEL_INFO, "server shutting down", NULL);
 	leader_stop(s);
+	agent_hub_stop(s);
 	http_tcp_listener_stop(l);
 	http_server_stop(hs);
 	ecr_stop(s);
@@ -347,6 +351,8 @@ int server_main(int argc, char **argv)
 	pthread_mutex_init(&s.logs_lock, NULL);
 	pthread_cond_init(&s.logs_cond, NULL);
 	pthread_cond_init(&s.stop_cond, NULL);
+	pthread_cond_init(&s.tasks_cond, NULL);
+	s.tasks_revs = json_object();
 	const char *env_root = getenv("BERTH_SERVER_ROOT");
 	s.root = xstrdup(env_root && *env_root ? env_root : SERVER_DEFAULT_ROOT);
 	s.listen = xstrdup(SERVER_DEFAULT_LISTEN);

@@ -61,6 +61,12 @@ struct server {
 	struct sched_cache *sched; /* sched-cache.c: the scheduler's snapshots */
 	bool leader, stopping;
 	pthread_cond_t stop_cond;
+	/* agent.c: the task events of parked `tasks` long polls, dispatched by one watcher (under lock) */
+	pthread_cond_t tasks_cond; /* broadcast when tasks_revs changed, and at stop */
+	json_t *tasks_revs;        /* containerInstanceArn ("*": every node) -> revision of its last task event */
+	int64_t tasks_from;        /* the watcher started here: a poll from before answers at once */
+	pthread_t tasks_hub;
+	bool tasks_hub_running;
 	/* logs (logs.c) */
 	struct logs_store *logs;   /* events under ROOT/logs */
 	int logs_day_seconds;      /* length of a retention "day" (86400; tests shorten it) */
@@ -247,6 +253,9 @@ bool task_holds_resources(json_t *task);
 /* ---- agent.c (the agent protocol) ---- */
 struct http_request;
 void agent_handle(struct server *s, struct http_request *req);
+/* The watcher of task events that wakes parked tasks long polls (after leader_start; stop after leader_stop). */
+int agent_hub_start(struct server *s, struct berth_error **err);
+void agent_hub_stop(struct server *s);
 
 /* ---- overlay.c ---- */
 #define OVERLAY_DEFAULT_CIDR        "10.42.0.0/16"

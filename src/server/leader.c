@@ -240,6 +240,7 @@ void leader_stop(struct server *s)
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->stop_cond);
+	pthread_cond_broadcast(&s->tasks_cond); /* parked tasks long polls answer now */
 	pthread_mutex_unlock(&s->lock);
 	if (leader_started)
 		pthread_join(leader_thread, NULL);

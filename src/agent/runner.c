@@ -495,6 +495,42 @@ static json_t *attachment_of(const struct rtask *t, const char *ip, const char *
 			 dns, "name", "privateIPv4Address", "value", ip);
 }
 
+/*
+ * What the network layer says of a container, asked once and kept in the
+ * task's state under key[name]: the awsvpc address of the pause container,
+ * a bridge container's port bindings. They do not change while it runs, and
+ * asking takes the network layer's lock, which every CNI call of every other
+ * task holds while its plugins run: a task of a 10-task burst waited for the
+ * others' networking before it could report RUNNING. A borrowed reference.
+ */
+static json_t *net_cached(struct rtask *t, const char *key, const char *name, const char *id, bool awsvpc)
+{
+	pthread_mutex_lock(&t->r->lock);
+	json_t *have = json_object_get(json_object_get(t->st, key), name);
+	pthread_mutex_unlock(&t->r->lock);
+	if (have) /* only the task's own thread sets it: stays valid without the lock */
+		return have;
+	_cleanup_json_ json_t *ns = network_settings(t, id);
+	json_t *v;
+	if (awsvpc) {
+		json_t *net = json_object_get(json_object_get(ns, "Networks"), t->r->network);
+		const char *ip = json_string_value(json_object_get(net, "IPAddress"));
+		const char *mac = json_string_value(json_object_get(net, "MacAddress"));
+		if (!ip || !*ip)
+			return NULL; /* not attached (yet): ask again next time */
+		v = json_pack("{s:s,s:s}", "ip", ip, "mac", mac ? mac : "");
+	} else {
+		v = bindings_of(ns);
+	}
+	pthread_mutex_lock(&t->r->lock);
+	json_t *map = json_object_get(t->st, key);
+	if (!map)
+		json_object_set_new(t->st, key, map = json_object());
+	json_object_set_new(map, name, v);
+	pthread_mutex_unlock(&t->r->lock);
+	return v;
+}
+
 /* Refresh containers[], the task's address and health in the status from the engine. */
 static void refresh(struct rtask *t)
 {
@@ -504,16 +540,10 @@ static void refresh(struct rtask *t)
 	json_t *list = json_array();
 	size_t i;
 	json_t *n;
-	const char *ip = NULL, *mac = NULL;
-	_cleanup_json_ json_t *pns =
-	    json_string_value(json_object_get(t->st, "pause"))
-		? network_settings(t, json_string_value(json_object_get(t->st, "pause")))
-		: NULL;
-	json_t *pnet = json_object_get(json_object_get(pns, "Networks"), t->r->network);
-	ip = json_string_value(json_object_get(pnet, "IPAddress"));
-	mac = json_string_value(json_object_get(pnet, "MacAddress"));
-	if (ip && !*ip)
-		ip = NULL;
+	const char *pause = json_string_value(json_object_get(t->st, "pause"));
+	json_t *addr = pause ? net_cached(t, "netCache", PAUSE_NAME, pause, true) : NULL;
+	const char *ip = json_string_value(json_object_get(addr, "ip"));
+	const char *mac = json_string_value(json_object_get(addr, "mac"));
 	int healthy = 0, unhealthy = 0, checked = 0;
 	json_array_foreach (order, i, n) {
 		const char *name = json_string_value(n);
@@ -545,10 +575,8 @@ static void refresh(struct rtask *t)
 			json_object_set_new(
 			    c, "networkInterfaces",
 			    json_pack("[{s:s,s:s}]", "attachmentId", t->id, "privateIpv4Address", ip));
-		else if (ci.state == C_RUNNING && streq(network_mode(t), "bridge")) {
-			_cleanup_json_ json_t *ns = network_settings(t, id);
-			json_object_set_new(c, "networkBindings", bindings_of(ns));
-		}
+		else if (ci.state == C_RUNNING && streq(network_mode(t), "bridge"))
+			json_object_set(c, "networkBindings", net_cached(t, "bindingsCache", name, id, false));
 		json_array_append_new(list, c);
 	}
 	pthread_mutex_lock(&t->r->lock);

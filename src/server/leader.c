@@ -76,7 +76,7 @@ static void check_nodes(struct server *s)
 	json_t *insts = json_array();
 	for (size_t k = 0; k < raw.n; k++) {
 		const char *slash = strrchr(raw.kvs[k].key, '/');
-		if (slash && bsearch(slash + 1, alive.kvs, alive.n, sizeof(*alive.kvs), alive_cmp))
+		if (slash && alive.n && bsearch(slash + 1, alive.kvs, alive.n, sizeof(*alive.kvs), alive_cmp))
 			continue; /* connected (keys are in byte order) */
 		json_t *j = json_loadb(raw.kvs[k].value, raw.kvs[k].value_len, 0, NULL);
 		if (j)

@@ -639,9 +639,8 @@ def simulate(b, res):
     class SimNode(AgentClient):
         """berth_agent_client's AgentClient (join: CA pin + CSR, register, heartbeat, tasks) with a cheaper
         transport for the calls under the node certificate: one ssl context per node (CA + its own
-        certificate loaded once) and http.client, either a new TLS connection per call, as `berth agent`
-        does today (src/agent/agent.c client_for: a new client per heartbeat, poll and report), or one
-        kept-alive connection per purpose."""
+        certificate loaded once) and http.client, one kept-alive connection per purpose as `berth agent`
+        keeps one per thread (src/agent/agent.c conn_get), or a new TLS connection per call."""
 
         def __init__(self, endpoint, workdir):
             super().__init__(endpoint, workdir)
@@ -771,9 +770,12 @@ def simulate(b, res):
     stop.set()
 
 
+# berth agent keeps one connection per thread (heartbeat, tasks long poll, reporter): kept-alive, like the
+# real agent; SIM_TLS_EACH=1 adds the old mode of a new TLS connection per call, for comparison
 SIM_MODES = [("heartbeats, kept-alive connections", True, False),
-             ("heartbeats, new TLS connection each (as berth agent)", False, False),
-             ("heartbeats + parked tasks long poll, new connections (as berth agent)", False, True)]
+             ("heartbeats + parked tasks long poll, kept-alive connections (as berth agent)", True, True)]
+if os.environ.get("SIM_TLS_EACH") == "1":
+    SIM_MODES.insert(1, ("heartbeats, new TLS connection each", False, False))
 
 
 def sim_round(b, nodes, iv, longpoll, errors, mode):

@@ -1,9 +1,11 @@
 /*
  * runner.c - one thread per task drives it through the host layer (see
- * runner.h). Threads sleep on one condition variable that the engine's event
- * stream (one reader thread) bumps for every container event; a woken task
- * re-inspects its own containers, so events only say "look", the engine's
- * state is the truth. Engine calls are made without the runner's lock.
+ * runner.h). Each task's thread sleeps on its own condition variable; the
+ * engine's event stream (one reader thread) bumps the task named by the
+ * event's container label (io.berth.agent.task), so a container event wakes
+ * the one task it concerns, not all of them. A woken task re-inspects its
+ * own containers: events only say "look", the engine's state is the truth.
+ * Engine calls and state file writes are made without the runner's lock.
  *
  * Trade-off: a thread per task is simple and a node runs tens of tasks, not
  * thousands; a task's thread spends its life blocked on the condition.
@@ -42,6 +44,8 @@ struct rtask {
 	json_t
 	    *st; /* persisted: {"ids": {name: engine id}, "pause": id, "volumes": [...], "status": {...}} */
 	bool want_stop; /* under r->lock */
+	uint64_t seq;    /* under r->lock: bumped by this task's container events */
+	pthread_cond_t cond; /* signalled with seq, want_stop and the runner's closing */
 	char *stop_code, *stop_reason;
 	bool running_thread;
 	pthread_t thread;
@@ -53,8 +57,6 @@ struct agent_runner {
 	struct host *h;
 	char *dir, *cgroup_parent, *network, *subnet, *pause_path, *dns_search;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	uint64_t seq; /* bumped by every container event */
 	bool closing;
 	struct rtask *tasks;
 	struct engine_event_reader *events;
@@ -77,11 +79,19 @@ static char *state_path(const struct agent_runner *r, const char *id)
 	return xasprintf("%s/tasks/%s.json", r->dir, id);
 }
 
+/*
+ * Persist the task (called without the runner's lock, by the task's own
+ * thread: the only writer of its state once it runs). The document is taken
+ * under the lock, the file written (and fsync'ed) outside it, so one task's
+ * disk write never holds up the others or the event thread.
+ */
 static void save(struct rtask *t)
 {
+	pthread_mutex_lock(&t->r->lock);
 	_cleanup_json_ json_t *doc =
 	    json_pack("{s:i,s:O,s:O}", "version", STATE_VERSION, "task", t->task, "state", t->st);
 	_cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
+	pthread_mutex_unlock(&t->r->lock);
 	_cleanup_free_ char *path = state_path(t->r, t->id);
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (fs_write_file_atomic(path, text, strlen(text), 0600, &err) < 0)
@@ -108,8 +118,8 @@ static void report(struct rtask *t)
 	struct agent_runner *r = t->r;
 	pthread_mutex_lock(&r->lock);
 	json_t *copy = json_deep_copy(status_of(t));
-	save(t);
 	pthread_mutex_unlock(&r->lock);
+	save(t);
 	if (r->cfg.report)
 		r->cfg.report(r->cfg.userdata, copy);
 	json_decref(copy);
@@ -337,8 +347,8 @@ static int create_pause(struct rtask *t, const char *cgroup, struct berth_error 
 	}
 	pthread_mutex_lock(&r->lock);
 	json_object_set_new(t->st, "pause", json_string(id));
-	save(t);
 	pthread_mutex_unlock(&r->lock);
+	save(t);
 	return 0;
 }
 
@@ -385,9 +395,8 @@ static int prepare_volumes(struct rtask *t, struct berth_error **err)
 	pthread_mutex_lock(&t->r->lock);
 	json_object_set_new(t->st, "volumeMap", map);
 	json_object_set_new(t->st, "volumes", owned);
-	save(t);
 	pthread_mutex_unlock(&t->r->lock);
-	return rr;
+	return rr; /* persisted by the report that follows (start_task) or the stop's */
 }
 
 /* ---- container state ---- */
@@ -496,6 +505,42 @@ static json_t *attachment_of(const struct rtask *t, const char *ip, const char *
 			 dns, "name", "privateIPv4Address", "value", ip);
 }
 
+/*
+ * What the network layer says of a container, asked once and kept in the
+ * task's state under key[name]: the awsvpc address of the pause container,
+ * a bridge container's port bindings. They do not change while it runs, and
+ * asking takes the network layer's lock, which every CNI call of every other
+ * task holds while its plugins run: a task of a 10-task burst waited for the
+ * others' networking before it could report RUNNING. A borrowed reference.
+ */
+static json_t *net_cached(struct rtask *t, const char *key, const char *name, const char *id, bool awsvpc)
+{
+	pthread_mutex_lock(&t->r->lock);
+	json_t *have = json_object_get(json_object_get(t->st, key), name);
+	pthread_mutex_unlock(&t->r->lock);
+	if (have) /* only the task's own thread sets it: stays valid without the lock */
+		return have;
+	_cleanup_json_ json_t *ns = network_settings(t, id);
+	json_t *v;
+	if (awsvpc) {
+		json_t *net = json_object_get(json_object_get(ns, "Networks"), t->r->network);
+		const char *ip = json_string_value(json_object_get(net, "IPAddress"));
+		const char *mac = json_string_value(json_object_get(net, "MacAddress"));
+		if (!ip || !*ip)
+			return NULL; /* not attached (yet): ask again next time */
+		v = json_pack("{s:s,s:s}", "ip", ip, "mac", mac ? mac : "");
+	} else {
+		v = bindings_of(ns);
+	}
+	pthread_mutex_lock(&t->r->lock);
+	json_t *map = json_object_get(t->st, key);
+	if (!map)
+		json_object_set_new(t->st, key, map = json_object());
+	json_object_set_new(map, name, v);
+	pthread_mutex_unlock(&t->r->lock);
+	return v;
+}
+
 /* Refresh containers[], the task's address and health in the status from the engine. */
 static void refresh(struct rtask *t)
 {
@@ -505,16 +550,10 @@ static void refresh(struct rtask *t)
 	json_t *list = json_array();
 	size_t i;
 	json_t *n;
-	const char *ip = NULL, *mac = NULL;
-	_cleanup_json_ json_t *pns =
-	    json_string_value(json_object_get(t->st, "pause"))
-		? network_settings(t, json_string_value(json_object_get(t->st, "pause")))
-		: NULL;
-	json_t *pnet = json_object_get(json_object_get(pns, "Networks"), t->r->network);
-	ip = json_string_value(json_object_get(pnet, "IPAddress"));
-	mac = json_string_value(json_object_get(pnet, "MacAddress"));
-	if (ip && !*ip)
-		ip = NULL;
+	const char *pause = json_string_value(json_object_get(t->st, "pause"));
+	json_t *addr = pause ? net_cached(t, "netCache", PAUSE_NAME, pause, true) : NULL;
+	const char *ip = json_string_value(json_object_get(addr, "ip"));
+	const char *mac = json_string_value(json_object_get(addr, "mac"));
 	int healthy = 0, unhealthy = 0, checked = 0;
 	json_array_foreach (order, i, n) {
 		const char *name = json_string_value(n);
@@ -546,10 +585,8 @@ static void refresh(struct rtask *t)
 			json_object_set_new(
 			    c, "networkInterfaces",
 			    json_pack("[{s:s,s:s}]", "attachmentId", t->id, "privateIpv4Address", ip));
-		else if (ci.state == C_RUNNING && streq(network_mode(t), "bridge")) {
-			_cleanup_json_ json_t *ns = network_settings(t, id);
-			json_object_set_new(c, "networkBindings", bindings_of(ns));
-		}
+		else if (ci.state == C_RUNNING && streq(network_mode(t), "bridge"))
+			json_object_set(c, "networkBindings", net_cached(t, "bindingsCache", name, id, false));
 		json_array_append_new(list, c);
 	}
 	pthread_mutex_lock(&t->r->lock);
@@ -571,9 +608,9 @@ static bool wait_event(struct rtask *t, uint64_t *seen, int timeout_ms)
 {
 	struct agent_runner *r = t->r;
 	pthread_mutex_lock(&r->lock);
-	if (r->seq == *seen && !t->want_stop && !r->closing) {
+	if (t->seq == *seen && !t->want_stop && !r->closing) {
 		if (timeout_ms < 0) {
-			pthread_cond_wait(&r->cond, &r->lock);
+			pthread_cond_wait(&t->cond, &r->lock);
 		} else {
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -581,10 +618,10 @@ static bool wait_event(struct rtask *t, uint64_t *seen, int timeout_ms)
 			ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
 			if (ts.tv_nsec >= 1000000000)
 				ts.tv_sec++, ts.tv_nsec -= 1000000000;
-			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+			pthread_cond_timedwait(&t->cond, &r->lock, &ts);
 		}
 	}
-	*seen = r->seq;
+	*seen = t->seq;
 	bool ok = !r->closing;
 	pthread_mutex_unlock(&r->lock);
 	return ok;
@@ -607,7 +644,7 @@ static void request_stop(struct rtask *t, const char *code, const char *reason)
 		t->stop_code = xstrdup(code);
 		t->stop_reason = xstrdup(reason);
 	}
-	pthread_cond_broadcast(&t->r->cond);
+	pthread_cond_broadcast(&t->cond);
 	pthread_mutex_unlock(&t->r->lock);
 }
 
@@ -633,8 +670,8 @@ static int create_container(struct rtask *t, const char *name, const char *cgrou
 	if (!ids)
 		json_object_set_new(t->st, "ids", ids = json_object());
 	json_object_set_new(ids, name, json_string(id));
-	save(t);
 	pthread_mutex_unlock(&t->r->lock);
+	save(t);
 	return 0;
 }
 
@@ -706,8 +743,10 @@ static int start_task(struct rtask *t, uint64_t *seen, struct berth_error **err)
 		const char *id = json_string_value(json_object_get(json_object_get(t->st, "ids"), name));
 		if ((rr = engine_container_start(engine_of(t), id, err)) < 0)
 			return berth_error_wrap(err, rr, "start container '%s'", name);
-		refresh(t);
-		report(t);
+		if (i + 1 < json_array_size(order)) { /* after the last one, monitor() reports RUNNING */
+			refresh(t);
+			report(t);
+		}
 	}
 	return 0;
 }
@@ -846,7 +885,7 @@ static void *task_main(void *arg)
 	struct rtask *t = arg;
 	uint64_t seen = 0;
 	pthread_mutex_lock(&t->r->lock);
-	seen = t->r->seq;
+	seen = t->seq;
 	const char *last = json_string_value(json_object_get(status_of(t), "lastStatus"));
 	bool was_running = last && streq(last, "RUNNING");
 	pthread_mutex_unlock(&t->r->lock);
@@ -871,7 +910,7 @@ static void *task_main(void *arg)
 	return NULL;
 }
 
-/* ---- the event stream: wake every task on any container event ---- */
+/* ---- the event stream: wake the task a container event concerns ---- */
 
 static void *events_main(void *arg)
 {
@@ -880,11 +919,19 @@ static void *events_main(void *arg)
 		json_t *ev = NULL;
 		if (engine_events_next(r->events, &ev, NULL) < 0 || !ev)
 			break;
-		json_decref(ev);
+		/* the agent labels every container of a task (and its pause container) with the task id;
+		 * events of other containers (docker run on the node's socket), volumes and images concern
+		 * no task */
+		const char *id = json_string_value(json_object_get(
+		    json_object_get(json_object_get(ev, "Actor"), "Attributes"), AGENT_LABEL_MANAGED));
 		pthread_mutex_lock(&r->lock);
-		r->seq++;
-		pthread_cond_broadcast(&r->cond);
+		for (struct rtask *t = r->tasks; id && t; t = t->next)
+			if (streq(t->id, id)) {
+				t->seq++;
+				pthread_cond_broadcast(&t->cond);
+			}
 		pthread_mutex_unlock(&r->lock);
+		json_decref(ev);
 	}
 	return NULL;
 }
@@ -907,7 +954,25 @@ static void rtask_free(struct rtask *t)
 	json_decref(t->st);
 	free(t->stop_code);
 	free(t->stop_reason);
+	pthread_cond_destroy(&t->cond);
 	free(t);
+}
+
+/* A task (not yet in the set); takes id, task and st. */
+static struct rtask *rtask_new(struct agent_runner *r, char *id, const char *arn, json_t *task, json_t *st)
+{
+	struct rtask *t = xcalloc(1, sizeof(*t));
+	t->r = r;
+	t->id = id;
+	t->arn = xstrdup(arn);
+	t->task = task;
+	t->st = st;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return t;
 }
 
 /* The task id: the ARN's last path component, 32 hex (as ECS). */
@@ -1002,7 +1067,7 @@ int agent_runner_apply(struct agent_runner *r, const json_t *task, struct berth_
 			t->want_stop = true;
 			t->stop_code = xstrdup(code ? code : "UserInitiated");
 			t->stop_reason = xstrdup(why ? why : "Task stopped by user");
-			pthread_cond_broadcast(&r->cond);
+			pthread_cond_broadcast(&t->cond);
 		}
 		pthread_mutex_unlock(&r->lock);
 		return 0;
@@ -1012,12 +1077,7 @@ int agent_runner_apply(struct agent_runner *r, const json_t *task, struct berth_
 		return 0;
 	if ((rr = validate_task(task, err)) < 0)
 		return rr;
-	t = xcalloc(1, sizeof(*t));
-	t->r = r;
-	t->id = TAKE_PTR(id);
-	t->arn = xstrdup(arn);
-	t->task = json_deep_copy(task);
-	t->st = json_object();
+	t = rtask_new(r, TAKE_PTR(id), arn, json_deep_copy(task), json_object());
 	pthread_mutex_lock(&r->lock);
 	if (find_locked(r, arn) || r->closing) {
 		pthread_mutex_unlock(&r->lock);
@@ -1026,8 +1086,7 @@ int agent_runner_apply(struct agent_runner *r, const json_t *task, struct berth_
 	}
 	t->next = r->tasks;
 	r->tasks = t;
-	status_of(t);
-	save(t);
+	status_of(t); /* persisted by the thread's first report (PENDING), a moment later */
 	rr = spawn(t, err);
 	pthread_mutex_unlock(&r->lock);
 	return rr;
@@ -1149,12 +1208,7 @@ static void load_tasks(struct agent_runner *r)
 			free(id);
 			continue;
 		}
-		struct rtask *t = xcalloc(1, sizeof(*t));
-		t->r = r;
-		t->id = id;
-		t->arn = xstrdup(arn);
-		t->task = json_incref(task);
-		t->st = json_incref(st);
+		struct rtask *t = rtask_new(r, id, arn, json_incref(task), json_incref(st));
 		t->next = r->tasks;
 		r->tasks = t;
 		const char *last = json_string_value(json_object_get(status_of(t), "lastStatus"));
@@ -1217,11 +1271,6 @@ int agent_runner_open(const struct agent_runner_config *cfg, struct agent_runner
 	r->cfg.dns_search = NULL; /* borrowed by cfg; r->dns_search is ours */
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_mutex_init(&r->create_lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->cond, &ca);
-	pthread_condattr_destroy(&ca);
 	if ((rr = engine_events_open(r->h->engine, 0, 0, &r->events, err)) < 0) {
 		agent_runner_close(r);
 		return rr;
@@ -1244,7 +1293,8 @@ struct agent_runner *agent_runner_close(struct agent_runner *r)
 		return NULL;
 	pthread_mutex_lock(&r->lock);
 	r->closing = true;
-	pthread_cond_broadcast(&r->cond);
+	for (struct rtask *t = r->tasks; t; t = t->next)
+		pthread_cond_broadcast(&t->cond);
 	pthread_mutex_unlock(&r->lock);
 	for (struct rtask *t = r->tasks; t; t = t->next)
 		if (t->running_thread)
@@ -1261,7 +1311,6 @@ struct agent_runner *agent_runner_close(struct agent_runner *r)
 	}
 	pthread_mutex_destroy(&r->lock);
 	pthread_mutex_destroy(&r->create_lock);
-	pthread_cond_destroy(&r->cond);
 	free(r->dir);
 	free(r->cgroup_parent);
 	free(r->network);

@@ -562,6 +562,72 @@ static json_t *report_one(struct server *s, const char *cluster, const char *arn
 	return result;
 }
 
+/* Reports applied together per store transaction (etcd refuses more than 128 operations in one). */
+#define STATUS_TXN_MAX 64
+
+/*
+ * Apply reports [from, to) of a batch in one store transaction: one commit
+ * (one fsync) for the lot instead of one each, which is what a node starting
+ * ten tasks at once sends. Results for those that cannot apply (unknown task,
+ * backwards move) are set at once; *all_done is false when the transaction
+ * lost a race with another writer and nothing was written (or a task came
+ * twice): the caller then applies the ones without a result one by one
+ * (report_one retries its own compare-and-swap).
+ */
+static void report_many(struct server *s, const char *cluster, const char *arn, json_t *reports, size_t from,
+			size_t to, json_t *results, bool *all_done)
+{
+	struct store_cmp cmps[STATUS_TXN_MAX];
+	struct store_op ops[STATUS_TXN_MAX];
+	char *keys[STATUS_TXN_MAX], *values[STATUS_TXN_MAX];
+	size_t idx[STATUS_TXN_MAX], n = 0;
+	bool deferred = false;
+	for (size_t i = from; i < to; i++) {
+		json_t *rep = json_array_get(reports, i);
+		const char *task_arn = json_string_value(json_object_get(rep, "taskArn"));
+		const char *id = task_arn ? arn_tail(task_arn) : "";
+		json_t *res = json_array_get(results, i);
+		char *key = name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
+		json_t *t = NULL;
+		int64_t rev = 0;
+		const char *why = NULL;
+		if (!key || record_get(s, key, &t, &rev, NULL) < 0 ||
+		    !streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), arn))
+			why = "no such task on this node";
+		else
+			why = apply_report(t, rep);
+		bool again = false; /* the same task twice in one batch: the later one after this transaction */
+		for (size_t k = 0; !why && k < n; k++)
+			again |= streq(keys[k], key);
+		if (why || again) {
+			if (why) {
+				json_object_set_new(res, "accepted", json_false());
+				json_object_set_new(res, "error", json_string(why));
+			}
+			deferred |= again;
+			json_decref(t);
+			free(key);
+			continue;
+		}
+		keys[n] = key;
+		values[n] = json_dumps(t, JSON_COMPACT);
+		json_decref(t);
+		cmps[n] = (struct store_cmp){ key, STORE_CMP_MOD, STORE_CMP_EQUAL, rev };
+		ops[n] = (struct store_op){ STORE_OP_PUT, key, values[n], strlen(values[n]), 0 };
+		idx[n++] = i;
+	}
+	bool ok = n == 0;
+	if (n && store_txn(s->store, cmps, n, ops, n, &ok, NULL, NULL) < 0)
+		ok = false;
+	for (size_t k = 0; k < n; k++) {
+		if (ok)
+			json_object_set_new(json_array_get(results, idx[k]), "accepted", json_true());
+		free(keys[k]);
+		free(values[k]);
+	}
+	*all_done = ok && !deferred;
+}
+
 static void do_status(struct server *s, struct http_request *req, json_t *node)
 {
 	json_t *in = body_json(req);
@@ -582,8 +648,19 @@ static void do_status(struct server *s, struct http_request *req, json_t *node)
 	json_t *results = json_array();
 	size_t i;
 	json_t *rep;
-	json_array_foreach (reports, i, rep)
-		json_array_append_new(results, report_one(s, cluster, arn, rep));
+	json_array_foreach (reports, i, rep) {
+		const char *task_arn = json_string_value(json_object_get(rep, "taskArn"));
+		json_array_append_new(results, json_pack("{s:s}", "taskArn", task_arn ? task_arn : ""));
+	}
+	for (size_t from = 0; from < json_array_size(reports); from += STATUS_TXN_MAX) {
+		size_t to = MIN(from + STATUS_TXN_MAX, json_array_size(reports));
+		bool done = false;
+		report_many(s, cluster, arn, reports, from, to, results, &done);
+		for (i = from; !done && i < to; i++) /* a race with another writer: one by one */
+			if (!json_object_get(json_array_get(results, i), "accepted"))
+				json_array_set_new(results, i,
+						   report_one(s, cluster, arn, json_array_get(reports, i)));
+	}
 	json_decref(inst);
 	json_decref(in);
 	http_respond_json(req, 200, json_pack("{s:o}", "results", results));

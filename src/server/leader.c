@@ -20,7 +20,8 @@
 #include "common/log.h"
 #include "server/internal.h"
 
-#define LEADER_KEY "/berth/leader"
+#define LEADER_KEY   "/berth/leader"
+#define ALIVE_PREFIX "/berth/alive/"
 
 static pthread_t leader_thread;
 static bool leader_started;
@@ -49,11 +50,40 @@ static void lost_node_tasks(struct server *s, const char *cluster, const char *a
 	json_decref(tasks);
 }
 
+static int alive_cmp(const void *key, const void *elem)
+{
+	const struct store_kv *kv = elem;
+	return strcmp(key, kv->key + strlen(ALIVE_PREFIX));
+}
+
+/*
+ * Every instance whose alive key is gone gets disconnectedAt, and its tasks
+ * are stopped once that is older than the lost-node timeout. Runs every
+ * second over every instance: the alive keys are read first (one range) and
+ * the instances that have one are passed over without parsing their records,
+ * so a cluster of 1,000 connected nodes costs two range reads, not 1,000 JSON
+ * parses and lookups. The others are checked one by one as before.
+ */
 static void check_nodes(struct server *s)
 {
-	json_t *insts = NULL;
-	if (record_list(s, "/berth/instances/", &insts, NULL) < 0)
+	struct store_kv_list alive = { 0 }, raw = { 0 };
+	if (store_range(s->store, ALIVE_PREFIX, NULL, 0, &alive, NULL) < 0)
 		return;
+	if (store_range(s->store, "/berth/instances/", NULL, 0, &raw, NULL) < 0) {
+		store_kv_list_done(&alive);
+		return;
+	}
+	json_t *insts = json_array();
+	for (size_t k = 0; k < raw.n; k++) {
+		const char *slash = strrchr(raw.kvs[k].key, '/');
+		if (slash && alive.n && bsearch(slash + 1, alive.kvs, alive.n, sizeof(*alive.kvs), alive_cmp))
+			continue; /* connected (keys are in byte order) */
+		json_t *j = json_loadb(raw.kvs[k].value, raw.kvs[k].value_len, 0, NULL);
+		if (j)
+			json_array_append_new(insts, j);
+	}
+	store_kv_list_done(&raw);
+	store_kv_list_done(&alive);
 	double now = record_now();
 	size_t i;
 	json_t *inst;

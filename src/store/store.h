@@ -62,7 +62,8 @@ struct store_event {
 struct store_event_list {
 	struct store_event *events;
 	size_t n;
-	int64_t revision; /* the store's revision when the watch returned */
+	int64_t revision; /* the store's revision when the watch returned; with no events, every
+			     revision up to it was examined (a caller may resume after it) */
 };
 
 /* Transaction comparisons, etcd's subset. */

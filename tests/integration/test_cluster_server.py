@@ -443,8 +443,17 @@ def test_task_lifecycle_with_agent_reports(server):
     rem = {r["name"]: r["integerValue"] for r in ci["containerInstances"][0]["remainingResources"]}
     assert rem["MEMORY"] == 4096 - 256 and ci["containerInstances"][0]["runningTasksCount"] == 2
 
-    # a report may not move a task backwards
-    assert not a.report({"taskArn": arns[0], "lastStatus": "PENDING"})["results"][0]["accepted"]
+    # a report may not move a task backwards; the rest of its batch still applies (one store transaction),
+    # an unknown task is refused, the same task twice applies in order
+    bogus = arns[0][:-32] + "0" * 32
+    res = a.report({"taskArn": arns[0], "lastStatus": "PENDING"},
+                   {"taskArn": arns[1], "lastStatus": "RUNNING", "healthStatus": "UNKNOWN"},
+                   {"taskArn": bogus, "lastStatus": "RUNNING"},
+                   {"taskArn": arns[1], "lastStatus": "RUNNING", "healthStatus": "HEALTHY"})["results"]
+    assert [(r["taskArn"], r["accepted"]) for r in res] == [(arns[0], False), (arns[1], True), (bogus, False),
+                                                            (arns[1], True)], res
+    assert res[0]["error"] == "status may only move forward" and res[2]["error"] == "no such task on this node"
+    assert ecs.describe_tasks(tasks=[arns[1]])["tasks"][0]["healthStatus"] == "HEALTHY"
 
     # StopTask: the agent sees desired STOPPED on its next long poll, then reports STOPPED
     since = poll["revision"]

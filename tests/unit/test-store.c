@@ -196,6 +196,13 @@ static void test_watch_history(void **state)
 	assert_int_equal(store_watch(f->s, prefix, r2 + 1, 200, &ev, NULL), 0);
 	assert_int_equal(ev.n, 0);
 	store_event_list_done(&ev);
+	/* writes elsewhere only: empty, and the revision says they were examined (a caller resumes after) */
+	int64_t r3;
+	put(f, "elsewhere", "y", &r3);
+	assert_int_equal(store_watch(f->s, prefix, r2 + 1, 200, &ev, NULL), 0);
+	assert_int_equal(ev.n, 0);
+	assert_int_equal(ev.revision, r3);
+	store_event_list_done(&ev);
 }
 
 struct later {

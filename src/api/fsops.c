@@ -232,9 +232,9 @@ void api_container_export(struct api_call *c)
 	stream_tmpfile(c, fd);
 }
 
-/* Each "changes" value is one line or several joined with '\n' (docker's CLI repeats the parameter). */
-static char **split_changes(char **values)
+char **api_query_changes(struct api_call *c)
 {
+	_cleanup_strv_ char **values = http_request_query_all(c->req, "changes");
 	size_t n = 0;
 	char **v = xcalloc(1, sizeof(char *));
 	for (char **s = values; s && *s; s++)
@@ -281,8 +281,7 @@ void api_commit(struct api_call *c)
 		http_respond_error(c->req, 400, "commit config: expected object");
 		return;
 	}
-	_cleanup_strv_ char **values = http_request_query_all(c->req, "changes");
-	_cleanup_strv_ char **changes = split_changes(values);
+	_cleanup_strv_ char **changes = api_query_changes(c);
 	struct engine_commit_opts o = {
 		.repo = http_request_query(c->req, "repo"),
 		.tag = http_request_query(c->req, "tag"),

@@ -18,6 +18,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
+#include "engine/engine.h"
 #include "image/image.h"
 
 static int body_fd(struct api_call *c)
@@ -115,56 +116,21 @@ void api_image_remove(struct api_call *c)
 		http_respond_json(c->req, 200, out);
 }
 
-/* Docker's "changes" (Dockerfile-like lines) for import: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL. */
-static int apply_change(json_t *cfg, const char *line, struct berth_error **err)
-{
-	const char *sp = strchr(line, ' ');
-	if (!sp)
-		return berth_error_msg(err, EINVAL, "invalid change '%s'", line);
-	_cleanup_free_ char *kw = xstrndup(line, (size_t)(sp - line));
-	const char *arg = sp + strspn(sp, " ");
-	json_t *j = arg[0] == '[' ? json_loads(arg, 0, NULL) : NULL;
-	if (!strcasecmp(kw, "CMD") || !strcasecmp(kw, "ENTRYPOINT")) {
-		const char *key = !strcasecmp(kw, "CMD") ? "Cmd" : "Entrypoint";
-		json_object_set_new(cfg, key,
-				    json_is_array(j) ? j : json_pack("[s,s,s]", "/bin/sh", "-c", arg));
-		return 0;
-	}
-	json_decref(j);
-	if (!strcasecmp(kw, "WORKDIR") || !strcasecmp(kw, "USER")) {
-		json_object_set_new(cfg, !strcasecmp(kw, "USER") ? "User" : "WorkingDir", json_string(arg));
-	} else if (!strcasecmp(kw, "ENV")) {
-		json_t *env = json_object_get(cfg, "Env");
-		if (!env)
-			json_object_set_new(cfg, "Env", env = json_array());
-		json_array_append_new(env, strchr(arg, '=') ? json_string(arg) : json_sprintf("%s=", arg));
-	} else if (!strcasecmp(kw, "LABEL")) {
-		const char *eq = strchr(arg, '=');
-		if (!eq)
-			return berth_error_msg(err, EINVAL, "invalid LABEL '%s'", arg);
-		json_t *labels = json_object_get(cfg, "Labels");
-		if (!labels)
-			json_object_set_new(cfg, "Labels", labels = json_object());
-		_cleanup_free_ char *k = xstrndup(arg, (size_t)(eq - arg));
-		json_object_set_new(labels, k, json_string(eq + 1));
-	} else {
-		return berth_error_msg(err, EINVAL, "%s is not a valid change command", kw);
-	}
-	return 0;
-}
-
 static void import_src(struct api_call *c, const char *ref)
 {
+	/* docker import -c: the same Dockerfile lines as commit's (CMD, ENTRYPOINT, ENV, EXPOSE,
+	 * LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR), applied to an empty config */
 	_cleanup_json_ json_t *cfg = json_object();
 	_cleanup_error_ struct berth_error *err = NULL;
-	const char *changes = http_request_query(c->req, "changes");
-	if (changes && *changes && apply_change(cfg, changes, &err) < 0) {
-		api_error(c->req, -EINVAL, err);
-		return;
-	}
+	_cleanup_strv_ char **changes = api_query_changes(c);
+	/* the body first: an answer before it is read would reach a client still sending */
 	_cleanup_close_ int fd = body_fd(c);
 	if (fd < 0)
 		return;
+	if (engine_config_apply_changes(cfg, (const char *const *)changes, &err) < 0) {
+		api_error(c->req, -EINVAL, err);
+		return;
+	}
 	_cleanup_free_ char *id = NULL;
 	int r = image_import(c->api->images, fd, ref, cfg, http_request_query(c->req, "message"), &id, &err);
 	if (r < 0) {
@@ -203,14 +169,23 @@ void api_images_load(struct api_call *c)
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_strv_ char **loaded = NULL;
 	int r = image_load(c->api->images, fd, NULL, NULL, NULL, &loaded, &err);
-	if (r < 0) {
-		api_error(c->req, r, err);
-		return;
-	}
+	/* like dockerd: the answer is a 200 JSON stream once the upload was taken, a failed load
+	 * (not an archive, a bad manifest, a full disk) its errorDetail message (docker-py raises
+	 * ImageLoadError, the CLI prints it and exits 1) */
 	struct strbuf out = STRBUF_INIT;
-	for (char **l = loaded; l && *l; l++) {
+	for (char **l = loaded; r >= 0 && l && *l; l++) {
 		_cleanup_free_ char *line = xasprintf("%s\n", *l);
 		_cleanup_json_ json_t *j = json_pack("{s:s}", "stream", line);
+		char *s = json_dumps(j, JSON_COMPACT);
+		strbuf_addstr(&out, s);
+		strbuf_addstr(&out, "\r\n");
+		free(s);
+	}
+	if (r < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		_cleanup_json_ json_t *j =
+		    json_pack("{s:{s:s},s:s}", "errorDetail", "message", m ? m : "load failed", "error",
+			      m ? m : "load failed");
 		char *s = json_dumps(j, JSON_COMPACT);
 		strbuf_addstr(&out, s);
 		strbuf_addstr(&out, "\r\n");

@@ -38,6 +38,9 @@ int api_body_spool(struct api_call *c);
 /* An unlinked file under the root for an archive assembled before it is sent (never a memfd:
  * that is RAM); -1 after answering 500. */
 int api_tmpfile(struct api_call *c);
+/* The "changes" lines of commit and import (?changes= repeated, each value one line or several
+ * joined with '\n'): a NULL-terminated vector the caller frees, empty lines dropped. */
+char **api_query_changes(struct api_call *c);
 /* Route /images/<name with slashes>[/json|/tag|/history]; copies the name into name (API_PARAM_MAX). */
 api_route_fn api_images_route(const char *method, const char *path, char *name);
 

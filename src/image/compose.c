@@ -35,7 +35,7 @@ static int layers_of(struct image_store *s, const char *image, json_t **ret_diff
 }
 
 static int compose_store(struct image_store *s, const char *txt, const struct store_image *base,
-			 const char *ref, char **ret_id, struct berth_error **err)
+			 const char *parent, const char *ref, char **ret_id, struct berth_error **err)
 {
 	char cdg[DIGEST_STRING_MAX];
 	int r = img_content_write_buffer(s, txt, strlen(txt), NULL, cdg, err);
@@ -44,6 +44,7 @@ static int compose_store(struct image_store *s, const char *txt, const struct st
 	struct store_image img = { 0 };
 	struct config_info ci = { 0 };
 	snprintf(img.id, sizeof(img.id), "%s", cdg);
+	snprintf(img.parent, sizeof(img.parent), "%s", parent && !streq(parent, cdg) ? parent : "");
 	r = img_config_parse(txt, strlen(txt), &ci, err);
 	img.created = ci.created;
 	img.n_layers = ci.n_diff_ids;
@@ -75,8 +76,8 @@ static int compose_store(struct image_store *s, const char *txt, const struct st
 	return r;
 }
 
-int image_compose(struct image_store *s, const char *layers_image, const json_t *config, const char *ref,
-		  char **ret_id, struct berth_error **err)
+int image_compose_prefix(struct image_store *s, const char *layers_image, size_t n_layers, const char *parent,
+			 const json_t *config, const char *ref, char **ret_id, struct berth_error **err)
 {
 	if (!json_is_object(config))
 		return berth_error_msg(err, EINVAL, "compose: image config must be an object");
@@ -86,10 +87,15 @@ int image_compose(struct image_store *s, const char *layers_image, const json_t 
 	if (r >= 0 && base.n_layers != json_array_size(diffs))
 		r = berth_error_msg(err, EINVAL, "image '%s' has %zu layers but %zu diff_ids", layers_image,
 				    base.n_layers, json_array_size(diffs));
+	if (r >= 0 && n_layers != SIZE_MAX && n_layers > base.n_layers)
+		r = berth_error_msg(err, EINVAL, "image '%s' has %zu layers, not %zu", layers_image,
+				    base.n_layers, n_layers);
 	if (r < 0) {
 		img_store_image_done(&base);
 		return berth_error_wrap(err, r, "compose image");
 	}
+	while (n_layers != SIZE_MAX && json_array_size(diffs) > n_layers)
+		json_array_remove(diffs, json_array_size(diffs) - 1);
 	_cleanup_json_ json_t *cfg = json_deep_copy(config);
 	if (!json_is_string(json_object_get(cfg, "created"))) {
 		struct timespec now;
@@ -100,7 +106,17 @@ int image_compose(struct image_store *s, const char *layers_image, const json_t 
 	}
 	json_object_set_new(cfg, "rootfs", json_pack("{s:s, s:O}", "type", "layers", "diff_ids", diffs));
 	_cleanup_free_ char *txt = json_dumps(cfg, JSON_COMPACT);
-	r = compose_store(s, txt, &base, ref, ret_id, err);
+	r = compose_store(s, txt, &base, parent, ref, ret_id, err);
 	img_store_image_done(&base);
 	return r < 0 ? berth_error_wrap(err, r, "compose image") : 0;
+}
+
+int image_compose(struct image_store *s, const char *layers_image, const json_t *config, const char *ref,
+		  char **ret_id, struct berth_error **err)
+{
+	/* docker's Parent of a built image: the last step's image */
+	_cleanup_free_ char *parent = NULL;
+	if (layers_image && image_resolve(s, layers_image, &parent, NULL) < 0)
+		parent = NULL;
+	return image_compose_prefix(s, layers_image, SIZE_MAX, parent, config, ref, ret_id, err);
 }

@@ -15,7 +15,7 @@
 
 #define DB_BUSY_TIMEOUT_MS 30000
 #define STALE_SECONDS      (24 * 3600)
-#define SCHEMA_VERSION     1 /* PRAGMA user_version written by the schema below */
+#define SCHEMA_VERSION     2 /* PRAGMA user_version written by the schema below */
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS images ("
@@ -40,7 +40,11 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS snapshots ("
     "  id TEXT PRIMARY KEY, image_id TEXT, created INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS snapshots_image ON snapshots(image_id);"
-    "PRAGMA user_version = 1;";
+    /* version 2: docker's image parent (commit, build steps); not a foreign key: a parent may be
+     * removed before its children (it then reads as none) */
+    "CREATE TABLE IF NOT EXISTS parents ("
+    "  image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE, parent TEXT NOT NULL);"
+    "PRAGMA user_version = 2;";
 
 int img_store_db_error(sqlite3 *db, struct berth_error **err, const char *what)
 {
@@ -286,6 +290,19 @@ static int put_layers(sqlite3 *db, const struct store_image *img, struct berth_e
 	return 0;
 }
 
+/* The image's parent (an image put again without one keeps the parent it had). */
+static int put_parent(sqlite3 *db, const struct store_image *img, struct berth_error **err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = img_store_db_prepare(db, "INSERT OR REPLACE INTO parents (image_id, parent) VALUES (?, ?)",
+				     &st, err);
+	if (r < 0)
+		return r;
+	bind_text(st, 1, img->id);
+	bind_text(st, 2, img->parent);
+	return step_done(db, st, err, "insert image parent");
+}
+
 int img_store_image_put(sqlite3 *db, const struct store_image *img, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -306,6 +323,8 @@ int img_store_image_put(sqlite3 *db, const struct store_image *img, struct berth
 	sqlite3_bind_int64(st, 5, img->created);
 	sqlite3_bind_int64(st, 6, (int64_t)img->size);
 	r = step_done(db, st, err, "insert image");
+	if (r >= 0 && img->parent[0])
+		r = put_parent(db, img, err);
 	if (r < 0)
 		return r;
 	return put_layers(db, img, err);
@@ -325,6 +344,22 @@ static void col_copy(sqlite3_stmt *st, int i, char out[DIGEST_STRING_MAX])
 		n = 0;
 	memcpy(out, t ? (const char *)t : "", n);
 	out[n] = '\0';
+}
+
+int img_store_parent_get(sqlite3 *db, const char *id, char out[DIGEST_STRING_MAX])
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	out[0] = '\0';
+	if (img_store_db_prepare(db,
+				 "SELECT p.parent FROM parents p JOIN images i ON i.id = p.parent"
+				 " WHERE p.image_id = ?",
+				 &st, NULL) < 0)
+		return -EIO;
+	bind_text(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return 0;
+	col_copy(st, 0, out);
+	return 0;
 }
 
 static int get_layers(sqlite3 *db, struct store_image *img, struct berth_error **err)

@@ -353,6 +353,8 @@ static int build_image(struct image_store *s, const char *parent_id, const char 
 		return r;
 	_cleanup_free_ char *txt = json_dumps(cfg, JSON_COMPACT);
 	struct store_image img = { .created = now.tv_sec };
+	if (parent_id) /* docker's Parent: the image a commit (or build step) was made on */
+		snprintf(img.parent, sizeof(img.parent), "%s", parent_id);
 	struct config_info ci = { 0 };
 	r = img_content_write_buffer(s, txt, strlen(txt), NULL, img.id, err);
 	if (r >= 0)

@@ -492,6 +492,14 @@ int image_commit(struct image_store *s, const char *id, const struct image_commi
  */
 int image_compose(struct image_store *s, const char *layers_image, const json_t *config, const char *ref,
 		  char **ret_id, struct berth_error **err);
+/*
+ * image_compose() on the first n_layers layers of layers_image only (SIZE_MAX: all; more than
+ * it has: -EINVAL), recording parent (an image ID, may be NULL) as docker's Parent. The same
+ * config on the same layers is the same image: composing it again is idempotent. The builder's
+ * states restored from a --cache-from image.
+ */
+int image_compose_prefix(struct image_store *s, const char *layers_image, size_t n_layers, const char *parent,
+			 const json_t *config, const char *ref, char **ret_id, struct berth_error **err);
 
 /*
  * `docker export`: write the merged tree of snapshot `id` as an uncompressed

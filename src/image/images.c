@@ -183,7 +183,9 @@ int image_inspect(struct image_store *s, const char *name, json_t **ret, struct 
 	json_object_set_new(o, "Id", json_string(id));
 	json_object_set_new(o, "RepoTags", refs_of(db, "tags", id));
 	json_object_set_new(o, "RepoDigests", refs_of(db, "digests", id));
-	json_object_set_new(o, "Parent", json_string(""));
+	char parent[DIGEST_STRING_MAX];
+	(void)img_store_parent_get(db, id, parent);
+	json_object_set_new(o, "Parent", json_string(parent));
 	json_object_set_new(o, "Comment", jstr_or_empty(cfg, "comment"));
 	json_object_set_new(o, "Created", jstr_or_empty(cfg, "created"));
 	json_object_set_new(o, "Container", jstr_or_empty(cfg, "container"));
@@ -334,7 +336,9 @@ static json_t *summary(struct image_store *s, sqlite3 *db, const char *id, int64
 	(void)load_config(s, id, &cfg, NULL);
 	*ret_build_step = build_step_image(cfg);
 	json_t *labels = json_object_get(json_object_get(cfg, "config"), "Labels");
-	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:I}", "Id", id, "ParentId", "",
+	char parent[DIGEST_STRING_MAX];
+	(void)img_store_parent_get(db, id, parent);
+	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:I}", "Id", id, "ParentId", parent,
 			 "RepoTags", refs_of(db, "tags", id), "RepoDigests", refs_of(db, "digests", id),
 			 "Created", (json_int_t)created, "Size", (json_int_t)size, "SharedSize",
 			 (json_int_t)-1, "VirtualSize", (json_int_t)size, "Labels",

@@ -128,6 +128,7 @@ struct store_image {
 	uint64_t size;   /* sum of unpacked layer sizes */
 	size_t n_layers;
 	struct store_layer *layers;
+	char parent[DIGEST_STRING_MAX]; /* docker's Parent: the image committed on ("" none) */
 };
 
 void img_store_image_done(struct store_image *img);
@@ -137,6 +138,8 @@ void img_store_chain_id(const char *parent_chain, const char *diff_id, char out[
 
 /* Insert or replace an image row and its layer list, in one transaction with the tags in db. */
 int img_store_image_put(sqlite3 *db, const struct store_image *img, struct berth_error **err);
+/* The parent of image id into out ("" when none or the parent is gone). */
+int img_store_parent_get(sqlite3 *db, const char *id, char out[DIGEST_STRING_MAX]);
 /* Load an image by full ID. -ENOENT if absent. */
 int img_store_image_get(sqlite3 *db, const char *id, struct store_image *ret, struct berth_error **err);
 /* Point tag (normalised full reference string) at id. */

@@ -30,7 +30,7 @@ struct build_job {
 	struct api *api;
 	int ctx_fd, out_fd, in_fd;
 	char *dockerfile, *target, *platform, *network;
-	char **tags, **args, **labels, **extra_hosts;
+	char **tags, **args, **labels, **extra_hosts, **cache_from;
 	char **secrets, **ssh; /* "id=file" (in secret_dir), "id=socket" */
 	char *secret_dir;
 	bool no_cache, pull, quiet;
@@ -53,6 +53,7 @@ static void job_free(struct build_job *j)
 	pthread_mutex_destroy(&j->bx.lock);
 	strv_free(j->tags);
 	strv_free(j->extra_hosts);
+	strv_free(j->cache_from);
 	strv_free(j->secrets);
 	strv_free(j->ssh);
 	if (j->secret_dir)
@@ -305,6 +306,25 @@ static int job_params(struct api_call *c, struct build_job *j)
 		else
 			free(*h);
 	j->extra_hosts[nh] = NULL;
+	/* docker build --cache-from a --cache-from b: cachefrom=["a","b"] */
+	const char *cf = http_request_query(c->req, "cachefrom");
+	if (cf && *cf) {
+		_cleanup_json_ json_t *a = json_loads(cf, 0, NULL);
+		size_t i;
+		json_t *v;
+		if (!json_is_array(a)) {
+			http_respond_error(c->req, 400, "invalid cachefrom: expected a JSON array of images");
+			return -EINVAL;
+		}
+		j->cache_from = xcalloc(json_array_size(a) + 1, sizeof(char *));
+		json_array_foreach (a, i, v) {
+			if (!json_is_string(v)) {
+				http_respond_error(c->req, 400, "invalid cachefrom: expected image names");
+				return -EINVAL;
+			}
+			j->cache_from[i] = xstrdup(json_string_value(v));
+		}
+	}
 	j->no_cache = http_query_bool(c->req, "nocache", false);
 	j->pull = http_query_bool(c->req, "pull", false);
 	j->quiet = http_query_bool(c->req, "q", false);
@@ -335,6 +355,7 @@ void api_build(struct api_call *c)
 	j->bx.network = j->network;
 	j->bx.extra_hosts = j->extra_hosts;
 	j->bx.no_cache = j->no_cache;
+	j->bx.cache_from = j->cache_from;
 	j->bx.secrets = j->secrets;
 	j->bx.ssh = j->ssh;
 	int p[2];

@@ -98,10 +98,10 @@ static void set_cur(struct srun *sr, char *next)
 	sr->cur = next;
 }
 
-static void run_output(void *ud, const char *line)
+static void run_output(void *ud, const char *text)
 {
 	struct srun *sr = ud;
-	emit(sr->x, sr, BUILD_EVENT_STREAM, "%s\n", line);
+	emit(sr->x, sr, BUILD_EVENT_STREAM, "%s", text);
 }
 
 /* "linux/arm64/v8" and "linux/arm64" are one platform for running binaries. */
@@ -171,6 +171,21 @@ static int exec_step(struct srun *sr, const struct plan_step *s)
 		return 0;
 	}
 	char *next = NULL;
+	if (!x->o->no_cache && ops->cache_source) {
+		int hit = ops->cache_source(x->be->data, sr->cur, s->key, &next, &sr->err);
+		if (hit < 0)
+			return hit;
+		/* remembered like a step's result (a rebuild without --cache-from hits, prune drops it) */
+		if (hit > 0 && (hit = ops->cache_put(x->be->data, s->key, next, &sr->err)) < 0) {
+			free(next);
+			return hit;
+		}
+		if (next) {
+			set_cur(sr, next);
+			emit(x, sr, BUILD_EVENT_STREAM, " ---> Using cache\n ---> %s\n", short_id(next));
+			return 0;
+		}
+	}
 	if (!x->o->no_cache) {
 		int hit = ops->cache_get(x->be->data, s->key, &next, &sr->err);
 		if (hit < 0)
@@ -303,16 +318,19 @@ static int exec_wave(struct exec *x, const size_t *stages)
 	return r;
 }
 
-static void add_history(const struct build_plan *p, size_t i, json_t *hist)
+/* The history of stage i (its base stages' first) and the keys of its filesystem steps. */
+static void add_history(const struct build_plan *p, size_t i, json_t *hist, json_t *keys)
 {
 	const struct plan_stage *ps = &p->stages[i];
 	if (ps->base_kind == BASE_STAGE)
-		add_history(p, (size_t)ps->base_stage, hist);
+		add_history(p, (size_t)ps->base_stage, hist, keys);
 	for (size_t k = 0; k < ps->n_steps; k++) {
 		const struct plan_step *s = &ps->steps[k];
 		json_t *h = json_pack("{s:s,s:s}", "created_by", s->text, "comment", "berth build");
 		if (s->op == OP_NONE)
 			json_object_set_new(h, "empty_layer", json_true());
+		else
+			json_array_append_new(keys, json_string(s->key));
 		json_array_append_new(hist, h);
 	}
 }
@@ -327,10 +345,10 @@ static json_t *image_config(const struct build_plan *p)
 		if ((variant = strchr(arch, '/')))
 			*variant++ = '\0';
 	}
-	json_t *hist = json_array();
-	add_history(p, p->target, hist);
-	json_t *j = json_pack("{s:s,s:s,s:O,s:o}", "os", plat, "architecture", arch ? arch : "", "config",
-			      ps->config, "history", hist);
+	json_t *hist = json_array(), *keys = json_array();
+	add_history(p, p->target, hist, keys);
+	json_t *j = json_pack("{s:s,s:s,s:O,s:o,s:o}", "os", plat, "architecture", arch ? arch : "", "config",
+			      ps->config, "history", hist, BUILD_CACHE_KEYS, keys);
 	if (variant)
 		json_object_set_new(j, "variant", json_string(variant));
 	if (ps->author)

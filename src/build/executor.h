@@ -38,8 +38,9 @@ typedef void (*build_event_fn)(void *userdata, enum build_event ev, const char *
  * {"errorDetail":{"message":"..."},"error":"..."}; ends with "\n". */
 char *build_event_json(enum build_event ev, const char *text);
 
-/* Output of a RUN, line by line (for progress). */
-typedef void (*build_output_fn)(void *userdata, const char *line);
+/* Output of a RUN for progress: whole lines with their newline, sent to the client as they are
+ * (stderr lines wrapped in docker's "\033[91m" ... "\033[0m", as the classic builder sends them). */
+typedef void (*build_output_fn)(void *userdata, const char *text);
 
 struct build_copy_req {
 	const struct plan_copy *copy;    /* what to copy (plan.h) */
@@ -70,6 +71,12 @@ struct build_backend_ops {
 			  struct berth_error **err);
 	/* Build cache: 1 and a new reference to the state on a hit, 0 on a miss. */
 	int (*cache_get)(void *be, const char *key, char **ret_state, struct berth_error **err);
+	/* Optional (NULL: none): the cache sources given with --cache-from, asked before cache_get.
+	 * 1 and the state of the step with this key on top of `state` when a source image was built
+	 * with the same steps (key) on the same layers (state), 0 otherwise. A build records its
+	 * steps' keys in the image config (BUILD_CACHE_KEYS) for this. */
+	int (*cache_source)(void *be, const char *state, const char *key, char **ret_state,
+			    struct berth_error **err);
 	int (*cache_put)(void *be, const char *key, const char *state, struct berth_error **err);
 	/* Commit `state` as an image with this config (docker image config: "config", "history", ...
 	 * without "rootfs", which the backend fills in). Atomic: all or nothing. */
@@ -83,6 +90,10 @@ struct build_backend_ops {
 	/* All operations may be called from several threads at once (parallel stages). */
 	bool thread_safe;
 };
+
+/* Image config member listing the keys of the filesystem steps (in order) that made the image's
+ * last layers: one layer per key, the image's last len(keys) layers. */
+#define BUILD_CACHE_KEYS "berth.build.cache.v0"
 
 struct build_backend {
 	const struct build_backend_ops *ops;

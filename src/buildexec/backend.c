@@ -132,6 +132,8 @@ static int be_commit(void *be, const char *state, json_t *image_config, char **r
 	int r;
 	if (!b->no_cache && (r = bx_cache_get(b, key, ret_image_id, NULL)) > 0)
 		return 0;
+	if (!b->no_cache && bx_cache_source_image(b, state, cfg, ret_image_id) > 0)
+		return 0;
 	if ((r = image_compose(b->images, layers, cfg, NULL, ret_image_id, err)) < 0)
 		return r;
 	(void)bx_cache_put(b, key, *ret_image_id, NULL);
@@ -172,6 +174,7 @@ static const struct build_backend_ops ops = {
 	.fetch_urls = bx_fetch_urls,
 	.cache_get = be_cache_get,
 	.cache_put = be_cache_put,
+	.cache_source = bx_cache_source,
 	.commit = be_commit,
 	.tag = be_tag,
 	.retain = be_retain,

@@ -29,6 +29,8 @@
 #include "engine/engine.h"
 #include "image/image.h"
 
+struct bx_source; /* cachefrom.c */
+
 struct buildexec {
 	struct engine *engine;      /* borrowed */
 	struct image_store *images; /* borrowed */
@@ -37,6 +39,7 @@ struct buildexec {
 				       default bridge), "bridge", "none", "host" or a user network's name */
 	char *const *extra_hosts;   /* --add-host "name:ip" for RUN's /etc/hosts (may be NULL) */
 	bool no_cache;              /* final commits are not looked up either */
+	char *const *cache_from;    /* --cache-from image names (may be NULL), see cachefrom.c */
 	struct build_context *ctx;  /* for RUN --mount=type=bind without from= (may be NULL) */
 	char *const *secrets;       /* "id=path": files for RUN --mount=type=secret (may be NULL) */
 	char *const *ssh;           /* "id=socket": agents for RUN --mount=type=ssh (may be NULL) */
@@ -47,6 +50,9 @@ struct buildexec {
 	pthread_mutex_t lock; /* guards running[] and cache_db's opening */
 	char *running[8];     /* RUN containers alive now */
 	void *cache_db;       /* the cache table's connection (sqlite3, serialized), opened once */
+	struct bx_source *sources; /* cache_from resolved on first use (under lock) */
+	size_t n_sources;
+	bool sources_loaded;
 };
 
 /* Release what the build kept open (the cache database). b stays reusable. */

@@ -88,6 +88,7 @@ static int build_db(struct buildexec *b, sqlite3 **ret, struct berth_error **err
 
 void buildexec_done(struct buildexec *b)
 {
+	bx_sources_free(b);
 	if (b->cache_db)
 		sqlite3_close_v2(b->cache_db);
 	b->cache_db = NULL;

@@ -21,6 +21,13 @@ int bx_commit_snapshot(struct buildexec *b, const char *id, const char *created_
 int bx_cache_get(struct buildexec *b, const char *key, char **ret_image, struct berth_error **err);
 int bx_cache_put(struct buildexec *b, const char *key, const char *image, struct berth_error **err);
 
+/* cachefrom.c: --cache-from sources (the backend's cache_source op) */
+int bx_cache_source(void *be, const char *state, const char *key, char **ret_state, struct berth_error **err);
+/* 1 and the ID of a source image whose layers are state's and whose config is `config` but for
+ * its times (a rebuild of that very image: dockerd gives its ID), else 0. */
+int bx_cache_source_image(struct buildexec *b, const char *state, const json_t *config, char **ret_id);
+void bx_sources_free(struct buildexec *b);
+
 /* run.c */
 int bx_run(void *be, const char *state, const struct plan_run *run, const char *const *mount_states,
 	   build_output_fn out, void *out_ud, char **ret_state, struct berth_error **err);

@@ -246,41 +246,51 @@ static const char *network_of(struct buildexec *b, const struct plan_run *run)
 	return b->network && *b->network ? b->network : "default";
 }
 
+/* docker's classic builder colours what a RUN writes to stderr (streamformatter's stderr writer) */
+#define STDERR_ON  "\033[91m"
+#define STDERR_OFF "\033[0m"
+
 struct out_lines {
 	build_output_fn fn;
 	void *ud;
-	struct strbuf partial;
-	char *tail[TAIL_LINES];
+	struct strbuf partial[2]; /* stdout, stderr */
+	char *tail[TAIL_LINES];   /* the last lines, uncoloured, for the error message */
 	size_t n;
 };
 
-static void line_out(struct out_lines *o, const char *line)
+/* A whole line of stream 1 (stdout) or 2 (stderr), without its newline. */
+static void line_out(struct out_lines *o, int stream, const char *line)
 {
-	if (o->fn)
-		o->fn(o->ud, line);
+	if (o->fn) {
+		_cleanup_free_ char *text =
+		    stream == 2 ? xasprintf(STDERR_ON "%s\n" STDERR_OFF, line) : xasprintf("%s\n", line);
+		o->fn(o->ud, text);
+	}
 	free(o->tail[o->n % TAIL_LINES]);
 	o->tail[o->n++ % TAIL_LINES] = xstrdup(line);
 }
 
-static void feed(struct out_lines *o, const char *data, size_t len)
+static void feed(struct out_lines *o, int stream, const char *data, size_t len)
 {
+	struct strbuf *p = &o->partial[stream == 2];
 	for (size_t i = 0; i < len; i++) {
 		if (data[i] == '\n') {
-			line_out(o, o->partial.buf);
-			strbuf_reset(&o->partial);
+			line_out(o, stream, p->buf);
+			strbuf_reset(p);
 		} else {
-			strbuf_addch(&o->partial, data[i]);
+			strbuf_addch(p, data[i]);
 		}
 	}
 }
 
-/* Read docker's multiplexed frames (8-byte header) until EOF. */
+/* Read docker's multiplexed frames (8-byte header: stream, 0, 0, 0, size) until EOF. */
 static void pump(int fd, bool tty, struct out_lines *o)
 {
 	char buf[8192];
 	size_t need = 0;
 	unsigned char hdr[8];
 	size_t hlen = 0;
+	int stream = 1;
 	ssize_t n;
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {
 		if (n < 0) {
@@ -289,13 +299,14 @@ static void pump(int fd, bool tty, struct out_lines *o)
 			break;
 		}
 		if (tty) {
-			feed(o, buf, (size_t)n);
+			feed(o, 1, buf, (size_t)n);
 			continue;
 		}
 		for (size_t i = 0; i < (size_t)n;) {
 			if (need == 0) {
 				hdr[hlen++] = (unsigned char)buf[i++];
 				if (hlen == 8) {
+					stream = hdr[0] == 2 ? 2 : 1;
 					need = (size_t)hdr[4] << 24 | (size_t)hdr[5] << 16 |
 					       (size_t)hdr[6] << 8 | hdr[7];
 					hlen = 0;
@@ -303,13 +314,14 @@ static void pump(int fd, bool tty, struct out_lines *o)
 				continue;
 			}
 			size_t take = MIN(need, (size_t)n - i);
-			feed(o, buf + i, take);
+			feed(o, stream, buf + i, take);
 			i += take;
 			need -= take;
 		}
 	}
-	if (o->partial.len)
-		line_out(o, o->partial.buf);
+	for (int k = 0; k < 2; k++)
+		if (o->partial[k].len)
+			line_out(o, k + 1, o->partial[k].buf);
 }
 
 static char *tail_text(struct out_lines *o)
@@ -502,7 +514,7 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 	int code = -1;
 	struct mountpoints mp = { .n = 0 };
 	mp_collect(run, &mp);
-	_cleanup_free_ char *line = xasprintf(" ---> Running in %.12s", cid);
+	_cleanup_free_ char *line = xasprintf(" ---> Running in %.12s\n", cid);
 	if (o->fn)
 		o->fn(o->ud, line);
 	r = run_container(b, cid, o, &code, err);
@@ -521,7 +533,7 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 	(void)engine_container_remove(b->engine, cid, true, true, NULL);
 	if (r >= 0 && o->fn) {
 		free(line);
-		line = xasprintf("Removing intermediate container %.12s", cid);
+		line = xasprintf("Removing intermediate container %.12s\n", cid);
 		o->fn(o->ud, line);
 	}
 	return r;
@@ -541,12 +553,13 @@ int bx_run(void *be, const char *state, const struct plan_run *run, const char *
 		r = add_mount(&j, &run->mounts[i], mount_states ? mount_states[i] : NULL, err);
 	if (r >= 0 && run->script_name)
 		r = script_dir(&j, run, err);
-	struct out_lines o = { .fn = out, .ud = out_ud, .partial = STRBUF_INIT };
+	struct out_lines o = { .fn = out, .ud = out_ud, .partial = { STRBUF_INIT, STRBUF_INIT } };
 	if (r >= 0)
 		r = run_in(b, &j, state, run, &o, ret_state, err);
 	for (size_t i = 0; i < TAIL_LINES; i++)
 		free(o.tail[i]);
-	strbuf_release(&o.partial);
+	strbuf_release(&o.partial[0]);
+	strbuf_release(&o.partial[1]);
 	job_done(&j);
 	return r;
 }

@@ -21,7 +21,7 @@
 #include "common/util.h"
 
 struct build_opts {
-	char **tags, **args, **labels, **secrets, **ssh, **hosts;
+	char **tags, **args, **labels, **secrets, **ssh, **hosts, **cache_from;
 	char *secrets_json, *ssh_json; /* berth extensions of POST /build */
 	const char *file, *target, *iidfile, *output, *network, *platform, *host;
 	bool no_cache, pull, quiet;
@@ -253,6 +253,13 @@ static char *build_path(const struct build_opts *o, const char *dockerfile)
 			add_param(&p, "t", *t);
 	for (char **h = o->hosts; h && *h; h++)
 		add_param(&p, "extrahosts", *h);
+	if (o->cache_from) { /* docker's CLI: cachefrom=["a","b"] */
+		_cleanup_json_ json_t *cf = json_array();
+		for (char **c = o->cache_from; *c; c++)
+			json_array_append_new(cf, json_string(*c));
+		_cleanup_free_ char *j = json_dumps(cf, JSON_COMPACT);
+		add_param(&p, "cachefrom", j);
+	}
 	return strbuf_detach(&p, NULL);
 }
 
@@ -453,6 +460,7 @@ static void usage(FILE *f)
 		"Options:\n"
 		"      --add-host list      Add a custom host-to-IP mapping (host:ip) to RUN's /etc/hosts\n"
 		"      --build-arg list     Set build-time variables\n"
+		"      --cache-from strings Images to consider as cache sources\n"
 		"  -f, --file string        Name of the Dockerfile (default: 'PATH/Dockerfile')\n"
 		"      --iidfile string     Write the image ID to the file\n"
 		"      --label list         Set metadata for an image\n"
@@ -482,7 +490,8 @@ enum {
 	OPT_TARGET,
 	OPT_RM,
 	OPT_SECRET,
-	OPT_SSH
+	OPT_SSH,
+	OPT_CACHE_FROM
 };
 
 static void push(char ***v, const char *s)
@@ -499,6 +508,7 @@ int cli_build(int argc, char **argv)
 {
 	static const struct option lo[] = { { "add-host", required_argument, NULL, OPT_ADD_HOST },
 					    { "build-arg", required_argument, NULL, OPT_ARG },
+					    { "cache-from", required_argument, NULL, OPT_CACHE_FROM },
 					    { "file", required_argument, NULL, 'f' },
 					    { "iidfile", required_argument, NULL, OPT_IID },
 					    { "label", required_argument, NULL, OPT_LABEL },
@@ -523,6 +533,7 @@ int cli_build(int argc, char **argv)
 		switch (ch) {
 		case OPT_ADD_HOST: push(&o.hosts, optarg); break;
 		case OPT_ARG: push(&o.args, optarg); break;
+		case OPT_CACHE_FROM: push(&o.cache_from, optarg); break;
 		case 'f': o.file = optarg; break;
 		case OPT_IID: o.iidfile = optarg; break;
 		case OPT_LABEL: push(&o.labels, optarg); break;
@@ -558,6 +569,7 @@ out:
 	strv_free(o.secrets);
 	strv_free(o.ssh);
 	strv_free(o.hosts);
+	strv_free(o.cache_from);
 	if (o.secrets_json)
 		explicit_bzero(o.secrets_json, strlen(o.secrets_json));
 	free(o.secrets_json);

@@ -75,7 +75,7 @@ static int fk_run(void *be, const char *state, const struct plan_run *run, const
 	struct fake *f = be;
 	const char *cmd = run->argv[strv_len_helper(run->argv) - 1];
 	strbuf_addf(&f->log, "run %s\n", cmd);
-	out(out_ud, "output line");
+	out(out_ud, "output line\n");
 	if (f->fail_run && strstr(cmd, f->fail_run))
 		return berth_error_msg(err, EIO, "the command '%s' returned a non-zero code: 1", cmd);
 	if (run->n_mounts && mounts[0])

@@ -116,7 +116,8 @@ int registry_manifest_write(struct registry *reg, const char *repo, const char *
 		return r;
 	digest_buffer(DIGEST_SHA256, data, len, ret_digest);
 	const char *missing = NULL;
-	r = reg_manifest_commit(reg, repo, tag, &m, ret_digest, data, len, &missing, err);
+	const char *tags[] = { tag, NULL };
+	r = reg_manifest_commit(reg, repo, tags, &m, ret_digest, data, len, &missing, err);
 	if (missing)
 		r = berth_error_msg(err, ENOENT, "the manifest references %s, which is not in the repository",
 				    missing);

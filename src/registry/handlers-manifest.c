@@ -16,6 +16,8 @@
 #define MEDIA_TYPE_MAX     256
 /* Oversized manifest bodies up to this size are read and dropped so the client sees our 413. */
 #define MANIFEST_DRAIN_MAX (64u << 20)
+/* Most ?tag= values one manifest PUT takes (distribution-spec 1.1 tags on push). */
+#define MANIFEST_TAGS_MAX 64
 
 static enum MHD_Result manifest_unknown(struct req *r)
 {
@@ -147,13 +149,13 @@ static const char *missing_ref(struct registry *reg, const char *repo, const str
 	return NULL;
 }
 
-int reg_manifest_commit(struct registry *reg, const char *repo, const char *tag,
+int reg_manifest_commit(struct registry *reg, const char *repo, const char *const *tags,
 			const struct manifest_info *m, const char *digest, const void *data, size_t len,
 			const char **ret_missing, struct berth_error **err)
 {
 	struct manifest_put p = {
 		.repo = repo,
-		.tag = tag,
+		.tags = tags,
 		.digest = digest,
 		.media_type = m->media_type,
 		.subject = m->subject[0] ? m->subject : NULL,
@@ -161,7 +163,7 @@ int reg_manifest_commit(struct registry *reg, const char *repo, const char *tag,
 		.annotations = m->annotations,
 		.data = data,
 		.len = len,
-		.immutable_tags = tag && reg_tags_immutable(reg, repo),
+		.immutable_tags = tags && tags[0] && reg_tags_immutable(reg, repo),
 	};
 	int lock = reg_store_lock(reg->store, false, err);
 	if (lock < 0)
@@ -170,17 +172,47 @@ int reg_manifest_commit(struct registry *reg, const char *repo, const char *tag,
 	int rr = *ret_missing ? -ENOENT : reg_store_manifest_put(reg->store, &p, err);
 	close(lock);
 	const struct registry_hooks *hk = reg->cfg->hooks;
-	if (rr == 0 && hk && hk->manifest_pushed)
-		hk->manifest_pushed(reg->cfg->hooks_data, repo, tag, digest);
+	if (rr == 0 && hk && hk->manifest_pushed) {
+		hk->manifest_pushed(reg->cfg->hooks_data, repo, tags ? tags[0] : NULL, digest);
+		for (size_t i = 1; tags && tags[0] && tags[i]; i++)
+			hk->manifest_pushed(reg->cfg->hooks_data, repo, tags[i], digest);
+	}
 	return rr;
 }
 
-static enum MHD_Result manifest_store(struct req *r, const struct manifest_info *m, const char *digest)
+struct tag_args {
+	const char *v[MANIFEST_TAGS_MAX + 2]; /* the route's tag (if any), then ?tag= values, NULL */
+	size_t n;
+	const char *bad; /* the first invalid value */
+	bool too_many;
+};
+
+static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct tag_args *t = cls;
+	if (!key || !streq(key, "tag"))
+		return MHD_YES;
+	if (!value || !registry_tag_valid(value)) {
+		if (!t->bad)
+			t->bad = value ? value : "";
+		return MHD_YES;
+	}
+	for (size_t i = 0; i < t->n; i++)
+		if (streq(t->v[i], value))
+			return MHD_YES;
+	if (t->n >= MANIFEST_TAGS_MAX + 1)
+		t->too_many = true;
+	else
+		t->v[t->n++] = value;
+	return MHD_YES;
+}
+
+static enum MHD_Result manifest_store(struct req *r, const struct manifest_info *m, const char *digest,
+				      const struct tag_args *tags)
 {
 	const char *repo = r->route.name, *missing = NULL;
 	struct berth_error *err = NULL;
-	int rr = reg_manifest_commit(r->reg, repo, r->route.ref_is_digest ? NULL : r->route.ref, m, digest,
-				     r->buf.buf, r->buf.len, &missing, &err);
+	int rr = reg_manifest_commit(r->reg, repo, tags->v, m, digest, r->buf.buf, r->buf.len, &missing, &err);
 	_cleanup_free_ char *msg = err ? berth_error_string(err) : NULL;
 	berth_error_free(err);
 	if (missing)
@@ -188,29 +220,72 @@ static enum MHD_Result manifest_store(struct req *r, const struct manifest_info 
 				     "blob unknown to registry", missing);
 	if (rr == -EEXIST)
 		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", msg, r->route.ref);
+	if (rr == -ENOSPC)
+		return reg_req_error(r, MHD_HTTP_INSUFFICIENT_STORAGE, "UNKNOWN", "cannot store manifest",
+				     msg);
 	if (rr < 0)
 		return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot store manifest",
-				     NULL);
+				     msg);
 	char loc[600];
 	snprintf(loc, sizeof(loc), "/v2/%s/manifests/%s", repo, digest);
-	const char *h[] = { "Location", loc,           "Docker-Content-Digest",
-			    digest,     "OCI-Subject", m->subject[0] ? m->subject : NULL,
-			    NULL };
+	/* name/value pairs: one OCI-Tag per tag created (distribution-spec 1.1, push with ?tag=) */
+	const char *h[2 * (MANIFEST_TAGS_MAX + 4) + 1];
+	size_t k = 0;
+	h[k++] = "Location";
+	h[k++] = loc;
+	h[k++] = "Docker-Content-Digest";
+	h[k++] = digest;
+	if (m->subject[0]) {
+		h[k++] = "OCI-Subject";
+		h[k++] = m->subject;
+	}
+	for (size_t i = 0; r->route.ref_is_digest && i < tags->n; i++) {
+		h[k++] = "OCI-Tag";
+		h[k++] = tags->v[i];
+	}
+	h[k] = NULL;
 	return reg_req_respond(r, MHD_HTTP_CREATED, NULL, NULL, 0, h);
+}
+
+/*
+ * The digest a manifest is stored under: the reference's when pushed by
+ * digest; by tag, sha256 unless the client names another with ?digest=
+ * (the OCI conformance suite's digest-algorithm checks, regclient's
+ * "digest" parameter), which must then match the body.
+ */
+static enum MHD_Result manifest_digest(struct req *r, char *digest, bool *ok)
+{
+	const char *want = r->route.ref_is_digest ? r->route.ref : reg_req_arg(r, "digest");
+	enum digest_algo algo = DIGEST_SHA256;
+	*ok = false;
+	if (want && *want && digest_parse(want, &algo, NULL, NULL) < 0)
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest", want);
+	digest_buffer(algo, r->buf.buf, r->buf.len, digest);
+	if (want && *want && !streq(digest, want))
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+				     "manifest digest does not match reference", digest);
+	*ok = true;
+	return MHD_YES;
 }
 
 enum MHD_Result reg_handle_manifest_end(struct req *r)
 {
 	if (r->defer_status)
 		return reg_req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
+	struct tag_args tags = { .n = 0 };
+	if (!r->route.ref_is_digest)
+		tags.v[tags.n++] = r->route.ref;
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &tags);
+	tags.v[tags.n] = NULL;
+	if (tags.bad)
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", "invalid tag", tags.bad);
+	if (tags.too_many)
+		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", "too many tags", NULL);
 	char digest[DIGEST_STRING_MAX];
-	enum digest_algo algo = DIGEST_SHA256;
-	if (r->route.ref_is_digest)
-		digest_parse(r->route.ref, &algo, NULL, NULL);
-	digest_buffer(algo, r->buf.buf, r->buf.len, digest);
-	if (r->route.ref_is_digest && !streq(digest, r->route.ref))
-		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
-				     "manifest digest does not match reference", digest);
+	bool ok;
+	enum MHD_Result dr = manifest_digest(r, digest, &ok);
+	if (!ok)
+		return dr;
 	struct manifest_info m;
 	struct berth_error *err = NULL;
 	int rr = registry_manifest_parse(reg_req_header(r, "Content-Type"), r->buf.buf, r->buf.len, &m, &err);
@@ -219,7 +294,7 @@ enum MHD_Result reg_handle_manifest_end(struct req *r)
 		berth_error_free(err);
 		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "MANIFEST_INVALID", "manifest invalid", msg);
 	}
-	enum MHD_Result ret = manifest_store(r, &m, digest);
+	enum MHD_Result ret = manifest_store(r, &m, digest, &tags);
 	reg_manifest_info_done(&m);
 	return ret;
 }

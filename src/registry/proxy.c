@@ -225,8 +225,9 @@ int reg_proxy_fetch_manifest(struct registry *reg, const char *repo, const char 
 	struct manifest_info m;
 	if ((r = registry_manifest_parse(ct.buf, body.buf, body.len, &m, err)) < 0)
 		return r;
+	const char *tags[] = { by_digest ? NULL : ref, NULL };
 	struct manifest_put p = { .repo = repo,
-				  .tag = by_digest ? NULL : ref,
+				  .tags = tags,
 				  .digest = digest,
 				  .media_type = m.media_type,
 				  .subject = m.subject[0] ? m.subject : NULL,

@@ -101,10 +101,12 @@ struct manifest_info;
 /*
  * Store a parsed manifest under the shared gc lock after checking that every
  * blob/manifest it references is in repo, then tell the embedder. -ENOENT
- * with *ret_missing (a digest of m) when one is not; -EEXIST when tag is
- * immutable and would move.
+ * with *ret_missing (a digest of m) when one is not; -EEXIST when one of tags
+ * (NULL-terminated, may be NULL) is immutable and would move (nothing is
+ * written then). The embedder's manifest_pushed hook runs once per tag (once
+ * with NULL without tags).
  */
-int reg_manifest_commit(struct registry *reg, const char *repo, const char *tag,
+int reg_manifest_commit(struct registry *reg, const char *repo, const char *const *tags,
 			const struct manifest_info *m, const char *digest, const void *data, size_t len,
 			const char **ret_missing, struct berth_error **err);
 

@@ -339,17 +339,25 @@ static int put_referrer(struct registry_store *s, const struct manifest_put *p, 
 	return write_atomic_at(s, path, txt, strlen(txt), err);
 }
 
-static int put_tag(struct registry_store *s, const struct manifest_put *p, struct berth_error **err)
+/* An immutable repository refuses to move any of the tags: checked for all before anything is written. */
+static int check_tags(struct registry_store *s, const struct manifest_put *p, struct berth_error **err)
 {
-	char path[PATH_MAX], cur[DIGEST_STRING_MAX + 2];
-	if (p->immutable_tags && reg_store_resolve_tag(s, p->repo, p->tag, cur) == 0 &&
-	    !streq(cur, p->digest))
-		return berth_error_msg(
-		    err, EEXIST,
-		    "The image tag '%s' already exists in the '%s' repository and cannot be "
-		    "overwritten because the repository is immutable.",
-		    p->tag, p->repo);
-	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags/%s", p->repo, p->tag);
+	char cur[DIGEST_STRING_MAX + 2];
+	for (const char *const *t = p->tags; p->immutable_tags && t && *t; t++)
+		if (reg_store_resolve_tag(s, p->repo, *t, cur) == 0 && !streq(cur, p->digest))
+			return berth_error_msg(
+			    err, EEXIST,
+			    "The image tag '%s' already exists in the '%s' repository and cannot be "
+			    "overwritten because the repository is immutable.",
+			    *t, p->repo);
+	return 0;
+}
+
+static int put_tag(struct registry_store *s, const struct manifest_put *p, const char *tag,
+		   struct berth_error **err)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags/%s", p->repo, tag);
 	_cleanup_free_ char *line = xasprintf("%s\n", p->digest);
 	return write_atomic_at(s, path, line, strlen(line), err);
 }
@@ -357,7 +365,9 @@ static int put_tag(struct registry_store *s, const struct manifest_put *p, struc
 int reg_store_manifest_put(struct registry_store *s, const struct manifest_put *p, struct berth_error **err)
 {
 	char path[PATH_MAX];
-	int r;
+	int r = check_tags(s, p, err);
+	if (r < 0)
+		return r;
 	if (!reg_store_blob_exists(s, p->digest, NULL)) {
 		reg_store_blob_path(p->digest, path, sizeof(path));
 		r = store_write(s, path, p->data, p->len, err);
@@ -375,8 +385,9 @@ int reg_store_manifest_put(struct registry_store *s, const struct manifest_put *
 		return r;
 	if (p->subject && (r = put_referrer(s, p, err)) < 0)
 		return r;
-	if (p->tag && (r = put_tag(s, p, err)) < 0)
-		return r;
+	for (const char *const *t = p->tags; t && *t; t++)
+		if ((r = put_tag(s, p, *t, err)) < 0)
+			return r;
 	return 0;
 }
 

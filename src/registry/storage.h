@@ -73,7 +73,7 @@ int reg_store_manifest_info(struct registry_store *s, const char *repo, const ch
 			    char *ret_media_type, size_t mt_size, char *ret_subject);
 struct manifest_put {
 	const char *repo;
-	const char *tag; /* or NULL */
+	const char *const *tags; /* tags to point at digest (NULL-terminated), or NULL */
 	const char *digest;
 	const char *media_type;
 	const char *subject;       /* or NULL */

@@ -56,15 +56,16 @@ static void test_tags_and_catalog(void **state)
 	char d[DIGEST_STRING_MAX], got[DIGEST_STRING_MAX + 2];
 	const char *doc = "{}";
 	digest_buffer(DIGEST_SHA256, doc, 2, d);
+	const char *v1[] = { "v1", NULL }, *v0[] = { "v0", NULL };
 	struct manifest_put p = { .repo = "x/y",
-				  .tag = "v1",
+				  .tags = v1,
 				  .digest = d,
 				  .media_type = "m",
 				  .data = doc,
 				  .len = 2,
 				  .immutable_tags = true };
 	assert_int_equal(reg_store_manifest_put(s, &p, NULL), 0);
-	p.tag = "v0";
+	p.tags = v0;
 	assert_int_equal(reg_store_manifest_put(s, &p, NULL), 0);
 	assert_int_equal(reg_store_resolve_tag(s, "x/y", "v1", got), 0);
 	assert_string_equal(got, d);
@@ -77,6 +78,14 @@ static void test_tags_and_catalog(void **state)
 	struct berth_error *err = NULL;
 	assert_int_equal(reg_store_manifest_put(s, &q, &err), -EEXIST);
 	err = berth_error_free(err);
+	/* several tags: one would move, none is written (nor the revision) */
+	const char *several[] = { "new", "v1", NULL };
+	q.tags = several;
+	assert_int_equal(reg_store_manifest_put(s, &q, &err), -EEXIST);
+	err = berth_error_free(err);
+	assert_int_equal(reg_store_resolve_tag(s, "x/y", "new", got), -ENOENT);
+	char mt[16];
+	assert_int_equal(reg_store_manifest_info(s, "x/y", d2, mt, sizeof(mt), NULL), -ENOENT);
 	_cleanup_strv_ char **tags = NULL, **repos = NULL;
 	assert_int_equal(reg_store_tags_list(s, "x/y", &tags), 0);
 	assert_string_equal(tags[0], "v0");

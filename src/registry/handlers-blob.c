@@ -248,15 +248,13 @@ static enum MHD_Result upload_start(struct req *r)
 	const char *digest = reg_req_arg(r, "digest");
 	if (digest && !digest_valid(digest))
 		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest", digest);
-	struct berth_error *err = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
 	int rr = reg_upload_create(&r->reg->uploads, r->route.name, &r->up, &err);
-	berth_error_free(err);
 	if (rr == -EAGAIN)
 		return reg_req_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS",
 				     "too many upload sessions", NULL);
 	if (rr < 0)
-		return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN",
-				     "cannot create upload session", NULL);
+		return reg_req_store_error(r, rr, "cannot create upload session", err);
 	if (digest) {
 		r->upload_monolithic = true;
 		r->body = BODY_UPLOAD;
@@ -319,7 +317,7 @@ enum MHD_Result reg_handle_upload_data(struct req *r, const char *data, size_t l
 	}
 	int w = reg_upload_write(r->up, data, len);
 	if (w < 0) { /* the chunk is rolled back at the end; the client reads why once it has sent it */
-		r->defer_status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		r->defer_status = w == -ENOSPC ? MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_INTERNAL_SERVER_ERROR;
 		r->defer_code = "UNKNOWN";
 		r->defer_msg = w == -ENOSPC ? "write blob upload: no space left on device"
 					    : "write blob upload: I/O error";
@@ -335,9 +333,8 @@ static void rollback_chunk(struct req *r)
 
 static enum MHD_Result upload_finish_req(struct req *r, const char *digest)
 {
-	struct berth_error *err = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
 	int rr = reg_upload_finish(&r->reg->uploads, r->up, digest, &err);
-	berth_error_free(err);
 	if (rr == 0) {
 		r->up = NULL; /* freed by reg_upload_finish */
 		return blob_created(r, digest);
@@ -347,7 +344,7 @@ static enum MHD_Result upload_finish_req(struct req *r, const char *digest)
 	if (rr == -EBADMSG)
 		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
 				     "provided digest did not match uploaded content", digest);
-	return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot store blob", NULL);
+	return reg_req_store_error(r, rr, "cannot store blob", err);
 }
 
 enum MHD_Result reg_handle_upload_end(struct req *r)

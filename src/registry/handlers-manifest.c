@@ -213,19 +213,15 @@ static enum MHD_Result manifest_store(struct req *r, const struct manifest_info 
 	const char *repo = r->route.name, *missing = NULL;
 	struct berth_error *err = NULL;
 	int rr = reg_manifest_commit(r->reg, repo, tags->v, m, digest, r->buf.buf, r->buf.len, &missing, &err);
+	_cleanup_error_ struct berth_error *e = err;
 	_cleanup_free_ char *msg = err ? berth_error_string(err) : NULL;
-	berth_error_free(err);
 	if (missing)
 		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN",
 				     "blob unknown to registry", missing);
 	if (rr == -EEXIST)
 		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", msg, r->route.ref);
-	if (rr == -ENOSPC)
-		return reg_req_error(r, MHD_HTTP_INSUFFICIENT_STORAGE, "UNKNOWN", "cannot store manifest",
-				     msg);
 	if (rr < 0)
-		return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot store manifest",
-				     msg);
+		return reg_req_store_error(r, rr, "cannot store manifest", e);
 	char loc[600];
 	snprintf(loc, sizeof(loc), "/v2/%s/manifests/%s", repo, digest);
 	/* name/value pairs: one OCI-Tag per tag created (distribution-spec 1.1, push with ?tag=) */

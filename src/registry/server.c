@@ -73,6 +73,15 @@ enum MHD_Result reg_req_respond(struct req *r, unsigned status, const char *cont
 	return reg_req_respond_with(r, status, resp, headers);
 }
 
+enum MHD_Result reg_req_store_error(struct req *r, int rr, const char *what, const struct berth_error *err)
+{
+	_cleanup_free_ char *why = err ? berth_error_string(err) : NULL;
+	_cleanup_free_ char *msg = xasprintf("%s: %s", what, why ? why : strerror(-rr));
+	/* strerror's "No space left on device" reads the same in every message */
+	unsigned status = rr == -ENOSPC ? MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_INTERNAL_SERVER_ERROR;
+	return reg_req_error(r, status, "UNKNOWN", msg, NULL);
+}
+
 enum MHD_Result reg_req_error(struct req *r, unsigned status, const char *code, const char *message,
 			      const char *detail)
 {

@@ -83,6 +83,12 @@ enum MHD_Result reg_req_respond_with(struct req *r, unsigned status, struct MHD_
 /* The spec's JSON error body: {"errors":[{"code":..,"message":..,"detail":..}]}. detail may be NULL. */
 enum MHD_Result reg_req_error(struct req *r, unsigned status, const char *code, const char *message,
 			      const char *detail);
+/*
+ * A storage failure (r < 0, -errno) as the spec's error: 507 when the disk is full,
+ * else 500, code UNKNOWN, message "<what>: <reason>" (the berth error's text when
+ * err is set, else strerror), so clients show why.
+ */
+enum MHD_Result reg_req_store_error(struct req *r, int rr, const char *what, const struct berth_error *err);
 /* 401 with a WWW-Authenticate challenge for repo/actions (repo may be NULL). */
 enum MHD_Result reg_req_unauthorized(struct req *r, const char *repo, unsigned actions);
 

@@ -67,19 +67,11 @@ static void remove_files(struct registry_store *s, const char *uuid)
 	fs_rm_rf_at(s->rootfd, path, NULL);
 }
 
-int reg_upload_create(struct upload_table *t, const char *repo, struct upload **ret, struct berth_error **err)
+static int upload_create_files(struct upload_table *t, const char *uuid, const char *repo, struct upload **ret,
+			       struct berth_error **err)
 {
 	char path[PATH_MAX];
-	pthread_mutex_lock(&t->lock);
-	bool full = t->count >= t->max;
-	pthread_mutex_unlock(&t->lock);
-	if (full)
-		return berth_error_msg(err, EAGAIN, "too many upload sessions");
-	_cleanup_free_ char *uuid = random_hex(16);
 	int rootfd = t->store->rootfd;
-	snprintf(path, sizeof(path), "uploads/%s", uuid);
-	if (mkdirat(rootfd, path, 0700) < 0)
-		return berth_error_errno(err, "create upload session");
 	snprintf(path, sizeof(path), "uploads/%s/info", uuid);
 	_cleanup_free_ char *info = xasprintf("%s\n%lld\n", repo, (long long)time(NULL));
 	/*
@@ -110,6 +102,25 @@ int reg_upload_create(struct upload_table *t, const char *repo, struct upload **
 	pthread_mutex_unlock(&t->lock);
 	*ret = u;
 	return 0;
+}
+
+int reg_upload_create(struct upload_table *t, const char *repo, struct upload **ret, struct berth_error **err)
+{
+	char path[PATH_MAX];
+	pthread_mutex_lock(&t->lock);
+	bool full = t->count >= t->max;
+	pthread_mutex_unlock(&t->lock);
+	if (full)
+		return berth_error_msg(err, EAGAIN, "too many upload sessions");
+	_cleanup_free_ char *uuid = random_hex(16);
+	int rootfd = t->store->rootfd;
+	snprintf(path, sizeof(path), "uploads/%s", uuid);
+	if (mkdirat(rootfd, path, 0700) < 0)
+		return berth_error_errno(err, "create upload session");
+	int r = upload_create_files(t, uuid, repo, ret, err);
+	if (r < 0) /* a full disk: no half-made session stays behind */
+		remove_files(t->store, uuid);
+	return r;
 }
 
 /* Rebuild a session from disk after a restart. */

@@ -4,6 +4,7 @@ Started with `berth daemon --pidfile`, stopped by that PID only. Teardown
 removes every container through the API first (so shims, mounts and cgroups
 go away), then stops the daemon and unmounts anything left under its root.
 """
+import contextlib
 import http.client
 import json
 import os
@@ -140,6 +141,18 @@ class Daemon:
         unmount_all(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
         assert not leaked, f"engine left mounts behind: {leaked}"
+
+
+@contextlib.contextmanager
+def busybox_daemon(binary, busybox):
+    """A started Daemon with the generated busybox image loaded; cleaned up on exit."""
+    d = Daemon(binary)
+    try:
+        d.start()
+        d.load_busybox(busybox)
+        yield d
+    finally:
+        d.cleanup()
 
 
 def wait_for(pred, timeout=20, interval=0.05):

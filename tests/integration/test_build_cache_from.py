@@ -13,18 +13,13 @@ import uuid
 
 import pytest
 
-from engine_daemon import Daemon
+from engine_daemon import busybox_daemon
 
 
 @pytest.fixture(scope="module")
 def daemon(berth_bin, busybox):
-    d = Daemon(berth_bin)
-    try:
-        d.start()
-        d.load_busybox(busybox)
+    with busybox_daemon(berth_bin, busybox) as d:
         yield d
-    finally:
-        d.cleanup()
 
 
 def context(tmp_path, dockerfile, files):

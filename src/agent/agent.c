@@ -67,6 +67,8 @@ struct agent {
 	char *metrics_listen;    /* --metrics-listen */
 	struct agent_metrics *metrics;
 	struct conn *metrics_conn; /* the sampler thread's connection */
+	struct conn *overlay_conn; /* the overlay thread's (peers long poll) */
+	struct conn *lb_conn;      /* the load balancer thread's (targets long poll) */
 	pthread_t threads[3];
 	size_t n_threads;
 	pthread_mutex_t lock;
@@ -896,19 +898,36 @@ static json_t *metrics_targets(void *userdata)
 
 /* ---- lifecycle ---- */
 
-/* overlay_fetch_fn: one GET to the current server (the overlay's peers long poll). */
+/* One GET to the current server on a thread's kept connection (a long poll: overlay peers, lb targets). */
+static int get_on(struct agent *a, struct conn *k, const char *path, long timeout_ms, json_t **ret,
+		  struct berth_error **err)
+{
+	size_t idx = current(a);
+	struct http_client *c = NULL;
+	int r = conn_get(a, k, idx, &c, err);
+	if (r >= 0)
+		r = call(a, c, "GET", path, NULL, timeout_ms, ret, err);
+	if (r < 0 && r != -ENOENT) {
+		conn_drop(k);
+		if (r != -EACCES)
+			fail_over(a, idx);
+	}
+	return r;
+}
+
+/* overlay_fetch_fn: the overlay thread's peers long poll. */
 static int overlay_fetch(void *userdata, const char *path, long timeout_ms, json_t **ret,
 			 struct berth_error **err)
 {
 	struct agent *a = userdata;
-	size_t idx = current(a);
-	_cleanup_(http_client_freep) struct http_client *c = NULL;
-	int r = client_for(a, idx, true, &c, err);
-	if (r >= 0)
-		r = call(a, c, "GET", path, NULL, timeout_ms, ret, err);
-	if (r < 0 && r != -EACCES && r != -ENOENT)
-		fail_over(a, idx);
-	return r;
+	return get_on(a, a->overlay_conn, path, timeout_ms, ret, err);
+}
+
+/* lb_fetch_fn: the load balancer thread's targets long poll. */
+static int lb_fetch(void *userdata, const char *path, long timeout_ms, json_t **ret, struct berth_error **err)
+{
+	struct agent *a = userdata;
+	return get_on(a, a->lb_conn, path, timeout_ms, ret, err);
 }
 
 static void *dns_main(void *arg)
@@ -971,6 +990,10 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 	struct agent *a = userdata;
 	a->host = h;
 	int r;
+	if (!a->overlay_conn)
+		a->overlay_conn = xcalloc(1, sizeof(*a->overlay_conn));
+	if (!a->lb_conn)
+		a->lb_conn = xcalloc(1, sizeof(*a->lb_conn));
 	if (access(a->cert_file, R_OK) != 0 && (r = join(a, err)) < 0)
 		return r;
 	if (!a->advertise && (r = overlay_source_address(a->servers[a->current], &a->advertise, err)) < 0)
@@ -1038,7 +1061,7 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 	_cleanup_free_ char *records = xasprintf("%s/lb/dns.records", a->exec_root);
 	struct lb_agent_config lbc = { .dir = lbdir,
 				       .records_file = a->dns ? records : NULL,
-				       .fetch = overlay_fetch,
+				       .fetch = lb_fetch,
 				       .userdata = a };
 	if ((r = lb_agent_start(&lbc, &a->lb, err)) < 0)
 		return r;
@@ -1075,6 +1098,10 @@ static void stopping(void *userdata)
 	a->metrics = agent_metrics_stop(a->metrics); /* before the runner and the lb it reads */
 	a->overlay = overlay_stop(a->overlay); /* the dataplane stays: tasks keep running */
 	a->lb = lb_agent_stop(a->lb);         /* HAProxy stops with the agent */
+	if (a->overlay_conn)
+		conn_drop(a->overlay_conn);
+	if (a->lb_conn)
+		conn_drop(a->lb_conn);
 	if (a->dns_running) {
 		uint64_t one = 1;
 		(void)!write(a->dns_stop, &one, sizeof(one));
@@ -1113,6 +1140,8 @@ static void agent_free(struct agent *a)
 	json_decref(a->accepted_stopped);
 	free(a->logs_conn);
 	free(a->metrics_conn);
+	free(a->overlay_conn);
+	free(a->lb_conn);
 	json_decref(a->overlay_info);
 	json_decref(a->registry);
 	pthread_mutex_destroy(&a->lock);

@@ -53,13 +53,6 @@ struct logship {
 	bool running;
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static char *path_of(struct logship *l, const char *key, const char *ext)
 {
 	return xasprintf("%s/%s.%s", l->dir, key, ext);

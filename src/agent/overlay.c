@@ -22,12 +22,19 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "common/strbuf.h"
+#include "common/util.h"
 #include "host/host.h"
 #include "host/netops.h"
 #include "net/net.h"
 
 #define TOOL_TIMEOUT_MS 10000
 #define RETRY_MS        1000
+/*
+ * A long poll that answers with the peers already applied does not re-run the
+ * tools (eight processes: device, firewall, kernel state) unless this long has
+ * passed since the last full pass, which repairs what someone changed by hand.
+ */
+#define RESYNC_MS (5 * 60 * 1000)
 /* iproute2 JSON of one device stays far below this. */
 #define TOOL_MAX_OUTPUT (4 << 20)
 
@@ -299,6 +306,8 @@ static void *overlay_main(void *arg)
 	struct overlay *o = arg;
 	int64_t since = 0;
 	bool dirty = false; /* the last reconcile failed: do it again without waiting for a change */
+	_cleanup_json_ json_t *applied = NULL; /* the peers of the last successful reconcile */
+	uint64_t applied_at = 0;
 	while (!stopping(o)) {
 		_cleanup_free_ char *path = xasprintf("/agent/v1/peers?since=%lld&wait=%d", (long long)since,
 						      since && !dirty ? OVERLAY_POLL_SEC : 0);
@@ -308,10 +317,18 @@ static void *overlay_main(void *arg)
 		if (r == -EACCES)
 			break;
 		if (r >= 0) {
-			if ((r = reconcile(o, json_object_get(resp, "peers"), &err)) >= 0) {
-				json_t *rev = json_object_get(resp, "revision");
+			json_t *peers = json_object_get(resp, "peers");
+			json_t *rev = json_object_get(resp, "revision");
+			bool same = !dirty && applied && json_equal(applied, peers) &&
+				    mono_ms() - applied_at < RESYNC_MS;
+			if (same || (r = reconcile(o, peers, &err)) >= 0) {
 				since = json_is_integer(rev) ? json_integer_value(rev) : 0;
 				dirty = false;
+				if (!same) {
+					json_decref(applied);
+					applied = json_incref(peers);
+					applied_at = mono_ms();
+				}
 				continue;
 			}
 			dirty = true;

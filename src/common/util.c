@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <ctype.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "common/util.h"
 
@@ -183,6 +184,13 @@ int parse_rfc3339(const char *s, struct timespec *ret)
 	ret->tv_sec = t - off;
 	ret->tv_nsec = nsec;
 	return 0;
+}
+
+int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 char *random_hex(size_t n)

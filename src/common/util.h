@@ -24,6 +24,9 @@ void format_rfc3339(const struct timespec *ts, char out[RFC3339_MAX]);
 /* Parse RFC 3339 (Z or +hh:mm offset, optional fraction) into a timespec. */
 int parse_rfc3339(const char *s, struct timespec *ret);
 
+/* CLOCK_MONOTONIC in milliseconds: for deadlines and intervals, never for wall time. */
+int64_t mono_ms(void);
+
 /* Random hex id of n bytes of entropy (2n characters). Caller frees. */
 char *random_hex(size_t n);
 

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "common/fs.h"
+#include "common/util.h"
 #include "http/admit.h"
 
 /* Connections waiting for their first bytes; beyond that, new ones go straight to the server. */
@@ -34,13 +35,6 @@ struct http_admit {
 	int pending[ADMIT_MAX_PENDING];
 	int64_t since[ADMIT_MAX_PENDING]; /* ms, accepted at */
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool is_tchar(unsigned char c)
 {

@@ -174,13 +174,6 @@ struct hijack_ctx {
 	struct MHD_UpgradeResponseHandle *urh;
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void conn_phase(struct http_server *s, struct conn *c, enum conn_phase p)
 {
 	if (!c)

@@ -283,6 +283,9 @@ static int serve(struct server *s, struct berth_error **err)
 	int r = fs_mkdir_p(s->root, 0700, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "create root '%s'", s->root);
+	/* a root made by someone else (an installer, a test) is tightened as dockerd tightens its own */
+	if (chmod(s->root, 0700) < 0)
+		return berth_error_errno(err, "make root '%s' private", s->root);
 	/* one server per root (replicas share etcd, never a root); released when the process ends */
 	_cleanup_free_ char *lock = xasprintf("%s/server.lock", s->root);
 	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);

@@ -167,8 +167,11 @@ TD = [{"name": "web", "image": "busybox", "memory": 128, "cpu": 256,
 
 def test_first_start_creates_identity_and_restart_reuses_it(tmp):
     root = os.path.join(tmp, "root")
+    os.makedirs(root)
+    os.chmod(root, 0o755)  # made by an installer: the server tightens it (issue 18 item 2)
     s = Server(root).start()
     try:
+        assert os.stat(root).st_mode & 0o777 == 0o700
         for name, mode in (("credentials", 0o600), ("join-token", 0o600), ("pki/server-key.pem", 0o600),
                            ("store.db", 0o600)):
             assert os.stat(os.path.join(root, name)).st_mode & 0o777 == mode, name

@@ -88,7 +88,7 @@ def agent_ingest(total):
     subprocess.run(["sync"])
     host = ENDPOINT.split("//", 1)[1]
     out = subprocess.run([BERTH, "bench-logs", "ship", host, node.ca, node.cert, node.key,
-                          os.path.join(WORKDIR, "ship"), GROUP, *files], capture_output=True, text=True)
+                          os.path.join(WORKDIR, "ship"), GROUP + "-agent", *files], capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit("bench-logs: " + out.stderr[-2000:])
     for f in files:

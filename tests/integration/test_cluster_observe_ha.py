@@ -9,6 +9,7 @@ reach every replica through etcd), so the leader's autoscaler sees every node wh
 One module-scoped cluster: 2 servers on etcd, 1 node (agent at 1 s metrics).
 """
 import json
+import os
 import re
 import ssl
 import subprocess
@@ -63,43 +64,54 @@ def run_printer(c, lines):
     return arn
 
 
+def boto_logs(c, i):
+    """A boto3 logs client of replica i (usable inside the block)."""
+    c.current = i
+    return c.boto("logs")
+
+
 def test_logs_and_metrics_are_cluster_wide(cluster):
+    from botocore.exceptions import ClientError
     c = on(cluster, 0)
     arn = run_printer(c, 300)
     task_id = arn.rsplit("/", 1)[1]
     stream = f"app/main/{task_id}"
 
     # shipped to replica 0 (the agent's server); read in full through replica 1
-    def complete():
-        out = logs(on(c, 0), "get-log-events", "--log-group-name", GROUP, "--log-stream-name", stream,
-                   "--start-from-head", check=False)
-        return not isinstance(out, subprocess.CompletedProcess) and len(out["events"]) == 300
-    wait_for(complete, 60, "the task's 300 lines on replica 0")
+    with boto_logs(c, 0) as l0:
+        def complete():
+            try:
+                return len(l0.get_log_events(logGroupName=GROUP, logStreamName=stream,
+                                             startFromHead=True)["events"]) == 300
+            except ClientError:
+                return False
+        wait_for(complete, 60, "the task's 300 lines on replica 0")
     got = logs(on(c, 1), "get-log-events", "--log-group-name", GROUP, "--log-stream-name", stream,
                "--start-from-head")
     assert [e["message"] for e in got["events"]] == [f"ha line {i}" for i in range(300)]
-    desc = logs(c, "describe-log-streams", "--log-group-name", GROUP)["logStreams"]
-    assert [s["logStreamName"] for s in desc] == [stream] and desc[0]["storedBytes"] > 0, desc
-    assert "berthReplica" not in desc[0]
-    found = logs(c, "filter-log-events", "--log-group-name", GROUP, "--filter-pattern", '"ha line 29"')
-    assert sorted(e["message"] for e in found["events"]) == ["ha line 29"] + [f"ha line {i}" for i in
-                                                                              range(290, 300)]
     tail = subprocess.run(["nsenter", f"--net=/run/netns/{c.vpc}", AWS, "--region", REGION, "--endpoint-url",
                            c.endpoint, "--ca-bundle", c.ca, "logs", "tail", GROUP, "--since", "1h",
                            "--format", "short"], capture_output=True, text=True, env=c.aws_env(), timeout=90)
     assert tail.returncode == 0 and tail.stdout.count("ha line ") == 300, tail.stderr
-
-    # a stream written through replica 1 lives there; replica 0 finds it with the node's stream
-    logs(c, "create-log-stream", "--log-group-name", GROUP, "--log-stream-name", "via-1")
-    now = int(time.time() * 1000)
-    logs(c, "put-log-events", "--log-group-name", GROUP, "--log-stream-name", "via-1", "--log-events",
-         json.dumps([{"timestamp": now, "message": "ha line from replica 1"}]))
-    both = logs(on(c, 0), "filter-log-events", "--log-group-name", GROUP, "--filter-pattern", '"ha line"')
-    names = {e["logStreamName"] for e in both["events"]}
-    assert names == {stream, "via-1"} and len(both["events"]) == 301, names
-    assert all(s["searchedCompletely"] for s in both["searchedLogStreams"])
-    page = logs(c, "filter-log-events", "--log-group-name", GROUP, "--limit", "5")
-    assert len(page["events"]) == 5 and page.get("nextToken")
+    with boto_logs(c, 1) as l1:
+        desc = l1.describe_log_streams(logGroupName=GROUP)["logStreams"]
+        assert [s["logStreamName"] for s in desc] == [stream] and desc[0]["storedBytes"] > 0, desc
+        assert "berthReplica" not in desc[0]
+        found = l1.filter_log_events(logGroupName=GROUP, filterPattern='"ha line 29"')
+        assert sorted(e["message"] for e in found["events"]) == ["ha line 29"] + [f"ha line {i}" for i in
+                                                                                  range(290, 300)]
+        # a stream written through replica 1 lives there; replica 0 finds it with the node's stream
+        l1.create_log_stream(logGroupName=GROUP, logStreamName="via-1")
+        l1.put_log_events(logGroupName=GROUP, logStreamName="via-1", logEvents=[
+            {"timestamp": int(time.time() * 1000), "message": "ha line from replica 1"}])
+    with boto_logs(c, 0) as l0:
+        both = l0.filter_log_events(logGroupName=GROUP, filterPattern='"ha line"')
+        names = {e["logStreamName"] for e in both["events"]}
+        assert names == {stream, "via-1"} and len(both["events"]) == 301, names
+        assert all(s["searchedCompletely"] for s in both["searchedLogStreams"])
+        pages = list(l0.get_paginator("filter_log_events").paginate(logGroupName=GROUP,
+                                                                     PaginationConfig={"PageSize": 100}))
+        assert len(pages) >= 4 and sum(len(p["events"]) for p in pages) == 301
 
     # metrics: the node reports to replica 0; replica 1 (and so whichever replica leads) has its task
     token = open(f"{c.base}/server1/metrics-token").read().strip()
@@ -115,20 +127,25 @@ def test_logs_and_metrics_are_cluster_wide(cluster):
     # replica 1 down: its stream is reported as not searched, not as empty; back up: found again
     c.stop_server(i=1)
     try:
-        part = logs(on(c, 0), "filter-log-events", "--log-group-name", GROUP, "--filter-pattern", '"ha line"')
-        assert len(part["events"]) == 300
-        assert {s["logStreamName"]: s["searchedCompletely"] for s in part["searchedLogStreams"]} == {
-            stream: True, "via-1": False}
+        with boto_logs(c, 0) as l0:
+            part = l0.filter_log_events(logGroupName=GROUP, filterPattern='"ha line"')
+            assert len(part["events"]) == 300
+            assert {s["logStreamName"]: s["searchedCompletely"] for s in part["searchedLogStreams"]} == {
+                stream: True, "via-1": False}
         p = logs(c, "get-log-events", "--log-group-name", GROUP, "--log-stream-name", "via-1", check=False)
         assert p.returncode != 0 and "ServiceUnavailableException" in p.stderr, p.stderr
     finally:
         c.start_server(i=1)
-
-    def readable():
-        out = logs(on(c, 0), "get-log-events", "--log-group-name", GROUP, "--log-stream-name", "via-1",
-                   check=False)
-        return not isinstance(out, subprocess.CompletedProcess) and len(out["events"]) == 1
-    wait_for(readable, 30, "replica 1's stream readable again")
-    # deleting the group removes the events on both replicas
-    logs(on(c, 1), "delete-log-group", "--log-group-name", GROUP)
-    assert logs(c, "describe-log-groups")["logGroups"] == []
+    with boto_logs(c, 0) as l0:
+        def readable():
+            try:
+                return len(l0.get_log_events(logGroupName=GROUP, logStreamName="via-1")["events"]) == 1
+            except ClientError:
+                return False
+        wait_for(readable, 30, "replica 1's stream readable again")
+    # deleting the group through replica 1 removes the events on both replicas
+    with boto_logs(c, 1) as l1:
+        l1.delete_log_group(logGroupName=GROUP)
+        assert l1.describe_log_groups()["logGroups"] == []
+    for i in (0, 1):
+        assert os.listdir(f"{c.base}/server{i}/logs") == [], i

@@ -93,11 +93,14 @@ static void test_jsonfile_lines(void **state)
 	l = "{\"log\":\"x\",\"time\":\"2026-12-06T13:00:01+01:00\"}"; /* an offset: the slow path */
 	assert_int_equal(logs_jsonfile_line(l, strlen(l), &msg, &ts), 1);
 	assert_int_equal(ts, 1796558401000LL);
+	l = "{\"log\":\"a\x01" "b\"}"; /* a raw control character: JSON says no, the shipper ships the line */
+	assert_int_equal(logs_jsonfile_line(l, strlen(l), &msg, &ts), 1);
+	assert_int_equal(msg.len, 3);
 	l = "{\"stream\":\"stdout\"}";
 	assert_int_equal(logs_jsonfile_line(l, strlen(l), &msg, &ts), 0);
 	static const char *const declined[] = {
 		"", "{", "{\"log\":1}", "{\"log\":\"a\\u0000\"}", "{\"log\":\"a\"} x", "{\"log\":\"\\x\"}",
-		"{\"log\":\"a\",\"log\":\"b\"}", "{\"log\":\"\\ud800\"}", "{\"log\":\"\x01\"}", "{\"log\":\"a\",}",
+		"{\"log\":\"a\",\"log\":\"b\"}", "{\"log\":\"\\ud800\"}", "{\"log\":\"a\",}",
 		"[\"log\"]", "{\"log\":\"a\",\"n\":{\"x\":1}}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(declined); i++)

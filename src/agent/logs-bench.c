@@ -42,8 +42,8 @@ static int bench_send(void *userdata, unsigned thread, const char *body, size_t 
 	if (r < 0)
 		return r;
 	if (status != 200)
-		return berth_error_msg(err, status == 404 ? ENOENT : EIO, "POST /agent/v1/logs: %ld %.*s", status,
-				       (int)MIN(out.len, (size_t)300), out.buf);
+		return berth_error_msg(err, status == 404 ? ENOENT : EIO, "POST /agent/v1/logs: %ld %.*s",
+				       status, (int)MIN(out.len, (size_t)300), out.buf);
 	*ret = json_loadb(out.buf, out.len, 0, NULL);
 	return *ret ? 0 : berth_error_msg(err, EPROTO, "POST /agent/v1/logs: not JSON");
 }
@@ -71,7 +71,8 @@ static double mono(void)
 int logs_bench_main(int argc, char **argv)
 {
 	if (argc < 9 || !streq(argv[1], "ship")) {
-		fprintf(stderr, "usage: berth bench-logs ship HOST:PORT CA CERT KEY STATEDIR GROUP FILE...\n");
+		fprintf(stderr,
+			"usage: berth bench-logs ship HOST:PORT CA CERT KEY STATEDIR GROUP FILE...\n");
 		return 2;
 	}
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -79,7 +80,8 @@ int logs_bench_main(int argc, char **argv)
 	struct bench_conn b = { 0 };
 	struct http_tls_files f = { .ca = argv[3], .cert = argv[4], .key = argv[5] };
 	for (size_t i = 0; i < LOGSHIP_THREADS; i++)
-		if (http_client_new(url, &b.c[i], &err) < 0 || http_client_set_tls(b.c[i], &f, true, &err) < 0) {
+		if (http_client_new(url, &b.c[i], &err) < 0 ||
+		    http_client_set_tls(b.c[i], &f, true, &err) < 0) {
 			fprintf(stderr, "bench-logs: %s\n", err->msg);
 			return 1;
 		}
@@ -88,7 +90,7 @@ int logs_bench_main(int argc, char **argv)
 	if (logship_open(&cfg, &l, &err) < 0) {
 		fprintf(stderr, "bench-logs: %s\n", err->msg);
 		for (size_t i = 0; i < LOGSHIP_THREADS; i++)
-		http_client_free(b.c[i]);
+			http_client_free(b.c[i]);
 		return 1;
 	}
 	double t0 = mono();
@@ -97,8 +99,8 @@ int logs_bench_main(int argc, char **argv)
 		_cleanup_free_ char *name = xasprintf("c%d", i);
 		_cleanup_json_ json_t *def =
 		    json_pack("{s:s,s:{s:s,s:{s:s,s:s,s:s}}}", "name", name, "logConfiguration", "logDriver",
-			      "awslogs", "options", "awslogs-group", argv[7], "awslogs-stream-prefix", "bench",
-			      "awslogs-create-group", "true");
+			      "awslogs", "options", "awslogs-group", argv[7], "awslogs-stream-prefix",
+			      "bench", "awslogs-create-group", "true");
 		if (logship_seal(l, "0123456789abcdef0123456789abcdef", def, name, argv[8 + i], &err) < 0) {
 			fprintf(stderr, "bench-logs: %s\n", err->msg);
 			logship_close(l);

@@ -55,7 +55,8 @@ const char *logs_wire_parse(const char *body, size_t len, size_t max_events, str
 		if (len - pos < LOGS_WIRE_EVENT_HDR)
 			return "truncated event header";
 		const unsigned char *h = (const unsigned char *)body + pos;
-		uint32_t l = (uint32_t)h[16] | (uint32_t)h[17] << 8 | (uint32_t)h[18] << 16 | (uint32_t)h[19] << 24;
+		uint32_t l =
+		    (uint32_t)h[16] | (uint32_t)h[17] << 8 | (uint32_t)h[18] << 16 | (uint32_t)h[19] << 24;
 		if (l == 0)
 			return "Log event messages must not be empty.";
 		if (l > len - pos - LOGS_WIRE_EVENT_HDR)
@@ -69,9 +70,11 @@ const char *logs_wire_parse(const char *body, size_t len, size_t max_events, str
 	pos = b->head_len + 1;
 	for (size_t i = 0; i < n; i++) {
 		const unsigned char *h = (const unsigned char *)body + pos;
-		uint32_t l = (uint32_t)h[16] | (uint32_t)h[17] << 8 | (uint32_t)h[18] << 16 | (uint32_t)h[19] << 24;
+		uint32_t l =
+		    (uint32_t)h[16] | (uint32_t)h[17] << 8 | (uint32_t)h[18] << 16 | (uint32_t)h[19] << 24;
 		b->offsets[i] = get_u64(h);
-		b->ev[i] = (struct logs_in_event){ (int64_t)get_u64(h + 8), body + pos + LOGS_WIRE_EVENT_HDR, l };
+		b->ev[i] =
+		    (struct logs_in_event){ (int64_t)get_u64(h + 8), body + pos + LOGS_WIRE_EVENT_HDR, l };
 		pos += LOGS_WIRE_EVENT_HDR + l;
 	}
 	b->n = n;
@@ -82,7 +85,10 @@ const char *logs_wire_parse(const char *body, size_t len, size_t max_events, str
 
 static int hexval(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
 }
 
 static long hex4(const char *p, const char *end)
@@ -126,14 +132,16 @@ static int read_string(const char **pp, const char *end, struct strbuf *out)
 	const char *p = *pp, *q = NULL;
 	for (;;) {
 		/* the run up to the next quote or backslash, found with memchr (the per-line cost); the quote
-		 * found stays valid until an escape takes us past it (\" ), so a long string is scanned once */
+		 * found stays valid until an escape takes us past it (\" ), so a long string is scanned once
+		 */
 		if (!q || q < p)
 			q = memchr(p, '"', (size_t)(end - p));
 		if (!q)
 			return -1;
 		const char *bs = memchr(p, '\\', (size_t)(q - p));
-		const char *stop = bs ? bs : q; /* raw control characters pass (JSON forbids them; the engine
-						    never writes them, and shipping beats dropping the line) */
+		const char *stop =
+		    bs ? bs : q; /* raw control characters pass (JSON forbids them; the engine
+				     never writes them, and shipping beats dropping the line) */
 		if (out)
 			strbuf_add(out, p, (size_t)(stop - p));
 		p = stop;

@@ -23,7 +23,7 @@
 #include "common/strbuf.h"
 #include "logs/logstore.h"
 
-#define LOGS_WIRE_TYPE "application/x-berth-logs"
+#define LOGS_WIRE_TYPE      "application/x-berth-logs"
 #define LOGS_WIRE_EVENT_HDR 20
 
 /* Append one event (len <= UINT32_MAX) to a body being built. */

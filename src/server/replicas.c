@@ -66,7 +66,8 @@ static void *replicas_main(void *arg)
 			berth_error_free(err), err = NULL;
 		}
 		if (register_locked(s, &err) < 0)
-			log_fields(LOG_LEVEL_WARN, "replica registration failed", "error", err ? err->msg : "", NULL);
+			log_fields(LOG_LEVEL_WARN, "replica registration failed", "error",
+				   err ? err->msg : "", NULL);
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
@@ -92,7 +93,8 @@ static int load_id(struct server *s, struct berth_error **err)
 	_cleanup_close_ int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
 		return berth_error_errno(err, "read /dev/urandom");
-	s->replica_id = xasprintf("%02x%02x%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+	s->replica_id =
+	    xasprintf("%02x%02x%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
 	return fs_write_file_atomic(p, s->replica_id, 16, 0600, err);
 }
 
@@ -137,7 +139,8 @@ static int unavailable(struct ecs_call *c, const char *id)
 {
 	c->status = 503;
 	return ecs_fail(c, "ServiceUnavailableException",
-			"The data is held by server replica %s, which is not reachable now; try again later.", id);
+			"The data is held by server replica %s, which is not reachable now; try again later.",
+			id);
 }
 
 int replica_call(struct ecs_call *c, const char *id, const char *target_prefix, const char *service,
@@ -147,7 +150,8 @@ int replica_call(struct ecs_call *c, const char *id, const char *target_prefix, 
 	_cleanup_free_ char *key = xasprintf(REPLICAS_PREFIX "%s", id);
 	_cleanup_json_ json_t *rec = NULL;
 	const char *ep = NULL;
-	if (record_get(s, key, &rec, NULL, NULL) < 0 || !(ep = json_string_value(json_object_get(rec, "endpoint"))))
+	if (record_get(s, key, &rec, NULL, NULL) < 0 ||
+	    !(ep = json_string_value(json_object_get(rec, "endpoint"))))
 		return unavailable(c, id);
 	_cleanup_free_ char *ca = xasprintf("%s/pki/ca.pem", s->root);
 	struct aws_config cfg = { .access_key = s->access_key,
@@ -170,8 +174,8 @@ int replica_call(struct ecs_call *c, const char *id, const char *target_prefix, 
 		return ecs_fail(c, "ServiceException", "%s", err->msg);
 	}
 	if (r < 0) {
-		log_fields(LOG_LEVEL_WARN, "replica call failed", "replica", id, "op", op, "error", err ? err->msg : "",
-			   NULL);
+		log_fields(LOG_LEVEL_WARN, "replica call failed", "replica", id, "op", op, "error",
+			   err ? err->msg : "", NULL);
 		return unavailable(c, id);
 	}
 	log_fields(LOG_LEVEL_DEBUG, "replica call", "replica", id, "op", op, NULL);

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_t *log = json_object_get(j, "log");
 		/* jansson also checks UTF-8 (the reader passes bytes through): compare what both read */
 		if (j && (!json_is_string(log) || json_string_length(log) != msg.len ||
-		    memcmp(json_string_value(log), msg.buf, msg.len) != 0))
+			  memcmp(json_string_value(log), msg.buf, msg.len) != 0))
 			__builtin_trap();
 		json_decref(j);
 	}

@@ -42,8 +42,8 @@ static void test_batch_refusals(void **state)
 	strbuf_addstr(&sb, "{}\n");
 	logs_wire_add(&sb, 0, 0, "abc", 3);
 	assert_non_null(logs_wire_parse(sb.buf, sb.len - 1, 10, &b)); /* message cut */
-	assert_non_null(logs_wire_parse(sb.buf, 3 + 10, 10, &b));      /* header cut */
-	assert_non_null(logs_wire_parse(sb.buf, sb.len, 0, &b));       /* over max_events */
+	assert_non_null(logs_wire_parse(sb.buf, 3 + 10, 10, &b));     /* header cut */
+	assert_non_null(logs_wire_parse(sb.buf, sb.len, 0, &b));      /* over max_events */
 	assert_null(b.ev);
 	strbuf_reset(&sb);
 	strbuf_addstr(&sb, "{}\n");
@@ -81,7 +81,8 @@ static void test_jsonfile_lines(void **state)
 	(void)state;
 	_cleanup_strbuf_ struct strbuf msg = STRBUF_INIT;
 	int64_t ts = 0;
-	const char *l = "{\"log\":\"GET / 200\\n\",\"stream\":\"stdout\",\"time\":\"2026-12-06T12:00:01.123456789Z\"}";
+	const char *l =
+	    "{\"log\":\"GET / 200\\n\",\"stream\":\"stdout\",\"time\":\"2026-12-06T12:00:01.123456789Z\"}";
 	assert_int_equal(logs_jsonfile_line(l, strlen(l), &msg, &ts), 1);
 	assert_int_equal(msg.len, 10);
 	assert_memory_equal(msg.buf, "GET / 200\n", 10);
@@ -93,21 +94,33 @@ static void test_jsonfile_lines(void **state)
 	l = "{\"log\":\"x\",\"time\":\"2026-12-06T13:00:01+01:00\"}"; /* an offset: the slow path */
 	assert_int_equal(logs_jsonfile_line(l, strlen(l), &msg, &ts), 1);
 	assert_int_equal(ts, 1796558401000LL);
-	l = "{\"log\":\"a\x01" "b\"}"; /* a raw control character: JSON says no, the shipper ships the line */
+	l = "{\"log\":\"a\x01"
+	    "b\"}"; /* a raw control character: JSON says no, the shipper ships the line */
 	assert_int_equal(logs_jsonfile_line(l, strlen(l), &msg, &ts), 1);
 	assert_int_equal(msg.len, 3);
 	l = "{\"stream\":\"stdout\"}";
 	assert_int_equal(logs_jsonfile_line(l, strlen(l), &msg, &ts), 0);
 	static const char *const declined[] = {
-		"", "{", "{\"log\":1}", "{\"log\":\"a\\u0000\"}", "{\"log\":\"a\"} x", "{\"log\":\"\\x\"}",
-		"{\"log\":\"a\",\"log\":\"b\"}", "{\"log\":\"\\ud800\"}", "{\"log\":\"a\",}",
-		"[\"log\"]", "{\"log\":\"a\",\"n\":{\"x\":1}}",
+		"",
+		"{",
+		"{\"log\":1}",
+		"{\"log\":\"a\\u0000\"}",
+		"{\"log\":\"a\"} x",
+		"{\"log\":\"\\x\"}",
+		"{\"log\":\"a\",\"log\":\"b\"}",
+		"{\"log\":\"\\ud800\"}",
+		"{\"log\":\"a\",}",
+		"[\"log\"]",
+		"{\"log\":\"a\",\"n\":{\"x\":1}}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(declined); i++)
 		assert_int_equal(logs_jsonfile_line(declined[i], strlen(declined[i]), &msg, &ts), -1);
 	static const char *const lines[] = {
-		"{\"log\":\"plain\"}", " { \"log\" : \"sp aces\" , \"stream\" : \"stderr\" } ",
-		"{\"log\":\"\\u20ac \\uD834\\uDD1E\"}", "{\"a\":\"\",\"log\":\"\\\"quoted\\\"\"}", "{}",
+		"{\"log\":\"plain\"}",
+		" { \"log\" : \"sp aces\" , \"stream\" : \"stderr\" } ",
+		"{\"log\":\"\\u20ac \\uD834\\uDD1E\"}",
+		"{\"a\":\"\",\"log\":\"\\\"quoted\\\"\"}",
+		"{}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
 		same_as_jansson(lines[i]);

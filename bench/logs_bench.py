@@ -1,6 +1,11 @@
 """bench/logs_bench.py - driven by bench/logs.sh: ingest and FilterLogEvents against a berth server.
 
-Ingest: WORKERS processes, each its own stream, send PutLogEvents batches of ~1 MiB of log lines
+Agent ingest (the path of issue 15's goal): WORKERS json-file logs as the engine writes them (SIZE_MB of
+messages in total) are shipped by the agent's awslogs shipper (`berth bench-logs ship`: the agent's code,
+mutual TLS with a node certificate obtained by joining) into the server's segment files; the rate counts
+message bytes from the shipper's start until every file is acknowledged.
+
+PutLogEvents ingest: WORKERS processes, each its own stream, send PutLogEvents batches of ~1 MiB of log lines
 (pre-built JSON bodies, SigV4-signed per request with botocore, over one kept-alive TLS connection
 each) until SIZE_MB in total; the rate counts message bytes. Filter: one FilterLogEvents walk
 (following nextToken) over every stream with a pattern matching 1 line in 10,000. The anchors use
@@ -20,7 +25,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-ENDPOINT, CA, CREDS, WORKDIR = sys.argv[1:5]
+ENDPOINT, CA, CREDS, WORKDIR, BERTH, TOKEN = sys.argv[1:7]
 SIZE_MB = int(os.environ.get("SIZE_MB", "256"))
 WORKERS = int(os.environ.get("WORKERS", "4"))
 GROUP = "bench"
@@ -60,6 +65,37 @@ def batch(start, ts):
     return events, size, i
 
 
+def agent_ingest(total):
+    """The agent's shipper over WORKERS json-file logs; (message bytes, seconds)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+    from berth_agent_client import AgentClient
+    node = AgentClient(ENDPOINT, os.path.join(WORKDIR, "node"))
+    node.join(TOKEN)
+    t = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    files, nbytes = [], 0
+    for w in range(WORKERS):
+        path = os.path.join(WORKDIR, f"c{w}-json.log")
+        with open(path, "w") as f:
+            i, n = 100_000_000 + w * 10_000_000, 0
+            while n < total // WORKERS:
+                m = line(i)
+                f.write(json.dumps({"log": m + "\n", "stream": "stdout", "time": f"{t}.{i % 1000000:06d}123Z"},
+                                   separators=(",", ":")) + "\n")
+                n += len(m)
+                i += 1
+        nbytes += n
+        files.append(path)
+    subprocess.run(["sync"])
+    host = ENDPOINT.split("//", 1)[1]
+    out = subprocess.run([BERTH, "bench-logs", "ship", host, node.ca, node.cert, node.key,
+                          os.path.join(WORKDIR, "ship"), GROUP + "-agent", *files], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit("bench-logs: " + out.stderr[-2000:])
+    for f in files:
+        os.unlink(f)
+    return nbytes, json.loads(out.stdout)["seconds"]
+
+
 def worker(w, per_worker, q):
     cr, s = creds(), requests.Session()
     stream = f"w{w}"
@@ -83,6 +119,7 @@ def main():
     cr, s = creds(), requests.Session()
     call(s, cr, "CreateLogGroup", {"logGroupName": GROUP})
     total = SIZE_MB * 1000 * 1000
+    agent_bytes, agent_s = agent_ingest(total)
     q = multiprocessing.Queue()
     procs = [multiprocessing.Process(target=worker, args=(w, total // WORKERS, q)) for w in range(WORKERS)]
     for p in procs:
@@ -134,7 +171,8 @@ def main():
     out = call(s, cr, "FilterLogEvents", {"logGroupName": GROUP, "filterPattern": '"HTTP/1.1\\" 500"'})
     found2 = len(out["events"])
     term_s = time.monotonic() - t
-    print(json.dumps({"bytes": nbytes, "ingest_mb_s": ingest, "cat_mb_s": cat_rate, "lines_file": size,
+    print(json.dumps({"bytes": nbytes, "ingest_mb_s": ingest, "agent_bytes": agent_bytes,
+                      "agent_mb_s": agent_bytes / agent_s / 1e6, "cat_mb_s": cat_rate, "lines_file": size,
                       "grep_s": grep_s, "grep_count": int(g.stdout.strip() or 0),
                       "filter_space_s": filt_s, "filter_space_found": found,
                       "filter_calls": calls, "filter_term_s": term_s, "filter_term_found": found2}))

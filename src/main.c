@@ -20,6 +20,7 @@
 #include "net/net.h"
 #include "registry/registry.h"
 #include "agent/agent.h"
+#include "agent/logship.h"
 #include "agent/metrics.h"
 #include "sched/sched.h"
 #include "server/server.h"
@@ -93,6 +94,7 @@ static const struct command commands[] = {
 	{ "image", cli_image, "Manage images" },
 	{ "bench-scheduler", sched_bench_main, "Benchmark the scheduler on a generated cluster" },
 	{ "bench-metrics", metrics_bench_main, "Benchmark the metrics sampler and exposition" },
+	{ "bench-logs", logs_bench_main, "Benchmark the agent's log shipping into a server" },
 	{ "cluster", cli_cluster, "Manage clusters on a berth server (ECS API)" },
 	{ "node", cli_node, "Manage the nodes of a cluster" },
 	{ "taskdef", cli_taskdef, "Manage task definitions" },

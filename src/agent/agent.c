@@ -21,6 +21,7 @@
 #include "agent/agent.h"
 #include "agent/lb.h"
 #include "agent/logship.h"
+#include "logs/wire.h"
 #include "agent/metrics.h"
 #include "agent/overlay.h"
 #include "agent/runner.h"
@@ -62,7 +63,7 @@ struct agent {
 	struct host *host;
 	struct agent_runner *runner;
 	struct logship *logship; /* awslogs (logship.h) */
-	struct conn *logs_conn;  /* the shipper thread's connection */
+	struct conn *logs_conn;  /* the shipper threads' connections (LOGSHIP_THREADS) */
 	int metrics_interval;    /* --metrics-interval */
 	char *metrics_listen;    /* --metrics-listen */
 	struct agent_metrics *metrics;
@@ -366,16 +367,16 @@ static int client_for(struct agent *a, size_t idx, bool verify, struct http_clie
 	return 0;
 }
 
-/* Send a JSON request; *ret the parsed body (object) for 2xx; -EACCES for 401/403, -ENOENT 404. */
-static int call(struct agent *a, struct http_client *c, const char *method, const char *path,
-		const json_t *body, long timeout_ms, json_t **ret, struct berth_error **err)
+/* Send a request body of content type ct; *ret the parsed answer (object) for 2xx; -EACCES for 401/403,
+ * -ENOENT 404. */
+static int call_raw(struct agent *a, struct http_client *c, const char *method, const char *path, const char *ct,
+		    const char *body, size_t len, long timeout_ms, json_t **ret, struct berth_error **err)
 {
-	_cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	struct http_client_request rq = { .method = method,
 					  .path = path,
-					  .content_type = body ? "application/json" : NULL,
-					  .body = text,
-					  .body_len = text ? strlen(text) : 0,
+					  .content_type = body ? ct : NULL,
+					  .body = body,
+					  .body_len = len,
 					  .body_fd = -1,
 					  .timeout_ms = timeout_ms,
 					  .cancel = &a->cancel };
@@ -399,6 +400,15 @@ static int call(struct agent *a, struct http_client *c, const char *method, cons
 	if (ret)
 		*ret = TAKE_PTR(j);
 	return 0;
+}
+
+/* Send a JSON request (call_raw). */
+static int call(struct agent *a, struct http_client *c, const char *method, const char *path,
+		const json_t *body, long timeout_ms, json_t **ret, struct berth_error **err)
+{
+	_cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	return call_raw(a, c, method, path, "application/json", text, text ? strlen(text) : 0, timeout_ms, ret,
+			err);
 }
 
 /* ---- join ---- */
@@ -854,14 +864,14 @@ static void *report_main(void *arg)
  * POST body to path on the current server over a thread's own connection k; a failure other than
  * 404 (the server lacks the call) drops the connection and, unless refused, moves to the next server.
  */
-static int post_on(struct agent *a, struct conn *k, const char *path, const json_t *body, long timeout_ms,
-		   json_t **ret, struct berth_error **err)
+static int post_raw_on(struct agent *a, struct conn *k, const char *path, const char *ct, const char *body,
+		       size_t len, long timeout_ms, json_t **ret, struct berth_error **err)
 {
 	size_t idx = current(a);
 	struct http_client *c = NULL;
 	int r = conn_get(a, k, idx, &c, err);
 	if (r >= 0)
-		r = call(a, c, "POST", path, body, timeout_ms, ret, err);
+		r = call_raw(a, c, "POST", path, ct, body, len, timeout_ms, ret, err);
 	if (r < 0 && r != -ENOENT) {
 		conn_drop(k);
 		if (r != -EACCES)
@@ -870,11 +880,19 @@ static int post_on(struct agent *a, struct conn *k, const char *path, const json
 	return r;
 }
 
+static int post_on(struct agent *a, struct conn *k, const char *path, const json_t *body, long timeout_ms,
+		   json_t **ret, struct berth_error **err)
+{
+	_cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
+	return post_raw_on(a, k, path, "application/json", text, strlen(text), timeout_ms, ret, err);
+}
+
 /* logship_send_fn: one batch of log events to the current server (the shipper's own thread). */
-static int logs_send(void *userdata, const json_t *body, json_t **ret, struct berth_error **err)
+static int logs_send(void *userdata, unsigned thread, const char *body, size_t len, json_t **ret,
+		     struct berth_error **err)
 {
 	struct agent *a = userdata;
-	return post_on(a, a->logs_conn, "/agent/v1/logs", body, 30000, ret, err);
+	return post_raw_on(a, &a->logs_conn[thread], "/agent/v1/logs", LOGS_WIRE_TYPE, body, len, 30000, ret, err);
 }
 
 /* The metrics sampler's send: POST /agent/v1/metrics to the current server (its own connection). */
@@ -1028,7 +1046,7 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 	if ((r = overlay_up(a, subnet, err)) < 0)
 		return r;
 	_cleanup_free_ char *logdir = xasprintf("%s/agent/logs", a->root);
-	a->logs_conn = xcalloc(1, sizeof(*a->logs_conn));
+	a->logs_conn = xcalloc(LOGSHIP_THREADS, sizeof(*a->logs_conn));
 	struct logship_config lc = { .dir = logdir, .send = logs_send, .userdata = a };
 	if ((r = logship_open(&lc, &a->logship, err)) < 0) {
 		a->overlay = overlay_stop(a->overlay);
@@ -1114,8 +1132,8 @@ static void stopping(void *userdata)
 		conn_drop(a->metrics_conn);
 	a->runner = agent_runner_close(a->runner);
 	a->logship = logship_close(a->logship);
-	if (a->logs_conn)
-		conn_drop(a->logs_conn);
+	for (size_t i = 0; a->logs_conn && i < LOGSHIP_THREADS; i++)
+		conn_drop(&a->logs_conn[i]);
 }
 
 static void agent_free(struct agent *a)

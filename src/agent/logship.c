@@ -5,8 +5,13 @@
  * an eventfd (a source was added or sealed, or we are closing); after a
  * failed send it retries after RETRY_MS.
  *
+ * LOGSHIP_THREADS threads, each with its own inotify and eventfd, share the
+ * sources by a hash of their key (a source is only ever touched by its
+ * thread, so it can be dropped without reference counts): while one waits
+ * for the server's answer, another reads and encodes its next batch.
+ *
  * Trade-off: one batch of one stream per turn keeps streams fair and the
- * code simple; a very chatty container shares the thread with the others.
+ * code simple; a very chatty container shares its thread with others.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -25,21 +30,34 @@
 #include "common/strbuf.h"
 #include "common/util.h"
 #include "logs/logstore.h"
+#include "logs/wire.h"
 
 #define RETRY_MS       1000
 #define MISSING_MS     5000 /* the group does not exist (yet): try again this often */
-/* Bytes of messages in one batch; the JSON body stays under the server's 4 MiB request limit. */
+/* Bytes of messages in one batch (the server's 4 MiB request limit is far). */
 #define BATCH_BYTES    (LOGS_MAX_BATCH_BYTES - 64 * 1024)
 #define BATCH_EVENTS   LOGS_MAX_BATCH_EVENTS
+/* Bytes of the json-file read per batch: its escaping and keys roughly double the messages. */
+#define BATCH_READ     (2 * LOGS_MAX_BATCH_BYTES + 4096)
 /* Longest message: CloudWatch's event limit minus its 26 bytes of overhead; longer lines are cut. */
 #define MAX_MESSAGE    (LOGS_MAX_EVENT_BYTES - 26)
 
+
 struct source {
 	char *key;  /* TASKID-CONTAINER: file names under dir */
+	unsigned worker; /* the thread that ships it */
 	json_t *st; /* {group, stream, createGroup, path, offset, sealed} */
 	int wd;     /* inotify watch, -1 */
 	int64_t retry_at; /* monotonic ms; 0: now */
 	struct source *next;
+};
+
+struct worker {
+	struct logship *l;
+	unsigned idx;
+	int ino, efd;
+	pthread_t thread;
+	bool running;
 };
 
 struct logship {
@@ -47,11 +65,17 @@ struct logship {
 	char *dir;
 	pthread_mutex_t lock;
 	struct source *sources;
-	int ino, efd;
 	bool closing;
-	pthread_t thread;
-	bool running;
+	struct worker w[LOGSHIP_THREADS];
 };
+
+static unsigned worker_of(const char *key)
+{
+	unsigned h = 5381;
+	for (const char *p = key; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	return h % LOGSHIP_THREADS;
+}
 
 static char *path_of(struct logship *l, const char *key, const char *ext)
 {
@@ -68,9 +92,10 @@ static int save(struct logship *l, struct source *s, struct berth_error **err)
 static void kick(struct logship *l)
 {
 	uint64_t one = 1;
-	if (write(l->efd, &one, sizeof(one)) < 0) {
-		/* the counter is saturated: the thread is awake anyway */
-	}
+	for (size_t i = 0; i < LOGSHIP_THREADS; i++)
+		if (l->w[i].efd >= 0 && write(l->w[i].efd, &one, sizeof(one)) < 0) {
+			/* the counter is saturated: the thread is awake anyway */
+		}
 }
 
 static struct source *find_locked(struct logship *l, const char *key)
@@ -141,6 +166,7 @@ static int add(struct logship *l, const char *task_id, const json_t *def, const 
 	if (!s) {
 		s = xcalloc(1, sizeof(*s));
 		s->key = xstrdup(key);
+		s->worker = worker_of(key);
 		s->st = json_incref(st);
 		s->wd = -1;
 		s->next = l->sources;
@@ -175,41 +201,51 @@ int logship_seal(struct logship *l, const char *task_id, const json_t *container
 
 /* ---- one batch ---- */
 
-/* json-file line -> event; false for a line without a message. */
-static bool parse_line(const char *line, size_t len, uint64_t off, json_t *events, size_t *bytes)
+/* json-file line -> event appended to the batch; false for a line without a message. */
+static bool parse_line(const char *line, size_t len, uint64_t off, struct strbuf *msg, struct strbuf *events,
+		       size_t *bytes)
 {
-	_cleanup_json_ json_t *j = json_loadb(line, len, 0, NULL);
-	json_t *logv = json_object_get(j, "log");
-	const char *msg = json_string_value(logv);
-	if (!msg)
+	int64_t ts = 0;
+	int r = logs_jsonfile_line(line, len, msg, &ts);
+	if (r < 0) { /* not the plain shape: the full parser decides */
+		_cleanup_json_ json_t *j = json_loadb(line, len, 0, NULL);
+		json_t *logv = json_object_get(j, "log");
+		if (!json_is_string(logv))
+			return false;
+		strbuf_reset(msg);
+		strbuf_add(msg, json_string_value(logv), json_string_length(logv));
+		struct timespec t;
+		const char *tv = json_string_value(json_object_get(j, "time"));
+		ts = tv && parse_rfc3339(tv, &t) == 0 ? (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000 : 0;
+	} else if (r == 0) {
 		return false;
-	size_t n = json_string_length(logv);
-	if (n && msg[n - 1] == '\n')
+	}
+	size_t n = msg->len;
+	if (n && msg->buf[n - 1] == '\n')
 		n--;
-	if (n && msg[n - 1] == '\r')
+	if (n && msg->buf[n - 1] == '\r')
 		n--;
 	if (n == 0)
 		return false;
 	if (n > MAX_MESSAGE)
 		n = MAX_MESSAGE;
-	struct timespec ts = { 0 };
-	const char *t = json_string_value(json_object_get(j, "time"));
-	if (!t || parse_rfc3339(t, &ts) < 0)
-		clock_gettime(CLOCK_REALTIME, &ts);
-	json_array_append_new(events, json_pack("{s:I,s:s%,s:I}", "timestamp",
-						(json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "message", msg,
-						n, "offset", (json_int_t)off));
+	if (!ts) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		ts = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	}
+	logs_wire_add(events, off, ts, msg->buf, n);
 	*bytes += n;
 	return true;
 }
 
 /*
- * Read complete lines from offset into a batch body. *ret_end: the offset
- * after the last line taken (== offset: nothing new). A sealed source's
- * unterminated last line counts as complete.
+ * Read complete lines from offset into a batch body (logs/wire.h). *ret_end:
+ * the offset after the last line taken (== offset: nothing new); *ret_events:
+ * how many. A sealed source's unterminated last line counts as complete.
  */
-static int read_batch(struct logship *l, const char *key, const json_t *st, json_t **ret_body, uint64_t *ret_end,
-		      bool *ret_gone)
+static int read_batch(struct logship *l, const char *key, const json_t *st, struct strbuf *body,
+		      size_t *ret_events, uint64_t *ret_end, bool *ret_gone)
 {
 	uint64_t off = (uint64_t)json_integer_value(json_object_get(st, "offset"));
 	bool sealed = json_is_true(json_object_get(st, "sealed"));
@@ -217,27 +253,34 @@ static int read_batch(struct logship *l, const char *key, const json_t *st, json
 	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
 	*ret_gone = false;
 	*ret_end = off;
-	*ret_body = NULL;
+	*ret_events = 0;
 	if (fd < 0) {
 		*ret_gone = errno == ENOENT && sealed;
 		return errno == ENOENT ? 0 : -errno;
 	}
 	_cleanup_strbuf_ struct strbuf buf = STRBUF_INIT;
-	size_t want = BATCH_BYTES + 4096;
+	size_t want = BATCH_READ;
 	strbuf_grow(&buf, want);
 	ssize_t n = pread(fd, buf.buf, want, (off_t)off);
 	if (n < 0)
 		return -errno;
 	strbuf_setlen(&buf, (size_t)n);
 	bool eof = (size_t)n < want;
-	json_t *events = json_array();
-	size_t bytes = 0, pos = 0;
-	while (pos < buf.len && json_array_size(events) < BATCH_EVENTS && bytes < BATCH_BYTES) {
+	_cleanup_strbuf_ struct strbuf events = STRBUF_INIT, msg = STRBUF_INIT;
+	strbuf_grow(&events, BATCH_BYTES + BATCH_EVENTS * 20);
+	size_t bytes = 0, pos = 0, count = 0;
+	while (pos < buf.len && count < BATCH_EVENTS && bytes < BATCH_BYTES) {
 		const char *nl = memchr(buf.buf + pos, '\n', buf.len - pos);
 		if (!nl && !(sealed && eof))
 			break;
 		size_t len = nl ? (size_t)(nl - buf.buf) - pos : buf.len - pos;
-		parse_line(buf.buf + pos, len, off + pos, events, &bytes);
+		size_t before = events.len;
+		count += parse_line(buf.buf + pos, len, off + pos, &msg, &events, &bytes);
+		if (bytes > BATCH_BYTES && count > 1) { /* this line would overflow the batch: next time */
+			strbuf_setlen(&events, before);
+			count--;
+			break;
+		}
 		pos += len + (nl ? 1 : 0);
 	}
 	if (pos == 0 && buf.len == want) {
@@ -247,9 +290,17 @@ static int read_batch(struct logship *l, const char *key, const json_t *st, json
 	}
 	*ret_end = off + pos;
 	*ret_gone = sealed && eof && pos == buf.len;
-	*ret_body = json_pack("{s:O,s:O,s:O,s:I,s:o}", "logGroupName", json_object_get(st, "group"),
-			      "logStreamName", json_object_get(st, "stream"), "createGroup",
-			      json_object_get(st, "createGroup"), "end", (json_int_t)(off + pos), "events", events);
+	*ret_events = count;
+	_cleanup_json_ json_t *head =
+	    json_pack("{s:O,s:O,s:O,s:I}", "logGroupName", json_object_get(st, "group"), "logStreamName",
+		      json_object_get(st, "stream"), "createGroup", json_object_get(st, "createGroup"), "end",
+		      (json_int_t)(off + pos));
+	_cleanup_free_ char *h = json_dumps(head, JSON_COMPACT);
+	strbuf_reset(body);
+	strbuf_grow(body, strlen(h) + 1 + events.len);
+	strbuf_addstr(body, h);
+	strbuf_addch(body, '\n');
+	strbuf_add(body, events.buf, events.len);
 	return 0;
 }
 
@@ -264,7 +315,7 @@ static void drop(struct logship *l, struct source *s)
 		}
 	pthread_mutex_unlock(&l->lock);
 	if (s->wd >= 0)
-		inotify_rm_watch(l->ino, s->wd);
+		inotify_rm_watch(l->w[s->worker].ino, s->wd);
 	_cleanup_free_ char *st = path_of(l, s->key, "json");
 	_cleanup_free_ char *lk = path_of(l, s->key, "log");
 	unlink(lk);
@@ -283,13 +334,14 @@ static bool ship_one(struct logship *l, struct source *s)
 	pthread_mutex_unlock(&l->lock);
 	if (s->wd < 0) {
 		_cleanup_free_ char *p = read_path(l, s->key, st);
-		s->wd = inotify_add_watch(l->ino, p, IN_MODIFY | IN_CLOSE_WRITE);
+		s->wd = inotify_add_watch(l->w[s->worker].ino, p, IN_MODIFY | IN_CLOSE_WRITE);
 	}
-	_cleanup_json_ json_t *body = NULL;
+	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
 	uint64_t end = 0;
+	size_t count = 0;
 	bool gone = false;
 	uint64_t off = (uint64_t)json_integer_value(json_object_get(st, "offset"));
-	if (read_batch(l, s->key, st, &body, &end, &gone) < 0) {
+	if (read_batch(l, s->key, st, &body, &count, &end, &gone) < 0) {
 		s->retry_at = mono_ms() + RETRY_MS;
 		return false;
 	}
@@ -302,7 +354,7 @@ static bool ship_one(struct logship *l, struct source *s)
 	}
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_json_ json_t *resp = NULL;
-	int r = json_array_size(json_object_get(body, "events")) ? l->cfg.send(l->cfg.userdata, body, &resp, &err) : 0;
+	int r = count ? l->cfg.send(l->cfg.userdata, s->worker, body.buf, body.len, &resp, &err) : 0;
 	if (r < 0) {
 		s->retry_at = mono_ms() + (r == -ENOENT ? MISSING_MS : RETRY_MS);
 		log_fields(LOG_LEVEL_DEBUG, "log batch not delivered", "stream",
@@ -324,7 +376,8 @@ static bool ship_one(struct logship *l, struct source *s)
 
 static void *ship_main(void *arg)
 {
-	struct logship *l = arg;
+	struct worker *w = arg;
+	struct logship *l = w->l;
 	for (;;) {
 		pthread_mutex_lock(&l->lock);
 		bool closing = l->closing;
@@ -334,7 +387,8 @@ static void *ship_main(void *arg)
 		struct source **list = xcalloc(n + 1, sizeof(*list));
 		n = 0;
 		for (struct source *s = l->sources; s; s = s->next)
-			list[n++] = s;
+			if (s->worker == w->idx)
+				list[n++] = s;
 		pthread_mutex_unlock(&l->lock);
 		if (closing) {
 			free(list);
@@ -348,21 +402,21 @@ static void *ship_main(void *arg)
 		}
 		pthread_mutex_lock(&l->lock);
 		for (struct source *s = l->sources; s; s = s->next)
-			if (s->retry_at && (wake < 0 || s->retry_at < wake))
+			if (s->worker == w->idx && s->retry_at && (wake < 0 || s->retry_at < wake))
 				wake = s->retry_at;
 		pthread_mutex_unlock(&l->lock);
 		free(list);
 		if (busy)
 			continue;
 		int timeout = wake < 0 ? -1 : (int)(wake - mono_ms() > 0 ? wake - mono_ms() : 0);
-		struct pollfd pf[2] = { { l->ino, POLLIN, 0 }, { l->efd, POLLIN, 0 } };
+		struct pollfd pf[2] = { { w->ino, POLLIN, 0 }, { w->efd, POLLIN, 0 } };
 		if (poll(pf, 2, timeout) > 0) {
 			char buf[4096];
-			if (pf[0].revents && read(l->ino, buf, sizeof(buf)) < 0) {
+			if (pf[0].revents && read(w->ino, buf, sizeof(buf)) < 0) {
 				/* drained enough: the loop re-reads every file anyway */
 			}
 			uint64_t v;
-			if (pf[1].revents && read(l->efd, &v, sizeof(v)) < 0) {
+			if (pf[1].revents && read(w->efd, &v, sizeof(v)) < 0) {
 				/* nothing to do */
 			}
 		}
@@ -394,6 +448,7 @@ static void load(struct logship *l)
 		}
 		struct source *s = xcalloc(1, sizeof(*s));
 		s->key = xstrndup(de->d_name, n - 5);
+		s->worker = worker_of(s->key);
 		s->st = st;
 		s->wd = -1;
 		s->next = l->sources;
@@ -411,19 +466,25 @@ int logship_open(const struct logship_config *cfg, struct logship **ret, struct 
 	l->cfg = *cfg;
 	l->dir = xstrdup(cfg->dir);
 	pthread_mutex_init(&l->lock, NULL);
-	l->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (l->ino < 0 || l->efd < 0) {
-		r = berth_error_errno(err, "inotify/eventfd for the log shipper");
-		logship_close(l);
-		return r;
+	for (unsigned i = 0; i < LOGSHIP_THREADS; i++)
+		l->w[i] = (struct worker){ .l = l, .idx = i, .ino = -1, .efd = -1 };
+	for (unsigned i = 0; i < LOGSHIP_THREADS; i++) {
+		l->w[i].ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		l->w[i].efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (l->w[i].ino < 0 || l->w[i].efd < 0) {
+			r = berth_error_errno(err, "inotify/eventfd for the log shipper");
+			logship_close(l);
+			return r;
+		}
 	}
 	load(l);
-	if ((r = pthread_create(&l->thread, NULL, ship_main, l)) != 0) {
-		logship_close(l);
-		return berth_error_set(err, r, "start the log shipper");
+	for (unsigned i = 0; i < LOGSHIP_THREADS; i++) {
+		if ((r = pthread_create(&l->w[i].thread, NULL, ship_main, &l->w[i])) != 0) {
+			logship_close(l);
+			return berth_error_set(err, r, "start the log shipper");
+		}
+		l->w[i].running = true;
 	}
-	l->running = true;
 	*ret = l;
 	return 0;
 }
@@ -435,18 +496,20 @@ struct logship *logship_close(struct logship *l)
 	pthread_mutex_lock(&l->lock);
 	l->closing = true;
 	pthread_mutex_unlock(&l->lock);
-	if (l->efd >= 0)
-		kick(l);
-	if (l->running)
-		pthread_join(l->thread, NULL);
+	kick(l);
+	for (size_t i = 0; i < LOGSHIP_THREADS; i++)
+		if (l->w[i].running)
+			pthread_join(l->w[i].thread, NULL);
 	for (struct source *s = l->sources, *n; s; s = n) {
 		n = s->next;
 		source_free(s);
 	}
-	if (l->ino >= 0)
-		close(l->ino);
-	if (l->efd >= 0)
-		close(l->efd);
+	for (size_t i = 0; i < LOGSHIP_THREADS; i++) {
+		if (l->w[i].ino >= 0)
+			close(l->w[i].ino);
+		if (l->w[i].efd >= 0)
+			close(l->w[i].efd);
+	}
 	pthread_mutex_destroy(&l->lock);
 	free(l->dir);
 	free(l);

@@ -29,11 +29,16 @@
 struct logship;
 
 /*
- * Send one batch: POST /agent/v1/logs with body; *ret the answer object
- * ({"token"}). -ENOENT when the group does not exist (and the batch did not
- * ask to create it), other negative values for a failure worth retrying.
+ * Send one batch (from shipper thread `thread`): POST /agent/v1/logs with body (len bytes, Content-Type
+ * LOGS_WIRE_TYPE, logs/wire.h); *ret the answer object ({"token"}). -ENOENT
+ * when the group does not exist (and the batch did not ask to create it),
+ * other negative values for a failure worth retrying.
  */
-typedef int (*logship_send_fn)(void *userdata, const json_t *body, json_t **ret, struct berth_error **err);
+typedef int (*logship_send_fn)(void *userdata, unsigned thread, const char *body, size_t len, json_t **ret,
+			       struct berth_error **err);
+/* The shipper's threads: send is called from each with its index (0..LOGSHIP_THREADS-1), concurrently,
+ * so each needs its own connection. */
+#define LOGSHIP_THREADS 2
 
 struct logship_config {
 	const char *dir; /* required: state and kept logs */
@@ -63,5 +68,8 @@ int logship_seal(struct logship *l, const char *task_id, const json_t *container
 
 /* The stream name for a container: PREFIX/NAME/TASK-ID, or the engine id without a prefix. New string. */
 char *logship_stream_name(const char *prefix, const char *container, const char *task_id, const char *engine_id);
+
+/* `berth bench-logs` (logs-bench.c; bench/logs.sh). */
+int logs_bench_main(int argc, char **argv);
 
 #endif

@@ -15,6 +15,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -318,6 +320,10 @@ static void accept_one(struct http_tcp_listener *l)
 	int fd = accept4(l->listen_fd, (struct sockaddr *)&addr, &len, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	/* answers leave in pieces (head, body; TLS records of the relay): without this, Nagle holds a
+	 * piece until the client's delayed ACK, 40 ms per request/answer exchange */
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (!l->ctx) {
 		_cleanup_error_ struct berth_error *err = NULL;
 		(void)http_server_add_connection(l->srv, fd, (struct sockaddr *)&addr, len, &err);

@@ -63,6 +63,7 @@ struct lstream {
 struct logs_store {
 	char *dir;
 	size_t segment_bytes;
+	bool fsync;
 	pthread_mutex_t lock;
 	struct lstream *buckets[N_BUCKETS];
 };
@@ -122,6 +123,7 @@ int logs_store_open(const char *dir, const struct logs_store_opts *opts, struct 
 	struct logs_store *s = xcalloc(1, sizeof(*s));
 	s->dir = xstrdup(dir);
 	s->segment_bytes = opts && opts->segment_bytes ? opts->segment_bytes : LOGS_DEFAULT_SEGMENT;
+	s->fsync = opts && opts->fsync;
 	pthread_mutex_init(&s->lock, NULL);
 	*ret = s;
 	return 0;
@@ -337,6 +339,18 @@ static int write_frame(struct logs_store *s, struct lstream *st, struct strbuf *
 			/* the torn frame is dropped by the next load */
 		}
 		return berth_error_set(err, e, "write '%s'", p);
+	}
+	if (s->fsync && fdatasync(fd) < 0) {
+		int e = errno;
+		if (ftruncate(fd, (off_t)off) < 0) {
+			/* the frame may or may not be on disk: the next load checks it */
+		}
+		return berth_error_set(err, e, "fdatasync '%s'", p);
+	}
+	if (s->fsync && off == 0) { /* a new segment: its directory entry too */
+		_cleanup_close_ int dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) < 0)
+			return berth_error_errno(err, "fsync '%s'", st->dir);
 	}
 	st->seg_size[st->n_segs - 1] = off + sb->len;
 	index_add(st, h, seg, off);

@@ -24,8 +24,10 @@
  *
  * Threads: any number; one mutex per stream (appends, reads of one batch at a
  * time, expiry and compaction of that stream serialise), one for the table.
- * Events are in the page cache when append returns (no fsync: a process crash
- * loses nothing, a machine crash may lose the last seconds).
+ * Events are in the page cache when append returns (a process crash loses
+ * nothing, a machine crash may lose the last seconds), or on disk with
+ * opts.fsync (one fdatasync per append: concurrent appends to different
+ * streams share the file system's journal commit).
  */
 #ifndef BERTH_LOGS_LOGSTORE_H
 #define BERTH_LOGS_LOGSTORE_H
@@ -47,6 +49,7 @@ struct logs_store;
 
 struct logs_store_opts {
 	size_t segment_bytes; /* roll a segment past this size; 0: LOGS_DEFAULT_SEGMENT */
+	bool fsync;           /* appends return once their frame is on disk (fdatasync) */
 };
 
 /* Open (creating) dir. */

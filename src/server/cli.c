@@ -55,6 +55,11 @@ static void usage(FILE *f)
 	    "      --logs-sweep-interval N  seconds between log retention sweeps (default 600)\n"
 	    "      --logs-day-seconds N   length of a retention day in seconds (default 86400; a\n"
 	    "                             test hook: PutRetentionPolicy 1 expires after N s)\n"
+	    "      --advertise-url URL    how the other server replicas reach this one (default:\n"
+	    "                             https://LISTEN-ADDRESS:PORT); they fetch log events held\n"
+	    "                             here through it\n"
+	    "      --logs-fsync           acknowledge log events only once on disk (fdatasync per\n"
+	    "                             batch): a machine crash loses nothing acknowledged\n"
 	    "      --metrics-period N     seconds of one metrics datapoint: service and cluster\n"
 	    "                             utilization history, autoscaling alarms (default 60; tests\n"
 	    "                             shorten it). GET /metrics takes 'Authorization: Bearer' with\n"
@@ -83,6 +88,8 @@ enum {
 	OPT_REGISTRY_CLOCK,
 	OPT_LOGS_SWEEP,
 	OPT_LOGS_DAY,
+	OPT_LOGS_FSYNC,
+	OPT_ADVERTISE,
 	OPT_METRICS_PERIOD,
 	OPT_HTTP_LIMITS /* and the next HTTP_LIMITS_N_OPTS - 1 */
 };
@@ -103,6 +110,8 @@ static const struct option options[] = {
 	{ "registry-clock", required_argument, NULL, OPT_REGISTRY_CLOCK },
 	{ "logs-sweep-interval", required_argument, NULL, OPT_LOGS_SWEEP },
 	{ "logs-day-seconds", required_argument, NULL, OPT_LOGS_DAY },
+	{ "logs-fsync", no_argument, NULL, OPT_LOGS_FSYNC },
+	{ "advertise-url", required_argument, NULL, OPT_ADVERTISE },
 	{ "metrics-period", required_argument, NULL, OPT_METRICS_PERIOD },
 	HTTP_LIMITS_LONGOPTS(OPT_HTTP_LIMITS),
 	{ "help", no_argument, NULL, 'h' },
@@ -207,6 +216,8 @@ static int parse_args(struct server *s, int argc, char **argv)
 			*(c == OPT_LOGS_SWEEP ? &s->logs_sweep_interval : &s->logs_day_seconds) = (int)n;
 			break;
 		}
+		case OPT_LOGS_FSYNC: s->logs_fsync = true; break;
+		case OPT_ADVERTISE: set_str(&s->advertise, optarg); break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return 2;
 		}
@@ -230,6 +241,8 @@ static void server_done(struct server *s)
 	store_free(s->store);
 	free(s->root);
 	free(s->listen);
+	free(s->advertise);
+	free(s->replica_id);
 	free(s->region);
 	free(s->store_spec);
 	free(s->cluster_cidr);
@@ -337,7 +350,13 @@ static int serve(struct server *s, struct berth_error **err)
 		metrics_stop(s);
 		return r;
 	}
-	if ((r = ecr_start(s, err)) < 0 || (r = longpoll_start(s, err)) < 0 || (r = leader_start(s, err)) < 0) {
+	_cleanup_free_ char *host = xstrndup(s->listen, strrchr(s->listen, ':') - s->listen);
+	_cleanup_free_ char *endpoint = xasprintf("https://%s:%d", *host ? host : "127.0.0.1", port);
+	if ((r = ecr_start(s, err)) < 0 || (r = longpoll_start(s, err)) < 0 ||
+	    (r = replicas_start(s, endpoint, err)) < 0 || (r = metrics_share_start(s, err)) < 0 ||
+	    (r = leader_start(s, err)) < 0) {
+		metrics_share_stop(s);
+		replicas_stop(s);
 		longpoll_stop(s);
 		ecr_stop(s);
 		http_tcp_listener_stop(l);
@@ -346,8 +365,6 @@ static int serve(struct server *s, struct berth_error **err)
 		metrics_stop(s);
 		return r;
 	}
-	_cleanup_free_ char *host = xstrndup(s->listen, strrchr(s->listen, ':') - s->listen);
-	_cleanup_free_ char *endpoint = xasprintf("https://%s:%d", *host ? host : "127.0.0.1", port);
 	printf("berth server: endpoint %s (account %s, region %s, store %s)\n"
 	       "try:\n  AWS_SHARED_CREDENTIALS_FILE=%s/credentials aws ecs list-clusters --region %s "
 	       "--endpoint-url %s --ca-bundle %s\n"
@@ -371,6 +388,8 @@ static int serve(struct server *s, struct berth_error **err)
 		;
 	log_fields(LOG_LEVEL_INFO, "server shutting down", NULL);
 	leader_stop(s);
+	metrics_share_stop(s);
+	replicas_stop(s);
 	longpoll_stop(s);
 	http_tcp_listener_stop(l);
 	http_server_stop(hs);
@@ -390,6 +409,8 @@ int server_main(int argc, char **argv)
 			    .metrics_period = METRICS_DEFAULT_PERIOD };
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_mutex_init(&s.logs_lock, NULL);
+	pthread_mutex_init(&s.replicas_lock, NULL);
+	pthread_cond_init(&s.replicas_cond, NULL);
 	pthread_cond_init(&s.logs_cond, NULL);
 	pthread_cond_init(&s.stop_cond, NULL);
 	const char *env_root = getenv("BERTH_SERVER_ROOT");

@@ -85,6 +85,10 @@ static const struct ecs_op LOGS_OPS[] = {
 	{ "FilterLogEvents", logs_filter_log_events },
 	{ "PutRetentionPolicy", logs_put_retention_policy },
 	{ "DeleteRetentionPolicy", logs_delete_retention_policy },
+	/* between replicas (replicas.c): with "berthLocal" only */
+	{ "BerthLogStreamStats", logs_berth_stream_stats },
+	{ "BerthDeleteLogStreamFiles", logs_berth_delete_files },
+	{ "BerthAgentLogEvents", logs_berth_agent_events },
 };
 
 /* Application Auto Scaling, same endpoint, SigV4 service "application-autoscaling" (autoscaling.c). */
@@ -220,6 +224,13 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 	if (!json_is_object(in)) {
 		json_decref(in);
 		return ecs_fail(c, "SerializationException", "Request body must be a JSON object.");
+	}
+	/* another replica asking for what this one holds (replicas.c); the caller signed with the cluster's key */
+	c->local = json_is_true(json_object_get(in, "berthLocal"));
+	json_object_del(in, "berthLocal");
+	if (!c->local && startswith(op, "Berth") && streq(api->service, "logs")) {
+		json_decref(in);
+		return ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.", op);
 	}
 	int r = fn(c, in, out);
 	json_decref(in);

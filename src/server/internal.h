@@ -27,6 +27,8 @@
 #include <pthread.h>
 
 #include "common/error.h"
+#include <stdatomic.h>
+
 #include "common/strbuf.h"
 #include "http/http.h"
 #include "sched/sched.h"
@@ -44,6 +46,14 @@ struct server {
 	struct store *store;
 	char *root, *listen, *region, *store_spec;
 	char *id; /* this replica: random, for leader election */
+	/* replicas.c: this replica's stable id and how the others reach it */
+	char *replica_id; /* ROOT/replica-id */
+	char *advertise;  /* --advertise-url, else the endpoint it prints */
+	int64_t replica_lease;
+	pthread_mutex_t replicas_lock;
+	pthread_cond_t replicas_cond;
+	pthread_t replicas_thread;
+	bool replicas_running, replicas_stop;
 	/* identity (same on every replica) */
 	char *account, *access_key, *secret, *join_secret, *ca_pem, *ca_key_pem;
 	int lost_node_timeout; /* seconds */
@@ -66,6 +76,7 @@ struct server {
 	struct logs_store *logs;   /* events under ROOT/logs */
 	int logs_day_seconds;      /* length of a retention "day" (86400; tests shorten it) */
 	int logs_sweep_interval;   /* seconds between retention sweeps */
+	bool logs_fsync;           /* --logs-fsync: fdatasync each batch before answering */
 	pthread_t logs_sweeper;
 	bool logs_sweeping, logs_stop, logs_kicked;
 	pthread_mutex_t logs_lock;
@@ -75,6 +86,9 @@ struct server {
 	int metrics_period;  /* seconds of one datapoint (--metrics-period; 60) */
 	char *metrics_token; /* bearer token of GET /metrics (ROOT/metrics-token) */
 	json_t *metrics_lb;  /* "NODE/LB" -> the node's last request counter of the load balancer (under lock) */
+	pthread_t metrics_sharer; /* metrics.c: ingests the other replicas' copies (etcd) */
+	bool metrics_sharing;
+	atomic_bool metrics_share_stop;
 	struct longpoll *longpoll; /* longpoll.c */
 	struct http_limits http_limits;
 };
@@ -100,6 +114,7 @@ int server_identity_init(struct server *s, struct berth_error **err);
 /* ---- ECS calls (ecs.c) ---- */
 struct ecs_call {
 	struct server *srv;
+	bool local; /* "berthLocal": another replica asks for what this one holds (replicas.c) */
 	const char *type; /* error __type, NULL while fine */
 	unsigned status;
 	char *msg;
@@ -357,6 +372,10 @@ int logs_put_retention_policy(struct ecs_call *c, json_t *in, json_t **out);
 int logs_delete_retention_policy(struct ecs_call *c, json_t *in, json_t **out);
 /* POST /agent/v1/logs from an authenticated node. */
 void logs_agent_ingest(struct server *s, struct http_request *req);
+/* Private logs calls between replicas (docs/logs.md "Several servers"). */
+int logs_berth_stream_stats(struct ecs_call *c, json_t *in, json_t **out);
+int logs_berth_delete_files(struct ecs_call *c, json_t *in, json_t **out);
+int logs_berth_agent_events(struct ecs_call *c, json_t *in, json_t **out);
 /* Open ROOT/logs and start the retention sweep; logs_stop() ends both. */
 int logs_start(struct server *s, struct berth_error **err);
 void logs_stop(struct server *s);
@@ -413,6 +432,26 @@ int metrics_start(struct server *s, struct berth_error **err); /* the store and 
 void metrics_stop(struct server *s);
 /* POST /agent/v1/metrics from the authenticated node. */
 void metrics_agent_ingest(struct server *s, struct http_request *req, json_t *node);
+/* The other replicas' copies of their agents' samples (etcd): a watch thread. */
+int metrics_share_start(struct server *s, struct berth_error **err);
+void metrics_share_stop(struct server *s);
+
+/* ---- replicas.c ---- */
+
+/* Load or make this replica's id, register it (endpoint: what peers call) and keep it alive. */
+int replicas_start(struct server *s, const char *endpoint, struct berth_error **err);
+void replicas_stop(struct server *s);
+/* The lease of this replica's registration (0 while it has none). */
+int64_t replica_lease(struct server *s);
+/* id is NULL (data from before replicas were named) or this replica. */
+bool replica_is_self(struct server *s, const char *id);
+/*
+ * Call op (awsJson1_1: target_prefix, SigV4 service) on replica id with in
+ * plus "berthLocal": true; *out its answer. Its API error becomes c's error;
+ * a replica that is not registered or not reachable: ServiceUnavailableException (503).
+ */
+int replica_call(struct ecs_call *c, const char *id, const char *target_prefix, const char *service,
+		 const char *op, json_t *in, json_t **out);
 /* GET /metrics (bearer token). */
 void metrics_handle_scrape(struct server *s, struct http_request *req);
 int ecs_berth_describe_metrics(struct ecs_call *c, json_t *in, json_t **out);

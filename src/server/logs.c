@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "aws/client.h"
 #include "common/base64.h"
 #include "common/digest.h"
 #include "common/json.h"
@@ -20,6 +21,7 @@
 #include "http/http.h"
 #include "logs/filter.h"
 #include "logs/logstore.h"
+#include "logs/wire.h"
 #include "server/internal.h"
 
 #define GROUPS_PREFIX  "/berth/logs/groups/"
@@ -131,7 +133,14 @@ static int group_lookup(struct ecs_call *c, json_t *in, json_t **ret, const char
 	return 0;
 }
 
-static int stream_exists(struct ecs_call *c, const char *group, const char *stream)
+/* The replica holding a stream's events when it is another one (new string), else NULL. */
+static char *remote_owner(struct server *s, json_t *rec)
+{
+	const char *o = json_string_value(json_object_get(rec, "berthReplica"));
+	return replica_is_self(s, o) ? NULL : xstrdup(o);
+}
+
+static int stream_exists(struct ecs_call *c, const char *group, const char *stream, char **ret_owner)
 {
 	if (!stream_name_ok(stream))
 		return ecs_fail(c, "InvalidParameterException", "Invalid log stream name '%s'.", stream);
@@ -139,19 +148,21 @@ static int stream_exists(struct ecs_call *c, const char *group, const char *stre
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *j = NULL;
 	int r = record_get(c->srv, key, &j, NULL, &err);
+	if (r >= 0 && ret_owner)
+		*ret_owner = c->local ? NULL : remote_owner(c->srv, j);
 	json_decref(j);
 	if (r == -ENOENT)
 		return ecs_fail(c, "ResourceNotFoundException", "The specified log stream does not exist.");
 	return r < 0 ? ecs_internal(c, err) : 0;
 }
 
-/* logStreamName and the group of a stream call; the stream must exist. */
+/* logStreamName and the group of a stream call; the stream must exist. *ret_owner: remote_owner(). */
 static int stream_lookup(struct ecs_call *c, json_t *in, json_t **ret_group, const char **ret_name,
-			 const char **ret_stream)
+			 const char **ret_stream, char **ret_owner)
 {
 	if (ecs_str(c, in, "logStreamName", true, ret_stream) < 0 || group_lookup(c, in, ret_group, ret_name) < 0)
 		return -1;
-	return stream_exists(c, *ret_name, *ret_stream);
+	return stream_exists(c, *ret_name, *ret_stream, ret_owner);
 }
 
 /* Create the group record; *ok false when it exists. */
@@ -171,15 +182,16 @@ static int stream_create(struct server *s, const char *group, const char *name, 
 	    xasprintf("arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", s->region, s->account, group, name);
 	_cleanup_json_ json_t *st =
 	    json_pack("{s:s,s:I,s:s}", "logStreamName", name, "creationTime", (json_int_t)now_ms(), "arn", arn);
+	if (s->replica_id) /* the events live on this replica (docs/logs.md "Several servers") */
+		json_object_set_new(st, "berthReplica", json_string(s->replica_id));
 	return record_cas(s, key, st, 0, ok, err);
 }
 
-/* A stream record with its event statistics. */
-static json_t *stream_view(struct server *s, const char *group, json_t *rec)
+/* A stream's event statistics held here, as DescribeLogStreams' fields. */
+static json_t *local_stats(struct server *s, const char *group, const char *name)
 {
-	json_t *v = json_deep_copy(rec);
+	json_t *v = json_object();
 	struct logs_stream_stat st;
-	const char *name = json_string_value(json_object_get(rec, "logStreamName"));
 	if (logs_stream_stat(s->logs, group, name, &st, NULL) < 0)
 		return v;
 	if (st.last_ingest) {
@@ -196,6 +208,112 @@ static int streams_of(struct server *s, const char *group, json_t **ret, struct 
 {
 	_cleanup_free_ char *p = streams_prefix(group);
 	return record_list(s, p, ret, err);
+}
+
+/*
+ * The stream records recs (an array) grouped by the replica holding their
+ * events: {"": [local names], "ID": [names], ...}; with c->local every stream counts as local.
+ */
+static json_t *by_owner(struct ecs_call *c, json_t *recs)
+{
+	json_t *m = json_object();
+	size_t i;
+	json_t *x;
+	json_array_foreach (recs, i, x) {
+		const char *sn = json_string_value(json_object_get(x, "logStreamName"));
+		_cleanup_free_ char *o = c->local ? NULL : remote_owner(c->srv, x);
+		json_t *list = json_object_get(m, o ? o : "");
+		if (!list)
+			json_object_set_new(m, o ? o : "", list = json_array());
+		if (sn)
+			json_array_append_new(list, json_string(sn));
+	}
+	return m;
+}
+
+/* Statistics of the streams recs of group: {name: local_stats()}, from whichever replica holds them
+ * (a replica that is down: its streams have none). */
+static json_t *streams_stats(struct ecs_call *c, const char *group, json_t *recs)
+{
+	json_t *stats = json_object();
+	_cleanup_json_ json_t *owners = by_owner(c, recs);
+	const char *owner;
+	json_t *names;
+	json_object_foreach (owners, owner, names) {
+		size_t i;
+		json_t *n;
+		if (!*owner) {
+			json_array_foreach (names, i, n)
+				json_object_set_new(stats, json_string_value(n),
+						    local_stats(c->srv, group, json_string_value(n)));
+			continue;
+		}
+		struct ecs_call sub = { .srv = c->srv };
+		_cleanup_json_ json_t *in = json_pack("{s:s,s:O}", "logGroupName", group, "logStreamNames", names);
+		_cleanup_json_ json_t *out = NULL;
+		if (replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthLogStreamStats", in, &out) == 0)
+			json_object_update(stats, json_object_get(out, "streams"));
+		free(sub.msg);
+	}
+	return stats;
+}
+
+/* Private: {logGroupName, logStreamNames} -> {"streams": {name: statistics}} of what this replica holds. */
+int logs_berth_stream_stats(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *group;
+	json_t *names;
+	if (ecs_str(c, in, "logGroupName", true, &group) < 0 || ecs_strv(c, in, "logStreamNames", &names) < 0)
+		return -1;
+	json_t *m = json_object();
+	size_t i;
+	json_t *n;
+	json_array_foreach (names, i, n)
+		json_object_set_new(m, json_string_value(n), local_stats(c->srv, group, json_string_value(n)));
+	*out = json_pack("{s:o}", "streams", m);
+	return 0;
+}
+
+/* Private: {logGroupName, logStreamNames} -> remove the events this replica holds for them. */
+int logs_berth_delete_files(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *group;
+	json_t *names;
+	if (ecs_str(c, in, "logGroupName", true, &group) < 0 || ecs_strv(c, in, "logStreamNames", &names) < 0)
+		return -1;
+	size_t i;
+	json_t *n;
+	json_array_foreach (names, i, n) {
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (logs_stream_delete(c->srv->logs, group, json_string_value(n), &err) < 0)
+			return ecs_internal(c, err);
+	}
+	*out = json_object();
+	return 0;
+}
+
+/* Remove the events of the streams recs of group wherever they are (a replica that is down keeps its
+ * files: logged). */
+static int delete_files(struct ecs_call *c, const char *group, json_t *recs)
+{
+	_cleanup_json_ json_t *owners = by_owner(c, recs);
+	const char *owner;
+	json_t *names;
+	json_object_foreach (owners, owner, names) {
+		_cleanup_json_ json_t *in = json_pack("{s:s,s:O}", "logGroupName", group, "logStreamNames", names);
+		_cleanup_json_ json_t *out = NULL;
+		if (!*owner) {
+			if (logs_berth_delete_files(c, in, &out) < 0)
+				return -1;
+			continue;
+		}
+		struct ecs_call sub = { .srv = c->srv };
+		if (replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthDeleteLogStreamFiles", in, &out) < 0)
+			log_fields(LOG_LEVEL_WARN, "log stream files left on a replica", "replica", owner, "group",
+				   group, "error", sub.msg ? sub.msg : "", NULL);
+		free(sub.msg);
+	}
+	return 0;
 }
 
 /* limit (1..max, default max) and an index nextToken ("i:N" base64); *ret_from, *ret_limit. */
@@ -275,10 +393,11 @@ int logs_delete_log_group(struct ecs_call *c, json_t *in, json_t **out)
 	json_array_foreach (streams, i, x) {
 		const char *sn = json_string_value(json_object_get(x, "logStreamName"));
 		_cleanup_free_ char *sk = stream_key(name, sn);
-		if (store_remove(c->srv->store, sk, NULL, &err) < 0 ||
-		    logs_stream_delete(c->srv->logs, name, sn, &err) < 0)
+		if (store_remove(c->srv->store, sk, NULL, &err) < 0)
 			return ecs_internal(c, err);
 	}
+	if (delete_files(c, name, streams) < 0)
+		return -1;
 	*out = json_object();
 	return 0;
 }
@@ -309,15 +428,11 @@ int logs_describe_log_groups(struct ecs_call *c, json_t *in, json_t **out)
 		uint64_t bytes = 0;
 		_cleanup_json_ json_t *streams = NULL;
 		if (streams_of(c->srv, name, &streams, NULL) == 0) {
-			size_t k;
+			_cleanup_json_ json_t *stats = streams_stats(c, name, streams);
+			const char *k;
 			json_t *st;
-			json_array_foreach (streams, k, st) {
-				struct logs_stream_stat ss;
-				if (logs_stream_stat(c->srv->logs, name,
-						     json_string_value(json_object_get(st, "logStreamName")), &ss,
-						     NULL) == 0)
-					bytes += ss.stored_bytes;
-			}
+			json_object_foreach (stats, k, st)
+				bytes += (uint64_t)json_integer_value(json_object_get(st, "storedBytes"));
 		}
 		json_object_set_new(v, "storedBytes", json_integer((json_int_t)bytes));
 		json_array_append_new(items, v);
@@ -394,12 +509,17 @@ int logs_delete_log_stream(struct ecs_call *c, json_t *in, json_t **out)
 	const char *sn;
 	_cleanup_json_ json_t *g = NULL;
 	const char *name;
-	if (stream_lookup(c, in, &g, &name, &sn) < 0)
+	_cleanup_free_ char *owner = NULL;
+	if (stream_lookup(c, in, &g, &name, &sn, &owner) < 0)
 		return -1;
 	_cleanup_free_ char *key = stream_key(name, sn);
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (store_remove(c->srv->store, key, NULL, &err) < 0 || logs_stream_delete(c->srv->logs, name, sn, &err) < 0)
+	_cleanup_json_ json_t *rec = NULL;
+	if (record_get(c->srv, key, &rec, NULL, &err) < 0 || store_remove(c->srv->store, key, NULL, &err) < 0)
 		return ecs_internal(c, err);
+	_cleanup_json_ json_t *recs = json_pack("[O]", rec);
+	if (delete_files(c, name, recs) < 0)
+		return -1;
 	*out = json_object();
 	return 0;
 }
@@ -441,10 +561,14 @@ int logs_describe_log_streams(struct ecs_call *c, json_t *in, json_t **out)
 	json_t **v = xcalloc(json_array_size(all) + 1, sizeof(*v));
 	size_t i;
 	json_t *x;
+	_cleanup_json_ json_t *stats = streams_stats(c, name, all);
 	json_array_foreach (all, i, x) {
 		const char *sn = json_string_value(json_object_get(x, "logStreamName"));
-		if (sn && (!prefix || startswith(sn, prefix)))
-			v[n++] = stream_view(c->srv, name, x);
+		if (!sn || (prefix && !startswith(sn, prefix)))
+			continue;
+		v[n] = json_deep_copy(x);
+		json_object_del(v[n], "berthReplica");
+		json_object_update(v[n++], json_object_get(stats, sn));
 	}
 	if (by_time)
 		qsort(v, n, sizeof(*v), by_last_event);
@@ -507,13 +631,30 @@ static const char *batch_parse(json_t *events, bool with_offsets, struct batch_i
 	return NULL;
 }
 
+/* The limits batch_parse checks, for events already split (the agents' binary batches). */
+static const char *batch_check(const struct logs_in_event *ev, size_t n)
+{
+	size_t bytes = 0;
+	if (n > LOGS_MAX_BATCH_EVENTS)
+		return "logEvents must be a list of 1 to 10000 events.";
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i].len > LOGS_MAX_EVENT_BYTES - EVENT_OVERHEAD)
+			return "Log event too large.";
+		bytes += ev[i].len;
+	}
+	return bytes > LOGS_MAX_BATCH_BYTES ? "Upload too large: the batch exceeds 1,048,576 bytes." : NULL;
+}
+
 int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *sn;
 	_cleanup_json_ json_t *g = NULL;
 	const char *name;
-	if (stream_lookup(c, in, &g, &name, &sn) < 0)
+	_cleanup_free_ char *owner = NULL;
+	if (stream_lookup(c, in, &g, &name, &sn, &owner) < 0)
 		return -1;
+	if (owner) /* its events are on another replica */
+		return replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "PutLogEvents", in, out);
 	json_t *events = json_object_get(in, "logEvents");
 	if (!events || json_array_size(events) == 0)
 		return ecs_fail(c, "InvalidParameterException", "logEvents can not be empty.");
@@ -598,9 +739,12 @@ int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_json_ json_t *g = NULL;
 	const char *name;
 	struct logs_read q = { 0 };
+	_cleanup_free_ char *owner = NULL;
 	if (ecs_str(c, in, "nextToken", false, &token) < 0 || ecs_int(c, in, "limit", 1, 10000, &limit) < 0 ||
-	    time_args(c, in, &q) < 0 || stream_lookup(c, in, &g, &name, &sn) < 0)
+	    time_args(c, in, &q) < 0 || stream_lookup(c, in, &g, &name, &sn, &owner) < 0)
 		return -1;
+	if (owner)
+		return replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "GetLogEvents", in, out);
 	json_t *head = json_object_get(in, "startFromHead");
 	if (head && !json_is_boolean(head))
 		return ecs_fail(c, "SerializationException", "'startFromHead': expected a boolean");
@@ -743,7 +887,7 @@ static int filter_token(struct ecs_call *c, const char *token, struct fscan *f, 
 	return 0;
 }
 
-/* The streams FilterLogEvents searches: logStreamNames, or logStreamNamePrefix, or all. */
+/* The stream records FilterLogEvents searches: logStreamNames, or logStreamNamePrefix, or all. */
 static int filter_streams(struct ecs_call *c, json_t *in, const char *group, json_t **ret)
 {
 	json_t *names;
@@ -753,7 +897,7 @@ static int filter_streams(struct ecs_call *c, json_t *in, const char *group, jso
 	if (names && prefix)
 		return ecs_fail(c, "InvalidParameterException",
 				"Cannot specify both logStreamNames and logStreamNamePrefix.");
-	if (names && (json_array_size(names) < 1 || json_array_size(names) > 100))
+	if (names && (json_array_size(names) < 1 || (json_array_size(names) > 100 && !c->local)))
 		return ecs_fail(c, "InvalidParameterException", "logStreamNames must hold 1 to 100 names.");
 	_cleanup_json_ json_t *all = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -770,10 +914,54 @@ static int filter_streams(struct ecs_call *c, json_t *in, const char *group, jso
 		json_array_foreach (names, k, y)
 			want |= streq(json_string_value(y), sn);
 		if (want)
-			json_array_append_new(out, json_string(sn));
+			json_array_append(out, x);
 	}
 	*ret = out;
 	return 0;
+}
+
+/*
+ * The part of a FilterLogEvents call held by replica owner (its streams names): its matching events join
+ * f's hits (kept alive in keep), its streams join searched; a replica that is down: its streams are
+ * reported as not searched completely.
+ */
+static void filter_remote(struct ecs_call *c, json_t *in, const char *owner, json_t *names, struct fscan *f,
+			  json_t *keep, json_t *searched)
+{
+	_cleanup_json_ json_t *sub_in = json_deep_copy(in);
+	json_object_del(sub_in, "logStreamNamePrefix");
+	json_object_set(sub_in, "logStreamNames", names);
+	struct ecs_call sub = { .srv = c->srv };
+	json_t *res = NULL;
+	if (replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "FilterLogEvents", sub_in, &res) < 0) {
+		size_t i;
+		json_t *n;
+		json_array_foreach (names, i, n)
+			json_array_append_new(searched, json_pack("{s:O,s:b}", "logStreamName", n, "searchedCompletely",
+								  false));
+		free(sub.msg);
+		return;
+	}
+	json_array_append_new(keep, res);
+	json_array_extend(searched, json_object_get(res, "searchedLogStreams"));
+	f->more |= json_object_get(res, "nextToken") != NULL;
+	size_t i;
+	json_t *e;
+	json_array_foreach (json_object_get(res, "events"), i, e) {
+		const char *sn = json_string_value(json_object_get(e, "logStreamName"));
+		const char *msg = json_string_value(json_object_get(e, "message"));
+		const char *id = json_string_value(json_object_get(e, "eventId"));
+		if (!sn || !msg || !id || strlen(id) < 20)
+			continue;
+		if (f->n == f->cap)
+			f->hits = xrealloc(f->hits, (f->cap = f->cap ? 2 * f->cap : 256) * sizeof(*f->hits));
+		size_t len = json_string_length(json_object_get(e, "message"));
+		f->hits[f->n++] = (struct fhit){ { json_integer_value(json_object_get(e, "timestamp")), sn,
+						   strtoull(id, NULL, 10) },
+						 json_integer_value(json_object_get(e, "ingestionTime")),
+						 xstrndup(msg, len),
+						 len };
+	}
 }
 
 int logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out)
@@ -798,21 +986,33 @@ int logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	if (f.has_after && f.after.ts > q.start_ms)
 		q.start_ms = f.after.ts;
 	json_t *searched = json_array();
-	size_t i;
-	json_t *x;
-	json_array_foreach (streams, i, x) {
+	_cleanup_json_ json_t *owners = by_owner(c, streams), *keep = json_array();
+	const char *owner;
+	json_t *names;
+	json_object_foreach (owners, owner, names) {
 		if (r < 0)
 			break;
-		f.stream = json_string_value(x);
-		struct logs_stream_stat st = { 0 };
-		logs_stream_stat(c->srv->logs, name, f.stream, &st, NULL);
-		f.time_ordered = st.time_ordered;
-		if (logs_read_stream(c->srv->logs, name, f.stream, &q, fscan_one, &f, NULL, &err) < 0)
-			r = ecs_internal(c, err);
-		json_array_append_new(searched,
-				      json_pack("{s:s,s:b}", "logStreamName", f.stream, "searchedCompletely", true));
+		if (*owner) {
+			filter_remote(c, in, owner, names, &f, keep, searched);
+			continue;
+		}
+		size_t i;
+		json_t *x;
+		json_array_foreach (names, i, x) {
+			f.stream = json_string_value(x);
+			struct logs_stream_stat st = { 0 };
+			logs_stream_stat(c->srv->logs, name, f.stream, &st, NULL);
+			f.time_ordered = st.time_ordered;
+			if (logs_read_stream(c->srv->logs, name, f.stream, &q, fscan_one, &f, NULL, &err) < 0) {
+				r = ecs_internal(c, err);
+				break;
+			}
+			json_array_append_new(searched, json_pack("{s:s,s:b}", "logStreamName", f.stream,
+								  "searchedCompletely", true));
+		}
 	}
 	logs_filter_free(filter);
+	size_t i;
 	if (r >= 0) {
 		fscan_trim(&f);
 		json_t *events = json_array();
@@ -859,50 +1059,126 @@ static void agent_logs_error(struct http_request *req, unsigned status, const ch
 }
 
 /*
- * POST /agent/v1/logs {"logGroupName", "logStreamName", "createGroup": bool,
- * "end": N, "events": [{"timestamp", "message", "offset"}]} → {"token": T}.
+ * An agent's batch for group/stream (the group made when create asks): exactly once by byte offsets
+ * (logs_append_from) on the replica holding the stream, this one unless the stream was started on another
+ * (then the batch is forwarded there). -1 with c's error.
  */
-void logs_agent_ingest(struct server *s, struct http_request *req)
+static int ingest_batch(struct ecs_call *c, const char *group, const char *stream, bool create, struct batch_in *b,
+			uint64_t end, uint64_t *ret_token, size_t *ret_taken)
 {
-	size_t len = 0;
-	const char *body = http_request_body(req, &len);
-	_cleanup_json_ json_t *in = json_loadb(body ? body : "", len, 0, NULL);
-	const char *group = json_string_value(json_object_get(in, "logGroupName"));
-	const char *stream = json_string_value(json_object_get(in, "logStreamName"));
-	json_t *end = json_object_get(in, "end");
-	if (!group || !stream || !group_name_ok(group) || !stream_name_ok(stream) || !json_is_integer(end) ||
-	    json_integer_value(end) < 0)
-		return agent_logs_error(req, 400, "BadRequest",
-					"logs needs logGroupName, logStreamName (valid names) and end");
-	_cleanup_(batch_in_done) struct batch_in b = { 0 };
-	const char *bad = batch_parse(json_object_get(in, "events"), true, &b);
-	if (bad)
-		return agent_logs_error(req, 400, "BadRequest", bad);
+	struct server *s = c->srv;
 	_cleanup_error_ struct berth_error *err = NULL;
-	_cleanup_free_ char *gk = group_key(group);
-	_cleanup_json_ json_t *g = NULL;
+	_cleanup_free_ char *gk = group_key(group), *sk = stream_key(group, stream);
+	_cleanup_json_ json_t *g = NULL, *rec = NULL;
 	int r = record_get(s, gk, &g, NULL, &err);
 	bool ok;
-	if (r == -ENOENT && json_is_true(json_object_get(in, "createGroup"))) {
+	if (r == -ENOENT && create) {
 		berth_error_free(err), err = NULL;
 		if ((r = group_create(s, group, &ok, &err)) >= 0)
 			r = record_get(s, gk, &g, NULL, &err);
 	}
 	if (r == -ENOENT)
-		return agent_logs_error(req, 404, "ResourceNotFoundException",
-					"The specified log group does not exist.");
+		return ecs_fail(c, "ResourceNotFoundException", "The specified log group does not exist.");
 	if (r >= 0)
 		r = stream_create(s, group, stream, &ok, &err);
-	size_t taken = 0;
-	uint64_t token = 0;
 	if (r >= 0)
-		r = logs_append_from(s->logs, group, stream, b.ev, b.offsets, b.n, now_ms(),
-				     (uint64_t)json_integer_value(end), &taken, &token, &err);
-	if (r < 0) {
-		_cleanup_free_ char *m = berth_error_string(err);
-		return agent_logs_error(req, 500, "ServerError", m);
+		r = record_get(s, sk, &rec, NULL, &err);
+	if (r < 0)
+		return ecs_internal(c, err);
+	_cleanup_free_ char *owner = c->local ? NULL : remote_owner(s, rec);
+	if (owner) {
+		_cleanup_json_ json_t *events = json_array(), *out = NULL;
+		for (size_t i = 0; i < b->n; i++)
+			json_array_append_new(events, json_pack("{s:I,s:s%,s:I}", "timestamp",
+								(json_int_t)b->ev[i].timestamp, "message",
+								b->ev[i].message, b->ev[i].len, "offset",
+								(json_int_t)b->offsets[i]));
+		_cleanup_json_ json_t *in = json_pack("{s:s,s:s,s:b,s:I,s:O}", "logGroupName", group, "logStreamName",
+						      stream, "createGroup", create, "end", (json_int_t)end, "events",
+						      events);
+		if (replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthAgentLogEvents", in, &out) <
+		    0)
+			return -1;
+		*ret_token = (uint64_t)json_integer_value(json_object_get(out, "token"));
+		*ret_taken = (size_t)json_integer_value(json_object_get(out, "taken"));
+		return 0;
+	}
+	if (logs_append_from(s->logs, group, stream, b->ev, b->offsets, b->n, now_ms(), end, ret_taken, ret_token,
+			     &err) < 0)
+		return ecs_internal(c, err);
+	return 0;
+}
+
+/*
+ * POST /agent/v1/logs: the events in logs/wire.h's binary shape (Content-Type
+ * LOGS_WIRE_TYPE: a head line {"logGroupName", "logStreamName", "createGroup",
+ * "end"}, then the events), or, from older agents, one JSON object with the
+ * same keys and "events": [{"timestamp", "message", "offset"}] → {"token": T}.
+ */
+void logs_agent_ingest(struct server *s, struct http_request *req)
+{
+	size_t len = 0;
+	const char *body = http_request_body(req, &len);
+	const char *ct = http_request_header(req, "Content-Type");
+	bool wire = ct && startswith(ct, LOGS_WIRE_TYPE);
+	_cleanup_(logs_wire_batch_done) struct logs_wire_batch wb = { 0 };
+	_cleanup_(batch_in_done) struct batch_in jb = { 0 };
+	_cleanup_json_ json_t *in = NULL;
+	const char *bad = NULL;
+	if (wire) {
+		bad = logs_wire_parse(body, len, LOGS_MAX_BATCH_EVENTS, &wb);
+		in = bad ? NULL : json_loadb(wb.head, wb.head_len, 0, NULL);
+	} else {
+		in = json_loadb(body ? body : "", len, 0, NULL);
+	}
+	const char *group = json_string_value(json_object_get(in, "logGroupName"));
+	const char *stream = json_string_value(json_object_get(in, "logStreamName"));
+	json_t *end = json_object_get(in, "end");
+	if (!bad && (!group || !stream || !group_name_ok(group) || !stream_name_ok(stream) || !json_is_integer(end) ||
+		     json_integer_value(end) < 0))
+		bad = "logs needs logGroupName, logStreamName (valid names) and end";
+	if (!bad)
+		bad = wire ? batch_check(wb.ev, wb.n) : batch_parse(json_object_get(in, "events"), true, &jb);
+	if (bad)
+		return agent_logs_error(req, 400, "BadRequest", bad);
+	struct batch_in b = wire ? (struct batch_in){ wb.ev, wb.offsets, wb.n } : jb; /* borrowed */
+	struct ecs_call c = { .srv = s };
+	uint64_t token = 0;
+	size_t taken = 0;
+	if (ingest_batch(&c, group, stream, json_is_true(json_object_get(in, "createGroup")), &b,
+			 (uint64_t)json_integer_value(end), &token, &taken) < 0) {
+		unsigned status = streq(c.type, "ResourceNotFoundException")     ? 404
+				  : streq(c.type, "ServiceUnavailableException") ? 503
+										 : 500;
+		agent_logs_error(req, status, status == 500 ? "ServerError" : c.type, c.msg ? c.msg : "");
+		free(c.msg);
+		return;
 	}
 	http_respond_json(req, 200, json_pack("{s:I,s:I}", "token", (json_int_t)token, "taken", (json_int_t)taken));
+}
+
+/* Private: an agent's batch (the JSON shape of POST /agent/v1/logs) that another replica received for a
+ * stream held here -> {"token", "taken"}. */
+int logs_berth_agent_events(struct ecs_call *c, json_t *in, json_t **out)
+{
+	const char *group, *stream;
+	int64_t end = 0;
+	if (ecs_str(c, in, "logGroupName", true, &group) < 0 || ecs_str(c, in, "logStreamName", true, &stream) < 0 ||
+	    ecs_int(c, in, "end", 0, INT64_MAX, &end) < 0)
+		return -1;
+	if (!group_name_ok(group) || !stream_name_ok(stream))
+		return ecs_fail(c, "InvalidParameterException", "Invalid log group or stream name.");
+	_cleanup_(batch_in_done) struct batch_in b = { 0 };
+	const char *bad = batch_parse(json_object_get(in, "events"), true, &b);
+	if (bad)
+		return ecs_fail(c, "InvalidParameterException", "%s", bad);
+	uint64_t token = 0;
+	size_t taken = 0;
+	if (ingest_batch(c, group, stream, json_is_true(json_object_get(in, "createGroup")), &b, (uint64_t)end,
+			 &token, &taken) < 0)
+		return -1;
+	*out = json_pack("{s:I,s:I}", "token", (json_int_t)token, "taken", (json_int_t)taken);
+	return 0;
 }
 
 /* ---- retention sweep ---- */
@@ -968,7 +1244,8 @@ void logs_sweep_kick(struct server *s)
 int logs_start(struct server *s, struct berth_error **err)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/logs", s->root);
-	int r = logs_store_open(dir, NULL, &s->logs, err);
+	struct logs_store_opts o = { .fsync = s->logs_fsync };
+	int r = logs_store_open(dir, &o, &s->logs, err);
 	if (r < 0)
 		return r;
 	if ((r = pthread_create(&s->logs_sweeper, NULL, sweep_main, s)) != 0)

@@ -13,6 +13,7 @@
  * with no history.
  */
 #include <openssl/crypto.h>
+#include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -24,6 +25,8 @@
 #include "metrics/series.h"
 #include "server/internal.h"
 
+/* The agents' batches as received by each replica (etcd only; under the replica's lease). */
+#define METRICS_SHARE_PREFIX "/berth/metrics/nodes/"
 /* Most samples in one POST /agent/v1/metrics (one per task of the node). */
 #define METRICS_MAX_BATCH 5000
 
@@ -166,6 +169,44 @@ static void ingest_requests(struct server *s, const char *node_id, json_t *lbs)
 	}
 }
 
+/* A node's batch of samples (and load balancer counters); *ret_ok: samples taken; rejected (may be NULL)
+ * gets the task ARNs refused. */
+static void ingest_batch(struct server *s, const char *cluster, const char *id, json_t *in, json_t *rejected,
+			 size_t *ret_ok)
+{
+	_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, id);
+	_cleanup_free_ char *inst = arn_make(s, "container-instance", tail);
+	json_t *t;
+	size_t i, ok = 0;
+	json_array_foreach (json_object_get(in, "tasks"), i, t) {
+		if (ingest_one(s, cluster, id, inst, t))
+			ok++;
+		else if (rejected && json_is_string(json_object_get(t, "taskArn")))
+			json_array_append(rejected, json_object_get(t, "taskArn"));
+	}
+	json_t *lbs = json_object_get(in, "loadBalancers");
+	if (json_is_object(lbs) && json_object_size(lbs) <= 1000)
+		ingest_requests(s, id, lbs);
+	*ret_ok = ok;
+}
+
+/* With etcd (several replicas), the batch also goes to /berth/metrics/nodes/NODE under this replica's
+ * lease, where the other replicas' watch (share_main) takes it: every replica, the leader's autoscaler
+ * included, sees every node. */
+static void share(struct server *s, const char *cluster, const char *id, json_t *in)
+{
+	int64_t lease = replica_lease(s);
+	if (!streq(s->store->ops->name, "etcd") || !lease)
+		return;
+	_cleanup_json_ json_t *v =
+	    json_pack("{s:s,s:s,s:s,s:O}", "replica", s->replica_id, "cluster", cluster, "nodeId", id, "batch", in);
+	_cleanup_free_ char *text = json_dumps(v, JSON_COMPACT);
+	_cleanup_free_ char *key = xasprintf(METRICS_SHARE_PREFIX "%s", id);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (store_put(s->store, key, text, strlen(text), lease, NULL, &err) < 0)
+		log_fields(LOG_LEVEL_WARN, "metrics not shared with the other replicas", "error", err->msg, NULL);
+}
+
 void metrics_agent_ingest(struct server *s, struct http_request *req, json_t *node)
 {
 	size_t len = 0;
@@ -179,20 +220,78 @@ void metrics_agent_ingest(struct server *s, struct http_request *req, json_t *no
 	const char *id = json_string_value(json_object_get(node, "nodeId"));
 	if (!cluster)
 		return agent_error(req, 404, "NotRegistered", "register before sending metrics");
-	_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, id);
-	_cleanup_free_ char *inst = arn_make(s, "container-instance", tail);
-	json_t *rejected = json_array(), *t;
-	size_t i, ok = 0;
-	json_array_foreach (tasks, i, t) {
-		if (ingest_one(s, cluster, id, inst, t))
-			ok++;
-		else if (json_is_string(json_object_get(t, "taskArn")))
-			json_array_append(rejected, json_object_get(t, "taskArn"));
-	}
-	json_t *lbs = json_object_get(in, "loadBalancers");
-	if (json_is_object(lbs) && json_object_size(lbs) <= 1000)
-		ingest_requests(s, id, lbs);
+	json_t *rejected = json_array();
+	size_t ok = 0;
+	ingest_batch(s, cluster, id, in, rejected, &ok);
+	share(s, cluster, id, in);
 	http_respond_json(req, 200, json_pack("{s:I,s:o}", "accepted", (json_int_t)ok, "rejected", rejected));
+}
+
+/* The other replicas' batches, as they are put (etcd). */
+static void *share_main(void *arg)
+{
+	struct server *s = arg;
+	int64_t from = 0;
+	while (!atomic_load(&s->metrics_share_stop)) {
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (!from) {
+			int64_t rev = 0;
+			if (store_revision(s->store, &rev, &err) < 0) {
+				sleep(1);
+				continue;
+			}
+			from = rev + 1;
+		}
+		struct store_event_list ev = { 0 };
+		int r = store_watch(s->store, METRICS_SHARE_PREFIX, from, 1000, &ev, &err);
+		if (r == -ERANGE) { /* compacted: samples are cumulative, the next ones will do */
+			from = 0;
+			continue;
+		}
+		if (r < 0) {
+			sleep(1);
+			continue;
+		}
+		for (size_t i = 0; i < ev.n; i++) {
+			struct store_event *e = &ev.events[i];
+			from = e->kv.mod_revision + 1;
+			if (e->type != STORE_EVENT_PUT)
+				continue;
+			_cleanup_json_ json_t *v = json_loadb(e->kv.value, e->kv.value_len, 0, NULL);
+			const char *rep = json_string_value(json_object_get(v, "replica"));
+			const char *cluster = json_string_value(json_object_get(v, "cluster"));
+			const char *id = json_string_value(json_object_get(v, "nodeId"));
+			json_t *batch = json_object_get(v, "batch");
+			size_t ok;
+			if (rep && cluster && id && json_is_array(json_object_get(batch, "tasks")) &&
+			    json_array_size(json_object_get(batch, "tasks")) <= METRICS_MAX_BATCH &&
+			    !replica_is_self(s, rep))
+				ingest_batch(s, cluster, id, batch, NULL, &ok);
+		}
+		if (!ev.n && ev.revision >= from)
+			from = ev.revision + 1;
+		store_event_list_done(&ev);
+	}
+	return NULL;
+}
+
+int metrics_share_start(struct server *s, struct berth_error **err)
+{
+	if (!streq(s->store->ops->name, "etcd"))
+		return 0;
+	int r = pthread_create(&s->metrics_sharer, NULL, share_main, s);
+	if (r != 0)
+		return berth_error_set(err, r, "start the metrics watch");
+	s->metrics_sharing = true;
+	return 0;
+}
+
+void metrics_share_stop(struct server *s)
+{
+	atomic_store(&s->metrics_share_stop, true);
+	if (s->metrics_sharing)
+		pthread_join(s->metrics_sharer, NULL);
+	s->metrics_sharing = false;
 }
 
 /* ---- counts from the store ---- */

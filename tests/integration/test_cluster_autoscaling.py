@@ -3,22 +3,26 @@
 metrics (scale out within the alarm window, back in after the low alarm and the cooldown), scheduled
 actions, scaling activities with ECS-like causes, and the API's errors (docs/autoscaling.md).
 
-One module-scoped cluster (2 nodes). The server's datapoints last 1 s (--metrics-period 1) and agents
+One module-scoped cluster (2 nodes). Requests per target: a service behind a berth load balancer
+(HAProxy on every node, its request counters sent with the agents' samples) scales out while a client
+sends requests through the load balancer and back in when it stops. The server's datapoints last 1 s (--metrics-period 1) and agents
 sample every second, so target tracking's high alarm (3 datapoints) fires within seconds and the low one
 (15 datapoints) within ~15 s. The service's tasks burn CPU while the file `burn` exists in a host directory
 they mount (a quarter of their eighth of a CPU is already 25%).
 """
 import datetime
+import http.client
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 
 import pytest
 from botocore.exceptions import ClientError
 
-from cluster_fixture import AWS, REGION, Cluster, wait_for
+from cluster_fixture import AWS, REGION, Cluster, in_netns, wait_for
 from conftest import berth_binary
 
 SERVICE = "burn"
@@ -207,3 +211,84 @@ def test_deregister_removes_policies_and_actions(cluster):
         aa.deregister_scalable_target(**base)
         assert aa.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[RESOURCE])["ScalableTargets"] == []
         assert aa.describe_scheduled_actions(ServiceNamespace="ecs", ResourceId=RESOURCE)["ScheduledActions"] == []
+
+
+WEB_SH = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 80 -h /www"
+LB_PORT = 8086
+
+
+def lb_get(addr):
+    conn = http.client.HTTPConnection(addr, LB_PORT, timeout=3)
+    try:
+        conn.request("GET", "/")
+        return conn.getresponse().status
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+def test_requests_per_target_scale_out_under_load_and_back_in(cluster):
+    """ALBRequestCountPerTarget end to end: HAProxy's counters -> agents -> the leader's scaler."""
+    c = cluster
+    tg = berth(c, "lb", "create", "reqs", "--port", str(LB_PORT), "--health-path", "/", "--health-interval", "1",
+               "--deregistration-delay", "1").stdout.strip()
+    name, tg_id = tg.split(":targetgroup/", 1)[1].split("/")
+    resource = "service/default/web"
+    with c.ecs() as ecs:
+        ecs.register_task_definition(
+            family="reqweb", networkMode="awsvpc", cpu="128", memory="64",
+            containerDefinitions=[{"name": "web", "image": "busybox:latest", "essential": True, "stopTimeout": 2,
+                                   "portMappings": [{"containerPort": 80}], "command": ["sh", "-c", WEB_SH]}])
+        ecs.create_service(serviceName="web", taskDefinition="reqweb", desiredCount=1, loadBalancers=[
+            {"targetGroupArn": tg, "containerName": "web", "containerPort": 80}])
+    stop = threading.Event()
+    load = None
+    try:
+        with c.boto("application-autoscaling") as aa:
+            aa.register_scalable_target(ServiceNamespace="ecs", ResourceId=resource, ScalableDimension=DIM,
+                                        MinCapacity=1, MaxCapacity=3)
+            aa.put_scaling_policy(
+                PolicyName="reqs", ServiceNamespace="ecs", ResourceId=resource, ScalableDimension=DIM,
+                PolicyType="TargetTrackingScaling",
+                TargetTrackingScalingPolicyConfiguration={
+                    "TargetValue": 5.0, "ScaleOutCooldown": 2, "ScaleInCooldown": 2,
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "ALBRequestCountPerTarget",
+                        "ResourceLabel": f"app/reqs/{tg_id}/targetgroup/{name}/{tg_id}"}})
+        addrs = [n.addr for n in c.nodes]
+
+        def served():
+            with in_netns(c.vpc):
+                return all(lb_get(a) == 200 for a in addrs)
+        wait_for(served, 60, "the service's task behind every node's listener", every=0.5)
+        assert service(c, "web")["desiredCount"] == 1
+
+        def client():
+            with in_netns(c.vpc):
+                i = 0
+                while not stop.is_set():
+                    lb_get(addrs[i % len(addrs)])
+                    i += 1
+                    stop.wait(0.02)
+        load = threading.Thread(target=client, daemon=True)
+        load.start()
+        wait_for(lambda: service(c, "web")["desiredCount"] >= 2, 40, "a scale-out under load", every=0.5)
+        stop.set()
+        load.join(10)
+        wait_for(lambda: service(c, "web")["desiredCount"] == 1, 60, "the scale-in once the load stopped",
+                 every=1)
+        with c.boto("application-autoscaling") as aa:
+            acts = aa.describe_scaling_activities(ServiceNamespace="ecs", ResourceId=resource)["ScalingActivities"]
+        causes = [a["Cause"] for a in acts]
+        assert "AlarmLow" in causes[0] and any("AlarmHigh" in x and "triggered policy reqs" in x for x in causes)
+    finally:
+        stop.set()
+        with c.boto("application-autoscaling") as aa:
+            aa.deregister_scalable_target(ServiceNamespace="ecs", ResourceId=resource, ScalableDimension=DIM)
+        with c.ecs() as ecs:
+            ecs.delete_service(service="web", force=True)
+        try:  # refused while the deleted service's tasks drain: the cluster goes with the module anyway
+            berth(c, "lb", "rm", "reqs")
+        except AssertionError:
+            pass

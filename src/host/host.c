@@ -163,8 +163,12 @@ int host_container_create(struct host *h, const char *name, const json_t *config
 		r = engine_container_create(h->engine, name, config, hc, &id, err);
 	if (r < 0)
 		return r;
-	if (h->net)
-		netops_create_commit(h->net, id, hc, networking_config);
+	/* without its record the container would start on its network mode alone (no aliases, no
+	 * --ip, no second network): the create fails with the reason and leaves nothing */
+	if (h->net && (r = netops_create_commit(h->net, id, hc, networking_config, err)) < 0) {
+		(void)engine_container_remove(h->engine, id, true, true, NULL);
+		return r;
+	}
 	*ret_id = TAKE_PTR(id);
 	return 0;
 }

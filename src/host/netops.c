@@ -231,7 +231,8 @@ static char *canonical_name(struct netops *n, const char *name)
 	return xstrdup(net_network_get(n->net, name, &net, NULL) == 0 ? net->name : name);
 }
 
-void netops_create_commit(struct netops *n, const char *cid, const json_t *hc, const json_t *nc)
+int netops_create_commit(struct netops *n, const char *cid, const json_t *hc, const json_t *nc,
+			 struct berth_error **err)
 {
 	const char *name = mode_network(json_string_value(json_object_get(hc, "NetworkMode")));
 	_cleanup_json_ json_t *rec = json_pack("{s:[]}", "Networks");
@@ -246,10 +247,8 @@ void netops_create_commit(struct netops *n, const char *cid, const json_t *hc, c
 		if (nn && name && !streq(nn, first))
 			json_array_append_new(list, endpoint_entry(nn, ep));
 	}
-	_cleanup_error_ struct berth_error *err = NULL;
-	if (netops_record_save(n, cid, rec, &err) < 0)
-		log_fields(LOG_LEVEL_WARN, "cannot record networks", "container", cid, "error",
-			   err ? err->msg : "", NULL);
+	int r = netops_record_save(n, cid, rec, err);
+	return r < 0 ? berth_error_wrap(err, r, "record the networks of container %s", cid) : 0;
 }
 
 /* ---- the engine's vtable ---- */

@@ -40,7 +40,7 @@ int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **er
 		reserve_take(ctx, rt.container_id, ep);
 	r = cni_list_add(&x, json_object_get(ep, "conflist"), &rt, &res, err);
 	if (r < 0) {
-		reserve_hold(ctx, rt.container_id); /* still kept: block it again */
+		(void)reserve_hold(ctx, rt.container_id, NULL); /* still kept: block it again */
 		return berth_error_wrap(err, r, "attach to network '%s'", rec_str(ep, "network_name"));
 	}
 	uint32_t a;
@@ -54,7 +54,7 @@ int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **er
 		struct berth_error *e = NULL;
 		ep_del(ctx, rec, ep, &e);
 		berth_error_free(e);
-		reserve_hold(ctx, rt.container_id);
+		(void)reserve_hold(ctx, rt.container_id, NULL);
 		json_object_del(ep, "result");
 		json_object_set_new(ep, "state", json_string("new"));
 		return berth_error_wrap(err, r, "attach to network '%s'", rec_str(ep, "network_name"));
@@ -181,7 +181,9 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	json_auto_t *res = reserve_load(ctx, id);
 	const json_t *kept = reserve_find(res, n);
 	if (kept && static_ip && !streq(rec_str(kept, "ipv4"), static_ip)) {
-		reserve_drop(ctx, id, n->id); /* a new --ip replaces what it had */
+		/* a new --ip replaces what it had */
+		if ((r = reserve_drop(ctx, id, n->id, err)) < 0)
+			return r;
 		kept = NULL;
 	}
 	if (kept && !static_ip && ip_available(ctx, id, n, rec_str(kept, "ipv4"), all_recs, NULL) < 0)

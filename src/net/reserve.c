@@ -144,8 +144,9 @@ int reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_error **
 	return changed ? reserve_save(ctx, id, res, err) : 0;
 }
 
-/* Write the placeholder lease of entry e; false when another owner has the address. */
-static bool hold_one(struct net_ctx *ctx, const char *id, const json_t *e)
+/* Write the placeholder lease of entry e: 1 held, 0 another owner has the address, -errno when the
+ * lease cannot be written (disk full). */
+static int hold_one(struct net_ctx *ctx, const char *id, const json_t *e, struct berth_error **err)
 {
 	const char *net = rec_str(e, "network"), *ip = rec_str(e, "ipv4");
 	_cleanup_free_ char *owner = lease_owner(ctx, net, ip);
@@ -155,10 +156,12 @@ static bool hold_one(struct net_ctx *ctx, const char *id, const json_t *e)
 	_cleanup_free_ char *p = lease_path(ctx, net, ip);
 	_cleanup_free_ char *body =
 	    xasprintf(RESERVED_OWNER "%s\r\n%s", id, rec_str(e, "ifname") ? rec_str(e, "ifname") : "eth0");
-	/* best effort: a placeholder we cannot write leaves the address to chance, not an error */
-	if (fs_mkdir_p(dir, 0755, NULL) == 0)
-		(void)fs_write_file_atomic(p, body, strlen(body), 0644, NULL);
-	return true;
+	int r = fs_mkdir_p(dir, 0755, err);
+	if (r >= 0)
+		r = fs_write_file_atomic(p, body, strlen(body), 0644, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "keep address %s on network '%s'", ip, net);
+	return 1;
 }
 
 static void network_list_freep(struct net_network ***v)
@@ -175,14 +178,18 @@ static bool network_exists(struct net_network *const *nets, const char *id, cons
 	return false;
 }
 
-void reserve_hold(struct net_ctx *ctx, const char *id)
+/* Forget every reservation of id at once: removing a file needs no space on a full disk. */
+static void forget_all(struct net_ctx *ctx, const char *id, const json_t *res);
+
+int reserve_hold(struct net_ctx *ctx, const char *id, struct berth_error **err)
 {
 	json_auto_t *res = reserve_load(ctx, id);
 	if (json_object_size(res) == 0)
-		return;
+		return 0;
 	_cleanup_(network_list_freep) struct net_network **nets = NULL;
-	if (network_load_all(ctx, &nets, NULL) < 0)
-		return;
+	int r = network_load_all(ctx, &nets, err);
+	if (r < 0)
+		return r;
 	const char *key;
 	json_t *e;
 	void *tmp;
@@ -190,13 +197,22 @@ void reserve_hold(struct net_ctx *ctx, const char *id)
 	json_object_foreach_safe (res, tmp, key, e) {
 		/* a removed network took its leases along; an address someone has now is lost (the
 		 * next start gets a new one) */
-		if (!entry_valid(e) || !network_exists(nets, key, e) || !hold_one(ctx, id, e)) {
+		if (!entry_valid(e) || !network_exists(nets, key, e) ||
+		    (r = hold_one(ctx, id, e, err)) == 0) {
 			json_object_del(res, key);
 			changed = true;
+		} else if (r < 0) {
+			/* a reservation without its placeholder would let host-local hand the address to
+			 * someone else while we still claim it: keep none rather than half of one */
+			forget_all(ctx, id, res);
+			return r;
 		}
 	}
-	if (changed)
-		(void)reserve_save(ctx, id, res, NULL);
+	if (changed && (r = reserve_save(ctx, id, res, err)) < 0) {
+		forget_all(ctx, id, res);
+		return r;
+	}
+	return 0;
 }
 
 static void unhold(struct net_ctx *ctx, const char *id, const json_t *e)
@@ -223,19 +239,37 @@ void reserve_take(struct net_ctx *ctx, const char *id, const json_t *ep)
 	unhold(ctx, id, e);
 }
 
-void reserve_drop(struct net_ctx *ctx, const char *id, const char *network)
+int reserve_drop(struct net_ctx *ctx, const char *id, const char *network, struct berth_error **err)
 {
-	json_auto_t *res = reserve_load(ctx, id);
+	json_auto_t *res = reserve_load(ctx, id), *dropped = json_object();
 	const char *key;
 	json_t *e;
 	void *tmp;
 	json_object_foreach_safe (res, tmp, key, e) {
 		if (network && !streq(key, network) && !streq_ptr(rec_str(e, "network"), network))
 			continue;
-		unhold(ctx, id, e);
+		json_object_set(dropped, key, e);
 		json_object_del(res, key);
 	}
-	(void)reserve_save(ctx, id, res, NULL);
+	if (json_object_size(dropped) == 0)
+		return 0;
+	/* the reservation first: if it cannot be written, the placeholders still match it */
+	int r = reserve_save(ctx, id, res, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "forget the kept address of container '%s'", id);
+	json_object_foreach (dropped, key, e)
+		unhold(ctx, id, e);
+	return 0;
+}
+
+static void forget_all(struct net_ctx *ctx, const char *id, const json_t *res)
+{
+	_cleanup_free_ char *p = reserve_path(ctx, id);
+	(void)unlink(p);
+	const char *key;
+	json_t *e;
+	json_object_foreach ((json_t *)res, key, e)
+		unhold(ctx, id, e);
 }
 
 bool reserve_owns_lease(struct net_ctx *ctx, const char *owner, const char *network, const char *ip)
@@ -274,8 +308,8 @@ void reserve_gc(struct net_ctx *ctx, const char *const *keep, const char *const 
 			continue;
 		}
 		if (!strv_contains(keep, id) && !strv_contains(reserve, id))
-			reserve_drop(ctx, id, NULL);
+			(void)reserve_drop(ctx, id, NULL, NULL);
 		else
-			reserve_hold(ctx, id); /* placeholders back, entries of removed networks gone */
+			(void)reserve_hold(ctx, id, NULL); /* placeholders back, entries of removed networks gone */
 	}
 }

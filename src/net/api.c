@@ -59,6 +59,8 @@ json_t *net_api_network(struct net_ctx *ctx, const struct net_network *n, bool w
 		json_t *c = json_pack("{s:s,s:s}", "Subnet", n->subnet, "Gateway", n->gateway);
 		if (n->ip_range)
 			json_object_set_new(c, "IPRange", json_string(n->ip_range));
+		if (n->aux && n->aux[0])
+			json_object_set_new(c, "AuxiliaryAddresses", map_from_strv(n->aux));
 		json_array_append_new(config, c);
 	}
 	json_t *j =
@@ -71,10 +73,11 @@ json_t *net_api_network(struct net_ctx *ctx, const struct net_network *n, bool w
 	return j;
 }
 
-static int labels_from(const json_t *body, const char *key, const char ***ret, struct berth_error **err)
+static int labels_from(const json_t *body, const char *path, const char *key, const char ***ret,
+		       struct berth_error **err)
 {
 	json_t *o = NULL;
-	int r = json_get_object(body, NULL, key, 0, &o, err);
+	int r = json_get_object(body, path, key, 0, &o, err);
 	if (r < 0)
 		return r;
 	size_t n = r ? json_object_size(o) : 0, i = 0;
@@ -109,7 +112,8 @@ static int ipam_from(const json_t *body, struct net_create_opts *o, struct berth
 		return json_type_error("IPAM", "Config[0]", "object", c, err);
 	if ((r = json_get_string(c, "IPAM.Config[0]", "Subnet", 0, &o->subnet, err)) < 0 ||
 	    (r = json_get_string(c, "IPAM.Config[0]", "Gateway", 0, &o->gateway, err)) < 0 ||
-	    (r = json_get_string(c, "IPAM.Config[0]", "IPRange", 0, &o->ip_range, err)) < 0)
+	    (r = json_get_string(c, "IPAM.Config[0]", "IPRange", 0, &o->ip_range, err)) < 0 ||
+	    (r = labels_from(c, "IPAM.Config[0]", "AuxiliaryAddresses", (const char ***)&o->aux, err)) < 0)
 		return r;
 	return 0;
 }
@@ -130,10 +134,13 @@ int net_api_parse_create(const json_t *body, struct net_create_opts *opts, struc
 		return berth_error_msg(err, EOPNOTSUPP, "IPv6 networks are not supported");
 	if ((r = ipam_from(body, &o, err)) < 0)
 		return r;
-	if ((r = labels_from(body, "Labels", (const char ***)&o.labels, err)) < 0)
+	if ((r = labels_from(body, NULL, "Labels", (const char ***)&o.labels, err)) < 0) {
+		strv_free((char **)o.aux);
 		return r;
-	if ((r = labels_from(body, "Options", (const char ***)&o.options, err)) < 0) {
+	}
+	if ((r = labels_from(body, NULL, "Options", (const char ***)&o.options, err)) < 0) {
 		strv_free((char **)o.labels);
+		strv_free((char **)o.aux);
 		return r;
 	}
 	*opts = o;
@@ -144,7 +151,8 @@ void net_api_create_opts_done(struct net_create_opts *opts)
 {
 	strv_free((char **)opts->labels);
 	strv_free((char **)opts->options);
-	opts->labels = opts->options = NULL;
+	strv_free((char **)opts->aux);
+	opts->labels = opts->options = opts->aux = NULL;
 }
 
 json_t *net_api_create_response(const struct net_network *n)
@@ -164,12 +172,17 @@ int net_api_parse_connect(const json_t *body, const char **ret_container, struct
 	if ((r = json_get_string(body, NULL, "Container", JSON_REQUIRED, &ctr, err)) < 0 ||
 	    (r = json_get_object(body, NULL, "EndpointConfig", 0, &cfg, err)) < 0)
 		return r;
-	if (cfg && ((r = json_get_object(cfg, "EndpointConfig", "IPAMConfig", 0, &ipam, err)) < 0 ||
+	if (cfg && ((r = json_get_string(cfg, "EndpointConfig", "MacAddress", 0, &o.mac, err)) < 0 ||
+		    (r = json_get_object(cfg, "EndpointConfig", "IPAMConfig", 0, &ipam, err)) < 0 ||
 		    (ipam && (r = json_get_string(ipam, "EndpointConfig.IPAMConfig", "IPv4Address", 0,
 						  &o.ipv4, err)) < 0)))
 		return r;
 	if (o.ipv4 && !*o.ipv4)
 		o.ipv4 = NULL;
+	if (o.mac && !*o.mac)
+		o.mac = NULL;
+	if (o.mac && !net_mac_valid(o.mac))
+		return berth_error_msg(err, EINVAL, "invalid MAC address '%s'", o.mac);
 	char **aliases = NULL;
 	if (cfg && (r = json_get_strv(cfg, "EndpointConfig", "Aliases", 0, &aliases, err)) < 0)
 		return r;

@@ -494,7 +494,7 @@ static void gc_leases(struct net_ctx *ctx, char *const *known)
 			if (fs_read_file_at(dirfd(n), le->d_name, 4096, &sb, NULL) < 0)
 				continue;
 			sb.buf[strcspn(sb.buf, "\r\n")] = '\0';
-			if (!strv_has((const char *const *)known, sb.buf) &&
+			if (!strv_has((const char *const *)known, sb.buf) && !startswith(sb.buf, NET_AUX_OWNER) &&
 			    !reserve_owns_lease(ctx, sb.buf, de->d_name, le->d_name))
 				unlinkat(dirfd(n), le->d_name, 0);
 		}

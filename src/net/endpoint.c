@@ -126,7 +126,8 @@ static int ip_available(struct net_ctx *ctx, const char *self_id, const struct n
 						       "address '%s' is already in use in network '%s'", ip,
 						       n->name);
 		}
-	if (reserve_lease_taken(ctx, n->name, ip, self_id))
+	_cleanup_free_ char *ipam_name = network_ipam_name(n);
+	if (reserve_lease_taken(ctx, ipam_name, ip, self_id))
 		return berth_error_msg(err, EADDRNOTAVAIL, "address '%s' is already in use in network '%s'",
 				       ip, n->name);
 	return 0;
@@ -169,6 +170,8 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	for (size_t i = 0; o && o->aliases && o->aliases[i]; i++)
 		if (!net_hostname_valid(o->aliases[i]))
 			return berth_error_msg(err, EINVAL, "invalid alias '%s'", o->aliases[i]);
+	if (o && o->mac && !net_mac_valid(o->mac))
+		return berth_error_msg(err, EINVAL, "invalid MAC address '%s'", o->mac);
 	_cleanup_free_ char *ifname = free_ifname(rec);
 	if (!ifname)
 		return berth_error_msg(err, E2BIG, "too many networks for one container");
@@ -203,11 +206,16 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 		json_object_set_new(ep, "ipv4_request", json_string(static_ip));
 	if (kept)
 		json_object_set_new(ep, "ipv4_reserved", json_string(want));
-	if (want) {
-		const char *mac = kept ? rec_str(kept, "mac") : NULL;
-		_cleanup_free_ char *args = mac ? xasprintf("IgnoreUnknown=1;IP=%s;MAC=%s", want, mac)
-						: xasprintf("IgnoreUnknown=1;IP=%s", want);
-		json_object_set_new(ep, "cni_args", json_string(args));
+	/* a requested MAC wins over the one it had (docker applies --mac-address at every start) */
+	const char *mac = o && o->mac ? o->mac : kept ? rec_str(kept, "mac") : NULL;
+	if (want || mac) {
+		_cleanup_strbuf_ struct strbuf args = STRBUF_INIT;
+		strbuf_addstr(&args, "IgnoreUnknown=1");
+		if (want)
+			strbuf_addf(&args, ";IP=%s", want);
+		if (mac)
+			strbuf_addf(&args, ";MAC=%s", mac);
+		json_object_set_new(ep, "cni_args", json_string(args.buf));
 	}
 	*ret = TAKE_PTR(ep);
 	return 0;

@@ -47,6 +47,9 @@ struct route4 {
 };
 /* Non-default IPv4 routes of the calling thread's netns (/proc/thread-self/net/route). */
 int routes4_read(struct route4 **ret, size_t *ret_n, struct berth_error **err);
+/* The first IPv4 address of interface ifname in the calling thread's netns: 1 found (*addr, *prefix
+ * set), 0 no such interface or no IPv4 address on it, -errno. */
+int iface_addr4(const char *ifname, uint32_t *addr, int *prefix);
 
 /* ---- cni.c: the CNI 1.0 executor ---- */
 
@@ -231,6 +234,9 @@ struct dns_records *dns_records_free(struct dns_records *r);
 
 /* Network names: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most NET_NAME_MAX. */
 bool net_name_valid(const char *s);
+/* User network names as docker takes them: 1..NET_NAME_MAX bytes, no control characters (spaces,
+ * '/', ':' and UTF-8 allowed: never used as a file name, see network_ipam_name). */
+bool net_network_name_valid(const char *s);
 /* Container ids as file names: [a-zA-Z0-9_.-]{1,128}, not "." or "..". */
 bool net_id_valid(const char *s);
 /* DNS names for hosts files: [a-zA-Z0-9_.-]{1,253}, no leading '-' or '.'. */
@@ -269,6 +275,12 @@ bool network_is_user(const struct net_network *n);
  */
 json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports,
 			 bool whole_subnet);
+/* The network's name in CNI and on disk (conflist "name", host-local's <root>/net/ipam/<it>/):
+ * its name when that is a file-safe [a-zA-Z0-9][a-zA-Z0-9_.-]* (every network before names with
+ * spaces were allowed), else its id. Caller frees. */
+char *network_ipam_name(const struct net_network *n);
+/* A lease owner line of an IPAM auxiliary address (never handed out, never gc'd). */
+#define NET_AUX_OWNER "berth-aux:"
 /* Rebuild the isolation chains from all networks. */
 int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct berth_error **err);
 /* Is any container attached to the network with this id? (container.c) */

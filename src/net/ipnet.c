@@ -4,6 +4,7 @@
  * IPv4 (IPv6 addresses are only validated, e.g. in CNI results).
  */
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <fcntl.h>
 #include <ctype.h>
 
@@ -161,6 +162,27 @@ bool net_name_valid(const char *s)
 	return s && isalnum((unsigned char)s[0]) && name_chars(s, NET_NAME_MAX);
 }
 
+bool net_network_name_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > NET_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			return false;
+	return true;
+}
+
+bool net_mac_valid(const char *s)
+{
+	if (!s || strlen(s) != 17)
+		return false;
+	for (size_t i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
 bool net_id_valid(const char *s)
 {
 	return s && name_chars(s, 128) && !streq(s, ".") && !streq(s, "..");
@@ -169,4 +191,22 @@ bool net_id_valid(const char *s)
 bool net_hostname_valid(const char *s)
 {
 	return s && s[0] != '-' && s[0] != '.' && name_chars(s, 253);
+}
+
+int iface_addr4(const char *ifname, uint32_t *addr, int *prefix)
+{
+	struct ifaddrs *ifa = NULL;
+	if (getifaddrs(&ifa) < 0)
+		return negative_errno();
+	int found = 0;
+	for (struct ifaddrs *i = ifa; i && !found; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !streq(i->ifa_name, ifname))
+			continue;
+		uint32_t mask = ntohl(((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr);
+		*addr = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+		*prefix = __builtin_popcount(mask);
+		found = 1;
+	}
+	freeifaddrs(ifa);
+	return found;
 }

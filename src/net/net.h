@@ -64,6 +64,8 @@
 #define NET_NAME_MAX         128
 /* Most published ports (after range expansion) for one container. */
 #define NET_MAX_PORTS        4096
+/* "aa:bb:cc:dd:ee:ff" (hex digits of either case). */
+bool net_mac_valid(const char *s);
 /* Most networks a container can be attached to at once (eth0..eth31). */
 #define NET_MAX_ENDPOINTS    32
 
@@ -96,6 +98,7 @@ struct net_network {
 	bool internal;  /* no outbound NAT, no default route, no traffic off the bridge */
 	char **labels;  /* NULL-terminated "key=value", never NULL */
 	char **options; /* NULL-terminated "key=value" driver options, never NULL */
+	char **aux;     /* NULL-terminated "name=ip" IPAM auxiliary addresses (never handed out), never NULL */
 	char *created;  /* RFC 3339 */
 };
 
@@ -107,7 +110,7 @@ static inline void net_network_freep(struct net_network **n)
 }
 
 struct net_create_opts {
-	const char *name;     /* required: [a-zA-Z0-9][a-zA-Z0-9_.-]* */
+	const char *name;     /* required: 1..NET_NAME_MAX bytes, no control characters (as docker) */
 	const char *driver;   /* NULL or "bridge" (others refused with -EOPNOTSUPP) */
 	const char *subnet;   /* CIDR; NULL: next free /24 of 10.89.0.0/16 .. */
 	const char *gateway;  /* NULL: first host address of the subnet */
@@ -115,6 +118,7 @@ struct net_create_opts {
 	bool internal;
 	const char *const *labels;  /* "k=v", NULL-terminated, may be NULL */
 	const char *const *options; /* "k=v"; com.docker.network.bridge.name is honoured */
+	const char *const *aux;     /* "name=ip" IPAM AuxiliaryAddresses: inside the subnet, kept free */
 };
 
 /*
@@ -176,6 +180,7 @@ struct net_endpoint_opts {
 	const char *network;        /* name or id */
 	const char *const *aliases; /* extra DNS names on this network, NULL-terminated, may be NULL */
 	const char *ipv4;           /* static address (user networks with a subnet only), or NULL */
+	const char *mac;            /* "02:42:..." MAC address of the interface, or NULL (random / kept) */
 };
 
 struct net_container_opts {

@@ -11,6 +11,7 @@
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "common/process.h"
 #include "common/util.h"
 #include "net/internal.h"
@@ -52,6 +53,7 @@ struct net_network *net_network_free(struct net_network *n)
 	free(n->ip_range);
 	strv_free(n->labels);
 	strv_free(n->options);
+	strv_free(n->aux);
 	free(n->created);
 	free(n);
 	return NULL;
@@ -105,6 +107,8 @@ static json_t *network_to_json(const struct net_network *n)
 		json_object_set_new(j, "gateway", json_string(n->gateway));
 	if (n->ip_range)
 		json_object_set_new(j, "ip_range", json_string(n->ip_range));
+	if (n->aux && n->aux[0])
+		json_object_set_new(j, "aux_addresses", strv_to_map(n->aux));
 	return j;
 }
 
@@ -134,8 +138,11 @@ static int network_from_json(const json_t *j, const char *path, struct net_netwo
 	    (r = dup_opt(j, path, "ip_range", 0, &n->ip_range, err)) < 0 ||
 	    (r = json_get_bool(j, path, "internal", 0, &n->internal, err)) < 0 ||
 	    (r = json_get_string_map(j, path, "labels", 0, &n->labels, err)) < 0 ||
-	    (r = json_get_string_map(j, path, "options", 0, &n->options, err)) < 0)
+	    (r = json_get_string_map(j, path, "options", 0, &n->options, err)) < 0 ||
+	    (r = json_get_string_map(j, path, "aux_addresses", 0, &n->aux, err)) < 0)
 		return r;
+	if (!n->aux)
+		n->aux = xcalloc(1, sizeof(char *));
 	if (!n->labels)
 		n->labels = xcalloc(1, sizeof(char *));
 	if (!n->options)
@@ -229,8 +236,14 @@ static struct net_network *pseudo_network(const char *name, const char *driver)
 	n->driver = xstrdup(driver);
 	n->labels = xcalloc(1, sizeof(char *));
 	n->options = xcalloc(1, sizeof(char *));
+	n->aux = xcalloc(1, sizeof(char *));
 	n->created = now_rfc3339();
 	return n;
+}
+
+char *network_ipam_name(const struct net_network *n)
+{
+	return xstrdup(net_name_valid(n->name) ? n->name : n->id);
 }
 
 /* Does the subnet clash with a network or a route (routes on our own bridges excepted)? */
@@ -332,10 +345,42 @@ static int network_addressing(struct net_network *const *all, const struct net_c
 					       o->ip_range, o->subnet);
 		n->ip_range = ip4net_format(&range);
 	}
+	for (size_t i = 0; o->aux && o->aux[i]; i++) {
+		const char *eq = strchr(o->aux[i], '=');
+		uint32_t a;
+		if (!eq || eq == o->aux[i] || !o->subnet)
+			return berth_error_msg(err, EINVAL, "invalid auxiliary address '%s'%s", o->aux[i],
+					       o->subnet ? ": expected name=ip" : ": needs --subnet");
+		if ((r = ip4_parse(eq + 1, "auxiliary address", &a, err)) < 0)
+			return r;
+		if (!ip4net_contains(&sn, a))
+			return berth_error_msg(err, EINVAL,
+					       "invalid auxiliary address '%s': not inside subnet '%s'",
+					       o->aux[i], o->subnet);
+	}
 	char g[IP4_STR_MAX];
 	ip4_format(gw, g);
 	n->subnet = ip4net_format(&sn);
 	n->gateway = xstrdup(g);
+	return 0;
+}
+
+/* Lease files that keep host-local (and static --ip checks) off the auxiliary addresses. */
+static int aux_hold(struct net_ctx *ctx, const struct net_network *n, struct berth_error **err)
+{
+	_cleanup_free_ char *name = network_ipam_name(n);
+	_cleanup_free_ char *dir = xasprintf("%s/ipam/%s", ctx->root_dir, name);
+	for (size_t i = 0; n->aux[i]; i++) {
+		const char *eq = strchr(n->aux[i], '=');
+		_cleanup_free_ char *key = xstrndup(n->aux[i], (size_t)(eq - n->aux[i]));
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, eq + 1);
+		_cleanup_free_ char *body = xasprintf(NET_AUX_OWNER "%s\r\naux", key);
+		int r = fs_mkdir_p(dir, 0755, err);
+		if (r >= 0)
+			r = fs_write_file_atomic(p, body, strlen(body), 0644, err);
+		if (r < 0)
+			return berth_error_wrap(err, r, "reserve auxiliary address '%s'", n->aux[i]);
+	}
 	return 0;
 }
 
@@ -371,10 +416,10 @@ static char **strv_copy(const char *const *v)
 static int network_create_locked(struct net_ctx *ctx, const struct net_create_opts *o,
 				 struct net_network **ret, struct berth_error **err)
 {
-	if (!o->name || !net_name_valid(o->name))
+	if (!o->name || !net_network_name_valid(o->name))
 		return berth_error_msg(err, EINVAL,
-				       "invalid network name '%s': use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
-				       o->name ? o->name : "");
+				       "invalid network name '%s': 1 to %d characters, no control characters",
+				       o->name ? o->name : "", NET_NAME_MAX);
 	if (o->driver && *o->driver && !streq(o->driver, "bridge"))
 		return berth_error_msg(err, EOPNOTSUPP,
 				       "network driver '%s' is not supported (only 'bridge')", o->driver);
@@ -396,11 +441,18 @@ static int network_create_locked(struct net_ctx *ctx, const struct net_create_op
 	strv_free(n->options);
 	n->labels = strv_copy(o->labels);
 	n->options = strv_copy(o->options);
+	strv_free(n->aux);
+	n->aux = strv_copy(o->aux);
 	n->internal = o->internal;
 	if ((r = network_bridge_name(all, o, n, err)) < 0 || (r = network_addressing(all, o, n, err)) < 0)
 		return r;
-	if ((r = network_save(ctx, n, err)) < 0)
+	_cleanup_free_ char *ipam_name = network_ipam_name(n);
+	_cleanup_free_ char *ipam_dir = xasprintf("%s/ipam/%s", ctx->root_dir, ipam_name);
+	fs_rm_rf(ipam_dir, NULL); /* leftovers of a network of that name removed by hand */
+	if ((r = aux_hold(ctx, n, err)) < 0 || (r = network_save(ctx, n, err)) < 0) {
+		fs_rm_rf(ipam_dir, NULL);
 		return r;
+	}
 	/* isolation rules must cover the new network before anything attaches to it */
 	size_t cnt = 0;
 	while (all[cnt])
@@ -413,6 +465,7 @@ static int network_create_locked(struct net_ctx *ctx, const struct net_create_op
 	if (r < 0) {
 		_cleanup_free_ char *p = xasprintf("%s/networks/%s.json", ctx->root_dir, n->id);
 		unlink(p);
+		fs_rm_rf(ipam_dir, NULL);
 		return r;
 	}
 	if (ret)
@@ -495,7 +548,8 @@ static int network_remove_locked(struct net_ctx *ctx, struct net_network **all, 
 	_cleanup_free_ char *p = xasprintf("%s/networks/%s.json", ctx->root_dir, n->id);
 	if (unlink(p) < 0)
 		return berth_error_errno(err, "remove '%s'", p);
-	_cleanup_free_ char *ipam = xasprintf("%s/ipam/%s", ctx->root_dir, n->name);
+	_cleanup_free_ char *ipam_name = network_ipam_name(n);
+	_cleanup_free_ char *ipam = xasprintf("%s/ipam/%s", ctx->root_dir, ipam_name);
 	fs_rm_rf(ipam, NULL);
 	/* the bridge plugin never deletes its bridge; docker removes it with the network */
 	const char *argv[] = { "ip", "link", "delete", n->bridge, "type", "bridge", NULL };
@@ -617,7 +671,8 @@ json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool 
 		json_array_append_new(plugins, json_pack("{s:s,s:{s:b},s:b,s:s}", "type", "portmap",
 							 "capabilities", "portMappings", 1, "snat", 1,
 							 "externalSetMarkChain", NET_FW_SETMARK_CHAIN));
-	return json_pack("{s:s,s:s,s:o}", "cniVersion", CNI_VERSION, "name", n->name, "plugins", plugins);
+	_cleanup_free_ char *name = network_ipam_name(n);
+	return json_pack("{s:s,s:s,s:o}", "cniVersion", CNI_VERSION, "name", name, "plugins", plugins);
 }
 
 int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct berth_error **err)
@@ -705,6 +760,49 @@ static int ctx_fw_sync(struct net_ctx *ctx, struct berth_error **err)
 	return 0;
 }
 
+/*
+ * The default bridge may already exist with an address: left by an earlier daemon on another root
+ * (or another subnet), or made by hand. The bridge plugin refuses to give a bridge a second IPv4
+ * address, so every container start would fail. As dockerd does with docker0, the default network
+ * takes the bridge's address (gateway = the address, subnet = its network) unless a subnet was
+ * asked for or containers are attached with the old one: then the daemon does not start, and the
+ * message names the bridge and the fix. Lock held; *n: the default network (a record, or new).
+ */
+static int adopt_bridge_addr(struct net_ctx *ctx, struct net_network *n, bool is_new, bool *changed,
+			     struct berth_error **err)
+{
+	uint32_t addr;
+	int prefix;
+	*changed = false;
+	if (iface_addr4(n->bridge, &addr, &prefix) <= 0 || prefix < 1 || prefix > 30)
+		return 0;
+	struct ip4net have = { addr & ip4_mask(prefix), prefix };
+	_cleanup_free_ char *subnet = ip4net_format(&have);
+	char gw[IP4_STR_MAX];
+	ip4_format(addr, gw);
+	if (streq_ptr(n->subnet, subnet) && streq_ptr(n->gateway, gw))
+		return 0;
+	bool used = false;
+	int r = is_new ? 0 : container_uses_network(ctx, n->id, &used, err);
+	if (r < 0)
+		return r;
+	if (ctx->bridge_subnet || used)
+		return berth_error_msg(err, EEXIST,
+				       "bridge '%s' already has address %s/%d, not the default network's %s "
+				       "(%s): delete the bridge (ip link delete %s), or use another bridge name "
+				       "(--bridge)%s",
+				       n->bridge, gw, prefix, n->subnet ? n->subnet : "", n->gateway ? n->gateway : "",
+				       n->bridge, used ? "" : " or that subnet");
+	free(n->subnet);
+	free(n->gateway);
+	free(n->ip_range);
+	n->subnet = TAKE_PTR(subnet);
+	n->gateway = xstrdup(gw);
+	n->ip_range = NULL;
+	*changed = true;
+	return 0;
+}
+
 /* First open: bridge, host and none networks. Lock held. */
 static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 {
@@ -723,14 +821,31 @@ static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 		if ((r = network_save(ctx, h, err)) < 0)
 			return r;
 	}
-	if (network_find(all, NET_DEFAULT_NETWORK, &n, NULL) == 0)
-		return 0;
+	bool changed = false;
+	if (network_find(all, NET_DEFAULT_NETWORK, &n, NULL) == 0) {
+		if (!streq_ptr(n->bridge, ctx->bridge_name) || (r = adopt_bridge_addr(ctx, n, false, &changed, err)) < 0)
+			return r < 0 ? berth_error_wrap(err, r, "default network") : 0;
+		if (!changed)
+			return 0;
+		log_fields(LOG_LEVEL_INFO, "default network takes the existing bridge's address", "bridge",
+			   n->bridge, "subnet", n->subnet, NULL);
+		if ((r = network_save(ctx, n, err)) < 0)
+			return r;
+		return ctx_fw_sync(ctx, err);
+	}
 	_cleanup_network_ struct net_network *b = pseudo_network(NET_DEFAULT_NETWORK, "bridge");
 	b->bridge = xstrdup(ctx->bridge_name);
 	strv_free(b->options);
 	b->options = xcalloc(2, sizeof(char *));
 	b->options[0] = xasprintf("com.docker.network.bridge.name=%s", ctx->bridge_name);
 	struct net_create_opts o = { .subnet = ctx->bridge_subnet };
+	if ((r = adopt_bridge_addr(ctx, b, true, &changed, err)) < 0)
+		return berth_error_wrap(err, r, "default network");
+	_cleanup_free_ char *subnet = TAKE_PTR(b->subnet), *gateway = TAKE_PTR(b->gateway);
+	if (changed) {
+		o.subnet = subnet; /* checked against the other networks and routes below */
+		o.gateway = gateway;
+	}
 	if ((r = network_addressing(all, &o, b, err)) < 0)
 		return berth_error_wrap(err, r, "default network");
 	if ((r = network_save(ctx, b, err)) < 0)

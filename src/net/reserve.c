@@ -10,6 +10,8 @@
  *   <root>/net/reserved/<id>.json
  *       {"<network id>": {"network": "app", "ipv4": "10.1.0.2", "mac": "..", "ifname": "eth0"}}
  *
+ * ("network" is network_ipam_name(): the name, or the id for names that are no file names),
+ *
  * is written from the endpoints' CNI results before their DEL (net_container_stop),
  * and, while the container is not attached, a placeholder lease
  * <root>/net/ipam/<network>/<ip> whose owner line is "berth-reserved:<id>"
@@ -76,15 +78,13 @@ static int reserve_save(struct net_ctx *ctx, const char *id, const json_t *res, 
 	return fs_write_file_atomic(p, s, strlen(s), 0600, err);
 }
 
-/* "aa:bb:cc:dd:ee:ff" (lower or upper hex): safe to pass in CNI_ARGS. */
-static bool mac_valid(const char *s)
+/* A MAC safe to pass in CNI_ARGS. */
+#define mac_valid net_mac_valid
+
+/* The network's directory name under ipam/ as the endpoint's conflist names it. */
+static const char *ep_ipam_name(const json_t *ep)
 {
-	if (!s || strlen(s) != 17)
-		return false;
-	for (size_t i = 0; i < 17; i++)
-		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
-			return false;
-	return true;
+	return json_string_value(json_object_get(json_object_get(ep, "conflist"), "name"));
 }
 
 /* An entry we can use: a valid address (and, if any, a valid MAC). */
@@ -134,7 +134,7 @@ int reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_error **
 		    cni_result_ipv4(result, &a, &prefix, gw, mac, NULL) < 0 || !rec_str(ep, "network_id"))
 			continue;
 		ip4_format(a, ip);
-		json_t *e = json_pack("{s:s?,s:s,s:s?}", "network", rec_str(ep, "network_name"), "ipv4", ip,
+		json_t *e = json_pack("{s:s?,s:s,s:s?}", "network", ep_ipam_name(ep), "ipv4", ip,
 				      "ifname", rec_str(ep, "ifname"));
 		if (mac_valid(mac))
 			json_object_set_new(e, "mac", json_string(mac));
@@ -173,8 +173,10 @@ static void network_list_freep(struct net_network ***v)
 static bool network_exists(struct net_network *const *nets, const char *id, const json_t *e)
 {
 	for (size_t i = 0; nets && nets[i]; i++)
-		if (streq(nets[i]->id, id))
-			return streq_ptr(rec_str(e, "network"), nets[i]->name);
+		if (streq(nets[i]->id, id)) {
+			_cleanup_free_ char *name = network_ipam_name(nets[i]);
+			return streq_ptr(rec_str(e, "network"), name);
+		}
 	return false;
 }
 
@@ -229,12 +231,13 @@ static void unhold(struct net_ctx *ctx, const char *id, const json_t *e)
 const json_t *reserve_find(const json_t *res, const struct net_network *n)
 {
 	const json_t *e = json_object_get(res, n->id);
-	return e && entry_valid(e) && streq_ptr(rec_str(e, "network"), n->name) ? e : NULL;
+	_cleanup_free_ char *name = network_ipam_name(n);
+	return e && entry_valid(e) && streq_ptr(rec_str(e, "network"), name) ? e : NULL;
 }
 
 void reserve_take(struct net_ctx *ctx, const char *id, const json_t *ep)
 {
-	json_auto_t *e = json_pack("{s:s?,s:s?}", "network", rec_str(ep, "network_name"), "ipv4",
+	json_auto_t *e = json_pack("{s:s?,s:s?}", "network", ep_ipam_name(ep), "ipv4",
 				   rec_str(ep, "ipv4_reserved"));
 	unhold(ctx, id, e);
 }

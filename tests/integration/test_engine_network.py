@@ -521,3 +521,116 @@ def test_docker_py_restart_and_stop_start_keep_ip(daemon, usernet):
         for x in client.containers.list(all=True, filters={"name": "pykeep"}):
             x.remove(force=True)
         client.close()
+
+
+# --- endpoint settings as dockerd 20.10 shows and applies them (issue 19, Docker API item 2) ----------
+
+def test_network_name_with_spaces_and_auxiliary_addresses(daemon):
+    name = "my net " + uuid.uuid4().hex[:4]
+    # two addresses in the range: .5 (auxiliary, never handed out) and .6
+    daemon.docker("network", "create", "--subnet", "10.248.9.0/24", "--ip-range", "10.248.9.4/30",
+                  "--aux-address", "host1=10.248.9.5", name)
+    try:
+        ipam = json.loads(daemon.docker("network", "inspect", name).stdout)[0]["IPAM"]["Config"][0]
+        assert ipam["AuxiliaryAddresses"] == {"host1": "10.248.9.5"}
+        daemon.docker("run", "-d", "--name", "aux1", "--network", name, "busybox", "sleep", "600")
+        assert inspect(daemon, "aux1")["NetworkSettings"]["Networks"][name]["IPAddress"] == "10.248.9.6"
+        r = daemon.docker("run", "-d", "--name", "aux2", "--network", name, "--ip", "10.248.9.5", "busybox",
+                          "sleep", "600", check=False)
+        assert r.returncode != 0 and "already in use" in r.stderr, r.stderr
+        st, body = daemon.json("POST", "/networks/create", {"Name": "aux-bad", "IPAM": {"Config": [
+            {"Subnet": "10.248.10.0/24", "AuxiliaryAddresses": {"x": "10.9.9.9"}}]}})
+        assert st == 400 and "not inside subnet" in body["message"], body
+    finally:
+        daemon.docker("rm", "-f", "aux1", "aux2", check=False)
+        daemon.docker("network", "rm", name)
+    assert not any(n["Name"] in (name, "aux-bad") for n in networks(daemon))
+
+
+def test_docker_py_endpoint_settings_mac_and_aliases(daemon, usernet):
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=daemon.host)
+    api = client.api
+    net = json.loads(daemon.docker("network", "inspect", usernet).stdout)[0]
+    prefix = net["IPAM"]["Config"][0]["Subnet"].rsplit(".", 1)[0]
+    try:
+        # Config.MacAddress applies to the network mode's endpoint; IPAMConfig is echoed
+        cid = api.create_container(
+            "busybox", ["sleep", "600"], name="pyep", mac_address="02:42:ac:11:00:99",
+            host_config=api.create_host_config(network_mode=usernet),
+            networking_config=api.create_networking_config(
+                {usernet: api.create_endpoint_config(aliases=["foo"], ipv4_address=prefix + ".50")}))["Id"]
+        ep = api.inspect_container(cid)["NetworkSettings"]["Networks"][usernet]
+        assert ep["Aliases"] == ["foo"] and ep["IPAMConfig"] == {"IPv4Address": prefix + ".50"}
+        assert ep["Links"] is None and ep["DriverOpts"] is None
+        api.start(cid)
+        ep = api.inspect_container(cid)["NetworkSettings"]["Networks"][usernet]
+        assert ep["Aliases"] == ["foo", cid[:12]]  # the short id, never the name (dockerd 20.10)
+        assert ep["IPAMConfig"] == {"IPv4Address": prefix + ".50"} and ep["IPAddress"] == prefix + ".50"
+        assert ep["MacAddress"] == "02:42:ac:11:00:99"
+        assert api.exec_start(api.exec_create(cid, ["cat", "/sys/class/net/eth0/address"])) == \
+            b"02:42:ac:11:00:99\n"
+        # connect: DriverOpts, Links and aliases as given
+        client.networks.get("bridge").connect(cid, aliases=None, driver_opt={"com.example.x": "1"})
+        other = "other" + uuid.uuid4().hex[:4]
+        client.networks.create(other)
+        client.networks.get(other).connect(cid, aliases=["z1"], links=[("pyep", "self")],
+                                           driver_opt={"com.example.y": "2"})
+        nets = api.inspect_container(cid)["NetworkSettings"]["Networks"]
+        assert nets["bridge"]["DriverOpts"] == {"com.example.x": "1"} and nets["bridge"]["Aliases"] is None
+        assert nets[other]["Aliases"] == ["z1", cid[:12]] and nets[other]["Links"] == ["pyep:self"]
+        assert nets[other]["DriverOpts"] == {"com.example.y": "2"}
+        # the name still resolves on the user network although it is not an alias
+        daemon.docker("run", "--rm", "--network", usernet, "busybox", "ping", "-c", "1", "-W", "2", "pyep")
+        api.remove_container(cid, force=True)
+        client.networks.get(other).remove()
+        with pytest.raises(docker.errors.APIError, match="invalid MAC address"):
+            api.create_container("busybox", "true", mac_address="02:42:zz:11:00:99")
+    finally:
+        for x in client.containers.list(all=True, filters={"name": "pyep"}):
+            x.remove(force=True)
+        client.close()
+
+
+def test_cli_per_network_mac_address_api_1_44(daemon, usernet):
+    env = dict(daemon.env, DOCKER_API_VERSION="1.44")
+    run([conftest_docker(), "run", "-d", "--name", "climac", "--network", usernet, "--mac-address",
+         "02:42:ac:11:00:42", "busybox", "sleep", "600"], env=env)
+    try:
+        assert inspect(daemon, "climac")["NetworkSettings"]["Networks"][usernet]["MacAddress"] == \
+            "02:42:ac:11:00:42"
+        assert daemon.docker("exec", "climac", "cat", "/sys/class/net/eth0/address").stdout == \
+            "02:42:ac:11:00:42\n"
+        daemon.docker("restart", "-t", "0", "climac")
+        assert daemon.docker("exec", "climac", "cat", "/sys/class/net/eth0/address").stdout == \
+            "02:42:ac:11:00:42\n"
+    finally:
+        daemon.docker("rm", "-f", "climac")
+
+
+def conftest_docker():
+    from engine_daemon import DOCKER
+    return DOCKER
+
+
+def test_a_bridge_left_with_another_address_is_adopted(daemon, berth_bin, busybox):
+    """Issue 19 item 9: a bridge of an earlier daemon (another root, another subnet) under the default
+    network's bridge name: the new daemon takes its address as dockerd does with docker0."""
+    br = "bt" + uuid.uuid4().hex[:8]
+    daemon.in_netns("ip", "link", "add", br, "type", "bridge")
+    second = None
+    try:
+        daemon.in_netns("ip", "addr", "add", "10.251.0.1/16", "dev", br)
+        second = NetnsDaemon(berth_bin, netns=daemon.netns)
+        second.extra_args = ["--bridge", br]
+        second.start()
+        second.load_busybox(busybox)
+        cfg = json.loads(second.docker("network", "inspect", "bridge").stdout)[0]["IPAM"]["Config"][0]
+        assert (cfg["Subnet"], cfg["Gateway"]) == ("10.251.0.0/16", "10.251.0.1")
+        out = second.docker("run", "--rm", "busybox", "sh", "-c", "ip -4 -o addr show eth0; ip route").stdout
+        assert " 10.251." in out and "default via 10.251.0.1" in out, out
+        second.remove_all()
+    finally:
+        if second:
+            second.cleanup()
+        daemon.in_netns("ip", "link", "delete", br, check=False)

@@ -62,6 +62,23 @@ static void test_names(void **state)
 	assert_true(net_hostname_valid("web.example"));
 	assert_false(net_hostname_valid("-x"));
 	assert_false(net_hostname_valid("a b"));
+	/* docker takes any name: spaces, '/', ':' and UTF-8, not control characters */
+	assert_true(net_network_name_valid("my net"));
+	assert_true(net_network_name_valid("a/b:c \xc3\xbc"));
+	assert_false(net_network_name_valid(""));
+	assert_false(net_network_name_valid("a\nb"));
+	assert_false(net_network_name_valid("a\x7f"));
+	char long_name[NET_NAME_MAX + 2];
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[NET_NAME_MAX + 1] = '\0';
+	assert_false(net_network_name_valid(long_name));
+	long_name[NET_NAME_MAX] = '\0';
+	assert_true(net_network_name_valid(long_name));
+	assert_true(net_mac_valid("02:42:AC:11:00:9f"));
+	assert_false(net_mac_valid("02:42:ac:11:00"));
+	assert_false(net_mac_valid("02-42-ac-11-00-99"));
+	assert_false(net_mac_valid("02:42:ac:11:00:9g"));
+	assert_false(net_mac_valid(NULL));
 }
 
 static void test_routes_read(void **state)

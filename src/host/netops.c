@@ -154,6 +154,9 @@ json_t *netops_endpoint_entry(const char *name, const json_t *ep, const char *ma
 			      json_is_object(opts) && json_object_size(opts) ? opts : json_null());
 	if (ip && *ip)
 		json_object_set_new(e, "IPv4Address", json_string(ip));
+	const char *ip6 = json_string_value(json_object_get(ipam, "IPv6Address"));
+	if (ip6 && *ip6)
+		json_object_set_new(e, "IPv6Address", json_string(ip6));
 	/* EndpointSettings.MacAddress (API 1.44) or the container's Config.MacAddress */
 	if (ep_mac && *ep_mac)
 		json_object_set_new(e, "MacAddress", json_string(ep_mac));
@@ -267,6 +270,13 @@ int netops_create_check(struct netops *n, const json_t *cfg, const json_t *hc, c
 					       "networks only");
 		if ((r = mac_check(json_string_value(json_object_get(ep, "MacAddress")), err)) < 0)
 			return r;
+		const char *ip6 =
+		    json_string_value(json_object_get(json_object_get(ep, "IPAMConfig"), "IPv6Address"));
+		if (ip6 && *ip6 && !other->ipv6)
+			return berth_error_msg(err, EINVAL,
+					       "user specified IPv6 address is supported on user defined IPv6 "
+					       "networks only ('%s' is not)",
+					       other->name);
 	}
 	return 0;
 }
@@ -365,6 +375,7 @@ static int attach_args_of(const json_t *nets, const json_t *hc, const json_t *cf
 			.aliases = a->aliases[i],
 			.ipv4 = json_string_value(json_object_get(ep, "IPv4Address")),
 			.mac = entry_mac(ep),
+			.ipv6 = json_string_value(json_object_get(ep, "IPv6Address")),
 		};
 	}
 	a->dns = strv_of(json_object_get(hc, "Dns"));

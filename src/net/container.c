@@ -597,6 +597,11 @@ static void endpoint_fill(struct net_endpoint *e, const json_t *ep)
 		e->mac = xstrdup(mac);
 		e->cni_result = json_incref(res);
 	}
+	char ip6[IP6_STR_MAX], gw6[IP6_STR_MAX];
+	if (res && cni_result_ipv6(res, ip6, &e->prefix_len6, gw6) == 0) {
+		e->ipv6 = xstrdup(ip6);
+		e->gateway6 = gw6[0] ? xstrdup(gw6) : NULL;
+	}
 }
 
 struct net_container *rec_to_container(struct net_ctx *ctx, const json_t *rec)
@@ -634,6 +639,8 @@ struct net_container *net_container_free(struct net_container *c)
 		free(e->mac);
 		free(e->ipv4);
 		free(e->gateway);
+		free(e->ipv6);
+		free(e->gateway6);
 		strv_free(e->aliases);
 		json_decref(e->cni_result);
 	}
@@ -683,9 +690,9 @@ int net_container_check(struct net_ctx *ctx, const char *container_id, struct be
 	r = rec_load(ctx, container_id, &rec, err);
 	size_t i;
 	json_t *ep;
-	struct cni_exec x = net_cni_exec(ctx);
 	if (r >= 0)
 		json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
+			struct cni_exec x = ep_cni_exec(ctx, ep);
 			struct cni_runtime rt = ep_runtime(rec, ep);
 			json_auto_t *conf =
 			    check_conflist(json_object_get(ep, "conflist"), json_object_get(ep, "result"));

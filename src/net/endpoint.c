@@ -26,13 +26,21 @@ struct cni_runtime ep_runtime(const json_t *rec, const json_t *ep)
 	};
 }
 
+struct cni_exec ep_cni_exec(const struct net_ctx *ctx, const json_t *ep)
+{
+	struct cni_exec x = net_cni_exec(ctx);
+	if (json_is_true(json_object_get(ep, "ipv6")))
+		x.path_prepend = NULL;
+	return x;
+}
+
 int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **err)
 {
 	json_object_set_new(ep, "state", json_string("adding"));
 	int r = rec_save(ctx, rec, err);
 	if (r < 0)
 		return r;
-	struct cni_exec x = net_cni_exec(ctx);
+	struct cni_exec x = ep_cni_exec(ctx, ep);
 	struct cni_runtime rt = ep_runtime(rec, ep);
 	json_t *res = NULL;
 	/* a kept address: its placeholder lease goes so that host-local can hand it out again */
@@ -65,7 +73,7 @@ int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **er
 
 int ep_del(struct net_ctx *ctx, const json_t *rec, const json_t *ep, struct berth_error **err)
 {
-	struct cni_exec x = net_cni_exec(ctx);
+	struct cni_exec x = ep_cni_exec(ctx, ep);
 	struct cni_runtime rt = ep_runtime(rec, ep);
 	/* a netns file that is gone or unmounted (crash, reboot, someone's umount) means the
 	 * namespace and its veth end died with it: DEL without it, for IPAM and iptables */
@@ -133,6 +141,41 @@ static int ip_available(struct net_ctx *ctx, const char *self_id, const struct n
 	return 0;
 }
 
+/* --ip6: a dual-stack user network, inside its IPv6 subnet, not its gateway, not used by another. */
+static int static_ip6_check(const char *self_id, const struct net_network *n, const char *ip,
+			    const json_t *all_recs, char canon[IP6_STR_MAX], struct berth_error **err)
+{
+	struct ip6net sn;
+	uint8_t a[16], gw[16];
+	if (!network_is_user(n) || !n->ipv6)
+		return berth_error_msg(err, EINVAL,
+				       "user specified IPv6 address is supported on user defined IPv6 networks only");
+	int r = ip6_parse(ip, "IPv6 address", a, err);
+	if (r < 0 || (r = ip6net_parse(n->subnet6, "subnet", &sn, err)) < 0 ||
+	    (r = ip6_parse(n->gateway6, "gateway", gw, err)) < 0)
+		return r;
+	if (!ip6net_contains(&sn, a) || !memcmp(a, sn.addr, 16) || !memcmp(a, gw, 16))
+		return berth_error_msg(err, EADDRNOTAVAIL, "address '%s' is not available in network '%s' (%s)",
+				       ip, n->name, n->subnet6);
+	ip6_format(a, canon);
+	size_t i, k;
+	json_t *rec, *ep;
+	json_array_foreach (all_recs, i, rec)
+		json_array_foreach (json_object_get(rec, "endpoints"), k, ep) {
+			char other[IP6_STR_MAX] = "", gw6[IP6_STR_MAX];
+			int p;
+			json_t *res = json_object_get(ep, "result");
+			if (streq_ptr(rec_str(rec, "id"), self_id) || !streq_ptr(rec_str(ep, "network_id"), n->id))
+				continue;
+			if (res)
+				(void)cni_result_ipv6(res, other, &p, gw6);
+			if (streq(other, canon) || streq_ptr(rec_str(ep, "ipv6_request"), canon))
+				return berth_error_msg(err, EADDRNOTAVAIL,
+						       "address '%s' is already in use in network '%s'", ip, n->name);
+		}
+	return 0;
+}
+
 /* --ip: user networks only, and available. */
 static int static_ip_check(struct net_ctx *ctx, const char *self_id, const struct net_network *n,
 			   const char *ip, const json_t *all_recs, struct berth_error **err)
@@ -180,6 +223,9 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	const char *static_ip = o && o->ipv4 ? o->ipv4 : NULL;
 	if (static_ip && (r = static_ip_check(ctx, id, n, static_ip, all_recs, err)) < 0)
 		return r;
+	char ip6[IP6_STR_MAX] = "";
+	if (o && o->ipv6 && (r = static_ip6_check(id, n, o->ipv6, all_recs, ip6, err)) < 0)
+		return r;
 	/* the address (and MAC) this container had on n before it stopped, if it still may */
 	json_auto_t *res = reserve_load(ctx, id);
 	const json_t *kept = reserve_find(res, n);
@@ -198,6 +244,8 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 		      "endpoint_id", epid, "ifname", ifname, "aliases", aliases_json(rec, n, o), "conflist",
 		      network_conflist(ctx, n, with_ports, want != NULL), "state", "new");
 	json_object_set_new(ep, "user", json_boolean(network_is_user(n)));
+	if (n->ipv6)
+		json_object_set_new(ep, "ipv6", json_true());
 	json_t *caps = json_object();
 	if (with_ports)
 		json_object_set(caps, "portMappings", json_object_get(rec, "cni_ports"));
@@ -208,11 +256,14 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 		json_object_set_new(ep, "ipv4_reserved", json_string(want));
 	/* a requested MAC wins over the one it had (docker applies --mac-address at every start) */
 	const char *mac = o && o->mac ? o->mac : kept ? rec_str(kept, "mac") : NULL;
-	if (want || mac) {
+	if (ip6[0])
+		json_object_set_new(ep, "ipv6_request", json_string(ip6));
+	if (want || mac || ip6[0]) {
 		_cleanup_strbuf_ struct strbuf args = STRBUF_INIT;
 		strbuf_addstr(&args, "IgnoreUnknown=1");
-		if (want)
-			strbuf_addf(&args, ";IP=%s", want);
+		/* host-local takes one requested address per range set */
+		if (want || ip6[0])
+			strbuf_addf(&args, ";IP=%s%s%s", want ? want : "", want && ip6[0] ? "," : "", ip6);
 		if (mac)
 			strbuf_addf(&args, ";MAC=%s", mac);
 		json_object_set_new(ep, "cni_args", json_string(args.buf));
@@ -352,6 +403,16 @@ static void ep_ip(const json_t *ep, char out[IP4_STR_MAX])
 		ip4_format(a, out);
 }
 
+/* The IPv6 address of a ready dual-stack endpoint, or "". */
+static void ep_ip6(const json_t *ep, char out[IP6_STR_MAX])
+{
+	int p;
+	char gw[IP6_STR_MAX];
+	json_t *res = json_object_get(ep, "result");
+	if (!res || !streq_ptr(rec_str(ep, "state"), "ready") || cni_result_ipv6(res, out, &p, gw) < 0)
+		out[0] = '\0';
+}
+
 /* Own addresses, --add-host, then peers on the user networks we share. */
 static void hosts_for(const json_t *rec, const json_t *all, struct strbuf *sb)
 {
@@ -377,13 +438,16 @@ static void hosts_for(const json_t *rec, const json_t *all, struct strbuf *sb)
 	}
 	const char *hostname = rec_str(rec, "hostname"), *domain = rec_str(rec, "domainname");
 	json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
-		char ip[IP4_STR_MAX];
+		char ip[IP4_STR_MAX], ip6[IP6_STR_MAX];
 		ep_ip(ep, ip);
+		ep_ip6(ep, ip6);
 		if (!ip[0])
 			continue;
 		_cleanup_free_ char *names =
 		    domain && *domain ? xasprintf("%s.%s %s", hostname, domain, hostname) : xstrdup(hostname);
 		add_entry(sb, ip, names);
+		if (ip6[0])
+			add_entry(sb, ip6, names);
 	}
 	json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
 		json_array_foreach (all, k, o) {
@@ -403,6 +467,10 @@ static void hosts_for(const json_t *rec, const json_t *all, struct strbuf *sb)
 				json_array_foreach (al, z, a)
 					strbuf_addf(&names, "%s%s", z ? " " : "", json_string_value(a));
 				add_entry(sb, ip, names.buf);
+				char ip6[IP6_STR_MAX];
+				ep_ip6(oep, ip6);
+				if (ip6[0])
+					add_entry(sb, ip6, names.buf);
 			}
 		}
 	}

@@ -51,6 +51,8 @@ struct net_network *net_network_free(struct net_network *n)
 	free(n->subnet);
 	free(n->gateway);
 	free(n->ip_range);
+	free(n->subnet6);
+	free(n->gateway6);
 	strv_free(n->labels);
 	strv_free(n->options);
 	strv_free(n->aux);
@@ -109,6 +111,8 @@ static json_t *network_to_json(const struct net_network *n)
 		json_object_set_new(j, "ip_range", json_string(n->ip_range));
 	if (n->aux && n->aux[0])
 		json_object_set_new(j, "aux_addresses", strv_to_map(n->aux));
+	if (n->ipv6)
+		json_object_set_new(j, "ipv6", json_pack("{s:s,s:s}", "subnet", n->subnet6, "gateway", n->gateway6));
 	return j;
 }
 
@@ -143,6 +147,13 @@ static int network_from_json(const json_t *j, const char *path, struct net_netwo
 		return r;
 	if (!n->aux)
 		n->aux = xcalloc(1, sizeof(char *));
+	json_t *v6 = json_object_get(j, "ipv6");
+	if (v6) {
+		if ((r = dup_opt(v6, path, "subnet", JSON_REQUIRED, &n->subnet6, err)) < 0 ||
+		    (r = dup_opt(v6, path, "gateway", JSON_REQUIRED, &n->gateway6, err)) < 0)
+			return r;
+		n->ipv6 = true;
+	}
 	if (!n->labels)
 		n->labels = xcalloc(1, sizeof(char *));
 	if (!n->options)
@@ -365,6 +376,50 @@ static int network_addressing(struct net_network *const *all, const struct net_c
 	return 0;
 }
 
+/* Fill subnet6/gateway6 of a dual-stack network from the options, validated. */
+static int network_addressing6(struct net_network *const *all, const struct net_create_opts *o,
+			       struct net_network *n, struct berth_error **err)
+{
+	if (!o->ipv6) {
+		if (o->subnet6 || o->gateway6)
+			return berth_error_msg(err, EINVAL, "an IPv6 subnet needs IPv6 enabled (--ipv6)");
+		return 0;
+	}
+	if (!o->subnet6)
+		return berth_error_msg(err, EINVAL,
+				       "IPv6 networks need an IPv6 subnet (e.g. --ipv6 --subnet fd00:db8::/64)");
+	struct ip6net sn;
+	int r = ip6net_parse(o->subnet6, "IPv6 subnet", &sn, err);
+	if (r < 0)
+		return r;
+	if (sn.prefix > 126)
+		return berth_error_msg(err, EINVAL, "invalid IPv6 subnet '%s': prefix must be at most /126",
+				       o->subnet6);
+	for (size_t i = 0; all[i]; i++) {
+		struct ip6net other;
+		if (all[i]->subnet6 && ip6net_parse(all[i]->subnet6, "subnet", &other, NULL) == 0 &&
+		    ip6net_overlap(&sn, &other))
+			return berth_error_msg(err, EEXIST, "IPv6 subnet '%s' overlaps with network '%s' (%s)",
+					       o->subnet6, all[i]->name, all[i]->subnet6);
+	}
+	uint8_t gw[16];
+	memcpy(gw, sn.addr, 16);
+	gw[15] |= 1;
+	if (o->gateway6) {
+		if ((r = ip6_parse(o->gateway6, "IPv6 gateway", gw, err)) < 0)
+			return r;
+		if (!ip6net_contains(&sn, gw) || !memcmp(gw, sn.addr, 16))
+			return berth_error_msg(err, EINVAL, "invalid IPv6 gateway '%s': not in subnet '%s'",
+					       o->gateway6, o->subnet6);
+	}
+	char g[IP6_STR_MAX];
+	ip6_format(gw, g);
+	n->ipv6 = true;
+	n->subnet6 = ip6net_format(&sn);
+	n->gateway6 = xstrdup(g);
+	return 0;
+}
+
 /* Lease files that keep host-local (and static --ip checks) off the auxiliary addresses. */
 static int aux_hold(struct net_ctx *ctx, const struct net_network *n, struct berth_error **err)
 {
@@ -444,7 +499,8 @@ static int network_create_locked(struct net_ctx *ctx, const struct net_create_op
 	strv_free(n->aux);
 	n->aux = strv_copy(o->aux);
 	n->internal = o->internal;
-	if ((r = network_bridge_name(all, o, n, err)) < 0 || (r = network_addressing(all, o, n, err)) < 0)
+	if ((r = network_bridge_name(all, o, n, err)) < 0 || (r = network_addressing(all, o, n, err)) < 0 ||
+	    (r = network_addressing6(all, o, n, err)) < 0)
 		return r;
 	_cleanup_free_ char *ipam_name = network_ipam_name(n);
 	_cleanup_free_ char *ipam_dir = xasprintf("%s/ipam/%s", ctx->root_dir, ipam_name);
@@ -662,8 +718,14 @@ json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool 
 	_cleanup_free_ char *data_dir = xasprintf("%s/ipam", ctx->root_dir);
 	json_t *ipam =
 	    json_pack("{s:s,s:[[o]],s:s}", "type", "host-local", "ranges", range, "dataDir", data_dir);
+	/* dual stack: a second range set, host-local gives one address of each */
+	if (n->ipv6)
+		json_array_append_new(json_object_get(ipam, "ranges"),
+				      json_pack("[{s:s,s:s}]", "subnet", n->subnet6, "gateway", n->gateway6));
 	if (!n->internal)
 		json_object_set_new(ipam, "routes", json_pack("[{s:s}]", "dst", "0.0.0.0/0"));
+	if (!n->internal && n->ipv6)
+		json_array_append_new(json_object_get(ipam, "routes"), json_pack("{s:s}", "dst", "::/0"));
 	json_t *bridge = json_pack("{s:s,s:s,s:b,s:b,s:b,s:o}", "type", "bridge", "bridge", n->bridge,
 				   "isGateway", 1, "ipMasq", 0, "hairpinMode", 1, "ipam", ipam);
 	json_t *plugins = json_pack("[o]", bridge);
@@ -683,8 +745,21 @@ int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct 
 	_cleanup_free_ struct fw_net *v = xcalloc(n + 1, sizeof(*v));
 	for (size_t i = 0; i < n; i++)
 		if (all[i]->bridge)
-			v[k++] = (struct fw_net){ all[i]->bridge, all[i]->subnet, all[i]->internal };
-	return fw_sync(&ctx->fw, v, k, ctx->timeout_ms, err);
+			v[k++] = (struct fw_net){ all[i]->bridge, all[i]->subnet, all[i]->internal,
+						  all[i]->subnet6 };
+	/* IPv6 chains once a dual-stack network existed (the marker lives in the exec root, as the
+	 * rules do), so that the last one's removal empties them */
+	_cleanup_free_ char *marker6 = xasprintf("%s/../fw6-used", ctx->netns_dir);
+	bool v6 = access(marker6, F_OK) == 0;
+	for (size_t i = 0; i < k && !v6; i++)
+		v6 = v[i].subnet6 != NULL;
+	int r = fw_sync(&ctx->fw, v, k, v6, ctx->timeout_ms, err);
+	if (r >= 0 && v6) {
+		int fd = open(marker6, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+	}
+	return r;
 }
 
 /*

@@ -26,6 +26,9 @@ bool rec_on_network(const json_t *rec, const char *network_id);
 
 /* ---- endpoint.c ---- */
 
+/* The plugin executor for ep: without the ip6tables shim on dual-stack networks (portmap then
+ * publishes over IPv6 too). */
+struct cni_exec ep_cni_exec(const struct net_ctx *ctx, const json_t *ep);
 /* CNI runtime parameters of an endpoint of rec (borrowed pointers into rec/ep). */
 struct cni_runtime ep_runtime(const json_t *rec, const json_t *ep);
 /* Save ep as "adding", run ADD, store the result and "ready", save again. */

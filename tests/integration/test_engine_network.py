@@ -634,3 +634,78 @@ def test_a_bridge_left_with_another_address_is_adopted(daemon, berth_bin, busybo
         if second:
             second.cleanup()
         daemon.in_netns("ip", "link", "delete", br, check=False)
+
+
+def test_dual_stack_network_ping_nat_and_published_port_over_ipv6(daemon):
+    """Issue 19 item 10: a dual-stack bridge network (ULA subnet): both addresses, ping -6 between
+    containers, outbound MASQUERADE over IPv6 to a server in a namespace that has no route back to
+    the containers' subnet, a port published over IPv6, and docker-py's inspect fields."""
+    docker = pytest.importorskip("docker")
+    name = "v6" + uuid.uuid4().hex[:6]
+    outer = conftest.NETNS_PREFIX + "v6out-" + uuid.uuid4().hex[:6]
+    veth = "v6" + uuid.uuid4().hex[:6]
+    www = os.path.join(daemon.base, "www6")
+    os.makedirs(www, exist_ok=True)
+    with open(os.path.join(www, "index.html"), "w") as f:
+        f.write("hello6\n")
+    server = None
+    client = docker.DockerClient(base_url=daemon.host)
+    before = {n["Name"] for n in networks(daemon)}
+    for body, msg in (({"EnableIPv6": True}, "need an IPv6 subnet"),
+                      ({"IPAM": {"Config": [{"Subnet": "fd00:db8:78::/64"}]}}, "needs IPv6 enabled"),
+                      ({"EnableIPv6": True, "IPAM": {"Config": [{"Subnet": "fd00:db8:78::1/64"}]}}, "host bits"),
+                      ({"EnableIPv6": True, "IPAM": {"Config": [{"Subnet": "fd00:db8:78::/64",
+                                                                 "Gateway": "fd00:db9::1"}]}}, "not in subnet")):
+        st, resp = daemon.json("POST", "/networks/create", dict(body, Name=name + "bad"))
+        assert st == 400 and msg in resp["message"], (body, resp)
+    assert {n["Name"] for n in networks(daemon)} == before
+    daemon.docker("network", "create", "--ipv6", "--subnet", "fd00:db8:77::/64", name)
+    try:
+        run(["ip", "netns", "add", outer])
+        conftest._created_netns.add(outer)
+        run(["ip", "link", "add", veth, "netns", daemon.netns, "type", "veth", "peer", "name", veth + "b",
+             "netns", outer])
+        daemon.in_netns("ip", "addr", "add", "fd00:beef:77::1/64", "dev", veth, "nodad")
+        daemon.in_netns("ip", "link", "set", veth, "up")
+        run(["ip", "-n", outer, "addr", "add", "fd00:beef:77::2/64", "dev", veth + "b", "nodad"])
+        run(["ip", "-n", outer, "link", "set", veth + "b", "up"])
+        server = subprocess.Popen(["ip", "netns", "exec", outer, "busybox", "httpd", "-f", "-p",
+                                   "[fd00:beef:77::2]:8081", "-h", www])
+        net = client.networks.get(name).attrs
+        assert net["EnableIPv6"] is True
+        assert {"Subnet": "fd00:db8:77::/64", "Gateway": "fd00:db8:77::1"} in net["IPAM"]["Config"]
+        httpd(daemon, "srv6", "--network", name, "-p", "18086:80")
+        daemon.docker("run", "-d", "--name", "cli6", "--network", name, "busybox", "sleep", "600")
+        srv = client.containers.get("srv6").attrs["NetworkSettings"]["Networks"][name]
+        assert srv["GlobalIPv6Address"].startswith("fd00:db8:77::") and srv["GlobalIPv6PrefixLen"] == 64
+        assert srv["IPv6Gateway"] == "fd00:db8:77::1" and srv["IPAddress"]
+        assert srv["GlobalIPv6Address"] in daemon.docker("exec", "srv6", "ip", "-6", "addr", "show", "eth0").stdout
+        # containers reach each other over IPv6, by address and by name
+        for target in (srv["GlobalIPv6Address"], "srv6"):
+            out = daemon.docker("exec", "cli6", "ping", "-6", "-c", "1", "-W", "2", target).stdout
+            assert f"from {srv['GlobalIPv6Address']}" in out, out
+        # a static IPv6 address (--ip6), and one outside the subnet refused
+        daemon.docker("run", "-d", "--name", "fix6", "--network", name, "--ip6", "fd00:db8:77::99", "busybox",
+                      "sleep", "600")
+        ep = client.containers.get("fix6").attrs["NetworkSettings"]["Networks"][name]
+        assert ep["GlobalIPv6Address"] == "fd00:db8:77::99" and ep["IPAMConfig"] == {"IPv6Address": "fd00:db8:77::99"}
+        r = daemon.docker("run", "--rm", "--network", name, "--ip6", "fd00:db9::5", "busybox", "true", check=False)
+        assert r.returncode != 0 and "not available" in r.stderr, r.stderr
+        # outbound: masqueraded to the daemon side's address (the outer namespace has no route back)
+        get = 'printf "GET /index.html HTTP/1.0\\r\\n\\r\\n" | nc -w 3 fd00:beef:77::2 8081'
+        out = wait_for(lambda: daemon.docker("exec", "cli6", "sh", "-c", get, check=False).stdout, timeout=10)
+        assert "hello6" in out, out
+        # a published port over IPv6
+        out = daemon.in_netns("curl", "-s", "-g", "-m", "5", "http://[fd00:beef:77::1]:18086/hostname").stdout
+        assert out.strip() == client.containers.get("srv6").id[:12]
+    finally:
+        client.close()
+        if server:
+            server.kill()
+            server.wait()
+        daemon.docker("rm", "-f", "srv6", "cli6", "fix6", check=False)
+        daemon.docker("network", "rm", name, check=False)
+        daemon.in_netns("ip", "link", "delete", veth, check=False)
+        subprocess.run(["ip", "netns", "delete", outer], capture_output=True)
+    # the network's ip6tables rules went with it
+    assert "fd00:db8:77" not in daemon.in_netns("ip6tables", "-t", "nat", "-S").stdout

@@ -142,7 +142,7 @@ static int ip_available(struct net_ctx *ctx, const char *self_id, const struct n
 }
 
 /* --ip6: a dual-stack user network, inside its IPv6 subnet, not its gateway, not used by another. */
-static int static_ip6_check(const char *self_id, const struct net_network *n, const char *ip,
+static int static_ip6_check(struct net_ctx *ctx, const char *self_id, const struct net_network *n, const char *ip,
 			    const json_t *all_recs, char canon[IP6_STR_MAX], struct berth_error **err)
 {
 	struct ip6net sn;
@@ -173,6 +173,10 @@ static int static_ip6_check(const char *self_id, const struct net_network *n, co
 				return berth_error_msg(err, EADDRNOTAVAIL,
 						       "address '%s' is already in use in network '%s'", ip, n->name);
 		}
+	_cleanup_free_ char *ipam_name = network_ipam_name(n);
+	if (reserve_lease_taken(ctx, ipam_name, canon, self_id)) /* kept by a stopped container */
+		return berth_error_msg(err, EADDRNOTAVAIL, "address '%s' is already in use in network '%s'", ip,
+				       n->name);
 	return 0;
 }
 
@@ -224,7 +228,7 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	if (static_ip && (r = static_ip_check(ctx, id, n, static_ip, all_recs, err)) < 0)
 		return r;
 	char ip6[IP6_STR_MAX] = "";
-	if (o && o->ipv6 && (r = static_ip6_check(id, n, o->ipv6, all_recs, ip6, err)) < 0)
+	if (o && o->ipv6 && (r = static_ip6_check(ctx, id, n, o->ipv6, all_recs, ip6, err)) < 0)
 		return r;
 	/* the address (and MAC) this container had on n before it stopped, if it still may */
 	json_auto_t *res = reserve_load(ctx, id);
@@ -238,6 +242,13 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	if (kept && !static_ip && ip_available(ctx, id, n, rec_str(kept, "ipv4"), all_recs, NULL) < 0)
 		kept = NULL; /* no longer available here (e.g. the subnet changed) */
 	const char *want = static_ip ? static_ip : kept ? rec_str(kept, "ipv4") : NULL;
+	/* its IPv6 address too, unless --ip6 says otherwise or someone has it now */
+	char kept6[IP6_STR_MAX] = "";
+	if (kept && !ip6[0] && rec_str(kept, "ipv6") &&
+	    static_ip6_check(ctx, id, n, rec_str(kept, "ipv6"), all_recs, kept6, NULL) == 0)
+		snprintf(ip6, sizeof(ip6), "%s", kept6);
+	else
+		kept6[0] = '\0';
 	_cleanup_free_ char *epid = random_hex(32);
 	json_auto_t *ep =
 	    json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "network_id", n->id, "network_name", n->name,
@@ -254,16 +265,23 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 		json_object_set_new(ep, "ipv4_request", json_string(static_ip));
 	if (kept)
 		json_object_set_new(ep, "ipv4_reserved", json_string(want));
+	/* the placeholder of the kept IPv6 address goes at ADD, whichever address is asked for */
+	if (kept && rec_str(kept, "ipv6"))
+		json_object_set_new(ep, "ipv6_reserved", json_string(rec_str(kept, "ipv6")));
 	/* a requested MAC wins over the one it had (docker applies --mac-address at every start) */
 	const char *mac = o && o->mac ? o->mac : kept ? rec_str(kept, "mac") : NULL;
-	if (ip6[0])
+	if (ip6[0] && !kept6[0])
 		json_object_set_new(ep, "ipv6_request", json_string(ip6));
-	if (want || mac || ip6[0]) {
+	/* CNI_ARGS IP= takes one address: the IPv6 one goes in the plugin config's args.cni.ips,
+	 * which the bridge plugin hands to host-local with the rest of its config */
+	if (ip6[0])
+		json_object_set_new(json_array_get(json_object_get(json_object_get(ep, "conflist"), "plugins"), 0),
+				    "args", json_pack("{s:{s:[s]}}", "cni", "ips", ip6));
+	if (want || mac) {
 		_cleanup_strbuf_ struct strbuf args = STRBUF_INIT;
 		strbuf_addstr(&args, "IgnoreUnknown=1");
-		/* host-local takes one requested address per range set */
-		if (want || ip6[0])
-			strbuf_addf(&args, ";IP=%s%s%s", want ? want : "", want && ip6[0] ? "," : "", ip6);
+		if (want)
+			strbuf_addf(&args, ";IP=%s", want);
 		if (mac)
 			strbuf_addf(&args, ";MAC=%s", mac);
 		json_object_set_new(ep, "cni_args", json_string(args.buf));

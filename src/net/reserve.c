@@ -8,7 +8,8 @@
  * addresses itself:
  *
  *   <root>/net/reserved/<id>.json
- *       {"<network id>": {"network": "app", "ipv4": "10.1.0.2", "mac": "..", "ifname": "eth0"}}
+ *       {"<network id>": {"network": "app", "ipv4": "10.1.0.2", "ipv6": "fd00::2", "mac": "..",
+ *                         "ifname": "eth0"}}          ("ipv6" on dual-stack networks only)
  *
  * ("network" is network_ipam_name(): the name, or the id for names that are no file names),
  *
@@ -92,8 +93,11 @@ static bool entry_valid(const json_t *e)
 {
 	uint32_t a;
 	const char *mac = rec_str(e, "mac");
+	uint8_t a6[16];
+	const char *v6 = rec_str(e, "ipv6");
 	return rec_str(e, "network") && net_name_valid(rec_str(e, "network")) && rec_str(e, "ipv4") &&
-	       ip4_parse(rec_str(e, "ipv4"), "address", &a, NULL) == 0 && (!mac || mac_valid(mac));
+	       ip4_parse(rec_str(e, "ipv4"), "address", &a, NULL) == 0 && (!mac || mac_valid(mac)) &&
+	       (!v6 || ip6_parse(v6, "address", a6, NULL) == 0);
 }
 
 /* The owner line of a lease file (NULL: no such lease). */
@@ -138,6 +142,9 @@ int reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_error **
 				      "ifname", rec_str(ep, "ifname"));
 		if (mac_valid(mac))
 			json_object_set_new(e, "mac", json_string(mac));
+		char ip6[IP6_STR_MAX], gw6[IP6_STR_MAX];
+		if (cni_result_ipv6(result, ip6, &prefix, gw6) == 0)
+			json_object_set_new(e, "ipv6", json_string(ip6));
 		json_object_set_new(res, rec_str(ep, "network_id"), e);
 		changed = true;
 	}
@@ -146,9 +153,10 @@ int reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_error **
 
 /* Write the placeholder lease of entry e: 1 held, 0 another owner has the address, -errno when the
  * lease cannot be written (disk full). */
-static int hold_one(struct net_ctx *ctx, const char *id, const json_t *e, struct berth_error **err)
+static int hold_addr(struct net_ctx *ctx, const char *id, const json_t *e, const char *ip,
+		     struct berth_error **err)
 {
-	const char *net = rec_str(e, "network"), *ip = rec_str(e, "ipv4");
+	const char *net = rec_str(e, "network");
 	_cleanup_free_ char *owner = lease_owner(ctx, net, ip);
 	if (owner)
 		return streq(owner, id) || owner_is_placeholder_of(owner, id);
@@ -162,6 +170,15 @@ static int hold_one(struct net_ctx *ctx, const char *id, const json_t *e, struct
 	if (r < 0)
 		return berth_error_wrap(err, r, "keep address %s on network '%s'", ip, net);
 	return 1;
+}
+
+/* Both addresses of entry e (the IPv6 one on dual-stack networks). */
+static int hold_one(struct net_ctx *ctx, const char *id, const json_t *e, struct berth_error **err)
+{
+	int r = hold_addr(ctx, id, e, rec_str(e, "ipv4"), err);
+	if (r > 0 && rec_str(e, "ipv6"))
+		r = hold_addr(ctx, id, e, rec_str(e, "ipv6"), err);
+	return r;
 }
 
 static void network_list_freep(struct net_network ***v)
@@ -221,10 +238,14 @@ static void unhold(struct net_ctx *ctx, const char *id, const json_t *e)
 {
 	if (!entry_valid(e))
 		return;
-	_cleanup_free_ char *owner = lease_owner(ctx, rec_str(e, "network"), rec_str(e, "ipv4"));
-	if (owner_is_placeholder_of(owner, id)) {
-		_cleanup_free_ char *p = lease_path(ctx, rec_str(e, "network"), rec_str(e, "ipv4"));
-		(void)unlink(p);
+	const char *keys[] = { "ipv4", "ipv6" };
+	for (size_t i = 0; i < 2; i++) {
+		const char *ip = rec_str(e, keys[i]);
+		_cleanup_free_ char *owner = ip ? lease_owner(ctx, rec_str(e, "network"), ip) : NULL;
+		if (owner_is_placeholder_of(owner, id)) {
+			_cleanup_free_ char *p = lease_path(ctx, rec_str(e, "network"), ip);
+			(void)unlink(p);
+		}
 	}
 }
 
@@ -237,8 +258,8 @@ const json_t *reserve_find(const json_t *res, const struct net_network *n)
 
 void reserve_take(struct net_ctx *ctx, const char *id, const json_t *ep)
 {
-	json_auto_t *e = json_pack("{s:s?,s:s?}", "network", ep_ipam_name(ep), "ipv4",
-				   rec_str(ep, "ipv4_reserved"));
+	json_auto_t *e = json_pack("{s:s?,s:s?,s:s?}", "network", ep_ipam_name(ep), "ipv4",
+				   rec_str(ep, "ipv4_reserved"), "ipv6", rec_str(ep, "ipv6_reserved"));
 	unhold(ctx, id, e);
 }
 
@@ -284,7 +305,8 @@ bool reserve_owns_lease(struct net_ctx *ctx, const char *owner, const char *netw
 	const char *key;
 	json_t *e;
 	json_object_foreach (res, key, e)
-		if (entry_valid(e) && streq(rec_str(e, "network"), network) && streq(rec_str(e, "ipv4"), ip))
+		if (entry_valid(e) && streq(rec_str(e, "network"), network) &&
+		    (streq(rec_str(e, "ipv4"), ip) || streq_ptr(rec_str(e, "ipv6"), ip)))
 			return true;
 	return false;
 }

@@ -2,6 +2,7 @@
 namespace this module creates and is driven with the docker CLI, docker-py and
 docker-compose (bridge default, user networks with names and aliases,
 published ports, connect/disconnect, bad input, crash recovery)."""
+import contextlib
 import json
 import os
 import signal
@@ -25,27 +26,41 @@ class NetnsDaemon(Daemon):
         return run(["nsenter", f"--net=/run/netns/{self.netns}", *cmd], check=check, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def daemon(berth_bin, busybox):
-    name = conftest.NETNS_PREFIX + "eng-" + uuid.uuid4().hex[:8]
+@contextlib.contextmanager
+def netns_daemon(berth_bin, busybox, tag, prepare=None, before_cleanup=None):
+    """A NetnsDaemon in a network namespace of its own (deleted afterwards, also on failure);
+    prepare(d) runs before the start, before_cleanup(d) before the daemon's cleanup."""
+    name = conftest.NETNS_PREFIX + tag + uuid.uuid4().hex[:8]
     run(["ip", "netns", "add", name])
     conftest._created_netns.add(name)
     d = None
     try:
         run(["ip", "-n", name, "link", "set", "lo", "up"])
         d = NetnsDaemon(berth_bin, netns=name)
+        if prepare:
+            prepare(d)
         d.start()
         d.load_busybox(busybox)
+        yield d
+    finally:
+        try:
+            if d and before_cleanup:
+                before_cleanup(d)
+        finally:
+            if d:
+                d.cleanup()
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def daemon(berth_bin, busybox):
+    with netns_daemon(berth_bin, busybox, "eng-") as d:
         yield d
         d.remove_all()
         for n in networks(d):
             if n["Name"] not in ("bridge", "host", "none"):
                 d.docker("network", "rm", n["Name"])
         assert_no_network_state(d)
-    finally:
-        if d:
-            d.cleanup()
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
 
 
 def networks(d):
@@ -698,6 +713,17 @@ def test_dual_stack_network_ping_nat_and_published_port_over_ipv6(daemon):
         # a published port over IPv6
         out = daemon.in_netns("curl", "-s", "-g", "-m", "5", "http://[fd00:beef:77::1]:18086/hostname").stdout
         assert out.strip() == client.containers.get("srv6").id[:12]
+        # both addresses are kept across a restart, and while stopped nobody gets them
+        daemon.docker("restart", "-t", "0", "srv6")
+        again = client.containers.get("srv6").attrs["NetworkSettings"]["Networks"][name]
+        assert (again["IPAddress"], again["GlobalIPv6Address"]) == (srv["IPAddress"], srv["GlobalIPv6Address"])
+        daemon.docker("stop", "-t", "0", "fix6")
+        r = daemon.docker("run", "--rm", "--network", name, "--ip6", "fd00:db8:77::99", "busybox", "true",
+                          check=False)
+        assert r.returncode != 0 and "already in use" in r.stderr, r.stderr
+        daemon.docker("start", "fix6")
+        assert client.containers.get("fix6").attrs["NetworkSettings"]["Networks"][name]["GlobalIPv6Address"] == \
+            "fd00:db8:77::99"
     finally:
         client.close()
         if server:

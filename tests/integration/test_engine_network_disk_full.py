@@ -6,42 +6,29 @@ reason and leaves no half-kept address; everything works once space is back."""
 import json
 import os
 import subprocess
-import uuid
 
 import pytest
 
-import conftest
-from conftest import run, unmount_all
+from conftest import unmount_all
 from test_engine_disk_full import disk_filled, failed_clearly
-from test_engine_network import NetnsDaemon, leases
+from test_engine_network import leases, netns_daemon
 
 
 @pytest.fixture(scope="module")
 def daemon(berth_bin, busybox):
-    name = conftest.NETNS_PREFIX + "ndf-" + uuid.uuid4().hex[:8]
-    run(["ip", "netns", "add", name])
-    conftest._created_netns.add(name)
-    d = None
-    try:
-        run(["ip", "-n", name, "link", "set", "lo", "up"])
-        d = NetnsDaemon(berth_bin, netns=name)
+    def mount_root(d):
         os.makedirs(d.root)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0710", "berth-net-disk-full", d.root],
                        check=True)
-        d.start()
-        d.load_busybox(busybox)
+
+    def unmount_root(d):
+        if d.proc and d.proc.poll() is None:
+            d.remove_all()
+        d.stop()
+        unmount_all(d.root)
+
+    with netns_daemon(berth_bin, busybox, "ndf-", prepare=mount_root, before_cleanup=unmount_root) as d:
         yield d
-    finally:
-        try:
-            if d and d.proc and d.proc.poll() is None:
-                d.remove_all()
-            if d:
-                d.stop()
-        finally:
-            if d:
-                unmount_all(d.root)
-                d.cleanup()
-            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
 
 
 def ip_of(d, ctr, net):

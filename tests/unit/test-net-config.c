@@ -408,10 +408,23 @@ static void test_api_parsers(void **state)
 	assert_null(o.labels[0]);
 	assert_null(o.options[0]);
 	net_api_create_opts_done(&o);
+	/* dual stack: one entry per family, in any order */
+	json_auto_t *ds = json_loads("{\"Name\":\"d\",\"EnableIPv6\":true,\"IPAM\":{\"Config\":["
+				     "{\"Subnet\":\"fd00:1::/64\",\"Gateway\":\"fd00:1::9\"},"
+				     "{\"Subnet\":\"10.9.0.0/24\",\"AuxiliaryAddresses\":{\"h\":\"10.9.0.5\"}}]}}",
+				     0, NULL);
+	assert_int_equal(net_api_parse_create(ds, &o, NULL), 0);
+	assert_true(o.ipv6);
+	assert_string_equal(o.subnet6, "fd00:1::/64");
+	assert_string_equal(o.gateway6, "fd00:1::9");
+	assert_string_equal(o.subnet, "10.9.0.0/24");
+	assert_string_equal(o.aux[0], "h=10.9.0.5");
+	net_api_create_opts_done(&o);
 	const char *bad[] = { "[]",
 			      "{}",
 			      "{\"Name\":1}",
-			      "{\"Name\":\"x\",\"EnableIPv6\":true}",
+			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"fd00::/64\"},{\"Subnet\":\"fd01::/64\"}]}}",
+			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"fd00::/64\",\"IPRange\":\"fd00::/80\"}]}}",
 			      "{\"Name\":\"x\",\"Labels\":{\"a\":1}}",
 			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[1]}}",
 			      NULL };

@@ -258,6 +258,10 @@ static json_t *api_ports(const struct net_container *c, const char *const *expos
 				      json_pack("{s:s,s:s}", "HostIp",
 						c->ports[i].host_ip[0] ? c->ports[i].host_ip : "0.0.0.0",
 						"HostPort", hp));
+		/* published on every address: over IPv6 too when the (first) endpoint is dual-stack,
+		 * listed as dockerd lists its [::] binding */
+		if (!c->ports[i].host_ip[0] && c->n_endpoints && c->endpoints[0].ipv6)
+			json_array_append_new(list, json_pack("{s:s,s:s}", "HostIp", "::", "HostPort", hp));
 	}
 	return ports;
 }

@@ -710,7 +710,9 @@ def test_dual_stack_network_ping_nat_and_published_port_over_ipv6(daemon):
         get = 'printf "GET /index.html HTTP/1.0\\r\\n\\r\\n" | nc -w 3 fd00:beef:77::2 8081'
         out = wait_for(lambda: daemon.docker("exec", "cli6", "sh", "-c", get, check=False).stdout, timeout=10)
         assert "hello6" in out, out
-        # a published port over IPv6
+        # a published port over IPv6 (inspect lists the [::] binding as dockerd does)
+        assert client.containers.get("srv6").attrs["NetworkSettings"]["Ports"]["80/tcp"] == [
+            {"HostIp": "0.0.0.0", "HostPort": "18086"}, {"HostIp": "::", "HostPort": "18086"}]
         out = daemon.in_netns("curl", "-s", "-g", "-m", "5", "http://[fd00:beef:77::1]:18086/hostname").stdout
         assert out.strip() == client.containers.get("srv6").id[:12]
         # both addresses are kept across a restart, and while stopped nobody gets them

@@ -4,6 +4,8 @@
 #   1. `docker run --rm busybox true` with the default bridge vs --network none,
 #      against berth's daemon and (when installed, BENCH_DOCKER=0 skips it)
 #      dockerd: the difference is what the network adds to a container start;
+#   1b. the same on a dual-stack user network (--ipv6, ULA subnet) against an
+#      IPv4-only user network of the same engine (the anchor), and dockerd's ratio;
 #   2. HTTP throughput (wrk -> busybox httpd in a container) through a port
 #      published on 127.0.0.1: berth (portmap DNAT) vs docker (docker-proxy).
 # Every number is a median: RUNS timed starts, ROUNDS wrk runs per URL (berth's and
@@ -97,6 +99,24 @@ if [ $DOCKER = 1 ]; then
 	db=$(drun "$DSOCK")
 	printf '  docker  none %8d   bridge %8d   network adds %6d us\n' "$dn" "$db" $((db - dn))
 	echo "  ratio berth/docker: start with bridge $(ratio "$bb" "$db"), network cost $(ratio $((bb - bn)) $((db - dn)))"
+fi
+
+# dual stack: what the IPv6 half adds to a start (second range set, ip6tables for portmap's DEL)
+hosts46="$BSOCK"
+[ $DOCKER = 0 ] || hosts46="$hosts46 $DSOCK"
+for h in $hosts46; do
+	DOCKER_HOST=$h docker network create --subnet 10.231.0.0/24 bench4 >/dev/null
+	DOCKER_HOST=$h docker network create --ipv6 --subnet 10.231.1.0/24 --subnet fd00:db8:231::/64 bench6 >/dev/null
+done
+echo "docker run --rm busybox true on a user network, IPv4 only vs dual stack, median of $RUNS (us):"
+b4n=$(drun "$BSOCK" --network bench4)
+b6n=$(drun "$BSOCK" --network bench6)
+printf '  berth   ipv4 %8d   dual stack %8d   ratio dual/ipv4 %s\n' "$b4n" "$b6n" "$(ratio "$b6n" "$b4n")"
+if [ $DOCKER = 1 ]; then
+	d4n=$(drun "$DSOCK" --network bench4)
+	d6n=$(drun "$DSOCK" --network bench6)
+	printf '  docker  ipv4 %8d   dual stack %8d   ratio dual/ipv4 %s\n' "$d4n" "$d6n" "$(ratio "$d6n" "$d4n")"
+	echo "  ratio berth/docker, dual stack: $(ratio "$b6n" "$d6n")"
 fi
 
 web() { # $1 host, $2 host port

@@ -230,12 +230,8 @@ void api_network_connect(struct api_call *c)
 		r = net_container_connect(net_of(c), x.ctr->id, &ep, &err);
 	}
 	if (r >= 0) {
-		json_t *e = json_pack("{s:s,s:o}", "Name", x.net->name, "Aliases", json_array());
-		for (size_t i = 0; ep.aliases && ep.aliases[i]; i++)
-			json_array_append_new(json_object_get(e, "Aliases"), json_string(ep.aliases[i]));
-		if (ep.ipv4)
-			json_object_set_new(e, "IPv4Address", json_string(ep.ipv4));
-		json_array_append_new(list, e);
+		json_array_append_new(list,
+				      netops_endpoint_entry(x.net->name, json_object_get(body, "EndpointConfig"), NULL));
 		r = netops_record_save(c->api->netops, x.ctr->id, x.rec, &err);
 	}
 	net_api_endpoint_opts_done(&ep);

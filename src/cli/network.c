@@ -147,23 +147,37 @@ static int net_create(struct cli *cli, int argc, char **argv)
 		{ "gateway", required_argument, NULL, 'g' },
 		{ "ip-range", required_argument, NULL, 'r' },
 		{ "internal", no_argument, NULL, 'i' },
+		{ "ipv6", no_argument, NULL, '6' },
+		{ "aux-address", required_argument, NULL, 'a' },
 		{ "label", required_argument, NULL, 'l' },
 		{ "opt", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *text = "create [--driver bridge] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] "
-				  "[--internal] [--label K=V] [-o K=V] NETWORK\n\nCreate a network";
+				  "[--aux-address NAME=IP] [--ipv6 --subnet IPV6-CIDR [--gateway IPV6]] "
+				  "[--internal] [--label K=V] [-o K=V] NETWORK\n\nCreate a network "
+				  "(--subnet and --gateway with an IPv6 value set the IPv6 half of a dual-stack one)";
 	_cleanup_json_ json_t *body = json_pack("{s:{},s:{}}", "Labels", "Options");
-	json_t *ipam = json_object();
-	json_object_set_new(body, "IPAM", json_pack("{s:s,s:[o]}", "Driver", "default", "Config", ipam));
+	json_t *ipam = json_object(), *ipam6 = json_object();
+	json_object_set_new(body, "IPAM", json_pack("{s:s,s:[o,o]}", "Driver", "default", "Config", ipam, ipam6));
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "d:o:", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'd': json_object_set_new(body, "Driver", json_string(optarg)); break;
-		case 's': json_object_set_new(ipam, "Subnet", json_string(optarg)); break;
-		case 'g': json_object_set_new(ipam, "Gateway", json_string(optarg)); break;
+		case 's':
+			json_object_set_new(strchr(optarg, ':') ? ipam6 : ipam, "Subnet", json_string(optarg));
+			break;
+		case 'g':
+			json_object_set_new(strchr(optarg, ':') ? ipam6 : ipam, "Gateway", json_string(optarg));
+			break;
+		case '6': json_object_set_new(body, "EnableIPv6", json_true()); break;
+		case 'a':
+			if (!json_object_get(ipam, "AuxiliaryAddresses"))
+				json_object_set_new(ipam, "AuxiliaryAddresses", json_object());
+			add_kv(json_object_get(ipam, "AuxiliaryAddresses"), optarg);
+			break;
 		case 'r': json_object_set_new(ipam, "IPRange", json_string(optarg)); break;
 		case 'i': json_object_set_new(body, "Internal", json_true()); break;
 		case 'l': add_kv(json_object_get(body, "Labels"), optarg); break;
@@ -173,8 +187,11 @@ static int net_create(struct cli *cli, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return usage(text, false);
+	json_t *config = json_object_get(json_object_get(body, "IPAM"), "Config");
+	if (!json_object_size(ipam6))
+		json_array_remove(config, 1);
 	if (!json_object_size(ipam))
-		json_array_clear(json_object_get(json_object_get(body, "IPAM"), "Config"));
+		json_array_remove(config, 0);
 	json_object_set_new(body, "Name", json_string(argv[optind]));
 	json_t *resp = NULL;
 	if (cli_expect(cli, "POST", body, &resp, 201, "/v1.41/networks/create") < 0)

@@ -158,13 +158,17 @@ int host_container_create(struct host *h, const char *name, const json_t *config
 {
 	_cleanup_json_ json_t *hc = default_log_config(h, hostconfig);
 	_cleanup_free_ char *id = NULL;
-	int r = h->net ? netops_create_check(h->net, hc, networking_config, err) : 0;
+	int r = h->net ? netops_create_check(h->net, config, hc, networking_config, err) : 0;
 	if (r >= 0)
 		r = engine_container_create(h->engine, name, config, hc, &id, err);
 	if (r < 0)
 		return r;
-	if (h->net)
-		netops_create_commit(h->net, id, hc, networking_config);
+	/* without its record the container would start on its network mode alone (no aliases, no
+	 * --ip, no second network): the create fails with the reason and leaves nothing */
+	if (h->net && (r = netops_create_commit(h->net, id, config, hc, networking_config, err)) < 0) {
+		(void)engine_container_remove(h->engine, id, true, true, NULL);
+		return r;
+	}
 	*ret_id = TAKE_PTR(id);
 	return 0;
 }

@@ -121,15 +121,55 @@ static json_t *endpoint_config(const json_t *networking_config, const char *name
 	return json_is_object(ep) ? ep : NULL;
 }
 
-static json_t *endpoint_entry(const char *name, const json_t *ep)
+/* The IPAMConfig docker echoes: the object given with its non-empty members, or null. */
+static json_t *ipam_config_of(const json_t *ep)
+{
+	json_t *ipam = json_object_get(ep, "IPAMConfig");
+	if (!json_is_object(ipam))
+		return json_null();
+	json_t *out = json_object();
+	const char *keys[] = { "IPv4Address", "IPv6Address", NULL };
+	for (size_t i = 0; keys[i]; i++) {
+		const char *v = json_string_value(json_object_get(ipam, keys[i]));
+		if (v && *v)
+			json_object_set_new(out, keys[i], json_string(v));
+	}
+	json_t *ll = json_object_get(ipam, "LinkLocalIPs");
+	if (json_is_array(ll) && json_array_size(ll))
+		json_object_set(out, "LinkLocalIPs", ll);
+	return out;
+}
+
+json_t *netops_endpoint_entry(const char *name, const json_t *ep, const char *mac)
 {
 	json_t *aliases = json_object_get(ep, "Aliases");
-	const char *ip = json_string_value(json_object_get(json_object_get(ep, "IPAMConfig"), "IPv4Address"));
-	json_t *e =
-	    json_pack("{s:s,s:O}", "Name", name, "Aliases", json_is_array(aliases) ? aliases : json_null());
+	json_t *ipam = ipam_config_of(ep);
+	const char *ip = json_string_value(json_object_get(ipam, "IPv4Address"));
+	const char *ep_mac = json_string_value(json_object_get(ep, "MacAddress"));
+	json_t *links = json_object_get(ep, "Links"), *opts = json_object_get(ep, "DriverOpts");
+	json_t *e = json_pack("{s:s,s:O,s:o,s:O,s:O}", "Name", name, "Aliases",
+			      json_is_array(aliases) && json_array_size(aliases) ? aliases : json_null(),
+			      "IPAMConfig", ipam, "Links",
+			      json_is_array(links) && json_array_size(links) ? links : json_null(), "DriverOpts",
+			      json_is_object(opts) && json_object_size(opts) ? opts : json_null());
 	if (ip && *ip)
 		json_object_set_new(e, "IPv4Address", json_string(ip));
+	const char *ip6 = json_string_value(json_object_get(ipam, "IPv6Address"));
+	if (ip6 && *ip6)
+		json_object_set_new(e, "IPv6Address", json_string(ip6));
+	/* EndpointSettings.MacAddress (API 1.44) or the container's Config.MacAddress */
+	if (ep_mac && *ep_mac)
+		json_object_set_new(e, "MacAddress", json_string(ep_mac));
+	else if (mac && *mac)
+		json_object_set_new(e, "ConfigMacAddress", json_string(mac));
 	return e;
+}
+
+/* The MAC requested for an endpoint entry of the record (NULL: none). */
+static const char *entry_mac(const json_t *e)
+{
+	const char *m = json_string_value(json_object_get(e, "MacAddress"));
+	return m ? m : json_string_value(json_object_get(e, "ConfigMacAddress"));
 }
 
 /* ---- ports ---- */
@@ -193,13 +233,21 @@ static const char **strv_of(const json_t *a)
 
 /* ---- create hook ---- */
 
-int netops_create_check(struct netops *n, const json_t *hc, const json_t *nc, struct berth_error **err)
+static int mac_check(const char *mac, struct berth_error **err)
+{
+	if (mac && *mac && !net_mac_valid(mac))
+		return berth_error_msg(err, EINVAL, "invalid MAC address '%s'", mac);
+	return 0;
+}
+
+int netops_create_check(struct netops *n, const json_t *cfg, const json_t *hc, const json_t *nc,
+			struct berth_error **err)
 {
 	const char *name = mode_network(json_string_value(json_object_get(hc, "NetworkMode")));
 	_cleanup_free_ struct net_port *ports = NULL;
 	size_t np = 0;
 	int r = ports_of(hc, NULL, &ports, &np, err);
-	if (r < 0 || !name)
+	if (r < 0 || (r = mac_check(json_string_value(json_object_get(cfg, "MacAddress")), err)) < 0 || !name)
 		return r;
 	/* 400, not 404: docker clients take a 404 from create for a missing image and pull */
 	_cleanup_(net_network_freep) struct net_network *net = NULL;
@@ -220,6 +268,15 @@ int netops_create_check(struct netops *n, const json_t *hc, const json_t *nc, st
 			return berth_error_msg(err, EINVAL,
 					       "user specified IP address is supported on user defined "
 					       "networks only");
+		if ((r = mac_check(json_string_value(json_object_get(ep, "MacAddress")), err)) < 0)
+			return r;
+		const char *ip6 =
+		    json_string_value(json_object_get(json_object_get(ep, "IPAMConfig"), "IPv6Address"));
+		if (ip6 && *ip6 && !other->ipv6)
+			return berth_error_msg(err, EINVAL,
+					       "user specified IPv6 address is supported on user defined IPv6 "
+					       "networks only ('%s' is not)",
+					       other->name);
 	}
 	return 0;
 }
@@ -231,25 +288,26 @@ static char *canonical_name(struct netops *n, const char *name)
 	return xstrdup(net_network_get(n->net, name, &net, NULL) == 0 ? net->name : name);
 }
 
-void netops_create_commit(struct netops *n, const char *cid, const json_t *hc, const json_t *nc)
+int netops_create_commit(struct netops *n, const char *cid, const json_t *cfg, const json_t *hc,
+			 const json_t *nc, struct berth_error **err)
 {
+	/* docker applies Config.MacAddress to the endpoint of the network mode's network */
+	const char *mac = json_string_value(json_object_get(cfg, "MacAddress"));
 	const char *name = mode_network(json_string_value(json_object_get(hc, "NetworkMode")));
 	_cleanup_json_ json_t *rec = json_pack("{s:[]}", "Networks");
 	json_t *list = json_object_get(rec, "Networks");
 	_cleanup_free_ char *first = name ? canonical_name(n, name) : NULL;
 	if (name)
-		json_array_append_new(list, endpoint_entry(first, endpoint_config(nc, name)));
+		json_array_append_new(list, netops_endpoint_entry(first, endpoint_config(nc, name), mac));
 	const char *key;
 	json_t *ep;
 	json_object_foreach (json_object_get(nc, "EndpointsConfig"), key, ep) {
 		_cleanup_free_ char *nn = mode_network(key) ? canonical_name(n, mode_network(key)) : NULL;
 		if (nn && name && !streq(nn, first))
-			json_array_append_new(list, endpoint_entry(nn, ep));
+			json_array_append_new(list, netops_endpoint_entry(nn, ep, NULL));
 	}
-	_cleanup_error_ struct berth_error *err = NULL;
-	if (netops_record_save(n, cid, rec, &err) < 0)
-		log_fields(LOG_LEVEL_WARN, "cannot record networks", "container", cid, "error",
-			   err ? err->msg : "", NULL);
+	int r = netops_record_save(n, cid, rec, err);
+	return r < 0 ? berth_error_wrap(err, r, "record the networks of container %s", cid) : 0;
 }
 
 /* ---- the engine's vtable ---- */
@@ -260,7 +318,7 @@ static json_t *networks_of(struct netops *n, const char *cid, const char *mode)
 	json_t *rec = netops_record_load(n, cid);
 	json_t *list = json_incref(json_object_get(rec, "Networks"));
 	if (json_is_true(json_object_get(rec, "Missing")) && mode_network(mode))
-		json_array_append_new(list, endpoint_entry(mode_network(mode), NULL));
+		json_array_append_new(list, netops_endpoint_entry(mode_network(mode), NULL, NULL));
 	json_decref(rec);
 	return list;
 }
@@ -316,6 +374,8 @@ static int attach_args_of(const json_t *nets, const json_t *hc, const json_t *cf
 			.network = json_string_value(json_object_get(ep, "Name")),
 			.aliases = a->aliases[i],
 			.ipv4 = json_string_value(json_object_get(ep, "IPv4Address")),
+			.mac = entry_mac(ep),
+			.ipv6 = json_string_value(json_object_get(ep, "IPv6Address")),
 		};
 	}
 	a->dns = strv_of(json_object_get(hc, "Dns"));
@@ -451,27 +511,51 @@ static char **exposed_of(const struct engine_container_info *i)
 	return v;
 }
 
+static void endpoint_config_view(json_t *e, const json_t *ep, const char *cid, bool user);
+
 /* Docker's Networks entry of a container that is not running: its configuration only. */
-static json_t *configured_endpoint(struct netops *n, const struct engine_container_info *i, const json_t *ep)
+static json_t *configured_endpoint(const json_t *ep)
 {
-	const char *name = json_string_value(json_object_get(ep, "Name"));
-	_cleanup_(net_network_freep) struct net_network *net = NULL;
-	(void)net_network_get(n->net, name, &net, NULL);
+	const char *mac = json_string_value(json_object_get(ep, "MacAddress"));
+	json_t *e = json_pack("{s:n,s:n,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:i,s:s,s:n}", "IPAMConfig", "Links",
+			      "NetworkID", "", "EndpointID", "", "Gateway", "", "IPAddress", "", "IPPrefixLen", 0,
+			      "IPv6Gateway", "", "GlobalIPv6Address", "", "GlobalIPv6PrefixLen", 0, "MacAddress",
+			      mac ? mac : "", "DriverOpts");
+	endpoint_config_view(e, ep, NULL, false);
+	return e;
+}
+
+/*
+ * A running container's Networks entry e (from net/) with what its configuration says as docker
+ * shows it: IPAMConfig, Links, DriverOpts as given, and Aliases the given ones plus the short id on
+ * user networks (dockerd 20.10; net/'s own alias list also has the name, for name resolution).
+ */
+static void endpoint_config_view(json_t *e, const json_t *ep, const char *cid, bool user)
+{
 	json_t *aliases = json_deep_copy(json_object_get(ep, "Aliases"));
-	if (net && !streq(net->name, NET_DEFAULT_NETWORK)) {
+	if (user) {
 		if (!json_is_array(aliases)) {
 			json_decref(aliases);
 			aliases = json_array();
 		}
-		json_array_append_new(aliases, json_stringn(i->id, 12));
+		bool has = false;
+		size_t k;
+		json_t *a;
+		json_array_foreach (aliases, k, a)
+			has = has || (strlen(json_string_value(a)) == 12 && !strncmp(json_string_value(a), cid, 12));
+		if (!has)
+			json_array_append_new(aliases, json_stringn(cid, 12));
 	}
+	json_object_set_new(e, "Aliases", aliases ? aliases : json_null());
+	const char *keys[] = { "IPAMConfig", "Links", "DriverOpts", NULL };
+	for (size_t i = 0; keys[i]; i++) {
+		json_t *v = json_object_get(ep, keys[i]);
+		json_object_set(e, keys[i], v ? v : json_null());
+	}
+	/* records written before IPAMConfig was kept */
 	const char *ip = json_string_value(json_object_get(ep, "IPv4Address"));
-	json_t *ipam = ip ? json_pack("{s:s}", "IPv4Address", ip) : json_null();
-	return json_pack("{s:o,s:n,s:o,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:i,s:s,s:n}", "IPAMConfig", ipam, "Links",
-			 "Aliases", aliases ? aliases : json_null(), "NetworkID", net ? net->id : "",
-			 "EndpointID", "", "Gateway", "", "IPAddress", "", "IPPrefixLen", 0, "IPv6Gateway",
-			 "", "GlobalIPv6Address", "", "GlobalIPv6PrefixLen", 0, "MacAddress", "",
-			 "DriverOpts");
+	if (!json_object_get(ep, "IPAMConfig") && ip)
+		json_object_set_new(e, "IPAMConfig", json_pack("{s:s}", "IPv4Address", ip));
 }
 
 json_t *netops_container_json(struct netops *n, const struct engine_container_info *i, json_t *j)
@@ -483,6 +567,16 @@ json_t *netops_container_json(struct netops *n, const struct engine_container_in
 	json_t *ns;
 	if (is_live(i) && net_container_get(n->net, i->id, &c, NULL) == 0) {
 		ns = net_api_network_settings(c, (const char *const *)exposed);
+		_cleanup_json_ json_t *rec = netops_record_load(n, i->id);
+		json_t *nets = json_object_get(ns, "Networks");
+		size_t k;
+		json_t *ep;
+		json_array_foreach (json_object_get(rec, "Networks"), k, ep) {
+			const char *name = json_string_value(json_object_get(ep, "Name"));
+			json_t *e = name ? json_object_get(nets, name) : NULL;
+			if (e)
+				endpoint_config_view(e, ep, i->id, !streq(name, NET_DEFAULT_NETWORK));
+		}
 	} else {
 		ns = net_api_network_settings(NULL, (const char *const *)exposed);
 		json_t *nets = json_object_get(ns, "Networks");
@@ -492,7 +586,7 @@ json_t *netops_container_json(struct netops *n, const struct engine_container_in
 		json_t *ep;
 		json_array_foreach (list, k, ep)
 			json_object_set_new(nets, json_string_value(json_object_get(ep, "Name")),
-					    configured_endpoint(n, i, ep));
+					    configured_endpoint(ep));
 	}
 	strv_free(exposed);
 	json_object_set_new(j, "NetworkSettings", ns);

@@ -40,12 +40,18 @@ struct netops *netops_free(struct netops *n);
  * POST /containers/create hook, before the engine creates anything: validate
  * the network mode, NetworkingConfig and published ports (-ENOENT unknown
  * network, -EINVAL bad ports/--ip). netops_create_commit records the
- * networks once the engine returned the id.
+ * networks once the engine returned the id (a record that cannot be written,
+ * e.g. on a full disk, fails: the caller removes the container).
  */
-int netops_create_check(struct netops *n, const json_t *hostconfig, const json_t *networking_config,
+int netops_create_check(struct netops *n, const json_t *config, const json_t *hostconfig,
+			const json_t *networking_config,
 			struct berth_error **err);
-void netops_create_commit(struct netops *n, const char *cid, const json_t *hostconfig,
-			  const json_t *networking_config);
+/* The record's entry for network `name` from an EndpointSettings object ep (may be NULL): Aliases,
+ * IPAMConfig, Links, DriverOpts and MacAddress as given; mac: the container's Config.MacAddress
+ * (used when ep has none; may be NULL). */
+json_t *netops_endpoint_entry(const char *name, const json_t *ep, const char *mac);
+int netops_create_commit(struct netops *n, const char *cid, const json_t *config, const json_t *hostconfig,
+			 const json_t *networking_config, struct berth_error **err);
 /* Fill Ports and NetworkSettings.Networks of a GET /containers/json entry j (returned). */
 json_t *netops_container_summary(struct netops *n, const struct engine_container_info *i, json_t *j);
 /* Replace NetworkSettings in a container inspect body j (returned). */

@@ -41,12 +41,14 @@ static json_t *network_containers(struct net_ctx *ctx, const struct net_network 
 			if (!streq(e->network_id, n->id) || !e->ipv4)
 				continue;
 			_cleanup_free_ char *addr = xasprintf("%s/%d", e->ipv4, e->prefix_len);
+			_cleanup_free_ char *addr6 =
+			    e->ipv6 ? xasprintf("%s/%d", e->ipv6, e->prefix_len6) : xstrdup("");
 			const char *name = rec_str(rec, "name");
 			json_object_set_new(out, c->id,
 					    json_pack("{s:s,s:s,s:s,s:s,s:s}", "Name", name ? name : c->id,
 						      "EndpointID", e->endpoint_id, "MacAddress",
 						      e->mac ? e->mac : "", "IPv4Address", addr,
-						      "IPv6Address", ""));
+						      "IPv6Address", addr6));
 		}
 	}
 	return out;
@@ -59,22 +61,28 @@ json_t *net_api_network(struct net_ctx *ctx, const struct net_network *n, bool w
 		json_t *c = json_pack("{s:s,s:s}", "Subnet", n->subnet, "Gateway", n->gateway);
 		if (n->ip_range)
 			json_object_set_new(c, "IPRange", json_string(n->ip_range));
+		if (n->aux && n->aux[0])
+			json_object_set_new(c, "AuxiliaryAddresses", map_from_strv(n->aux));
 		json_array_append_new(config, c);
 	}
+	if (n->ipv6)
+		json_array_append_new(config,
+				      json_pack("{s:s,s:s}", "Subnet", n->subnet6, "Gateway", n->gateway6));
 	json_t *j =
 	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:n,s:o},s:b,s:b,s:b,s:{s:s},s:b,s:o,s:o}", "Name",
 		      n->name, "Id", n->id, "Created", n->created, "Scope", "local", "Driver", n->driver,
-		      "EnableIPv6", 0, "IPAM", "Driver", "default", "Options", "Config", config, "Internal",
+		      "EnableIPv6", n->ipv6, "IPAM", "Driver", "default", "Options", "Config", config, "Internal",
 		      n->internal, "Attachable", 0, "Ingress", 0, "ConfigFrom", "Network", "", "ConfigOnly",
 		      0, "Options", map_from_strv(n->options), "Labels", map_from_strv(n->labels));
 	json_object_set_new(j, "Containers", with_containers ? network_containers(ctx, n) : json_object());
 	return j;
 }
 
-static int labels_from(const json_t *body, const char *key, const char ***ret, struct berth_error **err)
+static int labels_from(const json_t *body, const char *path, const char *key, const char ***ret,
+		       struct berth_error **err)
 {
 	json_t *o = NULL;
-	int r = json_get_object(body, NULL, key, 0, &o, err);
+	int r = json_get_object(body, path, key, 0, &o, err);
 	if (r < 0)
 		return r;
 	size_t n = r ? json_object_size(o) : 0, i = 0;
@@ -92,6 +100,37 @@ static int labels_from(const json_t *body, const char *key, const char ***ret, s
 	return 0;
 }
 
+/* One IPAM.Config entry: an IPv6 one (Subnet with ':') fills subnet6/gateway6, an IPv4 one the rest. */
+static int ipam_entry(const json_t *c, size_t i, struct net_create_opts *o, struct berth_error **err)
+{
+	_cleanup_free_ char *path = xasprintf("IPAM.Config[%zu]", i);
+	const char *subnet = NULL, *gw = NULL, *range = NULL;
+	if (!json_is_object(c))
+		return json_type_error("IPAM", path, "object", c, err);
+	int r;
+	if ((r = json_get_string(c, path, "Subnet", 0, &subnet, err)) < 0 ||
+	    (r = json_get_string(c, path, "Gateway", 0, &gw, err)) < 0 ||
+	    (r = json_get_string(c, path, "IPRange", 0, &range, err)) < 0)
+		return r;
+	if (subnet && strchr(subnet, ':')) {
+		if (o->subnet6)
+			return berth_error_msg(err, EOPNOTSUPP, "only one IPv6 subnet per network is supported");
+		if (range && *range)
+			return berth_error_msg(err, EOPNOTSUPP, "an IPv6 IPRange is not supported");
+		if (json_object_size(json_object_get(c, "AuxiliaryAddresses")))
+			return berth_error_msg(err, EOPNOTSUPP, "IPv6 auxiliary addresses are not supported");
+		o->subnet6 = subnet;
+		o->gateway6 = gw && *gw ? gw : NULL;
+		return 0;
+	}
+	if (o->subnet || o->aux)
+		return berth_error_msg(err, EOPNOTSUPP, "only one IPv4 subnet per network is supported");
+	o->subnet = subnet;
+	o->gateway = gw;
+	o->ip_range = range;
+	return labels_from(c, path, "AuxiliaryAddresses", (const char ***)&o->aux, err);
+}
+
 static int ipam_from(const json_t *body, struct net_create_opts *o, struct berth_error **err)
 {
 	json_t *ipam, *config;
@@ -100,40 +139,39 @@ static int ipam_from(const json_t *body, struct net_create_opts *o, struct berth
 		return r;
 	if ((r = json_get_array(ipam, "IPAM", "Config", 0, &config, err)) <= 0)
 		return r;
-	if (json_array_size(config) > 1)
-		return berth_error_msg(err, EOPNOTSUPP, "only one IPAM config per network is supported");
-	json_t *c = json_array_get(config, 0);
-	if (!c)
-		return 0;
-	if (!json_is_object(c))
-		return json_type_error("IPAM", "Config[0]", "object", c, err);
-	if ((r = json_get_string(c, "IPAM.Config[0]", "Subnet", 0, &o->subnet, err)) < 0 ||
-	    (r = json_get_string(c, "IPAM.Config[0]", "Gateway", 0, &o->gateway, err)) < 0 ||
-	    (r = json_get_string(c, "IPAM.Config[0]", "IPRange", 0, &o->ip_range, err)) < 0)
-		return r;
+	if (json_array_size(config) > 2)
+		return berth_error_msg(err, EOPNOTSUPP, "at most one IPv4 and one IPv6 IPAM config per network");
+	size_t i;
+	json_t *c;
+	json_array_foreach (config, i, c)
+		if ((r = ipam_entry(c, i, o, err)) < 0) {
+			strv_free((char **)o->aux);
+			o->aux = NULL;
+			return r;
+		}
 	return 0;
 }
 
 int net_api_parse_create(const json_t *body, struct net_create_opts *opts, struct berth_error **err)
 {
 	struct net_create_opts o = { 0 };
-	bool v6 = false;
 	int r;
 	if (!json_is_object(body))
 		return json_type_error(NULL, "body", "object", body, err);
 	if ((r = json_get_string(body, NULL, "Name", JSON_REQUIRED, &o.name, err)) < 0 ||
 	    (r = json_get_string(body, NULL, "Driver", 0, &o.driver, err)) < 0 ||
 	    (r = json_get_bool(body, NULL, "Internal", 0, &o.internal, err)) < 0 ||
-	    (r = json_get_bool(body, NULL, "EnableIPv6", 0, &v6, err)) < 0)
+	    (r = json_get_bool(body, NULL, "EnableIPv6", 0, &o.ipv6, err)) < 0)
 		return r;
-	if (v6)
-		return berth_error_msg(err, EOPNOTSUPP, "IPv6 networks are not supported");
 	if ((r = ipam_from(body, &o, err)) < 0)
 		return r;
-	if ((r = labels_from(body, "Labels", (const char ***)&o.labels, err)) < 0)
+	if ((r = labels_from(body, NULL, "Labels", (const char ***)&o.labels, err)) < 0) {
+		strv_free((char **)o.aux);
 		return r;
-	if ((r = labels_from(body, "Options", (const char ***)&o.options, err)) < 0) {
+	}
+	if ((r = labels_from(body, NULL, "Options", (const char ***)&o.options, err)) < 0) {
 		strv_free((char **)o.labels);
+		strv_free((char **)o.aux);
 		return r;
 	}
 	*opts = o;
@@ -144,7 +182,8 @@ void net_api_create_opts_done(struct net_create_opts *opts)
 {
 	strv_free((char **)opts->labels);
 	strv_free((char **)opts->options);
-	opts->labels = opts->options = NULL;
+	strv_free((char **)opts->aux);
+	opts->labels = opts->options = opts->aux = NULL;
 }
 
 json_t *net_api_create_response(const struct net_network *n)
@@ -164,12 +203,21 @@ int net_api_parse_connect(const json_t *body, const char **ret_container, struct
 	if ((r = json_get_string(body, NULL, "Container", JSON_REQUIRED, &ctr, err)) < 0 ||
 	    (r = json_get_object(body, NULL, "EndpointConfig", 0, &cfg, err)) < 0)
 		return r;
-	if (cfg && ((r = json_get_object(cfg, "EndpointConfig", "IPAMConfig", 0, &ipam, err)) < 0 ||
+	if (cfg && ((r = json_get_string(cfg, "EndpointConfig", "MacAddress", 0, &o.mac, err)) < 0 ||
+		    (r = json_get_object(cfg, "EndpointConfig", "IPAMConfig", 0, &ipam, err)) < 0 ||
 		    (ipam && (r = json_get_string(ipam, "EndpointConfig.IPAMConfig", "IPv4Address", 0,
-						  &o.ipv4, err)) < 0)))
+						  &o.ipv4, err)) < 0) ||
+		    (ipam && (r = json_get_string(ipam, "EndpointConfig.IPAMConfig", "IPv6Address", 0,
+						  &o.ipv6, err)) < 0)))
 		return r;
+	if (o.ipv6 && !*o.ipv6)
+		o.ipv6 = NULL;
 	if (o.ipv4 && !*o.ipv4)
 		o.ipv4 = NULL;
+	if (o.mac && !*o.mac)
+		o.mac = NULL;
+	if (o.mac && !net_mac_valid(o.mac))
+		return berth_error_msg(err, EINVAL, "invalid MAC address '%s'", o.mac);
 	char **aliases = NULL;
 	if (cfg && (r = json_get_strv(cfg, "EndpointConfig", "Aliases", 0, &aliases, err)) < 0)
 		return r;
@@ -210,6 +258,10 @@ static json_t *api_ports(const struct net_container *c, const char *const *expos
 				      json_pack("{s:s,s:s}", "HostIp",
 						c->ports[i].host_ip[0] ? c->ports[i].host_ip : "0.0.0.0",
 						"HostPort", hp));
+		/* published on every address: over IPv6 too when the (first) endpoint is dual-stack,
+		 * listed as dockerd lists its [::] binding */
+		if (!c->ports[i].host_ip[0] && c->n_endpoints && c->endpoints[0].ipv6)
+			json_array_append_new(list, json_pack("{s:s,s:s}", "HostIp", "::", "HostPort", hp));
 	}
 	return ports;
 }
@@ -226,7 +278,8 @@ static json_t *api_endpoint(const struct net_endpoint *e)
 	return json_pack("{s:n,s:n,s:o,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:i,s:s,s:n}", "IPAMConfig", "Links",
 			 "Aliases", al, "NetworkID", e->network_id, "EndpointID", e->endpoint_id, "Gateway",
 			 e->gateway ? e->gateway : "", "IPAddress", e->ipv4 ? e->ipv4 : "", "IPPrefixLen",
-			 e->prefix_len, "IPv6Gateway", "", "GlobalIPv6Address", "", "GlobalIPv6PrefixLen", 0,
+			 e->prefix_len, "IPv6Gateway", e->gateway6 ? e->gateway6 : "", "GlobalIPv6Address",
+			 e->ipv6 ? e->ipv6 : "", "GlobalIPv6PrefixLen", e->ipv6 ? e->prefix_len6 : 0,
 			 "MacAddress", e->mac ? e->mac : "", "DriverOpts");
 }
 
@@ -254,11 +307,11 @@ json_t *net_api_network_settings(const struct net_container *c, const char *cons
 		      "SecondaryIPAddresses", "SecondaryIPv6Addresses");
 	json_object_set_new(j, "EndpointID", json_string(primary ? primary->endpoint_id : ""));
 	json_object_set_new(j, "Gateway", json_string(primary && primary->gateway ? primary->gateway : ""));
-	json_object_set_new(j, "GlobalIPv6Address", json_string(""));
-	json_object_set_new(j, "GlobalIPv6PrefixLen", json_integer(0));
+	json_object_set_new(j, "GlobalIPv6Address", json_string(primary && primary->ipv6 ? primary->ipv6 : ""));
+	json_object_set_new(j, "GlobalIPv6PrefixLen", json_integer(primary && primary->ipv6 ? primary->prefix_len6 : 0));
 	json_object_set_new(j, "IPAddress", json_string(primary && primary->ipv4 ? primary->ipv4 : ""));
 	json_object_set_new(j, "IPPrefixLen", json_integer(primary ? primary->prefix_len : 0));
-	json_object_set_new(j, "IPv6Gateway", json_string(""));
+	json_object_set_new(j, "IPv6Gateway", json_string(primary && primary->gateway6 ? primary->gateway6 : ""));
 	json_object_set_new(j, "MacAddress", json_string(primary && primary->mac ? primary->mac : ""));
 	json_object_set_new(j, "Networks", nets);
 	return j;

@@ -5,6 +5,7 @@
  * tolerated (newer plugins may add some). Fuzzed by fuzz-cni-result.
  */
 #include "common/json.h"
+#include "common/util.h"
 #include "net/internal.h"
 
 /* Bounds far above anything real, so hostile output cannot make us work hard. */
@@ -178,4 +179,34 @@ int cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char
 		return 0;
 	}
 	return berth_error_msg(err, EADDRNOTAVAIL, "cni result has no IPv4 address");
+}
+
+int cni_result_ipv6(const json_t *res, char addr[IP6_STR_MAX], int *ret_prefix, char gw[IP6_STR_MAX])
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach (json_object_get(res, "ips"), i, e) {
+		const char *a = json_string_value(json_object_get(e, "address"));
+		const char *slash = a ? strrchr(a, '/') : NULL;
+		int64_t prefix;
+		uint8_t bin[16];
+		char buf[IP6_STR_MAX];
+		if (!slash || slash - a >= IP6_STR_MAX || parse_int64(slash + 1, &prefix) < 0 || prefix < 0 ||
+		    prefix > 128)
+			continue;
+		memcpy(buf, a, (size_t)(slash - a));
+		buf[slash - a] = '\0';
+		if (ip6_parse(buf, "address", bin, NULL) < 0)
+			continue;
+		ip6_format(bin, addr);
+		*ret_prefix = (int)prefix;
+		const char *g = json_string_value(json_object_get(e, "gateway"));
+		uint8_t gbin[16];
+		if (g && ip6_parse(g, "gateway", gbin, NULL) == 0)
+			ip6_format(gbin, gw);
+		else
+			gw[0] = '\0';
+		return 0;
+	}
+	return -ENOENT;
 }

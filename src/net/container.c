@@ -202,19 +202,23 @@ static int teardown_rec(struct net_ctx *ctx, json_t *rec, enum teardown_mode mod
 			rec_save(ctx, rec, NULL);
 		}
 	}
-	if (mode == TEARDOWN_RELEASE)
-		reserve_drop(ctx, id, NULL);
-	else
-		reserve_hold(ctx, id); /* the freed leases become placeholders */
+	/* the freed leases become placeholders (a placeholder that cannot be written drops the
+	 * reservation: the error says so, the teardown goes on) */
+	struct berth_error *e = NULL;
+	int held = mode == TEARDOWN_RELEASE ? reserve_drop(ctx, id, NULL, first < 0 ? &e : err)
+					    : reserve_hold(ctx, id, first < 0 ? &e : err);
+	berth_error_free(e);
 	if (first < 0)
 		return first; /* keep the record: gc retries */
 	const char *ns = rec_str(rec, "netns");
 	if (ns && (first = netns_remove(ns, err)) < 0)
 		return first;
 	_cleanup_free_ char *d = rec_dir(ctx, rec_str(rec, "id"));
-	if ((first = fs_rm_rf(d, err)) < 0)
-		return first;
-	return hosts_refresh_all(ctx, err);
+	if ((first = fs_rm_rf(d, held < 0 ? NULL : err)) < 0)
+		return held < 0 ? held : first;
+	if ((first = hosts_refresh_all(ctx, held < 0 ? NULL : err)) < 0 || held < 0)
+		return held < 0 ? held : first;
+	return 0;
 }
 
 static int prepare_steps(struct net_ctx *ctx, json_t *rec, const struct net_container_opts *o, json_t *all,
@@ -310,8 +314,8 @@ static int teardown(struct net_ctx *ctx, const char *container_id, enum teardown
 		berth_error_free(e);
 		netns_remove(ns, NULL);
 		r = fs_rm_rf(d, err);
-		if (mode == TEARDOWN_RELEASE)
-			reserve_drop(ctx, container_id, NULL);
+		if (r >= 0 && mode == TEARDOWN_RELEASE)
+			r = reserve_drop(ctx, container_id, NULL, err);
 	} else if (r < 0) {
 		if (err)
 			*err = e;
@@ -351,9 +355,9 @@ int net_container_release(struct net_ctx *ctx, const char *container_id, const c
 	/* by name or id prefix while the network exists, by the recorded name or id after */
 	if (network && network_load_all(ctx, &nets, NULL) == 0)
 		(void)network_find(nets, network, &nw, NULL);
-	reserve_drop(ctx, container_id, nw ? nw->id : network);
+	r = reserve_drop(ctx, container_id, nw ? nw->id : network, err);
 	net_unlock(ctx);
-	return 0;
+	return r;
 }
 
 int net_container_get(struct net_ctx *ctx, const char *container_id, struct net_container **ret,
@@ -438,9 +442,9 @@ static int disconnect_locked(struct net_ctx *ctx, const char *container_id, cons
 		json_t *ep = json_array_get(eps, i);
 		if (!streq_ptr(rec_str(ep, "network_id"), nw->id))
 			continue;
-		if ((r = ep_del(ctx, rec, ep, err)) < 0)
+		/* disconnected: the address is not kept (first: a failure changes nothing) */
+		if ((r = reserve_drop(ctx, container_id, nw->id, err)) < 0 || (r = ep_del(ctx, rec, ep, err)) < 0)
 			return r;
-		reserve_drop(ctx, container_id, nw->id); /* disconnected: the address is not kept */
 		json_array_remove(eps, i);
 		if ((r = rec_save(ctx, rec, err)) < 0)
 			return r;
@@ -490,7 +494,7 @@ static void gc_leases(struct net_ctx *ctx, char *const *known)
 			if (fs_read_file_at(dirfd(n), le->d_name, 4096, &sb, NULL) < 0)
 				continue;
 			sb.buf[strcspn(sb.buf, "\r\n")] = '\0';
-			if (!strv_has((const char *const *)known, sb.buf) &&
+			if (!strv_has((const char *const *)known, sb.buf) && !startswith(sb.buf, NET_AUX_OWNER) &&
 			    !reserve_owns_lease(ctx, sb.buf, de->d_name, le->d_name))
 				unlinkat(dirfd(n), le->d_name, 0);
 		}
@@ -593,6 +597,11 @@ static void endpoint_fill(struct net_endpoint *e, const json_t *ep)
 		e->mac = xstrdup(mac);
 		e->cni_result = json_incref(res);
 	}
+	char ip6[IP6_STR_MAX], gw6[IP6_STR_MAX];
+	if (res && cni_result_ipv6(res, ip6, &e->prefix_len6, gw6) == 0) {
+		e->ipv6 = xstrdup(ip6);
+		e->gateway6 = gw6[0] ? xstrdup(gw6) : NULL;
+	}
 }
 
 struct net_container *rec_to_container(struct net_ctx *ctx, const json_t *rec)
@@ -630,6 +639,8 @@ struct net_container *net_container_free(struct net_container *c)
 		free(e->mac);
 		free(e->ipv4);
 		free(e->gateway);
+		free(e->ipv6);
+		free(e->gateway6);
 		strv_free(e->aliases);
 		json_decref(e->cni_result);
 	}
@@ -679,9 +690,9 @@ int net_container_check(struct net_ctx *ctx, const char *container_id, struct be
 	r = rec_load(ctx, container_id, &rec, err);
 	size_t i;
 	json_t *ep;
-	struct cni_exec x = net_cni_exec(ctx);
 	if (r >= 0)
 		json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
+			struct cni_exec x = ep_cni_exec(ctx, ep);
 			struct cni_runtime rt = ep_runtime(rec, ep);
 			json_auto_t *conf =
 			    check_conflist(json_object_get(ep, "conflist"), json_object_get(ep, "result"));

@@ -26,13 +26,21 @@ struct cni_runtime ep_runtime(const json_t *rec, const json_t *ep)
 	};
 }
 
+struct cni_exec ep_cni_exec(const struct net_ctx *ctx, const json_t *ep)
+{
+	struct cni_exec x = net_cni_exec(ctx);
+	if (json_is_true(json_object_get(ep, "ipv6")))
+		x.path_prepend = NULL;
+	return x;
+}
+
 int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **err)
 {
 	json_object_set_new(ep, "state", json_string("adding"));
 	int r = rec_save(ctx, rec, err);
 	if (r < 0)
 		return r;
-	struct cni_exec x = net_cni_exec(ctx);
+	struct cni_exec x = ep_cni_exec(ctx, ep);
 	struct cni_runtime rt = ep_runtime(rec, ep);
 	json_t *res = NULL;
 	/* a kept address: its placeholder lease goes so that host-local can hand it out again */
@@ -40,7 +48,7 @@ int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **er
 		reserve_take(ctx, rt.container_id, ep);
 	r = cni_list_add(&x, json_object_get(ep, "conflist"), &rt, &res, err);
 	if (r < 0) {
-		reserve_hold(ctx, rt.container_id); /* still kept: block it again */
+		(void)reserve_hold(ctx, rt.container_id, NULL); /* still kept: block it again */
 		return berth_error_wrap(err, r, "attach to network '%s'", rec_str(ep, "network_name"));
 	}
 	uint32_t a;
@@ -54,7 +62,7 @@ int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **er
 		struct berth_error *e = NULL;
 		ep_del(ctx, rec, ep, &e);
 		berth_error_free(e);
-		reserve_hold(ctx, rt.container_id);
+		(void)reserve_hold(ctx, rt.container_id, NULL);
 		json_object_del(ep, "result");
 		json_object_set_new(ep, "state", json_string("new"));
 		return berth_error_wrap(err, r, "attach to network '%s'", rec_str(ep, "network_name"));
@@ -65,7 +73,7 @@ int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **er
 
 int ep_del(struct net_ctx *ctx, const json_t *rec, const json_t *ep, struct berth_error **err)
 {
-	struct cni_exec x = net_cni_exec(ctx);
+	struct cni_exec x = ep_cni_exec(ctx, ep);
 	struct cni_runtime rt = ep_runtime(rec, ep);
 	/* a netns file that is gone or unmounted (crash, reboot, someone's umount) means the
 	 * namespace and its veth end died with it: DEL without it, for IPAM and iptables */
@@ -126,9 +134,49 @@ static int ip_available(struct net_ctx *ctx, const char *self_id, const struct n
 						       "address '%s' is already in use in network '%s'", ip,
 						       n->name);
 		}
-	if (reserve_lease_taken(ctx, n->name, ip, self_id))
+	_cleanup_free_ char *ipam_name = network_ipam_name(n);
+	if (reserve_lease_taken(ctx, ipam_name, ip, self_id))
 		return berth_error_msg(err, EADDRNOTAVAIL, "address '%s' is already in use in network '%s'",
 				       ip, n->name);
+	return 0;
+}
+
+/* --ip6: a dual-stack user network, inside its IPv6 subnet, not its gateway, not used by another. */
+static int static_ip6_check(struct net_ctx *ctx, const char *self_id, const struct net_network *n, const char *ip,
+			    const json_t *all_recs, char canon[IP6_STR_MAX], struct berth_error **err)
+{
+	struct ip6net sn;
+	uint8_t a[16], gw[16];
+	if (!network_is_user(n) || !n->ipv6)
+		return berth_error_msg(err, EINVAL,
+				       "user specified IPv6 address is supported on user defined IPv6 networks only");
+	int r = ip6_parse(ip, "IPv6 address", a, err);
+	if (r < 0 || (r = ip6net_parse(n->subnet6, "subnet", &sn, err)) < 0 ||
+	    (r = ip6_parse(n->gateway6, "gateway", gw, err)) < 0)
+		return r;
+	if (!ip6net_contains(&sn, a) || !memcmp(a, sn.addr, 16) || !memcmp(a, gw, 16))
+		return berth_error_msg(err, EADDRNOTAVAIL, "address '%s' is not available in network '%s' (%s)",
+				       ip, n->name, n->subnet6);
+	ip6_format(a, canon);
+	size_t i, k;
+	json_t *rec, *ep;
+	json_array_foreach (all_recs, i, rec)
+		json_array_foreach (json_object_get(rec, "endpoints"), k, ep) {
+			char other[IP6_STR_MAX] = "", gw6[IP6_STR_MAX];
+			int p;
+			json_t *res = json_object_get(ep, "result");
+			if (streq_ptr(rec_str(rec, "id"), self_id) || !streq_ptr(rec_str(ep, "network_id"), n->id))
+				continue;
+			if (res)
+				(void)cni_result_ipv6(res, other, &p, gw6);
+			if (streq(other, canon) || streq_ptr(rec_str(ep, "ipv6_request"), canon))
+				return berth_error_msg(err, EADDRNOTAVAIL,
+						       "address '%s' is already in use in network '%s'", ip, n->name);
+		}
+	_cleanup_free_ char *ipam_name = network_ipam_name(n);
+	if (reserve_lease_taken(ctx, ipam_name, canon, self_id)) /* kept by a stopped container */
+		return berth_error_msg(err, EADDRNOTAVAIL, "address '%s' is already in use in network '%s'", ip,
+				       n->name);
 	return 0;
 }
 
@@ -169,6 +217,8 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	for (size_t i = 0; o && o->aliases && o->aliases[i]; i++)
 		if (!net_hostname_valid(o->aliases[i]))
 			return berth_error_msg(err, EINVAL, "invalid alias '%s'", o->aliases[i]);
+	if (o && o->mac && !net_mac_valid(o->mac))
+		return berth_error_msg(err, EINVAL, "invalid MAC address '%s'", o->mac);
 	_cleanup_free_ char *ifname = free_ifname(rec);
 	if (!ifname)
 		return berth_error_msg(err, E2BIG, "too many networks for one container");
@@ -177,22 +227,36 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	const char *static_ip = o && o->ipv4 ? o->ipv4 : NULL;
 	if (static_ip && (r = static_ip_check(ctx, id, n, static_ip, all_recs, err)) < 0)
 		return r;
+	char ip6[IP6_STR_MAX] = "";
+	if (o && o->ipv6 && (r = static_ip6_check(ctx, id, n, o->ipv6, all_recs, ip6, err)) < 0)
+		return r;
 	/* the address (and MAC) this container had on n before it stopped, if it still may */
 	json_auto_t *res = reserve_load(ctx, id);
 	const json_t *kept = reserve_find(res, n);
 	if (kept && static_ip && !streq(rec_str(kept, "ipv4"), static_ip)) {
-		reserve_drop(ctx, id, n->id); /* a new --ip replaces what it had */
+		/* a new --ip replaces what it had */
+		if ((r = reserve_drop(ctx, id, n->id, err)) < 0)
+			return r;
 		kept = NULL;
 	}
 	if (kept && !static_ip && ip_available(ctx, id, n, rec_str(kept, "ipv4"), all_recs, NULL) < 0)
 		kept = NULL; /* no longer available here (e.g. the subnet changed) */
 	const char *want = static_ip ? static_ip : kept ? rec_str(kept, "ipv4") : NULL;
+	/* its IPv6 address too, unless --ip6 says otherwise or someone has it now */
+	char kept6[IP6_STR_MAX] = "";
+	if (kept && !ip6[0] && rec_str(kept, "ipv6") &&
+	    static_ip6_check(ctx, id, n, rec_str(kept, "ipv6"), all_recs, kept6, NULL) == 0)
+		snprintf(ip6, sizeof(ip6), "%s", kept6);
+	else
+		kept6[0] = '\0';
 	_cleanup_free_ char *epid = random_hex(32);
 	json_auto_t *ep =
 	    json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "network_id", n->id, "network_name", n->name,
 		      "endpoint_id", epid, "ifname", ifname, "aliases", aliases_json(rec, n, o), "conflist",
 		      network_conflist(ctx, n, with_ports, want != NULL), "state", "new");
 	json_object_set_new(ep, "user", json_boolean(network_is_user(n)));
+	if (n->ipv6)
+		json_object_set_new(ep, "ipv6", json_true());
 	json_t *caps = json_object();
 	if (with_ports)
 		json_object_set(caps, "portMappings", json_object_get(rec, "cni_ports"));
@@ -201,11 +265,26 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 		json_object_set_new(ep, "ipv4_request", json_string(static_ip));
 	if (kept)
 		json_object_set_new(ep, "ipv4_reserved", json_string(want));
-	if (want) {
-		const char *mac = kept ? rec_str(kept, "mac") : NULL;
-		_cleanup_free_ char *args = mac ? xasprintf("IgnoreUnknown=1;IP=%s;MAC=%s", want, mac)
-						: xasprintf("IgnoreUnknown=1;IP=%s", want);
-		json_object_set_new(ep, "cni_args", json_string(args));
+	/* the placeholder of the kept IPv6 address goes at ADD, whichever address is asked for */
+	if (kept && rec_str(kept, "ipv6"))
+		json_object_set_new(ep, "ipv6_reserved", json_string(rec_str(kept, "ipv6")));
+	/* a requested MAC wins over the one it had (docker applies --mac-address at every start) */
+	const char *mac = o && o->mac ? o->mac : kept ? rec_str(kept, "mac") : NULL;
+	if (ip6[0] && !kept6[0])
+		json_object_set_new(ep, "ipv6_request", json_string(ip6));
+	/* CNI_ARGS IP= takes one address: the IPv6 one goes in the plugin config's args.cni.ips,
+	 * which the bridge plugin hands to host-local with the rest of its config */
+	if (ip6[0])
+		json_object_set_new(json_array_get(json_object_get(json_object_get(ep, "conflist"), "plugins"), 0),
+				    "args", json_pack("{s:{s:[s]}}", "cni", "ips", ip6));
+	if (want || mac) {
+		_cleanup_strbuf_ struct strbuf args = STRBUF_INIT;
+		strbuf_addstr(&args, "IgnoreUnknown=1");
+		if (want)
+			strbuf_addf(&args, ";IP=%s", want);
+		if (mac)
+			strbuf_addf(&args, ";MAC=%s", mac);
+		json_object_set_new(ep, "cni_args", json_string(args.buf));
 	}
 	*ret = TAKE_PTR(ep);
 	return 0;
@@ -342,6 +421,16 @@ static void ep_ip(const json_t *ep, char out[IP4_STR_MAX])
 		ip4_format(a, out);
 }
 
+/* The IPv6 address of a ready dual-stack endpoint, or "". */
+static void ep_ip6(const json_t *ep, char out[IP6_STR_MAX])
+{
+	int p;
+	char gw[IP6_STR_MAX];
+	json_t *res = json_object_get(ep, "result");
+	if (!res || !streq_ptr(rec_str(ep, "state"), "ready") || cni_result_ipv6(res, out, &p, gw) < 0)
+		out[0] = '\0';
+}
+
 /* Own addresses, --add-host, then peers on the user networks we share. */
 static void hosts_for(const json_t *rec, const json_t *all, struct strbuf *sb)
 {
@@ -367,13 +456,16 @@ static void hosts_for(const json_t *rec, const json_t *all, struct strbuf *sb)
 	}
 	const char *hostname = rec_str(rec, "hostname"), *domain = rec_str(rec, "domainname");
 	json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
-		char ip[IP4_STR_MAX];
+		char ip[IP4_STR_MAX], ip6[IP6_STR_MAX];
 		ep_ip(ep, ip);
+		ep_ip6(ep, ip6);
 		if (!ip[0])
 			continue;
 		_cleanup_free_ char *names =
 		    domain && *domain ? xasprintf("%s.%s %s", hostname, domain, hostname) : xstrdup(hostname);
 		add_entry(sb, ip, names);
+		if (ip6[0])
+			add_entry(sb, ip6, names);
 	}
 	json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
 		json_array_foreach (all, k, o) {
@@ -393,6 +485,10 @@ static void hosts_for(const json_t *rec, const json_t *all, struct strbuf *sb)
 				json_array_foreach (al, z, a)
 					strbuf_addf(&names, "%s%s", z ? " " : "", json_string_value(a));
 				add_entry(sb, ip, names.buf);
+				char ip6[IP6_STR_MAX];
+				ep_ip6(oep, ip6);
+				if (ip6[0])
+					add_entry(sb, ip6, names.buf);
 			}
 		}
 	}

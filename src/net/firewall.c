@@ -50,6 +50,12 @@ void fw_chains_init(struct fw_chains *c, const char *tag)
 
 void fw_render(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n)
 {
+	fw_render_family(sb, c, nets, n, false);
+}
+
+void fw_render_family(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n,
+		      bool v6)
+{
 	strbuf_addf(sb, "*filter\n:%s - [0:0]\n:%s - [0:0]\n", c->iso1, c->iso2);
 	for (size_t i = 0; i < n; i++)
 		if (nets[i].internal)
@@ -67,10 +73,11 @@ void fw_render(struct strbuf *sb, const struct fw_chains *c, const struct fw_net
 	strbuf_addf(sb, "COMMIT\n*nat\n:%s - [0:0]\n:" NET_FW_SETMARK_CHAIN " - [0:0]\n", c->nat);
 	strbuf_addstr(sb, "-A " NET_FW_SETMARK_CHAIN " -j MARK --set-xmark " FW_MARK "\n");
 	strbuf_addf(sb, "-A %s -m mark --mark " FW_MARK " -j MASQUERADE\n", c->nat);
-	for (size_t i = 0; i < n; i++)
-		if (!nets[i].internal && nets[i].subnet)
-			strbuf_addf(sb, "-A %s -s %s ! -o %s -j MASQUERADE\n", c->nat, nets[i].subnet,
-				    nets[i].bridge);
+	for (size_t i = 0; i < n; i++) {
+		const char *subnet = v6 ? nets[i].subnet6 : nets[i].subnet;
+		if (!nets[i].internal && subnet)
+			strbuf_addf(sb, "-A %s -s %s ! -o %s -j MASQUERADE\n", c->nat, subnet, nets[i].bridge);
+	}
 	strbuf_addstr(sb, "COMMIT\n");
 }
 
@@ -93,13 +100,13 @@ static int run_tool(const char *const *argv, const char *input, int timeout_ms, 
 	return 0;
 }
 
-/* Insert "-t table -I from 1 -j to" unless present. */
-static int fw_ensure_jump(const char *table, const char *from, const char *to, int timeout_ms,
+/* Insert "-t table -I from 1 -j to" unless present (tool: iptables or ip6tables). */
+static int fw_ensure_jump(const char *tool, const char *table, const char *from, const char *to, int timeout_ms,
 			  struct berth_error **err)
 {
 	int code = 0;
 	struct berth_error *e = NULL;
-	const char *check[] = { "iptables", "-w", "5", "-t", table, "-C", from, "-j", to, NULL };
+	const char *check[] = { tool, "-w", "5", "-t", table, "-C", from, "-j", to, NULL };
 	int r = run_tool(check, NULL, timeout_ms, &code, &e);
 	berth_error_free(e);
 	if (r < 0)
@@ -107,7 +114,7 @@ static int fw_ensure_jump(const char *table, const char *from, const char *to, i
 	if (code == 0)
 		return 0;
 	e = NULL;
-	const char *insert[] = { "iptables", "-w", "5", "-t", table, "-I", from, "1", "-j", to, NULL };
+	const char *insert[] = { tool, "-w", "5", "-t", table, "-I", from, "1", "-j", to, NULL };
 	r = run_tool(insert, NULL, timeout_ms, &code, &e);
 	if (r < 0 || code != 0) {
 		if (err)
@@ -120,13 +127,14 @@ static int fw_ensure_jump(const char *table, const char *from, const char *to, i
 	return 0;
 }
 
-int fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, int timeout_ms,
-	    struct berth_error **err)
+static int fw_sync_family(const struct fw_chains *c, const struct fw_net *nets, size_t n, bool v6,
+			  int timeout_ms, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf in = STRBUF_INIT;
-	fw_render(&in, c, nets, n);
+	fw_render_family(&in, c, nets, n, v6);
 	int code = 0;
-	const char *restore[] = { "iptables-restore", "-w", "5", "--noflush", NULL };
+	const char *tool = v6 ? "ip6tables" : "iptables";
+	const char *restore[] = { v6 ? "ip6tables-restore" : "iptables-restore", "-w", "5", "--noflush", NULL };
 	struct berth_error *e = NULL;
 	int r = run_tool(restore, in.buf, timeout_ms, &code, &e);
 	if (r < 0 || code != 0) {
@@ -134,12 +142,19 @@ int fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, int 
 			*err = e;
 		else
 			berth_error_free(e);
-		return berth_error_wrap(err, r < 0 ? r : -EIO, "rebuild isolation chains");
+		return berth_error_wrap(err, r < 0 ? r : -EIO, "rebuild %s isolation chains", v6 ? "IPv6" : "IPv4");
 	}
 	berth_error_free(e);
-	if ((r = fw_ensure_jump("filter", "FORWARD", c->iso1, timeout_ms, err)) < 0)
+	if ((r = fw_ensure_jump(tool, "filter", "FORWARD", c->iso1, timeout_ms, err)) < 0)
 		return r;
-	return fw_ensure_jump("nat", "POSTROUTING", c->nat, timeout_ms, err);
+	return fw_ensure_jump(tool, "nat", "POSTROUTING", c->nat, timeout_ms, err);
+}
+
+int fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, bool v6, int timeout_ms,
+	    struct berth_error **err)
+{
+	int r = fw_sync_family(c, nets, n, false, timeout_ms, err);
+	return r < 0 || !v6 ? r : fw_sync_family(c, nets, n, true, timeout_ms, err);
 }
 
 /* Run "iptables -w 5 -t table <args...>"; returns its exit code (or -errno when it did not run). */

@@ -38,6 +38,23 @@ bool ip4net_overlap(const struct ip4net *a, const struct ip4net *b);
 bool ip4net_contains(const struct ip4net *n, uint32_t a);
 /* True if s parses as an IPv4 or IPv6 address (no prefix). */
 bool ip_valid(const char *s);
+
+/* ---- ipnet.c: IPv6 prefixes (dual-stack networks) ---- */
+
+#define IP6_STR_MAX 46
+struct ip6net {
+	uint8_t addr[16]; /* network order, host bits zero */
+	int prefix;       /* 0..128 */
+};
+/* "x::/n", host bits zero; -EINVAL naming `what`. */
+int ip6net_parse(const char *s, const char *what, struct ip6net *ret, struct berth_error **err);
+/* An IPv6 address (no prefix); -EINVAL naming `what`. */
+int ip6_parse(const char *s, const char *what, uint8_t ret[16], struct berth_error **err);
+void ip6_format(const uint8_t a[16], char out[IP6_STR_MAX]);
+/* Canonical "x::/n", caller frees. */
+char *ip6net_format(const struct ip6net *n);
+bool ip6net_overlap(const struct ip6net *a, const struct ip6net *b);
+bool ip6net_contains(const struct ip6net *n, const uint8_t a[16]);
 /* True if s is "addr/prefix" with a valid IPv4 or IPv6 address and prefix. */
 bool ip_cidr_valid(const char *s);
 
@@ -47,6 +64,9 @@ struct route4 {
 };
 /* Non-default IPv4 routes of the calling thread's netns (/proc/thread-self/net/route). */
 int routes4_read(struct route4 **ret, size_t *ret_n, struct berth_error **err);
+/* The first IPv4 address of interface ifname in the calling thread's netns: 1 found (*addr, *prefix
+ * set), 0 no such interface or no IPv4 address on it, -errno. */
+int iface_addr4(const char *ifname, uint32_t *addr, int *prefix);
 
 /* ---- cni.c: the CNI 1.0 executor ---- */
 
@@ -105,6 +125,8 @@ int cni_result_validate(const json_t *res, const char *want_version, struct bert
  */
 int cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char gw[IP4_STR_MAX],
 		    char mac[18], struct berth_error **err);
+/* First IPv6 address of a result: "x::2", its prefix length, gateway ("" if none); -ENOENT when none. */
+int cni_result_ipv6(const json_t *res, char addr[IP6_STR_MAX], int *ret_prefix, char gw[IP6_STR_MAX]);
 
 /* ---- netns.c ---- */
 
@@ -142,6 +164,7 @@ struct fw_net {
 	const char *bridge;
 	const char *subnet; /* canonical CIDR */
 	bool internal;
+	const char *subnet6; /* dual-stack networks: the IPv6 prefix, else NULL */
 };
 /* A daemon's tag in its chain names: hex digits of a hash of its root. */
 #define FW_TAG_LEN   8
@@ -158,9 +181,12 @@ void fw_chains_init(struct fw_chains *c, const char *tag);
  * MASQUERADE rule per non-internal network, as docker does, instead of the
  * bridge plugin's ipMasq, which costs ~9 iptables execs per container ADD)
  * from its networks, and make sure FORWARD and POSTROUTING jump to them.
- * Other daemons' chains are never touched.
+ * Other daemons' chains are never touched. v6: the same chains with
+ * ip6tables too (MASQUERADE for the networks' subnet6), as dockerd with
+ * ip6tables: once a daemon had a dual-stack network, so that removing the last
+ * one empties them.
  */
-int fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, int timeout_ms,
+int fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, bool v6, int timeout_ms,
 	    struct berth_error **err);
 /*
  * Remove the chains shared by every daemon in versions before fw_chains
@@ -172,6 +198,9 @@ int fw_migrate_legacy(int timeout_ms, struct berth_error **err);
 #define NET_FW_SETMARK_CHAIN "BERTH-HOSTPORT-SETMARK"
 /* The iptables-restore input fw_sync feeds (exposed for unit tests). */
 void fw_render(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n);
+/* The same for one family (v6: ip6tables-restore input, MASQUERADE of subnet6). */
+void fw_render_family(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n,
+		      bool v6);
 
 /* ---- ports.c ---- */
 
@@ -231,6 +260,9 @@ struct dns_records *dns_records_free(struct dns_records *r);
 
 /* Network names: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most NET_NAME_MAX. */
 bool net_name_valid(const char *s);
+/* User network names as docker takes them: 1..NET_NAME_MAX bytes, no control characters (spaces,
+ * '/', ':' and UTF-8 allowed: never used as a file name, see network_ipam_name). */
+bool net_network_name_valid(const char *s);
 /* Container ids as file names: [a-zA-Z0-9_.-]{1,128}, not "." or "..". */
 bool net_id_valid(const char *s);
 /* DNS names for hosts files: [a-zA-Z0-9_.-]{1,253}, no leading '-' or '.'. */
@@ -269,6 +301,12 @@ bool network_is_user(const struct net_network *n);
  */
 json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports,
 			 bool whole_subnet);
+/* The network's name in CNI and on disk (conflist "name", host-local's <root>/net/ipam/<it>/):
+ * its name when that is a file-safe [a-zA-Z0-9][a-zA-Z0-9_.-]* (every network before names with
+ * spaces were allowed), else its id. Caller frees. */
+char *network_ipam_name(const struct net_network *n);
+/* A lease owner line of an IPAM auxiliary address (never handed out, never gc'd). */
+#define NET_AUX_OWNER "berth-aux:"
 /* Rebuild the isolation chains from all networks. */
 int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct berth_error **err);
 /* Is any container attached to the network with this id? (container.c) */

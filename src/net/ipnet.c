@@ -4,6 +4,7 @@
  * IPv4 (IPv6 addresses are only validated, e.g. in CNI results).
  */
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <fcntl.h>
 #include <ctype.h>
 
@@ -161,6 +162,27 @@ bool net_name_valid(const char *s)
 	return s && isalnum((unsigned char)s[0]) && name_chars(s, NET_NAME_MAX);
 }
 
+bool net_network_name_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > NET_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			return false;
+	return true;
+}
+
+bool net_mac_valid(const char *s)
+{
+	if (!s || strlen(s) != 17)
+		return false;
+	for (size_t i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
 bool net_id_valid(const char *s)
 {
 	return s && name_chars(s, 128) && !streq(s, ".") && !streq(s, "..");
@@ -169,4 +191,86 @@ bool net_id_valid(const char *s)
 bool net_hostname_valid(const char *s)
 {
 	return s && s[0] != '-' && s[0] != '.' && name_chars(s, 253);
+}
+
+int iface_addr4(const char *ifname, uint32_t *addr, int *prefix)
+{
+	struct ifaddrs *ifa = NULL;
+	if (getifaddrs(&ifa) < 0)
+		return negative_errno();
+	int found = 0;
+	for (struct ifaddrs *i = ifa; i && !found; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !streq(i->ifa_name, ifname))
+			continue;
+		uint32_t mask = ntohl(((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr);
+		*addr = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+		*prefix = __builtin_popcount(mask);
+		found = 1;
+	}
+	freeifaddrs(ifa);
+	return found;
+}
+
+int ip6_parse(const char *s, const char *what, uint8_t ret[16], struct berth_error **err)
+{
+	if (!s || !strchr(s, ':') || inet_pton(AF_INET6, s, ret) != 1)
+		return berth_error_msg(err, EINVAL, "invalid %s '%s': not an IPv6 address", what, s ? s : "");
+	return 0;
+}
+
+void ip6_format(const uint8_t a[16], char out[IP6_STR_MAX])
+{
+	inet_ntop(AF_INET6, a, out, IP6_STR_MAX);
+}
+
+static bool ip6_bit(const uint8_t a[16], int i)
+{
+	return (a[i / 8] >> (7 - i % 8)) & 1;
+}
+
+int ip6net_parse(const char *s, const char *what, struct ip6net *ret, struct berth_error **err)
+{
+	const char *slash = s ? strrchr(s, '/') : NULL;
+	int64_t prefix;
+	if (!slash || slash - s >= IP6_STR_MAX || parse_int64(slash + 1, &prefix) < 0 || prefix < 0 ||
+	    prefix > 128)
+		return berth_error_msg(err, EINVAL, "invalid %s '%s': expected an IPv6 prefix like fd00::/64",
+				       what, s ? s : "");
+	char buf[IP6_STR_MAX];
+	memcpy(buf, s, (size_t)(slash - s));
+	buf[slash - s] = '\0';
+	struct ip6net n = { .prefix = (int)prefix };
+	int r = ip6_parse(buf, what, n.addr, err);
+	if (r < 0)
+		return r;
+	for (int i = n.prefix; i < 128; i++)
+		if (ip6_bit(n.addr, i))
+			return berth_error_msg(err, EINVAL, "invalid %s '%s': host bits set", what, s);
+	*ret = n;
+	return 0;
+}
+
+char *ip6net_format(const struct ip6net *n)
+{
+	char a[IP6_STR_MAX];
+	ip6_format(n->addr, a);
+	return xasprintf("%s/%d", a, n->prefix);
+}
+
+static bool ip6_prefix_eq(const uint8_t a[16], const uint8_t b[16], int prefix)
+{
+	for (int i = 0; i < prefix; i++)
+		if (ip6_bit(a, i) != ip6_bit(b, i))
+			return false;
+	return true;
+}
+
+bool ip6net_overlap(const struct ip6net *a, const struct ip6net *b)
+{
+	return ip6_prefix_eq(a->addr, b->addr, a->prefix < b->prefix ? a->prefix : b->prefix);
+}
+
+bool ip6net_contains(const struct ip6net *n, const uint8_t a[16])
+{
+	return ip6_prefix_eq(n->addr, a, n->prefix);
 }

@@ -64,6 +64,8 @@
 #define NET_NAME_MAX         128
 /* Most published ports (after range expansion) for one container. */
 #define NET_MAX_PORTS        4096
+/* "aa:bb:cc:dd:ee:ff" (hex digits of either case). */
+bool net_mac_valid(const char *s);
 /* Most networks a container can be attached to at once (eth0..eth31). */
 #define NET_MAX_ENDPOINTS    32
 
@@ -93,9 +95,13 @@ struct net_network {
 	char *subnet;   /* "10.1.0.0/24" (canonical), NULL for pseudo networks */
 	char *gateway;  /* "10.1.0.1" */
 	char *ip_range; /* sub-range containers get addresses from, or NULL */
+	bool ipv6;      /* dual stack: containers get an address of subnet6 too */
+	char *subnet6;  /* "fd00:db8::/64" (canonical) when ipv6, else NULL */
+	char *gateway6; /* "fd00:db8::1" when ipv6 */
 	bool internal;  /* no outbound NAT, no default route, no traffic off the bridge */
 	char **labels;  /* NULL-terminated "key=value", never NULL */
 	char **options; /* NULL-terminated "key=value" driver options, never NULL */
+	char **aux;     /* NULL-terminated "name=ip" IPAM auxiliary addresses (never handed out), never NULL */
 	char *created;  /* RFC 3339 */
 };
 
@@ -107,14 +113,18 @@ static inline void net_network_freep(struct net_network **n)
 }
 
 struct net_create_opts {
-	const char *name;     /* required: [a-zA-Z0-9][a-zA-Z0-9_.-]* */
+	const char *name;     /* required: 1..NET_NAME_MAX bytes, no control characters (as docker) */
 	const char *driver;   /* NULL or "bridge" (others refused with -EOPNOTSUPP) */
 	const char *subnet;   /* CIDR; NULL: next free /24 of 10.89.0.0/16 .. */
 	const char *gateway;  /* NULL: first host address of the subnet */
 	const char *ip_range; /* CIDR inside subnet, or NULL */
+	bool ipv6;            /* dual stack (docker --ipv6): subnet6 required */
+	const char *subnet6;  /* IPv6 prefix, e.g. a ULA fd00:db8::/64 */
+	const char *gateway6; /* NULL: the first address of subnet6 */
 	bool internal;
 	const char *const *labels;  /* "k=v", NULL-terminated, may be NULL */
 	const char *const *options; /* "k=v"; com.docker.network.bridge.name is honoured */
+	const char *const *aux;     /* "name=ip" IPAM AuxiliaryAddresses: inside the subnet, kept free */
 };
 
 /*
@@ -176,6 +186,8 @@ struct net_endpoint_opts {
 	const char *network;        /* name or id */
 	const char *const *aliases; /* extra DNS names on this network, NULL-terminated, may be NULL */
 	const char *ipv4;           /* static address (user networks with a subnet only), or NULL */
+	const char *mac;            /* "02:42:..." MAC address of the interface, or NULL (random / kept) */
+	const char *ipv6;           /* static IPv6 address (dual-stack user networks), or NULL */
 };
 
 struct net_container_opts {
@@ -206,6 +218,9 @@ struct net_endpoint {
 	char *ipv4;        /* "10.1.0.2" */
 	int prefix_len;    /* 24 */
 	char *gateway;     /* "10.1.0.1" or NULL (internal) */
+	char *ipv6;        /* "fd00:db8::2" on dual-stack networks, else NULL */
+	int prefix_len6;   /* 64 */
+	char *gateway6;    /* "fd00:db8::1" or NULL */
 	char **aliases; /* NULL-terminated, never NULL (user networks: name, hostname, short id, --alias) */
 	json_t *cni_result; /* the validated CNI result of the chain, owned */
 };

@@ -11,6 +11,7 @@
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "common/process.h"
 #include "common/util.h"
 #include "net/internal.h"
@@ -50,8 +51,11 @@ struct net_network *net_network_free(struct net_network *n)
 	free(n->subnet);
 	free(n->gateway);
 	free(n->ip_range);
+	free(n->subnet6);
+	free(n->gateway6);
 	strv_free(n->labels);
 	strv_free(n->options);
+	strv_free(n->aux);
 	free(n->created);
 	free(n);
 	return NULL;
@@ -105,6 +109,10 @@ static json_t *network_to_json(const struct net_network *n)
 		json_object_set_new(j, "gateway", json_string(n->gateway));
 	if (n->ip_range)
 		json_object_set_new(j, "ip_range", json_string(n->ip_range));
+	if (n->aux && n->aux[0])
+		json_object_set_new(j, "aux_addresses", strv_to_map(n->aux));
+	if (n->ipv6)
+		json_object_set_new(j, "ipv6", json_pack("{s:s,s:s}", "subnet", n->subnet6, "gateway", n->gateway6));
 	return j;
 }
 
@@ -134,8 +142,18 @@ static int network_from_json(const json_t *j, const char *path, struct net_netwo
 	    (r = dup_opt(j, path, "ip_range", 0, &n->ip_range, err)) < 0 ||
 	    (r = json_get_bool(j, path, "internal", 0, &n->internal, err)) < 0 ||
 	    (r = json_get_string_map(j, path, "labels", 0, &n->labels, err)) < 0 ||
-	    (r = json_get_string_map(j, path, "options", 0, &n->options, err)) < 0)
+	    (r = json_get_string_map(j, path, "options", 0, &n->options, err)) < 0 ||
+	    (r = json_get_string_map(j, path, "aux_addresses", 0, &n->aux, err)) < 0)
 		return r;
+	if (!n->aux)
+		n->aux = xcalloc(1, sizeof(char *));
+	json_t *v6 = json_object_get(j, "ipv6");
+	if (v6) {
+		if ((r = dup_opt(v6, path, "subnet", JSON_REQUIRED, &n->subnet6, err)) < 0 ||
+		    (r = dup_opt(v6, path, "gateway", JSON_REQUIRED, &n->gateway6, err)) < 0)
+			return r;
+		n->ipv6 = true;
+	}
 	if (!n->labels)
 		n->labels = xcalloc(1, sizeof(char *));
 	if (!n->options)
@@ -229,8 +247,14 @@ static struct net_network *pseudo_network(const char *name, const char *driver)
 	n->driver = xstrdup(driver);
 	n->labels = xcalloc(1, sizeof(char *));
 	n->options = xcalloc(1, sizeof(char *));
+	n->aux = xcalloc(1, sizeof(char *));
 	n->created = now_rfc3339();
 	return n;
+}
+
+char *network_ipam_name(const struct net_network *n)
+{
+	return xstrdup(net_name_valid(n->name) ? n->name : n->id);
 }
 
 /* Does the subnet clash with a network or a route (routes on our own bridges excepted)? */
@@ -332,10 +356,86 @@ static int network_addressing(struct net_network *const *all, const struct net_c
 					       o->ip_range, o->subnet);
 		n->ip_range = ip4net_format(&range);
 	}
+	for (size_t i = 0; o->aux && o->aux[i]; i++) {
+		const char *eq = strchr(o->aux[i], '=');
+		uint32_t a;
+		if (!eq || eq == o->aux[i] || !o->subnet)
+			return berth_error_msg(err, EINVAL, "invalid auxiliary address '%s'%s", o->aux[i],
+					       o->subnet ? ": expected name=ip" : ": needs --subnet");
+		if ((r = ip4_parse(eq + 1, "auxiliary address", &a, err)) < 0)
+			return r;
+		if (!ip4net_contains(&sn, a))
+			return berth_error_msg(err, EINVAL,
+					       "invalid auxiliary address '%s': not inside subnet '%s'",
+					       o->aux[i], o->subnet);
+	}
 	char g[IP4_STR_MAX];
 	ip4_format(gw, g);
 	n->subnet = ip4net_format(&sn);
 	n->gateway = xstrdup(g);
+	return 0;
+}
+
+/* Fill subnet6/gateway6 of a dual-stack network from the options, validated. */
+static int network_addressing6(struct net_network *const *all, const struct net_create_opts *o,
+			       struct net_network *n, struct berth_error **err)
+{
+	if (!o->ipv6) {
+		if (o->subnet6 || o->gateway6)
+			return berth_error_msg(err, EINVAL, "an IPv6 subnet needs IPv6 enabled (--ipv6)");
+		return 0;
+	}
+	if (!o->subnet6)
+		return berth_error_msg(err, EINVAL,
+				       "IPv6 networks need an IPv6 subnet (e.g. --ipv6 --subnet fd00:db8::/64)");
+	struct ip6net sn;
+	int r = ip6net_parse(o->subnet6, "IPv6 subnet", &sn, err);
+	if (r < 0)
+		return r;
+	if (sn.prefix > 126)
+		return berth_error_msg(err, EINVAL, "invalid IPv6 subnet '%s': prefix must be at most /126",
+				       o->subnet6);
+	for (size_t i = 0; all[i]; i++) {
+		struct ip6net other;
+		if (all[i]->subnet6 && ip6net_parse(all[i]->subnet6, "subnet", &other, NULL) == 0 &&
+		    ip6net_overlap(&sn, &other))
+			return berth_error_msg(err, EEXIST, "IPv6 subnet '%s' overlaps with network '%s' (%s)",
+					       o->subnet6, all[i]->name, all[i]->subnet6);
+	}
+	uint8_t gw[16];
+	memcpy(gw, sn.addr, 16);
+	gw[15] |= 1;
+	if (o->gateway6) {
+		if ((r = ip6_parse(o->gateway6, "IPv6 gateway", gw, err)) < 0)
+			return r;
+		if (!ip6net_contains(&sn, gw) || !memcmp(gw, sn.addr, 16))
+			return berth_error_msg(err, EINVAL, "invalid IPv6 gateway '%s': not in subnet '%s'",
+					       o->gateway6, o->subnet6);
+	}
+	char g[IP6_STR_MAX];
+	ip6_format(gw, g);
+	n->ipv6 = true;
+	n->subnet6 = ip6net_format(&sn);
+	n->gateway6 = xstrdup(g);
+	return 0;
+}
+
+/* Lease files that keep host-local (and static --ip checks) off the auxiliary addresses. */
+static int aux_hold(struct net_ctx *ctx, const struct net_network *n, struct berth_error **err)
+{
+	_cleanup_free_ char *name = network_ipam_name(n);
+	_cleanup_free_ char *dir = xasprintf("%s/ipam/%s", ctx->root_dir, name);
+	for (size_t i = 0; n->aux[i]; i++) {
+		const char *eq = strchr(n->aux[i], '=');
+		_cleanup_free_ char *key = xstrndup(n->aux[i], (size_t)(eq - n->aux[i]));
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, eq + 1);
+		_cleanup_free_ char *body = xasprintf(NET_AUX_OWNER "%s\r\naux", key);
+		int r = fs_mkdir_p(dir, 0755, err);
+		if (r >= 0)
+			r = fs_write_file_atomic(p, body, strlen(body), 0644, err);
+		if (r < 0)
+			return berth_error_wrap(err, r, "reserve auxiliary address '%s'", n->aux[i]);
+	}
 	return 0;
 }
 
@@ -371,10 +471,10 @@ static char **strv_copy(const char *const *v)
 static int network_create_locked(struct net_ctx *ctx, const struct net_create_opts *o,
 				 struct net_network **ret, struct berth_error **err)
 {
-	if (!o->name || !net_name_valid(o->name))
+	if (!o->name || !net_network_name_valid(o->name))
 		return berth_error_msg(err, EINVAL,
-				       "invalid network name '%s': use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
-				       o->name ? o->name : "");
+				       "invalid network name '%s': 1 to %d characters, no control characters",
+				       o->name ? o->name : "", NET_NAME_MAX);
 	if (o->driver && *o->driver && !streq(o->driver, "bridge"))
 		return berth_error_msg(err, EOPNOTSUPP,
 				       "network driver '%s' is not supported (only 'bridge')", o->driver);
@@ -396,11 +496,19 @@ static int network_create_locked(struct net_ctx *ctx, const struct net_create_op
 	strv_free(n->options);
 	n->labels = strv_copy(o->labels);
 	n->options = strv_copy(o->options);
+	strv_free(n->aux);
+	n->aux = strv_copy(o->aux);
 	n->internal = o->internal;
-	if ((r = network_bridge_name(all, o, n, err)) < 0 || (r = network_addressing(all, o, n, err)) < 0)
+	if ((r = network_bridge_name(all, o, n, err)) < 0 || (r = network_addressing(all, o, n, err)) < 0 ||
+	    (r = network_addressing6(all, o, n, err)) < 0)
 		return r;
-	if ((r = network_save(ctx, n, err)) < 0)
+	_cleanup_free_ char *ipam_name = network_ipam_name(n);
+	_cleanup_free_ char *ipam_dir = xasprintf("%s/ipam/%s", ctx->root_dir, ipam_name);
+	fs_rm_rf(ipam_dir, NULL); /* leftovers of a network of that name removed by hand */
+	if ((r = aux_hold(ctx, n, err)) < 0 || (r = network_save(ctx, n, err)) < 0) {
+		fs_rm_rf(ipam_dir, NULL);
 		return r;
+	}
 	/* isolation rules must cover the new network before anything attaches to it */
 	size_t cnt = 0;
 	while (all[cnt])
@@ -413,6 +521,7 @@ static int network_create_locked(struct net_ctx *ctx, const struct net_create_op
 	if (r < 0) {
 		_cleanup_free_ char *p = xasprintf("%s/networks/%s.json", ctx->root_dir, n->id);
 		unlink(p);
+		fs_rm_rf(ipam_dir, NULL);
 		return r;
 	}
 	if (ret)
@@ -495,7 +604,8 @@ static int network_remove_locked(struct net_ctx *ctx, struct net_network **all, 
 	_cleanup_free_ char *p = xasprintf("%s/networks/%s.json", ctx->root_dir, n->id);
 	if (unlink(p) < 0)
 		return berth_error_errno(err, "remove '%s'", p);
-	_cleanup_free_ char *ipam = xasprintf("%s/ipam/%s", ctx->root_dir, n->name);
+	_cleanup_free_ char *ipam_name = network_ipam_name(n);
+	_cleanup_free_ char *ipam = xasprintf("%s/ipam/%s", ctx->root_dir, ipam_name);
 	fs_rm_rf(ipam, NULL);
 	/* the bridge plugin never deletes its bridge; docker removes it with the network */
 	const char *argv[] = { "ip", "link", "delete", n->bridge, "type", "bridge", NULL };
@@ -608,8 +718,14 @@ json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool 
 	_cleanup_free_ char *data_dir = xasprintf("%s/ipam", ctx->root_dir);
 	json_t *ipam =
 	    json_pack("{s:s,s:[[o]],s:s}", "type", "host-local", "ranges", range, "dataDir", data_dir);
+	/* dual stack: a second range set, host-local gives one address of each */
+	if (n->ipv6)
+		json_array_append_new(json_object_get(ipam, "ranges"),
+				      json_pack("[{s:s,s:s}]", "subnet", n->subnet6, "gateway", n->gateway6));
 	if (!n->internal)
 		json_object_set_new(ipam, "routes", json_pack("[{s:s}]", "dst", "0.0.0.0/0"));
+	if (!n->internal && n->ipv6)
+		json_array_append_new(json_object_get(ipam, "routes"), json_pack("{s:s}", "dst", "::/0"));
 	json_t *bridge = json_pack("{s:s,s:s,s:b,s:b,s:b,s:o}", "type", "bridge", "bridge", n->bridge,
 				   "isGateway", 1, "ipMasq", 0, "hairpinMode", 1, "ipam", ipam);
 	json_t *plugins = json_pack("[o]", bridge);
@@ -617,7 +733,8 @@ json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool 
 		json_array_append_new(plugins, json_pack("{s:s,s:{s:b},s:b,s:s}", "type", "portmap",
 							 "capabilities", "portMappings", 1, "snat", 1,
 							 "externalSetMarkChain", NET_FW_SETMARK_CHAIN));
-	return json_pack("{s:s,s:s,s:o}", "cniVersion", CNI_VERSION, "name", n->name, "plugins", plugins);
+	_cleanup_free_ char *name = network_ipam_name(n);
+	return json_pack("{s:s,s:s,s:o}", "cniVersion", CNI_VERSION, "name", name, "plugins", plugins);
 }
 
 int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct berth_error **err)
@@ -628,8 +745,21 @@ int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct 
 	_cleanup_free_ struct fw_net *v = xcalloc(n + 1, sizeof(*v));
 	for (size_t i = 0; i < n; i++)
 		if (all[i]->bridge)
-			v[k++] = (struct fw_net){ all[i]->bridge, all[i]->subnet, all[i]->internal };
-	return fw_sync(&ctx->fw, v, k, ctx->timeout_ms, err);
+			v[k++] = (struct fw_net){ all[i]->bridge, all[i]->subnet, all[i]->internal,
+						  all[i]->subnet6 };
+	/* IPv6 chains once a dual-stack network existed (the marker lives in the exec root, as the
+	 * rules do), so that the last one's removal empties them */
+	_cleanup_free_ char *marker6 = xasprintf("%s/../fw6-used", ctx->netns_dir);
+	bool v6 = access(marker6, F_OK) == 0;
+	for (size_t i = 0; i < k && !v6; i++)
+		v6 = v[i].subnet6 != NULL;
+	int r = fw_sync(&ctx->fw, v, k, v6, ctx->timeout_ms, err);
+	if (r >= 0 && v6) {
+		int fd = open(marker6, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+	}
+	return r;
 }
 
 /*
@@ -705,6 +835,49 @@ static int ctx_fw_sync(struct net_ctx *ctx, struct berth_error **err)
 	return 0;
 }
 
+/*
+ * The default bridge may already exist with an address: left by an earlier daemon on another root
+ * (or another subnet), or made by hand. The bridge plugin refuses to give a bridge a second IPv4
+ * address, so every container start would fail. As dockerd does with docker0, the default network
+ * takes the bridge's address (gateway = the address, subnet = its network) unless a subnet was
+ * asked for or containers are attached with the old one: then the daemon does not start, and the
+ * message names the bridge and the fix. Lock held; *n: the default network (a record, or new).
+ */
+static int adopt_bridge_addr(struct net_ctx *ctx, struct net_network *n, bool is_new, bool *changed,
+			     struct berth_error **err)
+{
+	uint32_t addr;
+	int prefix;
+	*changed = false;
+	if (iface_addr4(n->bridge, &addr, &prefix) <= 0 || prefix < 1 || prefix > 30)
+		return 0;
+	struct ip4net have = { addr & ip4_mask(prefix), prefix };
+	_cleanup_free_ char *subnet = ip4net_format(&have);
+	char gw[IP4_STR_MAX];
+	ip4_format(addr, gw);
+	if (streq_ptr(n->subnet, subnet) && streq_ptr(n->gateway, gw))
+		return 0;
+	bool used = false;
+	int r = is_new ? 0 : container_uses_network(ctx, n->id, &used, err);
+	if (r < 0)
+		return r;
+	if (ctx->bridge_subnet || used)
+		return berth_error_msg(err, EEXIST,
+				       "bridge '%s' already has address %s/%d, not the default network's %s "
+				       "(%s): delete the bridge (ip link delete %s), or use another bridge name "
+				       "(--bridge)%s",
+				       n->bridge, gw, prefix, n->subnet ? n->subnet : "", n->gateway ? n->gateway : "",
+				       n->bridge, used ? "" : " or that subnet");
+	free(n->subnet);
+	free(n->gateway);
+	free(n->ip_range);
+	n->subnet = TAKE_PTR(subnet);
+	n->gateway = xstrdup(gw);
+	n->ip_range = NULL;
+	*changed = true;
+	return 0;
+}
+
 /* First open: bridge, host and none networks. Lock held. */
 static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 {
@@ -723,14 +896,31 @@ static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 		if ((r = network_save(ctx, h, err)) < 0)
 			return r;
 	}
-	if (network_find(all, NET_DEFAULT_NETWORK, &n, NULL) == 0)
-		return 0;
+	bool changed = false;
+	if (network_find(all, NET_DEFAULT_NETWORK, &n, NULL) == 0) {
+		if (!streq_ptr(n->bridge, ctx->bridge_name) || (r = adopt_bridge_addr(ctx, n, false, &changed, err)) < 0)
+			return r < 0 ? berth_error_wrap(err, r, "default network") : 0;
+		if (!changed)
+			return 0;
+		log_fields(LOG_LEVEL_INFO, "default network takes the existing bridge's address", "bridge",
+			   n->bridge, "subnet", n->subnet, NULL);
+		if ((r = network_save(ctx, n, err)) < 0)
+			return r;
+		return ctx_fw_sync(ctx, err);
+	}
 	_cleanup_network_ struct net_network *b = pseudo_network(NET_DEFAULT_NETWORK, "bridge");
 	b->bridge = xstrdup(ctx->bridge_name);
 	strv_free(b->options);
 	b->options = xcalloc(2, sizeof(char *));
 	b->options[0] = xasprintf("com.docker.network.bridge.name=%s", ctx->bridge_name);
 	struct net_create_opts o = { .subnet = ctx->bridge_subnet };
+	if ((r = adopt_bridge_addr(ctx, b, true, &changed, err)) < 0)
+		return berth_error_wrap(err, r, "default network");
+	_cleanup_free_ char *subnet = TAKE_PTR(b->subnet), *gateway = TAKE_PTR(b->gateway);
+	if (changed) {
+		o.subnet = subnet; /* checked against the other networks and routes below */
+		o.gateway = gateway;
+	}
 	if ((r = network_addressing(all, &o, b, err)) < 0)
 		return berth_error_wrap(err, r, "default network");
 	if ((r = network_save(ctx, b, err)) < 0)

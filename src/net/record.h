@@ -26,6 +26,9 @@ bool rec_on_network(const json_t *rec, const char *network_id);
 
 /* ---- endpoint.c ---- */
 
+/* The plugin executor for ep: without the ip6tables shim on dual-stack networks (portmap then
+ * publishes over IPv6 too). */
+struct cni_exec ep_cni_exec(const struct net_ctx *ctx, const json_t *ep);
 /* CNI runtime parameters of an endpoint of rec (borrowed pointers into rec/ep). */
 struct cni_runtime ep_runtime(const json_t *rec, const json_t *ep);
 /* Save ep as "adding", run ADD, store the result and "ready", save again. */
@@ -53,12 +56,15 @@ const json_t *reserve_find(const json_t *res, const struct net_network *n);
 /* Add the addresses of rec's ready endpoints to its reservations (before their DEL). */
 int reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_error **err);
 /* Block every reserved address of id with a placeholder lease (unless id's own lease is there);
- * entries whose network is gone or whose address another container has now are forgotten. */
-void reserve_hold(struct net_ctx *ctx, const char *id);
+ * entries whose network is gone or whose address another container has now are forgotten. A
+ * placeholder that cannot be written (disk full) forgets every reservation of id and fails: never
+ * a kept address that nothing holds. */
+int reserve_hold(struct net_ctx *ctx, const char *id, struct berth_error **err);
 /* Remove the placeholder of endpoint ep ("ipv4_reserved" on "network_name") before its ADD. */
 void reserve_take(struct net_ctx *ctx, const char *id, const json_t *ep);
-/* Forget id's reservation on network (id or name; NULL: all) and remove its placeholders. */
-void reserve_drop(struct net_ctx *ctx, const char *id, const char *network);
+/* Forget id's reservation on network (id or name; NULL: all) and remove its placeholders. The
+ * reservation is rewritten first: when that fails (disk full) nothing changed. */
+int reserve_drop(struct net_ctx *ctx, const char *id, const char *network, struct berth_error **err);
 /* Does a lease file at ipam/<network>/<ip> (owned by another container than self_id) exist? */
 bool reserve_lease_taken(struct net_ctx *ctx, const char *network, const char *ip, const char *self_id);
 /* Is owner (a lease's first line) a placeholder that a reservation still stands behind? */

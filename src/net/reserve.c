@@ -8,7 +8,10 @@
  * addresses itself:
  *
  *   <root>/net/reserved/<id>.json
- *       {"<network id>": {"network": "app", "ipv4": "10.1.0.2", "mac": "..", "ifname": "eth0"}}
+ *       {"<network id>": {"network": "app", "ipv4": "10.1.0.2", "ipv6": "fd00::2", "mac": "..",
+ *                         "ifname": "eth0"}}          ("ipv6" on dual-stack networks only)
+ *
+ * ("network" is network_ipam_name(): the name, or the id for names that are no file names),
  *
  * is written from the endpoints' CNI results before their DEL (net_container_stop),
  * and, while the container is not attached, a placeholder lease
@@ -76,15 +79,13 @@ static int reserve_save(struct net_ctx *ctx, const char *id, const json_t *res, 
 	return fs_write_file_atomic(p, s, strlen(s), 0600, err);
 }
 
-/* "aa:bb:cc:dd:ee:ff" (lower or upper hex): safe to pass in CNI_ARGS. */
-static bool mac_valid(const char *s)
+/* A MAC safe to pass in CNI_ARGS. */
+#define mac_valid net_mac_valid
+
+/* The network's directory name under ipam/ as the endpoint's conflist names it. */
+static const char *ep_ipam_name(const json_t *ep)
 {
-	if (!s || strlen(s) != 17)
-		return false;
-	for (size_t i = 0; i < 17; i++)
-		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
-			return false;
-	return true;
+	return json_string_value(json_object_get(json_object_get(ep, "conflist"), "name"));
 }
 
 /* An entry we can use: a valid address (and, if any, a valid MAC). */
@@ -92,8 +93,11 @@ static bool entry_valid(const json_t *e)
 {
 	uint32_t a;
 	const char *mac = rec_str(e, "mac");
+	uint8_t a6[16];
+	const char *v6 = rec_str(e, "ipv6");
 	return rec_str(e, "network") && net_name_valid(rec_str(e, "network")) && rec_str(e, "ipv4") &&
-	       ip4_parse(rec_str(e, "ipv4"), "address", &a, NULL) == 0 && (!mac || mac_valid(mac));
+	       ip4_parse(rec_str(e, "ipv4"), "address", &a, NULL) == 0 && (!mac || mac_valid(mac)) &&
+	       (!v6 || ip6_parse(v6, "address", a6, NULL) == 0);
 }
 
 /* The owner line of a lease file (NULL: no such lease). */
@@ -134,20 +138,25 @@ int reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_error **
 		    cni_result_ipv4(result, &a, &prefix, gw, mac, NULL) < 0 || !rec_str(ep, "network_id"))
 			continue;
 		ip4_format(a, ip);
-		json_t *e = json_pack("{s:s?,s:s,s:s?}", "network", rec_str(ep, "network_name"), "ipv4", ip,
+		json_t *e = json_pack("{s:s?,s:s,s:s?}", "network", ep_ipam_name(ep), "ipv4", ip,
 				      "ifname", rec_str(ep, "ifname"));
 		if (mac_valid(mac))
 			json_object_set_new(e, "mac", json_string(mac));
+		char ip6[IP6_STR_MAX], gw6[IP6_STR_MAX];
+		if (cni_result_ipv6(result, ip6, &prefix, gw6) == 0)
+			json_object_set_new(e, "ipv6", json_string(ip6));
 		json_object_set_new(res, rec_str(ep, "network_id"), e);
 		changed = true;
 	}
 	return changed ? reserve_save(ctx, id, res, err) : 0;
 }
 
-/* Write the placeholder lease of entry e; false when another owner has the address. */
-static bool hold_one(struct net_ctx *ctx, const char *id, const json_t *e)
+/* Write the placeholder lease of entry e: 1 held, 0 another owner has the address, -errno when the
+ * lease cannot be written (disk full). */
+static int hold_addr(struct net_ctx *ctx, const char *id, const json_t *e, const char *ip,
+		     struct berth_error **err)
 {
-	const char *net = rec_str(e, "network"), *ip = rec_str(e, "ipv4");
+	const char *net = rec_str(e, "network");
 	_cleanup_free_ char *owner = lease_owner(ctx, net, ip);
 	if (owner)
 		return streq(owner, id) || owner_is_placeholder_of(owner, id);
@@ -155,10 +164,21 @@ static bool hold_one(struct net_ctx *ctx, const char *id, const json_t *e)
 	_cleanup_free_ char *p = lease_path(ctx, net, ip);
 	_cleanup_free_ char *body =
 	    xasprintf(RESERVED_OWNER "%s\r\n%s", id, rec_str(e, "ifname") ? rec_str(e, "ifname") : "eth0");
-	/* best effort: a placeholder we cannot write leaves the address to chance, not an error */
-	if (fs_mkdir_p(dir, 0755, NULL) == 0)
-		(void)fs_write_file_atomic(p, body, strlen(body), 0644, NULL);
-	return true;
+	int r = fs_mkdir_p(dir, 0755, err);
+	if (r >= 0)
+		r = fs_write_file_atomic(p, body, strlen(body), 0644, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "keep address %s on network '%s'", ip, net);
+	return 1;
+}
+
+/* Both addresses of entry e (the IPv6 one on dual-stack networks). */
+static int hold_one(struct net_ctx *ctx, const char *id, const json_t *e, struct berth_error **err)
+{
+	int r = hold_addr(ctx, id, e, rec_str(e, "ipv4"), err);
+	if (r > 0 && rec_str(e, "ipv6"))
+		r = hold_addr(ctx, id, e, rec_str(e, "ipv6"), err);
+	return r;
 }
 
 static void network_list_freep(struct net_network ***v)
@@ -170,19 +190,25 @@ static void network_list_freep(struct net_network ***v)
 static bool network_exists(struct net_network *const *nets, const char *id, const json_t *e)
 {
 	for (size_t i = 0; nets && nets[i]; i++)
-		if (streq(nets[i]->id, id))
-			return streq_ptr(rec_str(e, "network"), nets[i]->name);
+		if (streq(nets[i]->id, id)) {
+			_cleanup_free_ char *name = network_ipam_name(nets[i]);
+			return streq_ptr(rec_str(e, "network"), name);
+		}
 	return false;
 }
 
-void reserve_hold(struct net_ctx *ctx, const char *id)
+/* Forget every reservation of id at once: removing a file needs no space on a full disk. */
+static void forget_all(struct net_ctx *ctx, const char *id, const json_t *res);
+
+int reserve_hold(struct net_ctx *ctx, const char *id, struct berth_error **err)
 {
 	json_auto_t *res = reserve_load(ctx, id);
 	if (json_object_size(res) == 0)
-		return;
+		return 0;
 	_cleanup_(network_list_freep) struct net_network **nets = NULL;
-	if (network_load_all(ctx, &nets, NULL) < 0)
-		return;
+	int r = network_load_all(ctx, &nets, err);
+	if (r < 0)
+		return r;
 	const char *key;
 	json_t *e;
 	void *tmp;
@@ -190,52 +216,84 @@ void reserve_hold(struct net_ctx *ctx, const char *id)
 	json_object_foreach_safe (res, tmp, key, e) {
 		/* a removed network took its leases along; an address someone has now is lost (the
 		 * next start gets a new one) */
-		if (!entry_valid(e) || !network_exists(nets, key, e) || !hold_one(ctx, id, e)) {
+		if (!entry_valid(e) || !network_exists(nets, key, e) ||
+		    (r = hold_one(ctx, id, e, err)) == 0) {
 			json_object_del(res, key);
 			changed = true;
+		} else if (r < 0) {
+			/* a reservation without its placeholder would let host-local hand the address to
+			 * someone else while we still claim it: keep none rather than half of one */
+			forget_all(ctx, id, res);
+			return r;
 		}
 	}
-	if (changed)
-		(void)reserve_save(ctx, id, res, NULL);
+	if (changed && (r = reserve_save(ctx, id, res, err)) < 0) {
+		forget_all(ctx, id, res);
+		return r;
+	}
+	return 0;
 }
 
 static void unhold(struct net_ctx *ctx, const char *id, const json_t *e)
 {
 	if (!entry_valid(e))
 		return;
-	_cleanup_free_ char *owner = lease_owner(ctx, rec_str(e, "network"), rec_str(e, "ipv4"));
-	if (owner_is_placeholder_of(owner, id)) {
-		_cleanup_free_ char *p = lease_path(ctx, rec_str(e, "network"), rec_str(e, "ipv4"));
-		(void)unlink(p);
+	const char *keys[] = { "ipv4", "ipv6" };
+	for (size_t i = 0; i < 2; i++) {
+		const char *ip = rec_str(e, keys[i]);
+		_cleanup_free_ char *owner = ip ? lease_owner(ctx, rec_str(e, "network"), ip) : NULL;
+		if (owner_is_placeholder_of(owner, id)) {
+			_cleanup_free_ char *p = lease_path(ctx, rec_str(e, "network"), ip);
+			(void)unlink(p);
+		}
 	}
 }
 
 const json_t *reserve_find(const json_t *res, const struct net_network *n)
 {
 	const json_t *e = json_object_get(res, n->id);
-	return e && entry_valid(e) && streq_ptr(rec_str(e, "network"), n->name) ? e : NULL;
+	_cleanup_free_ char *name = network_ipam_name(n);
+	return e && entry_valid(e) && streq_ptr(rec_str(e, "network"), name) ? e : NULL;
 }
 
 void reserve_take(struct net_ctx *ctx, const char *id, const json_t *ep)
 {
-	json_auto_t *e = json_pack("{s:s?,s:s?}", "network", rec_str(ep, "network_name"), "ipv4",
-				   rec_str(ep, "ipv4_reserved"));
+	json_auto_t *e = json_pack("{s:s?,s:s?,s:s?}", "network", ep_ipam_name(ep), "ipv4",
+				   rec_str(ep, "ipv4_reserved"), "ipv6", rec_str(ep, "ipv6_reserved"));
 	unhold(ctx, id, e);
 }
 
-void reserve_drop(struct net_ctx *ctx, const char *id, const char *network)
+int reserve_drop(struct net_ctx *ctx, const char *id, const char *network, struct berth_error **err)
 {
-	json_auto_t *res = reserve_load(ctx, id);
+	json_auto_t *res = reserve_load(ctx, id), *dropped = json_object();
 	const char *key;
 	json_t *e;
 	void *tmp;
 	json_object_foreach_safe (res, tmp, key, e) {
 		if (network && !streq(key, network) && !streq_ptr(rec_str(e, "network"), network))
 			continue;
-		unhold(ctx, id, e);
+		json_object_set(dropped, key, e);
 		json_object_del(res, key);
 	}
-	(void)reserve_save(ctx, id, res, NULL);
+	if (json_object_size(dropped) == 0)
+		return 0;
+	/* the reservation first: if it cannot be written, the placeholders still match it */
+	int r = reserve_save(ctx, id, res, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "forget the kept address of container '%s'", id);
+	json_object_foreach (dropped, key, e)
+		unhold(ctx, id, e);
+	return 0;
+}
+
+static void forget_all(struct net_ctx *ctx, const char *id, const json_t *res)
+{
+	_cleanup_free_ char *p = reserve_path(ctx, id);
+	(void)unlink(p);
+	const char *key;
+	json_t *e;
+	json_object_foreach ((json_t *)res, key, e)
+		unhold(ctx, id, e);
 }
 
 bool reserve_owns_lease(struct net_ctx *ctx, const char *owner, const char *network, const char *ip)
@@ -247,7 +305,8 @@ bool reserve_owns_lease(struct net_ctx *ctx, const char *owner, const char *netw
 	const char *key;
 	json_t *e;
 	json_object_foreach (res, key, e)
-		if (entry_valid(e) && streq(rec_str(e, "network"), network) && streq(rec_str(e, "ipv4"), ip))
+		if (entry_valid(e) && streq(rec_str(e, "network"), network) &&
+		    (streq(rec_str(e, "ipv4"), ip) || streq_ptr(rec_str(e, "ipv6"), ip)))
 			return true;
 	return false;
 }
@@ -274,8 +333,8 @@ void reserve_gc(struct net_ctx *ctx, const char *const *keep, const char *const 
 			continue;
 		}
 		if (!strv_contains(keep, id) && !strv_contains(reserve, id))
-			reserve_drop(ctx, id, NULL);
+			(void)reserve_drop(ctx, id, NULL, NULL);
 		else
-			reserve_hold(ctx, id); /* placeholders back, entries of removed networks gone */
+			(void)reserve_hold(ctx, id, NULL); /* placeholders back, entries of removed networks gone */
 	}
 }

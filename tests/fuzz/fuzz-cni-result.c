@@ -15,6 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int p;
 		char gw[IP4_STR_MAX], mac[18];
 		cni_result_ipv4(res, &a, &p, gw, mac, NULL);
+		char ip6[IP6_STR_MAX], gw6[IP6_STR_MAX];
+		cni_result_ipv6(res, ip6, &p, gw6);
 		json_decref(res);
 	}
 	free(berth_error_string(e));

@@ -1,4 +1,4 @@
-/* fuzz-net-port.c - docker -p / --add-host / CIDR syntax must never crash. */
+/* fuzz-net-port.c - docker -p / --add-host / CIDR (IPv4, IPv6) / network name / MAC syntax must never crash. */
 #include "net/internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,6 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	e = berth_error_free(e);
 	struct ip4net net;
 	ip4net_parse(s, "subnet", false, &net, NULL, &e);
-	berth_error_free(e);
+	e = berth_error_free(e);
+	struct ip6net net6;
+	if (ip6net_parse(s, "subnet", &net6, &e) == 0)
+		free(ip6net_format(&net6));
+	e = berth_error_free(e);
+	(void)net_network_name_valid(s);
+	(void)net_mac_valid(s);
 	return 0;
 }

@@ -2,6 +2,7 @@
 namespace this module creates and is driven with the docker CLI, docker-py and
 docker-compose (bridge default, user networks with names and aliases,
 published ports, connect/disconnect, bad input, crash recovery)."""
+import contextlib
 import json
 import os
 import signal
@@ -25,27 +26,41 @@ class NetnsDaemon(Daemon):
         return run(["nsenter", f"--net=/run/netns/{self.netns}", *cmd], check=check, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def daemon(berth_bin, busybox):
-    name = conftest.NETNS_PREFIX + "eng-" + uuid.uuid4().hex[:8]
+@contextlib.contextmanager
+def netns_daemon(berth_bin, busybox, tag, prepare=None, before_cleanup=None):
+    """A NetnsDaemon in a network namespace of its own (deleted afterwards, also on failure);
+    prepare(d) runs before the start, before_cleanup(d) before the daemon's cleanup."""
+    name = conftest.NETNS_PREFIX + tag + uuid.uuid4().hex[:8]
     run(["ip", "netns", "add", name])
     conftest._created_netns.add(name)
     d = None
     try:
         run(["ip", "-n", name, "link", "set", "lo", "up"])
         d = NetnsDaemon(berth_bin, netns=name)
+        if prepare:
+            prepare(d)
         d.start()
         d.load_busybox(busybox)
+        yield d
+    finally:
+        try:
+            if d and before_cleanup:
+                before_cleanup(d)
+        finally:
+            if d:
+                d.cleanup()
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def daemon(berth_bin, busybox):
+    with netns_daemon(berth_bin, busybox, "eng-") as d:
         yield d
         d.remove_all()
         for n in networks(d):
             if n["Name"] not in ("bridge", "host", "none"):
                 d.docker("network", "rm", n["Name"])
         assert_no_network_state(d)
-    finally:
-        if d:
-            d.cleanup()
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
 
 
 def networks(d):
@@ -521,3 +536,204 @@ def test_docker_py_restart_and_stop_start_keep_ip(daemon, usernet):
         for x in client.containers.list(all=True, filters={"name": "pykeep"}):
             x.remove(force=True)
         client.close()
+
+
+# --- endpoint settings as dockerd 20.10 shows and applies them (issue 19, Docker API item 2) ----------
+
+def test_network_name_with_spaces_and_auxiliary_addresses(daemon):
+    name = "my net " + uuid.uuid4().hex[:4]
+    # two addresses in the range: .5 (auxiliary, never handed out) and .6
+    daemon.docker("network", "create", "--subnet", "10.248.9.0/24", "--ip-range", "10.248.9.4/30",
+                  "--aux-address", "host1=10.248.9.5", name)
+    try:
+        ipam = json.loads(daemon.docker("network", "inspect", name).stdout)[0]["IPAM"]["Config"][0]
+        assert ipam["AuxiliaryAddresses"] == {"host1": "10.248.9.5"}
+        daemon.docker("run", "-d", "--name", "aux1", "--network", name, "busybox", "sleep", "600")
+        assert inspect(daemon, "aux1")["NetworkSettings"]["Networks"][name]["IPAddress"] == "10.248.9.6"
+        r = daemon.docker("run", "-d", "--name", "aux2", "--network", name, "--ip", "10.248.9.5", "busybox",
+                          "sleep", "600", check=False)
+        assert r.returncode != 0 and "already in use" in r.stderr, r.stderr
+        st, body = daemon.json("POST", "/networks/create", {"Name": "aux-bad", "IPAM": {"Config": [
+            {"Subnet": "10.248.10.0/24", "AuxiliaryAddresses": {"x": "10.9.9.9"}}]}})
+        assert st == 400 and "not inside subnet" in body["message"], body
+    finally:
+        daemon.docker("rm", "-f", "aux1", "aux2", check=False)
+        daemon.docker("network", "rm", name)
+    assert not any(n["Name"] in (name, "aux-bad") for n in networks(daemon))
+
+
+def test_docker_py_endpoint_settings_mac_and_aliases(daemon, usernet):
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=daemon.host)
+    api = client.api
+    net = json.loads(daemon.docker("network", "inspect", usernet).stdout)[0]
+    prefix = net["IPAM"]["Config"][0]["Subnet"].rsplit(".", 1)[0]
+    try:
+        # Config.MacAddress applies to the network mode's endpoint; IPAMConfig is echoed
+        cid = api.create_container(
+            "busybox", ["sleep", "600"], name="pyep", mac_address="02:42:ac:11:00:99",
+            host_config=api.create_host_config(network_mode=usernet),
+            networking_config=api.create_networking_config(
+                {usernet: api.create_endpoint_config(aliases=["foo"], ipv4_address=prefix + ".50")}))["Id"]
+        ep = api.inspect_container(cid)["NetworkSettings"]["Networks"][usernet]
+        assert ep["Aliases"] == ["foo"] and ep["IPAMConfig"] == {"IPv4Address": prefix + ".50"}
+        assert ep["Links"] is None and ep["DriverOpts"] is None
+        api.start(cid)
+        ep = api.inspect_container(cid)["NetworkSettings"]["Networks"][usernet]
+        assert ep["Aliases"] == ["foo", cid[:12]]  # the short id, never the name (dockerd 20.10)
+        assert ep["IPAMConfig"] == {"IPv4Address": prefix + ".50"} and ep["IPAddress"] == prefix + ".50"
+        assert ep["MacAddress"] == "02:42:ac:11:00:99"
+        assert api.exec_start(api.exec_create(cid, ["cat", "/sys/class/net/eth0/address"])) == \
+            b"02:42:ac:11:00:99\n"
+        # connect: DriverOpts, Links and aliases as given
+        client.networks.get("bridge").connect(cid, aliases=None, driver_opt={"com.example.x": "1"})
+        other = "other" + uuid.uuid4().hex[:4]
+        client.networks.create(other)
+        client.networks.get(other).connect(cid, aliases=["z1"], links=[("pyep", "self")],
+                                           driver_opt={"com.example.y": "2"})
+        nets = api.inspect_container(cid)["NetworkSettings"]["Networks"]
+        assert nets["bridge"]["DriverOpts"] == {"com.example.x": "1"} and nets["bridge"]["Aliases"] is None
+        assert nets[other]["Aliases"] == ["z1", cid[:12]] and nets[other]["Links"] == ["pyep:self"]
+        assert nets[other]["DriverOpts"] == {"com.example.y": "2"}
+        # the name still resolves on the user network although it is not an alias
+        daemon.docker("run", "--rm", "--network", usernet, "busybox", "ping", "-c", "1", "-W", "2", "pyep")
+        api.remove_container(cid, force=True)
+        client.networks.get(other).remove()
+        with pytest.raises(docker.errors.APIError, match="invalid MAC address"):
+            api.create_container("busybox", "true", mac_address="02:42:zz:11:00:99")
+    finally:
+        for x in client.containers.list(all=True, filters={"name": "pyep"}):
+            x.remove(force=True)
+        client.close()
+
+
+def test_cli_per_network_mac_address_api_1_44(daemon, usernet):
+    env = dict(daemon.env, DOCKER_API_VERSION="1.44")
+    run([conftest_docker(), "run", "-d", "--name", "climac", "--network", usernet, "--mac-address",
+         "02:42:ac:11:00:42", "busybox", "sleep", "600"], env=env)
+    try:
+        assert inspect(daemon, "climac")["NetworkSettings"]["Networks"][usernet]["MacAddress"] == \
+            "02:42:ac:11:00:42"
+        assert daemon.docker("exec", "climac", "cat", "/sys/class/net/eth0/address").stdout == \
+            "02:42:ac:11:00:42\n"
+        daemon.docker("restart", "-t", "0", "climac")
+        assert daemon.docker("exec", "climac", "cat", "/sys/class/net/eth0/address").stdout == \
+            "02:42:ac:11:00:42\n"
+    finally:
+        daemon.docker("rm", "-f", "climac")
+
+
+def conftest_docker():
+    from engine_daemon import DOCKER
+    return DOCKER
+
+
+def test_a_bridge_left_with_another_address_is_adopted(daemon, berth_bin, busybox):
+    """Issue 19 item 9: a bridge of an earlier daemon (another root, another subnet) under the default
+    network's bridge name: the new daemon takes its address as dockerd does with docker0."""
+    br = "bt" + uuid.uuid4().hex[:8]
+    daemon.in_netns("ip", "link", "add", br, "type", "bridge")
+    second = None
+    try:
+        daemon.in_netns("ip", "addr", "add", "10.251.0.1/16", "dev", br)
+        second = NetnsDaemon(berth_bin, netns=daemon.netns)
+        second.extra_args = ["--bridge", br]
+        second.start()
+        second.load_busybox(busybox)
+        cfg = json.loads(second.docker("network", "inspect", "bridge").stdout)[0]["IPAM"]["Config"][0]
+        assert (cfg["Subnet"], cfg["Gateway"]) == ("10.251.0.0/16", "10.251.0.1")
+        out = second.docker("run", "--rm", "busybox", "sh", "-c", "ip -4 -o addr show eth0; ip route").stdout
+        assert " 10.251." in out and "default via 10.251.0.1" in out, out
+        second.remove_all()
+    finally:
+        if second:
+            second.cleanup()
+        daemon.in_netns("ip", "link", "delete", br, check=False)
+
+
+def test_dual_stack_network_ping_nat_and_published_port_over_ipv6(daemon):
+    """Issue 19 item 10: a dual-stack bridge network (ULA subnet): both addresses, ping -6 between
+    containers, outbound MASQUERADE over IPv6 to a server in a namespace that has no route back to
+    the containers' subnet, a port published over IPv6, and docker-py's inspect fields."""
+    docker = pytest.importorskip("docker")
+    name = "v6" + uuid.uuid4().hex[:6]
+    outer = conftest.NETNS_PREFIX + "v6out-" + uuid.uuid4().hex[:6]
+    veth = "v6" + uuid.uuid4().hex[:6]
+    www = os.path.join(daemon.base, "www6")
+    os.makedirs(www, exist_ok=True)
+    with open(os.path.join(www, "index.html"), "w") as f:
+        f.write("hello6\n")
+    server = None
+    client = docker.DockerClient(base_url=daemon.host)
+    before = {n["Name"] for n in networks(daemon)}
+    for body, msg in (({"EnableIPv6": True}, "need an IPv6 subnet"),
+                      ({"IPAM": {"Config": [{"Subnet": "fd00:db8:78::/64"}]}}, "needs IPv6 enabled"),
+                      ({"EnableIPv6": True, "IPAM": {"Config": [{"Subnet": "fd00:db8:78::1/64"}]}}, "host bits"),
+                      ({"EnableIPv6": True, "IPAM": {"Config": [{"Subnet": "fd00:db8:78::/64",
+                                                                 "Gateway": "fd00:db9::1"}]}}, "not in subnet")):
+        st, resp = daemon.json("POST", "/networks/create", dict(body, Name=name + "bad"))
+        assert st == 400 and msg in resp["message"], (body, resp)
+    assert {n["Name"] for n in networks(daemon)} == before
+    daemon.docker("network", "create", "--ipv6", "--subnet", "fd00:db8:77::/64", name)
+    try:
+        run(["ip", "netns", "add", outer])
+        conftest._created_netns.add(outer)
+        run(["ip", "link", "add", veth, "netns", daemon.netns, "type", "veth", "peer", "name", veth + "b",
+             "netns", outer])
+        daemon.in_netns("ip", "addr", "add", "fd00:beef:77::1/64", "dev", veth, "nodad")
+        daemon.in_netns("ip", "link", "set", veth, "up")
+        run(["ip", "-n", outer, "addr", "add", "fd00:beef:77::2/64", "dev", veth + "b", "nodad"])
+        run(["ip", "-n", outer, "link", "set", veth + "b", "up"])
+        server = subprocess.Popen(["ip", "netns", "exec", outer, "busybox", "httpd", "-f", "-p",
+                                   "[fd00:beef:77::2]:8081", "-h", www])
+        net = client.networks.get(name).attrs
+        assert net["EnableIPv6"] is True
+        assert {"Subnet": "fd00:db8:77::/64", "Gateway": "fd00:db8:77::1"} in net["IPAM"]["Config"]
+        httpd(daemon, "srv6", "--network", name, "-p", "18086:80")
+        daemon.docker("run", "-d", "--name", "cli6", "--network", name, "busybox", "sleep", "600")
+        srv = client.containers.get("srv6").attrs["NetworkSettings"]["Networks"][name]
+        assert srv["GlobalIPv6Address"].startswith("fd00:db8:77::") and srv["GlobalIPv6PrefixLen"] == 64
+        assert srv["IPv6Gateway"] == "fd00:db8:77::1" and srv["IPAddress"]
+        assert srv["GlobalIPv6Address"] in daemon.docker("exec", "srv6", "ip", "-6", "addr", "show", "eth0").stdout
+        # containers reach each other over IPv6, by address and by name
+        for target in (srv["GlobalIPv6Address"], "srv6"):
+            out = daemon.docker("exec", "cli6", "ping", "-6", "-c", "1", "-W", "2", target).stdout
+            assert f"from {srv['GlobalIPv6Address']}" in out, out
+        # a static IPv6 address (--ip6), and one outside the subnet refused
+        daemon.docker("run", "-d", "--name", "fix6", "--network", name, "--ip6", "fd00:db8:77::99", "busybox",
+                      "sleep", "600")
+        ep = client.containers.get("fix6").attrs["NetworkSettings"]["Networks"][name]
+        assert ep["GlobalIPv6Address"] == "fd00:db8:77::99" and ep["IPAMConfig"] == {"IPv6Address": "fd00:db8:77::99"}
+        r = daemon.docker("run", "--rm", "--network", name, "--ip6", "fd00:db9::5", "busybox", "true", check=False)
+        assert r.returncode != 0 and "not available" in r.stderr, r.stderr
+        # outbound: masqueraded to the daemon side's address (the outer namespace has no route back)
+        get = 'printf "GET /index.html HTTP/1.0\\r\\n\\r\\n" | nc -w 3 fd00:beef:77::2 8081'
+        out = wait_for(lambda: daemon.docker("exec", "cli6", "sh", "-c", get, check=False).stdout, timeout=10)
+        assert "hello6" in out, out
+        # a published port over IPv6 (inspect lists the [::] binding as dockerd does)
+        assert client.containers.get("srv6").attrs["NetworkSettings"]["Ports"]["80/tcp"] == [
+            {"HostIp": "0.0.0.0", "HostPort": "18086"}, {"HostIp": "::", "HostPort": "18086"}]
+        out = daemon.in_netns("curl", "-s", "-g", "-m", "5", "http://[fd00:beef:77::1]:18086/hostname").stdout
+        assert out.strip() == client.containers.get("srv6").id[:12]
+        # both addresses are kept across a restart, and while stopped nobody gets them
+        daemon.docker("restart", "-t", "0", "srv6")
+        again = client.containers.get("srv6").attrs["NetworkSettings"]["Networks"][name]
+        assert (again["IPAddress"], again["GlobalIPv6Address"]) == (srv["IPAddress"], srv["GlobalIPv6Address"])
+        daemon.docker("stop", "-t", "0", "fix6")
+        r = daemon.docker("run", "--rm", "--network", name, "--ip6", "fd00:db8:77::99", "busybox", "true",
+                          check=False)
+        assert r.returncode != 0 and "already in use" in r.stderr, r.stderr
+        daemon.docker("start", "fix6")
+        assert client.containers.get("fix6").attrs["NetworkSettings"]["Networks"][name]["GlobalIPv6Address"] == \
+            "fd00:db8:77::99"
+    finally:
+        client.close()
+        if server:
+            server.kill()
+            server.wait()
+        daemon.docker("rm", "-f", "srv6", "cli6", "fix6", check=False)
+        daemon.docker("network", "rm", name, check=False)
+        daemon.in_netns("ip", "link", "delete", veth, check=False)
+        subprocess.run(["ip", "netns", "delete", outer], capture_output=True)
+    # the network's ip6tables rules went with it
+    assert "fd00:db8:77" not in daemon.in_netns("ip6tables", "-t", "nat", "-S").stdout

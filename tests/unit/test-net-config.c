@@ -45,6 +45,41 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A bridge left with another address: adopted, or refused when a subnet was asked for (issue 19 item 9). */
+static void test_existing_bridge_address(void **state)
+{
+	assert_int_equal(system("ip link add bt-adopt type bridge && ip addr add 10.251.7.1/24 dev bt-adopt"), 0);
+	_cleanup_free_ char *dir = unit_tmpdir();
+	_cleanup_free_ char *root = xasprintf("%s/root", dir), *run = xasprintf("%s/run", dir);
+	struct net_config cfg = { .root = root, .exec_root = run, .bridge_name = "bt-adopt" };
+	struct net_ctx *ctx = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	assert_int_equal(net_ctx_open(&cfg, &ctx, &err), 0);
+	_cleanup_(net_network_freep) struct net_network *n = NULL;
+	assert_int_equal(net_network_get(ctx, "bridge", &n, NULL), 0);
+	assert_string_equal(n->subnet, "10.251.7.0/24");
+	assert_string_equal(n->gateway, "10.251.7.1");
+	net_ctx_free(ctx);
+	/* the same root after the bridge got another address: adopted again (nothing attached) */
+	assert_int_equal(system("ip addr flush dev bt-adopt && ip addr add 10.251.8.1/24 dev bt-adopt"), 0);
+	assert_int_equal(net_ctx_open(&cfg, &ctx, NULL), 0);
+	net_network_free(n);
+	n = NULL;
+	assert_int_equal(net_network_get(ctx, "bridge", &n, NULL), 0);
+	assert_string_equal(n->subnet, "10.251.8.0/24");
+	net_ctx_free(ctx);
+	/* a subnet asked for that the bridge does not have: refused, naming the bridge and the fix */
+	_cleanup_free_ char *root2 = xasprintf("%s/root2", dir);
+	struct net_config cfg2 = { .root = root2, .exec_root = run, .bridge_name = "bt-adopt",
+				   .bridge_subnet = "10.251.9.0/24" };
+	assert_int_equal(net_ctx_open(&cfg2, &ctx, &err), -EEXIST);
+	_cleanup_free_ char *msg = berth_error_string(err);
+	assert_non_null(strstr(msg, "bridge 'bt-adopt' already has address 10.251.8.1/24"));
+	assert_non_null(strstr(msg, "ip link delete bt-adopt"));
+	assert_int_equal(system("ip link delete bt-adopt"), 0);
+	fs_rm_rf(dir, NULL);
+}
+
 static int create(struct fixture *f, const char *name, const char *subnet, struct berth_error **err)
 {
 	struct net_create_opts o = { .name = name, .subnet = subnet };
@@ -83,7 +118,9 @@ static void test_create_validation(void **state)
 		  -EINVAL,
 		  "not inside" },
 		{ { .name = "a", .gateway = "10.5.0.1" }, -EINVAL, "need --subnet" },
-		{ { .name = "bad name" }, -EINVAL, "invalid network name" },
+		{ { .name = "bad\nname" }, -EINVAL, "invalid network name" },
+		{ { .name = "a", .subnet = "10.5.0.0/24", .aux = (const char *const[]){ "x=10.6.0.1", NULL } },
+		  -EINVAL, "not inside subnet" },
 		{ { .name = "host" }, -EPERM, "reserved" },
 		{ { .name = "a", .driver = "overlay" }, -EOPNOTSUPP, "not supported" },
 		{ { .name = "a", .subnet = "172.17.5.0/24" }, -EEXIST, "overlaps with network 'bridge'" },
@@ -406,10 +443,23 @@ static void test_api_parsers(void **state)
 	assert_null(o.labels[0]);
 	assert_null(o.options[0]);
 	net_api_create_opts_done(&o);
+	/* dual stack: one entry per family, in any order */
+	json_auto_t *ds = json_loads("{\"Name\":\"d\",\"EnableIPv6\":true,\"IPAM\":{\"Config\":["
+				     "{\"Subnet\":\"fd00:1::/64\",\"Gateway\":\"fd00:1::9\"},"
+				     "{\"Subnet\":\"10.9.0.0/24\",\"AuxiliaryAddresses\":{\"h\":\"10.9.0.5\"}}]}}",
+				     0, NULL);
+	assert_int_equal(net_api_parse_create(ds, &o, NULL), 0);
+	assert_true(o.ipv6);
+	assert_string_equal(o.subnet6, "fd00:1::/64");
+	assert_string_equal(o.gateway6, "fd00:1::9");
+	assert_string_equal(o.subnet, "10.9.0.0/24");
+	assert_string_equal(o.aux[0], "h=10.9.0.5");
+	net_api_create_opts_done(&o);
 	const char *bad[] = { "[]",
 			      "{}",
 			      "{\"Name\":1}",
-			      "{\"Name\":\"x\",\"EnableIPv6\":true}",
+			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"fd00::/64\"},{\"Subnet\":\"fd01::/64\"}]}}",
+			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"fd00::/64\",\"IPRange\":\"fd00::/80\"}]}}",
 			      "{\"Name\":\"x\",\"Labels\":{\"a\":1}}",
 			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[1]}}",
 			      NULL };
@@ -444,6 +494,7 @@ int main(void)
 		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_default_networks, setup, teardown),
+		cmocka_unit_test(test_existing_bridge_address),
 		cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_get_remove_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepare_teardown_real_plugins, setup, teardown),

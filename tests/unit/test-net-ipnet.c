@@ -62,6 +62,23 @@ static void test_names(void **state)
 	assert_true(net_hostname_valid("web.example"));
 	assert_false(net_hostname_valid("-x"));
 	assert_false(net_hostname_valid("a b"));
+	/* docker takes any name: spaces, '/', ':' and UTF-8, not control characters */
+	assert_true(net_network_name_valid("my net"));
+	assert_true(net_network_name_valid("a/b:c \xc3\xbc"));
+	assert_false(net_network_name_valid(""));
+	assert_false(net_network_name_valid("a\nb"));
+	assert_false(net_network_name_valid("a\x7f"));
+	char long_name[NET_NAME_MAX + 2];
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[NET_NAME_MAX + 1] = '\0';
+	assert_false(net_network_name_valid(long_name));
+	long_name[NET_NAME_MAX] = '\0';
+	assert_true(net_network_name_valid(long_name));
+	assert_true(net_mac_valid("02:42:AC:11:00:9f"));
+	assert_false(net_mac_valid("02:42:ac:11:00"));
+	assert_false(net_mac_valid("02-42-ac-11-00-99"));
+	assert_false(net_mac_valid("02:42:ac:11:00:9g"));
+	assert_false(net_mac_valid(NULL));
 }
 
 static void test_routes_read(void **state)
@@ -174,6 +191,55 @@ static void test_extra_hosts(void **state)
 		assert_int_equal(extra_host_parse(bad[i], &name, &ip, NULL), -EINVAL);
 }
 
+static void test_ip6(void **state)
+{
+	struct ip6net a, b;
+	uint8_t x[16];
+	assert_int_equal(ip6net_parse("fd00:db8:1::/64", "s", &a, NULL), 0);
+	assert_int_equal(a.prefix, 64);
+	_cleanup_free_ char *f = ip6net_format(&a);
+	assert_string_equal(f, "fd00:db8:1::/64");
+	assert_int_equal(ip6net_parse("fd00:db8:1::1/64", "s", &b, NULL), -EINVAL); /* host bits */
+	assert_int_equal(ip6net_parse("fd00::/129", "s", &b, NULL), -EINVAL);
+	assert_int_equal(ip6net_parse("10.0.0.0/8", "s", &b, NULL), -EINVAL);
+	assert_int_equal(ip6net_parse("fd00::", "s", &b, NULL), -EINVAL);
+	assert_int_equal(ip6net_parse("fd00:db8::/32", "s", &b, NULL), 0);
+	assert_true(ip6net_overlap(&a, &b));
+	assert_int_equal(ip6net_parse("fd00:db9::/32", "s", &b, NULL), 0);
+	assert_false(ip6net_overlap(&a, &b));
+	assert_int_equal(ip6_parse("fd00:db8:1::ff", "a", x, NULL), 0);
+	assert_true(ip6net_contains(&a, x));
+	assert_int_equal(ip6_parse("fd00:db8:2::ff", "a", x, NULL), 0);
+	assert_false(ip6net_contains(&a, x));
+	assert_int_equal(ip6_parse("1.2.3.4", "a", x, NULL), -EINVAL);
+	/* cni_result_ipv6 */
+	json_auto_t *res = json_pack("{s:[{s:s},{s:s,s:s}]}", "ips", "address", "10.1.0.2/24", "address",
+				     "fd00:db8:1:0::2/64", "gateway", "fd00:db8:1::1");
+	char ip[IP6_STR_MAX], gw[IP6_STR_MAX];
+	int p = 0;
+	assert_int_equal(cni_result_ipv6(res, ip, &p, gw), 0);
+	assert_string_equal(ip, "fd00:db8:1::2");
+	assert_string_equal(gw, "fd00:db8:1::1");
+	assert_int_equal(p, 64);
+	json_auto_t *v4 = json_pack("{s:[{s:s}]}", "ips", "address", "10.1.0.2/24");
+	assert_int_equal(cni_result_ipv6(v4, ip, &p, gw), -ENOENT);
+}
+
+static void test_fw_render_v6(void **state)
+{
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	struct fw_net nets[] = { { "berth0", "172.17.0.0/16", false, NULL },
+				 { "br-a", "10.1.0.0/24", false, "fd00:db8:1::/64" },
+				 { "br-b", "10.2.0.0/24", true, "fd00:db8:2::/64" } };
+	struct fw_chains c = { 0 };
+	fw_chains_init(&c, "0123abcd");
+	fw_render_family(&sb, &c, nets, 3, true);
+	assert_non_null(strstr(sb.buf, "-A BERTH-POSTROUTING-0123abcd -s fd00:db8:1::/64 ! -o br-a -j MASQUERADE\n"));
+	assert_null(strstr(sb.buf, "fd00:db8:2::/64")); /* internal: no NAT */
+	assert_null(strstr(sb.buf, "172.17.0.0/16"));
+	assert_non_null(strstr(sb.buf, "-A BERTH-ISOLATION-2-0123abcd -o br-b -j DROP\n"));
+}
+
 static void test_fw_render(void **state)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -257,7 +323,8 @@ int main(void)
 		cmocka_unit_test(test_routes_read),      cmocka_unit_test(test_port_specs),
 		cmocka_unit_test(test_hosts_and_resolv), cmocka_unit_test(test_rewrite_in_place_keeps_inode),
 		cmocka_unit_test(test_extra_hosts),      cmocka_unit_test(test_dns_messages),
-		cmocka_unit_test(test_fw_render),
+		cmocka_unit_test(test_fw_render),       cmocka_unit_test(test_fw_render_v6),
+		cmocka_unit_test(test_ip6),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -320,6 +320,10 @@ struct sched_placement {
 	const char *node_id; /* the snapshot's: valid until that node is removed */
 	uint16_t *ports;     /* static ports in request order, then the dynamic ones */
 	size_t n_ports;
+	/* Why here: the decision examined this many nodes and scored the feasible
+	 * ones (a sample on large clusters); the others, per first failing filter. */
+	uint32_t examined, feasible;
+	uint32_t rejected[SCHED_R__MAX];
 };
 
 /* Strings owned by the result. */
@@ -399,6 +403,8 @@ struct sched_eviction {
 	char *task_id;
 	char *node_id;
 	int64_t evict_at; /* unix seconds: <= now means at once */
+	char *taint;      /* the taint that decides: "dedicated=gpu:NoExecute" */
+	int64_t tolerated; /* the tolerationSeconds that decide, -1: not tolerated at all */
 };
 
 /*

@@ -120,7 +120,8 @@ static void classify(struct svc *x, struct stask *st, json_t *t)
 	st->wanted = st->active && streq_ptr(jstr(t, "desiredStatus"), "RUNNING");
 	st->draining_lb = json_object_get(t, "drainingAt") != NULL;
 	json_t *inst = st->node ? json_object_get(p->insts, st->node) : NULL;
-	st->node_leaving = !inst || !streq_ptr(jstr(inst, "status"), "ACTIVE");
+	st->node_leaving = !inst || !streq_ptr(jstr(inst, "status"), "ACTIVE") ||
+			   json_object_get(t, "berthRebalanceAt"); /* moved by the rebalancer (rebalance.c) */
 	bool running = streq_ptr(jstr(t, "lastStatus"), "RUNNING");
 	bool checked = td_health_checked(td_get(p, jstr(t, "taskDefinitionArn")));
 	const char *health = jstr(t, "healthStatus");

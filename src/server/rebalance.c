@@ -48,6 +48,9 @@ static int check_field(struct ecs_call *c, const char *what, const char *k, json
 {
 	const char *f;
 	json_t *x;
+	if (!streq(k, "rebalance") && !streq(k, "disruptionBudget"))
+		return ecs_fail(c, "InvalidParameterException",
+				"%s.%s: unknown field (rebalance, disruptionBudget)", what, k);
 	if (!json_is_object(v))
 		return ecs_fail(c, "InvalidParameterException", "%s.%s: expected an object", what, k);
 	if (streq(k, "rebalance")) {
@@ -68,7 +71,7 @@ static int check_field(struct ecs_call *c, const char *what, const char *k, json
 				 mm ? json_integer_value(mm) : (json_int_t)1);
 		return 0;
 	}
-	if (streq(k, "disruptionBudget")) {
+	{ /* disruptionBudget */
 		json_object_foreach (v, f, x)
 			if (!streq(f, "maxUnavailable") || bad_int(x, 0, 1000000))
 				return ecs_fail(c, "InvalidParameterException",
@@ -77,11 +80,9 @@ static int check_field(struct ecs_call *c, const char *what, const char *k, json
 		if (!json_object_get(v, "maxUnavailable"))
 			return ecs_fail(c, "InvalidParameterException",
 					"%s.disruptionBudget.maxUnavailable: required", what);
-		*ret = json_deep_copy(v);
-		return 0;
 	}
-	return ecs_fail(c, "InvalidParameterException", "%s.%s: unknown field (rebalance, disruptionBudget)",
-			what, k);
+	*ret = json_deep_copy(v);
+	return 0;
 }
 
 int service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc)

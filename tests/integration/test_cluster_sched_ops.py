@@ -14,6 +14,7 @@ import os
 import subprocess
 import time
 from collections import Counter
+from datetime import datetime
 
 import pytest
 
@@ -109,7 +110,9 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
     t = wait_for(lambda: (lambda t: t if t["desiredStatus"] == "STOPPED" else None)(
         c.aws("describe-tasks", "--tasks", tol_arn)["tasks"][0]), 30, "tolerating task evicted")
     assert t["stoppedReason"] == "Task evicted: node taint maint=now:NoExecute tolerated for 2 s"
-    assert t["stoppingAt"] - tainted_at >= 1.5
+    stopping = t["stoppingAt"]
+    stopping = datetime.fromisoformat(stopping).timestamp() if isinstance(stopping, str) else stopping
+    assert stopping - tainted_at >= 1.5
 
     # why not this node: every filter that rejects it, through the native CLI
     out = berth(c, "node", "inspect", "--why", "sleepy", zc).stdout

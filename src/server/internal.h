@@ -288,6 +288,10 @@ void sched_evict_tick(struct server *s);
  * leader's rebalancer (once a second).
  */
 int service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc);
+/* A service's spread attributes other than zone and instance, in strategy order (borrowed); how many. */
+size_t service_spread_attributes(json_t *svc, const char **out, size_t max);
+/* An instance record's attribute (or label) value, or NULL. */
+const char *instance_attribute(json_t *inst, const char *name);
 void rebalance_tick(struct server *s);
 /* Container instance attributes `berth:taint:KEY` = "VALUE:EFFECT" are taints (docs/scheduler.md). */
 #define TAINT_ATTR_PREFIX "berth:taint:"

@@ -122,6 +122,34 @@ int service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc)
 	return 0;
 }
 
+/* ---- scale-in keys (deploy.c) ---- */
+
+size_t service_spread_attributes(json_t *svc, const char **out, size_t max)
+{
+	size_t n = 0, i;
+	json_t *st;
+	json_array_foreach (json_object_get(svc, "placementStrategy"), i, st) {
+		const char *f = jstr(st, "field");
+		if (!streq_ptr(jstr(st, "type"), "spread") || !f || n == max)
+			continue;
+		if (startswith(f, "attribute:"))
+			f += strlen("attribute:");
+		if (!streq(f, "ecs.availability-zone") && !streq(f, "instanceId") && !streq(f, "host"))
+			out[n++] = f;
+	}
+	return n;
+}
+
+const char *instance_attribute(json_t *inst, const char *name)
+{
+	size_t i;
+	json_t *a;
+	json_array_foreach (json_object_get(inst, "attributes"), i, a)
+		if (streq_ptr(jstr(a, "name"), name))
+			return jstr(a, "value");
+	return json_string_value(json_object_get(json_object_get(inst, "labels"), name));
+}
+
 /* ---- the leader's tick ---- */
 
 struct rb_service {

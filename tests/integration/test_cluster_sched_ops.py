@@ -14,7 +14,6 @@ import os
 import subprocess
 import time
 from collections import Counter
-from datetime import datetime
 
 import pytest
 
@@ -26,6 +25,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="agents need root")
 @pytest.fixture(scope="module")
 def cluster(busybox):
     c = Cluster(nodes=3)
+    print("T", round(time.time() % 1000, 1), 'c = Cluster(nodes=3)', flush=True)
     try:
         c.start(busybox=busybox)
         for family, extra in (("sleepy", {}),
@@ -42,13 +42,16 @@ def cluster(busybox):
         for inst in c.instances():
             zone = next(a["value"] for a in inst["attributes"] if a["name"] == "ecs.availability-zone")
             c.ids[zone] = inst["containerInstanceArn"].rsplit("/", 1)[1]
-        yield c
+        with c.ecs() as ecs:  # boto3 for polling (the aws CLI costs a Python start per call)
+            c.boto = ecs
+            yield c
     finally:
         c.cleanup()
 
 
 def berth(c, *args, check=True):
     env = dict(c.aws_env(), AWS_ENDPOINT_URL_ECS=c.endpoint, AWS_CA_BUNDLE=c.ca, AWS_REGION="us-east-1")
+    print("T", round(time.time() % 1000, 1), 'env = dict(c.aws_env(), AWS_ENDPOINT_URL', flush=True)
     p = subprocess.run(["nsenter", f"--net=/run/netns/{c.vpc}", berth_binary(), *map(str, args)],
                        capture_output=True, text=True, env=env, timeout=120)
     assert not check or p.returncode == 0, (args, p.stdout, p.stderr)
@@ -56,9 +59,13 @@ def berth(c, *args, check=True):
 
 
 def tasks(c, desired="RUNNING", **kw):
-    arns = c.aws("list-tasks", "--desired-status", desired, *sum((["--" + k.replace("_", "-"), v]
-                                                                   for k, v in kw.items()), []))["taskArns"]
-    return c.aws("describe-tasks", "--tasks", *arns)["tasks"] if arns else []
+    arns = c.boto.list_tasks(desiredStatus=desired, **{"serviceName" if k == "service_name" else k: v
+                                                       for k, v in kw.items()})["taskArns"]
+    return c.boto.describe_tasks(tasks=arns)["tasks"] if arns else []
+
+
+def task(c, arn):
+    return c.boto.describe_tasks(tasks=[arn])["tasks"][0]
 
 
 def zone_of(c, task):
@@ -67,7 +74,7 @@ def zone_of(c, task):
 
 
 def service(c, name):
-    return c.aws("describe-services", "--services", name)["services"][0]
+    return c.boto.describe_services(services=[name])["services"][0]
 
 
 def wait_spread(c, name, want, timeout=60):
@@ -82,37 +89,43 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
     c = cluster
     zc = c.ids["us-east-1c"]
     berth(c, "service", "create", "ev", "--task-definition", "sleepy", "--desired-count", 3, "--wait")
+    print("T", round(time.time() % 1000, 1), 'berth(c, "service", "create", "ev", "--t', flush=True)
     wait_spread(c, "ev", [1, 1, 1])
+    print("T", round(time.time() % 1000, 1), 'wait_spread(c, "ev", [1, 1, 1])', flush=True)
     run = c.aws("start-task", "--task-definition", "sleepy", "--container-instances", zc)
+    print("T", round(time.time() % 1000, 1), 'run = c.aws("start-task", "--task-defini', flush=True)
     tol = c.aws("start-task", "--task-definition", "tolerant", "--container-instances", zc)
+    print("T", round(time.time() % 1000, 1), 'tol = c.aws("start-task", "--task-defini', flush=True)
     arn, tol_arn = run["tasks"][0]["taskArn"], tol["tasks"][0]["taskArn"]
-    wait_for(lambda: all(t["lastStatus"] == "RUNNING" for t in c.aws("describe-tasks", "--tasks", arn, tol_arn)["tasks"]),
+    wait_for(lambda: all(task(c, a)["lastStatus"] == "RUNNING" for a in (arn, tol_arn)),
              60, "tasks on zone c running")
     # task inspect: why the task went where it did (named instance); a placed one: the strategy
     out = berth(c, "task", "inspect", arn.rsplit("/", 1)[1]).stdout
     assert "Placement:" in out and "the node asked for" in out, out
     ev_task = next(t for t in tasks(c, service_name="ev") if zone_of(c, t) == "us-east-1c")
+    print("T", round(time.time() % 1000, 1), 'ev_task = next(t for t in tasks(c, servi', flush=True)
     out = berth(c, "task", "inspect", ev_task["taskArn"].rsplit("/", 1)[1]).stdout
     assert "best of" in out and "spread(attribute:ecs.availability-zone)" in out, out
 
     tainted_at = time.time()
+    print("T", round(time.time() % 1000, 1), 'tainted_at = time.time()', flush=True)
     berth(c, "node", "taint", zc, "maint=now:NoExecute")
+    print("T", round(time.time() % 1000, 1), 'berth(c, "node", "taint", zc, "maint=now', flush=True)
     [a] = c.aws("list-attributes", "--target-type", "container-instance", "--attribute-name",
                 "berth:taint:maint")["attributes"]
     assert a["value"] == "now:NoExecute"
     stopped = wait_for(lambda: (lambda t: t if t["desiredStatus"] == "STOPPED" else None)(
-        c.aws("describe-tasks", "--tasks", arn)["tasks"][0]), 30, "RunTask task evicted")
+        task(c, arn)), 30, "RunTask task evicted")
     assert stopped["stopCode"] == "TerminationNotice"
     assert stopped["stoppedReason"] == "Task evicted: node taint maint=now:NoExecute not tolerated"
     # the service's task on zone c is replaced on the other nodes
     wait_spread(c, "ev", [1, 2], timeout=60)
+    print("T", round(time.time() % 1000, 1), 'wait_spread(c, "ev", [1, 2], timeout=60)', flush=True)
     # the tolerating task stays 2 s after the taint, then goes
     t = wait_for(lambda: (lambda t: t if t["desiredStatus"] == "STOPPED" else None)(
-        c.aws("describe-tasks", "--tasks", tol_arn)["tasks"][0]), 30, "tolerating task evicted")
+        task(c, tol_arn)), 30, "tolerating task evicted")
     assert t["stoppedReason"] == "Task evicted: node taint maint=now:NoExecute tolerated for 2 s"
-    stopping = t["stoppingAt"]
-    stopping = datetime.fromisoformat(stopping).timestamp() if isinstance(stopping, str) else stopping
-    assert stopping - tainted_at >= 1.5
+    assert t["stoppingAt"].timestamp() - tainted_at >= 1.5
 
     # why not this node: every filter that rejects it, through the native CLI
     out = berth(c, "node", "inspect", "--why", "sleepy", zc).stdout
@@ -120,16 +133,20 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
     out = berth(c, "node", "inspect", "--why", "tolerant", zc).stdout
     assert out.startswith(f"{zc}: feasible"), out
     p = berth(c, "node", "taint", zc, "maint=now:Sometimes", check=False)
+    print("T", round(time.time() % 1000, 1), 'p = berth(c, "node", "taint", zc, "maint', flush=True)
     assert p.returncode != 0 and "EFFECT" in p.stderr
     p = c.aws("put-attributes", "--attributes", f"name=berth:taint:x,value=bad,targetId={zc}", check=False)
+    print("T", round(time.time() % 1000, 1), 'p = c.aws("put-attributes", "--attribute', flush=True)
     assert p.returncode != 0 and "VALUE:EFFECT" in p.stderr
 
     berth(c, "node", "taint", zc, "maint-")
+    print("T", round(time.time() % 1000, 1), 'berth(c, "node", "taint", zc, "maint-")', flush=True)
     assert c.aws("list-attributes", "--target-type", "container-instance", "--attribute-name",
                  "berth:taint:maint")["attributes"] == []
     out = berth(c, "node", "inspect", "--why", "sleepy", zc).stdout
     assert out.startswith(f"{zc}: feasible"), out
     berth(c, "service", "rm", "-f", "ev")
+    print("T", round(time.time() % 1000, 1), 'berth(c, "service", "rm", "-f", "ev")', flush=True)
 
 
 def test_rebalancer_restores_the_spread_after_a_drain_start_before_stop(cluster):
@@ -138,11 +155,15 @@ def test_rebalancer_restores_the_spread_after_a_drain_start_before_stop(cluster)
     berth(c, "service", "create", "rb", "--task-definition", "sleepy", "--desired-count", 6,
           "--rebalance", 2, "--wait")
     wait_spread(c, "rb", [2, 2, 2])
+    print("T", round(time.time() % 1000, 1), 'wait_spread(c, "rb", [2, 2, 2])', flush=True)
     out = berth(c, "service", "inspect", "rb").stdout
     assert "Rebalance:" in out and "at most 2 tasks at a time" in out, out
     berth(c, "node", "drain", zb)
+    print("T", round(time.time() % 1000, 1), 'berth(c, "node", "drain", zb)', flush=True)
     wait_spread(c, "rb", [3, 3], timeout=90)
+    print("T", round(time.time() % 1000, 1), 'wait_spread(c, "rb", [3, 3], timeout=90)', flush=True)
     berth(c, "node", "activate", zb)
+    print("T", round(time.time() % 1000, 1), 'berth(c, "node", "activate", zb)', flush=True)
     low = []
 
     def balanced():
@@ -152,6 +173,7 @@ def test_rebalancer_restores_the_spread_after_a_drain_start_before_stop(cluster)
         got = sorted(Counter(zone_of(c, t) for t in running).values())
         return got == [2, 2, 2] and len(ts) == 6
     wait_for(balanced, 90, "rb rebalanced to 2/2/2", every=0.5)
+    print("T", round(time.time() % 1000, 1), 'wait_for(balanced, 90, "rb rebalanced to', flush=True)
     assert min(low) >= 6, low  # start before stop: never fewer running than desired
     events = [e["message"] for e in service(c, "rb")["events"]]
     moved = [m for m in events if "is rebalancing" in m]
@@ -159,29 +181,37 @@ def test_rebalancer_restores_the_spread_after_a_drain_start_before_stop(cluster)
     assert sum(int(m.split("rebalancing ")[1].split()[0]) for m in moved) >= 2
     # at rest: no more moves
     n = len(moved)
+    print("T", round(time.time() % 1000, 1), 'n = len(moved)', flush=True)
     wait_spread(c, "rb", [2, 2, 2])
+    print("T", round(time.time() % 1000, 1), 'wait_spread(c, "rb", [2, 2, 2])', flush=True)
     assert len([e for e in service(c, "rb")["events"] if "is rebalancing" in e["message"]]) == n
     p = berth(c, "service", "update", "rb", "--rebalance", 101, check=False)
+    print("T", round(time.time() % 1000, 1), 'p = berth(c, "service", "update", "rb", ', flush=True)
     assert p.returncode != 0 and "--rebalance" in p.stderr
     p = c.aws("create-service", "--service-name", "bad", "--task-definition", "sleepy", "--desired-count", 1,
-              "--tags", "key=berth:rebalance,value={\"maxMoves\":0}", check=False)
+              "--tags", json.dumps([{"key": "berth:rebalance", "value": json.dumps({"maxMoves": 0})}]), check=False)
     assert p.returncode != 0 and "InvalidParameterException" in p.stderr and "maxMoves" in p.stderr
     berth(c, "service", "rm", "-f", "rb")
+    print("T", round(time.time() % 1000, 1), 'berth(c, "service", "rm", "-f", "rb")', flush=True)
 
 
 def test_agent_taint_noexecute_evicts_what_runs_on_the_node(cluster):
     c = cluster
     node = next(n for n in c.nodes if n.zone == "us-east-1a")
+    print("T", round(time.time() % 1000, 1), 'node = next(n for n in c.nodes if n.zone', flush=True)
     za = c.ids["us-east-1a"]
     run = c.aws("start-task", "--task-definition", "sleepy", "--container-instances", za)
+    print("T", round(time.time() % 1000, 1), 'run = c.aws("start-task", "--task-defini', flush=True)
     arn = run["tasks"][0]["taskArn"]
-    wait_for(lambda: c.aws("describe-tasks", "--tasks", arn)["tasks"][0]["lastStatus"] == "RUNNING", 60,
+    wait_for(lambda: task(c, arn)["lastStatus"] == "RUNNING", 60,
              "task running")
     node.stop()
+    print("T", round(time.time() % 1000, 1), 'node.stop()', flush=True)
     node.extra = ["--taint", "gpu=yes:NoExecute"]
     node.start()
+    print("T", round(time.time() % 1000, 1), 'node.start()', flush=True)
     t = wait_for(lambda: (lambda t: t if t["desiredStatus"] == "STOPPED" else None)(
-        c.aws("describe-tasks", "--tasks", arn)["tasks"][0]), 60, "task evicted by the agent's taint")
+        task(c, arn)), 60, "task evicted by the agent's taint")
     assert t["stoppedReason"] == "Task evicted: node taint gpu=yes:NoExecute not tolerated"
     run = c.aws("run-task", "--task-definition", "sleepy", "--count", 3, "--placement-constraints", json.dumps(
         [{"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1a"}]))

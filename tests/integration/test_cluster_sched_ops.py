@@ -25,7 +25,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="agents need root")
 @pytest.fixture(scope="module")
 def cluster(busybox):
     c = Cluster(nodes=3)
-    print("T", round(time.time() % 1000, 1), 'c = Cluster(nodes=3)', flush=True)
     try:
         c.start(busybox=busybox)
         for family, extra in (("sleepy", {}),
@@ -51,7 +50,6 @@ def cluster(busybox):
 
 def berth(c, *args, check=True):
     env = dict(c.aws_env(), AWS_ENDPOINT_URL_ECS=c.endpoint, AWS_CA_BUNDLE=c.ca, AWS_REGION="us-east-1")
-    print("T", round(time.time() % 1000, 1), 'env = dict(c.aws_env(), AWS_ENDPOINT_URL', flush=True)
     p = subprocess.run(["nsenter", f"--net=/run/netns/{c.vpc}", berth_binary(), *map(str, args)],
                        capture_output=True, text=True, env=env, timeout=120)
     assert not check or p.returncode == 0, (args, p.stdout, p.stderr)
@@ -89,13 +87,9 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
     c = cluster
     zc = c.ids["us-east-1c"]
     berth(c, "service", "create", "ev", "--task-definition", "sleepy", "--desired-count", 3, "--wait")
-    print("T", round(time.time() % 1000, 1), 'berth(c, "service", "create", "ev", "--t', flush=True)
     wait_spread(c, "ev", [1, 1, 1])
-    print("T", round(time.time() % 1000, 1), 'wait_spread(c, "ev", [1, 1, 1])', flush=True)
     run = c.aws("start-task", "--task-definition", "sleepy", "--container-instances", zc)
-    print("T", round(time.time() % 1000, 1), 'run = c.aws("start-task", "--task-defini', flush=True)
     tol = c.aws("start-task", "--task-definition", "tolerant", "--container-instances", zc)
-    print("T", round(time.time() % 1000, 1), 'tol = c.aws("start-task", "--task-defini', flush=True)
     arn, tol_arn = run["tasks"][0]["taskArn"], tol["tasks"][0]["taskArn"]
     wait_for(lambda: all(task(c, a)["lastStatus"] == "RUNNING" for a in (arn, tol_arn)),
              60, "tasks on zone c running")
@@ -103,14 +97,11 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
     out = berth(c, "task", "inspect", arn.rsplit("/", 1)[1]).stdout
     assert "Placement:" in out and "the node asked for" in out, out
     ev_task = next(t for t in tasks(c, service_name="ev") if zone_of(c, t) == "us-east-1c")
-    print("T", round(time.time() % 1000, 1), 'ev_task = next(t for t in tasks(c, servi', flush=True)
     out = berth(c, "task", "inspect", ev_task["taskArn"].rsplit("/", 1)[1]).stdout
     assert "best of" in out and "spread(attribute:ecs.availability-zone)" in out, out
 
     tainted_at = time.time()
-    print("T", round(time.time() % 1000, 1), 'tainted_at = time.time()', flush=True)
     berth(c, "node", "taint", zc, "maint=now:NoExecute")
-    print("T", round(time.time() % 1000, 1), 'berth(c, "node", "taint", zc, "maint=now', flush=True)
     [a] = c.aws("list-attributes", "--target-type", "container-instance", "--attribute-name",
                 "berth:taint:maint")["attributes"]
     assert a["value"] == "now:NoExecute"
@@ -120,7 +111,6 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
     assert stopped["stoppedReason"] == "Task evicted: node taint maint=now:NoExecute not tolerated"
     # the service's task on zone c is replaced on the other nodes
     wait_spread(c, "ev", [1, 2], timeout=60)
-    print("T", round(time.time() % 1000, 1), 'wait_spread(c, "ev", [1, 2], timeout=60)', flush=True)
     # the tolerating task stays 2 s after the taint, then goes
     t = wait_for(lambda: (lambda t: t if t["desiredStatus"] == "STOPPED" else None)(
         task(c, tol_arn)), 30, "tolerating task evicted")
@@ -133,20 +123,16 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
     out = berth(c, "node", "inspect", "--why", "tolerant", zc).stdout
     assert out.startswith(f"{zc}: feasible"), out
     p = berth(c, "node", "taint", zc, "maint=now:Sometimes", check=False)
-    print("T", round(time.time() % 1000, 1), 'p = berth(c, "node", "taint", zc, "maint', flush=True)
     assert p.returncode != 0 and "EFFECT" in p.stderr
     p = c.aws("put-attributes", "--attributes", f"name=berth:taint:x,value=bad,targetId={zc}", check=False)
-    print("T", round(time.time() % 1000, 1), 'p = c.aws("put-attributes", "--attribute', flush=True)
     assert p.returncode != 0 and "VALUE:EFFECT" in p.stderr
 
     berth(c, "node", "taint", zc, "maint-")
-    print("T", round(time.time() % 1000, 1), 'berth(c, "node", "taint", zc, "maint-")', flush=True)
     assert c.aws("list-attributes", "--target-type", "container-instance", "--attribute-name",
                  "berth:taint:maint")["attributes"] == []
     out = berth(c, "node", "inspect", "--why", "sleepy", zc).stdout
     assert out.startswith(f"{zc}: feasible"), out
     berth(c, "service", "rm", "-f", "ev")
-    print("T", round(time.time() % 1000, 1), 'berth(c, "service", "rm", "-f", "ev")', flush=True)
 
 
 def test_rebalancer_restores_the_spread_after_a_drain_start_before_stop(cluster):
@@ -155,15 +141,11 @@ def test_rebalancer_restores_the_spread_after_a_drain_start_before_stop(cluster)
     berth(c, "service", "create", "rb", "--task-definition", "sleepy", "--desired-count", 6,
           "--rebalance", 2, "--wait")
     wait_spread(c, "rb", [2, 2, 2])
-    print("T", round(time.time() % 1000, 1), 'wait_spread(c, "rb", [2, 2, 2])', flush=True)
     out = berth(c, "service", "inspect", "rb").stdout
     assert "Rebalance:" in out and "at most 2 tasks at a time" in out, out
     berth(c, "node", "drain", zb)
-    print("T", round(time.time() % 1000, 1), 'berth(c, "node", "drain", zb)', flush=True)
     wait_spread(c, "rb", [3, 3], timeout=90)
-    print("T", round(time.time() % 1000, 1), 'wait_spread(c, "rb", [3, 3], timeout=90)', flush=True)
     berth(c, "node", "activate", zb)
-    print("T", round(time.time() % 1000, 1), 'berth(c, "node", "activate", zb)', flush=True)
     low = []
 
     def balanced():
@@ -173,7 +155,6 @@ def test_rebalancer_restores_the_spread_after_a_drain_start_before_stop(cluster)
         got = sorted(Counter(zone_of(c, t) for t in running).values())
         return got == [2, 2, 2] and len(ts) == 6
     wait_for(balanced, 90, "rb rebalanced to 2/2/2", every=0.5)
-    print("T", round(time.time() % 1000, 1), 'wait_for(balanced, 90, "rb rebalanced to', flush=True)
     assert min(low) >= 6, low  # start before stop: never fewer running than desired
     events = [e["message"] for e in service(c, "rb")["events"]]
     moved = [m for m in events if "is rebalancing" in m]
@@ -181,35 +162,25 @@ def test_rebalancer_restores_the_spread_after_a_drain_start_before_stop(cluster)
     assert sum(int(m.split("rebalancing ")[1].split()[0]) for m in moved) >= 2
     # at rest: no more moves
     n = len(moved)
-    print("T", round(time.time() % 1000, 1), 'n = len(moved)', flush=True)
     wait_spread(c, "rb", [2, 2, 2])
-    print("T", round(time.time() % 1000, 1), 'wait_spread(c, "rb", [2, 2, 2])', flush=True)
     assert len([e for e in service(c, "rb")["events"] if "is rebalancing" in e["message"]]) == n
     p = berth(c, "service", "update", "rb", "--rebalance", 101, check=False)
-    print("T", round(time.time() % 1000, 1), 'p = berth(c, "service", "update", "rb", ', flush=True)
     assert p.returncode != 0 and "--rebalance" in p.stderr
     p = c.aws("create-service", "--service-name", "bad", "--task-definition", "sleepy", "--desired-count", 1,
               "--tags", json.dumps([{"key": "berth:rebalance", "value": json.dumps({"maxMoves": 0})}]), check=False)
     assert p.returncode != 0 and "InvalidParameterException" in p.stderr and "maxMoves" in p.stderr
     berth(c, "service", "rm", "-f", "rb")
-    print("T", round(time.time() % 1000, 1), 'berth(c, "service", "rm", "-f", "rb")', flush=True)
 
 
 def test_agent_taint_noexecute_evicts_what_runs_on_the_node(cluster):
     c = cluster
     node = next(n for n in c.nodes if n.zone == "us-east-1a")
-    print("T", round(time.time() % 1000, 1), 'node = next(n for n in c.nodes if n.zone', flush=True)
     za = c.ids["us-east-1a"]
     run = c.aws("start-task", "--task-definition", "sleepy", "--container-instances", za)
-    print("T", round(time.time() % 1000, 1), 'run = c.aws("start-task", "--task-defini', flush=True)
-    arn = run["tasks"][0]["taskArn"]
-    wait_for(lambda: task(c, arn)["lastStatus"] == "RUNNING", 60,
-             "task running")
+    arn = run["tasks"][0]["taskArn"]  # placed: it holds the node, running or not
     node.stop()
-    print("T", round(time.time() % 1000, 1), 'node.stop()', flush=True)
     node.extra = ["--taint", "gpu=yes:NoExecute"]
     node.start()
-    print("T", round(time.time() % 1000, 1), 'node.start()', flush=True)
     t = wait_for(lambda: (lambda t: t if t["desiredStatus"] == "STOPPED" else None)(
         task(c, arn)), 60, "task evicted by the agent's taint")
     assert t["stoppedReason"] == "Task evicted: node taint gpu=yes:NoExecute not tolerated"

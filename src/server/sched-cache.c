@@ -292,6 +292,14 @@ static void apply(struct sched_cache *c, const struct store_event *e)
 			(void)sched_task_remove(snap, id, NULL);
 		return;
 	}
+	/*
+	 * A known task that does not stop: nothing to do (a running task's
+	 * resources never change), without parsing it. Most task events are
+	 * this replica's own placements and the agents' progress reports.
+	 */
+	if (!inst && sched_task_node(snap, id) && !memmem(e->kv.value, e->kv.value_len, "STOPPED", 7) &&
+	    !memmem(e->kv.value, e->kv.value_len, TASK_STOP_CODE_PREEMPTED, strlen(TASK_STOP_CODE_PREEMPTED)))
+		return;
 	json_t *v = json_loadb(e->kv.value, e->kv.value_len, 0, NULL);
 	if (!v)
 		return;

@@ -446,7 +446,10 @@ int sched_rebalance(struct sched_snapshot *s, struct sched_prepared *p, size_t m
 		    struct sched_move **ret, size_t *ret_n, struct berth_error **err);
 void sched_moves_free(struct sched_move *m, size_t n);
 
-/* `berth bench-scheduler` (src/sched/bench.c). */
+/* `berth bench-scheduler` (src/sched/bench.c; with --store, server/sched-bench.c). */
 int sched_bench_main(int argc, char **argv);
+/* Shared with the durable bench: this process's RSS (KiB, -1 unknown), a qsort comparator of uint64_t. */
+long sched_bench_rss_kib(void);
+int sched_bench_cmp_u64(const void *a, const void *b);
 
 #endif

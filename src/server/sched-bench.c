@@ -59,17 +59,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static long rss_kib(void)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
-	char line[256];
-	long v = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
-			break;
-	return v;
-}
-
 static int call(struct dbench *b, ecs_op_fn fn, json_t *in, json_t **out)
 {
 	struct ecs_call c = { .srv = &b->srv };
@@ -264,12 +253,6 @@ static void *client(void *arg)
 	return NULL;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -381,7 +364,7 @@ int server_bench_scheduler_main(int argc, char **argv)
 	b.cluster = cluster;
 	b.lat = xcalloc(b.tasks + 1, sizeof(*b.lat));
 	uint32_t zones = 3 + (uint32_t)(mix(b.seed) % 4);
-	long rss0 = rss_kib();
+	long rss0 = sched_bench_rss_kib();
 	uint64_t s0 = now_ns();
 	int rc = 1;
 	if (setup(&b, zones) < 0)
@@ -404,7 +387,7 @@ int server_bench_scheduler_main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 	double wall = (double)(now_ns() - w0) / 1e9;
 	uint64_t calls = atomic_load(&b.calls);
-	qsort(b.lat, calls, sizeof(*b.lat), cmp_u64);
+	qsort(b.lat, calls, sizeof(*b.lat), sched_bench_cmp_u64);
 	uint64_t placed = atomic_load(&b.placed);
 	printf("{\"nodes\": %llu, \"zones\": %u, \"tasks\": %llu, \"placed\": %llu, \"unplaced\": %llu, "
 	       "\"requests\": %llu, \"errors\": %llu, \"store\": \"%s\", \"clients\": %llu, "
@@ -416,7 +399,7 @@ int server_bench_scheduler_main(int argc, char **argv)
 	       (unsigned long long)atomic_load(&b.errors), b.srv.store->ops->name,
 	       (unsigned long long)b.clients, setup_s, wall, wall > 0 ? (double)placed / wall : 0.0,
 	       calls ? b.lat[calls / 2] / 1e3 : 0.0, calls ? b.lat[calls * 99 / 100] / 1e3 : 0.0,
-	       calls ? b.lat[calls - 1] / 1e3 : 0.0, (unsigned long long)b.batch, rss_kib(), rss_kib() - rss0);
+	       calls ? b.lat[calls - 1] / 1e3 : 0.0, (unsigned long long)b.batch, sched_bench_rss_kib(), sched_bench_rss_kib() - rss0);
 	rc = atomic_load(&b.errors) ? 1 : 0;
 out:
 	free(b.lat);

@@ -31,6 +31,7 @@
 #include "server/taskdef.h"
 
 #define REBALANCE_MAX_MOVES 100
+#define REBALANCE_GIVE_UP   300.0 /* seconds: a move whose replacement never got healthy is dropped */
 
 static const char *jstr(json_t *o, const char *k)
 {
@@ -214,18 +215,26 @@ static int plan(struct server *s, struct rb_service *x, size_t max_moves, struct
 	return r < 0 ? -1 : 0;
 }
 
-/* Mark a task for the service controller to replace (start before stop). */
-static bool mark(struct server *s, const char *cluster, const struct sched_move *m, double now)
+/*
+ * Mark a task for the service controller to replace (start before stop), or
+ * (to_node NULL) take the mark back.
+ */
+static bool mark(struct server *s, const char *cluster, const char *task_id, const char *to_node, double now)
 {
-	_cleanup_free_ char *key = xasprintf("/berth/tasks/%s/%s", cluster, m->task_id);
+	_cleanup_free_ char *key = xasprintf("/berth/tasks/%s/%s", cluster, task_id);
 	for (int attempt = 0; attempt < 5; attempt++) {
 		_cleanup_json_ json_t *t = NULL;
 		int64_t rev;
 		if (record_get(s, key, &t, &rev, NULL) < 0 ||
 		    !streq_ptr(jstr(t, "desiredStatus"), "RUNNING"))
 			return false;
-		json_object_set_new(t, "berthRebalanceAt", json_real(now));
-		json_object_set_new(t, "berthRebalanceTo", json_string(m->to_node));
+		if (to_node) {
+			json_object_set_new(t, "berthRebalanceAt", json_real(now));
+			json_object_set_new(t, "berthRebalanceTo", json_string(to_node));
+		} else {
+			json_object_del(t, "berthRebalanceAt");
+			json_object_del(t, "berthRebalanceTo");
+		}
 		json_object_set_new(t, "version", json_integer(json_integer_value(json_object_get(t, "version")) + 1));
 		bool ok = false;
 		if (record_cas(s, key, t, rev, &ok, NULL) < 0)
@@ -251,8 +260,23 @@ static void note(struct server *s, struct rb_service *x, const char *msg)
 	}
 }
 
+/* Moves that did not finish in REBALANCE_GIVE_UP seconds (the replacement never fit or got healthy). */
+static void give_up_stale(struct server *s, struct rb_service *x, double now)
+{
+	size_t i;
+	json_t *t;
+	json_array_foreach (x->tasks, i, t) {
+		json_t *at = json_object_get(t, "berthRebalanceAt");
+		if (at && now - json_number_value(at) > REBALANCE_GIVE_UP &&
+		    mark(s, x->cluster, arn_tail(jstr(t, "taskArn") ?: ""), NULL, now))
+			log_fields(LOG_LEVEL_WARN, "rebalance move given up", "service", x->name, "task",
+				   jstr(t, "taskArn"), NULL);
+	}
+}
+
 static void rebalance_service(struct server *s, struct rb_service *x, json_t *cfg)
 {
+	give_up_stale(s, x, record_now());
 	if (!json_is_true(json_object_get(cfg, "enabled")) || !at_rest(x))
 		return;
 	json_int_t max = json_integer_value(json_object_get(cfg, "maxMoves"));
@@ -266,7 +290,7 @@ static void rebalance_service(struct server *s, struct rb_service *x, json_t *cf
 	struct strbuf sb = STRBUF_INIT;
 	size_t marked = 0;
 	for (size_t i = 0; i < n; i++)
-		if (mark(s, x->cluster, &moves[i], now))
+		if (mark(s, x->cluster, moves[i].task_id, moves[i].to_node, now))
 			strbuf_addf(&sb, "%s(task %s) from %s to %s", marked++ ? ", " : "", moves[i].task_id,
 				    moves[i].from_node, moves[i].to_node);
 	if (marked) {

@@ -158,8 +158,8 @@ static int explain_nodes(struct ecs_cli *e, const struct inspect_opts *o, int ar
 {
 	int rc = 0;
 	for (int i = optind; i < argc; i++) {
-		_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", "taskDefinition", o->why, "containerInstance",
-						      argv[i]),
+		_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", "taskDefinition", o->why,
+						      "containerInstance", argv[i]),
 				      *out = NULL;
 		if (o->group)
 			json_object_set_new(in, "group", json_string(o->group));
@@ -262,7 +262,8 @@ static int node_taint(int argc, char **argv)
 	    "kubectl taint): KEY=VALUE:EFFECT or\nKEY:EFFECT sets, KEY- removes. EFFECT: NoSchedule (new "
 	    "tasks must tolerate it),\nPreferNoSchedule (avoided when possible), NoExecute (running tasks "
 	    "that do not\ntolerate it are stopped; tolerationSeconds delay that). Stored as the attribute\n"
-	    "berth:taint:KEY = VALUE:EFFECT (aws ecs put-attributes does the same)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
+	    "berth:taint:KEY = VALUE:EFFECT (aws ecs put-attributes does the "
+	    "same)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
 	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;

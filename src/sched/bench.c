@@ -196,7 +196,8 @@ static void usage(FILE *f)
 		"                 (default 0: 100 nodes; 100: all; 'kube': kube-scheduler's adaptive %%)\n"
 		"  --explain      print why each unplaced task did not fit (stderr)\n"
 		"  --store none   compute only (the default); --store sqlite:PATH|etcd://HOST:PORT runs\n"
-		"                 the server's durable RunTask path instead (berth bench-scheduler --store X --help)\n");
+		"                 the server's durable RunTask path instead (berth bench-scheduler --store X "
+		"--help)\n");
 }
 
 static int parse_opts(int argc, char **argv, struct bench_opts *o)
@@ -227,10 +228,11 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		}
 		if (c == 'S') {
 			if (!streq(optarg, "none")) {
-				fprintf(stderr,
-					"berth bench-scheduler: --store '%s': the library bench is compute only "
-					"(berth bench-scheduler routes other stores to the server's path)\n",
-					optarg);
+				fprintf(
+				    stderr,
+				    "berth bench-scheduler: --store '%s': the library bench is compute only "
+				    "(berth bench-scheduler routes other stores to the server's path)\n",
+				    optarg);
 				return -EINVAL;
 			}
 			continue;
@@ -344,7 +346,8 @@ int sched_bench_main(int argc, char **argv)
 	       (unsigned long long)run.calls, o.sample, secs, wall,
 	       secs > 0 ? (double)run.placed / secs : 0.0, run.lat[run.calls / 2] / 1e3,
 	       run.lat[run.calls * 99 / 100] / 1e3, run.lat[run.calls - 1] / 1e3, (unsigned long long)o.batch,
-	       sched_bench_rss_kib(), (double)(rss_nodes - rss0) * 1024.0 / (double)o.nodes, sched_task_count(s));
+	       sched_bench_rss_kib(), (double)(rss_nodes - rss0) * 1024.0 / (double)o.nodes,
+	       sched_task_count(s));
 	free(run.lat);
 	for (int i = 0; i < KINDS * SERVICES; i++)
 		sched_prepared_free(preps[i]);

@@ -278,7 +278,7 @@ int sched_noexecute_evictions(struct sched_snapshot *s, const char *node_id, int
 				v = xrealloc(v, cap * sizeof(*v));
 			}
 			v[n++] = (struct sched_eviction){ xstrdup(t->id), xstrdup(nd->id), at, xstrdup(taint),
-							   secs };
+							  secs };
 		}
 	}
 	if (n)

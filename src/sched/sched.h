@@ -402,8 +402,8 @@ int sched_explain_node(struct sched_snapshot *s, struct sched_prepared *p, const
 struct sched_eviction {
 	char *task_id;
 	char *node_id;
-	int64_t evict_at; /* unix seconds: <= now means at once */
-	char *taint;      /* the taint that decides: "dedicated=gpu:NoExecute" */
+	int64_t evict_at;  /* unix seconds: <= now means at once */
+	char *taint;       /* the taint that decides: "dedicated=gpu:NoExecute" */
 	int64_t tolerated; /* the tolerationSeconds that decide, -1: not tolerated at all */
 };
 

@@ -62,13 +62,15 @@ static const char *level_value(const struct deploy_task *t, size_t level)
 }
 
 /* Remaining tasks (not yet chosen) sharing t's domain at each level: zone, zone+keys[0], ..., node. */
-static void load_of(const struct deploy_task *tasks, size_t n, const bool *gone, size_t i, size_t load[LEVELS])
+static void load_of(const struct deploy_task *tasks, size_t n, const bool *gone, size_t i,
+		    size_t load[LEVELS])
 {
 	memset(load, 0, LEVELS * sizeof(*load));
 	for (size_t k = 0; k < n; k++) {
 		if (gone[k])
 			continue;
-		for (size_t l = 0; l < LEVELS && same(level_value(&tasks[k], l), level_value(&tasks[i], l)); l++)
+		for (size_t l = 0; l < LEVELS && same(level_value(&tasks[k], l), level_value(&tasks[i], l));
+		     l++)
 			load[l]++;
 	}
 }

@@ -61,11 +61,12 @@ static int check_field(struct ecs_call *c, const char *what, const char *k, json
 						"%s.rebalance.enabled: expected true or false", what);
 			if (streq(f, "maxMoves") && bad_int(x, 1, REBALANCE_MAX_MOVES))
 				return ecs_fail(c, "InvalidParameterException",
-						"%s.rebalance.maxMoves: expected an integer from 1 to %d", what,
-						REBALANCE_MAX_MOVES);
+						"%s.rebalance.maxMoves: expected an integer from 1 to %d",
+						what, REBALANCE_MAX_MOVES);
 			if (!streq(f, "enabled") && !streq(f, "maxMoves"))
 				return ecs_fail(c, "InvalidParameterException",
-						"%s.rebalance.%s: unknown field (enabled, maxMoves)", what, f);
+						"%s.rebalance.%s: unknown field (enabled, maxMoves)", what,
+						f);
 		}
 		json_t *en = json_object_get(v, "enabled"), *mm = json_object_get(v, "maxMoves");
 		*ret = json_pack("{s:b,s:I}", "enabled", en ? json_is_true(en) : true, "maxMoves",
@@ -75,9 +76,10 @@ static int check_field(struct ecs_call *c, const char *what, const char *k, json
 	{ /* disruptionBudget */
 		json_object_foreach (v, f, x)
 			if (!streq(f, "maxUnavailable") || bad_int(x, 0, 1000000))
-				return ecs_fail(c, "InvalidParameterException",
-						"%s.disruptionBudget.%s: expected maxUnavailable, an integer >= 0",
-						what, f);
+				return ecs_fail(
+				    c, "InvalidParameterException",
+				    "%s.disruptionBudget.%s: expected maxUnavailable, an integer >= 0", what,
+				    f);
 		if (!json_object_get(v, "maxUnavailable"))
 			return ecs_fail(c, "InvalidParameterException",
 					"%s.disruptionBudget.maxUnavailable: required", what);
@@ -91,7 +93,8 @@ int service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc)
 	json_t *ext = json_object_get(in, "berthScheduling");
 	if (ext && !json_is_object(ext))
 		return ecs_fail(c, "InvalidParameterException", "berthScheduling: expected an object");
-	_cleanup_json_ json_t *merged = json_deep_copy(json_object_get(svc, "berthScheduling")) ?: json_object();
+	_cleanup_json_ json_t *merged =
+	    json_deep_copy(json_object_get(svc, "berthScheduling")) ?: json_object();
 	const char *k;
 	json_t *v;
 	json_object_foreach (ext, k, v) {
@@ -104,9 +107,9 @@ int service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc)
 	json_t *t;
 	json_array_foreach (json_object_get(in, "tags"), i, t) {
 		const char *key = jstr(t, "key"), *value = jstr(t, "value");
-		const char *field = streq_ptr(key, "berth:rebalance")		? "rebalance"
+		const char *field = streq_ptr(key, "berth:rebalance")          ? "rebalance"
 				    : streq_ptr(key, "berth:disruptionBudget") ? "disruptionBudget"
-									: NULL;
+									       : NULL;
 		if (!field || json_object_get(ext, field))
 			continue;
 		_cleanup_json_ json_t *j = value ? json_loads(value, JSON_DECODE_ANY, NULL) : NULL;
@@ -168,8 +171,8 @@ static void gather(struct rb_service *x, json_t *all)
 	size_t i;
 	json_t *t;
 	json_array_foreach (all, i, t) {
-		if (!streq_ptr(jstr(t, "group"), x->group) || !streq_ptr(jstr(t, "desiredStatus"), "RUNNING") ||
-		    !task_active(t))
+		if (!streq_ptr(jstr(t, "group"), x->group) ||
+		    !streq_ptr(jstr(t, "desiredStatus"), "RUNNING") || !task_active(t))
 			continue;
 		json_array_append(x->tasks, t);
 		x->running += streq_ptr(jstr(t, "lastStatus"), "RUNNING");
@@ -188,7 +191,8 @@ static bool at_rest(struct rb_service *x)
 }
 
 /* The move plan for a service (caller frees with sched_moves_free). */
-static int plan(struct server *s, struct rb_service *x, size_t max_moves, struct sched_move **ret, size_t *ret_n)
+static int plan(struct server *s, struct rb_service *x, size_t max_moves, struct sched_move **ret,
+		size_t *ret_n)
 {
 	json_t *primary = json_array_get(json_object_get(x->svc, "deployments"), 0);
 	struct ecs_call c = { .srv = s };
@@ -199,9 +203,12 @@ static int plan(struct server *s, struct rb_service *x, size_t max_moves, struct
 	}
 	_cleanup_json_ json_t *strat = service_strategies(json_object_get(x->svc, "placementStrategy"));
 	struct sreq rq;
-	struct sreq_input in = { td,      json_object_get(x->svc, "placementConstraints"),
-				 strat,   x->group,
-				 taskdef_cpu(td), taskdef_memory(td) };
+	struct sreq_input in = { td,
+				 json_object_get(x->svc, "placementConstraints"),
+				 strat,
+				 x->group,
+				 taskdef_cpu(td),
+				 taskdef_memory(td) };
 	struct sched_snapshot *snap = NULL;
 	struct sched_prepared *p = NULL;
 	if (sched_cache_lock(s, x->cluster, &snap, NULL) < 0)
@@ -225,8 +232,7 @@ static bool mark(struct server *s, const char *cluster, const char *task_id, con
 	for (int attempt = 0; attempt < 5; attempt++) {
 		_cleanup_json_ json_t *t = NULL;
 		int64_t rev;
-		if (record_get(s, key, &t, &rev, NULL) < 0 ||
-		    !streq_ptr(jstr(t, "desiredStatus"), "RUNNING"))
+		if (record_get(s, key, &t, &rev, NULL) < 0 || !streq_ptr(jstr(t, "desiredStatus"), "RUNNING"))
 			return false;
 		if (to_node) {
 			json_object_set_new(t, "berthRebalanceAt", json_real(now));
@@ -235,7 +241,8 @@ static bool mark(struct server *s, const char *cluster, const char *task_id, con
 			json_object_del(t, "berthRebalanceAt");
 			json_object_del(t, "berthRebalanceTo");
 		}
-		json_object_set_new(t, "version", json_integer(json_integer_value(json_object_get(t, "version")) + 1));
+		json_object_set_new(t, "version",
+				    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
 		bool ok = false;
 		if (record_cas(s, key, t, rev, &ok, NULL) < 0)
 			return false;
@@ -294,8 +301,9 @@ static void rebalance_service(struct server *s, struct rb_service *x, json_t *cf
 			strbuf_addf(&sb, "%s(task %s) from %s to %s", marked++ ? ", " : "", moves[i].task_id,
 				    moves[i].from_node, moves[i].to_node);
 	if (marked) {
-		_cleanup_free_ char *msg = xasprintf("(service %s) is rebalancing %zu tasks (start before stop): %s.",
-						     x->name, marked, sb.buf);
+		_cleanup_free_ char *msg =
+		    xasprintf("(service %s) is rebalancing %zu tasks (start before stop): %s.", x->name,
+			      marked, sb.buf);
 		note(s, x, msg);
 		log_fields(LOG_LEVEL_INFO, "service rebalancing", "service", x->name, "moves", sb.buf, NULL);
 	}

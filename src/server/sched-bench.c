@@ -30,15 +30,15 @@
 #include "server/internal.h"
 #include "server/server.h"
 
-#define BENCH_KINDS    10
-#define BENCH_SERVICES 20
+#define BENCH_KINDS       10
+#define BENCH_SERVICES    20
 #define BENCH_MAX_CLIENTS 256
 
 struct dbench {
 	struct server srv;
 	const char *cluster;
 	uint64_t nodes, tasks, seed, batch, clients;
-	atomic_uint_fast64_t next;     /* tasks handed out to clients */
+	atomic_uint_fast64_t next; /* tasks handed out to clients */
 	atomic_uint_fast64_t placed, unplaced, calls, errors;
 	uint64_t *lat; /* ns per call, [calls] */
 	pthread_mutex_t lat_lock;
@@ -97,12 +97,12 @@ static json_t *kind_taskdef(int kind)
 		ext = json_pack(
 		    "{s:[{s:s,s:s,s:s,s:s}],s:{s:[{s:[{s:s,s:s,s:[s]}]}],s:[{s:i,s:[{s:s,s:s,s:[s]}]}]}}",
 		    "tolerations", "key", "dedicated", "operator", "Equal", "value", "gpu", "effect",
-		    "NoSchedule", "nodeAffinity", "required", "matchExpressions", "key", "disk", "operator", "In",
-		    "values", "ssd", "preferred", "weight", 50, "matchExpressions", "key", "tier", "operator",
-		    "In", "values", "batch");
+		    "NoSchedule", "nodeAffinity", "required", "matchExpressions", "key", "disk", "operator",
+		    "In", "values", "ssd", "preferred", "weight", 50, "matchExpressions", "key", "tier",
+		    "operator", "In", "values", "batch");
 	else if (kind == 6)
-		ext = json_pack("{s:[{s:i,s:s,s:s}]}", "topologySpreadConstraints", "maxSkew", 1, "topologyKey",
-				"ecs.availability-zone", "whenUnsatisfiable", "DoNotSchedule");
+		ext = json_pack("{s:[{s:i,s:s,s:s}]}", "topologySpreadConstraints", "maxSkew", 1,
+				"topologyKey", "ecs.availability-zone", "whenUnsatisfiable", "DoNotSchedule");
 	else if (kind == 8)
 		ext = json_pack("{s:{s:s}}", "nodeSelector", "tier", "web");
 	if (ext)
@@ -164,16 +164,16 @@ static void gen_instance(struct dbench *b, uint64_t i, uint32_t zones, struct st
 	snprintf(ver, sizeof(ver), "1.%d.0", 60 + (int)((r >> 24) % 10));
 	_cleanup_free_ char *tail = xasprintf("%s/%s", b->cluster, id);
 	_cleanup_free_ char *arn = arn_make(&b->srv, "container-instance", tail);
-	json_t *res = json_pack(
-	    "[{s:s,s:s,s:i},{s:s,s:s,s:i},{s:s,s:s,s:[s,s,s,s,s]}]", "name", "CPU", "type", "INTEGER",
-	    "integerValue", cores[sz] * 1024, "name", "MEMORY", "type", "INTEGER", "integerValue",
-	    cores[sz] * mem_per_core[fam], "name", "PORTS", "type", "STRINGSET", "stringSetValue", "22", "2375",
-	    "2376", "51678", "51679");
-	json_t *attrs = json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]", "name",
-				  "ecs.availability-zone", "value", zone, "name", "ecs.instance-type", "value",
-				  type, "name", "ecs.os-type", "value", "linux", "name", "disk", "value",
-				  (r >> 32) % 3 ? "ssd" : "hdd", "name", "tier", "value",
-				  (r >> 36) % 2 ? "web" : "batch");
+	json_t *res =
+	    json_pack("[{s:s,s:s,s:i},{s:s,s:s,s:i},{s:s,s:s,s:[s,s,s,s,s]}]", "name", "CPU", "type",
+		      "INTEGER", "integerValue", cores[sz] * 1024, "name", "MEMORY", "type", "INTEGER",
+		      "integerValue", cores[sz] * mem_per_core[fam], "name", "PORTS", "type", "STRINGSET",
+		      "stringSetValue", "22", "2375", "2376", "51678", "51679");
+	json_t *attrs =
+	    json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]", "name", "ecs.availability-zone",
+		      "value", zone, "name", "ecs.instance-type", "value", type, "name", "ecs.os-type",
+		      "value", "linux", "name", "disk", "value", (r >> 32) % 3 ? "ssd" : "hdd", "name",
+		      "tier", "value", (r >> 36) % 2 ? "web" : "batch");
 	json_t *taints = json_array();
 	if ((r >> 40) % 100 < 3)
 		json_array_append_new(taints, json_pack("{s:s,s:s,s:s}", "key", "dedicated", "value", "gpu",
@@ -181,11 +181,11 @@ static void gen_instance(struct dbench *b, uint64_t i, uint32_t zones, struct st
 	else if ((r >> 40) % 100 < 5)
 		json_array_append_new(taints, json_pack("{s:s,s:s,s:s}", "key", "maintenance", "value", "",
 							"effect", "PreferNoSchedule"));
-	json_t *inst = json_pack("{s:s,s:s%,s:s,s:s,s:s,s:o,s:o,s:o,s:{s:s},s:f,s:i}", "containerInstanceArn",
-				 arn, "ec2InstanceId", id, (size_t)19, "status",
-				 (r >> 48) % 100 == 0 ? "DRAINING" : "ACTIVE", "nodeId", id, "clusterName",
-				 b->cluster, "registeredResources", res, "attributes", attrs, "taints", taints,
-				 "versionInfo", "agentVersion", ver, "registeredAt", record_now(), "version", 1);
+	json_t *inst = json_pack(
+	    "{s:s,s:s%,s:s,s:s,s:s,s:o,s:o,s:o,s:{s:s},s:f,s:i}", "containerInstanceArn", arn,
+	    "ec2InstanceId", id, (size_t)19, "status", (r >> 48) % 100 == 0 ? "DRAINING" : "ACTIVE", "nodeId",
+	    id, "clusterName", b->cluster, "registeredResources", res, "attributes", attrs, "taints", taints,
+	    "versionInfo", "agentVersion", ver, "registeredAt", record_now(), "version", 1);
 	bufs[0] = xasprintf("/berth/instances/%s/%s", b->cluster, id);
 	bufs[1] = json_dumps(inst, JSON_COMPACT);
 	bufs[2] = xasprintf("/berth/alive/%s", id);
@@ -399,7 +399,8 @@ int server_bench_scheduler_main(int argc, char **argv)
 	       (unsigned long long)atomic_load(&b.errors), b.srv.store->ops->name,
 	       (unsigned long long)b.clients, setup_s, wall, wall > 0 ? (double)placed / wall : 0.0,
 	       calls ? b.lat[calls / 2] / 1e3 : 0.0, calls ? b.lat[calls * 99 / 100] / 1e3 : 0.0,
-	       calls ? b.lat[calls - 1] / 1e3 : 0.0, (unsigned long long)b.batch, sched_bench_rss_kib(), sched_bench_rss_kib() - rss0);
+	       calls ? b.lat[calls - 1] / 1e3 : 0.0, (unsigned long long)b.batch, sched_bench_rss_kib(),
+	       sched_bench_rss_kib() - rss0);
 	rc = atomic_load(&b.errors) ? 1 : 0;
 out:
 	free(b.lat);

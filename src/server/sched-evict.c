@@ -35,13 +35,12 @@ static void evict_cluster(struct server *s, const char *cluster, int64_t now)
 	for (size_t i = 0; i < n && ev[i].evict_at <= now; i++) {
 		_cleanup_free_ char *key = xasprintf("/berth/tasks/%s/%s", cluster, ev[i].task_id);
 		_cleanup_free_ char *why =
-		    ev[i].tolerated < 0
-			? xasprintf("Task evicted: node taint %s not tolerated", ev[i].taint)
-			: xasprintf("Task evicted: node taint %s tolerated for %lld s", ev[i].taint,
-				    (long long)ev[i].tolerated);
+		    ev[i].tolerated < 0 ? xasprintf("Task evicted: node taint %s not tolerated", ev[i].taint)
+					: xasprintf("Task evicted: node taint %s tolerated for %lld s",
+						    ev[i].taint, (long long)ev[i].tolerated);
 		if (task_request_stop(s, key, EVICT_STOP_CODE, why, NULL, NULL) == 1)
-			log_fields(LOG_LEVEL_INFO, "task evicted", "task", ev[i].task_id, "node", ev[i].node_id,
-				   "taint", ev[i].taint, NULL);
+			log_fields(LOG_LEVEL_INFO, "task evicted", "task", ev[i].task_id, "node",
+				   ev[i].node_id, "taint", ev[i].taint, NULL);
 	}
 	sched_evictions_free(ev, n);
 }

@@ -39,13 +39,15 @@ static void test_field_and_defaults(void **state)
 	json_t *svc = json_object();
 	assert_null(ext("{\"berthScheduling\":{\"rebalance\":{}}}", svc));
 	json_t *rb = json_object_get(json_object_get(svc, "berthScheduling"), "rebalance");
-	assert_true(json_is_true(json_object_get(rb, "enabled"))); /* an object given: on, one move at a time */
+	assert_true(
+	    json_is_true(json_object_get(rb, "enabled"))); /* an object given: on, one move at a time */
 	assert_int_equal(json_integer_value(json_object_get(rb, "maxMoves")), 1);
 	/* an update merges: the budget is added, the rebalance kept */
 	assert_null(ext("{\"berthScheduling\":{\"disruptionBudget\":{\"maxUnavailable\":2}}}", svc));
 	json_t *b = json_object_get(svc, "berthScheduling");
 	assert_non_null(json_object_get(b, "rebalance"));
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(b, "disruptionBudget"), "maxUnavailable")), 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(b, "disruptionBudget"), "maxUnavailable")), 2);
 	assert_null(ext("{\"berthScheduling\":{\"rebalance\":{\"enabled\":false,\"maxMoves\":3}}}", svc));
 	rb = json_object_get(json_object_get(svc, "berthScheduling"), "rebalance");
 	assert_false(json_is_true(json_object_get(rb, "enabled")));
@@ -67,16 +69,17 @@ static void test_tags(void **state)
 			svc));
 	json_t *b = json_object_get(svc, "berthScheduling");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(b, "rebalance"), "maxMoves")), 4);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(b, "disruptionBudget"), "maxUnavailable")),
-			 0);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(b, "disruptionBudget"), "maxUnavailable")), 0);
 	/* the field wins over a tag for the same setting */
 	json_t *svc2 = json_object();
 	assert_null(ext("{\"berthScheduling\":{\"rebalance\":{\"maxMoves\":2}},"
 			"\"tags\":[{\"key\":\"berth:rebalance\",\"value\":\"not json\"}]}",
 			svc2));
-	assert_int_equal(json_integer_value(json_object_get(
-			     json_object_get(json_object_get(svc2, "berthScheduling"), "rebalance"), "maxMoves")),
-			 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+		json_object_get(json_object_get(svc2, "berthScheduling"), "rebalance"), "maxMoves")),
+	    2);
 	json_decref(svc2);
 	json_decref(svc);
 }
@@ -85,7 +88,8 @@ static void test_bad_shapes(void **state)
 {
 	static const char *const cases[][2] = {
 		{ "{\"berthScheduling\":[]}", "berthScheduling: expected an object" },
-		{ "{\"berthScheduling\":{\"rebalance\":true}}", "berthScheduling.rebalance: expected an object" },
+		{ "{\"berthScheduling\":{\"rebalance\":true}}",
+		  "berthScheduling.rebalance: expected an object" },
 		{ "{\"berthScheduling\":{\"rebalance\":{\"maxMoves\":0}}}",
 		  "berthScheduling.rebalance.maxMoves: expected an integer from 1 to 100" },
 		{ "{\"berthScheduling\":{\"rebalance\":{\"maxMoves\":101}}}",
@@ -97,7 +101,8 @@ static void test_bad_shapes(void **state)
 		{ "{\"berthScheduling\":{\"disruptionBudget\":{}}}",
 		  "berthScheduling.disruptionBudget.maxUnavailable: required" },
 		{ "{\"berthScheduling\":{\"disruptionBudget\":{\"maxUnavailable\":-1}}}",
-		  "berthScheduling.disruptionBudget.maxUnavailable: expected maxUnavailable, an integer >= 0" },
+		  "berthScheduling.disruptionBudget.maxUnavailable: expected maxUnavailable, an integer >= "
+		  "0" },
 		{ "{\"berthScheduling\":{\"priority\":1}}",
 		  "berthScheduling.priority: unknown field (rebalance, disruptionBudget)" },
 		{ "{\"tags\":[{\"key\":\"berth:rebalance\",\"value\":\"{\"}]}",

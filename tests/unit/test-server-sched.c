@@ -114,8 +114,9 @@ static void test_placement_explanation(void **state)
 	node(s, "n1", "a", SCHED_NODE_ACTIVE);
 	node(s, "n2", "b", SCHED_NODE_ACTIVE);
 	node(s, "n3", "b", SCHED_NODE_DRAINING);
-	json_t *td = parse(TD), *st = parse("[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"},"
-					    "{\"type\":\"binpack\",\"field\":\"memory\"}]");
+	json_t *td = parse(TD),
+	       *st = parse("[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"},"
+			   "{\"type\":\"binpack\",\"field\":\"memory\"}]");
 	struct sreq rq;
 	struct sreq_input in = { td, NULL, st, "family:f", 0, 100 };
 	struct sched_prepared *p = NULL;

@@ -271,6 +271,12 @@ int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapsho
  */
 int sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms, struct sched_snapshot **ret,
 			   struct berth_error **err);
+/*
+ * Locked: apply the store's events since the last catch-up. -ERANGE: the
+ * cache was reset (compacted history): unlock and lock again, the snapshot
+ * pointer is gone.
+ */
+int sched_cache_catch_up(struct server *s, struct berth_error **err);
 /* Forget the cluster's snapshot (it is rebuilt from the store on next use). Locked. */
 void sched_cache_drop(struct server *s, const char *cluster);
 void sched_cache_unlock(struct server *s);

@@ -457,6 +457,17 @@ int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapsho
 	return -EIO;
 }
 
+int sched_cache_catch_up(struct server *s, struct berth_error **err)
+{
+	struct sched_cache *c = s->sched;
+	int r = catch_up(s, c, err);
+	if (r == -ERANGE)
+		reset(c); /* the next sched_cache_lock reloads */
+	else if (r == 0)
+		c->caught_up_ms = mono_ms();
+	return r;
+}
+
 void sched_cache_drop(struct server *s, const char *cluster)
 {
 	struct sched_cache *c = s->sched;

@@ -301,15 +301,26 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	_cleanup_error_ struct berth_error *err = NULL;
 	bool outside = bind_outside_lock(c->srv);
 	int64_t tok_rev = 0;
+	struct placing pl = { .c = c, .cluster = cluster, .cl = cl, .a = a };
+	if (sched_cache_lock_fresh(c->srv, cluster, outside ? (first ? PLACE_FRESH_MS : 0) : INT_MAX, &pl.snap,
+				   &err) < 0)
+		return ecs_internal(c, err);
 	if (!outside) {
+		/*
+		 * Under the lock (so this replica's placements never conflict with
+		 * each other), the token first, then the events up to it: every
+		 * placement after this read makes our comparison fail, every one
+		 * before it is in the snapshot.
+		 */
 		struct store_kv tok = { 0 };
-		/* the token first: every placement after this read makes our comparison fail */
 		tok_rev = store_get(c->srv->store, token_key, &tok, NULL) == 0 ? tok.mod_revision : 0;
 		store_kv_done(&tok);
+		int cr = sched_cache_catch_up(c->srv, &err);
+		if (cr < 0) {
+			sched_cache_unlock(c->srv);
+			return cr == -ERANGE ? 0 : ecs_internal(c, err);
+		}
 	}
-	struct placing pl = { .c = c, .cluster = cluster, .cl = cl, .a = a };
-	if (sched_cache_lock_fresh(c->srv, cluster, first && outside ? PLACE_FRESH_MS : 0, &pl.snap, &err) < 0)
-		return ecs_internal(c, err);
 	if (sched_node_count(pl.snap) == 0) {
 		sched_cache_unlock(c->srv);
 		return ecs_fail(c, "InvalidParameterException",

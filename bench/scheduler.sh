@@ -3,7 +3,9 @@
 # generated clusters of 1,000 and 10,000 nodes, 100,000 tasks each (RunTask-
 # sized requests of 1-10 tasks mixing ECS strategies/constraints and
 # Kubernetes-style rules; tasks stop oldest first to hold ~8 per node).
-# Compute only: the durable bind (SQLite / etcd) belongs to the server's store.
+# Then the durable path (`--store`): the server's RunTask handler binding every
+# placement in the store (SQLite file on disk; etcd when /usr/bin/etcd exists,
+# a private one on a free loopback port), from 8 and 32 concurrent callers.
 #
 # Prints each run's JSON and the ratio of placements/s against the published
 # anchors (they ran elsewhere, on other hardware; the ratio is indicative):
@@ -16,7 +18,10 @@
 # beside it). Each size runs with berth's default sample (100 feasible nodes
 # scored per decision) and with kube-scheduler's adaptive percentage.
 #
-# Env: BERTH (binary, default build/src/berth), TASKS (default 100000), SEED.
+# Durable goal (issue 13): >= 20,000 placements/s with SQLite at 10k nodes.
+#
+# Env: BERTH (binary, default build/src/berth), TASKS (default 100000), SEED,
+# DURABLE_TASKS (default 20000), ETCD_TASKS (default 2000), STORE_DIR (default /var/tmp: a real disk).
 set -eu
 
 BERTH=${BERTH:-$(pwd)/build/src/berth}
@@ -43,8 +48,62 @@ run() {
 	}'
 }
 
+DURABLE_TASKS=${DURABLE_TASKS:-20000}
+ETCD_TASKS=${ETCD_TASKS:-2000} # etcd binds one RunTask per round trip: keep the run short
+STORE_DIR=${STORE_DIR:-/var/tmp}
+GOAL_DURABLE=20000
+
 for nodes in 1000 10000; do
 	echo "== $nodes nodes, $TASKS tasks"
 	run "$nodes" "default sample" --sample 0
 	run "$nodes" "kube adaptive sample" --sample kube
 done
+
+tmp=$(mktemp -d "$STORE_DIR/berth-bench-sched.XXXXXX")
+etcd_pid=
+cleanup() {
+	[ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null && wait "$etcd_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+durable() {
+	nodes=$1
+	store=$2
+	clients=$3
+	out=$("$BERTH" bench-scheduler --store "$store" --nodes "$nodes" --tasks "$DURABLE_TASKS" --seed "$SEED" \
+		--clients "$clients")
+	echo "$out"
+	pps=$(field "$out" placements_per_s)
+	p99=$(field "$out" p99_us)
+	awk -v n="$nodes" -v s="${store%%:*}" -v k="$clients" -v pps="$pps" -v p99="$p99" -v g="$GOAL_DURABLE" \
+		-v kg="$KUBE_GATE" -v c="$NOMAD_C1M" 'BEGIN {
+		printf "%6d nodes, durable %-6s %2d clients: %7.0f placements/s  %5.2fx goal 20k  %5.1fx kube gate  %5.2fx Nomad C1M  p99 %.0f ms/RunTask\n",
+			n, s, k, pps, pps / g, pps / kg, pps / c, p99 / 1000
+	}'
+}
+
+for nodes in 1000 10000; do
+	for clients in 8 32; do
+		durable "$nodes" "sqlite:$tmp/store-$nodes-$clients.db" "$clients"
+	done
+done
+
+if [ -x /usr/bin/etcd ]; then
+	port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	peer=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	/usr/bin/etcd --data-dir "$tmp/etcd" --listen-client-urls "http://127.0.0.1:$port" \
+		--advertise-client-urls "http://127.0.0.1:$port" --listen-peer-urls "http://127.0.0.1:$peer" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+		--initial-cluster "default=http://127.0.0.1:$peer" >"$tmp/etcd.log" 2>&1 &
+	etcd_pid=$!
+	for _ in $(seq 100); do
+		curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	for nodes in 1000 10000; do
+		DURABLE_TASKS=$ETCD_TASKS durable "$nodes" "etcd://127.0.0.1:$port" 8
+	done
+else
+	echo "(etcd not installed: the etcd durable run is skipped; apt-get install etcd-server)"
+fi

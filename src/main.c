@@ -92,7 +92,7 @@ static const struct command commands[] = {
 	{ "system", cli_system, "Manage berth (df, prune, info, events)" },
 	{ "container", cli_container, "Manage containers" },
 	{ "image", cli_image, "Manage images" },
-	{ "bench-scheduler", sched_bench_main, "Benchmark the scheduler on a generated cluster" },
+	{ "bench-scheduler", server_bench_scheduler_main, "Benchmark the scheduler on a generated cluster" },
 	{ "bench-metrics", metrics_bench_main, "Benchmark the metrics sampler and exposition" },
 	{ "bench-logs", logs_bench_main, "Benchmark the agent's log shipping into a server" },
 	{ "cluster", cli_cluster, "Manage clusters on a berth server (ECS API)" },

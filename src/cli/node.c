@@ -1,7 +1,9 @@
 /*
- * node.c - `berth node ls|inspect|drain|activate|rm`: the cluster's
+ * node.c - `berth node ls|inspect|drain|activate|rm|taint`: the cluster's
  * container instances (ListContainerInstances, DescribeContainerInstances,
- * UpdateContainerInstancesState, DeregisterContainerInstance).
+ * UpdateContainerInstancesState, DeregisterContainerInstance; taints as
+ * berth:taint:KEY attributes with Put/DeleteAttributes; `inspect --why`
+ * with BerthExplainPlacement).
  */
 #include "cli/cli.h"
 #include "cli/ecs.h"
@@ -135,28 +137,167 @@ static void print_node(const json_t *n)
 	}
 }
 
+struct inspect_opts {
+	const char *why, *group;
+};
+
+static int inspect_opt(void *ctx, int ch, const char *arg)
+{
+	struct inspect_opts *o = ctx;
+	if (ch == 'w')
+		o->why = arg;
+	else if (ch == 'g')
+		o->group = arg;
+	else
+		return -1;
+	return 0;
+}
+
+/* `node inspect --why TASKDEF`: BerthExplainPlacement per node. */
+static int explain_nodes(struct ecs_cli *e, const struct inspect_opts *o, int argc, char **argv)
+{
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", "taskDefinition", o->why,
+						      "containerInstance", argv[i]),
+				      *out = NULL;
+		if (o->group)
+			json_object_set_new(in, "group", json_string(o->group));
+		if (ecs_cli_call(e, "BerthExplainPlacement", in, true, &out) < 0) {
+			rc = 1;
+			continue;
+		}
+		if (ecs_cli_json(e)) {
+			ecs_cli_print_json(out);
+			continue;
+		}
+		bool ok = json_is_true(json_object_get(out, "feasible"));
+		printf("%s: %s%s\n", argv[i], ok ? "" : "not feasible: ",
+		       json_string_value(json_object_get(out, "explanation")) ?: "");
+	}
+	return rc;
+}
+
 static int node_inspect(int argc, char **argv)
 {
+	static const struct option lo[] = { { "why", required_argument, NULL, 'w' },
+					    { "group", required_argument, NULL, 'g' },
+					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "node inspect [OPTIONS] NODE [NODE...]\n\nShow nodes: resources "
-	    "(registered/remaining), attributes, agent connection, tasks\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
-		ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
+	    "(registered/remaining), attributes, agent connection, tasks; with --why, whether\n"
+	    "a task definition could be placed on each node and, if not, every filter that\n"
+	    "rejects it (\"why not this node\")\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
+	    "      --why TASKDEF       explain the placement of TASKDEF (family[:revision] or ARN)\n"
+	    "      --group GROUP       the task group --why places (default family:FAMILY; a service's\n"
+	    "                          is service:NAME)\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
+	struct inspect_opts o = { 0 };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, inspect_opt, &o, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth node inspect\" requires at least 1 argument.\n");
 		return cli_usage(text, false);
 	}
+	if (o.group && !o.why) {
+		fprintf(stderr, "berth: --group needs --why\n");
+		return cli_usage(text, false);
+	}
 	if (ecs_cli_open(&e) < 0)
 		return 1;
+	rc = 1;
+	if (o.why) {
+		rc = explain_nodes(&e, &o, argc, argv);
+		ecs_cli_close(&e);
+		return rc;
+	}
 	_cleanup_json_ json_t *in = json_pack("{s:[]}", "containerInstances"), *out = NULL;
 	for (int i = optind; i < argc; i++)
 		json_array_append_new(json_object_get(in, "containerInstances"), json_string(argv[i]));
-	rc = 1;
 	if (ecs_cli_call(&e, "DescribeContainerInstances", in, true, &out) == 0)
 		rc = ecs_cli_print_described(&e, out, "containerInstances", print_node);
+	ecs_cli_close(&e);
+	return rc;
+}
+
+/*
+ * One `node taint` operand: KEY=VALUE:EFFECT or KEY:EFFECT (set), KEY- or
+ * KEY:EFFECT- (remove). Fills the attribute; false with a message when bad.
+ */
+static bool taint_attr(const char *arg, const char *node, json_t **ret, bool *ret_remove)
+{
+	size_t n = strlen(arg);
+	bool remove = n > 0 && arg[n - 1] == '-';
+	_cleanup_free_ char *s = xstrndup(arg, remove ? n - 1 : n);
+	char *colon = strrchr(s, ':'), *eq = strchr(s, '=');
+	const char *effect = colon ? colon + 1 : NULL;
+	if (colon)
+		*colon = '\0';
+	if (eq)
+		*eq = '\0';
+	bool effect_ok = effect && (streq(effect, "NoSchedule") || streq(effect, "PreferNoSchedule") ||
+				    streq(effect, "NoExecute"));
+	if (!*s || (effect && !effect_ok) || (!remove && !effect) || (remove && eq)) {
+		fprintf(stderr,
+			"berth: invalid taint '%s': expected KEY=VALUE:EFFECT or KEY:EFFECT to set, KEY- to "
+			"remove (EFFECT: NoSchedule, PreferNoSchedule, NoExecute)\n",
+			arg);
+		return false;
+	}
+	_cleanup_free_ char *name = xasprintf("berth:taint:%s", s);
+	*ret = json_pack("{s:s,s:s,s:s}", "name", name, "targetType", "container-instance", "targetId", node);
+	if (!remove) {
+		_cleanup_free_ char *value = xasprintf("%s:%s", eq ? eq + 1 : "", effect);
+		json_object_set_new(*ret, "value", json_string(value));
+	}
+	*ret_remove = remove;
+	return true;
+}
+
+static int node_taint(int argc, char **argv)
+{
+	static const char *text =
+	    "node taint [OPTIONS] NODE TAINT [TAINT...]\n\nSet or remove taints of a node (Kubernetes' "
+	    "kubectl taint): KEY=VALUE:EFFECT or\nKEY:EFFECT sets, KEY- removes. EFFECT: NoSchedule (new "
+	    "tasks must tolerate it),\nPreferNoSchedule (avoided when possible), NoExecute (running tasks "
+	    "that do not\ntolerate it are stopped; tolerationSeconds delay that). Stored as the attribute\n"
+	    "berth:taint:KEY = VALUE:EFFECT (aws ecs put-attributes does the "
+	    "same)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
+	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
+	struct ecs_cli e = { 0 };
+	int rc;
+	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+		return rc;
+	if (argc - optind < 2) {
+		fprintf(stderr, "\"berth node taint\" requires a node and at least 1 taint.\n");
+		return cli_usage(text, false);
+	}
+	const char *node = argv[optind];
+	_cleanup_json_ json_t *put = json_array(), *del = json_array();
+	for (int i = optind + 1; i < argc; i++) {
+		json_t *a = NULL;
+		bool remove = false;
+		if (!taint_attr(argv[i], node, &a, &remove))
+			return 125;
+		json_array_append_new(remove ? del : put, a);
+	}
+	if (ecs_cli_open(&e) < 0)
+		return 1;
+	rc = 0;
+	const char *ops[] = { "PutAttributes", "DeleteAttributes" };
+	json_t *lists[] = { put, del };
+	for (size_t k = 0; k < 2 && rc == 0; k++) {
+		if (!json_array_size(lists[k]))
+			continue;
+		_cleanup_json_ json_t *in = json_pack("{s:O}", "attributes", lists[k]), *out = NULL;
+		if (ecs_cli_call(&e, ops[k], in, true, &out) < 0)
+			rc = 1;
+		else if (ecs_cli_json(&e))
+			ecs_cli_print_json(out);
+	}
+	if (rc == 0 && !ecs_cli_json(&e))
+		printf("%s\n", node);
 	ecs_cli_close(&e);
 	return rc;
 }
@@ -266,6 +407,7 @@ int cli_node(int argc, char **argv)
 		{ "ls", node_ls, "List the nodes of a cluster" },
 		{ "list", node_ls, NULL },
 		{ "rm", node_rm, "Deregister nodes" },
+		{ "taint", node_taint, "Set or remove taints of a node" },
 		{ "remove", node_rm, NULL },
 	};
 	return ecs_cli_group("node", "Manage the nodes (container instances) of a cluster", verbs,

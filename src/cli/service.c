@@ -30,6 +30,8 @@ enum {
 	OPT_FORCE_DEPLOY,
 	OPT_WAIT,
 	OPT_FORCE,
+	OPT_REBALANCE,
+	OPT_BUDGET,
 };
 
 struct svc_opts {
@@ -95,6 +97,19 @@ static int svc_opt(void *ctx, int ch, const char *arg)
 			return -1;
 		json_object_set_new(o->in, "healthCheckGracePeriodSeconds", json_integer(n));
 		return 0;
+	case OPT_REBALANCE:
+	case OPT_BUDGET: /* berth's extensions (docs/scheduler.md): berthScheduling */
+		if (ecs_parse_long(ch == OPT_REBALANCE ? "--rebalance" : "--disruption-budget", arg, 0,
+				   ch == OPT_REBALANCE ? 100 : 1000000, &n) < 0)
+			return -1;
+		if (!json_object_get(o->in, "berthScheduling"))
+			json_object_set_new(o->in, "berthScheduling", json_object());
+		json_object_set_new(json_object_get(o->in, "berthScheduling"),
+				    ch == OPT_REBALANCE ? "rebalance" : "disruptionBudget",
+				    ch == OPT_REBALANCE ? json_pack("{s:b,s:I}", "enabled", n > 0, "maxMoves",
+								    (json_int_t)(n > 0 ? n : 1))
+							: json_pack("{s:I}", "maxUnavailable", (json_int_t)n));
+		return 0;
 	case OPT_FORCE_DEPLOY: json_object_set_new(o->in, "forceNewDeployment", json_true()); return 0;
 	case OPT_WAIT: o->wait = true; return 0;
 	case 'f':
@@ -113,6 +128,8 @@ static int svc_opt(void *ctx, int ch, const char *arg)
 	    { "placement-strategy", required_argument, NULL, OPT_STRATEGY },            \
 	    { "load-balancer", required_argument, NULL, OPT_LOAD_BALANCER },            \
 	    { "health-check-grace-period", required_argument, NULL, OPT_GRACE },        \
+	    { "rebalance", required_argument, NULL, OPT_REBALANCE },                    \
+	    { "disruption-budget", required_argument, NULL, OPT_BUDGET },               \
 	{                                                                               \
 		"wait", no_argument, NULL, OPT_WAIT                                     \
 	}
@@ -127,6 +144,9 @@ static int svc_opt(void *ctx, int ch, const char *arg)
 	"      --placement-strategy type=spread|binpack|random[,field=FIELD]            (repeatable)\n"    \
 	"      --load-balancer targetGroupArn=ARN,containerName=C,containerPort=P       (repeatable)\n"    \
 	"      --health-check-grace-period SEC  ignore failing health checks this long after a start\n"    \
+	"      --rebalance N                 restore spread/binpack after joins, drains, scale-ins,\n"     \
+	"                                    moving at most N tasks at a time (0: off, the default)\n"    \
+	"      --disruption-budget N         preemption stops at most N of its tasks (maxUnavailable)\n"  \
 	"      --wait                        wait until the service is stable\n"
 
 static double now_mono(void)
@@ -289,6 +309,14 @@ static void print_service(const json_t *s)
 	       (long long)json_integer_value(json_object_get(s, "desiredCount")),
 	       (long long)json_integer_value(json_object_get(s, "runningCount")),
 	       (long long)json_integer_value(json_object_get(s, "pendingCount")));
+	json_t *ext = json_object_get(s, "berthScheduling"), *rb = json_object_get(ext, "rebalance");
+	if (json_is_true(json_object_get(rb, "enabled")))
+		printf("%-16s on, at most %lld tasks at a time\n", "Rebalance:",
+		       (long long)json_integer_value(json_object_get(rb, "maxMoves")));
+	if (json_object_get(ext, "disruptionBudget"))
+		printf("%-16s maxUnavailable %lld\n", "Disruption:",
+		       (long long)json_integer_value(json_object_get(json_object_get(ext, "disruptionBudget"),
+							     "maxUnavailable")));
 	printf("Deployments:\n");
 	static const char *const heads[] = { "  ID", "STATUS", "TASK DEFINITION", "DESIRED", "RUNNING", "FAILED",
 					     "ROLLOUT" };

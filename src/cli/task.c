@@ -385,6 +385,9 @@ static void print_task(const json_t *t)
 	const char *ip = task_ip(t);
 	if (ip)
 		printf("%-16s %s\n", "IP address:", ip);
+	const char *why = json_string_value(json_object_get(json_object_get(t, "berthPlacement"), "explanation"));
+	if (why)
+		printf("%-16s %s\n", "Placement:", why);
 	static const char *const times[][2] = { { "Created:", "createdAt" },
 						{ "Started:", "startedAt" },
 						{ "Stopped:", "stoppedAt" } };
@@ -416,7 +419,7 @@ static int task_inspect(int argc, char **argv)
 {
 	static const char *text =
 	    "task inspect [OPTIONS] TASK [TASK...]\n\nShow tasks: status, node, "
-	    "containers and exit codes, stop reason\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT
+	    "why the scheduler put it there, containers and exit codes, stop reason\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT
 		ECS_CLI_HELP_COMMON;
 	static const struct ecs_inspect how = { "task inspect", "DescribeTasks", "tasks", true, print_task };
 	return ecs_cli_inspect(argc, argv, text, &how);

@@ -271,13 +271,22 @@ char *pki_random_string(const char *alphabet, size_t n)
 {
 	size_t k = strlen(alphabet);
 	char *s = xmalloc(n + 1);
+	/* bytes in batches: each RAND_bytes call costs a getpid() (OpenSSL's fork check) */
+	unsigned char buf[64];
+	size_t have = 0, used = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char b;
-		do
-			RAND_bytes(&b, 1);
-		while (b >= 256 - 256 % k); /* no modulo bias */
+		do {
+			if (used == have) {
+				have = MIN(sizeof(buf), n - i + 8);
+				RAND_bytes(buf, (int)have);
+				used = 0;
+			}
+			b = buf[used++];
+		} while (b >= 256 - 256 % k); /* no modulo bias */
 		s[i] = alphabet[b % k];
 	}
+	explicit_bzero(buf, sizeof(buf));
 	s[n] = '\0';
 	return s;
 }

@@ -49,7 +49,7 @@ static uint64_t cpu_ns(clockid_t clock)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static long rss_kib(void)
+long sched_bench_rss_kib(void)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
 	char line[256];
@@ -175,7 +175,7 @@ static int prepare_kind(struct sched_snapshot *s, int kind, int svc, struct sche
 	return ret_;
 }
 
-static int cmp_u64(const void *a, const void *b)
+int sched_bench_cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
@@ -195,8 +195,9 @@ static void usage(FILE *f)
 		"  --sample PCT   score max(100, PCT%% of the nodes) feasible nodes per decision\n"
 		"                 (default 0: 100 nodes; 100: all; 'kube': kube-scheduler's adaptive %%)\n"
 		"  --explain      print why each unplaced task did not fit (stderr)\n"
-		"  --store none   compute only. Durable binding (sqlite:PATH, etcd://HOST:PORT) belongs\n"
-		"                 to the server's store and is not available here yet\n");
+		"  --store none   compute only (the default); --store sqlite:PATH|etcd://HOST:PORT runs\n"
+		"                 the server's durable RunTask path instead (berth bench-scheduler --store X "
+		"--help)\n");
 }
 
 static int parse_opts(int argc, char **argv, struct bench_opts *o)
@@ -227,10 +228,11 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		}
 		if (c == 'S') {
 			if (!streq(optarg, "none")) {
-				fprintf(stderr,
-					"berth bench-scheduler: --store '%s' is not available: only 'none' "
-					"(compute only) until the server's store lands\n",
-					optarg);
+				fprintf(
+				    stderr,
+				    "berth bench-scheduler: --store '%s': the library bench is compute only "
+				    "(berth bench-scheduler routes other stores to the server's path)\n",
+				    optarg);
 				return -EINVAL;
 			}
 			continue;
@@ -310,7 +312,7 @@ int sched_bench_main(int argc, char **argv)
 	int r = parse_opts(argc, argv, &o);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
-	long rss0 = rss_kib();
+	long rss0 = sched_bench_rss_kib();
 	struct sched_snapshot *s = sched_snapshot_new(o.seed);
 	sched_set_sample(s, o.sample, 0);
 	/* As a server sizes the snapshot from its store: no table doubles during the run. */
@@ -319,7 +321,7 @@ int sched_bench_main(int argc, char **argv)
 	uint32_t zones = 3 + (uint32_t)(rng_next(&rng) % 4);
 	for (uint64_t i = 0; i < o.nodes; i++)
 		gen_node(s, i, zones, &rng);
-	long rss_nodes = rss_kib();
+	long rss_nodes = sched_bench_rss_kib();
 	struct sched_prepared *preps[KINDS * SERVICES];
 	for (int i = 0; i < KINDS * SERVICES; i++) {
 		r = prepare_kind(s, i % KINDS, i / KINDS, &preps[i]);
@@ -330,7 +332,7 @@ int sched_bench_main(int argc, char **argv)
 	uint64_t wall0 = cpu_ns(CLOCK_MONOTONIC);
 	run_workload(s, preps, &o, &run);
 	double wall = (double)(cpu_ns(CLOCK_MONOTONIC) - wall0) / 1e9;
-	qsort(run.lat, run.calls, sizeof(*run.lat), cmp_u64);
+	qsort(run.lat, run.calls, sizeof(*run.lat), sched_bench_cmp_u64);
 	double secs = (double)run.ns / 1e9;
 	printf("{\"nodes\": %llu, \"zones\": %u, \"tasks\": %llu, \"placed\": %llu, \"unplaced\": %llu, "
 	       "\"requests\": %llu, \"store\": \"none\", \"sample_pct\": %u, \"cpu_seconds\": %.3f, "
@@ -344,7 +346,8 @@ int sched_bench_main(int argc, char **argv)
 	       (unsigned long long)run.calls, o.sample, secs, wall,
 	       secs > 0 ? (double)run.placed / secs : 0.0, run.lat[run.calls / 2] / 1e3,
 	       run.lat[run.calls * 99 / 100] / 1e3, run.lat[run.calls - 1] / 1e3, (unsigned long long)o.batch,
-	       rss_kib(), (double)(rss_nodes - rss0) * 1024.0 / (double)o.nodes, sched_task_count(s));
+	       sched_bench_rss_kib(), (double)(rss_nodes - rss0) * 1024.0 / (double)o.nodes,
+	       sched_task_count(s));
 	free(run.lat);
 	for (int i = 0; i < KINDS * SERVICES; i++)
 		sched_prepared_free(preps[i]);

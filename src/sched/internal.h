@@ -474,6 +474,7 @@ struct decision {
 	} taints[SCHED_MAX_DETAILS];
 	uint32_t n_taints;
 	uint64_t nonce;
+	uint32_t examined, feasible; /* nodes filtered, and found feasible (scored) */
 };
 
 /* Resolve every counter of p against the snapshot's current tables (cheap when nothing moved). */

@@ -108,6 +108,7 @@ static int64_t decide(struct sched_snapshot *s, struct sched_prepared *p, struct
 			continue;
 		const struct itaint *taint = NULL;
 		int r = sched_filter_node(s, p, n, &taint);
+		d->examined++;
 		if (r >= 0) {
 			d->counts[r]++;
 			if (taint)
@@ -132,6 +133,7 @@ static int64_t decide(struct sched_snapshot *s, struct sched_prepared *p, struct
 		if (++found >= want)
 			break;
 	}
+	d->feasible = found;
 	s->cursor = (start + k + 1) % slots;
 	return best;
 }
@@ -273,6 +275,10 @@ int sched_place(struct sched_snapshot *s, struct sched_prepared *p, const char *
 		}
 		r = sched_place_commit(s, p, (uint32_t)node, task_ids[i], &res->placements[i], err);
 		assert(r >= 0); /* ids were checked, the filters passed */
+		struct sched_placement *pl = &res->placements[i];
+		pl->examined = d.examined;
+		pl->feasible = d.feasible;
+		memcpy(pl->rejected, d.counts, sizeof(pl->rejected));
 		res->n_placed++;
 	}
 	*ret = res;
@@ -304,6 +310,7 @@ int sched_place_on(struct sched_snapshot *s, struct sched_prepared *p, const cha
 	} else {
 		r = sched_place_commit(s, p, slot, task_id, &res->placements[0], err);
 		assert(r >= 0); /* the id was checked, the filters passed */
+		res->placements[0].examined = res->placements[0].feasible = 1;
 		res->n_placed = 1;
 	}
 	*ret = res;

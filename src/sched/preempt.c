@@ -209,18 +209,25 @@ void sched_preempt_find(struct sched_snapshot *s, struct sched_prepared *p, stru
 
 /* ---- NoExecute ---- */
 
-/* When must task t leave a node with NoExecute taint x: INT64_MAX never, else the time. */
-static int64_t evict_time(const struct stask *t, const struct itaint *x, int64_t now)
+/*
+ * When must task t leave a node with NoExecute taint x: INT64_MAX never, else
+ * the time; *ret_secs: the tolerationSeconds that decided (-1: not tolerated).
+ */
+static int64_t evict_time(const struct stask *t, const struct itaint *x, int64_t now, int64_t *ret_secs)
 {
 	bool matched = false;
 	int64_t best = INT64_MAX;
+	*ret_secs = -1;
 	for (uint16_t i = 0; i < t->n_tols; i++) {
 		if (!sched_toleration_matches(&t->tols[i], x))
 			continue;
 		if (t->tols[i].seconds < 0)
 			return INT64_MAX;
 		matched = true;
-		best = MIN(best, x->added_at + t->tols[i].seconds);
+		if (x->added_at + t->tols[i].seconds < best) {
+			best = x->added_at + t->tols[i].seconds;
+			*ret_secs = t->tols[i].seconds;
+		}
 	}
 	return matched ? best : now;
 }
@@ -249,17 +256,29 @@ int sched_noexecute_evictions(struct sched_snapshot *s, const char *node_id, int
 		const struct snode *nd = &s->nodes[i];
 		for (uint32_t k = 0; nd->alive && k < nd->n_tasks; k++) {
 			const struct stask *t = &s->tasks[nd->tasks[k]];
-			int64_t at = INT64_MAX;
-			for (uint16_t j = 0; j < nd->n_taints; j++)
-				if (nd->taints[j].effect == SCHED_NO_EXECUTE)
-					at = MIN(at, evict_time(t, &nd->taints[j], now));
-			if (at == INT64_MAX)
+			int64_t at = INT64_MAX, secs = -1;
+			const struct itaint *why = NULL;
+			for (uint16_t j = 0; j < nd->n_taints; j++) {
+				int64_t sj;
+				int64_t aj = nd->taints[j].effect == SCHED_NO_EXECUTE
+						 ? evict_time(t, &nd->taints[j], now, &sj)
+						 : INT64_MAX;
+				if (aj < at) {
+					at = aj;
+					secs = sj;
+					why = &nd->taints[j];
+				}
+			}
+			if (!why)
 				continue;
+			char taint[512];
+			sched_explain_taint(s, why, taint, sizeof(taint));
 			if (n == cap) {
 				cap = cap ? cap * 2 : 16;
 				v = xrealloc(v, cap * sizeof(*v));
 			}
-			v[n++] = (struct sched_eviction){ xstrdup(t->id), xstrdup(nd->id), at };
+			v[n++] = (struct sched_eviction){ xstrdup(t->id), xstrdup(nd->id), at, xstrdup(taint),
+							  secs };
 		}
 	}
 	if (n)
@@ -274,6 +293,7 @@ void sched_evictions_free(struct sched_eviction *v, size_t n)
 	for (size_t i = 0; v && i < n; i++) {
 		free(v[i].task_id);
 		free(v[i].node_id);
+		free(v[i].taint);
 	}
 	free(v);
 }

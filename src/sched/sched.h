@@ -320,6 +320,10 @@ struct sched_placement {
 	const char *node_id; /* the snapshot's: valid until that node is removed */
 	uint16_t *ports;     /* static ports in request order, then the dynamic ones */
 	size_t n_ports;
+	/* Why here: the decision examined this many nodes and scored the feasible
+	 * ones (a sample on large clusters); the others, per first failing filter. */
+	uint32_t examined, feasible;
+	uint32_t rejected[SCHED_R__MAX];
 };
 
 /* Strings owned by the result. */
@@ -398,7 +402,9 @@ int sched_explain_node(struct sched_snapshot *s, struct sched_prepared *p, const
 struct sched_eviction {
 	char *task_id;
 	char *node_id;
-	int64_t evict_at; /* unix seconds: <= now means at once */
+	int64_t evict_at;  /* unix seconds: <= now means at once */
+	char *taint;       /* the taint that decides: "dedicated=gpu:NoExecute" */
+	int64_t tolerated; /* the tolerationSeconds that decide, -1: not tolerated at all */
 };
 
 /*
@@ -440,7 +446,10 @@ int sched_rebalance(struct sched_snapshot *s, struct sched_prepared *p, size_t m
 		    struct sched_move **ret, size_t *ret_n, struct berth_error **err);
 void sched_moves_free(struct sched_move *m, size_t n);
 
-/* `berth bench-scheduler` (src/sched/bench.c). */
+/* `berth bench-scheduler` (src/sched/bench.c; with --store, server/sched-bench.c). */
 int sched_bench_main(int argc, char **argv);
+/* Shared with the durable bench: this process's RSS (KiB, -1 unknown), a qsort comparator of uint64_t. */
+long sched_bench_rss_kib(void);
+int sched_bench_cmp_u64(const void *a, const void *b);
 
 #endif

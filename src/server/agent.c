@@ -184,6 +184,45 @@ static json_t *resources(json_t *res)
 	return out;
 }
 
+/*
+ * Registration taints (--taint) with the time each was first added: a taint
+ * the previous registration had keeps its addedAt (NoExecute
+ * tolerationSeconds count from it), a new one gets now.
+ */
+static json_t *register_taints(json_t *taints, json_t *old)
+{
+	json_t *out = json_array();
+	size_t i, k;
+	json_t *t, *o;
+	json_array_foreach (taints, i, t) {
+		if (!json_is_object(t))
+			continue;
+		json_t *c = json_deep_copy(t);
+		double at = record_now();
+		json_array_foreach (json_object_get(old, "taints"), k, o)
+			if (json_equal(json_object_get(o, "key"), json_object_get(t, "key")) &&
+			    json_equal(json_object_get(o, "value"), json_object_get(t, "value")) &&
+			    json_equal(json_object_get(o, "effect"), json_object_get(t, "effect")) &&
+			    json_is_number(json_object_get(o, "addedAt")))
+				at = json_number_value(json_object_get(o, "addedAt"));
+		json_object_set_new(c, "addedAt", json_real(at));
+		json_array_append_new(out, c);
+	}
+	return out;
+}
+
+/* Taints set through the API (`berth node taint`, PutAttributes) outlive an agent's re-registration. */
+static void keep_taint_attrs(json_t *inst, json_t *old)
+{
+	size_t i;
+	json_t *a;
+	json_array_foreach (json_object_get(old, "attributes"), i, a)
+		if (startswith(json_string_value(json_object_get(a, "name")) ?: "", TAINT_ATTR_PREFIX))
+			json_array_append(json_object_get(inst, "attributes"), a);
+	if (json_object_get(old, "taintAddedAt"))
+		json_object_set(inst, "taintAddedAt", json_object_get(old, "taintAddedAt"));
+}
+
 /* Grant a lease and bind the node's alive key to it; returns the lease id. */
 static int64_t make_alive(struct server *s, const char *id, struct berth_error **err)
 {
@@ -268,11 +307,12 @@ static void do_register(struct server *s, struct http_request *req, json_t *node
 				 old ? json_real_value(json_object_get(old, "registeredAt")) : record_now(),
 				 "version", (json_int_t)1, "capacityProviderName", "");
 	json_object_del(inst, "capacityProviderName");
-	json_decref(old);
 	if (json_is_object(json_object_get(in, "labels")))
 		json_object_set(inst, "labels", json_object_get(in, "labels"));
 	if (json_is_array(json_object_get(in, "taints")))
-		json_object_set(inst, "taints", json_object_get(in, "taints"));
+		json_object_set_new(inst, "taints", register_taints(json_object_get(in, "taints"), old));
+	keep_taint_attrs(inst, old);
+	json_decref(old);
 	_cleanup_free_ char *subnet = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = register_overlay(s, in, node, &subnet, &err);

@@ -54,19 +54,24 @@ static bool same(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-/* Remaining tasks (not yet chosen) in t's zone, and on t's node. */
-static void load_of(const struct deploy_task *tasks, size_t n, const bool *gone, size_t i, size_t *zone,
-		    size_t *node)
+#define LEVELS (DEPLOY_MAX_KEYS + 2) /* zone, keys..., node */
+
+static const char *level_value(const struct deploy_task *t, size_t level)
 {
-	*zone = *node = 0;
+	return level == 0 ? t->zone : level <= DEPLOY_MAX_KEYS ? t->keys[level - 1] : t->node;
+}
+
+/* Remaining tasks (not yet chosen) sharing t's domain at each level: zone, zone+keys[0], ..., node. */
+static void load_of(const struct deploy_task *tasks, size_t n, const bool *gone, size_t i,
+		    size_t load[LEVELS])
+{
+	memset(load, 0, LEVELS * sizeof(*load));
 	for (size_t k = 0; k < n; k++) {
 		if (gone[k])
 			continue;
-		if (same(tasks[k].zone, tasks[i].zone)) {
-			(*zone)++;
-			if (same(tasks[k].node, tasks[i].node))
-				(*node)++;
-		}
+		for (size_t l = 0; l < LEVELS && same(level_value(&tasks[k], l), level_value(&tasks[i], l));
+		     l++)
+			load[l]++;
 	}
 }
 
@@ -75,17 +80,18 @@ size_t deploy_scale_in(const struct deploy_task *tasks, size_t n, size_t count, 
 	_cleanup_free_ bool *gone = xcalloc(n ? n : 1, sizeof(*gone));
 	size_t picked = 0;
 	while (picked < count) {
-		size_t best = n, bz = 0, bn = 0;
+		size_t best = n, bl[LEVELS] = { 0 };
 		for (size_t i = 0; i < n; i++) {
 			if (gone[i] || !tasks[i].candidate)
 				continue;
-			size_t z, nd;
-			load_of(tasks, n, gone, i, &z, &nd);
-			if (best == n || z > bz || (z == bz && nd > bn) ||
-			    (z == bz && nd == bn && tasks[i].created > tasks[best].created)) {
+			size_t l[LEVELS];
+			load_of(tasks, n, gone, i, l);
+			int c = best == n ? 1 : 0;
+			for (size_t k = 0; c == 0 && k < LEVELS; k++)
+				c = l[k] > bl[k] ? 1 : l[k] < bl[k] ? -1 : 0;
+			if (c > 0 || (c == 0 && tasks[i].created > tasks[best].created)) {
 				best = i;
-				bz = z;
-				bn = nd;
+				memcpy(bl, l, sizeof(bl));
 			}
 		}
 		if (best == n)

@@ -60,18 +60,23 @@ struct deploy_step {
  */
 void deploy_rolling_step(const struct deploy_counts *in, struct deploy_step *out);
 
+#define DEPLOY_MAX_KEYS 4 /* spread attributes besides zone and node */
+
 /* A task as the scale-in choice sees it. */
 struct deploy_task {
 	const char *zone; /* ecs.availability-zone of its node; NULL: none */
 	const char *node;
 	double created;  /* newer first among equals */
 	bool candidate;  /* may be chosen */
+	/* the node's values of the service's other spread attributes, in strategy order (NULL: none) */
+	const char *keys[DEPLOY_MAX_KEYS];
 };
 /*
  * Choose `count` candidates to stop so that the remaining tasks (every task
- * counts, candidates or not) stay balanced: each pick is a candidate in the
- * zone with the most remaining tasks, within it on the node with the most,
- * then the newest. Writes the chosen indexes to ret_idx (room for count) and
+ * counts, candidates or not) stay balanced on every spread key: each pick is
+ * a candidate in the zone with the most remaining tasks, within it in the
+ * domain of keys[0] with the most, ..., then on the node with the most, then
+ * the newest. Writes the chosen indexes to ret_idx (room for count) and
  * returns how many (fewer when there are fewer candidates).
  */
 size_t deploy_scale_in(const struct deploy_task *tasks, size_t n, size_t count, size_t *ret_idx);

@@ -50,6 +50,7 @@ struct stask {
 	bool draining_lb;   /* drainingAt set: leaving its target groups */
 	bool node_leaving;  /* its container instance is not ACTIVE */
 	bool unhealthy;     /* UNHEALTHY past the grace period: replace it */
+	const char *keys[DEPLOY_MAX_KEYS]; /* its node's values of the service's other spread attributes */
 };
 
 struct svc {
@@ -63,6 +64,8 @@ struct svc {
 	double drain_delay;
 	bool has_lb;
 	int64_t daemon_desired; /* DAEMON: nodes running or given the task this pass; -1 otherwise */
+	const char *spread[DEPLOY_MAX_KEYS]; /* spread attributes besides zone and instance (scale-in) */
+	size_t n_spread;
 };
 
 static const char *jstr(json_t *o, const char *k)
@@ -120,7 +123,10 @@ static void classify(struct svc *x, struct stask *st, json_t *t)
 	st->wanted = st->active && streq_ptr(jstr(t, "desiredStatus"), "RUNNING");
 	st->draining_lb = json_object_get(t, "drainingAt") != NULL;
 	json_t *inst = st->node ? json_object_get(p->insts, st->node) : NULL;
-	st->node_leaving = !inst || !streq_ptr(jstr(inst, "status"), "ACTIVE");
+	for (size_t k = 0; k < x->n_spread; k++) /* scale-in balances every spread key */
+		st->keys[k] = instance_attribute(inst, x->spread[k]);
+	st->node_leaving = !inst || !streq_ptr(jstr(inst, "status"), "ACTIVE") ||
+			   json_object_get(t, "berthRebalanceAt"); /* moved by the rebalancer (rebalance.c) */
 	bool running = streq_ptr(jstr(t, "lastStatus"), "RUNNING");
 	bool checked = td_health_checked(td_get(p, jstr(t, "taskDefinitionArn")));
 	const char *health = jstr(t, "healthStatus");
@@ -164,6 +170,7 @@ static void svc_init(struct svc *x, struct pass *p, json_t *rec)
 	x->drain_delay = x->has_lb ? drain_delay(p, lbs) : 0;
 	size_t i;
 	json_t *t;
+	x->n_spread = service_spread_attributes(x->rec, x->spread, DEPLOY_MAX_KEYS);
 	x->tasks = xcalloc(json_array_size(p->tasks) + 1, sizeof(*x->tasks));
 	json_array_foreach (p->tasks, i, t)
 		if (streq_ptr(jstr(t, "group"), x->group))
@@ -486,7 +493,8 @@ static int64_t stop_balanced(struct svc *x, cand_fn cand, const void *arg, int64
 		struct stask *st = &x->tasks[i];
 		if (!st->wanted || st->draining_lb)
 			continue;
-		dt[m] = (struct deploy_task){ st->zone, st->node, st->created, cand(x, st, arg) };
+		dt[m] = (struct deploy_task){ st->zone, st->node, st->created, cand(x, st, arg), { NULL } };
+		memcpy(dt[m].keys, st->keys, sizeof(dt[m].keys));
 		map[m++] = i;
 	}
 	size_t k = deploy_scale_in(dt, m, (size_t)count, idx);

@@ -69,6 +69,7 @@ json_t *instance_view(struct server *s, json_t *inst, json_t *tasks)
 	json_object_del(v, "disconnectedAt");
 	json_object_del(v, "labels");
 	json_object_del(v, "taints");
+	json_object_del(v, "taintAddedAt");
 	return v;
 }
 
@@ -355,6 +356,8 @@ int ecs_deregister_container_instance(struct ecs_call *c, json_t *in, json_t **o
 
 static bool attr_name_valid(const char *s)
 {
+	if (startswith(s, TAINT_ATTR_PREFIX) && s[strlen(TAINT_ATTR_PREFIX)])
+		s += strlen(TAINT_ATTR_PREFIX); /* berth's taints (docs/scheduler.md) */
 	size_t n = strlen(s);
 	if (n == 0 || n > 128)
 		return false;
@@ -369,6 +372,8 @@ struct attr_edit {
 	json_t *attr; /* {name, value} */
 	bool remove;
 };
+
+static void taint_attr_times(json_t *inst, const char *name, bool remove);
 
 static int edit_attr(struct ecs_call *c, json_t *inst, void *ctx)
 {
@@ -391,7 +396,35 @@ static int edit_attr(struct ecs_call *c, json_t *inst, void *ctx)
 			json_object_set(a, "value", v);
 		json_array_append_new(attrs, a);
 	}
+	if (startswith(name, TAINT_ATTR_PREFIX))
+		taint_attr_times(inst, name, e->remove);
 	return 0;
+}
+
+/*
+ * When each `berth:taint:KEY` attribute was set (taintAddedAt: name -> epoch
+ * seconds): NoExecute tolerationSeconds count from there. Setting the same
+ * value and effect again keeps the time.
+ */
+static void taint_attr_times(json_t *inst, const char *name, bool remove)
+{
+	json_t *times = json_object_get(inst, "taintAddedAt");
+	if (!json_is_object(times)) {
+		times = json_object();
+		json_object_set_new(inst, "taintAddedAt", times);
+	}
+	if (remove)
+		json_object_del(times, name);
+	else
+		json_object_set_new(times, name, json_real(record_now()));
+}
+
+/* "VALUE:EFFECT" of a berth:taint:KEY attribute. */
+static bool taint_value_valid(const char *v)
+{
+	const char *colon = v ? strrchr(v, ':') : NULL;
+	return colon && (streq(colon + 1, "NoSchedule") || streq(colon + 1, "PreferNoSchedule") ||
+			 streq(colon + 1, "NoExecute"));
 }
 
 /* Check one attribute of a Put/Delete call; *ret_key is the instance's record key. */
@@ -416,6 +449,11 @@ static int attr_target(struct ecs_call *c, const char *cluster, json_t *a, size_
 	if (type && !streq(type, "container-instance"))
 		return ecs_fail(c, "InvalidParameterException",
 				"Invalid 'attributes[%zu].targetType': only container-instance is supported.",
+				i);
+	if (put && startswith(name, TAINT_ATTR_PREFIX) && !taint_value_valid(json_string_value(value)))
+		return ecs_fail(c, "InvalidParameterException",
+				"Invalid 'attributes[%zu].value': a taint is VALUE:EFFECT with EFFECT "
+				"NoSchedule, PreferNoSchedule or NoExecute.",
 				i);
 	if (!target)
 		return ecs_fail(c, "InvalidParameterException",

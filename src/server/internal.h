@@ -259,6 +259,8 @@ void sreq_done(struct sreq *r);
 int sreq_collect_ext(json_t *in, json_t **ret, char **ret_msg);
 /* "berthPlacement" of a placed task record: host ports, priority, tolerations, anti-affinity. */
 json_t *sreq_task_extra(const struct sreq *r, json_t *td, const struct sched_placement *pl);
+/* Why a task went where it did (berthPlacement.explanation): "best of 12 feasible nodes by spread(...); ...". */
+char *sreq_placement_text(const struct sreq *r, const struct sched_placement *pl);
 /* A task record as the scheduler's task (borrowing from task and r). */
 int sreq_task_spec(struct sreq *r, json_t *task, struct sched_task_spec *ret);
 
@@ -273,6 +275,23 @@ struct sched_cache *sched_cache_free(struct sched_cache *c);
  */
 int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret,
 		     struct berth_error **err);
+/*
+ * sched_cache_lock, but without reading the store when the cluster is loaded
+ * and the last catch-up is younger than max_age_ms: concurrent placements
+ * then decide one after the other without waiting for the store's commit in
+ * progress (their binds share the next one). The snapshot may miss others'
+ * changes of the last max_age_ms (a stop, a drain): conservative for
+ * resources, and placements are never missed (they all go through this
+ * cache, or compare the placement token).
+ */
+int sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms, struct sched_snapshot **ret,
+			   struct berth_error **err);
+/*
+ * Locked: apply the store's events since the last catch-up. -ERANGE: the
+ * cache was reset (compacted history): unlock and lock again, the snapshot
+ * pointer is gone.
+ */
+int sched_cache_catch_up(struct server *s, struct berth_error **err);
 /* Forget the cluster's snapshot (it is rebuilt from the store on next use). Locked. */
 void sched_cache_drop(struct server *s, const char *cluster);
 void sched_cache_unlock(struct server *s);
@@ -281,6 +300,22 @@ const char *sched_cache_node_zone(struct server *s, const char *node_id);
 /* Whether a task record holds its node's resources (not STOPPED, not preempted). */
 bool task_holds_resources(json_t *task);
 #define TASK_STOP_CODE_PREEMPTED "Preempted"
+/* sched-evict.c: stop the tasks NoExecute taints evict (leader, once a second). */
+void sched_evict_tick(struct server *s);
+/*
+ * rebalance.c: services' berthScheduling (rebalance, disruptionBudget):
+ * validate it at CreateService/UpdateService (from the field or the
+ * berth:rebalance / berth:disruptionBudget tags) into the record, and the
+ * leader's rebalancer (once a second).
+ */
+int service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc);
+/* A service's spread attributes other than zone and instance, in strategy order (borrowed); how many. */
+size_t service_spread_attributes(json_t *svc, const char **out, size_t max);
+/* An instance record's attribute (or label) value, or NULL. */
+const char *instance_attribute(json_t *inst, const char *name);
+void rebalance_tick(struct server *s);
+/* Container instance attributes `berth:taint:KEY` = "VALUE:EFFECT" are taints (docs/scheduler.md). */
+#define TAINT_ATTR_PREFIX "berth:taint:"
 
 /* ---- agent.c (the agent protocol) ---- */
 struct http_request;

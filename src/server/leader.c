@@ -9,7 +9,8 @@
  * wins at start; the code path is the same.
  *
  * Controllers (on the leader, after every store change and at least every
- * second): services (deploy.c) and node liveness. A container instance
+ * second): services (deploy.c) and node liveness; once a second: NoExecute
+ * evictions (sched-evict.c) and the services' rebalancer (rebalance.c). A container instance
  * whose alive key (the agent's lease, agent.c) is gone gets disconnectedAt;
  * once that is older than the lost-node timeout its tasks are STOPPED with
  * "node lost". The timestamps live in the store, so a new leader continues
@@ -208,6 +209,8 @@ static void *leader_main(void *arg)
 		if (tick) {
 			check_nodes(s);
 			autoscale_tick(s);
+			sched_evict_tick(s);
+			rebalance_tick(s);
 			tick = false;
 		}
 		deploy_run(s);

@@ -39,6 +39,7 @@ struct sched_cache {
 	size_t n_clusters;
 	json_t *alive; /* node id -> true: agent connected (every cluster) */
 	json_t *nodes; /* node id -> {"cluster", "status"}, nodes of loaded clusters */
+	int64_t caught_up_ms; /* monotonic time of the last complete catch-up */
 };
 
 struct sched_cache *sched_cache_new(void)
@@ -112,9 +113,10 @@ static bool attr_seen(const struct sched_attr *a, size_t n, const char *name)
 }
 
 /*
- * Taints from registration (--taint: {key, value, effect}) and from
+ * Taints from registration (--taint: {key, value, effect, addedAt}) and from
  * `berth:taint:KEY` attributes set with PutAttributes (value "VALUE:EFFECT",
- * docs/scheduler.md), as one new array.
+ * docs/scheduler.md; when each was set: the record's taintAddedAt), as one
+ * new array. NoExecute tolerationSeconds count from addedAt.
  */
 static json_t *taints_json(json_t *inst)
 {
@@ -127,9 +129,12 @@ static json_t *taints_json(json_t *inst)
 		const char *colon = value ? strrchr(value, ':') : NULL;
 		if (!name || !startswith(name, "berth:taint:") || !colon)
 			continue;
-		json_array_append_new(out, json_pack("{s:s,s:s%,s:s}", "key", name + strlen("berth:taint:"),
-						     "value", value, (size_t)(colon - value), "effect",
-						     colon + 1));
+		json_t *t = json_pack("{s:s,s:s%,s:s}", "key", name + strlen("berth:taint:"), "value", value,
+				      (size_t)(colon - value), "effect", colon + 1);
+		json_t *at = json_object_get(json_object_get(inst, "taintAddedAt"), name);
+		if (json_is_number(at))
+			json_object_set(t, "addedAt", at);
+		json_array_append_new(out, t);
 	}
 	return out;
 }
@@ -147,8 +152,9 @@ static size_t taints_of(json_t *list_, struct sched_taint *t, int64_t added)
 		const char *key = json_string_value(json_object_get(x, "key"));
 		if (e < 0 || !key || !*key || n == SCHED_MAX_TAINTS)
 			continue;
-		t[n++] =
-		    (struct sched_taint){ key, json_string_value(json_object_get(x, "value")), e, added };
+		json_t *at = json_object_get(x, "addedAt");
+		t[n++] = (struct sched_taint){ key, json_string_value(json_object_get(x, "value")), e,
+					       json_is_number(at) ? (int64_t)json_number_value(at) : added };
 	}
 	return n;
 }
@@ -286,6 +292,14 @@ static void apply(struct sched_cache *c, const struct store_event *e)
 			(void)sched_task_remove(snap, id, NULL);
 		return;
 	}
+	/*
+	 * A known task that does not stop: nothing to do (a running task's
+	 * resources never change), without parsing it. Most task events are
+	 * this replica's own placements and the agents' progress reports.
+	 */
+	if (!inst && sched_task_node(snap, id) && !memmem(e->kv.value, e->kv.value_len, "STOPPED", 7) &&
+	    !memmem(e->kv.value, e->kv.value_len, TASK_STOP_CODE_PREEMPTED, strlen(TASK_STOP_CODE_PREEMPTED)))
+		return;
 	json_t *v = json_loadb(e->kv.value, e->kv.value_len, 0, NULL);
 	if (!v)
 		return;
@@ -384,6 +398,27 @@ static int load_cluster(struct server *s, struct sched_cache *c, const char *clu
 	return 0;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms, struct sched_snapshot **ret,
+			   struct berth_error **err)
+{
+	struct sched_cache *c = s->sched;
+	pthread_mutex_lock(&c->lock);
+	struct sched_snapshot *known = c->rev ? find(c, cluster) : NULL;
+	if (known && max_age_ms > 0 && mono_ms() - c->caught_up_ms < max_age_ms) {
+		*ret = known;
+		return 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return sched_cache_lock(s, cluster, ret, err);
+}
+
 int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret,
 		     struct berth_error **err)
 {
@@ -414,11 +449,23 @@ int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapsho
 		}
 		if (r < 0)
 			break;
+		c->caught_up_ms = mono_ms();
 		*ret = snap;
 		return 0;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return -EIO;
+}
+
+int sched_cache_catch_up(struct server *s, struct berth_error **err)
+{
+	struct sched_cache *c = s->sched;
+	int r = catch_up(s, c, err);
+	if (r == -ERANGE)
+		reset(c); /* the next sched_cache_lock reloads */
+	else if (r == 0)
+		c->caught_up_ms = mono_ms();
+	return r;
 }
 
 void sched_cache_drop(struct server *s, const char *cluster)

@@ -518,7 +518,42 @@ json_t *sreq_task_extra(const struct sreq *r, json_t *td, const struct sched_pla
 	}
 	if (r->req.priority)
 		json_object_set_new(o, "priority", json_integer(r->req.priority));
+	char *why = sreq_placement_text(r, pl);
+	json_object_set_new(o, "explanation", json_string(why));
+	free(why);
 	return o;
+}
+
+char *sreq_placement_text(const struct sreq *r, const struct sched_placement *pl)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (pl->examined <= 1 && pl->feasible == 1) {
+		strbuf_addstr(&sb, "the node asked for (every filter passed)");
+		return strbuf_detach(&sb, NULL);
+	}
+	strbuf_addf(&sb, "best of %u feasible node%s", pl->feasible, pl->feasible == 1 ? "" : "s");
+	for (size_t i = 0; i < r->req.n_strategies; i++) {
+		const struct sched_strategy *st = &r->req.strategies[i];
+		strbuf_addstr(&sb, i ? ", then " : " by ");
+		strbuf_addf(&sb, "%s%s%s%s",
+			    st->type == SCHED_BINPACK  ? "binpack"
+			    : st->type == SCHED_SPREAD ? "spread"
+						       : "random",
+			    st->field ? "(" : "", st->field ? st->field : "", st->field ? ")" : "");
+	}
+	uint32_t rejected = pl->examined - pl->feasible;
+	strbuf_addf(&sb, "; %u node%s examined", pl->examined, pl->examined == 1 ? "" : "s");
+	if (rejected) {
+		strbuf_addf(&sb, ", %u rejected:", rejected);
+		bool first = true;
+		for (int i = 0; i < SCHED_R__MAX; i++)
+			if (pl->rejected[i]) {
+				strbuf_addf(&sb, "%s %u %s", first ? "" : ",", pl->rejected[i],
+					    sched_reason_text((enum sched_reason)i));
+				first = false;
+			}
+	}
+	return strbuf_detach(&sb, NULL);
 }
 
 /* The last '/'-separated part of an ARN (records.c's arn_tail, which needs the store). */

@@ -11,6 +11,13 @@ struct http_request;
 /* `berth server [--root DIR] [--listen HOST:PORT] [--store SPEC] [--region R]`. */
 int server_main(int argc, char **argv);
 
+/*
+ * `berth bench-scheduler`: with --store sqlite:PATH or etcd://HOST:PORT the
+ * server's durable RunTask path (sched-bench.c), else the library's
+ * compute-only bench (sched_bench_main).
+ */
+int server_bench_scheduler_main(int argc, char **argv);
+
 /* The HTTP handler (userdata: struct server *). */
 void server_http_handler(struct http_request *req, void *userdata);
 

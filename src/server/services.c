@@ -459,6 +459,10 @@ int ecs_create_service(struct ecs_call *c, json_t *in, json_t **out)
 	if (taken)
 		return ecs_fail(c, "InvalidParameterException", "Creation of service was not idempotent.");
 	json_t *svc = service_record(c, cluster, cl, &a, in, td);
+	if (service_sched_ext(c, in, svc) < 0) { /* berthScheduling: rebalance.c */
+		json_decref(svc);
+		return -1;
+	}
 	if (streq(a.strategy, "DAEMON"))
 		daemon_initial_count(c->srv, cluster, svc);
 	bool ok = false;
@@ -548,6 +552,8 @@ json_t *service_view(struct server *s, json_t *svc, json_t *tasks, bool with_tag
 	json_object_set_new(v, "runningCount", json_integer(running));
 	json_object_set_new(v, "pendingCount", json_integer(pending));
 	strip_internal(v);
+	if (json_object_get(svc, "berthScheduling")) /* berth's extension, shown (rebalance.c) */
+		json_object_set(v, "berthScheduling", json_object_get(svc, "berthScheduling"));
 	if (with_tags)
 		json_object_set_new(v, "tags", tags_get(s, json_string_value(json_object_get(svc, "serviceArn"))));
 	return v;
@@ -568,6 +574,8 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 		return -1;
 	if (force && !json_is_boolean(force))
 		return ecs_fail(c, "SerializationException", "'forceNewDeployment': expected a boolean");
+	if (service_sched_ext(c, in, svc) < 0) /* berthScheduling: rebalance.c */
+		return -1;
 	bool has_desired = json_is_integer(json_object_get(in, "desiredCount"));
 	if (has_desired && desired < 0)
 		return ecs_fail(c, "InvalidParameterException", "desiredCount can not be negative.");

@@ -14,6 +14,8 @@
  * tasks of nodes that stay away too long.
  */
 #include "server/internal.h"
+#include <limits.h>
+
 #include "server/taskdef.h"
 
 #define TASKS_MAX_COUNT 10
@@ -274,19 +276,51 @@ static void place_run(struct placing *pl, struct sched_prepared *p, char **ids, 
 	}
 }
 
+/*
+ * Whether placements may bind after releasing the scheduler lock. With SQLite
+ * one server owns the store (server.lock), so every placement goes through
+ * this process's scheduler cache, whose snapshot already holds the tentative
+ * placements of binds still in flight: no placement token is needed, and
+ * binds of concurrent RunTask calls share the store's group commit (one
+ * fsync for a batch). Replicas sharing etcd compare the token's revision
+ * instead, which requires binding under the lock.
+ */
+static bool bind_outside_lock(struct server *s)
+{
+	return streq(s->store->ops->name, "sqlite");
+}
+
+/* How stale (ms) the snapshot may be on a first attempt: see sched_cache_lock_fresh(). */
+#define PLACE_FRESH_MS 10
+
 /* One placement attempt: 1 done, 0 conflict (retry), -1 error. */
 static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struct run_args *a,
-		      json_t *out_tasks, json_t *out_failures)
+		      json_t *out_tasks, json_t *out_failures, bool first)
 {
 	_cleanup_free_ char *token_key = xasprintf("/berth/placement/%s", cluster);
 	_cleanup_error_ struct berth_error *err = NULL;
-	struct store_kv tok = { 0 };
-	/* the token first: every placement after this read makes our comparison fail */
-	int64_t tok_rev = store_get(c->srv->store, token_key, &tok, NULL) == 0 ? tok.mod_revision : 0;
-	store_kv_done(&tok);
+	bool outside = bind_outside_lock(c->srv);
+	int64_t tok_rev = 0;
 	struct placing pl = { .c = c, .cluster = cluster, .cl = cl, .a = a };
-	if (sched_cache_lock(c->srv, cluster, &pl.snap, &err) < 0)
+	if (sched_cache_lock_fresh(c->srv, cluster, outside ? (first ? PLACE_FRESH_MS : 0) : INT_MAX, &pl.snap,
+				   &err) < 0)
 		return ecs_internal(c, err);
+	if (!outside) {
+		/*
+		 * Under the lock (so this replica's placements never conflict with
+		 * each other), the token first, then the events up to it: every
+		 * placement after this read makes our comparison fail, every one
+		 * before it is in the snapshot.
+		 */
+		struct store_kv tok = { 0 };
+		tok_rev = store_get(c->srv->store, token_key, &tok, NULL) == 0 ? tok.mod_revision : 0;
+		store_kv_done(&tok);
+		int cr = sched_cache_catch_up(c->srv, &err);
+		if (cr < 0) {
+			sched_cache_unlock(c->srv);
+			return cr == -ERANGE ? 0 : ecs_internal(c, err);
+		}
+	}
 	if (sched_node_count(pl.snap) == 0) {
 		sched_cache_unlock(c->srv);
 		return ecs_fail(c, "InvalidParameterException",
@@ -313,27 +347,38 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 		place_start(&pl, p, ids);
 	else
 		place_run(&pl, p, ids, want);
-	bind_op(&pl.b, xstrdup(token_key), xstrdup("x"));
-	bind_cmp(&pl.b, token_key, tok_rev ? STORE_CMP_MOD : STORE_CMP_CREATE, tok_rev);
-	bool ok = false;
+	sched_prepared_free(p);
+	if (!outside) {
+		bind_op(&pl.b, xstrdup(token_key), xstrdup("x"));
+		bind_cmp(&pl.b, token_key, tok_rev ? STORE_CMP_MOD : STORE_CMP_CREATE, tok_rev);
+	}
+	bool ok = false, locked = true;
 	int r = 0;
-	if (pl.b.n_placed == 0 && !pl.b.preempted)
+	if (pl.b.n_placed == 0 && !pl.b.preempted) {
 		r = 1; /* nothing to bind: no write (the service controller retries failed placements) */
-	else if (store_txn(c->srv->store, pl.b.cmps, pl.b.n_cmps, pl.b.ops, pl.b.n_ops, &ok, NULL, &err) < 0)
-		r = ecs_internal(c, err);
-	else if (ok)
-		r = 1;
+	} else {
+		if (outside) {
+			sched_cache_unlock(c->srv);
+			locked = false;
+		}
+		if (store_txn(c->srv->store, pl.b.cmps, pl.b.n_cmps, pl.b.ops, pl.b.n_ops, &ok, NULL, &err) < 0)
+			r = ecs_internal(c, err);
+		else if (ok)
+			r = 1;
+	}
 	if (r != 1) { /* not bound: take the tentative placements back */
-		for (size_t i = 0; i < pl.b.n_placed; i++)
+		if (!locked && sched_cache_lock_fresh(c->srv, cluster, INT_MAX, &pl.snap, NULL) == 0)
+			locked = true;
+		for (size_t i = 0; locked && i < pl.b.n_placed; i++)
 			(void)sched_task_remove(pl.snap, pl.b.placed[i], NULL);
-		if (pl.b.preempted)
+		if (locked && pl.b.preempted)
 			sched_cache_drop(c->srv, cluster);
 	} else {
 		json_array_extend(out_tasks, pl.tasks);
 		json_array_extend(out_failures, pl.failures);
 	}
-	sched_cache_unlock(c->srv);
-	sched_prepared_free(p);
+	if (locked)
+		sched_cache_unlock(c->srv);
 	sreq_done(&rq);
 	bind_done(&pl.b);
 	json_decref(pl.tasks);
@@ -348,7 +393,7 @@ int task_place(struct ecs_call *c, const char *cluster, json_t *cl, struct task_
 {
 	int r = 0;
 	for (int attempt = 0; attempt < 50 && r == 0; attempt++)
-		r = place_once(c, cluster, cl, a, tasks, failures);
+		r = place_once(c, cluster, cl, a, tasks, failures, attempt == 0);
 	if (r == 0)
 		r = ecs_fail(c, "ServerException",
 			     "placement kept conflicting with concurrent placements; retry");

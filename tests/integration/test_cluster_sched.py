@@ -246,6 +246,29 @@ def test_higher_priority_task_preempts_a_lower_one(server):
     assert run["failures"] == [{"reason": "RESOURCE:MEMORY", "detail": "0/1 nodes: 1 insufficient memory"}]
 
 
+def test_bench_scheduler_binds_every_placement_in_the_store(berth_bin, tmp):  # noqa: F811
+    """bench-scheduler --store sqlite:PATH runs the server's RunTask path: the tasks are in the store."""
+    import sqlite3
+    import subprocess
+    db = os.path.join(tmp, "bench.db")
+    p = subprocess.run([berth_bin, "bench-scheduler", "--store", f"sqlite:{db}", "--nodes", "40", "--tasks", "120",
+                        "--clients", "4"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["store"] == "sqlite" and out["placed"] + out["unplaced"] == 120 and out["errors"] == 0
+    assert out["placed"] >= 100 and out["placements_per_s"] > 0 and out["p99_us"] >= out["p50_us"]
+    con = sqlite3.connect(db)
+    rows = [json.loads(v) for (v,) in con.execute("SELECT value FROM kv WHERE key LIKE '/berth/tasks/%'")]
+    con.close()
+    assert len(rows) == out["placed"]
+    assert all(r["lastStatus"] == "PROVISIONING" and "best of" in r["berthPlacement"]["explanation"] for r in rows)
+    # a new file only; a bad store is refused
+    p = subprocess.run([berth_bin, "bench-scheduler", "--store", f"sqlite:{db}"], capture_output=True, text=True)
+    assert p.returncode == 1 and "exists" in p.stderr
+    p = subprocess.run([berth_bin, "bench-scheduler", "--store", "mysql://x"], capture_output=True, text=True)
+    assert p.returncode == 1 and "sqlite:PATH or etcd://HOST:PORT" in p.stderr
+
+
 # ---- real agents (multi-host fixture: network namespaces, one berth agent each) ----
 
 def test_real_nodes_spread_over_zones_and_run_their_tasks(busybox):

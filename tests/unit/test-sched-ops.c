@@ -206,10 +206,15 @@ static void test_noexecute_evictions(void **state)
 	assert_int_equal(n, 3);
 	assert_string_equal(ev[0].task_id, "t4"); /* the shortest matching toleration wins: 1000 + 100 */
 	assert_int_equal(ev[0].evict_at, 1100);
+	assert_int_equal(ev[0].tolerated, 100);
+	assert_string_equal(ev[0].taint, "k:NoExecute");
 	assert_string_equal(ev[1].task_id, "t3");
 	assert_int_equal(ev[1].evict_at, 1300);
+	assert_int_equal(ev[1].tolerated, 300);
 	assert_string_equal(ev[2].task_id, "t1"); /* not tolerated: now */
 	assert_int_equal(ev[2].evict_at, 5000);
+	assert_int_equal(ev[2].tolerated, -1);
+	assert_string_equal(ev[2].taint, "k:NoExecute");
 	assert_string_equal(ev[2].node_id, "n1");
 	sched_evictions_free(ev, n);
 	assert_int_equal(sched_noexecute_evictions(s, "n2", 5000, &ev, &n, NULL), 0);
@@ -239,6 +244,8 @@ static void test_noexecute_after_placement(void **state)
 	assert_int_equal(ev[0].evict_at, 2010);
 	assert_string_equal(ev[1].task_id, "tol-0"); /* taint added at 2000 + 60 s */
 	assert_int_equal(ev[1].evict_at, 2060);
+	assert_string_equal(ev[1].taint, "unreachable:NoExecute");
+	assert_int_equal(ev[1].tolerated, 60);
 	sched_evictions_free(ev, n);
 	sched_snapshot_free(s);
 }

@@ -105,6 +105,17 @@ static void test_scale_in_balanced(void **state)
 	assert_int_equal(idx[0], 3);
 	assert_int_equal(idx[1], 2);
 	assert_int_equal(deploy_scale_in(u, 0, 3, idx), 0);
+	/* every spread key: zones are even (2/2), rack r1 holds 3 of zone a's... */
+	struct deploy_task v[] = {
+		{ "a", "n1", 1, true, { "r1" } }, { "a", "n2", 2, true, { "r1" } }, { "a", "n3", 3, true, { "r2" } },
+		{ "b", "n4", 4, true, { "r3" } }, { "b", "n5", 5, true, { "r4" } }, { "a", "n1", 6, true, { "r1" } },
+	};
+	/* zone a (4) first; within it rack r1 (3 tasks) before r2 (1); within r1 node n1 (2): the newest there */
+	assert_int_equal(deploy_scale_in(v, 6, 1, idx), 1);
+	assert_int_equal(idx[0], 5);
+	/* then zones 3/2: a again; racks r1 2 (n1, n2: one each), r2 1: the newest of r1, n2 */
+	assert_int_equal(deploy_scale_in(v, 6, 2, idx), 2);
+	assert_int_equal(idx[1], 1);
 }
 
 static void test_id_format(void **state)

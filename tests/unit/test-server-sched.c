@@ -107,6 +107,49 @@ static void test_spread_distinct_resources(void **state)
 	sched_snapshot_free(s);
 }
 
+/* Why a task went where it went: examined/feasible/rejected counts and the strategies, as text. */
+static void test_placement_explanation(void **state)
+{
+	struct sched_snapshot *s = sched_snapshot_new(1);
+	node(s, "n1", "a", SCHED_NODE_ACTIVE);
+	node(s, "n2", "b", SCHED_NODE_ACTIVE);
+	node(s, "n3", "b", SCHED_NODE_DRAINING);
+	json_t *td = parse(TD),
+	       *st = parse("[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"},"
+			   "{\"type\":\"binpack\",\"field\":\"memory\"}]");
+	struct sreq rq;
+	struct sreq_input in = { td, NULL, st, "family:f", 0, 100 };
+	struct sched_prepared *p = NULL;
+	struct sched_result *res = NULL;
+	const char *ids[] = { "x1" };
+	assert_int_equal(sreq_build(&rq, &in), 0);
+	assert_int_equal(sreq_prepare(&rq, s, &p), 0);
+	assert_int_equal(sched_place(s, p, ids, 1, &res, NULL), 0);
+	assert_int_equal(res->n_placed, 1);
+	assert_int_equal(res->placements[0].examined, 3);
+	assert_int_equal(res->placements[0].feasible, 2);
+	assert_int_equal(res->placements[0].rejected[SCHED_R_DRAINING], 1);
+	char *text = sreq_placement_text(&rq, &res->placements[0]);
+	assert_string_equal(text, "best of 2 feasible nodes by spread(attribute:ecs.availability-zone), then "
+				  "binpack(memory); 3 nodes examined, 1 rejected: 1 DRAINING");
+	free(text);
+	json_t *extra = sreq_task_extra(&rq, td, &res->placements[0]);
+	assert_non_null(strstr(json_string_value(json_object_get(extra, "explanation")), "best of 2"));
+	json_decref(extra);
+	sched_result_free(res);
+	/* StartTask names the node */
+	assert_int_equal(sched_place_on(s, p, "n2", "x2", &res, NULL), 0);
+	text = sreq_placement_text(&rq, &res->placements[0]);
+	assert_string_equal(text, "the node asked for (every filter passed)");
+	free(text);
+	sched_result_free(res);
+	sched_prepared_free(p);
+	sreq_done(&rq);
+	json_decref(td);
+	json_decref(st);
+	sched_snapshot_free(s);
+}
+
 static void test_member_of_positions_and_task_definition_constraints(void **state)
 {
 	struct sched_snapshot *s = sched_snapshot_new(1);
@@ -207,6 +250,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spread_distinct_resources),
+		cmocka_unit_test(test_placement_explanation),
 		cmocka_unit_test(test_member_of_positions_and_task_definition_constraints),
 		cmocka_unit_test(test_host_ports_from_the_definition),
 		cmocka_unit_test(test_berth_tags),

@@ -1,0 +1,357 @@
+/*
+ * rebalance.c - services' scheduling extensions: the rebalancer and the
+ * disruption budget (docs/scheduler.md, "Rebalancing").
+ *
+ * A service's `berthScheduling` (CreateService/UpdateService field, or at
+ * CreateService the tags `berth:rebalance` and `berth:disruptionBudget` whose
+ * values are the JSON of one field, for aws-CLI/boto3 users):
+ *   "rebalance":        {"enabled": true, "maxMoves": 2}   (off by default)
+ *   "disruptionBudget": {"maxUnavailable": 1}
+ *
+ * Rebalancer (leader, once a second): a REPLICA service at rest (one
+ * deployment, COMPLETED, every wanted task RUNNING, none moving or draining)
+ * asks the scheduler for a move plan (sched_rebalance over the cluster's
+ * snapshot with the service's own request: strategies with ECS's AZ-first
+ * default, constraints, berthScheduling of the task definition) that strictly
+ * improves its spread (every spread key) or binpack, at most maxMoves tasks.
+ * Each task to move gets `berthRebalanceAt`; the service controller
+ * (deploy.c) treats such a task as one on a leaving node: it starts a
+ * replacement where the scheduler puts it, and stops the old task only once
+ * the replacement is healthy and minimumHealthyPercent allows (start before
+ * stop). The next plan waits until those moves are done. After node joins,
+ * drains and scale-ins the service thus returns to balance.
+ *
+ * Disruption budget: every second the leader gives the scheduler each
+ * service's disruptionsAllowed = maxUnavailable - (desired - healthy running),
+ * at least 0; preemption never stops more of the service's tasks than that.
+ */
+#include "common/log.h"
+#include "common/json.h"
+#include "server/internal.h"
+#include "server/taskdef.h"
+
+#define REBALANCE_MAX_MOVES 100
+#define REBALANCE_GIVE_UP   300.0 /* seconds: a move whose replacement never got healthy is dropped */
+
+static const char *jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* ---- validation (CreateService / UpdateService) ---- */
+
+static int bad_int(json_t *v, int64_t min, int64_t max)
+{
+	return !json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max;
+}
+
+static int check_field(struct ecs_call *c, const char *what, const char *k, json_t *v, json_t **ret)
+{
+	const char *f;
+	json_t *x;
+	if (!streq(k, "rebalance") && !streq(k, "disruptionBudget"))
+		return ecs_fail(c, "InvalidParameterException",
+				"%s.%s: unknown field (rebalance, disruptionBudget)", what, k);
+	if (!json_is_object(v))
+		return ecs_fail(c, "InvalidParameterException", "%s.%s: expected an object", what, k);
+	if (streq(k, "rebalance")) {
+		json_object_foreach (v, f, x) {
+			if (streq(f, "enabled") && !json_is_boolean(x))
+				return ecs_fail(c, "InvalidParameterException",
+						"%s.rebalance.enabled: expected true or false", what);
+			if (streq(f, "maxMoves") && bad_int(x, 1, REBALANCE_MAX_MOVES))
+				return ecs_fail(c, "InvalidParameterException",
+						"%s.rebalance.maxMoves: expected an integer from 1 to %d",
+						what, REBALANCE_MAX_MOVES);
+			if (!streq(f, "enabled") && !streq(f, "maxMoves"))
+				return ecs_fail(c, "InvalidParameterException",
+						"%s.rebalance.%s: unknown field (enabled, maxMoves)", what,
+						f);
+		}
+		json_t *en = json_object_get(v, "enabled"), *mm = json_object_get(v, "maxMoves");
+		*ret = json_pack("{s:b,s:I}", "enabled", en ? json_is_true(en) : true, "maxMoves",
+				 mm ? json_integer_value(mm) : (json_int_t)1);
+		return 0;
+	}
+	{ /* disruptionBudget */
+		json_object_foreach (v, f, x)
+			if (!streq(f, "maxUnavailable") || bad_int(x, 0, 1000000))
+				return ecs_fail(
+				    c, "InvalidParameterException",
+				    "%s.disruptionBudget.%s: expected maxUnavailable, an integer >= 0", what,
+				    f);
+		if (!json_object_get(v, "maxUnavailable"))
+			return ecs_fail(c, "InvalidParameterException",
+					"%s.disruptionBudget.maxUnavailable: required", what);
+	}
+	*ret = json_deep_copy(v);
+	return 0;
+}
+
+int service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc)
+{
+	json_t *ext = json_object_get(in, "berthScheduling");
+	if (ext && !json_is_object(ext))
+		return ecs_fail(c, "InvalidParameterException", "berthScheduling: expected an object");
+	_cleanup_json_ json_t *merged =
+	    json_deep_copy(json_object_get(svc, "berthScheduling")) ?: json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach (ext, k, v) {
+		json_t *norm = NULL;
+		if (check_field(c, "berthScheduling", k, v, &norm) < 0)
+			return -1;
+		json_object_set_new(merged, k, norm);
+	}
+	size_t i;
+	json_t *t;
+	json_array_foreach (json_object_get(in, "tags"), i, t) {
+		const char *key = jstr(t, "key"), *value = jstr(t, "value");
+		const char *field = streq_ptr(key, "berth:rebalance")          ? "rebalance"
+				    : streq_ptr(key, "berth:disruptionBudget") ? "disruptionBudget"
+									       : NULL;
+		if (!field || json_object_get(ext, field))
+			continue;
+		_cleanup_json_ json_t *j = value ? json_loads(value, JSON_DECODE_ANY, NULL) : NULL;
+		_cleanup_free_ char *what = xasprintf("tag '%s'", key);
+		json_t *norm = NULL;
+		if (!j)
+			return ecs_fail(c, "InvalidParameterException", "%s: the value must be JSON", what);
+		if (check_field(c, what, field, j, &norm) < 0)
+			return -1;
+		json_object_set_new(merged, field, norm);
+	}
+	if (json_object_size(merged))
+		json_object_set(svc, "berthScheduling", merged);
+	return 0;
+}
+
+/* ---- scale-in keys (deploy.c) ---- */
+
+size_t service_spread_attributes(json_t *svc, const char **out, size_t max)
+{
+	size_t n = 0, i;
+	json_t *st;
+	json_array_foreach (json_object_get(svc, "placementStrategy"), i, st) {
+		const char *f = jstr(st, "field");
+		if (!streq_ptr(jstr(st, "type"), "spread") || !f || n == max)
+			continue;
+		if (startswith(f, "attribute:"))
+			f += strlen("attribute:");
+		if (!streq(f, "ecs.availability-zone") && !streq(f, "instanceId") && !streq(f, "host"))
+			out[n++] = f;
+	}
+	return n;
+}
+
+const char *instance_attribute(json_t *inst, const char *name)
+{
+	size_t i;
+	json_t *a;
+	json_array_foreach (json_object_get(inst, "attributes"), i, a)
+		if (streq_ptr(jstr(a, "name"), name))
+			return jstr(a, "value");
+	return json_string_value(json_object_get(json_object_get(inst, "labels"), name));
+}
+
+/* ---- the leader's tick ---- */
+
+struct rb_service {
+	json_t *svc;
+	const char *name, *cluster;
+	char *group;
+	json_t *tasks; /* the service's tasks with desiredStatus RUNNING */
+	int64_t desired, running;
+	bool moving; /* a task is being moved or drained */
+};
+
+static void gather(struct rb_service *x, json_t *all)
+{
+	x->tasks = json_array();
+	size_t i;
+	json_t *t;
+	json_array_foreach (all, i, t) {
+		if (!streq_ptr(jstr(t, "group"), x->group) ||
+		    !streq_ptr(jstr(t, "desiredStatus"), "RUNNING") || !task_active(t))
+			continue;
+		json_array_append(x->tasks, t);
+		x->running += streq_ptr(jstr(t, "lastStatus"), "RUNNING");
+		x->moving |= json_object_get(t, "berthRebalanceAt") || json_object_get(t, "drainingAt");
+	}
+}
+
+/* One service at rest: one COMPLETED deployment, every wanted task RUNNING, nothing moving. */
+static bool at_rest(struct rb_service *x)
+{
+	json_t *deps = json_object_get(x->svc, "deployments");
+	return streq_ptr(jstr(x->svc, "status"), "ACTIVE") && !service_is_daemon(x->svc) &&
+	       !service_is_external(x->svc) && json_array_size(deps) == 1 &&
+	       streq_ptr(jstr(json_array_get(deps, 0), "rolloutState"), "COMPLETED") && !x->moving &&
+	       x->running == x->desired && (int64_t)json_array_size(x->tasks) == x->desired && x->desired > 0;
+}
+
+/* The move plan for a service (caller frees with sched_moves_free). */
+static int plan(struct server *s, struct rb_service *x, size_t max_moves, struct sched_move **ret,
+		size_t *ret_n)
+{
+	json_t *primary = json_array_get(json_object_get(x->svc, "deployments"), 0);
+	struct ecs_call c = { .srv = s };
+	_cleanup_json_ json_t *td = NULL;
+	if (taskdef_resolve(&c, jstr(primary, "taskDefinition"), &td) < 0) {
+		free(c.msg);
+		return -1;
+	}
+	_cleanup_json_ json_t *strat = service_strategies(json_object_get(x->svc, "placementStrategy"));
+	struct sreq rq;
+	struct sreq_input in = { td,
+				 json_object_get(x->svc, "placementConstraints"),
+				 strat,
+				 x->group,
+				 taskdef_cpu(td),
+				 taskdef_memory(td) };
+	struct sched_snapshot *snap = NULL;
+	struct sched_prepared *p = NULL;
+	if (sched_cache_lock(s, x->cluster, &snap, NULL) < 0)
+		return -1;
+	int r = -1;
+	if (sreq_build(&rq, &in) == 0 && sreq_prepare(&rq, snap, &p) == 0)
+		r = sched_rebalance(snap, p, max_moves, ret, ret_n, NULL);
+	sched_cache_unlock(s);
+	sched_prepared_free(p);
+	sreq_done(&rq);
+	return r < 0 ? -1 : 0;
+}
+
+/*
+ * Mark a task for the service controller to replace (start before stop), or
+ * (to_node NULL) take the mark back.
+ */
+static bool mark(struct server *s, const char *cluster, const char *task_id, const char *to_node, double now)
+{
+	_cleanup_free_ char *key = xasprintf("/berth/tasks/%s/%s", cluster, task_id);
+	for (int attempt = 0; attempt < 5; attempt++) {
+		_cleanup_json_ json_t *t = NULL;
+		int64_t rev;
+		if (record_get(s, key, &t, &rev, NULL) < 0 || !streq_ptr(jstr(t, "desiredStatus"), "RUNNING"))
+			return false;
+		if (to_node) {
+			json_object_set_new(t, "berthRebalanceAt", json_real(now));
+			json_object_set_new(t, "berthRebalanceTo", json_string(to_node));
+		} else {
+			json_object_del(t, "berthRebalanceAt");
+			json_object_del(t, "berthRebalanceTo");
+		}
+		json_object_set_new(t, "version",
+				    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
+		bool ok = false;
+		if (record_cas(s, key, t, rev, &ok, NULL) < 0)
+			return false;
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+static void note(struct server *s, struct rb_service *x, const char *msg)
+{
+	_cleanup_free_ char *key = service_key(x->cluster, x->name);
+	for (int attempt = 0; attempt < 5; attempt++) {
+		_cleanup_json_ json_t *rec = NULL;
+		int64_t rev;
+		bool ok = false;
+		if (record_get(s, key, &rec, &rev, NULL) < 0)
+			return;
+		service_event(rec, "%s", msg);
+		if (record_cas(s, key, rec, rev, &ok, NULL) < 0 || ok)
+			return;
+	}
+}
+
+/* Moves that did not finish in REBALANCE_GIVE_UP seconds (the replacement never fit or got healthy). */
+static void give_up_stale(struct server *s, struct rb_service *x, double now)
+{
+	size_t i;
+	json_t *t;
+	json_array_foreach (x->tasks, i, t) {
+		json_t *at = json_object_get(t, "berthRebalanceAt");
+		if (at && now - json_number_value(at) > REBALANCE_GIVE_UP &&
+		    mark(s, x->cluster, arn_tail(jstr(t, "taskArn") ?: ""), NULL, now))
+			log_fields(LOG_LEVEL_WARN, "rebalance move given up", "service", x->name, "task",
+				   jstr(t, "taskArn"), NULL);
+	}
+}
+
+static void rebalance_service(struct server *s, struct rb_service *x, json_t *cfg)
+{
+	give_up_stale(s, x, record_now());
+	if (!json_is_true(json_object_get(cfg, "enabled")) || !at_rest(x))
+		return;
+	json_int_t max = json_integer_value(json_object_get(cfg, "maxMoves"));
+	struct sched_move *moves = NULL;
+	size_t n = 0;
+	if (plan(s, x, (size_t)(max > 0 ? max : 1), &moves, &n) < 0 || n == 0) {
+		sched_moves_free(moves, n);
+		return;
+	}
+	double now = record_now();
+	struct strbuf sb = STRBUF_INIT;
+	size_t marked = 0;
+	for (size_t i = 0; i < n; i++)
+		if (mark(s, x->cluster, moves[i].task_id, moves[i].to_node, now))
+			strbuf_addf(&sb, "%s(task %s) from %s to %s", marked++ ? ", " : "", moves[i].task_id,
+				    moves[i].from_node, moves[i].to_node);
+	if (marked) {
+		_cleanup_free_ char *msg =
+		    xasprintf("(service %s) is rebalancing %zu tasks (start before stop): %s.", x->name,
+			      marked, sb.buf);
+		note(s, x, msg);
+		log_fields(LOG_LEVEL_INFO, "service rebalancing", "service", x->name, "moves", sb.buf, NULL);
+	}
+	strbuf_release(&sb);
+	sched_moves_free(moves, n);
+}
+
+static void budget(struct server *s, struct rb_service *x, json_t *cfg)
+{
+	int64_t max = json_integer_value(json_object_get(cfg, "maxUnavailable"));
+	int64_t allowed = max - MAX(0, x->desired - x->running);
+	struct sched_snapshot *snap = NULL;
+	if (sched_cache_lock(s, x->cluster, &snap, NULL) < 0)
+		return;
+	sched_group_set_budget(snap, x->group, (int32_t)MAX(0, MIN(allowed, INT32_MAX)));
+	sched_cache_unlock(s);
+}
+
+void rebalance_tick(struct server *s)
+{
+	_cleanup_json_ json_t *all = NULL, *tasks_by_cluster = json_object();
+	if (record_list(s, "/berth/services/", &all, NULL) < 0)
+		return;
+	size_t i;
+	json_t *svc;
+	json_array_foreach (all, i, svc) {
+		json_t *ext = json_object_get(svc, "berthScheduling");
+		const char *cluster = jstr(svc, "berthCluster");
+		if (!json_object_size(ext) || !cluster || !streq_ptr(jstr(svc, "status"), "ACTIVE"))
+			continue;
+		json_t *tasks = json_object_get(tasks_by_cluster, cluster);
+		if (!tasks) {
+			_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
+			if (record_list(s, tp, &tasks, NULL) < 0)
+				continue;
+			json_object_set_new(tasks_by_cluster, cluster, tasks);
+		}
+		struct rb_service x = { .svc = svc, .name = jstr(svc, "serviceName"), .cluster = cluster };
+		if (!x.name)
+			continue;
+		x.group = xasprintf("service:%s", x.name);
+		x.desired = json_integer_value(json_object_get(svc, "desiredCount"));
+		gather(&x, tasks);
+		if (json_object_get(ext, "disruptionBudget"))
+			budget(s, &x, json_object_get(ext, "disruptionBudget"));
+		if (json_object_get(ext, "rebalance"))
+			rebalance_service(s, &x, json_object_get(ext, "rebalance"));
+		json_decref(x.tasks);
+		free(x.group);
+	}
+}

@@ -88,9 +88,8 @@ def test_run_rm_returns_before_the_removal_work_and_leaks_nothing(daemon):
     assert d.berth("run", "--rm", "--name", "slow", "--network", "none", "busybox", "echo", "again",
                    timeout=30).stdout == "again\n"
     assert len(snapshots(d)) == 2
-    # once the work may go on, nothing is left behind
-    release(d)
-    wait_for(lambda: not snapshots(d) and not container_dirs(d), timeout=30)
+    # once the work may go on, nothing is left behind (the second removal may reach its hook later)
+    wait_for(lambda: release(d) or (not snapshots(d) and not container_dirs(d)), timeout=30)
     assert d.docker("ps", "-aq", timeout=20).stdout == ""
 
 

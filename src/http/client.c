@@ -166,6 +166,21 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return atomic_load((const atomic_bool *)ctx) ? 1 : 0;
 }
 
+static int connect_unix(const char *path, struct berth_error **err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return berth_error_set(err, ENAMETOOLONG, "connect '%s'", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return berth_error_errno(err, "create socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return berth_error_msg(err, errno, "cannot connect to the berth daemon at '%s': is the daemon running?",
+				       path);
+	return TAKE_FD(fd);
+}
+
 /* ---- plain HTTP/1.1 over a unix socket (http_client_do without libcurl) ---- */
 
 struct reader {
@@ -344,17 +359,9 @@ static int native_do(struct http_client *c, const struct http_client_request *r,
 		     struct strbuf *out, struct berth_error **err)
 {
 	int64_t deadline = r->timeout_ms > 0 ? mono_ms() + r->timeout_ms : 0;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(c->unix_path) >= sizeof(sa.sun_path))
-		return berth_error_set(err, ENAMETOOLONG, "connect '%s'", c->unix_path);
-	memcpy(sa.sun_path, c->unix_path, strlen(c->unix_path) + 1);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int fd = connect_unix(c->unix_path, err);
 	if (fd < 0)
-		return berth_error_errno(err, "create socket");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return berth_error_msg(err, ECONNREFUSED,
-				       "cannot connect to the berth daemon at '%s': is the daemon running?",
-				       c->unix_path);
+		return fd;
 	bool head = streq(r->method, "HEAD");
 	_cleanup_strbuf_ struct strbuf req = STRBUF_INIT;
 	strbuf_addf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n", r->method, r->path);
@@ -504,16 +511,7 @@ static int connect_raw(struct http_client *c, struct berth_error **err)
 			return fd;
 		return http_tls_client_wrap(c->tls_ctx, fd, c->tcp_addr, c->tls_verify, err);
 	}
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(c->unix_path) >= sizeof(sa.sun_path))
-		return berth_error_set(err, ENAMETOOLONG, "connect '%s'", c->unix_path);
-	memcpy(sa.sun_path, c->unix_path, strlen(c->unix_path) + 1);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return berth_error_errno(err, "create socket");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return berth_error_errno(err, "cannot connect to the berth daemon at '%s'", c->unix_path);
-	return TAKE_FD(fd);
+	return connect_unix(c->unix_path, err);
 }
 
 /* Read the response head one byte at a time so no stream byte is consumed. */

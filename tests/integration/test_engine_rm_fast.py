@@ -8,60 +8,26 @@ daemon killed meanwhile finishes the removal at its next start.
 The removal's resource step hangs for containers named "slow"
 (BERTH_TEST_HANG_AT=rm-resources:slow, a hook compiled in and active only when
 set; it blocks until the test opens and closes $BERTH_TEST_HANG_FIFO)."""
-import glob
 import os
 import signal
 
 import pytest
 
-from engine_daemon import Daemon, wait_for
-
-
-def start(d, fifo):
-    old = {k: os.environ.get(k) for k in ("BERTH_TEST_HANG_AT", "BERTH_TEST_HANG_FIFO")}
-    os.environ.update(BERTH_TEST_HANG_AT="rm-resources:slow", BERTH_TEST_HANG_FIFO=fifo)
-    try:
-        d.start()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+from engine_daemon import Daemon, hanging, release, start_hanging, wait_for
 
 
 @pytest.fixture
 def daemon(berth_bin, busybox):
     d = Daemon(berth_bin)
-    fifo = os.path.join(d.base, "hang.fifo")
-    os.mkfifo(fifo)
-    start(d, fifo)
+    start_hanging(d, "rm-resources:slow")
     try:
         d.load_busybox(busybox)
-        d.fifo = fifo
         d.layers = set(os.listdir(os.path.join(d.root, "snapshots")))
         yield d
     finally:
         if d.proc:
             release(d)
         d.cleanup()
-
-
-def hanging(d):
-    for t in glob.glob(f"/proc/{d.proc.pid}/task/*/wchan"):
-        try:
-            if open(t).read() == "wait_for_partner":
-                return True
-        except OSError:
-            pass
-    return False
-
-
-def release(d):
-    try:
-        os.close(os.open(d.fifo, os.O_WRONLY | os.O_NONBLOCK))
-    except OSError:  # ENXIO: nobody waits
-        pass
 
 
 def snapshots(d):

@@ -29,7 +29,8 @@ static void check_root(const char *soname)
 	struct stat st;
 	if (!root_known || (stat("/", &st) == 0 && st.st_dev == root_dev && st.st_ino == root_ino))
 		return;
-	fprintf(stderr, "berth: refusing to load %s after the root directory changed (a bug: load it before)\n",
+	fprintf(stderr,
+		"berth: refusing to load %s after the root directory changed (a bug: load it before)\n",
 		soname);
 	abort();
 }

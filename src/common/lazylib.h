@@ -22,7 +22,7 @@
 
 struct lazylib {
 	const char *soname;
-	const char *names;	 /* NUL-separated function names */
+	const char *names;       /* NUL-separated function names */
 	const unsigned *offsets; /* offsets[i]: function i's name in names */
 	size_t n;
 	void **tab; /* the stubs' jump table: NULL until resolved */

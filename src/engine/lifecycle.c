@@ -99,7 +99,6 @@ int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf 
 	return 0;
 }
 
-
 /*
  * The resolv.conf a container gets: the host's, or in container:X mode X's
  * own (docker shares it: the containers of an ECS awsvpc task resolve

@@ -176,8 +176,8 @@ static int connect_unix(const char *path, struct berth_error **err)
 	if (fd < 0)
 		return berth_error_errno(err, "create socket");
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return berth_error_msg(err, errno, "cannot connect to the berth daemon at '%s': is the daemon running?",
-				       path);
+		return berth_error_msg(
+		    err, errno, "cannot connect to the berth daemon at '%s': is the daemon running?", path);
 	return TAKE_FD(fd);
 }
 
@@ -212,7 +212,8 @@ static int wait_fd(int fd, short events, int64_t deadline_ms, const atomic_bool 
 		if (deadline_ms) {
 			int64_t left = deadline_ms - mono_ms();
 			if (left <= 0)
-				return berth_error_msg(err, ETIMEDOUT, "%s %s: timed out", r->method, r->path);
+				return berth_error_msg(err, ETIMEDOUT, "%s %s: timed out", r->method,
+						       r->path);
 			if (timeout < 0 || left < timeout)
 				timeout = (int)left;
 		}
@@ -259,7 +260,8 @@ static int reader_line(struct reader *x, struct strbuf *line, size_t max, struct
 		strbuf_add(line, x->buf + x->off, take);
 		x->off += take;
 		if (line->len > max)
-			return berth_error_msg(err, EIO, "%s %s: response line too long", x->r->method, x->r->path);
+			return berth_error_msg(err, EIO, "%s %s: response line too long", x->r->method,
+					       x->r->path);
 		if (nl) {
 			strbuf_setlen(line, line->len - 1);
 			if (line->len && line->buf[line->len - 1] == '\r')
@@ -270,8 +272,8 @@ static int reader_line(struct reader *x, struct strbuf *line, size_t max, struct
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
-			return berth_error_msg(err, EIO, "%s %s: connection closed in the response head", x->r->method,
-					       x->r->path);
+			return berth_error_msg(err, EIO, "%s %s: connection closed in the response head",
+					       x->r->method, x->r->path);
 	}
 }
 
@@ -296,8 +298,9 @@ static int body_bytes(struct reader *x, size_t want, struct strbuf *out, struct 
 			if (n == 0) {
 				if (want == SIZE_MAX)
 					return 0;
-				return berth_error_msg(err, EIO, "%s %s: connection closed before the end of the response",
-						       x->r->method, x->r->path);
+				return berth_error_msg(
+				    err, EIO, "%s %s: connection closed before the end of the response",
+				    x->r->method, x->r->path);
 			}
 		}
 		size_t k = MIN(want, x->len - x->off);
@@ -322,8 +325,8 @@ static int body_chunked(struct reader *x, struct strbuf *out, struct berth_error
 		errno = 0;
 		unsigned long long n = strtoull(line.buf, &end, 16);
 		if (end == line.buf || errno || (*end && *end != ';' && *end != ' '))
-			return berth_error_msg(err, EIO, "%s %s: bad chunk size '%s'", x->r->method, x->r->path,
-					       line.buf);
+			return berth_error_msg(err, EIO, "%s %s: bad chunk size '%s'", x->r->method,
+					       x->r->path, line.buf);
 		if (n == 0) { /* trailers, then the blank line */
 			do
 				r = reader_line(x, &line, HIJACK_MAX_HEAD, err);
@@ -395,7 +398,8 @@ static int native_do(struct http_client *c, const struct http_client_request *r,
 		if (k < 0)
 			return k;
 		if (sscanf(line.buf, "HTTP/1.%*d %ld", &status) != 1)
-			return berth_error_msg(err, EIO, "%s %s: malformed response status line", r->method, r->path);
+			return berth_error_msg(err, EIO, "%s %s: malformed response status line", r->method,
+					       r->path);
 		if (r->resp_headers)
 			strbuf_addf(r->resp_headers, "%s\r\n", line.buf);
 		size_t total = line.len;
@@ -404,14 +408,16 @@ static int native_do(struct http_client *c, const struct http_client_request *r,
 				return k;
 			total += line.len;
 			if (total > HIJACK_MAX_HEAD)
-				return berth_error_msg(err, EIO, "%s %s: response head too large", r->method, r->path);
+				return berth_error_msg(err, EIO, "%s %s: response head too large", r->method,
+						       r->path);
 			if (r->resp_headers)
 				strbuf_addf(r->resp_headers, "%s\r\n", line.buf);
 			if (!line.len)
 				break;
 			if (!strncasecmp(line.buf, "content-length:", 15))
 				clen = strtoll(line.buf + 15, NULL, 10);
-			else if (!strncasecmp(line.buf, "transfer-encoding:", 18) && strcasestr(line.buf + 18, "chunked"))
+			else if (!strncasecmp(line.buf, "transfer-encoding:", 18) &&
+				 strcasestr(line.buf + 18, "chunked"))
 				chunked = true;
 		}
 		if (status >= 200 || status == 101)

@@ -94,7 +94,7 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lent {
 	sqlite3 *db;
 	struct image_store *s;
-} *lent;
+} * lent;
 static size_t n_lent, cap_lent;
 
 static void lend_locked(struct image_store *s, sqlite3 *db)

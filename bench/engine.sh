@@ -2,25 +2,30 @@
 # bench/engine.sh - berth daemon vs dockerd, side by side on this machine.
 # Each daemon gets its own root, exec root and socket, and the same generated
 # busybox image (docker load). Prints times, ratios and memory.
+#   process start: `berth version` and `berth ps` (empty daemon) against /bin/true
 #   run --rm --network none busybox true: berth CLI->berth, docker CLI->berth, docker CLI->dockerd
 #   ps -a with 100 containers; 50 concurrent `run -d`; idle RSS; RSS and PSS
 #   (/proc/PID/smaps_rollup) per shim with 10 and with 50 containers running
 # Times are hyperfine means with the median next to them (this machine is shared
 # and noisy: compare medians of repeated runs).
+# BASELINE=path/to/an/older/berth adds that binary (its own daemon) to the
+# process-start and run measurements, in the same hyperfine runs: before/after.
 # Usage: sh bench/engine.sh [BERTH_BIN]   (RUNS=20 by default; RUNTIME=PATH: berth daemon --runtime-path)
 set -eu
 BIN=$(realpath "${1:-build/src/berth}")
+BASE=${BASELINE:+$(realpath "$BASELINE")}
 RUNS=${RUNS:-20}
 DOCKER=/usr/bin/docker
 W=$(mktemp -d /tmp/berth-bench-engine-XXXXXX)
-BPID= ; DPID=
+BPID= ; DPID= ; OPID=
 cleanup() {
-	for h in "unix://$W/b/run/berth.sock" "unix://$W/d/docker.sock"; do
+	for h in "unix://$W/b/run/berth.sock" "unix://$W/d/docker.sock" "unix://$W/o/run/berth.sock"; do
 		ids=$(DOCKER_HOST=$h $DOCKER ps -aq 2>/dev/null || true)
 		[ -n "$ids" ] && DOCKER_HOST=$h $DOCKER rm -f $ids >/dev/null 2>&1 || true
 	done
 	[ -n "$BPID" ] && kill "$BPID" 2>/dev/null || true
 	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null || true
+	[ -n "$OPID" ] && kill "$OPID" 2>/dev/null || true
 	sleep 1
 	grep -o " $W[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	rm -rf "$W"
@@ -35,9 +40,19 @@ BPID=$!
 dockerd --data-root "$W/d/data" --exec-root "$W/d/exec" -H "unix://$W/d/docker.sock" --pidfile "$W/d.pid" \
 	--bridge=none --iptables=false --ip-masq=false >"$W/d.log" 2>&1 &
 DPID=$!
-B="unix://$W/b/run/berth.sock"; D="unix://$W/d/docker.sock"
-for h in "$B" "$D"; do
+B="unix://$W/b/run/berth.sock"; D="unix://$W/d/docker.sock"; O="unix://$W/o/run/berth.sock"
+HOSTS="$B $D"
+if [ -n "$BASE" ]; then
+	"$BASE" daemon --root "$W/o/root" --exec-root "$W/o/run" --pidfile "$W/o.pid" >"$W/o.log" 2>&1 &
+	OPID=$!
+	HOSTS="$HOSTS $O"
+fi
+for h in $HOSTS; do
 	i=0; until DOCKER_HOST=$h $DOCKER version >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 300 ] || { echo "daemon $h did not start"; exit 1; }; sleep 0.1; done
+done
+sleep 1
+START_RSS="berth daemon: $(awk '/^VmRSS/ {print $2}' /proc/$BPID/status) kB   dockerd: $(awk '/^VmRSS/ {print $2}' /proc/$DPID/status) kB${OPID:+   baseline: $(awk '/^VmRSS/ {print $2}' /proc/$OPID/status) kB}"
+for h in $HOSTS; do
 	DOCKER_HOST=$h $DOCKER load -i "$W/busybox.tar" >/dev/null
 done
 
@@ -64,9 +79,29 @@ mean() { # mean wall time (s) of a command, RUNS times; its median goes to $W/me
 med() { sed -n "${1}p" "$W/median"; }
 ratio() { python3 -c "import sys; print(round(float(sys.argv[1])/float(sys.argv[2]), 3))" "$1" "$2"; }
 
-echo "== idle RSS"
+echo "== load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== idle RSS right after start (target <= 10240 kB; containerd not counted)"
+echo "$START_RSS"
+echo "== idle RSS after docker load (libarchive, libcrypto mapped from then on)"
 BI=$(rss_kb $BPID); DI=$(rss_kb $DPID)
-echo "berth daemon: ${BI} kB   dockerd: ${DI} kB (containerd not counted)"
+echo "berth daemon: ${BI} kB   dockerd: ${DI} kB${OPID:+   baseline: $(rss_kb $OPID) kB}"
+
+# user+system CPU ms of one run (steadier than wall time on a loaded machine)
+cpu_ms() { python3 -c "import json; r = json.load(open('$W/h.json'))['results'][0]; print(round((r['user'] + r['system']) * 1000, 2))"; }
+echo "== process start ($RUNS runs; the mean, CPU in brackets; target <= 5 ms on a quiet machine)"
+V0=$(mean /bin/true); C0=$(cpu_ms)
+V1=$(mean "$BIN version"); C1=$(cpu_ms)
+V2=$(mean "$BIN ps -H $B"); C2=$(cpu_ms)
+echo "/bin/true (floor):    $(ms $V0) ms  [$C0]"
+echo "berth version:        $(ms $V1) ms  [$C1]  ($(ldd "$BIN" | wc -l) libraries at start)"
+echo "berth ps (empty):     $(ms $V2) ms  [$C2]"
+if [ -n "$BASE" ]; then
+	V3=$(mean "$BASE version"); C3=$(cpu_ms)
+	V4=$(mean "$BASE ps -H $O"); C4=$(cpu_ms)
+	echo "baseline version:     $(ms $V3) ms  [$C3]  ($(ldd "$BASE" | wc -l) libraries at start)"
+	echo "baseline ps (empty):  $(ms $V4) ms  [$C4]"
+fi
+: >"$W/median"
 
 echo "== run --rm --network none busybox true ($RUNS runs, mean)"
 T1=$(mean "$BIN run -H $B --rm --network none busybox true")
@@ -75,12 +110,21 @@ T3=$(mean "$DOCKER -H $D run --rm --network none busybox true")
 echo "berth CLI -> berth:   $(ms $T1) ms  (median $(ms $(med 1)))"
 echo "docker CLI -> berth:  $(ms $T2) ms  (median $(ms $(med 2)))"
 echo "docker CLI -> dockerd: $(ms $T3) ms  (median $(ms $(med 3)))"
-echo "ratio berth/docker: $(ratio $T1 $T3)  (docker CLI on both: $(ratio $T2 $T3); medians: $(ratio $(med 1) $(med 3)); target <= 0.1)"
+if [ -n "$BASE" ]; then
+	T4=$(mean "$BASE run -H $O --rm --network none busybox true")
+	T5=$(mean "$DOCKER -H $O run --rm --network none busybox true")
+	echo "baseline berth CLI -> baseline:  $(ms $T4) ms  (median $(ms $(med 4)))"
+	echo "docker CLI -> baseline:          $(ms $T5) ms  (median $(ms $(med 5)))"
+	echo "baseline ratios: berth CLI $(ratio $T4 $T3), docker CLI $(ratio $T5 $T3)"
+fi
+echo "ratio berth/docker: $(ratio $T1 $T3)  (target <= 0.05; docker CLI on both: $(ratio $T2 $T3), target <= 0.1; medians: $(ratio $(med 1) $(med 3)), $(ratio $(med 2) $(med 3)))"
+[ -z "$BASE" ] || for h in "$O"; do DOCKER_HOST=$h $DOCKER rm -f $(DOCKER_HOST=$h $DOCKER ps -aq) >/dev/null 2>&1 || true; kill "$OPID"; OPID=; done
 
 echo "== ps -a with 100 containers"
 for h in "$B" "$D"; do
 	seq 100 | xargs -P 8 -I{} env DOCKER_HOST=$h $DOCKER create --network none busybox true >/dev/null
 done
+: >"$W/median"
 P1=$(mean "$BIN ps -H $B -a")
 P2=$(mean "$DOCKER -H $D ps -a")
 echo "berth: $(ms $P1) ms  docker: $(ms $P2) ms  ratio: $(ratio $P1 $P2)"

@@ -1,7 +1,6 @@
 /*
  * cli.c - connecting to the daemon, requests, daemon errors, streams.
  */
-#include <curl/curl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -64,12 +63,22 @@ void cli_close(struct cli *cli)
 	cli->http = http_client_free(cli->http);
 }
 
+/* Percent-encode everything but RFC 3986's unreserved characters (as curl_easy_escape). */
 char *cli_escape(const char *s)
 {
-	char *e = curl_easy_escape(NULL, s, 0);
-	char *r = xstrdup(e ? e : "");
-	curl_free(e);
-	return r;
+	static const char hex[] = "0123456789ABCDEF";
+	struct strbuf b = STRBUF_INIT;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~", *p)) {
+			strbuf_addch(&b, (char)*p);
+		} else {
+			strbuf_addch(&b, '%');
+			strbuf_addch(&b, hex[*p >> 4]);
+			strbuf_addch(&b, hex[*p & 15]);
+		}
+	}
+	return strbuf_detach(&b, NULL);
 }
 
 void cli_print_daemon_error(const json_t *body, long status)

@@ -404,7 +404,7 @@ int fs_read_file_at(int dirfd, const char *path, size_t max, struct strbuf *sb, 
 	return 0;
 }
 
-int fs_write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
+static int write_replace_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode, bool sync,
 			    struct berth_error **err)
 {
 	const char *slash = strrchr(path, '/');
@@ -424,7 +424,7 @@ int fs_write_file_atomic_at(int dirfd, const char *path, const void *data, size_
 	int r = fs_write_all(fd, data, len);
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = negative_errno();
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && sync && fsync(fd) < 0)
 		r = negative_errno();
 	if (r == 0 && renameat(dfd, tmp, dfd, base) < 0)
 		r = negative_errno();
@@ -432,14 +432,27 @@ int fs_write_file_atomic_at(int dirfd, const char *path, const void *data, size_
 		unlinkat(dfd, tmp, 0);
 		return berth_error_set(err, -r, "write '%s'", path);
 	}
-	fsync(dfd);
+	if (sync)
+		fsync(dfd);
 	return 0;
+}
+
+int fs_write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
+			    struct berth_error **err)
+{
+	return write_replace_at(dirfd, path, data, len, mode, true, err);
 }
 
 int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			 struct berth_error **err)
 {
-	return fs_write_file_atomic_at(AT_FDCWD, path, data, len, mode, err);
+	return write_replace_at(AT_FDCWD, path, data, len, mode, true, err);
+}
+
+int fs_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+			  struct berth_error **err)
+{
+	return write_replace_at(AT_FDCWD, path, data, len, mode, false, err);
 }
 
 char *fs_path_clean(const char *path)

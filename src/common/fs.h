@@ -68,6 +68,13 @@ int fs_write_file_atomic_at(int dirfd, const char *path, const void *data, size_
 			    struct berth_error **err);
 int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			 struct berth_error **err);
+/*
+ * The same without the fsyncs: readers see the old or the new file, never a
+ * part, and a crashed writer leaves one of them; for files of the exec root
+ * (a tmpfs: gone at a reboot anyway), where a flush buys nothing.
+ */
+int fs_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+			  struct berth_error **err);
 
 /* write(2)/read(2) loops handling EINTR and short counts. 0 or -errno; read_full: -EIO on EOF. */
 int fs_write_all(int fd, const void *data, size_t len);

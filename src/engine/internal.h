@@ -233,7 +233,7 @@ void ops_remove_async(struct engine *e, struct container *c);
  * held (it is taken for the state changes only). On failure c is left "dead"
  * (a later removal finishes it) and the error says what failed.
  */
-int ops_remove(struct engine *e, struct container *c, struct berth_error **err);
+int ops_remove(struct engine *e, struct container *c, bool hide_first, struct berth_error **err);
 
 /* logs.c: a container's log driver settings from HostConfig.LogConfig. */
 struct log_settings {

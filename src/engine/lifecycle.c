@@ -100,29 +100,6 @@ int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf 
 }
 
 /*
- * Files regenerated at every start (/etc files, the spec's neighbours): a
- * rename makes them appear whole, but no fsync: after a crash they are
- * written again before anything reads them.
- */
-static int write_volatile(const char *path, const char *data, size_t len, mode_t mode,
-			  struct berth_error **err)
-{
-	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
-	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return berth_error_errno(err, "create '%s'", tmp);
-	int r = fs_write_all(fd, data, len);
-	if (r >= 0 && fchmod(fd, mode) < 0)
-		r = -errno;
-	if (r < 0 || rename(tmp, path) < 0) {
-		r = r < 0 ? r : -errno;
-		(void)unlink(tmp);
-		return berth_error_set(err, -r, "write '%s'", path);
-	}
-	return 0;
-}
-
-/*
  * The resolv.conf a container gets: the host's, or in container:X mode X's
  * own (docker shares it: the containers of an ECS awsvpc task resolve
  * through what their pause container was given).
@@ -153,7 +130,8 @@ static int write_etc_files(struct engine *e, struct container *c, bool host_net,
 	_cleanup_free_ char *hn = xasprintf("%s/hostname", dir), *hosts = xasprintf("%s/hosts", dir),
 			    *resolv = xasprintf("%s/resolv.conf", dir);
 	_cleanup_free_ char *hn_body = xasprintf("%s\n", hostname ? hostname : "berth");
-	int r = write_volatile(hn, hn_body, strlen(hn_body), 0644, err);
+	/* regenerated at every start: no fsync, after a crash they are written again before use */
+	int r = fs_write_file_replace(hn, hn_body, strlen(hn_body), 0644, err);
 	if (r < 0)
 		return r;
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -172,11 +150,11 @@ static int write_etc_files(struct engine *e, struct container *c, bool host_net,
 			strbuf_addf(&sb, "%s\t%s\n", ip, h);
 		}
 	}
-	if ((r = write_volatile(hosts, sb.buf, sb.len, 0644, err)) < 0)
+	if ((r = fs_write_file_replace(hosts, sb.buf, sb.len, 0644, err)) < 0)
 		return r;
 	strbuf_reset(&sb);
 	resolv_conf_of(e, json_string_value(json_object_get(c->hostconfig, "NetworkMode")), &sb);
-	return write_volatile(resolv, sb.buf, sb.len, 0644, err);
+	return fs_write_file_replace(resolv, sb.buf, sb.len, 0644, err);
 }
 
 /* Network namespace to join (NULL: a new one, or none at all for host mode). */
@@ -257,7 +235,7 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 	log_settings_done(&ls);
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/shim.json", xdir);
-	return write_volatile(path, text, strlen(text), 0600, err);
+	return fs_write_file_replace(path, text, strlen(text), 0600, err);
 }
 
 /*

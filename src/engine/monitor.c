@@ -509,7 +509,7 @@ void lifecycle_recover(struct engine *e)
 		_cleanup_error_ struct berth_error *err = NULL;
 		log_fields(LOG_LEVEL_INFO, "finishing an interrupted removal", "id", finish[i]->id, NULL);
 		pthread_mutex_lock(&finish[i]->op_lock);
-		if (ops_remove(e, finish[i], &err) < 0) {
+		if (ops_remove(e, finish[i], false, &err) < 0) {
 			_cleanup_free_ char *m = berth_error_string(err);
 			log_fields(LOG_LEVEL_WARN, "finishing an interrupted removal failed", "id", finish[i]->id,
 				   "error", m, NULL);

@@ -199,6 +199,22 @@ int engine_container_pause(struct engine *e, const char *ref, bool pause, struct
 	return r;
 }
 
+/* The container leaves the table: no longer listed, found, waited for; its name is free. e->lock held. */
+static void hide_locked(struct engine *e, struct container *c)
+{
+	c->removed = true;
+	c->dirty = false;
+	while (c->parked) {
+		struct parked_attach *p = c->parked;
+		c->parked = p->next;
+		close(p->fd);
+		free(p);
+	}
+	container_event(e, c, "destroy", NULL);
+	container_table_remove(e, c);
+	pthread_cond_broadcast(&e->cond);
+}
+
 /*
  * Drop everything of an exited container. Crash-safe order: the record says
  * "removing" first, then the resources go (without e->lock: unmount, rm -rf
@@ -207,19 +223,31 @@ int engine_container_pause(struct engine *e, const char *ref, bool pause, struct
  * snapshot goes first: on a full disk it frees the space the record's
  * deletion needs. A step that fails leaves the container "dead" with the
  * error returned; removing it again finishes the job.
+ *
+ * hide_first (--rm): the container leaves the table as soon as its record
+ * says "removing" (once that is saved), so `wait?condition=removed` (docker run --rm) answers
+ * without waiting for the unmount and the rm -rf nobody can observe. The
+ * record (or, if a new container took the name meanwhile and replaced it,
+ * the orphan sweep of snapshots and directories) still finishes the job
+ * after a crash; a step that fails is logged and retried at the next start.
  */
-int ops_remove(struct engine *e, struct container *c, struct berth_error **err)
+int ops_remove(struct engine *e, struct container *c, bool hide_first, struct berth_error **err)
 {
 	pthread_mutex_lock(&e->lock);
 	while (c->exiting) /* the exit's cleanup still unmounts and tears down */
 		pthread_cond_wait(&e->cond, &e->lock);
-	container_set_state(e, c, ENGINE_REMOVING); /* a failed save is logged and retried */
+	/* a failed save is logged and retried; the container is then hidden only at the end */
+	bool hidden = container_set_state(e, c, ENGINE_REMOVING) >= 0 && hide_first;
 	_cleanup_json_ json_t *hc = json_incref(c->hostconfig);
 	const char *build =
 	    json_string_value(json_object_get(json_object_get(c->config, "Labels"), "berth.build"));
 	bool scrub = build && streq(build, "1");
+	if (hidden)
+		hide_locked(e, c);
+	_cleanup_free_ char *name = xstrdup(c->name);
 	pthread_mutex_unlock(&e->lock);
 	crash_point("rm-marked");
+	hang_point("rm-resources", name);
 	int r = e->img->remove(e->img_ctx, c->id, err);
 	crash_point("rm-snapshot");
 	_cleanup_free_ char *dir = container_dir(e, c->id);
@@ -233,21 +261,14 @@ int ops_remove(struct engine *e, struct container *c, struct berth_error **err)
 	if (r >= 0)
 		r = store_delete(e, c->id, scrub, err);
 	if (r < 0) {
-		container_set_state(e, c, ENGINE_DEAD);
+		/* hidden: no more saves (a new container may own the name, and so the row, by now) */
+		if (!hidden)
+			container_set_state(e, c, ENGINE_DEAD);
 		pthread_mutex_unlock(&e->lock);
 		return berth_error_wrap(err, r, "remove container '%.12s'", c->id);
 	}
-	c->removed = true;
-	c->dirty = false;
-	while (c->parked) {
-		struct parked_attach *p = c->parked;
-		c->parked = p->next;
-		close(p->fd);
-		free(p);
-	}
-	container_event(e, c, "destroy", NULL);
-	container_table_remove(e, c);
-	pthread_cond_broadcast(&e->cond);
+	if (!hidden)
+		hide_locked(e, c);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }
@@ -284,7 +305,7 @@ int engine_container_remove(struct engine *e, const char *ref, bool force, bool 
 	bool go = r >= 0 && !c->removed;
 	pthread_mutex_unlock(&e->lock);
 	if (go)
-		r = ops_remove(e, c, err);
+		r = ops_remove(e, c, false, err);
 	op_end(e, c);
 	if (r >= 0)
 		mounts_remove_volumes(e, anon); /* after the container is gone: no longer in use */
@@ -304,7 +325,9 @@ static void *remove_thread(void *arg)
 		anon = mounts_anonymous(c); /* --rm removes anonymous volumes, like docker */
 	pthread_mutex_unlock(&e->lock);
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (go && ops_remove(e, c, &err) < 0) {
+	/* hidden before the work unless anonymous volumes go too (`volume ls` would still show them) */
+	bool early = json_array_size(anon) == 0;
+	if (go && ops_remove(e, c, early, &err) < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
 		log_fields(LOG_LEVEL_WARN, "removing an --rm container failed", "id", c->id, "error", m, NULL);
 		json_decref(TAKE_PTR(anon));

@@ -642,7 +642,7 @@ int spec_write(struct engine *e, struct container *c, const char *rootfs, const 
 	_cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT);
 	_cleanup_free_ char *dir = container_exec_dir(e, c->id);
 	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);
-	return fs_write_file_atomic(path, text, strlen(text), 0600, err);
+	return fs_write_file_replace(path, text, strlen(text), 0600, err);
 }
 
 int spec_exec_process(struct engine *e, struct container *c, const json_t *xc, json_t **ret,

@@ -1,10 +1,16 @@
 /*
- * client.c - blocking HTTP client over libcurl, plus a hand-rolled HTTP/1.1
- * upgrade for hijacked streams (libcurl cannot hand back a raw socket after
- * a 101 response without its CONNECT_ONLY dance, and the head is tiny).
+ * client.c - blocking HTTP client. Requests to a unix socket (the berth
+ * daemon: every CLI verb) are spoken here in plain HTTP/1.1 on a fresh
+ * connection each; TCP, TLS and streamed uploads go through libcurl, which is
+ * bound lazily (common/lazylib.h), so `berth ps` never loads libcurl and its
+ * ~30 dependencies (docs/ARCHITECTURE.md, "Process start"). Also a
+ * hand-rolled HTTP/1.1 upgrade for hijacked streams (libcurl cannot hand
+ * back a raw socket after a 101 response without its CONNECT_ONLY dance).
  */
 #include <curl/curl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -27,11 +33,6 @@ struct http_client {
 
 int http_client_new(const char *host, struct http_client **ret, struct berth_error **err)
 {
-	static bool inited;
-	if (!inited) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		inited = true;
-	}
 	struct http_client *c = xcalloc(1, sizeof(*c));
 	if (startswith(host, "unix://")) {
 		c->unix_path = xstrdup(host + 7);
@@ -48,13 +49,26 @@ int http_client_new(const char *host, struct http_client **ret, struct berth_err
 		return berth_error_msg(err, EINVAL,
 				       "invalid host '%s': expected unix:///path or tcp://host:port", host);
 	}
-	c->curl = curl_easy_init();
-	if (!c->curl) {
-		http_client_free(c);
-		return berth_error_set(err, ENOMEM, "init curl");
-	}
 	*ret = c;
 	return 0;
+}
+
+static void curl_global_init_default(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* The curl handle, made on first use (unix-socket clients may never need one). */
+static CURL *curl_handle(struct http_client *c, struct berth_error **err)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	if (!c->curl) {
+		pthread_once(&once, curl_global_init_default);
+		c->curl = curl_easy_init();
+		if (!c->curl)
+			berth_error_set(err, ENOMEM, "init curl");
+	}
+	return c->curl;
 }
 
 struct http_client *http_client_free(struct http_client *c)
@@ -63,7 +77,8 @@ struct http_client *http_client_free(struct http_client *c)
 		return NULL;
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
-	http_tls_ctx_free(c->tls_ctx);
+	if (c->tls_ctx) /* never a call into OpenSSL (loading it) for nothing */
+		http_tls_ctx_free(c->tls_ctx);
 	free(c->tcp_addr);
 	free(c->ca);
 	free(c->cert);
@@ -151,10 +166,281 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return atomic_load((const atomic_bool *)ctx) ? 1 : 0;
 }
 
+static int connect_unix(const char *path, struct berth_error **err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return berth_error_set(err, ENAMETOOLONG, "connect '%s'", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return berth_error_errno(err, "create socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return berth_error_msg(
+		    err, errno, "cannot connect to the berth daemon at '%s': is the daemon running?", path);
+	return TAKE_FD(fd);
+}
+
+/* ---- plain HTTP/1.1 over a unix socket (http_client_do without libcurl) ---- */
+
+struct reader {
+	int fd;
+	size_t off, len;
+	int64_t deadline_ms; /* 0: none */
+	const atomic_bool *cancel;
+	const struct http_client_request *r;
+	char buf[16 * 1024];
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is ready for events, honouring the deadline and the cancel flag. */
+static int wait_fd(int fd, short events, int64_t deadline_ms, const atomic_bool *cancel,
+		   const struct http_client_request *r, struct berth_error **err)
+{
+	if (!deadline_ms && !cancel)
+		return 0;
+	for (;;) {
+		if (cancel && atomic_load(cancel))
+			return berth_error_msg(err, ECANCELED, "%s %s: cancelled", r->method, r->path);
+		int timeout = cancel ? 1000 : -1;
+		if (deadline_ms) {
+			int64_t left = deadline_ms - mono_ms();
+			if (left <= 0)
+				return berth_error_msg(err, ETIMEDOUT, "%s %s: timed out", r->method,
+						       r->path);
+			if (timeout < 0 || left < timeout)
+				timeout = (int)left;
+		}
+		struct pollfd p = { fd, events, 0 };
+		int n = poll(&p, 1, timeout);
+		if (n < 0 && errno != EINTR)
+			return berth_error_errno(err, "%s %s: poll", r->method, r->path);
+		if (n > 0)
+			return 0;
+	}
+}
+
+/* Read more into the buffer: > 0 bytes added, 0 at EOF, < 0 error. */
+static ssize_t reader_fill(struct reader *x, struct berth_error **err)
+{
+	if (x->off == x->len)
+		x->off = x->len = 0;
+	if (x->len == sizeof(x->buf)) {
+		memmove(x->buf, x->buf + x->off, x->len - x->off);
+		x->len -= x->off;
+		x->off = 0;
+	}
+	for (;;) {
+		int r = wait_fd(x->fd, POLLIN, x->deadline_ms, x->cancel, x->r, err);
+		if (r < 0)
+			return r;
+		ssize_t n = read(x->fd, x->buf + x->len, sizeof(x->buf) - x->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return berth_error_errno(err, "%s %s: read response", x->r->method, x->r->path);
+		x->len += (size_t)n;
+		return n;
+	}
+}
+
+/* One line (without its CRLF) into line; -EIO at EOF or past max bytes. */
+static int reader_line(struct reader *x, struct strbuf *line, size_t max, struct berth_error **err)
+{
+	strbuf_reset(line);
+	for (;;) {
+		char *nl = memchr(x->buf + x->off, '\n', x->len - x->off);
+		size_t take = nl ? (size_t)(nl - (x->buf + x->off)) + 1 : x->len - x->off;
+		strbuf_add(line, x->buf + x->off, take);
+		x->off += take;
+		if (line->len > max)
+			return berth_error_msg(err, EIO, "%s %s: response line too long", x->r->method,
+					       x->r->path);
+		if (nl) {
+			strbuf_setlen(line, line->len - 1);
+			if (line->len && line->buf[line->len - 1] == '\r')
+				strbuf_setlen(line, line->len - 1);
+			return 0;
+		}
+		ssize_t n = reader_fill(x, err);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return berth_error_msg(err, EIO, "%s %s: connection closed in the response head",
+					       x->r->method, x->r->path);
+	}
+}
+
+/* Deliver body bytes: 1 when the callback asked to stop. */
+static int deliver(const struct http_client_request *r, struct strbuf *out, const char *p, size_t n)
+{
+	if (r->on_body)
+		return r->on_body(r->on_body_ctx, p, n) == 0 ? 0 : 1;
+	if (out)
+		strbuf_add(out, p, n);
+	return 0;
+}
+
+/* Up to want bytes of body (SIZE_MAX: until EOF); 1 if stopped by the callback. */
+static int body_bytes(struct reader *x, size_t want, struct strbuf *out, struct berth_error **err)
+{
+	while (want) {
+		if (x->off == x->len) {
+			ssize_t n = reader_fill(x, err);
+			if (n < 0)
+				return (int)n;
+			if (n == 0) {
+				if (want == SIZE_MAX)
+					return 0;
+				return berth_error_msg(
+				    err, EIO, "%s %s: connection closed before the end of the response",
+				    x->r->method, x->r->path);
+			}
+		}
+		size_t k = MIN(want, x->len - x->off);
+		int stop = deliver(x->r, out, x->buf + x->off, k);
+		x->off += k;
+		if (want != SIZE_MAX)
+			want -= k;
+		if (stop)
+			return 1;
+	}
+	return 0;
+}
+
+static int body_chunked(struct reader *x, struct strbuf *out, struct berth_error **err)
+{
+	_cleanup_strbuf_ struct strbuf line = STRBUF_INIT;
+	for (;;) {
+		int r = reader_line(x, &line, 1024, err);
+		if (r < 0)
+			return r;
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(line.buf, &end, 16);
+		if (end == line.buf || errno || (*end && *end != ';' && *end != ' '))
+			return berth_error_msg(err, EIO, "%s %s: bad chunk size '%s'", x->r->method,
+					       x->r->path, line.buf);
+		if (n == 0) { /* trailers, then the blank line */
+			do
+				r = reader_line(x, &line, HIJACK_MAX_HEAD, err);
+			while (r >= 0 && line.len);
+			return r < 0 ? r : 0;
+		}
+		if ((r = body_bytes(x, (size_t)n, out, err)) != 0)
+			return r;
+		if ((r = reader_line(x, &line, 2, err)) < 0)
+			return r;
+	}
+}
+
+static int send_all(int fd, const char *p, size_t n, const struct http_client_request *r, int64_t deadline_ms,
+		    struct berth_error **err)
+{
+	while (n) {
+		int w = wait_fd(fd, POLLOUT, deadline_ms, r->cancel, r, err);
+		if (w < 0)
+			return w;
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return berth_error_errno(err, "%s %s: send request", r->method, r->path);
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int native_do(struct http_client *c, const struct http_client_request *r, long *ret_status,
+		     struct strbuf *out, struct berth_error **err)
+{
+	int64_t deadline = r->timeout_ms > 0 ? mono_ms() + r->timeout_ms : 0;
+	_cleanup_close_ int fd = connect_unix(c->unix_path, err);
+	if (fd < 0)
+		return fd;
+	bool head = streq(r->method, "HEAD");
+	_cleanup_strbuf_ struct strbuf req = STRBUF_INIT;
+	strbuf_addf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n", r->method, r->path);
+	if (r->content_type)
+		strbuf_addf(&req, "Content-Type: %s\r\n", r->content_type);
+	for (const char *const *h = r->headers; h && *h; h++)
+		strbuf_addf(&req, "%s\r\n", *h);
+	if (r->body || streq(r->method, "POST"))
+		strbuf_addf(&req, "Content-Length: %zu\r\n", r->body ? r->body_len : 0);
+	strbuf_addstr(&req, "\r\n");
+	_cleanup_error_ struct berth_error *serr = NULL;
+	int rc = send_all(fd, req.buf, req.len, r, deadline, &serr);
+	if (rc >= 0 && r->body && r->body_len)
+		rc = send_all(fd, r->body, r->body_len, r, deadline, &serr);
+	/* a server that answers before reading the whole body (413, 400) may reset: read its answer anyway */
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET) {
+		if (err && !*err)
+			*err = TAKE_PTR(serr);
+		return rc;
+	}
+
+	struct reader *x = xcalloc(1, sizeof(*x));
+	_cleanup_free_ struct reader *xfree = x;
+	*x = (struct reader){ .fd = fd, .deadline_ms = deadline, .cancel = r->cancel, .r = r };
+	_cleanup_strbuf_ struct strbuf line = STRBUF_INIT;
+	long status;
+	long long clen = -1;
+	bool chunked = false;
+	for (;;) { /* skip interim 1xx answers (101 is not expected here) */
+		int k = reader_line(x, &line, HIJACK_MAX_HEAD, err);
+		if (k < 0)
+			return k;
+		if (sscanf(line.buf, "HTTP/1.%*d %ld", &status) != 1)
+			return berth_error_msg(err, EIO, "%s %s: malformed response status line", r->method,
+					       r->path);
+		if (r->resp_headers)
+			strbuf_addf(r->resp_headers, "%s\r\n", line.buf);
+		size_t total = line.len;
+		for (;;) {
+			if ((k = reader_line(x, &line, HIJACK_MAX_HEAD, err)) < 0)
+				return k;
+			total += line.len;
+			if (total > HIJACK_MAX_HEAD)
+				return berth_error_msg(err, EIO, "%s %s: response head too large", r->method,
+						       r->path);
+			if (r->resp_headers)
+				strbuf_addf(r->resp_headers, "%s\r\n", line.buf);
+			if (!line.len)
+				break;
+			if (!strncasecmp(line.buf, "content-length:", 15))
+				clen = strtoll(line.buf + 15, NULL, 10);
+			else if (!strncasecmp(line.buf, "transfer-encoding:", 18) &&
+				 strcasestr(line.buf + 18, "chunked"))
+				chunked = true;
+		}
+		if (status >= 200 || status == 101)
+			break;
+		clen = -1;
+		chunked = false;
+	}
+	*ret_status = status;
+	if (head || status == 204 || status == 304 || status < 200)
+		return 0;
+	int b = chunked ? body_chunked(x, out, err)
+			: body_bytes(x, clen >= 0 ? (size_t)clen : SIZE_MAX, out, err);
+	return b < 0 ? b : 0;
+}
+
 int http_client_do(struct http_client *c, const struct http_client_request *r, long *ret_status,
 		   struct strbuf *out, struct berth_error **err)
 {
-	CURL *h = c->curl;
+	if (c->unix_path && r->body_fd < 0)
+		return native_do(c, r, ret_status, out, err);
+	CURL *h = curl_handle(c, err);
+	if (!h)
+		return -ENOMEM;
 	curl_easy_reset(h);
 	_cleanup_free_ char *url = xasprintf("%s%s", c->base_url, r->path);
 	struct body_sink sink = { out, r->on_body, r->on_body_ctx };
@@ -231,16 +517,7 @@ static int connect_raw(struct http_client *c, struct berth_error **err)
 			return fd;
 		return http_tls_client_wrap(c->tls_ctx, fd, c->tcp_addr, c->tls_verify, err);
 	}
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(c->unix_path) >= sizeof(sa.sun_path))
-		return berth_error_set(err, ENAMETOOLONG, "connect '%s'", c->unix_path);
-	memcpy(sa.sun_path, c->unix_path, strlen(c->unix_path) + 1);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return berth_error_errno(err, "create socket");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return berth_error_errno(err, "cannot connect to the berth daemon at '%s'", c->unix_path);
-	return TAKE_FD(fd);
+	return connect_unix(c->unix_path, err);
 }
 
 /* Read the response head one byte at a time so no stream byte is consumed. */

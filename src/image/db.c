@@ -1,12 +1,15 @@
 /*
  * db.c - the store handle and its SQLite metadata (image.db).
  *
- * One connection per operation: opening costs well under a millisecond and
- * removes every question of sharing a connection between daemon threads.
+ * A connection per operation, never shared between threads at once; the
+ * connections live long: an operation borrows an idle one from the store's
+ * pool and gives it back (img_store_db_release, through _cleanup_db_), so
+ * the run path pays no open, PRAGMAs and schema parse per call (issue 17).
  * WAL lets readers run beside a writer; writers use BEGIN IMMEDIATE and a busy
  * timeout, so two processes on one root serialise instead of failing.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -86,8 +89,59 @@ void img_store_db_rollback(sqlite3 *db)
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/*
+ * The pool: connections lent out are listed with their store, so the release
+ * (which has only the connection) finds the pool to return to; a store that
+ * is freed first disowns them (they are closed when given back).
+ */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lent {
+	sqlite3 *db;
+	struct image_store *s;
+} * lent;
+static size_t n_lent, cap_lent;
+
+static void lend_locked(struct image_store *s, sqlite3 *db)
+{
+	if (n_lent == cap_lent) {
+		cap_lent = cap_lent ? cap_lent * 2 : 16;
+		lent = xrealloc(lent, cap_lent * sizeof(*lent));
+	}
+	lent[n_lent++] = (struct lent){ db, s };
+}
+
+void img_store_db_release(sqlite3 *db)
+{
+	if (!db)
+		return;
+	bool clean = sqlite3_get_autocommit(db) && !sqlite3_next_stmt(db, NULL);
+	pthread_mutex_lock(&pool_lock);
+	struct image_store *s = NULL;
+	for (size_t i = 0; i < n_lent; i++)
+		if (lent[i].db == db) {
+			s = lent[i].s;
+			lent[i] = lent[--n_lent];
+			break;
+		}
+	bool kept = clean && s && s->n_idle < ARRAY_SIZE(s->idle);
+	if (kept)
+		s->idle[s->n_idle++] = db;
+	pthread_mutex_unlock(&pool_lock);
+	if (!kept)
+		sqlite3_close_v2(db);
+}
+
 int img_store_db_open(struct image_store *s, sqlite3 **ret, struct berth_error **err)
 {
+	pthread_mutex_lock(&pool_lock);
+	sqlite3 *idle = s->n_idle ? s->idle[--s->n_idle] : NULL;
+	if (idle)
+		lend_locked(s, idle);
+	pthread_mutex_unlock(&pool_lock);
+	if (idle) {
+		*ret = idle;
+		return 0;
+	}
 	_cleanup_free_ char *path = xasprintf("%s/image.db", s->root);
 	_cleanup_db_ sqlite3 *db = NULL;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -100,6 +154,9 @@ int img_store_db_open(struct image_store *s, sqlite3 **ret, struct berth_error *
 	int r = img_store_db_exec(db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", err);
 	if (r < 0)
 		return r;
+	pthread_mutex_lock(&pool_lock);
+	lend_locked(s, db);
+	pthread_mutex_unlock(&pool_lock);
 	*ret = TAKE_PTR(db);
 	return 0;
 }
@@ -202,8 +259,15 @@ struct image_store *image_store_free(struct image_store *s)
 {
 	if (!s)
 		return NULL;
+	pthread_mutex_lock(&pool_lock);
+	for (size_t i = 0; i < n_lent; i++)
+		if (lent[i].s == s)
+			lent[i].s = NULL; /* closed when given back */
+	pthread_mutex_unlock(&pool_lock);
+	for (size_t i = 0; i < s->n_idle; i++)
+		sqlite3_close_v2(s->idle[i]);
 	if (s->keeper)
-		sqlite3_close(s->keeper);
+		img_store_db_release(s->keeper);
 	free(s->root);
 	free(s);
 	return NULL;

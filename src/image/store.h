@@ -6,8 +6,10 @@
  * content/ingest/<random>, hashing as it goes; commit verifies digest and size,
  * fsyncs and renames. A blob that exists is complete and verified.
  *
- * Metadata (image.db): one connection per operation (so threads never share
- * one), WAL, busy timeout; every change is one transaction.
+ * Metadata (image.db): each operation borrows a connection of its own (so
+ * threads never share one) from the store's pool of long-lived connections
+ * (an idle one is handed out again, so an operation costs no open, no PRAGMAs
+ * and no schema parse); WAL, busy timeout; every change is one transaction.
  */
 #ifndef BERTH_IMAGE_STORE_H
 #define BERTH_IMAGE_STORE_H
@@ -34,6 +36,9 @@ struct image_store {
 	 * operation's connection no longer checkpoints the WAL every time.
 	 */
 	sqlite3 *keeper;
+	/* Idle connections (db.c's pool lock): handed out by img_store_db_open, back at _cleanup_db_. */
+	sqlite3 *idle[4];
+	size_t n_idle;
 };
 
 /* ---- content ---- */
@@ -81,11 +86,14 @@ int img_content_write_buffer(struct image_store *s, const void *data, size_t len
 
 /* ---- database ---- */
 
+/* Borrow a connection (an idle pooled one, or a new one); give it back with img_store_db_release. */
 int img_store_db_open(struct image_store *s, sqlite3 **ret, struct berth_error **err);
+/* Back to its store's pool when clean (no transaction, no statement open); closed otherwise. */
+void img_store_db_release(sqlite3 *db);
 static inline void sqlite3_closep(sqlite3 **db)
 {
 	if (*db)
-		sqlite3_close_v2(*db);
+		img_store_db_release(*db);
 }
 static inline void sqlite3_finalizep(sqlite3_stmt **st)
 {

@@ -805,11 +805,9 @@ static char *fw_marker(struct net_ctx *ctx)
 static void ctx_fw_names(struct net_ctx *ctx, const char *root)
 {
 	_cleanup_free_ char *real = realpath(root, NULL);
-	_cleanup_(digester_freep) struct digester *d = digester_new(DIGEST_SHA256);
 	const char *p = real ? real : root;
-	digester_update(d, p, strlen(p));
 	char hex[DIGEST_STRING_MAX];
-	digester_final(d, hex); /* "sha256:<hex>" */
+	digest_buffer(DIGEST_SHA256, p, strlen(p), hex); /* "sha256:<hex>" */
 	fw_chains_init(&ctx->fw, hex + strlen("sha256:"));
 }
 

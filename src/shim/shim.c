@@ -301,7 +301,7 @@ static int start_exec(struct shim *s, int conn, json_t *req, struct berth_error 
 	bool tty = json_is_true(json_object_get(proc, "terminal"));
 	_cleanup_free_ char *pfile = xasprintf("%s/exec-%s.process.json", s->dir, id);
 	_cleanup_free_ char *ptext = json_dumps(proc, JSON_COMPACT);
-	int r = fs_write_file_atomic(pfile, ptext, strlen(ptext), 0600, err);
+	int r = fs_write_file_replace(pfile, ptext, strlen(ptext), 0600, err);
 	if (r < 0)
 		return r;
 	int ours[3], theirs[3];
@@ -420,7 +420,7 @@ static void write_exit_file(struct shim *s)
 	_cleanup_free_ char *body = xasprintf("{\"exit_code\":%d,\"signal\":%d,\"finished_at\":\"%s\"}\n",
 					      proc_exit_code(st), WIFSIGNALED(st) ? WTERMSIG(st) : 0, t);
 	_cleanup_free_ char *path = xasprintf("%s/exit.json", s->dir);
-	(void)fs_write_file_atomic(path, body, strlen(body), 0600, NULL);
+	(void)fs_write_file_replace(path, body, strlen(body), 0600, NULL);
 }
 
 /* Record the exec's exit (before its stream closes: a client that never reads cannot hide it). */
@@ -429,7 +429,7 @@ static void record_exec(struct shim *s, struct exec_session *x)
 	_cleanup_free_ char *path = xasprintf("%s/exec-%s.json", s->dir, x->id);
 	_cleanup_free_ char *body =
 	    xasprintf("{\"exit_code\":%d,\"pid\":%d}\n", proc_exit_code(x->status), (int)x->pid);
-	(void)fs_write_file_atomic(path, body, strlen(body), 0600, NULL);
+	(void)fs_write_file_replace(path, body, strlen(body), 0600, NULL);
 	_cleanup_free_ char *pfile = xasprintf("%s/exec-%s.process.json", s->dir, x->id);
 	(void)unlink(pfile);
 	x->recorded = true;

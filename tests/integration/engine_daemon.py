@@ -5,6 +5,7 @@ removes every container through the API first (so shims, mounts and cgroups
 go away), then stops the daemon and unmounts anything left under its root.
 """
 import contextlib
+import glob
 import http.client
 import json
 import os
@@ -164,3 +165,41 @@ def wait_for(pred, timeout=20, interval=0.05):
             return v
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+# ---- BERTH_TEST_HANG_AT: a daemon step that blocks until the test lets it go ----
+
+def start_hanging(d, at):
+    """Start d with BERTH_TEST_HANG_AT=at (e.g. "exit-cleanup:NAME"); the hook waits on d.fifo."""
+    d.fifo = os.path.join(d.base, "hang.fifo")
+    if not os.path.exists(d.fifo):
+        os.mkfifo(d.fifo)
+    old = {k: os.environ.get(k) for k in ("BERTH_TEST_HANG_AT", "BERTH_TEST_HANG_FIFO")}
+    os.environ.update(BERTH_TEST_HANG_AT=at, BERTH_TEST_HANG_FIFO=d.fifo)
+    try:
+        d.start()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def hanging(d):
+    """A daemon thread waits for a writer on the FIFO (the kernel's wchan says so; looking does not wake it)."""
+    for t in glob.glob(f"/proc/{d.proc.pid}/task/*/wchan"):
+        try:
+            if open(t).read() == "wait_for_partner":
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def release(d):
+    """Let a hung step go on: opening the FIFO for writing wakes its reader, closing it ends the wait."""
+    try:
+        os.close(os.open(d.fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # ENXIO: nobody waits
+        pass

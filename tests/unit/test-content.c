@@ -171,10 +171,38 @@ static void test_credentials_config_not_object(void **state)
 	free(dir);
 }
 
+/* The metadata connections are pooled: handed out again when clean, closed when not. */
+static void test_db_connection_pool(void **state)
+{
+	char *root = unit_tmpdir();
+	struct image_store *s = NULL;
+	assert_int_equal(image_store_open(root, &s, NULL), 0);
+	sqlite3 *a = NULL, *b = NULL, *c = NULL;
+	assert_int_equal(img_store_db_open(s, &a, NULL), 0);
+	assert_int_equal(img_store_db_open(s, &b, NULL), 0);
+	assert_ptr_not_equal(a, b); /* two at once: two connections */
+	img_store_db_release(b);
+	assert_int_equal(img_store_db_open(s, &c, NULL), 0);
+	assert_ptr_equal(c, b); /* the idle one comes back */
+	/* one left inside a transaction is not pooled (its next user would inherit it) */
+	assert_int_equal(img_store_db_begin(c, NULL), 0);
+	img_store_db_release(c);
+	assert_int_equal(img_store_db_open(s, &c, NULL), 0);
+	assert_true(sqlite3_get_autocommit(c));
+	assert_int_equal(img_store_db_exec(c, "SELECT count(*) FROM images", NULL), 0);
+	img_store_db_release(c);
+	/* a connection given back after its store is gone is closed (ASan: no use after free) */
+	image_store_free(s);
+	img_store_db_release(a);
+	fs_rm_rf(root, NULL);
+	free(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_writer_verifies),
+		cmocka_unit_test(test_db_connection_pool),
 		cmocka_unit_test(test_tags_resolve_and_remove),
 		cmocka_unit_test(test_in_use_refused),
 		cmocka_unit_test(test_stale_leftovers_removed),

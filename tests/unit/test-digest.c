@@ -31,6 +31,27 @@ static void test_streaming_equals_oneshot(void **state)
 	assert_string_equal(a, EMPTY256);
 }
 
+/* The built-in SHA-256 of short inputs (no OpenSSL) agrees with OpenSSL's at every padding boundary. */
+static void test_builtin_sha256_matches_openssl(void **state)
+{
+	unsigned char buf[300];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(i * 131 + 7);
+	_cleanup_digester_ struct digester *d = digester_new(DIGEST_SHA256);
+	for (size_t len = 0; len <= sizeof(buf); len++) {
+		char a[DIGEST_STRING_MAX], b[DIGEST_STRING_MAX];
+		digester_update(d, buf, len);
+		digester_final(d, a);
+		digest_buffer(DIGEST_SHA256, buf, len, b);
+		assert_string_equal(a, b);
+	}
+	/* "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq" (FIPS 180-2 example, 2 blocks) */
+	char out[DIGEST_STRING_MAX];
+	const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	digest_buffer(DIGEST_SHA256, m, strlen(m), out);
+	assert_string_equal(out, "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
 static void test_parse_valid_and_invalid(void **state)
 {
 	enum digest_algo algo;
@@ -80,6 +101,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_vectors),
 		cmocka_unit_test(test_streaming_equals_oneshot),
+		cmocka_unit_test(test_builtin_sha256_matches_openssl),
 		cmocka_unit_test(test_parse_valid_and_invalid),
 		cmocka_unit_test(test_digest_fd),
 	};

@@ -192,13 +192,6 @@ struct reader {
 	char buf[16 * 1024];
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait until fd is ready for events, honouring the deadline and the cancel flag. */
 static int wait_fd(int fd, short events, int64_t deadline_ms, const atomic_bool *cancel,
 		   const struct http_client_request *r, struct berth_error **err)

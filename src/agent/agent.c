@@ -911,6 +911,19 @@ static int overlay_fetch(void *userdata, const char *path, long timeout_ms, json
 	return r;
 }
 
+/* lb_post_fn: one POST to the current server (the load balancer's target health reports). */
+static int lb_post(void *userdata, const char *path, const json_t *body, long timeout_ms, struct berth_error **err)
+{
+	struct agent *a = userdata;
+	size_t idx = current(a);
+	_cleanup_(http_client_freep) struct http_client *c = NULL;
+	_cleanup_json_ json_t *resp = NULL;
+	int r = client_for(a, idx, true, &c, err);
+	if (r >= 0)
+		r = call(a, c, "POST", path, body, timeout_ms, &resp, err);
+	return r;
+}
+
 static void *dns_main(void *arg)
 {
 	struct agent *a = arg;
@@ -1039,6 +1052,7 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 	struct lb_agent_config lbc = { .dir = lbdir,
 				       .records_file = a->dns ? records : NULL,
 				       .fetch = overlay_fetch,
+				       .post = lb_post,
 				       .userdata = a };
 	if ((r = lb_agent_start(&lbc, &a->lb, err)) < 0)
 		return r;

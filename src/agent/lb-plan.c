@@ -377,3 +377,125 @@ json_t *lb_parse_stat(const char *csv)
 	}
 	return out;
 }
+
+json_t *lb_slot_map(const struct lb_set *s)
+{
+	json_t *out = json_object();
+	for (size_t i = 0; i < s->n; i++) {
+		const struct lb_backend *b = &s->v[i];
+		for (size_t k = 0; k < b->n_slots; k++) {
+			const struct lb_slot *sl = &b->slots[k];
+			if (!sl->id || !sl->addr)
+				continue;
+			char key[64], addr[80];
+			snprintf(key, sizeof(key), "be_%s/s%zu", b->name, k + 1);
+			snprintf(addr, sizeof(addr), "%s:%d", sl->addr, sl->port);
+			json_object_set_new(out, key, json_pack("{s:s,s:s,s:s}", "lb", b->name, "id", sl->id,
+								 "addr", addr));
+		}
+	}
+	return out;
+}
+
+/* One server's HAProxy status and last check -> {state, reason, description} (ELB's names), or NULL. */
+static json_t *health_of(const char *status, const char *check, const char *code)
+{
+	if (!*status || startswith(status, "MAINT"))
+		return NULL; /* not a target on this node */
+	const char *state, *reason = NULL, *desc = NULL;
+	char buf[96];
+	if (startswith(status, "DRAIN") || startswith(status, "NOLB")) {
+		state = "draining";
+		reason = "Target.DeregistrationInProgress";
+		desc = "Target deregistration is in progress";
+	} else if (startswith(status, "UP") || streq(status, "no check")) {
+		state = "healthy";
+	} else if (!*check || streq(check, "INI") || streq(check, "UNK")) {
+		state = "initial";
+		reason = "Elb.InitialHealthChecking";
+		desc = "Initial health checks in progress";
+	} else {
+		state = "unhealthy";
+		if (streq(check, "L7STS") && *code) {
+			reason = "Target.ResponseCodeMismatch";
+			snprintf(buf, sizeof(buf), "Health checks failed with these codes: [%s]", code);
+			desc = buf;
+		} else if (strstr(check, "TOUT")) {
+			reason = "Target.Timeout";
+			desc = "Request timed out";
+		} else {
+			reason = "Target.FailedHealthChecks";
+			desc = "Health checks failed";
+		}
+	}
+	json_t *h = json_pack("{s:s}", "state", state);
+	if (reason)
+		json_object_set_new(h, "reason", json_string(reason));
+	if (desc)
+		json_object_set_new(h, "description", json_string(desc));
+	return h;
+}
+
+json_t *lb_parse_health(const char *csv, const json_t *slots)
+{
+	json_t *out = json_object();
+	/* every load balancer of the node is in the report, also without targets */
+	const char *k;
+	json_t *v;
+	json_object_foreach ((json_t *)slots, k, v) {
+		const char *lb = json_string_value(json_object_get(v, "lb"));
+		if (lb && !json_object_get(out, lb))
+			json_object_set_new(out, lb, json_object());
+	}
+	if (!csv || !startswith(csv, "# "))
+		return out;
+	int px = stat_column(csv, "pxname"), sv = stat_column(csv, "svname");
+	int status = stat_column(csv, "status"), check = stat_column(csv, "check_status");
+	int code = stat_column(csv, "check_code"), addr = stat_column(csv, "addr");
+	if (px < 0 || sv < 0 || status < 0)
+		return out;
+	for (const char *l = strchr(csv, '\n'); l && *++l; l = strchr(l, '\n')) {
+		char name[128], srv[32], st[32], chk[32] = "", cd[16] = "", ad[80] = "", key[192];
+		stat_field(l, px, name, sizeof(name));
+		stat_field(l, sv, srv, sizeof(srv));
+		snprintf(key, sizeof(key), "%s/%s", name, srv);
+		json_t *slot = json_object_get(slots, key);
+		if (!slot)
+			continue;
+		stat_field(l, status, st, sizeof(st));
+		if (check >= 0)
+			stat_field(l, check, chk, sizeof(chk));
+		if (code >= 0)
+			stat_field(l, code, cd, sizeof(cd));
+		/* a slot given to another target since the map was taken: not this target's health */
+		if (addr >= 0 && *stat_field(l, addr, ad, sizeof(ad)) &&
+		    !streq(ad, json_string_value(json_object_get(slot, "addr"))))
+			continue;
+		json_t *h = health_of(st, chk, cd);
+		if (h)
+			json_object_set_new(json_object_get(out, json_string_value(json_object_get(slot, "lb"))),
+					    json_string_value(json_object_get(slot, "id")), h);
+	}
+	return out;
+}
+
+bool lb_runtime_answer_ok(const char *out)
+{
+	/* success is an empty line per command; `set server ... addr` also says what it changed */
+	static const char *const info[] = { "IP changed from", "no need to change the addr", "port changed from" };
+	for (const char *l = out; l && *l;) {
+		size_t n = strcspn(l, "\n");
+		bool blank = true;
+		for (size_t i = 0; i < n; i++)
+			blank &= l[i] == ' ';
+		bool known = false;
+		for (size_t i = 0; !blank && i < ARRAY_SIZE(info); i++)
+			known |= n >= strlen(info[i]) && !strncmp(l, info[i], strlen(info[i]));
+		if (!blank && !known)
+			return false;
+		l += n;
+		if (*l)
+			l++;
+	}
+	return true;
+}

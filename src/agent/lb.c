@@ -34,6 +34,7 @@
 struct lb_agent {
 	char *dir, *haproxy, *records, *cfg_path, *sock_path, *pid_path;
 	lb_fetch_fn fetch;
+	lb_post_fn post;
 	void *userdata;
 	pthread_mutex_t lock;
 	bool stopping, want; /* want: HAProxy should run (some load balancer exists) */
@@ -41,8 +42,9 @@ struct lb_agent {
 	pid_t pid;           /* HAProxy's master, 0: none */
 	int pidfd;
 	bool child; /* ours to reap (not adopted) */
-	pthread_t poll_thread, sup_thread;
-	bool poll_running, sup_running;
+	pthread_t poll_thread, sup_thread, health_thread;
+	bool poll_running, sup_running, health_running;
+	json_t *slot_map; /* lb_slot_map(&cur), published by the poll thread for the health thread (locked) */
 	struct lb_set cur; /* what HAProxy's configuration and runtime state hold (poll thread only) */
 	char *records_text;
 	char hash[65];
@@ -253,10 +255,8 @@ static int runtime_send(struct lb_agent *l, const char *cmds, struct berth_error
 	int r = runtime_exchange(l, cmds, &out, err);
 	if (r < 0)
 		return r;
-	/* success answers are empty lines; anything else names the failing command */
-	for (char *s = out.buf; *s; s++)
-		if (*s != '\n' && *s != ' ')
-			return berth_error_msg(err, EPROTO, "haproxy refused runtime commands: %s", out.buf);
+	if (!lb_runtime_answer_ok(out.buf))
+		return berth_error_msg(err, EPROTO, "haproxy refused runtime commands: %s", out.buf);
 	return 0;
 }
 
@@ -411,6 +411,11 @@ static void apply_lbs(struct lb_agent *l, const json_t *lbs)
 	l->cur = next;
 	if (r < 0) /* retry from scratch at the next answer */
 		l->hash[0] = '\0';
+	json_t *map = lb_slot_map(&l->cur);
+	pthread_mutex_lock(&l->lock);
+	json_decref(l->slot_map);
+	l->slot_map = map;
+	pthread_mutex_unlock(&l->lock);
 }
 
 static void *poll_main(void *arg)
@@ -443,6 +448,46 @@ static void *poll_main(void *arg)
 	return NULL;
 }
 
+/* ---- health reports ---- */
+
+/*
+ * Every LB_HEALTH_MS: HAProxy's view of each target (`show stat`), posted to
+ * the server when it changed, and at least every 30 samples (a server that
+ * restarted, or another replica, learns it again). The server combines the
+ * nodes' reports (DescribeTargetHealth; the service controller replaces
+ * tasks that fail them past the grace period).
+ */
+static void *health_main(void *arg)
+{
+	struct lb_agent *l = arg;
+	_cleanup_free_ char *sent = NULL;
+	int since = 0;
+	while (nap(l, LB_HEALTH_MS)) {
+		pthread_mutex_lock(&l->lock);
+		bool running = l->pid > 0;
+		_cleanup_json_ json_t *slots = json_incref(l->slot_map);
+		pthread_mutex_unlock(&l->lock);
+		_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+		if (running && runtime_exchange(l, "show stat", &out, NULL) < 0)
+			continue; /* between workers: next time */
+		_cleanup_json_ json_t *lbs = running ? lb_parse_health(out.buf, slots) : json_object();
+		_cleanup_json_ json_t *body = json_pack("{s:O}", "loadBalancers", lbs);
+		_cleanup_free_ char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+		if (sent && streq(sent, text) && ++since < 30)
+			continue;
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (l->post(l->userdata, "/agent/v1/targethealth", body, 10000, &err) < 0) {
+			log_fields(LOG_LEVEL_DEBUG, "target health report failed", "error", err ? err->msg : "",
+				   NULL);
+			continue;
+		}
+		free(sent);
+		sent = TAKE_PTR(text);
+		since = 0;
+	}
+	return NULL;
+}
+
 /* ---- lifecycle ---- */
 
 static struct lb_agent *lb_free(struct lb_agent *l)
@@ -450,6 +495,7 @@ static struct lb_agent *lb_free(struct lb_agent *l)
 	safe_close(l->wake);
 	safe_close(l->pidfd);
 	lb_set_done(&l->cur);
+	json_decref(l->slot_map);
 	char **strs[] = { &l->dir,       &l->haproxy,  &l->records,     &l->cfg_path,
 			  &l->sock_path, &l->pid_path, &l->records_text };
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
@@ -471,6 +517,7 @@ int lb_agent_start(const struct lb_agent_config *cfg, struct lb_agent **ret, str
 	l->sock_path = xasprintf("%s/admin.sock", l->dir);
 	l->pid_path = xasprintf("%s/haproxy.pid", l->dir);
 	l->fetch = cfg->fetch;
+	l->post = cfg->post;
 	l->userdata = cfg->userdata;
 	l->pidfd = -1;
 	pthread_mutex_init(&l->lock, NULL);
@@ -484,6 +531,9 @@ int lb_agent_start(const struct lb_agent_config *cfg, struct lb_agent **ret, str
 	if (r >= 0 && (r = -pthread_create(&l->poll_thread, NULL, poll_main, l)) < 0)
 		berth_error_set(err, -r, "start the dataplane thread");
 	l->poll_running = r >= 0;
+	if (r >= 0 && l->post && (r = -pthread_create(&l->health_thread, NULL, health_main, l)) < 0)
+		berth_error_set(err, -r, "start the target health thread");
+	l->health_running = r >= 0 && l->post;
 	if (r < 0) {
 		lb_agent_stop(l);
 		return berth_error_wrap(err, r, "load balancer");
@@ -502,6 +552,8 @@ struct lb_agent *lb_agent_stop(struct lb_agent *l)
 	wake(l);
 	if (l->poll_running)
 		pthread_join(l->poll_thread, NULL);
+	if (l->health_running)
+		pthread_join(l->health_thread, NULL);
 	if (l->sup_running)
 		pthread_join(l->sup_thread, NULL);
 	else

@@ -49,6 +49,7 @@ struct server {
 	int lost_node_timeout; /* seconds */
 	int agent_lease_ttl;   /* seconds */
 	int leader_ttl;        /* seconds */
+	int task_retention;    /* seconds a STOPPED task / INACTIVE service stays (retention.h) */
 	/* overlay (overlay.c) */
 	char *cluster_cidr;   /* IPv4 CIDR the nodes' task subnets come from */
 	int node_subnet_bits; /* prefix length of one node's subnet */
@@ -302,6 +303,11 @@ int ecs_berth_detach_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 int ecs_berth_drain_targets(struct ecs_call *c, json_t *in, json_t **out);
 /* GET /agent/v1/dataplane?wait=SEC&hash=H for the authenticated node (docs/cluster.md). */
 void lb_handle_dataplane(struct server *s, struct http_request *req, json_t *node);
+/* POST /agent/v1/targethealth: the node's HAProxy view of its targets (lb.h). */
+void lb_handle_target_health(struct server *s, struct http_request *req, json_t *node);
+/* The nodes' target health reports of a cluster (records, array) and which of those nodes are connected. */
+int lb_health_reports(struct server *s, const char *cluster, json_t **ret_reports, json_t **ret_alive,
+		      struct berth_error **err);
 
 /* ---- ecr.c (the ECR API), ecr-registry.c (the registry it runs; docs/ecr.md) ---- */
 #define ECR_TARGET_PREFIX        "AmazonEC2ContainerRegistry_V20150921."

@@ -9,7 +9,8 @@
  * wins at start; the code path is the same.
  *
  * Controllers (on the leader, after every store change and at least every
- * second): services (deploy.c) and node liveness. A container instance
+ * second): services (deploy.c) and node liveness; the retention sweep
+ * (retention.c) every retention_sweep_interval(). A container instance
  * whose alive key (the agent's lease, agent.c) is gone gets disconnectedAt;
  * once that is older than the lost-node timeout its tasks are STOPPED with
  * "node lost". The timestamps live in the store, so a new leader continues
@@ -19,6 +20,7 @@
 
 #include "common/log.h"
 #include "server/internal.h"
+#include "server/retention.h"
 
 #define LEADER_KEY   "/berth/leader"
 #define ALIVE_PREFIX "/berth/alive/"
@@ -185,7 +187,7 @@ static bool wait_change(struct server *s, int64_t *seen, int ms)
 static void *leader_main(void *arg)
 {
 	struct server *s = arg;
-	int64_t lease = 0, seen = 0, kept = monotonic_ms();
+	int64_t lease = 0, seen = 0, kept = monotonic_ms(), swept = 0;
 	bool leading = false, tick = true;
 	while (!s->stopping) {
 		if (!leading) {
@@ -208,6 +210,10 @@ static void *leader_main(void *arg)
 		if (tick) {
 			check_nodes(s);
 			autoscale_tick(s);
+			if (monotonic_ms() - swept >= retention_sweep_interval(s->task_retention) * 1000LL) {
+				retention_sweep(s);
+				swept = monotonic_ms();
+			}
 			tick = false;
 		}
 		deploy_run(s);

@@ -180,10 +180,78 @@ static void test_parse_stat(void **state)
 	json_decref(j);
 }
 
+/* HAProxy's per-server status -> ELB's target health, named through the slot map. */
+static void test_parse_health(void **state)
+{
+	(void)state;
+	struct lb_set set = { 0 };
+	_cleanup_json_ json_t *a = json_pack(
+	    "[{s:s,s:i,s:s,s:[{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},"
+	    "{s:s,s:s,s:i,s:s}]}]",
+	    "name", "web", "port", 8080, "protocol", "HTTP", "targets", "id", "t1", "address", "10.0.0.1", "port",
+	    80, "state", "healthy", "id", "t2", "address", "10.0.0.2", "port", 80, "state", "healthy", "id", "t3",
+	    "address", "10.0.0.3", "port", 80, "state", "healthy", "id", "t4", "address", "10.0.0.4", "port", 80,
+	    "state", "draining", "id", "t5", "address", "10.0.0.5", "port", 80, "state", "healthy");
+	lb_set_from_answer(a, &set, NULL);
+	lb_backend_grow(&set.v[0], 5);
+	assert_true(lb_plan(&set.v[0], json_object_get(json_array_get(a, 0), "targets"), NULL));
+	_cleanup_json_ json_t *slots = lb_slot_map(&set);
+	assert_int_equal(json_object_size(slots), 5);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(slots, "be_web/s2"), "addr")),
+			    "10.0.0.2:80");
+	const char *csv = "# pxname,svname,qcur,status,check_status,check_code,addr\n"
+			  "fe_web,FRONTEND,,OPEN,,,\n"
+			  "be_web,s1,0,UP,L7OK,200,10.0.0.1:80\n"
+			  "be_web,s2,0,DOWN,L7STS,404,10.0.0.2:80\n"
+			  "be_web,s3,0,DOWN,L4TOUT,,10.0.0.3:80\n"
+			  "be_web,s4,0,DRAIN,L7OK,200,10.0.0.4:80\n"
+			  "be_web,s5,0,DOWN,INI,,10.0.0.99:80\n" /* the slot moved since: not t5's */
+			  "be_web,s6,0,MAINT,,,127.0.0.1:1\n"
+			  "be_web,BACKEND,0,UP,,,\n";
+	_cleanup_json_ json_t *h = lb_parse_health(csv, slots);
+	json_t *web = json_object_get(h, "web");
+	assert_int_equal(json_object_size(web), 4);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t1"), "state")), "healthy");
+	json_t *t2 = json_object_get(web, "t2");
+	assert_string_equal(json_string_value(json_object_get(t2, "state")), "unhealthy");
+	assert_string_equal(json_string_value(json_object_get(t2, "reason")), "Target.ResponseCodeMismatch");
+	assert_string_equal(json_string_value(json_object_get(t2, "description")),
+			    "Health checks failed with these codes: [404]");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t3"), "reason")),
+			    "Target.Timeout");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t4"), "state")), "draining");
+	assert_null(json_object_get(web, "t5"));
+	/* a fresh server before its first check is initial; HAProxy not answering: every LB, no targets */
+	json_decref(h);
+	h = lb_parse_health("# pxname,svname,status,check_status\nbe_web,s5,DOWN,\n", slots);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(json_object_get(h, "web"), "t5"), "state")), "initial");
+	json_decref(h);
+	h = lb_parse_health("Unknown command\n", slots);
+	assert_int_equal(json_object_size(json_object_get(h, "web")), 0);
+	assert_non_null(json_object_get(h, "web"));
+	lb_set_done(&set);
+}
+
+static void test_runtime_answers(void **state)
+{
+	(void)state;
+	assert_true(lb_runtime_answer_ok(""));
+	assert_true(lb_runtime_answer_ok("\n\n"));
+	assert_true(lb_runtime_answer_ok("IP changed from '127.0.0.1' to '10.0.0.2', port changed from '1' to '80' "
+					 "by 'stats socket command'\n\n"));
+	assert_true(lb_runtime_answer_ok("no need to change the addr, port changed from '1' to '80' by 'stats socket "
+					 "command'\n\n"));
+	assert_false(lb_runtime_answer_ok("No such server.\n\n"));
+	assert_false(lb_runtime_answer_ok("\nUnknown command\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_stat),
+		cmocka_unit_test(test_parse_health),
+		cmocka_unit_test(test_runtime_answers),
 		cmocka_unit_test(test_set_from_answer),
 		cmocka_unit_test(test_plan_keeps_slots_and_emits_runtime_commands),
 		cmocka_unit_test(test_render_config),

@@ -249,7 +249,10 @@ static void render_backend(const struct lb_backend *b, const char *dir, struct s
 		strbuf_addstr(out, "    option forwardfor\n");
 	strbuf_addf(out, "\nbackend be_%s\n    mode %s\n    balance roundrobin\n", b->name, mode);
 	if (b->http)
-		strbuf_addf(out, "    option httpchk GET %s\n    http-check expect status 200-399\n",
+		strbuf_addf(out,
+			    "    option httpchk GET %s\n    http-check expect status 200-399\n"
+			    "    retry-on conn-failure empty-response junk-response\n"
+			    "    http-request disable-l7-retry unless METH_GET || METH_OPTIONS\n",
 			    b->health_path);
 	strbuf_addf(out, "    default-server check inter %ds rise %d fall %d\n", b->interval, b->rise,
 		    b->fall);

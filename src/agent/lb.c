@@ -126,6 +126,8 @@ static void adopt_stale(struct lb_agent *l)
 	l->pid = pid;
 	l->pidfd = fd;
 	l->child = false;
+	/* keep it (and its listeners) until the dataplane says there is no load balancer */
+	l->want = true;
 	log_fields(LOG_LEVEL_INFO, "adopted a running haproxy", "pid", sb.buf, NULL);
 }
 

@@ -127,6 +127,9 @@ static void test_render_config(void **state)
 		"    stats socket /run/x/lb/admin.sock mode 600 level admin expose-fd listeners\n",
 		"frontend fe_web\n    mode http\n    bind :8080\n    default_backend be_web\n",
 		"backend be_web\n    mode http\n    balance roundrobin\n    option httpchk GET /healthz\n",
+		/* idempotent requests whose server died or answered nothing go to another one */
+		"    retry-on conn-failure empty-response junk-response\n"
+		"    http-request disable-l7-retry unless METH_GET || METH_OPTIONS\n",
 		"    default-server check inter 1s rise 2 fall 3\n",
 		"    server s1 10.0.0.1:80\n    server s2 10.0.0.2:80 disabled\n    server s3 127.0.0.1:1 "
 		"disabled\n",
@@ -139,6 +142,7 @@ static void test_render_config(void **state)
 		if (!strstr(out.buf, want[i]))
 			fail_msg("missing %s in:\n%s", want[i], out.buf);
 	assert_null(strstr(out.buf, "httpchk GET /\n")); /* tcp: connect checks only */
+	assert_null(strstr(strstr(out.buf, "backend be_db"), "retry-on"));
 	lb_set_done(&s);
 }
 

@@ -275,9 +275,11 @@ void lb_render_config(const struct lb_set *s, const char *dir, struct strbuf *ou
 		    "    maxconn 8192\n"
 		    "    hard-stop-after 5m\n"
 		    "    stats socket %s/admin.sock mode 600 level admin expose-fd listeners\n"
+		    "    server-state-file %s/server-state\n"
 		    "    log stderr format short local0 warning\n"
 		    "\ndefaults\n"
 		    "    log global\n"
+		    "    load-server-state-from-file global\n"
 		    "    timeout connect 2s\n"
 		    "    timeout client 60s\n"
 		    "    timeout server 60s\n"
@@ -285,7 +287,7 @@ void lb_render_config(const struct lb_set *s, const char *dir, struct strbuf *ou
 		    "    timeout check 2s\n"
 		    "    retries 3\n"
 		    "    option redispatch 1\n",
-		    dir);
+		    dir, dir);
 	for (size_t i = 0; i < s->n; i++)
 		render_backend(&s->v[i], dir, out);
 }
@@ -501,4 +503,81 @@ bool lb_runtime_answer_ok(const char *out)
 			l++;
 	}
 	return true;
+}
+
+/* The slot of backend be_NAME in s holding addr:port as a ready target, or 0 (slots count from 1). */
+static size_t ready_slot(const struct lb_set *s, const char *be, const char *addr, const char *port)
+{
+	for (size_t i = 0; i < s->n && startswith(be, "be_"); i++) {
+		const struct lb_backend *b = &s->v[i];
+		if (!streq(b->name, be + 3))
+			continue;
+		for (size_t k = 0; k < b->n_slots; k++) {
+			const struct lb_slot *sl = &b->slots[k];
+			char p[16];
+			snprintf(p, sizeof(p), "%d", sl->port);
+			if (sl->id && sl->st == LB_SLOT_READY && sl->addr && streq(sl->addr, addr) && streq(p, port))
+				return k + 1;
+		}
+	}
+	return 0;
+}
+
+#define STATE_HEADER                                                                                            \
+	"# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "      \
+	"srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "       \
+	"srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port " \
+	"srv_check_addr srv_agent_addr srv_agent_port"
+
+char *lb_server_state(const char *shown, const struct lb_set *next)
+{
+	struct strbuf out = STRBUF_INIT;
+	strbuf_addstr(&out, "1\n" STATE_HEADER "\n");
+	/* per ready slot: 0 unknown to the running worker, 1 carried (up), 2 known down */
+	size_t total = 0;
+	for (size_t i = 0; i < next->n; i++)
+		total += next->v[i].n_slots;
+	char *seen = xcalloc(total + 1, 1);
+	const char *header = shown && !strncmp(shown, "1\n", 2) ? strstr(shown, "# be_id ") : NULL;
+	for (const char *l = header ? header + strcspn(header, "\n") : ""; *l;) {
+		l += *l == '\n';
+		size_t n = strcspn(l, "\n");
+		/* be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ... srv_port (19th) ... */
+		char *line = xstrndup(l, n), *save = NULL, *f[32];
+		size_t nf = 0;
+		for (char *t = strtok_r(line, " ", &save); t && nf < ARRAY_SIZE(f); t = strtok_r(NULL, " ", &save))
+			f[nf++] = t;
+		size_t slot = nf >= 19 ? ready_slot(next, f[1], f[4], f[18]) : 0;
+		size_t base = 0;
+		for (size_t i = 0; slot && i < next->n && !streq(next->v[i].name, f[1] + 3); i++)
+			base += next->v[i].n_slots;
+		bool up = slot && streq(f[5], "2") && streq(f[6], "0");
+		if (slot && !seen[base + slot - 1]) {
+			seen[base + slot - 1] = up ? 1 : 2;
+			if (up) {
+				strbuf_addf(&out, "%s %s %zu s%zu", f[0], f[1], slot, slot);
+				for (size_t i = 4; i < nf; i++)
+					strbuf_addf(&out, " %s", f[i]);
+				strbuf_addch(&out, '\n');
+			}
+		}
+		free(line);
+		l += n;
+	}
+	/* targets the running worker never checked start up, as HAProxy starts a server without checks */
+	size_t base = 0;
+	for (size_t i = 0; i < next->n; base += next->v[i].n_slots, i++) {
+		const struct lb_backend *b = &next->v[i];
+		for (size_t k = 0; k < b->n_slots; k++) {
+			const struct lb_slot *sl = &b->slots[k];
+			if (!sl->id || sl->st != LB_SLOT_READY || !sl->addr || seen[base + k])
+				continue;
+			/* op state 2 running, admin 0, weights 1, check status L7OK/L4OK passed, full health,
+			 * checks configured and enabled (HAProxy 2.6's values, as `show servers state` writes them) */
+			strbuf_addf(&out, "0 be_%s %zu s%zu %s 2 0 1 1 0 %d 3 %d 6 0 0 0 - %d - 0 0 - - 0\n", b->name,
+				    k + 1, k + 1, sl->addr, b->http ? 15 : 6, b->rise + b->fall - 1, sl->port);
+		}
+	}
+	free(seen);
+	return strbuf_detach(&out, NULL);
 }

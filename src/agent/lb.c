@@ -316,6 +316,17 @@ static int reload(struct lb_agent *l, const struct lb_set *s, struct berth_error
 		return berth_error_wrap(err, r, "check the haproxy configuration");
 	if (proc_exit_code(st) != 0)
 		return berth_error_msg(err, EINVAL, "haproxy refused the configuration: %s", out.buf);
+	/* what the running worker's checks know goes to the next one (lb_server_state) */
+	_cleanup_strbuf_ struct strbuf shown = STRBUF_INIT;
+	pthread_mutex_lock(&l->lock);
+	bool was_running = l->pid > 0;
+	pthread_mutex_unlock(&l->lock);
+	if (was_running)
+		(void)runtime_exchange(l, "show servers state", &shown, NULL);
+	_cleanup_free_ char *state = lb_server_state(shown.buf, s);
+	_cleanup_free_ char *state_path = xasprintf("%s/server-state", l->dir);
+	if ((r = fs_write_file_atomic(state_path, state, strlen(state), 0600, err)) < 0)
+		return r;
 	if (rename(tmp, l->cfg_path) < 0)
 		return berth_error_errno(err, "rename '%s'", tmp);
 	pthread_mutex_lock(&l->lock);

@@ -149,6 +149,19 @@ json_t *lb_slot_map(const struct lb_set *s);
  * the slot's are left out.
  */
 json_t *lb_parse_health(const char *csv, const json_t *slots);
+/*
+ * The server-state file the next HAProxy worker loads
+ * (load-server-state-from-file), from `show servers state` of the running
+ * one (NULL: none runs). A new worker would otherwise start every checked
+ * server DOWN until `rise` checks pass, answering 503 meanwhile. Per ready
+ * target of next: the running worker's line for its address and port, moved
+ * to the target's slot (after an agent restart the slots are assigned anew),
+ * when it is up there; nothing (DOWN until the checks pass) when it is down
+ * there; a line with full health when the running worker does not know it:
+ * the server only lists RUNNING, container-healthy tasks, and the checks take
+ * a failing one down within fall x interval. Caller frees.
+ */
+char *lb_server_state(const char *shown, const struct lb_set *next);
 /* Whether an answer of the runtime API to `set server` commands means success. */
 bool lb_runtime_answer_ok(const char *out);
 

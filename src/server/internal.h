@@ -113,6 +113,14 @@ int ecs_internal(struct ecs_call *c, struct berth_error *err);
 
 typedef int (*ecs_op_fn)(struct ecs_call *c, json_t *in, json_t **out);
 
+struct http_request;
+/* 0 when req (body of len bytes) is SigV4-signed with the cluster's key for service; else an error in c. */
+int ecs_authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len,
+		     const char *service);
+/* elbv2.c: ELBv2's query protocol on the endpoint (elbv2.h). */
+bool elbv2_request(struct http_request *req);
+void elbv2_handle(struct server *s, struct http_request *req);
+
 /* Field getters with ECS's errors (SerializationException for a wrong JSON type). */
 int ecs_str(struct ecs_call *c, json_t *in, const char *key, bool required, const char **ret);
 int ecs_int(struct ecs_call *c, json_t *in, const char *key, int64_t min, int64_t max, int64_t *ret);

@@ -15,12 +15,13 @@ import collections
 import http.client
 import json
 import signal
+import subprocess
 import threading
 import time
 
 import pytest
 
-from cluster_fixture import Cluster, in_netns, wait_for
+from cluster_fixture import AWS, REGION, Cluster, in_netns, wait_for
 from test_cluster_lb import berth
 
 PORT = 8080
@@ -252,6 +253,16 @@ def test_rolling_deploy_drain_and_agent_kill_under_load_fail_no_request(cluster,
     assert s["runningCount"] == 6 and s["desiredCount"] == 6
 
 
+def elbv2(c, *args, check=True):
+    """`aws elbv2 ...` against the server's endpoint (ELBv2's query protocol)."""
+    p = subprocess.run(["nsenter", f"--net=/run/netns/{c.vpc}", AWS, "--region", REGION, "--endpoint-url", c.endpoint,
+                        "--ca-bundle", c.ca, "--output", "json", "elbv2", *map(str, args)],
+                       capture_output=True, text=True, env=c.aws_env(), timeout=90)
+    if check and p.returncode != 0:
+        raise AssertionError(f"aws elbv2 {args} exited {p.returncode}: {p.stderr}")
+    return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else p
+
+
 def targets(c, name):
     out = json.loads(berth(c, "lb", "targets", name, "--format", "json").stdout)
     return {d["target"]["id"].rsplit("/", 1)[1]: d["targetHealth"] for d in out["targetHealthDescriptions"]}
@@ -274,11 +285,31 @@ def test_haproxy_health_is_reported_and_failing_targets_are_replaced(cluster, ec
     sick = tasks[0]
     sick_id = sick["taskArn"].rsplit("/", 1)[1]
     assert exec_in(c, sick, "/bin/busybox", "rm", "/www/healthz").returncode == 0
-    h = wait_for(lambda: (lambda th: th.get(sick_id) if th.get(sick_id, {}).get("state") == "unhealthy" else None)(
-        targets(c, "relchk")), 30, "the target unhealthy as HAProxy sees it")
+    # unhealthy once most nodes' checks fail it; here every node's do
+    h = wait_for(lambda: (lambda h: h if h.get("state") == "unhealthy" and list(h["nodes"].values()) == [
+        "unhealthy"] * len(connected) else None)(targets(c, "relchk").get(sick_id, {})), 30,
+        "the target unhealthy as every node's HAProxy sees it")
     assert h["reason"] == "Target.ResponseCodeMismatch", h
     assert h["description"] == "Health checks failed with these codes: [404]", h
-    assert set(h["nodes"].values()) == {"unhealthy"}
+    # the same through the aws CLI's elbv2 client (ELB's query protocol and shapes)
+    out = elbv2(c, "describe-target-health", "--target-group-arn", arn)["TargetHealthDescriptions"]
+    by_ip = {d["Target"]["Id"]: d for d in out}
+    assert set(by_ip) == {task_ip(t) for t in tasks}
+    bad = by_ip[task_ip(sick)]
+    assert bad["Target"]["Port"] == 80 and bad["HealthCheckPort"] == "80"
+    assert bad["TargetHealth"] == {"State": "unhealthy", "Reason": "Target.ResponseCodeMismatch",
+                                   "Description": "Health checks failed with these codes: [404]"}
+    [well] = [d for ip, d in by_ip.items() if ip != task_ip(sick)]
+    assert well["TargetHealth"] == {"State": "healthy"}
+    [tg] = elbv2(c, "describe-target-groups", "--names", "relchk")["TargetGroups"]
+    assert tg["TargetGroupArn"] == arn and tg["Port"] == CHK_PORT and tg["HealthCheckPath"] == "/healthz"
+    assert tg["HealthCheckIntervalSeconds"] == 1 and tg["TargetType"] == "ip" and len(tg["LoadBalancerArns"]) == 1
+    for args, code in ((["describe-target-health", "--target-group-arn", arn[:-1] + ("e" if arn[-1] == "f" else "f")],
+                        "TargetGroupNotFound"),
+                       (["describe-target-health", "--target-group-arn", "nope"], "ValidationError"),
+                       (["describe-target-groups", "--names", "nosuch"], "TargetGroupNotFound")):
+        p = elbv2(c, *args, check=False)
+        assert p.returncode != 0 and f"({code})" in p.stderr, (args, p.stderr)
     # inside the grace period the scheduler leaves it; after it, ECS replaces the task
     assert describe(ecs, "relchk")["runningCount"] == 2
     assert ecs.describe_tasks(tasks=[sick["taskArn"]])["tasks"][0]["desiredStatus"] == "RUNNING"

@@ -124,7 +124,9 @@ static void test_render_config(void **state)
 	lb_render_config(&s, "/run/x/lb", &out);
 	const char *want[] = {
 		"    master-worker\n",
-		"    stats socket /run/x/lb/admin.sock mode 600 level admin expose-fd listeners\n",
+		"    stats socket /run/x/lb/admin.sock mode 600 level admin expose-fd listeners\n"
+		"    server-state-file /run/x/lb/server-state\n",
+		"    load-server-state-from-file global\n",
 		"frontend fe_web\n    mode http\n    bind :8080\n    default_backend be_web\n",
 		"backend be_web\n    mode http\n    balance roundrobin\n    option httpchk GET /healthz\n",
 		/* idempotent requests whose server died or answered nothing go to another one */
@@ -250,12 +252,65 @@ static void test_runtime_answers(void **state)
 	assert_false(lb_runtime_answer_ok("\nUnknown command\n"));
 }
 
+/* A reload keeps the checks' verdicts: up servers move with their address to the new slot. */
+static void test_server_state(void **state)
+{
+	(void)state;
+	struct lb_set set = { 0 };
+	_cleanup_json_ json_t *a =
+	    json_pack("[{s:s,s:i,s:s,s:[{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s}]}]", "name", "web",
+		      "port", 8080, "protocol", "HTTP", "targets", "id", "t1", "address", "10.0.0.1", "port", 80,
+		      "state", "healthy", "id", "t2", "address", "10.0.0.2", "port", 80, "state", "healthy", "id", "t3",
+		      "address", "10.0.0.3", "port", 80, "state", "draining");
+	lb_set_from_answer(a, &set, NULL);
+	lb_backend_grow(&set.v[0], 3);
+	assert_true(lb_plan(&set.v[0], json_object_get(json_array_get(a, 0), "targets"), NULL));
+	const char *shown =
+	    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+	    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+	    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port "
+	    "srv_check_addr srv_agent_addr srv_agent_port\n"
+	    /* 10.0.0.2 was in s5 of the old worker, up: it moves to s2 */
+	    "3 be_web 5 s5 10.0.0.2 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
+	    /* 10.0.0.1 was down: left to the checks */
+	    "3 be_web 1 s1 10.0.0.1 0 0 1 1 28 15 3 0 6 0 0 0 - 80 - 0 0 - - 0\n"
+	    /* 10.0.0.3 is draining now: not carried */
+	    "3 be_web 3 s3 10.0.0.3 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
+	    /* gone target, another port, another backend, a short line */
+	    "3 be_web 4 s4 10.0.0.9 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
+	    "3 be_web 6 s6 10.0.0.1 2 0 1 1 28 15 3 3 6 0 0 0 - 81 - 0 0 - - 0\n"
+	    "4 be_db 1 s1 10.0.0.1 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
+	    "3 be_web 2\n\n";
+	char *st = lb_server_state(shown, &set);
+	const char *want =
+	    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+	    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+	    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port "
+	    "srv_check_addr srv_agent_addr srv_agent_port\n"
+	    "3 be_web 2 s2 10.0.0.2 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n";
+	assert_string_equal(st, want);
+	free(st);
+	/* nothing running (or no answer): every ready target starts up, with full health (rise + fall - 1) */
+	const char *fresh =
+	    "0 be_web 1 s1 10.0.0.1 2 0 1 1 0 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
+	    "0 be_web 2 s2 10.0.0.2 2 0 1 1 0 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n";
+	st = lb_server_state(NULL, &set);
+	assert_non_null(strstr(st, fresh));
+	assert_null(strstr(st, "10.0.0.3")); /* draining: from the configuration (disabled) */
+	free(st);
+	st = lb_server_state("Unknown command\n", &set);
+	assert_non_null(strstr(st, fresh));
+	free(st);
+	lb_set_done(&set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_stat),
 		cmocka_unit_test(test_parse_health),
 		cmocka_unit_test(test_runtime_answers),
+		cmocka_unit_test(test_server_state),
 		cmocka_unit_test(test_set_from_answer),
 		cmocka_unit_test(test_plan_keeps_slots_and_emits_runtime_commands),
 		cmocka_unit_test(test_render_config),

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/lb.h"
@@ -37,6 +38,8 @@ struct lb_agent {
 	lb_post_fn post;
 	void *userdata;
 	pthread_mutex_t lock;
+	pthread_cond_t synced_cond;
+	bool synced;         /* the first dataplane answer is applied (lb_agent_wait_synced) */
 	bool stopping, want; /* want: HAProxy should run (some load balancer exists) */
 	int wake;            /* eventfd: the supervisor looks again */
 	pid_t pid;           /* HAProxy's master, 0: none */
@@ -431,6 +434,14 @@ static void apply_lbs(struct lb_agent *l, const json_t *lbs)
 	pthread_mutex_unlock(&l->lock);
 }
 
+static void set_synced(struct lb_agent *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->synced = true;
+	pthread_cond_broadcast(&l->synced_cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
 static void *poll_main(void *arg)
 {
 	struct lb_agent *l = arg;
@@ -441,7 +452,9 @@ static void *poll_main(void *arg)
 		_cleanup_json_ json_t *resp = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
 		int r = l->fetch(l->userdata, path, (LB_POLL_SEC + 10) * 1000L, &resp, &err);
-		if (r == -ENOENT && !nap(l, RETRY_MS * 5)) /* an older server: no dataplane */
+		if (r == -ENOENT)
+			set_synced(l); /* an older server: no dataplane */
+		if (r == -ENOENT && !nap(l, RETRY_MS * 5))
 			break;
 		if (r < 0) {
 			if (r != -ENOENT)
@@ -457,8 +470,29 @@ static void *poll_main(void *arg)
 		snprintf(l->hash, sizeof(l->hash), "%s", h && strlen(h) == 64 ? h : "");
 		apply_records(l, json_object_get(resp, "discovery"));
 		apply_lbs(l, json_object_get(resp, "loadBalancers"));
+		set_synced(l);
 	}
+	set_synced(l);
 	return NULL;
+}
+
+void lb_agent_wait_synced(struct lb_agent *l, int timeout_ms)
+{
+	if (!l)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&l->lock);
+	while (!l->synced && !l->stopping)
+		if (pthread_cond_timedwait(&l->synced_cond, &l->lock, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&l->lock);
 }
 
 /* ---- health reports ---- */
@@ -514,6 +548,7 @@ static struct lb_agent *lb_free(struct lb_agent *l)
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
 		free(*strs[i]);
 	pthread_mutex_destroy(&l->lock);
+	pthread_cond_destroy(&l->synced_cond);
 	free(l);
 	return NULL;
 }
@@ -534,6 +569,7 @@ int lb_agent_start(const struct lb_agent_config *cfg, struct lb_agent **ret, str
 	l->userdata = cfg->userdata;
 	l->pidfd = -1;
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->synced_cond, NULL);
 	l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int r = l->wake < 0 ? berth_error_errno(err, "eventfd") : fs_mkdir_p(l->dir, 0700, err);
 	if (r >= 0)
@@ -561,6 +597,7 @@ struct lb_agent *lb_agent_stop(struct lb_agent *l)
 		return NULL;
 	pthread_mutex_lock(&l->lock);
 	l->stopping = true;
+	pthread_cond_broadcast(&l->synced_cond);
 	pthread_mutex_unlock(&l->lock);
 	wake(l);
 	if (l->poll_running)

@@ -61,6 +61,16 @@ int lb_agent_start(const struct lb_agent_config *cfg, struct lb_agent **ret, str
 struct lb_agent *lb_agent_stop(struct lb_agent *l);
 
 /*
+ * Wait (at most timeout_ms) until the first dataplane answer since the start
+ * is applied: HAProxy routes by the server's current targets. The agent
+ * calls it before stopping task copies the server no longer wants after a
+ * restart, so its listeners never hold those as their only servers.
+ * Accepts NULL.
+ */
+#define LB_SYNC_WAIT_MS 10000
+void lb_agent_wait_synced(struct lb_agent *l, int timeout_ms);
+
+/*
  * Requests each load balancer of this node has received since HAProxy
  * started: {"NAME": N} from HAProxy's `show stat` (the frontend's req_tot
  * for HTTP, its sessions for TCP). NULL when HAProxy is not running. New

@@ -322,9 +322,10 @@ def test_haproxy_health_is_reported_and_failing_targets_are_replaced(cluster, ec
     want = (f"(service relchk) (task {sick_id}) (port 80) is unhealthy in target-group relchk due to "
             "(reason Health checks failed with these codes: [404]).")
     assert want in msgs, msgs
-    s = ecs.get_waiter("services_stable").wait(services=["relchk"], WaiterConfig={"Delay": 1, "MaxAttempts": 90})
-    s = describe(ecs, "relchk")
-    assert s["runningCount"] == 2 and s["deployments"][0]["failedTasks"] >= 1
+    ecs.get_waiter("services_stable").wait(services=["relchk"], WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+    # counted once the task has STOPPED (the waiter may already pass while it is still stopping)
+    wait_for(lambda: describe(ecs, "relchk")["deployments"][0]["failedTasks"] >= 1, 30, "the failure counted")
+    assert describe(ecs, "relchk")["runningCount"] == 2
     new = {t["taskArn"].rsplit("/", 1)[1] for t in service_tasks(ecs, "relchk")}
     wait_for(lambda: (lambda th: all(th[i]["state"] == "healthy" for i in new))(targets(c, "relchk")), 30,
              "the replacement healthy")

@@ -372,8 +372,7 @@ static int lb_targets(int argc, char **argv)
 	static const char *text =
 	    "lb targets [OPTIONS] NAME\n\nList the load balancer's targets: tasks, "
 	    "addresses, state (healthy, draining,\ninitial, unhealthy) as the nodes' HAProxy health checks "
-	    "see them, and why\n\nOptions:\n" ECS_CLI_HELP_FORMAT
-		ECS_CLI_HELP_COMMON;
+	    "see them, and why\n\nOptions:\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
 	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))

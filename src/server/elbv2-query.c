@@ -8,17 +8,6 @@
 #include "common/macro.h"
 #include "server/elbv2.h"
 
-static int hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode [s, s+n) into a new string; NULL on a bad escape or a NUL. */
 static char *decode(const char *s, size_t n)
 {
@@ -28,7 +17,8 @@ static char *decode(const char *s, size_t n)
 		if (c == '+') {
 			c = ' ';
 		} else if (c == '%') {
-			int a = i + 2 < n ? hex(s[i + 1]) : -1, b = i + 2 < n ? hex(s[i + 2]) : -1;
+			int a = i + 2 < n ? hex_digit_value(s[i + 1]) : -1,
+			    b = i + 2 < n ? hex_digit_value(s[i + 2]) : -1;
 			if (a < 0 || b < 0) {
 				free(out);
 				return NULL;

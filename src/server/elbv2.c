@@ -20,7 +20,8 @@ struct q {
 	char *request_id;
 };
 
-static void respond_error(struct q *q, unsigned status, const char *code, const char *fmt, ...) _printf_(4, 5);
+static void respond_error(struct q *q, unsigned status, const char *code, const char *fmt, ...)
+    _printf_(4, 5);
 static void respond_error(struct q *q, unsigned status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
@@ -152,7 +153,8 @@ static void health_xml(struct strbuf *sb, const char *id, json_t *port, const js
 	xml_int(sb, "Port", port);
 	strbuf_addstr(sb, "</Target>");
 	if (json_is_integer(port))
-		strbuf_addf(sb, "<HealthCheckPort>%lld</HealthCheckPort>", (long long)json_integer_value(port));
+		strbuf_addf(sb, "<HealthCheckPort>%lld</HealthCheckPort>",
+			    (long long)json_integer_value(port));
 	strbuf_addstr(sb, "<TargetHealth>");
 	elbv2_xml_elem(sb, "State", jstr(th, "state"));
 	elbv2_xml_elem(sb, "Reason", jstr(th, "reason"));
@@ -177,8 +179,8 @@ static void describe_target_health(struct q *q, json_t *form)
 		snprintf(kp, sizeof(kp), "Targets.member.%zu.Port", i);
 		if (!json_object_get(form, k))
 			break;
-		json_array_append_new(only, json_pack("{s:O,s:s?}", "id", json_object_get(form, k), "port",
-						      jstr(form, kp)));
+		json_array_append_new(
+		    only, json_pack("{s:O,s:s?}", "id", json_object_get(form, k), "port", jstr(form, kp)));
 	}
 	struct ecs_call c = { .srv = q->s };
 	if (ecs_berth_describe_target_health(&c, in, &out) < 0)
@@ -197,8 +199,10 @@ static void describe_target_health(struct q *q, json_t *form)
 		bool want = !json_array_size(only);
 		json_array_foreach (only, k, o) {
 			char port[24];
-			snprintf(port, sizeof(port), "%lld", (long long)json_integer_value(json_object_get(t, "port")));
-			want |= streq_ptr(jstr(o, "id"), ip) && (!jstr(o, "port") || streq(jstr(o, "port"), port));
+			snprintf(port, sizeof(port), "%lld",
+				 (long long)json_integer_value(json_object_get(t, "port")));
+			want |= streq_ptr(jstr(o, "id"), ip) &&
+				(!jstr(o, "port") || streq(jstr(o, "port"), port));
 		}
 		if (want)
 			health_xml(&sb, ip, json_object_get(t, "port"), json_object_get(d, "targetHealth"));
@@ -210,8 +214,9 @@ static void describe_target_health(struct q *q, json_t *form)
 			known |= streq_ptr(jstr(json_object_get(d, "target"), "ip"), jstr(o, "id"));
 		if (known)
 			continue;
-		_cleanup_json_ json_t *th = json_pack("{s:s,s:s,s:s}", "state", "unused", "reason", "Target.NotRegistered",
-						      "description", "Target is not registered to the target group");
+		_cleanup_json_ json_t *th =
+		    json_pack("{s:s,s:s,s:s}", "state", "unused", "reason", "Target.NotRegistered",
+			      "description", "Target is not registered to the target group");
 		_cleanup_json_ json_t *port = jstr(o, "port") ? json_integer(atoll(jstr(o, "port"))) : NULL;
 		health_xml(&sb, jstr(o, "id"), port, th);
 	}
@@ -254,18 +259,20 @@ void elbv2_handle(struct server *s, struct http_request *req)
 		respond_error(&q, 403, auth_code(c.type), "%s", c.msg ? c.msg : "");
 		free(c.msg);
 	} else if (!(form = elbv2_form_parse(body, len))) {
-		respond_error(&q, 400, "MalformedQueryString", "The request body is not a valid query string.");
+		respond_error(&q, 400, "MalformedQueryString",
+			      "The request body is not a valid query string.");
 	} else if (!(action = jstr(form, "Action"))) {
 		respond_error(&q, 400, "MissingAction", "The request must contain the parameter Action.");
 	} else if (jstr(form, "Version") && !streq(jstr(form, "Version"), ELBV2_VERSION)) {
-		respond_error(&q, 400, "InvalidAction", "Version '%s' is not supported (%s is).", jstr(form, "Version"),
-			      ELBV2_VERSION);
+		respond_error(&q, 400, "InvalidAction", "Version '%s' is not supported (%s is).",
+			      jstr(form, "Version"), ELBV2_VERSION);
 	} else if (streq(action, "DescribeTargetHealth")) {
 		describe_target_health(&q, form);
 	} else if (streq(action, "DescribeTargetGroups")) {
 		describe_target_groups(&q, form);
 	} else {
-		respond_error(&q, 400, "InvalidAction", "The action %s is not valid for this web service.", action);
+		respond_error(&q, 400, "InvalidAction", "The action %s is not valid for this web service.",
+			      action);
 	}
 	log_fields(LOG_LEVEL_DEBUG, "elbv2 call", "action", action ? action : "", NULL);
 	free(q.request_id);

@@ -22,8 +22,8 @@
 
 #include "common/strbuf.h"
 
-#define ELBV2_XMLNS   "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
-#define ELBV2_VERSION "2015-12-01"
+#define ELBV2_XMLNS      "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
+#define ELBV2_VERSION    "2015-12-01"
 #define ELBV2_MAX_PARAMS 1000
 
 /*

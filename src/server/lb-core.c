@@ -251,7 +251,8 @@ void lb_discovery_stack_names(json_t *names, const json_t *tasks, lb_stack_fn st
 
 static bool health_state_valid(const char *s)
 {
-	return s && (streq(s, "healthy") || streq(s, "unhealthy") || streq(s, "initial") || streq(s, "draining"));
+	return s &&
+	       (streq(s, "healthy") || streq(s, "unhealthy") || streq(s, "initial") || streq(s, "draining"));
 }
 
 static bool short_string_or_absent(const json_t *v)
@@ -288,7 +289,8 @@ const char *lb_health_report_invalid(const json_t *report)
 				return "too many targets";
 			if (!task_id_valid(id))
 				return "invalid task id";
-			if (!json_is_object(h) || !health_state_valid(json_string_value(json_object_get(h, "state"))))
+			if (!json_is_object(h) ||
+			    !health_state_valid(json_string_value(json_object_get(h, "state"))))
 				return "state must be healthy, unhealthy, initial or draining";
 			if (!short_string_or_absent(json_object_get(h, "reason")) ||
 			    !short_string_or_absent(json_object_get(h, "description")))
@@ -339,7 +341,10 @@ json_t *lb_health_merge(const json_t *reports, const json_t *alive, const char *
 			up += streq(json_string_value(st), "healthy");
 			drain += streq(json_string_value(st), "draining");
 		}
-		const char *state = 2 * bad > n ? "unhealthy" : drain ? "draining" : up ? "healthy" : "initial";
+		const char *state = 2 * bad > n ? "unhealthy"
+				    : drain     ? "draining"
+				    : up        ? "healthy"
+						: "initial";
 		json_object_set_new(o, "state", json_string(state));
 		if (!streq(state, "unhealthy")) {
 			json_object_del(o, "reason");
@@ -347,7 +352,8 @@ json_t *lb_health_merge(const json_t *reports, const json_t *alive, const char *
 		}
 		if (streq(state, "initial")) {
 			json_object_set_new(o, "reason", json_string("Elb.InitialHealthChecking"));
-			json_object_set_new(o, "description", json_string("Initial health checks in progress"));
+			json_object_set_new(o, "description",
+					    json_string("Initial health checks in progress"));
 		}
 	}
 	return out;

@@ -558,9 +558,10 @@ int ecs_berth_describe_target_health(struct ecs_call *c, json_t *in, json_t **ou
 	json_t *targets = targets_of(c->srv, &cs, lb, true), *descs = json_array();
 	cluster_state_done(&cs);
 	_cleanup_json_ json_t *reports = NULL, *alive = NULL, *seen = NULL;
-	if (lb_health_reports(c->srv, json_string_value(json_object_get(lb, "cluster")), &reports, &alive, NULL) ==
-	    0)
-		seen = lb_health_merge(reports, alive, json_string_value(json_object_get(lb, "loadBalancerName")));
+	if (lb_health_reports(c->srv, json_string_value(json_object_get(lb, "cluster")), &reports, &alive,
+			      NULL) == 0)
+		seen = lb_health_merge(reports, alive,
+				       json_string_value(json_object_get(lb, "loadBalancerName")));
 	size_t i;
 	json_t *t;
 	json_array_foreach (targets, i, t) {
@@ -569,10 +570,12 @@ int ecs_berth_describe_target_health(struct ecs_call *c, json_t *in, json_t **ou
 			json_object_set(target, "ip", json_object_get(t, "address"));
 			json_object_set(target, "port", json_object_get(t, "port"));
 		}
-		json_t *th = target_health(json_object_get(t, "state"),
-					   json_object_get(seen, json_string_value(json_object_get(t, "id"))));
-		json_array_append_new(descs, json_pack("{s:o,s:O,s:o}", "target", target, "serviceName",
-						       json_object_get(t, "serviceName"), "targetHealth", th));
+		json_t *th =
+		    target_health(json_object_get(t, "state"),
+				  json_object_get(seen, json_string_value(json_object_get(t, "id"))));
+		json_array_append_new(descs,
+				      json_pack("{s:o,s:O,s:o}", "target", target, "serviceName",
+						json_object_get(t, "serviceName"), "targetHealth", th));
 	}
 	json_decref(targets);
 	*out = json_pack("{s:O,s:o}", "targetGroupArn", json_object_get(tg, "targetGroupArn"),
@@ -763,7 +766,7 @@ void lb_handle_target_health(struct server *s, struct http_request *req, json_t 
 	const char *body = http_request_body(req, &len);
 	_cleanup_json_ json_t *in = len ? json_loadb(body, len, 0, NULL) : NULL;
 	const char *bad = !cluster || !id ? "register before reporting target health"
-			  : !in		  ? "expected a JSON body"
+			  : !in           ? "expected a JSON body"
 					  : lb_health_report_invalid(in);
 	if (bad)
 		return http_respond_json(req, 400,
@@ -773,12 +776,14 @@ void lb_handle_target_health(struct server *s, struct http_request *req, json_t 
 	json_t *lbs = json_object_get(in, "loadBalancers");
 	_cleanup_error_ struct berth_error *err = NULL;
 	/* written only when it changed: a report is a store write that wakes the leader */
-	if (record_get(s, key, &old, NULL, NULL) < 0 || !json_equal(json_object_get(old, "loadBalancers"), lbs)) {
+	if (record_get(s, key, &old, NULL, NULL) < 0 ||
+	    !json_equal(json_object_get(old, "loadBalancers"), lbs)) {
 		_cleanup_json_ json_t *rec =
 		    json_pack("{s:s,s:f,s:O}", "nodeId", id, "updatedAt", record_now(), "loadBalancers", lbs);
 		if (record_put(s, key, rec, &err) < 0) {
 			_cleanup_free_ char *m = berth_error_string(err);
-			return http_respond_json(req, 500, json_pack("{s:s,s:s}", "error", m, "code", "ServerError"));
+			return http_respond_json(req, 500,
+						 json_pack("{s:s,s:s}", "error", m, "code", "ServerError"));
 		}
 	}
 	http_respond_json(req, 200, json_object());

@@ -14,7 +14,8 @@ static bool delete_at(struct server *s, const char *key, int64_t rev, const char
 {
 	_cleanup_free_ char *tags = arn ? xasprintf("/berth/tags/%s", arn) : NULL;
 	struct store_cmp cmp = { key, STORE_CMP_MOD, STORE_CMP_EQUAL, rev, NULL, 0 };
-	struct store_op ops[2] = { { STORE_OP_DELETE, key, NULL, 0, 0 }, { STORE_OP_DELETE, tags, NULL, 0, 0 } };
+	struct store_op ops[2] = { { STORE_OP_DELETE, key, NULL, 0, 0 },
+				   { STORE_OP_DELETE, tags, NULL, 0, 0 } };
 	bool ok = false;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (store_txn(s->store, &cmp, 1, ops, tags ? 2 : 1, &ok, NULL, &err) < 0) {
@@ -39,7 +40,8 @@ static size_t sweep_prefix(struct server *s, const char *prefix, bool tasks, dou
 			json_t *v = json_loadb(l.kvs[i].value, l.kvs[i].value_len, 0, NULL);
 			bool expired = v && (tasks ? retention_task_expired(v, now, s->task_retention)
 						   : retention_service_expired(v, now, s->task_retention));
-			const char *arn = json_string_value(json_object_get(v, tasks ? "taskArn" : "serviceArn"));
+			const char *arn =
+			    json_string_value(json_object_get(v, tasks ? "taskArn" : "serviceArn"));
 			if (expired && delete_at(s, l.kvs[i].key, l.kvs[i].mod_revision, arn))
 				deleted++;
 			json_decref(v);
@@ -62,6 +64,7 @@ void retention_sweep(struct server *s)
 		char a[24], b[24];
 		snprintf(a, sizeof(a), "%zu", tasks);
 		snprintf(b, sizeof(b), "%zu", svcs);
-		log_fields(LOG_LEVEL_INFO, "retention: deleted expired records", "tasks", a, "services", b, NULL);
+		log_fields(LOG_LEVEL_INFO, "retention: deleted expired records", "tasks", a, "services", b,
+			   NULL);
 	}
 }

@@ -16,7 +16,7 @@
 
 #define RETENTION_DEFAULT_SEC 3600
 /* At most this many records are deleted per sweep (a backlog is worked off over several sweeps). */
-#define RETENTION_SWEEP_MAX 256
+#define RETENTION_SWEEP_MAX   256
 
 /* When the task finished: stoppedAt, else executionStoppedAt, else stoppingAt, else createdAt; 0 if none. */
 double retention_task_finished_at(const json_t *task);

@@ -179,7 +179,9 @@ static int check_health(json_t *c, const char *path, struct taskdef_error *e)
 	static const struct {
 		const char *key;
 		int64_t min, max;
-	} f[] = { { "interval", 5, 300 }, { "timeout", 2, 60 }, { "retries", 1, 10 }, { "startPeriod", 0, 300 } };
+	} f[] = {
+		{ "interval", 5, 300 }, { "timeout", 2, 60 }, { "retries", 1, 10 }, { "startPeriod", 0, 300 }
+	};
 	int64_t v;
 	for (size_t i = 0; i < ARRAY_SIZE(f); i++)
 		if (int_member(h, f[i].key, hp, f[i].min, f[i].max, &v, e) < 0)

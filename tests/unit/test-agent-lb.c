@@ -194,10 +194,11 @@ static void test_parse_health(void **state)
 	_cleanup_json_ json_t *a = json_pack(
 	    "[{s:s,s:i,s:s,s:[{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},"
 	    "{s:s,s:s,s:i,s:s}]}]",
-	    "name", "web", "port", 8080, "protocol", "HTTP", "targets", "id", "t1", "address", "10.0.0.1", "port",
-	    80, "state", "healthy", "id", "t2", "address", "10.0.0.2", "port", 80, "state", "healthy", "id", "t3",
-	    "address", "10.0.0.3", "port", 80, "state", "healthy", "id", "t4", "address", "10.0.0.4", "port", 80,
-	    "state", "draining", "id", "t5", "address", "10.0.0.5", "port", 80, "state", "healthy");
+	    "name", "web", "port", 8080, "protocol", "HTTP", "targets", "id", "t1", "address", "10.0.0.1",
+	    "port", 80, "state", "healthy", "id", "t2", "address", "10.0.0.2", "port", 80, "state", "healthy",
+	    "id", "t3", "address", "10.0.0.3", "port", 80, "state", "healthy", "id", "t4", "address",
+	    "10.0.0.4", "port", 80, "state", "draining", "id", "t5", "address", "10.0.0.5", "port", 80,
+	    "state", "healthy");
 	lb_set_from_answer(a, &set, NULL);
 	lb_backend_grow(&set.v[0], 5);
 	assert_true(lb_plan(&set.v[0], json_object_get(json_array_get(a, 0), "targets"), NULL));
@@ -217,7 +218,8 @@ static void test_parse_health(void **state)
 	_cleanup_json_ json_t *h = lb_parse_health(csv, slots);
 	json_t *web = json_object_get(h, "web");
 	assert_int_equal(json_object_size(web), 4);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t1"), "state")), "healthy");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t1"), "state")),
+			    "healthy");
 	json_t *t2 = json_object_get(web, "t2");
 	assert_string_equal(json_string_value(json_object_get(t2, "state")), "unhealthy");
 	assert_string_equal(json_string_value(json_object_get(t2, "reason")), "Target.ResponseCodeMismatch");
@@ -225,13 +227,15 @@ static void test_parse_health(void **state)
 			    "Health checks failed with these codes: [404]");
 	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t3"), "reason")),
 			    "Target.Timeout");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t4"), "state")), "draining");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t4"), "state")),
+			    "draining");
 	assert_null(json_object_get(web, "t5"));
 	/* a fresh server before its first check is initial; HAProxy not answering: every LB, no targets */
 	json_decref(h);
 	h = lb_parse_health("# pxname,svname,status,check_status\nbe_web,s5,DOWN,\n", slots);
 	assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(json_object_get(h, "web"), "t5"), "state")), "initial");
+	    json_string_value(json_object_get(json_object_get(json_object_get(h, "web"), "t5"), "state")),
+	    "initial");
 	json_decref(h);
 	h = lb_parse_health("Unknown command\n", slots);
 	assert_int_equal(json_object_size(json_object_get(h, "web")), 0);
@@ -244,10 +248,12 @@ static void test_runtime_answers(void **state)
 	(void)state;
 	assert_true(lb_runtime_answer_ok(""));
 	assert_true(lb_runtime_answer_ok("\n\n"));
-	assert_true(lb_runtime_answer_ok("IP changed from '127.0.0.1' to '10.0.0.2', port changed from '1' to '80' "
-					 "by 'stats socket command'\n\n"));
-	assert_true(lb_runtime_answer_ok("no need to change the addr, port changed from '1' to '80' by 'stats socket "
-					 "command'\n\n"));
+	assert_true(
+	    lb_runtime_answer_ok("IP changed from '127.0.0.1' to '10.0.0.2', port changed from '1' to '80' "
+				 "by 'stats socket command'\n\n"));
+	assert_true(
+	    lb_runtime_answer_ok("no need to change the addr, port changed from '1' to '80' by 'stats socket "
+				 "command'\n\n"));
 	assert_false(lb_runtime_answer_ok("No such server.\n\n"));
 	assert_false(lb_runtime_answer_ok("\nUnknown command\n"));
 }
@@ -258,17 +264,19 @@ static void test_server_state(void **state)
 	(void)state;
 	struct lb_set set = { 0 };
 	_cleanup_json_ json_t *a =
-	    json_pack("[{s:s,s:i,s:s,s:[{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s}]}]", "name", "web",
-		      "port", 8080, "protocol", "HTTP", "targets", "id", "t1", "address", "10.0.0.1", "port", 80,
-		      "state", "healthy", "id", "t2", "address", "10.0.0.2", "port", 80, "state", "healthy", "id", "t3",
-		      "address", "10.0.0.3", "port", 80, "state", "draining");
+	    json_pack("[{s:s,s:i,s:s,s:[{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s}]}]", "name",
+		      "web", "port", 8080, "protocol", "HTTP", "targets", "id", "t1", "address", "10.0.0.1",
+		      "port", 80, "state", "healthy", "id", "t2", "address", "10.0.0.2", "port", 80, "state",
+		      "healthy", "id", "t3", "address", "10.0.0.3", "port", 80, "state", "draining");
 	lb_set_from_answer(a, &set, NULL);
 	lb_backend_grow(&set.v[0], 3);
 	assert_true(lb_plan(&set.v[0], json_object_get(json_array_get(a, 0), "targets"), NULL));
 	const char *shown =
-	    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+	    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
+	    "srv_iweight "
 	    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
-	    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port "
+	    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "
+	    "srv_check_port "
 	    "srv_check_addr srv_agent_addr srv_agent_port\n"
 	    /* 10.0.0.2 was in s5 of the old worker, up: it moves to s2 */
 	    "3 be_web 5 s5 10.0.0.2 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
@@ -283,17 +291,18 @@ static void test_server_state(void **state)
 	    "3 be_web 2\n\n";
 	char *st = lb_server_state(shown, &set);
 	const char *want =
-	    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+	    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
+	    "srv_iweight "
 	    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
-	    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port "
+	    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "
+	    "srv_check_port "
 	    "srv_check_addr srv_agent_addr srv_agent_port\n"
 	    "3 be_web 2 s2 10.0.0.2 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n";
 	assert_string_equal(st, want);
 	free(st);
 	/* nothing running (or no answer): every ready target starts up, with full health (rise + fall - 1) */
-	const char *fresh =
-	    "0 be_web 1 s1 10.0.0.1 2 0 1 1 0 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
-	    "0 be_web 2 s2 10.0.0.2 2 0 1 1 0 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n";
+	const char *fresh = "0 be_web 1 s1 10.0.0.1 2 0 1 1 0 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
+			    "0 be_web 2 s2 10.0.0.2 2 0 1 1 0 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n";
 	st = lb_server_state(NULL, &set);
 	assert_non_null(strstr(st, fresh));
 	assert_null(strstr(st, "10.0.0.3")); /* draining: from the configuration (disabled) */

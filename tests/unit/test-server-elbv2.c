@@ -14,8 +14,9 @@ static json_t *form(const char *s)
 static void test_form_parse(void **state)
 {
 	(void)state;
-	json_t *f = form("Action=DescribeTargetHealth&Version=2015-12-01&TargetGroupArn=arn%3Aaws%3A"
-			 "elasticloadbalancing%3Aus-east-1%3A1%3Atargetgroup%2Fweb%2Fab&Names.member.1=a+b&&empty=");
+	json_t *f =
+	    form("Action=DescribeTargetHealth&Version=2015-12-01&TargetGroupArn=arn%3Aaws%3A"
+		 "elasticloadbalancing%3Aus-east-1%3A1%3Atargetgroup%2Fweb%2Fab&Names.member.1=a+b&&empty=");
 	assert_non_null(f);
 	assert_string_equal(json_string_value(json_object_get(f, "Action")), "DescribeTargetHealth");
 	assert_string_equal(json_string_value(json_object_get(f, "TargetGroupArn")),
@@ -69,9 +70,10 @@ static void test_xml(void **state)
 	assert_string_equal(sb.buf, "<Id>&lt;a &amp; &apos;b&apos;&gt; &quot;c&quot;</Id>");
 	strbuf_release(&sb);
 	char *e = elbv2_error_xml("TargetGroupNotFound", "One or more target groups not found", "r-1");
-	assert_string_equal(e, "<ErrorResponse xmlns=\"" ELBV2_XMLNS "\"><Error><Type>Sender</Type>"
-			       "<Code>TargetGroupNotFound</Code><Message>One or more target groups not found</Message>"
-			       "</Error><RequestId>r-1</RequestId></ErrorResponse>");
+	assert_string_equal(
+	    e, "<ErrorResponse xmlns=\"" ELBV2_XMLNS "\"><Error><Type>Sender</Type>"
+	       "<Code>TargetGroupNotFound</Code><Message>One or more target groups not found</Message>"
+	       "</Error><RequestId>r-1</RequestId></ErrorResponse>");
 	free(e);
 }
 

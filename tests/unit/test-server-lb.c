@@ -212,10 +212,13 @@ static void test_discovery_stack_names(void **state)
 static void test_health_reports(void **state)
 {
 	(void)state;
-	json_t *ok = json_pack("{s:{s:{s:{s:s},s:{s:s,s:s,s:s}}}}", "loadBalancers", "web", "t1", "state", "healthy",
-			       "t2", "state", "unhealthy", "reason", "Target.Timeout", "description", "Request timed out");
+	json_t *ok = json_pack("{s:{s:{s:{s:s},s:{s:s,s:s,s:s}}}}", "loadBalancers", "web", "t1", "state",
+			       "healthy", "t2", "state", "unhealthy", "reason", "Target.Timeout",
+			       "description", "Request timed out");
 	assert_null(lb_health_report_invalid(ok));
-	const char *bad[] = { "{}", "{\"loadBalancers\":[]}", "{\"loadBalancers\":{\"bad name\":{}}}",
+	const char *bad[] = { "{}",
+			      "{\"loadBalancers\":[]}",
+			      "{\"loadBalancers\":{\"bad name\":{}}}",
 			      "{\"loadBalancers\":{\"web\":{\"t/1\":{\"state\":\"healthy\"}}}}",
 			      "{\"loadBalancers\":{\"web\":{\"t1\":{\"state\":\"up\"}}}}",
 			      "{\"loadBalancers\":{\"web\":{\"t1\":{\"state\":\"healthy\",\"reason\":7}}}}" };
@@ -226,18 +229,19 @@ static void test_health_reports(void **state)
 		json_decref(j);
 	}
 	/* three nodes; n3 is not connected (its report is stale) */
-	json_t *reports = json_pack(
-	    "[{s:s,s:{s:{s:{s:s},s:{s:s,s:s,s:s},s:{s:s},s:{s:s}}}},"
-	    " {s:s,s:{s:{s:{s:s},s:{s:s,s:s,s:s},s:{s:s},s:{s:s}}}},"
-	    " {s:s,s:{s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s}}}}]",
-	    "nodeId", "n1", "loadBalancers", "web", "t1", "state", "healthy", "t2", "state", "unhealthy", "reason",
-	    "Target.ResponseCodeMismatch", "description", "Health checks failed with these codes: [404]", "t3",
-	    "state", "unhealthy", "t4", "state", "initial", /* */
-	    "nodeId", "n2", "loadBalancers", "web", "t1", "state", "healthy", "t2", "state", "unhealthy", "reason",
-	    "Target.Timeout", "description", "Request timed out", "t3", "state", "healthy", "t4", "state", "initial",
-	    /* */
-	    "nodeId", "n3", "loadBalancers", "web", "t1", "state", "unhealthy", "t2", "state", "healthy", "t3",
-	    "state", "unhealthy", "t4", "state", "healthy");
+	json_t *reports = json_pack("[{s:s,s:{s:{s:{s:s},s:{s:s,s:s,s:s},s:{s:s},s:{s:s}}}},"
+				    " {s:s,s:{s:{s:{s:s},s:{s:s,s:s,s:s},s:{s:s},s:{s:s}}}},"
+				    " {s:s,s:{s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s}}}}]",
+				    "nodeId", "n1", "loadBalancers", "web", "t1", "state", "healthy", "t2",
+				    "state", "unhealthy", "reason", "Target.ResponseCodeMismatch",
+				    "description", "Health checks failed with these codes: [404]", "t3",
+				    "state", "unhealthy", "t4", "state", "initial", /* */
+				    "nodeId", "n2", "loadBalancers", "web", "t1", "state", "healthy", "t2",
+				    "state", "unhealthy", "reason", "Target.Timeout", "description",
+				    "Request timed out", "t3", "state", "healthy", "t4", "state", "initial",
+				    /* */
+				    "nodeId", "n3", "loadBalancers", "web", "t1", "state", "unhealthy", "t2",
+				    "state", "healthy", "t3", "state", "unhealthy", "t4", "state", "healthy");
 	json_t *alive = json_pack("{s:b,s:b,s:b}", "n1", 1, "n2", 1, "n3", 0);
 	json_t *m = lb_health_merge(reports, alive, "web");
 	assert_int_equal(json_object_size(m), 4);

@@ -26,17 +26,17 @@ static void test_tasks(void **state)
 	assert_true(task_expired(stopped, 200.5 + 3600, 3600));
 	assert_true(task_expired(stopped, 205.5, 5));
 	/* running, stopping (desired STOPPED, not yet stopped), pending: never */
-	assert_false(task_expired("{\"lastStatus\":\"RUNNING\",\"desiredStatus\":\"RUNNING\",\"createdAt\":1.0}",
-				  1e9, 1));
-	assert_false(task_expired("{\"lastStatus\":\"RUNNING\",\"desiredStatus\":\"STOPPED\",\"stoppingAt\":1.0}",
-				  1e9, 1));
+	assert_false(task_expired(
+	    "{\"lastStatus\":\"RUNNING\",\"desiredStatus\":\"RUNNING\",\"createdAt\":1.0}", 1e9, 1));
+	assert_false(task_expired(
+	    "{\"lastStatus\":\"RUNNING\",\"desiredStatus\":\"STOPPED\",\"stoppingAt\":1.0}", 1e9, 1));
 	assert_false(task_expired("{\"lastStatus\":\"PENDING\",\"desiredStatus\":\"RUNNING\"}", 1e9, 1));
 	/* without stoppedAt: the next best time; without any time: kept */
-	assert_true(task_expired("{\"lastStatus\":\"STOPPED\",\"desiredStatus\":\"STOPPED\",\"createdAt\":10}", 20,
-				 10));
+	assert_true(task_expired(
+	    "{\"lastStatus\":\"STOPPED\",\"desiredStatus\":\"STOPPED\",\"createdAt\":10}", 20, 10));
 	assert_false(task_expired("{\"lastStatus\":\"STOPPED\",\"desiredStatus\":\"STOPPED\"}", 1e9, 1));
-	assert_false(task_expired("{\"lastStatus\":\"STOPPED\",\"desiredStatus\":\"STOPPED\",\"stoppedAt\":\"x\"}",
-				  1e9, 1));
+	assert_false(task_expired(
+	    "{\"lastStatus\":\"STOPPED\",\"desiredStatus\":\"STOPPED\",\"stoppedAt\":\"x\"}", 1e9, 1));
 	json_t *t = parse("{\"executionStoppedAt\":7,\"createdAt\":3}");
 	assert_true(retention_task_finished_at(t) == 7);
 	json_decref(t);

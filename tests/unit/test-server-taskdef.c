@@ -114,7 +114,8 @@ static void test_health_check_ranges(void **state)
 	(void)state;
 	static const char *const ok[] = {
 		HC("\"command\":[\"CMD-SHELL\",\"true\"]"),
-		HC("\"command\":[\"CMD\",\"true\"],\"interval\":5,\"timeout\":2,\"retries\":1,\"startPeriod\":0"),
+		HC("\"command\":[\"CMD\",\"true\"],\"interval\":5,\"timeout\":2,\"retries\":1,"
+		   "\"startPeriod\":0"),
 		HC("\"command\":[\"CMD\",\"true\"],\"interval\":300,\"timeout\":60,\"retries\":10,"
 		   "\"startPeriod\":300"),
 		HC("\"command\":[\"NONE\"]"),
@@ -133,9 +134,11 @@ static void test_health_check_ranges(void **state)
 		{ HC("\"command\":[\"CMD\",\"true\"],\"interval\":4"),
 		  "'containerDefinitions[0].healthCheck.interval': 4 is out of range (5 to 300)" },
 		{ HC("\"command\":[\"CMD\",\"true\"],\"interval\":301"), "healthCheck.interval': 301" },
-		{ HC("\"command\":[\"CMD\",\"true\"],\"timeout\":1"), "healthCheck.timeout': 1 is out of range (2 to 60)" },
+		{ HC("\"command\":[\"CMD\",\"true\"],\"timeout\":1"),
+		  "healthCheck.timeout': 1 is out of range (2 to 60)" },
 		{ HC("\"command\":[\"CMD\",\"true\"],\"timeout\":61"), "healthCheck.timeout': 61" },
-		{ HC("\"command\":[\"CMD\",\"true\"],\"retries\":0"), "healthCheck.retries': 0 is out of range (1 to 10)" },
+		{ HC("\"command\":[\"CMD\",\"true\"],\"retries\":0"),
+		  "healthCheck.retries': 0 is out of range (1 to 10)" },
 		{ HC("\"command\":[\"CMD\",\"true\"],\"retries\":11"), "healthCheck.retries': 11" },
 		{ HC("\"command\":[\"CMD\",\"true\"],\"startPeriod\":-1"),
 		  "healthCheck.startPeriod': -1 is out of range (0 to 300)" },

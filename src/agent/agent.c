@@ -731,7 +731,9 @@ static void apply_tasks(struct agent *a, const json_t *tasks)
 				agent_runner_forget(a->runner, arn);
 			continue;
 		}
-		/* the server stopped it while we were away (node lost): stop the stale copy */
+		/* the server stopped it while we were away (node lost): stop the stale copy, once this
+		 * node's load balancer routes by the server's targets (it may be a target there still) */
+		lb_agent_wait_synced(a->lb, LB_SYNC_WAIT_MS);
 		_cleanup_json_ json_t *stop =
 		    json_pack("{s:s,s:s,s:s,s:s}", "taskArn", arn, "desiredStatus", "STOPPED", "stopCode",
 			      "TaskFailedToStart", "stoppedReason", "Task no longer desired by the server");
@@ -948,6 +950,19 @@ static int lb_fetch(void *userdata, const char *path, long timeout_ms, json_t **
 	return get_on(a, a->lb_conn, path, timeout_ms, ret, err);
 }
 
+/* lb_post_fn: one POST to the current server (the load balancer's target health reports). */
+static int lb_post(void *userdata, const char *path, const json_t *body, long timeout_ms, struct berth_error **err)
+{
+	struct agent *a = userdata;
+	size_t idx = current(a);
+	_cleanup_(http_client_freep) struct http_client *c = NULL;
+	_cleanup_json_ json_t *resp = NULL;
+	int r = client_for(a, idx, true, &c, err);
+	if (r >= 0)
+		r = call(a, c, "POST", path, body, timeout_ms, &resp, err);
+	return r;
+}
+
 static void *dns_main(void *arg)
 {
 	struct agent *a = arg;
@@ -1069,20 +1084,22 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 		a->logship = logship_close(a->logship);
 		return r;
 	}
+	_cleanup_free_ char *lbdir = xasprintf("%s/lb", a->exec_root);
+	_cleanup_free_ char *records = xasprintf("%s/lb/dns.records", a->exec_root);
+	struct lb_agent_config lbc = { .dir = lbdir,
+				       .records_file = a->dns ? records : NULL,
+				       .fetch = lb_fetch,
+				       .post = lb_post,
+				       .userdata = a };
+	/* before the task poll: it waits for the first dataplane answer before stopping stale copies */
+	if ((r = lb_agent_start(&lbc, &a->lb, err)) < 0)
+		return r;
 	void *(*mains[])(void *) = { heartbeat_main, poll_main, report_main };
 	for (size_t i = 0; i < ARRAY_SIZE(mains); i++) {
 		if ((r = pthread_create(&a->threads[i], NULL, mains[i], a)) != 0)
 			return berth_error_set(err, r, "start agent thread");
 		a->n_threads++;
 	}
-	_cleanup_free_ char *lbdir = xasprintf("%s/lb", a->exec_root);
-	_cleanup_free_ char *records = xasprintf("%s/lb/dns.records", a->exec_root);
-	struct lb_agent_config lbc = { .dir = lbdir,
-				       .records_file = a->dns ? records : NULL,
-				       .fetch = lb_fetch,
-				       .userdata = a };
-	if ((r = lb_agent_start(&lbc, &a->lb, err)) < 0)
-		return r;
 	a->metrics_conn = xcalloc(1, sizeof(*a->metrics_conn));
 	struct agent_metrics_config mc = { .interval = a->metrics_interval,
 					   .listen = a->metrics_listen,

@@ -249,7 +249,10 @@ static void render_backend(const struct lb_backend *b, const char *dir, struct s
 		strbuf_addstr(out, "    option forwardfor\n");
 	strbuf_addf(out, "\nbackend be_%s\n    mode %s\n    balance roundrobin\n", b->name, mode);
 	if (b->http)
-		strbuf_addf(out, "    option httpchk GET %s\n    http-check expect status 200-399\n",
+		strbuf_addf(out,
+			    "    option httpchk GET %s\n    http-check expect status 200-399\n"
+			    "    retry-on conn-failure empty-response junk-response\n"
+			    "    http-request disable-l7-retry unless METH_GET || METH_OPTIONS\n",
 			    b->health_path);
 	strbuf_addf(out, "    default-server check inter %ds rise %d fall %d\n", b->interval, b->rise,
 		    b->fall);
@@ -272,9 +275,11 @@ void lb_render_config(const struct lb_set *s, const char *dir, struct strbuf *ou
 		    "    maxconn 8192\n"
 		    "    hard-stop-after 5m\n"
 		    "    stats socket %s/admin.sock mode 600 level admin expose-fd listeners\n"
+		    "    server-state-file %s/server-state\n"
 		    "    log stderr format short local0 warning\n"
 		    "\ndefaults\n"
 		    "    log global\n"
+		    "    load-server-state-from-file global\n"
 		    "    timeout connect 2s\n"
 		    "    timeout client 60s\n"
 		    "    timeout server 60s\n"
@@ -282,7 +287,7 @@ void lb_render_config(const struct lb_set *s, const char *dir, struct strbuf *ou
 		    "    timeout check 2s\n"
 		    "    retries 3\n"
 		    "    option redispatch 1\n",
-		    dir);
+		    dir, dir);
 	for (size_t i = 0; i < s->n; i++)
 		render_backend(&s->v[i], dir, out);
 }
@@ -376,4 +381,203 @@ json_t *lb_parse_stat(const char *csv)
 		l = strchr(l, '\n');
 	}
 	return out;
+}
+
+json_t *lb_slot_map(const struct lb_set *s)
+{
+	json_t *out = json_object();
+	for (size_t i = 0; i < s->n; i++) {
+		const struct lb_backend *b = &s->v[i];
+		for (size_t k = 0; k < b->n_slots; k++) {
+			const struct lb_slot *sl = &b->slots[k];
+			if (!sl->id || !sl->addr)
+				continue;
+			char key[64], addr[80];
+			snprintf(key, sizeof(key), "be_%s/s%zu", b->name, k + 1);
+			snprintf(addr, sizeof(addr), "%s:%d", sl->addr, sl->port);
+			json_object_set_new(out, key, json_pack("{s:s,s:s,s:s}", "lb", b->name, "id", sl->id,
+								 "addr", addr));
+		}
+	}
+	return out;
+}
+
+/* One server's HAProxy status and last check -> {state, reason, description} (ELB's names), or NULL. */
+static json_t *health_of(const char *status, const char *check, const char *code)
+{
+	if (!*status || startswith(status, "MAINT"))
+		return NULL; /* not a target on this node */
+	const char *state, *reason = NULL, *desc = NULL;
+	char buf[96];
+	if (startswith(status, "DRAIN") || startswith(status, "NOLB")) {
+		state = "draining";
+		reason = "Target.DeregistrationInProgress";
+		desc = "Target deregistration is in progress";
+	} else if (startswith(status, "UP") || streq(status, "no check")) {
+		state = "healthy";
+	} else if (!*check || streq(check, "INI") || streq(check, "UNK")) {
+		state = "initial";
+		reason = "Elb.InitialHealthChecking";
+		desc = "Initial health checks in progress";
+	} else {
+		state = "unhealthy";
+		if (streq(check, "L7STS") && *code) {
+			reason = "Target.ResponseCodeMismatch";
+			snprintf(buf, sizeof(buf), "Health checks failed with these codes: [%s]", code);
+			desc = buf;
+		} else if (strstr(check, "TOUT")) {
+			reason = "Target.Timeout";
+			desc = "Request timed out";
+		} else {
+			reason = "Target.FailedHealthChecks";
+			desc = "Health checks failed";
+		}
+	}
+	json_t *h = json_pack("{s:s}", "state", state);
+	if (reason)
+		json_object_set_new(h, "reason", json_string(reason));
+	if (desc)
+		json_object_set_new(h, "description", json_string(desc));
+	return h;
+}
+
+json_t *lb_parse_health(const char *csv, const json_t *slots)
+{
+	json_t *out = json_object();
+	/* every load balancer of the node is in the report, also without targets */
+	const char *k;
+	json_t *v;
+	json_object_foreach ((json_t *)slots, k, v) {
+		const char *lb = json_string_value(json_object_get(v, "lb"));
+		if (lb && !json_object_get(out, lb))
+			json_object_set_new(out, lb, json_object());
+	}
+	if (!csv || !startswith(csv, "# "))
+		return out;
+	int px = stat_column(csv, "pxname"), sv = stat_column(csv, "svname");
+	int status = stat_column(csv, "status"), check = stat_column(csv, "check_status");
+	int code = stat_column(csv, "check_code"), addr = stat_column(csv, "addr");
+	if (px < 0 || sv < 0 || status < 0)
+		return out;
+	for (const char *l = strchr(csv, '\n'); l && *++l; l = strchr(l, '\n')) {
+		char name[128], srv[32], st[32], chk[32] = "", cd[16] = "", ad[80] = "", key[192];
+		stat_field(l, px, name, sizeof(name));
+		stat_field(l, sv, srv, sizeof(srv));
+		snprintf(key, sizeof(key), "%s/%s", name, srv);
+		json_t *slot = json_object_get(slots, key);
+		if (!slot)
+			continue;
+		stat_field(l, status, st, sizeof(st));
+		if (check >= 0)
+			stat_field(l, check, chk, sizeof(chk));
+		if (code >= 0)
+			stat_field(l, code, cd, sizeof(cd));
+		/* a slot given to another target since the map was taken: not this target's health */
+		if (addr >= 0 && *stat_field(l, addr, ad, sizeof(ad)) &&
+		    !streq(ad, json_string_value(json_object_get(slot, "addr"))))
+			continue;
+		json_t *h = health_of(st, chk, cd);
+		if (h)
+			json_object_set_new(json_object_get(out, json_string_value(json_object_get(slot, "lb"))),
+					    json_string_value(json_object_get(slot, "id")), h);
+	}
+	return out;
+}
+
+bool lb_runtime_answer_ok(const char *out)
+{
+	/* success is an empty line per command; `set server ... addr` also says what it changed */
+	static const char *const info[] = { "IP changed from", "no need to change the addr", "port changed from" };
+	for (const char *l = out; l && *l;) {
+		size_t n = strcspn(l, "\n");
+		bool blank = true;
+		for (size_t i = 0; i < n; i++)
+			blank &= l[i] == ' ';
+		bool known = false;
+		for (size_t i = 0; !blank && i < ARRAY_SIZE(info); i++)
+			known |= n >= strlen(info[i]) && !strncmp(l, info[i], strlen(info[i]));
+		if (!blank && !known)
+			return false;
+		l += n;
+		if (*l)
+			l++;
+	}
+	return true;
+}
+
+/* The slot of backend be_NAME in s holding addr:port as a ready target, or 0 (slots count from 1). */
+static size_t ready_slot(const struct lb_set *s, const char *be, const char *addr, const char *port)
+{
+	for (size_t i = 0; i < s->n && startswith(be, "be_"); i++) {
+		const struct lb_backend *b = &s->v[i];
+		if (!streq(b->name, be + 3))
+			continue;
+		for (size_t k = 0; k < b->n_slots; k++) {
+			const struct lb_slot *sl = &b->slots[k];
+			char p[16];
+			snprintf(p, sizeof(p), "%d", sl->port);
+			if (sl->id && sl->st == LB_SLOT_READY && sl->addr && streq(sl->addr, addr) && streq(p, port))
+				return k + 1;
+		}
+	}
+	return 0;
+}
+
+#define STATE_HEADER                                                                                            \
+	"# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "      \
+	"srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "       \
+	"srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port " \
+	"srv_check_addr srv_agent_addr srv_agent_port"
+
+char *lb_server_state(const char *shown, const struct lb_set *next)
+{
+	struct strbuf out = STRBUF_INIT;
+	strbuf_addstr(&out, "1\n" STATE_HEADER "\n");
+	/* per ready slot: 0 unknown to the running worker, 1 carried (up), 2 known down */
+	size_t total = 0;
+	for (size_t i = 0; i < next->n; i++)
+		total += next->v[i].n_slots;
+	char *seen = xcalloc(total + 1, 1);
+	const char *header = shown && !strncmp(shown, "1\n", 2) ? strstr(shown, "# be_id ") : NULL;
+	for (const char *l = header ? header + strcspn(header, "\n") : ""; *l;) {
+		l += *l == '\n';
+		size_t n = strcspn(l, "\n");
+		/* be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ... srv_port (19th) ... */
+		char *line = xstrndup(l, n), *save = NULL, *f[32];
+		size_t nf = 0;
+		for (char *t = strtok_r(line, " ", &save); t && nf < ARRAY_SIZE(f); t = strtok_r(NULL, " ", &save))
+			f[nf++] = t;
+		size_t slot = nf >= 19 ? ready_slot(next, f[1], f[4], f[18]) : 0;
+		size_t base = 0;
+		for (size_t i = 0; slot && i < next->n && !streq(next->v[i].name, f[1] + 3); i++)
+			base += next->v[i].n_slots;
+		bool up = slot && streq(f[5], "2") && streq(f[6], "0");
+		if (slot && !seen[base + slot - 1]) {
+			seen[base + slot - 1] = up ? 1 : 2;
+			if (up) {
+				strbuf_addf(&out, "%s %s %zu s%zu", f[0], f[1], slot, slot);
+				for (size_t i = 4; i < nf; i++)
+					strbuf_addf(&out, " %s", f[i]);
+				strbuf_addch(&out, '\n');
+			}
+		}
+		free(line);
+		l += n;
+	}
+	/* targets the running worker never checked start up, as HAProxy starts a server without checks */
+	size_t base = 0;
+	for (size_t i = 0; i < next->n; base += next->v[i].n_slots, i++) {
+		const struct lb_backend *b = &next->v[i];
+		for (size_t k = 0; k < b->n_slots; k++) {
+			const struct lb_slot *sl = &b->slots[k];
+			if (!sl->id || sl->st != LB_SLOT_READY || !sl->addr || seen[base + k])
+				continue;
+			/* op state 2 running, admin 0, weights 1, check status L7OK/L4OK passed, full health,
+			 * checks configured and enabled (HAProxy 2.6's values, as `show servers state` writes them) */
+			strbuf_addf(&out, "0 be_%s %zu s%zu %s 2 0 1 1 0 %d 3 %d 6 0 0 0 - %d - 0 0 - - 0\n", b->name,
+				    k + 1, k + 1, sl->addr, b->http ? 15 : 6, b->rise + b->fall - 1, sl->port);
+		}
+	}
+	free(seen);
+	return strbuf_detach(&out, NULL);
 }

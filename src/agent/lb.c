@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/lb.h"
@@ -34,15 +35,19 @@
 struct lb_agent {
 	char *dir, *haproxy, *records, *cfg_path, *sock_path, *pid_path;
 	lb_fetch_fn fetch;
+	lb_post_fn post;
 	void *userdata;
 	pthread_mutex_t lock;
+	pthread_cond_t synced_cond;
+	bool synced;         /* the first dataplane answer is applied (lb_agent_wait_synced) */
 	bool stopping, want; /* want: HAProxy should run (some load balancer exists) */
 	int wake;            /* eventfd: the supervisor looks again */
 	pid_t pid;           /* HAProxy's master, 0: none */
 	int pidfd;
 	bool child; /* ours to reap (not adopted) */
-	pthread_t poll_thread, sup_thread;
-	bool poll_running, sup_running;
+	pthread_t poll_thread, sup_thread, health_thread;
+	bool poll_running, sup_running, health_running;
+	json_t *slot_map; /* lb_slot_map(&cur), published by the poll thread for the health thread (locked) */
 	struct lb_set cur; /* what HAProxy's configuration and runtime state hold (poll thread only) */
 	char *records_text;
 	char hash[65];
@@ -124,6 +129,8 @@ static void adopt_stale(struct lb_agent *l)
 	l->pid = pid;
 	l->pidfd = fd;
 	l->child = false;
+	/* keep it (and its listeners) until the dataplane says there is no load balancer */
+	l->want = true;
 	log_fields(LOG_LEVEL_INFO, "adopted a running haproxy", "pid", sb.buf, NULL);
 }
 
@@ -253,10 +260,8 @@ static int runtime_send(struct lb_agent *l, const char *cmds, struct berth_error
 	int r = runtime_exchange(l, cmds, &out, err);
 	if (r < 0)
 		return r;
-	/* success answers are empty lines; anything else names the failing command */
-	for (char *s = out.buf; *s; s++)
-		if (*s != '\n' && *s != ' ')
-			return berth_error_msg(err, EPROTO, "haproxy refused runtime commands: %s", out.buf);
+	if (!lb_runtime_answer_ok(out.buf))
+		return berth_error_msg(err, EPROTO, "haproxy refused runtime commands: %s", out.buf);
 	return 0;
 }
 
@@ -314,6 +319,17 @@ static int reload(struct lb_agent *l, const struct lb_set *s, struct berth_error
 		return berth_error_wrap(err, r, "check the haproxy configuration");
 	if (proc_exit_code(st) != 0)
 		return berth_error_msg(err, EINVAL, "haproxy refused the configuration: %s", out.buf);
+	/* what the running worker's checks know goes to the next one (lb_server_state) */
+	_cleanup_strbuf_ struct strbuf shown = STRBUF_INIT;
+	pthread_mutex_lock(&l->lock);
+	bool was_running = l->pid > 0;
+	pthread_mutex_unlock(&l->lock);
+	if (was_running)
+		(void)runtime_exchange(l, "show servers state", &shown, NULL);
+	_cleanup_free_ char *state = lb_server_state(shown.buf, s);
+	_cleanup_free_ char *state_path = xasprintf("%s/server-state", l->dir);
+	if ((r = fs_write_file_atomic(state_path, state, strlen(state), 0600, err)) < 0)
+		return r;
 	if (rename(tmp, l->cfg_path) < 0)
 		return berth_error_errno(err, "rename '%s'", tmp);
 	pthread_mutex_lock(&l->lock);
@@ -411,6 +427,19 @@ static void apply_lbs(struct lb_agent *l, const json_t *lbs)
 	l->cur = next;
 	if (r < 0) /* retry from scratch at the next answer */
 		l->hash[0] = '\0';
+	json_t *map = lb_slot_map(&l->cur);
+	pthread_mutex_lock(&l->lock);
+	json_decref(l->slot_map);
+	l->slot_map = map;
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void set_synced(struct lb_agent *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->synced = true;
+	pthread_cond_broadcast(&l->synced_cond);
+	pthread_mutex_unlock(&l->lock);
 }
 
 static void *poll_main(void *arg)
@@ -423,7 +452,9 @@ static void *poll_main(void *arg)
 		_cleanup_json_ json_t *resp = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
 		int r = l->fetch(l->userdata, path, (LB_POLL_SEC + 10) * 1000L, &resp, &err);
-		if (r == -ENOENT && !nap(l, RETRY_MS * 5)) /* an older server: no dataplane */
+		if (r == -ENOENT)
+			set_synced(l); /* an older server: no dataplane */
+		if (r == -ENOENT && !nap(l, RETRY_MS * 5))
 			break;
 		if (r < 0) {
 			if (r != -ENOENT)
@@ -439,6 +470,67 @@ static void *poll_main(void *arg)
 		snprintf(l->hash, sizeof(l->hash), "%s", h && strlen(h) == 64 ? h : "");
 		apply_records(l, json_object_get(resp, "discovery"));
 		apply_lbs(l, json_object_get(resp, "loadBalancers"));
+		set_synced(l);
+	}
+	set_synced(l);
+	return NULL;
+}
+
+void lb_agent_wait_synced(struct lb_agent *l, int timeout_ms)
+{
+	if (!l)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&l->lock);
+	while (!l->synced && !l->stopping)
+		if (pthread_cond_timedwait(&l->synced_cond, &l->lock, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* ---- health reports ---- */
+
+/*
+ * Every LB_HEALTH_MS: HAProxy's view of each target (`show stat`), posted to
+ * the server when it changed, and at least every 30 samples (a server that
+ * restarted, or another replica, learns it again). The server combines the
+ * nodes' reports (DescribeTargetHealth; the service controller replaces
+ * tasks that fail them past the grace period).
+ */
+static void *health_main(void *arg)
+{
+	struct lb_agent *l = arg;
+	_cleanup_free_ char *sent = NULL;
+	int since = 0;
+	while (nap(l, LB_HEALTH_MS)) {
+		pthread_mutex_lock(&l->lock);
+		bool running = l->pid > 0;
+		_cleanup_json_ json_t *slots = json_incref(l->slot_map);
+		pthread_mutex_unlock(&l->lock);
+		_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+		if (running && runtime_exchange(l, "show stat", &out, NULL) < 0)
+			continue; /* between workers: next time */
+		_cleanup_json_ json_t *lbs = running ? lb_parse_health(out.buf, slots) : json_object();
+		_cleanup_json_ json_t *body = json_pack("{s:O}", "loadBalancers", lbs);
+		_cleanup_free_ char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+		if (sent && streq(sent, text) && ++since < 30)
+			continue;
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (l->post(l->userdata, "/agent/v1/targethealth", body, 10000, &err) < 0) {
+			log_fields(LOG_LEVEL_DEBUG, "target health report failed", "error", err ? err->msg : "",
+				   NULL);
+			continue;
+		}
+		free(sent);
+		sent = TAKE_PTR(text);
+		since = 0;
 	}
 	return NULL;
 }
@@ -450,11 +542,13 @@ static struct lb_agent *lb_free(struct lb_agent *l)
 	safe_close(l->wake);
 	safe_close(l->pidfd);
 	lb_set_done(&l->cur);
+	json_decref(l->slot_map);
 	char **strs[] = { &l->dir,       &l->haproxy,  &l->records,     &l->cfg_path,
 			  &l->sock_path, &l->pid_path, &l->records_text };
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
 		free(*strs[i]);
 	pthread_mutex_destroy(&l->lock);
+	pthread_cond_destroy(&l->synced_cond);
 	free(l);
 	return NULL;
 }
@@ -471,9 +565,11 @@ int lb_agent_start(const struct lb_agent_config *cfg, struct lb_agent **ret, str
 	l->sock_path = xasprintf("%s/admin.sock", l->dir);
 	l->pid_path = xasprintf("%s/haproxy.pid", l->dir);
 	l->fetch = cfg->fetch;
+	l->post = cfg->post;
 	l->userdata = cfg->userdata;
 	l->pidfd = -1;
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->synced_cond, NULL);
 	l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int r = l->wake < 0 ? berth_error_errno(err, "eventfd") : fs_mkdir_p(l->dir, 0700, err);
 	if (r >= 0)
@@ -484,6 +580,9 @@ int lb_agent_start(const struct lb_agent_config *cfg, struct lb_agent **ret, str
 	if (r >= 0 && (r = -pthread_create(&l->poll_thread, NULL, poll_main, l)) < 0)
 		berth_error_set(err, -r, "start the dataplane thread");
 	l->poll_running = r >= 0;
+	if (r >= 0 && l->post && (r = -pthread_create(&l->health_thread, NULL, health_main, l)) < 0)
+		berth_error_set(err, -r, "start the target health thread");
+	l->health_running = r >= 0 && l->post;
 	if (r < 0) {
 		lb_agent_stop(l);
 		return berth_error_wrap(err, r, "load balancer");
@@ -498,10 +597,13 @@ struct lb_agent *lb_agent_stop(struct lb_agent *l)
 		return NULL;
 	pthread_mutex_lock(&l->lock);
 	l->stopping = true;
+	pthread_cond_broadcast(&l->synced_cond);
 	pthread_mutex_unlock(&l->lock);
 	wake(l);
 	if (l->poll_running)
 		pthread_join(l->poll_thread, NULL);
+	if (l->health_running)
+		pthread_join(l->health_thread, NULL);
 	if (l->sup_running)
 		pthread_join(l->sup_thread, NULL);
 	else

@@ -37,11 +37,19 @@
 typedef int (*lb_fetch_fn)(void *userdata, const char *path, long timeout_ms, json_t **ret,
 			   struct berth_error **err);
 
+/* POST body to path on the current server (the agent's target health reports). */
+typedef int (*lb_post_fn)(void *userdata, const char *path, const json_t *body, long timeout_ms,
+			  struct berth_error **err);
+
+/* HAProxy's view of the targets is sampled this often and reported when it changes (or this often x 30). */
+#define LB_HEALTH_MS 1000
+
 struct lb_agent_config {
 	const char *dir;          /* required: HAProxy's files (config, sockets, certificates, log) */
 	const char *haproxy;      /* NULL: LB_HAPROXY */
 	const char *records_file; /* NULL: no discovery; else written atomically for the resolver */
 	lb_fetch_fn fetch;        /* required */
+	lb_post_fn post;          /* NULL: HAProxy's health results are not reported */
 	void *userdata;
 };
 
@@ -51,6 +59,16 @@ struct lb_agent;
 int lb_agent_start(const struct lb_agent_config *cfg, struct lb_agent **ret, struct berth_error **err);
 /* Stop the threads and HAProxy (its listeners close with the agent); free. Accepts NULL; returns NULL. */
 struct lb_agent *lb_agent_stop(struct lb_agent *l);
+
+/*
+ * Wait (at most timeout_ms) until the first dataplane answer since the start
+ * is applied: HAProxy routes by the server's current targets. The agent
+ * calls it before stopping task copies the server no longer wants after a
+ * restart, so its listeners never hold those as their only servers.
+ * Accepts NULL.
+ */
+#define LB_SYNC_WAIT_MS 10000
+void lb_agent_wait_synced(struct lb_agent *l, int timeout_ms);
 
 /*
  * Requests each load balancer of this node has received since HAProxy
@@ -125,5 +143,36 @@ void lb_render_config(const struct lb_set *s, const char *dir, struct strbuf *ou
  * SERVICE and SERVICE.DOMAIN, names in order.
  */
 void lb_render_records(const json_t *discovery, struct strbuf *out);
+/*
+ * {"be_NAME/sK": {"lb": NAME, "id": TASK, "addr": "IP:PORT"}} of the set's
+ * occupied slots: what lb_parse_health needs to name HAProxy's servers.
+ */
+json_t *lb_slot_map(const struct lb_set *s);
+/*
+ * `show stat` CSV -> {NAME: {TASK: {"state", "reason"?, "description"?}}}:
+ * HAProxy's view of each target in slots (ELB's states and reasons: UP ->
+ * healthy; DOWN after a failed check -> unhealthy with
+ * Target.ResponseCodeMismatch "Health checks failed with these codes:
+ * [404]", Target.Timeout or Target.FailedHealthChecks; DOWN before any check
+ * -> initial; DRAIN -> draining). Every load balancer of slots is present,
+ * also without targets; MAINT servers and servers whose address is no longer
+ * the slot's are left out.
+ */
+json_t *lb_parse_health(const char *csv, const json_t *slots);
+/*
+ * The server-state file the next HAProxy worker loads
+ * (load-server-state-from-file), from `show servers state` of the running
+ * one (NULL: none runs). A new worker would otherwise start every checked
+ * server DOWN until `rise` checks pass, answering 503 meanwhile. Per ready
+ * target of next: the running worker's line for its address and port, moved
+ * to the target's slot (after an agent restart the slots are assigned anew),
+ * when it is up there; nothing (DOWN until the checks pass) when it is down
+ * there; a line with full health when the running worker does not know it:
+ * the server only lists RUNNING, container-healthy tasks, and the checks take
+ * a failing one down within fall x interval. Caller frees.
+ */
+char *lb_server_state(const char *shown, const struct lb_set *next);
+/* Whether an answer of the runtime API to `set server` commands means success. */
+bool lb_runtime_answer_ok(const char *out);
 
 #endif

@@ -359,19 +359,20 @@ static json_t *target_row(const json_t *d)
 	if (json_object_get(t, "port"))
 		snprintf(port, sizeof(port), "%lld",
 			 (long long)json_integer_value(json_object_get(t, "port")));
-	return json_pack("[s,s,s,s,s]", ecs_arn_id(json_string_value(json_object_get(t, "id")) ?: ""),
+	const json_t *th = json_object_get(d, "targetHealth");
+	return json_pack("[s,s,s,s,s,s]", ecs_arn_id(json_string_value(json_object_get(t, "id")) ?: ""),
 			 json_string_value(json_object_get(d, "serviceName")) ?: "",
 			 json_string_value(json_object_get(t, "ip")) ?: "", port,
-			 json_string_value(json_object_get(json_object_get(d, "targetHealth"), "state"))
-			     ?: "");
+			 json_string_value(json_object_get(th, "state")) ?: "",
+			 json_string_value(json_object_get(th, "description")) ?: "");
 }
 
 static int lb_targets(int argc, char **argv)
 {
 	static const char *text =
 	    "lb targets [OPTIONS] NAME\n\nList the load balancer's targets: tasks, "
-	    "addresses, state (healthy, draining,\ninitial, unhealthy)\n\nOptions:\n" ECS_CLI_HELP_FORMAT
-		ECS_CLI_HELP_COMMON;
+	    "addresses, state (healthy, draining,\ninitial, unhealthy) as the nodes' HAProxy health checks "
+	    "see them, and why\n\nOptions:\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
 	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
@@ -385,7 +386,7 @@ static int lb_targets(int argc, char **argv)
 	_cleanup_json_ json_t *in = json_pack("{s:s}", "name", argv[optind]), *out = NULL;
 	rc = 1;
 	if (ecs_cli_call(&e, "BerthDescribeTargetHealth", in, false, &out) == 0) {
-		static const char *const heads[] = { "TASK", "SERVICE", "IP", "PORT", "STATE" };
+		static const char *const heads[] = { "TASK", "SERVICE", "IP", "PORT", "STATE", "REASON" };
 		if (ecs_cli_json(&e))
 			ecs_cli_print_json(out);
 		else

@@ -730,7 +730,7 @@ void agent_handle(struct server *s, struct http_request *req)
 		return http_respond(req, 200, "application/x-pem-file", xstrdup(s->ca_pem),
 				    strlen(s->ca_pem));
 	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status") ||
-		       streq(path, "logs") || streq(path, "metrics"))) &&
+		       streq(path, "logs") || streq(path, "metrics") || streq(path, "targethealth"))) &&
 	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") || streq(path, "dataplane") ||
 				      streq(path, "registry"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
@@ -753,6 +753,8 @@ void agent_handle(struct server *s, struct http_request *req)
 		logs_agent_ingest(s, req);
 	else if (streq(path, "metrics"))
 		metrics_agent_ingest(s, req, node);
+	else if (streq(path, "targethealth"))
+		lb_handle_target_health(s, req, node);
 	else
 		do_status(s, req, node);
 	json_decref(node);

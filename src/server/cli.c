@@ -19,6 +19,7 @@
 #include "pki/pki.h"
 #include "metrics/series.h"
 #include "server/netalloc.h"
+#include "server/retention.h"
 #include "server/server.h"
 
 static void usage(FILE *f)
@@ -39,6 +40,8 @@ static void usage(FILE *f)
 	    "      --lost-node-timeout N  seconds without a heartbeat before a node's tasks are STOPPED\n"
 	    "                             (default 60)\n"
 	    "      --agent-lease-ttl N    seconds one heartbeat keeps a node connected (default 15)\n"
+	    "      --task-retention N     seconds a STOPPED task (and an INACTIVE service) stays visible\n"
+	    "                             before the leader deletes it (default 3600, as ECS)\n"
 	    "      --cluster-cidr CIDR    IPv4 range of the awsvpc task subnets; each node gets one\n"
 	    "                             subnet of it, reachable from every node over the VXLAN\n"
 	    "                             overlay (default " OVERLAY_DEFAULT_CIDR ")\n"
@@ -79,6 +82,7 @@ enum {
 	OPT_REGION,
 	OPT_LOST,
 	OPT_LEASE,
+	OPT_RETENTION,
 	OPT_LOG_LEVEL,
 	OPT_CIDR,
 	OPT_SUBNET_SIZE,
@@ -101,6 +105,7 @@ static const struct option options[] = {
 	{ "region", required_argument, NULL, OPT_REGION },
 	{ "lost-node-timeout", required_argument, NULL, OPT_LOST },
 	{ "agent-lease-ttl", required_argument, NULL, OPT_LEASE },
+	{ "task-retention", required_argument, NULL, OPT_RETENTION },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "cluster-cidr", required_argument, NULL, OPT_CIDR },
 	{ "node-subnet-size", required_argument, NULL, OPT_SUBNET_SIZE },
@@ -160,6 +165,17 @@ static int parse_args(struct server *s, int argc, char **argv)
 				return 2;
 			}
 			*(c == OPT_LOST ? &s->lost_node_timeout : &s->agent_lease_ttl) = (int)n;
+			break;
+		}
+		case OPT_RETENTION: {
+			uint64_t n;
+			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 30 * 86400) {
+				fprintf(stderr,
+					"berth server: invalid --task-retention '%s' (1 to 2592000 seconds)\n",
+					optarg);
+				return 2;
+			}
+			s->task_retention = (int)n;
 			break;
 		}
 		case OPT_LOG_LEVEL: {
@@ -403,6 +419,7 @@ int server_main(int argc, char **argv)
 {
 	struct server s = { .lost_node_timeout = 60,
 			    .agent_lease_ttl = 15,
+			    .task_retention = RETENTION_DEFAULT_SEC,
 			    .leader_ttl = 3,
 			    .logs_day_seconds = 86400,
 			    .logs_sweep_interval = 600,

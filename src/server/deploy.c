@@ -23,10 +23,12 @@
 #include "server/deploy-plan.h"
 #include "common/json.h"
 #include "server/internal.h"
+#include "server/lb.h"
 #include "server/taskdef.h"
 
 #define STOP_CODE         "ServiceSchedulerInitiated"
 #define UNHEALTHY_REASON  "Task failed container health checks"
+#define ELB_REASON        "Task failed ELB health checks in (target-group "
 #define PLACE_EVENT_QUIET 60.0 /* seconds before the same placement failure is reported again */
 
 struct pass {
@@ -37,6 +39,8 @@ struct pass {
 	json_t *insts; /* node id -> instance record */
 	json_t *alive; /* node id -> bool */
 	json_t *tds;   /* taskDefinitionArn -> record (cache) */
+	json_t *elb_reports, *elb_alive; /* the nodes' HAProxy views (lb_health_reports) */
+	json_t *elb;   /* load balancer name -> lb_health_merge (cache) */
 	double now;
 };
 
@@ -51,6 +55,8 @@ struct stask {
 	bool node_leaving;  /* its container instance is not ACTIVE */
 	bool unhealthy;     /* UNHEALTHY past the grace period: replace it */
 	const char *keys[DEPLOY_MAX_KEYS]; /* its node's values of the service's other spread attributes */
+	json_t *elb_failed; /* the load balancers' merged view when they find it unhealthy (borrowed) */
+	const char *elb_tg; /* ... in this target group (ARN) */
 };
 
 struct svc {
@@ -106,7 +112,35 @@ static bool is_failure(json_t *t)
 {
 	const char *code = jstr(t, "stopCode"), *why = jstr(t, "stoppedReason");
 	return streq_ptr(code, "EssentialContainerExited") || streq_ptr(code, "TaskFailedToStart") ||
-	       (why && startswith(why, UNHEALTHY_REASON));
+	       (why && (startswith(why, UNHEALTHY_REASON) || startswith(why, ELB_REASON)));
+}
+
+/* HAProxy's merged view of load balancer name's targets (cached per pass). */
+static json_t *elb_view(struct pass *p, const char *name)
+{
+	json_t *v = json_object_get(p->elb, name);
+	if (!v) {
+		v = lb_health_merge(p->elb_reports, p->elb_alive, name);
+		json_object_set_new(p->elb, name, v);
+	}
+	return v;
+}
+
+/* The first of the service's target groups whose health checks the task fails on most nodes. */
+static void elb_check(struct svc *x, struct stask *st)
+{
+	size_t i;
+	json_t *lb;
+	json_array_foreach (json_object_get(x->rec, "loadBalancers"), i, lb) {
+		const char *arn = jstr(lb, "targetGroupArn");
+		_cleanup_free_ char *name = target_group_name(arn);
+		json_t *h = name ? json_object_get(elb_view(x->p, name), st->id) : NULL;
+		if (streq_ptr(jstr(h, "state"), "unhealthy")) {
+			st->elb_failed = h;
+			st->elb_tg = arn;
+			return;
+		}
+	}
 }
 
 static void classify(struct svc *x, struct stask *st, json_t *t)
@@ -136,6 +170,15 @@ static void classify(struct svc *x, struct stask *st, json_t *t)
 	double grace = (double)json_integer_value(json_object_get(x->rec, "healthCheckGracePeriodSeconds"));
 	st->unhealthy = st->wanted && running && checked && streq_ptr(health, "UNHEALTHY") &&
 			p->now - started >= grace;
+	/* the load balancers' health checks (HAProxy on the nodes): out of rotation is not healthy; past
+	 * the grace period it is replaced, as ECS does with ELB health checks */
+	if (x->has_lb && st->wanted && running && !st->draining_lb) {
+		elb_check(x, st);
+		if (st->elb_failed) {
+			st->healthy = false;
+			st->unhealthy |= p->now - started >= grace;
+		}
+	}
 }
 
 /* The target groups' longest deregistrationDelay (lb's records; a missing one counts 0). */
@@ -370,6 +413,7 @@ static bool update_state(struct svc *x)
 	if (streq_ptr(jstr(x->rec, "status"), "DRAINING")) {
 		if (tasks_of(x, NULL, p_active) == 0) {
 			json_object_set_new(x->rec, "status", json_string("INACTIVE"));
+			json_object_set_new(x->rec, "berthInactiveAt", json_real(record_now()));
 			changed = true;
 		}
 		return changed;
@@ -430,8 +474,7 @@ static void stop_task(struct svc *x, struct stask *st, const char *reason, struc
 	_cleanup_free_ char *key = xasprintf("/berth/tasks/%s/%s", x->p->cluster, st->id);
 	_cleanup_error_ struct berth_error *err = NULL;
 	bool running = streq_ptr(jstr(st->t, "lastStatus"), "RUNNING");
-	if (x->has_lb && running && !st->draining_lb && !startswith(reason, UNHEALTHY_REASON) &&
-	    x->drain_delay > 0) {
+	if (x->has_lb && running && !st->draining_lb && !st->unhealthy && x->drain_delay > 0) {
 		for (int attempt = 0; attempt < 5; attempt++) {
 			json_t *t = NULL;
 			int64_t rev;
@@ -456,6 +499,32 @@ static void stop_task(struct svc *x, struct stask *st, const char *reason, struc
 	}
 	if (task_request_stop(x->p->s, key, STOP_CODE, reason, NULL, &err) == 1 && running)
 		json_array_append_new(out->stopped, json_string(st->id));
+}
+
+/*
+ * Replace a task failing its health checks: the container's (healthStatus
+ * UNHEALTHY) or the load balancers' (HAProxy on most nodes), ECS's reasons
+ * and, for the latter, ECS's event naming the target group. No draining: no
+ * load balancer sends it anything.
+ */
+static void stop_unhealthy(struct svc *x, struct stask *st, struct stops *out)
+{
+	if (!st->elb_failed) {
+		stop_task(x, st, UNHEALTHY_REASON " (replaced by the service scheduler).", out);
+		return;
+	}
+	_cleanup_free_ char *tg = target_group_name(st->elb_tg);
+	_cleanup_free_ char *why = xasprintf(ELB_REASON "%s)", st->elb_tg);
+	const char *desc = jstr(st->elb_failed, "description");
+	json_t *lb = NULL;
+	size_t i;
+	json_array_foreach (json_object_get(x->rec, "loadBalancers"), i, lb)
+		if (streq_ptr(jstr(lb, "targetGroupArn"), st->elb_tg))
+			break;
+	event(x, "(task %s) (port %lld) is unhealthy in target-group %s due to (reason %s).", st->id,
+	      (long long)json_integer_value(json_object_get(lb, "containerPort")), tg ? tg : "",
+	      desc ? desc : "Health checks failed");
+	stop_task(x, st, why, out);
 }
 
 /* Tasks that were draining long enough: stop them now. */
@@ -620,7 +689,7 @@ static void replica_act(struct svc *x, struct stops *out)
 		if (!st->wanted || st->draining_lb)
 			continue;
 		if (st->unhealthy)
-			stop_task(x, st, UNHEALTHY_REASON " (replaced by the service scheduler).", out);
+			stop_unhealthy(x, st, out);
 		else if (!st->healthy && (!streq_ptr(st->dep, pid) || st->node_leaving))
 			stop_task(x, st, why, out);
 	}
@@ -661,8 +730,10 @@ static void daemon_act(struct svc *x, struct stops *out)
 			wanted++;
 			if (!active)
 				stop_task(x, st, "Container instance is not ACTIVE: daemon task stopped", out);
-			else if (!streq_ptr(st->dep, pid) || mine++ > 0 || st->unhealthy)
-				stop_task(x, st, st->unhealthy ? UNHEALTHY_REASON "." : why, out);
+			else if (st->unhealthy)
+				stop_unhealthy(x, st, out);
+			else if (!streq_ptr(st->dep, pid) || mine++ > 0)
+				stop_task(x, st, why, out);
 		}
 		/* a node counts while it runs a task of the service (also an old one being replaced) */
 		desired += active && wanted > 0;
@@ -790,6 +861,11 @@ static void cluster_pass(struct server *s, const char *cluster, json_t *svcs)
 	p.insts = json_object();
 	p.alive = json_object();
 	p.tds = json_object();
+	p.elb = json_object();
+	if (lb_health_reports(s, cluster, &p.elb_reports, &p.elb_alive, NULL) < 0) {
+		p.elb_reports = json_array();
+		p.elb_alive = json_object();
+	}
 	size_t i;
 	json_t *inst;
 	json_array_foreach (insts, i, inst) {
@@ -814,6 +890,9 @@ static void cluster_pass(struct server *s, const char *cluster, json_t *svcs)
 	json_decref(p.insts);
 	json_decref(p.alive);
 	json_decref(p.tds);
+	json_decref(p.elb);
+	json_decref(p.elb_reports);
+	json_decref(p.elb_alive);
 	json_decref(p.cl);
 }
 

@@ -124,8 +124,7 @@ static const char *req_header(void *ctx, const char *name)
 	return http_request_header(ctx, name);
 }
 
-/* 0 when the request is signed with the cluster's key for service; otherwise an error in c. */
-static int authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len,
+int ecs_authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len,
 			const char *service)
 {
 	struct server *s = c->srv;
@@ -200,7 +199,7 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 		if (startswith(target, APIS[i].prefix))
 			api = &APIS[i];
 	/* authentication first; a request without a known target is checked as an ECS one */
-	if (authenticate(c, req, body, len, api ? api->service : "ecs") < 0)
+	if (ecs_authenticate(c, req, body, len, api ? api->service : "ecs") < 0)
 		return -1;
 	if (!api)
 		return ecs_fail(c, "UnknownOperationException", "missing or unknown X-Amz-Target");
@@ -268,6 +267,10 @@ void server_http_handler(struct http_request *req, void *userdata)
 	const char *path = http_request_path(req);
 	if (startswith(path, AGENT_PREFIX)) {
 		agent_handle(s, req);
+		return;
+	}
+	if (streq(path, "/") && elbv2_request(req) && streq(http_request_method(req), "POST")) {
+		elbv2_handle(s, req); /* ELBv2's query protocol (form body, no X-Amz-Target) */
 		return;
 	}
 	if (streq(path, "/")) {

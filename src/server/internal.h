@@ -59,6 +59,7 @@ struct server {
 	int lost_node_timeout; /* seconds */
 	int agent_lease_ttl;   /* seconds */
 	int leader_ttl;        /* seconds */
+	int task_retention;    /* seconds a STOPPED task / INACTIVE service stays (retention.h) */
 	/* overlay (overlay.c) */
 	char *cluster_cidr;   /* IPv4 CIDR the nodes' task subnets come from */
 	int node_subnet_bits; /* prefix length of one node's subnet */
@@ -126,6 +127,14 @@ int ecs_fail(struct ecs_call *c, const char *type, const char *fmt, ...) _printf
 int ecs_internal(struct ecs_call *c, struct berth_error *err);
 
 typedef int (*ecs_op_fn)(struct ecs_call *c, json_t *in, json_t **out);
+
+struct http_request;
+/* 0 when req (body of len bytes) is SigV4-signed with the cluster's key for service; else an error in c. */
+int ecs_authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len,
+		     const char *service);
+/* elbv2.c: ELBv2's query protocol on the endpoint (elbv2.h). */
+bool elbv2_request(struct http_request *req);
+void elbv2_handle(struct server *s, struct http_request *req);
 
 /* Field getters with ECS's errors (SerializationException for a wrong JSON type). */
 int ecs_str(struct ecs_call *c, json_t *in, const char *key, bool required, const char **ret);
@@ -352,6 +361,11 @@ int ecs_berth_detach_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 int ecs_berth_drain_targets(struct ecs_call *c, json_t *in, json_t **out);
 /* GET /agent/v1/dataplane?wait=SEC&hash=H for the authenticated node (docs/cluster.md). */
 void lb_handle_dataplane(struct server *s, struct http_request *req, json_t *node);
+/* POST /agent/v1/targethealth: the node's HAProxy view of its targets (lb.h). */
+void lb_handle_target_health(struct server *s, struct http_request *req, json_t *node);
+/* The nodes' target health reports of a cluster (records, array) and which of those nodes are connected. */
+int lb_health_reports(struct server *s, const char *cluster, json_t **ret_reports, json_t **ret_alive,
+		      struct berth_error **err);
 
 /* ---- ecr.c (the ECR API), ecr-registry.c (the registry it runs; docs/ecr.md) ---- */
 #define ECR_TARGET_PREFIX        "AmazonEC2ContainerRegistry_V20150921."

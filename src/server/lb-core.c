@@ -248,3 +248,113 @@ void lb_discovery_stack_names(json_t *names, const json_t *tasks, lb_stack_fn st
 			json_object_set_new(names, alias, json_deep_copy(ips));
 	}
 }
+
+static bool health_state_valid(const char *s)
+{
+	return s &&
+	       (streq(s, "healthy") || streq(s, "unhealthy") || streq(s, "initial") || streq(s, "draining"));
+}
+
+static bool short_string_or_absent(const json_t *v)
+{
+	return !v || (json_is_string(v) && strlen(json_string_value(v)) <= 256);
+}
+
+static bool task_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+			return false;
+	return true;
+}
+
+const char *lb_health_report_invalid(const json_t *report)
+{
+	json_t *lbs = json_object_get(report, "loadBalancers");
+	if (!json_is_object(lbs))
+		return "expected {\"loadBalancers\": {NAME: {TASKID: {\"state\": ...}}}}";
+	size_t total = 0;
+	const char *name, *id;
+	json_t *targets, *h;
+	json_object_foreach (lbs, name, targets) {
+		if (!lb_name_valid(name))
+			return "invalid load balancer name";
+		if (!json_is_object(targets))
+			return "a load balancer's targets must be an object";
+		json_object_foreach (targets, id, h) {
+			if (++total > LB_HEALTH_MAX)
+				return "too many targets";
+			if (!task_id_valid(id))
+				return "invalid task id";
+			if (!json_is_object(h) ||
+			    !health_state_valid(json_string_value(json_object_get(h, "state"))))
+				return "state must be healthy, unhealthy, initial or draining";
+			if (!short_string_or_absent(json_object_get(h, "reason")) ||
+			    !short_string_or_absent(json_object_get(h, "description")))
+				return "reason and description must be strings of at most 256 bytes";
+		}
+	}
+	return NULL;
+}
+
+json_t *lb_health_merge(const json_t *reports, const json_t *alive, const char *name)
+{
+	json_t *out = json_object();
+	size_t i;
+	json_t *r;
+	/* per target: the nodes' states */
+	json_array_foreach (reports, i, r) {
+		const char *node = json_string_value(json_object_get(r, "nodeId"));
+		json_t *targets = json_object_get(json_object_get(r, "loadBalancers"), name);
+		if (!node || !json_is_true(json_object_get(alive, node)) || !json_is_object(targets))
+			continue;
+		const char *id;
+		json_t *h;
+		json_object_foreach (targets, id, h) {
+			const char *st = json_string_value(json_object_get(h, "state"));
+			if (!health_state_valid(st))
+				continue;
+			json_t *o = json_object_get(out, id);
+			if (!o) {
+				o = json_pack("{s:{}}", "nodes");
+				json_object_set_new(out, id, o);
+			}
+			json_object_set_new(json_object_get(o, "nodes"), node, json_string(st));
+			if (streq(st, "unhealthy") && !json_object_get(o, "reason")) {
+				json_object_set(o, "reason", json_object_get(h, "reason"));
+				json_object_set(o, "description", json_object_get(h, "description"));
+			}
+		}
+	}
+	const char *id;
+	json_t *o;
+	json_object_foreach (out, id, o) {
+		size_t n = 0, bad = 0, up = 0, drain = 0;
+		const char *node;
+		json_t *st;
+		json_object_foreach (json_object_get(o, "nodes"), node, st) {
+			n++;
+			bad += streq(json_string_value(st), "unhealthy");
+			up += streq(json_string_value(st), "healthy");
+			drain += streq(json_string_value(st), "draining");
+		}
+		const char *state = 2 * bad > n ? "unhealthy"
+				    : drain     ? "draining"
+				    : up        ? "healthy"
+						: "initial";
+		json_object_set_new(o, "state", json_string(state));
+		if (!streq(state, "unhealthy")) {
+			json_object_del(o, "reason");
+			json_object_del(o, "description");
+		}
+		if (streq(state, "initial")) {
+			json_object_set_new(o, "reason", json_string("Elb.InitialHealthChecking"));
+			json_object_set_new(o, "description",
+					    json_string("Initial health checks in progress"));
+		}
+	}
+	return out;
+}

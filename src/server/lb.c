@@ -494,6 +494,54 @@ static json_t *targets_of(struct server *s, struct cluster_state *cs, json_t *lb
 	return lb_targets(&m, cs->tasks, all_states);
 }
 
+int lb_health_reports(struct server *s, const char *cluster, json_t **ret_reports, json_t **ret_alive,
+		      struct berth_error **err)
+{
+	_cleanup_free_ char *prefix = xasprintf(LB_HEALTH_PREFIX "%s/", cluster ? cluster : "");
+	json_t *reports = NULL;
+	if (!cluster || record_list(s, prefix, &reports, err) < 0)
+		return -1;
+	json_t *alive = json_object();
+	size_t i;
+	json_t *r;
+	json_array_foreach (reports, i, r) {
+		const char *node = json_string_value(json_object_get(r, "nodeId"));
+		if (node)
+			json_object_set_new(alive, node, json_boolean(instance_connected(s, node)));
+	}
+	*ret_reports = reports;
+	*ret_alive = alive;
+	return 0;
+}
+
+/*
+ * ELB's TargetHealth of a target: the server's state (membership) and, for
+ * one in rotation, HAProxy's on the nodes (lb_health_merge): failing checks
+ * on most nodes make it unhealthy, not yet checked initial. New reference.
+ */
+static json_t *target_health(json_t *state, json_t *seen)
+{
+	const char *st = json_string_value(state);
+	json_t *th = json_pack("{s:O}", "state", state);
+	if (streq_ptr(st, "healthy") && seen) {
+		json_object_set(th, "state", json_object_get(seen, "state"));
+		json_object_set(th, "reason", json_object_get(seen, "reason"));
+		json_object_set(th, "description", json_object_get(seen, "description"));
+	} else if (streq_ptr(st, "draining")) {
+		json_object_set_new(th, "reason", json_string("Target.DeregistrationInProgress"));
+		json_object_set_new(th, "description", json_string("Target deregistration is in progress"));
+	} else if (streq_ptr(st, "initial")) {
+		json_object_set_new(th, "reason", json_string("Elb.RegistrationInProgress"));
+		json_object_set_new(th, "description", json_string("Target registration is in progress"));
+	} else if (streq_ptr(st, "unhealthy")) {
+		json_object_set_new(th, "reason", json_string("Target.FailedHealthChecks"));
+		json_object_set_new(th, "description", json_string("Task container health checks failed"));
+	}
+	if (seen)
+		json_object_set(th, "nodes", json_object_get(seen, "nodes"));
+	return th;
+}
+
 int ecs_berth_describe_target_health(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;
@@ -509,6 +557,11 @@ int ecs_berth_describe_target_health(struct ecs_call *c, json_t *in, json_t **ou
 		return ecs_internal(c, err);
 	json_t *targets = targets_of(c->srv, &cs, lb, true), *descs = json_array();
 	cluster_state_done(&cs);
+	_cleanup_json_ json_t *reports = NULL, *alive = NULL, *seen = NULL;
+	if (lb_health_reports(c->srv, json_string_value(json_object_get(lb, "cluster")), &reports, &alive,
+			      NULL) == 0)
+		seen = lb_health_merge(reports, alive,
+				       json_string_value(json_object_get(lb, "loadBalancerName")));
 	size_t i;
 	json_t *t;
 	json_array_foreach (targets, i, t) {
@@ -517,9 +570,12 @@ int ecs_berth_describe_target_health(struct ecs_call *c, json_t *in, json_t **ou
 			json_object_set(target, "ip", json_object_get(t, "address"));
 			json_object_set(target, "port", json_object_get(t, "port"));
 		}
-		json_array_append_new(descs, json_pack("{s:o,s:O,s:{s:O}}", "target", target, "serviceName",
-						       json_object_get(t, "serviceName"), "targetHealth",
-						       "state", json_object_get(t, "state")));
+		json_t *th =
+		    target_health(json_object_get(t, "state"),
+				  json_object_get(seen, json_string_value(json_object_get(t, "id"))));
+		json_array_append_new(descs,
+				      json_pack("{s:o,s:O,s:o}", "target", target, "serviceName",
+						json_object_get(t, "serviceName"), "targetHealth", th));
 	}
 	json_decref(targets);
 	*out = json_pack("{s:O,s:o}", "targetGroupArn", json_object_get(tg, "targetGroupArn"),
@@ -698,6 +754,39 @@ static int dataplane_of(struct server *s, const char *cluster, json_t **ret, str
 			 "domain", domain, "names", names);
 	cluster_state_done(&cs);
 	return 0;
+}
+
+/* ---- POST /agent/v1/targethealth ---- */
+
+void lb_handle_target_health(struct server *s, struct http_request *req, json_t *node)
+{
+	const char *cluster = json_string_value(json_object_get(node, "cluster"));
+	const char *id = json_string_value(json_object_get(node, "nodeId"));
+	size_t len = 0;
+	const char *body = http_request_body(req, &len);
+	_cleanup_json_ json_t *in = len ? json_loadb(body, len, 0, NULL) : NULL;
+	const char *bad = !cluster || !id ? "register before reporting target health"
+			  : !in           ? "expected a JSON body"
+					  : lb_health_report_invalid(in);
+	if (bad)
+		return http_respond_json(req, 400,
+					 json_pack("{s:s,s:s}", "error", bad, "code", "BadRequest"));
+	_cleanup_free_ char *key = xasprintf(LB_HEALTH_PREFIX "%s/%s", cluster, id);
+	_cleanup_json_ json_t *old = NULL;
+	json_t *lbs = json_object_get(in, "loadBalancers");
+	_cleanup_error_ struct berth_error *err = NULL;
+	/* written only when it changed: a report is a store write that wakes the leader */
+	if (record_get(s, key, &old, NULL, NULL) < 0 ||
+	    !json_equal(json_object_get(old, "loadBalancers"), lbs)) {
+		_cleanup_json_ json_t *rec =
+		    json_pack("{s:s,s:f,s:O}", "nodeId", id, "updatedAt", record_now(), "loadBalancers", lbs);
+		if (record_put(s, key, rec, &err) < 0) {
+			_cleanup_free_ char *m = berth_error_string(err);
+			return http_respond_json(req, 500,
+						 json_pack("{s:s,s:s}", "error", m, "code", "ServerError"));
+		}
+	}
+	http_respond_json(req, 200, json_object());
 }
 
 static bool relevant_key(const char *key, const char *cluster)

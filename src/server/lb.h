@@ -14,6 +14,9 @@
  *   /berth/lb/certs/NAME                  the listener's TLS certificate and key (never described)
  *   /berth/lb/ports/CLUSTER/PORT          claim of a listener port in a cluster
  *   /berth/lb/attachments/NAME/CLUSTER/SERVICE   a service's tasks are targets (berth lb attach)
+ *   /berth/targethealth/CLUSTER/NODEID    the node's HAProxy view of its targets (agent reports;
+ *                                         outside /berth/lb/ so a report never recomputes the
+ *                                         dataplane)
  *
  * The pure parts below (validation, membership, discovery) take records as
  * JSON and are unit-tested in tests/unit/test-server-lb.c.
@@ -92,6 +95,28 @@ typedef const char *(*lb_stack_fn)(void *userdata, const char *taskdef_arn);
  * STACK, so `X` finds it; other stacks' X do not collide).
  */
 void lb_discovery_stack_names(json_t *names, const json_t *tasks, lb_stack_fn stack_of, void *userdata);
+
+#define LB_HEALTH_PREFIX "/berth/targethealth/"
+#define LB_HEALTH_MAX    4096 /* targets in one node's report */
+
+/*
+ * Check an agent's target health report {"loadBalancers": {NAME: {TASKID:
+ * {"state", "reason"?, "description"?}}}}: names and ids valid, state one of
+ * healthy, unhealthy, initial, draining, strings short. NULL when fine, else
+ * what is wrong (static).
+ */
+const char *lb_health_report_invalid(const json_t *report);
+
+/*
+ * The targets of load balancer NAME as HAProxy sees them, from the node
+ * reports (records {"nodeId", "loadBalancers"}) of the nodes alive (nodeId ->
+ * true): {TASKID: {"state", "reason"?, "description"?, "nodes": {NODEID:
+ * state}}}. state: "unhealthy" when more than half of the nodes reporting the
+ * target fail its checks (its reason and description are the first such
+ * node's), "draining" when one drains it, "healthy" when one passes it,
+ * else "initial".
+ */
+json_t *lb_health_merge(const json_t *reports, const json_t *alive, const char *name);
 
 /* The awsvpc IPv4 address of a task record, or NULL (borrowed). */
 const char *lb_task_address(const json_t *task);

@@ -10,8 +10,9 @@
  *
  * Controllers (on the leader, after every store change and at least every
  * second): services (deploy.c) and node liveness; once a second: NoExecute
- * evictions (sched-evict.c) and the services' rebalancer (rebalance.c). A container instance
- * whose alive key (the agent's lease, agent.c) is gone gets disconnectedAt;
+ * evictions (sched-evict.c) and the services' rebalancer (rebalance.c); the
+ * retention sweep (retention.c) every retention_sweep_interval(). A container
+ * instance whose alive key (the agent's lease, agent.c) is gone gets disconnectedAt;
  * once that is older than the lost-node timeout its tasks are STOPPED with
  * "node lost". The timestamps live in the store, so a new leader continues
  * where the old one left off.
@@ -20,6 +21,7 @@
 
 #include "common/log.h"
 #include "server/internal.h"
+#include "server/retention.h"
 
 #define LEADER_KEY   "/berth/leader"
 #define ALIVE_PREFIX "/berth/alive/"
@@ -186,7 +188,7 @@ static bool wait_change(struct server *s, int64_t *seen, int ms)
 static void *leader_main(void *arg)
 {
 	struct server *s = arg;
-	int64_t lease = 0, seen = 0, kept = monotonic_ms();
+	int64_t lease = 0, seen = 0, kept = monotonic_ms(), swept = 0;
 	bool leading = false, tick = true;
 	while (!s->stopping) {
 		if (!leading) {
@@ -211,6 +213,10 @@ static void *leader_main(void *arg)
 			autoscale_tick(s);
 			sched_evict_tick(s);
 			rebalance_tick(s);
+			if (monotonic_ms() - swept >= retention_sweep_interval(s->task_retention) * 1000LL) {
+				retention_sweep(s);
+				swept = monotonic_ms();
+			}
 			tick = false;
 		}
 		deploy_run(s);

@@ -162,6 +162,40 @@ static int check_env(json_t *c, const char *path, struct taskdef_error *e)
 	return 0;
 }
 
+/*
+ * healthCheck: ECS's ranges (botocore's HealthCheck shape: interval 5-300 s,
+ * timeout 2-60 s, retries 1-10, startPeriod 0-300 s) and a command starting
+ * with CMD, CMD-SHELL or NONE. The agent refuses the same values at start, so
+ * accepting them here would only register a definition no task can run.
+ */
+static int check_health(json_t *c, const char *path, struct taskdef_error *e)
+{
+	json_t *h, *cmd;
+	int r = member(c, "healthCheck", JSON_OBJECT, path, &h, e);
+	if (r <= 0)
+		return r;
+	char hp[96];
+	snprintf(hp, sizeof(hp), "%shealthCheck.", path);
+	static const struct {
+		const char *key;
+		int64_t min, max;
+	} f[] = {
+		{ "interval", 5, 300 }, { "timeout", 2, 60 }, { "retries", 1, 10 }, { "startPeriod", 0, 300 }
+	};
+	int64_t v;
+	for (size_t i = 0; i < ARRAY_SIZE(f); i++)
+		if (int_member(h, f[i].key, hp, f[i].min, f[i].max, &v, e) < 0)
+			return -EINVAL;
+	if (strv_member(h, "command", hp, e) < 0 || member(h, "command", JSON_ARRAY, hp, &cmd, e) < 0)
+		return -EINVAL;
+	const char *kind = json_string_value(json_array_get(cmd, 0));
+	if (!kind || (!streq(kind, "CMD") && !streq(kind, "CMD-SHELL") && !streq(kind, "NONE")))
+		return CLIENT("Invalid '%scommand': required, starting with CMD, CMD-SHELL or NONE.", hp);
+	if (!streq(kind, "NONE") && json_array_size(cmd) < 2)
+		return CLIENT("Invalid '%scommand': %s needs a command after it.", hp, kind);
+	return 0;
+}
+
 static int check_container(json_t *c, size_t idx, const char *mode, json_t *names, json_t *ports,
 			   json_t *volumes, struct taskdef_error *e)
 {
@@ -178,7 +212,7 @@ static int check_container(json_t *c, size_t idx, const char *mode, json_t *name
 	    int_member(c, "memory", path, 0, TASKDEF_MAX_MEMORY, &mem, e) < 0 ||
 	    int_member(c, "memoryReservation", path, 0, TASKDEF_MAX_MEMORY, &res, e) < 0 ||
 	    strv_member(c, "command", path, e) < 0 || strv_member(c, "entryPoint", path, e) < 0 ||
-	    check_env(c, path, e) < 0)
+	    check_env(c, path, e) < 0 || check_health(c, path, e) < 0)
 		return -EINVAL;
 	if (!name || !ident_valid(json_string_value(name)))
 		return CLIENT(

@@ -150,9 +150,11 @@ def test_every_node_round_robins_over_tasks_on_all_nodes(cluster, web):
         assert None not in got, got
         assert sorted(set(got)) == ips
         assert all(got.count(ip) == 3 for ip in ips), got  # round robin: each task once per round
-    out = json.loads(berth(cluster, "lb", "targets", "web", "--format", "json").stdout)
-    states = {d["target"]["ip"]: d["targetHealth"]["state"] for d in out["targetHealthDescriptions"]}
-    assert states == {ip: "healthy" for ip in ips}
+    def states():  # as the nodes' HAProxy report them (within a second of a change)
+        out = json.loads(berth(cluster, "lb", "targets", "web", "--format", "json").stdout)
+        return {d["target"]["ip"]: (d["targetHealth"]["state"], len(d["targetHealth"].get("nodes", {})))
+                for d in out["targetHealthDescriptions"]}
+    wait_for(lambda: states() == {ip: ("healthy", 3) for ip in ips}, 10, "every target healthy on 3 nodes")
 
 
 def test_requests_count_for_the_service_behind_the_load_balancer(cluster, web):
@@ -240,6 +242,13 @@ def test_failing_health_check_takes_the_target_out(cluster, web):
     sick, well = web["tasks"][0], web["tasks"][1]
     assert exec_in(c, sick, "/bin/busybox", "rm", "/www/healthz").returncode == 0
     wait_for(lambda: in_rotation(c, [task_ip(well)]), 20, "the unhealthy target out of every node's rotation")
+    # the server reports it as HAProxy sees it (a RunTask task: no service scheduler replaces it)
+    out = wait_for(lambda: [d["targetHealth"] for d in json.loads(berth(c, "lb", "targets", "web", "--format",
+                                                                     "json").stdout)["targetHealthDescriptions"]
+                            if d["target"]["ip"] == task_ip(sick) and d["targetHealth"]["state"] == "unhealthy"],
+                   10, "the target unhealthy in describe-target-health")
+    assert out[0]["reason"] == "Target.ResponseCodeMismatch", out
+    assert "unhealthy" in berth(c, "lb", "targets", "web").stdout
     assert exec_in(c, sick, "/bin/busybox", "sh", "-c", "echo ok > /www/healthz").returncode == 0
     wait_for(lambda: in_rotation(c, [task_ip(t) for t in web["tasks"]]), 20, "the target back after it recovers")
 

@@ -124,9 +124,14 @@ static void test_render_config(void **state)
 	lb_render_config(&s, "/run/x/lb", &out);
 	const char *want[] = {
 		"    master-worker\n",
-		"    stats socket /run/x/lb/admin.sock mode 600 level admin expose-fd listeners\n",
+		"    stats socket /run/x/lb/admin.sock mode 600 level admin expose-fd listeners\n"
+		"    server-state-file /run/x/lb/server-state\n",
+		"    load-server-state-from-file global\n",
 		"frontend fe_web\n    mode http\n    bind :8080\n    default_backend be_web\n",
 		"backend be_web\n    mode http\n    balance roundrobin\n    option httpchk GET /healthz\n",
+		/* idempotent requests whose server died or answered nothing go to another one */
+		"    retry-on conn-failure empty-response junk-response\n"
+		"    http-request disable-l7-retry unless METH_GET || METH_OPTIONS\n",
 		"    default-server check inter 1s rise 2 fall 3\n",
 		"    server s1 10.0.0.1:80\n    server s2 10.0.0.2:80 disabled\n    server s3 127.0.0.1:1 "
 		"disabled\n",
@@ -139,6 +144,7 @@ static void test_render_config(void **state)
 		if (!strstr(out.buf, want[i]))
 			fail_msg("missing %s in:\n%s", want[i], out.buf);
 	assert_null(strstr(out.buf, "httpchk GET /\n")); /* tcp: connect checks only */
+	assert_null(strstr(strstr(out.buf, "backend be_db"), "retry-on"));
 	lb_set_done(&s);
 }
 
@@ -180,10 +186,140 @@ static void test_parse_stat(void **state)
 	json_decref(j);
 }
 
+/* HAProxy's per-server status -> ELB's target health, named through the slot map. */
+static void test_parse_health(void **state)
+{
+	(void)state;
+	struct lb_set set = { 0 };
+	_cleanup_json_ json_t *a = json_pack(
+	    "[{s:s,s:i,s:s,s:[{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},"
+	    "{s:s,s:s,s:i,s:s}]}]",
+	    "name", "web", "port", 8080, "protocol", "HTTP", "targets", "id", "t1", "address", "10.0.0.1",
+	    "port", 80, "state", "healthy", "id", "t2", "address", "10.0.0.2", "port", 80, "state", "healthy",
+	    "id", "t3", "address", "10.0.0.3", "port", 80, "state", "healthy", "id", "t4", "address",
+	    "10.0.0.4", "port", 80, "state", "draining", "id", "t5", "address", "10.0.0.5", "port", 80,
+	    "state", "healthy");
+	lb_set_from_answer(a, &set, NULL);
+	lb_backend_grow(&set.v[0], 5);
+	assert_true(lb_plan(&set.v[0], json_object_get(json_array_get(a, 0), "targets"), NULL));
+	_cleanup_json_ json_t *slots = lb_slot_map(&set);
+	assert_int_equal(json_object_size(slots), 5);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(slots, "be_web/s2"), "addr")),
+			    "10.0.0.2:80");
+	const char *csv = "# pxname,svname,qcur,status,check_status,check_code,addr\n"
+			  "fe_web,FRONTEND,,OPEN,,,\n"
+			  "be_web,s1,0,UP,L7OK,200,10.0.0.1:80\n"
+			  "be_web,s2,0,DOWN,L7STS,404,10.0.0.2:80\n"
+			  "be_web,s3,0,DOWN,L4TOUT,,10.0.0.3:80\n"
+			  "be_web,s4,0,DRAIN,L7OK,200,10.0.0.4:80\n"
+			  "be_web,s5,0,DOWN,INI,,10.0.0.99:80\n" /* the slot moved since: not t5's */
+			  "be_web,s6,0,MAINT,,,127.0.0.1:1\n"
+			  "be_web,BACKEND,0,UP,,,\n";
+	_cleanup_json_ json_t *h = lb_parse_health(csv, slots);
+	json_t *web = json_object_get(h, "web");
+	assert_int_equal(json_object_size(web), 4);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t1"), "state")),
+			    "healthy");
+	json_t *t2 = json_object_get(web, "t2");
+	assert_string_equal(json_string_value(json_object_get(t2, "state")), "unhealthy");
+	assert_string_equal(json_string_value(json_object_get(t2, "reason")), "Target.ResponseCodeMismatch");
+	assert_string_equal(json_string_value(json_object_get(t2, "description")),
+			    "Health checks failed with these codes: [404]");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t3"), "reason")),
+			    "Target.Timeout");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t4"), "state")),
+			    "draining");
+	assert_null(json_object_get(web, "t5"));
+	/* a fresh server before its first check is initial; HAProxy not answering: every LB, no targets */
+	json_decref(h);
+	h = lb_parse_health("# pxname,svname,status,check_status\nbe_web,s5,DOWN,\n", slots);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(json_object_get(h, "web"), "t5"), "state")),
+	    "initial");
+	json_decref(h);
+	h = lb_parse_health("Unknown command\n", slots);
+	assert_int_equal(json_object_size(json_object_get(h, "web")), 0);
+	assert_non_null(json_object_get(h, "web"));
+	lb_set_done(&set);
+}
+
+static void test_runtime_answers(void **state)
+{
+	(void)state;
+	assert_true(lb_runtime_answer_ok(""));
+	assert_true(lb_runtime_answer_ok("\n\n"));
+	assert_true(
+	    lb_runtime_answer_ok("IP changed from '127.0.0.1' to '10.0.0.2', port changed from '1' to '80' "
+				 "by 'stats socket command'\n\n"));
+	assert_true(
+	    lb_runtime_answer_ok("no need to change the addr, port changed from '1' to '80' by 'stats socket "
+				 "command'\n\n"));
+	assert_false(lb_runtime_answer_ok("No such server.\n\n"));
+	assert_false(lb_runtime_answer_ok("\nUnknown command\n"));
+}
+
+/* A reload keeps the checks' verdicts: up servers move with their address to the new slot. */
+static void test_server_state(void **state)
+{
+	(void)state;
+	struct lb_set set = { 0 };
+	_cleanup_json_ json_t *a =
+	    json_pack("[{s:s,s:i,s:s,s:[{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s},{s:s,s:s,s:i,s:s}]}]", "name",
+		      "web", "port", 8080, "protocol", "HTTP", "targets", "id", "t1", "address", "10.0.0.1",
+		      "port", 80, "state", "healthy", "id", "t2", "address", "10.0.0.2", "port", 80, "state",
+		      "healthy", "id", "t3", "address", "10.0.0.3", "port", 80, "state", "draining");
+	lb_set_from_answer(a, &set, NULL);
+	lb_backend_grow(&set.v[0], 3);
+	assert_true(lb_plan(&set.v[0], json_object_get(json_array_get(a, 0), "targets"), NULL));
+	const char *shown =
+	    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
+	    "srv_iweight "
+	    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+	    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "
+	    "srv_check_port "
+	    "srv_check_addr srv_agent_addr srv_agent_port\n"
+	    /* 10.0.0.2 was in s5 of the old worker, up: it moves to s2 */
+	    "3 be_web 5 s5 10.0.0.2 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
+	    /* 10.0.0.1 was down: left to the checks */
+	    "3 be_web 1 s1 10.0.0.1 0 0 1 1 28 15 3 0 6 0 0 0 - 80 - 0 0 - - 0\n"
+	    /* 10.0.0.3 is draining now: not carried */
+	    "3 be_web 3 s3 10.0.0.3 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
+	    /* gone target, another port, another backend, a short line */
+	    "3 be_web 4 s4 10.0.0.9 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
+	    "3 be_web 6 s6 10.0.0.1 2 0 1 1 28 15 3 3 6 0 0 0 - 81 - 0 0 - - 0\n"
+	    "4 be_db 1 s1 10.0.0.1 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
+	    "3 be_web 2\n\n";
+	char *st = lb_server_state(shown, &set);
+	const char *want =
+	    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
+	    "srv_iweight "
+	    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+	    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "
+	    "srv_check_port "
+	    "srv_check_addr srv_agent_addr srv_agent_port\n"
+	    "3 be_web 2 s2 10.0.0.2 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n";
+	assert_string_equal(st, want);
+	free(st);
+	/* nothing running (or no answer): every ready target starts up, with full health (rise + fall - 1) */
+	const char *fresh = "0 be_web 1 s1 10.0.0.1 2 0 1 1 0 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
+			    "0 be_web 2 s2 10.0.0.2 2 0 1 1 0 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n";
+	st = lb_server_state(NULL, &set);
+	assert_non_null(strstr(st, fresh));
+	assert_null(strstr(st, "10.0.0.3")); /* draining: from the configuration (disabled) */
+	free(st);
+	st = lb_server_state("Unknown command\n", &set);
+	assert_non_null(strstr(st, fresh));
+	free(st);
+	lb_set_done(&set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_stat),
+		cmocka_unit_test(test_parse_health),
+		cmocka_unit_test(test_runtime_answers),
+		cmocka_unit_test(test_server_state),
 		cmocka_unit_test(test_set_from_answer),
 		cmocka_unit_test(test_plan_keeps_slots_and_emits_runtime_commands),
 		cmocka_unit_test(test_render_config),

@@ -208,9 +208,68 @@ static void test_discovery_stack_names(void **state)
 	}
 }
 
+/* The nodes' HAProxy reports: validation and the majority merge. */
+static void test_health_reports(void **state)
+{
+	(void)state;
+	json_t *ok = json_pack("{s:{s:{s:{s:s},s:{s:s,s:s,s:s}}}}", "loadBalancers", "web", "t1", "state",
+			       "healthy", "t2", "state", "unhealthy", "reason", "Target.Timeout",
+			       "description", "Request timed out");
+	assert_null(lb_health_report_invalid(ok));
+	const char *bad[] = { "{}",
+			      "{\"loadBalancers\":[]}",
+			      "{\"loadBalancers\":{\"bad name\":{}}}",
+			      "{\"loadBalancers\":{\"web\":{\"t/1\":{\"state\":\"healthy\"}}}}",
+			      "{\"loadBalancers\":{\"web\":{\"t1\":{\"state\":\"up\"}}}}",
+			      "{\"loadBalancers\":{\"web\":{\"t1\":{\"state\":\"healthy\",\"reason\":7}}}}" };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		json_t *j = json_loads(bad[i], 0, NULL);
+		if (!lb_health_report_invalid(j))
+			fail_msg("accepted %s", bad[i]);
+		json_decref(j);
+	}
+	/* three nodes; n3 is not connected (its report is stale) */
+	json_t *reports = json_pack("[{s:s,s:{s:{s:{s:s},s:{s:s,s:s,s:s},s:{s:s},s:{s:s}}}},"
+				    " {s:s,s:{s:{s:{s:s},s:{s:s,s:s,s:s},s:{s:s},s:{s:s}}}},"
+				    " {s:s,s:{s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s}}}}]",
+				    "nodeId", "n1", "loadBalancers", "web", "t1", "state", "healthy", "t2",
+				    "state", "unhealthy", "reason", "Target.ResponseCodeMismatch",
+				    "description", "Health checks failed with these codes: [404]", "t3",
+				    "state", "unhealthy", "t4", "state", "initial", /* */
+				    "nodeId", "n2", "loadBalancers", "web", "t1", "state", "healthy", "t2",
+				    "state", "unhealthy", "reason", "Target.Timeout", "description",
+				    "Request timed out", "t3", "state", "healthy", "t4", "state", "initial",
+				    /* */
+				    "nodeId", "n3", "loadBalancers", "web", "t1", "state", "unhealthy", "t2",
+				    "state", "healthy", "t3", "state", "unhealthy", "t4", "state", "healthy");
+	json_t *alive = json_pack("{s:b,s:b,s:b}", "n1", 1, "n2", 1, "n3", 0);
+	json_t *m = lb_health_merge(reports, alive, "web");
+	assert_int_equal(json_object_size(m), 4);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(m, "t1"), "state")), "healthy");
+	json_t *t2 = json_object_get(m, "t2");
+	assert_string_equal(json_string_value(json_object_get(t2, "state")), "unhealthy");
+	assert_string_equal(json_string_value(json_object_get(t2, "description")),
+			    "Health checks failed with these codes: [404]");
+	assert_int_equal(json_object_size(json_object_get(t2, "nodes")), 2);
+	/* one of two failing is not a majority: still in rotation somewhere */
+	json_t *t3 = json_object_get(m, "t3");
+	assert_string_equal(json_string_value(json_object_get(t3, "state")), "healthy");
+	assert_null(json_object_get(t3, "reason"));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(m, "t4"), "reason")),
+			    "Elb.InitialHealthChecking");
+	json_decref(m);
+	m = lb_health_merge(reports, alive, "other");
+	assert_int_equal(json_object_size(m), 0);
+	json_decref(m);
+	json_decref(reports);
+	json_decref(alive);
+	json_decref(ok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_health_reports),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_membership_from_service_record),
 		cmocka_unit_test(test_membership_from_attachment_and_bridge_address),

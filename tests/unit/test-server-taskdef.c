@@ -106,11 +106,61 @@ static void test_refusals(void **state)
 		       "containerDefinitions");
 }
 
+#define HC(x) C("{\"name\":\"a\",\"image\":\"x\",\"memory\":64,\"healthCheck\":{" x "}}")
+
+/* healthCheck: ECS's ranges, each bound accepted, one past it refused naming the field. */
+static void test_health_check_ranges(void **state)
+{
+	(void)state;
+	static const char *const ok[] = {
+		HC("\"command\":[\"CMD-SHELL\",\"true\"]"),
+		HC("\"command\":[\"CMD\",\"true\"],\"interval\":5,\"timeout\":2,\"retries\":1,"
+		   "\"startPeriod\":0"),
+		HC("\"command\":[\"CMD\",\"true\"],\"interval\":300,\"timeout\":60,\"retries\":10,"
+		   "\"startPeriod\":300"),
+		HC("\"command\":[\"NONE\"]"),
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		json_t *in = parse(ok[i]), *out = NULL;
+		struct taskdef_error e;
+		if (taskdef_validate(in, &out, &e) != 0)
+			fail_msg("refused %s: %s", ok[i], e.msg);
+		json_decref(out);
+		json_decref(in);
+	}
+	static const struct {
+		const char *body, *needle;
+	} bad[] = {
+		{ HC("\"command\":[\"CMD\",\"true\"],\"interval\":4"),
+		  "'containerDefinitions[0].healthCheck.interval': 4 is out of range (5 to 300)" },
+		{ HC("\"command\":[\"CMD\",\"true\"],\"interval\":301"), "healthCheck.interval': 301" },
+		{ HC("\"command\":[\"CMD\",\"true\"],\"timeout\":1"),
+		  "healthCheck.timeout': 1 is out of range (2 to 60)" },
+		{ HC("\"command\":[\"CMD\",\"true\"],\"timeout\":61"), "healthCheck.timeout': 61" },
+		{ HC("\"command\":[\"CMD\",\"true\"],\"retries\":0"),
+		  "healthCheck.retries': 0 is out of range (1 to 10)" },
+		{ HC("\"command\":[\"CMD\",\"true\"],\"retries\":11"), "healthCheck.retries': 11" },
+		{ HC("\"command\":[\"CMD\",\"true\"],\"startPeriod\":-1"),
+		  "healthCheck.startPeriod': -1 is out of range (0 to 300)" },
+		{ HC("\"command\":[\"CMD\",\"true\"],\"startPeriod\":301"), "healthCheck.startPeriod': 301" },
+		{ HC("\"interval\":30"), "healthCheck.command': required" },
+		{ HC("\"command\":[\"sh\",\"true\"]"), "healthCheck.command': required, starting with CMD" },
+		{ HC("\"command\":[\"CMD-SHELL\"]"), "CMD-SHELL needs a command" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		expect_refusal(bad[i].body, "ClientException", bad[i].needle);
+	expect_refusal(HC("\"command\":[\"CMD\",\"true\"],\"interval\":\"5\""), "SerializationException",
+		       "healthCheck.interval");
+	expect_refusal(C("{\"name\":\"a\",\"image\":\"x\",\"memory\":64,\"healthCheck\":[]}"),
+		       "SerializationException", "containerDefinitions[0].healthCheck");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_defaults),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_health_check_ranges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,10 +8,10 @@ FUZZ_SECONDS ?= 30
 PYTEST ?= /usr/bin/python3 -m pytest
 # Integration tests run in parallel processes, one test file per process at a time (pytest-xdist,
 # --dist loadfile: a file's module fixtures stay in one process). They mostly wait on daemons,
-# clusters and clients, so 3 processes on 2 cores roughly halve the wall time. Every test is
+# clusters and clients, so 4 processes on 2 cores cut the wall time to about a third. Every test is
 # isolated (own roots, netns, cgroups, ports; the leak check is per process): TEST_JOBS=0 runs them
 # serially.
-TEST_JOBS ?= 3
+TEST_JOBS ?= 4
 PREFIX ?= /usr/local
 
 .PHONY: all build asan deps run test unit unit-asan integration integration-asan bench fuzz lint format clean install

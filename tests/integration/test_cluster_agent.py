@@ -57,18 +57,24 @@ def stop_all(cluster):
         wait_status(cluster, arns, "STOPPED", 90)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "etcd"])
-def cluster(request, busybox):
-    """Three nodes; the whole module runs once on each store backend (shared/CLUSTER.md)."""
-    if request.param == "etcd" and not os.access("/usr/bin/etcd", os.X_OK):
+def cluster_on(store, busybox):
+    """Three nodes on one store backend. The tests of this file run on SQLite here and on etcd in
+    test_cluster_agent_etcd.py (shared/CLUSTER.md): two files, so that parallel workers
+    (pytest-xdist --dist loadfile) run the two backends at the same time."""
+    if store == "etcd" and not os.access("/usr/bin/etcd", os.X_OK):
         pytest.skip("etcd not installed (apt-get install etcd-server)")
-    c = Cluster(nodes=3, store=request.param)
+    c = Cluster(nodes=3, store=store)
     try:
         c.start(busybox=busybox)
         register(c, WEB)
         yield c
     finally:
         c.cleanup()
+
+
+@pytest.fixture(scope="module")
+def cluster(busybox):
+    yield from cluster_on("sqlite", busybox)
 
 
 @pytest.fixture

@@ -596,7 +596,7 @@ def test_docker_py_endpoint_settings_mac_and_aliases(daemon, usernet):
         assert nets[other]["Aliases"] == ["z1", cid[:12]] and nets[other]["Links"] == ["pyep:self"]
         assert nets[other]["DriverOpts"] == {"com.example.y": "2"}
         # the name still resolves on the user network although it is not an alias
-        daemon.docker("run", "--rm", "--network", usernet, "busybox", "ping", "-c", "1", "-W", "2", "pyep")
+        daemon.docker("run", "--rm", "--network", usernet, "busybox", "ping", "-c", "3", "-W", "5", "pyep")
         api.remove_container(cid, force=True)
         client.networks.get(other).remove()
         with pytest.raises(docker.errors.APIError, match="invalid MAC address"):

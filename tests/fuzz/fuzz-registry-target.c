@@ -7,20 +7,10 @@
 #include <stdint.h>
 
 #include "common/util.h"
+#include "common/macro.h"
 #include "registry/route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* MHD_http_unescape: "%HH" decoded, anything else copied. Returns the decoded length. */
 static size_t unescape(char *s)
@@ -28,7 +18,7 @@ static size_t unescape(char *s)
 	char *w = s;
 	for (const char *r = s; *r;) {
 		int a, b;
-		if (r[0] == '%' && (a = hexval(r[1])) >= 0 && (b = hexval(r[2])) >= 0) {
+		if (r[0] == '%' && (a = hex_digit_value(r[1])) >= 0 && (b = hex_digit_value(r[2])) >= 0) {
 			*w++ = (char)(a * 16 + b);
 			r += 3;
 		} else {

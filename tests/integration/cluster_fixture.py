@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 
+import awscli_fast
 from conftest import berth_binary, run, unmount_all, _created_netns
 
 AWS = "/usr/bin/aws"
@@ -209,6 +210,7 @@ class Cluster:
         self.cluster_cidr = self.server_args[self.server_args.index("--cluster-cidr") + 1]
         self.nodes = []
         self.n = nodes
+        self._clients = {}
 
     @property
     def server_root(self):
@@ -306,13 +308,19 @@ class Cluster:
         env.pop("AWS_PROFILE", None)
         return env
 
-    def aws(self, *args, check=True):
-        p = subprocess.run(["nsenter", f"--net=/run/netns/{self.vpc}", AWS, "--region", REGION,
-                            "--endpoint-url", self.endpoint, "--ca-bundle", self.ca, "--output", "json", "ecs",
-                            *map(str, args)], capture_output=True, text=True, env=self.aws_env(), timeout=90)
+    def aws_cli(self, service, *args, check=True, timeout=90):
+        """Debian's aws CLI (`aws SERVICE ARGS`, awscli_fast) from the VPC namespace against the current
+        server: the parsed JSON answer, or the CompletedProcess when it failed (check=False)."""
+        p = awscli_fast.run(["--region", REGION, "--endpoint-url", self.endpoint, "--ca-bundle", self.ca,
+                             "--output", "json", service, *args], env=self.aws_env(), netns=self.vpc,
+                            timeout=timeout)
         if check and p.returncode != 0:
-            raise AssertionError(f"aws ecs {args} exited {p.returncode}: {p.stderr}")
+            raise AssertionError(f"aws {service} {args} on {self.endpoint} exited {p.returncode}: {p.stderr}")
         return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else p
+
+    def aws(self, *args, check=True):
+        """`aws ecs ARGS` (see aws_cli)."""
+        return self.aws_cli("ecs", *args, check=check)
 
     @contextlib.contextmanager
     def boto(self, service):
@@ -328,6 +336,25 @@ class Cluster:
     def ecs(self):
         """A boto3 ECS client usable inside the block (the thread is in the VPC namespace)."""
         return self.boto("ecs")
+
+    def api(self, op, service="ecs", **params):
+        """One call through a kept boto3 client (e.g. api("describe_tasks", tasks=[...])). Polling loops
+        use this: an `aws` CLI process costs about a second of CPU, which 4 test workers on 2 cores
+        cannot afford every 100 ms. Tests of the CLI itself call aws()."""
+        import boto3
+        key = (service, self.endpoint, self.server_root)
+        client = self._clients.get(key)
+        with in_netns(self.vpc):
+            if client is None:
+                keys = open(os.path.join(self.server_root, "credentials")).read()
+                client = boto3.session.Session().client(
+                    service, region_name=REGION, endpoint_url=self.endpoint, verify=self.ca,
+                    aws_access_key_id=re.search(r"aws_access_key_id = (\S+)", keys).group(1),
+                    aws_secret_access_key=re.search(r"aws_secret_access_key = (\S+)", keys).group(1))
+                self._clients[key] = client
+            out = getattr(client, op)(**params)
+        out.pop("ResponseMetadata", None)
+        return out
 
     # ---- lifecycle ----
     def start(self, busybox=None, node_extra=()):
@@ -347,10 +374,10 @@ class Cluster:
         return self
 
     def instances(self):
-        arns = self.aws("list-container-instances")["containerInstanceArns"]
+        arns = self.api("list_container_instances")["containerInstanceArns"]
         if not arns:
             return []
-        return self.aws("describe-container-instances", "--container-instances", *arns)["containerInstances"]
+        return self.api("describe_container_instances", containerInstances=arns)["containerInstances"]
 
     def node_of(self, instance_arn):
         for inst in self.instances():

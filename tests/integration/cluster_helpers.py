@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 
+import awscli_fast
 from conftest import run, unmount_all
 
 AWS = "/usr/bin/aws"
@@ -67,8 +68,8 @@ class Server:
 
     def aws(self, *args, check=True, env=None):
         """Debian's aws CLI against this server; JSON output parsed when the call succeeds."""
-        p = run([AWS, "ecs", *map(str, args), "--endpoint-url", self.endpoint, "--output", "json"],
-                check=check, env=env or self.env())
+        p = awscli_fast.run(["ecs", *args, "--endpoint-url", self.endpoint, "--output", "json"],
+                            env=env or self.env(), check=check)
         if p.returncode == 0 and p.stdout.strip():
             return json.loads(p.stdout)
         return p

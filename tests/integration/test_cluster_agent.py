@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from cluster_fixture import Cluster, wait_for
-from conftest import berth_binary, run
+from conftest import run
 
 WEB = {
     "family": "web",
@@ -33,7 +33,7 @@ def register(cluster, td):
 
 
 def describe(cluster, arns):
-    return cluster.aws("describe-tasks", "--tasks", *arns)["tasks"]
+    return cluster.api("describe_tasks", tasks=list(arns))["tasks"]
 
 
 def wait_status(cluster, arns, status, timeout=60):
@@ -50,9 +50,9 @@ def run_task(cluster, *args):
 
 
 def stop_all(cluster):
-    arns = cluster.aws("list-tasks")["taskArns"]
+    arns = cluster.api("list_tasks")["taskArns"]
     for a in arns:
-        cluster.aws("stop-task", "--task", a)
+        cluster.api("stop_task", task=a)
     if arns:
         wait_status(cluster, arns, "STOPPED", 90)
 

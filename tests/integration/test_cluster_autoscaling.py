@@ -22,7 +22,7 @@ import threading
 import pytest
 from botocore.exceptions import ClientError
 
-from cluster_fixture import AWS, REGION, Cluster, in_netns, wait_for
+from cluster_fixture import REGION, Cluster, in_netns, wait_for
 from conftest import berth_binary
 
 SERVICE = "burn"
@@ -60,12 +60,7 @@ def service(c, name=SERVICE):
 
 def aas(c, *args, check=True):
     """`aws application-autoscaling ARGS` against the server (JSON answer, or the process on failure)."""
-    p = subprocess.run(["nsenter", f"--net=/run/netns/{c.vpc}", AWS, "--region", REGION, "--endpoint-url",
-                        c.endpoint, "--ca-bundle", c.ca, "--output", "json", "application-autoscaling",
-                        *map(str, args)], capture_output=True, text=True, env=c.aws_env(), timeout=60)
-    if check and p.returncode != 0:
-        raise AssertionError(f"aws application-autoscaling {args} exited {p.returncode}: {p.stderr}")
-    return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else p
+    return c.aws_cli("application-autoscaling", *args, check=check)
 
 
 def berth(c, *args):

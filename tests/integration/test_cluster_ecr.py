@@ -27,7 +27,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import run
+import awscli_fast
 from engine_daemon import Daemon
 
 AWS = "/usr/bin/aws"
@@ -102,8 +102,8 @@ class EcrServer:
 
     def aws(self, *args, check=True, input=None):
         """`aws ecr ...`: parsed JSON on success, the CompletedProcess otherwise (check=False)."""
-        p = run([AWS, "ecr", *map(str, args), "--region", REGION, "--endpoint-url", self.endpoint,
-                 "--ca-bundle", self.ca, "--output", "json"], check=check, env=self.env(), input=input)
+        p = awscli_fast.run(["ecr", *args, "--region", REGION, "--endpoint-url", self.endpoint,
+                             "--ca-bundle", self.ca, "--output", "json"], env=self.env(), input=input, check=check)
         if p.returncode == 0:
             return json.loads(p.stdout) if p.stdout.strip().startswith(("{", "[")) else p.stdout
         return p

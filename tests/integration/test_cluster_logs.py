@@ -39,12 +39,7 @@ NUMBERS = ('i=0; while [ $i -lt {n} ]; do echo "n $i"; i=$((i+1)); '
 
 
 def logs(c, *args, check=True):
-    p = subprocess.run(["nsenter", f"--net=/run/netns/{c.vpc}", AWS, "--region", REGION, "--endpoint-url",
-                        c.endpoint, "--ca-bundle", c.ca, "--output", "json", "logs", *map(str, args)],
-                       capture_output=True, text=True, env=c.aws_env(), timeout=90)
-    if check and p.returncode != 0:
-        raise AssertionError(f"aws logs {args} exited {p.returncode}: {p.stderr}")
-    return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else p
+    return c.aws_cli("logs", *args, check=check)
 
 
 def run_task(c, family):

@@ -8,7 +8,6 @@ reach every replica through etcd), so the leader's autoscaler sees every node wh
 
 One module-scoped cluster: 2 servers on etcd, 1 node (agent at 1 s metrics).
 """
-import json
 import os
 import re
 import ssl
@@ -39,12 +38,7 @@ def on(c, i):
 
 
 def logs(c, *args, check=True):
-    p = subprocess.run(["nsenter", f"--net=/run/netns/{c.vpc}", AWS, "--region", REGION, "--endpoint-url",
-                        c.endpoint, "--ca-bundle", c.ca, "--output", "json", "logs", *map(str, args)],
-                       capture_output=True, text=True, env=c.aws_env(), timeout=90)
-    if check and p.returncode != 0:
-        raise AssertionError(f"aws logs {args} on {c.endpoint} exited {p.returncode}: {p.stderr}")
-    return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else p
+    return c.aws_cli("logs", *args, check=check)
 
 
 def run_printer(c, lines):

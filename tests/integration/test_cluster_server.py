@@ -25,6 +25,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+import awscli_fast
 from berth_agent_client import AgentClient, AgentError
 from conftest import berth_binary
 
@@ -104,9 +105,8 @@ class Server:
         env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=self.credentials, AWS_CONFIG_FILE="/dev/null",
                    AWS_PAGER="")
         env.pop("AWS_PROFILE", None)
-        p = subprocess.run([AWS, "--region", REGION, "--endpoint-url", self.endpoint, "--ca-bundle", self.ca,
-                            "--output", "json", "ecs", *args], capture_output=True, text=True, env=env,
-                           timeout=60)
+        p = awscli_fast.run(["--region", REGION, "--endpoint-url", self.endpoint, "--ca-bundle", self.ca,
+                             "--output", "json", "ecs", *args], env=env, timeout=60)
         if check and p.returncode != 0:
             raise AssertionError(f"aws ecs {args} exited {p.returncode}: {p.stderr}")
         return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else p

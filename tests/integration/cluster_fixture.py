@@ -322,37 +322,35 @@ class Cluster:
         """`aws ecs ARGS` (see aws_cli)."""
         return self.aws_cli("ecs", *args, check=check)
 
+    def _client(self, service):
+        """The kept boto3 client of service for the current server (made on first use: a new client costs
+        about half a second of CPU). Call inside in_netns(self.vpc): it connects from the calling thread."""
+        import boto3
+        key = (service, self.endpoint, self.server_root)
+        if key not in self._clients:
+            keys = open(os.path.join(self.server_root, "credentials")).read()
+            self._clients[key] = boto3.session.Session().client(
+                service, region_name=REGION, endpoint_url=self.endpoint, verify=self.ca,
+                aws_access_key_id=re.search(r"aws_access_key_id = (\S+)", keys).group(1),
+                aws_secret_access_key=re.search(r"aws_secret_access_key = (\S+)", keys).group(1))
+        return self._clients[key]
+
     @contextlib.contextmanager
     def boto(self, service):
         """A boto3 client of service ("ecs", "logs") usable inside the block (the thread is in the VPC namespace)."""
-        import boto3
-        keys = open(os.path.join(self.server_root, "credentials")).read()
-        k = re.search(r"aws_access_key_id = (\S+)", keys).group(1)
-        s = re.search(r"aws_secret_access_key = (\S+)", keys).group(1)
         with in_netns(self.vpc):
-            yield boto3.session.Session().client(service, region_name=REGION, endpoint_url=self.endpoint,
-                                                 verify=self.ca, aws_access_key_id=k, aws_secret_access_key=s)
+            yield self._client(service)
 
     def ecs(self):
         """A boto3 ECS client usable inside the block (the thread is in the VPC namespace)."""
         return self.boto("ecs")
 
     def api(self, op, service="ecs", **params):
-        """One call through a kept boto3 client (e.g. api("describe_tasks", tasks=[...])). Polling loops
-        use this: an `aws` CLI process costs about a second of CPU, which 4 test workers on 2 cores
-        cannot afford every 100 ms. Tests of the CLI itself call aws()."""
-        import boto3
-        key = (service, self.endpoint, self.server_root)
-        client = self._clients.get(key)
+        """One call through the kept boto3 client (e.g. api("describe_tasks", tasks=[...])). Polling loops
+        use this: an `aws` CLI call costs far more CPU, which 4 test workers on 2 cores cannot afford every
+        100 ms. Tests of the CLI itself call aws()."""
         with in_netns(self.vpc):
-            if client is None:
-                keys = open(os.path.join(self.server_root, "credentials")).read()
-                client = boto3.session.Session().client(
-                    service, region_name=REGION, endpoint_url=self.endpoint, verify=self.ca,
-                    aws_access_key_id=re.search(r"aws_access_key_id = (\S+)", keys).group(1),
-                    aws_secret_access_key=re.search(r"aws_secret_access_key = (\S+)", keys).group(1))
-                self._clients[key] = client
-            out = getattr(client, op)(**params)
+            out = getattr(self._client(service), op)(**params)
         out.pop("ResponseMetadata", None)
         return out
 

@@ -13,7 +13,8 @@ if len(sys.argv) != 2:
     sys.exit("usage: test-durations.py JUNIT.xml")
 per_file = collections.Counter()
 for case in ET.parse(sys.argv[1]).iter("testcase"):
-    module = case.get("classname", "").split(".")[0] or "?"
+    parts = case.get("classname", "").split(".")  # tests.integration.test_x[.Class]
+    module = next((p for p in parts if p.startswith("test_")), "?")
     per_file[module + ".py"] += float(case.get("time", 0))
 for name, secs in per_file.most_common():
     print(f'    "{name}": {secs:.0f},')

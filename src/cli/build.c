@@ -423,10 +423,9 @@ static int secret_values(struct build_opts *o)
 	return 0;
 }
 
-static int do_build(struct build_opts *o, const char *ctxdir)
+/* Send ctxdir's context (or stdin's for "-") to the daemon; *ret_id the image ID. 0 or 1 (printed). */
+static int build_context(struct build_opts *o, const char *ctxdir, struct cli *cli, char **ret_id)
 {
-	if (secret_values(o) < 0)
-		return 1;
 	_cleanup_free_ char *name = NULL;
 	_cleanup_strbuf_ struct strbuf text = STRBUF_INIT;
 	bool from_stdin = streq(ctxdir, "-");
@@ -441,11 +440,35 @@ static int do_build(struct build_opts *o, const char *ctxdir)
 		fprintf(stderr, "berth build: unable to prepare context '%s'\n", ctxdir);
 		return 1;
 	}
+	return send_build(cli, o, fd, name, ret_id);
+}
+
+int cli_build_image(const struct cli_build_spec *spec, char **ret_id)
+{
+	struct build_opts o = { .tags = spec->tags,
+				.args = spec->args,
+				.labels = spec->labels,
+				.cache_from = spec->cache_from,
+				.file = spec->dockerfile,
+				.target = spec->target,
+				.quiet = true };
+	struct cli cli;
+	if (cli_open(&cli, NULL) < 0)
+		return 1;
+	int rc = build_context(&o, spec->context, &cli, ret_id);
+	cli_close(&cli);
+	return rc;
+}
+
+static int do_build(struct build_opts *o, const char *ctxdir)
+{
+	if (secret_values(o) < 0)
+		return 1;
 	struct cli cli;
 	if (cli_open(&cli, o->host) < 0)
 		return 1;
 	_cleanup_free_ char *id = NULL;
-	int rc = send_build(&cli, o, fd, name, &id);
+	int rc = build_context(o, ctxdir, &cli, &id);
 	if (rc == 0)
 		rc = finish(&cli, o, id);
 	cli_close(&cli);

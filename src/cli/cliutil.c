@@ -141,18 +141,26 @@ char *cli_registry_auth_header(const char *host)
 	const char *home = getenv("HOME");
 	_cleanup_free_ char *path = dir ? xasprintf("%s/config.json", dir)
 					: xasprintf("%s/.docker/config.json", home ? home : "/root");
-	_cleanup_json_ json_t *doc = NULL, *auth = json_object();
+	_cleanup_json_ json_t *doc = NULL;
 	_cleanup_free_ char *up = NULL;
 	if (host && access(path, R_OK) == 0 && json_load_path(path, DOCKER_CONFIG_MAX, &doc, NULL) == 0)
 		up = config_auth(json_object_get(doc, "auths"), host);
 	char *colon = up ? strchr(up, ':') : NULL;
-	if (colon) {
+	if (colon)
 		*colon = '\0';
-		json_object_set_new(auth, "username", json_string(up));
-		json_object_set_new(auth, "password", json_string(colon + 1));
+	return cli_registry_auth_header_for(colon ? up : NULL, colon ? colon + 1 : NULL, host);
+}
+
+char *cli_registry_auth_header_for(const char *user, const char *password, const char *host)
+{
+	_cleanup_json_ json_t *auth = json_object();
+	if (user && password) {
+		json_object_set_new(auth, "username", json_string(user));
+		json_object_set_new(auth, "password", json_string(password));
 		json_object_set_new(auth, "serveraddress", json_string(host));
 	}
 	_cleanup_free_ char *txt = json_dumps(auth, JSON_COMPACT);
 	_cleanup_free_ char *enc = b64url(txt);
+	explicit_bzero(txt, strlen(txt));
 	return xasprintf("X-Registry-Auth: %s", enc);
 }

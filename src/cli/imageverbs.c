@@ -163,6 +163,30 @@ static int push_one(struct cli *cli, const char *repo, const char *tag, const ch
 	return rc;
 }
 
+int cli_push_image(const char *repo, const char *tag, const char *user, const char *password,
+		   const char *host)
+{
+	struct cli cli;
+	if (cli_open(&cli, NULL) < 0)
+		return 1;
+	_cleanup_free_ char *auth = cli_registry_auth_header_for(user, password, host);
+	int rc = push_one(&cli, repo, tag, auth, true);
+	cli_close(&cli);
+	return rc;
+}
+
+int cli_tag_image(const char *id, const char *repo, const char *tag)
+{
+	struct cli cli;
+	if (cli_open(&cli, NULL) < 0)
+		return 1;
+	_cleanup_free_ char *qi = cli_escape(id), *qr = cli_escape(repo), *qt = cli_escape(tag);
+	_cleanup_free_ char *path = xasprintf("/v1.41/images/%s/tag?repo=%s&tag=%s", qi, qr, qt);
+	long st = cli_expect(&cli, "POST", NULL, NULL, 201, path);
+	cli_close(&cli);
+	return st < 0 ? 1 : 0;
+}
+
 int cli_push(int argc, char **argv)
 {
 	static const struct option lo[] = { { "quiet", no_argument, NULL, 'q' },

@@ -14,9 +14,11 @@
 #include <libgen.h>
 #include <unistd.h>
 
+#include "cli/cli-build.h"
 #include "cli/cli.h"
 #include "cli/ecs.h"
 #include "cli/verbs.h"
+#include "common/base64.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/strbuf.h"
@@ -477,51 +479,166 @@ static const char *env_lookup(const char *name, void *ctx)
 	return getenv(name);
 }
 
-/*
- * Services with build: and no image need the cluster registry. The server
- * answers GetAuthorizationToken only when it runs one (berth server
- * --registry); either way apply can not deploy them, and says which and why.
- */
-static int check_builds(struct ecs_cli *e, const char *file, const json_t *desired)
+/* "K=V" strings of a {K: V} object; NULL when absent. */
+static char **kv_strv(const json_t *o)
 {
+	if (!json_object_size(o))
+		return NULL;
+	char **v = xcalloc(json_object_size(o) + 1, sizeof(char *));
+	size_t n = 0;
+	const char *k;
+	json_t *x;
+	json_object_foreach ((json_t *)o, k, x)
+		v[n++] = xasprintf("%s=%s", k, json_string_value(x) ?: "");
+	return v;
+}
+
+static char **str_strv(const json_t *a)
+{
+	if (!json_array_size(a))
+		return NULL;
+	char **v = xcalloc(json_array_size(a) + 1, sizeof(char *));
+	size_t i;
+	json_t *x;
+	json_array_foreach (a, i, x)
+		v[i] = xstrdup(json_string_value(x) ?: "");
+	return v;
+}
+
+/* The cluster registry: GetAuthorizationToken's "HOST:PORT" and docker login credentials. */
+struct registry_login {
+	char *host, *user, *password;
+};
+
+static void registry_login_done(struct registry_login *l)
+{
+	free(l->host);
+	free(l->user);
+	if (l->password)
+		explicit_bzero(l->password, strlen(l->password));
+	free(l->password);
+}
+
+/* An ECR call on the server's endpoint (the same flags as the ECS verbs). */
+static int ecr_call(struct ecs_cli *e, const char *op, json_t *in, json_t **ret, struct berth_error **err)
+{
+	struct aws_config cfg;
+	int r = aws_config_resolve(&e->flags, "ECR", env_lookup, NULL, &cfg, err);
+	if (r < 0)
+		return r;
+	_cleanup_aws_client_ struct aws_client *ecr = NULL;
+	r = aws_client_new(&cfg, "ecr", ECR_TARGET_PREFIX, &ecr, err);
+	if (r == 0)
+		r = aws_client_call(ecr, op, in, ret, err);
+	aws_config_done(&cfg);
+	return r;
+}
+
+static int registry_login(struct ecs_cli *e, struct registry_login *ret, struct berth_error **err)
+{
+	_cleanup_json_ json_t *out = NULL;
+	int r = ecr_call(e, "GetAuthorizationToken", json_object(), &out, err);
+	if (r < 0)
+		return r;
+	const json_t *a = json_array_get(json_object_get(out, "authorizationData"), 0);
+	const char *ep = json_string_value(json_object_get(a, "proxyEndpoint"));
+	const char *tok = json_string_value(json_object_get(a, "authorizationToken"));
+	_cleanup_free_ char *dec = NULL;
+	size_t n = 0;
+	if (!ep || !tok || base64_decode(tok, (void **)&dec, &n) < 0 || !memchr(dec, ':', n))
+		return berth_error_msg(err, EPROTO, "GetAuthorizationToken: unexpected answer");
+	char *colon = memchr(dec, ':', n);
+	ret->user = xstrndup(dec, (size_t)(colon - dec));
+	ret->password = xstrndup(colon + 1, n - (size_t)(colon + 1 - dec));
+	explicit_bzero(dec, n);
+	ret->host = xstrdup(startswith(ep, "https://") ? ep + 8 : startswith(ep, "http://") ? ep + 7 : ep);
+	ret->host[strcspn(ret->host, "/")] = '\0';
+	return 0;
+}
+
+/*
+ * Services with build: and no image (compose's "build then deploy"): build
+ * each on the local engine (DOCKER_HOST or the default socket, as `berth
+ * build`), tag it HOST/STACK/SERVICE:build-<12 hex of the image ID>, create
+ * that ECR repository if needed, push, and deploy that reference. The tag
+ * follows the content, so an unchanged build changes nothing and a changed
+ * one rolls the service. A dry run builds (to know the reference) but
+ * neither creates repositories nor pushes.
+ */
+static int build_images(struct ecs_cli *e, const struct apply_opts *o, json_t *desired)
+{
+	struct registry_login login = { 0 };
+	int rc = 0;
 	size_t i;
 	json_t *s;
-	int rc = 0;
+	_cleanup_free_ char *copy = xstrdup(streq(o->file, "-") ? "." : o->file);
+	const char *dir = streq(o->file, "-") ? "." : dirname(copy);
 	json_array_foreach (json_object_get(desired, "services"), i, s) {
 		const json_t *b = json_object_get(s, "build");
 		if (!b || json_object_get(s, "image"))
 			continue;
-		_cleanup_json_ json_t *out = NULL, *in = json_object();
-		_cleanup_error_ struct berth_error *err = NULL;
-		struct aws_config cfg;
-		int r = -1;
-		if (aws_config_resolve(&e->flags, "ECR", env_lookup, NULL, &cfg, &err) == 0) {
-			_cleanup_aws_client_ struct aws_client *ecr = NULL;
-			if (aws_client_new(&cfg, "ecr", ECR_TARGET_PREFIX, &ecr, &err) == 0)
-				r = aws_client_call(ecr, "GetAuthorizationToken", in, &out, &err);
-			aws_config_done(&cfg);
-		}
 		const char *svc = json_string_value(json_object_get(s, "name"));
 		long long line = json_integer_value(json_object_get(b, "line"));
-		if (r < 0) {
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (!login.host && registry_login(e, &login, &err) < 0) {
 			_cleanup_free_ char *m = berth_error_string(err);
 			fprintf(stderr,
 				"berth: %s:%lld: services.%s.build: building needs the cluster registry "
-				"(berth server "
-				"--registry), and the server has none (%s); set 'image' to an image the "
-				"nodes can pull\n",
-				file, line, svc, m);
-		} else {
-			const char *reg = json_string_value(json_object_get(
-			    json_array_get(json_object_get(out, "authorizationData"), 0), "proxyEndpoint"));
-			fprintf(stderr,
-				"berth: %s:%lld: services.%s.build: berth apply does not build images: build "
-				"and push to "
-				"the cluster registry %s, then set 'image'\n",
-				file, line, svc, reg ? reg : "");
+				"(berth server --registry), and the server has none (%s); set 'image' to an "
+				"image the nodes can pull\n",
+				o->file, line, svc, m);
+			rc = -1;
+			break;
 		}
-		rc = -1;
+		const char *ctx = json_string_value(json_object_get(b, "context"));
+		const char *df = json_string_value(json_object_get(b, "dockerfile"));
+		_cleanup_free_ char *ctxdir = ctx[0] == '/' ? xstrdup(ctx) : xasprintf("%s/%s", dir, ctx);
+		/* compose: the Dockerfile is relative to the context */
+		_cleanup_free_ char *dfpath = !df ? NULL : df[0] == '/' ? xstrdup(df) : xasprintf("%s/%s", ctxdir, df);
+		_cleanup_free_ char *repo = xasprintf("%s/%s", json_string_value(json_object_get(desired, "stack")), svc);
+		_cleanup_strv_ char **args = kv_strv(json_object_get(b, "args"));
+		_cleanup_strv_ char **labels = kv_strv(json_object_get(b, "labels"));
+		_cleanup_strv_ char **cache = str_strv(json_object_get(b, "cacheFrom"));
+		struct cli_build_spec spec = { .context = ctxdir, .dockerfile = dfpath,
+					       .target = json_string_value(json_object_get(b, "target")),
+					       .args = args, .labels = labels, .cache_from = cache };
+		fprintf(stderr, "berth: building services.%s from %s\n", svc, ctxdir);
+		_cleanup_free_ char *id = NULL;
+		if (cli_build_image(&spec, &id) != 0) {
+			fprintf(stderr, "berth: %s:%lld: services.%s.build: the build failed\n", o->file, line,
+				svc);
+			rc = -1;
+			break;
+		}
+		const char *hex = startswith(id, "sha256:") ? id + 7 : id;
+		_cleanup_free_ char *tag = xasprintf("build-%.12s", hex);
+		_cleanup_free_ char *name = xasprintf("%s/%s", login.host, repo);
+		_cleanup_free_ char *ref = xasprintf("%s:%s", name, tag);
+		if (cli_tag_image(id, name, tag) != 0) {
+			rc = -1;
+			break;
+		}
+		if (!o->dry_run) {
+			_cleanup_json_ json_t *out = NULL;
+			_cleanup_error_ struct berth_error *cerr = NULL;
+			if (ecr_call(e, "CreateRepository", json_pack("{s:s}", "repositoryName", repo), &out,
+				     &cerr) < 0) {
+				_cleanup_free_ char *m = berth_error_string(cerr);
+				if (!strstr(m, "RepositoryAlreadyExistsException")) {
+					ecs_cli_error(cerr);
+					rc = -1;
+					break;
+				}
+			}
+			fprintf(stderr, "berth: pushing %s\n", ref);
+			if (cli_push_image(name, tag, login.user, login.password, login.host) != 0) {
+				rc = -1;
+				break;
+			}
+		}
+		compose_set_image(s, ref);
 	}
+	registry_login_done(&login);
 	return rc;
 }
 
@@ -644,7 +761,9 @@ int cli_apply(int argc, char **argv)
 	    "load balancer per published port for each compose service, created, updated or\n"
 	    "(with --prune) deleted so that the cluster runs what the file says. A second apply\n"
 	    "of the same file changes nothing. The file is checked whole before anything\n"
-	    "changes; a failed apply undoes what it did. See docs/stack.md for the mapping.\n\n"
+	    "changes; a failed apply undoes what it did. A service with build: and no image is\n"
+	    "built on the local engine (DOCKER_HOST), pushed to the cluster registry as\n"
+	    "STACK/SERVICE:build-<image id> and deployed from there. See docs/stack.md.\n\n"
 	    "Options:\n"
 	    "  -f, --file FILE         the compose file (- for stdin)\n"
 	    "      --name STACK        the stack's name (default: the file's top-level name,\n"
@@ -671,7 +790,7 @@ int cli_apply(int argc, char **argv)
 	if (ecs_cli_open(&e) < 0)
 		return 1;
 	rc = 1;
-	if (check_builds(&e, o.file, desired) == 0 &&
+	if (build_images(&e, &o, desired) == 0 &&
 	    converge(&e, stack, desired, o.prune, o.dry_run, o.wait_seconds, NULL) == 0) {
 		rc = 0;
 		if (o.wait && !o.dry_run) {

@@ -34,6 +34,13 @@ void cli_emit_row(const char *format, const json_t *obj, json_t *rows, const cha
  * no credentials. Caller frees.
  */
 char *cli_registry_auth_header(const char *host);
+/* The same header for the given credentials (none: NULL user or password). Caller frees. */
+char *cli_registry_auth_header_for(const char *user, const char *password, const char *host);
+/* Tag image id (or name) as repo:tag on the daemon; 0 or 1 (error printed). */
+int cli_tag_image(const char *id, const char *repo, const char *tag);
+/* Push repo:tag from the daemon with the given registry credentials, quietly; 0 or 1 (error printed). */
+int cli_push_image(const char *repo, const char *tag, const char *user, const char *password,
+		   const char *host);
 /* The registry host of a reference ("docker.io" for Hub names); caller frees. NULL when unparsable. */
 char *cli_ref_host(const char *ref);
 

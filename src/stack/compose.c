@@ -1667,11 +1667,13 @@ static bool map_image(struct ctx *c, const struct ynode *sn, const char *name, j
 	if (img && !(image = sval(c, img)))
 		return false;
 	if (build) {
-		/* docker stack deploy ignores build too; without an image it needs the cluster registry */
+		/* without an image, apply builds it and pushes it to the cluster registry (compose.h) */
 		json_t *b = json_object();
+		bool bok = true;
 		if (build->kind == YNODE_SCALAR) {
 			char *s = sval(c, build);
 			json_object_set_new(b, "context", json_string(s ? s : ""));
+			bok = s != NULL;
 			free(s);
 		} else {
 			static const struct key_rule r[] = {
@@ -1681,14 +1683,31 @@ static bool map_image(struct ctx *c, const struct ynode *sn, const char *name, j
 			};
 			size_t at = push(c, "build", 0);
 			check_keys(c, build, r, ARRAY_SIZE(r));
-			pop(c, at);
 			const struct ynode *ctxn = ynode_get(build, "context");
 			char *s = ctxn ? sval(c, ctxn) : xstrdup(".");
 			json_object_set_new(b, "context", json_string(s ? s : ""));
+			bok = s != NULL;
 			free(s);
+			bok &= opt_str(c, build, "dockerfile", b, "dockerfile") &&
+			       opt_str(c, build, "target", b, "target") &&
+			       opt_strs(c, build, "cache_from", b, "cacheFrom");
+			static const char *const maps[] = { "args", "labels" };
+			for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
+				const struct ynode *m = ynode_get(build, maps[i]);
+				if (!m)
+					continue;
+				size_t at2 = push(c, maps[i], 0);
+				json_t *o = json_object();
+				bok &= kv_into(c, m, o, i == 0); /* an arg without a value comes from the environment */
+				json_object_set_new(b, maps[i], o);
+				pop(c, at2);
+			}
+			pop(c, at);
 		}
 		json_object_set_new(b, "line", json_integer((json_int_t)build->line));
 		json_object_set_new(out, "build", b);
+		if (!bok)
+			return false;
 		if (image)
 			warn(c, build,
 			     "ignoring build (as docker stack deploy does): the service runs the image '%s'",
@@ -1701,6 +1720,42 @@ static bool map_image(struct ctx *c, const struct ynode *sn, const char *name, j
 		json_object_set_new(out, "image", json_string(image));
 	}
 	return true;
+}
+
+/* The hash covers what a change of the file changes: the definition and, for a job, its count. */
+static void set_hash(json_t *out)
+{
+	json_t *h = json_pack("{s:O,s:O,s:O}", "kind", json_object_get(out, "kind"), "taskDefinition",
+			      json_object_get(out, "taskDefinition"), "count",
+			      json_object_get(json_object_get(out, "service"), "count") ?: json_null());
+	_cleanup_free_ char *canon = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(h);
+	char hex[DIGEST_STRING_MAX];
+	digest_buffer(DIGEST_SHA256, canon, strlen(canon), hex);
+	json_object_set_new(out, "hash", json_string(hex + strlen("sha256:")));
+}
+
+int compose_set_image(json_t *service, const char *image)
+{
+	json_t *def = json_array_get(json_object_get(json_object_get(service, "taskDefinition"),
+						     "containerDefinitions"),
+				     0);
+	json_t *tags = json_object_get(service, "tags");
+	if (!def || !json_is_array(tags))
+		return -EINVAL;
+	json_object_set_new(def, "image", json_string(image));
+	json_object_set_new(service, "image", json_string(image));
+	size_t i;
+	json_t *t, *found = NULL;
+	json_array_foreach (tags, i, t)
+		if (streq_ptr(json_string_value(json_object_get(t, "key")), STACK_TAG_IMAGE))
+			found = t;
+	if (found)
+		json_object_set_new(found, "value", json_string(image));
+	else
+		json_array_append_new(tags, json_pack("{s:s,s:s}", "key", STACK_TAG_IMAGE, "value", image));
+	set_hash(service);
+	return 0;
 }
 
 static json_t *map_service(struct ctx *c, const char *name, const struct ynode *sn,
@@ -1778,15 +1833,7 @@ static json_t *map_service(struct ctx *c, const char *name, const struct ynode *
 		json_decref(out);
 		return NULL;
 	}
-	/* the hash covers what a change of the file changes: the definition and, for a job, its count */
-	json_t *h =
-	    json_pack("{s:O,s:O,s:O}", "kind", json_object_get(out, "kind"), "taskDefinition", td, "count",
-		      json_object_get(json_object_get(out, "service"), "count") ?: json_null());
-	_cleanup_free_ char *canon = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(h);
-	char hex[DIGEST_STRING_MAX];
-	digest_buffer(DIGEST_SHA256, canon, strlen(canon), hex);
-	json_object_set_new(out, "hash", json_string(hex + strlen("sha256:")));
+	set_hash(out);
 	return out;
 }
 

@@ -43,7 +43,11 @@ struct compose_opts {
  * Parse and map. On success *ret is
  *   {"stack": S, "name": top-level name or null,
  *    "services": [ {"name", "ecsName" (S_name), "line", "kind": "service"|"job",
- *                   "image", "build"?, "dependsOn": [names],
+ *                   "image" (absent for a service built from "build"),
+ *                   "build"?: {"context" (relative to the file's directory), "dockerfile"?,
+ *                              "target"?, "args"?: {K: V}, "labels"?: {K: V}, "cacheFrom"?: [..],
+ *                              "line"},
+ *                   "dependsOn": [names],
  *                   "taskDefinition": RegisterTaskDefinition request (tags excluded),
  *                   "hash": hex SHA-256 of the canonical task definition,
  *                   "service": CreateService fields except cluster, taskDefinition,
@@ -55,6 +59,13 @@ struct compose_opts {
  */
 int compose_load(const char *text, size_t len, const struct compose_opts *o, json_t **ret,
 		 struct berth_error **err);
+
+/*
+ * Set the image of a mapped service (an element of "services" above), e.g. the
+ * reference apply built and pushed for a "build" service: its task definition,
+ * image tag and hash follow. -EINVAL if service is not one.
+ */
+int compose_set_image(json_t *service, const char *image);
 
 /* Stack names: 1-STACK_NAME_MAX of [a-z0-9_-], starting with a letter or digit. */
 bool compose_stack_name_valid(const char *s);

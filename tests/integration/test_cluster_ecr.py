@@ -523,6 +523,64 @@ def test_every_operation_with_boto3(ecr, daemon, login):
 
 # ---- a cluster node pulls a task image from the cluster registry with its own credentials ----
 
+def apply_builds_pushes_and_deploys(c, node, registry, workdir):
+    """`berth apply` of a compose service with build: and no image: built on the engine DOCKER_HOST names,
+    pushed to the cluster registry as STACK/SERVICE:build-<image id>, deployed; unchanged -> no changes;
+    a changed build arg -> a new image and a new deployment; --dry-run builds but pushes nothing."""
+    from cluster_fixture import wait_for
+    from conftest import berth_binary
+    app = os.path.join(workdir, "app")
+    os.makedirs(app)
+    with open(os.path.join(app, "Dockerfile.web"), "w") as f:
+        f.write("FROM busybox:latest\nARG MSG\nRUN echo \"$MSG\" > /msg\nCMD [\"sh\", \"-c\", \"cat /msg; sleep 300\"]\n")
+    certs = os.path.join(CERTS_D, registry)  # the engine pushes over TLS from the cluster CA, as docker push
+    os.makedirs(certs, exist_ok=True)
+    shutil.copy(c.ca, os.path.join(certs, "ca.crt"))
+    env = dict(c.aws_env(), AWS_CA_BUNDLE=c.ca, AWS_ENDPOINT_URL=c.endpoint, AWS_REGION=REGION,
+               DOCKER_HOST="unix://" + node.sock)
+
+    def apply(msg, *flags):
+        with open(os.path.join(workdir, "stack.yml"), "w") as f:
+            f.write("services:\n  web:\n    build:\n      context: ./app\n      dockerfile: Dockerfile.web\n"
+                    f"      args: {{MSG: {msg}}}\n    deploy: {{replicas: 1}}\n")
+        p = subprocess.run(["nsenter", f"--net=/run/netns/{c.vpc}", berth_binary(), "apply", "-f",
+                            os.path.join(workdir, "stack.yml"), "--name", "bs", *flags],
+                           capture_output=True, text=True, env=env, timeout=300)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return p
+
+    def deployed():
+        s = c.api("describe_services", services=["bs_web"])["services"][0]
+        td = c.api("describe_task_definition", taskDefinition=s["taskDefinition"])["taskDefinition"]
+        return s, td["containerDefinitions"][0]["image"]
+
+    def message():
+        ts = c.api("describe_tasks", tasks=c.api("list_tasks", serviceName="bs_web")["taskArns"])["tasks"]
+        running = [t for t in ts if t["lastStatus"] == "RUNNING"]
+        if len(running) != 1 or len(ts) != 1:
+            return None
+        p = node.docker("ps", "-q", "--filter", f"label=com.amazonaws.ecs.task-arn={running[0]['taskArn']}")
+        return p.stdout.split() and node.docker("exec", p.stdout.split()[0], "cat", "/msg").stdout.strip()
+
+    try:
+        dry = apply("v1", "--dry-run")
+        assert "building services.web" in dry.stderr and "pushing" not in dry.stderr
+        assert "bs/web" not in {r["repositoryName"] for r in c.api("describe_repositories", service="ecr")["repositories"]}
+        apply("v1", "--wait", "--wait-timeout", "120")
+        s, image1 = deployed()
+        assert re.fullmatch(re.escape(registry) + r"/bs/web:build-[0-9a-f]{12}", image1), image1
+        tags = c.api("list_images", service="ecr", repositoryName="bs/web")["imageIds"]
+        assert [t["imageTag"] for t in tags] == [image1.rsplit(":", 1)[1]]
+        wait_for(lambda: message() == "v1", 60, "the built image running on the node")
+        assert "no changes" in apply("v1").stdout
+        apply("v2", "--wait", "--wait-timeout", "120")
+        _, image2 = deployed()
+        assert image2 != image1 and image2.startswith(f"{registry}/bs/web:build-")
+        wait_for(lambda: message() == "v2", 90, "the rebuilt image replacing the first")
+    finally:
+        shutil.rmtree(certs, ignore_errors=True)
+
+
 def test_node_runs_a_task_from_the_cluster_registry(busybox):
     from cluster_fixture import Cluster, in_netns, wait_for
     c = Cluster(nodes=1, server_args=["--registry", "192.168.77.1:0"])
@@ -566,6 +624,7 @@ def test_node_runs_a_task_from_the_cluster_registry(busybox):
             wait_for(running, 90, "the task from the cluster registry to run", every=0.3)
             assert f"{uri}:v1" in node.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
             ecs.stop_task(task=arn)
+        apply_builds_pushes_and_deploys(c, node, registry, config)
     finally:
         if certs:
             shutil.rmtree(certs, ignore_errors=True)

@@ -202,6 +202,41 @@ static void test_hash_stable(void **state)
 			    json_string_value(json_object_get(service(d, "web"), "hash")));
 }
 
+static void test_build(void **state)
+{
+	(void)state;
+	_cleanup_json_ json_t *out = load("services:\n  web:\n    build:\n      context: ./app\n"
+					  "      dockerfile: D.web\n      target: prod\n"
+					  "      args: [A=1, TAG, NOPE]\n      labels: {x: y}\n"
+					  "      cache_from: [c:1]\n");
+	json_t *web = service(out, "web");
+	assert_null(json_object_get(web, "image"));
+	/* an arg without a value takes the environment's, or is left out */
+	assert_json(json_object_get(web, "build"),
+		    "{\"context\":\"./app\",\"dockerfile\":\"D.web\",\"target\":\"prod\","
+		    "\"cacheFrom\":[\"c:1\"],\"args\":{\"A\":\"1\",\"TAG\":\"1.36\"},"
+		    "\"labels\":{\"x\":\"y\"},\"line\":4}");
+	/* the image apply built: task definition, tag and hash follow */
+	_cleanup_free_ char *h0 = xstrdup(json_string_value(json_object_get(web, "hash")));
+	assert_int_equal(compose_set_image(web, "reg:5000/st/web:build-0123456789ab"), 0);
+	assert_json(json_object_get(json_array_get(json_object_get(json_object_get(web, "taskDefinition"),
+								    "containerDefinitions"),
+						   0),
+				    "image"),
+		    "\"reg:5000/st/web:build-0123456789ab\"");
+	assert_string_not_equal(h0, json_string_value(json_object_get(web, "hash")));
+	_cleanup_free_ char *h1 = xstrdup(json_string_value(json_object_get(web, "hash")));
+	assert_int_equal(compose_set_image(web, "reg:5000/st/web:build-0123456789ab"), 0);
+	assert_string_equal(h1, json_string_value(json_object_get(web, "hash")));
+	size_t n = 0, i;
+	json_t *t;
+	json_array_foreach (json_object_get(web, "tags"), i, t)
+		n += streq(json_string_value(json_object_get(t, "key")), STACK_TAG_IMAGE);
+	assert_int_equal(n, 1);
+	_cleanup_json_ json_t *bad = json_object();
+	assert_int_equal(compose_set_image(bad, "x"), -EINVAL);
+}
+
 static void test_errors_located(void **state)
 {
 	(void)state;
@@ -241,6 +276,10 @@ static void test_errors_located(void **state)
 		{ "services:\n  web:\n    build: .\n",
 		  NULL }, /* build without image is accepted here (apply checks) */
 		{ "services:\n  web:\n    command: x\n", "service 'web' needs an 'image'" },
+		{ "services:\n  web:\n    build: {context: ., args: 3}\n",
+		  "stack.yml:3:31: services.web.build.args: expected a list or a mapping" },
+		{ "services:\n  web:\n    build: {context: ., bogus: 1}\n", "services.web.build.bogus" },
+		{ "services:\n  web:\n    build: {dockerfile: [a]}\n", "services.web.build.dockerfile" },
 		{ "services: {}\n", "'services' must map at least one service" },
 		{ "", "the file is empty" },
 		{ "a: &a [1]\nb: *a\nservices: {}\n", "unknown key 'a'" },
@@ -348,6 +387,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mapping),
 		cmocka_unit_test(test_hash_stable),
+		cmocka_unit_test(test_build),
 		cmocka_unit_test(test_errors_located),
 		cmocka_unit_test(test_warnings),
 		cmocka_unit_test(test_interpolation_and_names),

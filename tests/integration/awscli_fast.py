@@ -13,36 +13,45 @@ BERTH_TEST_AWS_FORK=0 runs /usr/bin/aws as a process instead (to compare, or to 
 import atexit
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 AWS = "/usr/bin/aws"
 CLONE_NEWNET = 0x40000000
 
 _zygote = None  # (Popen, socket path) of this process's zygote
+_lock = threading.Lock()
 
 
 def _start():
+    """Start this process's zygote from a thread that lives as long as the zygote: the zygote's
+    PR_SET_PDEATHSIG fires when the thread that forked it ends, so never from a test's short thread."""
     global _zygote
     d = tempfile.mkdtemp(prefix="berth-awscli-")
     path = os.path.join(d, "sock")
-    p = subprocess.Popen(["/usr/bin/python3", os.path.abspath(__file__), path], stdin=subprocess.DEVNULL)
+    started = queue.Queue()
+
+    def keeper():
+        p = subprocess.Popen(["/usr/bin/python3", os.path.abspath(__file__), path, str(os.getpid())],
+                             stdin=subprocess.DEVNULL)
+        started.put(p)
+        p.wait()
+        with_suppress(os.unlink, path)
+        with_suppress(os.rmdir, d)
+    threading.Thread(target=keeper, name="awscli-zygote", daemon=True).start()
+    p = started.get()
     deadline = time.monotonic() + 120
     while not os.path.exists(path):
         if p.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the aws CLI zygote did not start")
         time.sleep(0.05)
-
-    def stop():
-        p.kill()
-        p.wait()
-        with_suppress(os.unlink, path)
-        with_suppress(os.rmdir, d)
-    atexit.register(stop)
+    atexit.register(p.kill)
     _zygote = (p, path)
     return _zygote
 
@@ -65,9 +74,9 @@ def run(args, env=None, netns=None, timeout=90, input=None, check=False):
         if check and p.returncode != 0:
             raise AssertionError(f"aws {args!r} exited {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
         return p
-    global _zygote
-    if _zygote is None or _zygote[0].poll() is not None:
-        _start()
+    with _lock:
+        if _zygote is None or _zygote[0].poll() is not None:
+            _start()
     with tempfile.TemporaryFile() as i, tempfile.TemporaryFile() as o, tempfile.TemporaryFile() as e:
         if input is not None:
             i.write(input.encode() if isinstance(input, str) else input)
@@ -146,7 +155,12 @@ def _child(conn):
             os._exit(rc)
 
 
-def _serve(path):
+def _serve(path, parent):
+    import ctypes
+    # never outlive the test process (its atexit may not run: xdist workers can end without it)
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        return
     from awscli.clidriver import create_clidriver  # the import is the cost saved; warm lazy imports too
     driver = create_clidriver()
     table = driver._get_command_table()
@@ -173,4 +187,4 @@ def _serve(path):
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1])
+    _serve(sys.argv[1], int(sys.argv[2]))

@@ -36,8 +36,12 @@ CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
+POLL_MAX = 0.5  # seconds between polls once a wait is long: 4 test workers share 2 cores
+
+
 def wait_for(pred, timeout=30, what="condition", every=0.1):
-    """Poll pred (a remote API without a watch) until truthy or the deadline."""
+    """Poll pred (a remote API without a watch) until truthy or the deadline: every `every` seconds at
+    first, then less often (x1.5 per poll, up to POLL_MAX) so that long waits leave the CPU to others."""
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
@@ -46,6 +50,7 @@ def wait_for(pred, timeout=30, what="condition", every=0.1):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
+        every = min(every * 1.5, max(every, POLL_MAX))
 
 
 @contextlib.contextmanager

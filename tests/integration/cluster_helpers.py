@@ -24,7 +24,8 @@ DOCKER = shutil.which("docker") or "/usr/bin/docker"
 
 
 def wait_for(pred, timeout=60, interval=0.1, what="condition"):
-    """Poll a remote API (no watch exists) until pred() is truthy; returns its value."""
+    """Poll a remote API (no watch exists) until pred() is truthy; returns its value. The interval grows
+    (x1.5 per poll, up to 0.5 s) so that long waits leave the CPU to the other test workers."""
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
@@ -33,6 +34,7 @@ def wait_for(pred, timeout=60, interval=0.1, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
+        interval = min(interval * 1.5, max(interval, 0.5))
 
 
 class Server:

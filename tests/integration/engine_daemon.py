@@ -164,6 +164,7 @@ def wait_for(pred, timeout=20, interval=0.05):
         if v:
             return v
         time.sleep(interval)
+        interval = min(interval * 1.5, max(interval, 0.25))  # long waits poll less often
     raise AssertionError("condition not met in time")
 
 

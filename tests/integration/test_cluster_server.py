@@ -39,13 +39,15 @@ TARGET = "AmazonEC2ContainerServiceV20141113."
 def wait_for(pred, timeout=20, what="condition"):
     """Poll pred until it returns a truthy value or the deadline passes."""
     deadline = time.monotonic() + timeout
+    every = 0.05
     while True:
         v = pred()
         if v:
             return v
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(every)
+        every = min(every * 1.5, 0.5)  # long waits poll less often
 
 
 class Server:

@@ -880,6 +880,8 @@ static struct http_request *request_new(struct http_server *srv, struct MHD_Conn
 	uint64_t n;
 	if (cl && parse_uint64(cl, &n) == 0 && n > req->limit)
 		req->too_big = true;
+	else if (cl && !req->streamed && parse_uint64(cl, &n) == 0 && n > 0)
+		strbuf_grow(&req->body, (size_t)n); /* once, not a realloc (copy) per doubling */
 	return req;
 }
 

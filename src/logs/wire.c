@@ -122,22 +122,21 @@ static long hex4(const char *p, const char *end)
 	return v;
 }
 
-static void put_utf8(struct strbuf *sb, unsigned long cp)
+/* cp as UTF-8 at o; the byte after it. */
+static char *put_utf8(char *o, unsigned long cp)
 {
-	char b[4];
-	size_t n;
 	if (cp < 0x80) {
-		b[0] = (char)cp, n = 1;
+		*o++ = (char)cp;
 	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | cp >> 6), b[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
+		*o++ = (char)(0xc0 | cp >> 6), *o++ = (char)(0x80 | (cp & 0x3f));
 	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | cp >> 12), b[1] = (char)(0x80 | ((cp >> 6) & 0x3f)),
-		b[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
+		*o++ = (char)(0xe0 | cp >> 12), *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
 	} else {
-		b[0] = (char)(0xf0 | cp >> 18), b[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
+		*o++ = (char)(0xf0 | cp >> 18), *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f)), *o++ = (char)(0x80 | (cp & 0x3f));
 	}
-	strbuf_add(sb, b, n);
+	return o;
 }
 
 /*
@@ -168,17 +167,26 @@ static const char *find_special(const char *p, const char *end)
 static int read_string(const char **pp, const char *end, struct strbuf *out)
 {
 	const char *p = *pp;
+	char *o = NULL;
+	if (out) { /* unescaping never lengthens: room for the rest of the line is enough */
+		strbuf_grow(out, (size_t)(end - p));
+		o = out->buf + out->len;
+	}
 	for (;;) {
 		/* raw control characters pass (JSON forbids them; the engine never writes them, and
 		 * shipping beats dropping the line) */
 		const char *stop = find_special(p, end);
 		if (stop == end)
 			return -1;
-		if (out)
-			strbuf_add(out, p, (size_t)(stop - p));
+		if (o) {
+			memcpy(o, p, (size_t)(stop - p));
+			o += stop - p;
+		}
 		p = stop;
 		if (*p == '"') {
 			*pp = p + 1;
+			if (out)
+				strbuf_setlen(out, (size_t)(o - out->buf));
 			return 0;
 		}
 		if (++p >= end)
@@ -207,14 +215,14 @@ static int read_string(const char **pp, const char *end, struct strbuf *out)
 			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
 				return -1;
 			}
-			if (out)
-				put_utf8(out, (unsigned long)cp);
+			if (o)
+				o = put_utf8(o, (unsigned long)cp);
 			continue;
 		}
 		default: return -1;
 		}
-		if (out)
-			strbuf_addch(out, r);
+		if (o)
+			*o++ = r;
 	}
 }
 

@@ -54,6 +54,7 @@ struct server {
 	pthread_cond_t replicas_cond;
 	pthread_t replicas_thread;
 	bool replicas_running, replicas_stop;
+	struct replica_conn *replica_pool; /* idle connections to other replicas (replica_call) */
 	/* identity (same on every replica) */
 	char *account, *access_key, *secret, *join_secret, *ca_pem, *ca_key_pem;
 	int lost_node_timeout; /* seconds */

@@ -208,6 +208,19 @@ bool replica_is_self(struct server *s, const char *id)
 	return !id || !s->replica_id || streq(id, s->replica_id);
 }
 
+int replica_registered(struct server *s, const char *id, struct berth_error **err)
+{
+	_cleanup_free_ char *key = xasprintf(REPLICAS_PREFIX "%s", id);
+	_cleanup_json_ json_t *rec = NULL;
+	_cleanup_error_ struct berth_error *e = NULL;
+	int r = record_get(s, key, &rec, NULL, &e);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0 && err)
+		*err = TAKE_PTR(e);
+	return r < 0 ? r : 1;
+}
+
 static int unavailable(struct ecs_call *c, const char *id)
 {
 	c->status = 503;

@@ -1556,17 +1556,18 @@ static void sweep_once(struct server *s)
 		_cleanup_json_ json_t *owners = by_owner(&c, streams, NULL);
 		const char *sn;
 		json_t *ks;
-		json_object_foreach (json_object_get(owners, ""), sn, ks)
+		json_object_foreach (json_object_get(owners, ""), sn, ks) {
 			json_array_foreach (ks, k, st) { /* the epochs of the stream held here */
-			_cleanup_free_ char *en = epoch_name(sn, json_integer_value(st));
-			uint64_t freed = 0;
-			_cleanup_error_ struct berth_error *err = NULL;
-			if (logs_stream_expire(s->logs, name, en, before, &freed, &err) < 0) {
-				_cleanup_free_ char *m = berth_error_string(err);
-				log_fields(LOG_LEVEL_WARN, "log retention failed", "group", name, "stream", sn,
-					   "error", m, NULL);
-			} else if (freed) {
-				log_fields(LOG_LEVEL_DEBUG, "log retention", "group", name, "stream", sn, NULL);
+				_cleanup_free_ char *en = epoch_name(sn, json_integer_value(st));
+				uint64_t freed = 0;
+				_cleanup_error_ struct berth_error *err = NULL;
+				if (logs_stream_expire(s->logs, name, en, before, &freed, &err) < 0) {
+					_cleanup_free_ char *m = berth_error_string(err);
+					log_fields(LOG_LEVEL_WARN, "log retention failed", "group", name, "stream", en,
+						   "error", m, NULL);
+				} else if (freed) {
+					log_fields(LOG_LEVEL_DEBUG, "log retention", "group", name, "stream", en, NULL);
+				}
 			}
 		}
 	}

@@ -231,7 +231,8 @@ static bool parse_line(const char *line, size_t len, uint64_t off, struct strbuf
 			strbuf_add(events, json_string_value(logv), json_string_length(logv));
 			struct timespec t;
 			const char *tv = json_string_value(json_object_get(j, "time"));
-			ts = tv && parse_rfc3339(tv, &t) == 0 ? (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000 : 0;
+			ts = tv && parse_rfc3339(tv, &t) == 0 ? (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000
+							      : 0;
 			r = 1;
 		}
 	}
@@ -263,8 +264,8 @@ static char *batch_head(const json_t *st, uint64_t end)
 {
 	_cleanup_json_ json_t *head =
 	    json_pack("{s:O,s:O,s:b,s:I}", "logGroupName", json_object_get(st, "group"), "logStreamName",
-		      json_object_get(st, "stream"), "createGroup", json_is_true(json_object_get(st, "createGroup")), "end",
-		      (json_int_t)end);
+		      json_object_get(st, "stream"), "createGroup",
+		      json_is_true(json_object_get(st, "createGroup")), "end", (json_int_t)end);
 	_cleanup_free_ char *h = json_dumps(head, JSON_COMPACT);
 	return xasprintf("%s\n", h);
 }
@@ -277,8 +278,8 @@ static char *batch_head(const json_t *st, uint64_t end)
  * *ret_events: how many. A sealed source's unterminated last line counts as
  * complete.
  */
-static int read_batch(struct worker *w, const char *key, const json_t *st, const char **ret_body, size_t *ret_len,
-		      size_t *ret_events, uint64_t *ret_end, bool *ret_gone)
+static int read_batch(struct worker *w, const char *key, const json_t *st, const char **ret_body,
+		      size_t *ret_len, size_t *ret_events, uint64_t *ret_end, bool *ret_gone)
 {
 	uint64_t off = (uint64_t)json_integer_value(json_object_get(st, "offset"));
 	bool sealed = json_is_true(json_object_get(st, "sealed"));
@@ -501,7 +502,9 @@ int logship_open(const struct logship_config *cfg, struct logship **ret, struct 
 	l->dir = xstrdup(cfg->dir);
 	pthread_mutex_init(&l->lock, NULL);
 	for (unsigned i = 0; i < LOGSHIP_THREADS; i++)
-		l->w[i] = (struct worker){ .l = l, .idx = i, .ino = -1, .efd = -1, .raw = STRBUF_INIT, .body = STRBUF_INIT };
+		l->w[i] = (struct worker){
+			.l = l, .idx = i, .ino = -1, .efd = -1, .raw = STRBUF_INIT, .body = STRBUF_INIT
+		};
 	for (unsigned i = 0; i < LOGSHIP_THREADS; i++) {
 		l->w[i].ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		l->w[i].efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

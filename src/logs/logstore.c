@@ -28,8 +28,8 @@
 #define FRAME_MAGIC 0x31474c42u /* "BLG1" */
 #define EV_HDR      20          /* i64 timestamp, i64 ingestion, u32 length */
 #define N_BUCKETS   1024
-#define FRAME_SPARES 4           /* frame buffers kept for appends */
-#define FRAME_SPARE_MAX (2 << 20) /* ... when no larger than this */
+#define FRAME_SPARES          4         /* frame buffers kept for appends */
+#define FRAME_SPARE_MAX       (2 << 20) /* ... when no larger than this */
 #define COMPACT_MARK "compact.done"
 /* Sealed segments holding more batches than this per segment get merged. */
 #define SMALL_BATCHES_PER_SEG 64

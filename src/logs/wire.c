@@ -48,7 +48,8 @@ size_t logs_wire_begin(struct strbuf *sb)
 
 void logs_wire_end(struct strbuf *sb, size_t start, uint64_t offset, int64_t timestamp)
 {
-	put_header((unsigned char *)sb->buf + start, offset, timestamp, sb->len - start - LOGS_WIRE_EVENT_HDR);
+	put_header((unsigned char *)sb->buf + start, offset, timestamp,
+		   sb->len - start - LOGS_WIRE_EVENT_HDR);
 }
 
 void logs_wire_batch_done(struct logs_wire_batch *b)

@@ -167,8 +167,8 @@ static json_t *rec_epochs(json_t *rec)
 	json_t *x;
 	json_array_foreach (json_object_get(rec, "berthFormer"), i, x)
 		json_array_append(a, x);
-	json_array_append_new(a, json_pack("{s:O?,s:I}", "replica", json_object_get(rec, "berthReplica"), "epoch",
-					   (json_int_t)rec_epoch(rec)));
+	json_array_append_new(a, json_pack("{s:O?,s:I}", "replica", json_object_get(rec, "berthReplica"),
+					   "epoch", (json_int_t)rec_epoch(rec)));
 	return a;
 }
 
@@ -199,7 +199,8 @@ static int write_target(struct ecs_call *c, const char *group, const char *sn, j
 		int64_t rev = 0;
 		int r = record_get(s, key, &rec, &rev, &err);
 		if (r == -ENOENT)
-			return ecs_fail(c, "ResourceNotFoundException", "The specified log stream does not exist.");
+			return ecs_fail(c, "ResourceNotFoundException",
+					"The specified log stream does not exist.");
 		if (r < 0)
 			return ecs_internal(c, err);
 		*ret_epoch = rec_epoch(rec);
@@ -219,15 +220,16 @@ static int write_target(struct ecs_call *c, const char *group, const char *sn, j
 		json_t *former = json_object_get(next, "berthFormer");
 		if (!json_is_array(former))
 			json_object_set_new(next, "berthFormer", former = json_array());
-		json_array_append_new(former, json_pack("{s:s,s:I}", "replica", owner, "epoch", (json_int_t)*ret_epoch));
+		json_array_append_new(
+		    former, json_pack("{s:s,s:I}", "replica", owner, "epoch", (json_int_t)*ret_epoch));
 		json_object_set_new(next, "berthReplica", json_string(s->replica_id));
 		json_object_set_new(next, "berthEpoch", json_integer(*ret_epoch + 1));
 		bool ok = false;
 		if (record_cas(s, key, next, rev, &ok, &err) < 0)
 			return ecs_internal(c, err);
 		if (ok) {
-			log_fields(LOG_LEVEL_INFO, "log stream taken over from a replica that is gone", "group", group,
-				   "stream", sn, "replica", owner, NULL);
+			log_fields(LOG_LEVEL_INFO, "log stream taken over from a replica that is gone",
+				   "group", group, "stream", sn, "replica", owner, NULL);
 			*ret_epoch += 1;
 			return 0;
 		}
@@ -293,12 +295,15 @@ static void stats_merge(json_t *into, json_t *v)
 		if (!y) {
 			json_object_set(into, k, x);
 		} else if (streq(k, "storedBytes")) {
-			json_object_set_new(into, k, json_integer(json_integer_value(y) + json_integer_value(x)));
+			json_object_set_new(into, k,
+					    json_integer(json_integer_value(y) + json_integer_value(x)));
 		} else if (streq(k, "uploadSequenceToken")) {
-			if (strtoull(json_string_value(x), NULL, 10) > strtoull(json_string_value(y), NULL, 10))
+			if (strtoull(json_string_value(x) ?: "0", NULL, 10) >
+			    strtoull(json_string_value(y) ?: "0", NULL, 10))
 				json_object_set(into, k, x);
-		} else if (json_is_integer(x) && (streq(k, "firstEventTimestamp") ? json_integer_value(x) < json_integer_value(y)
-										   : json_integer_value(x) > json_integer_value(y))) {
+		} else if (json_is_integer(x) && (streq(k, "firstEventTimestamp")
+						      ? json_integer_value(x) < json_integer_value(y)
+						      : json_integer_value(x) > json_integer_value(y))) {
 			json_object_set(into, k, x);
 		}
 	}
@@ -323,7 +328,8 @@ static json_t *local_stats(struct server *s, const char *group, const char *name
 		}
 		json_object_set_new(v, "uploadSequenceToken",
 				    json_sprintf("%llu", (unsigned long long)(((uint64_t)json_integer_value(k)
-										<< EPOCH_SHIFT) + st.next_seq)));
+									       << EPOCH_SHIFT) +
+									      st.next_seq)));
 		json_object_set_new(v, "storedBytes", json_integer((json_int_t)st.stored_bytes));
 		stats_merge(all, v);
 	}
@@ -392,8 +398,8 @@ static json_t *names_of(json_t *m)
 /* The input of a private call about the streams of epochs (by_owner's {name: [epochs]}) in group. */
 static json_t *private_in(const char *group, json_t *epochs)
 {
-	return json_pack("{s:s,s:o,s:O}", "logGroupName", group, "logStreamNames", names_of(epochs), "berthEpochs",
-			 epochs);
+	return json_pack("{s:s,s:o,s:O}", "logGroupName", group, "logStreamNames", names_of(epochs),
+			 "berthEpochs", epochs);
 }
 
 /* Statistics of the streams recs of group: {name: local_stats()}, from whichever replicas hold them
@@ -411,7 +417,8 @@ static json_t *streams_stats(struct ecs_call *c, const char *group, json_t *recs
 			logs_berth_stream_stats(&sub, in, &out);
 		} else {
 			struct ecs_call sub = { .srv = c->srv };
-			replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthLogStreamStats", in, &out);
+			replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE,
+				     "BerthLogStreamStats", in, &out);
 			free(sub.msg);
 		}
 		const char *n;
@@ -438,8 +445,10 @@ int logs_berth_stream_stats(struct ecs_call *c, json_t *in, json_t **out)
 	size_t i;
 	json_t *n;
 	json_array_foreach (names, i, n) {
-		_cleanup_json_ json_t *ks = epochs_in(json_object_get(in, "berthEpochs"), json_string_value(n));
-		json_object_set_new(m, json_string_value(n), local_stats(c->srv, group, json_string_value(n), ks));
+		_cleanup_json_ json_t *ks =
+		    epochs_in(json_object_get(in, "berthEpochs"), json_string_value(n));
+		json_object_set_new(m, json_string_value(n),
+				    local_stats(c->srv, group, json_string_value(n), ks));
 	}
 	*out = json_pack("{s:o}", "streams", m);
 	return 0;
@@ -455,7 +464,8 @@ int logs_berth_delete_files(struct ecs_call *c, json_t *in, json_t **out)
 	size_t i;
 	json_t *n;
 	json_array_foreach (names, i, n) {
-		_cleanup_json_ json_t *ks = epochs_in(json_object_get(in, "berthEpochs"), json_string_value(n));
+		_cleanup_json_ json_t *ks =
+		    epochs_in(json_object_get(in, "berthEpochs"), json_string_value(n));
 		size_t k;
 		json_t *e;
 		json_array_foreach (ks, k, e) {
@@ -830,12 +840,14 @@ int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	const char *name;
 	_cleanup_free_ char *owner = NULL, *en = NULL;
 	int64_t epoch = 0;
-	if (stream_lookup(c, in, &g, &name, &sn, NULL) < 0 || write_target(c, name, sn, in, &owner, &epoch) < 0)
+	if (stream_lookup(c, in, &g, &name, &sn, NULL) < 0 ||
+	    write_target(c, name, sn, in, &owner, &epoch) < 0)
 		return -1;
 	if (owner) { /* its events are on another replica */
 		_cleanup_json_ json_t *fwd = json_deep_copy(in);
 		json_object_set_new(fwd, "berthEpoch", json_integer(epoch));
-		return replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "PutLogEvents", fwd, out);
+		return replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "PutLogEvents", fwd,
+				    out);
 	}
 	en = epoch_name(sn, epoch);
 	json_t *events = json_object_get(in, "logEvents");
@@ -961,8 +973,8 @@ static int get_local(struct ecs_call *c, json_t *g, const char *name, const char
  * (UINT64_MAX: its end).
  */
 static int get_epoch(struct ecs_call *c, json_t *in, json_t *g, const char *name, const char *sn, json_t *e,
-		     struct logs_read *q, size_t limit, json_t **ret_events, uint64_t *ret_fwd, uint64_t *ret_back,
-		     bool *ret_cut)
+		     struct logs_read *q, size_t limit, json_t **ret_events, uint64_t *ret_fwd,
+		     uint64_t *ret_back, bool *ret_cut)
 {
 	const char *r = json_string_value(json_object_get(e, "replica"));
 	int64_t k = json_integer_value(json_object_get(e, "epoch"));
@@ -970,21 +982,24 @@ static int get_epoch(struct ecs_call *c, json_t *in, json_t *g, const char *name
 		_cleanup_free_ char *en = epoch_name(sn, k);
 		return get_local(c, g, name, en, q, limit, ret_events, ret_fwd, ret_back, ret_cut);
 	}
-	_cleanup_json_ json_t *sub = json_pack("{s:s,s:s,s:I,s:b,s:I}", "logGroupName", name, "logStreamName", sn,
-					       "limit", (json_int_t)limit, "startFromHead", !q->backward,
-					       "berthEpoch", (json_int_t)k);
+	_cleanup_json_ json_t *sub =
+	    json_pack("{s:s,s:s,s:I,s:b,s:I}", "logGroupName", name, "logStreamName", sn, "limit",
+		      (json_int_t)limit, "startFromHead", !q->backward, "berthEpoch", (json_int_t)k);
 	json_object_set(sub, "startTime", json_object_get(in, "startTime"));
 	json_object_set(sub, "endTime", json_object_get(in, "endTime"));
 	if (q->seq != UINT64_MAX)
-		json_object_set_new(sub, "nextToken", json_sprintf("%c/%020llu", q->backward ? 'b' : 'f',
-								   (unsigned long long)q->seq));
+		json_object_set_new(
+		    sub, "nextToken",
+		    json_sprintf("%c/%020llu", q->backward ? 'b' : 'f', (unsigned long long)q->seq));
 	_cleanup_json_ json_t *res = NULL;
 	if (replica_call(c, r, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "GetLogEvents", sub, &res) < 0)
 		return -1;
 	unsigned long long f = 0, b = 0;
 	char d;
-	if (sscanf(json_string_value(json_object_get(res, "nextForwardToken")) ?: "", "%c/%llu", &d, &f) != 2 ||
-	    sscanf(json_string_value(json_object_get(res, "nextBackwardToken")) ?: "", "%c/%llu", &d, &b) != 2)
+	if (sscanf(json_string_value(json_object_get(res, "nextForwardToken")) ?: "", "%c/%llu", &d, &f) !=
+		2 ||
+	    sscanf(json_string_value(json_object_get(res, "nextBackwardToken")) ?: "", "%c/%llu", &d, &b) !=
+		2)
 		return ecs_fail(c, "ServiceException", "replica %s answered GetLogEvents without tokens", r);
 	*ret_fwd = f, *ret_back = b;
 	*ret_cut = json_is_true(json_object_get(res, "berthCut"));
@@ -1049,7 +1064,8 @@ int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 			if (json_integer_value(json_object_get(json_array_get(eps, idx), "epoch")) == k)
 				break;
 		if (idx == n_eps)
-			return ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+			return ecs_fail(c, "InvalidParameterException",
+					"The specified nextToken is invalid.");
 		q.seq &= EPOCH_MASK;
 	}
 	json_t *events = json_array();
@@ -1080,7 +1096,8 @@ int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 				json_array_extend(events, part);
 				json_decref(part);
 			}
-			uint64_t mine = q.backward ? base + back : base + fwd, other = q.backward ? base + fwd : base + back;
+			uint64_t mine = q.backward ? base + back : base + fwd,
+				 other = q.backward ? base + fwd : base + back;
 			if (first)
 				tok_first = other;
 			tok_last = mine;
@@ -1094,7 +1111,8 @@ int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	}
 	if (first) { /* every epoch read was gone: nothing to page from */
 		json_decref(events);
-		return ecs_fail(c, "ServiceUnavailableException", "The log stream's replicas are not reachable now.");
+		return ecs_fail(c, "ServiceUnavailableException",
+				"The log stream's replicas are not reachable now.");
 	}
 	uint64_t fwd = q.backward ? tok_first : tok_last, back = q.backward ? tok_last : tok_first;
 	*out = json_pack("{s:o,s:o,s:o}", "events", events, "nextForwardToken",
@@ -1351,7 +1369,8 @@ int logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out)
 				logs_stream_stat(c->srv->logs, name, en, &st, NULL);
 				f.time_ordered = st.time_ordered;
 				f.base = (uint64_t)json_integer_value(e) << EPOCH_SHIFT;
-				if (logs_read_stream(c->srv->logs, name, en, &q, fscan_one, &f, NULL, &err) < 0) {
+				if (logs_read_stream(c->srv->logs, name, en, &q, fscan_one, &f, NULL, &err) <
+				    0) {
 					r = ecs_internal(c, err);
 					break;
 				}
@@ -1447,10 +1466,11 @@ static int ingest_batch(struct ecs_call *c, json_t *in, const char *group, const
 								b->ev[i].message, b->ev[i].len, "offset",
 								(json_int_t)b->offsets[i]));
 		_cleanup_json_ json_t *fwd =
-		    json_pack("{s:s,s:s,s:b,s:I,s:O,s:I}", "logGroupName", group, "logStreamName", stream, "createGroup",
-			      create, "end", (json_int_t)end, "events", events, "berthEpoch", (json_int_t)epoch);
-		if (replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthAgentLogEvents", fwd, &out) <
-		    0)
+		    json_pack("{s:s,s:s,s:b,s:I,s:O,s:I}", "logGroupName", group, "logStreamName", stream,
+			      "createGroup", create, "end", (json_int_t)end, "events", events, "berthEpoch",
+			      (json_int_t)epoch);
+		if (replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthAgentLogEvents",
+				 fwd, &out) < 0)
 			return -1;
 		*ret_token = (uint64_t)json_integer_value(json_object_get(out, "token"));
 		*ret_taken = (size_t)json_integer_value(json_object_get(out, "taken"));
@@ -1528,8 +1548,8 @@ int logs_berth_agent_events(struct ecs_call *c, json_t *in, json_t **out)
 		return ecs_fail(c, "InvalidParameterException", "%s", bad);
 	uint64_t token = 0;
 	size_t taken = 0;
-	if (ingest_batch(c, in, group, stream, json_is_true(json_object_get(in, "createGroup")), &b, (uint64_t)end,
-			 &token, &taken) < 0)
+	if (ingest_batch(c, in, group, stream, json_is_true(json_object_get(in, "createGroup")), &b,
+			 (uint64_t)end, &token, &taken) < 0)
 		return -1;
 	*out = json_pack("{s:I,s:I}", "token", (json_int_t)token, "taken", (json_int_t)taken);
 	return 0;
@@ -1563,10 +1583,11 @@ static void sweep_once(struct server *s)
 				_cleanup_error_ struct berth_error *err = NULL;
 				if (logs_stream_expire(s->logs, name, en, before, &freed, &err) < 0) {
 					_cleanup_free_ char *m = berth_error_string(err);
-					log_fields(LOG_LEVEL_WARN, "log retention failed", "group", name, "stream", en,
-						   "error", m, NULL);
+					log_fields(LOG_LEVEL_WARN, "log retention failed", "group", name,
+						   "stream", en, "error", m, NULL);
 				} else if (freed) {
-					log_fields(LOG_LEVEL_DEBUG, "log retention", "group", name, "stream", en, NULL);
+					log_fields(LOG_LEVEL_DEBUG, "log retention", "group", name, "stream",
+						   en, NULL);
 				}
 			}
 		}

@@ -27,8 +27,8 @@
 
 #define REPLICAS_PREFIX "/berth/replicas/"
 /* Idle connections kept per (replica, endpoint, service), and in all. */
-#define POOL_PER_PEER 4
-#define POOL_MAX      32
+#define POOL_PER_PEER   4
+#define POOL_MAX        32
 
 struct replica_conn {
 	char *key; /* id \n endpoint \n service \n prefix */

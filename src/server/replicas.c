@@ -38,6 +38,17 @@ struct replica_conn {
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Close and free a list of pooled connections. */
+static void conns_free(struct replica_conn *p)
+{
+	for (struct replica_conn *n; p; p = n) {
+		n = p->next;
+		aws_client_free(p->cl);
+		free(p->key);
+		free(p);
+	}
+}
+
 /* Register (a new lease and the key) when we have no lease. Under s->replicas_lock. */
 static int register_locked(struct server *s, struct berth_error **err)
 {
@@ -145,12 +156,7 @@ void replicas_stop(struct server *s)
 	struct replica_conn *p = s->replica_pool;
 	s->replica_pool = NULL;
 	pthread_mutex_unlock(&pool_lock);
-	for (struct replica_conn *n; p; p = n) {
-		n = p->next;
-		aws_client_free(p->cl);
-		free(p->key);
-		free(p);
-	}
+	conns_free(p);
 }
 
 /* An idle client for key from the pool (taken out of it), or NULL. */
@@ -195,12 +201,7 @@ static void pool_give(struct server *s, const char *key, struct aws_client *cl)
 		pp = &(*pp)->next;
 	}
 	pthread_mutex_unlock(&pool_lock);
-	for (struct replica_conn *n; drop; drop = n) {
-		n = drop->next;
-		aws_client_free(drop->cl);
-		free(drop->key);
-		free(drop);
-	}
+	conns_free(drop);
 }
 
 bool replica_is_self(struct server *s, const char *id)

@@ -120,6 +120,9 @@ def main():
     call(s, cr, "CreateLogGroup", {"logGroupName": GROUP})
     total = SIZE_MB * 1000 * 1000
     agent_bytes, agent_s = agent_ingest(total)
+    if os.environ.get("AGENT_ONLY"):  # bench/logs.sh's BASE run: the agent path alone
+        print(json.dumps({"agent_bytes": agent_bytes, "agent_mb_s": agent_bytes / agent_s / 1e6}))
+        return
     q = multiprocessing.Queue()
     procs = [multiprocessing.Process(target=worker, args=(w, total // WORKERS, q)) for w in range(WORKERS)]
     for p in procs:

@@ -34,6 +34,7 @@
 
 #define RETRY_MS       1000
 #define MISSING_MS     5000 /* the group does not exist (yet): try again this often */
+#define SYNC_MS        1000 /* a source's acknowledged offset is flushed at least this often */
 /* Bytes of messages in one batch (the server's 4 MiB request limit is far). */
 #define BATCH_BYTES    (LOGS_MAX_BATCH_BYTES - 64 * 1024)
 #define BATCH_EVENTS   LOGS_MAX_BATCH_EVENTS
@@ -49,6 +50,7 @@ struct source {
 	json_t *st; /* {group, stream, createGroup, path, offset, sealed} */
 	int wd;     /* inotify watch, -1 */
 	int64_t retry_at; /* monotonic ms; 0: now */
+	int64_t synced_at; /* monotonic ms of the last durable save */
 	struct source *next;
 };
 
@@ -58,6 +60,7 @@ struct worker {
 	int ino, efd;
 	pthread_t thread;
 	bool running;
+	struct strbuf raw, body; /* the batch being read and built, kept */
 };
 
 struct logship {
@@ -82,10 +85,20 @@ static char *path_of(struct logship *l, const char *key, const char *ext)
 	return xasprintf("%s/%s.%s", l->dir, key, ext);
 }
 
-static int save(struct logship *l, struct source *s, struct berth_error **err)
+/*
+ * Write s's state. durable: flushed (fsync) before returning; else replaced
+ * atomically but flushed at most every SYNC_MS: an offset a machine crash
+ * takes back only resends batches the server already has, which it drops
+ * (logs_append_from), while an fsync per batch cost the shipper half its rate.
+ */
+static int save(struct logship *l, struct source *s, bool durable, struct berth_error **err)
 {
 	_cleanup_free_ char *p = path_of(l, s->key, "json");
 	_cleanup_free_ char *text = json_dumps(s->st, JSON_COMPACT);
+	int64_t now = mono_ms();
+	if (!durable && now - s->synced_at < SYNC_MS)
+		return fs_write_file_replace(p, text, strlen(text), 0600, err);
+	s->synced_at = now;
 	return fs_write_file_atomic(p, text, strlen(text), 0600, err);
 }
 
@@ -171,7 +184,7 @@ static int add(struct logship *l, const char *task_id, const json_t *def, const 
 		s->wd = -1;
 		s->next = l->sources;
 		l->sources = s;
-		r = save(l, s, err);
+		r = save(l, s, true, err);
 	}
 	if (r >= 0 && seal && !json_is_true(json_object_get(s->st, "sealed"))) {
 		_cleanup_free_ char *kept = path_of(l, key, "log");
@@ -179,7 +192,7 @@ static int add(struct logship *l, const char *task_id, const json_t *def, const 
 			r = berth_error_errno(err, "keep the log '%s' as '%s'", log_path, kept);
 		if (r >= 0) {
 			json_object_set_new(s->st, "sealed", json_true());
-			r = save(l, s, err);
+			r = save(l, s, true, err);
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
@@ -201,106 +214,128 @@ int logship_seal(struct logship *l, const char *task_id, const json_t *container
 
 /* ---- one batch ---- */
 
-/* json-file line -> event appended to the batch; false for a line without a message. */
-static bool parse_line(const char *line, size_t len, uint64_t off, struct strbuf *msg, struct strbuf *events,
-		       size_t *bytes)
+/*
+ * json-file line -> event appended to events: the message is unescaped in
+ * place after the event's header (logs_wire_begin), no copy. *bytes grows by
+ * the message's length; false (events unchanged) for a line without a message.
+ */
+static bool parse_line(const char *line, size_t len, uint64_t off, struct strbuf *events, size_t *bytes)
 {
 	int64_t ts = 0;
-	int r = logs_jsonfile_line(line, len, msg, &ts);
+	size_t start = logs_wire_begin(events), msg = start + LOGS_WIRE_EVENT_HDR;
+	int r = logs_jsonfile_append(line, len, events, &ts);
 	if (r < 0) { /* not the plain shape: the full parser decides */
 		_cleanup_json_ json_t *j = json_loadb(line, len, 0, NULL);
 		json_t *logv = json_object_get(j, "log");
-		if (!json_is_string(logv))
-			return false;
-		strbuf_reset(msg);
-		strbuf_add(msg, json_string_value(logv), json_string_length(logv));
-		struct timespec t;
-		const char *tv = json_string_value(json_object_get(j, "time"));
-		ts = tv && parse_rfc3339(tv, &t) == 0 ? (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000 : 0;
-	} else if (r == 0) {
+		if (json_is_string(logv)) {
+			strbuf_add(events, json_string_value(logv), json_string_length(logv));
+			struct timespec t;
+			const char *tv = json_string_value(json_object_get(j, "time"));
+			ts = tv && parse_rfc3339(tv, &t) == 0 ? (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000
+							      : 0;
+			r = 1;
+		}
+	}
+	size_t n = events->len - msg;
+	const char *m = events->buf + msg;
+	if (n && m[n - 1] == '\n')
+		n--;
+	if (n && m[n - 1] == '\r')
+		n--;
+	if (r != 1 || n == 0) {
+		strbuf_setlen(events, start);
 		return false;
 	}
-	size_t n = msg->len;
-	if (n && msg->buf[n - 1] == '\n')
-		n--;
-	if (n && msg->buf[n - 1] == '\r')
-		n--;
-	if (n == 0)
-		return false;
 	if (n > MAX_MESSAGE)
 		n = MAX_MESSAGE;
+	strbuf_setlen(events, msg + n);
 	if (!ts) {
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
 		ts = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 	}
-	logs_wire_add(events, off, ts, msg->buf, n);
+	logs_wire_end(events, start, off, ts);
 	*bytes += n;
 	return true;
 }
 
+/* The batch's head line (logs/wire.h), with a newline; new string. */
+static char *batch_head(const json_t *st, uint64_t end)
+{
+	_cleanup_json_ json_t *head =
+	    json_pack("{s:O,s:O,s:b,s:I}", "logGroupName", json_object_get(st, "group"), "logStreamName",
+		      json_object_get(st, "stream"), "createGroup",
+		      json_is_true(json_object_get(st, "createGroup")), "end", (json_int_t)end);
+	_cleanup_free_ char *h = json_dumps(head, JSON_COMPACT);
+	return xasprintf("%s\n", h);
+}
+
 /*
- * Read complete lines from offset into a batch body (logs/wire.h). *ret_end:
- * the offset after the last line taken (== offset: nothing new); *ret_events:
- * how many. A sealed source's unterminated last line counts as complete.
+ * Read complete lines from offset into a batch body (logs/wire.h) built in
+ * w's buffers (kept from batch to batch: no allocation, no page faults per
+ * batch). *ret_body / *ret_len: the body, valid until the next call;
+ * *ret_end: the offset after the last line taken (== offset: nothing new);
+ * *ret_events: how many. A sealed source's unterminated last line counts as
+ * complete.
  */
-static int read_batch(struct logship *l, const char *key, const json_t *st, struct strbuf *body,
-		      size_t *ret_events, uint64_t *ret_end, bool *ret_gone)
+static int read_batch(struct worker *w, const char *key, const json_t *st, const char **ret_body,
+		      size_t *ret_len, size_t *ret_events, uint64_t *ret_end, bool *ret_gone)
 {
 	uint64_t off = (uint64_t)json_integer_value(json_object_get(st, "offset"));
 	bool sealed = json_is_true(json_object_get(st, "sealed"));
-	_cleanup_free_ char *p = read_path(l, key, st);
+	_cleanup_free_ char *p = read_path(w->l, key, st);
 	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
 	*ret_gone = false;
 	*ret_end = off;
 	*ret_events = 0;
+	*ret_len = 0;
 	if (fd < 0) {
 		*ret_gone = errno == ENOENT && sealed;
 		return errno == ENOENT ? 0 : -errno;
 	}
-	_cleanup_strbuf_ struct strbuf buf = STRBUF_INIT;
+	struct strbuf *buf = &w->raw, *events = &w->body;
 	size_t want = BATCH_READ;
-	strbuf_grow(&buf, want);
-	ssize_t n = pread(fd, buf.buf, want, (off_t)off);
+	strbuf_reset(buf);
+	strbuf_grow(buf, want);
+	ssize_t n = pread(fd, buf->buf, want, (off_t)off);
 	if (n < 0)
 		return -errno;
-	strbuf_setlen(&buf, (size_t)n);
+	strbuf_setlen(buf, (size_t)n);
 	bool eof = (size_t)n < want;
-	_cleanup_strbuf_ struct strbuf events = STRBUF_INIT, msg = STRBUF_INIT;
-	strbuf_grow(&events, BATCH_BYTES + BATCH_EVENTS * 20);
+	/* the head line goes in front of the events once their end is known: room for the longest one */
+	_cleanup_free_ char *longest = batch_head(st, INT64_MAX);
+	size_t room = strlen(longest);
+	strbuf_reset(events);
+	strbuf_grow(events, room + BATCH_BYTES + BATCH_EVENTS * LOGS_WIRE_EVENT_HDR);
+	strbuf_setlen(events, room);
 	size_t bytes = 0, pos = 0, count = 0;
-	while (pos < buf.len && count < BATCH_EVENTS && bytes < BATCH_BYTES) {
-		const char *nl = memchr(buf.buf + pos, '\n', buf.len - pos);
+	while (pos < buf->len && count < BATCH_EVENTS && bytes < BATCH_BYTES) {
+		const char *nl = memchr(buf->buf + pos, '\n', buf->len - pos);
 		if (!nl && !(sealed && eof))
 			break;
-		size_t len = nl ? (size_t)(nl - buf.buf) - pos : buf.len - pos;
-		size_t before = events.len;
-		count += parse_line(buf.buf + pos, len, off + pos, &msg, &events, &bytes);
+		size_t len = nl ? (size_t)(nl - buf->buf) - pos : buf->len - pos;
+		size_t before = events->len;
+		count += parse_line(buf->buf + pos, len, off + pos, events, &bytes);
 		if (bytes > BATCH_BYTES && count > 1) { /* this line would overflow the batch: next time */
-			strbuf_setlen(&events, before);
+			strbuf_setlen(events, before);
 			count--;
 			break;
 		}
 		pos += len + (nl ? 1 : 0);
 	}
-	if (pos == 0 && buf.len == want) {
+	if (pos == 0 && buf->len == want) {
 		/* one line longer than a batch: skip it rather than stall the stream */
-		const char *nl = memchr(buf.buf, '\n', buf.len);
-		pos = nl ? (size_t)(nl - buf.buf) + 1 : buf.len;
+		const char *nl = memchr(buf->buf, '\n', buf->len);
+		pos = nl ? (size_t)(nl - buf->buf) + 1 : buf->len;
 	}
 	*ret_end = off + pos;
-	*ret_gone = sealed && eof && pos == buf.len;
+	*ret_gone = sealed && eof && pos == buf->len;
 	*ret_events = count;
-	_cleanup_json_ json_t *head =
-	    json_pack("{s:O,s:O,s:O,s:I}", "logGroupName", json_object_get(st, "group"), "logStreamName",
-		      json_object_get(st, "stream"), "createGroup", json_object_get(st, "createGroup"), "end",
-		      (json_int_t)(off + pos));
-	_cleanup_free_ char *h = json_dumps(head, JSON_COMPACT);
-	strbuf_reset(body);
-	strbuf_grow(body, strlen(h) + 1 + events.len);
-	strbuf_addstr(body, h);
-	strbuf_addch(body, '\n');
-	strbuf_add(body, events.buf, events.len);
+	_cleanup_free_ char *h = batch_head(st, off + pos);
+	size_t hl = strlen(h); /* <= room: the same keys, an end of fewer digits */
+	memcpy(events->buf + room - hl, h, hl);
+	*ret_body = events->buf + room - hl;
+	*ret_len = events->len - (room - hl);
 	return 0;
 }
 
@@ -336,12 +371,12 @@ static bool ship_one(struct logship *l, struct source *s)
 		_cleanup_free_ char *p = read_path(l, s->key, st);
 		s->wd = inotify_add_watch(l->w[s->worker].ino, p, IN_MODIFY | IN_CLOSE_WRITE);
 	}
-	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
+	const char *body = NULL;
 	uint64_t end = 0;
-	size_t count = 0;
+	size_t count = 0, len = 0;
 	bool gone = false;
 	uint64_t off = (uint64_t)json_integer_value(json_object_get(st, "offset"));
-	if (read_batch(l, s->key, st, &body, &count, &end, &gone) < 0) {
+	if (read_batch(&l->w[s->worker], s->key, st, &body, &len, &count, &end, &gone) < 0) {
 		s->retry_at = mono_ms() + RETRY_MS;
 		return false;
 	}
@@ -354,7 +389,7 @@ static bool ship_one(struct logship *l, struct source *s)
 	}
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_json_ json_t *resp = NULL;
-	int r = count ? l->cfg.send(l->cfg.userdata, s->worker, body.buf, body.len, &resp, &err) : 0;
+	int r = count ? l->cfg.send(l->cfg.userdata, s->worker, body, len, &resp, &err) : 0;
 	if (r < 0) {
 		s->retry_at = mono_ms() + (r == -ENOENT ? MISSING_MS : RETRY_MS);
 		log_fields(LOG_LEVEL_DEBUG, "log batch not delivered", "stream",
@@ -367,7 +402,7 @@ static bool ship_one(struct logship *l, struct source *s)
 			    : end;
 	pthread_mutex_lock(&l->lock);
 	json_object_set_new(s->st, "offset", json_integer((json_int_t)next));
-	save(l, s, NULL);
+	save(l, s, false, NULL);
 	pthread_mutex_unlock(&l->lock);
 	if (gone)
 		drop(l, s);
@@ -467,7 +502,9 @@ int logship_open(const struct logship_config *cfg, struct logship **ret, struct 
 	l->dir = xstrdup(cfg->dir);
 	pthread_mutex_init(&l->lock, NULL);
 	for (unsigned i = 0; i < LOGSHIP_THREADS; i++)
-		l->w[i] = (struct worker){ .l = l, .idx = i, .ino = -1, .efd = -1 };
+		l->w[i] = (struct worker){
+			.l = l, .idx = i, .ino = -1, .efd = -1, .raw = STRBUF_INIT, .body = STRBUF_INIT
+		};
 	for (unsigned i = 0; i < LOGSHIP_THREADS; i++) {
 		l->w[i].ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		l->w[i].efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -509,6 +546,8 @@ struct logship *logship_close(struct logship *l)
 			close(l->w[i].ino);
 		if (l->w[i].efd >= 0)
 			close(l->w[i].efd);
+		strbuf_release(&l->w[i].raw);
+		strbuf_release(&l->w[i].body);
 	}
 	pthread_mutex_destroy(&l->lock);
 	free(l->dir);

@@ -7,7 +7,9 @@
  * The engine keeps writing the container's json-file log (so `docker logs`
  * on the node works); the shipper tails that file and is its own disk
  * buffer: its state per container (DIR/KEY.json: group, stream, the byte
- * offset the server acknowledged) is written after every accepted batch, and
+ * offset the server acknowledged) is written after every accepted batch
+ * (flushed at most once a second: a lost update only resends batches the
+ * server drops), and
  * before the runner removes a container its log is hard-linked to DIR/KEY.log,
  * so nothing is lost while the server is unreachable, across agent restarts
  * or after the task is gone. Every event carries its byte offset and the

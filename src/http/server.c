@@ -45,6 +45,8 @@
 #define STREAM_HIGH            (256u * 1024)
 /* A streamed request body is held back (the connection suspended) beyond this. */
 #define BODY_IN_MAX            (1u << 20)
+/* A buffered body's room is allocated up front from its Content-Length up to this. */
+#define BODY_RESERVE_MAX (16u << 20)
 /* The largest body of a refused request read (and dropped) to keep the connection. */
 #define DRAIN_MAX              (256u * 1024)
 /* Beyond MHD's own count: connections being added while others close. */
@@ -880,6 +882,10 @@ static struct http_request *request_new(struct http_server *srv, struct MHD_Conn
 	uint64_t n;
 	if (cl && parse_uint64(cl, &n) == 0 && n > req->limit)
 		req->too_big = true;
+	else if (cl && !req->streamed && parse_uint64(cl, &n) == 0 && n > 0)
+		/* once, not a realloc (a copy) per doubling; capped: a client announcing a large body
+		 * gets the rest as it sends it */
+		strbuf_grow(&req->body, (size_t)MIN(n, (uint64_t)BODY_RESERVE_MAX));
 	return req;
 }
 

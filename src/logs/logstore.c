@@ -28,6 +28,8 @@
 #define FRAME_MAGIC 0x31474c42u /* "BLG1" */
 #define EV_HDR      20          /* i64 timestamp, i64 ingestion, u32 length */
 #define N_BUCKETS   1024
+#define FRAME_SPARES          4         /* frame buffers kept for appends */
+#define FRAME_SPARE_MAX       (2 << 20) /* ... when no larger than this */
 #define COMPACT_MARK "compact.done"
 /* Sealed segments holding more batches than this per segment get merged. */
 #define SMALL_BATCHES_PER_SEG 64
@@ -66,6 +68,9 @@ struct logs_store {
 	bool fsync;
 	pthread_mutex_t lock;
 	struct lstream *buckets[N_BUCKETS];
+	/* frame buffers kept between appends (a fresh 1 MiB buffer per append cost its page faults) */
+	struct strbuf *spare[FRAME_SPARES];
+	size_t n_spare;
 };
 
 /* ---- the table ---- */
@@ -141,10 +146,41 @@ struct logs_store *logs_store_close(struct logs_store *s)
 			free(st->group), free(st->name), free(st->dir);
 			free(st);
 		}
+	for (size_t i = 0; i < s->n_spare; i++) {
+		strbuf_release(s->spare[i]);
+		free(s->spare[i]);
+	}
 	pthread_mutex_destroy(&s->lock);
 	free(s->dir);
 	free(s);
 	return NULL;
+}
+
+static struct strbuf *frame_take(struct logs_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	struct strbuf *sb = s->n_spare ? s->spare[--s->n_spare] : NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (!sb) {
+		sb = xmalloc(sizeof(*sb));
+		strbuf_init(sb, 0);
+	}
+	strbuf_reset(sb);
+	return sb;
+}
+
+static void frame_give(struct logs_store *s, struct strbuf *sb)
+{
+	pthread_mutex_lock(&s->lock);
+	if (sb->alloc <= FRAME_SPARE_MAX && s->n_spare < FRAME_SPARES) {
+		s->spare[s->n_spare++] = sb;
+		sb = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (sb) {
+		strbuf_release(sb);
+		free(sb);
+	}
 }
 
 /* ---- frames ---- */
@@ -377,20 +413,31 @@ static int check_batch(const struct logs_in_event *ev, size_t n, struct berth_er
 static int append_locked(struct logs_store *s, struct lstream *st, const struct logs_in_event *ev, size_t n,
 			 int64_t ingest_ms, uint64_t token, struct berth_error **err)
 {
-	size_t total = 0;
+	size_t total = sizeof(struct frame_hdr);
 	for (size_t i = 0; i < n; i++)
-		total += ev[i].len;
-	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	strbuf_grow(&sb, sizeof(struct frame_hdr) + total + n * EV_HDR);
+		total += EV_HDR + ev[i].len;
+	struct strbuf *sb = frame_take(s);
+	strbuf_grow(sb, total);
 	struct frame_hdr h = { .count = (uint32_t)n, .ingest = ingest_ms, .token = token, .first_seq = st->next_seq };
 	for (size_t i = 0; i < n; i++) {
 		h.min_ts = i == 0 || ev[i].timestamp < h.min_ts ? ev[i].timestamp : h.min_ts;
 		h.max_ts = i == 0 || ev[i].timestamp > h.max_ts ? ev[i].timestamp : h.max_ts;
 	}
-	strbuf_add(&sb, &h, sizeof(h));
-	for (size_t i = 0; i < n; i++)
-		put_event(&sb, ev[i].timestamp, ingest_ms, ev[i].message, ev[i].len);
-	return write_frame(s, st, &sb, err);
+	char *p = sb->buf;
+	memcpy(p, &h, sizeof(h));
+	p += sizeof(h);
+	for (size_t i = 0; i < n; i++) { /* put_event's layout, filled in place */
+		uint32_t l = (uint32_t)ev[i].len;
+		memcpy(p, &ev[i].timestamp, 8);
+		memcpy(p + 8, &ingest_ms, 8);
+		memcpy(p + 16, &l, 4);
+		memcpy(p + EV_HDR, ev[i].message, l);
+		p += EV_HDR + l;
+	}
+	strbuf_setlen(sb, total);
+	int r = write_frame(s, st, sb, err);
+	frame_give(s, sb);
+	return r;
 }
 
 int logs_append(struct logs_store *s, const char *group, const char *stream, const struct logs_in_event *ev,

@@ -21,17 +21,35 @@ static uint64_t get_u64(const unsigned char *p)
 	return v;
 }
 
-void logs_wire_add(struct strbuf *sb, uint64_t offset, int64_t timestamp, const char *msg, size_t len)
+static void put_header(unsigned char *h, uint64_t offset, int64_t timestamp, size_t len)
 {
-	unsigned char h[LOGS_WIRE_EVENT_HDR];
 	put_u64(h, offset);
 	put_u64(h + 8, (uint64_t)timestamp);
 	uint32_t l = (uint32_t)len;
 	for (int i = 0; i < 4; i++)
 		h[16 + i] = (unsigned char)(l >> (8 * i));
-	strbuf_grow(sb, sizeof(h) + len);
-	strbuf_add(sb, h, sizeof(h));
-	strbuf_add(sb, msg, len);
+}
+
+void logs_wire_add(struct strbuf *sb, uint64_t offset, int64_t timestamp, const char *msg, size_t len)
+{
+	strbuf_grow(sb, LOGS_WIRE_EVENT_HDR + len);
+	put_header((unsigned char *)sb->buf + sb->len, offset, timestamp, len);
+	memcpy(sb->buf + sb->len + LOGS_WIRE_EVENT_HDR, msg, len);
+	strbuf_setlen(sb, sb->len + LOGS_WIRE_EVENT_HDR + len);
+}
+
+size_t logs_wire_begin(struct strbuf *sb)
+{
+	size_t start = sb->len;
+	strbuf_grow(sb, LOGS_WIRE_EVENT_HDR);
+	strbuf_setlen(sb, start + LOGS_WIRE_EVENT_HDR);
+	return start;
+}
+
+void logs_wire_end(struct strbuf *sb, size_t start, uint64_t offset, int64_t timestamp)
+{
+	put_header((unsigned char *)sb->buf + start, offset, timestamp,
+		   sb->len - start - LOGS_WIRE_EVENT_HDR);
 }
 
 void logs_wire_batch_done(struct logs_wire_batch *b)
@@ -105,22 +123,42 @@ static long hex4(const char *p, const char *end)
 	return v;
 }
 
-static void put_utf8(struct strbuf *sb, unsigned long cp)
+/* cp as UTF-8 at o; the byte after it. */
+static char *put_utf8(char *o, unsigned long cp)
 {
-	char b[4];
-	size_t n;
 	if (cp < 0x80) {
-		b[0] = (char)cp, n = 1;
+		*o++ = (char)cp;
 	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | cp >> 6), b[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
+		*o++ = (char)(0xc0 | cp >> 6), *o++ = (char)(0x80 | (cp & 0x3f));
 	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | cp >> 12), b[1] = (char)(0x80 | ((cp >> 6) & 0x3f)),
-		b[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
+		*o++ = (char)(0xe0 | cp >> 12), *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
 	} else {
-		b[0] = (char)(0xf0 | cp >> 18), b[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
+		*o++ = (char)(0xf0 | cp >> 18), *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f)), *o++ = (char)(0x80 | (cp & 0x3f));
 	}
-	strbuf_add(sb, b, n);
+	return o;
+}
+
+/*
+ * The first '"' or '\\' in [p, end), end when none: eight bytes at a time
+ * (the per-line cost of the shipper: a log line's escapes made it call memchr
+ * twice per escape).
+ */
+static const char *find_special(const char *p, const char *end)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	while (end - p >= 8) {
+		uint64_t x;
+		memcpy(&x, p, 8);
+		uint64_t a = x ^ (ones * '"'), b = x ^ (ones * '\\');
+		if (((a - ones) & ~a & highs) | ((b - ones) & ~b & highs))
+			break; /* one of these eight: the byte loop finds which */
+		p += 8;
+	}
+	while (p < end && *p != '"' && *p != '\\')
+		p++;
+	return p;
 }
 
 /*
@@ -129,24 +167,27 @@ static void put_utf8(struct strbuf *sb, unsigned long cp)
  */
 static int read_string(const char **pp, const char *end, struct strbuf *out)
 {
-	const char *p = *pp, *q = NULL;
+	const char *p = *pp;
+	char *o = NULL;
+	if (out) { /* unescaping never lengthens: room for the rest of the line is enough */
+		strbuf_grow(out, (size_t)(end - p));
+		o = out->buf + out->len;
+	}
 	for (;;) {
-		/* the run up to the next quote or backslash, found with memchr (the per-line cost); the quote
-		 * found stays valid until an escape takes us past it (\" ), so a long string is scanned once
-		 */
-		if (!q || q < p)
-			q = memchr(p, '"', (size_t)(end - p));
-		if (!q)
+		/* raw control characters pass (JSON forbids them; the engine never writes them, and
+		 * shipping beats dropping the line) */
+		const char *stop = find_special(p, end);
+		if (stop == end)
 			return -1;
-		const char *bs = memchr(p, '\\', (size_t)(q - p));
-		const char *stop =
-		    bs ? bs : q; /* raw control characters pass (JSON forbids them; the engine
-				     never writes them, and shipping beats dropping the line) */
-		if (out)
-			strbuf_add(out, p, (size_t)(stop - p));
+		if (o) {
+			memcpy(o, p, (size_t)(stop - p));
+			o += stop - p;
+		}
 		p = stop;
 		if (*p == '"') {
 			*pp = p + 1;
+			if (out)
+				strbuf_setlen(out, (size_t)(o - out->buf));
 			return 0;
 		}
 		if (++p >= end)
@@ -175,14 +216,14 @@ static int read_string(const char **pp, const char *end, struct strbuf *out)
 			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
 				return -1;
 			}
-			if (out)
-				put_utf8(out, (unsigned long)cp);
+			if (o)
+				o = put_utf8(o, (unsigned long)cp);
 			continue;
 		}
 		default: return -1;
 		}
-		if (out)
-			strbuf_addch(out, r);
+		if (o)
+			*o++ = r;
 	}
 }
 
@@ -254,12 +295,11 @@ static int parse_time(const char *s, size_t n, int64_t *ret)
 	return 0;
 }
 
-int logs_jsonfile_line(const char *line, size_t len, struct strbuf *msg, int64_t *ret_ts)
+static int jsonfile_append(const char *line, size_t len, struct strbuf *msg, int64_t *ret_ts)
 {
 	const char *p = line, *end = line + len;
 	bool have_log = false;
 	*ret_ts = 0;
-	strbuf_reset(msg);
 	p = skip_ws(p, end);
 	if (p >= end || *p++ != '{')
 		return -1;
@@ -308,4 +348,19 @@ int logs_jsonfile_line(const char *line, size_t len, struct strbuf *msg, int64_t
 	if (skip_ws(p, end) != end)
 		return -1;
 	return have_log ? 1 : 0;
+}
+
+int logs_jsonfile_append(const char *line, size_t len, struct strbuf *msg, int64_t *ret_ts)
+{
+	size_t start = msg->len;
+	int r = jsonfile_append(line, len, msg, ret_ts);
+	if (r != 1)
+		strbuf_setlen(msg, start);
+	return r;
+}
+
+int logs_jsonfile_line(const char *line, size_t len, struct strbuf *msg, int64_t *ret_ts)
+{
+	strbuf_reset(msg);
+	return logs_jsonfile_append(line, len, msg, ret_ts);
 }

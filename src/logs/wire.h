@@ -28,6 +28,15 @@
 
 /* Append one event (len <= UINT32_MAX) to a body being built. */
 void logs_wire_add(struct strbuf *sb, uint64_t offset, int64_t timestamp, const char *msg, size_t len);
+/*
+ * The same without copying a message built elsewhere: logs_wire_begin
+ * reserves an event's header and returns where it starts; the caller
+ * appends the message to sb (e.g. logs_jsonfile_append), trims it as it
+ * likes, then logs_wire_end fills the header (the message is what lies past
+ * the header up to sb->len).
+ */
+size_t logs_wire_begin(struct strbuf *sb);
+void logs_wire_end(struct strbuf *sb, size_t start, uint64_t offset, int64_t timestamp);
 
 struct logs_wire_batch {
 	const char *head; /* the first line (JSON text, not NUL-terminated) */
@@ -54,5 +63,7 @@ void logs_wire_batch_done(struct logs_wire_batch *b);
  * bytes...): the caller falls back to a full JSON parser.
  */
 int logs_jsonfile_line(const char *line, size_t len, struct strbuf *msg, int64_t *ret_ts);
+/* The same appending the message to msg (left as it was unless 1 is returned). */
+int logs_jsonfile_append(const char *line, size_t len, struct strbuf *msg, int64_t *ret_ts);
 
 #endif

@@ -54,6 +54,7 @@ struct server {
 	pthread_cond_t replicas_cond;
 	pthread_t replicas_thread;
 	bool replicas_running, replicas_stop;
+	struct replica_conn *replica_pool; /* idle connections to other replicas (replica_call) */
 	/* identity (same on every replica) */
 	char *account, *access_key, *secret, *join_secret, *ca_pem, *ca_key_pem;
 	int lost_node_timeout; /* seconds */
@@ -494,6 +495,8 @@ void replicas_stop(struct server *s);
 int64_t replica_lease(struct server *s);
 /* id is NULL (data from before replicas were named) or this replica. */
 bool replica_is_self(struct server *s, const char *id);
+/* 1: replica id's registration is alive (its lease holds), 0: gone, < 0: the store failed. */
+int replica_registered(struct server *s, const char *id, struct berth_error **err);
 /*
  * Call op (awsJson1_1: target_prefix, SigV4 service) on replica id with in
  * plus "berthLocal": true; *out its answer. Its API error becomes c's error;

@@ -140,6 +140,104 @@ static char *remote_owner(struct server *s, json_t *rec)
 	return replica_is_self(s, o) ? NULL : xstrdup(o);
 }
 
+/* ---- epochs: a stream's events by owner (docs/logs.md "Owner failover") ---- */
+
+/* A global sequence number (tokens, eventId) is the epoch << EPOCH_SHIFT | the epoch's own number. */
+#define EPOCH_SHIFT 40
+#define EPOCH_MASK  ((UINT64_C(1) << EPOCH_SHIFT) - 1)
+
+static int64_t rec_epoch(json_t *rec)
+{
+	json_t *e = json_object_get(rec, "berthEpoch");
+	return json_is_integer(e) ? json_integer_value(e) : 0;
+}
+
+/* The name under which a replica's logstore keeps epoch k of stream sn: sn, then "sn:k" (':' is not in
+ * stream names). New string. */
+static char *epoch_name(const char *sn, int64_t k)
+{
+	return k ? xasprintf("%s:%lld", sn, (long long)k) : xstrdup(sn);
+}
+
+/* Every epoch of a stream record, oldest first: [{"replica": id or null, "epoch": k}]. New array. */
+static json_t *rec_epochs(json_t *rec)
+{
+	json_t *a = json_array();
+	size_t i;
+	json_t *x;
+	json_array_foreach (json_object_get(rec, "berthFormer"), i, x)
+		json_array_append(a, x);
+	json_array_append_new(a, json_pack("{s:O?,s:I}", "replica", json_object_get(rec, "berthReplica"),
+					   "epoch", (json_int_t)rec_epoch(rec)));
+	return a;
+}
+
+/* The epochs of stream sn named in m ({name: [k...]}, a private call's "berthEpochs"); [0] without. */
+static json_t *epochs_in(json_t *m, const char *sn)
+{
+	json_t *ks = json_object_get(m, sn);
+	return json_is_array(ks) ? json_incref(ks) : json_pack("[i]", 0);
+}
+
+/*
+ * Where stream sn's events are to be written (ingest): *ret_owner the replica (new string), NULL when
+ * here, and then *ret_epoch the epoch to append to. An owner whose registration is gone (its lease
+ * expired: down for longer than the lease, or for good) loses the stream: this replica takes it over
+ * by compare-and-swap on the record (the owner's epoch joins berthFormer, a new epoch starts here), so
+ * two replicas racing agree on one new owner. With c->local (a peer forwarded the write) it is here,
+ * in the epoch the peer names (in's berthEpoch) or the record's.
+ */
+static int write_target(struct ecs_call *c, const char *group, const char *sn, json_t *in, char **ret_owner,
+			int64_t *ret_epoch)
+{
+	struct server *s = c->srv;
+	_cleanup_free_ char *key = stream_key(group, sn);
+	*ret_owner = NULL;
+	for (int attempt = 0; attempt < 4; attempt++) {
+		_cleanup_json_ json_t *rec = NULL;
+		_cleanup_error_ struct berth_error *err = NULL;
+		int64_t rev = 0;
+		int r = record_get(s, key, &rec, &rev, &err);
+		if (r == -ENOENT)
+			return ecs_fail(c, "ResourceNotFoundException",
+					"The specified log stream does not exist.");
+		if (r < 0)
+			return ecs_internal(c, err);
+		*ret_epoch = rec_epoch(rec);
+		json_t *e = json_object_get(in, "berthEpoch");
+		if (c->local && json_is_integer(e))
+			*ret_epoch = json_integer_value(e);
+		_cleanup_free_ char *owner = c->local ? NULL : remote_owner(s, rec);
+		if (!owner)
+			return 0;
+		if ((r = replica_registered(s, owner, &err)) < 0)
+			return ecs_internal(c, err);
+		if (r > 0) {
+			*ret_owner = TAKE_PTR(owner);
+			return 0;
+		}
+		_cleanup_json_ json_t *next = json_deep_copy(rec);
+		json_t *former = json_object_get(next, "berthFormer");
+		if (!json_is_array(former))
+			json_object_set_new(next, "berthFormer", former = json_array());
+		json_array_append_new(
+		    former, json_pack("{s:s,s:I}", "replica", owner, "epoch", (json_int_t)*ret_epoch));
+		json_object_set_new(next, "berthReplica", json_string(s->replica_id));
+		json_object_set_new(next, "berthEpoch", json_integer(*ret_epoch + 1));
+		bool ok = false;
+		if (record_cas(s, key, next, rev, &ok, &err) < 0)
+			return ecs_internal(c, err);
+		if (ok) {
+			log_fields(LOG_LEVEL_INFO, "log stream taken over from a replica that is gone",
+				   "group", group, "stream", sn, "replica", owner, NULL);
+			*ret_epoch += 1;
+			return 0;
+		}
+		/* another replica changed the record first (took it over too): read it again */
+	}
+	return ecs_fail(c, "ServiceUnavailableException", "The log stream's owner is changing; try again.");
+}
+
 static int stream_exists(struct ecs_call *c, const char *group, const char *stream, char **ret_owner)
 {
 	if (!stream_name_ok(stream))
@@ -187,21 +285,55 @@ static int stream_create(struct server *s, const char *group, const char *name, 
 	return record_cas(s, key, st, 0, ok, err);
 }
 
-/* A stream's event statistics held here, as DescribeLogStreams' fields. */
-static json_t *local_stats(struct server *s, const char *group, const char *name)
+/* Fold statistics v (DescribeLogStreams' fields of one stream) into into: the union of both. */
+static void stats_merge(json_t *into, json_t *v)
 {
-	json_t *v = json_object();
-	struct logs_stream_stat st;
-	if (logs_stream_stat(s->logs, group, name, &st, NULL) < 0)
-		return v;
-	if (st.last_ingest) {
-		json_object_set_new(v, "firstEventTimestamp", json_integer(st.first_ts));
-		json_object_set_new(v, "lastEventTimestamp", json_integer(st.last_ts));
-		json_object_set_new(v, "lastIngestionTime", json_integer(st.last_ingest));
+	const char *k;
+	json_t *x;
+	json_object_foreach (v, k, x) {
+		json_t *y = json_object_get(into, k);
+		if (!y) {
+			json_object_set(into, k, x);
+		} else if (streq(k, "storedBytes")) {
+			json_object_set_new(into, k,
+					    json_integer(json_integer_value(y) + json_integer_value(x)));
+		} else if (streq(k, "uploadSequenceToken")) {
+			if (strtoull(json_string_value(x) ?: "0", NULL, 10) >
+			    strtoull(json_string_value(y) ?: "0", NULL, 10))
+				json_object_set(into, k, x);
+		} else if (json_is_integer(x) && (streq(k, "firstEventTimestamp")
+						      ? json_integer_value(x) < json_integer_value(y)
+						      : json_integer_value(x) > json_integer_value(y))) {
+			json_object_set(into, k, x);
+		}
 	}
-	json_object_set_new(v, "uploadSequenceToken", json_sprintf("%llu", (unsigned long long)st.next_seq));
-	json_object_set_new(v, "storedBytes", json_integer((json_int_t)st.stored_bytes));
-	return v;
+}
+
+/* A stream's event statistics held here (its epochs ks), as DescribeLogStreams' fields. */
+static json_t *local_stats(struct server *s, const char *group, const char *name, json_t *ks)
+{
+	json_t *all = json_object();
+	size_t i;
+	json_t *k;
+	json_array_foreach (ks, i, k) {
+		_cleanup_free_ char *en = epoch_name(name, json_integer_value(k));
+		struct logs_stream_stat st;
+		if (logs_stream_stat(s->logs, group, en, &st, NULL) < 0)
+			continue;
+		_cleanup_json_ json_t *v = json_object();
+		if (st.last_ingest) {
+			json_object_set_new(v, "firstEventTimestamp", json_integer(st.first_ts));
+			json_object_set_new(v, "lastEventTimestamp", json_integer(st.last_ts));
+			json_object_set_new(v, "lastIngestionTime", json_integer(st.last_ingest));
+		}
+		json_object_set_new(v, "uploadSequenceToken",
+				    json_sprintf("%llu", (unsigned long long)(((uint64_t)json_integer_value(k)
+									       << EPOCH_SHIFT) +
+									      st.next_seq)));
+		json_object_set_new(v, "storedBytes", json_integer((json_int_t)st.stored_bytes));
+		stats_merge(all, v);
+	}
+	return all;
 }
 
 static int streams_of(struct server *s, const char *group, json_t **ret, struct berth_error **err)
@@ -211,54 +343,98 @@ static int streams_of(struct server *s, const char *group, json_t **ret, struct 
 }
 
 /*
- * The stream records recs (an array) grouped by the replica holding their
- * events: {"": [local names], "ID": [names], ...}; with c->local every stream counts as local.
+ * The stream records recs (an array) grouped by the replicas holding their
+ * events: {"": {name: [epochs held here]}, "ID": {name: [epochs]}, ...}; a
+ * stream whose owner changed is under each replica holding one of its epochs.
+ * With c->local (a peer asks) every stream is here, in the epochs in's
+ * "berthEpochs" names for it.
  */
-static json_t *by_owner(struct ecs_call *c, json_t *recs)
+static json_t *by_owner(struct ecs_call *c, json_t *recs, json_t *in)
 {
 	json_t *m = json_object();
+	json_t *given = c->local ? json_object_get(in, "berthEpochs") : NULL;
 	size_t i;
 	json_t *x;
 	json_array_foreach (recs, i, x) {
 		const char *sn = json_string_value(json_object_get(x, "logStreamName"));
-		_cleanup_free_ char *o = c->local ? NULL : remote_owner(c->srv, x);
-		json_t *list = json_object_get(m, o ? o : "");
-		if (!list)
-			json_object_set_new(m, o ? o : "", list = json_array());
-		if (sn)
-			json_array_append_new(list, json_string(sn));
+		if (!sn)
+			continue;
+		if (c->local) {
+			json_t *list = json_object_get(m, "");
+			if (!list)
+				json_object_set_new(m, "", list = json_object());
+			json_object_set_new(list, sn, epochs_in(given, sn));
+			continue;
+		}
+		_cleanup_json_ json_t *eps = rec_epochs(x);
+		size_t k;
+		json_t *e;
+		json_array_foreach (eps, k, e) {
+			const char *r = json_string_value(json_object_get(e, "replica"));
+			const char *o = replica_is_self(c->srv, r) ? "" : r;
+			json_t *list = json_object_get(m, o);
+			if (!list)
+				json_object_set_new(m, o, list = json_object());
+			json_t *ks = json_object_get(list, sn);
+			if (!ks)
+				json_object_set_new(list, sn, ks = json_array());
+			json_array_append(ks, json_object_get(e, "epoch"));
+		}
 	}
 	return m;
 }
 
-/* Statistics of the streams recs of group: {name: local_stats()}, from whichever replica holds them
- * (a replica that is down: its streams have none). */
+/* The names of a {name: ...} object, as an array. */
+static json_t *names_of(json_t *m)
+{
+	json_t *a = json_array();
+	const char *k;
+	json_t *v;
+	json_object_foreach (m, k, v)
+		json_array_append_new(a, json_string(k));
+	return a;
+}
+
+/* The input of a private call about the streams of epochs (by_owner's {name: [epochs]}) in group. */
+static json_t *private_in(const char *group, json_t *epochs)
+{
+	return json_pack("{s:s,s:o,s:O}", "logGroupName", group, "logStreamNames", names_of(epochs),
+			 "berthEpochs", epochs);
+}
+
+/* Statistics of the streams recs of group: {name: local_stats()}, from whichever replicas hold them
+ * (a replica that is down: its part is missing). */
 static json_t *streams_stats(struct ecs_call *c, const char *group, json_t *recs)
 {
 	json_t *stats = json_object();
-	_cleanup_json_ json_t *owners = by_owner(c, recs);
+	_cleanup_json_ json_t *owners = by_owner(c, recs, NULL);
 	const char *owner;
-	json_t *names;
-	json_object_foreach (owners, owner, names) {
-		size_t i;
-		json_t *n;
+	json_t *eps;
+	json_object_foreach (owners, owner, eps) {
+		_cleanup_json_ json_t *in = private_in(group, eps), *out = NULL;
 		if (!*owner) {
-			json_array_foreach (names, i, n)
-				json_object_set_new(stats, json_string_value(n),
-						    local_stats(c->srv, group, json_string_value(n)));
-			continue;
+			struct ecs_call sub = { .srv = c->srv, .local = true };
+			logs_berth_stream_stats(&sub, in, &out);
+		} else {
+			struct ecs_call sub = { .srv = c->srv };
+			replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE,
+				     "BerthLogStreamStats", in, &out);
+			free(sub.msg);
 		}
-		struct ecs_call sub = { .srv = c->srv };
-		_cleanup_json_ json_t *in = json_pack("{s:s,s:O}", "logGroupName", group, "logStreamNames", names);
-		_cleanup_json_ json_t *out = NULL;
-		if (replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthLogStreamStats", in, &out) == 0)
-			json_object_update(stats, json_object_get(out, "streams"));
-		free(sub.msg);
+		const char *n;
+		json_t *v;
+		json_object_foreach (json_object_get(out, "streams"), n, v) {
+			json_t *into = json_object_get(stats, n);
+			if (!into)
+				json_object_set_new(stats, n, into = json_object());
+			stats_merge(into, v);
+		}
 	}
 	return stats;
 }
 
-/* Private: {logGroupName, logStreamNames} -> {"streams": {name: statistics}} of what this replica holds. */
+/* Private: {logGroupName, logStreamNames, berthEpochs} -> {"streams": {name: statistics}} of what this
+ * replica holds. */
 int logs_berth_stream_stats(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *group;
@@ -268,13 +444,17 @@ int logs_berth_stream_stats(struct ecs_call *c, json_t *in, json_t **out)
 	json_t *m = json_object();
 	size_t i;
 	json_t *n;
-	json_array_foreach (names, i, n)
-		json_object_set_new(m, json_string_value(n), local_stats(c->srv, group, json_string_value(n)));
+	json_array_foreach (names, i, n) {
+		_cleanup_json_ json_t *ks =
+		    epochs_in(json_object_get(in, "berthEpochs"), json_string_value(n));
+		json_object_set_new(m, json_string_value(n),
+				    local_stats(c->srv, group, json_string_value(n), ks));
+	}
 	*out = json_pack("{s:o}", "streams", m);
 	return 0;
 }
 
-/* Private: {logGroupName, logStreamNames} -> remove the events this replica holds for them. */
+/* Private: {logGroupName, logStreamNames, berthEpochs} -> remove the events this replica holds for them. */
 int logs_berth_delete_files(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *group;
@@ -284,9 +464,16 @@ int logs_berth_delete_files(struct ecs_call *c, json_t *in, json_t **out)
 	size_t i;
 	json_t *n;
 	json_array_foreach (names, i, n) {
-		_cleanup_error_ struct berth_error *err = NULL;
-		if (logs_stream_delete(c->srv->logs, group, json_string_value(n), &err) < 0)
-			return ecs_internal(c, err);
+		_cleanup_json_ json_t *ks =
+		    epochs_in(json_object_get(in, "berthEpochs"), json_string_value(n));
+		size_t k;
+		json_t *e;
+		json_array_foreach (ks, k, e) {
+			_cleanup_error_ struct berth_error *err = NULL;
+			_cleanup_free_ char *en = epoch_name(json_string_value(n), json_integer_value(e));
+			if (logs_stream_delete(c->srv->logs, group, en, &err) < 0)
+				return ecs_internal(c, err);
+		}
 	}
 	*out = json_object();
 	return 0;
@@ -296,12 +483,11 @@ int logs_berth_delete_files(struct ecs_call *c, json_t *in, json_t **out)
  * files: logged). */
 static int delete_files(struct ecs_call *c, const char *group, json_t *recs)
 {
-	_cleanup_json_ json_t *owners = by_owner(c, recs);
+	_cleanup_json_ json_t *owners = by_owner(c, recs, NULL);
 	const char *owner;
-	json_t *names;
-	json_object_foreach (owners, owner, names) {
-		_cleanup_json_ json_t *in = json_pack("{s:s,s:O}", "logGroupName", group, "logStreamNames", names);
-		_cleanup_json_ json_t *out = NULL;
+	json_t *eps;
+	json_object_foreach (owners, owner, eps) {
+		_cleanup_json_ json_t *in = private_in(group, eps), *out = NULL;
 		if (!*owner) {
 			if (logs_berth_delete_files(c, in, &out) < 0)
 				return -1;
@@ -568,6 +754,8 @@ int logs_describe_log_streams(struct ecs_call *c, json_t *in, json_t **out)
 			continue;
 		v[n] = json_deep_copy(x);
 		json_object_del(v[n], "berthReplica");
+		json_object_del(v[n], "berthEpoch");
+		json_object_del(v[n], "berthFormer");
 		json_object_update(v[n++], json_object_get(stats, sn));
 	}
 	if (by_time)
@@ -650,11 +838,18 @@ int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	const char *sn;
 	_cleanup_json_ json_t *g = NULL;
 	const char *name;
-	_cleanup_free_ char *owner = NULL;
-	if (stream_lookup(c, in, &g, &name, &sn, &owner) < 0)
+	_cleanup_free_ char *owner = NULL, *en = NULL;
+	int64_t epoch = 0;
+	if (stream_lookup(c, in, &g, &name, &sn, NULL) < 0 ||
+	    write_target(c, name, sn, in, &owner, &epoch) < 0)
 		return -1;
-	if (owner) /* its events are on another replica */
-		return replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "PutLogEvents", in, out);
+	if (owner) { /* its events are on another replica */
+		_cleanup_json_ json_t *fwd = json_deep_copy(in);
+		json_object_set_new(fwd, "berthEpoch", json_integer(epoch));
+		return replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "PutLogEvents", fwd,
+				    out);
+	}
+	en = epoch_name(sn, epoch);
 	json_t *events = json_object_get(in, "logEvents");
 	if (!events || json_array_size(events) == 0)
 		return ecs_fail(c, "InvalidParameterException", "logEvents can not be empty.");
@@ -679,7 +874,7 @@ int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
 		json_object_set_new(rej, "tooNewLogEventStartIndex", json_integer((json_int_t)hi));
 	_cleanup_error_ struct berth_error *err = NULL;
 	uint64_t first = 0, next;
-	if (hi > lo && logs_append(c->srv->logs, name, sn, b.ev + lo, hi - lo, now, 0, &first, &err) < 0) {
+	if (hi > lo && logs_append(c->srv->logs, name, en, b.ev + lo, hi - lo, now, 0, &first, &err) < 0) {
 		json_decref(rej);
 		return ecs_internal(c, err);
 	}
@@ -687,9 +882,10 @@ int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
 		next = first + (hi - lo);
 	} else {
 		struct logs_stream_stat st = { 0 };
-		logs_stream_stat(c->srv->logs, name, sn, &st, NULL);
+		logs_stream_stat(c->srv->logs, name, en, &st, NULL);
 		next = st.next_seq;
 	}
+	next += (uint64_t)epoch << EPOCH_SHIFT;
 	*out = json_pack("{s:o}", "nextSequenceToken", json_sprintf("%llu", (unsigned long long)next));
 	if (json_object_size(rej))
 		json_object_set_new(*out, "rejectedLogEventsInfo", rej);
@@ -702,6 +898,7 @@ int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
 
 struct collect {
 	json_t *events;
+	bool cut; /* stopped by limit or bytes */
 	size_t limit, bytes;
 	uint64_t lo, hi; /* lowest and highest seq taken */
 	const char *stream; /* FilterLogEvents: set on events */
@@ -710,8 +907,10 @@ struct collect {
 static int collect_one(void *ud, const struct logs_event *ev)
 {
 	struct collect *c = ud;
-	if (json_array_size(c->events) >= c->limit || c->bytes + ev->len > MAX_ANSWER_BYTES)
+	if (json_array_size(c->events) >= c->limit || c->bytes + ev->len > MAX_ANSWER_BYTES) {
+		c->cut = true;
 		return 2;
+	}
 	json_array_append_new(c->events, json_pack("{s:I,s:s%,s:I}", "timestamp", (json_int_t)ev->timestamp,
 						   "message", ev->message, ev->len, "ingestionTime",
 						   (json_int_t)ev->ingestion));
@@ -732,19 +931,96 @@ static int time_args(struct ecs_call *c, json_t *in, struct logs_read *q)
 	return 0;
 }
 
+/*
+ * One epoch's part of a GetLogEvents read held here (store name en): events (oldest first) into *ret_events,
+ * the epoch's own sequence numbers of the next forward and backward reads, *ret_cut when the limit or
+ * the answer's size stopped the read (else the epoch has nothing more that way).
+ */
+static int get_local(struct ecs_call *c, json_t *g, const char *name, const char *en, struct logs_read *q,
+		     size_t limit, json_t **ret_events, uint64_t *ret_fwd, uint64_t *ret_back, bool *ret_cut)
+{
+	struct collect col = { .events = json_array(), .limit = limit };
+	q->expired_before = expired_before(c->srv, g);
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (logs_read_stream(c->srv->logs, name, en, q, collect_one, &col, NULL, &err) < 0) {
+		json_decref(col.events);
+		return ecs_internal(c, err);
+	}
+	size_t n = json_array_size(col.events);
+	if (q->backward) { /* newest first from the store; the answer is oldest first */
+		for (size_t i = 0; i < n / 2; i++) {
+			json_t *a = json_incref(json_array_get(col.events, i));
+			json_array_set(col.events, i, json_array_get(col.events, n - 1 - i));
+			json_array_set_new(col.events, n - 1 - i, a);
+		}
+	}
+	uint64_t at = q->seq;
+	if (at == UINT64_MAX) { /* from the end without a token: the end is where the stream is now */
+		struct logs_stream_stat st = { 0 };
+		logs_stream_stat(c->srv->logs, name, en, &st, NULL);
+		at = st.next_seq;
+	}
+	*ret_fwd = n ? col.hi + 1 : at;
+	*ret_back = n ? col.lo : at;
+	*ret_cut = col.cut;
+	*ret_events = col.events;
+	return 0;
+}
+
+/*
+ * Epoch e ({replica, epoch}) of stream sn: get_local here, else GetLogEvents on its replica with
+ * "berthEpoch" (the epoch's own tokens; "berthCut"). local: q->seq in the epoch's numbering
+ * (UINT64_MAX: its end).
+ */
+static int get_epoch(struct ecs_call *c, json_t *in, json_t *g, const char *name, const char *sn, json_t *e,
+		     struct logs_read *q, size_t limit, json_t **ret_events, uint64_t *ret_fwd,
+		     uint64_t *ret_back, bool *ret_cut)
+{
+	const char *r = json_string_value(json_object_get(e, "replica"));
+	int64_t k = json_integer_value(json_object_get(e, "epoch"));
+	if (replica_is_self(c->srv, r)) {
+		_cleanup_free_ char *en = epoch_name(sn, k);
+		return get_local(c, g, name, en, q, limit, ret_events, ret_fwd, ret_back, ret_cut);
+	}
+	_cleanup_json_ json_t *sub =
+	    json_pack("{s:s,s:s,s:I,s:b,s:I}", "logGroupName", name, "logStreamName", sn, "limit",
+		      (json_int_t)limit, "startFromHead", !q->backward, "berthEpoch", (json_int_t)k);
+	json_object_set(sub, "startTime", json_object_get(in, "startTime"));
+	json_object_set(sub, "endTime", json_object_get(in, "endTime"));
+	if (q->seq != UINT64_MAX)
+		json_object_set_new(
+		    sub, "nextToken",
+		    json_sprintf("%c/%020llu", q->backward ? 'b' : 'f', (unsigned long long)q->seq));
+	_cleanup_json_ json_t *res = NULL;
+	if (replica_call(c, r, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "GetLogEvents", sub, &res) < 0)
+		return -1;
+	unsigned long long f = 0, b = 0;
+	char d;
+	if (sscanf(json_string_value(json_object_get(res, "nextForwardToken")) ?: "", "%c/%llu", &d, &f) !=
+		2 ||
+	    sscanf(json_string_value(json_object_get(res, "nextBackwardToken")) ?: "", "%c/%llu", &d, &b) !=
+		2)
+		return ecs_fail(c, "ServiceException", "replica %s answered GetLogEvents without tokens", r);
+	*ret_fwd = f, *ret_back = b;
+	*ret_cut = json_is_true(json_object_get(res, "berthCut"));
+	*ret_events = json_incref(json_object_get(res, "events"));
+	if (!json_is_array(*ret_events)) {
+		json_decref(*ret_events);
+		*ret_events = json_array();
+	}
+	return 0;
+}
+
 int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *sn, *token;
 	int64_t limit = 10000;
-	_cleanup_json_ json_t *g = NULL;
+	_cleanup_json_ json_t *g = NULL, *rec = NULL;
 	const char *name;
 	struct logs_read q = { 0 };
-	_cleanup_free_ char *owner = NULL;
 	if (ecs_str(c, in, "nextToken", false, &token) < 0 || ecs_int(c, in, "limit", 1, 10000, &limit) < 0 ||
-	    time_args(c, in, &q) < 0 || stream_lookup(c, in, &g, &name, &sn, &owner) < 0)
+	    time_args(c, in, &q) < 0 || stream_lookup(c, in, &g, &name, &sn, NULL) < 0)
 		return -1;
-	if (owner)
-		return replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "GetLogEvents", in, out);
 	json_t *head = json_object_get(in, "startFromHead");
 	if (head && !json_is_boolean(head))
 		return ecs_fail(c, "SerializationException", "'startFromHead': expected a boolean");
@@ -758,33 +1034,90 @@ int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 		q.backward = dir == 'b';
 		q.seq = seq;
 	}
-	q.expired_before = expired_before(c->srv, g);
-	struct collect col = { .events = json_array(), .limit = (size_t)limit };
-	uint64_t pos = 0;
+	if (c->local) { /* a peer reads one epoch held here, in the epoch's own numbering */
+		json_t *k = json_object_get(in, "berthEpoch");
+		_cleanup_free_ char *en = epoch_name(sn, json_is_integer(k) ? json_integer_value(k) : 0);
+		json_t *events;
+		uint64_t fwd, back;
+		bool cut;
+		if (get_local(c, g, name, en, &q, (size_t)limit, &events, &fwd, &back, &cut) < 0)
+			return -1;
+		*out = json_pack("{s:o,s:o,s:o,s:b}", "events", events, "nextForwardToken",
+				 json_sprintf("f/%020llu", (unsigned long long)fwd), "nextBackwardToken",
+				 json_sprintf("b/%020llu", (unsigned long long)back), "berthCut", cut);
+		return 0;
+	}
+	/*
+	 * The stream's epochs in the read's direction, from the token's (global sequence numbers:
+	 * epoch << EPOCH_SHIFT | the epoch's own), until the limit or the answer's size cuts the read. An
+	 * epoch whose replica is gone (not registered) is passed over: its events come back with it.
+	 */
+	_cleanup_free_ char *key = stream_key(name, sn);
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (logs_read_stream(c->srv->logs, name, sn, &q, collect_one, &col, &pos, &err) < 0) {
-		json_decref(col.events);
+	if (record_get(c->srv, key, &rec, NULL, &err) < 0)
 		return ecs_internal(c, err);
+	_cleanup_json_ json_t *eps = rec_epochs(rec);
+	size_t n_eps = json_array_size(eps), idx = q.backward ? n_eps - 1 : 0;
+	if (token) {
+		int64_t k = (int64_t)(q.seq >> EPOCH_SHIFT);
+		for (idx = 0; idx < n_eps; idx++)
+			if (json_integer_value(json_object_get(json_array_get(eps, idx), "epoch")) == k)
+				break;
+		if (idx == n_eps)
+			return ecs_fail(c, "InvalidParameterException",
+					"The specified nextToken is invalid.");
+		q.seq &= EPOCH_MASK;
 	}
-	size_t n = json_array_size(col.events);
-	if (q.backward) { /* newest first from the store; the answer is oldest first */
-		for (size_t i = 0; i < n / 2; i++) {
-			json_t *a = json_incref(json_array_get(col.events, i));
-			json_array_set(col.events, i, json_array_get(col.events, n - 1 - i));
-			json_array_set_new(col.events, n - 1 - i, a);
+	json_t *events = json_array();
+	bool first = true;
+	uint64_t tok_first = 0, tok_last = 0; /* forward: back from the first epoch read, fwd from the last */
+	for (;;) {
+		json_t *e = json_array_get(eps, idx), *part = NULL;
+		uint64_t base = (uint64_t)json_integer_value(json_object_get(e, "epoch")) << EPOCH_SHIFT;
+		uint64_t fwd = 0, back = 0;
+		bool cut = false;
+		size_t want = (size_t)limit - json_array_size(events);
+		int r = get_epoch(c, in, g, name, sn, e, &q, want, &part, &fwd, &back, &cut);
+		if (r < 0) {
+			const char *rid = json_string_value(json_object_get(e, "replica"));
+			bool gone = idx + 1 < n_eps && rid && replica_registered(c->srv, rid, NULL) == 0;
+			if (!gone) {
+				json_decref(events);
+				return -1;
+			}
+			free(c->msg), c->msg = NULL; /* a former owner gone: its part is skipped */
+			c->type = NULL, c->status = 0;
+		} else {
+			if (q.backward) { /* an older epoch's events go first */
+				json_array_extend(part, events);
+				json_decref(events);
+				events = part;
+			} else {
+				json_array_extend(events, part);
+				json_decref(part);
+			}
+			uint64_t mine = q.backward ? base + back : base + fwd,
+				 other = q.backward ? base + fwd : base + back;
+			if (first)
+				tok_first = other;
+			tok_last = mine;
+			first = false;
 		}
+		bool more = q.backward ? idx > 0 : idx + 1 < n_eps;
+		if (cut || !more || json_array_size(events) >= (size_t)limit)
+			break;
+		idx = q.backward ? idx - 1 : idx + 1;
+		q.seq = q.backward ? UINT64_MAX : 0;
 	}
-	uint64_t at = q.seq;
-	if (at == UINT64_MAX) { /* from the end without a token: the end is where the stream is now */
-		struct logs_stream_stat st = { 0 };
-		logs_stream_stat(c->srv->logs, name, sn, &st, NULL);
-		at = st.next_seq;
+	if (first) { /* every epoch read was gone: nothing to page from */
+		json_decref(events);
+		return ecs_fail(c, "ServiceUnavailableException",
+				"The log stream's replicas are not reachable now.");
 	}
-	uint64_t fwd = n ? col.hi + 1 : at, back = n ? col.lo : at;
-	*out = json_pack("{s:o,s:o,s:o}", "events", col.events, "nextForwardToken",
+	uint64_t fwd = q.backward ? tok_first : tok_last, back = q.backward ? tok_last : tok_first;
+	*out = json_pack("{s:o,s:o,s:o}", "events", events, "nextForwardToken",
 			 json_sprintf("f/%020llu", (unsigned long long)fwd), "nextBackwardToken",
 			 json_sprintf("b/%020llu", (unsigned long long)back));
-	(void)pos;
 	return 0;
 }
 
@@ -818,6 +1151,7 @@ struct fscan {
 	struct fkey after;
 	bool has_after;
 	const char *stream;
+	uint64_t base; /* the epoch's first global sequence number */
 	bool time_ordered;
 	struct fhit *hits;
 	size_t n, cap, limit;
@@ -850,7 +1184,7 @@ static void fscan_trim(struct fscan *f)
 static int fscan_one(void *ud, const struct logs_event *ev)
 {
 	struct fscan *f = ud;
-	struct fkey k = { ev->timestamp, f->stream, ev->seq };
+	struct fkey k = { ev->timestamp, f->stream, f->base + ev->seq };
 	if (f->has_after && fkey_cmp(&k, &f->after) <= 0)
 		return 0;
 	if (f->full && fkey_cmp(&k, &f->worst) > 0) {
@@ -925,12 +1259,13 @@ static int filter_streams(struct ecs_call *c, json_t *in, const char *group, jso
  * f's hits (kept alive in keep), its streams join searched; a replica that is down: its streams are
  * reported as not searched completely.
  */
-static void filter_remote(struct ecs_call *c, json_t *in, const char *owner, json_t *names, struct fscan *f,
+static void filter_remote(struct ecs_call *c, json_t *in, const char *owner, json_t *eps, struct fscan *f,
 			  json_t *keep, json_t *searched)
 {
-	_cleanup_json_ json_t *sub_in = json_deep_copy(in);
+	_cleanup_json_ json_t *sub_in = json_deep_copy(in), *names = names_of(eps);
 	json_object_del(sub_in, "logStreamNamePrefix");
 	json_object_set(sub_in, "logStreamNames", names);
+	json_object_set(sub_in, "berthEpochs", eps);
 	struct ecs_call sub = { .srv = c->srv };
 	json_t *res = NULL;
 	if (replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "FilterLogEvents", sub_in, &res) < 0) {
@@ -964,6 +1299,32 @@ static void filter_remote(struct ecs_call *c, json_t *in, const char *owner, jso
 	}
 }
 
+/* searched (consumed) with one entry per stream: a stream held by several replicas was searched
+ * completely when every part of it was. New array. */
+static json_t *searched_once(json_t *searched)
+{
+	_cleanup_json_ json_t *m = json_object();
+	json_t *order = json_array();
+	size_t i;
+	json_t *x;
+	json_array_foreach (searched, i, x) {
+		const char *sn = json_string_value(json_object_get(x, "logStreamName"));
+		if (!sn)
+			continue;
+		json_t *have = json_object_get(m, sn);
+		bool done = json_is_true(json_object_get(x, "searchedCompletely"));
+		if (!have) {
+			json_t *v = json_pack("{s:s,s:b}", "logStreamName", sn, "searchedCompletely", done);
+			json_object_set(m, sn, v);
+			json_array_append_new(order, v);
+		} else if (!done) {
+			json_object_set_new(have, "searchedCompletely", json_false());
+		}
+	}
+	json_decref(searched);
+	return order;
+}
+
 int logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *pattern, *token;
@@ -986,31 +1347,41 @@ int logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	if (f.has_after && f.after.ts > q.start_ms)
 		q.start_ms = f.after.ts;
 	json_t *searched = json_array();
-	_cleanup_json_ json_t *owners = by_owner(c, streams), *keep = json_array();
+	_cleanup_json_ json_t *owners = by_owner(c, streams, in), *keep = json_array();
 	const char *owner;
-	json_t *names;
-	json_object_foreach (owners, owner, names) {
+	json_t *eps;
+	json_object_foreach (owners, owner, eps) {
 		if (r < 0)
 			break;
 		if (*owner) {
-			filter_remote(c, in, owner, names, &f, keep, searched);
+			filter_remote(c, in, owner, eps, &f, keep, searched);
 			continue;
 		}
-		size_t i;
-		json_t *x;
-		json_array_foreach (names, i, x) {
-			f.stream = json_string_value(x);
-			struct logs_stream_stat st = { 0 };
-			logs_stream_stat(c->srv->logs, name, f.stream, &st, NULL);
-			f.time_ordered = st.time_ordered;
-			if (logs_read_stream(c->srv->logs, name, f.stream, &q, fscan_one, &f, NULL, &err) < 0) {
-				r = ecs_internal(c, err);
-				break;
+		const char *sn;
+		json_t *ks;
+		json_object_foreach (eps, sn, ks) {
+			f.stream = sn;
+			size_t k;
+			json_t *e;
+			json_array_foreach (ks, k, e) {
+				_cleanup_free_ char *en = epoch_name(sn, json_integer_value(e));
+				struct logs_stream_stat st = { 0 };
+				logs_stream_stat(c->srv->logs, name, en, &st, NULL);
+				f.time_ordered = st.time_ordered;
+				f.base = (uint64_t)json_integer_value(e) << EPOCH_SHIFT;
+				if (logs_read_stream(c->srv->logs, name, en, &q, fscan_one, &f, NULL, &err) <
+				    0) {
+					r = ecs_internal(c, err);
+					break;
+				}
 			}
-			json_array_append_new(searched, json_pack("{s:s,s:b}", "logStreamName", f.stream,
+			if (r < 0)
+				break;
+			json_array_append_new(searched, json_pack("{s:s,s:b}", "logStreamName", sn,
 								  "searchedCompletely", true));
 		}
 	}
+	searched = searched_once(searched);
 	logs_filter_free(filter);
 	size_t i;
 	if (r >= 0) {
@@ -1063,13 +1434,13 @@ static void agent_logs_error(struct http_request *req, unsigned status, const ch
  * (logs_append_from) on the replica holding the stream, this one unless the stream was started on another
  * (then the batch is forwarded there). -1 with c's error.
  */
-static int ingest_batch(struct ecs_call *c, const char *group, const char *stream, bool create, struct batch_in *b,
-			uint64_t end, uint64_t *ret_token, size_t *ret_taken)
+static int ingest_batch(struct ecs_call *c, json_t *in, const char *group, const char *stream, bool create,
+			struct batch_in *b, uint64_t end, uint64_t *ret_token, size_t *ret_taken)
 {
 	struct server *s = c->srv;
 	_cleanup_error_ struct berth_error *err = NULL;
-	_cleanup_free_ char *gk = group_key(group), *sk = stream_key(group, stream);
-	_cleanup_json_ json_t *g = NULL, *rec = NULL;
+	_cleanup_free_ char *gk = group_key(group);
+	_cleanup_json_ json_t *g = NULL;
 	int r = record_get(s, gk, &g, NULL, &err);
 	bool ok;
 	if (r == -ENOENT && create) {
@@ -1081,11 +1452,12 @@ static int ingest_batch(struct ecs_call *c, const char *group, const char *strea
 		return ecs_fail(c, "ResourceNotFoundException", "The specified log group does not exist.");
 	if (r >= 0)
 		r = stream_create(s, group, stream, &ok, &err);
-	if (r >= 0)
-		r = record_get(s, sk, &rec, NULL, &err);
 	if (r < 0)
 		return ecs_internal(c, err);
-	_cleanup_free_ char *owner = c->local ? NULL : remote_owner(s, rec);
+	_cleanup_free_ char *owner = NULL, *en = NULL;
+	int64_t epoch = 0;
+	if (write_target(c, group, stream, in, &owner, &epoch) < 0)
+		return -1;
 	if (owner) {
 		_cleanup_json_ json_t *events = json_array(), *out = NULL;
 		for (size_t i = 0; i < b->n; i++)
@@ -1093,17 +1465,19 @@ static int ingest_batch(struct ecs_call *c, const char *group, const char *strea
 								(json_int_t)b->ev[i].timestamp, "message",
 								b->ev[i].message, b->ev[i].len, "offset",
 								(json_int_t)b->offsets[i]));
-		_cleanup_json_ json_t *in = json_pack("{s:s,s:s,s:b,s:I,s:O}", "logGroupName", group, "logStreamName",
-						      stream, "createGroup", create, "end", (json_int_t)end, "events",
-						      events);
-		if (replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthAgentLogEvents", in, &out) <
-		    0)
+		_cleanup_json_ json_t *fwd =
+		    json_pack("{s:s,s:s,s:b,s:I,s:O,s:I}", "logGroupName", group, "logStreamName", stream,
+			      "createGroup", create, "end", (json_int_t)end, "events", events, "berthEpoch",
+			      (json_int_t)epoch);
+		if (replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthAgentLogEvents",
+				 fwd, &out) < 0)
 			return -1;
 		*ret_token = (uint64_t)json_integer_value(json_object_get(out, "token"));
 		*ret_taken = (size_t)json_integer_value(json_object_get(out, "taken"));
 		return 0;
 	}
-	if (logs_append_from(s->logs, group, stream, b->ev, b->offsets, b->n, now_ms(), end, ret_taken, ret_token,
+	en = epoch_name(stream, epoch);
+	if (logs_append_from(s->logs, group, en, b->ev, b->offsets, b->n, now_ms(), end, ret_taken, ret_token,
 			     &err) < 0)
 		return ecs_internal(c, err);
 	return 0;
@@ -1145,7 +1519,7 @@ void logs_agent_ingest(struct server *s, struct http_request *req)
 	struct ecs_call c = { .srv = s };
 	uint64_t token = 0;
 	size_t taken = 0;
-	if (ingest_batch(&c, group, stream, json_is_true(json_object_get(in, "createGroup")), &b,
+	if (ingest_batch(&c, NULL, group, stream, json_is_true(json_object_get(in, "createGroup")), &b,
 			 (uint64_t)json_integer_value(end), &token, &taken) < 0) {
 		unsigned status = streq(c.type, "ResourceNotFoundException")     ? 404
 				  : streq(c.type, "ServiceUnavailableException") ? 503
@@ -1174,8 +1548,8 @@ int logs_berth_agent_events(struct ecs_call *c, json_t *in, json_t **out)
 		return ecs_fail(c, "InvalidParameterException", "%s", bad);
 	uint64_t token = 0;
 	size_t taken = 0;
-	if (ingest_batch(c, group, stream, json_is_true(json_object_get(in, "createGroup")), &b, (uint64_t)end,
-			 &token, &taken) < 0)
+	if (ingest_batch(c, in, group, stream, json_is_true(json_object_get(in, "createGroup")), &b,
+			 (uint64_t)end, &token, &taken) < 0)
 		return -1;
 	*out = json_pack("{s:I,s:I}", "token", (json_int_t)token, "taken", (json_int_t)taken);
 	return 0;
@@ -1198,16 +1572,23 @@ static void sweep_once(struct server *s)
 			continue;
 		size_t k;
 		json_t *st;
-		json_array_foreach (streams, k, st) {
-			const char *sn = json_string_value(json_object_get(st, "logStreamName"));
-			uint64_t freed = 0;
-			_cleanup_error_ struct berth_error *err = NULL;
-			if (logs_stream_expire(s->logs, name, sn, before, &freed, &err) < 0) {
-				_cleanup_free_ char *m = berth_error_string(err);
-				log_fields(LOG_LEVEL_WARN, "log retention failed", "group", name, "stream", sn,
-					   "error", m, NULL);
-			} else if (freed) {
-				log_fields(LOG_LEVEL_DEBUG, "log retention", "group", name, "stream", sn, NULL);
+		struct ecs_call c = { .srv = s };
+		_cleanup_json_ json_t *owners = by_owner(&c, streams, NULL);
+		const char *sn;
+		json_t *ks;
+		json_object_foreach (json_object_get(owners, ""), sn, ks) {
+			json_array_foreach (ks, k, st) { /* the epochs of the stream held here */
+				_cleanup_free_ char *en = epoch_name(sn, json_integer_value(st));
+				uint64_t freed = 0;
+				_cleanup_error_ struct berth_error *err = NULL;
+				if (logs_stream_expire(s->logs, name, en, before, &freed, &err) < 0) {
+					_cleanup_free_ char *m = berth_error_string(err);
+					log_fields(LOG_LEVEL_WARN, "log retention failed", "group", name,
+						   "stream", en, "error", m, NULL);
+				} else if (freed) {
+					log_fields(LOG_LEVEL_DEBUG, "log retention", "group", name, "stream",
+						   en, NULL);
+				}
 			}
 		}
 	}

@@ -7,7 +7,9 @@
  * segments, docs/logs.md) is reached through replica_call(): an API call
  * to that replica's endpoint, signed with the cluster's own access key and
  * marked "berthLocal" so the callee answers from what it holds and never
- * forwards again.
+ * forwards again. Those calls keep their connections: an idle client per
+ * (replica, endpoint, service) waits in a small pool for the next call (a
+ * TLS handshake per forwarded batch cost more than the batch).
  *
  * The same lease carries this replica's copies of the agents' metrics
  * (metrics.c), so they vanish with it too.
@@ -24,6 +26,28 @@
 #include "server/internal.h"
 
 #define REPLICAS_PREFIX "/berth/replicas/"
+/* Idle connections kept per (replica, endpoint, service), and in all. */
+#define POOL_PER_PEER   4
+#define POOL_MAX        32
+
+struct replica_conn {
+	char *key; /* id \n endpoint \n service \n prefix */
+	struct aws_client *cl;
+	struct replica_conn *next;
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Close and free a list of pooled connections. */
+static void conns_free(struct replica_conn *p)
+{
+	for (struct replica_conn *n; p; p = n) {
+		n = p->next;
+		aws_client_free(p->cl);
+		free(p->key);
+		free(p);
+	}
+}
 
 /* Register (a new lease and the key) when we have no lease. Under s->replicas_lock. */
 static int register_locked(struct server *s, struct berth_error **err)
@@ -128,11 +152,74 @@ void replicas_stop(struct server *s)
 	if (s->replica_lease) /* our keys (registration, metrics copies) go at once */
 		(void)store_lease_revoke(s->store, s->replica_lease, NULL);
 	s->replica_lease = 0;
+	pthread_mutex_lock(&pool_lock);
+	struct replica_conn *p = s->replica_pool;
+	s->replica_pool = NULL;
+	pthread_mutex_unlock(&pool_lock);
+	conns_free(p);
+}
+
+/* An idle client for key from the pool (taken out of it), or NULL. */
+static struct aws_client *pool_take(struct server *s, const char *key)
+{
+	struct aws_client *cl = NULL;
+	pthread_mutex_lock(&pool_lock);
+	for (struct replica_conn **pp = &s->replica_pool; *pp; pp = &(*pp)->next)
+		if (streq((*pp)->key, key)) {
+			struct replica_conn *p = *pp;
+			*pp = p->next;
+			cl = p->cl;
+			free(p->key);
+			free(p);
+			break;
+		}
+	pthread_mutex_unlock(&pool_lock);
+	return cl;
+}
+
+/* Put a client that just worked back at the pool's head (the oldest idle ones beyond the limits go). */
+static void pool_give(struct server *s, const char *key, struct aws_client *cl)
+{
+	struct replica_conn *p = xcalloc(1, sizeof(*p)), *drop = NULL;
+	p->key = xstrdup(key);
+	p->cl = cl;
+	pthread_mutex_lock(&pool_lock);
+	p->next = s->replica_pool;
+	s->replica_pool = p;
+	size_t same = 0, all = 0;
+	for (struct replica_conn **pp = &s->replica_pool; *pp;) {
+		all++;
+		same += streq((*pp)->key, key);
+		if (same > POOL_PER_PEER || all > POOL_MAX) {
+			struct replica_conn *x = *pp;
+			*pp = x->next;
+			x->next = drop;
+			drop = x;
+			all--;
+			continue;
+		}
+		pp = &(*pp)->next;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	conns_free(drop);
 }
 
 bool replica_is_self(struct server *s, const char *id)
 {
 	return !id || !s->replica_id || streq(id, s->replica_id);
+}
+
+int replica_registered(struct server *s, const char *id, struct berth_error **err)
+{
+	_cleanup_free_ char *key = xasprintf(REPLICAS_PREFIX "%s", id);
+	_cleanup_json_ json_t *rec = NULL;
+	_cleanup_error_ struct berth_error *e = NULL;
+	int r = record_get(s, key, &rec, NULL, &e);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0 && err)
+		*err = TAKE_PTR(e);
+	return r < 0 ? r : 1;
 }
 
 static int unavailable(struct ecs_call *c, const char *id)
@@ -159,13 +246,16 @@ int replica_call(struct ecs_call *c, const char *id, const char *target_prefix, 
 				  .region = s->region,
 				  .endpoint = (char *)ep,
 				  .ca_bundle = ca };
-	_cleanup_aws_client_ struct aws_client *cl = NULL;
+	_cleanup_free_ char *pkey = xasprintf("%s\n%s\n%s\n%s", id, ep, service, target_prefix);
+	_cleanup_aws_client_ struct aws_client *cl = pool_take(s, pkey);
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_json_ json_t *body = json_deep_copy(in);
 	json_object_set_new(body, "berthLocal", json_true());
-	int r = aws_client_new(&cfg, service, target_prefix, &cl, &err);
+	int r = cl ? 0 : aws_client_new(&cfg, service, target_prefix, &cl, &err);
 	if (r >= 0)
 		r = aws_client_call(cl, op, body, out, &err);
+	if (r >= 0 || r == -EREMOTEIO) /* the connection works: keep it */
+		pool_give(s, pkey, TAKE_PTR(cl));
 	if (r == -EREMOTEIO && err) { /* the replica's own answer: "<Type>: <message>" */
 		const char *colon = strstr(err->msg, ": ");
 		_cleanup_free_ char *type = colon ? xstrndup(err->msg, (size_t)(colon - err->msg)) : NULL;

@@ -3,7 +3,8 @@
 FilterLogEvents, `aws logs tail` and DescribeLogStreams for its streams (the calls go to the replica
 holding the events), a stream written through replica 1 is found by a FilterLogEvents on replica 0, a
 replica that is down makes its streams "not searched completely" (or ServiceUnavailableException) rather
-than silently empty; replica 1's /metrics and BerthDescribeMetrics show the node's tasks (the samples
+than silently empty, and once its registration is gone a write takes its stream over (owner failover:
+the stream reads whole again when the old owner is back); replica 1's /metrics and BerthDescribeMetrics show the node's tasks (the samples
 reach every replica through etcd), so the leader's autoscaler sees every node whichever replica it is.
 
 One module-scoped cluster: 2 servers on etcd, 1 node (agent at 1 s metrics).
@@ -128,15 +129,44 @@ def test_logs_and_metrics_are_cluster_wide(cluster):
                 stream: True, "via-1": False}
         p = logs(c, "get-log-events", "--log-group-name", GROUP, "--log-stream-name", "via-1", check=False)
         assert p.returncode != 0 and "ServiceUnavailableException" in p.stderr, p.stderr
+        # its registration gone, a write takes the stream over (owner failover): new events land on
+        # replica 0 and read at once; replica 1's part is passed over while it is away
+        with boto_logs(c, 0) as l0:
+            def taken_over():
+                try:
+                    l0.put_log_events(logGroupName=GROUP, logStreamName="via-1", logEvents=[
+                        {"timestamp": int(time.time() * 1000), "message": "ha line after failover"}])
+                    return True
+                except ClientError as e:
+                    assert e.response["Error"]["Code"] == "ServiceUnavailableException", e
+                    return False
+            wait_for(taken_over, 30, "replica 0 taking over replica 1's stream")
+            got = l0.get_log_events(logGroupName=GROUP, logStreamName="via-1", startFromHead=True)["events"]
+            assert [e["message"] for e in got] == ["ha line after failover"]
     finally:
         c.start_server(i=1)
-    with boto_logs(c, 0) as l0:
+    with boto_logs(c, 1) as l1:
         def readable():
             try:
-                return len(l0.get_log_events(logGroupName=GROUP, logStreamName="via-1")["events"]) == 1
+                return [e["message"] for e in l1.get_log_events(logGroupName=GROUP, logStreamName="via-1",
+                                                                 startFromHead=True)["events"]]
             except ClientError:
-                return False
-        wait_for(readable, 30, "replica 1's stream readable again")
+                return None
+        # back up: both owners' events, in order, from either replica
+        wait_for(lambda: readable() == ["ha line from replica 1", "ha line after failover"], 30,
+                 "replica 1's part of the stream readable again")
+        last = l1.get_log_events(logGroupName=GROUP, logStreamName="via-1", limit=1)
+        assert [e["message"] for e in last["events"]] == ["ha line after failover"]
+        older = l1.get_log_events(logGroupName=GROUP, logStreamName="via-1", limit=1,
+                                  nextToken=last["nextBackwardToken"])
+        assert [e["message"] for e in older["events"]] == ["ha line from replica 1"]
+        both = l1.filter_log_events(logGroupName=GROUP, logStreamNames=["via-1"], filterPattern='"ha line"')
+        assert len(both["events"]) == 2 and len({e["eventId"] for e in both["events"]}) == 2
+        assert [s["searchedCompletely"] for s in both["searchedLogStreams"]] == [True]
+        l1.put_log_events(logGroupName=GROUP, logStreamName="via-1", logEvents=[
+            {"timestamp": int(time.time() * 1000), "message": "ha line via the new owner"}])
+    with boto_logs(c, 0) as l0:
+        assert len(l0.get_log_events(logGroupName=GROUP, logStreamName="via-1", startFromHead=True)["events"]) == 3
     # deleting the group through replica 1 removes the events on both replicas
     with boto_logs(c, 1) as l1:
         l1.delete_log_group(logGroupName=GROUP)

@@ -126,12 +126,40 @@ static void test_jsonfile_lines(void **state)
 		same_as_jansson(lines[i]);
 }
 
+/* Events built in place (the shipper's way) read back as logs_wire_add's; append keeps what was there. */
+static void test_build_in_place(void **state)
+{
+	(void)state;
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT, ref = STRBUF_INIT;
+	strbuf_addstr(&sb, "{}\n");
+	strbuf_addstr(&ref, "{}\n");
+	const char *l = "{\"log\":\"a \\\"q\\\" \\u00e9 long enough to pass eight bytes\\n\",\"time\":\"2026-12-06T12:00:01Z\"}";
+	size_t start = logs_wire_begin(&sb);
+	int64_t ts = 0;
+	assert_int_equal(logs_jsonfile_append(l, strlen(l), &sb, &ts), 1);
+	assert_int_equal(ts, 1796558401000LL);
+	const char *want = "a \"q\" \xc3\xa9 long enough to pass eight bytes\n";
+	assert_int_equal(sb.len - start - LOGS_WIRE_EVENT_HDR, strlen(want));
+	assert_memory_equal(sb.buf + start + LOGS_WIRE_EVENT_HDR, want, strlen(want));
+	logs_wire_end(&sb, start, 7, ts);
+	logs_wire_add(&ref, 7, ts, want, strlen(want));
+	assert_int_equal(sb.len, ref.len);
+	assert_memory_equal(sb.buf, ref.buf, sb.len);
+	/* a declined line leaves the buffer as it was */
+	size_t before = sb.len;
+	assert_int_equal(logs_jsonfile_append("{\"log\":\"abc\\x\"}", 16, &sb, &ts), -1);
+	assert_int_equal(logs_jsonfile_append("{\"x\":\"abc\"}", 11, &sb, &ts), 0);
+	assert_int_equal(sb.len, before);
+	assert_memory_equal(sb.buf, ref.buf, sb.len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batch_round_trip),
 		cmocka_unit_test(test_batch_refusals),
 		cmocka_unit_test(test_jsonfile_lines),
+		cmocka_unit_test(test_build_in_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,7 +150,15 @@ static void exit_cleanup(struct exit_job *job)
 	int64_t t0 = now_ns();
 	if (job->orphan_pid > 0)
 		kill_orphan(e, id, job->orphan_pid, job->orphan_pidfd);
-	e->img->unmount(e->img_ctx, id, NULL);
+	/*
+	 * An --rm container is removed right after (exit_finish_locked), and the
+	 * removal unmounts it: the unmount (an overlay syncs its upper layer's
+	 * filesystem, tens of ms) is not on the way to the exit and to the
+	 * removal clients wait for. lifecycle_recover() finishes what a crash
+	 * in between leaves.
+	 */
+	if (!json_is_true(json_object_get(job->hostconfig, "AutoRemove")))
+		e->img->unmount(e->img_ctx, id, NULL);
 	network_teardown(e, id, job->hostconfig);
 	log_debug("exit %.12s: unmount+network %lld us", id, (long long)(now_ns() - t0) / 1000);
 }
@@ -480,7 +488,9 @@ void lifecycle_recover(struct engine *e)
 	for (size_t i = 0; i < e->n_cs; i++) {
 		struct container *c = e->cs[i];
 		c->engine = e;
-		if (c->state == ENGINE_REMOVING || c->state == ENGINE_DEAD) { /* killed while removing */
+		if (c->state == ENGINE_REMOVING || c->state == ENGINE_DEAD || /* killed while removing */
+		    (c->state == ENGINE_EXITED && /* or before removing an --rm container (as dockerd) */
+		     json_is_true(json_object_get(c->hostconfig, "AutoRemove")))) {
 			finish[n_finish++] = container_ref(c);
 			continue;
 		}

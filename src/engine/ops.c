@@ -342,7 +342,7 @@ static void *remove_thread(void *arg)
 
 void ops_remove_async(struct engine *e, struct container *c)
 {
-	engine_spawn_thread(remove_thread, container_ref(c));
+	engine_spawn_thread(e, remove_thread, container_ref(c));
 }
 
 int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_condition cond,

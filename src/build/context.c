@@ -403,7 +403,8 @@ static int extract_entry(struct extractor *x, struct archive *a, struct archive_
 	}
 }
 
-static int extract_tar(int fd, int rootfd, struct pre_digest **ret_pre, size_t *ret_n_pre, struct berth_error **err)
+static int extract_tar(int fd, int rootfd, struct pre_digest **ret_pre, size_t *ret_n_pre,
+		       struct berth_error **err)
 {
 	struct archive *a = archive_read_new();
 	archive_read_support_filter_all(a);

@@ -125,7 +125,8 @@ struct engine *engine_close(struct engine *e)
 	if (busy) {
 		pthread_mutex_unlock(&e->lock);
 		_cleanup_free_ char *n = xasprintf("%u", busy);
-		log_fields(LOG_LEVEL_WARN, "engine threads still running at close: not freed", "threads", n, NULL);
+		log_fields(LOG_LEVEL_WARN, "engine threads still running at close: not freed", "threads", n,
+			   NULL);
 		return NULL;
 	}
 	for (size_t i = 0; i < e->n_cs; i++) {

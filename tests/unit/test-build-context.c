@@ -317,10 +317,10 @@ static void expect_digest(struct build_context *ctx, const char *path, const cha
 static void test_tar_digests(void **state)
 {
 	const struct tar_entry entries[] = {
-		{ "d/", AE_IFDIR, NULL, 0 },      { "d/a", AE_IFREG, "one", 0 },
-		{ "d/b", AE_IFREG, "first", 0 },  { "d/a", AE_IFREG, "two", 0 },
-		{ "l", AE_IFLNK, "d", 0 },        { "l/b", AE_IFREG, "second", 0 },
-		{ "top", AE_IFREG, "", 0 },       { "h", 0, "d/a", 0 },
+		{ "d/", AE_IFDIR, NULL, 0 },     { "d/a", AE_IFREG, "one", 0 },
+		{ "d/b", AE_IFREG, "first", 0 }, { "d/a", AE_IFREG, "two", 0 },
+		{ "l", AE_IFLNK, "d", 0 },       { "l/b", AE_IFREG, "second", 0 },
+		{ "top", AE_IFREG, "", 0 },      { "h", 0, "d/a", 0 },
 		{ "d/c", AE_IFREG, "after", 0 },
 	};
 	struct statfs sfs;
@@ -330,7 +330,8 @@ static void test_tar_digests(void **state)
 			bool hardlink = n == ARRAY_SIZE(entries);
 			_cleanup_close_ int fd = write_tar(entries, n, false);
 			_cleanup_context_ struct build_context *ctx = NULL;
-			assert_int_equal(build_context_open_tar(fd, tmpfs ? "/dev/shm" : NULL, NULL, &ctx, NULL), 0);
+			assert_int_equal(
+			    build_context_open_tar(fd, tmpfs ? "/dev/shm" : NULL, NULL, &ctx, NULL), 0);
 			/* no digest survives a hard link entry: they are read when hashed */
 			bool pre = tmpfs && !hardlink;
 			expect_digest(ctx, "d/a", "two", pre);

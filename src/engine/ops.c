@@ -317,6 +317,7 @@ static void *remove_thread(void *arg)
 	struct container *c = arg;
 	struct engine *e = c->engine;
 	_cleanup_json_ json_t *anon = NULL;
+	crash_point("rm-auto"); /* exited, rootfs still mounted: lifecycle_recover() removes it */
 	pthread_mutex_lock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
 	/* CREATED: a start that failed (docker removes an --rm container then too) */

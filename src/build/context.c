@@ -8,17 +8,34 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "build/context.h"
 #include "build/pathmatch.h"
 #include "common/fs.h"
 
+/* A file's digest taken while it was extracted, by inode (extract_file). */
+struct pre_digest {
+	ino_t ino;
+	uint64_t size;
+	char digest[DIGEST_STRING_MAX];
+};
+
 struct walker {
 	struct build_context *ctx;
 	bool use_owner;
+	const struct pre_digest *pre; /* sorted by inode, one per inode */
+	size_t n_pre;
 	struct berth_error **err;
 };
+
+static int pre_cmp(const void *a, const void *b)
+{
+	ino_t x = ((const struct pre_digest *)a)->ino, y = ((const struct pre_digest *)b)->ino;
+	return x < y ? -1 : x > y;
+}
 
 static int add_entry(struct walker *w, const char *path, const struct stat *st, int dirfd, const char *name)
 {
@@ -35,6 +52,12 @@ static int add_entry(struct walker *w, const char *path, const struct stat *st, 
 	e->uid = w->use_owner ? st->st_uid : 0;
 	e->gid = w->use_owner ? st->st_gid : 0;
 	e->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+	if (S_ISREG(st->st_mode) && w->n_pre) {
+		struct pre_digest key = { .ino = st->st_ino };
+		const struct pre_digest *p = bsearch(&key, w->pre, w->n_pre, sizeof(key), pre_cmp);
+		if (p && p->size == e->size)
+			memcpy(e->digest, p->digest, sizeof(e->digest));
+	}
 	if (S_ISLNK(st->st_mode)) {
 		char buf[PATH_MAX]; /* readlink targets are at most PATH_MAX */
 		ssize_t l = readlinkat(dirfd, name, buf, sizeof(buf) - 1);
@@ -135,9 +158,9 @@ static int add_build_file(struct walker *w, const char *path)
 }
 
 static int context_load(struct build_context *ctx, bool use_owner, const char *dockerfile,
-			struct berth_error **err)
+			const struct pre_digest *pre, size_t n_pre, struct berth_error **err)
 {
-	struct walker w = { .ctx = ctx, .use_owner = use_owner, .err = err };
+	struct walker w = { .ctx = ctx, .use_owner = use_owner, .pre = pre, .n_pre = n_pre, .err = err };
 	_cleanup_strbuf_ struct strbuf ig = STRBUF_INIT;
 	/* BuildKit: "<Dockerfile>.dockerignore" next to the Dockerfile wins over ".dockerignore" */
 	_cleanup_free_ char *own = dockerfile ? xasprintf("%s.dockerignore", dockerfile) : NULL;
@@ -172,7 +195,7 @@ int build_context_open_dir(const char *dir, const char *dockerfile, struct build
 	ctx->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ctx->rootfd < 0)
 		return berth_error_errno(err, "open build context '%s'", dir);
-	int r = context_load(ctx, false, dockerfile, err);
+	int r = context_load(ctx, false, dockerfile, NULL, 0, err);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(ctx);
@@ -192,54 +215,157 @@ static int clean_tar_name(const char *name, char **ret, struct berth_error **err
 	return 0;
 }
 
-static int parent_fd(int rootfd, const char *path, const char **base, struct berth_error **err)
+/*
+ * Extraction state. Consecutive regular files of one directory (what a tar
+ * mostly is) reuse that directory's descriptor: `dir` is resolved in the root
+ * once, not per file. The cache is dropped by anything that may change what
+ * a directory path resolves to: a directory, symlink or hard link entry, and
+ * a file replacing an existing entry. Per new file: open, write, close (plus
+ * fchmod/fchown only when the creation mode or owner are not already right).
+ */
+struct extractor {
+	int rootfd;
+	char *dir;      /* the cached directory ("" = the root), or NULL */
+	int dirfd;      /* its descriptor */
+	bool dir_sgid;  /* it is set-group-ID: new files take its group */
+	mode_t umask;   /* the process's, for the creation mode */
+	bool root_user; /* euid and egid 0: new files are owned 0:0 */
+	/*
+	 * Digests of the files as written, so that hashing them for a cache key
+	 * does not read them again. Only on a tmpfs, which never reuses an inode
+	 * number within a mount: a digest keyed by inode then belongs to that
+	 * file alone, whatever path it ends up under. Only files written in one
+	 * contiguous run (no holes) are recorded; the others are read when hashed.
+	 */
+	bool record;
+	struct pre_digest *pre;
+	size_t n_pre;
+};
+
+static struct pre_digest *mfree_pre(struct pre_digest *p)
+{
+	free(p);
+	return NULL;
+}
+
+static void extractor_drop_dir(struct extractor *x)
+{
+	x->dirfd = safe_close(x->dirfd);
+	free(x->dir);
+	x->dir = NULL;
+}
+
+/* The process umask without changing it (umask(2) would race other threads). */
+static mode_t process_umask(void)
+{
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	if (fs_read_file_at(AT_FDCWD, "/proc/self/status", 1 << 16, &sb, NULL) >= 0) {
+		const char *u = strstr(sb.buf, "\nUmask:");
+		if (u)
+			return (mode_t)strtoul(u + 7, NULL, 8) & 0777;
+	}
+	return 0777; /* unknown: always fchmod */
+}
+
+static int parent_fd(struct extractor *x, const char *path, const char **base, struct berth_error **err)
 {
 	const char *slash = strrchr(path, '/');
 	*base = slash ? slash + 1 : path;
-	if (!slash) {
-		int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-		return fd < 0 ? berth_error_errno(err, "dup") : fd;
+	size_t dl = slash ? (size_t)(slash - path) : 0;
+	if (x->dir && strlen(x->dir) == dl && !strncmp(x->dir, path, dl))
+		return x->dirfd;
+	extractor_drop_dir(x);
+	_cleanup_free_ char *dir = xstrndup(path, dl);
+	int fd = dl ? fs_mkdir_p_in_root(x->rootfd, dir, 0755, err) : fcntl(x->rootfd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return dl ? fd : berth_error_errno(err, "dup");
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return berth_error_errno(err, "stat '%s'", dl ? dir : ".");
 	}
-	_cleanup_free_ char *dir = xstrndup(path, (size_t)(slash - path));
-	return fs_mkdir_p_in_root(rootfd, dir, 0755, err);
+	x->dir_sgid = st.st_mode & S_ISGID;
+	x->dir = TAKE_PTR(dir);
+	x->dirfd = fd;
+	return fd;
 }
 
-static int extract_file(struct archive *a, int rootfd, const char *path, struct archive_entry *ae,
+static int extract_file(struct extractor *x, struct archive *a, const char *path, struct archive_entry *ae,
 			struct berth_error **err)
 {
 	const char *base;
-	_cleanup_close_ int pfd = parent_fd(rootfd, path, &base, err);
+	int pfd = parent_fd(x, path, &base, err);
 	if (pfd < 0)
 		return pfd;
-	unlinkat(pfd, base, 0);
-	_cleanup_close_ int fd =
-	    fs_open_in_root(rootfd, path, O_WRONLY | O_CREAT | O_EXCL, 0600, FS_RESOLVE_NO_FOLLOW, err);
+	mode_t perm = archive_entry_perm(ae) & 07777;
+	mode_t cmode = perm & 0777;
+	/* base is one cleaned component: no "/", "." or ".."; O_EXCL|O_NOFOLLOW never follows a link */
+	int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	_cleanup_close_ int fd = openat(pfd, base, flags, cmode);
+	if (fd < 0 && errno == EEXIST) {
+		/* a later entry for the same path replaces it */
+		if (unlinkat(pfd, base, 0) < 0 && errno != ENOENT)
+			return berth_error_errno(err, "replace '%s'", path);
+		fd = openat(pfd, base, flags, cmode);
+		extractor_drop_dir(x); /* the tree changed */
+	}
 	if (fd < 0)
-		return fd;
+		return berth_error_errno(err, "create '%s'", path);
 	const void *buf;
 	size_t size;
-	la_int64_t off;
+	la_int64_t off, pos = 0;
 	int r;
+	_cleanup_digester_ struct digester *dg = x->record ? digester_new(DIGEST_SHA256) : NULL;
 	while ((r = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
-		if (lseek(fd, off, SEEK_SET) < 0 || fs_write_all(fd, buf, size) < 0)
+		if (off != pos) {
+			if (lseek(fd, off, SEEK_SET) < 0)
+				return berth_error_errno(err, "write '%s'", path);
+			dg = digester_free(dg); /* a hole: hashed from the file later */
+		}
+		if (fs_write_all(fd, buf, size) < 0)
 			return berth_error_errno(err, "write '%s'", path);
+		if (dg)
+			digester_update(dg, buf, size);
+		pos = off + (la_int64_t)size;
 	}
 	if (r != ARCHIVE_EOF)
 		return berth_error_msg(err, EIO, "read tar entry '%s': %s", path, archive_error_string(a));
-	if (ftruncate(fd, archive_entry_size(ae)) < 0 || fchmod(fd, archive_entry_perm(ae) & 07777) < 0 ||
-	    fchown(fd, (uid_t)archive_entry_uid(ae), (gid_t)archive_entry_gid(ae)) < 0)
+	uid_t uid = (uid_t)archive_entry_uid(ae);
+	gid_t gid = (gid_t)archive_entry_gid(ae);
+	/* the owner before the mode: a chown clears set-user-ID bits */
+	if ((pos != archive_entry_size(ae) && ftruncate(fd, archive_entry_size(ae)) < 0) ||
+	    ((uid || gid || !x->root_user || x->dir_sgid) && fchown(fd, uid, gid) < 0) ||
+	    ((perm != cmode || (cmode & x->umask)) && fchmod(fd, perm) < 0))
 		return berth_error_errno(err, "set attributes of '%s'", path);
+	struct stat st;
+	if (dg && pos == archive_entry_size(ae) && fstat(fd, &st) == 0) {
+		if ((x->n_pre & (x->n_pre - 1)) == 0)
+			x->pre = xrealloc(x->pre, (x->n_pre ? x->n_pre * 2 : 16) * sizeof(*x->pre));
+		struct pre_digest *p = &x->pre[x->n_pre++];
+		p->ino = st.st_ino;
+		p->size = (uint64_t)pos;
+		digester_final(dg, p->digest);
+	}
 	return 0;
 }
 
-static int extract_entry(struct archive *a, int rootfd, struct archive_entry *ae, struct berth_error **err)
+static int extract_entry(struct extractor *x, struct archive *a, struct archive_entry *ae,
+			 struct berth_error **err)
 {
 	_cleanup_free_ char *path = NULL;
+	int rootfd = x->rootfd;
 	int r = clean_tar_name(archive_entry_pathname(ae), &path, err);
 	if (r < 0 || streq(path, "."))
 		return r;
 	const char *hl = archive_entry_hardlink(ae);
+	if (!hl && archive_entry_filetype(ae) == AE_IFREG)
+		return extract_file(x, a, path, ae, err);
+	extractor_drop_dir(x); /* anything else may change what a directory path resolves to */
 	if (hl) {
+		/* a new file outside extract_file: no recorded digest may be trusted after it */
+		x->record = false;
+		x->pre = mfree_pre(x->pre);
+		x->n_pre = 0;
 		_cleanup_free_ char *target = NULL;
 		if ((r = clean_tar_name(hl, &target, err)) < 0)
 			return r;
@@ -259,24 +385,26 @@ static int extract_entry(struct archive *a, int rootfd, struct archive_entry *ae
 			return berth_error_errno(err, "set attributes of '%s'", path);
 		return 0;
 	}
-	case AE_IFREG: return extract_file(a, rootfd, path, ae, err);
 	case AE_IFLNK: {
 		const char *base;
-		_cleanup_close_ int pfd = parent_fd(rootfd, path, &base, err);
+		int pfd = parent_fd(x, path, &base, err);
 		if (pfd < 0)
 			return pfd;
 		unlinkat(pfd, base, 0);
+		r = 0;
 		if (symlinkat(archive_entry_symlink(ae), pfd, base) < 0 ||
 		    fchownat(pfd, base, (uid_t)archive_entry_uid(ae), (gid_t)archive_entry_gid(ae),
 			     AT_SYMLINK_NOFOLLOW) < 0)
-			return berth_error_errno(err, "create symlink '%s'", path);
-		return 0;
+			r = berth_error_errno(err, "create symlink '%s'", path);
+		extractor_drop_dir(x);
+		return r;
 	}
 	default: return 0; /* devices, fifos: not part of a build context */
 	}
 }
 
-static int extract_tar(int fd, int rootfd, struct berth_error **err)
+static int extract_tar(int fd, int rootfd, struct pre_digest **ret_pre, size_t *ret_n_pre,
+		       struct berth_error **err)
 {
 	struct archive *a = archive_read_new();
 	archive_read_support_filter_all(a);
@@ -288,6 +416,12 @@ static int extract_tar(int fd, int rootfd, struct berth_error **err)
 		archive_read_free(a);
 		return r;
 	}
+	struct extractor x = { .rootfd = rootfd,
+			       .dirfd = -1,
+			       .umask = process_umask(),
+			       .root_user = geteuid() == 0 && getegid() == 0 };
+	struct statfs sfs;
+	x.record = fstatfs(rootfd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC;
 	struct archive_entry *ae;
 	size_t count = 0;
 	int ar;
@@ -297,12 +431,25 @@ static int extract_tar(int fd, int rootfd, struct berth_error **err)
 					    CONTEXT_MAX_ENTRIES);
 			break;
 		}
-		if ((r = extract_entry(a, rootfd, ae, err)) < 0)
+		if ((r = extract_entry(&x, a, ae, err)) < 0)
 			break;
 	}
+	extractor_drop_dir(&x);
 	if (r == 0 && ar != ARCHIVE_EOF)
 		r = berth_error_msg(err, EINVAL, "read context tar: %s", archive_error_string(a));
 	archive_read_free(a);
+	/* by inode; unique on a tmpfs, but an inode seen twice would keep neither record */
+	size_t n = 0;
+	if (x.n_pre > 1)
+		qsort(x.pre, x.n_pre, sizeof(*x.pre), pre_cmp);
+	for (size_t i = 0; i < x.n_pre; i++) {
+		bool dup = (i > 0 && x.pre[i - 1].ino == x.pre[i].ino) ||
+			   (i + 1 < x.n_pre && x.pre[i + 1].ino == x.pre[i].ino);
+		if (!dup)
+			x.pre[n++] = x.pre[i];
+	}
+	*ret_pre = x.pre;
+	*ret_n_pre = n;
 	return r;
 }
 
@@ -318,9 +465,11 @@ int build_context_open_tar(int fd, const char *tmpdir, const char *dockerfile, s
 	ctx->rootfd = open(ctx->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ctx->rootfd < 0)
 		return berth_error_errno(err, "open '%s'", ctx->root);
-	int r = extract_tar(fd, ctx->rootfd, err);
+	_cleanup_free_ struct pre_digest *pre = NULL;
+	size_t n_pre = 0;
+	int r = extract_tar(fd, ctx->rootfd, &pre, &n_pre, err);
 	if (r >= 0)
-		r = context_load(ctx, true, dockerfile, err);
+		r = context_load(ctx, true, dockerfile, pre, n_pre, err);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(ctx);

@@ -110,6 +110,25 @@ struct engine *engine_close(struct engine *e)
 	if (e->epfd >= 0)
 		monitor_stop(e);
 	pthread_mutex_lock(&e->lock);
+	/*
+	 * Exit, removal, restart and health threads still use the engine (an
+	 * --rm container's removal unmounts its rootfs, tens of ms): wait for
+	 * them, at most 10 s; one still running then keeps the engine (leaked).
+	 */
+	struct timespec dl;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += 10;
+	while (__atomic_load_n(&e->n_threads, __ATOMIC_SEQ_CST) > 0 &&
+	       pthread_cond_timedwait(&e->cond, &e->lock, &dl) != ETIMEDOUT)
+		;
+	unsigned busy = __atomic_load_n(&e->n_threads, __ATOMIC_SEQ_CST);
+	if (busy) {
+		pthread_mutex_unlock(&e->lock);
+		_cleanup_free_ char *n = xasprintf("%u", busy);
+		log_fields(LOG_LEVEL_WARN, "engine threads still running at close: not freed", "threads", n,
+			   NULL);
+		return NULL;
+	}
 	for (size_t i = 0; i < e->n_cs; i++) {
 		struct container *c = e->cs[i];
 		/* drop the reference monitor_watch() took */

@@ -180,6 +180,6 @@ int64_t health_due(struct engine *e, struct container *c, int64_t now)
 	if (c->health_next_ms > now)
 		return c->health_next_ms - now;
 	c->health_running = true;
-	engine_spawn_thread(health_thread, container_ref(c));
+	engine_spawn_thread(c->engine, health_thread, container_ref(c));
 	return -1;
 }

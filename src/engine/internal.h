@@ -93,6 +93,8 @@ struct engine {
 	bool stopping;
 	bool closing; /* engine_shutdown() was called */
 	uint64_t event_seq;
+	/* engine_spawn_thread() threads still running (engine_close() waits for them) */
+	unsigned n_threads;
 };
 
 /* engine.c: a cgroup parent path ("a/b" or "/a/b"): names of [A-Za-z0-9_.-], no "." or "..". */
@@ -223,8 +225,11 @@ json_t *engine_attach_request(const struct engine_stream_opts *o);
 void engine_request_detach_keys(json_t *req, const struct engine_stream_opts *o);
 /* Relay between a and b in a detached thread, closing both at the end. */
 void engine_spawn_relay(int a, int b);
-/* Run fn(arg) in a detached thread (inline if no thread can be made). */
-void engine_spawn_thread(void *(*fn)(void *), void *arg);
+/*
+ * Run fn(arg) in a detached thread (inline if no thread can be made), counted
+ * in e->n_threads until it returns. May be called with e->lock held.
+ */
+void engine_spawn_thread(struct engine *e, void *(*fn)(void *), void *arg);
 
 /* ops.c: remove an exited --rm container in the background (under e->lock). */
 void ops_remove_async(struct engine *e, struct container *c);

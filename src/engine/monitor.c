@@ -150,7 +150,15 @@ static void exit_cleanup(struct exit_job *job)
 	int64_t t0 = now_ns();
 	if (job->orphan_pid > 0)
 		kill_orphan(e, id, job->orphan_pid, job->orphan_pidfd);
-	e->img->unmount(e->img_ctx, id, NULL);
+	/*
+	 * An --rm container is removed right after (exit_finish_locked), and the
+	 * removal unmounts it: the unmount (an overlay syncs its upper layer's
+	 * filesystem, tens of ms) is not on the way to the exit and to the
+	 * removal clients wait for. lifecycle_recover() finishes what a crash
+	 * in between leaves.
+	 */
+	if (!json_is_true(json_object_get(job->hostconfig, "AutoRemove")))
+		e->img->unmount(e->img_ctx, id, NULL);
 	network_teardown(e, id, job->hostconfig);
 	log_debug("exit %.12s: unmount+network %lld us", id, (long long)(now_ns() - t0) / 1000);
 }
@@ -249,15 +257,40 @@ static void *restart_thread(void *arg)
 	return NULL;
 }
 
-void engine_spawn_thread(void *(*fn)(void *), void *arg)
+struct spawned {
+	struct engine *e;
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static void *spawned_main(void *p)
+{
+	struct spawned s = *(struct spawned *)p;
+	free(p);
+	s.fn(s.arg);
+	pthread_mutex_lock(&s.e->lock);
+	s.e->n_threads--;
+	pthread_cond_broadcast(&s.e->cond);
+	pthread_mutex_unlock(&s.e->lock);
+	return NULL;
+}
+
+void engine_spawn_thread(struct engine *e, void *(*fn)(void *), void *arg)
 {
 	pthread_t t;
 	pthread_attr_t at;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&at, 256 * 1024);
-	if (pthread_create(&t, &at, fn, arg) != 0)
+	struct spawned *s = xmalloc(sizeof(*s));
+	*s = (struct spawned){ .e = e, .fn = fn, .arg = arg };
+	/* the caller may hold e->lock: counted without it, uncounted again by the thread under it */
+	__atomic_add_fetch(&e->n_threads, 1, __ATOMIC_SEQ_CST);
+	if (pthread_create(&t, &at, spawned_main, s) != 0) {
+		__atomic_sub_fetch(&e->n_threads, 1, __ATOMIC_SEQ_CST);
+		free(s);
 		fn(arg);
+	}
 	pthread_attr_destroy(&at);
 }
 
@@ -271,7 +304,7 @@ static int run_due(struct engine *e)
 		if (c->state == ENGINE_RESTARTING && c->restart_due_ms) {
 			if (c->restart_due_ms <= now) {
 				c->restart_due_ms = 0;
-				engine_spawn_thread(restart_thread, container_ref(c));
+				engine_spawn_thread(e, restart_thread, container_ref(c));
 			} else if (next < 0 || c->restart_due_ms - now < next) {
 				next = c->restart_due_ms - now;
 			}
@@ -316,7 +349,7 @@ static void *monitor_main(void *arg)
 		pthread_mutex_unlock(&e->lock);
 		/* each exit's cleanup on its own thread: one that hangs holds up nothing else */
 		for (size_t i = 0; i < n_jobs; i++)
-			engine_spawn_thread(exit_thread, jobs[i]);
+			engine_spawn_thread(e, exit_thread, jobs[i]);
 	}
 }
 
@@ -480,7 +513,9 @@ void lifecycle_recover(struct engine *e)
 	for (size_t i = 0; i < e->n_cs; i++) {
 		struct container *c = e->cs[i];
 		c->engine = e;
-		if (c->state == ENGINE_REMOVING || c->state == ENGINE_DEAD) { /* killed while removing */
+		if (c->state == ENGINE_REMOVING || c->state == ENGINE_DEAD || /* killed while removing */
+		    (c->state == ENGINE_EXITED && /* or before removing an --rm container (as dockerd) */
+		     json_is_true(json_object_get(c->hostconfig, "AutoRemove")))) {
 			finish[n_finish++] = container_ref(c);
 			continue;
 		}

@@ -317,6 +317,7 @@ static void *remove_thread(void *arg)
 	struct container *c = arg;
 	struct engine *e = c->engine;
 	_cleanup_json_ json_t *anon = NULL;
+	crash_point("rm-auto"); /* exited, rootfs still mounted: lifecycle_recover() removes it */
 	pthread_mutex_lock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
 	/* CREATED: a start that failed (docker removes an --rm container then too) */
@@ -342,7 +343,7 @@ static void *remove_thread(void *arg)
 
 void ops_remove_async(struct engine *e, struct container *c)
 {
-	engine_spawn_thread(remove_thread, container_ref(c));
+	engine_spawn_thread(e, remove_thread, container_ref(c));
 }
 
 int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_condition cond,

@@ -455,6 +455,25 @@ static int setup_cgroup(struct launch *l, const struct runtime_spec *s, struct b
 	return 0;
 }
 
+/*
+ * The state's "owner": the user's name in /etc/passwd (read directly, as runc
+ * does, not through NSS: berth-shim is a static binary, where getpwuid()
+ * would dlopen the NSS modules). NULL when not listed.
+ */
+static char *owner_name(uid_t uid)
+{
+	FILE *f = fopen("/etc/passwd", "re");
+	if (!f)
+		return NULL;
+	char *name = NULL;
+	struct passwd *pw;
+	while (!name && (pw = fgetpwent(f)))
+		if (pw->pw_uid == uid)
+			name = xstrdup(pw->pw_name);
+	fclose(f);
+	return name;
+}
+
 static int save_created_inner(struct launch *l, const struct runtime_spec *s, const char *bundle,
 			      bool in_memory, struct berth_error **err)
 {
@@ -462,14 +481,14 @@ static int save_created_inner(struct launch *l, const struct runtime_spec *s, co
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	format_rfc3339(&ts, created);
-	struct passwd *pw = getpwuid(getuid());
+	_cleanup_free_ char *owner = owner_name(getuid());
 	struct container_state st = {
 		.st = { .id = (char *)l->id,
 			.pid = l->pid,
 			.bundle = (char *)bundle,
 			.rootfs = s->root_path,
 			.created = created,
-			.owner = pw ? pw->pw_name : (char *)"",
+			.owner = owner ? owner : (char *)"",
 			.annotations = s->annotations },
 		.pid_start = proc_start_time(l->pid),
 		.cgroup_kind = l->cg_path ? (int)cgroup_detect() : CGROUP_NONE,

@@ -16,7 +16,7 @@
  *     that binary (runc's historical scheme; costs a copy and private shmem).
  *
  * Either way it is one execve per CLI invocation that creates a container
- * process, into the slim binary (5 shared libraries instead of ~50). The
+ * process, into the slim binary (static: no shared library to load). The
  * engine spawns shims from such a handle directly (runtime_exe_open_ro), so
  * they never re-exec.
  */

@@ -406,6 +406,30 @@ def test_docker_cli_builds_against_berth(daemon, tmp_path):
     assert bad.returncode != 0 and "returned a non-zero code: 4" in bad.stderr
 
 
+def test_docker_cli_cache_sees_a_same_size_same_mtime_edit(daemon, tmp_path):
+    """The cache key hashes the content the docker CLI sends, never its metadata: an edit that keeps
+    the size and the modification time (a tar header identical to the last build's) misses COPY."""
+    env = dict(daemon.env, DOCKER_BUILDKIT="0")
+    ctx = context(tmp_path, "FROM busybox\nCOPY d/ /d/\nRUN cat /d/f > /g\n",
+                  {"d/f": "aaaa\n", "d/other": "x\n"})
+    t = tag()
+    def docker_build():
+        p = subprocess.run(["/usr/bin/docker", "build", "-t", t, ctx], capture_output=True, text=True,
+                           env=env, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return p.stdout.split("Step ")[1:]
+    docker_build()
+    assert all("Using cache" in s for s in docker_build()[1:])  # unchanged: every step cached
+    f = os.path.join(ctx, "d", "f")
+    st = os.stat(f)
+    with open(f, "w") as fh:
+        fh.write("bbbb\n")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    steps = docker_build()
+    assert "Using cache" not in steps[1] and "Using cache" not in steps[2], steps
+    assert sh(daemon, t, "cat /g") == "bbbb\n"
+
+
 # --- docker's classic builder as the oracle for RUN-based builds ----------------------------
 
 from test_build import dockerd  # noqa: E402,F401 (one dockerd per pytest session)

@@ -119,3 +119,22 @@ def test_crash_while_removing_finishes_the_removal(daemon, point):
     # the name is free again
     cid2 = created_id(d, "c-" + point)
     assert d.request("DELETE", f"/containers/{cid2}")[0] == 204
+
+
+def test_crash_before_an_rm_containers_removal_finishes_it(daemon):
+    """An --rm container exited, its rootfs still mounted (the removal unmounts it), the daemon killed
+    before the removal began: the next start removes it (as dockerd) and nothing is left mounted."""
+    d = daemon
+    restart_crashing_at(d, "rm-auto")
+    st, body = d.json("POST", "/containers/create?name=c-rm-auto",
+                      {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"AutoRemove": True, "NetworkMode": "none"}})
+    assert st == 201, body
+    cid = body["Id"]
+    try:
+        d.request("POST", f"/containers/{cid}/start")
+    except Exception:
+        pass  # the daemon may die before it answers
+    crashed_then_restarted(d)
+    assert ids(d) == {}
+    assert leftovers(d, cid) == []
+    assert not os.path.exists(os.path.join(d.root, "containers", cid))

@@ -3,6 +3,8 @@
 #include "unit.h"
 
 #include <archive.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -294,6 +296,54 @@ static void test_tar_context(void **state)
 	}
 }
 
+static void expect_digest(struct build_context *ctx, const char *path, const char *content, bool precomputed)
+{
+	struct ctx_entry *e = build_context_lookup(ctx, path, false);
+	assert_non_null(e);
+	if (precomputed)
+		assert_true(e->digest[0]); /* taken while extracting: not read again */
+	assert_int_equal(build_context_entry_digest(ctx, e, NULL), 0);
+	char want[DIGEST_STRING_MAX];
+	digest_buffer(DIGEST_SHA256, content, strlen(content), want);
+	assert_string_equal(e->digest, want);
+	assert_int_equal(e->size, strlen(content));
+}
+
+/*
+ * The digests a cache key is made of are those of the files as they end up
+ * in the extraction: a path written twice, a file written through a symlinked
+ * directory, a hard link. On a tmpfs they are taken while extracting.
+ */
+static void test_tar_digests(void **state)
+{
+	const struct tar_entry entries[] = {
+		{ "d/", AE_IFDIR, NULL, 0 },     { "d/a", AE_IFREG, "one", 0 },
+		{ "d/b", AE_IFREG, "first", 0 }, { "d/a", AE_IFREG, "two", 0 },
+		{ "l", AE_IFLNK, "d", 0 },       { "l/b", AE_IFREG, "second", 0 },
+		{ "top", AE_IFREG, "", 0 },      { "h", 0, "d/a", 0 },
+		{ "d/c", AE_IFREG, "after", 0 },
+	};
+	struct statfs sfs;
+	bool shm = statfs("/dev/shm", &sfs) == 0 && sfs.f_type == TMPFS_MAGIC;
+	for (int tmpfs = 0; tmpfs <= shm; tmpfs++)
+		for (size_t n = ARRAY_SIZE(entries) - 2; n <= ARRAY_SIZE(entries); n += 2) {
+			bool hardlink = n == ARRAY_SIZE(entries);
+			_cleanup_close_ int fd = write_tar(entries, n, false);
+			_cleanup_context_ struct build_context *ctx = NULL;
+			assert_int_equal(
+			    build_context_open_tar(fd, tmpfs ? "/dev/shm" : NULL, NULL, &ctx, NULL), 0);
+			/* no digest survives a hard link entry: they are read when hashed */
+			bool pre = tmpfs && !hardlink;
+			expect_digest(ctx, "d/a", "two", pre);
+			expect_digest(ctx, "d/b", "second", false); /* written through the link: a new file */
+			expect_digest(ctx, "top", "", pre);
+			if (hardlink) {
+				expect_digest(ctx, "h", "two", false);
+				expect_digest(ctx, "d/c", "after", false);
+			}
+		}
+}
+
 static void test_tar_escape_is_rejected(void **state)
 {
 	const struct tar_entry evil[] = { { "a/../../evil", AE_IFREG, "x", 0 } };
@@ -345,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_resolve_sources),
 		cmocka_unit_test(test_content_hash),
 		cmocka_unit_test(test_tar_context),
+		cmocka_unit_test(test_tar_digests),
 		cmocka_unit_test(test_tar_escape_is_rejected),
 		cmocka_unit_test(test_garbage_tar),
 		cmocka_unit_test(test_dockerfile_specific_ignore_file),

@@ -737,3 +737,4 @@ def test_dual_stack_network_ping_nat_and_published_port_over_ipv6(daemon):
         subprocess.run(["ip", "netns", "delete", outer], capture_output=True)
     # the network's ip6tables rules went with it
     assert "fd00:db8:77" not in daemon.in_netns("ip6tables", "-t", "nat", "-S").stdout
+

@@ -84,7 +84,7 @@ int host_open(const struct host_config *cfg, struct host **ret, struct berth_err
 		return berth_error_wrap(err, r, "open image store");
 	}
 	if ((!cfg->bridge || !streq(cfg->bridge, "none")) &&
-	    (r = netops_open(cfg->root, cfg->exec_root, cfg->bridge, &h->net, err)) < 0) {
+	    (r = netops_open(cfg->root, cfg->exec_root, cfg->bridge, cfg->bridge_subnet6, &h->net, err)) < 0) {
 		host_close(h);
 		return r;
 	}

@@ -284,6 +284,7 @@ struct net_ctx {
 	char *cni_path;
 	char *bridge_name;
 	char *bridge_subnet; /* requested, may be NULL */
+	char *bridge_subnet6; /* requested IPv6 subnet of the default network, may be NULL */
 	char *shim_dir;      /* <exec_root>/net/cni-shim: "ip6tables" -> /bin/false, first in plugins' PATH */
 	int timeout_ms;
 	struct fw_chains fw;   /* this daemon's iptables chains (firewall.c) */

@@ -475,13 +475,18 @@ def test_resolv_conf_hostname_and_extra_hosts(net):
     assert f"{c['NetworkSettings']['Gateway']}\tgw\n" in hosts
 
 
-def test_embedded_dns_resolves_names_on_the_network_only(net):
-    net("create", "app", "--subnet", "10.46.0.0/24")
-    net("create", "far", "--subnet", "10.47.0.0/24")
+def start_dns(net):
+    """`berth net-tool dns` (the embedded resolver on every network's gateway), once it is ready."""
     dns = subprocess.Popen(net.tool("dns"), env=net.berth.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
     net.procs.append(dns)
     assert dns.stdout.readline() == "ready\n", dns.stderr.read()
+
+
+def test_embedded_dns_resolves_names_on_the_network_only(net):
+    net("create", "app", "--subnet", "10.46.0.0/24")
+    net("create", "far", "--subnet", "10.47.0.0/24")
+    start_dns(net)
     web = net.attach("dweb", "--name", "web", "--network", "app", "--alias", "www", "--embedded-dns")
     cli = net.attach("dcli", "--name", "cli", "--network", "app", "--embedded-dns")
     other = net.attach("doth", "--name", "oth", "--network", "far", "--embedded-dns")
@@ -530,10 +535,7 @@ def test_embedded_dns_answers_aaaa_and_nodata(net):
     internal network, as dockerd's resolver does."""
     net("create", "ds", "--subnet", "10.48.0.0/24", "--ipv6", "--subnet6", "fd00:db8:48::/64", "--internal")
     net("create", "v4", "--subnet", "10.49.0.0/24", "--internal")
-    dns = subprocess.Popen(net.tool("dns"), env=net.berth.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
-    net.procs.append(dns)
-    assert dns.stdout.readline() == "ready\n", dns.stderr.read()
+    start_dns(net)
     web = net.attach("d6web", "--name", "web6", "--network", "ds", "--alias", "www6", "--embedded-dns")
     cli = net.attach("d6cli", "--name", "cli6", "--network", "ds", "--embedded-dns")
     old = net.attach("d4old", "--name", "old4", "--network", "v4", "--embedded-dns")

@@ -168,63 +168,88 @@ static char *url(struct srv *s, const char *path)
 	return xasprintf("http://127.0.0.1:%d%s", s->port, path);
 }
 
+/* A TCP server, a handle and an output buffer for each test. */
+struct fx {
+	struct srv *s;
+	struct http_xfer *x;
+	struct strbuf out;
+};
+
+static int fx_setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	f->s = srv_start(false);
+	f->x = http_xfer_new();
+	strbuf_init(&f->out, 0);
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+	if (f->s)
+		srv_stop(f->s);
+	http_xfer_free(f->x);
+	strbuf_release(&f->out);
+	free(f);
+	return 0;
+}
+
 static void test_get_headers_redirects(void **state)
 {
-	(void)state;
-	struct srv *s = srv_start(false);
-	_cleanup_http_xfer_ struct http_xfer *x = http_xfer_new();
+	struct fx *f = *state;
 	struct berth_error *err = NULL;
 	struct http_xfer_res res;
-	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT, hdrs = STRBUF_INIT;
-	_cleanup_free_ char *u = url(s, "/redirect");
+	_cleanup_strbuf_ struct strbuf hdrs = STRBUF_INIT;
+	_cleanup_free_ char *u = url(f->s, "/redirect");
 
 	/* not followed by default */
-	struct http_xfer_req q = { .url = u, .out = &out };
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), 0);
+	struct http_xfer_req q = { .url = u, .out = &f->out };
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), 0);
 	assert_int_equal(res.status, 302);
 
 	/* followed, headers of every response seen, Last-Modified as filetime */
 	q = (struct http_xfer_req){
-		.url = u, .out = &out, .max_redirs = 3, .resp_headers = &hdrs, .want_filetime = true
+		.url = u, .out = &f->out, .max_redirs = 3, .resp_headers = &hdrs, .want_filetime = true
 	};
-	strbuf_reset(&out);
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), 0);
+	strbuf_reset(&f->out);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), 0);
 	assert_int_equal(res.status, 200);
-	assert_string_equal(out.buf, "hello");
+	assert_string_equal(f->out.buf, "hello");
 	assert_non_null(strstr(hdrs.buf, "HTTP/1.1 302"));
 	assert_non_null(strstr(hdrs.buf, "X-Test: yes"));
 	assert_int_equal(res.filetime, 1445412480);
 
 	/* a loop ends at max_redirs with the URL and curl's reason */
-	_cleanup_free_ char *lu = url(s, "/loop");
+	_cleanup_free_ char *lu = url(f->s, "/loop");
 	q = (struct http_xfer_req){ .url = lu, .max_redirs = 2 };
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), -EIO);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), -EIO);
 	assert_int_equal(res.fail, HTTP_XFER_FAILED);
 	assert_non_null(strstr(err->msg, lu));
 	assert_non_null(strstr(err->msg, "GET '"));
 	berth_error_free(err), err = NULL;
 
 	/* request headers, user agent, Basic credentials */
-	_cleanup_free_ char *hu = url(s, "/head");
+	_cleanup_free_ char *hu = url(f->s, "/head");
 	const char *h[] = { "X-One: 1", "Accept:", NULL };
 	q = (struct http_xfer_req){
-		.url = hu, .out = &out, .headers = h, .user_agent = "ua/1", .user = "u", .password = "p"
+		.url = hu, .out = &f->out, .headers = h, .user_agent = "ua/1", .user = "u", .password = "p"
 	};
-	strbuf_reset(&out);
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), 0);
-	assert_non_null(strstr(out.buf, "X-One: 1\r\n"));
-	assert_null(strstr(out.buf, "Accept:"));
-	assert_non_null(strstr(out.buf, "User-Agent: ua/1\r\n"));
-	assert_non_null(strstr(out.buf, "Authorization: Basic dTpw\r\n"));
+	strbuf_reset(&f->out);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), 0);
+	assert_non_null(strstr(f->out.buf, "X-One: 1\r\n"));
+	assert_null(strstr(f->out.buf, "Accept:"));
+	assert_non_null(strstr(f->out.buf, "User-Agent: ua/1\r\n"));
+	assert_non_null(strstr(f->out.buf, "Authorization: Basic dTpw\r\n"));
 
 	/* fail_on_error */
-	_cleanup_free_ char *nu = url(s, "/missing");
+	_cleanup_free_ char *nu = url(f->s, "/missing");
 	q = (struct http_xfer_req){ .url = nu, .fail_on_error = true };
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), -EIO);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), -EIO);
 	assert_int_equal(res.fail, HTTP_XFER_HTTP);
 	assert_non_null(strstr(res.detail, "404"));
 	berth_error_free(err), err = NULL;
-	srv_stop(s);
 }
 
 struct reader {
@@ -250,45 +275,41 @@ static ssize_t read_fail(void *ctx, char *buf, size_t n)
 
 static void test_uploads(void **state)
 {
-	(void)state;
-	struct srv *s = srv_start(false);
-	_cleanup_http_xfer_ struct http_xfer *x = http_xfer_new();
+	struct fx *f = *state;
 	struct berth_error *err = NULL;
 	struct http_xfer_res res;
-	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	_cleanup_free_ char *u = url(s, "/echo");
+	_cleanup_free_ char *u = url(f->s, "/echo");
 
-	struct http_xfer_req q = { .method = "POST", .url = u, .body = "a=1", .body_len = 3, .out = &out };
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), 0);
-	assert_string_equal(out.buf, "POST a=1");
+	struct http_xfer_req q = { .method = "POST", .url = u, .body = "a=1", .body_len = 3, .out = &f->out };
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), 0);
+	assert_string_equal(f->out.buf, "POST a=1");
 
-	q = (struct http_xfer_req){ .method = "POST", .url = u, .out = &out }; /* empty POST */
-	strbuf_reset(&out);
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), 0);
-	assert_string_equal(out.buf, "POST ");
+	q = (struct http_xfer_req){ .method = "POST", .url = u, .out = &f->out }; /* empty POST */
+	strbuf_reset(&f->out);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), 0);
+	assert_string_equal(f->out.buf, "POST ");
 
 	struct reader rd = { "streamed body", 13 }; /* known length */
 	q = (struct http_xfer_req){
-		.method = "PUT", .url = u, .read = read_cb, .read_ctx = &rd, .body_size = 13, .out = &out
+		.method = "PUT", .url = u, .read = read_cb, .read_ctx = &rd, .body_size = 13, .out = &f->out
 	};
-	strbuf_reset(&out);
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), 0);
-	assert_string_equal(out.buf, "PUT streamed body");
+	strbuf_reset(&f->out);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), 0);
+	assert_string_equal(f->out.buf, "PUT streamed body");
 
 	rd = (struct reader){ "chunked", 7 }; /* unknown length */
 	q = (struct http_xfer_req){
-		.method = "PATCH", .url = u, .read = read_cb, .read_ctx = &rd, .body_size = -1, .out = &out
+		.method = "PATCH", .url = u, .read = read_cb, .read_ctx = &rd, .body_size = -1, .out = &f->out
 	};
-	strbuf_reset(&out);
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), 0);
-	assert_string_equal(out.buf, "PATCH chunked");
+	strbuf_reset(&f->out);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), 0);
+	assert_string_equal(f->out.buf, "PATCH chunked");
 
 	q = (struct http_xfer_req){ .method = "PUT", .url = u, .read = read_fail, .body_size = 10 };
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), -ENOSPC);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), -ENOSPC);
 	assert_int_equal(res.fail, HTTP_XFER_ABORTED);
 	assert_int_equal(res.cb_errno, ENOSPC);
 	berth_error_free(err), err = NULL;
-	srv_stop(s);
 }
 
 static int count_cb(void *ctx, const char *p, size_t n)
@@ -306,57 +327,55 @@ static int abort_cb(void *ctx, const char *p, size_t n)
 
 static void test_limits_and_callbacks(void **state)
 {
-	(void)state;
-	struct srv *s = srv_start(false);
-	_cleanup_http_xfer_ struct http_xfer *x = http_xfer_new();
+	struct fx *f = *state;
 	struct berth_error *err = NULL;
 	struct http_xfer_res res;
-	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	_cleanup_free_ char *big = url(s, "/big"), *slow = url(s, "/slow");
+	_cleanup_free_ char *big = url(f->s, "/big"), *slow = url(f->s, "/slow");
 
-	struct http_xfer_req q = { .url = big, .out = &out, .out_max = 1000 };
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), -EFBIG);
+	struct http_xfer_req q = { .url = big, .out = &f->out, .out_max = 1000 };
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), -EFBIG);
 	assert_int_equal(res.fail, HTTP_XFER_TOO_LARGE);
 	assert_non_null(strstr(err->msg, "larger than 1000 bytes"));
 	berth_error_free(err), err = NULL;
 
 	q = (struct http_xfer_req){ .url = big, .max_filesize = 500 };
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), -EFBIG);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), -EFBIG);
 	berth_error_free(err), err = NULL;
 
 	size_t got = 0;
 	q = (struct http_xfer_req){ .url = big, .on_data = count_cb, .data_ctx = &got };
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), 0);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), 0);
 	assert_true(res.stopped);
 	assert_int_equal(res.status, 200);
 
 	q = (struct http_xfer_req){ .url = big, .on_data = abort_cb };
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), -EBADMSG);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), -EBADMSG);
 	assert_int_equal(res.fail, HTTP_XFER_ABORTED);
 	berth_error_free(err), err = NULL;
 
 	q = (struct http_xfer_req){ .url = slow, .timeout_ms = 300 };
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), -ETIMEDOUT);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), -ETIMEDOUT);
 	assert_int_equal(res.fail, HTTP_XFER_TIMEOUT);
 	berth_error_free(err), err = NULL;
 
 	atomic_bool cancel = true;
 	q = (struct http_xfer_req){ .url = slow, .cancel = &cancel };
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), -ECANCELED);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), -ECANCELED);
 	assert_int_equal(res.fail, HTTP_XFER_CANCELLED);
 	berth_error_free(err), err = NULL;
 
 	/* the protocols policy: a file:// URL is refused when only http(s) is allowed */
 	q = (struct http_xfer_req){ .url = "file:///etc/hostname", .protocols = "http,https" };
-	assert_true(http_xfer_perform(x, &q, &res, &err) < 0);
+	assert_true(http_xfer_perform(f->x, &q, &res, &err) < 0);
 	berth_error_free(err), err = NULL;
 
 	/* nothing listening: -ECONNREFUSED, the URL and curl's detail in the message */
-	int port = s->port;
-	srv_stop(s);
+	int port = f->s->port;
+	srv_stop(f->s);
+	f->s = NULL;
 	_cleanup_free_ char *dead = xasprintf("http://127.0.0.1:%d/x", port);
 	q = (struct http_xfer_req){ .url = dead };
-	assert_int_equal(http_xfer_perform(x, &q, &res, &err), -ECONNREFUSED);
+	assert_int_equal(http_xfer_perform(f->x, &q, &res, &err), -ECONNREFUSED);
 	assert_int_equal(res.fail, HTTP_XFER_CONNECT);
 	assert_non_null(strstr(err->msg, dead));
 	assert_non_null(strstr(err->msg, res.detail));
@@ -443,9 +462,9 @@ static void test_url_escape(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_get_headers_redirects),
-		cmocka_unit_test(test_uploads),
-		cmocka_unit_test(test_limits_and_callbacks),
+		cmocka_unit_test_setup_teardown(test_get_headers_redirects, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_uploads, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_limits_and_callbacks, fx_setup, fx_teardown),
 		cmocka_unit_test(test_unix_socket_and_proxy),
 		cmocka_unit_test(test_multi),
 		cmocka_unit_test(test_url_escape),

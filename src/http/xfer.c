@@ -303,7 +303,8 @@ int http_xfer_multi_add(struct http_xfer_multi *m, struct http_xfer *x, const st
 			struct berth_error **err)
 {
 	if (x->in_multi)
-		return berth_error_msg(err, EBUSY, "%s '%s': transfer already running", r->method, r->url);
+		return berth_error_msg(err, EBUSY, "%s '%s': transfer already running",
+				       r->method ? r->method : "GET", r->url);
 	setup(x, r);
 	CURLMcode mc = curl_multi_add_handle(m->m, x->h);
 	if (mc != CURLM_OK)

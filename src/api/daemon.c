@@ -94,12 +94,12 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int r = json_load_path(o->config_file, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	static const char *const keys[] = { "root",        "exec-root",  "host",      "runtime-path",
-					    "pidfile",     "log-level",  "bridge",    "init-path",
-					    "detach-keys", "log-driver", "tlscacert", "tlscert",
+	static const char *const keys[] = { "root",        "exec-root",    "host",      "runtime-path",
+					    "pidfile",     "log-level",    "bridge",    "init-path",
+					    "detach-keys", "log-driver",   "tlscacert", "tlscert",
 					    "tlskey",      "fixed-cidr-v6" };
-	char **slots[] = { &o->root,      &o->exec_root, &o->host,      &o->runtime,     &o->pidfile,
-			   &o->log_level, &o->bridge,    &o->init_path, &o->detach_keys, &o->log_driver,
+	char **slots[] = { &o->root,      &o->exec_root, &o->host,      &o->runtime,      &o->pidfile,
+			   &o->log_level, &o->bridge,    &o->init_path, &o->detach_keys,  &o->log_driver,
 			   &o->tlscacert, &o->tlscert,   &o->tlskey,    &o->fixed_cidr_v6 };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = NULL;
@@ -275,8 +275,9 @@ static int check_stream_defaults(const struct daemon_opts *o, struct berth_error
 	if (o->detach_keys && (r = detach_keys_parse(o->detach_keys, keys, &n, err)) < 0)
 		return berth_error_wrap(err, r, "invalid detach-keys '%s'", o->detach_keys);
 	if (o->ipv6 > 0 && !o->fixed_cidr_v6)
-		return berth_error_msg(err, EINVAL, "--ipv6 needs --fixed-cidr-v6 (the default network's IPv6 "
-						    "subnet, e.g. fd00:1::/64)");
+		return berth_error_msg(err, EINVAL,
+				       "--ipv6 needs --fixed-cidr-v6 (the default network's IPv6 "
+				       "subnet, e.g. fd00:1::/64)");
 	if (o->fixed_cidr_v6 && o->ipv6 <= 0)
 		return berth_error_msg(err, EINVAL, "--fixed-cidr-v6 needs --ipv6");
 	return host_check_log_defaults(o->log_driver, o->log_opts, err);

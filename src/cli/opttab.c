@@ -49,8 +49,8 @@ int cli_opt_parse_long(const char *flag, const char *arg, long min, long max, lo
 	errno = 0;
 	long v = strtol(arg, &end, 10);
 	if (!*arg || *end || errno || v < min || v > max) {
-		fprintf(stderr, "berth: invalid %s '%s': expected an integer from %ld to %ld\n", flag, arg, min,
-			max);
+		fprintf(stderr, "berth: invalid %s '%s': expected an integer from %ld to %ld\n", flag, arg,
+			min, max);
 		return -1;
 	}
 	*ret = v;

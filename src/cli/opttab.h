@@ -19,13 +19,13 @@
 #include <stdbool.h>
 
 enum cli_opt_kind {
-	CLI_OPT_FLAG,     /* no argument: *(bool *)dest = true */
-	CLI_OPT_STRING,   /* *(const char **)dest = the argument (last one wins) */
-	CLI_OPT_LONG,     /* *(long *)dest = an integer in [min, max] */
-	CLI_OPT_JSON_STR, /* dest (json_t * object)[key] = the argument */
-	CLI_OPT_JSON_INT, /* dest[key] = an integer in [min, max] */
+	CLI_OPT_FLAG,      /* no argument: *(bool *)dest = true */
+	CLI_OPT_STRING,    /* *(const char **)dest = the argument (last one wins) */
+	CLI_OPT_LONG,      /* *(long *)dest = an integer in [min, max] */
+	CLI_OPT_JSON_STR,  /* dest (json_t * object)[key] = the argument */
+	CLI_OPT_JSON_INT,  /* dest[key] = an integer in [min, max] */
 	CLI_OPT_JSON_TRUE, /* no argument: dest[key] = true */
-	CLI_OPT_CALL,     /* fn(dest, arg) (arg NULL for no_argument when !has_arg); < 0 fails */
+	CLI_OPT_CALL,      /* fn(dest, arg) (arg NULL for no_argument when !has_arg); < 0 fails */
 };
 
 struct cli_opt {

@@ -44,8 +44,7 @@ int netops_open(const char *root, const char *exec_root, const char *bridge, con
 	if ((r = net_ctx_open(
 		 &(struct net_config){
 		     .root = root, .exec_root = exec_root, .bridge_name = bridge, .bridge_subnet6 = subnet6 },
-		 &net,
-		 err)) < 0)
+		 &net, err)) < 0)
 		return berth_error_wrap(err, r, "open networking");
 	struct netops *n = xcalloc(1, sizeof(*n));
 	n->net = net;

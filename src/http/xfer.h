@@ -42,8 +42,8 @@ typedef int (*http_xfer_header_fn)(void *ctx, const char *line, size_t n);
 typedef ssize_t (*http_xfer_read_fn)(void *ctx, char *buf, size_t n);
 
 struct http_xfer_req {
-	const char *method; /* NULL: GET. HEAD reads no body. Other methods are sent as given. */
-	const char *url;    /* absolute http(s) URL (copied) */
+	const char *method;         /* NULL: GET. HEAD reads no body. Other methods are sent as given. */
+	const char *url;            /* absolute http(s) URL (copied) */
 	const char *const *headers; /* NULL-terminated "Name: value" lines (copied); "Name:" drops curl's */
 	const char *unix_socket;    /* connect to this unix socket instead of the URL's host */
 
@@ -84,7 +84,7 @@ struct http_xfer_req {
 	const char *proxy, *noproxy; /* NULL: libcurl's environment rules (http_proxy, no_proxy) */
 	const char *user, *password; /* Basic credentials (CURLOPT_USERNAME/PASSWORD) */
 	const char *user_agent;
-	const char *range; /* "N-" etc. */
+	const char *range;  /* "N-" etc. */
 	bool fail_on_error; /* HTTP >= 400 is a failure (-EIO, HTTP_XFER_HTTP) */
 	bool want_filetime; /* res->filetime from Last-Modified */
 	void *priv;         /* the caller's pointer, http_xfer_priv() */
@@ -102,9 +102,9 @@ enum http_xfer_fail {
 };
 
 struct http_xfer_res {
-	long status;    /* last response's status, 0 when none came */
+	long status;      /* last response's status, 0 when none came */
 	int64_t filetime; /* epoch seconds, -1 unknown */
-	bool stopped;   /* a data callback returned > 0 */
+	bool stopped;     /* a data callback returned > 0 */
 	enum http_xfer_fail fail;
 	int cb_errno;       /* the callback's errno for HTTP_XFER_ABORTED (0: none) */
 	const char *reason; /* libcurl's short text for its code ("Couldn't connect to server"), static */

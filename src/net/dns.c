@@ -276,7 +276,8 @@ static void handle(struct net_dns *d, const struct dns_sock *s)
 	bool known = false;
 	if (d->src.network &&
 	    (streq(d->src.network, s->network_id) || streq(d->src.network, s->network_name)))
-		ans.n4 = dns_records_lookup(source_records(&d->src), q.name, ans.a4, ARRAY_SIZE(ans.a4), &known);
+		ans.n4 =
+		    dns_records_lookup(source_records(&d->src), q.name, ans.a4, ARRAY_SIZE(ans.a4), &known);
 	if (!known)
 		lookup(d, s->network_id, q.name, &ans);
 	/* a known name answers its records of the asked type, or none (NOERROR/NODATA, as dockerd) */
@@ -284,8 +285,8 @@ static void handle(struct net_dns *d, const struct dns_sock *s)
 		if (q.qtype == DNS_TYPE_AAAA)
 			len = dns_build_reply6(in, &q, ans.a6, ans.n6, out, sizeof(out));
 		else
-			len = dns_build_reply(in, &q, DNS_RCODE_OK, ans.a4, q.qtype == DNS_TYPE_A ? ans.n4 : 0,
-					      out, sizeof(out));
+			len = dns_build_reply(in, &q, DNS_RCODE_OK, ans.a4,
+					      q.qtype == DNS_TYPE_A ? ans.n4 : 0, out, sizeof(out));
 		if (len)
 			sendto(s->fd, out, len, 0, (struct sockaddr *)&from, fl);
 		return;

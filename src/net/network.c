@@ -899,11 +899,12 @@ static int default_network_ipv6(struct net_ctx *ctx, struct net_network *const *
 	if (r < 0)
 		return r;
 	if (used)
-		return berth_error_msg(err, EBUSY,
-				       "the IPv6 subnet of the default network would change from %s to %s while "
-				       "containers are attached: remove them, or start with the previous "
-				       "--ipv6/--fixed-cidr-v6",
-				       n->ipv6 ? n->subnet6 : "none", canon ? canon : "none");
+		return berth_error_msg(
+		    err, EBUSY,
+		    "the IPv6 subnet of the default network would change from %s to %s while "
+		    "containers are attached: remove them, or start with the previous "
+		    "--ipv6/--fixed-cidr-v6",
+		    n->ipv6 ? n->subnet6 : "none", canon ? canon : "none");
 	size_t k = 0;
 	while (all[k])
 		k++;
@@ -954,8 +955,8 @@ static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 		if (!changed && !changed6)
 			return 0;
 		if (changed)
-			log_fields(LOG_LEVEL_INFO, "default network takes the existing bridge's address", "bridge",
-				   n->bridge, "subnet", n->subnet, NULL);
+			log_fields(LOG_LEVEL_INFO, "default network takes the existing bridge's address",
+				   "bridge", n->bridge, "subnet", n->subnet, NULL);
 		if ((r = network_save(ctx, n, err)) < 0)
 			return r;
 		return ctx_fw_sync(ctx, err);

@@ -76,11 +76,16 @@ static void print_json(json_t *j)
 
 static int cmd_create(struct net_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { { "subnet", 1, 0, 's' },   { "gateway", 1, 0, 'g' },
-					      { "ip-range", 1, 0, 'r' }, { "internal", 0, 0, 'i' },
-					      { "label", 1, 0, 'l' },    { "opt", 1, 0, 'o' },
-					      { "driver", 1, 0, 'd' },   { "ipv6", 0, 0, '6' },
-					      { "subnet6", 1, 0, 'S' },  { "gateway6", 1, 0, 'G' },
+	static const struct option opts[] = { { "subnet", 1, 0, 's' },
+					      { "gateway", 1, 0, 'g' },
+					      { "ip-range", 1, 0, 'r' },
+					      { "internal", 0, 0, 'i' },
+					      { "label", 1, 0, 'l' },
+					      { "opt", 1, 0, 'o' },
+					      { "driver", 1, 0, 'd' },
+					      { "ipv6", 0, 0, '6' },
+					      { "subnet6", 1, 0, 'S' },
+					      { "gateway6", 1, 0, 'G' },
 					      { 0, 0, 0, 0 } };
 	struct net_create_opts o = { 0 };
 	struct strv_builder labels = { 0 }, options = { 0 };

@@ -176,8 +176,7 @@ static int proxy_get(struct registry *reg, const char *repo, const char *path, s
 	strbuf_release(&meta.ct);
 	strbuf_release(&meta.chal);
 	if (xr < 0 || sink->failed)
-		return berth_error_msg(err, EIO, "fetch '%s' from upstream: %s", path,
-				       res.reason);
+		return berth_error_msg(err, EIO, "fetch '%s' from upstream: %s", path, res.reason);
 	if (meta.status != 200)
 		return berth_error_msg(err, ENOENT, "fetch '%s' from upstream: HTTP %ld", path, meta.status);
 	return 0;

@@ -43,8 +43,8 @@ static void test_every_kind(void **state)
 		{ "call", 0, CLI_OPT_CALL, &called, .fn = count_call, .has_arg = true },
 		{ 0 },
 	};
-	char *argv[] = { "x", "-f", "--why", "a", "-wb", "--count=7", "-p", "80", "--name", "n1", "--stop",
-			 "--call", "c", "rest" };
+	char *argv[] = { "x",  "-f",     "--why", "a",      "-wb",    "--count=7", "-p",
+			 "80", "--name", "n1",    "--stop", "--call", "c",         "rest" };
 	assert_int_equal(parse(t, ARRAY_SIZE(argv), argv), 0);
 	assert_true(force);
 	assert_string_equal(why, "b"); /* last one wins */
@@ -70,9 +70,12 @@ static void test_bad_values_and_foreign_options(void **state)
 		{ "call", 0, CLI_OPT_CALL, &called, .fn = count_call, .has_arg = true },
 		{ 0 },
 	};
-	static const char *const bad[][3] = { { "x", "--count", "0" },   { "x", "--count", "11" },
-					      { "x", "-c", "3x" },          { "x", "--count", "" },
-					      { "x", "--port", "65536" },   { "x", "--port", "-1" },
+	static const char *const bad[][3] = { { "x", "--count", "0" },
+					      { "x", "--count", "11" },
+					      { "x", "-c", "3x" },
+					      { "x", "--count", "" },
+					      { "x", "--port", "65536" },
+					      { "x", "--port", "-1" },
 					      { "x", "--count", "99999999999999999999" },
 					      { "x", "--call", "bad" } };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
@@ -80,9 +83,9 @@ static void test_bad_values_and_foreign_options(void **state)
 	assert_int_equal(n, 0);
 	assert_null(json_object_get(in, "port"));
 	char *unknown[] = { "x", "--nope" };
-	assert_int_equal(parse(t, 2, unknown), 2); /* getopt's '?' */
-	assert_int_equal(cli_opttab_apply(t, 'z', NULL), 1);                    /* not ours */
-	assert_int_equal(cli_opttab_apply(t, CLI_OPTTAB_BASE + 3, "x"), 1);     /* past the end */
+	assert_int_equal(parse(t, 2, unknown), 2);                          /* getopt's '?' */
+	assert_int_equal(cli_opttab_apply(t, 'z', NULL), 1);                /* not ours */
+	assert_int_equal(cli_opttab_apply(t, CLI_OPTTAB_BASE + 3, "x"), 1); /* past the end */
 	assert_int_equal(cli_opttab_apply(NULL, CLI_OPTTAB_BASE, "x"), 1);
 	json_decref(in);
 }
@@ -92,7 +95,9 @@ static void test_getopt_arrays(void **state)
 	(void)state;
 	bool b = false;
 	const char *s = NULL;
-	const struct cli_opt t[] = { { "flag", 'b', CLI_OPT_FLAG, &b }, { "str", 's', CLI_OPT_STRING, &s }, { 0 } };
+	const struct cli_opt t[] = { { "flag", 'b', CLI_OPT_FLAG, &b },
+				     { "str", 's', CLI_OPT_STRING, &s },
+				     { 0 } };
 	const struct option extra[] = { { "help", no_argument, NULL, 'h' } };
 	struct option *lo = NULL;
 	char *so = NULL;

@@ -79,7 +79,8 @@ static void serve_one(int fd)
 	char method[16] = "", path[256] = "";
 	sscanf(head.buf, "%15s %255s", method, path);
 	if (streq(path, "/hello")) {
-		respond(fd, 200, "X-Test: yes\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n", "hello", 5);
+		respond(fd, 200, "X-Test: yes\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n", "hello",
+			5);
 	} else if (streq(path, "/redirect")) {
 		respond(fd, 302, "Location: /hello\r\n", "", 0);
 	} else if (streq(path, "/loop")) {
@@ -390,7 +391,9 @@ static void test_unix_socket_and_proxy(void **state)
 	struct berth_error *err = NULL;
 	struct http_xfer_res res;
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	struct http_xfer_req q = { .url = "http://localhost/hello", .unix_socket = s->unix_path, .out = &out };
+	struct http_xfer_req q = { .url = "http://localhost/hello",
+				   .unix_socket = s->unix_path,
+				   .out = &out };
 	assert_int_equal(http_xfer_perform(x, &q, &res, &err), 0);
 	assert_string_equal(out.buf, "hello");
 	srv_stop(s);

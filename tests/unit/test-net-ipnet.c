@@ -303,9 +303,9 @@ static void test_dns_messages(void **state)
 	n = dns_build_reply6(q, &dq, a6, 2, out, sizeof(out));
 	assert_int_equal(n, sizeof(q) + 2 * 28);
 	assert_int_equal(out[3] & 0x0f, DNS_RCODE_OK);
-	assert_int_equal(out[7], 2);                      /* ANCOUNT */
+	assert_int_equal(out[7], 2);                         /* ANCOUNT */
 	assert_int_equal(out[sizeof(q) + 3], DNS_TYPE_AAAA); /* TYPE */
-	assert_int_equal(out[sizeof(q) + 11], 16);        /* RDLENGTH */
+	assert_int_equal(out[sizeof(q) + 11], 16);           /* RDLENGTH */
 	assert_memory_equal(out + sizeof(q) + 12, &a6[0], 16);
 	assert_memory_equal(out + sizeof(q) + 28 + 12, &a6[1], 16);
 	assert_int_equal(dns_build_reply6(q, &dq, NULL, 0, out, sizeof(out)), sizeof(q)); /* NODATA */

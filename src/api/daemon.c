@@ -27,6 +27,8 @@
 struct daemon_opts {
 	char *root, *exec_root, *host, *runtime, *pidfile, *config_file, *log_level;
 	char *bridge; /* default network's bridge device; "none": no container networking */
+	char *fixed_cidr_v6; /* the default network's IPv6 subnet, with ipv6 */
+	int ipv6;            /* -1: not given */
 	char *init_path;
 	json_t *ulimits;                /* --default-ulimit / "default-ulimits": Docker Ulimits array */
 	char *detach_keys, *log_driver; /* stream and log defaults (config-file keys) */
@@ -46,7 +48,8 @@ static void usage(FILE *f)
 	    "Run the berth engine: the Docker Engine API on a unix socket.\n\n"
 	    "Options:\n"
 	    "      --config-file FILE   JSON config (keys: root, exec-root, host, hosts, runtime-path,\n"
-	    "                           pidfile, log-level, bridge, tls, tlsverify, tlscacert, tlscert,\n"
+	    "                           pidfile, log-level, bridge, ipv6, fixed-cidr-v6, tls, tlsverify,\n"
+	    "                           tlscacert, tlscert,\n"
 	    "                           tlskey, allow-insecure-tcp, init-path, detach-keys, log-driver,\n"
 	    "                           log-opts, default-ulimits {\"nofile\": {\"Name\", \"Soft\", "
 	    "\"Hard\"}})\n"
@@ -69,6 +72,8 @@ static void usage(FILE *f)
 	    "  -p, --pidfile FILE       write the daemon's pid here\n"
 	    "  -b, --bridge NAME|none   bridge of the default network (default berth0); none: no\n"
 	    "                           container networking (containers get a namespace with lo only)\n"
+	    "      --ipv6               dual stack on the default network (needs --fixed-cidr-v6)\n"
+	    "      --fixed-cidr-v6 CIDR IPv6 subnet of the default network, e.g. fd00:1::/64\n"
 	    "      --init-path PATH     init binary for --init (default " ENGINE_DEFAULT_INIT_PATH ")\n"
 	    "      --default-ulimit NAME=SOFT[:HARD]  ulimit of every container (repeatable)\n"
 	    "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
@@ -89,13 +94,13 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	int r = json_load_path(o->config_file, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	static const char *const keys[] = { "root",        "exec-root",  "host",      "runtime-path",
-					    "pidfile",     "log-level",  "bridge",    "init-path",
-					    "detach-keys", "log-driver", "tlscacert", "tlscert",
-					    "tlskey" };
-	char **slots[] = { &o->root,      &o->exec_root, &o->host,      &o->runtime,     &o->pidfile,
-			   &o->log_level, &o->bridge,    &o->init_path, &o->detach_keys, &o->log_driver,
-			   &o->tlscacert, &o->tlscert,   &o->tlskey };
+	static const char *const keys[] = { "root",        "exec-root",    "host",      "runtime-path",
+					    "pidfile",     "log-level",    "bridge",    "init-path",
+					    "detach-keys", "log-driver",   "tlscacert", "tlscert",
+					    "tlskey",      "fixed-cidr-v6" };
+	char **slots[] = { &o->root,      &o->exec_root, &o->host,      &o->runtime,      &o->pidfile,
+			   &o->log_level, &o->bridge,    &o->init_path, &o->detach_keys,  &o->log_driver,
+			   &o->tlscacert, &o->tlscert,   &o->tlskey,    &o->fixed_cidr_v6 };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = NULL;
 		if ((r = json_get_string(j, NULL, keys[i], 0, &v, err)) < 0)
@@ -121,8 +126,8 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	if (lo && !json_is_object(lo))
 		return berth_error_msg(err, EINVAL, "config key 'log-opts': expected an object");
 	o->log_opts = json_incref(lo);
-	static const char *const bkeys[] = { "tls", "tlsverify", "allow-insecure-tcp" };
-	int *bslots[] = { &o->tls, &o->tlsverify, &o->insecure_tcp };
+	static const char *const bkeys[] = { "tls", "tlsverify", "allow-insecure-tcp", "ipv6" };
+	int *bslots[] = { &o->tls, &o->tlsverify, &o->insecure_tcp, &o->ipv6 };
 	for (size_t i = 0; i < ARRAY_SIZE(bkeys); i++) {
 		bool b = false;
 		json_t *bv = json_object_get(j, bkeys[i]);
@@ -178,6 +183,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "tlscert", required_argument, NULL, 'C' },
 		{ "tlskey", required_argument, NULL, 'K' },
 		{ "allow-insecure-tcp", no_argument, NULL, 'N' },
+		{ "ipv6", no_argument, NULL, '6' },
+		{ "fixed-cidr-v6", required_argument, NULL, 'F' },
 		HTTP_LIMITS_LONGOPTS(OPT_HTTP_LIMITS),
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -209,6 +216,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		case 'C': set(&o->tlscert, optarg); break;
 		case 'K': set(&o->tlskey, optarg); break;
 		case 'N': o->insecure_tcp = 1; break;
+		case '6': o->ipv6 = 1; break;
+		case 'F': set(&o->fixed_cidr_v6, optarg); break;
 		case 'R': set(&o->runtime, optarg); break;
 		case 'p': set(&o->pidfile, optarg); break;
 		case 'c': set(&o->config_file, optarg); break;
@@ -265,6 +274,12 @@ static int check_stream_defaults(const struct daemon_opts *o, struct berth_error
 	int r;
 	if (o->detach_keys && (r = detach_keys_parse(o->detach_keys, keys, &n, err)) < 0)
 		return berth_error_wrap(err, r, "invalid detach-keys '%s'", o->detach_keys);
+	if (o->ipv6 > 0 && !o->fixed_cidr_v6)
+		return berth_error_msg(err, EINVAL,
+				       "--ipv6 needs --fixed-cidr-v6 (the default network's IPv6 "
+				       "subnet, e.g. fd00:1::/64)");
+	if (o->fixed_cidr_v6 && o->ipv6 <= 0)
+		return berth_error_msg(err, EINVAL, "--fixed-cidr-v6 needs --ipv6");
 	return host_check_log_defaults(o->log_driver, o->log_opts, err);
 }
 
@@ -274,6 +289,7 @@ static int serve(struct daemon_opts *o, struct berth_error **err)
 					       .exec_root = o->exec_root,
 					       .runtime_path = o->runtime,
 					       .bridge = o->bridge,
+					       .bridge_subnet6 = o->ipv6 > 0 ? o->fixed_cidr_v6 : NULL,
 					       .init_path = o->init_path,
 					       .default_ulimits = o->ulimits,
 					       .log_driver = o->log_driver,
@@ -296,7 +312,7 @@ static int serve(struct daemon_opts *o, struct berth_error **err)
 
 int api_daemon_main(int argc, char **argv)
 {
-	struct daemon_opts o = { .tls = -1, .tlsverify = -1, .insecure_tcp = -1 };
+	struct daemon_opts o = { .tls = -1, .tlsverify = -1, .insecure_tcp = -1, .ipv6 = -1 };
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = parse_args(argc, argv, &o);
 	if (r == 0 && o.config_file)
@@ -322,6 +338,7 @@ int api_daemon_main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	json_decref(o.ulimits);
+	free(o.fixed_cidr_v6);
 	free(o.detach_keys);
 	free(o.log_driver);
 	json_decref(o.log_opts);

@@ -9,7 +9,6 @@
  * The plan keys the step by the URLs and the checksum: a cached step is not
  * fetched again (--no-cache refetches).
  */
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include "common/fs.h"
 #include "common/process.h"
 #include "common/util.h"
+#include "http/xfer.h"
 
 #define FETCH_MAX_BYTES   (8ull << 30) /* one download */
 #define FETCH_GIT_TIMEOUT (10 * 60 * 1000)
@@ -30,15 +30,16 @@ struct sink {
 	bool failed;
 };
 
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
+static int on_data(void *ud, const char *p, size_t n)
 {
 	struct sink *s = ud;
-	if (fs_write_all(s->fd, p, size * n) < 0) {
+	int r = fs_write_all(s->fd, p, n);
+	if (r < 0) {
 		s->failed = true;
-		return 0;
+		return r;
 	}
-	digester_update(s->d, p, size * n);
-	return size * n;
+	digester_update(s->d, p, n);
+	return 0;
 }
 
 /* The file name docker gives a download: the last component of the URL's path. */
@@ -69,33 +70,25 @@ static int download(const char *url, int dirfd, const char *name, const char *ch
 		return berth_error_errno(err, "create download '%s'", name);
 	_cleanup_digester_ struct digester *d = digester_new(algo);
 	struct sink s = { .fd = fd, .d = d };
-	char ebuf[CURL_ERROR_SIZE] = "";
-	CURL *c = curl_easy_init();
-	if (!c)
-		return berth_error_msg(err, ENOMEM, "download '%s': curl init failed", url);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_FILETIME, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FETCH_MAX_BYTES);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "berth-build");
-	CURLcode rc = curl_easy_perform(c);
-	curl_off_t ft = -1;
-	(void)curl_easy_getinfo(c, CURLINFO_FILETIME_T, &ft);
-	curl_easy_cleanup(c);
-	if (rc != CURLE_OK || s.failed)
+	struct http_xfer_req q = {
+		.url = url,
+		.protocols = "http,https",
+		.redir_protocols = "http,https",
+		.max_redirs = 10,
+		.fail_on_error = true,
+		.connect_timeout_ms = 30 * 1000,
+		.want_filetime = true,
+		.max_filesize = FETCH_MAX_BYTES,
+		.on_data = on_data,
+		.data_ctx = &s,
+		.user_agent = "berth-build",
+	};
+	_cleanup_http_xfer_ struct http_xfer *x = http_xfer_new();
+	struct http_xfer_res res;
+	if (http_xfer_perform(x, &q, &res, NULL) < 0 || s.failed)
 		return berth_error_msg(err, EIO, "download '%s' failed: %s", url,
-				       s.failed ? "write error"
-				       : *ebuf  ? ebuf
-						: curl_easy_strerror(rc));
+				       s.failed ? "write error" : res.detail);
+	int64_t ft = res.filetime;
 	if (ft >= 0) {
 		struct timespec ts[2] = { { .tv_sec = (time_t)ft }, { .tv_sec = (time_t)ft } };
 		(void)futimens(fd, ts);

@@ -69,6 +69,10 @@ typedef int (*ecs_opt_fn)(void *ctx, int ch, const char *arg);
  */
 bool ecs_cli_parse(struct ecs_cli *e, int argc, char **argv, const char *shortopts, const struct option *own,
 		   const char *usage, ecs_opt_fn own_fn, void *ctx, int *rc);
+/* ecs_cli_parse with the verb's own options as a table (cli/opttab.h). */
+struct cli_opt;
+bool ecs_cli_parse_table(struct ecs_cli *e, int argc, char **argv, const struct cli_opt *t, const char *usage,
+			 int *rc);
 /* Resolve the configuration and open the client; prints the error and returns -1 on failure. */
 int ecs_cli_open(struct ecs_cli *e);
 void ecs_cli_close(struct ecs_cli *e);

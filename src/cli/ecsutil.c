@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/ecs.h"
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/json.h"
 #include "common/strbuf.h"
@@ -56,6 +57,20 @@ bool ecs_cli_parse(struct ecs_cli *e, int argc, char **argv, const char *shortop
 		}
 	}
 	return true;
+}
+
+static int table_opt(void *ctx, int ch, const char *arg)
+{
+	return cli_opttab_apply(ctx, ch, arg) == 0 ? 0 : -1;
+}
+
+bool ecs_cli_parse_table(struct ecs_cli *e, int argc, char **argv, const struct cli_opt *t, const char *usage,
+			 int *rc)
+{
+	_cleanup_free_ struct option *lo = NULL;
+	_cleanup_free_ char *so = NULL;
+	cli_opttab_getopt(t, NULL, 0, NULL, &lo, &so);
+	return ecs_cli_parse(e, argc, argv, so, lo, usage, table_opt, (void *)t, rc);
 }
 
 static const char *real_getenv(const char *name, void *ctx)

@@ -10,25 +10,12 @@
 
 #include "cli/cli.h"
 #include "cli/ecs.h"
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/fs.h"
 #include "common/json.h"
 
 #define HELP_CLUSTER "      --cluster NAME      the cluster whose nodes listen (default \"default\")\n"
-
-/* Parse a non-negative integer flag value in [min, max]; -1 with a message. */
-static int int_arg(const char *flag, const char *arg, long min, long max, json_t *in, const char *key)
-{
-	char *end;
-	long v = strtol(arg, &end, 10);
-	if (!*arg || *end || v < min || v > max) {
-		fprintf(stderr, "berth: invalid %s '%s': expected an integer from %ld to %ld\n", flag, arg,
-			min, max);
-		return -1;
-	}
-	json_object_set_new(in, key, json_integer(v));
-	return 0;
-}
 
 static int pem_arg(const char *flag, const char *path, json_t *in, const char *key)
 {
@@ -43,45 +30,18 @@ static int pem_arg(const char *flag, const char *path, json_t *in, const char *k
 	return 0;
 }
 
-enum {
-	LB_O_PORT = 401,
-	LB_O_PROTO,
-	LB_O_PATH,
-	LB_O_DELAY,
-	LB_O_INTERVAL,
-	LB_O_CERT,
-	LB_O_KEY,
-	LB_O_SERVICE,
-	LB_O_CONTAINER,
-	LB_O_STOP
-};
-
-static int create_opt(void *ctx, int ch, const char *arg)
+static int cert_arg(void *in, const char *path)
 {
-	json_t *in = ctx;
-	switch (ch) {
-	case LB_O_PORT: return int_arg("--port", arg, 1, 65535, in, "port");
-	case LB_O_PROTO: json_object_set_new(in, "protocol", json_string(arg)); return 0;
-	case LB_O_PATH: json_object_set_new(in, "healthCheckPath", json_string(arg)); return 0;
-	case LB_O_DELAY: return int_arg("--deregistration-delay", arg, 0, 3600, in, "deregistrationDelay");
-	case LB_O_INTERVAL:
-		return int_arg("--health-interval", arg, 1, 300, in, "healthCheckIntervalSeconds");
-	case LB_O_CERT: return pem_arg("--tls-cert", arg, in, "certificate");
-	case LB_O_KEY: return pem_arg("--tls-key", arg, in, "privateKey");
-	default: return -1;
-	}
+	return pem_arg("--tls-cert", path, in, "certificate");
+}
+
+static int key_arg(void *in, const char *path)
+{
+	return pem_arg("--tls-key", path, in, "privateKey");
 }
 
 static int lb_create(int argc, char **argv)
 {
-	static const struct option lo[] = { { "port", required_argument, NULL, LB_O_PORT },
-					    { "protocol", required_argument, NULL, LB_O_PROTO },
-					    { "health-path", required_argument, NULL, LB_O_PATH },
-					    { "health-interval", required_argument, NULL, LB_O_INTERVAL },
-					    { "deregistration-delay", required_argument, NULL, LB_O_DELAY },
-					    { "tls-cert", required_argument, NULL, LB_O_CERT },
-					    { "tls-key", required_argument, NULL, LB_O_KEY },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "lb create [OPTIONS] NAME --port PORT\n\nCreate a load balancer: a listener on PORT on every "
 	    "node "
@@ -96,9 +56,19 @@ static int lb_create(int argc, char **argv)
 	    "      --tls-key FILE      its PEM private key (stored by the server, never shown)\n" HELP_CLUSTER
 	    "      --format FORMAT     'json': print the API's response\n" ECS_CLI_HELP_COMMON;
 	_cleanup_json_ json_t *in = json_object(), *out = NULL;
+	const struct cli_opt opts[] = {
+		{ "port", 0, CLI_OPT_JSON_INT, in, "port", 1, 65535 },
+		{ "protocol", 0, CLI_OPT_JSON_STR, in, "protocol" },
+		{ "health-path", 0, CLI_OPT_JSON_STR, in, "healthCheckPath" },
+		{ "health-interval", 0, CLI_OPT_JSON_INT, in, "healthCheckIntervalSeconds", 1, 300 },
+		{ "deregistration-delay", 0, CLI_OPT_JSON_INT, in, "deregistrationDelay", 0, 3600 },
+		{ "tls-cert", 0, CLI_OPT_CALL, in, .fn = cert_arg, .has_arg = true },
+		{ "tls-key", 0, CLI_OPT_CALL, in, .fn = key_arg, .has_arg = true },
+		{ 0 },
+	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, create_opt, in, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, opts, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth lb create\" requires exactly 1 argument.\n");
@@ -242,30 +212,20 @@ static int lb_rm(int argc, char **argv)
 	return rc;
 }
 
-static int attach_opt(void *ctx, int ch, const char *arg)
-{
-	json_t *in = ctx;
-	switch (ch) {
-	case LB_O_SERVICE: json_object_set_new(in, "serviceName", json_string(arg)); return 0;
-	case LB_O_CONTAINER: json_object_set_new(in, "containerName", json_string(arg)); return 0;
-	case LB_O_PORT: return int_arg("--port", arg, 1, 65535, in, "containerPort");
-	case LB_O_STOP: json_object_set_new(in, "stop", json_true()); return 0;
-	default: return -1;
-	}
-}
-
 /* attach, detach and drain: NAME plus flags (and tasks for drain). */
 static int lb_simple(int argc, char **argv, const char *op, const char *text, bool tasks)
 {
-	static const struct option lo[] = { { "service", required_argument, NULL, LB_O_SERVICE },
-					    { "container", required_argument, NULL, LB_O_CONTAINER },
-					    { "port", required_argument, NULL, LB_O_PORT },
-					    { "stop", no_argument, NULL, LB_O_STOP },
-					    { NULL, 0, NULL, 0 } };
 	_cleanup_json_ json_t *in = json_object(), *out = NULL;
+	const struct cli_opt opts[] = {
+		{ "service", 0, CLI_OPT_JSON_STR, in, "serviceName" },
+		{ "container", 0, CLI_OPT_JSON_STR, in, "containerName" },
+		{ "port", 0, CLI_OPT_JSON_INT, in, "containerPort", 1, 65535 },
+		{ "stop", 0, CLI_OPT_JSON_TRUE, in, "stop" },
+		{ 0 },
+	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, attach_opt, in, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, opts, text, &rc))
 		return rc;
 	if (tasks ? optind + 2 > argc : optind + 1 != argc) {
 		fprintf(stderr, "\"berth lb %s\" requires %s.\n", argv[0],

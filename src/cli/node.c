@@ -7,6 +7,7 @@
  */
 #include "cli/cli.h"
 #include "cli/ecs.h"
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/json.h"
 
@@ -30,27 +31,8 @@ static json_t *node_row(const json_t *n)
 			 mem, az ? az : "");
 }
 
-struct ls_opts {
-	json_t *in;
-};
-
-static int ls_opt(void *ctx, int ch, const char *arg)
-{
-	struct ls_opts *o = ctx;
-	if (ch == 's')
-		json_object_set_new(o->in, "status", json_string(arg));
-	else if (ch == 'f')
-		json_object_set_new(o->in, "filter", json_string(arg));
-	else
-		return -1;
-	return 0;
-}
-
 static int node_ls(int argc, char **argv)
 {
-	static const struct option lo[] = { { "status", required_argument, NULL, 's' },
-					    { "filter", required_argument, NULL, 'f' },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "node ls [OPTIONS]\n\nList the nodes (container instances) of a "
 	    "cluster\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
@@ -58,10 +40,14 @@ static int node_ls(int argc, char **argv)
 	    "      --filter EXPR       cluster query, e.g. 'attribute:ecs.availability-zone == "
 	    "az1'\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	_cleanup_json_ json_t *in = json_object();
-	struct ls_opts o = { in };
+	const struct cli_opt opts[] = {
+		{ "status", 0, CLI_OPT_JSON_STR, in, "status" },
+		{ "filter", 0, CLI_OPT_JSON_STR, in, "filter" },
+		{ 0 },
+	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, ls_opt, &o, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, opts, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
@@ -141,18 +127,6 @@ struct inspect_opts {
 	const char *why, *group;
 };
 
-static int inspect_opt(void *ctx, int ch, const char *arg)
-{
-	struct inspect_opts *o = ctx;
-	if (ch == 'w')
-		o->why = arg;
-	else if (ch == 'g')
-		o->group = arg;
-	else
-		return -1;
-	return 0;
-}
-
 /* `node inspect --why TASKDEF`: BerthExplainPlacement per node. */
 static int explain_nodes(struct ecs_cli *e, const struct inspect_opts *o, int argc, char **argv)
 {
@@ -180,9 +154,6 @@ static int explain_nodes(struct ecs_cli *e, const struct inspect_opts *o, int ar
 
 static int node_inspect(int argc, char **argv)
 {
-	static const struct option lo[] = { { "why", required_argument, NULL, 'w' },
-					    { "group", required_argument, NULL, 'g' },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "node inspect [OPTIONS] NODE [NODE...]\n\nShow nodes: resources "
 	    "(registered/remaining), attributes, agent connection, tasks; with --why, whether\n"
@@ -192,9 +163,14 @@ static int node_inspect(int argc, char **argv)
 	    "      --group GROUP       the task group --why places (default family:FAMILY; a service's\n"
 	    "                          is service:NAME)\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct inspect_opts o = { 0 };
+	const struct cli_opt opts[] = {
+		{ "why", 0, CLI_OPT_STRING, &o.why },
+		{ "group", 0, CLI_OPT_STRING, &o.group },
+		{ 0 },
+	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, inspect_opt, &o, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, opts, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth node inspect\" requires at least 1 argument.\n");
@@ -352,27 +328,18 @@ static int node_activate(int argc, char **argv)
 	return set_state(argc, argv, "ACTIVE", text);
 }
 
-static int rm_opt(void *ctx, int ch, const char *arg)
-{
-	(void)arg;
-	if (ch != 'f')
-		return -1;
-	*(bool *)ctx = true;
-	return 0;
-}
-
 static int node_rm(int argc, char **argv)
 {
-	static const struct option lo[] = { { "force", no_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "node rm [OPTIONS] NODE [NODE...]\n\nDeregister nodes from the cluster (their "
 	    "certificates stop working)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
 	    "  -f, --force             deregister even with tasks running on the node\n"
 	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
 	bool force = false;
+	const struct cli_opt opts[] = { { "force", 'f', CLI_OPT_FLAG, &force }, { 0 } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, "f", lo, text, rm_opt, &force, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, opts, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth node rm\" requires at least 1 argument.\n");

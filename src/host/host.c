@@ -83,8 +83,9 @@ int host_open(const struct host_config *cfg, struct host **ret, struct berth_err
 		host_close(h);
 		return berth_error_wrap(err, r, "open image store");
 	}
-	if ((!cfg->bridge || !streq(cfg->bridge, "none")) &&
-	    (r = netops_open(cfg->root, cfg->exec_root, cfg->bridge, &h->net, err)) < 0) {
+	bool networking = !cfg->bridge || !streq(cfg->bridge, "none");
+	if (networking && (r = netops_open(cfg->root, cfg->exec_root, cfg->bridge, cfg->bridge_subnet6,
+					   &h->net, err)) < 0) {
 		host_close(h);
 		return r;
 	}

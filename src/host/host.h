@@ -28,6 +28,7 @@ struct host_config {
 	const char *exec_root;         /* required: sockets, shim state */
 	const char *runtime_path;      /* "berth" (NULL) or a runc-compatible binary */
 	const char *bridge;            /* default network's bridge; NULL: berth0; "none": no networking */
+	const char *bridge_subnet6;    /* default network's IPv6 subnet (--fixed-cidr-v6); NULL: IPv4 only */
 	const char *init_path;         /* --init binary; NULL: the engine's default */
 	const json_t *default_ulimits; /* Docker Ulimits array for every container; NULL: none */
 	const char *log_driver;        /* default log driver; NULL: json-file */

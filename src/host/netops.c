@@ -33,8 +33,8 @@ void netops_set_engine(struct netops *n, struct engine *e)
 	n->engine = e;
 }
 
-int netops_open(const char *root, const char *exec_root, const char *bridge, struct netops **ret,
-		struct berth_error **err)
+int netops_open(const char *root, const char *exec_root, const char *bridge, const char *subnet6,
+		struct netops **ret, struct berth_error **err)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/netops", root);
 	int r = fs_mkdir_p(dir, 0700, err);
@@ -42,8 +42,9 @@ int netops_open(const char *root, const char *exec_root, const char *bridge, str
 		return r;
 	struct net_ctx *net = NULL;
 	if ((r = net_ctx_open(
-		 &(struct net_config){ .root = root, .exec_root = exec_root, .bridge_name = bridge }, &net,
-		 err)) < 0)
+		 &(struct net_config){
+		     .root = root, .exec_root = exec_root, .bridge_name = bridge, .bridge_subnet6 = subnet6 },
+		 &net, err)) < 0)
 		return berth_error_wrap(err, r, "open networking");
 	struct netops *n = xcalloc(1, sizeof(*n));
 	n->net = net;

@@ -26,9 +26,10 @@ struct netops;
 
 extern const struct engine_network_ops netops_engine_ops;
 
-/* Open net/ under <root>/net and <exec_root>/net; bridge: the default network's device (NULL: berth0). */
-int netops_open(const char *root, const char *exec_root, const char *bridge, struct netops **ret,
-		struct berth_error **err);
+/* Open net/ under <root>/net and <exec_root>/net; bridge: the default network's device (NULL: berth0);
+ * subnet6: its IPv6 subnet (NULL: IPv4 only). */
+int netops_open(const char *root, const char *exec_root, const char *bridge, const char *subnet6,
+		struct netops **ret, struct berth_error **err);
 /* The engine the ops read container configs from (set once, after engine_open). */
 void netops_set_engine(struct netops *n, struct engine *e);
 /* After engine_open: tear down network state of containers not running, drop stale records. */

@@ -7,7 +7,6 @@
  * hand-rolled HTTP/1.1 upgrade for hijacked streams (libcurl cannot hand
  * back a raw socket after a 101 response without its CONNECT_ONLY dance).
  */
-#include <curl/curl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <time.h>
@@ -17,12 +16,13 @@
 #include "common/fs.h"
 #include "common/util.h"
 #include "http/http.h"
+#include "http/xfer.h"
 
 /* Longest response head we accept on a hijack (status line + headers). */
 #define HIJACK_MAX_HEAD (64 * 1024)
 
 struct http_client {
-	CURL *curl;
+	struct http_xfer *xfer; /* made on first use: unix-socket clients may never need one */
 	char *unix_path; /* NULL for TCP */
 	char *tcp_addr;  /* "host:port" for TCP */
 	char *base_url;  /* "http://localhost", "http://host:port" or "https://host:port" */
@@ -53,30 +53,11 @@ int http_client_new(const char *host, struct http_client **ret, struct berth_err
 	return 0;
 }
 
-static void curl_global_init_default(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* The curl handle, made on first use (unix-socket clients may never need one). */
-static CURL *curl_handle(struct http_client *c, struct berth_error **err)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	if (!c->curl) {
-		pthread_once(&once, curl_global_init_default);
-		c->curl = curl_easy_init();
-		if (!c->curl)
-			berth_error_set(err, ENOMEM, "init curl");
-	}
-	return c->curl;
-}
-
 struct http_client *http_client_free(struct http_client *c)
 {
 	if (!c)
 		return NULL;
-	if (c->curl)
-		curl_easy_cleanup(c->curl);
+	http_xfer_free(c->xfer);
 	if (c->tls_ctx) /* never a call into OpenSSL (loading it) for nothing */
 		http_tls_ctx_free(c->tls_ctx);
 	free(c->tcp_addr);
@@ -110,60 +91,6 @@ int http_client_set_tls(struct http_client *c, const struct http_tls_files *f, b
 	free(c->base_url);
 	c->base_url = xasprintf("https://%s", c->tcp_addr);
 	return 0;
-}
-
-static void set_curl_tls(struct http_client *c, CURL *h)
-{
-	if (!c->tls_ctx)
-		return;
-	if (c->cert)
-		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
-	if (c->key)
-		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
-	if (c->ca)
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
-}
-
-struct body_sink {
-	struct strbuf *out;
-	http_body_fn fn;
-	void *ctx;
-};
-
-static size_t on_write(char *data, size_t size, size_t n, void *cls)
-{
-	struct body_sink *s = cls;
-	size_t len = size * n;
-	if (s->fn)
-		return s->fn(s->ctx, data, len) == 0 ? len : 0;
-	if (s->out)
-		strbuf_add(s->out, data, len);
-	return len;
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *cls)
-{
-	strbuf_add(cls, data, size * n);
-	return size * n;
-}
-
-static size_t on_read_fd(char *buf, size_t size, size_t n, void *cls)
-{
-	int fd = *(int *)cls;
-	ssize_t r;
-	do
-		r = read(fd, buf, size * n);
-	while (r < 0 && errno == EINTR);
-	return r < 0 ? CURL_READFUNC_ABORT : (size_t)r;
-}
-
-/* libcurl calls this about once a second (and on every transfer): non-zero aborts. */
-static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
-{
-	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	return atomic_load((const atomic_bool *)ctx) ? 1 : 0;
 }
 
 static int connect_unix(const char *path, struct berth_error **err)
@@ -426,80 +353,80 @@ static int native_do(struct http_client *c, const struct http_client_request *r,
 	return b < 0 ? b : 0;
 }
 
+static ssize_t read_fd(void *ctx, char *buf, size_t n)
+{
+	int fd = *(int *)ctx;
+	ssize_t r;
+	do
+		r = read(fd, buf, n);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+static int on_body(void *ctx, const char *p, size_t n)
+{
+	const struct http_client_request *r = ctx;
+	return r->on_body(r->on_body_ctx, p, n) == 0 ? 0 : 1;
+}
+
 int http_client_do(struct http_client *c, const struct http_client_request *r, long *ret_status,
 		   struct strbuf *out, struct berth_error **err)
 {
 	if (c->unix_path && r->body_fd < 0)
 		return native_do(c, r, ret_status, out, err);
-	CURL *h = curl_handle(c, err);
-	if (!h)
-		return -ENOMEM;
-	curl_easy_reset(h);
+	if (!c->xfer)
+		c->xfer = http_xfer_new();
 	_cleanup_free_ char *url = xasprintf("%s%s", c->base_url, r->path);
-	struct body_sink sink = { out, r->on_body, r->on_body_ctx };
-	struct curl_slist *hdrs = NULL;
+	_cleanup_free_ char *ct = r->content_type ? xasprintf("Content-Type: %s", r->content_type) : NULL;
+	size_t nh = 0;
+	while (r->headers && r->headers[nh])
+		nh++;
+	_cleanup_free_ const char **hdrs = xcalloc(nh + 3, sizeof(*hdrs));
+	size_t k = 0;
+	if (ct)
+		hdrs[k++] = ct;
+	hdrs[k++] = "Expect:";
+	for (size_t i = 0; i < nh; i++)
+		hdrs[k++] = r->headers[i];
 	int fd = r->body_fd;
-
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	if (c->unix_path)
-		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_path);
-	set_curl_tls(c, h);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	if (r->resp_headers) {
-		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-		curl_easy_setopt(h, CURLOPT_HEADERDATA, r->resp_headers);
+	struct http_xfer_req q = {
+		.method = r->method,
+		.url = url,
+		.headers = hdrs,
+		.unix_socket = c->unix_path,
+		.body = fd < 0 ? r->body : NULL,
+		.body_len = r->body_len,
+		.read = fd >= 0 ? read_fd : NULL,
+		.read_ctx = &fd,
+		.body_size = -1,
+		.on_data = r->on_body ? on_body : NULL,
+		.data_ctx = (void *)r,
+		.out = out,
+		.resp_headers = r->resp_headers,
+		.timeout_ms = r->timeout_ms > 0 ? r->timeout_ms : 0,
+		.cancel = r->cancel,
+	};
+	if (c->tls_ctx) {
+		q.cert_file = c->cert;
+		q.key_file = c->key;
+		q.ca_file = c->ca;
+		q.tls_no_verify = !c->tls_verify;
 	}
-	if (r->timeout_ms > 0)
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->timeout_ms);
-	if (r->cancel) {
-		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)r->cancel);
-		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	struct http_xfer_res res;
+	_cleanup_error_ struct berth_error *xerr = NULL;
+	int rc = http_xfer_perform(c->xfer, &q, &res, &xerr);
+	if (rc >= 0) {
+		*ret_status = res.status;
+		return 0;
 	}
-	if (r->content_type) {
-		_cleanup_free_ char *ct = xasprintf("Content-Type: %s", r->content_type);
-		hdrs = curl_slist_append(hdrs, ct);
-	}
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	for (const char *const *x = r->headers; x && *x; x++)
-		hdrs = curl_slist_append(hdrs, *x);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	if (fd >= 0) {
-		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read_fd);
-		curl_easy_setopt(h, CURLOPT_READDATA, &fd);
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
-	} else if (r->body) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-	} else if (streq(r->method, "POST")) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
-	} else if (streq(r->method, "HEAD")) {
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	}
-	CURLcode rc = curl_easy_perform(h);
-	curl_slist_free_all(hdrs);
-	if (rc == CURLE_WRITE_ERROR && r->on_body) {
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, ret_status);
-		return 0; /* the callback asked to stop */
-	}
-	if (rc == CURLE_ABORTED_BY_CALLBACK)
+	if (res.fail == HTTP_XFER_CANCELLED)
 		return berth_error_msg(err, ECANCELED, "%s %s: cancelled", r->method, r->path);
-	if (rc != CURLE_OK) {
-		if (rc == CURLE_COULDNT_CONNECT)
-			return berth_error_msg(
-			    err, ECONNREFUSED,
-			    "cannot connect to the berth daemon at '%s': is the daemon running?",
-			    c->unix_path ? c->unix_path : c->base_url);
-		return berth_error_msg(err, rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO, "%s %s: %s",
-				       r->method, r->path, curl_easy_strerror(rc));
-	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, ret_status);
-	return 0;
+	if (res.fail == HTTP_XFER_CONNECT)
+		return berth_error_msg(err, ECONNREFUSED,
+				       "cannot connect to the berth daemon at '%s': is the daemon running?",
+				       c->unix_path ? c->unix_path : c->base_url);
+	return berth_error_msg(err, res.fail == HTTP_XFER_TIMEOUT ? ETIMEDOUT : EIO, "%s %s: %s", r->method,
+			       r->path, res.reason);
 }
 
 static int connect_raw(struct http_client *c, struct berth_error **err)

@@ -2,7 +2,7 @@
  * pull.c - image_pull(): manifest resolution, parallel verified blob
  * downloads with resume, unpack, tag.
  *
- * Downloads run on one thread with curl's multi interface (bounded number of
+ * Downloads run on one thread with http/xfer.h's multi interface (bounded number of
  * concurrent transfers), so progress callbacks stay on the caller's thread.
  * Each blob streams into its own content writer, hashed on the fly; a dropped
  * connection is resumed with a Range request from the bytes already written
@@ -26,8 +26,7 @@ struct dl {
 	struct content_writer w;
 	bool open, done, failed;
 	int attempts;
-	CURL *h;
-	struct curl_slist *hl;
+	struct http_xfer *x; /* while a transfer runs */
 	char *range;
 	bool partial; /* asked for a range: a 200 means the server sends it all again */
 	struct image_store *store;
@@ -51,31 +50,29 @@ static void emit(const struct image_remote_opts *o, const char *id, const char *
 	o->progress(&p, o->progress_data);
 }
 
-static size_t dl_write(char *data, size_t size, size_t n, void *ud)
+static int dl_write(void *ud, const char *data, size_t len)
 {
 	struct dl *d = ud;
-	size_t len = size * n;
-	long status = 0;
-	curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &status);
+	long status = http_xfer_status(d->x);
 	if (status != 200 && status != 206)
-		return len; /* error body: ignored, status checked at the end */
+		return 0; /* error body: ignored, status checked at the end */
 	if (status == 200 && d->partial) {
 		/* the server ignored our Range: start the blob over */
 		d->partial = false;
 		img_content_writer_done(&d->w);
 		d->open = false;
 		if (img_content_writer_open(d->store, &d->w, &d->err) < 0)
-			return 0;
+			return -EIO;
 		d->open = true;
 	}
 	if (d->w.size + len > (uint64_t)d->desc->size)
-		return 0; /* more than the descriptor says: abort */
+		return -EBADMSG; /* more than the descriptor says: abort */
 	if (img_content_writer_write(&d->w, data, len, &d->err) < 0)
-		return 0;
-	return len;
+		return -EIO;
+	return 0;
 }
 
-static int dl_start(struct puller *p, CURLM *m, struct dl *d, struct berth_error **err)
+static int dl_start(struct puller *p, struct http_xfer_multi *m, struct dl *d, struct berth_error **err)
 {
 	if (!d->open) {
 		int r = img_content_writer_open(p->rm.s, &d->w, err);
@@ -83,37 +80,35 @@ static int dl_start(struct puller *p, CURLM *m, struct dl *d, struct berth_error
 			return r;
 		d->open = true;
 	}
-	d->h = curl_easy_init();
-	if (!d->h)
-		return berth_error_msg(err, ENOMEM, "initialise curl");
 	_cleanup_free_ char *url = img_remote_url(&p->rm, "blobs", d->desc->digest);
-	d->hl = img_remote_setup(&p->rm, d->h, NULL);
-	curl_easy_setopt(d->h, CURLOPT_URL, url);
-	curl_easy_setopt(d->h, CURLOPT_WRITEFUNCTION, dl_write);
-	curl_easy_setopt(d->h, CURLOPT_WRITEDATA, d);
-	curl_easy_setopt(d->h, CURLOPT_PRIVATE, d);
+	const char *hdrs[2];
+	struct http_xfer_req q;
+	img_remote_xfer_req(&p->rm, url, hdrs, 0, &q);
+	q.on_data = dl_write;
+	q.data_ctx = d;
+	q.priv = d;
 	free(d->range);
 	d->range = NULL;
 	d->store = p->rm.s;
 	d->partial = d->w.size > 0;
 	if (d->w.size > 0) {
 		d->range = xasprintf("%llu-", (unsigned long long)d->w.size);
-		curl_easy_setopt(d->h, CURLOPT_RANGE, d->range);
+		q.range = d->range;
 	}
 	d->attempts++;
-	curl_multi_add_handle(m, d->h);
-	return 0;
+	d->x = http_xfer_new();
+	int r = http_xfer_multi_add(m, d->x, &q, err);
+	if (r < 0)
+		d->x = http_xfer_free(d->x);
+	return r;
 }
 
-static void dl_stop(CURLM *m, struct dl *d)
+static void dl_stop(struct http_xfer_multi *m, struct dl *d)
 {
-	if (!d->h)
+	if (!d->x)
 		return;
-	curl_multi_remove_handle(m, d->h);
-	curl_easy_cleanup(d->h);
-	curl_slist_free_all(d->hl);
-	d->h = NULL;
-	d->hl = NULL;
+	http_xfer_multi_remove(m, d->x);
+	d->x = http_xfer_free(d->x);
 }
 
 /* A server that ignored our Range sent the blob from 0: restart the writer. */
@@ -127,16 +122,17 @@ static int dl_restart(struct puller *p, struct dl *d, struct berth_error **err)
 	return r;
 }
 
-static int dl_finish(struct puller *p, CURLM *m, struct dl *d, CURLcode rc, struct berth_error **err)
+static int dl_finish(struct puller *p, struct http_xfer_multi *m, struct dl *d, int xr,
+		     const struct http_xfer_res *res, struct berth_error **err)
 {
-	long status = 0;
-	curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &status);
+	long status = res->status;
+	bool ok = xr >= 0;
 	dl_stop(m, d);
 	if (d->err) {
 		_cleanup_free_ char *msg = berth_error_string(d->err);
 		return berth_error_msg(err, berth_error_code(d->err) ?: EIO, "%s", msg);
 	}
-	if (rc == CURLE_OK && (status == 200 || status == 206)) {
+	if (ok && (status == 200 || status == 206)) {
 		if (d->w.size < (uint64_t)d->desc->size && d->attempts < PULL_MAX_ATTEMPTS)
 			return dl_start(p, m, d, err); /* short body: resume */
 		emit(p->o, d->sid, "Verifying Checksum", 0, 0);
@@ -149,19 +145,19 @@ static int dl_finish(struct puller *p, CURLM *m, struct dl *d, CURLcode rc, stru
 		emit(p->o, d->sid, "Download complete", 0, 0);
 		return 0;
 	}
-	if (rc == CURLE_OK && status == 416 && d->w.size > 0) {
+	if (ok && status == 416 && d->w.size > 0) {
 		int r = dl_restart(p, d, err);
 		return r < 0 ? r : dl_start(p, m, d, err);
 	}
-	if (rc == CURLE_OK)
+	if (ok)
 		return berth_error_msg(err, status == 404 ? ENOENT : EPROTO,
 				       "blob '%s': registry returned HTTP %ld", d->desc->digest, status);
-	if (rc == CURLE_WRITE_ERROR)
+	if (res->fail == HTTP_XFER_ABORTED)
 		return berth_error_msg(err, EBADMSG, "blob '%s' is larger than its descriptor (%lld bytes)",
 				       d->desc->digest, (long long)d->desc->size);
 	if (d->attempts >= PULL_MAX_ATTEMPTS)
 		return berth_error_msg(err, EIO, "blob '%s': %s (after %d attempts)", d->desc->digest,
-				       curl_easy_strerror(rc), d->attempts);
+				       res->reason, d->attempts);
 	return dl_start(p, m, d, err); /* transport error: resume with Range */
 }
 
@@ -170,7 +166,7 @@ static void dl_progress(struct puller *p)
 	int64_t now = now_ms();
 	for (size_t i = 0; i < p->n; i++) {
 		struct dl *d = &p->dls[i];
-		if (!d->h || now - d->last_ms < PULL_PROGRESS_MS)
+		if (!d->x || now - d->last_ms < PULL_PROGRESS_MS)
 			continue;
 		d->last_ms = now;
 		emit(p->o, d->sid, "Downloading", d->w.size, (uint64_t)d->desc->size);
@@ -186,7 +182,7 @@ static void dl_progress(struct puller *p)
 struct unpacker {
 	struct image_store *s;
 	struct store_image *img;
-	CURLM *m;
+	struct http_xfer_multi *m;
 	pthread_t th;
 	bool started;
 	pthread_mutex_t mu;
@@ -215,7 +211,7 @@ static void unpacker_end(struct unpacker *u, int r, struct berth_error *e)
 	u->finished = true;
 	pthread_cond_signal(&u->done_cv);
 	pthread_mutex_unlock(&u->mu);
-	curl_multi_wakeup(u->m);
+	http_xfer_multi_wakeup(u->m);
 }
 
 static void *unpacker_main(void *arg)
@@ -242,14 +238,14 @@ static void *unpacker_main(void *arg)
 			u->completed = i + 1;
 		pthread_cond_signal(&u->done_cv);
 		pthread_mutex_unlock(&u->mu);
-		curl_multi_wakeup(u->m);
+		http_xfer_multi_wakeup(u->m);
 	}
 	unpacker_end(u, r, e);
 	return NULL;
 }
 
-static int unpacker_start(struct unpacker *u, struct image_store *s, struct store_image *img, CURLM *m,
-			  struct berth_error **err)
+static int unpacker_start(struct unpacker *u, struct image_store *s, struct store_image *img,
+			  struct http_xfer_multi *m, struct berth_error **err)
 {
 	*u = (struct unpacker){ .s = s, .img = img, .m = m };
 	u->ready = xcalloc(img->n_layers + 1, sizeof(bool));
@@ -341,7 +337,8 @@ static int unpacker_finish(struct unpacker *u, bool abort, const struct image_re
 	return r;
 }
 
-static int download_all(struct puller *p, CURLM *m, struct unpacker *u, struct berth_error **err)
+static int download_all(struct puller *p, struct http_xfer_multi *m, struct unpacker *u,
+			struct berth_error **err)
 {
 	unsigned max = p->o && p->o->max_concurrent ? p->o->max_concurrent : PULL_DEFAULT_CONCURRENCY;
 	size_t next = 0, active = 0, queued = 0;
@@ -362,15 +359,13 @@ static int download_all(struct puller *p, CURLM *m, struct unpacker *u, struct b
 		if (r < 0 || active == 0)
 			break;
 		int running = 0;
-		curl_multi_perform(m, &running);
-		CURLMsg *msg;
-		int left;
-		while (r >= 0 && (msg = curl_multi_info_read(m, &left))) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			struct dl *d = NULL;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&d);
-			r = dl_finish(p, m, d, msg->data.result, err);
+		http_xfer_multi_perform(m, &running);
+		struct http_xfer *x;
+		struct http_xfer_res res;
+		int xr = 0;
+		while (r >= 0 && (x = http_xfer_multi_next(m, &res, &xr, NULL))) {
+			struct dl *d = http_xfer_priv(x);
+			r = dl_finish(p, m, d, xr, &res, err);
 			if (r >= 0 && d->done) {
 				active--;
 				unpacker_ready(u, (size_t)(d - p->dls));
@@ -380,7 +375,7 @@ static int download_all(struct puller *p, CURLM *m, struct unpacker *u, struct b
 		if (r >= 0)
 			r = unpacker_report(u, p->o, err);
 		if (r >= 0 && running > 0)
-			curl_multi_poll(m, NULL, 0, 200, NULL);
+			http_xfer_multi_wait(m, 200);
 	}
 	for (size_t i = 0; i < p->n; i++) {
 		dl_stop(m, &p->dls[i]);
@@ -528,7 +523,7 @@ static int pull_layers(struct puller *p, const struct manifest *m, struct store_
 {
 	p->n = m->n_layers;
 	p->dls = xcalloc(p->n + 1, sizeof(*p->dls));
-	CURLM *multi = curl_multi_init();
+	struct http_xfer_multi *multi = http_xfer_multi_new();
 	struct unpacker u;
 	int r = unpacker_start(&u, p->rm.s, img, multi, err);
 	bool any = false;
@@ -547,7 +542,7 @@ static int pull_layers(struct puller *p, const struct manifest *m, struct store_
 	int k = unpacker_finish(&u, r < 0, p->o, r < 0 ? NULL : err);
 	if (r >= 0)
 		r = k;
-	curl_multi_cleanup(multi);
+	http_xfer_multi_free(multi);
 	free(p->dls);
 	p->dls = NULL;
 	*ret_new = any;

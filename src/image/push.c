@@ -82,12 +82,9 @@ static char *mount_source(struct remote *rm, const char *digest)
 static int try_mount(struct remote *rm, const char *digest, const char *from, bool *ret_done, char **ret_loc,
 		     struct berth_error **err)
 {
-	char *ed = curl_easy_escape(NULL, digest, 0);
-	char *ef = curl_easy_escape(NULL, from, 0);
-	_cleanup_free_ char *url = xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", rm->base,
-					     rm->ref->path, ed ? ed : "", ef ? ef : "");
-	curl_free(ed);
-	curl_free(ef);
+	_cleanup_free_ char *ed = http_url_escape(digest), *ef = http_url_escape(from);
+	_cleanup_free_ char *url =
+	    xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", rm->base, rm->ref->path, ed, ef);
 	struct http_req q = { .method = "POST", .url = url };
 	int r = img_remote_do(rm, &q, err);
 	if (r >= 0 && q.status != 201 && q.status != 202)

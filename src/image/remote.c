@@ -9,22 +9,15 @@
  * from the caller, else from $DOCKER_CONFIG/config.json or ~/.docker/config.json.
  */
 #include <arpa/inet.h>
-#include <pthread.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include "common/json.h"
 #include "image/remote.h"
 
-#define REMOTE_CONNECT_TIMEOUT 15L
+#define REMOTE_CONNECT_TIMEOUT 15L /* seconds */
 #define TOKEN_MAX              (1u << 20)
 #define ERROR_BODY_MAX         (64u << 10)
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_ALL);
-}
 
 void img_http_req_done(struct http_req *q)
 {
@@ -139,27 +132,26 @@ static void load_certs(struct remote *rm)
 	}
 }
 
-struct curl_slist *img_remote_setup(struct remote *rm, CURL *h, struct curl_slist *extra)
+void img_remote_xfer_req(struct remote *rm, const char *url, const char **hdrs, size_t n,
+			 struct http_xfer_req *ret)
 {
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, REMOTE_CONNECT_TIMEOUT);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, rm->insecure ? "http,https" : "https");
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
-	if (rm->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, rm->ca_file);
-	if (rm->client_cert) {
-		curl_easy_setopt(h, CURLOPT_SSLCERT, rm->client_cert);
-		curl_easy_setopt(h, CURLOPT_SSLKEY, rm->client_key);
-	}
 	if (rm->auth)
-		extra = curl_slist_append(extra, rm->auth);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, extra);
-	return extra;
+		hdrs[n++] = rm->auth;
+	hdrs[n] = NULL;
+	*ret = (struct http_xfer_req){
+		.url = url,
+		.headers = hdrs,
+		.connect_timeout_ms = REMOTE_CONNECT_TIMEOUT * 1000,
+		.low_speed_limit = 1,
+		.low_speed_time_s = 60,
+		.max_redirs = 5,
+		.protocols = "http,https",
+		.redir_protocols = rm->insecure ? "http,https" : "https",
+		.user_agent = "berth/" BERTH_VERSION,
+		.ca_file = rm->ca_file,
+		.cert_file = rm->client_cert,
+		.key_file = rm->client_cert ? rm->client_key : NULL,
+	};
 }
 
 char *img_remote_url(struct remote *rm, const char *kind, const char *what)
@@ -168,18 +160,6 @@ char *img_remote_url(struct remote *rm, const char *kind, const char *what)
 }
 
 /* ---- one request ---- */
-
-static size_t on_body(char *data, size_t size, size_t n, void *ud)
-{
-	struct http_req *q = ud;
-	size_t len = size * n;
-	if (!q->body)
-		return len;
-	if (q->body_max && q->body->len + len > q->body_max)
-		return 0; /* aborts with CURLE_WRITE_ERROR; reported as -EFBIG */
-	strbuf_add(q->body, data, len);
-	return len;
-}
 
 static char *header_value(const char *line, size_t len, const char *name)
 {
@@ -195,14 +175,13 @@ static char *header_value(const char *line, size_t len, const char *name)
 	return xstrndup(v, (size_t)(end - v));
 }
 
-static size_t on_header(char *line, size_t size, size_t n, void *ud)
+static int on_header(void *ud, const char *line, size_t len)
 {
 	struct http_req *q = ud;
-	size_t len = size * n;
 	char *v;
 	if (len >= 5 && !strncmp(line, "HTTP/", 5)) { /* new response (redirect): reset */
 		img_http_req_done(q);
-		return len;
+		return 0;
 	}
 	if ((v = header_value(line, len, "Location")))
 		free(q->location), q->location = v;
@@ -212,75 +191,68 @@ static size_t on_header(char *line, size_t size, size_t n, void *ud)
 		free(q->resp_digest), q->resp_digest = v;
 	else if ((v = header_value(line, len, "WWW-Authenticate")))
 		free(q->www_auth), q->www_auth = v;
-	return len;
+	return 0;
 }
 
-static size_t on_read(char *buf, size_t size, size_t n, void *ud)
+static ssize_t on_read(void *ud, char *buf, size_t want)
 {
 	struct http_req *q = ud;
-	size_t want = size * n;
 	if (q->in_buf) {
 		size_t k = MIN(want, q->in_len - q->in_sent);
 		memcpy(buf, q->in_buf + q->in_sent, k);
 		q->in_sent += k;
-		return k;
+		return (ssize_t)k;
 	}
 	uint64_t left = q->in_size - q->in_sent;
 	size_t k = (size_t)MIN((uint64_t)want, left);
 	ssize_t r = pread(q->in_fd, buf, k, (off_t)(q->in_off + q->in_sent));
 	if (r < 0)
-		return CURL_READFUNC_ABORT;
+		return -errno;
 	q->in_sent += (uint64_t)r;
-	return (size_t)r;
+	return r;
 }
 
 static int perform(struct remote *rm, struct http_req *q, struct berth_error **err)
 {
-	CURL *h = curl_easy_init();
-	if (!h)
-		return berth_error_msg(err, ENOMEM, "initialise curl");
-	struct curl_slist *hl = NULL;
 	_cleanup_free_ char *acc = q->accept ? xasprintf("Accept: %s", q->accept) : NULL;
 	_cleanup_free_ char *ct = q->content_type ? xasprintf("Content-Type: %s", q->content_type) : NULL;
 	_cleanup_free_ char *cr = q->content_range ? xasprintf("Content-Range: %s", q->content_range) : NULL;
+	const char *hdrs[5];
+	size_t n = 0;
 	if (acc)
-		hl = curl_slist_append(hl, acc);
+		hdrs[n++] = acc;
 	if (ct)
-		hl = curl_slist_append(hl, ct);
+		hdrs[n++] = ct;
 	if (cr)
-		hl = curl_slist_append(hl, cr);
-	hl = img_remote_setup(rm, h, hl);
-	curl_easy_setopt(h, CURLOPT_URL, q->url);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, q);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, q);
-	bool upload = q->in_buf || q->in_size > 0;
-	uint64_t size = q->in_buf ? q->in_len : q->in_size;
+		hdrs[n++] = cr;
+	struct http_xfer_req r;
+	img_remote_xfer_req(rm, q->url, hdrs, n, &r);
+	r.method = q->method;
+	r.out = q->body;
+	r.out_max = q->body_max;
+	r.on_header = on_header;
+	r.header_ctx = q;
 	q->in_sent = 0;
-	if (streq(q->method, "HEAD")) {
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	} else if (streq(q->method, "PUT") || streq(q->method, "PATCH") || streq(q->method, "POST")) {
-		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(h, CURLOPT_READDATA, q);
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(upload ? size : 0));
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
+	if (streq(q->method, "PUT") || streq(q->method, "PATCH") || streq(q->method, "POST")) {
+		bool upload = q->in_buf || q->in_size > 0;
+		r.read = on_read;
+		r.read_ctx = q;
+		r.body_size = upload ? (int64_t)(q->in_buf ? q->in_len : q->in_size) : 0;
 	}
 	if (q->body)
 		strbuf_reset(q->body);
 	img_http_req_done(q);
-	CURLcode rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &q->status);
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(h);
-	if (rc == CURLE_WRITE_ERROR && q->body_max && q->body && q->body->len + 1 > 0)
+	_cleanup_http_xfer_ struct http_xfer *x = http_xfer_new();
+	struct http_xfer_res res;
+	int k = http_xfer_perform(x, &r, &res, NULL);
+	q->status = res.status;
+	if (k >= 0)
+		return 0;
+	if (res.fail == HTTP_XFER_TOO_LARGE)
 		return berth_error_msg(err, EFBIG, "%s '%s': response larger than %zu bytes", q->method,
 				       q->url, q->body_max);
-	if (rc != CURLE_OK)
-		return berth_error_msg(err, rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : ECONNREFUSED,
-				       "%s '%s': %s", q->method, q->url, curl_easy_strerror(rc));
-	return 0;
+	return berth_error_msg(err, res.fail == HTTP_XFER_TIMEOUT ? ETIMEDOUT : ECONNREFUSED, "%s '%s': %s",
+			       q->method, q->url, res.reason);
 }
 
 /* Parse `key="value"` pairs of a challenge. */
@@ -302,22 +274,14 @@ static char *challenge_param(const char *ch, const char *key)
 	return NULL;
 }
 
-static char *url_escape(const char *s)
-{
-	char *e = curl_easy_escape(NULL, s, 0);
-	char *r = xstrdup(e ? e : "");
-	curl_free(e);
-	return r;
-}
-
 static int fetch_token(struct remote *rm, const char *challenge, struct berth_error **err)
 {
 	_cleanup_free_ char *realm = challenge_param(challenge, "realm");
 	_cleanup_free_ char *service = challenge_param(challenge, "service");
 	if (!realm)
 		return berth_error_msg(err, EPROTO, "bearer challenge without realm");
-	_cleanup_free_ char *esvc = url_escape(service ? service : "");
-	_cleanup_free_ char *escope = url_escape(rm->scope ? rm->scope : "");
+	_cleanup_free_ char *esvc = http_url_escape(service ? service : "");
+	_cleanup_free_ char *escope = http_url_escape(rm->scope ? rm->scope : "");
 	_cleanup_free_ char *url = xasprintf("%s%sservice=%s%s%s", realm, strchr(realm, '?') ? "&" : "?",
 					     esvc, rm->scope ? "&scope=" : "", rm->scope ? escope : "");
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
@@ -332,7 +296,7 @@ static int fetch_token(struct remote *rm, const char *challenge, struct berth_er
 	_cleanup_free_ char *form = NULL;
 	if (rm->identity_token && !(rm->user && rm->pass)) {
 		/* OAuth2 refresh token: POST the form to the realm (docker's identitytoken) */
-		_cleanup_free_ char *etok = url_escape(rm->identity_token);
+		_cleanup_free_ char *etok = http_url_escape(rm->identity_token);
 		form =
 		    xasprintf("grant_type=refresh_token&client_id=berth&service=%s&scope=%s&refresh_token=%s",
 			      esvc, escope, etok);
@@ -464,7 +428,6 @@ static int probe(struct remote *rm, struct berth_error **err)
 int img_remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o,
 		    bool push, struct remote *ret, struct berth_error **err)
 {
-	pthread_once(&curl_once, curl_init_once);
 	struct remote rm = { .s = s, .o = o, .ref = image_ref_dup(ref) };
 	rm.host = xstrdup(streq(ref->domain, "docker.io") ? "registry-1.docker.io" : ref->domain);
 	rm.insecure =

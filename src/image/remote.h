@@ -1,14 +1,13 @@
 /*
  * remote.h - private to src/image: a session with one registry repository
- * over the distribution API (libcurl): scheme choice, TLS, credentials,
+ * over the distribution API (http/xfer.h): scheme choice, TLS, credentials,
  * Bearer/Basic auth, and single requests. pull.c and push.c build on it.
  */
 #ifndef BERTH_IMAGE_REMOTE_H
 #define BERTH_IMAGE_REMOTE_H
 
-#include <curl/curl.h>
-
 #include "common/strbuf.h"
+#include "http/xfer.h"
 #include "image/store.h"
 
 struct remote {
@@ -54,8 +53,13 @@ void img_remote_done(struct remote *rm);
 /* "<base>/v2/<repo>/<kind>/<ref>" */
 char *img_remote_url(struct remote *rm, const char *kind, const char *what);
 
-/* Apply TLS, timeouts, auth header and common options to an easy handle. Returns the header list to free. */
-struct curl_slist *img_remote_setup(struct remote *rm, CURL *h, struct curl_slist *extra);
+/*
+ * The session's transport policy for a GET of url into *ret (TLS files, timeouts, redirects, user
+ * agent). hdrs holds n request header lines and has room for n + 2: the session's Authorization and
+ * the terminating NULL are added. ret points into hdrs and rm: both outlive the transfer's start.
+ */
+void img_remote_xfer_req(struct remote *rm, const char *url, const char **hdrs, size_t n,
+			 struct http_xfer_req *ret);
 
 /*
  * Perform one request, authenticating on a 401 challenge (once) and retrying.

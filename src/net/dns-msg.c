@@ -1,7 +1,7 @@
 /*
  * dns-msg.c - the little of RFC 1035 the embedded resolver needs: parse one
- * question of a query, build an answer with A records (name compressed as a
- * pointer to the question), or an empty/error reply. Hostile packets get
+ * question of a query, build an answer with A or AAAA records (name
+ * compressed as a pointer to the question), or an empty/error reply. Hostile packets get
  * -EINVAL, never a read past the buffer. Fuzzed by fuzz-dns-query.
  */
 #include <arpa/inet.h>
@@ -60,10 +60,11 @@ int dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q, struct 
 	return 0;
 }
 
-size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, const uint32_t *addrs,
-		       size_t n, uint8_t *out, size_t cap)
+/* Header + question of query + n records of type (rdata of rdlen bytes each, network order). */
+static size_t build(const uint8_t *query, const struct dns_query *q, int rcode, uint16_t type,
+		    const uint8_t *rdata, size_t rdlen, size_t n, uint8_t *out, size_t cap)
 {
-	size_t need = q->end + n * 16;
+	size_t need = q->end + n * (12 + rdlen);
 	if (need > cap || q->end > cap)
 		return 0;
 	memcpy(out, query, q->end);
@@ -76,14 +77,30 @@ size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcod
 	size_t off = q->end;
 	for (size_t i = 0; i < n; i++) {
 		wr16(out + off, 0xc000 | DNS_HEADER); /* name: pointer to the question */
-		wr16(out + off + 2, DNS_TYPE_A);
+		wr16(out + off + 2, type);
 		wr16(out + off + 4, DNS_CLASS_IN);
 		uint32_t ttl = htonl(DNS_TTL);
 		memcpy(out + off + 6, &ttl, 4);
-		wr16(out + off + 10, 4);
-		uint32_t a = htonl(addrs[i]);
-		memcpy(out + off + 12, &a, 4);
-		off += 16;
+		wr16(out + off + 10, (uint16_t)rdlen);
+		memcpy(out + off + 12, rdata + i * rdlen, rdlen);
+		off += 12 + rdlen;
 	}
 	return off;
+}
+
+size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, const uint32_t *addrs,
+		       size_t n, uint8_t *out, size_t cap)
+{
+	uint32_t be[DNS_MAX_ANSWERS];
+	if (n > DNS_MAX_ANSWERS)
+		n = DNS_MAX_ANSWERS;
+	for (size_t i = 0; i < n; i++)
+		be[i] = htonl(addrs[i]);
+	return build(query, q, rcode, DNS_TYPE_A, (const uint8_t *)be, 4, n, out, cap);
+}
+
+size_t dns_build_reply6(const uint8_t *query, const struct dns_query *q, const struct in6_addr *addrs,
+			size_t n, uint8_t *out, size_t cap)
+{
+	return build(query, q, DNS_RCODE_OK, DNS_TYPE_AAAA, (const uint8_t *)addrs, 16, n, out, cap);
 }

@@ -209,11 +209,15 @@ static bool name_matches(const json_t *ep, const char *name)
 	return false;
 }
 
-/* Addresses of `name` on the network; *ret_n = 0 when unknown. */
-static void lookup(struct net_dns *d, const char *network_id, const char *name, uint32_t *out, size_t cap,
-		   size_t *ret_n)
+/* Addresses of `name` on the network: IPv4 in a4 (host order), IPv6 in a6; none when unknown. */
+struct dns_answer {
+	uint32_t a4[DNS_MAX_ANSWERS];
+	struct in6_addr a6[DNS_MAX_ANSWERS];
+	size_t n4, n6;
+};
+
+static void lookup(struct net_dns *d, const char *network_id, const char *name, struct dns_answer *ans)
 {
-	*ret_n = 0;
 	json_auto_t *all = NULL;
 	if (net_lock(d->ctx, NULL) < 0)
 		return;
@@ -227,12 +231,16 @@ static void lookup(struct net_dns *d, const char *network_id, const char *name, 
 		json_array_foreach (json_object_get(rec, "endpoints"), k, ep) {
 			uint32_t a;
 			int p;
-			char gw[IP4_STR_MAX], mac[18];
+			char gw[IP6_STR_MAX], mac[18], a6[IP6_STR_MAX];
 			json_t *res = json_object_get(ep, "result");
-			if (*ret_n < cap && streq_ptr(rec_str(ep, "network_id"), network_id) &&
-			    streq_ptr(rec_str(ep, "state"), "ready") && name_matches(ep, name) && res &&
-			    cni_result_ipv4(res, &a, &p, gw, mac, NULL) == 0)
-				out[(*ret_n)++] = a;
+			if (!res || !streq_ptr(rec_str(ep, "network_id"), network_id) ||
+			    !streq_ptr(rec_str(ep, "state"), "ready") || !name_matches(ep, name))
+				continue;
+			if (ans->n4 < DNS_MAX_ANSWERS && cni_result_ipv4(res, &a, &p, gw, mac, NULL) == 0)
+				ans->a4[ans->n4++] = a;
+			if (ans->n6 < DNS_MAX_ANSWERS && cni_result_ipv6(res, a6, &p, gw) == 0 &&
+			    inet_pton(AF_INET6, a6, &ans->a6[ans->n6]) == 1)
+				ans->n6++;
 		}
 }
 
@@ -263,24 +271,27 @@ static void handle(struct net_dns *d, const struct dns_sock *s)
 	struct dns_query q;
 	if (n <= 0 || dns_parse_query(in, (size_t)n, &q, NULL) < 0)
 		return; /* not a query we can even answer with FORMERR safely: drop */
-	uint32_t addrs[16];
-	size_t na = 0, len = 0;
+	struct dns_answer ans = { 0 };
+	size_t len = 0;
 	bool known = false;
 	if (d->src.network &&
 	    (streq(d->src.network, s->network_id) || streq(d->src.network, s->network_name)))
-		na = dns_records_lookup(source_records(&d->src), q.name, addrs, ARRAY_SIZE(addrs), &known);
-	if (known && q.qclass == DNS_CLASS_IN) {
-		len = dns_build_reply(in, &q, DNS_RCODE_OK, addrs, q.qtype == DNS_TYPE_A ? na : 0, out,
-				      sizeof(out));
+		ans.n4 =
+		    dns_records_lookup(source_records(&d->src), q.name, ans.a4, ARRAY_SIZE(ans.a4), &known);
+	if (!known)
+		lookup(d, s->network_id, q.name, &ans);
+	/* a known name answers its records of the asked type, or none (NOERROR/NODATA, as dockerd) */
+	if ((known || ans.n4 || ans.n6) && q.qclass == DNS_CLASS_IN) {
+		if (q.qtype == DNS_TYPE_AAAA)
+			len = dns_build_reply6(in, &q, ans.a6, ans.n6, out, sizeof(out));
+		else
+			len = dns_build_reply(in, &q, DNS_RCODE_OK, ans.a4,
+					      q.qtype == DNS_TYPE_A ? ans.n4 : 0, out, sizeof(out));
 		if (len)
 			sendto(s->fd, out, len, 0, (struct sockaddr *)&from, fl);
 		return;
 	}
-	lookup(d, s->network_id, q.name, addrs, ARRAY_SIZE(addrs), &na);
-	if (na > 0 && q.qclass == DNS_CLASS_IN)
-		len = dns_build_reply(in, &q, DNS_RCODE_OK, addrs, q.qtype == DNS_TYPE_A ? na : 0, out,
-				      sizeof(out));
-	else if (!s->internal && d->n_upstream)
+	if (!s->internal && d->n_upstream)
 		len = forward(d, in, (size_t)n, q.id, out, sizeof(out));
 	if (len == 0)
 		len = dns_build_reply(in, &q, s->internal ? DNS_RCODE_NXDOMAIN : DNS_RCODE_SERVFAIL, NULL, 0,

@@ -222,6 +222,7 @@ char *port_key(uint16_t port, const char *proto);
 #define DNS_RCODE_FORMERR  1
 #define DNS_RCODE_SERVFAIL 2
 #define DNS_RCODE_NXDOMAIN 3
+#define DNS_MAX_ANSWERS    16 /* addresses of one type in one answer */
 
 struct dns_query {
 	uint16_t id;
@@ -232,9 +233,14 @@ struct dns_query {
 };
 /* Parse a query with exactly one question (no compression in it). */
 int dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q, struct berth_error **err);
-/* Reply = header + question of `query` + n A records; 0 when cap is too small. */
+/* Reply = header + question of `query` + n A records (at most DNS_MAX_ANSWERS, host order); 0 when
+ * cap is too small. */
 size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, const uint32_t *addrs,
 		       size_t n, uint8_t *out, size_t cap);
+/* The same with n AAAA records, rcode NOERROR. */
+struct in6_addr;
+size_t dns_build_reply6(const uint8_t *query, const struct dns_query *q, const struct in6_addr *addrs,
+			size_t n, uint8_t *out, size_t cap);
 
 /* ---- dns-records.c: the resolver's extra record source ---- */
 
@@ -278,6 +284,7 @@ struct net_ctx {
 	char *cni_path;
 	char *bridge_name;
 	char *bridge_subnet; /* requested, may be NULL */
+	char *bridge_subnet6; /* requested IPv6 subnet of the default network, may be NULL */
 	char *shim_dir;      /* <exec_root>/net/cni-shim: "ip6tables" -> /bin/false, first in plugins' PATH */
 	int timeout_ms;
 	struct fw_chains fw;   /* this daemon's iptables chains (firewall.c) */

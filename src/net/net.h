@@ -77,6 +77,8 @@ struct net_config {
 	const char *cni_path;      /* ':'-separated plugin dirs; NULL: NET_DEFAULT_CNI_PATH */
 	const char *bridge_name;   /* default network's bridge; NULL: NET_DEFAULT_BRIDGE */
 	const char *bridge_subnet; /* default network's subnet; NULL: first free of the pool */
+	const char *bridge_subnet6; /* default network dual stack with this IPv6 subnet (dockerd's
+				       --ipv6 --fixed-cidr-v6); NULL: IPv4 only */
 	int plugin_timeout_ms;     /* per plugin call; 0: 10000 */
 };
 

@@ -876,6 +876,57 @@ static int adopt_bridge_addr(struct net_ctx *ctx, struct net_network *n, bool is
 	return 0;
 }
 
+/*
+ * The default network's IPv6 subnet follows the daemon's flags (--ipv6 --fixed-cidr-v6) from one
+ * start to the next, as long as no container is attached (their addresses would not match).
+ */
+static int default_network_ipv6(struct net_ctx *ctx, struct net_network *const *all, struct net_network *n,
+				bool *changed, struct berth_error **err)
+{
+	*changed = false;
+	struct ip6net want;
+	_cleanup_free_ char *canon = NULL;
+	if (ctx->bridge_subnet6) {
+		int r = ip6net_parse(ctx->bridge_subnet6, "IPv6 subnet", &want, err);
+		if (r < 0)
+			return r;
+		canon = ip6net_format(&want);
+	}
+	if (streq_ptr(canon, n->ipv6 ? n->subnet6 : NULL))
+		return 0;
+	bool used = false;
+	int r = container_uses_network(ctx, n->id, &used, err);
+	if (r < 0)
+		return r;
+	if (used)
+		return berth_error_msg(
+		    err, EBUSY,
+		    "the IPv6 subnet of the default network would change from %s to %s while "
+		    "containers are attached: remove them, or start with the previous "
+		    "--ipv6/--fixed-cidr-v6",
+		    n->ipv6 ? n->subnet6 : "none", canon ? canon : "none");
+	size_t k = 0;
+	while (all[k])
+		k++;
+	_cleanup_free_ struct net_network **others = xcalloc(k + 1, sizeof(*others));
+	for (size_t i = 0, j = 0; i < k; i++)
+		if (all[i] != n)
+			others[j++] = all[i];
+	struct net_network tmp = { 0 };
+	struct net_create_opts o = { .ipv6 = canon != NULL, .subnet6 = canon };
+	if ((r = network_addressing6(others, &o, &tmp, err)) < 0)
+		return r;
+	free(n->subnet6);
+	free(n->gateway6);
+	n->ipv6 = tmp.ipv6;
+	n->subnet6 = tmp.subnet6;
+	n->gateway6 = tmp.gateway6;
+	*changed = true;
+	log_fields(LOG_LEVEL_INFO, "default network IPv6 subnet changed", "bridge", n->bridge, "subnet6",
+		   canon ? canon : "none", NULL);
+	return 0;
+}
+
 /* First open: bridge, host and none networks. Lock held. */
 static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 {
@@ -894,14 +945,18 @@ static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 		if ((r = network_save(ctx, h, err)) < 0)
 			return r;
 	}
-	bool changed = false;
+	bool changed = false, changed6 = false;
 	if (network_find(all, NET_DEFAULT_NETWORK, &n, NULL) == 0) {
-		if (!streq_ptr(n->bridge, ctx->bridge_name) || (r = adopt_bridge_addr(ctx, n, false, &changed, err)) < 0)
-			return r < 0 ? berth_error_wrap(err, r, "default network") : 0;
-		if (!changed)
+		if (!streq_ptr(n->bridge, ctx->bridge_name))
 			return 0;
-		log_fields(LOG_LEVEL_INFO, "default network takes the existing bridge's address", "bridge",
-			   n->bridge, "subnet", n->subnet, NULL);
+		if ((r = adopt_bridge_addr(ctx, n, false, &changed, err)) < 0 ||
+		    (r = default_network_ipv6(ctx, all, n, &changed6, err)) < 0)
+			return berth_error_wrap(err, r, "default network");
+		if (!changed && !changed6)
+			return 0;
+		if (changed)
+			log_fields(LOG_LEVEL_INFO, "default network takes the existing bridge's address",
+				   "bridge", n->bridge, "subnet", n->subnet, NULL);
 		if ((r = network_save(ctx, n, err)) < 0)
 			return r;
 		return ctx_fw_sync(ctx, err);
@@ -919,7 +974,9 @@ static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 		o.subnet = subnet; /* checked against the other networks and routes below */
 		o.gateway = gateway;
 	}
-	if ((r = network_addressing(all, &o, b, err)) < 0)
+	o.ipv6 = ctx->bridge_subnet6 != NULL;
+	o.subnet6 = ctx->bridge_subnet6;
+	if ((r = network_addressing(all, &o, b, err)) < 0 || (r = network_addressing6(all, &o, b, err)) < 0)
 		return berth_error_wrap(err, r, "default network");
 	if ((r = network_save(ctx, b, err)) < 0)
 		return r;
@@ -943,6 +1000,7 @@ int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct bert
 	ctx->cni_path = xstrdup(cfg->cni_path ? cfg->cni_path : NET_DEFAULT_CNI_PATH);
 	ctx->bridge_name = xstrdup(br);
 	ctx->bridge_subnet = cfg->bridge_subnet ? xstrdup(cfg->bridge_subnet) : NULL;
+	ctx->bridge_subnet6 = cfg->bridge_subnet6 ? xstrdup(cfg->bridge_subnet6) : NULL;
 	ctx->timeout_ms = cfg->plugin_timeout_ms > 0 ? cfg->plugin_timeout_ms : 10000;
 	ctx_fw_names(ctx, cfg->root);
 	int r = ctx_dirs(ctx, err);
@@ -977,6 +1035,7 @@ struct net_ctx *net_ctx_free(struct net_ctx *ctx)
 	free(ctx->cni_path);
 	free(ctx->bridge_name);
 	free(ctx->bridge_subnet);
+	free(ctx->bridge_subnet6);
 	safe_close(ctx->lock_fd);
 	pthread_mutex_destroy(&ctx->mutex);
 	free(ctx);

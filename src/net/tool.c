@@ -16,6 +16,7 @@ static const char usage_text[] =
     "                      [--bridge-subnet CIDR] COMMAND [ARG...]\n\n"
     "Commands:\n"
     "  create NAME [--subnet CIDR] [--gateway IP] [--ip-range CIDR] [--internal]\n"
+    "              [--ipv6 --subnet6 CIDR [--gateway6 IP]]\n"
     "              [--label K=V]... [--opt K=V]... [--driver bridge]\n"
     "  rm NAME...             remove networks\n"
     "  ls [--json] [--filter K=V]...  list networks (docker filters)\n"
@@ -75,10 +76,17 @@ static void print_json(json_t *j)
 
 static int cmd_create(struct net_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { { "subnet", 1, 0, 's' },   { "gateway", 1, 0, 'g' },
-					      { "ip-range", 1, 0, 'r' }, { "internal", 0, 0, 'i' },
-					      { "label", 1, 0, 'l' },    { "opt", 1, 0, 'o' },
-					      { "driver", 1, 0, 'd' },   { 0, 0, 0, 0 } };
+	static const struct option opts[] = { { "subnet", 1, 0, 's' },
+					      { "gateway", 1, 0, 'g' },
+					      { "ip-range", 1, 0, 'r' },
+					      { "internal", 0, 0, 'i' },
+					      { "label", 1, 0, 'l' },
+					      { "opt", 1, 0, 'o' },
+					      { "driver", 1, 0, 'd' },
+					      { "ipv6", 0, 0, '6' },
+					      { "subnet6", 1, 0, 'S' },
+					      { "gateway6", 1, 0, 'G' },
+					      { 0, 0, 0, 0 } };
 	struct net_create_opts o = { 0 };
 	struct strv_builder labels = { 0 }, options = { 0 };
 	int c;
@@ -91,6 +99,9 @@ static int cmd_create(struct net_ctx *ctx, int argc, char **argv)
 		case 'l': sv_push(&labels, optarg); break;
 		case 'o': sv_push(&options, optarg); break;
 		case 'd': o.driver = optarg; break;
+		case '6': o.ipv6 = true; break;
+		case 'S': o.subnet6 = optarg; break;
+		case 'G': o.gateway6 = optarg; break;
 		default:
 			sv_done(&labels);
 			sv_done(&options);

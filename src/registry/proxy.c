@@ -1,6 +1,6 @@
 /*
  * proxy.c - pull-through cache: on a local miss, fetch the manifest or blob
- * from the configured upstream registry (libcurl), verify its digest, store
+ * from the configured upstream registry (http/xfer.h), verify its digest, store
  * it, and serve it as if it had been pushed.
  *
  * Trade-off: a cached tag is served locally until it is older than
@@ -9,16 +9,17 @@
  * Upstream auth: anonymous, Basic (proxy.username/password), or the
  * distribution token flow (Bearer challenge -> realm, with those credentials).
  */
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <limits.h>
 
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
+#include "http/xfer.h"
 #include "registry/manifest.h"
 #include "registry/server.h"
 
+#define PROXY_CONNECT_TIMEOUT_MS 10000
 #define PROXY_MANIFEST_ACCEPT \
 	"Accept: " MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST
 
@@ -31,26 +32,26 @@ struct sink {
 	bool discard; /* body of a non-200 response (401 before a token retry, errors) */
 };
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+static int on_data(void *ud, const char *ptr, size_t n)
 {
 	struct sink *s = ud;
-	size_t n = size * nmemb;
 	if (s->discard)
-		return n;
+		return 0;
 	if (s->buf) {
 		if (s->buf->len + n > s->max) {
 			s->failed = true;
-			return 0;
+			return -EFBIG;
 		}
 		strbuf_add(s->buf, ptr, n);
-		return n;
-	}
-	if (fs_write_all(s->fd, ptr, n) < 0) {
-		s->failed = true;
 		return 0;
 	}
+	int r = fs_write_all(s->fd, ptr, n);
+	if (r < 0) {
+		s->failed = true;
+		return r;
+	}
 	digester_update(s->dg, ptr, n);
-	return n;
+	return 0;
 }
 
 struct resp_meta {
@@ -60,9 +61,8 @@ struct resp_meta {
 	struct sink *sink;
 };
 
-static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+static int on_header(void *ud, const char *ptr, size_t n)
 {
-	size_t n = size * nmemb;
 	struct resp_meta *m = ud;
 	if (n > 5 && strncmp(ptr, "HTTP/", 5) == 0) {
 		/* a new response (redirects, 401 before the retry): only a 200 body is kept */
@@ -70,7 +70,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 		m->status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		m->sink->discard = m->status != 200;
 		strbuf_reset(&m->ct);
-		return n;
+		return 0;
 	}
 	struct strbuf *dst = NULL;
 	size_t skip = 0;
@@ -86,7 +86,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 		strbuf_add(dst, v, n - (size_t)(v - ptr));
 		strbuf_trim_trailing(dst);
 	}
-	return n;
+	return 0;
 }
 
 /* Value of key="..." in a challenge, or NULL. Caller frees. */
@@ -102,25 +102,26 @@ static char *chal_param(const char *chal, const char *key)
 	return NULL;
 }
 
-static CURL *proxy_handle(struct registry *reg, const char *url, struct curl_slist *hdrs, void *wdata,
-			  struct resp_meta *meta)
+/* One GET of url to the upstream: redirects, timeouts; Basic credentials when user is set. */
+static int proxy_perform(const char *url, const char *const *hdrs, const char *user, const char *password,
+			 struct sink *sink, struct resp_meta *meta, struct http_xfer_res *res)
 {
-	CURL *h = curl_easy_init();
-	if (!h)
-		return NULL;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, wdata);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, meta);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	return h;
+	struct http_xfer_req q = {
+		.url = url,
+		.headers = hdrs,
+		.max_redirs = 5,
+		.on_data = on_data,
+		.data_ctx = sink,
+		.on_header = on_header,
+		.header_ctx = meta,
+		.connect_timeout_ms = PROXY_CONNECT_TIMEOUT_MS,
+		.low_speed_limit = 1,
+		.low_speed_time_s = 60,
+		.user = user,
+		.password = password,
+	};
+	_cleanup_http_xfer_ struct http_xfer *x = http_xfer_new();
+	return http_xfer_perform(x, &q, res, NULL);
 }
 
 /* Distribution token flow against the upstream: GET realm?service=&scope= (Basic if configured). */
@@ -130,32 +131,20 @@ static char *upstream_token(struct registry *reg, const char *chal, const char *
 	_cleanup_free_ char *realm = chal_param(chal, "realm"), *service = chal_param(chal, "service");
 	if (!realm || strncasecmp(chal, "Bearer ", 7) != 0)
 		return NULL;
-	CURL *h = curl_easy_init();
-	if (!h)
-		return NULL;
-	_cleanup_free_ char *svc = service ? curl_easy_escape(h, service, 0) : NULL;
+	_cleanup_free_ char *svc = service ? http_url_escape(service) : NULL;
 	_cleanup_free_ char *scope_raw = xasprintf("repository:%s:pull", repo);
-	char *scope = curl_easy_escape(h, scope_raw, 0);
+	_cleanup_free_ char *scope = http_url_escape(scope_raw);
 	_cleanup_free_ char *url = xasprintf("%s%sscope=%s%s%s", realm, strchr(realm, '?') ? "&" : "?", scope,
 					     svc ? "&service=" : "", svc ? svc : "");
-	curl_free(scope);
-	curl_easy_cleanup(h);
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
 	struct sink sink = { .buf = &body, .max = 1 << 16, .fd = -1 };
 	struct resp_meta meta = { .ct = STRBUF_INIT, .chal = STRBUF_INIT, .sink = &sink };
-	h = proxy_handle(reg, url, NULL, &sink, &meta);
-	if (!h)
-		return NULL;
-	if (c->proxy_user) {
-		curl_easy_setopt(h, CURLOPT_USERNAME, c->proxy_user);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, c->proxy_password ? c->proxy_password : "");
-	}
-	CURLcode cc = curl_easy_perform(h);
-	curl_easy_cleanup(h);
+	struct http_xfer_res res;
+	int r = proxy_perform(url, NULL, c->proxy_user, c->proxy_password, &sink, &meta, &res);
 	strbuf_release(&meta.ct);
 	strbuf_release(&meta.chal);
 	_cleanup_json_ json_t *j = NULL;
-	if (cc != CURLE_OK || meta.status != 200 || json_parse(body.buf, body.len, "token", &j, NULL) < 0)
+	if (r < 0 || meta.status != 200 || json_parse(body.buf, body.len, "token", &j, NULL) < 0)
 		return NULL;
 	const char *tok = json_string_value(json_object_get(j, "token"));
 	if (!tok)
@@ -170,26 +159,15 @@ static int proxy_get(struct registry *reg, const char *repo, const char *path, s
 	_cleanup_free_ char *url = xasprintf("%s%s", c->proxy_url, path);
 	_cleanup_free_ char *bearer = NULL;
 	struct resp_meta meta = { .ct = STRBUF_INIT, .chal = STRBUF_INIT, .sink = sink };
-	CURLcode cc = CURLE_OK;
+	struct http_xfer_res res = { 0 };
+	int xr = 0;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		struct curl_slist *hdrs = curl_slist_append(NULL, PROXY_MANIFEST_ACCEPT);
 		_cleanup_free_ char *authz = bearer ? xasprintf("Authorization: Bearer %s", bearer) : NULL;
-		if (authz)
-			hdrs = curl_slist_append(hdrs, authz);
-		CURL *h = proxy_handle(reg, url, hdrs, sink, &meta);
-		if (!h) {
-			curl_slist_free_all(hdrs);
-			return berth_error_msg(err, ENOMEM, "initialize curl failed");
-		}
-		if (c->proxy_user && !bearer) {
-			curl_easy_setopt(h, CURLOPT_USERNAME, c->proxy_user);
-			curl_easy_setopt(h, CURLOPT_PASSWORD, c->proxy_password ? c->proxy_password : "");
-		}
-		cc = curl_easy_perform(h);
-		curl_easy_cleanup(h);
-		curl_slist_free_all(hdrs);
+		const char *hdrs[] = { PROXY_MANIFEST_ACCEPT, authz, NULL };
+		xr = proxy_perform(url, hdrs, bearer ? NULL : c->proxy_user, c->proxy_password, sink, &meta,
+				   &res);
 		atomic_fetch_add(&reg->metrics.proxy_fetches, 1);
-		if (cc != CURLE_OK || meta.status != 401 || bearer ||
+		if (xr < 0 || meta.status != 401 || bearer ||
 		    !(bearer = upstream_token(reg, meta.chal.buf, repo)))
 			break;
 	}
@@ -197,9 +175,8 @@ static int proxy_get(struct registry *reg, const char *repo, const char *path, s
 	strbuf_addstr(ct, meta.ct.buf);
 	strbuf_release(&meta.ct);
 	strbuf_release(&meta.chal);
-	if (cc != CURLE_OK || sink->failed)
-		return berth_error_msg(err, EIO, "fetch '%s' from upstream: %s", path,
-				       curl_easy_strerror(cc));
+	if (xr < 0 || sink->failed)
+		return berth_error_msg(err, EIO, "fetch '%s' from upstream: %s", path, res.reason);
 	if (meta.status != 200)
 		return berth_error_msg(err, ENOENT, "fetch '%s' from upstream: HTTP %ld", path, meta.status);
 	return 0;

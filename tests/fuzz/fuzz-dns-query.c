@@ -1,4 +1,6 @@
 /* fuzz-dns-query.c - DNS queries from containers are hostile input for the embedded resolver. */
+#include <netinet/in.h>
+
 #include "net/internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -14,6 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t addrs[3] = { 1, 2, 3 };
 		dns_build_reply(data, &q, 0, addrs, 3, out, sizeof(out));
 		dns_build_reply(data, &q, 3, NULL, 0, out, 16);
+		struct in6_addr a6[2] = { IN6ADDR_LOOPBACK_INIT, IN6ADDR_ANY_INIT };
+		dns_build_reply6(data, &q, a6, 2, out, sizeof(out));
 	}
 	berth_error_free(e);
 	return 0;

@@ -651,6 +651,55 @@ def test_a_bridge_left_with_another_address_is_adopted(daemon, berth_bin, busybo
         daemon.in_netns("ip", "link", "delete", br, check=False)
 
 
+def test_default_bridge_ipv6_from_daemon_flags(daemon, berth_bin, busybox):
+    """The default network is dual stack with dockerd's --ipv6 --fixed-cidr-v6: containers on it get
+    an address of that subnet and reach each other and the gateway over IPv6; the flags without each
+    other are refused at start; a start without them makes it IPv4-only again."""
+    base = os.path.join(daemon.base, "v6flags")
+    for args, msg in ((["--ipv6"], "--ipv6 needs --fixed-cidr-v6"),
+                      (["--fixed-cidr-v6", "fd00:db8:90::/64"], "--fixed-cidr-v6 needs --ipv6"),
+                      (["--ipv6", "--fixed-cidr-v6", "fd00:db8:90::1/64"], "host bits")):
+        p = daemon.in_netns(berth_bin, "daemon", "--root", base + "/root", "--exec-root", base + "/run",
+                            "--bridge", "bx" + uuid.uuid4().hex[:6], *args, check=False, timeout=30)
+        assert p.returncode != 0 and msg in p.stderr, (args, p.stderr)
+    br = "b6" + uuid.uuid4().hex[:8]
+    second = None
+    try:
+        second = NetnsDaemon(berth_bin, netns=daemon.netns)
+        second.extra_args = ["--bridge", br, "--ipv6", "--fixed-cidr-v6", "fd00:db8:90::/64"]
+        second.start()
+        second.load_busybox(busybox)
+        net = json.loads(second.docker("network", "inspect", "bridge").stdout)[0]
+        assert net["EnableIPv6"] is True, net
+        assert {"Subnet": "fd00:db8:90::/64", "Gateway": "fd00:db8:90::1"} in net["IPAM"]["Config"], net
+        second.docker("run", "-d", "--name", "d6a", "busybox", "sleep", "600")
+        ep = inspect(second, "d6a")["NetworkSettings"]["Networks"]["bridge"]
+        assert ep["GlobalIPv6Address"].startswith("fd00:db8:90::") and ep["IPv6Gateway"] == "fd00:db8:90::1", ep
+        out = second.docker("run", "--rm", "busybox", "sh", "-c",
+                            f"ip -6 -o addr show eth0; ping -6 -c 1 -W 5 {ep['GlobalIPv6Address']} && "
+                            "ping -6 -c 1 -W 5 fd00:db8:90::1").stdout
+        assert "fd00:db8:90::" in out and out.count("1 packets received") == 2, out
+        # the flags are refused while a container holds an address of the old subnet
+        second.stop()
+        second.extra_args = ["--bridge", br]
+        with pytest.raises(AssertionError, match="containers are attached"):
+            second.start()
+        second.extra_args = ["--bridge", br, "--ipv6", "--fixed-cidr-v6", "fd00:db8:90::/64"]
+        second.start()
+        second.remove_all()
+        # without the flags (and without containers) the default network is IPv4-only again
+        second.stop()
+        second.extra_args = ["--bridge", br]
+        second.start()
+        net = json.loads(second.docker("network", "inspect", "bridge").stdout)[0]
+        assert net["EnableIPv6"] is False and all(":" not in c["Subnet"] for c in net["IPAM"]["Config"]), net
+        assert "fd00:db8:90" not in daemon.in_netns("ip6tables", "-t", "nat", "-S").stdout
+    finally:
+        if second:
+            second.cleanup()
+        daemon.in_netns("ip", "link", "delete", br, check=False)
+
+
 def test_dual_stack_network_ping_nat_and_published_port_over_ipv6(daemon):
     """Issue 19 item 10: a dual-stack bridge network (ULA subnet): both addresses, ping -6 between
     containers, outbound MASQUERADE over IPv6 to a server in a namespace that has no route back to
@@ -737,3 +786,4 @@ def test_dual_stack_network_ping_nat_and_published_port_over_ipv6(daemon):
         subprocess.run(["ip", "netns", "delete", outer], capture_output=True)
     # the network's ip6tables rules went with it
     assert "fd00:db8:77" not in daemon.in_netns("ip6tables", "-t", "nat", "-S").stdout
+

@@ -475,13 +475,18 @@ def test_resolv_conf_hostname_and_extra_hosts(net):
     assert f"{c['NetworkSettings']['Gateway']}\tgw\n" in hosts
 
 
-def test_embedded_dns_resolves_names_on_the_network_only(net):
-    net("create", "app", "--subnet", "10.46.0.0/24")
-    net("create", "far", "--subnet", "10.47.0.0/24")
+def start_dns(net):
+    """`berth net-tool dns` (the embedded resolver on every network's gateway), once it is ready."""
     dns = subprocess.Popen(net.tool("dns"), env=net.berth.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
     net.procs.append(dns)
     assert dns.stdout.readline() == "ready\n", dns.stderr.read()
+
+
+def test_embedded_dns_resolves_names_on_the_network_only(net):
+    net("create", "app", "--subnet", "10.46.0.0/24")
+    net("create", "far", "--subnet", "10.47.0.0/24")
+    start_dns(net)
     web = net.attach("dweb", "--name", "web", "--network", "app", "--alias", "www", "--embedded-dns")
     cli = net.attach("dcli", "--name", "cli", "--network", "app", "--embedded-dns")
     other = net.attach("doth", "--name", "oth", "--network", "far", "--embedded-dns")
@@ -500,6 +505,61 @@ def test_embedded_dns_resolves_names_on_the_network_only(net):
     assert code == 0 and f"Address: {ip}" in out
     code, out = lookup(other, "web", "10.47.0.1")  # not on its network: no answer from us
     assert ip not in out
+
+
+DNS_QUERY = r"""
+import random, socket, struct, sys, ipaddress
+server, name, qtype = sys.argv[1], sys.argv[2], int(sys.argv[3])
+qid = random.randrange(65536)
+q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", qtype, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(10)
+s.sendto(q, (server, 53))
+r = s.recv(4096)
+rid, flags, _, an, _, _ = struct.unpack(">HHHHHH", r[:12])
+assert rid == qid
+off, out = len(q), []
+for _ in range(an):
+    t, _, _, rdlen = struct.unpack(">HHIH", r[off + 2:off + 12])
+    data = r[off + 12:off + 12 + rdlen]
+    out.append(str(ipaddress.ip_address(data)) if t in (1, 28) else str(t))
+    off += 12 + rdlen
+print(flags & 0xf, " ".join(out))
+"""
+
+
+def test_embedded_dns_answers_aaaa_and_nodata(net):
+    """AAAA answers for containers with IPv6 addresses on a dual-stack network; a name with only an
+    A record answers AAAA with NOERROR and no answer (NODATA) and an unknown name NXDOMAIN on an
+    internal network, as dockerd's resolver does."""
+    net("create", "ds", "--subnet", "10.48.0.0/24", "--ipv6", "--subnet6", "fd00:db8:48::/64", "--internal")
+    net("create", "v4", "--subnet", "10.49.0.0/24", "--internal")
+    start_dns(net)
+    web = net.attach("d6web", "--name", "web6", "--network", "ds", "--alias", "www6", "--embedded-dns")
+    cli = net.attach("d6cli", "--name", "cli6", "--network", "ds", "--embedded-dns")
+    old = net.attach("d4old", "--name", "old4", "--network", "v4", "--embedded-dns")
+    ep = web["NetworkSettings"]["Networks"]["ds"]
+    ip4, ip6 = ep["IPAddress"], ep["GlobalIPv6Address"]
+    assert ip6.startswith("fd00:db8:48::"), ep
+
+    def query(c, server, name, qtype):
+        p = run(["nsenter", f"--net={c['NetnsPath']}", "python3", "-c", DNS_QUERY, server, name, str(qtype)],
+                timeout=30)
+        out = p.stdout.split()
+        return int(out[0]), out[1:]
+
+    assert query(cli, "10.48.0.1", "web6", 28) == (0, [ip6])
+    assert query(cli, "10.48.0.1", "WWW6", 28) == (0, [ip6])
+    assert query(cli, "10.48.0.1", "web6", 1) == (0, [ip4])
+    assert query(old, "10.49.0.1", "old4", 28) == (0, [])  # NODATA: the name exists, no AAAA
+    assert query(old, "10.49.0.1", "old4", 1) == (0, [old["NetworkSettings"]["Networks"]["v4"]["IPAddress"]])
+    assert query(old, "10.49.0.1", "nosuch", 28) == (3, [])  # NXDOMAIN
+    assert query(old, "10.49.0.1", "web6", 28) == (3, [])  # names stay on their network
+    # a real resolver client
+    p = subprocess.run(["nsenter", f"--net={cli['NetnsPath']}", "timeout", "10", BUSYBOX, "nslookup", "-type=AAAA",
+                        "web6", "10.48.0.1"], capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0 and ip6 in p.stdout, (p.stdout, p.stderr)
 
 
 def test_none_host_and_container_modes(net):

@@ -1,4 +1,6 @@
 /* Unit tests for src/net/ pure helpers: CIDRs, names, -p specs, hosts/resolv.conf, isolation rules. */
+#include <arpa/inet.h>
+
 #include "unit.h"
 #include "common/fs.h"
 #include "net/internal.h"
@@ -295,6 +297,21 @@ static void test_dns_messages(void **state)
 	assert_int_equal(dns_build_reply(q, &dq, DNS_RCODE_NXDOMAIN, NULL, 0, out, sizeof(out)), sizeof(q));
 	assert_int_equal(out[3] & 0x0f, DNS_RCODE_NXDOMAIN);
 	assert_int_equal(dns_build_reply(q, &dq, 0, addrs, 2, out, 30), 0); /* too small */
+	struct in6_addr a6[2];
+	assert_int_equal(inet_pton(AF_INET6, "fd00:db8::2", &a6[0]), 1);
+	assert_int_equal(inet_pton(AF_INET6, "fd00:db8::3", &a6[1]), 1);
+	n = dns_build_reply6(q, &dq, a6, 2, out, sizeof(out));
+	assert_int_equal(n, sizeof(q) + 2 * 28);
+	assert_int_equal(out[3] & 0x0f, DNS_RCODE_OK);
+	assert_int_equal(out[7], 2);                         /* ANCOUNT */
+	assert_int_equal(out[sizeof(q) + 3], DNS_TYPE_AAAA); /* TYPE */
+	assert_int_equal(out[sizeof(q) + 11], 16);           /* RDLENGTH */
+	assert_memory_equal(out + sizeof(q) + 12, &a6[0], 16);
+	assert_memory_equal(out + sizeof(q) + 28 + 12, &a6[1], 16);
+	assert_int_equal(dns_build_reply6(q, &dq, NULL, 0, out, sizeof(out)), sizeof(q)); /* NODATA */
+	assert_int_equal(out[7], 0);
+	assert_int_equal(out[3] & 0x0f, DNS_RCODE_OK);
+	assert_int_equal(dns_build_reply6(q, &dq, a6, 2, out, sizeof(q) + 30), 0); /* too small */
 	uint8_t bad[sizeof(q)];
 	memcpy(bad, q, sizeof(q));
 	bad[2] |= 0x80; /* a response */

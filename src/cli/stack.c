@@ -519,7 +519,7 @@ static void registry_login_done(struct registry_login *l)
 	free(l->password);
 }
 
-/* An ECR call on the server's endpoint (the same flags as the ECS verbs). */
+/* An ECR call on the server's endpoint (the same flags as the ECS verbs); in stays the caller's. */
 static int ecr_call(struct ecs_cli *e, const char *op, json_t *in, json_t **ret, struct berth_error **err)
 {
 	struct aws_config cfg;
@@ -536,8 +536,8 @@ static int ecr_call(struct ecs_cli *e, const char *op, json_t *in, json_t **ret,
 
 static int registry_login(struct ecs_cli *e, struct registry_login *ret, struct berth_error **err)
 {
-	_cleanup_json_ json_t *out = NULL;
-	int r = ecr_call(e, "GetAuthorizationToken", json_object(), &out, err);
+	_cleanup_json_ json_t *out = NULL, *in = json_object();
+	int r = ecr_call(e, "GetAuthorizationToken", in, &out, err);
 	if (r < 0)
 		return r;
 	const json_t *a = json_array_get(json_object_get(out, "authorizationData"), 0);
@@ -619,10 +619,9 @@ static int build_images(struct ecs_cli *e, const struct apply_opts *o, json_t *d
 			break;
 		}
 		if (!o->dry_run) {
-			_cleanup_json_ json_t *out = NULL;
+			_cleanup_json_ json_t *out = NULL, *in = json_pack("{s:s}", "repositoryName", repo);
 			_cleanup_error_ struct berth_error *cerr = NULL;
-			if (ecr_call(e, "CreateRepository", json_pack("{s:s}", "repositoryName", repo), &out,
-				     &cerr) < 0) {
+			if (ecr_call(e, "CreateRepository", in, &out, &cerr) < 0) {
 				_cleanup_free_ char *m = berth_error_string(cerr);
 				if (!strstr(m, "RepositoryAlreadyExistsException")) {
 					ecs_cli_error(cerr);

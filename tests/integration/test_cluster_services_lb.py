@@ -229,10 +229,18 @@ def test_rolling_deploy_drain_and_agent_kill_under_load_fail_no_request(cluster,
         # the agent comes back: it stops its stale copies; the drained node is put back in service
         killed.start()
         ecs.update_container_instances_state(containerInstances=[arn_of[drained.index]], status="ACTIVE")
+        seen = {}
+
         def stale():
-            p = killed.docker("ps", "--format", "{{.Names}}", check=False)
+            p = killed.docker("ps", "--format", "{{.Names}} {{.Status}}", check=False)
+            seen["ps"] = (p.returncode, p.stdout, p.stderr)
             return p.returncode == 0 and "relweb" not in p.stdout
-        wait_for(stale, 60, "the returning agent stopping its stale copies")
+        try:
+            # restart, one dataplane answer, then stopTimeout (2 s) and the namespace owner's (2 s)
+            wait_for(stale, 90, "the returning agent stopping its stale copies", every=0.5)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: docker ps on h3 {seen.get('ps')}; agent log:\n"
+                                 + open(killed.log).read()[-4000:]) from None
         load.mark("h3 back, h2 active")
         ips = [task_ip(t) for t in service_tasks(ecs, "relweb")]
         wait_for(lambda: serving(c, ips, c.nodes), 30, "every listener serving the 6 new tasks")

@@ -185,7 +185,10 @@ def test_rolling_deploy_drain_and_agent_kill_under_load_fail_no_request(cluster,
     c = cluster
     c.aws("create-service", "--service-name", "relweb", "--task-definition", c.v1, "--desired-count", 6,
           "--load-balancers", f"targetGroupArn={lb},containerName=web,containerPort=80",
-          "--deployment-configuration", "maximumPercent=200,minimumHealthyPercent=100")
+          "--deployment-configuration", "maximumPercent=200,minimumHealthyPercent=100",
+          # under load a new task's httpd may listen only seconds after its container started; without a
+          # grace period HAProxy's 1 s checks would have the service replace it (ECS's behaviour too)
+          "--health-check-grace-period-seconds", 20)
     ecs.get_waiter("services_stable").wait(services=["relweb"], WaiterConfig={"Delay": 1, "MaxAttempts": 90})
     tasks = service_tasks(ecs, "relweb")
     assert len(tasks) == 6
@@ -242,15 +245,15 @@ def test_rolling_deploy_drain_and_agent_kill_under_load_fail_no_request(cluster,
             raise AssertionError(f"{e}: docker ps on h3 {seen.get('ps')}; agent log:\n"
                                  + open(killed.log).read()[-4000:]) from None
         load.mark("h3 back, h2 active")
-        ips = [task_ip(t) for t in service_tasks(ecs, "relweb")]
-        wait_for(lambda: serving(c, ips, c.nodes), 30, "every listener serving the 6 new tasks")
+        wait_for(lambda: serving(c, [task_ip(t) for t in service_tasks(ecs, "relweb")], c.nodes), 60,
+                 "every listener serving the service's tasks")
         time.sleep(1)
     print("load:", load.report())
     assert not load.failures, load.report()
     assert all(load.ok[n.index] > 20 for n in c.nodes), load.report()
     for n in c.nodes:
         versions = [b.split()[0] for b in load.bodies[n.index]]
-        assert "v1" in versions and "v2" in versions
+        assert "v1" in versions and "v2" in versions, (n.index, load.report())
         assert set(versions[-5:]) == {"v2"}, (n.index, load.bodies[n.index][-10:], load.report())
     # start-before-stop and the rest, as ECS writes it
     msgs = [e["message"] for e in describe(ecs, "relweb")["events"]]

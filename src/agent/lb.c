@@ -211,15 +211,8 @@ static int runtime_exchange(struct lb_agent *l, const char *cmds, struct strbuf 
 	memcpy(sa.sun_path, l->sock_path, strlen(l->sock_path) + 1);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return berth_error_errno(err, "connect to haproxy's admin socket '%s'", l->sock_path);
-	/* one line, commands separated by ';': no empty command after the last one (HAProxy answers
-	 * an empty command with "Unknown command" and its help, which reads as a refusal) */
 	_cleanup_strbuf_ struct strbuf line = STRBUF_INIT;
-	size_t n_cmds = strlen(cmds);
-	while (n_cmds && (cmds[n_cmds - 1] == '\n' || cmds[n_cmds - 1] == ';'))
-		n_cmds--;
-	for (size_t i = 0; i < n_cmds; i++)
-		strbuf_addch(&line, cmds[i] == '\n' ? ';' : cmds[i]);
-	strbuf_addch(&line, '\n');
+	lb_runtime_line(cmds, &line);
 	int r = fs_write_all(fd, line.buf, line.len);
 	if (r < 0)
 		return berth_error_set(err, -r, "write to haproxy's admin socket");

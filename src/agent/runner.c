@@ -331,8 +331,8 @@ static void remove_unrecorded(struct rtask *t, const char *container)
 	_cleanup_container_info_ struct engine_container_info *i = NULL;
 	if (engine_container_inspect(engine_of(t), name, &i, NULL) < 0)
 		return;
-	const char *owner = json_string_value(
-	    json_object_get(json_object_get(i->config, "Labels"), AGENT_LABEL_MANAGED));
+	const char *owner =
+	    json_string_value(json_object_get(json_object_get(i->config, "Labels"), AGENT_LABEL_MANAGED));
 	if (!streq_ptr(owner, t->id))
 		return;
 	log_fields(LOG_LEVEL_INFO, "removing a container the task never recorded", "task", t->arn,

@@ -14,6 +14,7 @@ load through the nodes' listeners (HAProxy, as `berth lb` runs it).
 import collections
 import http.client
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -374,3 +375,26 @@ def test_stopped_tasks_and_inactive_services_expire_after_the_retention(cluster,
            if t["stoppedAt"].timestamp() < time.time() - RETENTION - 5]
     assert not old, old
     assert len(service_tasks(ecs, "relweb")) == 6
+
+
+def test_a_copy_whose_agent_died_before_recording_its_containers_is_stopped_whole(cluster, ecs):
+    """An agent killed while starting a task (its pause container is started before its id is
+    saved) leaves a container the task's state does not name: the resumed copy must not leave it
+    running once the task stops (CI: `docker ps` on the returning node kept listing it)."""
+    c = cluster
+    [t] = ecs.run_task(taskDefinition=c.v1, count=1)["tasks"]
+    ecs.get_waiter("tasks_running").wait(tasks=[t["taskArn"]], WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+    node = node_by_instance(c)[t["containerInstanceArn"]]
+    tid = t["taskArn"].rsplit("/", 1)[1]
+    mine = lambda: [x["Names"] for x in node.containers(all=False) if tid[:20] in x["Names"]]  # noqa: E731
+    assert len(mine()) == 2, mine()  # the pause container and web
+    node.stop(signal.SIGKILL)
+    # the state as an agent killed between starting the pause container and saving its id leaves it
+    path = os.path.join(node.root, "agent", "tasks", f"{tid}.json")
+    doc = json.load(open(path))
+    del doc["state"]["pause"]
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    node.start()
+    ecs.stop_task(task=t["taskArn"])
+    wait_for(lambda: not mine(), 60, "every container of the stopped task gone", every=0.5)

@@ -718,6 +718,7 @@ static void apply_tasks(struct agent *a, const json_t *tasks)
 		}
 	}
 	_cleanup_json_ json_t *mine = agent_runner_status(a->runner);
+	bool waited = false;
 	json_array_foreach (mine, i, t) {
 		const char *arn = json_string_value(json_object_get(t, "taskArn"));
 		const char *last = json_string_value(json_object_get(t, "lastStatus"));
@@ -732,8 +733,11 @@ static void apply_tasks(struct agent *a, const json_t *tasks)
 			continue;
 		}
 		/* the server stopped it while we were away (node lost): stop the stale copy, once this
-		 * node's load balancer routes by the server's targets (it may be a target there still) */
-		lb_agent_wait_synced(a->lb, LB_SYNC_WAIT_MS);
+		 * node's load balancer routes by the server's targets (it may be a target there still);
+		 * one bounded wait for all of them, not one per copy */
+		if (!waited)
+			lb_agent_wait_synced(a->lb, LB_SYNC_WAIT_MS);
+		waited = true;
 		_cleanup_json_ json_t *stop =
 		    json_pack("{s:s,s:s,s:s,s:s}", "taskArn", arn, "desiredStatus", "STOPPED", "stopCode",
 			      "TaskFailedToStart", "stoppedReason", "Task no longer desired by the server");

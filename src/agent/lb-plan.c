@@ -484,6 +484,16 @@ json_t *lb_parse_health(const char *csv, const json_t *slots)
 	return out;
 }
 
+void lb_runtime_line(const char *cmds, struct strbuf *out)
+{
+	size_t n = strlen(cmds);
+	while (n && (cmds[n - 1] == '\n' || cmds[n - 1] == ';'))
+		n--;
+	for (size_t i = 0; i < n; i++)
+		strbuf_addch(out, cmds[i] == '\n' ? ';' : cmds[i]);
+	strbuf_addch(out, '\n');
+}
+
 bool lb_runtime_answer_ok(const char *out)
 {
 	/* success is an empty line per command; `set server ... addr` also says what it changed */

@@ -13,9 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/inotify.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -202,31 +200,6 @@ static void *supervise_main(void *arg)
 
 /* ---- runtime API ---- */
 
-static ino_t socket_ino(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 ? st.st_ino : 0;
-}
-
-/* Wait until the admin socket exists with another inode than old (a new worker is up), or time out. */
-static void wait_socket(struct lb_agent *l, ino_t old)
-{
-	_cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (ino < 0 || inotify_add_watch(ino, l->dir, IN_CREATE | IN_MOVED_TO) < 0)
-		return;
-	int64_t end = now_ms() + SOCKET_WAIT_MS;
-	for (;;) {
-		ino_t now = socket_ino(l->sock_path);
-		if ((now && now != old) || now_ms() >= end || stopping(l))
-			return;
-		struct pollfd p = { .fd = ino, .events = POLLIN };
-		(void)poll(&p, 1, (int)MIN(200, end - now_ms()));
-		char buf[4096];
-		while (read(ino, buf, sizeof(buf)) > 0)
-			;
-	}
-}
-
 /* Send commands (lines) to the admin socket on one connection; *out: HAProxy's answer (at most 1 MiB). */
 static int runtime_exchange(struct lb_agent *l, const char *cmds, struct strbuf *out, struct berth_error **err)
 {
@@ -239,9 +212,7 @@ static int runtime_exchange(struct lb_agent *l, const char *cmds, struct strbuf 
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return berth_error_errno(err, "connect to haproxy's admin socket '%s'", l->sock_path);
 	_cleanup_strbuf_ struct strbuf line = STRBUF_INIT;
-	for (const char *p = cmds; *p; p++)
-		strbuf_addch(&line, *p == '\n' ? ';' : *p);
-	strbuf_addch(&line, '\n');
+	lb_runtime_line(cmds, &line);
 	int r = fs_write_all(fd, line.buf, line.len);
 	if (r < 0)
 		return berth_error_set(err, -r, "write to haproxy's admin socket");
@@ -251,6 +222,32 @@ static int runtime_exchange(struct lb_agent *l, const char *cmds, struct strbuf 
 	while ((n = read(fd, buf, sizeof(buf))) > 0 && out->len < (1 << 20))
 		strbuf_add(out, buf, (size_t)n);
 	return 0;
+}
+
+/* The pid of the worker answering on the admin socket (`show info`), 0: none answers. */
+static long worker_pid(struct lb_agent *l)
+{
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	if (runtime_exchange(l, "show info", &out, NULL) < 0)
+		return 0;
+	const char *p = strstr(out.buf ? out.buf : "", "\nPid: ");
+	return p ? strtol(p + 6, NULL, 10) : 0;
+}
+
+/*
+ * Wait until a worker other than old answers on the admin socket (old 0: any
+ * worker), or time out. After a reload the new worker takes over the
+ * listeners, the admin socket included (expose-fd listeners: same file, same
+ * inode), so only the pid that answers tells the new worker is up.
+ */
+static void wait_worker(struct lb_agent *l, long old)
+{
+	int64_t end = now_ms() + SOCKET_WAIT_MS;
+	for (;;) {
+		long pid = worker_pid(l);
+		if ((pid && pid != old) || now_ms() >= end || !nap(l, 20))
+			return;
+	}
 }
 
 /* Send commands that answer nothing on success (';'-separated is one line). */
@@ -324,8 +321,11 @@ static int reload(struct lb_agent *l, const struct lb_set *s, struct berth_error
 	pthread_mutex_lock(&l->lock);
 	bool was_running = l->pid > 0;
 	pthread_mutex_unlock(&l->lock);
-	if (was_running)
+	long old = 0; /* the worker the reload replaces */
+	if (was_running) {
 		(void)runtime_exchange(l, "show servers state", &shown, NULL);
+		old = worker_pid(l);
+	}
 	_cleanup_free_ char *state = lb_server_state(shown.buf, s);
 	_cleanup_free_ char *state_path = xasprintf("%s/server-state", l->dir);
 	if ((r = fs_write_file_atomic(state_path, state, strlen(state), 0600, err)) < 0)
@@ -336,13 +336,12 @@ static int reload(struct lb_agent *l, const struct lb_set *s, struct berth_error
 	bool running = l->pid > 0;
 	if (!running) /* left by a HAProxy that died: the new one makes it again */
 		(void)unlink(l->sock_path);
-	ino_t old = socket_ino(l->sock_path);
 	if (running)
 		(void)proc_signal(l->pid, l->pidfd, SIGUSR2); /* the master re-reads the file, a new worker */
 	l->want = true;
 	pthread_mutex_unlock(&l->lock);
 	wake(l);
-	wait_socket(l, running ? old : 0);
+	wait_worker(l, running ? old : 0);
 	log_fields(LOG_LEVEL_INFO, running ? "haproxy reloaded" : "haproxy configured", NULL);
 	return 0;
 }

@@ -172,6 +172,12 @@ json_t *lb_parse_health(const char *csv, const json_t *slots);
  * a failing one down within fall x interval. Caller frees.
  */
 char *lb_server_state(const char *shown, const struct lb_set *next);
+/*
+ * The runtime API line of cmds (one command per line): the commands joined
+ * by ';' and a final newline, with no empty command at the end (HAProxy
+ * answers an empty command with "Unknown command" and its help).
+ */
+void lb_runtime_line(const char *cmds, struct strbuf *out);
 /* Whether an answer of the runtime API to `set server` commands means success. */
 bool lb_runtime_answer_ok(const char *out);
 

@@ -317,6 +317,29 @@ static void task_dns(struct agent_runner *r, const json_t *td, json_t *hc)
 	net_network_free(n);
 }
 
+/*
+ * A container named like one of the task's that its state does not hold: an
+ * agent killed between creating (and, for the namespace owner, starting) it
+ * and recording its id left it. Remove it, so the name is free again and no
+ * copy runs that nothing will ever stop. Only a container labelled with this
+ * task's id is touched.
+ */
+static void remove_unrecorded(struct rtask *t, const char *container)
+{
+	struct agent_task_ctx c = ctx_of(t);
+	_cleanup_free_ char *name = agent_container_name(&c, container);
+	_cleanup_container_info_ struct engine_container_info *i = NULL;
+	if (engine_container_inspect(engine_of(t), name, &i, NULL) < 0)
+		return;
+	const char *owner =
+	    json_string_value(json_object_get(json_object_get(i->config, "Labels"), AGENT_LABEL_MANAGED));
+	if (!streq_ptr(owner, t->id))
+		return;
+	log_fields(LOG_LEVEL_INFO, "removing a container the task never recorded", "task", t->arn,
+		   "container", name, NULL);
+	engine_container_remove(engine_of(t), i->id, true, false, NULL);
+}
+
 static int create_pause(struct rtask *t, const char *cgroup, struct berth_error **err)
 {
 	struct agent_runner *r = t->r;
@@ -329,6 +352,7 @@ static int create_pause(struct rtask *t, const char *cgroup, struct berth_error 
 		return rr;
 	struct agent_task_ctx c = ctx_of(t);
 	_cleanup_free_ char *name = agent_container_name(&c, PAUSE_NAME);
+	remove_unrecorded(t, PAUSE_NAME);
 	_cleanup_json_ json_t *cfg =
 	    json_pack("{s:s,s:[s],s:{s:s,s:s,s:s}}", "Image", PAUSE_IMAGE, "Cmd", "/pause", "Labels",
 		      AGENT_LABEL_MANAGED, t->id, AGENT_LABEL_PAUSE, "1", AGENT_LABEL_TASK_ARN, t->arn);
@@ -662,6 +686,7 @@ static int create_container(struct rtask *t, const char *name, const char *cgrou
 	if ((rr = ensure_image(t, json_string_value(json_object_get(cfg, "Image")), err)) < 0)
 		return rr;
 	_cleanup_free_ char *cname = agent_container_name(&c, name);
+	remove_unrecorded(t, name);
 	_cleanup_free_ char *id = NULL;
 	if ((rr = host_container_create(t->r->h, cname, cfg, hc, NULL, &id, err)) < 0)
 		return berth_error_wrap(err, rr, "CannotCreateContainerError: container '%s'", name);
@@ -719,6 +744,9 @@ static int start_task(struct rtask *t, uint64_t *seen, struct berth_error **err)
 		return rr;
 	set_task_status(t, "PENDING", "pullStartedAt");
 	report(t);
+	/* a stop (e.g. of a copy resumed after the server stopped it) ends the start between steps */
+	if (stopping(t))
+		return -ECANCELED;
 	if (streq(network_mode(t), "awsvpc") && !json_object_get(t->st, "pause") &&
 	    (rr = create_pause(t, cg, err)) < 0)
 		return rr;
@@ -727,6 +755,8 @@ static int start_task(struct rtask *t, uint64_t *seen, struct berth_error **err)
 	json_array_foreach (order, i, n) {
 		const char *name = json_string_value(n);
 		struct cinfo ci;
+		if (stopping(t))
+			return -ECANCELED;
 		inspect(t, name, &ci);
 		if (ci.state == C_NONE && (rr = create_container(t, name, cg, err)) < 0)
 			return rr;
@@ -736,6 +766,8 @@ static int start_task(struct rtask *t, uint64_t *seen, struct berth_error **err)
 		const char *name = json_string_value(n);
 		if ((rr = wait_deps(t, name, seen, err)) < 0)
 			return rr;
+		if (stopping(t))
+			return -ECANCELED;
 		struct cinfo ci;
 		inspect(t, name, &ci);
 		if (ci.state != C_CREATED)
@@ -873,7 +905,11 @@ static void cleanup_task(struct rtask *t)
 		engine_container_remove(engine_of(t), json_string_value(v), true, false, NULL);
 	if (pause)
 		engine_container_remove(engine_of(t), pause, true, false, NULL);
+	/* and what an agent killed in the middle of the start created without recording it */
 	size_t i;
+	json_array_foreach (json_object_get(taskdef(t), "containerDefinitions"), i, v)
+		remove_unrecorded(t, json_string_value(json_object_get(v, "name")));
+	remove_unrecorded(t, PAUSE_NAME);
 	json_array_foreach (vols, i, v)
 		engine_volume_remove(engine_of(t), json_string_value(v), true, NULL);
 	_cleanup_free_ char *cg = task_cgroup(t);

@@ -258,6 +258,21 @@ static void test_runtime_answers(void **state)
 	assert_false(lb_runtime_answer_ok("\nUnknown command\n"));
 }
 
+static void test_runtime_line(void **state)
+{
+	(void)state;
+	struct strbuf sb = STRBUF_INIT;
+	lb_runtime_line("set server be_web/s1 addr 10.0.0.1 port 80\nset server be_web/s1 state ready\n", &sb);
+	assert_string_equal(sb.buf, "set server be_web/s1 addr 10.0.0.1 port 80;set server be_web/s1 state ready\n");
+	strbuf_reset(&sb);
+	lb_runtime_line("show stat", &sb);
+	assert_string_equal(sb.buf, "show stat\n");
+	strbuf_reset(&sb);
+	lb_runtime_line("show info\n\n;", &sb);
+	assert_string_equal(sb.buf, "show info\n");
+	strbuf_release(&sb);
+}
+
 /* A reload keeps the checks' verdicts: up servers move with their address to the new slot. */
 static void test_server_state(void **state)
 {
@@ -319,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_parse_stat),
 		cmocka_unit_test(test_parse_health),
 		cmocka_unit_test(test_runtime_answers),
+		cmocka_unit_test(test_runtime_line),
 		cmocka_unit_test(test_server_state),
 		cmocka_unit_test(test_set_from_answer),
 		cmocka_unit_test(test_plan_keeps_slots_and_emits_runtime_commands),

@@ -285,13 +285,16 @@ struct sched_cache *sched_cache_free(struct sched_cache *c);
 int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret,
 		     struct berth_error **err);
 /*
- * sched_cache_lock, but without reading the store when the cluster is loaded
- * and the last catch-up is younger than max_age_ms: concurrent placements
- * then decide one after the other without waiting for the store's commit in
- * progress (their binds share the next one). The snapshot may miss others'
- * changes of the last max_age_ms (a stop, a drain): conservative for
- * resources, and placements are never missed (they all go through this
- * cache, or compare the placement token).
+ * sched_cache_lock, but without reading the store when the cluster is loaded,
+ * the last catch-up is younger than max_age_ms and no write that matters to
+ * placement (a drain, attributes, taints, a registration or deregistration,
+ * a task stopped) was acknowledged since it began: concurrent placements then
+ * decide one after the other without waiting for the store's commit in
+ * progress (their binds share the next one). Every change acknowledged to a
+ * client is in the snapshot (read-your-writes); what it may miss is a lease
+ * expiry or another replica's write of the last max_age_ms. Placements are
+ * never missed (they all go through this cache, or compare the placement
+ * token). Needs sched_cache_note_write() installed as the store's observer.
  */
 int sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms, struct sched_snapshot **ret,
 			   struct berth_error **err);
@@ -301,6 +304,8 @@ int sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms
  * pointer is gone.
  */
 int sched_cache_catch_up(struct server *s, struct berth_error **err);
+/* The store's write observer (store_on_write(store, sched_cache_note_write, cache)). */
+void sched_cache_note_write(void *cache, const struct store_op *ops, size_t n_ops);
 /* Forget the cluster's snapshot (it is rebuilt from the store on next use). Locked. */
 void sched_cache_drop(struct server *s, const char *cluster);
 void sched_cache_unlock(struct server *s);

@@ -19,7 +19,22 @@
  * events it already saw, and the end state is the store's. A revision the
  * store compacted away (-ERANGE) drops every snapshot and reloads.
  * One lock for every cluster: placements on one replica run one at a time.
+ *
+ * Read-your-writes: sched_cache_lock_fresh() may skip the catch-up read
+ * (SQLite: it waits for the commit in progress), but only when no write the
+ * snapshot may be missing was acknowledged since the last catch-up began.
+ * The store tells sched_cache_note_write() of every write made through this
+ * process's handle once it is durable and before its caller answers; writes
+ * that matter (an instance record, an agent's alive key, a lease revoke, a
+ * task deleted or (being) stopped) bump a counter, and a catch-up remembers
+ * the counter's value read before it read the store. Equal values: every
+ * acknowledged change is in the snapshot. The placements' own binds (new
+ * task records, already in the snapshot as tentative placements) and the
+ * agents' progress reports do not count, so concurrent RunTask calls keep
+ * sharing one commit. Other replicas' writes (etcd) are never told here:
+ * that path always catches up under the lock.
  */
+#include <stdatomic.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -40,6 +55,8 @@ struct sched_cache {
 	json_t *alive; /* node id -> true: agent connected (every cluster) */
 	json_t *nodes; /* node id -> {"cluster", "status"}, nodes of loaded clusters */
 	int64_t caught_up_ms; /* monotonic time of the last complete catch-up */
+	atomic_uint_fast64_t writes; /* relevant writes told by the store (sched_cache_note_write) */
+	uint_fast64_t writes_seen;   /* writes when the last complete catch-up began */
 };
 
 struct sched_cache *sched_cache_new(void)
@@ -318,6 +335,8 @@ static void apply(struct sched_cache *c, const struct store_event *e)
 /* Apply every event after c->rev. -ERANGE when the store compacted them. */
 static int catch_up(struct server *s, struct sched_cache *c, struct berth_error **err)
 {
+	/* before the first read: a write told after this is seen on the next catch-up */
+	uint_fast64_t writes = atomic_load(&c->writes);
 	for (;;) {
 		struct store_event_list ev;
 		int r = store_watch(s->store, WATCH_PREFIX, c->rev + 1, 0, &ev, err);
@@ -326,6 +345,7 @@ static int catch_up(struct server *s, struct sched_cache *c, struct berth_error 
 		if (ev.n == 0) {
 			c->rev = MAX(c->rev, ev.revision);
 			store_event_list_done(&ev);
+			c->writes_seen = writes;
 			return 0;
 		}
 		/*
@@ -411,7 +431,8 @@ int sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms
 	struct sched_cache *c = s->sched;
 	pthread_mutex_lock(&c->lock);
 	struct sched_snapshot *known = c->rev ? find(c, cluster) : NULL;
-	if (known && max_age_ms > 0 && mono_ms() - c->caught_up_ms < max_age_ms) {
+	if (known && max_age_ms > 0 && mono_ms() - c->caught_up_ms < max_age_ms &&
+	    atomic_load(&c->writes) == c->writes_seen) {
 		*ret = known;
 		return 0;
 	}
@@ -478,6 +499,32 @@ void sched_cache_drop(struct server *s, const char *cluster)
 			c->clusters[i] = c->clusters[--c->n_clusters];
 			return;
 		}
+}
+
+/* Whether a write of these operations may change what a placement must see (see the top). */
+static bool write_matters(const struct store_op *ops, size_t n_ops)
+{
+	if (!ops)
+		return true; /* a lease revoke: its keys (an agent's alive key) are unknown */
+	for (size_t i = 0; i < n_ops; i++) {
+		const struct store_op *op = &ops[i];
+		if (startswith(op->key, "/berth/instances/") || startswith(op->key, "/berth/alive/"))
+			return true;
+		if (!startswith(op->key, "/berth/tasks/"))
+			continue;
+		if (op->type == STORE_OP_DELETE ||
+		    memmem(op->value, op->value_len, "STOPPED", 7) ||
+		    memmem(op->value, op->value_len, TASK_STOP_CODE_PREEMPTED, strlen(TASK_STOP_CODE_PREEMPTED)))
+			return true;
+	}
+	return false;
+}
+
+void sched_cache_note_write(void *cache, const struct store_op *ops, size_t n_ops)
+{
+	struct sched_cache *c = cache;
+	if (write_matters(ops, n_ops))
+		atomic_fetch_add(&c->writes, 1);
 }
 
 const char *sched_cache_node_zone(struct server *s, const char *node_id)

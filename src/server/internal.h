@@ -323,11 +323,24 @@ void sched_evict_tick(struct server *s);
  * leader's rebalancer (once a second).
  */
 int service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc);
+/*
+ * TagResource (add: [{key, value}]) / UntagResource (remove_keys: [key]) on
+ * a service ARN: the berth:rebalance and berth:disruptionBudget tags set or
+ * clear the service's berthScheduling field. Checked before anything is
+ * written (InvalidParameterException naming the tag). 0 also for other ARNs.
+ */
+int service_sched_tags(struct ecs_call *c, const char *arn, json_t *add, json_t *remove_keys);
 /* A service's spread attributes other than zone and instance, in strategy order (borrowed); how many. */
 size_t service_spread_attributes(json_t *svc, const char **out, size_t max);
 /* An instance record's attribute (or label) value, or NULL. */
 const char *instance_attribute(json_t *inst, const char *name);
-void rebalance_tick(struct server *s);
+/*
+ * The leader's scheduling extensions for one service, fed once a second by
+ * deploy_run's pass (its service record and the cluster's task list): the
+ * disruption budget, and the rebalancer when the pass left the service alone
+ * (quiet).
+ */
+void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_t *tasks, bool quiet);
 /* Container instance attributes `berth:taint:KEY` = "VALUE:EFFECT" are taints (docs/scheduler.md). */
 #define TAINT_ATTR_PREFIX "berth:taint:"
 
@@ -478,8 +491,12 @@ json_t *deployment_new(const char *id, json_t *svc, const char *td_arn, int64_t 
 char *target_group_name(const char *arn);
 /* A task set's computedDesiredCount: ceil(service desiredCount * scale / 100). */
 int64_t task_set_count(json_t *svc, json_t *ts);
-/* One controller pass over every service (the leader, after every store change and each second). */
-void deploy_run(struct server *s);
+/*
+ * One controller pass over every service (the leader, after every store
+ * change and each second); tick: the once-a-second one, which also runs
+ * rebalance_service() for every service.
+ */
+void deploy_run(struct server *s, bool tick);
 
 /* ---- metrics.c (docs/metrics.md) ---- */
 int metrics_start(struct server *s, struct berth_error **err); /* the store and ROOT/metrics-token */

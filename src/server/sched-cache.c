@@ -156,6 +156,17 @@ static json_t *taints_json(json_t *inst)
 	return out;
 }
 
+/*
+ * A time in whole seconds, rounded up: the scheduler counts taints' ages in
+ * whole seconds from these against a rounded-down now, so a NoExecute
+ * toleration is never cut short (it may last up to a second longer).
+ */
+static int64_t ceil_seconds(double t)
+{
+	int64_t v = (int64_t)t;
+	return (double)v < t ? v + 1 : v;
+}
+
 static size_t taints_of(json_t *list_, struct sched_taint *t, int64_t added)
 {
 	size_t n = 0, i;
@@ -171,7 +182,7 @@ static size_t taints_of(json_t *list_, struct sched_taint *t, int64_t added)
 			continue;
 		json_t *at = json_object_get(x, "addedAt");
 		t[n++] = (struct sched_taint){ key, json_string_value(json_object_get(x, "value")), e,
-					       json_is_number(at) ? (int64_t)json_number_value(at) : added };
+					       json_is_number(at) ? ceil_seconds(json_number_value(at)) : added };
 	}
 	return n;
 }
@@ -191,7 +202,7 @@ static int node_put(struct sched_cache *c, struct sched_snapshot *snap, json_t *
 	size_t na = 0, i, nt;
 	int64_t registered = (int64_t)json_number_value(json_object_get(inst, "registeredAt"));
 	json_t *tj = taints_json(inst);
-	nt = taints_of(tj, taints, registered);
+	nt = taints_of(tj, taints, ceil_seconds(json_number_value(json_object_get(inst, "registeredAt"))));
 	json_t *x;
 	json_array_foreach (json_object_get(inst, "attributes"), i, x) {
 		const char *name = json_string_value(json_object_get(x, "name"));

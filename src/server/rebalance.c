@@ -24,9 +24,11 @@
  * stop). The next plan waits until those moves are done. After node joins,
  * drains and scale-ins the service thus returns to balance.
  *
- * Disruption budget: every second the leader gives the scheduler each
- * service's disruptionsAllowed = maxUnavailable - (desired - healthy running),
- * at least 0; preemption never stops more of the service's tasks than that.
+ * Disruption budget: every second the leader computes each service's
+ * disruptionsAllowed = maxUnavailable - (desired - healthy running), at least
+ * 0, and publishes it when it changed at /berth/budgets/CLUSTER/service:NAME,
+ * which every replica's scheduler cache applies: preemption never stops more
+ * of the service's tasks than that in one decision, on any replica.
  */
 #include "common/log.h"
 #include "common/json.h"
@@ -363,22 +365,49 @@ static void rebalance_moves(struct server *s, struct rb_service *x, json_t *cfg)
 	sched_moves_free(moves, n);
 }
 
+/*
+ * Publish a group's budget (allowed < 0: none) in the store when it differs
+ * from the one the scheduler snapshots hold: every replica's cache applies
+ * /berth/budgets/CLUSTER/GROUP (sched-cache.c), so a RunTask on any replica
+ * preempts within it.
+ */
+static void budget_publish(struct server *s, const char *cluster, const char *group, int64_t allowed)
+{
+	struct sched_snapshot *snap = NULL;
+	if (sched_cache_lock_fresh(s, cluster, 1000, &snap, NULL) < 0)
+		return;
+	int32_t cur = sched_group_budget(snap, group);
+	sched_cache_unlock(s);
+	if (cur == (allowed < 0 ? -1 : allowed))
+		return;
+	_cleanup_free_ char *key = xasprintf("/berth/budgets/%s/%s", cluster, group);
+	if (allowed < 0) {
+		(void)store_remove(s->store, key, NULL, NULL);
+		return;
+	}
+	_cleanup_free_ char *v = xasprintf("{\"allowed\":%lld}", (long long)allowed);
+	(void)store_put(s->store, key, v, strlen(v), 0, NULL, NULL);
+}
+
 static void budget(struct server *s, struct rb_service *x, json_t *cfg)
 {
 	int64_t max = json_integer_value(json_object_get(cfg, "maxUnavailable"));
 	int64_t allowed = max - MAX(0, x->desired - x->running);
-	struct sched_snapshot *snap = NULL;
-	if (sched_cache_lock(s, x->cluster, &snap, NULL) < 0)
-		return;
-	sched_group_set_budget(snap, x->group, (int32_t)MAX(0, MIN(allowed, INT32_MAX)));
-	sched_cache_unlock(s);
+	budget_publish(s, x->cluster, x->group, MAX(0, MIN(allowed, INT32_MAX)));
 }
 
 void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_t *tasks, bool quiet)
 {
 	json_t *ext = json_object_get(svc, "berthScheduling");
 	struct rb_service x = { .svc = svc, .name = jstr(svc, "serviceName"), .cluster = cluster };
-	if (!json_object_size(ext) || !x.name || !streq_ptr(jstr(svc, "status"), "ACTIVE"))
+	if (!x.name)
+		return;
+	bool active = streq_ptr(jstr(svc, "status"), "ACTIVE");
+	if (!active || !json_object_get(ext, "disruptionBudget")) { /* a budget taken away */
+		_cleanup_free_ char *group = xasprintf("service:%s", x.name);
+		budget_publish(s, cluster, group, -1);
+	}
+	if (!json_object_size(ext) || !active)
 		return;
 	x.group = xasprintf("service:%s", x.name);
 	x.desired = json_integer_value(json_object_get(svc, "desiredCount"));

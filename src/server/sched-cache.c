@@ -288,6 +288,19 @@ static void alive_changed(struct sched_cache *c, const char *id, bool alive)
 					    alive, NULL);
 }
 
+/*
+ * A disruption budget the leader published (/berth/budgets/CLUSTER/GROUP =
+ * {"allowed": N}; NULL: removed): every replica's snapshot holds it, so a
+ * RunTask on any replica preempts within it.
+ */
+static void budget_put(struct sched_snapshot *snap, const char *group, const char *value, size_t len)
+{
+	json_t *v = value ? json_loadb(value, len, 0, NULL) : NULL;
+	json_t *a = json_object_get(v, "allowed");
+	sched_group_set_budget(snap, group, json_is_integer(a) ? (int32_t)MAX(0, MIN(json_integer_value(a), INT32_MAX)) : -1);
+	json_decref(v);
+}
+
 /* "/berth/KIND/CLUSTER/ID" -> the cluster's snapshot when loaded. */
 static struct sched_snapshot *cluster_of(struct sched_cache *c, const char *key, const char *kind)
 {
@@ -304,6 +317,13 @@ static void apply(struct sched_cache *c, const struct store_event *e)
 	bool put = e->type == STORE_EVENT_PUT;
 	if (startswith(key, "/berth/alive/")) {
 		alive_changed(c, key + strlen("/berth/alive/"), put);
+		return;
+	}
+	if (startswith(key, "/berth/budgets/")) {
+		struct sched_snapshot *snap = cluster_of(c, key, "/berth/budgets/");
+		if (snap)
+			budget_put(snap, strrchr(key, '/') + 1, put ? e->kv.value : NULL,
+				   put ? e->kv.value_len : 0);
 		return;
 	}
 	bool inst = startswith(key, "/berth/instances/");
@@ -423,6 +443,13 @@ static int load_cluster(struct server *s, struct sched_cache *c, const char *clu
 		task_put(snap, x);
 	json_decref(insts);
 	json_decref(tasks);
+	_cleanup_free_ char *bp = xasprintf("/berth/budgets/%s/", cluster);
+	struct store_kv_list bl;
+	if (store_range(s->store, bp, NULL, 0, &bl, NULL) == 0) {
+		for (size_t k = 0; k < bl.n; k++)
+			budget_put(snap, strrchr(bl.kvs[k].key, '/') + 1, bl.kvs[k].value, bl.kvs[k].value_len);
+		store_kv_list_done(&bl);
+	}
 	c->clusters = xrealloc(c->clusters, (c->n_clusters + 1) * sizeof(*c->clusters));
 	c->clusters[c->n_clusters++] = (struct sched_cluster){ xstrdup(cluster), snap };
 	*ret = snap;
@@ -519,7 +546,8 @@ static bool write_matters(const struct store_op *ops, size_t n_ops)
 		return true; /* a lease revoke: its keys (an agent's alive key) are unknown */
 	for (size_t i = 0; i < n_ops; i++) {
 		const struct store_op *op = &ops[i];
-		if (startswith(op->key, "/berth/instances/") || startswith(op->key, "/berth/alive/"))
+		if (startswith(op->key, "/berth/instances/") || startswith(op->key, "/berth/alive/") ||
+		    startswith(op->key, "/berth/budgets/"))
 			return true;
 		if (!startswith(op->key, "/berth/tasks/"))
 			continue;

@@ -6,7 +6,8 @@
  * deregistration or a stopped task is seen by the very next placement; a
  * placement's own bind (a new task record) does not force a read; neither
  * does a change nobody was told about (a lease expiry), which the next full
- * catch-up applies.
+ * catch-up applies. Disruption budgets the leader publishes in the store
+ * reach every replica's cache.
  */
 #include <limits.h>
 
@@ -157,11 +158,38 @@ static void test_stops_matter_binds_do_not(void **state)
 	assert_int_equal(feasible(f, false), 0); /* n1 full again, n2 draining */
 }
 
+/* The leader's published budget reaches every replica's cache: another cache on the same store here. */
+static void test_budgets_are_shared(void **state)
+{
+	struct fixture *f = *state;
+	instance(f, "n1", "ACTIVE", "a");
+	struct server other = f->srv;
+	other.sched = sched_cache_new();
+	struct sched_snapshot *snap = NULL;
+	assert_int_equal(sched_cache_lock(&other, "c1", &snap, NULL), 0); /* loaded before the budget */
+	assert_int_equal(sched_group_budget(snap, "service:web"), -1);
+	sched_cache_unlock(&other);
+	const char *v = "{\"allowed\":2}";
+	assert_int_equal(store_put(f->srv.store, "/berth/budgets/c1/service:web", v, strlen(v), 0, NULL, NULL), 0);
+	assert_int_equal(sched_cache_lock(&other, "c1", &snap, NULL), 0); /* from the event */
+	assert_int_equal(sched_group_budget(snap, "service:web"), 2);
+	sched_cache_unlock(&other);
+	assert_int_equal(sched_cache_lock(&f->srv, "c1", &snap, NULL), 0); /* from the load */
+	assert_int_equal(sched_group_budget(snap, "service:web"), 2);
+	sched_cache_unlock(&f->srv);
+	assert_int_equal(store_remove(f->srv.store, "/berth/budgets/c1/service:web", NULL, NULL), 0);
+	assert_int_equal(sched_cache_lock(&other, "c1", &snap, NULL), 0);
+	assert_int_equal(sched_group_budget(snap, "service:web"), -1);
+	sched_cache_unlock(&other);
+	other.sched = sched_cache_free(other.sched);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_acknowledged_node_changes_are_seen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stops_matter_binds_do_not, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budgets_are_shared, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

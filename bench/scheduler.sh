@@ -62,7 +62,11 @@ done
 tmp=$(mktemp -d "$STORE_DIR/berth-bench-sched.XXXXXX")
 etcd_pid=
 cleanup() {
-	[ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null && wait "$etcd_pid" 2>/dev/null
+	# (set -e: the killed etcd's status must not end the cleanup before the rm)
+	if [ -n "$etcd_pid" ]; then
+		kill "$etcd_pid" 2>/dev/null || true
+		wait "$etcd_pid" 2>/dev/null || true
+	fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM

@@ -163,6 +163,8 @@ const char *sched_task_node(const struct sched_snapshot *s, const char *task_id)
  * of `group` in one decision. allowed < 0 removes the budget.
  */
 void sched_group_set_budget(struct sched_snapshot *s, const char *group, int32_t allowed);
+/* The group's budget, or -1 without one. */
+int32_t sched_group_budget(const struct sched_snapshot *s, const char *group);
 
 /* ---- requests --------------------------------------------------------- */
 

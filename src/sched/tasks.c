@@ -53,6 +53,12 @@ void sched_group_set_budget(struct sched_snapshot *s, const char *group, int32_t
 		sched_u32map_set(&s->budgets, g, (uint32_t)allowed + 1);
 }
 
+int32_t sched_group_budget(const struct sched_snapshot *s, const char *group)
+{
+	uint32_t g = sched_intern_find(&s->in, group);
+	return g && sched_u32map_has(&s->budgets, g) ? (int32_t)sched_u32map_get(&s->budgets, g) - 1 : -1;
+}
+
 uint32_t sched_tolerations_intern(struct sched_snapshot *s, const struct sched_toleration *in, size_t n,
 				  struct itol *out)
 {

@@ -253,6 +253,8 @@ static int parse_args(struct server *s, int argc, char **argv)
 
 static void server_done(struct server *s)
 {
+	if (s->store)
+		store_on_write(s->store, NULL, NULL);
 	s->sched = sched_cache_free(s->sched);
 	store_free(s->store);
 	free(s->root);
@@ -327,6 +329,7 @@ static int serve(struct server *s, struct berth_error **err)
 	r = store_connect(s->store_spec, s->root, &s->store, err);
 	if (r < 0)
 		return r;
+	store_on_write(s->store, sched_cache_note_write, s->sched);
 	if ((r = server_identity_init(s, err)) < 0 || (r = ensure_default_cluster(s, err)) < 0)
 		return r;
 	if ((r = logs_start(s, err)) < 0)

@@ -826,23 +826,27 @@ static void post(struct svc *x)
 	}
 }
 
-static void reconcile(struct pass *p, json_t *rec, int64_t rev)
+/* True when the pass left the service alone (no state change, no action). */
+static bool reconcile(struct pass *p, json_t *rec, int64_t rev)
 {
 	struct svc x;
 	svc_init(&x, p, rec);
-	if (update_state(&x)) {
+	bool changed = update_state(&x);
+	if (changed) {
 		bool ok = false;
 		if (record_cas(p->s, x.key, x.rec, rev, &ok, NULL) < 0 || !ok) {
 			svc_done(&x);
-			return; /* changed meanwhile: next pass */
+			return false; /* changed meanwhile: next pass */
 		}
 	}
 	act(&x);
 	post(&x);
+	bool quiet = !changed && !json_array_size(x.events);
 	svc_done(&x);
+	return quiet;
 }
 
-static void cluster_pass(struct server *s, const char *cluster, json_t *svcs)
+static void cluster_pass(struct server *s, const char *cluster, json_t *svcs, bool tick)
 {
 	struct pass p = { .s = s, .cluster = cluster, .now = record_now() };
 	struct ecs_call c = { .srv = s };
@@ -882,8 +886,11 @@ static void cluster_pass(struct server *s, const char *cluster, json_t *svcs)
 		int64_t rev = 0;
 		if (record_get(s, key, &fresh, &rev, NULL) < 0)
 			continue;
-		if (!streq_ptr(jstr(fresh, "status"), "INACTIVE"))
-			reconcile(&p, fresh, rev);
+		if (!streq_ptr(jstr(fresh, "status"), "INACTIVE")) {
+			bool quiet = reconcile(&p, fresh, rev);
+			if (tick) /* the scheduling extensions on this pass's records (rebalance.c) */
+				rebalance_service(s, cluster, fresh, p.tasks, quiet);
+		}
 		json_decref(fresh);
 	}
 	json_decref(p.tasks);
@@ -896,7 +903,7 @@ static void cluster_pass(struct server *s, const char *cluster, json_t *svcs)
 	json_decref(p.cl);
 }
 
-void deploy_run(struct server *s)
+void deploy_run(struct server *s, bool tick)
 {
 	_cleanup_json_ json_t *all = NULL, *by_cluster = json_object();
 	if (record_list(s, "/berth/services/", &all, NULL) < 0)
@@ -917,5 +924,5 @@ void deploy_run(struct server *s)
 	const char *cluster;
 	json_t *list;
 	json_object_foreach (by_cluster, cluster, list)
-		cluster_pass(s, cluster, list);
+		cluster_pass(s, cluster, list, tick);
 }

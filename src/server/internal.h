@@ -286,13 +286,16 @@ struct sched_cache *sched_cache_free(struct sched_cache *c);
 int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret,
 		     struct berth_error **err);
 /*
- * sched_cache_lock, but without reading the store when the cluster is loaded
- * and the last catch-up is younger than max_age_ms: concurrent placements
- * then decide one after the other without waiting for the store's commit in
- * progress (their binds share the next one). The snapshot may miss others'
- * changes of the last max_age_ms (a stop, a drain): conservative for
- * resources, and placements are never missed (they all go through this
- * cache, or compare the placement token).
+ * sched_cache_lock, but without reading the store when the cluster is loaded,
+ * the last catch-up is younger than max_age_ms and no write that matters to
+ * placement (a drain, attributes, taints, a registration or deregistration,
+ * a task stopped) was acknowledged since it began: concurrent placements then
+ * decide one after the other without waiting for the store's commit in
+ * progress (their binds share the next one). Every change acknowledged to a
+ * client is in the snapshot (read-your-writes); what it may miss is a lease
+ * expiry or another replica's write of the last max_age_ms. Placements are
+ * never missed (they all go through this cache, or compare the placement
+ * token). Needs sched_cache_note_write() installed as the store's observer.
  */
 int sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms, struct sched_snapshot **ret,
 			   struct berth_error **err);
@@ -302,6 +305,8 @@ int sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms
  * pointer is gone.
  */
 int sched_cache_catch_up(struct server *s, struct berth_error **err);
+/* The store's write observer (store_on_write(store, sched_cache_note_write, cache)). */
+void sched_cache_note_write(void *cache, const struct store_op *ops, size_t n_ops);
 /* Forget the cluster's snapshot (it is rebuilt from the store on next use). Locked. */
 void sched_cache_drop(struct server *s, const char *cluster);
 void sched_cache_unlock(struct server *s);
@@ -319,11 +324,24 @@ void sched_evict_tick(struct server *s);
  * leader's rebalancer (once a second).
  */
 int service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc);
+/*
+ * TagResource (add: [{key, value}]) / UntagResource (remove_keys: [key]) on
+ * a service ARN: the berth:rebalance and berth:disruptionBudget tags set or
+ * clear the service's berthScheduling field. Checked before anything is
+ * written (InvalidParameterException naming the tag). 0 also for other ARNs.
+ */
+int service_sched_tags(struct ecs_call *c, const char *arn, json_t *add, json_t *remove_keys);
 /* A service's spread attributes other than zone and instance, in strategy order (borrowed); how many. */
 size_t service_spread_attributes(json_t *svc, const char **out, size_t max);
 /* An instance record's attribute (or label) value, or NULL. */
 const char *instance_attribute(json_t *inst, const char *name);
-void rebalance_tick(struct server *s);
+/*
+ * The leader's scheduling extensions for one service, fed once a second by
+ * deploy_run's pass (its service record and the cluster's task list): the
+ * disruption budget, and the rebalancer when the pass left the service alone
+ * (quiet).
+ */
+void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_t *tasks, bool quiet);
 /* Container instance attributes `berth:taint:KEY` = "VALUE:EFFECT" are taints (docs/scheduler.md). */
 #define TAINT_ATTR_PREFIX "berth:taint:"
 
@@ -474,8 +492,12 @@ json_t *deployment_new(const char *id, json_t *svc, const char *td_arn, int64_t 
 char *target_group_name(const char *arn);
 /* A task set's computedDesiredCount: ceil(service desiredCount * scale / 100). */
 int64_t task_set_count(json_t *svc, json_t *ts);
-/* One controller pass over every service (the leader, after every store change and each second). */
-void deploy_run(struct server *s);
+/*
+ * One controller pass over every service (the leader, after every store
+ * change and each second); tick: the once-a-second one, which also runs
+ * rebalance_service() for every service.
+ */
+void deploy_run(struct server *s, bool tick);
 
 /* ---- metrics.c (docs/metrics.md) ---- */
 int metrics_start(struct server *s, struct berth_error **err); /* the store and ROOT/metrics-token */

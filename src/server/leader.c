@@ -208,18 +208,18 @@ static void *leader_main(void *arg)
 		}
 		/* node liveness once a second (it reads every instance: heavy with many nodes); the
 		 * services after every change */
+		bool ticked = tick;
 		if (tick) {
 			check_nodes(s);
 			autoscale_tick(s);
 			sched_evict_tick(s);
-			rebalance_tick(s);
 			if (monotonic_ms() - swept >= retention_sweep_interval(s->task_retention) * 1000LL) {
 				retention_sweep(s);
 				swept = monotonic_ms();
 			}
 			tick = false;
 		}
-		deploy_run(s);
+		deploy_run(s, ticked); /* on a tick also the rebalancer and disruption budgets */
 		if (wait_change(s, &seen, 1000 - (int)(monotonic_ms() - kept)))
 			break;
 		if (monotonic_ms() - kept < 1000)

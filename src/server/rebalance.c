@@ -8,7 +8,10 @@
  *   "rebalance":        {"enabled": true, "maxMoves": 2}   (off by default)
  *   "disruptionBudget": {"maxUnavailable": 1}
  *
- * Rebalancer (leader, once a second): a REPLICA service at rest (one
+ * Both run on the leader once a second, on the service controller's pass
+ * (deploy_run: its service records and task lists, no reads of their own).
+ *
+ * Rebalancer: a REPLICA service at rest (the pass changed nothing, one
  * deployment, COMPLETED, every wanted task RUNNING, none moving or draining)
  * asks the scheduler for a move plan (sched_rebalance over the cluster's
  * snapshot with the service's own request: strategies with ECS's AZ-first
@@ -21,9 +24,11 @@
  * stop). The next plan waits until those moves are done. After node joins,
  * drains and scale-ins the service thus returns to balance.
  *
- * Disruption budget: every second the leader gives the scheduler each
- * service's disruptionsAllowed = maxUnavailable - (desired - healthy running),
- * at least 0; preemption never stops more of the service's tasks than that.
+ * Disruption budget: every second the leader computes each service's
+ * disruptionsAllowed = maxUnavailable - (desired - healthy running), at least
+ * 0, and publishes it when it changed at /berth/budgets/CLUSTER/service:NAME,
+ * which every replica's scheduler cache applies: preemption never stops more
+ * of the service's tasks than that in one decision, on any replica.
  */
 #include "common/log.h"
 #include "common/json.h"
@@ -124,6 +129,56 @@ int service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc)
 	if (json_object_size(merged))
 		json_object_set(svc, "berthScheduling", merged);
 	return 0;
+}
+
+static const char *tag_field(const char *key)
+{
+	return streq_ptr(key, "berth:rebalance")	  ? "rebalance"
+	       : streq_ptr(key, "berth:disruptionBudget") ? "disruptionBudget"
+							  : NULL;
+}
+
+int service_sched_tags(struct ecs_call *c, const char *arn, json_t *add, json_t *remove_keys)
+{
+	_cleanup_free_ char *prefix = xasprintf("arn:aws:ecs:%s:%s:service/", c->srv->region, c->srv->account);
+	if (!startswith(arn, prefix))
+		return 0;
+	bool any = false;
+	size_t i;
+	json_t *x;
+	json_array_foreach (add, i, x)
+		any |= tag_field(jstr(x, "key")) != NULL;
+	json_array_foreach (remove_keys, i, x)
+		any |= tag_field(json_string_value(x)) != NULL;
+	if (!any)
+		return 0;
+	_cleanup_free_ char *key = xasprintf("/berth/services/%s", arn + strlen(prefix));
+	_cleanup_json_ json_t *in = json_pack("{s:o}", "tags", add ? json_incref(add) : json_array());
+	_cleanup_error_ struct berth_error *err = NULL;
+	for (int attempt = 0; attempt < 10; attempt++) {
+		_cleanup_json_ json_t *svc = NULL;
+		int64_t rev = 0;
+		int r = record_get(c->srv, key, &svc, &rev, &err);
+		if (r == -ENOENT)
+			return 0; /* resource_exists() answers for a missing service */
+		if (r < 0)
+			return ecs_internal(c, err);
+		json_t *ext = json_object_get(svc, "berthScheduling");
+		json_array_foreach (remove_keys, i, x)
+			if (tag_field(json_string_value(x)) && ext)
+				json_object_del(ext, tag_field(json_string_value(x)));
+		if (ext && !json_object_size(ext))
+			json_object_del(svc, "berthScheduling");
+		/* the tags are the newer request: they win over the field (at CreateService it is the other way) */
+		if (service_sched_ext(c, in, svc) < 0)
+			return -1;
+		bool ok = false;
+		if (record_cas(c->srv, key, svc, rev, &ok, &err) < 0)
+			return ecs_internal(c, err);
+		if (ok)
+			return 0;
+	}
+	return ecs_fail(c, "ServerException", "service '%s' is being changed concurrently; retry", arn);
 }
 
 /* ---- scale-in keys (deploy.c) ---- */
@@ -281,9 +336,8 @@ static void give_up_stale(struct server *s, struct rb_service *x, double now)
 	}
 }
 
-static void rebalance_service(struct server *s, struct rb_service *x, json_t *cfg)
+static void rebalance_moves(struct server *s, struct rb_service *x, json_t *cfg)
 {
-	give_up_stale(s, x, record_now());
 	if (!json_is_true(json_object_get(cfg, "enabled")) || !at_rest(x))
 		return;
 	json_int_t max = json_integer_value(json_object_get(cfg, "maxMoves"));
@@ -311,47 +365,60 @@ static void rebalance_service(struct server *s, struct rb_service *x, json_t *cf
 	sched_moves_free(moves, n);
 }
 
+/*
+ * Publish a group's budget (allowed < 0: none) in the store when it differs
+ * from the one the scheduler snapshots hold: every replica's cache applies
+ * /berth/budgets/CLUSTER/GROUP (sched-cache.c), so a RunTask on any replica
+ * preempts within it.
+ */
+static void budget_publish(struct server *s, const char *cluster, const char *group, int64_t allowed)
+{
+	struct sched_snapshot *snap = NULL;
+	if (sched_cache_lock_fresh(s, cluster, 1000, &snap, NULL) < 0)
+		return;
+	int32_t cur = sched_group_budget(snap, group);
+	sched_cache_unlock(s);
+	if (cur == (allowed < 0 ? -1 : allowed))
+		return;
+	_cleanup_free_ char *key = xasprintf("/berth/budgets/%s/%s", cluster, group);
+	if (allowed < 0) {
+		(void)store_remove(s->store, key, NULL, NULL);
+		return;
+	}
+	_cleanup_free_ char *v = xasprintf("{\"allowed\":%lld}", (long long)allowed);
+	(void)store_put(s->store, key, v, strlen(v), 0, NULL, NULL);
+}
+
 static void budget(struct server *s, struct rb_service *x, json_t *cfg)
 {
 	int64_t max = json_integer_value(json_object_get(cfg, "maxUnavailable"));
 	int64_t allowed = max - MAX(0, x->desired - x->running);
-	struct sched_snapshot *snap = NULL;
-	if (sched_cache_lock(s, x->cluster, &snap, NULL) < 0)
-		return;
-	sched_group_set_budget(snap, x->group, (int32_t)MAX(0, MIN(allowed, INT32_MAX)));
-	sched_cache_unlock(s);
+	budget_publish(s, x->cluster, x->group, MAX(0, MIN(allowed, INT32_MAX)));
 }
 
-void rebalance_tick(struct server *s)
+void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_t *tasks, bool quiet)
 {
-	_cleanup_json_ json_t *all = NULL, *tasks_by_cluster = json_object();
-	if (record_list(s, "/berth/services/", &all, NULL) < 0)
+	json_t *ext = json_object_get(svc, "berthScheduling");
+	struct rb_service x = { .svc = svc, .name = jstr(svc, "serviceName"), .cluster = cluster };
+	if (!x.name)
 		return;
-	size_t i;
-	json_t *svc;
-	json_array_foreach (all, i, svc) {
-		json_t *ext = json_object_get(svc, "berthScheduling");
-		const char *cluster = jstr(svc, "berthCluster");
-		if (!json_object_size(ext) || !cluster || !streq_ptr(jstr(svc, "status"), "ACTIVE"))
-			continue;
-		json_t *tasks = json_object_get(tasks_by_cluster, cluster);
-		if (!tasks) {
-			_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
-			if (record_list(s, tp, &tasks, NULL) < 0)
-				continue;
-			json_object_set_new(tasks_by_cluster, cluster, tasks);
-		}
-		struct rb_service x = { .svc = svc, .name = jstr(svc, "serviceName"), .cluster = cluster };
-		if (!x.name)
-			continue;
-		x.group = xasprintf("service:%s", x.name);
-		x.desired = json_integer_value(json_object_get(svc, "desiredCount"));
-		gather(&x, tasks);
-		if (json_object_get(ext, "disruptionBudget"))
-			budget(s, &x, json_object_get(ext, "disruptionBudget"));
-		if (json_object_get(ext, "rebalance"))
-			rebalance_service(s, &x, json_object_get(ext, "rebalance"));
-		json_decref(x.tasks);
-		free(x.group);
+	bool active = streq_ptr(jstr(svc, "status"), "ACTIVE");
+	if (!active || !json_object_get(ext, "disruptionBudget")) { /* a budget taken away */
+		_cleanup_free_ char *group = xasprintf("service:%s", x.name);
+		budget_publish(s, cluster, group, -1);
 	}
+	if (!json_object_size(ext) || !active)
+		return;
+	x.group = xasprintf("service:%s", x.name);
+	x.desired = json_integer_value(json_object_get(svc, "desiredCount"));
+	gather(&x, tasks);
+	if (json_object_get(ext, "disruptionBudget"))
+		budget(s, &x, json_object_get(ext, "disruptionBudget"));
+	if (json_object_get(ext, "rebalance")) {
+		give_up_stale(s, &x, record_now());
+		if (quiet)
+			rebalance_moves(s, &x, json_object_get(ext, "rebalance"));
+	}
+	json_decref(x.tasks);
+	free(x.group);
 }

@@ -358,6 +358,7 @@ int server_bench_scheduler_main(int argc, char **argv)
 	b.srv.region = xstrdup(SERVER_DEFAULT_REGION);
 	b.srv.account = xstrdup("000000000000");
 	b.srv.sched = sched_cache_new();
+	store_on_write(b.srv.store, sched_cache_note_write, b.srv.sched);
 	pthread_mutex_init(&b.srv.lock, NULL);
 	_cleanup_free_ char *cluster = xasprintf("bench-%llu-%llx", (unsigned long long)b.seed,
 						 (unsigned long long)(now_ns() & 0xffffffffff));

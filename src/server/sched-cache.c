@@ -19,7 +19,22 @@
  * events it already saw, and the end state is the store's. A revision the
  * store compacted away (-ERANGE) drops every snapshot and reloads.
  * One lock for every cluster: placements on one replica run one at a time.
+ *
+ * Read-your-writes: sched_cache_lock_fresh() may skip the catch-up read
+ * (SQLite: it waits for the commit in progress), but only when no write the
+ * snapshot may be missing was acknowledged since the last catch-up began.
+ * The store tells sched_cache_note_write() of every write made through this
+ * process's handle once it is durable and before its caller answers; writes
+ * that matter (an instance record, an agent's alive key, a lease revoke, a
+ * task deleted or (being) stopped) bump a counter, and a catch-up remembers
+ * the counter's value read before it read the store. Equal values: every
+ * acknowledged change is in the snapshot. The placements' own binds (new
+ * task records, already in the snapshot as tentative placements) and the
+ * agents' progress reports do not count, so concurrent RunTask calls keep
+ * sharing one commit. Other replicas' writes (etcd) are never told here:
+ * that path always catches up under the lock.
  */
+#include <stdatomic.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -40,6 +55,8 @@ struct sched_cache {
 	json_t *alive; /* node id -> true: agent connected (every cluster) */
 	json_t *nodes; /* node id -> {"cluster", "status"}, nodes of loaded clusters */
 	int64_t caught_up_ms; /* monotonic time of the last complete catch-up */
+	atomic_uint_fast64_t writes; /* relevant writes told by the store (sched_cache_note_write) */
+	uint_fast64_t writes_seen;   /* writes when the last complete catch-up began */
 };
 
 struct sched_cache *sched_cache_new(void)
@@ -139,6 +156,17 @@ static json_t *taints_json(json_t *inst)
 	return out;
 }
 
+/*
+ * A time in whole seconds, rounded up: the scheduler counts taints' ages in
+ * whole seconds from these against a rounded-down now, so a NoExecute
+ * toleration is never cut short (it may last up to a second longer).
+ */
+static int64_t ceil_seconds(double t)
+{
+	int64_t v = (int64_t)t;
+	return (double)v < t ? v + 1 : v;
+}
+
 static size_t taints_of(json_t *list_, struct sched_taint *t, int64_t added)
 {
 	size_t n = 0, i;
@@ -154,7 +182,7 @@ static size_t taints_of(json_t *list_, struct sched_taint *t, int64_t added)
 			continue;
 		json_t *at = json_object_get(x, "addedAt");
 		t[n++] = (struct sched_taint){ key, json_string_value(json_object_get(x, "value")), e,
-					       json_is_number(at) ? (int64_t)json_number_value(at) : added };
+					       json_is_number(at) ? ceil_seconds(json_number_value(at)) : added };
 	}
 	return n;
 }
@@ -174,7 +202,7 @@ static int node_put(struct sched_cache *c, struct sched_snapshot *snap, json_t *
 	size_t na = 0, i, nt;
 	int64_t registered = (int64_t)json_number_value(json_object_get(inst, "registeredAt"));
 	json_t *tj = taints_json(inst);
-	nt = taints_of(tj, taints, registered);
+	nt = taints_of(tj, taints, ceil_seconds(json_number_value(json_object_get(inst, "registeredAt"))));
 	json_t *x;
 	json_array_foreach (json_object_get(inst, "attributes"), i, x) {
 		const char *name = json_string_value(json_object_get(x, "name"));
@@ -260,6 +288,19 @@ static void alive_changed(struct sched_cache *c, const char *id, bool alive)
 					    alive, NULL);
 }
 
+/*
+ * A disruption budget the leader published (/berth/budgets/CLUSTER/GROUP =
+ * {"allowed": N}; NULL: removed): every replica's snapshot holds it, so a
+ * RunTask on any replica preempts within it.
+ */
+static void budget_put(struct sched_snapshot *snap, const char *group, const char *value, size_t len)
+{
+	json_t *v = value ? json_loadb(value, len, 0, NULL) : NULL;
+	json_t *a = json_object_get(v, "allowed");
+	sched_group_set_budget(snap, group, json_is_integer(a) ? (int32_t)MAX(0, MIN(json_integer_value(a), INT32_MAX)) : -1);
+	json_decref(v);
+}
+
 /* "/berth/KIND/CLUSTER/ID" -> the cluster's snapshot when loaded. */
 static struct sched_snapshot *cluster_of(struct sched_cache *c, const char *key, const char *kind)
 {
@@ -276,6 +317,13 @@ static void apply(struct sched_cache *c, const struct store_event *e)
 	bool put = e->type == STORE_EVENT_PUT;
 	if (startswith(key, "/berth/alive/")) {
 		alive_changed(c, key + strlen("/berth/alive/"), put);
+		return;
+	}
+	if (startswith(key, "/berth/budgets/")) {
+		struct sched_snapshot *snap = cluster_of(c, key, "/berth/budgets/");
+		if (snap)
+			budget_put(snap, strrchr(key, '/') + 1, put ? e->kv.value : NULL,
+				   put ? e->kv.value_len : 0);
 		return;
 	}
 	bool inst = startswith(key, "/berth/instances/");
@@ -318,6 +366,8 @@ static void apply(struct sched_cache *c, const struct store_event *e)
 /* Apply every event after c->rev. -ERANGE when the store compacted them. */
 static int catch_up(struct server *s, struct sched_cache *c, struct berth_error **err)
 {
+	/* before the first read: a write told after this is seen on the next catch-up */
+	uint_fast64_t writes = atomic_load(&c->writes);
 	for (;;) {
 		struct store_event_list ev;
 		int r = store_watch(s->store, WATCH_PREFIX, c->rev + 1, 0, &ev, err);
@@ -326,6 +376,7 @@ static int catch_up(struct server *s, struct sched_cache *c, struct berth_error 
 		if (ev.n == 0) {
 			c->rev = MAX(c->rev, ev.revision);
 			store_event_list_done(&ev);
+			c->writes_seen = writes;
 			return 0;
 		}
 		/*
@@ -392,6 +443,13 @@ static int load_cluster(struct server *s, struct sched_cache *c, const char *clu
 		task_put(snap, x);
 	json_decref(insts);
 	json_decref(tasks);
+	_cleanup_free_ char *bp = xasprintf("/berth/budgets/%s/", cluster);
+	struct store_kv_list bl;
+	if (store_range(s->store, bp, NULL, 0, &bl, NULL) == 0) {
+		for (size_t k = 0; k < bl.n; k++)
+			budget_put(snap, strrchr(bl.kvs[k].key, '/') + 1, bl.kvs[k].value, bl.kvs[k].value_len);
+		store_kv_list_done(&bl);
+	}
 	c->clusters = xrealloc(c->clusters, (c->n_clusters + 1) * sizeof(*c->clusters));
 	c->clusters[c->n_clusters++] = (struct sched_cluster){ xstrdup(cluster), snap };
 	*ret = snap;
@@ -411,7 +469,8 @@ int sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms
 	struct sched_cache *c = s->sched;
 	pthread_mutex_lock(&c->lock);
 	struct sched_snapshot *known = c->rev ? find(c, cluster) : NULL;
-	if (known && max_age_ms > 0 && mono_ms() - c->caught_up_ms < max_age_ms) {
+	if (known && max_age_ms > 0 && mono_ms() - c->caught_up_ms < max_age_ms &&
+	    atomic_load(&c->writes) == c->writes_seen) {
 		*ret = known;
 		return 0;
 	}
@@ -478,6 +537,33 @@ void sched_cache_drop(struct server *s, const char *cluster)
 			c->clusters[i] = c->clusters[--c->n_clusters];
 			return;
 		}
+}
+
+/* Whether a write of these operations may change what a placement must see (see the top). */
+static bool write_matters(const struct store_op *ops, size_t n_ops)
+{
+	if (!ops)
+		return true; /* a lease revoke: its keys (an agent's alive key) are unknown */
+	for (size_t i = 0; i < n_ops; i++) {
+		const struct store_op *op = &ops[i];
+		if (startswith(op->key, "/berth/instances/") || startswith(op->key, "/berth/alive/") ||
+		    startswith(op->key, "/berth/budgets/"))
+			return true;
+		if (!startswith(op->key, "/berth/tasks/"))
+			continue;
+		if (op->type == STORE_OP_DELETE ||
+		    memmem(op->value, op->value_len, "STOPPED", 7) ||
+		    memmem(op->value, op->value_len, TASK_STOP_CODE_PREEMPTED, strlen(TASK_STOP_CODE_PREEMPTED)))
+			return true;
+	}
+	return false;
+}
+
+void sched_cache_note_write(void *cache, const struct store_op *ops, size_t n_ops)
+{
+	struct sched_cache *c = cache;
+	if (write_matters(ops, n_ops))
+		atomic_fetch_add(&c->writes, 1);
 }
 
 const char *sched_cache_node_zone(struct server *s, const char *node_id)

@@ -128,7 +128,8 @@ int ecs_tag_resource(struct ecs_call *c, json_t *in, json_t **out)
 		return -1;
 	if (!tags)
 		return ecs_fail(c, "InvalidParameterException", "tags can not be blank.");
-	if (tags_check(c, tags) < 0 || resource_exists(c, arn) < 0)
+	if (tags_check(c, tags) < 0 || resource_exists(c, arn) < 0 ||
+	    service_sched_tags(c, arn, tags, NULL) < 0) /* berth:rebalance...: rebalance.c */
 		return -1;
 	return tags_update(c, arn, tags, NULL);
 }
@@ -141,7 +142,7 @@ int ecs_untag_resource(struct ecs_call *c, json_t *in, json_t **out)
 		return -1;
 	if (!keys)
 		return ecs_fail(c, "InvalidParameterException", "tagKeys can not be blank.");
-	if (resource_exists(c, arn) < 0)
+	if (resource_exists(c, arn) < 0 || service_sched_tags(c, arn, NULL, keys) < 0)
 		return -1;
 	return tags_update(c, arn, NULL, keys);
 }

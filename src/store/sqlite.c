@@ -13,6 +13,16 @@
  * History for watches is an events table trimmed to the last
  * SQLITE_EVENTS_KEEP revisions; a watch from before that gets -ERANGE.
  *
+ * Reads (get, range, watch) go through a second, read-only connection: in WAL
+ * mode a reader sees the last committed state and does not wait while the
+ * writer holds its connection for a batch and its commit (the fsync). They
+ * used to share the one connection, so every read - the RunTask handler's,
+ * the scheduler cache's catch-up under its lock - waited out each commit, and
+ * the writer, taking its mutex again at once, got most of them: concurrent
+ * RunTask calls shared few commits. Readers see committed state only, so the
+ * revision they report is the committed one (s->committed, moved after the
+ * commit), never the writer's running s->revision.
+ *
  * Leases: the table records which leases exist and their TTL (durable, one
  * commit per grant and revoke); their deadlines live in memory, so a
  * keepalive - one per node heartbeat, the commonest request of a cluster -
@@ -55,12 +65,20 @@ struct sqlite_store {
 	sqlite3 *db;
 	pthread_mutex_t db_lock; /* the connection */
 	sqlite3_stmt *st_get;    /* kv_read's, prepared once (under db_lock, like every use) */
+	struct cached_stmt {
+		const char *sql; /* by address: one per call site */
+		sqlite3_stmt *st;
+	} cache[16]; /* the writer's statements, prepared once (under db_lock) */
+	sqlite3 *rdb;            /* the readers' connection (read-only) */
+	pthread_mutex_t rd_lock; /* rdb and st_rget */
+	sqlite3_stmt *st_rget;
 	pthread_mutex_t lock;    /* queue, revision, stop */
 	pthread_cond_t wake;     /* writer: work or stop */
 	pthread_cond_t done;     /* writers: their request is done */
 	pthread_cond_t changed;  /* watchers: the revision moved */
 	struct wreq *head, **tail;
 	int64_t revision, compact_revision;
+	int64_t committed; /* the revision readers see (under lock) */
 	bool stop, started;
 	pthread_t thread;
 	/* lease deadlines, sorted by id (ids only grow, so a grant appends) */
@@ -146,12 +164,17 @@ static int db_exec(struct sqlite_store *s, const char *sql, struct berth_error *
 	return 0;
 }
 
-static sqlite3_stmt *prep(struct sqlite_store *s, const char *sql)
+static sqlite3_stmt *prep_on(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return NULL;
 	return st;
+}
+
+static sqlite3_stmt *prep(struct sqlite_store *s, const char *sql)
+{
+	return prep_on(s->db, sql);
 }
 
 static void finalizep(sqlite3_stmt **st)
@@ -159,6 +182,44 @@ static void finalizep(sqlite3_stmt **st)
 	sqlite3_finalize(*st);
 }
 #define _cleanup_stmt_ _cleanup_(finalizep)
+
+/*
+ * A statement of the writer's connection prepared once per call site (sql
+ * is a string literal, told apart by its address), db_lock held. The
+ * writer runs a few statements per key and a savepoint per request: parsing
+ * them each time took a fifth of its time. Reset by _cleanup_reset_.
+ */
+static sqlite3_stmt *cached(struct sqlite_store *s, const char *sql)
+{
+	size_t i;
+	for (i = 0; i < ARRAY_SIZE(s->cache) && s->cache[i].sql; i++)
+		if (s->cache[i].sql == sql)
+			return s->cache[i].st;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+		return NULL;
+	if (i < ARRAY_SIZE(s->cache))
+		s->cache[i] = (struct cached_stmt){ sql, st };
+	else
+		abort(); /* more call sites than slots: a programming error */
+	return st;
+}
+
+static void resetp(sqlite3_stmt **st)
+{
+	if (*st) {
+		sqlite3_reset(*st);
+		sqlite3_clear_bindings(*st);
+	}
+}
+#define _cleanup_reset_ _cleanup_(resetp)
+
+/* Run a cached statement without results (SAVEPOINT, RELEASE...). */
+static int run_cached(struct sqlite_store *s, const char *sql)
+{
+	_cleanup_reset_ sqlite3_stmt *st = cached(s, sql);
+	return st && sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+}
 
 static int64_t meta_get(struct sqlite_store *s, const char *name)
 {
@@ -171,7 +232,7 @@ static int64_t meta_get(struct sqlite_store *s, const char *name)
 
 static int meta_set(struct sqlite_store *s, const char *name, int64_t v)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)");
+	_cleanup_reset_ sqlite3_stmt *st = cached(s, "INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)");
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -197,15 +258,16 @@ static void row_to_kv(sqlite3_stmt *st, int col, struct store_kv *kv)
 }
 
 /*
- * Read one key with db_lock held. 1 found, 0 absent. The statement is
- * prepared once: a heartbeat reads three keys, and preparing (parsing the
- * SQL) cost more than the lookup.
+ * Read one key on db with its lock held (the writer's: db_lock, st_get; the
+ * readers': rd_lock, st_rget). 1 found, 0 absent. The statement is prepared
+ * once: a heartbeat reads three keys, and preparing (parsing the SQL) cost
+ * more than the lookup.
  */
-static int kv_read(struct sqlite_store *s, const char *key, struct store_kv *ret)
+static int kv_read_on(sqlite3 *db, sqlite3_stmt **slot, const char *key, struct store_kv *ret)
 {
-	if (!s->st_get)
-		s->st_get = prep(s, "SELECT key, value, create_rev, mod_rev, lease FROM kv WHERE key = ?");
-	sqlite3_stmt *st = s->st_get;
+	if (!*slot)
+		*slot = prep_on(db, "SELECT key, value, create_rev, mod_rev, lease FROM kv WHERE key = ?");
+	sqlite3_stmt *st = *slot;
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -217,10 +279,15 @@ static int kv_read(struct sqlite_store *s, const char *key, struct store_kv *ret
 	return found;
 }
 
+static int kv_read(struct sqlite_store *s, const char *key, struct store_kv *ret)
+{
+	return kv_read_on(s->db, &s->st_get, key, ret);
+}
+
 static int event_add(struct sqlite_store *s, int64_t rev, int seq, int type, const char *key,
 		     const char *value, size_t len, int64_t create_rev, int64_t lease)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = prep(
+	_cleanup_reset_ sqlite3_stmt *st = cached(
 	    s, "INSERT INTO events(rev, seq, type, key, value, create_rev, lease) VALUES (?,?,?,?,?,?,?)");
 	if (!st)
 		return -EIO;
@@ -261,7 +328,7 @@ static bool cmp_holds(const struct store_cmp *c, const struct store_kv *kv, bool
 
 static bool lease_exists(struct sqlite_store *s, int64_t id)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "SELECT 1 FROM leases WHERE id = ?");
+	_cleanup_reset_ sqlite3_stmt *st = cached(s, "SELECT 1 FROM leases WHERE id = ?");
 	if (!st)
 		return false;
 	sqlite3_bind_int64(st, 1, id);
@@ -270,15 +337,21 @@ static bool lease_exists(struct sqlite_store *s, int64_t id)
 
 static int apply_put(struct sqlite_store *s, const struct store_op *op, int64_t rev, int seq)
 {
-	struct store_kv old = { 0 };
-	int found = kv_read(s, op->key, &old);
-	if (found < 0)
-		return found;
-	int64_t create = found ? old.create_revision : rev;
-	store_kv_done(&old);
-	_cleanup_stmt_ sqlite3_stmt *st =
-	    prep(s, "INSERT OR REPLACE INTO kv(key, value, create_rev, mod_rev, lease) "
-		    "VALUES (?,?,?,?,?)");
+	int64_t create = rev;
+	{ /* the key's create revision, without copying its old value */
+		_cleanup_reset_ sqlite3_stmt *q = cached(s, "SELECT create_rev FROM kv WHERE key = ?");
+		if (!q)
+			return -EIO;
+		sqlite3_bind_text(q, 1, op->key, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(q);
+		if (rc == SQLITE_ROW)
+			create = sqlite3_column_int64(q, 0);
+		else if (rc != SQLITE_DONE)
+			return -EIO;
+	}
+	_cleanup_reset_ sqlite3_stmt *st =
+	    cached(s, "INSERT OR REPLACE INTO kv(key, value, create_rev, mod_rev, lease) "
+		      "VALUES (?,?,?,?,?)");
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, op->key, -1, SQLITE_STATIC);
@@ -294,7 +367,7 @@ static int apply_put(struct sqlite_store *s, const struct store_op *op, int64_t 
 /* 1 deleted, 0 absent. */
 static int apply_delete(struct sqlite_store *s, const char *key, int64_t rev, int seq)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "DELETE FROM kv WHERE key = ?");
+	_cleanup_reset_ sqlite3_stmt *st = cached(s, "DELETE FROM kv WHERE key = ?");
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -443,7 +516,7 @@ static void compact(struct sqlite_store *s)
 
 static void run_request(struct sqlite_store *s, struct wreq *w)
 {
-	if (sqlite3_exec(s->db, "SAVEPOINT w", NULL, NULL, NULL) != SQLITE_OK) {
+	if (run_cached(s, "SAVEPOINT w") < 0) {
 		w->rc = db_fail(s, &w->err, "savepoint");
 		return;
 	}
@@ -456,9 +529,9 @@ static void run_request(struct sqlite_store *s, struct wreq *w)
 		w->rc = run_lease(s, w);
 	if (w->rc < 0) {
 		s->revision = rev_before;
-		sqlite3_exec(s->db, "ROLLBACK TO w", NULL, NULL, NULL);
+		(void)run_cached(s, "ROLLBACK TO w");
 	}
-	sqlite3_exec(s->db, "RELEASE w", NULL, NULL, NULL);
+	(void)run_cached(s, "RELEASE w");
 }
 
 static void run_batch(struct sqlite_store *s, struct wreq *batch)
@@ -534,6 +607,7 @@ static void *writer_thread(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		run_batch(s, batch); /* also expires due leases when the batch is empty */
 		pthread_mutex_lock(&s->lock);
+		s->committed = s->revision; /* run_batch put it back if the commit failed */
 		for (struct wreq *w = batch; w; w = w->next)
 			w->done = true;
 		pthread_cond_broadcast(&s->done);
@@ -569,12 +643,12 @@ static int submit(struct sqlite_store *s, struct wreq *w, struct berth_error **e
 static int sq_get(struct store *st, const char *key, struct store_kv *ret, struct berth_error **err)
 {
 	struct sqlite_store *s = SQ(st);
-	pthread_mutex_lock(&s->db_lock);
+	pthread_mutex_lock(&s->rd_lock);
 	struct store_kv kv = { 0 };
-	int r = kv_read(s, key, &kv);
+	int r = kv_read_on(s->rdb, &s->st_rget, key, &kv);
 	if (r < 0)
-		r = db_fail(s, err, "read");
-	pthread_mutex_unlock(&s->db_lock);
+		r = berth_error_msg(err, EIO, "store: read: %s", sqlite3_errmsg(s->rdb));
+	pthread_mutex_unlock(&s->rd_lock);
 	if (r == 0)
 		return -ENOENT;
 	if (r > 0)
@@ -599,14 +673,21 @@ static int sq_range(struct store *st, const char *prefix, const char *start_afte
 {
 	struct sqlite_store *s = SQ(st);
 	_cleanup_free_ char *end = store_prefix_end(prefix);
-	pthread_mutex_lock(&s->db_lock);
-	sqlite3_stmt *q = prep(s, "SELECT key, value, create_rev, mod_rev, lease FROM kv "
-				  "WHERE key >= ? AND (? = '' OR key < ?) AND key > ? ORDER BY key LIMIT ?");
-	if (!q) {
-		int r = db_fail(s, err, "range");
-		pthread_mutex_unlock(&s->db_lock);
+	pthread_mutex_lock(&s->rd_lock);
+	/* one read transaction: the revision stored with the data it returns */
+	sqlite3_stmt *q = NULL, *m = NULL;
+	if (sqlite3_exec(s->rdb, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+	    !(m = prep_on(s->rdb, "SELECT value FROM meta WHERE name = 'revision'")) ||
+	    !(q = prep_on(s->rdb, "SELECT key, value, create_rev, mod_rev, lease FROM kv "
+				  "WHERE key >= ? AND (? = '' OR key < ?) AND key > ? ORDER BY key LIMIT ?"))) {
+		int r = berth_error_msg(err, EIO, "store: range: %s", sqlite3_errmsg(s->rdb));
+		sqlite3_finalize(m);
+		sqlite3_exec(s->rdb, "ROLLBACK", NULL, NULL, NULL);
+		pthread_mutex_unlock(&s->rd_lock);
 		return r;
 	}
+	ret->revision = sqlite3_step(m) == SQLITE_ROW ? sqlite3_column_int64(m, 0) : 0;
+	sqlite3_finalize(m);
 	sqlite3_bind_text(q, 1, prefix, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, end, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, end, -1, SQLITE_STATIC);
@@ -625,8 +706,8 @@ static int sq_range(struct store *st, const char *prefix, const char *start_afte
 		row_to_kv(q, 0, &ret->kvs[ret->n++]);
 	}
 	sqlite3_finalize(q);
-	ret->revision = s->revision;
-	pthread_mutex_unlock(&s->db_lock);
+	sqlite3_exec(s->rdb, "COMMIT", NULL, NULL, NULL);
+	pthread_mutex_unlock(&s->rd_lock);
 	return 0;
 }
 
@@ -634,7 +715,7 @@ static int read_events(struct sqlite_store *s, const char *prefix, int64_t from,
 {
 	_cleanup_free_ char *end = store_prefix_end(prefix);
 	_cleanup_stmt_ sqlite3_stmt *q =
-	    prep(s, "SELECT type, key, value, create_rev, rev, lease FROM events "
+	    prep_on(s->rdb, "SELECT type, key, value, create_rev, rev, lease FROM events "
 		    "WHERE rev >= ? AND key >= ? AND (? = '' OR key < ?) ORDER BY rev, seq LIMIT 10000");
 	if (!q)
 		return -EIO;
@@ -677,14 +758,16 @@ static int sq_watch(struct store *st, const char *prefix, int64_t from, int time
 					       "watch from revision %lld: compacted (oldest %lld)",
 					       (long long)from, (long long)s->compact_revision + 1);
 		}
-		int64_t rev = s->revision;
+		int64_t rev = s->committed;
 		if (rev >= from) {
 			pthread_mutex_unlock(&s->lock);
-			pthread_mutex_lock(&s->db_lock);
+			pthread_mutex_lock(&s->rd_lock);
 			int r = read_events(s, prefix, from, ret);
-			pthread_mutex_unlock(&s->db_lock);
 			if (r < 0)
-				return db_fail(s, err, "read events");
+				r = berth_error_msg(err, EIO, "store: read events: %s", sqlite3_errmsg(s->rdb));
+			pthread_mutex_unlock(&s->rd_lock);
+			if (r < 0)
+				return r;
 			ret->revision = rev;
 			if (ret->n > 0)
 				return 0;
@@ -693,8 +776,8 @@ static int sq_watch(struct store *st, const char *prefix, int64_t from, int time
 			continue;
 		}
 		if (s->stop || pthread_cond_timedwait(&s->changed, &s->lock, &deadline) == ETIMEDOUT) {
-			/* what was examined, not s->revision: the writer moves that before its commit
-			 * wakes us, and a caller resuming after it would skip those events */
+			/* what was examined, not s->committed: the writer may move it before its
+			 * wake-up reaches us, and a caller resuming after it would skip those events */
 			ret->revision = from - 1;
 			pthread_mutex_unlock(&s->lock);
 			return 0;
@@ -706,7 +789,7 @@ static int sq_revision(struct store *st, int64_t *ret, struct berth_error **err)
 {
 	struct sqlite_store *s = SQ(st);
 	pthread_mutex_lock(&s->lock);
-	*ret = s->revision;
+	*ret = s->committed; /* what a read after this sees at least */
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -755,8 +838,13 @@ static void sq_free(struct store *st)
 		pthread_join(s->thread, NULL);
 	}
 	sqlite3_finalize(s->st_get);
+	sqlite3_finalize(s->st_rget);
+	for (size_t i = 0; i < ARRAY_SIZE(s->cache); i++)
+		sqlite3_finalize(s->cache[i].st);
+	sqlite3_close(s->rdb);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->db_lock);
+	pthread_mutex_destroy(&s->rd_lock);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->lease_lock);
 	free(s->leases);
@@ -792,13 +880,12 @@ static int load_leases(struct sqlite_store *s, struct berth_error **err)
 }
 
 /*
- * One connection of one process owns the file (ROOT/server.lock keeps a second
- * server away): exclusive locking holds the file lock instead of taking and
- * dropping POSIX locks around every read transaction (two fcntl calls a read,
- * six a heartbeat), and keeps the WAL index in memory.
+ * One process owns the file (ROOT/server.lock keeps a second server away),
+ * with two connections: the writer's and the readers' (see the top). Normal
+ * locking, which a second connection needs: the WAL index is shared memory
+ * (the -shm file) and each read transaction takes and drops a POSIX lock.
  */
 static const char SCHEMA[] =
-    "PRAGMA locking_mode=EXCLUSIVE;"
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL,"
@@ -815,6 +902,7 @@ int store_sqlite_open(const char *path, struct store **ret, struct berth_error *
 	struct sqlite_store *s = xcalloc(1, sizeof(*s));
 	s->base.ops = &sqlite_ops;
 	pthread_mutex_init(&s->db_lock, NULL);
+	pthread_mutex_init(&s->rd_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->lease_lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
@@ -833,8 +921,11 @@ int store_sqlite_open(const char *path, struct store **ret, struct berth_error *
 	int r = db_exec(s, SCHEMA, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "open store '%s'", path);
-	s->revision = meta_get(s, "revision");
+	s->revision = s->committed = meta_get(s, "revision");
 	s->compact_revision = meta_get(s, "compact_revision");
+	if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		return berth_error_msg(err, EIO, "open store '%s' for reading: %s", path, sqlite3_errmsg(s->rdb));
+	sqlite3_busy_timeout(s->rdb, 10000);
 	r = load_leases(s, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "open store '%s'", path);

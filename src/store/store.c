@@ -68,6 +68,8 @@ int store_txn(struct store *s, const struct store_cmp *cmps, size_t n_cmps, cons
 	bool ok = false;
 	int64_t rev = 0;
 	int r = s->ops->txn(s, cmps, n_cmps, ops, n_ops, &ok, &rev, err);
+	if (s->on_write && (r < 0 || ok))
+		s->on_write(s->on_write_arg, ops, n_ops);
 	if (r < 0)
 		return r;
 	*ret_ok = ok;
@@ -116,7 +118,16 @@ int store_lease_keepalive(struct store *s, int64_t id, int64_t *ret_ttl, struct 
 
 int store_lease_revoke(struct store *s, int64_t id, struct berth_error **err)
 {
-	return s->ops->lease_revoke(s, id, err);
+	int r = s->ops->lease_revoke(s, id, err);
+	if (s->on_write)
+		s->on_write(s->on_write_arg, NULL, 0);
+	return r;
+}
+
+void store_on_write(struct store *s, store_write_fn *fn, void *arg)
+{
+	s->on_write = fn;
+	s->on_write_arg = arg;
 }
 
 void store_kv_done(struct store_kv *kv)

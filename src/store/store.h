@@ -105,8 +105,22 @@ struct store_ops {
 	void (*free)(struct store *s);
 };
 
+/*
+ * Told after each write made through this handle that may have changed keys:
+ * a store_txn whose comparisons held (or whose outcome is unknown: an error),
+ * with its operations, or a lease revoke (ops NULL: the lease's keys are
+ * unknown). It runs on the writer's thread after the write is durable and
+ * before the writer's caller sees the result, so a reader that checks what it
+ * was told before reading the store sees every write acknowledged to anyone
+ * before that. Not told: lease expiries (nobody was acknowledged). Must be
+ * quick and must not call the store.
+ */
+typedef void store_write_fn(void *arg, const struct store_op *ops, size_t n_ops);
+
 struct store {
 	const struct store_ops *ops;
+	store_write_fn *on_write; /* store_on_write() */
+	void *on_write_arg;
 };
 
 /*
@@ -116,6 +130,8 @@ struct store {
  * (store_free()).
  */
 int store_connect(const char *spec, const char *root, struct store **ret, struct berth_error **err);
+/* Set the write observer (one per handle; NULL: none). Before the handle is shared between threads. */
+void store_on_write(struct store *s, store_write_fn *fn, void *arg);
 int store_sqlite_open(const char *path, struct store **ret, struct berth_error **err);
 int store_etcd_open(const char *endpoints, struct store **ret, struct berth_error **err);
 struct store *store_free(struct store *s);

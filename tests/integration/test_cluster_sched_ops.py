@@ -6,8 +6,9 @@
   replaced elsewhere; tolerationSeconds delays the eviction.
 - `berth node inspect --why TASKDEF` explains a node; `berth task inspect` shows why a
   task went where it did.
-- The rebalancer (`berth service create --rebalance N`) restores the spread after a
-  drain, start before stop.
+- The rebalancer (turned on with the `berth:rebalance` resource tag through the aws CLI,
+  or `berth service update --rebalance N`) restores the spread after a drain, start
+  before stop.
 """
 import json
 import os
@@ -15,6 +16,7 @@ import subprocess
 import time
 from collections import Counter
 
+import botocore
 import pytest
 
 from cluster_fixture import Cluster, berth_binary, wait_for
@@ -22,27 +24,38 @@ from cluster_fixture import Cluster, berth_binary, wait_for
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="agents need root")
 
 
+class BotoCluster(Cluster):
+    def instances(self):
+        """The fixture's instances() through boto3 (it polls them while the agents start)."""
+        with self.ecs() as ecs:
+            arns = ecs.list_container_instances()["containerInstanceArns"]
+            return ecs.describe_container_instances(containerInstances=arns)["containerInstances"] if arns else []
+
+
 @pytest.fixture(scope="module")
 def cluster(busybox):
-    c = Cluster(nodes=3)
+    c = BotoCluster(nodes=3)
     try:
         c.start(busybox=busybox)
-        for family, extra in (("sleepy", {}),
-                              ("tolerant", {"berthScheduling": {"tolerations": [
-                                  {"key": "maint", "operator": "Exists", "effect": "NoExecute",
-                                   "tolerationSeconds": 2}]}})):
-            c.aws("register-task-definition", "--cli-input-json", json.dumps({
-                "family": family, "networkMode": "none", **({"tags": [{"key": "berth:tolerations", "value":
-                                                                      json.dumps(extra["berthScheduling"]["tolerations"])}]}
-                                                            if extra else {}),
-                "containerDefinitions": [{"name": "app", "image": "busybox:latest", "memory": 16, "cpu": 16,
-                                          "command": ["sleep", "600"]}]}))
-        c.ids = {}  # zone -> container instance id
-        for inst in c.instances():
-            zone = next(a["value"] for a in inst["attributes"] if a["name"] == "ecs.availability-zone")
-            c.ids[zone] = inst["containerInstanceArn"].rsplit("/", 1)[1]
-        with c.ecs() as ecs:  # boto3 for polling (the aws CLI costs a Python start per call)
+        # boto3 for every call but the one checking the aws-CLI path: under load each aws CLI
+        # call costs a Python start of several seconds
+        with c.ecs() as ecs:
             c.boto = ecs
+            tolerations = [{"key": "maint", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2}]
+            for family, tags in (("sleepy", []),
+                                 ("tolerant", [{"key": "berth:tolerations", "value": json.dumps(tolerations)}])):
+                ecs.register_task_definition(
+                    family=family, networkMode="none", **({"tags": tags} if tags else {}),
+                    # exits at once on SIGTERM (a bare `sleep` as PID 1 ignores it: every stop,
+                    # eviction and move would wait out the stop timeout)
+                    containerDefinitions=[{"name": "app", "image": "busybox:latest", "memory": 16, "cpu": 16,
+                                           "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"],
+                                           "stopTimeout": 2}])
+            c.ids = {}  # zone -> container instance id
+            arns = ecs.list_container_instances()["containerInstanceArns"]
+            for inst in ecs.describe_container_instances(containerInstances=arns)["containerInstances"]:
+                zone = next(a["value"] for a in inst["attributes"] if a["name"] == "ecs.availability-zone")
+                c.ids[zone] = inst["containerInstanceArn"].rsplit("/", 1)[1]
             yield c
     finally:
         c.cleanup()
@@ -88,8 +101,8 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
     zc = c.ids["us-east-1c"]
     berth(c, "service", "create", "ev", "--task-definition", "sleepy", "--desired-count", 3, "--wait")
     wait_spread(c, "ev", [1, 1, 1])
-    run = c.aws("start-task", "--task-definition", "sleepy", "--container-instances", zc)
-    tol = c.aws("start-task", "--task-definition", "tolerant", "--container-instances", zc)
+    run = c.boto.start_task(taskDefinition="sleepy", containerInstances=[zc])
+    tol = c.boto.start_task(taskDefinition="tolerant", containerInstances=[zc])
     arn, tol_arn = run["tasks"][0]["taskArn"], tol["tasks"][0]["taskArn"]
     wait_for(lambda: all(task(c, a)["lastStatus"] == "RUNNING" for a in (arn, tol_arn)),
              60, "tasks on zone c running")
@@ -102,8 +115,7 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
 
     tainted_at = time.time()
     berth(c, "node", "taint", zc, "maint=now:NoExecute")
-    [a] = c.aws("list-attributes", "--target-type", "container-instance", "--attribute-name",
-                "berth:taint:maint")["attributes"]
+    [a] = c.boto.list_attributes(targetType="container-instance", attributeName="berth:taint:maint")["attributes"]
     assert a["value"] == "now:NoExecute"
     stopped = wait_for(lambda: (lambda t: t if t["desiredStatus"] == "STOPPED" else None)(
         task(c, arn)), 30, "RunTask task evicted")
@@ -124,12 +136,13 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
     assert out.startswith(f"{zc}: feasible"), out
     p = berth(c, "node", "taint", zc, "maint=now:Sometimes", check=False)
     assert p.returncode != 0 and "EFFECT" in p.stderr
-    p = c.aws("put-attributes", "--attributes", f"name=berth:taint:x,value=bad,targetId={zc}", check=False)
-    assert p.returncode != 0 and "VALUE:EFFECT" in p.stderr
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.boto.put_attributes(attributes=[{"name": "berth:taint:x", "value": "bad", "targetId": zc}])
+    assert "VALUE:EFFECT" in str(e.value)
 
     berth(c, "node", "taint", zc, "maint-")
-    assert c.aws("list-attributes", "--target-type", "container-instance", "--attribute-name",
-                 "berth:taint:maint")["attributes"] == []
+    assert c.boto.list_attributes(targetType="container-instance",
+                                  attributeName="berth:taint:maint")["attributes"] == []
     out = berth(c, "node", "inspect", "--why", "sleepy", zc).stdout
     assert out.startswith(f"{zc}: feasible"), out
     berth(c, "service", "rm", "-f", "ev")
@@ -138,9 +151,17 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
 def test_rebalancer_restores_the_spread_after_a_drain_start_before_stop(cluster):
     c = cluster
     zb = c.ids["us-east-1b"]
-    berth(c, "service", "create", "rb", "--task-definition", "sleepy", "--desired-count", 6,
-          "--rebalance", 2, "--wait")
+    berth(c, "service", "create", "rb", "--task-definition", "sleepy", "--desired-count", 6, "--wait")
     wait_spread(c, "rb", [2, 2, 2])
+    assert "Rebalance:" not in berth(c, "service", "inspect", "rb").stdout
+    # the aws-CLI path to the extension: a resource tag on the service (a bad value changes nothing)
+    arn = service(c, "rb")["serviceArn"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.boto.tag_resource(resourceArn=arn, tags=[{"key": "berth:rebalance", "value": '{"maxMoves": 0}'}])
+    assert e.value.response["Error"]["Code"] == "InvalidParameterException" and "maxMoves" in str(e.value)
+    assert c.boto.list_tags_for_resource(resourceArn=arn)["tags"] == []
+    c.aws("tag-resource", "--resource-arn", arn, "--tags",
+          json.dumps([{"key": "berth:rebalance", "value": json.dumps({"maxMoves": 2})}]))
     out = berth(c, "service", "inspect", "rb").stdout
     assert "Rebalance:" in out and "at most 2 tasks at a time" in out, out
     berth(c, "node", "drain", zb)
@@ -166,9 +187,14 @@ def test_rebalancer_restores_the_spread_after_a_drain_start_before_stop(cluster)
     assert len([e for e in service(c, "rb")["events"] if "is rebalancing" in e["message"]]) == n
     p = berth(c, "service", "update", "rb", "--rebalance", 101, check=False)
     assert p.returncode != 0 and "--rebalance" in p.stderr
-    p = c.aws("create-service", "--service-name", "bad", "--task-definition", "sleepy", "--desired-count", 1,
-              "--tags", json.dumps([{"key": "berth:rebalance", "value": json.dumps({"maxMoves": 0})}]), check=False)
-    assert p.returncode != 0 and "InvalidParameterException" in p.stderr and "maxMoves" in p.stderr
+    c.boto.untag_resource(resourceArn=arn, tagKeys=["berth:rebalance"])
+    assert "Rebalance:" not in berth(c, "service", "inspect", "rb").stdout
+    berth(c, "service", "update", "rb", "--rebalance", 3)
+    assert "at most 3 tasks at a time" in berth(c, "service", "inspect", "rb").stdout
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.boto.create_service(serviceName="bad", taskDefinition="sleepy", desiredCount=1,
+                              tags=[{"key": "berth:rebalance", "value": '{"maxMoves": 0}'}])
+    assert e.value.response["Error"]["Code"] == "InvalidParameterException" and "maxMoves" in str(e.value)
     berth(c, "service", "rm", "-f", "rb")
 
 
@@ -176,7 +202,7 @@ def test_agent_taint_noexecute_evicts_what_runs_on_the_node(cluster):
     c = cluster
     node = next(n for n in c.nodes if n.zone == "us-east-1a")
     za = c.ids["us-east-1a"]
-    run = c.aws("start-task", "--task-definition", "sleepy", "--container-instances", za)
+    run = c.boto.start_task(taskDefinition="sleepy", containerInstances=[za])
     arn = run["tasks"][0]["taskArn"]  # placed: it holds the node, running or not
     node.stop()
     node.extra = ["--taint", "gpu=yes:NoExecute"]
@@ -184,7 +210,7 @@ def test_agent_taint_noexecute_evicts_what_runs_on_the_node(cluster):
     t = wait_for(lambda: (lambda t: t if t["desiredStatus"] == "STOPPED" else None)(
         task(c, arn)), 60, "task evicted by the agent's taint")
     assert t["stoppedReason"] == "Task evicted: node taint gpu=yes:NoExecute not tolerated"
-    run = c.aws("run-task", "--task-definition", "sleepy", "--count", 3, "--placement-constraints", json.dumps(
-        [{"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1a"}]))
+    run = c.boto.run_task(taskDefinition="sleepy", count=3, placementConstraints=[
+        {"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1a"}])
     assert run["tasks"] == [] and run["failures"][0]["detail"] == \
         "0/3 nodes: 2 memberOf constraint unsatisfied, 1 taint gpu=yes:NoExecute not tolerated"

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import boto3
@@ -507,6 +508,51 @@ def test_placement_spread_distinct_and_draining(server):
     assert len(run["failures"]) == 1
     start = ecs.start_task(taskDefinition="sp", containerInstances=[agents[1].instance_arn])
     assert start["tasks"][0]["containerInstanceArn"] == agents[1].instance_arn
+    drain_run_activate_reads_its_writes(ecs, server, agents)
+
+
+def drain_run_activate_reads_its_writes(ecs, server, agents):
+    """Read-your-writes (docs/scheduler.md): a placement right after an acknowledged drain,
+    activation or attribute change sees it, every time (the scheduler's cache used to skip
+    reading the store when its last read was under 10 ms old, and placed on the drained node)."""
+    ecs.register_task_definition(family="tiny", containerDefinitions=[
+        {"name": "web", "image": "busybox", "memory": 6, "cpu": 1}])
+    p0, p1 = agents[0].instance_arn, agents[1].instance_arn
+    # RunTask calls on an empty cluster keep the cache's last read a few ms old all along
+    ecs.create_cluster(clusterName="busy")
+    stop = threading.Event()
+
+    def busy():
+        other = server.ecs()
+        while not stop.is_set():
+            try:
+                other.run_task(cluster="busy", taskDefinition="tiny")
+            except botocore.exceptions.ClientError:
+                pass  # "No Container Instances were found", after the cache's read
+    t = threading.Thread(target=busy)
+    t.start()
+    try:
+        drain_loop(ecs, agents, p0, p1)
+    finally:
+        stop.set()
+        t.join()
+
+
+def drain_loop(ecs, agents, p0, p1):
+    for i in range(12):
+        ecs.update_container_instances_state(containerInstances=[p0], status="DRAINING")
+        run = ecs.run_task(taskDefinition="tiny", count=3, group=f"rw{i}",
+                           placementConstraints=[{"type": "distinctInstance"}])
+        assert sorted(t["containerInstanceArn"] for t in run["tasks"]) == sorted(
+            [p1, agents[2].instance_arn]), (i, run)
+        ecs.update_container_instances_state(containerInstances=[p0], status="ACTIVE")
+        ecs.put_attributes(attributes=[{"name": "rw", "value": f"v{i}", "targetId": p1}])
+        run = ecs.run_task(taskDefinition="tiny", placementConstraints=[
+            {"type": "memberOf", "expression": f"attribute:rw == v{i}"}])
+        assert [t["containerInstanceArn"] for t in run["tasks"]] == [p1], (i, run)
+        run = ecs.run_task(taskDefinition="tiny", count=3, group=f"ra{i}",
+                           placementConstraints=[{"type": "distinctInstance"}])
+        assert p0 in {t["containerInstanceArn"] for t in run["tasks"]}, (i, run)
 
 
 def test_lost_node_tasks_are_stopped(quick_server):

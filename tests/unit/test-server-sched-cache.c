@@ -1,0 +1,195 @@
+/*
+ * test-server-sched-cache.c - the scheduler cache's read-your-writes rule
+ * (sched-cache.c) on a real SQLite store: sched_cache_lock_fresh() may skip
+ * the catch-up read only while no write that matters to placement was
+ * acknowledged since the last one. A drain, an attribute change, a
+ * deregistration or a stopped task is seen by the very next placement; a
+ * placement's own bind (a new task record) does not force a read; neither
+ * does a change nobody was told about (a lease expiry), which the next full
+ * catch-up applies. Disruption budgets the leader publishes in the store
+ * reach every replica's cache.
+ */
+#include <limits.h>
+
+#include "unit.h"
+
+#include "common/fs.h"
+#include "server/internal.h"
+#include "store/store.h"
+
+struct fixture {
+	char *dir;
+	struct server srv;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	f->dir = unit_tmpdir();
+	_cleanup_free_ char *path = xasprintf("%s/store.db", f->dir);
+	assert_int_equal(store_sqlite_open(path, &f->srv.store, NULL), 0);
+	f->srv.region = xstrdup("us-east-1");
+	f->srv.account = xstrdup("000000000000");
+	f->srv.sched = sched_cache_new();
+	pthread_mutex_init(&f->srv.lock, NULL);
+	store_on_write(f->srv.store, sched_cache_note_write, f->srv.sched);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	f->srv.sched = sched_cache_free(f->srv.sched);
+	f->srv.store = store_free(f->srv.store);
+	pthread_mutex_destroy(&f->srv.lock);
+	free(f->srv.region);
+	free(f->srv.account);
+	(void)fs_rm_rf(f->dir, NULL);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static void put(struct fixture *f, const char *key, json_t *v)
+{
+	_cleanup_free_ char *s = json_dumps(v, JSON_COMPACT);
+	assert_int_equal(store_put(f->srv.store, key, s, strlen(s), 0, NULL, NULL), 0);
+	json_decref(v);
+}
+
+static void instance(struct fixture *f, const char *id, const char *status, const char *zone)
+{
+	_cleanup_free_ char *arn =
+	    xasprintf("arn:aws:ecs:us-east-1:000000000000:container-instance/c1/%s", id);
+	_cleanup_free_ char *key = xasprintf("/berth/instances/c1/%s", id);
+	put(f, key,
+	    json_pack("{s:s,s:s,s:s,s:s,s:[{s:s,s:i},{s:s,s:i}],s:[{s:s,s:s}],s:i}", "containerInstanceArn",
+		      arn, "ec2InstanceId", id, "status", status, "clusterName", "c1", "registeredResources",
+		      "name", "CPU", "integerValue", 4096, "name", "MEMORY", "integerValue", 8192,
+		      "attributes", "name", "ecs.availability-zone", "value", zone, "registeredAt", 1));
+	_cleanup_free_ char *alive = xasprintf("/berth/alive/%s", id);
+	assert_int_equal(store_put(f->srv.store, alive, "1", 1, 0, NULL, NULL), 0);
+}
+
+static void task(struct fixture *f, const char *id, const char *node, const char *last)
+{
+	_cleanup_free_ char *key = xasprintf("/berth/tasks/c1/%s", id);
+	_cleanup_free_ char *arn = xasprintf("arn:aws:ecs:us-east-1:000000000000:task/c1/%s", id);
+	_cleanup_free_ char *inst =
+	    xasprintf("arn:aws:ecs:us-east-1:000000000000:container-instance/c1/%s", node);
+	put(f, key,
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "taskArn", arn, "containerInstanceArn", inst, "lastStatus",
+		      last, "desiredStatus", streq(last, "STOPPED") ? "STOPPED" : "RUNNING", "group", "family:f",
+		      "cpu", "4096", "memory", "8192"));
+}
+
+/* The nodes a 1-task placement may use: how many are feasible (distinct ones, one placement each). */
+static size_t feasible(struct fixture *f, bool fresh)
+{
+	struct sched_snapshot *snap = NULL;
+	if (fresh)
+		assert_int_equal(sched_cache_lock_fresh(&f->srv, "c1", INT_MAX, &snap, NULL), 0);
+	else
+		assert_int_equal(sched_cache_lock(&f->srv, "c1", &snap, NULL), 0);
+	json_t *td = json_pack("{s:s,s:[{s:s,s:s,s:i}]}", "family", "f", "containerDefinitions", "name", "app",
+			       "image", "busybox", "memory", 64);
+	json_t *cons = json_pack("[{s:s}]", "type", "distinctInstance");
+	struct sreq rq;
+	struct sreq_input in = { td, cons, NULL, "probe", 0, 64 };
+	struct sched_prepared *p = NULL;
+	struct sched_result *res = NULL;
+	const char *ids[] = { "p1", "p2", "p3" };
+	assert_int_equal(sreq_build(&rq, &in), 0);
+	assert_int_equal(sreq_prepare(&rq, snap, &p), 0);
+	assert_int_equal(sched_place(snap, p, ids, 3, &res, NULL), 0);
+	size_t n = res->n_placed;
+	for (size_t i = 0; i < n; i++) /* a probe: take the tentative placements back */
+		assert_int_equal(sched_task_remove(snap, res->placements[i].task_id, NULL), 0);
+	sched_result_free(res);
+	sched_prepared_free(p);
+	sreq_done(&rq);
+	json_decref(td);
+	json_decref(cons);
+	sched_cache_unlock(&f->srv);
+	return n;
+}
+
+static void test_acknowledged_node_changes_are_seen(void **state)
+{
+	struct fixture *f = *state;
+	instance(f, "n1", "ACTIVE", "a");
+	instance(f, "n2", "ACTIVE", "a");
+	instance(f, "n3", "ACTIVE", "b");
+	assert_int_equal(feasible(f, false), 3);
+	/* many rounds: the old rule (skip when the last read is < 10 ms old) lost most of them */
+	for (int round = 0; round < 20; round++) {
+		instance(f, "n1", "DRAINING", "a"); /* UpdateContainerInstancesState */
+		assert_int_equal(feasible(f, true), 2);
+		instance(f, "n1", "ACTIVE", "a");
+		assert_int_equal(feasible(f, true), 3);
+	}
+	/* deregistration: INACTIVE and the alive key removed */
+	instance(f, "n3", "INACTIVE", "b");
+	assert_int_equal(feasible(f, true), 2);
+	assert_int_equal(store_remove(f->srv.store, "/berth/alive/n2", NULL, NULL), 0);
+	assert_int_equal(feasible(f, true), 1);
+}
+
+static void test_stops_matter_binds_do_not(void **state)
+{
+	struct fixture *f = *state;
+	instance(f, "n1", "ACTIVE", "a");
+	instance(f, "n2", "ACTIVE", "b");
+	task(f, "big", "n1", "RUNNING"); /* every cpu unit of n1 */
+	assert_int_equal(feasible(f, false), 1);
+	task(f, "big", "n1", "STOPPED"); /* StopTask, or the agent's report */
+	assert_int_equal(feasible(f, true), 2);
+	/*
+	 * A change the observer is not told of (as a lease expiry) followed by
+	 * a bind: the fresh path keeps the snapshot (no read for a bind), the
+	 * next full catch-up applies both.
+	 */
+	store_on_write(f->srv.store, NULL, NULL);
+	instance(f, "n2", "DRAINING", "b");
+	store_on_write(f->srv.store, sched_cache_note_write, f->srv.sched);
+	task(f, "bind", "n1", "PROVISIONING");
+	assert_int_equal(feasible(f, true), 2);
+	assert_int_equal(feasible(f, false), 0); /* n1 full again, n2 draining */
+}
+
+/* The leader's published budget reaches every replica's cache: another cache on the same store here. */
+static void test_budgets_are_shared(void **state)
+{
+	struct fixture *f = *state;
+	instance(f, "n1", "ACTIVE", "a");
+	struct server other = f->srv;
+	other.sched = sched_cache_new();
+	struct sched_snapshot *snap = NULL;
+	assert_int_equal(sched_cache_lock(&other, "c1", &snap, NULL), 0); /* loaded before the budget */
+	assert_int_equal(sched_group_budget(snap, "service:web"), -1);
+	sched_cache_unlock(&other);
+	const char *v = "{\"allowed\":2}";
+	assert_int_equal(store_put(f->srv.store, "/berth/budgets/c1/service:web", v, strlen(v), 0, NULL, NULL), 0);
+	assert_int_equal(sched_cache_lock(&other, "c1", &snap, NULL), 0); /* from the event */
+	assert_int_equal(sched_group_budget(snap, "service:web"), 2);
+	sched_cache_unlock(&other);
+	assert_int_equal(sched_cache_lock(&f->srv, "c1", &snap, NULL), 0); /* from the load */
+	assert_int_equal(sched_group_budget(snap, "service:web"), 2);
+	sched_cache_unlock(&f->srv);
+	assert_int_equal(store_remove(f->srv.store, "/berth/budgets/c1/service:web", NULL, NULL), 0);
+	assert_int_equal(sched_cache_lock(&other, "c1", &snap, NULL), 0);
+	assert_int_equal(sched_group_budget(snap, "service:web"), -1);
+	sched_cache_unlock(&other);
+	other.sched = sched_cache_free(other.sched);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_acknowledged_node_changes_are_seen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stops_matter_binds_do_not, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budgets_are_shared, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

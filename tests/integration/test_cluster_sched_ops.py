@@ -24,23 +24,15 @@ from cluster_fixture import Cluster, berth_binary, wait_for
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="agents need root")
 
 
-class BotoCluster(Cluster):
-    def instances(self):
-        """The fixture's instances() through boto3 (it polls them while the agents start)."""
-        with self.ecs() as ecs:
-            arns = ecs.list_container_instances()["containerInstanceArns"]
-            return ecs.describe_container_instances(containerInstances=arns)["containerInstances"] if arns else []
-
-
 @pytest.fixture(scope="module")
 def cluster(busybox):
-    c = BotoCluster(nodes=3)
+    c = Cluster(nodes=3)
     try:
         c.start(busybox=busybox)
         # boto3 for every call but the one checking the aws-CLI path: under load each aws CLI
         # call costs a Python start of several seconds
         with c.ecs() as ecs:
-            c.boto = ecs
+            c.client = ecs
             tolerations = [{"key": "maint", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2}]
             for family, tags in (("sleepy", []),
                                  ("tolerant", [{"key": "berth:tolerations", "value": json.dumps(tolerations)}])):
@@ -70,13 +62,13 @@ def berth(c, *args, check=True):
 
 
 def tasks(c, desired="RUNNING", **kw):
-    arns = c.boto.list_tasks(desiredStatus=desired, **{"serviceName" if k == "service_name" else k: v
+    arns = c.client.list_tasks(desiredStatus=desired, **{"serviceName" if k == "service_name" else k: v
                                                        for k, v in kw.items()})["taskArns"]
-    return c.boto.describe_tasks(tasks=arns)["tasks"] if arns else []
+    return c.client.describe_tasks(tasks=arns)["tasks"] if arns else []
 
 
 def task(c, arn):
-    return c.boto.describe_tasks(tasks=[arn])["tasks"][0]
+    return c.client.describe_tasks(tasks=[arn])["tasks"][0]
 
 
 def zone_of(c, task):
@@ -85,7 +77,7 @@ def zone_of(c, task):
 
 
 def service(c, name):
-    return c.boto.describe_services(services=[name])["services"][0]
+    return c.client.describe_services(services=[name])["services"][0]
 
 
 def wait_spread(c, name, want, timeout=60):
@@ -101,8 +93,8 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
     zc = c.ids["us-east-1c"]
     berth(c, "service", "create", "ev", "--task-definition", "sleepy", "--desired-count", 3, "--wait")
     wait_spread(c, "ev", [1, 1, 1])
-    run = c.boto.start_task(taskDefinition="sleepy", containerInstances=[zc])
-    tol = c.boto.start_task(taskDefinition="tolerant", containerInstances=[zc])
+    run = c.client.start_task(taskDefinition="sleepy", containerInstances=[zc])
+    tol = c.client.start_task(taskDefinition="tolerant", containerInstances=[zc])
     arn, tol_arn = run["tasks"][0]["taskArn"], tol["tasks"][0]["taskArn"]
     wait_for(lambda: all(task(c, a)["lastStatus"] == "RUNNING" for a in (arn, tol_arn)),
              60, "tasks on zone c running")
@@ -115,7 +107,7 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
 
     tainted_at = time.time()
     berth(c, "node", "taint", zc, "maint=now:NoExecute")
-    [a] = c.boto.list_attributes(targetType="container-instance", attributeName="berth:taint:maint")["attributes"]
+    [a] = c.client.list_attributes(targetType="container-instance", attributeName="berth:taint:maint")["attributes"]
     assert a["value"] == "now:NoExecute"
     stopped = wait_for(lambda: (lambda t: t if t["desiredStatus"] == "STOPPED" else None)(
         task(c, arn)), 30, "RunTask task evicted")
@@ -137,11 +129,11 @@ def test_noexecute_taint_evicts_runtask_tasks_and_service_tasks_move(cluster):
     p = berth(c, "node", "taint", zc, "maint=now:Sometimes", check=False)
     assert p.returncode != 0 and "EFFECT" in p.stderr
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        c.boto.put_attributes(attributes=[{"name": "berth:taint:x", "value": "bad", "targetId": zc}])
+        c.client.put_attributes(attributes=[{"name": "berth:taint:x", "value": "bad", "targetId": zc}])
     assert "VALUE:EFFECT" in str(e.value)
 
     berth(c, "node", "taint", zc, "maint-")
-    assert c.boto.list_attributes(targetType="container-instance",
+    assert c.client.list_attributes(targetType="container-instance",
                                   attributeName="berth:taint:maint")["attributes"] == []
     out = berth(c, "node", "inspect", "--why", "sleepy", zc).stdout
     assert out.startswith(f"{zc}: feasible"), out
@@ -157,9 +149,9 @@ def test_rebalancer_restores_the_spread_after_a_drain_start_before_stop(cluster)
     # the aws-CLI path to the extension: a resource tag on the service (a bad value changes nothing)
     arn = service(c, "rb")["serviceArn"]
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        c.boto.tag_resource(resourceArn=arn, tags=[{"key": "berth:rebalance", "value": '{"maxMoves": 0}'}])
+        c.client.tag_resource(resourceArn=arn, tags=[{"key": "berth:rebalance", "value": '{"maxMoves": 0}'}])
     assert e.value.response["Error"]["Code"] == "InvalidParameterException" and "maxMoves" in str(e.value)
-    assert c.boto.list_tags_for_resource(resourceArn=arn)["tags"] == []
+    assert c.client.list_tags_for_resource(resourceArn=arn)["tags"] == []
     c.aws("tag-resource", "--resource-arn", arn, "--tags",
           json.dumps([{"key": "berth:rebalance", "value": json.dumps({"maxMoves": 2})}]))
     out = berth(c, "service", "inspect", "rb").stdout
@@ -187,12 +179,12 @@ def test_rebalancer_restores_the_spread_after_a_drain_start_before_stop(cluster)
     assert len([e for e in service(c, "rb")["events"] if "is rebalancing" in e["message"]]) == n
     p = berth(c, "service", "update", "rb", "--rebalance", 101, check=False)
     assert p.returncode != 0 and "--rebalance" in p.stderr
-    c.boto.untag_resource(resourceArn=arn, tagKeys=["berth:rebalance"])
+    c.client.untag_resource(resourceArn=arn, tagKeys=["berth:rebalance"])
     assert "Rebalance:" not in berth(c, "service", "inspect", "rb").stdout
     berth(c, "service", "update", "rb", "--rebalance", 3)
     assert "at most 3 tasks at a time" in berth(c, "service", "inspect", "rb").stdout
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        c.boto.create_service(serviceName="bad", taskDefinition="sleepy", desiredCount=1,
+        c.client.create_service(serviceName="bad", taskDefinition="sleepy", desiredCount=1,
                               tags=[{"key": "berth:rebalance", "value": '{"maxMoves": 0}'}])
     assert e.value.response["Error"]["Code"] == "InvalidParameterException" and "maxMoves" in str(e.value)
     berth(c, "service", "rm", "-f", "rb")
@@ -202,7 +194,7 @@ def test_agent_taint_noexecute_evicts_what_runs_on_the_node(cluster):
     c = cluster
     node = next(n for n in c.nodes if n.zone == "us-east-1a")
     za = c.ids["us-east-1a"]
-    run = c.boto.start_task(taskDefinition="sleepy", containerInstances=[za])
+    run = c.client.start_task(taskDefinition="sleepy", containerInstances=[za])
     arn = run["tasks"][0]["taskArn"]  # placed: it holds the node, running or not
     node.stop()
     node.extra = ["--taint", "gpu=yes:NoExecute"]
@@ -210,7 +202,7 @@ def test_agent_taint_noexecute_evicts_what_runs_on_the_node(cluster):
     t = wait_for(lambda: (lambda t: t if t["desiredStatus"] == "STOPPED" else None)(
         task(c, arn)), 60, "task evicted by the agent's taint")
     assert t["stoppedReason"] == "Task evicted: node taint gpu=yes:NoExecute not tolerated"
-    run = c.boto.run_task(taskDefinition="sleepy", count=3, placementConstraints=[
+    run = c.client.run_task(taskDefinition="sleepy", count=3, placementConstraints=[
         {"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1a"}])
     assert run["tasks"] == [] and run["failures"][0]["detail"] == \
         "0/3 nodes: 2 memberOf constraint unsatisfied, 1 taint gpu=yes:NoExecute not tolerated"

@@ -655,8 +655,8 @@ static int ecr_call(struct ecs_cli *e, const char *op, json_t *in, json_t **ret,
 
 static int registry_login(struct ecs_cli *e, struct registry_login *ret, struct berth_error **err)
 {
-	_cleanup_json_ json_t *out = NULL;
-	int r = ecr_call(e, "GetAuthorizationToken", json_object(), &out, err);
+	_cleanup_json_ json_t *out = NULL, *in = json_object();
+	int r = ecr_call(e, "GetAuthorizationToken", in, &out, err);
 	if (r < 0)
 		return r;
 	const json_t *a = json_array_get(json_object_get(out, "authorizationData"), 0);

@@ -166,6 +166,24 @@ def berth_cli(b, *args, timeout=900):
     return p
 
 
+def task_profile(ecs, t0_wall):
+    """Where the time to "every task running" goes, from the tasks' own timestamps (seconds after the
+    apply started): when the service controller created them (placement), and how long each took from
+    creation to RUNNING on its node (pull, create, start, the agent's report)."""
+    arns = []
+    for page in ecs.get_paginator("list_tasks").paginate(desiredStatus="RUNNING"):
+        arns += page["taskArns"]
+    tasks = []
+    for i in range(0, len(arns), 100):
+        tasks += ecs.describe_tasks(tasks=arns[i:i + 100])["tasks"]
+    created = sorted(t["createdAt"].timestamp() - t0_wall for t in tasks)
+    start = sorted(t["startedAt"].timestamp() - t["createdAt"].timestamp() for t in tasks if t.get("startedAt"))
+    if not created or not start:
+        return None
+    return {"first_created": created[0], "last_created": created[-1],
+            "start_median": start[len(start) // 2], "start_max": start[-1]}
+
+
 def berth(b, res):
     cb.start_server(b)
     b.agents = [cb.Agent(b, i) for i in (1, 2, 3)]
@@ -179,7 +197,7 @@ def berth(b, res):
     time.sleep(b.settle)
     cb.log(f"berth: berth apply ({b.services} services), then DescribeServices until stable")
     names = [f"{STACK}_{n}" for n in ["web", "cache"] + [f"worker{i}" for i in range(1, b.services - 1)]]
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
     berth_cli(b, "apply", "-f", b.file, "--name", STACK)
     res["berth_apply_ret"] = time.monotonic() - t0
     with cb.in_netns(b.net.vpc):
@@ -204,6 +222,7 @@ def berth(b, res):
             if now > 900:
                 raise RuntimeError("berth stack not stable after 900 s")
             time.sleep(b.poll)
+        res["berth_profile"] = task_profile(ecs, t0_wall)
     cb.log(f"berth: {2 * b.services} running in {res['berth_running']:.2f}s, stable in {res['berth_steady']:.2f}s")
     t0 = time.monotonic()
     p = berth_cli(b, "apply", "-f", b.file, "--name", STACK)
@@ -226,6 +245,12 @@ def report(b, res):
         print(f"{title:52s} {fv} {fp} {ratio}  <= 0.25x swarm")
     if "berth_apply_ret" in res:
         print(f"{'berth apply returned after':52s} {res['berth_apply_ret']:9.2f}s")
+    prof = res.get("berth_profile")
+    if prof:
+        print(f"{'berth tasks created (service controller) after':52s} {prof['first_created']:9.2f}s"
+              f" .. {prof['last_created']:.2f}s")
+        print(f"{'berth task created -> RUNNING (median, max)':52s} {prof['start_median']:9.2f}s"
+              f" .. {prof['start_max']:.2f}s")
     if "berth_noop" in res:
         print(f"{'second apply (' + res['berth_noop_out'] + ')':52s} {res['berth_noop']:9.2f}s")
     if "swarm_deploy_ret" in res:

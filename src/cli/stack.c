@@ -9,9 +9,15 @@
  * deletions). Every change that can be undone is journalled; when a step
  * fails, the journal is undone newest first, so a failed apply leaves the
  * stack as it was (deletions come last, after everything else succeeded).
+ * Independent steps (the task definitions, the load balancers, the services)
+ * run as waves of up to APPLY_WORKERS concurrent calls, started in the plan's
+ * order: the cluster starts placing the first services' tasks while the
+ * last ones are still being created (the calls, not the server, were the
+ * sequential part of apply-to-running, docs/stack.md).
  */
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "cli/cli-build.h"
@@ -28,6 +34,7 @@
 
 #define DESCRIBE_SERVICES_BATCH 10 /* DescribeServices' limit */
 #define WAIT_DEFAULT_SECONDS    300
+#define APPLY_WORKERS           8 /* concurrent calls within a wave of independent steps */
 #define ECR_TARGET_PREFIX       "AmazonEC2ContainerRegistry_V20150921"
 
 enum { OPT_FILE = 'f', OPT_NAME = 401, OPT_DRY_RUN, OPT_PRUNE, OPT_WAIT, OPT_WAIT_TIMEOUT };
@@ -179,11 +186,26 @@ struct exec {
 	json_t *tgs;      /* load balancer name -> target group ARN */
 	json_t *journal;  /* [{op, request}] to undo, oldest first */
 	long wait_seconds;
+	pthread_mutex_t *lock; /* guards taskdefs, tgs, journal while a wave runs (NULL: one thread) */
 };
+
+static void exec_lock(struct exec *x)
+{
+	if (x->lock)
+		pthread_mutex_lock(x->lock);
+}
+
+static void exec_unlock(struct exec *x)
+{
+	if (x->lock)
+		pthread_mutex_unlock(x->lock);
+}
 
 static void journal(struct exec *x, const char *op, json_t *request)
 {
+	exec_lock(x);
 	json_array_append_new(x->journal, json_pack("{s:s,s:o}", "op", op, "request", request));
+	exec_unlock(x);
 }
 
 /* Poll until the service is INACTIVE or gone (its load balancers can then go, its name be reused). */
@@ -341,7 +363,9 @@ static int exec_step(struct exec *x, const json_t *st)
 				 &out) < 0)
 			return -1;
 		json_t *arn = json_object_get(json_object_get(out, "taskDefinition"), "taskDefinitionArn");
+		exec_lock(x);
 		json_object_set(x->taskdefs, name, arn);
+		exec_unlock(x);
 		journal(x, "DeregisterTaskDefinition", json_pack("{s:O}", "taskDefinition", arn));
 		return 0;
 	}
@@ -349,8 +373,10 @@ static int exec_step(struct exec *x, const json_t *st)
 		if (ecs_cli_call(x->e, "BerthCreateLoadBalancer", json_object_get(st, "request"), true,
 				 &out) < 0)
 			return -1;
+		exec_lock(x);
 		json_object_set(x->tgs, name,
 				json_object_get(json_object_get(out, "targetGroup"), "targetGroupArn"));
+		exec_unlock(x);
 		journal(x, "BerthDeleteLoadBalancer", json_pack("{s:s}", "name", name));
 		return 0;
 	}
@@ -405,13 +431,106 @@ static void rollback(struct exec *x)
 	}
 }
 
+/* A wave: steps [next, end) of one kind that do not depend on each other, run by several workers. */
+struct wave {
+	const json_t *steps;
+	size_t next, end;
+	const json_t *failed; /* the first step that failed */
+	pthread_mutex_t lock;
+};
+
+struct worker {
+	struct wave *w;
+	struct exec x; /* its own client (x.e), the shared objects */
+	struct ecs_cli e;
+	pthread_t thread;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *k = arg;
+	struct wave *w = k->w;
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		const json_t *st = !w->failed && w->next < w->end ? json_array_get(w->steps, w->next++) : NULL;
+		pthread_mutex_unlock(&w->lock);
+		if (!st)
+			return NULL;
+		if (exec_step(&k->x, st) < 0) {
+			pthread_mutex_lock(&w->lock);
+			if (!w->failed)
+				w->failed = st;
+			pthread_mutex_unlock(&w->lock);
+		}
+	}
+}
+
+/* Steps that can run concurrently with their neighbours of the same kind. */
+static bool wave_kind(const json_t *st)
+{
+	const char *op = json_string_value(json_object_get(st, "op"));
+	const char *kind = json_string_value(json_object_get(st, "kind"));
+	return !streq(op, "delete") && (streq(kind, "taskdef") || streq(kind, "lb") || streq(kind, "service"));
+}
+
+/*
+ * Run steps [from, end) with up to APPLY_WORKERS calls at once (this thread
+ * is one worker); NULL when all succeeded, else the first failed step.
+ */
+static const json_t *run_wave(struct exec *x, const json_t *steps, size_t from, size_t end)
+{
+	struct wave w = { .steps = steps, .next = from, .end = end };
+	pthread_mutex_t shared = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_init(&w.lock, NULL);
+	size_t n = MIN(end - from, (size_t)APPLY_WORKERS);
+	struct worker *ks = xcalloc(n, sizeof(*ks));
+	x->lock = &shared;
+	size_t started = 0;
+	for (size_t i = 1; i < n; i++) {
+		struct worker *k = &ks[started];
+		k->w = &w;
+		k->e = *x->e;
+		k->e.aws = NULL;
+		k->x = *x;
+		k->x.e = &k->e;
+		if (ecs_cli_open(&k->e) < 0) /* error printed; fewer workers */
+			break;
+		if (pthread_create(&k->thread, NULL, worker_main, k) != 0) {
+			ecs_cli_close(&k->e);
+			break;
+		}
+		started++;
+	}
+	struct worker self = { .w = &w, .x = *x };
+	worker_main(&self);
+	for (size_t i = 0; i < started; i++) {
+		pthread_join(ks[i].thread, NULL);
+		ecs_cli_close(&ks[i].e);
+	}
+	free(ks);
+	x->lock = NULL;
+	pthread_mutex_destroy(&shared);
+	pthread_mutex_destroy(&w.lock);
+	return w.failed;
+}
+
 static int execute(struct exec *x, const json_t *plan)
 {
-	size_t i;
-	json_t *st;
-	json_array_foreach (json_object_get(plan, "steps"), i, st) {
-		if (exec_step(x, st) == 0)
+	const json_t *steps = json_object_get(plan, "steps");
+	for (size_t i = 0, end; i < json_array_size(steps); i = end) {
+		const json_t *st = json_array_get(steps, i);
+		const char *kind = json_string_value(json_object_get(st, "kind"));
+		end = i + 1;
+		if (wave_kind(st))
+			while (end < json_array_size(steps) && wave_kind(json_array_get(steps, end)) &&
+			       streq(kind, json_string_value(json_object_get(json_array_get(steps, end), "kind"))))
+				end++;
+		if (end - i > 1) {
+			if (!(st = run_wave(x, steps, i, end)))
+				continue;
+		} else if (exec_step(x, st) == 0) {
 			continue;
+		}
 		fprintf(stderr, "berth: apply failed at %s %s %s\n",
 			json_string_value(json_object_get(st, "op")),
 			json_string_value(json_object_get(st, "kind")),

@@ -709,9 +709,9 @@ static void do_status(struct server *s, struct http_request *req, json_t *node)
 /* Credentials for the cluster registry (docs/ecr.md): a node pulls task images with them. */
 static void do_registry(struct server *s, struct http_request *req)
 {
-	const char *ep = ecr_endpoint(s);
-	if (!ep)
-		return agent_error(req, 404, "NoRegistry", "this server runs no registry (--registry)");
+	_cleanup_free_ char *replica = NULL, *ep = NULL;
+	if (ecr_locate(s, &replica, &ep, NULL) < 0) /* here or on another replica */
+		return agent_error(req, 404, "NoRegistry", "no server replica runs a registry (--registry)");
 	int64_t expires = (int64_t)time(NULL) + AGENT_REGISTRY_TOKEN_TTL;
 	_cleanup_free_ char *pw = ecr_issue_password(s, expires);
 	http_respond_json(req, 200,

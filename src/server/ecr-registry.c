@@ -67,6 +67,25 @@ struct registry *ecr_registry(struct server *s)
 	return s->ecr ? s->ecr->reg : NULL;
 }
 
+int ecr_locate(struct server *s, char **ret_replica, char **ret_endpoint, struct berth_error **err)
+{
+	*ret_replica = *ret_endpoint = NULL;
+	if (s->ecr) {
+		*ret_endpoint = xstrdup(s->ecr->endpoint);
+		return 0;
+	}
+	_cleanup_json_ json_t *rec = NULL;
+	int r = replica_find(s, "registry", &rec, err);
+	if (r < 0)
+		return r;
+	const char *ep = json_string_value(json_object_get(rec, "registry"));
+	if (!ep)
+		return -ENOENT;
+	*ret_replica = xstrdup(json_string_value(json_object_get(rec, "id")));
+	*ret_endpoint = xstrdup(ep);
+	return 0;
+}
+
 char *ecr_issue_password(struct server *s, int64_t expires)
 {
 	unsigned char key[ECR_TOKEN_KEY_SIZE];

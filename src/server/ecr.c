@@ -212,7 +212,7 @@ static int create_repository(struct ecs_call *c, json_t *in, json_t **out)
 	if (enc && et && !streq(et, "AES256") && !streq(et, "KMS"))
 		return ecs_fail(c, INVALID, "encryptionConfiguration.encryptionType must be AES256 or KMS");
 	_cleanup_free_ char *arn = xasprintf("arn:aws:ecr:%s:%s:repository/%s", s->region, s->account, name);
-	_cleanup_free_ char *uri = xasprintf("%s/%s", ecr_endpoint(s), name);
+	_cleanup_free_ char *uri = xasprintf("%s/%s", c->registry, name);
 	json_t *rec =
 	    json_pack("{s:s,s:s,s:s,s:s,s:f,s:s,s:{s:b},s:{s:s}}", "repositoryArn", arn, "registryId",
 		      s->account, "repositoryName", name, "repositoryUri", uri, "createdAt", record_now(),
@@ -755,7 +755,7 @@ static int get_authorization_token(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_free_ char *pw = ecr_issue_password(s, expires);
 	_cleanup_free_ char *cred = xasprintf("AWS:%s", pw);
 	_cleanup_free_ char *b64 = base64_encode(cred, strlen(cred));
-	_cleanup_free_ char *proxy = xasprintf("https://%s", ecr_endpoint(s));
+	_cleanup_free_ char *proxy = xasprintf("https://%s", c->registry);
 	*out = json_pack("{s:[{s:s,s:I,s:s}]}", "authorizationData", "authorizationToken", b64, "expiresAt",
 			 (json_int_t)expires, "proxyEndpoint", proxy);
 	return 0;
@@ -999,37 +999,70 @@ static int describe_image_scan_findings(struct ecs_call *c, json_t *in, json_t *
 	return paginate(c, in, json_object_get(scan, "findings"), "findings", findings, 1000);
 }
 
+/*
+ * registry: the operation reads or changes the registry's contents, or wakes
+ * its worker, so a replica without the registry forwards it (ecr_call());
+ * the others need only the store (repositories, policies, previews).
+ */
 struct ecr_op {
 	const char *name;
 	ecs_op_fn fn;
+	bool registry;
 };
 
 static const struct ecr_op OPS[] = {
-	{ "GetAuthorizationToken", get_authorization_token },
-	{ "CreateRepository", create_repository },
-	{ "DescribeRepositories", describe_repositories },
-	{ "DeleteRepository", delete_repository },
-	{ "PutImageTagMutability", put_image_tag_mutability },
-	{ "PutImageScanningConfiguration", put_image_scanning_configuration },
-	{ "ListTagsForResource", list_tags_for_resource },
-	{ "ListImages", list_images },
-	{ "DescribeImages", describe_images },
-	{ "BatchGetImage", batch_get_image },
-	{ "BatchDeleteImage", batch_delete_image },
-	{ "PutImage", put_image },
-	{ "PutLifecyclePolicy", put_lifecycle_policy },
-	{ "GetLifecyclePolicy", get_lifecycle_policy },
-	{ "DeleteLifecyclePolicy", delete_lifecycle_policy },
-	{ "StartLifecyclePolicyPreview", start_lifecycle_policy_preview },
-	{ "GetLifecyclePolicyPreview", get_lifecycle_policy_preview },
-	{ "StartImageScan", start_image_scan },
-	{ "DescribeImageScanFindings", describe_image_scan_findings },
+	{ "GetAuthorizationToken", get_authorization_token, false },
+	{ "CreateRepository", create_repository, false },
+	{ "DescribeRepositories", describe_repositories, false },
+	{ "DeleteRepository", delete_repository, true },
+	{ "PutImageTagMutability", put_image_tag_mutability, false },
+	{ "PutImageScanningConfiguration", put_image_scanning_configuration, false },
+	{ "ListTagsForResource", list_tags_for_resource, false },
+	{ "ListImages", list_images, true },
+	{ "DescribeImages", describe_images, true },
+	{ "BatchGetImage", batch_get_image, true },
+	{ "BatchDeleteImage", batch_delete_image, true },
+	{ "PutImage", put_image, true },
+	{ "PutLifecyclePolicy", put_lifecycle_policy, true },
+	{ "GetLifecyclePolicy", get_lifecycle_policy, false },
+	{ "DeleteLifecyclePolicy", delete_lifecycle_policy, false },
+	{ "StartLifecyclePolicyPreview", start_lifecycle_policy_preview, true },
+	{ "GetLifecyclePolicyPreview", get_lifecycle_policy_preview, false },
+	{ "StartImageScan", start_image_scan, true },
+	{ "DescribeImageScanFindings", describe_image_scan_findings, true },
 };
 
-ecs_op_fn ecr_find_op(const char *name)
+static const struct ecr_op *find_op(const char *name)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(OPS); i++)
 		if (streq(OPS[i].name, name))
-			return OPS[i].fn;
+			return &OPS[i];
 	return NULL;
+}
+
+ecs_op_fn ecr_find_op(const char *name)
+{
+	const struct ecr_op *o = find_op(name);
+	return o ? o->fn : NULL;
+}
+
+int ecr_call(struct ecs_call *c, const char *op, json_t *in, json_t **out)
+{
+	const struct ecr_op *o = find_op(op);
+	_cleanup_free_ char *replica = NULL, *endpoint = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	/* a forwarded call is answered here or not at all (the caller's view was stale) */
+	int r = c->local && !ecr_registry(c->srv) ? -ENOENT : ecr_locate(c->srv, &replica, &endpoint, &err);
+	if (r == -ENOENT)
+		return ecs_fail(c, "ServerException",
+				"No server replica runs a registry: start one berth server with --registry "
+				"HOST:PORT.");
+	if (r < 0)
+		return ecs_internal(c, err);
+	if (replica && o->registry)
+		return replica_call(c, replica, ECR_TARGET_NAME, "ecr", op, in, out);
+	c->registry = endpoint;
+	r = o->fn(c, in, out);
+	c->registry = NULL;
+	return r;
 }

@@ -211,10 +211,6 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 			fn = api->ops[i].fn;
 	if (!fn)
 		return ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.", op);
-	if (ecr && !ecr_registry(c->srv))
-		return ecs_fail(
-		    c, "ServerException",
-		    "This server runs no registry: start berth server with --registry HOST:PORT.");
 	json_error_t jerr;
 	json_t *in = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
 	if (!in)
@@ -231,7 +227,7 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 		json_decref(in);
 		return ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.", op);
 	}
-	int r = fn(c, in, out);
+	int r = ecr ? ecr_call(c, op, in, out) : fn(c, in, out);
 	json_decref(in);
 	if (r >= 0 && !*out)
 		*out = json_object();

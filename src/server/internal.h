@@ -117,6 +117,7 @@ int server_identity_init(struct server *s, struct berth_error **err);
 struct ecs_call {
 	struct server *srv;
 	bool local; /* "berthLocal": another replica asks for what this one holds (replicas.c) */
+	const char *registry; /* ECR calls: the cluster registry's HOST:PORT (ecr_call()) */
 	const char *type; /* error __type, NULL while fine */
 	unsigned status;
 	char *msg;
@@ -388,6 +389,7 @@ int lb_health_reports(struct server *s, const char *cluster, json_t **ret_report
 
 /* ---- ecr.c (the ECR API), ecr-registry.c (the registry it runs; docs/ecr.md) ---- */
 #define ECR_TARGET_PREFIX        "AmazonEC2ContainerRegistry_V20150921."
+#define ECR_TARGET_NAME          "AmazonEC2ContainerRegistry_V20150921" /* aws_client's form */
 #define ECR_REPOS_PREFIX         "/berth/ecr/repos/"  /* + NAME: repository */
 #define ECR_IMAGES_PREFIX        "/berth/ecr/images/" /* + NAME@DIGEST: pushedAt, scan results */
 #define ECR_META_PREFIX          "/berth/ecr/meta/"   /* + NAME: lifecycle evaluation and preview */
@@ -398,6 +400,17 @@ int ecr_start(struct server *s, struct berth_error **err);
 void ecr_stop(struct server *s);
 /* The ECR operation called name, or NULL. */
 ecs_op_fn ecr_find_op(const char *name);
+/*
+ * Run ECR operation op (known to ecr_find_op()) on any replica: here when this
+ * server runs the registry; else calls that only need the store run here and
+ * the others go to the replica that runs it (docs/ecr.md "Several servers").
+ */
+int ecr_call(struct ecs_call *c, const char *op, json_t *in, json_t **out);
+/*
+ * Where the cluster registry runs: *ret_endpoint its HOST:PORT, *ret_replica
+ * the replica's id (NULL: this server). -ENOENT: no replica runs one. Caller frees.
+ */
+int ecr_locate(struct server *s, char **ret_replica, char **ret_endpoint, struct berth_error **err);
 /* "host:port" clients push to, or NULL when this server runs no registry. */
 const char *ecr_endpoint(struct server *s);
 struct registry *ecr_registry(struct server *s);
@@ -519,6 +532,8 @@ int64_t replica_lease(struct server *s);
 bool replica_is_self(struct server *s, const char *id);
 /* 1: replica id's registration is alive (its lease holds), 0: gone, < 0: the store failed. */
 int replica_registered(struct server *s, const char *id, struct berth_error **err);
+/* *ret: the live registration of the first replica (by id) that has field; -ENOENT: none. */
+int replica_find(struct server *s, const char *field, json_t **ret, struct berth_error **err);
 /*
  * Call op (awsJson1_1: target_prefix, SigV4 service) on replica id with in
  * plus "berthLocal": true; *out its answer. Its API error becomes c's error;

@@ -12,7 +12,9 @@
  * TLS handshake per forwarded batch cost more than the batch).
  *
  * The same lease carries this replica's copies of the agents' metrics
- * (metrics.c), so they vanish with it too.
+ * (metrics.c), so they vanish with it too. A replica running the cluster
+ * registry (--registry) adds "registry": HOST:PORT to its registration, so
+ * the others find it (ecr_locate(), docs/ecr.md "Several servers").
  */
 #include <fcntl.h>
 #include <time.h>
@@ -59,6 +61,8 @@ static int register_locked(struct server *s, struct berth_error **err)
 	if (r < 0)
 		return r;
 	_cleanup_json_ json_t *v = json_pack("{s:s,s:s}", "id", s->replica_id, "endpoint", s->advertise);
+	if (ecr_endpoint(s))
+		json_object_set_new(v, "registry", json_string(ecr_endpoint(s)));
 	_cleanup_free_ char *text = json_dumps(v, JSON_COMPACT);
 	_cleanup_free_ char *key = xasprintf(REPLICAS_PREFIX "%s", s->replica_id);
 	if ((r = store_put(s->store, key, text, strlen(text), lease, NULL, err)) < 0) {
@@ -222,6 +226,46 @@ int replica_registered(struct server *s, const char *id, struct berth_error **er
 	return r < 0 ? r : 1;
 }
 
+int replica_find(struct server *s, const char *field, json_t **ret, struct berth_error **err)
+{
+	_cleanup_json_ json_t *recs = NULL;
+	int r = record_list(s, REPLICAS_PREFIX, &recs, err);
+	if (r < 0)
+		return r;
+	size_t i;
+	json_t *rec;
+	json_array_foreach (recs, i, rec) /* in key order: every replica picks the same one */
+		if (json_object_get(rec, field) && json_is_string(json_object_get(rec, "id"))) {
+			*ret = json_incref(rec);
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/*
+ * A peer's error type as a string that lives as long as the process: c->type
+ * points to it after the call returns. The set of types is small (the APIs'
+ * own); beyond TYPES_MAX distinct ones the rest read as ServiceException.
+ */
+#define TYPES_MAX 128
+static const char *intern_type(const char *type)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char *types[TYPES_MAX];
+	const char *found = "ServiceException";
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < TYPES_MAX; i++) {
+		if (!types[i])
+			types[i] = xstrdup(type);
+		if (streq(types[i], type)) {
+			found = types[i];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return found;
+}
+
 static int unavailable(struct ecs_call *c, const char *id)
 {
 	c->status = 503;
@@ -259,8 +303,8 @@ int replica_call(struct ecs_call *c, const char *id, const char *target_prefix, 
 	if (r == -EREMOTEIO && err) { /* the replica's own answer: "<Type>: <message>" */
 		const char *colon = strstr(err->msg, ": ");
 		_cleanup_free_ char *type = colon ? xstrndup(err->msg, (size_t)(colon - err->msg)) : NULL;
-		if (type && !strchr(type, ' '))
-			return ecs_fail(c, type, "%s", colon + 2);
+		if (type && !strchr(type, ' ')) /* c->type outlives this call */
+			return ecs_fail(c, intern_type(type), "%s", colon + 2);
 		return ecs_fail(c, "ServiceException", "%s", err->msg);
 	}
 	if (r < 0) {

@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/strv.h"
 #include "common/util.h"
 #include "net/internal.h"
 
@@ -457,17 +458,6 @@ static int network_bridge_name(struct net_network *const *all, const struct net_
 	return 0;
 }
 
-static char **strv_copy(const char *const *v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	char **c = xcalloc(n + 1, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		c[i] = xstrdup(v[i]);
-	return c;
-}
-
 static int network_create_locked(struct net_ctx *ctx, const struct net_create_opts *o,
 				 struct net_network **ret, struct berth_error **err)
 {
@@ -494,10 +484,10 @@ static int network_create_locked(struct net_ctx *ctx, const struct net_create_op
 	_cleanup_network_ struct net_network *n = pseudo_network(o->name, "bridge");
 	strv_free(n->labels);
 	strv_free(n->options);
-	n->labels = strv_copy(o->labels);
-	n->options = strv_copy(o->options);
+	n->labels = strv_dup(o->labels);
+	n->options = strv_dup(o->options);
 	strv_free(n->aux);
-	n->aux = strv_copy(o->aux);
+	n->aux = strv_dup(o->aux);
 	n->internal = o->internal;
 	if ((r = network_bridge_name(all, o, n, err)) < 0 || (r = network_addressing(all, o, n, err)) < 0 ||
 	    (r = network_addressing6(all, o, n, err)) < 0)

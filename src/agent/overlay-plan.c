@@ -218,17 +218,17 @@ char **overlay_op_argv(const struct overlay_op *op, const char *dev)
 	case OVERLAY_ROUTE:
 		if (op->add)
 			return strv_dup((const char *[]){ "ip", "route", "replace", k, "via", v, "dev", dev,
-							 "onlink", NULL });
+							  "onlink", NULL });
 		return strv_dup((const char *[]){ "ip", "route", "del", k, "dev", dev, NULL });
 	case OVERLAY_NEIGH:
 		if (op->add)
-			return strv_dup((const char *[]){ "ip", "neigh", "replace", k, "lladdr", v, "dev", dev,
-							 "nud", "permanent", NULL });
+			return strv_dup((const char *[]){ "ip", "neigh", "replace", k, "lladdr", v, "dev",
+							  dev, "nud", "permanent", NULL });
 		return strv_dup((const char *[]){ "ip", "neigh", "del", k, "dev", dev, NULL });
 	case OVERLAY_FDB:
 		if (op->add)
 			return strv_dup((const char *[]){ "bridge", "fdb", "replace", k, "dev", dev, "dst", v,
-							 "self", "permanent", NULL });
+							  "self", "permanent", NULL });
 		return strv_dup(
 		    (const char *[]){ "bridge", "fdb", "del", k, "dev", dev, "dst", v, "self", NULL });
 	}

@@ -50,9 +50,9 @@ static void set_true(json_t *o, const char *k, bool v)
 
 static json_t *instr_json(const struct df_instr *in)
 {
-	json_t *j =
-	    json_pack("{s:s,s:i,s:i,s:s,s:b,s:o}", "cmd", df_cmd_name(in->cmd), "line", in->line, "end_line",
-		      in->end_line, "original", in->original, "json", in->json, "args", strv_to_json(in->args));
+	json_t *j = json_pack("{s:s,s:i,s:i,s:s,s:b,s:o}", "cmd", df_cmd_name(in->cmd), "line", in->line,
+			      "end_line", in->end_line, "original", in->original, "json", in->json, "args",
+			      strv_to_json(in->args));
 	if (in->flags[0])
 		json_object_set_new(j, "flags", strv_to_json(in->flags));
 	if (in->n_heredocs) {
@@ -164,8 +164,8 @@ static json_t *step_json(const struct build_plan *p, const struct plan_step *s)
 	set_true(j, "trigger", s->trigger);
 	if (s->op == OP_RUN) {
 		json_t *r = json_pack("{s:o,s:o,s:s,s:s,s:s,s:s}", "argv", strv_to_json(s->run.argv), "env",
-				      strv_to_json(s->run.env), "user", s->run.user, "workdir", s->run.workdir,
-				      "network", s->run.network, "security", s->run.security);
+				      strv_to_json(s->run.env), "user", s->run.user, "workdir",
+				      s->run.workdir, "network", s->run.network, "security", s->run.security);
 		if (s->run.script_name)
 			json_object_set_new(
 			    r, "script",

@@ -16,12 +16,14 @@
 
 #include "common/macro.h"
 
-#define STRV_CONST(v)                                                                           \
-	_Generic((v),                                                                           \
-		char **: (const char *const *)(v),                                              \
-		char *const *: (const char *const *)(v),                                        \
-		const char **: (const char *const *)(v),                                        \
+/* clang-format off */
+#define STRV_CONST(v)                                        \
+	_Generic((v),                                        \
+		char **: (const char *const *)(v),           \
+		char *const *: (const char *const *)(v),     \
+		const char **: (const char *const *)(v),     \
 		const char *const *: (const char *const *)(v))
+/* clang-format on */
 
 size_t strv_length_(const char *const *v);
 #define strv_length(...) strv_length_(STRV_CONST((__VA_ARGS__)))

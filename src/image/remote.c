@@ -78,7 +78,8 @@ static void load_docker_config(struct remote *rm)
 		const char *it = json_string_value(json_object_get(v, "identitytoken"));
 		_cleanup_free_ void *raw = NULL;
 		size_t rawlen;
-		_cleanup_free_ char *dec = a && base64_decode(a, &raw, &rawlen) == 0 ? xstrndup(raw, rawlen) : NULL;
+		_cleanup_free_ char *dec =
+		    a && base64_decode(a, &raw, &rawlen) == 0 ? xstrndup(raw, rawlen) : NULL;
 		char *colon = dec ? strchr(dec, ':') : NULL;
 		if (colon) {
 			rm->user = xstrndup(dec, (size_t)(colon - dec));

@@ -222,8 +222,8 @@ void api_network_connect(struct api_call *c)
 		r = net_container_connect(net_of(c), x.ctr->id, &ep, &err);
 	}
 	if (r >= 0) {
-		json_array_append_new(list,
-				      netops_endpoint_entry(x.net->name, json_object_get(body, "EndpointConfig"), NULL));
+		json_array_append_new(
+		    list, netops_endpoint_entry(x.net->name, json_object_get(body, "EndpointConfig"), NULL));
 		r = netops_record_save(c->api->netops, x.ctr->id, x.rec, &err);
 	}
 	net_api_endpoint_opts_done(&ep);

@@ -17,12 +17,16 @@
 #include "common/macro.h"
 
 /* clang-format off */
+#ifdef __CPPCHECK__ /* cppcheck 2.10 does not parse _Generic (scripts/lint.sh defines it) */
+#define STRV_CONST(v) ((const char *const *)(v))
+#else
 #define STRV_CONST(v)                                        \
 	_Generic((v),                                        \
 		char **: (const char *const *)(v),           \
 		char *const *: (const char *const *)(v),     \
 		const char **: (const char *const *)(v),     \
 		const char *const *: (const char *const *)(v))
+#endif
 /* clang-format on */
 
 size_t strv_length_(const char *const *v);

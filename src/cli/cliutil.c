@@ -57,13 +57,6 @@ char *cli_filters_query(const json_t *filters)
 	return xasprintf("?filters=%s", e);
 }
 
-void cli_label_add(json_t *obj, const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-	_cleanup_free_ char *k = eq ? xstrndup(kv, (size_t)(eq - kv)) : xstrdup(kv);
-	json_object_set_new(obj, k, json_string(eq ? eq + 1 : ""));
-}
-
 bool cli_confirm(const char *prompt)
 {
 	fprintf(stderr, "%s [y/N] ", prompt);

@@ -43,3 +43,18 @@ json_t *strv_to_json_(const char *const *v)
 		json_array_append_new(a, json_string(v[i]));
 	return a;
 }
+
+void strv_kv_set(json_t *o, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	_cleanup_free_ char *k = eq ? xstrndup(kv, (size_t)(eq - kv)) : xstrdup(kv);
+	json_object_set_new(o, k, json_string(eq ? eq + 1 : ""));
+}
+
+json_t *strv_kv_to_json_(const char *const *v)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; v && v[i]; i++)
+		strv_kv_set(o, v[i]);
+	return o;
+}

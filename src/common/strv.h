@@ -46,4 +46,11 @@ bool strv_contains_(const char *const *v, const char *s);
 json_t *strv_to_json_(const char *const *v);
 #define strv_to_json(...) strv_to_json_(STRV_CONST((__VA_ARGS__)))
 
+/* "KEY=VALUE" -> o[KEY] = "VALUE" (a bare "KEY" sets ""), as docker's --label/--opt. */
+void strv_kv_set(json_t *o, const char *kv);
+
+/* A vector of "KEY=VALUE" as a new JSON object (a later KEY wins). */
+json_t *strv_kv_to_json_(const char *const *v);
+#define strv_kv_to_json(...) strv_kv_to_json_(STRV_CONST((__VA_ARGS__)))
+
 #endif

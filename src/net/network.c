@@ -86,22 +86,11 @@ bool network_is_user(const struct net_network *n)
 	return streq(n->driver, "bridge") && !streq(n->name, NET_DEFAULT_NETWORK);
 }
 
-static json_t *strv_to_map(char *const *v)
-{
-	json_t *o = json_object();
-	for (size_t i = 0; v && v[i]; i++) {
-		const char *eq = strchr(v[i], '=');
-		_cleanup_free_ char *k = eq ? xstrndup(v[i], (size_t)(eq - v[i])) : xstrdup(v[i]);
-		json_object_set_new(o, k, json_string(eq ? eq + 1 : ""));
-	}
-	return o;
-}
-
 static json_t *network_to_json(const struct net_network *n)
 {
 	json_t *j = json_pack("{s:s,s:s,s:s,s:b,s:o,s:o,s:s}", "id", n->id, "name", n->name, "driver",
-			      n->driver, "internal", n->internal, "labels", strv_to_map(n->labels), "options",
-			      strv_to_map(n->options), "created", n->created);
+			      n->driver, "internal", n->internal, "labels", strv_kv_to_json(n->labels),
+			      "options", strv_kv_to_json(n->options), "created", n->created);
 	if (n->bridge)
 		json_object_set_new(j, "bridge", json_string(n->bridge));
 	if (n->subnet)
@@ -111,7 +100,7 @@ static json_t *network_to_json(const struct net_network *n)
 	if (n->ip_range)
 		json_object_set_new(j, "ip_range", json_string(n->ip_range));
 	if (n->aux && n->aux[0])
-		json_object_set_new(j, "aux_addresses", strv_to_map(n->aux));
+		json_object_set_new(j, "aux_addresses", strv_kv_to_json(n->aux));
 	if (n->ipv6)
 		json_object_set_new(j, "ipv6", json_pack("{s:s,s:s}", "subnet", n->subnet6, "gateway", n->gateway6));
 	return j;

@@ -48,6 +48,16 @@ static void test_to_json(void **state)
 	assert_int_equal(json_array_size(e), 0);
 }
 
+static void test_kv(void **state)
+{
+	const char *v[] = { "a=1", "b", "c=x=y", "=e", "a=2", NULL };
+	_cleanup_json_ json_t *j = strv_kv_to_json(v);
+	_cleanup_free_ char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(s, "{\"\":\"e\",\"a\":\"2\",\"b\":\"\",\"c\":\"x=y\"}");
+	_cleanup_json_ json_t *e = strv_kv_to_json((char **)NULL);
+	assert_int_equal(json_object_size(e), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -55,6 +65,7 @@ int main(void)
 		cmocka_unit_test(test_dup_is_deep),
 		cmocka_unit_test(test_contains),
 		cmocka_unit_test(test_to_json),
+		cmocka_unit_test(test_kv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,7 @@ echo "== clang-format"
 clang-format --dry-run --Werror $files
 echo "== cppcheck"
 cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
-	--inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Isrc \
+	--inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -D__CPPCHECK__=1 -Isrc \
 	--suppress=syntaxError --suppress=varFuncNullUB --suppress=unknownMacro --suppress=preprocessorErrorDirective \
 	src tests/unit tests/fuzz
 echo "lint: clean"

@@ -12,6 +12,7 @@
 
 #include "agent/overlay.h"
 #include "common/json.h"
+#include "common/strv.h"
 #include "common/util.h"
 
 static void state_add(struct overlay_state *s, enum overlay_kind kind, const char *key, const char *value)
@@ -210,36 +211,25 @@ void overlay_plan(const struct overlay_state *cur, const struct overlay_state *w
 	*ret_n = n;
 }
 
-static char **strv_of(const char *const *v)
-{
-	size_t n = 0;
-	while (v[n])
-		n++;
-	char **out = xcalloc(n + 1, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		out[i] = xstrdup(v[i]);
-	return out;
-}
-
 char **overlay_op_argv(const struct overlay_op *op, const char *dev)
 {
 	const char *k = op->e.key, *v = op->e.value;
 	switch (op->e.kind) {
 	case OVERLAY_ROUTE:
 		if (op->add)
-			return strv_of((const char *[]){ "ip", "route", "replace", k, "via", v, "dev", dev,
-							 "onlink", NULL });
-		return strv_of((const char *[]){ "ip", "route", "del", k, "dev", dev, NULL });
+			return strv_dup((const char *[]){ "ip", "route", "replace", k, "via", v, "dev", dev,
+							  "onlink", NULL });
+		return strv_dup((const char *[]){ "ip", "route", "del", k, "dev", dev, NULL });
 	case OVERLAY_NEIGH:
 		if (op->add)
-			return strv_of((const char *[]){ "ip", "neigh", "replace", k, "lladdr", v, "dev", dev,
-							 "nud", "permanent", NULL });
-		return strv_of((const char *[]){ "ip", "neigh", "del", k, "dev", dev, NULL });
+			return strv_dup((const char *[]){ "ip", "neigh", "replace", k, "lladdr", v, "dev",
+							  dev, "nud", "permanent", NULL });
+		return strv_dup((const char *[]){ "ip", "neigh", "del", k, "dev", dev, NULL });
 	case OVERLAY_FDB:
 		if (op->add)
-			return strv_of((const char *[]){ "bridge", "fdb", "replace", k, "dev", dev, "dst", v,
-							 "self", "permanent", NULL });
-		return strv_of(
+			return strv_dup((const char *[]){ "bridge", "fdb", "replace", k, "dev", dev, "dst", v,
+							  "self", "permanent", NULL });
+		return strv_dup(
 		    (const char *[]){ "bridge", "fdb", "del", k, "dev", dev, "dst", v, "self", NULL });
 	}
 	return NULL;

@@ -6,25 +6,22 @@
 #include <sys/socket.h>
 
 #include "host/host.h"
+#include "api/filters.h"
 #include "api/routes.h"
 #include "common/json.h"
 #include "common/util.h"
 
 #define CALL_ERR(c, r, err) api_error((c)->req, (r), (err))
 
+/* ?filters= (NULL when absent); on failure *ret < 0 and a 400 has been sent. */
 static json_t *query_filters(struct api_call *c, int *ret)
 {
 	const char *f = http_request_query(c->req, "filters");
-	*ret = 0;
-	if (!f || !*f)
-		return NULL;
-	json_t *j = json_loads(f, 0, NULL);
-	if (!json_is_object(j)) {
-		json_decref(j);
+	json_t *j = NULL;
+	_cleanup_error_ struct berth_error *err = NULL;
+	*ret = api_filters_parse(f, NULL, &j, &err);
+	if (*ret < 0)
 		http_respond_error(c->req, 400, "invalid filter '%s'", f);
-		*ret = -EINVAL;
-		return NULL;
-	}
 	return j;
 }
 

@@ -5,6 +5,7 @@
  * (netops.h) says which networks it joins at its next start.
  */
 #include "host/netops.h"
+#include "api/filters.h"
 #include "api/routes.h"
 #include "common/json.h"
 
@@ -28,19 +29,10 @@ static bool disabled(struct api_call *c)
 /* ?filters= as JSON (NULL when absent); on failure a 400 has been sent. */
 static int query_filters(struct api_call *c, json_t **ret)
 {
-	const char *q = http_request_query(c->req, "filters");
-	*ret = NULL;
-	if (!q || !*q)
-		return 0;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = json_parse(q, strlen(q), "filters", ret, &err);
-	if (r >= 0 && !json_is_object(*ret))
-		r = berth_error_msg(&err, EINVAL, "invalid filters: expected an object");
-	if (r < 0) {
-		json_decref(*ret);
-		*ret = NULL;
+	int r = api_filters_parse(http_request_query(c->req, "filters"), NULL, ret, &err);
+	if (r < 0)
 		CALL_ERR(c, -EINVAL, err);
-	}
 	return r;
 }
 
@@ -230,8 +222,8 @@ void api_network_connect(struct api_call *c)
 		r = net_container_connect(net_of(c), x.ctr->id, &ep, &err);
 	}
 	if (r >= 0) {
-		json_array_append_new(list,
-				      netops_endpoint_entry(x.net->name, json_object_get(body, "EndpointConfig"), NULL));
+		json_array_append_new(
+		    list, netops_endpoint_entry(x.net->name, json_object_get(body, "EndpointConfig"), NULL));
 		r = netops_record_save(c->api->netops, x.ctr->id, x.rec, &err);
 	}
 	net_api_endpoint_opts_done(&ep);

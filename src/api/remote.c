@@ -7,11 +7,9 @@
  * "registrytoken"}; an absent or empty header ("{}") means "use the daemon's
  * own config.json" (image library default).
  */
-#include <ctype.h>
-#include <openssl/evp.h>
-
 #include "api/remote.h"
 #include "api/routes.h"
+#include "common/base64.h"
 #include "common/json.h"
 #include "image/image.h"
 
@@ -25,33 +23,19 @@ int api_registry_auth_parse(const char *hdr, json_t **ret, struct berth_error **
 		return 0;
 	if (n > AUTH_HEADER_MAX)
 		return berth_error_msg(err, EINVAL, "X-Registry-Auth: header too long");
-	_cleanup_free_ char *std = xmalloc(n + 4);
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = hdr[i];
-		if (ch == '-')
-			ch = '+';
-		else if (ch == '_')
-			ch = '/';
-		else if (ch == '=')
-			break;
-		else if (!isalnum((unsigned char)ch) && ch != '+' && ch != '/')
-			return berth_error_msg(err, EINVAL, "X-Registry-Auth: invalid base64");
-		std[k++] = ch;
-	}
+	/* Everything from the first '=' on is padding, as docker's decoder treats it. */
+	size_t k = strcspn(hdr, "=");
+	_cleanup_free_ char *body = xstrndup(hdr, k);
+	if (strspn(body, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_") != k)
+		return berth_error_msg(err, EINVAL, "X-Registry-Auth: invalid base64");
 	if (k % 4 == 1)
 		return berth_error_msg(err, EINVAL, "X-Registry-Auth: invalid base64 length");
-	size_t pad = (4 - k % 4) % 4;
-	for (size_t i = 0; i < pad; i++)
-		std[k++] = '=';
-	std[k] = '\0';
-	_cleanup_free_ unsigned char *raw = xmalloc(k / 4 * 3 + 1);
-	int len = EVP_DecodeBlock(raw, (const unsigned char *)std, (int)k);
-	if (len < 0)
+	_cleanup_free_ void *raw = NULL;
+	size_t len;
+	if (base64_decode(body, &raw, &len) < 0)
 		return berth_error_msg(err, EINVAL, "X-Registry-Auth: invalid base64");
-	len -= (int)pad;
 	json_error_t je;
-	json_t *j = json_loadb((const char *)raw, (size_t)len, 0, &je);
+	json_t *j = json_loadb(raw, len, 0, &je);
 	if (!j || !json_is_object(j)) {
 		json_decref(j);
 		return berth_error_msg(err, EINVAL, "X-Registry-Auth: invalid JSON");

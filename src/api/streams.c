@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "api/filters.h"
 #include "api/routes.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -455,13 +456,10 @@ void api_events(struct api_call *c)
 		return;
 	const char *f = http_request_query(c->req, "filters");
 	json_t *filters = NULL;
-	if (f && *f) {
-		filters = json_loads(f, 0, NULL);
-		if (!json_is_object(filters)) {
-			json_decref(filters);
-			http_respond_error(c->req, 400, "invalid filter '%s'", f);
-			return;
-		}
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (api_filters_parse(f, NULL, &filters, &err) < 0) {
+		http_respond_error(c->req, 400, "invalid filter '%s'", f);
+		return;
 	}
 	struct events_ctx *x = xcalloc(1, sizeof(*x));
 	x->filters = filters;

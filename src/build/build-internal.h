@@ -39,6 +39,7 @@ int df_instr_check(struct df_parser *p, struct df_instr *in);
 
 #include "build/plan.h"
 #include "common/json.h"
+#include "common/strv.h"
 
 struct planner {
 	const struct dockerfile *df;
@@ -59,9 +60,6 @@ struct stage_state {
 	char key[DIGEST_STRING_MAX];
 };
 
-size_t strv_length(char *const *v);
-void strv_add(char ***v, const char *s);
-char **strv_dup(char *const *v);
 /* Set KEY=value in an environment vector (replacing an existing KEY). */
 void env_set(char ***env, const char *key, const char *value);
 /* The environment for expansion: ARGs overlaid by ENV. */

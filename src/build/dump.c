@@ -3,14 +3,7 @@
  * `berth build-tool parse|plan` and compared by the integration tests.
  */
 #include "build/build-internal.h"
-
-static json_t *strv_json(char *const *v)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; v && v[i]; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
+#include "common/strv.h"
 
 static json_t *mount_json(const char *spec)
 {
@@ -57,11 +50,11 @@ static void set_true(json_t *o, const char *k, bool v)
 
 static json_t *instr_json(const struct df_instr *in)
 {
-	json_t *j =
-	    json_pack("{s:s,s:i,s:i,s:s,s:b,s:o}", "cmd", df_cmd_name(in->cmd), "line", in->line, "end_line",
-		      in->end_line, "original", in->original, "json", in->json, "args", strv_json(in->args));
+	json_t *j = json_pack("{s:s,s:i,s:i,s:s,s:b,s:o}", "cmd", df_cmd_name(in->cmd), "line", in->line,
+			      "end_line", in->end_line, "original", in->original, "json", in->json, "args",
+			      strv_to_json(in->args));
 	if (in->flags[0])
-		json_object_set_new(j, "flags", strv_json(in->flags));
+		json_object_set_new(j, "flags", strv_to_json(in->flags));
 	if (in->n_heredocs) {
 		json_t *h = json_array();
 		for (size_t i = 0; i < in->n_heredocs; i++) {
@@ -82,7 +75,7 @@ static json_t *instr_json(const struct df_instr *in)
 	set_true(j, "parents", o->parents);
 	set_true(j, "keep_git_dir", o->keep_git_dir);
 	if (o->exclude)
-		json_object_set_new(j, "exclude", strv_json(o->exclude));
+		json_object_set_new(j, "exclude", strv_to_json(o->exclude));
 	if (o->mounts) {
 		json_t *m = json_array();
 		for (char **s = o->mounts; *s; s++)
@@ -119,7 +112,7 @@ json_t *dockerfile_to_json(const struct dockerfile *df)
 		set_str(js, "platform", s->platform);
 		json_array_append_new(stages, js);
 	}
-	json_t *j = json_pack("{s:s,s:o,s:o,s:o}", "escape", esc, "warnings", strv_json(df->warnings),
+	json_t *j = json_pack("{s:s,s:o,s:o,s:o}", "escape", esc, "warnings", strv_to_json(df->warnings),
 			      "meta_args", meta, "stages", stages);
 	set_str(j, "syntax", df->syntax);
 	set_str(j, "check", df->check);
@@ -133,14 +126,14 @@ static const char *const base_names[] = { "scratch", "image", "stage" };
 static json_t *copy_json(const struct build_plan *p, const struct plan_copy *c)
 {
 	json_t *j = json_pack("{s:b,s:s,s:o,s:s}", "add", c->add, "kind", kind_names[c->kind], "srcs",
-			      strv_json(c->srcs), "dest", c->dest);
+			      strv_to_json(c->srcs), "dest", c->dest);
 	set_str(j, "chown", c->chown);
 	set_str(j, "chmod", c->chmod);
 	set_str(j, "checksum", c->checksum);
 	set_true(j, "link", c->link);
 	set_true(j, "parents", c->parents);
 	if (c->excludes && c->excludes[0])
-		json_object_set_new(j, "exclude", strv_json(c->excludes));
+		json_object_set_new(j, "exclude", strv_to_json(c->excludes));
 	if (c->from_stage >= 0)
 		json_object_set_new(j, "from_stage", json_integer(c->from_stage));
 	set_str(j, "from_image", c->from_image);
@@ -159,7 +152,7 @@ static json_t *copy_json(const struct build_plan *p, const struct plan_copy *c)
 		}
 		json_object_set_new(j, "files", files);
 		if (c->extract && c->extract[0])
-			json_object_set_new(j, "extract", strv_json(c->extract));
+			json_object_set_new(j, "extract", strv_to_json(c->extract));
 	}
 	return j;
 }
@@ -170,9 +163,9 @@ static json_t *step_json(const struct build_plan *p, const struct plan_step *s)
 			      "text", s->text, "op", op_names[s->op], "key", s->key);
 	set_true(j, "trigger", s->trigger);
 	if (s->op == OP_RUN) {
-		json_t *r = json_pack("{s:o,s:o,s:s,s:s,s:s,s:s}", "argv", strv_json(s->run.argv), "env",
-				      strv_json(s->run.env), "user", s->run.user, "workdir", s->run.workdir,
-				      "network", s->run.network, "security", s->run.security);
+		json_t *r = json_pack("{s:o,s:o,s:s,s:s,s:s,s:s}", "argv", strv_to_json(s->run.argv), "env",
+				      strv_to_json(s->run.env), "user", s->run.user, "workdir",
+				      s->run.workdir, "network", s->run.network, "security", s->run.security);
 		if (s->run.script_name)
 			json_object_set_new(
 			    r, "script",
@@ -230,5 +223,5 @@ json_t *build_plan_to_json(const struct build_plan *p)
 	for (size_t i = 0; i < p->n_stages; i++)
 		json_array_append_new(stages, stage_json(p, i));
 	return json_pack("{s:i,s:i,s:o,s:o,s:o}", "target", (int)p->target, "total_steps", (int)p->n_steps,
-			 "waves", waves, "unused_build_args", strv_json(p->unused_args), "stages", stages);
+			 "waves", waves, "unused_build_args", strv_to_json(p->unused_args), "stages", stages);
 }

@@ -11,6 +11,7 @@
 
 #include "build/build-internal.h"
 #include "common/strbuf.h"
+#include "common/strv.h"
 #include "common/util.h"
 
 /* --- flags (BFlags) ------------------------------------------------------ */
@@ -52,16 +53,6 @@ static const struct flag_spec hc_flag_specs[] = {
 	{ "retries", FL_STRING, HC(retries) },
 };
 
-static void strv_append(char ***v, const char *s)
-{
-	size_t n = 0;
-	while (*v && (*v)[n])
-		n++;
-	*v = xrealloc(*v, (n + 2) * sizeof(char *));
-	(*v)[n] = xstrdup(s);
-	(*v)[n + 1] = NULL;
-}
-
 static int parse_flags(struct df_parser *p, const struct df_instr *in, const struct flag_spec *specs,
 		       size_t n_specs, void *base)
 {
@@ -102,7 +93,7 @@ static int parse_flags(struct df_parser *p, const struct df_instr *in, const str
 		case FL_ARRAY:
 			if (!value)
 				return df_error(p, in->line, "missing a value on flag: %s", name);
-			strv_append((char ***)field, value);
+			strv_add((char ***)field, value);
 			break;
 		}
 	}

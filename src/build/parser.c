@@ -15,6 +15,7 @@
 #include "build/build-internal.h"
 #include "build/shlex.h"
 #include "common/strbuf.h"
+#include "common/strv.h"
 
 static const char *const cmd_names[_DF_CMD_MAX] = {
 	[DF_ADD] = "ADD",
@@ -434,14 +435,6 @@ static char **strv_one(const char *s)
 	return v;
 }
 
-static size_t strv_len(char **v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	return n;
-}
-
 #define ERR_NOT_STRING_ARRAY "when using JSON array syntax, arrays must be comprised of strings only"
 
 /* parseMaybeJSON / parseMaybeJSONToList */
@@ -595,7 +588,7 @@ int df_instr_from_line(struct df_parser *p, const char *line, int lineno, struct
 	}
 	if (!in->args)
 		in->args = xcalloc(1, sizeof(char *));
-	in->n_args = strv_len(in->args);
+	in->n_args = strv_length(in->args);
 	return r;
 }
 

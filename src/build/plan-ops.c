@@ -13,14 +13,7 @@
 #include "build/shlex.h"
 #include "common/digest.h"
 #include "common/strbuf.h"
-
-static json_t *strv_json(char *const *v)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; v && v[i]; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
+#include "common/strv.h"
 
 static char **shell_or_default(const json_t *config)
 {
@@ -163,8 +156,8 @@ int plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, ch
 	run->workdir = xstrdup(wd && *wd ? wd : "/");
 	run->network = xstrdup(in->opts.network ? in->opts.network : "default");
 	run->security = xstrdup(in->opts.security ? in->opts.security : "sandbox");
-	json_object_set_new(desc, "argv", strv_json(run->argv));
-	json_object_set_new(desc, "env", strv_json(key_env));
+	json_object_set_new(desc, "argv", strv_to_json(run->argv));
+	json_object_set_new(desc, "env", strv_to_json(key_env));
 	json_object_set_new(desc, "network", json_string(run->network));
 	json_object_set_new(desc, "security", json_string(run->security));
 	int r = run_mounts(pl, st, s, env, desc);
@@ -380,7 +373,7 @@ static int copy_origin(struct planner *pl, struct stage_state *st, const struct 
 			return -EINVAL;
 		if (plan_depend(pl, st, in, from, &c->from_stage) < 0)
 			return -EINVAL;
-		json_object_set_new(desc, "srcs", strv_json(c->srcs));
+		json_object_set_new(desc, "srcs", strv_to_json(c->srcs));
 		if (c->from_stage >= 0) {
 			c->kind = SRC_STAGE;
 			json_object_set_new(desc, "from_key",
@@ -414,7 +407,7 @@ static int copy_origin(struct planner *pl, struct stage_state *st, const struct 
 			return plan_error(pl, in, "checksum can't be specified for multiple sources");
 		if (c->checksum && build_url_is_git(c->srcs[0]))
 			return plan_error(pl, in, "ADD --checksum is not supported for git sources");
-		json_object_set_new(desc, "urls", strv_json(c->srcs));
+		json_object_set_new(desc, "urls", strv_to_json(c->srcs));
 		return 0;
 	}
 	if (!c->add && n > 0)

@@ -15,14 +15,6 @@
 #define DEFAULT_SHELL_0 "/bin/sh"
 #define DEFAULT_SHELL_1 "-c"
 
-static json_t *strv_to_json(char *const *v)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; v && v[i]; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
-
 /* The config's Shell, or ["/bin/sh", "-c"]. */
 static char **shell_of(const json_t *config)
 {

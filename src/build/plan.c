@@ -47,31 +47,6 @@ const char *build_host_platform(void)
 	return "linux/amd64";
 }
 
-size_t strv_length(char *const *v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	return n;
-}
-
-void strv_add(char ***v, const char *s)
-{
-	size_t n = strv_length(*v);
-	*v = xrealloc(*v, (n + 2) * sizeof(char *));
-	(*v)[n] = xstrdup(s);
-	(*v)[n + 1] = NULL;
-}
-
-char **strv_dup(char *const *v)
-{
-	size_t n = strv_length(v);
-	char **r = xcalloc(n + 1, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		r[i] = xstrdup(v[i]);
-	return r;
-}
-
 void env_set(char ***env, const char *key, const char *value)
 {
 	size_t kl = strlen(key);

@@ -15,6 +15,7 @@
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/strv.h"
 #include "common/util.h"
 
 #define TAIL_LINES    10
@@ -225,14 +226,6 @@ static int script_dir(struct run_job *j, const struct plan_run *run, struct bert
 	return 0;
 }
 
-static json_t *strv_json(char *const *v)
-{
-	json_t *a = json_array();
-	for (; v && *v; v++)
-		json_array_append_new(a, json_string(*v));
-	return a;
-}
-
 /*
  * RUN --network=none|host wins; otherwise the build's network: "default" (the
  * daemon's default bridge, like dockerd's classic builder), "bridge", "none",
@@ -335,13 +328,13 @@ static char *tail_text(struct out_lines *o)
 
 static json_t *container_config(const char *state, const struct plan_run *run, const struct run_job *j)
 {
-	json_t *env = strv_json(run->env);
+	json_t *env = strv_to_json(run->env);
 	for (size_t i = 0; i < j->n_env; i++)
 		json_array_append_new(env, json_string(j->env[i]));
 	if (j->ssh_env)
 		json_array_append_new(env, json_string(j->ssh_env));
 	return json_pack("{s:s, s:o, s:o, s:[], s:s, s:s, s:{s:s}, s:b, s:b}", "Image", state, "Cmd",
-			 strv_json(run->argv), "Env", env, "Entrypoint", "User",
+			 strv_to_json(run->argv), "Env", env, "Entrypoint", "User",
 			 run->user && *run->user ? run->user : "0", "WorkingDir",
 			 run->workdir && *run->workdir ? run->workdir : "/", "Labels", "berth.build", "1",
 			 "AttachStdout", 1, "AttachStderr", 1);
@@ -506,7 +499,7 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 	_cleanup_json_ json_t *hc =
 	    json_pack("{s:s, s:O, s:O, s:b, s:o}", "NetworkMode", network_of(b, run), "Binds", j->binds,
 		      "Tmpfs", j->tmpfs, "Privileged", run->security && streq(run->security, "insecure"),
-		      "ExtraHosts", strv_json(b->extra_hosts));
+		      "ExtraHosts", strv_to_json(b->extra_hosts));
 	_cleanup_free_ char *cid = NULL;
 	int r = engine_container_create(b->engine, NULL, cfg, hc, &cid, err);
 	if (r < 0)

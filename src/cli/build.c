@@ -18,6 +18,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/strbuf.h"
+#include "common/strv.h"
 #include "common/util.h"
 
 struct build_opts {
@@ -517,16 +518,6 @@ enum {
 	OPT_CACHE_FROM
 };
 
-static void push(char ***v, const char *s)
-{
-	size_t n = 0;
-	while (*v && (*v)[n])
-		n++;
-	*v = xrealloc(*v, (n + 2) * sizeof(char *));
-	(*v)[n] = xstrdup(s);
-	(*v)[n + 1] = NULL;
-}
-
 int cli_build(int argc, char **argv)
 {
 	static const struct option lo[] = { { "add-host", required_argument, NULL, OPT_ADD_HOST },
@@ -554,21 +545,21 @@ int cli_build(int argc, char **argv)
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "f:o:qt:H:", lo, NULL)) != -1) {
 		switch (ch) {
-		case OPT_ADD_HOST: push(&o.hosts, optarg); break;
-		case OPT_ARG: push(&o.args, optarg); break;
-		case OPT_CACHE_FROM: push(&o.cache_from, optarg); break;
+		case OPT_ADD_HOST: strv_add(&o.hosts, optarg); break;
+		case OPT_ARG: strv_add(&o.args, optarg); break;
+		case OPT_CACHE_FROM: strv_add(&o.cache_from, optarg); break;
 		case 'f': o.file = optarg; break;
 		case OPT_IID: o.iidfile = optarg; break;
-		case OPT_LABEL: push(&o.labels, optarg); break;
+		case OPT_LABEL: strv_add(&o.labels, optarg); break;
 		case OPT_NET: o.network = optarg; break;
 		case OPT_NOCACHE: o.no_cache = true; break;
 		case 'o': o.output = optarg; break;
 		case OPT_PLAT: o.platform = optarg; break;
 		case OPT_PULL: o.pull = true; break;
 		case 'q': o.quiet = true; break;
-		case 't': push(&o.tags, optarg); break;
-		case OPT_SECRET: push(&o.secrets, optarg); break;
-		case OPT_SSH: push(&o.ssh, optarg); break;
+		case 't': strv_add(&o.tags, optarg); break;
+		case OPT_SECRET: strv_add(&o.secrets, optarg); break;
+		case OPT_SSH: strv_add(&o.ssh, optarg); break;
 		case OPT_TARGET: o.target = optarg; break;
 		case OPT_RM: break; /* intermediate containers are always removed */
 		case 'H': o.host = optarg; break;

@@ -3,9 +3,9 @@
  * with an expected status, docker's filter encoding, registry credentials
  * for X-Registry-Auth.
  */
-#include <openssl/evp.h>
 
 #include "cli/verbs.h"
+#include "common/base64.h"
 #include "common/json.h"
 #include "image/image.h"
 
@@ -57,13 +57,6 @@ char *cli_filters_query(const json_t *filters)
 	return xasprintf("?filters=%s", e);
 }
 
-void cli_label_add(json_t *obj, const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-	_cleanup_free_ char *k = eq ? xstrndup(kv, (size_t)(eq - kv)) : xstrdup(kv);
-	json_object_set_new(obj, k, json_string(eq ? eq + 1 : ""));
-}
-
 bool cli_confirm(const char *prompt)
 {
 	fprintf(stderr, "%s [y/N] ", prompt);
@@ -108,14 +101,11 @@ static char *config_auth(const json_t *auths, const char *host)
 		const json_t *e = json_object_get(auths, keys[i]);
 		const char *a = json_string_value(json_object_get(e, "auth"));
 		if (a && *a) {
-			size_t n = strlen(a);
-			_cleanup_free_ unsigned char *raw = xmalloc(n / 4 * 3 + 4);
-			int len = EVP_DecodeBlock(raw, (const unsigned char *)a, (int)n);
-			if (len < 0)
+			_cleanup_free_ void *raw = NULL;
+			size_t len;
+			if (base64_decode(a, &raw, &len) < 0)
 				continue;
-			while (len > 0 && raw[len - 1] == '\0')
-				len--;
-			return xstrndup((const char *)raw, (size_t)len);
+			return xstrndup(raw, len);
 		}
 		const char *u = json_string_value(json_object_get(e, "username"));
 		const char *p = json_string_value(json_object_get(e, "password"));
@@ -123,16 +113,6 @@ static char *config_auth(const json_t *auths, const char *host)
 			return xasprintf("%s:%s", u, p);
 	}
 	return NULL;
-}
-
-static char *b64url(const char *s)
-{
-	size_t n = strlen(s);
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
-	for (char *c = out; *c; c++)
-		*c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
-	return out;
 }
 
 char *cli_registry_auth_header(const char *host)
@@ -160,7 +140,7 @@ char *cli_registry_auth_header_for(const char *user, const char *password, const
 		json_object_set_new(auth, "serveraddress", json_string(host));
 	}
 	_cleanup_free_ char *txt = json_dumps(auth, JSON_COMPACT);
-	_cleanup_free_ char *enc = b64url(txt);
+	_cleanup_free_ char *enc = base64url_encode(txt, strlen(txt), true);
 	explicit_bzero(txt, strlen(txt));
 	return xasprintf("X-Registry-Auth: %s", enc);
 }

@@ -10,6 +10,7 @@
 #include "cli/verbs.h"
 #include "common/json.h"
 #include "common/macro.h"
+#include "common/strv.h"
 #include "net/net.h"
 
 #define OPT_HELP   300
@@ -115,30 +116,6 @@ static int usage(const char *text, bool help)
 	return help ? 0 : CLI_EXIT_DAEMON;
 }
 
-/* "k=v" -> obj[k] = v */
-static void add_kv(json_t *obj, const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-	_cleanup_free_ char *k = eq ? xstrndup(kv, (size_t)(eq - kv)) : xstrdup(kv);
-	json_object_set_new(obj, k, json_string(eq ? eq + 1 : ""));
-}
-
-/* --filter k=v -> docker's {"k": {"v": true}} query value (escaped), NULL when none. */
-static char *filters_query(const json_t *filters)
-{
-	if (!json_object_size(filters))
-		return NULL;
-	_cleanup_free_ char *s = json_dumps(filters, JSON_COMPACT);
-	return cli_escape(s);
-}
-
-static void add_filter(json_t *filters, const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-	_cleanup_free_ char *k = eq ? xstrndup(kv, (size_t)(eq - kv)) : xstrdup(kv);
-	json_object_set_new(obj_of(filters, k), eq ? eq + 1 : "", json_true());
-}
-
 static int net_create(struct cli *cli, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -176,12 +153,12 @@ static int net_create(struct cli *cli, int argc, char **argv)
 		case 'a':
 			if (!json_object_get(ipam, "AuxiliaryAddresses"))
 				json_object_set_new(ipam, "AuxiliaryAddresses", json_object());
-			add_kv(json_object_get(ipam, "AuxiliaryAddresses"), optarg);
+			strv_kv_set(json_object_get(ipam, "AuxiliaryAddresses"), optarg);
 			break;
 		case 'r': json_object_set_new(ipam, "IPRange", json_string(optarg)); break;
 		case 'i': json_object_set_new(body, "Internal", json_true()); break;
-		case 'l': add_kv(json_object_get(body, "Labels"), optarg); break;
-		case 'o': add_kv(json_object_get(body, "Options"), optarg); break;
+		case 'l': strv_kv_set(json_object_get(body, "Labels"), optarg); break;
+		case 'o': strv_kv_set(json_object_get(body, "Options"), optarg); break;
 		default: return usage(text, ch == OPT_HELP);
 		}
 	}
@@ -217,14 +194,14 @@ static int net_ls(struct cli *cli, int argc, char **argv)
 		if (ch == 'q')
 			quiet = true;
 		else if (ch == 'f')
-			add_filter(filters, optarg);
+			cli_filter_add(filters, optarg);
 		else if (ch == 'F')
 			format = optarg;
 		else
 			return usage("ls [-q] [--filter K=V] [--format T]\n\nList networks", ch == OPT_HELP);
 	}
-	_cleanup_free_ char *q = filters_query(filters);
-	_cleanup_free_ char *path = xasprintf("/v1.41/networks%s%s", q ? "?filters=" : "", q ? q : "");
+	_cleanup_free_ char *q = cli_filters_query(filters);
+	_cleanup_free_ char *path = xasprintf("/v1.41/networks%s", q);
 	json_t *resp = NULL;
 	if (cli_expect(cli, "GET", NULL, &resp, 200, path) < 0)
 		return 1;
@@ -303,13 +280,13 @@ static int net_prune(struct cli *cli, int argc, char **argv)
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "f", lo, NULL)) != -1) {
 		if (ch == 'F')
-			add_filter(filters, optarg);
+			cli_filter_add(filters, optarg);
 		else if (ch != 'f')
 			return usage("prune [-f] [--filter K=V]\n\nRemove all unused networks",
 				     ch == OPT_HELP);
 	}
-	_cleanup_free_ char *q = filters_query(filters);
-	_cleanup_free_ char *path = xasprintf("/v1.41/networks/prune%s%s", q ? "?filters=" : "", q ? q : "");
+	_cleanup_free_ char *q = cli_filters_query(filters);
+	_cleanup_free_ char *path = xasprintf("/v1.41/networks/prune%s", q);
 	json_t *resp = NULL;
 	if (cli_expect(cli, "POST", NULL, &resp, 200, path) < 0)
 		return 1;

@@ -20,8 +20,6 @@ long cli_expect(struct cli *cli, const char *method, const json_t *body, json_t 
 void cli_filter_add(json_t *filters, const char *kv);
 /* "?filters=<escaped json>" or "" when there are none (never NULL; caller frees). */
 char *cli_filters_query(const json_t *filters);
-/* "k=v" (or "k") -> obj[k] = "v" (""). */
-void cli_label_add(json_t *obj, const char *kv);
 /* Ask "<prompt> [y/N] " on stderr and read stdin; true for y/yes. */
 bool cli_confirm(const char *prompt);
 /* Print a Go-template (--format) line or collect a table row. */

@@ -5,6 +5,7 @@
 
 #include "cli/verbs.h"
 #include "common/json.h"
+#include "common/strv.h"
 
 #define OPT_HELP 300
 
@@ -29,8 +30,8 @@ static int vol_create(struct cli *cli, int argc, char **argv)
 		switch (ch) {
 		case 'n': name = optarg; break;
 		case 'd': json_object_set_new(body, "Driver", json_string(optarg)); break;
-		case 'l': cli_label_add(json_object_get(body, "Labels"), optarg); break;
-		case 'o': cli_label_add(json_object_get(body, "DriverOpts"), optarg); break;
+		case 'l': strv_kv_set(json_object_get(body, "Labels"), optarg); break;
+		case 'o': strv_kv_set(json_object_get(body, "DriverOpts"), optarg); break;
 		default: return cli_usage(text, ch == OPT_HELP);
 		}
 	}

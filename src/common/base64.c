@@ -5,8 +5,9 @@
 #include "common/base64.h"
 
 static const char enc_table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char url_table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-char *base64_encode(const void *data, size_t len)
+static char *encode(const void *data, size_t len, const char *table, bool pad)
 {
 	const unsigned char *p = data;
 	char *out = xmalloc((len + 2) / 3 * 4 + 1), *o = out;
@@ -16,13 +17,25 @@ char *base64_encode(const void *data, size_t len)
 			v |= (uint32_t)p[i + 1] << 8;
 		if (i + 2 < len)
 			v |= p[i + 2];
-		*o++ = enc_table[(v >> 18) & 63];
-		*o++ = enc_table[(v >> 12) & 63];
-		*o++ = i + 1 < len ? enc_table[(v >> 6) & 63] : '=';
-		*o++ = i + 2 < len ? enc_table[v & 63] : '=';
+		*o++ = table[(v >> 18) & 63];
+		*o++ = table[(v >> 12) & 63];
+		if (i + 1 < len || pad)
+			*o++ = i + 1 < len ? table[(v >> 6) & 63] : '=';
+		if (i + 2 < len || pad)
+			*o++ = i + 2 < len ? table[v & 63] : '=';
 	}
 	*o = '\0';
 	return out;
+}
+
+char *base64_encode(const void *data, size_t len)
+{
+	return encode(data, len, enc_table, true);
+}
+
+char *base64url_encode(const void *data, size_t len, bool pad)
+{
+	return encode(data, len, url_table, pad);
 }
 
 static int dec_value(char c)

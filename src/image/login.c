@@ -6,8 +6,8 @@
  * The file is rewritten atomically (temp + fsync + rename) with mode 0600;
  * other keys in it (credsStore, proxies, ...) are kept as they are.
  */
-#include <openssl/evp.h>
 
+#include "common/base64.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "image/remote.h"
@@ -93,9 +93,7 @@ int image_credentials_store(const char *registry, const char *username, const ch
 		json_object_set_new(doc, "auths", auths);
 	}
 	_cleanup_free_ char *up = xasprintf("%s:%s", username, password);
-	size_t n = strlen(up);
-	_cleanup_free_ char *b64 = xmalloc(4 * ((n + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)up, (int)n);
+	_cleanup_free_ char *b64 = base64_encode(up, strlen(up));
 	json_object_set_new(auths, auth_key(registry), json_pack("{s:s}", "auth", b64));
 	return save_config(dir, path, doc, err);
 }

@@ -9,9 +9,9 @@
  * from the caller, else from $DOCKER_CONFIG/config.json or ~/.docker/config.json.
  */
 #include <arpa/inet.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 
+#include "common/base64.h"
 #include "common/json.h"
 #include "image/remote.h"
 
@@ -49,29 +49,6 @@ static bool host_is_loopback(const char *host)
 	return false;
 }
 
-static char *b64_encode(const char *s)
-{
-	size_t n = strlen(s);
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
-	return out;
-}
-
-static char *b64_decode(const char *s)
-{
-	size_t n = strlen(s);
-	unsigned char *out = xmalloc(n + 1);
-	int k = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
-	if (k < 0) {
-		free(out);
-		return NULL;
-	}
-	while (k > 0 && n > 0 && s[n - 1] == '=') /* EVP_DecodeBlock counts padding */
-		k--, n--;
-	out[k] = '\0';
-	return (char *)out;
-}
-
 /* Host part of a config.json "auths" key ("https://host/v1/" -> "host"). */
 static char *auth_key_host(const char *key)
 {
@@ -99,7 +76,10 @@ static void load_docker_config(struct remote *rm)
 			continue;
 		const char *a = json_string_value(json_object_get(v, "auth"));
 		const char *it = json_string_value(json_object_get(v, "identitytoken"));
-		_cleanup_free_ char *dec = a ? b64_decode(a) : NULL;
+		_cleanup_free_ void *raw = NULL;
+		size_t rawlen;
+		_cleanup_free_ char *dec =
+		    a && base64_decode(a, &raw, &rawlen) == 0 ? xstrndup(raw, rawlen) : NULL;
 		char *colon = dec ? strchr(dec, ':') : NULL;
 		if (colon) {
 			rm->user = xstrndup(dec, (size_t)(colon - dec));
@@ -290,7 +270,7 @@ static int fetch_token(struct remote *rm, const char *challenge, struct berth_er
 	rm->auth = NULL;
 	if (rm->user && rm->pass) {
 		_cleanup_free_ char *up = xasprintf("%s:%s", rm->user, rm->pass);
-		_cleanup_free_ char *b = b64_encode(up);
+		_cleanup_free_ char *b = base64_encode(up, strlen(up));
 		rm->auth = xasprintf("Authorization: Basic %s", b);
 	}
 	_cleanup_free_ char *form = NULL;
@@ -343,7 +323,7 @@ static int authenticate(struct remote *rm, const char *challenge, struct berth_e
 		return berth_error_msg(err, EACCES, "unauthorized: authentication required for '%s'",
 				       rm->host);
 	_cleanup_free_ char *up = xasprintf("%s:%s", rm->user, rm->pass);
-	_cleanup_free_ char *b = b64_encode(up);
+	_cleanup_free_ char *b = base64_encode(up, strlen(up));
 	free(rm->auth);
 	rm->auth = xasprintf("Authorization: Basic %s", b);
 	return 0;

@@ -10,17 +10,6 @@
 #include "net/internal.h"
 #include "net/record.h"
 
-static json_t *map_from_strv(char *const *v)
-{
-	json_t *o = json_object();
-	for (size_t i = 0; v && v[i]; i++) {
-		const char *eq = strchr(v[i], '=');
-		_cleanup_free_ char *k = eq ? xstrndup(v[i], (size_t)(eq - v[i])) : xstrdup(v[i]);
-		json_object_set_new(o, k, json_string(eq ? eq + 1 : ""));
-	}
-	return o;
-}
-
 static json_t *network_containers(struct net_ctx *ctx, const struct net_network *n)
 {
 	json_t *out = json_object();
@@ -62,18 +51,18 @@ json_t *net_api_network(struct net_ctx *ctx, const struct net_network *n, bool w
 		if (n->ip_range)
 			json_object_set_new(c, "IPRange", json_string(n->ip_range));
 		if (n->aux && n->aux[0])
-			json_object_set_new(c, "AuxiliaryAddresses", map_from_strv(n->aux));
+			json_object_set_new(c, "AuxiliaryAddresses", strv_kv_to_json(n->aux));
 		json_array_append_new(config, c);
 	}
 	if (n->ipv6)
 		json_array_append_new(config,
 				      json_pack("{s:s,s:s}", "Subnet", n->subnet6, "Gateway", n->gateway6));
-	json_t *j =
-	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:n,s:o},s:b,s:b,s:b,s:{s:s},s:b,s:o,s:o}", "Name",
-		      n->name, "Id", n->id, "Created", n->created, "Scope", "local", "Driver", n->driver,
-		      "EnableIPv6", n->ipv6, "IPAM", "Driver", "default", "Options", "Config", config, "Internal",
-		      n->internal, "Attachable", 0, "Ingress", 0, "ConfigFrom", "Network", "", "ConfigOnly",
-		      0, "Options", map_from_strv(n->options), "Labels", map_from_strv(n->labels));
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:n,s:o},s:b,s:b,s:b,s:{s:s},s:b,s:o,s:o}",
+			      "Name", n->name, "Id", n->id, "Created", n->created, "Scope", "local", "Driver",
+			      n->driver, "EnableIPv6", n->ipv6, "IPAM", "Driver", "default", "Options",
+			      "Config", config, "Internal", n->internal, "Attachable", 0, "Ingress", 0,
+			      "ConfigFrom", "Network", "", "ConfigOnly", 0, "Options",
+			      strv_kv_to_json(n->options), "Labels", strv_kv_to_json(n->labels));
 	json_object_set_new(j, "Containers", with_containers ? network_containers(ctx, n) : json_object());
 	return j;
 }

@@ -7,6 +7,7 @@
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/strv.h"
 #include "net/internal.h"
 #include "net/record.h"
 
@@ -467,14 +468,6 @@ int net_container_disconnect(struct net_ctx *ctx, const char *container_id, cons
 	return 0;
 }
 
-static bool strv_has(const char *const *v, const char *s)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		if (streq(v[i], s))
-			return true;
-	return false;
-}
-
 /* host-local leases: <root>/net/ipam/<network>/<ip> containing "<container id>\r\n<ifname>". */
 static void gc_leases(struct net_ctx *ctx, char *const *known)
 {
@@ -494,7 +487,7 @@ static void gc_leases(struct net_ctx *ctx, char *const *known)
 			if (fs_read_file_at(dirfd(n), le->d_name, 4096, &sb, NULL) < 0)
 				continue;
 			sb.buf[strcspn(sb.buf, "\r\n")] = '\0';
-			if (!strv_has((const char *const *)known, sb.buf) && !startswith(sb.buf, NET_AUX_OWNER) &&
+			if (!strv_contains(known, sb.buf) && !startswith(sb.buf, NET_AUX_OWNER) &&
 			    !reserve_owns_lease(ctx, sb.buf, de->d_name, le->d_name))
 				unlinkat(dirfd(n), le->d_name, 0);
 		}
@@ -507,7 +500,7 @@ static void gc_netns(struct net_ctx *ctx, char *const *known)
 	_cleanup_closedir_ DIR *d = opendir(ctx->netns_dir);
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.' || strv_has((const char *const *)known, de->d_name))
+		if (de->d_name[0] == '.' || strv_contains(known, de->d_name))
 			continue;
 		_cleanup_free_ char *p = xasprintf("%s/%s", ctx->netns_dir, de->d_name);
 		netns_remove(p, NULL);
@@ -524,7 +517,7 @@ static int gc_locked(struct net_ctx *ctx, const char *const *keep, const char *c
 	if (first < 0)
 		return first;
 	for (size_t i = 0; ids[i]; i++) {
-		if (strv_has(keep, ids[i]))
+		if (strv_contains(keep, ids[i]))
 			continue;
 		json_auto_t *rec = NULL;
 		int r = rec_load(ctx, ids[i], &rec, NULL);
@@ -534,7 +527,7 @@ static int gc_locked(struct net_ctx *ctx, const char *const *keep, const char *c
 		} else {
 			struct berth_error *e = NULL;
 			r = teardown_rec(ctx, rec,
-					 strv_has(reserve, ids[i]) ? TEARDOWN_RESERVE : TEARDOWN_RELEASE,
+					 strv_contains(reserve, ids[i]) ? TEARDOWN_RESERVE : TEARDOWN_RELEASE,
 					 first < 0 ? &e : err);
 			berth_error_free(e);
 		}

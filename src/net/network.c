@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/strv.h"
 #include "common/util.h"
 #include "net/internal.h"
 
@@ -85,22 +86,11 @@ bool network_is_user(const struct net_network *n)
 	return streq(n->driver, "bridge") && !streq(n->name, NET_DEFAULT_NETWORK);
 }
 
-static json_t *strv_to_map(char *const *v)
-{
-	json_t *o = json_object();
-	for (size_t i = 0; v && v[i]; i++) {
-		const char *eq = strchr(v[i], '=');
-		_cleanup_free_ char *k = eq ? xstrndup(v[i], (size_t)(eq - v[i])) : xstrdup(v[i]);
-		json_object_set_new(o, k, json_string(eq ? eq + 1 : ""));
-	}
-	return o;
-}
-
 static json_t *network_to_json(const struct net_network *n)
 {
 	json_t *j = json_pack("{s:s,s:s,s:s,s:b,s:o,s:o,s:s}", "id", n->id, "name", n->name, "driver",
-			      n->driver, "internal", n->internal, "labels", strv_to_map(n->labels), "options",
-			      strv_to_map(n->options), "created", n->created);
+			      n->driver, "internal", n->internal, "labels", strv_kv_to_json(n->labels),
+			      "options", strv_kv_to_json(n->options), "created", n->created);
 	if (n->bridge)
 		json_object_set_new(j, "bridge", json_string(n->bridge));
 	if (n->subnet)
@@ -110,7 +100,7 @@ static json_t *network_to_json(const struct net_network *n)
 	if (n->ip_range)
 		json_object_set_new(j, "ip_range", json_string(n->ip_range));
 	if (n->aux && n->aux[0])
-		json_object_set_new(j, "aux_addresses", strv_to_map(n->aux));
+		json_object_set_new(j, "aux_addresses", strv_kv_to_json(n->aux));
 	if (n->ipv6)
 		json_object_set_new(j, "ipv6", json_pack("{s:s,s:s}", "subnet", n->subnet6, "gateway", n->gateway6));
 	return j;
@@ -457,17 +447,6 @@ static int network_bridge_name(struct net_network *const *all, const struct net_
 	return 0;
 }
 
-static char **strv_copy(const char *const *v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	char **c = xcalloc(n + 1, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		c[i] = xstrdup(v[i]);
-	return c;
-}
-
 static int network_create_locked(struct net_ctx *ctx, const struct net_create_opts *o,
 				 struct net_network **ret, struct berth_error **err)
 {
@@ -494,10 +473,10 @@ static int network_create_locked(struct net_ctx *ctx, const struct net_create_op
 	_cleanup_network_ struct net_network *n = pseudo_network(o->name, "bridge");
 	strv_free(n->labels);
 	strv_free(n->options);
-	n->labels = strv_copy(o->labels);
-	n->options = strv_copy(o->options);
+	n->labels = strv_dup(o->labels);
+	n->options = strv_dup(o->options);
 	strv_free(n->aux);
-	n->aux = strv_copy(o->aux);
+	n->aux = strv_dup(o->aux);
 	n->internal = o->internal;
 	if ((r = network_bridge_name(all, o, n, err)) < 0 || (r = network_addressing(all, o, n, err)) < 0 ||
 	    (r = network_addressing6(all, o, n, err)) < 0)

@@ -106,14 +106,6 @@ const char *const *rec_strv(const json_t *o, const char *key, char ***store)
 	return (const char *const *)*store;
 }
 
-json_t *strv_to_json(const char *const *v)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; v && v[i]; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
-
 bool rec_on_network(const json_t *rec, const char *network_id)
 {
 	size_t i;

@@ -5,6 +5,7 @@
 #ifndef BERTH_NET_RECORD_H
 #define BERTH_NET_RECORD_H
 
+#include "common/strv.h"
 #include "net/internal.h"
 
 /* <root>/net/containers/<id> and a file in it; caller frees. */
@@ -21,7 +22,6 @@ int rec_load_all(struct net_ctx *ctx, json_t **ret, struct berth_error **err);
 const char *rec_str(const json_t *o, const char *key);
 /* String-array member as a vector kept in *store (caller frees *store); NULL when absent. */
 const char *const *rec_strv(const json_t *o, const char *key, char ***store);
-json_t *strv_to_json(const char *const *v);
 bool rec_on_network(const json_t *rec, const char *network_id);
 
 /* ---- endpoint.c ---- */

@@ -33,6 +33,7 @@
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/strv.h"
 #include "net/internal.h"
 #include "net/record.h"
 
@@ -307,14 +308,6 @@ bool reserve_owns_lease(struct net_ctx *ctx, const char *owner, const char *netw
 	json_object_foreach (res, key, e)
 		if (entry_valid(e) && streq(rec_str(e, "network"), network) &&
 		    (streq(rec_str(e, "ipv4"), ip) || streq_ptr(rec_str(e, "ipv6"), ip)))
-			return true;
-	return false;
-}
-
-static bool strv_contains(const char *const *v, const char *s)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		if (streq(v[i], s))
 			return true;
 	return false;
 }

@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 
 #include "common/json.h"
+#include "common/strv.h"
 #include "common/util.h"
 #include "net/net.h"
 
@@ -47,9 +48,8 @@ struct strv_builder {
 
 static void sv_push(struct strv_builder *b, const char *s)
 {
-	b->v = xrealloc(b->v, (b->n + 2) * sizeof(char *));
-	b->v[b->n++] = xstrdup(s);
-	b->v[b->n] = NULL;
+	strv_add(&b->v, s);
+	b->n++;
 }
 
 static void sv_done(struct strv_builder *b)

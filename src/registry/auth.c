@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "common/base64.h"
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -123,55 +124,29 @@ struct registry_auth *reg_auth_free(struct registry_auth *a)
 	return NULL;
 }
 
-/* ---- base64 / base64url ---- */
+/* ---- base64 / base64url (common/base64; the alphabet checked per use) ---- */
 
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+#define B64_DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 void reg_b64url_add(struct strbuf *sb, const unsigned char *in, size_t n)
 {
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
-			     (i + 2 < n ? in[i + 2] : 0);
-		char q[4] = { B64[(v >> 18) & 63], B64[(v >> 12) & 63], B64[(v >> 6) & 63], B64[v & 63] };
-		size_t k = i + 2 < n ? 4 : (i + 1 < n ? 3 : 2);
-		for (size_t j = 0; j < k; j++)
-			strbuf_addch(sb, q[j] == '+' ? '-' : q[j] == '/' ? '_' : q[j]);
-	}
-}
-
-static int b64val(char c, bool url)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == (url ? '-' : '+'))
-		return 62;
-	if (c == (url ? '_' : '/'))
-		return 63;
-	return -1;
+	_cleanup_free_ char *s = base64url_encode(in, n, false);
+	strbuf_addstr(sb, s);
 }
 
 /* Decode standard or url-safe base64 (padding optional) into sb. -EINVAL on bad input. */
 int reg_b64_decode(const char *in, size_t n, bool url, struct strbuf *sb)
 {
-	while (n > 0 && in[n - 1] == '=')
-		n--;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64val(in[i], url);
-		if (v < 0)
-			return -EINVAL;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			strbuf_addch(sb, (char)((acc >> bits) & 0xff));
-		}
-	}
+	if (memchr(in, '\0', n))
+		return -EINVAL;
+	_cleanup_free_ char *s = xstrndup(in, n);
+	if (strspn(s, url ? B64_DIGITS "-_" : B64_DIGITS "+/") != strcspn(s, "="))
+		return -EINVAL;
+	_cleanup_free_ void *raw = NULL;
+	size_t len;
+	if (base64_decode(s, &raw, &len) < 0)
+		return -EINVAL;
+	strbuf_add(sb, raw, len);
 	return 0;
 }
 

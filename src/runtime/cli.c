@@ -17,6 +17,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/strv.h"
 #include "common/util.h"
 #include "runtime/cli.h"
 
@@ -71,16 +72,6 @@ static const struct cli_opt *find_opt(const struct cli_opt *opts, size_t n, cons
 	return NULL;
 }
 
-static void strv_append(char ***v, const char *s)
-{
-	size_t n = 0;
-	while (*v && (*v)[n])
-		n++;
-	*v = xrealloc(*v, (n + 2) * sizeof(char *));
-	(*v)[n] = xstrdup(s);
-	(*v)[n + 1] = NULL;
-}
-
 int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts, size_t n_opts)
 {
 	int i = 1;
@@ -121,7 +112,7 @@ int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opt
 		if (o->kind == OPT_STR)
 			*(const char **)o->dst = val;
 		else
-			strv_append((char ***)o->dst, val);
+			strv_add((char ***)o->dst, val);
 	}
 	return i;
 }

@@ -295,6 +295,21 @@ def test_network_api_list_filters_and_prune(daemon):
         daemon.docker("network", "rm", b)
 
 
+def test_berth_network_cli_labels_and_filters(daemon):
+    """berth's own `network` verb: --label K=V / bare K, repeated --filter ANDed, docker's error for a bad key."""
+    name = "pc" + uuid.uuid4().hex[:6]
+    daemon.berth("network", "create", "--label", "team=x", "--label", "bare", name)
+    try:
+        assert daemon.json("GET", f"/networks/{name}")[1]["Labels"] == {"team": "x", "bare": ""}
+        ls = daemon.berth("network", "ls", "--format", "{{.Name}}", "-f", "label=team=x", "-f", "type=custom")
+        assert ls.stdout.split() == [name]
+        assert name not in daemon.berth("network", "ls", "--format", "{{.Name}}", "-f", "label=team=y").stdout
+        p = daemon.berth("network", "ls", "-f", "nope=1", check=False)
+        assert p.returncode == 1 and "invalid filter 'nope'" in p.stderr
+    finally:
+        daemon.berth("network", "rm", name, check=False)
+
+
 def test_docker_py_networks(daemon, usernet):
     docker = pytest.importorskip("docker")
     client = docker.DockerClient(base_url=daemon.host)

@@ -77,14 +77,50 @@ static void test_filters(void **state)
 	json_decref(f);
 	assert_int_equal(api_filters_parse("", allowed, &f, &err), 0);
 	assert_null(f);
-	static const char *const bad[] = {
-		"{", "[]", "{\"label\":1}", "{\"label\":[1]}", "{\"label\":{\"x\":1}}", "{\"nope\":[\"x\"]}"
+	static const struct {
+		const char *q, *msg;
+	} bad[] = {
+		{ "{", NULL },
+		{ "[]", "invalid filters: expected an object" },
+		{ "null", NULL },
+		{ "\"label\"", NULL },
+		{ "{\"label\":1}", "invalid filter 'label': expected an array or object" },
+		{ "{\"label\":\"a=b\"}", "invalid filter 'label': expected an array or object" },
+		{ "{\"label\":[1]}", "invalid filter 'label': expected strings" },
+		{ "{\"label\":[\"a\",null]}", "invalid filter 'label': expected strings" },
+		{ "{\"label\":{\"x\":1}}", "invalid filter 'label': expected booleans" },
+		{ "{\"nope\":[\"x\"]}", "invalid filter 'nope'" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		assert_int_equal(api_filters_parse(bad[i], allowed, &f, &err), -EINVAL);
+		assert_int_equal(api_filters_parse(bad[i].q, allowed, &f, &err), -EINVAL);
+		assert_null(f);
+		assert_non_null(err);
+		if (bad[i].msg) {
+			_cleanup_free_ char *m = berth_error_string(err);
+			assert_string_equal(m, bad[i].msg);
+		}
 		berth_error_free(err);
 		err = NULL;
 	}
+	/* Any key when allowed is NULL (ps, events, networks); the value shapes still apply. */
+	assert_int_equal(api_filters_parse("{\"whatever\":[\"x\"]}", NULL, &f, &err), 0);
+	assert_non_null(f);
+	json_decref(f);
+	f = NULL;
+	assert_int_equal(api_filters_parse("{\"status\":\"running\"}", NULL, &f, &err), -EINVAL);
+	assert_null(f);
+	berth_error_free(err);
+	err = NULL;
+	char *huge = xmalloc((64u << 10) + 16);
+	memset(huge, ' ', (64u << 10) + 15);
+	huge[(64u << 10) + 15] = '\0';
+	huge[0] = '{';
+	huge[(64u << 10) + 14] = '}';
+	assert_int_equal(api_filters_parse(huge, NULL, &f, &err), -EINVAL);
+	assert_null(f);
+	berth_error_free(err);
+	err = NULL;
+	free(huge);
 }
 
 static void test_until(void **state)

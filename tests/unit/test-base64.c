@@ -48,12 +48,36 @@ static void test_decode_rejects_garbage(void **state)
 	assert_null(d);
 }
 
+static void test_url_encode(void **state)
+{
+	static const unsigned char bin[] = { 0xfb, 0xff, 0xbf };
+	_cleanup_free_ char *a = base64url_encode(bin, sizeof(bin), true);
+	assert_string_equal(a, "-_-_");
+	_cleanup_free_ char *std = base64_encode(bin, sizeof(bin));
+	assert_string_equal(std, "+/+/");
+	/* docker's X-Registry-Auth: Go's base64.URLEncoding keeps the padding. */
+	_cleanup_free_ char *p = base64url_encode("{\"a\":1}?", 8, true);
+	assert_string_equal(p, "eyJhIjoxfT8=");
+	_cleanup_free_ char *r = base64url_encode("{\"a\":1}?", 8, false);
+	assert_string_equal(r, "eyJhIjoxfT8");
+	_cleanup_free_ char *r1 = base64url_encode("f", 1, false);
+	assert_string_equal(r1, "Zg");
+	_cleanup_free_ char *e = base64url_encode("", 0, true);
+	assert_string_equal(e, "");
+	_cleanup_free_ void *d = NULL;
+	size_t n;
+	assert_int_equal(base64_decode(a, &d, &n), 0);
+	assert_int_equal(n, 3);
+	assert_memory_equal(d, bin, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc4648_vectors),
 		cmocka_unit_test(test_decode_without_padding_and_url_alphabet),
 		cmocka_unit_test(test_decode_rejects_garbage),
+		cmocka_unit_test(test_url_encode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

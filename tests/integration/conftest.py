@@ -179,10 +179,14 @@ def find_leaks():
 # table from `pytest --junitxml`). `make integration` runs files on 4 workers, a file at a time per
 # worker, in collection order: the longest files go first so that no long file starts last and
 # leaves the other workers idle at the end. Files not listed run after these, in name order.
-FILE_SECONDS = {
-    "test_cluster_ecr.py": 400, "test_cluster_cli.py": 370, "test_cluster_lb.py": 340,
-    "test_cluster_agent.py": 330, "test_cluster_agent_etcd.py": 330, "test_cluster_sched_ops.py": 280,
-    "test_cluster_logs.py": 270, "test_cluster_services_lb.py": 240, "test_cluster_server.py": 236,
+FILE_SECONDS = {  # a full run at load 5-20, 2026-12-07
+    "test_cluster_services.py": 184, "test_cluster_ecr.py": 178, "test_cluster_agent.py": 166,
+    "test_cluster_sched.py": 162, "test_engine_network.py": 141, "test_cluster_cli.py": 135,
+    "test_cluster_server.py": 130, "test_cluster_lb.py": 112, "test_cluster_overlay.py": 103,
+    "test_engine_api.py": 91, "test_cluster_services_lb.py": 81, "test_engine_fsops.py": 78,
+    "test_cluster_agent_etcd.py": 64, "test_cluster_autoscaling.py": 62, "test_engine_seccomp.py": 55,
+    "test_cluster_stack.py": 53, "test_net.py": 49, "test_cluster_logs.py": 42,
+    "test_engine_recovery.py": 41, "test_engine_upload_memory.py": 37,
 }
 
 

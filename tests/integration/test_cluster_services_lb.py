@@ -35,7 +35,10 @@ IP_SH = ("IP=$(/bin/busybox ip -o -4 addr show scope global | /bin/busybox awk '
 
 def taskdef(family, version):
     return {
-        "family": family, "networkMode": "awsvpc", "cpu": "128", "memory": "64",
+        # no task-level cpu: that is a hard CFS quota (ECS's too), and a throttled busybox httpd (a fork
+        # per request) under this load misses HAProxy's 1 s checks: the old deployment's tasks then count
+        # as unhealthy and are drained at once when the update starts (503s). Container cpu is shares.
+        "family": family, "networkMode": "awsvpc", "memory": "64",
         "containerDefinitions": [{
             "name": "web", "image": "busybox:latest", "memory": 32, "cpu": 64, "essential": True,
             "stopTimeout": 2, "portMappings": [{"containerPort": 80}],

@@ -75,6 +75,29 @@ static int hook_spawn(const struct runtime_hook *h, const char *input, struct st
 	return o[0];
 }
 
+/*
+ * write() to a hook's stdin without dying of SIGPIPE when the hook exited
+ * without reading it (an error then, not a signal). The disposition is left
+ * alone, since ignored signals are inherited by the containers we exec: the
+ * signal is blocked around the write and a pending one is taken back.
+ */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
+{
+	sigset_t pipe_set, old;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	ssize_t w = write(fd, buf, len);
+	int saved = errno;
+	if (w < 0 && errno == EPIPE) {
+		const struct timespec zero = { 0, 0 };
+		(void)sigtimedwait(&pipe_set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return w;
+}
+
 /* Feed stdin, collect output, wait for exit or the deadline. */
 static int hook_wait(int pid, int pidfd, int infd, int outfd, const char *input, struct strbuf *out,
 		     int timeout_ms, int *status)
@@ -91,7 +114,7 @@ static int hook_wait(int pid, int pidfd, int infd, int outfd, const char *input,
 			return -ETIMEDOUT;
 		}
 		if (p[0].revents) {
-			ssize_t w = write(infd, input + off, len - off);
+			ssize_t w = write_nosigpipe(infd, input + off, len - off);
 			if (w > 0)
 				off += (size_t)w;
 			if (w < 0 || off == len)

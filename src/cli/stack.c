@@ -28,6 +28,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/strbuf.h"
+#include "common/strv.h"
 #include "stack/compose.h"
 #include "stack/plan.h"
 #include "stack/ytree.h"
@@ -598,29 +599,27 @@ static const char *env_lookup(const char *name, void *ctx)
 	return getenv(name);
 }
 
-/* "K=V" strings of a {K: V} object; NULL when absent. */
+/* "K=V" strings of a {K: V} object; NULL when it has none. */
 static char **kv_strv(const json_t *o)
 {
-	if (!json_object_size(o))
-		return NULL;
-	char **v = xcalloc(json_object_size(o) + 1, sizeof(char *));
-	size_t n = 0;
+	char **v = NULL;
 	const char *k;
 	json_t *x;
-	json_object_foreach ((json_t *)o, k, x)
-		v[n++] = xasprintf("%s=%s", k, json_string_value(x) ?: "");
+	json_object_foreach ((json_t *)o, k, x) {
+		_cleanup_free_ char *kv = xasprintf("%s=%s", k, json_string_value(x) ?: "");
+		strv_add(&v, kv);
+	}
 	return v;
 }
 
+/* The strings of an array; NULL when it has none. */
 static char **str_strv(const json_t *a)
 {
-	if (!json_array_size(a))
-		return NULL;
-	char **v = xcalloc(json_array_size(a) + 1, sizeof(char *));
+	char **v = NULL;
 	size_t i;
 	json_t *x;
 	json_array_foreach (a, i, x)
-		v[i] = xstrdup(json_string_value(x) ?: "");
+		strv_add(&v, json_string_value(x) ?: "");
 	return v;
 }
 

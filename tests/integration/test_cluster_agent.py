@@ -164,6 +164,30 @@ def test_essential_container_exit_stops_the_task_with_its_exit_code(clean):
     assert all(x["lastStatus"] == "STOPPED" for x in t["containers"])
 
 
+# Issue 18 item 1 for tasks: every fd of a task's process is its own (pipes, its own /dev/null),
+# never the host's /dev/null or another host file. The probe exits 3 on a foreign fd.
+FD_PROBE = (
+    'own=$(stat -c %D:%i /dev/null); bad=0; [ "$own" = "$HOSTNULL" ] && bad=1; '
+    'for f in /proc/$$/fd/*; do t=$(readlink $f); id=$(stat -L -c %D:%i $f); '
+    'case "$t" in pipe:*|/dev/null) ;; *) echo "foreign fd $f -> $t"; bad=1;; esac; '
+    '[ "$id" = "$HOSTNULL" ] && { echo "fd $f is the host null"; bad=1; }; '
+    '[ "$t" = /dev/null ] && [ "$id" != "$own" ] && { echo "fd $f is a foreign null"; bad=1; }; '
+    'done; exit $((bad * 3))')
+
+
+def test_task_processes_hold_no_host_fd(clean):
+    c = clean
+    st = os.stat("/dev/null")
+    host_null = f"{st.st_dev:x}:{st.st_ino}"
+    register(c, {"family": "fdprobe", "networkMode": "awsvpc", "containerDefinitions": [
+        {"name": "probe", "image": "busybox:latest", "memory": 16,
+         "environment": [{"name": "HOSTNULL", "value": host_null}],
+         "command": ["sh", "-c", FD_PROBE]}]})
+    [arn] = run_task(c, "--task-definition", "fdprobe")
+    [t] = wait_status(c, [arn], "STOPPED", 90)
+    assert t["containers"][0].get("exitCode") == 0, t
+
+
 def test_depends_on_success_starts_after_the_dependency_completed(clean):
     c = clean
     register(c, {"family": "ordered", "networkMode": "none",

@@ -4,15 +4,20 @@
 # any report fails the run even when every test passed. UBSan (GCC, combined
 # with ASan) ignores log_path and prints to stderr, so halt_on_error=1 makes
 # each of its reports fail the command (and so the test) instead.
-# usage: integration-asan.sh BUILD_DIR [pytest args...]
+# usage: integration-asan.sh BUILD_DIR [pytest args...] [tests/integration/FILE...]
+# (the whole of tests/integration unless test paths are given)
 set -u
 BUILD=$1
 shift
+WHAT=tests/integration
+for a in "$@"; do
+	case $a in tests/*) WHAT= ;; esac
+done
 LOGS=$(mktemp -d /tmp/berth-asan-logs-XXXXXX)
 BERTH_BIN="$PWD/$BUILD/src/berth" \
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$LOGS/asan" \
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$LOGS/ubsan" \
-	/usr/bin/python3 -m pytest -ra "$@" tests/integration
+	/usr/bin/python3 -m pytest -ra "$@" $WHAT
 status=$?
 if [ -n "$(ls -A "$LOGS")" ]; then
 	echo "sanitizer reports:"

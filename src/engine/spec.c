@@ -55,16 +55,6 @@ static char *cap_name(const char *s)
 	return n;
 }
 
-static bool json_strv_has(const json_t *a, const char *s)
-{
-	size_t i;
-	json_t *el;
-	json_array_foreach (a, i, el)
-		if (json_is_string(el) && streq(json_string_value(el), s))
-			return true;
-	return false;
-}
-
 /* The capabilities the daemon itself can pass on. */
 static json_t *bounding_caps(void)
 {
@@ -114,14 +104,10 @@ static json_t *capabilities(const json_t *hc)
 		return bounding_caps();
 	json_t *caps = json_array();
 	const json_t *add = json_object_get(hc, "CapAdd"), *drop = json_object_get(hc, "CapDrop");
-	bool drop_all = false;
+	bool drop_all = json_strv_find(drop, "ALL", true) >= 0;
+	bool add_all = json_strv_find(add, "ALL", true) >= 0;
 	size_t i;
 	json_t *el;
-	json_array_foreach (drop, i, el)
-		drop_all = drop_all || !strcasecmp(json_string_value(el), "ALL");
-	bool add_all = false;
-	json_array_foreach (add, i, el)
-		add_all = add_all || !strcasecmp(json_string_value(el), "ALL");
 	_cleanup_json_ json_t *base =
 	    add_all ? bounding_caps() : strv_json(default_caps, ARRAY_SIZE(default_caps));
 	size_t k;
@@ -137,7 +123,7 @@ static json_t *capabilities(const json_t *hc)
 	}
 	json_array_foreach (add, i, el) {
 		_cleanup_free_ char *n = cap_name(json_string_value(el));
-		if (!streq(n, "CAP_ALL") && !json_strv_has(caps, n))
+		if (!streq(n, "CAP_ALL") && !json_strv_contains(caps, n))
 			json_array_append_new(caps, json_string(n));
 	}
 	return caps;

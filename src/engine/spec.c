@@ -81,7 +81,10 @@ int spec_caps_check(const json_t *hc, struct berth_error **err)
 		json_t *el;
 		json_array_foreach (json_object_get(hc, keys[k]), i, el) {
 			const char *v = json_string_value(el);
-			if (!v || !strcasecmp(v, "ALL"))
+			if (!v) /* docker: json: cannot unmarshal number into ... CapAdd of type string */
+				return berth_error_msg(err, EINVAL, "invalid %s: expected a list of strings",
+						       keys[k]);
+			if (!strcasecmp(v, "ALL"))
 				continue;
 			_cleanup_free_ char *n = cap_name(v);
 			int nr = cap_number(n);
@@ -115,6 +118,8 @@ static json_t *capabilities(const json_t *hc)
 	json_array_foreach (base, k, b) {
 		bool dropped = drop_all;
 		json_array_foreach (drop, i, el) {
+			if (!json_is_string(el))
+				continue;
 			_cleanup_free_ char *n = cap_name(json_string_value(el));
 			dropped = dropped || streq(n, json_string_value(b));
 		}
@@ -122,6 +127,8 @@ static json_t *capabilities(const json_t *hc)
 			json_array_append(caps, b);
 	}
 	json_array_foreach (add, i, el) {
+		if (!json_is_string(el))
+			continue;
 		_cleanup_free_ char *n = cap_name(json_string_value(el));
 		if (!streq(n, "CAP_ALL") && !json_strv_contains(caps, n))
 			json_array_append_new(caps, json_string(n));

@@ -194,6 +194,12 @@ int fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, bool
  * to do when they are gone.
  */
 int fw_migrate_legacy(int timeout_ms, struct berth_error **err);
+/*
+ * Remove the daemon's own chains (and the jumps to them; with ip6tables too when v6),
+ * as a daemon stopping cleanly with no container left running does. The shared
+ * NET_FW_SETMARK_CHAIN stays: other daemons' containers' CNI configs name it.
+ */
+int fw_remove(const struct fw_chains *c, bool v6, int timeout_ms, struct berth_error **err);
 /* portmap's externalSetMarkChain, maintained by fw_sync (see firewall.c). */
 #define NET_FW_SETMARK_CHAIN "BERTH-HOSTPORT-SETMARK"
 /* The iptables-restore input fw_sync feeds (exposed for unit tests). */

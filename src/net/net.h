@@ -86,6 +86,13 @@ struct net_config {
  * default "bridge" network record if missing. Caller frees with net_ctx_free. */
 int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct berth_error **err);
 struct net_ctx *net_ctx_free(struct net_ctx *ctx);
+/*
+ * For a daemon stopping cleanly with no container left running: remove its own
+ * BERTH-ISOLATION-1/2-<tag> and BERTH-POSTROUTING-<tag> chains and the jumps to them
+ * (ip6tables too once it had a dual-stack network), and forget that they were built,
+ * so the next net_ctx_open() rebuilds them. The bridges stay, as dockerd keeps docker0.
+ */
+int net_ctx_remove_firewall(struct net_ctx *ctx, struct berth_error **err);
 
 /* ---- networks ---------------------------------------------------------- */
 

@@ -1004,6 +1004,22 @@ int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct bert
 	return 0;
 }
 
+int net_ctx_remove_firewall(struct net_ctx *ctx, struct berth_error **err)
+{
+	int r = net_lock(ctx, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *marker = fw_marker(ctx);
+	_cleanup_free_ char *marker6 = xasprintf("%s/../fw6-used", ctx->netns_dir);
+	/* the marker first: a failure half-way must not make the next start skip the rebuild */
+	(void)unlink(marker);
+	r = fw_remove(&ctx->fw, access(marker6, F_OK) == 0, ctx->timeout_ms, err);
+	if (r >= 0)
+		(void)unlink(marker6);
+	net_unlock(ctx);
+	return r < 0 ? berth_error_wrap(err, r, "remove the firewall chains") : 0;
+}
+
 struct net_ctx *net_ctx_free(struct net_ctx *ctx)
 {
 	if (!ctx)

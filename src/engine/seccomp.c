@@ -226,7 +226,7 @@ static json_t *default_profile_docker(void)
 
 static int profile_to_oci(const json_t *prof, const json_t *caps, json_t **ret, struct berth_error **err);
 
-json_t *seccomp_default_profile(const json_t *caps)
+json_t *engine_seccomp_default_profile(const json_t *caps)
 {
 	_cleanup_json_ json_t *prof = default_profile_docker();
 	json_t *oci = NULL;
@@ -497,7 +497,7 @@ static int profile_to_oci(const json_t *prof, const json_t *caps, json_t **ret, 
 	return 0;
 }
 
-int seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret, struct berth_error **err)
+int engine_seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret, struct berth_error **err)
 {
 	*ret = NULL;
 	size_t i;

@@ -336,7 +336,7 @@ static bool no_new_privs(const json_t *hc)
 	return false;
 }
 
-static bool seccomp_unconfined(const json_t *hc)
+static bool unconfined_seccomp(const json_t *hc)
 {
 	size_t i;
 	json_t *el;
@@ -538,16 +538,16 @@ static json_t *namespaces_of(const json_t *hc, const char *netns)
 }
 
 /* linux.seccomp: none (privileged, unconfined), the user's profile or the default. */
-static int seccomp_of(const json_t *hc, bool privileged, json_t *linux_, struct berth_error **err)
+static int linux_seccomp_of(const json_t *hc, bool privileged, json_t *linux_, struct berth_error **err)
 {
-	if (privileged || seccomp_unconfined(hc))
+	if (privileged || unconfined_seccomp(hc))
 		return 0;
 	_cleanup_json_ json_t *caps = capabilities(hc);
 	json_t *custom = NULL;
-	int r = seccomp_custom_profile(hc, caps, &custom, err);
+	int r = engine_seccomp_custom_profile(hc, caps, &custom, err);
 	if (r < 0)
 		return r;
-	json_object_set_new(linux_, "seccomp", custom ? custom : seccomp_default_profile(caps));
+	json_object_set_new(linux_, "seccomp", custom ? custom : engine_seccomp_default_profile(caps));
 	return 0;
 }
 
@@ -572,7 +572,7 @@ static int linux_of(struct engine *e, struct container *c, const char *netns, bo
 	_cleanup_json_ json_t *linux_ =
 	    json_pack("{s:o,s:o,s:s}", "namespaces", namespaces_of(hc, netns), "resources",
 		      resources_of(hc, privileged), "cgroupsPath", cg);
-	int r = seccomp_of(hc, privileged, linux_, err);
+	int r = linux_seccomp_of(hc, privileged, linux_, err);
 	if (r < 0)
 		return r;
 	if (!privileged) {

@@ -31,15 +31,13 @@ static int admit_start(enum engine_state s, struct berth_error **err)
 {
 	switch (s) {
 	case ENGINE_RUNNING:
-	case ENGINE_RESTARTING:
-		return berth_error_msg(err, EALREADY, "container already started");
+	case ENGINE_RESTARTING: return berth_error_msg(err, EALREADY, "container already started");
 	case ENGINE_PAUSED:
 		return berth_error_msg(err, EBUSY, "cannot start a paused container, try unpause instead");
 	case ENGINE_REMOVING:
 	case ENGINE_DEAD:
 		return berth_error_msg(err, EBUSY, "container is marked for removal and cannot be started");
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
@@ -47,8 +45,7 @@ int engine_state_admit(enum engine_op op, enum engine_state s, bool force, const
 		       struct berth_error **err)
 {
 	switch (op) {
-	case ENGINE_OP_START:
-		return admit_start(s, err);
+	case ENGINE_OP_START: return admit_start(s, err);
 	case ENGINE_OP_PAUSE:
 		if (!engine_state_live(s))
 			return berth_error_msg(err, ENOTCONN, "Container %s is not running", id);

@@ -39,8 +39,9 @@ static int setup(void **state)
 		   "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1001::/home/alice:/bin/sh\n"
 		   "broken:x:notanumber:0::/:/bin/sh\n",
 		   0644);
-	write_file(etc, "group", "root:x:0:\nstaff:x:50:alice,bob\nwheel:x:10:carol\nalice:x:1001:\n"
-				 "audio:x:29:bob,alice\n",
+	write_file(etc, "group",
+		   "root:x:0:\nstaff:x:50:alice,bob\nwheel:x:10:carol\nalice:x:1001:\n"
+		   "audio:x:29:bob,alice\n",
 		   0644);
 	f->e.root = xasprintf("%s/root", f->dir);
 	f->e.exec_root = xasprintf("%s/exec", f->dir);
@@ -136,9 +137,9 @@ static const json_t *mount_at(const json_t *spec, const char *dst)
 	return NULL;
 }
 
-#define PROC(j)	 json_object_get(j, "process")
+#define PROC(j)  json_object_get(j, "process")
 #define LINUX(j) json_object_get(j, "linux")
-#define CAPS(j)	 json_object_get(json_object_get(PROC(j), "capabilities"), "bounding")
+#define CAPS(j)  json_object_get(json_object_get(PROC(j), "capabilities"), "bounding")
 
 static void test_defaults(void **state)
 {
@@ -147,7 +148,8 @@ static void test_defaults(void **state)
 	const json_t *p = PROC(j), *l = LINUX(j);
 	assert_string_equal(json_string_value(json_object_get(j, "hostname")), "web");
 	assert_false(json_is_true(json_object_get(json_object_get(j, "root"), "readonly")));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "root"), "path")), f->rootfs);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "root"), "path")),
+			    f->rootfs);
 	/* args: Entrypoint then Cmd; cwd "/" when WorkingDir is empty; root */
 	assert_int_equal(json_array_size(json_object_get(p, "args")), 2);
 	assert_string_equal(json_string_value(json_array_get(json_object_get(p, "args"), 0)), "/bin/sh");
@@ -179,8 +181,9 @@ static void test_defaults(void **state)
 	assert_true(strv_has(json_object_get(l, "readonlyPaths"), "/proc/sys"));
 	assert_null(json_object_get(l, "devices"));
 	/* the default seccomp profile */
-	assert_string_equal(json_string_value(json_object_get(json_object_get(l, "seccomp"), "defaultAction")),
-			    "SCMP_ACT_ERRNO");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(l, "seccomp"), "defaultAction")),
+	    "SCMP_ACT_ERRNO");
 	/* /sys read-only, the container's own hosts/resolv.conf/hostname bound in */
 	assert_true(strv_has(json_object_get(mount_at(j, "/sys"), "options"), "ro"));
 	_cleanup_free_ char *hosts = xasprintf("%s/root/containers/%s/hosts", f->dir, CID);
@@ -226,8 +229,9 @@ static void test_env(void **state)
 static void test_capabilities(void **state)
 {
 	struct fixture *f = *state;
-	set_cfg(f, NULL, "{\"CapAdd\":[\"net_admin\",\"CAP_SYS_TIME\",\"NET_RAW\"],"
-			 "\"CapDrop\":[\"chown\",\"CAP_KILL\"]}");
+	set_cfg(f, NULL,
+		"{\"CapAdd\":[\"net_admin\",\"CAP_SYS_TIME\",\"NET_RAW\"],"
+		"\"CapDrop\":[\"chown\",\"CAP_KILL\"]}");
 	_cleanup_json_ json_t *j = spec(f, NULL, NULL);
 	assert_true(strv_has(CAPS(j), "CAP_NET_ADMIN") && strv_has(CAPS(j), "CAP_SYS_TIME"));
 	assert_false(strv_has(CAPS(j), "CAP_CHOWN") || strv_has(CAPS(j), "CAP_KILL"));
@@ -266,8 +270,8 @@ static void test_capabilities(void **state)
 	err = berth_error_free(err);
 	_cleanup_json_ json_t *bad4 = json_pack("{s:[n]}", "CapDrop");
 	assert_int_equal(spec_caps_check(bad4, NULL), -EINVAL);
-	_cleanup_json_ json_t *good = json_pack("{s:[s,s,s],s:[s]}", "CapAdd", "all", "chown", "CAP_KILL",
-						"CapDrop", "net_raw");
+	_cleanup_json_ json_t *good =
+	    json_pack("{s:[s,s,s],s:[s]}", "CapAdd", "all", "chown", "CAP_KILL", "CapDrop", "net_raw");
 	assert_int_equal(spec_caps_check(good, NULL), 0);
 }
 
@@ -305,7 +309,9 @@ static void test_device_allowlist(void **state)
 	const json_t *first = json_array_get(devs, 0);
 	assert_false(json_is_true(json_object_get(first, "allow")));
 	assert_string_equal(json_string_value(json_object_get(first, "access")), "rwm");
-	static const int allowed[][2] = { { 1, 3 }, { 1, 5 }, { 1, 7 }, { 1, 8 }, { 1, 9 }, { 5, 0 }, { 5, 2 } };
+	static const int allowed[][2] = {
+		{ 1, 3 }, { 1, 5 }, { 1, 7 }, { 1, 8 }, { 1, 9 }, { 5, 0 }, { 5, 2 }
+	};
 	for (size_t k = 0; k < ARRAY_SIZE(allowed); k++) {
 		bool found = false;
 		size_t i;
@@ -330,11 +336,11 @@ static void test_resources(void **state)
 	_cleanup_json_ json_t *r0 = spec_resources(none);
 	assert_int_equal(json_object_size(r0), 0);
 
-	_cleanup_json_ json_t *hc = json_pack(
-	    "{s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:I,s:I}", "Memory", (json_int_t)64 << 20, "MemorySwap",
-	    (json_int_t)128 << 20, "CpuShares", (json_int_t)512, "CpuPeriod", (json_int_t)50000, "CpuQuota",
-	    (json_int_t)25000, "CpusetCpus", "0-1", "CpusetMems", "", "PidsLimit", (json_int_t)-1,
-	    "BlkioWeight", (json_int_t)300);
+	_cleanup_json_ json_t *hc =
+	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:I,s:I}", "Memory", (json_int_t)64 << 20, "MemorySwap",
+		      (json_int_t)128 << 20, "CpuShares", (json_int_t)512, "CpuPeriod", (json_int_t)50000,
+		      "CpuQuota", (json_int_t)25000, "CpusetCpus", "0-1", "CpusetMems", "", "PidsLimit",
+		      (json_int_t)-1, "BlkioWeight", (json_int_t)300);
 	_cleanup_json_ json_t *r = spec_resources(hc);
 	const json_t *mem = json_object_get(r, "memory"), *cpu = json_object_get(r, "cpu");
 	assert_int_equal(json_integer_value(json_object_get(mem, "limit")), 64 << 20);
@@ -356,9 +362,9 @@ static void test_resources(void **state)
 	assert_int_equal(json_integer_value(json_object_get(cpu, "quota")), 150000);
 
 	/* negative or wrongly typed values are not passed on: no memory limit, no swap alone */
-	_cleanup_json_ json_t *odd = json_pack("{s:I,s:I,s:s,s:I}", "Memory", (json_int_t)-1, "MemorySwap",
-					       (json_int_t)1 << 20, "CpuShares", "lots", "BlkioWeight",
-					       (json_int_t)-5);
+	_cleanup_json_ json_t *odd =
+	    json_pack("{s:I,s:I,s:s,s:I}", "Memory", (json_int_t)-1, "MemorySwap", (json_int_t)1 << 20,
+		      "CpuShares", "lots", "BlkioWeight", (json_int_t)-5);
 	_cleanup_json_ json_t *r2 = spec_resources(odd);
 	assert_int_equal(json_object_size(r2), 0);
 	/* PidsLimit 0 means unset, a positive one is kept */
@@ -436,7 +442,7 @@ static void test_user(void **state)
 	assert_string_equal(m4, "invalid GroupAdd entry");
 }
 
-static const json_t *seccomp_of(const json_t *j)
+static const json_t *linux_seccomp_of(const json_t *j)
 {
 	return json_object_get(LINUX(j), "seccomp");
 }
@@ -449,21 +455,24 @@ static void test_seccomp_selection(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(unconfined); i++) {
 		set_cfg(f, NULL, unconfined[i]);
 		_cleanup_json_ json_t *j = spec(f, NULL, NULL);
-		assert_null(seccomp_of(j));
+		assert_null(linux_seccomp_of(j));
 		/* unconfined seccomp is not privileged */
 		assert_non_null(json_object_get(LINUX(j), "maskedPaths"));
 	}
 	/* a custom profile replaces the default */
-	set_cfg(f, NULL, "{\"SecurityOpt\":[\"seccomp={\\\"defaultAction\\\":\\\"SCMP_ACT_LOG\\\","
-			 "\\\"syscalls\\\":[{\\\"names\\\":[\\\"mkdir\\\"],\\\"action\\\":\\\"SCMP_ACT_ERRNO\\\"}]}\"]}");
+	set_cfg(
+	    f, NULL,
+	    "{\"SecurityOpt\":[\"seccomp={\\\"defaultAction\\\":\\\"SCMP_ACT_LOG\\\","
+	    "\\\"syscalls\\\":[{\\\"names\\\":[\\\"mkdir\\\"],\\\"action\\\":\\\"SCMP_ACT_ERRNO\\\"}]}\"]}");
 	_cleanup_json_ json_t *j = spec(f, NULL, NULL);
-	assert_string_equal(json_string_value(json_object_get(seccomp_of(j), "defaultAction")), "SCMP_ACT_LOG");
+	assert_string_equal(json_string_value(json_object_get(linux_seccomp_of(j), "defaultAction")),
+			    "SCMP_ACT_LOG");
 	/* a profile file */
 	write_file(f->dir, "profile.json", "{\"defaultAction\":\"SCMP_ACT_TRACE\"}", 0644);
 	_cleanup_free_ char *opt = xasprintf("{\"SecurityOpt\":[\"seccomp=%s/profile.json\"]}", f->dir);
 	set_cfg(f, NULL, opt);
 	_cleanup_json_ json_t *j2 = spec(f, NULL, NULL);
-	assert_string_equal(json_string_value(json_object_get(seccomp_of(j2), "defaultAction")),
+	assert_string_equal(json_string_value(json_object_get(linux_seccomp_of(j2), "defaultAction")),
 			    "SCMP_ACT_TRACE");
 	/* a broken profile fails the start with the cause */
 	set_cfg(f, NULL, "{\"SecurityOpt\":[\"seccomp={not json\"]}");
@@ -481,7 +490,7 @@ static void test_seccomp_selection(void **state)
 		set_cfg(f, NULL, o);
 		_cleanup_json_ json_t *k = spec(f, NULL, NULL);
 		assert_true(json_is_true(json_object_get(PROC(k), "noNewPrivileges")));
-		assert_non_null(seccomp_of(k));
+		assert_non_null(linux_seccomp_of(k));
 	}
 	set_cfg(f, NULL, "{\"SecurityOpt\":[\"no-new-privileges:false\"]}");
 	_cleanup_json_ json_t *k = spec(f, NULL, NULL);
@@ -493,10 +502,11 @@ static void test_mounts_namespaces_and_init(void **state)
 	struct fixture *f = *state;
 	_cleanup_free_ char *src = xasprintf("%s/data", f->dir);
 	assert_int_equal(fs_mkdir_p(src, 0755, NULL), 0);
-	_cleanup_free_ char *hc = xasprintf("{\"Binds\":[\"%s:/data:ro\"],\"Tmpfs\":{\"/run\":\"size=1m\","
-					    "\"/scratch\":\"\"},\"ReadonlyRootfs\":true,\"NetworkMode\":\"host\","
-					    "\"CgroupParent\":\"/custom/parent\",\"Init\":true}",
-					    src);
+	_cleanup_free_ char *hc =
+	    xasprintf("{\"Binds\":[\"%s:/data:ro\"],\"Tmpfs\":{\"/run\":\"size=1m\","
+		      "\"/scratch\":\"\"},\"ReadonlyRootfs\":true,\"NetworkMode\":\"host\","
+		      "\"CgroupParent\":\"/custom/parent\",\"Init\":true}",
+		      src);
 	set_cfg(f, "{\"WorkingDir\":\"/srv\"}", hc);
 	json_decref(f->c.mounts);
 	f->c.mounts = NULL;
@@ -517,7 +527,8 @@ static void test_mounts_namespaces_and_init(void **state)
 	assert_int_equal(json_array_size(json_object_get(mount_at(j, "/scratch"), "options")), 3);
 	assert_true(json_is_true(json_object_get(json_object_get(j, "root"), "readonly")));
 	assert_string_equal(json_string_value(json_object_get(PROC(j), "cwd")), "/srv");
-	assert_string_equal(json_string_value(json_object_get(LINUX(j), "cgroupsPath")), "/custom/parent/" CID);
+	assert_string_equal(json_string_value(json_object_get(LINUX(j), "cgroupsPath")),
+			    "/custom/parent/" CID);
 	/* host network: no network namespace at all */
 	size_t i;
 	json_t *ns;
@@ -569,7 +580,8 @@ static void test_exec_process(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "user"), "uid")), 1000);
 	assert_string_equal(json_string_value(json_object_get(p, "cwd")), "/app");
 	assert_true(strv_has(json_object_get(p, "env"), "A=1") && strv_has(json_object_get(p, "env"), "B=2"));
-	assert_int_equal(json_array_size(json_object_get(json_object_get(p, "capabilities"), "bounding")), 14);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(p, "capabilities"), "bounding")),
+			 14);
 	json_decref(p);
 	/* the exec's own user, workdir, tty and privileges */
 	_cleanup_json_ json_t *xc2 = json_pack("{s:[s],s:s,s:s,s:b,s:b}", "Cmd", "id", "User", "0:0",
@@ -593,10 +605,17 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_defaults),     T(test_env),	  T(test_capabilities),
-		T(test_privileged),   T(test_device_allowlist), T(test_resources),
-		T(test_user),	      T(test_seccomp_selection), T(test_mounts_namespaces_and_init),
-		T(test_rlimits),      T(test_exec_process),
+		T(test_defaults),
+		T(test_env),
+		T(test_capabilities),
+		T(test_privileged),
+		T(test_device_allowlist),
+		T(test_resources),
+		T(test_user),
+		T(test_seccomp_selection),
+		T(test_mounts_namespaces_and_init),
+		T(test_rlimits),
+		T(test_exec_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

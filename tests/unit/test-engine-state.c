@@ -8,7 +8,7 @@
 #include "common/json.h"
 #include "engine/state.h"
 
-#define ID "0123456789ab"
+#define ID       "0123456789ab"
 #define N_STATES (ENGINE_DEAD + 1)
 
 static int admit(enum engine_op op, enum engine_state s, bool force, char **ret_msg)
@@ -164,7 +164,7 @@ static void test_state_names_roundtrip(void **state)
 		assert_int_equal(engine_state_parse(names[s]), s);
 	}
 	assert_string_equal(engine_state_name((enum engine_state)N_STATES), "unknown");
-	assert_string_equal(engine_state_name((enum engine_state)-1), "unknown");
+	assert_string_equal(engine_state_name((enum engine_state) - 1), "unknown");
 	/* a record from elsewhere, or damaged, loads as exited: never as running */
 	assert_int_equal(engine_state_parse(NULL), ENGINE_EXITED);
 	assert_int_equal(engine_state_parse(""), ENGINE_EXITED);

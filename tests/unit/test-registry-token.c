@@ -88,10 +88,10 @@ static const char *es256 = "{\"alg\":\"ES256\",\"typ\":\"JWT\"}";
 static char *claims(const char *overrides)
 {
 	json_int_t now = (json_int_t)time(NULL);
-	_cleanup_json_ json_t *c = json_pack(
-	    "{s:s,s:s,s:s,s:I,s:I,s:I,s:[{s:s,s:s,s:[s,s]}]}", "iss", "berth-registry", "sub", "alice",
-	    "aud", SERVICE, "exp", now + 300, "nbf", now - 10, "iat", now, "access", "type", "repository",
-	    "name", "team/app", "actions", "pull", "push");
+	_cleanup_json_ json_t *c =
+	    json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:[{s:s,s:s,s:[s,s]}]}", "iss", "berth-registry", "sub",
+		      "alice", "aud", SERVICE, "exp", now + 300, "nbf", now - 10, "iat", now, "access",
+		      "type", "repository", "name", "team/app", "actions", "pull", "push");
 	if (overrides) {
 		_cleanup_json_ json_t *o = json_loads(overrides, 0, NULL);
 		assert_non_null(o);
@@ -171,8 +171,12 @@ static void test_wrong_alg_including_none(void **state)
 	struct auth_identity id;
 	_cleanup_free_ char *c = claims(NULL);
 	static const char *const algs[] = {
-		"{\"alg\":\"none\",\"typ\":\"JWT\"}", "{\"alg\":\"HS256\"}", "{\"alg\":\"RS256\"}",
-		"{\"alg\":\"es256\"}",		      "{\"typ\":\"JWT\"}",  "{\"alg\":null}",
+		"{\"alg\":\"none\",\"typ\":\"JWT\"}",
+		"{\"alg\":\"HS256\"}",
+		"{\"alg\":\"RS256\"}",
+		"{\"alg\":\"es256\"}",
+		"{\"typ\":\"JWT\"}",
+		"{\"alg\":null}",
 		"{\"alg\":[\"ES256\"]}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(algs); i++) {
@@ -213,7 +217,7 @@ static void test_bad_signature(void **state)
 	/* claims swapped under a valid signature */
 	_cleanup_free_ char *good = forge(f->auth->key, es256, c, false);
 	_cleanup_free_ char *c2 = claims("{\"access\":[{\"type\":\"repository\",\"name\":\"*\","
-					  "\"actions\":[\"*\"]}]}");
+					 "\"actions\":[\"*\"]}]}");
 	_cleanup_strbuf_ struct strbuf swapped = STRBUF_INIT;
 	const char *d1 = strchr(good, '.'), *d2 = strrchr(good, '.');
 	strbuf_add(&swapped, good, (size_t)(d1 - good) + 1);
@@ -250,16 +254,16 @@ static void test_malformed_base64_and_json(void **state)
 
 	/* validly signed, but a segment is not base64url or not the JSON it must be */
 	static const char *const bad_segments[][2] = {
-		{ "!!!!", NULL },	      /* header outside the alphabet */
+		{ "!!!!", NULL },                  /* header outside the alphabet */
 		{ "eyJhbGciOiJFUzI1NiJ9+", NULL }, /* standard alphabet's '+' */
-		{ "A", NULL },		      /* impossible length */
-		{ "aGVsbG8", NULL },	      /* "hello": not JSON */
-		{ "WyJFUzI1NiJd", NULL },     /* ["ES256"]: not an object */
-		{ NULL, "!!!!" },	      /* claims outside the alphabet */
-		{ NULL, "aGVsbG8" },	      /* claims "hello" */
-		{ NULL, "WzFd" },	      /* claims [1] */
-		{ NULL, "" },		      /* empty claims */
-		{ "", NULL },		      /* empty header */
+		{ "A", NULL },                     /* impossible length */
+		{ "aGVsbG8", NULL },               /* "hello": not JSON */
+		{ "WyJFUzI1NiJd", NULL },          /* ["ES256"]: not an object */
+		{ NULL, "!!!!" },                  /* claims outside the alphabet */
+		{ NULL, "aGVsbG8" },               /* claims "hello" */
+		{ NULL, "WzFd" },                  /* claims [1] */
+		{ NULL, "" },                      /* empty claims */
+		{ "", NULL },                      /* empty header */
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad_segments); i++) {
 		_cleanup_free_ char *p = xasprintf("%s.%s", bad_segments[i][0] ? bad_segments[i][0] : hb,

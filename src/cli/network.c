@@ -132,9 +132,10 @@ static int net_create(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *text = "create [--driver bridge] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] "
-				  "[--aux-address NAME=IP] [--ipv6 --subnet IPV6-CIDR [--gateway IPV6]] "
+				  "[--aux-address NAME=IP] [--ipv6 --subnet IPV6-CIDR [--gateway IPV6] [--ip-range IPV6-CIDR]] "
 				  "[--internal] [--label K=V] [-o K=V] NETWORK\n\nCreate a network "
-				  "(--subnet and --gateway with an IPv6 value set the IPv6 half of a dual-stack one)";
+				  "(--subnet, --gateway and --ip-range with an IPv6 value set the IPv6 half of a "
+				  "dual-stack one)";
 	_cleanup_json_ json_t *body = json_pack("{s:{},s:{}}", "Labels", "Options");
 	json_t *ipam = json_object(), *ipam6 = json_object();
 	json_object_set_new(body, "IPAM", json_pack("{s:s,s:[o,o]}", "Driver", "default", "Config", ipam, ipam6));
@@ -155,7 +156,9 @@ static int net_create(struct cli *cli, int argc, char **argv)
 				json_object_set_new(ipam, "AuxiliaryAddresses", json_object());
 			strv_kv_set(json_object_get(ipam, "AuxiliaryAddresses"), optarg);
 			break;
-		case 'r': json_object_set_new(ipam, "IPRange", json_string(optarg)); break;
+		case 'r':
+			json_object_set_new(strchr(optarg, ':') ? ipam6 : ipam, "IPRange", json_string(optarg));
+			break;
 		case 'i': json_object_set_new(body, "Internal", json_true()); break;
 		case 'l': strv_kv_set(json_object_get(body, "Labels"), optarg); break;
 		case 'o': strv_kv_set(json_object_get(body, "Options"), optarg); break;

@@ -253,7 +253,7 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	json_auto_t *ep =
 	    json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "network_id", n->id, "network_name", n->name,
 		      "endpoint_id", epid, "ifname", ifname, "aliases", aliases_json(rec, n, o), "conflist",
-		      network_conflist(ctx, n, with_ports, want != NULL), "state", "new");
+		      network_conflist(ctx, n, with_ports, want != NULL, ip6[0] != '\0'), "state", "new");
 	json_object_set_new(ep, "user", json_boolean(network_is_user(n)));
 	if (n->ipv6)
 		json_object_set_new(ep, "ipv6", json_true());

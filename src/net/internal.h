@@ -309,11 +309,11 @@ int network_find(struct net_network *const *all, const char *name_or_id, struct 
 bool network_is_user(const struct net_network *n);
 /*
  * CNI network configuration list of a network; portmap is added when with_ports.
- * whole_subnet: IPAM range = the whole subnet, ignoring ip_range (docker lets a
- * static --ip sit outside --ip-range; host-local only hands out in-range ones).
+ * whole4/whole6: that family's IPAM range = the whole subnet, ignoring ip_range/ip_range6
+ * (docker lets a static --ip/--ip6 sit outside --ip-range; host-local only hands out in-range ones).
  */
-json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports,
-			 bool whole_subnet);
+json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole4,
+			 bool whole6);
 /* The network's name in CNI and on disk (conflist "name", host-local's <root>/net/ipam/<it>/):
  * its name when that is a file-safe [a-zA-Z0-9][a-zA-Z0-9_.-]* (every network before names with
  * spaces were allowed), else its id. Caller frees. */

@@ -107,6 +107,7 @@ struct net_network {
 	bool ipv6;      /* dual stack: containers get an address of subnet6 too */
 	char *subnet6;  /* "fd00:db8::/64" (canonical) when ipv6, else NULL */
 	char *gateway6; /* "fd00:db8::1" when ipv6 */
+	char *ip_range6; /* sub-range of subnet6 containers get addresses from, or NULL */
 	bool internal;  /* no outbound NAT, no default route, no traffic off the bridge */
 	char **labels;  /* NULL-terminated "key=value", never NULL */
 	char **options; /* NULL-terminated "key=value" driver options, never NULL */
@@ -130,6 +131,7 @@ struct net_create_opts {
 	bool ipv6;            /* dual stack (docker --ipv6): subnet6 required */
 	const char *subnet6;  /* IPv6 prefix, e.g. a ULA fd00:db8::/64 */
 	const char *gateway6; /* NULL: the first address of subnet6 */
+	const char *ip_range6; /* IPv6 CIDR inside subnet6, or NULL */
 	bool internal;
 	const char *const *labels;  /* "k=v", NULL-terminated, may be NULL */
 	const char *const *options; /* "k=v"; com.docker.network.bridge.name is honoured */

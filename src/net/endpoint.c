@@ -339,6 +339,11 @@ static int port_try_bind(const char *ip, int port, const char *proto)
 	_cleanup_close_ int fd = socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return negative_errno();
+	/* as the listener would: connections of a port forwarder that just stopped linger in
+	 * TIME_WAIT on it (a restart of a [::1] publish) without the port being taken */
+	int one = 1;
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
 		return negative_errno();
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)

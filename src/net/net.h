@@ -167,6 +167,18 @@ int net_network_prune_filtered(struct net_ctx *ctx, const json_t *filters, char 
 
 /* ---- ports ------------------------------------------------------------- */
 
+/*
+ * portproxy.c: publishes the kernel cannot DNAT (an IPv6 loopback host address, "[::1]:8080:80")
+ * go through a userland forwarder process per mapping, as dockerd's docker-proxy.
+ */
+bool net_port_needs_proxy(const char *host_ip);
+/* Bind (and for tcp listen on) [host_ip]:port; EADDRINUSE with dockerd's message when taken. */
+int net_port_proxy_listen(const char *proto, const char *host_ip, uint16_t port, int *ret_fd,
+			  struct berth_error **err);
+/* Forward what arrives on fd (from net_port_proxy_listen) to to_ip:to_port; returns only on error. */
+int net_port_proxy_serve(int fd, const char *proto, const char *to_ip, uint16_t to_port,
+			 struct berth_error **err);
+
 struct net_port {
 	char host_ip[46];   /* "" = all addresses */
 	uint16_t host_port; /* 0 before allocation for -P / "-p 80" */

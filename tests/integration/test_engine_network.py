@@ -834,3 +834,41 @@ def test_ipv6_ip_range_of_a_dual_stack_network(daemon):
     finally:
         daemon.docker("rm", "-f", "inr6", "fixr6", check=False)
         daemon.docker("network", "rm", name, check=False)
+
+
+def test_publish_on_ipv6_loopback_is_forwarded(daemon):
+    """`-p [::1]:PORT:80` answers on [::1]:PORT as with dockerd (its docker-proxy: the kernel cannot
+    DNAT IPv6 loopback traffic to a bridge), also after a restart; the forwarder goes with the
+    container, and a taken port is refused."""
+    httpd(daemon, "pub6lo", "-p", "[::1]:8090:80")
+    try:
+        cid = inspect(daemon, "pub6lo")["Id"]
+        # (older docker CLIs print the address without brackets)
+        assert daemon.docker("port", "pub6lo").stdout.strip() in ("80/tcp -> [::1]:8090", "80/tcp -> ::1:8090")
+        url = "http://[::1]:8090/hostname"
+        out = wait_for(lambda: daemon.in_netns("curl", "-sfg", "--max-time", "5", url, check=False).stdout)
+        assert out.strip() == cid[:12]
+        # not on the IPv4 loopback, not on the other addresses
+        assert daemon.in_netns("curl", "-sf", "--max-time", "2", "http://127.0.0.1:8090/", check=False).returncode != 0
+        # an outside process holding the port: the start fails and says so
+        holder = subprocess.Popen(["nsenter", f"--net=/run/netns/{daemon.netns}", "/usr/bin/python3", "-c",
+                                   "import socket,sys; s=socket.socket(socket.AF_INET6); s.bind(('::1',8091)); "
+                                   "s.listen(); print('ok', flush=True); sys.stdin.read()"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "ok"
+            r = daemon.docker("run", "-d", "--name", "pub6b", "-p", "[::1]:8091:80", "busybox", "sleep", "60",
+                              check=False)
+            assert r.returncode != 0 and "bind for ::1:8091/tcp failed: port is already allocated" in r.stderr, r.stderr
+        finally:
+            holder.kill()
+            holder.wait()
+        daemon.docker("restart", "-t", "0", "pub6lo")
+        out = wait_for(lambda: daemon.in_netns("curl", "-sfg", "--max-time", "5", url, check=False).stdout)
+        assert out.strip() == cid[:12]
+        daemon.docker("stop", "-t", "0", "pub6lo")
+        assert daemon.in_netns("curl", "-sfg", "--max-time", "2", url, check=False).returncode != 0
+        assert "]:8090" not in daemon.in_netns("ss", "-ltn").stdout  # the forwarder went with it
+    finally:
+        daemon.docker("rm", "-f", "pub6lo", "pub6b", check=False)
+    assert "]:8090" not in daemon.in_netns("ss", "-ltn").stdout

@@ -117,16 +117,6 @@ static char *spec_error(struct fixture *f)
 	return msg;
 }
 
-static bool strv_has(const json_t *a, const char *s)
-{
-	size_t i;
-	json_t *el;
-	json_array_foreach (a, i, el)
-		if (streq_ptr(json_string_value(el), s))
-			return true;
-	return false;
-}
-
 static const json_t *mount_at(const json_t *spec, const char *dst)
 {
 	size_t i;
@@ -160,8 +150,8 @@ static void test_defaults(void **state)
 	assert_false(json_is_true(json_object_get(p, "noNewPrivileges")));
 	/* docker's 14 default capabilities, the same in every set */
 	assert_int_equal(json_array_size(CAPS(j)), 14);
-	assert_true(strv_has(CAPS(j), "CAP_NET_BIND_SERVICE"));
-	assert_false(strv_has(CAPS(j), "CAP_SYS_ADMIN"));
+	assert_true(json_strv_contains(CAPS(j), "CAP_NET_BIND_SERVICE"));
+	assert_false(json_strv_contains(CAPS(j), "CAP_SYS_ADMIN"));
 	assert_true(json_equal(CAPS(j), json_object_get(json_object_get(p, "capabilities"), "effective")));
 	/* namespaces: the network one joins the given netns */
 	size_t i;
@@ -177,15 +167,15 @@ static void test_defaults(void **state)
 	}
 	assert_true(net && mnt);
 	assert_string_equal(json_string_value(json_object_get(l, "cgroupsPath")), "/berth/" CID);
-	assert_true(strv_has(json_object_get(l, "maskedPaths"), "/proc/kcore"));
-	assert_true(strv_has(json_object_get(l, "readonlyPaths"), "/proc/sys"));
+	assert_true(json_strv_contains(json_object_get(l, "maskedPaths"), "/proc/kcore"));
+	assert_true(json_strv_contains(json_object_get(l, "readonlyPaths"), "/proc/sys"));
 	assert_null(json_object_get(l, "devices"));
 	/* the default seccomp profile */
 	assert_string_equal(
 	    json_string_value(json_object_get(json_object_get(l, "seccomp"), "defaultAction")),
 	    "SCMP_ACT_ERRNO");
 	/* /sys read-only, the container's own hosts/resolv.conf/hostname bound in */
-	assert_true(strv_has(json_object_get(mount_at(j, "/sys"), "options"), "ro"));
+	assert_true(json_strv_contains(json_object_get(mount_at(j, "/sys"), "options"), "ro"));
 	_cleanup_free_ char *hosts = xasprintf("%s/root/containers/%s/hosts", f->dir, CID);
 	assert_string_equal(json_string_value(json_object_get(mount_at(j, "/etc/hosts"), "source")), hosts);
 	assert_non_null(mount_at(j, "/dev/shm"));
@@ -204,10 +194,11 @@ static void test_env(void **state)
 	/* PATH first when the image sets none; "KEY" alone unsets; HOSTNAME from Config.Hostname */
 	assert_string_equal(json_string_value(json_array_get(env, 0)),
 			    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-	assert_true(strv_has(env, "A=1") && strv_has(env, "B=") && strv_has(env, "C=x=y"));
-	assert_false(strv_has(env, "UNSET"));
-	assert_true(strv_has(env, "HOSTNAME=web"));
-	assert_false(strv_has(env, "TERM=xterm"));
+	assert_true(json_strv_contains(env, "A=1") && json_strv_contains(env, "B=") &&
+		    json_strv_contains(env, "C=x=y"));
+	assert_false(json_strv_contains(env, "UNSET"));
+	assert_true(json_strv_contains(env, "HOSTNAME=web"));
+	assert_false(json_strv_contains(env, "TERM=xterm"));
 	assert_int_equal(json_array_size(env), 5);
 	json_decref(j);
 
@@ -216,14 +207,14 @@ static void test_env(void **state)
 	j = spec(f, NULL, NULL);
 	env = json_object_get(PROC(j), "env");
 	assert_string_equal(json_string_value(json_array_get(env, 0)), "PATH=/opt/bin");
-	assert_false(strv_has(env, "HOSTNAME=web"));
-	assert_true(strv_has(env, "TERM=xterm"));
+	assert_false(json_strv_contains(env, "HOSTNAME=web"));
+	assert_true(json_strv_contains(env, "TERM=xterm"));
 	assert_true(json_is_true(json_object_get(PROC(j), "terminal")));
 	json_decref(j);
 	set_cfg(f, "{\"Env\":[\"TERM=vt100\"]}", NULL);
 	j = spec(f, NULL, NULL);
-	assert_true(strv_has(json_object_get(PROC(j), "env"), "TERM=vt100"));
-	assert_false(strv_has(json_object_get(PROC(j), "env"), "TERM=xterm"));
+	assert_true(json_strv_contains(json_object_get(PROC(j), "env"), "TERM=vt100"));
+	assert_false(json_strv_contains(json_object_get(PROC(j), "env"), "TERM=xterm"));
 }
 
 static void test_capabilities(void **state)
@@ -233,8 +224,9 @@ static void test_capabilities(void **state)
 		"{\"CapAdd\":[\"net_admin\",\"CAP_SYS_TIME\",\"NET_RAW\"],"
 		"\"CapDrop\":[\"chown\",\"CAP_KILL\"]}");
 	_cleanup_json_ json_t *j = spec(f, NULL, NULL);
-	assert_true(strv_has(CAPS(j), "CAP_NET_ADMIN") && strv_has(CAPS(j), "CAP_SYS_TIME"));
-	assert_false(strv_has(CAPS(j), "CAP_CHOWN") || strv_has(CAPS(j), "CAP_KILL"));
+	assert_true(json_strv_contains(CAPS(j), "CAP_NET_ADMIN") &&
+		    json_strv_contains(CAPS(j), "CAP_SYS_TIME"));
+	assert_false(json_strv_contains(CAPS(j), "CAP_CHOWN") || json_strv_contains(CAPS(j), "CAP_KILL"));
 	assert_int_equal(json_array_size(CAPS(j)), 14); /* NET_RAW was already there: not twice */
 	json_decref(j);
 
@@ -248,7 +240,7 @@ static void test_capabilities(void **state)
 	set_cfg(f, NULL, "{\"CapAdd\":[\"all\"],\"CapDrop\":[\"MKNOD\"]}");
 	j = spec(f, NULL, NULL);
 	assert_true(json_array_size(CAPS(j)) > 14);
-	assert_false(strv_has(CAPS(j), "CAP_MKNOD") || strv_has(CAPS(j), "CAP_ALL"));
+	assert_false(json_strv_contains(CAPS(j), "CAP_MKNOD") || json_strv_contains(CAPS(j), "CAP_ALL"));
 
 	/* create-time checks: unknown names, in either list */
 	struct berth_error *err = NULL;
@@ -286,7 +278,7 @@ static void test_privileged(void **state)
 	assert_null(json_object_get(l, "seccomp"));
 	assert_null(json_object_get(l, "maskedPaths"));
 	assert_null(json_object_get(l, "readonlyPaths"));
-	assert_false(strv_has(json_object_get(mount_at(j, "/sys"), "options"), "ro"));
+	assert_false(json_strv_contains(json_object_get(mount_at(j, "/sys"), "options"), "ro"));
 	const json_t *devs = json_object_get(json_object_get(l, "resources"), "devices");
 	assert_int_equal(json_array_size(devs), 1);
 	assert_true(json_is_true(json_object_get(json_array_get(devs, 0), "allow")));
@@ -519,7 +511,7 @@ static void test_mounts_namespaces_and_init(void **state)
 	const json_t *bind = mount_at(j, "/data");
 	assert_non_null(bind);
 	assert_string_equal(json_string_value(json_object_get(bind, "source")), src);
-	assert_true(strv_has(json_object_get(bind, "options"), "ro"));
+	assert_true(json_strv_contains(json_object_get(bind, "options"), "ro"));
 	const json_t *run = mount_at(j, "/run");
 	assert_string_equal(json_string_value(json_object_get(run, "type")), "tmpfs");
 	_cleanup_json_ json_t *want = json_pack("[s,s,s,s]", "nosuid", "nodev", "noexec", "size=1m");
@@ -539,7 +531,7 @@ static void test_mounts_namespaces_and_init(void **state)
 	assert_string_equal(json_string_value(json_array_get(args, 0)), "/sbin/docker-init");
 	assert_string_equal(json_string_value(json_array_get(args, 1)), "--");
 	assert_string_equal(json_string_value(json_array_get(args, 2)), "/bin/sh");
-	assert_true(strv_has(json_object_get(mount_at(j, "/sbin/docker-init"), "options"), "ro"));
+	assert_true(json_strv_contains(json_object_get(mount_at(j, "/sbin/docker-init"), "options"), "ro"));
 }
 
 static void test_rlimits(void **state)
@@ -579,7 +571,8 @@ static void test_exec_process(void **state)
 	assert_int_equal(spec_exec_process(&f->e, &f->c, xc, &p, NULL), 0);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "user"), "uid")), 1000);
 	assert_string_equal(json_string_value(json_object_get(p, "cwd")), "/app");
-	assert_true(strv_has(json_object_get(p, "env"), "A=1") && strv_has(json_object_get(p, "env"), "B=2"));
+	assert_true(json_strv_contains(json_object_get(p, "env"), "A=1") &&
+		    json_strv_contains(json_object_get(p, "env"), "B=2"));
 	assert_int_equal(json_array_size(json_object_get(json_object_get(p, "capabilities"), "bounding")),
 			 14);
 	json_decref(p);
@@ -590,7 +583,7 @@ static void test_exec_process(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "user"), "uid")), 0);
 	assert_string_equal(json_string_value(json_object_get(p, "cwd")), "/tmp");
 	assert_true(json_is_true(json_object_get(p, "terminal")));
-	assert_true(strv_has(json_object_get(p, "env"), "TERM=xterm"));
+	assert_true(json_strv_contains(json_object_get(p, "env"), "TERM=xterm"));
 	assert_true(json_array_size(json_object_get(json_object_get(p, "capabilities"), "bounding")) > 14);
 	json_decref(p);
 	/* an unknown user fails the exec, p untouched */

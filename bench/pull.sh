@@ -27,32 +27,14 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-now() { date +%s.%N; }
+. "$(dirname "$0")/lib-registry.sh"
 elapsed() { echo "$2 - $1" | bc; }
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-HOST="127.0.0.1:$PORT"
 
 echo "== generating image (large files: $SIZE bytes, small files: $FILES)"
 scripts/mkimage --tag bench:1 --layers 2 --files "$FILES" --size "$SIZE" --oci-archive "$W/img.tar" >/dev/null
 ls -l "$W/img.tar" | awk '{printf "archive: %.1f MB\n", $5/1e6}'
 
-mkdir -p "$W/reg"
-cat >"$W/reg/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: $W/reg/data
-http:
-  addr: $HOST
-EOF
-docker-registry serve "$W/reg/config.yml" >"$W/reg/log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 100); do curl -sf "http://$HOST/v2/" >/dev/null && break; sleep 0.05; done
-skopeo copy -q --dest-tls-verify=false "oci-archive:$W/img.tar" "docker://$HOST/bench/img:1"
-sync
+bench_registry_start "$W/img.tar"
 
 echo "== berth image-store pull"
 T0=$(now)

@@ -114,14 +114,9 @@ void overlay_desired(const json_t *peers, const char *own_subnet, struct overlay
 
 static bool has_flag(json_t *flags, const char *f)
 {
-	size_t i;
-	json_t *x;
 	if (json_is_string(flags))
 		return strcasecmp(json_string_value(flags), f) == 0;
-	json_array_foreach (flags, i, x)
-		if (json_is_string(x) && strcasecmp(json_string_value(x), f) == 0)
-			return true;
-	return false;
+	return json_strv_find(flags, f, true) >= 0;
 }
 
 static void parse_routes(const char *text, struct overlay_state *s)

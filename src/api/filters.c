@@ -73,9 +73,9 @@ char **api_filter_values(const json_t *filters, const char *key)
 	} else {
 		const char *s;
 		const json_t *e;
+		/* every key, whatever its boolean: dockerd's filters.Args.Get ranges over the map's keys */
 		json_object_foreach ((json_t *)v, s, e)
-			if (json_is_true(e))
-				out[k++] = xstrdup(s);
+			out[k++] = xstrdup(s);
 	}
 	return out;
 }

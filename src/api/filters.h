@@ -17,7 +17,11 @@
  * not in `allowed` (NULL-terminated; NULL: any key) ("invalid filter 'k'").
  */
 int api_filters_parse(const char *q, const char *const *allowed, json_t **ret, struct berth_error **err);
-/* The values of one key (NULL-terminated, caller frees with strv_free); NULL when absent. */
+/*
+ * The values of one key (NULL-terminated, caller frees with strv_free); NULL when absent.
+ * In the object form every member's name is a value, true or false: {"label":{"a=b":false}}
+ * filters on a=b, as dockerd (its filters.Args.Get ignores the booleans).
+ */
 char **api_filter_values(const json_t *filters, const char *key);
 
 #endif

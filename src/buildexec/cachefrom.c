@@ -85,12 +85,8 @@ static json_t *diff_ids_of(const json_t *cfg)
 /* Index of the layer the step `key` made in source src, or SIZE_MAX. */
 static size_t key_layer(const struct bx_source *src, const char *key)
 {
-	size_t i;
-	json_t *k;
-	json_array_foreach (src->keys, i, k)
-		if (json_is_string(k) && streq(json_string_value(k), key))
-			return src->first_key_layer + i;
-	return SIZE_MAX;
+	ssize_t i = json_strv_find(src->keys, key, false);
+	return i < 0 ? SIZE_MAX : src->first_key_layer + (size_t)i;
 }
 
 /* moby's isValidParent on layers: the parent's diff_ids are the source's first n. */

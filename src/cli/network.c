@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/network.h"
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/json.h"
 #include "common/macro.h"
@@ -132,9 +133,10 @@ static int net_create(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *text = "create [--driver bridge] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] "
-				  "[--aux-address NAME=IP] [--ipv6 --subnet IPV6-CIDR [--gateway IPV6]] "
+				  "[--aux-address NAME=IP] [--ipv6 --subnet IPV6-CIDR [--gateway IPV6] [--ip-range IPV6-CIDR]] "
 				  "[--internal] [--label K=V] [-o K=V] NETWORK\n\nCreate a network "
-				  "(--subnet and --gateway with an IPv6 value set the IPv6 half of a dual-stack one)";
+				  "(--subnet, --gateway and --ip-range with an IPv6 value set the IPv6 half of a "
+				  "dual-stack one)";
 	_cleanup_json_ json_t *body = json_pack("{s:{},s:{}}", "Labels", "Options");
 	json_t *ipam = json_object(), *ipam6 = json_object();
 	json_object_set_new(body, "IPAM", json_pack("{s:s,s:[o,o]}", "Driver", "default", "Config", ipam, ipam6));
@@ -155,7 +157,9 @@ static int net_create(struct cli *cli, int argc, char **argv)
 				json_object_set_new(ipam, "AuxiliaryAddresses", json_object());
 			strv_kv_set(json_object_get(ipam, "AuxiliaryAddresses"), optarg);
 			break;
-		case 'r': json_object_set_new(ipam, "IPRange", json_string(optarg)); break;
+		case 'r':
+			json_object_set_new(strchr(optarg, ':') ? ipam6 : ipam, "IPRange", json_string(optarg));
+			break;
 		case 'i': json_object_set_new(body, "Internal", json_true()); break;
 		case 'l': strv_kv_set(json_object_get(body, "Labels"), optarg); break;
 		case 'o': strv_kv_set(json_object_get(body, "Options"), optarg); break;
@@ -180,26 +184,19 @@ static int net_create(struct cli *cli, int argc, char **argv)
 
 static int net_ls(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { { "quiet", no_argument, NULL, 'q' },
-					    { "filter", required_argument, NULL, 'f' },
-					    { "format", required_argument, NULL, 'F' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
 	bool quiet = false;
 	const char *format = NULL;
 	_cleanup_json_ json_t *filters = json_object();
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "qf:", lo, NULL)) != -1) {
-		if (ch == 'q')
-			quiet = true;
-		else if (ch == 'f')
-			cli_filter_add(filters, optarg);
-		else if (ch == 'F')
-			format = optarg;
-		else
-			return usage("ls [-q] [--filter K=V] [--format T]\n\nList networks", ch == OPT_HELP);
-	}
+	const struct cli_opt t[] = {
+		{ "quiet", 'q', CLI_OPT_FLAG, &quiet },
+		CLI_OPT_FILTER("filter", 'f', filters),
+		{ "format", 0, CLI_OPT_STRING, &format },
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, NULL,
+			      "network ls [-q] [--filter K=V] [--format T]\n\nList networks", &rc))
+		return rc;
 	_cleanup_free_ char *q = cli_filters_query(filters);
 	_cleanup_free_ char *path = xasprintf("/v1.41/networks%s", q);
 	json_t *resp = NULL;
@@ -271,20 +268,17 @@ static int net_rm(struct cli *cli, int argc, char **argv)
 
 static int net_prune(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { { "force", no_argument, NULL, 'f' },
-					    { "filter", required_argument, NULL, 'F' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
+	bool force = false; /* there is no prompt to skip */
 	_cleanup_json_ json_t *filters = json_object();
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "f", lo, NULL)) != -1) {
-		if (ch == 'F')
-			cli_filter_add(filters, optarg);
-		else if (ch != 'f')
-			return usage("prune [-f] [--filter K=V]\n\nRemove all unused networks",
-				     ch == OPT_HELP);
-	}
+	const struct cli_opt t[] = {
+		{ "force", 'f', CLI_OPT_FLAG, &force },
+		CLI_OPT_FILTER("filter", 0, filters),
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, NULL,
+			      "network prune [-f] [--filter K=V]\n\nRemove all unused networks", &rc))
+		return rc;
 	_cleanup_free_ char *q = cli_filters_query(filters);
 	_cleanup_free_ char *path = xasprintf("/v1.41/networks/prune%s", q);
 	json_t *resp = NULL;

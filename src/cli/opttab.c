@@ -5,8 +5,13 @@
 #include <string.h>
 
 #include "cli/opttab.h"
+#include "cli/verbs.h"
 #include "common/macro.h"
 #include "common/strbuf.h"
+#include "common/strv.h"
+
+/* getopt_long value of the "--help" every verb takes (beside the table's CLI_OPTTAB_BASE + i) */
+#define OPTTAB_HELP (CLI_OPTTAB_BASE - 1)
 
 static bool takes_arg(const struct cli_opt *o)
 {
@@ -91,4 +96,34 @@ int cli_opttab_apply(const struct cli_opt *t, int ch, const char *arg)
 	case CLI_OPT_CALL: return o->fn(o->dest, o->has_arg ? arg : NULL) < 0 ? -1 : 0;
 	}
 	return 1;
+}
+
+bool cli_opttab_parse(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
+		      const char *usage, int *ret_rc)
+{
+	static const struct option help[] = { { "help", no_argument, NULL, OPTTAB_HELP } };
+	_cleanup_free_ struct option *lo = NULL;
+	_cleanup_free_ char *so = NULL;
+	cli_opttab_getopt(t, help, ARRAY_SIZE(help), shortopts_prefix, &lo, &so);
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		if (ch == OPTTAB_HELP || cli_opttab_apply(t, ch, optarg) != 0) {
+			*ret_rc = cli_usage(usage, ch == OPTTAB_HELP);
+			return false;
+		}
+	}
+	return true;
+}
+
+int cli_opt_kv(void *dest, const char *arg)
+{
+	strv_kv_set(dest, arg);
+	return 0;
+}
+
+int cli_opt_filter(void *dest, const char *arg)
+{
+	cli_filter_add(dest, arg);
+	return 0;
 }

@@ -53,6 +53,24 @@ void cli_opttab_getopt(const struct cli_opt *t, const struct option *extra, size
 /* Apply the option getopt_long() returned as ch: 0 done, -1 bad value (printed), 1 not ours. */
 int cli_opttab_apply(const struct cli_opt *t, int ch, const char *arg);
 
+/*
+ * A verb's whole option parsing: getopt_long over argv with t and "--help", optind left at the
+ * first operand. false: --help (usage on stdout, *ret_rc 0), an unknown option or a bad value
+ * (usage on stderr, *ret_rc CLI_EXIT_DAEMON); the caller returns *ret_rc. shortopts_prefix: "+"
+ * to stop at the first operand, or NULL.
+ */
+bool cli_opttab_parse(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
+		      const char *usage, int *ret_rc);
+
+/* CLI_OPT_CALL callbacks: "k=v" into the JSON object dest (strv_kv_set); a docker --filter
+ * "k=v" into the filters object dest (cli_filter_add). */
+int cli_opt_kv(void *dest, const char *arg);
+int cli_opt_filter(void *dest, const char *arg);
+#define CLI_OPT_KV(name, short_name, obj) \
+	{ (name), (short_name), CLI_OPT_CALL, (obj), .fn = cli_opt_kv, .has_arg = true }
+#define CLI_OPT_FILTER(name, short_name, obj) \
+	{ (name), (short_name), CLI_OPT_CALL, (obj), .fn = cli_opt_filter, .has_arg = true }
+
 /* Parse a decimal integer in [min, max] for --flag; -1 with a message. */
 int cli_opt_parse_long(const char *flag, const char *arg, long min, long max, long *ret);
 

@@ -3,6 +3,7 @@
  */
 #include <getopt.h>
 
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/json.h"
 
@@ -263,26 +264,20 @@ static void df_verbose(const json_t *df)
 
 int cli_system_df(int argc, char **argv)
 {
-	static const struct option lo[] = { { "format", required_argument, NULL, 'F' },
-					    { "verbose", no_argument, NULL, 'v' },
-					    { "help", no_argument, NULL, 'h' },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text = "system df [OPTIONS]\n\nShow docker disk usage\n\n"
 				  "Options:\n"
 				  "      --format string   Pretty-print images using a Go template\n"
 				  "  -v, --verbose         Show detailed information on space usage\n";
 	const char *format = NULL;
 	bool verbose = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+v", lo, NULL)) != -1) {
-		if (ch == 'F')
-			format = optarg;
-		else if (ch == 'v')
-			verbose = true;
-		else
-			return cli_usage(text, ch == 'h');
-	}
+	const struct cli_opt t[] = {
+		{ "format", 0, CLI_OPT_STRING, &format },
+		{ "verbose", 'v', CLI_OPT_FLAG, &verbose },
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
 	struct cli cli;
@@ -351,11 +346,6 @@ static int prune_one(struct cli *cli, const char *what, const char *query, const
 
 int cli_system_prune(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "all", no_argument, NULL, 'a' },     { "force", no_argument, NULL, 'f' },
-		{ "volumes", no_argument, NULL, 'V' }, { "filter", required_argument, NULL, 'F' },
-		{ "help", no_argument, NULL, 'h' },    { NULL, 0, NULL, 0 }
-	};
 	static const char *text =
 	    "system prune [OPTIONS]\n\nRemove unused data\n\n"
 	    "Options:\n"
@@ -365,17 +355,16 @@ int cli_system_prune(int argc, char **argv)
 	    "      --volumes         Prune volumes\n";
 	bool all = false, force = false, volumes = false;
 	_cleanup_json_ json_t *filters = json_object();
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+af", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'a': all = true; break;
-		case 'f': force = true; break;
-		case 'V': volumes = true; break;
-		case 'F': cli_filter_add(filters, optarg); break;
-		default: return cli_usage(text, ch == 'h');
-		}
-	}
+	const struct cli_opt t[] = {
+		{ "all", 'a', CLI_OPT_FLAG, &all },
+		{ "force", 'f', CLI_OPT_FLAG, &force },
+		{ "volumes", 0, CLI_OPT_FLAG, &volumes },
+		CLI_OPT_FILTER("filter", 0, filters),
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
 	if (!force) {
@@ -396,7 +385,7 @@ int cli_system_prune(int argc, char **argv)
 	cli_filter_add(filters, all ? "dangling=false" : "dangling=true");
 	_cleanup_free_ char *qi = cli_filters_query(filters);
 	int64_t reclaimed = 0;
-	int rc = prune_one(&cli, "containers", q, "Containers", "ContainersDeleted", &reclaimed);
+	rc = prune_one(&cli, "containers", q, "Containers", "ContainersDeleted", &reclaimed);
 	rc |= prune_one(&cli, "networks", q, "Networks", "NetworksDeleted", &reclaimed);
 	if (volumes)
 		rc |= prune_one(&cli, "volumes", q, "Volumes", "VolumesDeleted", &reclaimed);

@@ -1,21 +1,15 @@
 /*
  * volume.c - `berth volume create|ls|inspect|rm|prune` over /volumes.
  */
-#include <getopt.h>
 
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/json.h"
 #include "common/strv.h"
 
-#define OPT_HELP 300
 
 static int vol_create(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "name", required_argument, NULL, 'n' },  { "driver", required_argument, NULL, 'd' },
-		{ "label", required_argument, NULL, 'l' }, { "opt", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, OPT_HELP },   { NULL, 0, NULL, 0 }
-	};
 	static const char *text = "volume create [OPTIONS] [VOLUME]\n\nCreate a volume\n\n"
 				  "Options:\n"
 				  "  -d, --driver string   Specify volume driver name (default \"local\")\n"
@@ -24,17 +18,16 @@ static int vol_create(struct cli *cli, int argc, char **argv)
 				  "  -o, --opt map         Set driver specific options\n";
 	_cleanup_json_ json_t *body = json_pack("{s:s,s:{},s:{}}", "Driver", "local", "Labels", "DriverOpts");
 	const char *name = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+d:o:", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'n': name = optarg; break;
-		case 'd': json_object_set_new(body, "Driver", json_string(optarg)); break;
-		case 'l': strv_kv_set(json_object_get(body, "Labels"), optarg); break;
-		case 'o': strv_kv_set(json_object_get(body, "DriverOpts"), optarg); break;
-		default: return cli_usage(text, ch == OPT_HELP);
-		}
-	}
+	const struct cli_opt t[] = {
+		{ "name", 0, CLI_OPT_STRING, &name },
+		{ "driver", 'd', CLI_OPT_JSON_STR, body, "Driver" },
+		CLI_OPT_KV("label", 0, json_object_get(body, "Labels")),
+		CLI_OPT_KV("opt", 'o', json_object_get(body, "DriverOpts")),
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind + 1 < argc) {
 		fprintf(stderr, "\"berth volume create\" requires at most 1 argument.\n");
 		return cli_usage(text, false);
@@ -60,11 +53,6 @@ static int vol_create(struct cli *cli, int argc, char **argv)
 
 static int vol_ls(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { { "quiet", no_argument, NULL, 'q' },
-					    { "filter", required_argument, NULL, 'f' },
-					    { "format", required_argument, NULL, 'F' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "volume ls [OPTIONS]\n\nList volumes\n\n"
 	    "Options:\n"
@@ -75,18 +63,15 @@ static int vol_ls(struct cli *cli, int argc, char **argv)
 	bool quiet = false;
 	const char *format = NULL;
 	_cleanup_json_ json_t *filters = json_object();
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+qf:", lo, NULL)) != -1) {
-		if (ch == 'q')
-			quiet = true;
-		else if (ch == 'f')
-			cli_filter_add(filters, optarg);
-		else if (ch == 'F')
-			format = optarg;
-		else
-			return cli_usage(text, ch == OPT_HELP);
-	}
+	const struct cli_opt t[] = {
+		{ "quiet", 'q', CLI_OPT_FLAG, &quiet },
+		CLI_OPT_FILTER("filter", 'f', filters),
+		{ "format", 0, CLI_OPT_STRING, &format },
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
 	if (format && streq(format, "table"))
@@ -116,28 +101,20 @@ static int vol_ls(struct cli *cli, int argc, char **argv)
 
 static int vol_inspect(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { { "format", required_argument, NULL, 'f' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text = "volume inspect [OPTIONS] VOLUME [VOLUME...]\n\n"
 				  "Display detailed information on one or more volumes\n\n"
 				  "Options:\n"
 				  "  -f, --format string   Format the output using the given Go template\n";
 	const char *format = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+f:", lo, NULL)) != -1) {
-		if (ch == 'f')
-			format = optarg;
-		else
-			return cli_usage(text, ch == OPT_HELP);
-	}
+	const struct cli_opt t[] = { { "format", 'f', CLI_OPT_STRING, &format }, { NULL } };
+	int rc = 0;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth volume inspect\" requires at least 1 argument.\n");
 		return cli_usage(text, false);
 	}
 	_cleanup_json_ json_t *all = json_array();
-	int rc = 0;
 	for (int i = optind; i < argc; i++) {
 		_cleanup_free_ char *e = cli_escape(argv[i]);
 		_cleanup_free_ char *path = xasprintf("/v1.41/volumes/%s", e);
@@ -170,9 +147,6 @@ static int vol_inspect(struct cli *cli, int argc, char **argv)
 
 static int vol_rm(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { { "force", no_argument, NULL, 'f' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "volume rm [OPTIONS] VOLUME [VOLUME...]\n\n"
 	    "Remove one or more volumes. You cannot remove a volume that is in use by a "
@@ -180,19 +154,14 @@ static int vol_rm(struct cli *cli, int argc, char **argv)
 	    "Options:\n"
 	    "  -f, --force   Force the removal of one or more volumes\n";
 	bool force = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+f", lo, NULL)) != -1) {
-		if (ch == 'f')
-			force = true;
-		else
-			return cli_usage(text, ch == OPT_HELP);
-	}
+	const struct cli_opt t[] = { { "force", 'f', CLI_OPT_FLAG, &force }, { NULL } };
+	int rc = 0;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth volume rm\" requires at least 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	int rc = 0;
 	for (int i = optind; i < argc; i++) {
 		_cleanup_free_ char *e = cli_escape(argv[i]);
 		_cleanup_free_ char *path = xasprintf("/v1.41/volumes/%s?force=%d", e, force);
@@ -206,26 +175,20 @@ static int vol_rm(struct cli *cli, int argc, char **argv)
 
 static int vol_prune(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { { "force", no_argument, NULL, 'f' },
-					    { "filter", required_argument, NULL, 'F' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text = "volume prune [OPTIONS]\n\nRemove all unused local volumes\n\n"
 				  "Options:\n"
 				  "      --filter filter   Provide filter values (e.g. 'label=<label>')\n"
 				  "  -f, --force           Do not prompt for confirmation\n";
 	bool force = false;
 	_cleanup_json_ json_t *filters = json_object();
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+f", lo, NULL)) != -1) {
-		if (ch == 'f')
-			force = true;
-		else if (ch == 'F')
-			cli_filter_add(filters, optarg);
-		else
-			return cli_usage(text, ch == OPT_HELP);
-	}
+	const struct cli_opt t[] = {
+		{ "force", 'f', CLI_OPT_FLAG, &force },
+		CLI_OPT_FILTER("filter", 0, filters),
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
 	if (!force && !cli_confirm("WARNING! This will remove all local volumes not used by at least one "

@@ -256,3 +256,22 @@ char *json_dump_compact(const json_t *j)
 		abort();
 	return s;
 }
+
+ssize_t json_strv_find(const json_t *a, const char *s, bool icase)
+{
+	size_t i;
+	const json_t *el;
+	if (!s)
+		return -1;
+	json_array_foreach (a, i, el) {
+		const char *v = json_string_value(el);
+		if (v && (icase ? strcasecmp(v, s) == 0 : streq(v, s)))
+			return (ssize_t)i;
+	}
+	return -1;
+}
+
+bool json_strv_contains(const json_t *a, const char *s)
+{
+	return json_strv_find(a, s, false) >= 0;
+}

@@ -82,4 +82,13 @@ int json_get_string_map(const json_t *obj, const char *path, const char *key, in
 /* Serialize compactly with sorted keys off (insertion order). Caller frees. */
 char *json_dump_compact(const json_t *j);
 
+/*
+ * Index of the first string member of array a equal to s (ASCII case-insensitively when
+ * icase), or -1: none, a not an array (NULL included), or s NULL. Members that are not
+ * strings never match.
+ */
+ssize_t json_strv_find(const json_t *a, const char *s, bool icase);
+/* Whether array a holds the string s (see json_strv_find). */
+bool json_strv_contains(const json_t *a, const char *s);
+
 #endif

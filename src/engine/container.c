@@ -10,22 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/internal.h"
-
-static const char *const state_names[] = { "created",  "running", "paused", "restarting",
-					   "removing", "exited",  "dead" };
-
-const char *engine_state_name(enum engine_state s)
-{
-	return (size_t)s < ARRAY_SIZE(state_names) ? state_names[s] : "unknown";
-}
-
-static int state_from_name(const char *s)
-{
-	for (size_t i = 0; s && i < ARRAY_SIZE(state_names); i++)
-		if (streq(state_names[i], s))
-			return (int)i;
-	return ENGINE_EXITED;
-}
+#include "engine/state.h"
 
 struct container *container_ref(struct container *c)
 {
@@ -140,7 +125,7 @@ struct container *container_from_json(const json_t *j)
 		c->config = json_object();
 	if (!c->hostconfig)
 		c->hostconfig = json_object();
-	c->state = state_from_name(json_string_value(json_object_get(j, "state")));
+	c->state = engine_state_parse(json_string_value(json_object_get(j, "state")));
 	c->pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
 	c->shim_pid = (pid_t)json_integer_value(json_object_get(j, "shim_pid"));
 	c->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));

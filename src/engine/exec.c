@@ -7,6 +7,7 @@
 #include "common/json.h"
 #include "common/util.h"
 #include "engine/internal.h"
+#include "engine/state.h"
 #include "shim/shim.h"
 
 /* Exec instances kept per engine; finished ones beyond this are dropped oldest first. */
@@ -62,11 +63,7 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
 		pthread_mutex_unlock(&e->lock);
 		return r;
 	}
-	if (c->state == ENGINE_PAUSED)
-		r = berth_error_msg(err, EBUSY, "Container %s is paused, unpause the container before exec",
-				    c->id);
-	else if (c->state != ENGINE_RUNNING)
-		r = berth_error_msg(err, EBUSY, "Container %s is not running", c->id);
+	r = engine_state_admit(ENGINE_OP_EXEC, c->state, false, c->id, err);
 	if (r >= 0) {
 		struct exec_instance *x = xcalloc(1, sizeof(*x));
 		x->id = random_hex(32);

@@ -165,7 +165,7 @@ int engine_working_dir_check(const json_t *config, struct berth_error **err);
 json_t *spec_resources(const json_t *hostconfig);
 
 /* seccomp.c: the default profile (OCI linux.seccomp) for a container with these capabilities. */
-json_t *seccomp_default_profile(const json_t *caps);
+json_t *engine_seccomp_default_profile(const json_t *caps);
 
 /* volumes.c: create (or keep) a volume with local driver options (type/device/o). */
 int volume_create_full(struct engine *e, const char *name, const json_t *labels, const json_t *opts,
@@ -191,7 +191,7 @@ int copyup_volume(const char *rootfs, const char *path, const char *volume_dir, 
 json_t *ulimits_effective(const json_t *defaults, const json_t *own);
 
 /* seccomp.c: a custom profile (SecurityOpt seccomp={json}) or NULL; NULL *ret: none given. */
-int seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret, struct berth_error **err);
+int engine_seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret, struct berth_error **err);
 
 /* lifecycle.c */
 int monitor_start(struct engine *e, struct berth_error **err);

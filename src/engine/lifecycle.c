@@ -18,6 +18,7 @@
 #include "common/process.h"
 #include "common/util.h"
 #include "engine/internal.h"
+#include "engine/state.h"
 #include "http/http.h"
 #include "runtime/runtime.h"
 #include "shim/shim.h"
@@ -469,13 +470,8 @@ int engine_container_start(struct engine *e, const char *ref, struct berth_error
 	c->manual_stop = false;
 	c->restart_due_ms = 0;
 	pthread_mutex_unlock(&e->lock);
-	if (s == ENGINE_RUNNING || s == ENGINE_RESTARTING)
-		r = berth_error_msg(err, EALREADY, "container already started");
-	else if (s == ENGINE_PAUSED)
-		r = berth_error_msg(err, EBUSY, "cannot start a paused container, try unpause instead");
-	else if (s == ENGINE_REMOVING || s == ENGINE_DEAD)
-		r = berth_error_msg(err, EBUSY, "container is marked for removal and cannot be started");
-	else
+	r = engine_state_admit(ENGINE_OP_START, s, false, c->id, err);
+	if (r >= 0)
 		r = lifecycle_start_locked_op(e, c, err);
 	if (r < 0 && r != -EALREADY && r != -EBUSY) {
 		_cleanup_free_ char *msg = berth_error_string(err ? *err : NULL);

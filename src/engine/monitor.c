@@ -18,10 +18,8 @@
 #include "common/process.h"
 #include "common/util.h"
 #include "engine/internal.h"
+#include "engine/state.h"
 
-#define RESTART_BACKOFF_MIN_MS 100
-#define RESTART_BACKOFF_MAX_MS 60000
-#define RESTART_RESET_AFTER_MS 10000
 #define SAVE_RETRY_MS          1000 /* a container record whose save failed is saved again */
 
 void monitor_wake(struct engine *e)
@@ -58,21 +56,6 @@ static void kill_orphan(struct engine *e, const char *id, pid_t pid, int pidfd)
 		proc_signal(pid, pidfd, SIGKILL);
 	const char *args[] = { "delete", "--force", id, NULL };
 	engine_runtime_cmd(e, args, NULL, NULL);
-}
-
-static bool restart_wanted(const struct container *c)
-{
-	const json_t *rp = json_object_get(c->hostconfig, "RestartPolicy");
-	const char *name = json_string_value(json_object_get(rp, "Name"));
-	if (!name || c->manual_stop || c->removed)
-		return false;
-	if (streq(name, "always") || streq(name, "unless-stopped"))
-		return true;
-	if (streq(name, "on-failure")) {
-		json_int_t max = json_integer_value(json_object_get(rp, "MaximumRetryCount"));
-		return c->exit_code != 0 && (max <= 0 || c->restart_count < max);
-	}
-	return false;
 }
 
 static int64_t started_ms_ago(const struct container *c)
@@ -185,12 +168,9 @@ static void exit_finish_locked(struct exit_job *job)
 	json_t *attrs = json_pack("{s:s}", "exitCode", "");
 	json_object_set_new(attrs, "exitCode", json_sprintf("%d", c->exit_code));
 	container_event(e, c, "die", attrs);
-	if (restart_wanted(c)) {
-		int64_t ran = started_ms_ago(c);
-		if (ran >= RESTART_RESET_AFTER_MS || c->backoff_ms == 0)
-			c->backoff_ms = RESTART_BACKOFF_MIN_MS;
-		else
-			c->backoff_ms = MIN(c->backoff_ms * 2, RESTART_BACKOFF_MAX_MS);
+	if (engine_restart_wanted(json_object_get(c->hostconfig, "RestartPolicy"), c->exit_code,
+				  c->restart_count, c->manual_stop, c->removed)) {
+		c->backoff_ms = engine_restart_backoff(c->backoff_ms, started_ms_ago(c));
 		c->restart_due_ms = now_ms() + c->backoff_ms;
 		container_set_state(e, c, ENGINE_RESTARTING);
 		monitor_wake(e);

@@ -13,6 +13,7 @@
 #include "common/process.h"
 #include "common/util.h"
 #include "engine/internal.h"
+#include "engine/state.h"
 #include "shim/shim.h"
 
 /* Find, then take op_lock. Release with op_end(). */
@@ -30,11 +31,6 @@ static void op_end(struct engine *e, struct container *c)
 	pthread_mutex_lock(&e->lock);
 	container_unref(c);
 	pthread_mutex_unlock(&e->lock);
-}
-
-static bool is_running(const struct container *c)
-{
-	return c->state == ENGINE_RUNNING || c->state == ENGINE_PAUSED;
 }
 
 /* Wait (e->lock held) until the exit generation moves past gen, at most timeout_ms (< 0: forever). */
@@ -80,7 +76,7 @@ static int stop_locked(struct engine *e, struct container *c, int timeout_s)
 		c->restart_due_ms = 0;
 		container_set_state(e, c, ENGINE_EXITED);
 	}
-	if (!is_running(c)) {
+	if (!engine_state_live(c->state)) {
 		container_save(e, c, NULL);
 		pthread_mutex_unlock(&e->lock);
 		return -EALREADY;
@@ -144,9 +140,7 @@ int engine_container_kill(struct engine *e, const char *ref, int sig, struct ber
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&e->lock);
-	if (!is_running(c)) {
-		r = berth_error_msg(err, ENOTCONN, "Container %s is not running", c->id);
-	} else {
+	if ((r = engine_state_admit(ENGINE_OP_KILL, c->state, false, c->id, err)) >= 0) {
 		if (sig == SIGKILL)
 			resume_if_paused(e, c);
 		uint64_t gen = c->exit_gen;
@@ -178,12 +172,7 @@ int engine_container_pause(struct engine *e, const char *ref, bool pause, struct
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&e->lock);
-	if (!is_running(c))
-		r = berth_error_msg(err, ENOTCONN, "Container %s is not running", c->id);
-	else if (pause && c->state == ENGINE_PAUSED)
-		r = berth_error_msg(err, EALREADY, "Container %s is already paused", c->id);
-	else if (!pause && c->state != ENGINE_PAUSED)
-		r = berth_error_msg(err, ENOTCONN, "Container %s is not paused", c->id);
+	r = engine_state_admit(pause ? ENGINE_OP_PAUSE : ENGINE_OP_UNPAUSE, c->state, false, c->id, err);
 	pthread_mutex_unlock(&e->lock);
 	if (r >= 0) {
 		const char *args[] = { pause ? "pause" : "resume", c->id, NULL };
@@ -284,16 +273,10 @@ int engine_container_remove(struct engine *e, const char *ref, bool force, bool 
 	pthread_mutex_lock(&e->lock);
 	if (c->removed) {
 		r = berth_error_msg(err, ENOENT, "No such container: %s", ref);
-	} else if ((is_running(c) || c->state == ENGINE_RESTARTING) && !force) {
-		r = berth_error_msg(
-		    err, EBUSY,
-		    "You cannot remove a %s container %s. Stop the container before attempting "
-		    "removal or force remove",
-		    engine_state_name(c->state), c->id);
-	} else {
+	} else if ((r = engine_state_admit(ENGINE_OP_REMOVE, c->state, force, c->id, err)) >= 0) {
 		c->manual_stop = true;
 		c->restart_due_ms = 0;
-		if (is_running(c)) {
+		if (engine_state_live(c->state)) {
 			uint64_t gen = c->exit_gen;
 			resume_if_paused(e, c);
 			proc_signal(c->pid, c->pidfd, SIGKILL);
@@ -364,7 +347,8 @@ int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_co
 		else if (cond == ENGINE_WAIT_NEXT_EXIT)
 			done = c->exit_gen != gen || c->removed;
 		else /* not-running: dockerd also returns at an exit that a restart policy follows */
-			done = (!is_running(c) && c->state != ENGINE_RESTARTING) || c->exit_gen != gen;
+			done = (!engine_state_live(c->state) && c->state != ENGINE_RESTARTING) ||
+			       c->exit_gen != gen;
 		if (done)
 			break;
 		if (e->closing) {
@@ -387,7 +371,7 @@ int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&e->lock);
-	bool running = is_running(c);
+	bool running = engine_state_live(c->state);
 	_cleanup_free_ char *id = xstrdup(c->id);
 	container_unref(c);
 	pthread_mutex_unlock(&e->lock);
@@ -449,7 +433,7 @@ int engine_container_attach(struct engine *e, const char *ref, const struct engi
 	}
 	bool tty = json_is_true(json_object_get(c->config, "Tty"));
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
-	if (is_running(c)) {
+	if (engine_state_live(c->state)) {
 		pthread_mutex_unlock(&e->lock);
 		_cleanup_json_ json_t *req = engine_attach_request(opts);
 		r = shim_request(xdir, req, NULL, err);
@@ -500,7 +484,7 @@ int engine_resize(struct engine *e, const char *ref, const char *exec_id, int he
 		pthread_mutex_unlock(&e->lock);
 		return r;
 	}
-	bool running = is_running(c);
+	bool running = engine_state_live(c->state);
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	container_unref(c);
 	pthread_mutex_unlock(&e->lock);

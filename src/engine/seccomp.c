@@ -226,7 +226,7 @@ static json_t *default_profile_docker(void)
 
 static int profile_to_oci(const json_t *prof, const json_t *caps, json_t **ret, struct berth_error **err);
 
-json_t *seccomp_default_profile(const json_t *caps)
+json_t *engine_seccomp_default_profile(const json_t *caps)
 {
 	_cleanup_json_ json_t *prof = default_profile_docker();
 	json_t *oci = NULL;
@@ -302,16 +302,6 @@ static int strv_check(const json_t *o, const char *path, const char *key, json_t
 	return 0;
 }
 
-static bool strv_json_has(const json_t *a, const char *s)
-{
-	size_t i;
-	json_t *el;
-	json_array_foreach (a, i, el)
-		if (streq(json_string_value(el), s))
-			return true;
-	return false;
-}
-
 /* "5.4.0-1" >= "4.8"? Compares major.minor numerically. */
 static bool kernel_at_least(const char *min)
 {
@@ -343,11 +333,11 @@ static int filter_rule(const json_t *rule, const char *path, const json_t *caps,
 		size_t i;
 		json_t *el;
 		json_array_foreach (fcaps, i, el) {
-			bool has = strv_json_has(caps, json_string_value(el));
+			bool has = json_strv_contains(caps, json_string_value(el));
 			if ((inc && !has) || (!inc && has))
 				*ret_keep = false;
 		}
-		if (json_array_size(farch) && strv_json_has(farch, go) != inc)
+		if (json_array_size(farch) && json_strv_contains(farch, go) != inc)
 			*ret_keep = false;
 		if (minkernel && inc && !kernel_at_least(minkernel))
 			*ret_keep = false;
@@ -507,7 +497,7 @@ static int profile_to_oci(const json_t *prof, const json_t *caps, json_t **ret, 
 	return 0;
 }
 
-int seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret, struct berth_error **err)
+int engine_seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret, struct berth_error **err)
 {
 	*ret = NULL;
 	size_t i;

@@ -55,16 +55,6 @@ static char *cap_name(const char *s)
 	return n;
 }
 
-static bool json_strv_has(const json_t *a, const char *s)
-{
-	size_t i;
-	json_t *el;
-	json_array_foreach (a, i, el)
-		if (json_is_string(el) && streq(json_string_value(el), s))
-			return true;
-	return false;
-}
-
 /* The capabilities the daemon itself can pass on. */
 static json_t *bounding_caps(void)
 {
@@ -91,7 +81,10 @@ int spec_caps_check(const json_t *hc, struct berth_error **err)
 		json_t *el;
 		json_array_foreach (json_object_get(hc, keys[k]), i, el) {
 			const char *v = json_string_value(el);
-			if (!v || !strcasecmp(v, "ALL"))
+			if (!v) /* docker: json: cannot unmarshal number into ... CapAdd of type string */
+				return berth_error_msg(err, EINVAL, "invalid %s: expected a list of strings",
+						       keys[k]);
+			if (!strcasecmp(v, "ALL"))
 				continue;
 			_cleanup_free_ char *n = cap_name(v);
 			int nr = cap_number(n);
@@ -114,14 +107,10 @@ static json_t *capabilities(const json_t *hc)
 		return bounding_caps();
 	json_t *caps = json_array();
 	const json_t *add = json_object_get(hc, "CapAdd"), *drop = json_object_get(hc, "CapDrop");
-	bool drop_all = false;
+	bool drop_all = json_strv_find(drop, "ALL", true) >= 0;
+	bool add_all = json_strv_find(add, "ALL", true) >= 0;
 	size_t i;
 	json_t *el;
-	json_array_foreach (drop, i, el)
-		drop_all = drop_all || !strcasecmp(json_string_value(el), "ALL");
-	bool add_all = false;
-	json_array_foreach (add, i, el)
-		add_all = add_all || !strcasecmp(json_string_value(el), "ALL");
 	_cleanup_json_ json_t *base =
 	    add_all ? bounding_caps() : strv_json(default_caps, ARRAY_SIZE(default_caps));
 	size_t k;
@@ -129,6 +118,8 @@ static json_t *capabilities(const json_t *hc)
 	json_array_foreach (base, k, b) {
 		bool dropped = drop_all;
 		json_array_foreach (drop, i, el) {
+			if (!json_is_string(el))
+				continue;
 			_cleanup_free_ char *n = cap_name(json_string_value(el));
 			dropped = dropped || streq(n, json_string_value(b));
 		}
@@ -136,8 +127,10 @@ static json_t *capabilities(const json_t *hc)
 			json_array_append(caps, b);
 	}
 	json_array_foreach (add, i, el) {
+		if (!json_is_string(el))
+			continue;
 		_cleanup_free_ char *n = cap_name(json_string_value(el));
-		if (!streq(n, "CAP_ALL") && !json_strv_has(caps, n))
+		if (!streq(n, "CAP_ALL") && !json_strv_contains(caps, n))
 			json_array_append_new(caps, json_string(n));
 	}
 	return caps;
@@ -343,7 +336,7 @@ static bool no_new_privs(const json_t *hc)
 	return false;
 }
 
-static bool seccomp_unconfined(const json_t *hc)
+static bool unconfined_seccomp(const json_t *hc)
 {
 	size_t i;
 	json_t *el;
@@ -545,16 +538,16 @@ static json_t *namespaces_of(const json_t *hc, const char *netns)
 }
 
 /* linux.seccomp: none (privileged, unconfined), the user's profile or the default. */
-static int seccomp_of(const json_t *hc, bool privileged, json_t *linux_, struct berth_error **err)
+static int linux_seccomp_of(const json_t *hc, bool privileged, json_t *linux_, struct berth_error **err)
 {
-	if (privileged || seccomp_unconfined(hc))
+	if (privileged || unconfined_seccomp(hc))
 		return 0;
 	_cleanup_json_ json_t *caps = capabilities(hc);
 	json_t *custom = NULL;
-	int r = seccomp_custom_profile(hc, caps, &custom, err);
+	int r = engine_seccomp_custom_profile(hc, caps, &custom, err);
 	if (r < 0)
 		return r;
-	json_object_set_new(linux_, "seccomp", custom ? custom : seccomp_default_profile(caps));
+	json_object_set_new(linux_, "seccomp", custom ? custom : engine_seccomp_default_profile(caps));
 	return 0;
 }
 
@@ -579,7 +572,7 @@ static int linux_of(struct engine *e, struct container *c, const char *netns, bo
 	_cleanup_json_ json_t *linux_ =
 	    json_pack("{s:o,s:o,s:s}", "namespaces", namespaces_of(hc, netns), "resources",
 		      resources_of(hc, privileged), "cgroupsPath", cg);
-	int r = seccomp_of(hc, privileged, linux_, err);
+	int r = linux_seccomp_of(hc, privileged, linux_, err);
 	if (r < 0)
 		return r;
 	if (!privileged) {

@@ -120,10 +120,29 @@ void host_shutdown(struct host *h)
 		engine_shutdown(h->engine);
 }
 
+/*
+ * A daemon that stops with no container running leaves no firewall chains behind (the next
+ * start rebuilds them); while containers keep running (they outlive the daemon) their
+ * isolation and NAT stay.
+ */
+static void remove_firewall_if_idle(struct host *h)
+{
+	struct engine_counts n;
+	if (!h->engine || !h->net)
+		return;
+	engine_counts(h->engine, &n);
+	if (n.running || n.paused)
+		return;
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (netops_remove_firewall(h->net, &err) < 0)
+		log_fields(LOG_LEVEL_WARN, "removing the firewall chains failed", "error", err->msg, NULL);
+}
+
 struct host *host_close(struct host *h)
 {
 	if (!h)
 		return NULL;
+	remove_firewall_if_idle(h);
 	engine_close(h->engine);
 	image_store_free(h->images);
 	netops_free(h->net);

@@ -65,6 +65,11 @@ struct netops *netops_free(struct netops *n)
 	return NULL;
 }
 
+int netops_remove_firewall(struct netops *n, struct berth_error **err)
+{
+	return net_ctx_remove_firewall(n->net, err);
+}
+
 /* ---- per-container records ---- */
 
 static bool valid_id(const char *cid)

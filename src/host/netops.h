@@ -36,6 +36,8 @@ void netops_set_engine(struct netops *n, struct engine *e);
 int netops_gc(struct netops *n, struct berth_error **err);
 struct net_ctx *netops_net(struct netops *n);
 struct netops *netops_free(struct netops *n);
+/* The daemon stops cleanly and no container runs: remove its firewall chains (net_ctx_remove_firewall). */
+int netops_remove_firewall(struct netops *n, struct berth_error **err);
 
 /*
  * POST /containers/create hook, before the engine creates anything: validate

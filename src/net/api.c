@@ -54,9 +54,12 @@ json_t *net_api_network(struct net_ctx *ctx, const struct net_network *n, bool w
 			json_object_set_new(c, "AuxiliaryAddresses", strv_kv_to_json(n->aux));
 		json_array_append_new(config, c);
 	}
-	if (n->ipv6)
-		json_array_append_new(config,
-				      json_pack("{s:s,s:s}", "Subnet", n->subnet6, "Gateway", n->gateway6));
+	if (n->ipv6) {
+		json_t *c = json_pack("{s:s,s:s}", "Subnet", n->subnet6, "Gateway", n->gateway6);
+		if (n->ip_range6)
+			json_object_set_new(c, "IPRange", json_string(n->ip_range6));
+		json_array_append_new(config, c);
+	}
 	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:n,s:o},s:b,s:b,s:b,s:{s:s},s:b,s:o,s:o}",
 			      "Name", n->name, "Id", n->id, "Created", n->created, "Scope", "local", "Driver",
 			      n->driver, "EnableIPv6", n->ipv6, "IPAM", "Driver", "default", "Options",
@@ -104,12 +107,11 @@ static int ipam_entry(const json_t *c, size_t i, struct net_create_opts *o, stru
 	if (subnet && strchr(subnet, ':')) {
 		if (o->subnet6)
 			return berth_error_msg(err, EOPNOTSUPP, "only one IPv6 subnet per network is supported");
-		if (range && *range)
-			return berth_error_msg(err, EOPNOTSUPP, "an IPv6 IPRange is not supported");
 		if (json_object_size(json_object_get(c, "AuxiliaryAddresses")))
 			return berth_error_msg(err, EOPNOTSUPP, "IPv6 auxiliary addresses are not supported");
 		o->subnet6 = subnet;
 		o->gateway6 = gw && *gw ? gw : NULL;
+		o->ip_range6 = range && *range ? range : NULL;
 		return 0;
 	}
 	if (o->subnet || o->aux)

@@ -311,12 +311,7 @@ static int plugin_speaks_11(const struct cni_exec *x, const char *type, bool *re
 	json_t *sv = json_object_get(j, "supportedVersions");
 	if (!json_is_array(sv))
 		return berth_error_msg(err, EINVAL, "cni plugin '%s' VERSION: no 'supportedVersions'", type);
-	*ret = false;
-	size_t i;
-	json_t *v;
-	json_array_foreach (sv, i, v)
-		if (json_is_string(v) && streq(json_string_value(v), "1.1.0"))
-			*ret = true;
+	*ret = json_strv_contains(sv, "1.1.0");
 	return 0;
 }
 

@@ -3,11 +3,16 @@
  * connect / disconnect / gc. Every step is recorded before it is taken, so a
  * crash at any point leaves a record that teardown (and gc) can finish.
  */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/process.h"
 #include "common/strv.h"
+#include "common/util.h"
 #include "net/internal.h"
 #include "net/record.h"
 
@@ -175,6 +180,95 @@ static int rec_endpoints(struct net_ctx *ctx, json_t *rec, const struct net_cont
 	return 0;
 }
 
+/* The forwarder of one [::1] publish: bound here, served by `berth net-tool port-proxy` (fd 3). */
+static int proxy_spawn(const json_t *port, const char *to_ip, pid_t *ret_pid, struct berth_error **err)
+{
+	const char *proto = rec_str(port, "proto") ? rec_str(port, "proto") : "tcp";
+	uint16_t hp = (uint16_t)json_integer_value(json_object_get(port, "host_port"));
+	_cleanup_close_ int fd = -1;
+	int r = net_port_proxy_listen(proto, rec_str(port, "host_ip"), hp, &fd, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *cport = xasprintf("%d", (int)json_integer_value(json_object_get(port, "container_port")));
+	const char *argv[] = { "/proc/self/exe", "net-tool", "port-proxy", proto, to_ip, cport, NULL };
+	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	o.extra_fds = &fd;
+	o.n_extra_fds = 1;
+	o.new_session = true;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT, errout = STRBUF_INIT;
+	int status = 0;
+	if ((r = proc_run(&o, NULL, 0, &out, &errout, 4096, 10000, &status, err)) < 0)
+		return berth_error_wrap(err, r, "start the port forwarder");
+	int64_t pid = 0;
+	strbuf_trim_trailing(&out);
+	strbuf_trim_trailing(&errout);
+	if (proc_exit_code(status) != 0 || parse_int64(out.buf, &pid) < 0 || pid <= 1)
+		return berth_error_msg(err, EIO, "start the port forwarder: %s", errout.len ? errout.buf : "failed");
+	*ret_pid = (pid_t)pid;
+	return 0;
+}
+
+/* Whether pid is one of our forwarders (a recycled pid must not be signalled). */
+static bool is_proxy(pid_t pid)
+{
+	_cleanup_free_ char *path = xasprintf("/proc/%d/cmdline", (int)pid);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || strbuf_read_fd(&sb, fd, 4096) < 0)
+		return false;
+	return memmem(sb.buf, sb.len, "net-tool\0port-proxy", 19) != NULL;
+}
+
+static void proxies_stop(const json_t *rec)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach (json_object_get(rec, "proxies"), i, p) {
+		pid_t pid = (pid_t)json_integer_value(p);
+		if (pid <= 1 || !is_proxy(pid))
+			continue;
+		/* gone before this returns: a restart binds the same port right after */
+		_cleanup_close_ int pfd = proc_pidfd_open(pid);
+		proc_signal(pid, pfd, SIGTERM);
+		struct pollfd pw = { .fd = pfd, .events = POLLIN };
+		if (pfd >= 0 && poll(&pw, 1, 2000) == 0) {
+			proc_signal(pid, pfd, SIGKILL);
+			(void)poll(&pw, 1, 2000);
+		}
+	}
+}
+
+/* Start the forwarders of the IPv6-loopback publishes toward the first endpoint's address. */
+static int proxies_start(struct net_ctx *ctx, json_t *rec, struct berth_error **err)
+{
+	json_t *ports = json_object_get(rec, "ports");
+	const json_t *res = json_object_get(json_array_get(json_object_get(rec, "endpoints"), 0), "result");
+	size_t i;
+	json_t *p;
+	json_array_foreach (ports, i, p) {
+		if (!net_port_needs_proxy(rec_str(p, "host_ip")))
+			continue;
+		uint32_t a;
+		int prefix;
+		char gw[IP4_STR_MAX], mac[18], ip[IP4_STR_MAX];
+		if (!res || cni_result_ipv4(res, &a, &prefix, gw, mac, NULL) < 0)
+			return berth_error_msg(err, EINVAL, "publishing on '%s' needs a bridge network address",
+					       rec_str(p, "host_ip"));
+		ip4_format(a, ip);
+		pid_t pid = 0;
+		int r = proxy_spawn(p, ip, &pid, err);
+		if (r < 0)
+			return r;
+		if (!json_object_get(rec, "proxies"))
+			json_object_set_new(rec, "proxies", json_array());
+		json_array_append_new(json_object_get(rec, "proxies"), json_integer(pid));
+		if ((r = rec_save(ctx, rec, err)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* What a teardown does with the container's addresses (reserve.c). */
 enum teardown_mode {
 	TEARDOWN_RELEASE, /* free them all: the container is gone */
@@ -190,6 +284,7 @@ static int teardown_rec(struct net_ctx *ctx, json_t *rec, enum teardown_mode mod
 	/* recorded before any DEL: a crash in between leaves both the lease and the reservation */
 	if (mode == TEARDOWN_RESERVE && (first = reserve_record(ctx, rec, err)) < 0)
 		return first;
+	proxies_stop(rec);
 	for (size_t i = json_array_size(eps); i-- > 0;) {
 		json_t *ep = json_array_get(eps, i);
 		struct berth_error *e = NULL;
@@ -250,6 +345,8 @@ static int prepare_steps(struct net_ctx *ctx, json_t *rec, const struct net_cont
 	json_array_foreach (json_object_get(rec, "endpoints"), i, ep)
 		if ((r = ep_add(ctx, rec, ep, err)) < 0)
 			return r;
+	if ((r = proxies_start(ctx, rec, err)) < 0)
+		return r;
 	return rec_write_files(ctx, rec, err);
 }
 

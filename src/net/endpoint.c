@@ -253,7 +253,7 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 	json_auto_t *ep =
 	    json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "network_id", n->id, "network_name", n->name,
 		      "endpoint_id", epid, "ifname", ifname, "aliases", aliases_json(rec, n, o), "conflist",
-		      network_conflist(ctx, n, with_ports, want != NULL), "state", "new");
+		      network_conflist(ctx, n, with_ports, want != NULL, ip6[0] != '\0'), "state", "new");
 	json_object_set_new(ep, "user", json_boolean(network_is_user(n)));
 	if (n->ipv6)
 		json_object_set_new(ep, "ipv6", json_true());
@@ -339,6 +339,11 @@ static int port_try_bind(const char *ip, int port, const char *proto)
 	_cleanup_close_ int fd = socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return negative_errno();
+	/* as the listener would: connections of a port forwarder that just stopped linger in
+	 * TIME_WAIT on it (a restart of a [::1] publish) without the port being taken */
+	int one = 1;
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
 		return negative_errno();
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)

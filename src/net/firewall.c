@@ -29,6 +29,7 @@
  * The chains are rebuilt as a whole by one iptables-restore --noflush (declaring
  * a chain in the input flushes it), so the rules always equal the network list.
  */
+#include <assert.h>
 #include <sys/wait.h>
 
 #include "common/process.h"
@@ -157,10 +158,10 @@ int fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, bool
 	return r < 0 || !v6 ? r : fw_sync_family(c, nets, n, true, timeout_ms, err);
 }
 
-/* Run "iptables -w 5 -t table <args...>"; returns its exit code (or -errno when it did not run). */
-static int fw_iptables(const char *table, const char *const *args, int timeout_ms)
+/* Run "tool -w 5 -t table <args...>"; returns its exit code (or -errno when it did not run). */
+static int fw_iptables(const char *tool, const char *table, const char *const *args, int timeout_ms)
 {
-	const char *argv[12] = { "iptables", "-w", "5", "-t", table };
+	const char *argv[12] = { tool, "-w", "5", "-t", table };
 	size_t k = 5;
 	for (size_t i = 0; args[i] && k < ARRAY_SIZE(argv) - 1; i++)
 		argv[k++] = args[i];
@@ -172,37 +173,58 @@ static int fw_iptables(const char *table, const char *const *args, int timeout_m
 	return r < 0 ? r : code;
 }
 
-int fw_migrate_legacy(int timeout_ms, struct berth_error **err)
+struct fw_chain_ref {
+	const char *table, *from, *chain; /* from: the built-in chain jumping to it, or NULL */
+};
+
+/* Remove chains and the jumps to them with tool (iptables or ip6tables); absent ones are skipped. */
+static int fw_remove_chains(const char *tool, const struct fw_chain_ref *v, size_t n, int timeout_ms,
+			    struct berth_error **err)
 {
-	static const struct {
-		const char *table, *from, *chain;
-	} legacy[] = { { "filter", "FORWARD", FW_CHAIN1 },
-		       { "filter", NULL, FW_CHAIN2 },
-		       { "nat", "POSTROUTING", FW_NAT } };
-	bool present[ARRAY_SIZE(legacy)];
-	for (size_t i = 0; i < ARRAY_SIZE(legacy); i++) {
-		const char *list[] = { "-S", legacy[i].chain, NULL };
-		int r = fw_iptables(legacy[i].table, list, timeout_ms);
+	bool present[8];
+	assert(n <= ARRAY_SIZE(present));
+	for (size_t i = 0; i < n; i++) {
+		const char *list[] = { "-S", v[i].chain, NULL };
+		int r = fw_iptables(tool, v[i].table, list, timeout_ms);
 		if (r < 0)
-			return berth_error_set(err, -r, "run 'iptables'");
+			return berth_error_set(err, -r, "run '%s'", tool);
 		present[i] = r == 0;
 	}
 	/* jumps first, then every rule (ISOLATION-1 jumps to -2), then the chains */
-	for (size_t i = 0; i < ARRAY_SIZE(legacy); i++) {
-		const char *del[] = { "-D", legacy[i].from, "-j", legacy[i].chain, NULL };
-		while (present[i] && legacy[i].from && fw_iptables(legacy[i].table, del, timeout_ms) == 0)
+	for (size_t i = 0; i < n; i++) {
+		const char *del[] = { "-D", v[i].from, "-j", v[i].chain, NULL };
+		while (present[i] && v[i].from && fw_iptables(tool, v[i].table, del, timeout_ms) == 0)
 			;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(legacy); i++) {
-		const char *flush[] = { "-F", legacy[i].chain, NULL };
+	for (size_t i = 0; i < n; i++) {
+		const char *flush[] = { "-F", v[i].chain, NULL };
 		if (present[i])
-			(void)fw_iptables(legacy[i].table, flush, timeout_ms);
+			(void)fw_iptables(tool, v[i].table, flush, timeout_ms);
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(legacy); i++) {
-		const char *x[] = { "-X", legacy[i].chain, NULL };
-		if (present[i] && fw_iptables(legacy[i].table, x, timeout_ms) != 0)
-			return berth_error_msg(err, EIO, "remove the shared chain '%s' of an earlier berth",
-					       legacy[i].chain);
+	for (size_t i = 0; i < n; i++) {
+		const char *x[] = { "-X", v[i].chain, NULL };
+		if (present[i] && fw_iptables(tool, v[i].table, x, timeout_ms) != 0)
+			return berth_error_msg(err, EIO, "remove chain '%s' (%s)", v[i].chain, tool);
 	}
 	return 0;
+}
+
+int fw_migrate_legacy(int timeout_ms, struct berth_error **err)
+{
+	static const struct fw_chain_ref legacy[] = { { "filter", "FORWARD", FW_CHAIN1 },
+						      { "filter", NULL, FW_CHAIN2 },
+						      { "nat", "POSTROUTING", FW_NAT } };
+	int r = fw_remove_chains("iptables", legacy, ARRAY_SIZE(legacy), timeout_ms, err);
+	return r < 0 ? berth_error_wrap(err, r, "remove the shared chains of an earlier berth") : 0;
+}
+
+int fw_remove(const struct fw_chains *c, bool v6, int timeout_ms, struct berth_error **err)
+{
+	const struct fw_chain_ref own[] = { { "filter", "FORWARD", c->iso1 },
+					    { "filter", NULL, c->iso2 },
+					    { "nat", "POSTROUTING", c->nat } };
+	int r = fw_remove_chains("iptables", own, ARRAY_SIZE(own), timeout_ms, err);
+	if (r >= 0 && v6)
+		r = fw_remove_chains("ip6tables", own, ARRAY_SIZE(own), timeout_ms, err);
+	return r;
 }

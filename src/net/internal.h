@@ -194,6 +194,12 @@ int fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, bool
  * to do when they are gone.
  */
 int fw_migrate_legacy(int timeout_ms, struct berth_error **err);
+/*
+ * Remove the daemon's own chains (and the jumps to them; with ip6tables too when v6),
+ * as a daemon stopping cleanly with no container left running does. The shared
+ * NET_FW_SETMARK_CHAIN stays: other daemons' containers' CNI configs name it.
+ */
+int fw_remove(const struct fw_chains *c, bool v6, int timeout_ms, struct berth_error **err);
 /* portmap's externalSetMarkChain, maintained by fw_sync (see firewall.c). */
 #define NET_FW_SETMARK_CHAIN "BERTH-HOSTPORT-SETMARK"
 /* The iptables-restore input fw_sync feeds (exposed for unit tests). */
@@ -303,11 +309,11 @@ int network_find(struct net_network *const *all, const char *name_or_id, struct 
 bool network_is_user(const struct net_network *n);
 /*
  * CNI network configuration list of a network; portmap is added when with_ports.
- * whole_subnet: IPAM range = the whole subnet, ignoring ip_range (docker lets a
- * static --ip sit outside --ip-range; host-local only hands out in-range ones).
+ * whole4/whole6: that family's IPAM range = the whole subnet, ignoring ip_range/ip_range6
+ * (docker lets a static --ip/--ip6 sit outside --ip-range; host-local only hands out in-range ones).
  */
-json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports,
-			 bool whole_subnet);
+json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole4,
+			 bool whole6);
 /* The network's name in CNI and on disk (conflist "name", host-local's <root>/net/ipam/<it>/):
  * its name when that is a file-safe [a-zA-Z0-9][a-zA-Z0-9_.-]* (every network before names with
  * spaces were allowed), else its id. Caller frees. */

@@ -86,6 +86,13 @@ struct net_config {
  * default "bridge" network record if missing. Caller frees with net_ctx_free. */
 int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct berth_error **err);
 struct net_ctx *net_ctx_free(struct net_ctx *ctx);
+/*
+ * For a daemon stopping cleanly with no container left running: remove its own
+ * BERTH-ISOLATION-1/2-<tag> and BERTH-POSTROUTING-<tag> chains and the jumps to them
+ * (ip6tables too once it had a dual-stack network), and forget that they were built,
+ * so the next net_ctx_open() rebuilds them. The bridges stay, as dockerd keeps docker0.
+ */
+int net_ctx_remove_firewall(struct net_ctx *ctx, struct berth_error **err);
 
 /* ---- networks ---------------------------------------------------------- */
 
@@ -100,6 +107,7 @@ struct net_network {
 	bool ipv6;      /* dual stack: containers get an address of subnet6 too */
 	char *subnet6;  /* "fd00:db8::/64" (canonical) when ipv6, else NULL */
 	char *gateway6; /* "fd00:db8::1" when ipv6 */
+	char *ip_range6; /* sub-range of subnet6 containers get addresses from, or NULL */
 	bool internal;  /* no outbound NAT, no default route, no traffic off the bridge */
 	char **labels;  /* NULL-terminated "key=value", never NULL */
 	char **options; /* NULL-terminated "key=value" driver options, never NULL */
@@ -123,6 +131,7 @@ struct net_create_opts {
 	bool ipv6;            /* dual stack (docker --ipv6): subnet6 required */
 	const char *subnet6;  /* IPv6 prefix, e.g. a ULA fd00:db8::/64 */
 	const char *gateway6; /* NULL: the first address of subnet6 */
+	const char *ip_range6; /* IPv6 CIDR inside subnet6, or NULL */
 	bool internal;
 	const char *const *labels;  /* "k=v", NULL-terminated, may be NULL */
 	const char *const *options; /* "k=v"; com.docker.network.bridge.name is honoured */
@@ -157,6 +166,18 @@ int net_network_prune_filtered(struct net_ctx *ctx, const json_t *filters, char 
 			       struct berth_error **err);
 
 /* ---- ports ------------------------------------------------------------- */
+
+/*
+ * portproxy.c: publishes the kernel cannot DNAT (an IPv6 loopback host address, "[::1]:8080:80")
+ * go through a userland forwarder process per mapping, as dockerd's docker-proxy.
+ */
+bool net_port_needs_proxy(const char *host_ip);
+/* Bind (and for tcp listen on) [host_ip]:port; EADDRINUSE with dockerd's message when taken. */
+int net_port_proxy_listen(const char *proto, const char *host_ip, uint16_t port, int *ret_fd,
+			  struct berth_error **err);
+/* Forward what arrives on fd (from net_port_proxy_listen) to to_ip:to_port; returns only on error. */
+int net_port_proxy_serve(int fd, const char *proto, const char *to_ip, uint16_t to_port,
+			 struct berth_error **err);
 
 struct net_port {
 	char host_ip[46];   /* "" = all addresses */

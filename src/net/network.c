@@ -54,6 +54,7 @@ struct net_network *net_network_free(struct net_network *n)
 	free(n->ip_range);
 	free(n->subnet6);
 	free(n->gateway6);
+	free(n->ip_range6);
 	strv_free(n->labels);
 	strv_free(n->options);
 	strv_free(n->aux);
@@ -103,6 +104,8 @@ static json_t *network_to_json(const struct net_network *n)
 		json_object_set_new(j, "aux_addresses", strv_kv_to_json(n->aux));
 	if (n->ipv6)
 		json_object_set_new(j, "ipv6", json_pack("{s:s,s:s}", "subnet", n->subnet6, "gateway", n->gateway6));
+	if (n->ip_range6)
+		json_object_set_new(json_object_get(j, "ipv6"), "ip_range", json_string(n->ip_range6));
 	return j;
 }
 
@@ -140,7 +143,8 @@ static int network_from_json(const json_t *j, const char *path, struct net_netwo
 	json_t *v6 = json_object_get(j, "ipv6");
 	if (v6) {
 		if ((r = dup_opt(v6, path, "subnet", JSON_REQUIRED, &n->subnet6, err)) < 0 ||
-		    (r = dup_opt(v6, path, "gateway", JSON_REQUIRED, &n->gateway6, err)) < 0)
+		    (r = dup_opt(v6, path, "gateway", JSON_REQUIRED, &n->gateway6, err)) < 0 ||
+		    (r = dup_opt(v6, path, "ip_range", 0, &n->ip_range6, err)) < 0)
 			return r;
 		n->ipv6 = true;
 	}
@@ -371,7 +375,7 @@ static int network_addressing6(struct net_network *const *all, const struct net_
 			       struct net_network *n, struct berth_error **err)
 {
 	if (!o->ipv6) {
-		if (o->subnet6 || o->gateway6)
+		if (o->subnet6 || o->gateway6 || o->ip_range6)
 			return berth_error_msg(err, EINVAL, "an IPv6 subnet needs IPv6 enabled (--ipv6)");
 		return 0;
 	}
@@ -401,6 +405,15 @@ static int network_addressing6(struct net_network *const *all, const struct net_
 		if (!ip6net_contains(&sn, gw) || !memcmp(gw, sn.addr, 16))
 			return berth_error_msg(err, EINVAL, "invalid IPv6 gateway '%s': not in subnet '%s'",
 					       o->gateway6, o->subnet6);
+	}
+	if (o->ip_range6) {
+		struct ip6net range;
+		if ((r = ip6net_parse(o->ip_range6, "IPv6 ip-range", &range, err)) < 0)
+			return r;
+		if (range.prefix < sn.prefix || !ip6net_contains(&sn, range.addr))
+			return berth_error_msg(err, EINVAL, "invalid ip-range '%s': not inside subnet '%s'",
+					       o->ip_range6, o->subnet6);
+		n->ip_range6 = ip6net_format(&range);
 	}
 	char g[IP6_STR_MAX];
 	ip6_format(gw, g);
@@ -679,10 +692,38 @@ int net_network_prune_filtered(struct net_ctx *ctx, const json_t *filters, char 
 	return 0;
 }
 
-json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole_subnet)
+/*
+ * The IPv6 range set of a dual-stack network: ip_range6's addresses when given (its first
+ * one skipped when it is the subnet's own, the subnet-router anycast address), unless a
+ * static address asks for the whole subnet (as for IPv4).
+ */
+static json_t *range6_of(const struct net_network *n, bool whole_subnet)
+{
+	json_t *range = json_pack("{s:s,s:s}", "subnet", n->subnet6, "gateway", n->gateway6);
+	struct ip6net sn, r;
+	if (!n->ip_range6 || whole_subnet || ip6net_parse(n->subnet6, "subnet", &sn, NULL) < 0 ||
+	    ip6net_parse(n->ip_range6, "ip-range", &r, NULL) < 0)
+		return range;
+	uint8_t lo[16], hi[16];
+	memcpy(lo, r.addr, 16);
+	memcpy(hi, r.addr, 16);
+	for (int bit = r.prefix; bit < 128; bit++)
+		hi[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
+	if (!memcmp(lo, sn.addr, 16) && r.prefix < 128)
+		lo[15] |= 1;
+	char a[IP6_STR_MAX], b[IP6_STR_MAX];
+	ip6_format(lo, a);
+	ip6_format(hi, b);
+	json_object_set_new(range, "rangeStart", json_string(a));
+	json_object_set_new(range, "rangeEnd", json_string(b));
+	return range;
+}
+
+json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole4,
+			 bool whole6)
 {
 	json_t *range = json_pack("{s:s,s:s}", "subnet", n->subnet, "gateway", n->gateway);
-	if (n->ip_range && !whole_subnet) {
+	if (n->ip_range && !whole4) {
 		struct ip4net r;
 		if (ip4net_parse(n->ip_range, "ip-range", false, &r, NULL, NULL) == 0) {
 			char lo[IP4_STR_MAX], hi[IP4_STR_MAX];
@@ -700,7 +741,7 @@ json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool 
 	/* dual stack: a second range set, host-local gives one address of each */
 	if (n->ipv6)
 		json_array_append_new(json_object_get(ipam, "ranges"),
-				      json_pack("[{s:s,s:s}]", "subnet", n->subnet6, "gateway", n->gateway6));
+				      json_pack("[o]", range6_of(n, whole6)));
 	if (!n->internal)
 		json_object_set_new(ipam, "routes", json_pack("[{s:s}]", "dst", "0.0.0.0/0"));
 	if (!n->internal && n->ipv6)
@@ -1004,6 +1045,22 @@ int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct bert
 	return 0;
 }
 
+int net_ctx_remove_firewall(struct net_ctx *ctx, struct berth_error **err)
+{
+	int r = net_lock(ctx, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *marker = fw_marker(ctx);
+	_cleanup_free_ char *marker6 = xasprintf("%s/../fw6-used", ctx->netns_dir);
+	/* the marker first: a failure half-way must not make the next start skip the rebuild */
+	(void)unlink(marker);
+	r = fw_remove(&ctx->fw, access(marker6, F_OK) == 0, ctx->timeout_ms, err);
+	if (r >= 0)
+		(void)unlink(marker6);
+	net_unlock(ctx);
+	return r < 0 ? berth_error_wrap(err, r, "remove the firewall chains") : 0;
+}
+
 struct net_ctx *net_ctx_free(struct net_ctx *ctx)
 {
 	if (!ctx)
@@ -1029,7 +1086,7 @@ int net_network_status(struct net_ctx *ctx, const char *name_or_id, struct berth
 		return r;
 	if (!n->bridge)
 		return 0; /* host and none need no plugin */
-	json_auto_t *conf = network_conflist(ctx, n, true, false);
+	json_auto_t *conf = network_conflist(ctx, n, true, false, false);
 	struct cni_exec x = net_cni_exec(ctx);
 	r = cni_list_status(&x, conf, err);
 	if (r < 0)

@@ -139,6 +139,8 @@ json_t *ports_to_cni(const struct net_port *p, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++) {
+		if (net_port_needs_proxy(p[i].host_ip))
+			continue; /* forwarded in user space (portproxy.c) */
 		json_t *m = json_pack("{s:i,s:i,s:s}", "hostPort", p[i].host_port, "containerPort",
 				      p[i].container_port, "protocol", p[i].proto);
 		if (p[i].host_ip[0])

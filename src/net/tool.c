@@ -3,6 +3,7 @@
  * integration tests and for humans debugging (like cnitool). See docs/net.md.
  * It owns no logic: parse arguments, call net.h, print JSON or a table.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -39,7 +40,9 @@ static const char usage_text[] =
     "  gc [--keep ID]... [--reserve ID]...\n"
     "                         tear down every container not kept (--reserve: as stop), drop stale\n"
     "                         leases and the kept addresses of containers in neither list\n"
-    "  dns [--port 53]        run the embedded resolver in the foreground (SIGTERM stops it)\n";
+    "  dns [--port 53]        run the embedded resolver in the foreground (SIGTERM stops it)\n"
+    "  port-proxy PROTO IP PORT  forward the socket on fd 3 to IP:PORT in a background process\n"
+    "                         (prints its pid; the daemon's [::1] publishes, as docker-proxy)\n";
 
 struct strv_builder {
 	char **v;
@@ -573,6 +576,35 @@ static int parse_globals(int argc, char **argv, struct net_config *cfg)
 	return -1;
 }
 
+/*
+ * port-proxy PROTO IP PORT: serve the socket the daemon bound (fd 3) from a detached
+ * process, print its pid, and return at once. Needs no network state.
+ */
+static int port_proxy(int argc, char **argv)
+{
+	int64_t port;
+	if (argc != 4 || parse_int64(argv[3], &port) < 0 || port < 1 || port > 65535) {
+		fputs("Usage: berth net-tool port-proxy PROTO IP PORT (the socket on fd 3)\n", stderr);
+		return 2;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("berth net-tool port-proxy: fork");
+		return 1;
+	}
+	if (pid > 0) {
+		printf("%d\n", (int)pid);
+		return 0;
+	}
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int fd = 0; fd < 3 && null >= 0; fd++)
+		dup2(null, fd);
+	struct berth_error *e = NULL;
+	net_port_proxy_serve(3, argv[1], argv[2], (uint16_t)port, &e);
+	berth_error_free(e);
+	_exit(1);
+}
+
 int net_tool_main(int argc, char **argv)
 {
 	struct net_config cfg = { .root = getenv("BERTH_ROOT"), .exec_root = getenv("BERTH_EXEC_ROOT") };
@@ -588,6 +620,8 @@ int net_tool_main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return 2;
 	}
+	if (streq(argv[optind], "port-proxy"))
+		return port_proxy(argc - optind, argv + optind);
 	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++) {
 		if (!streq(subcommands[i].name, argv[optind]))
 			continue;

@@ -87,11 +87,11 @@ int rootfs_finish(const struct init_config *c, struct berth_error **err);
 
 /* seccomp.c: compile the profile to BPF in the parent (libseccomp). */
 /* cache_dir: where compiled programs are kept (created on demand), NULL: always compile. */
-int seccomp_compile(const struct runtime_seccomp *sc, const char *cache_dir, struct sock_fprog **ret,
+int runtime_seccomp_compile(const struct runtime_seccomp *sc, const char *cache_dir, struct sock_fprog **ret,
 		    struct berth_error **err);
-void seccomp_prog_free(struct sock_fprog *p);
+void runtime_seccomp_prog_free(struct sock_fprog *p);
 /* In the child: install (seccomp(2) with flags, falling back to prctl). */
-int seccomp_install(const struct sock_fprog *prog, unsigned flags);
+int runtime_seccomp_install(const struct sock_fprog *prog, unsigned flags);
 
 /* hooks.c */
 int hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *state_json,

@@ -75,7 +75,7 @@ static void launch_done(struct launch *l)
 	l->sync_fd = safe_close(l->sync_fd);
 	free(l->dir);
 	free(l->cg_path);
-	seccomp_prog_free(l->prog);
+	runtime_seccomp_prog_free(l->prog);
 }
 
 static int clone_init(int flags, int *ret_pidfd)
@@ -415,7 +415,7 @@ static int check_spec(const struct runtime_spec *s, const struct runtime_create_
 }
 
 /* Compiled seccomp programs live next to the containers' state (seccomp.c). */
-static char *seccomp_cache_dir(const struct runtime_ctx *ctx)
+static char *filter_cache_dir(const struct runtime_ctx *ctx)
 {
 	return xasprintf("%s/.seccomp", ctx->state_root ? ctx->state_root : RUNTIME_DEFAULT_STATE_ROOT);
 }
@@ -562,8 +562,8 @@ static int do_create(struct launch *l, const char *bundle_in, const struct runti
 	if ((r = setup_cgroup(l, s, err)) < 0)
 		return r;
 	timing_mark(l->ctx->timings, "cgroup");
-	_cleanup_free_ char *sc_cache = seccomp_cache_dir(l->ctx);
-	if (s->seccomp && (r = seccomp_compile(s->seccomp, sc_cache, &l->prog, err)) < 0)
+	_cleanup_free_ char *sc_cache = filter_cache_dir(l->ctx);
+	if (s->seccomp && (r = runtime_seccomp_compile(s->seccomp, sc_cache, &l->prog, err)) < 0)
 		return r;
 	timing_mark(l->ctx->timings, "seccomp");
 	struct init_config cfg = {
@@ -744,10 +744,10 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 	r = state_load(ctx, id, &st, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *sc_cache = seccomp_cache_dir(ctx);
+	_cleanup_free_ char *sc_cache = filter_cache_dir(ctx);
 	if ((r = exec_target(ctx, id, &st, &spec, &cpidfd, err)) < 0 ||
 	    (r = exec_console(o, &console, err)) < 0 ||
-	    (spec->seccomp && (r = seccomp_compile(spec->seccomp, sc_cache, &l.prog, err)) < 0))
+	    (spec->seccomp && (r = runtime_seccomp_compile(spec->seccomp, sc_cache, &l.prog, err)) < 0))
 		goto out;
 	int join = 0;
 	for (int t = 0; t < RUNTIME_NS_MAX; t++)

@@ -479,7 +479,7 @@ static int init_exec(struct init_config *c, const char *exe, struct berth_error 
 	if ((r = drop_bounding(c, err)) < 0)
 		return r;
 	if (c->seccomp_prog && !p->no_new_privileges &&
-	    (r = seccomp_install(c->seccomp_prog, c->seccomp_flags)) < 0)
+	    (r = runtime_seccomp_install(c->seccomp_prog, c->seccomp_flags)) < 0)
 		return berth_error_set(err, -r, "load seccomp filter");
 	struct pw_entry pw;
 	passwd_find(p->uid, &pw);
@@ -490,7 +490,7 @@ static int init_exec(struct init_config *c, const char *exe, struct berth_error 
 	umask(p->has_umask ? p->umask : 022);
 	reset_signals();
 	if (c->seccomp_prog && p->no_new_privileges &&
-	    (r = seccomp_install(c->seccomp_prog, c->seccomp_flags)) < 0)
+	    (r = runtime_seccomp_install(c->seccomp_prog, c->seccomp_flags)) < 0)
 		return berth_error_set(err, -r, "load seccomp filter");
 	/* HOME from the container's passwd when the spec does not set it (runc does the same) */
 	const char **env = p->env;

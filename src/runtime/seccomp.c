@@ -290,7 +290,7 @@ static void cache_store(const char *dir, const char *path, const struct strbuf *
 		(void)unlink(tmp);
 }
 
-int seccomp_compile(const struct runtime_seccomp *sc, const char *cache_dir, struct sock_fprog **ret,
+int runtime_seccomp_compile(const struct runtime_seccomp *sc, const char *cache_dir, struct sock_fprog **ret,
 		    struct berth_error **err)
 {
 	if (!cache_dir)
@@ -307,12 +307,12 @@ int seccomp_compile(const struct runtime_seccomp *sc, const char *cache_dir, str
 	return r;
 }
 
-void seccomp_prog_free(struct sock_fprog *p)
+void runtime_seccomp_prog_free(struct sock_fprog *p)
 {
 	free(p);
 }
 
-int seccomp_install(const struct sock_fprog *prog, unsigned flags)
+int runtime_seccomp_install(const struct sock_fprog *prog, unsigned flags)
 {
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, prog) == 0)
 		return 0;

@@ -181,7 +181,7 @@ static int parse_sysctl(const json_t *lx, struct runtime_spec *s, struct berth_e
 
 /* ---- seccomp ---- */
 
-static int seccomp_action(const char *name, uint32_t errno_ret, uint32_t *ret)
+static int parse_seccomp_action(const char *name, uint32_t errno_ret, uint32_t *ret)
 {
 	static const struct {
 		const char *name;
@@ -272,7 +272,7 @@ static int parse_seccomp_rule(const json_t *e, const char *ep, struct runtime_se
 		return r;
 	if (eret > 0xffff)
 		return spec_error(err, ep, "errnoRet", "errno %u out of range", eret);
-	if (seccomp_action(act, eret, &rule->action) < 0)
+	if (parse_seccomp_action(act, eret, &rule->action) < 0)
 		return spec_error(err, ep, "action", "unknown action '%s'", act);
 	return parse_seccomp_args(e, ep, rule, err);
 }
@@ -344,7 +344,7 @@ static int parse_seccomp(const json_t *lx, struct runtime_spec *s, struct berth_
 	    (r = json_get_uint32(sc, sp, "defaultErrnoRet", 0, &eret, err)) < 0 ||
 	    (r = json_get_string(sc, sp, "listenerPath", 0, &listener, err)) < 0)
 		return r;
-	if (seccomp_action(def, eret, &s->seccomp->default_action) < 0)
+	if (parse_seccomp_action(def, eret, &s->seccomp->default_action) < 0)
 		return spec_error(err, sp, "defaultAction", "unknown action '%s'", def);
 	if (listener && *listener)
 		return spec_error(err, sp, "listenerPath", "seccomp notify listeners are not supported");
@@ -363,7 +363,7 @@ static int parse_seccomp(const json_t *lx, struct runtime_spec *s, struct berth_
 	return 0;
 }
 
-static void seccomp_free(struct runtime_seccomp *sc)
+static void runtime_seccomp_done(struct runtime_seccomp *sc)
 {
 	if (!sc)
 		return;
@@ -501,6 +501,6 @@ void spec_linux_done(struct runtime_spec *s)
 	free(s->sysctl);
 	free(s->masked_paths);
 	free(s->readonly_paths);
-	seccomp_free(s->seccomp);
+	runtime_seccomp_done(s->seccomp);
 	runtime_resources_done(&s->resources);
 }

@@ -31,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s->seccomp) {
 		struct sock_fprog *prog = NULL;
 		struct berth_error *e = NULL;
-		if (seccomp_compile(s->seccomp, NULL, &prog, &e) == 0)
-			seccomp_prog_free(prog);
+		if (runtime_seccomp_compile(s->seccomp, NULL, &prog, &e) == 0)
+			runtime_seccomp_prog_free(prog);
 		free(berth_error_string(e));
 		berth_error_free(e);
 	}

@@ -802,3 +802,73 @@ def test_dual_stack_network_ping_nat_and_published_port_over_ipv6(daemon):
     # the network's ip6tables rules went with it
     assert "fd00:db8:77" not in daemon.in_netns("ip6tables", "-t", "nat", "-S").stdout
 
+
+
+def test_ipv6_ip_range_of_a_dual_stack_network(daemon):
+    """`docker network create --ipv6 --subnet V4 --subnet V6 --ip-range V6RANGE`: containers get
+    IPv6 addresses from the range only (dockerd's IPRange of the IPv6 IPAM config), inspect shows
+    it, a static --ip6 may sit outside it, and a range outside the subnet is refused."""
+    name = "r6" + uuid.uuid4().hex[:6]
+    # (the docker CLI already refuses a range outside every subnet; the API checks it too)
+    for rng, msg in (("fd00:db8:67::/120", "not inside subnet"), ("fd00:db8:66::1/120", "host bits"),
+                     ("fd00:db8::/48", "not inside subnet")):
+        st, resp = daemon.json("POST", "/networks/create", {"Name": name + "x", "EnableIPv6": True, "IPAM": {
+            "Config": [{"Subnet": "fd00:db8:66::/64", "IPRange": rng}]}})
+        assert st == 400 and msg in resp["message"], (rng, resp)
+    daemon.docker("network", "create", "--ipv6", "--subnet", "10.66.0.0/24", "--subnet", "fd00:db8:66::/64",
+                  "--ip-range", "10.66.0.128/25", "--ip-range", "fd00:db8:66::1:0/120", name)
+    try:
+        cfg = json.loads(daemon.docker("network", "inspect", name).stdout)[0]["IPAM"]["Config"]
+        assert {"Subnet": "fd00:db8:66::/64", "Gateway": "fd00:db8:66::1", "IPRange": "fd00:db8:66::1:0/120"} in cfg
+        assert {"Subnet": "10.66.0.0/24", "Gateway": "10.66.0.1", "IPRange": "10.66.0.128/25"} in cfg
+        daemon.docker("run", "-d", "--name", "inr6", "--network", name, "busybox", "sleep", "600")
+        ep = inspect(daemon, "inr6")["NetworkSettings"]["Networks"][name]
+        assert ep["GlobalIPv6Address"].startswith("fd00:db8:66::1:"), ep
+        assert ep["IPAddress"].startswith("10.66.0.") and int(ep["IPAddress"].split(".")[3]) > 128, ep
+        # a static address outside the range but inside the subnet, as dockerd allows
+        daemon.docker("run", "-d", "--name", "fixr6", "--network", name, "--ip6", "fd00:db8:66::42", "busybox",
+                      "sleep", "600")
+        assert inspect(daemon, "fixr6")["NetworkSettings"]["Networks"][name]["GlobalIPv6Address"] == "fd00:db8:66::42"
+        out = daemon.docker("exec", "inr6", "ping", "-6", "-c", "1", "-W", "2", "fd00:db8:66::42").stdout
+        assert "from fd00:db8:66::42" in out, out
+    finally:
+        daemon.docker("rm", "-f", "inr6", "fixr6", check=False)
+        daemon.docker("network", "rm", name, check=False)
+
+
+def test_publish_on_ipv6_loopback_is_forwarded(daemon):
+    """`-p [::1]:PORT:80` answers on [::1]:PORT as with dockerd (its docker-proxy: the kernel cannot
+    DNAT IPv6 loopback traffic to a bridge), also after a restart; the forwarder goes with the
+    container, and a taken port is refused."""
+    httpd(daemon, "pub6lo", "-p", "[::1]:8090:80")
+    try:
+        cid = inspect(daemon, "pub6lo")["Id"]
+        # (older docker CLIs print the address without brackets)
+        assert daemon.docker("port", "pub6lo").stdout.strip() in ("80/tcp -> [::1]:8090", "80/tcp -> ::1:8090")
+        url = "http://[::1]:8090/hostname"
+        out = wait_for(lambda: daemon.in_netns("curl", "-sfg", "--max-time", "5", url, check=False).stdout)
+        assert out.strip() == cid[:12]
+        # not on the IPv4 loopback, not on the other addresses
+        assert daemon.in_netns("curl", "-sf", "--max-time", "2", "http://127.0.0.1:8090/", check=False).returncode != 0
+        # an outside process holding the port: the start fails and says so
+        holder = subprocess.Popen(["nsenter", f"--net=/run/netns/{daemon.netns}", "/usr/bin/python3", "-c",
+                                   "import socket,sys; s=socket.socket(socket.AF_INET6); s.bind(('::1',8091)); "
+                                   "s.listen(); print('ok', flush=True); sys.stdin.read()"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "ok"
+            r = daemon.docker("run", "-d", "--name", "pub6b", "-p", "[::1]:8091:80", "busybox", "sleep", "60",
+                              check=False)
+            assert r.returncode != 0 and "bind for ::1:8091/tcp failed: port is already allocated" in r.stderr, r.stderr
+        finally:
+            holder.kill()
+            holder.wait()
+        daemon.docker("restart", "-t", "0", "pub6lo")
+        out = wait_for(lambda: daemon.in_netns("curl", "-sfg", "--max-time", "5", url, check=False).stdout)
+        assert out.strip() == cid[:12]
+        daemon.docker("stop", "-t", "0", "pub6lo")
+        assert daemon.in_netns("curl", "-sfg", "--max-time", "2", url, check=False).returncode != 0
+        assert "]:8090" not in daemon.in_netns("ss", "-ltn").stdout  # the forwarder went with it
+    finally:
+        daemon.docker("rm", "-f", "pub6lo", "pub6b", check=False)
+    assert "]:8090" not in daemon.in_netns("ss", "-ltn").stdout

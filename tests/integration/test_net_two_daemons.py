@@ -17,9 +17,10 @@ INSIDE_IP, OUTSIDE_IP = "10.123.46.1", "10.123.46.2"
 TOKEN = "two-daemons-" + uuid.uuid4().hex[:8]
 
 
-@pytest.fixture
-def env(berth_bin, busybox, tmp_path):
+@pytest.fixture(scope="module")
+def env(berth_bin, busybox, tmp_path_factory):
     """(daemon a, daemon b, server port) in a namespace of ours, the server outside."""
+    tmp_path = tmp_path_factory.mktemp("two-daemons")
     inside = conftest.NETNS_PREFIX + "two-" + uuid.uuid4().hex[:8]
     outside = inside + "-o"
     daemons, server = [], None
@@ -94,3 +95,37 @@ def test_restarting_one_daemon_keeps_the_other_daemons_nat(env):
     for d in (a, b):
         d.docker("rm", "-f", "client")
         d.docker("network", "rm", "natnet")
+
+
+def own_chains(d, tool="iptables"):
+    """The per-daemon chains (BERTH-ISOLATION-1/2-<tag>, BERTH-POSTROUTING-<tag>) in d's namespace."""
+    rules = d.in_netns(f"{tool}-save").stdout.splitlines()
+    return {l.split()[0][1:] for l in rules if l.startswith(":BERTH-ISOLATION-") or l.startswith(":BERTH-POSTROUTING-")}
+
+
+def test_a_clean_stop_with_nothing_running_removes_the_daemons_chains_only(env):
+    a, b, port = env
+    both = own_chains(a)
+    assert len(both) == 6, both  # three per daemon
+    # a container still running after the stop keeps its daemon's chains (it outlives the daemon)
+    a.docker("run", "-d", "--name", "keep", "busybox", "sleep", "600")
+    a.stop()
+    assert own_chains(b) == both
+    a.start()
+    a.docker("rm", "-f", "keep")
+    a.stop()
+    left = own_chains(b)
+    assert len(left) == 3 and left < both, left
+    jumps = a.in_netns("iptables-save").stdout
+    assert all(f"-j {c}" not in jumps for c in both - left), jumps
+    # b's containers keep their NAT; a's next start rebuilds its chains
+    b.docker("network", "create", "--subnet", "10.201.3.0/24", "natnet")
+    b.docker("run", "-d", "--name", "client", "--network", "natnet", "busybox", "sleep", "600")
+    try:
+        p = fetch(b, "client", port)
+        assert p.returncode == 0 and p.stdout == TOKEN + "\n", ("b lost its NAT", p.stderr)
+    finally:
+        b.docker("rm", "-f", "client")
+        b.docker("network", "rm", "natnet")
+    a.start()
+    assert own_chains(a) == both

@@ -75,6 +75,14 @@ static void test_filters(void **state)
 	strv_free(v);
 	assert_null(api_filter_values(f, "until"));
 	json_decref(f);
+	/* a false member is a value too, as in dockerd */
+	assert_int_equal(api_filters_parse("{\"label\":{\"a=b\":false,\"c\":true}}", allowed, &f, &err), 0);
+	v = api_filter_values(f, "label");
+	assert_string_equal(v[0], "a=b");
+	assert_string_equal(v[1], "c");
+	assert_null(v[2]);
+	strv_free(v);
+	json_decref(f);
 	assert_int_equal(api_filters_parse("", allowed, &f, &err), 0);
 	assert_null(f);
 	static const struct {

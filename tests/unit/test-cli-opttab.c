@@ -113,12 +113,48 @@ static void test_getopt_arrays(void **state)
 	free(so);
 }
 
+static void test_parse_whole_argv(void **state)
+{
+	bool quiet = false;
+	const char *format = NULL;
+	json_t *labels = json_object(), *filters = json_object();
+	const struct cli_opt t[] = {
+		{ "quiet", 'q', CLI_OPT_FLAG, &quiet },
+		{ "format", 0, CLI_OPT_STRING, &format },
+		CLI_OPT_KV("label", 'l', labels),
+		CLI_OPT_FILTER("filter", 'f', filters),
+		{ NULL },
+	};
+	char *argv[] = { "ls", "-q", "--format", "{{.Name}}", "-l", "a=b", "--filter", "label=x=y", "op",
+			 "--not-an-option-after-the-operand", NULL };
+	int rc = -7;
+	assert_true(cli_opttab_parse(t, 10, argv, "+", "ls", &rc));
+	assert_int_equal(rc, -7); /* untouched on success */
+	assert_int_equal(optind, 8); /* "+": stops at the first operand */
+	assert_true(quiet);
+	assert_string_equal(format, "{{.Name}}");
+	assert_string_equal(json_string_value(json_object_get(labels, "a")), "b");
+	assert_true(json_is_true(json_object_get(json_object_get(filters, "label"), "x=y")));
+	/* --help: usage on stdout, rc 0; a bad option: rc 125 (docker's daemon-error code) */
+	char *help[] = { "ls", "--help", NULL };
+	assert_false(cli_opttab_parse(t, 2, help, "+", "ls", &rc));
+	assert_int_equal(rc, 0);
+	char *bad[] = { "ls", "--bogus", NULL };
+	opterr = 0;
+	assert_false(cli_opttab_parse(t, 2, bad, "+", "ls", &rc));
+	assert_int_equal(rc, 125);
+	opterr = 1;
+	json_decref(labels);
+	json_decref(filters);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_kind),
 		cmocka_unit_test(test_bad_values_and_foreign_options),
 		cmocka_unit_test(test_getopt_arrays),
+		cmocka_unit_test(test_parse_whole_argv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

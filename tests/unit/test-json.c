@@ -149,6 +149,21 @@ static void test_paths(void **state)
 	assert_string_equal(c, "mounts[4]");
 }
 
+static void test_strv_find(void **state)
+{
+	_cleanup_json_ json_t *a = json_pack("[s,i,n,s,s]", "Alpha", 7, "beta", "alpha");
+	assert_int_equal(json_strv_find(a, "alpha", false), 4);
+	assert_int_equal(json_strv_find(a, "ALPHA", true), 0);
+	assert_int_equal(json_strv_find(a, "beta", false), 3);
+	assert_int_equal(json_strv_find(a, "7", false), -1); /* non-strings never match */
+	assert_int_equal(json_strv_find(a, NULL, false), -1);
+	assert_int_equal(json_strv_find(NULL, "beta", false), -1);
+	_cleanup_json_ json_t *o = json_pack("{s:s}", "beta", "beta");
+	assert_int_equal(json_strv_find(o, "beta", false), -1);
+	assert_true(json_strv_contains(a, "Alpha"));
+	assert_false(json_strv_contains(a, "gamma"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_object_array_getters),
 		cmocka_unit_test(test_load_file_limits),
 		cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_strv_find),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

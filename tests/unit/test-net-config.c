@@ -124,6 +124,13 @@ static void test_create_validation(void **state)
 		{ { .name = "host" }, -EPERM, "reserved" },
 		{ { .name = "a", .driver = "overlay" }, -EOPNOTSUPP, "not supported" },
 		{ { .name = "a", .subnet = "172.17.5.0/24" }, -EEXIST, "overlaps with network 'bridge'" },
+		{ { .name = "a", .ipv6 = true, .subnet6 = "fd00:5::/64", .ip_range6 = "fd00:6::/120" },
+		  -EINVAL, "not inside subnet" },
+		{ { .name = "a", .ipv6 = true, .subnet6 = "fd00:5::/64", .ip_range6 = "fd00::/16" },
+		  -EINVAL, "not inside subnet" },
+		{ { .name = "a", .ipv6 = true, .subnet6 = "fd00:5::/64", .ip_range6 = "fd00:5::1/120" },
+		  -EINVAL, "host bits" },
+		{ { .name = "a", .ip_range6 = "fd00:5::/120" }, -EINVAL, "needs IPv6 enabled" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		_cleanup_error_ struct berth_error *err = NULL;
@@ -177,6 +184,47 @@ static void test_create_get_remove_prune(void **state)
 	assert_null(removed[1]);
 	json_auto_t *pr = net_api_prune_response(removed);
 	assert_int_equal(json_array_size(json_object_get(pr, "NetworksDeleted")), 1);
+}
+
+/* an IPv6 --ip-range: kept, shown, and the IPv6 range set of the CNI config limited to it */
+static void test_ipv6_ip_range(void **state)
+{
+	struct fixture *f = *state;
+	struct net_create_opts o = { .name = "r6", .ipv6 = true, .subnet6 = "fd00:5::/64",
+				     .ip_range6 = "fd00:5::/120" };
+	_cleanup_(net_network_freep) struct net_network *n = NULL, *g = NULL;
+	assert_int_equal(net_network_create(f->ctx, &o, &n, NULL), 0);
+	assert_int_equal(net_network_get(f->ctx, "r6", &g, NULL), 0);
+	assert_string_equal(g->ip_range6, "fd00:5::/120");
+	json_auto_t *api = net_api_network(f->ctx, g, false);
+	json_t *cfg = json_array_get(json_object_get(json_object_get(api, "IPAM"), "Config"), 1);
+	assert_string_equal(json_string_value(json_object_get(cfg, "IPRange")), "fd00:5::/120");
+	/* the range starts at the subnet's own address: that one (the anycast address) is skipped */
+	json_auto_t *conf = network_conflist(f->ctx, g, false, false, false);
+	json_t *ranges = json_object_get(json_object_get(json_array_get(json_object_get(conf, "plugins"), 0),
+							  "ipam"),
+					 "ranges");
+	json_t *r6 = json_array_get(json_array_get(ranges, 1), 0);
+	assert_string_equal(json_string_value(json_object_get(r6, "rangeStart")), "fd00:5::1");
+	assert_string_equal(json_string_value(json_object_get(r6, "rangeEnd")), "fd00:5::ff");
+	/* a static --ip6 gets the whole subnet; the IPv4 side keeps its own choice */
+	json_auto_t *whole = network_conflist(f->ctx, g, false, false, true);
+	ranges = json_object_get(json_object_get(json_array_get(json_object_get(whole, "plugins"), 0), "ipam"),
+				 "ranges");
+	assert_null(json_object_get(json_array_get(json_array_get(ranges, 1), 0), "rangeStart"));
+	assert_int_equal(net_network_remove(f->ctx, "r6", NULL), 0);
+	/* a range elsewhere in the subnet starts at its own first address */
+	o.ip_range6 = "fd00:5::1:0/112";
+	net_network_free(g);
+	g = NULL;
+	assert_int_equal(net_network_create(f->ctx, &o, &g, NULL), 0);
+	json_auto_t *conf2 = network_conflist(f->ctx, g, false, false, false);
+	ranges = json_object_get(json_object_get(json_array_get(json_object_get(conf2, "plugins"), 0), "ipam"),
+				 "ranges");
+	r6 = json_array_get(json_array_get(ranges, 1), 0);
+	assert_string_equal(json_string_value(json_object_get(r6, "rangeStart")), "fd00:5::1:0");
+	assert_string_equal(json_string_value(json_object_get(r6, "rangeEnd")), "fd00:5::1:ffff");
+	assert_int_equal(net_network_remove(f->ctx, "r6", NULL), 0);
 }
 
 static bool link_exists(const char *name)
@@ -454,12 +502,20 @@ static void test_api_parsers(void **state)
 	assert_string_equal(o.gateway6, "fd00:1::9");
 	assert_string_equal(o.subnet, "10.9.0.0/24");
 	assert_string_equal(o.aux[0], "h=10.9.0.5");
+	assert_null(o.ip_range6);
+	net_api_create_opts_done(&o);
+	/* an IPv6 IPRange goes with the IPv6 subnet (it used to be refused) */
+	json_auto_t *r6 = json_loads("{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"fd00::/64\","
+				     "\"IPRange\":\"fd00::/80\"}]}}",
+				     0, NULL);
+	assert_int_equal(net_api_parse_create(r6, &o, NULL), 0);
+	assert_string_equal(o.ip_range6, "fd00::/80");
+	assert_null(o.ip_range);
 	net_api_create_opts_done(&o);
 	const char *bad[] = { "[]",
 			      "{}",
 			      "{\"Name\":1}",
 			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"fd00::/64\"},{\"Subnet\":\"fd01::/64\"}]}}",
-			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"fd00::/64\",\"IPRange\":\"fd00::/80\"}]}}",
 			      "{\"Name\":\"x\",\"Labels\":{\"a\":1}}",
 			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[1]}}",
 			      NULL };
@@ -496,6 +552,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_default_networks, setup, teardown),
 		cmocka_unit_test(test_existing_bridge_address),
 		cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_ip_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_get_remove_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepare_teardown_real_plugins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_keeps_addresses_until_released, setup, teardown),

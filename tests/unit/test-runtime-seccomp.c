@@ -33,13 +33,13 @@ static void test_errno_rule_and_args(void **state)
 		      "\"args\":[{\"index\":0,\"value\":63,\"op\":\"SCMP_CMP_EQ\"}]}]}");
 	struct sock_fprog *prog = NULL;
 	struct berth_error *err = NULL;
-	if (seccomp_compile(s->seccomp, NULL, &prog, &err) < 0)
+	if (runtime_seccomp_compile(s->seccomp, NULL, &prog, &err) < 0)
 		fail_msg("%s", berth_error_string(err));
 	assert_true(prog->len > 0);
 	pid_t pid = fork();
 	if (pid == 0) {
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-		if (seccomp_install(prog, 0) < 0)
+		if (runtime_seccomp_install(prog, 0) < 0)
 			_exit(10);
 		if (mkdir("/tmp/berth-unit-seccomp-never", 0700) == 0 || errno != ENOSYS)
 			_exit(11);
@@ -54,7 +54,7 @@ static void test_errno_rule_and_args(void **state)
 	waitpid(pid, &st, 0);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
-	seccomp_prog_free(prog);
+	runtime_seccomp_prog_free(prog);
 }
 
 static void test_kill_default(void **state)
@@ -66,11 +66,11 @@ static void test_kill_default(void **state)
 		      "\"brk\",\"mmap\"],"
 		      "\"action\":\"SCMP_ACT_ALLOW\"}]}");
 	struct sock_fprog *prog = NULL;
-	assert_int_equal(seccomp_compile(s->seccomp, NULL, &prog, NULL), 0);
+	assert_int_equal(runtime_seccomp_compile(s->seccomp, NULL, &prog, NULL), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-		if (seccomp_install(prog, 0) < 0)
+		if (runtime_seccomp_install(prog, 0) < 0)
 			_exit(10);
 		getpid();
 		getppid(); /* not allowed: killed */
@@ -80,7 +80,7 @@ static void test_kill_default(void **state)
 	waitpid(pid, &st, 0);
 	assert_true(WIFSIGNALED(st));
 	assert_int_equal(WTERMSIG(st), SIGSYS);
-	seccomp_prog_free(prog);
+	runtime_seccomp_prog_free(prog);
 }
 
 /* Denied by default with EPERM; numbers above the highest the profile names: ENOSYS (runc's stub). */
@@ -99,13 +99,13 @@ static void test_enosys_above_the_profile(void **state)
 	    "\"munmap\",\"rt_sigprocmask\",\"seccomp\",\"sigaltstack\",\"gettid\",\"futex\",\"writev\","
 	    "\"rt_sigaction\"],\"action\":\"SCMP_ACT_ALLOW\"}]}"); /* what the sanitizers need too */
 	struct sock_fprog *prog = NULL;
-	assert_int_equal(seccomp_compile(s->seccomp, NULL, &prog, NULL), 0);
+	assert_int_equal(runtime_seccomp_compile(s->seccomp, NULL, &prog, NULL), 0);
 	pid_t pid = fork();
 	/* exit_group directly: the sanitizers' _exit runs a leak check that needs syscalls this
 	 * filter refuses */
 	if (pid == 0) {
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-		if (seccomp_install(prog, 0) < 0)
+		if (runtime_seccomp_install(prog, 0) < 0)
 			quit(10);
 		if (syscall(SYS_getpid) < 0)
 			quit(11);
@@ -122,7 +122,7 @@ static void test_enosys_above_the_profile(void **state)
 	int st;
 	waitpid(pid, &st, 0);
 	assert_int_equal(WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st), 0);
-	seccomp_prog_free(prog);
+	runtime_seccomp_prog_free(prog);
 }
 
 static bool same_prog(const struct sock_fprog *a, const struct sock_fprog *b)
@@ -143,12 +143,12 @@ static void test_cache_hits_and_survives_damage(void **state)
 	    spec_with("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
 		      "{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
 	struct sock_fprog *plain = NULL, *miss = NULL, *hit = NULL, *o = NULL, *again = NULL;
-	assert_int_equal(seccomp_compile(s->seccomp, NULL, &plain, NULL), 0);
-	assert_int_equal(seccomp_compile(s->seccomp, cache, &miss, NULL), 0);
-	assert_int_equal(seccomp_compile(s->seccomp, cache, &hit, NULL), 0);
+	assert_int_equal(runtime_seccomp_compile(s->seccomp, NULL, &plain, NULL), 0);
+	assert_int_equal(runtime_seccomp_compile(s->seccomp, cache, &miss, NULL), 0);
+	assert_int_equal(runtime_seccomp_compile(s->seccomp, cache, &hit, NULL), 0);
 	assert_true(same_prog(plain, miss));
 	assert_true(same_prog(plain, hit));
-	assert_int_equal(seccomp_compile(other->seccomp, cache, &o, NULL), 0);
+	assert_int_equal(runtime_seccomp_compile(other->seccomp, cache, &o, NULL), 0);
 	assert_false(same_prog(plain, o));
 	/* damage every cached file: truncate one, overwrite the other with garbage */
 	DIR *d = opendir(cache);
@@ -166,13 +166,13 @@ static void test_cache_hits_and_survives_damage(void **state)
 	}
 	closedir(d);
 	assert_int_equal(n, 2);
-	assert_int_equal(seccomp_compile(s->seccomp, cache, &again, NULL), 0);
+	assert_int_equal(runtime_seccomp_compile(s->seccomp, cache, &again, NULL), 0);
 	assert_true(same_prog(plain, again));
-	seccomp_prog_free(plain);
-	seccomp_prog_free(miss);
-	seccomp_prog_free(hit);
-	seccomp_prog_free(o);
-	seccomp_prog_free(again);
+	runtime_seccomp_prog_free(plain);
+	runtime_seccomp_prog_free(miss);
+	runtime_seccomp_prog_free(hit);
+	runtime_seccomp_prog_free(o);
+	runtime_seccomp_prog_free(again);
 	assert_int_equal(fs_rm_rf(dir, NULL), 0);
 }
 

@@ -132,13 +132,14 @@ int http_tcp_connect_or_listen(const char *addr, bool listen_mode, struct berth_
 /*
  * Accept connections on listen_fd (taken over) in a thread and serve them
  * through srv. tls NULL: plain HTTP. Otherwise TLS is terminated here
- * (OpenSSL, TLS >= 1.2) with tls->cert/key; verify_client: the handshake
- * fails unless the client presents a certificate signed by tls->ca.
+ * (OpenSSL, TLS >= 1.2) with tls->cert/key, every connection in that one
+ * thread's event loop (tlsloop.h); verify_client: the handshake fails unless
+ * the client presents a certificate signed by tls->ca.
  */
 struct http_tcp_listener;
 int http_tcp_listener_start(struct http_server *srv, int listen_fd, const struct http_tls_files *tls,
 			    bool verify_client, struct http_tcp_listener **ret, struct berth_error **err);
-/* Stop accepting (established connections end with the server). Accepts NULL. */
+/* Stop accepting; plain connections end with the server, TLS ones are closed now. Accepts NULL. */
 struct http_tcp_listener *http_tcp_listener_stop(struct http_tcp_listener *l);
 
 /*

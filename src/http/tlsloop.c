@@ -84,7 +84,7 @@ struct tls_loop {
 	unsigned n[L_DEAD + 1];
 	char scratch[SCRATCH];
 	atomic_uint st_handshaking, st_relaying;
-	atomic_ulong st_accepted, st_refused, st_hs_failed, st_hs_timeouts;
+	atomic_ulong st_accepted, st_refused, st_hs_failed, st_hs_timeouts, st_turns;
 };
 
 static void list_del(struct tls_loop *l, struct tconn *c)
@@ -528,6 +528,7 @@ static void *loop_main(void *arg)
 		if (n < 0 && errno != EINTR)
 			break;
 		now = mono_ms();
+		atomic_fetch_add_explicit(&l->st_turns, 1, memory_order_relaxed);
 		bool stop = false;
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u64 == TAG_STOP)
@@ -619,5 +620,6 @@ void tls_loop_get_stats(struct tls_loop *l, struct tls_loop_stats *ret)
 		.refused = atomic_load(&l->st_refused),
 		.handshake_failed = atomic_load(&l->st_hs_failed),
 		.handshake_timeouts = atomic_load(&l->st_hs_timeouts),
+		.turns = atomic_load(&l->st_turns),
 	};
 }

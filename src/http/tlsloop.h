@@ -54,6 +54,7 @@ struct tls_loop *tls_loop_stop(struct tls_loop *l);
 struct tls_loop_stats {
 	unsigned handshaking, relaying;
 	unsigned long accepted, refused, handshake_failed, handshake_timeouts;
+	unsigned long turns; /* epoll_wait returns */
 };
 void tls_loop_get_stats(struct tls_loop *l, struct tls_loop_stats *ret);
 

@@ -139,7 +139,7 @@ int http_tcp_connect_or_listen(const char *addr, bool listen_mode, struct berth_
 struct http_tcp_listener;
 int http_tcp_listener_start(struct http_server *srv, int listen_fd, const struct http_tls_files *tls,
 			    bool verify_client, struct http_tcp_listener **ret, struct berth_error **err);
-/* Stop accepting; plain connections end with the server, TLS ones are closed now. Accepts NULL. */
+/* Stop accepting (established connections end with the server). Accepts NULL. */
 struct http_tcp_listener *http_tcp_listener_stop(struct http_tcp_listener *l);
 
 /*

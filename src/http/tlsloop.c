@@ -43,6 +43,9 @@
 #define TAG_LISTEN  0u
 #define TAG_STOP    1u
 #define TAG_LOCAL   1u /* low bit of a connection's pointer: the event is local's */
+/* After tls_loop_stop(), established connections get this long to end (the server's stop waits
+ * 15 s for its handlers, then the client gets its linger). */
+#define TLS_LOOP_DRAIN_MS 30000
 
 enum list_kind { L_NONE, L_HANDSHAKE, L_RELAY, L_LINGER, L_DEAD };
 
@@ -80,6 +83,11 @@ struct tls_loop {
 	int listen_fd, ep;
 	int stop_pipe[2];
 	pthread_t thread;
+	/* tls_loop_stop(): no more accepts nor callbacks (acked), relays drain until drain_until */
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool stopping, stop_acked;
+	int64_t drain_until;
 	struct list lists[L_DEAD + 1];
 	unsigned n[L_DEAD + 1];
 	char scratch[SCRATCH];
@@ -495,7 +503,7 @@ static void expire(struct tls_loop *l, int64_t now)
 
 static int next_timeout(struct tls_loop *l, int64_t now)
 {
-	int64_t t = -1;
+	int64_t t = l->stopping ? l->drain_until : -1;
 	for (enum list_kind k = L_HANDSHAKE; k <= L_LINGER; k++) {
 		struct tconn *c = l->lists[k].head;
 		if (c && c->deadline && (t < 0 || c->deadline < t))
@@ -516,6 +524,34 @@ static void dispatch(struct tls_loop *l, const struct epoll_event *ev, int64_t n
 		return handshake_step(l, c, now);
 	}
 	relay_step(l, c, is_local ? 0 : ev->events, is_local ? ev->events : 0, now);
+}
+
+static void loop_free(struct tls_loop *l)
+{
+	safe_close(l->stop_pipe[0]);
+	safe_close(l->stop_pipe[1]);
+	safe_close(l->ep);
+	safe_close(l->listen_fd);
+	SSL_CTX_free(l->o.ssl_ctx);
+	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->cond);
+	free(l);
+}
+
+/* Stop accepting, drop the handshakes (no callback runs after this), let tls_loop_stop() return. */
+static void begin_stop(struct tls_loop *l, int64_t now)
+{
+	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, l->listen_fd, NULL);
+	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, l->stop_pipe[0], NULL);
+	l->listen_fd = safe_close(l->listen_fd);
+	while (l->lists[L_HANDSHAKE].head)
+		conn_kill(l, l->lists[L_HANDSHAKE].head);
+	l->stopping = true;
+	l->drain_until = now + TLS_LOOP_DRAIN_MS;
+	pthread_mutex_lock(&l->mu);
+	l->stop_acked = true;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->mu);
 }
 
 static void *loop_main(void *arg)
@@ -539,14 +575,19 @@ static void *loop_main(void *arg)
 				dispatch(l, &evs[i], now);
 		}
 		expire(l, now);
+		if (stop && !l->stopping)
+			begin_stop(l, now);
 		reap(l);
-		if (stop)
+		if (l->stopping && (l->n[L_RELAY] + l->n[L_LINGER] == 0 || now >= l->drain_until))
 			break;
 	}
+	if (!l->stopping)
+		begin_stop(l, mono_ms()); /* epoll failed: tls_loop_stop() must not wait for us */
 	for (enum list_kind k = L_HANDSHAKE; k <= L_LINGER; k++)
 		while (l->lists[k].head)
 			conn_kill(l, l->lists[k].head);
 	reap(l);
+	loop_free(l); /* detached by tls_loop_stop() */
 	return NULL;
 }
 
@@ -562,6 +603,8 @@ int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop
 		l->o.linger_ms = TLS_LOOP_LINGER_MS;
 	l->listen_fd = listen_fd;
 	l->stop_pipe[0] = l->stop_pipe[1] = -1;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cond, NULL);
 	int r;
 	l->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (l->ep < 0 || pipe2(l->stop_pipe, O_CLOEXEC) < 0) {
@@ -588,11 +631,8 @@ int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop
 	*ret = l;
 	return 0;
 fail:
-	safe_close(l->ep);
-	safe_close(l->stop_pipe[0]);
-	safe_close(l->stop_pipe[1]);
-	close(listen_fd);
-	free(l);
+	l->o.ssl_ctx = NULL; /* no reference taken yet */
+	loop_free(l);
 	return r;
 }
 
@@ -601,13 +641,12 @@ struct tls_loop *tls_loop_stop(struct tls_loop *l)
 	if (!l)
 		return NULL;
 	(void)fs_write_all(l->stop_pipe[1], "x", 1);
-	pthread_join(l->thread, NULL);
-	close(l->stop_pipe[0]);
-	close(l->stop_pipe[1]);
-	close(l->ep);
-	close(l->listen_fd);
-	SSL_CTX_free(l->o.ssl_ctx);
-	free(l);
+	pthread_mutex_lock(&l->mu);
+	while (!l->stop_acked)
+		pthread_cond_wait(&l->cond, &l->mu);
+	pthread_mutex_unlock(&l->mu);
+	/* the thread drains the established connections and frees l itself */
+	pthread_detach(l->thread);
 	return NULL;
 }
 

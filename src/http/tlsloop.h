@@ -47,7 +47,12 @@ struct tls_loop_opts {
 /* Serve listen_fd (taken over, closed on failure) in a new thread. */
 int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop **ret,
 		   struct berth_error **err);
-/* Stop accepting and close every connection it relays (handshakes included). Accepts NULL. */
+/*
+ * Stop accepting and drop the handshakes in progress; no callback runs once this returns. The
+ * established connections go on until both their ends finish (the owner's server closes its
+ * ends when it stops), at most 30 s; the thread then ends and frees everything itself. Accepts
+ * NULL.
+ */
 struct tls_loop *tls_loop_stop(struct tls_loop *l);
 
 /* Counters for tests and logs. */

@@ -1,8 +1,9 @@
 /*
  * test-http-tlsloop.c - the TLS event loop (http/tlsloop.c): relaying both
  * ways with half-closes and backpressure, slow and partial handshakes,
- * clients that vanish mid-handshake, the handshake and admission limits, and
- * no busy loop once the local side hung up.
+ * clients that vanish mid-handshake, the handshake and admission limits, no
+ * busy loop once the local side hung up, and a stop that keeps established
+ * connections.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -471,6 +472,45 @@ static void test_local_hangup_sends_close_notify_without_spinning(void **state)
 	wait_stats(f, none_left);
 }
 
+static bool one_handshaking(const struct tls_loop_stats *s)
+{
+	return s->handshaking == 1 && s->relaying == 1;
+}
+
+static void test_stop_drops_handshakes_and_keeps_established_connections(void **state)
+{
+	struct fixture *f = *state;
+	loop_start(f, 0, 0, 0);
+	int fd;
+	SSL *ssl = tls_connect(f, &fd);
+	int half = tcp_connect(f->port);
+	wait_stats(f, one_handshaking);
+	f->loop = tls_loop_stop(f->loop);
+	/* nothing listens any more, the handshake in progress is gone */
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(f->port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), -1);
+	close(s);
+	char buf[16];
+	assert_true(read(half, buf, sizeof(buf)) <= 0);
+	close(half);
+	/* the established connection still relays both ways until its ends finish */
+	assert_int_equal(SSL_write(ssl, "after", 5), 5);
+	int local = local_end(f, 0);
+	read_exact(local, buf, 5);
+	assert_memory_equal(buf, "after", 5);
+	assert_int_equal(write(local, "bye", 3), 3);
+	assert_int_equal(shutdown(local, SHUT_WR), 0);
+	ssl_read_exact(ssl, buf, 3);
+	assert_memory_equal(buf, "bye", 3);
+	assert_int_equal(SSL_read(ssl, buf, sizeof(buf)), 0);
+	assert_true(SSL_shutdown(ssl) >= 0);
+	assert_int_equal(read(local, buf, sizeof(buf)), 0);
+	SSL_free(ssl);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -483,6 +523,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_handshake_limit_and_admission, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_hangup_sends_close_notify_without_spinning, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_stop_drops_handshakes_and_keeps_established_connections,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

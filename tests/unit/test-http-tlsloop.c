@@ -142,6 +142,23 @@ static SSL *tls_connect(struct fixture *f, int *ret_fd)
 	return ssl;
 }
 
+static int local_end(struct fixture *f, size_t n);
+static void read_exact(int fd, char *buf, size_t n);
+
+/* A TLS connection whose first message msg reached local (the n-th handed over). */
+static SSL *relay_open(struct fixture *f, size_t n, const char *msg, int *ret_fd, int *ret_local)
+{
+	SSL *ssl = tls_connect(f, ret_fd);
+	size_t len = strlen(msg);
+	assert_int_equal(SSL_write(ssl, msg, (int)len), (int)len);
+	*ret_local = local_end(f, n);
+	char buf[64];
+	assert_true(len <= sizeof(buf));
+	read_exact(*ret_local, buf, len);
+	assert_memory_equal(buf, msg, len);
+	return ssl;
+}
+
 /* The local end of the n-th connection handed over (waits for it). */
 static int local_end(struct fixture *f, size_t n)
 {
@@ -237,13 +254,9 @@ static void test_relays_both_ways_with_half_closes_and_backpressure(void **state
 {
 	struct fixture *f = *state;
 	loop_start(f, 0, 0, 0);
-	int fd;
-	SSL *ssl = tls_connect(f, &fd);
-	assert_int_equal(SSL_write(ssl, "GET / HTTP/1.1\r\n\r\n", 18), 18);
-	int local = local_end(f, 0);
+	int fd, local;
+	SSL *ssl = relay_open(f, 0, "GET / HTTP/1.1\r\n\r\n", &fd, &local);
 	char buf[64];
-	read_exact(local, buf, 18);
-	assert_memory_equal(buf, "GET / HTTP/1.1\r\n\r\n", 18);
 	/* 4 MiB towards the client while it does not read: local fills up, the loop holds back */
 	const size_t big = 4u << 20;
 	struct big b = { local, big };
@@ -394,10 +407,8 @@ static void test_partial_handshake_times_out_and_a_vanished_client_is_dropped(vo
 	close(junk);
 	wait_stats(f, two_failed);
 	/* the loop still serves */
-	int fd;
-	SSL *ssl = tls_connect(f, &fd);
-	assert_int_equal(SSL_write(ssl, "ok", 2), 2);
-	read_exact(local_end(f, 0), buf, 2);
+	int fd, local;
+	SSL *ssl = relay_open(f, 0, "ok", &fd, &local);
 	struct tls_loop_stats s;
 	stats(f, &s);
 	assert_int_equal(s.handshake_timeouts, 1);
@@ -444,12 +455,9 @@ static void test_local_hangup_sends_close_notify_without_spinning(void **state)
 {
 	struct fixture *f = *state;
 	loop_start(f, 0, 0, 60000); /* the client may linger: the loop must idle meanwhile */
-	int fd;
-	SSL *ssl = tls_connect(f, &fd);
-	assert_int_equal(SSL_write(ssl, "req", 3), 3);
-	int local = local_end(f, 0);
+	int fd, local;
+	SSL *ssl = relay_open(f, 0, "req", &fd, &local);
 	char buf[16];
-	read_exact(local, buf, 3);
 	assert_int_equal(write(local, "answer", 6), 6);
 	close(local); /* the server closed the connection after its answer (both ways) */
 	pthread_mutex_lock(&f->mu);

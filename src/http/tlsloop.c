@@ -87,6 +87,7 @@ struct tls_loop {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	bool stopping, stop_acked;
+	int refs; /* the thread's and tls_loop_stop()'s: the last one frees (under mu) */
 	int64_t drain_until;
 	struct list lists[L_DEAD + 1];
 	unsigned n[L_DEAD + 1];
@@ -538,6 +539,15 @@ static void loop_free(struct tls_loop *l)
 	free(l);
 }
 
+static void loop_unref(struct tls_loop *l)
+{
+	pthread_mutex_lock(&l->mu);
+	bool last = --l->refs == 0;
+	pthread_mutex_unlock(&l->mu);
+	if (last)
+		loop_free(l);
+}
+
 /* Stop accepting, drop the handshakes (no callback runs after this), let tls_loop_stop() return. */
 static void begin_stop(struct tls_loop *l, int64_t now)
 {
@@ -587,7 +597,7 @@ static void *loop_main(void *arg)
 		while (l->lists[k].head)
 			conn_kill(l, l->lists[k].head);
 	reap(l);
-	loop_free(l); /* detached by tls_loop_stop() */
+	loop_unref(l); /* detached by tls_loop_stop() */
 	return NULL;
 }
 
@@ -623,6 +633,7 @@ int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop
 	}
 	if (l->o.ssl_ctx)
 		SSL_CTX_up_ref(l->o.ssl_ctx);
+	l->refs = 2;
 	if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
 		SSL_CTX_free(l->o.ssl_ctx);
 		r = berth_error_set(err, EAGAIN, "start the TLS event loop thread");
@@ -640,13 +651,14 @@ struct tls_loop *tls_loop_stop(struct tls_loop *l)
 {
 	if (!l)
 		return NULL;
+	/* the thread drains the established connections on its own */
+	pthread_detach(l->thread);
 	(void)fs_write_all(l->stop_pipe[1], "x", 1);
 	pthread_mutex_lock(&l->mu);
 	while (!l->stop_acked)
 		pthread_cond_wait(&l->cond, &l->mu);
 	pthread_mutex_unlock(&l->mu);
-	/* the thread drains the established connections and frees l itself */
-	pthread_detach(l->thread);
+	loop_unref(l);
 	return NULL;
 }
 

@@ -161,7 +161,8 @@ void http_tls_relay(void *ssl_ptr, int net, int local)
 		bool pending = net_open && SSL_pending(ssl) > 0;
 		/* a closed direction's fd is left out (-1): poll reports POLLHUP whatever the events, so an
 		 * fd polled for nothing that hung up would return at once, forever */
-		struct pollfd p[2] = { { net, net_open ? POLLIN : 0, 0 }, { local_open ? local : -1, POLLIN, 0 } };
+		struct pollfd p[2] = { { net, net_open ? POLLIN : 0, 0 },
+				       { local_open ? local : -1, POLLIN, 0 } };
 		if (!pending) {
 			/* once our side is done, the peer gets a little while to finish */
 			int pr = poll(p, 2, local_open ? -1 : (int)TLS_LOOP_LINGER_MS);
@@ -228,7 +229,8 @@ static bool listener_admit(void *userdata)
 	return !http_server_full(l->srv);
 }
 
-/* A connection is ready (tlsloop.h): plain ones go to the server as they are, TLS ones through a socketpair. */
+/* A connection is ready (tlsloop.h): plain ones go to the server as they are, TLS ones through a socketpair.
+ */
 static int listener_ready(void *userdata, void *ssl, int fd, const struct sockaddr *addr, socklen_t addr_len)
 {
 	struct http_tcp_listener *l = userdata;

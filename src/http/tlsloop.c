@@ -38,11 +38,11 @@
 #include "http/tlsloop.h"
 
 /* One TLS record's worth of plaintext. */
-#define SCRATCH     (16 * 1024)
-#define MAX_EVENTS  64
-#define TAG_LISTEN  0u
-#define TAG_STOP    1u
-#define TAG_LOCAL   1u /* low bit of a connection's pointer: the event is local's */
+#define SCRATCH           (16 * 1024)
+#define MAX_EVENTS        64
+#define TAG_LISTEN        0u
+#define TAG_STOP          1u
+#define TAG_LOCAL         1u /* low bit of a connection's pointer: the event is local's */
 /* After tls_loop_stop(), established connections get this long to end (the server's stop waits
  * 15 s for its handlers, then the client gets its linger). */
 #define TLS_LOOP_DRAIN_MS 30000
@@ -63,9 +63,9 @@ struct tconn {
 	bool local_gone; /* local takes nothing more: what the peer sends is dropped */
 	bool local_hup;  /* local hung up: watched only while something is still to be read from it */
 	bool want_close_notify, close_notify_sent;
-	uint32_t rd_wants;  /* SSL_read waits for this on net (EPOLLOUT: a key update to send) */
-	uint32_t wr_wants;  /* SSL_write / SSL_shutdown wait for this on net */
-	uint32_t hs_wants;  /* the handshake waits for this on net */
+	uint32_t rd_wants;         /* SSL_read waits for this on net (EPOLLOUT: a key update to send) */
+	uint32_t wr_wants;         /* SSL_write / SSL_shutdown wait for this on net */
+	uint32_t hs_wants;         /* the handshake waits for this on net */
 	uint32_t ev_net, ev_local; /* registered interests; local registered once >= 0 */
 	bool local_registered;
 	char *to_local; /* decrypted, not yet taken by local */
@@ -478,7 +478,7 @@ static void accept_one(struct tls_loop *l, int64_t now)
 	}
 	SSL_set_accept_state(ssl);
 	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				  SSL_MODE_RELEASE_BUFFERS);
+			      SSL_MODE_RELEASE_BUFFERS);
 	struct tconn *c = xcalloc(1, sizeof(*c));
 	c->ssl = ssl;
 	c->net = fd;
@@ -601,7 +601,8 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop **ret, struct berth_error **err)
+int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop **ret,
+		   struct berth_error **err)
 {
 	struct tls_loop *l = xcalloc(1, sizeof(*l));
 	l->o = *o;
@@ -623,7 +624,8 @@ int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop
 	}
 	int fl = fcntl(listen_fd, F_GETFL);
 	if (fl >= 0)
-		(void)fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK); /* a client gone before accept() never blocks us */
+		(void)fcntl(listen_fd, F_SETFL,
+			    fl | O_NONBLOCK); /* a client gone before accept() never blocks us */
 	struct epoll_event e1 = { .events = EPOLLIN, .data.u64 = TAG_LISTEN };
 	struct epoll_event e2 = { .events = EPOLLIN, .data.u64 = TAG_STOP };
 	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, listen_fd, &e1) < 0 ||

@@ -522,12 +522,12 @@ static void test_stop_drops_handshakes_and_keeps_established_connections(void **
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_relays_both_ways_with_half_closes_and_backpressure, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_relays_both_ways_with_half_closes_and_backpressure,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_handshake_completes_while_others_are_served, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_partial_handshake_times_out_and_a_vanished_client_is_dropped,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_partial_handshake_times_out_and_a_vanished_client_is_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_limit_and_admission, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_hangup_sends_close_notify_without_spinning, setup,
 						teardown),

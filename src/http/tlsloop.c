@@ -334,6 +334,7 @@ static bool read_local(struct tls_loop *l, struct tconn *c)
 
 static bool send_close_notify(struct tls_loop *l, struct tconn *c, int64_t now)
 {
+	c->wr_wants = 0; /* a writable socket stays reported: wanted only while SSL waits for it */
 	int r = SSL_shutdown(c->ssl);
 	if (r < 0) {
 		int e = SSL_get_error(c->ssl, r);

@@ -10,6 +10,7 @@
  * a server answers again.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -599,14 +600,24 @@ static void conn_drop(struct conn *k)
 	k->c = http_client_free(k->c);
 }
 
+/* Heartbeats between two malloc_trim() calls. */
+#define AGENT_TRIM_BEATS 12
+
 static void *heartbeat_main(void *arg)
 {
 	struct agent *a = arg;
 	struct conn k = { 0 };
-	while (!is_stopping(a)) {
+	for (unsigned beat = 0; !is_stopping(a); beat++) {
 		size_t idx = current(a);
 		struct http_client *c = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
+		/*
+		 * Hand freed heap back to the kernel: on the second beat (the start-up's allocations are
+		 * done) and about once a minute after. Each thread's malloc arena keeps its freed
+		 * chunks until then (docs/cluster.md, idle RSS).
+		 */
+		if (beat % AGENT_TRIM_BEATS == 1)
+			(void)malloc_trim(0);
 		int r = conn_get(a, &k, idx, &c, &err);
 		if (r >= 0)
 			r = call(a, c, "POST", "/agent/v1/heartbeat", NULL, 10000, NULL, &err);

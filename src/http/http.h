@@ -132,8 +132,9 @@ int http_tcp_connect_or_listen(const char *addr, bool listen_mode, struct berth_
 /*
  * Accept connections on listen_fd (taken over) in a thread and serve them
  * through srv. tls NULL: plain HTTP. Otherwise TLS is terminated here
- * (OpenSSL, TLS >= 1.2) with tls->cert/key; verify_client: the handshake
- * fails unless the client presents a certificate signed by tls->ca.
+ * (OpenSSL, TLS >= 1.2) with tls->cert/key, every connection in that one
+ * thread's event loop (tlsloop.h); verify_client: the handshake fails unless
+ * the client presents a certificate signed by tls->ca.
  */
 struct http_tcp_listener;
 int http_tcp_listener_start(struct http_server *srv, int listen_fd, const struct http_tls_files *tls,

@@ -39,8 +39,6 @@
 #include "http/http.h"
 
 #define HTTP_MAX_HEADERS       8
-/* TLS connections handed over but not yet picked up by libmicrohttpd. */
-#define HTTP_MAX_PENDING_PEERS 256
 /* A stream's producer runs ahead of the client by at most this much. */
 #define STREAM_HIGH            (256u * 1024)
 /* A streamed request body is held back (the connection suspended) beyond this. */
@@ -49,6 +47,13 @@
 #define BODY_RESERVE_MAX (16u << 20)
 /* The largest body of a refused request read (and dropped) to keep the connection. */
 #define DRAIN_MAX              (256u * 1024)
+/*
+ * libmicrohttpd's memory pool per connection: request line and headers, and its read and write
+ * buffers. libmicrohttpd 0.9.75 zeroes the whole pool after every request of a kept-alive
+ * connection, so this is a memset per request and resident memory per connection (256 KiB cost a
+ * 256 KiB memset per heartbeat and ~0.5 GB at 2,000 agent connections). Larger headers are refused.
+ */
+#define HTTP_CONN_MEMORY (64u * 1024)
 /* Beyond MHD's own count: connections being added while others close. */
 #define MHD_LIMIT_SLACK        64
 
@@ -87,7 +92,10 @@ struct http_server {
 	pthread_cond_t work_cond; /* work queued (workers only) */
 	struct conn *conns;
 	size_t n_conns;
-	struct pending_peer peers[HTTP_MAX_PENDING_PEERS];
+	/* TLS connections handed over but not yet picked up by libmicrohttpd (grows: the TLS event loop
+	 * can complete hundreds of handshakes while libmicrohttpd's thread is busy) */
+	struct pending_peer *peers;
+	size_t n_peers, cap_peers;
 	/* the worker pool */
 	struct http_request *q_head, *q_tail;
 	size_t n_workers, n_idle;
@@ -1058,6 +1066,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* ---- connections, limits, the reaper ---- */
 
+/* The pending peer entry of fd, or -1; under s->lock. */
+static ssize_t peer_find(struct http_server *s, int fd)
+{
+	for (size_t i = 0; i < s->n_peers; i++)
+		if (s->peers[i].fd == fd)
+			return (ssize_t)i;
+	return -1;
+}
+
+static void peer_drop(struct http_server *s, int fd)
+{
+	ssize_t i = peer_find(s, fd);
+	if (i >= 0) {
+		free(s->peers[i].peer);
+		s->peers[i] = s->peers[--s->n_peers];
+	}
+}
+
 /*
  * A connection starts (MHD's thread): track it for the limits, with the peer
  * identity recorded for its fd (TLS listeners that record peers always leave
@@ -1092,12 +1118,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	c->phase = CONN_PHASE_HEAD;
 	c->t0 = mono_ms();
 	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < HTTP_MAX_PENDING_PEERS && c->fd >= 0; i++)
-		if (s->peers[i].fd == c->fd) {
-			c->peer = s->peers[i].peer;
-			s->peers[i] = (struct pending_peer){ -1, NULL };
-			break;
-		}
+	ssize_t i = c->fd >= 0 ? peer_find(s, c->fd) : -1;
+	if (i >= 0) {
+		c->peer = s->peers[i].peer;
+		s->peers[i] = s->peers[--s->n_peers];
+	}
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
@@ -1202,8 +1227,6 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	pthread_cond_init(&s->work_cond, NULL);
-	for (int i = 0; i < HTTP_MAX_PENDING_PEERS; i++)
-		s->peers[i].fd = -1;
 	raise_nofile(s->lim.max_connections);
 	/* MHD never listens itself: our accept loop (admit.c) refuses non-HTTP clients first */
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
@@ -1211,7 +1234,7 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	s->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)s->lim.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned)(s->lim.max_connections + MHD_LIMIT_SLACK), MHD_OPTION_THREAD_STACK_SIZE,
 	    (size_t)(256 * 1024), MHD_OPTION_END);
@@ -1281,8 +1304,9 @@ struct http_server *http_server_stop(struct http_server *s)
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	pthread_cond_destroy(&s->work_cond);
-	for (int i = 0; i < HTTP_MAX_PENDING_PEERS; i++)
+	for (size_t i = 0; i < s->n_peers; i++)
 		free(s->peers[i].peer);
+	free(s->peers);
 	safe_close(s->listen_fd);
 	free(s);
 	return NULL;
@@ -1324,30 +1348,18 @@ int http_server_add_connection(struct http_server *s, int fd, const struct socka
 int http_server_add_connection_peer(struct http_server *s, int fd, const struct sockaddr *addr,
 				    socklen_t addr_len, const char *peer, struct berth_error **err)
 {
-	int slot = -1;
 	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < HTTP_MAX_PENDING_PEERS; i++) {
-		if (s->peers[i].fd == fd) { /* stale: a connection MHD refused without starting it */
-			free(s->peers[i].peer);
-			s->peers[i] = (struct pending_peer){ -1, NULL };
-		}
-		if (slot < 0 && s->peers[i].fd < 0)
-			slot = i;
+	peer_drop(s, fd); /* stale: a connection MHD refused without starting it */
+	if (s->n_peers == s->cap_peers) {
+		s->cap_peers = s->cap_peers ? 2 * s->cap_peers : 64;
+		s->peers = xrealloc(s->peers, s->cap_peers * sizeof(*s->peers));
 	}
-	if (slot >= 0)
-		s->peers[slot] = (struct pending_peer){ fd, peer ? xstrdup(peer) : NULL };
+	s->peers[s->n_peers++] = (struct pending_peer){ fd, peer ? xstrdup(peer) : NULL };
 	pthread_mutex_unlock(&s->lock);
-	if (slot < 0) {
-		close(fd);
-		return berth_error_set(err, EAGAIN, "too many connections starting");
-	}
 	int r = http_server_add_connection(s, fd, addr, addr_len, err);
 	if (r < 0) {
 		pthread_mutex_lock(&s->lock);
-		if (s->peers[slot].fd == fd) {
-			free(s->peers[slot].peer);
-			s->peers[slot] = (struct pending_peer){ -1, NULL };
-		}
+		peer_drop(s, fd);
 		pthread_mutex_unlock(&s->lock);
 	}
 	return r;

@@ -10,7 +10,9 @@
  * tls.RequireAndVerifyClientCert), and the decrypted connection is handed to
  * the server as one end of a socketpair (MHD_add_connection), so hijacked
  * attach/exec streams, half-closes and every handler work exactly as on the
- * unix socket. One thread per TCP connection relays between the two.
+ * unix socket. One event-loop thread per listener (tlsloop.c) accepts, runs
+ * every handshake and relays every connection, non-blocking; the client side
+ * (http_tls_client_wrap) keeps a relay thread per hijacked connection.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -29,33 +31,14 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "http/http.h"
+#include "http/tlsloop.h"
 
-#define TLS_RELAY_BUF      (32 * 1024)
-/* A client gets this long, in total, to complete the TLS handshake. */
-#define TLS_HANDSHAKE_SEC  10
-/* Handshakes in progress per listener; beyond, new connections are closed at once. */
-#define TLS_MAX_HANDSHAKES 128
-/* After our side sent close_notify, how long the peer may take to end its side. */
-#define TLS_LINGER_MS      5000
+#define TLS_RELAY_BUF (32 * 1024)
 
 struct http_tcp_listener {
 	struct http_server *srv;
-	SSL_CTX *ctx; /* NULL: plain HTTP */
 	bool record_peer;
-	int listen_fd;
-	int stop_pipe[2];
-	pthread_t thread;
-	atomic_int handshaking;
-};
-
-struct tls_conn {
-	struct http_tcp_listener *l;
-	SSL_CTX *ctx;
-	bool record_peer;
-	struct http_server *srv;
-	int fd;
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
+	struct tls_loop *loop; /* accepts, and terminates TLS for every connection (tlsloop.c) */
 };
 
 static char *ssl_errors(void)
@@ -176,11 +159,13 @@ void http_tls_relay(void *ssl_ptr, int net, int local)
 	bool net_open = true, local_open = true;
 	while (net_open || local_open) {
 		bool pending = net_open && SSL_pending(ssl) > 0;
+		/* a closed direction's fd is left out (-1): poll reports POLLHUP whatever the events, so an
+		 * fd polled for nothing that hung up would return at once, forever */
 		struct pollfd p[2] = { { net, net_open ? POLLIN : 0, 0 },
-				       { local, local_open ? POLLIN : 0, 0 } };
+				       { local_open ? local : -1, POLLIN, 0 } };
 		if (!pending) {
 			/* once our side is done, the peer gets a little while to finish */
-			int pr = poll(p, 2, local_open ? -1 : TLS_LINGER_MS);
+			int pr = poll(p, 2, local_open ? -1 : (int)TLS_LOOP_LINGER_MS);
 			if (pr < 0 && errno == EINTR)
 				continue;
 			if (pr <= 0)
@@ -214,43 +199,6 @@ void http_tls_relay(void *ssl_ptr, int net, int local)
 	shutdown(net, SHUT_WR);
 }
 
-/*
- * The server side of the handshake, non-blocking, within TLS_HANDSHAKE_SEC
- * in total (a client trickling one byte at a time cannot stretch it).
- */
-static bool handshake(SSL *ssl, int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return false;
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	bool ok = false;
-	for (;;) {
-		int r = SSL_accept(ssl);
-		if (r == 1) {
-			ok = true;
-			break;
-		}
-		int e = SSL_get_error(ssl, r);
-		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long left = TLS_HANDSHAKE_SEC * 1000L -
-			    ((now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L);
-		if (left <= 0)
-			break;
-		struct pollfd p = { fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0 };
-		int pr = poll(&p, 1, (int)left);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr <= 0)
-			break;
-	}
-	(void)fcntl(fd, F_SETFL, fl);
-	return ok;
-}
-
 /* "CN sha256:<hex>" of a verified client certificate, or NULL. */
 static char *peer_identity(SSL *ssl)
 {
@@ -275,107 +223,32 @@ static char *peer_identity(SSL *ssl)
 	return id;
 }
 
-static void *conn_thread(void *arg)
+static bool listener_admit(void *userdata)
 {
-	struct tls_conn *c = arg;
-	SSL *ssl = SSL_new(c->ctx);
-	int sp[2] = { -1, -1 };
-	char *peer = NULL;
+	struct http_tcp_listener *l = userdata;
+	return !http_server_full(l->srv);
+}
+
+/* A connection is ready (tlsloop.h): plain ones go to the server as they are, TLS ones through a socketpair.
+ */
+static int listener_ready(void *userdata, void *ssl, int fd, const struct sockaddr *addr, socklen_t addr_len)
+{
+	struct http_tcp_listener *l = userdata;
 	_cleanup_error_ struct berth_error *err = NULL;
-	bool ok = ssl && SSL_set_fd(ssl, c->fd) == 1 && handshake(ssl, c->fd);
-	atomic_fetch_sub(&c->l->handshaking, 1);
-	if (!ok) {
-		_cleanup_free_ char *e = ssl_errors();
-		log_fields(LOG_LEVEL_DEBUG, "TLS handshake failed", "error", e, NULL);
-		goto out;
+	if (!ssl) {
+		(void)http_server_add_connection(l->srv, fd, addr, addr_len, &err);
+		return -1;
 	}
+	int sp[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-		goto out;
-	peer = c->record_peer ? peer_identity(ssl) : NULL;
-	int r = c->record_peer ? http_server_add_connection_peer(c->srv, sp[0], (struct sockaddr *)&c->addr,
-								 c->addr_len, peer, &err)
-			       : http_server_add_connection(c->srv, sp[0], (struct sockaddr *)&c->addr,
-							    c->addr_len, &err);
-	if (r < 0) {
-		sp[0] = -1; /* closed by add_connection */
-		goto out;
-	}
-	sp[0] = -1; /* the server owns it */
-	http_tls_relay(ssl, c->fd, sp[1]);
-out:
-	free(peer);
-	SSL_free(ssl);
-	safe_close(sp[0]);
-	safe_close(sp[1]);
-	close(c->fd);
-	SSL_CTX_free(c->ctx);
-	free(c);
-	return NULL;
-}
-
-static void accept_one(struct http_tcp_listener *l)
-{
-	struct sockaddr_storage addr;
-	socklen_t len = sizeof(addr);
-	int fd = accept4(l->listen_fd, (struct sockaddr *)&addr, &len, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	/* answers leave in pieces (head, body; TLS records of the relay): without this, Nagle holds a
-	 * piece until the client's delayed ACK, 40 ms per request/answer exchange */
-	int one = 1;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (!l->ctx) {
-		_cleanup_error_ struct berth_error *err = NULL;
-		(void)http_server_add_connection(l->srv, fd, (struct sockaddr *)&addr, len, &err);
-		return;
-	}
-	/* the server's limits apply before any TLS work: a full server or a handshake flood costs nothing */
-	if (http_server_full(l->srv) || atomic_load(&l->handshaking) >= TLS_MAX_HANDSHAKES) {
-		log_fields(LOG_LEVEL_DEBUG, "TLS connection refused: connection or handshake limit reached",
-			   NULL);
-		close(fd);
-		return;
-	}
-	atomic_fetch_add(&l->handshaking, 1);
-	struct tls_conn *c = xcalloc(1, sizeof(*c));
-	SSL_CTX_up_ref(l->ctx);
-	*c = (struct tls_conn){ .l = l,
-				.ctx = l->ctx,
-				.record_peer = l->record_peer,
-				.srv = l->srv,
-				.fd = fd,
-				.addr = addr,
-				.addr_len = len };
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	if (pthread_create(&t, &attr, conn_thread, c) != 0) {
-		atomic_fetch_sub(&l->handshaking, 1);
-		close(fd);
-		SSL_CTX_free(c->ctx);
-		free(c);
-	}
-	pthread_attr_destroy(&attr);
-}
-
-static void *accept_thread(void *arg)
-{
-	struct http_tcp_listener *l = arg;
-	for (;;) {
-		struct pollfd p[2] = { { l->listen_fd, POLLIN, 0 }, { l->stop_pipe[0], POLLIN, 0 } };
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
-			break;
-		if (p[0].revents)
-			accept_one(l);
-	}
-	return NULL;
+		return -1;
+	_cleanup_free_ char *peer = l->record_peer ? peer_identity(ssl) : NULL;
+	/* sp[0] is the server's from here, also on failure (closed, or a refusal written to it) */
+	if (l->record_peer)
+		(void)http_server_add_connection_peer(l->srv, sp[0], addr, addr_len, peer, &err);
+	else
+		(void)http_server_add_connection(l->srv, sp[0], addr, addr_len, &err);
+	return sp[1];
 }
 
 static int listener_start(struct http_server *srv, int listen_fd, const struct http_tls_files *tls,
@@ -385,30 +258,26 @@ static int listener_start(struct http_server *srv, int listen_fd, const struct h
 	struct http_tcp_listener *l = xcalloc(1, sizeof(*l));
 	l->srv = srv;
 	l->record_peer = record_peer;
-	l->listen_fd = listen_fd;
-	l->stop_pipe[0] = l->stop_pipe[1] = -1;
+	SSL_CTX *ctx = NULL;
 	int r = 0;
-	if (tls && (r = http_tls_ctx_new(tls, verify_client, true, (void **)&l->ctx, err)) < 0)
-		goto fail;
-	if (l->ctx && record_peer) /* request a certificate, verify it when sent, serve clients without one */
-		SSL_CTX_set_verify(l->ctx, SSL_VERIFY_PEER, NULL);
-	if (pipe2(l->stop_pipe, O_CLOEXEC) < 0) {
-		r = berth_error_errno(err, "create pipe");
-		goto fail;
+	if (tls && (r = http_tls_ctx_new(tls, verify_client, true, (void **)&ctx, err)) < 0) {
+		close(listen_fd);
+		free(l);
+		return r;
 	}
-	if (pthread_create(&l->thread, NULL, accept_thread, l) != 0) {
-		r = berth_error_set(err, EAGAIN, "start TCP listener thread");
-		goto fail;
+	if (ctx && record_peer) /* request a certificate, verify it when sent, serve clients without one */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	struct tls_loop_opts o = {
+		.ssl_ctx = ctx, .admit = listener_admit, .ready = listener_ready, .userdata = l
+	};
+	r = tls_loop_start(&o, listen_fd, &l->loop, err); /* takes its own reference on ctx */
+	SSL_CTX_free(ctx);
+	if (r < 0) {
+		free(l);
+		return r;
 	}
 	*ret = l;
 	return 0;
-fail:
-	safe_close(l->stop_pipe[0]);
-	safe_close(l->stop_pipe[1]);
-	SSL_CTX_free(l->ctx);
-	close(listen_fd);
-	free(l);
-	return r;
 }
 
 int http_tcp_listener_start_peer(struct http_server *srv, int listen_fd, const struct http_tls_files *tls,
@@ -427,15 +296,7 @@ struct http_tcp_listener *http_tcp_listener_stop(struct http_tcp_listener *l)
 {
 	if (!l)
 		return NULL;
-	(void)fs_write_all(l->stop_pipe[1], "x", 1);
-	pthread_join(l->thread, NULL);
-	/* handshakes in flight still count on l: they end within TLS_HANDSHAKE_SEC */
-	while (atomic_load(&l->handshaking) > 0)
-		(void)poll(NULL, 0, 10);
-	close(l->stop_pipe[0]);
-	close(l->stop_pipe[1]);
-	close(l->listen_fd);
-	SSL_CTX_free(l->ctx);
+	l->loop = tls_loop_stop(l->loop);
 	free(l);
 	return NULL;
 }

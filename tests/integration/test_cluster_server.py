@@ -557,13 +557,15 @@ def drain_loop(ecs, agents, p0, p1):
 
 def test_lost_node_tasks_are_stopped(quick_server):
     server = quick_server
+    # the client and task definition first: under load they can take longer than the 3 s lease
+    register_td(server)
+    ecs = server.ecs()
     a = server.agent("lost")
     reg = a.register()
     # a short lease gets a short beat: three per lease, so one lost beat never lapses it
     assert reg["leaseTtl"] == 3 and reg["heartbeatInterval"] == 1, reg
     assert a.heartbeat()["heartbeatInterval"] == 1
-    register_td(server)
-    run = server.ecs().run_task(taskDefinition="app")
+    run = ecs.run_task(taskDefinition="app")
     assert run["failures"] == [], run["failures"]
     arn = run["tasks"][0]["taskArn"]
     # no more heartbeats: the 3 s lease lapses, then the 2 s lost-node timeout

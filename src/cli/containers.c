@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/opttab.h"
 #include "cli/ecs.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -27,30 +28,16 @@ static int help_or_usage(const char *verb, const char *usage, bool help)
 /* Generic: flags -H, -t/--time, -s/--signal, -f/--force, -v; one request per container. */
 static int multi(int argc, char **argv, const struct multi *m)
 {
-	static const struct option lo[] = {
-		{ "host", required_argument, NULL, 'H' },
-		{ "time", required_argument, NULL, 't' },
-		{ "signal", required_argument, NULL, 's' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "volumes", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *host = NULL, *t = NULL, *sig = NULL;
 	bool force = false, vols = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+H:t:s:fv", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'H': host = optarg; break;
-		case 't': t = optarg; break;
-		case 's': sig = optarg; break;
-		case 'f': force = true; break;
-		case 'v': vols = true; break;
-		case OPT_HELP: return help_or_usage(m->verb, m->usage, true);
-		default: return help_or_usage(m->verb, m->usage, false);
-		}
-	}
+	const struct cli_opt opts[] = {
+		{ "host", 'H', CLI_OPT_STRING, &host },  { "time", 't', CLI_OPT_STRING, &t },
+		{ "signal", 's', CLI_OPT_STRING, &sig }, { "force", 'f', CLI_OPT_FLAG, &force },
+		{ "volumes", 'v', CLI_OPT_FLAG, &vols }, { NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(opts, argc, argv, "+", m->usage, &rc))
+		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "berth %s: requires at least 1 argument.\n", m->verb);
 		return help_or_usage(m->verb, m->usage, false);
@@ -65,7 +52,7 @@ static int multi(int argc, char **argv, const struct multi *m)
 		strbuf_addf(&q, "?signal=%s", sig);
 	if (force || vols)
 		strbuf_addf(&q, "?force=%d&v=%d", force, vols);
-	int rc = 0;
+	rc = 0;
 	for (int i = optind; i < argc; i++) {
 		_cleanup_free_ char *id = cli_escape(argv[i]);
 		json_t *resp = NULL;

@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "cli/fsops.h"
+#include "cli/opttab.h"
 #include "common/fs.h"
 #include "common/json.h"
 
@@ -317,11 +318,6 @@ static int cp_to(struct cli *cli, const char *src, const char *ctr, const char *
 
 int cli_cp(int argc, char **argv)
 {
-	static const struct option lo[] = { { "archive", no_argument, NULL, 'a' },
-					    { "follow-link", no_argument, NULL, 'L' },
-					    { "host", required_argument, NULL, 'H' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
 	static const char text[] = "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
 				   "       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH\n\n"
 				   "Copy files/folders between a container and the local filesystem\n\n"
@@ -330,18 +326,15 @@ int cli_cp(int argc, char **argv)
 				   "  -L, --follow-link   Always follow symbol link in SRC_PATH";
 	bool archive = false, follow = false;
 	const char *host = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+aLH:", lo, NULL)) != -1) {
-		if (ch == 'a')
-			archive = true;
-		else if (ch == 'L')
-			follow = true;
-		else if (ch == 'H')
-			host = optarg;
-		else
-			return usage(text, ch == OPT_HELP);
-	}
+	const struct cli_opt t[] = {
+		{ "archive", 'a', CLI_OPT_FLAG, &archive },
+		{ "follow-link", 'L', CLI_OPT_FLAG, &follow },
+		{ "host", 'H', CLI_OPT_STRING, &host },
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (argc - optind != 2)
 		return usage(text, false);
 	_cleanup_free_ char *sc = NULL, *sp = NULL, *dc = NULL, *dp = NULL;
@@ -394,20 +387,14 @@ int cli_diff(int argc, char **argv)
 
 int cli_export(int argc, char **argv)
 {
-	static const struct option lo[] = { { "output", required_argument, NULL, 'o' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
 	static const char text[] =
 	    "export [-o FILE] CONTAINER\n\nExport a container's filesystem as a tar archive\n\n"
 	    "Options:\n  -o, --output string   Write to a file, instead of STDOUT";
 	const char *output = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+o:", lo, NULL)) != -1) {
-		if (ch != 'o')
-			return usage(text, ch == OPT_HELP);
-		output = optarg;
-	}
+	const struct cli_opt t[] = { { "output", 'o', CLI_OPT_STRING, &output }, { NULL } };
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (argc - optind != 1)
 		return usage(text, false);
 	if (!output && isatty(STDOUT_FILENO)) {
@@ -433,7 +420,7 @@ int cli_export(int argc, char **argv)
 	_cleanup_error_ struct berth_error *err = NULL;
 	long status = 0;
 	/* buffered: only a complete 200 body may reach the file */
-	int rc = http_client_do(cli.http, &r, &status, &body, &err);
+	rc = http_client_do(cli.http, &r, &status, &body, &err);
 	if (rc < 0) {
 		berth_error_print(err, "berth export");
 	} else if (status != 200) {

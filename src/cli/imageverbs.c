@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <time.h>
 
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -189,27 +190,21 @@ int cli_tag_image(const char *id, const char *repo, const char *tag)
 
 int cli_push(int argc, char **argv)
 {
-	static const struct option lo[] = { { "quiet", no_argument, NULL, 'q' },
-					    { "all-tags", no_argument, NULL, 'a' },
-					    { "disable-content-trust", no_argument, NULL, 'd' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text = "push [OPTIONS] NAME[:TAG]\n\nUpload an image to a registry\n\n"
 				  "Without a tag, every local tag of the repository is pushed.\n\n"
 				  "Options:\n"
 				  "  -a, --all-tags   Push all tagged images in the repository\n"
 				  "  -q, --quiet      Suppress verbose output\n";
-	bool quiet = false, all = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+qa", lo, NULL)) != -1) {
-		if (ch == 'q')
-			quiet = true;
-		else if (ch == 'a')
-			all = true;
-		else if (ch != 'd')
-			return cli_usage(text, ch == OPT_HELP);
-	}
+	bool quiet = false, all = false, no_trust = false; /* content trust: accepted, ignored */
+	const struct cli_opt t[] = {
+		{ "quiet", 'q', CLI_OPT_FLAG, &quiet },
+		{ "all-tags", 'a', CLI_OPT_FLAG, &all },
+		{ "disable-content-trust", 0, CLI_OPT_FLAG, &no_trust },
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth push\" requires exactly 1 argument.\n");
 		return cli_usage(text, false);
@@ -232,7 +227,7 @@ int cli_push(int argc, char **argv)
 	free(bare->tag);
 	bare->tag = NULL;
 	_cleanup_free_ char *repo = image_ref_familiar(bare);
-	int rc = 0;
+	rc = 0;
 	if (ref->tag) {
 		rc = push_one(&cli, repo, ref->tag, auth, quiet);
 	} else {
@@ -241,8 +236,8 @@ int cli_push(int argc, char **argv)
 			fprintf(stderr, "An image does not exist locally with the tag: %s\n", repo);
 			rc = 1;
 		}
-		for (char **t = tags; t && *t && rc == 0; t++)
-			rc = push_one(&cli, repo, *t, auth, quiet);
+		for (char **tg = tags; tg && *tg && rc == 0; tg++)
+			rc = push_one(&cli, repo, *tg, auth, quiet);
 	}
 	cli_close(&cli);
 	return rc;
@@ -266,23 +261,16 @@ static bool images_exist(struct cli *cli, int n, char **names)
 
 int cli_save(int argc, char **argv)
 {
-	static const struct option lo[] = { { "output", required_argument, NULL, 'o' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
-	static const char *text =
+static const char *text =
 	    "save [OPTIONS] IMAGE [IMAGE...]\n\n"
 	    "Save one or more images to a tar archive (streamed to STDOUT by default)\n\n"
 	    "Options:\n"
 	    "  -o, --output string   Write to a file, instead of STDOUT\n";
 	const char *output = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+o:", lo, NULL)) != -1) {
-		if (ch == 'o')
-			output = optarg;
-		else
-			return cli_usage(text, ch == OPT_HELP);
-	}
+	const struct cli_opt t[] = { { "output", 'o', CLI_OPT_STRING, &output }, { NULL } };
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth save\" requires at least 1 argument.\n");
 		return cli_usage(text, false);
@@ -313,7 +301,7 @@ int cli_save(int argc, char **argv)
 	struct http_client_request h = {
 		.method = "GET", .path = path.buf, .body_fd = -1, .on_body = write_fd, .on_body_ctx = &fd
 	};
-	int rc = images_exist(&cli, argc - optind, argv + optind)
+	rc = images_exist(&cli, argc - optind, argv + optind)
 		     ? http_client_do(cli.http, &h, &st, NULL, &err)
 		     : -ENOENT;
 	if (rc == -ENOENT) {
@@ -342,26 +330,20 @@ int cli_save(int argc, char **argv)
 
 int cli_load(int argc, char **argv)
 {
-	static const struct option lo[] = { { "input", required_argument, NULL, 'i' },
-					    { "quiet", no_argument, NULL, 'q' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text = "load [OPTIONS]\n\nLoad an image from a tar archive or STDIN\n\n"
 				  "Options:\n"
 				  "  -i, --input string   Read from tar archive file, instead of STDIN\n"
 				  "  -q, --quiet          Suppress the load output\n";
 	const char *input = NULL;
 	bool quiet = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+i:q", lo, NULL)) != -1) {
-		if (ch == 'i')
-			input = optarg;
-		else if (ch == 'q')
-			quiet = true;
-		else
-			return cli_usage(text, ch == OPT_HELP);
-	}
+	const struct cli_opt t[] = {
+		{ "input", 'i', CLI_OPT_STRING, &input },
+		{ "quiet", 'q', CLI_OPT_FLAG, &quiet },
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind != argc) {
 		fprintf(stderr, "\"berth load\" accepts no arguments.\n");
 		return cli_usage(text, false);
@@ -383,7 +365,7 @@ int cli_load(int argc, char **argv)
 		.method = "POST", .path = path, .body_fd = fd, .content_type = "application/x-tar"
 	};
 	/* "Loaded image: x" lines are the result, not progress: docker prints them with -q too */
-	int rc = stream_messages(&cli, &r, false, NULL);
+	rc = stream_messages(&cli, &r, false, NULL);
 	cli_close(&cli);
 	return rc;
 }
@@ -491,11 +473,6 @@ int cli_history(int argc, char **argv)
 
 int cli_image_prune(int argc, char **argv)
 {
-	static const struct option lo[] = { { "all", no_argument, NULL, 'a' },
-					    { "force", no_argument, NULL, 'f' },
-					    { "filter", required_argument, NULL, 'F' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text = "image prune [OPTIONS]\n\nRemove unused images\n\n"
 				  "Options:\n"
 				  "  -a, --all             Remove all unused images, not just dangling ones\n"
@@ -504,18 +481,15 @@ int cli_image_prune(int argc, char **argv)
 				  "  -f, --force           Do not prompt for confirmation\n";
 	bool all = false, force = false;
 	_cleanup_json_ json_t *filters = json_object();
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+af", lo, NULL)) != -1) {
-		if (ch == 'a')
-			all = true;
-		else if (ch == 'f')
-			force = true;
-		else if (ch == 'F')
-			cli_filter_add(filters, optarg);
-		else
-			return cli_usage(text, ch == OPT_HELP);
-	}
+	const struct cli_opt t[] = {
+		{ "all", 'a', CLI_OPT_FLAG, &all },
+		{ "force", 'f', CLI_OPT_FLAG, &force },
+		CLI_OPT_FILTER("filter", 0, filters),
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
 	if (!force &&

@@ -276,6 +276,11 @@ def test_cap_add_beyond_bounding_set_or_unknown_is_rejected(daemon):
     st, body = daemon.json("POST", "/containers/create",
                            {"Image": "busybox", "HostConfig": {"CapAdd": ["CAP_NOPE"]}})
     assert st == 400 and "unknown capability" in body["message"]
+    # a non-string entry is refused at create
+    for caps in ({"CapAdd": [5]}, {"CapDrop": [None]}, {"CapAdd": ["chown", {"x": 1}]}):
+        st, body = daemon.json("POST", "/containers/create", {"Image": "busybox", "HostConfig": caps})
+        assert st == 400 and list(caps)[0] in body["message"], (caps, body)
+    assert daemon.request("GET", "/_ping")[0] == 200
 
 
 # ---- volumes ----

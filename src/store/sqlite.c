@@ -1017,9 +1017,9 @@ static int schema_upgrade(struct sqlite_store *s, struct berth_error **err)
 	if (v > SCHEMA_VERSION)
 		return berth_error_msg(err, EPROTO, "store schema version %d is newer than this berth's (%d)",
 				       v, SCHEMA_VERSION);
-	_cleanup_stmt_ sqlite3_stmt *old =
-	    prep(s, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kv'");
+	sqlite3_stmt *old = prep(s, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kv'");
 	bool migrate = old && sqlite3_step(old) == SQLITE_ROW;
+	sqlite3_finalize(old); /* (an active statement would keep DROP TABLE from running) */
 	_cleanup_free_ char *sql = xasprintf("BEGIN IMMEDIATE;%s%sPRAGMA user_version = %d;COMMIT;", SCHEMA_LOG,
 					     migrate ? MIGRATE_V0 : "", SCHEMA_VERSION);
 	int r = db_exec(s, sql, err);

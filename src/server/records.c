@@ -202,3 +202,12 @@ char *uuid_new(void)
 {
 	return pki_random_hex(16);
 }
+
+char *task_id_new(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	_cleanup_free_ char *rnd = pki_random_hex(10);
+	return xasprintf("%012llx%s", (unsigned long long)(ms & 0xffffffffffffull), rnd);
+}

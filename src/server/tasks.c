@@ -342,7 +342,7 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	size_t want = a->explicit_instances ? json_array_size(a->explicit_instances) : (size_t)a->count;
 	char *ids[SCHED_MAX_COUNT];
 	for (size_t i = 0; i < want; i++)
-		ids[i] = uuid_new();
+		ids[i] = task_id_new();
 	if (a->explicit_instances)
 		place_start(&pl, p, ids);
 	else

@@ -103,6 +103,11 @@ struct sqlite_store {
 	int64_t committed, compacted;      /* what readers see (under lock): moved after a commit */
 	bool stop, started;
 	pthread_t thread;
+	/* checkpoints, off the writer's path (see checkpoint_thread) */
+	sqlite3 *cdb;
+	pthread_t ckpt_thread;
+	pthread_cond_t ckpt_wake; /* under lock */
+	bool ckpt_due, ckpt_started;
 	/* lease deadlines, sorted by id (ids only grow, so a grant appends) */
 	pthread_mutex_t lease_lock;
 	struct lease_clock {
@@ -242,6 +247,16 @@ static int run_cached(struct sqlite_store *s, const char *sql)
 	_cleanup_reset_ sqlite3_stmt *st = cached(s, sql);
 	return st && sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
 }
+
+/*
+ * The store's revision: every revision wrote at least one log row, and the
+ * newest revision's rows are never compacted, so it is the newest log id's
+ * (no row to rewrite per commit). A first-schema store kept it in meta,
+ * which still counts after its migration.
+ */
+static const char REVISION_SQL[] =
+    "SELECT max(coalesce((SELECT max(id) >> 20 FROM log), 0),"
+    " coalesce((SELECT value FROM meta WHERE name = 'revision'), 0))";
 
 static int64_t meta_get(struct sqlite_store *s, const char *name)
 {
@@ -453,11 +468,8 @@ static int run_txn(struct sqlite_store *s, struct wreq *w)
 			return berth_error_msg(&w->err, EIO, "store: write '%s': %s", op->key,
 					       sqlite3_errmsg(s->db));
 	}
-	if (changed) {
-		s->revision = rev;
-		if (meta_set(s, "revision", rev) < 0)
-			return berth_error_msg(&w->err, EIO, "store: bump revision");
-	}
+	if (changed)
+		s->revision = rev; /* stored as the newest log id (see REVISION_SQL) */
 	w->revision = s->revision;
 	return 0;
 }
@@ -516,11 +528,8 @@ static int drop_lease(struct sqlite_store *s, int64_t id, struct berth_error **e
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return db_fail(s, err, "revoke lease");
-	if (deleted) {
+	if (deleted)
 		s->revision = rev;
-		if (meta_set(s, "revision", rev) < 0)
-			return db_fail(s, err, "bump revision");
-	}
 	change_note(s, id, 0);
 	return 0;
 }
@@ -705,6 +714,48 @@ static int submit(struct sqlite_store *s, struct wreq *w, struct berth_error **e
 
 #define SQ(st) ((struct sqlite_store *)(st))
 
+/*
+ * Checkpoints (copying the WAL's pages into the database file, then an
+ * fsync of it) run on a thread of their own with a connection of their own,
+ * PASSIVE: the writer goes on appending to the WAL meanwhile, and restarts
+ * it from its start on the next batch after a complete checkpoint. SQLite's
+ * automatic checkpoint ran them on the writer, after the commit of the batch
+ * that crossed the threshold: every RunTask waiting for the next batch waited
+ * for a copy of 4 MB and a second fsync.
+ */
+#define CHECKPOINT_PAGES 1000 /* SQLite's default threshold (4 MB of WAL) */
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct sqlite_store *s = arg;
+	(void)db, (void)name;
+	if (pages >= CHECKPOINT_PAGES) {
+		pthread_mutex_lock(&s->lock);
+		s->ckpt_due = true;
+		pthread_cond_signal(&s->ckpt_wake);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return SQLITE_OK;
+}
+
+static void *checkpoint_thread(void *arg)
+{
+	struct sqlite_store *s = arg;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->ckpt_due && !s->stop)
+			pthread_cond_wait(&s->ckpt_wake, &s->lock);
+		if (s->stop)
+			break;
+		s->ckpt_due = false;
+		pthread_mutex_unlock(&s->lock);
+		(void)sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
 static int sq_get(struct store *st, const char *key, struct store_kv *ret, struct berth_error **err)
 {
 	struct sqlite_store *s = SQ(st);
@@ -742,7 +793,7 @@ static int sq_range(struct store *st, const char *prefix, const char *start_afte
 	/* one read transaction: the revision stored with the data it returns */
 	sqlite3_stmt *q = NULL, *m = NULL;
 	if (sqlite3_exec(s->rdb, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
-	    !(m = prep_on(s->rdb, "SELECT value FROM meta WHERE name = 'revision'")) ||
+	    !(m = prep_on(s->rdb, REVISION_SQL)) ||
 	    !(q = prep_on(s->rdb, "SELECT k.key, l.value, k.create_rev, k.id >> 20, k.lease FROM keys k "
 				  "JOIN log l ON l.id = k.id WHERE k.key >= ? AND (? = '' OR k.key < ?) "
 				  "AND k.key > ? ORDER BY k.key LIMIT ?"))) {
@@ -909,15 +960,19 @@ static void sq_free(struct store *st)
 		s->stop = true;
 		pthread_cond_broadcast(&s->wake);
 		pthread_cond_broadcast(&s->changed);
+		pthread_cond_broadcast(&s->ckpt_wake);
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->thread, NULL);
 	}
+	if (s->ckpt_started)
+		pthread_join(s->ckpt_thread, NULL);
 	sqlite3_finalize(s->st_get);
 	sqlite3_finalize(s->st_rget);
 	for (size_t i = 0; i < ARRAY_SIZE(s->cache); i++)
 		sqlite3_finalize(s->cache[i].st);
+	sqlite3_close(s->cdb);
 	sqlite3_close(s->rdb);
-	sqlite3_close(s->db);
+	sqlite3_close(s->db); /* the last: it checkpoints and removes the WAL */
 	pthread_mutex_destroy(&s->db_lock);
 	pthread_mutex_destroy(&s->rd_lock);
 	pthread_mutex_destroy(&s->lock);
@@ -927,6 +982,7 @@ static void sq_free(struct store *st)
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->done);
 	pthread_cond_destroy(&s->changed);
+	pthread_cond_destroy(&s->ckpt_wake);
 	free(s);
 }
 
@@ -963,6 +1019,8 @@ static int load_leases(struct sqlite_store *s, struct berth_error **err)
 static const char SCHEMA[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
+    "PRAGMA cache_size=-16384;"            /* KiB: the writer's B-tree pages (default 2 MiB) */
+    "PRAGMA journal_size_limit=67108864;" /* a WAL that grew past 64 MiB is cut back after a restart */
     "CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL, expires INTEGER NOT "
     "NULL);"
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
@@ -1042,6 +1100,7 @@ int store_sqlite_open(const char *path, struct store **ret, struct berth_error *
 	pthread_cond_init(&s->wake, NULL);
 	pthread_cond_init(&s->done, NULL);
 	pthread_cond_init(&s->changed, NULL);
+	pthread_cond_init(&s->ckpt_wake, NULL);
 	s->tail = &s->head;
 	_cleanup_store_ struct store *owner = &s->base;
 	/* create the file 0600 before SQLite opens it (and its -wal/-shm inherit the mode) */
@@ -1057,17 +1116,27 @@ int store_sqlite_open(const char *path, struct store **ret, struct berth_error *
 		r = schema_upgrade(s, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "open store '%s'", path);
-	s->revision = s->committed = meta_get(s, "revision");
+	{
+		_cleanup_stmt_ sqlite3_stmt *st = prep(s, REVISION_SQL);
+		s->revision = s->committed = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	}
 	s->compact_revision = s->compacted = meta_get(s, "compact_revision");
 	if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		return berth_error_msg(err, EIO, "open store '%s' for reading: %s", path, sqlite3_errmsg(s->rdb));
 	sqlite3_busy_timeout(s->rdb, 10000);
+	if (sqlite3_open_v2(path, &s->cdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		return berth_error_msg(err, EIO, "open store '%s' for checkpoints: %s", path,
+				       sqlite3_errmsg(s->cdb));
+	sqlite3_wal_hook(s->db, wal_hook, s); /* (replaces SQLite's automatic checkpoint) */
 	r = load_leases(s, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "open store '%s'", path);
 	if (pthread_create(&s->thread, NULL, writer_thread, s) != 0)
 		return berth_error_set(err, EAGAIN, "start store writer thread");
 	s->started = true;
+	if (pthread_create(&s->ckpt_thread, NULL, checkpoint_thread, s) != 0)
+		return berth_error_set(err, EAGAIN, "start store checkpoint thread");
+	s->ckpt_started = true;
 	*ret = TAKE_PTR(owner);
 	return 0;
 }

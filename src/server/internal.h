@@ -166,6 +166,8 @@ char *uuid_new(void); /* 32 random hex digits */
  * write at a random place per task (docs/cluster.md, "Task ids").
  */
 char *task_id_new(void);
+/* 32 hex digits, unique but not secret (container ids): a per-thread generator, not OpenSSL's. */
+char *id_hex_new(void);
 
 /* ---- clusters.c ---- */
 /* Resolve a cluster name or ARN (NULL: "default") to an ACTIVE cluster record; ClusterNotFoundException. */

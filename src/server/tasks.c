@@ -83,7 +83,7 @@ static json_t *new_task(struct server *s, const char *cluster, const char *id, j
 	size_t i;
 	json_t *c;
 	json_array_foreach (json_object_get(a->td, "containerDefinitions"), i, c) {
-		_cleanup_free_ char *cid = uuid_new();
+		_cleanup_free_ char *cid = id_hex_new();
 		_cleanup_free_ char *ctail = xasprintf("%s/%s/%s", cluster, id, cid);
 		_cleanup_free_ char *carn = arn_make(s, "container", ctail);
 		json_t *ct =

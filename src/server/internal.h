@@ -153,6 +153,9 @@ int record_cas(struct server *s, const char *key, json_t *value, int64_t rev, bo
 	       struct berth_error **err);
 /* Every record under prefix, in key order, as a new JSON array. */
 int record_list(struct server *s, const char *prefix, json_t **ret, struct berth_error **err);
+/* The same, with the store revision the records were read at (*ret_rev). */
+int record_list_at(struct server *s, const char *prefix, json_t **ret, int64_t *ret_rev,
+		   struct berth_error **err);
 double record_now(void);
 char *arn_make(struct server *s, const char *kind, const char *rest);
 /* The last '/'-separated part of an ARN, or the string itself when it is not an ARN. */
@@ -351,7 +354,9 @@ const char *instance_attribute(json_t *inst, const char *name);
  * disruption budget, and the rebalancer when the pass left the service alone
  * (quiet).
  */
-void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_t *tasks, bool quiet);
+/* tasks: the cluster's task records, read at store revision tasks_rev. */
+void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_t *tasks, int64_t tasks_rev,
+		       bool quiet);
 /* Container instance attributes `berth:taint:KEY` = "VALUE:EFFECT" are taints (docs/scheduler.md). */
 #define TAINT_ATTR_PREFIX "berth:taint:"
 

@@ -152,6 +152,12 @@ int record_cas(struct server *s, const char *key, json_t *value, int64_t rev, bo
 
 int record_list(struct server *s, const char *prefix, json_t **ret, struct berth_error **err)
 {
+	return record_list_at(s, prefix, ret, NULL, err);
+}
+
+int record_list_at(struct server *s, const char *prefix, json_t **ret, int64_t *ret_rev,
+		   struct berth_error **err)
+{
 	struct store_kv_list l;
 	int r = store_range(s->store, prefix, NULL, 0, &l, err);
 	if (r < 0)
@@ -162,6 +168,8 @@ int record_list(struct server *s, const char *prefix, json_t **ret, struct berth
 		if (j)
 			json_array_append_new(a, j);
 	}
+	if (ret_rev)
+		*ret_rev = l.revision;
 	store_kv_list_done(&l);
 	*ret = a;
 	return 0;

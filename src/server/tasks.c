@@ -118,7 +118,13 @@ static void task_size(struct run_args *a, int64_t *cpu, int64_t *mem)
 		*mem = strtoll(om, NULL, 10);
 }
 
-/* The writes of one placement: task records, preempted victims, the token; one transaction. */
+/* A disruption budget a placement's preemptions use: the value read and the one left. */
+struct budget_use {
+	char *group;
+	int32_t before, after;
+};
+
+/* The writes of one placement: task records, preempted victims, budgets, the token; one transaction. */
 struct bind {
 	struct store_op *ops;
 	struct store_cmp *cmps;
@@ -127,6 +133,8 @@ struct bind {
 	const char **placed; /* task ids added to the snapshot */
 	size_t n_placed;
 	bool preempted; /* victims were removed from the snapshot */
+	struct budget_use *budgets;
+	size_t n_budgets;
 };
 
 static const char *keep(struct bind *b, char *s)
@@ -153,8 +161,18 @@ static void bind_cmp(struct bind *b, const char *key, enum store_cmp_target targ
 	b->cmps[b->n_cmps++] = (struct store_cmp){ key, target, STORE_CMP_EQUAL, rev };
 }
 
+static void bind_cmp_value(struct bind *b, const char *key, const char *value)
+{
+	b->cmps = xrealloc(b->cmps, (b->n_cmps + 1) * sizeof(*b->cmps));
+	b->cmps[b->n_cmps++] =
+	    (struct store_cmp){ .key = key, .target = STORE_CMP_VALUE, .value = value, .value_len = strlen(value) };
+}
+
 static void bind_done(struct bind *b)
 {
+	for (size_t i = 0; i < b->n_budgets; i++)
+		free(b->budgets[i].group);
+	free(b->budgets);
 	for (size_t i = 0; i < b->n_bufs; i++)
 		free(b->bufs[i]);
 	free(b->bufs);
@@ -200,9 +218,53 @@ static void failed(struct placing *pl, json_t *arn, const char *reason, const ch
 }
 
 /*
+ * A victim of a group with a disruption budget uses one disruption of it:
+ * in the snapshot now (the next decision of this replica sees what is
+ * left) and in the store with the bind (budget_bind).
+ */
+static void budget_take(struct placing *pl, const char *group)
+{
+	int32_t allowed = group ? sched_group_budget(pl->snap, group) : -1;
+	if (allowed < 0)
+		return;
+	struct bind *b = &pl->b;
+	struct budget_use *u = NULL;
+	for (size_t i = 0; i < b->n_budgets; i++)
+		if (streq(b->budgets[i].group, group))
+			u = &b->budgets[i];
+	if (!u) {
+		b->budgets = xrealloc(b->budgets, (b->n_budgets + 1) * sizeof(*b->budgets));
+		u = &b->budgets[b->n_budgets++];
+		*u = (struct budget_use){ xstrdup(group), allowed, allowed };
+	}
+	u->after = MAX(0, allowed - 1);
+	sched_group_set_budget(pl->snap, group, u->after);
+}
+
+/*
+ * The budgets the victims used, written with the bind and compared on the
+ * value read: two preemptions, on this replica or another, never both use
+ * one allowance (the second one's comparison fails and it decides again,
+ * with what is left). The leader's recount (rebalance.c) agrees once the
+ * victims are stopping, and never overwrites a newer value with an older
+ * count. The values are the leader's format (budget_publish).
+ */
+static void budget_bind(struct placing *pl)
+{
+	for (size_t i = 0; i < pl->b.n_budgets; i++) {
+		struct budget_use *u = &pl->b.budgets[i];
+		char *key = xasprintf("/berth/budgets/%s/%s", pl->cluster, u->group);
+		const char *before = keep(&pl->b, xasprintf("{\"allowed\":%d}", u->before));
+		bind_cmp_value(&pl->b, key, before);
+		bind_op(&pl->b, key, xasprintf("{\"allowed\":%d}", u->after));
+	}
+}
+
+/*
  * Preemption: mark the victims STOPPED (desired) in the same transaction,
  * compared on their revisions, and release them in the snapshot so the new
- * task fits on the nominated node.
+ * task fits on the nominated node; their groups' disruption budgets are
+ * used (budget_take).
  */
 static int preempt(struct placing *pl, const struct sched_result *res, const char *for_id)
 {
@@ -226,6 +288,7 @@ static int preempt(struct placing *pl, const struct sched_result *res, const cha
 		bind_put(&pl->b, key, t);
 		json_decref(t);
 		bind_cmp(&pl->b, key, STORE_CMP_MOD, rev);
+		budget_take(pl, res->victims[i].group);
 		(void)sched_task_remove(pl->snap, res->victims[i].task_id, NULL);
 		pl->b.preempted = true;
 	}
@@ -348,6 +411,7 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	else
 		place_run(&pl, p, ids, want);
 	sched_prepared_free(p);
+	budget_bind(&pl);
 	if (!outside) {
 		bind_op(&pl.b, xstrdup(token_key), xstrdup("x"));
 		bind_cmp(&pl.b, token_key, tok_rev ? STORE_CMP_MOD : STORE_CMP_CREATE, tok_rev);
@@ -357,7 +421,12 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	if (pl.b.n_placed == 0 && !pl.b.preempted) {
 		r = 1; /* nothing to bind: no write (the service controller retries failed placements) */
 	} else {
-		if (outside) {
+		/*
+		 * A preemption binds under the lock (they are rare): a later
+		 * decision of this replica that uses the same budget must not
+		 * reach the store first, or its comparison fails.
+		 */
+		if (outside && !pl.b.preempted) {
 			sched_cache_unlock(c->srv);
 			locked = false;
 		}

@@ -258,7 +258,8 @@ def test_bench_scheduler_binds_every_placement_in_the_store(berth_bin, tmp):  # 
     assert out["store"] == "sqlite" and out["placed"] + out["unplaced"] == 120 and out["errors"] == 0
     assert out["placed"] >= 100 and out["placements_per_s"] > 0 and out["p99_us"] >= out["p50_us"]
     con = sqlite3.connect(db)
-    rows = [json.loads(v) for (v,) in con.execute("SELECT value FROM kv WHERE key LIKE '/berth/tasks/%'")]
+    rows = [json.loads(v) for (v,) in con.execute(
+        "SELECT l.value FROM keys k JOIN log l ON l.id = k.id WHERE k.key LIKE '/berth/tasks/%'")]
     con.close()
     assert len(rows) == out["placed"]
     assert all(r["lastStatus"] == "PROVISIONING" and "best of" in r["berthPlacement"]["explanation"] for r in rows)

@@ -57,7 +57,7 @@ int task_stop_now(struct server *s, const char *key, json_t *task, const char *c
 #define run_args task_run_args
 
 static json_t *new_task(struct server *s, const char *cluster, const char *id, json_t *cl, const char *node,
-			struct run_args *a, int64_t cpu, int64_t mem)
+			const char *az, struct run_args *a, int64_t cpu, int64_t mem)
 {
 	_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, id);
 	_cleanup_free_ char *arn = arn_make(s, "task", tail);
@@ -76,7 +76,6 @@ static json_t *new_task(struct server *s, const char *cluster, const char *id, j
 		json_object_set_new(t, "startedBy", json_string(a->started_by));
 	if (a->tags)
 		json_object_set(t, "tags", a->tags);
-	const char *az = sched_cache_node_zone(s, node);
 	if (az)
 		json_object_set_new(t, "availabilityZone", json_string(az));
 	json_t *containers = json_array();
@@ -181,6 +180,13 @@ static void bind_done(struct bind *b)
 	free(b->placed);
 }
 
+/* A placement decided under the scheduler lock, its task record built after (placed_records). */
+struct decided {
+	const char *task_id; /* borrowed, as bind.placed */
+	char *node_id, *az;
+	json_t *extra; /* berthPlacement */
+};
+
 struct placing {
 	struct ecs_call *c;
 	const char *cluster;
@@ -191,20 +197,47 @@ struct placing {
 	struct sched_snapshot *snap;
 	json_t *tasks, *failures;
 	struct bind b;
+	struct decided *decided;
+	size_t n_decided;
 };
 
+/*
+ * Under the lock: what the task record needs from the decision and the
+ * cache; the record itself (JSON built and dumped, most of a placement's
+ * CPU after the decision) is made by placed_records(), after the lock when
+ * the bind is.
+ */
 static void placed(struct placing *pl, const struct sched_placement *p)
 {
-	json_t *t =
-	    new_task(pl->c->srv, pl->cluster, p->task_id, pl->cl, p->node_id, pl->a, pl->cpu, pl->mem);
-	json_t *extra = sreq_task_extra(pl->rq, pl->a->td, p);
-	if (json_object_size(extra))
-		json_object_set(t, "berthPlacement", extra);
-	json_decref(extra);
-	bind_put(&pl->b, xasprintf("/berth/tasks/%s/%s", pl->cluster, p->task_id), t);
+	const char *az = sched_cache_node_zone(pl->c->srv, p->node_id);
+	pl->decided = xrealloc(pl->decided, (pl->n_decided + 1) * sizeof(*pl->decided));
+	pl->decided[pl->n_decided++] = (struct decided){ p->task_id, xstrdup(p->node_id), az ? xstrdup(az) : NULL,
+							 sreq_task_extra(pl->rq, pl->a->td, p) };
 	pl->b.placed = xrealloc(pl->b.placed, (pl->b.n_placed + 1) * sizeof(*pl->b.placed));
 	pl->b.placed[pl->b.n_placed++] = p->task_id;
-	json_array_append_new(pl->tasks, t);
+}
+
+static void placed_records(struct placing *pl)
+{
+	for (size_t i = 0; i < pl->n_decided; i++) {
+		struct decided *d = &pl->decided[i];
+		json_t *t = new_task(pl->c->srv, pl->cluster, d->task_id, pl->cl, d->node_id, d->az, pl->a,
+				     pl->cpu, pl->mem);
+		if (json_object_size(d->extra))
+			json_object_set(t, "berthPlacement", d->extra);
+		bind_put(&pl->b, xasprintf("/berth/tasks/%s/%s", pl->cluster, d->task_id), t);
+		json_array_append_new(pl->tasks, t);
+	}
+}
+
+static void decided_done(struct placing *pl)
+{
+	for (size_t i = 0; i < pl->n_decided; i++) {
+		free(pl->decided[i].node_id);
+		free(pl->decided[i].az);
+		json_decref(pl->decided[i].extra);
+	}
+	free(pl->decided);
 }
 
 static void failed(struct placing *pl, json_t *arn, const char *reason, const char *detail)
@@ -430,6 +463,7 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 			sched_cache_unlock(c->srv);
 			locked = false;
 		}
+		placed_records(&pl);
 		if (store_txn(c->srv->store, pl.b.cmps, pl.b.n_cmps, pl.b.ops, pl.b.n_ops, &ok, NULL, &err) < 0)
 			r = ecs_internal(c, err);
 		else if (ok)
@@ -450,6 +484,7 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 		sched_cache_unlock(c->srv);
 	sreq_done(&rq);
 	bind_done(&pl.b);
+	decided_done(&pl);
 	json_decref(pl.tasks);
 	json_decref(pl.failures);
 	for (size_t i = 0; i < want; i++)

@@ -73,7 +73,8 @@ static void instance(struct fixture *f, const char *id, const char *status, cons
 	assert_int_equal(store_put(f->srv.store, alive, "1", 1, 0, NULL, NULL), 0);
 }
 
-static void task(struct fixture *f, const char *id, const char *node, const char *last)
+/* A task of `group` holding every cpu unit and all the memory of its node (priority 0). */
+static void task_of(struct fixture *f, const char *id, const char *node, const char *last, const char *group)
 {
 	_cleanup_free_ char *key = xasprintf("/berth/tasks/c1/%s", id);
 	_cleanup_free_ char *arn = xasprintf("arn:aws:ecs:us-east-1:000000000000:task/c1/%s", id);
@@ -81,8 +82,13 @@ static void task(struct fixture *f, const char *id, const char *node, const char
 	    xasprintf("arn:aws:ecs:us-east-1:000000000000:container-instance/c1/%s", node);
 	put(f, key,
 	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "taskArn", arn, "containerInstanceArn", inst, "lastStatus",
-		      last, "desiredStatus", streq(last, "STOPPED") ? "STOPPED" : "RUNNING", "group", "family:f",
+		      last, "desiredStatus", streq(last, "STOPPED") ? "STOPPED" : "RUNNING", "group", group,
 		      "cpu", "4096", "memory", "8192"));
+}
+
+static void task(struct fixture *f, const char *id, const char *node, const char *last)
+{
+	task_of(f, id, node, last, "family:f");
 }
 
 /* The nodes a 1-task placement may use: how many are feasible (distinct ones, one placement each). */
@@ -185,19 +191,6 @@ static void test_budgets_are_shared(void **state)
 	other.sched = sched_cache_free(other.sched);
 }
 
-/* A task of group `group` holding every cpu unit of its node, at priority 0. */
-static void full_task(struct fixture *f, const char *id, const char *node, const char *group)
-{
-	_cleanup_free_ char *key = xasprintf("/berth/tasks/c1/%s", id);
-	_cleanup_free_ char *arn = xasprintf("arn:aws:ecs:us-east-1:000000000000:task/c1/%s", id);
-	_cleanup_free_ char *inst =
-	    xasprintf("arn:aws:ecs:us-east-1:000000000000:container-instance/c1/%s", node);
-	put(f, key,
-	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:f}", "taskArn", arn, "containerInstanceArn", inst,
-		      "lastStatus", "RUNNING", "desiredStatus", "RUNNING", "group", group, "cpu", "4096", "memory",
-		      "1024", "createdAt", 1.0));
-}
-
 /* RunTask of one full-node task at priority 1000 that may preempt, on replica srv: how many were placed. */
 static size_t run_preempting(struct server *srv)
 {
@@ -239,9 +232,9 @@ static void test_preemptions_share_one_disruption_budget(void **state)
 	instance(f, "n1", "ACTIVE", "a");
 	instance(f, "n2", "ACTIVE", "b");
 	instance(f, "n3", "ACTIVE", "c");
-	full_task(f, "web1", "n1", "service:web");
-	full_task(f, "web2", "n2", "service:web");
-	full_task(f, "web3", "n3", "service:web");
+	task_of(f, "web1", "n1", "RUNNING", "service:web");
+	task_of(f, "web2", "n2", "RUNNING", "service:web");
+	task_of(f, "web3", "n3", "RUNNING", "service:web");
 	const char *v = "{\"allowed\":1}";
 	assert_int_equal(store_put(f->srv.store, "/berth/budgets/c1/service:web", v, strlen(v), 0, NULL, NULL), 0);
 	/* the leader's view before any preemption: 3 running of 3, maxUnavailable 1 */
@@ -280,7 +273,7 @@ static void test_preemptions_share_one_disruption_budget(void **state)
 	rebalance_service(&f->srv, "c1", svc, all, rev, false);
 	budget_is(f, "{\"allowed\":0}");
 	json_decref(all);
-	full_task(f, "web4", "n1", "service:web"); /* (where it runs does not matter to the count) */
+	task_of(f, "web4", "n1", "RUNNING", "service:web"); /* (where it runs does not matter to the count) */
 	assert_int_equal(record_list_at(&f->srv, "/berth/tasks/c1/", &all, &rev, NULL), 0);
 	rebalance_service(&f->srv, "c1", svc, all, rev, false);
 	budget_is(f, "{\"allowed\":1}");

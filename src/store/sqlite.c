@@ -1,6 +1,8 @@
 /*
  * sqlite.c - the embedded store backend: one SQLite database (WAL,
- * synchronous=FULL) behind one long-lived connection, with group commit.
+ * synchronous=FULL: every acknowledged write survives a power loss) with
+ * group commit; three connections: the writer's, the readers' (read-only)
+ * and the checkpointer's.
  *
  * Writers do not commit themselves: they queue their request and wait; one
  * writer thread takes every queued request, runs them in one transaction

@@ -161,7 +161,7 @@ char *arn_make(struct server *s, const char *kind, const char *rest);
 /* The last '/'-separated part of an ARN, or the string itself when it is not an ARN. */
 const char *arn_tail(const char *s);
 bool name_valid(const char *s, size_t max); /* letters, digits, '-' and '_' */
-char *uuid_new(void); /* 32 random hex digits */
+char *uuid_new(void);                       /* 32 random hex digits */
 /*
  * A task id: 32 hex digits as ECS's, the first 12 the creation time in
  * milliseconds and 20 random ones after. New task records thus sort after

@@ -416,20 +416,20 @@ int server_bench_scheduler_main(int argc, char **argv)
 	uint64_t calls = atomic_load(&b.calls);
 	qsort(b.lat, calls, sizeof(*b.lat), sched_bench_cmp_u64);
 	uint64_t placed = atomic_load(&b.placed);
-	printf("{\"nodes\": %llu, \"zones\": %u, \"tasks\": %llu, \"placed\": %llu, \"unplaced\": %llu, "
-	       "\"requests\": %llu, \"errors\": %llu, \"store\": \"%s\", \"clients\": %llu, "
-	       "\"setup_seconds\": %.3f, \"wall_seconds\": %.3f, \"placements_per_s\": %.0f, "
-	       "\"cpu_seconds\": %.3f, \"placements_per_cpu_s\": %.0f, \"written_bytes_per_placement\": %.0f, "
-	       "\"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, \"latency_per\": \"RunTask of 1-%llu "
-	       "tasks\", \"rss_kib\": %ld, \"rss_growth_kib\": %ld}\n",
-	       (unsigned long long)b.nodes, zones, (unsigned long long)b.tasks, (unsigned long long)placed,
-	       (unsigned long long)atomic_load(&b.unplaced), (unsigned long long)calls,
-	       (unsigned long long)atomic_load(&b.errors), b.srv.store->ops->name,
-	       (unsigned long long)b.clients, setup_s, wall, wall > 0 ? (double)placed / wall : 0.0, cpu,
-	       cpu > 0 ? (double)placed / cpu : 0.0, placed && wb0 >= 0 ? (double)wb / (double)placed : 0.0,
-	       calls ? b.lat[calls / 2] / 1e3 : 0.0, calls ? b.lat[calls * 99 / 100] / 1e3 : 0.0,
-	       calls ? b.lat[calls - 1] / 1e3 : 0.0, (unsigned long long)b.batch, sched_bench_rss_kib(),
-	       sched_bench_rss_kib() - rss0);
+	printf(
+	    "{\"nodes\": %llu, \"zones\": %u, \"tasks\": %llu, \"placed\": %llu, \"unplaced\": %llu, "
+	    "\"requests\": %llu, \"errors\": %llu, \"store\": \"%s\", \"clients\": %llu, "
+	    "\"setup_seconds\": %.3f, \"wall_seconds\": %.3f, \"placements_per_s\": %.0f, "
+	    "\"cpu_seconds\": %.3f, \"placements_per_cpu_s\": %.0f, \"written_bytes_per_placement\": %.0f, "
+	    "\"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, \"latency_per\": \"RunTask of 1-%llu "
+	    "tasks\", \"rss_kib\": %ld, \"rss_growth_kib\": %ld}\n",
+	    (unsigned long long)b.nodes, zones, (unsigned long long)b.tasks, (unsigned long long)placed,
+	    (unsigned long long)atomic_load(&b.unplaced), (unsigned long long)calls,
+	    (unsigned long long)atomic_load(&b.errors), b.srv.store->ops->name, (unsigned long long)b.clients,
+	    setup_s, wall, wall > 0 ? (double)placed / wall : 0.0, cpu, cpu > 0 ? (double)placed / cpu : 0.0,
+	    placed && wb0 >= 0 ? (double)wb / (double)placed : 0.0, calls ? b.lat[calls / 2] / 1e3 : 0.0,
+	    calls ? b.lat[calls * 99 / 100] / 1e3 : 0.0, calls ? b.lat[calls - 1] / 1e3 : 0.0,
+	    (unsigned long long)b.batch, sched_bench_rss_kib(), sched_bench_rss_kib() - rss0);
 	rc = atomic_load(&b.errors) ? 1 : 0;
 out:
 	free(b.lat);

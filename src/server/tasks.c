@@ -163,8 +163,9 @@ static void bind_cmp(struct bind *b, const char *key, enum store_cmp_target targ
 static void bind_cmp_value(struct bind *b, const char *key, const char *value)
 {
 	b->cmps = xrealloc(b->cmps, (b->n_cmps + 1) * sizeof(*b->cmps));
-	b->cmps[b->n_cmps++] =
-	    (struct store_cmp){ .key = key, .target = STORE_CMP_VALUE, .value = value, .value_len = strlen(value) };
+	b->cmps[b->n_cmps++] = (struct store_cmp){
+		.key = key, .target = STORE_CMP_VALUE, .value = value, .value_len = strlen(value)
+	};
 }
 
 static void bind_done(struct bind *b)
@@ -211,8 +212,9 @@ static void placed(struct placing *pl, const struct sched_placement *p)
 {
 	const char *az = sched_cache_node_zone(pl->c->srv, p->node_id);
 	pl->decided = xrealloc(pl->decided, (pl->n_decided + 1) * sizeof(*pl->decided));
-	pl->decided[pl->n_decided++] = (struct decided){ p->task_id, xstrdup(p->node_id), az ? xstrdup(az) : NULL,
-							 sreq_task_extra(pl->rq, pl->a->td, p) };
+	pl->decided[pl->n_decided++] =
+	    (struct decided){ p->task_id, xstrdup(p->node_id), az ? xstrdup(az) : NULL,
+			      sreq_task_extra(pl->rq, pl->a->td, p) };
 	pl->b.placed = xrealloc(pl->b.placed, (pl->b.n_placed + 1) * sizeof(*pl->b.placed));
 	pl->b.placed[pl->b.n_placed++] = p->task_id;
 }

@@ -60,12 +60,12 @@
 #include "store/store.h"
 
 #define SQLITE_EVENTS_KEEP 10000
-/* Low bits of a log id: an operation's position in its transaction. */
-#define SEQ_BITS 20
-#define SEQ_MAX  ((int64_t)1 << SEQ_BITS)
-#define LOG_ID(rev, seq) ((int64_t)(rev) << SEQ_BITS | (int64_t)(seq))
+/* Low bits of a log id: an operation's position in its transaction (the SQL below says 20 too). */
+#define SEQ_BITS           20
+#define SEQ_MAX            ((int64_t)1 << SEQ_BITS)
+#define LOG_ID(rev, seq)   ((int64_t)(rev) << SEQ_BITS | (int64_t)(seq))
 /* Schema version (PRAGMA user_version): 0 the first (kv + events), 2 log + keys. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION     2
 
 enum wreq_kind { WREQ_TXN, WREQ_GRANT, WREQ_REVOKE };
 
@@ -102,7 +102,7 @@ struct sqlite_store {
 	pthread_cond_t changed;  /* watchers: the revision moved */
 	struct wreq *head, **tail;
 	int64_t revision, compact_revision; /* the writer's (db_lock) */
-	int64_t committed, compacted;      /* what readers see (under lock): moved after a commit */
+	int64_t committed, compacted;       /* what readers see (under lock): moved after a commit */
 	bool stop, started;
 	pthread_t thread;
 	/* checkpoints, off the writer's path (see checkpoint_thread) */
@@ -256,9 +256,8 @@ static int run_cached(struct sqlite_store *s, const char *sql)
  * (no row to rewrite per commit). A first-schema store kept it in meta,
  * which still counts after its migration.
  */
-static const char REVISION_SQL[] =
-    "SELECT max(coalesce((SELECT max(id) >> 20 FROM log), 0),"
-    " coalesce((SELECT value FROM meta WHERE name = 'revision'), 0))";
+static const char REVISION_SQL[] = "SELECT max(coalesce((SELECT max(id) >> 20 FROM log), 0),"
+				   " coalesce((SELECT value FROM meta WHERE name = 'revision'), 0))";
 
 static int64_t meta_get(struct sqlite_store *s, const char *name)
 {
@@ -324,8 +323,8 @@ static int kv_read(struct sqlite_store *s, const char *key, struct store_kv *ret
 	return kv_read_on(s->db, &s->st_get, key, ret);
 }
 
-static int log_add(struct sqlite_store *s, int64_t rev, int seq, int type, const char *key,
-		   const char *value, size_t len, int64_t create_rev, int64_t lease, int64_t prev)
+static int log_add(struct sqlite_store *s, int64_t rev, int seq, int type, const char *key, const char *value,
+		   size_t len, int64_t create_rev, int64_t lease, int64_t prev)
 {
 	_cleanup_reset_ sqlite3_stmt *st = cached(
 	    s, "INSERT INTO log(id, type, key, value, create_rev, lease, prev) VALUES (?,?,?,?,?,?,?)");
@@ -566,7 +565,8 @@ static void compact(struct sqlite_store *s)
 	int64_t keep_from = s->revision - SQLITE_EVENTS_KEEP;
 	_cleanup_stmt_ sqlite3_stmt *old = prep(
 	    s, "DELETE FROM log WHERE id IN (SELECT prev FROM log WHERE id >= ?1 AND id < ?2 AND prev != 0)");
-	_cleanup_stmt_ sqlite3_stmt *dels = prep(s, "DELETE FROM log WHERE id >= ?1 AND id < ?2 AND type = 1");
+	_cleanup_stmt_ sqlite3_stmt *dels =
+	    prep(s, "DELETE FROM log WHERE id >= ?1 AND id < ?2 AND type = 1");
 	if (!old || !dels)
 		return;
 	for (sqlite3_stmt **st = (sqlite3_stmt *[]){ old, dels, NULL }; *st; st++) {
@@ -835,7 +835,7 @@ static int read_events(struct sqlite_store *s, const char *prefix, int64_t from,
 	_cleanup_free_ char *end = store_prefix_end(prefix);
 	_cleanup_stmt_ sqlite3_stmt *q =
 	    prep_on(s->rdb, "SELECT type, key, value, create_rev, id >> 20, lease FROM log "
-		    "WHERE id >= ? AND key >= ? AND (? = '' OR key < ?) ORDER BY id LIMIT 10000");
+			    "WHERE id >= ? AND key >= ? AND (? = '' OR key < ?) ORDER BY id LIMIT 10000");
 	if (!q)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, LOG_ID(from, 0));
@@ -874,7 +874,8 @@ static int sq_watch(struct store *st, const char *prefix, int64_t from, int time
 		if (from <= s->compacted) {
 			int64_t oldest = s->compacted + 1;
 			pthread_mutex_unlock(&s->lock);
-			return berth_error_msg(err, ERANGE, "watch from revision %lld: compacted (oldest %lld)",
+			return berth_error_msg(err, ERANGE,
+					       "watch from revision %lld: compacted (oldest %lld)",
 					       (long long)from, (long long)oldest);
 		}
 		int64_t rev = s->committed;
@@ -1021,7 +1022,7 @@ static int load_leases(struct sqlite_store *s, struct berth_error **err)
 static const char SCHEMA[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
-    "PRAGMA cache_size=-16384;"            /* KiB: the writer's B-tree pages (default 2 MiB) */
+    "PRAGMA cache_size=-16384;"           /* KiB: the writer's B-tree pages (default 2 MiB) */
     "PRAGMA journal_size_limit=67108864;" /* a WAL that grew past 64 MiB is cut back after a restart */
     "CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL, expires INTEGER NOT "
     "NULL);"
@@ -1080,13 +1081,13 @@ static int schema_upgrade(struct sqlite_store *s, struct berth_error **err)
 	sqlite3_stmt *old = prep(s, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kv'");
 	bool migrate = old && sqlite3_step(old) == SQLITE_ROW;
 	sqlite3_finalize(old); /* (an active statement would keep DROP TABLE from running) */
-	_cleanup_free_ char *sql = xasprintf("BEGIN IMMEDIATE;%s%sPRAGMA user_version = %d;COMMIT;", SCHEMA_LOG,
-					     migrate ? MIGRATE_V0 : "", SCHEMA_VERSION);
+	_cleanup_free_ char *sql = xasprintf("BEGIN IMMEDIATE;%s%sPRAGMA user_version = %d;COMMIT;",
+					     SCHEMA_LOG, migrate ? MIGRATE_V0 : "", SCHEMA_VERSION);
 	int r = db_exec(s, sql, err);
 	if (r < 0) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		return berth_error_wrap(err, r, migrate ? "migrate the store to schema %d" : "create schema %d",
-					SCHEMA_VERSION);
+		return berth_error_wrap(
+		    err, r, migrate ? "migrate the store to schema %d" : "create schema %d", SCHEMA_VERSION);
 	}
 	return 0;
 }
@@ -1120,7 +1121,8 @@ int store_sqlite_open(const char *path, struct store **ret, struct berth_error *
 		return berth_error_wrap(err, r, "open store '%s'", path);
 	{
 		_cleanup_stmt_ sqlite3_stmt *st = prep(s, REVISION_SQL);
-		s->revision = s->committed = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		s->revision = s->committed =
+		    st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	}
 	s->compact_revision = s->compacted = meta_get(s, "compact_revision");
 	if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)

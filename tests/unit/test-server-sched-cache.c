@@ -81,9 +81,9 @@ static void task_of(struct fixture *f, const char *id, const char *node, const c
 	_cleanup_free_ char *inst =
 	    xasprintf("arn:aws:ecs:us-east-1:000000000000:container-instance/c1/%s", node);
 	put(f, key,
-	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "taskArn", arn, "containerInstanceArn", inst, "lastStatus",
-		      last, "desiredStatus", streq(last, "STOPPED") ? "STOPPED" : "RUNNING", "group", group,
-		      "cpu", "4096", "memory", "8192"));
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "taskArn", arn, "containerInstanceArn", inst,
+		      "lastStatus", last, "desiredStatus", streq(last, "STOPPED") ? "STOPPED" : "RUNNING",
+		      "group", group, "cpu", "4096", "memory", "8192"));
 }
 
 static void task(struct fixture *f, const char *id, const char *node, const char *last)
@@ -194,12 +194,13 @@ static void test_budgets_are_shared(void **state)
 /* RunTask of one full-node task at priority 1000 that may preempt, on replica srv: how many were placed. */
 static size_t run_preempting(struct server *srv)
 {
-	_cleanup_json_ json_t *td = json_pack(
-	    "{s:s,s:s,s:s,s:[{s:s,s:s,s:i,s:i}],s:{s:i,s:b}}", "family", "urgent", "taskDefinitionArn",
-	    "arn:aws:ecs:us-east-1:000000000000:task-definition/urgent:1", "networkMode", "bridge",
-	    "containerDefinitions", "name", "app", "image", "busybox", "cpu", 4096, "memory", 64,
-	    "berthScheduling", "priority", 1000, "preempt", 1);
-	_cleanup_json_ json_t *cl = json_pack("{s:s}", "clusterArn", "arn:aws:ecs:us-east-1:000000000000:cluster/c1");
+	_cleanup_json_ json_t *td =
+	    json_pack("{s:s,s:s,s:s,s:[{s:s,s:s,s:i,s:i}],s:{s:i,s:b}}", "family", "urgent",
+		      "taskDefinitionArn", "arn:aws:ecs:us-east-1:000000000000:task-definition/urgent:1",
+		      "networkMode", "bridge", "containerDefinitions", "name", "app", "image", "busybox",
+		      "cpu", 4096, "memory", 64, "berthScheduling", "priority", 1000, "preempt", 1);
+	_cleanup_json_ json_t *cl =
+	    json_pack("{s:s}", "clusterArn", "arn:aws:ecs:us-east-1:000000000000:cluster/c1");
 	_cleanup_json_ json_t *tasks = json_array(), *failures = json_array();
 	_cleanup_json_ json_t *overrides = json_object();
 	struct task_run_args a = { .td = td, .overrides = overrides, .group = "family:urgent", .count = 1 };
@@ -236,7 +237,8 @@ static void test_preemptions_share_one_disruption_budget(void **state)
 	task_of(f, "web2", "n2", "RUNNING", "service:web");
 	task_of(f, "web3", "n3", "RUNNING", "service:web");
 	const char *v = "{\"allowed\":1}";
-	assert_int_equal(store_put(f->srv.store, "/berth/budgets/c1/service:web", v, strlen(v), 0, NULL, NULL), 0);
+	assert_int_equal(
+	    store_put(f->srv.store, "/berth/budgets/c1/service:web", v, strlen(v), 0, NULL, NULL), 0);
 	/* the leader's view before any preemption: 3 running of 3, maxUnavailable 1 */
 	json_t *stale = NULL;
 	int64_t stale_rev = 0;
@@ -250,8 +252,8 @@ static void test_preemptions_share_one_disruption_budget(void **state)
 
 	assert_int_equal(run_preempting(&f->srv), 1);
 	budget_is(f, "{\"allowed\":0}");
-	assert_int_equal(run_preempting(&f->srv), 0);  /* the same replica */
-	assert_int_equal(run_preempting(&other), 0);   /* another one */
+	assert_int_equal(run_preempting(&f->srv), 0); /* the same replica */
+	assert_int_equal(run_preempting(&other), 0);  /* another one */
 	json_t *all = NULL;
 	assert_int_equal(record_list(&f->srv, "/berth/tasks/c1/", &all, NULL), 0);
 	size_t stopping = 0, i;
@@ -262,8 +264,9 @@ static void test_preemptions_share_one_disruption_budget(void **state)
 	json_decref(all);
 
 	/* the leader's pass with the stale count would say allowed 1 again: not written */
-	json_t *svc = json_pack("{s:s,s:s,s:i,s:{s:{s:i}}}", "serviceName", "web", "status", "ACTIVE",
-				"desiredCount", 3, "berthScheduling", "disruptionBudget", "maxUnavailable", 1);
+	json_t *svc =
+	    json_pack("{s:s,s:s,s:i,s:{s:{s:i}}}", "serviceName", "web", "status", "ACTIVE", "desiredCount",
+		      3, "berthScheduling", "disruptionBudget", "maxUnavailable", 1);
 	rebalance_service(&f->srv, "c1", svc, stale, stale_rev, false);
 	budget_is(f, "{\"allowed\":0}");
 	assert_int_equal(run_preempting(&other), 0);
@@ -289,7 +292,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_acknowledged_node_changes_are_seen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stops_matter_binds_do_not, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budgets_are_shared, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_preemptions_share_one_disruption_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preemptions_share_one_disruption_budget, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -493,11 +493,22 @@ static void faulty_vfs_register(void)
 	fault.vfs.xOpen = ff_open;
 	fault.io = (sqlite3_io_methods){
 		.iVersion = 2, /* no xFetch/xUnfetch: reads go through xRead */
-		.xClose = ff_close, .xRead = ff_read, .xWrite = ff_write, .xTruncate = ff_truncate,
-		.xSync = ff_sync, .xFileSize = ff_size, .xLock = ff_lock, .xUnlock = ff_unlock,
-		.xCheckReservedLock = ff_reserved, .xFileControl = ff_control, .xSectorSize = ff_sector,
-		.xDeviceCharacteristics = ff_device, .xShmMap = ff_shm_map, .xShmLock = ff_shm_lock,
-		.xShmBarrier = ff_shm_barrier, .xShmUnmap = ff_shm_unmap,
+		.xClose = ff_close,
+		.xRead = ff_read,
+		.xWrite = ff_write,
+		.xTruncate = ff_truncate,
+		.xSync = ff_sync,
+		.xFileSize = ff_size,
+		.xLock = ff_lock,
+		.xUnlock = ff_unlock,
+		.xCheckReservedLock = ff_reserved,
+		.xFileControl = ff_control,
+		.xSectorSize = ff_sector,
+		.xDeviceCharacteristics = ff_device,
+		.xShmMap = ff_shm_map,
+		.xShmLock = ff_shm_lock,
+		.xShmBarrier = ff_shm_barrier,
+		.xShmUnmap = ff_shm_unmap,
 	};
 	assert_int_equal(sqlite3_vfs_register(&fault.vfs, 1), SQLITE_OK);
 }
@@ -600,7 +611,8 @@ static void test_sqlite_migrates_the_first_schema(void **state)
 	    " key TEXT NOT NULL, value BLOB, create_rev INTEGER, lease INTEGER, PRIMARY KEY (rev, seq));"
 	    "CREATE TABLE leases (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL, expires INTEGER NOT NULL);"
 	    "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-	    /* rev 1 put /old, rev 2 put /x (both compacted), rev 3 put /x and /y, rev 4 delete /y, rev 5 put /z */
+	    /* rev 1 put /old, rev 2 put /x (both compacted), rev 3 put /x and /y, rev 4 delete /y, rev 5 put
+	       /z */
 	    "INSERT INTO kv VALUES ('/old', 'o', 1, 1, 0), ('/x', 'x2', 2, 3, 0), ('/z', 'z', 5, 5, 0);"
 	    "INSERT INTO events VALUES (3, 0, 0, '/x', 'x2', 2, 0), (3, 1, 0, '/y', 'y1', 3, 0),"
 	    " (4, 0, 1, '/y', NULL, 0, 0), (5, 0, 0, '/z', 'z', 5, 0);"

@@ -19,6 +19,10 @@
 # scored per decision) and with kube-scheduler's adaptive percentage.
 #
 # Durable goal (issue 13): >= 20,000 placements/s with SQLite at 10k nodes.
+# The durable runs also print placements per CPU-second of the whole process
+# (callers, store writer and checkpointer; wall-clock rates on a loaded VM
+# measure the other tenants) and the bytes the process wrote to the disk per
+# placement (/proc/self/io).
 #
 # Env: BERTH (binary, default build/src/berth), TASKS (default 100000), SEED,
 # DURABLE_TASKS (default 20000), ETCD_TASKS (default 2000), STORE_DIR (default /var/tmp: a real disk).
@@ -80,10 +84,14 @@ durable() {
 	echo "$out"
 	pps=$(field "$out" placements_per_s)
 	p99=$(field "$out" p99_us)
+	ppc=$(field "$out" placements_per_cpu_s)
+	bpp=$(field "$out" written_bytes_per_placement)
 	awk -v n="$nodes" -v s="${store%%:*}" -v k="$clients" -v pps="$pps" -v p99="$p99" -v g="$GOAL_DURABLE" \
-		-v kg="$KUBE_GATE" -v c="$NOMAD_C1M" 'BEGIN {
-		printf "%6d nodes, durable %-6s %2d clients: %7.0f placements/s  %5.2fx goal 20k  %5.1fx kube gate  %5.2fx Nomad C1M  p99 %.0f ms/RunTask\n",
-			n, s, k, pps, pps / g, pps / kg, pps / c, p99 / 1000
+		-v kg="$KUBE_GATE" -v c="$NOMAD_C1M" -v ppc="$ppc" -v bpp="$bpp" 'BEGIN {
+		printf "%6d nodes, durable %-6s %2d clients: %7.0f placements/s  %5.2fx goal 20k  %5.1fx kube gate  %5.2fx Nomad C1M  p99 %.0f ms/RunTask  %.0f placements per CPU-second",
+			n, s, k, pps, pps / g, pps / kg, pps / c, p99 / 1000, ppc
+		if (s == "sqlite") printf "  %.0f B written per placement", bpp  # (etcd writes in its own process)
+		printf "\n"
 	}'
 }
 

@@ -36,6 +36,7 @@ struct pass {
 	const char *cluster;
 	json_t *cl;
 	json_t *tasks; /* every task record of the cluster */
+	int64_t tasks_rev; /* the store revision they were read at */
 	json_t *insts; /* node id -> instance record */
 	json_t *alive; /* node id -> bool */
 	json_t *tds;   /* taskDefinitionArn -> record (cache) */
@@ -857,7 +858,7 @@ static void cluster_pass(struct server *s, const char *cluster, json_t *svcs, bo
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	_cleanup_free_ char *ip = xasprintf("/berth/instances/%s/", cluster);
 	_cleanup_json_ json_t *insts = NULL;
-	if (record_list(s, tp, &p.tasks, NULL) < 0 || record_list(s, ip, &insts, NULL) < 0) {
+	if (record_list_at(s, tp, &p.tasks, &p.tasks_rev, NULL) < 0 || record_list(s, ip, &insts, NULL) < 0) {
 		json_decref(p.tasks);
 		json_decref(p.cl);
 		return;
@@ -889,7 +890,7 @@ static void cluster_pass(struct server *s, const char *cluster, json_t *svcs, bo
 		if (!streq_ptr(jstr(fresh, "status"), "INACTIVE")) {
 			bool quiet = reconcile(&p, fresh, rev);
 			if (tick) /* the scheduling extensions on this pass's records (rebalance.c) */
-				rebalance_service(s, cluster, fresh, p.tasks, quiet);
+				rebalance_service(s, cluster, fresh, p.tasks, p.tasks_rev, quiet);
 		}
 		json_decref(fresh);
 	}

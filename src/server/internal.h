@@ -153,12 +153,24 @@ int record_cas(struct server *s, const char *key, json_t *value, int64_t rev, bo
 	       struct berth_error **err);
 /* Every record under prefix, in key order, as a new JSON array. */
 int record_list(struct server *s, const char *prefix, json_t **ret, struct berth_error **err);
+/* The same, with the store revision the records were read at (*ret_rev). */
+int record_list_at(struct server *s, const char *prefix, json_t **ret, int64_t *ret_rev,
+		   struct berth_error **err);
 double record_now(void);
 char *arn_make(struct server *s, const char *kind, const char *rest);
 /* The last '/'-separated part of an ARN, or the string itself when it is not an ARN. */
 const char *arn_tail(const char *s);
 bool name_valid(const char *s, size_t max); /* letters, digits, '-' and '_' */
-char *uuid_new(void);
+char *uuid_new(void);                       /* 32 random hex digits */
+/*
+ * A task id: 32 hex digits as ECS's, the first 12 the creation time in
+ * milliseconds and 20 random ones after. New task records thus sort after
+ * older ones, so the store's key index grows at its end instead of taking a
+ * write at a random place per task (docs/cluster.md, "Task ids").
+ */
+char *task_id_new(void);
+/* 32 hex digits, unique but not secret (container ids): a per-thread generator, not OpenSSL's. */
+char *id_hex_new(void);
 
 /* ---- clusters.c ---- */
 /* Resolve a cluster name or ARN (NULL: "default") to an ACTIVE cluster record; ClusterNotFoundException. */
@@ -342,7 +354,9 @@ const char *instance_attribute(json_t *inst, const char *name);
  * disruption budget, and the rebalancer when the pass left the service alone
  * (quiet).
  */
-void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_t *tasks, bool quiet);
+/* tasks: the cluster's task records, read at store revision tasks_rev. */
+void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_t *tasks, int64_t tasks_rev,
+		       bool quiet);
 /* Container instance attributes `berth:taint:KEY` = "VALUE:EFFECT" are taints (docs/scheduler.md). */
 #define TAINT_ATTR_PREFIX "berth:taint:"
 

@@ -28,7 +28,12 @@
  * disruptionsAllowed = maxUnavailable - (desired - healthy running), at least
  * 0, and publishes it when it changed at /berth/budgets/CLUSTER/service:NAME,
  * which every replica's scheduler cache applies: preemption never stops more
- * of the service's tasks than that in one decision, on any replica.
+ * of the service's tasks than that in one decision, on any replica. A
+ * preemption uses the budget in its own transaction (tasks.c, budget_bind):
+ * its victims stop being counted as running in the same write, so this
+ * count agrees. The leader writes only when the budget did not change after
+ * the task records it counted were read (a compare on the key's revision):
+ * a preemption in between is never undone by an older count.
  */
 #include "common/log.h"
 #include "common/json.h"
@@ -371,7 +376,8 @@ static void rebalance_moves(struct server *s, struct rb_service *x, json_t *cfg)
  * /berth/budgets/CLUSTER/GROUP (sched-cache.c), so a RunTask on any replica
  * preempts within it.
  */
-static void budget_publish(struct server *s, const char *cluster, const char *group, int64_t allowed)
+static void budget_publish(struct server *s, const char *cluster, const char *group, int64_t allowed,
+			   int64_t counted_at)
 {
 	struct sched_snapshot *snap = NULL;
 	if (sched_cache_lock_fresh(s, cluster, 1000, &snap, NULL) < 0)
@@ -386,17 +392,21 @@ static void budget_publish(struct server *s, const char *cluster, const char *gr
 		return;
 	}
 	_cleanup_free_ char *v = xasprintf("{\"allowed\":%lld}", (long long)allowed);
-	(void)store_put(s->store, key, v, strlen(v), 0, NULL, NULL);
+	struct store_cmp cmp = { key, STORE_CMP_MOD, STORE_CMP_LESS, counted_at + 1 };
+	struct store_op op = { STORE_OP_PUT, key, v, strlen(v), 0 };
+	bool ok;
+	(void)store_txn(s->store, &cmp, 1, &op, 1, &ok, NULL, NULL); /* !ok: the next pass counts again */
 }
 
-static void budget(struct server *s, struct rb_service *x, json_t *cfg)
+static void budget(struct server *s, struct rb_service *x, json_t *cfg, int64_t counted_at)
 {
 	int64_t max = json_integer_value(json_object_get(cfg, "maxUnavailable"));
 	int64_t allowed = max - MAX(0, x->desired - x->running);
-	budget_publish(s, x->cluster, x->group, MAX(0, MIN(allowed, INT32_MAX)));
+	budget_publish(s, x->cluster, x->group, MAX(0, MIN(allowed, INT32_MAX)), counted_at);
 }
 
-void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_t *tasks, bool quiet)
+void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_t *tasks, int64_t tasks_rev,
+		       bool quiet)
 {
 	json_t *ext = json_object_get(svc, "berthScheduling");
 	struct rb_service x = { .svc = svc, .name = jstr(svc, "serviceName"), .cluster = cluster };
@@ -405,7 +415,7 @@ void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_
 	bool active = streq_ptr(jstr(svc, "status"), "ACTIVE");
 	if (!active || !json_object_get(ext, "disruptionBudget")) { /* a budget taken away */
 		_cleanup_free_ char *group = xasprintf("service:%s", x.name);
-		budget_publish(s, cluster, group, -1);
+		budget_publish(s, cluster, group, -1, tasks_rev);
 	}
 	if (!json_object_size(ext) || !active)
 		return;
@@ -413,7 +423,7 @@ void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_
 	x.desired = json_integer_value(json_object_get(svc, "desiredCount"));
 	gather(&x, tasks);
 	if (json_object_get(ext, "disruptionBudget"))
-		budget(s, &x, json_object_get(ext, "disruptionBudget"));
+		budget(s, &x, json_object_get(ext, "disruptionBudget"), tasks_rev);
 	if (json_object_get(ext, "rebalance")) {
 		give_up_stale(s, &x, record_now());
 		if (quiet)

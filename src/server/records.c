@@ -3,6 +3,7 @@
  * pagination: the small helpers every ECS operation uses.
  */
 #include <stdarg.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "common/base64.h"
@@ -151,6 +152,12 @@ int record_cas(struct server *s, const char *key, json_t *value, int64_t rev, bo
 
 int record_list(struct server *s, const char *prefix, json_t **ret, struct berth_error **err)
 {
+	return record_list_at(s, prefix, ret, NULL, err);
+}
+
+int record_list_at(struct server *s, const char *prefix, json_t **ret, int64_t *ret_rev,
+		   struct berth_error **err)
+{
 	struct store_kv_list l;
 	int r = store_range(s->store, prefix, NULL, 0, &l, err);
 	if (r < 0)
@@ -161,6 +168,8 @@ int record_list(struct server *s, const char *prefix, json_t **ret, struct berth
 		if (j)
 			json_array_append_new(a, j);
 	}
+	if (ret_rev)
+		*ret_rev = l.revision;
 	store_kv_list_done(&l);
 	*ret = a;
 	return 0;
@@ -201,4 +210,44 @@ bool name_valid(const char *s, size_t max)
 char *uuid_new(void)
 {
 	return pki_random_hex(16);
+}
+
+/*
+ * Random bits for task and container ids: xoshiro256** per thread, seeded
+ * from getrandom(). Such ids need to be unique, not secret (every ListTasks
+ * caller sees them), and OpenSSL's RAND_bytes took a twentieth of a
+ * placement's CPU (two ids per task).
+ */
+static uint64_t id_random(void)
+{
+	static __thread uint64_t st[4];
+	static __thread bool seeded;
+	if (!seeded) {
+		while (getrandom(st, sizeof(st), 0) != (ssize_t)sizeof(st))
+			;
+		st[0] |= 1; /* never all zero */
+		seeded = true;
+	}
+	uint64_t x = st[1] * 5, r = (x << 7 | x >> 57) * 9, t = st[1] << 17;
+	st[2] ^= st[0];
+	st[3] ^= st[1];
+	st[1] ^= st[2];
+	st[0] ^= st[3];
+	st[2] ^= t;
+	st[3] = st[3] << 45 | st[3] >> 19;
+	return r;
+}
+
+char *id_hex_new(void)
+{
+	return xasprintf("%016llx%016llx", (unsigned long long)id_random(), (unsigned long long)id_random());
+}
+
+char *task_id_new(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return xasprintf("%012llx%016llx%04llx", (unsigned long long)(ms & 0xffffffffffffull),
+			 (unsigned long long)id_random(), (unsigned long long)(id_random() & 0xffff));
 }

@@ -22,6 +22,7 @@
 #include <getopt.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +58,27 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU seconds of the whole process (every thread: clients and the store's writer). */
+static double process_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Bytes this process caused to be written to storage (/proc/self/io write_bytes), or -1. */
+static long long written_bytes(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/io", "re");
+	char line[128];
+	long long v = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "write_bytes: %lld", &v) == 1)
+			break;
+	return v;
 }
 
 static int call(struct dbench *b, ecs_op_fn fn, json_t *in, json_t **out)
@@ -380,6 +402,8 @@ int server_bench_scheduler_main(int argc, char **argv)
 	sched_snapshot_reserve(snap, b.nodes, b.tasks + SCHED_MAX_COUNT);
 	sched_cache_unlock(&b.srv);
 	pthread_t th[BENCH_MAX_CLIENTS];
+	double cpu0 = process_cpu_s();
+	long long wb0 = written_bytes();
 	uint64_t w0 = now_ns();
 	for (uint64_t i = 0; i < b.clients; i++)
 		if (pthread_create(&th[i], NULL, client, &b) != 0)
@@ -387,21 +411,25 @@ int server_bench_scheduler_main(int argc, char **argv)
 	for (uint64_t i = 0; i < b.clients; i++)
 		pthread_join(th[i], NULL);
 	double wall = (double)(now_ns() - w0) / 1e9;
+	double cpu = process_cpu_s() - cpu0;
+	long long wb = written_bytes() - wb0;
 	uint64_t calls = atomic_load(&b.calls);
 	qsort(b.lat, calls, sizeof(*b.lat), sched_bench_cmp_u64);
 	uint64_t placed = atomic_load(&b.placed);
-	printf("{\"nodes\": %llu, \"zones\": %u, \"tasks\": %llu, \"placed\": %llu, \"unplaced\": %llu, "
-	       "\"requests\": %llu, \"errors\": %llu, \"store\": \"%s\", \"clients\": %llu, "
-	       "\"setup_seconds\": %.3f, \"wall_seconds\": %.3f, \"placements_per_s\": %.0f, "
-	       "\"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, \"latency_per\": \"RunTask of 1-%llu "
-	       "tasks\", \"rss_kib\": %ld, \"rss_growth_kib\": %ld}\n",
-	       (unsigned long long)b.nodes, zones, (unsigned long long)b.tasks, (unsigned long long)placed,
-	       (unsigned long long)atomic_load(&b.unplaced), (unsigned long long)calls,
-	       (unsigned long long)atomic_load(&b.errors), b.srv.store->ops->name,
-	       (unsigned long long)b.clients, setup_s, wall, wall > 0 ? (double)placed / wall : 0.0,
-	       calls ? b.lat[calls / 2] / 1e3 : 0.0, calls ? b.lat[calls * 99 / 100] / 1e3 : 0.0,
-	       calls ? b.lat[calls - 1] / 1e3 : 0.0, (unsigned long long)b.batch, sched_bench_rss_kib(),
-	       sched_bench_rss_kib() - rss0);
+	printf(
+	    "{\"nodes\": %llu, \"zones\": %u, \"tasks\": %llu, \"placed\": %llu, \"unplaced\": %llu, "
+	    "\"requests\": %llu, \"errors\": %llu, \"store\": \"%s\", \"clients\": %llu, "
+	    "\"setup_seconds\": %.3f, \"wall_seconds\": %.3f, \"placements_per_s\": %.0f, "
+	    "\"cpu_seconds\": %.3f, \"placements_per_cpu_s\": %.0f, \"written_bytes_per_placement\": %.0f, "
+	    "\"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, \"latency_per\": \"RunTask of 1-%llu "
+	    "tasks\", \"rss_kib\": %ld, \"rss_growth_kib\": %ld}\n",
+	    (unsigned long long)b.nodes, zones, (unsigned long long)b.tasks, (unsigned long long)placed,
+	    (unsigned long long)atomic_load(&b.unplaced), (unsigned long long)calls,
+	    (unsigned long long)atomic_load(&b.errors), b.srv.store->ops->name, (unsigned long long)b.clients,
+	    setup_s, wall, wall > 0 ? (double)placed / wall : 0.0, cpu, cpu > 0 ? (double)placed / cpu : 0.0,
+	    placed && wb0 >= 0 ? (double)wb / (double)placed : 0.0, calls ? b.lat[calls / 2] / 1e3 : 0.0,
+	    calls ? b.lat[calls * 99 / 100] / 1e3 : 0.0, calls ? b.lat[calls - 1] / 1e3 : 0.0,
+	    (unsigned long long)b.batch, sched_bench_rss_kib(), sched_bench_rss_kib() - rss0);
 	rc = atomic_load(&b.errors) ? 1 : 0;
 out:
 	free(b.lat);

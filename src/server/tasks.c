@@ -57,7 +57,7 @@ int task_stop_now(struct server *s, const char *key, json_t *task, const char *c
 #define run_args task_run_args
 
 static json_t *new_task(struct server *s, const char *cluster, const char *id, json_t *cl, const char *node,
-			struct run_args *a, int64_t cpu, int64_t mem)
+			const char *az, struct run_args *a, int64_t cpu, int64_t mem)
 {
 	_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, id);
 	_cleanup_free_ char *arn = arn_make(s, "task", tail);
@@ -76,14 +76,13 @@ static json_t *new_task(struct server *s, const char *cluster, const char *id, j
 		json_object_set_new(t, "startedBy", json_string(a->started_by));
 	if (a->tags)
 		json_object_set(t, "tags", a->tags);
-	const char *az = sched_cache_node_zone(s, node);
 	if (az)
 		json_object_set_new(t, "availabilityZone", json_string(az));
 	json_t *containers = json_array();
 	size_t i;
 	json_t *c;
 	json_array_foreach (json_object_get(a->td, "containerDefinitions"), i, c) {
-		_cleanup_free_ char *cid = uuid_new();
+		_cleanup_free_ char *cid = id_hex_new();
 		_cleanup_free_ char *ctail = xasprintf("%s/%s/%s", cluster, id, cid);
 		_cleanup_free_ char *carn = arn_make(s, "container", ctail);
 		json_t *ct =
@@ -118,7 +117,13 @@ static void task_size(struct run_args *a, int64_t *cpu, int64_t *mem)
 		*mem = strtoll(om, NULL, 10);
 }
 
-/* The writes of one placement: task records, preempted victims, the token; one transaction. */
+/* A disruption budget a placement's preemptions use: the value read and the one left. */
+struct budget_use {
+	char *group;
+	int32_t before, after;
+};
+
+/* The writes of one placement: task records, preempted victims, budgets, the token; one transaction. */
 struct bind {
 	struct store_op *ops;
 	struct store_cmp *cmps;
@@ -127,6 +132,8 @@ struct bind {
 	const char **placed; /* task ids added to the snapshot */
 	size_t n_placed;
 	bool preempted; /* victims were removed from the snapshot */
+	struct budget_use *budgets;
+	size_t n_budgets;
 };
 
 static const char *keep(struct bind *b, char *s)
@@ -153,8 +160,19 @@ static void bind_cmp(struct bind *b, const char *key, enum store_cmp_target targ
 	b->cmps[b->n_cmps++] = (struct store_cmp){ key, target, STORE_CMP_EQUAL, rev };
 }
 
+static void bind_cmp_value(struct bind *b, const char *key, const char *value)
+{
+	b->cmps = xrealloc(b->cmps, (b->n_cmps + 1) * sizeof(*b->cmps));
+	b->cmps[b->n_cmps++] = (struct store_cmp){
+		.key = key, .target = STORE_CMP_VALUE, .value = value, .value_len = strlen(value)
+	};
+}
+
 static void bind_done(struct bind *b)
 {
+	for (size_t i = 0; i < b->n_budgets; i++)
+		free(b->budgets[i].group);
+	free(b->budgets);
 	for (size_t i = 0; i < b->n_bufs; i++)
 		free(b->bufs[i]);
 	free(b->bufs);
@@ -162,6 +180,13 @@ static void bind_done(struct bind *b)
 	free(b->cmps);
 	free(b->placed);
 }
+
+/* A placement decided under the scheduler lock, its task record built after (placed_records). */
+struct decided {
+	const char *task_id; /* borrowed, as bind.placed */
+	char *node_id, *az;
+	json_t *extra; /* berthPlacement */
+};
 
 struct placing {
 	struct ecs_call *c;
@@ -173,20 +198,48 @@ struct placing {
 	struct sched_snapshot *snap;
 	json_t *tasks, *failures;
 	struct bind b;
+	struct decided *decided;
+	size_t n_decided;
 };
 
+/*
+ * Under the lock: what the task record needs from the decision and the
+ * cache; the record itself (JSON built and dumped, most of a placement's
+ * CPU after the decision) is made by placed_records(), after the lock when
+ * the bind is.
+ */
 static void placed(struct placing *pl, const struct sched_placement *p)
 {
-	json_t *t =
-	    new_task(pl->c->srv, pl->cluster, p->task_id, pl->cl, p->node_id, pl->a, pl->cpu, pl->mem);
-	json_t *extra = sreq_task_extra(pl->rq, pl->a->td, p);
-	if (json_object_size(extra))
-		json_object_set(t, "berthPlacement", extra);
-	json_decref(extra);
-	bind_put(&pl->b, xasprintf("/berth/tasks/%s/%s", pl->cluster, p->task_id), t);
+	const char *az = sched_cache_node_zone(pl->c->srv, p->node_id);
+	pl->decided = xrealloc(pl->decided, (pl->n_decided + 1) * sizeof(*pl->decided));
+	pl->decided[pl->n_decided++] =
+	    (struct decided){ p->task_id, xstrdup(p->node_id), az ? xstrdup(az) : NULL,
+			      sreq_task_extra(pl->rq, pl->a->td, p) };
 	pl->b.placed = xrealloc(pl->b.placed, (pl->b.n_placed + 1) * sizeof(*pl->b.placed));
 	pl->b.placed[pl->b.n_placed++] = p->task_id;
-	json_array_append_new(pl->tasks, t);
+}
+
+static void placed_records(struct placing *pl)
+{
+	for (size_t i = 0; i < pl->n_decided; i++) {
+		struct decided *d = &pl->decided[i];
+		json_t *t = new_task(pl->c->srv, pl->cluster, d->task_id, pl->cl, d->node_id, d->az, pl->a,
+				     pl->cpu, pl->mem);
+		if (json_object_size(d->extra))
+			json_object_set(t, "berthPlacement", d->extra);
+		bind_put(&pl->b, xasprintf("/berth/tasks/%s/%s", pl->cluster, d->task_id), t);
+		json_array_append_new(pl->tasks, t);
+	}
+}
+
+static void decided_done(struct placing *pl)
+{
+	for (size_t i = 0; i < pl->n_decided; i++) {
+		free(pl->decided[i].node_id);
+		free(pl->decided[i].az);
+		json_decref(pl->decided[i].extra);
+	}
+	free(pl->decided);
 }
 
 static void failed(struct placing *pl, json_t *arn, const char *reason, const char *detail)
@@ -200,9 +253,53 @@ static void failed(struct placing *pl, json_t *arn, const char *reason, const ch
 }
 
 /*
+ * A victim of a group with a disruption budget uses one disruption of it:
+ * in the snapshot now (the next decision of this replica sees what is
+ * left) and in the store with the bind (budget_bind).
+ */
+static void budget_take(struct placing *pl, const char *group)
+{
+	int32_t allowed = group ? sched_group_budget(pl->snap, group) : -1;
+	if (allowed < 0)
+		return;
+	struct bind *b = &pl->b;
+	struct budget_use *u = NULL;
+	for (size_t i = 0; i < b->n_budgets; i++)
+		if (streq(b->budgets[i].group, group))
+			u = &b->budgets[i];
+	if (!u) {
+		b->budgets = xrealloc(b->budgets, (b->n_budgets + 1) * sizeof(*b->budgets));
+		u = &b->budgets[b->n_budgets++];
+		*u = (struct budget_use){ xstrdup(group), allowed, allowed };
+	}
+	u->after = MAX(0, allowed - 1);
+	sched_group_set_budget(pl->snap, group, u->after);
+}
+
+/*
+ * The budgets the victims used, written with the bind and compared on the
+ * value read: two preemptions, on this replica or another, never both use
+ * one allowance (the second one's comparison fails and it decides again,
+ * with what is left). The leader's recount (rebalance.c) agrees once the
+ * victims are stopping, and never overwrites a newer value with an older
+ * count. The values are the leader's format (budget_publish).
+ */
+static void budget_bind(struct placing *pl)
+{
+	for (size_t i = 0; i < pl->b.n_budgets; i++) {
+		struct budget_use *u = &pl->b.budgets[i];
+		char *key = xasprintf("/berth/budgets/%s/%s", pl->cluster, u->group);
+		const char *before = keep(&pl->b, xasprintf("{\"allowed\":%d}", u->before));
+		bind_cmp_value(&pl->b, key, before);
+		bind_op(&pl->b, key, xasprintf("{\"allowed\":%d}", u->after));
+	}
+}
+
+/*
  * Preemption: mark the victims STOPPED (desired) in the same transaction,
  * compared on their revisions, and release them in the snapshot so the new
- * task fits on the nominated node.
+ * task fits on the nominated node; their groups' disruption budgets are
+ * used (budget_take).
  */
 static int preempt(struct placing *pl, const struct sched_result *res, const char *for_id)
 {
@@ -226,6 +323,7 @@ static int preempt(struct placing *pl, const struct sched_result *res, const cha
 		bind_put(&pl->b, key, t);
 		json_decref(t);
 		bind_cmp(&pl->b, key, STORE_CMP_MOD, rev);
+		budget_take(pl, res->victims[i].group);
 		(void)sched_task_remove(pl->snap, res->victims[i].task_id, NULL);
 		pl->b.preempted = true;
 	}
@@ -342,12 +440,13 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	size_t want = a->explicit_instances ? json_array_size(a->explicit_instances) : (size_t)a->count;
 	char *ids[SCHED_MAX_COUNT];
 	for (size_t i = 0; i < want; i++)
-		ids[i] = uuid_new();
+		ids[i] = task_id_new();
 	if (a->explicit_instances)
 		place_start(&pl, p, ids);
 	else
 		place_run(&pl, p, ids, want);
 	sched_prepared_free(p);
+	budget_bind(&pl);
 	if (!outside) {
 		bind_op(&pl.b, xstrdup(token_key), xstrdup("x"));
 		bind_cmp(&pl.b, token_key, tok_rev ? STORE_CMP_MOD : STORE_CMP_CREATE, tok_rev);
@@ -357,10 +456,16 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	if (pl.b.n_placed == 0 && !pl.b.preempted) {
 		r = 1; /* nothing to bind: no write (the service controller retries failed placements) */
 	} else {
-		if (outside) {
+		/*
+		 * A preemption binds under the lock (they are rare): a later
+		 * decision of this replica that uses the same budget must not
+		 * reach the store first, or its comparison fails.
+		 */
+		if (outside && !pl.b.preempted) {
 			sched_cache_unlock(c->srv);
 			locked = false;
 		}
+		placed_records(&pl);
 		if (store_txn(c->srv->store, pl.b.cmps, pl.b.n_cmps, pl.b.ops, pl.b.n_ops, &ok, NULL, &err) < 0)
 			r = ecs_internal(c, err);
 		else if (ok)
@@ -381,6 +486,7 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 		sched_cache_unlock(c->srv);
 	sreq_done(&rq);
 	bind_done(&pl.b);
+	decided_done(&pl);
 	json_decref(pl.tasks);
 	json_decref(pl.failures);
 	for (size_t i = 0; i < want; i++)

@@ -1,6 +1,8 @@
 /*
  * sqlite.c - the embedded store backend: one SQLite database (WAL,
- * synchronous=FULL) behind one long-lived connection, with group commit.
+ * synchronous=FULL: every acknowledged write survives a power loss) with
+ * group commit; three connections: the writer's, the readers' (read-only)
+ * and the checkpointer's.
  *
  * Writers do not commit themselves: they queue their request and wait; one
  * writer thread takes every queued request, runs them in one transaction
@@ -10,8 +12,24 @@
  * before. The same thread expires leases: it sleeps on its condition variable
  * until the earliest lease deadline or the next request.
  *
- * History for watches is an events table trimmed to the last
- * SQLITE_EVENTS_KEEP revisions; a watch from before that gets -ERANGE.
+ * Every value is written once. The `log` table holds each key's versions in
+ * revision order (id = revision << SEQ_BITS | position in the transaction:
+ * appends, so a batch dirties few pages), and `keys` maps a key to its
+ * current version (a small row: key, version id, create revision, lease).
+ * A read joins the two; a watch reads the log from a revision, each event
+ * with its value as of that revision. Compaction (every SQLITE_EVENTS_KEEP
+ * revisions) deletes the versions superseded before the last
+ * SQLITE_EVENTS_KEEP revisions (each version names the one it replaced) and
+ * the deletes, never a key's current version; a watch from before that gets
+ * -ERANGE. The first schema stored each value twice (a kv table and the
+ * events history): a 1-2 KB task record was two overflowing B-tree cells at
+ * random places, about 35 KB of WAL and checkpoint writes per placement.
+ * store_sqlite_open() migrates such a file in one transaction.
+ *
+ * Readers see committed state only: the revision and the compaction point
+ * they are told move when the batch's commit succeeded (s->committed,
+ * s->compacted), never the writer's running s->revision; a failed commit
+ * puts the writer's back, and the next batch reuses its revisions.
  *
  * Reads (get, range, watch) go through a second, read-only connection: in WAL
  * mode a reader sees the last committed state and does not wait while the
@@ -42,6 +60,12 @@
 #include "store/store.h"
 
 #define SQLITE_EVENTS_KEEP 10000
+/* Low bits of a log id: an operation's position in its transaction (the SQL below says 20 too). */
+#define SEQ_BITS           20
+#define SEQ_MAX            ((int64_t)1 << SEQ_BITS)
+#define LOG_ID(rev, seq)   ((int64_t)(rev) << SEQ_BITS | (int64_t)(seq))
+/* Schema version (PRAGMA user_version): 0 the first (kv + events), 2 log + keys. */
+#define SCHEMA_VERSION     2
 
 enum wreq_kind { WREQ_TXN, WREQ_GRANT, WREQ_REVOKE };
 
@@ -77,10 +101,15 @@ struct sqlite_store {
 	pthread_cond_t done;     /* writers: their request is done */
 	pthread_cond_t changed;  /* watchers: the revision moved */
 	struct wreq *head, **tail;
-	int64_t revision, compact_revision;
-	int64_t committed; /* the revision readers see (under lock) */
+	int64_t revision, compact_revision; /* the writer's (db_lock) */
+	int64_t committed, compacted;       /* what readers see (under lock): moved after a commit */
 	bool stop, started;
 	pthread_t thread;
+	/* checkpoints, off the writer's path (see checkpoint_thread) */
+	sqlite3 *cdb;
+	pthread_t ckpt_thread;
+	pthread_cond_t ckpt_wake; /* under lock */
+	bool ckpt_due, ckpt_started;
 	/* lease deadlines, sorted by id (ids only grow, so a grant appends) */
 	pthread_mutex_t lease_lock;
 	struct lease_clock {
@@ -221,6 +250,15 @@ static int run_cached(struct sqlite_store *s, const char *sql)
 	return st && sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
 }
 
+/*
+ * The store's revision: every revision wrote at least one log row, and the
+ * newest revision's rows are never compacted, so it is the newest log id's
+ * (no row to rewrite per commit). A first-schema store kept it in meta,
+ * which still counts after its migration.
+ */
+static const char REVISION_SQL[] = "SELECT max(coalesce((SELECT max(id) >> 20 FROM log), 0),"
+				   " coalesce((SELECT value FROM meta WHERE name = 'revision'), 0))";
+
 static int64_t meta_get(struct sqlite_store *s, const char *name)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "SELECT value FROM meta WHERE name = ?");
@@ -266,7 +304,8 @@ static void row_to_kv(sqlite3_stmt *st, int col, struct store_kv *kv)
 static int kv_read_on(sqlite3 *db, sqlite3_stmt **slot, const char *key, struct store_kv *ret)
 {
 	if (!*slot)
-		*slot = prep_on(db, "SELECT key, value, create_rev, mod_rev, lease FROM kv WHERE key = ?");
+		*slot = prep_on(db, "SELECT k.key, l.value, k.create_rev, k.id >> 20, k.lease FROM keys k "
+				    "JOIN log l ON l.id = k.id WHERE k.key = ?");
 	sqlite3_stmt *st = *slot;
 	if (!st)
 		return -EIO;
@@ -284,21 +323,79 @@ static int kv_read(struct sqlite_store *s, const char *key, struct store_kv *ret
 	return kv_read_on(s->db, &s->st_get, key, ret);
 }
 
-static int event_add(struct sqlite_store *s, int64_t rev, int seq, int type, const char *key,
-		     const char *value, size_t len, int64_t create_rev, int64_t lease)
+static int log_add(struct sqlite_store *s, int64_t rev, int seq, int type, const char *key, const char *value,
+		   size_t len, int64_t create_rev, int64_t lease, int64_t prev)
 {
 	_cleanup_reset_ sqlite3_stmt *st = cached(
-	    s, "INSERT INTO events(rev, seq, type, key, value, create_rev, lease) VALUES (?,?,?,?,?,?,?)");
+	    s, "INSERT INTO log(id, type, key, value, create_rev, lease, prev) VALUES (?,?,?,?,?,?,?)");
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, rev);
-	sqlite3_bind_int(st, 2, seq);
-	sqlite3_bind_int(st, 3, type);
-	sqlite3_bind_text(st, 4, key, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, value ? value : "", (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, create_rev);
-	sqlite3_bind_int64(st, 7, lease);
+	sqlite3_bind_int64(st, 1, LOG_ID(rev, seq));
+	sqlite3_bind_int(st, 2, type);
+	sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
+	if (type == STORE_EVENT_PUT)
+		sqlite3_bind_blob(st, 4, value ? value : "", (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, create_rev);
+	sqlite3_bind_int64(st, 6, lease);
+	sqlite3_bind_int64(st, 7, prev);
 	return sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* A key's current version: 1 found (*create, *id set), 0 absent. */
+static int key_find(struct sqlite_store *s, const char *key, int64_t *create, int64_t *id)
+{
+	_cleanup_reset_ sqlite3_stmt *q = cached(s, "SELECT create_rev, id FROM keys WHERE key = ?");
+	if (!q)
+		return -EIO;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		*create = sqlite3_column_int64(q, 0);
+		*id = sqlite3_column_int64(q, 1);
+		return 1;
+	}
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int apply_put(struct sqlite_store *s, const struct store_op *op, int64_t rev, int seq)
+{
+	int64_t create = rev, prev = 0;
+	if (key_find(s, op->key, &create, &prev) < 0)
+		return -EIO;
+	if (log_add(s, rev, seq, STORE_EVENT_PUT, op->key, op->value, op->value_len, create, op->lease,
+		    prev) < 0)
+		return -EIO;
+	_cleanup_reset_ sqlite3_stmt *st =
+	    cached(s, "INSERT OR REPLACE INTO keys(key, id, create_rev, lease) VALUES (?,?,?,?)");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, op->key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, LOG_ID(rev, seq));
+	sqlite3_bind_int64(st, 3, create);
+	sqlite3_bind_int64(st, 4, op->lease);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* 1 deleted, 0 absent. */
+static int apply_delete(struct sqlite_store *s, const char *key, int64_t rev, int seq)
+{
+	int64_t prev = 0;
+	{
+		_cleanup_reset_ sqlite3_stmt *st = cached(s, "DELETE FROM keys WHERE key = ? RETURNING id");
+		if (!st)
+			return -EIO;
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE)
+			return 0;
+		if (rc != SQLITE_ROW)
+			return -EIO;
+		prev = sqlite3_column_int64(st, 0);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			return -EIO;
+	}
+	int r = log_add(s, rev, seq, STORE_EVENT_DELETE, key, NULL, 0, 0, 0, prev);
+	return r < 0 ? r : 1;
 }
 
 static bool cmp_holds(const struct store_cmp *c, const struct store_kv *kv, bool found)
@@ -335,50 +432,6 @@ static bool lease_exists(struct sqlite_store *s, int64_t id)
 	return sqlite3_step(st) == SQLITE_ROW;
 }
 
-static int apply_put(struct sqlite_store *s, const struct store_op *op, int64_t rev, int seq)
-{
-	int64_t create = rev;
-	{ /* the key's create revision, without copying its old value */
-		_cleanup_reset_ sqlite3_stmt *q = cached(s, "SELECT create_rev FROM kv WHERE key = ?");
-		if (!q)
-			return -EIO;
-		sqlite3_bind_text(q, 1, op->key, -1, SQLITE_STATIC);
-		int rc = sqlite3_step(q);
-		if (rc == SQLITE_ROW)
-			create = sqlite3_column_int64(q, 0);
-		else if (rc != SQLITE_DONE)
-			return -EIO;
-	}
-	_cleanup_reset_ sqlite3_stmt *st =
-	    cached(s, "INSERT OR REPLACE INTO kv(key, value, create_rev, mod_rev, lease) "
-		      "VALUES (?,?,?,?,?)");
-	if (!st)
-		return -EIO;
-	sqlite3_bind_text(st, 1, op->key, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, op->value ? op->value : "", (int)op->value_len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, create);
-	sqlite3_bind_int64(st, 4, rev);
-	sqlite3_bind_int64(st, 5, op->lease);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return -EIO;
-	return event_add(s, rev, seq, STORE_EVENT_PUT, op->key, op->value, op->value_len, create, op->lease);
-}
-
-/* 1 deleted, 0 absent. */
-static int apply_delete(struct sqlite_store *s, const char *key, int64_t rev, int seq)
-{
-	_cleanup_reset_ sqlite3_stmt *st = cached(s, "DELETE FROM kv WHERE key = ?");
-	if (!st)
-		return -EIO;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return -EIO;
-	if (sqlite3_changes(s->db) == 0)
-		return 0;
-	int r = event_add(s, rev, seq, STORE_EVENT_DELETE, key, NULL, 0, 0, 0);
-	return r < 0 ? r : 1;
-}
-
 static int run_txn(struct sqlite_store *s, struct wreq *w)
 {
 	w->ok = true;
@@ -394,6 +447,9 @@ static int run_txn(struct sqlite_store *s, struct wreq *w)
 		w->revision = s->revision;
 		return 0;
 	}
+	if ((int64_t)w->n_ops >= SEQ_MAX)
+		return berth_error_msg(&w->err, E2BIG, "store: at most %lld operations in one transaction",
+				       (long long)SEQ_MAX - 1);
 	int64_t rev = s->revision + 1;
 	int changed = 0;
 	for (size_t i = 0; i < w->n_ops; i++) {
@@ -413,11 +469,8 @@ static int run_txn(struct sqlite_store *s, struct wreq *w)
 			return berth_error_msg(&w->err, EIO, "store: write '%s': %s", op->key,
 					       sqlite3_errmsg(s->db));
 	}
-	if (changed) {
-		s->revision = rev;
-		if (meta_set(s, "revision", rev) < 0)
-			return berth_error_msg(&w->err, EIO, "store: bump revision");
-	}
+	if (changed)
+		s->revision = rev; /* stored as the newest log id (see REVISION_SQL) */
 	w->revision = s->revision;
 	return 0;
 }
@@ -451,14 +504,14 @@ static int drop_lease(struct sqlite_store *s, int64_t id, struct berth_error **e
 {
 	if (!lease_exists(s, id))
 		return -ENOENT;
-	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "SELECT key FROM kv WHERE lease = ? ORDER BY key");
+	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "SELECT key FROM keys WHERE lease = ? ORDER BY key");
 	if (!st)
 		return db_fail(s, err, "revoke lease");
 	sqlite3_bind_int64(st, 1, id);
 	int64_t rev = s->revision + 1;
 	int seq = 0, deleted = 0;
 	_cleanup_strv_ char **keys = xcalloc(1, sizeof(char *));
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while (seq < SEQ_MAX - 1 && sqlite3_step(st) == SQLITE_ROW) { /* (more: the next expiry) */
 		keys = xrealloc(keys, (size_t)(seq + 2) * sizeof(char *));
 		keys[seq++] = xstrdup((const char *)sqlite3_column_text(st, 0));
 		keys[seq] = NULL;
@@ -476,11 +529,8 @@ static int drop_lease(struct sqlite_store *s, int64_t id, struct berth_error **e
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return db_fail(s, err, "revoke lease");
-	if (deleted) {
+	if (deleted)
 		s->revision = rev;
-		if (meta_set(s, "revision", rev) < 0)
-			return db_fail(s, err, "bump revision");
-	}
 	change_note(s, id, 0);
 	return 0;
 }
@@ -501,17 +551,41 @@ static void expire_leases(struct sqlite_store *s)
 	}
 }
 
+/*
+ * Forget the history before the last SQLITE_EVENTS_KEEP revisions: the
+ * versions superseded by a write between the previous compaction point and
+ * the new one, and that span's deletes. Versions still current stay (their
+ * ids are below the point: a watch never reads there). The new point is
+ * published to readers only once the batch commits (run_batch).
+ */
 static void compact(struct sqlite_store *s)
 {
 	if (s->revision - s->compact_revision < 2 * SQLITE_EVENTS_KEEP)
 		return;
 	int64_t keep_from = s->revision - SQLITE_EVENTS_KEEP;
-	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "DELETE FROM events WHERE rev < ?");
-	if (!st)
+	_cleanup_stmt_ sqlite3_stmt *old = prep(
+	    s, "DELETE FROM log WHERE id IN (SELECT prev FROM log WHERE id >= ?1 AND id < ?2 AND prev != 0)");
+	_cleanup_stmt_ sqlite3_stmt *dels =
+	    prep(s, "DELETE FROM log WHERE id >= ?1 AND id < ?2 AND type = 1");
+	if (!old || !dels)
 		return;
-	sqlite3_bind_int64(st, 1, keep_from);
-	if (sqlite3_step(st) == SQLITE_DONE && meta_set(s, "compact_revision", keep_from - 1) == 0)
+	for (sqlite3_stmt **st = (sqlite3_stmt *[]){ old, dels, NULL }; *st; st++) {
+		sqlite3_bind_int64(*st, 1, LOG_ID(s->compact_revision + 1, 0));
+		sqlite3_bind_int64(*st, 2, LOG_ID(keep_from, 0));
+	}
+	if (run_cached(s, "SAVEPOINT c") < 0)
+		return;
+	/* readers get -ERANGE from the new point at once: a watch that started before would
+	 * otherwise read a history with holes once this commits */
+	pthread_mutex_lock(&s->lock);
+	s->compacted = keep_from - 1;
+	pthread_mutex_unlock(&s->lock);
+	if (sqlite3_step(old) == SQLITE_DONE && sqlite3_step(dels) == SQLITE_DONE &&
+	    meta_set(s, "compact_revision", keep_from - 1) == 0)
 		s->compact_revision = keep_from - 1;
+	else
+		(void)run_cached(s, "ROLLBACK TO c");
+	(void)run_cached(s, "RELEASE c");
 }
 
 static void run_request(struct sqlite_store *s, struct wreq *w)
@@ -537,7 +611,7 @@ static void run_request(struct sqlite_store *s, struct wreq *w)
 static void run_batch(struct sqlite_store *s, struct wreq *batch)
 {
 	pthread_mutex_lock(&s->db_lock);
-	int64_t rev_before = s->revision;
+	int64_t rev_before = s->revision, compact_before = s->compact_revision;
 	bool began = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
 	if (began) {
 		expire_leases(s);
@@ -554,6 +628,7 @@ static void run_batch(struct sqlite_store *s, struct wreq *batch)
 		if (began)
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		s->revision = rev_before;
+		s->compact_revision = compact_before;
 		for (struct wreq *w = batch; w; w = w->next) {
 			w->err = berth_error_free(w->err);
 			w->rc = berth_error_msg(&w->err, EIO, "store: commit: %s", msg);
@@ -607,7 +682,8 @@ static void *writer_thread(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		run_batch(s, batch); /* also expires due leases when the batch is empty */
 		pthread_mutex_lock(&s->lock);
-		s->committed = s->revision; /* run_batch put it back if the commit failed */
+		s->committed = s->revision; /* run_batch put them back if the commit failed */
+		s->compacted = s->compact_revision;
 		for (struct wreq *w = batch; w; w = w->next)
 			w->done = true;
 		pthread_cond_broadcast(&s->done);
@@ -639,6 +715,48 @@ static int submit(struct sqlite_store *s, struct wreq *w, struct berth_error **e
 }
 
 #define SQ(st) ((struct sqlite_store *)(st))
+
+/*
+ * Checkpoints (copying the WAL's pages into the database file, then an
+ * fsync of it) run on a thread of their own with a connection of their own,
+ * PASSIVE: the writer goes on appending to the WAL meanwhile, and restarts
+ * it from its start on the next batch after a complete checkpoint. SQLite's
+ * automatic checkpoint ran them on the writer, after the commit of the batch
+ * that crossed the threshold: every RunTask waiting for the next batch waited
+ * for a copy of 4 MB and a second fsync.
+ */
+#define CHECKPOINT_PAGES 1000 /* SQLite's default threshold (4 MB of WAL) */
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct sqlite_store *s = arg;
+	(void)db, (void)name;
+	if (pages >= CHECKPOINT_PAGES) {
+		pthread_mutex_lock(&s->lock);
+		s->ckpt_due = true;
+		pthread_cond_signal(&s->ckpt_wake);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return SQLITE_OK;
+}
+
+static void *checkpoint_thread(void *arg)
+{
+	struct sqlite_store *s = arg;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->ckpt_due && !s->stop)
+			pthread_cond_wait(&s->ckpt_wake, &s->lock);
+		if (s->stop)
+			break;
+		s->ckpt_due = false;
+		pthread_mutex_unlock(&s->lock);
+		(void)sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
 
 static int sq_get(struct store *st, const char *key, struct store_kv *ret, struct berth_error **err)
 {
@@ -677,9 +795,10 @@ static int sq_range(struct store *st, const char *prefix, const char *start_afte
 	/* one read transaction: the revision stored with the data it returns */
 	sqlite3_stmt *q = NULL, *m = NULL;
 	if (sqlite3_exec(s->rdb, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
-	    !(m = prep_on(s->rdb, "SELECT value FROM meta WHERE name = 'revision'")) ||
-	    !(q = prep_on(s->rdb, "SELECT key, value, create_rev, mod_rev, lease FROM kv "
-				  "WHERE key >= ? AND (? = '' OR key < ?) AND key > ? ORDER BY key LIMIT ?"))) {
+	    !(m = prep_on(s->rdb, REVISION_SQL)) ||
+	    !(q = prep_on(s->rdb, "SELECT k.key, l.value, k.create_rev, k.id >> 20, k.lease FROM keys k "
+				  "JOIN log l ON l.id = k.id WHERE k.key >= ? AND (? = '' OR k.key < ?) "
+				  "AND k.key > ? ORDER BY k.key LIMIT ?"))) {
 		int r = berth_error_msg(err, EIO, "store: range: %s", sqlite3_errmsg(s->rdb));
 		sqlite3_finalize(m);
 		sqlite3_exec(s->rdb, "ROLLBACK", NULL, NULL, NULL);
@@ -715,11 +834,11 @@ static int read_events(struct sqlite_store *s, const char *prefix, int64_t from,
 {
 	_cleanup_free_ char *end = store_prefix_end(prefix);
 	_cleanup_stmt_ sqlite3_stmt *q =
-	    prep_on(s->rdb, "SELECT type, key, value, create_rev, rev, lease FROM events "
-		    "WHERE rev >= ? AND key >= ? AND (? = '' OR key < ?) ORDER BY rev, seq LIMIT 10000");
+	    prep_on(s->rdb, "SELECT type, key, value, create_rev, id >> 20, lease FROM log "
+			    "WHERE id >= ? AND key >= ? AND (? = '' OR key < ?) ORDER BY id LIMIT 10000");
 	if (!q)
 		return -EIO;
-	sqlite3_bind_int64(q, 1, from);
+	sqlite3_bind_int64(q, 1, LOG_ID(from, 0));
 	sqlite3_bind_text(q, 2, prefix, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, end, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 4, end, -1, SQLITE_STATIC);
@@ -750,13 +869,14 @@ static int sq_watch(struct store *st, const char *prefix, int64_t from, int time
 	}
 	pthread_mutex_lock(&s->lock);
 	if (from <= 0)
-		from = s->revision + 1;
+		from = s->committed + 1;
 	for (;;) {
-		if (from <= s->compact_revision) {
+		if (from <= s->compacted) {
+			int64_t oldest = s->compacted + 1;
 			pthread_mutex_unlock(&s->lock);
 			return berth_error_msg(err, ERANGE,
 					       "watch from revision %lld: compacted (oldest %lld)",
-					       (long long)from, (long long)s->compact_revision + 1);
+					       (long long)from, (long long)oldest);
 		}
 		int64_t rev = s->committed;
 		if (rev >= from) {
@@ -768,6 +888,15 @@ static int sq_watch(struct store *st, const char *prefix, int64_t from, int time
 			pthread_mutex_unlock(&s->rd_lock);
 			if (r < 0)
 				return r;
+			pthread_mutex_lock(&s->lock);
+			bool compacted = from <= s->compacted; /* while we read: holes possible */
+			pthread_mutex_unlock(&s->lock);
+			if (compacted) {
+				store_event_list_done(ret);
+				*ret = (struct store_event_list){ 0 };
+				pthread_mutex_lock(&s->lock);
+				continue; /* -ERANGE above */
+			}
 			ret->revision = rev;
 			if (ret->n > 0)
 				return 0;
@@ -834,15 +963,19 @@ static void sq_free(struct store *st)
 		s->stop = true;
 		pthread_cond_broadcast(&s->wake);
 		pthread_cond_broadcast(&s->changed);
+		pthread_cond_broadcast(&s->ckpt_wake);
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->thread, NULL);
 	}
+	if (s->ckpt_started)
+		pthread_join(s->ckpt_thread, NULL);
 	sqlite3_finalize(s->st_get);
 	sqlite3_finalize(s->st_rget);
 	for (size_t i = 0; i < ARRAY_SIZE(s->cache); i++)
 		sqlite3_finalize(s->cache[i].st);
+	sqlite3_close(s->cdb);
 	sqlite3_close(s->rdb);
-	sqlite3_close(s->db);
+	sqlite3_close(s->db); /* the last: it checkpoints and removes the WAL */
 	pthread_mutex_destroy(&s->db_lock);
 	pthread_mutex_destroy(&s->rd_lock);
 	pthread_mutex_destroy(&s->lock);
@@ -852,6 +985,7 @@ static void sq_free(struct store *st)
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->done);
 	pthread_cond_destroy(&s->changed);
+	pthread_cond_destroy(&s->ckpt_wake);
 	free(s);
 }
 
@@ -888,14 +1022,75 @@ static int load_leases(struct sqlite_store *s, struct berth_error **err)
 static const char SCHEMA[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
-    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL,"
-    " mod_rev INTEGER NOT NULL, lease INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS kv_lease ON kv(lease) WHERE lease != 0;"
-    "CREATE TABLE IF NOT EXISTS events (rev INTEGER NOT NULL, seq INTEGER NOT NULL, type INTEGER NOT NULL,"
-    " key TEXT NOT NULL, value BLOB, create_rev INTEGER, lease INTEGER, PRIMARY KEY (rev, seq));"
+    "PRAGMA cache_size=-16384;"           /* KiB: the writer's B-tree pages (default 2 MiB) */
+    "PRAGMA journal_size_limit=67108864;" /* a WAL that grew past 64 MiB is cut back after a restart */
     "CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL, expires INTEGER NOT "
     "NULL);"
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+
+/* The value log and the key index (see the top); type 0 put, 1 delete; prev: the version replaced. */
+static const char SCHEMA_LOG[] =
+    "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, type INTEGER NOT NULL, key TEXT NOT NULL,"
+    " value BLOB, create_rev INTEGER NOT NULL DEFAULT 0, lease INTEGER NOT NULL DEFAULT 0,"
+    " prev INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, id INTEGER NOT NULL,"
+    " create_rev INTEGER NOT NULL, lease INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS keys_lease ON keys(lease) WHERE lease != 0;";
+
+/*
+ * From the first schema (kv: every key with its value; events: the history
+ * since the compaction point, values included) to log + keys, in one
+ * transaction: the history's events keep their revisions and values, a
+ * current value older than the history gets a version of its own (at its
+ * mod revision, after that revision's positions), and each version learns
+ * the one it replaced.
+ */
+static const char MIGRATE_V0[] =
+    "INSERT INTO log(id, type, key, value, create_rev, lease)"
+    " SELECT rev << 20 | seq, type, key, value, coalesce(create_rev, 0), coalesce(lease, 0) FROM events;"
+    "INSERT INTO log(id, type, key, value, create_rev, lease)"
+    " SELECT mod_rev << 20 | (524288 + row_number() OVER (PARTITION BY mod_rev ORDER BY key)), 0, key,"
+    " value, create_rev, lease FROM kv WHERE NOT EXISTS"
+    " (SELECT 1 FROM events e WHERE e.rev = kv.mod_rev AND e.key = kv.key AND e.type = 0);"
+    "CREATE INDEX migrate_log_key ON log(key);"
+    "INSERT INTO keys(key, id, create_rev, lease) SELECT kv.key, (SELECT max(l.id) FROM log l"
+    " WHERE l.key = kv.key AND l.id >> 20 = kv.mod_rev AND l.type = 0), kv.create_rev, kv.lease FROM kv;"
+    "UPDATE log SET prev = coalesce((SELECT max(p.id) FROM log p WHERE p.key = log.key AND p.id < log.id),"
+    " 0);"
+    "DROP INDEX migrate_log_key;"
+    "DROP TABLE kv;"
+    "DROP TABLE events;";
+
+static int schema_version(struct sqlite_store *s)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = prep(s, "PRAGMA user_version");
+	return st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+}
+
+/* Create or migrate the tables of the value log and the key index. */
+static int schema_upgrade(struct sqlite_store *s, struct berth_error **err)
+{
+	int v = schema_version(s);
+	if (v < 0)
+		return db_fail(s, err, "read schema version");
+	if (v == SCHEMA_VERSION)
+		return 0;
+	if (v > SCHEMA_VERSION)
+		return berth_error_msg(err, EPROTO, "store schema version %d is newer than this berth's (%d)",
+				       v, SCHEMA_VERSION);
+	sqlite3_stmt *old = prep(s, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kv'");
+	bool migrate = old && sqlite3_step(old) == SQLITE_ROW;
+	sqlite3_finalize(old); /* (an active statement would keep DROP TABLE from running) */
+	_cleanup_free_ char *sql = xasprintf("BEGIN IMMEDIATE;%s%sPRAGMA user_version = %d;COMMIT;",
+					     SCHEMA_LOG, migrate ? MIGRATE_V0 : "", SCHEMA_VERSION);
+	int r = db_exec(s, sql, err);
+	if (r < 0) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return berth_error_wrap(
+		    err, r, migrate ? "migrate the store to schema %d" : "create schema %d", SCHEMA_VERSION);
+	}
+	return 0;
+}
 
 int store_sqlite_open(const char *path, struct store **ret, struct berth_error **err)
 {
@@ -908,6 +1103,7 @@ int store_sqlite_open(const char *path, struct store **ret, struct berth_error *
 	pthread_cond_init(&s->wake, NULL);
 	pthread_cond_init(&s->done, NULL);
 	pthread_cond_init(&s->changed, NULL);
+	pthread_cond_init(&s->ckpt_wake, NULL);
 	s->tail = &s->head;
 	_cleanup_store_ struct store *owner = &s->base;
 	/* create the file 0600 before SQLite opens it (and its -wal/-shm inherit the mode) */
@@ -919,19 +1115,32 @@ int store_sqlite_open(const char *path, struct store **ret, struct berth_error *
 		return berth_error_msg(err, EIO, "open store '%s': %s", path, sqlite3_errmsg(s->db));
 	sqlite3_busy_timeout(s->db, 10000);
 	int r = db_exec(s, SCHEMA, err);
+	if (r >= 0)
+		r = schema_upgrade(s, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "open store '%s'", path);
-	s->revision = s->committed = meta_get(s, "revision");
-	s->compact_revision = meta_get(s, "compact_revision");
+	{
+		_cleanup_stmt_ sqlite3_stmt *st = prep(s, REVISION_SQL);
+		s->revision = s->committed =
+		    st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	}
+	s->compact_revision = s->compacted = meta_get(s, "compact_revision");
 	if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		return berth_error_msg(err, EIO, "open store '%s' for reading: %s", path, sqlite3_errmsg(s->rdb));
 	sqlite3_busy_timeout(s->rdb, 10000);
+	if (sqlite3_open_v2(path, &s->cdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		return berth_error_msg(err, EIO, "open store '%s' for checkpoints: %s", path,
+				       sqlite3_errmsg(s->cdb));
+	sqlite3_wal_hook(s->db, wal_hook, s); /* (replaces SQLite's automatic checkpoint) */
 	r = load_leases(s, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "open store '%s'", path);
 	if (pthread_create(&s->thread, NULL, writer_thread, s) != 0)
 		return berth_error_set(err, EAGAIN, "start store writer thread");
 	s->started = true;
+	if (pthread_create(&s->ckpt_thread, NULL, checkpoint_thread, s) != 0)
+		return berth_error_set(err, EAGAIN, "start store checkpoint thread");
+	s->ckpt_started = true;
 	*ret = TAKE_PTR(owner);
 	return 0;
 }

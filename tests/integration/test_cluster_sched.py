@@ -246,6 +246,64 @@ def test_higher_priority_task_preempts_a_lower_one(server):
     assert run["failures"] == [{"reason": "RESOURCE:MEMORY", "detail": "0/1 nodes: 1 insufficient memory"}]
 
 
+def test_two_concurrent_preemptions_share_one_disruption_budget(server):
+    """A service with disruptionBudget maxUnavailable 1 (the berth:disruptionBudget tag): two preempting
+    RunTask calls sent at once stop one of its tasks, not one each (the budget is used in the bind)."""
+    import sqlite3
+    import threading
+    from test_cluster_server import wait_for
+    agents = nodes(server, n=3, memory=1024)
+    td(server, "web", memory=800)
+    td(server, "urgent", memory=800, tags={"berth:priority": 1000, "berth:preempt": True})
+    ecs = server.ecs()
+    ecs.create_service(serviceName="web", taskDefinition="web", desiredCount=3,
+                       tags=[{"key": "berth:disruptionBudget", "value": '{"maxUnavailable": 1}'}])
+
+    def running():  # the fake agents start what they are given
+        n = 0
+        for a in agents:
+            arns = [t["taskArn"] for t in a.tasks()["tasks"] if t.get("desiredStatus", "RUNNING") == "RUNNING"]
+            if arns:
+                a.report(*[{"taskArn": arn, "lastStatus": "RUNNING",
+                            "containers": [{"name": "app", "lastStatus": "RUNNING"}]} for arn in arns])
+            n += len(arns)
+        return n == 3
+
+    wait_for(running, timeout=60, what="the service's 3 tasks running")
+    db = os.path.join(server.root, "store.db")
+
+    def budget():
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            row = con.execute("SELECT l.value FROM keys k JOIN log l ON l.id = k.id "
+                              "WHERE k.key = '/berth/budgets/default/service:web'").fetchone()
+        finally:
+            con.close()
+        return json.loads(row[0])["allowed"] if row else None
+
+    wait_for(lambda: budget() == 1, timeout=60, what="the leader's budget: 1 disruption allowed")
+    results = [None, None]
+    clients = [server.ecs(), server.ecs()]
+    go = threading.Barrier(2)
+
+    def run(i):
+        go.wait()
+        results[i] = clients[i].run_task(taskDefinition="urgent")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    placed = sum(len(r["tasks"]) for r in results)
+    arns = ecs.list_tasks(serviceName="web", desiredStatus="STOPPED")["taskArns"]
+    stopped = ecs.describe_tasks(tasks=arns)["tasks"] if arns else []
+    assert placed == 1 and [t["stopCode"] for t in stopped] == ["Preempted"], (results, stopped)
+    refused = [r for r in results if not r["tasks"]][0]
+    assert refused["failures"] and refused["failures"][0]["reason"] == "RESOURCE:MEMORY", refused
+    assert budget() == 0
+
+
 def test_bench_scheduler_binds_every_placement_in_the_store(berth_bin, tmp):  # noqa: F811
     """bench-scheduler --store sqlite:PATH runs the server's RunTask path: the tasks are in the store."""
     import sqlite3
@@ -258,7 +316,8 @@ def test_bench_scheduler_binds_every_placement_in_the_store(berth_bin, tmp):  # 
     assert out["store"] == "sqlite" and out["placed"] + out["unplaced"] == 120 and out["errors"] == 0
     assert out["placed"] >= 100 and out["placements_per_s"] > 0 and out["p99_us"] >= out["p50_us"]
     con = sqlite3.connect(db)
-    rows = [json.loads(v) for (v,) in con.execute("SELECT value FROM kv WHERE key LIKE '/berth/tasks/%'")]
+    rows = [json.loads(v) for (v,) in con.execute(
+        "SELECT l.value FROM keys k JOIN log l ON l.id = k.id WHERE k.key LIKE '/berth/tasks/%'")]
     con.close()
     assert len(rows) == out["placed"]
     assert all(r["lastStatus"] == "PROVISIONING" and "best of" in r["berthPlacement"]["explanation"] for r in rows)

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <sqlite3.h>
+
 #include "common/fs.h"
 #include "common/process.h"
 #include "store/store.h"
@@ -366,6 +368,351 @@ static void test_sqlite_lease_survives_reopen(void **state)
 	store_free(s);
 }
 
+/*
+ * Fault injection for the SQLite backend: a VFS over the default one whose
+ * WAL sync can be made to fail once. The sync of a commit then blocks until
+ * the test has read the store, so the reads run while the failing batch's
+ * writes are applied but not committed. Or every sync can be skipped.
+ */
+struct faulty_file {
+	sqlite3_file base;
+	sqlite3_file *real; /* allocated after this struct */
+	bool wal;
+};
+
+static struct {
+	sqlite3_vfs vfs, *real;
+	sqlite3_io_methods io;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool armed, reached, release;
+	bool nosync; /* every sync succeeds without syncing: tests that need many commits */
+} fault = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+#define REAL(f) (((struct faulty_file *)(f))->real)
+
+static int ff_close(sqlite3_file *f)
+{
+	int r = REAL(f)->pMethods ? REAL(f)->pMethods->xClose(REAL(f)) : SQLITE_OK;
+	return r;
+}
+static int ff_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+	return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int ff_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+	return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int ff_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+	return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int ff_sync(sqlite3_file *f, int flags)
+{
+	if (fault.nosync)
+		return SQLITE_OK;
+	if (((struct faulty_file *)f)->wal) {
+		pthread_mutex_lock(&fault.lock);
+		bool fail = fault.armed;
+		if (fail) {
+			fault.armed = false;
+			fault.reached = true;
+			pthread_cond_broadcast(&fault.cond);
+			while (!fault.release)
+				pthread_cond_wait(&fault.cond, &fault.lock);
+		}
+		pthread_mutex_unlock(&fault.lock);
+		if (fail)
+			return SQLITE_IOERR_FSYNC;
+	}
+	return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int ff_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), n);
+}
+static int ff_lock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+static int ff_unlock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+static int ff_reserved(sqlite3_file *f, int *r)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r);
+}
+static int ff_control(sqlite3_file *f, int op, void *a)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, a);
+}
+static int ff_sector(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int ff_device(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int ff_shm_map(sqlite3_file *f, int pg, int sz, int extend, void volatile **p)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, extend, p);
+}
+static int ff_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+static void ff_shm_barrier(sqlite3_file *f)
+{
+	REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int ff_shm_unmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static int ff_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out)
+{
+	(void)vfs;
+	struct faulty_file *ff = (struct faulty_file *)file;
+	ff->real = (sqlite3_file *)(ff + 1);
+	ff->wal = (flags & SQLITE_OPEN_WAL) != 0;
+	int r = fault.real->xOpen(fault.real, name, ff->real, flags, out);
+	ff->base.pMethods = r == SQLITE_OK ? &fault.io : NULL;
+	return r;
+}
+
+static void faulty_vfs_register(void)
+{
+	fault.real = sqlite3_vfs_find(NULL);
+	fault.vfs = *fault.real;
+	fault.vfs.zName = "berth-faulty";
+	fault.vfs.szOsFile = (int)sizeof(struct faulty_file) + fault.real->szOsFile;
+	fault.vfs.xOpen = ff_open;
+	fault.io = (sqlite3_io_methods){
+		.iVersion = 2, /* no xFetch/xUnfetch: reads go through xRead */
+		.xClose = ff_close,
+		.xRead = ff_read,
+		.xWrite = ff_write,
+		.xTruncate = ff_truncate,
+		.xSync = ff_sync,
+		.xFileSize = ff_size,
+		.xLock = ff_lock,
+		.xUnlock = ff_unlock,
+		.xCheckReservedLock = ff_reserved,
+		.xFileControl = ff_control,
+		.xSectorSize = ff_sector,
+		.xDeviceCharacteristics = ff_device,
+		.xShmMap = ff_shm_map,
+		.xShmLock = ff_shm_lock,
+		.xShmBarrier = ff_shm_barrier,
+		.xShmUnmap = ff_shm_unmap,
+	};
+	assert_int_equal(sqlite3_vfs_register(&fault.vfs, 1), SQLITE_OK);
+}
+
+struct failing_put {
+	struct store *s;
+	int rc;
+};
+
+static void *put_failing(void *arg)
+{
+	struct failing_put *p = arg;
+	_cleanup_error_ struct berth_error *err = NULL;
+	p->rc = store_put(p->s, "/b", "lost", 4, 0, NULL, &err);
+	return NULL;
+}
+
+/*
+ * A batch whose commit fails: while it is applied but not committed, every
+ * read reports the committed revision only (a watcher resuming after a
+ * revision it was told must not skip the revisions the next batch reuses).
+ */
+static void test_sqlite_failed_commit_is_never_seen(void **state)
+{
+	(void)state;
+	faulty_vfs_register();
+	_cleanup_free_ char *p = xasprintf("%s/fault.db", tmpdir);
+	struct store *s = NULL;
+	int64_t r1, rev;
+	assert_int_equal(store_sqlite_open(p, &s, NULL), 0);
+	assert_int_equal(store_put(s, "/a", "one", 3, 0, &r1, NULL), 0);
+	pthread_mutex_lock(&fault.lock);
+	fault.armed = true;
+	fault.reached = fault.release = false;
+	pthread_mutex_unlock(&fault.lock);
+	struct failing_put fp = { s, 0 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, put_failing, &fp), 0);
+	pthread_mutex_lock(&fault.lock);
+	while (!fault.reached)
+		pthread_cond_wait(&fault.cond, &fault.lock);
+	pthread_mutex_unlock(&fault.lock);
+	/* the batch is applied, its commit is in progress (and will fail) */
+	struct store_event_list ev;
+	assert_int_equal(store_watch(s, "/", 0, 0, &ev, NULL), 0);
+	int64_t watched = ev.revision;
+	store_event_list_done(&ev);
+	assert_int_equal(watched, r1);
+	assert_int_equal(store_revision(s, &rev, NULL), 0);
+	assert_int_equal(rev, r1);
+	struct store_kv_list l;
+	assert_int_equal(store_range(s, "/", NULL, 0, &l, NULL), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.revision, r1);
+	store_kv_list_done(&l);
+	struct store_kv kv;
+	assert_int_equal(store_get(s, "/b", &kv, NULL), -ENOENT);
+	pthread_mutex_lock(&fault.lock);
+	fault.release = true;
+	pthread_cond_broadcast(&fault.cond);
+	pthread_mutex_unlock(&fault.lock);
+	pthread_join(t, NULL);
+	assert_int_equal(fp.rc, -EIO);
+	assert_int_equal(store_get(s, "/b", &kv, NULL), -ENOENT);
+	/* the next write gets the revision the failed one would have had; a watcher resuming
+	 * after what it was told sees it */
+	int64_t r2;
+	assert_int_equal(store_put(s, "/c", "two", 3, 0, &r2, NULL), 0);
+	assert_int_equal(r2, r1 + 1);
+	assert_int_equal(store_watch(s, "/", watched + 1, 0, &ev, NULL), 0);
+	assert_int_equal(ev.n, 1);
+	assert_string_equal(ev.events[0].kv.key, "/c");
+	store_event_list_done(&ev);
+	assert_int_equal(store_revision(s, &rev, NULL), 0);
+	assert_int_equal(rev, r2);
+	store_free(s);
+	assert_int_equal(sqlite3_vfs_unregister(&fault.vfs), SQLITE_OK);
+	/* reopened: the failed write left nothing */
+	assert_int_equal(store_sqlite_open(p, &s, NULL), 0);
+	assert_int_equal(store_get(s, "/b", &kv, NULL), -ENOENT);
+	assert_int_equal(store_get(s, "/c", &kv, NULL), 0);
+	assert_int_equal(kv.mod_revision, r2);
+	store_kv_done(&kv);
+	store_free(s);
+}
+
+/* A store file of the first schema (kv + events, each value twice) opens migrated, history kept. */
+static void test_sqlite_migrates_the_first_schema(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *p = xasprintf("%s/v0.db", tmpdir);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	const char *v0 =
+	    "PRAGMA journal_mode=WAL;"
+	    "CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL,"
+	    " mod_rev INTEGER NOT NULL, lease INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+	    "CREATE INDEX kv_lease ON kv(lease) WHERE lease != 0;"
+	    "CREATE TABLE events (rev INTEGER NOT NULL, seq INTEGER NOT NULL, type INTEGER NOT NULL,"
+	    " key TEXT NOT NULL, value BLOB, create_rev INTEGER, lease INTEGER, PRIMARY KEY (rev, seq));"
+	    "CREATE TABLE leases (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL, expires INTEGER NOT NULL);"
+	    "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	    /* rev 1 put /old, rev 2 put /x (both compacted), rev 3 put /x and /y, rev 4 delete /y, rev 5 put
+	       /z */
+	    "INSERT INTO kv VALUES ('/old', 'o', 1, 1, 0), ('/x', 'x2', 2, 3, 0), ('/z', 'z', 5, 5, 0);"
+	    "INSERT INTO events VALUES (3, 0, 0, '/x', 'x2', 2, 0), (3, 1, 0, '/y', 'y1', 3, 0),"
+	    " (4, 0, 1, '/y', NULL, 0, 0), (5, 0, 0, '/z', 'z', 5, 0);"
+	    "INSERT INTO meta VALUES ('revision', 5), ('compact_revision', 2);";
+	assert_int_equal(sqlite3_exec(db, v0, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	for (int round = 0; round < 2; round++) { /* the second open finds schema 2 */
+		struct store *s = NULL;
+		int64_t rev;
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (store_sqlite_open(p, &s, &err) < 0)
+			fail_msg("%s", berth_error_string(err));
+		assert_int_equal(store_revision(s, &rev, NULL), 0);
+		assert_int_equal(rev, 5 + round);
+		struct store_kv kv = { 0 };
+		assert_int_equal(store_get(s, "/old", &kv, NULL), 0);
+		assert_string_equal(kv.value, "o");
+		assert_int_equal(kv.create_revision, 1);
+		assert_int_equal(kv.mod_revision, 1);
+		store_kv_done(&kv);
+		assert_int_equal(store_get(s, "/x", &kv, NULL), 0);
+		assert_string_equal(kv.value, round ? "x3" : "x2");
+		assert_int_equal(kv.create_revision, 2);
+		assert_int_equal(kv.mod_revision, 3 + 3 * round);
+		store_kv_done(&kv);
+		assert_int_equal(store_get(s, "/y", &kv, NULL), -ENOENT);
+		struct store_kv_list l;
+		assert_int_equal(store_range(s, "/", NULL, 0, &l, NULL), 0);
+		assert_int_equal(l.n, 3);
+		assert_string_equal(l.kvs[2].key, "/z");
+		assert_int_equal(l.revision, 5 + round);
+		store_kv_list_done(&l);
+		struct store_event_list ev;
+		assert_int_equal(store_watch(s, "/", 3, 0, &ev, NULL), 0);
+		assert_int_equal(ev.n, 4 + round);
+		assert_string_equal(ev.events[0].kv.value, "x2");
+		assert_int_equal(ev.events[0].kv.mod_revision, 3);
+		assert_string_equal(ev.events[1].kv.value, "y1");
+		assert_int_equal(ev.events[2].type, STORE_EVENT_DELETE);
+		assert_string_equal(ev.events[2].kv.key, "/y");
+		assert_int_equal(ev.events[2].kv.mod_revision, 4);
+		assert_string_equal(ev.events[3].kv.value, "z");
+		store_event_list_done(&ev);
+		assert_int_equal(store_watch(s, "/", 2, 0, &ev, NULL), -ERANGE);
+		if (round == 0) {
+			assert_int_equal(store_put(s, "/x", "x3", 2, 0, &rev, NULL), 0);
+			assert_int_equal(rev, 6);
+		}
+		store_free(s);
+	}
+}
+
+/*
+ * Compaction keeps every key's current value, however old, and the history
+ * of the last SQLITE_EVENTS_KEEP (10,000) revisions; older watches get -ERANGE.
+ */
+static void test_sqlite_compaction_keeps_current_values(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *p = xasprintf("%s/compact.db", tmpdir);
+	struct store *s = NULL;
+	int64_t first, rev = 0;
+	faulty_vfs_register();
+	fault.nosync = true; /* 25,000 commits without 25,000 fsyncs */
+	assert_int_equal(store_sqlite_open(p, &s, NULL), 0);
+	assert_int_equal(store_put(s, "/keep", "old", 3, 0, &first, NULL), 0);
+	assert_int_equal(store_put(s, "/gone", "g", 1, 0, NULL, NULL), 0);
+	assert_int_equal(store_remove(s, "/gone", NULL, NULL), 0);
+	char v[32];
+	for (int i = 0; i < 25000; i++) {
+		snprintf(v, sizeof(v), "%d", i);
+		assert_int_equal(store_put(s, "/churn", v, strlen(v), 0, &rev, NULL), 0);
+	}
+	struct store_kv kv = { 0 };
+	assert_int_equal(store_get(s, "/keep", &kv, NULL), 0);
+	assert_string_equal(kv.value, "old");
+	assert_int_equal(kv.mod_revision, first);
+	store_kv_done(&kv);
+	assert_int_equal(store_get(s, "/gone", &kv, NULL), -ENOENT);
+	struct store_event_list ev;
+	assert_int_equal(store_watch(s, "/", first, 0, &ev, NULL), -ERANGE);
+	assert_int_equal(store_watch(s, "/", rev - 9999, 0, &ev, NULL), 0);
+	assert_int_equal(ev.n, 10000);
+	assert_string_equal(ev.events[9999].kv.value, "24999");
+	store_event_list_done(&ev);
+	store_free(s);
+	fault.nosync = false;
+	assert_int_equal(sqlite3_vfs_unregister(&fault.vfs), SQLITE_OK);
+	/* the superseded versions are gone from the file: about 10,000 + the 2 current ones left */
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM log", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t rows = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_true(rows >= 10000 && rows <= 20002);
+}
+
 static int free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -428,6 +775,9 @@ int main(void)
 		STORE_TESTS,
 		cmocka_unit_test(test_sqlite_persists),
 		cmocka_unit_test(test_sqlite_lease_survives_reopen),
+		cmocka_unit_test(test_sqlite_failed_commit_is_never_seen),
+		cmocka_unit_test(test_sqlite_migrates_the_first_schema),
+		cmocka_unit_test(test_sqlite_compaction_keeps_current_values),
 	};
 	const struct CMUnitTest etcd_tests[] = { STORE_TESTS };
 	open_backend = open_sqlite;

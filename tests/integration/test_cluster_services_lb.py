@@ -53,7 +53,8 @@ def register(c, td):
 
 @pytest.fixture(scope="module")
 def cluster(busybox):
-    c = Cluster(nodes=3, server_args=["--agent-lease-ttl", "3", "--lost-node-timeout", "3",
+    # debug: the service controller logs each stop decision with its cause (kept with BERTH_TEST_LOGDIR)
+    c = Cluster(nodes=3, server_args=["--agent-lease-ttl", "3", "--lost-node-timeout", "3", "--log-level", "debug",
                                       "--task-retention", str(RETENTION)])
     try:
         c.start(busybox=busybox)

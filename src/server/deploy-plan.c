@@ -47,6 +47,47 @@ void deploy_rolling_step(const struct deploy_counts *in, struct deploy_step *out
 	int64_t budget = in->healthy - deploy_min_healthy(in->desired, in->min_percent);
 	out->start = start > 0 ? start : 0;
 	out->stop_budget = budget > 0 ? budget : 0;
+	out->floor_met = budget >= 0;
+}
+
+enum deploy_readiness deploy_readiness(const struct deploy_task_facts *f)
+{
+	if (!f->running)
+		return DEPLOY_NOT_RUNNING;
+	if (f->elb_failed || (f->checked && f->health && strcmp(f->health, "UNHEALTHY") == 0))
+		return DEPLOY_FAILING;
+	if (f->checked ? f->health && strcmp(f->health, "HEALTHY") == 0 : f->running_for >= DEPLOY_MONITOR_SEC)
+		return DEPLOY_HEALTHY;
+	return DEPLOY_WARMING;
+}
+
+const char *deploy_readiness_name(enum deploy_readiness r)
+{
+	switch (r) {
+	case DEPLOY_NOT_RUNNING:
+		return "not running yet";
+	case DEPLOY_WARMING:
+		return "running, health not known yet";
+	case DEPLOY_HEALTHY:
+		return "healthy";
+	case DEPLOY_FAILING:
+		return "failing health checks";
+	}
+	return "?";
+}
+
+bool deploy_free_stop(enum deploy_readiness r, const struct deploy_step *step)
+{
+	switch (r) {
+	case DEPLOY_NOT_RUNNING:
+	case DEPLOY_FAILING:
+		return true;
+	case DEPLOY_WARMING:
+		return step->floor_met;
+	case DEPLOY_HEALTHY:
+		break;
+	}
+	return false;
 }
 
 static bool same(const char *a, const char *b)

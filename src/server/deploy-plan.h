@@ -51,14 +51,43 @@ struct deploy_counts {
 struct deploy_step {
 	int64_t start;       /* new tasks for the primary deployment */
 	int64_t stop_budget; /* healthy tasks that may be stopped (old, surplus, drained) */
+	bool floor_met;      /* healthy >= min_healthy: the floor holds without the tasks not yet healthy */
 };
 /*
  * One rolling step: start = min(desired - primary_active, max_total - total)
  * (never negative), stop_budget = healthy - min_healthy (never negative).
- * Unhealthy tasks of old deployments may always be stopped; that is the
- * caller's business, not part of the budget.
+ * Which tasks of old deployments may be stopped outside the budget is
+ * deploy_free_stop's business.
  */
 void deploy_rolling_step(const struct deploy_counts *in, struct deploy_step *out);
+
+/* Where a wanted, not draining task stands (deploy_readiness). */
+enum deploy_readiness {
+	DEPLOY_NOT_RUNNING, /* not RUNNING yet (PROVISIONING, PENDING, ACTIVATING): never served */
+	DEPLOY_WARMING,     /* RUNNING, health not known yet: inside the monitor time, or a container
+			     * health check that has not passed yet (UNKNOWN: not run, or not reported yet) */
+	DEPLOY_HEALTHY,     /* RUNNING and (health-checked ? HEALTHY : RUNNING for DEPLOY_MONITOR_SEC) */
+	DEPLOY_FAILING,     /* RUNNING, failing its container health checks or the load balancers' */
+};
+struct deploy_task_facts {
+	bool running;       /* lastStatus RUNNING */
+	bool checked;       /* an essential container of its definition has a healthCheck */
+	const char *health; /* healthStatus: "HEALTHY", "UNHEALTHY", "UNKNOWN" or NULL */
+	double running_for; /* seconds since startedAt */
+	bool elb_failed;    /* most connected nodes' load balancers fail its target */
+};
+enum deploy_readiness deploy_readiness(const struct deploy_task_facts *f);
+const char *deploy_readiness_name(enum deploy_readiness r);
+/*
+ * Whether a task of a replaced deployment (or on a leaving node) may be
+ * stopped outside step's stop budget: when it is no capacity (not RUNNING
+ * yet, or failing); while it warms up only when the healthy tasks already
+ * meet minimumHealthyPercent without it (a task whose health is merely not
+ * known yet, e.g. late reports under load, may be serving: stopping it
+ * could empty the service before any new task is healthy); a healthy one
+ * never (the budget decides).
+ */
+bool deploy_free_stop(enum deploy_readiness r, const struct deploy_step *step);
 
 #define DEPLOY_MAX_KEYS 4 /* spread attributes besides zone and node */
 

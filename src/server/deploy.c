@@ -51,7 +51,8 @@ struct stask {
 	double created;
 	bool active;        /* lastStatus is not STOPPED */
 	bool wanted;        /* desiredStatus RUNNING */
-	bool healthy;       /* wanted, RUNNING, not draining, health checks (if any) pass */
+	bool healthy;       /* wanted, not draining, DEPLOY_HEALTHY */
+	enum deploy_readiness readiness; /* when wanted and not draining */
 	bool draining_lb;   /* drainingAt set: leaving its target groups */
 	bool node_leaving;  /* its container instance is not ACTIVE */
 	bool unhealthy;     /* UNHEALTHY past the grace period: replace it */
@@ -162,24 +163,23 @@ static void classify(struct svc *x, struct stask *st, json_t *t)
 		st->keys[k] = instance_attribute(inst, x->spread[k]);
 	st->node_leaving = !inst || !streq_ptr(jstr(inst, "status"), "ACTIVE") ||
 			   json_object_get(t, "berthRebalanceAt"); /* moved by the rebalancer (rebalance.c) */
-	bool running = streq_ptr(jstr(t, "lastStatus"), "RUNNING");
-	bool checked = td_health_checked(td_get(p, jstr(t, "taskDefinitionArn")));
-	const char *health = jstr(t, "healthStatus");
 	double started = json_number_value(json_object_get(t, "startedAt"));
-	st->healthy = st->wanted && running && !st->draining_lb &&
-		      (checked ? streq_ptr(health, "HEALTHY") : p->now - started >= DEPLOY_MONITOR_SEC);
-	double grace = (double)json_integer_value(json_object_get(x->rec, "healthCheckGracePeriodSeconds"));
-	st->unhealthy = st->wanted && running && checked && streq_ptr(health, "UNHEALTHY") &&
-			p->now - started >= grace;
+	struct deploy_task_facts f = {
+		.running = streq_ptr(jstr(t, "lastStatus"), "RUNNING"),
+		.checked = td_health_checked(td_get(p, jstr(t, "taskDefinitionArn"))),
+		.health = jstr(t, "healthStatus"),
+		.running_for = p->now - started,
+	};
 	/* the load balancers' health checks (HAProxy on the nodes): out of rotation is not healthy; past
 	 * the grace period it is replaced, as ECS does with ELB health checks */
-	if (x->has_lb && st->wanted && running && !st->draining_lb) {
+	if (x->has_lb && st->wanted && f.running && !st->draining_lb) {
 		elb_check(x, st);
-		if (st->elb_failed) {
-			st->healthy = false;
-			st->unhealthy |= p->now - started >= grace;
-		}
+		f.elb_failed = st->elb_failed != NULL;
 	}
+	st->readiness = deploy_readiness(&f);
+	st->healthy = st->wanted && !st->draining_lb && st->readiness == DEPLOY_HEALTHY;
+	double grace = (double)json_integer_value(json_object_get(x->rec, "healthCheckGracePeriodSeconds"));
+	st->unhealthy = st->wanted && st->readiness == DEPLOY_FAILING && p->now - started >= grace;
 }
 
 /* The target groups' longest deregistrationDelay (lb's records; a missing one counts 0). */
@@ -465,17 +465,26 @@ struct stops {
 	json_t *stopped, *draining;
 };
 
-/* Stop (or start draining) one task; reason goes into stoppedReason. */
-static void stop_task(struct svc *x, struct stask *st, const char *reason, struct stops *out)
+/* Stop (or start draining) one task; reason goes into stoppedReason, cause (the rule) into the debug log. */
+static void stop_task(struct svc *x, struct stask *st, const char *cause, const char *reason, struct stops *out)
 {
 	if (!st->wanted)
 		return;
+	bool running = streq_ptr(jstr(st->t, "lastStatus"), "RUNNING");
+	bool drain = x->has_lb && running && !st->draining_lb && !st->unhealthy && x->drain_delay > 0;
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		_cleanup_free_ char *nodes =
+		    st->elb_failed ? json_dumps(json_object_get(st->elb_failed, "nodes"), JSON_COMPACT) : NULL;
+		log_fields(LOG_LEVEL_DEBUG, drain ? "service drains task" : "service stops task", "service",
+			   x->name, "task", st->id, "deployment", st->dep, "cause", cause, "readiness",
+			   deploy_readiness_name(st->readiness),
+			   "elb_nodes", nodes, NULL);
+	}
 	st->wanted = false;
 	st->healthy = false;
 	_cleanup_free_ char *key = xasprintf("/berth/tasks/%s/%s", x->p->cluster, st->id);
 	_cleanup_error_ struct berth_error *err = NULL;
-	bool running = streq_ptr(jstr(st->t, "lastStatus"), "RUNNING");
-	if (x->has_lb && running && !st->draining_lb && !st->unhealthy && x->drain_delay > 0) {
+	if (drain) {
 		for (int attempt = 0; attempt < 5; attempt++) {
 			json_t *t = NULL;
 			int64_t rev;
@@ -511,7 +520,8 @@ static void stop_task(struct svc *x, struct stask *st, const char *reason, struc
 static void stop_unhealthy(struct svc *x, struct stask *st, struct stops *out)
 {
 	if (!st->elb_failed) {
-		stop_task(x, st, UNHEALTHY_REASON " (replaced by the service scheduler).", out);
+		stop_task(x, st, "container health checks failed", UNHEALTHY_REASON " (replaced by the service scheduler).",
+			  out);
 		return;
 	}
 	_cleanup_free_ char *tg = target_group_name(st->elb_tg);
@@ -525,7 +535,7 @@ static void stop_unhealthy(struct svc *x, struct stask *st, struct stops *out)
 	event(x, "(task %s) (port %lld) is unhealthy in target-group %s due to (reason %s).", st->id,
 	      (long long)json_integer_value(json_object_get(lb, "containerPort")), tg ? tg : "",
 	      desc ? desc : "Health checks failed");
-	stop_task(x, st, why, out);
+	stop_task(x, st, "target group health checks failed", why, out);
 }
 
 /* Tasks that were draining long enough: stop them now. */
@@ -541,6 +551,8 @@ static void finish_draining(struct svc *x, struct stops *out)
 		_cleanup_free_ char *key = xasprintf("/berth/tasks/%s/%s", x->p->cluster, st->id);
 		_cleanup_free_ char *why = xasprintf("Scaling activity initiated by (deployment %s)",
 						     st->dep ? st->dep : "unknown");
+		log_fields(LOG_LEVEL_DEBUG, "service stops task", "service", x->name, "task", st->id, "deployment",
+			   st->dep, "cause", "drained for the deregistration delay", NULL);
 		if (task_request_stop(x->p->s, key, STOP_CODE, why, NULL, NULL) == 1)
 			json_array_append_new(out->stopped, json_string(st->id));
 		st->wanted = false;
@@ -550,8 +562,8 @@ static void finish_draining(struct svc *x, struct stops *out)
 typedef bool (*cand_fn)(struct svc *x, const struct stask *t, const void *arg);
 
 /* Stop up to count tasks among cand, keeping zones and nodes balanced; returns how many. */
-static int64_t stop_balanced(struct svc *x, cand_fn cand, const void *arg, int64_t count, const char *reason,
-			     struct stops *out)
+static int64_t stop_balanced(struct svc *x, cand_fn cand, const void *arg, int64_t count, const char *cause,
+			     const char *reason, struct stops *out)
 {
 	if (count <= 0)
 		return 0;
@@ -569,7 +581,7 @@ static int64_t stop_balanced(struct svc *x, cand_fn cand, const void *arg, int64
 	}
 	size_t k = deploy_scale_in(dt, m, (size_t)count, idx);
 	for (size_t i = 0; i < k; i++)
-		stop_task(x, &x->tasks[map[idx[i]]], reason, out);
+		stop_task(x, &x->tasks[map[idx[i]]], cause, reason, out);
 	free(map);
 	return (int64_t)k;
 }
@@ -683,30 +695,77 @@ static void replica_act(struct svc *x, struct stops *out)
 	}
 	struct deploy_step step;
 	deploy_rolling_step(&in, &step);
+	size_t acted = json_array_size(out->stopped) + json_array_size(out->draining);
 	_cleanup_free_ char *why = xasprintf("Scaling activity initiated by (deployment %s)", pid);
-	/* free stops: unhealthy tasks, tasks of old deployments or leaving nodes that are not healthy */
+	/* free stops: unhealthy tasks; tasks of old deployments or leaving nodes that are no capacity
+	 * (not running, failing) or, once the floor holds without them, not yet healthy */
 	for (size_t i = 0; i < x->n; i++) {
 		struct stask *st = &x->tasks[i];
 		if (!st->wanted || st->draining_lb)
 			continue;
 		if (st->unhealthy)
 			stop_unhealthy(x, st, out);
-		else if (!st->healthy && (!streq_ptr(st->dep, pid) || st->node_leaving))
-			stop_task(x, st, why, out);
+		else if ((!streq_ptr(st->dep, pid) || st->node_leaving) && deploy_free_stop(st->readiness, &step))
+			stop_task(x, st, "old deployment or leaving node, not healthy", why, out);
 	}
 	/* the primary's surplus (scale-in): not yet healthy first, then balanced within the budget */
 	int64_t surplus = in.primary_active - in.desired;
-	surplus -= stop_balanced(x, c_dep_unhealthy, pid, surplus, why, out);
+	surplus -= stop_balanced(x, c_dep_unhealthy, pid, surplus, "scale-in, not healthy", why, out);
 	step.stop_budget -= stop_balanced(x, c_dep_healthy, pid, surplus < step.stop_budget ? surplus : step.stop_budget,
-					  why, out);
+					  "scale-in within the stop budget", why, out);
 	/* old deployments and leaving nodes, within what minimumHealthyPercent allows; none while the
 	 * new tasks keep failing */
 	if (json_integer_value(json_object_get(primary, "berthStreak")) == 0)
-		stop_balanced(x, c_old_healthy, pid, step.stop_budget, why, out);
+		stop_balanced(x, c_old_healthy, pid, step.stop_budget, "replaced within the stop budget", why, out);
 	bool failed = streq_ptr(jstr(primary, "rolloutState"), "FAILED");
 	double after = json_number_value(json_object_get(primary, "berthLaunchAfter"));
+	int64_t started = 0;
 	if (!failed && x->p->now >= after && step.start > 0)
-		launch(x, pid, jstr(primary, "taskDefinition"), step.start, NULL);
+		started = launch(x, pid, jstr(primary, "taskDefinition"), step.start, NULL);
+	if (log_enabled(LOG_LEVEL_DEBUG) &&
+	    (started || json_array_size(out->stopped) + json_array_size(out->draining) > acted)) {
+		char buf[192];
+		snprintf(buf, sizeof(buf),
+			 "desired=%lld total=%lld healthy=%lld primary=%lld start=%lld (started %lld) stop_budget_left=%lld "
+			 "floor_met=%d",
+			 (long long)in.desired, (long long)in.total, (long long)in.healthy, (long long)in.primary_active,
+			 (long long)step.start, (long long)started, (long long)step.stop_budget, step.floor_met);
+		log_fields(LOG_LEVEL_DEBUG, "service rolling step", "service", x->name, "deployment", pid, "counts", buf,
+			   NULL);
+	}
+}
+
+/*
+ * DAEMON's floor: minimumHealthyPercent (ECS's default 0) of the ACTIVE nodes
+ * that run the service, counting those whose task is being replaced (or the
+ * stored desiredCount if higher: a node between its old task's stop and the
+ * new one's placement), and the nodes with a healthy task.
+ */
+static void daemon_step(struct svc *x, struct deploy_step *step)
+{
+	json_t *dc = json_object_get(x->rec, "deploymentConfiguration");
+	struct deploy_counts in = { .max_percent = DEPLOY_DAEMON_MAX_PERCENT,
+				    .min_percent = json_integer_value(json_object_get(dc, "minimumHealthyPercent")) };
+	const char *node;
+	json_t *inst;
+	json_object_foreach (x->p->insts, node, inst) {
+		if (!streq_ptr(jstr(inst, "status"), "ACTIVE"))
+			continue;
+		bool runs = false, healthy = false;
+		for (size_t i = 0; i < x->n; i++) {
+			struct stask *st = &x->tasks[i];
+			if (streq_ptr(st->node, node) && st->active) {
+				runs = true;
+				healthy |= st->healthy;
+			}
+		}
+		in.desired += runs;
+		in.healthy += healthy;
+	}
+	int64_t stored = json_integer_value(json_object_get(x->rec, "desiredCount"));
+	in.desired = stored > in.desired ? stored : in.desired;
+	in.total = in.primary_active = in.desired; /* one per node: nothing to start beyond it */
+	deploy_rolling_step(&in, step);
 }
 
 static void daemon_act(struct svc *x, struct stops *out)
@@ -715,12 +774,14 @@ static void daemon_act(struct svc *x, struct stops *out)
 	const char *pid = jstr(primary, "id");
 	_cleanup_free_ char *why = xasprintf("Scaling activity initiated by (deployment %s)", pid);
 	_cleanup_json_ json_t *candidates = json_array();
+	struct deploy_step step;
+	daemon_step(x, &step);
 	int64_t desired = 0;
 	const char *node;
 	json_t *inst;
 	json_object_foreach (x->p->insts, node, inst) {
 		bool active = streq_ptr(jstr(inst, "status"), "ACTIVE");
-		size_t mine = 0, any = 0, wanted = 0;
+		size_t mine = 0, any = 0;
 		for (size_t i = 0; i < x->n; i++) {
 			struct stask *st = &x->tasks[i];
 			if (!streq_ptr(st->node, node) || !st->active)
@@ -728,16 +789,25 @@ static void daemon_act(struct svc *x, struct stops *out)
 			any++;
 			if (!st->wanted || st->draining_lb)
 				continue;
-			wanted++;
 			if (!active)
-				stop_task(x, st, "Container instance is not ACTIVE: daemon task stopped", out);
+				stop_task(x, st, "node not ACTIVE", "Container instance is not ACTIVE: daemon task stopped",
+					  out);
 			else if (st->unhealthy)
 				stop_unhealthy(x, st, out);
-			else if (!streq_ptr(st->dep, pid) || mine++ > 0)
-				stop_task(x, st, why, out);
+			else if (streq_ptr(st->dep, pid)) {
+				if (mine++ > 0)
+					stop_task(x, st, "second copy on the node", why, out);
+			}
+			/* an old deployment's task: stop-then-start per node, within minimumHealthyPercent */
+			else if (deploy_free_stop(st->readiness, &step))
+				stop_task(x, st, "old deployment, not healthy", why, out);
+			else if (st->healthy && step.stop_budget > 0) {
+				step.stop_budget--;
+				stop_task(x, st, "old deployment, within the stop budget", why, out);
+			}
 		}
 		/* a node counts while it runs a task of the service (also an old one being replaced) */
-		desired += active && wanted > 0;
+		desired += active && any > 0;
 		if (active && any == 0 && json_is_true(json_object_get(x->p->alive, node)))
 			json_array_append_new(candidates, json_string(node));
 	}
@@ -760,8 +830,8 @@ static void external_act(struct svc *x, struct stops *out)
 		_cleanup_free_ char *why = xasprintf("Scaling activity initiated by (task set %s)", id);
 		if (have > want) {
 			int64_t extra = have - want;
-			extra -= stop_balanced(x, c_dep_unhealthy, id, extra, why, out);
-			stop_balanced(x, c_dep_healthy, id, extra, why, out);
+			extra -= stop_balanced(x, c_dep_unhealthy, id, extra, "task set scale-in, not healthy", why, out);
+			stop_balanced(x, c_dep_healthy, id, extra, "task set scale-in", why, out);
 		} else if (have < want) {
 			launch(x, id, jstr(ts, "taskDefinition"), want - have, NULL);
 		}
@@ -774,7 +844,7 @@ static void act(struct svc *x)
 	finish_draining(x, &out);
 	if (streq_ptr(jstr(x->rec, "status"), "DRAINING")) {
 		for (size_t i = 0; i < x->n; i++)
-			stop_task(x, &x->tasks[i], "Service is being deleted", &out);
+			stop_task(x, &x->tasks[i], "service deleted", "Service is being deleted", &out);
 	} else if (service_is_external(x->rec)) {
 		external_act(x, &out);
 	} else if (json_array_size(json_object_get(x->rec, "deployments"))) {
@@ -834,6 +904,13 @@ static bool reconcile(struct pass *p, json_t *rec, int64_t rev)
 	svc_init(&x, p, rec);
 	bool changed = update_state(&x);
 	if (changed) {
+		/* the state's events go in the same write: no reader sees a rollback or a completion
+		 * before its event */
+		size_t i;
+		json_t *m;
+		json_array_foreach (x.events, i, m)
+			service_event(x.rec, "%s", json_string_value(m));
+		json_array_clear(x.events);
 		bool ok = false;
 		if (record_cas(p->s, x.key, x.rec, rev, &ok, NULL) < 0 || !ok) {
 			svc_done(&x);

@@ -179,6 +179,43 @@ def test_crash_looping_deployment_trips_the_circuit_breaker_and_rolls_back(clust
     assert s["taskDefinition"] == c.web2 and s["runningCount"] == 3
 
 
+def test_an_update_keeps_old_tasks_whose_health_is_not_known_yet(cluster, ecs):
+    """Issue 14's bug: an update while the old tasks are RUNNING but not yet counted healthy (their
+    health not known yet: inside the monitor time, or reports late under load) stopped every one of
+    them at once, before any new task existed. Here their health check first runs after 60 s, so
+    their health stays UNKNOWN throughout: they must stay until the new tasks are healthy, and then
+    go (an UNKNOWN that never resolves does not stall the rollout)."""
+    c = cluster
+    td = json.loads(json.dumps(WEB))
+    td["family"] = "svcslow"
+    td["containerDefinitions"][0]["healthCheck"] = {"command": ["CMD-SHELL", "true"], "interval": 60, "timeout": 2,
+                                                    "retries": 1}
+    slow = register(c, td)["taskDefinitionArn"]
+    ecs.create_service(serviceName="slow", taskDefinition=slow, desiredCount=2,
+                       deploymentConfiguration={"maximumPercent": 200, "minimumHealthyPercent": 100})
+    old = wait_for(lambda: (lambda ts: ts if len(ts) == 2 and all(t["lastStatus"] == "RUNNING" for t in ts) else None)(
+        service_tasks(ecs, "slow")), 60, "the 2 tasks RUNNING")
+    assert all(t["healthStatus"] == "UNKNOWN" for t in old), [t["healthStatus"] for t in old]
+    s = c.aws("update-service", "--service", "slow", "--task-definition", c.web1)["service"]
+    new_id = s["deployments"][0]["id"]
+    # the new deployment's tasks are placed in the pass that used to stop the old ones
+    wait_for(lambda: len([t for t in service_tasks(ecs, "slow") if t["startedBy"] == new_id]) == 2, 30,
+             "the new deployment's 2 tasks placed")
+    now = ecs.describe_tasks(tasks=[t["taskArn"] for t in old])["tasks"]
+    assert [(t["desiredStatus"], t["healthStatus"]) for t in now] == [("RUNNING", "UNKNOWN")] * 2, \
+        [(t["desiredStatus"], t.get("stoppedReason")) for t in now]
+    # the new ones healthy (no health check: 3 s RUNNING): the old ones go, health still unknown
+    s = wait_for(lambda: (lambda s: s if len(s["deployments"]) == 1 and s["runningCount"] == 2
+                          and s["deployments"][0]["rolloutState"] == "COMPLETED" else None)(describe(ecs, "slow")),
+                 60, "the update completed")
+    assert s["taskDefinition"] == c.web1
+    gone = ecs.describe_tasks(tasks=[t["taskArn"] for t in old])["tasks"]
+    assert all(t["desiredStatus"] == "STOPPED" and t["stoppedReason"] ==
+               f"Scaling activity initiated by (deployment {new_id})" for t in gone), gone
+    ecs.delete_service(service="slow", force=True)
+    wait_inactive(ecs, "slow")
+
+
 def test_draining_instance_tasks_are_replaced_before_they_stop(ecs):
     node_arn = service_tasks(ecs, "web")[0]["containerInstanceArn"]
     ecs.update_container_instances_state(containerInstances=[node_arn], status="DRAINING")
@@ -229,6 +266,14 @@ def test_daemon_service_follows_joins_and_drains(cluster, ecs):
     wait_for(lambda: per_node(service_tasks(ecs, "agentd"))[arn] == 1, 60, "daemon task back")
     [s] = wait_stable(ecs, "agentd")
     assert s["desiredCount"] == 4
+    # an update honours minimumHealthyPercent: 50% of 4 nodes, so at most 2 nodes without a running task
+    ecs.update_service(service="agentd", taskDefinition=c.web2,
+                       deploymentConfiguration={"maximumPercent": 100, "minimumHealthyPercent": 50})
+    s, _, fewest = sample_until(ecs, "agentd", lambda s: len(s["deployments"]) == 1 and s["runningCount"] == 4
+                                and s["deployments"][0]["rolloutState"] == "COMPLETED")
+    assert fewest >= 2, fewest
+    tasks = service_tasks(ecs, "agentd")
+    assert sorted(per_node(tasks).values()) == [1, 1, 1, 1] and all(t["taskDefinitionArn"] == c.web2 for t in tasks)
     ecs.delete_service(service="agentd")  # DAEMON: no force needed
     wait_inactive(ecs, "agentd")
     # the extra node leaves the cluster again

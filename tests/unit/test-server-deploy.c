@@ -1,7 +1,8 @@
 /*
  * test-server-deploy.c - deployment arithmetic (server/deploy-plan.h): the
  * circuit breaker threshold ECS documents, rounding of minimumHealthyPercent
- * and maximumPercent, rolling steps, the launch backoff, the balanced
+ * and maximumPercent, rolling steps, which tasks of a replaced deployment
+ * may go outside the stop budget, the launch backoff, the balanced
  * scale-in choice and the deployment id shape.
  */
 #include "unit.h"
@@ -118,6 +119,74 @@ static void test_scale_in_balanced(void **state)
 	assert_int_equal(idx[1], 1);
 }
 
+static void test_readiness(void **state)
+{
+	(void)state;
+	struct deploy_task_facts f = { .running = false, .running_for = 100 };
+	assert_int_equal(deploy_readiness(&f), DEPLOY_NOT_RUNNING);
+	/* no health checks: the monitor time */
+	f = (struct deploy_task_facts){ .running = true, .running_for = DEPLOY_MONITOR_SEC - 0.5 };
+	assert_int_equal(deploy_readiness(&f), DEPLOY_WARMING);
+	f.running_for = DEPLOY_MONITOR_SEC;
+	assert_int_equal(deploy_readiness(&f), DEPLOY_HEALTHY);
+	f.elb_failed = true;
+	assert_int_equal(deploy_readiness(&f), DEPLOY_FAILING);
+	/* container health checks: UNKNOWN or not reported yet is not known yet, whatever the time */
+	f = (struct deploy_task_facts){ .running = true, .checked = true, .health = "UNKNOWN", .running_for = 600 };
+	assert_int_equal(deploy_readiness(&f), DEPLOY_WARMING);
+	f.health = NULL;
+	assert_int_equal(deploy_readiness(&f), DEPLOY_WARMING);
+	f.health = "HEALTHY";
+	assert_int_equal(deploy_readiness(&f), DEPLOY_HEALTHY);
+	f.health = "UNHEALTHY";
+	assert_int_equal(deploy_readiness(&f), DEPLOY_FAILING);
+	assert_string_equal(deploy_readiness_name(DEPLOY_WARMING), "running, health not known yet");
+}
+
+static void test_free_stops(void **state)
+{
+	(void)state;
+	struct deploy_step st;
+	/*
+	 * The issue 14 bug: UpdateService while the 6 old tasks are RUNNING but not yet counted healthy
+	 * (inside the monitor time, or their health reports late under load). healthy 0 < 6: not one
+	 * of them may go before new tasks are healthy (they serve: the load balancers have them).
+	 */
+	struct deploy_counts c = { .desired = 6, .max_percent = 200, .min_percent = 100, .total = 6 };
+	deploy_rolling_step(&c, &st);
+	assert_int_equal(st.start, 6);
+	assert_int_equal(st.stop_budget, 0);
+	assert_false(st.floor_met);
+	assert_false(deploy_free_stop(DEPLOY_WARMING, &st));
+	assert_false(deploy_free_stop(DEPLOY_HEALTHY, &st));
+	/* no capacity: always */
+	assert_true(deploy_free_stop(DEPLOY_NOT_RUNNING, &st));
+	assert_true(deploy_free_stop(DEPLOY_FAILING, &st));
+	/* the 6 new ones healthy: the floor holds without the old ones, which go even if still warming
+	 * (a health check that never reports does not stall the rollout) */
+	c = (struct deploy_counts){ .desired = 6, .max_percent = 200, .min_percent = 100, .total = 12, .healthy = 6,
+				    .primary_active = 6 };
+	deploy_rolling_step(&c, &st);
+	assert_int_equal(st.stop_budget, 0);
+	assert_true(st.floor_met);
+	assert_true(deploy_free_stop(DEPLOY_WARMING, &st));
+	assert_false(deploy_free_stop(DEPLOY_HEALTHY, &st)); /* healthy ones: the budget */
+	/* minimumHealthyPercent 0 (DAEMON's default): stop-then-start, nothing is kept */
+	c = (struct deploy_counts){ .desired = 3, .max_percent = 100, .min_percent = 0, .total = 3 };
+	deploy_rolling_step(&c, &st);
+	assert_true(st.floor_met);
+	assert_true(deploy_free_stop(DEPLOY_WARMING, &st));
+	/* 50%: 2 of 4 healthy is the floor exactly; below it a warming one stays */
+	c = (struct deploy_counts){ .desired = 4, .max_percent = 100, .min_percent = 50, .total = 4, .healthy = 2 };
+	deploy_rolling_step(&c, &st);
+	assert_true(st.floor_met);
+	assert_int_equal(st.stop_budget, 0);
+	c.healthy = 1;
+	deploy_rolling_step(&c, &st);
+	assert_false(st.floor_met);
+	assert_false(deploy_free_stop(DEPLOY_WARMING, &st));
+}
+
 static void test_id_format(void **state)
 {
 	(void)state;
@@ -135,6 +204,7 @@ int main(void)
 		cmocka_unit_test(test_failure_threshold), cmocka_unit_test(test_percent_rounding),
 		cmocka_unit_test(test_rolling_steps),     cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_scale_in_balanced), cmocka_unit_test(test_id_format),
+		cmocka_unit_test(test_readiness),         cmocka_unit_test(test_free_stops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

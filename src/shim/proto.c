@@ -26,24 +26,18 @@ int shim_write_frame(int fd, enum shim_stream s, const void *data, size_t len)
 	return fs_write_all(fd, data, len);
 }
 
-/* Read one line byte by byte, so that stream bytes after it stay in the socket. */
+/* One reply line (without its newline); the stream bytes after it stay in fd. */
 static int read_line(int fd, struct strbuf *sb, struct berth_error **err)
 {
-	for (;;) {
-		char ch;
-		ssize_t n = read(fd, &ch, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return berth_error_errno(err, "read shim reply");
-		if (n == 0)
-			return berth_error_msg(err, EPIPE, "read shim reply: connection closed");
-		if (ch == '\n')
-			return 0;
-		if (sb->len >= SHIM_MAX_REQUEST)
-			return berth_error_msg(err, EMSGSIZE, "read shim reply: line too long");
-		strbuf_addch(sb, ch);
-	}
+	int r = fs_read_until(fd, "\n", SHIM_MAX_REQUEST, sb);
+	if (r == -EIO)
+		return berth_error_msg(err, EPIPE, "read shim reply: connection closed");
+	if (r == -EMSGSIZE)
+		return berth_error_msg(err, EMSGSIZE, "read shim reply: line too long");
+	if (r < 0)
+		return berth_error_set(err, -r, "read shim reply");
+	strbuf_setlen(sb, sb->len - 1);
+	return 0;
 }
 
 int shim_request(const char *dir, const json_t *req, json_t **ret_reply, struct berth_error **err)

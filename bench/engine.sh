@@ -114,9 +114,6 @@ T2=$(mean "$DOCKER -H $B run --rm --network none busybox true")
 b1=$(ticks $BPID); d0=$(ticks $DPID)
 T3=$(mean "$DOCKER -H $D run --rm --network none busybox true")
 d1=$(ticks $DPID)
-# the docker CLI's own floor against each daemon (its start and a version request)
-F2=$(mean "$DOCKER -H $B version")
-F3=$(mean "$DOCKER -H $D version")
 echo "berth CLI -> berth:   $(ms $T1) ms  (median $(ms $(med 1)))"
 echo "docker CLI -> berth:  $(ms $T2) ms  (median $(ms $(med 2)))"
 echo "docker CLI -> dockerd: $(ms $T3) ms  (median $(ms $(med 3)))"
@@ -127,10 +124,14 @@ if [ -n "$BASE" ]; then
 	echo "docker CLI -> baseline:          $(ms $T5) ms  (median $(ms $(med 5)))"
 	echo "baseline ratios: berth CLI $(ratio $T4 $T3), docker CLI $(ratio $T5 $T3)"
 fi
+# the docker CLI's own floor against each daemon (its start and a version request); medians
+# (a floor measured in a noisy second skews a difference more than a ratio)
+mean "$DOCKER -H $B version" >/dev/null; F2=$(tail -1 "$W/median")
+mean "$DOCKER -H $D version" >/dev/null; F3=$(tail -1 "$W/median")
 echo "ratio berth/docker: $(ratio $T1 $T3)  (target <= 0.05; docker CLI on both: $(ratio $T2 $T3), target <= 0.1; medians: $(ratio $(med 1) $(med 3)), $(ratio $(med 2) $(med 3)))"
-echo "docker CLI alone (docker version): -> berth $(ms $F2) ms, -> dockerd $(ms $F3) ms"
-share() { python3 -c "import sys; a, fa, b, fb = map(float, sys.argv[1:]); print(round((a - fa) / (b - fb), 3) if b > fb else 'n/a')" "$@"; }
-echo "daemon's share, docker CLI on both (each minus its CLI floor): $(ms $(python3 -c "print($T2 - $F2)")) ms vs $(ms $(python3 -c "print($T3 - $F3)")) ms, ratio $(share $T2 $F2 $T3 $F3)"
+echo "docker CLI alone (docker version, median): -> berth $(ms $F2) ms, -> dockerd $(ms $F3) ms"
+share() { python3 -c "import sys; a, fa, b, fb = map(float, sys.argv[1:]); print(round((a - fa) / (b - fb), 3) if b > fb and a > fa else 'n/a (floor above the run: noise)')" "$@"; }
+echo "daemon's share, docker CLI on both (medians, each minus its CLI floor): $(ms $(python3 -c "print($(med 2) - $F2)")) ms vs $(ms $(python3 -c "print($(med 3) - $F3)")) ms, ratio $(share $(med 2) $F2 $(med 3) $F3)"
 echo "daemon CPU per docker run: berth $(per_run_ms $b0 $b1) ms (shims not counted), dockerd $(per_run_ms $d0 $d1) ms (containerd not counted)"
 [ -z "$BASE" ] || for h in "$O"; do DOCKER_HOST=$h $DOCKER rm -f $(DOCKER_HOST=$h $DOCKER ps -aq) >/dev/null 2>&1 || true; kill "$OPID"; OPID=; done
 

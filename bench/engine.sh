@@ -104,9 +104,16 @@ fi
 : >"$W/median"
 
 echo "== run --rm --network none busybox true ($RUNS runs, mean)"
+# daemon process CPU (user+system, its own threads: neither containerd nor berth's shims) per run
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TCK=$(getconf CLK_TCK)
+per_run_ms() { python3 -c "import sys; print(round((int(sys.argv[2]) - int(sys.argv[1])) * 1000 / $TCK / ($RUNS + 2), 1))" "$1" "$2"; }
 T1=$(mean "$BIN run -H $B --rm --network none busybox true")
+b0=$(ticks $BPID)
 T2=$(mean "$DOCKER -H $B run --rm --network none busybox true")
+b1=$(ticks $BPID); d0=$(ticks $DPID)
 T3=$(mean "$DOCKER -H $D run --rm --network none busybox true")
+d1=$(ticks $DPID)
 echo "berth CLI -> berth:   $(ms $T1) ms  (median $(ms $(med 1)))"
 echo "docker CLI -> berth:  $(ms $T2) ms  (median $(ms $(med 2)))"
 echo "docker CLI -> dockerd: $(ms $T3) ms  (median $(ms $(med 3)))"
@@ -117,7 +124,15 @@ if [ -n "$BASE" ]; then
 	echo "docker CLI -> baseline:          $(ms $T5) ms  (median $(ms $(med 5)))"
 	echo "baseline ratios: berth CLI $(ratio $T4 $T3), docker CLI $(ratio $T5 $T3)"
 fi
+# the docker CLI's own floor against each daemon (its start and a version request); medians
+# (a floor measured in a noisy second skews a difference more than a ratio)
+mean "$DOCKER -H $B version" >/dev/null; F2=$(tail -1 "$W/median")
+mean "$DOCKER -H $D version" >/dev/null; F3=$(tail -1 "$W/median")
 echo "ratio berth/docker: $(ratio $T1 $T3)  (target <= 0.05; docker CLI on both: $(ratio $T2 $T3), target <= 0.1; medians: $(ratio $(med 1) $(med 3)), $(ratio $(med 2) $(med 3)))"
+echo "docker CLI alone (docker version, median): -> berth $(ms $F2) ms, -> dockerd $(ms $F3) ms"
+share() { python3 -c "import sys; a, fa, b, fb = map(float, sys.argv[1:]); print(round((a - fa) / (b - fb), 3) if b > fb and a > fa else 'n/a (floor above the run: noise)')" "$@"; }
+echo "daemon's share, docker CLI on both (medians, each minus its CLI floor): $(ms $(python3 -c "print($(med 2) - $F2)")) ms vs $(ms $(python3 -c "print($(med 3) - $F3)")) ms, ratio $(share $(med 2) $F2 $(med 3) $F3)"
+echo "daemon CPU per docker run: berth $(per_run_ms $b0 $b1) ms (shims not counted), dockerd $(per_run_ms $d0 $d1) ms (containerd not counted)"
 [ -z "$BASE" ] || for h in "$O"; do DOCKER_HOST=$h $DOCKER rm -f $(DOCKER_HOST=$h $DOCKER ps -aq) >/dev/null 2>&1 || true; kill "$OPID"; OPID=; done
 
 echo "== ps -a with 100 containers"

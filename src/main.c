@@ -4,7 +4,9 @@
  *
  * Invoked as "berth-runtime" (symlink), it behaves as "berth runtime".
  */
+#include <jansson.h>
 #include <libgen.h>
+#include <sys/random.h>
 
 #include "build/build.h"
 #include "api/api.h"
@@ -175,6 +177,10 @@ int main(int argc, char **argv)
 		printf("berth version %s\n", BERTH_VERSION);
 		return 0;
 	}
+	/* jansson's hash seed from one getrandom() (its own: open, read, close of /dev/urandom) */
+	uint32_t seed = 0;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed) && seed)
+		json_object_seed(seed);
 	const struct command *c = find_command(arg);
 	if (!c) {
 		fprintf(stderr, "berth: '%s' is not a berth command.\nSee 'berth --help'.\n", arg);

@@ -64,13 +64,16 @@ int api_serve(const struct api_serve_opts *o, struct berth_error **err)
 	struct api_listeners *ls = NULL;
 	int fd = -1;
 	struct http_server *srv = NULL;
+	struct http_limits lim = o->limits;
+	if (!lim.conn_memory) /* docker load, build contexts: larger reads of streamed bodies */
+		lim.conn_memory = HTTP_CONN_MEMORY_BULK;
 	if ((r = api_listen_bind(&o->listen, &ls, &fd, err)) >= 0) {
 		struct http_server_opts so = { .listen_fd = fd,
 					       .handler = api_handle,
 					       .userdata = &api,
 					       .body_limit = api_body_limit,
 					       .body_stream = api_body_stream,
-					       .limits = &o->limits };
+					       .limits = &lim };
 		if ((r = http_server_start(&so, &srv, err)) >= 0 && (r = api_listen_start(ls, srv, err)) < 0)
 			srv = http_server_stop(srv);
 	}

@@ -520,17 +520,6 @@ static int start_error_code(const json_t *resp)
 	return CLI_EXIT_DAEMON;
 }
 
-static int wait_result(int wfd)
-{
-	long st = 0;
-	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
-	if (wfd < 0 || http_client_read_response(wfd, &st, &body, NULL) < 0 || st != 200)
-		return CLI_EXIT_DAEMON;
-	_cleanup_json_ json_t *j = json_loadb(body.buf, body.len, 0, NULL);
-	json_t *code = json_object_get(j, "StatusCode");
-	return json_is_integer(code) ? (int)json_integer_value(code) : CLI_EXIT_DAEMON;
-}
-
 static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 {
 	_cleanup_free_ char *kq = o->detach_keys ? cli_escape(o->detach_keys) : NULL;
@@ -572,7 +561,7 @@ static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 		safe_close(wfd); /* detached: the container goes on */
 		return 0;
 	}
-	int code = wait_result(wfd);
+	int code = cli_wait_response(wfd);
 	safe_close(wfd);
 	return code;
 }

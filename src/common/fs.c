@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include "common/fs.h"
@@ -63,6 +64,47 @@ int fs_read_full(int fd, void *data, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int fs_read_until(int fd, const char *delim, size_t max, struct strbuf *sb)
+{
+	size_t dlen = strlen(delim), start = sb->len;
+	bool peek = true;
+	if (!dlen)
+		return -EINVAL;
+	for (;;) {
+		size_t used = sb->len - start, want = peek ? 4096 : 1;
+		if (used > max)
+			return -EMSGSIZE;
+		want = MIN(want, max - used + dlen);
+		size_t old = sb->len;
+		strbuf_grow(sb, want);
+		ssize_t n = peek ? recv(fd, sb->buf + old, want, MSG_PEEK) : read(fd, sb->buf + old, want);
+		if (n < 0 && errno == ENOTSOCK && peek) {
+			peek = false;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return negative_errno();
+		if (n == 0)
+			return -EIO;
+		strbuf_setlen(sb, old + (size_t)n);
+		/* the delimiter may straddle what was there and what came */
+		size_t from = old - start >= dlen - 1 ? old - (dlen - 1) : start;
+		char *hit = memmem(sb->buf + from, sb->len - from, delim, dlen);
+		size_t take = hit ? (size_t)(hit + dlen - (sb->buf + old)) : (size_t)n;
+		strbuf_setlen(sb, old + take);
+		if (peek) { /* consume exactly what was kept: it is queued, so this does not block */
+			char scratch[4096];
+			int r = fs_read_full(fd, scratch, take);
+			if (r < 0)
+				return r;
+		}
+		if (hit)
+			return 0;
+	}
 }
 
 /* --- fallback resolver ------------------------------------------------- */

@@ -80,6 +80,17 @@ int fs_write_file_replace(const char *path, const void *data, size_t len, mode_t
 int fs_write_all(int fd, const void *data, size_t len);
 int fs_read_full(int fd, void *data, size_t len);
 
+/*
+ * Append to sb what fd carries up to and including the first delim (a
+ * protocol head: "\r\n\r\n", a "\n"-ended line), never consuming a byte
+ * after it, so what follows stays in fd for its next reader (a hijacked
+ * stream). On a socket: a MSG_PEEK, then a read of exactly the bytes that
+ * belong (2 system calls when the head arrives whole); on anything else one
+ * byte per read(). 0 when found; -EIO at EOF first; -EMSGSIZE past max bytes
+ * without it; -errno on errors (-EAGAIN on a receive timeout).
+ */
+int fs_read_until(int fd, const char *delim, size_t max, struct strbuf *sb);
+
 /* Normalise "a//b/./c/../d" lexically (no FS access) into "a/b/d"; result never escapes "/". */
 char *fs_path_clean(const char *path);
 

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/strbuf.h"
+#include "common/util.h"
 
 static enum log_level current_level = LOG_LEVEL_INFO;
 static enum log_format current_format = LOG_FORMAT_TEXT;
@@ -106,10 +107,8 @@ static void add_field(struct strbuf *sb, const char *key, const char *value)
 static void format_time(char *buf, size_t size)
 {
 	struct timespec ts;
-	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	size_t n = format_utc(ts.tv_sec, buf, size);
 	snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 

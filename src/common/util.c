@@ -130,12 +130,32 @@ int parse_duration_ns(const char *s, int64_t *ret)
 	return 0;
 }
 
+/*
+ * "YYYY-MM-DDTHH:MM:SS" of t in UTC, by arithmetic (H. Hinnant's civil_from_days):
+ * glibc's gmtime_r() loads the time zone (TZ, /etc/localtime) on its first
+ * call, a file read in every short-lived process that stamps a time.
+ */
+size_t format_utc(time_t t, char *out, size_t size)
+{
+	int64_t days = t / 86400, secs = t % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	int n = snprintf(out, size, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld", (long long)y, (long long)m,
+			 (long long)d, (long long)(secs / 3600), (long long)(secs / 60 % 60), (long long)(secs % 60));
+	return n < 0 ? 0 : MIN((size_t)n, size ? size - 1 : 0);
+}
+
 void format_rfc3339(const struct timespec *ts, char out[RFC3339_MAX])
 {
-	struct tm tm;
-	time_t t = ts->tv_sec;
-	gmtime_r(&t, &tm);
-	size_t n = strftime(out, RFC3339_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+	size_t n = format_utc(ts->tv_sec, out, RFC3339_MAX);
 	snprintf(out + n, RFC3339_MAX - n, ".%09ldZ", ts->tv_nsec);
 }
 

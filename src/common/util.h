@@ -20,6 +20,8 @@ int parse_duration_ns(const char *s, int64_t *ret);
 
 /* RFC 3339 UTC with nanoseconds: "2026-11-27T13:00:00.123456789Z" (at most 35 chars + NUL). */
 #define RFC3339_MAX 40
+/* "YYYY-MM-DDTHH:MM:SS" of t in UTC (no time zone loaded); the length written. */
+size_t format_utc(time_t t, char *out, size_t size);
 void format_rfc3339(const struct timespec *ts, char out[RFC3339_MAX]);
 /* Parse RFC 3339 (Z or +hh:mm offset, optional fraction) into a timespec. */
 int parse_rfc3339(const char *s, struct timespec *ret);

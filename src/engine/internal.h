@@ -28,6 +28,7 @@
 
 struct parked_attach {
 	int fd; /* our end of a socketpair handed to the caller */
+	int shim_fd; /* while starting: its attach request sent to the shim, reply not yet read */
 	struct engine_stream_opts opts;
 	struct parked_attach *next;
 };

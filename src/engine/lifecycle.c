@@ -344,23 +344,35 @@ json_t *engine_attach_request(const struct engine_stream_opts *o)
 	return req;
 }
 
-/* Join streams parked before start to the shim (takes e->lock to take them over). */
-static void connect_parked(struct engine *e, struct container *c, const char *xdir)
+/*
+ * Join streams parked before start to the shim and send it "start", pipelined:
+ * the shim takes them in order (each parked attach before the start, so no
+ * output is missed), the replies are read after the last request is sent.
+ * Takes e->lock to take the parked streams over. The start request's fd, or -errno.
+ */
+static int attach_parked_and_start(struct engine *e, struct container *c, const char *xdir,
+				   struct berth_error **err)
 {
 	pthread_mutex_lock(&e->lock);
 	struct parked_attach *list = TAKE_PTR(c->parked);
 	pthread_mutex_unlock(&e->lock);
+	for (struct parked_attach *p = list; p; p = p->next) {
+		_cleanup_json_ json_t *req = engine_attach_request(&p->opts);
+		p->shim_fd = shim_request_send(xdir, req, NULL);
+	}
+	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "start");
+	int fd = shim_request_send(xdir, req, err);
 	while (list) {
 		struct parked_attach *p = list;
 		list = p->next;
-		_cleanup_json_ json_t *req = engine_attach_request(&p->opts);
-		int fd = shim_request(xdir, req, NULL, NULL);
-		if (fd >= 0)
-			engine_spawn_relay(p->fd, fd);
+		int sfd = p->shim_fd >= 0 ? shim_request_finish(p->shim_fd, NULL, NULL) : -1;
+		if (sfd >= 0)
+			engine_spawn_relay(p->fd, sfd);
 		else
 			close(p->fd);
 		free(p);
 	}
+	return fd < 0 ? fd : shim_request_finish(fd, NULL, err);
 }
 
 static int exec_error_code(const char *msg)
@@ -407,9 +419,7 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	crash_point("start-shim");
 	t3 = now_ns();
 	int pidfd = proc_pidfd_open(pid), shim_pidfd = proc_pidfd_open(shim);
-	connect_parked(e, c, xdir);
-	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "start");
-	int fd = shim_request(xdir, req, NULL, err);
+	int fd = attach_parked_and_start(e, c, xdir, err);
 	if (fd < 0) {
 		proc_signal(pid, pidfd, SIGKILL);
 		safe_close(pidfd);

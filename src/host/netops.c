@@ -300,6 +300,12 @@ int netops_create_commit(struct netops *n, const char *cid, const json_t *cfg, c
 	/* docker applies Config.MacAddress to the endpoint of the network mode's network */
 	const char *mac = json_string_value(json_object_get(cfg, "MacAddress"));
 	const char *name = mode_network(json_string_value(json_object_get(hc, "NetworkMode")));
+	/*
+	 * none, host, container:X join no network: no record reads as an empty list
+	 * (networks_of), so none is written (two fsyncs off every such create).
+	 */
+	if (!name)
+		return 0;
 	_cleanup_json_ json_t *rec = json_pack("{s:[]}", "Networks");
 	json_t *list = json_object_get(rec, "Networks");
 	_cleanup_free_ char *first = name ? canonical_name(n, name) : NULL;

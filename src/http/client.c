@@ -440,23 +440,17 @@ static int connect_raw(struct http_client *c, struct berth_error **err)
 	return connect_unix(c->unix_path, err);
 }
 
-/* Read the response head one byte at a time so no stream byte is consumed. */
+/* The response head (through its blank line); the stream after it stays in fd. */
 static int read_head(int fd, struct strbuf *head, struct berth_error **err)
 {
-	while (head->len < HIJACK_MAX_HEAD) {
-		char ch;
-		ssize_t n = read(fd, &ch, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return berth_error_errno(err, "read response");
-		if (n == 0)
-			return berth_error_msg(err, EIO, "read response: connection closed");
-		strbuf_addch(head, ch);
-		if (head->len >= 4 && !memcmp(head->buf + head->len - 4, "\r\n\r\n", 4))
-			return 0;
-	}
-	return berth_error_msg(err, EIO, "read response: head too large");
+	int r = fs_read_until(fd, "\r\n\r\n", HIJACK_MAX_HEAD, head);
+	if (r == -EIO)
+		return berth_error_msg(err, EIO, "read response: connection closed");
+	if (r == -EMSGSIZE)
+		return berth_error_msg(err, EIO, "read response: head too large");
+	if (r < 0)
+		return berth_error_set(err, -r, "read response");
+	return 0;
 }
 
 static long head_content_length(const char *head)

@@ -54,7 +54,11 @@ struct http_limits {
 				      or the previous answer (idle keep-alive connections close then too) */
 	unsigned idle_timeout_s;   /* no byte either way while the server reads or writes */
 	unsigned body_min_rate;    /* bytes/s a request body averages after header_timeout_s */
+	size_t conn_memory;        /* memory per connection (head, read buffer): 64 KiB; more reads
+				      streamed bodies in larger pieces (HTTP_CONN_MEMORY_BULK) */
 };
+/* conn_memory for servers that take large bodies (the Docker API: docker load, build contexts). */
+#define HTTP_CONN_MEMORY_BULK (256u * 1024)
 /* Fill 0 members with the defaults. */
 void http_limits_defaults(struct http_limits *l);
 

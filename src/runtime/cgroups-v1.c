@@ -308,16 +308,29 @@ static int apply_devices(const char *path, const struct runtime_resources *r, st
 	if (!r->n_devices || !has_ctrl("devices"))
 		return 0;
 	_cleanup_free_ char *d = ctrl_dir("devices", path);
-	for (size_t i = 0; i < r->n_devices + ARRAY_SIZE(default_allow); i++) {
+	/* each write() is one rule: devices.allow and devices.deny are opened once each, not per rule */
+	static const char *const names[2] = { "devices.deny", "devices.allow" };
+	int fds[2] = { -1, -1 }, ret = 0;
+	for (size_t i = 0; i < r->n_devices + ARRAY_SIZE(default_allow) && ret >= 0; i++) {
 		const struct runtime_device_rule *rule =
 		    i < r->n_devices ? &r->devices[i] : &default_allow[i - r->n_devices];
 		char buf[80];
 		device_rule_string(rule, buf, sizeof(buf));
-		int ret = cg_write(d, rule->allow ? "devices.allow" : "devices.deny", buf, err);
-		if (ret < 0)
-			return ret;
+		int k = rule->allow ? 1 : 0;
+		_cleanup_free_ char *p = xasprintf("%s/%s", d, names[k]);
+		if (fds[k] < 0 && (fds[k] = open(p, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+			ret = berth_error_errno(err, "open '%s'", p);
+			break;
+		}
+		ssize_t n = write(fds[k], buf, strlen(buf));
+		if (n < 0)
+			ret = berth_error_errno(err, "write '%s' to '%s'", buf, p);
+		else if ((size_t)n != strlen(buf))
+			ret = berth_error_set(err, EIO, "short write to '%s'", p);
 	}
-	return 0;
+	safe_close(fds[0]);
+	safe_close(fds[1]);
+	return ret;
 }
 
 /* net_cls / net_prio: refused, naming the field, where the host has not mounted the controller (as runc). */

@@ -31,7 +31,9 @@
 
 int sync_send(int fd, int type, int code, const char *text)
 {
-	struct sync_msg m = { .type = type, .code = code };
+	struct sync_msg m; /* only the header and the text's bytes are sent: no 64 KiB clearing */
+	m.type = type;
+	m.code = code;
 	size_t len = text ? strlen(text) : 0;
 	if (len >= SYNC_MSG_TEXT)
 		len = SYNC_MSG_TEXT - 1;

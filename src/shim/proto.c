@@ -26,27 +26,21 @@ int shim_write_frame(int fd, enum shim_stream s, const void *data, size_t len)
 	return fs_write_all(fd, data, len);
 }
 
-/* Read one line byte by byte, so that stream bytes after it stay in the socket. */
+/* One reply line (without its newline); the stream bytes after it stay in fd. */
 static int read_line(int fd, struct strbuf *sb, struct berth_error **err)
 {
-	for (;;) {
-		char ch;
-		ssize_t n = read(fd, &ch, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return berth_error_errno(err, "read shim reply");
-		if (n == 0)
-			return berth_error_msg(err, EPIPE, "read shim reply: connection closed");
-		if (ch == '\n')
-			return 0;
-		if (sb->len >= SHIM_MAX_REQUEST)
-			return berth_error_msg(err, EMSGSIZE, "read shim reply: line too long");
-		strbuf_addch(sb, ch);
-	}
+	int r = fs_read_until(fd, "\n", SHIM_MAX_REQUEST, sb);
+	if (r == -EIO)
+		return berth_error_msg(err, EPIPE, "read shim reply: connection closed");
+	if (r == -EMSGSIZE)
+		return berth_error_msg(err, EMSGSIZE, "read shim reply: line too long");
+	if (r < 0)
+		return berth_error_set(err, -r, "read shim reply");
+	strbuf_setlen(sb, sb->len - 1);
+	return 0;
 }
 
-int shim_request(const char *dir, const json_t *req, json_t **ret_reply, struct berth_error **err)
+int shim_request_send(const char *dir, const json_t *req, struct berth_error **err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_free_ char *path = xasprintf("%s/shim.sock", dir);
@@ -62,14 +56,18 @@ int shim_request(const char *dir, const json_t *req, json_t **ret_reply, struct 
 	if (!line)
 		return berth_error_set(err, ENOMEM, "encode shim request");
 	size_t n = strlen(line);
-	line[n] = '\0';
-	int r = fs_write_all(fd, line, n);
-	if (r >= 0)
-		r = fs_write_all(fd, "\n", 1);
+	line[n] = '\n'; /* one write: json_dumps' NUL becomes the line's end */
+	int r = fs_write_all(fd, line, n + 1);
 	if (r < 0)
 		return berth_error_set(err, -r, "send shim request");
+	return TAKE_FD(fd);
+}
+
+int shim_request_finish(int fd, json_t **ret_reply, struct berth_error **err)
+{
+	_cleanup_close_ int owned = fd;
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	r = read_line(fd, &sb, err);
+	int r = read_line(fd, &sb, err);
 	if (r < 0)
 		return r;
 	json_t *reply = NULL;
@@ -86,5 +84,11 @@ int shim_request(const char *dir, const json_t *req, json_t **ret_reply, struct 
 		*ret_reply = reply;
 	else
 		json_decref(reply);
-	return TAKE_FD(fd);
+	return TAKE_FD(owned);
+}
+
+int shim_request(const char *dir, const json_t *req, json_t **ret_reply, struct berth_error **err)
+{
+	int fd = shim_request_send(dir, req, err);
+	return fd < 0 ? fd : shim_request_finish(fd, ret_reply, err);
 }

@@ -274,15 +274,9 @@ static int read_request(int fd, json_t **ret)
 	struct timeval tv = { .tv_sec = 5 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	for (;;) {
-		char ch;
-		ssize_t n = read(fd, &ch, 1);
-		if (n <= 0 || sb.len >= SHIM_MAX_REQUEST)
-			return -EIO;
-		if (ch == '\n')
-			break;
-		strbuf_addch(&sb, ch);
-	}
+	if (fs_read_until(fd, "\n", SHIM_MAX_REQUEST, &sb) < 0)
+		return -EIO;
+	strbuf_setlen(&sb, sb.len - 1);
 	tv.tv_sec = 0;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	*ret = json_loadb(sb.buf, sb.len, 0, NULL);

@@ -44,6 +44,15 @@ int shim_main(int argc, char **argv);
  * or -errno; a {"error":...} reply becomes -EIO with that message.
  */
 int shim_request(const char *dir, const json_t *req, json_t **ret_reply, struct berth_error **err);
+/*
+ * shim_request in two halves, to pipeline requests: the shim takes connections
+ * one at a time in the order they were made, so requests sent one after the
+ * other are handled in that order, and their replies are read afterwards.
+ * _send: connect and send (the connected fd or -errno); _finish: read the
+ * reply of fd (taking it over: closed on errors), as shim_request returns.
+ */
+int shim_request_send(const char *dir, const json_t *req, struct berth_error **err);
+int shim_request_finish(int fd, json_t **ret_reply, struct berth_error **err);
 
 /* Docker stream ids of multiplexed frames. */
 enum shim_stream {

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "unit.h"
@@ -181,6 +182,64 @@ static void test_path_clean(void **state)
 	}
 }
 
+/* What is left in fd after the head: every byte, in order. */
+static void assert_rest(int fd, const char *want)
+{
+	char buf[256] = { 0 };
+	assert_int_equal(fs_read_full(fd, buf, strlen(want)), 0);
+	assert_string_equal(buf, want);
+}
+
+static void read_until_on(int fds[2])
+{
+	/* whole head plus stream bytes in one write: the stream stays in fd */
+	const char *m = "HTTP/1.1 101 Switching\r\nA: b\r\n\r\nSTREAM";
+	assert_int_equal(write(fds[1], m, strlen(m)), (ssize_t)strlen(m));
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(fs_read_until(fds[0], "\r\n\r\n", 1024, &sb), 0);
+	assert_string_equal(sb.buf, "HTTP/1.1 101 Switching\r\nA: b\r\n\r\n");
+	assert_rest(fds[0], "STREAM");
+	/* the delimiter straddling two writes, appended to what sb held */
+	strbuf_reset(&sb);
+	strbuf_addstr(&sb, "x");
+	assert_int_equal(write(fds[1], "line\r", 5), 5);
+	assert_int_equal(write(fds[1], "\nnext", 5), 5);
+	/* a peek may see only the first write: loop until the line is whole */
+	assert_int_equal(fs_read_until(fds[0], "\r\n", 1024, &sb), 0);
+	assert_string_equal(sb.buf, "xline\r\n");
+	assert_rest(fds[0], "next");
+	/* too long without the delimiter */
+	strbuf_reset(&sb);
+	assert_int_equal(write(fds[1], "0123456789abcdef", 16), 16);
+	assert_int_equal(fs_read_until(fds[0], "\n", 8, &sb), -EMSGSIZE);
+}
+
+static void test_read_until_socket(void **state)
+{
+	int fds[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+	read_until_on(fds);
+	/* EOF before the delimiter */
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	char junk[64];
+	(void)!read(fds[0], junk, sizeof(junk));
+	assert_int_equal(write(fds[1], "partial", 7), 7);
+	shutdown(fds[1], SHUT_WR);
+	assert_int_equal(fs_read_until(fds[0], "\n", 1024, &sb), -EIO);
+	assert_string_equal(sb.buf, "partial");
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void test_read_until_pipe(void **state)
+{
+	int fds[2];
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	read_until_on(fds);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +249,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_atomic_write_and_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rm_rf_does_not_follow_symlinks, setup, teardown),
 		cmocka_unit_test(test_path_clean),
+		cmocka_unit_test(test_read_until_socket),
+		cmocka_unit_test(test_read_until_pipe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,6 +59,26 @@ static void test_parse_duration(void **state)
 	assert_int_equal(parse_duration_ns("", &v), -EINVAL);
 }
 
+/* format_utc against gmtime_r over leap years, century rules and the epoch's sides */
+static void test_format_utc_matches_gmtime(void **state)
+{
+	const time_t cases[] = { 0, -1, 59, 86399, 86400, 951782400 /* 2000-02-29 */, 4107542400 /* 2100-03-01 */,
+				 1796634766, -11644473600 /* 1601-01-01 */, 253402300799 /* 9999-12-31 */ };
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		for (time_t t = cases[i] - 2 * 86400; t <= cases[i] + 2 * 86400; t += 3607) {
+			struct tm tm;
+			char want[64], got[64];
+			gmtime_r(&t, &tm);
+			strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", &tm);
+			assert_int_equal(format_utc(t, got, sizeof(got)), strlen(want));
+			assert_string_equal(got, want);
+		}
+	}
+	char small[8];
+	assert_int_equal(format_utc(0, small, sizeof(small)), 7);
+	assert_string_equal(small, "1970-01");
+}
+
 static void test_rfc3339_round_trip(void **state)
 {
 	struct timespec ts = { .tv_sec = 1795784400, .tv_nsec = 123456789 }, back;
@@ -144,6 +164,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_int),      cmocka_unit_test(test_parse_bytes),
 		cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_rfc3339_round_trip),
+		cmocka_unit_test(test_format_utc_matches_gmtime),
 		cmocka_unit_test(test_random_hex),     cmocka_unit_test(test_http_target_and_framing),
 		cmocka_unit_test(test_hang_point),
 	};

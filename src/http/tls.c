@@ -115,6 +115,7 @@ void http_tls_ctx_free(void *ctx)
 static int ssl_write_all(SSL *ssl, const char *p, size_t n)
 {
 	while (n > 0) {
+		ERR_clear_error(); /* SSL_get_error reads the thread's error queue */
 		int w = SSL_write(ssl, p, (int)MIN(n, (size_t)INT_MAX));
 		if (w <= 0) {
 			int e = SSL_get_error(ssl, w);
@@ -145,6 +146,7 @@ static int send_all(int fd, const char *p, size_t n)
 /* One SSL_read into local: 1 data, 0 nothing yet, -1 the peer is done sending, -2 local is gone. */
 static int net_to_local(SSL *ssl, int local, char *buf, size_t size)
 {
+	ERR_clear_error();
 	int n = SSL_read(ssl, buf, (int)size);
 	if (n > 0)
 		return send_all(local, buf, (size_t)n) < 0 ? -2 : 1;

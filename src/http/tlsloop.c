@@ -63,6 +63,7 @@ struct tconn {
 	bool local_gone; /* local takes nothing more: what the peer sends is dropped */
 	bool local_hup;  /* local hung up: watched only while something is still to be read from it */
 	bool want_close_notify, close_notify_sent;
+	bool ssl_failed; /* a fatal TLS error: no SSL_shutdown (OpenSSL forbids it) */
 	uint32_t rd_wants;         /* SSL_read waits for this on net (EPOLLOUT: a key update to send) */
 	uint32_t wr_wants;         /* SSL_write / SSL_shutdown wait for this on net */
 	uint32_t hs_wants;         /* the handshake waits for this on net */
@@ -165,8 +166,11 @@ static void conn_kill(struct tls_loop *l, struct tconn *c)
 		return;
 	if (c->net >= 0) {
 		(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, c->net, NULL);
-		if (c->ssl && !c->close_notify_sent && c->list != L_HANDSHAKE)
+		if (c->ssl && !c->close_notify_sent && !c->ssl_failed && c->list != L_HANDSHAKE) {
+			ERR_clear_error();
 			(void)SSL_shutdown(c->ssl); /* best effort: non-blocking */
+			ERR_clear_error();      /* what it queued must not reach another connection's call */
+		}
 		shutdown(c->net, SHUT_WR);
 		close(c->net);
 		c->net = -1;
@@ -245,6 +249,7 @@ static bool read_net(struct tls_loop *l, struct tconn *c)
 {
 	c->rd_wants = 0;
 	while (c->net_in && c->tl_len == 0) {
+		ERR_clear_error(); /* SSL_get_error reads the thread's queue: one queue, every connection */
 		int n = SSL_read(c->ssl, l->scratch, sizeof(l->scratch));
 		if (n > 0) {
 			give_local(c, l->scratch, (size_t)n);
@@ -259,9 +264,11 @@ static bool read_net(struct tls_loop *l, struct tconn *c)
 		}
 		c->net_in = false; /* close_notify, EOF, or an error: nothing more comes */
 		if (e != SSL_ERROR_ZERO_RETURN && e != SSL_ERROR_SYSCALL) {
+			c->ssl_failed = true;
 			log_ssl_failure("TLS read failed");
 			return false;
 		}
+		c->ssl_failed = e == SSL_ERROR_SYSCALL;
 		ERR_clear_error();
 	}
 	return true;
@@ -274,6 +281,7 @@ static bool give_net(struct tconn *c, const char *p, size_t n)
 {
 	c->wr_wants = 0;
 	while (n > 0) {
+		ERR_clear_error();
 		int w = SSL_write(c->ssl, p, (int)MIN(n, (size_t)INT_MAX));
 		if (w > 0) {
 			p += w;
@@ -282,6 +290,7 @@ static bool give_net(struct tconn *c, const char *p, size_t n)
 		}
 		int e = SSL_get_error(c->ssl, w);
 		if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
+			c->ssl_failed = true;
 			log_ssl_failure("TLS write failed");
 			return false;
 		}
@@ -335,6 +344,9 @@ static bool read_local(struct tls_loop *l, struct tconn *c)
 static bool send_close_notify(struct tls_loop *l, struct tconn *c, int64_t now)
 {
 	c->wr_wants = 0; /* a writable socket stays reported: wanted only while SSL waits for it */
+	if (c->ssl_failed)
+		return false;
+	ERR_clear_error();
 	int r = SSL_shutdown(c->ssl);
 	if (r < 0) {
 		int e = SSL_get_error(c->ssl, r);
@@ -343,6 +355,7 @@ static bool send_close_notify(struct tls_loop *l, struct tconn *c, int64_t now)
 			return true;
 		}
 		ERR_clear_error();
+		c->ssl_failed = true;
 		return false;
 	}
 	c->close_notify_sent = true;
@@ -415,6 +428,7 @@ static void relay_step(struct tls_loop *l, struct tconn *c, uint32_t net_ev, uin
 
 static void handshake_step(struct tls_loop *l, struct tconn *c, int64_t now)
 {
+	ERR_clear_error();
 	int r = SSL_do_handshake(c->ssl);
 	if (r != 1) {
 		int e = SSL_get_error(c->ssl, r);

@@ -519,6 +519,44 @@ static void test_stop_drops_handshakes_and_keeps_established_connections(void **
 	close(fd);
 }
 
+static bool one_relaying(const struct tls_loop_stats *s)
+{
+	return s->handshaking == 0 && s->relaying == 1;
+}
+
+/*
+ * One thread serves every connection, and OpenSSL's error queue is per thread: a connection that
+ * fails (here a client gone without close_notify) must leave nothing in it, or the next
+ * SSL_get_error of a healthy connection reads that stale error and the loop drops it with its
+ * answer unsent (seen as boto3's "Connection was closed before we received a valid response").
+ */
+static void test_a_failed_connection_does_not_fail_another(void **state)
+{
+	struct fixture *f = *state;
+	loop_start(f, 0, 0, 0);
+	int fd_a, local_a, fd_b, local_b;
+	SSL *a = relay_open(f, 0, "req1", &fd_a, &local_a);
+	SSL *b = relay_open(f, 1, "reqB", &fd_b, &local_b);
+	SSL_free(b);
+	/* gone without close_notify (a FIN, not a reset: unread session tickets would make close()
+	 * reset): the loop's read on b fails with "unexpected eof" */
+	shutdown(fd_b, SHUT_WR);
+	char buf[16];
+	assert_int_equal(read(local_b, buf, sizeof(buf)), 0);
+	wait_stats(f, one_relaying);
+	close(fd_b);
+	/* a goes on: its next request and answer pass */
+	assert_int_equal(SSL_write(a, "req2", 4), 4);
+	read_exact(local_a, buf, 4);
+	assert_memory_equal(buf, "req2", 4);
+	assert_int_equal(write(local_a, "ans2", 4), 4);
+	ssl_read_exact(a, buf, 4);
+	assert_memory_equal(buf, "ans2", 4);
+	SSL_free(a);
+	close(fd_a);
+	wait_stats(f, none_left);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -529,6 +567,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_partial_handshake_times_out_and_a_vanished_client_is_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_limit_and_admission, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_failed_connection_does_not_fail_another, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_hangup_sends_close_notify_without_spinning, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stop_drops_handshakes_and_keeps_established_connections,

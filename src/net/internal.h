@@ -73,6 +73,8 @@ int iface_addr4(const char *ifname, uint32_t *addr, int *prefix);
  * already is left alone. 0 or -errno.
  */
 int bridge_ensure4(const char *ifname, uint32_t addr, int prefix);
+/* Bring interface ifname up (SIOCSIFFLAGS): 0 or -errno. */
+int iface_set_up(const char *ifname);
 
 /* ---- cni.c: the CNI 1.0 executor ---- */
 

@@ -241,6 +241,16 @@ int bridge_ensure4(const char *ifname, uint32_t addr, int prefix)
 	sin->sin_addr.s_addr = htonl((addr & ip4_mask(prefix)) | ~ip4_mask(prefix));
 	if (ioctl(s, SIOCSIFBRDADDR, &ifr) < 0)
 		return negative_errno();
+	return iface_set_up(name);
+}
+
+int iface_set_up(const char *ifname)
+{
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return negative_errno();
+	struct ifreq ifr = { 0 };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
 		return negative_errno();
 	ifr.ifr_flags |= IFF_UP;

@@ -3,17 +3,15 @@
  * credentials against the registry (POST /auth), then the CLI stores them in
  * docker's config.json "auths" (shared with docker), as docker's CLI does.
  */
-#include <getopt.h>
 #include <termios.h>
 
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/json.h"
 #include "image/image.h"
 
-#define OPT_HELP       300
-#define OPT_PASS_STDIN 301
-#define CRED_MAX       4096
-#define HUB_SERVER     "https://index.docker.io/v1/"
+#define CRED_MAX   4096
+#define HUB_SERVER "https://index.docker.io/v1/"
 
 /* Read one line (without the newline) from stdin, with echo off when asked and on a terminal. */
 static char *read_line(const char *prompt, bool secret)
@@ -87,11 +85,6 @@ static int do_login(const char *server, const char *user, const char *pass)
 
 int cli_login(int argc, char **argv)
 {
-	static const struct option lo[] = { { "username", required_argument, NULL, 'u' },
-					    { "password", required_argument, NULL, 'p' },
-					    { "password-stdin", no_argument, NULL, OPT_PASS_STDIN },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "login [OPTIONS] [SERVER]\n\n"
 	    "Log in to a registry.\nIf no server is specified, the Docker Hub is used.\n\n"
@@ -101,18 +94,15 @@ int cli_login(int argc, char **argv)
 	    "  -u, --username string   Username\n";
 	const char *user = NULL, *pass = NULL;
 	bool pass_stdin = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+u:p:", lo, NULL)) != -1) {
-		if (ch == 'u')
-			user = optarg;
-		else if (ch == 'p')
-			pass = optarg;
-		else if (ch == OPT_PASS_STDIN)
-			pass_stdin = true;
-		else
-			return cli_usage(text, ch == OPT_HELP);
-	}
+	const struct cli_opt opts[] = {
+		{ "username", 'u', CLI_OPT_STRING, &user },
+		{ "password", 'p', CLI_OPT_STRING, &pass },
+		{ "password-stdin", 0, CLI_OPT_FLAG, &pass_stdin },
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(opts, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind + 1 < argc) {
 		fprintf(stderr, "\"berth login\" requires at most 1 argument.\n");
 		return cli_usage(text, false);

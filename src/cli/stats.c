@@ -8,15 +8,14 @@
  * taken between two of our own samples, so `--no-stream` costs one second
  * whatever the number of containers.
  */
-#include <getopt.h>
 #include <time.h>
 
 #include "cli/cli.h"
 #include "cli/fsops.h"
+#include "cli/opttab.h"
 #include "common/base64.h"
 #include "common/json.h"
 
-#define OPT_HELP       300
 #define STATS_INTERVAL 1 /* seconds between samples */
 
 int cli_path_stat_parse(const char *value, struct cli_path_stat *ret, struct berth_error **err)
@@ -162,19 +161,14 @@ static const char *const stats_headers[] = { "CONTAINER ID", "NAME",    "CPU %",
 static const char *const stats_keys[] = { "ID",      "Name",  "CPUPerc", "MemUsage",
 					  "MemPerc", "NetIO", "BlockIO", "PIDs" };
 
-static int stats_usage(bool help)
-{
-	fprintf(
-	    help ? stdout : stderr,
-	    "Usage: berth stats [OPTIONS] [CONTAINER...]\n\n"
-	    "Display a live stream of container(s) resource usage statistics\n\n"
-	    "Options:\n"
-	    "  -a, --all             Show all containers (default shows just running)\n"
-	    "      --format string   Pretty-print stats using a Go template ({{.Name}} {{.CPUPerc}} ...)\n"
-	    "      --no-stream       Disable streaming stats and only pull the first result\n"
-	    "      --no-trunc        Do not truncate output\n");
-	return help ? 0 : CLI_EXIT_DAEMON;
-}
+static const char stats_usage[] =
+    "stats [OPTIONS] [CONTAINER...]\n\n"
+    "Display a live stream of container(s) resource usage statistics\n\n"
+    "Options:\n"
+    "  -a, --all             Show all containers (default shows just running)\n"
+    "      --format string   Pretty-print stats using a Go template ({{.Name}} {{.CPUPerc}} ...)\n"
+    "      --no-stream       Disable streaming stats and only pull the first result\n"
+    "      --no-trunc        Do not truncate output\n";
 
 /* The containers to show: the named ones, or every (running unless all) container. */
 static char **stats_targets(struct cli *cli, const struct stats_opts *o, char **names, int n)
@@ -274,28 +268,15 @@ static int stats_loop(struct cli *cli, const struct stats_opts *o, char **target
 
 int cli_stats(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "all", no_argument, NULL, 'a' },
-		{ "no-stream", no_argument, NULL, 'n' },
-		{ "no-trunc", no_argument, NULL, 't' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "host", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct stats_opts o = { 0 };
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+aH:", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'a': o.all = true; break;
-		case 'n': o.no_stream = true; break;
-		case 't': o.no_trunc = true; break;
-		case 'f': o.format = optarg; break;
-		case 'H': o.host = optarg; break;
-		default: return stats_usage(ch == OPT_HELP);
-		}
-	}
+	const struct cli_opt opts[] = {
+		{ "all", 'a', CLI_OPT_FLAG, &o.all },         { "no-stream", 0, CLI_OPT_FLAG, &o.no_stream },
+		{ "no-trunc", 0, CLI_OPT_FLAG, &o.no_trunc }, { "format", 0, CLI_OPT_STRING, &o.format },
+		{ "host", 'H', CLI_OPT_STRING, &o.host },     { NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(opts, argc, argv, "+", stats_usage, &rc))
+		return rc;
 	struct cli cli;
 	if (cli_open(&cli, o.host) < 0)
 		return 1;

@@ -1,7 +1,6 @@
 /*
  * system.c - `berth info`, `berth events` and `berth system df|prune|info|events`.
  */
-#include <getopt.h>
 
 #include "cli/opttab.h"
 #include "cli/verbs.h"
@@ -83,27 +82,17 @@ static int on_event(void *ctx, const char *data, size_t len)
 
 int cli_events(int argc, char **argv)
 {
-	static const struct option lo[] = { { "since", required_argument, NULL, 's' },
-					    { "until", required_argument, NULL, 'u' },
-					    { "format", required_argument, NULL, 'f' },
-					    { "help", no_argument, NULL, 'h' },
-					    { NULL, 0, NULL, 0 } };
 	const char *since = "", *until = "", *format = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (ch == 's')
-			since = optarg;
-		else if (ch == 'u')
-			until = optarg;
-		else if (ch == 'f')
-			format = optarg;
-		else {
-			fprintf(ch == 'h' ? stdout : stderr, "Usage: berth events [--since T] [--until T] "
-							     "[--format T]\n\nGet real time events\n");
-			return ch == 'h' ? 0 : CLI_EXIT_DAEMON;
-		}
-	}
+	const struct cli_opt opts[] = {
+		{ "since", 0, CLI_OPT_STRING, &since },
+		{ "until", 0, CLI_OPT_STRING, &until },
+		{ "format", 0, CLI_OPT_STRING, &format },
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(opts, argc, argv, NULL,
+			      "events [--since T] [--until T] [--format T]\n\nGet real time events\n", &rc))
+		return rc;
 	struct cli cli;
 	if (cli_open(&cli, NULL) < 0)
 		return 1;
@@ -116,7 +105,7 @@ int cli_events(int argc, char **argv)
 	};
 	_cleanup_error_ struct berth_error *err = NULL;
 	long st = 0;
-	int rc = http_client_do(cli.http, &r, &st, NULL, &err);
+	rc = http_client_do(cli.http, &r, &st, NULL, &err);
 	strbuf_release(&pending);
 	cli_close(&cli);
 	if (rc < 0) {

@@ -67,6 +67,14 @@ int routes4_read(struct route4 **ret, size_t *ret_n, struct berth_error **err);
 /* The first IPv4 address of interface ifname in the calling thread's netns: 1 found (*addr, *prefix
  * set), 0 no such interface or no IPv4 address on it, -errno. */
 int iface_addr4(const char *ifname, uint32_t *addr, int *prefix);
+/*
+ * Make bridge `ifname` (if missing), give it addr/prefix and bring it up, as dockerd does with
+ * docker0 at start: its route then shows the subnet as taken. A bridge with an IPv4 address
+ * already is left alone. 0 or -errno.
+ */
+int bridge_ensure4(const char *ifname, uint32_t addr, int prefix);
+/* Bring interface ifname up (SIOCSIFFLAGS): 0 or -errno. */
+int iface_set_up(const char *ifname);
 
 /* ---- cni.c: the CNI 1.0 executor ---- */
 

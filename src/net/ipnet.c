@@ -7,6 +7,10 @@
 #include <ifaddrs.h>
 #include <fcntl.h>
 #include <ctype.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "common/fs.h"
 #include "common/util.h"
@@ -209,6 +213,50 @@ int iface_addr4(const char *ifname, uint32_t *addr, int *prefix)
 	}
 	freeifaddrs(ifa);
 	return found;
+}
+
+int bridge_ensure4(const char *ifname, uint32_t addr, int prefix)
+{
+	uint32_t have;
+	int have_prefix;
+	if (iface_addr4(ifname, &have, &have_prefix) > 0)
+		return 0; /* addressed already (adopted, or by an earlier start) */
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return negative_errno();
+	char name[IFNAMSIZ] = { 0 };
+	snprintf(name, sizeof(name), "%s", ifname);
+	if (ioctl(s, SIOCBRADDBR, name) < 0 && errno != EEXIST)
+		return negative_errno();
+	struct ifreq ifr = { 0 };
+	memcpy(ifr.ifr_name, name, sizeof(name));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(addr);
+	if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
+		return negative_errno();
+	sin->sin_addr.s_addr = htonl(ip4_mask(prefix));
+	if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0)
+		return negative_errno();
+	sin->sin_addr.s_addr = htonl((addr & ip4_mask(prefix)) | ~ip4_mask(prefix));
+	if (ioctl(s, SIOCSIFBRDADDR, &ifr) < 0)
+		return negative_errno();
+	return iface_set_up(name);
+}
+
+int iface_set_up(const char *ifname)
+{
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return negative_errno();
+	struct ifreq ifr = { 0 };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return negative_errno();
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		return negative_errno();
+	return 0;
 }
 
 int ip6_parse(const char *s, const char *what, uint8_t ret[16], struct berth_error **err)

@@ -8,35 +8,17 @@
  * safe in the multi-threaded daemon; no fork is needed.
  */
 #include <fcntl.h>
-#include <net/if.h>
 #include <sched.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <sys/vfs.h>
 
 #include "net/internal.h"
-
-static int loopback_up(void)
-{
-	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return negative_errno();
-	struct ifreq ifr = { 0 };
-	memcpy(ifr.ifr_name, "lo", 3);
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-		return negative_errno();
-	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-		return negative_errno();
-	return 0;
-}
 
 static int enter_new_and_mount(const char *path, struct berth_error **err)
 {
 	if (unshare(CLONE_NEWNET) < 0)
 		return berth_error_errno(err, "unshare network namespace");
-	int r = loopback_up();
+	int r = iface_set_up("lo");
 	if (r < 0)
 		return berth_error_set(err, r, "bring up 'lo' in the new network namespace");
 	if (mount("/proc/thread-self/ns/net", path, NULL, MS_BIND, NULL) < 0)

@@ -947,6 +947,26 @@ static int default_network_ipv6(struct net_ctx *ctx, struct net_network *const *
 	return 0;
 }
 
+/*
+ * The default bridge exists with its address from the daemon's start, as docker0 does: a second
+ * daemon in the same netns (another root and bridge) then sees its route and picks another subnet,
+ * where it would take the same one while the bridge waited for its first container.
+ */
+static int default_bridge_up(const struct net_network *n, struct berth_error **err)
+{
+	struct ip4net sn;
+	uint32_t gw;
+	if (!n->subnet || !n->gateway || ip4net_parse(n->subnet, "subnet", false, &sn, NULL, NULL) < 0 ||
+	    ip4_parse(n->gateway, "gateway", &gw, NULL) < 0)
+		return berth_error_msg(err, EINVAL, "default network: bad subnet '%s' or gateway '%s'",
+				       n->subnet ? n->subnet : "", n->gateway ? n->gateway : "");
+	int r = bridge_ensure4(n->bridge, gw, sn.prefix);
+	if (r < 0)
+		return berth_error_set(err, r, "create the default bridge '%s' with %s/%d", n->bridge,
+				       n->gateway, sn.prefix);
+	return 0;
+}
+
 /* First open: bridge, host and none networks. Lock held. */
 static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 {
@@ -972,14 +992,13 @@ static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 		if ((r = adopt_bridge_addr(ctx, n, false, &changed, err)) < 0 ||
 		    (r = default_network_ipv6(ctx, all, n, &changed6, err)) < 0)
 			return berth_error_wrap(err, r, "default network");
-		if (!changed && !changed6)
-			return 0;
 		if (changed)
 			log_fields(LOG_LEVEL_INFO, "default network takes the existing bridge's address",
 				   "bridge", n->bridge, "subnet", n->subnet, NULL);
-		if ((r = network_save(ctx, n, err)) < 0)
+		if ((changed || changed6) &&
+		    ((r = network_save(ctx, n, err)) < 0 || (r = ctx_fw_sync(ctx, err)) < 0))
 			return r;
-		return ctx_fw_sync(ctx, err);
+		return default_bridge_up(n, err);
 	}
 	_cleanup_network_ struct net_network *b = pseudo_network(NET_DEFAULT_NETWORK, "bridge");
 	b->bridge = xstrdup(ctx->bridge_name);
@@ -1001,7 +1020,9 @@ static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 	if ((r = network_save(ctx, b, err)) < 0)
 		return r;
 	/* the default bridge joins the isolation chains */
-	return ctx_fw_sync(ctx, err);
+	if ((r = ctx_fw_sync(ctx, err)) < 0)
+		return r;
+	return default_bridge_up(b, err);
 }
 
 int net_ctx_open(const struct net_config *cfg, struct net_ctx **ret, struct berth_error **err)

@@ -194,12 +194,7 @@ static void filter_names(json_t *items, const char *key, json_t *names)
 		return;
 	for (size_t i = json_array_size(items); i-- > 0;) {
 		const char *v = json_string_value(json_object_get(json_array_get(items, i), key));
-		bool keep = false;
-		size_t k;
-		json_t *n;
-		json_array_foreach (names, k, n)
-			keep |= streq_ptr(json_string_value(n), v);
-		if (!keep)
+		if (!json_strv_contains(names, v))
 			json_array_remove(items, i);
 	}
 }

@@ -4,6 +4,7 @@
  * CreateCluster on an existing ACTIVE name returns it unchanged (ECS is
  * idempotent here) and revives an INACTIVE one.
  */
+#include "common/json.h"
 #include "server/internal.h"
 
 static char *cluster_key(const char *name)
@@ -141,13 +142,7 @@ int ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out)
 
 static bool include_has(json_t *in, const char *what)
 {
-	json_t *inc = json_object_get(in, "include");
-	size_t i;
-	json_t *x;
-	json_array_foreach (inc, i, x)
-		if (json_is_string(x) && streq(json_string_value(x), what))
-			return true;
-	return false;
+	return json_strv_contains(json_object_get(in, "include"), what);
 }
 
 int ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out)

@@ -372,12 +372,7 @@ static int list_tags_for_resource(struct ecs_call *c, json_t *in, json_t **out)
 
 static bool image_has_tag(json_t *img, const char *tag)
 {
-	size_t i;
-	json_t *t;
-	json_array_foreach (json_object_get(img, "imageTags"), i, t)
-		if (streq(json_string_value(t), tag))
-			return true;
-	return false;
+	return json_strv_contains(json_object_get(img, "imageTags"), tag);
 }
 
 static json_t *find_image(json_t *imgs, const char *digest, const char *tag)
@@ -616,12 +611,7 @@ static int batch_get_image(struct ecs_call *c, json_t *in, json_t **out)
 					      failure(id, "ImageNotFound", failure_reason("ImageNotFound")));
 			continue;
 		}
-		bool ok = !accepted || json_array_size(accepted) == 0;
-		size_t k;
-		json_t *a;
-		json_array_foreach (accepted, k, a)
-			ok |= streq(json_string_value(a), mt);
-		if (!ok) {
+		if (json_array_size(accepted) && !json_strv_contains(accepted, mt)) {
 			json_array_append_new(failures,
 					      failure(id, "UnsupportedImageType",
 						      "The image's manifest media type is not accepted"));

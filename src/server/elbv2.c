@@ -102,16 +102,6 @@ static void target_group_xml(struct strbuf *sb, json_t *lb)
 	strbuf_addstr(sb, "</member>");
 }
 
-static bool listed(const json_t *list, const char *v)
-{
-	size_t i;
-	json_t *x;
-	json_array_foreach (list, i, x)
-		if (streq_ptr(json_string_value(x), v))
-			return true;
-	return false;
-}
-
 static void describe_target_groups(struct q *q, json_t *form)
 {
 	_cleanup_json_ json_t *arns = elbv2_form_list(form, "TargetGroupArns"),
@@ -126,8 +116,8 @@ static void describe_target_groups(struct q *q, json_t *form)
 	strbuf_addstr(&sb, "<TargetGroups>");
 	json_array_foreach (json_object_get(out, "loadBalancers"), i, lb) {
 		json_t *tg = json_object_get(lb, "targetGroup");
-		if (!tg || (json_array_size(arns) && !listed(arns, jstr(tg, "targetGroupArn"))) ||
-		    (json_array_size(names) && !listed(names, jstr(tg, "targetGroupName"))) ||
+		if (!tg || (json_array_size(arns) && !json_strv_contains(arns, jstr(tg, "targetGroupArn"))) ||
+		    (json_array_size(names) && !json_strv_contains(names, jstr(tg, "targetGroupName"))) ||
 		    (lb_arn && !streq_ptr(lb_arn, jstr(lb, "loadBalancerArn"))))
 			continue;
 		target_group_xml(&sb, lb);

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/macro.h"
 #include "server/lb.h"
 
@@ -206,12 +207,7 @@ json_t *lb_discovery(const json_t *tasks, lb_has_checks_fn has_checks, void *use
 			list = json_array();
 			json_object_set_new(out, svc, list);
 		}
-		bool dup = false;
-		size_t k;
-		json_t *x;
-		json_array_foreach (list, k, x)
-			dup |= streq(json_string_value(x), addr);
-		if (!dup)
+		if (!json_strv_contains(list, addr))
 			json_array_append_new(list, json_string(addr));
 	}
 	const char *k;

@@ -1242,12 +1242,7 @@ static int filter_streams(struct ecs_call *c, json_t *in, const char *group, jso
 	json_t *x;
 	json_array_foreach (all, i, x) {
 		const char *sn = json_string_value(json_object_get(x, "logStreamName"));
-		bool want = !names && (!prefix || startswith(sn, prefix));
-		size_t k;
-		json_t *y;
-		json_array_foreach (names, k, y)
-			want |= streq(json_string_value(y), sn);
-		if (want)
+		if (names ? json_strv_contains(names, sn) : !prefix || startswith(sn, prefix))
 			json_array_append(out, x);
 	}
 	*ret = out;

@@ -779,11 +779,9 @@ int ecs_describe_services(struct ecs_call *c, json_t *in, json_t **out)
 	if (!refs || json_array_size(refs) == 0 || json_array_size(refs) > SERVICES_DESCRIBE_MAX)
 		return ecs_fail(c, "InvalidParameterException", "services must have 1 to %d items.",
 				SERVICES_DESCRIBE_MAX);
-	bool with_tags = false;
+	bool with_tags = json_strv_contains(include, "TAGS");
 	size_t i;
 	json_t *x;
-	json_array_foreach (include, i, x)
-		with_tags |= streq(json_string_value(x), "TAGS");
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	_cleanup_json_ json_t *tasks = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;

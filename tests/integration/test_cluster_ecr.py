@@ -265,6 +265,14 @@ def test_docker_push_pull_and_image_apis(ecr, daemon, login):
     assert len(got["images"]) == 1
     assert "sha256:" + hashlib.sha256(got["images"][0]["imageManifest"].encode()).hexdigest() == digest
     assert sorted(f["failureCode"] for f in got["failures"]) == ["ImageNotFound", "ImageTagDoesNotMatchDigest"]
+    # acceptedMediaTypes: the image's own type is served, another one is a failure
+    mt = d["imageManifestMediaType"]
+    ok = b.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "v1"}],
+                           acceptedMediaTypes=["application/vnd.docker.distribution.manifest.list.v2+json", mt])
+    assert len(ok["images"]) == 1 and ok["images"][0]["imageManifestMediaType"] == mt and not ok["failures"]
+    no = b.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "v1"}],
+                           acceptedMediaTypes=["application/vnd.docker.distribution.manifest.v1+json"])
+    assert not no["images"] and no["failures"][0]["failureCode"] == "UnsupportedImageType"
     # not empty: refused without force
     assert error_code(ecr.aws("delete-repository", "--repository-name", repo, check=False)) == \
         "RepositoryNotEmptyException"

@@ -4,6 +4,7 @@ A second namespace ("outside"), joined by a veth pair, holds an HTTP server
 and has no route back to the containers' subnets, so a container reaches it
 only through its daemon's outbound NAT. Restarting one daemon (which rebuilds
 its chains at start) must leave the other's containers their NAT."""
+import json
 import subprocess
 import uuid
 
@@ -65,6 +66,31 @@ def env(berth_bin, busybox, tmp_path_factory):
 def fetch(d, ctr, port):
     return d.docker("exec", ctr, "sh", "-c", f"timeout 10 wget -qO- http://{OUTSIDE_IP}:{port}/payload",
                     check=False)
+
+
+def default_subnet(d):
+    return json.loads(d.docker("network", "inspect", "bridge").stdout)[0]["IPAM"]["Config"][0]["Subnet"]
+
+
+def test_default_bridges_get_distinct_subnets_and_both_nat(env):
+    """Each daemon addresses its default bridge at start (as dockerd does docker0), so the second
+    one sees the first's route and takes the next pool subnet instead of the same 172.17.0.0/16."""
+    a, b, port = env
+    sa, sb = default_subnet(a), default_subnet(b)
+    assert sa == "172.17.0.0/16" and sb == "172.18.0.0/16", (sa, sb)
+    routes = a.in_netns("ip", "-4", "route").stdout
+    assert "172.17.0.0/16 dev btwa0" in routes and "172.18.0.0/16 dev btwb0" in routes, routes
+    try:
+        for d in (a, b):
+            d.docker("run", "-d", "--name", "dflt", "busybox", "sleep", "600")
+        for d, sn in ((a, "172.17."), (b, "172.18.")):
+            ip = json.loads(d.docker("inspect", "dflt").stdout)[0]["NetworkSettings"]["IPAddress"]
+            assert ip.startswith(sn), ip
+            p = fetch(d, "dflt", port)
+            assert p.returncode == 0 and p.stdout == TOKEN + "\n", (d.extra_args, p.stderr)
+    finally:
+        for d in (a, b):
+            d.docker("rm", "-f", "dflt", check=False)
 
 
 def test_restarting_one_daemon_keeps_the_other_daemons_nat(env):

@@ -1,6 +1,7 @@
 /*
- * server.c - HTTP server over libmicrohttpd: one epoll thread does all the
- * socket I/O, a bounded pool of workers runs the handlers.
+ * server.c - HTTP server over libmicrohttpd: a few epoll threads (its thread
+ * pool, HTTP_IO_THREADS) do all the socket I/O, each for its share of the
+ * connections, a bounded pool of workers runs the handlers.
  *
  * A request whose headers and body have arrived is suspended in MHD and
  * queued for a worker; the handler may block (it runs on its own thread),
@@ -58,6 +59,14 @@
 #define HTTP_CONN_MEMORY (64u * 1024)
 /* Beyond MHD's own count: connections being added while others close. */
 #define MHD_LIMIT_SLACK        64
+/*
+ * libmicrohttpd's I/O threads (its thread pool; a connection stays on one). libmicrohttpd 0.9.75
+ * walks every suspended connection of a thread each time one of that thread's connections is
+ * resumed, and every answered request is a resume (the handler runs on a worker while its
+ * connection is suspended), so N parked long polls cost an N-entry walk per request: spread over
+ * the pool, each walk is a fraction of that. Overridable by BERTH_HTTP_IO_THREADS (1..16).
+ */
+#define HTTP_IO_THREADS 4
 
 struct pending_peer {
 	int fd; /* -1: free slot */
@@ -1235,8 +1244,14 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	/* MHD never listens itself: our accept loop (admit.c) refuses non-HTTP clients first */
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
 			 MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
+	unsigned io_threads = HTTP_IO_THREADS;
+	const char *e = getenv("BERTH_HTTP_IO_THREADS");
+	uint64_t n;
+	if (e && parse_uint64(e, &n) == 0 && n >= 1 && n <= 16)
+		io_threads = (unsigned)n;
 	s->mhd = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_THREAD_POOL_SIZE, io_threads,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->lim.conn_memory, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)s->lim.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,

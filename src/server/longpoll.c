@@ -141,10 +141,10 @@ static void *watch_main(void *arg)
 			break;
 		/* until the next deadline, at most WATCH_MAX_MS (each timed-out watch costs etcd a
 		 * connection) */
-		int64_t wait = WATCH_MAX_MS;
+		int64_t wait = WATCH_MAX_MS, t = ms_now();
 		pthread_mutex_lock(&lp->mu);
 		for (struct parked *p = lp->head; p; p = p->next)
-			wait = MIN(wait, p->deadline - ms_now());
+			wait = MIN(wait, p->deadline - t);
 		pthread_mutex_unlock(&lp->mu);
 		struct store_event_list ev = { 0 };
 		int r = store_watch(lp->s->store, WATCH_PREFIX, from, (int)MAX(wait, 50), &ev, NULL);

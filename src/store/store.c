@@ -107,7 +107,8 @@ int store_watch_values(struct store *s, const char *prefix, int64_t from_revisio
 	int r = s->ops->watch(s, prefix, from_revision, timeout_ms, ret, err);
 	for (size_t i = 0; r == 0 && i < ret->n; i++) {
 		struct store_kv *kv = &ret->events[i].kv;
-		if (ret->events[i].type == STORE_EVENT_PUT && !want(want_arg, kv->key, kv->value, kv->value_len)) {
+		if (ret->events[i].type == STORE_EVENT_PUT &&
+		    !want(want_arg, kv->key, kv->value, kv->value_len)) {
 			free(kv->value);
 			kv->value = NULL;
 			kv->value_len = 0;

@@ -830,7 +830,8 @@ static int sq_range(struct store *st, const char *prefix, const char *start_afte
 	return 0;
 }
 
-static int read_events(struct sqlite_store *s, const char *prefix, int64_t from, struct store_event_list *ret)
+static int read_events(struct sqlite_store *s, const char *prefix, int64_t from, store_value_fn *want,
+		       void *want_arg, struct store_event_list *ret)
 {
 	_cleanup_free_ char *end = store_prefix_end(prefix);
 	_cleanup_stmt_ sqlite3_stmt *q =
@@ -850,13 +851,25 @@ static int read_events(struct sqlite_store *s, const char *prefix, int64_t from,
 		}
 		struct store_event *e = &ret->events[ret->n++];
 		*e = (struct store_event){ .type = sqlite3_column_int(q, 0) };
+		if (want && e->type == STORE_EVENT_PUT &&
+		    !want(want_arg, (const char *)sqlite3_column_text(q, 1), sqlite3_column_blob(q, 2),
+			  (size_t)sqlite3_column_bytes(q, 2))) {
+			/* left out: the key and revisions only, no copy of the value */
+			const char *k = (const char *)sqlite3_column_text(q, 1);
+			e->kv = (struct store_kv){ .key = xstrdup(k ? k : ""),
+						   .create_revision = sqlite3_column_int64(q, 3),
+						   .mod_revision = sqlite3_column_int64(q, 4),
+						   .lease = sqlite3_column_int64(q, 5) };
+			continue;
+		}
 		row_to_kv(q, 1, &e->kv);
 	}
 	return 0;
 }
 
-static int sq_watch(struct store *st, const char *prefix, int64_t from, int timeout_ms,
-		    struct store_event_list *ret, struct berth_error **err)
+static int sq_watch_values(struct store *st, const char *prefix, int64_t from, int timeout_ms,
+			   store_value_fn *want, void *want_arg, struct store_event_list *ret,
+			   struct berth_error **err)
 {
 	struct sqlite_store *s = SQ(st);
 	struct timespec deadline;
@@ -882,7 +895,7 @@ static int sq_watch(struct store *st, const char *prefix, int64_t from, int time
 		if (rev >= from) {
 			pthread_mutex_unlock(&s->lock);
 			pthread_mutex_lock(&s->rd_lock);
-			int r = read_events(s, prefix, from, ret);
+			int r = read_events(s, prefix, from, want, want_arg, ret);
 			if (r < 0)
 				r = berth_error_msg(err, EIO, "store: read events: %s", sqlite3_errmsg(s->rdb));
 			pthread_mutex_unlock(&s->rd_lock);
@@ -912,6 +925,12 @@ static int sq_watch(struct store *st, const char *prefix, int64_t from, int time
 			return 0;
 		}
 	}
+}
+
+static int sq_watch(struct store *st, const char *prefix, int64_t from, int timeout_ms,
+		    struct store_event_list *ret, struct berth_error **err)
+{
+	return sq_watch_values(st, prefix, from, timeout_ms, NULL, NULL, ret, err);
 }
 
 static int sq_revision(struct store *st, int64_t *ret, struct berth_error **err)
@@ -995,6 +1014,7 @@ static const struct store_ops sqlite_ops = {
 	.txn = sq_txn,
 	.range = sq_range,
 	.watch = sq_watch,
+	.watch_values = sq_watch_values,
 	.revision = sq_revision,
 	.lease_grant = sq_lease_grant,
 	.lease_keepalive = sq_lease_keepalive,

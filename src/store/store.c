@@ -95,6 +95,28 @@ int store_watch(struct store *s, const char *prefix, int64_t from_revision, int 
 			     err);
 }
 
+int store_watch_values(struct store *s, const char *prefix, int64_t from_revision, int timeout_ms,
+		       store_value_fn *want, void *want_arg, struct store_event_list *ret,
+		       struct berth_error **err)
+{
+	*ret = (struct store_event_list){ 0 };
+	prefix = prefix ? prefix : "";
+	timeout_ms = timeout_ms < 0 ? 0 : timeout_ms;
+	if (s->ops->watch_values)
+		return s->ops->watch_values(s, prefix, from_revision, timeout_ms, want, want_arg, ret, err);
+	int r = s->ops->watch(s, prefix, from_revision, timeout_ms, ret, err);
+	for (size_t i = 0; r == 0 && i < ret->n; i++) {
+		struct store_kv *kv = &ret->events[i].kv;
+		if (ret->events[i].type == STORE_EVENT_PUT &&
+		    !want(want_arg, kv->key, kv->value, kv->value_len)) {
+			free(kv->value);
+			kv->value = NULL;
+			kv->value_len = 0;
+		}
+	}
+	return r;
+}
+
 int store_revision(struct store *s, int64_t *ret, struct berth_error **err)
 {
 	return s->ops->revision(s, ret, err);

@@ -89,6 +89,9 @@ struct store_op {
 	int64_t lease; /* PUT only; 0: none */
 };
 
+/* Whether a watch's caller needs a PUT event's value (borrowed for the call only): store_watch_values(). */
+typedef bool store_value_fn(void *arg, const char *key, const char *value, size_t value_len);
+
 struct store_ops {
 	const char *name;
 	int (*get)(struct store *s, const char *key, struct store_kv *ret, struct berth_error **err);
@@ -98,6 +101,10 @@ struct store_ops {
 		     struct store_kv_list *ret, struct berth_error **err);
 	int (*watch)(struct store *s, const char *prefix, int64_t from_revision, int timeout_ms,
 		     struct store_event_list *ret, struct berth_error **err);
+	/* optional: store_watch_values() without copying the values left out (else: watch, then drop) */
+	int (*watch_values)(struct store *s, const char *prefix, int64_t from_revision, int timeout_ms,
+			    store_value_fn *want, void *want_arg, struct store_event_list *ret,
+			    struct berth_error **err);
 	int (*revision)(struct store *s, int64_t *ret, struct berth_error **err);
 	int (*lease_grant)(struct store *s, int64_t ttl_sec, int64_t *ret_id, struct berth_error **err);
 	int (*lease_keepalive)(struct store *s, int64_t id, int64_t *ret_ttl, struct berth_error **err);
@@ -173,6 +180,15 @@ int store_range(struct store *s, const char *prefix, const char *start_after, si
  */
 int store_watch(struct store *s, const char *prefix, int64_t from_revision, int timeout_ms,
 		struct store_event_list *ret, struct berth_error **err);
+/*
+ * store_watch(), asking want() about each PUT event's value as it is read:
+ * false leaves it out (the event's kv.value NULL, value_len 0; its key and
+ * revisions are there). The scheduler cache's catch-up skips its own
+ * placements' task records this way. want runs on the caller's thread.
+ */
+int store_watch_values(struct store *s, const char *prefix, int64_t from_revision, int timeout_ms,
+		       store_value_fn *want, void *want_arg, struct store_event_list *ret,
+		       struct berth_error **err);
 int store_revision(struct store *s, int64_t *ret, struct berth_error **err);
 int store_lease_grant(struct store *s, int64_t ttl_sec, int64_t *ret_id, struct berth_error **err);
 /* -ENOENT when the lease expired or never existed. */

@@ -207,6 +207,40 @@ static void test_watch_history(void **state)
 	store_event_list_done(&ev);
 }
 
+/* store_watch_values() leaves out the values want() declines: keys and revisions stay. */
+static bool want_not_skip(void *arg, const char *key, const char *value, size_t len)
+{
+	(*(int *)arg)++;
+	assert_non_null(key);
+	return !(len == 4 && memcmp(value, "skip", 4) == 0);
+}
+
+static void test_watch_values(void **state)
+{
+	struct fixture *f = *state;
+	int64_t r1, r2, r3;
+	put(f, "v/1", "keep", &r1);
+	put(f, "v/2", "skip", &r2);
+	_cleanup_free_ char *k1 = K(f, "v/1");
+	assert_int_equal(store_remove(f->s, k1, &r3, NULL), 0);
+	_cleanup_free_ char *prefix = K(f, "v/");
+	struct store_event_list ev;
+	int asked = 0;
+	assert_int_equal(store_watch_values(f->s, prefix, r1, 1000, want_not_skip, &asked, &ev, NULL), 0);
+	assert_int_equal(asked, 2); /* the PUTs only */
+	assert_int_equal(ev.n, 3);
+	assert_string_equal(ev.events[0].kv.value, "keep");
+	assert_int_equal(ev.events[1].type, STORE_EVENT_PUT);
+	assert_null(ev.events[1].kv.value);
+	assert_int_equal(ev.events[1].kv.value_len, 0);
+	assert_true(strstr(ev.events[1].kv.key, "v/2") != NULL);
+	assert_int_equal(ev.events[1].kv.mod_revision, r2);
+	assert_int_equal(ev.events[1].kv.create_revision, r2);
+	assert_int_equal(ev.events[2].type, STORE_EVENT_DELETE);
+	assert_int_equal(ev.events[2].kv.mod_revision, r3);
+	store_event_list_done(&ev);
+}
+
 struct later {
 	struct store *s;
 	char *key;
@@ -763,6 +797,7 @@ static bool start_etcd(void)
 	    cmocka_unit_test_setup_teardown(test_txn_compare, setup, teardown),             \
 	    cmocka_unit_test_setup_teardown(test_range_prefix_limit, setup, teardown),      \
 	    cmocka_unit_test_setup_teardown(test_watch_history, setup, teardown),           \
+	    cmocka_unit_test_setup_teardown(test_watch_values, setup, teardown),            \
 	    cmocka_unit_test_setup_teardown(test_watch_waits, setup, teardown),             \
 	    cmocka_unit_test_setup_teardown(test_lease_revoke_and_expiry, setup, teardown), \
 	    cmocka_unit_test_setup_teardown(test_lease_keepalive_extends, setup, teardown), \

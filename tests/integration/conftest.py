@@ -179,14 +179,14 @@ def find_leaks():
 # table from `pytest --junitxml`). `make integration` runs files on 4 workers, a file at a time per
 # worker, in collection order: the longest files go first so that no long file starts last and
 # leaves the other workers idle at the end. Files not listed run after these, in name order.
-FILE_SECONDS = {  # a full run at load 5-20, 2026-12-07
-    "test_cluster_services.py": 184, "test_cluster_ecr.py": 178, "test_cluster_agent.py": 166,
-    "test_cluster_sched.py": 162, "test_engine_network.py": 141, "test_cluster_cli.py": 135,
-    "test_cluster_server.py": 130, "test_cluster_lb.py": 112, "test_cluster_overlay.py": 103,
-    "test_engine_api.py": 91, "test_cluster_services_lb.py": 81, "test_engine_fsops.py": 78,
-    "test_cluster_agent_etcd.py": 64, "test_cluster_autoscaling.py": 62, "test_engine_seccomp.py": 55,
-    "test_cluster_stack.py": 53, "test_net.py": 49, "test_cluster_logs.py": 42,
-    "test_engine_recovery.py": 41, "test_engine_upload_memory.py": 37,
+FILE_SECONDS = {  # a full run at load 2-7, 2026-12-07 (session 5)
+    "test_cluster_services.py": 145, "test_cluster_server.py": 99, "test_engine_network.py": 96,
+    "test_cluster_agent.py": 90, "test_cluster_services_lb.py": 85, "test_cluster_sched.py": 77,
+    "test_cluster_ecr.py": 74, "test_cluster_agent_etcd.py": 74, "test_cluster_overlay.py": 62,
+    "test_cluster_autoscaling.py": 59, "test_cluster_logs.py": 53, "test_engine_fsops.py": 44,
+    "test_cluster_lb.py": 37, "test_net.py": 34, "test_cluster_sched_ops.py": 34,
+    "test_engine_seccomp.py": 33, "test_build.py": 32, "test_cluster_cli.py": 31,
+    "test_image_registry.py": 30, "test_engine_upload_memory.py": 29,
 }
 
 

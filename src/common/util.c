@@ -130,6 +130,16 @@ int parse_duration_ns(const char *s, int64_t *ret)
 	return 0;
 }
 
+int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
 /*
  * "YYYY-MM-DDTHH:MM:SS" of t in UTC, by arithmetic (H. Hinnant's civil_from_days):
  * glibc's gmtime_r() loads the time zone (TZ, /etc/localtime) on its first

@@ -25,6 +25,9 @@ size_t format_utc(time_t t, char *out, size_t size);
 void format_rfc3339(const struct timespec *ts, char out[RFC3339_MAX]);
 /* Parse RFC 3339 (Z or +hh:mm offset, optional fraction) into a timespec. */
 int parse_rfc3339(const char *s, struct timespec *ret);
+/* Days since 1970-01-01 of proleptic Gregorian y-m-d (m 1..12, d 1..31; H. Hinnant's
+ * days_from_civil, the inverse of what format_utc does): timegm() without the time zone. */
+int64_t days_from_civil(int64_t y, int m, int d);
 
 /* CLOCK_MONOTONIC in milliseconds: for deadlines and intervals, never for wall time. */
 int64_t mono_ms(void);

@@ -245,16 +245,6 @@ static int digits(const char *p, int n)
 	return v;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
 
 /* "YYYY-MM-DDTHH:MM:SS[.frac]Z" (what the engine writes) fast; other RFC 3339 forms through parse_rfc3339. */
 static int parse_time(const char *s, size_t n, int64_t *ret)

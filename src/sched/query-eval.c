@@ -16,16 +16,6 @@
 
 #include "sched/internal.h"
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
 static bool digits(const char *s, size_t n, int *ret)
 {
 	int v = 0;
@@ -64,7 +54,7 @@ int sched_parse_date(const char *s, int64_t *ret)
 	}
 	if (*p)
 		return -EINVAL;
-	int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
+	int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
 	*ret = t - sign * (oh * 3600 + om * 60);
 	return 0;
 }

@@ -72,6 +72,9 @@ static void test_format_utc_matches_gmtime(void **state)
 			strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", &tm);
 			assert_int_equal(format_utc(t, got, sizeof(got)), strlen(want));
 			assert_string_equal(got, want);
+			/* and back: days_from_civil is format_utc's inverse (timegm without a time zone) */
+			int64_t days = days_from_civil(tm.tm_year + 1900LL, tm.tm_mon + 1, tm.tm_mday);
+			assert_int_equal(days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec, t);
 		}
 	}
 	char small[8];

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include "common/fs.h"
 #include "common/process.h"
 #include "common/util.h"
 #include "net/internal.h"
@@ -123,14 +124,8 @@ static void relay(int a, int b)
 					return;
 				continue;
 			}
-			for (ssize_t off = 0; off < n;) {
-				ssize_t w = write(out, buf + off, (size_t)(n - off));
-				if (w < 0 && errno == EINTR)
-					continue;
-				if (w <= 0)
-					return;
-				off += w;
-			}
+			if (fs_write_all(out, buf, (size_t)n) < 0)
+				return;
 		}
 	}
 }

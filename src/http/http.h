@@ -178,12 +178,6 @@ void http_tls_ctx_free(void *ctx);
  * the decrypted stream (shutdown(SHUT_WR) on it sends close_notify).
  */
 int http_tls_client_wrap(void *ctx, int fd, const char *host, bool verify, struct berth_error **err);
-/*
- * Copy between a TLS session (SSL *) on net and the plain socket local, with
- * half-closes both ways (close_notify <-> shutdown(SHUT_WR)), until both
- * directions ended, the peer vanished, or 5 s after local's EOF.
- */
-void http_tls_relay(void *ssl, int net, int local);
 
 /* Bind and listen on a unix socket at path (replacing a stale one) with the given mode. */
 int http_listen_unix(const char *path, mode_t mode, struct berth_error **err);

@@ -154,7 +154,13 @@ static int net_to_local(SSL *ssl, int local, char *buf, size_t size)
 	return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
 }
 
-void http_tls_relay(void *ssl_ptr, int net, int local)
+/*
+ * The client side's relay thread (http_tls_client_wrap): copy between a TLS
+ * session on net and the plain socket local, with half-closes both ways
+ * (close_notify <-> shutdown(SHUT_WR)), until both directions ended, the
+ * peer vanished, or 5 s after local's EOF.
+ */
+static void tls_relay(void *ssl_ptr, int net, int local)
 {
 	SSL *ssl = ssl_ptr;
 	char buf[TLS_RELAY_BUF];
@@ -365,7 +371,7 @@ struct client_relay {
 static void *client_relay_thread(void *arg)
 {
 	struct client_relay *c = arg;
-	http_tls_relay(c->ssl, c->net, c->local);
+	tls_relay(c->ssl, c->net, c->local);
 	SSL_free(c->ssl);
 	close(c->net);
 	close(c->local);

@@ -127,8 +127,10 @@ class Images:
         key = (name, tag, tuple(sorted(opts.items())))
         if key in self.cache:
             return self.cache[key]
-        d = os.path.join(self.base, name)
-        os.makedirs(d, exist_ok=True)
+        # a directory per cached image: two images of one name (other tag or options) made by
+        # files that share this worker must not overwrite each other's archives
+        d = os.path.join(self.base, f"{name}-{len(self.cache)}")
+        os.makedirs(d)
         cmd = [MKIMAGE, "--tag", tag, "--oci", os.path.join(d, "oci"),
                "--oci-archive", os.path.join(d, "oci.tar"),
                "--docker-archive", os.path.join(d, "docker.tar"),

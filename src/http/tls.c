@@ -95,9 +95,6 @@ static int ctx_setup(SSL_CTX *ctx, const struct http_tls_files *f, bool verify, 
 int http_tls_ctx_new(const struct http_tls_files *f, bool verify, bool server, void **ret,
 		     struct berth_error **err)
 {
-	/* no OPENSSL_cleanup at exit: it would delete the thread-local keys under a relay thread that
-	 * is still ending, and that thread's error state would never be freed (LSan reports it) */
-	OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL);
 	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (!ctx)
 		return ssl_fail(err, "create TLS context", NULL);

@@ -12,7 +12,8 @@
  * attach/exec streams, half-closes and every handler work exactly as on the
  * unix socket. One event-loop thread per listener (tlsloop.c) accepts, runs
  * every handshake and relays every connection, non-blocking; the client side
- * (http_tls_client_wrap) keeps a relay thread per hijacked connection.
+ * (http_tls_client_wrap) keeps a relay thread per hijacked connection, ended
+ * before the process exits.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -363,18 +364,59 @@ int http_listen_tcp(const char *addr, struct berth_error **err)
 	return http_tcp_connect_or_listen(addr, true, err);
 }
 
+/*
+ * The client's relay threads are detached but counted: a process that exits
+ * while one still runs (the CLI returns as soon as its stream ended) first ends
+ * them (relays_drain, an atexit handler registered after OpenSSL's own, so it
+ * runs before OPENSSL_cleanup), else the thread's OpenSSL state outlives the
+ * library's thread-local keys and is never freed.
+ */
 struct client_relay {
 	SSL *ssl;
 	int net, local;
+	struct client_relay *next;
 };
+
+static pthread_mutex_t relays_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t relays_done = PTHREAD_COND_INITIALIZER;
+static struct client_relay *relays; /* running relays, under relays_lock */
+
+static void relays_drain(void)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 2; /* a relay ends at once on shut-down sockets; never hang an exit on one */
+	pthread_mutex_lock(&relays_lock);
+	for (struct client_relay *c = relays; c; c = c->next) {
+		shutdown(c->local, SHUT_RDWR);
+		shutdown(c->net, SHUT_RDWR);
+	}
+	while (relays && pthread_cond_timedwait(&relays_done, &relays_lock, &deadline) == 0)
+		;
+	pthread_mutex_unlock(&relays_lock);
+}
+
+static void relays_register_drain(void)
+{
+	atexit(relays_drain);
+}
 
 static void *client_relay_thread(void *arg)
 {
 	struct client_relay *c = arg;
 	tls_relay(c->ssl, c->net, c->local);
 	SSL_free(c->ssl);
+	OPENSSL_thread_stop(); /* this thread's error queue and other state, now rather than at thread exit */
+	pthread_mutex_lock(&relays_lock);
+	for (struct client_relay **pp = &relays; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
 	close(c->net);
 	close(c->local);
+	pthread_cond_broadcast(&relays_done);
+	pthread_mutex_unlock(&relays_lock);
 	free(c);
 	return NULL;
 }
@@ -407,14 +449,21 @@ int http_tls_client_wrap(void *ctx_ptr, int fd, const char *host, bool verify, s
 		r = berth_error_errno(err, "create socketpair");
 		goto fail;
 	}
+	static pthread_once_t drain_once = PTHREAD_ONCE_INIT;
+	pthread_once(&drain_once, relays_register_drain); /* OpenSSL is initialised by now: ours runs first */
 	struct client_relay *c = xcalloc(1, sizeof(*c));
-	*c = (struct client_relay){ ssl, fd, sp[1] };
+	*c = (struct client_relay){ ssl, fd, sp[1], NULL };
 	pthread_t t;
+	pthread_mutex_lock(&relays_lock);
 	if (pthread_create(&t, NULL, client_relay_thread, c) != 0) {
+		pthread_mutex_unlock(&relays_lock);
 		free(c);
 		r = berth_error_set(err, EAGAIN, "start TLS relay thread");
 		goto fail;
 	}
+	c->next = relays;
+	relays = c;
+	pthread_mutex_unlock(&relays_lock);
 	pthread_detach(t);
 	return sp[0];
 fail:

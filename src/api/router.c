@@ -5,10 +5,12 @@
 #include <fcntl.h>
 
 #include "common/fs.h"
+#include "common/memtrim.h"
 #include "common/process.h"
 #include "host/host.h"
 #include "host/netops.h"
 #include "api/routes.h"
+#include "api/serve.h"
 #include "common/json.h"
 
 unsigned api_status_of(int r)
@@ -236,11 +238,16 @@ void api_init(struct api *a, struct host *h, const char *detach_keys)
 			   .detach_keys = detach_keys };
 }
 
-void api_handle(struct http_request *req, void *userdata)
+/* Requests whose work maps libarchive/OpenSSL and grows the heap: the daemon trims after them (memtrim.h). */
+static bool bulk_request(const char *method, const char *path)
 {
-	struct api *api = userdata;
-	const char *method = http_request_method(req);
-	const char *path = http_request_path(req);
+	return api_body_stream(method, path, NULL) || streq(path, "/images/get") || streq(path, "/commit") ||
+	       (startswith(path, "/images/") && (endswith(path, "/get") || endswith(path, "/push"))) ||
+	       (startswith(path, "/containers/") && (endswith(path, "/export") || endswith(path, "/archive")));
+}
+
+static void dispatch(struct http_request *req, struct api *api, const char *method, const char *path)
+{
 	const char *v = http_request_version(req);
 	http_response_header(req, "Api-Version", API_VERSION);
 	http_response_header(req, "Docker-Experimental", "false");
@@ -277,4 +284,16 @@ void api_handle(struct http_request *req, void *userdata)
 		http_respond_error(req, 405, "method %s not allowed for %s", method, path);
 	else
 		http_respond_error(req, 404, "page not found");
+}
+
+void api_handle(struct http_request *req, void *userdata)
+{
+	const char *method = http_request_method(req);
+	const char *path = http_request_path(req);
+	bool bulk = bulk_request(method, path);
+	if (bulk)
+		memtrim_note();
+	dispatch(req, userdata, method, path);
+	if (bulk) /* the idle delay counts from the end of its synchronous part */
+		memtrim_note();
 }

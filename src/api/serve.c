@@ -6,6 +6,7 @@
  * under their shims and the next start reattaches.
  */
 #include <pthread.h>
+#include <errno.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -13,10 +14,13 @@
 #include "api/serve.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/memtrim.h"
 
 /* Uploads read as they arrive and spooled to disk (load, import, build contexts, archive
  * uploads): bounded by the disk, not memory. */
 #define API_MAX_SPOOLED (64ull << 30)
+/* Idle this long after the last bulk request, the daemon gives its memory back (memtrim.h). */
+#define API_TRIM_IDLE_MS 3000
 
 bool api_body_stream(const char *method, const char *path, void *userdata)
 {
@@ -29,6 +33,12 @@ bool api_body_stream(const char *method, const char *path, void *userdata)
 size_t api_body_limit(const char *method, const char *path, void *userdata)
 {
 	return api_body_stream(method, path, userdata) ? (size_t)API_MAX_SPOOLED : 0;
+}
+
+/* memtrim's waker: bulk work began, the main thread's wait gets a deadline. */
+static void wake_main(void *ctx)
+{
+	(void)pthread_kill(*(pthread_t *)ctx, SIGUSR2);
 }
 
 static void warn_insecure(const char *role)
@@ -49,8 +59,15 @@ int api_serve(const struct api_serve_opts *o, struct berth_error **err)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR2); /* wake_main */
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * The libraries mapped from here on (SQLite, libmicrohttpd and GnuTLS, and
+	 * what bulk work loads: libarchive, OpenSSL) give their clean pages back
+	 * when the daemon is idle after bulk work; the binary and libc stay.
+	 */
+	memtrim_baseline();
 	bool insecure = false;
 	if ((r = api_listen_check(&o->listen, &insecure, err)) < 0)
 		return r;
@@ -93,9 +110,24 @@ int api_serve(const struct api_serve_opts *o, struct berth_error **err)
 	_cleanup_free_ char *msg = xasprintf("%s listening", o->role);
 	log_fields(LOG_LEVEL_INFO, msg, "hosts", where, "root", o->host.root, "exec-root", o->host.exec_root,
 		   "runtime", o->host.runtime_path ? o->host.runtime_path : "berth", NULL);
-	int sig = 0;
-	while (sigwait(&mask, &sig) == 0 && sig == SIGHUP)
-		;
+	pthread_t self = pthread_self();
+	memtrim_set_waker(wake_main, &self);
+	memtrim_note(); /* what the start mapped and freed (libmicrohttpd's GnuTLS init) goes too */
+	for (;;) {
+		/* idle after bulk work (load, pull, build, save): give its memory back (memtrim.h) */
+		int64_t w = memtrim_wait_ms(API_TRIM_IDLE_MS);
+		struct timespec ts = { .tv_sec = w / 1000, .tv_nsec = (w % 1000) * 1000000 };
+		int sig = sigtimedwait(&mask, NULL, w >= 0 ? &ts : NULL);
+		if (sig < 0 && errno == EAGAIN && memtrim_due(API_TRIM_IDLE_MS)) {
+			size_t kb = memtrim_release();
+			_cleanup_free_ char *s = xasprintf("%zu", kb);
+			log_fields(LOG_LEVEL_DEBUG, "idle after bulk work: memory released", "library-kB", s,
+				   NULL);
+		}
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	memtrim_set_waker(NULL, NULL);
 	log_fields(LOG_LEVEL_INFO, "shutting down; containers keep running", NULL);
 	if (o->stopping)
 		o->stopping(o->userdata);

@@ -210,7 +210,7 @@ int cli_wait_response(int wfd)
 {
 	long st = 0;
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
-	if (wfd < 0 || http_client_read_response(wfd, &st, &body, NULL) < 0 || st != 200)
+	if (wfd < 0 || http_client_read_response(wfd, true, &st, &body, NULL) < 0 || st != 200)
 		return CLI_EXIT_DAEMON;
 	_cleanup_json_ json_t *j = json_loadb(body.buf, body.len, 0, NULL);
 	json_t *code = json_object_get(j, "StatusCode");

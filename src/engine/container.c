@@ -40,6 +40,7 @@ void container_unref(struct container *c)
 	json_decref(c->health_log);
 	safe_close(c->pidfd);
 	safe_close(c->shim_pidfd);
+	safe_close(c->exit_fd);
 	free(c);
 }
 
@@ -48,7 +49,7 @@ static struct container *container_new(void)
 	struct container *c = xcalloc(1, sizeof(*c));
 	c->refs = 1;
 	pthread_mutex_init(&c->op_lock, NULL);
-	c->pidfd = c->shim_pidfd = -1;
+	c->pidfd = c->shim_pidfd = c->exit_fd = -1;
 	return c;
 }
 

@@ -132,7 +132,7 @@ struct engine *engine_close(struct engine *e)
 	for (size_t i = 0; i < e->n_cs; i++) {
 		struct container *c = e->cs[i];
 		/* drop the reference monitor_watch() took */
-		if (c->shim_pidfd >= 0 && c->refs > 1)
+		if (c->watched && c->refs > 1)
 			container_unref(c);
 		container_unref(c);
 	}

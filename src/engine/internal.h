@@ -54,7 +54,13 @@ struct container {
 	pid_t pid;
 	int pidfd;
 	pid_t shim_pid;
+	/*
+	 * The shim's pidfd stays open after the exit is recorded (the shim still deletes the
+	 * runtime's state): a new start or the removal waits for it (shim_wait_gone).
+	 */
 	int shim_pidfd;
+	int exit_fd;  /* read end of the shim's readiness pipe: hangs up once exit.json is written */
+	bool watched; /* exit_fd (or, without it, shim_pidfd) is in the monitor's epoll set, with a ref */
 	int exit_code;
 	bool oom_killed, manual_stop, removed, has_started;
 	bool dirty;   /* the record in berth.db is older than these fields: retried by the monitor */
@@ -108,6 +114,14 @@ int store_open(struct engine *e, struct berth_error **err);
 void store_close(struct engine *e);
 /* Persist c (under e->lock): -ENOSPC (SQLITE_FULL), -EAGAIN (busy), -EIO. Use container_save(). */
 int store_save(struct engine *e, const struct container *c, struct berth_error **err);
+/*
+ * Group the saves and events that follow (under e->lock) into one transaction,
+ * one WAL commit. A statement that fails inside it reports its error as
+ * usual; a commit that fails rolls back and returns -EIO: the caller saves
+ * again what it held (a failed save is then logged and retried).
+ */
+void store_begin(struct engine *e);
+int store_commit(struct engine *e);
 /* scrub: also checkpoint and truncate the WAL, so that no copy of the record's bytes is left
  * (build step containers, whose Env may hold RUN --mount=type=secret,env= values). */
 int store_delete(struct engine *e, const char *id, bool scrub, struct berth_error **err);
@@ -240,6 +254,16 @@ void ops_remove_async(struct engine *e, struct container *c);
  * (a later removal finishes it) and the error says what failed.
  */
 int ops_remove(struct engine *e, struct container *c, bool hide_first, struct berth_error **err);
+/*
+ * An --rm container's removal in two steps: begin under e->lock with c->op_lock
+ * held (the record says "removing", the container leaves the table), finish
+ * without e->lock (resources, record; releases c->op_lock).
+ */
+struct autoremove;
+struct autoremove *ops_autoremove_begin_locked(struct engine *e, struct container *c);
+void ops_autoremove_finish(struct engine *e, struct autoremove *a);
+/* Wait (bounded) for the exited shim of a container that is not running; without e->lock. */
+void shim_wait_gone(struct engine *e, struct container *c);
 
 /* logs.c: a container's log driver settings from HostConfig.LogConfig. */
 struct log_settings {

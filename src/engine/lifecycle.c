@@ -242,8 +242,11 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 /*
  * Start `berth-shim shim xdir` (from its read-only handle, passed as fd 4 and
  * executed as /proc/self/fd/4, when there is one) and wait for its readiness line.
+ * The pipe's read end is returned in *ret_exit_fd: the shim keeps its end until
+ * it has written exit.json, so its hang-up is the exit (before the shim's
+ * runtime delete and its own exit).
  */
-static int spawn_shim(struct engine *e, const char *xdir, pid_t *ret_pid, pid_t *ret_shim,
+static int spawn_shim(struct engine *e, const char *xdir, pid_t *ret_pid, pid_t *ret_shim, int *ret_exit_fd,
 		      struct berth_error **err)
 {
 	int p[2];
@@ -293,6 +296,7 @@ static int spawn_shim(struct engine *e, const char *xdir, pid_t *ret_pid, pid_t 
 		return berth_error_msg(err, EIO, "shim: bad readiness line '%s'", sb.buf);
 	*ret_pid = a;
 	*ret_shim = b;
+	*ret_exit_fd = TAKE_FD(rd);
 	return 0;
 }
 
@@ -390,6 +394,7 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	_cleanup_free_ char *netns = NULL, *rootfs = NULL;
 	int64_t t0 = now_ns(), t1, t2, t3, t4;
+	shim_wait_gone(e, c); /* a previous run's shim may still delete its runtime state */
 	fs_rm_rf(xdir, NULL);
 	int r = fs_mkdir_p(xdir, 0700, err);
 	if (r < 0)
@@ -413,7 +418,8 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 		return r;
 	t2 = now_ns();
 	pid_t pid = 0, shim = 0;
-	r = spawn_shim(e, xdir, &pid, &shim, err);
+	_cleanup_close_ int exit_fd = -1;
+	r = spawn_shim(e, xdir, &pid, &shim, &exit_fd, err);
 	if (r < 0)
 		return r;
 	crash_point("start-shim");
@@ -438,10 +444,12 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	pthread_mutex_lock(&e->lock);
 	safe_close(c->pidfd);
 	safe_close(c->shim_pidfd);
+	safe_close(c->exit_fd);
 	c->pid = pid;
 	c->pidfd = pidfd;
 	c->shim_pid = shim;
 	c->shim_pidfd = shim_pidfd;
+	c->exit_fd = TAKE_FD(exit_fd);
 	free(c->started_at);
 	c->started_at = xstrdup(t);
 	free(c->error);

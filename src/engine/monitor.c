@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -28,14 +29,41 @@ void monitor_wake(struct engine *e)
 	(void)!write(e->wakefd, &one, sizeof(one));
 }
 
+/* The fd the monitor waits on: the shim's exit pipe, or (adopted after a daemon restart) its pidfd. */
+static int watch_fd(const struct container *c)
+{
+	return c->exit_fd >= 0 ? c->exit_fd : c->shim_pidfd;
+}
+
 /* Call with e->lock held. */
 void monitor_watch(struct engine *e, struct container *c)
 {
-	if (c->shim_pidfd < 0)
+	int fd = watch_fd(c);
+	if (fd < 0 || c->watched)
 		return;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = container_ref(c) };
-	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, c->shim_pidfd, &ev) < 0)
+	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		container_unref(c);
+	else
+		c->watched = true;
+}
+
+/* Upper bound on a shim's life after its exit.json (its runtime delete has a 30 s timeout with runc). */
+#define SHIM_GONE_TIMEOUT_MS 35000
+
+/* Wait (bounded) for the previous shim of a container that is not running to exit. Without e->lock. */
+void shim_wait_gone(struct engine *e, struct container *c)
+{
+	pthread_mutex_lock(&e->lock);
+	int fd = c->watched ? -1 : TAKE_FD(c->shim_pidfd);
+	pthread_mutex_unlock(&e->lock);
+	if (fd < 0)
+		return;
+	struct pollfd p = { fd, POLLIN, 0 };
+	if (poll(&p, 1, SHIM_GONE_TIMEOUT_MS) == 0)
+		log_fields(LOG_LEVEL_WARN, "a container's shim did not exit after its container", "id", c->id,
+			   NULL);
+	close(fd);
 }
 
 static bool file_contains(const char *path, const char *needle, size_t nlen)
@@ -74,6 +102,7 @@ struct exit_job {
 	char *finished_at, *error; /* error: only when the shim vanished */
 	pid_t orphan_pid;          /* > 0: the shim vanished, its init may live on */
 	int orphan_pidfd;
+	int shim_pidfd; /* waited for before the unmount (-1: none, or the removal waits) */
 	json_t *hostconfig;
 	char *name;
 };
@@ -81,6 +110,7 @@ struct exit_job {
 static void exit_job_free(struct exit_job *j)
 {
 	safe_close(j->orphan_pidfd);
+	safe_close(j->shim_pidfd);
 	free(j->finished_at);
 	free(j->error);
 	json_decref(j->hostconfig);
@@ -102,7 +132,7 @@ struct exit_job *exit_begin_locked(struct engine *e, struct container *c)
 	struct exit_job *job = xcalloc(1, sizeof(*job));
 	job->e = e;
 	job->c = container_ref(c);
-	job->orphan_pidfd = -1;
+	job->orphan_pidfd = job->shim_pidfd = -1;
 	if (json_load_path(path, 4096, &j, NULL) == 0) {
 		job->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
 		const char *fa = json_string_value(json_object_get(j, "finished_at"));
@@ -114,10 +144,23 @@ struct exit_job *exit_begin_locked(struct engine *e, struct container *c)
 		job->finished_at = xstrdup(t);
 		job->error = xstrdup("container shim exited unexpectedly");
 	}
-	if (c->shim_pidfd >= 0) {
-		epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->shim_pidfd, NULL);
-		c->shim_pidfd = safe_close(c->shim_pidfd);
+	if (c->watched) {
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, watch_fd(c), NULL);
+		c->watched = false;
 	}
+	c->exit_fd = safe_close(c->exit_fd);
+	/*
+	 * The shim may still be deleting the runtime's state (cgroups, and with
+	 * a shared PID namespace killing what is left in them): what reuses or
+	 * removes the container's resources waits for it (a start, the removal:
+	 * shim_wait_gone). With a PID namespace of its own, every process of the
+	 * container was gone when its init was reaped; with a shared one the
+	 * unmount below waits for the shim too (it kills what is left).
+	 */
+	const char *pm = json_string_value(json_object_get(c->hostconfig, "PidMode"));
+	bool shared_pidns = pm && (streq(pm, "host") || startswith(pm, "container:"));
+	if (shared_pidns && !json_is_true(json_object_get(c->hostconfig, "AutoRemove")))
+		job->shim_pidfd = TAKE_FD(c->shim_pidfd);
 	job->hostconfig = json_incref(c->hostconfig);
 	job->name = xstrdup(c->name);
 	c->exiting = true;
@@ -133,6 +176,10 @@ static void exit_cleanup(struct exit_job *job)
 	int64_t t0 = now_ns();
 	if (job->orphan_pid > 0)
 		kill_orphan(e, id, job->orphan_pid, job->orphan_pidfd);
+	if (job->shim_pidfd >= 0) {
+		struct pollfd p = { job->shim_pidfd, POLLIN, 0 };
+		(void)poll(&p, 1, SHIM_GONE_TIMEOUT_MS);
+	}
 	/*
 	 * An --rm container is removed right after (exit_finish_locked), and the
 	 * removal unmounts it: the unmount (an overlay syncs its upper layer's
@@ -146,11 +193,17 @@ static void exit_cleanup(struct exit_job *job)
 	log_debug("exit %.12s: unmount+network %lld us", id, (long long)(now_ns() - t0) / 1000);
 }
 
-/* Under e->lock: the exit is recorded, the restart policy applied. Frees job. */
-static void exit_finish_locked(struct exit_job *job)
+/*
+ * Under e->lock: the exit is recorded, the restart policy applied. Frees job.
+ * An --rm container's removal begins here when may_remove and nothing else
+ * operates on it (its op_lock is free): the returned removal is to be finished
+ * without e->lock (ops_autoremove_finish). Else it runs on a thread of its own.
+ */
+static struct autoremove *exit_finish_locked(struct exit_job *job, bool may_remove)
 {
 	struct engine *e = job->e;
 	struct container *c = job->c;
+	struct autoremove *rm = NULL;
 	c->exiting = false;
 	c->exit_code = job->exit_code;
 	free(c->finished_at);
@@ -174,22 +227,40 @@ static void exit_finish_locked(struct exit_job *job)
 		c->restart_due_ms = now_ms() + c->backoff_ms;
 		container_set_state(e, c, ENGINE_RESTARTING);
 		monitor_wake(e);
+	} else if (json_is_true(json_object_get(c->hostconfig, "AutoRemove")) && !c->removed) {
+		if (may_remove && pthread_mutex_trylock(&c->op_lock) == 0) {
+			/* the record goes from running to removing in one save (the same transaction) */
+			c->state = ENGINE_EXITED;
+			crash_point("rm-auto");
+			rm = ops_autoremove_begin_locked(e, c);
+		} else {
+			container_set_state(e, c, ENGINE_EXITED);
+			ops_remove_async(e, c);
+		}
 	} else {
 		container_set_state(e, c, ENGINE_EXITED);
-		if (json_is_true(json_object_get(c->hostconfig, "AutoRemove")) && !c->removed)
-			ops_remove_async(e, c);
 	}
 	container_unref(c);
 	exit_job_free(job);
+	return rm;
 }
 
 void exit_cleanup_and_finish(struct exit_job *job)
 {
 	struct engine *e = job->e;
+	struct container *c = job->c;
 	exit_cleanup(job);
 	pthread_mutex_lock(&e->lock);
-	exit_finish_locked(job); /* frees job */
+	container_ref(c);
+	/* the exit's record changes and events (with --rm: the removal's mark too) in one commit */
+	store_begin(e);
+	struct autoremove *rm = exit_finish_locked(job, true); /* frees job */
+	if (store_commit(e) < 0) /* saved as a failed save is: logged, retried (no other took its name) */
+		container_save(e, c, NULL);
+	container_unref(c);
 	pthread_mutex_unlock(&e->lock);
+	if (rm)
+		ops_autoremove_finish(e, rm);
 }
 
 static void *exit_thread(void *arg)
@@ -204,7 +275,7 @@ void lifecycle_record_exit(struct engine *e, struct container *c)
 	if (!job)
 		return;
 	exit_cleanup(job);
-	exit_finish_locked(job);
+	exit_finish_locked(job, false);
 }
 
 static void *restart_thread(void *arg)
@@ -321,7 +392,7 @@ static void *monitor_main(void *arg)
 				(void)!read(e->wakefd, &v, sizeof(v));
 				continue;
 			}
-			if (c->shim_pidfd >= 0 && (jobs[n_jobs] = exit_begin_locked(e, c)))
+			if (c->watched && (jobs[n_jobs] = exit_begin_locked(e, c)))
 				n_jobs++;
 			container_unref(c);
 		}

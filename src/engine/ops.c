@@ -220,23 +220,37 @@ static void hide_locked(struct engine *e, struct container *c)
  * the orphan sweep of snapshots and directories) still finishes the job
  * after a crash; a step that fails is logged and retried at the next start.
  */
-int ops_remove(struct engine *e, struct container *c, bool hide_first, struct berth_error **err)
+struct removal {
+	bool hidden, scrub;
+	json_t *hc;
+	char *name;
+};
+
+/* The removal's first step, under e->lock: the record says "removing". */
+static void remove_mark_locked(struct engine *e, struct container *c, bool hide_first, struct removal *rm)
 {
-	pthread_mutex_lock(&e->lock);
 	while (c->exiting) /* the exit's cleanup still unmounts and tears down */
 		pthread_cond_wait(&e->cond, &e->lock);
 	/* a failed save is logged and retried; the container is then hidden only at the end */
-	bool hidden = container_set_state(e, c, ENGINE_REMOVING) >= 0 && hide_first;
-	_cleanup_json_ json_t *hc = json_incref(c->hostconfig);
+	rm->hidden = container_set_state(e, c, ENGINE_REMOVING) >= 0 && hide_first;
+	rm->hc = json_incref(c->hostconfig);
 	const char *build =
 	    json_string_value(json_object_get(json_object_get(c->config, "Labels"), "berth.build"));
-	bool scrub = build && streq(build, "1");
-	if (hidden)
+	rm->scrub = build && streq(build, "1");
+	if (rm->hidden)
 		hide_locked(e, c);
-	_cleanup_free_ char *name = xstrdup(c->name);
-	pthread_mutex_unlock(&e->lock);
+	rm->name = xstrdup(c->name);
+}
+
+/* The rest, without e->lock (it takes it for the record); frees rm's contents. */
+static int remove_finish(struct engine *e, struct container *c, struct removal *rm, struct berth_error **err)
+{
+	_cleanup_json_ json_t *hc = TAKE_PTR(rm->hc);
+	_cleanup_free_ char *name = TAKE_PTR(rm->name);
+	bool hidden = rm->hidden, scrub = rm->scrub;
 	crash_point("rm-marked");
 	hang_point("rm-resources", name);
+	shim_wait_gone(e, c); /* its runtime delete, after exit.json */
 	int r = e->img->remove(e->img_ctx, c->id, err);
 	crash_point("rm-snapshot");
 	_cleanup_free_ char *dir = container_dir(e, c->id);
@@ -260,6 +274,15 @@ int ops_remove(struct engine *e, struct container *c, bool hide_first, struct be
 		hide_locked(e, c);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
+}
+
+int ops_remove(struct engine *e, struct container *c, bool hide_first, struct berth_error **err)
+{
+	struct removal rm;
+	pthread_mutex_lock(&e->lock);
+	remove_mark_locked(e, c, hide_first, &rm);
+	pthread_mutex_unlock(&e->lock);
+	return remove_finish(e, c, &rm, err);
 }
 
 int engine_container_remove(struct engine *e, const char *ref, bool force, bool volumes,
@@ -295,32 +318,62 @@ int engine_container_remove(struct engine *e, const char *ref, bool force, bool 
 	return r;
 }
 
-static void *remove_thread(void *arg)
+struct autoremove {
+	struct container *c; /* a reference; its op_lock is held */
+	json_t *anon;        /* its anonymous volumes, removed after it */
+	struct removal rm;
+};
+
+/*
+ * An --rm container's removal, begun under e->lock with c->op_lock held: the
+ * record says "removing" and, unless anonymous volumes go too (`volume ls`
+ * would still show them), the container leaves the table at once.
+ */
+struct autoremove *ops_autoremove_begin_locked(struct engine *e, struct container *c)
 {
-	struct container *c = arg;
-	struct engine *e = c->engine;
-	_cleanup_json_ json_t *anon = NULL;
-	crash_point("rm-auto"); /* exited, rootfs still mounted: lifecycle_recover() removes it */
-	pthread_mutex_lock(&c->op_lock);
-	pthread_mutex_lock(&e->lock);
-	/* CREATED: a start that failed (docker removes an --rm container then too) */
-	bool go = !c->removed && (c->state == ENGINE_EXITED || c->state == ENGINE_CREATED);
-	if (go)
-		anon = mounts_anonymous(c); /* --rm removes anonymous volumes, like docker */
-	pthread_mutex_unlock(&e->lock);
+	struct autoremove *a = xcalloc(1, sizeof(*a));
+	a->c = container_ref(c);
+	a->anon = mounts_anonymous(c); /* --rm removes anonymous volumes, like docker */
+	remove_mark_locked(e, c, json_array_size(a->anon) == 0, &a->rm);
+	return a;
+}
+
+/* The rest of it, without e->lock: the resources, the record, c->op_lock released, a freed. */
+void ops_autoremove_finish(struct engine *e, struct autoremove *a)
+{
+	struct container *c = a->c;
 	_cleanup_error_ struct berth_error *err = NULL;
-	/* hidden before the work unless anonymous volumes go too (`volume ls` would still show them) */
-	bool early = json_array_size(anon) == 0;
-	if (go && ops_remove(e, c, early, &err) < 0) {
+	if (remove_finish(e, c, &a->rm, &err) < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
 		log_fields(LOG_LEVEL_WARN, "removing an --rm container failed", "id", c->id, "error", m, NULL);
-		json_decref(TAKE_PTR(anon));
+		json_decref(TAKE_PTR(a->anon));
 	}
 	pthread_mutex_unlock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
 	container_unref(c);
 	pthread_mutex_unlock(&e->lock);
-	mounts_remove_volumes(e, anon);
+	mounts_remove_volumes(e, a->anon);
+	free(a);
+}
+
+static void *remove_thread(void *arg)
+{
+	struct container *c = arg;
+	struct engine *e = c->engine;
+	crash_point("rm-auto"); /* exited, rootfs still mounted: lifecycle_recover() removes it */
+	pthread_mutex_lock(&c->op_lock);
+	pthread_mutex_lock(&e->lock);
+	/* CREATED: a start that failed (docker removes an --rm container then too) */
+	bool go = !c->removed && (c->state == ENGINE_EXITED || c->state == ENGINE_CREATED);
+	struct autoremove *a = go ? ops_autoremove_begin_locked(e, c) : NULL;
+	pthread_mutex_unlock(&e->lock);
+	if (a)
+		ops_autoremove_finish(e, a); /* releases op_lock */
+	else
+		pthread_mutex_unlock(&c->op_lock);
+	pthread_mutex_lock(&e->lock);
+	container_unref(c);
+	pthread_mutex_unlock(&e->lock);
 	return NULL;
 }
 

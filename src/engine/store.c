@@ -48,6 +48,22 @@ int store_open(struct engine *e, struct berth_error **err)
 	return 0;
 }
 
+void store_begin(struct engine *e)
+{
+	if (sqlite3_get_autocommit(e->db))
+		sqlite3_exec(e->db, "BEGIN", NULL, NULL, NULL);
+}
+
+int store_commit(struct engine *e)
+{
+	if (sqlite3_get_autocommit(e->db)) /* none open, or a failed statement rolled it back */
+		return 0;
+	if (sqlite3_exec(e->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+	return -EIO;
+}
+
 void store_close(struct engine *e)
 {
 	if (e->db)

@@ -314,10 +314,13 @@ int http_client_hijack(struct http_client *c, const char *method, const char *pa
  * (docker run: send "wait" before "start", read its answer after the stream):
  * send() writes the request on a fresh connection and returns the socket;
  * read_response() reads status and body (Content-Length or chunked; until EOF
- * otherwise). headers: extra "Key: value\r\n" lines or NULL.
+ * otherwise); one_line: a chunked body ends at its first complete line (a wait's
+ * answer is one JSON line: no wait for the closing chunk). headers: extra
+ * "Key: value\r\n" lines or NULL.
  */
 int http_client_send(struct http_client *c, const char *method, const char *path, const char *headers,
 		     const char *body, size_t body_len, struct berth_error **err);
-int http_client_read_response(int fd, long *ret_status, struct strbuf *out, struct berth_error **err);
+int http_client_read_response(int fd, bool one_line, long *ret_status, struct strbuf *out,
+			      struct berth_error **err);
 
 #endif

@@ -663,6 +663,8 @@ static void shim_exit(struct shim *s)
 	}
 	logfile_done(&s->log);
 	write_exit_file(s);
+	/* the readiness pipe's hang-up tells the engine: what follows is not on the way to its answer */
+	close(3);
 	drain_clients(s);
 	for (size_t i = 0; i < s->n_clients; i++)
 		client_drop(&s->clients[i]);
@@ -723,6 +725,11 @@ int shim_main(int argc, char **argv)
 	if (pid > 0)
 		_exit(0);
 	setsid();
+	/*
+	 * fd 3 stays open until exit.json is written (shim_exit): the container's
+	 * processes, forked from us, must not keep it past their exec.
+	 */
+	(void)fcntl(3, F_SETFD, FD_CLOEXEC);
 	struct shim s = { .dir = argv[1], .listen_fd = -1, .sig_fd = -1, .out = -1, .errfd = -1, .in = -1 };
 	_cleanup_error_ struct berth_error *e = NULL;
 	int r = load_config(&s, &e);
@@ -738,7 +745,6 @@ int shim_main(int argc, char **argv)
 		return 1;
 	}
 	dprintf(3, "ok %d %d\n", (int)s.init_pid, (int)getpid());
-	close(3);
 	r = loop(&s);
 	shim_exit(&s);
 	shim_config_done(&s);

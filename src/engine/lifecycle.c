@@ -460,8 +460,11 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	if (json_object_get(c->config, "Healthcheck") && !c->health)
 		c->health = xstrdup("starting");
 	c->health_next_ms = 0;
+	store_begin(e); /* the record and its event: one commit */
 	container_set_state(e, c, ENGINE_RUNNING);
 	container_event(e, c, "start", NULL);
+	if (store_commit(e) < 0) /* saved again: a failed save is logged and retried */
+		container_save(e, c, NULL);
 	monitor_watch(e, c);
 	pthread_mutex_unlock(&e->lock);
 	monitor_wake(e);

@@ -353,6 +353,7 @@ void ops_autoremove_finish(struct engine *e, struct autoremove *a)
 	container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	mounts_remove_volumes(e, a->anon);
+	json_decref(a->anon);
 	free(a);
 }
 

@@ -58,6 +58,7 @@ struct stask {
 	bool unhealthy;     /* UNHEALTHY past the grace period: replace it */
 	const char *keys[DEPLOY_MAX_KEYS]; /* its node's values of the service's other spread attributes */
 	json_t *elb_failed; /* the load balancers' merged view when they find it unhealthy (borrowed) */
+	bool elb_pending;   /* not healthy in each of its target groups yet (initial, not checked) */
 	const char *elb_tg; /* ... in this target group (ARN) */
 };
 
@@ -128,7 +129,8 @@ static json_t *elb_view(struct pass *p, const char *name)
 	return v;
 }
 
-/* The first of the service's target groups whose health checks the task fails on most nodes. */
+/* The first of the service's target groups whose health checks the task fails on most nodes, and
+ * whether it is not healthy in each of them yet (ECS waits for that before counting it healthy). */
 static void elb_check(struct svc *x, struct stask *st)
 {
 	size_t i;
@@ -142,6 +144,8 @@ static void elb_check(struct svc *x, struct stask *st)
 			st->elb_tg = arn;
 			return;
 		}
+		if (!streq_ptr(jstr(h, "state"), "healthy"))
+			st->elb_pending = true;
 	}
 }
 
@@ -174,7 +178,9 @@ static void classify(struct svc *x, struct stask *st, json_t *t)
 	 * the grace period it is replaced, as ECS does with ELB health checks */
 	if (x->has_lb && st->wanted && f.running && !st->draining_lb) {
 		elb_check(x, st);
+		f.load_balanced = true;
 		f.elb_failed = st->elb_failed != NULL;
+		f.elb_pending = st->elb_pending;
 	}
 	st->readiness = deploy_readiness(&f);
 	st->healthy = st->wanted && !st->draining_lb && st->readiness == DEPLOY_HEALTHY;

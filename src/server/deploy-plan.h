@@ -76,7 +76,7 @@ struct deploy_task_facts {
 	const char *health; /* healthStatus: "HEALTHY", "UNHEALTHY", "UNKNOWN" or NULL */
 	double running_for; /* seconds since startedAt */
 	bool elb_failed;    /* most connected nodes' load balancers fail its target */
-	bool load_balanced; /* its service has target groups (and it is in them: not draining) */
+	bool load_balanced; /* in its service's target groups (not draining), checked by a load balancer */
 	bool elb_pending;   /* ... and it is not healthy in each of them yet (initial, or not checked yet) */
 };
 enum deploy_readiness deploy_readiness(const struct deploy_task_facts *f);

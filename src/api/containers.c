@@ -185,18 +185,13 @@ void api_container_unpause(struct api_call *c)
 	pause_op(c, false);
 }
 
-struct wait_ctx {
-	struct engine *e;
-	char *id;
-	enum engine_wait_condition cond;
-};
-
 static int wait_read(void *ctx, struct strbuf *out)
 {
-	struct wait_ctx *w = ctx;
+	struct engine_wait **w = ctx;
 	int code = 0;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = engine_container_wait(w->e, w->id, w->cond, &code, &err);
+	int r = engine_container_wait_finish(*w, &code, &err);
+	*w = NULL;
 	if (r < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
 		strbuf_addf(out, "{\"Error\":{\"Message\":");
@@ -210,11 +205,16 @@ static int wait_read(void *ctx, struct strbuf *out)
 
 static void wait_done(void *ctx)
 {
-	struct wait_ctx *w = ctx;
-	free(w->id);
+	struct engine_wait **w = ctx;
+	engine_wait_free(*w); /* the client left before the answer */
 	free(w);
 }
 
+/*
+ * The waiter is registered before the answer's head (engine_container_wait_begin):
+ * a client that read the head may start the container, and its exit or
+ * removal is not missed. A missing container is a 404, not a stream error.
+ */
 void api_container_wait(struct api_call *c)
 {
 	const char *cond = http_request_query(c->req, "condition");
@@ -227,18 +227,14 @@ void api_container_wait(struct api_call *c)
 		http_respond_error(c->req, 400, "invalid condition: \"%s\"", cond);
 		return;
 	}
-	/* Check existence first so that a missing container is a 404, not a stream error. */
 	_cleanup_error_ struct berth_error *err = NULL;
-	_cleanup_container_info_ struct engine_container_info *i = NULL;
-	int r = engine_container_inspect(c->api->engine, c->param[0], &i, &err);
+	struct engine_wait **w = xcalloc(1, sizeof(*w));
+	int r = engine_container_wait_begin(c->api->engine, c->param[0], wc, w, &err);
 	if (r < 0) {
+		free(w);
 		CALL_ERR(c, r, err);
 		return;
 	}
-	struct wait_ctx *w = xcalloc(1, sizeof(*w));
-	w->e = c->api->engine;
-	w->id = xstrdup(i->id);
-	w->cond = wc;
 	http_respond_stream(c->req, 200, "application/json", wait_read, wait_done, w);
 }
 

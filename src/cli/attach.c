@@ -206,15 +206,46 @@ bool cli_detached_by_daemon(struct cli *cli, const char *id, int wfd)
 	return cli_container_running(cli, id, NULL, NULL) == 1;
 }
 
-int cli_wait_response(int wfd)
+int cli_wait_begin(struct cli *cli, const char *path, struct strbuf *head)
 {
+	_cleanup_error_ struct berth_error *err = NULL;
 	long st = 0;
+	int fd = http_client_send(cli->http, "POST", path, "Connection: close\r\n", NULL, 0, &err);
+	if (fd >= 0 && http_client_read_head(fd, &st, head, &err) == 0 && st == 200)
+		return fd;
+	if (fd >= 0 && !err) { /* the daemon's error (e.g. 404: no such container) */
+		_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
+		if (http_client_read_body(fd, head->buf, false, &body, NULL) == 0)
+			cli_print_daemon_error_text(body.buf, body.len, st);
+	} else {
+		_cleanup_free_ char *m = berth_error_string(err);
+		fprintf(stderr, "error waiting for container: %s\n", m);
+	}
+	safe_close(fd);
+	return -1;
+}
+
+int cli_wait_response(int wfd, const char *head)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
-	if (wfd < 0 || http_client_read_response(wfd, true, &st, &body, NULL) < 0 || st != 200)
+	if (http_client_read_body(wfd, head, true, &body, &err) < 0 || !body.len) {
+		_cleanup_free_ char *m = err ? berth_error_string(err) : xstrdup("connection closed");
+		fprintf(stderr, "error waiting for container: %s\n", m);
 		return CLI_EXIT_DAEMON;
+	}
 	_cleanup_json_ json_t *j = json_loadb(body.buf, body.len, 0, NULL);
 	json_t *code = json_object_get(j, "StatusCode");
-	return json_is_integer(code) ? (int)json_integer_value(code) : CLI_EXIT_DAEMON;
+	const char *msg = json_string_value(json_object_get(json_object_get(j, "Error"), "Message"));
+	if (msg && *msg)
+		fprintf(stderr, "error waiting for container: %s\n", msg);
+	if (!json_is_integer(code)) {
+		if (!msg)
+			fprintf(stderr, "error waiting for container: unexpected answer: %.*s\n", (int)body.len,
+				body.buf);
+		return CLI_EXIT_DAEMON;
+	}
+	return (int)json_integer_value(code);
 }
 
 static int usage(bool help)
@@ -254,8 +285,12 @@ static int do_attach(struct cli *cli, const char *host, const char *id, bool no_
 		return 1;
 	/* registered before streaming: an exit right after the stream cannot be missed */
 	_cleanup_free_ char *wpath = xasprintf("/v1.41/containers/%s/wait", q);
-	_cleanup_close_ int wfd =
-	    http_client_send(cli->http, "POST", wpath, "Connection: close\r\n", NULL, 0, NULL);
+	_cleanup_strbuf_ struct strbuf whead = STRBUF_INIT;
+	_cleanup_close_ int wfd = cli_wait_begin(cli, wpath, &whead);
+	if (wfd < 0) {
+		close(fd);
+		return 1;
+	}
 	if (sig_proxy && !tty)
 		(void)cli_sig_proxy_start(host, id);
 	struct termios saved;
@@ -269,7 +304,7 @@ static int do_attach(struct cli *cli, const char *host, const char *id, bool no_
 	close(fd);
 	if (detached || (tty && in && cli_detached_by_daemon(cli, id, wfd)))
 		return 0; /* the container goes on */
-	return cli_wait_response(wfd);
+	return cli_wait_response(wfd, whead.buf);
 }
 
 int cli_attach(int argc, char **argv)

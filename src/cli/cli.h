@@ -76,8 +76,16 @@ int cli_attach_session(int fd, bool in, bool tty, const char *keys, bool *ret_de
  * wfd within a short grace period and the container still runs.
  */
 bool cli_detached_by_daemon(struct cli *cli, const char *id, int wfd);
-/* StatusCode of a POST /containers/{id}/wait response on wfd; 125 on errors. */
-int cli_wait_response(int wfd);
+/*
+ * POST a wait (path) on its own connection and read the answer's head: the
+ * daemon answers it once the waiter is registered, so the container may be
+ * started after this returns (an exit or removal right after the start is
+ * not missed). The socket, or -1 after printing the error. head: for
+ * cli_wait_response.
+ */
+int cli_wait_begin(struct cli *cli, const char *path, struct strbuf *head);
+/* StatusCode of the wait whose head cli_wait_begin read; 125 (printed) on errors. */
+int cli_wait_response(int wfd, const char *head);
 /* 1 running, 0 not, -errno (printed); Config.Tty/OpenStdin into the optional ret_*. */
 int cli_container_running(struct cli *cli, const char *id, bool *ret_tty, bool *ret_stdin);
 /* Raw mode for an attached TTY (restore saved); resize the container's or exec's TTY. */

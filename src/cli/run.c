@@ -531,7 +531,14 @@ static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 		return CLI_EXIT_DAEMON;
 	_cleanup_free_ char *wpath =
 	    xasprintf("/v1.41/containers/%s/wait?condition=%s", id, o->rm ? "removed" : "next-exit");
-	int wfd = http_client_send(cli->http, "POST", wpath, "Connection: close\r\n", NULL, 0, NULL);
+	_cleanup_strbuf_ struct strbuf whead = STRBUF_INIT;
+	int wfd = cli_wait_begin(cli, wpath, &whead);
+	if (wfd < 0) {
+		safe_close(afd);
+		if (o->rm)
+			cli_call(cli, "DELETE", NULL, NULL, "/v1.41/containers/%s?force=1", id);
+		return CLI_EXIT_DAEMON;
+	}
 	json_t *resp = NULL;
 	long st = cli_call(cli, "POST", NULL, &resp, "/v1.41/containers/%s/start", id);
 	if (st != 204) {
@@ -561,7 +568,7 @@ static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 		safe_close(wfd); /* detached: the container goes on */
 		return 0;
 	}
-	int code = cli_wait_response(wfd);
+	int code = cli_wait_response(wfd, whead.buf);
 	safe_close(wfd);
 	return code;
 }

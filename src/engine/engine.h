@@ -207,6 +207,18 @@ enum engine_wait_condition {
 /* Block until the condition holds; *ret_exit_code the last exit code. */
 int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_condition cond,
 			  int *ret_exit_code, struct berth_error **err);
+/*
+ * The same in two steps: begin takes the container and the point the
+ * condition counts from (the exit generation) at once, so an exit or a
+ * removal between begin and finish is not missed (the API answers a wait's
+ * head only after begin: a client that saw it may start the container);
+ * finish blocks, then frees the handle. engine_wait_free drops an unfinished one.
+ */
+struct engine_wait;
+int engine_container_wait_begin(struct engine *e, const char *ref, enum engine_wait_condition cond,
+				struct engine_wait **ret, struct berth_error **err);
+int engine_container_wait_finish(struct engine_wait *w, int *ret_exit_code, struct berth_error **err);
+void engine_wait_free(struct engine_wait *w);
 
 /* Process list (ps -ef style): *ret_titles and *ret_procs as in Docker's top. */
 int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct berth_error **err);

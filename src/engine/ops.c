@@ -383,39 +383,74 @@ void ops_remove_async(struct engine *e, struct container *c)
 	engine_spawn_thread(e, remove_thread, container_ref(c));
 }
 
-int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_condition cond,
-			  int *ret_exit_code, struct berth_error **err)
+struct engine_wait {
+	struct engine *e;
+	struct container *c; /* a reference */
+	enum engine_wait_condition cond;
+	uint64_t gen; /* c->exit_gen at begin */
+};
+
+int engine_container_wait_begin(struct engine *e, const char *ref, enum engine_wait_condition cond,
+				struct engine_wait **ret, struct berth_error **err)
 {
 	struct container *c;
 	pthread_mutex_lock(&e->lock);
 	int r = container_find_locked(e, ref, &c, err);
-	if (r < 0) {
-		pthread_mutex_unlock(&e->lock);
-		return r;
+	if (r >= 0) {
+		struct engine_wait *w = xmalloc(sizeof(*w));
+		*w = (struct engine_wait){ e, c, cond, c->exit_gen };
+		*ret = w;
 	}
-	uint64_t gen = c->exit_gen;
+	pthread_mutex_unlock(&e->lock);
+	return r < 0 ? r : 0;
+}
+
+void engine_wait_free(struct engine_wait *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->e->lock);
+	container_unref(w->c);
+	pthread_mutex_unlock(&w->e->lock);
+	free(w);
+}
+
+int engine_container_wait_finish(struct engine_wait *w, int *ret_exit_code, struct berth_error **err)
+{
+	struct engine *e = w->e;
+	struct container *c = w->c;
+	int r = 0;
+	pthread_mutex_lock(&e->lock);
 	for (;;) {
 		bool done;
-		if (cond == ENGINE_WAIT_REMOVED)
+		if (w->cond == ENGINE_WAIT_REMOVED)
 			done = c->removed;
-		else if (cond == ENGINE_WAIT_NEXT_EXIT)
-			done = c->exit_gen != gen || c->removed;
+		else if (w->cond == ENGINE_WAIT_NEXT_EXIT)
+			done = c->exit_gen != w->gen || c->removed;
 		else /* not-running: dockerd also returns at an exit that a restart policy follows */
 			done = (!engine_state_live(c->state) && c->state != ENGINE_RESTARTING) ||
-			       c->exit_gen != gen;
+			       c->exit_gen != w->gen;
 		if (done)
 			break;
 		if (e->closing) {
-			container_unref(c);
-			pthread_mutex_unlock(&e->lock);
-			return berth_error_msg(err, ESHUTDOWN, "daemon is shutting down");
+			r = berth_error_msg(err, ESHUTDOWN, "daemon is shutting down");
+			break;
 		}
 		pthread_cond_wait(&e->cond, &e->lock);
 	}
-	*ret_exit_code = c->exit_code;
-	container_unref(c);
+	if (r == 0)
+		*ret_exit_code = c->exit_code;
 	pthread_mutex_unlock(&e->lock);
-	return 0;
+	engine_wait_free(w);
+	return r;
+}
+
+int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_condition cond,
+			  int *ret_exit_code, struct berth_error **err)
+{
+	struct engine_wait *w;
+	int r = engine_container_wait_begin(e, ref, cond, &w, err);
+	return r < 0 ? r : engine_container_wait_finish(w, ret_exit_code, err);
 }
 
 int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct berth_error **err)

@@ -515,24 +515,28 @@ static bool chunked_line_done(const struct strbuf *body)
 	return body->len >= 3 && !memcmp(body->buf + body->len - 3, "\n\r\n", 3);
 }
 
-int http_client_read_response(int fd, bool one_line, long *ret_status, struct strbuf *out,
-			      struct berth_error **err)
+int http_client_read_head(int fd, long *ret_status, struct strbuf *head, struct berth_error **err)
 {
-	_cleanup_strbuf_ struct strbuf head = STRBUF_INIT;
-	int r = read_head(fd, &head, err);
+	int r = read_head(fd, head, err);
 	if (r < 0)
 		return r;
-	long status = 0;
-	if (sscanf(head.buf, "HTTP/1.%*d %ld", &status) != 1)
+	if (sscanf(head->buf, "HTTP/1.%*d %ld", ret_status) != 1)
 		return berth_error_msg(err, EIO, "malformed response status line");
-	long cl = head_content_length(head.buf);
+	return 0;
+}
+
+int http_client_read_body(int fd, const char *head, bool one_line, struct strbuf *out,
+			  struct berth_error **err)
+{
+	long cl = head_content_length(head);
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
 	if (cl >= 0) {
 		strbuf_grow(&body, (size_t)cl);
-		if (fs_read_full(fd, body.buf, (size_t)cl) == 0)
-			strbuf_setlen(&body, (size_t)cl);
+		if (fs_read_full(fd, body.buf, (size_t)cl) < 0)
+			return berth_error_msg(err, EIO, "read response: connection closed");
+		strbuf_setlen(&body, (size_t)cl);
 	} else {
-		bool chunked = strcasestr(head.buf, "transfer-encoding: chunked") != NULL;
+		bool chunked = strcasestr(head, "transfer-encoding: chunked") != NULL;
 		for (;;) {
 			char buf[4096];
 			ssize_t n = read(fd, buf, sizeof(buf));
@@ -551,6 +555,17 @@ int http_client_read_response(int fd, bool one_line, long *ret_status, struct st
 	}
 	if (out)
 		strbuf_add(out, body.buf, body.len);
+	return 0;
+}
+
+int http_client_read_response(int fd, bool one_line, long *ret_status, struct strbuf *out,
+			      struct berth_error **err)
+{
+	_cleanup_strbuf_ struct strbuf head = STRBUF_INIT;
+	long status = 0;
+	int r = http_client_read_head(fd, &status, &head, err);
+	if (r < 0 || (r = http_client_read_body(fd, head.buf, one_line, out, err)) < 0)
+		return r;
 	*ret_status = status;
 	return 0;
 }

@@ -322,5 +322,9 @@ int http_client_send(struct http_client *c, const char *method, const char *path
 		     const char *body, size_t body_len, struct berth_error **err);
 int http_client_read_response(int fd, bool one_line, long *ret_status, struct strbuf *out,
 			      struct berth_error **err);
+/* ... the same in two steps: the head (status; head keeps it for the body), then the body. */
+int http_client_read_head(int fd, long *ret_status, struct strbuf *head, struct berth_error **err);
+int http_client_read_body(int fd, const char *head, bool one_line, struct strbuf *out,
+			  struct berth_error **err);
 
 #endif

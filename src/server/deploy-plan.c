@@ -56,7 +56,10 @@ enum deploy_readiness deploy_readiness(const struct deploy_task_facts *f)
 		return DEPLOY_NOT_RUNNING;
 	if (f->elb_failed || (f->checked && f->health && strcmp(f->health, "UNHEALTHY") == 0))
 		return DEPLOY_FAILING;
-	if (f->checked ? f->health && strcmp(f->health, "HEALTHY") == 0 : f->running_for >= DEPLOY_MONITOR_SEC)
+	if (f->elb_pending)
+		return DEPLOY_WARMING; /* ECS: a load-balanced task is healthy once its targets are */
+	if (f->checked ? f->health && strcmp(f->health, "HEALTHY") == 0
+		       : f->load_balanced || f->running_for >= DEPLOY_MONITOR_SEC)
 		return DEPLOY_HEALTHY;
 	return DEPLOY_WARMING;
 }

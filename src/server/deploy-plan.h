@@ -66,7 +66,8 @@ enum deploy_readiness {
 	DEPLOY_NOT_RUNNING, /* not RUNNING yet (PROVISIONING, PENDING, ACTIVATING): never served */
 	DEPLOY_WARMING,     /* RUNNING, health not known yet: inside the monitor time, or a container
 			     * health check that has not passed yet (UNKNOWN: not run, or not reported yet) */
-	DEPLOY_HEALTHY,     /* RUNNING and (health-checked ? HEALTHY : RUNNING for DEPLOY_MONITOR_SEC) */
+	DEPLOY_HEALTHY,     /* RUNNING, HEALTHY when health-checked, and healthy in its target groups
+			     * when it has any (as ECS); else RUNNING for DEPLOY_MONITOR_SEC */
 	DEPLOY_FAILING,     /* RUNNING, failing its container health checks or the load balancers' */
 };
 struct deploy_task_facts {
@@ -75,6 +76,8 @@ struct deploy_task_facts {
 	const char *health; /* healthStatus: "HEALTHY", "UNHEALTHY", "UNKNOWN" or NULL */
 	double running_for; /* seconds since startedAt */
 	bool elb_failed;    /* most connected nodes' load balancers fail its target */
+	bool load_balanced; /* in its service's target groups (not draining), checked by a load balancer */
+	bool elb_pending;   /* ... and it is not healthy in each of them yet (initial, or not checked yet) */
 };
 enum deploy_readiness deploy_readiness(const struct deploy_task_facts *f);
 const char *deploy_readiness_name(enum deploy_readiness r);

@@ -58,6 +58,8 @@ struct stask {
 	bool unhealthy;     /* UNHEALTHY past the grace period: replace it */
 	const char *keys[DEPLOY_MAX_KEYS]; /* its node's values of the service's other spread attributes */
 	json_t *elb_failed; /* the load balancers' merged view when they find it unhealthy (borrowed) */
+	bool elb_served;    /* a node alive serves one of its load balancers (HAProxy checks it) */
+	bool elb_pending;   /* not healthy in each of those target groups yet (initial, not checked) */
 	const char *elb_tg; /* ... in this target group (ARN) */
 };
 
@@ -117,18 +119,24 @@ static bool is_failure(json_t *t)
 	       (why && (startswith(why, UNHEALTHY_REASON) || startswith(why, ELB_REASON)));
 }
 
-/* HAProxy's merged view of load balancer name's targets (cached per pass). */
+/*
+ * HAProxy's merged view of load balancer name's targets (cached per pass);
+ * NULL when no node alive serves that load balancer (nothing checks it).
+ */
 static json_t *elb_view(struct pass *p, const char *name)
 {
 	json_t *v = json_object_get(p->elb, name);
 	if (!v) {
-		v = lb_health_merge(p->elb_reports, p->elb_alive, name);
+		v = lb_health_served(p->elb_reports, p->elb_alive, name)
+			? lb_health_merge(p->elb_reports, p->elb_alive, name)
+			: json_null();
 		json_object_set_new(p->elb, name, v);
 	}
-	return v;
+	return json_is_null(v) ? NULL : v;
 }
 
-/* The first of the service's target groups whose health checks the task fails on most nodes. */
+/* The first of the service's target groups whose health checks the task fails on most nodes, and
+ * whether it is not healthy in each of them yet (ECS waits for that before counting it healthy). */
 static void elb_check(struct svc *x, struct stask *st)
 {
 	size_t i;
@@ -136,12 +144,18 @@ static void elb_check(struct svc *x, struct stask *st)
 	json_array_foreach (json_object_get(x->rec, "loadBalancers"), i, lb) {
 		const char *arn = jstr(lb, "targetGroupArn");
 		_cleanup_free_ char *name = target_group_name(arn);
-		json_t *h = name ? json_object_get(elb_view(x->p, name), st->id) : NULL;
+		json_t *view = name ? elb_view(x->p, name) : NULL;
+		if (!view)
+			continue; /* no data plane (yet): only the membership rules apply */
+		st->elb_served = true;
+		json_t *h = json_object_get(view, st->id);
 		if (streq_ptr(jstr(h, "state"), "unhealthy")) {
 			st->elb_failed = h;
 			st->elb_tg = arn;
 			return;
 		}
+		if (!streq_ptr(jstr(h, "state"), "healthy"))
+			st->elb_pending = true;
 	}
 }
 
@@ -174,7 +188,9 @@ static void classify(struct svc *x, struct stask *st, json_t *t)
 	 * the grace period it is replaced, as ECS does with ELB health checks */
 	if (x->has_lb && st->wanted && f.running && !st->draining_lb) {
 		elb_check(x, st);
+		f.load_balanced = st->elb_served;
 		f.elb_failed = st->elb_failed != NULL;
+		f.elb_pending = st->elb_pending;
 	}
 	st->readiness = deploy_readiness(&f);
 	st->healthy = st->wanted && !st->draining_lb && st->readiness == DEPLOY_HEALTHY;
@@ -878,9 +894,8 @@ static void post(struct svc *x)
 		bool changed = false;
 		size_t i;
 		json_t *m;
-		json_array_foreach (x->events, i, m) {
-			const char *msg = json_string_value(m);
-			service_event(rec, "%s", msg);
+		json_array_foreach (x->events, i, m) { /* dated when the pass decided (e.g. drainingAt) */
+			service_event_at(rec, x->p->now, json_string_value(m));
 			changed = true;
 		}
 		json_t *primary = json_array_get(json_object_get(rec, "deployments"), 0);

@@ -507,6 +507,8 @@ int service_edit(struct ecs_call *c, const char *cluster, const char *sref, serv
 json_t *service_view(struct server *s, json_t *svc, json_t *tasks, bool with_tags);
 /* Prepend an event ("(service NAME) ..."), keeping the latest SERVICE_MAX_EVENTS. */
 void service_event(json_t *svc, const char *fmt, ...) _printf_(2, 3);
+/* ... dated at (epoch seconds): a controller's event carries its pass's time, the drainingAt it wrote */
+void service_event_at(json_t *svc, double at, const char *msg);
 bool service_is_daemon(json_t *svc);
 bool service_is_external(json_t *svc);
 /* ECS's service placement: AZ-balanced spread first, then the user's strategies (or spread by instance). */

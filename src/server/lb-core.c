@@ -296,6 +296,19 @@ const char *lb_health_report_invalid(const json_t *report)
 	return NULL;
 }
 
+bool lb_health_served(const json_t *reports, const json_t *alive, const char *name)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach (reports, i, r) {
+		const char *node = json_string_value(json_object_get(r, "nodeId"));
+		if (node && json_is_true(json_object_get(alive, node)) &&
+		    json_is_object(json_object_get(json_object_get(r, "loadBalancers"), name)))
+			return true;
+	}
+	return false;
+}
+
 json_t *lb_health_merge(const json_t *reports, const json_t *alive, const char *name)
 {
 	json_t *out = json_object();

@@ -117,6 +117,8 @@ const char *lb_health_report_invalid(const json_t *report);
  * else "initial".
  */
 json_t *lb_health_merge(const json_t *reports, const json_t *alive, const char *name);
+/* Whether a node alive reports load balancer NAME at all (it runs its data plane, which checks targets). */
+bool lb_health_served(const json_t *reports, const json_t *alive, const char *name);
 
 /* The awsvpc IPv4 address of a task record, or NULL (borrowed). */
 const char *lb_task_address(const json_t *task);

@@ -49,6 +49,19 @@ json_t *deployment_new(const char *id, json_t *svc, const char *td_arn, int64_t 
 	return d;
 }
 
+void service_event_at(json_t *svc, double at, const char *msg)
+{
+	json_t *events = json_object_get(svc, "events");
+	if (!json_is_array(events)) {
+		events = json_array();
+		json_object_set_new(svc, "events", events);
+	}
+	_cleanup_free_ char *id = uuid_new();
+	json_array_insert_new(events, 0, json_pack("{s:s,s:f,s:s}", "id", id, "createdAt", at, "message", msg));
+	while (json_array_size(events) > SERVICE_MAX_EVENTS)
+		json_array_remove(events, json_array_size(events) - 1);
+}
+
 void service_event(json_t *svc, const char *fmt, ...)
 {
 	va_list ap;
@@ -56,16 +69,7 @@ void service_event(json_t *svc, const char *fmt, ...)
 	va_start(ap, fmt);
 	strbuf_vaddf(&sb, fmt, ap);
 	va_end(ap);
-	json_t *events = json_object_get(svc, "events");
-	if (!json_is_array(events)) {
-		events = json_array();
-		json_object_set_new(svc, "events", events);
-	}
-	_cleanup_free_ char *id = uuid_new();
-	json_array_insert_new(events, 0,
-			      json_pack("{s:s,s:f,s:s}", "id", id, "createdAt", record_now(), "message", sb.buf));
-	while (json_array_size(events) > SERVICE_MAX_EVENTS)
-		json_array_remove(events, json_array_size(events) - 1);
+	service_event_at(svc, record_now(), sb.buf);
 	strbuf_release(&sb);
 }
 

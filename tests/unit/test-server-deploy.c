@@ -141,6 +141,23 @@ static void test_readiness(void **state)
 	f.health = "UNHEALTHY";
 	assert_int_equal(deploy_readiness(&f), DEPLOY_FAILING);
 	assert_string_equal(deploy_readiness_name(DEPLOY_WARMING), "running, health not known yet");
+	/* load-balanced: healthy once its targets are, not by the monitor time */
+	f = (struct deploy_task_facts){ .running = true, .load_balanced = true, .elb_pending = true,
+					.running_for = 600 };
+	assert_int_equal(deploy_readiness(&f), DEPLOY_WARMING);
+	f.elb_pending = false;
+	f.running_for = 0.1;
+	assert_int_equal(deploy_readiness(&f), DEPLOY_HEALTHY);
+	/* ... and its container health checks too */
+	f.checked = true;
+	f.health = "UNKNOWN";
+	assert_int_equal(deploy_readiness(&f), DEPLOY_WARMING);
+	f.health = "HEALTHY";
+	assert_int_equal(deploy_readiness(&f), DEPLOY_HEALTHY);
+	f.elb_pending = true;
+	assert_int_equal(deploy_readiness(&f), DEPLOY_WARMING);
+	f.elb_failed = true;
+	assert_int_equal(deploy_readiness(&f), DEPLOY_FAILING);
 }
 
 static void test_free_stops(void **state)

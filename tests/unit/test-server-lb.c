@@ -261,6 +261,12 @@ static void test_health_reports(void **state)
 	m = lb_health_merge(reports, alive, "other");
 	assert_int_equal(json_object_size(m), 0);
 	json_decref(m);
+	/* served: an alive node reports the load balancer (even without targets) */
+	assert_true(lb_health_served(reports, alive, "web"));
+	assert_false(lb_health_served(reports, alive, "other"));
+	json_object_set_new(alive, "n1", json_false());
+	json_object_set_new(alive, "n2", json_false());
+	assert_false(lb_health_served(reports, alive, "web")); /* only n3, which is not connected */
 	json_decref(reports);
 	json_decref(alive);
 	json_decref(ok);

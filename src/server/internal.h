@@ -121,6 +121,10 @@ struct ecs_call {
 	const char *type; /* error __type, NULL while fine */
 	unsigned status;
 	char *msg;
+	/* an answer the operation serialized itself (RunTask, StartTask: the task records as
+	 * written): sent instead of *out; n_tasks counts its tasks */
+	char *body;
+	size_t n_tasks;
 };
 
 /* Record an ECS error (status 400 unless the type says otherwise); returns -1. */
@@ -171,6 +175,9 @@ char *uuid_new(void);                       /* 32 random hex digits */
 char *task_id_new(void);
 /* 32 hex digits, unique but not secret (container ids): a per-thread generator, not OpenSSL's. */
 char *id_hex_new(void);
+#define ID_HEX_LEN 32
+/* id_hex_new() into buf, NUL-terminated. */
+void id_hex_fill(char buf[ID_HEX_LEN + 1]);
 
 /* ---- clusters.c ---- */
 /* Resolve a cluster name or ARN (NULL: "default") to an ACTIVE cluster record; ClusterNotFoundException. */
@@ -236,6 +243,9 @@ struct task_run_args {
  */
 int task_place(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a, json_t *tasks,
 	       json_t *failures);
+/* task_place(), the records appended to tasks as written (a JSON array's items, comma-separated). */
+int task_place_text(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a,
+		    struct strbuf *tasks, size_t *n_tasks, json_t *failures);
 /*
  * Ask a task to stop (desiredStatus STOPPED, stopCode, stoppedReason,
  * stoppingAt) by compare-and-swap. 1 when changed, 0 when it was already

@@ -238,9 +238,22 @@ static uint64_t id_random(void)
 	return r;
 }
 
+void id_hex_fill(char buf[ID_HEX_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	for (int w = 0; w < 2; w++) {
+		uint64_t v = id_random();
+		for (int i = 15; i >= 0; i--, v >>= 4)
+			buf[w * 16 + i] = hex[v & 15];
+	}
+	buf[ID_HEX_LEN] = '\0';
+}
+
 char *id_hex_new(void)
 {
-	return xasprintf("%016llx%016llx", (unsigned long long)id_random(), (unsigned long long)id_random());
+	char buf[ID_HEX_LEN + 1];
+	id_hex_fill(buf);
+	return xstrdup(buf);
 }
 
 char *task_id_new(void)

@@ -686,9 +686,10 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 		return ecs_fail(
 		    c, "SerializationException",
 		    "overrides must be an object; placementConstraints, placementStrategy and tags lists.");
-	if (cluster_resolve(c, ref, &cl, &cluster) < 0)
+	/* (both read only here: shared with other calls while nobody writes them) */
+	if (cluster_resolve_shared(c, ref, &cl, &cluster) < 0)
 		return -1;
-	if (taskdef_resolve(c, tdref, &a.td) < 0) {
+	if (taskdef_resolve_shared(c, tdref, &a.td) < 0) {
 		json_decref(cl);
 		return -1;
 	}

@@ -620,7 +620,7 @@ int task_place(struct ecs_call *c, const char *cluster, json_t *cl, struct task_
 	int r = task_place_text(c, cluster, cl, a, &sb, &n, failures);
 	strbuf_addch(&sb, ']');
 	if (r == 0) {
-		json_t *list = json_loadb(sb.buf + 1, sb.len - 1, 0, NULL);
+		json_t *list = json_loadb(sb.buf, sb.len, 0, NULL);
 		if (!list) /* (our own text) */
 			abort();
 		json_array_extend(tasks, list);

@@ -94,8 +94,9 @@ struct sqlite_store {
 		sqlite3_stmt *st;
 	} cache[16]; /* the writer's statements, prepared once (under db_lock) */
 	sqlite3 *rdb;            /* the readers' connection (read-only) */
-	pthread_mutex_t rd_lock; /* rdb and st_rget */
+	pthread_mutex_t rd_lock; /* rdb, st_rget and st_events */
 	sqlite3_stmt *st_rget;
+	sqlite3_stmt *st_events; /* read_events', prepared once (the scheduler's catch-up runs it per RunTask) */
 	pthread_mutex_t lock;    /* queue, revision, stop */
 	pthread_cond_t wake;     /* writer: work or stop */
 	pthread_cond_t done;     /* writers: their request is done */
@@ -834,11 +835,13 @@ static int read_events(struct sqlite_store *s, const char *prefix, int64_t from,
 		       void *want_arg, struct store_event_list *ret)
 {
 	_cleanup_free_ char *end = store_prefix_end(prefix);
-	_cleanup_stmt_ sqlite3_stmt *q =
-	    prep_on(s->rdb, "SELECT type, key, value, create_rev, id >> 20, lease FROM log "
-			    "WHERE id >= ? AND key >= ? AND (? = '' OR key < ?) ORDER BY id LIMIT 10000");
-	if (!q)
+	if (!s->st_events &&
+	    sqlite3_prepare_v3(s->rdb,
+			       "SELECT type, key, value, create_rev, id >> 20, lease FROM log "
+			       "WHERE id >= ? AND key >= ? AND (? = '' OR key < ?) ORDER BY id LIMIT 10000",
+			       -1, SQLITE_PREPARE_PERSISTENT, &s->st_events, NULL) != SQLITE_OK)
 		return -EIO;
+	_cleanup_reset_ sqlite3_stmt *q = s->st_events;
 	sqlite3_bind_int64(q, 1, LOG_ID(from, 0));
 	sqlite3_bind_text(q, 2, prefix, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, end, -1, SQLITE_STATIC);
@@ -990,6 +993,7 @@ static void sq_free(struct store *st)
 		pthread_join(s->ckpt_thread, NULL);
 	sqlite3_finalize(s->st_get);
 	sqlite3_finalize(s->st_rget);
+	sqlite3_finalize(s->st_events);
 	for (size_t i = 0; i < ARRAY_SIZE(s->cache); i++)
 		sqlite3_finalize(s->cache[i].st);
 	sqlite3_close(s->cdb);

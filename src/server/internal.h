@@ -312,6 +312,11 @@ void sreq_done(struct sreq *r);
 int sreq_collect_ext(json_t *in, json_t **ret, char **ret_msg);
 /* "berthPlacement" of a placed task record: host ports, priority, tolerations, anti-affinity. */
 json_t *sreq_task_extra(const struct sreq *r, json_t *td, const struct sched_placement *pl);
+/* The same as text appended to sb, head being sreq_extra_head(td) (once per request). */
+void sreq_task_extra_text(const struct sreq *r, const char *head, const struct sched_placement *pl,
+			  struct strbuf *sb);
+/* The task definition's part of every berthPlacement (tolerations, taskAntiAffinity): `"k":v,...`. */
+char *sreq_extra_head(json_t *td);
 /* Why a task went where it did (berthPlacement.explanation): "best of 12 feasible nodes by spread(...); ...". */
 char *sreq_placement_text(const struct sreq *r, const struct sched_placement *pl);
 /* A task record as the scheduler's task (borrowing from task and r). */

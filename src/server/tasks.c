@@ -67,6 +67,7 @@ int task_stop_now(struct server *s, const char *key, json_t *task, const char *c
 struct record_tmpl {
 	char *task_arn, *inst_arn, *container_arn; /* "arn:aws:ecs:REGION:ACCOUNT:KIND/CLUSTER/" */
 	char *shared;
+	char *placement_head; /* sreq_extra_head() */
 	char **containers;
 	size_t n_containers;
 };
@@ -100,6 +101,7 @@ static void tmpl_init(struct record_tmpl *t, struct server *s, const char *clust
 	if (a->tags)
 		json_object_set(o, "tags", a->tags);
 	t->shared = members(o);
+	t->placement_head = sreq_extra_head(a->td);
 	json_t *defs = json_object_get(a->td, "containerDefinitions");
 	t->containers = xcalloc(json_array_size(defs) + 1, sizeof(*t->containers));
 	size_t i;
@@ -128,6 +130,7 @@ static void tmpl_done(struct record_tmpl *t)
 	free(t->inst_arn);
 	free(t->container_arn);
 	free(t->shared);
+	free(t->placement_head);
 	for (size_t i = 0; i < t->n_containers; i++)
 		free(t->containers[i]);
 	free(t->containers);
@@ -162,19 +165,27 @@ static void add_real(struct strbuf *sb, double v)
 	strbuf_addstr(sb, buf);
 }
 
-/* A new task record (PROVISIONING on node) as a JSON object's text, appended to sb. */
-static void task_record(struct strbuf *sb, const struct record_tmpl *t, const char *id, const char *node,
-			const char *az, json_t *extra)
+/* A placement decided under the scheduler lock, its task record built after (placed_records). */
+struct decided {
+	const char *task_id; /* borrowed, as bind.placed */
+	char *node_id, *az;
+	struct sched_placement why; /* its counts; ports a copy, node_id unused */
+};
+
+/* A new task record (PROVISIONING on its node) as a JSON object's text, appended to sb. */
+static void task_record(struct strbuf *sb, const struct record_tmpl *t, const struct sreq *rq,
+			const struct decided *d)
 {
+	const char *id = d->task_id;
 	strbuf_addstr(sb, "{\"taskArn\":");
 	add_arn(sb, t->task_arn, id);
 	strbuf_addstr(sb, ",\"containerInstanceArn\":");
-	add_arn(sb, t->inst_arn, node);
+	add_arn(sb, t->inst_arn, d->node_id);
 	strbuf_addstr(sb, ",\"createdAt\":");
 	add_real(sb, record_now());
-	if (az) {
+	if (d->az) {
 		strbuf_addstr(sb, ",\"availabilityZone\":");
-		strbuf_add_json_string(sb, az);
+		strbuf_add_json_string(sb, d->az);
 	}
 	strbuf_addch(sb, ',');
 	strbuf_addstr(sb, t->shared);
@@ -194,11 +205,8 @@ static void task_record(struct strbuf *sb, const struct record_tmpl *t, const ch
 		strbuf_addch(sb, '}');
 	}
 	strbuf_addch(sb, ']');
-	if (json_object_size(extra)) {
-		_cleanup_free_ char *x = json_dumps(extra, JSON_COMPACT);
-		strbuf_addstr(sb, ",\"berthPlacement\":");
-		strbuf_addstr(sb, x);
-	}
+	strbuf_addstr(sb, ",\"berthPlacement\":");
+	sreq_task_extra_text(rq, t->placement_head, &d->why, sb);
 	strbuf_addch(sb, '}');
 }
 
@@ -279,13 +287,6 @@ static void bind_done(struct bind *b)
 	free(b->placed);
 }
 
-/* A placement decided under the scheduler lock, its task record built after (placed_records). */
-struct decided {
-	const char *task_id; /* borrowed, as bind.placed */
-	char *node_id, *az;
-	json_t *extra; /* berthPlacement */
-};
-
 struct placing {
 	struct ecs_call *c;
 	const char *cluster;
@@ -311,9 +312,14 @@ static void placed(struct placing *pl, const struct sched_placement *p)
 {
 	const char *az = sched_cache_node_zone(pl->c->srv, p->node_id);
 	pl->decided = xrealloc(pl->decided, (pl->n_decided + 1) * sizeof(*pl->decided));
-	pl->decided[pl->n_decided++] =
-	    (struct decided){ p->task_id, xstrdup(p->node_id), az ? xstrdup(az) : NULL,
-			      sreq_task_extra(pl->rq, pl->a->td, p) };
+	struct decided *d = &pl->decided[pl->n_decided++];
+	*d = (struct decided){ p->task_id, xstrdup(p->node_id), az ? xstrdup(az) : NULL, *p };
+	d->why.node_id = NULL;
+	d->why.ports = NULL;
+	if (p->n_ports) {
+		d->why.ports = xmalloc(p->n_ports * sizeof(*p->ports));
+		memcpy(d->why.ports, p->ports, p->n_ports * sizeof(*p->ports));
+	}
 	pl->b.placed = xrealloc(pl->b.placed, (pl->b.n_placed + 1) * sizeof(*pl->b.placed));
 	pl->b.placed[pl->b.n_placed++] = p->task_id;
 }
@@ -325,7 +331,7 @@ static void placed_records(struct placing *pl)
 	for (size_t i = 0; i < pl->n_decided; i++) {
 		struct decided *d = &pl->decided[i];
 		struct strbuf sb = STRBUF_INIT;
-		task_record(&sb, &t, d->task_id, d->node_id, d->az, d->extra);
+		task_record(&sb, &t, pl->rq, d);
 		if (pl->tasks.len)
 			strbuf_addch(&pl->tasks, ',');
 		strbuf_add(&pl->tasks, sb.buf, sb.len);
@@ -339,7 +345,7 @@ static void decided_done(struct placing *pl)
 	for (size_t i = 0; i < pl->n_decided; i++) {
 		free(pl->decided[i].node_id);
 		free(pl->decided[i].az);
-		json_decref(pl->decided[i].extra);
+		free(pl->decided[i].why.ports);
 	}
 	free(pl->decided);
 }

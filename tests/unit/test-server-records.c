@@ -162,11 +162,13 @@ static void test_run_task_records(void **state)
 	struct fixture *f = *state;
 	json_decref(call(f, ecs_create_cluster, json_pack("{s:s}", "clusterName", "c1"), NULL, NULL));
 	json_decref(call(f, ecs_register_task_definition,
-			 json_pack("{s:s,s:[{s:s,s:s,s:i,s:i},{s:s,s:s,s:i}]}", "family", "web",
-				   "containerDefinitions", "name", "app", "image", "busybox", "cpu", 128, "memory",
-				   64, "name", "side", "image", "alpine", "memory", 32),
+			 json_pack("{s:s,s:[{s:s,s:s,s:i,s:i,s:[{s:i,s:i}]},{s:s,s:s,s:i}],s:{s:i,s:[{s:s,s:s}]}}",
+				   "family", "web", "containerDefinitions", "name", "app", "image", "busybox", "cpu",
+				   128, "memory", 64, "portMappings", "containerPort", 80, "hostPort", 8080, "name",
+				   "side", "image", "alpine", "memory", 32, "berthScheduling", "priority", 5,
+				   "tolerations", "key", "k", "operator", "Exists"),
 			 NULL, NULL));
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 6; i++) { /* (one task per node: a static host port) */
 		_cleanup_free_ char *id = xasprintf("n%d", i);
 		_cleanup_free_ char *key = xasprintf("/berth/instances/c1/%s", id);
 		_cleanup_free_ char *v = xasprintf(
@@ -213,7 +215,12 @@ static void test_run_task_records(void **state)
 		assert_string_equal(json_string_value(json_object_get(c1, "memory")), "32");
 		assert_true(startswith(json_string_value(json_object_get(c1, "containerArn")),
 				       "arn:aws:ecs:us-east-1:000000000000:container/c1/"));
-		assert_non_null(json_object_get(json_object_get(t, "berthPlacement"), "explanation"));
+		json_t *bp = json_object_get(t, "berthPlacement");
+		assert_non_null(strstr(json_string_value(json_object_get(bp, "explanation")), "feasible"));
+		assert_int_equal(json_integer_value(json_array_get(json_object_get(bp, "hostPorts"), 0)), 8080);
+		assert_int_equal(json_integer_value(json_object_get(bp, "priority")), 5);
+		assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(bp, "tolerations"), 0), "operator")),
+				    "Exists");
 	}
 	json_decref(out);
 

@@ -72,13 +72,41 @@ struct record_tmpl {
 	size_t n_containers;
 };
 
-/* An object's members as `"k":v,...` (its braces cut off). */
-static char *members(json_t *o)
+/* `"name":` then a JSON string (NULL: null), a member of the template text (comma first unless it starts). */
+static void member_str(struct strbuf *sb, const char *name, const char *value)
 {
-	_cleanup_free_ char *s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	size_t n = strlen(s);
-	return xstrndup(s + 1, n >= 2 ? n - 2 : 0);
+	if (sb->len)
+		strbuf_addch(sb, ',');
+	strbuf_add_json_string(sb, name);
+	strbuf_addch(sb, ':');
+	if (value)
+		strbuf_add_json_string(sb, value);
+	else
+		strbuf_addstr(sb, "null");
+}
+
+/* `"name":` then any JSON value, as text. */
+static void member_raw(struct strbuf *sb, const char *name, const char *text)
+{
+	if (sb->len)
+		strbuf_addch(sb, ',');
+	strbuf_add_json_string(sb, name);
+	strbuf_addch(sb, ':');
+	strbuf_addstr(sb, text);
+}
+
+static void member_json(struct strbuf *sb, const char *name, json_t *v)
+{
+	_cleanup_free_ char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	member_raw(sb, name, text ? text : "null");
+}
+
+/* An integer as ECS writes task and container sizes: a string. */
+static void member_num_str(struct strbuf *sb, const char *name, int64_t v)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%lld", (long long)v);
+	member_str(sb, name, buf);
 }
 
 static void tmpl_init(struct record_tmpl *t, struct server *s, const char *cluster, json_t *cl,
@@ -87,40 +115,42 @@ static void tmpl_init(struct record_tmpl *t, struct server *s, const char *clust
 	t->task_arn = xasprintf("arn:aws:ecs:%s:%s:task/%s/", s->region, s->account, cluster);
 	t->inst_arn = xasprintf("arn:aws:ecs:%s:%s:container-instance/%s/", s->region, s->account, cluster);
 	t->container_arn = xasprintf("arn:aws:ecs:%s:%s:container/%s/", s->region, s->account, cluster);
-	char cpus[32], mems[32];
-	snprintf(cpus, sizeof(cpus), "%lld", (long long)cpu);
-	snprintf(mems, sizeof(mems), "%lld", (long long)mem);
-	json_t *o = json_pack("{s:O,s:O,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:[],s:[],s:O}", "clusterArn",
-			      json_object_get(cl, "clusterArn"), "taskDefinitionArn",
-			      json_object_get(a->td, "taskDefinitionArn"), "lastStatus", "PROVISIONING",
-			      "desiredStatus", "RUNNING", "cpu", cpus, "memory", mems, "group", a->group,
-			      "version", (json_int_t)1, "launchType", "EC2", "attachments", "tags", "overrides",
-			      a->overrides);
-	if (a->started_by)
-		json_object_set_new(o, "startedBy", json_string(a->started_by));
+	struct strbuf sb = STRBUF_INIT;
+	member_str(&sb, "clusterArn", json_string_value(json_object_get(cl, "clusterArn")));
+	member_str(&sb, "taskDefinitionArn", json_string_value(json_object_get(a->td, "taskDefinitionArn")));
+	member_str(&sb, "lastStatus", "PROVISIONING");
+	member_str(&sb, "desiredStatus", "RUNNING");
+	member_num_str(&sb, "cpu", cpu);
+	member_num_str(&sb, "memory", mem);
+	member_str(&sb, "group", a->group);
+	member_raw(&sb, "version", "1");
+	member_str(&sb, "launchType", "EC2");
+	member_raw(&sb, "attachments", "[]");
 	if (a->tags)
-		json_object_set(o, "tags", a->tags);
-	t->shared = members(o);
+		member_json(&sb, "tags", a->tags);
+	else
+		member_raw(&sb, "tags", "[]");
+	member_json(&sb, "overrides", a->overrides);
+	if (a->started_by)
+		member_str(&sb, "startedBy", a->started_by);
+	t->shared = strbuf_detach(&sb, NULL);
 	t->placement_head = sreq_extra_head(a->td);
 	json_t *defs = json_object_get(a->td, "containerDefinitions");
 	t->containers = xcalloc(json_array_size(defs) + 1, sizeof(*t->containers));
 	size_t i;
 	json_t *c;
 	json_array_foreach (defs, i, c) {
-		json_t *ct = json_pack("{s:O,s:O,s:s,s:[],s:[]}", "name", json_object_get(c, "name"), "image",
-				       json_object_get(c, "image"), "lastStatus", "PENDING", "networkBindings",
-				       "networkInterfaces");
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(json_object_get(c, "cpu")));
-		json_object_set_new(ct, "cpu", json_string(buf));
-		if (json_object_get(c, "memory")) {
-			snprintf(buf, sizeof(buf), "%lld",
-				 (long long)json_integer_value(json_object_get(c, "memory")));
-			json_object_set_new(ct, "memory", json_string(buf));
-		}
+		member_str(&sb, "name", json_string_value(json_object_get(c, "name")));
+		member_str(&sb, "image", json_string_value(json_object_get(c, "image")));
+		member_str(&sb, "lastStatus", "PENDING");
+		member_raw(&sb, "networkBindings", "[]");
+		member_raw(&sb, "networkInterfaces", "[]");
+		member_num_str(&sb, "cpu", json_integer_value(json_object_get(c, "cpu")));
+		if (json_object_get(c, "memory"))
+			member_num_str(&sb, "memory", json_integer_value(json_object_get(c, "memory")));
 		if (json_object_get(c, "essential"))
-			json_object_set(ct, "essential", json_object_get(c, "essential"));
-		t->containers[t->n_containers++] = members(ct);
+			member_json(&sb, "essential", json_object_get(c, "essential"));
+		t->containers[t->n_containers++] = strbuf_detach(&sb, NULL);
 	}
 }
 

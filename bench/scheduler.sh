@@ -24,8 +24,18 @@
 # measure the other tenants) and the bytes the process wrote to the disk per
 # placement (/proc/self/io).
 #
-# Env: BERTH (binary, default build/src/berth), TASKS (default 100000), SEED,
-# DURABLE_TASKS (default 20000), ETCD_TASKS (default 2000), STORE_DIR (default /var/tmp: a real disk).
+# Each durable line prints the ratio to the 20,000/s goal, the process's
+# CPU-seconds and placements per CPU-second, and the machine's load
+# (uptime) when it ran.
+#
+# A/B: BASE=/path/to/an/older/berth runs every SQLite durable case with that
+# binary first and then with BERTH, back to back (the machine is shared:
+# compare interleaved runs, and per CPU-second), and prints after/before.
+#
+# Env: BERTH (binary, default build/src/berth), BASE (binary to compare, off),
+# TASKS (default 100000), SEED, DURABLE_TASKS (default 20000), ETCD_TASKS
+# (default 2000), STORE_DIR (default /var/tmp: a real disk), COMPUTE=0 skips
+# the compute-only runs, ETCD=0 the etcd ones.
 set -eu
 
 BERTH=${BERTH:-$(pwd)/build/src/berth}
@@ -57,11 +67,18 @@ ETCD_TASKS=${ETCD_TASKS:-2000} # etcd binds one RunTask per round trip: keep the
 STORE_DIR=${STORE_DIR:-/var/tmp}
 GOAL_DURABLE=20000
 
-for nodes in 1000 10000; do
-	echo "== $nodes nodes, $TASKS tasks"
-	run "$nodes" "default sample" --sample 0
-	run "$nodes" "kube adaptive sample" --sample kube
-done
+COMPUTE=${COMPUTE:-1}
+ETCD=${ETCD:-1}
+BASE=${BASE:-}
+load() { uptime | sed 's/.*load average: *//'; }
+
+if [ "$COMPUTE" != 0 ]; then
+	for nodes in 1000 10000; do
+		echo "== $nodes nodes, $TASKS tasks"
+		run "$nodes" "default sample" --sample 0
+		run "$nodes" "kube adaptive sample" --sample kube
+	done
+fi
 
 tmp=$(mktemp -d "$STORE_DIR/berth-bench-sched.XXXXXX")
 etcd_pid=
@@ -75,33 +92,48 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# durable NODES STORE CLIENTS [BINARY [LABEL]]: one run; sets pps and ppc (placements per CPU-second)
 durable() {
 	nodes=$1
 	store=$2
 	clients=$3
-	out=$("$BERTH" bench-scheduler --store "$store" --nodes "$nodes" --tasks "$DURABLE_TASKS" --seed "$SEED" \
+	bin=${4:-$BERTH}
+	label=${5:-}
+	l=$(load)
+	out=$("$bin" bench-scheduler --store "$store" --nodes "$nodes" --tasks "$DURABLE_TASKS" --seed "$SEED" \
 		--clients "$clients")
 	echo "$out"
 	pps=$(field "$out" placements_per_s)
 	p99=$(field "$out" p99_us)
 	ppc=$(field "$out" placements_per_cpu_s)
+	cpu=$(field "$out" cpu_seconds)
 	bpp=$(field "$out" written_bytes_per_placement)
 	awk -v n="$nodes" -v s="${store%%:*}" -v k="$clients" -v pps="$pps" -v p99="$p99" -v g="$GOAL_DURABLE" \
-		-v kg="$KUBE_GATE" -v c="$NOMAD_C1M" -v ppc="$ppc" -v bpp="$bpp" 'BEGIN {
-		printf "%6d nodes, durable %-6s %2d clients: %7.0f placements/s  %5.2fx goal 20k  %5.1fx kube gate  %5.2fx Nomad C1M  p99 %.0f ms/RunTask  %.0f placements per CPU-second",
-			n, s, k, pps, pps / g, pps / kg, pps / c, p99 / 1000, ppc
+		-v kg="$KUBE_GATE" -v c="$NOMAD_C1M" -v ppc="$ppc" -v bpp="$bpp" -v cpu="$cpu" -v l="$l" \
+		-v lab="$label" 'BEGIN {
+		printf "%s%6d nodes, durable %-6s %2d clients: %7.0f placements/s  %5.2fx goal 20k  %5.1fx kube gate  %5.2fx Nomad C1M  p99 %.0f ms/RunTask  %.2f CPU-s  %.0f placements per CPU-second",
+			lab, n, s, k, pps, pps / g, pps / kg, pps / c, p99 / 1000, cpu, ppc
 		if (s == "sqlite") printf "  %.0f B written per placement", bpp  # (etcd writes in its own process)
-		printf "\n"
+		printf "  (load %s)\n", l
 	}'
 }
 
 for nodes in 1000 10000; do
 	for clients in 8 32; do
-		durable "$nodes" "sqlite:$tmp/store-$nodes-$clients.db" "$clients"
+		if [ -n "$BASE" ]; then
+			durable "$nodes" "sqlite:$tmp/base-$nodes-$clients.db" "$clients" "$BASE" "before: "
+			bpps=$pps bppc=$ppc
+			durable "$nodes" "sqlite:$tmp/store-$nodes-$clients.db" "$clients" "$BERTH" "after:  "
+			awk -v a="$pps" -v b="$bpps" -v ac="$ppc" -v bc="$bppc" 'BEGIN {
+				printf "        after/before: %.2fx placements/s, %.2fx placements per CPU-second\n", a / b, ac / bc
+			}'
+		else
+			durable "$nodes" "sqlite:$tmp/store-$nodes-$clients.db" "$clients"
+		fi
 	done
 done
 
-if [ -x /usr/bin/etcd ]; then
+if [ "$ETCD" != 0 ] && [ -x /usr/bin/etcd ]; then
 	port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	peer=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	/usr/bin/etcd --data-dir "$tmp/etcd" --listen-client-urls "http://127.0.0.1:$port" \
@@ -116,6 +148,6 @@ if [ -x /usr/bin/etcd ]; then
 	for nodes in 1000 10000; do
 		DURABLE_TASKS=$ETCD_TASKS durable "$nodes" "etcd://127.0.0.1:$port" 8
 	done
-else
+elif [ "$ETCD" != 0 ]; then
 	echo "(etcd not installed: the etcd durable run is skipped; apt-get install etcd-server)"
 fi

@@ -113,6 +113,15 @@ void strbuf_add_json_string(struct strbuf *sb, const char *s)
 	static const char hex[] = "0123456789abcdef";
 	strbuf_addch(sb, '"');
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		size_t run = 0; /* characters as they are, added at once */
+		while (p[run] >= 0x20 && p[run] != '"' && p[run] != '\\')
+			run++;
+		if (run) {
+			strbuf_add(sb, p, run);
+			p += run;
+			if (!*p)
+				break;
+		}
 		switch (*p) {
 		case '"': strbuf_addstr(sb, "\\\""); break;
 		case '\\': strbuf_addstr(sb, "\\\\"); break;

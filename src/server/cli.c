@@ -258,6 +258,7 @@ static void server_done(struct server *s)
 	if (s->store)
 		store_on_write(s->store, NULL, NULL);
 	s->sched = sched_cache_free(s->sched);
+	s->records = record_cache_free(s->records);
 	store_free(s->store);
 	free(s->root);
 	free(s->listen);
@@ -331,7 +332,10 @@ static int serve(struct server *s, struct berth_error **err)
 	r = store_connect(s->store_spec, s->root, &s->store, err);
 	if (r < 0)
 		return r;
-	store_on_write(s->store, sched_cache_note_write, s->sched);
+	/* records are cached only where every write goes through this handle (not etcd's replicas) */
+	if (streq(s->store->ops->name, "sqlite"))
+		s->records = record_cache_new();
+	store_on_write(s->store, server_note_write, s);
 	if ((r = server_identity_init(s, err)) < 0 || (r = ensure_default_cluster(s, err)) < 0)
 		return r;
 	if ((r = logs_start(s, err)) < 0)

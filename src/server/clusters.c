@@ -12,7 +12,7 @@ static char *cluster_key(const char *name)
 	return xasprintf("/berth/clusters/%s", name);
 }
 
-int cluster_resolve(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name)
+static int resolve(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name, bool shared)
 {
 	const char *name = ref && *ref ? arn_tail(ref) : "default";
 	if (ref && startswith(ref, "arn:") && !strstr(ref, ":cluster/"))
@@ -20,7 +20,9 @@ int cluster_resolve(struct ecs_call *c, const char *ref, json_t **ret, char **re
 	_cleanup_free_ char *key = cluster_key(name);
 	json_t *j = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = name_valid(name, 255) ? record_get(c->srv, key, &j, NULL, &err) : -ENOENT;
+	int r = !name_valid(name, 255) ? -ENOENT
+		: shared               ? record_get_shared(c->srv, key, &j, &err)
+				       : record_get(c->srv, key, &j, NULL, &err);
 	if (r == -ENOENT || (r == 0 && !streq(json_string_value(json_object_get(j, "status")), "ACTIVE"))) {
 		json_decref(j);
 		return ecs_fail(c, "ClusterNotFoundException", "Cluster not found.");
@@ -34,6 +36,16 @@ int cluster_resolve(struct ecs_call *c, const char *ref, json_t **ret, char **re
 	if (ret_name)
 		*ret_name = xstrdup(name);
 	return 0;
+}
+
+int cluster_resolve(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name)
+{
+	return resolve(c, ref, ret, ret_name, false);
+}
+
+int cluster_resolve_shared(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name)
+{
+	return resolve(c, ref, ret, ret_name, true);
 }
 
 /* The cluster with its counts (computed from instances and tasks). */

@@ -243,7 +243,7 @@ static void ecs_handle(struct server *s, struct http_request *req)
 		ecs_fail(&c, "UnknownOperationException", "the ECS API takes POST /");
 		c.status = 405;
 	} else if (dispatch(&c, req, &out) >= 0) {
-		char *body = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(15));
+		char *body = c.body ? c.body : json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(15));
 		json_decref(out);
 		http_respond(req, 200, "application/x-amz-json-1.1", body, strlen(body));
 		return;
@@ -255,6 +255,7 @@ static void ecs_handle(struct server *s, struct http_request *req)
 	json_decref(err);
 	http_respond(req, c.status, "application/x-amz-json-1.1", body, strlen(body));
 	free(c.msg);
+	free(c.body);
 }
 
 void server_http_handler(struct http_request *req, void *userdata)

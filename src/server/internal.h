@@ -72,6 +72,7 @@ struct server {
 	struct ecr_server *ecr;
 	pthread_mutex_t lock;
 	struct sched_cache *sched; /* sched-cache.c: the scheduler's snapshots */
+	struct record_cache *records; /* records.c: clusters and task definitions (NULL: not cached) */
 	bool leader, stopping;
 	pthread_cond_t stop_cond;
 	/* logs (logs.c) */
@@ -121,6 +122,10 @@ struct ecs_call {
 	const char *type; /* error __type, NULL while fine */
 	unsigned status;
 	char *msg;
+	/* an answer the operation serialized itself (RunTask, StartTask: the task records as
+	 * written): sent instead of *out; n_tasks counts its tasks */
+	char *body;
+	size_t n_tasks;
 };
 
 /* Record an ECS error (status 400 unless the type says otherwise); returns -1. */
@@ -156,6 +161,21 @@ int record_list(struct server *s, const char *prefix, json_t **ret, struct berth
 /* The same, with the store revision the records were read at (*ret_rev). */
 int record_list_at(struct server *s, const char *prefix, json_t **ret, int64_t *ret_rev,
 		   struct berth_error **err);
+/*
+ * Clusters and task definitions, read on every RunTask and written rarely,
+ * cached as parsed records while no write to one was told by the store
+ * (record_cache_note_write(), from the store's write observer): only for a
+ * store this server alone writes (SQLite; etcd replicas' writes are never
+ * told here). record_get_shared() returns a reference the caller must not
+ * modify (json_decref() it); other keys, or no cache, read the store.
+ */
+struct record_cache;
+struct record_cache *record_cache_new(void);
+struct record_cache *record_cache_free(struct record_cache *c);
+void record_cache_note_write(struct record_cache *c, const struct store_op *ops, size_t n_ops);
+int record_get_shared(struct server *s, const char *key, json_t **ret, struct berth_error **err);
+/* The server's store observer: the scheduler cache's and the record cache's (store_on_write(store, this, srv)). */
+void server_note_write(void *srv, const struct store_op *ops, size_t n_ops);
 double record_now(void);
 char *arn_make(struct server *s, const char *kind, const char *rest);
 /* The last '/'-separated part of an ARN, or the string itself when it is not an ARN. */
@@ -171,10 +191,15 @@ char *uuid_new(void);                       /* 32 random hex digits */
 char *task_id_new(void);
 /* 32 hex digits, unique but not secret (container ids): a per-thread generator, not OpenSSL's. */
 char *id_hex_new(void);
+#define ID_HEX_LEN 32
+/* id_hex_new() into buf, NUL-terminated. */
+void id_hex_fill(char buf[ID_HEX_LEN + 1]);
 
 /* ---- clusters.c ---- */
 /* Resolve a cluster name or ARN (NULL: "default") to an ACTIVE cluster record; ClusterNotFoundException. */
 int cluster_resolve(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name);
+/* The same, *ret maybe from the record cache (record_get_shared()): read only. */
+int cluster_resolve_shared(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name);
 int ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_list_clusters(struct ecs_call *c, json_t *in, json_t **out);
@@ -188,6 +213,8 @@ int ecs_list_task_definitions(struct ecs_call *c, json_t *in, json_t **out);
 int ecs_list_task_definition_families(struct ecs_call *c, json_t *in, json_t **out);
 /* Find "family", "family:rev" or an ARN; InvalidParameterException/ClientException when absent. */
 int taskdef_resolve(struct ecs_call *c, const char *ref, json_t **ret);
+/* The same, *ret maybe from the record cache (record_get_shared()): read only. */
+int taskdef_resolve_shared(struct ecs_call *c, const char *ref, json_t **ret);
 
 /* ---- instances.c ---- */
 int ecs_list_container_instances(struct ecs_call *c, json_t *in, json_t **out);
@@ -236,6 +263,9 @@ struct task_run_args {
  */
 int task_place(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a, json_t *tasks,
 	       json_t *failures);
+/* task_place(), the records appended to tasks as written (a JSON array's items, comma-separated). */
+int task_place_text(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a,
+		    struct strbuf *tasks, size_t *n_tasks, json_t *failures);
 /*
  * Ask a task to stop (desiredStatus STOPPED, stopCode, stoppedReason,
  * stoppingAt) by compare-and-swap. 1 when changed, 0 when it was already
@@ -282,6 +312,11 @@ void sreq_done(struct sreq *r);
 int sreq_collect_ext(json_t *in, json_t **ret, char **ret_msg);
 /* "berthPlacement" of a placed task record: host ports, priority, tolerations, anti-affinity. */
 json_t *sreq_task_extra(const struct sreq *r, json_t *td, const struct sched_placement *pl);
+/* The same as text appended to sb, head being sreq_extra_head(td) (once per request). */
+void sreq_task_extra_text(const struct sreq *r, const char *head, const struct sched_placement *pl,
+			  struct strbuf *sb);
+/* The task definition's part of every berthPlacement (tolerations, taskAntiAffinity): `"k":v,...`. */
+char *sreq_extra_head(json_t *td);
 /* Why a task went where it did (berthPlacement.explanation): "best of 12 feasible nodes by spread(...); ...". */
 char *sreq_placement_text(const struct sreq *r, const struct sched_placement *pl);
 /* A task record as the scheduler's task (borrowing from task and r). */

@@ -3,6 +3,7 @@
  * pagination: the small helpers every ECS operation uses.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -135,6 +136,101 @@ int record_get(struct server *s, const char *key, json_t **ret, int64_t *ret_rev
 	return 0;
 }
 
+/*
+ * The record cache: one generation counter of the writes to cached prefixes,
+ * bumped by the store's observer after each such write is durable and
+ * before its writer answers. The entries hold the generation they were read
+ * at: a reader that took the generation before its store read inserts only
+ * if it is still the same (a write it may have missed bumps it), and a
+ * lookup at a newer generation drops every entry. Writes to clusters and
+ * task definitions are rare; RunTask reads both on every call.
+ */
+#define RECORD_CACHE_MAX 1024
+
+static const char *const CACHED_PREFIXES[] = { "/berth/clusters/", "/berth/taskdefs/" };
+
+struct record_cache {
+	pthread_mutex_t lock;
+	atomic_uint_fast64_t gen; /* writes to cached prefixes told */
+	uint_fast64_t filled_gen; /* the generation of the entries (under lock) */
+	json_t *entries;          /* key -> record (under lock) */
+};
+
+struct record_cache *record_cache_new(void)
+{
+	struct record_cache *c = xcalloc(1, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	c->entries = json_object();
+	return c;
+}
+
+struct record_cache *record_cache_free(struct record_cache *c)
+{
+	if (!c)
+		return NULL;
+	json_decref(c->entries);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return NULL;
+}
+
+static bool cached_key(const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(CACHED_PREFIXES); i++)
+		if (startswith(key, CACHED_PREFIXES[i]))
+			return true;
+	return false;
+}
+
+void record_cache_note_write(struct record_cache *c, const struct store_op *ops, size_t n_ops)
+{
+	bool matters = !ops; /* a lease revoke: its keys are unknown */
+	for (size_t i = 0; i < n_ops && !matters; i++)
+		matters = cached_key(ops[i].key);
+	if (matters)
+		atomic_fetch_add(&c->gen, 1);
+}
+
+int record_get_shared(struct server *s, const char *key, json_t **ret, struct berth_error **err)
+{
+	struct record_cache *c = s->records;
+	if (!c || !cached_key(key))
+		return record_get(s, key, ret, NULL, err);
+	uint_fast64_t gen = atomic_load(&c->gen);
+	pthread_mutex_lock(&c->lock);
+	if (c->filled_gen != gen) {
+		json_object_clear(c->entries);
+		c->filled_gen = gen;
+	}
+	json_t *j = json_incref(json_object_get(c->entries, key));
+	pthread_mutex_unlock(&c->lock);
+	if (j) {
+		*ret = j;
+		return 0;
+	}
+	int r = record_get(s, key, &j, NULL, err);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	if (c->filled_gen == gen && atomic_load(&c->gen) == gen) {
+		if (json_object_size(c->entries) >= RECORD_CACHE_MAX)
+			json_object_clear(c->entries);
+		json_object_set(c->entries, key, j);
+	}
+	pthread_mutex_unlock(&c->lock);
+	*ret = j;
+	return 0;
+}
+
+void server_note_write(void *srv, const struct store_op *ops, size_t n_ops)
+{
+	struct server *s = srv;
+	if (s->sched)
+		sched_cache_note_write(s->sched, ops, n_ops);
+	if (s->records)
+		record_cache_note_write(s->records, ops, n_ops);
+}
+
 int record_put(struct server *s, const char *key, json_t *value, struct berth_error **err)
 {
 	_cleanup_free_ char *v = json_dumps(value, JSON_COMPACT);
@@ -238,9 +334,22 @@ static uint64_t id_random(void)
 	return r;
 }
 
+void id_hex_fill(char buf[ID_HEX_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	for (int w = 0; w < 2; w++) {
+		uint64_t v = id_random();
+		for (int i = 15; i >= 0; i--, v >>= 4)
+			buf[w * 16 + i] = hex[v & 15];
+	}
+	buf[ID_HEX_LEN] = '\0';
+}
+
 char *id_hex_new(void)
 {
-	return xasprintf("%016llx%016llx", (unsigned long long)id_random(), (unsigned long long)id_random());
+	char buf[ID_HEX_LEN + 1];
+	id_hex_fill(buf);
+	return xstrdup(buf);
 }
 
 char *task_id_new(void)

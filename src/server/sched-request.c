@@ -503,24 +503,47 @@ int sreq_prepare(struct sreq *r, struct sched_snapshot *snap, struct sched_prepa
 	return 0;
 }
 
-json_t *sreq_task_extra(const struct sreq *r, json_t *td, const struct sched_placement *pl)
+char *sreq_extra_head(json_t *td)
 {
 	json_t *o = json_object(), *ext = json_object_get(td, "berthScheduling");
 	if (json_object_get(ext, "tolerations"))
 		json_object_set(o, "tolerations", json_object_get(ext, "tolerations"));
 	if (json_object_get(ext, "taskAntiAffinity"))
 		json_object_set(o, "taskAntiAffinity", json_object_get(ext, "taskAntiAffinity"));
+	_cleanup_free_ char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	size_t n = strlen(s);
+	return xstrndup(s + 1, n >= 2 ? n - 2 : 0); /* the members, without the braces */
+}
+
+void sreq_task_extra_text(const struct sreq *r, const char *head, const struct sched_placement *pl,
+			  struct strbuf *sb)
+{
+	strbuf_addch(sb, '{');
+	strbuf_addstr(sb, head);
+	if (*head)
+		strbuf_addch(sb, ',');
 	if (pl->n_ports) {
-		json_t *p = json_array();
+		strbuf_addstr(sb, "\"hostPorts\":[");
 		for (size_t i = 0; i < pl->n_ports; i++)
-			json_array_append_new(p, json_integer(pl->ports[i]));
-		json_object_set_new(o, "hostPorts", p);
+			strbuf_addf(sb, "%s%u", i ? "," : "", pl->ports[i]);
+		strbuf_addstr(sb, "],");
 	}
 	if (r->req.priority)
-		json_object_set_new(o, "priority", json_integer(r->req.priority));
-	char *why = sreq_placement_text(r, pl);
-	json_object_set_new(o, "explanation", json_string(why));
-	free(why);
+		strbuf_addf(sb, "\"priority\":%d,", r->req.priority);
+	_cleanup_free_ char *why = sreq_placement_text(r, pl);
+	strbuf_addstr(sb, "\"explanation\":");
+	strbuf_add_json_string(sb, why);
+	strbuf_addch(sb, '}');
+}
+
+json_t *sreq_task_extra(const struct sreq *r, json_t *td, const struct sched_placement *pl)
+{
+	_cleanup_free_ char *head = sreq_extra_head(td);
+	struct strbuf sb = STRBUF_INIT;
+	sreq_task_extra_text(r, head, pl, &sb);
+	json_t *o = json_loadb(sb.buf, sb.len, 0, NULL);
+	strbuf_release(&sb);
 	return o;
 }
 

@@ -101,7 +101,7 @@ int ecs_register_task_definition(struct ecs_call *c, json_t *in, json_t **out)
 	return err ? ecs_internal(c, err) : ecs_fail(c, "ServerException", "could not allocate a revision");
 }
 
-int taskdef_resolve(struct ecs_call *c, const char *ref, json_t **ret)
+static int resolve(struct ecs_call *c, const char *ref, json_t **ret, bool shared)
 {
 	const char *s = ref;
 	if (startswith(ref, "arn:")) {
@@ -140,13 +140,23 @@ int taskdef_resolve(struct ecs_call *c, const char *ref, json_t **ret)
 		json_decref(all);
 	} else {
 		_cleanup_free_ char *key = td_key(family, rev);
-		if (record_get(c->srv, key, &td, NULL, NULL) < 0)
+		if ((shared ? record_get_shared(c->srv, key, &td, NULL) : record_get(c->srv, key, &td, NULL, NULL)) < 0)
 			td = NULL;
 	}
 	if (!td)
 		return ecs_fail(c, "ClientException", "Unable to describe task definition.");
 	*ret = td;
 	return 0;
+}
+
+int taskdef_resolve(struct ecs_call *c, const char *ref, json_t **ret)
+{
+	return resolve(c, ref, ret, false);
+}
+
+int taskdef_resolve_shared(struct ecs_call *c, const char *ref, json_t **ret)
+{
+	return resolve(c, ref, ret, true);
 }
 
 int ecs_describe_task_definition(struct ecs_call *c, json_t *in, json_t **out)

@@ -56,52 +56,188 @@ int task_stop_now(struct server *s, const char *key, json_t *task, const char *c
 
 #define run_args task_run_args
 
-static json_t *new_task(struct server *s, const char *cluster, const char *id, json_t *cl, const char *node,
-			const char *az, struct run_args *a, int64_t cpu, int64_t mem)
+/*
+ * What every task record of one RunTask shares, serialized once: the ARN
+ * prefixes and the constant fields (cluster, task definition, statuses,
+ * size, group, overrides, tags) as `"k":v,...` without braces, and each
+ * container's. task_record() then writes a record as a string: the tree
+ * of objects built and dumped for each task was most of a placement's
+ * CPU after the decision.
+ */
+struct record_tmpl {
+	char *task_arn, *inst_arn, *container_arn; /* "arn:aws:ecs:REGION:ACCOUNT:KIND/CLUSTER/" */
+	char *shared;
+	char *placement_head; /* sreq_extra_head() */
+	char **containers;
+	size_t n_containers;
+};
+
+/* `"name":` then a JSON string (NULL: null), a member of the template text (comma first unless it starts). */
+static void member_str(struct strbuf *sb, const char *name, const char *value)
 {
-	_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, id);
-	_cleanup_free_ char *arn = arn_make(s, "task", tail);
-	_cleanup_free_ char *itail = xasprintf("%s/%s", cluster, node);
-	_cleanup_free_ char *iarn = arn_make(s, "container-instance", itail);
-	char cpus[32], mems[32];
-	snprintf(cpus, sizeof(cpus), "%lld", (long long)cpu);
-	snprintf(mems, sizeof(mems), "%lld", (long long)mem);
-	json_t *t = json_pack("{s:s,s:O,s:O,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:f,s:s,s:[],s:[],s:O}", "taskArn",
-			      arn, "clusterArn", json_object_get(cl, "clusterArn"), "taskDefinitionArn",
-			      json_object_get(a->td, "taskDefinitionArn"), "containerInstanceArn", iarn,
-			      "lastStatus", "PROVISIONING", "desiredStatus", "RUNNING", "cpu", cpus, "memory",
-			      mems, "group", a->group, "version", (json_int_t)1, "createdAt", record_now(),
-			      "launchType", "EC2", "attachments", "tags", "overrides", a->overrides);
-	if (a->started_by)
-		json_object_set_new(t, "startedBy", json_string(a->started_by));
+	if (sb->len)
+		strbuf_addch(sb, ',');
+	strbuf_add_json_string(sb, name);
+	strbuf_addch(sb, ':');
+	if (value)
+		strbuf_add_json_string(sb, value);
+	else
+		strbuf_addstr(sb, "null");
+}
+
+/* `"name":` then any JSON value, as text. */
+static void member_raw(struct strbuf *sb, const char *name, const char *text)
+{
+	if (sb->len)
+		strbuf_addch(sb, ',');
+	strbuf_add_json_string(sb, name);
+	strbuf_addch(sb, ':');
+	strbuf_addstr(sb, text);
+}
+
+static void member_json(struct strbuf *sb, const char *name, json_t *v)
+{
+	_cleanup_free_ char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	member_raw(sb, name, text ? text : "null");
+}
+
+/* An integer as ECS writes task and container sizes: a string. */
+static void member_num_str(struct strbuf *sb, const char *name, int64_t v)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%lld", (long long)v);
+	member_str(sb, name, buf);
+}
+
+static void tmpl_init(struct record_tmpl *t, struct server *s, const char *cluster, json_t *cl,
+		      struct run_args *a, int64_t cpu, int64_t mem)
+{
+	t->task_arn = xasprintf("arn:aws:ecs:%s:%s:task/%s/", s->region, s->account, cluster);
+	t->inst_arn = xasprintf("arn:aws:ecs:%s:%s:container-instance/%s/", s->region, s->account, cluster);
+	t->container_arn = xasprintf("arn:aws:ecs:%s:%s:container/%s/", s->region, s->account, cluster);
+	struct strbuf sb = STRBUF_INIT;
+	member_str(&sb, "clusterArn", json_string_value(json_object_get(cl, "clusterArn")));
+	member_str(&sb, "taskDefinitionArn", json_string_value(json_object_get(a->td, "taskDefinitionArn")));
+	member_str(&sb, "lastStatus", "PROVISIONING");
+	member_str(&sb, "desiredStatus", "RUNNING");
+	member_num_str(&sb, "cpu", cpu);
+	member_num_str(&sb, "memory", mem);
+	member_str(&sb, "group", a->group);
+	member_raw(&sb, "version", "1");
+	member_str(&sb, "launchType", "EC2");
+	member_raw(&sb, "attachments", "[]");
 	if (a->tags)
-		json_object_set(t, "tags", a->tags);
-	if (az)
-		json_object_set_new(t, "availabilityZone", json_string(az));
-	json_t *containers = json_array();
+		member_json(&sb, "tags", a->tags);
+	else
+		member_raw(&sb, "tags", "[]");
+	member_json(&sb, "overrides", a->overrides);
+	if (a->started_by)
+		member_str(&sb, "startedBy", a->started_by);
+	t->shared = strbuf_detach(&sb, NULL);
+	t->placement_head = sreq_extra_head(a->td);
+	json_t *defs = json_object_get(a->td, "containerDefinitions");
+	t->containers = xcalloc(json_array_size(defs) + 1, sizeof(*t->containers));
 	size_t i;
 	json_t *c;
-	json_array_foreach (json_object_get(a->td, "containerDefinitions"), i, c) {
-		_cleanup_free_ char *cid = id_hex_new();
-		_cleanup_free_ char *ctail = xasprintf("%s/%s/%s", cluster, id, cid);
-		_cleanup_free_ char *carn = arn_make(s, "container", ctail);
-		json_t *ct =
-		    json_pack("{s:s,s:s,s:O,s:O,s:s,s:[],s:[]}", "containerArn", carn, "taskArn", arn, "name",
-			      json_object_get(c, "name"), "image", json_object_get(c, "image"), "lastStatus",
-			      "PENDING", "networkBindings", "networkInterfaces");
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(json_object_get(c, "cpu")));
-		json_object_set_new(ct, "cpu", json_string(buf));
-		if (json_object_get(c, "memory")) {
-			snprintf(buf, sizeof(buf), "%lld",
-				 (long long)json_integer_value(json_object_get(c, "memory")));
-			json_object_set_new(ct, "memory", json_string(buf));
-		}
-		json_object_set(ct, "essential", json_object_get(c, "essential"));
-		json_array_append_new(containers, ct);
+	json_array_foreach (defs, i, c) {
+		member_str(&sb, "name", json_string_value(json_object_get(c, "name")));
+		member_str(&sb, "image", json_string_value(json_object_get(c, "image")));
+		member_str(&sb, "lastStatus", "PENDING");
+		member_raw(&sb, "networkBindings", "[]");
+		member_raw(&sb, "networkInterfaces", "[]");
+		member_num_str(&sb, "cpu", json_integer_value(json_object_get(c, "cpu")));
+		if (json_object_get(c, "memory"))
+			member_num_str(&sb, "memory", json_integer_value(json_object_get(c, "memory")));
+		if (json_object_get(c, "essential"))
+			member_json(&sb, "essential", json_object_get(c, "essential"));
+		t->containers[t->n_containers++] = strbuf_detach(&sb, NULL);
 	}
-	json_object_set_new(t, "containers", containers);
-	return t;
+}
+
+static void tmpl_done(struct record_tmpl *t)
+{
+	free(t->task_arn);
+	free(t->inst_arn);
+	free(t->container_arn);
+	free(t->shared);
+	free(t->placement_head);
+	for (size_t i = 0; i < t->n_containers; i++)
+		free(t->containers[i]);
+	free(t->containers);
+	*t = (struct record_tmpl){ 0 };
+}
+
+/* An ARN, prefix and tail, as a JSON string. */
+static void add_arn(struct strbuf *sb, const char *prefix, const char *tail)
+{
+	char buf[512];
+	size_t a = strlen(prefix), b = strlen(tail);
+	if (a + b < sizeof(buf)) {
+		memcpy(buf, prefix, a);
+		memcpy(buf + a, tail, b + 1);
+		strbuf_add_json_string(sb, buf);
+	} else {
+		_cleanup_free_ char *arn = xasprintf("%s%s", prefix, tail);
+		strbuf_add_json_string(sb, arn);
+	}
+}
+
+/* A real as jansson writes it (JSON_COMPACT's 17 digits; ".0" on integral values). */
+static void add_real(struct strbuf *sb, double v)
+{
+	char buf[40];
+	int n = snprintf(buf, sizeof(buf) - 2, "%.17g", v);
+	if (!strpbrk(buf, ".eE")) {
+		buf[n++] = '.';
+		buf[n++] = '0';
+		buf[n] = '\0';
+	}
+	strbuf_addstr(sb, buf);
+}
+
+/* A placement decided under the scheduler lock, its task record built after (placed_records). */
+struct decided {
+	const char *task_id; /* borrowed, as bind.placed */
+	char *node_id, *az;
+	struct sched_placement why; /* its counts; ports a copy, node_id unused */
+};
+
+/* A new task record (PROVISIONING on its node) as a JSON object's text, appended to sb. */
+static void task_record(struct strbuf *sb, const struct record_tmpl *t, const struct sreq *rq,
+			const struct decided *d)
+{
+	const char *id = d->task_id;
+	strbuf_addstr(sb, "{\"taskArn\":");
+	add_arn(sb, t->task_arn, id);
+	strbuf_addstr(sb, ",\"containerInstanceArn\":");
+	add_arn(sb, t->inst_arn, d->node_id);
+	strbuf_addstr(sb, ",\"createdAt\":");
+	add_real(sb, record_now());
+	if (d->az) {
+		strbuf_addstr(sb, ",\"availabilityZone\":");
+		strbuf_add_json_string(sb, d->az);
+	}
+	strbuf_addch(sb, ',');
+	strbuf_addstr(sb, t->shared);
+	strbuf_addstr(sb, ",\"containers\":[");
+	for (size_t i = 0; i < t->n_containers; i++) {
+		char ctail[128];
+		char cid[ID_HEX_LEN + 1];
+		id_hex_fill(cid);
+		snprintf(ctail, sizeof(ctail), "%s/%s", id, cid);
+		strbuf_addstr(sb, i ? ",{\"containerArn\":" : "{\"containerArn\":");
+		add_arn(sb, t->container_arn, ctail);
+		strbuf_addstr(sb, ",\"taskArn\":");
+		add_arn(sb, t->task_arn, id);
+		if (*t->containers[i])
+			strbuf_addch(sb, ',');
+		strbuf_addstr(sb, t->containers[i]);
+		strbuf_addch(sb, '}');
+	}
+	strbuf_addch(sb, ']');
+	strbuf_addstr(sb, ",\"berthPlacement\":");
+	sreq_task_extra_text(rq, t->placement_head, &d->why, sb);
+	strbuf_addch(sb, '}');
 }
 
 /* Task cpu/memory after overrides. */
@@ -181,13 +317,6 @@ static void bind_done(struct bind *b)
 	free(b->placed);
 }
 
-/* A placement decided under the scheduler lock, its task record built after (placed_records). */
-struct decided {
-	const char *task_id; /* borrowed, as bind.placed */
-	char *node_id, *az;
-	json_t *extra; /* berthPlacement */
-};
-
 struct placing {
 	struct ecs_call *c;
 	const char *cluster;
@@ -196,7 +325,8 @@ struct placing {
 	struct sreq *rq;
 	int64_t cpu, mem;
 	struct sched_snapshot *snap;
-	json_t *tasks, *failures;
+	struct strbuf tasks; /* the records written, as a JSON array's items */
+	json_t *failures;
 	struct bind b;
 	struct decided *decided;
 	size_t n_decided;
@@ -212,24 +342,32 @@ static void placed(struct placing *pl, const struct sched_placement *p)
 {
 	const char *az = sched_cache_node_zone(pl->c->srv, p->node_id);
 	pl->decided = xrealloc(pl->decided, (pl->n_decided + 1) * sizeof(*pl->decided));
-	pl->decided[pl->n_decided++] =
-	    (struct decided){ p->task_id, xstrdup(p->node_id), az ? xstrdup(az) : NULL,
-			      sreq_task_extra(pl->rq, pl->a->td, p) };
+	struct decided *d = &pl->decided[pl->n_decided++];
+	*d = (struct decided){ p->task_id, xstrdup(p->node_id), az ? xstrdup(az) : NULL, *p };
+	d->why.node_id = NULL;
+	d->why.ports = NULL;
+	if (p->n_ports) {
+		d->why.ports = xmalloc(p->n_ports * sizeof(*p->ports));
+		memcpy(d->why.ports, p->ports, p->n_ports * sizeof(*p->ports));
+	}
 	pl->b.placed = xrealloc(pl->b.placed, (pl->b.n_placed + 1) * sizeof(*pl->b.placed));
 	pl->b.placed[pl->b.n_placed++] = p->task_id;
 }
 
 static void placed_records(struct placing *pl)
 {
+	struct record_tmpl t = { 0 };
+	tmpl_init(&t, pl->c->srv, pl->cluster, pl->cl, pl->a, pl->cpu, pl->mem);
 	for (size_t i = 0; i < pl->n_decided; i++) {
 		struct decided *d = &pl->decided[i];
-		json_t *t = new_task(pl->c->srv, pl->cluster, d->task_id, pl->cl, d->node_id, d->az, pl->a,
-				     pl->cpu, pl->mem);
-		if (json_object_size(d->extra))
-			json_object_set(t, "berthPlacement", d->extra);
-		bind_put(&pl->b, xasprintf("/berth/tasks/%s/%s", pl->cluster, d->task_id), t);
-		json_array_append_new(pl->tasks, t);
+		struct strbuf sb = STRBUF_INIT;
+		task_record(&sb, &t, pl->rq, d);
+		if (pl->tasks.len)
+			strbuf_addch(&pl->tasks, ',');
+		strbuf_add(&pl->tasks, sb.buf, sb.len);
+		bind_op(&pl->b, xasprintf("/berth/tasks/%s/%s", pl->cluster, d->task_id), strbuf_detach(&sb, NULL));
 	}
+	tmpl_done(&t);
 }
 
 static void decided_done(struct placing *pl)
@@ -237,7 +375,7 @@ static void decided_done(struct placing *pl)
 	for (size_t i = 0; i < pl->n_decided; i++) {
 		free(pl->decided[i].node_id);
 		free(pl->decided[i].az);
-		json_decref(pl->decided[i].extra);
+		free(pl->decided[i].why.ports);
 	}
 	free(pl->decided);
 }
@@ -393,7 +531,7 @@ static bool bind_outside_lock(struct server *s)
 
 /* One placement attempt: 1 done, 0 conflict (retry), -1 error. */
 static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struct run_args *a,
-		      json_t *out_tasks, json_t *out_failures, bool first)
+		      struct strbuf *out_tasks, size_t *out_n, json_t *out_failures, bool first)
 {
 	_cleanup_free_ char *token_key = xasprintf("/berth/placement/%s", cluster);
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -435,7 +573,7 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 		return -1;
 	}
 	pl.rq = &rq;
-	pl.tasks = json_array();
+	pl.tasks = (struct strbuf)STRBUF_INIT;
 	pl.failures = json_array();
 	size_t want = a->explicit_instances ? json_array_size(a->explicit_instances) : (size_t)a->count;
 	char *ids[SCHED_MAX_COUNT];
@@ -479,7 +617,10 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 		if (locked && pl.b.preempted)
 			sched_cache_drop(c->srv, cluster);
 	} else {
-		json_array_extend(out_tasks, pl.tasks);
+		if (pl.n_decided && *out_n)
+			strbuf_addch(out_tasks, ',');
+		strbuf_add(out_tasks, pl.tasks.buf, pl.tasks.len);
+		*out_n += pl.n_decided;
 		json_array_extend(out_failures, pl.failures);
 	}
 	if (locked)
@@ -487,23 +628,42 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	sreq_done(&rq);
 	bind_done(&pl.b);
 	decided_done(&pl);
-	json_decref(pl.tasks);
+	strbuf_release(&pl.tasks);
 	json_decref(pl.failures);
 	for (size_t i = 0; i < want; i++)
 		free(ids[i]);
 	return r;
 }
 
-int task_place(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a, json_t *tasks,
-	       json_t *failures)
+int task_place_text(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a,
+		    struct strbuf *tasks, size_t *n_tasks, json_t *failures)
 {
 	int r = 0;
 	for (int attempt = 0; attempt < 50 && r == 0; attempt++)
-		r = place_once(c, cluster, cl, a, tasks, failures, attempt == 0);
+		r = place_once(c, cluster, cl, a, tasks, n_tasks, failures, attempt == 0);
 	if (r == 0)
 		r = ecs_fail(c, "ServerException",
 			     "placement kept conflicting with concurrent placements; retry");
 	return r < 0 ? -1 : 0;
+}
+
+int task_place(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a, json_t *tasks,
+	       json_t *failures)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t n = 0;
+	strbuf_addch(&sb, '[');
+	int r = task_place_text(c, cluster, cl, a, &sb, &n, failures);
+	strbuf_addch(&sb, ']');
+	if (r == 0) {
+		json_t *list = json_loadb(sb.buf, sb.len, 0, NULL);
+		if (!list) /* (our own text) */
+			abort();
+		json_array_extend(tasks, list);
+		json_decref(list);
+	}
+	strbuf_release(&sb);
+	return r;
 }
 
 /* Every containerOverrides entry must name a container of the task definition (ECS's check). */
@@ -562,9 +722,10 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 		return ecs_fail(
 		    c, "SerializationException",
 		    "overrides must be an object; placementConstraints, placementStrategy and tags lists.");
-	if (cluster_resolve(c, ref, &cl, &cluster) < 0)
+	/* (both read only here: shared with other calls while nobody writes them) */
+	if (cluster_resolve_shared(c, ref, &cl, &cluster) < 0)
 		return -1;
-	if (taskdef_resolve(c, tdref, &a.td) < 0) {
+	if (taskdef_resolve_shared(c, tdref, &a.td) < 0) {
 		json_decref(cl);
 		return -1;
 	}
@@ -583,17 +744,29 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 	if (!json_object_get(ov, "inferenceAcceleratorOverrides"))
 		json_object_set_new(ov, "inferenceAcceleratorOverrides", json_array());
 	a.overrides = ov;
-	json_t *tasks = json_array(), *failures = json_array();
-	int r = task_place(c, cluster, cl, &a, tasks, failures);
+	json_t *failures = json_array();
+	struct strbuf body = STRBUF_INIT;
+	size_t n = 0;
+	strbuf_addstr(&body, "{\"tasks\":[");
+	int r = task_place_text(c, cluster, cl, &a, &body, &n, failures);
 	json_decref(ov);
 	json_decref(a.td);
 	json_decref(cl);
 	if (r < 0) {
-		json_decref(tasks);
+		strbuf_release(&body);
 		json_decref(failures);
 		return -1;
 	}
-	*out = json_pack("{s:o,s:o}", "tasks", tasks, "failures", failures);
+	/* the records as written, not parsed back into a tree to be dumped again */
+	_cleanup_free_ char *f = json_dumps(failures, JSON_COMPACT);
+	json_decref(failures);
+	strbuf_addstr(&body, "],\"failures\":");
+	strbuf_addstr(&body, f);
+	strbuf_addch(&body, '}');
+	free(c->body);
+	c->body = strbuf_detach(&body, NULL);
+	c->n_tasks = n;
+	*out = NULL;
 	return 0;
 }
 

@@ -7,7 +7,9 @@
  * Writers do not commit themselves: they queue their request and wait; one
  * writer thread takes every queued request, runs them in one transaction
  * (each inside a savepoint, so one failing request does not undo the others),
- * commits once (one fsync for the whole batch) and wakes the writers. Under
+ * commits once (one fsync for the whole batch) and wakes the writers of
+ * that batch (each waits on its own condition variable: a broadcast woke
+ * every queued writer, those of the next batch too, at each commit). Under
  * load that turns N fsyncs into one; alone, a write costs one commit as
  * before. The same thread expires leases: it sleeps on its condition variable
  * until the earliest lease deadline or the next request.
@@ -78,6 +80,7 @@ struct wreq {
 	int64_t lease, ttl;
 	/* results */
 	bool ok, done;
+	pthread_cond_t woken; /* its own: a commit wakes the writers of its batch, not every waiting one */
 	int64_t revision;
 	int rc;
 	struct berth_error *err;
@@ -94,11 +97,11 @@ struct sqlite_store {
 		sqlite3_stmt *st;
 	} cache[16]; /* the writer's statements, prepared once (under db_lock) */
 	sqlite3 *rdb;            /* the readers' connection (read-only) */
-	pthread_mutex_t rd_lock; /* rdb and st_rget */
+	pthread_mutex_t rd_lock; /* rdb, st_rget and st_events */
 	sqlite3_stmt *st_rget;
+	sqlite3_stmt *st_events; /* read_events', prepared once (the scheduler's catch-up runs it per RunTask) */
 	pthread_mutex_t lock;    /* queue, revision, stop */
 	pthread_cond_t wake;     /* writer: work or stop */
-	pthread_cond_t done;     /* writers: their request is done */
 	pthread_cond_t changed;  /* watchers: the revision moved */
 	struct wreq *head, **tail;
 	int64_t revision, compact_revision; /* the writer's (db_lock) */
@@ -684,9 +687,10 @@ static void *writer_thread(void *arg)
 		pthread_mutex_lock(&s->lock);
 		s->committed = s->revision; /* run_batch put them back if the commit failed */
 		s->compacted = s->compact_revision;
-		for (struct wreq *w = batch; w; w = w->next)
+		for (struct wreq *w = batch; w; w = w->next) {
 			w->done = true;
-		pthread_cond_broadcast(&s->done);
+			pthread_cond_signal(&w->woken);
+		}
 		pthread_cond_broadcast(&s->changed);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -695,14 +699,16 @@ static void *writer_thread(void *arg)
 
 static int submit(struct sqlite_store *s, struct wreq *w, struct berth_error **err)
 {
+	pthread_cond_init(&w->woken, NULL);
 	pthread_mutex_lock(&s->lock);
 	w->next = NULL;
 	*s->tail = w;
 	s->tail = &w->next;
 	pthread_cond_signal(&s->wake);
 	while (!w->done)
-		pthread_cond_wait(&s->done, &s->lock);
+		pthread_cond_wait(&w->woken, &s->lock);
 	pthread_mutex_unlock(&s->lock);
+	pthread_cond_destroy(&w->woken);
 	if (w->rc < 0 && w->err) {
 		if (err) {
 			berth_error_free(*err);
@@ -834,11 +840,13 @@ static int read_events(struct sqlite_store *s, const char *prefix, int64_t from,
 		       void *want_arg, struct store_event_list *ret)
 {
 	_cleanup_free_ char *end = store_prefix_end(prefix);
-	_cleanup_stmt_ sqlite3_stmt *q =
-	    prep_on(s->rdb, "SELECT type, key, value, create_rev, id >> 20, lease FROM log "
-			    "WHERE id >= ? AND key >= ? AND (? = '' OR key < ?) ORDER BY id LIMIT 10000");
-	if (!q)
+	if (!s->st_events &&
+	    sqlite3_prepare_v3(s->rdb,
+			       "SELECT type, key, value, create_rev, id >> 20, lease FROM log "
+			       "WHERE id >= ? AND key >= ? AND (? = '' OR key < ?) ORDER BY id LIMIT 10000",
+			       -1, SQLITE_PREPARE_PERSISTENT, &s->st_events, NULL) != SQLITE_OK)
 		return -EIO;
+	_cleanup_reset_ sqlite3_stmt *q = s->st_events;
 	sqlite3_bind_int64(q, 1, LOG_ID(from, 0));
 	sqlite3_bind_text(q, 2, prefix, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, end, -1, SQLITE_STATIC);
@@ -990,6 +998,7 @@ static void sq_free(struct store *st)
 		pthread_join(s->ckpt_thread, NULL);
 	sqlite3_finalize(s->st_get);
 	sqlite3_finalize(s->st_rget);
+	sqlite3_finalize(s->st_events);
 	for (size_t i = 0; i < ARRAY_SIZE(s->cache); i++)
 		sqlite3_finalize(s->cache[i].st);
 	sqlite3_close(s->cdb);
@@ -1002,7 +1011,6 @@ static void sq_free(struct store *st)
 	free(s->leases);
 	free(s->changes);
 	pthread_cond_destroy(&s->wake);
-	pthread_cond_destroy(&s->done);
 	pthread_cond_destroy(&s->changed);
 	pthread_cond_destroy(&s->ckpt_wake);
 	free(s);
@@ -1121,7 +1129,6 @@ int store_sqlite_open(const char *path, struct store **ret, struct berth_error *
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->lease_lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
-	pthread_cond_init(&s->done, NULL);
 	pthread_cond_init(&s->changed, NULL);
 	pthread_cond_init(&s->ckpt_wake, NULL);
 	s->tail = &s->head;

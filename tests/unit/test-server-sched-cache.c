@@ -13,44 +13,8 @@
 
 #include "unit.h"
 
-#include "common/fs.h"
 #include "common/json.h"
-#include "server/internal.h"
-#include "store/store.h"
-
-struct fixture {
-	char *dir;
-	struct server srv;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	f->dir = unit_tmpdir();
-	_cleanup_free_ char *path = xasprintf("%s/store.db", f->dir);
-	assert_int_equal(store_sqlite_open(path, &f->srv.store, NULL), 0);
-	f->srv.region = xstrdup("us-east-1");
-	f->srv.account = xstrdup("000000000000");
-	f->srv.sched = sched_cache_new();
-	pthread_mutex_init(&f->srv.lock, NULL);
-	store_on_write(f->srv.store, sched_cache_note_write, f->srv.sched);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	f->srv.sched = sched_cache_free(f->srv.sched);
-	f->srv.store = store_free(f->srv.store);
-	pthread_mutex_destroy(&f->srv.lock);
-	free(f->srv.region);
-	free(f->srv.account);
-	(void)fs_rm_rf(f->dir, NULL);
-	free(f->dir);
-	free(f);
-	return 0;
-}
+#include "server-store-fixture.h"
 
 static void put(struct fixture *f, const char *key, json_t *v)
 {
@@ -159,7 +123,7 @@ static void test_stops_matter_binds_do_not(void **state)
 	 */
 	store_on_write(f->srv.store, NULL, NULL);
 	instance(f, "n2", "DRAINING", "b");
-	store_on_write(f->srv.store, sched_cache_note_write, f->srv.sched);
+	store_on_write(f->srv.store, server_note_write, &f->srv);
 	task(f, "bind", "n1", "PROVISIONING");
 	assert_int_equal(feasible(f, true), 2);
 	assert_int_equal(feasible(f, false), 0); /* n1 full again, n2 draining */

@@ -52,6 +52,12 @@ static void test_json_string(void **state)
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	strbuf_add_json_string(&sb, "a\"b\\c\n\x01");
 	assert_string_equal(sb.buf, "\"a\\\"b\\\\c\\n\\u0001\"");
+	/* runs of plain characters around and between escapes, UTF-8 as it is, the empty string */
+	strbuf_reset(&sb);
+	strbuf_add_json_string(&sb, "\"plain run\t\xc3\xa9t\xc3\xa9\x1f\\");
+	strbuf_add_json_string(&sb, "");
+	strbuf_add_json_string(&sb, "only plain");
+	assert_string_equal(sb.buf, "\"\\\"plain run\\t\xc3\xa9t\xc3\xa9\\u001f\\\\\"\"\"\"only plain\"");
 }
 
 static void test_trim(void **state)

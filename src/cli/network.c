@@ -73,26 +73,30 @@ static int expose(json_t *cfg, const char *spec)
 	return 0;
 }
 
-int cli_net_run_opt(json_t *cfg, json_t *hc, int ch, const char *v)
+int cli_net_run_entry(const struct cli_opt *o, const char *v)
 {
-	switch (ch) {
-	case 'p': return publish(cfg, hc, v);
-	case 'P': json_object_set_new(hc, "PublishAllPorts", json_true()); return 0;
-	case CLI_NET_OPT_EXPOSE: return expose(cfg, v);
-	case CLI_NET_OPT_ALIAS:
-		json_array_append_new(arr_of(pending_endpoint(cfg), "Aliases"), json_string(v));
-		return 0;
-	case CLI_NET_OPT_IP:
-		json_object_set_new(obj_of(pending_endpoint(cfg), "IPAMConfig"), "IPv4Address",
+	const struct cli_net_run_ctx *c = o->dest;
+	const char *n = o->name;
+	if (streq(n, "publish"))
+		return publish(c->cfg, c->hc, v);
+	if (streq(n, "publish-all"))
+		json_object_set_new(c->hc, "PublishAllPorts", json_true());
+	else if (streq(n, "expose"))
+		return expose(c->cfg, v);
+	else if (streq(n, "network-alias"))
+		json_array_append_new(arr_of(pending_endpoint(c->cfg), "Aliases"), json_string(v));
+	else if (streq(n, "ip"))
+		json_object_set_new(obj_of(pending_endpoint(c->cfg), "IPAMConfig"), "IPv4Address",
 				    json_string(v));
-		return 0;
-	case CLI_NET_OPT_DNS: json_array_append_new(arr_of(hc, "Dns"), json_string(v)); return 0;
-	case CLI_NET_OPT_DNS_SEARCH: json_array_append_new(arr_of(hc, "DnsSearch"), json_string(v)); return 0;
-	case CLI_NET_OPT_DNS_OPTION:
-		json_array_append_new(arr_of(hc, "DnsOptions"), json_string(v));
-		return 0;
-	default: return -ENOENT;
-	}
+	else if (streq(n, "dns"))
+		json_array_append_new(arr_of(c->hc, "Dns"), json_string(v));
+	else if (streq(n, "dns-search"))
+		json_array_append_new(arr_of(c->hc, "DnsSearch"), json_string(v));
+	else if (streq(n, "dns-option") || streq(n, "dns-opt"))
+		json_array_append_new(arr_of(c->hc, "DnsOptions"), json_string(v));
+	else
+		return -EINVAL;
+	return 0;
 }
 
 void cli_net_run_finish(json_t *cfg, json_t *hc)
@@ -289,6 +293,12 @@ static int net_prune(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
+static int endpoint_ip(void *ep, const char *arg)
+{
+	json_object_set_new(obj_of(ep, "IPAMConfig"), "IPv4Address", json_string(arg));
+	return 0;
+}
+
 static int net_connect(struct cli *cli, int argc, char **argv, bool connect)
 {
 	static const struct cli_usage uc = { CLI_USAGE_PLAIN,
@@ -302,15 +312,13 @@ static int net_connect(struct cli *cli, int argc, char **argv, bool connect)
 	_cleanup_json_ json_t *body = json_pack("{s:o}", "EndpointConfig", ep);
 	const struct cli_opt tc[] = {
 		{ "alias", 0, CLI_OPT_JSON_APPEND, ep, "Aliases" },
-		{ "ip", 0, CLI_OPT_JSON_STR, obj_of(ep, "IPAMConfig"), "IPv4Address" },
+		{ "ip", 0, CLI_OPT_CALL, ep, .fn = endpoint_ip, .has_arg = true },
 		{ NULL },
 	};
 	const struct cli_opt td[] = { { "force", 'f', CLI_OPT_JSON_TRUE, body, "Force" }, { NULL } };
 	int rc;
 	if (!cli_opttab_parse_usage(connect ? tc : td, argc, argv, NULL, connect ? &uc : &ud, &rc))
 		return rc;
-	if (!json_object_size(json_object_get(ep, "IPAMConfig")))
-		json_object_del(ep, "IPAMConfig");
 	if (optind + 2 != argc)
 		return usage(text, false);
 	if (!connect)

@@ -149,7 +149,7 @@ bool cli_opttab_parse_usage(const struct cli_opt *t, int argc, char **argv, cons
 						u->short_help ? "h" : "");
 	cli_opttab_getopt(t, help, ARRAY_SIZE(help), prefix, &lo, &so);
 	int ch;
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc also forgets a half-read cluster of short options */
 	while ((ch = getopt_long(argc, argv, so, lo, NULL)) != -1) {
 		if (u->short_help && ch == 'h')
 			ch = OPTTAB_HELP;

@@ -174,23 +174,6 @@ static int add_security_opt(void *hc, const char *v)
 	return 0;
 }
 
-static int set_restart(void *hc, const char *v)
-{
-	_cleanup_free_ char *name = xstrdup(v);
-	char *n = strchr(name, ':');
-	int64_t max = 0;
-	if (n) {
-		*n++ = '\0';
-		if (parse_int64(n, &max) < 0 || max < 0) {
-			fprintf(stderr, "berth: invalid restart policy '%s'\n", v);
-			return -EINVAL;
-		}
-	}
-	json_object_set_new(hc, "RestartPolicy",
-			    json_pack("{s:s,s:I}", "Name", name, "MaximumRetryCount", (json_int_t)max));
-	return 0;
-}
-
 static int set_bytes(json_t *hc, const char *key, const char *v)
 {
 	int64_t b;
@@ -344,7 +327,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o, const char *verb
 		RUN_ENTRY("pids-limit", hc, "PidsLimit", opt_int),
 		{ "stop-signal", 0, CLI_OPT_JSON_STR, cfg, "StopSignal" },
 		RUN_ENTRY("stop-timeout", cfg, "StopTimeout", opt_int),
-		RUN_CALL("restart", 0, hc, set_restart),
+		RUN_CALL("restart", 0, hc, cli_opt_restart),
 		RUN_CALL("health-cmd", 0, cfg, opt_health_cmd),
 		RUN_ENTRY("health-interval", cfg, "Interval", opt_health_duration),
 		RUN_ENTRY("health-timeout", cfg, "Timeout", opt_health_duration),

@@ -4,6 +4,7 @@
  */
 #include "cli/cli.h"
 #include "cli/opttab.h"
+#include "cli/runopts.h"
 #include "common/json.h"
 #include "common/util.h"
 
@@ -58,23 +59,6 @@ static int opt_cpus(void *u, const char *v)
 	return 0;
 }
 
-static int opt_restart(void *u, const char *v)
-{
-	_cleanup_free_ char *name = xstrdup(v);
-	char *n = strchr(name, ':');
-	int64_t max = 0;
-	if (n) {
-		*n++ = '\0';
-		if (parse_int64(n, &max) < 0 || max < 0) {
-			fprintf(stderr, "berth update: invalid restart policy '%s'\n", v);
-			return -EINVAL;
-		}
-	}
-	json_object_set_new(u, "RestartPolicy",
-			    json_pack("{s:s,s:I}", "Name", name, "MaximumRetryCount", (json_int_t)max));
-	return 0;
-}
-
 #define UPDATE_NUM(name, short_name, u, key, fn) \
 	{ (name), (short_name), CLI_OPT_ENTRY, (u), (key), .entry_fn = (fn), .has_arg = true }
 
@@ -92,7 +76,7 @@ int cli_update(int argc, char **argv)
 		{ "cpuset-mems", 0, CLI_OPT_JSON_STR, u, "CpusetMems" },
 		UPDATE_NUM("pids-limit", 0, u, "PidsLimit", opt_int),
 		UPDATE_NUM("blkio-weight", 0, u, "BlkioWeight", opt_int),
-		{ "restart", 0, CLI_OPT_CALL, u, .fn = opt_restart, .has_arg = true },
+		{ "restart", 0, CLI_OPT_CALL, u, .fn = cli_opt_restart, .has_arg = true },
 		{ NULL },
 	};
 	int rc;

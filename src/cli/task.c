@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/ecs.h"
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/json.h"
 
@@ -28,10 +29,6 @@ enum {
 	OPT_COMMAND,
 	OPT_WAIT,
 	OPT_WAIT_TIMEOUT,
-	OPT_FAMILY,
-	OPT_DESIRED,
-	OPT_NODE,
-	OPT_REASON,
 	OPT_FOLLOW
 };
 
@@ -272,24 +269,6 @@ done:
 	return rc;
 }
 
-static int ls_opt(void *ctx, int ch, const char *arg)
-{
-	json_t *in = ctx;
-	static const struct {
-		int ch;
-		const char *key;
-	} map[] = { { OPT_FAMILY, "family" },
-		    { OPT_DESIRED, "desiredStatus" },
-		    { OPT_NODE, "containerInstance" },
-		    { OPT_STARTED_BY, "startedBy" } };
-	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
-		if (map[i].ch == ch) {
-			json_object_set_new(in, map[i].key, json_string(arg));
-			return 0;
-		}
-	return -1;
-}
-
 static json_t *task_row(const json_t *t)
 {
 	_cleanup_free_ char *td =
@@ -303,11 +282,6 @@ static json_t *task_row(const json_t *t)
 
 static int task_ls(int argc, char **argv)
 {
-	static const struct option lo[] = { { "family", required_argument, NULL, OPT_FAMILY },
-					    { "desired-status", required_argument, NULL, OPT_DESIRED },
-					    { "node", required_argument, NULL, OPT_NODE },
-					    { "started-by", required_argument, NULL, OPT_STARTED_BY },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "task ls [OPTIONS]\n\nList the tasks of a cluster\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
 	    "      --family FAMILY           only tasks of this task definition family\n"
@@ -316,9 +290,16 @@ static int task_ls(int argc, char **argv)
 	    "      --started-by TEXT         only tasks with this startedBy\n" ECS_CLI_HELP_FORMAT
 		ECS_CLI_HELP_COMMON;
 	_cleanup_json_ json_t *in = json_object(), *arns = NULL, *tasks = NULL;
+	const struct cli_opt t[] = {
+		{ "family", 0, CLI_OPT_JSON_STR, in, "family" },
+		{ "desired-status", 0, CLI_OPT_JSON_STR, in, "desiredStatus" },
+		{ "node", 0, CLI_OPT_JSON_STR, in, "containerInstance" },
+		{ "started-by", 0, CLI_OPT_JSON_STR, in, "startedBy" },
+		{ NULL },
+	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, ls_opt, in, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
@@ -425,27 +406,18 @@ static int task_inspect(int argc, char **argv)
 	return ecs_cli_inspect(argc, argv, text, &how);
 }
 
-static int stop_opt(void *ctx, int ch, const char *arg)
-{
-	if (ch != OPT_REASON)
-		return -1;
-	*(const char **)ctx = arg;
-	return 0;
-}
-
 static int task_stop(int argc, char **argv)
 {
-	static const struct option lo[] = { { "reason", required_argument, NULL, OPT_REASON },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "task stop [OPTIONS] TASK [TASK...]\n\nStop tasks (their containers get "
 	    "SIGTERM, then SIGKILL after the stop timeout)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
 	    "      --reason TEXT       the stoppedReason (default \"Task stopped by user\")\n"
 	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
 	const char *reason = NULL;
+	const struct cli_opt t[] = { { "reason", 0, CLI_OPT_STRING, &reason }, { NULL } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, stop_opt, &reason, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth task stop\" requires at least 1 argument.\n");

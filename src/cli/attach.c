@@ -26,7 +26,6 @@
  */
 #define CLI_EXIT_GRACE_MS 2000
 
-
 /* Signals forwarded to the container (docker forwards every one but CHLD/PIPE/URG/WINCH). */
 static const int PROXIED[] = { SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGALRM };
 

@@ -478,26 +478,26 @@ static int do_build(struct build_opts *o, const char *ctxdir)
 
 /* --help (after "Usage: berth "): docker's wording */
 static const char build_usage[] =
-	    "build [OPTIONS] PATH | -\n\n"
-	    "Build an image from a Dockerfile\n\n"
-	    "Options:\n"
-	    "      --add-host list      Add a custom host-to-IP mapping (host:ip) to RUN's /etc/hosts\n"
-	    "      --build-arg list     Set build-time variables\n"
-	    "      --cache-from strings Images to consider as cache sources\n"
-	    "  -f, --file string        Name of the Dockerfile (default: 'PATH/Dockerfile')\n"
-	    "      --iidfile string     Write the image ID to the file\n"
-	    "      --label list         Set metadata for an image\n"
-	    "      --network string     Network for the RUN instructions: default (the bridge), bridge,\n"
-	    "                           host, none or a network's name (default \"default\")\n"
-	    "      --no-cache           Do not use cache when building the image\n"
-	    "  -o, --output string      Also write the image: type=docker|oci|local,dest=PATH\n"
-	    "      --platform string    Set platform\n"
-	    "      --pull               Always attempt to pull a newer version of the image\n"
-	    "  -q, --quiet              Suppress the build output and print image ID on success\n"
-	    "      --secret stringArray Secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR]\n"
-	    "      --ssh stringArray    SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET]\n"
-	    "  -t, --tag list           Name and optionally a tag in the 'name:tag' format\n"
-	    "      --target string      Set the target build stage to build";
+    "build [OPTIONS] PATH | -\n\n"
+    "Build an image from a Dockerfile\n\n"
+    "Options:\n"
+    "      --add-host list      Add a custom host-to-IP mapping (host:ip) to RUN's /etc/hosts\n"
+    "      --build-arg list     Set build-time variables\n"
+    "      --cache-from strings Images to consider as cache sources\n"
+    "  -f, --file string        Name of the Dockerfile (default: 'PATH/Dockerfile')\n"
+    "      --iidfile string     Write the image ID to the file\n"
+    "      --label list         Set metadata for an image\n"
+    "      --network string     Network for the RUN instructions: default (the bridge), bridge,\n"
+    "                           host, none or a network's name (default \"default\")\n"
+    "      --no-cache           Do not use cache when building the image\n"
+    "  -o, --output string      Also write the image: type=docker|oci|local,dest=PATH\n"
+    "      --platform string    Set platform\n"
+    "      --pull               Always attempt to pull a newer version of the image\n"
+    "  -q, --quiet              Suppress the build output and print image ID on success\n"
+    "      --secret stringArray Secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR]\n"
+    "      --ssh stringArray    SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET]\n"
+    "  -t, --tag list           Name and optionally a tag in the 'name:tag' format\n"
+    "      --target string      Set the target build stage to build";
 
 int cli_build(int argc, char **argv)
 {

@@ -90,7 +90,8 @@ static int cluster_create(int argc, char **argv)
 	    "      --tag KEY=VALUE     tag the cluster (repeatable)\n"
 	    "      --format FORMAT     'json': print the API's response\n" ECS_CLI_HELP_COMMON;
 	_cleanup_json_ json_t *tags = json_array();
-	const struct cli_opt t[] = { { "tag", 0, CLI_OPT_CALL, tags, .fn = add_tag, .has_arg = true }, { NULL } };
+	const struct cli_opt t[] = { { "tag", 0, CLI_OPT_CALL, tags, .fn = add_tag, .has_arg = true },
+				     { NULL } };
 	struct ecs_cli e = { 0 };
 	int rc;
 	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))

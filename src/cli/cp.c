@@ -20,7 +20,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 
-#define CP_BUF   (64u << 10)
+#define CP_BUF (64u << 10)
 
 static int usage(const char *text, bool help)
 {

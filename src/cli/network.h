@@ -19,12 +19,15 @@ struct cli_opt;
  * NetworkingConfig) under the network cli_net_run_finish names.
  */
 int cli_net_run_entry(const struct cli_opt *o, const char *v);
-#define CLI_NET_RUN_ENTRY(name, short_name, ctx, has_arg_) \
-	{ (name), (short_name), CLI_OPT_ENTRY, (ctx), .entry_fn = cli_net_run_entry, .has_arg = (has_arg_) }
-#define CLI_NET_RUN_OPTS(ctx)                                                                    \
-	CLI_NET_RUN_ENTRY("publish", 'p', ctx, true), CLI_NET_RUN_ENTRY("publish-all", 'P', ctx, false), \
-	    CLI_NET_RUN_ENTRY("expose", 0, ctx, true), CLI_NET_RUN_ENTRY("network-alias", 0, ctx, true), \
-	    CLI_NET_RUN_ENTRY("ip", 0, ctx, true), CLI_NET_RUN_ENTRY("dns", 0, ctx, true),              \
+#define CLI_NET_RUN_ENTRY(name, short_name, ctx, has_arg_)                                 \
+	{                                                                                  \
+		(name), (short_name), CLI_OPT_ENTRY, (ctx), .entry_fn = cli_net_run_entry, \
+							    .has_arg = (has_arg_)          \
+	}
+#define CLI_NET_RUN_OPTS(ctx)                                                                             \
+	CLI_NET_RUN_ENTRY("publish", 'p', ctx, true), CLI_NET_RUN_ENTRY("publish-all", 'P', ctx, false),  \
+	    CLI_NET_RUN_ENTRY("expose", 0, ctx, true), CLI_NET_RUN_ENTRY("network-alias", 0, ctx, true),  \
+	    CLI_NET_RUN_ENTRY("ip", 0, ctx, true), CLI_NET_RUN_ENTRY("dns", 0, ctx, true),                \
 	    CLI_NET_RUN_ENTRY("dns-search", 0, ctx, true), CLI_NET_RUN_ENTRY("dns-option", 0, ctx, true), \
 	    CLI_NET_RUN_ENTRY("dns-opt", 0, ctx, true)
 #define CLI_NET_RUN_USAGE                                                                       \

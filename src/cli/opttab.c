@@ -145,8 +145,8 @@ bool cli_opttab_parse_usage(const struct cli_opt *t, int argc, char **argv, cons
 	static const struct option help[] = { { "help", no_argument, NULL, OPTTAB_HELP } };
 	_cleanup_free_ struct option *lo = NULL;
 	_cleanup_free_ char *so = NULL;
-	_cleanup_free_ char *prefix = xasprintf("%s%s", shortopts_prefix ? shortopts_prefix : "",
-						u->short_help ? "h" : "");
+	_cleanup_free_ char *prefix =
+	    xasprintf("%s%s", shortopts_prefix ? shortopts_prefix : "", u->short_help ? "h" : "");
 	cli_opttab_getopt(t, help, ARRAY_SIZE(help), prefix, &lo, &so);
 	int ch;
 	optind = 0; /* 0, not 1: glibc also forgets a half-read cluster of short options */

@@ -285,10 +285,14 @@ static int opt_log_driver(void *hc, const char *v)
 	return 0;
 }
 
-#define RUN_CALL(name, short_name, obj, f) \
-	{ (name), (short_name), CLI_OPT_CALL, (obj), .fn = (f), .has_arg = true }
-#define RUN_ENTRY(name, obj, key, f) \
-	{ (name), 0, CLI_OPT_ENTRY, (obj), (key), .entry_fn = (f), .has_arg = true }
+#define RUN_CALL(name, short_name, obj, f)                                            \
+	{                                                                             \
+		(name), (short_name), CLI_OPT_CALL, (obj), .fn = (f), .has_arg = true \
+	}
+#define RUN_ENTRY(name, obj, key, f)                                                     \
+	{                                                                                \
+		(name), 0, CLI_OPT_ENTRY, (obj), (key), .entry_fn = (f), .has_arg = true \
+	}
 
 /* Parse flags and IMAGE [CMD...]; returns the index of IMAGE, -1 (message printed, exit 125) or -2 (--help
  * printed, exit 0). */
@@ -345,7 +349,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o, const char *verb
 		{ "cpuset-mems", 0, CLI_OPT_JSON_STR, hc, "CpusetMems" },
 		RUN_ENTRY("blkio-weight", hc, "BlkioWeight", opt_int),
 		/* min -1: "-1" is unlimited */
-		{ "memory-swap", 0, CLI_OPT_ENTRY, hc, "MemorySwap", -1, .entry_fn = opt_bytes, .has_arg = true },
+		{ "memory-swap", 0, CLI_OPT_ENTRY, hc, "MemorySwap", -1, .entry_fn = opt_bytes,
+		  .has_arg = true },
 		{ "cgroup-parent", 0, CLI_OPT_JSON_STR, hc, "CgroupParent" },
 		{ "host", 'H', CLI_OPT_STRING, &o->host },
 		{ "detach-keys", 0, CLI_OPT_STRING, &o->detach_keys },

@@ -59,8 +59,10 @@ static int opt_cpus(void *u, const char *v)
 	return 0;
 }
 
-#define UPDATE_NUM(name, short_name, u, key, fn) \
-	{ (name), (short_name), CLI_OPT_ENTRY, (u), (key), .entry_fn = (fn), .has_arg = true }
+#define UPDATE_NUM(name, short_name, u, key, fn)                                                   \
+	{                                                                                          \
+		(name), (short_name), CLI_OPT_ENTRY, (u), (key), .entry_fn = (fn), .has_arg = true \
+	}
 
 int cli_update(int argc, char **argv)
 {

@@ -75,8 +75,8 @@ static void full_argv(const struct runtime_oci *rt, const char *const *args, con
  * Run a short operation to completion (at most rt->timeout_ms), its stdout
  * into out (may be NULL); extra_fd (>= 0) becomes its fd 3.
  */
-static int cli_run(const struct runtime_oci *rt, const char *what, const char *const *args, struct strbuf *out,
-		   int extra_fd, struct berth_error **err)
+static int cli_run(const struct runtime_oci *rt, const char *what, const char *const *args,
+		   struct strbuf *out, int extra_fd, struct berth_error **err)
 {
 	const char *argv[CLI_ARGV_MAX];
 	full_argv(rt, args, argv);

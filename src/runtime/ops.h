@@ -61,12 +61,13 @@ struct runtime_ops {
 	int (*create)(const struct runtime_oci *rt, const char *id, const char *bundle,
 		      const struct runtime_io *io, pid_t *ret_pid, struct berth_error **err);
 	int (*start)(const struct runtime_oci *rt, const char *id, struct berth_error **err);
-	/* Run the OCI process in process_file in container id. *ret_pid: a process the caller reaps whose exit
-	 * status is the exec'd process's (the process itself, or a runtime that waits for it). */
+	/* Run the OCI process in process_file in container id. *ret_pid: a process the caller reaps whose
+	 * exit status is the exec'd process's (the process itself, or a runtime that waits for it). */
 	int (*exec)(const struct runtime_oci *rt, const char *id, const char *process_file,
 		    const struct runtime_io *io, pid_t *ret_pid, struct berth_error **err);
 	/* sig to the init, or (all) to every process of the container. */
-	int (*kill)(const struct runtime_oci *rt, const char *id, int sig, bool all, struct berth_error **err);
+	int (*kill)(const struct runtime_oci *rt, const char *id, int sig, bool all,
+		    struct berth_error **err);
 	/* force: a running or paused container is killed first. */
 	int (*delete)(const struct runtime_oci *rt, const char *id, bool force, struct berth_error **err);
 	int (*pause)(const struct runtime_oci *rt, const char *id, struct berth_error **err);

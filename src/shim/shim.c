@@ -672,7 +672,7 @@ static void shim_exit(struct shim *s)
 		client_drop(&s->clients[i]);
 	_cleanup_free_ char *sock = xasprintf("%s/shim.sock", s->dir);
 	(void)unlink(sock);
-	(void)s->rt.ops->delete(&s->rt, s->id, true, NULL);
+	(void)s->rt.ops->delete (&s->rt, s->id, true, NULL);
 }
 
 /* Free what load_config() allocated; safe on a zeroed or half-loaded shim. */

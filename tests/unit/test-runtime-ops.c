@@ -85,8 +85,8 @@ static void test_cli_command_lines_and_outputs(void **state)
 	assert_int_equal(rt.ops->resume(&rt, "c1", &err), 0);
 	assert_int_equal(rt.ops->kill(&rt, "c1", SIGTERM, false, &err), 0);
 	assert_int_equal(rt.ops->kill(&rt, "c1", SIGKILL, true, &err), 0);
-	assert_int_equal(rt.ops->delete(&rt, "c1", true, &err), 0);
-	assert_int_equal(rt.ops->delete(&rt, "c1", false, &err), 0);
+	assert_int_equal(rt.ops->delete (&rt, "c1", true, &err), 0);
+	assert_int_equal(rt.ops->delete (&rt, "c1", false, &err), 0);
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0;
 	assert_int_equal(rt.ops->ps(&rt, "c1", &pids, &n, &err), 0);
@@ -185,7 +185,7 @@ static void test_builtin_errors_read_as_the_cli(void **state)
 	assert_int_equal(rt.ops->state(&rt, "nope", &st, &err), -ENOENT);
 	berth_error_free(err);
 	err = NULL;
-	assert_int_equal(rt.ops->delete(&rt, "nope", true, &err), -ENOENT);
+	assert_int_equal(rt.ops->delete (&rt, "nope", true, &err), -ENOENT);
 	berth_error_free(err);
 	fs_rm_rf(dir, NULL);
 }

@@ -29,7 +29,7 @@ static bool takes_arg(const struct cli_opt *o)
 /* getopt_long's has_arg of an entry's long name. */
 static int long_has_arg(const struct cli_opt *o)
 {
-	if (o->kind == CLI_OPT_BOOL)
+	if (o->kind == CLI_OPT_BOOL || ((o->kind == CLI_OPT_CALL || o->kind == CLI_OPT_ENTRY) && o->optional_arg))
 		return optional_argument;
 	return takes_arg(o) ? required_argument : no_argument;
 }
@@ -104,7 +104,7 @@ int cli_opttab_apply(const struct cli_opt *t, int ch, const char *arg)
 		json_object_set_new(o->dest, o->key, json_integer(v));
 		return 0;
 	case CLI_OPT_JSON_TRUE: json_object_set_new(o->dest, o->key, json_true()); return 0;
-	case CLI_OPT_CALL: return o->fn(o->dest, o->has_arg ? arg : NULL) < 0 ? -1 : 0;
+	case CLI_OPT_CALL: return o->fn(o->dest, o->has_arg || o->optional_arg ? arg : NULL) < 0 ? -1 : 0;
 	case CLI_OPT_BOOL: return cli_parse_bool_flag(o->name, arg, o->dest) < 0 ? -1 : 0;
 	case CLI_OPT_JSON_APPEND: {
 		json_t *a = json_object_get(o->dest, o->key);
@@ -114,7 +114,7 @@ int cli_opttab_apply(const struct cli_opt *t, int ch, const char *arg)
 		return 0;
 	}
 	case CLI_OPT_STRV: strv_add(o->dest, arg); return 0;
-	case CLI_OPT_ENTRY: return o->entry_fn(o, o->has_arg ? arg : NULL) < 0 ? -1 : 0;
+	case CLI_OPT_ENTRY: return o->entry_fn(o, o->has_arg || o->optional_arg ? arg : NULL) < 0 ? -1 : 0;
 	}
 	return 1;
 }

@@ -47,6 +47,9 @@ struct cli_opt {
 	int (*fn)(void *dest, const char *arg);
 	bool has_arg; /* CLI_OPT_CALL, CLI_OPT_ENTRY: takes an argument */
 	int (*entry_fn)(const struct cli_opt *o, const char *arg); /* CLI_OPT_ENTRY; < 0 fails */
+	/* CLI_OPT_CALL, CLI_OPT_ENTRY: an optional value ("--name" gives NULL, "--name=v" v; the short
+	 * letter takes none), e.g. --circuit-breaker[=rollback|no-rollback] */
+	bool optional_arg;
 };
 
 /* getopt_long values of table entries: CLI_OPTTAB_BASE + index (short letters map back too). */

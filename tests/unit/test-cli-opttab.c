@@ -199,6 +199,39 @@ static void test_optional_value_booleans(void **state)
 	assert_int_equal(parse(t, 2, a5), 2);
 }
 
+/* An optional string value on a callback: "--cb" gives NULL, "--cb=v" v, a separate word is an operand. */
+static void test_optional_value_callbacks(void **state)
+{
+	(void)state;
+	const char *got = "unset";
+	calls = 0;
+	const struct cli_opt t[] = {
+		{ "cb", 'c', CLI_OPT_CALL, &got, .fn = count_call, .optional_arg = true },
+		{ NULL },
+	};
+	struct option *lo = NULL;
+	char *so = NULL;
+	cli_opttab_getopt(t, NULL, 0, NULL, &lo, &so);
+	assert_string_equal(so, "c");
+	assert_int_equal(lo[0].has_arg, optional_argument);
+	free(lo);
+	free(so);
+	char *a1[] = { "x", "--cb" };
+	assert_int_equal(parse(t, 2, a1), 0);
+	assert_null(got);
+	char *a2[] = { "x", "--cb=v", "op" };
+	assert_int_equal(parse(t, 3, a2), 0);
+	assert_string_equal(got, "v");
+	assert_int_equal(optind, 2);
+	char *a3[] = { "x", "--cb", "op" };
+	assert_int_equal(parse(t, 3, a3), 0);
+	assert_null(got);
+	assert_int_equal(optind, 2);
+	char *a4[] = { "x", "--cb=bad" }; /* the callback's refusal */
+	assert_int_equal(parse(t, 2, a4), -1);
+	assert_int_equal(calls, 4);
+}
+
 static int entry_seen(const struct cli_opt *o, const char *arg)
 {
 	if (streq(arg, "bad"))
@@ -321,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_getopt_arrays),
 		cmocka_unit_test(test_parse_whole_argv),
 		cmocka_unit_test(test_optional_value_booleans),
+		cmocka_unit_test(test_optional_value_callbacks),
 		cmocka_unit_test(test_append_strv_and_entry),
 		cmocka_unit_test(test_usage_styles),
 	};

@@ -155,6 +155,9 @@ const char *ecs_attribute(const json_t *attrs, const char *name);
 json_t *ecs_parse_kv(const char *flag, const char *s, const char *const *allowed);
 /* A decimal in [min, max] for flag; -1 with a message on stderr otherwise. */
 int ecs_parse_long(const char *flag, const char *arg, long min, long max, long *ret);
+/* A CLI_OPT_ENTRY callback (cli/opttab.h): o->dest[o->key] = the number, ecs_parse_long's range
+ * [o->min, o->max] and message. */
+int ecs_opt_long(const struct cli_opt *o, const char *arg);
 /* Append item (reference stolen) to the list in[key], creating it. */
 void ecs_append(json_t *in, const char *key, json_t *item);
 /*

@@ -225,6 +225,17 @@ int ecs_cli_inspect(int argc, char **argv, const char *text, const struct ecs_in
 	return rc;
 }
 
+int ecs_opt_long(const struct cli_opt *o, const char *arg)
+{
+	char flag[64];
+	snprintf(flag, sizeof(flag), "--%s", o->name);
+	long n;
+	if (ecs_parse_long(flag, arg, o->min, o->max, &n) < 0)
+		return -1;
+	json_object_set_new(o->dest, o->key, json_integer(n));
+	return 0;
+}
+
 int ecs_parse_long(const char *flag, const char *arg, long min, long max, long *ret)
 {
 	char *end;

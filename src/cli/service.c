@@ -41,18 +41,6 @@ static int add_kv(json_t *in, const char *key, const char *flag, const char *arg
 	return 0;
 }
 
-/* --desired-count and the other bounded numbers: o->dest[o->key], within [o->min, o->max]. */
-static int svc_long(const struct cli_opt *o, const char *arg)
-{
-	char flag[64];
-	snprintf(flag, sizeof(flag), "--%s", o->name);
-	long n;
-	if (ecs_parse_long(flag, arg, o->min, o->max, &n) < 0)
-		return -1;
-	json_object_set_new(o->dest, o->key, json_integer(n));
-	return 0;
-}
-
 static int svc_daemon(void *in, const char *arg)
 {
 	json_object_set_new(in, "schedulingStrategy", json_string("DAEMON"));
@@ -106,14 +94,14 @@ static int svc_scheduling(const struct cli_opt *o, const char *arg)
 /* The options create and update share, over struct svc_opts o; ends without the { NULL } entry. */
 #define SVC_OPTIONS(o)                                                                                        \
 	{ "task-definition", 0, CLI_OPT_JSON_STR, (o).in, "taskDefinition" },                                 \
-	    SVC_ENTRY("desired-count", (o).in, "desiredCount", svc_long, 0, 100000),                          \
-	    SVC_ENTRY("max-percent", (o).dc, "maximumPercent", svc_long, 0, 2000),                            \
-	    SVC_ENTRY("min-healthy-percent", (o).dc, "minimumHealthyPercent", svc_long, 0, 2000),             \
+	    SVC_ENTRY("desired-count", (o).in, "desiredCount", ecs_opt_long, 0, 100000),                          \
+	    SVC_ENTRY("max-percent", (o).dc, "maximumPercent", ecs_opt_long, 0, 2000),                            \
+	    SVC_ENTRY("min-healthy-percent", (o).dc, "minimumHealthyPercent", ecs_opt_long, 0, 2000),             \
 	    { "circuit-breaker", 0, CLI_OPT_CALL, (o).dc, .fn = svc_circuit_breaker, .optional_arg = true }, \
 	    SVC_ENTRY("placement-constraint", (o).in, "placementConstraints", svc_kv, 0, 0),                  \
 	    SVC_ENTRY("placement-strategy", (o).in, "placementStrategy", svc_kv, 0, 0),                       \
 	    SVC_ENTRY("load-balancer", (o).in, "loadBalancers", svc_kv, 0, 0),                                \
-	    SVC_ENTRY("health-check-grace-period", (o).in, "healthCheckGracePeriodSeconds", svc_long, 0,      \
+	    SVC_ENTRY("health-check-grace-period", (o).in, "healthCheckGracePeriodSeconds", ecs_opt_long, 0,      \
 		      2147483647),                                                                            \
 	    SVC_ENTRY("rebalance", (o).in, "rebalance", svc_scheduling, 0, 100),                              \
 	    SVC_ENTRY("disruption-budget", (o).in, "disruptionBudget", svc_scheduling, 0, 1000000),           \

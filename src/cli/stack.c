@@ -926,7 +926,7 @@ int cli_apply(int argc, char **argv)
 static int open_stack(struct ecs_cli *e, int argc, char **argv, const char *text, json_t **ret)
 {
 	int rc;
-	if (!ecs_cli_parse(e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(e, argc, argv, text, &rc))
 		return rc ? rc : -1;
 	if (optind + 1 != argc)
 		return cli_usage(text, false);
@@ -952,7 +952,7 @@ static int stack_ls(int argc, char **argv)
 	    ")\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
@@ -1086,7 +1086,7 @@ static int stack_rm(int argc, char **argv)
 	    "definitions and load balancers\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc)
 		return cli_usage(text, false);

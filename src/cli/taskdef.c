@@ -177,7 +177,7 @@ static int taskdef_inspect(int argc, char **argv)
 		ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth taskdef inspect\" requires exactly 1 argument.\n");
@@ -213,7 +213,7 @@ static int taskdef_rm(int argc, char **argv)
 	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth taskdef rm\" requires at least 1 argument.\n");

@@ -5,7 +5,6 @@
  * them) and telling a detach (the daemon closed the stream on the detach
  * keys, the container still runs) from an exit.
  */
-#include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,6 +13,7 @@
 #include <termios.h>
 
 #include "cli/cli.h"
+#include "cli/opttab.h"
 #include "common/detachkeys.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -25,11 +25,6 @@
  * detached by the daemon's own detach keys (which this CLI does not know).
  */
 #define CLI_EXIT_GRACE_MS 2000
-
-#define OPT_HELP        300
-#define OPT_NO_STDIN    301
-#define OPT_SIG_PROXY   302
-#define OPT_DETACH_KEYS 303
 
 /* Signals forwarded to the container (docker forwards every one but CHLD/PIPE/URG/WINCH). */
 static const int PROXIED[] = { SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGALRM };
@@ -248,20 +243,18 @@ int cli_wait_response(int wfd, const char *head)
 	return (int)json_integer_value(code);
 }
 
-static int usage(bool help)
-{
-	fprintf(help ? stdout : stderr,
-		"Usage: berth attach [OPTIONS] CONTAINER\n\n"
-		"Attach local standard input, output, and error streams to a running container\n\n"
-		"Options:\n"
-		"      --detach-keys KEYS   Override the key sequence for detaching a container\n"
-		"                           (default ctrl-p,ctrl-q; TTY only)\n"
-		"      --no-stdin           Do not attach STDIN\n"
-		"      --sig-proxy[=BOOL]   Proxy all received signals to the process (default true;\n"
-		"                           not with a TTY)\n"
-		"  -H, --host URL           Daemon socket (default $BERTH_HOST)\n");
-	return help ? 0 : CLI_EXIT_DAEMON;
-}
+static const struct cli_usage attach_usage = {
+	CLI_USAGE_PLAIN,
+	"attach [OPTIONS] CONTAINER\n\n"
+	"Attach local standard input, output, and error streams to a running container\n\n"
+	"Options:\n"
+	"      --detach-keys KEYS   Override the key sequence for detaching a container\n"
+	"                           (default ctrl-p,ctrl-q; TTY only)\n"
+	"      --no-stdin           Do not attach STDIN\n"
+	"      --sig-proxy[=BOOL]   Proxy all received signals to the process (default true;\n"
+	"                           not with a TTY)\n"
+	"  -H, --host URL           Daemon socket (default $BERTH_HOST)",
+};
 
 static int do_attach(struct cli *cli, const char *host, const char *id, bool no_stdin, bool sig_proxy,
 		     const char *keys)
@@ -309,34 +302,21 @@ static int do_attach(struct cli *cli, const char *host, const char *id, bool no_
 
 int cli_attach(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "no-stdin", no_argument, NULL, OPT_NO_STDIN },
-		{ "sig-proxy", optional_argument, NULL, OPT_SIG_PROXY },
-		{ "detach-keys", required_argument, NULL, OPT_DETACH_KEYS },
-		{ "host", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
-	};
 	bool no_stdin = false, sig_proxy = true;
 	const char *host = NULL, *keys = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+H:", lo, NULL)) != -1) {
-		switch (ch) {
-		case OPT_NO_STDIN: no_stdin = true; break;
-		case OPT_SIG_PROXY:
-			if (cli_parse_bool_flag("sig-proxy", optarg, &sig_proxy) < 0)
-				return usage(false);
-			break;
-		case OPT_DETACH_KEYS: keys = optarg; break;
-		case 'H': host = optarg; break;
-		case OPT_HELP: return usage(true);
-		default: return usage(false);
-		}
-	}
+	const struct cli_opt t[] = {
+		{ "no-stdin", 0, CLI_OPT_FLAG, &no_stdin },
+		{ "sig-proxy", 0, CLI_OPT_BOOL, &sig_proxy },
+		{ "detach-keys", 0, CLI_OPT_STRING, &keys },
+		{ "host", 'H', CLI_OPT_STRING, &host },
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse_usage(t, argc, argv, "+", &attach_usage, &rc))
+		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "berth attach: requires exactly 1 argument.\n");
-		return usage(false);
+		return cli_usage_print(&attach_usage, false);
 	}
 	struct cli cli;
 	if (cli_open(&cli, host) < 0)

@@ -7,7 +7,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include "build/flags.h"
 #include "build/ignore.h"
 #include "cli/cli-build.h"
+#include "cli/opttab.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/strbuf.h"
@@ -476,100 +476,59 @@ static int do_build(struct build_opts *o, const char *ctxdir)
 	return rc;
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: berth build [OPTIONS] PATH | -\n\n"
-		"Build an image from a Dockerfile\n\n"
-		"Options:\n"
-		"      --add-host list      Add a custom host-to-IP mapping (host:ip) to RUN's /etc/hosts\n"
-		"      --build-arg list     Set build-time variables\n"
-		"      --cache-from strings Images to consider as cache sources\n"
-		"  -f, --file string        Name of the Dockerfile (default: 'PATH/Dockerfile')\n"
-		"      --iidfile string     Write the image ID to the file\n"
-		"      --label list         Set metadata for an image\n"
-		"      --network string     Network for the RUN instructions: default (the bridge), bridge,\n"
-		"                           host, none or a network's name (default \"default\")\n"
-		"      --no-cache           Do not use cache when building the image\n"
-		"  -o, --output string      Also write the image: type=docker|oci|local,dest=PATH\n"
-		"      --platform string    Set platform\n"
-		"      --pull               Always attempt to pull a newer version of the image\n"
-		"  -q, --quiet              Suppress the build output and print image ID on success\n"
-		"      --secret stringArray Secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR]\n"
-		"      --ssh stringArray    SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET]\n"
-		"  -t, --tag list           Name and optionally a tag in the 'name:tag' format\n"
-		"      --target string      Set the target build stage to build\n");
-}
-
-enum {
-	OPT_HELP = 1000,
-	OPT_ADD_HOST,
-	OPT_ARG,
-	OPT_IID,
-	OPT_LABEL,
-	OPT_NET,
-	OPT_NOCACHE,
-	OPT_PLAT,
-	OPT_PULL,
-	OPT_TARGET,
-	OPT_RM,
-	OPT_SECRET,
-	OPT_SSH,
-	OPT_CACHE_FROM
-};
+/* --help (after "Usage: berth "): docker's wording */
+static const char build_usage[] =
+    "build [OPTIONS] PATH | -\n\n"
+    "Build an image from a Dockerfile\n\n"
+    "Options:\n"
+    "      --add-host list      Add a custom host-to-IP mapping (host:ip) to RUN's /etc/hosts\n"
+    "      --build-arg list     Set build-time variables\n"
+    "      --cache-from strings Images to consider as cache sources\n"
+    "  -f, --file string        Name of the Dockerfile (default: 'PATH/Dockerfile')\n"
+    "      --iidfile string     Write the image ID to the file\n"
+    "      --label list         Set metadata for an image\n"
+    "      --network string     Network for the RUN instructions: default (the bridge), bridge,\n"
+    "                           host, none or a network's name (default \"default\")\n"
+    "      --no-cache           Do not use cache when building the image\n"
+    "  -o, --output string      Also write the image: type=docker|oci|local,dest=PATH\n"
+    "      --platform string    Set platform\n"
+    "      --pull               Always attempt to pull a newer version of the image\n"
+    "  -q, --quiet              Suppress the build output and print image ID on success\n"
+    "      --secret stringArray Secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR]\n"
+    "      --ssh stringArray    SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET]\n"
+    "  -t, --tag list           Name and optionally a tag in the 'name:tag' format\n"
+    "      --target string      Set the target build stage to build";
 
 int cli_build(int argc, char **argv)
 {
-	static const struct option lo[] = { { "add-host", required_argument, NULL, OPT_ADD_HOST },
-					    { "build-arg", required_argument, NULL, OPT_ARG },
-					    { "cache-from", required_argument, NULL, OPT_CACHE_FROM },
-					    { "file", required_argument, NULL, 'f' },
-					    { "iidfile", required_argument, NULL, OPT_IID },
-					    { "label", required_argument, NULL, OPT_LABEL },
-					    { "network", required_argument, NULL, OPT_NET },
-					    { "no-cache", no_argument, NULL, OPT_NOCACHE },
-					    { "output", required_argument, NULL, 'o' },
-					    { "platform", required_argument, NULL, OPT_PLAT },
-					    { "pull", no_argument, NULL, OPT_PULL },
-					    { "quiet", no_argument, NULL, 'q' },
-					    { "tag", required_argument, NULL, 't' },
-					    { "target", required_argument, NULL, OPT_TARGET },
-					    { "rm", optional_argument, NULL, OPT_RM },
-					    { "secret", required_argument, NULL, OPT_SECRET },
-					    { "ssh", required_argument, NULL, OPT_SSH },
-					    { "force-rm", optional_argument, NULL, OPT_RM },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
+	static const struct cli_usage u = { CLI_USAGE_PLAIN, build_usage };
 	struct build_opts o = { 0 };
-	int ch, rc = 0;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "f:o:qt:H:", lo, NULL)) != -1) {
-		switch (ch) {
-		case OPT_ADD_HOST: strv_add(&o.hosts, optarg); break;
-		case OPT_ARG: strv_add(&o.args, optarg); break;
-		case OPT_CACHE_FROM: strv_add(&o.cache_from, optarg); break;
-		case 'f': o.file = optarg; break;
-		case OPT_IID: o.iidfile = optarg; break;
-		case OPT_LABEL: strv_add(&o.labels, optarg); break;
-		case OPT_NET: o.network = optarg; break;
-		case OPT_NOCACHE: o.no_cache = true; break;
-		case 'o': o.output = optarg; break;
-		case OPT_PLAT: o.platform = optarg; break;
-		case OPT_PULL: o.pull = true; break;
-		case 'q': o.quiet = true; break;
-		case 't': strv_add(&o.tags, optarg); break;
-		case OPT_SECRET: strv_add(&o.secrets, optarg); break;
-		case OPT_SSH: strv_add(&o.ssh, optarg); break;
-		case OPT_TARGET: o.target = optarg; break;
-		case OPT_RM: break; /* intermediate containers are always removed */
-		case 'H': o.host = optarg; break;
-		case OPT_HELP: usage(stdout); goto out;
-		default:
-			usage(stderr);
-			rc = CLI_EXIT_DAEMON;
-			goto out;
-		}
-	}
+	bool rm = true; /* --rm, --force-rm: intermediate containers are always removed */
+	const struct cli_opt t[] = {
+		{ "add-host", 0, CLI_OPT_STRV, &o.hosts },
+		{ "build-arg", 0, CLI_OPT_STRV, &o.args },
+		{ "cache-from", 0, CLI_OPT_STRV, &o.cache_from },
+		{ "file", 'f', CLI_OPT_STRING, &o.file },
+		{ "iidfile", 0, CLI_OPT_STRING, &o.iidfile },
+		{ "label", 0, CLI_OPT_STRV, &o.labels },
+		{ "network", 0, CLI_OPT_STRING, &o.network },
+		{ "no-cache", 0, CLI_OPT_FLAG, &o.no_cache },
+		{ "output", 'o', CLI_OPT_STRING, &o.output },
+		{ "platform", 0, CLI_OPT_STRING, &o.platform },
+		{ "pull", 0, CLI_OPT_FLAG, &o.pull },
+		{ "quiet", 'q', CLI_OPT_FLAG, &o.quiet },
+		{ "tag", 't', CLI_OPT_STRV, &o.tags },
+		{ "target", 0, CLI_OPT_STRING, &o.target },
+		{ "rm", 0, CLI_OPT_BOOL, &rm },
+		{ "secret", 0, CLI_OPT_STRV, &o.secrets },
+		{ "ssh", 0, CLI_OPT_STRV, &o.ssh },
+		{ "force-rm", 0, CLI_OPT_BOOL, &rm },
+		{ "host", 'H', CLI_OPT_STRING, &o.host },
+		{ NULL },
+	};
+	int rc = 0;
+	if (!cli_opttab_parse_usage(t, argc, argv, NULL, &u, &rc))
+		goto out;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "berth build: requires exactly 1 argument (the context: a directory or -)\n");
 		rc = CLI_EXIT_DAEMON;

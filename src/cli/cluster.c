@@ -4,6 +4,7 @@
  */
 #include "cli/cli.h"
 #include "cli/ecs.h"
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/json.h"
 
@@ -43,7 +44,7 @@ static int cluster_ls(int argc, char **argv)
 	    "cluster ls [OPTIONS]\n\nList clusters\n\nOptions:\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
@@ -69,38 +70,31 @@ out:
 	return rc;
 }
 
-struct create_opts {
-	json_t *tags;
-};
-
-static int create_opt(void *ctx, int ch, const char *arg)
+/* --tag KEY=VALUE -> tags += {key, value} */
+static int add_tag(void *tags, const char *arg)
 {
-	struct create_opts *o = ctx;
-	if (ch != 't')
-		return -1;
 	const char *eq = strchr(arg, '=');
 	if (!eq || eq == arg) {
 		fprintf(stderr, "berth: invalid --tag '%s': expected KEY=VALUE\n", arg);
 		return -1;
 	}
-	json_array_append_new(o->tags,
-			      json_pack("{s:s%,s:s}", "key", arg, (size_t)(eq - arg), "value", eq + 1));
+	json_array_append_new(tags, json_pack("{s:s%,s:s}", "key", arg, (size_t)(eq - arg), "value", eq + 1));
 	return 0;
 }
 
 static int cluster_create(int argc, char **argv)
 {
-	static const struct option lo[] = { { "tag", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "cluster create [OPTIONS] NAME\n\nCreate a cluster (an existing ACTIVE "
 	    "cluster is returned unchanged, as ECS does)\n\nOptions:\n"
 	    "      --tag KEY=VALUE     tag the cluster (repeatable)\n"
 	    "      --format FORMAT     'json': print the API's response\n" ECS_CLI_HELP_COMMON;
 	_cleanup_json_ json_t *tags = json_array();
-	struct create_opts o = { tags };
+	const struct cli_opt t[] = { { "tag", 0, CLI_OPT_CALL, tags, .fn = add_tag, .has_arg = true },
+				     { NULL } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, create_opt, &o, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth cluster create\" requires exactly 1 argument.\n");
@@ -133,7 +127,7 @@ static int cluster_rm(int argc, char **argv)
 	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth cluster rm\" requires at least 1 argument.\n");

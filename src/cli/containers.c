@@ -2,7 +2,7 @@
  * containers.c - container verbs other than run/create: ps, logs, inspect,
  * exec, start, stop, restart, kill, rm, pause, unpause, wait, rename, top.
  */
-#include <getopt.h>
+#include <limits.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -10,8 +10,6 @@
 #include "cli/ecs.h"
 #include "common/json.h"
 #include "common/util.h"
-
-#define OPT_HELP 300
 
 /* Per-verb settings of the "act on each named container" commands. */
 struct multi {
@@ -216,61 +214,56 @@ static const char *const ps_headers[] = { "CONTAINER ID", "IMAGE", "COMMAND", "C
 					  "STATUS",       "PORTS", "NAMES" };
 static const char *const ps_keys[] = { "ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names" };
 
+/* ps's --filter k=v: filters[k] += [v] (the list encoding of docker's filters). */
+static int ps_filter(void *dest, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	_cleanup_free_ char *k = eq ? xstrndup(arg, (size_t)(eq - arg)) : xstrdup(arg);
+	json_t *a = json_object_get(dest, k);
+	if (!a)
+		json_object_set_new(dest, k, a = json_array());
+	json_array_append_new(a, json_string(eq ? eq + 1 : ""));
+	return 0;
+}
+
 int cli_ps(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "all", no_argument, NULL, 'a' },          { "quiet", no_argument, NULL, 'q' },
-		{ "filter", required_argument, NULL, 'f' }, { "format", required_argument, NULL, 'F' },
-		{ "no-trunc", no_argument, NULL, 'T' },     { "last", required_argument, NULL, 'n' },
-		{ "latest", no_argument, NULL, 'l' },       { "host", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, OPT_HELP },    { NULL, 0, NULL, 0 },
+	static const struct cli_usage u = {
+		CLI_USAGE_PLAIN,
+		"ps [OPTIONS]\n\nList containers\n\n  -a, --all\n  -q, --quiet\n"
+		"  -f, --filter KEY=VALUE (status, name, id, label, exited, ancestor)\n"
+		"      --format TEMPLATE|json|table\n      --no-trunc\n  -n, --last N\n",
+		"ps [OPTIONS]",
 	};
-	bool all = false, quiet = false, trunc = true;
+	bool all = false, quiet = false, no_trunc = false, latest = false;
 	const char *format = NULL, *host = NULL;
-	int64_t last = 0;
+	long last = 0;
 	_cleanup_json_ json_t *filters = json_object();
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "aqf:n:lH:", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'a': all = true; break;
-		case 'q': quiet = true; break;
-		case 'T': trunc = false; break;
-		case 'F': format = optarg; break;
-		case 'H': host = optarg; break;
-		case 'l': last = 1; break;
-		case 'n':
-			if (parse_int64(optarg, &last) < 0)
-				return help_or_usage("ps", "ps [OPTIONS]", false);
-			break;
-		case 'f': {
-			const char *eq = strchr(optarg, '=');
-			_cleanup_free_ char *k =
-			    eq ? xstrndup(optarg, (size_t)(eq - optarg)) : xstrdup(optarg);
-			json_t *a = json_object_get(filters, k);
-			if (!a)
-				json_object_set_new(filters, k, a = json_array());
-			json_array_append_new(a, json_string(eq ? eq + 1 : ""));
-			break;
-		}
-		case OPT_HELP:
-			return help_or_usage(
-			    "ps",
-			    "ps [OPTIONS]\n\nList containers\n\n  -a, --all\n  -q, --quiet\n"
-			    "  -f, --filter KEY=VALUE (status, name, id, label, exited, ancestor)\n"
-			    "      --format TEMPLATE|json|table\n      --no-trunc\n  -n, --last N\n",
-			    true);
-		default: return help_or_usage("ps", "ps [OPTIONS]", false);
-		}
-	}
+	const struct cli_opt t[] = {
+		{ "all", 'a', CLI_OPT_FLAG, &all },
+		{ "quiet", 'q', CLI_OPT_FLAG, &quiet },
+		{ "filter", 'f', CLI_OPT_CALL, filters, .fn = ps_filter, .has_arg = true },
+		{ "format", 0, CLI_OPT_STRING, &format },
+		{ "no-trunc", 0, CLI_OPT_FLAG, &no_trunc },
+		{ "last", 'n', CLI_OPT_LONG, &last, NULL, -1, INT_MAX },
+		{ "latest", 'l', CLI_OPT_FLAG, &latest },
+		{ "host", 'H', CLI_OPT_STRING, &host },
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse_usage(t, argc, argv, NULL, &u, &rc))
+		return rc;
+	bool trunc = !no_trunc;
+	if (latest)
+		last = 1;
 	struct cli cli;
 	if (cli_open(&cli, host) < 0)
 		return 1;
 	_cleanup_free_ char *ftext = json_dumps(filters, JSON_COMPACT);
 	_cleanup_free_ char *fq = cli_escape(ftext);
 	json_t *resp = NULL;
-	long st = cli_call(&cli, "GET", NULL, &resp, "/v1.41/containers/json?all=%d&limit=%lld&filters=%s",
-			   all, (long long)last, fq);
+	long st = cli_call(&cli, "GET", NULL, &resp, "/v1.41/containers/json?all=%d&limit=%ld&filters=%s",
+			   all, last, fq);
 	cli_close(&cli);
 	if (st != 200) {
 		if (st > 0)
@@ -334,32 +327,22 @@ static int on_logs(void *ctx, const char *data, size_t len)
 
 int cli_logs(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "follow", no_argument, NULL, 'f' },      { "tail", required_argument, NULL, 'n' },
-		{ "timestamps", no_argument, NULL, 't' },  { "since", required_argument, NULL, 'S' },
-		{ "until", required_argument, NULL, 'U' }, { "host", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, OPT_HELP },   { NULL, 0, NULL, 0 },
+	static const struct cli_usage u = {
+		CLI_USAGE_PLAIN,
+		"logs [-f] [--tail N] [-t] [--since T] [--until T] CONTAINER\n\nFetch the logs of a container",
+		"logs [OPTIONS] CONTAINER",
 	};
 	bool follow = false, ts = false;
 	const char *tail = "all", *since = "", *until = "", *host = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "fn:tH:", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'f': follow = true; break;
-		case 'n': tail = optarg; break;
-		case 't': ts = true; break;
-		case 'S': since = optarg; break;
-		case 'U': until = optarg; break;
-		case 'H': host = optarg; break;
-		case OPT_HELP:
-			return help_or_usage("logs",
-					     "logs [-f] [--tail N] [-t] [--since T] [--until T] CONTAINER\n\n"
-					     "Fetch the logs of a container",
-					     true);
-		default: return help_or_usage("logs", "logs [OPTIONS] CONTAINER", false);
-		}
-	}
+	const struct cli_opt t[] = {
+		{ "follow", 'f', CLI_OPT_FLAG, &follow },  { "tail", 'n', CLI_OPT_STRING, &tail },
+		{ "timestamps", 't', CLI_OPT_FLAG, &ts },  { "since", 0, CLI_OPT_STRING, &since },
+		{ "until", 0, CLI_OPT_STRING, &until },    { "host", 'H', CLI_OPT_STRING, &host },
+		{ NULL },
+	};
+	int prc;
+	if (!cli_opttab_parse_usage(t, argc, argv, NULL, &u, &prc))
+		return prc;
 	if (optind + 1 != argc)
 		return help_or_usage("logs", "logs [OPTIONS] CONTAINER", false);
 	struct cli cli;
@@ -400,29 +383,22 @@ int cli_logs(int argc, char **argv)
 
 int cli_inspect(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "type", required_argument, NULL, 'T' },
-		{ "host", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
+	static const struct cli_usage u = {
+		CLI_USAGE_PLAIN,
+		"inspect [-f TEMPLATE] [--type container|image] NAME...\n\n"
+		"Return low-level information on containers or images",
+		"inspect [OPTIONS] NAME...",
 	};
 	const char *format = NULL, *type = NULL, *host = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "f:H:", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'f': format = optarg; break;
-		case 'T': type = optarg; break;
-		case 'H': host = optarg; break;
-		case OPT_HELP:
-			return help_or_usage("inspect",
-					     "inspect [-f TEMPLATE] [--type container|image] NAME...\n\n"
-					     "Return low-level information on containers or images",
-					     true);
-		default: return help_or_usage("inspect", "inspect [OPTIONS] NAME...", false);
-		}
-	}
+	const struct cli_opt t[] = {
+		{ "format", 'f', CLI_OPT_STRING, &format },
+		{ "type", 0, CLI_OPT_STRING, &type },
+		{ "host", 'H', CLI_OPT_STRING, &host },
+		{ NULL },
+	};
+	int prc;
+	if (!cli_opttab_parse_usage(t, argc, argv, NULL, &u, &prc))
+		return prc;
 	if (optind >= argc)
 		return help_or_usage("inspect", "inspect [OPTIONS] NAME...", false);
 	struct cli cli;
@@ -468,47 +444,32 @@ int cli_inspect(int argc, char **argv)
 
 int cli_exec(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "detach", no_argument, NULL, 'd' },
-		{ "interactive", no_argument, NULL, 'i' },
-		{ "tty", no_argument, NULL, 't' },
-		{ "env", required_argument, NULL, 'e' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "workdir", required_argument, NULL, 'w' },
-		{ "privileged", no_argument, NULL, 'P' },
-		{ "host", required_argument, NULL, 'H' },
-		{ "detach-keys", required_argument, NULL, 'K' },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
+	static const struct cli_usage u = {
+		CLI_USAGE_PLAIN,
+		"exec [-d] [-i] [-t] [-e K=V] [-u USER] [-w DIR] [--detach-keys KEYS] CONTAINER "
+		"COMMAND [ARG...]\n\nRun a command in a running container\n"
+		"(--detach-keys: key sequence that detaches from a TTY, default ctrl-p,ctrl-q)",
+		"exec [OPTIONS] CONTAINER COMMAND [ARG...]",
 	};
 	bool d = false, in = false, tty = false, priv = false;
 	const char *host = NULL;
 	_cleanup_json_ json_t *cfg = json_object();
-	json_t *env = json_array();
-	json_object_set_new(cfg, "Env", env);
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+dite:u:w:H:", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'd': d = true; break;
-		case 'i': in = true; break;
-		case 't': tty = true; break;
-		case 'P': priv = true; break;
-		case 'e': json_array_append_new(env, json_string(optarg)); break;
-		case 'u': json_object_set_new(cfg, "User", json_string(optarg)); break;
-		case 'w': json_object_set_new(cfg, "WorkingDir", json_string(optarg)); break;
-		case 'K': json_object_set_new(cfg, "DetachKeys", json_string(optarg)); break;
-		case 'H': host = optarg; break;
-		case OPT_HELP:
-			return help_or_usage(
-			    "exec",
-			    "exec [-d] [-i] [-t] [-e K=V] [-u USER] [-w DIR] [--detach-keys KEYS] CONTAINER "
-			    "COMMAND [ARG...]\n\nRun a command in a running container\n"
-			    "(--detach-keys: key sequence that detaches from a TTY, default ctrl-p,ctrl-q)",
-			    true);
-		default: return help_or_usage("exec", "exec [OPTIONS] CONTAINER COMMAND [ARG...]", false);
-		}
-	}
+	json_object_set_new(cfg, "Env", json_array());
+	const struct cli_opt t[] = {
+		{ "detach", 'd', CLI_OPT_FLAG, &d },
+		{ "interactive", 'i', CLI_OPT_FLAG, &in },
+		{ "tty", 't', CLI_OPT_FLAG, &tty },
+		{ "env", 'e', CLI_OPT_JSON_APPEND, cfg, "Env" },
+		{ "user", 'u', CLI_OPT_JSON_STR, cfg, "User" },
+		{ "workdir", 'w', CLI_OPT_JSON_STR, cfg, "WorkingDir" },
+		{ "privileged", 0, CLI_OPT_FLAG, &priv },
+		{ "host", 'H', CLI_OPT_STRING, &host },
+		{ "detach-keys", 0, CLI_OPT_JSON_STR, cfg, "DetachKeys" },
+		{ NULL },
+	};
+	int prc;
+	if (!cli_opttab_parse_usage(t, argc, argv, "+", &u, &prc))
+		return prc;
 	if (optind + 2 > argc) {
 		fprintf(stderr, "berth exec: requires at least 2 arguments.\n");
 		return help_or_usage("exec", "exec [OPTIONS] CONTAINER COMMAND [ARG...]", false);

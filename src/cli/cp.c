@@ -10,7 +10,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <libgen.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -21,8 +20,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 
-#define OPT_HELP 300
-#define CP_BUF   (64u << 10)
+#define CP_BUF (64u << 10)
 
 static int usage(const char *text, bool help)
 {
@@ -446,34 +444,33 @@ struct commit_args {
 	struct strbuf changes; /* "&changes=..." for each -c */
 };
 
-static int commit_parse(int argc, char **argv, struct commit_args *a, const char *text)
+/* -c: "&changes=<escaped>" onto the query. */
+static int commit_change(void *dest, const char *arg)
 {
-	static const struct option lo[] = {
-		{ "author", required_argument, NULL, 'a' },
-		{ "change", required_argument, NULL, 'c' },
-		{ "message", required_argument, NULL, 'm' },
-		{ "pause", optional_argument, NULL, 'p' },
-		{ "host", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
+	_cleanup_free_ char *e = cli_escape(arg);
+	strbuf_addf(dest, "&changes=%s", e);
+	return 0;
+}
+
+/* false: the verb ends with *ret_rc (--help, a bad option, a wrong operand count). */
+static bool commit_parse(int argc, char **argv, struct commit_args *a, const char *text, int *ret_rc)
+{
+	const struct cli_opt t[] = {
+		{ "author", 'a', CLI_OPT_STRING, &a->author },
+		{ "change", 'c', CLI_OPT_CALL, &a->changes, .fn = commit_change, .has_arg = true },
+		{ "message", 'm', CLI_OPT_STRING, &a->message },
+		{ "pause", 'p', CLI_OPT_BOOL, &a->pause },
+		{ "host", 'H', CLI_OPT_STRING, &a->host },
+		{ NULL },
 	};
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+a:c:m:pH:", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'a': a->author = optarg; break;
-		case 'm': a->message = optarg; break;
-		case 'H': a->host = optarg; break;
-		case 'p': a->pause = !optarg || !strcmp(optarg, "true") || !strcmp(optarg, "1"); break;
-		case 'c': {
-			_cleanup_free_ char *e = cli_escape(optarg);
-			strbuf_addf(&a->changes, "&changes=%s", e);
-			break;
-		}
-		default: return usage(text, ch == OPT_HELP) + 1;
-		}
+	const struct cli_usage u = { CLI_USAGE_PLAIN, text };
+	if (!cli_opttab_parse_usage(t, argc, argv, "+", &u, ret_rc))
+		return false;
+	if (argc - optind < 1 || argc - optind > 2) {
+		*ret_rc = usage(text, false);
+		return false;
 	}
-	return argc - optind < 1 || argc - optind > 2 ? usage(text, false) + 1 : 0;
+	return true;
 }
 
 int cli_commit(int argc, char **argv)
@@ -487,10 +484,10 @@ int cli_commit(int argc, char **argv)
 	    "  -m, --message string   Commit message\n"
 	    "  -p, --pause            Pause container during commit (default true)";
 	struct commit_args a = { .pause = true, .changes = STRBUF_INIT };
-	int r = commit_parse(argc, argv, &a, text);
-	if (r) {
+	int r;
+	if (!commit_parse(argc, argv, &a, text, &r)) {
 		strbuf_release(&a.changes);
-		return cli_is_help(argc, argv) ? 0 : r - 1;
+		return r;
 	}
 	_cleanup_strbuf_ struct strbuf q = STRBUF_INIT;
 	_cleanup_free_ char *ctr = cli_escape(argv[optind]);

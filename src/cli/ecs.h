@@ -8,34 +8,9 @@
 #ifndef BERTH_CLI_ECS_H
 #define BERTH_CLI_ECS_H
 
-#include <getopt.h>
 #include <jansson.h>
 
 #include "aws/client.h"
-
-/* getopt values of the shared options (verbs use values below 256 or above 400 for their own). */
-enum {
-	ECS_OPT_ENDPOINT = 300,
-	ECS_OPT_CA_BUNDLE,
-	ECS_OPT_REGION,
-	ECS_OPT_PROFILE,
-	ECS_OPT_CLUSTER,
-	ECS_OPT_FORMAT,
-	ECS_OPT_HELP,
-};
-
-/* The shared long options, to put first in a verb's option table. */
-#define ECS_CLI_OPTIONS                                                    \
-	{ "endpoint", required_argument, NULL, ECS_OPT_ENDPOINT },         \
-	    { "endpoint-url", required_argument, NULL, ECS_OPT_ENDPOINT }, \
-	    { "ca-bundle", required_argument, NULL, ECS_OPT_CA_BUNDLE },   \
-	    { "region", required_argument, NULL, ECS_OPT_REGION },         \
-	    { "profile", required_argument, NULL, ECS_OPT_PROFILE },       \
-	    { "cluster", required_argument, NULL, ECS_OPT_CLUSTER },       \
-	    { "format", required_argument, NULL, ECS_OPT_FORMAT },         \
-	{                                                                  \
-		"help", no_argument, NULL, ECS_OPT_HELP                    \
-	}
 
 /* Help text of the shared options (without --cluster / --format, which verbs describe). */
 #define ECS_CLI_HELP_COMMON                                                                  \
@@ -56,23 +31,19 @@ struct ecs_cli {
 	struct aws_client *aws;
 };
 
-/* Handle a shared option: 1 when ch was one (help: returns 2), 0 otherwise. */
-int ecs_cli_opt(struct ecs_cli *e, int ch, const char *arg);
-
-/* A verb's own option: 0 when taken, -1 for a bad value (message printed). */
-typedef int (*ecs_opt_fn)(void *ctx, int ch, const char *arg);
 /*
- * Parse argv (argv[0] is the verb) with the shared options plus own (NULL or
- * {NULL}-terminated; values outside ECS_OPT_*) and shortopts. usage: the text
- * after "Usage: berth ". Returns true to go on with optind at the first
- * operand; false with *rc the exit code (0 after --help, 125 on a usage error).
+ * Parse argv (argv[0] is the verb) with the shared options (--endpoint,
+ * --endpoint-url, --ca-bundle, --region, --profile, --cluster, --format) and
+ * the verb's own table t (cli/opttab.h; NULL for none); options may follow
+ * operands. usage: the text after "Usage: berth ". Returns true to go on with
+ * optind at the first operand; false with *rc the exit code (0 after --help,
+ * 125 on a usage error).
  */
-bool ecs_cli_parse(struct ecs_cli *e, int argc, char **argv, const char *shortopts, const struct option *own,
-		   const char *usage, ecs_opt_fn own_fn, void *ctx, int *rc);
-/* ecs_cli_parse with the verb's own options as a table (cli/opttab.h). */
 struct cli_opt;
 bool ecs_cli_parse_table(struct ecs_cli *e, int argc, char **argv, const struct cli_opt *t, const char *usage,
 			 int *rc);
+/* ecs_cli_parse_table without options of the verb's own. */
+bool ecs_cli_parse(struct ecs_cli *e, int argc, char **argv, const char *usage, int *rc);
 /* Resolve the configuration and open the client; prints the error and returns -1 on failure. */
 int ecs_cli_open(struct ecs_cli *e);
 void ecs_cli_close(struct ecs_cli *e);
@@ -155,6 +126,9 @@ const char *ecs_attribute(const json_t *attrs, const char *name);
 json_t *ecs_parse_kv(const char *flag, const char *s, const char *const *allowed);
 /* A decimal in [min, max] for flag; -1 with a message on stderr otherwise. */
 int ecs_parse_long(const char *flag, const char *arg, long min, long max, long *ret);
+/* A CLI_OPT_ENTRY callback (cli/opttab.h): o->dest[o->key] = the number, ecs_parse_long's range
+ * [o->min, o->max] and message. */
+int ecs_opt_long(const struct cli_opt *o, const char *arg);
 /* Append item (reference stolen) to the list in[key], creating it. */
 void ecs_append(json_t *in, const char *key, json_t *item);
 /*

@@ -18,59 +18,40 @@
 /* DescribeTasks / DescribeContainerInstances / DescribeClusters take at most this many. */
 #define ECS_DESCRIBE_BATCH 100
 
-int ecs_cli_opt(struct ecs_cli *e, int ch, const char *arg)
+/* --format: 'table' is the default (NULL). */
+static int format_opt(void *dest, const char *arg)
 {
-	switch (ch) {
-	case ECS_OPT_ENDPOINT: e->flags.endpoint = arg; return 1;
-	case ECS_OPT_CA_BUNDLE: e->flags.ca_bundle = arg; return 1;
-	case ECS_OPT_REGION: e->flags.region = arg; return 1;
-	case ECS_OPT_PROFILE: e->flags.profile = arg; return 1;
-	case ECS_OPT_CLUSTER: e->cluster = arg; return 1;
-	case ECS_OPT_FORMAT: e->format = streq(arg, "table") ? NULL : arg; return 1;
-	case ECS_OPT_HELP: return 2;
-	default: return 0;
-	}
-}
-
-bool ecs_cli_parse(struct ecs_cli *e, int argc, char **argv, const char *shortopts, const struct option *own,
-		   const char *usage, ecs_opt_fn own_fn, void *ctx, int *rc)
-{
-	static const struct option shared[] = { ECS_CLI_OPTIONS };
-	size_t n_own = 0;
-	while (own && own[n_own].name)
-		n_own++;
-	_cleanup_free_ struct option *lo = xcalloc(ARRAY_SIZE(shared) + n_own + 1, sizeof(*lo));
-	memcpy(lo, shared, sizeof(shared));
-	if (n_own)
-		memcpy(lo + ARRAY_SIZE(shared), own, n_own * sizeof(*lo));
-	_cleanup_free_ char *so = xstrdup(shortopts ? shortopts : ""); /* options may follow operands */
-	int ch;
-	optind = 1;
-	opterr = 1;
-	while ((ch = getopt_long(argc, argv, so, lo, NULL)) != -1) {
-		int k = ecs_cli_opt(e, ch, optarg);
-		if (k == 1)
-			continue;
-		if (k == 2 || ch == '?' || ch == ':' || !own_fn || own_fn(ctx, ch, optarg) < 0) {
-			*rc = cli_usage(usage, k == 2);
-			return false;
-		}
-	}
-	return true;
-}
-
-static int table_opt(void *ctx, int ch, const char *arg)
-{
-	return cli_opttab_apply(ctx, ch, arg) == 0 ? 0 : -1;
+	*(const char **)dest = streq(arg, "table") ? NULL : arg;
+	return 0;
 }
 
 bool ecs_cli_parse_table(struct ecs_cli *e, int argc, char **argv, const struct cli_opt *t, const char *usage,
 			 int *rc)
 {
-	_cleanup_free_ struct option *lo = NULL;
-	_cleanup_free_ char *so = NULL;
-	cli_opttab_getopt(t, NULL, 0, NULL, &lo, &so);
-	return ecs_cli_parse(e, argc, argv, so, lo, usage, table_opt, (void *)t, rc);
+	const struct cli_opt shared[] = {
+		{ "endpoint", 0, CLI_OPT_STRING, &e->flags.endpoint },
+		{ "endpoint-url", 0, CLI_OPT_STRING, &e->flags.endpoint },
+		{ "ca-bundle", 0, CLI_OPT_STRING, &e->flags.ca_bundle },
+		{ "region", 0, CLI_OPT_STRING, &e->flags.region },
+		{ "profile", 0, CLI_OPT_STRING, &e->flags.profile },
+		{ "cluster", 0, CLI_OPT_STRING, &e->cluster },
+		{ "format", 0, CLI_OPT_CALL, &e->format, .fn = format_opt, .has_arg = true },
+	};
+	size_t n = 0;
+	while (t && t[n].name)
+		n++;
+	/* the shared options first, then the verb's own, then the end */
+	_cleanup_free_ struct cli_opt *all = xcalloc(ARRAY_SIZE(shared) + n + 1, sizeof(*all));
+	memcpy(all, shared, sizeof(shared));
+	if (n)
+		memcpy(all + ARRAY_SIZE(shared), t, n * sizeof(*t));
+	opterr = 1;
+	return cli_opttab_parse(all, argc, argv, NULL, usage, rc); /* options may follow operands */
+}
+
+bool ecs_cli_parse(struct ecs_cli *e, int argc, char **argv, const char *usage, int *rc)
+{
+	return ecs_cli_parse_table(e, argc, argv, NULL, usage, rc);
 }
 
 static const char *real_getenv(const char *name, void *ctx)
@@ -207,7 +188,7 @@ int ecs_cli_inspect(int argc, char **argv, const char *text, const struct ecs_in
 {
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth %s\" requires at least 1 argument.\n", how->verb);
@@ -223,6 +204,17 @@ int ecs_cli_inspect(int argc, char **argv, const char *text, const struct ecs_in
 		rc = ecs_cli_print_described(&e, out, how->key, how->print_one);
 	ecs_cli_close(&e);
 	return rc;
+}
+
+int ecs_opt_long(const struct cli_opt *o, const char *arg)
+{
+	char flag[64];
+	snprintf(flag, sizeof(flag), "--%s", o->name);
+	long n;
+	if (ecs_parse_long(flag, arg, o->min, o->max, &n) < 0)
+		return -1;
+	json_object_set_new(o->dest, o->key, json_integer(n));
+	return 0;
 }
 
 int ecs_parse_long(const char *flag, const char *arg, long min, long max, long *ret)

@@ -3,10 +3,9 @@
  * `berth image <verb>` dispatch to the top-level verbs (docker's aliases
  * included: ls/list/ps, rm/remove), plus `container prune`.
  */
-#include <getopt.h>
-
 #include "cli/cli-build.h"
 #include "cli/network.h"
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/json.h"
 
@@ -18,26 +17,20 @@ struct group_verb {
 
 static int container_prune(int argc, char **argv)
 {
-	static const struct option lo[] = { { "force", no_argument, NULL, 'f' },
-					    { "filter", required_argument, NULL, 'F' },
-					    { "help", no_argument, NULL, 'h' },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text = "container prune [OPTIONS]\n\nRemove all stopped containers\n\n"
 				  "Options:\n"
 				  "      --filter filter   Provide filter values (e.g. 'until=<timestamp>')\n"
 				  "  -f, --force           Do not prompt for confirmation\n";
 	bool force = false;
 	_cleanup_json_ json_t *filters = json_object();
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+f", lo, NULL)) != -1) {
-		if (ch == 'f')
-			force = true;
-		else if (ch == 'F')
-			cli_filter_add(filters, optarg);
-		else
-			return cli_usage(text, ch == 'h');
-	}
+	const struct cli_opt t[] = {
+		{ "force", 'f', CLI_OPT_FLAG, &force },
+		CLI_OPT_FILTER("filter", 0, filters),
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &rc))
+		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
 	if (!force && !cli_confirm("WARNING! This will remove all stopped containers.\n"

@@ -2,37 +2,25 @@
  * images.c - `berth images`, `import`, `rmi`, `tag`.
  */
 #include <fcntl.h>
-#include <getopt.h>
 
 #include "cli/cli.h"
+#include "cli/opttab.h"
 #include "common/json.h"
-
-#define OPT_HELP 300
 
 int cli_images(int argc, char **argv)
 {
-	static const struct option lo[] = { { "quiet", no_argument, NULL, 'q' },
-					    { "format", required_argument, NULL, 'F' },
-					    { "host", required_argument, NULL, 'H' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
+	static const struct cli_usage u = { CLI_USAGE_PLAIN, "images [-q] [--format T]\n\nList images" };
 	bool quiet = false;
 	const char *format = NULL, *host = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "qH:", lo, NULL)) != -1) {
-		if (ch == 'q')
-			quiet = true;
-		else if (ch == 'F')
-			format = optarg;
-		else if (ch == 'H')
-			host = optarg;
-		else {
-			fprintf(ch == OPT_HELP ? stdout : stderr,
-				"Usage: berth images [-q] [--format T]\n\nList images\n");
-			return ch == OPT_HELP ? 0 : CLI_EXIT_DAEMON;
-		}
-	}
+	const struct cli_opt opts[] = {
+		{ "quiet", 'q', CLI_OPT_FLAG, &quiet },
+		{ "format", 0, CLI_OPT_STRING, &format },
+		{ "host", 'H', CLI_OPT_STRING, &host },
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse_usage(opts, argc, argv, NULL, &u, &rc))
+		return rc;
 	struct cli cli;
 	if (cli_open(&cli, host) < 0)
 		return 1;
@@ -88,25 +76,19 @@ int cli_images(int argc, char **argv)
 
 int cli_import(int argc, char **argv)
 {
-	static const struct option lo[] = { { "change", required_argument, NULL, 'c' },
-					    { "host", required_argument, NULL, 'H' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
+	static const struct cli_usage u = {
+		CLI_USAGE_PLAIN, "import [-c CHANGE] FILE|- [REPOSITORY[:TAG]]\n\n"
+				 "Import the contents from a tarball to create a filesystem image"
+	};
 	const char *change = NULL, *host = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:H:", lo, NULL)) != -1) {
-		if (ch == 'c')
-			change = optarg;
-		else if (ch == 'H')
-			host = optarg;
-		else {
-			fprintf(ch == OPT_HELP ? stdout : stderr,
-				"Usage: berth import [-c CHANGE] FILE|- [REPOSITORY[:TAG]]\n\n"
-				"Import the contents from a tarball to create a filesystem image\n");
-			return ch == OPT_HELP ? 0 : CLI_EXIT_DAEMON;
-		}
-	}
+	const struct cli_opt t[] = {
+		{ "change", 'c', CLI_OPT_STRING, &change },
+		{ "host", 'H', CLI_OPT_STRING, &host },
+		{ NULL },
+	};
+	int prc;
+	if (!cli_opttab_parse_usage(t, argc, argv, NULL, &u, &prc))
+		return prc;
 	if (optind >= argc || optind + 2 < argc) {
 		fprintf(stderr, "berth import: requires 1 or 2 arguments\n");
 		return CLI_EXIT_DAEMON;

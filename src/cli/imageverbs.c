@@ -3,7 +3,6 @@
  * `image prune` over the Engine API.
  */
 #include <fcntl.h>
-#include <getopt.h>
 #include <time.h>
 
 #include "cli/opttab.h"
@@ -13,7 +12,6 @@
 #include "common/util.h"
 #include "image/image.h"
 
-#define OPT_HELP 300
 
 struct stream_sink {
 	struct cli_progress p;
@@ -63,31 +61,26 @@ static int stream_messages(struct cli *cli, struct http_client_request *r, bool 
 
 int cli_pull(int argc, char **argv)
 {
-	static const struct option lo[] = { { "platform", required_argument, NULL, 'p' },
-					    { "quiet", no_argument, NULL, 'q' },
-					    { "all-tags", no_argument, NULL, 'a' },
-					    { "disable-content-trust", no_argument, NULL, 'd' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "pull [OPTIONS] NAME[:TAG|@DIGEST]\n\nDownload an image from a registry\n\n"
 	    "Options:\n"
 	    "      --platform string   Set platform if server is multi-platform capable\n"
 	    "  -q, --quiet             Suppress verbose output\n";
 	const char *platform = NULL;
-	bool quiet = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+qa", lo, NULL)) != -1) {
-		if (ch == 'p')
-			platform = optarg;
-		else if (ch == 'q')
-			quiet = true;
-		else if (ch == 'a') {
-			fprintf(stderr, "berth pull: --all-tags is not supported\n");
-			return CLI_EXIT_DAEMON;
-		} else if (ch != 'd')
-			return cli_usage(text, ch == OPT_HELP);
+	bool quiet = false, all_tags = false, no_trust = false;
+	const struct cli_opt t[] = {
+		{ "platform", 0, CLI_OPT_STRING, &platform },
+		{ "quiet", 'q', CLI_OPT_FLAG, &quiet },
+		{ "all-tags", 'a', CLI_OPT_FLAG, &all_tags },
+		{ "disable-content-trust", 0, CLI_OPT_FLAG, &no_trust }, /* accepted, as docker's */
+		{ NULL },
+	};
+	int prc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &prc))
+		return prc;
+	if (all_tags) {
+		fprintf(stderr, "berth pull: --all-tags is not supported\n");
+		return CLI_EXIT_DAEMON;
 	}
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth pull\" requires exactly 1 argument.\n");
@@ -407,11 +400,6 @@ static json_t *history_row(const json_t *h, bool trunc, bool human)
 
 int cli_history(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "no-trunc", no_argument, NULL, 'n' },     { "quiet", no_argument, NULL, 'q' },
-		{ "format", required_argument, NULL, 'F' }, { "human", optional_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, OPT_HELP },    { NULL, 0, NULL, 0 }
-	};
 	static const char *text =
 	    "history [OPTIONS] IMAGE\n\nShow the history of an image\n\n"
 	    "Options:\n"
@@ -419,22 +407,19 @@ int cli_history(int argc, char **argv)
 	    "  -H, --human[=false]   Print sizes and dates in human readable format (default true)\n"
 	    "      --no-trunc        Don't truncate output\n"
 	    "  -q, --quiet           Only show image IDs\n";
-	bool trunc = true, quiet = false, human = true;
+	bool no_trunc = false, quiet = false, human = true;
 	const char *format = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+qH", lo, NULL)) != -1) {
-		if (ch == 'n')
-			trunc = false;
-		else if (ch == 'q')
-			quiet = true;
-		else if (ch == 'F')
-			format = optarg;
-		else if (ch == 'H')
-			human = !optarg || (!streq(optarg, "false") && !streq(optarg, "0"));
-		else
-			return cli_usage(text, ch == OPT_HELP);
-	}
+	const struct cli_opt t[] = {
+		{ "no-trunc", 0, CLI_OPT_FLAG, &no_trunc },
+		{ "quiet", 'q', CLI_OPT_FLAG, &quiet },
+		{ "format", 0, CLI_OPT_STRING, &format },
+		{ "human", 'H', CLI_OPT_BOOL, &human },
+		{ NULL },
+	};
+	int prc;
+	if (!cli_opttab_parse(t, argc, argv, "+", text, &prc))
+		return prc;
+	bool trunc = !no_trunc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth history\" requires exactly 1 argument.\n");
 		return cli_usage(text, false);

@@ -6,6 +6,7 @@
  */
 #include "cli/cli.h"
 #include "cli/ecs.h"
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/json.h"
 
@@ -88,7 +89,7 @@ int cli_cluster_top(int argc, char **argv)
 	    "samples)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
@@ -117,18 +118,6 @@ int cli_cluster_top(int argc, char **argv)
 	return rc;
 }
 
-static int periods_opt(void *ctx, int ch, const char *arg)
-{
-	char *end;
-	long n = strtol(arg, &end, 10);
-	if (ch != 'n' || !*arg || *end || n < 1 || n > 30) {
-		fprintf(stderr, "berth: invalid --periods '%s': expected 1 to 30\n", arg);
-		return -1;
-	}
-	json_object_set_new(ctx, "periods", json_integer(n));
-	return 0;
-}
-
 int cli_service_stats(int argc, char **argv)
 {
 	static const char *text =
@@ -138,12 +127,11 @@ int cli_service_stats(int argc, char **argv)
 	    "--metrics-period)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
 	    "      --periods N         datapoints to show (default 10, at most 30)\n" ECS_CLI_HELP_FORMAT
 		ECS_CLI_HELP_COMMON;
-	static const struct option lo[] = { { "periods", required_argument, NULL, 'n' },
-					    { NULL, 0, NULL, 0 } };
 	_cleanup_json_ json_t *in = json_pack("{s:i}", "periods", 10), *out = NULL;
+	const struct cli_opt t[] = { { "periods", 0, CLI_OPT_JSON_INT, in, "periods", 1, 30 }, { NULL } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, periods_opt, in, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth service stats\" requires exactly 1 argument.\n");

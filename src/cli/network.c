@@ -3,8 +3,6 @@
  * `berth port`, and the networking flags of `berth run/create` (-p, -P,
  * --expose, --network-alias, --ip, --dns*), as docker's CLI sends them.
  */
-#include <getopt.h>
-
 #include "cli/cli.h"
 #include "cli/network.h"
 #include "cli/opttab.h"
@@ -14,7 +12,6 @@
 #include "common/strv.h"
 #include "net/net.h"
 
-#define OPT_HELP   300
 /* Placeholder endpoint key until the network is known (--network may come after --ip). */
 #define PENDING_EP ""
 
@@ -76,26 +73,30 @@ static int expose(json_t *cfg, const char *spec)
 	return 0;
 }
 
-int cli_net_run_opt(json_t *cfg, json_t *hc, int ch, const char *v)
+int cli_net_run_entry(const struct cli_opt *o, const char *v)
 {
-	switch (ch) {
-	case 'p': return publish(cfg, hc, v);
-	case 'P': json_object_set_new(hc, "PublishAllPorts", json_true()); return 0;
-	case CLI_NET_OPT_EXPOSE: return expose(cfg, v);
-	case CLI_NET_OPT_ALIAS:
-		json_array_append_new(arr_of(pending_endpoint(cfg), "Aliases"), json_string(v));
-		return 0;
-	case CLI_NET_OPT_IP:
-		json_object_set_new(obj_of(pending_endpoint(cfg), "IPAMConfig"), "IPv4Address",
+	const struct cli_net_run_ctx *c = o->dest;
+	const char *n = o->name;
+	if (streq(n, "publish"))
+		return publish(c->cfg, c->hc, v);
+	if (streq(n, "publish-all"))
+		json_object_set_new(c->hc, "PublishAllPorts", json_true());
+	else if (streq(n, "expose"))
+		return expose(c->cfg, v);
+	else if (streq(n, "network-alias"))
+		json_array_append_new(arr_of(pending_endpoint(c->cfg), "Aliases"), json_string(v));
+	else if (streq(n, "ip"))
+		json_object_set_new(obj_of(pending_endpoint(c->cfg), "IPAMConfig"), "IPv4Address",
 				    json_string(v));
-		return 0;
-	case CLI_NET_OPT_DNS: json_array_append_new(arr_of(hc, "Dns"), json_string(v)); return 0;
-	case CLI_NET_OPT_DNS_SEARCH: json_array_append_new(arr_of(hc, "DnsSearch"), json_string(v)); return 0;
-	case CLI_NET_OPT_DNS_OPTION:
-		json_array_append_new(arr_of(hc, "DnsOptions"), json_string(v));
-		return 0;
-	default: return -ENOENT;
-	}
+	else if (streq(n, "dns"))
+		json_array_append_new(arr_of(c->hc, "Dns"), json_string(v));
+	else if (streq(n, "dns-search"))
+		json_array_append_new(arr_of(c->hc, "DnsSearch"), json_string(v));
+	else if (streq(n, "dns-option") || streq(n, "dns-opt"))
+		json_array_append_new(arr_of(c->hc, "DnsOptions"), json_string(v));
+	else
+		return -EINVAL;
+	return 0;
 }
 
 void cli_net_run_finish(json_t *cfg, json_t *hc)
@@ -117,55 +118,52 @@ static int usage(const char *text, bool help)
 	return help ? 0 : CLI_EXIT_DAEMON;
 }
 
+/* --subnet/--gateway/--ip-range: o->key of the IPv6 IPAM config when the value has a ':', else IPv4's. */
+static int ipam_set(const struct cli_opt *o, const char *arg)
+{
+	json_t *const *pair = o->dest; /* { ipam, ipam6 } */
+	json_object_set_new(pair[strchr(arg, ':') ? 1 : 0], o->key, json_string(arg));
+	return 0;
+}
+
+static int aux_address_add(void *ipam, const char *arg)
+{
+	if (!json_object_get(ipam, "AuxiliaryAddresses"))
+		json_object_set_new(ipam, "AuxiliaryAddresses", json_object());
+	strv_kv_set(json_object_get(ipam, "AuxiliaryAddresses"), arg);
+	return 0;
+}
+
 static int net_create(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "driver", required_argument, NULL, 'd' },
-		{ "subnet", required_argument, NULL, 's' },
-		{ "gateway", required_argument, NULL, 'g' },
-		{ "ip-range", required_argument, NULL, 'r' },
-		{ "internal", no_argument, NULL, 'i' },
-		{ "ipv6", no_argument, NULL, '6' },
-		{ "aux-address", required_argument, NULL, 'a' },
-		{ "label", required_argument, NULL, 'l' },
-		{ "opt", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
+	static const struct cli_usage u = {
+		CLI_USAGE_PLAIN,
+		"network create [--driver bridge] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] "
+		"[--aux-address NAME=IP] [--ipv6 --subnet IPV6-CIDR [--gateway IPV6] [--ip-range IPV6-CIDR]] "
+		"[--internal] [--label K=V] [-o K=V] NETWORK\n\nCreate a network "
+		"(--subnet, --gateway and --ip-range with an IPv6 value set the IPv6 half of a "
+		"dual-stack one)",
 	};
-	static const char *text = "create [--driver bridge] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] "
-				  "[--aux-address NAME=IP] [--ipv6 --subnet IPV6-CIDR [--gateway IPV6] [--ip-range IPV6-CIDR]] "
-				  "[--internal] [--label K=V] [-o K=V] NETWORK\n\nCreate a network "
-				  "(--subnet, --gateway and --ip-range with an IPv6 value set the IPv6 half of a "
-				  "dual-stack one)";
 	_cleanup_json_ json_t *body = json_pack("{s:{},s:{}}", "Labels", "Options");
 	json_t *ipam = json_object(), *ipam6 = json_object();
 	json_object_set_new(body, "IPAM", json_pack("{s:s,s:[o,o]}", "Driver", "default", "Config", ipam, ipam6));
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "d:o:", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'd': json_object_set_new(body, "Driver", json_string(optarg)); break;
-		case 's':
-			json_object_set_new(strchr(optarg, ':') ? ipam6 : ipam, "Subnet", json_string(optarg));
-			break;
-		case 'g':
-			json_object_set_new(strchr(optarg, ':') ? ipam6 : ipam, "Gateway", json_string(optarg));
-			break;
-		case '6': json_object_set_new(body, "EnableIPv6", json_true()); break;
-		case 'a':
-			if (!json_object_get(ipam, "AuxiliaryAddresses"))
-				json_object_set_new(ipam, "AuxiliaryAddresses", json_object());
-			strv_kv_set(json_object_get(ipam, "AuxiliaryAddresses"), optarg);
-			break;
-		case 'r':
-			json_object_set_new(strchr(optarg, ':') ? ipam6 : ipam, "IPRange", json_string(optarg));
-			break;
-		case 'i': json_object_set_new(body, "Internal", json_true()); break;
-		case 'l': strv_kv_set(json_object_get(body, "Labels"), optarg); break;
-		case 'o': strv_kv_set(json_object_get(body, "Options"), optarg); break;
-		default: return usage(text, ch == OPT_HELP);
-		}
-	}
+	json_t *pair[2] = { ipam, ipam6 };
+	const struct cli_opt t[] = {
+		{ "driver", 'd', CLI_OPT_JSON_STR, body, "Driver" },
+		{ "subnet", 0, CLI_OPT_ENTRY, pair, "Subnet", .entry_fn = ipam_set, .has_arg = true },
+		{ "gateway", 0, CLI_OPT_ENTRY, pair, "Gateway", .entry_fn = ipam_set, .has_arg = true },
+		{ "ip-range", 0, CLI_OPT_ENTRY, pair, "IPRange", .entry_fn = ipam_set, .has_arg = true },
+		{ "internal", 0, CLI_OPT_JSON_TRUE, body, "Internal" },
+		{ "ipv6", 0, CLI_OPT_JSON_TRUE, body, "EnableIPv6" },
+		{ "aux-address", 0, CLI_OPT_CALL, ipam, .fn = aux_address_add, .has_arg = true },
+		CLI_OPT_KV("label", 0, json_object_get(body, "Labels")),
+		CLI_OPT_KV("opt", 'o', json_object_get(body, "Options")),
+		{ NULL },
+	};
+	int rc;
+	if (!cli_opttab_parse_usage(t, argc, argv, NULL, &u, &rc))
+		return rc;
+	const char *text = u.help + strlen("network ");
 	if (optind + 1 != argc)
 		return usage(text, false);
 	json_t *config = json_object_get(json_object_get(body, "IPAM"), "Config");
@@ -295,31 +293,32 @@ static int net_prune(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
+static int endpoint_ip(void *ep, const char *arg)
+{
+	json_object_set_new(obj_of(ep, "IPAMConfig"), "IPv4Address", json_string(arg));
+	return 0;
+}
+
 static int net_connect(struct cli *cli, int argc, char **argv, bool connect)
 {
-	static const struct option lo[] = { { "alias", required_argument, NULL, 'a' },
-					    { "ip", required_argument, NULL, 'i' },
-					    { "force", no_argument, NULL, 'f' },
-					    { "help", no_argument, NULL, OPT_HELP },
-					    { NULL, 0, NULL, 0 } };
-	const char *text = connect
-			       ? "connect [--alias NAME] [--ip ADDR] NETWORK CONTAINER\n\n"
-				 "Connect a container to a network"
-			       : "disconnect [-f] NETWORK CONTAINER\n\nDisconnect a container from a network";
+	static const struct cli_usage uc = { CLI_USAGE_PLAIN,
+					     "network connect [--alias NAME] [--ip ADDR] NETWORK CONTAINER\n\n"
+					     "Connect a container to a network" };
+	static const struct cli_usage ud = {
+		CLI_USAGE_PLAIN, "network disconnect [-f] NETWORK CONTAINER\n\nDisconnect a container from a network"
+	};
+	const char *text = (connect ? uc.help : ud.help) + strlen("network ");
 	json_t *ep = json_object();
 	_cleanup_json_ json_t *body = json_pack("{s:o}", "EndpointConfig", ep);
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "f", lo, NULL)) != -1) {
-		if (ch == 'a' && connect)
-			json_array_append_new(arr_of(ep, "Aliases"), json_string(optarg));
-		else if (ch == 'i' && connect)
-			json_object_set_new(obj_of(ep, "IPAMConfig"), "IPv4Address", json_string(optarg));
-		else if (ch == 'f' && !connect)
-			json_object_set_new(body, "Force", json_true());
-		else
-			return usage(text, ch == OPT_HELP);
-	}
+	const struct cli_opt tc[] = {
+		{ "alias", 0, CLI_OPT_JSON_APPEND, ep, "Aliases" },
+		{ "ip", 0, CLI_OPT_CALL, ep, .fn = endpoint_ip, .has_arg = true },
+		{ NULL },
+	};
+	const struct cli_opt td[] = { { "force", 'f', CLI_OPT_JSON_TRUE, body, "Force" }, { NULL } };
+	int rc;
+	if (!cli_opttab_parse_usage(connect ? tc : td, argc, argv, NULL, connect ? &uc : &ud, &rc))
+		return rc;
 	if (optind + 2 != argc)
 		return usage(text, false);
 	if (!connect)

@@ -243,7 +243,7 @@ static int node_taint(int argc, char **argv)
 	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (argc - optind < 2) {
 		fprintf(stderr, "\"berth node taint\" requires a node and at least 1 taint.\n");
@@ -282,7 +282,7 @@ static int set_state(int argc, char **argv, const char *status, const char *text
 {
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth node %s\" requires at least 1 argument.\n", argv[0]);

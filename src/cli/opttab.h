@@ -26,6 +26,15 @@ enum cli_opt_kind {
 	CLI_OPT_JSON_INT,  /* dest[key] = an integer in [min, max] */
 	CLI_OPT_JSON_TRUE, /* no argument: dest[key] = true */
 	CLI_OPT_CALL,      /* fn(dest, arg) (arg NULL for no_argument when !has_arg); < 0 fails */
+	/*
+	 * An optional value (docker's boolean flags): "--name" sets *(bool *)dest
+	 * true, "--name=true|1" true, "--name=false|0" false, anything else fails;
+	 * the short letter takes no value.
+	 */
+	CLI_OPT_BOOL,
+	CLI_OPT_JSON_APPEND, /* the argument appended to the array dest[key] (made on first use) */
+	CLI_OPT_STRV,        /* a copy of the argument appended to the strv *(char ***)dest (common/strv.h) */
+	CLI_OPT_ENTRY,       /* entry_fn(the entry itself, arg): a callback that needs key/name */
 };
 
 struct cli_opt {
@@ -36,7 +45,11 @@ struct cli_opt {
 	const char *key; /* JSON member for CLI_OPT_JSON_* */
 	long min, max;   /* CLI_OPT_LONG, CLI_OPT_JSON_INT */
 	int (*fn)(void *dest, const char *arg);
-	bool has_arg; /* CLI_OPT_CALL: takes an argument */
+	bool has_arg; /* CLI_OPT_CALL, CLI_OPT_ENTRY: takes an argument */
+	int (*entry_fn)(const struct cli_opt *o, const char *arg); /* CLI_OPT_ENTRY; < 0 fails */
+	/* CLI_OPT_CALL, CLI_OPT_ENTRY: an optional value ("--name" gives NULL, "--name=v" v; the short
+	 * letter takes none), e.g. --circuit-breaker[=rollback|no-rollback] */
+	bool optional_arg;
 };
 
 /* getopt_long values of table entries: CLI_OPTTAB_BASE + index (short letters map back too). */
@@ -61,6 +74,30 @@ int cli_opttab_apply(const struct cli_opt *t, int ch, const char *arg);
  */
 bool cli_opttab_parse(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
 		      const char *usage, int *ret_rc);
+
+/*
+ * How a verb answers --help and a bad option, for the verbs whose wording
+ * predates the table (kept byte for byte):
+ *   CLI_USAGE_HINT  cli_usage(): "Usage: berth <text>" (one newline added if
+ *                   missing) and, on errors, "\nRun 'berth --help' for more information";
+ *   CLI_USAGE_PLAIN "Usage: berth <text>\n" and nothing more;
+ *   CLI_USAGE_SEE   docker's: an error prints only "See 'berth <verb> --help'."
+ *                   (after getopt's or the value's message); --help prints help as PLAIN.
+ * error: the text shown on errors (NULL: help's). Errors exit CLI_EXIT_DAEMON (125).
+ */
+enum cli_usage_style { CLI_USAGE_HINT, CLI_USAGE_PLAIN, CLI_USAGE_SEE };
+struct cli_usage {
+	enum cli_usage_style style;
+	const char *help;  /* after "Usage: berth " */
+	const char *error; /* after "Usage: berth " on errors; NULL: help (not for SEE) */
+	const char *verb;  /* SEE: the verb named in "See 'berth <verb> --help'." */
+	bool short_help;   /* -h is --help too (docker's; only where no option takes -h) */
+};
+/* Print u's help (stdout, returns 0) or its error usage (stderr, returns 125). */
+int cli_usage_print(const struct cli_usage *u, bool help);
+/* cli_opttab_parse with a struct cli_usage instead of cli_usage()'s text. */
+bool cli_opttab_parse_usage(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
+			    const struct cli_usage *u, int *ret_rc);
 
 /* CLI_OPT_CALL callbacks: "k=v" into the JSON object dest (strv_kv_set); a docker --filter
  * "k=v" into the filters object dest (cli_filter_add). */

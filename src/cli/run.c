@@ -5,130 +5,30 @@
  * missed).
  */
 #include <fcntl.h>
-#include <getopt.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 
 #include "cli/cli.h"
 #include "cli/network.h"
+#include "cli/opttab.h"
 #include "cli/runopts.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
 
 struct run_opts {
-	bool detach, interactive, tty, rm, privileged, read_only, help;
+	bool detach, interactive, tty, rm;
 	const char *name, *host;
 	json_t *config, *hostconfig;
 	const char *detach_keys; /* --detach-keys */
-	bool no_sig_proxy;       /* --sig-proxy=false */
+	bool sig_proxy;          /* --sig-proxy[=BOOL], default true */
 };
 
-/* Stream flags (cli/attach.c), numbered apart from the flag enum below. */
-enum { OPT_DETACH_KEYS = 400, OPT_SIG_PROXY };
-
-enum {
-	OPT_RM = 256,
-	OPT_NAME,
-	OPT_ENV_FILE,
-	OPT_ENTRYPOINT,
-	OPT_NETWORK,
-	OPT_TMPFS,
-	OPT_CAP_ADD,
-	OPT_CAP_DROP,
-	OPT_PRIVILEGED,
-	OPT_READ_ONLY,
-	OPT_SECURITY_OPT,
-	OPT_CPUS,
-	OPT_CPU_SHARES,
-	OPT_CPUSET,
-	OPT_PIDS,
-	OPT_STOP_SIGNAL,
-	OPT_STOP_TIMEOUT,
-	OPT_RESTART,
-	OPT_HEALTH_CMD,
-	OPT_HEALTH_INTERVAL,
-	OPT_HEALTH_TIMEOUT,
-	OPT_HEALTH_RETRIES,
-	OPT_HEALTH_START,
-	OPT_NO_HEALTH,
-	OPT_LOG_DRIVER,
-	OPT_LOG_OPT,
-	OPT_MOUNT,
-	OPT_ADD_HOST,
-	OPT_ULIMIT,
-	OPT_INIT,
-	OPT_VOLUMES_FROM,
-	OPT_CPU_QUOTA,
-	OPT_CPU_PERIOD,
-	OPT_CPUSET_MEMS,
-	OPT_BLKIO_WEIGHT,
-	OPT_MEMORY_SWAP,
-	OPT_CGROUP_PARENT,
-};
-
-static const struct option run_longopts[] = {
-	{ "detach", no_argument, NULL, 'd' },
-	{ "interactive", no_argument, NULL, 'i' },
-	{ "tty", no_argument, NULL, 't' },
-	{ "rm", no_argument, NULL, OPT_RM },
-	{ "name", required_argument, NULL, OPT_NAME },
-	{ "env", required_argument, NULL, 'e' },
-	{ "env-file", required_argument, NULL, OPT_ENV_FILE },
-	{ "workdir", required_argument, NULL, 'w' },
-	{ "user", required_argument, NULL, 'u' },
-	{ "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
-	{ "hostname", required_argument, NULL, 'h' },
-	{ "label", required_argument, NULL, 'l' },
-	{ "network", required_argument, NULL, OPT_NETWORK },
-	{ "net", required_argument, NULL, OPT_NETWORK },
-	{ "volume", required_argument, NULL, 'v' },
-	{ "mount", required_argument, NULL, OPT_MOUNT },
-	{ "tmpfs", required_argument, NULL, OPT_TMPFS },
-	{ "cap-add", required_argument, NULL, OPT_CAP_ADD },
-	{ "cap-drop", required_argument, NULL, OPT_CAP_DROP },
-	{ "privileged", no_argument, NULL, OPT_PRIVILEGED },
-	{ "read-only", no_argument, NULL, OPT_READ_ONLY },
-	{ "security-opt", required_argument, NULL, OPT_SECURITY_OPT },
-	{ "memory", required_argument, NULL, 'm' },
-	{ "cpus", required_argument, NULL, OPT_CPUS },
-	{ "cpu-shares", required_argument, NULL, OPT_CPU_SHARES },
-	{ "cpuset-cpus", required_argument, NULL, OPT_CPUSET },
-	{ "pids-limit", required_argument, NULL, OPT_PIDS },
-	{ "stop-signal", required_argument, NULL, OPT_STOP_SIGNAL },
-	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
-	{ "restart", required_argument, NULL, OPT_RESTART },
-	{ "health-cmd", required_argument, NULL, OPT_HEALTH_CMD },
-	{ "health-interval", required_argument, NULL, OPT_HEALTH_INTERVAL },
-	{ "health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT },
-	{ "health-retries", required_argument, NULL, OPT_HEALTH_RETRIES },
-	{ "health-start-period", required_argument, NULL, OPT_HEALTH_START },
-	{ "no-healthcheck", no_argument, NULL, OPT_NO_HEALTH },
-	{ "log-driver", required_argument, NULL, OPT_LOG_DRIVER },
-	{ "log-opt", required_argument, NULL, OPT_LOG_OPT },
-	{ "add-host", required_argument, NULL, OPT_ADD_HOST },
-	{ "ulimit", required_argument, NULL, OPT_ULIMIT },
-	{ "init", no_argument, NULL, OPT_INIT },
-	{ "volumes-from", required_argument, NULL, OPT_VOLUMES_FROM },
-	{ "cpu-quota", required_argument, NULL, OPT_CPU_QUOTA },
-	{ "cpu-period", required_argument, NULL, OPT_CPU_PERIOD },
-	{ "cpuset-mems", required_argument, NULL, OPT_CPUSET_MEMS },
-	{ "blkio-weight", required_argument, NULL, OPT_BLKIO_WEIGHT },
-	{ "memory-swap", required_argument, NULL, OPT_MEMORY_SWAP },
-	{ "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
-	{ "host", required_argument, NULL, 'H' },
-	{ "detach-keys", required_argument, NULL, OPT_DETACH_KEYS },
-	{ "sig-proxy", optional_argument, NULL, OPT_SIG_PROXY },
-	{ "help", no_argument, NULL, 256 + 100 },
-	CLI_NET_RUN_LONGOPTS,
-	{ NULL, 0, NULL, 0 },
-};
-
-static void usage_run(FILE *f, const char *verb)
+/* --help of run/create (after "Usage: berth "; caller frees). */
+static char *usage_run(const char *verb)
 {
-	fprintf(
-	    f,
-	    "Usage: berth %s [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n%s\n\nOptions:\n"
+	return xasprintf(
+	    "%s [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n%s\n\nOptions:\n"
 	    "  -d, --detach               Run in the background and print the container ID\n"
 	    "  -i, --interactive          Keep STDIN open\n"
 	    "  -t, --tty                  Allocate a pseudo-TTY\n"
@@ -168,7 +68,7 @@ static void usage_run(FILE *f, const char *verb)
 	    "      --add-host HOST:IP     Add a line to /etc/hosts\n"
 	    "      --detach-keys KEYS     Key sequence that detaches from a TTY (default ctrl-p,ctrl-q)\n"
 	    "      --sig-proxy[=BOOL]     Forward received signals to the container (default true, no "
-	    "TTY)\n" CLI_NET_RUN_USAGE "  -H, --host URL             Daemon socket (default $BERTH_HOST)\n",
+	    "TTY)\n" CLI_NET_RUN_USAGE "  -H, --host URL             Daemon socket (default $BERTH_HOST)",
 	    verb,
 	    streq(verb, "run") ? "Create and run a new container from an image" : "Create a new container");
 }
@@ -189,19 +89,19 @@ static json_t *obj_of(json_t *obj, const char *key)
 	return o;
 }
 
-static void add_env(json_t *cfg, const char *kv)
+static int add_env(void *cfg, const char *kv)
 {
 	if (!strchr(kv, '=')) {
 		const char *v = getenv(kv);
-		if (!v)
-			return;
-		json_array_append_new(arr(cfg, "Env"), json_sprintf("%s=%s", kv, v));
-		return;
+		if (v)
+			json_array_append_new(arr(cfg, "Env"), json_sprintf("%s=%s", kv, v));
+		return 0;
 	}
 	json_array_append_new(arr(cfg, "Env"), json_string(kv));
+	return 0;
 }
 
-static int add_env_file(json_t *cfg, const char *path)
+static int add_env_file(void *cfg, const char *path)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -232,7 +132,7 @@ static int duration_ns(const char *flag, const char *v, json_t *obj, const char 
 	return 0;
 }
 
-static int add_mount(json_t *hc, const char *spec)
+static int add_mount(void *hc, const char *spec)
 {
 	json_t *m = NULL;
 	_cleanup_free_ char *msg = NULL;
@@ -244,7 +144,7 @@ static int add_mount(json_t *hc, const char *spec)
 	return 0;
 }
 
-static int add_ulimit(json_t *hc, const char *spec)
+static int add_ulimit(void *hc, const char *spec)
 {
 	json_t *u = NULL;
 	_cleanup_free_ char *msg = NULL;
@@ -257,7 +157,7 @@ static int add_ulimit(json_t *hc, const char *spec)
 }
 
 /* seccomp=FILE is sent as the file's content, like docker's CLI (the daemon may be elsewhere). */
-static int add_security_opt(json_t *hc, const char *v)
+static int add_security_opt(void *hc, const char *v)
 {
 	const char *p = startswith(v, "seccomp=") || startswith(v, "seccomp:") ? v + 8 : NULL;
 	if (!p || streq(p, "unconfined") || p[0] == '{') {
@@ -271,23 +171,6 @@ static int add_security_opt(json_t *hc, const char *v)
 		return -EINVAL;
 	}
 	json_array_append_new(arr(hc, "SecurityOpt"), json_sprintf("seccomp=%s", sb.buf));
-	return 0;
-}
-
-static int set_restart(json_t *hc, const char *v)
-{
-	_cleanup_free_ char *name = xstrdup(v);
-	char *n = strchr(name, ':');
-	int64_t max = 0;
-	if (n) {
-		*n++ = '\0';
-		if (parse_int64(n, &max) < 0 || max < 0) {
-			fprintf(stderr, "berth: invalid restart policy '%s'\n", v);
-			return -EINVAL;
-		}
-	}
-	json_object_set_new(hc, "RestartPolicy",
-			    json_pack("{s:s,s:I}", "Name", name, "MaximumRetryCount", (json_int_t)max));
 	return 0;
 }
 
@@ -313,7 +196,7 @@ static int set_int(json_t *obj, const char *key, const char *v)
 	return 0;
 }
 
-static int set_log_opt(json_t *hc, const char *v)
+static int set_log_opt(void *hc, const char *v)
 {
 	const char *eq = strchr(v, '=');
 	if (!eq) {
@@ -325,7 +208,7 @@ static int set_log_opt(json_t *hc, const char *v)
 	return 0;
 }
 
-static int set_cpus(json_t *hc, const char *v)
+static int set_cpus(void *hc, const char *v)
 {
 	char *end;
 	double d = strtod(v, &end);
@@ -337,112 +220,149 @@ static int set_cpus(json_t *hc, const char *v)
 	return 0;
 }
 
-static int parse_opt(struct run_opts *o, int ch, const char *v)
+/* CLI_OPT_ENTRY callbacks: o->dest[o->key] from the value (health ones: under "Healthcheck"). */
+static int opt_bytes(const struct cli_opt *o, const char *v)
 {
-	json_t *cfg = o->config, *hc = o->hostconfig;
-	switch (ch) {
-	case 'd': o->detach = true; return 0;
-	case 'i': o->interactive = true; return 0;
-	case 't': o->tty = true; return 0;
-	case OPT_RM: o->rm = true; return 0;
-	case OPT_NAME: o->name = v; return 0;
-	case 'e': add_env(cfg, v); return 0;
-	case OPT_ENV_FILE: return add_env_file(cfg, v);
-	case 'w': json_object_set_new(cfg, "WorkingDir", json_string(v)); return 0;
-	case 'u': json_object_set_new(cfg, "User", json_string(v)); return 0;
-	case OPT_ENTRYPOINT:
-		json_object_set_new(cfg, "Entrypoint", *v ? json_pack("[s]", v) : json_array());
-		return 0;
-	case 'h': json_object_set_new(cfg, "Hostname", json_string(v)); return 0;
-	case 'l': {
-		const char *eq = strchr(v, '=');
-		_cleanup_free_ char *k = eq ? xstrndup(v, (size_t)(eq - v)) : xstrdup(v);
-		json_object_set_new(obj_of(cfg, "Labels"), k, json_string(eq ? eq + 1 : ""));
+	if (o->min < 0 && streq(v, "-1")) { /* --memory-swap -1: unlimited */
+		json_object_set_new(o->dest, o->key, json_integer(-1));
 		return 0;
 	}
-	case OPT_NETWORK: json_object_set_new(hc, "NetworkMode", json_string(v)); return 0;
-	case 'v': json_array_append_new(arr(hc, "Binds"), json_string(v)); return 0;
-	case OPT_MOUNT: return add_mount(hc, v);
-	case OPT_TMPFS: {
-		const char *colon = strchr(v, ':');
-		_cleanup_free_ char *dst = colon ? xstrndup(v, (size_t)(colon - v)) : xstrdup(v);
-		json_object_set_new(obj_of(hc, "Tmpfs"), dst, json_string(colon ? colon + 1 : ""));
-		return 0;
-	}
-	case OPT_CAP_ADD: json_array_append_new(arr(hc, "CapAdd"), json_string(v)); return 0;
-	case OPT_CAP_DROP: json_array_append_new(arr(hc, "CapDrop"), json_string(v)); return 0;
-	case OPT_PRIVILEGED: json_object_set_new(hc, "Privileged", json_true()); return 0;
-	case OPT_READ_ONLY: json_object_set_new(hc, "ReadonlyRootfs", json_true()); return 0;
-	case OPT_SECURITY_OPT: return add_security_opt(hc, v);
-	case 'm': return set_bytes(hc, "Memory", v);
-	case OPT_CPUS: return set_cpus(hc, v);
-	case OPT_CPU_SHARES: return set_int(hc, "CpuShares", v);
-	case OPT_CPUSET: json_object_set_new(hc, "CpusetCpus", json_string(v)); return 0;
-	case OPT_PIDS: return set_int(hc, "PidsLimit", v);
-	case OPT_STOP_SIGNAL: json_object_set_new(cfg, "StopSignal", json_string(v)); return 0;
-	case OPT_STOP_TIMEOUT: return set_int(cfg, "StopTimeout", v);
-	case OPT_RESTART: return set_restart(hc, v);
-	case OPT_HEALTH_CMD:
-		json_object_set_new(obj_of(cfg, "Healthcheck"), "Test", json_pack("[s,s]", "CMD-SHELL", v));
-		return 0;
-	case OPT_HEALTH_INTERVAL:
-		return duration_ns("health-interval", v, obj_of(cfg, "Healthcheck"), "Interval");
-	case OPT_HEALTH_TIMEOUT:
-		return duration_ns("health-timeout", v, obj_of(cfg, "Healthcheck"), "Timeout");
-	case OPT_HEALTH_START:
-		return duration_ns("health-start-period", v, obj_of(cfg, "Healthcheck"), "StartPeriod");
-	case OPT_HEALTH_RETRIES: return set_int(obj_of(cfg, "Healthcheck"), "Retries", v);
-	case OPT_NO_HEALTH:
-		json_object_set_new(obj_of(cfg, "Healthcheck"), "Test", json_pack("[s]", "NONE"));
-		return 0;
-	case OPT_LOG_DRIVER: json_object_set_new(obj_of(hc, "LogConfig"), "Type", json_string(v)); return 0;
-	case OPT_LOG_OPT: return set_log_opt(hc, v);
-	case OPT_ADD_HOST: json_array_append_new(arr(hc, "ExtraHosts"), json_string(v)); return 0;
-	case OPT_ULIMIT: return add_ulimit(hc, v);
-	case OPT_INIT: json_object_set_new(hc, "Init", json_true()); return 0;
-	case OPT_VOLUMES_FROM: json_array_append_new(arr(hc, "VolumesFrom"), json_string(v)); return 0;
-	case OPT_CPU_QUOTA: return set_int(hc, "CpuQuota", v);
-	case OPT_CPU_PERIOD: return set_int(hc, "CpuPeriod", v);
-	case OPT_CPUSET_MEMS: json_object_set_new(hc, "CpusetMems", json_string(v)); return 0;
-	case OPT_BLKIO_WEIGHT: return set_int(hc, "BlkioWeight", v);
-	case OPT_MEMORY_SWAP:
-		if (streq(v, "-1")) {
-			json_object_set_new(hc, "MemorySwap", json_integer(-1));
-			return 0;
-		}
-		return set_bytes(hc, "MemorySwap", v);
-	case OPT_CGROUP_PARENT: json_object_set_new(hc, "CgroupParent", json_string(v)); return 0;
-	case 'H': o->host = v; return 0;
-	case OPT_DETACH_KEYS: o->detach_keys = v; return 0;
-	case OPT_SIG_PROXY: {
-		bool on = true;
-		if (cli_parse_bool_flag("sig-proxy", v, &on) < 0)
-			return -EINVAL;
-		o->no_sig_proxy = !on;
-		return 0;
-	}
-	case 256 + 100: o->help = true; return 0;
-	default: return cli_net_run_opt(cfg, hc, ch, v) == 0 ? 0 : -EINVAL;
-	}
+	return set_bytes(o->dest, o->key, v);
 }
 
-/* Parse flags and IMAGE [CMD...]; returns the index of IMAGE or -1 (message printed). */
+static int opt_int(const struct cli_opt *o, const char *v)
+{
+	return set_int(o->dest, o->key, v);
+}
+
+static int opt_health_int(const struct cli_opt *o, const char *v)
+{
+	return set_int(obj_of(o->dest, "Healthcheck"), o->key, v);
+}
+
+static int opt_health_duration(const struct cli_opt *o, const char *v)
+{
+	return duration_ns(o->name, v, obj_of(o->dest, "Healthcheck"), o->key);
+}
+
+static int opt_entrypoint(void *cfg, const char *v)
+{
+	json_object_set_new(cfg, "Entrypoint", *v ? json_pack("[s]", v) : json_array());
+	return 0;
+}
+
+static int opt_label(void *cfg, const char *v)
+{
+	const char *eq = strchr(v, '=');
+	_cleanup_free_ char *k = eq ? xstrndup(v, (size_t)(eq - v)) : xstrdup(v);
+	json_object_set_new(obj_of(cfg, "Labels"), k, json_string(eq ? eq + 1 : ""));
+	return 0;
+}
+
+static int opt_tmpfs(void *hc, const char *v)
+{
+	const char *colon = strchr(v, ':');
+	_cleanup_free_ char *dst = colon ? xstrndup(v, (size_t)(colon - v)) : xstrdup(v);
+	json_object_set_new(obj_of(hc, "Tmpfs"), dst, json_string(colon ? colon + 1 : ""));
+	return 0;
+}
+
+static int opt_health_cmd(void *cfg, const char *v)
+{
+	json_object_set_new(obj_of(cfg, "Healthcheck"), "Test", json_pack("[s,s]", "CMD-SHELL", v));
+	return 0;
+}
+
+static int opt_no_health(void *cfg, const char *v)
+{
+	json_object_set_new(obj_of(cfg, "Healthcheck"), "Test", json_pack("[s]", "NONE"));
+	return 0;
+}
+
+static int opt_log_driver(void *hc, const char *v)
+{
+	json_object_set_new(obj_of(hc, "LogConfig"), "Type", json_string(v));
+	return 0;
+}
+
+#define RUN_CALL(name, short_name, obj, f)                                            \
+	{                                                                             \
+		(name), (short_name), CLI_OPT_CALL, (obj), .fn = (f), .has_arg = true \
+	}
+#define RUN_ENTRY(name, obj, key, f)                                                     \
+	{                                                                                \
+		(name), 0, CLI_OPT_ENTRY, (obj), (key), .entry_fn = (f), .has_arg = true \
+	}
+
+/* Parse flags and IMAGE [CMD...]; returns the index of IMAGE, -1 (message printed, exit 125) or -2 (--help
+ * printed, exit 0). */
 static int parse_run(int argc, char **argv, struct run_opts *o, const char *verb)
 {
-	o->config = json_object();
-	o->hostconfig = json_object();
-	int ch;
-	optind = 1;
-	opterr = 1;
-	while ((ch = getopt_long(argc, argv, "+dite:w:u:h:l:v:m:H:" CLI_NET_RUN_SHORTOPTS, run_longopts,
-				 NULL)) != -1) {
-		if (ch == '?' || parse_opt(o, ch, optarg) < 0) {
-			fprintf(stderr, "See 'berth %s --help'.\n", verb);
-			return -1;
-		}
-		if (o->help)
-			return -2;
-	}
+	json_t *cfg = o->config = json_object(), *hc = o->hostconfig = json_object();
+	o->sig_proxy = true;
+	struct cli_net_run_ctx net = { cfg, hc };
+	const struct cli_opt t[] = {
+		{ "detach", 'd', CLI_OPT_FLAG, &o->detach },
+		{ "interactive", 'i', CLI_OPT_FLAG, &o->interactive },
+		{ "tty", 't', CLI_OPT_FLAG, &o->tty },
+		{ "rm", 0, CLI_OPT_FLAG, &o->rm },
+		{ "name", 0, CLI_OPT_STRING, &o->name },
+		RUN_CALL("env", 'e', cfg, add_env),
+		RUN_CALL("env-file", 0, cfg, add_env_file),
+		{ "workdir", 'w', CLI_OPT_JSON_STR, cfg, "WorkingDir" },
+		{ "user", 'u', CLI_OPT_JSON_STR, cfg, "User" },
+		RUN_CALL("entrypoint", 0, cfg, opt_entrypoint),
+		{ "hostname", 'h', CLI_OPT_JSON_STR, cfg, "Hostname" },
+		RUN_CALL("label", 'l', cfg, opt_label),
+		{ "network", 0, CLI_OPT_JSON_STR, hc, "NetworkMode" },
+		{ "net", 0, CLI_OPT_JSON_STR, hc, "NetworkMode" },
+		{ "volume", 'v', CLI_OPT_JSON_APPEND, hc, "Binds" },
+		RUN_CALL("mount", 0, hc, add_mount),
+		RUN_CALL("tmpfs", 0, hc, opt_tmpfs),
+		{ "cap-add", 0, CLI_OPT_JSON_APPEND, hc, "CapAdd" },
+		{ "cap-drop", 0, CLI_OPT_JSON_APPEND, hc, "CapDrop" },
+		{ "privileged", 0, CLI_OPT_JSON_TRUE, hc, "Privileged" },
+		{ "read-only", 0, CLI_OPT_JSON_TRUE, hc, "ReadonlyRootfs" },
+		RUN_CALL("security-opt", 0, hc, add_security_opt),
+		{ "memory", 'm', CLI_OPT_ENTRY, hc, "Memory", .entry_fn = opt_bytes, .has_arg = true },
+		RUN_CALL("cpus", 0, hc, set_cpus),
+		RUN_ENTRY("cpu-shares", hc, "CpuShares", opt_int),
+		{ "cpuset-cpus", 0, CLI_OPT_JSON_STR, hc, "CpusetCpus" },
+		RUN_ENTRY("pids-limit", hc, "PidsLimit", opt_int),
+		{ "stop-signal", 0, CLI_OPT_JSON_STR, cfg, "StopSignal" },
+		RUN_ENTRY("stop-timeout", cfg, "StopTimeout", opt_int),
+		RUN_CALL("restart", 0, hc, cli_opt_restart),
+		RUN_CALL("health-cmd", 0, cfg, opt_health_cmd),
+		RUN_ENTRY("health-interval", cfg, "Interval", opt_health_duration),
+		RUN_ENTRY("health-timeout", cfg, "Timeout", opt_health_duration),
+		RUN_ENTRY("health-retries", cfg, "Retries", opt_health_int),
+		RUN_ENTRY("health-start-period", cfg, "StartPeriod", opt_health_duration),
+		{ "no-healthcheck", 0, CLI_OPT_CALL, cfg, .fn = opt_no_health },
+		RUN_CALL("log-driver", 0, hc, opt_log_driver),
+		RUN_CALL("log-opt", 0, hc, set_log_opt),
+		{ "add-host", 0, CLI_OPT_JSON_APPEND, hc, "ExtraHosts" },
+		RUN_CALL("ulimit", 0, hc, add_ulimit),
+		{ "init", 0, CLI_OPT_JSON_TRUE, hc, "Init" },
+		{ "volumes-from", 0, CLI_OPT_JSON_APPEND, hc, "VolumesFrom" },
+		RUN_ENTRY("cpu-quota", hc, "CpuQuota", opt_int),
+		RUN_ENTRY("cpu-period", hc, "CpuPeriod", opt_int),
+		{ "cpuset-mems", 0, CLI_OPT_JSON_STR, hc, "CpusetMems" },
+		RUN_ENTRY("blkio-weight", hc, "BlkioWeight", opt_int),
+		/* min -1: "-1" is unlimited */
+		{ "memory-swap", 0, CLI_OPT_ENTRY, hc, "MemorySwap", -1, .entry_fn = opt_bytes,
+		  .has_arg = true },
+		{ "cgroup-parent", 0, CLI_OPT_JSON_STR, hc, "CgroupParent" },
+		{ "host", 'H', CLI_OPT_STRING, &o->host },
+		{ "detach-keys", 0, CLI_OPT_STRING, &o->detach_keys },
+		{ "sig-proxy", 0, CLI_OPT_BOOL, &o->sig_proxy },
+		CLI_NET_RUN_OPTS(&net),
+		{ NULL },
+	};
+	_cleanup_free_ char *help = usage_run(verb);
+	const struct cli_usage u = { CLI_USAGE_SEE, help, .verb = verb };
+	int rc;
+	if (!cli_opttab_parse_usage(t, argc, argv, "+", &u, &rc))
+		return rc == 0 ? -2 : -1;
 	if (optind >= argc) {
 		fprintf(stderr, "berth %s: requires at least 1 argument.\nSee 'berth %s --help'.\n", verb,
 			verb);
@@ -495,8 +415,6 @@ int cli_create(int argc, char **argv)
 	struct run_opts o = { 0 };
 	struct cli cli = { 0 };
 	int r = parse_run(argc, argv, &o, "create");
-	if (r == -2)
-		usage_run(stdout, "create");
 	if (r < 0 || cli_open(&cli, o.host) < 0) {
 		run_opts_done(&o);
 		return r == -2 ? 0 : CLI_EXIT_DAEMON;
@@ -557,7 +475,7 @@ static int attach_and_start(struct cli *cli, struct run_opts *o, const char *id)
 	bool raw = o->tty && o->interactive && cli_raw_terminal(&saved);
 	if (o->tty)
 		cli_resize(cli, "containers", id);
-	if (!o->tty && !o->no_sig_proxy)
+	if (!o->tty && o->sig_proxy)
 		(void)cli_sig_proxy_start(o->host, id);
 	bool detached = false;
 	cli_attach_session(afd, o->interactive, o->tty, o->detach_keys, &detached);
@@ -578,8 +496,6 @@ int cli_run(int argc, char **argv)
 	struct run_opts o = { 0 };
 	struct cli cli = { 0 };
 	int r = parse_run(argc, argv, &o, "run");
-	if (r == -2)
-		usage_run(stdout, "run");
 	if (r < 0 || cli_open(&cli, o.host) < 0) {
 		run_opts_done(&o);
 		return r == -2 ? 0 : CLI_EXIT_DAEMON;

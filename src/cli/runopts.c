@@ -165,3 +165,20 @@ int cli_ulimit_parse(const char *s, json_t **ret, char **errmsg)
 	*ret = json_pack("{s:s,s:I,s:I}", "Name", name, "Hard", (json_int_t)hard, "Soft", (json_int_t)soft);
 	return 0;
 }
+
+int cli_opt_restart(void *hostconfig, const char *v)
+{
+	_cleanup_free_ char *name = xstrdup(v);
+	char *n = strchr(name, ':');
+	int64_t max = 0;
+	if (n) {
+		*n++ = '\0';
+		if (parse_int64(n, &max) < 0 || max < 0) {
+			fprintf(stderr, "berth: invalid restart policy '%s'\n", v);
+			return -EINVAL;
+		}
+	}
+	json_object_set_new(hostconfig, "RestartPolicy",
+			    json_pack("{s:s,s:I}", "Name", name, "MaximumRetryCount", (json_int_t)max));
+	return 0;
+}

@@ -14,5 +14,11 @@
 int cli_mount_parse(const char *spec, json_t **ret, char **errmsg);
 /* "nofile=1024[:2048]" ("unlimited" / -1 allowed) -> {Name, Soft, Hard}. */
 int cli_ulimit_parse(const char *spec, json_t **ret, char **errmsg);
+/*
+ * --restart of run/create/update (a CLI_OPT_CALL callback): "no", "always",
+ * "on-failure[:N]", "unless-stopped" -> hostconfig["RestartPolicy"] =
+ * {Name, MaximumRetryCount}; -EINVAL with "berth: invalid restart policy" printed.
+ */
+int cli_opt_restart(void *hostconfig, const char *v);
 
 #endif

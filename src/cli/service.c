@@ -10,29 +10,12 @@
 
 #include "cli/cli.h"
 #include "cli/ecs.h"
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/json.h"
 
 #define WAIT_DEFAULT_SECONDS 600
 #define WAIT_INTERVAL_MS     500
-
-enum {
-	OPT_TASKDEF = 401,
-	OPT_DESIRED,
-	OPT_DAEMON,
-	OPT_MAX_PERCENT,
-	OPT_MIN_HEALTHY,
-	OPT_CIRCUIT_BREAKER,
-	OPT_CONSTRAINT,
-	OPT_STRATEGY,
-	OPT_LOAD_BALANCER,
-	OPT_GRACE,
-	OPT_FORCE_DEPLOY,
-	OPT_WAIT,
-	OPT_FORCE,
-	OPT_REBALANCE,
-	OPT_BUDGET,
-};
 
 struct svc_opts {
 	json_t *in;
@@ -58,81 +41,71 @@ static int add_kv(json_t *in, const char *key, const char *flag, const char *arg
 	return 0;
 }
 
-static int svc_opt(void *ctx, int ch, const char *arg)
+static int svc_daemon(void *in, const char *arg)
 {
-	struct svc_opts *o = ctx;
+	json_object_set_new(in, "schedulingStrategy", json_string("DAEMON"));
+	return 0;
+}
+
+static int svc_circuit_breaker(void *dc, const char *arg)
+{
+	if (arg && !streq(arg, "rollback") && !streq(arg, "no-rollback")) {
+		fprintf(stderr, "berth: invalid --circuit-breaker '%s': rollback or no-rollback\n", arg);
+		return -1;
+	}
+	json_object_set_new(dc, "deploymentCircuitBreaker",
+			    json_pack("{s:b,s:b}", "enable", 1, "rollback", !arg || streq(arg, "rollback")));
+	return 0;
+}
+
+/* --placement-constraint, --placement-strategy, --load-balancer: K=V lists appended to o->dest[o->key]. */
+static int svc_kv(const struct cli_opt *o, const char *arg)
+{
 	static const char *const constraint_keys[] = { "type", "expression", NULL };
 	static const char *const strategy_keys[] = { "type", "field", NULL };
 	static const char *const lb_keys[] = { "targetGroupArn", "containerName", "containerPort", NULL };
-	long n;
-	switch (ch) {
-	case OPT_TASKDEF: json_object_set_new(o->in, "taskDefinition", json_string(arg)); return 0;
-	case OPT_DESIRED:
-		if (ecs_parse_long("--desired-count", arg, 0, 100000, &n) < 0)
-			return -1;
-		json_object_set_new(o->in, "desiredCount", json_integer(n));
-		return 0;
-	case OPT_DAEMON: json_object_set_new(o->in, "schedulingStrategy", json_string("DAEMON")); return 0;
-	case OPT_MAX_PERCENT:
-	case OPT_MIN_HEALTHY:
-		if (ecs_parse_long(ch == OPT_MAX_PERCENT ? "--max-percent" : "--min-healthy-percent", arg, 0, 2000, &n) < 0)
-			return -1;
-		json_object_set_new(o->dc, ch == OPT_MAX_PERCENT ? "maximumPercent" : "minimumHealthyPercent",
-				    json_integer(n));
-		return 0;
-	case OPT_CIRCUIT_BREAKER:
-		if (arg && !streq(arg, "rollback") && !streq(arg, "no-rollback")) {
-			fprintf(stderr, "berth: invalid --circuit-breaker '%s': rollback or no-rollback\n", arg);
-			return -1;
-		}
-		json_object_set_new(o->dc, "deploymentCircuitBreaker",
-				    json_pack("{s:b,s:b}", "enable", 1, "rollback", !arg || streq(arg, "rollback")));
-		return 0;
-	case OPT_CONSTRAINT:
-		return add_kv(o->in, "placementConstraints", "--placement-constraint", arg, constraint_keys);
-	case OPT_STRATEGY: return add_kv(o->in, "placementStrategy", "--placement-strategy", arg, strategy_keys);
-	case OPT_LOAD_BALANCER: return add_kv(o->in, "loadBalancers", "--load-balancer", arg, lb_keys);
-	case OPT_GRACE:
-		if (ecs_parse_long("--health-check-grace-period", arg, 0, 2147483647, &n) < 0)
-			return -1;
-		json_object_set_new(o->in, "healthCheckGracePeriodSeconds", json_integer(n));
-		return 0;
-	case OPT_REBALANCE:
-	case OPT_BUDGET: /* berth's extensions (docs/scheduler.md): berthScheduling */
-		if (ecs_parse_long(ch == OPT_REBALANCE ? "--rebalance" : "--disruption-budget", arg, 0,
-				   ch == OPT_REBALANCE ? 100 : 1000000, &n) < 0)
-			return -1;
-		if (!json_object_get(o->in, "berthScheduling"))
-			json_object_set_new(o->in, "berthScheduling", json_object());
-		json_object_set_new(json_object_get(o->in, "berthScheduling"),
-				    ch == OPT_REBALANCE ? "rebalance" : "disruptionBudget",
-				    ch == OPT_REBALANCE ? json_pack("{s:b,s:I}", "enabled", n > 0, "maxMoves",
-								    (json_int_t)(n > 0 ? n : 1))
-							: json_pack("{s:I}", "maxUnavailable", (json_int_t)n));
-		return 0;
-	case OPT_FORCE_DEPLOY: json_object_set_new(o->in, "forceNewDeployment", json_true()); return 0;
-	case OPT_WAIT: o->wait = true; return 0;
-	case 'f':
-	case OPT_FORCE: json_object_set_new(o->in, "force", json_true()); return 0;
-	default: return -1;
-	}
+	const char *const *allowed = streq(o->key, "placementConstraints") ? constraint_keys
+				     : streq(o->key, "placementStrategy")  ? strategy_keys
+									   : lb_keys;
+	char flag[64];
+	snprintf(flag, sizeof(flag), "--%s", o->name);
+	return add_kv(o->dest, o->key, flag, arg, allowed);
 }
 
-#define SVC_OPTIONS                                                                     \
-	{ "task-definition", required_argument, NULL, OPT_TASKDEF },                    \
-	    { "desired-count", required_argument, NULL, OPT_DESIRED },                  \
-	    { "max-percent", required_argument, NULL, OPT_MAX_PERCENT },                \
-	    { "min-healthy-percent", required_argument, NULL, OPT_MIN_HEALTHY },        \
-	    { "circuit-breaker", optional_argument, NULL, OPT_CIRCUIT_BREAKER },        \
-	    { "placement-constraint", required_argument, NULL, OPT_CONSTRAINT },        \
-	    { "placement-strategy", required_argument, NULL, OPT_STRATEGY },            \
-	    { "load-balancer", required_argument, NULL, OPT_LOAD_BALANCER },            \
-	    { "health-check-grace-period", required_argument, NULL, OPT_GRACE },        \
-	    { "rebalance", required_argument, NULL, OPT_REBALANCE },                    \
-	    { "disruption-budget", required_argument, NULL, OPT_BUDGET },               \
-	{                                                                               \
-		"wait", no_argument, NULL, OPT_WAIT                                     \
-	}
+/* berth's extensions (docs/scheduler.md): in["berthScheduling"] */
+static int svc_scheduling(const struct cli_opt *o, const char *arg)
+{
+	char flag[64];
+	snprintf(flag, sizeof(flag), "--%s", o->name);
+	long n;
+	if (ecs_parse_long(flag, arg, o->min, o->max, &n) < 0)
+		return -1;
+	bool rebalance = streq(o->key, "rebalance");
+	if (!json_object_get(o->dest, "berthScheduling"))
+		json_object_set_new(o->dest, "berthScheduling", json_object());
+	json_object_set_new(json_object_get(o->dest, "berthScheduling"), o->key,
+			    rebalance ? json_pack("{s:b,s:I}", "enabled", n > 0, "maxMoves", (json_int_t)(n > 0 ? n : 1))
+				      : json_pack("{s:I}", "maxUnavailable", (json_int_t)n));
+	return 0;
+}
+
+#define SVC_ENTRY(name, dest, key, fn, min, max) \
+	{ (name), 0, CLI_OPT_ENTRY, (dest), (key), (min), (max), .entry_fn = (fn), .has_arg = true }
+/* The options create and update share, over struct svc_opts o; ends without the { NULL } entry. */
+#define SVC_OPTIONS(o)                                                                                        \
+	{ "task-definition", 0, CLI_OPT_JSON_STR, (o).in, "taskDefinition" },                                 \
+	    SVC_ENTRY("desired-count", (o).in, "desiredCount", ecs_opt_long, 0, 100000),                          \
+	    SVC_ENTRY("max-percent", (o).dc, "maximumPercent", ecs_opt_long, 0, 2000),                            \
+	    SVC_ENTRY("min-healthy-percent", (o).dc, "minimumHealthyPercent", ecs_opt_long, 0, 2000),             \
+	    { "circuit-breaker", 0, CLI_OPT_CALL, (o).dc, .fn = svc_circuit_breaker, .optional_arg = true }, \
+	    SVC_ENTRY("placement-constraint", (o).in, "placementConstraints", svc_kv, 0, 0),                  \
+	    SVC_ENTRY("placement-strategy", (o).in, "placementStrategy", svc_kv, 0, 0),                       \
+	    SVC_ENTRY("load-balancer", (o).in, "loadBalancers", svc_kv, 0, 0),                                \
+	    SVC_ENTRY("health-check-grace-period", (o).in, "healthCheckGracePeriodSeconds", ecs_opt_long, 0,      \
+		      2147483647),                                                                            \
+	    SVC_ENTRY("rebalance", (o).in, "rebalance", svc_scheduling, 0, 100),                              \
+	    SVC_ENTRY("disruption-budget", (o).in, "disruptionBudget", svc_scheduling, 0, 1000000),           \
+	    { "wait", 0, CLI_OPT_FLAG, &(o).wait }
 
 #define SVC_HELP                                                                                          \
 	"      --task-definition TD          FAMILY[:REVISION] or ARN\n"                                   \
@@ -182,13 +155,23 @@ static int wait_stable(struct ecs_cli *e, const char *name)
 }
 
 /* create/update: build the request, call op, print the service name (or JSON), --wait. */
-static int svc_write(int argc, char **argv, bool create, const char *text, const struct option *lo)
+static int svc_write(int argc, char **argv, bool create, const char *text)
 {
 	_cleanup_json_ json_t *in = json_object(), *dc = json_object(), *out = NULL;
 	struct svc_opts o = { .in = in, .dc = dc };
+	const struct cli_opt t_create[] = {
+		SVC_OPTIONS(o),
+		{ "daemon", 0, CLI_OPT_CALL, in, .fn = svc_daemon },
+		{ NULL },
+	};
+	const struct cli_opt t_update[] = {
+		SVC_OPTIONS(o),
+		{ "force-new-deployment", 0, CLI_OPT_JSON_TRUE, in, "forceNewDeployment" },
+		{ NULL },
+	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, svc_opt, &o, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, create ? t_create : t_update, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth service %s\" requires exactly 1 argument.\n", create ? "create" : "update");
@@ -215,25 +198,21 @@ static int svc_write(int argc, char **argv, bool create, const char *text, const
 
 static int service_create(int argc, char **argv)
 {
-	static const struct option lo[] = { SVC_OPTIONS, { "daemon", no_argument, NULL, OPT_DAEMON }, { NULL, 0, NULL, 0 } };
 	static const char *text = "service create [OPTIONS] NAME\n\nCreate a service: keep tasks of a task "
 				  "definition running, spread over zones and nodes\n\nOptions:\n" ECS_CLI_HELP_CLUSTER SVC_HELP
 				  "      --daemon                      one task on every node (DAEMON)\n"
 				  "      --format FORMAT               'json': print the API's response\n" ECS_CLI_HELP_COMMON;
-	return svc_write(argc, argv, true, text, lo);
+	return svc_write(argc, argv, true, text);
 }
 
 static int service_update(int argc, char **argv)
 {
-	static const struct option lo[] = { SVC_OPTIONS,
-					    { "force-new-deployment", no_argument, NULL, OPT_FORCE_DEPLOY },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "service update [OPTIONS] NAME\n\nScale a service or roll it out to a new task definition\n\n"
 	    "Options:\n" ECS_CLI_HELP_CLUSTER SVC_HELP
 	    "      --force-new-deployment        replace every task even without a change\n"
 	    "      --format FORMAT               'json': print the API's response\n" ECS_CLI_HELP_COMMON;
-	return svc_write(argc, argv, false, text, lo);
+	return svc_write(argc, argv, false, text);
 }
 
 static json_t *service_row(const json_t *s)
@@ -273,7 +252,7 @@ static int service_ls(int argc, char **argv)
 		ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
@@ -369,7 +348,7 @@ static int service_ps(int argc, char **argv)
 		ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth service ps\" requires exactly 1 argument.\n");
@@ -397,15 +376,14 @@ static int service_ps(int argc, char **argv)
 
 static int service_rm(int argc, char **argv)
 {
-	static const struct option lo[] = { { "force", no_argument, NULL, OPT_FORCE }, { NULL, 0, NULL, 0 } };
 	static const char *text = "service rm [OPTIONS] NAME [NAME...]\n\nDelete services (their tasks are "
 				  "stopped)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
 				  "  -f, --force               delete even when scaled above 0\n" ECS_CLI_HELP_COMMON;
-	_cleanup_json_ json_t *opts = json_object(), *dc = json_object();
-	struct svc_opts o = { .in = opts, .dc = dc };
+	_cleanup_json_ json_t *opts = json_object();
+	const struct cli_opt t[] = { { "force", 'f', CLI_OPT_JSON_TRUE, opts, "force" }, { NULL } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, "f", lo, text, svc_opt, &o, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth service rm\" requires at least 1 argument.\n");

@@ -23,6 +23,7 @@
 #include "cli/cli-build.h"
 #include "cli/cli.h"
 #include "cli/ecs.h"
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/base64.h"
 #include "common/fs.h"
@@ -38,7 +39,6 @@
 #define APPLY_WORKERS           8 /* concurrent calls within a wave of independent steps */
 #define ECR_TARGET_PREFIX       "AmazonEC2ContainerRegistry_V20150921"
 
-enum { OPT_FILE = 'f', OPT_NAME = 401, OPT_DRY_RUN, OPT_PRUNE, OPT_WAIT, OPT_WAIT_TIMEOUT };
 
 struct apply_opts {
 	const char *file, *name;
@@ -759,26 +759,16 @@ static int build_images(struct ecs_cli *e, const struct apply_opts *o, json_t *d
 	return rc;
 }
 
-static int apply_opt(void *ctx, int ch, const char *arg)
+static int apply_wait_timeout(void *seconds, const char *arg)
 {
-	struct apply_opts *o = ctx;
 	char *end;
-	switch (ch) {
-	case OPT_FILE: o->file = arg; return 0;
-	case OPT_NAME: o->name = arg; return 0;
-	case OPT_DRY_RUN: o->dry_run = true; return 0;
-	case OPT_PRUNE: o->prune = true; return 0;
-	case OPT_WAIT: o->wait = true; return 0;
-	case OPT_WAIT_TIMEOUT:
-		o->wait_seconds = strtol(arg, &end, 10);
-		if (!*arg || *end || o->wait_seconds < 1 || o->wait_seconds > 86400) {
-			fprintf(stderr, "berth: invalid --wait-timeout '%s': expected 1 to 86400 seconds\n",
-				arg);
-			return -1;
-		}
-		return 0;
-	default: return -1;
+	long v = strtol(arg, &end, 10);
+	if (!*arg || *end || v < 1 || v > 86400) {
+		fprintf(stderr, "berth: invalid --wait-timeout '%s': expected 1 to 86400 seconds\n", arg);
+		return -1;
 	}
+	*(long *)seconds = v;
+	return 0;
 }
 
 /* The stack's name: --name, the file's top-level name:, or the file's directory (compose's project name). */
@@ -865,13 +855,6 @@ static int converge(struct ecs_cli *e, const char *stack, const json_t *desired,
 
 int cli_apply(int argc, char **argv)
 {
-	static const struct option lo[] = { { "file", required_argument, NULL, OPT_FILE },
-					    { "name", required_argument, NULL, OPT_NAME },
-					    { "dry-run", no_argument, NULL, OPT_DRY_RUN },
-					    { "prune", no_argument, NULL, OPT_PRUNE },
-					    { "wait", no_argument, NULL, OPT_WAIT },
-					    { "wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "apply [OPTIONS] -f FILE\n\n"
 	    "Make a cluster match a compose file (a stack): one task definition, service and\n"
@@ -892,9 +875,18 @@ int cli_apply(int argc, char **argv)
 	    "      --wait-timeout S    give up waiting after S seconds (default 300)\n" ECS_CLI_HELP_CLUSTER
 		ECS_CLI_HELP_COMMON;
 	struct apply_opts o = { .wait_seconds = WAIT_DEFAULT_SECONDS };
+	const struct cli_opt t[] = {
+		{ "file", 'f', CLI_OPT_STRING, &o.file },
+		{ "name", 0, CLI_OPT_STRING, &o.name },
+		{ "dry-run", 0, CLI_OPT_FLAG, &o.dry_run },
+		{ "prune", 0, CLI_OPT_FLAG, &o.prune },
+		{ "wait", 0, CLI_OPT_FLAG, &o.wait },
+		{ "wait-timeout", 0, CLI_OPT_CALL, &o.wait_seconds, .fn = apply_wait_timeout, .has_arg = true },
+		{ NULL },
+	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, "f:", lo, text, apply_opt, &o, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind != argc || !o.file) {
 		fprintf(stderr, "berth: apply needs -f FILE and no other arguments\n");
@@ -934,7 +926,7 @@ int cli_apply(int argc, char **argv)
 static int open_stack(struct ecs_cli *e, int argc, char **argv, const char *text, json_t **ret)
 {
 	int rc;
-	if (!ecs_cli_parse(e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(e, argc, argv, text, &rc))
 		return rc ? rc : -1;
 	if (optind + 1 != argc)
 		return cli_usage(text, false);
@@ -960,7 +952,7 @@ static int stack_ls(int argc, char **argv)
 	    ")\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
@@ -1094,7 +1086,7 @@ static int stack_rm(int argc, char **argv)
 	    "definitions and load balancers\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc)
 		return cli_usage(text, false);

@@ -10,30 +10,13 @@
 
 #include "cli/cli.h"
 #include "cli/ecs.h"
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "common/json.h"
 
 #define RUN_MAX_COUNT        10  /* RunTask's own limit */
 #define WAIT_DEFAULT_SECONDS 300 /* --wait's default deadline */
 #define WAIT_MAX_INTERVAL_MS 1000
-
-enum {
-	OPT_COUNT = 401,
-	OPT_GROUP,
-	OPT_STARTED_BY,
-	OPT_CONSTRAINT,
-	OPT_STRATEGY,
-	OPT_CONTAINER,
-	OPT_ENV,
-	OPT_COMMAND,
-	OPT_WAIT,
-	OPT_WAIT_TIMEOUT,
-	OPT_FAMILY,
-	OPT_DESIRED,
-	OPT_NODE,
-	OPT_REASON,
-	OPT_FOLLOW
-};
 
 struct run_opts {
 	json_t *in; /* the RunTask request being built */
@@ -64,45 +47,39 @@ static int append_kv(json_t *in, const char *key, const char *flag, const char *
 	return 0;
 }
 
-static int run_opt(void *ctx, int ch, const char *arg)
+/* --placement-constraint, --placement-strategy: o->dest[o->key] += the K=V list (type= required). */
+static int run_kv(const struct cli_opt *o, const char *arg)
 {
-	struct run_opts *o = ctx;
 	static const char *const constraint_keys[] = { "type", "expression", NULL };
 	static const char *const strategy_keys[] = { "type", "field", NULL };
-	long n;
-	switch (ch) {
-	case OPT_COUNT:
-		if (ecs_parse_long("--count", arg, 1, RUN_MAX_COUNT, &n) < 0)
-			return -1;
-		json_object_set_new(o->in, "count", json_integer(n));
-		return 0;
-	case OPT_GROUP: json_object_set_new(o->in, "group", json_string(arg)); return 0;
-	case OPT_STARTED_BY: json_object_set_new(o->in, "startedBy", json_string(arg)); return 0;
-	case OPT_CONSTRAINT:
-		return append_kv(o->in, "placementConstraints", "--placement-constraint", arg,
-				 constraint_keys);
-	case OPT_STRATEGY:
-		return append_kv(o->in, "placementStrategy", "--placement-strategy", arg, strategy_keys);
-	case OPT_CONTAINER: o->container = arg; return 0;
-	case 'e':
-	case OPT_ENV: {
-		const char *eq = strchr(arg, '=');
-		if (!eq || eq == arg) {
-			fprintf(stderr, "berth: invalid --env '%s': expected NAME=VALUE\n", arg);
-			return -1;
-		}
-		json_array_append_new(
-		    o->env, json_pack("{s:s%,s:s}", "name", arg, (size_t)(eq - arg), "value", eq + 1));
-		return 0;
+	bool constraint = streq(o->key, "placementConstraints");
+	return append_kv(o->dest, o->key, constraint ? "--placement-constraint" : "--placement-strategy", arg,
+			 constraint ? constraint_keys : strategy_keys);
+}
+
+/* -e NAME=VALUE -> env += {name, value} */
+static int run_env(void *env, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg) {
+		fprintf(stderr, "berth: invalid --env '%s': expected NAME=VALUE\n", arg);
+		return -1;
 	}
-	case OPT_COMMAND:
-		json_decref(o->command);
-		o->command = ecs_parse_command(arg);
-		return o->command ? 0 : -1;
-	case OPT_WAIT: o->wait = true; return 0;
-	case OPT_WAIT_TIMEOUT: return ecs_parse_long("--wait-timeout", arg, 1, 86400, &o->wait_seconds);
-	default: return -1;
-	}
+	json_array_append_new(env, json_pack("{s:s%,s:s}", "name", arg, (size_t)(eq - arg), "value", eq + 1));
+	return 0;
+}
+
+static int run_command(void *command, const char *arg)
+{
+	json_t **c = command;
+	json_decref(*c);
+	*c = ecs_parse_command(arg);
+	return *c ? 0 : -1;
+}
+
+static int run_wait_timeout(void *seconds, const char *arg)
+{
+	return ecs_parse_long("--wait-timeout", arg, 1, 86400, seconds);
 }
 
 /* The one container of the task definition, for overrides without --container; NULL (printed) otherwise. */
@@ -197,19 +174,6 @@ static bool report_stopped(const json_t *t)
 
 static int task_run(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "count", required_argument, NULL, OPT_COUNT },
-		{ "group", required_argument, NULL, OPT_GROUP },
-		{ "started-by", required_argument, NULL, OPT_STARTED_BY },
-		{ "placement-constraint", required_argument, NULL, OPT_CONSTRAINT },
-		{ "placement-strategy", required_argument, NULL, OPT_STRATEGY },
-		{ "container", required_argument, NULL, OPT_CONTAINER },
-		{ "env", required_argument, NULL, OPT_ENV },
-		{ "command", required_argument, NULL, OPT_COMMAND },
-		{ "wait", no_argument, NULL, OPT_WAIT },
-		{ "wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT },
-		{ NULL, 0, NULL, 0 },
-	};
 	static const char *text =
 	    "task run [OPTIONS] TASKDEF\n\nRun tasks of a task definition (FAMILY[:REVISION] or ARN); prints "
 	    "their ids\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
@@ -230,9 +194,22 @@ static int task_run(int argc, char **argv)
 	_cleanup_json_ json_t *in = json_object(), *env = json_array();
 	_cleanup_(
 	    run_opts_done) struct run_opts o = { .in = in, .env = env, .wait_seconds = WAIT_DEFAULT_SECONDS };
+	const struct cli_opt opts[] = {
+		{ "count", 0, CLI_OPT_ENTRY, in, "count", 1, RUN_MAX_COUNT, .entry_fn = ecs_opt_long, .has_arg = true },
+		{ "group", 0, CLI_OPT_JSON_STR, in, "group" },
+		{ "started-by", 0, CLI_OPT_JSON_STR, in, "startedBy" },
+		{ "placement-constraint", 0, CLI_OPT_ENTRY, in, "placementConstraints", .entry_fn = run_kv, .has_arg = true },
+		{ "placement-strategy", 0, CLI_OPT_ENTRY, in, "placementStrategy", .entry_fn = run_kv, .has_arg = true },
+		{ "container", 0, CLI_OPT_STRING, &o.container },
+		{ "env", 'e', CLI_OPT_CALL, env, .fn = run_env, .has_arg = true },
+		{ "command", 0, CLI_OPT_CALL, &o.command, .fn = run_command, .has_arg = true },
+		{ "wait", 0, CLI_OPT_FLAG, &o.wait },
+		{ "wait-timeout", 0, CLI_OPT_CALL, &o.wait_seconds, .fn = run_wait_timeout, .has_arg = true },
+		{ NULL },
+	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, "e:", lo, text, run_opt, &o, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, opts, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth task run\" requires exactly 1 argument.\n");
@@ -272,24 +249,6 @@ done:
 	return rc;
 }
 
-static int ls_opt(void *ctx, int ch, const char *arg)
-{
-	json_t *in = ctx;
-	static const struct {
-		int ch;
-		const char *key;
-	} map[] = { { OPT_FAMILY, "family" },
-		    { OPT_DESIRED, "desiredStatus" },
-		    { OPT_NODE, "containerInstance" },
-		    { OPT_STARTED_BY, "startedBy" } };
-	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
-		if (map[i].ch == ch) {
-			json_object_set_new(in, map[i].key, json_string(arg));
-			return 0;
-		}
-	return -1;
-}
-
 static json_t *task_row(const json_t *t)
 {
 	_cleanup_free_ char *td =
@@ -303,11 +262,6 @@ static json_t *task_row(const json_t *t)
 
 static int task_ls(int argc, char **argv)
 {
-	static const struct option lo[] = { { "family", required_argument, NULL, OPT_FAMILY },
-					    { "desired-status", required_argument, NULL, OPT_DESIRED },
-					    { "node", required_argument, NULL, OPT_NODE },
-					    { "started-by", required_argument, NULL, OPT_STARTED_BY },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "task ls [OPTIONS]\n\nList the tasks of a cluster\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
 	    "      --family FAMILY           only tasks of this task definition family\n"
@@ -316,9 +270,16 @@ static int task_ls(int argc, char **argv)
 	    "      --started-by TEXT         only tasks with this startedBy\n" ECS_CLI_HELP_FORMAT
 		ECS_CLI_HELP_COMMON;
 	_cleanup_json_ json_t *in = json_object(), *arns = NULL, *tasks = NULL;
+	const struct cli_opt t[] = {
+		{ "family", 0, CLI_OPT_JSON_STR, in, "family" },
+		{ "desired-status", 0, CLI_OPT_JSON_STR, in, "desiredStatus" },
+		{ "node", 0, CLI_OPT_JSON_STR, in, "containerInstance" },
+		{ "started-by", 0, CLI_OPT_JSON_STR, in, "startedBy" },
+		{ NULL },
+	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, ls_opt, in, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
@@ -425,27 +386,18 @@ static int task_inspect(int argc, char **argv)
 	return ecs_cli_inspect(argc, argv, text, &how);
 }
 
-static int stop_opt(void *ctx, int ch, const char *arg)
-{
-	if (ch != OPT_REASON)
-		return -1;
-	*(const char **)ctx = arg;
-	return 0;
-}
-
 static int task_stop(int argc, char **argv)
 {
-	static const struct option lo[] = { { "reason", required_argument, NULL, OPT_REASON },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "task stop [OPTIONS] TASK [TASK...]\n\nStop tasks (their containers get "
 	    "SIGTERM, then SIGKILL after the stop timeout)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
 	    "      --reason TEXT       the stoppedReason (default \"Task stopped by user\")\n"
 	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
 	const char *reason = NULL;
+	const struct cli_opt t[] = { { "reason", 0, CLI_OPT_STRING, &reason }, { NULL } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, stop_opt, &reason, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth task stop\" requires at least 1 argument.\n");
@@ -476,18 +428,6 @@ struct logs_opts {
 	const char *container;
 	bool follow;
 };
-
-static int logs_opt(void *ctx, int ch, const char *arg)
-{
-	struct logs_opts *o = ctx;
-	if (ch == OPT_CONTAINER)
-		o->container = arg;
-	else if (ch == 'f')
-		o->follow = true;
-	else
-		return -1;
-	return 0;
-}
 
 struct log_stream {
 	const char *container;
@@ -621,9 +561,6 @@ static int show_logs(struct ecs_cli *e, struct aws_client *logs, const char *ref
 
 static int task_logs(int argc, char **argv)
 {
-	static const struct option lo[] = { { "container", required_argument, NULL, OPT_CONTAINER },
-					    { "follow", no_argument, NULL, 'f' },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "task logs [OPTIONS] TASK\n\nFetch the logs of a task's containers from the server's CloudWatch\n"
 	    "Logs API (containers whose logConfiguration is awslogs with awslogs-group and\n"
@@ -633,8 +570,13 @@ static int task_logs(int argc, char **argv)
 	    "\nThe logs endpoint is AWS_ENDPOINT_URL_LOGS, else the one of the ECS API.\n";
 	struct ecs_cli e = { 0 };
 	struct logs_opts o = { 0 };
+	const struct cli_opt t[] = {
+		{ "container", 0, CLI_OPT_STRING, &o.container },
+		{ "follow", 'f', CLI_OPT_FLAG, &o.follow },
+		{ NULL },
+	};
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, "f", lo, text, logs_opt, &o, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth task logs\" requires exactly 1 argument.\n");

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/ecs.h"
+#include "cli/opttab.h"
 #include "cli/verbs.h"
 #include "cli/yamljson.h"
 #include "common/fs.h"
@@ -15,14 +16,6 @@
 
 /* Largest task definition file (the server takes 1 MiB requests). */
 #define TASKDEF_FILE_MAX (1u << 20)
-
-static int file_opt(void *ctx, int ch, const char *arg)
-{
-	if (ch != 'f')
-		return -1;
-	*(const char **)ctx = arg;
-	return 0;
-}
 
 static int load_input(const char *path, json_t **ret)
 {
@@ -53,7 +46,6 @@ static int load_input(const char *path, json_t **ret)
 
 static int taskdef_register(int argc, char **argv)
 {
-	static const struct option lo[] = { { "file", required_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "taskdef register [OPTIONS] -f FILE\n\nRegister a task definition (a new revision of its "
 	    "family)\n\n"
@@ -62,9 +54,10 @@ static int taskdef_register(int argc, char **argv)
 	    "                          --cli-input-json, as JSON or YAML ('-': standard input)\n"
 	    "      --format FORMAT     'json': print the API's response\n" ECS_CLI_HELP_COMMON;
 	const char *file = NULL;
+	const struct cli_opt t[] = { { "file", 'f', CLI_OPT_STRING, &file }, { NULL } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, "f:", lo, text, file_opt, &file, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind != argc || !file) {
 		if (!file)
@@ -90,18 +83,6 @@ static int taskdef_register(int argc, char **argv)
 	return rc;
 }
 
-static int ls_opt(void *ctx, int ch, const char *arg)
-{
-	json_t *in = ctx;
-	if (ch == 'p')
-		json_object_set_new(in, "familyPrefix", json_string(arg));
-	else if (ch == 's')
-		json_object_set_new(in, "status", json_string(arg));
-	else
-		return -1;
-	return 0;
-}
-
 static json_t *taskdef_row(const json_t *arn)
 {
 	_cleanup_free_ char *name = ecs_taskdef_name(json_string_value(arn));
@@ -115,18 +96,20 @@ static json_t *taskdef_row(const json_t *arn)
 
 static int taskdef_ls(int argc, char **argv)
 {
-	static const struct option lo[] = { { "family-prefix", required_argument, NULL, 'p' },
-					    { "status", required_argument, NULL, 's' },
-					    { NULL, 0, NULL, 0 } };
 	static const char *text =
 	    "taskdef ls [OPTIONS]\n\nList task definitions\n\nOptions:\n"
 	    "      --family-prefix P   only families starting with P\n"
 	    "      --status STATUS     ACTIVE (default), INACTIVE or ALL\n" ECS_CLI_HELP_FORMAT
 		ECS_CLI_HELP_COMMON;
 	_cleanup_json_ json_t *in = json_object(), *arns = NULL;
+	const struct cli_opt t[] = {
+		{ "family-prefix", 0, CLI_OPT_JSON_STR, in, "familyPrefix" },
+		{ "status", 0, CLI_OPT_JSON_STR, in, "status" },
+		{ NULL },
+	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, lo, text, ls_opt, in, &rc))
+	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
@@ -194,7 +177,7 @@ static int taskdef_inspect(int argc, char **argv)
 		ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth taskdef inspect\" requires exactly 1 argument.\n");
@@ -230,7 +213,7 @@ static int taskdef_rm(int argc, char **argv)
 	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, NULL, NULL, text, NULL, NULL, &rc))
+	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth taskdef rm\" requires at least 1 argument.\n");

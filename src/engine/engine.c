@@ -49,7 +49,10 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	struct engine *e = xcalloc(1, sizeof(*e));
 	e->root = xstrdup(cfg->root);
 	e->exec_root = xstrdup(cfg->exec_root);
-	e->runtime = xstrdup(cfg->runtime_path ? cfg->runtime_path : "berth");
+	e->runtime = xstrdup(cfg->runtime_path ? cfg->runtime_path : RUNTIME_OCI_BUILTIN);
+	e->rt_root = xasprintf("%s/runc", e->exec_root);
+	/* the engine's runtime operations are short (pause, resume, ps, update, delete): 30 s at most */
+	runtime_oci_init(&e->rt, e->runtime, e->rt_root, NULL, 30000);
 	e->shim_path = cfg->shim_path ? xstrdup(cfg->shim_path) : realpath("/proc/self/exe", NULL);
 	e->init_path = xstrdup(cfg->init_path ? cfg->init_path : ENGINE_DEFAULT_INIT_PATH);
 	e->cgroup_parent = xstrdup(cfg->cgroup_parent ? cfg->cgroup_parent : "berth");
@@ -153,6 +156,7 @@ struct engine *engine_close(struct engine *e)
 	free(e->root);
 	free(e->exec_root);
 	free(e->runtime);
+	free(e->rt_root);
 	free(e->init_path);
 	free(e->cgroup_parent);
 	json_decref(e->default_ulimits);

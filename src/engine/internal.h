@@ -23,6 +23,7 @@
 
 #include "engine/engine.h"
 #include "engine/options.h"
+#include "runtime/ops.h"
 
 #define ENGINE_MAX_CONTAINERS 4096
 
@@ -81,6 +82,10 @@ struct container {
 
 struct engine {
 	char *root, *exec_root, *runtime, *shim_path;
+	/* The OCI runtime every container runs on (runtime/ops.h): the in-process library, or the
+	 * external CLI e->runtime, with state root rt_root (<exec root>/runc). */
+	struct runtime_oci rt;
+	char *rt_root;
 	const struct engine_image_ops *img;
 	void *img_ctx;
 	const struct engine_network_ops *net;
@@ -231,9 +236,6 @@ void lifecycle_record_exit(struct engine *e, struct container *c);
 /* Network ops detach / release (the container is being removed) for a container's hostconfig. */
 void network_teardown(struct engine *e, const char *id, const json_t *hostconfig);
 void network_release(struct engine *e, const char *id, const json_t *hostconfig);
-/* Run the OCI runtime with args (NULL-terminated); stdout into out (may be NULL). */
-int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf *out,
-		       struct berth_error **err);
 /* The shim request attaching a stream with these options. */
 json_t *engine_attach_request(const struct engine_stream_opts *o);
 /* Add "detach_keys" of o to a shim request. */

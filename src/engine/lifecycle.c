@@ -69,37 +69,6 @@ static void shim_exe_get(struct engine *e, char **ret_exe, int *ret_fd)
 	pthread_mutex_unlock(&shim_exe.lock);
 }
 
-int engine_runtime_cmd(struct engine *e, const char *const *args, struct strbuf *out,
-		       struct berth_error **err)
-{
-	_cleanup_free_ char *root = xasprintf("%s/runc", e->exec_root);
-	/* The in-process runtime's CLI is `berth-shim runtime` (same state format). */
-	bool builtin = streq(e->runtime, "berth");
-	_cleanup_free_ char *exe = NULL;
-	int ro_fd = -1;
-	if (builtin)
-		shim_exe_get(e, &exe, &ro_fd);
-	safe_close(ro_fd); /* `runtime` verbs that start processes protect themselves */
-	const char *argv[18] = { builtin ? exe : e->runtime, builtin ? "runtime" : "--root",
-				 builtin ? "--root" : root, root };
-	size_t n = builtin ? 4 : 3;
-	for (size_t i = 0; args[i] && n < ARRAY_SIZE(argv) - 1; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
-	o.argv = argv;
-	_cleanup_strbuf_ struct strbuf errout = STRBUF_INIT;
-	int status;
-	int r = proc_run(&o, NULL, 0, out, &errout, 0, 30000, &status, err);
-	if (r < 0)
-		return r;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		strbuf_trim_trailing(&errout);
-		return berth_error_msg(err, EIO, "OCI runtime %s failed: %s", args[0], errout.buf);
-	}
-	return 0;
-}
-
 /*
  * The resolv.conf a container gets: the host's, or in container:X mode X's
  * own (docker shares it: the containers of an ECS awsvpc task resolve
@@ -213,7 +182,6 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 			     struct berth_error **err)
 {
 	_cleanup_free_ char *dir = container_dir(e, c->id);
-	_cleanup_free_ char *runc_root = xasprintf("%s/runc", e->exec_root);
 	struct log_settings ls = { 0 };
 	int r = log_settings_get(json_object_get(c->hostconfig, "LogConfig"), dir, c->id, &ls, err);
 	if (r < 0)
@@ -227,7 +195,7 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 	}
 	_cleanup_json_ json_t *j =
 	    json_pack("{s:s,s:s,s:s,s:o,s:I,s:I,s:s,s:b,s:b,s:b,s:b}", "id", c->id, "runtime", e->runtime,
-		      "runtime_root", runc_root, "log_path", ls.path ? json_string(ls.path) : json_null(),
+		      "runtime_root", e->rt_root, "log_path", ls.path ? json_string(ls.path) : json_null(),
 		      "log_max_size", (json_int_t)ls.max_size, "log_max_file", (json_int_t)ls.max_file,
 		      "log_driver", ls.local ? "local" : "json-file", "log_compress", ls.compress, "tty",
 		      json_is_true(json_object_get(c->config, "Tty")), "open_stdin",

@@ -82,8 +82,7 @@ static void kill_orphan(struct engine *e, const char *id, pid_t pid, int pidfd)
 	_cleanup_free_ char *cg = xasprintf("/proc/%d/cgroup", (int)pid);
 	if (file_contains(cg, id, strlen(id)))
 		proc_signal(pid, pidfd, SIGKILL);
-	const char *args[] = { "delete", "--force", id, NULL };
-	engine_runtime_cmd(e, args, NULL, NULL);
+	e->rt.ops->delete(&e->rt, id, true, NULL);
 }
 
 static int64_t started_ms_ago(const struct container *c)
@@ -462,10 +461,8 @@ static pid_t find_shim(const char *xdir)
  */
 static void reap_unrecorded(struct engine *e, const char *id, const char *xdir)
 {
-	if (id) {
-		const char *args[] = { "delete", "--force", id, NULL };
-		engine_runtime_cmd(e, args, NULL, NULL);
-	}
+	if (id)
+		e->rt.ops->delete(&e->rt, id, true, NULL);
 	pid_t shim = find_shim(xdir);
 	if (shim > 0)
 		kill(shim, SIGKILL);

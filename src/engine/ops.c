@@ -60,8 +60,7 @@ static int resume_if_paused(struct engine *e, struct container *c)
 	if (c->state != ENGINE_PAUSED)
 		return 0;
 	pthread_mutex_unlock(&e->lock);
-	const char *args[] = { "resume", c->id, NULL };
-	int r = engine_runtime_cmd(e, args, NULL, NULL);
+	int r = e->rt.ops->resume(&e->rt, c->id, NULL);
 	pthread_mutex_lock(&e->lock);
 	if (r >= 0 && c->state == ENGINE_PAUSED)
 		c->state = ENGINE_RUNNING;
@@ -175,8 +174,7 @@ int engine_container_pause(struct engine *e, const char *ref, bool pause, struct
 	r = engine_state_admit(pause ? ENGINE_OP_PAUSE : ENGINE_OP_UNPAUSE, c->state, false, c->id, err);
 	pthread_mutex_unlock(&e->lock);
 	if (r >= 0) {
-		const char *args[] = { pause ? "pause" : "resume", c->id, NULL };
-		r = engine_runtime_cmd(e, args, NULL, err);
+		r = pause ? e->rt.ops->pause(&e->rt, c->id, err) : e->rt.ops->resume(&e->rt, c->id, err);
 	}
 	if (r >= 0) {
 		pthread_mutex_lock(&e->lock);
@@ -466,17 +464,14 @@ int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct
 	pthread_mutex_unlock(&e->lock);
 	if (!running)
 		return berth_error_msg(err, ENOTCONN, "Container %s is not running", id);
-	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	const char *args[] = { "ps", "--format", "json", id, NULL };
-	r = engine_runtime_cmd(e, args, &out, err);
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t npids = 0;
+	r = e->rt.ops->ps(&e->rt, id, &pids, &npids, err);
 	if (r < 0)
 		return r;
-	_cleanup_json_ json_t *pids = json_loadb(out.buf, out.len, 0, NULL);
-	_cleanup_strbuf_ struct strbuf plist = STRBUF_INIT;
-	size_t i;
-	json_t *p;
-	json_array_foreach (pids, i, p)
-		strbuf_addf(&plist, "%s%lld", i ? "," : "", (long long)json_integer_value(p));
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT, plist = STRBUF_INIT;
+	for (size_t i = 0; i < npids; i++)
+		strbuf_addf(&plist, "%s%d", i ? "," : "", (int)pids[i]);
 	json_t *procs = json_array();
 	if (plist.len) {
 		const char *argv[] = {

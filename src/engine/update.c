@@ -148,15 +148,7 @@ static int apply_live(struct engine *e, struct container *c, const json_t *hc, s
 	_cleanup_json_ json_t *res = spec_resources(hc);
 	if (json_object_get(res, "pids") == NULL && json_integer_value(json_object_get(hc, "PidsLimit")) < 0)
 		json_object_set_new(res, "pids", json_pack("{s:i}", "limit", -1));
-	_cleanup_free_ char *text = json_dumps(res, JSON_COMPACT);
-	_cleanup_free_ char *dir = container_exec_dir(e, c->id);
-	_cleanup_free_ char *path = xasprintf("%s/update-resources.json", dir);
-	int r = fs_write_file_atomic(path, text, strlen(text), 0600, err);
-	if (r < 0)
-		return r;
-	const char *args[] = { "update", "--resources", path, c->id, NULL };
-	r = engine_runtime_cmd(e, args, NULL, err);
-	unlink(path);
+	int r = e->rt.ops->update(&e->rt, c->id, res, err);
 	return r < 0 ? berth_error_wrap(err, r, "Cannot update container %s", c->id) : 0;
 }
 

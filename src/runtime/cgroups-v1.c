@@ -5,6 +5,7 @@
  * default devices, as runc does, so a "deny all" spec still has /dev/null.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -24,9 +25,14 @@ const char *const *cgroup_v1_controllers(void)
 	static char names[CG_MAX_HIERARCHIES][64];
 	static const char *present[CG_MAX_HIERARCHIES + 1];
 	static char done_for[4096]; /* the root the list was made for (tests move it) */
-	if (streq(done_for, cgroup_root()))
+	/* the engine's threads call the library (runtime/ops.h, stats): one fills the list, none reads
+	 * it half-made */
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&lock);
+	if (streq(done_for, cgroup_root())) {
+		pthread_mutex_unlock(&lock);
 		return present;
-	snprintf(done_for, sizeof(done_for), "%s", cgroup_root());
+	}
 	size_t n = 0;
 	_cleanup_closedir_ DIR *d = opendir(cgroup_root());
 	/* On the real root, only mount points are hierarchies: a stray directory on the
@@ -47,6 +53,8 @@ const char *const *cgroup_v1_controllers(void)
 		n++;
 	}
 	present[n] = NULL;
+	snprintf(done_for, sizeof(done_for), "%s", cgroup_root());
+	pthread_mutex_unlock(&lock);
 	return present;
 }
 

@@ -37,7 +37,7 @@
 #include "shim/client.h"
 #include "shim/logfile.h"
 #include "runtime/runtime.h"
-#include "shim/runc.h"
+#include "runtime/ops.h"
 #include "shim/shim.h"
 
 #define SHIM_MAX_CLIENTS      64
@@ -61,8 +61,9 @@ struct exec_session {
 
 struct shim {
 	char *dir, *id, *runtime, *state_root, *log_path;
+	char *runtime_log; /* an external runtime's --log (its stderr is the container's) */
 	bool tty, open_stdin, stdin_once;
-	struct runc rc;
+	struct runtime_oci rt;
 	struct logfile log;
 	int listen_fd, sig_fd;
 	int out, errfd, in; /* container stdio, our ends */
@@ -101,7 +102,8 @@ static int load_config(struct shim *s, struct berth_error **err)
 	s->runtime = xstrdup(runtime);
 	s->state_root = xstrdup(root);
 	s->log_path = logp ? xstrdup(logp) : NULL;
-	s->rc = (struct runc){ s->runtime, s->state_root, s->dir, s->id };
+	s->runtime_log = xasprintf("%s/runtime.log", s->dir);
+	runtime_oci_init(&s->rt, s->runtime, s->state_root, s->runtime_log, 60000);
 	logfile_init(&s->log, s->log_path, max_size, (int)max_file);
 	logfile_set_format(&s->log, driver && streq(driver, "local"), compress);
 	return 0;
@@ -186,7 +188,8 @@ static int create_container(struct shim *s, struct berth_error **err)
 			return con_lfd;
 		con_path = xasprintf("%s/console.sock", s->dir);
 	}
-	r = runc_create(&s->rc, theirs, con_path, &s->init_pid, err);
+	struct runtime_io io = { { theirs[0], theirs[1], theirs[2] }, con_path };
+	r = s->rt.ops->create(&s->rt, s->id, s->dir, &io, &s->init_pid, err);
 	close3(theirs);
 	if (r < 0) {
 		close3(ours);
@@ -314,7 +317,8 @@ static int start_exec(struct shim *s, int conn, json_t *req, struct berth_error 
 		con_path = xasprintf("%s/%s", s->dir, name);
 	}
 	pid_t pid;
-	r = runc_exec(&s->rc, pfile, theirs, con_path, false, &pid, err);
+	struct runtime_io io = { { theirs[0], theirs[1], theirs[2] }, con_path };
+	r = s->rt.ops->exec(&s->rt, s->id, pfile, &io, &pid, err);
 	close3(theirs);
 	if (r < 0)
 		return close3(ours), r;
@@ -359,7 +363,7 @@ static void handle_request(struct shim *s, int fd)
 	if (!op) {
 		reply(fd, "bad request: no op");
 	} else if (streq(op, "start")) {
-		if (runc_start(&s->rc, &e) < 0)
+		if (s->rt.ops->start(&s->rt, s->id, &e) < 0)
 			reply_err(fd, e);
 		else
 			reply(fd, NULL);
@@ -670,7 +674,7 @@ static void shim_exit(struct shim *s)
 		client_drop(&s->clients[i]);
 	_cleanup_free_ char *sock = xasprintf("%s/shim.sock", s->dir);
 	(void)unlink(sock);
-	(void)runc_delete(&s->rc, NULL);
+	(void)s->rt.ops->delete (&s->rt, s->id, true, NULL);
 }
 
 /* Free what load_config() allocated; safe on a zeroed or half-loaded shim. */
@@ -680,7 +684,8 @@ static void shim_config_done(struct shim *s)
 	free(s->runtime);
 	free(s->state_root);
 	free(s->log_path);
-	s->id = s->runtime = s->state_root = s->log_path = NULL;
+	free(s->runtime_log);
+	s->id = s->runtime = s->state_root = s->log_path = s->runtime_log = NULL;
 }
 
 static bool wants_builtin_runtime(const char *dir)
@@ -689,7 +694,8 @@ static bool wants_builtin_runtime(const char *dir)
 	_cleanup_json_ json_t *j = NULL;
 	if (json_load_path(path, 1 << 20, &j, NULL) < 0)
 		return false;
-	return streq_ptr(json_string_value(json_object_get(j, "runtime")), SHIM_BUILTIN_RUNTIME);
+	const char *rt = json_string_value(json_object_get(j, "runtime"));
+	return rt && runtime_oci_is_builtin(rt);
 }
 
 int shim_main(int argc, char **argv)

@@ -50,3 +50,37 @@ def test_stop_and_logs(daemon):
     daemon.docker("stop", "-t", "1", "lg")
     assert daemon.docker("logs", "lg").stdout == "one\n"
     assert daemon.docker("inspect", "-f", "{{.State.Status}}", "lg").stdout.strip() == "exited"
+
+
+def cgroup_value(pid, controller, v2_file, v1_file):
+    """A cgroup file of process pid: the unified hierarchy's, or controller's v1 one."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = [ln.split(":", 2) for ln in f.read().split("\n") if ln]
+    for _, ctrls, path in lines:
+        if controller in ctrls.split(","):
+            with open(f"/sys/fs/cgroup/{controller}{path}/{v1_file}") as f:
+                return f.read().strip()
+    path = [p for _, c, p in lines if c == ""][0]
+    with open(f"/sys/fs/cgroup{path}/{v2_file}") as f:
+        return f.read().strip()
+
+
+def test_pause_top_update_and_rm_through_runc(daemon):
+    """The engine's own runtime operations (runtime/ops.h's CLI implementation) on runc."""
+    daemon.docker("run", "-d", "--name", "ops", "busybox", "sleep", "600")
+    daemon.docker("pause", "ops")
+    assert daemon.docker("inspect", "-f", "{{.State.Status}}", "ops").stdout.strip() == "paused"
+    p = daemon.docker("pause", "ops", check=False)
+    assert p.returncode != 0 and "is already paused" in p.stderr, p.stderr
+    daemon.docker("unpause", "ops")
+    assert daemon.docker("inspect", "-f", "{{.State.Status}}", "ops").stdout.strip() == "running"
+    top = daemon.docker("top", "ops").stdout
+    assert "sleep 600" in top, top
+    daemon.docker("update", "--memory", "64m", "--memory-swap", "-1", "--pids-limit", "50", "ops")
+    pid = int(daemon.docker("inspect", "-f", "{{.State.Pid}}", "ops").stdout)
+    assert cgroup_value(pid, "memory", "memory.max", "memory.limit_in_bytes") == str(64 << 20)
+    assert cgroup_value(pid, "pids", "pids.max", "pids.max") == "50"
+    # a bad update reaches runc and comes back as the daemon's error
+    p = daemon.docker("update", "--cpuset-cpus", "999", "ops", check=False)
+    assert p.returncode != 0 and "OCI runtime update failed" in p.stderr, p.stderr
+    daemon.docker("rm", "-f", "ops")

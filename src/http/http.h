@@ -100,6 +100,14 @@ struct http_server_opts {
 	 * so that they read like the handlers' own (the registry's {"errors":[...]}).
 	 */
 	char *(*error_body)(unsigned status, const char *message, void *userdata);
+	/*
+	 * Optional: true for a complete request (buffered body, if any) whose handler
+	 * answers at once and never blocks for long (a stat, an open, a small read): it
+	 * then runs on the I/O thread that read it, without the handoff to a worker and
+	 * back (the registry's manifest GETs and blob HEADs: ~1.5x the request rate).
+	 * Such a handler must not defer. Request accessors work in the callback.
+	 */
+	bool (*run_inline)(struct http_request *req, void *userdata);
 	const struct http_limits *limits; /* NULL: defaults */
 	http_handler_fn handler;
 	void *userdata;

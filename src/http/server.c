@@ -97,6 +97,7 @@ struct http_server {
 	size_t (*body_limit)(const char *method, const char *path, void *userdata);
 	bool (*body_stream)(const char *method, const char *path, void *userdata);
 	char *(*error_body)(unsigned status, const char *message, void *userdata);
+	bool (*run_inline)(struct http_request *req, void *userdata);
 	struct http_limits lim;
 	struct conn_limits cl;
 	int listen_fd;
@@ -1226,6 +1227,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			server_error(req, 413, "request body too large (limit %zu bytes)", req->limit);
 			pthread_mutex_lock(&req->mu);
 			ret = queue_now(req);
+		} else if (srv->run_inline && srv->run_inline(req, srv->userdata)) {
+			/* quick and never blocking for long: here, without the handoff to a worker */
+			req->dispatched = true;
+			pthread_mutex_unlock(&req->mu);
+			srv->handler(req, srv->userdata);
+			if (!req->responded)
+				server_error(req, 500, "internal error: no response");
+			pthread_mutex_lock(&req->mu);
+			req->handler_done = true;
+			ret = queue_now(req);
 		} else {
 			MHD_suspend_connection(conn);
 			req->suspended = true;
@@ -1404,6 +1415,7 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	s->body_limit = opts->body_limit;
 	s->body_stream = opts->body_stream;
 	s->error_body = opts->error_body;
+	s->run_inline = opts->run_inline;
 	s->listen_fd = opts->listen_fd;
 	if (opts->limits)
 		s->lim = *opts->limits;

@@ -91,6 +91,12 @@ static bool body_stream(const char *method, const char *path, void *userdata)
 	return streq(path, "/upload") || streq(path, "/refuse");
 }
 
+/* /query and /file run on the I/O thread (run_inline); the rest on workers */
+static bool run_inline(struct http_request *req, void *userdata)
+{
+	return streq(http_request_path(req), "/query") || streq(http_request_path(req), "/file");
+}
+
 static char *error_body(unsigned status, const char *message, void *userdata)
 {
 	return status == 413 ? xasprintf("{\"errors\":[{\"code\":\"SIZE_INVALID\",\"message\":\"%s\"}]}\n", message)
@@ -116,6 +122,7 @@ static int setup(void **state)
 				      .max_body = 1024,
 				      .body_stream = body_stream,
 				      .error_body = error_body,
+				      .run_inline = run_inline,
 				      .handler = handler,
 				      .userdata = f->dir };
 	assert_int_equal(http_server_start(&o, &f->srv, NULL), 0);

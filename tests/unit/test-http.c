@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 
 #include "unit.h"
@@ -27,6 +28,18 @@ static int count_stream(void *ctx, struct strbuf *out)
 		return 1;
 	strbuf_addf(out, "chunk%d;", (*n)++);
 	return 0;
+}
+
+static atomic_int done_calls, done_completed;
+
+static void on_done(struct http_request *req, bool completed, void *ctx)
+{
+	/* accessors still work once the request is over */
+	assert_string_equal(http_request_path(req), "/done");
+	assert_string_equal(http_request_method(req), "GET");
+	free(ctx);
+	atomic_fetch_add(&done_completed, completed);
+	atomic_fetch_add(&done_calls, 1);
 }
 
 static void handler(struct http_request *req, void *userdata)
@@ -79,6 +92,10 @@ static void handler(struct http_request *req, void *userdata)
 	} else if (streq(path, "/refuse")) {
 		/* a streamed route that refuses before reading the body */
 		http_respond_error(req, 401, "no");
+	} else if (streq(path, "/done")) {
+		http_request_on_done(req, on_done, xstrdup("ctx"));
+		/* a unix socket has no IP address */
+		http_respond(req, 200, "text/plain", xstrdup(http_request_remote(req)), 1);
 	} else if (streq(path, "/noanswer")) {
 		/* the server must answer 500 itself */
 	} else {
@@ -322,6 +339,23 @@ static void test_streamed_route_refuses_before_the_body(void **state)
 	assert_int_equal(do_req(f, "POST", "/upload", "after", &out), 200);
 }
 
+static void test_on_done_runs_once_after_the_answer(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	atomic_store(&done_calls, 0);
+	atomic_store(&done_completed, 0);
+	assert_int_equal(do_req(f, "GET", "/done", NULL, &out), 200);
+	assert_string_equal(out.buf, "-");
+	for (int i = 0; i < 500 && atomic_load(&done_calls) == 0; i++)
+		usleep(10 * 1000);
+	assert_int_equal(atomic_load(&done_calls), 1);
+	assert_int_equal(atomic_load(&done_completed), 1);
+	strbuf_reset(&out);
+	assert_int_equal(do_req(f, "GET", "/query", NULL, &out), 200); /* others do not call it */
+	assert_int_equal(atomic_load(&done_calls), 1);
+}
+
 static void test_stream_response(void **state)
 {
 	struct fixture *f = *state;
@@ -404,6 +438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_body_limit_is_413, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_response, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_response_honours_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_on_done_runs_once_after_the_answer, setup, teardown),
 		cmocka_unit_test(test_range_parse),
 		cmocka_unit_test_setup_teardown(test_streamed_body_and_its_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_streamed_route_refuses_before_the_body, setup, teardown),

@@ -387,8 +387,10 @@ void http_response_header(struct http_request *req, const char *key, const char 
 {
 	if (req->n_headers >= HTTP_MAX_HEADERS)
 		return;
-	req->hdr_key = xrealloc(req->hdr_key, (req->n_headers + 1) * sizeof(char *));
-	req->hdr_val = xrealloc(req->hdr_val, (req->n_headers + 1) * sizeof(char *));
+	if (req->n_headers % 8 == 0) { /* room for 8 more: one realloc per 8 headers */
+		req->hdr_key = xrealloc(req->hdr_key, (req->n_headers + 8) * sizeof(char *));
+		req->hdr_val = xrealloc(req->hdr_val, (req->n_headers + 8) * sizeof(char *));
+	}
 	req->hdr_key[req->n_headers] = xstrdup(key);
 	req->hdr_val[req->n_headers] = xstrdup(value);
 	req->n_headers++;
@@ -1009,7 +1011,8 @@ static enum MHD_Result collect_value(void *cls, enum MHD_ValueKind kind, const c
 	struct http_request *req = cls;
 	if (!key)
 		return MHD_YES;
-	req->vals = xrealloc(req->vals, (req->n_vals + 1) * sizeof(*req->vals));
+	if ((req->n_vals & (req->n_vals - 1)) == 0) /* 0, 1, 2, 4, 8...: double the room */
+		req->vals = xrealloc(req->vals, (req->n_vals ? 2 * req->n_vals : 1) * sizeof(*req->vals));
 	req->vals[req->n_vals++] = (struct qval){ kind, xstrdup(key), xstrdup(value ? value : "") };
 	return MHD_YES;
 }

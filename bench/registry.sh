@@ -21,6 +21,9 @@
 # otherwise turn repeated pushes into cross-repository mounts) and alternates
 # which server goes first.
 #
+# A/B mode: ANCHOR_BIN=<another berth> runs that berth's registry (same flags) in
+# Distribution's place, so every ratio is this berth / the anchor (e.g. main's build).
+#
 # Env: BERTH_BIN (default build/src/berth), BENCH_SIZE (bytes, default 200000000),
 #      BENCH_ROUNDS (default 3), BENCH_SECONDS (per wrk/ab run, default 3),
 #      BENCH_THREADS (wrk threads, default 2).
@@ -154,6 +157,14 @@ echo "== generating a ~$((SIZE / 1000000)) MB image (scripts/mkimage)"
 start_distribution() {
 	port=$(free_port)
 	rm -rf "$WORK/data-$1"
+	if [ -n "${ANCHOR_BIN:-}" ]; then
+		"$ANCHOR_BIN" registry serve --root "$WORK/data-$1" --addr "127.0.0.1:$port" --no-access-log \
+			--log-level warn >"$WORK/$1.log" 2>&1 &
+		eval "$1_pid=$! $1_host=127.0.0.1:$port"
+		PIDS="$PIDS $!"
+		wait_up "$port"
+		return
+	fi
 	cat >"$WORK/distribution.yml" <<YML
 version: 0.1
 log:
@@ -317,6 +328,7 @@ done
 record dist_rss "$(awk '/VmHWM/ {print $2}' "/proc/$dist_pid/status")"
 record berth_rss "$(awk '/VmHWM/ {print $2}' "/proc/$berth_pid/status")"
 
+[ -z "${ANCHOR_BIN:-}" ] || echo "(A/B: the 'distrib.'/Distribution column is the anchor berth $ANCHOR_BIN)"
 MB=$((SIZE / 1000000)) "$PY" - "$RES" <<'PYEOF'
 import collections, os, statistics, sys
 v = collections.defaultdict(list)
@@ -327,7 +339,7 @@ med = {k: statistics.median(x) for k, x in v.items()}
 mb = os.environ["MB"]
 print(f"\nmedians of {len(v['berth_push'])} rounds; ratio = berth/distribution "
       "(times, CPU, latency, memory: lower is better; req/s: higher is better)\n")
-print(f"{'metric':<44} {'berth':>10} {'distrib.':>10} {'ratio':>7}")
+print(f"{'metric':<44} {'berth':>10} {'anchor' if os.environ.get('ANCHOR_BIN') else 'distrib.':>10} {'ratio':>7}")
 def row(label, b, d, fmt="{:.2f}"):
     bv, dv = med.get(b), med.get(d)
     if bv is None or dv is None:

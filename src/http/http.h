@@ -94,6 +94,20 @@ struct http_server_opts {
 	size_t (*body_limit)(const char *method, const char *path, void *userdata);
 	/* Optional: true for routes whose handler reads the body as it arrives (http_request_body_read). */
 	bool (*body_stream)(const char *method, const char *path, void *userdata);
+	/*
+	 * Optional: the body (a JSON document, malloc'd; NULL: Docker's) of the errors the
+	 * server answers itself (400 bad framing, 413 over the body limit, 500 no answer),
+	 * so that they read like the handlers' own (the registry's {"errors":[...]}).
+	 */
+	char *(*error_body)(unsigned status, const char *message, void *userdata);
+	/*
+	 * Optional: true for a complete request (buffered body, if any) whose handler
+	 * answers at once and never blocks for long (a stat, an open, a small read): it
+	 * then runs on the I/O thread that read it, without the handoff to a worker and
+	 * back (the registry's manifest GETs and blob HEADs: ~1.5x the request rate).
+	 * Such a handler must not defer. Request accessors work in the callback.
+	 */
+	bool (*run_inline)(struct http_request *req, void *userdata);
 	const struct http_limits *limits; /* NULL: defaults */
 	http_handler_fn handler;
 	void *userdata;
@@ -145,6 +159,13 @@ int http_tcp_listener_start(struct http_server *srv, int listen_fd, const struct
 			    bool verify_client, struct http_tcp_listener **ret, struct berth_error **err);
 /* Stop accepting (established connections end with the server). Accepts NULL. */
 struct http_tcp_listener *http_tcp_listener_stop(struct http_tcp_listener *l);
+
+/*
+ * Stop accepting on the server's own listen_fd and close it (new clients are
+ * refused; established connections go on) so that the owner can wait for its
+ * requests in flight before http_server_stop() (graceful shutdown).
+ */
+void http_server_quiesce(struct http_server *s);
 
 /*
  * Like http_tcp_listener_start() with TLS, for servers where some clients
@@ -205,6 +226,17 @@ const char *http_request_body(const struct http_request *req, size_t *ret_len);
 ssize_t http_request_body_read(struct http_request *req, void *buf, size_t n);
 /* true when the request's body is read with http_request_body_read (a body_stream route). */
 bool http_request_body_streamed(const struct http_request *req);
+/* The client's IP address ("-" when unknown: a unix socket). Valid until the request completes. */
+const char *http_request_remote(struct http_request *req);
+/*
+ * Call fn(req, completed, ctx) once the request is over: answered (or the
+ * client gone) and the handler returned. completed: the whole answer was
+ * sent. Request accessors still work in fn; it must not answer. For access
+ * logs, metrics and in-flight counts that must cover sending a file.
+ */
+void http_request_on_done(struct http_request *req, void (*fn)(struct http_request *req, bool completed,
+								 void *ctx),
+			  void *ctx);
 
 /*
  * Answer later without holding a thread (long polls): the handler calls
@@ -226,8 +258,29 @@ void http_respond_json(struct http_request *req, unsigned status, json_t *body);
 void http_respond_empty(struct http_request *req, unsigned status);
 /* Docker's error body {"message": "..."}. */
 void http_respond_error(struct http_request *req, unsigned status, const char *fmt, ...) _printf_(3, 4);
-/* Add a header to the response about to be sent (call before http_respond_*). */
+/* Add a header to the response about to be sent (call before http_respond_*). At most 256. */
 void http_response_header(struct http_request *req, const char *key, const char *value);
+
+/*
+ * Answer with len bytes of fd from offset, without copying them through
+ * memory (sendfile(2) on plain connections); fd is taken over. HEAD requests
+ * get the headers (Content-Length: len) only.
+ */
+void http_respond_fd(struct http_request *req, unsigned status, const char *content_type, int fd,
+		     uint64_t offset, uint64_t len);
+/*
+ * A Range header ("bytes=a-b", "bytes=a-", "bytes=-n"; one range) against a
+ * size: 1 with the inclusive [start, end], 0 when h is NULL, -1 when it
+ * cannot be satisfied or is malformed.
+ */
+int http_range_parse(const char *h, uint64_t size, uint64_t *ret_start, uint64_t *ret_end);
+/*
+ * Answer a file of size bytes honouring the request's Range header: 200 with
+ * "Accept-Ranges: bytes", or 206 with Content-Range. An unsatisfiable range
+ * returns -ERANGE without answering (fd closed, "Content-Range: bytes * /size"
+ * added) so that the caller sends its own 416 body.
+ */
+int http_respond_fd_range(struct http_request *req, const char *content_type, int fd, uint64_t size);
 
 /*
  * Streaming body (chunked). `read` is called from the connection's thread and

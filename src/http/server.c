@@ -21,6 +21,7 @@
  * Bodies are buffered up to the route's limit, or read by the handler as
  * they arrive (body_stream routes: http_request_body_read).
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <poll.h>
@@ -39,7 +40,8 @@
 #include "http/admit.h"
 #include "http/http.h"
 
-#define HTTP_MAX_HEADERS       8
+/* Response headers a handler may add (the registry's manifest PUT answers one OCI-Tag per tag). */
+#define HTTP_MAX_HEADERS       256
 /* A stream's producer runs ahead of the client by at most this much. */
 #define STREAM_HIGH            (256u * 1024)
 /* A streamed request body is held back (the connection suspended) beyond this. */
@@ -94,6 +96,8 @@ struct http_server {
 	size_t max_body;
 	size_t (*body_limit)(const char *method, const char *path, void *userdata);
 	bool (*body_stream)(const char *method, const char *path, void *userdata);
+	char *(*error_body)(unsigned status, const char *message, void *userdata);
+	bool (*run_inline)(struct http_request *req, void *userdata);
 	struct http_limits lim;
 	struct conn_limits cl;
 	int listen_fd;
@@ -129,7 +133,7 @@ struct http_request {
 	int refs; /* MHD's + the current owner's (worker, pump, deferral); under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	const char *method; /* MHD's constant strings */
+	char *method; /* a copy: MHD's string goes with the connection, which may end before the request */
 	char *path;
 	char *version;
 	int sock;
@@ -147,6 +151,8 @@ struct http_request {
 	size_t in_off;
 	uint64_t in_total;
 	bool in_eof, in_gone, in_suspended;
+	bool head_wait;  /* suspended after the headers until the handler reads the body or answers */
+	uint64_t dropped; /* body bytes dropped after an answer that came before the body's end */
 	/* state */
 	bool dispatched; /* a worker has (or had) the handler */
 	bool handler_done;
@@ -160,8 +166,15 @@ struct http_request {
 	struct stream *stream; /* its pump starts once the answer is queued */
 	enum MHD_Result result;
 	size_t n_headers;
-	char *hdr_key[HTTP_MAX_HEADERS];
-	char *hdr_val[HTTP_MAX_HEADERS];
+	char **hdr_key, **hdr_val; /* grown as headers are added */
+	/* the peer's address (MHD's, or getpeername() of the socket), formatted on demand */
+	struct sockaddr_storage remote;
+	socklen_t remote_len;
+	char remote_str[INET6_ADDRSTRLEN];
+	/* http_request_on_done() */
+	void (*on_done)(struct http_request *req, bool completed, void *ctx);
+	void *on_done_ctx;
+	bool completed_ok; /* MHD finished the answer without an error */
 	/* queue link and job */
 	struct http_request *next;
 	http_handler_fn job;
@@ -320,6 +333,10 @@ ssize_t http_request_body_read(struct http_request *req, void *buf, size_t n)
 		return (ssize_t)k;
 	}
 	pthread_mutex_lock(&req->mu);
+	if (req->head_wait && req->suspended && req->conn) { /* the handler wants the body: let it come */
+		req->suspended = false;
+		MHD_resume_connection(req->conn);
+	}
 	while (req->in_off == req->in.len && !req->in_eof && !req->in_gone)
 		pthread_cond_wait(&req->cond, &req->mu);
 	ssize_t r;
@@ -370,6 +387,10 @@ void http_response_header(struct http_request *req, const char *key, const char 
 {
 	if (req->n_headers >= HTTP_MAX_HEADERS)
 		return;
+	if (req->n_headers % 8 == 0) { /* room for 8 more: one realloc per 8 headers */
+		req->hdr_key = xrealloc(req->hdr_key, (req->n_headers + 8) * sizeof(char *));
+		req->hdr_val = xrealloc(req->hdr_val, (req->n_headers + 8) * sizeof(char *));
+	}
 	req->hdr_key[req->n_headers] = xstrdup(key);
 	req->hdr_val[req->n_headers] = xstrdup(value);
 	req->n_headers++;
@@ -438,6 +459,128 @@ void http_respond_error(struct http_request *req, unsigned status, const char *f
 	va_end(ap);
 	http_respond_json(req, status, json_pack("{s:s}", "message", sb.buf));
 	strbuf_release(&sb);
+}
+
+/* An error the wrapper itself answers (framing, limits, a handler without an answer): in the
+ * server's error format (http_server_opts.error_body), Docker's by default. */
+static void server_error(struct http_request *req, unsigned status, const char *fmt, ...) _printf_(3, 4);
+static void server_error(struct http_request *req, unsigned status, const char *fmt, ...)
+{
+	va_list ap;
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	char *body = req->srv->error_body ? req->srv->error_body(status, sb.buf, req->srv->userdata) : NULL;
+	if (body)
+		http_respond(req, status, "application/json", body, strlen(body));
+	else
+		http_respond_error(req, status, "%s", sb.buf);
+}
+
+/* ---- file responses ---- */
+
+void http_respond_fd(struct http_request *req, unsigned status, const char *content_type, int fd,
+		     uint64_t offset, uint64_t len)
+{
+	if (req->responded) {
+		safe_close(fd);
+		return;
+	}
+	/* libmicrohttpd sends it with sendfile(2) on a plain socket (pread otherwise) and closes fd */
+	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
+	if (!resp) {
+		safe_close(fd);
+		server_error(req, 500, "cannot send file: out of memory");
+		return;
+	}
+	prepare(req, status, resp, content_type);
+}
+
+int http_range_parse(const char *h, uint64_t size, uint64_t *ret_start, uint64_t *ret_end)
+{
+	if (!h)
+		return 0;
+	if (!startswith(h, "bytes="))
+		return -1;
+	const char *spec = h + 6;
+	const char *dash = strchr(spec, '-');
+	if (!dash || strchr(spec, ','))
+		return -1;
+	_cleanup_free_ char *a = xstrndup(spec, (size_t)(dash - spec));
+	const char *b = dash + 1;
+	uint64_t x, y;
+	if (!*a) {
+		if (parse_uint64(b, &y) < 0 || y == 0 || size == 0)
+			return -1;
+		*ret_start = y >= size ? 0 : size - y;
+		*ret_end = size - 1;
+		return 1;
+	}
+	if (parse_uint64(a, &x) < 0 || x >= size)
+		return -1;
+	if (!*b)
+		y = size - 1;
+	else if (parse_uint64(b, &y) < 0 || y < x)
+		return -1;
+	*ret_start = x;
+	*ret_end = MIN(y, size - 1);
+	return 1;
+}
+
+int http_respond_fd_range(struct http_request *req, const char *content_type, int fd, uint64_t size)
+{
+	uint64_t start = 0, end = size ? size - 1 : 0;
+	int r = http_range_parse(http_request_header(req, "Range"), size, &start, &end);
+	char crange[96];
+	if (r < 0) {
+		safe_close(fd);
+		snprintf(crange, sizeof(crange), "bytes */%llu", (unsigned long long)size);
+		http_response_header(req, "Content-Range", crange);
+		return -ERANGE;
+	}
+	http_response_header(req, "Accept-Ranges", "bytes");
+	if (r == 0) {
+		http_respond_fd(req, 200, content_type, fd, 0, size);
+		return 0;
+	}
+	snprintf(crange, sizeof(crange), "bytes %llu-%llu/%llu", (unsigned long long)start,
+		 (unsigned long long)end, (unsigned long long)size);
+	http_response_header(req, "Content-Range", crange);
+	http_respond_fd(req, 206, content_type, fd, start, end - start + 1);
+	return 0;
+}
+
+/* ---- request lifetime ---- */
+
+void http_request_on_done(struct http_request *req, void (*fn)(struct http_request *req, bool completed,
+								 void *ctx),
+			  void *ctx)
+{
+	pthread_mutex_lock(&req->mu);
+	req->on_done = fn;
+	req->on_done_ctx = ctx;
+	pthread_mutex_unlock(&req->mu);
+}
+
+const char *http_request_remote(struct http_request *req)
+{
+	if (req->remote_str[0])
+		return req->remote_str;
+	if (!req->remote_len && req->sock >= 0) {
+		socklen_t n = sizeof(req->remote);
+		if (getpeername(req->sock, (struct sockaddr *)&req->remote, &n) == 0)
+			req->remote_len = n;
+	}
+	const struct sockaddr *sa = (const struct sockaddr *)&req->remote;
+	const void *a = NULL;
+	if (req->remote_len && sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (req->remote_len && sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (!a || !inet_ntop(sa->sa_family, a, req->remote_str, sizeof(req->remote_str)))
+		memcpy(req->remote_str, "-", 2);
+	return req->remote_str;
 }
 
 /* ---- streams ---- */
@@ -650,10 +793,13 @@ static void request_unref(struct http_request *req)
 	pthread_mutex_unlock(&req->mu);
 	if (!last)
 		return;
+	if (req->on_done)
+		req->on_done(req, req->completed_ok, req->on_done_ctx);
 	if (req->resp)
 		MHD_destroy_response(req->resp);
 	if (req->stream) /* prepared but never queued */
 		stream_unref(req->stream);
+	free(req->method);
 	free(req->path);
 	free(req->version);
 	free(req->peer);
@@ -668,6 +814,8 @@ static void request_unref(struct http_request *req)
 		free(req->hdr_key[i]);
 		free(req->hdr_val[i]);
 	}
+	free(req->hdr_key);
+	free(req->hdr_val);
 	pthread_mutex_destroy(&req->mu);
 	pthread_cond_destroy(&req->cond);
 	free(req);
@@ -687,7 +835,7 @@ static void run_job(struct http_request *req)
 	pthread_mutex_unlock(&req->mu);
 	if (!deferred) {
 		if (!req->responded)
-			http_respond_error(req, 500, "internal error: no response");
+			server_error(req, 500, "internal error: no response");
 		pthread_mutex_lock(&req->mu);
 		req->handler_done = true;
 		resume_locked(req);
@@ -841,11 +989,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct http_server *s = cls;
 	struct http_request *req = *con_cls;
-	(void)conn, (void)toe;
+	(void)conn;
 	*con_cls = NULL;
 	if (!req || req == (void *)&bad_target)
 		return;
 	pthread_mutex_lock(&req->mu);
+	req->completed_ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
 	req->gone = true;
 	req->conn = NULL;
 	if (req->streamed && !req->in_eof)
@@ -862,7 +1011,8 @@ static enum MHD_Result collect_value(void *cls, enum MHD_ValueKind kind, const c
 	struct http_request *req = cls;
 	if (!key)
 		return MHD_YES;
-	req->vals = xrealloc(req->vals, (req->n_vals + 1) * sizeof(*req->vals));
+	if ((req->n_vals & (req->n_vals - 1)) == 0) /* 0, 1, 2, 4, 8...: double the room */
+		req->vals = xrealloc(req->vals, (req->n_vals ? 2 * req->n_vals : 1) * sizeof(*req->vals));
 	req->vals[req->n_vals++] = (struct qval){ kind, xstrdup(key), xstrdup(value ? value : "") };
 	return MHD_YES;
 }
@@ -873,7 +1023,7 @@ static struct http_request *request_new(struct http_server *srv, struct MHD_Conn
 	struct http_request *req = xcalloc(1, sizeof(*req));
 	req->conn = conn;
 	req->srv = srv;
-	req->method = method;
+	req->method = xstrdup(method);
 	req->refs = 1; /* MHD's, until on_completed */
 	req->sock = -1;
 	pthread_mutex_init(&req->mu, NULL);
@@ -890,6 +1040,12 @@ static struct http_request *request_new(struct http_server *srv, struct MHD_Conn
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci)
 		req->sock = ci->connect_fd;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr && (ci->client_addr->sa_family == AF_INET || ci->client_addr->sa_family == AF_INET6)) {
+		req->remote_len = ci->client_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+									 : sizeof(struct sockaddr_in6);
+		memcpy(&req->remote, ci->client_addr, req->remote_len);
+	}
 	req->limit = srv->max_body;
 	if (srv->body_limit) {
 		size_t l = srv->body_limit(method, req->path, srv->userdata);
@@ -1008,17 +1164,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			if (!req->drain)
 				http_response_header(req, "Connection", "close");
 			pthread_mutex_unlock(&req->mu);
-			http_respond_error(req, 400, "%s", why);
+			server_error(req, 400, "%s", why);
 			pthread_mutex_lock(&req->mu);
 			if (!req->drain)
 				ret = queue_now(req);
 		} else if (req->streamed && req->too_big) {
 			pthread_mutex_unlock(&req->mu);
-			http_respond_error(req, 413, "request body too large (limit %zu bytes)", req->limit);
+			server_error(req, 413, "request body too large (limit %zu bytes)", req->limit);
 			pthread_mutex_lock(&req->mu);
 			ret = queue_now(req);
 		} else if (req->streamed) {
-			dispatch(req); /* the handler reads the body as it arrives */
+			/*
+			 * The handler reads the body as it arrives. libmicrohttpd takes an answer only
+			 * before the body or after all of it: until the handler either reads or answers
+			 * (a refusal, which then goes out at once and closes), the body waits.
+			 */
+			dispatch(req);
+			MHD_suspend_connection(conn);
+			req->suspended = true;
+			req->head_wait = true;
 		}
 		pthread_mutex_unlock(&req->mu);
 		return ret;
@@ -1029,13 +1193,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->c->bytes += *upload_size;
 		pthread_mutex_unlock(&srv->lock);
 	}
-	if (req->drain) {
+	if (req->head_wait) { /* resumed after the headers: the handler answered or reads the body */
+		req->head_wait = false;
+		if (req->responded && !req->queued)
+			ret = queue_now(req);
+	} else if (req->drain) {
 		if (*upload_size == 0 && !req->queued)
 			ret = queue_now(req); /* the whole body was read */
 		*upload_size = 0;
 	} else if (req->responded && !req->queued && (!req->dispatched || req->handler_done || req->streamed)) {
-		*upload_size = 0; /* answered before the whole body came: the rest is dropped */
-		ret = queue_now(req);
+		/* answered in the middle of the body: drop the rest (a little of it) and answer at its end */
+		if (*upload_size > 0) {
+			req->dropped += *upload_size;
+			*upload_size = 0;
+			if (req->dropped > DRAIN_MAX)
+				ret = MHD_NO;
+		} else {
+			ret = queue_now(req);
+		}
 	} else if (*upload_size > 0) {
 		if (req->queued) {
 			*upload_size = 0;
@@ -1052,8 +1227,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		conn_phase(srv, req->c, CONN_PHASE_BUSY);
 		if (req->too_big) {
 			pthread_mutex_unlock(&req->mu);
-			http_respond_error(req, 413, "request body too large (limit %zu bytes)", req->limit);
+			server_error(req, 413, "request body too large (limit %zu bytes)", req->limit);
 			pthread_mutex_lock(&req->mu);
+			ret = queue_now(req);
+		} else if (srv->run_inline && srv->run_inline(req, srv->userdata)) {
+			/* quick and never blocking for long: here, without the handoff to a worker */
+			req->dispatched = true;
+			pthread_mutex_unlock(&req->mu);
+			srv->handler(req, srv->userdata);
+			if (!req->responded)
+				server_error(req, 500, "internal error: no response");
+			pthread_mutex_lock(&req->mu);
+			req->handler_done = true;
 			ret = queue_now(req);
 		} else {
 			MHD_suspend_connection(conn);
@@ -1232,6 +1417,8 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	s->max_body = opts->max_body ? opts->max_body : HTTP_DEFAULT_MAX_BODY;
 	s->body_limit = opts->body_limit;
 	s->body_stream = opts->body_stream;
+	s->error_body = opts->error_body;
+	s->run_inline = opts->run_inline;
 	s->listen_fd = opts->listen_fd;
 	if (opts->limits)
 		s->lim = *opts->limits;
@@ -1285,6 +1472,12 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	}
 	*ret = s;
 	return 0;
+}
+
+void http_server_quiesce(struct http_server *s)
+{
+	s->admit = http_admit_stop(s->admit);
+	s->listen_fd = safe_close(s->listen_fd);
 }
 
 /* How long stop waits for handlers, streams and deferred requests to end. */

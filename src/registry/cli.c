@@ -26,7 +26,8 @@ static void usage(FILE *f)
 		   "      --no-delete        refuse manifest and blob deletes (405 UNSUPPORTED)\n"
 		   "      --no-fsync         do not fsync stored blobs and manifests (storage.fsync: false)\n"
 		   "      --proxy URL        pull-through cache of the upstream registry at URL\n"
-		   "      --threads N        HTTP worker threads\n"
+		   "      --threads N        threads running requests; an upload holds one while its\n"
+		   "                         body arrives, more wait in a queue (default 64)\n"
 		   "      --no-access-log    do not log one line per request\n"
 		   "      --log-level LEVEL  error, warn, info, debug\n"
 		   "      --dry-run          (gc) report what would be deleted\n"
@@ -104,7 +105,7 @@ static int apply_flag(struct registry_config *c, int opt, const char *arg, bool 
 	case OPT_NO_ACCESS_LOG: c->access_log = false; break;
 	case OPT_DRY_RUN: *dry_run = true; break;
 	case OPT_THREADS:
-		if (parse_uint64(arg, &n) < 0 || n == 0 || n > 256) {
+		if (parse_uint64(arg, &n) < 0 || n == 0 || n > 4096) {
 			fprintf(stderr, "berth registry: invalid thread count '%s'\n", arg);
 			return 2;
 		}

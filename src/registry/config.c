@@ -21,8 +21,7 @@ void registry_config_init(struct registry_config *c)
 	c->root = root && *root ? xasprintf("%s/registry", root) : xstrdup("/var/lib/berth/registry");
 	c->host = xstrdup("127.0.0.1");
 	c->port = 5000;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	c->threads = (unsigned)MAX(4, 2 * (n > 0 ? n : 1));
+	c->threads = 0; /* the server's default worker count (server.c) */
 	c->max_connections = 4096;
 	c->timeout_s = 60;
 	c->body_min_rate = 1024;
@@ -269,7 +268,7 @@ static int y_http(struct ywalk *w, const char *key, yaml_node_t *v, void *ud)
 	if (streq(key, "tls"))
 		return ymap(w, v, key, y_tls, NULL);
 	if (streq(key, "threads")) {
-		if ((r = yint(w, v, key, 1, 256, &i)) < 0)
+		if ((r = yint(w, v, key, 1, 4096, &i)) < 0)
 			return r;
 		c->threads = (unsigned)i;
 		return 0;
@@ -300,7 +299,7 @@ static int y_http(struct ywalk *w, const char *key, yaml_node_t *v, void *ud)
 	}
 	if (streq(key, "access_log"))
 		return ybool(w, v, key, &c->access_log);
-	if (streq(key, "thread_per_connection"))
+	if (streq(key, "thread_per_connection")) /* obsolete: every request runs on a worker thread */
 		return ybool(w, v, key, &c->thread_per_connection);
 	return YUNKNOWN(w, v, key);
 }

@@ -55,8 +55,8 @@ struct registry_config {
 	uint16_t port;   /* 0 = any free port */
 	char *port_file; /* write the bound port here (tests) */
 	char *tls_cert, *tls_key;
-	unsigned threads;
-	bool thread_per_connection; /* MHD thread-per-connection instead of the epoll pool */
+	unsigned threads;           /* worker threads running requests (0: 64); an upload holds one */
+	bool thread_per_connection; /* obsolete, accepted and ignored (requests always run on workers) */
 	unsigned max_connections;
 	unsigned timeout_s;     /* idle/slow connection timeout */
 	unsigned body_min_rate; /* bytes/s a request body must average after timeout_s (slow loris) */

@@ -19,7 +19,7 @@ int registry_start(struct registry_config *cfg, struct registry **ret, struct be
 	struct registry *reg = xcalloc(1, sizeof(*reg));
 	int r = registry_init(reg, cfg, err);
 	if (r == 0)
-		r = reg_start_daemon(reg, err);
+		r = reg_start_http(reg, err);
 	if (r < 0) {
 		registry_done(reg);
 		free(reg);

@@ -3,9 +3,11 @@
  * and the upload protocol (POST, PATCH, PUT, GET, DELETE on
  * /v2/<name>/blobs/uploads/...), including cross-repository mounts.
  *
- * Bodies stream into the session's data file as MHD hands them over; a chunk
- * whose Content-Range or length lies is rolled back (truncate to where it
- * began), so the stored prefix always matches the running digest.
+ * Bodies stream into the session's data file as the server hands them over
+ * (http_request_body_read); a chunk whose Content-Range or length lies is
+ * rolled back (truncate to where it began), so the stored prefix always
+ * matches the running digest. Blobs are sent from their file (sendfile),
+ * ranges included (http_respond_fd_range).
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,45 +16,15 @@
 #include "registry/server.h"
 
 #define UUID_HDR "Docker-Upload-UUID"
+/* Upload bodies are read from the server in pieces of up to this. */
+#define UPLOAD_READ_MAX (256u << 10)
 
-static enum MHD_Result blob_unknown(struct req *r, const char *digest)
+static int blob_unknown(struct req *r, const char *digest)
 {
-	return reg_req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry", digest);
+	return reg_req_error(r, 404, "BLOB_UNKNOWN", "blob unknown to registry", digest);
 }
 
-/* Parse "bytes=a-b", "bytes=a-", "bytes=-n" against size. 1 ok, 0 no header, -1 unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end)
-{
-	if (!h)
-		return 0;
-	if (!startswith(h, "bytes="))
-		return -1;
-	const char *spec = h + 6;
-	const char *dash = strchr(spec, '-');
-	if (!dash || strchr(spec, ','))
-		return -1;
-	_cleanup_free_ char *a = xstrndup(spec, (size_t)(dash - spec));
-	const char *b = dash + 1;
-	uint64_t x, y;
-	if (!*a) {
-		if (parse_uint64(b, &y) < 0 || y == 0 || size == 0)
-			return -1;
-		*start = y >= size ? 0 : size - y;
-		*end = size - 1;
-		return 1;
-	}
-	if (parse_uint64(a, &x) < 0 || x >= size)
-		return -1;
-	if (!*b)
-		y = size - 1;
-	else if (parse_uint64(b, &y) < 0 || y < x)
-		return -1;
-	*start = x;
-	*end = MIN(y, size - 1);
-	return 1;
-}
-
-static enum MHD_Result blob_get(struct req *r, const char *repo, const char *digest)
+static int blob_get(struct req *r, const char *repo, const char *digest)
 {
 	struct registry *reg = r->reg;
 	uint64_t size;
@@ -63,68 +35,52 @@ static enum MHD_Result blob_get(struct req *r, const char *repo, const char *dig
 	}
 	if (reg_store_blob_open(reg->store, digest, &fd, &size) < 0)
 		return blob_unknown(r, digest);
-	uint64_t start = 0, end = size ? size - 1 : 0;
-	int rr = parse_range(reg_req_header(r, "Range"), size, &start, &end);
-	char etag[DIGEST_STRING_MAX + 2], crange[96];
+	char etag[DIGEST_STRING_MAX + 2];
 	snprintf(etag, sizeof(etag), "\"%s\"", digest);
+	const char *h[] = { "Docker-Content-Digest", digest, "ETag", etag, "Cache-Control", "max-age=31536000",
+			    NULL };
+	uint64_t start = 0, end = 0;
+	int rr = http_range_parse(reg_req_header(r, "Range"), size, &start, &end);
 	if (rr < 0) {
 		close(fd);
+		char crange[48];
 		snprintf(crange, sizeof(crange), "bytes */%" PRIu64, size);
-		const char *h[] = { "Content-Range", crange, NULL };
+		const char *eh[] = { "Content-Range", crange, NULL };
 		static const char body[] =
 		    "{\"errors\":[{\"code\":\"RANGE_INVALID\",\"message\":\"range not satisfiable\"}]}\n";
-		return reg_req_respond(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, "application/json", body,
-				       sizeof(body) - 1, h);
+		return reg_req_respond(r, 416, "application/json", body, sizeof(body) - 1, eh);
 	}
-	uint64_t len = rr > 0 ? end - start + 1 : size;
-	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, start);
-	if (!resp) {
-		close(fd);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+	reg_req_prepare(r, rr > 0 ? 206 : 200, h);
 	if (r->method != M_HEAD)
-		r->bytes_out += len;
-	if (rr > 0)
-		snprintf(crange, sizeof(crange), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, start, end, size);
-	const char *h[] = { "Docker-Content-Digest",
-			    digest,
-			    "ETag",
-			    etag,
-			    "Accept-Ranges",
-			    "bytes",
-			    "Cache-Control",
-			    "max-age=31536000",
-			    "Content-Range",
-			    rr > 0 ? crange : NULL,
-			    NULL };
-	return reg_req_respond_with(r, rr > 0 ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp, h);
+		r->bytes_out += rr > 0 ? end - start + 1 : size;
+	http_respond_fd_range(r->hr, "application/octet-stream", fd, size);
+	return 0;
 }
 
-enum MHD_Result reg_handle_blob(struct req *r)
+int reg_handle_blob(struct req *r)
 {
 	const char *repo = r->route.name, *digest = r->route.ref;
-	enum MHD_Result ret;
+	int ret;
 	if (r->method == M_GET || r->method == M_HEAD) {
 		if (!reg_req_authorize(r, repo, REGISTRY_PULL, &ret))
 			return ret;
 		return blob_get(r, repo, digest);
 	}
 	if (r->method != M_DELETE)
-		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+		return reg_req_error(r, 405, "UNSUPPORTED", "method not allowed",
 				     NULL);
 	if (!reg_req_authorize(r, repo, REGISTRY_DELETE, &ret))
 		return ret;
 	if (!r->reg->cfg->delete_enabled)
-		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "deletes are disabled",
+		return reg_req_error(r, 405, "UNSUPPORTED", "deletes are disabled",
 				     NULL);
 	if (reg_store_repo_unlink_blob(r->reg->store, repo, digest) < 0)
 		return blob_unknown(r, digest);
-	return reg_req_respond(r, MHD_HTTP_ACCEPTED, NULL, NULL, 0, NULL);
+	return reg_req_respond(r, 202, NULL, NULL, 0, NULL);
 }
 
 /* 202 with the session's Location and Range (GET status, PATCH, POST). */
-static enum MHD_Result upload_status(struct req *r, unsigned status)
+static int upload_status(struct req *r, unsigned status)
 {
 	char loc[600], range[48];
 	snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s", r->route.name, r->up->uuid);
@@ -133,12 +89,12 @@ static enum MHD_Result upload_status(struct req *r, unsigned status)
 	return reg_req_respond(r, status, NULL, NULL, 0, h);
 }
 
-static enum MHD_Result blob_created(struct req *r, const char *digest)
+static int blob_created(struct req *r, const char *digest)
 {
 	char loc[600];
 	snprintf(loc, sizeof(loc), "/v2/%s/blobs/%s", r->route.name, digest);
 	const char *h[] = { "Location", loc, "Docker-Content-Digest", digest, NULL };
-	return reg_req_respond(r, MHD_HTTP_CREATED, NULL, NULL, 0, h);
+	return reg_req_respond(r, 201, NULL, NULL, 0, h);
 }
 
 /*
@@ -191,19 +147,19 @@ static int parse_content_range(const char *h, uint64_t *a, uint64_t *b)
 	return 1;
 }
 
-static enum MHD_Result range_invalid(struct req *r)
+static int range_invalid(struct req *r)
 {
 	char range[48];
 	snprintf(range, sizeof(range), "0-%" PRIu64, r->up->offset ? r->up->offset - 1 : 0);
 	const char *h[] = { "Range", range, UUID_HDR, r->up->uuid, NULL };
 	static const char body[] = "{\"errors\":[{\"code\":\"BLOB_UPLOAD_INVALID\",\"message\":\"content "
 				   "range does not match upload offset\"}]}\n";
-	return reg_req_respond(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, "application/json", body, sizeof(body) - 1,
+	return reg_req_respond(r, 416, "application/json", body, sizeof(body) - 1,
 			       h);
 }
 
 /* Acquire the session named in the route and check Content-Range for a body. */
-static int upload_prepare_body(struct req *r, enum MHD_Result *ret)
+static int upload_prepare_body(struct req *r, int *ret)
 {
 	uint64_t a, b;
 	int rr = parse_content_range(reg_req_header(r, "Content-Range"), &a, &b);
@@ -229,29 +185,29 @@ static int upload_prepare_body(struct req *r, enum MHD_Result *ret)
 	return 0;
 }
 
-static enum MHD_Result upload_acquire_route(struct req *r)
+static int upload_acquire_route(struct req *r)
 {
 	int rr = reg_upload_acquire(&r->reg->uploads, r->route.name, r->route.ref, &r->up);
 	if (rr == -EBUSY)
-		return reg_req_error(r, MHD_HTTP_CONFLICT, "BLOB_UPLOAD_INVALID",
+		return reg_req_error(r, 409, "BLOB_UPLOAD_INVALID",
 				     "upload is busy with another request", NULL);
 	if (rr < 0)
-		return reg_req_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN",
+		return reg_req_error(r, 404, "BLOB_UPLOAD_UNKNOWN",
 				     "blob upload unknown to registry", NULL);
-	return MHD_YES;
+	return 0;
 }
 
-static enum MHD_Result upload_start(struct req *r)
+static int upload_start(struct req *r)
 {
 	if (reg_req_arg(r, "mount") && try_mount(r))
-		return MHD_YES;
+		return 0;
 	const char *digest = reg_req_arg(r, "digest");
 	if (digest && !digest_valid(digest))
-		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest", digest);
+		return reg_req_error(r, 400, "DIGEST_INVALID", "invalid digest", digest);
 	_cleanup_error_ struct berth_error *err = NULL;
 	int rr = reg_upload_create(&r->reg->uploads, r->route.name, &r->up, &err);
 	if (rr == -EAGAIN)
-		return reg_req_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS",
+		return reg_req_error(r, 429, "TOOMANYREQUESTS",
 				     "too many upload sessions", NULL);
 	if (rr < 0)
 		return reg_req_store_error(r, rr, "cannot create upload session", err);
@@ -260,69 +216,68 @@ static enum MHD_Result upload_start(struct req *r)
 		r->body = BODY_UPLOAD;
 		r->chunk_start = 0;
 	}
-	return MHD_YES; /* answered in reg_handle_upload_end, keeping the connection alive */
+	return 0; /* answered once the body has been read (upload_end) */
 }
 
-enum MHD_Result reg_handle_upload_begin(struct req *r)
+static int upload_begin(struct req *r)
 {
-	enum MHD_Result ret;
+	int ret;
 	if (!reg_req_authorize(r, r->route.name, REGISTRY_PULL | REGISTRY_PUSH, &ret))
 		return ret;
 	if (r->route.kind == ROUTE_UPLOAD_START) {
 		if (r->method != M_POST)
-			return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED",
+			return reg_req_error(r, 405, "UNSUPPORTED",
 					     "method not allowed", NULL);
 		if (!reg_req_push_check(r, &ret))
 			return ret;
 		return upload_start(r);
 	}
 	if (r->method != M_GET && r->method != M_PATCH && r->method != M_PUT && r->method != M_DELETE)
-		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+		return reg_req_error(r, 405, "UNSUPPORTED", "method not allowed",
 				     NULL);
-	if ((ret = upload_acquire_route(r)) != MHD_YES || r->responded)
+	if ((ret = upload_acquire_route(r)) != 0 || r->responded)
 		return ret;
 	if (r->method == M_GET)
-		return upload_status(r, MHD_HTTP_NO_CONTENT);
+		return upload_status(r, 204);
 	if (r->method == M_DELETE) {
 		reg_upload_cancel(&r->reg->uploads, r->up);
 		r->up = NULL;
-		return reg_req_respond(r, MHD_HTTP_NO_CONTENT, NULL, NULL, 0, NULL);
+		return reg_req_respond(r, 204, NULL, NULL, 0, NULL);
 	}
 	if (r->method == M_PUT) {
 		const char *digest = reg_req_arg(r, "digest");
 		if (!digest || !digest_valid(digest))
-			return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+			return reg_req_error(r, 400, "DIGEST_INVALID",
 					     "missing or invalid digest", digest);
 	}
 	if (upload_prepare_body(r, &ret) < 0)
 		return ret;
-	return MHD_YES;
+	return 0;
 }
 
-enum MHD_Result reg_handle_upload_data(struct req *r, const char *data, size_t len)
+static void upload_data(struct req *r, const char *data, size_t len)
 {
 	if (r->defer_status)
-		return MHD_YES; /* discarding after an error */
+		return; /* discarding after an error */
 	if (r->range_end >= 0 && r->up->offset + len > (uint64_t)r->range_end + 1) {
-		r->defer_status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
+		r->defer_status = 416;
 		r->defer_code = "BLOB_UPLOAD_INVALID";
 		r->defer_msg = "body longer than its content range";
-		return MHD_YES;
+		return;
 	}
 	if (r->up->offset + len > (uint64_t)r->reg->cfg->blob_max) {
-		r->defer_status = MHD_HTTP_CONTENT_TOO_LARGE;
+		r->defer_status = 413;
 		r->defer_code = "SIZE_INVALID";
 		r->defer_msg = "blob exceeds storage.blob_max_size";
-		return MHD_YES;
+		return;
 	}
 	int w = reg_upload_write(r->up, data, len);
 	if (w < 0) { /* the chunk is rolled back at the end; the client reads why once it has sent it */
-		r->defer_status = w == -ENOSPC ? MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_INTERNAL_SERVER_ERROR;
+		r->defer_status = w == -ENOSPC ? 507 : 500;
 		r->defer_code = "UNKNOWN";
 		r->defer_msg = w == -ENOSPC ? "write blob upload: no space left on device"
 					    : "write blob upload: I/O error";
 	}
-	return MHD_YES;
 }
 
 static void rollback_chunk(struct req *r)
@@ -331,7 +286,7 @@ static void rollback_chunk(struct req *r)
 	reg_upload_rollback(r->up);
 }
 
-static enum MHD_Result upload_finish_req(struct req *r, const char *digest)
+static int upload_finish_req(struct req *r, const char *digest)
 {
 	_cleanup_error_ struct berth_error *err = NULL;
 	int rr = reg_upload_finish(&r->reg->uploads, r->up, digest, &err);
@@ -342,19 +297,19 @@ static enum MHD_Result upload_finish_req(struct req *r, const char *digest)
 	reg_upload_cancel(&r->reg->uploads, r->up);
 	r->up = NULL;
 	if (rr == -EBADMSG)
-		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+		return reg_req_error(r, 400, "DIGEST_INVALID",
 				     "provided digest did not match uploaded content", digest);
 	return reg_req_store_error(r, rr, "cannot store blob", err);
 }
 
-enum MHD_Result reg_handle_upload_end(struct req *r)
+static int upload_end(struct req *r)
 {
 	if (r->mounted)
 		return blob_created(r, r->mounted);
 	if (!r->up)
-		return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "no upload session", NULL);
+		return reg_req_error(r, 500, "UNKNOWN", "no upload session", NULL);
 	if (!r->defer_status && r->range_end >= 0 && r->up->offset != (uint64_t)r->range_end + 1) {
-		r->defer_status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
+		r->defer_status = 416;
 		r->defer_code = "BLOB_UPLOAD_INVALID";
 		r->defer_msg = "body shorter than its content range";
 	}
@@ -365,11 +320,38 @@ enum MHD_Result reg_handle_upload_end(struct req *r)
 			r->up = NULL;
 			return reg_req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
 		}
-		if (r->defer_status == MHD_HTTP_RANGE_NOT_SATISFIABLE)
+		if (r->defer_status == 416)
 			return range_invalid(r);
 		return reg_req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
 	}
 	if (r->upload_monolithic || r->method == M_PUT)
 		return upload_finish_req(r, reg_req_arg(r, "digest"));
-	return upload_status(r, MHD_HTTP_ACCEPTED);
+	return upload_status(r, 202);
+}
+
+/*
+ * The body as it arrives: into the session (BODY_UPLOAD) or dropped, so the
+ * connection stays usable. < 0 when the client went away in the middle.
+ */
+static ssize_t upload_read_body(struct req *r)
+{
+	char *buf = xmalloc(UPLOAD_READ_MAX);
+	ssize_t n;
+	while ((n = http_request_body_read(r->hr, buf, UPLOAD_READ_MAX)) > 0) {
+		r->bytes_in += (uint64_t)n;
+		if (r->body == BODY_UPLOAD)
+			upload_data(r, buf, (size_t)n);
+	}
+	free(buf);
+	return n;
+}
+
+int reg_handle_upload(struct req *r)
+{
+	upload_begin(r);
+	if (r->responded)
+		return 0;
+	if (upload_read_body(r) < 0) /* what arrived is kept, as for any interrupted PATCH; nobody reads this */
+		return reg_req_error(r, 400, "BLOB_UPLOAD_INVALID", "the request body ended early", NULL);
+	return upload_end(r);
 }

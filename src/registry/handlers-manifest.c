@@ -2,7 +2,8 @@
  * handlers-manifest.c - manifests (GET/HEAD/PUT/DELETE by tag or digest),
  * tags list, catalog and the referrers API.
  *
- * A PUT is buffered (bounded by storage.manifest_max_size), validated by
+ * A PUT arrives buffered by the server (bounded by storage.manifest_max_size: 413
+ * SIZE_INVALID beyond, from the server), is validated by
  * registry_manifest_parse(), every referenced blob/manifest is checked in the
  * repository under the shared gc lock, then stored.
  */
@@ -14,14 +15,12 @@
 #include "registry/server.h"
 
 #define MEDIA_TYPE_MAX     256
-/* Oversized manifest bodies up to this size are read and dropped so the client sees our 413. */
-#define MANIFEST_DRAIN_MAX (64u << 20)
 /* Most ?tag= values one manifest PUT takes (distribution-spec 1.1 tags on push). */
 #define MANIFEST_TAGS_MAX 64
 
-static enum MHD_Result manifest_unknown(struct req *r)
+static int manifest_unknown(struct req *r)
 {
-	return reg_req_error(r, MHD_HTTP_NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown", r->route.ref);
+	return reg_req_error(r, 404, "MANIFEST_UNKNOWN", "manifest unknown", r->route.ref);
 }
 
 static int resolve_ref(struct req *r, char *digest)
@@ -35,7 +34,7 @@ static int resolve_ref(struct req *r, char *digest)
 	return reg_store_resolve_tag(reg->store, repo, ref, digest);
 }
 
-static enum MHD_Result manifest_get(struct req *r)
+static int manifest_get(struct req *r)
 {
 	struct registry *reg = r->reg;
 	const char *repo = r->route.name;
@@ -59,45 +58,39 @@ static enum MHD_Result manifest_get(struct req *r)
 	const char *inm = reg_req_header(r, "If-None-Match");
 	const char *h[] = { "Docker-Content-Digest", digest, "ETag", etag, NULL };
 	if (inm && streq(inm, etag))
-		return reg_req_respond(r, MHD_HTTP_NOT_MODIFIED, NULL, NULL, 0, h);
+		return reg_req_respond(r, 304, NULL, NULL, 0, h);
 	int fd;
 	uint64_t size;
 	if (reg_store_blob_open(reg->store, digest, &fd, &size) < 0)
 		return manifest_unknown(r);
-	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(size, fd, 0);
-	if (!resp) {
-		close(fd);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", mt);
-	if (r->method != M_HEAD)
-		r->bytes_out += size;
-	return reg_req_respond_with(r, MHD_HTTP_OK, resp, h);
+	return reg_req_respond_fd(r, 200, mt, fd, 0, size, h);
 }
 
-static enum MHD_Result manifest_delete(struct req *r)
+static int manifest_delete(struct req *r)
 {
 	struct registry *reg = r->reg;
 	if (!reg->cfg->delete_enabled)
-		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "deletes are disabled",
+		return reg_req_error(r, 405, "UNSUPPORTED", "deletes are disabled",
 				     NULL);
 	int rr;
 	if (r->route.ref_is_digest) {
 		rr = reg_store_manifest_delete(reg->store, r->route.name, r->route.ref);
 	} else {
 		if (reg_tags_immutable(reg, r->route.name))
-			return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID",
+			return reg_req_error(r, 400, "TAG_INVALID",
 					     "tags are immutable in this repository", r->route.ref);
 		rr = reg_store_tag_delete(reg->store, r->route.name, r->route.ref);
 	}
 	if (rr < 0)
 		return manifest_unknown(r);
-	return reg_req_respond(r, MHD_HTTP_ACCEPTED, NULL, NULL, 0, NULL);
+	return reg_req_respond(r, 202, NULL, NULL, 0, NULL);
 }
 
-enum MHD_Result reg_handle_manifest_begin(struct req *r)
+static int manifest_put(struct req *r);
+
+int reg_handle_manifest(struct req *r)
 {
-	enum MHD_Result ret;
+	int ret;
 	const char *repo = r->route.name;
 	switch (r->method) {
 	case M_GET:
@@ -110,28 +103,11 @@ enum MHD_Result reg_handle_manifest_begin(struct req *r)
 			return ret;
 		return manifest_delete(r);
 	case M_PUT: break;
-	default:
-		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
-				     NULL);
+	default: return reg_req_error(r, 405, "UNSUPPORTED", "method not allowed", NULL);
 	}
 	if (!reg_req_authorize(r, repo, REGISTRY_PULL | REGISTRY_PUSH, &ret) || !reg_req_push_check(r, &ret))
 		return ret;
-	const char *cl = reg_req_header(r, "Content-Length");
-	uint64_t len;
-	if (cl && parse_uint64(cl, &len) == 0 && len > (uint64_t)r->reg->cfg->manifest_max) {
-		/* answering now would reset the client mid-body; drain a moderate excess, refuse the rest */
-		if (len > MANIFEST_DRAIN_MAX)
-			return reg_req_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "SIZE_INVALID",
-					     "manifest too large", NULL);
-		r->defer_status = MHD_HTTP_CONTENT_TOO_LARGE;
-		r->defer_code = "SIZE_INVALID";
-		r->defer_msg = "manifest too large";
-		r->body = BODY_NONE;
-		return MHD_YES;
-	}
-	r->body = BODY_BUFFER;
-	r->buf_max = (size_t)r->reg->cfg->manifest_max;
-	return MHD_YES;
+	return manifest_put(r);
 }
 
 /* Every descriptor must exist in the repository. Returns the first missing digest or NULL. */
@@ -187,39 +163,40 @@ struct tag_args {
 	bool too_many;
 };
 
-static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+/* The ?tag= values after the route's own tag; the first invalid one in t->bad. */
+static void collect_tags(struct tag_args *t, char **values)
 {
-	struct tag_args *t = cls;
-	if (!key || !streq(key, "tag"))
-		return MHD_YES;
-	if (!value || !registry_tag_valid(value)) {
-		if (!t->bad)
-			t->bad = value ? value : "";
-		return MHD_YES;
+	for (char **v = values; *v; v++) {
+		if (!registry_tag_valid(*v)) {
+			if (!t->bad)
+				t->bad = *v;
+			continue;
+		}
+		bool dup = false;
+		for (size_t i = 0; i < t->n && !dup; i++)
+			dup = streq(t->v[i], *v);
+		if (dup)
+			continue;
+		if (t->n >= MANIFEST_TAGS_MAX + 1)
+			t->too_many = true;
+		else
+			t->v[t->n++] = *v;
 	}
-	for (size_t i = 0; i < t->n; i++)
-		if (streq(t->v[i], value))
-			return MHD_YES;
-	if (t->n >= MANIFEST_TAGS_MAX + 1)
-		t->too_many = true;
-	else
-		t->v[t->n++] = value;
-	return MHD_YES;
 }
 
-static enum MHD_Result manifest_store(struct req *r, const struct manifest_info *m, const char *digest,
+static int manifest_store(struct req *r, const struct manifest_info *m, const char *digest,
 				      const struct tag_args *tags)
 {
 	const char *repo = r->route.name, *missing = NULL;
 	struct berth_error *err = NULL;
-	int rr = reg_manifest_commit(r->reg, repo, tags->v, m, digest, r->buf.buf, r->buf.len, &missing, &err);
+	int rr = reg_manifest_commit(r->reg, repo, tags->v, m, digest, r->data, r->data_len, &missing, &err);
 	_cleanup_error_ struct berth_error *e = err;
 	_cleanup_free_ char *msg = err ? berth_error_string(err) : NULL;
 	if (missing)
-		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN",
+		return reg_req_error(r, 400, "MANIFEST_BLOB_UNKNOWN",
 				     "blob unknown to registry", missing);
 	if (rr == -EEXIST)
-		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", msg, r->route.ref);
+		return reg_req_error(r, 400, "TAG_INVALID", msg, r->route.ref);
 	if (rr < 0)
 		return reg_req_store_error(r, rr, "cannot store manifest", e);
 	char loc[600];
@@ -240,7 +217,7 @@ static enum MHD_Result manifest_store(struct req *r, const struct manifest_info 
 		h[k++] = tags->v[i];
 	}
 	h[k] = NULL;
-	return reg_req_respond(r, MHD_HTTP_CREATED, NULL, NULL, 0, h);
+	return reg_req_respond(r, 201, NULL, NULL, 0, h);
 }
 
 /*
@@ -249,73 +226,72 @@ static enum MHD_Result manifest_store(struct req *r, const struct manifest_info 
  * (the OCI conformance suite's digest-algorithm checks, regclient's
  * "digest" parameter), which must then match the body.
  */
-static enum MHD_Result manifest_digest(struct req *r, char *digest, bool *ok)
+static int manifest_digest(struct req *r, char *digest, bool *ok)
 {
 	const char *want = r->route.ref_is_digest ? r->route.ref : reg_req_arg(r, "digest");
 	enum digest_algo algo = DIGEST_SHA256;
 	*ok = false;
 	if (want && *want && digest_parse(want, &algo, NULL, NULL) < 0)
-		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest", want);
-	digest_buffer(algo, r->buf.buf, r->buf.len, digest);
+		return reg_req_error(r, 400, "DIGEST_INVALID", "invalid digest", want);
+	digest_buffer(algo, r->data, r->data_len, digest);
 	if (want && *want && !streq(digest, want))
-		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID",
+		return reg_req_error(r, 400, "DIGEST_INVALID",
 				     "manifest digest does not match reference", digest);
 	*ok = true;
-	return MHD_YES;
+	return 0;
 }
 
-enum MHD_Result reg_handle_manifest_end(struct req *r)
+static int manifest_put(struct req *r)
 {
-	if (r->defer_status)
-		return reg_req_error(r, r->defer_status, r->defer_code, r->defer_msg, NULL);
 	struct tag_args tags = { .n = 0 };
 	if (!r->route.ref_is_digest)
 		tags.v[tags.n++] = r->route.ref;
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &tags);
+	_cleanup_strv_ char **values = http_request_query_all(r->hr, "tag");
+	collect_tags(&tags, values);
 	tags.v[tags.n] = NULL;
 	if (tags.bad)
-		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", "invalid tag", tags.bad);
+		return reg_req_error(r, 400, "TAG_INVALID", "invalid tag", tags.bad);
 	if (tags.too_many)
-		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "TAG_INVALID", "too many tags", NULL);
+		return reg_req_error(r, 400, "TAG_INVALID", "too many tags", NULL);
 	char digest[DIGEST_STRING_MAX];
 	bool ok;
-	enum MHD_Result dr = manifest_digest(r, digest, &ok);
+	int dr = manifest_digest(r, digest, &ok);
 	if (!ok)
 		return dr;
 	struct manifest_info m;
 	struct berth_error *err = NULL;
-	int rr = registry_manifest_parse(reg_req_header(r, "Content-Type"), r->buf.buf, r->buf.len, &m, &err);
+	int rr = registry_manifest_parse(reg_req_header(r, "Content-Type"), r->data, r->data_len, &m, &err);
 	if (rr < 0) {
 		_cleanup_free_ char *msg = berth_error_string(err);
 		berth_error_free(err);
-		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "MANIFEST_INVALID", "manifest invalid", msg);
+		return reg_req_error(r, 400, "MANIFEST_INVALID", "manifest invalid", msg);
 	}
-	enum MHD_Result ret = manifest_store(r, &m, digest, &tags);
+	int ret = manifest_store(r, &m, digest, &tags);
 	reg_manifest_info_done(&m);
 	return ret;
 }
 
-enum MHD_Result reg_handle_tags(struct req *r)
+int reg_handle_tags(struct req *r)
 {
-	enum MHD_Result ret;
+	int ret;
 	const char *repo = r->route.name;
 	if (r->method != M_GET && r->method != M_HEAD)
-		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+		return reg_req_error(r, 405, "UNSUPPORTED", "method not allowed",
 				     NULL);
 	if (!reg_req_authorize(r, repo, REGISTRY_PULL, &ret))
 		return ret;
 	_cleanup_strv_ char **tags = NULL;
 	if (reg_store_tags_list(r->reg->store, repo, &tags) < 0)
-		return reg_req_error(r, MHD_HTTP_NOT_FOUND, "NAME_UNKNOWN",
+		return reg_req_error(r, 404, "NAME_UNKNOWN",
 				     "repository name not known to registry", repo);
 	_cleanup_free_ char *base = xasprintf("/v2/%s/tags/list", repo);
 	return reg_req_paginated_list(r, "tags", repo, tags, base);
 }
 
-enum MHD_Result reg_handle_catalog(struct req *r)
+int reg_handle_catalog(struct req *r)
 {
 	if (r->method != M_GET && r->method != M_HEAD)
-		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+		return reg_req_error(r, 405, "UNSUPPORTED", "method not allowed",
 				     NULL);
 	if (reg_auth_enabled(r->reg->auth) && !r->id.authenticated)
 		return reg_req_unauthorized(r, "", 0);
@@ -338,15 +314,15 @@ enum MHD_Result reg_handle_catalog(struct req *r)
 	return reg_req_paginated_list(r, "repositories", NULL, repos, "/v2/_catalog");
 }
 
-enum MHD_Result reg_handle_referrers(struct req *r)
+int reg_handle_referrers(struct req *r)
 {
-	enum MHD_Result ret;
+	int ret;
 	const char *repo = r->route.name;
 	if (r->method != M_GET && r->method != M_HEAD)
-		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+		return reg_req_error(r, 405, "UNSUPPORTED", "method not allowed",
 				     NULL);
 	if (!r->route.ref_is_digest)
-		return reg_req_error(r, MHD_HTTP_BAD_REQUEST, "DIGEST_INVALID", "invalid digest",
+		return reg_req_error(r, 400, "DIGEST_INVALID", "invalid digest",
 				     r->route.ref);
 	if (!reg_req_authorize(r, repo, REGISTRY_PULL, &ret))
 		return ret;
@@ -357,5 +333,5 @@ enum MHD_Result reg_handle_referrers(struct req *r)
 	    json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType", MT_OCI_INDEX, "manifests", list);
 	_cleanup_free_ char *body = json_dump_compact(doc);
 	const char *h[] = { "OCI-Filters-Applied", at && *at ? "artifactType" : NULL, NULL };
-	return reg_req_respond(r, MHD_HTTP_OK, MT_OCI_INDEX, body, strlen(body), h);
+	return reg_req_respond(r, 200, MT_OCI_INDEX, body, strlen(body), h);
 }

@@ -12,45 +12,44 @@ struct scope_collect {
 	size_t n;
 };
 
-static enum MHD_Result collect_scope(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+/* One ?scope= parameter may hold several space-separated scopes. */
+static void collect_scopes(struct scope_collect *sc, char **values)
 {
-	struct scope_collect *sc = cls;
-	if (!key || !value || !streq(key, "scope"))
-		return MHD_YES;
-	/* one parameter may hold several space-separated scopes */
-	const char *p = value;
-	while (*p && sc->n < SCOPES_MAX) {
-		size_t len = strcspn(p, " ");
-		if (len)
-			sc->v[sc->n++] = xstrndup(p, len);
-		p += len;
-		while (*p == ' ')
-			p++;
+	for (char **v = values; *v; v++) {
+		const char *p = *v;
+		while (*p && sc->n < SCOPES_MAX) {
+			size_t len = strcspn(p, " ");
+			if (len)
+				sc->v[sc->n++] = xstrndup(p, len);
+			p += len;
+			while (*p == ' ')
+				p++;
+		}
 	}
-	return MHD_YES;
 }
 
-enum MHD_Result reg_handle_token(struct req *r)
+int reg_handle_token(struct req *r)
 {
 	if (!reg_auth_token_mode(r->reg->auth))
-		return reg_req_error(r, MHD_HTTP_NOT_FOUND, "UNSUPPORTED", "token auth is not enabled", NULL);
+		return reg_req_error(r, 404, "UNSUPPORTED", "token auth is not enabled", NULL);
 	if (r->method != M_GET)
-		return reg_req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed",
+		return reg_req_error(r, 405, "UNSUPPORTED", "method not allowed",
 				     NULL);
 	if (r->id.bearer) /* a token does not buy a token */
 		r->id = (struct auth_identity){ 0 };
 	struct scope_collect sc = { .n = 0 };
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_scope, &sc);
+	_cleanup_strv_ char **values = http_request_query_all(r->hr, "scope");
+	collect_scopes(&sc, values);
 	_cleanup_free_ char *body =
 	    reg_auth_issue_token(r->reg->auth, &r->id, (const char *const *)sc.v, sc.n);
 	for (size_t i = 0; i < sc.n; i++)
 		free(sc.v[i]);
 	if (!body)
-		return reg_req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot sign token", NULL);
-	return reg_req_respond(r, MHD_HTTP_OK, "application/json", body, strlen(body), NULL);
+		return reg_req_error(r, 500, "UNKNOWN", "cannot sign token", NULL);
+	return reg_req_respond(r, 200, "application/json", body, strlen(body), NULL);
 }
 
-enum MHD_Result reg_handle_metrics(struct req *r)
+int reg_handle_metrics(struct req *r)
 {
 	struct registry *reg = r->reg;
 	struct registry_metrics *m = &reg->metrics;
@@ -78,8 +77,8 @@ enum MHD_Result reg_handle_metrics(struct req *r)
 	    "\n",
 	    atomic_load(&m->bytes_in), atomic_load(&m->bytes_out), atomic_load(&m->in_flight),
 	    reg_upload_count(&reg->uploads), atomic_load(&reg->store->bytes), atomic_load(&m->proxy_fetches));
-	enum MHD_Result ret =
-	    reg_req_respond(r, MHD_HTTP_OK, "text/plain; version=0.0.4", sb.buf, sb.len, NULL);
+	int ret =
+	    reg_req_respond(r, 200, "text/plain; version=0.0.4", sb.buf, sb.len, NULL);
 	strbuf_release(&sb);
 	return ret;
 }

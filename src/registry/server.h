@@ -1,18 +1,21 @@
 /*
  * server.h - private to src/registry: the running registry and the per-request
- * context shared by server.c (HTTP plumbing) and the handlers-*.c files.
+ * context shared by server.c (routing, responses, access log) and the
+ * handlers-*.c files. The HTTP server is the shared one (http/http.h): each
+ * request runs on one of its workers, start to end, in one call.
  *
- * One `struct req` is allocated per request (the only per-request heap
- * allocation besides response objects) and freed by MHD's completion callback.
+ * One `struct req` is allocated per request and freed once the request is
+ * over (http_request_on_done: the answer sent, files included).
  */
 #ifndef BERTH_REGISTRY_SERVER_H
 #define BERTH_REGISTRY_SERVER_H
 
-#include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
 
 #include "common/strbuf.h"
+#include "http/http.h"
 #include "registry/auth.h"
 #include "registry/config.h"
 #include "registry/route.h"
@@ -32,7 +35,8 @@ struct registry {
 	struct upload_table uploads;
 	struct registry_auth *auth;
 	struct registry_metrics metrics;
-	struct MHD_Daemon *daemon;
+	struct http_server *http;
+	struct http_tcp_listener *tls; /* TLS: accepts and terminates; plain: the server's own listen_fd */
 	uint16_t port;
 	pthread_mutex_t drain_lock;
 	pthread_cond_t drain_cond;
@@ -41,30 +45,26 @@ struct registry {
 enum req_method { M_OTHER = 0, M_GET, M_HEAD, M_PUT, M_POST, M_PATCH, M_DELETE };
 
 enum body_mode {
-	BODY_NONE = 0, /* ignore (discard) any body */
-	BODY_BUFFER,   /* collect into req->buf up to req->buf_max */
+	BODY_NONE = 0, /* read and drop any body */
 	BODY_UPLOAD,   /* stream into req->up */
 };
 
 struct req {
 	struct registry *reg;
-	struct MHD_Connection *conn;
+	struct http_request *hr;
 	struct route route;
 	enum req_method method;
 	const char *method_name;
 	const char *url;
 	enum body_mode body;
-	struct strbuf buf;
-	size_t buf_max;
-	bool overflow;          /* body exceeded buf_max */
+	const char *data; /* a manifest PUT's body (buffered by the server, up to manifest_max) */
+	size_t data_len;
 	struct upload *up;      /* acquired upload session */
 	uint64_t chunk_start;   /* upload offset when this request began */
 	int64_t range_end;      /* Content-Range end (inclusive), or -1 */
 	bool upload_monolithic; /* POST ?digest=: finish when the body ends */
-	const char *mounted;    /* POST ?mount=: the linked digest (MHD-owned query string) */
+	const char *mounted;    /* POST ?mount=: the linked digest (the request's query string) */
 	bool responded;
-	bool begin_deferred;   /* dispatch_begin() runs on the second callback */
-	bool framing_refused;  /* answered 400 before routing (NUL in the target, bad framing) */
 	unsigned defer_status; /* an error found while reading the body, answered at its end */
 	const char *defer_code;
 	const char *defer_msg;
@@ -74,32 +74,39 @@ struct req {
 	struct timespec start;
 };
 
-/* Queue a response. body is copied; headers is a NULL-terminated list of name, value pairs. */
-enum MHD_Result reg_req_respond(struct req *r, unsigned status, const char *content_type, const void *body,
-				size_t len, const char *const *headers);
-/* Queue a prepared response (takes ownership). */
-enum MHD_Result reg_req_respond_with(struct req *r, unsigned status, struct MHD_Response *resp,
-				     const char *const *headers);
+/*
+ * Handlers return 0 once they have answered (every path answers exactly once).
+ * Queue a response. body is copied; headers is a NULL-terminated list of name,
+ * value pairs (a NULL value skips the pair).
+ */
+int reg_req_respond(struct req *r, unsigned status, const char *content_type, const void *body, size_t len,
+		    const char *const *headers);
+/* Answer len bytes of fd from offset (taken over; sendfile). */
+int reg_req_respond_fd(struct req *r, unsigned status, const char *content_type, int fd, uint64_t offset,
+		       uint64_t len, const char *const *headers);
+/* The registry's headers (API version, headers) and bookkeeping before any http_respond_*(). */
+void reg_req_prepare(struct req *r, unsigned status, const char *const *headers);
 /* The spec's JSON error body: {"errors":[{"code":..,"message":..,"detail":..}]}. detail may be NULL. */
-enum MHD_Result reg_req_error(struct req *r, unsigned status, const char *code, const char *message,
+char *reg_error_json(const char *code, const char *message, const char *detail);
+int reg_req_error(struct req *r, unsigned status, const char *code, const char *message,
 			      const char *detail);
 /*
  * A storage failure (r < 0, -errno) as the spec's error: 507 when the disk is full,
  * else 500, code UNKNOWN, message "<what>: <reason>" (the berth error's text when
  * err is set, else strerror), so clients show why.
  */
-enum MHD_Result reg_req_store_error(struct req *r, int rr, const char *what, const struct berth_error *err);
+int reg_req_store_error(struct req *r, int rr, const char *what, const struct berth_error *err);
 /* 401 with a WWW-Authenticate challenge for repo/actions (repo may be NULL). */
-enum MHD_Result reg_req_unauthorized(struct req *r, const char *repo, unsigned actions);
+int reg_req_unauthorized(struct req *r, const char *repo, unsigned actions);
 
 const char *reg_req_header(struct req *r, const char *name);
 const char *reg_req_arg(struct req *r, const char *name);
 
 /* Check that the caller may do `actions` on repo; queues 401/403 and returns false otherwise. */
-bool reg_req_authorize(struct req *r, const char *repo, unsigned actions, enum MHD_Result *ret);
+bool reg_req_authorize(struct req *r, const char *repo, unsigned actions, int *ret);
 
 /* Pushes to repo allowed by the embedder (hooks->push_check); queues 404 NAME_UNKNOWN otherwise. */
-bool reg_req_push_check(struct req *r, enum MHD_Result *ret);
+bool reg_req_push_check(struct req *r, int *ret);
 /* The config rule's immutable_tags or the embedder's hooks->tag_immutable. */
 bool reg_tags_immutable(struct registry *reg, const char *repo);
 
@@ -116,18 +123,15 @@ int reg_manifest_commit(struct registry *reg, const char *repo, const char *cons
 			const struct manifest_info *m, const char *digest, const void *data, size_t len,
 			const char **ret_missing, struct berth_error **err);
 
-/* Handlers: called on the first callback (headers) and, for bodies, on the last. */
-enum MHD_Result reg_handle_blob(struct req *r);
-enum MHD_Result reg_handle_upload_begin(struct req *r);
-enum MHD_Result reg_handle_upload_data(struct req *r, const char *data, size_t len);
-enum MHD_Result reg_handle_upload_end(struct req *r);
-enum MHD_Result reg_handle_manifest_begin(struct req *r);
-enum MHD_Result reg_handle_manifest_end(struct req *r);
-enum MHD_Result reg_handle_tags(struct req *r);
-enum MHD_Result reg_handle_catalog(struct req *r);
-enum MHD_Result reg_handle_referrers(struct req *r);
-enum MHD_Result reg_handle_token(struct req *r);
-enum MHD_Result reg_handle_metrics(struct req *r);
+/* Handlers (uploads read their body themselves, the rest find it in r->data). */
+int reg_handle_blob(struct req *r);
+int reg_handle_upload(struct req *r);
+int reg_handle_manifest(struct req *r);
+int reg_handle_tags(struct req *r);
+int reg_handle_catalog(struct req *r);
+int reg_handle_referrers(struct req *r);
+int reg_handle_token(struct req *r);
+int reg_handle_metrics(struct req *r);
 
 /* Pull-through cache: fetch a missing manifest/blob from the upstream into the store. */
 int reg_proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
@@ -136,13 +140,13 @@ int reg_proxy_fetch_blob(struct registry *reg, const char *repo, const char *dig
 			 struct berth_error **err);
 
 /* Build "<prefix>?n=<n>&last=<last>" paginated JSON lists (tags, catalog). */
-enum MHD_Result reg_req_paginated_list(struct req *r, const char *key, const char *name, char **items,
+int reg_req_paginated_list(struct req *r, const char *key, const char *name, char **items,
 				       const char *link_base);
 
 /* Lifecycle (server.c). */
 int registry_init(struct registry *reg, struct registry_config *cfg, struct berth_error **err);
 void registry_done(struct registry *reg);
-int reg_start_daemon(struct registry *reg, struct berth_error **err);
+int reg_start_http(struct registry *reg, struct berth_error **err);
 /* Stop accepting, wait for in-flight requests (at most shutdown_timeout). */
 void reg_drain(struct registry *reg);
 

@@ -20,9 +20,21 @@
 /* Bytes between asynchronous writeback requests (sync_file_range). */
 #define UPLOAD_WRITEBACK_STEP (8u << 20)
 
+/*
+ * How long a request waits for a session another request holds: the request that
+ * held it may be finishing after its client went away (the client's next request
+ * can arrive before that request's worker has seen the hangup and released it).
+ */
+#define UPLOAD_BUSY_WAIT_MS 2000
+
 void reg_upload_table_init(struct upload_table *t, struct registry_store *store, size_t max)
 {
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->released, &ca);
+	pthread_condattr_destroy(&ca);
 	t->head = NULL;
 	t->count = 0;
 	t->max = max;
@@ -47,6 +59,7 @@ void reg_upload_table_done(struct upload_table *t)
 		upload_free(u);
 	}
 	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->released);
 }
 
 static void unlink_locked(struct upload_table *t, struct upload *u)
@@ -161,9 +174,9 @@ static struct upload *upload_load(struct registry_store *s, const char *uuid)
 	return u;
 }
 
-int reg_upload_acquire(struct upload_table *t, const char *repo, const char *uuid, struct upload **ret)
+/* The session uuid of the table, loaded from disk when not in memory; NULL. Under t->lock. */
+static struct upload *find_locked(struct upload_table *t, const char *uuid)
 {
-	pthread_mutex_lock(&t->lock);
 	struct upload *u = t->head;
 	while (u && !streq(u->uuid, uuid))
 		u = u->next;
@@ -175,15 +188,36 @@ int reg_upload_acquire(struct upload_table *t, const char *repo, const char *uui
 			t->count++;
 		}
 	}
-	int r = 0;
-	if (!u || !streq(u->repo, repo))
-		r = -ENOENT;
-	else if (u->busy)
-		r = -EBUSY;
-	else {
-		u->busy = true;
-		u->touched = time(NULL);
-		*ret = u;
+	return u;
+}
+
+int reg_upload_acquire(struct upload_table *t, const char *repo, const char *uuid, struct upload **ret)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += UPLOAD_BUSY_WAIT_MS / 1000;
+	bool timed_out = false;
+	int r;
+	pthread_mutex_lock(&t->lock);
+	for (;;) {
+		/* looked up again after every wait: the holder may have finished or cancelled it */
+		struct upload *u = find_locked(t, uuid);
+		if (!u || !streq(u->repo, repo)) {
+			r = -ENOENT;
+			break;
+		}
+		if (!u->busy) {
+			u->busy = true;
+			u->touched = time(NULL);
+			*ret = u;
+			r = 0;
+			break;
+		}
+		if (timed_out) {
+			r = -EBUSY;
+			break;
+		}
+		timed_out = pthread_cond_timedwait(&t->released, &t->lock, &deadline) == ETIMEDOUT;
 	}
 	pthread_mutex_unlock(&t->lock);
 	return r;
@@ -194,6 +228,7 @@ void reg_upload_release(struct upload_table *t, struct upload *u)
 	pthread_mutex_lock(&t->lock);
 	u->busy = false;
 	u->touched = time(NULL);
+	pthread_cond_broadcast(&t->released);
 	pthread_mutex_unlock(&t->lock);
 }
 

@@ -9,7 +9,7 @@
  * removed by reg_upload_expire().
  *
  * Thread safety: the table has a mutex; a session is used by one request at
- * a time (reg_upload_acquire() returns -EBUSY otherwise).
+ * a time (reg_upload_acquire() waits briefly, then returns -EBUSY).
  */
 #ifndef BERTH_REGISTRY_UPLOAD_H
 #define BERTH_REGISTRY_UPLOAD_H
@@ -35,6 +35,7 @@ struct upload {
 
 struct upload_table {
 	pthread_mutex_t lock;
+	pthread_cond_t released; /* a session became free (reg_upload_release) */
 	struct upload *head;
 	size_t count;
 	size_t max;
@@ -47,7 +48,10 @@ void reg_upload_table_done(struct upload_table *t);
 /* New session for repo, acquired. -EAGAIN when too many sessions are open. */
 int reg_upload_create(struct upload_table *t, const char *repo, struct upload **ret,
 		      struct berth_error **err);
-/* Find (or reload from disk) session uuid of repo and acquire it. -ENOENT, -EBUSY. */
+/*
+ * Find (or reload from disk) session uuid of repo and acquire it. -ENOENT;
+ * -EBUSY when another request still holds it after a short wait (2 s).
+ */
 int reg_upload_acquire(struct upload_table *t, const char *repo, const char *uuid, struct upload **ret);
 void reg_upload_release(struct upload_table *t, struct upload *u);
 

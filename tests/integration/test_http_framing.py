@@ -1,7 +1,7 @@
 """HTTP framing in every server of ours (issue 18, item 6): a percent-encoded NUL
 in a path or query, two different Content-Length headers (RFC 9112 6.3) and
 Content-Length together with Transfer-Encoding are a 400 before any routing,
-in the registry (libmicrohttpd directly) and in the daemon (http/server.c).
+in the registry and in the daemon (both on http/server.c).
 Requests are written on raw sockets: clients normalise these away.
 """
 import json

@@ -1,6 +1,8 @@
 /* test-http.c - server and client over a unix socket: routing data, limits, hijack, relay. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 
 #include "unit.h"
@@ -26,6 +28,18 @@ static int count_stream(void *ctx, struct strbuf *out)
 		return 1;
 	strbuf_addf(out, "chunk%d;", (*n)++);
 	return 0;
+}
+
+static atomic_int done_calls, done_completed;
+
+static void on_done(struct http_request *req, bool completed, void *ctx)
+{
+	/* accessors still work once the request is over */
+	assert_string_equal(http_request_path(req), "/done");
+	assert_string_equal(http_request_method(req), "GET");
+	free(ctx);
+	atomic_fetch_add(&done_completed, completed);
+	atomic_fetch_add(&done_calls, 1);
 }
 
 static void handler(struct http_request *req, void *userdata)
@@ -56,11 +70,54 @@ static void handler(struct http_request *req, void *userdata)
 		http_respond_stream(req, 200, "text/plain", count_stream, free, n);
 	} else if (streq(path, "/hijack")) {
 		http_respond_hijack(req, "application/vnd.docker.raw-stream", echo_hijack, NULL, NULL);
+	} else if (streq(path, "/file")) {
+		/* "0123456789" from a file, honouring Range */
+		_cleanup_free_ char *fp = xasprintf("%s/file", (const char *)userdata);
+		int fd = open(fp, O_RDONLY | O_CLOEXEC);
+		assert_true(fd >= 0);
+		if (http_respond_fd_range(req, "application/octet-stream", fd, 10) == -ERANGE)
+			http_respond_error(req, 416, "range not satisfiable");
+	} else if (streq(path, "/upload")) {
+		/* a streamed body, counted as it arrives */
+		char buf[300];
+		ssize_t n;
+		uint64_t total = 0;
+		while ((n = http_request_body_read(req, buf, sizeof(buf))) > 0)
+			total += (uint64_t)n;
+		if (n == -EFBIG)
+			http_respond_error(req, 413, "too large after %llu bytes", (unsigned long long)total);
+		else
+			http_respond_json(req, 200, json_pack("{s:I,s:b}", "n", (json_int_t)total, "streamed",
+							      http_request_body_streamed(req)));
+	} else if (streq(path, "/refuse")) {
+		/* a streamed route that refuses before reading the body */
+		http_respond_error(req, 401, "no");
+	} else if (streq(path, "/done")) {
+		http_request_on_done(req, on_done, xstrdup("ctx"));
+		/* a unix socket has no IP address */
+		http_respond(req, 200, "text/plain", xstrdup(http_request_remote(req)), 1);
 	} else if (streq(path, "/noanswer")) {
 		/* the server must answer 500 itself */
 	} else {
 		http_respond_error(req, 404, "page not found: '%s'", path);
 	}
+}
+
+static bool body_stream(const char *method, const char *path, void *userdata)
+{
+	return streq(path, "/upload") || streq(path, "/refuse");
+}
+
+/* /query and /file run on the I/O thread (run_inline); the rest on workers */
+static bool run_inline(struct http_request *req, void *userdata)
+{
+	return streq(http_request_path(req), "/query") || streq(http_request_path(req), "/file");
+}
+
+static char *error_body(unsigned status, const char *message, void *userdata)
+{
+	return status == 413 ? xasprintf("{\"errors\":[{\"code\":\"SIZE_INVALID\",\"message\":\"%s\"}]}\n", message)
+			     : NULL;
 }
 
 struct fixture {
@@ -76,7 +133,15 @@ static int setup(void **state)
 	f->sock = xasprintf("%s/s.sock", f->dir);
 	int fd = http_listen_unix(f->sock, 0660, NULL);
 	assert_true(fd >= 0);
-	struct http_server_opts o = { .listen_fd = fd, .max_body = 1024, .handler = handler };
+	_cleanup_free_ char *file = xasprintf("%s/file", f->dir);
+	assert_int_equal(fs_write_file_atomic(file, "0123456789", 10, 0644, NULL), 0);
+	struct http_server_opts o = { .listen_fd = fd,
+				      .max_body = 1024,
+				      .body_stream = body_stream,
+				      .error_body = error_body,
+				      .run_inline = run_inline,
+				      .handler = handler,
+				      .userdata = f->dir };
 	assert_int_equal(http_server_start(&o, &f->srv, NULL), 0);
 	_cleanup_free_ char *host = xasprintf("unix://%s", f->sock);
 	assert_int_equal(http_client_new(host, &f->cli, NULL), 0);
@@ -162,6 +227,135 @@ static void test_body_limit_is_413(void **state)
 	assert_int_equal(do_req(f, "POST", "/echo", "still serving", &out), 200);
 }
 
+/* GET /file with an optional Range header; the response's headers go to hdrs. */
+static long get_file(struct fixture *f, const char *range, struct strbuf *out, struct strbuf *hdrs)
+{
+	_cleanup_free_ char *h = range ? xasprintf("Range: %s", range) : NULL;
+	const char *headers[] = { h, NULL };
+	struct http_client_request r = {
+		.method = "GET", .path = "/file", .body_fd = -1, .headers = headers, .resp_headers = hdrs
+	};
+	long st = 0;
+	strbuf_reset(out);
+	strbuf_reset(hdrs);
+	assert_int_equal(http_client_do(f->cli, &r, &st, out, NULL), 0);
+	return st;
+}
+
+static void test_fd_response_honours_ranges(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT, hdrs = STRBUF_INIT;
+	assert_int_equal(get_file(f, NULL, &out, &hdrs), 200);
+	assert_string_equal(out.buf, "0123456789");
+	assert_non_null(strcasestr(hdrs.buf, "Accept-Ranges: bytes"));
+	assert_non_null(strcasestr(hdrs.buf, "Content-Type: application/octet-stream"));
+	assert_int_equal(get_file(f, "bytes=2-4", &out, &hdrs), 206);
+	assert_string_equal(out.buf, "234");
+	assert_non_null(strcasestr(hdrs.buf, "Content-Range: bytes 2-4/10"));
+	assert_int_equal(get_file(f, "bytes=7-", &out, &hdrs), 206);
+	assert_string_equal(out.buf, "789");
+	assert_int_equal(get_file(f, "bytes=-3", &out, &hdrs), 206);
+	assert_string_equal(out.buf, "789");
+	assert_int_equal(get_file(f, "bytes=5-100", &out, &hdrs), 206);
+	assert_string_equal(out.buf, "56789");
+	assert_non_null(strcasestr(hdrs.buf, "Content-Range: bytes 5-9/10"));
+	assert_int_equal(get_file(f, "bytes=10-", &out, &hdrs), 416);
+	assert_non_null(strcasestr(hdrs.buf, "Content-Range: bytes */10"));
+	assert_int_equal(get_file(f, "bytes=1-2,4-5", &out, &hdrs), 416);
+	/* the connection (and the file's fd) are fine after every answer */
+	assert_int_equal(get_file(f, NULL, &out, &hdrs), 200);
+	assert_string_equal(out.buf, "0123456789");
+}
+
+static void test_range_parse(void **state)
+{
+	(void)state;
+	uint64_t a = 99, b = 99;
+	assert_int_equal(http_range_parse(NULL, 10, &a, &b), 0);
+	assert_int_equal(http_range_parse("bytes=0-0", 10, &a, &b), 1);
+	assert_true(a == 0 && b == 0);
+	assert_int_equal(http_range_parse("bytes=-20", 10, &a, &b), 1);
+	assert_true(a == 0 && b == 9);
+	const char *bad[] = { "bytes=", "bytes=-", "bytes=-0", "bytes=5-4", "bytes=10-11", "items=0-1",
+			      "bytes=a-b", "bytes=0-1,2-3", "bytes=1" };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_int_equal(http_range_parse(bad[i], 10, &a, &b), -1);
+	assert_int_equal(http_range_parse("bytes=-1", 0, &a, &b), -1);
+}
+
+/* POST path with n bytes of 'x' as a chunked body (no Content-Length) read from a file. */
+static long post_chunked(struct fixture *f, const char *path, size_t n, struct strbuf *out)
+{
+	_cleanup_free_ char *p = xasprintf("%s/body", f->dir);
+	char *data = xmalloc(n ? n : 1);
+	memset(data, 'x', n);
+	assert_int_equal(fs_write_file_atomic(p, data, n, 0644, NULL), 0);
+	free(data);
+	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+	struct http_client_request r = { .method = "POST", .path = path, .body_fd = fd };
+	long st = 0;
+	strbuf_reset(out);
+	assert_int_equal(http_client_do(f->cli, &r, &st, out, NULL), 0);
+	return st;
+}
+
+static void test_streamed_body_and_its_limit(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	/* read piece by piece as it arrives, up to the limit (1024) */
+	assert_int_equal(post_chunked(f, "/upload", 1000, &out), 200);
+	assert_string_equal(out.buf, "{\"n\":1000,\"streamed\":true}\n");
+	assert_int_equal(post_chunked(f, "/upload", 0, &out), 200);
+	assert_string_equal(out.buf, "{\"n\":0,\"streamed\":true}\n");
+	/* over it without a Content-Length: the handler's read says so, its answer gets out */
+	assert_int_equal(post_chunked(f, "/upload", 5000, &out), 413);
+	assert_non_null(strstr(out.buf, "too large after"));
+	/* announced over it: refused before the handler, in the server's error format */
+	_cleanup_free_ char *big = xmalloc(2001);
+	memset(big, 'y', 2000);
+	big[2000] = '\0';
+	assert_int_equal(do_req(f, "POST", "/upload", big, &out), 413);
+	assert_non_null(strstr(out.buf, "\"SIZE_INVALID\""));
+	strbuf_reset(&out);
+	assert_int_equal(do_req(f, "POST", "/upload", "small", &out), 200);
+	assert_string_equal(out.buf, "{\"n\":5,\"streamed\":true}\n");
+}
+
+static void test_streamed_route_refuses_before_the_body(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	/* the answer reaches the client that is still sending (libmicrohttpd takes it only before the body) */
+	assert_int_equal(post_chunked(f, "/refuse", 4000000, &out), 401);
+	assert_string_equal(out.buf, "{\"message\":\"no\"}\n");
+	_cleanup_free_ char *body = xmalloc(801);
+	memset(body, 'z', 800);
+	body[800] = '\0';
+	strbuf_reset(&out);
+	assert_int_equal(do_req(f, "POST", "/refuse", body, &out), 401);
+	strbuf_reset(&out);
+	assert_int_equal(do_req(f, "POST", "/upload", "after", &out), 200);
+}
+
+static void test_on_done_runs_once_after_the_answer(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	atomic_store(&done_calls, 0);
+	atomic_store(&done_completed, 0);
+	assert_int_equal(do_req(f, "GET", "/done", NULL, &out), 200);
+	assert_string_equal(out.buf, "-");
+	for (int i = 0; i < 500 && atomic_load(&done_calls) == 0; i++)
+		usleep(10 * 1000);
+	assert_int_equal(atomic_load(&done_calls), 1);
+	assert_int_equal(atomic_load(&done_completed), 1);
+	strbuf_reset(&out);
+	assert_int_equal(do_req(f, "GET", "/query", NULL, &out), 200); /* others do not call it */
+	assert_int_equal(atomic_load(&done_calls), 1);
+}
+
 static void test_stream_response(void **state)
 {
 	struct fixture *f = *state;
@@ -243,6 +437,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors_are_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_limit_is_413, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_response, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_response_honours_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_on_done_runs_once_after_the_answer, setup, teardown),
+		cmocka_unit_test(test_range_parse),
+		cmocka_unit_test_setup_teardown(test_streamed_body_and_its_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_streamed_route_refuses_before_the_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hijack_echo, setup, teardown),
 		cmocka_unit_test(test_client_rejects_bad_host),
 		cmocka_unit_test(test_first_bytes_classify),

@@ -369,7 +369,7 @@ static json_t *node_instance(struct server *s, json_t *node, char **ret_key)
 	return inst;
 }
 
-static void do_heartbeat(struct server *s, struct http_request *req, json_t *node)
+static void do_heartbeat(struct server *s, struct http_request *req, json_t *node, uint64_t gen)
 {
 	_cleanup_free_ char *ikey = NULL;
 	json_t *inst = node_instance(s, node, &ikey);
@@ -379,24 +379,69 @@ static void do_heartbeat(struct server *s, struct http_request *req, json_t *nod
 	_cleanup_free_ char *akey = xasprintf("/berth/alive/%s", id);
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct store_kv kv = { 0 };
-	int64_t ttl = 0;
+	int64_t ttl = 0, lease = 0;
 	int r = store_get(s->store, akey, &kv, NULL);
 	if (r == 0)
-		r = store_lease_keepalive(s->store, kv.lease, &ttl, &err);
+		r = store_lease_keepalive(s->store, lease = kv.lease, &ttl, &err);
 	store_kv_done(&kv);
-	if (r < 0 && make_alive(s, id, &err) < 0) {
+	if (r < 0 && (lease = make_alive(s, id, &err)) < 0) {
 		json_decref(inst);
 		_cleanup_free_ char *m = berth_error_string(err);
 		return agent_error(req, 500, "ServerError", m);
 	}
+	bool cache = r >= 0 && s->hbc; /* a write below (or make_alive's) makes the entry stale anyway */
 	if (json_object_get(inst, "disconnectedAt")) {
 		json_object_del(inst, "disconnectedAt");
 		(void)record_put(s, ikey, inst, NULL);
+		cache = false;
 	}
-	http_respond_json(req, 200,
-			  json_pack("{s:O,s:i,s:i}", "status", json_object_get(inst, "status"), "leaseTtl",
-				    s->agent_lease_ttl, "heartbeatInterval", heartbeat_interval(s)));
+	json_t *ans = json_pack("{s:O,s:i,s:i}", "status", json_object_get(inst, "status"), "leaseTtl",
+				s->agent_lease_ttl, "heartbeatInterval", heartbeat_interval(s));
 	json_decref(inst);
+	char *body = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
+	json_decref(ans);
+	if (!body)
+		return agent_error(req, 500, "ServerError", "encode the answer: out of memory");
+	size_t n = strlen(body);
+	body = xrealloc(body, n + 2);
+	memcpy(body + n, "\n", 2);
+	if (cache)
+		hb_cache_put(s->hbc, gen, id, http_request_peer(req), lease, body);
+	http_respond(req, 200, "application/json", body, n + 1);
+}
+
+/*
+ * The fast path of a heartbeat (http_quick_fn, on the TLS loop's thread): the node's cached answer
+ * when its lease is still kept; anything else (no entry, a lapsed lease, another call) goes the full
+ * way, which makes the entry again.
+ */
+bool agent_quick(const char *method, const char *path, const char *peer, const char *body, size_t body_len,
+		 unsigned *ret_status, char **ret_body, size_t *ret_len, void *userdata)
+{
+	struct server *s = userdata;
+	(void)body, (void)body_len;
+	int64_t lease = 0, ttl = 0;
+	char *ans = NULL;
+	if (!s->hbc || !streq(method, "POST") || !streq(path, AGENT_PREFIX "heartbeat") ||
+	    !hb_cache_get(s->hbc, peer, &lease, &ans))
+		return false;
+	if (store_lease_keepalive(s->store, lease, &ttl, NULL) < 0) {
+		_cleanup_free_ char *id = xstrndup(peer, (size_t)(strchr(peer, ' ') - peer));
+		hb_cache_drop(s->hbc, id);
+		free(ans);
+		return false;
+	}
+	*ret_status = 200;
+	*ret_len = strlen(ans);
+	*ret_body = ans;
+	return true;
+}
+
+void server_note_write(void *server, const struct store_op *ops, size_t n_ops)
+{
+	struct server *s = server;
+	sched_cache_note_write(s->sched, ops, n_ops);
+	hb_cache_note_write(s->hbc, ops, n_ops);
 }
 
 /* The node's tasks that need the agent: not yet STOPPED. */
@@ -734,13 +779,14 @@ void agent_handle(struct server *s, struct http_request *req)
 	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") || streq(path, "dataplane") ||
 				      streq(path, "registry"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
+	uint64_t gen = s->hbc ? hb_cache_gen(s->hbc) : 0; /* before the reads an entry is made of */
 	json_t *node = authenticate(s, req);
 	if (!node)
 		return;
 	if (streq(path, "register"))
 		do_register(s, req, node);
 	else if (streq(path, "heartbeat"))
-		do_heartbeat(s, req, node);
+		do_heartbeat(s, req, node, gen);
 	else if (streq(path, "tasks"))
 		do_tasks(s, req, node);
 	else if (streq(path, "peers"))

@@ -258,6 +258,7 @@ static void server_done(struct server *s)
 	if (s->store)
 		store_on_write(s->store, NULL, NULL);
 	s->sched = sched_cache_free(s->sched);
+	s->hbc = hb_cache_free(s->hbc);
 	store_free(s->store);
 	free(s->root);
 	free(s->listen);
@@ -331,7 +332,9 @@ static int serve(struct server *s, struct berth_error **err)
 	r = store_connect(s->store_spec, s->root, &s->store, err);
 	if (r < 0)
 		return r;
-	store_on_write(s->store, sched_cache_note_write, s->sched);
+	if (streq(s->store->ops->name, "sqlite")) /* the only writer; keepalives in memory (hbcache.h) */
+		s->hbc = hb_cache_new();
+	store_on_write(s->store, server_note_write, s);
 	if ((r = server_identity_init(s, err)) < 0 || (r = ensure_default_cluster(s, err)) < 0)
 		return r;
 	if ((r = logs_start(s, err)) < 0)
@@ -352,6 +355,7 @@ static int serve(struct server *s, struct berth_error **err)
 	struct http_server_opts o = { .listen_fd = -1,
 				      .max_body = SERVER_MAX_BODY,
 				      .handler = server_http_handler,
+				      .quick = agent_quick,
 				      .userdata = s,
 				      .limits = &s->http_limits };
 	if ((r = http_server_start(&o, &hs, err)) < 0) {

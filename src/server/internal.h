@@ -32,6 +32,7 @@
 #include "common/strbuf.h"
 #include "http/http.h"
 #include "sched/sched.h"
+#include "server/hbcache.h"
 #include "store/store.h"
 
 #define SERVER_DEFAULT_ROOT   "/var/lib/berth/server"
@@ -72,6 +73,7 @@ struct server {
 	struct ecr_server *ecr;
 	pthread_mutex_t lock;
 	struct sched_cache *sched; /* sched-cache.c: the scheduler's snapshots */
+	struct hb_cache *hbc;      /* hbcache.c: heartbeat answers (SQLite store only; else NULL) */
 	bool leader, stopping;
 	pthread_cond_t stop_cond;
 	/* logs (logs.c) */
@@ -363,6 +365,11 @@ void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_
 /* ---- agent.c (the agent protocol) ---- */
 struct http_request;
 void agent_handle(struct server *s, struct http_request *req);
+/* The HTTP fast path (http_quick_fn, userdata the server): a heartbeat whose answer is cached (hbcache.h). */
+bool agent_quick(const char *method, const char *path, const char *peer, const char *body, size_t body_len,
+		 unsigned *ret_status, char **ret_body, size_t *ret_len, void *userdata);
+/* The store's write observer of berth server: the scheduler cache's and the heartbeat cache's. */
+void server_note_write(void *server, const struct store_op *ops, size_t n_ops);
 
 /* ---- overlay.c ---- */
 #define OVERLAY_DEFAULT_CIDR        "10.42.0.0/16"

@@ -105,14 +105,10 @@ static void do_join(struct server *s, struct http_request *req)
 			  json_pack("{s:s,s:s,s:s}", "nodeId", id, "certificate", cert, "ca", s->ca_pem));
 }
 
-/* The calling node's record, or an error already sent (NULL). */
-static json_t *authenticate(struct server *s, struct http_request *req)
+/* The record of the node whose certificate identity is peer ("ID sha256:HEX"), or NULL: unknown, another
+ * certificate, revoked. */
+static json_t *peer_node(struct server *s, const char *peer)
 {
-	const char *peer = http_request_peer(req);
-	if (!peer) {
-		agent_error(req, 401, "NoCertificate", "agent calls need the node certificate (mutual TLS)");
-		return NULL;
-	}
 	const char *sp = strchr(peer, ' ');
 	_cleanup_free_ char *id = sp ? xstrndup(peer, (size_t)(sp - peer)) : NULL;
 	json_t *node = NULL;
@@ -121,10 +117,22 @@ static json_t *authenticate(struct server *s, struct http_request *req)
 	    !streq_ptr(json_string_value(json_object_get(node, "fingerprint")), sp + 1) ||
 	    json_is_true(json_object_get(node, "revoked"))) {
 		json_decref(node);
-		agent_error(req, 403, "NodeRefused",
-			    "node certificate refused (unknown or deregistered node)");
 		return NULL;
 	}
+	return node;
+}
+
+/* The calling node's record, or an error already sent (NULL). */
+static json_t *authenticate(struct server *s, struct http_request *req)
+{
+	const char *peer = http_request_peer(req);
+	if (!peer) {
+		agent_error(req, 401, "NoCertificate", "agent calls need the node certificate (mutual TLS)");
+		return NULL;
+	}
+	json_t *node = peer_node(s, peer);
+	if (!node)
+		agent_error(req, 403, "NodeRefused", "node certificate refused (unknown or deregistered node)");
 	return node;
 }
 
@@ -369,6 +377,21 @@ static json_t *node_instance(struct server *s, json_t *node, char **ret_key)
 	return inst;
 }
 
+/* A heartbeat's answer (JSON and a newline, malloc'd) for the node's instance record. */
+static char *heartbeat_body(struct server *s, json_t *inst)
+{
+	json_t *ans = json_pack("{s:O,s:i,s:i}", "status", json_object_get(inst, "status"), "leaseTtl",
+				s->agent_lease_ttl, "heartbeatInterval", heartbeat_interval(s));
+	char *body = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
+	json_decref(ans);
+	if (!body)
+		return NULL;
+	size_t n = strlen(body);
+	body = xrealloc(body, n + 2);
+	memcpy(body + n, "\n", 2);
+	return body;
+}
+
 static void do_heartbeat(struct server *s, struct http_request *req, json_t *node, uint64_t gen)
 {
 	_cleanup_free_ char *ikey = NULL;
@@ -395,25 +418,48 @@ static void do_heartbeat(struct server *s, struct http_request *req, json_t *nod
 		(void)record_put(s, ikey, inst, NULL);
 		cache = false;
 	}
-	json_t *ans = json_pack("{s:O,s:i,s:i}", "status", json_object_get(inst, "status"), "leaseTtl",
-				s->agent_lease_ttl, "heartbeatInterval", heartbeat_interval(s));
+	char *body = heartbeat_body(s, inst);
 	json_decref(inst);
-	char *body = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
-	json_decref(ans);
 	if (!body)
 		return agent_error(req, 500, "ServerError", "encode the answer: out of memory");
-	size_t n = strlen(body);
-	body = xrealloc(body, n + 2);
-	memcpy(body + n, "\n", 2);
 	if (cache)
 		hb_cache_put(s->hbc, gen, id, http_request_peer(req), lease, body);
-	http_respond(req, 200, "application/json", body, n + 1);
+	http_respond(req, 200, "application/json", body, strlen(body));
+}
+
+/*
+ * A heartbeat that needs no write, from the store (a cache miss on the fast path): the node is known
+ * by this certificate, registered, connected (not disconnectedAt) and its lease is kept. Makes the
+ * cache entry. Reads only: NULL for anything else, which the full heartbeat then handles.
+ */
+static char *heartbeat_read_only(struct server *s, const char *peer)
+{
+	uint64_t gen = hb_cache_gen(s->hbc);
+	_cleanup_json_ json_t *node = peer_node(s, peer);
+	_cleanup_free_ char *ikey = NULL;
+	_cleanup_json_ json_t *inst = node ? node_instance(s, node, &ikey) : NULL;
+	if (!inst || json_object_get(inst, "disconnectedAt"))
+		return NULL;
+	const char *id = json_string_value(json_object_get(node, "nodeId"));
+	_cleanup_free_ char *akey = xasprintf("/berth/alive/%s", id);
+	struct store_kv kv = { 0 };
+	int64_t ttl = 0, lease = 0;
+	int r = store_get(s->store, akey, &kv, NULL);
+	if (r == 0)
+		r = store_lease_keepalive(s->store, lease = kv.lease, &ttl, NULL);
+	store_kv_done(&kv);
+	char *body = r == 0 ? heartbeat_body(s, inst) : NULL;
+	if (body)
+		hb_cache_put(s->hbc, gen, id, peer, lease, body);
+	return body;
 }
 
 /*
  * The fast path of a heartbeat (http_quick_fn, on the TLS loop's thread): the node's cached answer
- * when its lease is still kept; anything else (no entry, a lapsed lease, another call) goes the full
- * way, which makes the entry again.
+ * after a lease keepalive (a memory operation with SQLite), else the answer of its records when
+ * nothing needs writing (a few reads, once per node and change: the entry is made then). Anything
+ * else (a refused certificate, a lapsed lease, a reconnect, another call) goes the full way on a
+ * worker, and that connection stays with libmicrohttpd.
  */
 bool agent_quick(const char *method, const char *path, const char *peer, const char *body, size_t body_len,
 		 unsigned *ret_status, char **ret_body, size_t *ret_len, void *userdata)
@@ -422,15 +468,18 @@ bool agent_quick(const char *method, const char *path, const char *peer, const c
 	(void)body, (void)body_len;
 	int64_t lease = 0, ttl = 0;
 	char *ans = NULL;
-	if (!s->hbc || !streq(method, "POST") || !streq(path, AGENT_PREFIX "heartbeat") ||
-	    !hb_cache_get(s->hbc, peer, &lease, &ans))
+	if (!s->hbc || !peer || !streq(method, "POST") || !streq(path, AGENT_PREFIX "heartbeat"))
 		return false;
-	if (store_lease_keepalive(s->store, lease, &ttl, NULL) < 0) {
+	if (!hb_cache_get(s->hbc, peer, &lease, &ans)) {
+		ans = heartbeat_read_only(s, peer);
+	} else if (store_lease_keepalive(s->store, lease, &ttl, NULL) < 0) {
 		_cleanup_free_ char *id = xstrndup(peer, (size_t)(strchr(peer, ' ') - peer));
 		hb_cache_drop(s->hbc, id);
 		free(ans);
-		return false;
+		ans = NULL;
 	}
+	if (!ans)
+		return false;
 	*ret_status = 200;
 	*ret_len = strlen(ans);
 	*ret_body = ans;

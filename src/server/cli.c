@@ -257,6 +257,7 @@ static void server_done(struct server *s)
 {
 	if (s->store)
 		store_on_write(s->store, NULL, NULL);
+	agent_hb_writer_stop(s); /* the listener is stopped: nothing queues more */
 	s->sched = sched_cache_free(s->sched);
 	s->hbc = hb_cache_free(s->hbc);
 	store_free(s->store);
@@ -332,8 +333,11 @@ static int serve(struct server *s, struct berth_error **err)
 	r = store_connect(s->store_spec, s->root, &s->store, err);
 	if (r < 0)
 		return r;
-	if (streq(s->store->ops->name, "sqlite")) /* the only writer; keepalives in memory (hbcache.h) */
+	if (streq(s->store->ops->name, "sqlite")) { /* the only writer; keepalives in memory (hbcache.h) */
 		s->hbc = hb_cache_new();
+		if ((r = agent_hb_writer_start(s, err)) < 0)
+			return r;
+	}
 	store_on_write(s->store, server_note_write, s);
 	if ((r = server_identity_init(s, err)) < 0 || (r = ensure_default_cluster(s, err)) < 0)
 		return r;

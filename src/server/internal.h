@@ -74,6 +74,12 @@ struct server {
 	pthread_mutex_t lock;
 	struct sched_cache *sched; /* sched-cache.c: the scheduler's snapshots */
 	struct hb_cache *hbc;      /* hbcache.c: heartbeat answers (SQLite store only; else NULL) */
+	/* agent.c: the writes of heartbeats answered on the fast path (node id -> true) */
+	pthread_t hbw_thread;
+	pthread_mutex_t hbw_lock;
+	pthread_cond_t hbw_cond;
+	json_t *hbw_pending;
+	bool hbw_started, hbw_stop;
 	bool leader, stopping;
 	pthread_cond_t stop_cond;
 	/* logs (logs.c) */
@@ -368,6 +374,10 @@ void agent_handle(struct server *s, struct http_request *req);
 /* The HTTP fast path (http_quick_fn, userdata the server): a heartbeat whose answer is cached (hbcache.h). */
 bool agent_quick(const char *method, const char *path, const char *peer, const char *body, size_t body_len,
 		 unsigned *ret_status, char **ret_body, size_t *ret_len, void *userdata);
+/* The heartbeat writer thread of the fast path (started with the heartbeat cache, stopped after the
+ * listener). */
+int agent_hb_writer_start(struct server *s, struct berth_error **err);
+void agent_hb_writer_stop(struct server *s);
 /* The store's write observer of berth server: the scheduler cache's and the heartbeat cache's. */
 void server_note_write(void *server, const struct store_op *ops, size_t n_ops);
 

@@ -113,11 +113,16 @@ static const char *reason(unsigned status)
 char *http_quick_format(unsigned status, const char *content_type, const char *body, size_t len,
 			size_t *ret_len)
 {
-	char date[64];
+	/* once a second per thread (the TLS loop calls this for every answer) */
+	static _Thread_local time_t last;
+	static _Thread_local char date[64];
 	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (now != last) {
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		last = now;
+	}
 	char head[512];
 	int h = snprintf(head, sizeof(head),
 			 "HTTP/1.1 %u %s\r\nServer: berth/" BERTH_VERSION "\r\nDate: %s\r\nContent-Type: %s\r\n"

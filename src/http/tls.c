@@ -235,6 +235,34 @@ static char *peer_identity(SSL *ssl)
 	return id;
 }
 
+/* The fast path asks for the identity on every request: worked out once per connection, kept with it. */
+static int peer_ex_index = -1;
+static pthread_once_t peer_ex_once = PTHREAD_ONCE_INIT;
+
+static void peer_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	free(ptr);
+}
+
+static void peer_ex_init(void)
+{
+	peer_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, peer_ex_free);
+}
+
+static const char *peer_identity_cached(SSL *ssl)
+{
+	pthread_once(&peer_ex_once, peer_ex_init);
+	if (peer_ex_index < 0)
+		return NULL;
+	char *id = SSL_get_ex_data(ssl, peer_ex_index);
+	if (!id && (id = peer_identity(ssl)) && SSL_set_ex_data(ssl, peer_ex_index, id) != 1) {
+		free(id);
+		id = NULL;
+	}
+	return id;
+}
+
 static bool listener_admit(void *userdata, unsigned held)
 {
 	struct http_tcp_listener *l = userdata;
@@ -250,7 +278,7 @@ static int listener_quick(void *userdata, void *ssl, const char *data, size_t le
 	enum http_quick_parse p = http_quick_parse(data, len, &q);
 	if (p != HTTP_QUICK_READY)
 		return p == HTTP_QUICK_MORE ? TLS_QUICK_MORE : TLS_QUICK_PASS;
-	_cleanup_free_ char *peer = l->record_peer ? peer_identity(ssl) : NULL;
+	const char *peer = l->record_peer ? peer_identity_cached(ssl) : NULL;
 	unsigned status = 0;
 	_cleanup_free_ char *body = NULL;
 	size_t n = 0;

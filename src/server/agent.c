@@ -377,19 +377,37 @@ static json_t *node_instance(struct server *s, json_t *node, char **ret_key)
 	return inst;
 }
 
+/* j (taken) as compact JSON and a newline, as http_respond_json() answers; NULL when out of memory. */
+static char *json_line(json_t *j)
+{
+	char *b = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!b)
+		return NULL;
+	size_t n = strlen(b);
+	b = xrealloc(b, n + 2);
+	memcpy(b + n, "\n", 2);
+	return b;
+}
+
 /* A heartbeat's answer (JSON and a newline, malloc'd) for the node's instance record. */
 static char *heartbeat_body(struct server *s, json_t *inst)
 {
-	json_t *ans = json_pack("{s:O,s:i,s:i}", "status", json_object_get(inst, "status"), "leaseTtl",
-				s->agent_lease_ttl, "heartbeatInterval", heartbeat_interval(s));
-	char *body = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
-	json_decref(ans);
-	if (!body)
-		return NULL;
-	size_t n = strlen(body);
-	body = xrealloc(body, n + 2);
-	memcpy(body + n, "\n", 2);
-	return body;
+	return json_line(json_pack("{s:O,s:i,s:i}", "status", json_object_get(inst, "status"), "leaseTtl",
+				   s->agent_lease_ttl, "heartbeatInterval", heartbeat_interval(s)));
+}
+
+/* Keep the lease of node id's alive key alive: 0 and *ret_lease, or -ENOENT (no key, the lease lapsed). */
+static int lease_keep(struct server *s, const char *id, int64_t *ret_lease)
+{
+	_cleanup_free_ char *akey = xasprintf("/berth/alive/%s", id);
+	struct store_kv kv = { 0 };
+	int64_t ttl = 0;
+	int r = store_get(s->store, akey, &kv, NULL);
+	if (r == 0)
+		r = store_lease_keepalive(s->store, *ret_lease = kv.lease, &ttl, NULL);
+	store_kv_done(&kv);
+	return r;
 }
 
 /*
@@ -407,13 +425,8 @@ static int heartbeat_apply(struct server *s, json_t *node, json_t **ret_inst, in
 	if (!inst)
 		return 0;
 	const char *id = json_string_value(json_object_get(node, "nodeId"));
-	_cleanup_free_ char *akey = xasprintf("/berth/alive/%s", id);
-	struct store_kv kv = { 0 };
-	int64_t ttl = 0, lease = 0;
-	int r = store_get(s->store, akey, &kv, NULL);
-	if (r == 0)
-		r = store_lease_keepalive(s->store, lease = kv.lease, &ttl, NULL);
-	store_kv_done(&kv);
+	int64_t lease = 0;
+	int r = lease_keep(s, id, &lease);
 	if (r < 0) {
 		*ret_wrote = true;
 		if ((lease = make_alive(s, id, err)) < 0)
@@ -506,17 +519,10 @@ void agent_hb_writer_stop(struct server *s)
 	pthread_cond_destroy(&s->hbw_cond);
 }
 
+/* An agent_error() body. */
 static char *error_body(const char *code, const char *msg)
 {
-	json_t *j = json_pack("{s:s,s:s}", "error", msg, "code", code);
-	char *b = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	if (!b)
-		return NULL;
-	size_t n = strlen(b);
-	b = xrealloc(b, n + 2);
-	memcpy(b + n, "\n", 2);
-	return b;
+	return json_line(json_pack("{s:s,s:s}", "error", msg, "code", code));
 }
 
 /*
@@ -540,13 +546,8 @@ static char *heartbeat_read_only(struct server *s, const char *peer, unsigned *r
 		return error_body("NotRegistered", "register before heartbeating");
 	}
 	const char *id = json_string_value(json_object_get(node, "nodeId"));
-	_cleanup_free_ char *akey = xasprintf("/berth/alive/%s", id);
-	struct store_kv kv = { 0 };
-	int64_t ttl = 0, lease = 0;
-	int r = store_get(s->store, akey, &kv, NULL);
-	if (r == 0)
-		r = store_lease_keepalive(s->store, lease = kv.lease, &ttl, NULL);
-	store_kv_done(&kv);
+	int64_t lease = 0;
+	int r = lease_keep(s, id, &lease);
 	char *body = heartbeat_body(s, inst);
 	if (!body)
 		return NULL;

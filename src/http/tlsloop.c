@@ -499,6 +499,8 @@ static void quick_step(struct tls_loop *l, struct tconn *c, uint32_t net_ev, int
 			return conn_kill(l, c);
 		c->deadline = now + l->o.quick_idle_ms; /* the next request's time starts now */
 		list_move(l, c, L_QUICK);               /* to the tail: the list stays in deadline order */
+		if (!SSL_has_pending(c->ssl))
+			break; /* the next request wakes us (level-triggered): no read that would block */
 	}
 	uint32_t want = c->tn_len ? c->wr_wants : c->rd_wants ? c->rd_wants : EPOLLIN;
 	set_interest(l, c->net, &c->ev_net, want ? want : EPOLLIN, (uint64_t)(uintptr_t)c, false);

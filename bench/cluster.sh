@@ -26,7 +26,10 @@
 # Env: BERTH (binary), TASKS (30), SIM_NODES (1000; 0 skips), SIM_SECONDS (30),
 #      SWARM (1; 0 skips the peer), BRIDGE (0), TASKS_RUN (1; 0: berth RSS and
 #      simulated nodes only), SETTLE (10 s before idle RSS),
-#      BENCH_KEEP_LOGS (a directory: the agent and server logs are copied there).
+#      BENCH_KEEP_LOGS (a directory: the agent and server logs are copied there),
+#      BERTH_AB (another berth binary, e.g. the previous commit's: each simulated-node
+#      round runs on both servers in turn, on the same root and port, A B then B A,
+#      and the table prints their ratio; nothing else uses it).
 # Everything created carries the run's PREFIX or lives in its temp dir; it is
 # removed at the end and again by the trap when interrupted.
 set -eu
@@ -45,6 +48,7 @@ set -- --prefix "$PREFIX" --dir "$DIR" --berth "$BERTH" --tasks "${TASKS:-30}" \
 [ "${SWARM:-1}" = 1 ] || set -- "$@" --no-swarm
 [ "${BRIDGE:-0}" = 0 ] || set -- "$@" --bridge
 [ "${TASKS_RUN:-1}" = 1 ] || set -- "$@" --no-tasks
+[ -z "${BERTH_AB:-}" ] || set -- "$@" --berth-ab "$(readlink -f "$BERTH_AB")"
 /usr/bin/python3 "$HERE/cluster_bench.py" "$@" &
 PY=$!
 rc=0

@@ -399,13 +399,16 @@ class Agent:
         unmount_all(self.base)
 
 
-def start_server(b):
+def start_server(b, binary=None, port=0):
+    """Start the server (binary: b.berth); port != 0: again on the root and port of the previous one."""
     root = os.path.join(b.dir, "server")
-    os.makedirs(root)
+    if not port:
+        os.makedirs(root)
+    b.server_bin = binary or b.berth
     err = open(os.path.join(b.dir, "server.log"), "a")
     b.server = subprocess.Popen(
-        ["nsenter", f"--net=/run/netns/{b.net.vpc}", b.berth, "server", "--root", root, "--listen",
-         "192.168.77.1:0"], stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
+        ["nsenter", f"--net=/run/netns/{b.net.vpc}", b.server_bin, "server", "--root", root, "--listen",
+         f"192.168.77.1:{port}"], stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
     with open(os.path.join(b.dir, "server.pid"), "w") as f:  # for cluster.sh's trap
         f.write(str(b.server.pid))
     line = b.server.stdout.readline()
@@ -754,20 +757,40 @@ def simulate(b, res):
     res["sim_register_s"] = t_reg
     res["sim_interval"] = iv
 
-    for mode, keepalive, longpoll in SIM_MODES:
-        k = len(nodes)
-        while True:
-            for nd in nodes:
-                nd.drop()
-                nd.keepalive = keepalive
-            out = sim_round(b, nodes[:k], iv, longpoll, errors, mode)
-            res[f"sim_{mode}"] = out  # the latest attempt, also when interrupted
-            if out["sustained"] >= 0.9 or k <= b.sim_nodes // 4:
-                break
-            log(f"sim: the client did not sustain {k} nodes; halving")
-            k //= 2
-        res[f"sim_{mode}"] = out
+    for mi, (mode, keepalive, longpoll) in enumerate(SIM_MODES):
+        # BERTH_AB: both binaries on each mode, in turn (A B, then B A: neither always runs second)
+        runs = [(b.berth, "")]
+        if b.berth_ab:
+            runs = [(b.berth, ""), (b.berth_ab, "_ab")][::1 if mi % 2 == 0 else -1]
+        for binary, suffix in runs:
+            if binary != b.server_bin:
+                restart_server(b, binary)
+            k = len(nodes)
+            while True:
+                for nd in nodes:
+                    nd.drop()
+                    nd.keepalive = keepalive
+                out = sim_round(b, nodes[:k], iv, longpoll, errors, f"{mode}{suffix and ', BERTH_AB'}")
+                res[f"sim_{mode}{suffix}"] = out  # the latest attempt, also when interrupted
+                if out["sustained"] >= 0.9 or k <= b.sim_nodes // 4:
+                    break
+                log(f"sim: the client did not sustain {k} nodes; halving")
+                k //= 2
     stop.set()
+
+
+def restart_server(b, binary):
+    """The same server (root, port) on another binary: the simulated nodes keep their certificates."""
+    port = int(urlparse(b.endpoint).port)
+    stop_pid(b.server, 30)
+    log(f"sim: server restarted on {binary}")
+    for attempt in range(50):  # the port may linger a moment
+        try:
+            return start_server(b, binary, port)
+        except RuntimeError:
+            if attempt == 49:
+                raise
+            time.sleep(0.2)
 
 
 # berth agent keeps one connection per thread (heartbeat, tasks long poll, reporter): kept-alive, like the
@@ -944,6 +967,12 @@ def report(b, res):
             continue
         p(f"  {s['nodes']} simulated nodes, {mode}:")
         row("    server CPU (% of one core)", s["cpu"], None, "< 10% at 1,000 nodes", unit="%")
+        p(f"    ... {s['cpu'] / 10.0:.2f}x the 10% goal")
+        o = res.get(f"sim_{mode}_ab")
+        if o:
+            p(f"    ... BERTH_AB ({b.berth_ab}) in the same run: {o['cpu']:.1f}% of one core "
+              f"({o['rate']:.0f} hb/s, {o['fails']} failures, {o['server_threads']} threads, RSS "
+              f"{mb(o['server_rss']):.1f} MB); this binary / BERTH_AB = {s['cpu'] / o['cpu']:.2f}x")
         ok = s["sustained"] >= 0.95 and s["fails"] == 0
         p(f"    ... {s['rate']:.0f} heartbeats/s = {100 * s['sustained']:.0f}% of the schedule (every "
           f"{res['sim_interval']} s), latency p50 {1000 * s['lat_p50']:.0f} ms p99 {1000 * s['lat_p99']:.0f} ms, "
@@ -1024,6 +1053,7 @@ def main():
     ap.add_argument("--no-swarm", action="store_true")
     ap.add_argument("--bridge", action="store_true", help="also 30 bridge tasks")
     ap.add_argument("--no-tasks", action="store_true", help="berth: only RSS and the simulated nodes")
+    ap.add_argument("--berth-ab", default=None, help="simulated nodes: also on this binary, in turn")
     b = ap.parse_args(namespace=Bench())
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)

@@ -87,6 +87,21 @@ void http_limits_defaults(struct http_limits *l);
 /* Parse the value of the index-th flag above into l; -EINVAL (err names the flag) when bad. */
 int http_limits_parse_opt(struct http_limits *l, int index, const char *value, struct berth_error **err);
 
+/*
+ * A fast path for small, cheap requests on a server's TLS listeners: a connection stays with the TLS
+ * event loop (tlsloop.h) while its requests are answered here, on the loop's thread, without
+ * libmicrohttpd, a worker or any thread hand-off. Offered: each complete request that fits the fast
+ * path's framing (http/quick.h: HTTP/1.1, Content-Length body, no query, nothing pipelined, all within
+ * HTTP_QUICK_MAX bytes), with the raw path (no version prefix removed), the connection's peer identity
+ * (as http_request_peer(), NULL without one) and its body. Answer by returning true with *ret_status
+ * and *ret_body (JSON, malloc'd, taken); return false to leave it to the handler: the connection then
+ * goes to libmicrohttpd for good, this request included. Must not block or take long: the loop serves
+ * every TLS connection of the listener.
+ */
+typedef bool (*http_quick_fn)(const char *method, const char *path, const char *peer, const char *body,
+			      size_t body_len, unsigned *ret_status, char **ret_body, size_t *ret_len,
+			      void *userdata);
+
 struct http_server_opts {
 	int listen_fd;   /* a bound, listening socket the server takes over; -1: none (add_connection only) */
 	size_t max_body; /* 0: HTTP_DEFAULT_MAX_BODY */
@@ -111,6 +126,8 @@ struct http_server_opts {
 	const struct http_limits *limits; /* NULL: defaults */
 	http_handler_fn handler;
 	void *userdata;
+	/* Optional fast path of the TLS listeners (http_quick_fn); NULL: every request goes to handler. */
+	http_quick_fn quick;
 };
 
 /* Start serving in background threads. On failure listen_fd is closed. */
@@ -122,8 +139,13 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
  * Accepts NULL.
  */
 struct http_server *http_server_stop(struct http_server *s);
-/* true once the connection limit is reached (or the server stops). */
+/* true once the connection limit is reached (or the server stops); extra: connections held elsewhere
+ * (by a TLS listener's fast path) that count against it too. */
 bool http_server_full(struct http_server *s);
+bool http_server_full_with(struct http_server *s, unsigned extra);
+/* The server's fast path (http_server_opts.quick) or NULL; its header timeout in ms (idle fast-path
+ * connections close after it, as libmicrohttpd's do). */
+http_quick_fn http_server_quick(struct http_server *s, void **ret_userdata, unsigned *ret_idle_ms);
 /* true once http_server_stop() began: owners of deferred requests answer them now. */
 bool http_server_stopping(struct http_server *s);
 

@@ -92,6 +92,7 @@ struct conn {
 struct http_server {
 	struct MHD_Daemon *mhd;
 	http_handler_fn handler;
+	http_quick_fn quick;
 	void *userdata;
 	size_t max_body;
 	size_t (*body_limit)(const char *method, const char *path, void *userdata);
@@ -1413,6 +1414,7 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 {
 	struct http_server *s = xcalloc(1, sizeof(*s));
 	s->handler = opts->handler;
+	s->quick = opts->quick;
 	s->userdata = opts->userdata;
 	s->max_body = opts->max_body ? opts->max_body : HTTP_DEFAULT_MAX_BODY;
 	s->body_limit = opts->body_limit;
@@ -1524,12 +1526,24 @@ struct http_server *http_server_stop(struct http_server *s)
 	return NULL;
 }
 
-bool http_server_full(struct http_server *s)
+bool http_server_full_with(struct http_server *s, unsigned extra)
 {
 	pthread_mutex_lock(&s->lock);
-	bool full = s->n_conns >= s->lim.max_connections || s->stopping;
+	bool full = s->n_conns + extra >= s->lim.max_connections || s->stopping;
 	pthread_mutex_unlock(&s->lock);
 	return full;
+}
+
+bool http_server_full(struct http_server *s)
+{
+	return http_server_full_with(s, 0);
+}
+
+http_quick_fn http_server_quick(struct http_server *s, void **ret_userdata, unsigned *ret_idle_ms)
+{
+	*ret_userdata = s->userdata;
+	*ret_idle_ms = s->lim.header_timeout_s * 1000u;
+	return s->quick;
 }
 
 int http_server_add_connection(struct http_server *s, int fd, const struct sockaddr *addr, socklen_t addr_len,

@@ -32,6 +32,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "http/http.h"
+#include "http/quick.h"
 #include "http/tlsloop.h"
 
 #define TLS_RELAY_BUF (32 * 1024)
@@ -39,6 +40,8 @@
 struct http_tcp_listener {
 	struct http_server *srv;
 	bool record_peer;
+	http_quick_fn quick; /* the server's fast path (http_server_opts.quick) */
+	void *quick_userdata;
 	struct tls_loop *loop; /* accepts, and terminates TLS for every connection (tlsloop.c) */
 };
 
@@ -232,10 +235,57 @@ static char *peer_identity(SSL *ssl)
 	return id;
 }
 
-static bool listener_admit(void *userdata)
+/* The fast path asks for the identity on every request: worked out once per connection, kept with it. */
+static int peer_ex_index = -1;
+static pthread_once_t peer_ex_once = PTHREAD_ONCE_INIT;
+
+static void peer_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	free(ptr);
+}
+
+static void peer_ex_init(void)
+{
+	peer_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, peer_ex_free);
+}
+
+static const char *peer_identity_cached(SSL *ssl)
+{
+	pthread_once(&peer_ex_once, peer_ex_init);
+	if (peer_ex_index < 0)
+		return NULL;
+	char *id = SSL_get_ex_data(ssl, peer_ex_index);
+	if (!id && (id = peer_identity(ssl)) && SSL_set_ex_data(ssl, peer_ex_index, id) != 1) {
+		free(id);
+		id = NULL;
+	}
+	return id;
+}
+
+static bool listener_admit(void *userdata, unsigned held)
 {
 	struct http_tcp_listener *l = userdata;
-	return !http_server_full(l->srv);
+	return !http_server_full_with(l->srv, held);
+}
+
+/* The TLS loop's fast path (tlsloop.h): a complete plain request goes to the server's quick(). */
+static int listener_quick(void *userdata, void *ssl, const char *data, size_t len, char **ret_out,
+			  size_t *ret_len)
+{
+	struct http_tcp_listener *l = userdata;
+	struct http_quick_req q;
+	enum http_quick_parse p = http_quick_parse(data, len, &q);
+	if (p != HTTP_QUICK_READY)
+		return p == HTTP_QUICK_MORE ? TLS_QUICK_MORE : TLS_QUICK_PASS;
+	const char *peer = l->record_peer ? peer_identity_cached(ssl) : NULL;
+	unsigned status = 0;
+	_cleanup_free_ char *body = NULL;
+	size_t n = 0;
+	if (!l->quick(q.method, q.path, peer, q.body, q.body_len, &status, &body, &n, l->quick_userdata))
+		return TLS_QUICK_PASS;
+	*ret_out = http_quick_format(status, "application/json", body, n, ret_len);
+	return TLS_QUICK_ANSWER;
 }
 
 /* A connection is ready (tlsloop.h): plain ones go to the server as they are, TLS ones through a socketpair.
@@ -279,6 +329,9 @@ static int listener_start(struct http_server *srv, int listen_fd, const struct h
 	struct tls_loop_opts o = {
 		.ssl_ctx = ctx, .admit = listener_admit, .ready = listener_ready, .userdata = l
 	};
+	l->quick = http_server_quick(srv, &l->quick_userdata, &o.quick_idle_ms);
+	if (l->quick && ctx)
+		o.quick = listener_quick;
 	r = tls_loop_start(&o, listen_fd, &l->loop, err); /* takes its own reference on ctx */
 	SSL_CTX_free(ctx);
 	if (r < 0) {

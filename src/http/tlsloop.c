@@ -34,6 +34,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "common/util.h"
 #include "http/tlsloop.h"
 
@@ -47,7 +48,8 @@
  * 15 s for its handlers, then the client gets its linger). */
 #define TLS_LOOP_DRAIN_MS 30000
 
-enum list_kind { L_NONE, L_HANDSHAKE, L_RELAY, L_LINGER, L_DEAD };
+/* L_QUICK: handshake done, no owner yet: requests are offered to the fast path (opts.quick) */
+enum list_kind { L_NONE, L_HANDSHAKE, L_QUICK, L_RELAY, L_LINGER, L_DEAD };
 
 struct tconn {
 	struct tconn *prev, *next;
@@ -73,6 +75,7 @@ struct tconn {
 	size_t tl_off, tl_len;
 	char *to_net; /* from local, not yet taken by SSL_write (retried with the same bytes) */
 	size_t tn_off, tn_len;
+	struct strbuf q; /* L_QUICK: what the client sent since the previous answer */
 };
 
 struct list {
@@ -93,8 +96,8 @@ struct tls_loop {
 	struct list lists[L_DEAD + 1];
 	unsigned n[L_DEAD + 1];
 	char scratch[SCRATCH];
-	atomic_uint st_handshaking, st_relaying;
-	atomic_ulong st_accepted, st_refused, st_hs_failed, st_hs_timeouts, st_turns;
+	atomic_uint st_handshaking, st_relaying, st_quick;
+	atomic_ulong st_accepted, st_refused, st_hs_failed, st_hs_timeouts, st_turns, st_quick_answers;
 };
 
 static void list_del(struct tls_loop *l, struct tconn *c)
@@ -128,6 +131,7 @@ static void list_move(struct tls_loop *l, struct tconn *c, enum list_kind to)
 	l->n[to]++;
 	atomic_store(&l->st_handshaking, l->n[L_HANDSHAKE]);
 	atomic_store(&l->st_relaying, l->n[L_RELAY] + l->n[L_LINGER]);
+	atomic_store(&l->st_quick, l->n[L_QUICK]);
 }
 
 static bool set_interest(struct tls_loop *l, int fd, uint32_t *cur, uint32_t want, uint64_t tag, bool add)
@@ -184,6 +188,7 @@ static void conn_free(struct tconn *c)
 	SSL_free(c->ssl);
 	free(c->to_local);
 	free(c->to_net);
+	strbuf_release(&c->q);
 	free(c);
 }
 
@@ -426,6 +431,81 @@ static void relay_step(struct tls_loop *l, struct tconn *c, uint32_t net_ev, uin
 	update_interest(l, c);
 }
 
+/* The connection goes to its owner (ready()) for good, with what the fast path read of it. */
+static void hand_over(struct tls_loop *l, struct tconn *c, int64_t now)
+{
+	int local = l->o.ready(l->o.userdata, c->ssl, -1, (struct sockaddr *)&c->addr, c->addr_len);
+	if (local < 0)
+		return conn_kill(l, c);
+	int fl = fcntl(local, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(local, F_SETFL, fl | O_NONBLOCK);
+	c->local = local;
+	c->net_in = c->local_in = true;
+	c->deadline = 0;
+	list_move(l, c, L_RELAY);
+	if (c->q.len)
+		give_local(c, c->q.buf, c->q.len);
+	strbuf_release(&c->q);
+	/* the client may have sent (more of) its request already: SSL holds it */
+	relay_step(l, c, EPOLLIN, 0, now);
+}
+
+/*
+ * L_QUICK: read what the client sends and offer it to opts.quick until that answers (write the answer,
+ * wait for the next request) or passes (hand_over). One answer is written at a time: nothing more is
+ * read while one waits for the socket.
+ */
+static void quick_step(struct tls_loop *l, struct tconn *c, uint32_t net_ev, int64_t now)
+{
+	if (net_ev & (EPOLLHUP | EPOLLERR))
+		return conn_kill(l, c);
+	if (c->tn_len && !flush_net(c))
+		return conn_kill(l, c);
+	c->rd_wants = 0;
+	while (!c->tn_len) {
+		ERR_clear_error();
+		int n = SSL_read(c->ssl, l->scratch, sizeof(l->scratch));
+		if (n <= 0) {
+			int e = SSL_get_error(c->ssl, n);
+			if (e == SSL_ERROR_WANT_READ)
+				break;
+			if (e == SSL_ERROR_WANT_WRITE) {
+				c->rd_wants = EPOLLOUT;
+				break;
+			}
+			/* close_notify or EOF between requests: the connection ends */
+			c->ssl_failed = e != SSL_ERROR_ZERO_RETURN;
+			if (c->ssl_failed && e != SSL_ERROR_SYSCALL)
+				log_ssl_failure("TLS read failed");
+			ERR_clear_error();
+			return conn_kill(l, c);
+		}
+		strbuf_add(&c->q, l->scratch, (size_t)n);
+		char *out = NULL;
+		size_t out_len = 0;
+		int r = c->q.len > TLS_LOOP_QUICK_MAX
+				? TLS_QUICK_PASS
+				: l->o.quick(l->o.userdata, c->ssl, c->q.buf, c->q.len, &out, &out_len);
+		if (r == TLS_QUICK_PASS)
+			return hand_over(l, c, now);
+		if (r != TLS_QUICK_ANSWER)
+			continue;
+		atomic_fetch_add_explicit(&l->st_quick_answers, 1, memory_order_relaxed);
+		strbuf_reset(&c->q);
+		bool ok = give_net(c, out, out_len);
+		free(out);
+		if (!ok)
+			return conn_kill(l, c);
+		c->deadline = now + l->o.quick_idle_ms; /* the next request's time starts now */
+		list_move(l, c, L_QUICK);               /* to the tail: the list stays in deadline order */
+		if (!SSL_has_pending(c->ssl))
+			break; /* the next request wakes us (level-triggered): no read that would block */
+	}
+	uint32_t want = c->tn_len ? c->wr_wants : c->rd_wants ? c->rd_wants : EPOLLIN;
+	set_interest(l, c->net, &c->ev_net, want ? want : EPOLLIN, (uint64_t)(uintptr_t)c, false);
+}
+
 static void handshake_step(struct tls_loop *l, struct tconn *c, int64_t now)
 {
 	ERR_clear_error();
@@ -442,18 +522,14 @@ static void handshake_step(struct tls_loop *l, struct tconn *c, int64_t now)
 		return conn_kill(l, c);
 	}
 	c->hs_wants = 0;
-	int local = l->o.ready(l->o.userdata, c->ssl, -1, (struct sockaddr *)&c->addr, c->addr_len);
-	if (local < 0)
-		return conn_kill(l, c);
-	int fl = fcntl(local, F_GETFL);
-	if (fl >= 0)
-		(void)fcntl(local, F_SETFL, fl | O_NONBLOCK);
-	c->local = local;
-	c->net_in = c->local_in = true;
-	c->deadline = 0;
-	list_move(l, c, L_RELAY);
-	/* the client may have sent its request with its last handshake flight: SSL holds it already */
-	relay_step(l, c, EPOLLIN, 0, now);
+	c->net_in = true;
+	if (l->o.quick) {
+		c->deadline = now + l->o.quick_idle_ms;
+		list_move(l, c, L_QUICK);
+		/* the client may have sent its request with its last handshake flight: SSL holds it already */
+		return quick_step(l, c, EPOLLIN, now);
+	}
+	hand_over(l, c, now);
 }
 
 /* ---- accept, deadlines, the loop ---- */
@@ -478,7 +554,8 @@ static void accept_one(struct tls_loop *l, int64_t now)
 		return;
 	}
 	/* the limits apply before any TLS work: a full server or a handshake flood costs nothing */
-	if (l->n[L_HANDSHAKE] >= l->o.max_handshakes || (l->o.admit && !l->o.admit(l->o.userdata))) {
+	if (l->n[L_HANDSHAKE] >= l->o.max_handshakes ||
+	    (l->o.admit && !l->o.admit(l->o.userdata, l->n[L_QUICK]))) {
 		atomic_fetch_add(&l->st_refused, 1);
 		log_fields(LOG_LEVEL_DEBUG, "TLS connection refused: connection or handshake limit reached",
 			   NULL);
@@ -497,6 +574,7 @@ static void accept_one(struct tls_loop *l, int64_t now)
 	struct tconn *c = xcalloc(1, sizeof(*c));
 	c->ssl = ssl;
 	c->net = fd;
+	strbuf_init(&c->q, 0);
 	c->local = -1;
 	c->addr = addr;
 	c->addr_len = len;
@@ -511,6 +589,10 @@ static void expire(struct tls_loop *l, int64_t now)
 	while ((c = l->lists[L_HANDSHAKE].head) && c->deadline <= now) {
 		atomic_fetch_add(&l->st_hs_timeouts, 1);
 		log_fields(LOG_LEVEL_DEBUG, "TLS handshake timed out", "action", "connection closed", NULL);
+		conn_kill(l, c);
+	}
+	while ((c = l->lists[L_QUICK].head) && c->deadline <= now) {
+		log_fields(LOG_LEVEL_DEBUG, "http: request headers too slow", "action", "connection closed", NULL);
 		conn_kill(l, c);
 	}
 	while ((c = l->lists[L_LINGER].head) && c->deadline <= now)
@@ -539,6 +621,8 @@ static void dispatch(struct tls_loop *l, const struct epoll_event *ev, int64_t n
 			return conn_kill(l, c);
 		return handshake_step(l, c, now);
 	}
+	if (c->list == L_QUICK)
+		return quick_step(l, c, ev->events, now);
 	relay_step(l, c, is_local ? 0 : ev->events, is_local ? ev->events : 0, now);
 }
 
@@ -571,6 +655,8 @@ static void begin_stop(struct tls_loop *l, int64_t now)
 	l->listen_fd = safe_close(l->listen_fd);
 	while (l->lists[L_HANDSHAKE].head)
 		conn_kill(l, l->lists[L_HANDSHAKE].head);
+	while (l->lists[L_QUICK].head) /* no owner to finish them */
+		conn_kill(l, l->lists[L_QUICK].head);
 	l->stopping = true;
 	l->drain_until = now + TLS_LOOP_DRAIN_MS;
 	pthread_mutex_lock(&l->mu);
@@ -627,6 +713,10 @@ int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop
 		l->o.max_handshakes = TLS_LOOP_MAX_HANDSHAKE;
 	if (!l->o.linger_ms)
 		l->o.linger_ms = TLS_LOOP_LINGER_MS;
+	if (!l->o.quick_idle_ms)
+		l->o.quick_idle_ms = TLS_LOOP_QUICK_IDLE_MS;
+	if (!l->o.ssl_ctx)
+		l->o.quick = NULL; /* plain connections go to ready() at accept */
 	l->listen_fd = listen_fd;
 	l->stop_pipe[0] = l->stop_pipe[1] = -1;
 	pthread_mutex_init(&l->mu, NULL);
@@ -684,6 +774,8 @@ void tls_loop_get_stats(struct tls_loop *l, struct tls_loop_stats *ret)
 	*ret = (struct tls_loop_stats){
 		.handshaking = atomic_load(&l->st_handshaking),
 		.relaying = atomic_load(&l->st_relaying),
+		.quick = atomic_load(&l->st_quick),
+		.quick_answers = atomic_load(&l->st_quick_answers),
 		.accepted = atomic_load(&l->st_accepted),
 		.refused = atomic_load(&l->st_refused),
 		.handshake_failed = atomic_load(&l->st_hs_failed),

@@ -32,8 +32,9 @@ struct tls_loop_opts {
 	unsigned handshake_ms;   /* 0: TLS_LOOP_HANDSHAKE_MS */
 	unsigned max_handshakes; /* 0: TLS_LOOP_MAX_HANDSHAKE */
 	unsigned linger_ms;      /* 0: TLS_LOOP_LINGER_MS */
-	/* Asked on accept, before any TLS work; false closes the connection. NULL: always admitted. */
-	bool (*admit)(void *userdata);
+	/* Asked on accept, before any TLS work; false closes the connection. NULL: always admitted.
+	 * held: connections the loop holds without an owner (the fast path's, below). */
+	bool (*admit)(void *userdata, unsigned held);
 	/*
 	 * A connection is ready. Plain TCP: fd is the accepted socket (taken over), ssl NULL; return -1.
 	 * TLS: after the handshake, ssl is the session (SSL *, for the peer's certificate), fd -1; return
@@ -41,8 +42,24 @@ struct tls_loop_opts {
 	 * the connection. Runs on the loop's thread: must not block.
 	 */
 	int (*ready)(void *userdata, void *ssl, int fd, const struct sockaddr *addr, socklen_t addr_len);
+	/*
+	 * Optional fast path (TLS only). A connection goes to ready() only when this passes it: until
+	 * then what the client sends is offered here, data[0..len) being everything since the previous
+	 * answer. Return TLS_QUICK_MORE to wait for more (within quick_idle_ms of the handshake or of the
+	 * previous answer, else the connection closes), TLS_QUICK_PASS to hand the connection to ready()
+	 * for good (these bytes go to the local socket first), or TLS_QUICK_ANSWER with *ret_out
+	 * (malloc'd, taken) for the client; the connection then waits for its next request. Runs on the
+	 * loop's thread: must not block.
+	 */
+	int (*quick)(void *userdata, void *ssl, const char *data, size_t len, char **ret_out, size_t *ret_len);
+	unsigned quick_idle_ms; /* 0: TLS_LOOP_QUICK_IDLE_MS */
 	void *userdata;
 };
+
+enum { TLS_QUICK_MORE, TLS_QUICK_PASS, TLS_QUICK_ANSWER };
+#define TLS_LOOP_QUICK_IDLE_MS 30000u
+/* What a connection may send before the fast path passes it on whatever quick() says. */
+#define TLS_LOOP_QUICK_MAX (64u * 1024)
 
 /* Serve listen_fd (taken over, closed on failure) in a new thread. */
 int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop **ret,
@@ -57,9 +74,10 @@ struct tls_loop *tls_loop_stop(struct tls_loop *l);
 
 /* Counters for tests and logs. */
 struct tls_loop_stats {
-	unsigned handshaking, relaying;
+	unsigned handshaking, relaying, quick; /* quick: held by the fast path */
 	unsigned long accepted, refused, handshake_failed, handshake_timeouts;
 	unsigned long turns; /* epoll_wait returns */
+	unsigned long quick_answers;
 };
 void tls_loop_get_stats(struct tls_loop *l, struct tls_loop_stats *ret);
 

@@ -343,7 +343,7 @@ static int prepare_steps(struct net_ctx *ctx, json_t *rec, const struct net_cont
 	size_t i;
 	json_t *ep;
 	json_array_foreach (json_object_get(rec, "endpoints"), i, ep)
-		if ((r = ep_add(ctx, rec, ep, err)) < 0)
+		if ((r = ep_add(ctx, rec, ep, true, err)) < 0)
 			return r;
 	if ((r = proxies_start(ctx, rec, err)) < 0)
 		return r;
@@ -498,7 +498,7 @@ static int connect_locked(struct net_ctx *ctx, const char *container_id, const s
 	if ((r = ep_new(ctx, rec, nw, o, false, all, &ep, err)) < 0)
 		return r;
 	json_array_append_new(json_object_get(rec, "endpoints"), ep);
-	r = ep_add(ctx, rec, ep, err);
+	r = ep_add(ctx, rec, ep, false, err);
 	if (r < 0) {
 		/* cni_list_add already undid the chain; forget the endpoint */
 		json_t *eps = json_object_get(rec, "endpoints");

@@ -10,6 +10,7 @@
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "net/internal.h"
 #include "net/record.h"
@@ -34,7 +35,7 @@ struct cni_exec ep_cni_exec(const struct net_ctx *ctx, const json_t *ep)
 	return x;
 }
 
-int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **err)
+int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, bool concurrent, struct berth_error **err)
 {
 	json_object_set_new(ep, "state", json_string("adding"));
 	int r = rec_save(ctx, rec, err);
@@ -46,7 +47,36 @@ int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **er
 	/* a kept address: its placeholder lease goes so that host-local can hand it out again */
 	if (rec_str(ep, "ipv4_reserved"))
 		reserve_take(ctx, rt.container_id, ep);
-	r = cni_list_add(&x, json_object_get(ep, "conflist"), &rt, &res, err);
+	if (concurrent) {
+		_cleanup_free_ char *d = rec_dir(ctx, rt.container_id);
+		struct berth_error *e = NULL;
+		net_unlock(ctx);
+		r = cni_list_add(&x, json_object_get(ep, "conflist"), &rt, &res, &e);
+		net_relock(ctx);
+		if (access(d, F_OK) != 0) { /* torn down meanwhile: undo what this ADD made */
+			berth_error_free(e);
+			e = NULL;
+			if (r >= 0) {
+				json_object_set_new(ep, "result", res);
+				(void)ep_del(ctx, rec, ep, &e);
+				berth_error_free(e);
+			}
+			return berth_error_msg(err, ECANCELED,
+					       "network of container '%s' torn down while it was set up",
+					       rt.container_id);
+		}
+		if (r < 0) {
+			/* the plugins' shared state (portmap's and firewall's top-level iptables chains) is
+			 * made on first use, and two first uses at once fail ("chain exists"): once more,
+			 * alone (the failed ADD undid itself) */
+			log_fields(LOG_LEVEL_DEBUG, "CNI ADD failed beside another; retried under the lock",
+				   "error", e ? e->msg : "", NULL);
+			r = cni_list_add(&x, json_object_get(ep, "conflist"), &rt, &res, err);
+		}
+		berth_error_free(e);
+	} else {
+		r = cni_list_add(&x, json_object_get(ep, "conflist"), &rt, &res, err);
+	}
 	if (r < 0) {
 		(void)reserve_hold(ctx, rt.container_id, NULL); /* still kept: block it again */
 		return berth_error_wrap(err, r, "attach to network '%s'", rec_str(ep, "network_name"));

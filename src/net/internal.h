@@ -309,6 +309,9 @@ struct net_ctx {
 /* Exclusive lock over the whole state (threads and processes). */
 int net_lock(struct net_ctx *ctx, struct berth_error **err);
 void net_unlock(struct net_ctx *ctx);
+/* net_lock() again after a net_unlock() in the middle of an operation: retries an interrupted flock; a
+ * flock that fails otherwise leaves only this process's mutex held, as when there is no lock file. */
+void net_relock(struct net_ctx *ctx);
 
 /* Networks, lock held. */
 int network_load_all(struct net_ctx *ctx, struct net_network ***ret, struct berth_error **err);

@@ -35,6 +35,13 @@ int net_lock(struct net_ctx *ctx, struct berth_error **err)
 	return 0;
 }
 
+void net_relock(struct net_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->mutex);
+	while (flock(ctx->lock_fd, LOCK_EX) < 0 && errno == EINTR)
+		;
+}
+
 void net_unlock(struct net_ctx *ctx)
 {
 	flock(ctx->lock_fd, LOCK_UN);

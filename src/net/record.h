@@ -31,8 +31,14 @@ bool rec_on_network(const json_t *rec, const char *network_id);
 struct cni_exec ep_cni_exec(const struct net_ctx *ctx, const json_t *ep);
 /* CNI runtime parameters of an endpoint of rec (borrowed pointers into rec/ep). */
 struct cni_runtime ep_runtime(const json_t *rec, const json_t *ep);
-/* Save ep as "adding", run ADD, store the result and "ready", save again. */
-int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, struct berth_error **err);
+/*
+ * Save ep as "adding", run ADD, store the result and "ready", save again. concurrent: net_lock is
+ * released while the CNI chain runs (the slow part), so that other containers' setups proceed:
+ * everything others decide from (the record with its ports, static addresses and this endpoint)
+ * is saved before, the plugins serialise their own state (host-local's IPAM store, iptables -w),
+ * and a teardown of this container meanwhile is noticed (ECANCELED, the ADD undone).
+ */
+int ep_add(struct net_ctx *ctx, json_t *rec, json_t *ep, bool concurrent, struct berth_error **err);
 /* DEL with the cached result (best effort when the netns is gone). */
 int ep_del(struct net_ctx *ctx, const json_t *rec, const json_t *ep, struct berth_error **err);
 /* A new endpoint object for network n (ifname, aliases, static IP, conflist). */

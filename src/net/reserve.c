@@ -29,6 +29,7 @@
  */
 #include <ctype.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "common/fs.h"
@@ -158,16 +159,24 @@ static int hold_addr(struct net_ctx *ctx, const char *id, const json_t *e, const
 		     struct berth_error **err)
 {
 	const char *net = rec_str(e, "network");
+	_cleanup_free_ char *dir = xasprintf("%s/ipam/%s", ctx->root_dir, net);
+	int r = fs_mkdir_p(dir, 0755, err);
+	if (r < 0)
+		return berth_error_wrap(err, r, "keep address %s on network '%s'", ip, net);
+	/* host-local's own lock (its disk store flocks DIR/lock): a CNI ADD of another container may run
+	 * beside us (ep_add releases net_lock), and must not hand out the address between the look and
+	 * the write */
+	_cleanup_free_ char *lp = xasprintf("%s/lock", dir);
+	_cleanup_close_ int lk = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	while (lk >= 0 && flock(lk, LOCK_EX) < 0 && errno == EINTR)
+		;
 	_cleanup_free_ char *owner = lease_owner(ctx, net, ip);
 	if (owner)
 		return streq(owner, id) || owner_is_placeholder_of(owner, id);
-	_cleanup_free_ char *dir = xasprintf("%s/ipam/%s", ctx->root_dir, net);
 	_cleanup_free_ char *p = lease_path(ctx, net, ip);
 	_cleanup_free_ char *body =
 	    xasprintf(RESERVED_OWNER "%s\r\n%s", id, rec_str(e, "ifname") ? rec_str(e, "ifname") : "eth0");
-	int r = fs_mkdir_p(dir, 0755, err);
-	if (r >= 0)
-		r = fs_write_file_atomic(p, body, strlen(body), 0644, err);
+	r = fs_write_file_atomic(p, body, strlen(body), 0644, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "keep address %s on network '%s'", ip, net);
 	return 1;

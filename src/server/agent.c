@@ -105,14 +105,10 @@ static void do_join(struct server *s, struct http_request *req)
 			  json_pack("{s:s,s:s,s:s}", "nodeId", id, "certificate", cert, "ca", s->ca_pem));
 }
 
-/* The calling node's record, or an error already sent (NULL). */
-static json_t *authenticate(struct server *s, struct http_request *req)
+/* The record of the node whose certificate identity is peer ("ID sha256:HEX"), or NULL: unknown, another
+ * certificate, revoked. */
+static json_t *peer_node(struct server *s, const char *peer)
 {
-	const char *peer = http_request_peer(req);
-	if (!peer) {
-		agent_error(req, 401, "NoCertificate", "agent calls need the node certificate (mutual TLS)");
-		return NULL;
-	}
 	const char *sp = strchr(peer, ' ');
 	_cleanup_free_ char *id = sp ? xstrndup(peer, (size_t)(sp - peer)) : NULL;
 	json_t *node = NULL;
@@ -121,10 +117,22 @@ static json_t *authenticate(struct server *s, struct http_request *req)
 	    !streq_ptr(json_string_value(json_object_get(node, "fingerprint")), sp + 1) ||
 	    json_is_true(json_object_get(node, "revoked"))) {
 		json_decref(node);
-		agent_error(req, 403, "NodeRefused",
-			    "node certificate refused (unknown or deregistered node)");
 		return NULL;
 	}
+	return node;
+}
+
+/* The calling node's record, or an error already sent (NULL). */
+static json_t *authenticate(struct server *s, struct http_request *req)
+{
+	const char *peer = http_request_peer(req);
+	if (!peer) {
+		agent_error(req, 401, "NoCertificate", "agent calls need the node certificate (mutual TLS)");
+		return NULL;
+	}
+	json_t *node = peer_node(s, peer);
+	if (!node)
+		agent_error(req, 403, "NodeRefused", "node certificate refused (unknown or deregistered node)");
 	return node;
 }
 
@@ -369,34 +377,223 @@ static json_t *node_instance(struct server *s, json_t *node, char **ret_key)
 	return inst;
 }
 
-static void do_heartbeat(struct server *s, struct http_request *req, json_t *node)
+/* j (taken) as compact JSON and a newline, as http_respond_json() answers; NULL when out of memory. */
+static char *json_line(json_t *j)
 {
-	_cleanup_free_ char *ikey = NULL;
-	json_t *inst = node_instance(s, node, &ikey);
-	if (!inst)
-		return agent_error(req, 404, "NotRegistered", "register before heartbeating");
-	const char *id = json_string_value(json_object_get(node, "nodeId"));
+	char *b = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!b)
+		return NULL;
+	size_t n = strlen(b);
+	b = xrealloc(b, n + 2);
+	memcpy(b + n, "\n", 2);
+	return b;
+}
+
+/* A heartbeat's answer (JSON and a newline, malloc'd) for the node's instance record. */
+static char *heartbeat_body(struct server *s, json_t *inst)
+{
+	return json_line(json_pack("{s:O,s:i,s:i}", "status", json_object_get(inst, "status"), "leaseTtl",
+				   s->agent_lease_ttl, "heartbeatInterval", heartbeat_interval(s)));
+}
+
+/* Keep the lease of node id's alive key alive: 0 and *ret_lease, or -ENOENT (no key, the lease lapsed). */
+static int lease_keep(struct server *s, const char *id, int64_t *ret_lease)
+{
 	_cleanup_free_ char *akey = xasprintf("/berth/alive/%s", id);
-	_cleanup_error_ struct berth_error *err = NULL;
 	struct store_kv kv = { 0 };
 	int64_t ttl = 0;
 	int r = store_get(s->store, akey, &kv, NULL);
 	if (r == 0)
-		r = store_lease_keepalive(s->store, kv.lease, &ttl, &err);
+		r = store_lease_keepalive(s->store, *ret_lease = kv.lease, &ttl, NULL);
 	store_kv_done(&kv);
-	if (r < 0 && make_alive(s, id, &err) < 0) {
-		json_decref(inst);
-		_cleanup_free_ char *m = berth_error_string(err);
-		return agent_error(req, 500, "ServerError", m);
+	return r;
+}
+
+/*
+ * What a heartbeat writes, when it must: a new lease when the node's lapsed (make_alive), and its
+ * instance record without disconnectedAt. *ret_inst: the instance record (NULL: not registered,
+ * 0 returned); *ret_lease the kept lease and *ret_wrote whether anything was written.
+ */
+static int heartbeat_apply(struct server *s, json_t *node, json_t **ret_inst, int64_t *ret_lease, bool *ret_wrote,
+			   struct berth_error **err)
+{
+	_cleanup_free_ char *ikey = NULL;
+	json_t *inst = node_instance(s, node, &ikey);
+	*ret_inst = inst;
+	*ret_wrote = false;
+	if (!inst)
+		return 0;
+	const char *id = json_string_value(json_object_get(node, "nodeId"));
+	int64_t lease = 0;
+	int r = lease_keep(s, id, &lease);
+	if (r < 0) {
+		*ret_wrote = true;
+		if ((lease = make_alive(s, id, err)) < 0)
+			return -EIO;
 	}
+	*ret_lease = lease;
 	if (json_object_get(inst, "disconnectedAt")) {
 		json_object_del(inst, "disconnectedAt");
 		(void)record_put(s, ikey, inst, NULL);
+		*ret_wrote = true;
 	}
-	http_respond_json(req, 200,
-			  json_pack("{s:O,s:i,s:i}", "status", json_object_get(inst, "status"), "leaseTtl",
-				    s->agent_lease_ttl, "heartbeatInterval", heartbeat_interval(s)));
-	json_decref(inst);
+	return 0;
+}
+
+static void do_heartbeat(struct server *s, struct http_request *req, json_t *node, uint64_t gen)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_json_ json_t *inst = NULL;
+	int64_t lease = 0;
+	bool wrote = false;
+	if (heartbeat_apply(s, node, &inst, &lease, &wrote, &err) < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		return agent_error(req, 500, "ServerError", m);
+	}
+	if (!inst)
+		return agent_error(req, 404, "NotRegistered", "register before heartbeating");
+	char *body = heartbeat_body(s, inst);
+	if (!body)
+		return agent_error(req, 500, "ServerError", "encode the answer: out of memory");
+	if (!wrote && s->hbc) /* a write makes the entry stale anyway */
+		hb_cache_put(s->hbc, gen, json_string_value(json_object_get(node, "nodeId")),
+			     http_request_peer(req), lease, body);
+	http_respond(req, 200, "application/json", body, strlen(body));
+}
+
+/* ---- heartbeats on the HTTP fast path (hbcache.h) ---- */
+
+/* The writes of heartbeats answered on the fast path, on a thread of their own (node id -> true). */
+static void *hb_writer_main(void *arg)
+{
+	struct server *s = arg;
+	pthread_mutex_lock(&s->hbw_lock);
+	for (;;) {
+		while (!s->hbw_stop && json_object_size(s->hbw_pending) == 0)
+			pthread_cond_wait(&s->hbw_cond, &s->hbw_lock);
+		if (s->hbw_stop)
+			break;
+		void *it = json_object_iter(s->hbw_pending);
+		_cleanup_free_ char *id = xstrdup(json_object_iter_key(it));
+		json_object_del(s->hbw_pending, id);
+		pthread_mutex_unlock(&s->hbw_lock);
+		_cleanup_free_ char *nkey = xasprintf("/berth/nodes/%s", id);
+		_cleanup_json_ json_t *node = NULL, *inst = NULL;
+		_cleanup_error_ struct berth_error *err = NULL;
+		int64_t lease = 0;
+		bool wrote = false;
+		if (record_get(s, nkey, &node, NULL, NULL) == 0 &&
+		    heartbeat_apply(s, node, &inst, &lease, &wrote, &err) < 0)
+			log_fields(LOG_LEVEL_WARN, "heartbeat: keeping the node's lease failed", "node", id, "error",
+				   err ? err->msg : "", NULL);
+		pthread_mutex_lock(&s->hbw_lock);
+	}
+	pthread_mutex_unlock(&s->hbw_lock);
+	return NULL;
+}
+
+int agent_hb_writer_start(struct server *s, struct berth_error **err)
+{
+	pthread_mutex_init(&s->hbw_lock, NULL);
+	pthread_cond_init(&s->hbw_cond, NULL);
+	s->hbw_pending = json_object();
+	if (pthread_create(&s->hbw_thread, NULL, hb_writer_main, s) != 0)
+		return berth_error_set(err, EAGAIN, "start the heartbeat writer thread");
+	s->hbw_started = true;
+	return 0;
+}
+
+void agent_hb_writer_stop(struct server *s)
+{
+	if (!s->hbw_started)
+		return;
+	pthread_mutex_lock(&s->hbw_lock);
+	s->hbw_stop = true;
+	pthread_cond_signal(&s->hbw_cond);
+	pthread_mutex_unlock(&s->hbw_lock);
+	pthread_join(s->hbw_thread, NULL);
+	s->hbw_started = false;
+	json_decref(s->hbw_pending);
+	pthread_mutex_destroy(&s->hbw_lock);
+	pthread_cond_destroy(&s->hbw_cond);
+}
+
+/* An agent_error() body. */
+static char *error_body(const char *code, const char *msg)
+{
+	return json_line(json_pack("{s:s,s:s}", "error", msg, "code", code));
+}
+
+/*
+ * A heartbeat on the fast path without a cache entry, from the store: reads only. The answer is the
+ * full heartbeat's (403 refused, 404 not registered, 200); what it must write (a new lease after a
+ * lapse, disconnectedAt cleared) goes to the writer thread, and the agent's next beat finds it done.
+ * Without any write the cache entry is made. *ret_status 0: leave it to the full path.
+ */
+static char *heartbeat_read_only(struct server *s, const char *peer, unsigned *ret_status)
+{
+	uint64_t gen = hb_cache_gen(s->hbc);
+	_cleanup_json_ json_t *node = peer_node(s, peer);
+	if (!node) {
+		*ret_status = 403;
+		return error_body("NodeRefused", "node certificate refused (unknown or deregistered node)");
+	}
+	_cleanup_free_ char *ikey = NULL;
+	_cleanup_json_ json_t *inst = node_instance(s, node, &ikey);
+	if (!inst) {
+		*ret_status = 404;
+		return error_body("NotRegistered", "register before heartbeating");
+	}
+	const char *id = json_string_value(json_object_get(node, "nodeId"));
+	int64_t lease = 0;
+	int r = lease_keep(s, id, &lease);
+	char *body = heartbeat_body(s, inst);
+	if (!body)
+		return NULL;
+	*ret_status = 200;
+	if (r == 0 && !json_object_get(inst, "disconnectedAt")) {
+		hb_cache_put(s->hbc, gen, id, peer, lease, body);
+	} else {
+		pthread_mutex_lock(&s->hbw_lock);
+		json_object_set_new(s->hbw_pending, id, json_true());
+		pthread_cond_signal(&s->hbw_cond);
+		pthread_mutex_unlock(&s->hbw_lock);
+	}
+	return body;
+}
+
+/*
+ * The fast path of a heartbeat (http_quick_fn, on the TLS loop's thread): the node's cached answer
+ * after a lease keepalive (a memory operation with SQLite), else the answer its records give (a few
+ * reads, once per node and change), with any write done by the writer thread just after. So an
+ * agent's heartbeat connection never needs libmicrohttpd; other calls go there.
+ */
+bool agent_quick(const char *method, const char *path, const char *peer, const char *body, size_t body_len,
+		 unsigned *ret_status, char **ret_body, size_t *ret_len, void *userdata)
+{
+	struct server *s = userdata;
+	(void)body, (void)body_len;
+	int64_t lease = 0, ttl = 0;
+	char *ans = NULL;
+	unsigned status = 200;
+	if (!s->hbc || !s->hbw_started || !peer || !streq(method, "POST") ||
+	    !streq(path, AGENT_PREFIX "heartbeat"))
+		return false;
+	if (hb_cache_get(s->hbc, peer, &lease, &ans) && store_lease_keepalive(s->store, lease, &ttl, NULL) < 0) {
+		_cleanup_free_ char *id = xstrndup(peer, (size_t)(strchr(peer, ' ') - peer));
+		hb_cache_drop(s->hbc, id);
+		free(ans);
+		ans = NULL;
+	}
+	if (!ans)
+		ans = heartbeat_read_only(s, peer, &status);
+	if (!ans)
+		return false;
+	*ret_status = status;
+	*ret_len = strlen(ans);
+	*ret_body = ans;
+	return true;
 }
 
 /* The node's tasks that need the agent: not yet STOPPED. */
@@ -734,13 +931,14 @@ void agent_handle(struct server *s, struct http_request *req)
 	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") || streq(path, "dataplane") ||
 				      streq(path, "registry"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
+	uint64_t gen = s->hbc ? hb_cache_gen(s->hbc) : 0; /* before the reads an entry is made of */
 	json_t *node = authenticate(s, req);
 	if (!node)
 		return;
 	if (streq(path, "register"))
 		do_register(s, req, node);
 	else if (streq(path, "heartbeat"))
-		do_heartbeat(s, req, node);
+		do_heartbeat(s, req, node, gen);
 	else if (streq(path, "tasks"))
 		do_tasks(s, req, node);
 	else if (streq(path, "peers"))

@@ -257,8 +257,10 @@ static void server_done(struct server *s)
 {
 	if (s->store)
 		store_on_write(s->store, NULL, NULL);
+	agent_hb_writer_stop(s); /* the listener is stopped: nothing queues more */
 	s->sched = sched_cache_free(s->sched);
 	s->records = record_cache_free(s->records);
+	s->hbc = hb_cache_free(s->hbc);
 	store_free(s->store);
 	free(s->root);
 	free(s->listen);
@@ -332,9 +334,14 @@ static int serve(struct server *s, struct berth_error **err)
 	r = store_connect(s->store_spec, s->root, &s->store, err);
 	if (r < 0)
 		return r;
-	/* records are cached only where every write goes through this handle (not etcd's replicas) */
-	if (streq(s->store->ops->name, "sqlite"))
+	if (streq(s->store->ops->name, "sqlite")) {
+		/* records are cached only where every write goes through this handle (not etcd's replicas);
+		 * the only writer keeps heartbeats' keepalives in memory (hbcache.h) */
 		s->records = record_cache_new();
+		s->hbc = hb_cache_new();
+		if ((r = agent_hb_writer_start(s, err)) < 0)
+			return r;
+	}
 	store_on_write(s->store, server_note_write, s);
 	if ((r = server_identity_init(s, err)) < 0 || (r = ensure_default_cluster(s, err)) < 0)
 		return r;
@@ -356,6 +363,7 @@ static int serve(struct server *s, struct berth_error **err)
 	struct http_server_opts o = { .listen_fd = -1,
 				      .max_body = SERVER_MAX_BODY,
 				      .handler = server_http_handler,
+				      .quick = agent_quick,
 				      .userdata = s,
 				      .limits = &s->http_limits };
 	if ((r = http_server_start(&o, &hs, err)) < 0) {

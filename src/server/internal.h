@@ -32,6 +32,7 @@
 #include "common/strbuf.h"
 #include "http/http.h"
 #include "sched/sched.h"
+#include "server/hbcache.h"
 #include "store/store.h"
 
 #define SERVER_DEFAULT_ROOT   "/var/lib/berth/server"
@@ -73,6 +74,13 @@ struct server {
 	pthread_mutex_t lock;
 	struct sched_cache *sched; /* sched-cache.c: the scheduler's snapshots */
 	struct record_cache *records; /* records.c: clusters and task definitions (NULL: not cached) */
+	struct hb_cache *hbc;      /* hbcache.c: heartbeat answers (SQLite store only; else NULL) */
+	/* agent.c: the writes of heartbeats answered on the fast path (node id -> true) */
+	pthread_t hbw_thread;
+	pthread_mutex_t hbw_lock;
+	pthread_cond_t hbw_cond;
+	json_t *hbw_pending;
+	bool hbw_started, hbw_stop;
 	bool leader, stopping;
 	pthread_cond_t stop_cond;
 	/* logs (logs.c) */
@@ -174,7 +182,7 @@ struct record_cache *record_cache_new(void);
 struct record_cache *record_cache_free(struct record_cache *c);
 void record_cache_note_write(struct record_cache *c, const struct store_op *ops, size_t n_ops);
 int record_get_shared(struct server *s, const char *key, json_t **ret, struct berth_error **err);
-/* The server's store observer: the scheduler cache's and the record cache's (store_on_write(store, this, srv)). */
+/* The server's store observer: the scheduler, record and heartbeat caches' (store_on_write(store, this, srv)). */
 void server_note_write(void *srv, const struct store_op *ops, size_t n_ops);
 double record_now(void);
 char *arn_make(struct server *s, const char *kind, const char *rest);
@@ -398,6 +406,13 @@ void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_
 /* ---- agent.c (the agent protocol) ---- */
 struct http_request;
 void agent_handle(struct server *s, struct http_request *req);
+/* The HTTP fast path (http_quick_fn, userdata the server): a heartbeat whose answer is cached (hbcache.h). */
+bool agent_quick(const char *method, const char *path, const char *peer, const char *body, size_t body_len,
+		 unsigned *ret_status, char **ret_body, size_t *ret_len, void *userdata);
+/* The heartbeat writer thread of the fast path (started with the heartbeat cache, stopped after the
+ * listener). */
+int agent_hb_writer_start(struct server *s, struct berth_error **err);
+void agent_hb_writer_stop(struct server *s);
 
 /* ---- overlay.c ---- */
 #define OVERLAY_DEFAULT_CIDR        "10.42.0.0/16"

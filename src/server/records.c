@@ -229,6 +229,8 @@ void server_note_write(void *srv, const struct store_op *ops, size_t n_ops)
 		sched_cache_note_write(s->sched, ops, n_ops);
 	if (s->records)
 		record_cache_note_write(s->records, ops, n_ops);
+	if (s->hbc)
+		hb_cache_note_write(s->hbc, ops, n_ops);
 }
 
 int record_put(struct server *s, const char *key, json_t *value, struct berth_error **err)

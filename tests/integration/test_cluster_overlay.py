@@ -160,6 +160,35 @@ def test_stopped_agent_keeps_the_dataplane_and_subnets_survive_restarts(cluster,
     assert p.returncode == 0 and p.stdout.strip() == "hello-from-task", p.stderr
 
 
+def test_awsvpc_tasks_started_at_once_get_distinct_addresses_and_reach_each_other(cluster):
+    """Several awsvpc tasks per node set up at the same time (net_lock is not held across the CNI
+    calls): each gets its own address of its node's subnet, and each reaches a task on its own
+    node and one on another node."""
+    c = cluster
+    ts = run_spread(c, 6)
+    try:
+        ips = [task_ip(t) for t in ts]
+        assert len(set(ips)) == 6, ips
+        by_node = {}
+        for t in ts:
+            node = c.node_of(t["containerInstanceArn"])
+            assert ipaddress.ip_address(task_ip(t)) in subnet_of(node), (task_ip(t), subnet_of(node))
+            by_node.setdefault(t["containerInstanceArn"], []).append(t)
+        assert sorted(len(v) for v in by_node.values()) == [2, 2, 2], by_node.keys()
+        for i, src in enumerate(ts):
+            same = next(t for t in by_node[src["containerInstanceArn"]] if t is not src)
+            other = next(t for t in ts[i + 1:] + ts[:i] if t["containerInstanceArn"] != src["containerInstanceArn"])
+            for dst in (same, other):
+                p = fetch_from_task(c, src, f"http://{task_ip(dst)}/")
+                assert p.returncode == 0 and p.stdout.strip() == "hello-from-task", (task_ip(src), task_ip(dst),
+                                                                                     p.stdout, p.stderr)
+    finally:
+        arns = [t["taskArn"] for t in ts]
+        for a in arns:
+            c.aws("stop-task", "--task", a)
+        wait_for(lambda: all(t["lastStatus"] == "STOPPED" for t in describe(c, arns)), 90, "tasks stopped")
+
+
 def test_deregistered_node_leaves_the_overlay_and_its_subnet_is_reused(cluster):
     """Last in this module: it removes node 3 from the cluster."""
     c = cluster

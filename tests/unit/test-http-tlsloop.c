@@ -3,7 +3,8 @@
  * ways with half-closes and backpressure, slow and partial handshakes,
  * clients that vanish mid-handshake, the handshake and admission limits, no
  * busy loop once the local side hung up, and a stop that keeps established
- * connections.
+ * connections; the fast path (opts.quick): answers on the loop, a hand-over with
+ * what was read, admission counting and the idle timeout of held connections.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -30,15 +31,31 @@ struct fixture {
 	struct tls_loop *loop;
 	int port;
 	bool admit;
+	unsigned held; /* the last admit() call's */
+	unsigned quick_idle_ms; /* != 0: the fast path is on (quick_cb) */
 	pthread_mutex_t mu;
 	int locals[MAX_LOCALS]; /* our ends of the socketpairs handed to the loop */
 	size_t n_locals;
 };
 
-static bool admit_cb(void *ud)
+static bool admit_cb(void *ud, unsigned held)
 {
 	struct fixture *f = ud;
+	f->held = held;
 	return f->admit;
+}
+
+/* The fast path of the tests: lines; "ping" is answered "pong", anything else goes to ready(). */
+static int quick_cb(void *ud, void *ssl, const char *data, size_t len, char **ret_out, size_t *ret_len)
+{
+	assert_non_null(ssl);
+	if (!memchr(data, '\n', len))
+		return TLS_QUICK_MORE;
+	if (len != 5 || memcmp(data, "ping\n", 5))
+		return TLS_QUICK_PASS;
+	*ret_out = xstrdup("pong\n");
+	*ret_len = 5;
+	return TLS_QUICK_ANSWER;
 }
 
 static int ready_cb(void *ud, void *ssl, int fd, const struct sockaddr *addr, socklen_t len)
@@ -77,6 +94,8 @@ static void loop_start(struct fixture *f, unsigned handshake_ms, unsigned max_hs
 				   .linger_ms = linger_ms,
 				   .admit = admit_cb,
 				   .ready = ready_cb,
+				   .quick = f->quick_idle_ms ? quick_cb : NULL,
+				   .quick_idle_ms = f->quick_idle_ms,
 				   .userdata = f };
 	assert_int_equal(tls_loop_start(&o, fd, &f->loop, &err), 0);
 }
@@ -451,6 +470,68 @@ static void test_handshake_limit_and_admission(void **state)
 	assert_int_equal(f->n_locals, 0);
 }
 
+static bool one_quick(const struct tls_loop_stats *s)
+{
+	return s->quick == 1 && s->relaying == 1;
+}
+
+static bool none_quick(const struct tls_loop_stats *s)
+{
+	return s->quick == 0;
+}
+
+static void test_fast_path_answers_then_hands_over_and_idles_out(void **state)
+{
+	struct fixture *f = *state;
+	f->quick_idle_ms = 400;
+	loop_start(f, 0, 0, 0);
+	int fd;
+	SSL *ssl = tls_connect(f, &fd);
+	char buf[16];
+	for (int i = 0; i < 3; i++) { /* answered on the loop, in pieces too */
+		if (i == 1) {
+			assert_int_equal(SSL_write(ssl, "pi", 2), 2);
+			(void)poll(NULL, 0, 20);
+			assert_int_equal(SSL_write(ssl, "ng\n", 3), 3);
+		} else {
+			assert_int_equal(SSL_write(ssl, "ping\n", 5), 5);
+		}
+		ssl_read_exact(ssl, buf, 5);
+		assert_memory_equal(buf, "pong\n", 5);
+	}
+	struct tls_loop_stats s;
+	stats(f, &s);
+	assert_int_equal(s.quick_answers, 3);
+	assert_int_equal(s.quick, 1);
+	assert_int_equal(f->n_locals, 0); /* no owner was involved */
+	/* counted against admission while held */
+	int fd2;
+	SSL *ssl2 = tls_connect(f, &fd2);
+	assert_int_equal(f->held, 1);
+	/* anything else: the connection goes to ready() for good, with what was read */
+	assert_int_equal(SSL_write(ssl, "other\n", 6), 6);
+	int local = local_end(f, 0);
+	read_exact(local, buf, 6);
+	assert_memory_equal(buf, "other\n", 6);
+	assert_int_equal(SSL_write(ssl, "ping\n", 5), 5); /* now relayed too */
+	read_exact(local, buf, 5);
+	assert_memory_equal(buf, "ping\n", 5);
+	assert_int_equal(fs_write_all(local, "resp", 4), 0);
+	ssl_read_exact(ssl, buf, 4);
+	assert_memory_equal(buf, "resp", 4);
+	wait_stats(f, one_quick); /* ssl2 is still held; ssl relays */
+	/* a held connection that sends nothing closes after quick_idle_ms; a partial request does not
+	 * stretch it */
+	assert_int_equal(SSL_write(ssl2, "pi", 2), 2);
+	assert_true(SSL_read(ssl2, buf, sizeof(buf)) <= 0);
+	wait_stats(f, none_quick);
+	assert_int_equal(f->n_locals, 1);
+	SSL_free(ssl2);
+	close(fd2);
+	SSL_free(ssl);
+	close(fd);
+}
+
 static void test_local_hangup_sends_close_notify_without_spinning(void **state)
 {
 	struct fixture *f = *state;
@@ -567,6 +648,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_partial_handshake_times_out_and_a_vanished_client_is_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_limit_and_admission, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fast_path_answers_then_hands_over_and_idles_out, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_a_failed_connection_does_not_fail_another, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_hangup_sends_close_notify_without_spinning, setup,
 						teardown),

@@ -5,6 +5,7 @@
  * creates vanish with it.
  */
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -296,6 +297,65 @@ static void test_prepare_teardown_real_plugins(void **state)
 	assert_int_equal(net_network_remove(f->ctx, "app", NULL), 0);
 }
 
+#define PAR 6
+
+struct par_arg {
+	struct fixture *f;
+	char id[8];
+	struct net_container *c;
+	int r;
+};
+
+static void *par_prepare(void *arg)
+{
+	struct par_arg *a = arg;
+	struct net_endpoint_opts eps[] = { { .network = "par" } };
+	struct net_port ports[] = { { "127.0.0.1", 0, 80, "tcp" } };
+	struct net_container_opts o = {
+		.container_id = a->id, .endpoints = eps, .n_endpoints = 1, .ports = ports, .n_ports = 1
+	};
+	_cleanup_error_ struct berth_error *err = NULL;
+	a->r = net_container_prepare(a->f->ctx, &o, &a->c, &err);
+	if (a->r < 0)
+		berth_error_print(err, "prepare");
+	return NULL;
+}
+
+/* Setups at once (net_lock is not held across the CNI calls): each container gets its own address and
+ * host port, and every one is complete. */
+static void test_concurrent_prepares_get_distinct_addresses(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(create(f, "par", "10.9.0.0/24", NULL), 0);
+	struct par_arg a[PAR];
+	pthread_t th[PAR];
+	for (int i = 0; i < PAR; i++) {
+		a[i] = (struct par_arg){ .f = f };
+		snprintf(a[i].id, sizeof(a[i].id), "p%d", i);
+		assert_int_equal(pthread_create(&th[i], NULL, par_prepare, &a[i]), 0);
+	}
+	for (int i = 0; i < PAR; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < PAR; i++) {
+		assert_int_equal(a[i].r, 0);
+		assert_int_equal(a[i].c->n_endpoints, 1);
+		assert_true(startswith(a[i].c->endpoints[0].ipv4, "10.9.0."));
+		for (int j = 0; j < i; j++) {
+			assert_string_not_equal(a[i].c->endpoints[0].ipv4, a[j].c->endpoints[0].ipv4);
+			assert_int_not_equal(a[i].c->ports[0].host_port, a[j].c->ports[0].host_port);
+		}
+		_cleanup_error_ struct berth_error *cerr = NULL;
+		if (net_container_check(f->ctx, a[i].id, &cerr) < 0)
+			berth_error_print(cerr, "check");
+		assert_null(cerr);
+	}
+	for (int i = 0; i < PAR; i++) {
+		assert_int_equal(net_container_teardown(f->ctx, a[i].id, NULL), 0);
+		net_container_free(a[i].c);
+	}
+	assert_int_equal(net_network_remove(f->ctx, "par", NULL), 0);
+}
+
 /* The owner line of host-local's lease for ip on network net ("" when there is none). */
 static char *lease_owner(struct fixture *f, const char *net, const char *ip)
 {
@@ -550,6 +610,7 @@ int main(void)
 		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_default_networks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_prepares_get_distinct_addresses, setup, teardown),
 		cmocka_unit_test(test_existing_bridge_address),
 		cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_ip_range, setup, teardown),

@@ -57,6 +57,38 @@ char *cli_filters_query(const json_t *filters)
 	return xasprintf("?filters=%s", e);
 }
 
+int cli_prune_post(struct cli *cli, const char *what, const json_t *filters, const char *key,
+		   const char *heading, bool reclaimed)
+{
+	_cleanup_free_ char *q = cli_filters_query(filters);
+	_cleanup_free_ char *path = xasprintf("/v1.41/%s/prune%s", what, q);
+	_cleanup_json_ json_t *resp = NULL;
+	if (cli_expect(cli, "POST", NULL, &resp, 200, path) < 0)
+		return 1;
+	json_t *del = json_object_get(resp, key);
+	if (json_array_size(del))
+		printf("Deleted %s:\n", heading);
+	size_t i;
+	json_t *d;
+	json_array_foreach (del, i, d) {
+		if (!json_is_object(d)) {
+			printf("%s\n", json_string_value(d));
+			continue;
+		}
+		const char *u = json_string_value(json_object_get(d, "Untagged"));
+		const char *x = json_string_value(json_object_get(d, "Deleted"));
+		printf(u ? "untagged: %s\n" : "deleted: %s\n", u ? u : x ? x : "");
+	}
+	if (!reclaimed)
+		return 0;
+	if (json_array_size(del))
+		printf("\n");
+	_cleanup_free_ char *sz =
+	    cli_human_size((double)json_integer_value(json_object_get(resp, "SpaceReclaimed")));
+	printf("Total reclaimed space: %s\n", sz);
+	return 0;
+}
+
 bool cli_confirm(const char *prompt)
 {
 	fprintf(stderr, "%s [y/N] ", prompt);

@@ -39,27 +39,9 @@ static int container_prune(int argc, char **argv)
 	struct cli cli;
 	if (cli_open(&cli, NULL) < 0)
 		return 1;
-	_cleanup_free_ char *q = cli_filters_query(filters);
-	_cleanup_free_ char *path = xasprintf("/v1.41/containers/prune%s", q);
-	json_t *resp = NULL;
-	long st = cli_expect(&cli, "POST", NULL, &resp, 200, path);
+	rc = cli_prune_post(&cli, "containers", filters, "ContainersDeleted", "Containers", true);
 	cli_close(&cli);
-	if (st < 0)
-		return 1;
-	json_t *del = json_object_get(resp, "ContainersDeleted");
-	if (json_array_size(del))
-		printf("Deleted Containers:\n");
-	size_t i;
-	json_t *d;
-	json_array_foreach (del, i, d)
-		printf("%s\n", json_string_value(d));
-	if (json_array_size(del))
-		printf("\n");
-	_cleanup_free_ char *sz =
-	    cli_human_size((double)json_integer_value(json_object_get(resp, "SpaceReclaimed")));
-	printf("Total reclaimed space: %s\n", sz);
-	json_decref(resp);
-	return 0;
+	return rc;
 }
 
 /* `inspect` restricted to one object type: insert "--type T" after the verb. */

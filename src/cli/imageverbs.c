@@ -487,28 +487,7 @@ int cli_image_prune(int argc, char **argv)
 	struct cli cli;
 	if (cli_open(&cli, NULL) < 0)
 		return 1;
-	_cleanup_free_ char *q = cli_filters_query(filters);
-	_cleanup_free_ char *path = xasprintf("/v1.41/images/prune%s", q);
-	json_t *resp = NULL;
-	long st = cli_expect(&cli, "POST", NULL, &resp, 200, path);
+	rc = cli_prune_post(&cli, "images", filters, "ImagesDeleted", "Images", true);
 	cli_close(&cli);
-	if (st < 0)
-		return 1;
-	json_t *del = json_object_get(resp, "ImagesDeleted");
-	if (json_array_size(del))
-		printf("Deleted Images:\n");
-	size_t i;
-	json_t *d;
-	json_array_foreach (del, i, d) {
-		const char *u = json_string_value(json_object_get(d, "Untagged"));
-		const char *x = json_string_value(json_object_get(d, "Deleted"));
-		printf(u ? "untagged: %s\n" : "deleted: %s\n", u ? u : x ? x : "");
-	}
-	if (json_array_size(del))
-		printf("\n");
-	_cleanup_free_ char *sz =
-	    cli_human_size((double)json_integer_value(json_object_get(resp, "SpaceReclaimed")));
-	printf("Total reclaimed space: %s\n", sz);
-	json_decref(resp);
-	return 0;
+	return rc;
 }

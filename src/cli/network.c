@@ -277,20 +277,7 @@ static int net_prune(struct cli *cli, int argc, char **argv)
 	if (!cli_opttab_parse(t, argc, argv, NULL,
 			      "network prune [-f] [--filter K=V]\n\nRemove all unused networks", &rc))
 		return rc;
-	_cleanup_free_ char *q = cli_filters_query(filters);
-	_cleanup_free_ char *path = xasprintf("/v1.41/networks/prune%s", q);
-	json_t *resp = NULL;
-	if (cli_expect(cli, "POST", NULL, &resp, 200, path) < 0)
-		return 1;
-	json_t *del = json_object_get(resp, "NetworksDeleted");
-	if (json_array_size(del))
-		printf("Deleted Networks:\n");
-	size_t i;
-	json_t *n;
-	json_array_foreach (del, i, n)
-		printf("%s\n", json_string_value(n));
-	json_decref(resp);
-	return 0;
+	return cli_prune_post(cli, "networks", filters, "NetworksDeleted", "Networks", false);
 }
 
 static int endpoint_ip(void *ep, const char *arg)

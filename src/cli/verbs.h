@@ -20,6 +20,14 @@ long cli_expect(struct cli *cli, const char *method, const json_t *body, json_t 
 void cli_filter_add(json_t *filters, const char *kv);
 /* "?filters=<escaped json>" or "" when there are none (never NULL; caller frees). */
 char *cli_filters_query(const json_t *filters);
+/*
+ * POST /v1.41/WHAT/prune with the filters and print docker's report: "Deleted
+ * HEADING:" and each entry of the answer's KEY (an image's as "untagged: X" /
+ * "deleted: X"), then, with reclaimed, a blank line after a non-empty list and
+ * "Total reclaimed space: S". 0, or 1 after printing the daemon's error.
+ */
+int cli_prune_post(struct cli *cli, const char *what, const json_t *filters, const char *key,
+		   const char *heading, bool reclaimed);
 /* Ask "<prompt> [y/N] " on stderr and read stdin; true for y/yes. */
 bool cli_confirm(const char *prompt);
 /* Print a Go-template (--format) line or collect a table row. */

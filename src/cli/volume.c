@@ -194,25 +194,7 @@ static int vol_prune(struct cli *cli, int argc, char **argv)
 	if (!force && !cli_confirm("WARNING! This will remove all local volumes not used by at least one "
 				   "container.\nAre you sure you want to continue?"))
 		return 0;
-	_cleanup_free_ char *q = cli_filters_query(filters);
-	_cleanup_free_ char *path = xasprintf("/v1.41/volumes/prune%s", q);
-	json_t *resp = NULL;
-	if (cli_expect(cli, "POST", NULL, &resp, 200, path) < 0)
-		return 1;
-	json_t *del = json_object_get(resp, "VolumesDeleted");
-	if (json_array_size(del))
-		printf("Deleted Volumes:\n");
-	size_t i;
-	json_t *n;
-	json_array_foreach (del, i, n)
-		printf("%s\n", json_string_value(n));
-	if (json_array_size(del))
-		printf("\n");
-	_cleanup_free_ char *sz =
-	    cli_human_size((double)json_integer_value(json_object_get(resp, "SpaceReclaimed")));
-	printf("Total reclaimed space: %s\n", sz);
-	json_decref(resp);
-	return 0;
+	return cli_prune_post(cli, "volumes", filters, "VolumesDeleted", "Volumes", true);
 }
 
 int cli_volume(int argc, char **argv)

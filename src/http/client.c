@@ -579,12 +579,10 @@ int http_client_hijack(struct http_client *c, const char *method, const char *pa
 	if (fd < 0)
 		return fd;
 	_cleanup_strbuf_ struct strbuf head = STRBUF_INIT;
-	int r = read_head(fd, &head, err);
+	long status = 0;
+	int r = http_client_read_head(fd, &status, &head, err);
 	if (r < 0)
 		return r;
-	long status = 0;
-	if (sscanf(head.buf, "HTTP/1.%*d %ld", &status) != 1)
-		return berth_error_msg(err, EIO, "malformed response status line");
 	if (status != 101 && status != 200 && out) {
 		long cl = head_content_length(head.buf);
 		if (cl > 0 && cl < (long)HIJACK_MAX_HEAD) {

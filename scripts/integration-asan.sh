@@ -14,13 +14,22 @@ for a in "$@"; do
 	case $a in tests/*) WHAT= ;; esac
 done
 LOGS=$(mktemp -d /tmp/berth-asan-logs-XXXXXX)
+# conftest.py names each report file after the test that started the process
+BERTH_SANITIZER_LOGS=$LOGS \
 BERTH_BIN="$PWD/$BUILD/src/berth" \
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$LOGS/asan" \
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$LOGS/ubsan" \
 	/usr/bin/python3 -m pytest -ra "$@" $WHAT
 status=$?
 if [ -n "$(ls -A "$LOGS")" ]; then
-	echo "sanitizer reports:"
+	# one line per report first (test, error, the first frames), then each report whole
+	echo "sanitizer reports (test.pid: error | top frames):"
+	for f in "$LOGS"/*; do
+		printf '%s: %s | %s\n' "${f##*/}" \
+			"$(grep -m1 -E 'ERROR|runtime error|WARNING' "$f" | sed 's/^==[0-9]*==//')" \
+			"$(grep -E '^ +#[0-9]+ ' "$f" | grep -v -E 'libsanitizer|/libc\.so|libcrypto|libssl' |
+				head -4 | sed -E 's/^ +#[0-9]+ 0x[0-9a-f]+ in //; s/ \(.*//' | tr '\n' '<')"
+	done
 	for f in "$LOGS"/*; do
 		echo "== $f"
 		cat "$f"

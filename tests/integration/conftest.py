@@ -192,6 +192,24 @@ FILE_SECONDS = {  # a full run at load 2-7, 2026-12-07 (session 5)
 }
 
 
+def _sanitizer_log_paths(nodeid):
+    """Under integration-asan.sh (BERTH_SANITIZER_LOGS set), every process a test starts writes its
+    sanitizer reports to a file named after that test, so a report in CI names the test it came from."""
+    logs = os.environ.get("BERTH_SANITIZER_LOGS")
+    if not logs:
+        return
+    tag = "".join(c if c.isalnum() or c in "._-" else "_" for c in nodeid.replace("::", "."))[:150]
+    for var, kind in (("ASAN_OPTIONS", "asan"), ("UBSAN_OPTIONS", "ubsan")):
+        opts = [o for o in os.environ.get(var, "").split(":") if o and not o.startswith("log_path=")]
+        opts.append(f"log_path={logs}/{kind}.{tag}")
+        os.environ[var] = ":".join(opts)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _sanitizer_log_paths(item.nodeid)
+
+
 def pytest_collection_modifyitems(session, config, items):
     order = {}
     for it in items:

@@ -520,7 +520,8 @@ def test_daemon_restart_keeps_addresses_of_running_and_stopped_containers(daemon
     daemon.stop(signal.SIGKILL)
     os.kill(died_pid, signal.SIGKILL)  # exits while no daemon runs: collected by gc, address kept
     daemon.start()
-    assert inspect(daemon, "died6")["State"]["Status"] == "exited"
+    # the shim may still be recording that exit when the daemon comes back: it then learns of it at once after
+    wait_for(lambda: inspect(daemon, "died6")["State"]["Status"] == "exited")
     assert addrs(daemon, "live6") == live
     # newcomers do not get the addresses of the stopped ones
     daemon.docker("run", "-d", "--name", "new6", "--network", usernet, "busybox", "sleep", "600")

@@ -27,8 +27,8 @@ if [ -n "$(ls -A "$LOGS")" ]; then
 	for f in "$LOGS"/*; do
 		printf '%s: %s | %s\n' "${f##*/}" \
 			"$(grep -m1 -E 'ERROR|runtime error|WARNING' "$f" | sed 's/^==[0-9]*==//')" \
-			"$(grep -E '^ +#[0-9]+ ' "$f" | grep -v -E 'libsanitizer|/libc\.so|libcrypto|libssl' |
-				head -4 | sed -E 's/^ +#[0-9]+ 0x[0-9a-f]+ in //; s/ \(.*//' | tr '\n' '<')"
+			"$(grep -E '^ +#[0-9]+ ' "$f" | grep -v libsanitizer |
+				head -6 | sed -E 's/^ +#[0-9]+ 0x[0-9a-f]+ in //; s/ \(.*//' | tr '\n' '<')"
 	done
 	for f in "$LOGS"/*; do
 		echo "== $f"

@@ -421,8 +421,14 @@ int http_listen_tcp(const char *addr, struct berth_error **err)
  * The client's relay threads are detached but counted: a process that exits
  * while one still runs (the CLI returns as soon as its stream ended) first ends
  * them (relays_drain, an atexit handler registered after OpenSSL's own, so it
- * runs before OPENSSL_cleanup), else the thread's OpenSSL state outlives the
- * library's thread-local keys and is never freed.
+ * runs before OPENSSL_cleanup). OPENSSL_cleanup must never overlap a relay:
+ * it frees every thread's OpenSSL state without a lock, so a relay still in
+ * SSL_free or OPENSSL_thread_stop would free the same memory again (and one
+ * that ends after it leaks its state). So the drain waits for every relay;
+ * once the sockets are shut down a relay needs only CPU, which a loaded
+ * machine may withhold for seconds (CI saw both outcomes with a 2 s bound).
+ * A relay still running after a minute is a bug: the process then ends
+ * without OpenSSL's cleanup rather than corrupt its heap.
  */
 struct client_relay {
 	SSL *ssl;
@@ -434,19 +440,28 @@ static pthread_mutex_t relays_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t relays_done = PTHREAD_COND_INITIALIZER;
 static struct client_relay *relays; /* running relays, under relays_lock */
 
+#define RELAYS_DRAIN_MAX_S 60
+
 static void relays_drain(void)
 {
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += 2; /* a relay ends at once on shut-down sockets; never hang an exit on one */
+	deadline.tv_sec += RELAYS_DRAIN_MAX_S;
 	pthread_mutex_lock(&relays_lock);
 	for (struct client_relay *c = relays; c; c = c->next) {
 		shutdown(c->local, SHUT_RDWR);
 		shutdown(c->net, SHUT_RDWR);
 	}
-	while (relays && pthread_cond_timedwait(&relays_done, &relays_lock, &deadline) == 0)
-		;
+	int r = 0;
+	while (relays && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&relays_done, &relays_lock, &deadline);
+	bool stuck = relays != NULL;
 	pthread_mutex_unlock(&relays_lock);
+	if (stuck) {
+		static const char msg[] = "berth: a TLS relay thread did not end; exiting without TLS cleanup\n";
+		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		_exit(125);
+	}
 }
 
 static void relays_register_drain(void)

@@ -39,6 +39,7 @@
 #include "common/util.h"
 #include "http/admit.h"
 #include "http/http.h"
+#include "http/tlsexit.h"
 
 /* Response headers a handler may add (the registry's manifest PUT answers one OCI-Tag per tag). */
 #define HTTP_MAX_HEADERS       256
@@ -668,6 +669,7 @@ static void *stream_pump(void *arg)
 	strbuf_release(&chunk);
 	struct http_server *s = st->srv;
 	stream_unref(st);
+	tls_thread_forget();
 	aux_end(s);
 	return NULL;
 }
@@ -716,6 +718,7 @@ static void *hijack_main(void *arg)
 	struct http_server *s = h->srv;
 	free(h->extra);
 	free(h);
+	tls_thread_forget();
 	aux_end(s);
 	return NULL;
 }
@@ -866,6 +869,9 @@ static void *worker_main(void *arg)
 		run_job(req);
 		pthread_mutex_lock(&s->lock);
 	}
+	pthread_mutex_unlock(&s->lock);
+	tls_thread_forget(); /* the server's stop, then the process's exit, may follow the count at once */
+	pthread_mutex_lock(&s->lock);
 	s->n_workers--;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);

@@ -33,6 +33,7 @@
 #include "common/log.h"
 #include "http/http.h"
 #include "http/quick.h"
+#include "http/tlsexit.h"
 #include "http/tlsloop.h"
 
 #define TLS_RELAY_BUF (32 * 1024)
@@ -417,74 +418,21 @@ int http_listen_tcp(const char *addr, struct berth_error **err)
 	return http_tcp_connect_or_listen(addr, true, err);
 }
 
-/*
- * The client's relay threads are detached but counted: a process that exits
- * while one still runs (the CLI returns as soon as its stream ended) first ends
- * them (relays_drain, an atexit handler registered after OpenSSL's own, so it
- * runs before OPENSSL_cleanup). OPENSSL_cleanup must never overlap a relay:
- * it frees every thread's OpenSSL state without a lock, so a relay still in
- * SSL_free or OPENSSL_thread_stop would free the same memory again (and one
- * that ends after it leaks its state). So the drain waits for every relay;
- * once the sockets are shut down a relay needs only CPU, which a loaded
- * machine may withhold for seconds (CI saw both outcomes with a 2 s bound).
- * A relay still running after a minute is a bug: the process then ends
- * without OpenSSL's cleanup rather than corrupt its heap.
- */
+/* The client's relay threads are detached; each joins the exit drain (tlsexit.h). */
 struct client_relay {
 	SSL *ssl;
 	int net, local;
-	struct client_relay *next;
+	struct tls_thread *exit;
 };
-
-static pthread_mutex_t relays_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t relays_done = PTHREAD_COND_INITIALIZER;
-static struct client_relay *relays; /* running relays, under relays_lock */
-
-#define RELAYS_DRAIN_MAX_S 60
-
-static void relays_drain(void)
-{
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += RELAYS_DRAIN_MAX_S;
-	pthread_mutex_lock(&relays_lock);
-	for (struct client_relay *c = relays; c; c = c->next) {
-		shutdown(c->local, SHUT_RDWR);
-		shutdown(c->net, SHUT_RDWR);
-	}
-	int r = 0;
-	while (relays && r != ETIMEDOUT)
-		r = pthread_cond_timedwait(&relays_done, &relays_lock, &deadline);
-	bool stuck = relays != NULL;
-	pthread_mutex_unlock(&relays_lock);
-	if (stuck) {
-		static const char msg[] = "berth: a TLS relay thread did not end; exiting without TLS cleanup\n";
-		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-		_exit(125);
-	}
-}
-
-static void relays_register_drain(void)
-{
-	atexit(relays_drain);
-}
 
 static void *client_relay_thread(void *arg)
 {
 	struct client_relay *c = arg;
 	tls_relay(c->ssl, c->net, c->local);
 	SSL_free(c->ssl);
-	OPENSSL_thread_stop(); /* this thread's error queue and other state, now rather than at thread exit */
-	pthread_mutex_lock(&relays_lock);
-	for (struct client_relay **pp = &relays; *pp; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
+	tls_thread_leave(c->exit, true);
 	close(c->net);
 	close(c->local);
-	pthread_cond_broadcast(&relays_done);
-	pthread_mutex_unlock(&relays_lock);
 	free(c);
 	return NULL;
 }
@@ -517,21 +465,15 @@ int http_tls_client_wrap(void *ctx_ptr, int fd, const char *host, bool verify, s
 		r = berth_error_errno(err, "create socketpair");
 		goto fail;
 	}
-	static pthread_once_t drain_once = PTHREAD_ONCE_INIT;
-	pthread_once(&drain_once, relays_register_drain); /* OpenSSL is initialised by now: ours runs first */
 	struct client_relay *c = xcalloc(1, sizeof(*c));
-	*c = (struct client_relay){ ssl, fd, sp[1], NULL };
+	*c = (struct client_relay){ ssl, fd, sp[1], tls_thread_join(TLS_WAKE_SHUTDOWN, fd, sp[1]) };
 	pthread_t t;
-	pthread_mutex_lock(&relays_lock);
 	if (pthread_create(&t, NULL, client_relay_thread, c) != 0) {
-		pthread_mutex_unlock(&relays_lock);
+		tls_thread_leave(c->exit, false);
 		free(c);
 		r = berth_error_set(err, EAGAIN, "start TLS relay thread");
 		goto fail;
 	}
-	c->next = relays;
-	relays = c;
-	pthread_mutex_unlock(&relays_lock);
 	pthread_detach(t);
 	return sp[0];
 fail:

@@ -36,6 +36,7 @@
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "common/util.h"
+#include "http/tlsexit.h"
 #include "http/tlsloop.h"
 
 /* One TLS record's worth of plaintext. */
@@ -93,6 +94,7 @@ struct tls_loop {
 	bool stopping, stop_acked;
 	int refs; /* the thread's and tls_loop_stop()'s: the last one frees (under mu) */
 	int64_t drain_until;
+	struct tls_thread *exit; /* TLS loops: the process's exit waits for this thread (tlsexit.h) */
 	struct list lists[L_DEAD + 1];
 	unsigned n[L_DEAD + 1];
 	char scratch[SCRATCH];
@@ -647,11 +649,18 @@ static void loop_unref(struct tls_loop *l)
 		loop_free(l);
 }
 
+/* Read what was written to the stop pipe: true when the process's exit asked to end at once ('q'). */
+static bool stop_requested(struct tls_loop *l)
+{
+	char b[16];
+	ssize_t n = read(l->stop_pipe[0], b, sizeof(b));
+	return n > 0 && memchr(b, 'q', (size_t)n) != NULL;
+}
+
 /* Stop accepting, drop the handshakes (no callback runs after this), let tls_loop_stop() return. */
 static void begin_stop(struct tls_loop *l, int64_t now)
 {
 	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, l->listen_fd, NULL);
-	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, l->stop_pipe[0], NULL);
 	l->listen_fd = safe_close(l->listen_fd);
 	while (l->lists[L_HANDSHAKE].head)
 		conn_kill(l, l->lists[L_HANDSHAKE].head);
@@ -676,10 +685,10 @@ static void *loop_main(void *arg)
 			break;
 		now = mono_ms();
 		atomic_fetch_add_explicit(&l->st_turns, 1, memory_order_relaxed);
-		bool stop = false;
+		bool stop = false, quit = false;
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u64 == TAG_STOP)
-				stop = true;
+				stop = true, quit |= stop_requested(l);
 			else if (evs[i].data.u64 == TAG_LISTEN)
 				accept_one(l, now);
 			else
@@ -688,6 +697,8 @@ static void *loop_main(void *arg)
 		expire(l, now);
 		if (stop && !l->stopping)
 			begin_stop(l, now);
+		if (quit) /* the process exits: the established connections end now */
+			l->drain_until = now;
 		reap(l);
 		if (l->stopping && (l->n[L_RELAY] + l->n[L_LINGER] == 0 || now >= l->drain_until))
 			break;
@@ -698,7 +709,10 @@ static void *loop_main(void *arg)
 		while (l->lists[k].head)
 			conn_kill(l, l->lists[k].head);
 	reap(l);
+	struct tls_thread *exit = l->exit;
 	loop_unref(l); /* detached by tls_loop_stop() */
+	if (exit)
+		tls_thread_leave(exit, true); /* after the last OpenSSL call (loop_unref may free the context) */
 	return NULL;
 }
 
@@ -741,7 +755,11 @@ int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop
 	if (l->o.ssl_ctx)
 		SSL_CTX_up_ref(l->o.ssl_ctx);
 	l->refs = 2;
+	if (l->o.ssl_ctx)
+		l->exit = tls_thread_join(TLS_WAKE_PIPE, l->stop_pipe[1], -1);
 	if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
+		if (l->exit)
+			tls_thread_leave(l->exit, false);
 		SSL_CTX_free(l->o.ssl_ctx);
 		r = berth_error_set(err, EAGAIN, "start the TLS event loop thread");
 		goto fail;

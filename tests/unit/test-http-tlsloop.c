@@ -7,18 +7,21 @@
  * what was read, admission counting and the idle timeout of held connections.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 
 #include "unit.h"
 #include "common/fs.h"
 #include "common/util.h"
 #include "http/http.h"
+#include "http/tlsexit.h"
 #include "http/tlsloop.h"
 #include "pki/pki.h"
 
@@ -638,6 +641,113 @@ static void test_a_failed_connection_does_not_fail_another(void **state)
 	wait_stats(f, none_left);
 }
 
+
+/* Run child() in a forked process and return its exit status; fails after 25 s (the loop's own
+ * drain after a stop is 30 s: an exit must not wait for it). Under ASan a leak or a double free
+ * in the child's exit makes its status non-zero. */
+static int in_child(struct fixture *f, int (*child)(struct fixture *f, int out), char *out, size_t outlen)
+{
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		exit(child(f, p[1])); /* exit, not _exit: the atexit handlers are what is tested */
+	}
+	close(p[1]);
+	struct pollfd pf = { p[0], POLLIN, 0 };
+	size_t got = 0;
+	for (;;) {
+		int pr = poll(&pf, 1, 25000);
+		assert_true(pr == 1);
+		ssize_t n = read(p[0], out + got, outlen - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	out[got] = 0;
+	close(p[0]);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static void *slow_leaver(void *arg)
+{
+	void **a = arg;
+	struct tls_thread *t = a[0];
+	int fd = (int)(intptr_t)a[1], out = (int)(intptr_t)a[2];
+	char c;
+	while (read(fd, &c, 1) > 0) /* until the exit shuts the socket down */
+		;
+	(void)poll(NULL, 0, 300);
+	(void)!write(out, "left", 4);
+	tls_thread_leave(t, true);
+	return NULL;
+}
+
+static int child_slow_thread(struct fixture *f, int out)
+{
+	(void)f;
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return 3;
+	static void *a[3];
+	a[0] = tls_thread_join(TLS_WAKE_SHUTDOWN, sp[0], -1);
+	a[1] = (void *)(intptr_t)sp[0];
+	a[2] = (void *)(intptr_t)out;
+	pthread_t t;
+	if (pthread_create(&t, NULL, slow_leaver, a) != 0)
+		return 3;
+	pthread_detach(t);
+	return 0; /* exit() wakes the thread and waits until it left */
+}
+
+static void test_exit_waits_for_tls_threads_to_leave(void **state)
+{
+	char out[64];
+	assert_int_equal(in_child(*state, child_slow_thread, out, sizeof(out)), 0);
+	assert_string_equal(out, "left");
+}
+
+static struct fixture *exit_f;
+static int exit_out;
+
+/* The child's, after every atexit handler (so after the TLS exit drain, which the parent may have
+ * registered before the fork): has the loop ended the relay? */
+__attribute__((destructor)) static void report_relay_state(void)
+{
+	if (!exit_f)
+		return;
+	int local = exit_f->n_locals ? exit_f->locals[0] : -1;
+	char c;
+	(void)fcntl(local, F_SETFL, O_NONBLOCK);
+	const char *m = read(local, &c, 1) == 0 ? " ended" : " open";
+	(void)!write(exit_out, m, strlen(m));
+}
+
+static int child_relaying_loop(struct fixture *f, int out)
+{
+	exit_f = f, exit_out = out;
+	loop_start(f, 5000, 64, 200);
+	int fd, local;
+	SSL *ssl = relay_open(f, 0, "hello", &fd, &local);
+	f->loop = tls_loop_stop(f->loop); /* established connections may drain for 30 s ... */
+	(void)!write(out, "relaying", 8);
+	SSL_free(ssl); /* ours; its socket stays open: the loop's relay does not end by itself */
+	return 0; /* ... but an exit ends them and waits for the loop's thread */
+}
+
+static void test_exit_ends_a_draining_loop(void **state)
+{
+	char out[64];
+	assert_int_equal(in_child(*state, child_relaying_loop, out, sizeof(out)), 0);
+	assert_string_equal(out, "relaying ended");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -651,6 +761,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fast_path_answers_then_hands_over_and_idles_out, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_a_failed_connection_does_not_fail_another, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exit_waits_for_tls_threads_to_leave, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exit_ends_a_draining_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_hangup_sends_close_notify_without_spinning, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stop_drops_handshakes_and_keeps_established_connections,

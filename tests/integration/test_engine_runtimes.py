@@ -1,0 +1,229 @@
+"""Per-container OCI runtimes, as dockerd's: `berth daemon --add-runtime NAME=PATH`,
+the config file's "runtimes", `--default-runtime`; `docker run --runtime NAME`
+(docker CLI, docker-py, the berth CLI); GET /info's Runtimes and DefaultRuntime;
+inspect's HostConfig.Runtime; the choice kept across daemon restarts and used for
+every operation of the container. Real runc (Debian's package) is the external runtime.
+
+One daemon for the module: runc defined by flag, a wrapper around runc
+("wrapped", from the config file, with runtimeArgs) and the built-in runtime
+as the default.
+"""
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+import docker
+import pytest
+
+from engine_daemon import Daemon, wait_for
+
+RUNC = shutil.which("runc") or "/usr/sbin/runc"
+
+
+def wrapper(base):
+    """A runtime that logs its argv to base/wrapped.argv, then is runc."""
+    path = os.path.join(base, "runc-wrap")
+    with open(path, "w") as f:
+        f.write(f'#!/bin/sh\necho "$*" >> {base}/wrapped.argv\nexec {RUNC} "$@"\n')
+    os.chmod(path, 0o755)
+    return path
+
+
+@pytest.fixture(scope="module")
+def daemon(berth_bin, busybox):
+    if not os.access(RUNC, os.X_OK):
+        pytest.skip("runc not installed")
+    d = Daemon(berth_bin)
+    try:
+        cfg = os.path.join(d.base, "daemon.json")
+        with open(cfg, "w") as f:
+            json.dump({"runtimes": {"wrapped": {"path": wrapper(d.base), "runtimeArgs": ["--debug"]}},
+                       "default-runtime": "berth"}, f)
+        d.extra_args = ["--add-runtime", f"runc={RUNC}", "--config-file", cfg]
+        d.start()
+        d.load_busybox(busybox)
+        yield d
+    finally:
+        d.cleanup()
+
+
+@pytest.fixture
+def client(daemon):
+    c = docker.DockerClient(base_url=daemon.host, version="1.41", timeout=60)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def name():
+    return "rt" + uuid.uuid4().hex[:10]
+
+
+def state_on(daemon, runtime, cid):
+    """The OCI state of cid as runtime ("runc", "wrapped" or "berth") keeps it, or None."""
+    if runtime == "berth":
+        cmd = [daemon.bin, "runtime", "--root", os.path.join(daemon.exec_root, "runc"), "state", cid]
+    else:
+        cmd = [RUNC, "--root", os.path.join(daemon.exec_root, "runtime-" + runtime), "state", cid]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    return json.loads(p.stdout)["status"] if p.returncode == 0 else None
+
+
+def inspect_runtime(daemon, ref):
+    return daemon.docker("inspect", "-f", "{{.HostConfig.Runtime}}", ref).stdout.strip()
+
+
+def test_info_lists_the_runtimes_and_the_default(daemon, client):
+    info = client.info()
+    assert info["DefaultRuntime"] == "berth"
+    assert info["Runtimes"] == {
+        "berth": {"path": "berth"},
+        "runc": {"path": RUNC},
+        "wrapped": {"path": os.path.join(daemon.base, "runc-wrap"), "runtimeArgs": ["--debug"]},
+    }
+    out = daemon.docker("info", "-f", "{{.DefaultRuntime}} {{range $k, $v := .Runtimes}}{{$k}},{{end}}").stdout
+    assert out.strip() == "berth berth,runc,wrapped,"
+
+
+def test_runc_and_default_containers_side_by_side(daemon):
+    """docker run --runtime runc runs on runc, the default on the built-in runtime; every
+    operation of each goes to its own runtime."""
+    a, b = name(), name()
+    daemon.docker("run", "-d", "--runtime", "runc", "--name", a, "busybox", "sleep", "600")
+    daemon.docker("run", "-d", "--name", b, "busybox", "sleep", "600")
+    ida = daemon.docker("inspect", "-f", "{{.Id}}", a).stdout.strip()
+    idb = daemon.docker("inspect", "-f", "{{.Id}}", b).stdout.strip()
+    assert (inspect_runtime(daemon, a), inspect_runtime(daemon, b)) == ("runc", "berth")
+    assert (state_on(daemon, "runc", ida), state_on(daemon, "berth", ida)) == ("running", None)
+    assert (state_on(daemon, "berth", idb), state_on(daemon, "runc", idb)) == ("running", None)
+    for c, rt, cid in ((a, "runc", ida), (b, "berth", idb)):
+        daemon.docker("pause", c)
+        assert state_on(daemon, rt, cid) == "paused"
+        daemon.docker("unpause", c)
+        assert state_on(daemon, rt, cid) == "running"
+        assert "sleep 600" in daemon.docker("top", c).stdout
+        assert daemon.docker("exec", c, "echo", "in-" + rt).stdout == f"in-{rt}\n"
+        daemon.docker("update", "--pids-limit", "64", c)
+        daemon.docker("stop", "-t", "1", c)
+        assert daemon.docker("inspect", "-f", "{{.State.Status}}", c).stdout.strip() == "exited"
+        wait_for(lambda: state_on(daemon, rt, cid) is None)  # the shim deleted its runtime state
+        daemon.docker("rm", c)
+    p = daemon.docker("run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "echo hi; exit 3", check=False)
+    assert (p.returncode, p.stdout) == (3, "hi\n")
+
+
+def test_docker_py_runtime_and_runtime_args(daemon, client):
+    """docker-py's runtime=: a runtime from the config file, called with its runtimeArgs first."""
+    c = client.containers.run("busybox", "sleep 600", runtime="wrapped", detach=True)
+    try:
+        assert c.attrs["HostConfig"]["Runtime"] == "wrapped"
+        assert state_on(daemon, "wrapped", c.id) == "running"
+        c.pause()
+        c.unpause()
+        with open(os.path.join(daemon.base, "wrapped.argv")) as f:
+            lines = [ln for ln in f.read().splitlines() if c.id in ln]
+        known = {"create", "start", "pause", "resume", "delete", "kill", "state", "exec", "ps", "update"}
+        verbs = [next(w for w in ln.split() if w in known) for ln in lines]
+        assert all(ln.startswith("--debug --root ") for ln in lines), lines
+        # create and start from the shim, pause and resume from the daemon
+        assert verbs[:4] == ["create", "start", "pause", "resume"], verbs
+    finally:
+        c.remove(force=True)
+    d = client.containers.create("busybox", "true")
+    try:
+        assert d.attrs["HostConfig"]["Runtime"] == "berth"  # the daemon's default
+    finally:
+        d.remove()
+
+
+def test_unknown_runtime_is_refused(daemon, client):
+    before = daemon.docker("ps", "-aq").stdout
+    p = daemon.docker("run", "--runtime", "nope", "busybox", "true", check=False)
+    assert p.returncode == 125
+    assert "Unknown runtime specified nope" in p.stderr, p.stderr
+    with pytest.raises(docker.errors.APIError) as e:
+        client.containers.create("busybox", "true", runtime="nope")
+    assert e.value.status_code == 400
+    assert e.value.explanation == "Unknown runtime specified nope"
+    status, body = daemon.json("POST", "/containers/create",
+                               {"Image": "busybox", "HostConfig": {"Runtime": 7}})
+    assert status == 400, body
+    assert daemon.docker("ps", "-aq").stdout == before
+
+
+def test_berth_cli_runtime(daemon):
+    p = daemon.berth("run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "echo from-runc")
+    assert p.stdout == "from-runc\n"
+    p = daemon.berth("create", "--runtime", "nope", "busybox", "true", check=False)
+    assert p.returncode != 0 and "Unknown runtime specified nope" in p.stderr, p.stderr
+    assert "--runtime NAME" in daemon.berth("run", "--help").stdout
+
+
+def test_restart_keeps_each_containers_runtime(daemon):
+    """The choice is stored with the container: after a daemon restart the running runc
+    container is still managed through runc, a created one starts on runc; a run keeps its
+    runtime even when the restarted daemon no longer defines it, a new start is refused."""
+    run, created, wrapped = name(), name(), name()
+    daemon.docker("run", "-d", "--runtime", "runc", "--name", run, "busybox", "sleep", "600")
+    daemon.docker("create", "--runtime", "runc", "--name", created, "busybox", "sleep", "600")
+    daemon.docker("run", "-d", "--runtime", "wrapped", "--name", wrapped, "busybox", "sleep", "600")
+    ids = {c: daemon.docker("inspect", "-f", "{{.Id}}", c).stdout.strip() for c in (run, created, wrapped)}
+    daemon.stop()
+    daemon.start()
+    try:
+        assert [inspect_runtime(daemon, c) for c in (run, created, wrapped)] == ["runc", "runc", "wrapped"]
+        daemon.docker("pause", run)
+        assert state_on(daemon, "runc", ids[run]) == "paused"
+        daemon.docker("unpause", run)
+        daemon.docker("start", created)
+        assert state_on(daemon, "runc", ids[created]) == "running"
+        # a daemon without "wrapped" (no config file): the running one stays manageable
+        daemon.stop()
+        saved = daemon.extra_args
+        daemon.extra_args = ["--add-runtime", f"runc={RUNC}"]
+        daemon.start()
+        assert daemon.json("GET", "/info")[1]["DefaultRuntime"] == "runc"
+        assert "sleep 600" in daemon.docker("top", wrapped).stdout
+        daemon.docker("stop", "-t", "1", wrapped)
+        wait_for(lambda: state_on(daemon, "wrapped", ids[wrapped]) is None)
+        p = daemon.docker("start", wrapped, check=False)
+        assert p.returncode != 0 and "unknown or invalid runtime name: wrapped" in p.stderr, p.stderr
+        assert daemon.docker("inspect", "-f", "{{.State.Status}}", wrapped).stdout.strip() == "exited"
+    finally:
+        daemon.stop()
+        daemon.extra_args = saved if "saved" in locals() else daemon.extra_args
+        daemon.start()
+        daemon.docker("rm", "-f", run, created, wrapped)
+    for c in (run, created, wrapped):
+        assert state_on(daemon, "runc", ids[c]) is None
+
+
+@pytest.mark.parametrize("args, config, msg", [
+    (["--add-runtime", "runc"], None, "invalid runtime argument: runc"),
+    (["--add-runtime", "=/usr/sbin/runc"], None, "invalid runtime argument: =/usr/sbin/runc"),
+    (["--add-runtime", "crun="], None, "invalid runtime argument: crun="),
+    (["--add-runtime", "a=/x", "--add-runtime", "A=/y"], None, "runtime 'a' was already defined"),
+    (["--add-runtime", "berth=/x"], None, "runtime name 'berth' is reserved"),
+    (["--add-runtime", "a/b=/x"], None, "invalid runtime name 'a/b'"),
+    (["--default-runtime", "nope"], None, "specified default runtime 'nope' does not exist"),
+    (["--runtime-path", "/x", "--add-runtime", "runc=/y"], None,
+     "--runtime-path: runtime 'runc' was already defined"),
+    (["--add-runtime", "a=/x"], {"runtimes": {"a": {"path": "/y"}}},
+     "config key 'runtimes': runtime 'a' was already defined"),
+    ([], {"runtimes": {"gv": {"runtimeType": "io.containerd.runsc.v1"}}}, "'runtimeType' is not supported"),
+    ([], {"runtimes": {"gv": {}}}, "runtime 'gv': a path must be configured"),
+    ([], {"default-runtime": "gv"}, "specified default runtime 'gv' does not exist"),
+])
+def test_daemon_refuses_bad_runtime_options(berth_bin, tmp_path, args, config, msg):
+    if config is not None:
+        (tmp_path / "daemon.json").write_text(json.dumps(config))
+        args = [*args, "--config-file", str(tmp_path / "daemon.json")]
+    p = subprocess.run([berth_bin, "daemon", "--root", str(tmp_path / "root"), "--exec-root",
+                        str(tmp_path / "run"), "--bridge", "none", *args],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1, p
+    assert p.stderr.startswith("berth daemon") and msg in p.stderr, p.stderr
+    assert not (tmp_path / "root").exists()  # refused before anything was made

@@ -201,6 +201,37 @@ def test_restart_keeps_each_containers_runtime(daemon):
         assert state_on(daemon, "runc", ids[c]) is None
 
 
+def test_crash_during_a_runc_start_is_cleaned_up_through_runc(daemon):
+    """kill -9 of the daemon right after runc started a container, before the start was
+    recorded: the next daemon deletes it through runc (its shim.json's runtime), and the
+    container, still 'created' and still runc's, starts on runc."""
+    c = name()
+    daemon.docker("create", "--runtime", "runc", "--name", c, "busybox", "sleep", "600")
+    cid = daemon.docker("inspect", "-f", "{{.Id}}", c).stdout.strip()
+    daemon.stop()
+    os.environ["BERTH_TEST_CRASH_AT"] = "start-started"
+    try:
+        daemon.start()
+    finally:
+        os.environ.pop("BERTH_TEST_CRASH_AT", None)
+    try:
+        with pytest.raises(Exception):
+            daemon.request("POST", f"/containers/{cid}/start")
+        daemon.proc.wait(timeout=30)
+        assert daemon.proc.returncode == -9, "the daemon did not crash at the point"
+        daemon.proc = None
+        daemon.start()
+        assert daemon.docker("inspect", "-f", "{{.State.Status}}", c).stdout.strip() == "created"
+        assert state_on(daemon, "runc", cid) is None
+        assert not os.path.exists(os.path.join(daemon.exec_root, "runtime-runc", cid))
+        daemon.docker("start", c)
+        assert state_on(daemon, "runc", cid) == "running"
+    finally:
+        if daemon.proc is None:
+            daemon.start()
+        daemon.docker("rm", "-f", c)
+
+
 @pytest.mark.parametrize("args, config, msg", [
     (["--add-runtime", "runc"], None, "invalid runtime argument: runc"),
     (["--add-runtime", "=/usr/sbin/runc"], None, "invalid runtime argument: =/usr/sbin/runc"),

@@ -222,9 +222,10 @@ int engine_seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t *
  * shim.json members {"runtime_name", "runtime", "runtime_args", "runtime_root"}
  * describe one.
  */
-/* For a start of c (under e->lock): HostConfig.Runtime resolved (the default's name is set when it
- * names none); EINVAL "unknown or invalid runtime name: N" when the daemon does not define it. */
-int engine_runtime_for_start(struct engine *e, struct container *c, json_t **ret, struct berth_error **err);
+/* For a start of c (under e->lock): HostConfig.Runtime resolved (none: the default); EINVAL
+ * "unknown or invalid runtime name: N" when the daemon does not define it. */
+int engine_runtime_for_start(struct engine *e, const struct container *c, json_t **ret,
+			     struct berth_error **err);
 /* The members of an exec dir's shim.json (new object), or NULL when it has none. */
 json_t *engine_runtime_from_exec_dir(const char *xdir);
 /* A runtime to call (runtime/ops.h) and the strings it borrows. */

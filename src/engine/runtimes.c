@@ -32,14 +32,13 @@ static json_t *used_of(struct engine *e, const char *name, const struct runtime_
 	return j;
 }
 
-int engine_runtime_for_start(struct engine *e, struct container *c, json_t **ret, struct berth_error **err)
+int engine_runtime_for_start(struct engine *e, const struct container *c, json_t **ret,
+			     struct berth_error **err)
 {
+	/* set at create; records older than per-container runtimes get the default when loaded */
 	const char *name = json_string_value(json_object_get(c->hostconfig, "Runtime"));
-	if (!name || !*name) {
-		/* a record older than per-container runtimes: the default, kept from now on (dockerd) */
+	if (!name || !*name)
 		name = engine_runtime_default(e);
-		json_object_set_new(c->hostconfig, "Runtime", json_string(name));
-	}
 	const struct runtime_def *d = runtime_registry_find(&e->runtimes, name);
 	if (!d)
 		return berth_error_msg(err, EINVAL, "unknown or invalid runtime name: %s", name);

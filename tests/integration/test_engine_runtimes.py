@@ -160,6 +160,7 @@ def test_berth_cli_runtime(daemon):
     p = daemon.berth("create", "--runtime", "nope", "busybox", "true", check=False)
     assert p.returncode != 0 and "Unknown runtime specified nope" in p.stderr, p.stderr
     assert "--runtime NAME" in daemon.berth("run", "--help").stdout
+    assert " Runtimes: berth runc wrapped\n Default Runtime: berth\n" in daemon.berth("info").stdout
 
 
 def test_restart_keeps_each_containers_runtime(daemon):

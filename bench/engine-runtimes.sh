@@ -15,6 +15,7 @@ ROUNDS=${ROUNDS:-4}
 command -v hyperfine >/dev/null || { echo "bench/engine-runtimes.sh: hyperfine is required (scripts/deps.sh)" >&2; exit 1; }
 [ -x "$RUNC" ] || { echo "bench/engine-runtimes.sh: no runc at $RUNC (apt-get install runc)" >&2; exit 1; }
 W=$(mktemp -d /tmp/berth-bench-rt-XXXXXX)
+. "$(dirname "$0")/lib-ab.sh"
 PID=
 H="unix://$W/run/berth.sock"
 cleanup() {
@@ -37,26 +38,10 @@ for rt in berth runc; do
 done
 
 echo "== load: $(cut -d' ' -f1-3 /proc/loadavg)   runc: $RUNC   $ROUNDS rounds of $RUNS runs"
-printf '%-22s %13s %13s %8s\n' operation "runc median" "berth median" ratio
+printf '%-26s %12s %12s %8s\n' operation "runc median" "berth median" ratio
 bench() { # name, then the command with @R@ (the runtime's name)
 	name=$1; shift
-	runc=$(echo "$*" | sed "s|@R@|runc|g"); berth=$(echo "$*" | sed "s|@R@|berth|g")
-	: >"$W/medians"
-	r=0
-	while [ $r -lt "$ROUNDS" ]; do
-		if [ $((r % 2)) -eq 0 ]; then set -- "$runc" "$berth"; else set -- "$berth" "$runc"; fi
-		hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$W/h.json" "$1" "$2" >"$W/h.log" 2>&1 ||
-			{ cat "$W/h.log" >&2; exit 1; }
-		python3 -c "import json; r = json.load(open('$W/h.json'))['results']; o = [0, 1] if $r % 2 == 0 else [1, 0]
-print(r[o[0]]['median'], r[o[1]]['median'])" >>"$W/medians"
-		r=$((r + 1))
-	done
-	python3 - "$name" "$W/medians" <<'PY'
-import sys
-rows = [tuple(map(float, l.split())) for l in open(sys.argv[2])]
-runc, berth = min(r[0] for r in rows), min(r[1] for r in rows)  # each side's best round
-print("%-22s %10.1f ms %10.1f ms %8.3f" % (sys.argv[1], runc * 1000, berth * 1000, runc / berth))
-PY
+	ab_bench "$name" "$(echo "$*" | sed "s|@R@|runc|g")" "$(echo "$*" | sed "s|@R@|berth|g")"
 }
 bench "run --rm true" "env BERTH_HOST=$H $BIN run --rm --runtime @R@ --network none busybox true"
 bench "pause + unpause" "sh -c 'export BERTH_HOST=$H; $BIN pause on-@R@ >/dev/null && $BIN unpause on-@R@ >/dev/null'"

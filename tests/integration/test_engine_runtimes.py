@@ -17,7 +17,7 @@ import uuid
 import docker
 import pytest
 
-from engine_daemon import Daemon, wait_for
+from engine_daemon import busybox_daemon, docker_py, wait_for
 
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
 
@@ -32,30 +32,27 @@ def wrapper(base):
 
 
 @pytest.fixture(scope="module")
-def daemon(berth_bin, busybox):
+def wrapdir(tmp_path_factory):
+    """The wrapped runtime, its argv log and the daemon's config file."""
+    return str(tmp_path_factory.mktemp("runtimes"))
+
+
+@pytest.fixture(scope="module")
+def daemon(berth_bin, busybox, wrapdir):
     if not os.access(RUNC, os.X_OK):
         pytest.skip("runc not installed")
-    d = Daemon(berth_bin)
-    try:
-        cfg = os.path.join(d.base, "daemon.json")
-        with open(cfg, "w") as f:
-            json.dump({"runtimes": {"wrapped": {"path": wrapper(d.base), "runtimeArgs": ["--debug"]}},
-                       "default-runtime": "berth"}, f)
-        d.extra_args = ["--add-runtime", f"runc={RUNC}", "--config-file", cfg]
-        d.start()
-        d.load_busybox(busybox)
+    cfg = os.path.join(wrapdir, "daemon.json")
+    with open(cfg, "w") as f:
+        json.dump({"runtimes": {"wrapped": {"path": wrapper(wrapdir), "runtimeArgs": ["--debug"]}},
+                   "default-runtime": "berth"}, f)
+    with busybox_daemon(berth_bin, busybox, ["--add-runtime", f"runc={RUNC}", "--config-file", cfg]) as d:
         yield d
-    finally:
-        d.cleanup()
 
 
 @pytest.fixture
 def client(daemon):
-    c = docker.DockerClient(base_url=daemon.host, version="1.41", timeout=60)
-    try:
+    with docker_py(daemon) as c:
         yield c
-    finally:
-        c.close()
 
 
 def name():
@@ -76,13 +73,13 @@ def inspect_runtime(daemon, ref):
     return daemon.docker("inspect", "-f", "{{.HostConfig.Runtime}}", ref).stdout.strip()
 
 
-def test_info_lists_the_runtimes_and_the_default(daemon, client):
+def test_info_lists_the_runtimes_and_the_default(daemon, client, wrapdir):
     info = client.info()
     assert info["DefaultRuntime"] == "berth"
     assert info["Runtimes"] == {
         "berth": {"path": "berth"},
         "runc": {"path": RUNC},
-        "wrapped": {"path": os.path.join(daemon.base, "runc-wrap"), "runtimeArgs": ["--debug"]},
+        "wrapped": {"path": os.path.join(wrapdir, "runc-wrap"), "runtimeArgs": ["--debug"]},
     }
     out = daemon.docker("info", "-f", "{{.DefaultRuntime}} {{range $k, $v := .Runtimes}}{{$k}},{{end}}").stdout
     assert out.strip() == "berth berth,runc,wrapped,"
@@ -115,7 +112,7 @@ def test_runc_and_default_containers_side_by_side(daemon):
     assert (p.returncode, p.stdout) == (3, "hi\n")
 
 
-def test_docker_py_runtime_and_runtime_args(daemon, client):
+def test_docker_py_runtime_and_runtime_args(daemon, client, wrapdir):
     """docker-py's runtime=: a runtime from the config file, called with its runtimeArgs first."""
     c = client.containers.run("busybox", "sleep 600", runtime="wrapped", detach=True)
     try:
@@ -123,7 +120,7 @@ def test_docker_py_runtime_and_runtime_args(daemon, client):
         assert state_on(daemon, "wrapped", c.id) == "running"
         c.pause()
         c.unpause()
-        with open(os.path.join(daemon.base, "wrapped.argv")) as f:
+        with open(os.path.join(wrapdir, "wrapped.argv")) as f:
             lines = [ln for ln in f.read().splitlines() if c.id in ln]
         known = {"create", "start", "pause", "resume", "delete", "kill", "state", "exec", "ps", "update"}
         verbs = [next(w for w in ln.split() if w in known) for ln in lines]

@@ -106,7 +106,7 @@ def test_runc_and_default_containers_side_by_side(daemon):
         daemon.docker("update", "--pids-limit", "64", c)
         daemon.docker("stop", "-t", "1", c)
         assert daemon.docker("inspect", "-f", "{{.State.Status}}", c).stdout.strip() == "exited"
-        wait_for(lambda: state_on(daemon, rt, cid) is None)  # the shim deleted its runtime state
+        wait_for(lambda: state_on(daemon, rt, cid) is None, timeout=60)  # the shim deleted its state
         daemon.docker("rm", c)
     p = daemon.docker("run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "echo hi; exit 3", check=False)
     assert (p.returncode, p.stdout) == (3, "hi\n")
@@ -169,6 +169,7 @@ def test_restart_keeps_each_containers_runtime(daemon):
     daemon.docker("create", "--runtime", "runc", "--name", created, "busybox", "sleep", "600")
     daemon.docker("run", "-d", "--runtime", "wrapped", "--name", wrapped, "busybox", "sleep", "600")
     ids = {c: daemon.docker("inspect", "-f", "{{.Id}}", c).stdout.strip() for c in (run, created, wrapped)}
+    saved = daemon.extra_args
     daemon.stop()
     daemon.start()
     try:
@@ -180,23 +181,22 @@ def test_restart_keeps_each_containers_runtime(daemon):
         assert state_on(daemon, "runc", ids[created]) == "running"
         # a daemon without "wrapped" (no config file): the running one stays manageable
         daemon.stop()
-        saved = daemon.extra_args
         daemon.extra_args = ["--add-runtime", f"runc={RUNC}"]
         daemon.start()
         assert daemon.json("GET", "/info")[1]["DefaultRuntime"] == "runc"
         assert "sleep 600" in daemon.docker("top", wrapped).stdout
         daemon.docker("stop", "-t", "1", wrapped)
-        wait_for(lambda: state_on(daemon, "wrapped", ids[wrapped]) is None)
+        wait_for(lambda: state_on(daemon, "wrapped", ids[wrapped]) is None, timeout=60)
         p = daemon.docker("start", wrapped, check=False)
         assert p.returncode != 0 and "unknown or invalid runtime name: wrapped" in p.stderr, p.stderr
         assert daemon.docker("inspect", "-f", "{{.State.Status}}", wrapped).stdout.strip() == "exited"
     finally:
         daemon.stop()
-        daemon.extra_args = saved if "saved" in locals() else daemon.extra_args
+        daemon.extra_args = saved
         daemon.start()
         daemon.docker("rm", "-f", run, created, wrapped)
-    for c in (run, created, wrapped):
-        assert state_on(daemon, "runc", ids[c]) is None
+    for c, rt in ((run, "runc"), (created, "runc"), (wrapped, "wrapped")):
+        assert state_on(daemon, rt, ids[c]) is None
 
 
 def test_crash_during_a_runc_start_is_cleaned_up_through_runc(daemon):

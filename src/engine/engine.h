@@ -91,15 +91,15 @@ struct engine_network_ops {
 extern const struct engine_image_ops engine_image_store_ops;
 
 struct engine_config {
-	const char *root;         /* state: berth.db, containers/<id>/ (logs), volumes */
-	const char *exec_root;    /* runtime state: shim sockets, bundles */
+	const char *root;      /* state: berth.db, containers/<id>/ (logs), volumes */
+	const char *exec_root; /* runtime state: shim sockets, bundles */
 	/* The named runtimes containers choose from (HostConfig.Runtime; copied). NULL: berth, and runc
 	 * as berth. */
 	const struct runtime_registry *runtimes;
 	/* Legacy (the agent's --runtime-path): a runc-compatible CLI defined as runtime "runc";
 	 * "berth" or NULL: none. */
 	const char *runtime_path;
-	const char *shim_path;    /* the berth binary to run as `berth shim`; NULL: /proc/self/exe */
+	const char *shim_path; /* the berth binary to run as `berth shim`; NULL: /proc/self/exe */
 	const struct engine_image_ops *images; /* required, e.g. &engine_image_store_ops */
 	void *images_ctx;
 	const struct engine_network_ops *net; /* NULL: only none/host/container: */

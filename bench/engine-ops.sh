@@ -19,6 +19,7 @@ RUNS=${RUNS:-10}
 ROUNDS=${ROUNDS:-4}
 command -v hyperfine >/dev/null || { echo "bench/engine-ops.sh: hyperfine is required (scripts/deps.sh)" >&2; exit 1; }
 W=$(mktemp -d /tmp/berth-bench-ops-XXXXXX)
+. "$(dirname "$0")/lib-ab.sh"
 NPID= ; OPID=
 cleanup() {
 	for h in "$W/n" "$W/o"; do
@@ -50,23 +51,7 @@ echo "== load: $(cut -d' ' -f1-3 /proc/loadavg)   runtime: ${RUNTIME:-berth (in-
 printf '%-26s %12s %12s %8s\n' operation "this median" "base median" ratio
 bench() { # name, then the command with @B@ (binary) and @H@ (host)
 	name=$1; shift
-	this=$(echo "$*" | sed "s|@B@|$BIN|g; s|@H@|$N|g"); base=$(echo "$*" | sed "s|@B@|$BASE|g; s|@H@|$O|g")
-	: >"$W/medians"
-	r=0
-	while [ $r -lt "$ROUNDS" ]; do # rounds alternate which one runs first: the load drifts
-		if [ $((r % 2)) -eq 0 ]; then set -- "$this" "$base"; else set -- "$base" "$this"; fi
-		hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$W/h.json" "$1" "$2" >"$W/h.log" 2>&1 ||
-			{ cat "$W/h.log" >&2; exit 1; }
-		python3 -c "import json; r = json.load(open('$W/h.json'))['results']; o = [0, 1] if $r % 2 == 0 else [1, 0]
-print(r[o[0]]['median'], r[o[1]]['median'])" >>"$W/medians"
-		r=$((r + 1))
-	done
-	python3 - "$name" "$W/medians" <<'PY'
-import sys
-rows = [tuple(map(float, l.split())) for l in open(sys.argv[2])]
-this, base = min(r[0] for r in rows), min(r[1] for r in rows)  # each side's best round
-print("%-26s %9.1f ms %9.1f ms %8.3f" % (sys.argv[1], this * 1000, base * 1000, this / base))
-PY
+	ab_bench "$name" "$(echo "$*" | sed "s|@B@|$BIN|g; s|@H@|$N|g")" "$(echo "$*" | sed "s|@B@|$BASE|g; s|@H@|$O|g")"
 }
 bench "pause + unpause" "sh -c 'export BERTH_HOST=@H@; @B@ pause ops >/dev/null && @B@ unpause ops >/dev/null'"
 bench "top" "env BERTH_HOST=@H@ @B@ top ops"

@@ -18,6 +18,8 @@
 #include "common/process.h"
 #include "engine/options.h"
 #include "image/image.h"
+#include "runtime/ops.h"
+#include "runtime/registry.h"
 #include "common/detachkeys.h"
 #include "shim/shim.h"
 
@@ -38,6 +40,8 @@ struct daemon_opts {
 	size_t n_hosts;
 	int tls, tlsverify, insecure_tcp; /* -1: not given */
 	struct http_limits limits;
+	struct runtime_registry runtimes; /* --add-runtime, the config's "runtimes" */
+	char *default_runtime;
 };
 
 static void usage(FILE *f)
@@ -48,6 +52,7 @@ static void usage(FILE *f)
 	    "Run the berth engine: the Docker Engine API on a unix socket.\n\n"
 	    "Options:\n"
 	    "      --config-file FILE   JSON config (keys: root, exec-root, host, hosts, runtime-path,\n"
+	    "                           runtimes {\"NAME\": {\"path\", \"runtimeArgs\"}}, default-runtime,\n"
 	    "                           pidfile, log-level, bridge, ipv6, fixed-cidr-v6, tls, tlsverify,\n"
 	    "                           tlscacert, tlscert,\n"
 	    "                           tlskey, allow-insecure-tcp, init-path, detach-keys, log-driver,\n"
@@ -67,8 +72,11 @@ static void usage(FILE *f)
 	    "      --tlskey FILE        server key (default $DOCKER_CERT_PATH/key.pem)\n"
 	    "      --allow-insecure-tcp listen on tcp:// without client certificates: anyone who\n"
 	    "                           reaches the port controls this host as root\n"
-	    "      --runtime-path PATH  berth (default: the in-process runtime library) or an OCI runtime\n"
-	    "                           with runc's CLI, e.g. /usr/sbin/runc\n"
+	    "      --add-runtime NAME=PATH  an OCI runtime with runc's CLI that containers may choose\n"
+	    "                           (docker run --runtime NAME), repeatable; always defined: berth\n"
+	    "                           (the in-process runtime library) and runc (berth until defined)\n"
+	    "      --default-runtime NAME  runtime of containers that name none (default runc)\n"
+	    "      --runtime-path PATH  same as --add-runtime runc=PATH (berth: nothing)\n"
 	    "  -p, --pidfile FILE       write the daemon's pid here\n"
 	    "  -b, --bridge NAME|none   bridge of the default network (default berth0); none: no\n"
 	    "                           container networking (containers get a namespace with lo only)\n"
@@ -86,6 +94,20 @@ static void set(char **slot, const char *v)
 {
 	free(*slot);
 	*slot = v ? xstrdup(v) : NULL;
+}
+
+/* "runtimes" (merged with --add-runtime's: a name defined twice is refused), "default-runtime". */
+static int load_config_runtimes(struct daemon_opts *o, const json_t *j, struct berth_error **err)
+{
+	const char *d = NULL;
+	int r = json_get_string(j, NULL, "default-runtime", 0, &d, err);
+	if (r < 0)
+		return r;
+	if (d && !o->default_runtime)
+		set(&o->default_runtime, d);
+	if ((r = runtime_registry_add_json(&o->runtimes, json_object_get(j, "runtimes"), err)) < 0)
+		return berth_error_wrap(err, r, "config key 'runtimes'");
+	return 0;
 }
 
 static int load_config_file(struct daemon_opts *o, struct berth_error **err)
@@ -122,6 +144,8 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 			json_object_set_new(u, "Name", json_string(k));
 		json_array_append_new(o->ulimits, u);
 	}
+	if ((r = load_config_runtimes(o, j, err)) < 0)
+		return r;
 	json_t *lo = json_object_get(j, "log-opts");
 	if (lo && !json_is_object(lo))
 		return berth_error_msg(err, EINVAL, "config key 'log-opts': expected an object");
@@ -143,6 +167,27 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 		for (char **h = hosts; h && *h && o->n_hosts < API_MAX_HOSTS; h++)
 			o->hosts[o->n_hosts++] = xstrdup(*h);
 	return 0;
+}
+
+static int add_runtime(struct daemon_opts *o, const char *v)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (runtime_registry_add_opt(&o->runtimes, v, &err) < 0) {
+		berth_error_print(err, "berth daemon: --add-runtime");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* --runtime-path PATH (legacy) is runc=PATH; the default runtime must exist. */
+static int check_runtimes(struct daemon_opts *o, struct berth_error **err)
+{
+	int r;
+	if (!runtime_oci_is_builtin(o->runtime) &&
+	    (r = runtime_registry_add(&o->runtimes, RUNTIME_REGISTRY_STOCK, o->runtime, NULL, err)) < 0)
+		return berth_error_wrap(err, r, "--runtime-path");
+	runtime_registry_set_default(&o->runtimes, o->default_runtime);
+	return runtime_registry_check(&o->runtimes, err);
 }
 
 static int add_default_ulimit(struct daemon_opts *o, const char *v)
@@ -169,6 +214,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "exec-root", required_argument, NULL, 'x' },
 		{ "host", required_argument, NULL, 'H' },
 		{ "runtime-path", required_argument, NULL, 'R' },
+		{ "add-runtime", required_argument, NULL, 'a' },
+		{ "default-runtime", required_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "config-file", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -219,6 +266,11 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		case '6': o->ipv6 = 1; break;
 		case 'F': set(&o->fixed_cidr_v6, optarg); break;
 		case 'R': set(&o->runtime, optarg); break;
+		case 'a':
+			if (add_runtime(o, optarg) < 0)
+				return -EINVAL;
+			break;
+		case 'd': set(&o->default_runtime, optarg); break;
 		case 'p': set(&o->pidfile, optarg); break;
 		case 'c': set(&o->config_file, optarg); break;
 		case 'l': set(&o->log_level, optarg); break;
@@ -287,7 +339,7 @@ static int serve(struct daemon_opts *o, struct berth_error **err)
 {
 	struct api_serve_opts so = { .host = { .root = o->root,
 					       .exec_root = o->exec_root,
-					       .runtime_path = o->runtime,
+					       .runtimes = &o->runtimes,
 					       .bridge = o->bridge,
 					       .bridge_subnet6 = o->ipv6 > 0 ? o->fixed_cidr_v6 : NULL,
 					       .init_path = o->init_path,
@@ -327,6 +379,8 @@ int api_daemon_main(int argc, char **argv)
 	}
 	if (r == 0)
 		r = check_stream_defaults(&o, &err);
+	if (r == 0)
+		r = check_runtimes(&o, &err);
 	if (r == 0) {
 		log_set_global_field("component", "daemon");
 		r = serve(&o, &err);
@@ -338,6 +392,8 @@ int api_daemon_main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	json_decref(o.ulimits);
+	runtime_registry_done(&o.runtimes);
+	free(o.default_runtime);
 	free(o.fixed_cidr_v6);
 	free(o.detach_keys);
 	free(o.log_driver);

@@ -109,7 +109,7 @@ int api_serve(const struct api_serve_opts *o, struct berth_error **err)
 	_cleanup_free_ char *where = api_listen_describe(&o->listen);
 	_cleanup_free_ char *msg = xasprintf("%s listening", o->role);
 	log_fields(LOG_LEVEL_INFO, msg, "hosts", where, "root", o->host.root, "exec-root", o->host.exec_root,
-		   "runtime", o->host.runtime_path ? o->host.runtime_path : "berth", NULL);
+		   "default-runtime", engine_runtime_default(h->engine), NULL);
 	pthread_t self = pthread_self();
 	memtrim_set_waker(wake_main, &self);
 	memtrim_note(); /* what the start mapped and freed (libmicrohttpd's GnuTLS init) goes too */

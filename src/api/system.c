@@ -98,9 +98,8 @@ void api_info(struct api_call *c)
 	json_object_set_new(j, "Labels", json_array());
 	json_object_set_new(j, "ExperimentalBuild", json_false());
 	json_object_set_new(j, "ServerVersion", json_string(BERTH_VERSION));
-	json_object_set_new(j, "Runtimes",
-			    json_pack("{s:{s:s}}", "runc", "path", engine_runtime_path(c->api->engine)));
-	json_object_set_new(j, "DefaultRuntime", json_string("runc"));
+	json_object_set_new(j, "Runtimes", engine_runtimes_info(c->api->engine));
+	json_object_set_new(j, "DefaultRuntime", json_string(engine_runtime_default(c->api->engine)));
 	json_object_set_new(j, "Swarm",
 			    json_pack("{s:s,s:s,s:s,s:b,s:s,s:n}", "NodeID", "", "NodeAddr", "",
 				      "LocalNodeState", "inactive", "ControlAvailable", 0, "Error", "",

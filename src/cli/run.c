@@ -60,6 +60,8 @@ static char *usage_run(const char *verb)
 	    "      --cpus N, --cpu-shares N, --cpuset-cpus LIST, --cpuset-mems LIST, --pids-limit N\n"
 	    "      --cpu-quota N, --cpu-period N, --blkio-weight N (10-1000)\n"
 	    "      --cgroup-parent PATH   Parent cgroup of the container (default: the daemon's, berth)\n"
+	    "      --runtime NAME         OCI runtime of the container: berth, runc or one the daemon\n"
+	    "                             defines (--add-runtime); default: the daemon's default\n"
 	    "      --stop-signal SIG, --stop-timeout SECONDS\n"
 	    "      --restart POLICY       no, always, on-failure[:N], unless-stopped\n"
 	    "      --health-cmd CMD, --health-interval D, --health-timeout D, --health-retries N,\n"
@@ -352,6 +354,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o, const char *verb
 		{ "memory-swap", 0, CLI_OPT_ENTRY, hc, "MemorySwap", -1, .entry_fn = opt_bytes,
 		  .has_arg = true },
 		{ "cgroup-parent", 0, CLI_OPT_JSON_STR, hc, "CgroupParent" },
+		{ "runtime", 0, CLI_OPT_JSON_STR, hc, "Runtime" },
 		{ "host", 'H', CLI_OPT_STRING, &o->host },
 		{ "detach-keys", 0, CLI_OPT_STRING, &o->detach_keys },
 		{ "sig-proxy", 0, CLI_OPT_BOOL, &o->sig_proxy },

@@ -6,6 +6,28 @@
 #include "cli/verbs.h"
 #include "common/json.h"
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* /info's Runtimes as docker info prints them: the names, sorted, space-separated (caller frees). */
+static char *runtime_names(const json_t *runtimes)
+{
+	size_t n = json_object_size(runtimes), i = 0;
+	const char **names = xcalloc(n ? n : 1, sizeof(*names));
+	const char *k;
+	json_t *v;
+	json_object_foreach ((json_t *)runtimes, k, v)
+		names[i++] = k;
+	qsort(names, n, sizeof(*names), cmp_str);
+	struct strbuf sb = STRBUF_INIT;
+	for (i = 0; i < n; i++)
+		strbuf_addf(&sb, "%s%s", i ? " " : "", names[i]);
+	free(names);
+	return strbuf_detach(&sb, NULL);
+}
+
 int cli_info(int argc, char **argv)
 {
 	if (cli_is_help(argc, argv)) {
@@ -29,10 +51,11 @@ int cli_info(int argc, char **argv)
 		_cleanup_free_ char *s = cli_format(format, j);
 		printf("%s\n", s);
 	} else {
+		_cleanup_free_ char *runtimes = runtime_names(json_object_get(j, "Runtimes"));
 		printf("Server:\n Containers: %lld\n  Running: %lld\n  Paused: %lld\n  Stopped: %lld\n "
 		       "Images: %lld\n"
 		       " Server Version: %s\n Storage Driver: %s\n Logging Driver: %s\n Cgroup Driver: %s\n"
-		       " Default Runtime: %s\n Kernel Version: %s\n Docker Root Dir: %s\n",
+		       " Runtimes: %s\n Default Runtime: %s\n Kernel Version: %s\n Docker Root Dir: %s\n",
 		       (long long)json_integer_value(json_object_get(j, "Containers")),
 		       (long long)json_integer_value(json_object_get(j, "ContainersRunning")),
 		       (long long)json_integer_value(json_object_get(j, "ContainersPaused")),
@@ -41,7 +64,7 @@ int cli_info(int argc, char **argv)
 		       json_string_value(json_object_get(j, "ServerVersion")) ?: "",
 		       json_string_value(json_object_get(j, "Driver")) ?: "",
 		       json_string_value(json_object_get(j, "LoggingDriver")) ?: "",
-		       json_string_value(json_object_get(j, "CgroupDriver")) ?: "",
+		       json_string_value(json_object_get(j, "CgroupDriver")) ?: "", runtimes,
 		       json_string_value(json_object_get(j, "DefaultRuntime")) ?: "",
 		       json_string_value(json_object_get(j, "KernelVersion")) ?: "",
 		       json_string_value(json_object_get(j, "DockerRootDir")) ?: "");

@@ -38,6 +38,7 @@ void container_unref(struct container *c)
 	free(c->rootfs);
 	free(c->health);
 	json_decref(c->health_log);
+	json_decref(c->rt_used);
 	safe_close(c->pidfd);
 	safe_close(c->shim_pidfd);
 	safe_close(c->exit_fd);

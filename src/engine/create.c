@@ -38,7 +38,7 @@ static const struct field_rule host_rules[] = {
 	{ "Dns", JSON_ARRAY },         { "PidMode", JSON_STRING },      { "IpcMode", JSON_STRING },
 	{ "UTSMode", JSON_STRING },    { "ShmSize", JSON_INTEGER },     { "MemorySwap", JSON_INTEGER },
 	{ "VolumesFrom", JSON_ARRAY }, { "CpuQuota", JSON_INTEGER },    { "CpuPeriod", JSON_INTEGER },
-	{ "CpusetMems", JSON_STRING }, { "BlkioWeight", JSON_INTEGER },
+	{ "CpusetMems", JSON_STRING }, { "BlkioWeight", JSON_INTEGER }, { "Runtime", JSON_STRING },
 };
 
 static int check_fields(const json_t *obj, const char *path, const struct field_rule *rules, size_t n,
@@ -310,6 +310,23 @@ static int check_cgroup_parent(const json_t *hc, struct berth_error **err)
 	return 0;
 }
 
+/*
+ * docker run --runtime NAME: a runtime the daemon defines ("Unknown runtime
+ * specified NAME", 400, as dockerd); none named: the daemon's default, stored
+ * with the container (dockerd's adaptContainerSettings). e NULL: types only.
+ */
+static int check_runtime(struct engine *e, json_t *hc, struct berth_error **err)
+{
+	const char *name = json_string_value(json_object_get(hc, "Runtime"));
+	if (!e)
+		return 0;
+	if (!name || !*name) {
+		json_object_set_new(hc, "Runtime", json_string(engine_runtime_default(e)));
+		return 0;
+	}
+	return engine_runtime_check(e, name, err);
+}
+
 static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_error **err)
 {
 	int r;
@@ -317,8 +334,8 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	    (r = check_fields(hc, "HostConfig", host_rules, ARRAY_SIZE(host_rules), err)) < 0 ||
 	    (r = norm_strslice(cfg, "Cmd", err)) < 0 || (r = norm_strslice(cfg, "Entrypoint", err)) < 0 ||
 	    (r = check_restart(hc, err)) < 0 || (r = check_network(e, hc, err)) < 0 ||
-	    (r = check_cgroup_parent(hc, err)) < 0 || (r = engine_working_dir_check(cfg, err)) < 0 ||
-	    (r = engine_resources_check(hc, err)) < 0)
+	    (r = check_cgroup_parent(hc, err)) < 0 || (r = check_runtime(e, hc, err)) < 0 ||
+	    (r = engine_working_dir_check(cfg, err)) < 0 || (r = engine_resources_check(hc, err)) < 0)
 		return r;
 	hostconfig_defaults(hc);
 	json_t *labels = json_object_get(cfg, "Labels");

@@ -17,11 +17,6 @@ const char *engine_root(const struct engine *e)
 	return e->root;
 }
 
-const char *engine_runtime_path(const struct engine *e)
-{
-	return e->runtime;
-}
-
 bool cgroup_parent_valid(const char *p)
 {
 	if (*p == '/')
@@ -44,15 +39,26 @@ bool cgroup_parent_valid(const char *p)
 	return true;
 }
 
+/* The legacy runtime_path defines runc; the default runtime must exist. */
+static int runtimes_open(struct engine *e, const char *runtime_path, struct berth_error **err)
+{
+	int r;
+	if (!runtime_oci_is_builtin(runtime_path) &&
+	    (r = runtime_registry_add(&e->runtimes, RUNTIME_REGISTRY_STOCK, runtime_path, NULL, err)) < 0)
+		return berth_error_wrap(err, r, "--runtime-path");
+	return runtime_registry_check(&e->runtimes, err);
+}
+
 int engine_open(const struct engine_config *cfg, struct engine **ret, struct berth_error **err)
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
 	e->root = xstrdup(cfg->root);
 	e->exec_root = xstrdup(cfg->exec_root);
-	e->runtime = xstrdup(cfg->runtime_path ? cfg->runtime_path : RUNTIME_OCI_BUILTIN);
 	e->rt_root = xasprintf("%s/runc", e->exec_root);
-	/* the engine's runtime operations are short (pause, resume, ps, update, delete): 30 s at most */
-	runtime_oci_init(&e->rt, e->runtime, e->rt_root, NULL, 30000);
+	if (cfg->runtimes)
+		runtime_registry_copy(&e->runtimes, cfg->runtimes);
+	else
+		runtime_registry_init(&e->runtimes);
 	e->shim_path = cfg->shim_path ? xstrdup(cfg->shim_path) : realpath("/proc/self/exe", NULL);
 	e->init_path = xstrdup(cfg->init_path ? cfg->init_path : ENGINE_DEFAULT_INIT_PATH);
 	e->cgroup_parent = xstrdup(cfg->cgroup_parent ? cfg->cgroup_parent : "berth");
@@ -68,6 +74,10 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	e->net = cfg->net;
 	e->net_ctx = cfg->net_ctx;
 	int r;
+	if ((r = runtimes_open(e, cfg->runtime_path, err)) < 0) {
+		engine_close(e);
+		return r;
+	}
 	if (*e->cgroup_parent == '/' || !cgroup_parent_valid(e->cgroup_parent)) {
 		r = berth_error_msg(err, EINVAL,
 				    "invalid cgroup parent '%s': expected a relative path of "
@@ -155,7 +165,7 @@ struct engine *engine_close(struct engine *e)
 	pthread_cond_destroy(&e->cond);
 	free(e->root);
 	free(e->exec_root);
-	free(e->runtime);
+	runtime_registry_done(&e->runtimes);
 	free(e->rt_root);
 	free(e->init_path);
 	free(e->cgroup_parent);

@@ -35,6 +35,8 @@
 #include "common/error.h"
 #include "common/strbuf.h"
 
+struct runtime_registry; /* runtime/registry.h */
+
 struct engine;
 
 /* A commit as the image ops see it: the new image's Config, history fields, tag. All borrowed. */
@@ -89,10 +91,15 @@ struct engine_network_ops {
 extern const struct engine_image_ops engine_image_store_ops;
 
 struct engine_config {
-	const char *root;         /* state: berth.db, containers/<id>/ (logs), volumes */
-	const char *exec_root;    /* runtime state: shim sockets, bundles */
-	const char *runtime_path; /* "berth" (NULL): the in-process runtime; else a runc-compatible CLI */
-	const char *shim_path;    /* the berth binary to run as `berth shim`; NULL: /proc/self/exe */
+	const char *root;      /* state: berth.db, containers/<id>/ (logs), volumes */
+	const char *exec_root; /* runtime state: shim sockets, bundles */
+	/* The named runtimes containers choose from (HostConfig.Runtime; copied). NULL: berth, and runc
+	 * as berth. */
+	const struct runtime_registry *runtimes;
+	/* Legacy (the agent's --runtime-path): a runc-compatible CLI defined as runtime "runc";
+	 * "berth" or NULL: none. */
+	const char *runtime_path;
+	const char *shim_path; /* the berth binary to run as `berth shim`; NULL: /proc/self/exe */
 	const struct engine_image_ops *images; /* required, e.g. &engine_image_store_ops */
 	void *images_ctx;
 	const struct engine_network_ops *net; /* NULL: only none/host/container: */
@@ -399,6 +406,8 @@ struct engine_counts {
 };
 void engine_counts(struct engine *e, struct engine_counts *ret);
 const char *engine_root(const struct engine *e);
-const char *engine_runtime_path(const struct engine *e);
+/* GET /info's Runtimes (a new object) and DefaultRuntime. */
+json_t *engine_runtimes_info(const struct engine *e);
+const char *engine_runtime_default(const struct engine *e);
 
 #endif

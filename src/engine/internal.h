@@ -24,6 +24,7 @@
 #include "engine/engine.h"
 #include "engine/options.h"
 #include "runtime/ops.h"
+#include "runtime/registry.h"
 
 #define ENGINE_MAX_CONTAINERS 4096
 
@@ -78,13 +79,16 @@ struct container {
 	int64_t health_next_ms;
 	bool health_running;
 	struct parked_attach *parked;
+	/* The runtime of its current (or last) run, as its shim.json names it (runtimes.c): NULL
+	 * when it was not started since the daemon started and is not running. */
+	json_t *rt_used;
 };
 
 struct engine {
-	char *root, *exec_root, *runtime, *shim_path;
-	/* The OCI runtime every container runs on (runtime/ops.h): the in-process library, or the
-	 * external CLI e->runtime, with state root rt_root (<exec root>/runc). */
-	struct runtime_oci rt;
+	char *root, *exec_root, *shim_path;
+	/* The daemon's named OCI runtimes (a container's HostConfig.Runtime names one; runtimes.c)
+	 * and the built-in runtime's state root rt_root (<exec root>/runc). */
+	struct runtime_registry runtimes;
 	char *rt_root;
 	const struct engine_image_ops *img;
 	void *img_ctx;
@@ -212,6 +216,31 @@ json_t *ulimits_effective(const json_t *defaults, const json_t *own);
 
 /* seccomp.c: a custom profile (SecurityOpt seccomp={json}) or NULL; NULL *ret: none given. */
 int engine_seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret, struct berth_error **err);
+
+/*
+ * runtimes.c: the runtime a container runs on (see the file's comment). The
+ * shim.json members {"runtime_name", "runtime", "runtime_args", "runtime_root"}
+ * describe one.
+ */
+/* For a start of c (under e->lock): HostConfig.Runtime resolved (none: the default); EINVAL
+ * "unknown or invalid runtime name: N" when the daemon does not define it. */
+int engine_runtime_for_start(struct engine *e, const struct container *c, json_t **ret,
+			     struct berth_error **err);
+/* The members of an exec dir's shim.json (new object), or NULL when it has none. */
+json_t *engine_runtime_from_exec_dir(const char *xdir);
+/* A runtime to call (runtime/ops.h) and the strings it borrows. */
+struct engine_rt {
+	struct runtime_oci oci;
+	json_t *used;
+	char **args;
+};
+/* rt for the members used (NULL: the built-in runtime on e->rt_root); engine_rt_done() it. */
+void engine_rt_from(struct engine *e, const json_t *used, struct engine_rt *ret);
+/* The runtime c's run uses (c->rt_used; copied: call under e->lock, use after it). */
+void engine_rt_of(struct engine *e, const struct container *c, struct engine_rt *ret);
+void engine_rt_done(struct engine_rt *rt);
+/* EINVAL "Unknown runtime specified N" (dockerd's create error) unless the daemon defines name. */
+int engine_runtime_check(const struct engine *e, const char *name, struct berth_error **err);
 
 /* lifecycle.c */
 int monitor_start(struct engine *e, struct berth_error **err);

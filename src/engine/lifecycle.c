@@ -178,7 +178,7 @@ void network_release(struct engine *e, const char *id, const json_t *hostconfig)
 		e->net->release(e->net_ctx, id, mode, NULL);
 }
 
-static int write_shim_config(struct engine *e, struct container *c, const char *xdir,
+static int write_shim_config(struct engine *e, struct container *c, const char *xdir, const json_t *rt_used,
 			     struct berth_error **err)
 {
 	_cleanup_free_ char *dir = container_dir(e, c->id);
@@ -194,14 +194,14 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 		}
 	}
 	_cleanup_json_ json_t *j =
-	    json_pack("{s:s,s:s,s:s,s:o,s:I,s:I,s:s,s:b,s:b,s:b,s:b}", "id", c->id, "runtime", e->runtime,
-		      "runtime_root", e->rt_root, "log_path", ls.path ? json_string(ls.path) : json_null(),
-		      "log_max_size", (json_int_t)ls.max_size, "log_max_file", (json_int_t)ls.max_file,
-		      "log_driver", ls.local ? "local" : "json-file", "log_compress", ls.compress, "tty",
-		      json_is_true(json_object_get(c->config, "Tty")), "open_stdin",
-		      json_is_true(json_object_get(c->config, "OpenStdin")), "stdin_once",
+	    json_pack("{s:s,s:o,s:I,s:I,s:s,s:b,s:b,s:b,s:b}", "id", c->id, "log_path",
+		      ls.path ? json_string(ls.path) : json_null(), "log_max_size", (json_int_t)ls.max_size,
+		      "log_max_file", (json_int_t)ls.max_file, "log_driver", ls.local ? "local" : "json-file",
+		      "log_compress", ls.compress, "tty", json_is_true(json_object_get(c->config, "Tty")),
+		      "open_stdin", json_is_true(json_object_get(c->config, "OpenStdin")), "stdin_once",
 		      json_is_true(json_object_get(c->config, "StdinOnce")));
 	log_settings_done(&ls);
+	json_object_update(j, (json_t *)rt_used); /* the runtime of this run (runtimes.c) */
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/shim.json", xdir);
 	return fs_write_file_replace(path, text, strlen(text), 0600, err);
@@ -362,9 +362,20 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	_cleanup_free_ char *netns = NULL, *rootfs = NULL;
 	int64_t t0 = now_ns(), t1, t2, t3, t4;
+	/* the runtime this run is on: the shim's, and every later operation's (runtimes.c) */
+	_cleanup_json_ json_t *rt_used = NULL;
+	pthread_mutex_lock(&e->lock);
+	int r = engine_runtime_for_start(e, c, &rt_used, err);
+	if (r >= 0) {
+		json_decref(c->rt_used);
+		c->rt_used = json_deep_copy(rt_used);
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (r < 0)
+		return r;
 	shim_wait_gone(e, c); /* a previous run's shim may still delete its runtime state */
 	fs_rm_rf(xdir, NULL);
-	int r = fs_mkdir_p(xdir, 0700, err);
+	r = fs_mkdir_p(xdir, 0700, err);
 	if (r < 0)
 		return r;
 	r = c->rootfs ? e->img->mount(e->img_ctx, c->id, &rootfs, err)
@@ -382,7 +393,8 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	    /* network ops own /etc files of the modes they handle (network_setup gave a netns) */
 	    (!(e->net && netns && mode && !startswith(mode, "container:")) &&
 	     (r = write_etc_files(e, c, mode && streq(mode, "host"), err)) < 0) ||
-	    (r = spec_write(e, c, rootfs, netns, err)) < 0 || (r = write_shim_config(e, c, xdir, err)) < 0)
+	    (r = spec_write(e, c, rootfs, netns, err)) < 0 ||
+	    (r = write_shim_config(e, c, xdir, rt_used, err)) < 0)
 		return r;
 	t2 = now_ns();
 	pid_t pid = 0, shim = 0;

@@ -75,14 +75,14 @@ static bool file_contains(const char *path, const char *needle, size_t nlen)
 }
 
 /* The init of a container whose shim vanished: kill it if it is really ours. */
-static void kill_orphan(struct engine *e, const char *id, pid_t pid, int pidfd)
+static void kill_orphan(struct engine_rt *rt, const char *id, pid_t pid, int pidfd)
 {
 	if (pid <= 0)
 		return;
 	_cleanup_free_ char *cg = xasprintf("/proc/%d/cgroup", (int)pid);
 	if (file_contains(cg, id, strlen(id)))
 		proc_signal(pid, pidfd, SIGKILL);
-	e->rt.ops->delete(&e->rt, id, true, NULL);
+	rt->oci.ops->delete (&rt->oci, id, true, NULL);
 }
 
 static int64_t started_ms_ago(const struct container *c)
@@ -101,6 +101,7 @@ struct exit_job {
 	char *finished_at, *error; /* error: only when the shim vanished */
 	pid_t orphan_pid;          /* > 0: the shim vanished, its init may live on */
 	int orphan_pidfd;
+	struct engine_rt orphan_rt; /* the runtime of the orphan's run */
 	int shim_pidfd; /* waited for before the unmount (-1: none, or the removal waits) */
 	json_t *hostconfig;
 	char *name;
@@ -109,6 +110,7 @@ struct exit_job {
 static void exit_job_free(struct exit_job *j)
 {
 	safe_close(j->orphan_pidfd);
+	engine_rt_done(&j->orphan_rt);
 	safe_close(j->shim_pidfd);
 	free(j->finished_at);
 	free(j->error);
@@ -139,6 +141,7 @@ struct exit_job *exit_begin_locked(struct engine *e, struct container *c)
 	} else {
 		job->orphan_pid = c->pid > 0 ? c->pid : 0;
 		job->orphan_pidfd = TAKE_FD(c->pidfd);
+		engine_rt_of(e, c, &job->orphan_rt);
 		job->exit_code = 137;
 		job->finished_at = xstrdup(t);
 		job->error = xstrdup("container shim exited unexpectedly");
@@ -174,7 +177,7 @@ static void exit_cleanup(struct exit_job *job)
 	hang_point("exit-cleanup", job->name);
 	int64_t t0 = now_ns();
 	if (job->orphan_pid > 0)
-		kill_orphan(e, id, job->orphan_pid, job->orphan_pidfd);
+		kill_orphan(&job->orphan_rt, id, job->orphan_pid, job->orphan_pidfd);
 	if (job->shim_pidfd >= 0) {
 		struct pollfd p = { job->shim_pidfd, POLLIN, 0 };
 		(void)poll(&p, 1, SHIM_GONE_TIMEOUT_MS);
@@ -461,8 +464,13 @@ static pid_t find_shim(const char *xdir)
  */
 static void reap_unrecorded(struct engine *e, const char *id, const char *xdir)
 {
-	if (id)
-		e->rt.ops->delete(&e->rt, id, true, NULL);
+	_cleanup_json_ json_t *used = id ? engine_runtime_from_exec_dir(xdir) : NULL;
+	if (used) { /* no shim.json: the runtime was not called */
+		struct engine_rt rt;
+		engine_rt_from(e, used, &rt);
+		rt.oci.ops->delete (&rt.oci, id, true, NULL);
+		engine_rt_done(&rt);
+	}
 	pid_t shim = find_shim(xdir);
 	if (shim > 0)
 		kill(shim, SIGKILL);
@@ -561,6 +569,9 @@ void lifecycle_recover(struct engine *e)
 	for (size_t i = 0; i < e->n_cs; i++) {
 		struct container *c = e->cs[i];
 		c->engine = e;
+		const char *rt = json_string_value(json_object_get(c->hostconfig, "Runtime"));
+		if (!rt || !*rt) /* a record older than per-container runtimes: the default (dockerd) */
+			json_object_set_new(c->hostconfig, "Runtime", json_string(engine_runtime_default(e)));
 		if (c->state == ENGINE_REMOVING || c->state == ENGINE_DEAD || /* killed while removing */
 		    (c->state == ENGINE_EXITED && /* or before removing an --rm container (as dockerd) */
 		     json_is_true(json_object_get(c->hostconfig, "AutoRemove")))) {
@@ -577,6 +588,9 @@ void lifecycle_recover(struct engine *e)
 				reap_unrecorded(e, c->id, xdir);
 			continue;
 		}
+		_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+		json_decref(c->rt_used);
+		c->rt_used = engine_runtime_from_exec_dir(xdir); /* what this run's operations call */
 		if (is_our_shim(e, c)) {
 			c->shim_pidfd = proc_pidfd_open(c->shim_pid);
 			if (c->pid > 0)

@@ -59,8 +59,11 @@ static int resume_if_paused(struct engine *e, struct container *c)
 {
 	if (c->state != ENGINE_PAUSED)
 		return 0;
+	struct engine_rt rt;
+	engine_rt_of(e, c, &rt);
 	pthread_mutex_unlock(&e->lock);
-	int r = e->rt.ops->resume(&e->rt, c->id, NULL);
+	int r = rt.oci.ops->resume(&rt.oci, c->id, NULL);
+	engine_rt_done(&rt);
 	pthread_mutex_lock(&e->lock);
 	if (r >= 0 && c->state == ENGINE_PAUSED)
 		c->state = ENGINE_RUNNING;
@@ -170,12 +173,14 @@ int engine_container_pause(struct engine *e, const char *ref, bool pause, struct
 	int r = op_begin(e, ref, &c, err);
 	if (r < 0)
 		return r;
+	struct engine_rt rt;
 	pthread_mutex_lock(&e->lock);
 	r = engine_state_admit(pause ? ENGINE_OP_PAUSE : ENGINE_OP_UNPAUSE, c->state, false, c->id, err);
+	engine_rt_of(e, c, &rt);
 	pthread_mutex_unlock(&e->lock);
-	if (r >= 0) {
-		r = pause ? e->rt.ops->pause(&e->rt, c->id, err) : e->rt.ops->resume(&e->rt, c->id, err);
-	}
+	if (r >= 0)
+		r = pause ? rt.oci.ops->pause(&rt.oci, c->id, err) : rt.oci.ops->resume(&rt.oci, c->id, err);
+	engine_rt_done(&rt);
 	if (r >= 0) {
 		pthread_mutex_lock(&e->lock);
 		container_set_state(e, c, pause ? ENGINE_PAUSED : ENGINE_RUNNING);
@@ -460,13 +465,18 @@ int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct
 	pthread_mutex_lock(&e->lock);
 	bool running = engine_state_live(c->state);
 	_cleanup_free_ char *id = xstrdup(c->id);
+	struct engine_rt rt;
+	engine_rt_of(e, c, &rt);
 	container_unref(c);
 	pthread_mutex_unlock(&e->lock);
-	if (!running)
+	if (!running) {
+		engine_rt_done(&rt);
 		return berth_error_msg(err, ENOTCONN, "Container %s is not running", id);
+	}
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t npids = 0;
-	r = e->rt.ops->ps(&e->rt, id, &pids, &npids, err);
+	r = rt.oci.ops->ps(&rt.oci, id, &pids, &npids, err);
+	engine_rt_done(&rt);
 	if (r < 0)
 		return r;
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT, plist = STRBUF_INIT;

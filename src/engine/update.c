@@ -148,7 +148,12 @@ static int apply_live(struct engine *e, struct container *c, const json_t *hc, s
 	_cleanup_json_ json_t *res = spec_resources(hc);
 	if (json_object_get(res, "pids") == NULL && json_integer_value(json_object_get(hc, "PidsLimit")) < 0)
 		json_object_set_new(res, "pids", json_pack("{s:i}", "limit", -1));
-	int r = e->rt.ops->update(&e->rt, c->id, res, err);
+	struct engine_rt rt;
+	pthread_mutex_lock(&e->lock);
+	engine_rt_of(e, c, &rt);
+	pthread_mutex_unlock(&e->lock);
+	int r = rt.oci.ops->update(&rt.oci, c->id, res, err);
+	engine_rt_done(&rt);
 	return r < 0 ? berth_error_wrap(err, r, "Cannot update container %s", c->id) : 0;
 }
 

@@ -12,10 +12,11 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/process.h"
+#include "common/strv.h"
 #include "common/util.h"
 #include "runtime/ops.h"
 
-/* Longest argv of an operation: the global options, the verb's own, the id and NULL. */
+/* Longest argv of an operation but the runtime's own global options: ours, the verb's, the id and NULL. */
 #define CLI_ARGV_MAX 24
 
 /* "OCI runtime <what> failed: <the last error the runtime logged, or its stderr>". */
@@ -46,11 +47,13 @@ static int cli_fail(const struct runtime_oci *rt, const char *what, const struct
 	return berth_error_msg(err, EIO, "OCI runtime %s failed: %s", what, msg ? msg : "unknown error");
 }
 
-/* argv[0..] = the binary and its global options; returns their count. */
+/* argv[0..] = the binary and its global options (the runtime's own first); returns their count. */
 static size_t base_argv(const struct runtime_oci *rt, const char **argv)
 {
 	size_t n = 0;
 	argv[n++] = rt->path;
+	for (char *const *a = rt->args; a && *a; a++)
+		argv[n++] = *a;
 	argv[n++] = "--root";
 	argv[n++] = rt->state_root;
 	if (rt->log_path) {
@@ -62,13 +65,16 @@ static size_t base_argv(const struct runtime_oci *rt, const char **argv)
 	return n;
 }
 
-/* The full argv: the global options, then args (NULL-terminated). */
-static void full_argv(const struct runtime_oci *rt, const char *const *args, const char **argv)
+/* The full argv (caller frees): the global options, then args (NULL-terminated). */
+static const char **full_argv(const struct runtime_oci *rt, const char *const *args)
 {
+	size_t max = CLI_ARGV_MAX + strv_length(rt->args);
+	const char **argv = xcalloc(max, sizeof(*argv));
 	size_t n = base_argv(rt, argv);
-	for (size_t i = 0; args[i] && n < CLI_ARGV_MAX - 1; i++)
+	for (size_t i = 0; args[i] && n < max - 1; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
+	return argv;
 }
 
 /*
@@ -78,8 +84,7 @@ static void full_argv(const struct runtime_oci *rt, const char *const *args, con
 static int cli_run(const struct runtime_oci *rt, const char *what, const char *const *args,
 		   struct strbuf *out, int extra_fd, struct berth_error **err)
 {
-	const char *argv[CLI_ARGV_MAX];
-	full_argv(rt, args, argv);
+	_cleanup_free_ const char **argv = full_argv(rt, args);
 	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
 	o.argv = argv;
 	if (extra_fd >= 0) {
@@ -100,8 +105,7 @@ static int cli_run(const struct runtime_oci *rt, const char *what, const char *c
 static int run_for_pid(const struct runtime_oci *rt, const char *const *args, const int stdio[3],
 		       const char *what, const char *pidf, pid_t *ret_pid, struct berth_error **err)
 {
-	const char *argv[CLI_ARGV_MAX];
-	full_argv(rt, args, argv);
+	_cleanup_free_ const char **argv = full_argv(rt, args);
 	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
 	o.argv = argv;
 	memcpy(o.stdio, stdio, sizeof(o.stdio));
@@ -169,8 +173,7 @@ static int c_exec(const struct runtime_oci *rt, const char *id, const char *proc
 	args[n] = NULL;
 	if (io->console)
 		return run_for_pid(rt, args, io->stdio, "exec", pidf, ret_pid, err);
-	const char *argv[CLI_ARGV_MAX];
-	full_argv(rt, args, argv);
+	_cleanup_free_ const char **argv = full_argv(rt, args);
 	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
 	o.argv = argv;
 	memcpy(o.stdio, io->stdio, sizeof(o.stdio));

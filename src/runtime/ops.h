@@ -11,9 +11,9 @@
  *                        crun, `berth runtime`): one execution of the binary
  *                        per operation, with --root and, when log_path is
  *                        set, --log FILE --log-format json.
- * runtime_oci_init() picks one from the configured runtime: "berth" (the
- * daemon's default, RUNTIME_OCI_BUILTIN) or the path of a binary (the daemon's
- * --runtime-path).
+ * runtime_oci_init() picks one from the runtime a container runs on: "berth"
+ * (RUNTIME_OCI_BUILTIN) or the path of a binary (see registry.h for the
+ * daemon's named runtimes, which the engine resolves per container).
  *
  * Errors read the same from both: "OCI runtime <op> failed: <why>", where why
  * is the library's message, or the external runtime's last "error" line in
@@ -43,6 +43,8 @@ struct runtime_ops;
 struct runtime_oci {
 	const struct runtime_ops *ops;
 	const char *path;       /* the external binary (runtime_ops_cli) */
+	char *const *args;      /* runtime_ops_cli: global options first on every command line (dockerd's
+				 * runtimeArgs; NULL-terminated), or NULL */
 	const char *state_root; /* its --root / the library's state root */
 	const char *log_path;   /* runtime_ops_cli: its --log file (JSON), read back for errors; NULL: none */
 	int timeout_ms;         /* runtime_ops_cli: longest run of a short operation (not create/exec) */
@@ -89,7 +91,7 @@ extern const struct runtime_ops runtime_ops_cli;
 /*
  * rt for runtime (RUNTIME_OCI_BUILTIN or NULL: the library; else the path of
  * a runc-compatible binary) with state root state_root. log_path: see struct
- * runtime_oci. timeout_ms 0: 60 s.
+ * runtime_oci. timeout_ms 0: 60 s. rt->args is NULL (set it after).
  */
 void runtime_oci_init(struct runtime_oci *rt, const char *runtime, const char *state_root,
 		      const char *log_path, int timeout_ms);

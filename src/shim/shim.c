@@ -61,7 +61,8 @@ struct exec_session {
 
 struct shim {
 	char *dir, *id, *runtime, *state_root, *log_path;
-	char *runtime_log; /* an external runtime's --log (its stderr is the container's) */
+	char *runtime_log;   /* an external runtime's --log (its stderr is the container's) */
+	char **runtime_args; /* an external runtime's global options (dockerd's runtimeArgs) */
 	bool tty, open_stdin, stdin_once;
 	struct runtime_oci rt;
 	struct logfile log;
@@ -89,6 +90,7 @@ static int load_config(struct shim *s, struct berth_error **err)
 	if ((r = json_get_string(j, NULL, "id", JSON_REQUIRED, &id, err)) < 0 ||
 	    (r = json_get_string(j, NULL, "runtime", JSON_REQUIRED, &runtime, err)) < 0 ||
 	    (r = json_get_string(j, NULL, "runtime_root", JSON_REQUIRED, &root, err)) < 0 ||
+	    (r = json_get_strv(j, NULL, "runtime_args", 0, &s->runtime_args, err)) < 0 ||
 	    (r = json_get_string(j, NULL, "log_path", 0, &logp, err)) < 0 ||
 	    (r = json_get_int64(j, NULL, "log_max_size", 0, &max_size, err)) < 0 ||
 	    (r = json_get_int64(j, NULL, "log_max_file", 0, &max_file, err)) < 0 ||
@@ -104,6 +106,7 @@ static int load_config(struct shim *s, struct berth_error **err)
 	s->log_path = logp ? xstrdup(logp) : NULL;
 	s->runtime_log = xasprintf("%s/runtime.log", s->dir);
 	runtime_oci_init(&s->rt, s->runtime, s->state_root, s->runtime_log, 60000);
+	s->rt.args = s->runtime_args;
 	logfile_init(&s->log, s->log_path, max_size, (int)max_file);
 	logfile_set_format(&s->log, driver && streq(driver, "local"), compress);
 	return 0;
@@ -685,6 +688,8 @@ static void shim_config_done(struct shim *s)
 	free(s->state_root);
 	free(s->log_path);
 	free(s->runtime_log);
+	strv_free(s->runtime_args);
+	s->runtime_args = NULL;
 	s->id = s->runtime = s->state_root = s->log_path = s->runtime_log = NULL;
 }
 

@@ -145,15 +145,27 @@ class Daemon:
 
 
 @contextlib.contextmanager
-def busybox_daemon(binary, busybox):
-    """A started Daemon with the generated busybox image loaded; cleaned up on exit."""
+def busybox_daemon(binary, busybox, extra_args=()):
+    """A started Daemon (with extra_args) with the generated busybox image loaded; cleaned up on exit."""
     d = Daemon(binary)
+    d.extra_args = list(extra_args)
     try:
         d.start()
         d.load_busybox(busybox)
         yield d
     finally:
         d.cleanup()
+
+
+@contextlib.contextmanager
+def docker_py(daemon):
+    """A docker-py client of daemon (API 1.41, 60 s timeout), closed on exit."""
+    import docker
+    c = docker.DockerClient(base_url=daemon.host, version="1.41", timeout=60)
+    try:
+        yield c
+    finally:
+        c.close()
 
 
 def wait_for(pred, timeout=20, interval=0.05):

@@ -168,6 +168,18 @@ def test_inspect_names_the_runtime(daemon, client):
         c.remove(force=True)
 
 
+def test_runc_names_the_builtin_runtime_by_default(daemon, client):
+    """A daemon without runtime flags: dockerd's runtime names work (docker-py's own test
+    creates with runtime='runc'), both naming the built-in runtime."""
+    info = client.info()
+    assert (info["DefaultRuntime"], info["Runtimes"]) == (
+        "runc", {"berth": {"path": "berth"}, "runc": {"path": "berth"}})
+    for rt in ("runc", "berth"):
+        assert client.containers.run("busybox", "echo ok", runtime=rt, remove=True) == b"ok\n"
+    p = daemon.docker("run", "--rm", "--runtime", "berth", "busybox", "echo", "cli", check=False)
+    assert (p.returncode, p.stdout) == (0, "cli\n"), p.stderr
+
+
 # ---- F. system df counts a shared layer once ----
 
 def test_system_df_counts_shared_layers_once(berth_bin, images):

@@ -298,8 +298,12 @@ static int verify_checksum(struct planner *pl, const struct df_instr *in, const 
 		if (r >= 0)
 			memcpy(got, pl->ctx->e[m->entry].digest, sizeof(got));
 	} else {
-		_cleanup_close_ int fd = openat(pl->ctx->rootfd, m->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		r = fd < 0 ? berth_error_errno(&e, "open '%s'", m->path) : digest_fd(algo, fd, got, NULL, &e);
+		r = build_context_extract(pl->ctx, &e);
+		_cleanup_close_ int fd =
+		    r < 0 ? -1 : openat(pl->ctx->rootfd, m->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (r >= 0)
+			r = fd < 0 ? berth_error_errno(&e, "open '%s'", m->path)
+				   : digest_fd(algo, fd, got, NULL, &e);
 	}
 	if (r < 0) {
 		_cleanup_free_ char *msg = berth_error_string(e);

@@ -35,9 +35,9 @@ struct build_job {
 	struct http_request *req;  /* while the body is read */
 	int body_err;              /* reading the body (-EFBIG, -ECONNRESET) or spooling it failed */
 	bool spool_failed;
-	struct build_context *ctx;     /* the scanned context (NULL when scan_err) */
-	struct berth_error *scan_err;  /* a bad context tar: reported as the build's error */
-	char *tmp;                     /* where the context is extracted on a miss, if it is */
+	struct build_context *ctx;    /* the scanned context (NULL when scan_err) */
+	struct berth_error *scan_err; /* a bad context tar: reported as the build's error */
+	char *tmp;                    /* where the context is extracted on a miss, if it is */
 	bool tmp_made, mounted;
 	char *dockerfile, *target, *platform, *network;
 	char **tags, **args, **labels, **extra_hosts, **cache_from;

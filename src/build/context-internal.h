@@ -17,8 +17,8 @@ struct build_context_lazy {
 	pthread_mutex_t lock; /* guards the extraction */
 	bool extracted;
 	int spool_fd;
-	bool plain;      /* the spool is an uncompressed tar: data_off is set for regular files */
-	char *df_path;   /* the Dockerfile's cleaned path, or NULL */
+	bool plain;       /* the spool is an uncompressed tar: data_off is set for regular files */
+	char *df_path;    /* the Dockerfile's cleaned path, or NULL */
 	struct strbuf df; /* its content when df_complete */
 	bool df_complete;
 	build_context_dir_fn dir;

@@ -259,7 +259,8 @@ int build_context_is_archive(const struct build_context *ctx, const char *path, 
 	if (e && S_ISREG(e->mode) && e->data_off && !build_context_is_extracted(ctx)) {
 		/* not extracted (a cached rebuild): read the spool where the file lies */
 		_cleanup_free_ struct spool_range *s = xmalloc(sizeof(*s));
-		*s = (struct spool_range){ .fd = ctx->lazy->spool_fd, .off = e->data_off,
+		*s = (struct spool_range){ .fd = ctx->lazy->spool_fd,
+					   .off = e->data_off,
 					   .end = e->data_off + e->size };
 		return starts_archive(a, archive_read_open(a, s, NULL, range_read, NULL));
 	}

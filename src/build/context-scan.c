@@ -209,7 +209,8 @@ static int scan_data(struct scanner *sc, struct archive_entry *ae, struct scan_e
 		pos = off + (la_int64_t)size;
 	}
 	if (r != ARCHIVE_EOF)
-		return berth_error_msg(err, EIO, "read tar entry '%s': %s", path, archive_error_string(sc->a));
+		return berth_error_msg(err, EIO, "read tar entry '%s': %s", path,
+				       archive_error_string(sc->a));
 	if ((uint64_t)pos < e->size) {
 		feed_zeros(sc, dg, mask, e->size - (uint64_t)pos);
 		contiguous = false;
@@ -285,8 +286,8 @@ static int scan_entry(struct scanner *sc, struct archive_entry *ae, struct berth
 			e = add(sc, path);
 		e->mode = S_IFDIR | perm;
 	} else if (!(e = put(sc, path)) ||
-		   (type == AE_IFLNK && (!archive_entry_symlink(ae) ||
-					 strlen(archive_entry_symlink(ae)) >= PATH_MAX - 1))) {
+		   (type == AE_IFLNK &&
+		    (!archive_entry_symlink(ae) || strlen(archive_entry_symlink(ae)) >= PATH_MAX - 1))) {
 		sc->fallback = true;
 		return 0;
 	}

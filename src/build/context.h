@@ -78,9 +78,9 @@ typedef int (*build_context_dir_fn)(void *userdata, char **ret_dir, struct berth
 struct build_context_scan_opts {
 	build_context_read_fn read; /* the stream (plain, gzip, bzip2, xz, zstd tar) */
 	void *read_userdata;
-	int spool_fd;         /* read() wrote every byte it returned here, from offset 0 (borrowed; the
-				 context keeps a duplicate) */
-	const char *dockerfile; /* relative to the context (may be NULL) */
+	int spool_fd;             /* read() wrote every byte it returned here, from offset 0 (borrowed; the
+				     context keeps a duplicate) */
+	const char *dockerfile;   /* relative to the context (may be NULL) */
 	build_context_dir_fn dir; /* NULL: a directory under tmpdir */
 	void *dir_userdata;
 	const char *tmpdir; /* NULL: /tmp */

@@ -49,7 +49,9 @@ static int write_tar(const struct tar_entry *e, size_t n, bool gzip)
 			archive_entry_set_hardlink(ae, e[i].data);
 		} else {
 			archive_entry_set_filetype(ae, e[i].type);
-			archive_entry_set_perm(ae, e[i].perm ? e[i].perm : e[i].type == AE_IFDIR ? 0755 : 0640);
+			archive_entry_set_perm(ae, e[i].perm               ? e[i].perm
+						   : e[i].type == AE_IFDIR ? 0755
+									   : 0640);
 			archive_entry_set_size(ae, (la_int64_t)data_len(&e[i]));
 		}
 		assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
@@ -169,17 +171,23 @@ static void test_scan_matches_extract_and_walk(void **state)
 	check(basic, ARRAY_SIZE(basic), "Dockerfile", true);
 	/* later entries replace earlier ones; parents are made for entries without their own */
 	const struct tar_entry replace[] = {
-		{ "a/b/c/deep", AE_IFREG, "deep", 0 }, { "a/f", AE_IFREG, "one", 0 },
-		{ "a/f", AE_IFREG, "two", 0 },         { "s", AE_IFLNK, "a", 0 },
-		{ "s", AE_IFREG, "now a file", 0 },    { "t", AE_IFREG, "file", 0 },
-		{ "t", AE_IFLNK, "a/f", 0 },           { "a/b/", AE_IFDIR, NULL, 0700 },
-		{ "self", AE_IFREG, "me", 0 },         { "self", 0, "self", 0 },
+		{ "a/b/c/deep", AE_IFREG, "deep", 0 },
+		{ "a/f", AE_IFREG, "one", 0 },
+		{ "a/f", AE_IFREG, "two", 0 },
+		{ "s", AE_IFLNK, "a", 0 },
+		{ "s", AE_IFREG, "now a file", 0 },
+		{ "t", AE_IFREG, "file", 0 },
+		{ "t", AE_IFLNK, "a/f", 0 },
+		{ "a/b/", AE_IFDIR, NULL, 0700 },
+		{ "self", AE_IFREG, "me", 0 },
+		{ "self", 0, "self", 0 },
 		{ "Dockerfile", AE_IFREG, "FROM scratch\n", 0 },
 	};
 	check(replace, ARRAY_SIZE(replace), "Dockerfile", true);
 	/* exception rules: an ignored directory stays when something below it does */
 	const struct tar_entry except[] = {
-		{ ".dockerignore", AE_IFREG, "*.log\nsecret/\nDockerfile\n.dockerignore\n!keep/x.log\nlogs\n", 0 },
+		{ ".dockerignore", AE_IFREG, "*.log\nsecret/\nDockerfile\n.dockerignore\n!keep/x.log\nlogs\n",
+		  0 },
 		{ "Dockerfile", AE_IFREG, "FROM scratch\n", 0 },
 		{ "debug.log", AE_IFREG, "noise", 0 },
 		{ "keep/x.log", AE_IFREG, "kept", 0 },
@@ -193,9 +201,12 @@ static void test_scan_matches_extract_and_walk(void **state)
 	check(except, 7, NULL, true);
 	/* without exceptions an ignored directory hides everything below it */
 	const struct tar_entry prune[] = {
-		{ ".dockerignore", AE_IFREG, "build\n*.o\n", 0 }, { "build/out/a", AE_IFREG, "a", 0 },
-		{ "build/keep.txt", AE_IFREG, "k", 0 },           { "x.o", AE_IFREG, "o", 0 },
-		{ "src/y.o", AE_IFREG, "o", 0 },                  { "src/y.c", AE_IFREG, "c", 0 },
+		{ ".dockerignore", AE_IFREG, "build\n*.o\n", 0 },
+		{ "build/out/a", AE_IFREG, "a", 0 },
+		{ "build/keep.txt", AE_IFREG, "k", 0 },
+		{ "x.o", AE_IFREG, "o", 0 },
+		{ "src/y.o", AE_IFREG, "o", 0 },
+		{ "src/y.c", AE_IFREG, "c", 0 },
 		{ "Dockerfile", AE_IFREG, "FROM scratch\n", 0 },
 	};
 	check(prune, ARRAY_SIZE(prune), "Dockerfile", true);
@@ -214,7 +225,8 @@ static void test_scan_matches_extract_and_walk(void **state)
 /* Tars whose extraction is not a plain replay are extracted at once: still the same result. */
 static void test_unusual_tars_take_the_old_path(void **state)
 {
-	const struct tar_entry through[] = { { "d/", AE_IFDIR, NULL, 0 }, { "l", AE_IFLNK, "d", 0 },
+	const struct tar_entry through[] = { { "d/", AE_IFDIR, NULL, 0 },
+					     { "l", AE_IFLNK, "d", 0 },
 					     { "l/b", AE_IFREG, "second", 0 } };
 	check(through, ARRAY_SIZE(through), NULL, false);
 	const struct tar_entry setid[] = { { "su", AE_IFREG, "x", 04755 } };
@@ -227,7 +239,8 @@ static void test_unusual_tars_take_the_old_path(void **state)
 	check(file_over_dir, ARRAY_SIZE(file_over_dir), NULL, false);
 	const struct tar_entry dangling_hard[] = { { "h", 0, "nothing", 0 } };
 	check(dangling_hard, ARRAY_SIZE(dangling_hard), NULL, false);
-	const struct tar_entry dir_over_link[] = { { "l", AE_IFLNK, "/tmp", 0 }, { "l/", AE_IFDIR, NULL, 0 } };
+	const struct tar_entry dir_over_link[] = { { "l", AE_IFLNK, "/tmp", 0 },
+						   { "l/", AE_IFDIR, NULL, 0 } };
 	check(dir_over_link, ARRAY_SIZE(dir_over_link), NULL, false);
 }
 
@@ -266,7 +279,8 @@ static void test_files_are_extracted_only_when_needed(void **state)
 			continue;
 		assert_true(x->data_off > 0);
 		_cleanup_free_ char *buf = xmalloc(x->size + 1);
-		assert_int_equal(pread(ctx->lazy->spool_fd, buf, x->size, (off_t)x->data_off), (ssize_t)x->size);
+		assert_int_equal(pread(ctx->lazy->spool_fd, buf, x->size, (off_t)x->data_off),
+				 (ssize_t)x->size);
 		char d[DIGEST_STRING_MAX];
 		digest_buffer(DIGEST_SHA256, buf, x->size, d);
 		assert_string_equal(d, x->digest);

@@ -145,9 +145,10 @@ class Daemon:
 
 
 @contextlib.contextmanager
-def busybox_daemon(binary, busybox):
-    """A started Daemon with the generated busybox image loaded; cleaned up on exit."""
+def busybox_daemon(binary, busybox, extra_args=()):
+    """A started Daemon (with extra_args) with the generated busybox image loaded; cleaned up on exit."""
     d = Daemon(binary)
+    d.extra_args = list(extra_args)
     try:
         d.start()
         d.load_busybox(busybox)

@@ -14,21 +14,15 @@ import uuid
 
 import pytest
 
-from engine_daemon import Daemon
+from engine_daemon import busybox_daemon
 
 DOCKER = "/usr/bin/docker"
 
 
 @pytest.fixture(scope="module")
 def daemon(berth_bin, busybox):
-    d = Daemon(berth_bin)
-    d.extra_args = ["--log-level", "debug"]
-    try:
-        d.start()
-        d.load_busybox(busybox)
+    with busybox_daemon(berth_bin, busybox, ["--log-level", "debug"]) as d:
         yield d
-    finally:
-        d.cleanup()
 
 
 def context(tmp_path, dockerfile, files):

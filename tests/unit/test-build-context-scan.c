@@ -10,60 +10,7 @@
 
 #include "build/context-internal.h"
 #include "common/fs.h"
-
-struct tar_entry {
-	const char *name;
-	int type; /* AE_IFREG, AE_IFDIR, AE_IFLNK, 0: hard link to data */
-	const char *data;
-	mode_t perm; /* 0: 0640 for files, 0755 for directories */
-	size_t len;  /* of data; 0: strlen */
-};
-
-static size_t data_len(const struct tar_entry *e)
-{
-	return e->len ? e->len : e->data ? strlen(e->data) : 0;
-}
-
-static int write_tar(const struct tar_entry *e, size_t n, bool gzip)
-{
-	char path[] = "/tmp/berth-unit-tar-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	unlink(path);
-	struct archive *a = archive_write_new();
-	archive_write_set_format_pax_restricted(a);
-	if (gzip)
-		archive_write_add_filter_gzip(a);
-	assert_int_equal(archive_write_open_fd(a, fd), ARCHIVE_OK);
-	for (size_t i = 0; i < n; i++) {
-		struct archive_entry *ae = archive_entry_new();
-		archive_entry_set_pathname(ae, e[i].name);
-		archive_entry_set_uid(ae, 1000 + i % 3);
-		archive_entry_set_gid(ae, 2000 + i % 2);
-		if (e[i].type == AE_IFLNK) {
-			archive_entry_set_filetype(ae, AE_IFLNK);
-			archive_entry_set_perm(ae, 0777);
-			archive_entry_set_symlink(ae, e[i].data);
-		} else if (e[i].type == 0) {
-			archive_entry_set_filetype(ae, AE_IFREG);
-			archive_entry_set_hardlink(ae, e[i].data);
-		} else {
-			archive_entry_set_filetype(ae, e[i].type);
-			archive_entry_set_perm(ae, e[i].perm               ? e[i].perm
-						   : e[i].type == AE_IFDIR ? 0755
-									   : 0640);
-			archive_entry_set_size(ae, (la_int64_t)data_len(&e[i]));
-		}
-		assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
-		if (e[i].type == AE_IFREG && e[i].data)
-			archive_write_data(a, e[i].data, data_len(&e[i]));
-		archive_entry_free(ae);
-	}
-	archive_write_close(a);
-	archive_write_free(a);
-	lseek(fd, 0, SEEK_SET);
-	return fd;
-}
+#include "unit-tar.h"
 
 /* The request body: read from src, spooled as it goes (what the engine's handler does). */
 struct body {
@@ -132,10 +79,16 @@ static void expect_same(struct build_context *x, struct build_context *s)
 
 /* Scan and extract+walk the same tar (plain and gzip): the same entries, or the same error.
  * replayed: the scan is expected to leave the files unwritten. */
-static void check(const struct tar_entry *e, size_t n, const char *dockerfile, bool replayed)
+static void check(const struct tar_entry *entries, size_t n, const char *dockerfile, bool replayed)
 {
+	/* owners that differ from entry to entry and from the daemon's (parents made for entries) */
+	_cleanup_free_ struct tar_entry *e = xcalloc(n, sizeof(*e));
+	for (size_t i = 0; i < n; i++) {
+		e[i] = entries[i];
+		e[i].uid = e[i].uid ? e[i].uid : 1000 + (unsigned)(i % 3);
+	}
 	for (int gz = 0; gz < 2; gz++) {
-		_cleanup_close_ int fx = write_tar(e, n, gz), fs = write_tar(e, n, gz);
+		_cleanup_close_ int fx = unit_write_tar(e, n, gz), fs = unit_write_tar(e, n, gz);
 		_cleanup_context_ struct build_context *x = NULL, *s = NULL;
 		_cleanup_error_ struct berth_error *ex = NULL, *es = NULL;
 		int rx = build_context_open_tar(fx, NULL, dockerfile, &x, &ex);
@@ -157,66 +110,66 @@ static void check(const struct tar_entry *e, size_t n, const char *dockerfile, b
 static void test_scan_matches_extract_and_walk(void **state)
 {
 	const struct tar_entry basic[] = {
-		{ "./Dockerfile", AE_IFREG, "FROM scratch\nCOPY . /\n", 0 },
-		{ ".dockerignore", AE_IFREG, "**/*.tmp\n", 0 },
-		{ "dir/", AE_IFDIR, NULL, 0750 },
-		{ "dir/file", AE_IFREG, "hello", 0600 },
-		{ "dir/junk.tmp", AE_IFREG, "x", 0 },
-		{ "/abs/file", AE_IFREG, "abs", 0 },
-		{ "dir/link", AE_IFLNK, "/etc/passwd", 0 },
-		{ "dir/hard", 0, "dir/file", 0 },
-		{ "run.sh", AE_IFREG, "#!/bin/sh\n", 0755 },
-		{ "empty", AE_IFREG, "", 0 },
+		{ "./Dockerfile", AE_IFREG, "FROM scratch\nCOPY . /\n", 0, 0 },
+		{ ".dockerignore", AE_IFREG, "**/*.tmp\n", 0, 0 },
+		{ "dir/", AE_IFDIR, NULL, 0, 0750 },
+		{ "dir/file", AE_IFREG, "hello", 0, 0600 },
+		{ "dir/junk.tmp", AE_IFREG, "x", 0, 0 },
+		{ "/abs/file", AE_IFREG, "abs", 0, 0 },
+		{ "dir/link", AE_IFLNK, "/etc/passwd", 0, 0 },
+		{ "dir/hard", 0, "dir/file", 0, 0 },
+		{ "run.sh", AE_IFREG, "#!/bin/sh\n", 0, 0755 },
+		{ "empty", AE_IFREG, "", 0, 0 },
 	};
 	check(basic, ARRAY_SIZE(basic), "Dockerfile", true);
 	/* later entries replace earlier ones; parents are made for entries without their own */
 	const struct tar_entry replace[] = {
-		{ "a/b/c/deep", AE_IFREG, "deep", 0 },
-		{ "a/f", AE_IFREG, "one", 0 },
-		{ "a/f", AE_IFREG, "two", 0 },
-		{ "s", AE_IFLNK, "a", 0 },
-		{ "s", AE_IFREG, "now a file", 0 },
-		{ "t", AE_IFREG, "file", 0 },
-		{ "t", AE_IFLNK, "a/f", 0 },
-		{ "a/b/", AE_IFDIR, NULL, 0700 },
-		{ "self", AE_IFREG, "me", 0 },
-		{ "self", 0, "self", 0 },
-		{ "Dockerfile", AE_IFREG, "FROM scratch\n", 0 },
+		{ "a/b/c/deep", AE_IFREG, "deep", 0, 0 },
+		{ "a/f", AE_IFREG, "one", 0, 0 },
+		{ "a/f", AE_IFREG, "two", 0, 0 },
+		{ "s", AE_IFLNK, "a", 0, 0 },
+		{ "s", AE_IFREG, "now a file", 0, 0 },
+		{ "t", AE_IFREG, "file", 0, 0 },
+		{ "t", AE_IFLNK, "a/f", 0, 0 },
+		{ "a/b/", AE_IFDIR, NULL, 0, 0700 },
+		{ "self", AE_IFREG, "me", 0, 0 },
+		{ "self", 0, "self", 0, 0 },
+		{ "Dockerfile", AE_IFREG, "FROM scratch\n", 0, 0 },
 	};
 	check(replace, ARRAY_SIZE(replace), "Dockerfile", true);
 	/* exception rules: an ignored directory stays when something below it does */
 	const struct tar_entry except[] = {
 		{ ".dockerignore", AE_IFREG, "*.log\nsecret/\nDockerfile\n.dockerignore\n!keep/x.log\nlogs\n",
 		  0 },
-		{ "Dockerfile", AE_IFREG, "FROM scratch\n", 0 },
-		{ "debug.log", AE_IFREG, "noise", 0 },
-		{ "keep/x.log", AE_IFREG, "kept", 0 },
-		{ "keep/y.log", AE_IFREG, "gone", 0 },
-		{ "secret/key", AE_IFREG, "k", 0 },
-		{ "logs/a/x.log", AE_IFREG, "x", 0 },
-		{ "src/main.c", AE_IFREG, "int main;", 0 },
+		{ "Dockerfile", AE_IFREG, "FROM scratch\n", 0, 0 },
+		{ "debug.log", AE_IFREG, "noise", 0, 0 },
+		{ "keep/x.log", AE_IFREG, "kept", 0, 0 },
+		{ "keep/y.log", AE_IFREG, "gone", 0, 0 },
+		{ "secret/key", AE_IFREG, "k", 0, 0 },
+		{ "logs/a/x.log", AE_IFREG, "x", 0, 0 },
+		{ "src/main.c", AE_IFREG, "int main;", 0, 0 },
 	};
 	check(except, ARRAY_SIZE(except), "Dockerfile", true);
 	check(except, ARRAY_SIZE(except), "./Dockerfile", true);
 	check(except, 7, NULL, true);
 	/* without exceptions an ignored directory hides everything below it */
 	const struct tar_entry prune[] = {
-		{ ".dockerignore", AE_IFREG, "build\n*.o\n", 0 },
-		{ "build/out/a", AE_IFREG, "a", 0 },
-		{ "build/keep.txt", AE_IFREG, "k", 0 },
-		{ "x.o", AE_IFREG, "o", 0 },
-		{ "src/y.o", AE_IFREG, "o", 0 },
-		{ "src/y.c", AE_IFREG, "c", 0 },
-		{ "Dockerfile", AE_IFREG, "FROM scratch\n", 0 },
+		{ ".dockerignore", AE_IFREG, "build\n*.o\n", 0, 0 },
+		{ "build/out/a", AE_IFREG, "a", 0, 0 },
+		{ "build/keep.txt", AE_IFREG, "k", 0, 0 },
+		{ "x.o", AE_IFREG, "o", 0, 0 },
+		{ "src/y.o", AE_IFREG, "o", 0, 0 },
+		{ "src/y.c", AE_IFREG, "c", 0, 0 },
+		{ "Dockerfile", AE_IFREG, "FROM scratch\n", 0, 0 },
 	};
 	check(prune, ARRAY_SIZE(prune), "Dockerfile", true);
 	/* the Dockerfile's own ignore file wins */
 	const struct tar_entry own[] = {
-		{ "sub/app.Dockerfile", AE_IFREG, "FROM scratch\n", 0 },
-		{ "sub/app.Dockerfile.dockerignore", AE_IFREG, "a.txt\n", 0 },
-		{ ".dockerignore", AE_IFREG, "b.txt\n", 0 },
-		{ "a.txt", AE_IFREG, "a", 0 },
-		{ "b.txt", AE_IFREG, "b", 0 },
+		{ "sub/app.Dockerfile", AE_IFREG, "FROM scratch\n", 0, 0 },
+		{ "sub/app.Dockerfile.dockerignore", AE_IFREG, "a.txt\n", 0, 0 },
+		{ ".dockerignore", AE_IFREG, "b.txt\n", 0, 0 },
+		{ "a.txt", AE_IFREG, "a", 0, 0 },
+		{ "b.txt", AE_IFREG, "b", 0, 0 },
 	};
 	check(own, ARRAY_SIZE(own), "sub/app.Dockerfile", true);
 	check(own, ARRAY_SIZE(own), "Dockerfile", true);
@@ -225,22 +178,23 @@ static void test_scan_matches_extract_and_walk(void **state)
 /* Tars whose extraction is not a plain replay are extracted at once: still the same result. */
 static void test_unusual_tars_take_the_old_path(void **state)
 {
-	const struct tar_entry through[] = { { "d/", AE_IFDIR, NULL, 0 },
-					     { "l", AE_IFLNK, "d", 0 },
-					     { "l/b", AE_IFREG, "second", 0 } };
+	const struct tar_entry through[] = { { "d/", AE_IFDIR, NULL, 0, 0 },
+					     { "l", AE_IFLNK, "d", 0, 0 },
+					     { "l/b", AE_IFREG, "second", 0, 0 } };
 	check(through, ARRAY_SIZE(through), NULL, false);
-	const struct tar_entry setid[] = { { "su", AE_IFREG, "x", 04755 } };
+	const struct tar_entry setid[] = { { "su", AE_IFREG, "x", 0, 04755 } };
 	check(setid, ARRAY_SIZE(setid), NULL, false);
-	const struct tar_entry linked_ignore[] = { { "ig", AE_IFREG, "a\n", 0 },
-						   { ".dockerignore", AE_IFLNK, "ig", 0 },
-						   { "a", AE_IFREG, "a", 0 } };
+	const struct tar_entry linked_ignore[] = { { "ig", AE_IFREG, "a\n", 0, 0 },
+						   { ".dockerignore", AE_IFLNK, "ig", 0, 0 },
+						   { "a", AE_IFREG, "a", 0, 0 } };
 	check(linked_ignore, ARRAY_SIZE(linked_ignore), NULL, false);
-	const struct tar_entry file_over_dir[] = { { "d/x", AE_IFREG, "x", 0 }, { "d", AE_IFREG, "d", 0 } };
+	const struct tar_entry file_over_dir[] = { { "d/x", AE_IFREG, "x", 0, 0 },
+						   { "d", AE_IFREG, "d", 0, 0 } };
 	check(file_over_dir, ARRAY_SIZE(file_over_dir), NULL, false);
-	const struct tar_entry dangling_hard[] = { { "h", 0, "nothing", 0 } };
+	const struct tar_entry dangling_hard[] = { { "h", 0, "nothing", 0, 0 } };
 	check(dangling_hard, ARRAY_SIZE(dangling_hard), NULL, false);
-	const struct tar_entry dir_over_link[] = { { "l", AE_IFLNK, "/tmp", 0 },
-						   { "l/", AE_IFDIR, NULL, 0 } };
+	const struct tar_entry dir_over_link[] = { { "l", AE_IFLNK, "/tmp", 0, 0 },
+						   { "l/", AE_IFDIR, NULL, 0, 0 } };
 	check(dir_over_link, ARRAY_SIZE(dir_over_link), NULL, false);
 }
 
@@ -249,8 +203,8 @@ static void test_unusual_tars_take_the_old_path(void **state)
 static void test_files_are_extracted_only_when_needed(void **state)
 {
 	/* an inner tar and a gzip of it, to ADD */
-	struct tar_entry inner[] = { { "in/file", AE_IFREG, "inside", 0 } };
-	_cleanup_close_ int ifd = write_tar(inner, 1, false), gfd = write_tar(inner, 1, true);
+	struct tar_entry inner[] = { { "in/file", AE_IFREG, "inside", 0, 0 } };
+	_cleanup_close_ int ifd = unit_write_tar(inner, 1, false), gfd = unit_write_tar(inner, 1, true);
 	_cleanup_strbuf_ struct strbuf itar = STRBUF_INIT, gtar = STRBUF_INIT;
 	assert_true(strbuf_read_fd(&itar, ifd, 1 << 20) > 0);
 	assert_true(strbuf_read_fd(&gtar, gfd, 1 << 20) > 0);
@@ -260,13 +214,13 @@ static void test_files_are_extracted_only_when_needed(void **state)
 	for (size_t i = 50; i < sizeof(long_name) - 1; i += 50)
 		long_name[i] = '/';
 	const struct tar_entry e[] = {
-		{ "Dockerfile", AE_IFREG, "FROM scratch\nADD rootfs.tar /\n", 0 },
-		{ "rootfs.tar", AE_IFREG, itar.buf, 0, itar.len },
-		{ "rootfs.tar.gz", AE_IFREG, gtar.buf, 0, gtar.len },
-		{ "notes.txt", AE_IFREG, "just text, not an archive at all", 0 },
-		{ long_name, AE_IFREG, "behind a long pax name", 0 },
+		{ "Dockerfile", AE_IFREG, "FROM scratch\nADD rootfs.tar /\n", 0, 0 },
+		{ "rootfs.tar", AE_IFREG, itar.buf, 0, 0, itar.len },
+		{ "rootfs.tar.gz", AE_IFREG, gtar.buf, 0, 0, gtar.len },
+		{ "notes.txt", AE_IFREG, "just text, not an archive at all", 0, 0 },
+		{ long_name, AE_IFREG, "behind a long pax name", 0, 0 },
 	};
-	_cleanup_close_ int fd = write_tar(e, ARRAY_SIZE(e), false);
+	_cleanup_close_ int fd = unit_write_tar(e, ARRAY_SIZE(e), false);
 	_cleanup_context_ struct build_context *ctx = NULL;
 	assert_int_equal(scan(fd, "Dockerfile", &ctx, NULL), 0);
 	_cleanup_strbuf_ struct strbuf df = STRBUF_INIT;
@@ -304,10 +258,10 @@ static void test_files_are_extracted_only_when_needed(void **state)
 
 static void test_broken_streams_fail(void **state)
 {
-	const struct tar_entry e[] = { { "Dockerfile", AE_IFREG, "FROM scratch\n", 0 },
-				       { "a", AE_IFREG, "aaaa", 0 } };
+	const struct tar_entry e[] = { { "Dockerfile", AE_IFREG, "FROM scratch\n", 0, 0 },
+				       { "a", AE_IFREG, "aaaa", 0, 0 } };
 	/* the client goes away */
-	_cleanup_close_ int fd = write_tar(e, ARRAY_SIZE(e), false);
+	_cleanup_close_ int fd = unit_write_tar(e, ARRAY_SIZE(e), false);
 	_cleanup_close_ int spool = spool_file();
 	struct body b = { .src = fd, .spool = spool, .chunk = 512, .fail_after = 2 };
 	struct build_context_scan_opts o = { .read = body_read, .read_userdata = &b, .spool_fd = spool };
@@ -326,8 +280,8 @@ static void test_broken_streams_fail(void **state)
 	_cleanup_free_ char *m = berth_error_string(err2);
 	assert_non_null(strstr(m, "context tar"));
 	/* an escaping name, as extraction refuses it */
-	const struct tar_entry evil[] = { { "a/../../evil", AE_IFREG, "x", 0 } };
-	_cleanup_close_ int fd2 = write_tar(evil, 1, false);
+	const struct tar_entry evil[] = { { "a/../../evil", AE_IFREG, "x", 0, 0 } };
+	_cleanup_close_ int fd2 = unit_write_tar(evil, 1, false);
 	_cleanup_error_ struct berth_error *err3 = NULL;
 	assert_int_equal(scan(fd2, NULL, &ctx, &err3), -EPERM);
 	/* an empty body: an empty context */

@@ -481,6 +481,8 @@ static void scan_build_file(struct scanner *sc, struct build_context *ctx, const
 static int scan_finish(struct scanner *sc, struct build_context *ctx, const char *dockerfile,
 		       struct berth_error **err)
 {
+	if (sc->n >= CONTEXT_MAX_ENTRIES)
+		return 1; /* with the parents it made: the walk's limit decides */
 	int r = scan_ignore(sc, ctx, dockerfile, err);
 	if (r != 0)
 		return r;

@@ -163,3 +163,19 @@ def test_big_context_rebuilds_cached_with_bounded_daemon_rss(daemon, tmp_path):
     assert all(cached(steps)) and not extracted, steps
     assert peak[0] - base <= 64 * 1024, f"daemon RSS grew from {base} kB to {peak[0]} kB"
     assert sh(daemon, t, "cat /copy") == "s\n"
+
+
+def test_run_bind_mount_of_the_context_keys_on_its_content(daemon, tmp_path):
+    """RUN --mount=type=bind from the context: a change below the bound source misses that RUN (as in
+    BuildKit); an unchanged rebuild hits without extracting, a change elsewhere hits."""
+    ctx = context(tmp_path, "FROM busybox\nRUN --mount=type=bind,source=conf,target=/c cat /c/x > /out\n",
+                  {"conf/x": "one\n", "other": "o\n"})
+    t = "s" + uuid.uuid4().hex[:10]
+    docker_build(daemon, ctx, t)
+    (ctx / "other").write_text("o2\n")
+    steps, extracted = docker_build(daemon, ctx, t)
+    assert all(cached(steps)) and not extracted, steps
+    (ctx / "conf" / "x").write_text("two\n")
+    steps, extracted = docker_build(daemon, ctx, t)
+    assert cached(steps) == [False] and extracted, steps
+    assert sh(daemon, t, "cat /out") == "two\n"

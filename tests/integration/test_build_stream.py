@@ -6,6 +6,7 @@ One berth daemon for the module, driven with the docker CLI (DOCKER_BUILDKIT=0, 
 builder API, which sends the context tar as the POST /build body).
 """
 import os
+import pathlib
 import re
 import subprocess
 import threading
@@ -15,6 +16,7 @@ import uuid
 import pytest
 
 from engine_daemon import busybox_daemon
+from test_build_exec import context as build_exec_context
 
 DOCKER = "/usr/bin/docker"
 
@@ -26,14 +28,7 @@ def daemon(berth_bin, busybox):
 
 
 def context(tmp_path, dockerfile, files):
-    ctx = tmp_path / ("ctx-" + uuid.uuid4().hex[:6])
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text(dockerfile)
-    for name, data in files.items():
-        p = ctx / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data if isinstance(data, bytes) else data.encode())
-    return ctx
+    return pathlib.Path(build_exec_context(tmp_path, dockerfile, files))
 
 
 def extractions(daemon):

@@ -1,11 +1,13 @@
 /*
  * build.c - POST /build (docker's classic builder API) and POST /build/prune.
  *
- * The context tar arrives as the request body; it is unpacked with
- * build_context_open_tar() and built by build_image() over the real backend
- * (buildexec/) in a thread whose progress events are streamed to the client
- * as they come, one JSON object per line: {"stream": "Step 1/5 : ..."},
- * {"aux": {"ID": "sha256:..."}}, {"errorDetail": {...}, "error": ...}.
+ * The context tar arrives as the request body; it is scanned as it streams
+ * (build_context_scan_tar: entries and digests, nothing written but the
+ * spool) and built by build_image() over the real backend (buildexec/) in a
+ * thread whose progress events are streamed to the client as they come, one
+ * JSON object per line: {"stream": "Step 1/5 : ..."}, {"aux": {"ID":
+ * "sha256:..."}}, {"errorDetail": {...}, "error": ...}. The files are
+ * extracted from the spool only when a step misses the cache.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -21,6 +23,7 @@
 #include "buildexec/buildexec.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "image/image.h"
 
@@ -28,7 +31,14 @@
 
 struct build_job {
 	struct api *api;
-	int ctx_fd, out_fd, in_fd;
+	int ctx_fd, out_fd, in_fd; /* ctx_fd: the spooled body */
+	struct http_request *req;  /* while the body is read */
+	int body_err;              /* reading the body (-EFBIG, -ECONNRESET) or spooling it failed */
+	bool spool_failed;
+	struct build_context *ctx;    /* the scanned context (NULL when scan_err) */
+	struct berth_error *scan_err; /* a bad context tar: reported as the build's error */
+	char *tmp;                    /* where the context is extracted on a miss, if it is */
+	bool tmp_made, mounted;
 	char *dockerfile, *target, *platform, *network;
 	char **tags, **args, **labels, **extra_hosts, **cache_from;
 	char **secrets, **ssh; /* "id=file" (in secret_dir), "id=socket" */
@@ -43,6 +53,9 @@ struct build_job {
 
 static void job_free(struct build_job *j)
 {
+	build_context_free(j->ctx);
+	berth_error_free(j->scan_err);
+	free(j->tmp);
 	safe_close(j->ctx_fd);
 	safe_close(j->out_fd);
 	safe_close(j->in_fd);
@@ -83,8 +96,8 @@ static void on_event(void *ud, enum build_event ev, const char *text)
 /*
  * A small, uncompressed context is unpacked into a private tmpfs: creating and
  * deleting its files on the root filesystem (ext4's inode allocator scans for
- * recently deleted inodes) was most of a cached rebuild's time. Larger or
- * compressed contexts (their size unknown until unpacked) go to disk.
+ * recently deleted inodes) was most of an uncached build's context time.
+ * Larger or compressed contexts (their size unknown until unpacked) go to disk.
  */
 static bool ctx_tmpfs(struct build_job *j, const char *dir)
 {
@@ -103,17 +116,24 @@ static bool ctx_tmpfs(struct build_job *j, const char *dir)
 	return mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) == 0;
 }
 
+/* build_context_dir_fn: the first step that needs the context's files makes its directory. */
+static int job_ctx_dir(void *ud, char **ret_dir, struct berth_error **err)
+{
+	struct build_job *j = ud;
+	int r = fs_mkdir_p(j->tmp, 0700, err);
+	if (r < 0)
+		return r;
+	j->tmp_made = true;
+	j->mounted = ctx_tmpfs(j, j->tmp);
+	*ret_dir = xstrdup(j->tmp);
+	return 0;
+}
+
 static void *job_main(void *arg)
 {
 	struct build_job *j = arg;
-	_cleanup_error_ struct berth_error *err = NULL;
-	struct build_context *ctx = NULL;
-	_cleanup_free_ char *hex = random_hex(8);
-	_cleanup_free_ char *tmp = xasprintf("%s/builder/tmp/ctx-%s", j->api->root, hex);
-	int r = fs_mkdir_p(tmp, 0700, &err);
-	bool mounted = r >= 0 && ctx_tmpfs(j, tmp);
-	if (r >= 0)
-		r = build_context_open_tar(j->ctx_fd, tmp, j->dockerfile, &ctx, &err);
+	_cleanup_error_ struct berth_error *err = TAKE_PTR(j->scan_err);
+	struct build_context *ctx = j->ctx;
 	struct buildexec *bx = &j->bx;
 	bx->ctx = ctx;
 	struct build_backend be;
@@ -132,8 +152,7 @@ static void *job_main(void *arg)
 				    .event = on_event,
 				    .event_userdata = j };
 	_cleanup_free_ char *id = NULL;
-	if (r >= 0)
-		r = build_image(&rq, &be, &id, &err);
+	int r = ctx ? build_image(&rq, &be, &id, &err) : -EINVAL;
 	if (r < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
 		/* build_image reports most errors as events itself */
@@ -144,12 +163,18 @@ static void *job_main(void *arg)
 		send_line(j, BUILD_EVENT_STREAM, l);
 	}
 	buildexec_done(bx);
-	if (ctx && mounted)
+	if (ctx) {
+		_cleanup_free_ char *n = xasprintf("%zu", ctx->n);
+		log_fields(LOG_LEVEL_DEBUG, "build context", "entries", n, "extracted",
+			   build_context_is_extracted(ctx) ? "yes" : "no", NULL);
+	}
+	if (ctx && j->mounted)
 		ctx->owned_root = false; /* the unmount below drops every file at once */
-	build_context_free(ctx);
-	if (mounted)
-		(void)umount2(tmp, MNT_DETACH);
-	(void)rmdir(tmp);
+	j->ctx = build_context_free(ctx);
+	if (j->mounted)
+		(void)umount2(j->tmp, MNT_DETACH);
+	if (j->tmp_made)
+		(void)rmdir(j->tmp);
 	j->out_fd = safe_close(j->out_fd);
 	return NULL;
 }
@@ -285,9 +310,6 @@ static int job_params(struct api_call *c, struct build_job *j)
 		else
 			free(*t);
 	j->tags[n] = NULL;
-	j->dockerfile = str_param(c, "dockerfile");
-	if (!j->dockerfile)
-		j->dockerfile = xstrdup("Dockerfile");
 	j->target = str_param(c, "target");
 	j->platform = str_param(c, "platform");
 	/* default (the default bridge, what docker's CLI sends), bridge, none, host or a user network */
@@ -336,6 +358,51 @@ static int job_params(struct api_call *c, struct build_job *j)
 	return r < 0 ? r : secret_params(c, j);
 }
 
+/* build_context_read_fn: the body as it arrives, each piece spooled before it is scanned. */
+static ssize_t body_read(void *ud, void *buf, size_t n)
+{
+	struct build_job *j = ud;
+	ssize_t got = http_request_body_read(j->req, buf, n);
+	if (got < 0)
+		j->body_err = (int)got;
+	else if (got > 0 && fs_write_all(j->ctx_fd, buf, (size_t)got) < 0) {
+		j->body_err = -errno;
+		j->spool_failed = true;
+		return j->body_err;
+	}
+	return got;
+}
+
+/* The context, scanned as it streams; false when the answer (413, 500) was given. */
+static bool job_scan(struct api_call *c, struct build_job *j)
+{
+	j->req = c->req;
+	struct build_context_scan_opts o = { .read = body_read,
+					     .read_userdata = j,
+					     .spool_fd = j->ctx_fd,
+					     .dockerfile = j->dockerfile,
+					     .dir = job_ctx_dir,
+					     .dir_userdata = j };
+	if (build_context_scan_tar(&o, &j->ctx, &j->scan_err) < 0) {
+		/* the client sees the answer only once it has sent its body: read the rest */
+		char *buf = xmalloc(256 * 1024);
+		while (j->body_err >= 0 && http_request_body_read(c->req, buf, 256 * 1024) > 0)
+			;
+		free(buf);
+	}
+	j->req = NULL;
+	if (j->body_err == -EFBIG) {
+		http_respond_error(c->req, 413, "request body too large");
+		return false;
+	}
+	if (j->body_err < 0) {
+		http_respond_error(c->req, 500, "%s upload: %s", j->spool_failed ? "spool" : "read",
+				   strerror(-j->body_err));
+		return false;
+	}
+	return true;
+}
+
 void api_build(struct api_call *c)
 {
 	struct build_job *j = xcalloc(1, sizeof(*j));
@@ -343,9 +410,14 @@ void api_build(struct api_call *c)
 	j->ctx_fd = j->out_fd = j->in_fd = -1;
 	j->sock = http_request_socket(c->req);
 	pthread_mutex_init(&j->bx.lock, NULL);
+	_cleanup_free_ char *hex = random_hex(8);
+	j->tmp = xasprintf("%s/builder/tmp/ctx-%s", j->api->root, hex);
 	/* the context first: an answer before it is read would reach a client still sending */
-	j->ctx_fd = api_body_spool(c);
-	if (j->ctx_fd < 0 || job_params(c, j) < 0) {
+	j->dockerfile = str_param(c, "dockerfile");
+	if (!j->dockerfile)
+		j->dockerfile = xstrdup("Dockerfile");
+	j->ctx_fd = api_tmpfile(c);
+	if (j->ctx_fd < 0 || !job_scan(c, j) || job_params(c, j) < 0) {
 		job_free(j);
 		return;
 	}

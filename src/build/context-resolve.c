@@ -7,7 +7,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "build/context.h"
+#include "build/context-internal.h"
 #include "build/pathmatch.h"
 #include "common/fs.h"
 
@@ -188,6 +188,9 @@ int build_context_entry_digest(struct build_context *ctx, struct ctx_entry *e, s
 {
 	if (e->digest[0] || !S_ISREG(e->mode))
 		return 0;
+	int r = build_context_extract(ctx, err);
+	if (r < 0)
+		return r;
 	_cleanup_close_ int fd =
 	    fs_open_in_root(ctx->rootfd, e->path, O_RDONLY, 0, FS_RESOLVE_NO_FOLLOW, err);
 	if (fd < 0)
@@ -218,17 +221,55 @@ int build_context_hash(struct build_context *ctx, const struct ctx_match *m, siz
 	return 0;
 }
 
+/* A file's bytes where a scanned plain tar holds them in its spool. */
+struct spool_range {
+	int fd;
+	uint64_t off, end;
+	char buf[1 << 14];
+};
+
+static la_ssize_t range_read(struct archive *a, void *ud, const void **buf)
+{
+	struct spool_range *s = ud;
+	size_t want = s->end - s->off < sizeof(s->buf) ? (size_t)(s->end - s->off) : sizeof(s->buf);
+	ssize_t n = want ? pread(s->fd, s->buf, want, (off_t)s->off) : 0;
+	if (n < 0) {
+		archive_set_error(a, errno, "read the context spool");
+		return -1;
+	}
+	s->off += (uint64_t)n;
+	*buf = s->buf;
+	return n;
+}
+
+static bool starts_archive(struct archive *a, int r)
+{
+	struct archive_entry *ae;
+	bool is = r == ARCHIVE_OK && archive_read_next_header(a, &ae) == ARCHIVE_OK;
+	archive_read_free(a);
+	return is;
+}
+
 int build_context_is_archive(const struct build_context *ctx, const char *path, struct berth_error **err)
 {
-	_cleanup_close_ int fd = fs_open_in_root(ctx->rootfd, path, O_RDONLY, 0, FS_RESOLVE_NO_FOLLOW, err);
-	if (fd < 0)
-		return fd;
 	struct archive *a = archive_read_new();
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
-	struct archive_entry *ae;
-	int is = archive_read_open_fd(a, fd, 1 << 14) == ARCHIVE_OK &&
-		 archive_read_next_header(a, &ae) == ARCHIVE_OK;
-	archive_read_free(a);
-	return is;
+	const struct ctx_entry *e = ctx->lazy ? build_context_lookup(ctx, path, false) : NULL;
+	if (e && S_ISREG(e->mode) && e->data_off && !build_context_is_extracted(ctx)) {
+		/* not extracted (a cached rebuild): read the spool where the file lies */
+		_cleanup_free_ struct spool_range *s = xmalloc(sizeof(*s));
+		*s = (struct spool_range){ .fd = ctx->lazy->spool_fd,
+					   .off = e->data_off,
+					   .end = e->data_off + e->size };
+		return starts_archive(a, archive_read_open(a, s, NULL, range_read, NULL));
+	}
+	int r = build_context_extract(ctx, err);
+	_cleanup_close_ int fd =
+	    r < 0 ? r : fs_open_in_root(ctx->rootfd, path, O_RDONLY, 0, FS_RESOLVE_NO_FOLLOW, err);
+	if (fd < 0) {
+		archive_read_free(a);
+		return fd;
+	}
+	return starts_archive(a, archive_read_open_fd(a, fd, 1 << 14));
 }

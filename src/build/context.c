@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
-#include "build/context.h"
+#include "build/context-internal.h"
 #include "build/pathmatch.h"
 #include "common/fs.h"
 
@@ -122,7 +122,7 @@ static int walk(struct walker *w, int dirfd, const char *rel, int depth)
 	return 0;
 }
 
-static int entry_cmp(const void *a, const void *b)
+int build_context_entry_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct ctx_entry *)a)->path, ((const struct ctx_entry *)b)->path);
 }
@@ -132,7 +132,7 @@ struct ctx_entry *build_context_lookup(const struct build_context *ctx, const ch
 	struct ctx_entry key = { .path = (char *)path };
 	if (ctx->n == 0)
 		return NULL;
-	struct ctx_entry *e = bsearch(&key, ctx->e, ctx->n, sizeof(*ctx->e), entry_cmp);
+	struct ctx_entry *e = bsearch(&key, ctx->e, ctx->n, sizeof(*ctx->e), build_context_entry_cmp);
 	if (e && for_copy && e->build_only)
 		return NULL;
 	return e;
@@ -153,7 +153,7 @@ static int add_build_file(struct walker *w, const char *path)
 	if (r < 0)
 		return r;
 	w->ctx->e[w->ctx->n - 1].build_only = true;
-	qsort(w->ctx->e, w->ctx->n, sizeof(*w->ctx->e), entry_cmp);
+	qsort(w->ctx->e, w->ctx->n, sizeof(*w->ctx->e), build_context_entry_cmp);
 	return 0;
 }
 
@@ -181,10 +181,16 @@ static int context_load(struct build_context *ctx, bool use_owner, const char *d
 	if ((r = walk(&w, ctx->rootfd, "", 0)) < 0)
 		return r;
 	if (ctx->n > 1)
-		qsort(ctx->e, ctx->n, sizeof(*ctx->e), entry_cmp);
+		qsort(ctx->e, ctx->n, sizeof(*ctx->e), build_context_entry_cmp);
 	if ((r = add_build_file(&w, ".dockerignore")) < 0)
 		return r;
 	return add_build_file(&w, dockerfile);
+}
+
+int build_context_load_dir(struct build_context *ctx, bool use_owner, const char *dockerfile,
+			   struct berth_error **err)
+{
+	return context_load(ctx, use_owner, dockerfile, NULL, 0, err);
 }
 
 int build_context_open_dir(const char *dir, const char *dockerfile, struct build_context **ret,
@@ -204,7 +210,7 @@ int build_context_open_dir(const char *dir, const char *dockerfile, struct build
 
 /* --- tar ----------------------------------------------------------------- */
 
-static int clean_tar_name(const char *name, char **ret, struct berth_error **err)
+int build_context_clean_tar_name(const char *name, char **ret, struct berth_error **err)
 {
 	while (*name == '/')
 		name++;
@@ -256,7 +262,7 @@ static void extractor_drop_dir(struct extractor *x)
 }
 
 /* The process umask without changing it (umask(2) would race other threads). */
-static mode_t process_umask(void)
+mode_t build_context_umask(void)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	if (fs_read_file_at(AT_FDCWD, "/proc/self/status", 1 << 16, &sb, NULL) >= 0) {
@@ -354,7 +360,7 @@ static int extract_entry(struct extractor *x, struct archive *a, struct archive_
 {
 	_cleanup_free_ char *path = NULL;
 	int rootfd = x->rootfd;
-	int r = clean_tar_name(archive_entry_pathname(ae), &path, err);
+	int r = build_context_clean_tar_name(archive_entry_pathname(ae), &path, err);
 	if (r < 0 || streq(path, "."))
 		return r;
 	const char *hl = archive_entry_hardlink(ae);
@@ -367,7 +373,7 @@ static int extract_entry(struct extractor *x, struct archive *a, struct archive_
 		x->pre = mfree_pre(x->pre);
 		x->n_pre = 0;
 		_cleanup_free_ char *target = NULL;
-		if ((r = clean_tar_name(hl, &target, err)) < 0)
+		if ((r = build_context_clean_tar_name(hl, &target, err)) < 0)
 			return r;
 		_cleanup_strbuf_ struct strbuf data = STRBUF_INIT;
 		if ((r = fs_read_file_at(rootfd, target, 0, &data, err)) < 0)
@@ -403,7 +409,7 @@ static int extract_entry(struct extractor *x, struct archive *a, struct archive_
 	}
 }
 
-static int extract_tar(int fd, int rootfd, struct pre_digest **ret_pre, size_t *ret_n_pre,
+static int extract_tar(int fd, int rootfd, bool digests, struct pre_digest **ret_pre, size_t *ret_n_pre,
 		       struct berth_error **err)
 {
 	struct archive *a = archive_read_new();
@@ -418,10 +424,10 @@ static int extract_tar(int fd, int rootfd, struct pre_digest **ret_pre, size_t *
 	}
 	struct extractor x = { .rootfd = rootfd,
 			       .dirfd = -1,
-			       .umask = process_umask(),
+			       .umask = build_context_umask(),
 			       .root_user = geteuid() == 0 && getegid() == 0 };
 	struct statfs sfs;
-	x.record = fstatfs(rootfd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC;
+	x.record = digests && fstatfs(rootfd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC;
 	struct archive_entry *ae;
 	size_t count = 0;
 	int ar;
@@ -453,21 +459,37 @@ static int extract_tar(int fd, int rootfd, struct pre_digest **ret_pre, size_t *
 	return r;
 }
 
-int build_context_open_tar(int fd, const char *tmpdir, const char *dockerfile, struct build_context **ret,
-			   struct berth_error **err)
+int build_context_extract_fd(int fd, int rootfd, struct berth_error **err)
 {
-	_cleanup_context_ struct build_context *ctx = xcalloc(1, sizeof(*ctx));
-	_cleanup_free_ char *tmpl = xasprintf("%s/berth-context-XXXXXX", tmpdir ? tmpdir : "/tmp");
+	_cleanup_free_ struct pre_digest *pre = NULL;
+	size_t n_pre = 0;
+	return extract_tar(fd, rootfd, false, &pre, &n_pre, err);
+}
+
+int build_context_mkdtemp(struct build_context *ctx, const char *dir, struct berth_error **err)
+{
+	_cleanup_free_ char *tmpl = xasprintf("%s/berth-context-XXXXXX", dir ? dir : "/tmp");
 	if (!mkdtemp(tmpl))
-		return berth_error_errno(err, "create directory in '%s'", tmpdir ? tmpdir : "/tmp");
+		return berth_error_errno(err, "create directory in '%s'", dir ? dir : "/tmp");
 	ctx->root = TAKE_PTR(tmpl);
 	ctx->owned_root = true;
 	ctx->rootfd = open(ctx->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ctx->rootfd < 0)
 		return berth_error_errno(err, "open '%s'", ctx->root);
+	return 0;
+}
+
+int build_context_open_tar(int fd, const char *tmpdir, const char *dockerfile, struct build_context **ret,
+			   struct berth_error **err)
+{
+	_cleanup_context_ struct build_context *ctx = xcalloc(1, sizeof(*ctx));
+	ctx->rootfd = -1;
+	int r = build_context_mkdtemp(ctx, tmpdir, err);
+	if (r < 0)
+		return r;
 	_cleanup_free_ struct pre_digest *pre = NULL;
 	size_t n_pre = 0;
-	int r = extract_tar(fd, ctx->rootfd, &pre, &n_pre, err);
+	r = extract_tar(fd, ctx->rootfd, true, &pre, &n_pre, err);
 	if (r >= 0)
 		r = context_load(ctx, true, dockerfile, pre, n_pre, err);
 	if (r < 0)
@@ -482,6 +504,16 @@ int build_context_read(const struct build_context *ctx, const char *path, size_t
 	_cleanup_free_ char *clean = NULL;
 	int r = build_context_clean_source(path, &clean, err);
 	if (r < 0)
+		return r;
+	const struct build_context_lazy *lz = ctx->lazy;
+	if (lz && lz->df_complete && streq(clean, lz->df_path)) {
+		/* the Dockerfile, kept while the stream was scanned */
+		if (lz->df.len > max)
+			return berth_error_msg(err, EFBIG, "'%s' is larger than %zu bytes", path, max);
+		strbuf_add(sb, lz->df.buf, lz->df.len);
+		return 0;
+	}
+	if ((r = build_context_extract(ctx, err)) < 0)
 		return r;
 	_cleanup_close_ int fd = fs_open_in_root(ctx->rootfd, clean, O_RDONLY, 0, 0, err);
 	if (fd < 0)
@@ -504,6 +536,14 @@ struct build_context *build_context_free(struct build_context *ctx)
 	}
 	free(ctx->e);
 	ignore_free(ctx->ignore);
+	if (ctx->lazy) {
+		safe_close(ctx->lazy->spool_fd);
+		pthread_mutex_destroy(&ctx->lazy->lock);
+		free(ctx->lazy->df_path);
+		strbuf_release(&ctx->lazy->df);
+		free(ctx->lazy->tmpdir);
+		free(ctx->lazy);
+	}
 	safe_close(ctx->rootfd);
 	if (ctx->owned_root && ctx->root)
 		fs_rm_rf(ctx->root, NULL);

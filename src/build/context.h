@@ -9,6 +9,13 @@
  *
  * Ownership in the hash: a directory walk records uid/gid 0, like the tar
  * docker's CLI sends; a tar context records the owners of its headers.
+ *
+ * A context tar can also be *scanned* (build_context_scan_tar): one pass over
+ * the stream records every entry and its content digest, as its extraction
+ * and walk would have, and spools the stream; the files are extracted from
+ * the spool only when a step needs them (build_context_extract), so a fully
+ * cached rebuild never writes them. The entries, digests and cache keys are
+ * the same either way.
  */
 #ifndef BERTH_BUILD_CONTEXT_H
 #define BERTH_BUILD_CONTEXT_H
@@ -30,15 +37,20 @@ struct ctx_entry {
 	char *link;                     /* symlink target, or NULL */
 	bool build_only;                /* excluded by .dockerignore, kept for the builder */
 	char digest[DIGEST_STRING_MAX]; /* regular files: sha256 of the content, computed lazily */
+	uint64_t data_off;              /* a scanned plain tar: where the content starts in the spool, 0:
+					   unknown (compressed, sparse, a hard link) */
 };
 
+struct build_context_lazy; /* context-internal.h */
+
 struct build_context {
-	char *root;      /* directory holding the files */
+	char *root;      /* directory holding the files (NULL until extracted, see build_context_extract) */
 	bool owned_root; /* a private extraction, removed by build_context_free() */
-	int rootfd;
+	int rootfd;      /* -1 until extracted */
 	struct ctx_entry *e;
 	size_t n;
 	struct ignore *ignore;
+	struct build_context_lazy *lazy; /* a scanned tar (NULL: root holds the files) */
 };
 
 /*
@@ -56,10 +68,51 @@ int build_context_open_dir(const char *dir, const char *dockerfile, struct build
 int build_context_open_tar(int fd, const char *tmpdir, const char *dockerfile, struct build_context **ret,
 			   struct berth_error **err);
 
+/* The request body of a context tar, piece by piece: the bytes read (> 0), 0 at its end, -errno. */
+typedef ssize_t (*build_context_read_fn)(void *userdata, void *buf, size_t n);
+
+/* Where a scanned context is extracted: a new directory for build_context_extract() to fill
+ * (*ret_dir, caller frees; it may be a fresh tmpfs). */
+typedef int (*build_context_dir_fn)(void *userdata, char **ret_dir, struct berth_error **err);
+
+struct build_context_scan_opts {
+	build_context_read_fn read; /* the stream (plain, gzip, bzip2, xz, zstd tar) */
+	void *read_userdata;
+	int spool_fd;             /* read() wrote every byte it returned here, from offset 0 (borrowed; the
+				     context keeps a duplicate) */
+	const char *dockerfile;   /* relative to the context (may be NULL) */
+	build_context_dir_fn dir; /* NULL: a directory under tmpdir */
+	void *dir_userdata;
+	const char *tmpdir; /* NULL: /tmp */
+};
+
+/*
+ * Scan a context tar as it streams: entries, .dockerignore, digests and the
+ * Dockerfile are known without writing a file. Reads until read() returns 0
+ * (the whole stream) unless it fails: then the rest is the caller's to drain.
+ * A tar whose extraction would not be a plain replay of its entries (a path
+ * through a symlink, a file replacing a directory, set-id bits, a hard link to
+ * something that is not a file, a symlinked .dockerignore, ...) is extracted at
+ * once and walked, as build_context_open_tar() does: same result, same errors.
+ */
+int build_context_scan_tar(const struct build_context_scan_opts *o, struct build_context **ret,
+			   struct berth_error **err);
+
+/*
+ * Make ctx->root and ctx->rootfd hold the files: for a scanned context not yet
+ * extracted, extract the spool (once; thread-safe); otherwise nothing to do.
+ * Whoever reads the context's files calls this first.
+ */
+int build_context_extract(const struct build_context *ctx, struct berth_error **err);
+
+/* true when the context's files are on disk (a directory context, or extracted). */
+bool build_context_is_extracted(const struct build_context *ctx);
+
 /* The entry at a cleaned relative path, or NULL. `for_copy` hides build_only entries. */
 struct ctx_entry *build_context_lookup(const struct build_context *ctx, const char *path, bool for_copy);
 
-/* Read a file of the context (at most max bytes). */
+/* Read a file of the context (at most max bytes; a scanned context's Dockerfile and ignore files
+ * without extracting it). */
 int build_context_read(const struct build_context *ctx, const char *path, size_t max, struct strbuf *sb,
 		       struct berth_error **err);
 

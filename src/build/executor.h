@@ -44,7 +44,7 @@ typedef void (*build_output_fn)(void *userdata, const char *text);
 
 struct build_copy_req {
 	const struct plan_copy *copy;    /* what to copy (plan.h) */
-	const struct build_context *ctx; /* SRC_CONTEXT: files are read from ctx->root / ctx->rootfd */
+	const struct build_context *ctx; /* SRC_CONTEXT: build_context_extract(), then ctx->rootfd */
 	const char *src_state;           /* SRC_STAGE: the source stage's final state */
 };
 

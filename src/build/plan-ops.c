@@ -98,6 +98,24 @@ static int expand_field(struct planner *pl, const struct df_instr *in, char *con
 	return 0;
 }
 
+/* RUN --mount=type=bind from the context: the content it binds is part of the step's key, as in
+ * BuildKit (a scanned context has every digest: no file is read). NULL when the source resolves to
+ * nothing (the step fails when it runs, with the mount's own error). */
+static char *bind_content(struct planner *pl, const struct df_mount *m)
+{
+	if (m->type != DF_MOUNT_BIND || m->from || !pl->ctx)
+		return NULL;
+	char *src[] = { m->source && *m->source ? m->source : (char *)".", NULL };
+	struct ctx_match *mm = NULL;
+	size_t n = 0;
+	char h[DIGEST_STRING_MAX];
+	if (build_context_resolve(pl->ctx, src, NULL, &mm, &n, NULL) < 0)
+		return NULL;
+	int r = build_context_hash(pl->ctx, mm, n, h, NULL);
+	ctx_matches_free(mm, n);
+	return r < 0 ? NULL : xstrdup(h);
+}
+
 static int run_mounts(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env,
 		      json_t *desc)
 {
@@ -129,10 +147,11 @@ static int run_mounts(struct planner *pl, struct stage_state *st, struct plan_st
 			if (run->mount_stage[i] >= 0)
 				from_key = pl->plan->stages[run->mount_stage[i]].key;
 		}
-		json_array_append_new(jm, json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:b}", "type",
+		_cleanup_free_ char *content = bind_content(pl, m);
+		json_array_append_new(jm, json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:b,s:s*}", "type",
 						    df_mount_type_name(m->type), "from", m->from, "source",
 						    m->source, "target", m->target, "id", m->id, "from_key",
-						    from_key, "readonly", m->readonly));
+						    from_key, "readonly", m->readonly, "context", content));
 	}
 	return 0;
 }
@@ -298,8 +317,12 @@ static int verify_checksum(struct planner *pl, const struct df_instr *in, const 
 		if (r >= 0)
 			memcpy(got, pl->ctx->e[m->entry].digest, sizeof(got));
 	} else {
-		_cleanup_close_ int fd = openat(pl->ctx->rootfd, m->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		r = fd < 0 ? berth_error_errno(&e, "open '%s'", m->path) : digest_fd(algo, fd, got, NULL, &e);
+		r = build_context_extract(pl->ctx, &e);
+		_cleanup_close_ int fd =
+		    r < 0 ? -1 : openat(pl->ctx->rootfd, m->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (r >= 0)
+			r = fd < 0 ? berth_error_errno(&e, "open '%s'", m->path)
+				   : digest_fd(algo, fd, got, NULL, &e);
 	}
 	if (r < 0) {
 		_cleanup_free_ char *msg = berth_error_string(e);

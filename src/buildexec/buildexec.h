@@ -11,7 +11,7 @@
  * States are image IDs ("sha256:...") or "scratch" (the empty rootfs).
  * The build cache is a small SQLite table <root>/builder/cache.db mapping
  * a step's plan key (or a final commit's key) to an image ID; it survives
- * daemon restarts. An entry whose image was removed is a miss. RUN
+ * daemon restarts. Its connection is opened once per process and root. An entry whose image was removed is a miss. RUN
  * --mount=type=cache directories live under <root>/builder/mounts/.
  *
  * Thread safety: one struct buildexec serves one build; several builds may
@@ -47,15 +47,14 @@ struct buildexec {
 	/* Cancellation (buildexec_cancel). Zero-initialised fields; pass &cancelled as the
 	 * build's cancel flag (build_request.cancel). */
 	atomic_bool cancelled;
-	pthread_mutex_t lock; /* guards running[] and cache_db's opening */
+	pthread_mutex_t lock; /* guards running[] */
 	char *running[8];     /* RUN containers alive now */
-	void *cache_db;       /* the cache table's connection (sqlite3, serialized), opened once */
 	struct bx_source *sources; /* cache_from resolved on first use (under lock) */
 	size_t n_sources;
 	bool sources_loaded;
 };
 
-/* Release what the build kept open (the cache database). b stays reusable. */
+/* Release what the build kept (resolved --cache-from sources). b stays reusable. */
 void buildexec_done(struct buildexec *b);
 
 /* Cancel the build from any thread: the flag is set and every RUN container of the build

@@ -1,7 +1,9 @@
 /*
  * cache.c - the build cache: plan key -> image ID in <root>/builder/cache.db
- * (SQLite, WAL; one connection per build). Entries whose image is gone are
- * misses (and forgotten).
+ * (SQLite, WAL). Entries whose image is gone are misses (and forgotten).
+ * One connection per root for the life of the process, shared by its builds
+ * (serialized mode): opening it per build made every cached rebuild create
+ * and, at the close, checkpoint and delete the WAL and its index.
  */
 #include <sqlite3.h>
 #include <time.h>
@@ -71,27 +73,43 @@ static int exec1(sqlite3 *db, const char *sql, const char *a, const char *b, str
 	return 0;
 }
 
-/* The build's connection: opened on first use, shared by the build's threads (SQLITE_OPEN_FULLMUTEX). */
+/* The process's connections, one per root, never closed (a daemon has one root). */
+struct shared_db {
+	struct shared_db *next;
+	char *root;
+	sqlite3 *db;
+};
+static struct shared_db *shared;
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The root's connection: opened on first use, shared by every build's threads (SQLITE_OPEN_FULLMUTEX). */
 static int build_db(struct buildexec *b, sqlite3 **ret, struct berth_error **err)
 {
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&shared_lock);
+	struct shared_db *s = shared;
+	while (s && !streq(s->root, b->root))
+		s = s->next;
 	int r = 0;
-	if (!b->cache_db) {
+	if (!s) {
 		sqlite3 *db = NULL;
-		if ((r = db_open(b->root, &db, err)) >= 0)
-			b->cache_db = db;
+		if ((r = db_open(b->root, &db, err)) >= 0) {
+			s = xcalloc(1, sizeof(*s));
+			s->root = xstrdup(b->root);
+			s->db = db;
+			s->next = shared;
+			shared = s;
+		}
 	}
-	*ret = b->cache_db;
-	pthread_mutex_unlock(&b->lock);
-	return r;
+	pthread_mutex_unlock(&shared_lock);
+	if (r < 0)
+		return r;
+	*ret = s->db;
+	return 0;
 }
 
 void buildexec_done(struct buildexec *b)
 {
-	bx_sources_free(b);
-	if (b->cache_db)
-		sqlite3_close_v2(b->cache_db);
-	b->cache_db = NULL;
+	bx_sources_free(b); /* the cache's connection is the process's, kept open */
 }
 
 int bx_cache_get(struct buildexec *b, const char *key, char **ret_image, struct berth_error **err)

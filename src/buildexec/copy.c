@@ -328,7 +328,9 @@ static bool is_extract(const struct plan_copy *pc, const char *path)
 static int copy_context(struct cp *c, const struct plan_copy *pc, const struct build_context *ctx,
 			struct berth_error **err)
 {
-	int r = 0;
+	int r = build_context_extract(ctx, err); /* a miss: the files are needed now */
+	if (r < 0)
+		return r;
 	_cleanup_free_ char *ddir = xstrdup(pc->dest);
 	if (strlen(ddir) > 1 && ddir[strlen(ddir) - 1] == '/')
 		ddir[strlen(ddir) - 1] = '\0';

@@ -113,6 +113,8 @@ static int bind_source(struct run_job *j, const struct df_mount *m, const char *
 	}
 	if (!j->b->ctx)
 		return berth_error_msg(err, EINVAL, "RUN --mount=type=bind: no build context");
+	if ((r = build_context_extract(j->b->ctx, err)) < 0)
+		return r;
 	return resolve_in(j->b->ctx->root, src, ret, err);
 }
 

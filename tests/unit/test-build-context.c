@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "build/context.h"
+#include "unit-tar.h"
 #include "common/fs.h"
 
 static char *tmp;
@@ -217,51 +218,6 @@ static void test_content_hash(void **state)
 	}
 }
 
-struct tar_entry {
-	const char *name;
-	mode_t type;
-	const char *data; /* content, link target */
-	unsigned uid;
-};
-
-static int write_tar(const struct tar_entry *e, size_t n, bool gzip)
-{
-	char path[] = "/tmp/berth-unit-tar-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	unlink(path);
-	struct archive *a = archive_write_new();
-	archive_write_set_format_pax_restricted(a);
-	if (gzip)
-		archive_write_add_filter_gzip(a);
-	assert_int_equal(archive_write_open_fd(a, fd), ARCHIVE_OK);
-	for (size_t i = 0; i < n; i++) {
-		struct archive_entry *ae = archive_entry_new();
-		archive_entry_set_pathname(ae, e[i].name);
-		archive_entry_set_uid(ae, e[i].uid);
-		if (e[i].type == AE_IFLNK) {
-			archive_entry_set_filetype(ae, AE_IFLNK);
-			archive_entry_set_perm(ae, 0777);
-			archive_entry_set_symlink(ae, e[i].data);
-		} else if (e[i].type == 0) {
-			archive_entry_set_filetype(ae, AE_IFREG);
-			archive_entry_set_hardlink(ae, e[i].data);
-		} else {
-			archive_entry_set_filetype(ae, e[i].type);
-			archive_entry_set_perm(ae, e[i].type == AE_IFDIR ? 0755 : 0640);
-			archive_entry_set_size(ae, e[i].data ? (la_int64_t)strlen(e[i].data) : 0);
-		}
-		assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
-		if (e[i].type == AE_IFREG && e[i].data)
-			archive_write_data(a, e[i].data, strlen(e[i].data));
-		archive_entry_free(ae);
-	}
-	archive_write_close(a);
-	archive_write_free(a);
-	lseek(fd, 0, SEEK_SET);
-	return fd;
-}
-
 static void test_tar_context(void **state)
 {
 	const struct tar_entry entries[] = {
@@ -275,7 +231,7 @@ static void test_tar_context(void **state)
 		{ "dir/hard", 0, "dir/file", 0 },
 	};
 	for (int gz = 0; gz < 2; gz++) {
-		_cleanup_close_ int fd = write_tar(entries, ARRAY_SIZE(entries), gz);
+		_cleanup_close_ int fd = unit_write_tar(entries, ARRAY_SIZE(entries), gz);
 		struct build_context *ctx = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
 		if (build_context_open_tar(fd, NULL, "Dockerfile", &ctx, &err) < 0) {
@@ -328,7 +284,7 @@ static void test_tar_digests(void **state)
 	for (int tmpfs = 0; tmpfs <= shm; tmpfs++)
 		for (size_t n = ARRAY_SIZE(entries) - 2; n <= ARRAY_SIZE(entries); n += 2) {
 			bool hardlink = n == ARRAY_SIZE(entries);
-			_cleanup_close_ int fd = write_tar(entries, n, false);
+			_cleanup_close_ int fd = unit_write_tar(entries, n, false);
 			_cleanup_context_ struct build_context *ctx = NULL;
 			assert_int_equal(
 			    build_context_open_tar(fd, tmpfs ? "/dev/shm" : NULL, NULL, &ctx, NULL), 0);
@@ -347,7 +303,7 @@ static void test_tar_digests(void **state)
 static void test_tar_escape_is_rejected(void **state)
 {
 	const struct tar_entry evil[] = { { "a/../../evil", AE_IFREG, "x", 0 } };
-	_cleanup_close_ int fd = write_tar(evil, 1, false);
+	_cleanup_close_ int fd = unit_write_tar(evil, 1, false);
 	struct build_context *ctx = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	assert_int_equal(build_context_open_tar(fd, NULL, NULL, &ctx, &err), -EPERM);
@@ -357,7 +313,7 @@ static void test_tar_escape_is_rejected(void **state)
 	/* a symlink may point anywhere, but writing through it stays inside */
 	const struct tar_entry through[] = { { "l", AE_IFLNK, "/tmp", 0 },
 					     { "l/berth-unit-through", AE_IFREG, "x", 0 } };
-	_cleanup_close_ int fd2 = write_tar(through, 2, false);
+	_cleanup_close_ int fd2 = unit_write_tar(through, 2, false);
 	_cleanup_context_ struct build_context *ctx2 = NULL;
 	build_context_open_tar(fd2, NULL, NULL, &ctx2, NULL);
 	assert_int_equal(access("/tmp/berth-unit-through", F_OK), -1);

@@ -249,12 +249,9 @@ static int parse_args(int argc, char **argv, struct agent *a)
 #undef STR
 #undef CALL
 #undef ENTRY
-	int r = cli_opttab_scan(t, argc, argv, NULL, 0);
-	if (r != CLI_OPTTAB_OK) {
-		if (r != CLI_OPTTAB_BAD_VALUE)
-			usage(r == CLI_OPTTAB_HELP ? stdout : stderr);
+	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
+	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 1 : -EINVAL;
-	}
 	if (optind < argc) {
 		fprintf(stderr, "berth agent: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;

@@ -81,12 +81,9 @@ static int parse_opts(int argc, char **argv, struct tool_opts *o)
 		{ "image", 0, CLI_OPT_CALL, &o->images, .fn = opt_image, .has_arg = true },
 		{ NULL },
 	};
-	int r = cli_opttab_scan(t, argc, argv, "+", 0);
-	if (r != CLI_OPTTAB_OK) {
-		if (r != CLI_OPTTAB_BAD_VALUE)
-			tool_usage(r == CLI_OPTTAB_HELP ? stdout : stderr);
+	int r = cli_opttab_scan_usage(t, argc, argv, "+", tool_usage);
+	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 0 : 2;
-	}
 	o->context = optind < argc ? argv[optind++] : NULL;
 	if (optind < argc) {
 		fprintf(stderr, "berth build-tool: unexpected argument '%s'\n", argv[optind]);

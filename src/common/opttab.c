@@ -177,6 +177,15 @@ int cli_opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *
 	return CLI_OPTTAB_OK;
 }
 
+int cli_opttab_scan_usage(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
+			  void (*usage)(FILE *f))
+{
+	int r = cli_opttab_scan(t, argc, argv, shortopts_prefix, 0);
+	if (r == CLI_OPTTAB_HELP || r == CLI_OPTTAB_USAGE)
+		usage(r == CLI_OPTTAB_HELP ? stdout : stderr);
+	return r;
+}
+
 /* ---- Go's flag syntax (runc) ---- */
 
 /* strconv.ParseBool: 1 if true, 0 if false, -1 if neither. */

@@ -27,6 +27,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 enum cli_opt_kind {
 	CLI_OPT_FLAG,      /* no argument: *(bool *)dest = true */
@@ -99,6 +100,14 @@ enum {
  */
 int cli_opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
 		    unsigned flags);
+
+/*
+ * cli_opttab_scan and the usual answer of a front end: usage(stdout) on --help, usage(stderr)
+ * after getopt's message for an unknown option or a missing value, nothing more for a bad value
+ * (its own message is printed). Returns what cli_opttab_scan found.
+ */
+int cli_opttab_scan_usage(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
+			  void (*usage)(FILE *f));
 
 /*
  * Scan argv[1..] (argv[0]: the verb) with runc's syntax (Go's flag package): "-n" or "--n" for

@@ -51,6 +51,11 @@ static int fail(struct berth_error *e)
 	return 1;
 }
 
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
 /* A verb's options (operands may come between them): true to go on; false after getopt's message
  * or the value's. */
 static bool parse(const struct cli_opt *t, int argc, char **argv)
@@ -534,11 +539,8 @@ static int parse_globals(int argc, char **argv, struct net_config *cfg)
 		{ "help", 'h', CLI_OPT_HELP },
 		{ NULL },
 	};
-	int r = cli_opttab_scan(t, argc, argv, "+", 0);
-	if (r == CLI_OPTTAB_OK)
-		return -1;
-	fputs(usage_text, r == CLI_OPTTAB_HELP ? stdout : stderr);
-	return r == CLI_OPTTAB_HELP ? 0 : 2;
+	int r = cli_opttab_scan_usage(t, argc, argv, "+", usage);
+	return r == CLI_OPTTAB_OK ? -1 : r == CLI_OPTTAB_HELP ? 0 : 2;
 }
 
 /*

@@ -115,13 +115,10 @@ static int parse_flags(int argc, char **argv, struct registry_config *cfg, bool 
 	bool dry = false;
 	struct cli_opt t[N_FLAGS];
 	flags_table(t, &scratch, &config, &dry);
-	int r = cli_opttab_scan(t, argc, argv, "+", 0);
+	int r = cli_opttab_scan_usage(t, argc, argv, "+", usage);
 	registry_config_done(&scratch);
-	if (r != CLI_OPTTAB_OK) {
-		if (r != CLI_OPTTAB_BAD_VALUE)
-			usage(r == CLI_OPTTAB_HELP ? stdout : stderr);
+	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 0 : 2;
-	}
 	if (!config && optind < argc)
 		config = argv[optind++]; /* like `registry serve config.yml` */
 	if (optind < argc) {

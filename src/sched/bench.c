@@ -251,9 +251,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ NULL },
 	};
 #undef COUNT
-	int r = cli_opttab_scan(t, argc, argv, NULL, 0);
-	if (r == CLI_OPTTAB_HELP || r == CLI_OPTTAB_USAGE)
-		usage(r == CLI_OPTTAB_HELP ? stdout : stderr);
+	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
 	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 1 : -EINVAL;
 	if (optind < argc) {

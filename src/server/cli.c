@@ -159,12 +159,9 @@ static int parse_args(struct server *s, int argc, char **argv)
 	};
 #undef NUMBER
 #undef CALL
-	int r = cli_opttab_scan(t, argc, argv, NULL, 0);
-	if (r != CLI_OPTTAB_OK) {
-		if (r != CLI_OPTTAB_BAD_VALUE)
-			usage(r == CLI_OPTTAB_HELP ? stdout : stderr);
+	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
+	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 1 : 2;
-	}
 	if (optind < argc) {
 		fprintf(stderr, "berth server: unexpected argument '%s'\n", argv[optind]);
 		return 2;

@@ -336,9 +336,7 @@ static int parse(struct dbench *b, int argc, char **argv, const char **spec)
 		{ NULL },
 	};
 #undef COUNT
-	int r = cli_opttab_scan(t, argc, argv, NULL, 0);
-	if (r == CLI_OPTTAB_HELP || r == CLI_OPTTAB_USAGE)
-		usage(r == CLI_OPTTAB_HELP ? stdout : stderr);
+	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
 	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 1 : -EINVAL;
 	if (optind != argc || !b->nodes || !b->tasks || !b->batch || b->batch > 10 || !b->clients ||

@@ -287,6 +287,34 @@ static void test_scan_results(void **state)
 	free(owned);
 }
 
+static FILE *usage_to;
+static int usage_calls;
+static void record_usage(FILE *f)
+{
+	usage_to = f;
+	usage_calls++;
+}
+
+/* The usual answer: usage on stdout for help, on stderr for getopt's errors, none for a bad value. */
+static void test_scan_usage(void **state)
+{
+	(void)state;
+	long n = 0;
+	const struct cli_opt t[] = { { "count", 'c', CLI_OPT_LONG, &n, NULL, 1, 9 }, { "help", 'h', CLI_OPT_HELP }, { NULL } };
+	char *help[] = { "x", "-h" }, *bogus[] = { "x", "--bogus" }, *bad[] = { "x", "-c", "0" }, *ok[] = { "x", "-c3" };
+	opterr = 0;
+	assert_int_equal(cli_opttab_scan_usage(t, 2, help, NULL, record_usage), CLI_OPTTAB_HELP);
+	assert_ptr_equal(usage_to, stdout);
+	assert_int_equal(cli_opttab_scan_usage(t, 2, bogus, NULL, record_usage), CLI_OPTTAB_USAGE);
+	assert_ptr_equal(usage_to, stderr);
+	assert_int_equal(usage_calls, 2);
+	assert_int_equal(cli_opttab_scan_usage(t, 3, bad, NULL, record_usage), CLI_OPTTAB_BAD_VALUE);
+	assert_int_equal(cli_opttab_scan_usage(t, 2, ok, NULL, record_usage), CLI_OPTTAB_OK);
+	assert_int_equal(usage_calls, 2);
+	assert_int_equal(n, 3);
+	opterr = 1;
+}
+
 /* Run cli_opttab_scan_go with stderr captured into err. */
 static int scan_go(const struct cli_opt *t, int argc, char **argv, char *err, size_t n)
 {
@@ -375,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_optional_value_callbacks),
 		cmocka_unit_test(test_append_strv_and_entry),
 		cmocka_unit_test(test_scan_results),
+		cmocka_unit_test(test_scan_usage),
 		cmocka_unit_test(test_go_syntax),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

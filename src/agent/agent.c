@@ -9,7 +9,6 @@
  * was told, reports queue up (latest status per task wins) and are sent when
  * a server answers again.
  */
-#include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +31,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/opttab.h"
 #include "common/process.h"
 #include "common/strbuf.h"
 #include "host/host.h"
@@ -143,20 +143,41 @@ static int add(char **v, size_t *n, size_t max, const char *what, const char *va
 	return 0;
 }
 
-static int parse_size(const char *flag, const char *v, int64_t *ret)
+/* A positive number up to 2^40 for --name. */
+static int parse_size(const char *name, const char *v, int64_t *ret)
 {
 	char *end;
 	long long x = strtoll(v, &end, 10);
 	if (!*v || *end || x <= 0 || x > (1LL << 40)) {
-		fprintf(stderr, "berth agent: invalid %s '%s'\n", flag, v);
+		fprintf(stderr, "berth agent: invalid --%s '%s'\n", name, v);
 		return -EINVAL;
 	}
 	*ret = x;
 	return 0;
 }
 
-static int parse_servers(struct agent *a, const char *list)
+/* --cpu, --memory: into the int64_t o->dest */
+static int opt_size(const struct cli_opt *o, const char *v)
 {
+	return parse_size(o->name, v, o->dest);
+}
+
+static int opt_metrics_interval(void *dest, const char *v)
+{
+	int64_t n = 0;
+	int r = parse_size("metrics-interval", v, &n);
+	if (r == 0 && n > AGENT_METRICS_MAX_INTERVAL) {
+		fprintf(stderr, "berth agent: invalid --metrics-interval '%s': 1 to %d seconds\n", v,
+			AGENT_METRICS_MAX_INTERVAL);
+		r = -EINVAL;
+	}
+	*(int *)dest = (int)n;
+	return r;
+}
+
+static int opt_servers(void *dest, const char *list)
+{
+	struct agent *a = dest;
 	_cleanup_free_ char *copy = xstrdup(list);
 	char *save = NULL;
 	for (char *s = strtok_r(copy, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
@@ -170,6 +191,24 @@ static int parse_servers(struct agent *a, const char *list)
 	return 0;
 }
 
+static int opt_attribute(void *dest, const char *v)
+{
+	struct agent *a = dest;
+	return add(a->attrs, &a->n_attrs, MAX_ATTRS, "attributes", v);
+}
+
+static int opt_label(void *dest, const char *v)
+{
+	struct agent *a = dest;
+	return add(a->labels, &a->n_labels, MAX_ATTRS, "labels", v);
+}
+
+static int opt_taint(void *dest, const char *v)
+{
+	struct agent *a = dest;
+	return add(a->taints, &a->n_taints, MAX_ATTRS, "taints", v);
+}
+
 static void set(char **slot, const char *v)
 {
 	free(*slot);
@@ -178,94 +217,41 @@ static void set(char **slot, const char *v)
 
 static int parse_args(int argc, char **argv, struct agent *a)
 {
-	enum {
-		O_SERVER = 256,
-		O_TOKEN,
-		O_CLUSTER,
-		O_ROOT,
-		O_EXEC,
-		O_ATTR,
-		O_LABEL,
-		O_TAINT,
-		O_CPU,
-		O_MEM,
-		O_CGP,
-		O_NET,
-		O_SUBNET,
-		O_PULL,
-		O_RUNTIME,
-		O_PAUSE,
-		O_ADVERTISE,
-		O_METRICS_INTERVAL,
-		O_METRICS_LISTEN
+#define STR(name, short_name, field) { (name), (short_name), CLI_OPT_STRDUP, &a->field }
+#define CALL(name, f) { (name), 0, CLI_OPT_CALL, a, .fn = (f), .has_arg = true }
+#define ENTRY(name, dest, f) { (name), 0, CLI_OPT_ENTRY, (dest), .entry_fn = (f), .has_arg = true }
+	const struct cli_opt t[] = {
+		CALL("server", opt_servers),
+		STR("token", 0, token),
+		STR("cluster", 0, cluster),
+		STR("root", 0, root),
+		STR("exec-root", 0, exec_root),
+		CALL("attribute", opt_attribute),
+		CALL("label", opt_label),
+		CALL("taint", opt_taint),
+		ENTRY("cpu", &a->cpu, opt_size),
+		ENTRY("memory", &a->memory, opt_size),
+		STR("bridge", 'b', bridge),
+		STR("cgroup-parent", 0, cgroup_parent),
+		STR("task-network", 0, task_network),
+		STR("task-subnet", 0, task_subnet),
+		STR("pull-behavior", 0, pull),
+		STR("runtime-path", 0, runtime),
+		STR("pause-path", 0, pause_path),
+		STR("advertise-address", 0, advertise),
+		{ "metrics-interval", 0, CLI_OPT_CALL, &a->metrics_interval, .fn = opt_metrics_interval, .has_arg = true },
+		STR("metrics-listen", 0, metrics_listen),
+		STR("pidfile", 'p', pidfile),
+		STR("log-level", 'l', log_level),
+		{ "help", 'h', CLI_OPT_HELP },
+		{ NULL },
 	};
-	static const struct option longopts[] = {
-		{ "server", required_argument, NULL, O_SERVER },
-		{ "token", required_argument, NULL, O_TOKEN },
-		{ "cluster", required_argument, NULL, O_CLUSTER },
-		{ "root", required_argument, NULL, O_ROOT },
-		{ "exec-root", required_argument, NULL, O_EXEC },
-		{ "attribute", required_argument, NULL, O_ATTR },
-		{ "label", required_argument, NULL, O_LABEL },
-		{ "taint", required_argument, NULL, O_TAINT },
-		{ "cpu", required_argument, NULL, O_CPU },
-		{ "memory", required_argument, NULL, O_MEM },
-		{ "bridge", required_argument, NULL, 'b' },
-		{ "cgroup-parent", required_argument, NULL, O_CGP },
-		{ "task-network", required_argument, NULL, O_NET },
-		{ "task-subnet", required_argument, NULL, O_SUBNET },
-		{ "pull-behavior", required_argument, NULL, O_PULL },
-		{ "runtime-path", required_argument, NULL, O_RUNTIME },
-		{ "pause-path", required_argument, NULL, O_PAUSE },
-		{ "advertise-address", required_argument, NULL, O_ADVERTISE },
-		{ "metrics-interval", required_argument, NULL, O_METRICS_INTERVAL },
-		{ "metrics-listen", required_argument, NULL, O_METRICS_LISTEN },
-		{ "pidfile", required_argument, NULL, 'p' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch, r = 0;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "b:p:l:h", longopts, NULL)) != -1 && r == 0) {
-		switch (ch) {
-		case O_SERVER: r = parse_servers(a, optarg); break;
-		case O_TOKEN: set(&a->token, optarg); break;
-		case O_CLUSTER: set(&a->cluster, optarg); break;
-		case O_ROOT: set(&a->root, optarg); break;
-		case O_EXEC: set(&a->exec_root, optarg); break;
-		case O_ATTR: r = add(a->attrs, &a->n_attrs, MAX_ATTRS, "attributes", optarg); break;
-		case O_LABEL: r = add(a->labels, &a->n_labels, MAX_ATTRS, "labels", optarg); break;
-		case O_TAINT: r = add(a->taints, &a->n_taints, MAX_ATTRS, "taints", optarg); break;
-		case O_CPU: r = parse_size("--cpu", optarg, &a->cpu); break;
-		case O_MEM: r = parse_size("--memory", optarg, &a->memory); break;
-		case 'b': set(&a->bridge, optarg); break;
-		case O_CGP: set(&a->cgroup_parent, optarg); break;
-		case O_NET: set(&a->task_network, optarg); break;
-		case O_SUBNET: set(&a->task_subnet, optarg); break;
-		case O_PULL: set(&a->pull, optarg); break;
-		case O_RUNTIME: set(&a->runtime, optarg); break;
-		case O_PAUSE: set(&a->pause_path, optarg); break;
-		case O_ADVERTISE: set(&a->advertise, optarg); break;
-		case O_METRICS_LISTEN: set(&a->metrics_listen, optarg); break;
-		case O_METRICS_INTERVAL: {
-			int64_t n = 0;
-			if ((r = parse_size("--metrics-interval", optarg, &n)) == 0 && n > AGENT_METRICS_MAX_INTERVAL) {
-				fprintf(stderr, "berth agent: invalid --metrics-interval '%s': 1 to %d seconds\n", optarg,
-					AGENT_METRICS_MAX_INTERVAL);
-				r = -EINVAL;
-			}
-			a->metrics_interval = (int)n;
-			break;
-		}
-		case 'p': set(&a->pidfile, optarg); break;
-		case 'l': set(&a->log_level, optarg); break;
-		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return -EINVAL;
-		}
-	}
-	if (r < 0)
-		return r;
+#undef STR
+#undef CALL
+#undef ENTRY
+	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
+	if (r != CLI_OPTTAB_OK)
+		return r == CLI_OPTTAB_HELP ? 1 : -EINVAL;
 	if (optind < argc) {
 		fprintf(stderr, "berth agent: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;

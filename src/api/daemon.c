@@ -4,7 +4,6 @@
  * leaves containers running (their shims keep them; the next daemon
  * reattaches).
  */
-#include <getopt.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -169,8 +168,9 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	return 0;
 }
 
-static int add_runtime(struct daemon_opts *o, const char *v)
+static int opt_add_runtime(void *dest, const char *v)
 {
+	struct daemon_opts *o = dest;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (runtime_registry_add_opt(&o->runtimes, v, &err) < 0) {
 		berth_error_print(err, "berth daemon: --add-runtime");
@@ -190,8 +190,9 @@ static int check_runtimes(struct daemon_opts *o, struct berth_error **err)
 	return runtime_registry_check(&o->runtimes, err);
 }
 
-static int add_default_ulimit(struct daemon_opts *o, const char *v)
+static int opt_default_ulimit(void *dest, const char *v)
 {
+	struct daemon_opts *o = dest;
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *u = NULL;
 	if (engine_ulimit_parse(v, &u, &err) < 0) {
@@ -204,88 +205,60 @@ static int add_default_ulimit(struct daemon_opts *o, const char *v)
 	return 0;
 }
 
-/* getopt values of the --http-* flags (http.h) */
-#define OPT_HTTP_LIMITS 1000
+static int opt_host(void *dest, const char *v)
+{
+	struct daemon_opts *o = dest;
+	if (o->n_hosts == API_MAX_HOSTS) {
+		fprintf(stderr, "berth daemon: at most %d hosts\n", API_MAX_HOSTS);
+		return -EINVAL;
+	}
+	o->hosts[o->n_hosts++] = xstrdup(v);
+	return 0;
+}
+
+/* --tls, --tlsverify, --allow-insecure-tcp, --ipv6: given (the config file's value is -1's) */
+static int opt_on(void *dest, const char *v)
+{
+	*(int *)dest = 1;
+	return 0;
+}
 
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
-	static const struct option longopts[] = {
-		{ "root", required_argument, NULL, 'r' },
-		{ "exec-root", required_argument, NULL, 'x' },
-		{ "host", required_argument, NULL, 'H' },
-		{ "runtime-path", required_argument, NULL, 'R' },
-		{ "add-runtime", required_argument, NULL, 'a' },
-		{ "default-runtime", required_argument, NULL, 'd' },
-		{ "pidfile", required_argument, NULL, 'p' },
-		{ "config-file", required_argument, NULL, 'c' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "bridge", required_argument, NULL, 'b' },
-		{ "init-path", required_argument, NULL, 'I' },
-		{ "default-ulimit", required_argument, NULL, 'U' },
-		{ "log-driver", required_argument, NULL, 'L' },
-		{ "detach-keys", required_argument, NULL, 'D' },
-		{ "tls", no_argument, NULL, 'T' },
-		{ "tlsverify", no_argument, NULL, 'V' },
-		{ "tlscacert", required_argument, NULL, 'A' },
-		{ "tlscert", required_argument, NULL, 'C' },
-		{ "tlskey", required_argument, NULL, 'K' },
-		{ "allow-insecure-tcp", no_argument, NULL, 'N' },
-		{ "ipv6", no_argument, NULL, '6' },
-		{ "fixed-cidr-v6", required_argument, NULL, 'F' },
-		HTTP_LIMITS_LONGOPTS(OPT_HTTP_LIMITS),
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+#define STR(name, short_name, field) { (name), (short_name), CLI_OPT_STRDUP, &o->field }
+#define ON(name, field) { (name), 0, CLI_OPT_CALL, &o->field, .fn = opt_on }
+	const struct cli_opt t[] = {
+		STR("root", 0, root),
+		STR("exec-root", 0, exec_root),
+		{ "host", 'H', CLI_OPT_CALL, o, .fn = opt_host, .has_arg = true },
+		STR("runtime-path", 0, runtime),
+		{ "add-runtime", 0, CLI_OPT_CALL, o, .fn = opt_add_runtime, .has_arg = true },
+		STR("default-runtime", 0, default_runtime),
+		STR("pidfile", 'p', pidfile),
+		STR("config-file", 0, config_file),
+		STR("log-level", 'l', log_level),
+		STR("bridge", 'b', bridge),
+		STR("init-path", 0, init_path),
+		{ "default-ulimit", 0, CLI_OPT_CALL, o, .fn = opt_default_ulimit, .has_arg = true },
+		STR("log-driver", 0, log_driver),
+		STR("detach-keys", 0, detach_keys),
+		ON("tls", tls),
+		ON("tlsverify", tlsverify),
+		STR("tlscacert", 0, tlscacert),
+		STR("tlscert", 0, tlscert),
+		STR("tlskey", 0, tlskey),
+		ON("allow-insecure-tcp", insecure_tcp),
+		ON("ipv6", ipv6),
+		STR("fixed-cidr-v6", 0, fixed_cidr_v6),
+		HTTP_LIMITS_OPTS(&o->limits, "berth daemon"),
+		{ "help", 'h', CLI_OPT_HELP },
+		{ NULL },
 	};
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "H:p:l:b:h", longopts, NULL)) != -1) {
-		if (ch >= OPT_HTTP_LIMITS && ch < OPT_HTTP_LIMITS + HTTP_LIMITS_N_OPTS) {
-			_cleanup_error_ struct berth_error *err = NULL;
-			if (http_limits_parse_opt(&o->limits, ch - OPT_HTTP_LIMITS, optarg, &err) < 0) {
-				berth_error_print(err, "berth daemon");
-				return -EINVAL;
-			}
-			continue;
-		}
-		switch (ch) {
-		case 'r': set(&o->root, optarg); break;
-		case 'x': set(&o->exec_root, optarg); break;
-		case 'H':
-			if (o->n_hosts == API_MAX_HOSTS) {
-				fprintf(stderr, "berth daemon: at most %d hosts\n", API_MAX_HOSTS);
-				return -EINVAL;
-			}
-			o->hosts[o->n_hosts++] = xstrdup(optarg);
-			break;
-		case 'T': o->tls = 1; break;
-		case 'V': o->tlsverify = 1; break;
-		case 'A': set(&o->tlscacert, optarg); break;
-		case 'C': set(&o->tlscert, optarg); break;
-		case 'K': set(&o->tlskey, optarg); break;
-		case 'N': o->insecure_tcp = 1; break;
-		case '6': o->ipv6 = 1; break;
-		case 'F': set(&o->fixed_cidr_v6, optarg); break;
-		case 'R': set(&o->runtime, optarg); break;
-		case 'a':
-			if (add_runtime(o, optarg) < 0)
-				return -EINVAL;
-			break;
-		case 'd': set(&o->default_runtime, optarg); break;
-		case 'p': set(&o->pidfile, optarg); break;
-		case 'c': set(&o->config_file, optarg); break;
-		case 'l': set(&o->log_level, optarg); break;
-		case 'b': set(&o->bridge, optarg); break;
-		case 'I': set(&o->init_path, optarg); break;
-		case 'U':
-			if (add_default_ulimit(o, optarg) < 0)
-				return -EINVAL;
-			break;
-		case 'L': set(&o->log_driver, optarg); break;
-		case 'D': set(&o->detach_keys, optarg); break;
-		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return -EINVAL;
-		}
-	}
+#undef STR
+#undef ON
+	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
+	if (r != CLI_OPTTAB_OK)
+		return r == CLI_OPTTAB_HELP ? 1 : -EINVAL;
 	if (optind < argc) {
 		fprintf(stderr, "berth daemon: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;

@@ -4,11 +4,11 @@
  * `berth build` lives in the CLI module once the engine exists.
  */
 #include <fcntl.h>
-#include <getopt.h>
 
 #include "build/build.h"
 #include "build/build-internal.h"
 #include "common/fs.h"
+#include "common/opttab.h"
 #include "common/strbuf.h"
 
 struct tool_opts {
@@ -44,48 +44,46 @@ static int tool_fail(struct berth_error *err)
 	return 1;
 }
 
-static void add_build_arg(struct tool_opts *o, const char *a)
+static int opt_build_arg(void *dest, const char *a)
 {
+	struct tool_opts *o = dest;
 	if (strchr(a, '=')) {
 		strv_add(&o->build_args, a);
-		return;
+		return 0;
 	}
 	const char *v = getenv(a); /* docker: --build-arg NAME takes the value from the environment */
 	if (v) {
 		_cleanup_free_ char *kv = xasprintf("%s=%s", a, v);
 		strv_add(&o->build_args, kv);
 	}
+	return 0;
+}
+
+static int opt_image(void *dest, const char *a)
+{
+	if (!strchr(a, '=')) {
+		fprintf(stderr, "berth build-tool: --image expects REF=FILE, got '%s'\n", a);
+		return -1;
+	}
+	strv_add(dest, a);
+	return 0;
 }
 
 static int parse_opts(int argc, char **argv, struct tool_opts *o)
 {
-	static const struct option longopts[] = {
-		{ "file", required_argument, NULL, 'f' },   { "build-arg", required_argument, NULL, 'a' },
-		{ "target", required_argument, NULL, 't' }, { "platform", required_argument, NULL, 'p' },
-		{ "label", required_argument, NULL, 'l' },  { "help", no_argument, NULL, 'h' },
-		{ "image", required_argument, NULL, 'i' },  { NULL, 0, NULL, 0 },
+	const struct cli_opt t[] = {
+		{ "file", 'f', CLI_OPT_STRING, &o->file },
+		{ "build-arg", 0, CLI_OPT_CALL, o, .fn = opt_build_arg, .has_arg = true },
+		{ "target", 0, CLI_OPT_STRING, &o->target },
+		{ "platform", 0, CLI_OPT_STRING, &o->platform },
+		{ "label", 0, CLI_OPT_STRV, &o->labels },
+		{ "help", 'h', CLI_OPT_HELP },
+		{ "image", 0, CLI_OPT_CALL, &o->images, .fn = opt_image, .has_arg = true },
+		{ NULL },
 	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+f:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'f': o->file = optarg; break;
-		case 'a': add_build_arg(o, optarg); break;
-		case 't': o->target = optarg; break;
-		case 'p': o->platform = optarg; break;
-		case 'l': strv_add(&o->labels, optarg); break;
-		case 'i':
-			if (!strchr(optarg, '=')) {
-				fprintf(stderr, "berth build-tool: --image expects REF=FILE, got '%s'\n",
-					optarg);
-				return 2;
-			}
-			strv_add(&o->images, optarg);
-			break;
-		case 'h': tool_usage(stdout); return 0;
-		default: tool_usage(stderr); return 2;
-		}
-	}
+	int r = cli_opttab_scan_usage(t, argc, argv, "+", tool_usage);
+	if (r != CLI_OPTTAB_OK)
+		return r == CLI_OPTTAB_HELP ? 0 : 2;
 	o->context = optind < argc ? argv[optind++] : NULL;
 	if (optind < argc) {
 		fprintf(stderr, "berth build-tool: unexpected argument '%s'\n", argv[optind]);

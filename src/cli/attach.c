@@ -76,20 +76,6 @@ int cli_sig_proxy_start(const char *host, const char *id)
 	return 0; /* the thread owns p until the process exits */
 }
 
-int cli_parse_bool_flag(const char *flag, const char *v, bool *ret)
-{
-	if (!v || streq(v, "true") || streq(v, "1"))
-		*ret = true;
-	else if (streq(v, "false") || streq(v, "0"))
-		*ret = false;
-	else {
-		fprintf(stderr, "berth: invalid argument \"%s\" for \"--%s\" flag: expected true or false\n",
-			v, flag);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 int cli_container_running(struct cli *cli, const char *id, bool *ret_tty, bool *ret_stdin)
 {
 	_cleanup_free_ char *q = cli_escape(id);

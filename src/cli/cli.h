@@ -62,8 +62,6 @@ bool cli_pump_out(int fd, bool tty, struct strbuf *pending);
 
 /* attach.c: forward SIGINT/TERM/HUP/QUIT/USR1/USR2/ALRM to container id (a thread; docker's --sig-proxy). */
 int cli_sig_proxy_start(const char *host, const char *id);
-/* --flag[=true|false] values; NULL is true. */
-int cli_parse_bool_flag(const char *flag, const char *v, bool *ret);
 /*
  * Like cli_attach_stdio(); with tty and in, stdin is filtered for the detach
  * keys (spec; NULL: ctrl-p,ctrl-q): the sequence ends the session with

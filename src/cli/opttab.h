@@ -1,70 +1,13 @@
 /*
- * opttab.h - table-driven option parsing for CLI verbs: a verb lists its
- * options once (name, short letter, kind, destination) instead of a
- * `struct option` array, a switch and per-value checks. The table turns into
- * getopt_long()'s arrays (cli_opttab_getopt) and applies each option it
- * returns (cli_opttab_apply): flags, strings, integers in a range, JSON
- * members of a request object, or a callback for anything else.
- *
- * Tables are usually built on the stack (destinations are the verb's
- * locals) and end with an entry whose name is NULL. Errors are printed once
- * ("berth: invalid --port 'x': expected an integer from 1 to 65535") and
- * reported as -1; the caller prints its usage.
+ * opttab.h - how cli/'s verbs use the option tables of common/opttab.h: a
+ * verb's whole parse (cli_opttab_parse: getopt_long over the table and
+ * "--help", the verb's usage on --help and on errors, exit codes as docker's
+ * CLI) and the callbacks only cli/ needs (K=V labels, docker's --filter).
  */
 #ifndef BERTH_CLI_OPTTAB_H
 #define BERTH_CLI_OPTTAB_H
 
-#include <getopt.h>
-#include <jansson.h>
-#include <stdbool.h>
-
-enum cli_opt_kind {
-	CLI_OPT_FLAG,      /* no argument: *(bool *)dest = true */
-	CLI_OPT_STRING,    /* *(const char **)dest = the argument (last one wins) */
-	CLI_OPT_LONG,      /* *(long *)dest = an integer in [min, max] */
-	CLI_OPT_JSON_STR,  /* dest (json_t * object)[key] = the argument */
-	CLI_OPT_JSON_INT,  /* dest[key] = an integer in [min, max] */
-	CLI_OPT_JSON_TRUE, /* no argument: dest[key] = true */
-	CLI_OPT_CALL,      /* fn(dest, arg) (arg NULL for no_argument when !has_arg); < 0 fails */
-	/*
-	 * An optional value (docker's boolean flags): "--name" sets *(bool *)dest
-	 * true, "--name=true|1" true, "--name=false|0" false, anything else fails;
-	 * the short letter takes no value.
-	 */
-	CLI_OPT_BOOL,
-	CLI_OPT_JSON_APPEND, /* the argument appended to the array dest[key] (made on first use) */
-	CLI_OPT_STRV,        /* a copy of the argument appended to the strv *(char ***)dest (common/strv.h) */
-	CLI_OPT_ENTRY,       /* entry_fn(the entry itself, arg): a callback that needs key/name */
-};
-
-struct cli_opt {
-	const char *name; /* long name without "--"; NULL ends the table */
-	int short_name;   /* 'f' for -f, 0 for none */
-	enum cli_opt_kind kind;
-	void *dest;
-	const char *key; /* JSON member for CLI_OPT_JSON_* */
-	long min, max;   /* CLI_OPT_LONG, CLI_OPT_JSON_INT */
-	int (*fn)(void *dest, const char *arg);
-	bool has_arg; /* CLI_OPT_CALL, CLI_OPT_ENTRY: takes an argument */
-	int (*entry_fn)(const struct cli_opt *o, const char *arg); /* CLI_OPT_ENTRY; < 0 fails */
-	/* CLI_OPT_CALL, CLI_OPT_ENTRY: an optional value ("--name" gives NULL, "--name=v" v; the short
-	 * letter takes none), e.g. --circuit-breaker[=rollback|no-rollback] */
-	bool optional_arg;
-};
-
-/* getopt_long values of table entries: CLI_OPTTAB_BASE + index (short letters map back too). */
-#define CLI_OPTTAB_BASE 0x4000
-
-/*
- * getopt_long()'s long options for t appended after extra (n_extra entries, may be 0) and its
- * short option string ("f" for a flag, "s:" for an argument) appended to shortopts_prefix
- * (may be NULL). Both returned arrays are the caller's to free.
- */
-void cli_opttab_getopt(const struct cli_opt *t, const struct option *extra, size_t n_extra,
-		       const char *shortopts_prefix, struct option **ret_long, char **ret_short);
-
-/* Apply the option getopt_long() returned as ch: 0 done, -1 bad value (printed), 1 not ours. */
-int cli_opttab_apply(const struct cli_opt *t, int ch, const char *arg);
+#include "common/opttab.h"
 
 /*
  * A verb's whole option parsing: getopt_long over argv with t and "--help", optind left at the
@@ -107,8 +50,5 @@ int cli_opt_filter(void *dest, const char *arg);
 	{ (name), (short_name), CLI_OPT_CALL, (obj), .fn = cli_opt_kv, .has_arg = true }
 #define CLI_OPT_FILTER(name, short_name, obj) \
 	{ (name), (short_name), CLI_OPT_CALL, (obj), .fn = cli_opt_filter, .has_arg = true }
-
-/* Parse a decimal integer in [min, max] for --flag; -1 with a message. */
-int cli_opt_parse_long(const char *flag, const char *arg, long min, long max, long *ret);
 
 #endif

@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
+#include "common/opttab.h"
 #include "common/strbuf.h"
 
 struct http_server;
@@ -63,19 +64,18 @@ struct http_limits {
 void http_limits_defaults(struct http_limits *l);
 
 /*
- * The --http-* flags of every server front end (daemon, agent, berth
- * server): getopt_long entries with val BASE+0..4; hand such a val to
- * http_limits_parse_opt(l, val - BASE, optarg, err).
+ * The --http-* flags of every server front end (daemon, berth server) as
+ * option table entries (common/opttab.h) over limits (struct http_limits *):
+ * a bad value prints "<who>: invalid --http-workers 'x': expected ..." and
+ * fails the scan.
  */
 #define HTTP_LIMITS_N_OPTS 5
-#define HTTP_LIMITS_LONGOPTS(base)                                          \
-	{ "http-max-connections", required_argument, NULL, (base) + 0 },    \
-	    { "http-workers", required_argument, NULL, (base) + 1 },        \
-	    { "http-header-timeout", required_argument, NULL, (base) + 2 }, \
-	    { "http-idle-timeout", required_argument, NULL, (base) + 3 },   \
-	{                                                                   \
-		"http-body-min-rate", required_argument, NULL, (base) + 4   \
-	}
+#define HTTP_LIMITS_OPT(name, index, limits, who) \
+	{ (name), 0, CLI_OPT_ENTRY, (limits), (who), (index), .entry_fn = http_limits_opt, .has_arg = true }
+#define HTTP_LIMITS_OPTS(limits, who)                                                                   \
+	HTTP_LIMITS_OPT("http-max-connections", 0, limits, who),                                          \
+	    HTTP_LIMITS_OPT("http-workers", 1, limits, who), HTTP_LIMITS_OPT("http-header-timeout", 2, limits, who), \
+	    HTTP_LIMITS_OPT("http-idle-timeout", 3, limits, who), HTTP_LIMITS_OPT("http-body-min-rate", 4, limits, who)
 #define HTTP_LIMITS_USAGE                                                                            \
 	"      --http-max-connections N  open client connections at once, streams and long polls\n"  \
 	"                           included; beyond: 503 (default 4096)\n"                          \
@@ -86,6 +86,8 @@ void http_limits_defaults(struct http_limits *l);
 	"                           timeout (default 1024)\n"
 /* Parse the value of the index-th flag above into l; -EINVAL (err names the flag) when bad. */
 int http_limits_parse_opt(struct http_limits *l, int index, const char *value, struct berth_error **err);
+/* The CLI_OPT_ENTRY callback of HTTP_LIMITS_OPTS: o->dest the limits, o->min the index, o->key who. */
+int http_limits_opt(const struct cli_opt *o, const char *value);
 
 /*
  * A fast path for small, cheap requests on a server's TLS listeners: a connection stays with the TLS

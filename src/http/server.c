@@ -1397,6 +1397,15 @@ int http_limits_parse_opt(struct http_limits *l, int index, const char *value, s
 	return 0;
 }
 
+int http_limits_opt(const struct cli_opt *o, const char *value)
+{
+	_cleanup_error_ struct berth_error *err = NULL;
+	int r = http_limits_parse_opt(o->dest, (int)o->min, value, &err);
+	if (r < 0)
+		berth_error_print(err, o->key);
+	return r;
+}
+
 /* Every connection costs up to three descriptors (a TLS client's socket and a socketpair). */
 static void raise_nofile(unsigned max_connections)
 {

@@ -5,9 +5,8 @@
  * debugging a store by hand. Output: human lines, or JSON where noted.
  */
 #include <fcntl.h>
-#include <getopt.h>
-
 #include "common/json.h"
+#include "common/opttab.h"
 #include "common/strbuf.h"
 #include "image/image.h"
 
@@ -73,6 +72,17 @@ static int usage(FILE *f)
 	return f == stdout ? 0 : 2;
 }
 
+/* Scan a verb's options with t (options before operands): 0 to go on, else its exit code. A bad
+ * value's callback printed its message; an unknown option or a missing value gets getopt's and the
+ * usage. */
+static int parse(const struct cli_opt *t, int argc, char **argv)
+{
+	int r = cli_opttab_scan(t, argc, argv, "+", 0);
+	if (r == CLI_OPTTAB_OK)
+		return 0;
+	return r == CLI_OPTTAB_BAD_VALUE ? 2 : usage(stderr);
+}
+
 static int open_out(const char *path)
 {
 	if (!path || streq(path, "-"))
@@ -95,34 +105,37 @@ struct remote_args {
 	size_t n_insecure;
 };
 
-static int parse_remote(int argc, char **argv, struct remote_args *ra)
+static int add_insecure(void *dest, const char *arg)
 {
-	static const struct option opts[] = {
-		{ "platform", required_argument, NULL, 'p' },
-		{ "insecure-registry", required_argument, NULL, 'i' },
-		{ "certs-dir", required_argument, NULL, 'c' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ 0 },
-	};
-	int o;
-	while ((o = getopt_long(argc, argv, "+q", opts, NULL)) != -1) {
-		if (o == 'p')
-			ra->platform = optarg;
-		else if (o == 'c')
-			ra->certs_dir = optarg;
-		else if (o == 'i' && ra->n_insecure < ARRAY_SIZE(ra->insecure) - 1)
-			ra->insecure[ra->n_insecure++] = optarg;
-		else if (o != 'q')
-			return -1;
+	struct remote_args *ra = dest;
+	if (ra->n_insecure == ARRAY_SIZE(ra->insecure) - 1) {
+		fprintf(stderr, "berth image-store: at most %zu --insecure-registry\n", ARRAY_SIZE(ra->insecure) - 1);
+		return -1;
 	}
-	return optind < argc ? 0 : -1;
+	ra->insecure[ra->n_insecure++] = arg;
+	return 0;
+}
+
+/* 0 with optind at the reference, else the exit code. */
+static int parse_remote(struct cli *c, int argc, char **argv, struct remote_args *ra)
+{
+	const struct cli_opt t[] = {
+		{ "platform", 0, CLI_OPT_STRING, &ra->platform },
+		{ "insecure-registry", 0, CLI_OPT_CALL, ra, .fn = add_insecure, .has_arg = true },
+		{ "certs-dir", 0, CLI_OPT_STRING, &ra->certs_dir },
+		{ "quiet", 'q', CLI_OPT_FLAG, &c->quiet },
+		{ NULL },
+	};
+	int r = parse(t, argc, argv);
+	return r ? r : optind < argc ? 0 : usage(stderr);
 }
 
 static int cmd_pull(struct cli *c, int argc, char **argv)
 {
 	struct remote_args ra = { 0 };
-	if (parse_remote(argc, argv, &ra) < 0)
-		return usage(stderr);
+	int r = parse_remote(c, argc, argv, &ra);
+	if (r)
+		return r;
 	struct image_remote_opts o = { .insecure_registries = ra.insecure,
 				       .certs_dir = ra.certs_dir,
 				       .progress = on_progress,
@@ -138,8 +151,9 @@ static int cmd_pull(struct cli *c, int argc, char **argv)
 static int cmd_push(struct cli *c, int argc, char **argv)
 {
 	struct remote_args ra = { 0 };
-	if (parse_remote(argc, argv, &ra) < 0)
-		return usage(stderr);
+	int r = parse_remote(c, argc, argv, &ra);
+	if (r)
+		return r;
 	struct image_remote_opts o = { .insecure_registries = ra.insecure,
 				       .certs_dir = ra.certs_dir,
 				       .progress = on_progress,
@@ -152,29 +166,43 @@ static int cmd_push(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
-static int add_filter(struct image_list_filters *f, const char **refs, size_t *nr, const char **labels,
-		      size_t *nl, const char *arg)
+/* ls --filter KEY=VALUE: docker's reference, label, dangling, before and since. */
+struct ls_filters {
+	struct image_list_filters f;
+	const char *refs[16], *labels[16];
+	size_t nr, nl;
+};
+
+static int add_filter(struct ls_filters *lf, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
 	if (!eq)
 		return -1;
 	size_t k = (size_t)(eq - arg);
 	const char *v = eq + 1;
-	if (k == 9 && !strncmp(arg, "reference", k) && *nr < 15)
-		refs[(*nr)++] = v;
-	else if (k == 5 && !strncmp(arg, "label", k) && *nl < 15)
-		labels[(*nl)++] = v;
+	if (k == 9 && !strncmp(arg, "reference", k) && lf->nr < 15)
+		lf->refs[lf->nr++] = v;
+	else if (k == 5 && !strncmp(arg, "label", k) && lf->nl < 15)
+		lf->labels[lf->nl++] = v;
 	else if (k == 8 && !strncmp(arg, "dangling", k)) {
 		if (!streq(v, "true") && !streq(v, "1") && !streq(v, "false") && !streq(v, "0"))
 			return -1; /* docker: "invalid filter 'dangling=maybe'" */
-		f->dangling_set = true, f->dangling = streq(v, "true") || streq(v, "1");
+		lf->f.dangling_set = true, lf->f.dangling = streq(v, "true") || streq(v, "1");
 	} else if (k == 6 && !strncmp(arg, "before", k))
-		f->before = v;
+		lf->f.before = v;
 	else if (k == 5 && !strncmp(arg, "since", k))
-		f->since = v;
+		lf->f.since = v;
 	else
 		return -1;
 	return 0;
+}
+
+static int opt_filter(void *dest, const char *arg)
+{
+	if (add_filter(dest, arg) == 0)
+		return 0;
+	fprintf(stderr, "berth image-store ls: invalid filter '%s'\n", arg);
+	return -1;
 }
 
 static void print_table(json_t *list, bool quiet)
@@ -200,33 +228,22 @@ static void print_table(json_t *list, bool quiet)
 
 static int cmd_ls(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "filter", required_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ 0 },
-	};
-	struct image_list_filters f = { 0 };
-	const char *refs[16] = { 0 }, *labels[16] = { 0 };
-	size_t nr = 0, nl = 0;
+	struct ls_filters lf = { 0 };
 	bool as_json = false, quiet = false;
-	int o;
-	while ((o = getopt_long(argc, argv, "+f:q", opts, NULL)) != -1) {
-		if (o == 'f') {
-			if (add_filter(&f, refs, &nr, labels, &nl, optarg) == 0)
-				continue;
-			fprintf(stderr, "berth image-store ls: invalid filter '%s'\n", optarg);
-			return 2;
-		}
-		if (o == 'j')
-			as_json = true;
-		else if (o == 'q')
-			quiet = true;
-		else
-			return usage(stderr);
-	}
-	f.reference = nr ? refs : NULL;
-	f.label = nl ? labels : NULL;
+	const struct cli_opt t[] = {
+		{ "filter", 'f', CLI_OPT_CALL, &lf, .fn = opt_filter, .has_arg = true },
+		{ "json", 0, CLI_OPT_FLAG, &as_json },
+		{ "quiet", 'q', CLI_OPT_FLAG, &quiet },
+		{ NULL },
+	};
+	int r = parse(t, argc, argv);
+	if (r)
+		return r;
+	if (optind < argc)
+		return usage(stderr);
+	struct image_list_filters f = lf.f;
+	f.reference = lf.nr ? lf.refs : NULL;
+	f.label = lf.nl ? lf.labels : NULL;
 	struct berth_error *e = NULL;
 	_cleanup_json_ json_t *list = NULL;
 	if (image_list(c->store, &f, &list, &e) < 0)
@@ -263,14 +280,14 @@ static int cmd_inspect(struct cli *c, int argc, char **argv, bool history)
 
 static int cmd_rm(struct cli *c, int argc, char **argv)
 {
-	int flags = 0, o, rc = 0;
-	while ((o = getopt(argc, argv, "+f")) != -1) {
-		if (o != 'f')
-			return usage(stderr);
-		flags |= IMAGE_REMOVE_FORCE;
-	}
+	bool force = false;
+	const struct cli_opt t[] = { { "force", 'f', CLI_OPT_FLAG, &force }, { NULL } };
+	int rc = parse(t, argc, argv);
+	if (rc)
+		return rc;
 	if (optind >= argc)
 		return usage(stderr);
+	int flags = force ? IMAGE_REMOVE_FORCE : 0;
 	for (int i = optind; i < argc; i++) {
 		struct berth_error *e = NULL;
 		_cleanup_json_ json_t *out = NULL;
@@ -300,24 +317,18 @@ static int cmd_tag(struct cli *c, int argc, char **argv)
 
 static int cmd_save(struct cli *c, int argc, char **argv)
 {
-	const char *out = NULL;
-	enum image_archive_format fmt = IMAGE_ARCHIVE_DOCKER;
-	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "format", required_argument, NULL, 'F' },
-		{ 0 },
+	const char *out = NULL, *format = "docker";
+	const struct cli_opt t[] = {
+		{ "output", 'o', CLI_OPT_STRING, &out },
+		{ "format", 0, CLI_OPT_STRING, &format },
+		{ NULL },
 	};
-	int o;
-	while ((o = getopt_long(argc, argv, "+o:", opts, NULL)) != -1) {
-		if (o == 'o')
-			out = optarg;
-		else if (o == 'F' && (streq(optarg, "docker") || streq(optarg, "oci")))
-			fmt = streq(optarg, "oci") ? IMAGE_ARCHIVE_OCI : IMAGE_ARCHIVE_DOCKER;
-		else
-			return usage(stderr);
-	}
-	if (optind >= argc)
+	int r = parse(t, argc, argv);
+	if (r)
+		return r;
+	if (optind >= argc || (!streq(format, "docker") && !streq(format, "oci")))
 		return usage(stderr);
+	enum image_archive_format fmt = streq(format, "oci") ? IMAGE_ARCHIVE_OCI : IMAGE_ARCHIVE_DOCKER;
 	_cleanup_close_ int fd = open_out(out);
 	if (fd < 0) {
 		fprintf(stderr, "berth image-store save: open '%s': %s\n", out, strerror(errno));
@@ -332,23 +343,15 @@ static int cmd_save(struct cli *c, int argc, char **argv)
 static int cmd_load(struct cli *c, int argc, char **argv)
 {
 	const char *in = NULL, *tag = NULL;
-	static const struct option opts[] = {
-		{ "input", required_argument, NULL, 'i' },
-		{ "tag", required_argument, NULL, 't' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ 0 },
+	const struct cli_opt t[] = {
+		{ "input", 'i', CLI_OPT_STRING, &in },
+		{ "tag", 0, CLI_OPT_STRING, &tag },
+		{ "quiet", 'q', CLI_OPT_FLAG, &c->quiet },
+		{ NULL },
 	};
-	int o;
-	while ((o = getopt_long(argc, argv, "+i:q", opts, NULL)) != -1) {
-		if (o == 'i')
-			in = optarg;
-		else if (o == 't')
-			tag = optarg;
-		else if (o == 'q')
-			c->quiet = true;
-		else
-			return usage(stderr);
-	}
+	int r = parse(t, argc, argv);
+	if (r)
+		return r;
 	_cleanup_close_ int fd = open_in(in);
 	if (fd < 0) {
 		fprintf(stderr, "berth image-store load: open '%s': %s\n", in, strerror(errno));
@@ -366,18 +369,15 @@ static int cmd_load(struct cli *c, int argc, char **argv)
 static int cmd_mount(struct cli *c, int argc, char **argv)
 {
 	const char *image = NULL;
-	static const struct option opts[] = { { "image", required_argument, NULL, 'i' }, { 0 } };
-	int o;
-	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (o != 'i')
-			return usage(stderr);
-		image = optarg;
-	}
+	const struct cli_opt t[] = { { "image", 0, CLI_OPT_STRING, &image }, { NULL } };
+	int r = parse(t, argc, argv);
+	if (r)
+		return r;
 	if (optind + 1 != argc)
 		return usage(stderr);
 	struct berth_error *e = NULL;
 	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
-	int r = image_snapshot_mount(c->store, argv[optind], &sn, &e);
+	r = image_snapshot_mount(c->store, argv[optind], &sn, &e);
 	if (r == -ENOENT) {
 		e = berth_error_free(e);
 		r = image_snapshot_prepare(c->store, argv[optind], image, &sn, &e);
@@ -391,17 +391,14 @@ static int cmd_mount(struct cli *c, int argc, char **argv)
 static int cmd_unmount(struct cli *c, int argc, char **argv)
 {
 	bool rm = false;
-	static const struct option opts[] = { { "rm", no_argument, NULL, 'r' }, { 0 } };
-	int o;
-	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (o != 'r')
-			return usage(stderr);
-		rm = true;
-	}
+	const struct cli_opt t[] = { { "rm", 0, CLI_OPT_FLAG, &rm }, { NULL } };
+	int r = parse(t, argc, argv);
+	if (r)
+		return r;
 	if (optind + 1 != argc)
 		return usage(stderr);
 	struct berth_error *e = NULL;
-	int r = rm ? image_snapshot_remove(c->store, argv[optind], &e)
+	r = rm ? image_snapshot_remove(c->store, argv[optind], &e)
 		   : image_snapshot_unmount(c->store, argv[optind], &e);
 	if (r < 0)
 		return fail(e, "unmount");
@@ -410,7 +407,13 @@ static int cmd_unmount(struct cli *c, int argc, char **argv)
 
 static int cmd_prune(struct cli *c, int argc, char **argv)
 {
-	bool all = argc > 1 && (streq(argv[1], "-a") || streq(argv[1], "--all"));
+	bool all = false;
+	const struct cli_opt t[] = { { "all", 'a', CLI_OPT_FLAG, &all }, { NULL } };
+	int r = parse(t, argc, argv);
+	if (r)
+		return r;
+	if (optind < argc)
+		return usage(stderr);
 	struct berth_error *e = NULL;
 	_cleanup_json_ json_t *out = NULL;
 	if (image_prune(c->store, all, 0, NULL, NULL, NULL, &out, &e) < 0)
@@ -422,13 +425,10 @@ static int cmd_prune(struct cli *c, int argc, char **argv)
 static int cmd_import(struct cli *c, int argc, char **argv)
 {
 	const char *msg = NULL;
-	static const struct option opts[] = { { "message", required_argument, NULL, 'm' }, { 0 } };
-	int o;
-	while ((o = getopt_long(argc, argv, "+m:", opts, NULL)) != -1) {
-		if (o != 'm')
-			return usage(stderr);
-		msg = optarg;
-	}
+	const struct cli_opt t[] = { { "message", 'm', CLI_OPT_STRING, &msg }, { NULL } };
+	int r = parse(t, argc, argv);
+	if (r)
+		return r;
 	if (optind >= argc || argc - optind > 2)
 		return usage(stderr);
 	_cleanup_close_ int fd = open_in(argv[optind]);
@@ -447,12 +447,10 @@ static int cmd_import(struct cli *c, int argc, char **argv)
 static int cmd_export(struct cli *c, int argc, char **argv)
 {
 	const char *out = NULL;
-	int o;
-	while ((o = getopt(argc, argv, "+o:")) != -1) {
-		if (o != 'o')
-			return usage(stderr);
-		out = optarg;
-	}
+	const struct cli_opt t[] = { { "output", 'o', CLI_OPT_STRING, &out }, { NULL } };
+	int r = parse(t, argc, argv);
+	if (r)
+		return r;
 	if (optind + 1 != argc)
 		return usage(stderr);
 	_cleanup_close_ int fd = open_out(out);
@@ -470,32 +468,24 @@ static int cmd_commit(struct cli *c, int argc, char **argv)
 {
 	struct image_commit_opts co = { 0 };
 	_cleanup_json_ json_t *cfg = NULL;
-	static const struct option opts[] = {
-		{ "message", required_argument, NULL, 'm' },
-		{ "author", required_argument, NULL, 'a' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "empty-layer", no_argument, NULL, 'e' },
-		{ 0 },
+	const char *config = NULL;
+	const struct cli_opt t[] = {
+		{ "message", 'm', CLI_OPT_STRING, &co.comment },
+		{ "author", 'a', CLI_OPT_STRING, &co.author },
+		{ "config", 0, CLI_OPT_STRING, &config },
+		{ "empty-layer", 0, CLI_OPT_FLAG, &co.empty_layer },
+		{ NULL },
 	};
-	int o;
-	while ((o = getopt_long(argc, argv, "+m:a:", opts, NULL)) != -1) {
-		struct berth_error *e = NULL;
-		if (o == 'm')
-			co.comment = optarg;
-		else if (o == 'a')
-			co.author = optarg;
-		else if (o == 'e')
-			co.empty_layer = true;
-		else if (o == 'c' && json_parse(optarg, strlen(optarg), "--config", &cfg, &e) < 0)
-			return fail(e, "commit");
-		else if (o != 'c')
-			return usage(stderr);
-	}
+	int r = parse(t, argc, argv);
+	if (r)
+		return r;
+	struct berth_error *e = NULL;
+	if (config && json_parse(config, strlen(config), "--config", &cfg, &e) < 0)
+		return fail(e, "commit");
 	if (optind >= argc || argc - optind > 2)
 		return usage(stderr);
 	co.ref = optind + 1 < argc ? argv[optind + 1] : NULL;
 	co.config = cfg;
-	struct berth_error *e = NULL;
 	_cleanup_free_ char *id = NULL;
 	if (image_commit(c->store, argv[optind], &co, &id, &e) < 0)
 		return fail(e, "commit");
@@ -507,23 +497,15 @@ static int cmd_login(struct cli *c, int argc, char **argv)
 {
 	const char *user = NULL, *pass = NULL;
 	bool stdin_pass = false;
-	static const struct option opts[] = {
-		{ "username", required_argument, NULL, 'u' },
-		{ "password", required_argument, NULL, 'p' },
-		{ "password-stdin", no_argument, NULL, 's' },
-		{ 0 },
+	const struct cli_opt t[] = {
+		{ "username", 'u', CLI_OPT_STRING, &user },
+		{ "password", 'p', CLI_OPT_STRING, &pass },
+		{ "password-stdin", 0, CLI_OPT_FLAG, &stdin_pass },
+		{ NULL },
 	};
-	int o;
-	while ((o = getopt_long(argc, argv, "+u:p:", opts, NULL)) != -1) {
-		if (o == 'u')
-			user = optarg;
-		else if (o == 'p')
-			pass = optarg;
-		else if (o == 's')
-			stdin_pass = true;
-		else
-			return usage(stderr);
-	}
+	int r = parse(t, argc, argv);
+	if (r)
+		return r;
 	if (optind + 1 != argc || !user)
 		return usage(stderr);
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -584,19 +566,15 @@ static const struct verb verbs[] = {
 int image_store_main(int argc, char **argv)
 {
 	struct cli c = { .root = getenv("BERTH_ROOT") };
-	int i = 1;
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (streq(argv[i], "-h") || streq(argv[i], "--help"))
-			return usage(stdout);
-		if (streq(argv[i], "--root") && i + 1 < argc)
-			c.root = argv[++i];
-		else if (startswith(argv[i], "--root="))
-			c.root = argv[i] + 7;
-		else
-			return usage(stderr);
-	}
-	if (i >= argc)
-		return usage(stderr);
+	const struct cli_opt t[] = {
+		{ "root", 0, CLI_OPT_STRING, &c.root },
+		{ "help", 'h', CLI_OPT_HELP },
+		{ NULL },
+	};
+	int r = cli_opttab_scan(t, argc, argv, "+", 0);
+	if (r != CLI_OPTTAB_OK || optind >= argc)
+		return usage(r == CLI_OPTTAB_HELP ? stdout : stderr);
+	int i = optind;
 	if (!c.root || !*c.root)
 		c.root = DEFAULT_ROOT;
 	for (size_t v = 0; v < ARRAY_SIZE(verbs); v++) {
@@ -605,7 +583,6 @@ int image_store_main(int argc, char **argv)
 		struct berth_error *e = NULL;
 		if (image_store_open(c.root, &c.store, &e) < 0)
 			return fail(e, argv[i]);
-		optind = 1;
 		int rc = verbs[v].run(&c, argc - i, argv + i);
 		image_store_free(c.store);
 		return rc;

@@ -4,11 +4,11 @@
  * It owns no logic: parse arguments, call net.h, print JSON or a table.
  */
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 
 #include "common/json.h"
+#include "common/opttab.h"
 #include "common/strv.h"
 #include "common/util.h"
 #include "net/net.h"
@@ -44,29 +44,23 @@ static const char usage_text[] =
     "  port-proxy PROTO IP PORT  forward the socket on fd 3 to IP:PORT in a background process\n"
     "                         (prints its pid; the daemon's [::1] publishes, as docker-proxy)\n";
 
-struct strv_builder {
-	char **v;
-	size_t n;
-};
-
-static void sv_push(struct strv_builder *b, const char *s)
-{
-	strv_add(&b->v, s);
-	b->n++;
-}
-
-static void sv_done(struct strv_builder *b)
-{
-	strv_free(b->v);
-	b->v = NULL;
-	b->n = 0;
-}
-
 static int fail(struct berth_error *e)
 {
 	berth_error_print(e, "berth net-tool");
 	berth_error_free(e);
 	return 1;
+}
+
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+/* A verb's options (operands may come between them): true to go on; false after getopt's message
+ * or the value's. */
+static bool parse(const struct cli_opt *t, int argc, char **argv)
+{
+	return cli_opttab_scan(t, argc, argv, NULL, 0) == CLI_OPTTAB_OK;
 }
 
 static void print_json(json_t *j)
@@ -79,53 +73,33 @@ static void print_json(json_t *j)
 
 static int cmd_create(struct net_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { { "subnet", 1, 0, 's' },
-					      { "gateway", 1, 0, 'g' },
-					      { "ip-range", 1, 0, 'r' },
-					      { "internal", 0, 0, 'i' },
-					      { "label", 1, 0, 'l' },
-					      { "opt", 1, 0, 'o' },
-					      { "driver", 1, 0, 'd' },
-					      { "ipv6", 0, 0, '6' },
-					      { "subnet6", 1, 0, 'S' },
-					      { "gateway6", 1, 0, 'G' },
-					      { 0, 0, 0, 0 } };
 	struct net_create_opts o = { 0 };
-	struct strv_builder labels = { 0 }, options = { 0 };
-	int c;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 's': o.subnet = optarg; break;
-		case 'g': o.gateway = optarg; break;
-		case 'r': o.ip_range = optarg; break;
-		case 'i': o.internal = true; break;
-		case 'l': sv_push(&labels, optarg); break;
-		case 'o': sv_push(&options, optarg); break;
-		case 'd': o.driver = optarg; break;
-		case '6': o.ipv6 = true; break;
-		case 'S': o.subnet6 = optarg; break;
-		case 'G': o.gateway6 = optarg; break;
-		default:
-			sv_done(&labels);
-			sv_done(&options);
-			return 2;
-		}
-	}
+	_cleanup_strv_ char **labels = NULL, **options = NULL;
+	const struct cli_opt t[] = {
+		{ "subnet", 0, CLI_OPT_STRING, &o.subnet },
+		{ "gateway", 0, CLI_OPT_STRING, &o.gateway },
+		{ "ip-range", 0, CLI_OPT_STRING, &o.ip_range },
+		{ "internal", 0, CLI_OPT_FLAG, &o.internal },
+		{ "label", 0, CLI_OPT_STRV, &labels },
+		{ "opt", 0, CLI_OPT_STRV, &options },
+		{ "driver", 0, CLI_OPT_STRING, &o.driver },
+		{ "ipv6", 0, CLI_OPT_FLAG, &o.ipv6 },
+		{ "subnet6", 0, CLI_OPT_STRING, &o.subnet6 },
+		{ "gateway6", 0, CLI_OPT_STRING, &o.gateway6 },
+		{ NULL },
+	};
+	if (!parse(t, argc, argv))
+		return 2;
 	if (optind != argc - 1) {
 		fprintf(stderr, "berth net-tool create: exactly one network name expected\n");
-		sv_done(&labels);
-		sv_done(&options);
 		return 2;
 	}
 	o.name = argv[optind];
-	o.labels = (const char *const *)labels.v;
-	o.options = (const char *const *)options.v;
+	o.labels = (const char *const *)labels;
+	o.options = (const char *const *)options;
 	struct berth_error *e = NULL;
 	_cleanup_(net_network_freep) struct net_network *n = NULL;
-	int r = net_network_create(ctx, &o, &n, &e);
-	sv_done(&labels);
-	sv_done(&options);
-	if (r < 0)
+	if (net_network_create(ctx, &o, &n, &e) < 0)
 		return fail(e);
 	printf("%s\n", n->id);
 	return 0;
@@ -148,40 +122,40 @@ static int cmd_rm(struct net_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
-/* --json and --filter KEY=VALUE (repeatable) -> *as_json, filters object {"KEY": ["VALUE", ...]}. */
+/* --filter KEY=VALUE into the filters object dest: {"KEY": ["VALUE", ...]}. */
+static int opt_filter(void *dest, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg) {
+		fprintf(stderr, "berth net-tool: invalid filter '%s': expected KEY=VALUE\n", arg);
+		return -1;
+	}
+	_cleanup_free_ char *k = xstrndup(arg, (size_t)(eq - arg));
+	json_t *list = json_object_get(dest, k);
+	if (!list) {
+		list = json_array();
+		json_object_set_new(dest, k, list);
+	}
+	json_array_append_new(list, json_string(eq + 1));
+	return 0;
+}
+
+/* --filter KEY=VALUE (repeatable) and, with as_json, --json -> *as_json and the filters object. */
 static int parse_filters(int argc, char **argv, bool *as_json, json_t **ret)
 {
-	static const struct option opts[] = { { "json", 0, 0, 'j' },
-					      { "filter", 1, 0, 'f' },
-					      { 0, 0, 0, 0 } };
-	json_t *f = json_object();
-	int c;
-	while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
-		const char *eq = c == 'f' ? strchr(optarg, '=') : NULL;
-		if (c == 'j' && as_json) {
-			*as_json = true;
-			continue;
-		}
-		if (!eq || eq == optarg) {
-			fprintf(stderr, "berth net-tool: invalid filter '%s': expected KEY=VALUE\n",
-				c == 'f' ? optarg : "");
-			json_decref(f);
-			return 2;
-		}
-		_cleanup_free_ char *k = xstrndup(optarg, (size_t)(eq - optarg));
-		json_t *list = json_object_get(f, k);
-		if (!list) {
-			list = json_array();
-			json_object_set_new(f, k, list);
-		}
-		json_array_append_new(list, json_string(eq + 1));
-	}
+	json_auto_t *f = json_object();
+	const struct cli_opt t[] = {
+		{ "filter", 'f', CLI_OPT_CALL, f, .fn = opt_filter, .has_arg = true },
+		{ as_json ? "json" : NULL, 0, CLI_OPT_FLAG, as_json }, /* a NULL name ends the table */
+		{ NULL },
+	};
+	if (!parse(t, argc, argv))
+		return 2;
 	if (optind != argc) {
 		fprintf(stderr, "berth net-tool: unexpected argument '%s'\n", argv[optind]);
-		json_decref(f);
 		return 2;
 	}
-	*ret = f;
+	*ret = TAKE_PTR(f);
 	return 0;
 }
 
@@ -292,30 +266,34 @@ static int cmd_show(struct net_ctx *ctx, int argc, char **argv)
 struct attach_args {
 	struct net_container_opts o;
 	struct net_endpoint_opts eps[NET_MAX_ENDPOINTS];
-	struct strv_builder aliases[NET_MAX_ENDPOINTS];
-	struct strv_builder dns, search, dopts, hosts, expose;
+	char **aliases[NET_MAX_ENDPOINTS];
+	char **dns, **search, **dopts, **hosts, **expose;
 	struct net_port *ports;
 	size_t n_ports;
 	bool publish_all;
+	struct berth_error *err; /* why an option's value was refused */
 };
 
 static void attach_args_done(struct attach_args *a)
 {
 	for (size_t i = 0; i < NET_MAX_ENDPOINTS; i++)
-		sv_done(&a->aliases[i]);
-	sv_done(&a->dns);
-	sv_done(&a->search);
-	sv_done(&a->dopts);
-	sv_done(&a->hosts);
-	sv_done(&a->expose);
+		strv_free(a->aliases[i]);
+	strv_free(a->dns);
+	strv_free(a->search);
+	strv_free(a->dopts);
+	strv_free(a->hosts);
+	strv_free(a->expose);
 	free(a->ports);
+	berth_error_free(a->err);
 }
 
-static int attach_network(struct attach_args *a, const char *net, struct berth_error **err)
+/* --network NET|none|host|container:ID */
+static int opt_network(void *dest, const char *net)
 {
+	struct attach_args *a = dest;
 	if (streq(net, "none") || streq(net, "host") || startswith(net, "container:")) {
 		if (a->o.n_endpoints)
-			return berth_error_msg(err, EINVAL,
+			return berth_error_msg(&a->err, EINVAL,
 					       "network mode '%s' cannot be combined with networks", net);
 		a->o.mode = streq(net, "none")   ? NET_MODE_NONE
 			    : streq(net, "host") ? NET_MODE_HOST
@@ -325,80 +303,88 @@ static int attach_network(struct attach_args *a, const char *net, struct berth_e
 		return 0;
 	}
 	if (a->o.mode != NET_MODE_BRIDGE)
-		return berth_error_msg(err, EINVAL, "network '%s' cannot be combined with a network mode",
+		return berth_error_msg(&a->err, EINVAL, "network '%s' cannot be combined with a network mode",
 				       net);
 	if (a->o.n_endpoints >= NET_MAX_ENDPOINTS)
-		return berth_error_msg(err, E2BIG, "too many networks");
+		return berth_error_msg(&a->err, E2BIG, "too many networks");
 	a->eps[a->o.n_endpoints++].network = net;
 	return 0;
 }
 
 /* --alias and --ip apply to the last --network given (the default network before any). */
-static struct net_endpoint_opts *current_ep(struct attach_args *a, size_t *idx)
+static size_t current_ep(struct attach_args *a)
 {
 	if (a->o.n_endpoints == 0) {
 		a->eps[0].network = NET_DEFAULT_NETWORK;
 		a->o.n_endpoints = 1;
 	}
-	*idx = a->o.n_endpoints - 1;
-	return &a->eps[*idx];
+	return a->o.n_endpoints - 1;
+}
+
+static int opt_alias(void *dest, const char *arg)
+{
+	struct attach_args *a = dest;
+	strv_add(&a->aliases[current_ep(a)], arg);
+	return 0;
+}
+
+static int opt_ip(void *dest, const char *arg)
+{
+	struct attach_args *a = dest;
+	a->eps[current_ep(a)].ipv4 = arg;
+	return 0;
+}
+
+static int opt_publish(void *dest, const char *arg)
+{
+	struct attach_args *a = dest;
+	return net_port_parse(arg, &a->ports, &a->n_ports, &a->err);
 }
 
 static int attach_parse(struct attach_args *a, int argc, char **argv, struct berth_error **err)
 {
-	static const struct option opts[] = {
-		{ "name", 1, 0, 'n' },     { "hostname", 1, 0, 'h' },     { "domainname", 1, 0, 'D' },
-		{ "network", 1, 0, 'N' },  { "alias", 1, 0, 'a' },        { "ip", 1, 0, 'i' },
-		{ "publish", 1, 0, 'p' },  { "publish-all", 0, 0, 'P' },  { "expose", 1, 0, 'e' },
-		{ "dns", 1, 0, 'd' },      { "dns-search", 1, 0, 's' },   { "dns-option", 1, 0, 'o' },
-		{ "add-host", 1, 0, 'H' }, { "embedded-dns", 0, 0, 'E' }, { 0, 0, 0, 0 }
+#define ATTACH_CALL(name, short_name, f) { (name), (short_name), CLI_OPT_CALL, a, .fn = (f), .has_arg = true }
+	const struct cli_opt t[] = {
+		{ "name", 0, CLI_OPT_STRING, &a->o.name },
+		{ "hostname", 0, CLI_OPT_STRING, &a->o.hostname },
+		{ "domainname", 0, CLI_OPT_STRING, &a->o.domainname },
+		ATTACH_CALL("network", 0, opt_network),
+		ATTACH_CALL("alias", 0, opt_alias),
+		ATTACH_CALL("ip", 0, opt_ip),
+		ATTACH_CALL("publish", 'p', opt_publish),
+		{ "publish-all", 'P', CLI_OPT_FLAG, &a->publish_all },
+		{ "expose", 0, CLI_OPT_STRV, &a->expose },
+		{ "dns", 0, CLI_OPT_STRV, &a->dns },
+		{ "dns-search", 0, CLI_OPT_STRV, &a->search },
+		{ "dns-option", 0, CLI_OPT_STRV, &a->dopts },
+		{ "add-host", 0, CLI_OPT_STRV, &a->hosts },
+		{ "embedded-dns", 0, CLI_OPT_FLAG, &a->o.embedded_dns },
+		{ NULL },
 	};
-	int c, r;
-	size_t idx;
-	while ((c = getopt_long(argc, argv, "p:P", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n': a->o.name = optarg; break;
-		case 'h': a->o.hostname = optarg; break;
-		case 'D': a->o.domainname = optarg; break;
-		case 'N':
-			if ((r = attach_network(a, optarg, err)) < 0)
-				return r;
-			break;
-		case 'a':
-			current_ep(a, &idx);
-			sv_push(&a->aliases[idx], optarg);
-			break;
-		case 'i': current_ep(a, &idx)->ipv4 = optarg; break;
-		case 'p':
-			if ((r = net_port_parse(optarg, &a->ports, &a->n_ports, err)) < 0)
-				return r;
-			break;
-		case 'P': a->publish_all = true; break;
-		case 'e': sv_push(&a->expose, optarg); break;
-		case 'd': sv_push(&a->dns, optarg); break;
-		case 's': sv_push(&a->search, optarg); break;
-		case 'o': sv_push(&a->dopts, optarg); break;
-		case 'H': sv_push(&a->hosts, optarg); break;
-		case 'E': a->o.embedded_dns = true; break;
-		default: return berth_error_msg(err, EINVAL, "invalid option (see 'berth net-tool --help')");
-		}
+#undef ATTACH_CALL
+	int r = cli_opttab_scan(t, argc, argv, NULL, 0);
+	if (r == CLI_OPTTAB_BAD_VALUE) {
+		*err = TAKE_PTR(a->err);
+		return -EINVAL;
 	}
+	if (r != CLI_OPTTAB_OK)
+		return berth_error_msg(err, EINVAL, "invalid option (see 'berth net-tool --help')");
 	if (optind != argc - 1)
 		return berth_error_msg(err, EINVAL, "exactly one container id expected");
-	for (size_t i = 0; a->publish_all && i < a->expose.n; i++)
-		if ((r = net_port_expose(a->expose.v[i], &a->ports, &a->n_ports, err)) < 0)
+	for (size_t i = 0; a->publish_all && a->expose && a->expose[i]; i++)
+		if ((r = net_port_expose(a->expose[i], &a->ports, &a->n_ports, err)) < 0)
 			return r;
 	a->o.container_id = argv[optind];
 	for (size_t i = 0; i < a->o.n_endpoints; i++)
-		a->eps[i].aliases = (const char *const *)a->aliases[i].v;
+		a->eps[i].aliases = (const char *const *)a->aliases[i];
 	if (a->o.mode == NET_MODE_BRIDGE)
 		a->o.endpoints = a->eps;
 	a->o.ports = a->ports;
 	a->o.n_ports = a->n_ports;
-	a->o.dns = (const char *const *)a->dns.v;
-	a->o.dns_search = (const char *const *)a->search.v;
-	a->o.dns_options = (const char *const *)a->dopts.v;
-	a->o.extra_hosts = (const char *const *)a->hosts.v;
+	a->o.dns = (const char *const *)a->dns;
+	a->o.dns_search = (const char *const *)a->search;
+	a->o.dns_options = (const char *const *)a->dopts;
+	a->o.extra_hosts = (const char *const *)a->hosts;
 	return 0;
 }
 
@@ -419,31 +405,23 @@ static int cmd_attach(struct net_ctx *ctx, int argc, char **argv)
 
 static int cmd_connect(struct net_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { { "alias", 1, 0, 'a' }, { "ip", 1, 0, 'i' }, { 0, 0, 0, 0 } };
 	struct net_endpoint_opts ep = { 0 };
-	struct strv_builder aliases = { 0 };
-	int c;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'a')
-			sv_push(&aliases, optarg);
-		else if (c == 'i')
-			ep.ipv4 = optarg;
-		else {
-			sv_done(&aliases);
-			return 2;
-		}
-	}
+	_cleanup_strv_ char **aliases = NULL;
+	const struct cli_opt t[] = {
+		{ "alias", 0, CLI_OPT_STRV, &aliases },
+		{ "ip", 0, CLI_OPT_STRING, &ep.ipv4 },
+		{ NULL },
+	};
+	if (!parse(t, argc, argv))
+		return 2;
 	if (optind != argc - 2) {
 		fprintf(stderr, "berth net-tool connect: NETWORK and CONTAINER expected\n");
-		sv_done(&aliases);
 		return 2;
 	}
 	ep.network = argv[optind];
-	ep.aliases = (const char *const *)aliases.v;
+	ep.aliases = (const char *const *)aliases;
 	struct berth_error *e = NULL;
-	int r = net_container_connect(ctx, argv[optind + 1], &ep, &e);
-	sv_done(&aliases);
-	return r < 0 ? fail(e) : 0;
+	return net_container_connect(ctx, argv[optind + 1], &ep, &e) < 0 ? fail(e) : 0;
 }
 
 static int cmd_two(struct net_ctx *ctx, int argc, char **argv)
@@ -476,44 +454,40 @@ static int cmd_two(struct net_ctx *ctx, int argc, char **argv)
 
 static int cmd_gc(struct net_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { { "keep", 1, 0, 'k' },
-					      { "reserve", 1, 0, 'r' },
-					      { 0, 0, 0, 0 } };
-	struct strv_builder keep = { 0 }, reserve = { 0 };
-	int c;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'k' && c != 'r') {
-			sv_done(&keep);
-			sv_done(&reserve);
-			return 2;
-		}
-		sv_push(c == 'k' ? &keep : &reserve, optarg);
-	}
+	_cleanup_strv_ char **keep = NULL, **reserve = NULL;
+	const struct cli_opt t[] = {
+		{ "keep", 0, CLI_OPT_STRV, &keep },
+		{ "reserve", 0, CLI_OPT_STRV, &reserve },
+		{ NULL },
+	};
+	if (!parse(t, argc, argv))
+		return 2;
 	_cleanup_strv_ char **removed = NULL;
 	struct berth_error *e = NULL;
-	int r = net_gc(ctx, (const char *const *)keep.v, (const char *const *)reserve.v, &removed, &e);
-	sv_done(&keep);
-	sv_done(&reserve);
-	if (r < 0)
+	if (net_gc(ctx, (const char *const *)keep, (const char *const *)reserve, &removed, &e) < 0)
 		return fail(e);
 	for (size_t i = 0; removed[i]; i++)
 		printf("%s\n", removed[i]);
 	return 0;
 }
 
+static int opt_port(void *dest, const char *arg)
+{
+	int64_t v;
+	if (parse_int64(arg, &v) < 0 || v < 1 || v > 65535) {
+		fprintf(stderr, "berth net-tool dns: invalid port\n");
+		return -1;
+	}
+	*(uint16_t *)dest = (uint16_t)v;
+	return 0;
+}
+
 static int cmd_dns(struct net_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { { "port", 1, 0, 'p' }, { 0, 0, 0, 0 } };
 	uint16_t port = 53;
-	int c;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		int64_t v;
-		if (c != 'p' || parse_int64(optarg, &v) < 0 || v < 1 || v > 65535) {
-			fprintf(stderr, "berth net-tool dns: invalid port\n");
-			return 2;
-		}
-		port = (uint16_t)v;
-	}
+	const struct cli_opt t[] = { { "port", 0, CLI_OPT_CALL, &port, .fn = opt_port, .has_arg = true }, { NULL } };
+	if (!parse(t, argc, argv))
+		return 2;
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -556,24 +530,17 @@ static const struct {
 
 static int parse_globals(int argc, char **argv, struct net_config *cfg)
 {
-	static const struct option opts[] = {
-		{ "root", 1, 0, 'r' },   { "exec-root", 1, 0, 'x' },     { "cni-path", 1, 0, 'c' },
-		{ "bridge", 1, 0, 'b' }, { "bridge-subnet", 1, 0, 's' }, { "help", 0, 0, 'h' },
-		{ 0, 0, 0, 0 }
+	const struct cli_opt t[] = {
+		{ "root", 0, CLI_OPT_STRING, &cfg->root },
+		{ "exec-root", 0, CLI_OPT_STRING, &cfg->exec_root },
+		{ "cni-path", 0, CLI_OPT_STRING, &cfg->cni_path },
+		{ "bridge", 0, CLI_OPT_STRING, &cfg->bridge_name },
+		{ "bridge-subnet", 0, CLI_OPT_STRING, &cfg->bridge_subnet },
+		{ "help", 'h', CLI_OPT_HELP },
+		{ NULL },
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'r': cfg->root = optarg; break;
-		case 'x': cfg->exec_root = optarg; break;
-		case 'c': cfg->cni_path = optarg; break;
-		case 'b': cfg->bridge_name = optarg; break;
-		case 's': cfg->bridge_subnet = optarg; break;
-		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
-		}
-	}
-	return -1;
+	int r = cli_opttab_scan_usage(t, argc, argv, "+", usage);
+	return r == CLI_OPTTAB_OK ? -1 : r == CLI_OPTTAB_HELP ? 0 : 2;
 }
 
 /*
@@ -608,7 +575,6 @@ static int port_proxy(int argc, char **argv)
 int net_tool_main(int argc, char **argv)
 {
 	struct net_config cfg = { .root = getenv("BERTH_ROOT"), .exec_root = getenv("BERTH_EXEC_ROOT") };
-	optind = 1;
 	int rc = parse_globals(argc, argv, &cfg);
 	if (rc >= 0)
 		return rc;
@@ -631,7 +597,6 @@ int net_tool_main(int argc, char **argv)
 			return fail(e);
 		int sub_argc = argc - optind;
 		char **sub_argv = argv + optind;
-		optind = 0; /* full reinitialisation of GNU getopt (it permutes) */
 		rc = subcommands[i].run(ctx, sub_argc, sub_argv);
 		net_ctx_free(ctx);
 		return rc;

@@ -2,9 +2,8 @@
  * cli.c - `berth registry serve|gc|--help`: flags over the YAML config, then
  * hand off to registry_serve() / registry_gc().
  */
-#include <getopt.h>
-
 #include "common/log.h"
+#include "common/opttab.h"
 #include "common/util.h"
 #include "registry/registry.h"
 
@@ -34,106 +33,105 @@ static void usage(FILE *f)
 		   "  -h, --help             show this help\n");
 }
 
-enum {
-	OPT_ROOT = 256,
-	OPT_PORT_FILE,
-	OPT_TLS_CERT,
-	OPT_TLS_KEY,
-	OPT_HTPASSWD,
-	OPT_TOKEN,
-	OPT_TOKEN_KEY,
-	OPT_NO_DELETE,
-	OPT_NO_FSYNC,
-	OPT_PROXY,
-	OPT_THREADS,
-	OPT_NO_ACCESS_LOG,
-	OPT_LOG_LEVEL,
-	OPT_DRY_RUN,
-};
-
-static const struct option options[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "root", required_argument, NULL, OPT_ROOT },
-	{ "addr", required_argument, NULL, 'a' },
-	{ "port-file", required_argument, NULL, OPT_PORT_FILE },
-	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
-	{ "htpasswd", required_argument, NULL, OPT_HTPASSWD },
-	{ "token", no_argument, NULL, OPT_TOKEN },
-	{ "token-key", required_argument, NULL, OPT_TOKEN_KEY },
-	{ "no-delete", no_argument, NULL, OPT_NO_DELETE },
-	{ "no-fsync", no_argument, NULL, OPT_NO_FSYNC },
-	{ "proxy", required_argument, NULL, OPT_PROXY },
-	{ "threads", required_argument, NULL, OPT_THREADS },
-	{ "no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
-
-static void set_str(char **dst, const char *v)
+static int opt_addr(void *dest, const char *arg)
 {
-	free(*dst);
-	*dst = xstrdup(v);
-}
-
-/* Apply one flag. Returns 0, or 2 (usage error) with a message printed. */
-static int apply_flag(struct registry_config *c, int opt, const char *arg, bool *dry_run)
-{
-	uint64_t n;
-	enum log_level lvl;
-	switch (opt) {
-	case OPT_ROOT: set_str(&c->root, arg); break;
-	case 'a':
-		free(c->host);
-		c->host = NULL;
-		if (registry_parse_addr(arg, &c->host, &c->port) < 0) {
-			fprintf(stderr, "berth registry: invalid address '%s'\n", arg);
-			return 2;
-		}
-		break;
-	case OPT_PORT_FILE: set_str(&c->port_file, arg); break;
-	case OPT_TLS_CERT: set_str(&c->tls_cert, arg); break;
-	case OPT_TLS_KEY: set_str(&c->tls_key, arg); break;
-	case OPT_HTPASSWD: set_str(&c->htpasswd, arg); break;
-	case OPT_TOKEN: c->token_enabled = true; break;
-	case OPT_TOKEN_KEY: set_str(&c->token_key, arg); break;
-	case OPT_NO_DELETE: c->delete_enabled = false; break;
-	case OPT_NO_FSYNC: c->fsync = false; break;
-	case OPT_PROXY: set_str(&c->proxy_url, arg); break;
-	case OPT_NO_ACCESS_LOG: c->access_log = false; break;
-	case OPT_DRY_RUN: *dry_run = true; break;
-	case OPT_THREADS:
-		if (parse_uint64(arg, &n) < 0 || n == 0 || n > 4096) {
-			fprintf(stderr, "berth registry: invalid thread count '%s'\n", arg);
-			return 2;
-		}
-		c->threads = (unsigned)n;
-		break;
-	case OPT_LOG_LEVEL:
-		if (log_parse_level(arg, &lvl) < 0) {
-			fprintf(stderr, "berth registry: invalid log level '%s'\n", arg);
-			return 2;
-		}
-		log_set_level(lvl);
-		break;
-	default: return 2;
+	struct registry_config *c = dest;
+	free(c->host);
+	c->host = NULL;
+	if (registry_parse_addr(arg, &c->host, &c->port) < 0) {
+		fprintf(stderr, "berth registry: invalid address '%s'\n", arg);
+		return -1;
 	}
 	return 0;
 }
 
-/* Two passes: find the config file first, so that flags override it. */
-static const char *find_config(int argc, char **argv)
+static int opt_threads(void *dest, const char *arg)
 {
-	const char *path = NULL;
-	for (int i = 1; i < argc; i++) {
-		if ((streq(argv[i], "-c") || streq(argv[i], "--config")) && i + 1 < argc)
-			path = argv[++i];
-		else if (startswith(argv[i], "--config="))
-			path = argv[i] + 9;
+	uint64_t n;
+	if (parse_uint64(arg, &n) < 0 || n == 0 || n > 4096) {
+		fprintf(stderr, "berth registry: invalid thread count '%s'\n", arg);
+		return -1;
 	}
-	return path;
+	*(unsigned *)dest = (unsigned)n;
+	return 0;
+}
+
+static int opt_log_level(void *dest, const char *arg)
+{
+	enum log_level lvl;
+	if (log_parse_level(arg, &lvl) < 0) {
+		fprintf(stderr, "berth registry: invalid log level '%s'\n", arg);
+		return -1;
+	}
+	log_set_level(lvl);
+	return 0;
+}
+
+/* --no-delete, --no-fsync, --no-access-log */
+static int opt_off(void *dest, const char *arg)
+{
+	*(bool *)dest = false;
+	return 0;
+}
+
+#define N_FLAGS 19
+/* The flags as a table over c (flags override the config file: they are applied after it). */
+static void flags_table(struct cli_opt t[N_FLAGS], struct registry_config *c, const char **config, bool *dry_run)
+{
+#define OFF(name, field) { (name), 0, CLI_OPT_CALL, &c->field, .fn = opt_off }
+	const struct cli_opt flags[N_FLAGS] = {
+		{ "config", 'c', CLI_OPT_STRING, config },
+		{ "root", 0, CLI_OPT_STRDUP, &c->root },
+		{ "addr", 'a', CLI_OPT_CALL, c, .fn = opt_addr, .has_arg = true },
+		{ "port-file", 0, CLI_OPT_STRDUP, &c->port_file },
+		{ "tls-cert", 0, CLI_OPT_STRDUP, &c->tls_cert },
+		{ "tls-key", 0, CLI_OPT_STRDUP, &c->tls_key },
+		{ "htpasswd", 0, CLI_OPT_STRDUP, &c->htpasswd },
+		{ "token", 0, CLI_OPT_FLAG, &c->token_enabled },
+		{ "token-key", 0, CLI_OPT_STRDUP, &c->token_key },
+		OFF("no-delete", delete_enabled),
+		OFF("no-fsync", fsync),
+		{ "proxy", 0, CLI_OPT_STRDUP, &c->proxy_url },
+		{ "threads", 0, CLI_OPT_CALL, &c->threads, .fn = opt_threads, .has_arg = true },
+		OFF("no-access-log", access_log),
+		{ "log-level", 0, CLI_OPT_CALL, NULL, .fn = opt_log_level, .has_arg = true },
+		{ "dry-run", 0, CLI_OPT_FLAG, dry_run },
+		{ "help", 'h', CLI_OPT_HELP },
+		{ NULL },
+	};
+#undef OFF
+	memcpy(t, flags, sizeof(flags));
+}
+
+/*
+ * Two passes over the flags: the first (into a scratch config) finds --config, --help and any bad
+ * flag before the config file is read; the second applies the flags over the loaded config.
+ */
+static int parse_flags(int argc, char **argv, struct registry_config *cfg, bool *dry_run)
+{
+	struct registry_config scratch;
+	registry_config_init(&scratch);
+	const char *config = NULL;
+	bool dry = false;
+	struct cli_opt t[N_FLAGS];
+	flags_table(t, &scratch, &config, &dry);
+	int r = cli_opttab_scan_usage(t, argc, argv, "+", usage);
+	registry_config_done(&scratch);
+	if (r != CLI_OPTTAB_OK)
+		return r == CLI_OPTTAB_HELP ? 0 : 2;
+	if (!config && optind < argc)
+		config = argv[optind++]; /* like `registry serve config.yml` */
+	if (optind < argc) {
+		fprintf(stderr, "berth registry: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (config && registry_config_load(cfg, config, &err) < 0) {
+		berth_error_print(err, "berth registry");
+		return 1;
+	}
+	flags_table(t, cfg, &config, dry_run);
+	return cli_opttab_scan(t, argc, argv, "+", 0) == CLI_OPTTAB_OK ? -1 : 2;
 }
 
 static int print_gc(const struct registry_gc_stats *s, bool dry_run)
@@ -158,39 +156,19 @@ int registry_main(int argc, char **argv)
 	registry_config_init(&cfg);
 	_cleanup_error_ struct berth_error *err = NULL;
 	bool dry_run = false;
-	const char *config = find_config(argc, argv);
-	int opt, rc = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+c:a:h", options, NULL)) != -1) {
-		if (opt == 'h') {
-			usage(stdout);
-			registry_config_done(&cfg);
-			return 0;
-		}
-		if (opt == '?') {
-			usage(stderr);
-			registry_config_done(&cfg);
-			return 2;
-		}
-	}
-	if (!config && optind < argc)
-		config = argv[optind]; /* like `registry serve config.yml` */
-	if (config && registry_config_load(&cfg, config, &err) < 0) {
-		berth_error_print(err, "berth registry");
+	int rc = parse_flags(argc, argv, &cfg, &dry_run);
+	if (rc >= 0) {
 		registry_config_done(&cfg);
-		return 1;
+		return rc;
 	}
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+c:a:h", options, NULL)) != -1 && rc == 0)
-		if (opt != 'c')
-			rc = apply_flag(&cfg, opt, optarg, &dry_run);
-	if (rc == 0 && streq(verb, "gc")) {
+	rc = 0;
+	if (streq(verb, "gc")) {
 		struct registry_gc_stats st;
 		if (registry_gc(&cfg, dry_run, &st, &err) < 0)
 			rc = 1;
 		else
 			print_gc(&st, dry_run);
-	} else if (rc == 0 && registry_serve(&cfg, &err) < 0) {
+	} else if (registry_serve(&cfg, &err) < 0) {
 		rc = 1;
 	}
 	if (err)

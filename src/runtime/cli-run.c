@@ -48,17 +48,18 @@ static void cli_warnings(const struct strbuf *w)
 static int parse_run_flags(const char *verb, int argc, char **argv, struct run_flags *f)
 {
 	const struct cli_opt opts[] = {
-		{ "bundle", 'b', OPT_STR, &f->bundle },
-		{ "console-socket", 0, OPT_STR, &f->console_socket },
-		{ "pid-file", 0, OPT_STR, &f->pid_file },
-		{ "preserve-fds", 0, OPT_STR, &f->preserve },
-		{ "no-pivot", 0, OPT_BOOL, &f->no_pivot },
-		{ "no-new-keyring", 0, OPT_BOOL, &f->no_new_keyring },
-		{ "detach", 'd', OPT_BOOL, &f->detach },
-		{ "keep", 0, OPT_BOOL, &f->keep },
-		{ "no-subreaper", 0, OPT_BOOL, &f->no_subreaper },
+		{ "bundle", 'b', CLI_OPT_STRING, &f->bundle },
+		{ "console-socket", 0, CLI_OPT_STRING, &f->console_socket },
+		{ "pid-file", 0, CLI_OPT_STRING, &f->pid_file },
+		{ "preserve-fds", 0, CLI_OPT_STRING, &f->preserve },
+		{ "no-pivot", 0, CLI_OPT_BOOL, &f->no_pivot },
+		{ "no-new-keyring", 0, CLI_OPT_BOOL, &f->no_new_keyring },
+		{ "detach", 'd', CLI_OPT_BOOL, &f->detach },
+		{ "keep", 0, CLI_OPT_BOOL, &f->keep },
+		{ "no-subreaper", 0, CLI_OPT_BOOL, &f->no_subreaper },
+		{ NULL },
 	};
-	return cli_parse(verb, argc, argv, opts, ARRAY_SIZE(opts));
+	return cli_parse(verb, argc, argv, opts);
 }
 
 static int preserve_list(const char *s, int **ret, size_t *n)
@@ -356,24 +357,25 @@ static int exec_process_json(const char *id, const struct exec_flags *f, int arg
 static int parse_exec_flags(int argc, char **argv, struct exec_flags *f)
 {
 	const struct cli_opt opts[] = {
-		{ "console-socket", 0, OPT_STR, &f->console_socket },
-		{ "cwd", 0, OPT_STR, &f->cwd },
-		{ "env", 'e', OPT_LIST, &f->env },
-		{ "tty", 't', OPT_BOOL, &f->tty },
-		{ "user", 'u', OPT_STR, &f->user },
-		{ "additional-gids", 'g', OPT_LIST, &f->gids },
-		{ "process", 'p', OPT_STR, &f->process },
-		{ "detach", 'd', OPT_BOOL, &f->detach },
-		{ "pid-file", 0, OPT_STR, &f->pid_file },
-		{ "process-label", 0, OPT_STR, &f->label },
-		{ "apparmor", 0, OPT_STR, &f->apparmor },
-		{ "no-new-privs", 0, OPT_BOOL, &f->nnp },
-		{ "cap", 'c', OPT_LIST, &f->caps },
-		{ "preserve-fds", 0, OPT_STR, &f->preserve },
-		{ "ignore-paused", 0, OPT_BOOL, &f->ignore_paused },
-		{ "cgroup", 0, OPT_STR, &f->cgroup },
+		{ "console-socket", 0, CLI_OPT_STRING, &f->console_socket },
+		{ "cwd", 0, CLI_OPT_STRING, &f->cwd },
+		{ "env", 'e', CLI_OPT_STRV, &f->env },
+		{ "tty", 't', CLI_OPT_BOOL, &f->tty },
+		{ "user", 'u', CLI_OPT_STRING, &f->user },
+		{ "additional-gids", 'g', CLI_OPT_STRV, &f->gids },
+		{ "process", 'p', CLI_OPT_STRING, &f->process },
+		{ "detach", 'd', CLI_OPT_BOOL, &f->detach },
+		{ "pid-file", 0, CLI_OPT_STRING, &f->pid_file },
+		{ "process-label", 0, CLI_OPT_STRING, &f->label },
+		{ "apparmor", 0, CLI_OPT_STRING, &f->apparmor },
+		{ "no-new-privs", 0, CLI_OPT_BOOL, &f->nnp },
+		{ "cap", 'c', CLI_OPT_STRV, &f->caps },
+		{ "preserve-fds", 0, CLI_OPT_STRING, &f->preserve },
+		{ "ignore-paused", 0, CLI_OPT_BOOL, &f->ignore_paused },
+		{ "cgroup", 0, CLI_OPT_STRING, &f->cgroup },
+		{ NULL },
 	};
-	return cli_parse("exec", argc, argv, opts, ARRAY_SIZE(opts));
+	return cli_parse("exec", argc, argv, opts);
 }
 
 int cli_cmd_exec(int argc, char **argv)

@@ -60,61 +60,10 @@ void cli_error(const struct berth_error *err)
 	strbuf_release(&sb);
 }
 
-static const struct cli_opt *find_opt(const struct cli_opt *opts, size_t n, const char *name, size_t len,
-				      char sh)
+int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (sh && opts[i].short_name == sh)
-			return &opts[i];
-		if (!sh && strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
-			return &opts[i];
-	}
-	return NULL;
-}
-
-int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts, size_t n_opts)
-{
-	int i = 1;
-	for (; i < argc; i++) {
-		const char *a = argv[i];
-		if (streq(a, "--")) {
-			i++;
-			break;
-		}
-		if (a[0] != '-' || !a[1])
-			break;
-		const struct cli_opt *o;
-		const char *val = NULL;
-		if (a[1] == '-') {
-			const char *eq = strchr(a + 2, '=');
-			size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-			o = find_opt(opts, n_opts, a + 2, len, 0);
-			if (eq)
-				val = eq + 1;
-		} else {
-			o = a[2] ? NULL : find_opt(opts, n_opts, NULL, 0, a[1]);
-		}
-		if (!o) {
-			cli_usage_error("%s: unknown option '%s'", verb, a);
-			return -1;
-		}
-		if (o->kind == OPT_BOOL) {
-			*(bool *)o->dst = !val || streq(val, "true") || streq(val, "1");
-			continue;
-		}
-		if (!val) {
-			if (i + 1 >= argc) {
-				cli_usage_error("%s: option '%s' needs a value", verb, a);
-				return -1;
-			}
-			val = argv[++i];
-		}
-		if (o->kind == OPT_STR)
-			*(const char **)o->dst = val;
-		else
-			strv_add((char ***)o->dst, val);
-	}
-	return i;
+	_cleanup_free_ char *who = xasprintf("berth-runtime: %s", verb);
+	return cli_opttab_scan_go(opts, argc, argv, who);
 }
 
 static int need_id(const char *verb, int argc, char **argv, int idx, const char **id)
@@ -130,7 +79,7 @@ static int need_id(const char *verb, int argc, char **argv, int idx, const char 
 static int cmd_start(int argc, char **argv)
 {
 	const char *id = NULL;
-	int r = need_id("start", argc, argv, cli_parse("start", argc, argv, NULL, 0), &id);
+	int r = need_id("start", argc, argv, cli_parse("start", argc, argv, NULL), &id);
 	if (r)
 		return r;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -144,7 +93,7 @@ static int cmd_start(int argc, char **argv)
 static int cmd_state(int argc, char **argv)
 {
 	const char *id = NULL;
-	int r = need_id("state", argc, argv, cli_parse("state", argc, argv, NULL, 0), &id);
+	int r = need_id("state", argc, argv, cli_parse("state", argc, argv, NULL), &id);
 	if (r)
 		return r;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -163,9 +112,9 @@ static int cmd_state(int argc, char **argv)
 static int cmd_kill(int argc, char **argv)
 {
 	bool all = false;
-	const struct cli_opt opts[] = { { "all", 'a', OPT_BOOL, &all } };
+	const struct cli_opt opts[] = { { "all", 'a', CLI_OPT_BOOL, &all }, { NULL } };
 	const char *id = NULL;
-	int idx = cli_parse("kill", argc, argv, opts, ARRAY_SIZE(opts));
+	int idx = cli_parse("kill", argc, argv, opts);
 	int r = need_id("kill", argc, argv, idx, &id);
 	if (r)
 		return r;
@@ -186,9 +135,9 @@ static int cmd_kill(int argc, char **argv)
 static int cmd_delete(int argc, char **argv)
 {
 	bool force = false;
-	const struct cli_opt opts[] = { { "force", 'f', OPT_BOOL, &force } };
+	const struct cli_opt opts[] = { { "force", 'f', CLI_OPT_BOOL, &force }, { NULL } };
 	const char *id = NULL;
-	int r = need_id("delete", argc, argv, cli_parse("delete", argc, argv, opts, ARRAY_SIZE(opts)), &id);
+	int r = need_id("delete", argc, argv, cli_parse("delete", argc, argv, opts), &id);
 	if (r)
 		return r;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -207,7 +156,7 @@ static int cmd_pause_resume(int argc, char **argv)
 {
 	bool pause = streq(argv[0], "pause");
 	const char *id = NULL;
-	int r = need_id(argv[0], argc, argv, cli_parse(argv[0], argc, argv, NULL, 0), &id);
+	int r = need_id(argv[0], argc, argv, cli_parse(argv[0], argc, argv, NULL), &id);
 	if (r)
 		return r;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -222,9 +171,10 @@ static int cmd_list(int argc, char **argv)
 {
 	const char *format = "table";
 	bool quiet = false;
-	const struct cli_opt opts[] = { { "format", 'f', OPT_STR, &format },
-					{ "quiet", 'q', OPT_BOOL, &quiet } };
-	if (cli_parse("list", argc, argv, opts, ARRAY_SIZE(opts)) < 0)
+	const struct cli_opt opts[] = { { "format", 'f', CLI_OPT_STRING, &format },
+					{ "quiet", 'q', CLI_OPT_BOOL, &quiet },
+					{ NULL } };
+	if (cli_parse("list", argc, argv, opts) < 0)
 		return 2;
 	if (!streq(format, "table") && !streq(format, "json"))
 		return cli_usage_error("invalid --format '%s': expected table or json", format);
@@ -272,9 +222,9 @@ static bool pid_in(pid_t p, const pid_t *v, size_t n)
 static int cmd_ps(int argc, char **argv)
 {
 	const char *format = "table";
-	const struct cli_opt opts[] = { { "format", 'f', OPT_STR, &format } };
+	const struct cli_opt opts[] = { { "format", 'f', CLI_OPT_STRING, &format }, { NULL } };
 	const char *id = NULL;
-	int idx = cli_parse("ps", argc, argv, opts, ARRAY_SIZE(opts));
+	int idx = cli_parse("ps", argc, argv, opts);
 	int r = need_id("ps", argc, argv, idx, &id);
 	if (r)
 		return r;
@@ -360,14 +310,14 @@ static int update_flags_json(char **argv, int argc, json_t **ret)
 	const char *res = NULL, *mem = NULL, *swap = NULL, *resv = NULL, *shares = NULL, *quota = NULL,
 		   *period = NULL, *cpus = NULL, *mems = NULL, *pids = NULL, *blkio = NULL;
 	const struct cli_opt opts[] = {
-		{ "resources", 'r', OPT_STR, &res },    { "memory", 'm', OPT_STR, &mem },
-		{ "memory-swap", 0, OPT_STR, &swap },   { "memory-reservation", 0, OPT_STR, &resv },
-		{ "cpu-shares", 0, OPT_STR, &shares },  { "cpu-quota", 0, OPT_STR, &quota },
-		{ "cpu-period", 0, OPT_STR, &period },  { "cpuset-cpus", 0, OPT_STR, &cpus },
-		{ "cpuset-mems", 0, OPT_STR, &mems },   { "pids-limit", 0, OPT_STR, &pids },
-		{ "blkio-weight", 0, OPT_STR, &blkio },
+		{ "resources", 'r', CLI_OPT_STRING, &res },    { "memory", 'm', CLI_OPT_STRING, &mem },
+		{ "memory-swap", 0, CLI_OPT_STRING, &swap },   { "memory-reservation", 0, CLI_OPT_STRING, &resv },
+		{ "cpu-shares", 0, CLI_OPT_STRING, &shares },  { "cpu-quota", 0, CLI_OPT_STRING, &quota },
+		{ "cpu-period", 0, CLI_OPT_STRING, &period },  { "cpuset-cpus", 0, CLI_OPT_STRING, &cpus },
+		{ "cpuset-mems", 0, CLI_OPT_STRING, &mems },   { "pids-limit", 0, CLI_OPT_STRING, &pids },
+		{ "blkio-weight", 0, CLI_OPT_STRING, &blkio }, { NULL },
 	};
-	int idx = cli_parse("update", argc, argv, opts, ARRAY_SIZE(opts));
+	int idx = cli_parse("update", argc, argv, opts);
 	if (idx < 0)
 		return -1;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -436,10 +386,11 @@ static int cmd_events(int argc, char **argv)
 {
 	bool stats = false;
 	const char *interval = "5s";
-	const struct cli_opt opts[] = { { "stats", 0, OPT_BOOL, &stats },
-					{ "interval", 0, OPT_STR, &interval } };
+	const struct cli_opt opts[] = { { "stats", 0, CLI_OPT_BOOL, &stats },
+					{ "interval", 0, CLI_OPT_STRING, &interval },
+					{ NULL } };
 	const char *id = NULL;
-	int r = need_id("events", argc, argv, cli_parse("events", argc, argv, opts, ARRAY_SIZE(opts)), &id);
+	int r = need_id("events", argc, argv, cli_parse("events", argc, argv, opts), &id);
 	if (r)
 		return r;
 	int64_t ns;
@@ -474,9 +425,10 @@ static int cmd_spec(int argc, char **argv)
 {
 	const char *bundle = ".";
 	bool rootless = false;
-	const struct cli_opt opts[] = { { "bundle", 'b', OPT_STR, &bundle },
-					{ "rootless", 0, OPT_BOOL, &rootless } };
-	if (cli_parse("spec", argc, argv, opts, ARRAY_SIZE(opts)) < 0)
+	const struct cli_opt opts[] = { { "bundle", 'b', CLI_OPT_STRING, &bundle },
+					{ "rootless", 0, CLI_OPT_BOOL, &rootless },
+					{ NULL } };
+	if (cli_parse("spec", argc, argv, opts) < 0)
 		return 2;
 	_cleanup_free_ char *path = xasprintf("%s/config.json", bundle);
 	if (access(path, F_OK) == 0)
@@ -492,6 +444,8 @@ static int cmd_spec(int argc, char **argv)
 
 static int cmd_features(int argc, char **argv)
 {
+	if (cli_parse("features", argc, argv, NULL) < 0)
+		return 2;
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	runtime_features_json(&sb);
 	fputs(sb.buf, stdout);
@@ -540,17 +494,18 @@ static int parse_globals(int argc, char **argv, int *idx)
 	const char *log = NULL, *fmt = "text", *rootless = NULL, *criu = NULL;
 	bool debug = false, systemd = false, version = false, help = false;
 	const struct cli_opt opts[] = {
-		{ "root", 0, OPT_STR, &cli_g.ctx.state_root },
-		{ "log", 0, OPT_STR, &log },
-		{ "log-format", 0, OPT_STR, &fmt },
-		{ "debug", 0, OPT_BOOL, &debug },
-		{ "systemd-cgroup", 0, OPT_BOOL, &systemd },
-		{ "rootless", 0, OPT_STR, &rootless },
-		{ "criu", 0, OPT_STR, &criu },
-		{ "version", 'v', OPT_BOOL, &version },
-		{ "help", 'h', OPT_BOOL, &help },
+		{ "root", 0, CLI_OPT_STRING, &cli_g.ctx.state_root },
+		{ "log", 0, CLI_OPT_STRING, &log },
+		{ "log-format", 0, CLI_OPT_STRING, &fmt },
+		{ "debug", 0, CLI_OPT_BOOL, &debug },
+		{ "systemd-cgroup", 0, CLI_OPT_BOOL, &systemd },
+		{ "rootless", 0, CLI_OPT_STRING, &rootless },
+		{ "criu", 0, CLI_OPT_STRING, &criu },
+		{ "version", 'v', CLI_OPT_BOOL, &version },
+		{ "help", 'h', CLI_OPT_BOOL, &help },
+		{ NULL },
 	};
-	*idx = cli_parse("runtime", argc, argv, opts, ARRAY_SIZE(opts));
+	*idx = cli_parse("runtime", argc, argv, opts);
 	if (*idx < 0)
 		return 2;
 	if (version) {

@@ -1,32 +1,22 @@
 /*
  * cli.h - shared pieces of the `berth runtime` front end (cli.c, cli-run.c).
- * A small getopt-like parser that accepts runc's spellings: "--flag value",
- * "--flag=value", "-f value", and booleans.
+ * Options are common/opttab.h tables read with runc's spellings (Go's flag
+ * package): "--flag value", "--flag=value", "-flag value", "-f value", and
+ * booleans as "--flag" or "--flag=false".
  */
 #ifndef BERTH_RUNTIME_CLI_H
 #define BERTH_RUNTIME_CLI_H
 
+#include "common/opttab.h"
 #include "runtime/runtime.h"
 
-enum cli_opt_kind {
-	OPT_BOOL,
-	OPT_STR,
-	OPT_LIST, /* repeatable: appended to a char ** vector */
-};
-
-struct cli_opt {
-	const char *name; /* long name without "--" */
-	char short_name;  /* 0: none */
-	enum cli_opt_kind kind;
-	void *dst; /* bool *, const char **, or char *** */
-};
-
 /*
- * Parse options of a verb from argv[1..] (argv[0] is the verb); stop at the
- * first non-option (or "--"). Returns the index of the first positional
- * argument, or -1 after printing an error to stderr.
+ * Parse the options of a verb from argv[1..] (argv[0] is the verb) with the
+ * table opts (NULL: none) in runc's syntax (common/opttab.h,
+ * cli_opttab_scan_go); stop at the first operand (or after "--"). Returns the
+ * index of the first operand, or -1 after printing an error to stderr.
  */
-int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts, size_t n_opts);
+int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts);
 
 /* Print the error chain once, to stderr and to the --log file (text or json). */
 void cli_error(const struct berth_error *err);

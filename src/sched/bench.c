@@ -11,12 +11,12 @@
  * state rather than a cluster filling up.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/opttab.h"
 #include "common/util.h"
 #include "sched/internal.h"
 
@@ -200,58 +200,63 @@ static void usage(FILE *f)
 		"--help)\n");
 }
 
+/* A count into the uint64_t dest; a bad one prints the usage. */
+static int opt_count(void *dest, const char *arg)
+{
+	if (parse_uint64(arg, dest) < 0) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* --sample PCT (at most 100) or 'kube' */
+static int opt_sample(void *dest, const char *arg)
+{
+	struct bench_opts *o = dest;
+	uint64_t v;
+	if (streq(arg, "kube"))
+		o->kube = true;
+	else if (opt_count(&v, arg) < 0)
+		return -1;
+	else
+		o->sample = (uint32_t)MIN(v, 100);
+	return 0;
+}
+
+static int opt_store(void *dest, const char *arg)
+{
+	if (streq(arg, "none"))
+		return 0;
+	fprintf(stderr,
+		"berth bench-scheduler: --store '%s': the library bench is compute only (berth bench-scheduler "
+		"routes other stores to the server's path)\n",
+		arg);
+	return -1;
+}
+
 static int parse_opts(int argc, char **argv, struct bench_opts *o)
 {
-	static const struct option longopts[] = {
-		{ "nodes", required_argument, NULL, 'n' },
-		{ "tasks", required_argument, NULL, 't' },
-		{ "seed", required_argument, NULL, 's' },
-		{ "batch", required_argument, NULL, 'b' },
-		{ "sample", required_argument, NULL, 'p' },
-		{ "store", required_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "explain", no_argument, NULL, 'e' },
-		{ 0 },
-	};
 	*o = (struct bench_opts){ 1000, 100000, 1, 10, 0, false, false };
-	int c;
-	uint64_t v;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 1;
-		}
-		if (c == 'e') {
-			o->explain = true;
-			continue;
-		}
-		if (c == 'S') {
-			if (!streq(optarg, "none")) {
-				fprintf(
-				    stderr,
-				    "berth bench-scheduler: --store '%s': the library bench is compute only "
-				    "(berth bench-scheduler routes other stores to the server's path)\n",
-				    optarg);
-				return -EINVAL;
-			}
-			continue;
-		}
-		if (c == 'p' && streq(optarg, "kube")) {
-			o->kube = true;
-			continue;
-		}
-		if (c == '?' || parse_uint64(optarg, &v) < 0) {
-			usage(stderr);
-			return -EINVAL;
-		}
-		switch (c) {
-		case 'n': o->nodes = v; break;
-		case 't': o->tasks = v; break;
-		case 's': o->seed = v; break;
-		case 'b': o->batch = v; break;
-		case 'p': o->sample = (uint32_t)MIN(v, 100); break;
-		}
+#define COUNT(name, field) { (name), 0, CLI_OPT_CALL, &o->field, .fn = opt_count, .has_arg = true }
+	const struct cli_opt t[] = {
+		COUNT("nodes", nodes),
+		COUNT("tasks", tasks),
+		COUNT("seed", seed),
+		COUNT("batch", batch),
+		{ "sample", 0, CLI_OPT_CALL, o, .fn = opt_sample, .has_arg = true },
+		{ "store", 0, CLI_OPT_CALL, NULL, .fn = opt_store, .has_arg = true },
+		{ "help", 'h', CLI_OPT_HELP },
+		{ "explain", 0, CLI_OPT_FLAG, &o->explain },
+		{ NULL },
+	};
+#undef COUNT
+	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
+	if (r != CLI_OPTTAB_OK)
+		return r == CLI_OPTTAB_HELP ? 1 : -EINVAL;
+	if (optind < argc) {
+		fprintf(stderr, "berth bench-scheduler: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
 	}
 	if (o->kube)
 		o->sample = sched_sample_kube(o->nodes);

@@ -5,7 +5,6 @@
  */
 #include <sys/file.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -77,169 +76,92 @@ static void usage(FILE *f)
 	    "      --endpoint-url https://127.0.0.1:7443 --ca-bundle ROOT/pki/ca.pem\n");
 }
 
-enum {
-	OPT_ROOT = 256,
-	OPT_LISTEN,
-	OPT_STORE,
-	OPT_REGION,
-	OPT_LOST,
-	OPT_LEASE,
-	OPT_RETENTION,
-	OPT_LOG_LEVEL,
-	OPT_CIDR,
-	OPT_SUBNET_SIZE,
-	OPT_VNI,
-	OPT_REGISTRY,
-	OPT_VULN_FEED,
-	OPT_REGISTRY_CLOCK,
-	OPT_LOGS_SWEEP,
-	OPT_LOGS_DAY,
-	OPT_LOGS_FSYNC,
-	OPT_ADVERTISE,
-	OPT_METRICS_PERIOD,
-	OPT_HTTP_LIMITS /* and the next HTTP_LIMITS_N_OPTS - 1 */
-};
-
-static const struct option options[] = {
-	{ "root", required_argument, NULL, OPT_ROOT },
-	{ "listen", required_argument, NULL, OPT_LISTEN },
-	{ "store", required_argument, NULL, OPT_STORE },
-	{ "region", required_argument, NULL, OPT_REGION },
-	{ "lost-node-timeout", required_argument, NULL, OPT_LOST },
-	{ "agent-lease-ttl", required_argument, NULL, OPT_LEASE },
-	{ "task-retention", required_argument, NULL, OPT_RETENTION },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "cluster-cidr", required_argument, NULL, OPT_CIDR },
-	{ "node-subnet-size", required_argument, NULL, OPT_SUBNET_SIZE },
-	{ "vxlan-id", required_argument, NULL, OPT_VNI },
-	{ "registry", required_argument, NULL, OPT_REGISTRY },
-	{ "vuln-feed", required_argument, NULL, OPT_VULN_FEED },
-	{ "registry-clock", required_argument, NULL, OPT_REGISTRY_CLOCK },
-	{ "logs-sweep-interval", required_argument, NULL, OPT_LOGS_SWEEP },
-	{ "logs-day-seconds", required_argument, NULL, OPT_LOGS_DAY },
-	{ "logs-fsync", no_argument, NULL, OPT_LOGS_FSYNC },
-	{ "advertise-url", required_argument, NULL, OPT_ADVERTISE },
-	{ "metrics-period", required_argument, NULL, OPT_METRICS_PERIOD },
-	HTTP_LIMITS_LONGOPTS(OPT_HTTP_LIMITS),
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
-
-static void set_str(char **dst, const char *v)
+/* --region R: 1 to 64 characters */
+static int opt_region(void *dest, const char *arg)
 {
-	free(*dst);
-	*dst = xstrdup(v);
+	if (!*arg || strlen(arg) > 64) {
+		fprintf(stderr, "berth server: invalid region '%s'\n", arg);
+		return -1;
+	}
+	free(*(char **)dest);
+	*(char **)dest = xstrdup(arg);
+	return 0;
+}
+
+static int opt_cidr(void *dest, const char *arg)
+{
+	struct netalloc_cidr cidr;
+	if (netalloc_parse(arg, true, &cidr) < 0 || cidr.bits > 30) {
+		fprintf(stderr,
+			"berth server: invalid --cluster-cidr '%s': expected an IPv4 network such as 10.42.0.0/16\n",
+			arg);
+		return -1;
+	}
+	free(*(char **)dest);
+	*(char **)dest = xstrdup(arg);
+	return 0;
+}
+
+static int opt_log_level(void *dest, const char *arg)
+{
+	enum log_level l;
+	if (log_parse_level(arg, &l) < 0) {
+		fprintf(stderr, "berth server: invalid log level '%s'\n", arg);
+		return -1;
+	}
+	log_set_level(l);
+	return 0;
+}
+
+/* A number in [o->min, o->max] into the int o->dest; o->key names the unit the error shows. */
+static int opt_number(const struct cli_opt *o, const char *arg)
+{
+	uint64_t n;
+	if (parse_uint64(arg, &n) < 0 || n < (uint64_t)o->min || n > (uint64_t)o->max) {
+		fprintf(stderr, "berth server: invalid --%s '%s'", o->name, arg);
+		if (o->key)
+			fprintf(stderr, " (%ld to %ld %s)", o->min, o->max, o->key);
+		fputc('\n', stderr);
+		return -1;
+	}
+	*(int *)o->dest = (int)n;
+	return 0;
 }
 
 static int parse_args(struct server *s, int argc, char **argv)
 {
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		if (c >= OPT_HTTP_LIMITS && c < OPT_HTTP_LIMITS + HTTP_LIMITS_N_OPTS) {
-			_cleanup_error_ struct berth_error *err = NULL;
-			if (http_limits_parse_opt(&s->http_limits, c - OPT_HTTP_LIMITS, optarg, &err) < 0) {
-				berth_error_print(err, "berth server");
-				return 2;
-			}
-			continue;
-		}
-		switch (c) {
-		case OPT_ROOT: set_str(&s->root, optarg); break;
-		case OPT_LISTEN: set_str(&s->listen, optarg); break;
-		case OPT_STORE: set_str(&s->store_spec, optarg); break;
-		case OPT_REGISTRY: set_str(&s->registry_addr, optarg); break;
-		case OPT_VULN_FEED: set_str(&s->vuln_feed, optarg); break;
-		case OPT_REGISTRY_CLOCK: set_str(&s->registry_clock, optarg); break;
-		case OPT_REGION:
-			if (!*optarg || strlen(optarg) > 64) {
-				fprintf(stderr, "berth server: invalid region '%s'\n", optarg);
-				return 2;
-			}
-			set_str(&s->region, optarg);
-			break;
-		case OPT_LOST:
-		case OPT_LEASE: {
-			uint64_t n;
-			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 86400) {
-				fprintf(stderr, "berth server: invalid --%s '%s'\n",
-					c == OPT_LOST ? "lost-node-timeout" : "agent-lease-ttl", optarg);
-				return 2;
-			}
-			*(c == OPT_LOST ? &s->lost_node_timeout : &s->agent_lease_ttl) = (int)n;
-			break;
-		}
-		case OPT_RETENTION: {
-			uint64_t n;
-			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 30 * 86400) {
-				fprintf(stderr,
-					"berth server: invalid --task-retention '%s' (1 to 2592000 seconds)\n",
-					optarg);
-				return 2;
-			}
-			s->task_retention = (int)n;
-			break;
-		}
-		case OPT_LOG_LEVEL: {
-			enum log_level l;
-			if (log_parse_level(optarg, &l) < 0) {
-				fprintf(stderr, "berth server: invalid log level '%s'\n", optarg);
-				return 2;
-			}
-			log_set_level(l);
-			break;
-		}
-		case OPT_CIDR: {
-			struct netalloc_cidr cidr;
-			if (netalloc_parse(optarg, true, &cidr) < 0 || cidr.bits > 30) {
-				fprintf(stderr,
-					"berth server: invalid --cluster-cidr '%s': expected an IPv4 network "
-					"such as 10.42.0.0/16\n",
-					optarg);
-				return 2;
-			}
-			set_str(&s->cluster_cidr, optarg);
-			break;
-		}
-		case OPT_SUBNET_SIZE:
-		case OPT_VNI: {
-			uint64_t n;
-			bool vni = c == OPT_VNI;
-			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > (vni ? 16777215 : 30)) {
-				fprintf(stderr, "berth server: invalid --%s '%s'\n",
-					vni ? "vxlan-id" : "node-subnet-size", optarg);
-				return 2;
-			}
-			*(vni ? &s->vxlan_id : &s->node_subnet_bits) = (int)n;
-			break;
-		}
-		case OPT_METRICS_PERIOD: {
-			uint64_t n;
-			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 3600) {
-				fprintf(stderr, "berth server: invalid --metrics-period '%s' (1 to 3600 seconds)\n",
-					optarg);
-				return 2;
-			}
-			s->metrics_period = (int)n;
-			break;
-		}
-		case OPT_LOGS_SWEEP:
-		case OPT_LOGS_DAY: {
-			uint64_t n;
-			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 86400) {
-				fprintf(stderr, "berth server: invalid --%s '%s' (1 to 86400 seconds)\n",
-					c == OPT_LOGS_SWEEP ? "logs-sweep-interval" : "logs-day-seconds", optarg);
-				return 2;
-			}
-			*(c == OPT_LOGS_SWEEP ? &s->logs_sweep_interval : &s->logs_day_seconds) = (int)n;
-			break;
-		}
-		case OPT_LOGS_FSYNC: s->logs_fsync = true; break;
-		case OPT_ADVERTISE: set_str(&s->advertise, optarg); break;
-		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return 2;
-		}
-	}
+#define NUMBER(name, field, lo, hi, unit) \
+	{ (name), 0, CLI_OPT_ENTRY, &s->field, (unit), (lo), (hi), .entry_fn = opt_number, .has_arg = true }
+#define CALL(name, dest, f) { (name), 0, CLI_OPT_CALL, (dest), .fn = (f), .has_arg = true }
+	const struct cli_opt t[] = {
+		{ "root", 0, CLI_OPT_STRDUP, &s->root },
+		{ "listen", 0, CLI_OPT_STRDUP, &s->listen },
+		{ "store", 0, CLI_OPT_STRDUP, &s->store_spec },
+		CALL("region", &s->region, opt_region),
+		NUMBER("lost-node-timeout", lost_node_timeout, 1, 86400, NULL),
+		NUMBER("agent-lease-ttl", agent_lease_ttl, 1, 86400, NULL),
+		NUMBER("task-retention", task_retention, 1, 30 * 86400, "seconds"),
+		CALL("log-level", NULL, opt_log_level),
+		CALL("cluster-cidr", &s->cluster_cidr, opt_cidr),
+		NUMBER("node-subnet-size", node_subnet_bits, 1, 30, NULL),
+		NUMBER("vxlan-id", vxlan_id, 1, 16777215, NULL),
+		{ "registry", 0, CLI_OPT_STRDUP, &s->registry_addr },
+		{ "vuln-feed", 0, CLI_OPT_STRDUP, &s->vuln_feed },
+		{ "registry-clock", 0, CLI_OPT_STRDUP, &s->registry_clock },
+		NUMBER("logs-sweep-interval", logs_sweep_interval, 1, 86400, "seconds"),
+		NUMBER("logs-day-seconds", logs_day_seconds, 1, 86400, "seconds"),
+		{ "logs-fsync", 0, CLI_OPT_FLAG, &s->logs_fsync },
+		{ "advertise-url", 0, CLI_OPT_STRDUP, &s->advertise },
+		NUMBER("metrics-period", metrics_period, 1, 3600, "seconds"),
+		HTTP_LIMITS_OPTS(&s->http_limits, "berth server"),
+		{ "help", 'h', CLI_OPT_HELP },
+		{ NULL },
+	};
+#undef NUMBER
+#undef CALL
+	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
+	if (r != CLI_OPTTAB_OK)
+		return r == CLI_OPTTAB_HELP ? 1 : 2;
 	if (optind < argc) {
 		fprintf(stderr, "berth server: unexpected argument '%s'\n", argv[optind]);
 		return 2;

@@ -19,7 +19,6 @@
  * Prints one JSON object: placements_per_s (wall clock: the store's fsyncs
  * are the cost), p50_us/p99_us per RunTask call (1-B tasks), rss_kib.
  */
-#include <getopt.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/opttab.h"
 #include "common/util.h"
 #include "common/json.h"
 #include "server/internal.h"
@@ -295,6 +295,10 @@ static void usage(FILE *f)
 		"  --clients K    concurrent RunTask callers, as HTTP workers (default 8)\n");
 }
 
+/*
+ * Which bench runs: this one with --store sqlite:PATH or etcd://HOST:PORT, else the compute-only
+ * one. A look at argv for the one option that routes (each bench then parses its own table).
+ */
 static bool store_given(int argc, char **argv, const char **ret)
 {
 	*ret = NULL;
@@ -307,39 +311,34 @@ static bool store_given(int argc, char **argv, const char **ret)
 	return *ret && !streq(*ret, "none");
 }
 
+/* A count into the uint64_t dest; a bad one prints the usage. */
+static int opt_count(void *dest, const char *arg)
+{
+	if (parse_uint64(arg, dest) < 0) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse(struct dbench *b, int argc, char **argv, const char **spec)
 {
-	static const struct option lo[] = {
-		{ "nodes", required_argument, NULL, 'n' },   { "tasks", required_argument, NULL, 't' },
-		{ "seed", required_argument, NULL, 's' },    { "batch", required_argument, NULL, 'b' },
-		{ "clients", required_argument, NULL, 'k' }, { "store", required_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },          { 0 },
-	};
 	b->nodes = 1000, b->tasks = 10000, b->seed = 1, b->batch = 10, b->clients = 8;
-	optind = 1;
-	int c;
-	uint64_t v;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 1;
-		}
-		if (c == 'S') {
-			*spec = optarg;
-			continue;
-		}
-		if (c == '?' || parse_uint64(optarg, &v) < 0) {
-			usage(stderr);
-			return -EINVAL;
-		}
-		switch (c) {
-		case 'n': b->nodes = v; break;
-		case 't': b->tasks = v; break;
-		case 's': b->seed = v; break;
-		case 'b': b->batch = v; break;
-		case 'k': b->clients = v; break;
-		}
-	}
+#define COUNT(name, field) { (name), 0, CLI_OPT_CALL, &b->field, .fn = opt_count, .has_arg = true }
+	const struct cli_opt t[] = {
+		COUNT("nodes", nodes),
+		COUNT("tasks", tasks),
+		COUNT("seed", seed),
+		COUNT("batch", batch),
+		COUNT("clients", clients),
+		{ "store", 0, CLI_OPT_STRING, spec },
+		{ "help", 'h', CLI_OPT_HELP },
+		{ NULL },
+	};
+#undef COUNT
+	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
+	if (r != CLI_OPTTAB_OK)
+		return r == CLI_OPTTAB_HELP ? 1 : -EINVAL;
 	if (optind != argc || !b->nodes || !b->tasks || !b->batch || b->batch > 10 || !b->clients ||
 	    b->clients > BENCH_MAX_CLIENTS || b->nodes > 1000000) {
 		fprintf(stderr, "berth bench-scheduler: --nodes (1-1000000), --tasks, --batch (1-10) and "

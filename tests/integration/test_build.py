@@ -252,6 +252,14 @@ def test_usage_errors(berth_bin):
     assert tool(berth_bin, "frob", check=False).returncode == 2
     assert tool(berth_bin, "plan", check=False).returncode == 2
     assert tool(berth_bin, "--help").stdout.startswith("Usage: berth build-tool")
+    ctx = os.path.join(FIXTURES, "multistage")
+    for args, err in ((["plan", "--image", "busybox", ctx], "berth build-tool: --image expects REF=FILE, got 'busybox'\n"),
+                      (["plan", "--bogus", ctx], "plan: unrecognized option '--bogus'\nUsage: berth build-tool"),
+                      (["plan", "-f"], "plan: option requires an argument -- 'f'\nUsage: berth build-tool"),
+                      (["plan", ctx, "extra"], "berth build-tool: unexpected argument 'extra'\n")):
+        p = tool(berth_bin, *args, check=False)
+        assert p.returncode == 2 and p.stderr.startswith(err) and p.stdout == "", (args, p.stderr)
+    assert tool(berth_bin, "parse", "-h").stdout.startswith("Usage: berth build-tool")
 
 
 def test_build_tool_is_hidden_from_help(berth_bin):

@@ -330,6 +330,14 @@ def test_agent_usage_errors(berth_bin):
         assert p.returncode == 1 and msg in p.stderr, (args, p.stderr)
     p = subprocess.run([berth_bin, "agent", "--help"], capture_output=True, text=True, timeout=10)
     assert p.returncode == 0 and "--token" in p.stdout
+    # the first bad flag ends the parse: one message (a bad value used to be followed by getopt's)
+    for args, err in ((["--cpu", "x", "--bogus"], "berth agent: invalid --cpu 'x'\n"),
+                      (["--metrics-interval", "11"], "berth agent: invalid --metrics-interval '11': 1 to 10 seconds\n"),
+                      (["--label", "a=b", "--taint=k:NoSchedule", "--memory="], "berth agent: invalid --memory ''\n")):
+        p = subprocess.run([berth_bin, "agent", *args], capture_output=True, text=True, timeout=10)
+        assert p.returncode == 1 and p.stderr == err, (args, p.stderr)
+    p = subprocess.run([berth_bin, "agent", "--bogus"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1 and p.stderr.startswith("agent: unrecognized option '--bogus'\nUsage: berth agent")
 
 
 @pytest.fixture

@@ -326,6 +326,14 @@ def test_bench_scheduler_binds_every_placement_in_the_store(berth_bin, tmp):  # 
     assert p.returncode == 1 and "exists" in p.stderr
     p = subprocess.run([berth_bin, "bench-scheduler", "--store", "mysql://x"], capture_output=True, text=True)
     assert p.returncode == 1 and "sqlite:PATH or etcd://HOST:PORT" in p.stderr
+    # both benches' options: bad counts print the usage, stray operands are refused
+    for args, err in ((["--nodes", "x"], "Usage: berth bench-scheduler [--nodes N]"),
+                      (["--store", "sqlite:" + db, "--clients", "x"], "Usage: berth bench-scheduler --store"),
+                      (["--store", "sqlite:" + db, "--sample", "5"], "bench-scheduler: unrecognized option '--sample'"),
+                      (["--nodes", "5", "extra"], "berth bench-scheduler: unexpected argument 'extra'\n"),
+                      (["--batch"], "bench-scheduler: option '--batch' requires an argument")):
+        p = subprocess.run([berth_bin, "bench-scheduler", *args], capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2 and p.stderr.startswith(err) and p.stdout == "", (args, p.stderr)
 
 
 # ---- real agents (multi-host fixture: network namespaces, one berth agent each) ----

@@ -204,6 +204,21 @@ def test_help_lists_flags():
         assert flag in p.stdout
 
 
+def test_bad_flags_are_refused_before_anything_starts(tmp_path):
+    for args, err in ((["--task-retention", "0", "--bogus"], "berth server: invalid --task-retention '0' (1 to 2592000 seconds)\n"),
+                      (["--vxlan-id", "16777216"], "berth server: invalid --vxlan-id '16777216'\n"),
+                      (["--region="], "berth server: invalid region ''\n"),
+                      (["--http-workers", "0"], "berth server: invalid --http-workers '0': expected a number from 1 to 4096\n"),
+                      (["--node-subnet-size", "8"], "berth server: --node-subnet-size 8 is larger than the cluster CIDR"),
+                      (["--logs-fsync=1"], "server: option '--logs-fsync' doesn't allow an argument\nUsage: berth server"),
+                      (["--lo", "1"], "server: option '--lo' is ambiguous; possibilities: '--lost-node-timeout' '--log-level'"),
+                      (["extra"], "berth server: unexpected argument 'extra'\n")):
+        p = subprocess.run([berth_binary(), "server", "--root", str(tmp_path), *args], capture_output=True, text=True,
+                           timeout=10)
+        assert p.returncode == 2 and p.stderr.startswith(err) and p.stdout == "", (args, p.stderr)
+    assert os.listdir(tmp_path) == []
+
+
 # ---- authentication ----
 
 def test_wrong_secret_is_invalid_signature(server):

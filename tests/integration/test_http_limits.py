@@ -215,3 +215,13 @@ def test_bad_limit_flags_are_refused(berth_bin):
     assert "http-workers" in r.stderr
     r = subprocess.run([berth_bin, "daemon", "--help"], capture_output=True, text=True, timeout=10)
     assert "--http-max-connections" in r.stdout
+    # one message per bad flag, before anything starts; an unknown flag also gets the usage
+    for args, err in ((["--http-body-min-rate", "x", "--bogus"],
+                       "berth daemon: invalid --http-body-min-rate 'x': expected a number from 1 to 1073741824\n"),
+                      (["--default-ulimit", "nofile"], "berth daemon: --default-ulimit: "),
+                      (["--tls=1"], "daemon: option '--tls' doesn't allow an argument\nUsage: berth daemon"),
+                      (["--h"], "daemon: option '--h' is ambiguous; possibilities: '--host' '--http-max-connections'"),
+                      (["--root", "/x", "extra"], "berth daemon: unexpected argument 'extra'\n")):
+        r = subprocess.run([berth_bin, "daemon", *args], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 1 and r.stderr.startswith(err) and r.stdout == "", (args, r.stderr)
+    assert r.stderr == err

@@ -391,6 +391,29 @@ def test_invalid_reference_gives_docker_error(berth):
     assert p.returncode != 0 and "must be lowercase" in p.stderr
 
 
+def test_bad_options_are_refused(berth):
+    """Every verb's options come from one table: unknown options, missing values and stray
+    operands are usage errors (exit 2, getopt's message), never ignored."""
+    for args, msg in ((["--bogus", "ls"], "image-store: unrecognized option '--bogus'"),
+                      (["--root"], "option '--root' requires an argument"),
+                      (["prune", "--junk"], "prune: unrecognized option '--junk'"),
+                      (["prune", "extra"], "Usage: berth image-store"),
+                      (["ls", "extra"], "Usage: berth image-store"),
+                      (["ls", "-fq"], "invalid filter 'q'"),
+                      (["load", "-i"], "load: option requires an argument -- 'i'"),
+                      (["save", "--format", "tar", "x"], "Usage: berth image-store"),
+                      (["unmount", "--rm=x", "y"], "option '--rm' doesn't allow an argument"),
+                      (["commit", "--bogus", "--config", "{bad", "x"], "commit: unrecognized option '--bogus'")):
+        p = store(berth, *args, check=False)
+        assert p.returncode == 2 and msg in p.stderr and p.stdout == "", (args, p.stderr)
+    # long names of the short options; the value of --config is checked after the scan
+    for args, msg in ((["rm", "--force", "nosuch"], "no such image: 'nosuch'"),
+                      (["export", "--output", "/dev/null", "nosuch"], "no such snapshot: 'nosuch'"),
+                      (["commit", "--config", "{bad", "x"], "parse --config")):
+        p = store(berth, *args, check=False)
+        assert p.returncode == 1 and msg in p.stderr, (args, p.stderr)
+
+
 def test_docker_archive_with_symlinked_duplicate_layer(berth, workdir, snapshot):
     layer = tar_bytes([(entry("f"), b"same")])
     config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [sha(layer)] * 2}}

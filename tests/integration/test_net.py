@@ -391,6 +391,25 @@ def test_ls_filters_and_prune(net):
     assert "keep-me" in net("ls").stdout
 
 
+def test_bad_options_are_usage_errors(net):
+    """One message per bad option (getopt's or the value's), exit 2, nothing done."""
+    for args, err in ((["ls", "--bogus"], "ls: unrecognized option '--bogus'\n"),
+                      (["ls", "--filter"], "ls: option '--filter' requires an argument\n"),
+                      (["ls", "--filter", "=x"], "berth net-tool: invalid filter '=x': expected KEY=VALUE\n"),
+                      (["prune", "--json"], "prune: unrecognized option '--json'\n"),
+                      (["dns", "--port", "65536"], "berth net-tool dns: invalid port\n"),
+                      (["dns", "--bogus"], "dns: unrecognized option '--bogus'\n"),
+                      (["gc", "--keep"], "gc: option '--keep' requires an argument\n"),
+                      (["create", "--internal=1", "x"], "create: option '--internal' doesn't allow an argument\n"),
+                      (["connect", "--ip"], "connect: option '--ip' requires an argument\n"),
+                      (["--bridge"], "net-tool: option '--bridge' requires an argument\n")):
+        p = net(*args, check=False)
+        assert p.returncode == 2 and p.stderr.startswith(err) and p.stdout == "", (args, p.stderr)
+    p = net("attach", "x", "--bogus", check=False)
+    assert p.returncode == 1 and p.stderr.endswith("invalid option (see 'berth net-tool --help')\n")
+    assert net("ls-containers").stdout == "" and "x" not in net("ls").stdout
+
+
 def test_gc_keeps_listed_containers(net):
     keep = net.attach("keep1", "--name", "k")
     net.attach("drop1", "--name", "d")

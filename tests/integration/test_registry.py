@@ -41,6 +41,27 @@ def test_registry_rejects_unknown_config_key(berth, workdir):
     assert p.returncode != 0 and "adress" in p.stderr
 
 
+def test_registry_flags_are_checked_before_the_config_and_every_spelling_finds_it(berth, workdir):
+    cfg = os.path.join(workdir, "c.yml")
+    with open(cfg, "w") as f:
+        f.write("http:\n  adress: 127.0.0.1:0\n")
+    root = os.path.join(workdir, "reg")
+    # -cFILE and --conf FILE used to be skipped by the search for the config file (gc ran without it)
+    for spelling in (["-c" + cfg], ["--conf", cfg], ["--config=" + cfg], [cfg]):
+        p = berth("registry", "gc", "--root", root, *spelling, check=False)
+        assert p.returncode == 1 and "adress" in p.stderr, (spelling, p.stderr)
+    for args, msg in ((["--threads", "0", "-c", cfg], "berth registry: invalid thread count '0'\n"),
+                      (["-a", "nope", cfg], "berth registry: invalid address 'nope'\n"),
+                      ([cfg, "extra"], "berth registry: unexpected argument 'extra'\n"),
+                      (["-c", cfg, "extra"], "berth registry: unexpected argument 'extra'\n")):
+        p = berth("registry", "gc", "--root", root, *args, check=False)
+        assert p.returncode == 2 and p.stderr == msg, (args, p.stderr)
+    p = berth("registry", "serve", "--bogus", check=False)
+    assert p.returncode == 2 and p.stderr.startswith("serve: unrecognized option '--bogus'\nUsage: berth registry")
+    p = berth("registry", "gc", "--root", root, "--dry-run", "--no-delete", "--token", "--threads", "2")
+    assert p.stdout.startswith("gc (dry run): marked 0 manifests")
+
+
 # ---------------------------------------------------------------------------- base, errors
 
 def test_base_endpoint_reports_api_version(registry):

@@ -1000,3 +1000,30 @@ def test_list_and_ps_reject_unknown_format(berth_rt):
     assert p.returncode == 2 and "invalid --format 'yaml'" in p.stderr
     p = berth_rt("ps", "--format", "yaml", "nosuchcontainer", check=False)
     assert p.returncode == 2 and "invalid --format 'yaml'" in p.stderr
+
+
+RUNC_SPELLINGS = [
+    # (args after "--root DIR", accepted?) as runc 1.1 (urfave/cli v1 over Go's flag package) reads them
+    (["list", "-f=json"], True),
+    (["list", "-quiet"], True),
+    (["list", "--quiet=F"], True),
+    (["delete", "-force", "nosuch"], True),
+    (["list", "--quiet=junk"], False),
+    (["list", "--form", "json"], False),
+    (["list", "-qf", "json"], False),
+    (["list", "--format"], False),
+    (["kill", "--al", "nosuch"], False),
+    (["features", "--x"], False),
+]
+
+
+def test_option_spellings_match_runc(berth_rt, runc_rt):
+    """One or two dashes, =value or the next word, exact names, Go booleans: runc's flag syntax."""
+    for args, ok in RUNC_SPELLINGS:
+        for rt in (berth_rt, runc_rt):
+            p = rt(*args, check=False)
+            assert (p.returncode == 0) == ok, (rt.argv, args, p.stderr)
+    p = berth_rt("list", "--quiet=junk", check=False)
+    assert p.returncode == 2 and p.stderr == "berth-runtime: list: invalid boolean value 'junk' for '--quiet'\n"
+    p = run([*berth_rt.argv, "-root", berth_rt.root, "-log-format", "json", "list", "-q"], check=False)
+    assert p.returncode == 0 and p.stdout == "", p.stderr

@@ -1202,8 +1202,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (req->head_wait) { /* resumed after the headers: the handler answered or reads the body */
 		req->head_wait = false;
-		if (req->responded && !req->queued)
-			ret = queue_now(req);
+		if (req->responded && !req->queued) {
+			/*
+			 * Answered before the body: a small announced body is read and dropped first
+			 * (as for the refusals above), since a connection closed with unread data makes
+			 * the client's read of the answer fail (ECONNRESET); a bigger one or one of
+			 * unknown size gets the answer at once, and the connection closes.
+			 */
+			const char *cl = lookup(req, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+			uint64_t n = 0;
+			req->drain = cl && parse_uint64(cl, &n) == 0 && n > 0 && n <= DRAIN_MAX;
+			if (req->drain)
+				*upload_size = 0;
+			else
+				ret = queue_now(req);
+		}
 	} else if (req->drain) {
 		if (*upload_size == 0 && !req->queued)
 			ret = queue_now(req); /* the whole body was read */

@@ -327,14 +327,28 @@ static void test_streamed_route_refuses_before_the_body(void **state)
 {
 	struct fixture *f = *state;
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	/* the answer reaches the client that is still sending (libmicrohttpd takes it only before the body) */
-	assert_int_equal(post_chunked(f, "/refuse", 4000000, &out), 401);
-	assert_string_equal(out.buf, "{\"message\":\"no\"}\n");
-	_cleanup_free_ char *body = xmalloc(801);
-	memset(body, 'z', 800);
-	body[800] = '\0';
+	/* the answer goes out before the body is read (libmicrohttpd takes it only before the body), and
+	 * the connection then closes: a client still writing a big body may meet EPIPE or ECONNRESET
+	 * before it reads the answer, so only the status is checked when the client got one */
+	long st = 0;
+	_cleanup_free_ char *p = xasprintf("%s/body", f->dir);
+	char *data = xmalloc(4000000);
+	memset(data, 'x', 4000000);
+	assert_int_equal(fs_write_file_atomic(p, data, 4000000, 0644, NULL), 0);
+	free(data);
+	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+	struct http_client_request r = { .method = "POST", .path = "/refuse", .body_fd = fd };
+	if (http_client_do(f->cli, &r, &st, &out, NULL) == 0) {
+		assert_int_equal(st, 401);
+		assert_string_equal(out.buf, "{\"message\":\"no\"}\n");
+	}
+	/* a small announced body is read and dropped first: the answer always arrives */
+	_cleanup_free_ char *body = xmalloc(1001);
+	memset(body, 'z', 1000);
+	body[1000] = '\0';
 	strbuf_reset(&out);
 	assert_int_equal(do_req(f, "POST", "/refuse", body, &out), 401);
+	assert_string_equal(out.buf, "{\"message\":\"no\"}\n");
 	strbuf_reset(&out);
 	assert_int_equal(do_req(f, "POST", "/upload", "after", &out), 200);
 }

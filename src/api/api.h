@@ -38,6 +38,14 @@ void api_handle(struct http_request *req, void *userdata);
 
 /* Is there a route for method and (unversioned) path? */
 bool api_route_exists(const char *method, const char *path);
+/*
+ * Does the request (method, unversioned path, version prefix or NULL) run on the HTTP server's
+ * I/O thread? Routes that answer at once from memory (ping, version, a wait's head, exec
+ * inspect, the swarm stubs) and answers given before any route (404, 405, a client too old).
+ */
+bool api_route_inline(const char *method, const char *path, const char *version);
+/* The same as the server's run_inline hook (http_server_opts; userdata: struct api *). */
+bool api_run_inline(struct http_request *req, void *userdata);
 
 /* HTTP status for an engine error code (negative errno). */
 unsigned api_status_of(int r);

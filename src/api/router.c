@@ -126,9 +126,9 @@ static bool match(const char *pattern, const char *path, char caps[API_MAX_PARAM
 }
 
 static const struct api_route routes[] = {
-	{ "GET", "/_ping", api_ping },
-	{ "HEAD", "/_ping", api_ping },
-	{ "GET", "/version", api_version },
+	{ "GET", "/_ping", api_ping, API_IO_THREAD },
+	{ "HEAD", "/_ping", api_ping, API_IO_THREAD },
+	{ "GET", "/version", api_version, API_IO_THREAD },
 	{ "GET", "/info", api_info },
 	{ "GET", "/events", api_events },
 	{ "GET", "/containers/json", api_containers_list },
@@ -141,7 +141,7 @@ static const struct api_route routes[] = {
 	{ "POST", "/containers/{}/kill", api_container_kill },
 	{ "POST", "/containers/{}/pause", api_container_pause },
 	{ "POST", "/containers/{}/unpause", api_container_unpause },
-	{ "POST", "/containers/{}/wait", api_container_wait },
+	{ "POST", "/containers/{}/wait", api_container_wait, API_IO_THREAD },
 	{ "POST", "/containers/{}/rename", api_container_rename },
 	{ "POST", "/containers/{}/update", api_container_update },
 	{ "POST", "/containers/{}/resize", api_container_resize },
@@ -159,7 +159,7 @@ static const struct api_route routes[] = {
 	{ "POST", "/containers/{}/exec", api_exec_create },
 	{ "POST", "/exec/{}/start", api_exec_start },
 	{ "POST", "/exec/{}/resize", api_exec_resize },
-	{ "GET", "/exec/{}/json", api_exec_inspect },
+	{ "GET", "/exec/{}/json", api_exec_inspect, API_IO_THREAD },
 	{ "GET", "/volumes", api_volumes_list },
 	{ "POST", "/volumes/create", api_volume_create },
 	{ "GET", "/volumes/{}", api_volume_inspect },
@@ -185,46 +185,90 @@ static const struct api_route routes[] = {
 	{ "POST", "/images/{}/tag", api_image_tag },
 	{ "DELETE", "/images/{}", api_image_remove },
 	/* swarm mode (moby api/server/router/swarm): never a member, never a manager */
-	{ "GET", "/swarm", api_swarm_not_manager },
-	{ "POST", "/swarm/init", api_swarm_unsupported },
-	{ "POST", "/swarm/join", api_swarm_unsupported },
-	{ "POST", "/swarm/leave", api_swarm_not_member },
-	{ "POST", "/swarm/update", api_swarm_not_manager },
-	{ "GET", "/swarm/unlockkey", api_swarm_not_manager },
-	{ "POST", "/swarm/unlock", api_swarm_not_manager },
-	{ "GET", "/services", api_swarm_not_manager },
-	{ "POST", "/services/create", api_swarm_not_manager },
-	{ "GET", "/services/{}", api_swarm_not_manager },
-	{ "DELETE", "/services/{}", api_swarm_not_manager },
-	{ "POST", "/services/{}/update", api_swarm_not_manager },
-	{ "GET", "/services/{}/logs", api_swarm_not_manager },
-	{ "GET", "/nodes", api_swarm_not_manager },
-	{ "GET", "/nodes/{}", api_swarm_not_manager },
-	{ "DELETE", "/nodes/{}", api_swarm_not_manager },
-	{ "POST", "/nodes/{}/update", api_swarm_not_manager },
-	{ "GET", "/tasks", api_swarm_not_manager },
-	{ "GET", "/tasks/{}", api_swarm_not_manager },
-	{ "GET", "/tasks/{}/logs", api_swarm_not_manager },
-	{ "GET", "/secrets", api_swarm_not_manager },
-	{ "POST", "/secrets/create", api_swarm_not_manager },
-	{ "GET", "/secrets/{}", api_swarm_not_manager },
-	{ "DELETE", "/secrets/{}", api_swarm_not_manager },
-	{ "POST", "/secrets/{}/update", api_swarm_not_manager },
-	{ "GET", "/configs", api_swarm_not_manager },
-	{ "POST", "/configs/create", api_swarm_not_manager },
-	{ "GET", "/configs/{}", api_swarm_not_manager },
-	{ "DELETE", "/configs/{}", api_swarm_not_manager },
-	{ "POST", "/configs/{}/update", api_swarm_not_manager },
+	{ "GET", "/swarm", api_swarm_not_manager, API_IO_THREAD },
+	{ "POST", "/swarm/init", api_swarm_unsupported, API_IO_THREAD },
+	{ "POST", "/swarm/join", api_swarm_unsupported, API_IO_THREAD },
+	{ "POST", "/swarm/leave", api_swarm_not_member, API_IO_THREAD },
+	{ "POST", "/swarm/update", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/swarm/unlockkey", api_swarm_not_manager, API_IO_THREAD },
+	{ "POST", "/swarm/unlock", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/services", api_swarm_not_manager, API_IO_THREAD },
+	{ "POST", "/services/create", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/services/{}", api_swarm_not_manager, API_IO_THREAD },
+	{ "DELETE", "/services/{}", api_swarm_not_manager, API_IO_THREAD },
+	{ "POST", "/services/{}/update", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/services/{}/logs", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/nodes", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/nodes/{}", api_swarm_not_manager, API_IO_THREAD },
+	{ "DELETE", "/nodes/{}", api_swarm_not_manager, API_IO_THREAD },
+	{ "POST", "/nodes/{}/update", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/tasks", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/tasks/{}", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/tasks/{}/logs", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/secrets", api_swarm_not_manager, API_IO_THREAD },
+	{ "POST", "/secrets/create", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/secrets/{}", api_swarm_not_manager, API_IO_THREAD },
+	{ "DELETE", "/secrets/{}", api_swarm_not_manager, API_IO_THREAD },
+	{ "POST", "/secrets/{}/update", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/configs", api_swarm_not_manager, API_IO_THREAD },
+	{ "POST", "/configs/create", api_swarm_not_manager, API_IO_THREAD },
+	{ "GET", "/configs/{}", api_swarm_not_manager, API_IO_THREAD },
+	{ "DELETE", "/configs/{}", api_swarm_not_manager, API_IO_THREAD },
+	{ "POST", "/configs/{}/update", api_swarm_not_manager, API_IO_THREAD },
 };
+
+/*
+ * The route for method and path, its captures in caps; NULL when none (*path_matched: the path
+ * has a route for another method). /images/<name with slashes> routes are not in the table
+ * (api_images_route).
+ */
+static const struct api_route *route_find(const char *method, const char *path,
+					  char caps[API_MAX_PARAMS][API_PARAM_MAX], bool *path_matched)
+{
+	size_t ncap;
+	*path_matched = false;
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		if (!match(routes[i].pattern, path, caps, &ncap))
+			continue;
+		*path_matched = true;
+		if (streq(routes[i].method, method))
+			return &routes[i];
+	}
+	return NULL;
+}
 
 bool api_route_exists(const char *method, const char *path)
 {
 	char caps[API_MAX_PARAMS][API_PARAM_MAX];
-	size_t ncap;
-	for (size_t i = 0; i < ARRAY_SIZE(routes); i++)
-		if (streq(routes[i].method, method) && match(routes[i].pattern, path, caps, &ncap))
-			return true;
+	bool path_matched;
+	if (route_find(method, path, caps, &path_matched))
+		return true;
 	return startswith(path, "/images/") && api_images_route(method, path, caps[0]) != NULL;
+}
+
+/* A client too old for us: answered with an error before any route. */
+static bool version_too_old(const char *v)
+{
+	return v && strverscmp(v, API_MIN_VERSION) < 0;
+}
+
+bool api_route_inline(const char *method, const char *path, const char *version)
+{
+	if (version_too_old(version))
+		return true;
+	char caps[API_MAX_PARAMS][API_PARAM_MAX];
+	bool path_matched;
+	const struct api_route *rt = route_find(method, path, caps, &path_matched);
+	if (rt)
+		return rt->io_thread;
+	/* no route: a 404 or 405 at once (an image name is matched by the images routes) */
+	return !startswith(path, "/images/");
+}
+
+bool api_run_inline(struct http_request *req, void *userdata)
+{
+	(void)userdata;
+	return api_route_inline(http_request_method(req), http_request_path(req), http_request_version(req));
 }
 
 void api_init(struct api *a, struct host *h, const char *detach_keys)
@@ -252,7 +296,7 @@ static void dispatch(struct http_request *req, struct api *api, const char *meth
 	http_response_header(req, "Api-Version", API_VERSION);
 	http_response_header(req, "Docker-Experimental", "false");
 	http_response_header(req, "Ostype", "linux");
-	if (v && strverscmp(v, API_MIN_VERSION) < 0) {
+	if (version_too_old(v)) {
 		http_respond_error(req, 400,
 				   "client version %s is too old. Minimum supported API version is %s, "
 				   "please upgrade your client to a newer version",
@@ -260,16 +304,11 @@ static void dispatch(struct http_request *req, struct api *api, const char *meth
 		return;
 	}
 	char caps[API_MAX_PARAMS][API_PARAM_MAX];
-	size_t ncap;
-	bool path_matched = false;
-	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
-		if (!match(routes[i].pattern, path, caps, &ncap))
-			continue;
-		path_matched = true;
-		if (!streq(routes[i].method, method))
-			continue;
+	bool path_matched;
+	const struct api_route *rt = route_find(method, path, caps, &path_matched);
+	if (rt) {
 		struct api_call call = { api, req, { caps[0], caps[1] } };
-		routes[i].fn(&call);
+		rt->fn(&call);
 		return;
 	}
 	if (startswith(path, "/images/")) {

@@ -23,7 +23,16 @@ typedef void (*api_route_fn)(struct api_call *call);
 struct api_route {
 	const char *method, *pattern;
 	api_route_fn fn;
+	/*
+	 * API_IO_THREAD: the handler answers at once from memory (at most a lookup under the
+	 * engine's lock, which is never held across blocking work, or a read of a small local
+	 * file) and never blocks for long, so it runs on the HTTP server's I/O thread that read
+	 * the request, without the handoff to a worker and back (http_server_opts.run_inline).
+	 * A stream it answers with is still pumped by a thread of its own.
+	 */
+	bool io_thread;
 };
+#define API_IO_THREAD true
 
 /* Parse the body as JSON; on failure a 400 has been sent. *ret NULL when empty and !required. */
 int api_body_json(struct http_request *req, json_t **ret, bool required);

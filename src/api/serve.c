@@ -87,6 +87,7 @@ int api_serve(const struct api_serve_opts *o, struct berth_error **err)
 	if ((r = api_listen_bind(&o->listen, &ls, &fd, err)) >= 0) {
 		struct http_server_opts so = { .listen_fd = fd,
 					       .handler = api_handle,
+					       .run_inline = api_run_inline,
 					       .userdata = &api,
 					       .body_limit = api_body_limit,
 					       .body_stream = api_body_stream,

@@ -81,11 +81,9 @@ static void hand_over(struct http_admit *a, int fd)
 	(void)http_server_add_connection(a->srv, fd, NULL, 0, &err);
 }
 
-/* The first readable event of a pending connection: judge it. */
-static void judge(struct http_admit *a, int fd)
+/* Judge a connection by the first bytes it sent (n from a peek: 0 hung up, < 0 errno). */
+static void judge_peeked(struct http_admit *a, int fd, const char *buf, ssize_t n)
 {
-	char buf[HTTP_METHOD_MAX + 1];
-	ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		hand_over(a, fd);
 		return;
@@ -100,17 +98,33 @@ static void judge(struct http_admit *a, int fd)
 		hand_over(a, fd);
 }
 
-static void accept_one(struct http_admit *a)
+/* The first readable event of a pending connection: judge it. */
+static void judge(struct http_admit *a, int fd)
+{
+	char buf[HTTP_METHOD_MAX + 1];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	judge_peeked(a, fd, buf, n);
+}
+
+/* Accept a connection; false when none is waiting. */
+static bool accept_one(struct http_admit *a)
 {
 	int fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
-		return;
-	if (a->n == ADMIT_MAX_PENDING) {
+		return false;
+	/* A client usually writes its request as soon as it is connected: when it is already
+	 * here, judge it now rather than after another turn of the poll loop. */
+	char buf[HTTP_METHOD_MAX + 1];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	if (n >= 0 || (errno != EAGAIN && errno != EINTR)) {
+		judge_peeked(a, fd, buf, n);
+	} else if (a->n == ADMIT_MAX_PENDING) {
 		hand_over(a, fd);
 	} else {
 		a->since[a->n] = mono_ms();
 		a->pending[a->n++] = fd;
 	}
+	return true;
 }
 
 static void *admit_thread(void *arg)
@@ -144,8 +158,9 @@ static void *admit_thread(void *arg)
 			}
 		}
 		a->n = kept;
-		if (p[1].revents)
-			accept_one(a);
+		/* every client that is waiting (a burst of connections), within a bound per turn */
+		for (int i = 0; p[1].revents && i < 64 && accept_one(a); i++)
+			;
 	}
 	return NULL;
 }

@@ -177,6 +177,10 @@ struct http_request {
 	void (*on_done)(struct http_request *req, bool completed, void *ctx);
 	void *on_done_ctx;
 	bool completed_ok; /* MHD finished the answer without an error */
+	/* when it reached each step (µs, monotonic; 0: not reached), logged at trace level at its end:
+	 * complete and handed off, a worker ran it, answered, the answer went to MHD */
+	int64_t t_ready, t_run, t_answered, t_queued;
+	bool ran_inline;
 	/* queue link and job */
 	struct http_request *next;
 	http_handler_fn job;
@@ -209,6 +213,13 @@ struct hijack_ctx {
 	size_t extra_len;
 	struct MHD_UpgradeResponseHandle *urh;
 };
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void conn_phase(struct http_server *s, struct conn *c, enum conn_phase p)
 {
@@ -413,6 +424,7 @@ static void prepare(struct http_request *req, unsigned status, struct MHD_Respon
 	req->status = status;
 	req->resp = resp;
 	req->responded = true;
+	req->t_answered = mono_us();
 	pthread_mutex_unlock(&req->mu);
 }
 
@@ -831,6 +843,8 @@ static void run_job(struct http_request *req)
 	http_handler_fn fn = req->job;
 	void *ctx = req->job_ctx;
 	unsigned d0 = req->n_defers;
+	if (!req->t_run)
+		req->t_run = mono_us();
 	pthread_mutex_unlock(&req->mu);
 	fn(req, ctx);
 	pthread_mutex_lock(&req->mu);
@@ -906,6 +920,7 @@ static void dispatch(struct http_request *req)
 {
 	req->refs++; /* the worker's; called with req->mu held */
 	req->dispatched = true;
+	req->t_ready = mono_us();
 	enqueue(req->srv, req, req->srv->handler, req->srv->userdata);
 }
 
@@ -945,6 +960,7 @@ static enum MHD_Result queue_now(struct http_request *req)
 {
 	struct http_server *s = req->srv;
 	req->queued = true;
+	req->t_queued = mono_us();
 	if (!req->resp)
 		return req->result = MHD_NO;
 	struct stream *st = req->stream;
@@ -991,6 +1007,36 @@ static void split_version(const char *url, char **ret_version, char **ret_path)
 /* con_cls marker set by on_uri: the raw request-target encodes a NUL byte. */
 static char bad_target;
 
+/* A span in µs between two steps ("-" when either was not reached). */
+static void span(char *buf, size_t n, int64_t from, int64_t to)
+{
+	if (from && to >= from)
+		snprintf(buf, n, "%lld", (long long)(to - from));
+	else
+		snprintf(buf, n, "-");
+}
+
+/*
+ * Where a request's time went (trace level): queue-us from complete to a worker running it (the
+ * handoff; 0 inline), handler-us until it answered, resume-us until MHD's thread took the answer
+ * (the handoff back), send-us until the answer was out (a stream's whole life).
+ */
+static void log_timing(struct http_request *req, bool ok)
+{
+	char st[8], q[24], h[24], r[24], sd[24];
+	pthread_mutex_lock(&req->mu);
+	snprintf(st, sizeof(st), "%u", req->status);
+	span(q, sizeof(q), req->t_ready, req->t_run);
+	span(h, sizeof(h), req->t_run, req->t_answered);
+	span(r, sizeof(r), req->t_answered, req->t_queued);
+	span(sd, sizeof(sd), req->t_queued, mono_us());
+	bool in = req->ran_inline;
+	pthread_mutex_unlock(&req->mu);
+	log_fields(LOG_LEVEL_TRACE, "http: request", "method", req->method, "path", req->path, "status", st,
+		   "inline", in ? "1" : "0", "queue-us", q, "handler-us", h, "resume-us", r, "send-us", sd,
+		   "completed", ok ? "1" : "0", NULL);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -1000,6 +1046,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	if (!req || req == (void *)&bad_target)
 		return;
+	if (log_enabled(LOG_LEVEL_TRACE))
+		log_timing(req, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	pthread_mutex_lock(&req->mu);
 	req->completed_ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
 	req->gone = true;
@@ -1253,6 +1301,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		} else if (srv->run_inline && srv->run_inline(req, srv->userdata)) {
 			/* quick and never blocking for long: here, without the handoff to a worker */
 			req->dispatched = true;
+			req->ran_inline = true;
+			req->t_ready = req->t_run = mono_us();
 			pthread_mutex_unlock(&req->mu);
 			srv->handler(req, srv->userdata);
 			if (!req->responded)

@@ -18,6 +18,31 @@ static void test_routes(void **state)
 	assert_false(api_route_exists("PUT", "/nothing"));
 }
 
+/* What runs on the HTTP server's I/O thread: answers from memory, never a route that blocks. */
+static void test_inline_routes(void **state)
+{
+	assert_true(api_route_inline("HEAD", "/_ping", NULL));
+	assert_true(api_route_inline("GET", "/_ping", "1.41"));
+	assert_true(api_route_inline("GET", "/version", "1.41"));
+	assert_true(api_route_inline("POST", "/containers/abc/wait", "1.41"));
+	assert_true(api_route_inline("GET", "/exec/abc/json", "1.41"));
+	assert_true(api_route_inline("GET", "/swarm", "1.41"));
+	assert_true(api_route_inline("GET", "/nothing", "1.41"));              /* 404 */
+	assert_true(api_route_inline("GET", "/containers/abc/start", "1.41")); /* 405 */
+	assert_true(api_route_inline("POST", "/containers/create", "1.12"));   /* too old: 400 */
+	/* engine work, disk, the network lock, other processes, bodies: a worker */
+	assert_false(api_route_inline("POST", "/containers/create", "1.41"));
+	assert_false(api_route_inline("POST", "/containers/abc/start", "1.41"));
+	assert_false(api_route_inline("POST", "/containers/abc/attach", "1.41"));
+	assert_false(api_route_inline("GET", "/containers/abc/json", NULL));
+	assert_false(api_route_inline("GET", "/containers/json", NULL));
+	assert_false(api_route_inline("GET", "/info", NULL));
+	assert_false(api_route_inline("GET", "/events", NULL));
+	assert_false(api_route_inline("POST", "/images/load", NULL));
+	assert_false(api_route_inline("GET", "/images/busybox/json", NULL));
+	assert_false(api_route_inline("GET", "/images/nothing/here/x", NULL)); /* the images router decides */
+}
+
 static void test_status_mapping(void **state)
 {
 	assert_int_equal(api_status_of(-ENOENT), 404);
@@ -89,6 +114,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_inline_routes),
 		cmocka_unit_test(test_status_mapping),
 		cmocka_unit_test(test_config_check),
 		cmocka_unit_test(test_signal_names),

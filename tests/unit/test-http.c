@@ -4,9 +4,11 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "unit.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "http/admit.h"
 #include "http/http.h"
 
@@ -31,6 +33,11 @@ static int count_stream(void *ctx, struct strbuf *out)
 }
 
 static atomic_int done_calls, done_completed;
+
+/* /block holds its worker until released (test_inline_routes_need_no_worker) */
+static pthread_mutex_t block_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t block_cond = PTHREAD_COND_INITIALIZER;
+static bool block_running, block_release;
 
 static void on_done(struct http_request *req, bool completed, void *ctx)
 {
@@ -65,7 +72,15 @@ static void handler(struct http_request *req, void *userdata)
 		http_respond_json(req, 200,
 				  json_pack("{s:o,s:b,s:b}", "t", a, "none_empty", none[0] == NULL, "sock",
 					    http_request_socket(req) >= 0));
-	} else if (streq(path, "/stream")) {
+	} else if (streq(path, "/block")) {
+		pthread_mutex_lock(&block_mu);
+		block_running = true;
+		pthread_cond_broadcast(&block_cond);
+		while (!block_release)
+			pthread_cond_wait(&block_cond, &block_mu);
+		pthread_mutex_unlock(&block_mu);
+		http_respond(req, 200, "text/plain", xstrdup("released"), 8);
+	} else if (streq(path, "/stream") || streq(path, "/inline-stream")) {
 		int *n = xcalloc(1, sizeof(int));
 		http_respond_stream(req, 200, "text/plain", count_stream, free, n);
 	} else if (streq(path, "/hijack")) {
@@ -108,10 +123,11 @@ static bool body_stream(const char *method, const char *path, void *userdata)
 	return streq(path, "/upload") || streq(path, "/refuse");
 }
 
-/* /query and /file run on the I/O thread (run_inline); the rest on workers */
+/* /query, /file and /inline-stream run on the I/O thread (run_inline); the rest on workers */
 static bool run_inline(struct http_request *req, void *userdata)
 {
-	return streq(http_request_path(req), "/query") || streq(http_request_path(req), "/file");
+	const char *p = http_request_path(req);
+	return streq(p, "/query") || streq(p, "/file") || streq(p, "/inline-stream");
 }
 
 static char *error_body(unsigned status, const char *message, void *userdata)
@@ -126,7 +142,7 @@ struct fixture {
 	struct http_client *cli;
 };
 
-static int setup(void **state)
+static int setup_with(void **state, const struct http_limits *lim)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	f->dir = unit_tmpdir();
@@ -140,6 +156,7 @@ static int setup(void **state)
 				      .body_stream = body_stream,
 				      .error_body = error_body,
 				      .run_inline = run_inline,
+				      .limits = lim,
 				      .handler = handler,
 				      .userdata = f->dir };
 	assert_int_equal(http_server_start(&o, &f->srv, NULL), 0);
@@ -147,6 +164,18 @@ static int setup(void **state)
 	assert_int_equal(http_client_new(host, &f->cli, NULL), 0);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, NULL);
+}
+
+/* A server with one worker thread. */
+static int setup_one_worker(void **state)
+{
+	struct http_limits lim = { .workers = 1 };
+	return setup_with(state, &lim);
 }
 
 static int teardown(void **state)
@@ -425,6 +454,131 @@ static void test_relay_forwards_half_close(void **state)
 	}
 }
 
+static long block_status; /* of the /block request (get_block) */
+
+static void *get_block(void *arg)
+{
+	struct fixture *f = arg;
+	_cleanup_free_ char *host = xasprintf("unix://%s", f->sock);
+	struct http_client *c = NULL;
+	struct http_client_request r = { .method = "GET", .path = "/block", .body_fd = -1 };
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	if (http_client_new(host, &c, NULL) == 0 && http_client_do(c, &r, &block_status, &out, NULL) < 0)
+		block_status = -1;
+	http_client_free(c);
+	return NULL;
+}
+
+/* run_inline routes are answered on the I/O thread: also while the only worker is held. */
+static void test_inline_routes_need_no_worker(void **state)
+{
+	struct fixture *f = *state;
+	block_running = block_release = false;
+	block_status = 0;
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, get_block, f), 0);
+	pthread_mutex_lock(&block_mu);
+	while (!block_running)
+		pthread_cond_wait(&block_cond, &block_mu);
+	pthread_mutex_unlock(&block_mu);
+	/* a request queued behind the busy worker would time out */
+	_cleanup_strbuf_ struct strbuf q = STRBUF_INIT, st = STRBUF_INIT;
+	struct http_client_request r = { .method = "GET", .path = "/query?v=x", .body_fd = -1, .timeout_ms = 3000 };
+	long qs = 0, ss = 0;
+	int qr = http_client_do(f->cli, &r, &qs, &q, NULL);
+	/* an inline handler may answer with a stream: its pump is a thread of its own */
+	r.path = "/inline-stream";
+	int sr = http_client_do(f->cli, &r, &ss, &st, NULL);
+	pthread_mutex_lock(&block_mu);
+	block_release = true;
+	pthread_cond_broadcast(&block_cond);
+	pthread_mutex_unlock(&block_mu);
+	pthread_join(t, NULL);
+	assert_int_equal(block_status, 200);
+	assert_int_equal(qr, 0);
+	assert_int_equal(qs, 200);
+	assert_string_equal(q.buf, "{\"flag\":false,\"v\":\"x\"}\n");
+	assert_int_equal(sr, 0);
+	assert_int_equal(ss, 200);
+	assert_string_equal(st.buf, "chunk0;chunk1;chunk2;");
+}
+
+/* At trace level every request logs where its time went: the handoffs, the handler, the send. */
+static void test_request_timing_is_traced(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *path = xasprintf("%s/log", f->dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	enum log_level old = log_get_level();
+	log_set_fd(fd);
+	log_set_level(LOG_LEVEL_TRACE);
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	assert_int_equal(do_req(f, "GET", "/query", NULL, &out), 200);
+	assert_int_equal(do_req(f, "POST", "/echo", "x", &out), 200);
+	/* logged once the answer is out, which may be just after the client has it */
+	_cleanup_strbuf_ struct strbuf log = STRBUF_INIT;
+	for (int i = 0; i < 500; i++) {
+		strbuf_reset(&log);
+		_cleanup_close_ int rfd = open(path, O_RDONLY | O_CLOEXEC);
+		assert_true(rfd >= 0);
+		assert_true(strbuf_read_fd(&log, rfd, 1 << 20) >= 0);
+		if (strstr(log.buf, "path=/echo"))
+			break;
+		usleep(10000);
+	}
+	log_set_level(old);
+	log_set_fd(STDERR_FILENO);
+	close(fd);
+	const char *q = strstr(log.buf, "path=/query");
+	const char *e = strstr(log.buf, "path=/echo");
+	assert_non_null(q);
+	assert_non_null(e);
+	assert_non_null(strstr(q, "status=200 inline=1 queue-us=0 handler-us="));
+	assert_non_null(strstr(e, "status=200 inline=0 queue-us="));
+	assert_non_null(strstr(e, "resume-us="));
+}
+
+/* Send data (after delay_ms; in two parts with a pause when split > 0) on a fresh connection and
+ * return what comes back until the server closes. */
+static void raw_exchange(struct fixture *f, const char *data, size_t split, int delay_ms, struct strbuf *out)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	memcpy(sa.sun_path, f->sock, strlen(f->sock) + 1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	if (delay_ms)
+		usleep((useconds_t)delay_ms * 1000);
+	if (split) {
+		assert_int_equal(fs_write_all(fd, data, split), 0);
+		usleep(50000);
+	}
+	assert_int_equal(fs_write_all(fd, data + split, strlen(data) - split), 0);
+	strbuf_reset(out);
+	assert_true(strbuf_read_fd(out, fd, 1 << 16) >= 0);
+	close(fd);
+}
+
+/* The accept loop judges a client whose first bytes came with its connection at once, and the
+ * others when they arrive: either way non-HTTP gets a 400, HTTP is served. */
+static void test_admit_judges_early_and_late_clients(void **state)
+{
+	struct fixture *f = *state;
+	const char *get = "GET /query HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	raw_exchange(f, "hello\r\n\r\n", 0, 0, &out);
+	assert_true(startswith(out.buf, "HTTP/1.1 400 Bad Request\r\n"));
+	raw_exchange(f, "hello\r\n\r\n", 0, 50, &out);
+	assert_true(startswith(out.buf, "HTTP/1.1 400 Bad Request\r\n"));
+	raw_exchange(f, get, 0, 0, &out);
+	assert_true(startswith(out.buf, "HTTP/1.1 200 OK\r\n"));
+	raw_exchange(f, get, 0, 50, &out);
+	assert_true(startswith(out.buf, "HTTP/1.1 200 OK\r\n"));
+	raw_exchange(f, get, 2, 0, &out); /* "GE", a pause, the rest */
+	assert_true(startswith(out.buf, "HTTP/1.1 200 OK\r\n"));
+}
+
 static void test_first_bytes_classify(void **state)
 {
 	(void)state;
@@ -457,6 +611,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_streamed_body_and_its_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_streamed_route_refuses_before_the_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hijack_echo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inline_routes_need_no_worker, setup_one_worker, teardown),
+		cmocka_unit_test_setup_teardown(test_request_timing_is_traced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admit_judges_early_and_late_clients, setup, teardown),
 		cmocka_unit_test(test_client_rejects_bad_host),
 		cmocka_unit_test(test_first_bytes_classify),
 		cmocka_unit_test(test_relay_forwards_half_close),

@@ -68,9 +68,9 @@ static void wake(struct lb_agent *l)
 /* Wait ms or until woken for stopping; false when stopping. */
 static bool nap(struct lb_agent *l, int ms)
 {
-	int64_t end = now_ms() + ms;
+	int64_t end = proc_now_ms() + ms;
 	while (!stopping(l)) {
-		int64_t left = end - now_ms();
+		int64_t left = end - proc_now_ms();
 		if (left <= 0)
 			return true;
 		usleep((useconds_t)MIN(left, 100) * 1000);
@@ -172,15 +172,15 @@ static void *supervise_main(void *arg)
 		}
 		int timeout = -1;
 		if (l->want && !l->pid && access(l->cfg_path, R_OK) == 0) {
-			if (now_ms() >= not_before) {
+			if (proc_now_ms() >= not_before) {
 				_cleanup_error_ struct berth_error *err = NULL;
 				if (spawn_haproxy(l, &err) < 0)
 					log_fields(LOG_LEVEL_WARN, "cannot start haproxy", "error", err->msg,
 						   NULL);
-				not_before = now_ms() + RESTART_MS;
+				not_before = proc_now_ms() + RESTART_MS;
 			}
 			if (!l->pid)
-				timeout = (int)MAX(1, not_before - now_ms());
+				timeout = (int)MAX(1, not_before - proc_now_ms());
 		}
 		struct pollfd p[2] = { { .fd = l->wake, .events = POLLIN },
 				       { .fd = l->pidfd, .events = POLLIN } };
@@ -242,10 +242,10 @@ static long worker_pid(struct lb_agent *l)
  */
 static void wait_worker(struct lb_agent *l, long old)
 {
-	int64_t end = now_ms() + SOCKET_WAIT_MS;
+	int64_t end = proc_now_ms() + SOCKET_WAIT_MS;
 	for (;;) {
 		long pid = worker_pid(l);
-		if ((pid && pid != old) || now_ms() >= end || !nap(l, 20))
+		if ((pid && pid != old) || proc_now_ms() >= end || !nap(l, 20))
 			return;
 	}
 }

@@ -108,7 +108,7 @@ static void *job_main(void *arg)
 	struct build_job *j = arg;
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct build_context *ctx = NULL;
-	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *hex = util_random_hex(8);
 	_cleanup_free_ char *tmp = xasprintf("%s/builder/tmp/ctx-%s", j->api->root, hex);
 	int r = fs_mkdir_p(tmp, 0700, &err);
 	bool mounted = r >= 0 && ctx_tmpfs(j, tmp);
@@ -228,7 +228,7 @@ static int secret_params(struct api_call *c, struct build_job *j)
 	int r = kv_param(c, "secrets", &kv);
 	if (r < 0 || !kv || !kv[0])
 		return r;
-	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *hex = util_random_hex(8);
 	j->secret_dir = xasprintf("%s/builder/tmp/secrets-%s", c->api->root, hex);
 	_cleanup_error_ struct berth_error *err = NULL;
 	if ((r = fs_mkdir_p(j->secret_dir, 0700, &err)) < 0) {

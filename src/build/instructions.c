@@ -208,7 +208,7 @@ static int parse_interval(struct df_parser *p, const struct df_instr *in, const 
 	if (!v || !*v)
 		return 0;
 	int64_t ns;
-	if (parse_duration_ns(v, &ns) < 0)
+	if (util_parse_duration_ns(v, &ns) < 0)
 		return df_error(p, in->line, "time: invalid duration \"%s\"", v);
 	if (ns == 0)
 		return 0;
@@ -246,7 +246,7 @@ static int check_healthcheck(struct df_parser *p, struct df_instr *in)
 		r = parse_interval(p, in, "start-interval", f.start_interval, &in->opts.start_interval);
 	if (r >= 0 && f.retries) {
 		int64_t n;
-		if (parse_int64(f.retries, &n) < 0 || n > INT32_MAX || n < INT32_MIN)
+		if (util_parse_int64(f.retries, &n) < 0 || n > INT32_MAX || n < INT32_MIN)
 			r = df_error(p, in->line, "strconv.ParseInt: parsing \"%s\": invalid syntax",
 				     f.retries);
 		else if (n < 0)

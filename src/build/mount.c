@@ -144,7 +144,7 @@ static int mount_key(struct df_mount *m, const char *key, const char *value, con
 		if (parse_uint(value, 10, UINT32_MAX, key[0] == 'u' ? &m->uid : &m->gid) < 0)
 			return berth_error_msg(err, EINVAL, "invalid value %s for %s", value, key);
 	} else if (streq(key, "size")) {
-		if (parse_bytes(value, &m->size) < 0 || m->size < 0)
+		if (util_parse_bytes(value, &m->size) < 0 || m->size < 0)
 			return berth_error_msg(err, EINVAL, "invalid value %s for size", value);
 	} else {
 		return berth_error_msg(err, EINVAL, "unexpected key '%s' in '%s'", key, field);

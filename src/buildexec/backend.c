@@ -61,7 +61,7 @@ static int be_state_from_image(void *be, const char *image_id, char **ret_state,
 int bx_snapshot(struct buildexec *b, const char *state, char **ret_id, struct image_snapshot **ret,
 		struct berth_error **err)
 {
-	_cleanup_free_ char *hex = random_hex(16);
+	_cleanup_free_ char *hex = util_random_hex(16);
 	_cleanup_free_ char *id = xasprintf("build-%s", hex);
 	int r = image_snapshot_prepare(b->images, id, streq(state, BX_SCRATCH) ? NULL : state, ret, err);
 	if (r < 0)
@@ -111,7 +111,7 @@ static int be_commit(void *be, const char *state, json_t *image_config, char **r
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	char created[RFC3339_MAX];
-	format_rfc3339(&now, created);
+	util_format_rfc3339(&now, created);
 	size_t i;
 	json_t *h;
 	json_array_foreach (json_object_get(cfg, "history"), i, h) {

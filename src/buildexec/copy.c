@@ -33,7 +33,7 @@ struct cp {
 
 static int lookup_id(int rootfd, const char *file, const char *name, int64_t *ret, struct berth_error **err)
 {
-	if (parse_int64(name, ret) == 0 && *ret >= 0 && *ret <= UINT32_MAX)
+	if (util_parse_int64(name, ret) == 0 && *ret >= 0 && *ret <= UINT32_MAX)
 		return 0;
 	struct strbuf sb = STRBUF_INIT;
 	int r = fs_read_file_at(rootfd, file, 4u << 20, &sb, NULL);

@@ -184,7 +184,7 @@ int bx_fetch_urls(void *be, const char *state, const struct build_copy_req *req,
 {
 	struct buildexec *b = be;
 	const struct plan_copy *pc = req->copy;
-	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *hex = util_random_hex(8);
 	_cleanup_free_ char *tmp = xasprintf("%s/builder/tmp/fetch-%s", b->root, hex);
 	size_t n = 0;
 	while (pc->srcs && pc->srcs[n])

@@ -154,12 +154,12 @@ static int add_secret(struct run_job *j, const struct df_mount *m, struct berth_
 	if (!m->target)
 		return 0;
 	if (!j->secrets) {
-		_cleanup_free_ char *hex = random_hex(8);
+		_cleanup_free_ char *hex = util_random_hex(8);
 		j->secrets = xasprintf("%s/builder/tmp/secrets-%s", j->b->root, hex);
 		if ((r = fs_mkdir_p(j->secrets, 0700, err)) < 0)
 			return r;
 	}
-	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *hex = util_random_hex(8);
 	_cleanup_free_ char *f = xasprintf("%s/%s", j->secrets, hex);
 	if ((r = fs_write_file_atomic(f, v.buf, v.len, m->mode >= 0 ? (mode_t)m->mode & 07777 : 0400, err)) <
 	    0)
@@ -214,7 +214,7 @@ static int add_mount(struct run_job *j, const struct df_mount *m, const char *st
 
 static int script_dir(struct run_job *j, const struct plan_run *run, struct berth_error **err)
 {
-	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *hex = util_random_hex(8);
 	j->pipes = xasprintf("%s/builder/tmp/pipes-%s", j->b->root, hex);
 	int r = fs_mkdir_p(j->pipes, 0755, err);
 	if (r < 0)

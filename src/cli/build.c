@@ -336,7 +336,7 @@ static int dockerfile_of(const char *ctxdir, const char *file, char **ret_name, 
 			return -1;
 		}
 	}
-	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *hex = util_random_hex(8);
 	*ret_name = xasprintf(".dockerfile.%s", hex);
 	return 1;
 }

@@ -250,7 +250,7 @@ static json_t *stat_json(const struct fsview *v, const struct cpath *p, int dirf
 			 const struct stat *st)
 {
 	char mtime[RFC3339_MAX];
-	format_rfc3339(&st->st_mtim, mtime);
+	util_format_rfc3339(&st->st_mtim, mtime);
 	_cleanup_free_ char *target = S_ISLNK(st->st_mode) && base ? link_target(v, p, dirfd, base) : NULL;
 	return json_pack("{s:s, s:I, s:I, s:s, s:s}", "name", p->name, "size", (json_int_t)st->st_size,
 			 "mode", (json_int_t)fsop_go_mode(st->st_mode), "mtime", mtime, "linkTarget",

@@ -401,7 +401,7 @@ static char *random_name(struct engine *e)
 					   "kernighan", "pike",     "wirth",    "backus",  "mccarthy",
 					   "lamport",   "shannon",  "noether" };
 	for (int attempt = 0;; attempt++) {
-		_cleanup_free_ char *r = random_hex(4);
+		_cleanup_free_ char *r = util_random_hex(4);
 		unsigned v = (unsigned)strtoul(r, NULL, 16);
 		char *n = attempt < 10
 			      ? xasprintf("%s_%s", adj[v % ARRAY_SIZE(adj)], who[(v >> 8) % ARRAY_SIZE(who)])

@@ -387,7 +387,7 @@ int engine_container_create(struct engine *e, const char *name, const json_t *co
 		return r;
 
 	struct container *c = container_alloc();
-	c->id = random_hex(32);
+	c->id = util_random_hex(32);
 	if (!json_string_value(json_object_get(cfg, "Hostname")) ||
 	    !*json_string_value(json_object_get(cfg, "Hostname")))
 		json_object_set_new(cfg, "Hostname", json_stringn(c->id, 12));
@@ -399,11 +399,11 @@ int engine_container_create(struct engine *e, const char *name, const json_t *co
 	struct timespec ts;
 	char t[RFC3339_MAX];
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, t);
+	util_format_rfc3339(&ts, t);
 	c->created = xstrdup(t);
 	_cleanup_free_ char *dir = container_dir(e, c->id);
 	r = fs_mkdir_p(dir, 0710, err);
-	crash_point("create-dir");
+	util_crash_point("create-dir");
 	if (r >= 0)
 		r = container_register(e, c, name, err);
 	if (r < 0) { /* nothing half-made: not its directory, nor the anonymous volumes planned for it */

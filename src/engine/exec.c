@@ -66,7 +66,7 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
 	r = engine_state_admit(ENGINE_OP_EXEC, c->state, false, c->id, err);
 	if (r >= 0) {
 		struct exec_instance *x = xcalloc(1, sizeof(*x));
-		x->id = random_hex(32);
+		x->id = util_random_hex(32);
 		x->container_id = xstrdup(c->id);
 		x->config = json_deep_copy(config);
 		x->next = e->execs;

@@ -54,10 +54,10 @@ static int run_check(const char *xdir, json_t *proc, const char *id, int64_t tim
 		strbuf_addstr(out, m);
 		return -1;
 	}
-	int64_t deadline = now_ms() + timeout_ns / 1000000;
+	int64_t deadline = proc_now_ms() + timeout_ns / 1000000;
 	_cleanup_strbuf_ struct strbuf raw = STRBUF_INIT;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - proc_now_ms();
 		struct pollfd p = { fd, POLLIN, 0 };
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
 			strbuf_addstr(out, "Health check exceeded timeout");
@@ -94,7 +94,7 @@ static void record(struct engine *e, struct container *c, const char *start, int
 	char end[RFC3339_MAX];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, end);
+	util_format_rfc3339(&ts, end);
 	if (!c->health_log)
 		c->health_log = json_array();
 	json_array_append_new(c->health_log, json_pack("{s:s,s:s,s:i,s:s}", "Start", start, "End", end,
@@ -114,7 +114,7 @@ static void record(struct engine *e, struct container *c, const char *start, int
 		struct timespec st;
 		bool in_start = false;
 		int64_t sp = hc_ns(hc, "StartPeriod", 0);
-		if (sp && c->started_at && parse_rfc3339(c->started_at, &st) == 0)
+		if (sp && c->started_at && util_parse_rfc3339(c->started_at, &st) == 0)
 			in_start =
 			    ((int64_t)(ts.tv_sec - st.tv_sec) * 1000000000 + (ts.tv_nsec - st.tv_nsec)) < sp;
 		if (!in_start && ++c->health_streak >= retries)
@@ -146,9 +146,9 @@ static void *health_thread(void *arg)
 	char start[RFC3339_MAX];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, start);
+	util_format_rfc3339(&ts, start);
 	if (ok) {
-		_cleanup_free_ char *id = random_hex(32);
+		_cleanup_free_ char *id = util_random_hex(32);
 		_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 		int code = run_check(xdir, proc, id, timeout, &out);
 		pthread_mutex_lock(&e->lock);
@@ -159,7 +159,7 @@ static void *health_thread(void *arg)
 	json_decref(proc);
 	pthread_mutex_lock(&e->lock);
 	c->health_running = false;
-	c->health_next_ms = now_ms() + hc_ns(hc, "Interval", HEALTH_DEFAULT_NS) / 1000000;
+	c->health_next_ms = proc_now_ms() + hc_ns(hc, "Interval", HEALTH_DEFAULT_NS) / 1000000;
 	container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	monitor_wake(e);

@@ -27,7 +27,7 @@ static void now_rfc3339(char out[RFC3339_MAX])
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, out);
+	util_format_rfc3339(&ts, out);
 }
 
 /*
@@ -361,7 +361,7 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 {
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	_cleanup_free_ char *netns = NULL, *rootfs = NULL;
-	int64_t t0 = now_ns(), t1, t2, t3, t4;
+	int64_t t0 = proc_now_ns(), t1, t2, t3, t4;
 	shim_wait_gone(e, c); /* a previous run's shim may still delete its runtime state */
 	fs_rm_rf(xdir, NULL);
 	int r = fs_mkdir_p(xdir, 0700, err);
@@ -371,8 +371,8 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 		      : e->img->prepare(e->img_ctx, c->id, c->image_id, &rootfs, err);
 	if (r < 0)
 		return r;
-	crash_point("start-snapshot");
-	t1 = now_ns();
+	util_crash_point("start-snapshot");
+	t1 = proc_now_ns();
 	pthread_mutex_lock(&e->lock);
 	free(c->rootfs);
 	c->rootfs = xstrdup(rootfs);
@@ -384,14 +384,14 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	     (r = write_etc_files(e, c, mode && streq(mode, "host"), err)) < 0) ||
 	    (r = spec_write(e, c, rootfs, netns, err)) < 0 || (r = write_shim_config(e, c, xdir, err)) < 0)
 		return r;
-	t2 = now_ns();
+	t2 = proc_now_ns();
 	pid_t pid = 0, shim = 0;
 	_cleanup_close_ int exit_fd = -1;
 	r = spawn_shim(e, xdir, &pid, &shim, &exit_fd, err);
 	if (r < 0)
 		return r;
-	crash_point("start-shim");
-	t3 = now_ns();
+	util_crash_point("start-shim");
+	t3 = proc_now_ns();
 	int pidfd = proc_pidfd_open(pid), shim_pidfd = proc_pidfd_open(shim);
 	int fd = attach_parked_and_start(e, c, xdir, err);
 	if (fd < 0) {
@@ -400,8 +400,8 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 		safe_close(shim_pidfd);
 		return fd;
 	}
-	crash_point("start-started");
-	t4 = now_ns();
+	util_crash_point("start-started");
+	t4 = proc_now_ns();
 	log_debug("start %.12s: snapshot %lld us, network+files+spec %lld us, shim+create %lld us, "
 		  "attach+start %lld us",
 		  c->id, (long long)(t1 - t0) / 1000, (long long)(t2 - t1) / 1000,

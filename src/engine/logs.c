@@ -92,9 +92,9 @@ int log_settings_get(const json_t *lc, const char *cdir, const char *cid, struct
 	const char *ms = json_string_value(json_object_get(opts, "max-size"));
 	const char *mf = json_string_value(json_object_get(opts, "max-file"));
 	const char *cp = json_string_value(json_object_get(opts, "compress"));
-	if (ms && (parse_bytes(ms, &s.max_size) < 0 || s.max_size < 0))
+	if (ms && (util_parse_bytes(ms, &s.max_size) < 0 || s.max_size < 0))
 		return berth_error_msg(err, EINVAL, "invalid log max-size '%s'", ms);
-	if (mf && (parse_int64(mf, &s.max_file) < 0 || s.max_file < 1 || s.max_file > 100))
+	if (mf && (util_parse_int64(mf, &s.max_file) < 0 || s.max_file < 1 || s.max_file > 100))
 		return berth_error_msg(err, EINVAL, "invalid log max-file '%s'", mf);
 	if (cp && !streq(cp, "true") && !streq(cp, "false") && !streq(cp, "1") && !streq(cp, "0"))
 		return berth_error_msg(err, EINVAL, "invalid log compress '%s'", cp);
@@ -118,7 +118,7 @@ void log_settings_done(struct log_settings *s)
 static int64_t record_time_ns(const char *t)
 {
 	struct timespec ts;
-	if (!t || parse_rfc3339(t, &ts) < 0)
+	if (!t || util_parse_rfc3339(t, &ts) < 0)
 		return 0;
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
@@ -168,7 +168,7 @@ static json_t *local_record(const struct loglocal_entry *le)
 	if (le->time_ns < 0)
 		ts = (struct timespec){ 0 };
 	char t[RFC3339_MAX];
-	format_rfc3339(&ts, t);
+	util_format_rfc3339(&ts, t);
 	_cleanup_strbuf_ struct strbuf line = STRBUF_INIT;
 	strbuf_add(&line, le->line, le->len);
 	if (!le->partial)

@@ -88,7 +88,7 @@ static void kill_orphan(struct engine *e, const char *id, pid_t pid, int pidfd)
 static int64_t started_ms_ago(const struct container *c)
 {
 	struct timespec st, now;
-	if (!c->started_at || parse_rfc3339(c->started_at, &st) < 0)
+	if (!c->started_at || util_parse_rfc3339(c->started_at, &st) < 0)
 		return 0;
 	clock_gettime(CLOCK_REALTIME, &now);
 	return (now.tv_sec - st.tv_sec) * 1000 + (now.tv_nsec - st.tv_nsec) / 1000000;
@@ -127,7 +127,7 @@ struct exit_job *exit_begin_locked(struct engine *e, struct container *c)
 	char t[RFC3339_MAX];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, t);
+	util_format_rfc3339(&ts, t);
 	struct exit_job *job = xcalloc(1, sizeof(*job));
 	job->e = e;
 	job->c = container_ref(c);
@@ -171,8 +171,8 @@ static void exit_cleanup(struct exit_job *job)
 {
 	struct engine *e = job->e;
 	const char *id = job->c->id;
-	hang_point("exit-cleanup", job->name);
-	int64_t t0 = now_ns();
+	util_hang_point("exit-cleanup", job->name);
+	int64_t t0 = proc_now_ns();
 	if (job->orphan_pid > 0)
 		kill_orphan(e, id, job->orphan_pid, job->orphan_pidfd);
 	if (job->shim_pidfd >= 0) {
@@ -189,7 +189,7 @@ static void exit_cleanup(struct exit_job *job)
 	if (!json_is_true(json_object_get(job->hostconfig, "AutoRemove")))
 		e->img->unmount(e->img_ctx, id, NULL);
 	network_teardown(e, id, job->hostconfig);
-	log_debug("exit %.12s: unmount+network %lld us", id, (long long)(now_ns() - t0) / 1000);
+	log_debug("exit %.12s: unmount+network %lld us", id, (long long)(proc_now_ns() - t0) / 1000);
 }
 
 /*
@@ -223,14 +223,14 @@ static struct autoremove *exit_finish_locked(struct exit_job *job, bool may_remo
 	if (engine_restart_wanted(json_object_get(c->hostconfig, "RestartPolicy"), c->exit_code,
 				  c->restart_count, c->manual_stop, c->removed)) {
 		c->backoff_ms = engine_restart_backoff(c->backoff_ms, started_ms_ago(c));
-		c->restart_due_ms = now_ms() + c->backoff_ms;
+		c->restart_due_ms = proc_now_ms() + c->backoff_ms;
 		container_set_state(e, c, ENGINE_RESTARTING);
 		monitor_wake(e);
 	} else if (json_is_true(json_object_get(c->hostconfig, "AutoRemove")) && !c->removed) {
 		if (may_remove && pthread_mutex_trylock(&c->op_lock) == 0) {
 			/* the record goes from running to removing in one save (the same transaction) */
 			c->state = ENGINE_EXITED;
-			crash_point("rm-auto");
+			util_crash_point("rm-auto");
 			rm = ops_autoremove_begin_locked(e, c);
 		} else {
 			container_set_state(e, c, ENGINE_EXITED);
@@ -348,7 +348,7 @@ void engine_spawn_thread(struct engine *e, void *(*fn)(void *), void *arg)
  * Call with e->lock held. */
 static int run_due(struct engine *e)
 {
-	int64_t now = now_ms(), next = -1;
+	int64_t now = proc_now_ms(), next = -1;
 	for (size_t i = 0; i < e->n_cs; i++) {
 		struct container *c = e->cs[i];
 		if (c->state == ENGINE_RESTARTING && c->restart_due_ms) {
@@ -568,7 +568,7 @@ void lifecycle_recover(struct engine *e)
 			continue;
 		}
 		if (c->state == ENGINE_RESTARTING) {
-			c->restart_due_ms = now_ms();
+			c->restart_due_ms = proc_now_ms();
 			continue;
 		}
 		if (c->state != ENGINE_RUNNING && c->state != ENGINE_PAUSED) {

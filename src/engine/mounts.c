@@ -137,7 +137,7 @@ static int create_volumes(struct engine *e, json_t *mounts, struct berth_error *
 		if (!streq(json_string_value(json_object_get(m, "Type")), "volume"))
 			continue;
 		const char *name = json_string_value(json_object_get(m, "Name"));
-		_cleanup_free_ char *gen = name && *name ? NULL : random_hex(32);
+		_cleanup_free_ char *gen = name && *name ? NULL : util_random_hex(32);
 		if (gen)
 			name = gen;
 		int r = volume_create_full(e, name, json_object_get(m, "labels"),

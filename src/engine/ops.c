@@ -246,11 +246,11 @@ static int remove_finish(struct engine *e, struct container *c, struct removal *
 	_cleanup_json_ json_t *hc = TAKE_PTR(rm->hc);
 	_cleanup_free_ char *name = TAKE_PTR(rm->name);
 	bool hidden = rm->hidden, scrub = rm->scrub;
-	crash_point("rm-marked");
-	hang_point("rm-resources", name);
+	util_crash_point("rm-marked");
+	util_hang_point("rm-resources", name);
 	shim_wait_gone(e, c); /* its runtime delete, after exit.json */
 	int r = e->img->remove(e->img_ctx, c->id, err);
-	crash_point("rm-snapshot");
+	util_crash_point("rm-snapshot");
 	_cleanup_free_ char *dir = container_dir(e, c->id);
 	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
 	if (r >= 0) {
@@ -359,7 +359,7 @@ static void *remove_thread(void *arg)
 {
 	struct container *c = arg;
 	struct engine *e = c->engine;
-	crash_point("rm-auto"); /* exited, rootfs still mounted: lifecycle_recover() removes it */
+	util_crash_point("rm-auto"); /* exited, rootfs still mounted: lifecycle_recover() removes it */
 	pthread_mutex_lock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
 	/* CREATED: a start that failed (docker removes an --rm container then too) */

@@ -166,10 +166,10 @@ static int lookup_db(int rootfd, const char *file, const char *name, uint32_t *r
 		if (!f[2] || !streq(f[0], name))
 			continue;
 		uint64_t v;
-		if (parse_uint64(f[2], &v) < 0 || v > UINT32_MAX)
+		if (util_parse_uint64(f[2], &v) < 0 || v > UINT32_MAX)
 			return -EINVAL;
 		*ret_id = (uint32_t)v;
-		if (ret_gid && f[3] && parse_uint64(f[3], &v) == 0 && v <= UINT32_MAX)
+		if (ret_gid && f[3] && util_parse_uint64(f[3], &v) == 0 && v <= UINT32_MAX)
 			*ret_gid = (uint32_t)v;
 		return 0;
 	}
@@ -188,14 +188,14 @@ int spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint3
 		*g++ = '\0';
 	_cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	uint64_t v;
-	if (parse_uint64(u, &v) == 0 && v <= UINT32_MAX) {
+	if (util_parse_uint64(u, &v) == 0 && v <= UINT32_MAX) {
 		*uid = (uint32_t)v;
 	} else if (rootfd < 0 || lookup_db(rootfd, "/etc/passwd", u, uid, gid) < 0) {
 		return berth_error_msg(err, EINVAL,
 				       "unable to find user %s: no matching entries in passwd file", u);
 	}
 	if (g && *g) {
-		if (parse_uint64(g, &v) == 0 && v <= UINT32_MAX)
+		if (util_parse_uint64(g, &v) == 0 && v <= UINT32_MAX)
 			*gid = (uint32_t)v;
 		else if (rootfd < 0 || lookup_db(rootfd, "/etc/group", g, gid, NULL) < 0)
 			return berth_error_msg(err, EINVAL,
@@ -236,7 +236,7 @@ static void member_gids(int rootfd, const char *user, json_t *gids)
 				*p++ = '\0';
 		}
 		uint64_t v;
-		if (f[3] && group_lists(f[3], user) && parse_uint64(f[2], &v) == 0 && v <= UINT32_MAX)
+		if (f[3] && group_lists(f[3], user) && util_parse_uint64(f[2], &v) == 0 && v <= UINT32_MAX)
 			json_array_append_new(gids, json_integer((json_int_t)v));
 	}
 }
@@ -252,7 +252,7 @@ static int additional_gids(const char *rootfs, const char *user, const json_t *h
 	_cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_json_ json_t *gids = json_array();
 	uint64_t v;
-	if (user && *user && !strchr(user, ':') && parse_uint64(user, &v) < 0 && rootfd >= 0)
+	if (user && *user && !strchr(user, ':') && util_parse_uint64(user, &v) < 0 && rootfd >= 0)
 		member_gids(rootfd, user, gids);
 	size_t i;
 	json_t *g;
@@ -261,7 +261,7 @@ static int additional_gids(const char *rootfs, const char *user, const json_t *h
 		uint32_t gid;
 		if (!s || !*s)
 			return berth_error_msg(err, EINVAL, "invalid GroupAdd entry");
-		if (parse_uint64(s, &v) == 0 && v <= UINT32_MAX)
+		if (util_parse_uint64(s, &v) == 0 && v <= UINT32_MAX)
 			gid = (uint32_t)v;
 		else if (rootfd < 0 || lookup_db(rootfd, "/etc/group", s, &gid, NULL) < 0)
 			return berth_error_msg(

@@ -240,7 +240,7 @@ int engine_container_stats(struct engine *e, const char *ref, const json_t *prev
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	char now[RFC3339_MAX];
-	format_rfc3339(&ts, now);
+	util_format_rfc3339(&ts, now);
 	json_t *s = NULL;
 	if (t.running)
 		r = sample(&t, now, &s, err);

@@ -124,7 +124,7 @@ static int parse_limit(const char *s, int64_t *ret)
 		*ret = -1;
 		return 0;
 	}
-	return parse_int64(s, ret) < 0 || *ret < 0 ? -EINVAL : 0;
+	return util_parse_int64(s, ret) < 0 || *ret < 0 ? -EINVAL : 0;
 }
 
 int engine_ulimit_parse(const char *s, json_t **ret, struct berth_error **err)

@@ -85,7 +85,7 @@ int volume_create_full(struct engine *e, const char *name, const json_t *labels,
 {
 	_cleanup_free_ char *gen = NULL;
 	if (!name || !*name)
-		name = gen = random_hex(32);
+		name = gen = util_random_hex(32);
 	if (!volume_name_valid(name))
 		return berth_error_msg(err, EINVAL,
 				       "create %s: \"%s\" includes invalid characters for a local volume "
@@ -105,7 +105,7 @@ int volume_create_full(struct engine *e, const char *name, const json_t *labels,
 		struct timespec ts;
 		char t[RFC3339_MAX];
 		clock_gettime(CLOCK_REALTIME, &ts);
-		format_rfc3339(&ts, t);
+		util_format_rfc3339(&ts, t);
 		_cleanup_json_ json_t *meta =
 		    json_pack("{s:s,s:o,s:o}", "created", t, "labels",
 			      json_is_object(labels) ? json_incref((json_t *)labels) : json_object(),

@@ -630,7 +630,7 @@ json_t *netops_container_summary(struct netops *n, const struct engine_container
 			const char *ip = json_string_value(json_object_get(b, "HostIp"));
 			const char *hp = json_string_value(json_object_get(b, "HostPort"));
 			int64_t pub = 0;
-			if (!hp || parse_int64(hp, &pub) < 0)
+			if (!hp || util_parse_int64(hp, &pub) < 0)
 				pub = 0;
 			json_array_append_new(ports,
 					      json_pack("{s:s,s:i,s:I,s:s}", "IP", ip && *ip ? ip : "0.0.0.0",

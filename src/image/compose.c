@@ -101,7 +101,7 @@ int image_compose_prefix(struct image_store *s, const char *layers_image, size_t
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
 		char created[RFC3339_MAX];
-		format_rfc3339(&now, created);
+		util_format_rfc3339(&now, created);
 		json_object_set_new(cfg, "created", json_string(created));
 	}
 	json_object_set_new(cfg, "rootfs", json_pack("{s:s, s:O}", "type", "layers", "diff_ids", diffs));

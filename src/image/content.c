@@ -78,7 +78,7 @@ int img_content_delete(struct image_store *s, const char *digest)
 
 int img_content_writer_open(struct image_store *s, struct content_writer *w, struct berth_error **err)
 {
-	_cleanup_free_ char *rnd = random_hex(12);
+	_cleanup_free_ char *rnd = util_random_hex(12);
 	_cleanup_free_ char *path = xasprintf("%s/content/ingest/%s", s->root, rnd);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)

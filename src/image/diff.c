@@ -280,7 +280,7 @@ static int derive_config(struct image_store *s, const char *parent_id, const cha
 		cfg = json_pack("{s:s, s:s, s:{}, s:{s:s, s:[]}, s:[]}", "architecture", "amd64", "os",
 				"linux", "config", "rootfs", "type", "layers", "diff_ids", "history");
 	char created[RFC3339_MAX];
-	format_rfc3339(now, created);
+	util_format_rfc3339(now, created);
 	json_object_set_new(cfg, "created", json_string(created));
 	if (o && o->config)
 		json_object_set_new(cfg, "config", json_deep_copy(o->config));

@@ -212,7 +212,7 @@ static int64_t created_unix(json_t *entry)
 	struct timespec ts = { 0 };
 	const char *c = json_string_value(json_object_get(entry, "created"));
 	if (c)
-		(void)parse_rfc3339(c, &ts);
+		(void)util_parse_rfc3339(c, &ts);
 	return ts.tv_sec;
 }
 

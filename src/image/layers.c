@@ -37,7 +37,7 @@ struct layer_progress {
 static void on_unpack_progress(uint64_t done, void *ud)
 {
 	struct layer_progress *lp = ud;
-	int64_t now = now_ms();
+	int64_t now = proc_now_ms();
 	if (now - lp->last_ms < 100 && done < lp->total)
 		return;
 	lp->last_ms = now;
@@ -57,7 +57,7 @@ static void emit(image_progress_fn fn, void *ud, const char *id, const char *sta
 static int unpack_one(struct image_store *s, struct store_layer *l, unpack_progress_fn fn, void *ud,
 		      struct berth_error **err)
 {
-	_cleanup_free_ char *rnd = random_hex(8);
+	_cleanup_free_ char *rnd = util_random_hex(8);
 	_cleanup_free_ char *tmp = xasprintf("%s/tmp/layer-%s", s->root, rnd);
 	_cleanup_free_ char *fs = xasprintf("%s/fs", tmp);
 	if (mkdir(tmp, 0700) < 0 || mkdir(fs, 0755) < 0)

@@ -281,7 +281,7 @@ int img_config_parse(const char *buf, size_t len, struct config_info *ret, struc
 	const char *s = NULL;
 	if (json_get_string(doc, NULL, "created", 0, &s, NULL) > 0) {
 		struct timespec ts;
-		if (parse_rfc3339(s, &ts) == 0)
+		if (util_parse_rfc3339(s, &ts) == 0)
 			c.created = ts.tv_sec;
 	}
 	if (json_get_string(doc, NULL, "os", 0, &s, NULL) > 0)

@@ -163,7 +163,7 @@ static int dl_finish(struct puller *p, struct http_xfer_multi *m, struct dl *d, 
 
 static void dl_progress(struct puller *p)
 {
-	int64_t now = now_ms();
+	int64_t now = proc_now_ms();
 	for (size_t i = 0; i < p->n; i++) {
 		struct dl *d = &p->dls[i];
 		if (!d->x || now - d->last_ms < PULL_PROGRESS_MS)
@@ -283,7 +283,7 @@ static int unpacker_report(struct unpacker *u, const struct image_remote_opts *o
 		if (u->did_unpack[u->reported])
 			emit(o, sid, "Pull complete", 0, 0);
 	}
-	int64_t now = now_ms();
+	int64_t now = proc_now_ms();
 	if (!finished && current == completed && current < u->img->n_layers && u->ready[current] &&
 	    now - u->last_ms >= PULL_PROGRESS_MS) {
 		uint64_t done = __atomic_load_n(&u->cur_bytes, __ATOMIC_RELAXED);

@@ -350,12 +350,12 @@ static int until_match(const struct net_network *n, const char *v, bool *ret, st
 {
 	struct timespec created, limit;
 	int64_t x;
-	if (parse_rfc3339(n->created, &created) < 0)
+	if (util_parse_rfc3339(n->created, &created) < 0)
 		return berth_error_msg(err, EINVAL, "network '%s' has an invalid creation time", n->name);
-	if (parse_rfc3339(v, &limit) == 0) {
-	} else if (parse_int64(v, &x) == 0) {
+	if (util_parse_rfc3339(v, &limit) == 0) {
+	} else if (util_parse_int64(v, &x) == 0) {
 		limit = (struct timespec){ .tv_sec = (time_t)x };
-	} else if (parse_duration_ns(v, &x) == 0) {
+	} else if (util_parse_duration_ns(v, &x) == 0) {
 		clock_gettime(CLOCK_REALTIME, &limit);
 		limit.tv_sec -= (time_t)(x / 1000000000);
 	} else {

@@ -191,8 +191,8 @@ int cni_result_ipv6(const json_t *res, char addr[IP6_STR_MAX], int *ret_prefix, 
 		int64_t prefix;
 		uint8_t bin[16];
 		char buf[IP6_STR_MAX];
-		if (!slash || slash - a >= IP6_STR_MAX || parse_int64(slash + 1, &prefix) < 0 || prefix < 0 ||
-		    prefix > 128)
+		if (!slash || slash - a >= IP6_STR_MAX || util_parse_int64(slash + 1, &prefix) < 0 ||
+		    prefix < 0 || prefix > 128)
 			continue;
 		memcpy(buf, a, (size_t)(slash - a));
 		buf[slash - a] = '\0';

@@ -203,7 +203,7 @@ static int proxy_spawn(const json_t *port, const char *to_ip, pid_t *ret_pid, st
 	int64_t pid = 0;
 	strbuf_trim_trailing(&out);
 	strbuf_trim_trailing(&errout);
-	if (proc_exit_code(status) != 0 || parse_int64(out.buf, &pid) < 0 || pid <= 1)
+	if (proc_exit_code(status) != 0 || util_parse_int64(out.buf, &pid) < 0 || pid <= 1)
 		return berth_error_msg(err, EIO, "start the port forwarder: %s", errout.len ? errout.buf : "failed");
 	*ret_pid = (pid_t)pid;
 	return 0;

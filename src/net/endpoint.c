@@ -279,7 +279,7 @@ int ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n, const 
 		snprintf(ip6, sizeof(ip6), "%s", kept6);
 	else
 		kept6[0] = '\0';
-	_cleanup_free_ char *epid = random_hex(32);
+	_cleanup_free_ char *epid = util_random_hex(32);
 	json_auto_t *ep =
 	    json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "network_id", n->id, "network_name", n->name,
 		      "endpoint_id", epid, "ifname", ifname, "aliases", aliases_json(rec, n, o), "conflist",

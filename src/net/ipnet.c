@@ -46,7 +46,7 @@ int ip4net_parse(const char *s, const char *what, bool allow_host, struct ip4net
 	int64_t prefix;
 	uint32_t a;
 	if (ip4_parse(ip, what, &a, NULL) < 0 || !isdigit((unsigned char)slash[1]) ||
-	    parse_int64(slash + 1, &prefix) < 0 || prefix < 0 || prefix > 32)
+	    util_parse_int64(slash + 1, &prefix) < 0 || prefix < 0 || prefix > 32)
 		return berth_error_msg(err, EINVAL, "invalid %s '%s': expected CIDR notation a.b.c.d/n", what,
 				       s);
 	uint32_t net = a & ip4_mask((int)prefix);
@@ -96,7 +96,7 @@ bool ip_cidr_valid(const char *s)
 	memcpy(ip, s, (size_t)(slash - s));
 	ip[slash - s] = '\0';
 	int64_t prefix;
-	if (parse_int64(slash + 1, &prefix) < 0 || prefix < 0)
+	if (util_parse_int64(slash + 1, &prefix) < 0 || prefix < 0)
 		return false;
 	unsigned char buf[16];
 	if (inet_pton(AF_INET, ip, buf) == 1)
@@ -280,7 +280,7 @@ int ip6net_parse(const char *s, const char *what, struct ip6net *ret, struct ber
 {
 	const char *slash = s ? strrchr(s, '/') : NULL;
 	int64_t prefix;
-	if (!slash || slash - s >= IP6_STR_MAX || parse_int64(slash + 1, &prefix) < 0 || prefix < 0 ||
+	if (!slash || slash - s >= IP6_STR_MAX || util_parse_int64(slash + 1, &prefix) < 0 || prefix < 0 ||
 	    prefix > 128)
 		return berth_error_msg(err, EINVAL, "invalid %s '%s': expected an IPv6 prefix like fd00::/64",
 				       what, s ? s : "");

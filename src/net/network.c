@@ -236,14 +236,14 @@ static char *now_rfc3339(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	char buf[RFC3339_MAX];
-	format_rfc3339(&ts, buf);
+	util_format_rfc3339(&ts, buf);
 	return xstrdup(buf);
 }
 
 static struct net_network *pseudo_network(const char *name, const char *driver)
 {
 	struct net_network *n = xcalloc(1, sizeof(*n));
-	n->id = random_hex(32);
+	n->id = util_random_hex(32);
 	n->name = xstrdup(name);
 	n->driver = xstrdup(driver);
 	n->labels = xcalloc(1, sizeof(char *));

@@ -220,7 +220,7 @@ static void udp_from_client(int fd, struct udp_client *v, size_t n, const struct
 		c->addr = from;
 		c->up = up;
 	}
-	c->last_ms = now_ms();
+	c->last_ms = proc_now_ms();
 	(void)send(c->up, buf, (size_t)len, 0);
 }
 
@@ -240,7 +240,7 @@ static int serve_udp(int fd, const struct sockaddr_storage *to, socklen_t to_len
 				continue;
 			return berth_error_errno(err, "poll");
 		}
-		int64_t now = now_ms();
+		int64_t now = proc_now_ms();
 		for (size_t i = 0; i < UDP_CLIENTS; i++) {
 			if (v[i].up < 0)
 				continue;

@@ -22,7 +22,7 @@ static int parse_range(const char *s, const char *spec, bool allow_empty, struct
 	const char *dash = strchr(s, '-');
 	_cleanup_free_ char *a = dash ? xstrndup(s, (size_t)(dash - s)) : xstrdup(s);
 	int64_t lo, hi;
-	if (parse_int64(a, &lo) < 0 || (dash && parse_int64(dash + 1, &hi) < 0))
+	if (util_parse_int64(a, &lo) < 0 || (dash && util_parse_int64(dash + 1, &hi) < 0))
 		return berth_error_msg(err, EINVAL, "invalid port spec '%s': invalid port '%s'", spec, s);
 	if (!dash)
 		hi = lo;

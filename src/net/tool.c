@@ -508,7 +508,7 @@ static int cmd_dns(struct net_ctx *ctx, int argc, char **argv)
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		int64_t v;
-		if (c != 'p' || parse_int64(optarg, &v) < 0 || v < 1 || v > 65535) {
+		if (c != 'p' || util_parse_int64(optarg, &v) < 0 || v < 1 || v > 65535) {
 			fprintf(stderr, "berth net-tool dns: invalid port\n");
 			return 2;
 		}
@@ -583,7 +583,7 @@ static int parse_globals(int argc, char **argv, struct net_config *cfg)
 static int port_proxy(int argc, char **argv)
 {
 	int64_t port;
-	if (argc != 4 || parse_int64(argv[3], &port) < 0 || port < 1 || port > 65535) {
+	if (argc != 4 || util_parse_int64(argv[3], &port) < 0 || port < 1 || port > 65535) {
 		fputs("Usage: berth net-tool port-proxy PROTO IP PORT (the socket on fd 3)\n", stderr);
 		return 2;
 	}

@@ -115,7 +115,7 @@ char *reg_auth_issue_token(struct registry_auth *a, const struct auth_identity *
 {
 	time_t now = time(NULL);
 	bool catalog = false;
-	_cleanup_free_ char *jti = random_hex(16);
+	_cleanup_free_ char *jti = util_random_hex(16);
 	_cleanup_json_ json_t *claims =
 	    json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:o}", "iss", a->cfg->token_issuer, "sub", id->user,
 		      "aud", a->cfg->token_service, "exp", (json_int_t)(now + a->cfg->token_ttl_s), "nbf",
@@ -136,7 +136,7 @@ char *reg_auth_issue_token(struct registry_auth *a, const struct auth_identity *
 	reg_b64url_add(&tok, sig, sizeof(sig));
 	char issued[RFC3339_MAX];
 	struct timespec ts = { .tv_sec = now };
-	format_rfc3339(&ts, issued);
+	util_format_rfc3339(&ts, issued);
 	_cleanup_json_ json_t *resp =
 	    json_pack("{s:s,s:s,s:I,s:s}", "token", tok.buf, "access_token", tok.buf, "expires_in",
 		      (json_int_t)a->cfg->token_ttl_s, "issued_at", issued);

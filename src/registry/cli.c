@@ -105,7 +105,7 @@ static int apply_flag(struct registry_config *c, int opt, const char *arg, bool 
 	case OPT_NO_ACCESS_LOG: c->access_log = false; break;
 	case OPT_DRY_RUN: *dry_run = true; break;
 	case OPT_THREADS:
-		if (parse_uint64(arg, &n) < 0 || n == 0 || n > 4096) {
+		if (util_parse_uint64(arg, &n) < 0 || n == 0 || n > 4096) {
 			fprintf(stderr, "berth registry: invalid thread count '%s'\n", arg);
 			return 2;
 		}

@@ -142,7 +142,7 @@ static int parse_content_range(const char *h, uint64_t *a, uint64_t *b)
 	if (!dash)
 		return -1;
 	*dash = '\0';
-	if (parse_uint64(tmp, a) < 0 || parse_uint64(dash + 1, b) < 0 || *b < *a)
+	if (util_parse_uint64(tmp, a) < 0 || util_parse_uint64(dash + 1, b) < 0 || *b < *a)
 		return -1;
 	return 1;
 }
@@ -176,7 +176,7 @@ static int upload_prepare_body(struct req *r, int *ret)
 		r->range_end = (int64_t)b;
 		const char *cl = reg_req_header(r, "Content-Length");
 		uint64_t len;
-		if (cl && (parse_uint64(cl, &len) < 0 || len != b - a + 1)) {
+		if (cl && (util_parse_uint64(cl, &len) < 0 || len != b - a + 1)) {
 			*ret = range_invalid(r);
 			return -1;
 		}

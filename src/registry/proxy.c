@@ -231,7 +231,7 @@ int reg_proxy_fetch_blob(struct registry *reg, const char *repo, const char *dig
 	int r = digest_parse(digest, &algo, NULL, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *hex = random_hex(16);
+	_cleanup_free_ char *hex = util_random_hex(16);
 	_cleanup_free_ char *tmp = xasprintf("uploads/proxy-%s", hex);
 	_cleanup_close_ int fd =
 	    openat(reg->store->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -180,7 +180,7 @@ int reg_req_paginated_list(struct req *r, const char *key, const char *name, cha
 {
 	const char *ns = reg_req_arg(r, "n"), *last = reg_req_arg(r, "last");
 	uint64_t n = UINT64_MAX;
-	if (ns && (parse_uint64(ns, &n) < 0))
+	if (ns && (util_parse_uint64(ns, &n) < 0))
 		return reg_req_error(r, 400, "PAGINATION_NUMBER_INVALID",
 				     "invalid number of results", ns);
 	struct strbuf sb = STRBUF_INIT;

@@ -125,7 +125,7 @@ int reg_upload_create(struct upload_table *t, const char *repo, struct upload **
 	pthread_mutex_unlock(&t->lock);
 	if (full)
 		return berth_error_msg(err, EAGAIN, "too many upload sessions");
-	_cleanup_free_ char *uuid = random_hex(16);
+	_cleanup_free_ char *uuid = util_random_hex(16);
 	int rootfd = t->store->rootfd;
 	snprintf(path, sizeof(path), "uploads/%s", uuid);
 	if (mkdirat(rootfd, path, 0700) < 0)

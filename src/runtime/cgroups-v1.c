@@ -405,9 +405,9 @@ static int v1_freeze(const char *path, bool frozen, struct berth_error **err)
 	 * until every task stopped. Re-write and re-read (each write retries the
 	 * freeze), bounded to about a second.
 	 */
-	int64_t deadline = now_ms() + 1000;
+	int64_t deadline = proc_now_ms() + 1000;
 	while (v1_is_frozen(path) != 1) {
-		if (now_ms() > deadline)
+		if (proc_now_ms() > deadline)
 			return berth_error_msg(err, EBUSY, "freeze '%s': still FREEZING after 1s", d);
 		struct timespec ts = { 0, 1000000 };
 		nanosleep(&ts, NULL);

@@ -186,10 +186,10 @@ static int v2_freeze(const char *path, bool frozen, struct berth_error **err)
 	int r = cg_write(d, "cgroup.freeze", frozen ? "1" : "0", err);
 	if (r < 0)
 		return r;
-	int64_t deadline = now_ms() + 5000;
+	int64_t deadline = proc_now_ms() + 5000;
 	while (fd >= 0 && v2_is_frozen(path) != (frozen ? 1 : 0)) {
 		struct pollfd p = { .fd = fd, .events = POLLPRI };
-		int left = (int)(deadline - now_ms());
+		int left = (int)(deadline - proc_now_ms());
 		if (left <= 0)
 			return berth_error_msg(err, ETIMEDOUT, "%s '%s': timed out",
 					       frozen ? "freeze" : "thaw", d);

@@ -68,7 +68,7 @@ static int preserve_list(const char *s, int **ret, size_t *n)
 	*n = 0;
 	if (!s)
 		return 0;
-	if (parse_int64(s, &v) < 0 || v < 0 || v > 1024)
+	if (util_parse_int64(s, &v) < 0 || v < 0 || v > 1024)
 		return cli_usage_error("invalid --preserve-fds '%s'", s), -1;
 	*ret = xcalloc((size_t)v + 1, sizeof(int));
 	for (int64_t i = 0; i < v; i++)

@@ -45,7 +45,7 @@ void cli_error(const struct berth_error *err)
 	char ts[RFC3339_MAX];
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	format_rfc3339(&now, ts);
+	util_format_rfc3339(&now, ts);
 	struct strbuf sb = STRBUF_INIT;
 	if (log_json) {
 		strbuf_addstr(&sb, "{\"level\":\"error\",\"msg\":");
@@ -337,7 +337,7 @@ static void add_int(json_t *o, const char *k, const char *v, bool *bad)
 	int64_t n;
 	if (!v)
 		return;
-	if (parse_bytes(v, &n) < 0 && parse_int64(v, &n) < 0) {
+	if (util_parse_bytes(v, &n) < 0 && util_parse_int64(v, &n) < 0) {
 		cli_usage_error("update: invalid value '%s' for '%s'", v, k);
 		*bad = true;
 		return;
@@ -443,7 +443,7 @@ static int cmd_events(int argc, char **argv)
 	if (r)
 		return r;
 	int64_t ns;
-	if (parse_duration_ns(interval, &ns) < 0 || ns <= 0)
+	if (util_parse_duration_ns(interval, &ns) < 0 || ns <= 0)
 		return cli_usage_error("events: invalid interval '%s'", interval);
 	for (;;) {
 		_cleanup_error_ struct berth_error *err = NULL;

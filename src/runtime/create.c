@@ -31,7 +31,7 @@ void timing_mark(bool on, const char *phase)
 {
 	if (!on)
 		return;
-	int64_t now = now_ns();
+	int64_t now = proc_now_ns();
 	if (timing_last && log_enabled(LOG_LEVEL_DEBUG)) {
 		char us[32], pid[16];
 		snprintf(us, sizeof(us), "%lld", (long long)((now - timing_last) / 1000));
@@ -480,7 +480,7 @@ static int save_created_inner(struct launch *l, const struct runtime_spec *s, co
 	char created[RFC3339_MAX];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, created);
+	util_format_rfc3339(&ts, created);
 	_cleanup_free_ char *owner = owner_name(getuid());
 	struct container_state st = {
 		.st = { .id = (char *)l->id,

@@ -103,10 +103,10 @@ static int hook_wait(int pid, int pidfd, int infd, int outfd, const char *input,
 		     int timeout_ms, int *status)
 {
 	size_t off = 0, len = strlen(input);
-	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	int64_t deadline = timeout_ms > 0 ? proc_now_ms() + timeout_ms : 0;
 	while (outfd >= 0 || infd >= 0) {
 		struct pollfd p[2] = { { infd, POLLOUT, 0 }, { outfd, POLLIN, 0 } };
-		int left = deadline ? (int)MAX(deadline - now_ms(), 0) : -1;
+		int left = deadline ? (int)MAX(deadline - proc_now_ms(), 0) : -1;
 		int n = poll(p, 2, left);
 		if (n == 0) {
 			proc_signal(pid, pidfd, SIGKILL);
@@ -129,7 +129,7 @@ static int hook_wait(int pid, int pidfd, int infd, int outfd, const char *input,
 				strbuf_add(out, buf, (size_t)rd);
 		}
 	}
-	int left = deadline ? (int)MAX(deadline - now_ms(), 1) : -1;
+	int left = deadline ? (int)MAX(deadline - proc_now_ms(), 1) : -1;
 	struct berth_error *e = NULL;
 	int r = proc_wait(pid, pidfd, left, status, &e);
 	berth_error_free(e);

@@ -241,7 +241,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 			o->kube = true;
 			continue;
 		}
-		if (c == '?' || parse_uint64(optarg, &v) < 0) {
+		if (c == '?' || util_parse_uint64(optarg, &v) < 0) {
 			usage(stderr);
 			return -EINVAL;
 		}

@@ -161,7 +161,7 @@ static int parse_args(struct server *s, int argc, char **argv)
 		case OPT_LOST:
 		case OPT_LEASE: {
 			uint64_t n;
-			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 86400) {
+			if (util_parse_uint64(optarg, &n) < 0 || n < 1 || n > 86400) {
 				fprintf(stderr, "berth server: invalid --%s '%s'\n",
 					c == OPT_LOST ? "lost-node-timeout" : "agent-lease-ttl", optarg);
 				return 2;
@@ -171,7 +171,7 @@ static int parse_args(struct server *s, int argc, char **argv)
 		}
 		case OPT_RETENTION: {
 			uint64_t n;
-			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 30 * 86400) {
+			if (util_parse_uint64(optarg, &n) < 0 || n < 1 || n > 30 * 86400) {
 				fprintf(stderr,
 					"berth server: invalid --task-retention '%s' (1 to 2592000 seconds)\n",
 					optarg);
@@ -205,7 +205,7 @@ static int parse_args(struct server *s, int argc, char **argv)
 		case OPT_VNI: {
 			uint64_t n;
 			bool vni = c == OPT_VNI;
-			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > (vni ? 16777215 : 30)) {
+			if (util_parse_uint64(optarg, &n) < 0 || n < 1 || n > (vni ? 16777215 : 30)) {
 				fprintf(stderr, "berth server: invalid --%s '%s'\n",
 					vni ? "vxlan-id" : "node-subnet-size", optarg);
 				return 2;
@@ -215,7 +215,7 @@ static int parse_args(struct server *s, int argc, char **argv)
 		}
 		case OPT_METRICS_PERIOD: {
 			uint64_t n;
-			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 3600) {
+			if (util_parse_uint64(optarg, &n) < 0 || n < 1 || n > 3600) {
 				fprintf(stderr, "berth server: invalid --metrics-period '%s' (1 to 3600 seconds)\n",
 					optarg);
 				return 2;
@@ -226,7 +226,7 @@ static int parse_args(struct server *s, int argc, char **argv)
 		case OPT_LOGS_SWEEP:
 		case OPT_LOGS_DAY: {
 			uint64_t n;
-			if (parse_uint64(optarg, &n) < 0 || n < 1 || n > 86400) {
+			if (util_parse_uint64(optarg, &n) < 0 || n < 1 || n > 86400) {
 				fprintf(stderr, "berth server: invalid --%s '%s' (1 to 86400 seconds)\n",
 					c == OPT_LOGS_SWEEP ? "logs-sweep-interval" : "logs-day-seconds", optarg);
 				return 2;

@@ -171,7 +171,7 @@ static int paginate(struct ecs_call *c, json_t *in, json_t *all, const char *key
 		void *d = NULL;
 		size_t n = 0;
 		uint64_t off;
-		int bad = base64_decode(token, &d, &n) < 0 || parse_uint64(d, &off) < 0 ||
+		int bad = base64_decode(token, &d, &n) < 0 || util_parse_uint64(d, &off) < 0 ||
 			  off > json_array_size(all);
 		free(d);
 		if (bad)

@@ -328,7 +328,7 @@ static int parse(struct dbench *b, int argc, char **argv, const char **spec)
 			*spec = optarg;
 			continue;
 		}
-		if (c == '?' || parse_uint64(optarg, &v) < 0) {
+		if (c == '?' || util_parse_uint64(optarg, &v) < 0) {
 			usage(stderr);
 			return -EINVAL;
 		}

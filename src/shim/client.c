@@ -100,7 +100,7 @@ void client_input(struct client *c, int *in_fd, bool once, bool tty)
 		return;
 	}
 	_cleanup_strbuf_ struct strbuf fwd = STRBUF_INIT;
-	bool detach = detach_matcher_feed(&c->dm, buf, (size_t)n, &fwd);
+	bool detach = detachkeys_matcher_feed(&c->dm, buf, (size_t)n, &fwd);
 	if (*in_fd >= 0 && c->in && fwd.len > 0 && fs_write_all(*in_fd, fwd.buf, fwd.len) < 0)
 		*in_fd = safe_close(*in_fd);
 	if (detach)

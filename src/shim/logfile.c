@@ -104,7 +104,7 @@ static void encode_json(struct strbuf *sb, int stream, const struct timespec *ts
 			size_t len)
 {
 	char t[RFC3339_MAX];
-	format_rfc3339(ts, t);
+	util_format_rfc3339(ts, t);
 	_cleanup_free_ char *s = xstrndup(data, len);
 	strbuf_addstr(sb, "{\"log\":");
 	strbuf_add_json_string(sb, s);

@@ -413,7 +413,7 @@ static void write_exit_file(struct shim *s)
 	struct timespec ts;
 	char t[RFC3339_MAX];
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, t);
+	util_format_rfc3339(&ts, t);
 	int st = s->init_status;
 	_cleanup_free_ char *body = xasprintf("{\"exit_code\":%d,\"signal\":%d,\"finished_at\":\"%s\"}\n",
 					      proc_exit_code(st), WIFSIGNALED(st) ? WTERMSIG(st) : 0, t);

@@ -192,7 +192,7 @@ static bool ival(struct ctx *c, const struct ynode *n, long long min, long long 
 	int64_t v;
 	if (!s)
 		return false;
-	if (parse_int64(s, &v) < 0 || v < min || v > max)
+	if (util_parse_int64(s, &v) < 0 || v < min || v > max)
 		return fail(c, n, "expected an integer from %lld to %lld, got '%s'", min, max, s);
 	*ret = v;
 	return true;
@@ -219,9 +219,9 @@ static bool secs(struct ctx *c, const struct ynode *n, long long *ret)
 	int64_t ns, v;
 	if (!s)
 		return false;
-	if (parse_int64(s, &v) == 0 && v >= 0)
+	if (util_parse_int64(s, &v) == 0 && v >= 0)
 		ns = v * 1000000000LL;
-	else if (parse_duration_ns(s, &ns) < 0 || ns < 0)
+	else if (util_parse_duration_ns(s, &ns) < 0 || ns < 0)
 		return fail(c, n, "invalid duration '%s' (expected e.g. 30s, 1m30s, 500ms)", s);
 	*ret = (ns + 999999999LL) / 1000000000LL;
 	return true;
@@ -234,7 +234,7 @@ static bool mib(struct ctx *c, const struct ynode *n, long long *ret)
 	int64_t b;
 	if (!s)
 		return false;
-	if (parse_bytes(s, &b) < 0 || b <= 0)
+	if (util_parse_bytes(s, &b) < 0 || b <= 0)
 		return fail(c, n, "invalid size '%s' (expected e.g. 512M, 1G)", s);
 	*ret = (b + (1 << 20) - 1) >> 20;
 	return true;
@@ -403,7 +403,7 @@ static bool port_range(const char *s, long long *lo, long long *hi)
 	const char *dash = strchr(s, '-');
 	_cleanup_free_ char *a = dash ? xstrndup(s, (size_t)(dash - s)) : xstrdup(s);
 	int64_t x, y;
-	if (parse_int64(a, &x) < 0 || (dash && parse_int64(dash + 1, &y) < 0))
+	if (util_parse_int64(a, &x) < 0 || (dash && util_parse_int64(dash + 1, &y) < 0))
 		return false;
 	if (!dash)
 		y = x;

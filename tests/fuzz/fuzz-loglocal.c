@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned char keys[DETACH_KEYS_MAX];
 	size_t nk;
 	struct berth_error *err = NULL;
-	(void)detach_keys_parse(spec, keys, &nk, &err);
+	(void)detachkeys_parse(spec, keys, &nk, &err);
 	berth_error_free(err);
 	return 0;
 }

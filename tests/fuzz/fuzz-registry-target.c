@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 4096 || memchr(data, '\0', size))
 		return 0;
 	_cleanup_free_ char *s = xstrndup((const char *)data, size);
-	if (http_target_check(s) < 0)
+	if (util_http_target_check(s) < 0)
 		return 0;
 	char *q = strchr(s, '?');
 	if (q)

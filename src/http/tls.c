@@ -332,7 +332,7 @@ static int listener_start(struct http_server *srv, int listen_fd, const struct h
 	l->quick = http_server_quick(srv, &l->quick_userdata, &o.quick_idle_ms);
 	if (l->quick && ctx)
 		o.quick = listener_quick;
-	r = tls_loop_start(&o, listen_fd, &l->loop, err); /* takes its own reference on ctx */
+	r = http_tls_loop_start(&o, listen_fd, &l->loop, err); /* takes its own reference on ctx */
 	SSL_CTX_free(ctx);
 	if (r < 0) {
 		free(l);
@@ -358,7 +358,7 @@ struct http_tcp_listener *http_tcp_listener_stop(struct http_tcp_listener *l)
 {
 	if (!l)
 		return NULL;
-	l->loop = tls_loop_stop(l->loop);
+	l->loop = http_tls_loop_stop(l->loop);
 	free(l);
 	return NULL;
 }

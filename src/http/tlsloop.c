@@ -44,7 +44,7 @@
 #define TAG_LISTEN        0u
 #define TAG_STOP          1u
 #define TAG_LOCAL         1u /* low bit of a connection's pointer: the event is local's */
-/* After tls_loop_stop(), established connections get this long to end (the server's stop waits
+/* After http_tls_loop_stop(), established connections get this long to end (the server's stop waits
  * 15 s for its handlers, then the client gets its linger). */
 #define TLS_LOOP_DRAIN_MS 30000
 
@@ -87,11 +87,11 @@ struct tls_loop {
 	int listen_fd, ep;
 	int stop_pipe[2];
 	pthread_t thread;
-	/* tls_loop_stop(): no more accepts nor callbacks (acked), relays drain until drain_until */
+	/* http_tls_loop_stop(): no more accepts nor callbacks (acked), relays drain until drain_until */
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	bool stopping, stop_acked;
-	int refs; /* the thread's and tls_loop_stop()'s: the last one frees (under mu) */
+	int refs; /* the thread's and http_tls_loop_stop()'s: the last one frees (under mu) */
 	int64_t drain_until;
 	struct list lists[L_DEAD + 1];
 	unsigned n[L_DEAD + 1];
@@ -647,7 +647,7 @@ static void loop_unref(struct tls_loop *l)
 		loop_free(l);
 }
 
-/* Stop accepting, drop the handshakes (no callback runs after this), let tls_loop_stop() return. */
+/* Stop accepting, drop the handshakes (no callback runs after this), let http_tls_loop_stop() return. */
 static void begin_stop(struct tls_loop *l, int64_t now)
 {
 	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, l->listen_fd, NULL);
@@ -693,16 +693,16 @@ static void *loop_main(void *arg)
 			break;
 	}
 	if (!l->stopping)
-		begin_stop(l, util_mono_ms()); /* epoll failed: tls_loop_stop() must not wait for us */
+		begin_stop(l, util_mono_ms()); /* epoll failed: http_tls_loop_stop() must not wait for us */
 	for (enum list_kind k = L_HANDSHAKE; k <= L_LINGER; k++)
 		while (l->lists[k].head)
 			conn_kill(l, l->lists[k].head);
 	reap(l);
-	loop_unref(l); /* detached by tls_loop_stop() */
+	loop_unref(l); /* detached by http_tls_loop_stop() */
 	return NULL;
 }
 
-int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop **ret,
+int http_tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop **ret,
 		   struct berth_error **err)
 {
 	struct tls_loop *l = xcalloc(1, sizeof(*l));
@@ -754,7 +754,7 @@ fail:
 	return r;
 }
 
-struct tls_loop *tls_loop_stop(struct tls_loop *l)
+struct tls_loop *http_tls_loop_stop(struct tls_loop *l)
 {
 	if (!l)
 		return NULL;
@@ -769,7 +769,7 @@ struct tls_loop *tls_loop_stop(struct tls_loop *l)
 	return NULL;
 }
 
-void tls_loop_get_stats(struct tls_loop *l, struct tls_loop_stats *ret)
+void http_tls_loop_get_stats(struct tls_loop *l, struct tls_loop_stats *ret)
 {
 	*ret = (struct tls_loop_stats){
 		.handshaking = atomic_load(&l->st_handshaking),

@@ -71,7 +71,7 @@ static void do_join(struct server *s, struct http_request *req)
 		json_decref(in);
 		return agent_error(req, 403, "InvalidToken", "malformed join token");
 	}
-	sigv4_sha256_hex(s->ca_pem, strlen(s->ca_pem), want);
+	aws_sigv4_sha256_hex(s->ca_pem, strlen(s->ca_pem), want);
 	if (!streq(hash, want) || strlen(secret) != strlen(s->join_secret) ||
 	    CRYPTO_memcmp(secret, s->join_secret, strlen(secret)) != 0) {
 		json_decref(in);

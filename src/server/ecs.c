@@ -133,7 +133,7 @@ int ecs_authenticate(struct ecs_call *c, struct http_request *req, const char *b
 		return ecs_fail(c, "MissingAuthenticationTokenException", "Missing Authentication Token");
 	struct sigv4_auth a;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (sigv4_parse_authorization(authz, &a, &err) < 0) {
+	if (aws_sigv4_parse_authorization(authz, &a, &err) < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
 		return ecs_fail(c, "IncompleteSignatureException", "%s", m);
 	}
@@ -143,7 +143,7 @@ int ecs_authenticate(struct ecs_call *c, struct http_request *req, const char *b
 	if (!streq(a.access_key, s->access_key)) {
 		r = ecs_fail(c, "UnrecognizedClientException",
 			     "The security token included in the request is invalid.");
-	} else if (!date || sigv4_parse_amz_date(date, &t) < 0) {
+	} else if (!date || aws_sigv4_parse_amz_date(date, &t) < 0) {
 		r = ecs_fail(c, "IncompleteSignatureException",
 			     "Authorization header requires existence of a valid X-Amz-Date header.");
 	} else if (llabs((long long)(t - time(NULL))) > SIGV4_MAX_SKEW_SEC) {
@@ -166,26 +166,26 @@ int ecs_authenticate(struct ecs_call *c, struct http_request *req, const char *b
 			has_date |= streq(*h, "x-amz-date");
 		}
 		char payload[65], sig[65];
-		sigv4_sha256_hex(body ? body : "", len, payload);
+		aws_sigv4_sha256_hex(body ? body : "", len, payload);
 		_cleanup_free_ char *canonical = NULL;
 		if (!has_host || !has_date ||
-		    sigv4_canonical_request(http_request_method(req), "/", "", &a, req_header, req, payload,
-					    &canonical, NULL) < 0) {
+		    aws_sigv4_canonical_request(http_request_method(req), "/", "", &a, req_header, req,
+						payload, &canonical, NULL) < 0) {
 			r = ecs_fail(
 			    c, "InvalidSignatureException",
 			    "The request must sign the host and x-amz-date headers, and every signed "
 			    "header must be present.");
 		} else {
-			_cleanup_free_ char *sts = sigv4_string_to_sign(date, a.scope, canonical);
-			sigv4_sign(s->secret, a.date, a.region, a.service, sts, sig);
-			if (!sigv4_signature_equal(sig, a.signature))
+			_cleanup_free_ char *sts = aws_sigv4_string_to_sign(date, a.scope, canonical);
+			aws_sigv4_sign(s->secret, a.date, a.region, a.service, sts, sig);
+			if (!aws_sigv4_signature_equal(sig, a.signature))
 				r = ecs_fail(
 				    c, "InvalidSignatureException",
 				    "The request signature we calculated does not match the signature you "
 				    "provided. Check your AWS Secret Access Key and signing method.");
 		}
 	}
-	sigv4_auth_done(&a);
+	aws_sigv4_auth_done(&a);
 	return r;
 }
 

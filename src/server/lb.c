@@ -849,7 +849,7 @@ void lb_handle_dataplane(struct server *s, struct http_request *req, json_t *nod
 		}
 		_cleanup_free_ char *text = json_dumps(dp, JSON_COMPACT | JSON_SORT_KEYS);
 		char hash[65];
-		sigv4_sha256_hex(text, strlen(text), hash);
+		aws_sigv4_sha256_hex(text, strlen(text), hash);
 		int64_t from = rev + 1;
 		if (!q_hash || !streq(q_hash, hash) || !wait_relevant(s, cluster, &from, deadline)) {
 			json_object_set_new(dp, "revision", json_integer(rev));

@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		q = amp ? amp + 1 : NULL;
 	}
 	struct route r;
-	reg_route_parse(s, &r);
+	registry_route_parse(s, &r);
 	if (r.name && !registry_name_valid(r.name) && r.kind != ROUTE_NAME_INVALID)
 		__builtin_trap();
 	return 0;

@@ -97,7 +97,7 @@ static void loop_start(struct fixture *f, unsigned handshake_ms, unsigned max_hs
 				   .quick = f->quick_idle_ms ? quick_cb : NULL,
 				   .quick_idle_ms = f->quick_idle_ms,
 				   .userdata = f };
-	assert_int_equal(tls_loop_start(&o, fd, &f->loop, &err), 0);
+	assert_int_equal(http_tls_loop_start(&o, fd, &f->loop, &err), 0);
 }
 
 static int setup(void **state)
@@ -126,7 +126,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	tls_loop_stop(f->loop);
+	http_tls_loop_stop(f->loop);
 	for (size_t i = 0; i < f->n_locals; i++)
 		safe_close(f->locals[i]);
 	http_tls_ctx_free(f->ctx);
@@ -195,7 +195,7 @@ static int local_end(struct fixture *f, size_t n)
 
 static void stats(struct fixture *f, struct tls_loop_stats *s)
 {
-	tls_loop_get_stats(f->loop, s);
+	http_tls_loop_get_stats(f->loop, s);
 }
 
 /* Wait until pred(stats) holds. */
@@ -574,7 +574,7 @@ static void test_stop_drops_handshakes_and_keeps_established_connections(void **
 	SSL *ssl = tls_connect(f, &fd);
 	int half = tcp_connect(f->port);
 	wait_stats(f, one_handshaking);
-	f->loop = tls_loop_stop(f->loop);
+	f->loop = http_tls_loop_stop(f->loop);
 	/* nothing listens any more, the handshake in progress is gone */
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(f->port) };

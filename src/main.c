@@ -40,7 +40,7 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
 	{ "version", cmd_version, "Show the berth version information" },
 	{ "help", cmd_help, "Show help for berth" },
-	{ "runtime", cmd_runtime, "OCI runtime with runc's command line (also as berth-runtime)" },
+	{ "runtime", runtime_main, "OCI runtime with runc's command line (also as berth-runtime)" },
 	{ "image-store", image_store_main, NULL },
 	{ "net-tool", net_tool_main, NULL },
 	{ "registry", registry_main, "Run an OCI distribution registry (serve, gc)" },

@@ -998,7 +998,7 @@ static int discovery_up(struct agent *a, struct berth_error **err)
 		return 0;
 	a->dns_domain = xasprintf("%s.local", a->cluster ? a->cluster : "default");
 	_cleanup_free_ char *records = xasprintf("%s/lb/dns.records", a->exec_root);
-	int r = net_dns_open(netops_net(a->host->net), 53, &a->dns, err);
+	int r = net_dns_open(host_netops_net(a->host->net), 53, &a->dns, err);
 	if (r >= 0)
 		r = net_dns_set_records_file(a->dns, a->task_network ? a->task_network : "ecs-tasks", records,
 					     err);

@@ -36,9 +36,9 @@ static double mono(void)
 static int bench_sample(const char *parent, int rounds)
 {
 	/* the children, from the cpuacct (v1) or unified (v2) hierarchy */
-	enum cgroup_kind k = cgroup_detect();
-	_cleanup_free_ char *dir = k == CGROUP_V1 ? xasprintf("%s/cpuacct/%s", cgroup_root(), parent)
-						  : xasprintf("%s/%s", cgroup_root(), parent);
+	enum cgroup_kind k = runtime_cgroup_detect();
+	_cleanup_free_ char *dir = k == CGROUP_V1 ? xasprintf("%s/cpuacct/%s", runtime_cgroup_root(), parent)
+						  : xasprintf("%s/%s", runtime_cgroup_root(), parent);
 	DIR *d = opendir(dir);
 	if (!d) {
 		fprintf(stderr, "bench-metrics: cannot open '%s'\n", dir);

@@ -75,7 +75,7 @@ static void net_of(int pid, uint64_t *rx, uint64_t *tx)
 int agent_metrics_sample_task(const char *cgroup, const int *pids, size_t n, struct metrics_sample *ret,
 			      struct berth_error **err)
 {
-	const struct cgroup_ops *ops = cgroup_ops_for(cgroup_detect());
+	const struct cgroup_ops *ops = runtime_cgroup_ops_for(runtime_cgroup_detect());
 	if (!ops)
 		return berth_error_msg(err, ENOTSUP, "no cgroup hierarchy to read metrics from");
 	_cleanup_free_ char *path = xasprintf("/%s", cgroup + (*cgroup == '/'));

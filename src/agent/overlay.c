@@ -350,7 +350,7 @@ static int task_network_check(struct host *h, const char *name, const char *subn
 {
 	if (!h->net)
 		return 0;
-	struct net_ctx *nc = netops_net(h->net);
+	struct net_ctx *nc = host_netops_net(h->net);
 	struct net_network *n = NULL;
 	if (net_network_get(nc, name, &n, NULL) < 0)
 		return 0;

@@ -239,7 +239,7 @@ static int commit_locked(struct engine *e, struct fsop *op, const struct engine_
 					   .author = o->author && *o->author ? o->author : NULL,
 					   .comment = o->comment && *o->comment ? o->comment : NULL,
 					   .created_by = by,
-					   .exclude = fsop_engine_mountpoints };
+					   .exclude = engine_fsop_engine_mountpoints };
 	return e->img->commit(e->img_ctx, op->id, &req, ret_id, err);
 }
 
@@ -251,18 +251,18 @@ int engine_container_commit(struct engine *e, const char *ref, const struct engi
 	/* pause first (it takes the op lock itself); only undo a pause we made */
 	bool paused = o->pause && engine_container_pause(e, ref, true, NULL) >= 0;
 	struct fsop op;
-	int r = fsop_begin(e, ref, true, &op, err);
+	int r = engine_fsop_begin(e, ref, true, &op, err);
 	if (r >= 0)
 		r = commit_locked(e, &op, o, ret_id, err);
-	fsop_end(&op);
+	engine_fsop_end(&op);
 	if (paused)
 		engine_container_pause(e, ref, false, NULL);
 	if (r >= 0) {
 		pthread_mutex_lock(&e->lock);
 		struct container *c = NULL;
-		if (container_find_locked(e, ref, &c, NULL) >= 0) {
-			container_event(e, c, "commit", NULL);
-			container_unref(c);
+		if (engine_container_find_locked(e, ref, &c, NULL) >= 0) {
+			engine_container_event(e, c, "commit", NULL);
+			engine_container_unref(c);
 		}
 		pthread_mutex_unlock(&e->lock);
 	}

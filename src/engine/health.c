@@ -125,9 +125,9 @@ static void record(struct engine *e, struct container *c, const char *start, int
 		free(c->health);
 		c->health = n;
 		_cleanup_free_ char *action = xasprintf("health_status: %s", now_status);
-		container_event(e, c, action, NULL);
+		engine_container_event(e, c, action, NULL);
 	}
-	container_save(e, c, NULL);
+	engine_container_save(e, c, NULL);
 }
 
 static void *health_thread(void *arg)
@@ -140,8 +140,8 @@ static void *health_thread(void *arg)
 	_cleanup_json_ json_t *cmd = health_cmd(hc);
 	_cleanup_json_ json_t *xc = json_pack("{s:O}", "Cmd", cmd ? cmd : json_null());
 	json_t *proc = NULL;
-	bool ok = cmd && c->state == ENGINE_RUNNING && spec_exec_process(e, c, xc, &proc, NULL) >= 0;
-	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	bool ok = cmd && c->state == ENGINE_RUNNING && engine_spec_exec_process(e, c, xc, &proc, NULL) >= 0;
+	_cleanup_free_ char *xdir = engine_container_exec_dir(e, c->id);
 	pthread_mutex_unlock(&e->lock);
 	char start[RFC3339_MAX];
 	struct timespec ts;
@@ -160,13 +160,13 @@ static void *health_thread(void *arg)
 	pthread_mutex_lock(&e->lock);
 	c->health_running = false;
 	c->health_next_ms = proc_now_ms() + hc_ns(hc, "Interval", HEALTH_DEFAULT_NS) / 1000000;
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
-	monitor_wake(e);
+	engine_monitor_wake(e);
 	return NULL;
 }
 
-int64_t health_due(struct engine *e, struct container *c, int64_t now)
+int64_t engine_health_due(struct engine *e, struct container *c, int64_t now)
 {
 	const json_t *hc = json_object_get(c->config, "Healthcheck");
 	if (c->state != ENGINE_RUNNING || !hc || c->health_running)
@@ -180,6 +180,6 @@ int64_t health_due(struct engine *e, struct container *c, int64_t now)
 	if (c->health_next_ms > now)
 		return c->health_next_ms - now;
 	c->health_running = true;
-	engine_spawn_thread(c->engine, health_thread, container_ref(c));
+	engine_spawn_thread(c->engine, health_thread, engine_container_ref(c));
 	return -1;
 }

@@ -60,7 +60,7 @@ int net_port_proxy_listen(const char *proto, const char *host_ip, uint16_t port,
 	if (type == SOCK_STREAM)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno == EADDRINUSE) /* as ports_allocate() words it */
+		if (errno == EADDRINUSE) /* as net_ports_allocate() words it */
 			return berth_error_msg(err, EADDRINUSE,
 					       "bind for %s:%u/%s failed: port is already allocated", host_ip,
 					       port, proto);

@@ -103,7 +103,7 @@ int net_port_parse(const char *spec, struct net_port **v, size_t *n, struct bert
 	    (r = split_spec(s, spec, &ip, &host, &ctr, err)) < 0)
 		return r;
 	ipaddr = ip && *ip ? ip : NULL;
-	if (ipaddr && !ip_valid(ipaddr))
+	if (ipaddr && !net_ip_valid(ipaddr))
 		return berth_error_msg(err, EINVAL, "invalid port spec '%s': invalid IP address '%s'", spec,
 				       ipaddr);
 	struct range hr, cr;
@@ -135,7 +135,7 @@ int net_port_expose(const char *exposed, struct net_port **v, size_t *n, struct 
 	return net_port_parse(exposed, v, n, err);
 }
 
-json_t *ports_to_cni(const struct net_port *p, size_t n)
+json_t *net_ports_to_cni(const struct net_port *p, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -150,7 +150,7 @@ json_t *ports_to_cni(const struct net_port *p, size_t n)
 	return a;
 }
 
-char *port_key(uint16_t port, const char *proto)
+char *net_port_key(uint16_t port, const char *proto)
 {
 	return xasprintf("%u/%s", port, proto);
 }

@@ -21,11 +21,11 @@
 #include "common/util.h"
 #include "runtime/cli.h"
 
-struct cli_globals cli_g;
+struct cli_globals runtime_cli_g;
 static int log_fd = -1;
 static bool log_json;
 
-int cli_usage_error(const char *fmt, ...)
+int runtime_cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "berth-runtime: ");
@@ -36,7 +36,7 @@ int cli_usage_error(const char *fmt, ...)
 	return 2;
 }
 
-void cli_error(const struct berth_error *err)
+void runtime_cli_error(const struct berth_error *err)
 {
 	_cleanup_free_ char *s = berth_error_string(err);
 	fprintf(stderr, "berth-runtime: %s\n", s);
@@ -72,7 +72,7 @@ static const struct cli_opt *find_opt(const struct cli_opt *opts, size_t n, cons
 	return NULL;
 }
 
-int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts, size_t n_opts)
+int runtime_cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts, size_t n_opts)
 {
 	int i = 1;
 	for (; i < argc; i++) {
@@ -95,7 +95,7 @@ int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opt
 			o = a[2] ? NULL : find_opt(opts, n_opts, NULL, 0, a[1]);
 		}
 		if (!o) {
-			cli_usage_error("%s: unknown option '%s'", verb, a);
+			runtime_cli_usage_error("%s: unknown option '%s'", verb, a);
 			return -1;
 		}
 		if (o->kind == OPT_BOOL) {
@@ -104,7 +104,7 @@ int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opt
 		}
 		if (!val) {
 			if (i + 1 >= argc) {
-				cli_usage_error("%s: option '%s' needs a value", verb, a);
+				runtime_cli_usage_error("%s: option '%s' needs a value", verb, a);
 				return -1;
 			}
 			val = argv[++i];
@@ -122,7 +122,7 @@ static int need_id(const char *verb, int argc, char **argv, int idx, const char 
 	if (idx < 0)
 		return 2;
 	if (idx >= argc)
-		return cli_usage_error("%s: requires a container id", verb);
+		return runtime_cli_usage_error("%s: requires a container id", verb);
 	*id = argv[idx];
 	return 0;
 }
@@ -130,12 +130,12 @@ static int need_id(const char *verb, int argc, char **argv, int idx, const char 
 static int cmd_start(int argc, char **argv)
 {
 	const char *id = NULL;
-	int r = need_id("start", argc, argv, cli_parse("start", argc, argv, NULL, 0), &id);
+	int r = need_id("start", argc, argv, runtime_cli_parse("start", argc, argv, NULL, 0), &id);
 	if (r)
 		return r;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (runtime_start(&cli_g.ctx, id, &err) < 0) {
-		cli_error(err);
+	if (runtime_start(&runtime_cli_g.ctx, id, &err) < 0) {
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -144,13 +144,13 @@ static int cmd_start(int argc, char **argv)
 static int cmd_state(int argc, char **argv)
 {
 	const char *id = NULL;
-	int r = need_id("state", argc, argv, cli_parse("state", argc, argv, NULL, 0), &id);
+	int r = need_id("state", argc, argv, runtime_cli_parse("state", argc, argv, NULL, 0), &id);
 	if (r)
 		return r;
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct runtime_state st;
-	if (runtime_state(&cli_g.ctx, id, &st, &err) < 0) {
-		cli_error(err);
+	if (runtime_state(&runtime_cli_g.ctx, id, &st, &err) < 0) {
+		runtime_cli_error(err);
 		return 1;
 	}
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -165,7 +165,7 @@ static int cmd_kill(int argc, char **argv)
 	bool all = false;
 	const struct cli_opt opts[] = { { "all", 'a', OPT_BOOL, &all } };
 	const char *id = NULL;
-	int idx = cli_parse("kill", argc, argv, opts, ARRAY_SIZE(opts));
+	int idx = runtime_cli_parse("kill", argc, argv, opts, ARRAY_SIZE(opts));
 	int r = need_id("kill", argc, argv, idx, &id);
 	if (r)
 		return r;
@@ -174,10 +174,10 @@ static int cmd_kill(int argc, char **argv)
 	if (idx + 1 < argc && streq(argv[idx + 1], "0"))
 		sig = 0;
 	else if (idx + 1 < argc && runtime_parse_signal(argv[idx + 1], &sig) < 0)
-		return cli_usage_error("kill: invalid signal '%s'", argv[idx + 1]), 1;
+		return runtime_cli_usage_error("kill: invalid signal '%s'", argv[idx + 1]), 1;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (runtime_kill(&cli_g.ctx, id, sig, all, &err) < 0) {
-		cli_error(err);
+	if (runtime_kill(&runtime_cli_g.ctx, id, sig, all, &err) < 0) {
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -188,16 +188,17 @@ static int cmd_delete(int argc, char **argv)
 	bool force = false;
 	const struct cli_opt opts[] = { { "force", 'f', OPT_BOOL, &force } };
 	const char *id = NULL;
-	int r = need_id("delete", argc, argv, cli_parse("delete", argc, argv, opts, ARRAY_SIZE(opts)), &id);
+	int r = need_id("delete", argc, argv, runtime_cli_parse("delete", argc, argv, opts, ARRAY_SIZE(opts)),
+			&id);
 	if (r)
 		return r;
 	_cleanup_error_ struct berth_error *err = NULL;
-	r = runtime_delete(&cli_g.ctx, id, force, &err);
+	r = runtime_delete(&runtime_cli_g.ctx, id, force, &err);
 	/* runc: deleting a container that does not exist with --force is not an error */
 	if (r == -ENOENT && force)
 		return 0;
 	if (r < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -207,12 +208,12 @@ static int cmd_pause_resume(int argc, char **argv)
 {
 	bool pause = streq(argv[0], "pause");
 	const char *id = NULL;
-	int r = need_id(argv[0], argc, argv, cli_parse(argv[0], argc, argv, NULL, 0), &id);
+	int r = need_id(argv[0], argc, argv, runtime_cli_parse(argv[0], argc, argv, NULL, 0), &id);
 	if (r)
 		return r;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if ((pause ? runtime_pause : runtime_resume)(&cli_g.ctx, id, &err) < 0) {
-		cli_error(err);
+	if ((pause ? runtime_pause : runtime_resume)(&runtime_cli_g.ctx, id, &err) < 0) {
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -224,15 +225,15 @@ static int cmd_list(int argc, char **argv)
 	bool quiet = false;
 	const struct cli_opt opts[] = { { "format", 'f', OPT_STR, &format },
 					{ "quiet", 'q', OPT_BOOL, &quiet } };
-	if (cli_parse("list", argc, argv, opts, ARRAY_SIZE(opts)) < 0)
+	if (runtime_cli_parse("list", argc, argv, opts, ARRAY_SIZE(opts)) < 0)
 		return 2;
 	if (!streq(format, "table") && !streq(format, "json"))
-		return cli_usage_error("invalid --format '%s': expected table or json", format);
+		return runtime_cli_usage_error("invalid --format '%s': expected table or json", format);
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct runtime_state *list;
 	size_t n;
-	if (runtime_list(&cli_g.ctx, &list, &n, &err) < 0) {
-		cli_error(err);
+	if (runtime_list(&runtime_cli_g.ctx, &list, &n, &err) < 0) {
+		runtime_cli_error(err);
 		return 1;
 	}
 	if (streq(format, "json")) {
@@ -274,17 +275,17 @@ static int cmd_ps(int argc, char **argv)
 	const char *format = "table";
 	const struct cli_opt opts[] = { { "format", 'f', OPT_STR, &format } };
 	const char *id = NULL;
-	int idx = cli_parse("ps", argc, argv, opts, ARRAY_SIZE(opts));
+	int idx = runtime_cli_parse("ps", argc, argv, opts, ARRAY_SIZE(opts));
 	int r = need_id("ps", argc, argv, idx, &id);
 	if (r)
 		return r;
 	if (!streq(format, "table") && !streq(format, "json"))
-		return cli_usage_error("invalid --format '%s': expected table or json", format);
+		return runtime_cli_usage_error("invalid --format '%s': expected table or json", format);
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0;
-	if (runtime_pids(&cli_g.ctx, id, &pids, &n, &err) < 0) {
-		cli_error(err);
+	if (runtime_pids(&runtime_cli_g.ctx, id, &pids, &n, &err) < 0) {
+		runtime_cli_error(err);
 		return 1;
 	}
 	if (streq(format, "json")) {
@@ -305,7 +306,7 @@ static int cmd_ps(int argc, char **argv)
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	int status;
 	if (proc_run(&o, NULL, 0, &out, NULL, 16 << 20, 30000, &status, &err) < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
 	/* Keep the header and the lines whose PID column names a container process. */
@@ -338,7 +339,7 @@ static void add_int(json_t *o, const char *k, const char *v, bool *bad)
 	if (!v)
 		return;
 	if (util_parse_bytes(v, &n) < 0 && util_parse_int64(v, &n) < 0) {
-		cli_usage_error("update: invalid value '%s' for '%s'", v, k);
+		runtime_cli_usage_error("update: invalid value '%s' for '%s'", v, k);
 		*bad = true;
 		return;
 	}
@@ -367,7 +368,7 @@ static int update_flags_json(char **argv, int argc, json_t **ret)
 		{ "cpuset-mems", 0, OPT_STR, &mems },   { "pids-limit", 0, OPT_STR, &pids },
 		{ "blkio-weight", 0, OPT_STR, &blkio },
 	};
-	int idx = cli_parse("update", argc, argv, opts, ARRAY_SIZE(opts));
+	int idx = runtime_cli_parse("update", argc, argv, opts, ARRAY_SIZE(opts));
 	if (idx < 0)
 		return -1;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -375,7 +376,7 @@ static int update_flags_json(char **argv, int argc, json_t **ret)
 	if (res) {
 		if ((streq(res, "-") ? json_load_path("/dev/stdin", 1 << 20, &o, &err)
 				     : json_load_path(res, 1 << 20, &o, &err)) < 0) {
-			cli_error(err);
+			runtime_cli_error(err);
 			return -1;
 		}
 	} else
@@ -420,13 +421,13 @@ static int cmd_update(int argc, char **argv)
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct runtime_resources res;
 	if (runtime_resources_parse(o, "resources", &res, &err) < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
-	r = runtime_update(&cli_g.ctx, id, &res, &err);
+	r = runtime_update(&runtime_cli_g.ctx, id, &res, &err);
 	runtime_resources_done(&res);
 	if (r < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -439,17 +440,18 @@ static int cmd_events(int argc, char **argv)
 	const struct cli_opt opts[] = { { "stats", 0, OPT_BOOL, &stats },
 					{ "interval", 0, OPT_STR, &interval } };
 	const char *id = NULL;
-	int r = need_id("events", argc, argv, cli_parse("events", argc, argv, opts, ARRAY_SIZE(opts)), &id);
+	int r = need_id("events", argc, argv, runtime_cli_parse("events", argc, argv, opts, ARRAY_SIZE(opts)),
+			&id);
 	if (r)
 		return r;
 	int64_t ns;
 	if (util_parse_duration_ns(interval, &ns) < 0 || ns <= 0)
-		return cli_usage_error("events: invalid interval '%s'", interval);
+		return runtime_cli_usage_error("events: invalid interval '%s'", interval);
 	for (;;) {
 		_cleanup_error_ struct berth_error *err = NULL;
 		struct runtime_stats st;
-		if (runtime_stats(&cli_g.ctx, id, &st, &err) < 0) {
-			cli_error(err);
+		if (runtime_stats(&runtime_cli_g.ctx, id, &st, &err) < 0) {
+			runtime_cli_error(err);
 			return 1;
 		}
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -461,7 +463,7 @@ static int cmd_events(int argc, char **argv)
 		struct timespec ts = { ns / 1000000000, ns % 1000000000 };
 		nanosleep(&ts, NULL);
 		struct runtime_state s;
-		if (runtime_state(&cli_g.ctx, id, &s, NULL) < 0)
+		if (runtime_state(&runtime_cli_g.ctx, id, &s, NULL) < 0)
 			return 0;
 		bool stopped = s.status == RUNTIME_STATUS_STOPPED;
 		runtime_state_done(&s);
@@ -476,15 +478,15 @@ static int cmd_spec(int argc, char **argv)
 	bool rootless = false;
 	const struct cli_opt opts[] = { { "bundle", 'b', OPT_STR, &bundle },
 					{ "rootless", 0, OPT_BOOL, &rootless } };
-	if (cli_parse("spec", argc, argv, opts, ARRAY_SIZE(opts)) < 0)
+	if (runtime_cli_parse("spec", argc, argv, opts, ARRAY_SIZE(opts)) < 0)
 		return 2;
 	_cleanup_free_ char *path = xasprintf("%s/config.json", bundle);
 	if (access(path, F_OK) == 0)
-		return cli_usage_error("spec: '%s' exists, remove it first", path), 1;
+		return runtime_cli_usage_error("spec: '%s' exists, remove it first", path), 1;
 	_cleanup_free_ char *text = runtime_spec_default_json(rootless);
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (fs_write_file_atomic(path, text, strlen(text), 0644, &err) < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -503,13 +505,13 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } verbs[] = {
-	{ "create", cli_cmd_create, "create a container" },
+	{ "create", runtime_cli_cmd_create, "create a container" },
 	{ "start", cmd_start, "start a created container" },
-	{ "run", cli_cmd_run, "create and start a container" },
+	{ "run", runtime_cli_cmd_run, "create and start a container" },
 	{ "state", cmd_state, "output the state of a container" },
 	{ "kill", cmd_kill, "send a signal to the container's init (or all processes with --all)" },
 	{ "delete", cmd_delete, "delete a container and its resources" },
-	{ "exec", cli_cmd_exec, "run a new process inside a container" },
+	{ "exec", runtime_cli_cmd_exec, "run a new process inside a container" },
 	{ "ps", cmd_ps, "list processes in a container" },
 	{ "list", cmd_list, "list containers" },
 	{ "pause", cmd_pause_resume, "suspend all processes of a container" },
@@ -540,7 +542,7 @@ static int parse_globals(int argc, char **argv, int *idx)
 	const char *log = NULL, *fmt = "text", *rootless = NULL, *criu = NULL;
 	bool debug = false, systemd = false, version = false, help = false;
 	const struct cli_opt opts[] = {
-		{ "root", 0, OPT_STR, &cli_g.ctx.state_root },
+		{ "root", 0, OPT_STR, &runtime_cli_g.ctx.state_root },
 		{ "log", 0, OPT_STR, &log },
 		{ "log-format", 0, OPT_STR, &fmt },
 		{ "debug", 0, OPT_BOOL, &debug },
@@ -550,7 +552,7 @@ static int parse_globals(int argc, char **argv, int *idx)
 		{ "version", 'v', OPT_BOOL, &version },
 		{ "help", 'h', OPT_BOOL, &help },
 	};
-	*idx = cli_parse("runtime", argc, argv, opts, ARRAY_SIZE(opts));
+	*idx = runtime_cli_parse("runtime", argc, argv, opts, ARRAY_SIZE(opts));
 	if (*idx < 0)
 		return 2;
 	if (version) {
@@ -564,30 +566,30 @@ static int parse_globals(int argc, char **argv, int *idx)
 		return help ? 0 : 2;
 	}
 	if (!streq(fmt, "text") && !streq(fmt, "json"))
-		return cli_usage_error("invalid --log-format '%s': expected text or json", fmt);
+		return runtime_cli_usage_error("invalid --log-format '%s': expected text or json", fmt);
 	log_json = streq(fmt, "json");
 	if (log) {
 		log_fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 		if (log_fd < 0)
-			return cli_usage_error("open --log '%s': %s", log, strerror(errno));
+			return runtime_cli_usage_error("open --log '%s': %s", log, strerror(errno));
 		log_set_fd(log_fd);
 		log_set_format(log_json ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
 	}
 	const char *t = getenv("BERTH_RUNTIME_TIMINGS");
 	if (debug || (t && *t && !streq(t, "0"))) {
 		log_set_level(LOG_LEVEL_DEBUG);
-		cli_g.ctx.timings = true;
+		runtime_cli_g.ctx.timings = true;
 	}
-	cli_g.ctx.systemd_cgroup = systemd;
+	runtime_cli_g.ctx.systemd_cgroup = systemd;
 	return -1;
 }
 
-int cmd_runtime(int argc, char **argv)
+int runtime_main(int argc, char **argv)
 {
 	const char *self = argc > 0 ? basename(argv[0]) : "runtime";
 	/* main passes argv + 1 for "berth runtime"; the full vector is needed for the re-exec */
-	cli_g.argv_full = streq(self, "berth-runtime") ? argv : argv - 1;
-	cli_g.ctx = (struct runtime_ctx)RUNTIME_CTX_INIT;
+	runtime_cli_g.argv_full = streq(self, "berth-runtime") ? argv : argv - 1;
+	runtime_cli_g.ctx = (struct runtime_ctx)RUNTIME_CTX_INIT;
 	int idx;
 	int r = parse_globals(argc, argv, &idx);
 	if (r >= 0)
@@ -602,5 +604,6 @@ int cmd_runtime(int argc, char **argv)
 			}
 			return verbs[i].run(argc - idx, argv + idx);
 		}
-	return cli_usage_error("'%s' is not a runtime command; see 'berth runtime --help'", argv[idx]);
+	return runtime_cli_usage_error("'%s' is not a runtime command; see 'berth runtime --help'",
+				       argv[idx]);
 }

@@ -26,21 +26,21 @@ struct cli_opt {
  * first non-option (or "--"). Returns the index of the first positional
  * argument, or -1 after printing an error to stderr.
  */
-int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts, size_t n_opts);
+int runtime_cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts, size_t n_opts);
 
 /* Print the error chain once, to stderr and to the --log file (text or json). */
-void cli_error(const struct berth_error *err);
-int cli_usage_error(const char *fmt, ...) _printf_(1, 2);
+void runtime_cli_error(const struct berth_error *err);
+int runtime_cli_usage_error(const char *fmt, ...) _printf_(1, 2);
 
-/* Global state parsed by cmd_runtime. */
+/* Global state parsed by runtime_main. */
 struct cli_globals {
 	struct runtime_ctx ctx;
 	char **argv_full; /* for re-exec from the sealed memfd */
 };
-extern struct cli_globals cli_g;
+extern struct cli_globals runtime_cli_g;
 
-int cli_cmd_create(int argc, char **argv);
-int cli_cmd_run(int argc, char **argv);
-int cli_cmd_exec(int argc, char **argv);
+int runtime_cli_cmd_create(int argc, char **argv);
+int runtime_cli_cmd_run(int argc, char **argv);
+int runtime_cli_cmd_exec(int argc, char **argv);
 
 #endif

@@ -3,7 +3,7 @@
  * own args/env, and an optional timeout after which it is killed. A failing
  * hook fails the lifecycle step, except poststart and poststop: the runtime
  * spec has a failing one logged as a warning and the rest run on
- * (hooks_run_warn).
+ * (runtime_hooks_run_warn).
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -24,7 +24,7 @@ static const char *const kind_names[RUNTIME_HOOK_MAX] = {
 	[RUNTIME_HOOK_POSTSTOP] = "poststop",
 };
 
-const char *hook_kind_name(enum runtime_hook_kind k)
+const char *runtime_hook_kind_name(enum runtime_hook_kind k)
 {
 	return kind_names[k];
 }
@@ -163,7 +163,7 @@ static int hook_run_one(const struct runtime_hook *h, const char *kind, size_t i
 	return 0;
 }
 
-int hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *state_json,
+int runtime_hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *state_json,
 	      struct berth_error **err)
 {
 	for (size_t i = 0; i < hooks->n; i++) {
@@ -174,7 +174,7 @@ int hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *s
 	return 0;
 }
 
-void hooks_run_warn(const struct runtime_hooks *hooks, const char *kind, const char *state_json)
+void runtime_hooks_run_warn(const struct runtime_hooks *hooks, const char *kind, const char *state_json)
 {
 	for (size_t i = 0; i < hooks->n; i++) {
 		_cleanup_error_ struct berth_error *err = NULL;

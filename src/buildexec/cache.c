@@ -88,13 +88,13 @@ static int build_db(struct buildexec *b, sqlite3 **ret, struct berth_error **err
 
 void buildexec_done(struct buildexec *b)
 {
-	bx_sources_free(b);
+	buildexec_sources_free(b);
 	if (b->cache_db)
 		sqlite3_close_v2(b->cache_db);
 	b->cache_db = NULL;
 }
 
-int bx_cache_get(struct buildexec *b, const char *key, char **ret_image, struct berth_error **err)
+int buildexec_cache_get(struct buildexec *b, const char *key, char **ret_image, struct berth_error **err)
 {
 	sqlite3 *db = NULL;
 	int r = build_db(b, &db, err);
@@ -127,7 +127,7 @@ int bx_cache_get(struct buildexec *b, const char *key, char **ret_image, struct 
 	return 1;
 }
 
-int bx_cache_put(struct buildexec *b, const char *key, const char *image, struct berth_error **err)
+int buildexec_cache_put(struct buildexec *b, const char *key, const char *image, struct berth_error **err)
 {
 	sqlite3 *db = NULL;
 	int r = build_db(b, &db, err);

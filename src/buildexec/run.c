@@ -105,7 +105,7 @@ static int bind_source(struct run_job *j, const struct df_mount *m, const char *
 	if (state) {
 		_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
 		char *id = NULL;
-		if ((r = bx_snapshot(j->b, state, &id, &sn, err)) < 0)
+		if ((r = buildexec_snapshot(j->b, state, &id, &sn, err)) < 0)
 			return r;
 		j->snapshots = xrealloc(j->snapshots, (j->n_snapshots + 1) * sizeof(*j->snapshots));
 		j->snapshots[j->n_snapshots++] = id;
@@ -532,7 +532,7 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 	return r;
 }
 
-int bx_run(void *be, const char *state, const struct plan_run *run, const char *const *mount_states,
+int buildexec_run(void *be, const char *state, const struct plan_run *run, const char *const *mount_states,
 	   build_output_fn out, void *out_ud, char **ret_state, struct berth_error **err)
 {
 	struct buildexec *b = be;

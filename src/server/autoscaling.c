@@ -649,7 +649,7 @@ int as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
 			    "Unsupported Timezone '%s': berth evaluates schedules in UTC", tz);
 	struct schedule s;
 	char msg[SCHEDULE_MSG_MAX];
-	if (sched && schedule_parse(sched, &s, msg) < 0)
+	if (sched && autoscale_schedule_parse(sched, &s, msg) < 0)
 		return fail(c, "ValidationException", "Invalid Schedule '%s': %s", sched, msg);
 	json_t *act = json_object_get(in, "ScalableTargetAction");
 	bool has_min = false, has_max = false;
@@ -926,10 +926,12 @@ static void run_scheduled(struct server *s, const struct resource *r, json_t *ta
 		double end = json_number_value(json_object_get(a, "EndTime"));
 		json_t *last = json_object_get(a, "berthLastRun");
 		time_t next;
-		if (!name || schedule_parse(json_string_value(json_object_get(a, "Schedule")), &sch, msg) < 0)
+		if (!name || autoscale_schedule_parse(json_string_value(json_object_get(a, "Schedule")), &sch,
+						      msg) < 0)
 			continue;
 		double after = last ? json_number_value(last) : (start > created ? start - 1 : created);
-		if (schedule_next(&sch, (time_t)(start ? start : created), (time_t)after, &next) < 0 ||
+		if (autoscale_schedule_next(&sch, (time_t)(start ? start : created), (time_t)after, &next) <
+			0 ||
 		    next > now || (end && next > end))
 			continue;
 		json_t *ta = json_object_get(a, "ScalableTargetAction");

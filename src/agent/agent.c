@@ -747,7 +747,7 @@ static void apply_tasks(struct agent *a, const json_t *tasks)
 		 * node's load balancer routes by the server's targets (it may be a target there still);
 		 * one bounded wait for all of them, not one per copy */
 		if (!waited)
-			lb_agent_wait_synced(a->lb, LB_SYNC_WAIT_MS);
+			agent_lb_wait_synced(a->lb, LB_SYNC_WAIT_MS);
 		waited = true;
 		_cleanup_json_ json_t *stop =
 		    json_pack("{s:s,s:s,s:s,s:s}", "taskArn", arn, "desiredStatus", "STOPPED", "stopCode",
@@ -922,7 +922,7 @@ static int metrics_send(void *userdata, const json_t *body, struct berth_error *
 static json_t *metrics_lb_counts(void *userdata)
 {
 	struct agent *a = userdata;
-	return lb_agent_request_counts(a->lb);
+	return agent_lb_request_counts(a->lb);
 }
 
 static json_t *metrics_targets(void *userdata)
@@ -1030,7 +1030,7 @@ static int overlay_up(struct agent *a, const char *subnet, struct berth_error **
 				     .vni = (int)json_integer_value(json_object_get(info, "vxlanId")),
 				     .fetch = overlay_fetch,
 				     .userdata = a };
-	return overlay_start(&oc, &a->overlay, err);
+	return agent_overlay_start(&oc, &a->overlay, err);
 }
 
 static int started(void *userdata, struct host *h, struct berth_error **err)
@@ -1044,7 +1044,8 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 		a->lb_conn = xcalloc(1, sizeof(*a->lb_conn));
 	if (access(a->cert_file, R_OK) != 0 && (r = join(a, err)) < 0)
 		return r;
-	if (!a->advertise && (r = overlay_source_address(a->servers[a->current], &a->advertise, err)) < 0)
+	if (!a->advertise &&
+	    (r = agent_overlay_source_address(a->servers[a->current], &a->advertise, err)) < 0)
 		return berth_error_wrap(err, r, "find the advertise address (set --advertise-address)");
 	bool registered = false;
 	r = -EIO;
@@ -1078,8 +1079,8 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 	_cleanup_free_ char *logdir = xasprintf("%s/agent/logs", a->root);
 	a->logs_conn = xcalloc(LOGSHIP_THREADS, sizeof(*a->logs_conn));
 	struct logship_config lc = { .dir = logdir, .send = logs_send, .userdata = a };
-	if ((r = logship_open(&lc, &a->logship, err)) < 0) {
-		a->overlay = overlay_stop(a->overlay);
+	if ((r = agent_logship_open(&lc, &a->logship, err)) < 0) {
+		a->overlay = agent_overlay_stop(a->overlay);
 		return r;
 	}
 	struct agent_runner_config rc = { .host = h,
@@ -1095,8 +1096,8 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 					  .registry_auth = registry_auth,
 					  .userdata = a };
 	if ((r = agent_runner_open(&rc, &a->runner, err)) < 0) {
-		a->overlay = overlay_stop(a->overlay);
-		a->logship = logship_close(a->logship);
+		a->overlay = agent_overlay_stop(a->overlay);
+		a->logship = agent_logship_close(a->logship);
 		return r;
 	}
 	_cleanup_free_ char *lbdir = xasprintf("%s/lb", a->exec_root);
@@ -1107,7 +1108,7 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 				       .post = lb_post,
 				       .userdata = a };
 	/* before the task poll: it waits for the first dataplane answer before stopping stale copies */
-	if ((r = lb_agent_start(&lbc, &a->lb, err)) < 0)
+	if ((r = agent_lb_start(&lbc, &a->lb, err)) < 0)
 		return r;
 	void *(*mains[])(void *) = { heartbeat_main, poll_main, report_main };
 	for (size_t i = 0; i < ARRAY_SIZE(mains); i++) {
@@ -1146,8 +1147,8 @@ static void stopping(void *userdata)
 	for (size_t i = 0; i < a->n_threads; i++)
 		pthread_join(a->threads[i], NULL);
 	a->metrics = agent_metrics_stop(a->metrics); /* before the runner and the lb it reads */
-	a->overlay = overlay_stop(a->overlay); /* the dataplane stays: tasks keep running */
-	a->lb = lb_agent_stop(a->lb);         /* HAProxy stops with the agent */
+	a->overlay = agent_overlay_stop(a->overlay); /* the dataplane stays: tasks keep running */
+	a->lb = agent_lb_stop(a->lb);         /* HAProxy stops with the agent */
 	if (a->overlay_conn)
 		conn_drop(a->overlay_conn);
 	if (a->lb_conn)
@@ -1163,7 +1164,7 @@ static void stopping(void *userdata)
 	if (a->metrics_conn)
 		conn_drop(a->metrics_conn);
 	a->runner = agent_runner_close(a->runner);
-	a->logship = logship_close(a->logship);
+	a->logship = agent_logship_close(a->logship);
 	for (size_t i = 0; a->logs_conn && i < LOGSHIP_THREADS; i++)
 		conn_drop(&a->logs_conn[i]);
 }

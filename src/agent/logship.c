@@ -135,7 +135,7 @@ static char *read_path(struct logship *l, const char *key, const json_t *st)
 	return xstrdup(json_string_value(json_object_get(st, "path")));
 }
 
-char *logship_stream_name(const char *prefix, const char *container, const char *task_id, const char *engine_id)
+char *agent_logship_stream_name(const char *prefix, const char *container, const char *task_id, const char *engine_id)
 {
 	if (prefix && *prefix)
 		return xasprintf("%s/%s/%s", prefix, container, task_id);
@@ -160,7 +160,7 @@ static json_t *settings_of(const char *task_id, const json_t *def, const char *e
 		*ret = berth_error_msg(err, EINVAL, "logConfiguration: awslogs needs the option awslogs-group");
 		return NULL;
 	}
-	_cleanup_free_ char *stream = logship_stream_name(prefix, name, task_id, engine_id);
+	_cleanup_free_ char *stream = agent_logship_stream_name(prefix, name, task_id, engine_id);
 	return json_pack("{s:s,s:s,s:b,s:s,s:I,s:b}", "group", group, "stream", stream, "createGroup",
 			 create && streq(create, "true"), "path", log_path, "offset", (json_int_t)0, "sealed", false);
 }
@@ -200,14 +200,14 @@ static int add(struct logship *l, const char *task_id, const json_t *def, const 
 	return r;
 }
 
-int logship_watch(struct logship *l, const char *task_id, const json_t *container_def, const char *engine_id,
-		  const char *log_path, struct berth_error **err)
+int agent_logship_watch(struct logship *l, const char *task_id, const json_t *container_def,
+			const char *engine_id, const char *log_path, struct berth_error **err)
 {
 	return add(l, task_id, container_def, engine_id, log_path, false, err);
 }
 
-int logship_seal(struct logship *l, const char *task_id, const json_t *container_def, const char *engine_id,
-		 const char *log_path, struct berth_error **err)
+int agent_logship_seal(struct logship *l, const char *task_id, const json_t *container_def,
+		       const char *engine_id, const char *log_path, struct berth_error **err)
 {
 	return add(l, task_id, container_def, engine_id, log_path, true, err);
 }
@@ -493,7 +493,7 @@ static void load(struct logship *l)
 	closedir(d);
 }
 
-int logship_open(const struct logship_config *cfg, struct logship **ret, struct berth_error **err)
+int agent_logship_open(const struct logship_config *cfg, struct logship **ret, struct berth_error **err)
 {
 	int r = fs_mkdir_p(cfg->dir, 0700, err);
 	if (r < 0)
@@ -511,14 +511,14 @@ int logship_open(const struct logship_config *cfg, struct logship **ret, struct 
 		l->w[i].efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (l->w[i].ino < 0 || l->w[i].efd < 0) {
 			r = berth_error_errno(err, "inotify/eventfd for the log shipper");
-			logship_close(l);
+			agent_logship_close(l);
 			return r;
 		}
 	}
 	load(l);
 	for (unsigned i = 0; i < LOGSHIP_THREADS; i++) {
 		if ((r = pthread_create(&l->w[i].thread, NULL, ship_main, &l->w[i])) != 0) {
-			logship_close(l);
+			agent_logship_close(l);
 			return berth_error_set(err, r, "start the log shipper");
 		}
 		l->w[i].running = true;
@@ -527,7 +527,7 @@ int logship_open(const struct logship_config *cfg, struct logship **ret, struct 
 	return 0;
 }
 
-struct logship *logship_close(struct logship *l)
+struct logship *agent_logship_close(struct logship *l)
 {
 	if (!l)
 		return NULL;

@@ -107,7 +107,7 @@ static int bench_render(int tasks, int rounds, const char *file)
 	return rc;
 }
 
-int metrics_bench_main(int argc, char **argv)
+int agent_metrics_bench_main(int argc, char **argv)
 {
 	if (argc == 4 && streq(argv[1], "sample"))
 		return bench_sample(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1);

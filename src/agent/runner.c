@@ -801,8 +801,8 @@ static void ship_logs(struct rtask *t, bool seal)
 		if (!cid || engine_container_inspect(engine_of(t), cid, &ci, NULL) < 0 || !ci->log_path)
 			continue;
 		_cleanup_error_ struct berth_error *err = NULL;
-		int r = seal ? logship_seal(ls, t->id, d, cid, ci->log_path, &err)
-			     : logship_watch(ls, t->id, d, cid, ci->log_path, &err);
+		int r = seal ? agent_logship_seal(ls, t->id, d, cid, ci->log_path, &err)
+			     : agent_logship_watch(ls, t->id, d, cid, ci->log_path, &err);
 		if (r < 0) {
 			_cleanup_free_ char *m = berth_error_string(err);
 			log_fields(LOG_LEVEL_WARN, "awslogs: cannot ship the container's log", "task", t->arn,

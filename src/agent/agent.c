@@ -249,7 +249,7 @@ static int parse_args(int argc, char **argv, struct agent *a)
 #undef STR
 #undef CALL
 #undef ENTRY
-	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
+	int r = opttab_scan_usage(t, argc, argv, NULL, usage);
 	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 1 : -EINVAL;
 	if (optind < argc) {
@@ -733,7 +733,7 @@ static void apply_tasks(struct agent *a, const json_t *tasks)
 		 * node's load balancer routes by the server's targets (it may be a target there still);
 		 * one bounded wait for all of them, not one per copy */
 		if (!waited)
-			lb_agent_wait_synced(a->lb, LB_SYNC_WAIT_MS);
+			agent_lb_wait_synced(a->lb, LB_SYNC_WAIT_MS);
 		waited = true;
 		_cleanup_json_ json_t *stop =
 		    json_pack("{s:s,s:s,s:s,s:s}", "taskArn", arn, "desiredStatus", "STOPPED", "stopCode",
@@ -908,7 +908,7 @@ static int metrics_send(void *userdata, const json_t *body, struct berth_error *
 static json_t *metrics_lb_counts(void *userdata)
 {
 	struct agent *a = userdata;
-	return lb_agent_request_counts(a->lb);
+	return agent_lb_request_counts(a->lb);
 }
 
 static json_t *metrics_targets(void *userdata)
@@ -984,7 +984,7 @@ static int discovery_up(struct agent *a, struct berth_error **err)
 		return 0;
 	a->dns_domain = xasprintf("%s.local", a->cluster ? a->cluster : "default");
 	_cleanup_free_ char *records = xasprintf("%s/lb/dns.records", a->exec_root);
-	int r = net_dns_open(netops_net(a->host->net), 53, &a->dns, err);
+	int r = net_dns_open(host_netops_net(a->host->net), 53, &a->dns, err);
 	if (r >= 0)
 		r = net_dns_set_records_file(a->dns, a->task_network ? a->task_network : "ecs-tasks", records,
 					     err);
@@ -1016,7 +1016,7 @@ static int overlay_up(struct agent *a, const char *subnet, struct berth_error **
 				     .vni = (int)json_integer_value(json_object_get(info, "vxlanId")),
 				     .fetch = overlay_fetch,
 				     .userdata = a };
-	return overlay_start(&oc, &a->overlay, err);
+	return agent_overlay_start(&oc, &a->overlay, err);
 }
 
 static int started(void *userdata, struct host *h, struct berth_error **err)
@@ -1030,7 +1030,8 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 		a->lb_conn = xcalloc(1, sizeof(*a->lb_conn));
 	if (access(a->cert_file, R_OK) != 0 && (r = join(a, err)) < 0)
 		return r;
-	if (!a->advertise && (r = overlay_source_address(a->servers[a->current], &a->advertise, err)) < 0)
+	if (!a->advertise &&
+	    (r = agent_overlay_source_address(a->servers[a->current], &a->advertise, err)) < 0)
 		return berth_error_wrap(err, r, "find the advertise address (set --advertise-address)");
 	bool registered = false;
 	r = -EIO;
@@ -1064,8 +1065,8 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 	_cleanup_free_ char *logdir = xasprintf("%s/agent/logs", a->root);
 	a->logs_conn = xcalloc(LOGSHIP_THREADS, sizeof(*a->logs_conn));
 	struct logship_config lc = { .dir = logdir, .send = logs_send, .userdata = a };
-	if ((r = logship_open(&lc, &a->logship, err)) < 0) {
-		a->overlay = overlay_stop(a->overlay);
+	if ((r = agent_logship_open(&lc, &a->logship, err)) < 0) {
+		a->overlay = agent_overlay_stop(a->overlay);
 		return r;
 	}
 	struct agent_runner_config rc = { .host = h,
@@ -1081,8 +1082,8 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 					  .registry_auth = registry_auth,
 					  .userdata = a };
 	if ((r = agent_runner_open(&rc, &a->runner, err)) < 0) {
-		a->overlay = overlay_stop(a->overlay);
-		a->logship = logship_close(a->logship);
+		a->overlay = agent_overlay_stop(a->overlay);
+		a->logship = agent_logship_close(a->logship);
 		return r;
 	}
 	_cleanup_free_ char *lbdir = xasprintf("%s/lb", a->exec_root);
@@ -1093,7 +1094,7 @@ static int started(void *userdata, struct host *h, struct berth_error **err)
 				       .post = lb_post,
 				       .userdata = a };
 	/* before the task poll: it waits for the first dataplane answer before stopping stale copies */
-	if ((r = lb_agent_start(&lbc, &a->lb, err)) < 0)
+	if ((r = agent_lb_start(&lbc, &a->lb, err)) < 0)
 		return r;
 	void *(*mains[])(void *) = { heartbeat_main, poll_main, report_main };
 	for (size_t i = 0; i < ARRAY_SIZE(mains); i++) {
@@ -1132,8 +1133,8 @@ static void stopping(void *userdata)
 	for (size_t i = 0; i < a->n_threads; i++)
 		pthread_join(a->threads[i], NULL);
 	a->metrics = agent_metrics_stop(a->metrics); /* before the runner and the lb it reads */
-	a->overlay = overlay_stop(a->overlay); /* the dataplane stays: tasks keep running */
-	a->lb = lb_agent_stop(a->lb);         /* HAProxy stops with the agent */
+	a->overlay = agent_overlay_stop(a->overlay); /* the dataplane stays: tasks keep running */
+	a->lb = agent_lb_stop(a->lb);         /* HAProxy stops with the agent */
 	if (a->overlay_conn)
 		conn_drop(a->overlay_conn);
 	if (a->lb_conn)
@@ -1149,7 +1150,7 @@ static void stopping(void *userdata)
 	if (a->metrics_conn)
 		conn_drop(a->metrics_conn);
 	a->runner = agent_runner_close(a->runner);
-	a->logship = logship_close(a->logship);
+	a->logship = agent_logship_close(a->logship);
 	for (size_t i = 0; a->logs_conn && i < LOGSHIP_THREADS; i++)
 		conn_drop(&a->logs_conn[i]);
 }

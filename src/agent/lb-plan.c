@@ -30,7 +30,7 @@ static void backend_done(struct lb_backend *b)
 	free(b->tls_pem);
 }
 
-void lb_set_done(struct lb_set *s)
+void agent_lb_set_done(struct lb_set *s)
 {
 	for (size_t i = 0; i < s->n; i++)
 		backend_done(&s->v[i]);
@@ -70,7 +70,7 @@ static int int_in(const json_t *o, const char *key, int def, int min, int max)
 	return x < min ? min : x > max ? max : (int)x;
 }
 
-void lb_set_from_answer(const json_t *lbs, struct lb_set *ret, size_t *ret_skipped)
+void agent_lb_set_from_answer(const json_t *lbs, struct lb_set *ret, size_t *ret_skipped)
 {
 	size_t i, skipped = 0;
 	json_t *l;
@@ -107,14 +107,14 @@ void lb_set_from_answer(const json_t *lbs, struct lb_set *ret, size_t *ret_skipp
 		*ret_skipped = skipped;
 }
 
-bool lb_backend_listener_changed(const struct lb_backend *a, const struct lb_backend *b)
+bool agent_lb_backend_listener_changed(const struct lb_backend *a, const struct lb_backend *b)
 {
 	return a->port != b->port || a->http != b->http || !streq_ptr(a->health_path, b->health_path) ||
 	       a->interval != b->interval || a->rise != b->rise || a->fall != b->fall ||
 	       !streq_ptr(a->tls_pem, b->tls_pem);
 }
 
-void lb_backend_grow(struct lb_backend *b, size_t n)
+void agent_lb_backend_grow(struct lb_backend *b, size_t n)
 {
 	size_t want = b->n_slots ? b->n_slots : LB_MIN_SLOTS;
 	while (want < n && want < LB_MAX_SLOTS)
@@ -128,7 +128,7 @@ void lb_backend_grow(struct lb_backend *b, size_t n)
 	b->n_slots = want;
 }
 
-void lb_backend_take_slots(struct lb_backend *b, struct lb_backend *old)
+void agent_lb_backend_take_slots(struct lb_backend *b, struct lb_backend *old)
 {
 	for (size_t i = 0; i < b->n_slots; i++) {
 		free(b->slots[i].id);
@@ -199,7 +199,7 @@ static void set_slot(struct lb_backend *b, size_t i, const struct want *w, struc
 	s->st = w->st;
 }
 
-bool lb_plan(struct lb_backend *b, const json_t *targets, struct strbuf *cmds)
+bool agent_lb_plan(struct lb_backend *b, const json_t *targets, struct strbuf *cmds)
 {
 	_cleanup_free_ struct want *w = NULL;
 	size_t n = wanted(targets, &w);
@@ -266,7 +266,7 @@ static void render_backend(const struct lb_backend *b, const char *dir, struct s
 	}
 }
 
-void lb_render_config(const struct lb_set *s, const char *dir, struct strbuf *out)
+void agent_lb_render_config(const struct lb_set *s, const char *dir, struct strbuf *out)
 {
 	strbuf_addf(out,
 		    "# written by berth agent (docs/lb.md); changes are lost\n"
@@ -297,7 +297,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-void lb_render_records(const json_t *discovery, struct strbuf *out)
+void agent_lb_render_records(const json_t *discovery, struct strbuf *out)
 {
 	const char *domain = json_string_value(json_object_get(discovery, "domain"));
 	json_t *names = json_object_get(discovery, "names");
@@ -356,7 +356,7 @@ static const char *stat_field(const char *line, int i, char *buf, size_t size)
 	return buf;
 }
 
-json_t *lb_parse_stat(const char *csv)
+json_t *agent_lb_parse_stat(const char *csv)
 {
 	json_t *out = json_object();
 	if (!csv || !startswith(csv, "# "))
@@ -383,7 +383,7 @@ json_t *lb_parse_stat(const char *csv)
 	return out;
 }
 
-json_t *lb_slot_map(const struct lb_set *s)
+json_t *agent_lb_slot_map(const struct lb_set *s)
 {
 	json_t *out = json_object();
 	for (size_t i = 0; i < s->n; i++) {
@@ -441,7 +441,7 @@ static json_t *health_of(const char *status, const char *check, const char *code
 	return h;
 }
 
-json_t *lb_parse_health(const char *csv, const json_t *slots)
+json_t *agent_lb_parse_health(const char *csv, const json_t *slots)
 {
 	json_t *out = json_object();
 	/* every load balancer of the node is in the report, also without targets */
@@ -484,7 +484,7 @@ json_t *lb_parse_health(const char *csv, const json_t *slots)
 	return out;
 }
 
-void lb_runtime_line(const char *cmds, struct strbuf *out)
+void agent_lb_runtime_line(const char *cmds, struct strbuf *out)
 {
 	size_t n = strlen(cmds);
 	while (n && (cmds[n - 1] == '\n' || cmds[n - 1] == ';'))
@@ -494,7 +494,7 @@ void lb_runtime_line(const char *cmds, struct strbuf *out)
 	strbuf_addch(out, '\n');
 }
 
-bool lb_runtime_answer_ok(const char *out)
+bool agent_lb_runtime_answer_ok(const char *out)
 {
 	/* success is an empty line per command; `set server ... addr` also says what it changed */
 	static const char *const info[] = { "IP changed from", "no need to change the addr", "port changed from" };
@@ -539,7 +539,7 @@ static size_t ready_slot(const struct lb_set *s, const char *be, const char *add
 	"srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port " \
 	"srv_check_addr srv_agent_addr srv_agent_port"
 
-char *lb_server_state(const char *shown, const struct lb_set *next)
+char *agent_lb_server_state(const char *shown, const struct lb_set *next)
 {
 	struct strbuf out = STRBUF_INIT;
 	strbuf_addstr(&out, "1\n" STATE_HEADER "\n");

@@ -37,7 +37,7 @@ struct lb_agent {
 	void *userdata;
 	pthread_mutex_t lock;
 	pthread_cond_t synced_cond;
-	bool synced;         /* the first dataplane answer is applied (lb_agent_wait_synced) */
+	bool synced;         /* the first dataplane answer is applied (agent_lb_wait_synced) */
 	bool stopping, want; /* want: HAProxy should run (some load balancer exists) */
 	int wake;            /* eventfd: the supervisor looks again */
 	pid_t pid;           /* HAProxy's master, 0: none */
@@ -45,7 +45,8 @@ struct lb_agent {
 	bool child; /* ours to reap (not adopted) */
 	pthread_t poll_thread, sup_thread, health_thread;
 	bool poll_running, sup_running, health_running;
-	json_t *slot_map; /* lb_slot_map(&cur), published by the poll thread for the health thread (locked) */
+	json_t *slot_map;  /* agent_lb_slot_map(&cur), published by the poll thread for the health thread
+			      (locked) */
 	struct lb_set cur; /* what HAProxy's configuration and runtime state hold (poll thread only) */
 	char *records_text;
 	char hash[65];
@@ -68,9 +69,9 @@ static void wake(struct lb_agent *l)
 /* Wait ms or until woken for stopping; false when stopping. */
 static bool nap(struct lb_agent *l, int ms)
 {
-	int64_t end = now_ms() + ms;
+	int64_t end = proc_now_ms() + ms;
 	while (!stopping(l)) {
-		int64_t left = end - now_ms();
+		int64_t left = end - proc_now_ms();
 		if (left <= 0)
 			return true;
 		usleep((useconds_t)MIN(left, 100) * 1000);
@@ -172,15 +173,15 @@ static void *supervise_main(void *arg)
 		}
 		int timeout = -1;
 		if (l->want && !l->pid && access(l->cfg_path, R_OK) == 0) {
-			if (now_ms() >= not_before) {
+			if (proc_now_ms() >= not_before) {
 				_cleanup_error_ struct berth_error *err = NULL;
 				if (spawn_haproxy(l, &err) < 0)
 					log_fields(LOG_LEVEL_WARN, "cannot start haproxy", "error", err->msg,
 						   NULL);
-				not_before = now_ms() + RESTART_MS;
+				not_before = proc_now_ms() + RESTART_MS;
 			}
 			if (!l->pid)
-				timeout = (int)MAX(1, not_before - now_ms());
+				timeout = (int)MAX(1, not_before - proc_now_ms());
 		}
 		struct pollfd p[2] = { { .fd = l->wake, .events = POLLIN },
 				       { .fd = l->pidfd, .events = POLLIN } };
@@ -212,7 +213,7 @@ static int runtime_exchange(struct lb_agent *l, const char *cmds, struct strbuf 
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return berth_error_errno(err, "connect to haproxy's admin socket '%s'", l->sock_path);
 	_cleanup_strbuf_ struct strbuf line = STRBUF_INIT;
-	lb_runtime_line(cmds, &line);
+	agent_lb_runtime_line(cmds, &line);
 	int r = fs_write_all(fd, line.buf, line.len);
 	if (r < 0)
 		return berth_error_set(err, -r, "write to haproxy's admin socket");
@@ -242,10 +243,10 @@ static long worker_pid(struct lb_agent *l)
  */
 static void wait_worker(struct lb_agent *l, long old)
 {
-	int64_t end = now_ms() + SOCKET_WAIT_MS;
+	int64_t end = proc_now_ms() + SOCKET_WAIT_MS;
 	for (;;) {
 		long pid = worker_pid(l);
-		if ((pid && pid != old) || now_ms() >= end || !nap(l, 20))
+		if ((pid && pid != old) || proc_now_ms() >= end || !nap(l, 20))
 			return;
 	}
 }
@@ -257,12 +258,12 @@ static int runtime_send(struct lb_agent *l, const char *cmds, struct berth_error
 	int r = runtime_exchange(l, cmds, &out, err);
 	if (r < 0)
 		return r;
-	if (!lb_runtime_answer_ok(out.buf))
+	if (!agent_lb_runtime_answer_ok(out.buf))
 		return berth_error_msg(err, EPROTO, "haproxy refused runtime commands: %s", out.buf);
 	return 0;
 }
 
-json_t *lb_agent_request_counts(struct lb_agent *l)
+json_t *agent_lb_request_counts(struct lb_agent *l)
 {
 	if (!l)
 		return NULL;
@@ -272,7 +273,7 @@ json_t *lb_agent_request_counts(struct lb_agent *l)
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	if (!running || runtime_exchange(l, "show stat", &out, NULL) < 0)
 		return NULL;
-	return lb_parse_stat(out.buf);
+	return agent_lb_parse_stat(out.buf);
 }
 
 /* ---- applying an answer ---- */
@@ -301,7 +302,7 @@ static int reload(struct lb_agent *l, const struct lb_set *s, struct berth_error
 		return 0;
 	}
 	_cleanup_strbuf_ struct strbuf cfg = STRBUF_INIT, out = STRBUF_INIT;
-	lb_render_config(s, l->dir, &cfg);
+	agent_lb_render_config(s, l->dir, &cfg);
 	_cleanup_free_ char *tmp = xasprintf("%s.new", l->cfg_path);
 	int r = write_certs(l, s, err);
 	if (r >= 0)
@@ -316,7 +317,7 @@ static int reload(struct lb_agent *l, const struct lb_set *s, struct berth_error
 		return berth_error_wrap(err, r, "check the haproxy configuration");
 	if (proc_exit_code(st) != 0)
 		return berth_error_msg(err, EINVAL, "haproxy refused the configuration: %s", out.buf);
-	/* what the running worker's checks know goes to the next one (lb_server_state) */
+	/* what the running worker's checks know goes to the next one (agent_lb_server_state) */
 	_cleanup_strbuf_ struct strbuf shown = STRBUF_INIT;
 	pthread_mutex_lock(&l->lock);
 	bool was_running = l->pid > 0;
@@ -326,7 +327,7 @@ static int reload(struct lb_agent *l, const struct lb_set *s, struct berth_error
 		(void)runtime_exchange(l, "show servers state", &shown, NULL);
 		old = worker_pid(l);
 	}
-	_cleanup_free_ char *state = lb_server_state(shown.buf, s);
+	_cleanup_free_ char *state = agent_lb_server_state(shown.buf, s);
 	_cleanup_free_ char *state_path = xasprintf("%s/server-state", l->dir);
 	if ((r = fs_write_file_atomic(state_path, state, strlen(state), 0600, err)) < 0)
 		return r;
@@ -353,7 +354,7 @@ static bool listeners_changed(const struct lb_set *cur, const struct lb_set *nex
 		return true;
 	for (size_t i = 0; i < next->n; i++)
 		if (!streq(cur->v[i].name, next->v[i].name) ||
-		    lb_backend_listener_changed(&cur->v[i], &next->v[i]))
+		    agent_lb_backend_listener_changed(&cur->v[i], &next->v[i]))
 			return true;
 	return false;
 }
@@ -363,7 +364,7 @@ static void apply_records(struct lb_agent *l, const json_t *discovery)
 	if (!l->records)
 		return;
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	lb_render_records(discovery, &sb);
+	agent_lb_render_records(discovery, &sb);
 	if (l->records_text && streq(l->records_text, sb.buf))
 		return;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -389,7 +390,7 @@ static void apply_lbs(struct lb_agent *l, const json_t *lbs)
 {
 	struct lb_set next;
 	size_t skipped = 0;
-	lb_set_from_answer(lbs, &next, &skipped);
+	agent_lb_set_from_answer(lbs, &next, &skipped);
 	if (skipped)
 		log_fields(LOG_LEVEL_WARN, "ignoring invalid load balancers in the dataplane answer", NULL);
 	pthread_mutex_lock(&l->lock);
@@ -400,13 +401,13 @@ static void apply_lbs(struct lb_agent *l, const json_t *lbs)
 		struct lb_backend *b = &next.v[i];
 		for (size_t k = 0; k < l->cur.n; k++)
 			if (streq(l->cur.v[k].name, b->name))
-				lb_backend_take_slots(b, &l->cur.v[k]);
+				agent_lb_backend_take_slots(b, &l->cur.v[k]);
 		const json_t *targets = targets_of(lbs, b->name);
 		if (!b->n_slots)
-			lb_backend_grow(b, json_array_size(targets));
-		if (!lb_plan(b, targets, &cmds)) {
-			lb_backend_grow(b, json_array_size(targets));
-			(void)lb_plan(b, targets, NULL);
+			agent_lb_backend_grow(b, json_array_size(targets));
+		if (!agent_lb_plan(b, targets, &cmds)) {
+			agent_lb_backend_grow(b, json_array_size(targets));
+			(void)agent_lb_plan(b, targets, NULL);
 			need = true;
 		}
 	}
@@ -422,11 +423,11 @@ static void apply_lbs(struct lb_agent *l, const json_t *lbs)
 	}
 	if (need && (r = reload(l, &next, &err)) < 0)
 		log_fields(LOG_LEVEL_WARN, "cannot configure haproxy", "error", err->msg, NULL);
-	lb_set_done(&l->cur);
+	agent_lb_set_done(&l->cur);
 	l->cur = next;
 	if (r < 0) /* retry from scratch at the next answer */
 		l->hash[0] = '\0';
-	json_t *map = lb_slot_map(&l->cur);
+	json_t *map = agent_lb_slot_map(&l->cur);
 	pthread_mutex_lock(&l->lock);
 	json_decref(l->slot_map);
 	l->slot_map = map;
@@ -475,7 +476,7 @@ static void *poll_main(void *arg)
 	return NULL;
 }
 
-void lb_agent_wait_synced(struct lb_agent *l, int timeout_ms)
+void agent_lb_wait_synced(struct lb_agent *l, int timeout_ms)
 {
 	if (!l)
 		return;
@@ -516,7 +517,7 @@ static void *health_main(void *arg)
 		_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 		if (running && runtime_exchange(l, "show stat", &out, NULL) < 0)
 			continue; /* between workers: next time */
-		_cleanup_json_ json_t *lbs = running ? lb_parse_health(out.buf, slots) : json_object();
+		_cleanup_json_ json_t *lbs = running ? agent_lb_parse_health(out.buf, slots) : json_object();
 		_cleanup_json_ json_t *body = json_pack("{s:O}", "loadBalancers", lbs);
 		_cleanup_free_ char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 		if (sent && streq(sent, text) && ++since < 30)
@@ -540,7 +541,7 @@ static struct lb_agent *lb_free(struct lb_agent *l)
 {
 	safe_close(l->wake);
 	safe_close(l->pidfd);
-	lb_set_done(&l->cur);
+	agent_lb_set_done(&l->cur);
 	json_decref(l->slot_map);
 	char **strs[] = { &l->dir,       &l->haproxy,  &l->records,     &l->cfg_path,
 			  &l->sock_path, &l->pid_path, &l->records_text };
@@ -552,7 +553,7 @@ static struct lb_agent *lb_free(struct lb_agent *l)
 	return NULL;
 }
 
-int lb_agent_start(const struct lb_agent_config *cfg, struct lb_agent **ret, struct berth_error **err)
+int agent_lb_start(const struct lb_agent_config *cfg, struct lb_agent **ret, struct berth_error **err)
 {
 	if (!cfg->dir || !cfg->fetch)
 		return berth_error_msg(err, EINVAL, "load balancer: no directory or fetch function");
@@ -583,14 +584,14 @@ int lb_agent_start(const struct lb_agent_config *cfg, struct lb_agent **ret, str
 		berth_error_set(err, -r, "start the target health thread");
 	l->health_running = r >= 0 && l->post;
 	if (r < 0) {
-		lb_agent_stop(l);
+		agent_lb_stop(l);
 		return berth_error_wrap(err, r, "load balancer");
 	}
 	*ret = l;
 	return 0;
 }
 
-struct lb_agent *lb_agent_stop(struct lb_agent *l)
+struct lb_agent *agent_lb_stop(struct lb_agent *l)
 {
 	if (!l)
 		return NULL;

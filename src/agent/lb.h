@@ -56,9 +56,9 @@ struct lb_agent_config {
 struct lb_agent;
 
 /* Start following the dataplane (threads: the long poll and HAProxy's supervisor). Strings are copied. */
-int lb_agent_start(const struct lb_agent_config *cfg, struct lb_agent **ret, struct berth_error **err);
+int agent_lb_start(const struct lb_agent_config *cfg, struct lb_agent **ret, struct berth_error **err);
 /* Stop the threads and HAProxy (its listeners close with the agent); free. Accepts NULL; returns NULL. */
-struct lb_agent *lb_agent_stop(struct lb_agent *l);
+struct lb_agent *agent_lb_stop(struct lb_agent *l);
 
 /*
  * Wait (at most timeout_ms) until the first dataplane answer since the start
@@ -68,7 +68,7 @@ struct lb_agent *lb_agent_stop(struct lb_agent *l);
  * Accepts NULL.
  */
 #define LB_SYNC_WAIT_MS 10000
-void lb_agent_wait_synced(struct lb_agent *l, int timeout_ms);
+void agent_lb_wait_synced(struct lb_agent *l, int timeout_ms);
 
 /*
  * Requests each load balancer of this node has received since HAProxy
@@ -76,12 +76,12 @@ void lb_agent_wait_synced(struct lb_agent *l, int timeout_ms);
  * for HTTP, its sessions for TCP). NULL when HAProxy is not running. New
  * reference. For the metrics sampler (metrics.h).
  */
-json_t *lb_agent_request_counts(struct lb_agent *l);
+json_t *agent_lb_request_counts(struct lb_agent *l);
 
 /* ---- pure parts (tests/unit/test-agent-lb.c) ---- */
 
 /* `show stat` CSV -> {"NAME": requests} for every frontend fe_NAME (req_tot, else stot). */
-json_t *lb_parse_stat(const char *csv);
+json_t *agent_lb_parse_stat(const char *csv);
 
 enum lb_slot_state { LB_SLOT_FREE, LB_SLOT_READY, LB_SLOT_DRAIN };
 
@@ -108,46 +108,46 @@ struct lb_set {
 	size_t n;
 };
 
-void lb_set_done(struct lb_set *s);
+void agent_lb_set_done(struct lb_set *s);
 /*
  * The load balancers of a dataplane answer, slots not yet assigned (n_slots
  * 0). Entries with a bad name, port or protocol are skipped (counted in
- * *ret_skipped, may be NULL). Targets stay in the answer (lb_plan reads them).
+ * *ret_skipped, may be NULL). Targets stay in the answer (agent_lb_plan reads them).
  */
-void lb_set_from_answer(const json_t *lbs, struct lb_set *ret, size_t *ret_skipped);
+void agent_lb_set_from_answer(const json_t *lbs, struct lb_set *ret, size_t *ret_skipped);
 /* Whether b's listener and checks differ from a's (same name): then HAProxy reloads. */
-bool lb_backend_listener_changed(const struct lb_backend *a, const struct lb_backend *b);
+bool agent_lb_backend_listener_changed(const struct lb_backend *a, const struct lb_backend *b);
 /*
  * Bring b's slots to targets ([{id, address, port, state}] as the server
  * answers; state "healthy" or "draining"): a known target keeps its slot, a
  * gone one frees its slot (maint), a new one takes a free slot. The runtime
  * API commands are appended to cmds (one per line) when cmds is not NULL.
  * Returns false when the slots do not suffice (then nothing changed; grow
- * with lb_backend_grow and render a new configuration).
+ * with agent_lb_backend_grow and render a new configuration).
  */
-bool lb_plan(struct lb_backend *b, const json_t *targets, struct strbuf *cmds);
+bool agent_lb_plan(struct lb_backend *b, const json_t *targets, struct strbuf *cmds);
 /* Make room for at least n targets (LB_MIN_SLOTS, doubling, at most LB_MAX_SLOTS). */
-void lb_backend_grow(struct lb_backend *b, size_t n);
+void agent_lb_backend_grow(struct lb_backend *b, size_t n);
 /* Move the slot assignment of the same-named backend of old into b (old loses it). */
-void lb_backend_take_slots(struct lb_backend *b, struct lb_backend *old);
+void agent_lb_backend_take_slots(struct lb_backend *b, struct lb_backend *old);
 /*
  * The HAProxy configuration of the set: global (master-worker, the admin
  * socket in dir), defaults, one frontend and backend per load balancer.
  * Occupied slots are rendered with their address (draining ones disabled),
  * free ones disabled. Certificates are read from DIR/certs/NAME.pem.
  */
-void lb_render_config(const struct lb_set *s, const char *dir, struct strbuf *out);
+void agent_lb_render_config(const struct lb_set *s, const char *dir, struct strbuf *out);
 /*
  * The resolver's records file of a discovery object ({"domain": "C.local",
  * "names": {"SERVICE": ["IP", ...]}}): "NAME IP..." lines, each service as
  * SERVICE and SERVICE.DOMAIN, names in order.
  */
-void lb_render_records(const json_t *discovery, struct strbuf *out);
+void agent_lb_render_records(const json_t *discovery, struct strbuf *out);
 /*
  * {"be_NAME/sK": {"lb": NAME, "id": TASK, "addr": "IP:PORT"}} of the set's
- * occupied slots: what lb_parse_health needs to name HAProxy's servers.
+ * occupied slots: what agent_lb_parse_health needs to name HAProxy's servers.
  */
-json_t *lb_slot_map(const struct lb_set *s);
+json_t *agent_lb_slot_map(const struct lb_set *s);
 /*
  * `show stat` CSV -> {NAME: {TASK: {"state", "reason"?, "description"?}}}:
  * HAProxy's view of each target in slots (ELB's states and reasons: UP ->
@@ -158,7 +158,7 @@ json_t *lb_slot_map(const struct lb_set *s);
  * also without targets; MAINT servers and servers whose address is no longer
  * the slot's are left out.
  */
-json_t *lb_parse_health(const char *csv, const json_t *slots);
+json_t *agent_lb_parse_health(const char *csv, const json_t *slots);
 /*
  * The server-state file the next HAProxy worker loads
  * (load-server-state-from-file), from `show servers state` of the running
@@ -171,14 +171,14 @@ json_t *lb_parse_health(const char *csv, const json_t *slots);
  * the server only lists RUNNING, container-healthy tasks, and the checks take
  * a failing one down within fall x interval. Caller frees.
  */
-char *lb_server_state(const char *shown, const struct lb_set *next);
+char *agent_lb_server_state(const char *shown, const struct lb_set *next);
 /*
  * The runtime API line of cmds (one command per line): the commands joined
  * by ';' and a final newline, with no empty command at the end (HAProxy
  * answers an empty command with "Unknown command" and its help).
  */
-void lb_runtime_line(const char *cmds, struct strbuf *out);
+void agent_lb_runtime_line(const char *cmds, struct strbuf *out);
 /* Whether an answer of the runtime API to `set server` commands means success. */
-bool lb_runtime_answer_ok(const char *out);
+bool agent_lb_runtime_answer_ok(const char *out);
 
 #endif

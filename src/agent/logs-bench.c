@@ -68,7 +68,7 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int logs_bench_main(int argc, char **argv)
+int agent_logs_bench_main(int argc, char **argv)
 {
 	if (argc < 9 || !streq(argv[1], "ship")) {
 		fprintf(stderr,
@@ -87,7 +87,7 @@ int logs_bench_main(int argc, char **argv)
 		}
 	struct logship_config cfg = { .dir = argv[6], .send = bench_send, .userdata = &b };
 	struct logship *l = NULL;
-	if (logship_open(&cfg, &l, &err) < 0) {
+	if (agent_logship_open(&cfg, &l, &err) < 0) {
 		fprintf(stderr, "bench-logs: %s\n", err->msg);
 		for (size_t i = 0; i < LOGSHIP_THREADS; i++)
 			http_client_free(b.c[i]);
@@ -101,9 +101,10 @@ int logs_bench_main(int argc, char **argv)
 		    json_pack("{s:s,s:{s:s,s:{s:s,s:s,s:s}}}", "name", name, "logConfiguration", "logDriver",
 			      "awslogs", "options", "awslogs-group", argv[7], "awslogs-stream-prefix",
 			      "bench", "awslogs-create-group", "true");
-		if (logship_seal(l, "0123456789abcdef0123456789abcdef", def, name, argv[8 + i], &err) < 0) {
+		if (agent_logship_seal(l, "0123456789abcdef0123456789abcdef", def, name, argv[8 + i], &err) <
+		    0) {
 			fprintf(stderr, "bench-logs: %s\n", err->msg);
-			logship_close(l);
+			agent_logship_close(l);
 			for (size_t k = 0; k < LOGSHIP_THREADS; k++)
 				http_client_free(b.c[k]);
 			return 1;
@@ -112,7 +113,7 @@ int logs_bench_main(int argc, char **argv)
 	while (pending(argv[6]))
 		usleep(20000);
 	double secs = mono() - t0;
-	logship_close(l);
+	agent_logship_close(l);
 	for (size_t i = 0; i < LOGSHIP_THREADS; i++)
 		http_client_free(b.c[i]);
 	printf("{\"seconds\": %.4f, \"files\": %d}\n", secs, files);

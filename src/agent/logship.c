@@ -95,7 +95,7 @@ static int save(struct logship *l, struct source *s, bool durable, struct berth_
 {
 	_cleanup_free_ char *p = path_of(l, s->key, "json");
 	_cleanup_free_ char *text = json_dumps(s->st, JSON_COMPACT);
-	int64_t now = mono_ms();
+	int64_t now = util_mono_ms();
 	if (!durable && now - s->synced_at < SYNC_MS)
 		return fs_write_file_replace(p, text, strlen(text), 0600, err);
 	s->synced_at = now;
@@ -135,7 +135,7 @@ static char *read_path(struct logship *l, const char *key, const json_t *st)
 	return xstrdup(json_string_value(json_object_get(st, "path")));
 }
 
-char *logship_stream_name(const char *prefix, const char *container, const char *task_id, const char *engine_id)
+char *agent_logship_stream_name(const char *prefix, const char *container, const char *task_id, const char *engine_id)
 {
 	if (prefix && *prefix)
 		return xasprintf("%s/%s/%s", prefix, container, task_id);
@@ -160,7 +160,7 @@ static json_t *settings_of(const char *task_id, const json_t *def, const char *e
 		*ret = berth_error_msg(err, EINVAL, "logConfiguration: awslogs needs the option awslogs-group");
 		return NULL;
 	}
-	_cleanup_free_ char *stream = logship_stream_name(prefix, name, task_id, engine_id);
+	_cleanup_free_ char *stream = agent_logship_stream_name(prefix, name, task_id, engine_id);
 	return json_pack("{s:s,s:s,s:b,s:s,s:I,s:b}", "group", group, "stream", stream, "createGroup",
 			 create && streq(create, "true"), "path", log_path, "offset", (json_int_t)0, "sealed", false);
 }
@@ -200,14 +200,14 @@ static int add(struct logship *l, const char *task_id, const json_t *def, const 
 	return r;
 }
 
-int logship_watch(struct logship *l, const char *task_id, const json_t *container_def, const char *engine_id,
-		  const char *log_path, struct berth_error **err)
+int agent_logship_watch(struct logship *l, const char *task_id, const json_t *container_def,
+			const char *engine_id, const char *log_path, struct berth_error **err)
 {
 	return add(l, task_id, container_def, engine_id, log_path, false, err);
 }
 
-int logship_seal(struct logship *l, const char *task_id, const json_t *container_def, const char *engine_id,
-		 const char *log_path, struct berth_error **err)
+int agent_logship_seal(struct logship *l, const char *task_id, const json_t *container_def,
+		       const char *engine_id, const char *log_path, struct berth_error **err)
 {
 	return add(l, task_id, container_def, engine_id, log_path, true, err);
 }
@@ -231,8 +231,9 @@ static bool parse_line(const char *line, size_t len, uint64_t off, struct strbuf
 			strbuf_add(events, json_string_value(logv), json_string_length(logv));
 			struct timespec t;
 			const char *tv = json_string_value(json_object_get(j, "time"));
-			ts = tv && parse_rfc3339(tv, &t) == 0 ? (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000
-							      : 0;
+			ts = tv && util_parse_rfc3339(tv, &t) == 0
+				 ? (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000
+				 : 0;
 			r = 1;
 		}
 	}
@@ -361,7 +362,7 @@ static void drop(struct logship *l, struct source *s)
 /* Ship one batch of s; true when there was something to do (so the caller loops again). */
 static bool ship_one(struct logship *l, struct source *s)
 {
-	if (s->retry_at && mono_ms() < s->retry_at)
+	if (s->retry_at && util_mono_ms() < s->retry_at)
 		return false;
 	s->retry_at = 0;
 	pthread_mutex_lock(&l->lock);
@@ -377,21 +378,21 @@ static bool ship_one(struct logship *l, struct source *s)
 	bool gone = false;
 	uint64_t off = (uint64_t)json_integer_value(json_object_get(st, "offset"));
 	if (read_batch(&l->w[s->worker], s->key, st, &body, &len, &count, &end, &gone) < 0) {
-		s->retry_at = mono_ms() + RETRY_MS;
+		s->retry_at = util_mono_ms() + RETRY_MS;
 		return false;
 	}
 	if (end == off) {
 		if (gone)
 			drop(l, s);
 		else if (s->wd < 0) /* no file to watch yet */
-			s->retry_at = mono_ms() + RETRY_MS;
+			s->retry_at = util_mono_ms() + RETRY_MS;
 		return gone;
 	}
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_json_ json_t *resp = NULL;
 	int r = count ? l->cfg.send(l->cfg.userdata, s->worker, body, len, &resp, &err) : 0;
 	if (r < 0) {
-		s->retry_at = mono_ms() + (r == -ENOENT ? MISSING_MS : RETRY_MS);
+		s->retry_at = util_mono_ms() + (r == -ENOENT ? MISSING_MS : RETRY_MS);
 		log_fields(LOG_LEVEL_DEBUG, "log batch not delivered", "stream",
 			   json_string_value(json_object_get(st, "stream")), "error", err ? err->msg : "", NULL);
 		return false;
@@ -443,7 +444,7 @@ static void *ship_main(void *arg)
 		free(list);
 		if (busy)
 			continue;
-		int timeout = wake < 0 ? -1 : (int)(wake - mono_ms() > 0 ? wake - mono_ms() : 0);
+		int timeout = wake < 0 ? -1 : (int)(wake - util_mono_ms() > 0 ? wake - util_mono_ms() : 0);
 		struct pollfd pf[2] = { { w->ino, POLLIN, 0 }, { w->efd, POLLIN, 0 } };
 		if (poll(pf, 2, timeout) > 0) {
 			char buf[4096];
@@ -492,7 +493,7 @@ static void load(struct logship *l)
 	closedir(d);
 }
 
-int logship_open(const struct logship_config *cfg, struct logship **ret, struct berth_error **err)
+int agent_logship_open(const struct logship_config *cfg, struct logship **ret, struct berth_error **err)
 {
 	int r = fs_mkdir_p(cfg->dir, 0700, err);
 	if (r < 0)
@@ -510,14 +511,14 @@ int logship_open(const struct logship_config *cfg, struct logship **ret, struct 
 		l->w[i].efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (l->w[i].ino < 0 || l->w[i].efd < 0) {
 			r = berth_error_errno(err, "inotify/eventfd for the log shipper");
-			logship_close(l);
+			agent_logship_close(l);
 			return r;
 		}
 	}
 	load(l);
 	for (unsigned i = 0; i < LOGSHIP_THREADS; i++) {
 		if ((r = pthread_create(&l->w[i].thread, NULL, ship_main, &l->w[i])) != 0) {
-			logship_close(l);
+			agent_logship_close(l);
 			return berth_error_set(err, r, "start the log shipper");
 		}
 		l->w[i].running = true;
@@ -526,7 +527,7 @@ int logship_open(const struct logship_config *cfg, struct logship **ret, struct 
 	return 0;
 }
 
-struct logship *logship_close(struct logship *l)
+struct logship *agent_logship_close(struct logship *l)
 {
 	if (!l)
 		return NULL;

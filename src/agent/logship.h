@@ -49,9 +49,9 @@ struct logship_config {
 };
 
 /* Load the states in dir and start the thread. */
-int logship_open(const struct logship_config *cfg, struct logship **ret, struct berth_error **err);
+int agent_logship_open(const struct logship_config *cfg, struct logship **ret, struct berth_error **err);
 /* Stop the thread (states stay for the next open) and free. Accepts NULL. */
-struct logship *logship_close(struct logship *l);
+struct logship *agent_logship_close(struct logship *l);
 
 /*
  * Ship a container's log if its definition (ECS containerDefinition) asks
@@ -59,19 +59,19 @@ struct logship *logship_close(struct logship *l);
  * Idempotent; 0 also when the container does not use awslogs; -EINVAL for
  * awslogs without awslogs-group.
  */
-int logship_watch(struct logship *l, const char *task_id, const json_t *container_def, const char *engine_id,
-		  const char *log_path, struct berth_error **err);
+int agent_logship_watch(struct logship *l, const char *task_id, const json_t *container_def,
+			const char *engine_id, const char *log_path, struct berth_error **err);
 /*
  * The container is about to be removed: keep its log (a hard link under
  * dir) until everything in it is shipped; then the state and the link go.
  */
-int logship_seal(struct logship *l, const char *task_id, const json_t *container_def, const char *engine_id,
-		 const char *log_path, struct berth_error **err);
+int agent_logship_seal(struct logship *l, const char *task_id, const json_t *container_def,
+		       const char *engine_id, const char *log_path, struct berth_error **err);
 
 /* The stream name for a container: PREFIX/NAME/TASK-ID, or the engine id without a prefix. New string. */
-char *logship_stream_name(const char *prefix, const char *container, const char *task_id, const char *engine_id);
+char *agent_logship_stream_name(const char *prefix, const char *container, const char *task_id, const char *engine_id);
 
 /* `berth bench-logs` (logs-bench.c; bench/logs.sh). */
-int logs_bench_main(int argc, char **argv);
+int agent_logs_bench_main(int argc, char **argv);
 
 #endif

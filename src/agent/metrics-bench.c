@@ -36,9 +36,9 @@ static double mono(void)
 static int bench_sample(const char *parent, int rounds)
 {
 	/* the children, from the cpuacct (v1) or unified (v2) hierarchy */
-	enum cgroup_kind k = cgroup_detect();
-	_cleanup_free_ char *dir = k == CGROUP_V1 ? xasprintf("%s/cpuacct/%s", cgroup_root(), parent)
-						  : xasprintf("%s/%s", cgroup_root(), parent);
+	enum cgroup_kind k = runtime_cgroup_detect();
+	_cleanup_free_ char *dir = k == CGROUP_V1 ? xasprintf("%s/cpuacct/%s", runtime_cgroup_root(), parent)
+						  : xasprintf("%s/%s", runtime_cgroup_root(), parent);
 	DIR *d = opendir(dir);
 	if (!d) {
 		fprintf(stderr, "bench-metrics: cannot open '%s'\n", dir);
@@ -107,7 +107,7 @@ static int bench_render(int tasks, int rounds, const char *file)
 	return rc;
 }
 
-int metrics_bench_main(int argc, char **argv)
+int agent_metrics_bench_main(int argc, char **argv)
 {
 	if (argc == 4 && streq(argv[1], "sample"))
 		return bench_sample(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1);

@@ -75,7 +75,7 @@ static void net_of(int pid, uint64_t *rx, uint64_t *tx)
 int agent_metrics_sample_task(const char *cgroup, const int *pids, size_t n, struct metrics_sample *ret,
 			      struct berth_error **err)
 {
-	const struct cgroup_ops *ops = cgroup_ops_for(cgroup_detect());
+	const struct cgroup_ops *ops = runtime_cgroup_ops_for(runtime_cgroup_detect());
 	if (!ops)
 		return berth_error_msg(err, ENOTSUP, "no cgroup hierarchy to read metrics from");
 	_cleanup_free_ char *path = xasprintf("/%s", cgroup + (*cgroup == '/'));
@@ -115,7 +115,8 @@ void agent_metrics_render_node(struct strbuf *sb, const char *node, size_t n_tas
 		static const char *const modes[] = { "user",   "nice", "system",  "idle",
 						     "iowait", "irq",  "softirq", "steal" };
 		long hz = sysconf(_SC_CLK_TCK);
-		prom_family(sb, "berth_node_cpu_seconds_total", "counter", "CPU time of the node by mode");
+		metrics_prom_family(sb, "berth_node_cpu_seconds_total", "counter",
+				    "CPU time of the node by mode");
 		const char *p = f.buf + 4;
 		for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
 			char *end;
@@ -124,31 +125,31 @@ void agent_metrics_render_node(struct strbuf *sb, const char *node, size_t n_tas
 				break;
 			p = end;
 			labels[2] = "mode", labels[3] = modes[i];
-			prom_sample(sb, "berth_node_cpu_seconds_total", labels,
+			metrics_prom_sample(sb, "berth_node_cpu_seconds_total", labels,
 				    (double)v / (double)(hz > 0 ? hz : 100));
 		}
 		labels[2] = NULL;
 	}
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	prom_family(sb, "berth_node_cpus", "gauge", "Online CPUs of the node");
-	prom_sample(sb, "berth_node_cpus", labels, (double)(cpus > 0 ? cpus : 1));
+	metrics_prom_family(sb, "berth_node_cpus", "gauge", "Online CPUs of the node");
+	metrics_prom_sample(sb, "berth_node_cpus", labels, (double)(cpus > 0 ? cpus : 1));
 	strbuf_reset(&f);
 	if (fs_read_file_at(AT_FDCWD, "/proc/meminfo", 1 << 16, &f, NULL) >= 0) {
-		prom_family(sb, "berth_node_memory_total_bytes", "gauge", "Memory of the node");
-		prom_sample(sb, "berth_node_memory_total_bytes", labels,
+		metrics_prom_family(sb, "berth_node_memory_total_bytes", "gauge", "Memory of the node");
+		metrics_prom_sample(sb, "berth_node_memory_total_bytes", labels,
 			    1024.0 * (double)meminfo_kib(f.buf, "MemTotal:"));
-		prom_family(sb, "berth_node_memory_available_bytes", "gauge",
+		metrics_prom_family(sb, "berth_node_memory_available_bytes", "gauge",
 			    "Memory available for new work");
-		prom_sample(sb, "berth_node_memory_available_bytes", labels,
+		metrics_prom_sample(sb, "berth_node_memory_available_bytes", labels,
 			    1024.0 * (double)meminfo_kib(f.buf, "MemAvailable:"));
 	}
 	strbuf_reset(&f);
 	if (fs_read_file_at(AT_FDCWD, "/proc/loadavg", 4096, &f, NULL) >= 0) {
-		prom_family(sb, "berth_node_load1", "gauge", "One-minute load average of the node");
-		prom_sample(sb, "berth_node_load1", labels, strtod(f.buf, NULL));
+		metrics_prom_family(sb, "berth_node_load1", "gauge", "One-minute load average of the node");
+		metrics_prom_sample(sb, "berth_node_load1", labels, strtod(f.buf, NULL));
 	}
-	prom_family(sb, "berth_node_running_tasks", "gauge", "Tasks RUNNING on the node");
-	prom_sample(sb, "berth_node_running_tasks", labels, (double)n_tasks);
+	metrics_prom_family(sb, "berth_node_running_tasks", "gauge", "Tasks RUNNING on the node");
+	metrics_prom_sample(sb, "berth_node_running_tasks", labels, (double)n_tasks);
 }
 
 /* ---- the sampling round ---- */
@@ -291,8 +292,9 @@ static void handle(struct http_request *req, void *userdata)
 	pthread_mutex_unlock(&m->lock);
 	agent_metrics_render_node(&sb, m->node, n);
 	const char *labels[] = { "container_instance", m->node ? m->node : "", NULL };
-	prom_family(&sb, "berth_agent_sample_duration_seconds", "gauge", "Time the last sampling round took");
-	prom_sample(&sb, "berth_agent_sample_duration_seconds", labels, took);
+	metrics_prom_family(&sb, "berth_agent_sample_duration_seconds", "gauge",
+			    "Time the last sampling round took");
+	metrics_prom_sample(&sb, "berth_agent_sample_duration_seconds", labels, took);
 	metrics_store_render_tasks(m->local, &sb);
 	size_t len = sb.len;
 	http_respond(req, 200, PROM_CONTENT_TYPE, strbuf_detach(&sb, NULL), len);

@@ -57,6 +57,6 @@ int agent_metrics_sample_task(const char *cgroup, const int *pids, size_t n, str
 void agent_metrics_render_node(struct strbuf *sb, const char *node, size_t n_tasks);
 
 /* `berth bench-metrics` (metrics-bench.c, bench/metrics.sh). */
-int metrics_bench_main(int argc, char **argv);
+int agent_metrics_bench_main(int argc, char **argv);
 
 #endif

@@ -21,7 +21,7 @@ static void state_add(struct overlay_state *s, enum overlay_kind kind, const cha
 	s->v[s->n++] = (struct overlay_entry){ kind, xstrdup(key), xstrdup(value) };
 }
 
-void overlay_state_done(struct overlay_state *s)
+void agent_overlay_state_done(struct overlay_state *s)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		free(s->v[i].key);
@@ -78,7 +78,7 @@ static bool overlaps(uint32_t a, int abits, uint32_t b, int bbits)
 	return (a & mask) == (b & mask);
 }
 
-void overlay_desired(const json_t *peers, const char *own_subnet, struct overlay_state *ret,
+void agent_overlay_desired(const json_t *peers, const char *own_subnet, struct overlay_state *ret,
 		     size_t *ret_skipped)
 {
 	*ret = (struct overlay_state){ 0 };
@@ -166,7 +166,8 @@ static void parse_fdbs(const char *text, struct overlay_state *s)
 	}
 }
 
-void overlay_parse_kernel(const char *routes, const char *neighs, const char *fdbs, struct overlay_state *ret)
+void agent_overlay_parse_kernel(const char *routes, const char *neighs, const char *fdbs,
+				struct overlay_state *ret)
 {
 	*ret = (struct overlay_state){ 0 };
 	parse_routes(routes, ret);
@@ -183,7 +184,7 @@ static const struct overlay_entry *find(const struct overlay_state *s, enum over
 	return NULL;
 }
 
-void overlay_plan(const struct overlay_state *cur, const struct overlay_state *want,
+void agent_overlay_plan(const struct overlay_state *cur, const struct overlay_state *want,
 		  struct overlay_op **ret_ops, size_t *ret_n)
 {
 	struct overlay_op *ops = xcalloc(cur->n + want->n + 1, sizeof(*ops));
@@ -206,7 +207,7 @@ void overlay_plan(const struct overlay_state *cur, const struct overlay_state *w
 	*ret_n = n;
 }
 
-char **overlay_op_argv(const struct overlay_op *op, const char *dev)
+char **agent_overlay_op_argv(const struct overlay_op *op, const char *dev)
 {
 	const char *k = op->e.key, *v = op->e.value;
 	switch (op->e.kind) {

@@ -234,7 +234,7 @@ static int kernel_state(struct overlay *o, struct overlay_state *ret, struct ber
 	    (r = tool((const char *[]){ "bridge", "-j", "fdb", "show", "dev", o->dev, NULL }, NULL, &fdbs,
 		      err)) < 0)
 		return r;
-	overlay_parse_kernel(routes.buf, neighs.buf, fdbs.buf, ret);
+	agent_overlay_parse_kernel(routes.buf, neighs.buf, fdbs.buf, ret);
 	return 0;
 }
 
@@ -248,19 +248,19 @@ static int reconcile(struct overlay *o, const json_t *peers, struct berth_error 
 		return r;
 	struct overlay_state want, cur;
 	size_t skipped = 0;
-	overlay_desired(peers, o->subnet, &want, &skipped);
+	agent_overlay_desired(peers, o->subnet, &want, &skipped);
 	if (skipped)
 		log_fields(LOG_LEVEL_WARN, "overlay: peers with invalid or overlapping subnets ignored",
 			   NULL);
 	if ((r = kernel_state(o, &cur, err)) < 0) {
-		overlay_state_done(&want);
+		agent_overlay_state_done(&want);
 		return r;
 	}
 	struct overlay_op *ops = NULL;
 	size_t n = 0, failed = 0;
-	overlay_plan(&cur, &want, &ops, &n);
+	agent_overlay_plan(&cur, &want, &ops, &n);
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_strv_ char **argv = overlay_op_argv(&ops[i], o->dev);
+		_cleanup_strv_ char **argv = agent_overlay_op_argv(&ops[i], o->dev);
 		struct berth_error *e = NULL;
 		if (tool((const char *const *)argv, NULL, NULL, &e) < 0) {
 			_cleanup_free_ char *m = berth_error_string(e);
@@ -275,8 +275,8 @@ static int reconcile(struct overlay *o, const json_t *peers, struct berth_error 
 		log_fields(LOG_LEVEL_INFO, "overlay: peers applied", "operations", ops_s, NULL);
 	}
 	free(ops);
-	overlay_state_done(&want);
-	overlay_state_done(&cur);
+	agent_overlay_state_done(&want);
+	agent_overlay_state_done(&cur);
 	return failed ? berth_error_msg(err, EIO, "%zu of %zu overlay operations failed", failed, n) : 0;
 }
 
@@ -320,14 +320,14 @@ static void *overlay_main(void *arg)
 			json_t *peers = json_object_get(resp, "peers");
 			json_t *rev = json_object_get(resp, "revision");
 			bool same = !dirty && applied && json_equal(applied, peers) &&
-				    mono_ms() - applied_at < RESYNC_MS;
+				    util_mono_ms() - applied_at < RESYNC_MS;
 			if (same || (r = reconcile(o, peers, &err)) >= 0) {
 				since = json_is_integer(rev) ? json_integer_value(rev) : 0;
 				dirty = false;
 				if (!same) {
 					json_decref(applied);
 					applied = json_incref(peers);
-					applied_at = mono_ms();
+					applied_at = util_mono_ms();
 				}
 				continue;
 			}
@@ -350,7 +350,7 @@ static int task_network_check(struct host *h, const char *name, const char *subn
 {
 	if (!h->net)
 		return 0;
-	struct net_ctx *nc = netops_net(h->net);
+	struct net_ctx *nc = host_netops_net(h->net);
 	struct net_network *n = NULL;
 	if (net_network_get(nc, name, &n, NULL) < 0)
 		return 0;
@@ -399,7 +399,7 @@ static struct overlay *overlay_free(struct overlay *o)
 	return NULL;
 }
 
-int overlay_start(const struct overlay_config *cfg, struct overlay **ret, struct berth_error **err)
+int agent_overlay_start(const struct overlay_config *cfg, struct overlay **ret, struct berth_error **err)
 {
 	if (!cfg->task_subnet || !cfg->cluster_cidr || !cfg->local_address || !cfg->vtep_mac || !cfg->fetch ||
 	    cfg->vni < 1 || cfg->vni > 16777215)
@@ -441,7 +441,7 @@ int overlay_start(const struct overlay_config *cfg, struct overlay **ret, struct
 	return 0;
 }
 
-struct overlay *overlay_stop(struct overlay *o)
+struct overlay *agent_overlay_stop(struct overlay *o)
 {
 	if (!o)
 		return NULL;
@@ -454,7 +454,7 @@ struct overlay *overlay_stop(struct overlay *o)
 	return overlay_free(o);
 }
 
-int overlay_source_address(const char *host_port, char **ret, struct berth_error **err)
+int agent_overlay_source_address(const char *host_port, char **ret, struct berth_error **err)
 {
 	const char *colon = strrchr(host_port, ':');
 	if (!colon || colon == host_port || host_port[0] == '[')

@@ -15,7 +15,7 @@
  *
  * The peer list comes from the server's long poll GET /agent/v1/peers; on
  * every answer the agent reads what the kernel has on the device, diffs it
- * with what the peers want (overlay_plan) and applies only the difference with
+ * with what the peers want (agent_overlay_plan) and applies only the difference with
  * iproute2, so a restarted agent reconciles whatever the last one left.
  * Firewall: two chains of our own (filter BERTH-OVERLAY, nat BERTH-OVERLAY-NAT,
  * jumped to first from FORWARD and POSTROUTING) accept cluster CIDR -> cluster
@@ -23,7 +23,7 @@
  * peers see tasks' real source addresses.
  *
  * The dataplane outlives the agent: tasks keep running while it is down, so
- * overlay_stop() leaves the device, routes and rules in place.
+ * agent_overlay_stop() leaves the device, routes and rules in place.
  */
 #ifndef BERTH_AGENT_OVERLAY_H
 #define BERTH_AGENT_OVERLAY_H
@@ -69,16 +69,16 @@ struct overlay_config {
  * Strings are copied. On failure nothing runs (what was made stays: it is
  * reconciled at the next start).
  */
-int overlay_start(const struct overlay_config *cfg, struct overlay **ret, struct berth_error **err);
+int agent_overlay_start(const struct overlay_config *cfg, struct overlay **ret, struct berth_error **err);
 /* Stop following peers (the dataplane stays up) and free. Accepts NULL; returns NULL. */
-struct overlay *overlay_stop(struct overlay *o);
+struct overlay *agent_overlay_stop(struct overlay *o);
 
 /*
  * The local IPv4 address this host uses to reach host:port ("HOST:PORT",
  * "[V6]:PORT" is refused): getsockname() of a UDP socket connected to it, no
  * packet sent. *ret: caller frees.
  */
-int overlay_source_address(const char *host_port, char **ret, struct berth_error **err);
+int agent_overlay_source_address(const char *host_port, char **ret, struct berth_error **err);
 
 /* ---- pure parts (unit-tested) ---- */
 
@@ -100,13 +100,13 @@ struct overlay_op {
 	struct overlay_entry e;
 };
 
-void overlay_state_done(struct overlay_state *s);
+void agent_overlay_state_done(struct overlay_state *s);
 /*
  * The entries the peers ([{nodeId, address, taskSubnet, vtepMac}], as the
  * server answers) want. Peers with an invalid field, or whose subnet overlaps
  * own_subnet, are skipped (counted in *ret_skipped, may be NULL).
  */
-void overlay_desired(const json_t *peers, const char *own_subnet, struct overlay_state *ret,
+void agent_overlay_desired(const json_t *peers, const char *own_subnet, struct overlay_state *ret,
 		     size_t *ret_skipped);
 /*
  * What the kernel has on the device, from the JSON of `ip -j route show dev
@@ -115,7 +115,7 @@ void overlay_desired(const json_t *peers, const char *own_subnet, struct overlay
  * non-kernel routes with a gateway, permanent neighbours with a MAC, fdb
  * entries with a dst.
  */
-void overlay_parse_kernel(const char *routes, const char *neighs, const char *fdbs,
+void agent_overlay_parse_kernel(const char *routes, const char *neighs, const char *fdbs,
 			  struct overlay_state *ret);
 /*
  * The operations that turn cur into want: deletions first (routes, then
@@ -123,9 +123,9 @@ void overlay_parse_kernel(const char *routes, const char *neighs, const char *fd
  * entry whose value changed is one add (the commands replace). *ret_ops:
  * caller frees (entries borrow strings from cur and want).
  */
-void overlay_plan(const struct overlay_state *cur, const struct overlay_state *want,
+void agent_overlay_plan(const struct overlay_state *cur, const struct overlay_state *want,
 		  struct overlay_op **ret_ops, size_t *ret_n);
 /* The iproute2 command line of one operation on device dev (NULL-terminated; strv_free). */
-char **overlay_op_argv(const struct overlay_op *op, const char *dev);
+char **agent_overlay_op_argv(const struct overlay_op *op, const char *dev);
 
 #endif

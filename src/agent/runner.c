@@ -277,7 +277,7 @@ static int ensure_network(struct agent_runner *r, struct berth_error **err)
 		return berth_error_msg(err, ENOTSUP,
 				       "awsvpc needs container networking: the agent runs with "
 				       "--bridge none");
-	struct net_ctx *nc = netops_net(r->h->net);
+	struct net_ctx *nc = host_netops_net(r->h->net);
 	struct net_network *n = NULL;
 	if (net_network_get(nc, r->network, &n, NULL) >= 0) {
 		net_network_free(n);
@@ -300,7 +300,7 @@ static int ensure_network(struct agent_runner *r, struct berth_error **err)
 static void task_dns(struct agent_runner *r, const json_t *td, json_t *hc)
 {
 	struct net_network *n = NULL;
-	if (!r->dns_search || net_network_get(netops_net(r->h->net), r->network, &n, NULL) < 0)
+	if (!r->dns_search || net_network_get(host_netops_net(r->h->net), r->network, &n, NULL) < 0)
 		return;
 	if (n->gateway && *n->gateway) {
 		json_t *search = json_array();
@@ -801,8 +801,8 @@ static void ship_logs(struct rtask *t, bool seal)
 		if (!cid || engine_container_inspect(engine_of(t), cid, &ci, NULL) < 0 || !ci->log_path)
 			continue;
 		_cleanup_error_ struct berth_error *err = NULL;
-		int r = seal ? logship_seal(ls, t->id, d, cid, ci->log_path, &err)
-			     : logship_watch(ls, t->id, d, cid, ci->log_path, &err);
+		int r = seal ? agent_logship_seal(ls, t->id, d, cid, ci->log_path, &err)
+			     : agent_logship_watch(ls, t->id, d, cid, ci->log_path, &err);
 		if (r < 0) {
 			_cleanup_free_ char *m = berth_error_string(err);
 			log_fields(LOG_LEVEL_WARN, "awslogs: cannot ship the container's log", "task", t->arn,

@@ -253,7 +253,7 @@ static int secret_params(struct api_call *c, struct build_job *j)
 	int r = kv_param(c, "secrets", &kv);
 	if (r < 0 || !kv || !kv[0])
 		return r;
-	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *hex = util_random_hex(8);
 	j->secret_dir = xasprintf("%s/builder/tmp/secrets-%s", c->api->root, hex);
 	_cleanup_error_ struct berth_error *err = NULL;
 	if ((r = fs_mkdir_p(j->secret_dir, 0700, &err)) < 0) {
@@ -410,7 +410,7 @@ void api_build(struct api_call *c)
 	j->ctx_fd = j->out_fd = j->in_fd = -1;
 	j->sock = http_request_socket(c->req);
 	pthread_mutex_init(&j->bx.lock, NULL);
-	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *hex = util_random_hex(8);
 	j->tmp = xasprintf("%s/builder/tmp/ctx-%s", j->api->root, hex);
 	/* the context first: an answer before it is read would reach a client still sending */
 	j->dockerfile = str_param(c, "dockerfile");

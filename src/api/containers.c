@@ -34,7 +34,7 @@ void api_containers_list(struct api_call *c)
 	bool all = http_query_bool(c->req, "all", false);
 	const char *lim = http_request_query(c->req, "limit");
 	int64_t limit = -1;
-	if (lim && *lim && (parse_int64(lim, &limit) < 0)) {
+	if (lim && *lim && (util_parse_int64(lim, &limit) < 0)) {
 		http_respond_error(c->req, 400, "invalid limit '%s'", lim);
 		return;
 	}
@@ -113,7 +113,7 @@ static int query_timeout(struct api_call *c, int *ret)
 	if (!t || !*t)
 		t = http_request_query(c->req, "timeout");
 	int64_t v = -1;
-	if (t && *t && (parse_int64(t, &v) < 0 || v < -1 || v > 1000000)) {
+	if (t && *t && (util_parse_int64(t, &v) < 0 || v < -1 || v > 1000000)) {
 		http_respond_error(c->req, 400, "invalid timeout '%s'", t);
 		return -EINVAL;
 	}
@@ -252,7 +252,7 @@ void api_container_rename(struct api_call *c)
 static int query_uint(struct api_call *c, const char *key, int64_t *ret)
 {
 	const char *v = http_request_query(c->req, key);
-	if (!v || parse_int64(v, ret) < 0 || *ret < 0 || *ret > 65535) {
+	if (!v || util_parse_int64(v, ret) < 0 || *ret < 0 || *ret > 65535) {
 		http_respond_error(c->req, 400, "invalid %s '%s'", key, v ? v : "");
 		return -EINVAL;
 	}

@@ -256,7 +256,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	};
 #undef STR
 #undef ON
-	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
+	int r = opttab_scan_usage(t, argc, argv, NULL, usage);
 	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 1 : -EINVAL;
 	if (optind < argc) {
@@ -297,7 +297,7 @@ static int check_stream_defaults(const struct daemon_opts *o, struct berth_error
 	unsigned char keys[DETACH_KEYS_MAX];
 	size_t n;
 	int r;
-	if (o->detach_keys && (r = detach_keys_parse(o->detach_keys, keys, &n, err)) < 0)
+	if (o->detach_keys && (r = detachkeys_parse(o->detach_keys, keys, &n, err)) < 0)
 		return berth_error_wrap(err, r, "invalid detach-keys '%s'", o->detach_keys);
 	if (o->ipv6 > 0 && !o->fixed_cidr_v6)
 		return berth_error_msg(err, EINVAL,

@@ -284,15 +284,15 @@ int api_parse_until(const char *s, int64_t *ret)
 {
 	int64_t v, ns;
 	struct timespec ts;
-	if (parse_duration_ns(s, &ns) == 0 && ns >= 0) {
+	if (util_parse_duration_ns(s, &ns) == 0 && ns >= 0) {
 		*ret = (int64_t)time(NULL) - ns / 1000000000;
 		return 0;
 	}
-	if (parse_int64(s, &v) == 0 && v >= 0) {
+	if (util_parse_int64(s, &v) == 0 && v >= 0) {
 		*ret = v;
 		return 0;
 	}
-	if (parse_rfc3339(s, &ts) == 0) {
+	if (util_parse_rfc3339(s, &ts) == 0) {
 		*ret = (int64_t)ts.tv_sec;
 		return 0;
 	}

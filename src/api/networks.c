@@ -13,7 +13,7 @@
 
 static struct net_ctx *net_of(struct api_call *c)
 {
-	return netops_net(c->api->netops);
+	return host_netops_net(c->api->netops);
 }
 
 /* Without networking (berth daemon --bridge none) every network route answers this. */
@@ -179,14 +179,14 @@ static int net_change_open(struct api_call *c, const char *container, struct net
 	int r = net_network_get(net_of(c), c->param[0], &x->net, err);
 	if (r < 0 || (r = engine_container_inspect(c->api->engine, container, &x->ctr, err)) < 0)
 		return r;
-	if (!netops_is_running_mode(x->ctr))
+	if (!host_netops_is_running_mode(x->ctr))
 		return berth_error_msg(
 		    err, EINVAL, "container '%s' uses network mode '%s': cannot change its networks",
 		    x->ctr->name, json_string_value(json_object_get(x->ctr->hostconfig, "NetworkMode")));
 	if (!x->net->subnet)
 		return berth_error_msg(err, EINVAL, "container cannot be connected to network '%s'",
 				       x->net->name);
-	x->rec = netops_record_load(c->api->netops, x->ctr->id);
+	x->rec = host_netops_record_load(c->api->netops, x->ctr->id);
 	if (json_is_true(json_object_get(x->rec, "Missing"))) {
 		const char *mode = json_string_value(json_object_get(x->ctr->hostconfig, "NetworkMode"));
 		const char *name = !mode || streq(mode, "default") ? NET_DEFAULT_NETWORK : mode;
@@ -222,9 +222,9 @@ void api_network_connect(struct api_call *c)
 		r = net_container_connect(net_of(c), x.ctr->id, &ep, &err);
 	}
 	if (r >= 0) {
-		json_array_append_new(
-		    list, netops_endpoint_entry(x.net->name, json_object_get(body, "EndpointConfig"), NULL));
-		r = netops_record_save(c->api->netops, x.ctr->id, x.rec, &err);
+		json_array_append_new(list, host_netops_endpoint_entry(
+						x.net->name, json_object_get(body, "EndpointConfig"), NULL));
+		r = host_netops_record_save(c->api->netops, x.ctr->id, x.rec, &err);
 	}
 	net_api_endpoint_opts_done(&ep);
 	net_change_done(&x);
@@ -261,7 +261,7 @@ void api_network_disconnect(struct api_call *c)
 	}
 	if (r >= 0) {
 		json_array_remove(list, (size_t)at);
-		r = netops_record_save(c->api->netops, x.ctr->id, x.rec, &err);
+		r = host_netops_record_save(c->api->netops, x.ctr->id, x.rec, &err);
 	}
 	net_change_done(&x);
 	if (r < 0)

@@ -278,7 +278,7 @@ void api_init(struct api *a, struct host *h, const char *detach_keys)
 			   .images = h->images,
 			   .netops = h->net,
 			   .root = h->root,
-			   .started_ns = now_ns(),
+			   .started_ns = proc_now_ns(),
 			   .detach_keys = detach_keys };
 }
 

@@ -11,7 +11,7 @@
 static int64_t unix_of(const char *t)
 {
 	struct timespec ts;
-	return t && parse_rfc3339(t, &ts) == 0 ? ts.tv_sec : 0;
+	return t && util_parse_rfc3339(t, &ts) == 0 ? ts.tv_sec : 0;
 }
 
 /* docker/go-units HumanDuration */

@@ -36,7 +36,7 @@ static int query_time_ns(struct api_call *c, const char *key, int64_t *ret)
 		*ret = (int64_t)(d * 1e9);
 		return 0;
 	}
-	if (parse_rfc3339(v, &ts) == 0) {
+	if (util_parse_rfc3339(v, &ts) == 0) {
 		*ret = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 		return 0;
 	}
@@ -66,7 +66,7 @@ void api_container_logs(struct api_call *c)
 		return;
 	}
 	const char *tail = http_request_query(c->req, "tail");
-	if (tail && *tail && !streq(tail, "all") && (parse_int64(tail, &o.tail) < 0 || o.tail < 0)) {
+	if (tail && *tail && !streq(tail, "all") && (util_parse_int64(tail, &o.tail) < 0 || o.tail < 0)) {
 		http_respond_error(c->req, 400, "invalid tail '%s'", tail);
 		return;
 	}
@@ -192,13 +192,13 @@ static int stream_detach_keys(struct api_call *c, const char *fallback, struct e
 			   : fallback && *fallback ? fallback
 			   : c->api->detach_keys   ? c->api->detach_keys
 						   : DETACH_KEYS_DEFAULT;
-	if (detach_keys_parse(spec, o->detach_keys, &o->n_detach_keys, NULL) == 0)
+	if (detachkeys_parse(spec, o->detach_keys, &o->n_detach_keys, NULL) == 0)
 		return 0;
 	if (q && *q) {
 		http_respond_error(c->req, 400, "Invalid detach keys (%s) provided", q);
 		return -EINVAL;
 	}
-	return detach_keys_parse(DETACH_KEYS_DEFAULT, o->detach_keys, &o->n_detach_keys, NULL);
+	return detachkeys_parse(DETACH_KEYS_DEFAULT, o->detach_keys, &o->n_detach_keys, NULL);
 }
 
 void api_container_attach(struct api_call *c)
@@ -255,7 +255,7 @@ void api_exec_create(struct api_call *c)
 	const json_t *dk = json_object_get(body, "DetachKeys");
 	struct engine_stream_opts ko;
 	if (json_is_string(dk) && *json_string_value(dk) &&
-	    detach_keys_parse(json_string_value(dk), ko.detach_keys, &ko.n_detach_keys, NULL) < 0) {
+	    detachkeys_parse(json_string_value(dk), ko.detach_keys, &ko.n_detach_keys, NULL) < 0) {
 		http_respond_error(c->req, 400, "Invalid escape keys (%s) provided", json_string_value(dk));
 		return;
 	}

@@ -57,7 +57,7 @@ void api_info(struct api_call *c)
 	struct timespec ts;
 	char now[RFC3339_MAX];
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, now);
+	util_format_rfc3339(&ts, now);
 	json_t *j = json_pack(
 	    "{s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:[],s:n,s:{s:[s],s:[s,s],s:n,s:[s,s]}}", "ID", "berth",
 	    "Containers", (json_int_t)n.containers, "ContainersRunning", (json_int_t)n.running,

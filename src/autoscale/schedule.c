@@ -203,7 +203,7 @@ static int parse_at(const char *body, struct schedule *s, char *msg)
 	return 0;
 }
 
-int schedule_parse(const char *expr, struct schedule *ret, char msg[SCHEDULE_MSG_MAX])
+int autoscale_schedule_parse(const char *expr, struct schedule *ret, char msg[SCHEDULE_MSG_MAX])
 {
 	struct schedule s = { 0 };
 	size_t len = expr ? strlen(expr) : 0;
@@ -297,7 +297,7 @@ static int cron_next(const struct schedule *s, time_t after, time_t *ret)
 	return -ENOENT;
 }
 
-int schedule_next(const struct schedule *s, time_t origin, time_t after, time_t *ret)
+int autoscale_schedule_next(const struct schedule *s, time_t origin, time_t after, time_t *ret)
 {
 	switch (s->kind) {
 	case SCHEDULE_AT:

@@ -47,11 +47,11 @@ struct schedule {
 };
 
 /* Parse expr; -EINVAL with msg (a sentence naming the field) when it is not one. */
-int schedule_parse(const char *expr, struct schedule *ret, char msg[SCHEDULE_MSG_MAX]);
+int autoscale_schedule_parse(const char *expr, struct schedule *ret, char msg[SCHEDULE_MSG_MAX]);
 /*
  * The first time the schedule fires strictly after `after` (origin: the
  * start of a rate schedule). -ENOENT when it never fires again.
  */
-int schedule_next(const struct schedule *s, time_t origin, time_t after, time_t *ret);
+int autoscale_schedule_next(const struct schedule *s, time_t origin, time_t after, time_t *ret);
 
 #endif

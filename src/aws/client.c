@@ -218,7 +218,7 @@ static int sign(struct aws_client *c, const char *target, const char *body, size
 	struct sigv4_signer s = { c->cfg.access_key, c->cfg.secret_key, c->cfg.session_token, c->cfg.region,
 				  c->service };
 	_cleanup_strv_ char **auth = NULL;
-	int r = sigv4_sign_request(&s, "POST", c->path, "", hdrs, body, len, time(NULL), &auth, err);
+	int r = aws_sigv4_sign_request(&s, "POST", c->path, "", hdrs, body, len, time(NULL), &auth, err);
 	if (r < 0)
 		return r;
 	size_t n = 0;

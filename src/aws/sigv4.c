@@ -17,7 +17,7 @@
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
-void sigv4_auth_done(struct sigv4_auth *a)
+void aws_sigv4_auth_done(struct sigv4_auth *a)
 {
 	free(a->access_key);
 	free(a->date);
@@ -107,7 +107,7 @@ static int parse_signed_headers(const char *v, size_t n, struct sigv4_auth *a, s
 	return 0;
 }
 
-int sigv4_parse_authorization(const char *header, struct sigv4_auth *ret, struct berth_error **err)
+int aws_sigv4_parse_authorization(const char *header, struct sigv4_auth *ret, struct berth_error **err)
 {
 	if (!header)
 		return berth_error_msg(err, EINVAL, "missing Authorization header");
@@ -156,14 +156,14 @@ int sigv4_parse_authorization(const char *header, struct sigv4_auth *ret, struct
 		r = berth_error_msg(err, EINVAL,
 				    "Authorization: needs Credential, SignedHeaders and Signature");
 	if (r < 0) {
-		sigv4_auth_done(&a);
+		aws_sigv4_auth_done(&a);
 		return r;
 	}
 	*ret = a;
 	return 0;
 }
 
-int sigv4_parse_amz_date(const char *s, time_t *ret)
+int aws_sigv4_parse_amz_date(const char *s, time_t *ret)
 {
 	if (!s || strlen(s) != 16 || s[8] != 'T' || s[15] != 'Z' || !is_digits(s, 8) || !is_digits(s + 9, 6))
 		return -EINVAL;
@@ -269,7 +269,7 @@ static void canonical_value(struct strbuf *out, const char *v)
 	}
 }
 
-int sigv4_canonical_request(const char *method, const char *path, const char *query,
+int aws_sigv4_canonical_request(const char *method, const char *path, const char *query,
 			    const struct sigv4_auth *a, sigv4_header_fn get_header, void *ctx,
 			    const char *payload_sha256_hex, char **ret, struct berth_error **err)
 {
@@ -299,7 +299,7 @@ int sigv4_canonical_request(const char *method, const char *path, const char *qu
 	return 0;
 }
 
-void sigv4_sha256_hex(const void *data, size_t len, char out[65])
+void aws_sigv4_sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[32];
 	unsigned int n = 0;
@@ -308,10 +308,10 @@ void sigv4_sha256_hex(const void *data, size_t len, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-char *sigv4_string_to_sign(const char *amz_date, const char *scope, const char *canonical)
+char *aws_sigv4_string_to_sign(const char *amz_date, const char *scope, const char *canonical)
 {
 	char h[65];
-	sigv4_sha256_hex(canonical, strlen(canonical), h);
+	aws_sigv4_sha256_hex(canonical, strlen(canonical), h);
 	return xasprintf(ALGORITHM "\n%s\n%s\n%s", amz_date, scope, h);
 }
 
@@ -321,7 +321,7 @@ static void hmac(const void *key, size_t klen, const char *msg, unsigned char ou
 	HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &n);
 }
 
-void sigv4_sign(const char *secret, const char *date, const char *region, const char *service,
+void aws_sigv4_sign(const char *secret, const char *date, const char *region, const char *service,
 		const char *string_to_sign, char out[65])
 {
 	_cleanup_free_ char *k0 = xasprintf("AWS4%s", secret);
@@ -337,12 +337,12 @@ void sigv4_sign(const char *secret, const char *date, const char *region, const 
 	OPENSSL_cleanse(k4, sizeof(k4));
 }
 
-bool sigv4_signature_equal(const char *a, const char *b)
+bool aws_sigv4_signature_equal(const char *a, const char *b)
 {
 	return strlen(a) == 64 && strlen(b) == 64 && CRYPTO_memcmp(a, b, 64) == 0;
 }
 
-void sigv4_format_amz_date(time_t t, char out[17])
+void aws_sigv4_format_amz_date(time_t t, char out[17])
 {
 	struct tm tm;
 	gmtime_r(&t, &tm);
@@ -433,15 +433,15 @@ static void sign_headers_done(struct sign_headers *h)
 	strv_free(h->values);
 }
 
-int sigv4_sign_request(const struct sigv4_signer *s, const char *method, const char *path, const char *query,
-		       const char *const *headers, const void *body, size_t body_len, time_t now, char ***ret,
-		       struct berth_error **err)
+int aws_sigv4_sign_request(const struct sigv4_signer *s, const char *method, const char *path,
+			   const char *query, const char *const *headers, const void *body, size_t body_len,
+			   time_t now, char ***ret, struct berth_error **err)
 {
 	if (!scope_part_ok(s->access_key) || !s->secret || !*s->secret || !scope_part_ok(s->region) ||
 	    !scope_part_ok(s->service) || strchr(s->access_key, ',') || strchr(s->access_key, ' '))
 		return berth_error_msg(err, EINVAL, "sign request: invalid credentials, region or service");
 	char amz_date[17];
-	sigv4_format_amz_date(now, amz_date);
+	aws_sigv4_format_amz_date(now, amz_date);
 	struct sign_headers h = { 0 };
 	int r = sign_collect(s, headers, amz_date, &h, err);
 	if (r < 0) {
@@ -452,15 +452,15 @@ int sigv4_sign_request(const struct sigv4_signer *s, const char *method, const c
 	struct sigv4_auth a = { .signed_headers = h.names };
 	_cleanup_free_ char *scope = xasprintf("%s/%s/%s/aws4_request", date, s->region, s->service);
 	char payload[65], sig[65];
-	sigv4_sha256_hex(body ? body : "", body ? body_len : 0, payload);
+	aws_sigv4_sha256_hex(body ? body : "", body ? body_len : 0, payload);
 	_cleanup_free_ char *canonical = NULL;
-	r = sigv4_canonical_request(method, path, query, &a, sign_lookup, &h, payload, &canonical, err);
+	r = aws_sigv4_canonical_request(method, path, query, &a, sign_lookup, &h, payload, &canonical, err);
 	if (r < 0) {
 		sign_headers_done(&h);
 		return r;
 	}
-	_cleanup_free_ char *sts = sigv4_string_to_sign(amz_date, scope, canonical);
-	sigv4_sign(s->secret, date, s->region, s->service, sts, sig);
+	_cleanup_free_ char *sts = aws_sigv4_string_to_sign(amz_date, scope, canonical);
+	aws_sigv4_sign(s->secret, date, s->region, s->service, sts, sig);
 	struct strbuf sh = STRBUF_INIT;
 	for (size_t i = 0; i < h.n; i++)
 		strbuf_addf(&sh, "%s%s", i ? ";" : "", h.names[i]);

@@ -37,13 +37,13 @@ struct sigv4_auth {
  * SignedHeaders=host;x-amz-date, Signature=<hex>". -EINVAL with a message
  * on anything else (wrong algorithm, missing or repeated parts, a scope that
  * is not 5 parts ending in aws4_request, bad hex, too many headers).
- * *ret is filled only on success; free with sigv4_auth_done().
+ * *ret is filled only on success; free with aws_sigv4_auth_done().
  */
-int sigv4_parse_authorization(const char *header, struct sigv4_auth *ret, struct berth_error **err);
-void sigv4_auth_done(struct sigv4_auth *a);
+int aws_sigv4_parse_authorization(const char *header, struct sigv4_auth *ret, struct berth_error **err);
+void aws_sigv4_auth_done(struct sigv4_auth *a);
 
 /* Parse an X-Amz-Date ("20150830T123600Z") into seconds since the epoch. */
-int sigv4_parse_amz_date(const char *s, time_t *ret);
+int aws_sigv4_parse_amz_date(const char *s, time_t *ret);
 
 typedef const char *(*sigv4_header_fn)(void *ctx, const char *name);
 
@@ -54,22 +54,22 @@ typedef const char *(*sigv4_header_fn)(void *ctx, const char *name);
  * runs of spaces collapsed), signed header list, payload hash (hex). A
  * signed header the request lacks gives -ENOENT.
  */
-int sigv4_canonical_request(const char *method, const char *path, const char *query,
+int aws_sigv4_canonical_request(const char *method, const char *path, const char *query,
 			    const struct sigv4_auth *a, sigv4_header_fn get_header, void *ctx,
 			    const char *payload_sha256_hex, char **ret, struct berth_error **err);
 
 /* "AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex sha256 of canonical>". */
-char *sigv4_string_to_sign(const char *amz_date, const char *scope, const char *canonical);
+char *aws_sigv4_string_to_sign(const char *amz_date, const char *scope, const char *canonical);
 
 /* Lowercase hex HMAC signature (65 bytes with the NUL) of string_to_sign with the derived key. */
-void sigv4_sign(const char *secret, const char *date, const char *region, const char *service,
+void aws_sigv4_sign(const char *secret, const char *date, const char *region, const char *service,
 		const char *string_to_sign, char out[65]);
 
 /* Lowercase hex SHA-256 of data. */
-void sigv4_sha256_hex(const void *data, size_t len, char out[65]);
+void aws_sigv4_sha256_hex(const void *data, size_t len, char out[65]);
 
 /* Constant-time comparison of two hex signatures. */
-bool sigv4_signature_equal(const char *a, const char *b);
+bool aws_sigv4_signature_equal(const char *a, const char *b);
 
 /* ---- signing ---- */
 
@@ -83,7 +83,7 @@ struct sigv4_signer {
  * Sign a request. headers: "name", "value" pairs (NULL-terminated) that the
  * request carries and that are all signed; they must include "host" and must
  * not include the headers added here. path and query as in
- * sigv4_canonical_request(). now: the signing time (X-Amz-Date).
+ * aws_sigv4_canonical_request(). now: the signing time (X-Amz-Date).
  *
  * On success *ret is a NULL-terminated vector of "Name: value" lines to add
  * to the request (X-Amz-Date, X-Amz-Security-Token when there is a token,
@@ -91,11 +91,11 @@ struct sigv4_signer {
  * a header name that is empty or not a token, with too many headers, or when
  * a credential field is empty or holds a '/' where the scope needs none.
  */
-int sigv4_sign_request(const struct sigv4_signer *s, const char *method, const char *path, const char *query,
-		       const char *const *headers, const void *body, size_t body_len, time_t now, char ***ret,
-		       struct berth_error **err);
+int aws_sigv4_sign_request(const struct sigv4_signer *s, const char *method, const char *path,
+			   const char *query, const char *const *headers, const void *body, size_t body_len,
+			   time_t now, char ***ret, struct berth_error **err);
 
 /* "YYYYMMDDTHHMMSSZ" (17 bytes with the NUL) for t, in UTC. */
-void sigv4_format_amz_date(time_t t, char out[17]);
+void aws_sigv4_format_amz_date(time_t t, char out[17]);
 
 #endif

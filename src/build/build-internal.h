@@ -22,15 +22,15 @@ struct df_parser {
 	struct berth_error **err;
 };
 
-int df_error(const struct df_parser *p, int line, const char *fmt, ...) _printf_(3, 4);
-void df_warn(struct df_parser *p, int line, const char *fmt, ...) _printf_(3, 4);
-int df_unknown_instruction(const struct df_parser *p, int line, const char *word);
-int df_cmd_lookup(const char *word);
-char **df_parse_words(const char *rest, char escape);
-bool df_word_is_heredoc(const char *word, char **ret_name);
-int df_instr_from_line(struct df_parser *p, const char *line, int lineno, struct df_instr *in);
-int df_parse_lines(struct df_parser *p);
-int df_instr_check(struct df_parser *p, struct df_instr *in);
+int build_df_error(const struct df_parser *p, int line, const char *fmt, ...) _printf_(3, 4);
+void build_df_warn(struct df_parser *p, int line, const char *fmt, ...) _printf_(3, 4);
+int build_df_unknown_instruction(const struct df_parser *p, int line, const char *word);
+int build_df_cmd_lookup(const char *word);
+char **build_df_parse_words(const char *rest, char escape);
+bool build_df_word_is_heredoc(const char *word, char **ret_name);
+int build_df_instr_from_line(struct df_parser *p, const char *line, int lineno, struct df_instr *in);
+int build_df_parse_lines(struct df_parser *p);
+int build_df_instr_check(struct df_parser *p, struct df_instr *in);
 
 #endif
 
@@ -61,24 +61,25 @@ struct stage_state {
 };
 
 /* Set KEY=value in an environment vector (replacing an existing KEY). */
-void env_set(char ***env, const char *key, const char *value);
+void build_env_set(char ***env, const char *key, const char *value);
 /* The environment for expansion: ARGs overlaid by ENV. */
-char **stage_expand_env(const struct stage_state *st);
-/* shlex_process_word with the Dockerfile's escape and a located error. */
-int plan_expand(struct planner *pl, const struct df_instr *in, char *const *env, const char *word,
+char **build_stage_expand_env(const struct stage_state *st);
+/* build_shlex_process_word with the Dockerfile's escape and a located error. */
+int build_plan_expand(struct planner *pl, const struct df_instr *in, char *const *env, const char *word,
 		char **ret);
-int plan_error(struct planner *pl, const struct df_instr *in, const char *fmt, ...) _printf_(3, 4);
+int build_plan_error(struct planner *pl, const struct df_instr *in, const char *fmt, ...) _printf_(3, 4);
 /* Process stage i (and, first, what it depends on). */
-int plan_stage(struct planner *pl, size_t i);
+int build_plan_stage(struct planner *pl, size_t i);
 /* Apply one instruction to the stage: fills step (text, op, config) and updates st. */
-int plan_apply(struct planner *pl, struct stage_state *st, struct plan_step *step);
+int build_plan_apply(struct planner *pl, struct stage_state *st, struct plan_step *step);
 /* Record that stage `st` depends on stage `dep` (processing dep first). */
-int plan_depend(struct planner *pl, struct stage_state *st, const struct df_instr *in, const char *name,
+int build_plan_depend(struct planner *pl, struct stage_state *st, const struct df_instr *in, const char *name,
 		ssize_t *ret_stage);
 /* Build arg value for key, marking it used; NULL if not given. */
-const char *plan_build_arg(struct planner *pl, const char *key);
-void plan_step_done(struct plan_step *s);
-int plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env, json_t *desc);
-int plan_copy(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env,
+const char *build_plan_build_arg(struct planner *pl, const char *key);
+void build_plan_step_done(struct plan_step *s);
+int build_plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env,
+		   json_t *desc);
+int build_plan_copy(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env,
 	      json_t *desc);
-bool plan_is_proxy_arg(const char *key);
+bool build_plan_is_proxy_arg(const char *key);

@@ -81,7 +81,7 @@ static int parse_opts(int argc, char **argv, struct tool_opts *o)
 		{ "image", 0, CLI_OPT_CALL, &o->images, .fn = opt_image, .has_arg = true },
 		{ NULL },
 	};
-	int r = cli_opttab_scan_usage(t, argc, argv, "+", tool_usage);
+	int r = opttab_scan_usage(t, argc, argv, "+", tool_usage);
 	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 0 : 2;
 	o->context = optind < argc ? argv[optind++] : NULL;
@@ -110,7 +110,7 @@ static int load_dockerfile(const char *path, struct dockerfile **ret, struct ber
 	if (r < 0)
 		return r;
 	const char *base = strrchr(path, '/');
-	return dockerfile_parse(sb.buf, sb.len, base ? base + 1 : path, ret, err);
+	return build_dockerfile_parse(sb.buf, sb.len, base ? base + 1 : path, ret, err);
 }
 
 /* The Dockerfile's path relative to the context directory, when inside it. */
@@ -203,7 +203,7 @@ static int tool_run(const char *verb, struct tool_opts *o)
 		}
 		if (load_dockerfile(path, &df, &err) < 0)
 			return tool_fail(err);
-		return print_json(dockerfile_to_json(df));
+		return print_json(build_dockerfile_to_json(df));
 	}
 	if (!o->context) {
 		tool_usage(stderr);
@@ -222,7 +222,7 @@ static int tool_run(const char *verb, struct tool_opts *o)
 	if (streq(o->context, "-") && !o->file) {
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 		if (build_context_read(ctx, df_rel, DF_MAX_SIZE + 1, &sb, &err) < 0 ||
-		    dockerfile_parse(sb.buf, sb.len, df_rel, &df, &err) < 0)
+		    build_dockerfile_parse(sb.buf, sb.len, df_rel, &df, &err) < 0)
 			return tool_fail(err);
 	} else if (load_dockerfile(file, &df, &err) < 0) {
 		return tool_fail(err);

@@ -16,7 +16,7 @@ int build_context_clean_source(const char *src, char **ret, struct berth_error *
 	const char *s = src;
 	while (*s == '/')
 		s++;
-	_cleanup_free_ char *c = go_path_clean(s);
+	_cleanup_free_ char *c = build_go_path_clean(s);
 	if (streq(c, "..") || startswith(c, "../"))
 		return berth_error_msg(err, EPERM, "forbidden path outside the build context: '%s'", src);
 	*ret = TAKE_PTR(c);
@@ -63,7 +63,7 @@ static struct ctx_entry *follow(const struct build_context *ctx, const char *pat
 		const char *t = link->link;
 		_cleanup_free_ char *joined = t[0] == '/' ? xasprintf("/%s%s", t, cur + plen)
 							  : xasprintf("/%s/%s%s", dir, t, cur + plen);
-		_cleanup_free_ char *clean = go_path_clean(joined);
+		_cleanup_free_ char *clean = build_go_path_clean(joined);
 		free(cur);
 		cur = xstrdup(streq(clean, "/") ? "." : clean + 1);
 		if (streq(cur, "."))
@@ -110,7 +110,7 @@ static void add_root(struct resolver *rs, size_t j, size_t source)
 				break;
 			continue;
 		}
-		if (e->build_only || ignore_matches(rs->excl, e->path + rl + 1))
+		if (e->build_only || build_ignore_matches(rs->excl, e->path + rl + 1))
 			continue;
 		push_match(rs, k, e->path + rl + 1, source);
 	}
@@ -127,16 +127,16 @@ static int resolve_one(struct resolver *rs, const char *src, size_t source, stru
 	if (streq(c, ".")) {
 		push_match(rs, SIZE_MAX, "", source);
 		for (size_t k = 0; k < ctx->n; k++)
-			if (!ctx->e[k].build_only && !ignore_matches(rs->excl, ctx->e[k].path))
+			if (!ctx->e[k].build_only && !build_ignore_matches(rs->excl, ctx->e[k].path))
 				push_match(rs, k, ctx->e[k].path, source);
 		return 0;
 	}
-	if (go_has_wildcards(c)) {
+	if (build_go_has_wildcards(c)) {
 		for (size_t k = 0; k < ctx->n; k++) {
-			int m = go_path_match(c, ctx->e[k].path);
+			int m = build_go_path_match(c, ctx->e[k].path);
 			if (m < 0)
 				return berth_error_msg(err, EINVAL, "syntax error in pattern '%s'", src);
-			if (m && !ctx->e[k].build_only && !ignore_matches(rs->excl, ctx->e[k].path))
+			if (m && !ctx->e[k].build_only && !build_ignore_matches(rs->excl, ctx->e[k].path))
 				add_root(rs, k, source);
 		}
 		if (rs->n == before)
@@ -156,7 +156,7 @@ static int resolve_one(struct resolver *rs, const char *src, size_t source, stru
 	return 0;
 }
 
-void ctx_matches_free(struct ctx_match *m, size_t n)
+void build_ctx_matches_free(struct ctx_match *m, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(m[i].rel);
@@ -170,13 +170,13 @@ int build_context_resolve(struct build_context *ctx, char *const *sources, char 
 {
 	struct resolver rs = { .ctx = ctx };
 	int r = 0;
-	if (excludes && *excludes && (r = ignore_new(excludes, &rs.excl, err)) < 0)
+	if (excludes && *excludes && (r = build_ignore_new(excludes, &rs.excl, err)) < 0)
 		return r;
 	for (size_t i = 0; sources[i] && r >= 0; i++)
 		r = resolve_one(&rs, sources[i], i, err);
-	ignore_free(rs.excl);
+	build_ignore_free(rs.excl);
 	if (r < 0) {
-		ctx_matches_free(rs.m, rs.n);
+		build_ctx_matches_free(rs.m, rs.n);
 		return r;
 	}
 	*ret = rs.m;

@@ -388,7 +388,7 @@ static int scan_ignore(struct scanner *sc, struct build_context *ctx, const char
 		if ((r = kept_file(sc, KEEP_IGNORE, &text)) < 0)
 			return 1;
 	}
-	if (r > 0 && (r = ignore_parse(text->buf, text->len, &ctx->ignore, err)) < 0)
+	if (r > 0 && (r = build_ignore_parse(text->buf, text->len, &ctx->ignore, err)) < 0)
 		return berth_error_wrap(err, r, "read '%s'", name);
 	return 0;
 }
@@ -420,7 +420,7 @@ static size_t parent_of(const struct scanner *sc, size_t i)
 static bool *scan_keep(struct scanner *sc, const struct ignore *ig)
 {
 	bool *keep = xcalloc(sc->n ? sc->n : 1, sizeof(bool));
-	if (!ignore_has_exceptions(ig)) {
+	if (!build_ignore_has_exceptions(ig)) {
 		struct by_depth *order = xcalloc(sc->n ? sc->n : 1, sizeof(*order));
 		for (size_t i = 0; i < sc->n; i++) {
 			order[i].i = i;
@@ -430,13 +430,13 @@ static bool *scan_keep(struct scanner *sc, const struct ignore *ig)
 		qsort(order, sc->n, sizeof(*order), depth_cmp);
 		for (size_t k = 0; k < sc->n; k++) {
 			size_t i = order[k].i, p = parent_of(sc, i);
-			keep[i] = (p == SIZE_MAX || keep[p]) && !ignore_matches(ig, sc->e[i].path);
+			keep[i] = (p == SIZE_MAX || keep[p]) && !build_ignore_matches(ig, sc->e[i].path);
 		}
 		free(order);
 		return keep;
 	}
 	for (size_t i = 0; i < sc->n; i++)
-		keep[i] = !ignore_matches(ig, sc->e[i].path);
+		keep[i] = !build_ignore_matches(ig, sc->e[i].path);
 	for (size_t i = 0; i < sc->n; i++)
 		for (size_t p = keep[i] ? parent_of(sc, i) : SIZE_MAX; p != SIZE_MAX && !keep[p];
 		     p = parent_of(sc, p))
@@ -467,7 +467,7 @@ static void scan_build_file(struct scanner *sc, struct build_context *ctx, const
 {
 	if (!path || build_context_lookup(ctx, path, false))
 		return;
-	_cleanup_free_ char *clean = go_path_clean(path);
+	_cleanup_free_ char *clean = build_go_path_clean(path);
 	if (startswith(clean, "../") || streq(clean, "..") || clean[0] == '/' || strchr(clean, '/'))
 		return;
 	struct scan_ent *s = find(sc, clean);
@@ -537,7 +537,7 @@ static void scanner_init(struct scanner *sc, const struct build_context_scan_opt
 	if (o->dockerfile)
 		(void)build_context_clean_source(o->dockerfile, &sc->keep_path[KEEP_DOCKERFILE], NULL);
 	if (own && !startswith(own, "../") && own[0] != '/') {
-		char *c = go_path_clean(own);
+		char *c = build_go_path_clean(own);
 		if (streq(c, "..") || startswith(c, "../"))
 			free(c);
 		else
@@ -586,7 +586,7 @@ int build_context_scan_tar(const struct build_context_scan_opts *o, struct build
 		free(ctx->e);
 		ctx->e = NULL;
 		ctx->n = 0;
-		ignore_free(ctx->ignore);
+		build_ignore_free(ctx->ignore);
 		ctx->ignore = NULL;
 		strbuf_release(&ctx->lazy->df);
 		ctx->lazy->df_complete = false;

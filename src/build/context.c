@@ -95,14 +95,14 @@ static int walk(struct walker *w, int dirfd, const char *rel, int depth)
 			return berth_error_errno(w->err, "stat '%s'", path);
 		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
 			continue; /* sockets, fifos, devices are not sent */
-		bool excluded = ignore_matches(w->ctx->ignore, path);
+		bool excluded = build_ignore_matches(w->ctx->ignore, path);
 		int r;
 		if (!S_ISDIR(st.st_mode)) {
 			if (!excluded && (r = add_entry(w, path, &st, dirfd, de->d_name)) < 0)
 				return r;
 			continue;
 		}
-		if (excluded && !ignore_has_exceptions(w->ctx->ignore))
+		if (excluded && !build_ignore_has_exceptions(w->ctx->ignore))
 			continue;
 		size_t before = w->ctx->n;
 		if (!excluded && (r = add_entry(w, path, &st, dirfd, de->d_name)) < 0)
@@ -143,7 +143,7 @@ static int add_build_file(struct walker *w, const char *path)
 {
 	if (!path || build_context_lookup(w->ctx, path, false))
 		return 0;
-	_cleanup_free_ char *clean = go_path_clean(path);
+	_cleanup_free_ char *clean = build_go_path_clean(path);
 	if (startswith(clean, "../") || streq(clean, "..") || clean[0] == '/' || strchr(clean, '/'))
 		return 0; /* outside or nested: read through the normal lookup */
 	struct stat st;
@@ -176,7 +176,7 @@ static int context_load(struct build_context *ctx, bool use_owner, const char *d
 	}
 	if (r < 0)
 		r = fs_read_file_at(ctx->rootfd, ".dockerignore", 1 << 20, &ig, NULL);
-	if (r >= 0 && (r = ignore_parse(ig.buf, ig.len, &ctx->ignore, err)) < 0)
+	if (r >= 0 && (r = build_ignore_parse(ig.buf, ig.len, &ctx->ignore, err)) < 0)
 		return berth_error_wrap(err, r, "read '%s'", ignore_file);
 	if ((r = walk(&w, ctx->rootfd, "", 0)) < 0)
 		return r;
@@ -214,7 +214,7 @@ int build_context_clean_tar_name(const char *name, char **ret, struct berth_erro
 {
 	while (*name == '/')
 		name++;
-	_cleanup_free_ char *c = go_path_clean(name);
+	_cleanup_free_ char *c = build_go_path_clean(name);
 	if (streq(c, "..") || startswith(c, "../"))
 		return berth_error_msg(err, EPERM, "tar entry '%s' escapes the build context", name);
 	*ret = TAKE_PTR(c);
@@ -535,7 +535,7 @@ struct build_context *build_context_free(struct build_context *ctx)
 		free(ctx->e[i].link);
 	}
 	free(ctx->e);
-	ignore_free(ctx->ignore);
+	build_ignore_free(ctx->ignore);
 	if (ctx->lazy) {
 		safe_close(ctx->lazy->spool_fd);
 		pthread_mutex_destroy(&ctx->lazy->lock);

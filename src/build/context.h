@@ -134,11 +134,11 @@ struct ctx_match {
  * Resolve the sources of a COPY/ADD: wildcards with filepath.Match
  * semantics, directories recursively, `excludes` (COPY --exclude) as
  * patterns relative to each source. Fails when a source matches nothing.
- * *ret is an array of *n_ret matches (free with ctx_matches_free()).
+ * *ret is an array of *n_ret matches (free with build_ctx_matches_free()).
  */
 int build_context_resolve(struct build_context *ctx, char *const *sources, char *const *excludes,
 			  struct ctx_match **ret, size_t *n_ret, struct berth_error **err);
-void ctx_matches_free(struct ctx_match *m, size_t n);
+void build_ctx_matches_free(struct ctx_match *m, size_t n);
 
 /*
  * Content hash of resolved sources: sha256 over, in order, each match's

@@ -1,7 +1,7 @@
 /*
  * dockerfile.h - Dockerfile parser with BuildKit's frontend semantics.
  *
- * dockerfile_parse() turns the text into a `struct dockerfile`: parser
+ * build_dockerfile_parse() turns the text into a `struct dockerfile`: parser
  * directives, the ARGs before the first FROM ("meta args") and the stages,
  * each instruction already checked (argument counts, flags, JSON form) and
  * its flags decoded into `struct df_opts`. Nothing is expanded here: words
@@ -14,7 +14,7 @@
  * collected in `warnings`, never printed.
  *
  * Ownership: everything hangs off the struct dockerfile and is freed by
- * dockerfile_free(). Limits: DF_MAX_SIZE bytes of input, DF_MAX_INSTRUCTIONS.
+ * build_dockerfile_free(). Limits: DF_MAX_SIZE bytes of input, DF_MAX_INSTRUCTIONS.
  */
 #ifndef BERTH_BUILD_DOCKERFILE_H
 #define BERTH_BUILD_DOCKERFILE_H
@@ -49,7 +49,7 @@ enum df_cmd {
 };
 
 /* "RUN", "COPY", ... (upper case). */
-const char *df_cmd_name(enum df_cmd cmd);
+const char *build_df_cmd_name(enum df_cmd cmd);
 
 struct df_heredoc {
 	char *name;    /* delimiter without quotes */
@@ -62,18 +62,18 @@ struct df_heredoc {
 enum df_mount_type { DF_MOUNT_BIND, DF_MOUNT_CACHE, DF_MOUNT_TMPFS, DF_MOUNT_SECRET, DF_MOUNT_SSH };
 
 /* RUN --mount: the raw option string; the typed values are made by
- * df_mount_parse() after expansion (plan.c), because values may hold $VARS. */
+ * build_df_mount_parse() after expansion (plan.c), because values may hold $VARS. */
 struct df_mount {
 	enum df_mount_type type;
 	char *from, *source, *target, *id, *sharing, *env;
 	bool readonly, required;
 	int64_t mode, uid, gid, size; /* -1 when not given */
 };
-const char *df_mount_type_name(enum df_mount_type t);
+const char *build_df_mount_type_name(enum df_mount_type t);
 /* Parse one --mount value (CSV "type=cache,target=/x"). Fills *m (caller
- * frees with df_mount_done()). Errors name the offending key. */
-int df_mount_parse(const char *spec, struct df_mount *m, struct berth_error **err);
-void df_mount_done(struct df_mount *m);
+ * frees with build_df_mount_done()). Errors name the offending key. */
+int build_df_mount_parse(const char *spec, struct df_mount *m, struct berth_error **err);
+void build_df_mount_done(struct df_mount *m);
 
 /* Decoded flags; only the fields of the instruction's kind are ever set. */
 struct df_opts {
@@ -135,26 +135,26 @@ struct dockerfile {
 };
 
 /* Parse `len` bytes of `text`. `name` is used in messages (NULL: "Dockerfile"). */
-int dockerfile_parse(const char *text, size_t len, const char *name, struct dockerfile **ret,
+int build_dockerfile_parse(const char *text, size_t len, const char *name, struct dockerfile **ret,
 		     struct berth_error **err);
 
 /*
  * Parse a single instruction line (an ONBUILD trigger stored in an image
  * config) with the default escape character. Used to replay triggers.
  */
-int dockerfile_parse_trigger(const char *line, struct df_instr **ret, struct berth_error **err);
+int build_dockerfile_parse_trigger(const char *line, struct df_instr **ret, struct berth_error **err);
 
-struct dockerfile *dockerfile_free(struct dockerfile *df);
-void df_instr_done(struct df_instr *in);
-struct df_instr *df_instr_free(struct df_instr *in);
+struct dockerfile *build_dockerfile_free(struct dockerfile *df);
+void build_df_instr_done(struct df_instr *in);
+struct df_instr *build_df_instr_free(struct df_instr *in);
 static inline void dockerfile_freep(struct dockerfile **df)
 {
-	*df = dockerfile_free(*df);
+	*df = build_dockerfile_free(*df);
 }
 #define _cleanup_dockerfile_ _cleanup_(dockerfile_freep)
 
 /* Index of the stage named `name` (case-insensitive) or given as a number;
  * -1 if none. */
-ssize_t dockerfile_find_stage(const struct dockerfile *df, const char *name);
+ssize_t build_dockerfile_find_stage(const struct dockerfile *df, const char *name);
 
 #endif

@@ -8,9 +8,9 @@
 static json_t *mount_json(const char *spec)
 {
 	struct df_mount m;
-	if (df_mount_parse(spec, &m, NULL) < 0)
+	if (build_df_mount_parse(spec, &m, NULL) < 0)
 		return json_string(spec);
-	json_t *j = json_pack("{s:s,s:b}", "type", df_mount_type_name(m.type), "readonly", m.readonly);
+	json_t *j = json_pack("{s:s,s:b}", "type", build_df_mount_type_name(m.type), "readonly", m.readonly);
 	const char *keys[] = { "from", "source", "target", "id", "sharing", "env" };
 	const char *vals[] = { m.from, m.source, m.target, m.id, m.sharing, m.env };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
@@ -26,7 +26,7 @@ static json_t *mount_json(const char *spec)
 		json_object_set_new(j, "gid", json_integer(m.gid));
 	if (m.size >= 0)
 		json_object_set_new(j, "size", json_integer(m.size));
-	df_mount_done(&m);
+	build_df_mount_done(&m);
 	return j;
 }
 
@@ -50,9 +50,9 @@ static void set_true(json_t *o, const char *k, bool v)
 
 static json_t *instr_json(const struct df_instr *in)
 {
-	json_t *j = json_pack("{s:s,s:i,s:i,s:s,s:b,s:o}", "cmd", df_cmd_name(in->cmd), "line", in->line,
-			      "end_line", in->end_line, "original", in->original, "json", in->json, "args",
-			      strv_to_json(in->args));
+	json_t *j = json_pack("{s:s,s:i,s:i,s:s,s:b,s:o}", "cmd", build_df_cmd_name(in->cmd), "line",
+			      in->line, "end_line", in->end_line, "original", in->original, "json", in->json,
+			      "args", strv_to_json(in->args));
 	if (in->flags[0])
 		json_object_set_new(j, "flags", strv_to_json(in->flags));
 	if (in->n_heredocs) {
@@ -95,7 +95,7 @@ static json_t *instr_json(const struct df_instr *in)
 	return j;
 }
 
-json_t *dockerfile_to_json(const struct dockerfile *df)
+json_t *build_dockerfile_to_json(const struct dockerfile *df)
 {
 	char esc[2] = { df->escape, 0 };
 	json_t *meta = json_array(), *stages = json_array();

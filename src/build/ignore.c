@@ -46,7 +46,7 @@ static char *trim_dup(const char *s, size_t n)
 	return xstrndup(s, n);
 }
 
-char **ignore_read_patterns(const char *text, size_t len)
+char **build_ignore_read_patterns(const char *text, size_t len)
 {
 	char **v = xcalloc(1, sizeof(char *));
 	size_t n = 0;
@@ -68,7 +68,7 @@ char **ignore_read_patterns(const char *text, size_t len)
 		_cleanup_free_ char *t = trim_dup(body, strlen(body));
 		_cleanup_free_ char *clean = NULL;
 		if (*t) {
-			clean = go_path_clean(t);
+			clean = build_go_path_clean(t);
 			if (strlen(clean) > 1 && clean[0] == '/')
 				memmove(clean, clean + 1, strlen(clean));
 		}
@@ -124,7 +124,7 @@ static int compile(struct pattern *p)
 			push_tok(p, (struct tok){ .kind = T_LIT, .c = i < n ? s[i++] : '\\' });
 		} else if (ch == '[') {
 			size_t len;
-			if (go_match_class(s + i - 1, n - i + 1, 0, &len) < 0)
+			if (build_go_match_class(s + i - 1, n - i + 1, 0, &len) < 0)
 				return -EINVAL;
 			push_tok(p, (struct tok){ .kind = T_CLASS, .off = i - 1, .len = len });
 			i += len - 1;
@@ -138,7 +138,7 @@ static int compile(struct pattern *p)
 	return 0;
 }
 
-int ignore_new(char *const *patterns, struct ignore **ret, struct berth_error **err)
+int build_ignore_new(char *const *patterns, struct ignore **ret, struct berth_error **err)
 {
 	struct ignore *ig = xcalloc(1, sizeof(*ig));
 	for (char *const *pp = patterns; pp && *pp; pp++) {
@@ -146,31 +146,31 @@ int ignore_new(char *const *patterns, struct ignore **ret, struct berth_error **
 		if (!*t)
 			continue;
 		if (strlen(t) > IGNORE_MAX_PATTERN_LEN) {
-			ignore_free(ig);
+			build_ignore_free(ig);
 			return berth_error_msg(err, EINVAL, "pattern longer than %d bytes",
 					       IGNORE_MAX_PATTERN_LEN);
 		}
-		_cleanup_free_ char *c = go_path_clean(t);
+		_cleanup_free_ char *c = build_go_path_clean(t);
 		struct pattern pat = { 0 };
 		char *body = c;
 		if (c[0] == '!') {
 			if (c[1] == '\0') {
-				ignore_free(ig);
+				build_ignore_free(ig);
 				return berth_error_msg(err, EINVAL, "illegal exclusion pattern: \"!\"");
 			}
 			pat.exclusion = true;
 			ig->exceptions = true;
 			body++;
 		}
-		if (go_path_match(body, ".") < 0) {
-			ignore_free(ig);
+		if (build_go_path_match(body, ".") < 0) {
+			build_ignore_free(ig);
 			return berth_error_msg(err, EINVAL, "syntax error in pattern '%s'", *pp);
 		}
 		pat.cleaned = xstrdup(body);
 		ig->p = xrealloc(ig->p, (ig->n + 1) * sizeof(pat));
 		ig->p[ig->n++] = pat;
 		if (compile(&ig->p[ig->n - 1]) < 0) {
-			ignore_free(ig);
+			build_ignore_free(ig);
 			return berth_error_msg(err, EINVAL, "syntax error in pattern '%s'", *pp);
 		}
 	}
@@ -178,10 +178,10 @@ int ignore_new(char *const *patterns, struct ignore **ret, struct berth_error **
 	return 0;
 }
 
-int ignore_parse(const char *text, size_t len, struct ignore **ret, struct berth_error **err)
+int build_ignore_parse(const char *text, size_t len, struct ignore **ret, struct berth_error **err)
 {
-	_cleanup_strv_ char **pats = ignore_read_patterns(text, len);
-	return ignore_new(pats, ret, err);
+	_cleanup_strv_ char **pats = build_ignore_read_patterns(text, len);
+	return build_ignore_new(pats, ret, err);
 }
 
 struct matcher {
@@ -213,15 +213,15 @@ static bool tok_match(struct matcher *m, size_t ti, size_t si)
 		break;
 	case T_QMARK:
 		if (si < m->n && m->s[si] != '/') {
-			l = utf8_decode(m->s + si, m->n - si, &r);
+			l = build_utf8_decode(m->s + si, m->n - si, &r);
 			ok = tok_match(m, ti + 1, si + l);
 		}
 		break;
 	case T_CLASS:
 		if (si < m->n) {
 			size_t len;
-			l = utf8_decode(m->s + si, m->n - si, &r);
-			ok = go_match_class(m->p->cleaned + t->off, t->len, r, &len) > 0 &&
+			l = build_utf8_decode(m->s + si, m->n - si, &r);
+			ok = build_go_match_class(m->p->cleaned + t->off, t->len, r, &len) > 0 &&
 			     tok_match(m, ti + 1, si + l);
 		}
 		break;
@@ -267,7 +267,7 @@ static bool pattern_match(const struct pattern *p, const char *path, size_t n)
 	return false;
 }
 
-bool ignore_matches(const struct ignore *ig, const char *path)
+bool build_ignore_matches(const struct ignore *ig, const char *path)
 {
 	if (!ig)
 		return false;
@@ -289,12 +289,12 @@ bool ignore_matches(const struct ignore *ig, const char *path)
 	return matched;
 }
 
-bool ignore_has_exceptions(const struct ignore *ig)
+bool build_ignore_has_exceptions(const struct ignore *ig)
 {
 	return ig && ig->exceptions;
 }
 
-struct ignore *ignore_free(struct ignore *ig)
+struct ignore *build_ignore_free(struct ignore *ig)
 {
 	if (!ig)
 		return NULL;

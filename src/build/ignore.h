@@ -17,25 +17,25 @@
 struct ignore;
 
 /* ignorefile.ReadAll: the cleaned pattern lines of a .dockerignore text. */
-char **ignore_read_patterns(const char *text, size_t len);
+char **build_ignore_read_patterns(const char *text, size_t len);
 
 /* patternmatcher.New: compile patterns; -EINVAL on a malformed pattern. */
-int ignore_new(char *const *patterns, struct ignore **ret, struct berth_error **err);
+int build_ignore_new(char *const *patterns, struct ignore **ret, struct berth_error **err);
 
 /* Parse and compile a .dockerignore text in one go. */
-int ignore_parse(const char *text, size_t len, struct ignore **ret, struct berth_error **err);
+int build_ignore_parse(const char *text, size_t len, struct ignore **ret, struct berth_error **err);
 
 /* MatchesOrParentMatches: true if `path` (relative, "/"-separated) is excluded. */
-bool ignore_matches(const struct ignore *ig, const char *path);
+bool build_ignore_matches(const struct ignore *ig, const char *path);
 
 /* True if any pattern is an exception (`!`): ignored directories must then
  * still be walked. */
-bool ignore_has_exceptions(const struct ignore *ig);
+bool build_ignore_has_exceptions(const struct ignore *ig);
 
-struct ignore *ignore_free(struct ignore *ig);
+struct ignore *build_ignore_free(struct ignore *ig);
 static inline void ignore_freep(struct ignore **ig)
 {
-	*ig = ignore_free(*ig);
+	*ig = build_ignore_free(*ig);
 }
 #define _cleanup_ignore_ _cleanup_(ignore_freep)
 

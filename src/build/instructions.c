@@ -59,7 +59,7 @@ static int parse_flags(struct df_parser *p, const struct df_instr *in, const str
 	bool seen[16] = { false };
 	for (char **f = in->flags; *f; f++) {
 		if (!startswith(*f, "--"))
-			return df_error(p, in->line, "arg should start with -- : %s", *f);
+			return build_df_error(p, in->line, "arg should start with -- : %s", *f);
 		const char *arg = *f + 2;
 		const char *eq = strchr(arg, '=');
 		_cleanup_free_ char *name = eq ? xstrndup(arg, (size_t)(eq - arg)) : xstrdup(arg);
@@ -69,10 +69,10 @@ static int parse_flags(struct df_parser *p, const struct df_instr *in, const str
 			if (streq(specs[i].name, name))
 				break;
 		if (i == n_specs)
-			return df_error(p, in->line, "unknown flag: %s", name);
+			return build_df_error(p, in->line, "unknown flag: %s", name);
 		const struct flag_spec *s = &specs[i];
 		if (seen[i] && s->kind != FL_ARRAY)
-			return df_error(p, in->line, "duplicate flag specified: %s", name);
+			return build_df_error(p, in->line, "duplicate flag specified: %s", name);
 		seen[i] = true;
 		char *field = (char *)base + s->off;
 		switch (s->kind) {
@@ -82,17 +82,17 @@ static int parse_flags(struct df_parser *p, const struct df_instr *in, const str
 			else if (strcasecmp(value, "false") == 0)
 				*(bool *)field = false;
 			else
-				return df_error(p, in->line, "expecting boolean value for flag %s, not: %s",
-						name, value);
+				return build_df_error(
+				    p, in->line, "expecting boolean value for flag %s, not: %s", name, value);
 			break;
 		case FL_STRING:
 			if (!value)
-				return df_error(p, in->line, "missing a value on flag: %s", name);
+				return build_df_error(p, in->line, "missing a value on flag: %s", name);
 			*(char **)field = xstrdup(value);
 			break;
 		case FL_ARRAY:
 			if (!value)
-				return df_error(p, in->line, "missing a value on flag: %s", name);
+				return build_df_error(p, in->line, "missing a value on flag: %s", name);
 			strv_add((char ***)field, value);
 			break;
 		}
@@ -111,12 +111,12 @@ static int no_flags(struct df_parser *p, const struct df_instr *in)
 
 static int err_at_least_one(struct df_parser *p, const struct df_instr *in)
 {
-	return df_error(p, in->line, "%s requires at least one argument", df_cmd_name(in->cmd));
+	return build_df_error(p, in->line, "%s requires at least one argument", build_df_cmd_name(in->cmd));
 }
 
 static int err_exactly_one(struct df_parser *p, const struct df_instr *in)
 {
-	return df_error(p, in->line, "%s requires exactly one argument", df_cmd_name(in->cmd));
+	return build_df_error(p, in->line, "%s requires exactly one argument", build_df_cmd_name(in->cmd));
 }
 
 static bool valid_stage_name(const char *s)
@@ -136,21 +136,21 @@ static int check_from(struct df_parser *p, struct df_instr *in)
 		for (char *c = lower; *c; c++)
 			*c = (char)tolower((unsigned char)*c);
 		if (!valid_stage_name(lower))
-			return df_error(p, in->line,
+			return build_df_error(p, in->line,
 					"invalid name for build stage: \"%s\", name can't start with a "
 					"number or contain symbols",
 					in->args[2]);
 	} else if (in->n_args != 1) {
-		return df_error(p, in->line, "FROM requires either one or three arguments");
+		return build_df_error(p, in->line, "FROM requires either one or three arguments");
 	}
 	return PARSE_FLAGS(p, in, from_flags, &in->opts);
 }
 
 static int check_copy(struct df_parser *p, struct df_instr *in)
 {
-	const char *name = df_cmd_name(in->cmd);
+	const char *name = build_df_cmd_name(in->cmd);
 	if (in->n_args < 2)
-		return df_error(p, in->line,
+		return build_df_error(p, in->line,
 				"%s requires at least two arguments, but only one was provided. Destination "
 				"could not be determined",
 				name);
@@ -158,17 +158,17 @@ static int check_copy(struct df_parser *p, struct df_instr *in)
 				   : PARSE_FLAGS(p, in, add_flags, &in->opts);
 	if (r < 0)
 		return r;
-	if (df_word_is_heredoc(in->args[in->n_args - 1], NULL))
-		return df_error(p, in->line, "%s cannot accept a heredoc as a destination", name);
+	if (build_df_word_is_heredoc(in->args[in->n_args - 1], NULL))
+		return build_df_error(p, in->line, "%s cannot accept a heredoc as a destination", name);
 	for (size_t i = 0; i + 1 < in->n_args; i++) {
 		_cleanup_free_ char *hd = NULL;
-		if (!df_word_is_heredoc(in->args[i], &hd))
+		if (!build_df_word_is_heredoc(in->args[i], &hd))
 			continue;
 		bool found = false;
 		for (size_t k = 0; k < in->n_heredocs; k++)
 			found |= streq(in->heredocs[k].name, hd);
 		if (!found)
-			return df_error(p, in->line, "%s: no body for heredoc '%s'", name, hd);
+			return build_df_error(p, in->line, "%s: no body for heredoc '%s'", name, hd);
 	}
 	return 0;
 }
@@ -182,20 +182,20 @@ static int check_run(struct df_parser *p, struct df_instr *in)
 		return err_at_least_one(p, in);
 	if (in->opts.network && !streq(in->opts.network, "default") && !streq(in->opts.network, "none") &&
 	    !streq(in->opts.network, "host"))
-		return df_error(p, in->line, "unsupported network mode \"%s\"", in->opts.network);
+		return build_df_error(p, in->line, "unsupported network mode \"%s\"", in->opts.network);
 	if (in->opts.security && !streq(in->opts.security, "sandbox") &&
 	    !streq(in->opts.security, "insecure"))
-		return df_error(p, in->line, "unsupported security mode \"%s\"", in->opts.security);
+		return build_df_error(p, in->line, "unsupported security mode \"%s\"", in->opts.security);
 	for (char **m = in->opts.mounts; m && *m; m++) {
 		/* Values may use $VARS: check the syntax now, values again after expansion. */
 		struct df_mount mnt;
 		struct berth_error *e = NULL;
-		r = df_mount_parse(*m, &mnt, &e);
-		df_mount_done(&mnt);
+		r = build_df_mount_parse(*m, &mnt, &e);
+		build_df_mount_done(&mnt);
 		if (r < 0) {
 			_cleanup_free_ char *msg = berth_error_string(e);
 			berth_error_free(e);
-			return df_error(p, in->line, "%s", msg);
+			return build_df_error(p, in->line, "%s", msg);
 		}
 	}
 	return 0;
@@ -208,12 +208,12 @@ static int parse_interval(struct df_parser *p, const struct df_instr *in, const 
 	if (!v || !*v)
 		return 0;
 	int64_t ns;
-	if (parse_duration_ns(v, &ns) < 0)
-		return df_error(p, in->line, "time: invalid duration \"%s\"", v);
+	if (util_parse_duration_ns(v, &ns) < 0)
+		return build_df_error(p, in->line, "time: invalid duration \"%s\"", v);
 	if (ns == 0)
 		return 0;
 	if (ns < 1000000)
-		return df_error(p, in->line, "Interval \"%s\" cannot be less than 1ms", flag);
+		return build_df_error(p, in->line, "Interval \"%s\" cannot be less than 1ms", flag);
 	*ret = ns;
 	return 0;
 }
@@ -227,15 +227,15 @@ static int check_healthcheck(struct df_parser *p, struct df_instr *in)
 		*c = (char)toupper((unsigned char)*c);
 	if (streq(typ, "NONE")) {
 		if (in->n_args != 1)
-			return df_error(p, in->line, "HEALTHCHECK NONE takes no arguments");
+			return build_df_error(p, in->line, "HEALTHCHECK NONE takes no arguments");
 		return 0;
 	}
 	struct hc_flags f = { 0 };
 	int r = PARSE_FLAGS(p, in, hc_flag_specs, &f);
 	if (r >= 0 && !streq(typ, "CMD"))
-		r = df_error(p, in->line, "Unknown type \"%s\" in HEALTHCHECK (try CMD)", typ);
+		r = build_df_error(p, in->line, "Unknown type \"%s\" in HEALTHCHECK (try CMD)", typ);
 	if (r >= 0 && in->n_args < 2)
-		r = df_error(p, in->line, "Missing command after HEALTHCHECK CMD");
+		r = build_df_error(p, in->line, "Missing command after HEALTHCHECK CMD");
 	if (r >= 0)
 		r = parse_interval(p, in, "interval", f.interval, &in->opts.interval);
 	if (r >= 0)
@@ -246,11 +246,11 @@ static int check_healthcheck(struct df_parser *p, struct df_instr *in)
 		r = parse_interval(p, in, "start-interval", f.start_interval, &in->opts.start_interval);
 	if (r >= 0 && f.retries) {
 		int64_t n;
-		if (parse_int64(f.retries, &n) < 0 || n > INT32_MAX || n < INT32_MIN)
-			r = df_error(p, in->line, "strconv.ParseInt: parsing \"%s\": invalid syntax",
+		if (util_parse_int64(f.retries, &n) < 0 || n > INT32_MAX || n < INT32_MIN)
+			r = build_df_error(p, in->line, "strconv.ParseInt: parsing \"%s\": invalid syntax",
 				     f.retries);
 		else if (n < 0)
-			r = df_error(p, in->line, "--retries cannot be negative (%" PRId64 ")", n);
+			r = build_df_error(p, in->line, "--retries cannot be negative (%" PRId64 ")", n);
 		else
 			in->opts.retries = (int)n;
 	}
@@ -271,10 +271,11 @@ static int check_onbuild(struct df_parser *p, struct df_instr *in)
 		return r;
 	enum df_cmd t = in->trigger->cmd;
 	if (t == DF_ONBUILD)
-		return df_error(p, in->line, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+		return build_df_error(p, in->line, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
 	if (t == DF_MAINTAINER || t == DF_FROM)
-		return df_error(p, in->line, "%s isn't allowed as an ONBUILD trigger", df_cmd_name(t));
-	r = df_instr_check(p, in->trigger);
+		return build_df_error(p, in->line, "%s isn't allowed as an ONBUILD trigger",
+				      build_df_cmd_name(t));
+	r = build_df_instr_check(p, in->trigger);
 	if (r < 0)
 		return r;
 	/* The expression stored in the image: the line without "ONBUILD", plus heredoc bodies. */
@@ -298,11 +299,12 @@ static int check_kv(struct df_parser *p, struct df_instr *in)
 		return err_at_least_one(p, in);
 	for (size_t i = 0; i < in->n_args; i += 2)
 		if (!*in->args[i])
-			return df_error(p, in->line, "%s names can not be blank", df_cmd_name(in->cmd));
+			return build_df_error(p, in->line, "%s names can not be blank",
+					      build_df_cmd_name(in->cmd));
 	return 0;
 }
 
-int df_instr_check(struct df_parser *p, struct df_instr *in)
+int build_df_instr_check(struct df_parser *p, struct df_instr *in)
 {
 	int r;
 	switch (in->cmd) {
@@ -320,7 +322,7 @@ int df_instr_check(struct df_parser *p, struct df_instr *in)
 		if ((r = no_flags(p, in)) < 0)
 			return r;
 		if (!in->json)
-			return df_error(p, in->line, "SHELL requires the arguments to be in JSON form");
+			return build_df_error(p, in->line, "SHELL requires the arguments to be in JSON form");
 		return in->n_args == 0 ? err_at_least_one(p, in) : 0;
 	case DF_ARG:
 	case DF_EXPOSE:
@@ -332,7 +334,7 @@ int df_instr_check(struct df_parser *p, struct df_instr *in)
 		if (in->cmd == DF_VOLUME)
 			for (size_t i = 0; i < in->n_args; i++)
 				if (!in->args[i][strspn(in->args[i], " \t")])
-					return df_error(p, in->line,
+					return build_df_error(p, in->line,
 							"VOLUME specified can not be an empty string");
 		return 0;
 	case DF_MAINTAINER:
@@ -342,7 +344,7 @@ int df_instr_check(struct df_parser *p, struct df_instr *in)
 		if (in->n_args != 1)
 			return err_exactly_one(p, in);
 		return no_flags(p, in);
-	default: return df_error(p, in->line, "internal error: unhandled instruction");
+	default: return build_df_error(p, in->line, "internal error: unhandled instruction");
 	}
 }
 
@@ -366,7 +368,7 @@ static size_t levenshtein(const char *a, const char *b)
 	return d[la][lb];
 }
 
-int df_unknown_instruction(const struct df_parser *p, int line, const char *word)
+int build_df_unknown_instruction(const struct df_parser *p, int line, const char *word)
 {
 	_cleanup_free_ char *upper = xstrdup(word);
 	for (char *c = upper; *c; c++)
@@ -374,20 +376,20 @@ int df_unknown_instruction(const struct df_parser *p, int line, const char *word
 	size_t best = SIZE_MAX;
 	const char *suggest = NULL;
 	for (int i = 0; i < _DF_CMD_MAX; i++) {
-		size_t d = levenshtein(word, df_cmd_name((enum df_cmd)i));
+		size_t d = levenshtein(word, build_df_cmd_name((enum df_cmd)i));
 		if (d < best) {
 			best = d;
-			suggest = df_cmd_name((enum df_cmd)i);
+			suggest = build_df_cmd_name((enum df_cmd)i);
 		}
 	}
 	if (best <= 2 && best < strlen(word))
-		return df_error(p, line, "unknown instruction: %s (did you mean %s?)", upper, suggest);
-	return df_error(p, line, "unknown instruction: %s", upper);
+		return build_df_error(p, line, "unknown instruction: %s (did you mean %s?)", upper, suggest);
+	return build_df_error(p, line, "unknown instruction: %s", upper);
 }
 
 /* --- stages -------------------------------------------------------------- */
 
-ssize_t dockerfile_find_stage(const struct dockerfile *df, const char *name)
+ssize_t build_dockerfile_find_stage(const struct dockerfile *df, const char *name)
 {
 	for (size_t i = 0; i < df->n_stages; i++)
 		if (df->stages[i].name && strcasecmp(df->stages[i].name, name) == 0)
@@ -406,20 +408,20 @@ static int group_stages(struct df_parser *p)
 		}
 		if (in->cmd != DF_FROM) {
 			if (df->n_stages == 0)
-				return df_error(p, in->line, "no build stage in current context");
+				return build_df_error(p, in->line, "no build stage in current context");
 			df->stages[df->n_stages - 1].n++;
 			continue;
 		}
 		if (df->n_stages >= DF_MAX_STAGES)
-			return df_error(p, in->line, "too many build stages (limit %d)", DF_MAX_STAGES);
+			return build_df_error(p, in->line, "too many build stages (limit %d)", DF_MAX_STAGES);
 		struct df_stage st = { .from = i, .first = i + 1 };
 		st.base = xstrdup(in->args[0]);
 		if (in->n_args == 3) {
 			st.name = xstrdup(in->args[2]);
 			for (char *c = st.name; *c; c++)
 				*c = (char)tolower((unsigned char)*c);
-			if (dockerfile_find_stage(df, st.name) >= 0) {
-				int r = df_error(p, in->line, "duplicate stage name \"%s\"", st.name);
+			if (build_dockerfile_find_stage(df, st.name) >= 0) {
+				int r = build_df_error(p, in->line, "duplicate stage name \"%s\"", st.name);
 				free(st.name);
 				free(st.base);
 				return r;
@@ -436,7 +438,7 @@ static int group_stages(struct df_parser *p)
 	return 0;
 }
 
-int dockerfile_parse(const char *text, size_t len, const char *name, struct dockerfile **ret,
+int build_dockerfile_parse(const char *text, size_t len, const char *name, struct dockerfile **ret,
 		     struct berth_error **err)
 {
 	if (!name)
@@ -452,15 +454,15 @@ int dockerfile_parse(const char *text, size_t len, const char *name, struct dock
 	struct df_parser p = { .text = text, .len = len, .escape = '\\', .name = name, .df = df, .err = err };
 	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
 		p.pos = 3;
-	int r = df_parse_lines(&p);
+	int r = build_df_parse_lines(&p);
 	if (r < 0)
 		return r;
 	df->escape = p.escape;
 	for (size_t i = 0; i < df->n_instrs; i++) {
-		if ((r = df_instr_check(&p, &df->instrs[i])) < 0)
+		if ((r = build_df_instr_check(&p, &df->instrs[i])) < 0)
 			return r;
 		if (df->instrs[i].cmd == DF_MAINTAINER)
-			df_warn(&p, df->instrs[i].line,
+			build_df_warn(&p, df->instrs[i].line,
 				"MAINTAINER instruction is deprecated in favor of using label");
 	}
 	if ((r = group_stages(&p)) < 0)
@@ -469,7 +471,7 @@ int dockerfile_parse(const char *text, size_t len, const char *name, struct dock
 	return 0;
 }
 
-int dockerfile_parse_trigger(const char *line, struct df_instr **ret, struct berth_error **err)
+int build_dockerfile_parse_trigger(const char *line, struct df_instr **ret, struct berth_error **err)
 {
 	struct dockerfile tmp = { .warnings = xcalloc(1, sizeof(char *)) };
 	struct df_parser p = {
@@ -477,15 +479,15 @@ int dockerfile_parse_trigger(const char *line, struct df_instr **ret, struct ber
 	};
 	struct df_instr *in = xcalloc(1, sizeof(*in));
 	/* A stored trigger may carry heredoc bodies after its first line. */
-	int r = df_parse_lines(&p);
+	int r = build_df_parse_lines(&p);
 	if (r >= 0 && tmp.n_instrs != 1)
 		r = berth_error_msg(err, EINVAL, "ONBUILD trigger '%s': expected one instruction", line);
 	if (r >= 0)
-		r = df_instr_check(&p, &tmp.instrs[0]);
+		r = build_df_instr_check(&p, &tmp.instrs[0]);
 	if (r >= 0 && (tmp.instrs[0].cmd == DF_ONBUILD || tmp.instrs[0].cmd == DF_FROM ||
 		       tmp.instrs[0].cmd == DF_MAINTAINER))
 		r = berth_error_msg(err, EINVAL, "%s isn't allowed as an ONBUILD trigger",
-				    df_cmd_name(tmp.instrs[0].cmd));
+				    build_df_cmd_name(tmp.instrs[0].cmd));
 	if (r >= 0) {
 		*in = tmp.instrs[0];
 		tmp.n_instrs = 0;
@@ -494,7 +496,7 @@ int dockerfile_parse_trigger(const char *line, struct df_instr **ret, struct ber
 		free(in);
 	}
 	for (size_t i = 0; i < tmp.n_instrs; i++)
-		df_instr_done(&tmp.instrs[i]);
+		build_df_instr_done(&tmp.instrs[i]);
 	free(tmp.instrs);
 	strv_free(tmp.warnings);
 	return r;
@@ -502,7 +504,7 @@ int dockerfile_parse_trigger(const char *line, struct df_instr **ret, struct ber
 
 /* --- free ---------------------------------------------------------------- */
 
-void df_instr_done(struct df_instr *in)
+void build_df_instr_done(struct df_instr *in)
 {
 	if (!in)
 		return;
@@ -524,24 +526,24 @@ void df_instr_done(struct df_instr *in)
 	strv_free(o->mounts);
 	free(o->network);
 	free(o->security);
-	in->trigger = df_instr_free(in->trigger);
+	in->trigger = build_df_instr_free(in->trigger);
 	free(in->expression);
 	memset(in, 0, sizeof(*in));
 }
 
-struct df_instr *df_instr_free(struct df_instr *in)
+struct df_instr *build_df_instr_free(struct df_instr *in)
 {
-	df_instr_done(in);
+	build_df_instr_done(in);
 	free(in);
 	return NULL;
 }
 
-struct dockerfile *dockerfile_free(struct dockerfile *df)
+struct dockerfile *build_dockerfile_free(struct dockerfile *df)
 {
 	if (!df)
 		return NULL;
 	for (size_t i = 0; i < df->n_instrs; i++)
-		df_instr_done(&df->instrs[i]);
+		build_df_instr_done(&df->instrs[i]);
 	free(df->instrs);
 	for (size_t i = 0; i < df->n_stages; i++) {
 		free(df->stages[i].name);

@@ -11,7 +11,7 @@
 
 static const char *const type_names[] = { "bind", "cache", "tmpfs", "secret", "ssh" };
 
-const char *df_mount_type_name(enum df_mount_type t)
+const char *build_df_mount_type_name(enum df_mount_type t)
 {
 	return (size_t)t < ARRAY_SIZE(type_names) ? type_names[t] : "?";
 }
@@ -144,7 +144,7 @@ static int mount_key(struct df_mount *m, const char *key, const char *value, con
 		if (parse_uint(value, 10, UINT32_MAX, key[0] == 'u' ? &m->uid : &m->gid) < 0)
 			return berth_error_msg(err, EINVAL, "invalid value %s for %s", value, key);
 	} else if (streq(key, "size")) {
-		if (parse_bytes(value, &m->size) < 0 || m->size < 0)
+		if (util_parse_bytes(value, &m->size) < 0 || m->size < 0)
 			return berth_error_msg(err, EINVAL, "invalid value %s for size", value);
 	} else {
 		return berth_error_msg(err, EINVAL, "unexpected key '%s' in '%s'", key, field);
@@ -154,7 +154,7 @@ static int mount_key(struct df_mount *m, const char *key, const char *value, con
 
 static int mount_defaults(struct df_mount *m, bool rw_set, struct berth_error **err)
 {
-	const char *t = df_mount_type_name(m->type);
+	const char *t = build_df_mount_type_name(m->type);
 	if (!rw_set)
 		m->readonly = m->type == DF_MOUNT_BIND;
 	if (m->from && m->type != DF_MOUNT_BIND && m->type != DF_MOUNT_CACHE)
@@ -189,7 +189,7 @@ static int mount_defaults(struct df_mount *m, bool rw_set, struct berth_error **
 	}
 }
 
-int df_mount_parse(const char *spec, struct df_mount *m, struct berth_error **err)
+int build_df_mount_parse(const char *spec, struct df_mount *m, struct berth_error **err)
 {
 	memset(m, 0, sizeof(*m));
 	m->mode = m->uid = m->gid = m->size = -1;
@@ -221,7 +221,7 @@ int df_mount_parse(const char *spec, struct df_mount *m, struct berth_error **er
 	return mount_defaults(m, rw_set, err);
 }
 
-void df_mount_done(struct df_mount *m)
+void build_df_mount_done(struct df_mount *m)
 {
 	free(m->from);
 	free(m->source);

@@ -38,12 +38,12 @@ static const char *const cmd_names[_DF_CMD_MAX] = {
 	[DF_WORKDIR] = "WORKDIR",
 };
 
-const char *df_cmd_name(enum df_cmd cmd)
+const char *build_df_cmd_name(enum df_cmd cmd)
 {
 	return cmd < _DF_CMD_MAX ? cmd_names[cmd] : "?";
 }
 
-int df_cmd_lookup(const char *word)
+int build_df_cmd_lookup(const char *word)
 {
 	for (int i = 0; i < _DF_CMD_MAX; i++)
 		if (strcasecmp(cmd_names[i], word) == 0)
@@ -62,7 +62,7 @@ static bool is_blank(int c)
 	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
 }
 
-int df_error(const struct df_parser *p, int line, const char *fmt, ...)
+int build_df_error(const struct df_parser *p, int line, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -73,7 +73,7 @@ int df_error(const struct df_parser *p, int line, const char *fmt, ...)
 	return berth_error_msg(p->err, EINVAL, "%s:%d: %s", p->name, line, msg ? msg : "error");
 }
 
-void df_warn(struct df_parser *p, int line, const char *fmt, ...)
+void build_df_warn(struct df_parser *p, int line, const char *fmt, ...)
 {
 	va_list ap;
 	struct strbuf sb = STRBUF_INIT;
@@ -211,15 +211,15 @@ static int parse_directives(struct df_parser *p)
 			return 0;
 		}
 		if (*seen)
-			return df_error(p, p->lineno, "only one %s parser directive can be used", key);
+			return build_df_error(p, p->lineno, "only one %s parser directive can be used", key);
 		*seen = true;
 		if (streq(key, "escape")) {
 			if (!streq(value, "\\") && !streq(value, "`"))
-				return df_error(p, p->lineno,
+				return build_df_error(p, p->lineno,
 						"invalid escape token '%s' does not match ` or \\", value);
 			p->escape = value[0];
 		} else if (streq(key, "syntax")) {
-			df_warn(p, p->lineno,
+			build_df_warn(p, p->lineno,
 				"syntax directive '%s' ignored: berth uses its built-in frontend", value);
 			p->df->syntax = TAKE_PTR(value);
 		} else {
@@ -313,7 +313,7 @@ static const char *extract_flags(const char *line, char ***flags, size_t *nflags
 }
 
 /* BuildKit's parseWords: split on blanks, keep quotes and escapes in the words. */
-char **df_parse_words(const char *rest, char escape)
+char **build_df_parse_words(const char *rest, char escape)
 {
 	enum { IN_SPACES, IN_WORD, IN_QUOTE } phase = IN_SPACES;
 	struct strbuf word = STRBUF_INIT;
@@ -442,7 +442,7 @@ static int args_maybe_json(struct df_parser *p, struct df_instr *in, const char 
 {
 	int r = parse_json_array(rest, &in->args);
 	if (r < 0)
-		return df_error(p, in->line, ERR_NOT_STRING_ARRAY);
+		return build_df_error(p, in->line, ERR_NOT_STRING_ARRAY);
 	if (r > 0) {
 		in->json = true;
 		return 0;
@@ -457,7 +457,7 @@ static int args_maybe_json(struct df_parser *p, struct df_instr *in, const char 
 /* ENV / LABEL: "key value" (legacy) or key=value pairs. */
 static int args_name_val(struct df_parser *p, struct df_instr *in, const char *rest)
 {
-	_cleanup_strv_ char **words = df_parse_words(rest, p->escape);
+	_cleanup_strv_ char **words = build_df_parse_words(rest, p->escape);
 	char **v = xcalloc(1, sizeof(char *));
 	size_t n = 0;
 	in->args = v;
@@ -471,18 +471,19 @@ static int args_name_val(struct df_parser *p, struct df_instr *in, const char *r
 		while (*val && is_blank((unsigned char)*val))
 			val++;
 		if (!*val)
-			return df_error(p, in->line, "%s must have two arguments", df_cmd_name(in->cmd));
+			return build_df_error(p, in->line, "%s must have two arguments",
+					      build_df_cmd_name(in->cmd));
 		strv_push(&in->args, &n, xstrndup(rest, (size_t)(s - rest)));
 		strv_push(&in->args, &n, xstrdup(val));
-		df_warn(p, in->line,
+		build_df_warn(p, in->line,
 			"legacy key/value format with whitespace separator should not be used (%s key=value)",
-			df_cmd_name(in->cmd));
+			build_df_cmd_name(in->cmd));
 		return 0;
 	}
 	for (char **w = words; *w; w++) {
 		char *eq = strchr(*w, '=');
 		if (!eq)
-			return df_error(
+			return build_df_error(
 			    p, in->line,
 			    "Syntax error - can't find = in \"%s\". Must be of the form: name=value", *w);
 		strv_push(&in->args, &n, xstrndup(*w, (size_t)(eq - *w)));
@@ -507,7 +508,7 @@ static int args_healthcheck(struct df_parser *p, struct df_instr *in, const char
 	_cleanup_strv_ char **tail = NULL;
 	int r = parse_json_array(cmd, &tail);
 	if (r < 0)
-		return df_error(p, in->line, ERR_NOT_STRING_ARRAY);
+		return build_df_error(p, in->line, ERR_NOT_STRING_ARRAY);
 	in->json = r > 0;
 	if (r == 0)
 		tail = *cmd ? strv_one(cmd) : xcalloc(1, sizeof(char *));
@@ -525,7 +526,7 @@ static int parse_heredoc_word(const char *word, struct df_heredoc *ret, struct b
  * Build an instruction from one logical line (BuildKit's newNodeFromLine).
  * Heredoc bodies are read by the caller.
  */
-int df_instr_from_line(struct df_parser *p, const char *line, int lineno, struct df_instr *in)
+int build_df_instr_from_line(struct df_parser *p, const char *line, int lineno, struct df_instr *in)
 {
 	while (is_space((unsigned char)*line))
 		line++;
@@ -540,9 +541,9 @@ int df_instr_from_line(struct df_parser *p, const char *line, int lineno, struct
 	in->line = in->end_line = lineno;
 	in->original = xstrdup(line);
 	in->flags = xcalloc(1, sizeof(char *));
-	int cmd = df_cmd_lookup(word);
+	int cmd = build_df_cmd_lookup(word);
 	if (cmd < 0)
-		return df_unknown_instruction(p, lineno, word);
+		return build_df_unknown_instruction(p, lineno, word);
 	in->cmd = (enum df_cmd)cmd;
 	size_t nflags = 0;
 	const char *args = *rest ? extract_flags(rest, &in->flags, &nflags) : rest;
@@ -562,7 +563,7 @@ int df_instr_from_line(struct df_parser *p, const char *line, int lineno, struct
 	case DF_ENTRYPOINT:
 	case DF_RUN:
 	case DF_SHELL: r = args_maybe_json(p, in, as, false); break;
-	case DF_ARG: in->args = df_parse_words(as, p->escape); break;
+	case DF_ARG: in->args = build_df_parse_words(as, p->escape); break;
 	case DF_ENV:
 	case DF_LABEL: r = args_name_val(p, in, as); break;
 	case DF_EXPOSE:
@@ -574,11 +575,11 @@ int df_instr_from_line(struct df_parser *p, const char *line, int lineno, struct
 			/* A trigger is one level deep: ONBUILD ONBUILD is refused later, and
 			 * not recursing further keeps "ONBUILD ONBUILD ..." off the stack. */
 			if (p->in_onbuild)
-				return df_error(p, lineno,
+				return build_df_error(p, lineno,
 						"Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
 			in->trigger = xcalloc(1, sizeof(*in->trigger));
 			p->in_onbuild = true;
-			r = df_instr_from_line(p, as, lineno, in->trigger);
+			r = build_df_instr_from_line(p, as, lineno, in->trigger);
 			p->in_onbuild = false;
 		}
 		break;
@@ -614,11 +615,11 @@ static int parse_heredoc_word(const char *word, struct df_heredoc *ret, struct b
 	if (!*s || strchr(s, '<'))
 		return 0;
 	_cleanup_strv_ char **words = NULL, **raw = NULL;
-	if (shlex_process_words(s, '\\', NULL, SHLEX_SKIP_UNSET, &words, err) < 0)
+	if (build_shlex_process_words(s, '\\', NULL, SHLEX_SKIP_UNSET, &words, err) < 0)
 		return -EINVAL;
 	if (!words[0] || words[1])
 		return 0;
-	if (shlex_process_words(s, '\\', NULL, SHLEX_SKIP_UNSET | SHLEX_RAW_QUOTES, &raw, err) < 0)
+	if (build_shlex_process_words(s, '\\', NULL, SHLEX_SKIP_UNSET | SHLEX_RAW_QUOTES, &raw, err) < 0)
 		return -EINVAL;
 	if (!raw[0] || raw[1])
 		return berth_error_msg(err, EINVAL,
@@ -636,7 +637,7 @@ static int parse_heredoc_word(const char *word, struct df_heredoc *ret, struct b
 }
 
 /* Is `word` a heredoc reference? (used for COPY sources and destination) */
-bool df_word_is_heredoc(const char *word, char **ret_name)
+bool build_df_word_is_heredoc(const char *word, char **ret_name)
 {
 	struct df_heredoc h = { 0 };
 	if (parse_heredoc_word(word, &h, NULL) <= 0)
@@ -674,18 +675,19 @@ static int read_heredocs(struct df_parser *p, struct df_instr *in, const char *l
 	struct df_instr *target = in->cmd == DF_ONBUILD ? in->trigger : in;
 	_cleanup_strv_ char **words = NULL;
 	_cleanup_error_ struct berth_error *ignored = NULL;
-	if (shlex_process_words(line, '\\', NULL, SHLEX_RAW_QUOTES | SHLEX_RAW_ESCAPES, &words, &ignored) < 0)
+	if (build_shlex_process_words(line, '\\', NULL, SHLEX_RAW_QUOTES | SHLEX_RAW_ESCAPES, &words,
+				      &ignored) < 0)
 		return 0;
 	for (char **w = words; *w; w++) {
 		struct df_heredoc h = { 0 };
 		int r = parse_heredoc_word(*w, &h, p->err);
 		if (r < 0)
-			return df_error(p, in->line, "invalid heredoc '%s'", *w);
+			return build_df_error(p, in->line, "invalid heredoc '%s'", *w);
 		if (r == 0)
 			continue;
 		if (target->n_heredocs >= DF_MAX_HEREDOCS) {
 			free(h.name);
-			return df_error(p, in->line, "too many heredocs in one instruction");
+			return build_df_error(p, in->line, "too many heredocs in one instruction");
 		}
 		struct strbuf body = STRBUF_INIT;
 		bool terminated = false;
@@ -707,7 +709,7 @@ static int read_heredocs(struct df_parser *p, struct df_instr *in, const char *l
 		if (!terminated) {
 			strbuf_release(&body);
 			free(h.name);
-			return df_error(p, in->line, "unterminated heredoc");
+			return build_df_error(p, in->line, "unterminated heredoc");
 		}
 		if (h.chomp)
 			chomp_tabs(&body);
@@ -756,12 +758,12 @@ static int read_logical_line(struct df_parser *p, struct strbuf *sb, int *ret_st
 			strbuf_release(&piece);
 		}
 		if (empty_cont)
-			df_warn(p, *ret_start, "empty continuation line found in: %s", sb->buf);
+			build_df_warn(p, *ret_start, "empty continuation line found in: %s", sb->buf);
 		return 1;
 	}
 }
 
-int df_parse_lines(struct df_parser *p)
+int build_df_parse_lines(struct df_parser *p)
 {
 	int r = parse_directives(p);
 	if (r < 0)
@@ -770,13 +772,14 @@ int df_parse_lines(struct df_parser *p)
 	int start;
 	while ((r = read_logical_line(p, &line, &start)) > 0) {
 		if (p->df->n_instrs >= DF_MAX_INSTRUCTIONS)
-			return df_error(p, start, "too many instructions (limit %d)", DF_MAX_INSTRUCTIONS);
+			return build_df_error(p, start, "too many instructions (limit %d)",
+					      DF_MAX_INSTRUCTIONS);
 		struct dockerfile *df = p->df;
 		df->instrs = xrealloc(df->instrs, (df->n_instrs + 1) * sizeof(*df->instrs));
 		struct df_instr *in = &df->instrs[df->n_instrs++];
 		memset(in, 0, sizeof(*in));
 		in->end_line = p->lineno;
-		r = df_instr_from_line(p, line.buf, start, in);
+		r = build_df_instr_from_line(p, line.buf, start, in);
 		if (r < 0)
 			return r;
 		in->end_line = p->lineno;

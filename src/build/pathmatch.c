@@ -8,7 +8,7 @@
 #include "build/pathmatch.h"
 #include "common/strbuf.h"
 
-size_t utf8_decode(const char *s, size_t n, uint32_t *rune)
+size_t build_utf8_decode(const char *s, size_t n, uint32_t *rune)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	if (n == 0) {
@@ -38,7 +38,7 @@ bad:
 	return 1;
 }
 
-char *go_path_clean(const char *path)
+char *build_go_path_clean(const char *path)
 {
 	bool rooted = path[0] == '/';
 	size_t n = 0, cap = 8;
@@ -82,7 +82,7 @@ char *go_path_clean(const char *path)
 	return strbuf_detach(&out, NULL);
 }
 
-bool go_has_wildcards(const char *p)
+bool build_go_has_wildcards(const char *p)
 {
 	for (; *p; p++) {
 		if (*p == '\\' && p[1]) {
@@ -106,7 +106,7 @@ static int get_esc(const char *c, size_t n, uint32_t *r, size_t *used)
 		if (n == 1)
 			return -EINVAL;
 	}
-	size_t l = utf8_decode(c + i, n - i, r);
+	size_t l = build_utf8_decode(c + i, n - i, r);
 	if (*r == 0xFFFD && l == 1 && (unsigned char)c[i] >= 0x80)
 		return -EINVAL;
 	i += l;
@@ -116,7 +116,7 @@ static int get_esc(const char *c, size_t n, uint32_t *r, size_t *used)
 	return 0;
 }
 
-int go_match_class(const char *chunk, size_t n, uint32_t r, size_t *len)
+int build_go_match_class(const char *chunk, size_t n, uint32_t r, size_t *len)
 {
 	size_t i = 1;
 	bool negated = false, match = false;
@@ -160,9 +160,9 @@ static int match_chunk(const char *chunk, size_t cn, const char *s, size_t sn, s
 		switch (chunk[ci]) {
 		case '[': {
 			if (!failed)
-				si += utf8_decode(s + si, sn - si, &r);
+				si += build_utf8_decode(s + si, sn - si, &r);
 			size_t len;
-			int m = go_match_class(chunk + ci, cn - ci, failed ? 0xFFFFFFFF : r, &len);
+			int m = build_go_match_class(chunk + ci, cn - ci, failed ? 0xFFFFFFFF : r, &len);
 			if (m < 0)
 				return -EINVAL;
 			if (!m)
@@ -174,7 +174,7 @@ static int match_chunk(const char *chunk, size_t cn, const char *s, size_t sn, s
 			if (!failed) {
 				if (s[si] == '/')
 					failed = true;
-				si += utf8_decode(s + si, sn - si, &r);
+				si += build_utf8_decode(s + si, sn - si, &r);
 			}
 			ci++;
 			break;
@@ -237,7 +237,7 @@ static int check_rest(const char *p, size_t pn)
 	return 0;
 }
 
-int go_path_match(const char *pattern, const char *name)
+int build_go_path_match(const char *pattern, const char *name)
 {
 	const char *p = pattern, *s = name;
 	size_t pn = strlen(p), sn = strlen(s);

@@ -38,7 +38,7 @@ static char **run_argv(const struct df_instr *in, const json_t *config, struct p
 		return strv_dup(in->args);
 	char **argv = shell_or_default(config);
 	const char *line = in->args[0] ? in->args[0] : "";
-	if (in->n_heredocs > 0 && df_word_is_heredoc(line, NULL)) {
+	if (in->n_heredocs > 0 && build_df_word_is_heredoc(line, NULL)) {
 		const struct df_heredoc *h = &in->heredocs[0];
 		if (startswith(h->content, "#!")) {
 			run->script_name = xstrdup(h->name);
@@ -71,16 +71,16 @@ static char **run_env(struct planner *pl, const struct stage_state *st, char ***
 			strv_add(&env, json_string_value(v));
 	for (char **a = st->args; a && *a; a++) {
 		_cleanup_free_ char *k = xstrndup(*a, strcspn(*a, "="));
-		if (!shlex_env_get(env, k))
+		if (!build_shlex_env_get(env, k))
 			strv_add(&env, *a);
 	}
 	*ret_key_env = strv_dup(env);
 	for (size_t k = 0; pl->opts->build_args && pl->opts->build_args[k]; k++) {
 		const char *a = pl->opts->build_args[k];
 		_cleanup_free_ char *key = xstrndup(a, strcspn(a, "="));
-		if (plan_is_proxy_arg(key) && strchr(a, '=')) {
+		if (build_plan_is_proxy_arg(key) && strchr(a, '=')) {
 			pl->arg_used[k] = true;
-			env_set(&env, key, strchr(a, '=') + 1);
+			build_env_set(&env, key, strchr(a, '=') + 1);
 		}
 	}
 	return env;
@@ -91,7 +91,7 @@ static int expand_field(struct planner *pl, const struct df_instr *in, char *con
 	if (!*field)
 		return 0;
 	char *v = NULL;
-	if (plan_expand(pl, in, env, *field, &v) < 0)
+	if (build_plan_expand(pl, in, env, *field, &v) < 0)
 		return -EINVAL;
 	free(*field);
 	*field = v;
@@ -112,7 +112,7 @@ static char *bind_content(struct planner *pl, const struct df_mount *m)
 	if (build_context_resolve(pl->ctx, src, NULL, &mm, &n, NULL) < 0)
 		return NULL;
 	int r = build_context_hash(pl->ctx, mm, n, h, NULL);
-	ctx_matches_free(mm, n);
+	build_ctx_matches_free(mm, n);
 	return r < 0 ? NULL : xstrdup(h);
 }
 
@@ -129,10 +129,10 @@ static int run_mounts(struct planner *pl, struct stage_state *st, struct plan_st
 	for (size_t i = 0; i < n; i++) {
 		struct df_mount *m = &run->mounts[i];
 		struct berth_error *e = NULL;
-		if (df_mount_parse(in->opts.mounts[i], m, &e) < 0) {
+		if (build_df_mount_parse(in->opts.mounts[i], m, &e) < 0) {
 			_cleanup_free_ char *msg = berth_error_string(e);
 			berth_error_free(e);
-			return plan_error(pl, in, "%s", msg);
+			return build_plan_error(pl, in, "%s", msg);
 		}
 		run->n_mounts++;
 		if (expand_field(pl, in, env, &m->from) < 0 || expand_field(pl, in, env, &m->source) < 0 ||
@@ -142,21 +142,23 @@ static int run_mounts(struct planner *pl, struct stage_state *st, struct plan_st
 		run->mount_stage[i] = -1;
 		const char *from_key = "";
 		if (m->from) {
-			if (plan_depend(pl, st, in, m->from, &run->mount_stage[i]) < 0)
+			if (build_plan_depend(pl, st, in, m->from, &run->mount_stage[i]) < 0)
 				return -EINVAL;
 			if (run->mount_stage[i] >= 0)
 				from_key = pl->plan->stages[run->mount_stage[i]].key;
 		}
 		_cleanup_free_ char *content = bind_content(pl, m);
-		json_array_append_new(jm, json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:b,s:s*}", "type",
-						    df_mount_type_name(m->type), "from", m->from, "source",
-						    m->source, "target", m->target, "id", m->id, "from_key",
-						    from_key, "readonly", m->readonly, "context", content));
+		json_array_append_new(jm,
+				      json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:b,s:s*}", "type",
+						build_df_mount_type_name(m->type), "from", m->from, "source",
+						m->source, "target", m->target, "id", m->id, "from_key",
+						from_key, "readonly", m->readonly, "context", content));
 	}
 	return 0;
 }
 
-int plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env, json_t *desc)
+int build_plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env,
+		   json_t *desc)
 {
 	const struct df_instr *in = s->in;
 	struct plan_run *run = &s->run;
@@ -218,7 +220,7 @@ static int copy_flags(struct planner *pl, const struct df_instr *in, struct plan
 	c->excludes = xcalloc(1, sizeof(char *));
 	for (char **e = o->exclude; e && *e; e++) {
 		_cleanup_free_ char *v = NULL;
-		if (plan_expand(pl, in, env, *e, &v) < 0)
+		if (build_plan_expand(pl, in, env, *e, &v) < 0)
 			return -EINVAL;
 		strv_add(&c->excludes, v);
 	}
@@ -226,9 +228,9 @@ static int copy_flags(struct planner *pl, const struct df_instr *in, struct plan
 	    expand_field(pl, in, env, &c->checksum) < 0)
 		return -EINVAL;
 	if (c->checksum && digest_parse(c->checksum, NULL, NULL, NULL) < 0)
-		return plan_error(pl, in, "invalid checksum digest format '%s'", c->checksum);
+		return build_plan_error(pl, in, "invalid checksum digest format '%s'", c->checksum);
 	if (c->chmod && build_chmod_check(c->chmod, NULL) < 0)
-		return plan_error(pl, in,
+		return build_plan_error(pl, in,
 				  "invalid chmod parameter '%s': expected an octal mode or a symbolic mode "
 				  "like 'u+x,g-w'",
 				  c->chmod);
@@ -245,9 +247,9 @@ static int copy_sources(struct planner *pl, const struct df_instr *in, struct pl
 	json_object_set_new(desc, "inline", jin);
 	for (size_t i = 0; i + 1 < in->n_args; i++) {
 		_cleanup_free_ char *hd = NULL;
-		if (!df_word_is_heredoc(in->args[i], &hd)) {
+		if (!build_df_word_is_heredoc(in->args[i], &hd)) {
 			_cleanup_free_ char *v = NULL;
-			if (plan_expand(pl, in, env, in->args[i], &v) < 0)
+			if (build_plan_expand(pl, in, env, in->args[i], &v) < 0)
 				return -EINVAL;
 			strv_add(&c->srcs, v);
 			continue;
@@ -260,11 +262,11 @@ static int copy_sources(struct planner *pl, const struct df_instr *in, struct pl
 			struct berth_error *e = NULL;
 			if (!h->expand)
 				data = xstrdup(h->content);
-			else if (shlex_process_word(h->content, pl->df->escape, env,
+			else if (build_shlex_process_word(h->content, pl->df->escape, env,
 						    SHLEX_RAW_QUOTES | SHLEX_RAW_ESCAPES, &data, &e) < 0) {
 				_cleanup_free_ char *m = berth_error_string(e);
 				berth_error_free(e);
-				return plan_error(pl, in, "%s", m);
+				return build_plan_error(pl, in, "%s", m);
 			}
 			strv_add(&c->inline_names, h->name);
 			strv_add(&c->inline_data, data);
@@ -282,22 +284,22 @@ static int copy_dest(struct planner *pl, const struct df_instr *in, const struct
 		     struct plan_copy *c, char *const *env)
 {
 	_cleanup_free_ char *d = NULL;
-	if (plan_expand(pl, in, env, in->args[in->n_args - 1], &d) < 0)
+	if (build_plan_expand(pl, in, env, in->args[in->n_args - 1], &d) < 0)
 		return -EINVAL;
 	const char *wd = json_string_value(json_object_get(st->config, "WorkingDir"));
 	_cleanup_free_ char *joined = d[0] == '/' ? xstrdup(d) : xasprintf("%s/%s", wd && *wd ? wd : "/", d);
-	_cleanup_free_ char *clean = go_path_clean(joined);
+	_cleanup_free_ char *clean = build_go_path_clean(joined);
 	bool dir = !*d || streq(d, ".") || d[strlen(d) - 1] == '/';
 	c->dest = dir && !streq(clean, "/") ? xasprintf("%s/", clean) : xstrdup(clean);
 	size_t count = strv_length(c->srcs) + c->n_inline;
 	bool wild = false;
 	for (char **s = c->srcs; *s; s++)
-		wild |= go_has_wildcards(*s);
+		wild |= build_go_has_wildcards(*s);
 	if ((count > 1 || wild) && c->dest[strlen(c->dest) - 1] != '/' && count > 1)
-		return plan_error(pl, in,
+		return build_plan_error(pl, in,
 				  "When using %s with more than one source file, the destination must be a "
 				  "directory and end with a /",
-				  df_cmd_name(in->cmd));
+				  build_df_cmd_name(in->cmd));
 	return 0;
 }
 
@@ -306,7 +308,7 @@ static int verify_checksum(struct planner *pl, const struct df_instr *in, const 
 {
 	const struct ctx_match *m = &c->matches[0];
 	if (c->n_matches != 1 || m->entry == SIZE_MAX || !S_ISREG(pl->ctx->e[m->entry].mode))
-		return plan_error(pl, in, "ADD --checksum needs exactly one source file");
+		return build_plan_error(pl, in, "ADD --checksum needs exactly one source file");
 	enum digest_algo algo;
 	(void)digest_parse(c->checksum, &algo, NULL, NULL);
 	char got[DIGEST_STRING_MAX];
@@ -327,11 +329,11 @@ static int verify_checksum(struct planner *pl, const struct df_instr *in, const 
 	if (r < 0) {
 		_cleanup_free_ char *msg = berth_error_string(e);
 		berth_error_free(e);
-		return plan_error(pl, in, "ADD --checksum: %s", msg);
+		return build_plan_error(pl, in, "ADD --checksum: %s", msg);
 	}
 	if (!streq(got, c->checksum))
-		return plan_error(pl, in, "ADD: checksum mismatch for '%s': expected %s, got %s", m->path,
-				  c->checksum, got);
+		return build_plan_error(pl, in, "ADD: checksum mismatch for '%s': expected %s, got %s",
+					m->path, c->checksum, got);
 	return 0;
 }
 
@@ -340,14 +342,14 @@ static int copy_from_context(struct planner *pl, const struct df_instr *in, stru
 	if (!c->srcs[0])
 		return 0;
 	if (!pl->ctx)
-		return plan_error(pl, in, "%s needs a build context", df_cmd_name(in->cmd));
+		return build_plan_error(pl, in, "%s needs a build context", build_df_cmd_name(in->cmd));
 	for (char **s = c->srcs; *s; s++) {
 		char *clean = NULL;
 		struct berth_error *e = NULL;
 		if (build_context_clean_source(*s, &clean, &e) < 0) {
 			_cleanup_free_ char *m = berth_error_string(e);
 			berth_error_free(e);
-			return plan_error(pl, in, "%s", m);
+			return build_plan_error(pl, in, "%s", m);
 		}
 		free(*s);
 		*s = clean;
@@ -360,16 +362,16 @@ static int copy_from_context(struct planner *pl, const struct df_instr *in, stru
 	if (r < 0) {
 		_cleanup_free_ char *m = berth_error_string(e);
 		berth_error_free(e);
-		return plan_error(pl, in, "%s: %s", df_cmd_name(in->cmd), m);
+		return build_plan_error(pl, in, "%s: %s", build_df_cmd_name(in->cmd), m);
 	}
 	size_t roots = 0;
 	for (size_t i = 0; i < c->n_matches; i++)
 		roots += c->matches[i].rel[0] == '\0';
 	if (roots > 1 && c->dest[strlen(c->dest) - 1] != '/')
-		return plan_error(pl, in,
+		return build_plan_error(pl, in,
 				  "When using %s with more than one source file, the destination must be a "
 				  "directory and end with a /",
-				  df_cmd_name(in->cmd));
+				  build_df_cmd_name(in->cmd));
 	json_object_set_new(desc, "inputs", json_string(hash));
 	if (c->checksum && (r = verify_checksum(pl, in, c)) < 0)
 		return r;
@@ -392,9 +394,9 @@ static int copy_origin(struct planner *pl, struct stage_state *st, const struct 
 {
 	if (in->opts.from) {
 		_cleanup_free_ char *from = NULL;
-		if (plan_expand(pl, in, env, in->opts.from, &from) < 0)
+		if (build_plan_expand(pl, in, env, in->opts.from, &from) < 0)
 			return -EINVAL;
-		if (plan_depend(pl, st, in, from, &c->from_stage) < 0)
+		if (build_plan_depend(pl, st, in, from, &c->from_stage) < 0)
 			return -EINVAL;
 		json_object_set_new(desc, "srcs", strv_to_json(c->srcs));
 		if (c->from_stage >= 0) {
@@ -424,24 +426,25 @@ static int copy_origin(struct planner *pl, struct stage_state *st, const struct 
 		urls += c->add && is_url(*s);
 	if (urls > 0) {
 		if (urls != n)
-			return plan_error(pl, in, "ADD cannot mix remote URLs and local sources");
+			return build_plan_error(pl, in, "ADD cannot mix remote URLs and local sources");
 		c->kind = SRC_URL;
 		if (c->checksum && n > 1)
-			return plan_error(pl, in, "checksum can't be specified for multiple sources");
+			return build_plan_error(pl, in, "checksum can't be specified for multiple sources");
 		if (c->checksum && build_url_is_git(c->srcs[0]))
-			return plan_error(pl, in, "ADD --checksum is not supported for git sources");
+			return build_plan_error(pl, in, "ADD --checksum is not supported for git sources");
 		json_object_set_new(desc, "urls", strv_to_json(c->srcs));
 		return 0;
 	}
 	if (!c->add && n > 0)
 		for (char **s = c->srcs; *s; s++)
 			if (is_url(*s))
-				return plan_error(pl, in, "source can't be a URL for COPY");
+				return build_plan_error(pl, in, "source can't be a URL for COPY");
 	c->kind = SRC_CONTEXT;
 	return copy_from_context(pl, in, c, desc);
 }
 
-int plan_copy(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env, json_t *desc)
+int build_plan_copy(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env,
+		    json_t *desc)
 {
 	const struct df_instr *in = s->in;
 	struct plan_copy *c = &s->copy;
@@ -456,7 +459,7 @@ int plan_copy(struct planner *pl, struct stage_state *st, struct plan_step *s, c
 	if (r < 0)
 		return r;
 	struct strbuf t = STRBUF_INIT;
-	strbuf_addstr(&t, df_cmd_name(in->cmd));
+	strbuf_addstr(&t, build_df_cmd_name(in->cmd));
 	if (c->from_stage >= 0)
 		strbuf_addf(&t, " --from=%zd", c->from_stage);
 	else if (c->from_image)

@@ -84,12 +84,12 @@ static int apply_kv(struct planner *pl, struct stage_state *st, struct plan_step
 {
 	const struct df_instr *in = s->in;
 	struct strbuf t = STRBUF_INIT;
-	strbuf_addstr(&t, df_cmd_name(in->cmd));
+	strbuf_addstr(&t, build_df_cmd_name(in->cmd));
 	_cleanup_strv_ char **kv = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; i + 1 < in->n_args; i += 2) {
 		_cleanup_free_ char *k = NULL, *v = NULL;
-		if (plan_expand(pl, in, env, in->args[i], &k) < 0 ||
-		    plan_expand(pl, in, env, in->args[i + 1], &v) < 0) {
+		if (build_plan_expand(pl, in, env, in->args[i], &k) < 0 ||
+		    build_plan_expand(pl, in, env, in->args[i + 1], &v) < 0) {
 			strbuf_release(&t);
 			return -EINVAL;
 		}
@@ -114,28 +114,28 @@ static int apply_arg(struct planner *pl, struct stage_state *st, struct plan_ste
 	struct strbuf t = STRBUF_INIT;
 	strbuf_addstr(&t, "ARG");
 	for (char **a = in->args; *a; a++) {
-		_cleanup_strv_ char **env = stage_expand_env(st);
+		_cleanup_strv_ char **env = build_stage_expand_env(st);
 		char *eq = strchr(*a, '=');
 		_cleanup_free_ char *raw = eq ? xstrndup(*a, (size_t)(eq - *a)) : xstrdup(*a);
 		_cleanup_free_ char *name = NULL, *value = NULL;
-		if (plan_expand(pl, in, env, raw, &name) < 0) {
+		if (build_plan_expand(pl, in, env, raw, &name) < 0) {
 			strbuf_release(&t);
 			return -EINVAL;
 		}
-		const char *given = plan_build_arg(pl, name);
+		const char *given = build_plan_build_arg(pl, name);
 		if (given) {
 			value = xstrdup(given);
 		} else if (eq) {
-			if (plan_expand(pl, in, env, eq + 1, &value) < 0) {
+			if (build_plan_expand(pl, in, env, eq + 1, &value) < 0) {
 				strbuf_release(&t);
 				return -EINVAL;
 			}
 		} else {
-			const char *meta = shlex_env_get(pl->plan->meta_env, name);
+			const char *meta = build_shlex_env_get(pl->plan->meta_env, name);
 			value = meta ? xstrdup(meta) : NULL;
 		}
 		if (value) {
-			env_set(&st->args, name, value);
+			build_env_set(&st->args, name, value);
 			strbuf_addf(&t, " %s=%s", name, value);
 		} else {
 			strbuf_addf(&t, " %s", name);
@@ -167,7 +167,7 @@ static int expose_one(struct planner *pl, const struct df_instr *in, json_t *por
 	for (char *c = proto; *c; c++)
 		*c = (char)tolower((unsigned char)*c);
 	if (!streq(proto, "tcp") && !streq(proto, "udp") && !streq(proto, "sctp"))
-		return plan_error(pl, in, "invalid proto: %s", proto);
+		return build_plan_error(pl, in, "invalid proto: %s", proto);
 	char *port = strrchr(s, ':');
 	port = port ? port + 1 : s;
 	char *dash = strchr(port, '-');
@@ -175,13 +175,13 @@ static int expose_one(struct planner *pl, const struct df_instr *in, json_t *por
 	if (dash)
 		*dash = '\0';
 	if (parse_port(port, &lo) < 0 || (dash && parse_port(dash + 1, &hi) < 0))
-		return plan_error(pl, in, "invalid containerPort: %s", spec);
+		return build_plan_error(pl, in, "invalid containerPort: %s", spec);
 	if (!dash)
 		hi = lo;
 	if (hi < lo)
-		return plan_error(pl, in, "invalid range specified for container port: %s", spec);
+		return build_plan_error(pl, in, "invalid range specified for container port: %s", spec);
 	if (hi - lo > 65535)
-		return plan_error(pl, in, "invalid containerPort: %s", spec);
+		return build_plan_error(pl, in, "invalid containerPort: %s", spec);
 	for (long p = lo; p <= hi; p++) {
 		_cleanup_free_ char *key = xasprintf("%ld/%s", p, proto);
 		json_object_set_new(ports, key, json_object());
@@ -199,10 +199,10 @@ static int apply_expose(struct planner *pl, struct stage_state *st, struct plan_
 	for (char **a = in->args; *a && r >= 0; a++) {
 		_cleanup_strv_ char **words = NULL;
 		struct berth_error *e = NULL;
-		if (shlex_process_words(*a, pl->df->escape, env, 0, &words, &e) < 0) {
+		if (build_shlex_process_words(*a, pl->df->escape, env, 0, &words, &e) < 0) {
 			_cleanup_free_ char *m = berth_error_string(e);
 			berth_error_free(e);
-			r = plan_error(pl, in, "%s", m);
+			r = build_plan_error(pl, in, "%s", m);
 			break;
 		}
 		for (char **w = words; *w && r >= 0; w++) {
@@ -248,20 +248,20 @@ static int apply_single(struct planner *pl, struct stage_state *st, struct plan_
 {
 	const struct df_instr *in = s->in;
 	_cleanup_free_ char *v = NULL;
-	if (plan_expand(pl, in, env, in->args[0], &v) < 0)
+	if (build_plan_expand(pl, in, env, in->args[0], &v) < 0)
 		return -EINVAL;
 	switch (in->cmd) {
 	case DF_USER: json_object_set_new(st->config, "User", json_string(v)); break;
 	case DF_STOPSIGNAL:
 		if (!valid_signal(v))
-			return plan_error(pl, in, "Invalid signal: %s", v);
+			return build_plan_error(pl, in, "Invalid signal: %s", v);
 		json_object_set_new(st->config, "StopSignal", json_string(v));
 		break;
 	case DF_WORKDIR: {
 		const char *cur = json_string_value(json_object_get(st->config, "WorkingDir"));
 		_cleanup_free_ char *joined =
 		    v[0] == '/' ? xstrdup(v) : xasprintf("%s/%s", cur && *cur ? cur : "/", v);
-		_cleanup_free_ char *clean = go_path_clean(joined);
+		_cleanup_free_ char *clean = build_go_path_clean(joined);
 		json_object_set_new(st->config, "WorkingDir", json_string(clean));
 		s->op = OP_MKDIR;
 		s->mkdir = TAKE_PTR(clean);
@@ -272,7 +272,7 @@ static int apply_single(struct planner *pl, struct stage_state *st, struct plan_
 		pl->plan->stages[st->index].author = xstrdup(v);
 		break;
 	}
-	s->text = xasprintf("%s %s", df_cmd_name(in->cmd), v);
+	s->text = xasprintf("%s %s", build_df_cmd_name(in->cmd), v);
 	return 0;
 }
 
@@ -291,7 +291,7 @@ static void apply_cmd(struct stage_state *st, struct plan_step *s)
 		json_object_set_new(st->config, "Cmd", json_null());
 	_cleanup_free_ char *j =
 	    json_dumps(json_object_get(st->config, is_cmd ? "Cmd" : "Entrypoint"), JSON_COMPACT);
-	s->text = xasprintf("%s %s", df_cmd_name(in->cmd), j ? j : "null");
+	s->text = xasprintf("%s %s", build_df_cmd_name(in->cmd), j ? j : "null");
 }
 
 static void apply_healthcheck(struct stage_state *st, struct plan_step *s)
@@ -351,9 +351,10 @@ static int apply_misc(struct planner *pl, struct stage_state *st, struct plan_st
 		strbuf_addstr(&t, "VOLUME");
 		for (char **a = in->args; *a; a++) {
 			_cleanup_free_ char *v = NULL;
-			if (plan_expand(pl, in, env, *a, &v) < 0 || !v[strspn(v, " \t")]) {
+			if (build_plan_expand(pl, in, env, *a, &v) < 0 || !v[strspn(v, " \t")]) {
 				strbuf_release(&t);
-				return v ? plan_error(pl, in, "VOLUME specified can not be an empty string")
+				return v ? build_plan_error(pl, in,
+							    "VOLUME specified can not be an empty string")
 					 : -EINVAL;
 			}
 			json_object_set_new(vols, v, json_object());
@@ -362,16 +363,18 @@ static int apply_misc(struct planner *pl, struct stage_state *st, struct plan_st
 		s->text = strbuf_detach(&t, NULL);
 		return 0;
 	}
-	default: return plan_error(pl, in, "internal error: unhandled instruction %s", df_cmd_name(in->cmd));
+	default:
+		return build_plan_error(pl, in, "internal error: unhandled instruction %s",
+					build_df_cmd_name(in->cmd));
 	}
 }
 
 /* --- dispatch and cache key ---------------------------------------------- */
 
-int plan_apply(struct planner *pl, struct stage_state *st, struct plan_step *s)
+int build_plan_apply(struct planner *pl, struct stage_state *st, struct plan_step *s)
 {
 	const struct df_instr *in = s->in;
-	_cleanup_strv_ char **env = stage_expand_env(st);
+	_cleanup_strv_ char **env = build_stage_expand_env(st);
 	_cleanup_json_ json_t *desc = json_object();
 	int r;
 	switch (in->cmd) {
@@ -383,9 +386,9 @@ int plan_apply(struct planner *pl, struct stage_state *st, struct plan_step *s)
 	case DF_STOPSIGNAL:
 	case DF_WORKDIR:
 	case DF_MAINTAINER: r = apply_single(pl, st, s, env); break;
-	case DF_RUN: r = plan_run(pl, st, s, env, desc); break;
+	case DF_RUN: r = build_plan_run(pl, st, s, env, desc); break;
 	case DF_ADD:
-	case DF_COPY: r = plan_copy(pl, st, s, env, desc); break;
+	case DF_COPY: r = build_plan_copy(pl, st, s, env, desc); break;
 	default: r = apply_misc(pl, st, s, env); break;
 	}
 	if (r < 0)

@@ -21,7 +21,7 @@ static const char *const proxy_args[] = {
 	"ftp_proxy",  "NO_PROXY",   "no_proxy",    "ALL_PROXY",   "all_proxy",
 };
 
-bool plan_is_proxy_arg(const char *key)
+bool build_plan_is_proxy_arg(const char *key)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(proxy_args); i++)
 		if (streq(proxy_args[i], key))
@@ -47,7 +47,7 @@ const char *build_host_platform(void)
 	return "linux/amd64";
 }
 
-void env_set(char ***env, const char *key, const char *value)
+void build_env_set(char ***env, const char *key, const char *value)
 {
 	size_t kl = strlen(key);
 	for (char **e = *env; e && *e; e++)
@@ -60,7 +60,7 @@ void env_set(char ***env, const char *key, const char *value)
 	strv_add(env, kv);
 }
 
-int plan_error(struct planner *pl, const struct df_instr *in, const char *fmt, ...)
+int build_plan_error(struct planner *pl, const struct df_instr *in, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -73,19 +73,20 @@ int plan_error(struct planner *pl, const struct df_instr *in, const char *fmt, .
 	return berth_error_msg(pl->err, EINVAL, "%s:%d: %s", pl->df->name, in->line, msg ? msg : "error");
 }
 
-int plan_expand(struct planner *pl, const struct df_instr *in, char *const *env, const char *word, char **ret)
+int build_plan_expand(struct planner *pl, const struct df_instr *in, char *const *env, const char *word,
+		      char **ret)
 {
 	struct berth_error *e = NULL;
-	int r = shlex_process_word(word, pl->df->escape, env, 0, ret, &e);
+	int r = build_shlex_process_word(word, pl->df->escape, env, 0, ret, &e);
 	if (r < 0) {
 		_cleanup_free_ char *m = berth_error_string(e);
 		berth_error_free(e);
-		return plan_error(pl, in, "%s", m);
+		return build_plan_error(pl, in, "%s", m);
 	}
 	return 0;
 }
 
-const char *plan_build_arg(struct planner *pl, const char *key)
+const char *build_plan_build_arg(struct planner *pl, const char *key)
 {
 	const char *found = NULL;
 	size_t kl = strlen(key);
@@ -99,7 +100,7 @@ const char *plan_build_arg(struct planner *pl, const char *key)
 	return found;
 }
 
-char **stage_expand_env(const struct stage_state *st)
+char **build_stage_expand_env(const struct stage_state *st)
 {
 	char **env = strv_dup(st->args);
 	json_t *e = json_object_get(st->config, "Env"), *v;
@@ -129,17 +130,17 @@ static void add_dep(struct plan_stage *ps, size_t dep)
 	ps->deps[ps->n_deps++] = dep;
 }
 
-int plan_depend(struct planner *pl, struct stage_state *st, const struct df_instr *in, const char *name,
+int build_plan_depend(struct planner *pl, struct stage_state *st, const struct df_instr *in, const char *name,
 		ssize_t *ret_stage)
 {
-	ssize_t k = dockerfile_find_stage(pl->df, name);
+	ssize_t k = build_dockerfile_find_stage(pl->df, name);
 	if (k < 0) {
 		char *end;
 		errno = 0;
 		long idx = strtol(name, &end, 10);
 		if (*name && !*end && !errno) {
 			if (idx < 0 || (size_t)idx >= pl->df->n_stages)
-				return plan_error(pl, in, "invalid stage index %ld", idx);
+				return build_plan_error(pl, in, "invalid stage index %ld", idx);
 			k = idx;
 		}
 	}
@@ -148,9 +149,9 @@ int plan_depend(struct planner *pl, struct stage_state *st, const struct df_inst
 		return 0;
 	char buf[32];
 	if ((size_t)k == st->index || pl->state[k] == 1)
-		return plan_error(pl, in, "circular dependency detected on stage: %s",
+		return build_plan_error(pl, in, "circular dependency detected on stage: %s",
 				  stage_label(pl->df, (size_t)k, buf));
-	int r = plan_stage(pl, (size_t)k);
+	int r = build_plan_stage(pl, (size_t)k);
 	if (r < 0)
 		return r;
 	add_dep(&pl->plan->stages[st->index], (size_t)k);
@@ -188,18 +189,18 @@ static int stage_base(struct planner *pl, size_t i, struct stage_state *st)
 	const struct df_stage *ds = &df->stages[i];
 	const struct df_instr *from = &df->instrs[ds->from];
 	struct plan_stage *ps = &pl->plan->stages[i];
-	int r = plan_expand(pl, from, pl->plan->meta_env, ds->base, &ps->base);
+	int r = build_plan_expand(pl, from, pl->plan->meta_env, ds->base, &ps->base);
 	if (r < 0)
 		return r;
 	if (!*ps->base)
-		return plan_error(pl, from, "base name (%s) should not be blank", ds->base);
+		return build_plan_error(pl, from, "base name (%s) should not be blank", ds->base);
 	if (ds->platform) {
-		if ((r = plan_expand(pl, from, pl->plan->meta_env, ds->platform, &ps->platform)) < 0)
+		if ((r = build_plan_expand(pl, from, pl->plan->meta_env, ds->platform, &ps->platform)) < 0)
 			return r;
 	} else {
 		ps->platform = xstrdup(pl->opts->platform ? pl->opts->platform : build_host_platform());
 	}
-	ssize_t k = dockerfile_find_stage(df, ps->base);
+	ssize_t k = build_dockerfile_find_stage(df, ps->base);
 	if (streq(ps->base, "scratch")) {
 		ps->base_kind = BASE_SCRATCH;
 		st->config = scratch_config();
@@ -207,7 +208,7 @@ static int stage_base(struct planner *pl, size_t i, struct stage_state *st)
 	} else if (k >= 0 && (size_t)k < i) {
 		ps->base_kind = BASE_STAGE;
 		ps->base_stage = k;
-		if ((r = plan_stage(pl, (size_t)k)) < 0)
+		if ((r = build_plan_stage(pl, (size_t)k)) < 0)
 			return r;
 		add_dep(ps, (size_t)k);
 		st->config = json_deep_copy(pl->plan->stages[k].config);
@@ -266,11 +267,11 @@ static int replay_triggers(struct planner *pl, struct stage_state *st, struct pl
 	json_array_foreach (ob, i, v) {
 		struct df_instr *t = NULL;
 		if (!json_is_string(v)) {
-			r = plan_error(pl, &pl->df->instrs[pl->df->stages[st->index].from],
+			r = build_plan_error(pl, &pl->df->instrs[pl->df->stages[st->index].from],
 				       "invalid ONBUILD trigger");
 			break;
 		}
-		if ((r = dockerfile_parse_trigger(json_string_value(v), &t, pl->err)) < 0) {
+		if ((r = build_dockerfile_parse_trigger(json_string_value(v), &t, pl->err)) < 0) {
 			r = berth_error_wrap(pl->err, r, "base image '%s'", ps->base);
 			break;
 		}
@@ -280,14 +281,14 @@ static int replay_triggers(struct planner *pl, struct stage_state *st, struct pl
 		struct plan_step *s = new_step(ps);
 		s->in = t;
 		s->trigger = true;
-		if ((r = plan_apply(pl, st, s)) < 0)
+		if ((r = build_plan_apply(pl, st, s)) < 0)
 			break;
 	}
 	json_decref(ob);
 	return r;
 }
 
-int plan_stage(struct planner *pl, size_t i)
+int build_plan_stage(struct planner *pl, size_t i)
 {
 	if (pl->state[i] == 2)
 		return 0;
@@ -303,7 +304,7 @@ int plan_stage(struct planner *pl, size_t i)
 	for (size_t j = 0; r >= 0 && j < ds->n; j++) {
 		struct plan_step *s = new_step(ps);
 		s->in = &pl->df->instrs[ds->first + j];
-		r = plan_apply(pl, &st, s);
+		r = build_plan_apply(pl, &st, s);
 	}
 	strv_free(st.args);
 	if (r < 0) {
@@ -343,9 +344,9 @@ static void graph_add(struct planner *pl, struct dep_graph *g, size_t from, cons
 		      const char *raw)
 {
 	_cleanup_free_ char *name = NULL;
-	if (shlex_process_word(raw, pl->df->escape, pl->plan->meta_env, 0, &name, NULL) < 0)
+	if (build_shlex_process_word(raw, pl->df->escape, pl->plan->meta_env, 0, &name, NULL) < 0)
 		return;
-	ssize_t k = dockerfile_find_stage(pl->df, name);
+	ssize_t k = build_dockerfile_find_stage(pl->df, name);
 	if (k < 0) {
 		char *end;
 		long idx = strtol(name, &end, 10);
@@ -390,9 +391,9 @@ static int check_cycles(struct planner *pl)
 				graph_add(pl, &g, i, in, in->opts.from);
 			for (char **m = in->opts.mounts; m && *m; m++) {
 				struct df_mount mnt;
-				if (df_mount_parse(*m, &mnt, NULL) >= 0 && mnt.from)
+				if (build_df_mount_parse(*m, &mnt, NULL) >= 0 && mnt.from)
 					graph_add(pl, &g, i, in, mnt.from);
-				df_mount_done(&mnt);
+				build_df_mount_done(&mnt);
 			}
 		}
 	int r = 0;
@@ -438,10 +439,10 @@ static void meta_platform_args(char ***env, const char *target)
 		_cleanup_free_ char *k1 = xasprintf("%sPLATFORM", prefix[k]),
 				    *k2 = xasprintf("%sOS", prefix[k]), *k3 = xasprintf("%sARCH", prefix[k]),
 				    *k4 = xasprintf("%sVARIANT", prefix[k]);
-		env_set(env, k1, plats[k]);
-		env_set(env, k2, os);
-		env_set(env, k3, arch ? arch : "");
-		env_set(env, k4, variant ? variant : "");
+		build_env_set(env, k1, plats[k]);
+		build_env_set(env, k2, os);
+		build_env_set(env, k3, arch ? arch : "");
+		build_env_set(env, k4, variant ? variant : "");
 	}
 }
 
@@ -456,13 +457,13 @@ static int plan_meta_args(struct planner *pl)
 			char *eq = strchr(*a, '=');
 			_cleanup_free_ char *name = eq ? xstrndup(*a, (size_t)(eq - *a)) : xstrdup(*a);
 			_cleanup_free_ char *value = NULL;
-			const char *given = plan_build_arg(pl, name);
+			const char *given = build_plan_build_arg(pl, name);
 			if (given)
 				value = xstrdup(given);
-			else if (eq && plan_expand(pl, in, p->meta_env, eq + 1, &value) < 0)
+			else if (eq && build_plan_expand(pl, in, p->meta_env, eq + 1, &value) < 0)
 				return -EINVAL;
 			if (value)
-				env_set(&p->meta_env, name, value);
+				build_env_set(&p->meta_env, name, value);
 		}
 	}
 	return 0;
@@ -509,7 +510,7 @@ static void plan_labels_and_unused(struct planner *pl)
 		const char *a = pl->opts->build_args[i];
 		const char *eq = strchr(a, '=');
 		_cleanup_free_ char *k = eq ? xstrndup(a, (size_t)(eq - a)) : xstrdup(a);
-		if (!pl->arg_used[i] && !plan_is_proxy_arg(k))
+		if (!pl->arg_used[i] && !build_plan_is_proxy_arg(k))
 			strv_add(&p->unused_args, k);
 	}
 }
@@ -538,13 +539,13 @@ int build_plan_new(const struct dockerfile *df, struct build_context *ctx, const
 		return r;
 	p->target = df->n_stages - 1;
 	if (opts->target) {
-		ssize_t t = dockerfile_find_stage(df, opts->target);
+		ssize_t t = build_dockerfile_find_stage(df, opts->target);
 		if (t < 0)
 			return berth_error_msg(err, EINVAL, "target stage '%s' could not be found",
 					       opts->target);
 		p->target = (size_t)t;
 	}
-	if ((r = plan_stage(&pl, p->target)) < 0)
+	if ((r = build_plan_stage(&pl, p->target)) < 0)
 		return r;
 	plan_waves(p);
 	plan_labels_and_unused(&pl);
@@ -552,7 +553,7 @@ int build_plan_new(const struct dockerfile *df, struct build_context *ctx, const
 	return 0;
 }
 
-void plan_step_done(struct plan_step *s)
+void build_plan_step_done(struct plan_step *s)
 {
 	free(s->text);
 	strv_free(s->run.argv);
@@ -564,7 +565,7 @@ void plan_step_done(struct plan_step *s)
 	free(s->run.network);
 	free(s->run.security);
 	for (size_t i = 0; i < s->run.n_mounts; i++)
-		df_mount_done(&s->run.mounts[i]);
+		build_df_mount_done(&s->run.mounts[i]);
 	free(s->run.mounts);
 	free(s->run.mount_stage);
 	struct plan_copy *c = &s->copy;
@@ -576,7 +577,7 @@ void plan_step_done(struct plan_step *s)
 	strv_free(c->excludes);
 	free(c->from_image);
 	free(c->from_image_id);
-	ctx_matches_free(c->matches, c->n_matches);
+	build_ctx_matches_free(c->matches, c->n_matches);
 	strv_free(c->extract);
 	strv_free(c->inline_names);
 	strv_free(c->inline_data);
@@ -591,7 +592,7 @@ struct build_plan *build_plan_free(struct build_plan *p)
 	for (size_t i = 0; i < p->n_stages; i++) {
 		struct plan_stage *s = &p->stages[i];
 		for (size_t j = 0; j < s->n_steps; j++)
-			plan_step_done(&s->steps[j]);
+			build_plan_step_done(&s->steps[j]);
 		free(s->steps);
 		free(s->name);
 		free(s->base);
@@ -608,7 +609,7 @@ struct build_plan *build_plan_free(struct build_plan *p)
 	strv_free(p->meta_env);
 	strv_free(p->unused_args);
 	for (size_t i = 0; i < p->n_triggers; i++)
-		df_instr_free(p->triggers[i]);
+		build_df_instr_free(p->triggers[i]);
 	free(p->triggers);
 	free(p);
 	return NULL;

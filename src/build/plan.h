@@ -136,7 +136,7 @@ static inline void build_plan_freep(struct build_plan **p)
 
 /* JSON views for `berth build-tool` and tests (caller decrefs). */
 json_t *build_plan_to_json(const struct build_plan *p);
-json_t *dockerfile_to_json(const struct dockerfile *df);
+json_t *build_dockerfile_to_json(const struct dockerfile *df);
 
 /* "linux/amd64" for this host. */
 const char *build_host_platform(void);

@@ -41,14 +41,15 @@ static int load_dockerfile(const struct build_request *req, struct dockerfile **
 {
 	const char *name = req->dockerfile ? req->dockerfile : "Dockerfile";
 	if (req->dockerfile_text)
-		return dockerfile_parse(req->dockerfile_text, strlen(req->dockerfile_text), name, ret, err);
+		return build_dockerfile_parse(req->dockerfile_text, strlen(req->dockerfile_text), name, ret,
+					      err);
 	if (!req->ctx)
 		return berth_error_msg(err, EINVAL, "no Dockerfile and no build context");
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	int r = build_context_read(req->ctx, name, DF_MAX_SIZE + 1, &sb, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "read Dockerfile");
-	return dockerfile_parse(sb.buf, sb.len, name, ret, err);
+	return build_dockerfile_parse(sb.buf, sb.len, name, ret, err);
 }
 
 int build_image(const struct build_request *req, const struct build_backend *be, char **ret_image_id,

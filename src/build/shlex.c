@@ -62,7 +62,7 @@ static void words_add_string(struct words *w, const char *s, bool raw)
 		words_add_char(w, *s, raw);
 }
 
-const char *shlex_env_get(char *const *env, const char *key)
+const char *build_shlex_env_get(char *const *env, const char *key)
 {
 	const char *found = NULL;
 	size_t kl = strlen(key);
@@ -190,7 +190,7 @@ static char *trim_pattern(const char *value, const char *pat, bool suffix, bool 
 static int apply_modifier(struct lex *l, const char *name, const char *mod, const char *word,
 			  struct strbuf *out)
 {
-	const char *value = shlex_env_get(l->env, name);
+	const char *value = build_shlex_env_get(l->env, name);
 	bool set = value != NULL, null_unset = mod[0] == ':';
 	char op = null_unset ? mod[1] : mod[0];
 	if (!set && (l->flags & SHLEX_SKIP_UNSET)) {
@@ -235,7 +235,7 @@ static int process_braced(struct lex *l, struct strbuf *out)
 	if (c < 0)
 		return berth_error_msg(l->err, EINVAL, "syntax error: missing '}'");
 	if (c == '}') {
-		const char *v = shlex_env_get(l->env, name);
+		const char *v = build_shlex_env_get(l->env, name);
 		if (!v && (l->flags & SHLEX_SKIP_UNSET))
 			strbuf_addf(out, "${%s}", name);
 		else
@@ -282,7 +282,7 @@ static int process_dollar(struct lex *l, struct strbuf *out)
 		if (!*name) {
 			strbuf_addch(out, '$');
 		} else {
-			const char *v = shlex_env_get(l->env, name);
+			const char *v = build_shlex_env_get(l->env, name);
 			if (!v && (l->flags & SHLEX_SKIP_UNSET))
 				strbuf_addf(out, "$%s", name);
 			else
@@ -340,7 +340,7 @@ static int process_stop(struct lex *l, const char *stops, bool raw_escapes, stru
 	}
 }
 
-int shlex_process_word(const char *word, char escape, char *const *env, int flags, char **ret,
+int build_shlex_process_word(const char *word, char escape, char *const *env, int flags, char **ret,
 		       struct berth_error **err)
 {
 	struct lex l = {
@@ -354,7 +354,7 @@ int shlex_process_word(const char *word, char escape, char *const *env, int flag
 	return 0;
 }
 
-int shlex_process_words(const char *word, char escape, char *const *env, int flags, char ***ret,
+int build_shlex_process_words(const char *word, char escape, char *const *env, int flags, char ***ret,
 			struct berth_error **err)
 {
 	struct words w = { .cur = STRBUF_INIT };

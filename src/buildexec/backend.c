@@ -58,10 +58,10 @@ static int be_state_from_image(void *be, const char *image_id, char **ret_state,
 	return 0;
 }
 
-int bx_snapshot(struct buildexec *b, const char *state, char **ret_id, struct image_snapshot **ret,
+int buildexec_snapshot(struct buildexec *b, const char *state, char **ret_id, struct image_snapshot **ret,
 		struct berth_error **err)
 {
-	_cleanup_free_ char *hex = random_hex(16);
+	_cleanup_free_ char *hex = util_random_hex(16);
 	_cleanup_free_ char *id = xasprintf("build-%s", hex);
 	int r = image_snapshot_prepare(b->images, id, streq(state, BX_SCRATCH) ? NULL : state, ret, err);
 	if (r < 0)
@@ -70,7 +70,7 @@ int bx_snapshot(struct buildexec *b, const char *state, char **ret_id, struct im
 	return 0;
 }
 
-int bx_commit_snapshot(struct buildexec *b, const char *id, const char *created_by, char **ret_state,
+int buildexec_commit_snapshot(struct buildexec *b, const char *id, const char *created_by, char **ret_state,
 		       struct berth_error **err)
 {
 	struct image_commit_opts o = { .created_by = created_by, .comment = BX_INTERMEDIATE };
@@ -82,12 +82,12 @@ int bx_commit_snapshot(struct buildexec *b, const char *id, const char *created_
 
 static int be_cache_get(void *be, const char *key, char **ret_state, struct berth_error **err)
 {
-	return bx_cache_get(be, key, ret_state, err);
+	return buildexec_cache_get(be, key, ret_state, err);
 }
 
 static int be_cache_put(void *be, const char *key, const char *state, struct berth_error **err)
 {
-	return bx_cache_put(be, key, state, err);
+	return buildexec_cache_put(be, key, state, err);
 }
 
 static int be_commit(void *be, const char *state, json_t *image_config, char **ret_image_id,
@@ -111,7 +111,7 @@ static int be_commit(void *be, const char *state, json_t *image_config, char **r
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	char created[RFC3339_MAX];
-	format_rfc3339(&now, created);
+	util_format_rfc3339(&now, created);
 	size_t i;
 	json_t *h;
 	json_array_foreach (json_object_get(cfg, "history"), i, h) {
@@ -130,13 +130,13 @@ static int be_commit(void *be, const char *state, json_t *image_config, char **r
 	strbuf_release(&kb);
 	_cleanup_free_ char *key = xasprintf("commit:%s", dg);
 	int r;
-	if (!b->no_cache && (r = bx_cache_get(b, key, ret_image_id, NULL)) > 0)
+	if (!b->no_cache && (r = buildexec_cache_get(b, key, ret_image_id, NULL)) > 0)
 		return 0;
-	if (!b->no_cache && bx_cache_source_image(b, state, cfg, ret_image_id) > 0)
+	if (!b->no_cache && buildexec_cache_source_image(b, state, cfg, ret_image_id) > 0)
 		return 0;
 	if ((r = image_compose(b->images, layers, cfg, NULL, ret_image_id, err)) < 0)
 		return r;
-	(void)bx_cache_put(b, key, *ret_image_id, NULL);
+	(void)buildexec_cache_put(b, key, *ret_image_id, NULL);
 	return 0;
 }
 
@@ -168,13 +168,13 @@ static void be_release(void *be, const char *state)
 static const struct build_backend_ops ops = {
 	.resolve_image = be_resolve,
 	.state_from_image = be_state_from_image,
-	.run = bx_run,
-	.copy = bx_copy,
-	.mkdir = bx_mkdir,
-	.fetch_urls = bx_fetch_urls,
+	.run = buildexec_run,
+	.copy = buildexec_copy,
+	.mkdir = buildexec_mkdir,
+	.fetch_urls = buildexec_fetch_urls,
 	.cache_get = be_cache_get,
 	.cache_put = be_cache_put,
-	.cache_source = bx_cache_source,
+	.cache_source = buildexec_cache_source,
 	.commit = be_commit,
 	.tag = be_tag,
 	.retain = be_retain,

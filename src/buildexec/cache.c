@@ -109,10 +109,10 @@ static int build_db(struct buildexec *b, sqlite3 **ret, struct berth_error **err
 
 void buildexec_done(struct buildexec *b)
 {
-	bx_sources_free(b); /* the cache's connection is the process's, kept open */
+	buildexec_sources_free(b); /* the cache's connection is the process's, kept open */
 }
 
-int bx_cache_get(struct buildexec *b, const char *key, char **ret_image, struct berth_error **err)
+int buildexec_cache_get(struct buildexec *b, const char *key, char **ret_image, struct berth_error **err)
 {
 	sqlite3 *db = NULL;
 	int r = build_db(b, &db, err);
@@ -145,7 +145,7 @@ int bx_cache_get(struct buildexec *b, const char *key, char **ret_image, struct 
 	return 1;
 }
 
-int bx_cache_put(struct buildexec *b, const char *key, const char *image, struct berth_error **err)
+int buildexec_cache_put(struct buildexec *b, const char *key, const char *image, struct berth_error **err)
 {
 	sqlite3 *db = NULL;
 	int r = build_db(b, &db, err);

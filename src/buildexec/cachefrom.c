@@ -69,7 +69,7 @@ static void load_sources(struct buildexec *b)
 	b->sources_loaded = true;
 }
 
-void bx_sources_free(struct buildexec *b)
+void buildexec_sources_free(struct buildexec *b)
 {
 	sources_free(b->sources, b->n_sources);
 	b->sources = NULL;
@@ -157,7 +157,8 @@ static int restore(struct buildexec *b, const char *state, const struct bx_sourc
 	return r < 0 ? berth_error_wrap(err, r, "restore cached step from '%s'", src->id) : 1;
 }
 
-int bx_cache_source(void *be, const char *state, const char *key, char **ret_state, struct berth_error **err)
+int buildexec_cache_source(void *be, const char *state, const char *key, char **ret_state,
+			   struct berth_error **err)
 {
 	struct buildexec *b = be;
 	if (!b->cache_from || !b->cache_from[0])
@@ -192,7 +193,7 @@ static bool same_but_times(const json_t *a, const json_t *b)
 	return json_equal(x, y);
 }
 
-int bx_cache_source_image(struct buildexec *b, const char *state, const json_t *config, char **ret_id)
+int buildexec_cache_source_image(struct buildexec *b, const char *state, const json_t *config, char **ret_id)
 {
 	_cleanup_json_ json_t *scfg = NULL;
 	if (!b->sources_loaded || !b->n_sources || streq(state, BX_SCRATCH) ||

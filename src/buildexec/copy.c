@@ -33,7 +33,7 @@ struct cp {
 
 static int lookup_id(int rootfd, const char *file, const char *name, int64_t *ret, struct berth_error **err)
 {
-	if (parse_int64(name, ret) == 0 && *ret >= 0 && *ret <= UINT32_MAX)
+	if (util_parse_int64(name, ret) == 0 && *ret >= 0 && *ret <= UINT32_MAX)
 		return 0;
 	struct strbuf sb = STRBUF_INIT;
 	int r = fs_read_file_at(rootfd, file, 4u << 20, &sb, NULL);
@@ -429,7 +429,7 @@ static int copy_from_tree(struct cp *c, const struct plan_copy *pc, int srcroot,
 			r = copy_dir_contents(c, dfd, to, err);
 			continue;
 		}
-		if (!go_has_wildcards(pat)) {
+		if (!build_go_has_wildcards(pat)) {
 			if (faccessat(dfd, pat, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 				return berth_error_msg(err, ENOENT, "COPY --from: source '%s' not found", *s);
 			r = copy_one_from(c, pc, dfd, pat, to, err);
@@ -440,7 +440,7 @@ static int copy_from_tree(struct cp *c, const struct plan_copy *pc, int srcroot,
 		size_t hits = 0;
 		for (int i = 0; i < n; i++) {
 			if (r >= 0 && !streq(names[i]->d_name, ".") && !streq(names[i]->d_name, "..") &&
-			    go_path_match(pat, names[i]->d_name) == 1) {
+			    build_go_path_match(pat, names[i]->d_name) == 1) {
 				hits++;
 				r = copy_one_from(c, pc, dfd, names[i]->d_name, to, err);
 			}
@@ -529,7 +529,7 @@ static int copy_into(struct buildexec *b, struct cp *c, const struct build_copy_
 				       pc->srcs && pc->srcs[0] ? pc->srcs[0] : "");
 	_cleanup_free_ char *sid = NULL;
 	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
-	if ((r = bx_snapshot(b, from, &sid, &sn, err)) < 0)
+	if ((r = buildexec_snapshot(b, from, &sid, &sn, err)) < 0)
 		return r;
 	int srcroot = open(sn->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	r = srcroot < 0 ? berth_error_errno(err, "open '%s'", sn->rootfs)
@@ -552,7 +552,7 @@ static int on_snapshot(struct buildexec *b, const char *state, const struct step
 {
 	_cleanup_free_ char *sid = NULL;
 	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
-	int r = bx_snapshot(b, state, &sid, &sn, err);
+	int r = buildexec_snapshot(b, state, &sid, &sn, err);
 	if (r < 0)
 		return r;
 	struct cp c = { .rootfd = open(sn->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC), .uid = -1, .gid = -1 };
@@ -570,10 +570,10 @@ static int on_snapshot(struct buildexec *b, const char *state, const struct step
 		(void)image_snapshot_remove(b->images, sid, NULL);
 		return r;
 	}
-	return bx_commit_snapshot(b, sid, created_by, ret_state, err);
+	return buildexec_commit_snapshot(b, sid, created_by, ret_state, err);
 }
 
-int bx_copy(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
+int buildexec_copy(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
 	    struct berth_error **err)
 {
 	_cleanup_free_ char *by =
@@ -581,7 +581,7 @@ int bx_copy(void *be, const char *state, const struct build_copy_req *req, char 
 	return on_snapshot(be, state, &(struct step_input){ .req = req }, by, ret_state, err);
 }
 
-int bx_copy_fetched(struct buildexec *b, const char *state, const struct build_copy_req *req,
+int buildexec_copy_fetched(struct buildexec *b, const char *state, const struct build_copy_req *req,
 		    const struct bx_fetched *f, size_t n, char **ret_state, struct berth_error **err)
 {
 	_cleanup_free_ char *by = xasprintf("/bin/sh -c #(nop) ADD %s", req->copy->dest);
@@ -589,7 +589,7 @@ int bx_copy_fetched(struct buildexec *b, const char *state, const struct build_c
 			   ret_state, err);
 }
 
-int bx_mkdir(void *be, const char *state, const char *path, char **ret_state, struct berth_error **err)
+int buildexec_mkdir(void *be, const char *state, const char *path, char **ret_state, struct berth_error **err)
 {
 	_cleanup_free_ char *by = xasprintf("/bin/sh -c #(nop) WORKDIR %s", path);
 	return on_snapshot(be, state, &(struct step_input){ .mkdir = path }, by, ret_state, err);

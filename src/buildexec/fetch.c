@@ -179,12 +179,12 @@ static int fetch_one(struct buildexec *b, const struct plan_copy *pc, size_t i, 
 	return download(url, dfd, f->name, pc->checksum, err);
 }
 
-int bx_fetch_urls(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
+int buildexec_fetch_urls(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
 		  struct berth_error **err)
 {
 	struct buildexec *b = be;
 	const struct plan_copy *pc = req->copy;
-	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *hex = util_random_hex(8);
 	_cleanup_free_ char *tmp = xasprintf("%s/builder/tmp/fetch-%s", b->root, hex);
 	size_t n = 0;
 	while (pc->srcs && pc->srcs[n])
@@ -194,7 +194,7 @@ int bx_fetch_urls(void *be, const char *state, const struct build_copy_req *req,
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		r = fetch_one(b, pc, i, tmp, &f[i], err);
 	if (r >= 0)
-		r = bx_copy_fetched(b, state, req, f, n, ret_state, err);
+		r = buildexec_copy_fetched(b, state, req, f, n, ret_state, err);
 	for (size_t i = 0; i < n; i++) {
 		free(f[i].dir);
 		free(f[i].name);

@@ -105,7 +105,7 @@ static int bind_source(struct run_job *j, const struct df_mount *m, const char *
 	if (state) {
 		_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
 		char *id = NULL;
-		if ((r = bx_snapshot(j->b, state, &id, &sn, err)) < 0)
+		if ((r = buildexec_snapshot(j->b, state, &id, &sn, err)) < 0)
 			return r;
 		j->snapshots = xrealloc(j->snapshots, (j->n_snapshots + 1) * sizeof(*j->snapshots));
 		j->snapshots[j->n_snapshots++] = id;
@@ -156,12 +156,12 @@ static int add_secret(struct run_job *j, const struct df_mount *m, struct berth_
 	if (!m->target)
 		return 0;
 	if (!j->secrets) {
-		_cleanup_free_ char *hex = random_hex(8);
+		_cleanup_free_ char *hex = util_random_hex(8);
 		j->secrets = xasprintf("%s/builder/tmp/secrets-%s", j->b->root, hex);
 		if ((r = fs_mkdir_p(j->secrets, 0700, err)) < 0)
 			return r;
 	}
-	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *hex = util_random_hex(8);
 	_cleanup_free_ char *f = xasprintf("%s/%s", j->secrets, hex);
 	if ((r = fs_write_file_atomic(f, v.buf, v.len, m->mode >= 0 ? (mode_t)m->mode & 07777 : 0400, err)) <
 	    0)
@@ -216,7 +216,7 @@ static int add_mount(struct run_job *j, const struct df_mount *m, const char *st
 
 static int script_dir(struct run_job *j, const struct plan_run *run, struct berth_error **err)
 {
-	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *hex = util_random_hex(8);
 	j->pipes = xasprintf("%s/builder/tmp/pipes-%s", j->b->root, hex);
 	int r = fs_mkdir_p(j->pipes, 0755, err);
 	if (r < 0)
@@ -534,7 +534,7 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 	return r;
 }
 
-int bx_run(void *be, const char *state, const struct plan_run *run, const char *const *mount_states,
+int buildexec_run(void *be, const char *state, const struct plan_run *run, const char *const *mount_states,
 	   build_output_fn out, void *out_ud, char **ret_state, struct berth_error **err)
 {
 	struct buildexec *b = be;

@@ -146,7 +146,7 @@ void cli_resize(struct cli *cli, const char *what, const char *id)
 int cli_attach_session(int fd, bool in, bool tty, const char *keys, bool *ret_detached)
 {
 	struct detach_matcher dm = { 0 };
-	if (tty && in && detach_keys_parse(keys ? keys : DETACH_KEYS_DEFAULT, dm.keys, &dm.n, NULL) < 0)
+	if (tty && in && detachkeys_parse(keys ? keys : DETACH_KEYS_DEFAULT, dm.keys, &dm.n, NULL) < 0)
 		dm.n = 0;
 	_cleanup_strbuf_ struct strbuf pending = STRBUF_INIT;
 	bool in_open = in;
@@ -167,7 +167,7 @@ int cli_attach_session(int fd, bool in, bool tty, const char *keys, bool *ret_de
 		if (n < 0 && errno == EINTR)
 			continue;
 		_cleanup_strbuf_ struct strbuf fwd = STRBUF_INIT;
-		bool detach = n > 0 && detach_matcher_feed(&dm, buf, (size_t)n, &fwd);
+		bool detach = n > 0 && detachkeys_matcher_feed(&dm, buf, (size_t)n, &fwd);
 		if (n <= 0 || (fwd.len && fs_write_all(fd, fwd.buf, fwd.len) < 0)) {
 			in_open = false;
 			shutdown(fd, SHUT_WR);

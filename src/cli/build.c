@@ -36,14 +36,14 @@ struct ctx_filter {
 
 static bool excluded(const struct ctx_filter *f, const char *rel, bool is_dir)
 {
-	if (!f->ig || !ignore_matches(f->ig, rel))
+	if (!f->ig || !build_ignore_matches(f->ig, rel))
 		return false;
 	for (size_t i = 0; i < ARRAY_SIZE(f->keep); i++)
 		if (f->keep[i] && (streq(f->keep[i], rel) ||
 				   (is_dir && startswith(f->keep[i], rel) && f->keep[i][strlen(rel)] == '/')))
 			return false;
 	/* with `!` exceptions something below an excluded directory may come back */
-	return !is_dir || !ignore_has_exceptions(f->ig);
+	return !is_dir || !build_ignore_has_exceptions(f->ig);
 }
 
 static int tar_add(struct archive *a, struct archive *disk, const char *dir, const struct ctx_filter *f)
@@ -101,13 +101,14 @@ static void filter_open(const char *dir, const char *dockerfile, struct ctx_filt
 	_cleanup_free_ char *generic = xasprintf("%s/.dockerignore", dir);
 	if (fs_read_file_at(AT_FDCWD, specific, 4u << 20, &text, NULL) >= 0 ||
 	    fs_read_file_at(AT_FDCWD, generic, 4u << 20, &text, NULL) >= 0)
-		(void)ignore_parse(text.buf, text.len, &f->ig, NULL); /* the daemon reports bad patterns */
+		(void)build_ignore_parse(text.buf, text.len, &f->ig,
+					 NULL); /* the daemon reports bad patterns */
 	strbuf_release(&text);
 }
 
 static void filter_done(struct ctx_filter *f)
 {
-	ignore_free(f->ig);
+	build_ignore_free(f->ig);
 	for (size_t i = 0; i < ARRAY_SIZE(f->keep); i++)
 		free(f->keep[i]);
 }
@@ -336,7 +337,7 @@ static int dockerfile_of(const char *ctxdir, const char *file, char **ret_name, 
 			return -1;
 		}
 	}
-	_cleanup_free_ char *hex = random_hex(8);
+	_cleanup_free_ char *hex = util_random_hex(8);
 	*ret_name = xasprintf(".dockerfile.%s", hex);
 	return 1;
 }

@@ -44,29 +44,29 @@ static int cluster_ls(int argc, char **argv)
 	    "cluster ls [OPTIONS]\n\nList clusters\n\nOptions:\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *arns = NULL, *clusters = NULL;
 	rc = 1;
-	if (ecs_cli_list(&e, "ListClusters", NULL, false, "clusterArns", &arns) < 0)
+	if (cli_ecs_list(&e, "ListClusters", NULL, false, "clusterArns", &arns) < 0)
 		goto out;
-	if (ecs_cli_json(&e)) {
+	if (cli_ecs_json(&e)) {
 		_cleanup_json_ json_t *o = json_pack("{s:O}", "clusterArns", arns);
-		ecs_cli_print_json(o);
+		cli_ecs_print_json(o);
 		rc = 0;
 		goto out;
 	}
-	if (ecs_cli_describe(&e, "DescribeClusters", "clusters", "clusters", arns, NULL, &clusters, NULL) < 0)
+	if (cli_ecs_describe(&e, "DescribeClusters", "clusters", "clusters", arns, NULL, &clusters, NULL) < 0)
 		goto out;
 	static const char *const heads[] = { "NAME", "STATUS", "NODES", "RUNNING", "PENDING" };
-	ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads), clusters, cluster_row_str);
+	cli_ecs_print_items(&e, heads, ARRAY_SIZE(heads), clusters, cluster_row_str);
 	rc = 0;
 out:
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -94,28 +94,28 @@ static int cluster_create(int argc, char **argv)
 				     { NULL } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth cluster create\" requires exactly 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *in = json_pack("{s:s}", "clusterName", argv[optind]), *out = NULL;
 	if (json_array_size(tags))
 		json_object_set(in, "tags", tags);
 	rc = 1;
-	if (ecs_cli_call(&e, "CreateCluster", in, false, &out) == 0) {
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+	if (cli_ecs_call(&e, "CreateCluster", in, false, &out) == 0) {
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 		else
 			printf("%s\n", json_string_value(
 					   json_object_get(json_object_get(out, "cluster"), "clusterArn"))
 					   ?: "");
 		rc = 0;
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -127,27 +127,27 @@ static int cluster_rm(int argc, char **argv)
 	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth cluster rm\" requires at least 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 0;
 	for (int i = optind; i < argc; i++) {
 		_cleanup_json_ json_t *in = json_pack("{s:s}", "cluster", argv[i]), *out = NULL;
-		if (ecs_cli_call(&e, "DeleteCluster", in, false, &out) < 0) {
+		if (cli_ecs_call(&e, "DeleteCluster", in, false, &out) < 0) {
 			rc = 1;
 			continue;
 		}
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 		else
 			printf("%s\n", argv[i]);
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -179,7 +179,7 @@ static int cluster_inspect(int argc, char **argv)
 	    "status, nodes and task counts, tags\n\nOptions:\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	static const struct ecs_inspect how = { "cluster inspect", "DescribeClusters", "clusters", false,
 						print_cluster };
-	return ecs_cli_inspect(argc, argv, text, &how);
+	return cli_ecs_inspect(argc, argv, text, &how);
 }
 
 int cli_cluster(int argc, char **argv)
@@ -193,6 +193,6 @@ int cli_cluster(int argc, char **argv)
 		{ "top", cli_cluster_top, "Show CPU and memory of the cluster's services and tasks" },
 		{ "remove", cluster_rm, NULL },
 	};
-	return ecs_cli_group("cluster", "Manage clusters (ECS clusters on a berth server)", verbs,
+	return cli_ecs_group("cluster", "Manage clusters (ECS clusters on a berth server)", verbs,
 			     ARRAY_SIZE(verbs), argc, argv);
 }

@@ -25,7 +25,7 @@ static int format_opt(void *dest, const char *arg)
 	return 0;
 }
 
-bool ecs_cli_parse_table(struct ecs_cli *e, int argc, char **argv, const struct cli_opt *t, const char *usage,
+bool cli_ecs_parse_table(struct ecs_cli *e, int argc, char **argv, const struct cli_opt *t, const char *usage,
 			 int *rc)
 {
 	const struct cli_opt shared[] = {
@@ -49,9 +49,9 @@ bool ecs_cli_parse_table(struct ecs_cli *e, int argc, char **argv, const struct 
 	return cli_opttab_parse(all, argc, argv, NULL, usage, rc); /* options may follow operands */
 }
 
-bool ecs_cli_parse(struct ecs_cli *e, int argc, char **argv, const char *usage, int *rc)
+bool cli_ecs_parse(struct ecs_cli *e, int argc, char **argv, const char *usage, int *rc)
 {
-	return ecs_cli_parse_table(e, argc, argv, NULL, usage, rc);
+	return cli_ecs_parse_table(e, argc, argv, NULL, usage, rc);
 }
 
 static const char *real_getenv(const char *name, void *ctx)
@@ -60,36 +60,36 @@ static const char *real_getenv(const char *name, void *ctx)
 	return getenv(name);
 }
 
-int ecs_cli_error(struct berth_error *err)
+int cli_ecs_error(struct berth_error *err)
 {
 	berth_error_print(err, "berth");
 	return 1;
 }
 
-int ecs_cli_client(struct ecs_cli *e, const char *env, const char *service, const char *prefix,
+int cli_ecs_client(struct ecs_cli *e, const char *env, const char *service, const char *prefix,
 		   struct aws_client **ret)
 {
 	struct aws_config cfg;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (aws_config_resolve(&e->flags, env, real_getenv, NULL, &cfg, &err) < 0) {
-		ecs_cli_error(err);
+		cli_ecs_error(err);
 		return -1;
 	}
 	int r = aws_client_new(&cfg, service, prefix, ret, &err);
 	aws_config_done(&cfg);
 	if (r < 0) {
-		ecs_cli_error(err);
+		cli_ecs_error(err);
 		return -1;
 	}
 	return 0;
 }
 
-int ecs_cli_open(struct ecs_cli *e)
+int cli_ecs_open(struct ecs_cli *e)
 {
-	return ecs_cli_client(e, "ECS", AWS_ECS_SERVICE, AWS_ECS_TARGET_PREFIX, &e->aws);
+	return cli_ecs_client(e, "ECS", AWS_ECS_SERVICE, AWS_ECS_TARGET_PREFIX, &e->aws);
 }
 
-void ecs_cli_close(struct ecs_cli *e)
+void cli_ecs_close(struct ecs_cli *e)
 {
 	e->aws = aws_client_free(e->aws);
 }
@@ -102,30 +102,30 @@ static json_t *with_cluster_field(struct ecs_cli *e, json_t *in, bool with_clust
 	return req;
 }
 
-int ecs_cli_call(struct ecs_cli *e, const char *op, json_t *in, bool with_cluster, json_t **ret)
+int cli_ecs_call(struct ecs_cli *e, const char *op, json_t *in, bool with_cluster, json_t **ret)
 {
 	_cleanup_json_ json_t *req = with_cluster_field(e, in, with_cluster);
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (aws_client_call(e->aws, op, req, ret, &err) < 0) {
-		ecs_cli_error(err);
+		cli_ecs_error(err);
 		return -1;
 	}
 	return 0;
 }
 
-int ecs_cli_list(struct ecs_cli *e, const char *op, json_t *in, bool with_cluster, const char *key,
+int cli_ecs_list(struct ecs_cli *e, const char *op, json_t *in, bool with_cluster, const char *key,
 		 json_t **ret)
 {
 	_cleanup_json_ json_t *req = with_cluster_field(e, in, with_cluster);
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (aws_client_paginate(e->aws, op, req, key, ret, &err) < 0) {
-		ecs_cli_error(err);
+		cli_ecs_error(err);
 		return -1;
 	}
 	return 0;
 }
 
-int ecs_cli_describe(struct ecs_cli *e, const char *op, const char *in_key, const char *out_key, json_t *arns,
+int cli_ecs_describe(struct ecs_cli *e, const char *op, const char *in_key, const char *out_key, json_t *arns,
 		     json_t *extra, json_t **ret, json_t **ret_failures)
 {
 	_cleanup_json_ json_t *items = json_array(), *failures = json_array();
@@ -136,7 +136,7 @@ int ecs_cli_describe(struct ecs_cli *e, const char *op, const char *in_key, cons
 			json_array_append(batch, json_array_get(arns, i));
 		json_object_set_new(req, in_key, batch);
 		json_t *resp = NULL;
-		int r = ecs_cli_call(e, op, req, true, &resp);
+		int r = cli_ecs_call(e, op, req, true, &resp);
 		json_decref(req);
 		if (r < 0)
 			return -1;
@@ -150,7 +150,7 @@ int ecs_cli_describe(struct ecs_cli *e, const char *op, const char *in_key, cons
 	return 0;
 }
 
-size_t ecs_cli_print_failures(const json_t *failures)
+size_t cli_ecs_print_failures(const json_t *failures)
 {
 	size_t i;
 	json_t *f;
@@ -165,59 +165,59 @@ size_t ecs_cli_print_failures(const json_t *failures)
 	return json_array_size(failures);
 }
 
-int ecs_cli_print_described(const struct ecs_cli *e, const json_t *out, const char *key,
+int cli_ecs_print_described(const struct ecs_cli *e, const json_t *out, const char *key,
 			    void (*print_one)(const json_t *item))
 {
 	const json_t *items = json_object_get(out, key);
 	size_t i;
 	json_t *it;
-	if (ecs_cli_json(e))
-		ecs_cli_print_json(out);
+	if (cli_ecs_json(e))
+		cli_ecs_print_json(out);
 	else if (e->format)
-		ecs_cli_print_items(e, NULL, 0, items, NULL);
+		cli_ecs_print_items(e, NULL, 0, items, NULL);
 	else
 		json_array_foreach (items, i, it) {
 			if (i)
 				printf("\n");
 			print_one(it);
 		}
-	return ecs_cli_print_failures(json_object_get(out, "failures")) ? 1 : 0;
+	return cli_ecs_print_failures(json_object_get(out, "failures")) ? 1 : 0;
 }
 
-int ecs_cli_inspect(int argc, char **argv, const char *text, const struct ecs_inspect *how)
+int cli_ecs_inspect(int argc, char **argv, const char *text, const struct ecs_inspect *how)
 {
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth %s\" requires at least 1 argument.\n", how->verb);
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *in = json_pack("{s:[],s:[s]}", how->key, "include", "TAGS"), *out = NULL;
 	for (int i = optind; i < argc; i++)
 		json_array_append_new(json_object_get(in, how->key), json_string(argv[i]));
 	rc = 1;
-	if (ecs_cli_call(&e, how->op, in, how->with_cluster, &out) == 0)
-		rc = ecs_cli_print_described(&e, out, how->key, how->print_one);
-	ecs_cli_close(&e);
+	if (cli_ecs_call(&e, how->op, in, how->with_cluster, &out) == 0)
+		rc = cli_ecs_print_described(&e, out, how->key, how->print_one);
+	cli_ecs_close(&e);
 	return rc;
 }
 
-int ecs_opt_long(const struct cli_opt *o, const char *arg)
+int cli_ecs_opt_long(const struct cli_opt *o, const char *arg)
 {
 	char flag[64];
 	snprintf(flag, sizeof(flag), "--%s", o->name);
 	long n;
-	if (ecs_parse_long(flag, arg, o->min, o->max, &n) < 0)
+	if (cli_ecs_parse_long(flag, arg, o->min, o->max, &n) < 0)
 		return -1;
 	json_object_set_new(o->dest, o->key, json_integer(n));
 	return 0;
 }
 
-int ecs_parse_long(const char *flag, const char *arg, long min, long max, long *ret)
+int cli_ecs_parse_long(const char *flag, const char *arg, long min, long max, long *ret)
 {
 	char *end;
 	errno = 0;
@@ -231,7 +231,7 @@ int ecs_parse_long(const char *flag, const char *arg, long min, long max, long *
 	return 0;
 }
 
-void ecs_append(json_t *in, const char *key, json_t *item)
+void cli_ecs_append(json_t *in, const char *key, json_t *item)
 {
 	json_t *list = json_object_get(in, key);
 	if (!list)
@@ -239,19 +239,19 @@ void ecs_append(json_t *in, const char *key, json_t *item)
 	json_array_append_new(list, item);
 }
 
-bool ecs_cli_json(const struct ecs_cli *e)
+bool cli_ecs_json(const struct ecs_cli *e)
 {
 	return e->format && streq(e->format, "json");
 }
 
-void ecs_cli_print_json(const json_t *v)
+void cli_ecs_print_json(const json_t *v)
 {
 	_cleanup_free_ char *s =
 	    json_dumps(v, JSON_INDENT(4) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
 	printf("%s\n", s ? s : "null");
 }
 
-void ecs_cli_print_items(const struct ecs_cli *e, const char *const *headers, size_t ncols,
+void cli_ecs_print_items(const struct ecs_cli *e, const char *const *headers, size_t ncols,
 			 const json_t *items, ecs_row_fn row_fn)
 {
 	size_t i;
@@ -269,21 +269,21 @@ void ecs_cli_print_items(const struct ecs_cli *e, const char *const *headers, si
 	cli_print_table(headers, ncols, rows);
 }
 
-void ecs_sleep_ms(long ms)
+void cli_ecs_sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
 
-double ecs_now_mono(void)
+double cli_ecs_now_mono(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-const char *ecs_arn_id(const char *arn)
+const char *cli_ecs_arn_id(const char *arn)
 {
 	if (!arn)
 		return "";
@@ -293,7 +293,7 @@ const char *ecs_arn_id(const char *arn)
 	return slash ? slash + 1 : arn;
 }
 
-char *ecs_taskdef_name(const char *arn)
+char *cli_ecs_taskdef_name(const char *arn)
 {
 	if (!arn)
 		return xstrdup("");
@@ -301,7 +301,7 @@ char *ecs_taskdef_name(const char *arn)
 	return xstrdup(p ? p + strlen(":task-definition/") : arn);
 }
 
-long long ecs_resource(const json_t *resources, const char *name)
+long long cli_ecs_resource(const json_t *resources, const char *name)
 {
 	size_t i;
 	json_t *r;
@@ -311,7 +311,7 @@ long long ecs_resource(const json_t *resources, const char *name)
 	return -1;
 }
 
-char *ecs_time(const json_t *v)
+char *cli_ecs_time(const json_t *v)
 {
 	if (!json_is_number(v))
 		return xstrdup("");
@@ -323,7 +323,7 @@ char *ecs_time(const json_t *v)
 	return xstrdup(buf);
 }
 
-const char *ecs_attribute(const json_t *attrs, const char *name)
+const char *cli_ecs_attribute(const json_t *attrs, const char *name)
 {
 	size_t i;
 	json_t *a;
@@ -342,7 +342,7 @@ static const char *kv_key_at(const char *s, const char *const *allowed)
 	return NULL;
 }
 
-json_t *ecs_parse_kv(const char *flag, const char *s, const char *const *allowed)
+json_t *cli_ecs_parse_kv(const char *flag, const char *s, const char *const *allowed)
 {
 	_cleanup_json_ json_t *o = json_object();
 	const char *p = s;
@@ -403,7 +403,7 @@ static json_t *split_words(const char *s)
 	return TAKE_PTR(words);
 }
 
-json_t *ecs_parse_command(const char *s)
+json_t *cli_ecs_parse_command(const char *s)
 {
 	if (s[strspn(s, " \t")] == '[') {
 		json_t *j = json_loads(s, 0, NULL);
@@ -427,7 +427,7 @@ json_t *ecs_parse_command(const char *s)
 	return words;
 }
 
-int ecs_cli_group(const char *group, const char *what, const struct ecs_verb *verbs, size_t n, int argc,
+int cli_ecs_group(const char *group, const char *what, const struct ecs_verb *verbs, size_t n, int argc,
 		  char **argv)
 {
 	bool help = argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"));

@@ -391,7 +391,7 @@ static json_t *history_row(const json_t *h, bool trunc, bool human)
 	    human ? cli_human_size((double)size) : xasprintf("%lld", (long long)size);
 	char at[RFC3339_MAX];
 	struct timespec ts = { .tv_sec = created };
-	format_rfc3339(&ts, at);
+	util_format_rfc3339(&ts, at);
 	return json_pack("{s:s%,s:s,s:s,s:s,s:s,s:s}", "ID", id,
 			 strcmp(id, "<missing>") && trunc ? (size_t)12 : strlen(id), "CreatedSince",
 			 human ? since : at, "CreatedAt", at, "CreatedBy", by, "Size", hsize, "Comment",

@@ -68,7 +68,7 @@ static int lb_create(int argc, char **argv)
 	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, opts, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, opts, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth lb create\" requires exactly 1 argument.\n");
@@ -79,19 +79,19 @@ static int lb_create(int argc, char **argv)
 		return cli_usage(text, false);
 	}
 	json_object_set_new(in, "name", json_string(argv[optind]));
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 1;
-	if (ecs_cli_call(&e, "BerthCreateLoadBalancer", in, true, &out) == 0) {
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+	if (cli_ecs_call(&e, "BerthCreateLoadBalancer", in, true, &out) == 0) {
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 		else
 			printf("%s\n", json_string_value(json_object_get(json_object_get(out, "targetGroup"),
 									 "targetGroupArn"))
 					   ?: "");
 		rc = 0;
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -112,25 +112,25 @@ static int lb_ls(int argc, char **argv)
 	    "lb ls [OPTIONS]\n\nList load balancers\n\nOptions:\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *in = json_object(), *out = NULL;
 	rc = 1;
-	if (ecs_cli_call(&e, "BerthDescribeLoadBalancers", in, false, &out) == 0) {
+	if (cli_ecs_call(&e, "BerthDescribeLoadBalancers", in, false, &out) == 0) {
 		static const char *const heads[] = { "NAME",     "CLUSTER", "PORT",
 						     "PROTOCOL", "TLS",     "TARGET GROUP" };
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 		else
-			ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads),
+			cli_ecs_print_items(&e, heads, ARRAY_SIZE(heads),
 					    json_object_get(out, "loadBalancers"), lb_row);
 		rc = 0;
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -168,21 +168,21 @@ static int lb_inspect(int argc, char **argv)
 	    "group, attached services\n\nOptions:\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth lb inspect\" requires at least 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *in = json_pack("{s:[]}", "names"), *out = NULL;
 	for (int i = optind; i < argc; i++)
 		json_array_append_new(json_object_get(in, "names"), json_string(argv[i]));
 	rc = 1;
-	if (ecs_cli_call(&e, "BerthDescribeLoadBalancers", in, false, &out) == 0)
-		rc = ecs_cli_print_described(&e, out, "loadBalancers", print_lb);
-	ecs_cli_close(&e);
+	if (cli_ecs_call(&e, "BerthDescribeLoadBalancers", in, false, &out) == 0)
+		rc = cli_ecs_print_described(&e, out, "loadBalancers", print_lb);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -192,23 +192,23 @@ static int lb_rm(int argc, char **argv)
 				  "service uses the target group)\n\nOptions:\n" ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth lb rm\" requires at least 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 0;
 	for (int i = optind; i < argc; i++) {
 		_cleanup_json_ json_t *in = json_pack("{s:s}", "name", argv[i]), *out = NULL;
-		if (ecs_cli_call(&e, "BerthDeleteLoadBalancer", in, false, &out) < 0)
+		if (cli_ecs_call(&e, "BerthDeleteLoadBalancer", in, false, &out) < 0)
 			rc = 1;
 		else
 			printf("%s\n", argv[i]);
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -225,7 +225,7 @@ static int lb_simple(int argc, char **argv, const char *op, const char *text, bo
 	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, opts, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, opts, text, &rc))
 		return rc;
 	if (tasks ? optind + 2 > argc : optind + 1 != argc) {
 		fprintf(stderr, "\"berth lb %s\" requires %s.\n", argv[0],
@@ -245,13 +245,13 @@ static int lb_simple(int argc, char **argv, const char *op, const char *text, bo
 			json_array_append_new(list, json_string(argv[i]));
 		json_object_set_new(in, "tasks", list);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 1;
-	if (ecs_cli_call(&e, op, in, true, &out) == 0) {
+	if (cli_ecs_call(&e, op, in, true, &out) == 0) {
 		rc = 0;
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 		else if (!tasks)
 			printf("%s\n", json_string_value(
 					   json_object_get(json_object_get(out, "attachment"), "serviceName"))
@@ -268,16 +268,16 @@ static int lb_simple(int argc, char **argv, const char *op, const char *text, bo
 		}
 		json_array_foreach (json_object_get(out, "tasks"), i, t) {
 			const char *arn = json_string_value(json_object_get(t, "taskArn"));
-			if (!ecs_cli_json(&e))
+			if (!cli_ecs_json(&e))
 				printf("%s\n", arn ?: "");
 			_cleanup_json_ json_t *sin = json_pack("{s:s,s:s}", "task", arn ?: "", "reason",
 							       "Drained from load balancer"),
 					      *sout = NULL;
-			if (stop && ecs_cli_call(&e, "StopTask", sin, true, &sout) < 0)
+			if (stop && cli_ecs_call(&e, "StopTask", sin, true, &sout) < 0)
 				rc = 1;
 		}
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -320,7 +320,7 @@ static json_t *target_row(const json_t *d)
 		snprintf(port, sizeof(port), "%lld",
 			 (long long)json_integer_value(json_object_get(t, "port")));
 	const json_t *th = json_object_get(d, "targetHealth");
-	return json_pack("[s,s,s,s,s,s]", ecs_arn_id(json_string_value(json_object_get(t, "id")) ?: ""),
+	return json_pack("[s,s,s,s,s,s]", cli_ecs_arn_id(json_string_value(json_object_get(t, "id")) ?: ""),
 			 json_string_value(json_object_get(d, "serviceName")) ?: "",
 			 json_string_value(json_object_get(t, "ip")) ?: "", port,
 			 json_string_value(json_object_get(th, "state")) ?: "",
@@ -335,26 +335,26 @@ static int lb_targets(int argc, char **argv)
 	    "see them, and why\n\nOptions:\n" ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth lb targets\" requires exactly 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *in = json_pack("{s:s}", "name", argv[optind]), *out = NULL;
 	rc = 1;
-	if (ecs_cli_call(&e, "BerthDescribeTargetHealth", in, false, &out) == 0) {
+	if (cli_ecs_call(&e, "BerthDescribeTargetHealth", in, false, &out) == 0) {
 		static const char *const heads[] = { "TASK", "SERVICE", "IP", "PORT", "STATE", "REASON" };
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 		else
-			ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads),
+			cli_ecs_print_items(&e, heads, ARRAY_SIZE(heads),
 					    json_object_get(out, "targetHealthDescriptions"), target_row);
 		rc = 0;
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -372,6 +372,6 @@ int cli_lb(int argc, char **argv)
 		{ "drain", lb_drain, "Drain tasks out of rotation (and stop them with --stop)" },
 		{ "targets", lb_targets, "List targets and their state" },
 	};
-	return ecs_cli_group("lb", "Manage load balancers (HAProxy on every node of a cluster)", verbs,
+	return cli_ecs_group("lb", "Manage load balancers (HAProxy on every node of a cluster)", verbs,
 			     ARRAY_SIZE(verbs), argc, argv);
 }

@@ -43,15 +43,15 @@ static json_t *task_row(const json_t *t)
 	_cleanup_free_ char *net = xasprintf("%s / %s", rx, tx);
 	const char *node = json_string_value(json_object_get(t, "containerInstanceId")) ?: "";
 	_cleanup_free_ char *short_node = xstrndup(node, 12);
-	return json_pack("[s,s,s,s,s,s,s,s]", ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))),
-			 json_string_value(json_object_get(t, "serviceName")) ?: "",
-			 json_string_value(json_object_get(t, "family")) ?: "", short_node, cpu, mem, used,
-			 net);
+	return json_pack(
+	    "[s,s,s,s,s,s,s,s]", cli_ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))),
+	    json_string_value(json_object_get(t, "serviceName")) ?: "",
+	    json_string_value(json_object_get(t, "family")) ?: "", short_node, cpu, mem, used, net);
 }
 
 static json_t *point_row(const json_t *p)
 {
-	_cleanup_free_ char *at = ecs_time(json_object_get(p, "timestamp"));
+	_cleanup_free_ char *at = cli_ecs_time(json_object_get(p, "timestamp"));
 	_cleanup_free_ char *cpu = pct_text(json_object_get(p, "cpuUtilization"));
 	_cleanup_free_ char *mem = pct_text(json_object_get(p, "memoryUtilization"));
 	_cleanup_free_ char *req = xasprintf("%.0f", json_number_value(json_object_get(p, "requestCount")));
@@ -65,19 +65,19 @@ static const char *const TASK_HEADERS[] = { "TASK", "SERVICE", "FAMILY",    "NOD
 /* --format json: the answer; another --format: the template per task. false: print the tables. */
 static bool print_formatted(const struct ecs_cli *e, const json_t *out)
 {
-	if (ecs_cli_json(e))
-		ecs_cli_print_json(out);
+	if (cli_ecs_json(e))
+		cli_ecs_print_json(out);
 	else if (e->format)
-		ecs_cli_print_items(e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS), json_object_get(out, "tasks"),
+		cli_ecs_print_items(e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS), json_object_get(out, "tasks"),
 				    task_row);
-	return ecs_cli_json(e) || e->format;
+	return cli_ecs_json(e) || e->format;
 }
 
 static int describe(struct ecs_cli *e, json_t *in, json_t **out)
 {
-	if (ecs_cli_open(e) < 0)
+	if (cli_ecs_open(e) < 0)
 		return -1;
-	int r = ecs_cli_call(e, "BerthDescribeMetrics", in, true, out);
+	int r = cli_ecs_call(e, "BerthDescribeMetrics", in, true, out);
 	return r;
 }
 
@@ -89,7 +89,7 @@ int cli_cluster_top(int argc, char **argv)
 	    "samples)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
@@ -106,15 +106,15 @@ int cli_cluster_top(int argc, char **argv)
 			       (long long)json_integer_value(json_object_get(cm, "runningCount")),
 			       (long long)json_integer_value(json_object_get(cm, "pendingCount")));
 			if (json_array_size(json_object_get(out, "services"))) {
-				ecs_cli_print_items(&e, SERVICE_HEADERS, ARRAY_SIZE(SERVICE_HEADERS),
+				cli_ecs_print_items(&e, SERVICE_HEADERS, ARRAY_SIZE(SERVICE_HEADERS),
 						    json_object_get(out, "services"), service_row);
 				printf("\n");
 			}
-			ecs_cli_print_items(&e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS),
+			cli_ecs_print_items(&e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS),
 					    json_object_get(out, "tasks"), task_row);
 		}
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -131,7 +131,7 @@ int cli_service_stats(int argc, char **argv)
 	const struct cli_opt t[] = { { "periods", 0, CLI_OPT_JSON_INT, in, "periods", 1, 30 }, { NULL } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth service stats\" requires exactly 1 argument.\n");
@@ -145,16 +145,16 @@ int cli_service_stats(int argc, char **argv)
 		if (!print_formatted(&e, out)) {
 			static const char *const ph[] = { "PERIOD START", "CPU", "MEMORY", "REQUESTS" };
 			_cleanup_json_ json_t *one = json_pack("[O]", svc);
-			ecs_cli_print_items(&e, SERVICE_HEADERS, ARRAY_SIZE(SERVICE_HEADERS), one,
+			cli_ecs_print_items(&e, SERVICE_HEADERS, ARRAY_SIZE(SERVICE_HEADERS), one,
 					    service_row);
 			printf("\n");
-			ecs_cli_print_items(&e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS),
+			cli_ecs_print_items(&e, TASK_HEADERS, ARRAY_SIZE(TASK_HEADERS),
 					    json_object_get(out, "tasks"), task_row);
 			printf("\n");
-			ecs_cli_print_items(&e, ph, ARRAY_SIZE(ph), json_object_get(svc, "datapoints"),
+			cli_ecs_print_items(&e, ph, ARRAY_SIZE(ph), json_object_get(svc, "datapoints"),
 					    point_row);
 		}
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }

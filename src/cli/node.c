@@ -13,19 +13,19 @@
 
 static char *used_of(const json_t *n, const char *res)
 {
-	long long reg = ecs_resource(json_object_get(n, "registeredResources"), res);
-	long long rem = ecs_resource(json_object_get(n, "remainingResources"), res);
+	long long reg = cli_ecs_resource(json_object_get(n, "registeredResources"), res);
+	long long rem = cli_ecs_resource(json_object_get(n, "remainingResources"), res);
 	return xasprintf("%lld/%lld", rem, reg);
 }
 
 static json_t *node_row(const json_t *n)
 {
 	_cleanup_free_ char *cpu = used_of(n, "CPU"), *mem = used_of(n, "MEMORY");
-	const char *az = ecs_attribute(json_object_get(n, "attributes"), "ecs.availability-zone");
+	const char *az = cli_ecs_attribute(json_object_get(n, "attributes"), "ecs.availability-zone");
 	_cleanup_free_ char *running =
 	    xasprintf("%lld", (long long)json_integer_value(json_object_get(n, "runningTasksCount")));
 	return json_pack("[s,s,s,s,s,s,s]",
-			 ecs_arn_id(json_string_value(json_object_get(n, "containerInstanceArn"))),
+			 cli_ecs_arn_id(json_string_value(json_object_get(n, "containerInstanceArn"))),
 			 json_string_value(json_object_get(n, "status")) ?: "",
 			 json_is_true(json_object_get(n, "agentConnected")) ? "true" : "false", running, cpu,
 			 mem, az ? az : "");
@@ -47,31 +47,31 @@ static int node_ls(int argc, char **argv)
 	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, opts, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, opts, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *arns = NULL, *nodes = NULL;
 	rc = 1;
-	if (ecs_cli_list(&e, "ListContainerInstances", in, true, "containerInstanceArns", &arns) < 0)
+	if (cli_ecs_list(&e, "ListContainerInstances", in, true, "containerInstanceArns", &arns) < 0)
 		goto out;
-	if (ecs_cli_json(&e)) {
+	if (cli_ecs_json(&e)) {
 		_cleanup_json_ json_t *j = json_pack("{s:O}", "containerInstanceArns", arns);
-		ecs_cli_print_json(j);
+		cli_ecs_print_json(j);
 		rc = 0;
 		goto out;
 	}
-	if (ecs_cli_describe(&e, "DescribeContainerInstances", "containerInstances", "containerInstances",
+	if (cli_ecs_describe(&e, "DescribeContainerInstances", "containerInstances", "containerInstances",
 			     arns, NULL, &nodes, NULL) < 0)
 		goto out;
 	static const char *const heads[] = { "ID",         "STATUS",        "AGENT", "RUNNING",
 					     "CPU (free)", "MEMORY (free)", "ZONE" };
-	ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads), nodes, node_row);
+	cli_ecs_print_items(&e, heads, ARRAY_SIZE(heads), nodes, node_row);
 	rc = 0;
 out:
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -88,7 +88,7 @@ static void print_resources(const char *title, const json_t *n)
 		if (streq(type, "INTEGER"))
 			printf("  %-10s %lld registered, %lld remaining\n", name,
 			       (long long)json_integer_value(json_object_get(r, "integerValue")),
-			       ecs_resource(rem, name));
+			       cli_ecs_resource(rem, name));
 		else if (streq(type, "STRINGSET")) {
 			_cleanup_free_ char *s =
 			    json_dumps(json_object_get(r, "stringSetValue"), JSON_COMPACT | JSON_ENCODE_ANY);
@@ -100,7 +100,7 @@ static void print_resources(const char *title, const json_t *n)
 static void print_node(const json_t *n)
 {
 	printf("ID:              %s\n",
-	       ecs_arn_id(json_string_value(json_object_get(n, "containerInstanceArn"))));
+	       cli_ecs_arn_id(json_string_value(json_object_get(n, "containerInstanceArn"))));
 	printf("ARN:             %s\n", json_string_value(json_object_get(n, "containerInstanceArn")) ?: "");
 	printf("Instance:        %s\n", json_string_value(json_object_get(n, "ec2InstanceId")) ?: "");
 	printf("Status:          %s\n", json_string_value(json_object_get(n, "status")) ?: "");
@@ -110,7 +110,7 @@ static void print_node(const json_t *n)
 	       (long long)json_integer_value(json_object_get(n, "runningTasksCount")));
 	printf("Pending tasks:   %lld\n",
 	       (long long)json_integer_value(json_object_get(n, "pendingTasksCount")));
-	_cleanup_free_ char *at = ecs_time(json_object_get(n, "registeredAt"));
+	_cleanup_free_ char *at = cli_ecs_time(json_object_get(n, "registeredAt"));
 	printf("Registered at:   %s\n", at);
 	print_resources("Resources:", n);
 	printf("Attributes:\n");
@@ -137,12 +137,12 @@ static int explain_nodes(struct ecs_cli *e, const struct inspect_opts *o, int ar
 				      *out = NULL;
 		if (o->group)
 			json_object_set_new(in, "group", json_string(o->group));
-		if (ecs_cli_call(e, "BerthExplainPlacement", in, true, &out) < 0) {
+		if (cli_ecs_call(e, "BerthExplainPlacement", in, true, &out) < 0) {
 			rc = 1;
 			continue;
 		}
-		if (ecs_cli_json(e)) {
-			ecs_cli_print_json(out);
+		if (cli_ecs_json(e)) {
+			cli_ecs_print_json(out);
 			continue;
 		}
 		bool ok = json_is_true(json_object_get(out, "feasible"));
@@ -170,7 +170,7 @@ static int node_inspect(int argc, char **argv)
 	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, opts, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, opts, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth node inspect\" requires at least 1 argument.\n");
@@ -180,20 +180,20 @@ static int node_inspect(int argc, char **argv)
 		fprintf(stderr, "berth: --group needs --why\n");
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 1;
 	if (o.why) {
 		rc = explain_nodes(&e, &o, argc, argv);
-		ecs_cli_close(&e);
+		cli_ecs_close(&e);
 		return rc;
 	}
 	_cleanup_json_ json_t *in = json_pack("{s:[]}", "containerInstances"), *out = NULL;
 	for (int i = optind; i < argc; i++)
 		json_array_append_new(json_object_get(in, "containerInstances"), json_string(argv[i]));
-	if (ecs_cli_call(&e, "DescribeContainerInstances", in, true, &out) == 0)
-		rc = ecs_cli_print_described(&e, out, "containerInstances", print_node);
-	ecs_cli_close(&e);
+	if (cli_ecs_call(&e, "DescribeContainerInstances", in, true, &out) == 0)
+		rc = cli_ecs_print_described(&e, out, "containerInstances", print_node);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -243,7 +243,7 @@ static int node_taint(int argc, char **argv)
 	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (argc - optind < 2) {
 		fprintf(stderr, "\"berth node taint\" requires a node and at least 1 taint.\n");
@@ -258,7 +258,7 @@ static int node_taint(int argc, char **argv)
 			return 125;
 		json_array_append_new(remove ? del : put, a);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 0;
 	const char *ops[] = { "PutAttributes", "DeleteAttributes" };
@@ -267,14 +267,14 @@ static int node_taint(int argc, char **argv)
 		if (!json_array_size(lists[k]))
 			continue;
 		_cleanup_json_ json_t *in = json_pack("{s:O}", "attributes", lists[k]), *out = NULL;
-		if (ecs_cli_call(&e, ops[k], in, true, &out) < 0)
+		if (cli_ecs_call(&e, ops[k], in, true, &out) < 0)
 			rc = 1;
-		else if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+		else if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 	}
-	if (rc == 0 && !ecs_cli_json(&e))
+	if (rc == 0 && !cli_ecs_json(&e))
 		printf("%s\n", node);
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -282,31 +282,31 @@ static int set_state(int argc, char **argv, const char *status, const char *text
 {
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth node %s\" requires at least 1 argument.\n", argv[0]);
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *in = json_pack("{s:[],s:s}", "containerInstances", "status", status),
 			      *out = NULL;
 	for (int i = optind; i < argc; i++)
 		json_array_append_new(json_object_get(in, "containerInstances"), json_string(argv[i]));
 	rc = 1;
-	if (ecs_cli_call(&e, "UpdateContainerInstancesState", in, true, &out) == 0) {
+	if (cli_ecs_call(&e, "UpdateContainerInstancesState", in, true, &out) == 0) {
 		size_t i;
 		json_t *n;
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 		else
 			json_array_foreach (json_object_get(out, "containerInstances"), i, n)
-				printf("%s\n", ecs_arn_id(json_string_value(
+				printf("%s\n", cli_ecs_arn_id(json_string_value(
 						   json_object_get(n, "containerInstanceArn"))));
-		rc = ecs_cli_print_failures(json_object_get(out, "failures")) ? 1 : 0;
+		rc = cli_ecs_print_failures(json_object_get(out, "failures")) ? 1 : 0;
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -339,29 +339,29 @@ static int node_rm(int argc, char **argv)
 	const struct cli_opt opts[] = { { "force", 'f', CLI_OPT_FLAG, &force }, { 0 } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, opts, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, opts, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth node rm\" requires at least 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 0;
 	for (int i = optind; i < argc; i++) {
 		_cleanup_json_ json_t *in =
 		    json_pack("{s:s,s:b}", "containerInstance", argv[i], "force", force);
 		_cleanup_json_ json_t *out = NULL;
-		if (ecs_cli_call(&e, "DeregisterContainerInstance", in, true, &out) < 0) {
+		if (cli_ecs_call(&e, "DeregisterContainerInstance", in, true, &out) < 0) {
 			rc = 1;
 			continue;
 		}
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 		else
 			printf("%s\n", argv[i]);
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -377,6 +377,6 @@ int cli_node(int argc, char **argv)
 		{ "taint", node_taint, "Set or remove taints of a node" },
 		{ "remove", node_rm, NULL },
 	};
-	return ecs_cli_group("node", "Manage the nodes (container instances) of a cluster", verbs,
+	return cli_ecs_group("node", "Manage the nodes (container instances) of a cluster", verbs,
 			     ARRAY_SIZE(verbs), argc, argv);
 }

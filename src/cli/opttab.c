@@ -30,7 +30,7 @@ bool cli_opttab_parse_usage(const struct cli_opt *t, int argc, char **argv, cons
 			    const struct cli_usage *u, int *ret_rc)
 {
 	unsigned flags = CLI_OPTTAB_ADD_HELP | (u->short_help ? CLI_OPTTAB_SHORT_HELP : 0);
-	int r = cli_opttab_scan(t, argc, argv, shortopts_prefix, flags);
+	int r = opttab_scan(t, argc, argv, shortopts_prefix, flags);
 	if (r == CLI_OPTTAB_OK)
 		return true;
 	*ret_rc = cli_usage_print(u, r == CLI_OPTTAB_HELP);

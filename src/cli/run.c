@@ -126,7 +126,7 @@ static int add_env_file(void *cfg, const char *path)
 static int duration_ns(const char *flag, const char *v, json_t *obj, const char *key)
 {
 	int64_t ns;
-	if (parse_duration_ns(v, &ns) < 0) {
+	if (util_parse_duration_ns(v, &ns) < 0) {
 		fprintf(stderr, "berth: invalid argument \"%s\" for \"--%s\": invalid duration\n", v, flag);
 		return -EINVAL;
 	}
@@ -179,7 +179,7 @@ static int add_security_opt(void *hc, const char *v)
 static int set_bytes(json_t *hc, const char *key, const char *v)
 {
 	int64_t b;
-	if (parse_bytes(v, &b) < 0) {
+	if (util_parse_bytes(v, &b) < 0) {
 		fprintf(stderr, "berth: invalid size: '%s'\n", v);
 		return -EINVAL;
 	}
@@ -190,7 +190,7 @@ static int set_bytes(json_t *hc, const char *key, const char *v)
 static int set_int(json_t *obj, const char *key, const char *v)
 {
 	int64_t n;
-	if (parse_int64(v, &n) < 0) {
+	if (util_parse_int64(v, &n) < 0) {
 		fprintf(stderr, "berth: invalid number: '%s'\n", v);
 		return -EINVAL;
 	}

@@ -75,7 +75,7 @@ static int mount_field(json_t *m, const char *key, const char *v, char **errmsg)
 		if (add_kv(sub(sub(sub(m, "VolumeOptions"), "DriverConfig"), "Options"), v) < 0)
 			goto bad_value;
 	} else if (streq(key, "tmpfs-size") && v) {
-		if (parse_bytes(v, &n) < 0 || n < 0)
+		if (util_parse_bytes(v, &n) < 0 || n < 0)
 			goto bad_value;
 		json_object_set_new(sub(m, "TmpfsOptions"), "SizeBytes", json_integer(n));
 	} else if (streq(key, "tmpfs-mode") && v) {
@@ -125,7 +125,7 @@ static int limit_value(const char *s, int64_t *ret)
 		*ret = -1;
 		return 0;
 	}
-	return parse_int64(s, ret) < 0 || *ret < 0 ? -EINVAL : 0;
+	return util_parse_int64(s, ret) < 0 || *ret < 0 ? -EINVAL : 0;
 }
 
 int cli_ulimit_parse(const char *s, json_t **ret, char **errmsg)
@@ -173,7 +173,7 @@ int cli_opt_restart(void *hostconfig, const char *v)
 	int64_t max = 0;
 	if (n) {
 		*n++ = '\0';
-		if (parse_int64(n, &max) < 0 || max < 0) {
+		if (util_parse_int64(n, &max) < 0 || max < 0) {
 			fprintf(stderr, "berth: invalid restart policy '%s'\n", v);
 			return -EINVAL;
 		}

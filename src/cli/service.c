@@ -25,19 +25,19 @@ struct svc_opts {
 
 static int add_kv(json_t *in, const char *key, const char *flag, const char *arg, const char *const *allowed)
 {
-	json_t *o = ecs_parse_kv(flag, arg, allowed);
+	json_t *o = cli_ecs_parse_kv(flag, arg, allowed);
 	if (!o)
 		return -1;
 	json_t *port = json_object_get(o, "containerPort");
 	if (port) {
 		long p;
-		if (ecs_parse_long("containerPort", json_string_value(port), 1, 65535, &p) < 0) {
+		if (cli_ecs_parse_long("containerPort", json_string_value(port), 1, 65535, &p) < 0) {
 			json_decref(o);
 			return -1;
 		}
 		json_object_set_new(o, "containerPort", json_integer(p));
 	}
-	ecs_append(in, key, o);
+	cli_ecs_append(in, key, o);
 	return 0;
 }
 
@@ -78,7 +78,7 @@ static int svc_scheduling(const struct cli_opt *o, const char *arg)
 	char flag[64];
 	snprintf(flag, sizeof(flag), "--%s", o->name);
 	long n;
-	if (ecs_parse_long(flag, arg, o->min, o->max, &n) < 0)
+	if (cli_ecs_parse_long(flag, arg, o->min, o->max, &n) < 0)
 		return -1;
 	bool rebalance = streq(o->key, "rebalance");
 	if (!json_object_get(o->dest, "berthScheduling"))
@@ -94,14 +94,14 @@ static int svc_scheduling(const struct cli_opt *o, const char *arg)
 /* The options create and update share, over struct svc_opts o; ends without the { NULL } entry. */
 #define SVC_OPTIONS(o)                                                                                        \
 	{ "task-definition", 0, CLI_OPT_JSON_STR, (o).in, "taskDefinition" },                                 \
-	    SVC_ENTRY("desired-count", (o).in, "desiredCount", ecs_opt_long, 0, 100000),                          \
-	    SVC_ENTRY("max-percent", (o).dc, "maximumPercent", ecs_opt_long, 0, 2000),                            \
-	    SVC_ENTRY("min-healthy-percent", (o).dc, "minimumHealthyPercent", ecs_opt_long, 0, 2000),             \
+	    SVC_ENTRY("desired-count", (o).in, "desiredCount", cli_ecs_opt_long, 0, 100000),                          \
+	    SVC_ENTRY("max-percent", (o).dc, "maximumPercent", cli_ecs_opt_long, 0, 2000),                            \
+	    SVC_ENTRY("min-healthy-percent", (o).dc, "minimumHealthyPercent", cli_ecs_opt_long, 0, 2000),             \
 	    { "circuit-breaker", 0, CLI_OPT_CALL, (o).dc, .fn = svc_circuit_breaker, .optional_arg = true }, \
 	    SVC_ENTRY("placement-constraint", (o).in, "placementConstraints", svc_kv, 0, 0),                  \
 	    SVC_ENTRY("placement-strategy", (o).in, "placementStrategy", svc_kv, 0, 0),                       \
 	    SVC_ENTRY("load-balancer", (o).in, "loadBalancers", svc_kv, 0, 0),                                \
-	    SVC_ENTRY("health-check-grace-period", (o).in, "healthCheckGracePeriodSeconds", ecs_opt_long, 0,      \
+	    SVC_ENTRY("health-check-grace-period", (o).in, "healthCheckGracePeriodSeconds", cli_ecs_opt_long, 0,      \
 		      2147483647),                                                                            \
 	    SVC_ENTRY("rebalance", (o).in, "rebalance", svc_scheduling, 0, 100),                              \
 	    SVC_ENTRY("disruption-budget", (o).in, "disruptionBudget", svc_scheduling, 0, 1000000),           \
@@ -135,7 +135,7 @@ static int wait_stable(struct ecs_cli *e, const char *name)
 	double deadline = now_mono() + WAIT_DEFAULT_SECONDS;
 	while (now_mono() < deadline) {
 		_cleanup_json_ json_t *in = json_pack("{s:[s]}", "services", name), *out = NULL;
-		if (ecs_cli_call(e, "DescribeServices", in, true, &out) < 0)
+		if (cli_ecs_call(e, "DescribeServices", in, true, &out) < 0)
 			return -1;
 		json_t *s = json_array_get(json_object_get(out, "services"), 0);
 		const char *status = json_string_value(json_object_get(s, "status"));
@@ -171,7 +171,7 @@ static int svc_write(int argc, char **argv, bool create, const char *text)
 	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, create ? t_create : t_update, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, create ? t_create : t_update, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth service %s\" requires exactly 1 argument.\n", create ? "create" : "update");
@@ -181,18 +181,18 @@ static int svc_write(int argc, char **argv, bool create, const char *text)
 	json_object_set_new(in, create ? "serviceName" : "service", json_string(name));
 	if (json_object_size(dc))
 		json_object_set(in, "deploymentConfiguration", dc);
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 1;
-	if (ecs_cli_call(&e, create ? "CreateService" : "UpdateService", in, true, &out) == 0 &&
+	if (cli_ecs_call(&e, create ? "CreateService" : "UpdateService", in, true, &out) == 0 &&
 	    (!o.wait || wait_stable(&e, name) == 0)) {
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 		else
 			printf("%s\n", name);
 		rc = 0;
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -217,7 +217,7 @@ static int service_update(int argc, char **argv)
 
 static json_t *service_row(const json_t *s)
 {
-	_cleanup_free_ char *td = ecs_taskdef_name(json_string_value(json_object_get(s, "taskDefinition")) ?: "");
+	_cleanup_free_ char *td = cli_ecs_taskdef_name(json_string_value(json_object_get(s, "taskDefinition")) ?: "");
 	_cleanup_free_ char *counts =
 	    xasprintf("%lld/%lld", (long long)json_integer_value(json_object_get(s, "runningCount")),
 		      (long long)json_integer_value(json_object_get(s, "desiredCount")));
@@ -236,7 +236,7 @@ static int describe_all(struct ecs_cli *e, json_t *arns, json_t **ret)
 		_cleanup_json_ json_t *in = json_pack("{s:[]}", "services"), *out = NULL;
 		for (size_t k = i; k < i + 10 && k < json_array_size(arns); k++)
 			json_array_append(json_object_get(in, "services"), json_array_get(arns, k));
-		if (ecs_cli_call(e, "DescribeServices", in, true, &out) < 0) {
+		if (cli_ecs_call(e, "DescribeServices", in, true, &out) < 0) {
 			json_decref(all);
 			return -1;
 		}
@@ -252,27 +252,27 @@ static int service_ls(int argc, char **argv)
 		ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *in = json_object(), *arns = NULL, *svcs = NULL;
 	rc = 1;
-	if (ecs_cli_list(&e, "ListServices", in, true, "serviceArns", &arns) == 0) {
-		if (ecs_cli_json(&e)) {
+	if (cli_ecs_list(&e, "ListServices", in, true, "serviceArns", &arns) == 0) {
+		if (cli_ecs_json(&e)) {
 			_cleanup_json_ json_t *o = json_pack("{s:O}", "serviceArns", arns);
-			ecs_cli_print_json(o);
+			cli_ecs_print_json(o);
 			rc = 0;
 		} else if (describe_all(&e, arns, &svcs) == 0) {
 			static const char *const heads[] = { "NAME",  "STATUS",          "MODE",
 							     "TASKS", "TASK DEFINITION", "ROLLOUT" };
-			ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads), svcs, service_row);
+			cli_ecs_print_items(&e, heads, ARRAY_SIZE(heads), svcs, service_row);
 			rc = 0;
 		}
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -304,7 +304,7 @@ static void print_service(const json_t *s)
 	json_t *d;
 	json_array_foreach (json_object_get(s, "deployments"), i, d) {
 		_cleanup_free_ char *id = xasprintf("  %s", json_string_value(json_object_get(d, "id")) ?: "");
-		_cleanup_free_ char *td = ecs_taskdef_name(json_string_value(json_object_get(d, "taskDefinition")) ?: "");
+		_cleanup_free_ char *td = cli_ecs_taskdef_name(json_string_value(json_object_get(d, "taskDefinition")) ?: "");
 		_cleanup_free_ char *n1 = xasprintf("%lld", (long long)json_integer_value(json_object_get(d, "desiredCount")));
 		_cleanup_free_ char *n2 = xasprintf("%lld", (long long)json_integer_value(json_object_get(d, "runningCount")));
 		_cleanup_free_ char *n3 = xasprintf("%lld", (long long)json_integer_value(json_object_get(d, "failedTasks")));
@@ -317,7 +317,7 @@ static void print_service(const json_t *s)
 	json_array_foreach (json_object_get(s, "events"), i, d) {
 		if (i == 5)
 			break;
-		_cleanup_free_ char *t = ecs_time(json_object_get(d, "createdAt"));
+		_cleanup_free_ char *t = cli_ecs_time(json_object_get(d, "createdAt"));
 		printf("  %s  %s\n", t, json_string_value(json_object_get(d, "message")) ?: "");
 	}
 }
@@ -329,17 +329,17 @@ static int service_inspect(int argc, char **argv)
 				      ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	static const struct ecs_inspect how = { "service inspect", "DescribeServices", "services", true,
 						print_service };
-	return ecs_cli_inspect(argc, argv, text, &how);
+	return cli_ecs_inspect(argc, argv, text, &how);
 }
 
 static json_t *task_row(const json_t *t)
 {
-	_cleanup_free_ char *td = ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")) ?: "");
-	return json_pack("[s,s,s,s,s,s]", ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))), td,
-			 json_string_value(json_object_get(t, "lastStatus")) ?: "",
+	_cleanup_free_ char *td = cli_ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")) ?: "");
+	return json_pack("[s,s,s,s,s,s]", cli_ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))),
+			 td, json_string_value(json_object_get(t, "lastStatus")) ?: "",
 			 json_string_value(json_object_get(t, "healthStatus")) ?: "",
 			 json_string_value(json_object_get(t, "availabilityZone")) ?: "",
-			 ecs_arn_id(json_string_value(json_object_get(t, "containerInstanceArn"))));
+			 cli_ecs_arn_id(json_string_value(json_object_get(t, "containerInstanceArn"))));
 }
 
 static int service_ps(int argc, char **argv)
@@ -348,29 +348,29 @@ static int service_ps(int argc, char **argv)
 		ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth service ps\" requires exactly 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *in = json_pack("{s:s}", "serviceName", argv[optind]), *arns = NULL, *tasks = NULL;
 	rc = 1;
-	if (ecs_cli_list(&e, "ListTasks", in, true, "taskArns", &arns) == 0 &&
-	    ecs_cli_describe(&e, "DescribeTasks", "tasks", "tasks", arns, NULL, &tasks, NULL) == 0) {
+	if (cli_ecs_list(&e, "ListTasks", in, true, "taskArns", &arns) == 0 &&
+	    cli_ecs_describe(&e, "DescribeTasks", "tasks", "tasks", arns, NULL, &tasks, NULL) == 0) {
 		static const char *const heads[] = { "TASK ID", "TASK DEFINITION", "LAST STATUS",
 						     "HEALTH",  "ZONE",            "NODE" };
-		if (ecs_cli_json(&e)) {
+		if (cli_ecs_json(&e)) {
 			_cleanup_json_ json_t *o = json_pack("{s:O}", "tasks", tasks);
-			ecs_cli_print_json(o);
+			cli_ecs_print_json(o);
 		} else {
-			ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads), tasks, task_row);
+			cli_ecs_print_items(&e, heads, ARRAY_SIZE(heads), tasks, task_row);
 		}
 		rc = 0;
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -383,24 +383,24 @@ static int service_rm(int argc, char **argv)
 	const struct cli_opt t[] = { { "force", 'f', CLI_OPT_JSON_TRUE, opts, "force" }, { NULL } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth service rm\" requires at least 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 0;
 	for (int i = optind; i < argc; i++) {
 		_cleanup_json_ json_t *in = json_deep_copy(opts), *out = NULL;
 		json_object_set_new(in, "service", json_string(argv[i]));
-		if (ecs_cli_call(&e, "DeleteService", in, true, &out) < 0)
+		if (cli_ecs_call(&e, "DeleteService", in, true, &out) < 0)
 			rc = 1;
 		else
 			printf("%s\n", argv[i]);
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -416,6 +416,6 @@ int cli_service(int argc, char **argv)
 		{ "stats", cli_service_stats, "Show the CPU and memory of a service and its tasks" },
 		{ "update", service_update, "Scale or redeploy a service" },
 	};
-	return ecs_cli_group("service", "Manage services (tasks kept running, deployed and scaled)", verbs,
+	return cli_ecs_group("service", "Manage services (tasks kept running, deployed and scaled)", verbs,
 			     ARRAY_SIZE(verbs), argc, argv);
 }

@@ -52,7 +52,7 @@ struct apply_opts {
 static int all_services(struct ecs_cli *e, json_t **ret)
 {
 	_cleanup_json_ json_t *arns = NULL, *out = json_array();
-	if (ecs_cli_list(e, "ListServices", NULL, true, "serviceArns", &arns) < 0)
+	if (cli_ecs_list(e, "ListServices", NULL, true, "serviceArns", &arns) < 0)
 		return -1;
 	for (size_t at = 0; at < json_array_size(arns); at += DESCRIBE_SERVICES_BATCH) {
 		json_t *batch = json_array();
@@ -60,7 +60,7 @@ static int all_services(struct ecs_cli *e, json_t **ret)
 			json_array_append(batch, json_array_get(arns, i));
 		_cleanup_json_ json_t *in = json_pack("{s:o,s:[s]}", "services", batch, "include", "TAGS"),
 				      *resp = NULL;
-		if (ecs_cli_call(e, "DescribeServices", in, true, &resp) < 0)
+		if (cli_ecs_call(e, "DescribeServices", in, true, &resp) < 0)
 			return -1;
 		size_t i;
 		json_t *s;
@@ -76,7 +76,7 @@ static int all_services(struct ecs_cli *e, json_t **ret)
 static int describe_taskdef(struct ecs_cli *e, const char *ref, json_t **ret)
 {
 	_cleanup_json_ json_t *in = json_pack("{s:s,s:[s]}", "taskDefinition", ref, "include", "TAGS");
-	return ecs_cli_call(e, "DescribeTaskDefinition", in, false, ret);
+	return cli_ecs_call(e, "DescribeTaskDefinition", in, false, ret);
 }
 
 /* The stack's jobs: the latest ACTIVE revision of each family STACK_* tagged kind=job. */
@@ -85,7 +85,7 @@ static int stack_jobs(struct ecs_cli *e, const char *stack, json_t *jobs)
 	_cleanup_free_ char *prefix = xasprintf("%s_", stack);
 	_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", "familyPrefix", prefix, "status", "ACTIVE"),
 			      *fams = NULL;
-	if (ecs_cli_list(e, "ListTaskDefinitionFamilies", in, false, "families", &fams) < 0)
+	if (cli_ecs_list(e, "ListTaskDefinitionFamilies", in, false, "families", &fams) < 0)
 		return -1;
 	size_t i;
 	json_t *f;
@@ -153,7 +153,7 @@ static int gather(struct ecs_cli *e, const char *stack, const json_t *desired, j
 		if (json_object_get(json_object_get(cur, "services"), key))
 			json_object_del(json_object_get(cur, "jobs"), key);
 	_cleanup_json_ json_t *lin = json_object();
-	if (ecs_cli_call(e, "BerthDescribeLoadBalancers", lin, false, &lbs) < 0)
+	if (cli_ecs_call(e, "BerthDescribeLoadBalancers", lin, false, &lbs) < 0)
 		return -1;
 	json_object_set(cur, "loadBalancers", json_object_get(lbs, "loadBalancers") ?: json_array());
 	*ret = TAKE_PTR(cur);
@@ -165,7 +165,7 @@ static int cluster_name(struct ecs_cli *e, char **ret)
 {
 	_cleanup_json_ json_t *in = json_pack("{s:[s]}", "clusters", e->cluster ? e->cluster : "default"),
 			      *out = NULL;
-	if (ecs_cli_call(e, "DescribeClusters", in, false, &out) < 0)
+	if (cli_ecs_call(e, "DescribeClusters", in, false, &out) < 0)
 		return -1;
 	const char *name = json_string_value(
 	    json_object_get(json_array_get(json_object_get(out, "clusters"), 0), "clusterName"));
@@ -212,20 +212,20 @@ static void journal(struct exec *x, const char *op, json_t *request)
 /* Poll until the service is INACTIVE or gone (its load balancers can then go, its name be reused). */
 static int wait_gone(struct ecs_cli *e, const char *name, long seconds)
 {
-	double deadline = ecs_now_mono() + (double)seconds;
+	double deadline = cli_ecs_now_mono() + (double)seconds;
 	long interval = 100;
 	for (;;) {
 		_cleanup_json_ json_t *in = json_pack("{s:[s]}", "services", name), *out = NULL;
-		if (ecs_cli_call(e, "DescribeServices", in, true, &out) < 0)
+		if (cli_ecs_call(e, "DescribeServices", in, true, &out) < 0)
 			return -1;
 		json_t *s = json_array_get(json_object_get(out, "services"), 0);
 		if (!s || streq_ptr(json_string_value(json_object_get(s, "status")), "INACTIVE"))
 			return 0;
-		if (ecs_now_mono() > deadline) {
+		if (cli_ecs_now_mono() > deadline) {
 			fprintf(stderr, "berth: service %s still has tasks after %ld s\n", name, seconds);
 			return -1;
 		}
-		ecs_sleep_ms(interval);
+		cli_ecs_sleep_ms(interval);
 		interval = MIN(interval * 2, 1000);
 	}
 }
@@ -240,19 +240,19 @@ static int deregister_family(struct exec *x, const char *family)
 {
 	_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", "familyPrefix", family, "status", "ACTIVE"),
 			      *arns = NULL;
-	if (ecs_cli_list(x->e, "ListTaskDefinitions", in, false, "taskDefinitionArns", &arns) < 0)
+	if (cli_ecs_list(x->e, "ListTaskDefinitions", in, false, "taskDefinitionArns", &arns) < 0)
 		return -1;
 	size_t i;
 	json_t *a;
 	json_array_foreach (arns, i, a) {
-		_cleanup_free_ char *fr = ecs_taskdef_name(json_string_value(a));
+		_cleanup_free_ char *fr = cli_ecs_taskdef_name(json_string_value(a));
 		char *colon = strrchr(fr, ':');
 		if (colon)
 			*colon = '\0';
 		if (!streq(fr, family))
 			continue;
 		_cleanup_json_ json_t *din = json_pack("{s:O}", "taskDefinition", a), *out = NULL;
-		if (ecs_cli_call(x->e, "DeregisterTaskDefinition", din, false, &out) < 0)
+		if (cli_ecs_call(x->e, "DeregisterTaskDefinition", din, false, &out) < 0)
 			return -1;
 	}
 	return 0;
@@ -263,7 +263,7 @@ static int stop_family_tasks(struct exec *x, const char *family)
 {
 	_cleanup_json_ json_t *in = json_pack("{s:s,s:s}", "family", family, "desiredStatus", "RUNNING"),
 			      *arns = NULL;
-	if (ecs_cli_list(x->e, "ListTasks", in, true, "taskArns", &arns) < 0)
+	if (cli_ecs_list(x->e, "ListTasks", in, true, "taskArns", &arns) < 0)
 		return -1;
 	size_t i;
 	json_t *a;
@@ -271,7 +271,7 @@ static int stop_family_tasks(struct exec *x, const char *family)
 		_cleanup_json_ json_t *sin = json_pack("{s:O,s:s}", "task", a, "reason",
 						       "Removed from the stack"),
 				      *out = NULL;
-		if (ecs_cli_call(x->e, "StopTask", sin, true, &out) < 0)
+		if (cli_ecs_call(x->e, "StopTask", sin, true, &out) < 0)
 			return -1;
 	}
 	return 0;
@@ -317,7 +317,7 @@ static int run_job(struct exec *x, const json_t *st)
 					      json_object_get(x->taskdefs, name), "count",
 					      json_object_get(st, "count"), "startedBy", by),
 			      *out = NULL;
-	if (ecs_cli_call(x->e, "RunTask", in, true, &out) < 0)
+	if (cli_ecs_call(x->e, "RunTask", in, true, &out) < 0)
 		return -1;
 	size_t i;
 	json_t *t;
@@ -325,7 +325,7 @@ static int run_job(struct exec *x, const json_t *st)
 		journal(x, "StopTask",
 			json_pack("{s:O,s:s}", "task", json_object_get(t, "taskArn"), "reason",
 				  "berth apply rolled back"));
-	if (ecs_cli_print_failures(json_object_get(out, "failures"))) {
+	if (cli_ecs_print_failures(json_object_get(out, "failures"))) {
 		fprintf(stderr, "berth: job %s: not every task started\n", name);
 		return -1;
 	}
@@ -341,12 +341,12 @@ static int exec_delete(struct exec *x, const json_t *st)
 		if (after && wait_service_gone(x, after) < 0)
 			return -1;
 		_cleanup_json_ json_t *in = json_pack("{s:s}", "name", name), *out = NULL;
-		return ecs_cli_call(x->e, "BerthDeleteLoadBalancer", in, false, &out);
+		return cli_ecs_call(x->e, "BerthDeleteLoadBalancer", in, false, &out);
 	}
 	if (streq(kind, "job"))
 		return stop_family_tasks(x, name) < 0 ? -1 : deregister_family(x, name);
 	_cleanup_json_ json_t *in = json_pack("{s:s,s:b}", "service", name, "force", true), *out = NULL;
-	if (ecs_cli_call(x->e, "DeleteService", in, true, &out) < 0)
+	if (cli_ecs_call(x->e, "DeleteService", in, true, &out) < 0)
 		return -1;
 	return deregister_family(x, name);
 }
@@ -360,7 +360,7 @@ static int exec_step(struct exec *x, const json_t *st)
 	if (streq(op, "delete"))
 		return exec_delete(x, st);
 	if (streq(kind, "taskdef")) {
-		if (ecs_cli_call(x->e, "RegisterTaskDefinition", json_object_get(st, "request"), false,
+		if (cli_ecs_call(x->e, "RegisterTaskDefinition", json_object_get(st, "request"), false,
 				 &out) < 0)
 			return -1;
 		json_t *arn = json_object_get(json_object_get(out, "taskDefinition"), "taskDefinitionArn");
@@ -371,7 +371,7 @@ static int exec_step(struct exec *x, const json_t *st)
 		return 0;
 	}
 	if (streq(kind, "lb")) {
-		if (ecs_cli_call(x->e, "BerthCreateLoadBalancer", json_object_get(st, "request"), true,
+		if (cli_ecs_call(x->e, "BerthCreateLoadBalancer", json_object_get(st, "request"), true,
 				 &out) < 0)
 			return -1;
 		exec_lock(x);
@@ -385,12 +385,12 @@ static int exec_step(struct exec *x, const json_t *st)
 		return run_job(x, st);
 	_cleanup_json_ json_t *req = service_request(x, st);
 	if (streq(op, "create")) {
-		if (ecs_cli_call(x->e, "CreateService", req, true, &out) < 0)
+		if (cli_ecs_call(x->e, "CreateService", req, true, &out) < 0)
 			return -1;
 		journal(x, "DeleteService", json_pack("{s:s,s:b}", "service", name, "force", true));
 		return 0;
 	}
-	if (ecs_cli_call(x->e, "UpdateService", req, true, &out) < 0)
+	if (cli_ecs_call(x->e, "UpdateService", req, true, &out) < 0)
 		return -1;
 	const json_t *cur =
 	    json_object_get(json_object_get(json_object_get(x->current, "services"), name), "service");
@@ -422,7 +422,7 @@ static void rollback(struct exec *x)
 		}
 		_cleanup_json_ json_t *out = NULL;
 		bool taskdef_call = streq(op, "DeregisterTaskDefinition");
-		int r = ecs_cli_call(x->e, op, req, !lb && !taskdef_call, &out);
+		int r = cli_ecs_call(x->e, op, req, !lb && !taskdef_call, &out);
 		fprintf(stderr, "berth: undo %s %s%s\n", op,
 			json_string_value(json_object_get(req, "service"))
 			    ?: json_string_value(json_object_get(req, "name"))
@@ -494,10 +494,10 @@ static const json_t *run_wave(struct exec *x, const json_t *steps, size_t from, 
 		k->e.aws = NULL;
 		k->x = *x;
 		k->x.e = &k->e;
-		if (ecs_cli_open(&k->e) < 0) /* error printed; fewer workers */
+		if (cli_ecs_open(&k->e) < 0) /* error printed; fewer workers */
 			break;
 		if (pthread_create(&k->thread, NULL, worker_main, k) != 0) {
-			ecs_cli_close(&k->e);
+			cli_ecs_close(&k->e);
 			break;
 		}
 		started++;
@@ -506,7 +506,7 @@ static const json_t *run_wave(struct exec *x, const json_t *steps, size_t from, 
 	worker_main(&self);
 	for (size_t i = 0; i < started; i++) {
 		pthread_join(ks[i].thread, NULL);
-		ecs_cli_close(&ks[i].e);
+		cli_ecs_close(&ks[i].e);
 	}
 	free(ks);
 	x->lock = NULL;
@@ -562,7 +562,7 @@ static bool service_stable(const json_t *s)
 /* Poll DescribeServices until every service of names is stable (one deployment, all tasks running). */
 static int wait_stable(struct ecs_cli *e, const json_t *names, long seconds)
 {
-	double deadline = ecs_now_mono() + (double)seconds;
+	double deadline = cli_ecs_now_mono() + (double)seconds;
 	long interval = 200;
 	for (;;) {
 		size_t stable = 0;
@@ -572,7 +572,7 @@ static int wait_stable(struct ecs_cli *e, const json_t *names, long seconds)
 			     i++)
 				json_array_append(batch, json_array_get(names, i));
 			_cleanup_json_ json_t *in = json_pack("{s:o}", "services", batch), *out = NULL;
-			if (ecs_cli_call(e, "DescribeServices", in, true, &out) < 0)
+			if (cli_ecs_call(e, "DescribeServices", in, true, &out) < 0)
 				return -1;
 			size_t i;
 			json_t *s;
@@ -581,12 +581,12 @@ static int wait_stable(struct ecs_cli *e, const json_t *names, long seconds)
 		}
 		if (stable == json_array_size(names))
 			return 0;
-		if (ecs_now_mono() > deadline) {
+		if (cli_ecs_now_mono() > deadline) {
 			fprintf(stderr, "berth: %zu of %zu services are not stable after %ld s\n",
 				json_array_size(names) - stable, json_array_size(names), seconds);
 			return -1;
 		}
-		ecs_sleep_ms(interval);
+		cli_ecs_sleep_ms(interval);
 		interval = MIN(interval * 2, 1000);
 	}
 }
@@ -742,7 +742,7 @@ static int build_images(struct ecs_cli *e, const struct apply_opts *o, json_t *d
 			if (ecr_call(e, "CreateRepository", in, &out, &cerr) < 0) {
 				_cleanup_free_ char *m = berth_error_string(cerr);
 				if (!strstr(m, "RepositoryAlreadyExistsException")) {
-					ecs_cli_error(cerr);
+					cli_ecs_error(cerr);
 					rc = -1;
 					break;
 				}
@@ -753,7 +753,7 @@ static int build_images(struct ecs_cli *e, const struct apply_opts *o, json_t *d
 				break;
 			}
 		}
-		compose_set_image(s, ref);
+		stack_compose_set_image(s, ref);
 	}
 	registry_login_done(&login);
 	return rc;
@@ -778,13 +778,13 @@ static char *stack_name(const struct apply_opts *o, const char *text, size_t len
 		return xstrdup(o->name);
 	struct ytree *t = NULL;
 	char *name = NULL;
-	if (ytree_parse(text, len, &t, NULL) == 0) {
-		const struct ynode *n = ynode_get(t->root, "name");
+	if (stack_ytree_parse(text, len, &t, NULL) == 0) {
+		const struct ynode *n = stack_ynode_get(t->root, "name");
 		if (n && n->kind == YNODE_SCALAR && *n->str)
 			name = xstrdup(n->str);
-		ytree_free(t);
+		stack_ytree_free(t);
 	}
-	return name ? name : compose_default_stack_name(dir);
+	return name ? name : stack_compose_default_stack_name(dir);
 }
 
 /* Load and map the file; warnings printed. */
@@ -794,7 +794,7 @@ static int load_file(const struct apply_opts *o, char **ret_stack, json_t **ret)
 	_cleanup_error_ struct berth_error *err = NULL;
 	bool in = streq(o->file, "-");
 	if (fs_read_file_at(AT_FDCWD, in ? "/dev/stdin" : o->file, YTREE_MAX_SIZE, &sb, &err) < 0)
-		return ecs_cli_error(err), -1;
+		return cli_ecs_error(err), -1;
 	_cleanup_free_ char *copy = xstrdup(in ? "." : o->file);
 	_cleanup_free_ char *dir = xstrdup(in ? "." : dirname(copy));
 	_cleanup_free_ char *real = realpath(dir, NULL);
@@ -803,7 +803,7 @@ static int load_file(const struct apply_opts *o, char **ret_stack, json_t **ret)
 		.stack = stack, .file = in ? "stdin" : o->file, .dir = dir, .getenv = env_lookup
 	};
 	json_t *desired = NULL;
-	if (compose_load(sb.buf, sb.len, &co, &desired, &err) < 0) {
+	if (stack_compose_load(sb.buf, sb.len, &co, &desired, &err) < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
 		fprintf(stderr, "%s\n", m);
 		return -1;
@@ -828,7 +828,7 @@ static int converge(struct ecs_cli *e, const char *stack, const json_t *desired,
 		return -1;
 	struct stack_plan_opts po = { .prune = prune, .cluster = cluster };
 	if (stack_plan(desired, cur, &po, &plan, &err) < 0)
-		return ecs_cli_error(err), -1;
+		return cli_ecs_error(err), -1;
 	size_t i;
 	json_t *w;
 	json_array_foreach (json_object_get(plan, "warnings"), i, w)
@@ -886,7 +886,7 @@ int cli_apply(int argc, char **argv)
 	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind != argc || !o.file) {
 		fprintf(stderr, "berth: apply needs -f FILE and no other arguments\n");
@@ -896,7 +896,7 @@ int cli_apply(int argc, char **argv)
 	_cleanup_json_ json_t *desired = NULL;
 	if (load_file(&o, &stack, &desired) < 0)
 		return 1;
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 1;
 	if (build_images(&e, &o, desired) == 0 &&
@@ -913,7 +913,7 @@ int cli_apply(int argc, char **argv)
 				rc = 1;
 		}
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -926,14 +926,14 @@ int cli_apply(int argc, char **argv)
 static int open_stack(struct ecs_cli *e, int argc, char **argv, const char *text, json_t **ret)
 {
 	int rc;
-	if (!ecs_cli_parse(e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(e, argc, argv, text, &rc))
 		return rc ? rc : -1;
 	if (optind + 1 != argc)
 		return cli_usage(text, false);
-	if (ecs_cli_open(e) < 0)
+	if (cli_ecs_open(e) < 0)
 		return 1;
 	if (gather(e, argv[optind], NULL, ret) < 0) {
-		ecs_cli_close(e);
+		cli_ecs_close(e);
 		return 1;
 	}
 	return 0;
@@ -952,11 +952,11 @@ static int stack_ls(int argc, char **argv)
 	    ")\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *all = NULL, *counts = json_object(), *items = json_array();
 	rc = 1;
@@ -977,13 +977,13 @@ static int stack_ls(int argc, char **argv)
 			json_array_append_new(items, json_pack("{s:s,s:s}", "name", k, "services", n));
 		}
 		static const char *const heads[] = { "NAME", "SERVICES" };
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(items);
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(items);
 		else
-			ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads), items, ls_row);
+			cli_ecs_print_items(&e, heads, ARRAY_SIZE(heads), items, ls_row);
 		rc = 0;
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -1016,20 +1016,20 @@ static int stack_services(int argc, char **argv)
 	json_object_foreach (json_object_get(cur, "services"), k, v)
 		json_array_append(items, v);
 	static const char *const heads[] = { "NAME", "MODE", "REPLICAS", "IMAGE" };
-	if (ecs_cli_json(&e))
-		ecs_cli_print_json(items);
+	if (cli_ecs_json(&e))
+		cli_ecs_print_json(items);
 	else
-		ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads), items, services_row);
-	ecs_cli_close(&e);
+		cli_ecs_print_items(&e, heads, ARRAY_SIZE(heads), items, services_row);
+	cli_ecs_close(&e);
 	return 0;
 }
 
 static json_t *ps_row(const json_t *t)
 {
 	_cleanup_free_ char *td =
-	    ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")));
-	return json_pack("[s,s,s,s,s,s]", ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))), td,
-			 ecs_arn_id(json_string_value(json_object_get(t, "containerInstanceArn"))),
+	    cli_ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")));
+	return json_pack("[s,s,s,s,s,s]", cli_ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))),
+			 td, cli_ecs_arn_id(json_string_value(json_object_get(t, "containerInstanceArn"))),
 			 json_string_value(json_object_get(t, "desiredStatus")) ?: "",
 			 json_string_value(json_object_get(t, "lastStatus")) ?: "",
 			 json_string_value(json_object_get(t, "healthStatus")) ?: "");
@@ -1057,7 +1057,7 @@ static int stack_ps(int argc, char **argv)
 							  "{s:s,s:s}", g ? "family" : "serviceName", k,
 							  "desiredStatus", st ? "STOPPED" : "RUNNING"),
 						      *l = NULL;
-				if (ecs_cli_list(&e, "ListTasks", in, true, "taskArns", &l) < 0)
+				if (cli_ecs_list(&e, "ListTasks", in, true, "taskArns", &l) < 0)
 					goto out;
 				json_array_extend(arns, l);
 			}
@@ -1065,17 +1065,17 @@ static int stack_ps(int argc, char **argv)
 	}
 	if (json_array_size(arns) == 0)
 		tasks = json_array();
-	else if (ecs_cli_describe(&e, "DescribeTasks", "tasks", "tasks", arns, NULL, &tasks, NULL) < 0)
+	else if (cli_ecs_describe(&e, "DescribeTasks", "tasks", "tasks", arns, NULL, &tasks, NULL) < 0)
 		goto out;
 	static const char *const heads[] = { "ID",      "TASK DEFINITION", "NODE",
 					     "DESIRED", "LAST STATUS",     "HEALTH" };
-	if (ecs_cli_json(&e))
-		ecs_cli_print_json(tasks);
+	if (cli_ecs_json(&e))
+		cli_ecs_print_json(tasks);
 	else
-		ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads), tasks, ps_row);
+		cli_ecs_print_items(&e, heads, ARRAY_SIZE(heads), tasks, ps_row);
 	rc = 0;
 out:
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -1086,11 +1086,11 @@ static int stack_rm(int argc, char **argv)
 	    "definitions and load balancers\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc)
 		return cli_usage(text, false);
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 0;
 	for (int i = optind; i < argc; i++) {
@@ -1113,7 +1113,7 @@ static int stack_rm(int argc, char **argv)
 				      WAIT_DEFAULT_SECONDS) < 0)
 				rc = 1;
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -1127,6 +1127,6 @@ int cli_stack(int argc, char **argv)
 		{ "rm", stack_rm, "Remove stacks" },
 		{ "remove", stack_rm, NULL },
 	};
-	return ecs_cli_group("stack", "Manage stacks (deploy one with 'berth apply -f compose.yml')", verbs,
+	return cli_ecs_group("stack", "Manage stacks (deploy one with 'berth apply -f compose.yml')", verbs,
 			     ARRAY_SIZE(verbs), argc, argv);
 }

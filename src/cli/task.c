@@ -36,14 +36,14 @@ static void run_opts_done(struct run_opts *o)
 static int append_kv(json_t *in, const char *key, const char *flag, const char *arg,
 		     const char *const *allowed)
 {
-	json_t *o = ecs_parse_kv(flag, arg, allowed);
+	json_t *o = cli_ecs_parse_kv(flag, arg, allowed);
 	if (!o || !json_object_get(o, "type")) {
 		if (o)
 			fprintf(stderr, "berth: invalid %s '%s': type= is required\n", flag, arg);
 		json_decref(o);
 		return -1;
 	}
-	ecs_append(in, key, o);
+	cli_ecs_append(in, key, o);
 	return 0;
 }
 
@@ -73,20 +73,20 @@ static int run_command(void *command, const char *arg)
 {
 	json_t **c = command;
 	json_decref(*c);
-	*c = ecs_parse_command(arg);
+	*c = cli_ecs_parse_command(arg);
 	return *c ? 0 : -1;
 }
 
 static int run_wait_timeout(void *seconds, const char *arg)
 {
-	return ecs_parse_long("--wait-timeout", arg, 1, 86400, seconds);
+	return cli_ecs_parse_long("--wait-timeout", arg, 1, 86400, seconds);
 }
 
 /* The one container of the task definition, for overrides without --container; NULL (printed) otherwise. */
 static char *sole_container(struct ecs_cli *e, const char *taskdef)
 {
 	_cleanup_json_ json_t *in = json_pack("{s:s}", "taskDefinition", taskdef), *out = NULL;
-	if (ecs_cli_call(e, "DescribeTaskDefinition", in, false, &out) < 0)
+	if (cli_ecs_call(e, "DescribeTaskDefinition", in, false, &out) < 0)
 		return NULL;
 	json_t *cs = json_object_get(json_object_get(out, "taskDefinition"), "containerDefinitions");
 	if (json_array_size(cs) != 1) {
@@ -128,25 +128,25 @@ static bool settled(const json_t *tasks)
 /* Poll DescribeTasks until every task settles; *ret the last description. -1 on error or timeout. */
 static int wait_tasks(struct ecs_cli *e, json_t *arns, long seconds, json_t **ret)
 {
-	double deadline = ecs_now_mono() + (double)seconds;
+	double deadline = cli_ecs_now_mono() + (double)seconds;
 	long interval = 100;
 	for (;;) {
 		json_t *tasks = NULL, *failures = NULL;
-		if (ecs_cli_describe(e, "DescribeTasks", "tasks", "tasks", arns, NULL, &tasks, &failures) < 0)
+		if (cli_ecs_describe(e, "DescribeTasks", "tasks", "tasks", arns, NULL, &tasks, &failures) < 0)
 			return -1;
-		size_t nf = ecs_cli_print_failures(failures);
+		size_t nf = cli_ecs_print_failures(failures);
 		json_decref(failures);
 		if (nf || settled(tasks)) {
 			*ret = tasks;
 			return nf ? -1 : 0;
 		}
 		json_decref(tasks);
-		if (ecs_now_mono() + (double)interval / 1000 > deadline) {
+		if (cli_ecs_now_mono() + (double)interval / 1000 > deadline) {
 			fprintf(stderr, "berth: tasks did not reach RUNNING or STOPPED within %ld s\n",
 				seconds);
 			return -1;
 		}
-		ecs_sleep_ms(interval);
+		cli_ecs_sleep_ms(interval);
 		interval = MIN(interval * 2, WAIT_MAX_INTERVAL_MS);
 	}
 }
@@ -156,7 +156,7 @@ static bool report_stopped(const json_t *t)
 {
 	if (!streq_ptr(json_string_value(json_object_get(t, "lastStatus")), "STOPPED"))
 		return false;
-	const char *id = ecs_arn_id(json_string_value(json_object_get(t, "taskArn")));
+	const char *id = cli_ecs_arn_id(json_string_value(json_object_get(t, "taskArn")));
 	const char *code = json_string_value(json_object_get(t, "stopCode"));
 	const char *reason = json_string_value(json_object_get(t, "stoppedReason"));
 	bool failed = streq_ptr(code, "TaskFailedToStart");
@@ -195,7 +195,7 @@ static int task_run(int argc, char **argv)
 	_cleanup_(
 	    run_opts_done) struct run_opts o = { .in = in, .env = env, .wait_seconds = WAIT_DEFAULT_SECONDS };
 	const struct cli_opt opts[] = {
-		{ "count", 0, CLI_OPT_ENTRY, in, "count", 1, RUN_MAX_COUNT, .entry_fn = ecs_opt_long, .has_arg = true },
+		{ "count", 0, CLI_OPT_ENTRY, in, "count", 1, RUN_MAX_COUNT, .entry_fn = cli_ecs_opt_long, .has_arg = true },
 		{ "group", 0, CLI_OPT_JSON_STR, in, "group" },
 		{ "started-by", 0, CLI_OPT_JSON_STR, in, "startedBy" },
 		{ "placement-constraint", 0, CLI_OPT_ENTRY, in, "placementConstraints", .entry_fn = run_kv, .has_arg = true },
@@ -209,23 +209,23 @@ static int task_run(int argc, char **argv)
 	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, opts, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, opts, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth task run\" requires exactly 1 argument.\n");
 		return cli_usage(text, false);
 	}
 	json_object_set_new(in, "taskDefinition", json_string(argv[optind]));
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *out = NULL, *waited = NULL, *arns = json_array();
 	size_t i;
 	json_t *t;
 	rc = 1;
-	if (add_overrides(&e, &o, argv[optind]) < 0 || ecs_cli_call(&e, "RunTask", in, true, &out) < 0)
+	if (add_overrides(&e, &o, argv[optind]) < 0 || cli_ecs_call(&e, "RunTask", in, true, &out) < 0)
 		goto done;
 	json_t *tasks = json_object_get(out, "tasks");
-	size_t nfail = ecs_cli_print_failures(json_object_get(out, "failures"));
+	size_t nfail = cli_ecs_print_failures(json_object_get(out, "failures"));
 	json_array_foreach (tasks, i, t)
 		json_array_append(arns, json_object_get(t, "taskArn"));
 	if (o.wait && json_array_size(arns) && wait_tasks(&e, arns, o.wait_seconds, &waited) < 0)
@@ -237,27 +237,28 @@ static int task_run(int argc, char **argv)
 			if (report_stopped(t))
 				rc = 1;
 	}
-	if (ecs_cli_json(&e))
-		ecs_cli_print_json(out);
+	if (cli_ecs_json(&e))
+		cli_ecs_print_json(out);
 	else
 		json_array_foreach (json_object_get(out, "tasks"), i, t)
-			printf("%s\n", ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))));
+			printf("%s\n", cli_ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))));
 	if (json_array_size(arns) == 0 && nfail == 0)
 		fprintf(stderr, "berth: no task was started\n");
 done:
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
 static json_t *task_row(const json_t *t)
 {
 	_cleanup_free_ char *td =
-	    ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")));
-	_cleanup_free_ char *created = ecs_time(json_object_get(t, "createdAt"));
-	return json_pack("[s,s,s,s,s,s]", ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))), td,
-			 json_string_value(json_object_get(t, "lastStatus")) ?: "",
+	    cli_ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")));
+	_cleanup_free_ char *created = cli_ecs_time(json_object_get(t, "createdAt"));
+	return json_pack("[s,s,s,s,s,s]", cli_ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))),
+			 td, json_string_value(json_object_get(t, "lastStatus")) ?: "",
 			 json_string_value(json_object_get(t, "desiredStatus")) ?: "",
-			 ecs_arn_id(json_string_value(json_object_get(t, "containerInstanceArn"))), created);
+			 cli_ecs_arn_id(json_string_value(json_object_get(t, "containerInstanceArn"))),
+			 created);
 }
 
 static int task_ls(int argc, char **argv)
@@ -279,29 +280,29 @@ static int task_ls(int argc, char **argv)
 	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 1;
-	if (ecs_cli_list(&e, "ListTasks", in, true, "taskArns", &arns) < 0)
+	if (cli_ecs_list(&e, "ListTasks", in, true, "taskArns", &arns) < 0)
 		goto out;
-	if (ecs_cli_json(&e)) {
+	if (cli_ecs_json(&e)) {
 		_cleanup_json_ json_t *o = json_pack("{s:O}", "taskArns", arns);
-		ecs_cli_print_json(o);
+		cli_ecs_print_json(o);
 		rc = 0;
 		goto out;
 	}
-	if (ecs_cli_describe(&e, "DescribeTasks", "tasks", "tasks", arns, NULL, &tasks, NULL) < 0)
+	if (cli_ecs_describe(&e, "DescribeTasks", "tasks", "tasks", arns, NULL, &tasks, NULL) < 0)
 		goto out;
 	static const char *const heads[] = { "TASK ID", "TASK DEFINITION", "LAST STATUS", "DESIRED STATUS",
 					     "NODE",    "CREATED" };
-	ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads), tasks, task_row);
+	cli_ecs_print_items(&e, heads, ARRAY_SIZE(heads), tasks, task_row);
 	rc = 0;
 out:
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -330,12 +331,12 @@ static void print_task(const json_t *t)
 		       { "Memory", "memory" },
 		       { "Stop code", "stopCode" },
 		       { "Stopped reason", "stoppedReason" } };
-	printf("%-16s %s\n", "ID:", ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))));
+	printf("%-16s %s\n", "ID:", cli_ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))));
 	_cleanup_free_ char *td =
-	    ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")));
+	    cli_ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")));
 	printf("%-16s %s\n", "Task definition:", td);
 	printf("%-16s %s\n",
-	       "Node:", ecs_arn_id(json_string_value(json_object_get(t, "containerInstanceArn"))));
+	       "Node:", cli_ecs_arn_id(json_string_value(json_object_get(t, "containerInstanceArn"))));
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
 		const char *v = json_string_value(json_object_get(t, fields[i].key));
 		if (v) {
@@ -353,7 +354,7 @@ static void print_task(const json_t *t)
 						{ "Started:", "startedAt" },
 						{ "Stopped:", "stoppedAt" } };
 	for (size_t i = 0; i < ARRAY_SIZE(times); i++) {
-		_cleanup_free_ char *v = ecs_time(json_object_get(t, times[i][1]));
+		_cleanup_free_ char *v = cli_ecs_time(json_object_get(t, times[i][1]));
 		if (*v)
 			printf("%-16s %s\n", times[i][0], v);
 	}
@@ -383,7 +384,7 @@ static int task_inspect(int argc, char **argv)
 	    "why the scheduler put it there, containers and exit codes, stop reason\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT
 		ECS_CLI_HELP_COMMON;
 	static const struct ecs_inspect how = { "task inspect", "DescribeTasks", "tasks", true, print_task };
-	return ecs_cli_inspect(argc, argv, text, &how);
+	return cli_ecs_inspect(argc, argv, text, &how);
 }
 
 static int task_stop(int argc, char **argv)
@@ -397,30 +398,30 @@ static int task_stop(int argc, char **argv)
 	const struct cli_opt t[] = { { "reason", 0, CLI_OPT_STRING, &reason }, { NULL } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth task stop\" requires at least 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 0;
 	for (int i = optind; i < argc; i++) {
 		_cleanup_json_ json_t *in = json_pack("{s:s}", "task", argv[i]), *out = NULL;
 		if (reason)
 			json_object_set_new(in, "reason", json_string(reason));
-		if (ecs_cli_call(&e, "StopTask", in, true, &out) < 0) {
+		if (cli_ecs_call(&e, "StopTask", in, true, &out) < 0) {
 			rc = 1;
 			continue;
 		}
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 		else
-			printf("%s\n", ecs_arn_id(json_string_value(
+			printf("%s\n", cli_ecs_arn_id(json_string_value(
 					   json_object_get(json_object_get(out, "task"), "taskArn"))));
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -437,7 +438,7 @@ struct log_stream {
 /* The awslogs streams of a task's containers (ECS names: PREFIX/CONTAINER/TASK-ID). */
 static int task_streams(const json_t *task, const json_t *td, const char *only, struct log_stream **ret, size_t *ret_n)
 {
-	const char *id = ecs_arn_id(json_string_value(json_object_get(task, "taskArn")));
+	const char *id = cli_ecs_arn_id(json_string_value(json_object_get(task, "taskArn")));
 	struct log_stream *v = NULL;
 	size_t n = 0;
 	size_t i;
@@ -488,7 +489,7 @@ static int print_stream(struct aws_client *logs, struct log_stream *ls, bool lab
 		if (aws_client_call(logs, "GetLogEvents", in, &out, &err) < 0) {
 			if (err && startswith(err->msg, "ResourceNotFoundException"))
 				return printed; /* no output yet */
-			ecs_cli_error(err);
+			cli_ecs_error(err);
 			return -1;
 		}
 		size_t i;
@@ -514,7 +515,7 @@ static int print_stream(struct aws_client *logs, struct log_stream *ls, bool lab
 static bool task_stopped(struct ecs_cli *e, const char *arn)
 {
 	_cleanup_json_ json_t *in = json_pack("{s:[s]}", "tasks", arn), *out = NULL;
-	if (ecs_cli_call(e, "DescribeTasks", in, true, &out) < 0)
+	if (cli_ecs_call(e, "DescribeTasks", in, true, &out) < 0)
 		return true;
 	const char *st = json_string_value(json_object_get(json_array_get(json_object_get(out, "tasks"), 0), "lastStatus"));
 	return !st || streq(st, "STOPPED");
@@ -523,7 +524,7 @@ static bool task_stopped(struct ecs_cli *e, const char *arn)
 static int show_logs(struct ecs_cli *e, struct aws_client *logs, const char *ref, const struct logs_opts *o)
 {
 	_cleanup_json_ json_t *in = json_pack("{s:[s]}", "tasks", ref), *out = NULL, *tdo = NULL;
-	if (ecs_cli_call(e, "DescribeTasks", in, true, &out) < 0)
+	if (cli_ecs_call(e, "DescribeTasks", in, true, &out) < 0)
 		return 1;
 	json_t *task = json_array_get(json_object_get(out, "tasks"), 0);
 	if (!task) {
@@ -532,7 +533,7 @@ static int show_logs(struct ecs_cli *e, struct aws_client *logs, const char *ref
 	}
 	const char *arn = json_string_value(json_object_get(task, "taskArn"));
 	_cleanup_json_ json_t *tdin = json_pack("{s:O}", "taskDefinition", json_object_get(task, "taskDefinitionArn"));
-	if (ecs_cli_call(e, "DescribeTaskDefinition", tdin, false, &tdo) < 0)
+	if (cli_ecs_call(e, "DescribeTaskDefinition", tdin, false, &tdo) < 0)
 		return 1;
 	struct log_stream *v = NULL;
 	size_t n = 0;
@@ -576,22 +577,22 @@ static int task_logs(int argc, char **argv)
 		{ NULL },
 	};
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth task logs\" requires exactly 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	struct aws_client *logs = NULL;
-	if (ecs_cli_client(&e, "LOGS", AWS_LOGS_SERVICE, AWS_LOGS_TARGET_PREFIX, &logs) < 0) {
-		ecs_cli_close(&e);
+	if (cli_ecs_client(&e, "LOGS", AWS_LOGS_SERVICE, AWS_LOGS_TARGET_PREFIX, &logs) < 0) {
+		cli_ecs_close(&e);
 		return 1;
 	}
 	rc = show_logs(&e, logs, argv[optind], &o);
 	aws_client_free(logs);
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -605,6 +606,6 @@ int cli_task(int argc, char **argv)
 		{ "run", task_run, "Run tasks from a task definition" },
 		{ "stop", task_stop, "Stop tasks" },
 	};
-	return ecs_cli_group("task", "Manage tasks (groups of containers placed on the cluster's nodes)",
+	return cli_ecs_group("task", "Manage tasks (groups of containers placed on the cluster's nodes)",
 			     verbs, ARRAY_SIZE(verbs), argc, argv);
 }

@@ -24,16 +24,16 @@ static int load_input(const char *path, json_t **ret)
 	int r = fs_read_file_at(AT_FDCWD, streq(path, "-") ? "/dev/stdin" : path, TASKDEF_FILE_MAX + 1, &sb,
 				&err);
 	if (r < 0)
-		return berth_error_wrap(&err, r, "read '%s'", path), ecs_cli_error(err), -1;
+		return berth_error_wrap(&err, r, "read '%s'", path), cli_ecs_error(err), -1;
 	if (sb.len > TASKDEF_FILE_MAX) {
 		fprintf(stderr, "berth: '%s' is larger than %u bytes\n", path, TASKDEF_FILE_MAX);
 		return -1;
 	}
 	json_t *j = NULL;
-	if (yamljson_looks_like_json(sb.buf, sb.len) ? json_parse(sb.buf, sb.len, "JSON", &j, &err) < 0
-						     : yaml_to_json(sb.buf, sb.len, &j, &err) < 0) {
+	if (cli_yamljson_looks_like_json(sb.buf, sb.len) ? json_parse(sb.buf, sb.len, "JSON", &j, &err) < 0
+						     : cli_yaml_to_json(sb.buf, sb.len, &j, &err) < 0) {
 		berth_error_wrap(&err, -EINVAL, "parse '%s'", path);
-		return ecs_cli_error(err), -1;
+		return cli_ecs_error(err), -1;
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
@@ -57,7 +57,7 @@ static int taskdef_register(int argc, char **argv)
 	const struct cli_opt t[] = { { "file", 'f', CLI_OPT_STRING, &file }, { NULL } };
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind != argc || !file) {
 		if (!file)
@@ -67,25 +67,25 @@ static int taskdef_register(int argc, char **argv)
 	_cleanup_json_ json_t *in = NULL, *out = NULL;
 	if (load_input(file, &in) < 0)
 		return 1;
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 1;
-	if (ecs_cli_call(&e, "RegisterTaskDefinition", in, false, &out) == 0) {
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+	if (cli_ecs_call(&e, "RegisterTaskDefinition", in, false, &out) == 0) {
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 		else
 			printf("%s\n", json_string_value(json_object_get(
 					   json_object_get(out, "taskDefinition"), "taskDefinitionArn"))
 					   ?: "");
 		rc = 0;
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
 static json_t *taskdef_row(const json_t *arn)
 {
-	_cleanup_free_ char *name = ecs_taskdef_name(json_string_value(arn));
+	_cleanup_free_ char *name = cli_ecs_taskdef_name(json_string_value(arn));
 	char *colon = strrchr(name, ':');
 	json_t *row = json_pack("[s,s,s]", name, colon ? colon + 1 : "", json_string_value(arn) ?: "");
 	if (colon)
@@ -109,24 +109,24 @@ static int taskdef_ls(int argc, char **argv)
 	};
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse_table(&e, argc, argv, t, text, &rc))
+	if (!cli_ecs_parse_table(&e, argc, argv, t, text, &rc))
 		return rc;
 	if (optind != argc)
 		return cli_usage(text, false);
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 1;
-	if (ecs_cli_list(&e, "ListTaskDefinitions", in, false, "taskDefinitionArns", &arns) == 0) {
-		if (ecs_cli_json(&e)) {
+	if (cli_ecs_list(&e, "ListTaskDefinitions", in, false, "taskDefinitionArns", &arns) == 0) {
+		if (cli_ecs_json(&e)) {
 			_cleanup_json_ json_t *o = json_pack("{s:O}", "taskDefinitionArns", arns);
-			ecs_cli_print_json(o);
+			cli_ecs_print_json(o);
 		} else {
 			static const char *const heads[] = { "FAMILY", "REVISION", "ARN" };
-			ecs_cli_print_items(&e, heads, ARRAY_SIZE(heads), arns, taskdef_row);
+			cli_ecs_print_items(&e, heads, ARRAY_SIZE(heads), arns, taskdef_row);
 		}
 		rc = 0;
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -153,7 +153,7 @@ static void print_taskdef(const json_t *td)
 	printf("Network mode:    %s\n", json_string_value(json_object_get(td, "networkMode")) ?: "");
 	printf("CPU:             %s\n", json_string_value(json_object_get(td, "cpu")) ?: "");
 	printf("Memory:          %s\n", json_string_value(json_object_get(td, "memory")) ?: "");
-	_cleanup_free_ char *at = ecs_time(json_object_get(td, "registeredAt"));
+	_cleanup_free_ char *at = cli_ecs_time(json_object_get(td, "registeredAt"));
 	printf("Registered at:   %s\n", at);
 	printf("Containers:\n");
 	static const char *const heads[] = { "  NAME", "IMAGE", "CPU", "MEMORY", "ESSENTIAL" };
@@ -177,22 +177,22 @@ static int taskdef_inspect(int argc, char **argv)
 		ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "\"berth taskdef inspect\" requires exactly 1 argument.\n");
 		return cli_usage(text, false);
 	}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	_cleanup_json_ json_t *in =
 	    json_pack("{s:s,s:[s]}", "taskDefinition", argv[optind], "include", "TAGS");
 	_cleanup_json_ json_t *out = NULL;
 	rc = 1;
-	if (ecs_cli_call(&e, "DescribeTaskDefinition", in, false, &out) == 0) {
+	if (cli_ecs_call(&e, "DescribeTaskDefinition", in, false, &out) == 0) {
 		json_t *td = json_object_get(out, "taskDefinition");
-		if (ecs_cli_json(&e)) {
-			ecs_cli_print_json(out);
+		if (cli_ecs_json(&e)) {
+			cli_ecs_print_json(out);
 		} else if (e.format) {
 			_cleanup_free_ char *line = cli_format(e.format, td);
 			printf("%s\n", line);
@@ -201,7 +201,7 @@ static int taskdef_inspect(int argc, char **argv)
 		}
 		rc = 0;
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -213,7 +213,7 @@ static int taskdef_rm(int argc, char **argv)
 	    "      --format FORMAT     'json': print the API's responses\n" ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
-	if (!ecs_cli_parse(&e, argc, argv, text, &rc))
+	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
 		return rc;
 	if (optind >= argc) {
 		fprintf(stderr, "\"berth taskdef rm\" requires at least 1 argument.\n");
@@ -225,23 +225,23 @@ static int taskdef_rm(int argc, char **argv)
 				argv[i]);
 			return CLI_EXIT_DAEMON;
 		}
-	if (ecs_cli_open(&e) < 0)
+	if (cli_ecs_open(&e) < 0)
 		return 1;
 	rc = 0;
 	for (int i = optind; i < argc; i++) {
 		_cleanup_json_ json_t *in = json_pack("{s:s}", "taskDefinition", argv[i]), *out = NULL;
-		if (ecs_cli_call(&e, "DeregisterTaskDefinition", in, false, &out) < 0) {
+		if (cli_ecs_call(&e, "DeregisterTaskDefinition", in, false, &out) < 0) {
 			rc = 1;
 			continue;
 		}
-		if (ecs_cli_json(&e))
-			ecs_cli_print_json(out);
+		if (cli_ecs_json(&e))
+			cli_ecs_print_json(out);
 		else
 			printf("%s\n", json_string_value(json_object_get(
 					   json_object_get(out, "taskDefinition"), "taskDefinitionArn"))
 					   ?: argv[i]);
 	}
-	ecs_cli_close(&e);
+	cli_ecs_close(&e);
 	return rc;
 }
 
@@ -255,5 +255,5 @@ int cli_taskdef(int argc, char **argv)
 		{ "rm", taskdef_rm, "Deregister task definition revisions" },
 		{ "remove", taskdef_rm, NULL },
 	};
-	return ecs_cli_group("taskdef", "Manage task definitions", verbs, ARRAY_SIZE(verbs), argc, argv);
+	return cli_ecs_group("taskdef", "Manage task definitions", verbs, ARRAY_SIZE(verbs), argc, argv);
 }

@@ -29,7 +29,7 @@ static const struct cli_usage update_usage = {
 static int set_num(const struct cli_opt *o, const char *v, bool bytes)
 {
 	int64_t n;
-	if ((bytes && !streq(v, "-1") ? parse_bytes(v, &n) : parse_int64(v, &n)) < 0) {
+	if ((bytes && !streq(v, "-1") ? util_parse_bytes(v, &n) : util_parse_int64(v, &n)) < 0) {
 		fprintf(stderr, "berth update: invalid value '%s' for %s\n", v, o->key);
 		return -EINVAL;
 	}

@@ -199,7 +199,7 @@ static int expect(struct conv *c, yaml_event_type_t type, const char *what)
 	return r;
 }
 
-int yaml_to_json(const char *text, size_t len, json_t **ret, struct berth_error **err)
+int cli_yaml_to_json(const char *text, size_t len, json_t **ret, struct berth_error **err)
 {
 	if (len > YAMLJSON_MAX_SIZE)
 		return berth_error_msg(err, EFBIG, "YAML larger than %u bytes", YAMLJSON_MAX_SIZE);
@@ -233,7 +233,7 @@ int yaml_to_json(const char *text, size_t len, json_t **ret, struct berth_error 
 	return 0;
 }
 
-bool yamljson_looks_like_json(const char *text, size_t len)
+bool cli_yamljson_looks_like_json(const char *text, size_t len)
 {
 	size_t i = 0;
 	while (i < len) {

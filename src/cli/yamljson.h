@@ -25,9 +25,9 @@
  * syntax error or a refused construct; -EFBIG beyond YAMLJSON_MAX_SIZE.
  * *ret (a new reference) only on success; an empty document is an error.
  */
-int yaml_to_json(const char *text, size_t len, json_t **ret, struct berth_error **err);
+int cli_yaml_to_json(const char *text, size_t len, json_t **ret, struct berth_error **err);
 
 /* Whether text is JSON rather than YAML: its first non-blank, non-comment byte is '{' or '['. */
-bool yamljson_looks_like_json(const char *text, size_t len);
+bool cli_yamljson_looks_like_json(const char *text, size_t len);
 
 #endif

@@ -1,8 +1,8 @@
 /* connlimit.c - see connlimit.h. */
 #include "common/connlimit.h"
 
-bool conn_overdue(const struct conn_limits *l, enum conn_phase phase, int64_t elapsed_ms, int64_t stalled_ms,
-		  uint64_t bytes)
+bool connlimit_overdue(const struct conn_limits *l, enum conn_phase phase, int64_t elapsed_ms,
+		       int64_t stalled_ms, uint64_t bytes)
 {
 	int64_t grace = (int64_t)l->header_timeout_s * 1000;
 	switch (phase) {

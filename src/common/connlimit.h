@@ -26,7 +26,7 @@ struct conn_limits {
  * its phase, of which stalled_ms were the server's doing (it held the body
  * back), bytes of body received so far.
  */
-bool conn_overdue(const struct conn_limits *l, enum conn_phase phase, int64_t elapsed_ms, int64_t stalled_ms,
-		  uint64_t bytes);
+bool connlimit_overdue(const struct conn_limits *l, enum conn_phase phase, int64_t elapsed_ms,
+		       int64_t stalled_ms, uint64_t bytes);
 
 #endif

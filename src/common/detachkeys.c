@@ -21,7 +21,7 @@ static int key_code(const char *key, size_t len)
 	return -1;
 }
 
-int detach_keys_parse(const char *spec, unsigned char out[DETACH_KEYS_MAX], size_t *ret_n,
+int detachkeys_parse(const char *spec, unsigned char out[DETACH_KEYS_MAX], size_t *ret_n,
 		      struct berth_error **err)
 {
 	unsigned char keys[DETACH_KEYS_MAX];
@@ -45,7 +45,7 @@ int detach_keys_parse(const char *spec, unsigned char out[DETACH_KEYS_MAX], size
 	return 0;
 }
 
-bool detach_matcher_feed(struct detach_matcher *m, const char *in, size_t len, struct strbuf *out)
+bool detachkeys_matcher_feed(struct detach_matcher *m, const char *in, size_t len, struct strbuf *out)
 {
 	if (m->n == 0) {
 		strbuf_add(out, in, len);

@@ -23,7 +23,7 @@
  * Parse spec into out[0..*ret_n). On failure returns -EINVAL with docker's
  * message ("Unknown character: 'x'"); out and *ret_n are untouched.
  */
-int detach_keys_parse(const char *spec, unsigned char out[DETACH_KEYS_MAX], size_t *ret_n,
+int detachkeys_parse(const char *spec, unsigned char out[DETACH_KEYS_MAX], size_t *ret_n,
 		      struct berth_error **err);
 
 /* A stream filter: holds back a partial match, forwards everything else. */
@@ -39,6 +39,6 @@ struct detach_matcher {
  * of this input are dropped (the caller detaches). Like docker's escape
  * proxy, a mismatch flushes the held bytes together with the mismatching one.
  */
-bool detach_matcher_feed(struct detach_matcher *m, const char *in, size_t len, struct strbuf *out);
+bool detachkeys_matcher_feed(struct detach_matcher *m, const char *in, size_t len, struct strbuf *out);
 
 #endif

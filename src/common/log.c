@@ -108,7 +108,7 @@ static void format_time(char *buf, size_t size)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	size_t n = format_utc(ts.tv_sec, buf, size);
+	size_t n = util_format_utc(ts.tv_sec, buf, size);
 	snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 

@@ -47,7 +47,7 @@ static size_t table_size(const struct cli_opt *t)
 	return n;
 }
 
-void cli_opttab_getopt(const struct cli_opt *t, const struct option *extra, size_t n_extra,
+void opttab_getopt(const struct cli_opt *t, const struct option *extra, size_t n_extra,
 		       const char *shortopts_prefix, struct option **ret_long, char **ret_short)
 {
 	size_t n = table_size(t);
@@ -70,7 +70,7 @@ void cli_opttab_getopt(const struct cli_opt *t, const struct option *extra, size
 	*ret_short = strbuf_detach(&so, NULL);
 }
 
-int cli_opt_parse_long(const char *flag, const char *arg, long min, long max, long *ret)
+int opttab_parse_long(const char *flag, const char *arg, long min, long max, long *ret)
 {
 	char *end;
 	errno = 0;
@@ -84,7 +84,7 @@ int cli_opt_parse_long(const char *flag, const char *arg, long min, long max, lo
 	return 0;
 }
 
-int cli_parse_bool_flag(const char *flag, const char *v, bool *ret)
+int opttab_parse_bool_flag(const char *flag, const char *v, bool *ret)
 {
 	if (!v || streq(v, "true") || streq(v, "1"))
 		*ret = true;
@@ -108,19 +108,19 @@ static int apply_entry(const struct cli_opt *o, const char *arg)
 	case CLI_OPT_FLAG: *(bool *)o->dest = true; return 0;
 	case CLI_OPT_STRING: *(const char **)o->dest = arg; return 0;
 	case CLI_OPT_LONG:
-		if (cli_opt_parse_long(flag, arg, o->min, o->max, &v) < 0)
+		if (opttab_parse_long(flag, arg, o->min, o->max, &v) < 0)
 			return -1;
 		*(long *)o->dest = v;
 		return 0;
 	case CLI_OPT_JSON_STR: json_object_set_new(o->dest, o->key, json_string(arg)); return 0;
 	case CLI_OPT_JSON_INT:
-		if (cli_opt_parse_long(flag, arg, o->min, o->max, &v) < 0)
+		if (opttab_parse_long(flag, arg, o->min, o->max, &v) < 0)
 			return -1;
 		json_object_set_new(o->dest, o->key, json_integer(v));
 		return 0;
 	case CLI_OPT_JSON_TRUE: json_object_set_new(o->dest, o->key, json_true()); return 0;
 	case CLI_OPT_CALL: return o->fn(o->dest, o->has_arg || o->optional_arg ? arg : NULL) < 0 ? -1 : 0;
-	case CLI_OPT_BOOL: return cli_parse_bool_flag(o->name, arg, o->dest) < 0 ? -1 : 0;
+	case CLI_OPT_BOOL: return opttab_parse_bool_flag(o->name, arg, o->dest) < 0 ? -1 : 0;
 	case CLI_OPT_JSON_APPEND: {
 		json_t *a = json_object_get(o->dest, o->key);
 		if (!json_is_array(a))
@@ -139,7 +139,7 @@ static int apply_entry(const struct cli_opt *o, const char *arg)
 	return 1;
 }
 
-int cli_opttab_apply(const struct cli_opt *t, int ch, const char *arg)
+int opttab_apply(const struct cli_opt *t, int ch, const char *arg)
 {
 	const struct cli_opt *o = NULL;
 	size_t n = table_size(t);
@@ -151,7 +151,7 @@ int cli_opttab_apply(const struct cli_opt *t, int ch, const char *arg)
 	return o ? apply_entry(o, arg) : 1;
 }
 
-int cli_opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
+int opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
 		    unsigned flags)
 {
 	static const struct option help[] = { { "help", no_argument, NULL, OPTTAB_HELP } };
@@ -160,7 +160,7 @@ int cli_opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *
 	_cleanup_free_ char *so = NULL;
 	_cleanup_free_ char *prefix =
 	    xasprintf("%s%s", shortopts_prefix ? shortopts_prefix : "", short_help ? "h" : "");
-	cli_opttab_getopt(t, help, add_help ? ARRAY_SIZE(help) : 0, prefix, &lo, &so);
+	opttab_getopt(t, help, add_help ? ARRAY_SIZE(help) : 0, prefix, &lo, &so);
 	int ch;
 	optind = 0; /* 0, not 1: glibc also forgets a half-read cluster of short options */
 	while ((ch = getopt_long(argc, argv, so, lo, NULL)) != -1) {
@@ -168,7 +168,7 @@ int cli_opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *
 			return CLI_OPTTAB_HELP;
 		if (ch == '?')
 			return CLI_OPTTAB_USAGE;
-		int r = cli_opttab_apply(t, ch, optarg);
+		int r = opttab_apply(t, ch, optarg);
 		if (r == 2)
 			return CLI_OPTTAB_HELP;
 		if (r != 0)
@@ -177,10 +177,10 @@ int cli_opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *
 	return CLI_OPTTAB_OK;
 }
 
-int cli_opttab_scan_usage(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
+int opttab_scan_usage(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
 			  void (*usage)(FILE *f))
 {
-	int r = cli_opttab_scan(t, argc, argv, shortopts_prefix, 0);
+	int r = opttab_scan(t, argc, argv, shortopts_prefix, 0);
 	if (r == CLI_OPTTAB_HELP || r == CLI_OPTTAB_USAGE)
 		usage(r == CLI_OPTTAB_HELP ? stdout : stderr);
 	return r;
@@ -214,7 +214,7 @@ static const struct cli_opt *go_find(const struct cli_opt *t, const char *name, 
 	return NULL;
 }
 
-int cli_opttab_scan_go(const struct cli_opt *t, int argc, char **argv, const char *who)
+int opttab_scan_go(const struct cli_opt *t, int argc, char **argv, const char *who)
 {
 	int i = 1;
 	for (; i < argc; i++) {

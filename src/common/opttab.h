@@ -6,12 +6,12 @@
  * switch over option codes and per-value checks.
  *
  * One table, two syntaxes:
- *   cli_opttab_scan()    GNU getopt_long's: "-abc" clusters, "--name=value"
+ *   opttab_scan()    GNU getopt_long's: "-abc" clusters, "--name=value"
  *                        and "--name value", unambiguous abbreviations,
  *                        operands permuted unless the short string starts
  *                        with "+"; getopt prints its own messages for an
  *                        unknown option or a missing value;
- *   cli_opttab_scan_go() Go's flag package as runc (urfave/cli v1) reads it:
+ *   opttab_scan_go() Go's flag package as runc (urfave/cli v1) reads it:
  *                        "-name" or "--name", exact names only, "=value" or
  *                        the next word, booleans take only "=value", no
  *                        clusters, stops at the first operand.
@@ -73,14 +73,14 @@ struct cli_opt {
  * short option string ("f" for a flag, "s:" for an argument) appended to shortopts_prefix
  * (may be NULL). Both returned arrays are the caller's to free.
  */
-void cli_opttab_getopt(const struct cli_opt *t, const struct option *extra, size_t n_extra,
+void opttab_getopt(const struct cli_opt *t, const struct option *extra, size_t n_extra,
 		       const char *shortopts_prefix, struct option **ret_long, char **ret_short);
 
 /*
  * Apply the option getopt_long() returned as ch: 0 done, -1 bad value (printed), 1 not ours,
  * 2 a CLI_OPT_HELP entry.
  */
-int cli_opttab_apply(const struct cli_opt *t, int ch, const char *arg);
+int opttab_apply(const struct cli_opt *t, int ch, const char *arg);
 
 /* What a scan found. */
 enum {
@@ -89,7 +89,7 @@ enum {
 	CLI_OPTTAB_USAGE = -1,     /* an unknown option or a missing value (getopt's message printed) */
 	CLI_OPTTAB_BAD_VALUE = -2, /* an option's value was refused (its message printed) */
 };
-/* cli_opttab_scan flags */
+/* opttab_scan flags */
 #define CLI_OPTTAB_ADD_HELP (1u << 0)  /* "--help" (ahead of the table's names) asks for help */
 #define CLI_OPTTAB_SHORT_HELP (1u << 1) /* so does "-h" (with CLI_OPTTAB_ADD_HELP) */
 
@@ -98,15 +98,15 @@ enum {
  * each option in turn, from a fully reset getopt (optind 0). Stops at the first help or error.
  * shortopts_prefix: "+" to stop at the first operand, NULL to permute operands to the end.
  */
-int cli_opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
+int opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
 		    unsigned flags);
 
 /*
- * cli_opttab_scan and the usual answer of a front end: usage(stdout) on --help, usage(stderr)
+ * opttab_scan and the usual answer of a front end: usage(stdout) on --help, usage(stderr)
  * after getopt's message for an unknown option or a missing value, nothing more for a bad value
- * (its own message is printed). Returns what cli_opttab_scan found.
+ * (its own message is printed). Returns what opttab_scan found.
  */
-int cli_opttab_scan_usage(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
+int opttab_scan_usage(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
 			  void (*usage)(FILE *f));
 
 /*
@@ -119,12 +119,12 @@ int cli_opttab_scan_usage(const struct cli_opt *t, int argc, char **argv, const 
  * '-x'", "<who>: option '--x' needs a value", "<who>: invalid boolean value 'v' for '--x'" or
  * the value's own message to stderr.
  */
-int cli_opttab_scan_go(const struct cli_opt *t, int argc, char **argv, const char *who);
+int opttab_scan_go(const struct cli_opt *t, int argc, char **argv, const char *who);
 
 /* Parse a decimal integer in [min, max] for --flag; -1 with a message ("berth: invalid ..."). */
-int cli_opt_parse_long(const char *flag, const char *arg, long min, long max, long *ret);
+int opttab_parse_long(const char *flag, const char *arg, long min, long max, long *ret);
 
 /* docker's boolean flag value: NULL, "true", "1" true; "false", "0" false; else -EINVAL, printed. */
-int cli_parse_bool_flag(const char *flag, const char *v, bool *ret);
+int opttab_parse_bool_flag(const char *flag, const char *v, bool *ret);
 
 #endif

@@ -23,16 +23,16 @@ extern char **environ;
 #define SYS_pidfd_send_signal 424
 #endif
 
-int64_t now_ns(void)
+int64_t proc_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t now_ms(void)
+int64_t proc_now_ms(void)
 {
-	return now_ns() / 1000000;
+	return proc_now_ns() / 1000000;
 }
 
 int proc_pidfd_open(pid_t pid)
@@ -148,9 +148,9 @@ int proc_wait(pid_t pid, int pidfd, int timeout_ms, int *ret_status, struct bert
 		pidfd = own;
 	}
 	if (timeout_ms >= 0) {
-		int64_t deadline = now_ms() + timeout_ms;
+		int64_t deadline = proc_now_ms() + timeout_ms;
 		for (;;) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - proc_now_ms();
 			struct pollfd p = { .fd = pidfd, .events = POLLIN };
 			int n = poll(&p, 1, left > 0 ? (int)MIN(left, INT32_MAX) : 0);
 			if (n < 0 && errno == EINTR)
@@ -216,7 +216,7 @@ int proc_run(const struct proc_spawn_opts *opts, const char *input, size_t input
 	int fds[2] = { out_p[0], err_p[0] };
 	size_t start[2] = { sinks[0]->len, sinks[1]->len };
 	size_t in_off = 0;
-	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : INT64_MAX;
+	int64_t deadline = timeout_ms >= 0 ? proc_now_ms() + timeout_ms : INT64_MAX;
 	bool timed_out = false;
 	while (fds[0] >= 0 || fds[1] >= 0 || in_p[1] >= 0) {
 		struct pollfd p[3] = {
@@ -224,7 +224,7 @@ int proc_run(const struct proc_spawn_opts *opts, const char *input, size_t input
 			{ .fd = fds[1], .events = POLLIN },
 			{ .fd = in_p[1], .events = POLLOUT },
 		};
-		int64_t left = deadline == INT64_MAX ? -1 : deadline - now_ms();
+		int64_t left = deadline == INT64_MAX ? -1 : deadline - proc_now_ms();
 		if (deadline != INT64_MAX && left <= 0) {
 			timed_out = true;
 			break;
@@ -266,7 +266,7 @@ int proc_run(const struct proc_spawn_opts *opts, const char *input, size_t input
 				    timeout_ms);
 		goto out;
 	}
-	int64_t left = deadline == INT64_MAX ? -1 : MAX(deadline - now_ms(), 0);
+	int64_t left = deadline == INT64_MAX ? -1 : MAX(deadline - proc_now_ms(), 0);
 	r = proc_wait(pid, pidfd, (int)MIN(left, INT32_MAX), ret_status, err);
 	if (r == -ETIMEDOUT) {
 		proc_signal(pid, pidfd, SIGKILL);

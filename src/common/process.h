@@ -58,7 +58,7 @@ int proc_run(const struct proc_spawn_opts *opts, const char *input, size_t input
 	     struct berth_error **err);
 
 /* Monotonic time in milliseconds / nanoseconds. */
-int64_t now_ms(void);
-int64_t now_ns(void);
+int64_t proc_now_ms(void);
+int64_t proc_now_ns(void);
 
 #endif

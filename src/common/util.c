@@ -9,7 +9,7 @@
 
 #include "common/util.h"
 
-int parse_int64(const char *s, int64_t *ret)
+int util_parse_int64(const char *s, int64_t *ret)
 {
 	if (!s || !*s || isspace((unsigned char)*s))
 		return -EINVAL;
@@ -24,7 +24,7 @@ int parse_int64(const char *s, int64_t *ret)
 	return 0;
 }
 
-int parse_uint64(const char *s, uint64_t *ret)
+int util_parse_uint64(const char *s, uint64_t *ret)
 {
 	if (!s || !*s || !isdigit((unsigned char)*s))
 		return -EINVAL;
@@ -39,7 +39,7 @@ int parse_uint64(const char *s, uint64_t *ret)
 	return 0;
 }
 
-int parse_bytes(const char *s, int64_t *ret)
+int util_parse_bytes(const char *s, int64_t *ret)
 {
 	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
 		return -EINVAL;
@@ -77,7 +77,7 @@ int parse_bytes(const char *s, int64_t *ret)
 	return 0;
 }
 
-int parse_duration_ns(const char *s, int64_t *ret)
+int util_parse_duration_ns(const char *s, int64_t *ret)
 {
 	static const struct {
 		const char *unit;
@@ -130,7 +130,7 @@ int parse_duration_ns(const char *s, int64_t *ret)
 	return 0;
 }
 
-int64_t days_from_civil(int64_t y, int m, int d)
+int64_t util_days_from_civil(int64_t y, int m, int d)
 {
 	y -= m <= 2;
 	int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -145,7 +145,7 @@ int64_t days_from_civil(int64_t y, int m, int d)
  * glibc's gmtime_r() loads the time zone (TZ, /etc/localtime) on its first
  * call, a file read in every short-lived process that stamps a time.
  */
-size_t format_utc(time_t t, char *out, size_t size)
+size_t util_format_utc(time_t t, char *out, size_t size)
 {
 	int64_t days = t / 86400, secs = t % 86400;
 	if (secs < 0) {
@@ -163,13 +163,13 @@ size_t format_utc(time_t t, char *out, size_t size)
 	return n < 0 ? 0 : MIN((size_t)n, size ? size - 1 : 0);
 }
 
-void format_rfc3339(const struct timespec *ts, char out[RFC3339_MAX])
+void util_format_rfc3339(const struct timespec *ts, char out[RFC3339_MAX])
 {
-	size_t n = format_utc(ts->tv_sec, out, RFC3339_MAX);
+	size_t n = util_format_utc(ts->tv_sec, out, RFC3339_MAX);
 	snprintf(out + n, RFC3339_MAX - n, ".%09ldZ", ts->tv_nsec);
 }
 
-int parse_rfc3339(const char *s, struct timespec *ret)
+int util_parse_rfc3339(const char *s, struct timespec *ret)
 {
 	struct tm tm = { 0 };
 	if (!s)
@@ -216,14 +216,14 @@ int parse_rfc3339(const char *s, struct timespec *ret)
 	return 0;
 }
 
-int64_t mono_ms(void)
+int64_t util_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-char *random_hex(size_t n)
+char *util_random_hex(size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	_cleanup_free_ unsigned char *b = xmalloc(n);
@@ -246,13 +246,13 @@ char *random_hex(size_t n)
 	return s;
 }
 
-int http_target_check(const char *raw)
+int util_http_target_check(const char *raw)
 {
 	/* "%00" is the only escape that decodes to NUL; hex digits '0' have no case */
 	return raw && strstr(raw, "%00") ? -EINVAL : 0;
 }
 
-int http_framing_check(size_t n_content_length, const char *cl1, const char *cl2, bool transfer_encoding)
+int util_http_framing_check(size_t n_content_length, const char *cl1, const char *cl2, bool transfer_encoding)
 {
 	if (n_content_length > 0 && transfer_encoding)
 		return -EINVAL;
@@ -261,7 +261,7 @@ int http_framing_check(size_t n_content_length, const char *cl1, const char *cl2
 	return 0;
 }
 
-void hang_point(const char *name, const char *subject)
+void util_hang_point(const char *name, const char *subject)
 {
 	const char *at = getenv("BERTH_TEST_HANG_AT");
 	size_t n = strlen(name);
@@ -283,7 +283,7 @@ void hang_point(const char *name, const char *subject)
 	close(fd);
 }
 
-void crash_point(const char *name)
+void util_crash_point(const char *name)
 {
 	const char *at = getenv("BERTH_TEST_CRASH_AT");
 	if (at && strcmp(at, name) == 0)

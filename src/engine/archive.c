@@ -32,15 +32,16 @@
 /* Directory nesting we follow when taring (each level holds a directory fd). */
 #define ARCHIVE_MAX_DEPTH 256
 
-const char *const fsop_engine_mountpoints[] = {
+const char *const engine_fsop_engine_mountpoints[] = {
 	"etc/hosts",  "etc/hostname", "etc/resolv.conf", "dev/pts", "dev/shm",
 	"dev/mqueue", "dev/console",  "sys/fs/cgroup",   NULL,
 };
 
-int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop *op, struct berth_error **err)
+int engine_fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop *op,
+		      struct berth_error **err)
 {
 	*op = (struct fsop){ .e = e, .rootfd = -1, .pidfd = -1, .ref = ref };
-	int r = container_find(e, ref, &op->c, err);
+	int r = engine_container_find(e, ref, &op->c, err);
 	if (r < 0)
 		return r;
 	struct container *c = op->c;
@@ -73,7 +74,7 @@ int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop 
 		if (!rootfs) {
 			pthread_mutex_lock(&e->lock);
 			c->rootfs = xstrdup(op->rootfs);
-			container_save(e, c, NULL);
+			engine_container_save(e, c, NULL);
 			pthread_mutex_unlock(&e->lock);
 		}
 	}
@@ -87,7 +88,7 @@ int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop 
 	return 0;
 }
 
-void fsop_end(struct fsop *op)
+void engine_fsop_end(struct fsop *op)
 {
 	op->rootfd = safe_close(op->rootfd);
 	op->pidfd = safe_close(op->pidfd);
@@ -97,7 +98,7 @@ void fsop_end(struct fsop *op)
 		if (op->locked)
 			pthread_mutex_unlock(&op->c->op_lock);
 		pthread_mutex_lock(&op->e->lock);
-		container_unref(op->c);
+		engine_container_unref(op->c);
 		pthread_mutex_unlock(&op->e->lock);
 	}
 	free(op->rootfs);
@@ -108,7 +109,7 @@ void fsop_end(struct fsop *op)
 	*op = (struct fsop){ .rootfd = -1, .pidfd = -1 };
 }
 
-uint32_t fsop_go_mode(mode_t m)
+uint32_t engine_fsop_go_mode(mode_t m)
 {
 	uint32_t g = m & 0777;
 	switch (m & S_IFMT) {
@@ -250,10 +251,10 @@ static json_t *stat_json(const struct fsview *v, const struct cpath *p, int dirf
 			 const struct stat *st)
 {
 	char mtime[RFC3339_MAX];
-	format_rfc3339(&st->st_mtim, mtime);
+	util_format_rfc3339(&st->st_mtim, mtime);
 	_cleanup_free_ char *target = S_ISLNK(st->st_mode) && base ? link_target(v, p, dirfd, base) : NULL;
 	return json_pack("{s:s, s:I, s:I, s:s, s:s}", "name", p->name, "size", (json_int_t)st->st_size,
-			 "mode", (json_int_t)fsop_go_mode(st->st_mode), "mtime", mtime, "linkTarget",
+			 "mode", (json_int_t)engine_fsop_go_mode(st->st_mode), "mtime", mtime, "linkTarget",
 			 target ? target : "");
 }
 
@@ -303,10 +304,10 @@ static int archive_run(struct engine *e, const char *ref, fsview_fn fn, struct a
 		       struct berth_error **err)
 {
 	struct fsop op;
-	int r = fsop_begin(e, ref, true, &op, err);
+	int r = engine_fsop_begin(e, ref, true, &op, err);
 	if (r >= 0)
-		r = fsview_run(&op, fn, a, err);
-	fsop_end(&op);
+		r = engine_fsview_run(&op, fn, a, err);
+	engine_fsop_end(&op);
 	return r;
 }
 
@@ -523,7 +524,7 @@ static int put_owner(struct fsop *op, struct image_extract_opts *x, struct berth
 	const char *user = json_string_value(json_object_get(op->config, "User"));
 	uint32_t uid = 0, gid = 0;
 	if (user && *user) {
-		int r = spec_resolve_user(op->rootfs, user, &uid, &gid, err);
+		int r = engine_spec_resolve_user(op->rootfs, user, &uid, &gid, err);
 		if (r < 0)
 			return r;
 	}
@@ -540,7 +541,7 @@ static int put_owner(struct fsop *op, struct image_extract_opts *x, struct berth
  */
 static int put_check_writable(const struct fsview *v, int dirfd, struct berth_error **err)
 {
-	int where, r = fsview_mount_of(v, dirfd, &where);
+	int where, r = engine_fsview_mount_of(v, dirfd, &where);
 	if (r < 0)
 		return berth_error_set(err, r, "find the mount of the extraction point");
 	if (where == FSVIEW_ROOTFS) {

@@ -149,7 +149,7 @@ static int walk(struct changes *ch, int fd, const char *prefix, bool hidden, uns
 static json_t *skip_set(const json_t *hostconfig)
 {
 	json_t *s = json_object();
-	for (const char *const *p = fsop_engine_mountpoints; *p; p++) {
+	for (const char *const *p = engine_fsop_engine_mountpoints; *p; p++) {
 		_cleanup_free_ char *abs = xasprintf("/%s", *p);
 		json_object_set_new(s, abs, json_true());
 	}
@@ -241,10 +241,10 @@ static int changes_of(struct engine *e, struct fsop *op, json_t **ret, struct be
 int engine_container_changes(struct engine *e, const char *ref, json_t **ret, struct berth_error **err)
 {
 	struct fsop op;
-	int r = fsop_begin(e, ref, false, &op, err);
+	int r = engine_fsop_begin(e, ref, false, &op, err);
 	if (r >= 0)
 		r = changes_of(e, &op, ret, err);
-	fsop_end(&op);
+	engine_fsop_end(&op);
 	return r;
 }
 
@@ -252,11 +252,11 @@ int engine_container_export(struct engine *e, const char *ref, int out_fd, struc
 {
 	struct fsop op;
 	/* pins (mounts, or prepares for a never-started container) the tree the image store tars */
-	int r = fsop_begin(e, ref, true, &op, err);
+	int r = engine_fsop_begin(e, ref, true, &op, err);
 	if (r >= 0 && !e->img->export)
 		r = berth_error_msg(err, ENOTSUP, "the image store cannot export containers");
 	if (r >= 0)
 		r = e->img->export(e->img_ctx, op.id, out_fd, err);
-	fsop_end(&op);
+	engine_fsop_end(&op);
 	return r;
 }

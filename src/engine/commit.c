@@ -5,7 +5,7 @@
  * overrides and the "changes" lines) becomes the new image's config.
  *
  * "changes" are Dockerfile instructions parsed by the builder's parser
- * (dockerfile_parse_trigger) and expanded with the builder's shell lexer
+ * (build_dockerfile_parse_trigger) and expanded with the builder's shell lexer
  * against the config's Env, as docker's BuildFromConfig does.
  */
 #include <strings.h>
@@ -26,7 +26,7 @@ struct change_ctx {
 
 static int expand(struct change_ctx *x, const char *word, char **ret, struct berth_error **err)
 {
-	return shlex_process_word(word, '\\', x->env, 0, ret, err);
+	return build_shlex_process_word(word, '\\', x->env, 0, ret, err);
 }
 
 static json_t *obj_member(json_t *cfg, const char *key)
@@ -143,7 +143,8 @@ static int apply_instr(struct change_ctx *x, const struct df_instr *in, struct b
 		return 0;
 	}
 	default:
-		return berth_error_msg(err, EINVAL, "%s is not a valid change command", df_cmd_name(in->cmd));
+		return berth_error_msg(err, EINVAL, "%s is not a valid change command",
+				       build_df_cmd_name(in->cmd));
 	}
 }
 
@@ -155,10 +156,10 @@ static int apply_line(struct change_ctx *x, const char *line, struct berth_error
 	if (!strncasecmp(line, "ONBUILD", 7) && (line[7] == ' ' || line[7] == '\t')) {
 		const char *trigger = line + 8 + strspn(line + 8, " \t");
 		struct df_instr *t = NULL;
-		int r = dockerfile_parse_trigger(trigger, &t, err);
+		int r = build_dockerfile_parse_trigger(trigger, &t, err);
 		if (r < 0)
 			return r;
-		df_instr_free(t);
+		build_df_instr_free(t);
 		json_t *ob = json_object_get(x->cfg, "OnBuild");
 		if (!json_is_array(ob))
 			json_object_set_new(x->cfg, "OnBuild", ob = json_array());
@@ -166,11 +167,11 @@ static int apply_line(struct change_ctx *x, const char *line, struct berth_error
 		return 0;
 	}
 	struct df_instr *in = NULL;
-	int r = dockerfile_parse_trigger(line, &in, err);
+	int r = build_dockerfile_parse_trigger(line, &in, err);
 	if (r < 0)
 		return r;
 	r = apply_instr(x, in, err);
-	df_instr_free(in);
+	build_df_instr_free(in);
 	return r;
 }
 
@@ -239,7 +240,7 @@ static int commit_locked(struct engine *e, struct fsop *op, const struct engine_
 					   .author = o->author && *o->author ? o->author : NULL,
 					   .comment = o->comment && *o->comment ? o->comment : NULL,
 					   .created_by = by,
-					   .exclude = fsop_engine_mountpoints };
+					   .exclude = engine_fsop_engine_mountpoints };
 	return e->img->commit(e->img_ctx, op->id, &req, ret_id, err);
 }
 
@@ -251,18 +252,18 @@ int engine_container_commit(struct engine *e, const char *ref, const struct engi
 	/* pause first (it takes the op lock itself); only undo a pause we made */
 	bool paused = o->pause && engine_container_pause(e, ref, true, NULL) >= 0;
 	struct fsop op;
-	int r = fsop_begin(e, ref, true, &op, err);
+	int r = engine_fsop_begin(e, ref, true, &op, err);
 	if (r >= 0)
 		r = commit_locked(e, &op, o, ret_id, err);
-	fsop_end(&op);
+	engine_fsop_end(&op);
 	if (paused)
 		engine_container_pause(e, ref, false, NULL);
 	if (r >= 0) {
 		pthread_mutex_lock(&e->lock);
 		struct container *c = NULL;
-		if (container_find_locked(e, ref, &c, NULL) >= 0) {
-			container_event(e, c, "commit", NULL);
-			container_unref(c);
+		if (engine_container_find_locked(e, ref, &c, NULL) >= 0) {
+			engine_container_event(e, c, "commit", NULL);
+			engine_container_unref(c);
 		}
 		pthread_mutex_unlock(&e->lock);
 	}

@@ -12,14 +12,14 @@
 #include "engine/internal.h"
 #include "engine/state.h"
 
-struct container *container_ref(struct container *c)
+struct container *engine_container_ref(struct container *c)
 {
 	c->refs++;
 	return c;
 }
 
 /* Call with e->lock held (refs are guarded by it). */
-void container_unref(struct container *c)
+void engine_container_unref(struct container *c)
 {
 	if (!c || --c->refs > 0)
 		return;
@@ -54,20 +54,20 @@ static struct container *container_new(void)
 	return c;
 }
 
-char *container_dir(const struct engine *e, const char *id)
+char *engine_container_dir(const struct engine *e, const char *id)
 {
 	return xasprintf("%s/containers/%s", e->root, id);
 }
 
 /* Short: unix socket paths below it must fit in sun_path (108 bytes). */
-char *container_exec_dir(const struct engine *e, const char *id)
+char *engine_container_exec_dir(const struct engine *e, const char *id)
 {
 	return xasprintf("%s/c/%.24s", e->exec_root, id);
 }
 
 #define SET_STR(obj, key, val) json_object_set_new(obj, key, (val) ? json_string(val) : json_null())
 
-json_t *container_to_json(const struct container *c)
+json_t *engine_container_to_json(const struct container *c)
 {
 	json_t *j = json_object();
 	SET_STR(j, "id", c->id);
@@ -104,7 +104,7 @@ static char *dup_str(const json_t *j, const char *key)
 	return s ? xstrdup(s) : NULL;
 }
 
-struct container *container_from_json(const json_t *j)
+struct container *engine_container_from_json(const json_t *j)
 {
 	struct container *c = container_new();
 	c->id = dup_str(j, "id");
@@ -146,25 +146,26 @@ struct container *container_from_json(const json_t *j)
 	return c;
 }
 
-void container_table_add(struct engine *e, struct container *c)
+void engine_container_table_add(struct engine *e, struct container *c)
 {
 	e->cs = xrealloc(e->cs, (e->n_cs + 1) * sizeof(*e->cs));
 	c->engine = e;
 	e->cs[e->n_cs++] = c;
 }
 
-void container_table_remove(struct engine *e, struct container *c)
+void engine_container_table_remove(struct engine *e, struct container *c)
 {
 	for (size_t i = 0; i < e->n_cs; i++)
 		if (e->cs[i] == c) {
 			memmove(&e->cs[i], &e->cs[i + 1], (e->n_cs - i - 1) * sizeof(*e->cs));
 			e->n_cs--;
-			container_unref(c);
+			engine_container_unref(c);
 			return;
 		}
 }
 
-int container_find_locked(struct engine *e, const char *ref, struct container **ret, struct berth_error **err)
+int engine_container_find_locked(struct engine *e, const char *ref, struct container **ret,
+				 struct berth_error **err)
 {
 	if (!ref || !*ref)
 		return berth_error_msg(err, ENOENT, "No such container: %s", ref ? ref : "");
@@ -175,7 +176,7 @@ int container_find_locked(struct engine *e, const char *ref, struct container **
 	for (size_t i = 0; i < e->n_cs; i++) {
 		struct container *c = e->cs[i];
 		if (streq(c->id, ref) || streq(c->name, name)) {
-			*ret = container_ref(c);
+			*ret = engine_container_ref(c);
 			return 0;
 		}
 		if (n <= 64 && !strncmp(c->id, ref, n)) {
@@ -184,7 +185,7 @@ int container_find_locked(struct engine *e, const char *ref, struct container **
 		}
 	}
 	if (hit && !ambiguous) {
-		*ret = container_ref(hit);
+		*ret = engine_container_ref(hit);
 		return 0;
 	}
 	if (ambiguous)
@@ -193,15 +194,15 @@ int container_find_locked(struct engine *e, const char *ref, struct container **
 	return berth_error_msg(err, ENOENT, "No such container: %s", ref);
 }
 
-int container_find(struct engine *e, const char *ref, struct container **ret, struct berth_error **err)
+int engine_container_find(struct engine *e, const char *ref, struct container **ret, struct berth_error **err)
 {
 	pthread_mutex_lock(&e->lock);
-	int r = container_find_locked(e, ref, ret, err);
+	int r = engine_container_find_locked(e, ref, ret, err);
 	pthread_mutex_unlock(&e->lock);
 	return r;
 }
 
-void container_event(struct engine *e, const struct container *c, const char *action, json_t *extra)
+void engine_container_event(struct engine *e, const struct container *c, const char *action, json_t *extra)
 {
 	json_t *attrs = extra ? extra : json_object();
 	json_object_set_new(attrs, "name", json_string(c->name));
@@ -212,14 +213,14 @@ void container_event(struct engine *e, const struct container *c, const char *ac
 	json_object_foreach (labels, k, v)
 		if (json_is_string(v) && !json_object_get(attrs, k))
 			json_object_set(attrs, k, v);
-	store_event(e, "container", action, c->id, attrs);
+	engine_store_event(e, "container", action, c->id, attrs);
 	json_decref(attrs);
 }
 
-int container_save(struct engine *e, struct container *c, struct berth_error **err)
+int engine_container_save(struct engine *e, struct container *c, struct berth_error **err)
 {
 	_cleanup_error_ struct berth_error *own = NULL;
-	int r = store_save(e, c, &own);
+	int r = engine_store_save(e, c, &own);
 	if (r >= 0) {
 		if (c->dirty)
 			log_fields(LOG_LEVEL_INFO, "container record saved after an earlier failure", "id",
@@ -232,7 +233,7 @@ int container_save(struct engine *e, struct container *c, struct berth_error **e
 		log_fields(LOG_LEVEL_WARN, "saving a container record failed, retrying every second", "id",
 			   c->id, "error", m, NULL);
 		c->dirty = true;
-		monitor_wake(e);
+		engine_monitor_wake(e);
 	}
 	if (err) {
 		berth_error_free(*err);
@@ -241,19 +242,19 @@ int container_save(struct engine *e, struct container *c, struct berth_error **e
 	return r;
 }
 
-bool container_save_dirty(struct engine *e)
+bool engine_container_save_dirty(struct engine *e)
 {
 	bool left = false;
 	for (size_t i = 0; i < e->n_cs; i++)
 		if (e->cs[i]->dirty && !e->cs[i]->removed)
-			left |= container_save(e, e->cs[i], NULL) < 0;
+			left |= engine_container_save(e, e->cs[i], NULL) < 0;
 	return left;
 }
 
-int container_set_state(struct engine *e, struct container *c, enum engine_state s)
+int engine_container_set_state(struct engine *e, struct container *c, enum engine_state s)
 {
 	c->state = s;
-	int r = container_save(e, c, NULL);
+	int r = engine_container_save(e, c, NULL);
 	pthread_cond_broadcast(&e->cond);
 	return r;
 }
@@ -270,7 +271,7 @@ static struct engine_container_info *info_of(struct engine *e, const struct cont
 	i->created = xstrdup(c->created ? c->created : "");
 	i->config = json_deep_copy(c->config);
 	i->hostconfig = json_deep_copy(c->hostconfig);
-	i->mounts = mounts_public(c->mounts);
+	i->mounts = engine_mounts_public(c->mounts);
 	i->state = c->state;
 	i->oom_killed = c->oom_killed;
 	i->pid = c->pid;
@@ -282,7 +283,7 @@ static struct engine_container_info *info_of(struct engine *e, const struct cont
 	i->health = c->health ? xstrdup(c->health) : NULL;
 	i->health_failing_streak = c->health_streak;
 	i->health_log = c->health_log ? json_deep_copy(c->health_log) : json_array();
-	_cleanup_free_ char *dir = container_dir(e, c->id);
+	_cleanup_free_ char *dir = engine_container_dir(e, c->id);
 	i->log_path = xasprintf("%s/%s-json.log", dir, c->id);
 	i->rootfs = c->rootfs ? xstrdup(c->rootfs) : NULL;
 	i->resolv_conf_path = xasprintf("%s/resolv.conf", dir);
@@ -331,10 +332,10 @@ int engine_container_inspect(struct engine *e, const char *ref, struct engine_co
 {
 	pthread_mutex_lock(&e->lock);
 	struct container *c;
-	int r = container_find_locked(e, ref, &c, err);
+	int r = engine_container_find_locked(e, ref, &c, err);
 	if (r >= 0) {
 		*ret = info_of(e, c);
-		container_unref(c);
+		engine_container_unref(c);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return r;
@@ -402,7 +403,7 @@ static char *random_name(struct engine *e)
 					   "kernighan", "pike",     "wirth",    "backus",  "mccarthy",
 					   "lamport",   "shannon",  "noether" };
 	for (int attempt = 0;; attempt++) {
-		_cleanup_free_ char *r = random_hex(4);
+		_cleanup_free_ char *r = util_random_hex(4);
 		unsigned v = (unsigned)strtoul(r, NULL, 16);
 		char *n = attempt < 10
 			      ? xasprintf("%s_%s", adj[v % ARRAY_SIZE(adj)], who[(v >> 8) % ARRAY_SIZE(who)])
@@ -424,7 +425,7 @@ int engine_container_rename(struct engine *e, const char *ref, const char *name,
 				       name ? name : "");
 	pthread_mutex_lock(&e->lock);
 	struct container *c;
-	int r = container_find_locked(e, ref, &c, err);
+	int r = engine_container_find_locked(e, ref, &c, err);
 	if (r >= 0) {
 		if (streq(c->name, n)) {
 			r = berth_error_msg(err, EINVAL,
@@ -436,21 +437,23 @@ int engine_container_rename(struct engine *e, const char *ref, const char *name,
 		} else {
 			char *old = c->name;
 			c->name = xstrdup(n);
-			if ((r = store_save(e, c, err)) < 0) { /* nothing else changed: the rename fails */
+			if ((r = engine_store_save(e, c, err)) <
+			    0) { /* nothing else changed: the rename fails */
 				free(c->name);
 				c->name = old;
 			} else {
-				container_event(e, c, "rename", json_pack("{s:s}", "oldName", old));
+				engine_container_event(e, c, "rename", json_pack("{s:s}", "oldName", old));
 				free(old);
 			}
 		}
-		container_unref(c);
+		engine_container_unref(c);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return r;
 }
 
-int container_register(struct engine *e, struct container *c, const char *name, struct berth_error **err)
+int engine_container_register(struct engine *e, struct container *c, const char *name,
+			      struct berth_error **err)
 {
 	const char *n = name && name[0] == '/' ? name + 1 : name;
 	if (n && *n && !name_valid(n))
@@ -472,18 +475,18 @@ int container_register(struct engine *e, struct container *c, const char *name, 
 		    n);
 	}
 	c->name = n && *n ? xstrdup(n) : random_name(e);
-	int r = store_save(e, c, err);
+	int r = engine_store_save(e, c, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&e->lock);
 		return r;
 	}
-	container_table_add(e, container_ref(c));
-	container_event(e, c, "create", NULL);
+	engine_container_table_add(e, engine_container_ref(c));
+	engine_container_event(e, c, "create", NULL);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }
 
-struct container *container_alloc(void)
+struct container *engine_container_alloc(void)
 {
 	return container_new();
 }

@@ -157,7 +157,8 @@ static bool dir_is_empty(int fd)
 	return true;
 }
 
-int copyup_volume(const char *rootfs, const char *path, const char *volume_dir, struct berth_error **err)
+int engine_copyup_volume(const char *rootfs, const char *path, const char *volume_dir,
+			 struct berth_error **err)
 {
 	_cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)

@@ -202,11 +202,11 @@ static int check_network(struct engine *e, json_t *hc, struct berth_error **err)
 		if (!e)
 			return 0;
 		struct container *t;
-		int r = container_find(e, mode + 10, &t, err);
+		int r = engine_container_find(e, mode + 10, &t, err);
 		if (r < 0)
 			return r;
 		pthread_mutex_lock(&e->lock);
-		container_unref(t);
+		engine_container_unref(t);
 		pthread_mutex_unlock(&e->lock);
 		return 0;
 	}
@@ -302,7 +302,7 @@ static int check_cgroup_parent(const json_t *hc, struct berth_error **err)
 		return 0;
 	if (!json_is_string(v))
 		return json_type_error("HostConfig", "CgroupParent", "string", v, err);
-	if (!cgroup_parent_valid(json_string_value(v)))
+	if (!engine_cgroup_parent_valid(json_string_value(v)))
 		return berth_error_msg(err, EINVAL,
 				       "invalid cgroup parent '%s': expected a path of [A-Za-z0-9_.-] names "
 				       "without '.' or '..'",
@@ -344,10 +344,10 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	json_object_foreach (labels, k, v)
 		if (!json_is_string(v))
 			return json_type_error("Config.Labels", k, "string", v, err);
-	if ((r = log_settings_get(json_object_get(hc, "LogConfig"), "", "", NULL, err)) < 0)
+	if ((r = engine_log_settings_get(json_object_get(hc, "LogConfig"), "", "", NULL, err)) < 0)
 		return r;
 	int r2 = security_opts_check(e, hc, err);
-	if (r2 < 0 || (r2 = spec_caps_check(hc, err)) < 0)
+	if (r2 < 0 || (r2 = engine_spec_caps_check(hc, err)) < 0)
 		return r2;
 	if (json_object_get(hc, "Ulimits") && !json_is_null(json_object_get(hc, "Ulimits")) &&
 	    (r2 = engine_ulimits_check(json_object_get(hc, "Ulimits"), "HostConfig.Ulimits", NULL, err)) < 0)
@@ -359,7 +359,7 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 				       "--init-path",
 				       e->init_path);
 	_cleanup_json_ json_t *mp = NULL;
-	if ((r2 = mounts_plan(NULL, cfg, hc, &mp, err)) < 0)
+	if ((r2 = engine_mounts_plan(NULL, cfg, hc, &mp, err)) < 0)
 		return r2;
 	return 0;
 }
@@ -400,11 +400,11 @@ int engine_container_create(struct engine *e, const char *name, const json_t *co
 	    json_array_size(json_object_get(cfg, "Entrypoint")) == 0)
 		return berth_error_msg(err, EINVAL, "No command specified");
 	_cleanup_json_ json_t *mounts = NULL;
-	if ((r = mounts_plan(e, cfg, hc, &mounts, err)) < 0)
+	if ((r = engine_mounts_plan(e, cfg, hc, &mounts, err)) < 0)
 		return r;
 
-	struct container *c = container_alloc();
-	c->id = random_hex(32);
+	struct container *c = engine_container_alloc();
+	c->id = util_random_hex(32);
 	if (!json_string_value(json_object_get(cfg, "Hostname")) ||
 	    !*json_string_value(json_object_get(cfg, "Hostname")))
 		json_object_set_new(cfg, "Hostname", json_stringn(c->id, 12));
@@ -416,25 +416,25 @@ int engine_container_create(struct engine *e, const char *name, const json_t *co
 	struct timespec ts;
 	char t[RFC3339_MAX];
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, t);
+	util_format_rfc3339(&ts, t);
 	c->created = xstrdup(t);
-	_cleanup_free_ char *dir = container_dir(e, c->id);
+	_cleanup_free_ char *dir = engine_container_dir(e, c->id);
 	r = fs_mkdir_p(dir, 0710, err);
-	crash_point("create-dir");
+	util_crash_point("create-dir");
 	if (r >= 0)
-		r = container_register(e, c, name, err);
+		r = engine_container_register(e, c, name, err);
 	if (r < 0) { /* nothing half-made: not its directory, nor the anonymous volumes planned for it */
 		fs_rm_rf(dir, NULL);
-		_cleanup_json_ json_t *anon = mounts_anonymous(c);
-		mounts_remove_volumes(e, anon);
+		_cleanup_json_ json_t *anon = engine_mounts_anonymous(c);
+		engine_mounts_remove_volumes(e, anon);
 		pthread_mutex_lock(&e->lock);
-		container_unref(c);
+		engine_container_unref(c);
 		pthread_mutex_unlock(&e->lock);
 		return r;
 	}
 	*ret_id = xstrdup(c->id);
 	pthread_mutex_lock(&e->lock);
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }

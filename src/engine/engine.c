@@ -17,7 +17,7 @@ const char *engine_root(const struct engine *e)
 	return e->root;
 }
 
-bool cgroup_parent_valid(const char *p)
+bool engine_cgroup_parent_valid(const char *p)
 {
 	if (*p == '/')
 		p++;
@@ -78,7 +78,7 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 		engine_close(e);
 		return r;
 	}
-	if (*e->cgroup_parent == '/' || !cgroup_parent_valid(e->cgroup_parent)) {
+	if (*e->cgroup_parent == '/' || !engine_cgroup_parent_valid(e->cgroup_parent)) {
 		r = berth_error_msg(err, EINVAL,
 				    "invalid cgroup parent '%s': expected a relative path of "
 				    "[A-Za-z0-9_.-] names without '..'",
@@ -94,7 +94,7 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	_cleanup_free_ char *cdir = xasprintf("%s/containers", e->root);
 	_cleanup_free_ char *xdir = xasprintf("%s/c", e->exec_root);
 	if ((r = fs_mkdir_p(cdir, 0710, err)) < 0 || (r = fs_mkdir_p(xdir, 0700, err)) < 0 ||
-	    (r = store_open(e, err)) < 0) {
+	    (r = engine_store_open(e, err)) < 0) {
 		engine_close(e);
 		return r;
 	}
@@ -104,14 +104,14 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	}
 	e->img = cfg->images;
 	e->img_ctx = cfg->images_ctx;
-	if ((r = store_load(e, err)) < 0 || (r = monitor_start(e, err)) < 0) {
+	if ((r = engine_store_load(e, err)) < 0 || (r = engine_monitor_start(e, err)) < 0) {
 		engine_close(e);
 		return r;
 	}
 	pthread_mutex_lock(&e->lock);
-	lifecycle_recover(e);
+	engine_lifecycle_recover(e);
 	pthread_mutex_unlock(&e->lock);
-	monitor_wake(e);
+	engine_monitor_wake(e);
 	*ret = e;
 	return 0;
 }
@@ -121,7 +121,7 @@ struct engine *engine_close(struct engine *e)
 	if (!e)
 		return NULL;
 	if (e->epfd >= 0)
-		monitor_stop(e);
+		engine_monitor_stop(e);
 	pthread_mutex_lock(&e->lock);
 	/*
 	 * Exit, removal, restart and health threads still use the engine (an
@@ -144,10 +144,10 @@ struct engine *engine_close(struct engine *e)
 	}
 	for (size_t i = 0; i < e->n_cs; i++) {
 		struct container *c = e->cs[i];
-		/* drop the reference monitor_watch() took */
+		/* drop the reference engine_monitor_watch() took */
 		if (c->watched && c->refs > 1)
-			container_unref(c);
-		container_unref(c);
+			engine_container_unref(c);
+		engine_container_unref(c);
 	}
 	free(e->cs);
 	while (e->execs) {
@@ -160,7 +160,7 @@ struct engine *engine_close(struct engine *e)
 		free(x);
 	}
 	pthread_mutex_unlock(&e->lock);
-	store_close(e);
+	engine_store_close(e);
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->cond);
 	free(e->root);
@@ -248,14 +248,14 @@ int engine_events_open(struct engine *e, int64_t since_ns, int64_t until_ns, str
 	r->follow = until_ns == 0;
 	pthread_mutex_lock(&e->lock);
 	if (since_ns) {
-		store_events_since(e, since_ns, 0, &r->pending, &r->last_seq);
+		engine_store_events_since(e, since_ns, 0, &r->pending, &r->last_seq);
 	} else {
 		/* only new events: start after the newest one */
 		json_t *all = NULL;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-		store_events_since(e, now, 0, &all, &r->last_seq);
+		engine_store_events_since(e, now, 0, &all, &r->last_seq);
 		json_decref(all);
 		sqlite3_stmt *st = NULL;
 		if (sqlite3_prepare_v2(e->db, "SELECT COALESCE(MAX(seq), 0) FROM events", -1, &st, NULL) ==
@@ -294,7 +294,7 @@ int engine_events_next(struct engine_event_reader *r, json_t **ret, struct berth
 		pthread_mutex_lock(&e->lock);
 		uint64_t seq = e->event_seq;
 		json_decref(r->pending);
-		store_events_since(e, r->since_ns, r->last_seq, &r->pending, &r->last_seq);
+		engine_store_events_since(e, r->since_ns, r->last_seq, &r->pending, &r->last_seq);
 		r->pos = 0;
 		if (json_array_size(r->pending) == 0) {
 			if (e->closing || (!r->follow && !r->until_ns)) {
@@ -322,7 +322,7 @@ struct engine_event_reader *engine_events_close(struct engine_event_reader *r)
 	return NULL;
 }
 
-char *container_cgroup_path(const struct engine *e, const struct container *c)
+char *engine_container_cgroup_path(const struct engine *e, const struct container *c)
 {
 	const char *p = json_string_value(json_object_get(c->hostconfig, "CgroupParent"));
 	if (!p || !*p)

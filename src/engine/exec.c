@@ -58,7 +58,7 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
 		return json_type_error("", "Env", "array of strings", env, err);
 	struct container *c;
 	pthread_mutex_lock(&e->lock);
-	int r = container_find_locked(e, ref, &c, err);
+	int r = engine_container_find_locked(e, ref, &c, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&e->lock);
 		return r;
@@ -66,16 +66,16 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
 	r = engine_state_admit(ENGINE_OP_EXEC, c->state, false, c->id, err);
 	if (r >= 0) {
 		struct exec_instance *x = xcalloc(1, sizeof(*x));
-		x->id = random_hex(32);
+		x->id = util_random_hex(32);
 		x->container_id = xstrdup(c->id);
 		x->config = json_deep_copy(config);
 		x->next = e->execs;
 		e->execs = x;
 		exec_trim_locked(e);
 		*ret_id = xstrdup(x->id);
-		container_event(e, c, "exec_create", json_pack("{s:s}", "execID", x->id));
+		engine_container_event(e, c, "exec_create", json_pack("{s:s}", "execID", x->id));
 	}
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	return r;
 }
@@ -104,30 +104,30 @@ int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool r
 		return berth_error_msg(err, EBUSY, "Error: Exec command %s is already running", exec_id);
 	}
 	struct container *c;
-	int r = container_find_locked(e, x->container_id, &c, err);
+	int r = engine_container_find_locked(e, x->container_id, &c, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&e->lock);
 		return r;
 	}
 	if (c->state != ENGINE_RUNNING) {
 		r = berth_error_msg(err, EBUSY, "Container %s is not running", c->id);
-		container_unref(c);
+		engine_container_unref(c);
 		pthread_mutex_unlock(&e->lock);
 		return r;
 	}
 	_cleanup_json_ json_t *cfg = json_deep_copy(x->config);
 	json_t *proc = NULL;
-	r = spec_exec_process(e, c, cfg, &proc, err);
-	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	r = engine_spec_exec_process(e, c, cfg, &proc, err);
+	_cleanup_free_ char *xdir = engine_container_exec_dir(e, c->id);
 	_cleanup_free_ char *id = xstrdup(x->id);
 	bool want_in = json_is_true(json_object_get(cfg, "AttachStdin"));
 	if (r >= 0) {
 		x->started = x->running = true;
 		json_decref(x->process);
 		x->process = json_incref(proc);
-		container_event(e, c, "exec_start", json_pack("{s:s}", "execID", x->id));
+		engine_container_event(e, c, "exec_start", json_pack("{s:s}", "execID", x->id));
 	}
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	if (r < 0)
 		return r;
@@ -162,14 +162,14 @@ int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, str
 		return berth_error_msg(err, ENOENT, "No such exec instance: %s", exec_id);
 	}
 	if (x->running) {
-		_cleanup_free_ char *xdir = container_exec_dir(e, x->container_id);
+		_cleanup_free_ char *xdir = engine_container_exec_dir(e, x->container_id);
 		_cleanup_free_ char *path = xasprintf("%s/exec-%s.json", xdir, x->id);
 		_cleanup_json_ json_t *j = NULL;
 		struct container *c = NULL;
-		bool alive =
-		    container_find_locked(e, x->container_id, &c, NULL) >= 0 && c->state == ENGINE_RUNNING;
+		bool alive = engine_container_find_locked(e, x->container_id, &c, NULL) >= 0 &&
+			     c->state == ENGINE_RUNNING;
 		if (c)
-			container_unref(c);
+			engine_container_unref(c);
 		if (json_load_path(path, 4096, &j, NULL) == 0) {
 			x->running = false;
 			x->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));

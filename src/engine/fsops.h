@@ -34,10 +34,10 @@ struct fsop {
 	const char *ref; /* as the caller named the container (borrowed) */
 };
 
-/* Find ref and pin its rootfs (mount it when need_rootfs). Always call fsop_end(). */
-int fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop *op,
+/* Find ref and pin its rootfs (mount it when need_rootfs). Always call engine_fsop_end(). */
+int engine_fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop *op,
 	       struct berth_error **err);
-void fsop_end(struct fsop *op);
+void engine_fsop_end(struct fsop *op);
 
 /* ---- fsview.c ---- */
 
@@ -72,12 +72,12 @@ struct fsview_plan {
  * Later mounts cover earlier ones at the same place, as in the container.
  * Pure. -E2BIG past FSVIEW_MAX_MOUNTS. *ret is set on success only.
  */
-int fsview_plan_build(const json_t *mounts, const json_t *hostconfig, const char *cdir,
+int engine_fsview_plan_build(const json_t *mounts, const json_t *hostconfig, const char *cdir,
 		      struct fsview_plan *ret, struct berth_error **err);
-void fsview_plan_done(struct fsview_plan *p);
+void engine_fsview_plan_done(struct fsview_plan *p);
 
 /* The value of option `key` in a "k=v,k2,k3=v3" mount options string (new string), or NULL. */
-char *fsview_mount_option(const char *opts, const char *key);
+char *engine_fsview_mount_option(const char *opts, const char *key);
 
 /* An assembled view, valid inside an fsview_fn only. */
 struct fsview {
@@ -90,28 +90,28 @@ struct fsview {
 	    *placeholder; /* per plan entry: an empty read-only tmpfs standing in for a stopped container's */
 };
 
-/* Where fsview_mount_of() found a file, besides a plan index. */
+/* Where engine_fsview_mount_of() found a file, besides a plan index. */
 #define FSVIEW_ROOTFS   (-1) /* the container's own root filesystem */
 #define FSVIEW_SUBMOUNT (-2) /* a mount below a recursive bind (its source's submounts) */
 
 /* *ret_where: the plan index of the mount holding fd, FSVIEW_ROOTFS or FSVIEW_SUBMOUNT. 0 or -errno. */
-int fsview_mount_of(const struct fsview *v, int fd, int *ret_where);
+int engine_fsview_mount_of(const struct fsview *v, int fd, int *ret_where);
 
 typedef int (*fsview_fn)(struct fsview *v, void *arg, struct berth_error **err);
 
 /*
  * Assemble op's view on a dedicated thread in a mount namespace of its own
  * and run fn there; everything is unmounted (the namespace is left and dies)
- * before this returns. op must come from fsop_begin(..., need_rootfs=true).
+ * before this returns. op must come from engine_fsop_begin(..., need_rootfs=true).
  * Returns fn's result, or -errno when the view cannot be assembled.
  */
-int fsview_run(struct fsop *op, fsview_fn fn, void *arg, struct berth_error **err);
+int engine_fsview_run(struct fsop *op, fsview_fn fn, void *arg, struct berth_error **err);
 
 /* Mount points the engine adds to every container (without the leading '/'), NULL-terminated. */
-extern const char *const fsop_engine_mountpoints[];
+extern const char *const engine_fsop_engine_mountpoints[];
 
 /* Go's os.FileMode bits for a st_mode (Docker's path stat "mode"). */
-uint32_t fsop_go_mode(mode_t m);
+uint32_t engine_fsop_go_mode(mode_t m);
 
 /* stats.c parsers (exposed for tests): memory.stat-like "key value" lines; /proc/net/dev. */
 json_t *engine_stats_parse_keyed(const char *text);

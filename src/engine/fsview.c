@@ -43,7 +43,7 @@
 
 /* ---- the plan (pure) ---- */
 
-void fsview_plan_done(struct fsview_plan *p)
+void engine_fsview_plan_done(struct fsview_plan *p)
 {
 	for (size_t i = 0; p && i < p->n; i++) {
 		free(p->m[i].dst);
@@ -75,7 +75,7 @@ static int plan_add(struct fsview_plan *p, const char *dst, const struct fsview_
 	return 0;
 }
 
-char *fsview_mount_option(const char *opts, const char *key)
+char *engine_fsview_mount_option(const char *opts, const char *key)
 {
 	size_t kl = strlen(key);
 	for (const char *o = opts; o && *o;) {
@@ -96,7 +96,7 @@ static int plan_mount_point(struct fsview_plan *p, const json_t *m, struct berth
 	const char *dst = json_string_value(json_object_get(m, "Destination"));
 	const char *src = json_string_value(json_object_get(m, "Source"));
 	if (!type || !dst || !src)
-		return 0; /* as mounts_to_oci(): not mounted in the container either */
+		return 0; /* as engine_mounts_to_oci(): not mounted in the container either */
 	bool ro = !json_is_true(json_object_get(m, "RW"));
 	if (streq(type, "tmpfs")) {
 		const char *o = json_string_value(json_object_get(m, "tmpfs"));
@@ -111,10 +111,10 @@ static int plan_mount_point(struct fsview_plan *p, const json_t *m, struct berth
 	return plan_add(p, dst, &t, err);
 }
 
-int fsview_plan_build(const json_t *mounts, const json_t *hostconfig, const char *cdir,
+int engine_fsview_plan_build(const json_t *mounts, const json_t *hostconfig, const char *cdir,
 		      struct fsview_plan *ret, struct berth_error **err)
 {
-	_cleanup_(fsview_plan_done) struct fsview_plan p = { 0 };
+	_cleanup_(engine_fsview_plan_done) struct fsview_plan p = { 0 };
 	static const char *const files[] = { "hostname", "hosts", "resolv.conf" };
 	int r;
 	for (size_t i = 0; cdir && i < ARRAY_SIZE(files); i++) {
@@ -135,7 +135,7 @@ int fsview_plan_build(const json_t *mounts, const json_t *hostconfig, const char
 	json_t *v;
 	json_object_foreach (json_object_get(hostconfig, "Tmpfs"), k, v) {
 		const char *o = json_string_value(v);
-		_cleanup_free_ char *ro = fsview_mount_option(o, "ro");
+		_cleanup_free_ char *ro = engine_fsview_mount_option(o, "ro");
 		struct fsview_mount t = { .kind = FSVIEW_TMPFS, .ro = ro != NULL, .opts = (char *)o };
 		if ((r = plan_add(&p, k, &t, err)) < 0)
 			return r;
@@ -166,7 +166,7 @@ static uint64_t mount_id(int fd)
 	return sx.stx_mnt_id;
 }
 
-int fsview_mount_of(const struct fsview *v, int fd, int *ret_where)
+int engine_fsview_mount_of(const struct fsview *v, int fd, int *ret_where)
 {
 	uint64_t id = mount_id(fd);
 	if (!id)
@@ -239,7 +239,7 @@ static int empty_tmpfs(const struct fsview_mount *m, struct berth_error **err)
 	_cleanup_close_ int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
 	if (fs < 0)
 		return berth_error_errno(err, "tmpfs mount '%s': fsopen", m->dst);
-	_cleanup_free_ char *mode = fsview_mount_option(m->opts, "mode");
+	_cleanup_free_ char *mode = engine_fsview_mount_option(m->opts, "mode");
 	if (mode && *mode && fsconfig(fs, FSCONFIG_SET_STRING, "mode", mode, 0) < 0)
 		return berth_error_errno(err, "tmpfs mount '%s': mode '%s'", m->dst, mode);
 	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
@@ -383,20 +383,20 @@ static int mount_volume_drivers(struct fsop *op, struct berth_error **err)
 		const char *type = json_string_value(json_object_get(m, "Type"));
 		if (!type || !streq(type, "volume") || !name || !*name)
 			continue;
-		int r = volume_mount_driver(op->e, name, err);
+		int r = engine_volume_mount_driver(op->e, name, err);
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-int fsview_run(struct fsop *op, fsview_fn fn, void *arg, struct berth_error **err)
+int engine_fsview_run(struct fsop *op, fsview_fn fn, void *arg, struct berth_error **err)
 {
-	_cleanup_free_ char *cdir = container_dir(op->e, op->id);
+	_cleanup_free_ char *cdir = engine_container_dir(op->e, op->id);
 	struct view_ctx x = {
 		.v = { .op = op, .rootfd = -1 }, .fn = fn, .arg = arg, .err = err, .hostns = -1
 	};
-	int r = fsview_plan_build(op->mounts, op->hostconfig, cdir, &x.v.plan, err);
+	int r = engine_fsview_plan_build(op->mounts, op->hostconfig, cdir, &x.v.plan, err);
 	if (r < 0)
 		return r;
 	if ((r = mount_volume_drivers(op, err)) >= 0) {
@@ -418,6 +418,6 @@ int fsview_run(struct fsop *op, fsview_fn fn, void *arg, struct berth_error **er
 	free(x.trees);
 	free(x.v.placeholder);
 	free(x.v.mnt_ids);
-	fsview_plan_done(&x.v.plan);
+	engine_fsview_plan_done(&x.v.plan);
 	return r;
 }

@@ -54,10 +54,10 @@ static int run_check(const char *xdir, json_t *proc, const char *id, int64_t tim
 		strbuf_addstr(out, m);
 		return -1;
 	}
-	int64_t deadline = now_ms() + timeout_ns / 1000000;
+	int64_t deadline = proc_now_ms() + timeout_ns / 1000000;
 	_cleanup_strbuf_ struct strbuf raw = STRBUF_INIT;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - proc_now_ms();
 		struct pollfd p = { fd, POLLIN, 0 };
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
 			strbuf_addstr(out, "Health check exceeded timeout");
@@ -94,7 +94,7 @@ static void record(struct engine *e, struct container *c, const char *start, int
 	char end[RFC3339_MAX];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, end);
+	util_format_rfc3339(&ts, end);
 	if (!c->health_log)
 		c->health_log = json_array();
 	json_array_append_new(c->health_log, json_pack("{s:s,s:s,s:i,s:s}", "Start", start, "End", end,
@@ -114,7 +114,7 @@ static void record(struct engine *e, struct container *c, const char *start, int
 		struct timespec st;
 		bool in_start = false;
 		int64_t sp = hc_ns(hc, "StartPeriod", 0);
-		if (sp && c->started_at && parse_rfc3339(c->started_at, &st) == 0)
+		if (sp && c->started_at && util_parse_rfc3339(c->started_at, &st) == 0)
 			in_start =
 			    ((int64_t)(ts.tv_sec - st.tv_sec) * 1000000000 + (ts.tv_nsec - st.tv_nsec)) < sp;
 		if (!in_start && ++c->health_streak >= retries)
@@ -125,9 +125,9 @@ static void record(struct engine *e, struct container *c, const char *start, int
 		free(c->health);
 		c->health = n;
 		_cleanup_free_ char *action = xasprintf("health_status: %s", now_status);
-		container_event(e, c, action, NULL);
+		engine_container_event(e, c, action, NULL);
 	}
-	container_save(e, c, NULL);
+	engine_container_save(e, c, NULL);
 }
 
 static void *health_thread(void *arg)
@@ -140,15 +140,15 @@ static void *health_thread(void *arg)
 	_cleanup_json_ json_t *cmd = health_cmd(hc);
 	_cleanup_json_ json_t *xc = json_pack("{s:O}", "Cmd", cmd ? cmd : json_null());
 	json_t *proc = NULL;
-	bool ok = cmd && c->state == ENGINE_RUNNING && spec_exec_process(e, c, xc, &proc, NULL) >= 0;
-	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	bool ok = cmd && c->state == ENGINE_RUNNING && engine_spec_exec_process(e, c, xc, &proc, NULL) >= 0;
+	_cleanup_free_ char *xdir = engine_container_exec_dir(e, c->id);
 	pthread_mutex_unlock(&e->lock);
 	char start[RFC3339_MAX];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, start);
+	util_format_rfc3339(&ts, start);
 	if (ok) {
-		_cleanup_free_ char *id = random_hex(32);
+		_cleanup_free_ char *id = util_random_hex(32);
 		_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 		int code = run_check(xdir, proc, id, timeout, &out);
 		pthread_mutex_lock(&e->lock);
@@ -159,14 +159,14 @@ static void *health_thread(void *arg)
 	json_decref(proc);
 	pthread_mutex_lock(&e->lock);
 	c->health_running = false;
-	c->health_next_ms = now_ms() + hc_ns(hc, "Interval", HEALTH_DEFAULT_NS) / 1000000;
-	container_unref(c);
+	c->health_next_ms = proc_now_ms() + hc_ns(hc, "Interval", HEALTH_DEFAULT_NS) / 1000000;
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
-	monitor_wake(e);
+	engine_monitor_wake(e);
 	return NULL;
 }
 
-int64_t health_due(struct engine *e, struct container *c, int64_t now)
+int64_t engine_health_due(struct engine *e, struct container *c, int64_t now)
 {
 	const json_t *hc = json_object_get(c->config, "Healthcheck");
 	if (c->state != ENGINE_RUNNING || !hc || c->health_running)
@@ -180,6 +180,6 @@ int64_t health_due(struct engine *e, struct container *c, int64_t now)
 	if (c->health_next_ms > now)
 		return c->health_next_ms - now;
 	c->health_running = true;
-	engine_spawn_thread(c->engine, health_thread, container_ref(c));
+	engine_spawn_thread(c->engine, health_thread, engine_container_ref(c));
 	return -1;
 }

@@ -11,7 +11,7 @@
  * removing, c->exiting), runs unlocked, and finishes under the lock.
  *
  * Persistence: every change of a container's fields is saved with
- * container_save(). A save that fails (disk full, database busy) leaves the
+ * engine_container_save(). A save that fails (disk full, database busy) leaves the
  * container dirty: the monitor retries it every second and logs the failure
  * and the recovery; operations that create or remove a record report it.
  */
@@ -58,7 +58,7 @@ struct container {
 	pid_t shim_pid;
 	/*
 	 * The shim's pidfd stays open after the exit is recorded (the shim still deletes the
-	 * runtime's state): a new start or the removal waits for it (shim_wait_gone).
+	 * runtime's state): a new start or the removal waits for it (engine_shim_wait_gone).
 	 */
 	int shim_pidfd;
 	int exit_fd;  /* read end of the shim's readiness pipe: hangs up once exit.json is written */
@@ -114,105 +114,108 @@ struct engine {
 };
 
 /* engine.c: a cgroup parent path ("a/b" or "/a/b"): names of [A-Za-z0-9_.-], no "." or "..". */
-bool cgroup_parent_valid(const char *p);
+bool engine_cgroup_parent_valid(const char *p);
 /* The container's cgroup: /<HostConfig.CgroupParent or the engine's>/<id> (caller frees). */
-char *container_cgroup_path(const struct engine *e, const struct container *c);
+char *engine_container_cgroup_path(const struct engine *e, const struct container *c);
 
 /* store.c */
-int store_open(struct engine *e, struct berth_error **err);
-void store_close(struct engine *e);
-/* Persist c (under e->lock): -ENOSPC (SQLITE_FULL), -EAGAIN (busy), -EIO. Use container_save(). */
-int store_save(struct engine *e, const struct container *c, struct berth_error **err);
+int engine_store_open(struct engine *e, struct berth_error **err);
+void engine_store_close(struct engine *e);
+/* Persist c (under e->lock): -ENOSPC (SQLITE_FULL), -EAGAIN (busy), -EIO. Use engine_container_save(). */
+int engine_store_save(struct engine *e, const struct container *c, struct berth_error **err);
 /*
  * Group the saves and events that follow (under e->lock) into one transaction,
  * one WAL commit. A statement that fails inside it reports its error as
  * usual; a commit that fails rolls back and returns -EIO: the caller saves
  * again what it held (a failed save is then logged and retried).
  */
-void store_begin(struct engine *e);
-int store_commit(struct engine *e);
+void engine_store_begin(struct engine *e);
+int engine_store_commit(struct engine *e);
 /* scrub: also checkpoint and truncate the WAL, so that no copy of the record's bytes is left
  * (build step containers, whose Env may hold RUN --mount=type=secret,env= values). */
-int store_delete(struct engine *e, const char *id, bool scrub, struct berth_error **err);
-int store_load(struct engine *e, struct berth_error **err);
-void store_event(struct engine *e, const char *type, const char *action, const char *id,
+int engine_store_delete(struct engine *e, const char *id, bool scrub, struct berth_error **err);
+int engine_store_load(struct engine *e, struct berth_error **err);
+void engine_store_event(struct engine *e, const char *type, const char *action, const char *id,
 		 const json_t *attributes);
-int store_events_since(struct engine *e, int64_t since_ns, int64_t after_rowid, json_t **ret_list,
+int engine_store_events_since(struct engine *e, int64_t since_ns, int64_t after_rowid, json_t **ret_list,
 		       int64_t *ret_last_rowid);
 
 /* container.c */
-struct container *container_ref(struct container *c);
-void container_unref(struct container *c);
+struct container *engine_container_ref(struct container *c);
+void engine_container_unref(struct container *c);
 /* Find by id, id prefix or name; takes a reference. Call with e->lock held. */
-int container_find_locked(struct engine *e, const char *ref, struct container **ret,
+int engine_container_find_locked(struct engine *e, const char *ref, struct container **ret,
 			  struct berth_error **err);
-int container_find(struct engine *e, const char *ref, struct container **ret, struct berth_error **err);
-void container_table_add(struct engine *e, struct container *c);
-struct container *container_alloc(void);
+int engine_container_find(struct engine *e, const char *ref, struct container **ret,
+			  struct berth_error **err);
+void engine_container_table_add(struct engine *e, struct container *c);
+struct container *engine_container_alloc(void);
 /* Name it (validated, unique; random when NULL), persist, add to the table, emit "create". */
-int container_register(struct engine *e, struct container *c, const char *name, struct berth_error **err);
-void container_table_remove(struct engine *e, struct container *c);
-json_t *container_to_json(const struct container *c);
-struct container *container_from_json(const json_t *j);
-char *container_dir(const struct engine *e, const char *id);
-char *container_exec_dir(const struct engine *e, const char *id);
+int engine_container_register(struct engine *e, struct container *c, const char *name,
+			      struct berth_error **err);
+void engine_container_table_remove(struct engine *e, struct container *c);
+json_t *engine_container_to_json(const struct container *c);
+struct container *engine_container_from_json(const json_t *j);
+char *engine_container_dir(const struct engine *e, const char *id);
+char *engine_container_exec_dir(const struct engine *e, const char *id);
 /*
  * Persist c (under e->lock). On failure c stays dirty (the monitor retries every
  * second, the first failure and the recovery are logged) and the error is
  * returned for callers that report it.
  */
-int container_save(struct engine *e, struct container *c, struct berth_error **err);
+int engine_container_save(struct engine *e, struct container *c, struct berth_error **err);
 /* Save the dirty containers again (under e->lock); true while some are still dirty. */
-bool container_save_dirty(struct engine *e);
-/* Set the state, container_save() it and wake waiters. */
-int container_set_state(struct engine *e, struct container *c, enum engine_state s);
-void container_event(struct engine *e, const struct container *c, const char *action, json_t *extra);
+bool engine_container_save_dirty(struct engine *e);
+/* Set the state, engine_container_save() it and wake waiters. */
+int engine_container_set_state(struct engine *e, struct container *c, enum engine_state s);
+void engine_container_event(struct engine *e, const struct container *c, const char *action, json_t *extra);
 
 /* spec.c: write <exec dir>/config.json for the runtime. */
-int spec_write(struct engine *e, struct container *c, const char *rootfs, const char *netns,
+int engine_spec_write(struct engine *e, struct container *c, const char *rootfs, const char *netns,
 	       struct berth_error **err);
 /* The OCI process object of an exec from Docker's ExecConfig. */
-int spec_exec_process(struct engine *e, struct container *c, const json_t *exec_config, json_t **ret,
+int engine_spec_exec_process(struct engine *e, struct container *c, const json_t *exec_config, json_t **ret,
 		      struct berth_error **err);
 /* Numeric uid/gid for "user[:group]" looked up in the container's /etc/passwd. */
-int spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint32_t *gid,
+int engine_spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint32_t *gid,
 		      struct berth_error **err);
 
 /* Unknown capability names, or CapAdd beyond the daemon's bounding set: EINVAL/EPERM. */
-int spec_caps_check(const json_t *hostconfig, struct berth_error **err);
+int engine_spec_caps_check(const json_t *hostconfig, struct berth_error **err);
 
 /* resources.c: dockerd's create-time checks of a HostConfig's resources and of Config.WorkingDir
  * (EINVAL with dockerd's message). */
 int engine_resources_check(const json_t *hostconfig, struct berth_error **err);
 int engine_working_dir_check(const json_t *config, struct berth_error **err);
 /* OCI linux.resources (no devices) from HostConfig's resource fields, as update applies them. */
-json_t *spec_resources(const json_t *hostconfig);
+json_t *engine_spec_resources(const json_t *hostconfig);
 
 /* seccomp.c: the default profile (OCI linux.seccomp) for a container with these capabilities. */
 json_t *engine_seccomp_default_profile(const json_t *caps);
 
 /* volumes.c: create (or keep) a volume with local driver options (type/device/o). */
-int volume_create_full(struct engine *e, const char *name, const json_t *labels, const json_t *opts,
+int engine_volume_create_full(struct engine *e, const char *name, const json_t *labels, const json_t *opts,
 		       json_t **ret, struct berth_error **err);
 /* Mount a volume's driver file system on its _data (no-op without options or when mounted). */
-int volume_mount_driver(struct engine *e, const char *name, struct berth_error **err);
+int engine_volume_mount_driver(struct engine *e, const char *name, struct berth_error **err);
 
 /* mounts.c: mount points of a new container (volumes created); e NULL: parse only. */
-int mounts_plan(struct engine *e, const json_t *cfg, const json_t *hc, json_t **ret,
+int engine_mounts_plan(struct engine *e, const json_t *cfg, const json_t *hc, json_t **ret,
 		struct berth_error **err);
 /* Append c's mount points to the OCI mounts (copy-up into empty volumes); *ret_changed: persist c. */
-int mounts_to_oci(struct engine *e, struct container *c, const char *rootfs, json_t *oci, bool *ret_changed,
-		  struct berth_error **err);
+int engine_mounts_to_oci(struct engine *e, struct container *c, const char *rootfs, json_t *oci,
+			 bool *ret_changed, struct berth_error **err);
 /* Names of c's anonymous volumes (new array). */
-json_t *mounts_anonymous(const struct container *c);
+json_t *engine_mounts_anonymous(const struct container *c);
 /* Remove these volumes; one still in use elsewhere is kept. Call without e->lock. */
-void mounts_remove_volumes(struct engine *e, const json_t *names);
+void engine_mounts_remove_volumes(struct engine *e, const json_t *names);
 
 /* copyup.c: copy rootfs:path into volume_dir when that is empty (owners, modes kept). */
-int copyup_volume(const char *rootfs, const char *path, const char *volume_dir, struct berth_error **err);
+int engine_copyup_volume(const char *rootfs, const char *path, const char *volume_dir,
+			 struct berth_error **err);
 
 /* ulimits.c: the container's Ulimits plus the daemon's defaults it does not set (new array). */
-json_t *ulimits_effective(const json_t *defaults, const json_t *own);
+json_t *engine_ulimits_effective(const json_t *defaults, const json_t *own);
 
 /* seccomp.c: a custom profile (SecurityOpt seccomp={json}) or NULL; NULL *ret: none given. */
 int engine_seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret, struct berth_error **err);
@@ -243,28 +246,28 @@ void engine_rt_done(struct engine_rt *rt);
 int engine_runtime_check(const struct engine *e, const char *name, struct berth_error **err);
 
 /* lifecycle.c */
-int monitor_start(struct engine *e, struct berth_error **err);
-void monitor_stop(struct engine *e);
-void monitor_watch(struct engine *e, struct container *c);
-void monitor_wake(struct engine *e);
+int engine_monitor_start(struct engine *e, struct berth_error **err);
+void engine_monitor_stop(struct engine *e);
+void engine_monitor_watch(struct engine *e, struct container *c);
+void engine_monitor_wake(struct engine *e);
 /* Reconcile containers loaded from the store with their shims. */
-void lifecycle_recover(struct engine *e);
-int lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err);
+void engine_lifecycle_recover(struct engine *e);
+int engine_lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err);
 /*
  * Record the exit of c's shim in three steps: exit_begin (under e->lock:
  * c->exiting, what the cleanup needs), exit_cleanup (without the lock:
  * unmount, network teardown, an orphaned init's runtime delete) and
  * exit_finish (under e->lock: state, events, restart policy). NULL: already
- * exiting. exit_cleanup_and_finish() takes e->lock itself.
+ * exiting. engine_exit_cleanup_and_finish() takes e->lock itself.
  */
 struct exit_job;
-struct exit_job *exit_begin_locked(struct engine *e, struct container *c);
-void exit_cleanup_and_finish(struct exit_job *job);
-/* All three inline with e->lock held: only while nothing else runs (lifecycle_recover). */
-void lifecycle_record_exit(struct engine *e, struct container *c);
+struct exit_job *engine_exit_begin_locked(struct engine *e, struct container *c);
+void engine_exit_cleanup_and_finish(struct exit_job *job);
+/* All three inline with e->lock held: only while nothing else runs (engine_lifecycle_recover). */
+void engine_lifecycle_record_exit(struct engine *e, struct container *c);
 /* Network ops detach / release (the container is being removed) for a container's hostconfig. */
-void network_teardown(struct engine *e, const char *id, const json_t *hostconfig);
-void network_release(struct engine *e, const char *id, const json_t *hostconfig);
+void engine_network_teardown(struct engine *e, const char *id, const json_t *hostconfig);
+void engine_network_release(struct engine *e, const char *id, const json_t *hostconfig);
 /* The shim request attaching a stream with these options. */
 json_t *engine_attach_request(const struct engine_stream_opts *o);
 /* Add "detach_keys" of o to a shim request. */
@@ -278,23 +281,23 @@ void engine_spawn_relay(int a, int b);
 void engine_spawn_thread(struct engine *e, void *(*fn)(void *), void *arg);
 
 /* ops.c: remove an exited --rm container in the background (under e->lock). */
-void ops_remove_async(struct engine *e, struct container *c);
+void engine_ops_remove_async(struct engine *e, struct container *c);
 /*
  * Remove c and everything it holds, record last. c->op_lock held, e->lock not
  * held (it is taken for the state changes only). On failure c is left "dead"
  * (a later removal finishes it) and the error says what failed.
  */
-int ops_remove(struct engine *e, struct container *c, bool hide_first, struct berth_error **err);
+int engine_ops_remove(struct engine *e, struct container *c, bool hide_first, struct berth_error **err);
 /*
  * An --rm container's removal in two steps: begin under e->lock with c->op_lock
  * held (the record says "removing", the container leaves the table), finish
  * without e->lock (resources, record; releases c->op_lock).
  */
 struct autoremove;
-struct autoremove *ops_autoremove_begin_locked(struct engine *e, struct container *c);
-void ops_autoremove_finish(struct engine *e, struct autoremove *a);
+struct autoremove *engine_ops_autoremove_begin_locked(struct engine *e, struct container *c);
+void engine_ops_autoremove_finish(struct engine *e, struct autoremove *a);
 /* Wait (bounded) for the exited shim of a container that is not running; without e->lock. */
-void shim_wait_gone(struct engine *e, struct container *c);
+void engine_shim_wait_gone(struct engine *e, struct container *c);
 
 /* logs.c: a container's log driver settings from HostConfig.LogConfig. */
 struct log_settings {
@@ -303,11 +306,11 @@ struct log_settings {
 	int64_t max_size, max_file;
 };
 /* Validate LogConfig (driver and its options, docker's messages); ret may be NULL. */
-int log_settings_get(const json_t *logconfig, const char *cdir, const char *cid, struct log_settings *ret,
-		     struct berth_error **err);
-void log_settings_done(struct log_settings *s);
+int engine_log_settings_get(const json_t *logconfig, const char *cdir, const char *cid,
+			    struct log_settings *ret, struct berth_error **err);
+void engine_log_settings_done(struct log_settings *s);
 
 /* health.c: start a due check; ms until the next one or -1 (under e->lock). */
-int64_t health_due(struct engine *e, struct container *c, int64_t now);
+int64_t engine_health_due(struct engine *e, struct container *c, int64_t now);
 
 #endif

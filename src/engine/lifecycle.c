@@ -27,7 +27,7 @@ static void now_rfc3339(char out[RFC3339_MAX])
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, out);
+	util_format_rfc3339(&ts, out);
 }
 
 /*
@@ -78,11 +78,11 @@ static void resolv_conf_of(struct engine *e, const char *mode, struct strbuf *sb
 {
 	if (mode && startswith(mode, "container:")) {
 		struct container *t = NULL;
-		if (container_find(e, mode + 10, &t, NULL) >= 0) {
-			_cleanup_free_ char *dir = container_dir(e, t->id);
+		if (engine_container_find(e, mode + 10, &t, NULL) >= 0) {
+			_cleanup_free_ char *dir = engine_container_dir(e, t->id);
 			_cleanup_free_ char *path = xasprintf("%s/resolv.conf", dir);
 			pthread_mutex_lock(&e->lock);
-			container_unref(t);
+			engine_container_unref(t);
 			pthread_mutex_unlock(&e->lock);
 			if (fs_read_file_at(AT_FDCWD, path, 1 << 20, sb, NULL) >= 0)
 				return;
@@ -95,7 +95,7 @@ static void resolv_conf_of(struct engine *e, const char *mode, struct strbuf *sb
 
 static int write_etc_files(struct engine *e, struct container *c, bool host_net, struct berth_error **err)
 {
-	_cleanup_free_ char *dir = container_dir(e, c->id);
+	_cleanup_free_ char *dir = engine_container_dir(e, c->id);
 	const char *hostname = json_string_value(json_object_get(c->config, "Hostname"));
 	_cleanup_free_ char *hn = xasprintf("%s/hostname", dir), *hosts = xasprintf("%s/hosts", dir),
 			    *resolv = xasprintf("%s/resolv.conf", dir);
@@ -141,14 +141,14 @@ static int network_setup(struct engine *e, struct container *c, char **ret_netns
 	if (startswith(mode, "container:")) {
 		struct container *t;
 		pthread_mutex_lock(&e->lock);
-		int r = container_find_locked(e, mode + 10, &t, err);
+		int r = engine_container_find_locked(e, mode + 10, &t, err);
 		if (r >= 0) {
 			if (t->state != ENGINE_RUNNING || t->pid <= 0)
 				r = berth_error_msg(
 				    err, EINVAL, "cannot join network of a non running container: %s", t->id);
 			else
 				*ret_netns = xasprintf("/proc/%d/ns/net", (int)t->pid);
-			container_unref(t);
+			engine_container_unref(t);
 		}
 		pthread_mutex_unlock(&e->lock);
 		return r;
@@ -164,14 +164,14 @@ static bool network_ops_mode(struct engine *e, const char *mode)
 	       !startswith(mode, "container:");
 }
 
-void network_teardown(struct engine *e, const char *id, const json_t *hostconfig)
+void engine_network_teardown(struct engine *e, const char *id, const json_t *hostconfig)
 {
 	const char *mode = json_string_value(json_object_get(hostconfig, "NetworkMode"));
 	if (network_ops_mode(e, mode))
 		e->net->detach(e->net_ctx, id, mode, NULL);
 }
 
-void network_release(struct engine *e, const char *id, const json_t *hostconfig)
+void engine_network_release(struct engine *e, const char *id, const json_t *hostconfig)
 {
 	const char *mode = json_string_value(json_object_get(hostconfig, "NetworkMode"));
 	if (network_ops_mode(e, mode) && e->net->release)
@@ -181,15 +181,15 @@ void network_release(struct engine *e, const char *id, const json_t *hostconfig)
 static int write_shim_config(struct engine *e, struct container *c, const char *xdir, const json_t *rt_used,
 			     struct berth_error **err)
 {
-	_cleanup_free_ char *dir = container_dir(e, c->id);
+	_cleanup_free_ char *dir = engine_container_dir(e, c->id);
 	struct log_settings ls = { 0 };
-	int r = log_settings_get(json_object_get(c->hostconfig, "LogConfig"), dir, c->id, &ls, err);
+	int r = engine_log_settings_get(json_object_get(c->hostconfig, "LogConfig"), dir, c->id, &ls, err);
 	if (r < 0)
 		return r;
 	if (ls.local) {
 		_cleanup_free_ char *ldir = xasprintf("%s/local-logs", dir);
 		if ((r = fs_mkdir_p(ldir, 0700, err)) < 0) {
-			log_settings_done(&ls);
+			engine_log_settings_done(&ls);
 			return r;
 		}
 	}
@@ -200,7 +200,7 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 		      "log_compress", ls.compress, "tty", json_is_true(json_object_get(c->config, "Tty")),
 		      "open_stdin", json_is_true(json_object_get(c->config, "OpenStdin")), "stdin_once",
 		      json_is_true(json_object_get(c->config, "StdinOnce")));
-	log_settings_done(&ls);
+	engine_log_settings_done(&ls);
 	json_object_update(j, (json_t *)rt_used); /* the runtime of this run (runtimes.c) */
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/shim.json", xdir);
@@ -359,9 +359,9 @@ static int exec_error_code(const char *msg)
 /* Prepare everything and start; c->op_lock held, e->lock not held. */
 static int start_locked_op(struct engine *e, struct container *c, struct berth_error **err)
 {
-	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	_cleanup_free_ char *xdir = engine_container_exec_dir(e, c->id);
 	_cleanup_free_ char *netns = NULL, *rootfs = NULL;
-	int64_t t0 = now_ns(), t1, t2, t3, t4;
+	int64_t t0 = proc_now_ns(), t1, t2, t3, t4;
 	/* the runtime this run is on: the shim's, and every later operation's (runtimes.c) */
 	_cleanup_json_ json_t *rt_used = NULL;
 	pthread_mutex_lock(&e->lock);
@@ -373,7 +373,7 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	pthread_mutex_unlock(&e->lock);
 	if (r < 0)
 		return r;
-	shim_wait_gone(e, c); /* a previous run's shim may still delete its runtime state */
+	engine_shim_wait_gone(e, c); /* a previous run's shim may still delete its runtime state */
 	fs_rm_rf(xdir, NULL);
 	r = fs_mkdir_p(xdir, 0700, err);
 	if (r < 0)
@@ -382,8 +382,8 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 		      : e->img->prepare(e->img_ctx, c->id, c->image_id, &rootfs, err);
 	if (r < 0)
 		return r;
-	crash_point("start-snapshot");
-	t1 = now_ns();
+	util_crash_point("start-snapshot");
+	t1 = proc_now_ns();
 	pthread_mutex_lock(&e->lock);
 	free(c->rootfs);
 	c->rootfs = xstrdup(rootfs);
@@ -393,17 +393,17 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	    /* network ops own /etc files of the modes they handle (network_setup gave a netns) */
 	    (!(e->net && netns && mode && !startswith(mode, "container:")) &&
 	     (r = write_etc_files(e, c, mode && streq(mode, "host"), err)) < 0) ||
-	    (r = spec_write(e, c, rootfs, netns, err)) < 0 ||
+	    (r = engine_spec_write(e, c, rootfs, netns, err)) < 0 ||
 	    (r = write_shim_config(e, c, xdir, rt_used, err)) < 0)
 		return r;
-	t2 = now_ns();
+	t2 = proc_now_ns();
 	pid_t pid = 0, shim = 0;
 	_cleanup_close_ int exit_fd = -1;
 	r = spawn_shim(e, xdir, &pid, &shim, &exit_fd, err);
 	if (r < 0)
 		return r;
-	crash_point("start-shim");
-	t3 = now_ns();
+	util_crash_point("start-shim");
+	t3 = proc_now_ns();
 	int pidfd = proc_pidfd_open(pid), shim_pidfd = proc_pidfd_open(shim);
 	int fd = attach_parked_and_start(e, c, xdir, err);
 	if (fd < 0) {
@@ -412,8 +412,8 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 		safe_close(shim_pidfd);
 		return fd;
 	}
-	crash_point("start-started");
-	t4 = now_ns();
+	util_crash_point("start-started");
+	t4 = proc_now_ns();
 	log_debug("start %.12s: snapshot %lld us, network+files+spec %lld us, shim+create %lld us, "
 		  "attach+start %lld us",
 		  c->id, (long long)(t1 - t0) / 1000, (long long)(t2 - t1) / 1000,
@@ -440,29 +440,29 @@ static int start_locked_op(struct engine *e, struct container *c, struct berth_e
 	if (json_object_get(c->config, "Healthcheck") && !c->health)
 		c->health = xstrdup("starting");
 	c->health_next_ms = 0;
-	store_begin(e); /* the record and its event: one commit */
-	container_set_state(e, c, ENGINE_RUNNING);
-	container_event(e, c, "start", NULL);
-	if (store_commit(e) < 0) /* saved again: a failed save is logged and retried */
-		container_save(e, c, NULL);
-	monitor_watch(e, c);
+	engine_store_begin(e); /* the record and its event: one commit */
+	engine_container_set_state(e, c, ENGINE_RUNNING);
+	engine_container_event(e, c, "start", NULL);
+	if (engine_store_commit(e) < 0) /* saved again: a failed save is logged and retried */
+		engine_container_save(e, c, NULL);
+	engine_monitor_watch(e, c);
 	pthread_mutex_unlock(&e->lock);
-	monitor_wake(e);
+	engine_monitor_wake(e);
 	return 0;
 }
 
-int lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err)
+int engine_lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err)
 {
 	int r = start_locked_op(e, c, err);
 	if (r < 0) /* a failed start keeps no network (addresses, ports, netns) */
-		network_teardown(e, c->id, c->hostconfig); /* op_lock held: hostconfig stays */
+		engine_network_teardown(e, c->id, c->hostconfig); /* op_lock held: hostconfig stays */
 	return r;
 }
 
 int engine_container_start(struct engine *e, const char *ref, struct berth_error **err)
 {
 	struct container *c;
-	int r = container_find(e, ref, &c, err);
+	int r = engine_container_find(e, ref, &c, err);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&c->op_lock);
@@ -473,22 +473,23 @@ int engine_container_start(struct engine *e, const char *ref, struct berth_error
 	pthread_mutex_unlock(&e->lock);
 	r = engine_state_admit(ENGINE_OP_START, s, false, c->id, err);
 	if (r >= 0)
-		r = lifecycle_start_locked_op(e, c, err);
+		r = engine_lifecycle_start_locked_op(e, c, err);
 	if (r < 0 && r != -EALREADY && r != -EBUSY) {
 		_cleanup_free_ char *msg = berth_error_string(err ? *err : NULL);
 		pthread_mutex_lock(&e->lock);
 		free(c->error);
 		c->error = xstrdup(msg ? msg : "start failed");
 		c->exit_code = exec_error_code(c->error);
-		container_save(e, c, NULL);
+		engine_container_save(e, c, NULL);
 		if (json_is_true(json_object_get(c->hostconfig, "AutoRemove")))
-			ops_remove_async(e, c); /* docker removes an --rm container whose start failed */
+			engine_ops_remove_async(e,
+						c); /* docker removes an --rm container whose start failed */
 		pthread_mutex_unlock(&e->lock);
 		e->img->unmount(e->img_ctx, c->id, NULL);
 	}
 	pthread_mutex_unlock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	return r;
 }

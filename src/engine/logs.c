@@ -72,7 +72,7 @@ static int check_opts(const char *driver, const json_t *opts, struct berth_error
 	return 0;
 }
 
-int log_settings_get(const json_t *lc, const char *cdir, const char *cid, struct log_settings *ret,
+int engine_log_settings_get(const json_t *lc, const char *cdir, const char *cid, struct log_settings *ret,
 		     struct berth_error **err)
 {
 	const char *driver = json_string_value(json_object_get(lc, "Type"));
@@ -92,9 +92,9 @@ int log_settings_get(const json_t *lc, const char *cdir, const char *cid, struct
 	const char *ms = json_string_value(json_object_get(opts, "max-size"));
 	const char *mf = json_string_value(json_object_get(opts, "max-file"));
 	const char *cp = json_string_value(json_object_get(opts, "compress"));
-	if (ms && (parse_bytes(ms, &s.max_size) < 0 || s.max_size < 0))
+	if (ms && (util_parse_bytes(ms, &s.max_size) < 0 || s.max_size < 0))
 		return berth_error_msg(err, EINVAL, "invalid log max-size '%s'", ms);
-	if (mf && (parse_int64(mf, &s.max_file) < 0 || s.max_file < 1 || s.max_file > 100))
+	if (mf && (util_parse_int64(mf, &s.max_file) < 0 || s.max_file < 1 || s.max_file > 100))
 		return berth_error_msg(err, EINVAL, "invalid log max-file '%s'", mf);
 	if (cp && !streq(cp, "true") && !streq(cp, "false") && !streq(cp, "1") && !streq(cp, "0"))
 		return berth_error_msg(err, EINVAL, "invalid log compress '%s'", cp);
@@ -109,7 +109,7 @@ int log_settings_get(const json_t *lc, const char *cdir, const char *cid, struct
 	return 0;
 }
 
-void log_settings_done(struct log_settings *s)
+void engine_log_settings_done(struct log_settings *s)
 {
 	free(s->path);
 	s->path = NULL;
@@ -118,7 +118,7 @@ void log_settings_done(struct log_settings *s)
 static int64_t record_time_ns(const char *t)
 {
 	struct timespec ts;
-	if (!t || parse_rfc3339(t, &ts) < 0)
+	if (!t || util_parse_rfc3339(t, &ts) < 0)
 		return 0;
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
@@ -168,7 +168,7 @@ static json_t *local_record(const struct loglocal_entry *le)
 	if (le->time_ns < 0)
 		ts = (struct timespec){ 0 };
 	char t[RFC3339_MAX];
-	format_rfc3339(&ts, t);
+	util_format_rfc3339(&ts, t);
 	_cleanup_strbuf_ struct strbuf line = STRBUF_INIT;
 	strbuf_add(&line, le->line, le->len);
 	if (!le->partial)
@@ -183,7 +183,7 @@ static void parse_frames(struct engine_log_reader *r, json_t *list)
 	size_t off = 0;
 	for (;;) {
 		struct loglocal_entry le;
-		ssize_t n = loglocal_decode(r->partial.buf + off, r->partial.len - off, &le);
+		ssize_t n = shim_loglocal_decode(r->partial.buf + off, r->partial.len - off, &le);
 		if (n < 0) {
 			off = r->partial.len;
 			break;
@@ -398,16 +398,16 @@ int engine_logs_open(struct engine *e, const char *ref, const struct engine_log_
 {
 	struct container *c;
 	pthread_mutex_lock(&e->lock);
-	int rr = container_find_locked(e, ref, &c, err);
+	int rr = engine_container_find_locked(e, ref, &c, err);
 	if (rr < 0) {
 		pthread_mutex_unlock(&e->lock);
 		return rr;
 	}
-	_cleanup_free_ char *dir = container_dir(e, c->id);
+	_cleanup_free_ char *dir = engine_container_dir(e, c->id);
 	struct log_settings ls = { 0 };
-	int sr = log_settings_get(json_object_get(c->hostconfig, "LogConfig"), dir, c->id, &ls, err);
+	int sr = engine_log_settings_get(json_object_get(c->hostconfig, "LogConfig"), dir, c->id, &ls, err);
 	if (sr < 0 || !ls.path) {
-		container_unref(c);
+		engine_container_unref(c);
 		pthread_mutex_unlock(&e->lock);
 		return sr < 0 ? sr
 			      : berth_error_msg(err, EOPNOTSUPP,
@@ -422,7 +422,7 @@ int engine_logs_open(struct engine *e, const char *ref, const struct engine_log_
 	r->tty = json_is_true(json_object_get(c->config, "Tty"));
 	r->fd = r->ino = -1;
 	strbuf_init(&r->partial, 0);
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	load_backlog(r);
 	if (opts->follow) {
@@ -446,10 +446,10 @@ static bool container_live(struct engine_log_reader *r)
 		pthread_mutex_unlock(&r->e->lock);
 		return false;
 	}
-	if (container_find_locked(r->e, r->id, &c, NULL) >= 0) {
+	if (engine_container_find_locked(r->e, r->id, &c, NULL) >= 0) {
 		live =
 		    c->state == ENGINE_RUNNING || c->state == ENGINE_PAUSED || c->state == ENGINE_RESTARTING;
-		container_unref(c);
+		engine_container_unref(c);
 	}
 	pthread_mutex_unlock(&r->e->lock);
 	return live;

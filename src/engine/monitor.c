@@ -23,7 +23,7 @@
 
 #define SAVE_RETRY_MS          1000 /* a container record whose save failed is saved again */
 
-void monitor_wake(struct engine *e)
+void engine_monitor_wake(struct engine *e)
 {
 	uint64_t one = 1;
 	(void)!write(e->wakefd, &one, sizeof(one));
@@ -36,14 +36,14 @@ static int watch_fd(const struct container *c)
 }
 
 /* Call with e->lock held. */
-void monitor_watch(struct engine *e, struct container *c)
+void engine_monitor_watch(struct engine *e, struct container *c)
 {
 	int fd = watch_fd(c);
 	if (fd < 0 || c->watched)
 		return;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = container_ref(c) };
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = engine_container_ref(c) };
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		container_unref(c);
+		engine_container_unref(c);
 	else
 		c->watched = true;
 }
@@ -52,7 +52,7 @@ void monitor_watch(struct engine *e, struct container *c)
 #define SHIM_GONE_TIMEOUT_MS 35000
 
 /* Wait (bounded) for the previous shim of a container that is not running to exit. Without e->lock. */
-void shim_wait_gone(struct engine *e, struct container *c)
+void engine_shim_wait_gone(struct engine *e, struct container *c)
 {
 	pthread_mutex_lock(&e->lock);
 	int fd = c->watched ? -1 : TAKE_FD(c->shim_pidfd);
@@ -88,7 +88,7 @@ static void kill_orphan(struct engine_rt *rt, const char *id, pid_t pid, int pid
 static int64_t started_ms_ago(const struct container *c)
 {
 	struct timespec st, now;
-	if (!c->started_at || parse_rfc3339(c->started_at, &st) < 0)
+	if (!c->started_at || util_parse_rfc3339(c->started_at, &st) < 0)
 		return 0;
 	clock_gettime(CLOCK_REALTIME, &now);
 	return (now.tv_sec - st.tv_sec) * 1000 + (now.tv_nsec - st.tv_nsec) / 1000000;
@@ -119,20 +119,20 @@ static void exit_job_free(struct exit_job *j)
 	free(j);
 }
 
-struct exit_job *exit_begin_locked(struct engine *e, struct container *c)
+struct exit_job *engine_exit_begin_locked(struct engine *e, struct container *c)
 {
 	if (c->exiting)
 		return NULL;
-	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	_cleanup_free_ char *xdir = engine_container_exec_dir(e, c->id);
 	_cleanup_free_ char *path = xasprintf("%s/exit.json", xdir);
 	_cleanup_json_ json_t *j = NULL;
 	char t[RFC3339_MAX];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, t);
+	util_format_rfc3339(&ts, t);
 	struct exit_job *job = xcalloc(1, sizeof(*job));
 	job->e = e;
-	job->c = container_ref(c);
+	job->c = engine_container_ref(c);
 	job->orphan_pidfd = job->shim_pidfd = -1;
 	if (json_load_path(path, 4096, &j, NULL) == 0) {
 		job->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
@@ -155,7 +155,7 @@ struct exit_job *exit_begin_locked(struct engine *e, struct container *c)
 	 * The shim may still be deleting the runtime's state (cgroups, and with
 	 * a shared PID namespace killing what is left in them): what reuses or
 	 * removes the container's resources waits for it (a start, the removal:
-	 * shim_wait_gone). With a PID namespace of its own, every process of the
+	 * engine_shim_wait_gone). With a PID namespace of its own, every process of the
 	 * container was gone when its init was reaped; with a shared one the
 	 * unmount below waits for the shim too (it kills what is left).
 	 */
@@ -174,8 +174,8 @@ static void exit_cleanup(struct exit_job *job)
 {
 	struct engine *e = job->e;
 	const char *id = job->c->id;
-	hang_point("exit-cleanup", job->name);
-	int64_t t0 = now_ns();
+	util_hang_point("exit-cleanup", job->name);
+	int64_t t0 = proc_now_ns();
 	if (job->orphan_pid > 0)
 		kill_orphan(&job->orphan_rt, id, job->orphan_pid, job->orphan_pidfd);
 	if (job->shim_pidfd >= 0) {
@@ -186,20 +186,20 @@ static void exit_cleanup(struct exit_job *job)
 	 * An --rm container is removed right after (exit_finish_locked), and the
 	 * removal unmounts it: the unmount (an overlay syncs its upper layer's
 	 * filesystem, tens of ms) is not on the way to the exit and to the
-	 * removal clients wait for. lifecycle_recover() finishes what a crash
+	 * removal clients wait for. engine_lifecycle_recover() finishes what a crash
 	 * in between leaves.
 	 */
 	if (!json_is_true(json_object_get(job->hostconfig, "AutoRemove")))
 		e->img->unmount(e->img_ctx, id, NULL);
-	network_teardown(e, id, job->hostconfig);
-	log_debug("exit %.12s: unmount+network %lld us", id, (long long)(now_ns() - t0) / 1000);
+	engine_network_teardown(e, id, job->hostconfig);
+	log_debug("exit %.12s: unmount+network %lld us", id, (long long)(proc_now_ns() - t0) / 1000);
 }
 
 /*
  * Under e->lock: the exit is recorded, the restart policy applied. Frees job.
  * An --rm container's removal begins here when may_remove and nothing else
  * operates on it (its op_lock is free): the returned removal is to be finished
- * without e->lock (ops_autoremove_finish). Else it runs on a thread of its own.
+ * without e->lock (engine_ops_autoremove_finish). Else it runs on a thread of its own.
  */
 static struct autoremove *exit_finish_locked(struct exit_job *job, bool may_remove)
 {
@@ -222,58 +222,59 @@ static struct autoremove *exit_finish_locked(struct exit_job *job, bool may_remo
 	c->health = NULL;
 	json_t *attrs = json_pack("{s:s}", "exitCode", "");
 	json_object_set_new(attrs, "exitCode", json_sprintf("%d", c->exit_code));
-	container_event(e, c, "die", attrs);
+	engine_container_event(e, c, "die", attrs);
 	if (engine_restart_wanted(json_object_get(c->hostconfig, "RestartPolicy"), c->exit_code,
 				  c->restart_count, c->manual_stop, c->removed)) {
 		c->backoff_ms = engine_restart_backoff(c->backoff_ms, started_ms_ago(c));
-		c->restart_due_ms = now_ms() + c->backoff_ms;
-		container_set_state(e, c, ENGINE_RESTARTING);
-		monitor_wake(e);
+		c->restart_due_ms = proc_now_ms() + c->backoff_ms;
+		engine_container_set_state(e, c, ENGINE_RESTARTING);
+		engine_monitor_wake(e);
 	} else if (json_is_true(json_object_get(c->hostconfig, "AutoRemove")) && !c->removed) {
 		if (may_remove && pthread_mutex_trylock(&c->op_lock) == 0) {
 			/* the record goes from running to removing in one save (the same transaction) */
 			c->state = ENGINE_EXITED;
-			crash_point("rm-auto");
-			rm = ops_autoremove_begin_locked(e, c);
+			util_crash_point("rm-auto");
+			rm = engine_ops_autoremove_begin_locked(e, c);
 		} else {
-			container_set_state(e, c, ENGINE_EXITED);
-			ops_remove_async(e, c);
+			engine_container_set_state(e, c, ENGINE_EXITED);
+			engine_ops_remove_async(e, c);
 		}
 	} else {
-		container_set_state(e, c, ENGINE_EXITED);
+		engine_container_set_state(e, c, ENGINE_EXITED);
 	}
-	container_unref(c);
+	engine_container_unref(c);
 	exit_job_free(job);
 	return rm;
 }
 
-void exit_cleanup_and_finish(struct exit_job *job)
+void engine_exit_cleanup_and_finish(struct exit_job *job)
 {
 	struct engine *e = job->e;
 	struct container *c = job->c;
 	exit_cleanup(job);
 	pthread_mutex_lock(&e->lock);
-	container_ref(c);
+	engine_container_ref(c);
 	/* the exit's record changes and events (with --rm: the removal's mark too) in one commit */
-	store_begin(e);
+	engine_store_begin(e);
 	struct autoremove *rm = exit_finish_locked(job, true); /* frees job */
-	if (store_commit(e) < 0) /* saved as a failed save is: logged, retried (no other took its name) */
-		container_save(e, c, NULL);
-	container_unref(c);
+	if (engine_store_commit(e) <
+	    0) /* saved as a failed save is: logged, retried (no other took its name) */
+		engine_container_save(e, c, NULL);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	if (rm)
-		ops_autoremove_finish(e, rm);
+		engine_ops_autoremove_finish(e, rm);
 }
 
 static void *exit_thread(void *arg)
 {
-	exit_cleanup_and_finish(arg);
+	engine_exit_cleanup_and_finish(arg);
 	return NULL;
 }
 
-void lifecycle_record_exit(struct engine *e, struct container *c)
+void engine_lifecycle_record_exit(struct engine *e, struct container *c)
 {
-	struct exit_job *job = exit_begin_locked(e, c);
+	struct exit_job *job = engine_exit_begin_locked(e, c);
 	if (!job)
 		return;
 	exit_cleanup(job);
@@ -292,20 +293,20 @@ static void *restart_thread(void *arg)
 	pthread_mutex_unlock(&e->lock);
 	if (go) {
 		struct berth_error *err = NULL;
-		if (lifecycle_start_locked_op(e, c, &err) < 0) {
+		if (engine_lifecycle_start_locked_op(e, c, &err) < 0) {
 			pthread_mutex_lock(&e->lock);
 			_cleanup_free_ char *m = berth_error_string(err);
 			free(c->error);
 			c->error = xstrdup(m ? m : "restart failed");
 			c->exit_code = 128;
-			container_set_state(e, c, ENGINE_EXITED);
+			engine_container_set_state(e, c, ENGINE_EXITED);
 			pthread_mutex_unlock(&e->lock);
 		}
 		berth_error_free(err);
 	}
 	pthread_mutex_unlock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	return NULL;
 }
@@ -351,22 +352,22 @@ void engine_spawn_thread(struct engine *e, void *(*fn)(void *), void *arg)
  * Call with e->lock held. */
 static int run_due(struct engine *e)
 {
-	int64_t now = now_ms(), next = -1;
+	int64_t now = proc_now_ms(), next = -1;
 	for (size_t i = 0; i < e->n_cs; i++) {
 		struct container *c = e->cs[i];
 		if (c->state == ENGINE_RESTARTING && c->restart_due_ms) {
 			if (c->restart_due_ms <= now) {
 				c->restart_due_ms = 0;
-				engine_spawn_thread(e, restart_thread, container_ref(c));
+				engine_spawn_thread(e, restart_thread, engine_container_ref(c));
 			} else if (next < 0 || c->restart_due_ms - now < next) {
 				next = c->restart_due_ms - now;
 			}
 		}
-		int64_t h = health_due(e, c, now);
+		int64_t h = engine_health_due(e, c, now);
 		if (h >= 0 && (next < 0 || h < next))
 			next = h;
 	}
-	if (container_save_dirty(e) && (next < 0 || next > SAVE_RETRY_MS))
+	if (engine_container_save_dirty(e) && (next < 0 || next > SAVE_RETRY_MS))
 		next = SAVE_RETRY_MS;
 	return next < 0 ? -1 : (int)MIN(next, 60000);
 }
@@ -394,9 +395,9 @@ static void *monitor_main(void *arg)
 				(void)!read(e->wakefd, &v, sizeof(v));
 				continue;
 			}
-			if (c->watched && (jobs[n_jobs] = exit_begin_locked(e, c)))
+			if (c->watched && (jobs[n_jobs] = engine_exit_begin_locked(e, c)))
 				n_jobs++;
-			container_unref(c);
+			engine_container_unref(c);
 		}
 		timeout = run_due(e);
 		pthread_mutex_unlock(&e->lock);
@@ -406,7 +407,7 @@ static void *monitor_main(void *arg)
 	}
 }
 
-int monitor_start(struct engine *e, struct berth_error **err)
+int engine_monitor_start(struct engine *e, struct berth_error **err)
 {
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -419,12 +420,12 @@ int monitor_start(struct engine *e, struct berth_error **err)
 	return 0;
 }
 
-void monitor_stop(struct engine *e)
+void engine_monitor_stop(struct engine *e)
 {
 	pthread_mutex_lock(&e->lock);
 	e->stopping = true;
 	pthread_mutex_unlock(&e->lock);
-	monitor_wake(e);
+	engine_monitor_wake(e);
 	pthread_join(e->monitor, NULL);
 	safe_close(e->epfd);
 	safe_close(e->wakefd);
@@ -435,7 +436,7 @@ static bool is_our_shim(struct engine *e, struct container *c)
 	if (c->shim_pid <= 0)
 		return false;
 	_cleanup_free_ char *path = xasprintf("/proc/%d/cmdline", (int)c->shim_pid);
-	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	_cleanup_free_ char *xdir = engine_container_exec_dir(e, c->id);
 	return file_contains(path, xdir, strlen(xdir) + 1);
 }
 
@@ -484,7 +485,7 @@ static void reap_unrecorded(struct engine *e, const char *id, const char *xdir)
 /* A start in progress leaves an exec dir without exit.json and a record that is not running. */
 static bool start_interrupted(struct engine *e, const struct container *c, char **ret_xdir)
 {
-	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	_cleanup_free_ char *xdir = engine_container_exec_dir(e, c->id);
 	_cleanup_free_ char *exit_json = xasprintf("%s/exit.json", xdir);
 	if (access(xdir, F_OK) < 0 || access(exit_json, F_OK) == 0)
 		return false;
@@ -562,7 +563,7 @@ static void sweep_snapshots(struct engine *e)
 }
 
 /* Call with e->lock held, before the monitor runs (the lock is dropped while removals finish). */
-void lifecycle_recover(struct engine *e)
+void engine_lifecycle_recover(struct engine *e)
 {
 	struct container **finish = xcalloc(e->n_cs + 1, sizeof(*finish));
 	size_t n_finish = 0;
@@ -575,11 +576,11 @@ void lifecycle_recover(struct engine *e)
 		if (c->state == ENGINE_REMOVING || c->state == ENGINE_DEAD || /* killed while removing */
 		    (c->state == ENGINE_EXITED && /* or before removing an --rm container (as dockerd) */
 		     json_is_true(json_object_get(c->hostconfig, "AutoRemove")))) {
-			finish[n_finish++] = container_ref(c);
+			finish[n_finish++] = engine_container_ref(c);
 			continue;
 		}
 		if (c->state == ENGINE_RESTARTING) {
-			c->restart_due_ms = now_ms();
+			c->restart_due_ms = proc_now_ms();
 			continue;
 		}
 		if (c->state != ENGINE_RUNNING && c->state != ENGINE_PAUSED) {
@@ -588,7 +589,7 @@ void lifecycle_recover(struct engine *e)
 				reap_unrecorded(e, c->id, xdir);
 			continue;
 		}
-		_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+		_cleanup_free_ char *xdir = engine_container_exec_dir(e, c->id);
 		json_decref(c->rt_used);
 		c->rt_used = engine_runtime_from_exec_dir(xdir); /* what this run's operations call */
 		if (is_our_shim(e, c)) {
@@ -597,16 +598,16 @@ void lifecycle_recover(struct engine *e)
 				c->pidfd = proc_pidfd_open(c->pid);
 		}
 		if (c->shim_pidfd >= 0)
-			monitor_watch(e, c);
+			engine_monitor_watch(e, c);
 		else
-			lifecycle_record_exit(e, c);
+			engine_lifecycle_record_exit(e, c);
 	}
 	pthread_mutex_unlock(&e->lock);
 	for (size_t i = 0; i < n_finish; i++) {
 		_cleanup_error_ struct berth_error *err = NULL;
 		log_fields(LOG_LEVEL_INFO, "finishing an interrupted removal", "id", finish[i]->id, NULL);
 		pthread_mutex_lock(&finish[i]->op_lock);
-		if (ops_remove(e, finish[i], false, &err) < 0) {
+		if (engine_ops_remove(e, finish[i], false, &err) < 0) {
 			_cleanup_free_ char *m = berth_error_string(err);
 			log_fields(LOG_LEVEL_WARN, "finishing an interrupted removal failed", "id", finish[i]->id,
 				   "error", m, NULL);
@@ -615,7 +616,7 @@ void lifecycle_recover(struct engine *e)
 	}
 	pthread_mutex_lock(&e->lock);
 	for (size_t i = 0; i < n_finish; i++)
-		container_unref(finish[i]);
+		engine_container_unref(finish[i]);
 	free(finish);
 	sweep_orphans(e);
 	sweep_snapshots(e);

@@ -58,10 +58,10 @@ static int volumes_from(struct engine *e, const json_t *hc, json_t *mounts, stru
 			return berth_error_msg(err, EINVAL, "invalid mode: %s", mode);
 		struct container *src;
 		pthread_mutex_lock(&e->lock);
-		int r = container_find_locked(e, ref, &src, NULL);
+		int r = engine_container_find_locked(e, ref, &src, NULL);
 		_cleanup_json_ json_t *copy = r >= 0 ? json_deep_copy(src->mounts) : NULL;
 		if (r >= 0)
-			container_unref(src);
+			engine_container_unref(src);
 		pthread_mutex_unlock(&e->lock);
 		/* a 404 would make docker's CLI try to pull the image: it is a bad parameter */
 		if (r < 0)
@@ -137,10 +137,10 @@ static int create_volumes(struct engine *e, json_t *mounts, struct berth_error *
 		if (!streq(json_string_value(json_object_get(m, "Type")), "volume"))
 			continue;
 		const char *name = json_string_value(json_object_get(m, "Name"));
-		_cleanup_free_ char *gen = name && *name ? NULL : random_hex(32);
+		_cleanup_free_ char *gen = name && *name ? NULL : util_random_hex(32);
 		if (gen)
 			name = gen;
-		int r = volume_create_full(e, name, json_object_get(m, "labels"),
+		int r = engine_volume_create_full(e, name, json_object_get(m, "labels"),
 					   json_object_get(m, "options"), NULL, err);
 		if (r < 0)
 			return r;
@@ -180,7 +180,8 @@ static json_t *sorted(json_t *mounts)
 	return out;
 }
 
-int mounts_plan(struct engine *e, const json_t *cfg, const json_t *hc, json_t **ret, struct berth_error **err)
+int engine_mounts_plan(struct engine *e, const json_t *cfg, const json_t *hc, json_t **ret,
+		       struct berth_error **err)
 {
 	_cleanup_json_ json_t *mounts = json_array();
 	int r;
@@ -204,14 +205,15 @@ static int volume_point(struct engine *e, const char *rootfs, json_t *m, bool *c
 {
 	const char *name = json_string_value(json_object_get(m, "Name"));
 	const char *src = json_string_value(json_object_get(m, "Source"));
-	int r = volume_create_full(e, name, NULL, NULL, NULL, err); /* recreated if removed meanwhile */
+	int r =
+	    engine_volume_create_full(e, name, NULL, NULL, NULL, err); /* recreated if removed meanwhile */
 	if (r < 0)
 		return r;
-	if ((r = volume_mount_driver(e, name, err)) < 0)
+	if ((r = engine_volume_mount_driver(e, name, err)) < 0)
 		return r;
 	if (json_is_true(json_object_get(m, "copy"))) {
 		const char *dst = json_string_value(json_object_get(m, "Destination"));
-		if ((r = copyup_volume(rootfs, dst, src, err)) < 0)
+		if ((r = engine_copyup_volume(rootfs, dst, src, err)) < 0)
 			return r;
 		json_object_set_new(m, "copy", json_false());
 		*changed = true;
@@ -219,8 +221,8 @@ static int volume_point(struct engine *e, const char *rootfs, json_t *m, bool *c
 	return 0;
 }
 
-int mounts_to_oci(struct engine *e, struct container *c, const char *rootfs, json_t *oci, bool *ret_changed,
-		  struct berth_error **err)
+int engine_mounts_to_oci(struct engine *e, struct container *c, const char *rootfs, json_t *oci,
+			 bool *ret_changed, struct berth_error **err)
 {
 	size_t i;
 	json_t *m;
@@ -259,7 +261,7 @@ int mounts_to_oci(struct engine *e, struct container *c, const char *rootfs, jso
 	return 0;
 }
 
-json_t *mounts_anonymous(const struct container *c)
+json_t *engine_mounts_anonymous(const struct container *c)
 {
 	json_t *names = json_array();
 	size_t i;
@@ -270,7 +272,7 @@ json_t *mounts_anonymous(const struct container *c)
 	return names;
 }
 
-void mounts_remove_volumes(struct engine *e, const json_t *names)
+void engine_mounts_remove_volumes(struct engine *e, const json_t *names)
 {
 	size_t i;
 	json_t *n;

@@ -287,7 +287,7 @@ int engine_mount_parse(const json_t *m, const char *path, json_t **ret, struct b
 	return 0;
 }
 
-json_t *mounts_public(const json_t *mounts)
+json_t *engine_mounts_public(const json_t *mounts)
 {
 	json_t *out = json_array();
 	size_t i;

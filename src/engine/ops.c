@@ -19,7 +19,7 @@
 /* Find, then take op_lock. Release with op_end(). */
 static int op_begin(struct engine *e, const char *ref, struct container **ret, struct berth_error **err)
 {
-	int r = container_find(e, ref, ret, err);
+	int r = engine_container_find(e, ref, ret, err);
 	if (r >= 0)
 		pthread_mutex_lock(&(*ret)->op_lock);
 	return r;
@@ -29,7 +29,7 @@ static void op_end(struct engine *e, struct container *c)
 {
 	pthread_mutex_unlock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -76,10 +76,10 @@ static int stop_locked(struct engine *e, struct container *c, int timeout_s)
 	c->manual_stop = true;
 	if (c->state == ENGINE_RESTARTING) {
 		c->restart_due_ms = 0;
-		container_set_state(e, c, ENGINE_EXITED);
+		engine_container_set_state(e, c, ENGINE_EXITED);
 	}
 	if (!engine_state_live(c->state)) {
-		container_save(e, c, NULL);
+		engine_container_save(e, c, NULL);
 		pthread_mutex_unlock(&e->lock);
 		return -EALREADY;
 	}
@@ -92,12 +92,12 @@ static int stop_locked(struct engine *e, struct container *c, int timeout_s)
 	}
 	uint64_t gen = c->exit_gen;
 	proc_signal(c->pid, c->pidfd, sig > 0 ? sig : SIGTERM);
-	container_event(e, c, "kill", json_pack("{s:s}", "signal", "15"));
+	engine_container_event(e, c, "kill", json_pack("{s:s}", "signal", "15"));
 	if (!wait_exit_locked(e, c, gen, (int64_t)timeout_s * 1000)) {
 		proc_signal(c->pid, c->pidfd, SIGKILL);
 		wait_exit_locked(e, c, gen, 30000);
 	}
-	container_event(e, c, "stop", NULL);
+	engine_container_event(e, c, "stop", NULL);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }
@@ -125,10 +125,10 @@ int engine_container_restart(struct engine *e, const char *ref, int timeout_s, s
 	pthread_mutex_lock(&e->lock);
 	c->manual_stop = false;
 	pthread_mutex_unlock(&e->lock);
-	r = lifecycle_start_locked_op(e, c, err);
+	r = engine_lifecycle_start_locked_op(e, c, err);
 	if (r >= 0) {
 		pthread_mutex_lock(&e->lock);
-		container_event(e, c, "restart", NULL);
+		engine_container_event(e, c, "restart", NULL);
 		pthread_mutex_unlock(&e->lock);
 	}
 	op_end(e, c);
@@ -150,7 +150,7 @@ int engine_container_kill(struct engine *e, const char *ref, int sig, struct ber
 		if (r < 0)
 			berth_error_set(err, -r, "kill container '%s'", c->id);
 		else
-			container_event(e, c, "kill", json_pack("{s:s}", "signal", ""));
+			engine_container_event(e, c, "kill", json_pack("{s:s}", "signal", ""));
 		/* like docker: a kill with the stop signal or SIGKILL counts as a manual stop */
 		const char *ss = json_string_value(json_object_get(c->config, "StopSignal"));
 		if (r >= 0 && (sig == SIGKILL || sig == (ss ? engine_signal_parse(ss) : SIGTERM)))
@@ -183,8 +183,8 @@ int engine_container_pause(struct engine *e, const char *ref, bool pause, struct
 	engine_rt_done(&rt);
 	if (r >= 0) {
 		pthread_mutex_lock(&e->lock);
-		container_set_state(e, c, pause ? ENGINE_PAUSED : ENGINE_RUNNING);
-		container_event(e, c, pause ? "pause" : "unpause", NULL);
+		engine_container_set_state(e, c, pause ? ENGINE_PAUSED : ENGINE_RUNNING);
+		engine_container_event(e, c, pause ? "pause" : "unpause", NULL);
 		pthread_mutex_unlock(&e->lock);
 	}
 	op_end(e, c);
@@ -202,8 +202,8 @@ static void hide_locked(struct engine *e, struct container *c)
 		close(p->fd);
 		free(p);
 	}
-	container_event(e, c, "destroy", NULL);
-	container_table_remove(e, c);
+	engine_container_event(e, c, "destroy", NULL);
+	engine_container_table_remove(e, c);
 	pthread_cond_broadcast(&e->cond);
 }
 
@@ -211,7 +211,7 @@ static void hide_locked(struct engine *e, struct container *c)
  * Drop everything of an exited container. Crash-safe order: the record says
  * "removing" first, then the resources go (without e->lock: unmount, rm -rf
  * and the network's release may block), then the record; a daemon killed in
- * between finishes the removal at its next start (lifecycle_recover). The
+ * between finishes the removal at its next start (engine_lifecycle_recover). The
  * snapshot goes first: on a full disk it frees the space the record's
  * deletion needs. A step that fails leaves the container "dead" with the
  * error returned; removing it again finishes the job.
@@ -235,7 +235,7 @@ static void remove_mark_locked(struct engine *e, struct container *c, bool hide_
 	while (c->exiting) /* the exit's cleanup still unmounts and tears down */
 		pthread_cond_wait(&e->cond, &e->lock);
 	/* a failed save is logged and retried; the container is then hidden only at the end */
-	rm->hidden = container_set_state(e, c, ENGINE_REMOVING) >= 0 && hide_first;
+	rm->hidden = engine_container_set_state(e, c, ENGINE_REMOVING) >= 0 && hide_first;
 	rm->hc = json_incref(c->hostconfig);
 	const char *build =
 	    json_string_value(json_object_get(json_object_get(c->config, "Labels"), "berth.build"));
@@ -251,25 +251,25 @@ static int remove_finish(struct engine *e, struct container *c, struct removal *
 	_cleanup_json_ json_t *hc = TAKE_PTR(rm->hc);
 	_cleanup_free_ char *name = TAKE_PTR(rm->name);
 	bool hidden = rm->hidden, scrub = rm->scrub;
-	crash_point("rm-marked");
-	hang_point("rm-resources", name);
-	shim_wait_gone(e, c); /* its runtime delete, after exit.json */
+	util_crash_point("rm-marked");
+	util_hang_point("rm-resources", name);
+	engine_shim_wait_gone(e, c); /* its runtime delete, after exit.json */
 	int r = e->img->remove(e->img_ctx, c->id, err);
-	crash_point("rm-snapshot");
-	_cleanup_free_ char *dir = container_dir(e, c->id);
-	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	util_crash_point("rm-snapshot");
+	_cleanup_free_ char *dir = engine_container_dir(e, c->id);
+	_cleanup_free_ char *xdir = engine_container_exec_dir(e, c->id);
 	if (r >= 0) {
-		network_release(e, c->id, hc);
+		engine_network_release(e, c->id, hc);
 		if ((r = fs_rm_rf(dir, err)) >= 0)
 			r = fs_rm_rf(xdir, err);
 	}
 	pthread_mutex_lock(&e->lock);
 	if (r >= 0)
-		r = store_delete(e, c->id, scrub, err);
+		r = engine_store_delete(e, c->id, scrub, err);
 	if (r < 0) {
 		/* hidden: no more saves (a new container may own the name, and so the row, by now) */
 		if (!hidden)
-			container_set_state(e, c, ENGINE_DEAD);
+			engine_container_set_state(e, c, ENGINE_DEAD);
 		pthread_mutex_unlock(&e->lock);
 		return berth_error_wrap(err, r, "remove container '%.12s'", c->id);
 	}
@@ -279,7 +279,7 @@ static int remove_finish(struct engine *e, struct container *c, struct removal *
 	return 0;
 }
 
-int ops_remove(struct engine *e, struct container *c, bool hide_first, struct berth_error **err)
+int engine_ops_remove(struct engine *e, struct container *c, bool hide_first, struct berth_error **err)
 {
 	struct removal rm;
 	pthread_mutex_lock(&e->lock);
@@ -309,15 +309,15 @@ int engine_container_remove(struct engine *e, const char *ref, bool force, bool 
 			wait_exit_locked(e, c, gen, 30000);
 		}
 		if (!c->removed && volumes)
-			anon = mounts_anonymous(c);
+			anon = engine_mounts_anonymous(c);
 	}
 	bool go = r >= 0 && !c->removed;
 	pthread_mutex_unlock(&e->lock);
 	if (go)
-		r = ops_remove(e, c, false, err);
+		r = engine_ops_remove(e, c, false, err);
 	op_end(e, c);
 	if (r >= 0)
-		mounts_remove_volumes(e, anon); /* after the container is gone: no longer in use */
+		engine_mounts_remove_volumes(e, anon); /* after the container is gone: no longer in use */
 	return r;
 }
 
@@ -332,17 +332,17 @@ struct autoremove {
  * record says "removing" and, unless anonymous volumes go too (`volume ls`
  * would still show them), the container leaves the table at once.
  */
-struct autoremove *ops_autoremove_begin_locked(struct engine *e, struct container *c)
+struct autoremove *engine_ops_autoremove_begin_locked(struct engine *e, struct container *c)
 {
 	struct autoremove *a = xcalloc(1, sizeof(*a));
-	a->c = container_ref(c);
-	a->anon = mounts_anonymous(c); /* --rm removes anonymous volumes, like docker */
+	a->c = engine_container_ref(c);
+	a->anon = engine_mounts_anonymous(c); /* --rm removes anonymous volumes, like docker */
 	remove_mark_locked(e, c, json_array_size(a->anon) == 0, &a->rm);
 	return a;
 }
 
 /* The rest of it, without e->lock: the resources, the record, c->op_lock released, a freed. */
-void ops_autoremove_finish(struct engine *e, struct autoremove *a)
+void engine_ops_autoremove_finish(struct engine *e, struct autoremove *a)
 {
 	struct container *c = a->c;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -353,9 +353,9 @@ void ops_autoremove_finish(struct engine *e, struct autoremove *a)
 	}
 	pthread_mutex_unlock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
-	mounts_remove_volumes(e, a->anon);
+	engine_mounts_remove_volumes(e, a->anon);
 	json_decref(a->anon);
 	free(a);
 }
@@ -364,26 +364,26 @@ static void *remove_thread(void *arg)
 {
 	struct container *c = arg;
 	struct engine *e = c->engine;
-	crash_point("rm-auto"); /* exited, rootfs still mounted: lifecycle_recover() removes it */
+	util_crash_point("rm-auto"); /* exited, rootfs still mounted: engine_lifecycle_recover() removes it */
 	pthread_mutex_lock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
 	/* CREATED: a start that failed (docker removes an --rm container then too) */
 	bool go = !c->removed && (c->state == ENGINE_EXITED || c->state == ENGINE_CREATED);
-	struct autoremove *a = go ? ops_autoremove_begin_locked(e, c) : NULL;
+	struct autoremove *a = go ? engine_ops_autoremove_begin_locked(e, c) : NULL;
 	pthread_mutex_unlock(&e->lock);
 	if (a)
-		ops_autoremove_finish(e, a); /* releases op_lock */
+		engine_ops_autoremove_finish(e, a); /* releases op_lock */
 	else
 		pthread_mutex_unlock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	return NULL;
 }
 
-void ops_remove_async(struct engine *e, struct container *c)
+void engine_ops_remove_async(struct engine *e, struct container *c)
 {
-	engine_spawn_thread(e, remove_thread, container_ref(c));
+	engine_spawn_thread(e, remove_thread, engine_container_ref(c));
 }
 
 struct engine_wait {
@@ -398,7 +398,7 @@ int engine_container_wait_begin(struct engine *e, const char *ref, enum engine_w
 {
 	struct container *c;
 	pthread_mutex_lock(&e->lock);
-	int r = container_find_locked(e, ref, &c, err);
+	int r = engine_container_find_locked(e, ref, &c, err);
 	if (r >= 0) {
 		struct engine_wait *w = xmalloc(sizeof(*w));
 		*w = (struct engine_wait){ e, c, cond, c->exit_gen };
@@ -413,7 +413,7 @@ void engine_wait_free(struct engine_wait *w)
 	if (!w)
 		return;
 	pthread_mutex_lock(&w->e->lock);
-	container_unref(w->c);
+	engine_container_unref(w->c);
 	pthread_mutex_unlock(&w->e->lock);
 	free(w);
 }
@@ -459,7 +459,7 @@ int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_co
 int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct berth_error **err)
 {
 	struct container *c;
-	int r = container_find(e, ref, &c, err);
+	int r = engine_container_find(e, ref, &c, err);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&e->lock);
@@ -467,7 +467,7 @@ int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct
 	_cleanup_free_ char *id = xstrdup(c->id);
 	struct engine_rt rt;
 	engine_rt_of(e, c, &rt);
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	if (!running) {
 		engine_rt_done(&rt);
@@ -520,13 +520,13 @@ int engine_container_attach(struct engine *e, const char *ref, const struct engi
 {
 	struct container *c;
 	pthread_mutex_lock(&e->lock);
-	int r = container_find_locked(e, ref, &c, err);
+	int r = engine_container_find_locked(e, ref, &c, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&e->lock);
 		return r;
 	}
 	bool tty = json_is_true(json_object_get(c->config, "Tty"));
-	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
+	_cleanup_free_ char *xdir = engine_container_exec_dir(e, c->id);
 	if (engine_state_live(c->state)) {
 		pthread_mutex_unlock(&e->lock);
 		_cleanup_json_ json_t *req = engine_attach_request(opts);
@@ -549,7 +549,7 @@ int engine_container_attach(struct engine *e, const char *ref, const struct engi
 			r = sp[0];
 		}
 	}
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	if (r < 0)
 		return r;
@@ -569,18 +569,18 @@ int engine_resize(struct engine *e, const char *ref, const char *exec_id, int he
 		for (struct exec_instance *x = e->execs; x; x = x->next)
 			if (streq(x->id, exec_id))
 				cid = x->container_id;
-		r = cid ? container_find_locked(e, cid, &c, err)
+		r = cid ? engine_container_find_locked(e, cid, &c, err)
 			: berth_error_msg(err, ENOENT, "No such exec instance: %s", exec_id);
 	} else {
-		r = container_find_locked(e, ref, &c, err);
+		r = engine_container_find_locked(e, ref, &c, err);
 	}
 	if (r < 0) {
 		pthread_mutex_unlock(&e->lock);
 		return r;
 	}
 	bool running = engine_state_live(c->state);
-	_cleanup_free_ char *xdir = container_exec_dir(e, c->id);
-	container_unref(c);
+	_cleanup_free_ char *xdir = engine_container_exec_dir(e, c->id);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	if (!running)
 		return berth_error_msg(err, ENOTCONN, "Container is not running");

@@ -6,7 +6,7 @@
  *
  * Mount points are JSON objects with Docker's inspect keys (Type, Name,
  * Source, Destination, Driver, Mode, RW, Propagation) plus private
- * lowercase keys the engine uses and mounts_public() strips: "copy" (copy
+ * lowercase keys the engine uses and engine_mounts_public() strips: "copy" (copy
  * image content into the volume when empty), "anonymous", "nonrecursive",
  * "tmpfs" (mount options), "labels" and "options" (for a new volume).
  */
@@ -36,7 +36,7 @@ int engine_bind_parse(const char *spec, json_t **ret, struct berth_error **err);
 int engine_mount_parse(const json_t *m, const char *path, json_t **ret, struct berth_error **err);
 
 /* Docker's inspect view of mount points: private keys dropped. NULL -> []. */
-json_t *mounts_public(const json_t *mounts);
+json_t *engine_mounts_public(const json_t *mounts);
 
 /*
  * Validate HostConfig.Ulimits ([{Name, Soft, Hard}]): known names, soft <=

@@ -73,7 +73,7 @@ static int cap_number(const char *canonical)
 	return -1;
 }
 
-int spec_caps_check(const json_t *hc, struct berth_error **err)
+int engine_spec_caps_check(const json_t *hc, struct berth_error **err)
 {
 	const char *keys[] = { "CapAdd", "CapDrop" };
 	for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
@@ -166,17 +166,17 @@ static int lookup_db(int rootfd, const char *file, const char *name, uint32_t *r
 		if (!f[2] || !streq(f[0], name))
 			continue;
 		uint64_t v;
-		if (parse_uint64(f[2], &v) < 0 || v > UINT32_MAX)
+		if (util_parse_uint64(f[2], &v) < 0 || v > UINT32_MAX)
 			return -EINVAL;
 		*ret_id = (uint32_t)v;
-		if (ret_gid && f[3] && parse_uint64(f[3], &v) == 0 && v <= UINT32_MAX)
+		if (ret_gid && f[3] && util_parse_uint64(f[3], &v) == 0 && v <= UINT32_MAX)
 			*ret_gid = (uint32_t)v;
 		return 0;
 	}
 	return -ENOENT;
 }
 
-int spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint32_t *gid,
+int engine_spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint32_t *gid,
 		      struct berth_error **err)
 {
 	*uid = *gid = 0;
@@ -188,14 +188,14 @@ int spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint3
 		*g++ = '\0';
 	_cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	uint64_t v;
-	if (parse_uint64(u, &v) == 0 && v <= UINT32_MAX) {
+	if (util_parse_uint64(u, &v) == 0 && v <= UINT32_MAX) {
 		*uid = (uint32_t)v;
 	} else if (rootfd < 0 || lookup_db(rootfd, "/etc/passwd", u, uid, gid) < 0) {
 		return berth_error_msg(err, EINVAL,
 				       "unable to find user %s: no matching entries in passwd file", u);
 	}
 	if (g && *g) {
-		if (parse_uint64(g, &v) == 0 && v <= UINT32_MAX)
+		if (util_parse_uint64(g, &v) == 0 && v <= UINT32_MAX)
 			*gid = (uint32_t)v;
 		else if (rootfd < 0 || lookup_db(rootfd, "/etc/group", g, gid, NULL) < 0)
 			return berth_error_msg(err, EINVAL,
@@ -236,7 +236,7 @@ static void member_gids(int rootfd, const char *user, json_t *gids)
 				*p++ = '\0';
 		}
 		uint64_t v;
-		if (f[3] && group_lists(f[3], user) && parse_uint64(f[2], &v) == 0 && v <= UINT32_MAX)
+		if (f[3] && group_lists(f[3], user) && util_parse_uint64(f[2], &v) == 0 && v <= UINT32_MAX)
 			json_array_append_new(gids, json_integer((json_int_t)v));
 	}
 }
@@ -252,7 +252,7 @@ static int additional_gids(const char *rootfs, const char *user, const json_t *h
 	_cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_json_ json_t *gids = json_array();
 	uint64_t v;
-	if (user && *user && !strchr(user, ':') && parse_uint64(user, &v) < 0 && rootfd >= 0)
+	if (user && *user && !strchr(user, ':') && util_parse_uint64(user, &v) < 0 && rootfd >= 0)
 		member_gids(rootfd, user, gids);
 	size_t i;
 	json_t *g;
@@ -261,7 +261,7 @@ static int additional_gids(const char *rootfs, const char *user, const json_t *h
 		uint32_t gid;
 		if (!s || !*s)
 			return berth_error_msg(err, EINVAL, "invalid GroupAdd entry");
-		if (parse_uint64(s, &v) == 0 && v <= UINT32_MAX)
+		if (util_parse_uint64(s, &v) == 0 && v <= UINT32_MAX)
 			gid = (uint32_t)v;
 		else if (rootfd < 0 || lookup_db(rootfd, "/etc/group", s, &gid, NULL) < 0)
 			return berth_error_msg(
@@ -375,18 +375,18 @@ static int user_mounts(struct engine *e, struct container *c, const char *rootfs
 	int r;
 	if (!c->mounts) { /* a container created before mount points were recorded */
 		json_t *plan = NULL;
-		if ((r = mounts_plan(e, c->config, c->hostconfig, &plan, err)) < 0)
+		if ((r = engine_mounts_plan(e, c->config, c->hostconfig, &plan, err)) < 0)
 			return r;
 		pthread_mutex_lock(&e->lock);
 		c->mounts = plan;
-		container_save(e, c, NULL);
+		engine_container_save(e, c, NULL);
 		pthread_mutex_unlock(&e->lock);
 	}
 	bool changed = false;
-	r = mounts_to_oci(e, c, rootfs, mounts, &changed, err);
+	r = engine_mounts_to_oci(e, c, rootfs, mounts, &changed, err);
 	if (changed) { /* copy-up done: never again for this container */
 		pthread_mutex_lock(&e->lock);
-		container_save(e, c, NULL);
+		engine_container_save(e, c, NULL);
 		pthread_mutex_unlock(&e->lock);
 	}
 	if (r < 0)
@@ -405,7 +405,7 @@ static int user_mounts(struct engine *e, struct container *c, const char *rootfs
 static json_t *mounts_of(struct engine *e, struct container *c, bool privileged)
 {
 	json_t *m = json_array();
-	_cleanup_free_ char *dir = container_dir(e, c->id);
+	_cleanup_free_ char *dir = engine_container_dir(e, c->id);
 	add_mount(m, "/proc", "proc", "proc", "nosuid,noexec,nodev");
 	add_mount(m, "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");
 	add_mount(m, "/dev/pts", "devpts", "devpts",
@@ -446,7 +446,7 @@ static void set_int_if(json_t *o, const char *key, json_int_t v)
 		json_object_set_new(o, key, json_integer(v));
 }
 
-json_t *spec_resources(const json_t *hc)
+json_t *engine_spec_resources(const json_t *hc)
 {
 	json_t *r = json_object();
 	json_int_t mem = json_integer_value(json_object_get(hc, "Memory"));
@@ -487,7 +487,7 @@ json_t *spec_resources(const json_t *hc)
 
 static json_t *resources_of(const json_t *hc, bool privileged)
 {
-	json_t *r = spec_resources(hc);
+	json_t *r = engine_spec_resources(hc);
 	json_object_set_new(r, "devices",
 			    privileged ? json_pack("[{s:b,s:s}]", "allow", 1, "access", "rwm")
 				       : devices_rules());
@@ -568,7 +568,7 @@ static int linux_of(struct engine *e, struct container *c, const char *netns, bo
 		    struct berth_error **err)
 {
 	const json_t *hc = c->hostconfig;
-	_cleanup_free_ char *cg = container_cgroup_path(e, c);
+	_cleanup_free_ char *cg = engine_container_cgroup_path(e, c);
 	_cleanup_json_ json_t *linux_ =
 	    json_pack("{s:o,s:o,s:s}", "namespaces", namespaces_of(hc, netns), "resources",
 		      resources_of(hc, privileged), "cgroupsPath", cg);
@@ -591,7 +591,8 @@ static int linux_of(struct engine *e, struct container *c, const char *netns, bo
 
 static int rlimits_of(struct engine *e, const json_t *hc, json_t *process, struct berth_error **err)
 {
-	_cleanup_json_ json_t *all = ulimits_effective(e->default_ulimits, json_object_get(hc, "Ulimits"));
+	_cleanup_json_ json_t *all =
+	    engine_ulimits_effective(e->default_ulimits, json_object_get(hc, "Ulimits"));
 	if (!json_array_size(all))
 		return 0;
 	json_t *rl = NULL;
@@ -602,14 +603,15 @@ static int rlimits_of(struct engine *e, const json_t *hc, json_t *process, struc
 	return 0;
 }
 
-int spec_write(struct engine *e, struct container *c, const char *rootfs, const char *netns,
+int engine_spec_write(struct engine *e, struct container *c, const char *rootfs, const char *netns,
 	       struct berth_error **err)
 {
 	const json_t *cfg = c->config, *hc = c->hostconfig;
 	bool privileged = json_is_true(json_object_get(hc, "Privileged"));
 	bool tty = json_is_true(json_object_get(cfg, "Tty"));
 	uint32_t uid, gid;
-	int r = spec_resolve_user(rootfs, json_string_value(json_object_get(cfg, "User")), &uid, &gid, err);
+	int r = engine_spec_resolve_user(rootfs, json_string_value(json_object_get(cfg, "User")), &uid, &gid,
+					 err);
 	if (r < 0)
 		return r;
 	_cleanup_json_ json_t *mounts = mounts_of(e, c, privileged);
@@ -633,12 +635,12 @@ int spec_write(struct engine *e, struct container *c, const char *rootfs, const 
 	if (!spec)
 		return berth_error_msg(err, EINVAL, "build runtime spec: invalid configuration");
 	_cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT);
-	_cleanup_free_ char *dir = container_exec_dir(e, c->id);
+	_cleanup_free_ char *dir = engine_container_exec_dir(e, c->id);
 	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);
 	return fs_write_file_replace(path, text, strlen(text), 0600, err);
 }
 
-int spec_exec_process(struct engine *e, struct container *c, const json_t *xc, json_t **ret,
+int engine_spec_exec_process(struct engine *e, struct container *c, const json_t *xc, json_t **ret,
 		      struct berth_error **err)
 {
 	const json_t *cmd = json_object_get(xc, "Cmd");
@@ -648,7 +650,7 @@ int spec_exec_process(struct engine *e, struct container *c, const json_t *xc, j
 	if (!user || !*user)
 		user = json_string_value(json_object_get(c->config, "User"));
 	uint32_t uid, gid;
-	int r = spec_resolve_user(c->rootfs ? c->rootfs : "/nonexistent", user, &uid, &gid, err);
+	int r = engine_spec_resolve_user(c->rootfs ? c->rootfs : "/nonexistent", user, &uid, &gid, err);
 	if (r < 0)
 		return r;
 	const char *cwd = json_string_value(json_object_get(xc, "WorkingDir"));

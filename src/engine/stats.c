@@ -106,9 +106,9 @@ static json_t *percpu(enum cgroup_kind kind, const char *cg)
 	json_t *a = json_array();
 	if (kind != CGROUP_V1)
 		return a; /* v2 has no per-CPU counters (docker leaves them out too) */
-	_cleanup_free_ char *dir = xasprintf("%s/cpuacct%s", cgroup_root(), cg);
+	_cleanup_free_ char *dir = xasprintf("%s/cpuacct%s", runtime_cgroup_root(), cg);
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	if (cg_read(dir, "cpuacct.usage_percpu", &sb) < 0)
+	if (runtime_cg_read(dir, "cpuacct.usage_percpu", &sb) < 0)
 		return a;
 	for (char *p = sb.buf, *end; *p; p = end) {
 		unsigned long long v = strtoull(p, &end, 10);
@@ -121,19 +121,19 @@ static json_t *percpu(enum cgroup_kind kind, const char *cg)
 
 static json_t *memory_stat(enum cgroup_kind kind, const char *cg)
 {
-	_cleanup_free_ char *dir = kind == CGROUP_V1 ? xasprintf("%s/memory%s", cgroup_root(), cg)
-						     : xasprintf("%s%s", cgroup_root(), cg);
+	_cleanup_free_ char *dir = kind == CGROUP_V1 ? xasprintf("%s/memory%s", runtime_cgroup_root(), cg)
+						     : xasprintf("%s%s", runtime_cgroup_root(), cg);
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	if (cg_read(dir, "memory.stat", &sb) < 0)
+	if (runtime_cg_read(dir, "memory.stat", &sb) < 0)
 		return json_object();
 	return engine_stats_parse_keyed(sb.buf);
 }
 
 static uint64_t cpu_periods(enum cgroup_kind kind, const char *cg)
 {
-	_cleanup_free_ char *dir = kind == CGROUP_V1 ? xasprintf("%s/cpu%s", cgroup_root(), cg)
-						     : xasprintf("%s%s", cgroup_root(), cg);
-	return cg_read_key_u64(dir, "cpu.stat", "nr_periods");
+	_cleanup_free_ char *dir = kind == CGROUP_V1 ? xasprintf("%s/cpu%s", runtime_cgroup_root(), cg)
+						     : xasprintf("%s%s", runtime_cgroup_root(), cg);
+	return runtime_cg_read_key_u64(dir, "cpu.stat", "nr_periods");
 }
 
 static json_t *cpu_json(const struct runtime_stats *st, json_t *per, uint64_t sys, uint64_t periods)
@@ -170,8 +170,8 @@ static json_t *zero_sample(const struct stats_target *t, const char *now)
 
 static int sample(const struct stats_target *t, const char *now, json_t **ret, struct berth_error **err)
 {
-	enum cgroup_kind kind = cgroup_detect();
-	const struct cgroup_ops *ops = cgroup_ops_for(kind);
+	enum cgroup_kind kind = runtime_cgroup_detect();
+	const struct cgroup_ops *ops = runtime_cgroup_ops_for(kind);
 	if (!ops)
 		return berth_error_msg(err, ENOTSUP, "no cgroup hierarchy to read statistics from");
 	struct runtime_stats st;
@@ -215,16 +215,16 @@ static int target_of(struct engine *e, const char *ref, struct stats_target *t, 
 {
 	struct container *c;
 	pthread_mutex_lock(&e->lock);
-	int r = container_find_locked(e, ref, &c, err);
+	int r = engine_container_find_locked(e, ref, &c, err);
 	if (r >= 0) {
 		const char *mode = json_string_value(json_object_get(c->hostconfig, "NetworkMode"));
 		t->id = xstrdup(c->id);
-		t->cgroup = container_cgroup_path(e, c);
+		t->cgroup = engine_container_cgroup_path(e, c);
 		t->name = xasprintf("/%s", c->name);
 		t->pid = c->pid;
 		t->running = c->state == ENGINE_RUNNING || c->state == ENGINE_PAUSED;
 		t->host_net = mode && streq(mode, "host");
-		container_unref(c);
+		engine_container_unref(c);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return r;
@@ -240,7 +240,7 @@ int engine_container_stats(struct engine *e, const char *ref, const json_t *prev
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	char now[RFC3339_MAX];
-	format_rfc3339(&ts, now);
+	util_format_rfc3339(&ts, now);
 	json_t *s = NULL;
 	if (t.running)
 		r = sample(&t, now, &s, err);

@@ -24,7 +24,7 @@ static const char schema[] =
 /* Events kept in the log; older ones are trimmed on open. */
 #define STORE_MAX_EVENTS 10000
 
-int store_open(struct engine *e, struct berth_error **err)
+int engine_store_open(struct engine *e, struct berth_error **err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/berth.db", e->root);
 	int r0 = fs_private_db(path, err);
@@ -48,13 +48,13 @@ int store_open(struct engine *e, struct berth_error **err)
 	return 0;
 }
 
-void store_begin(struct engine *e)
+void engine_store_begin(struct engine *e)
 {
 	if (sqlite3_get_autocommit(e->db))
 		sqlite3_exec(e->db, "BEGIN", NULL, NULL, NULL);
 }
 
-int store_commit(struct engine *e)
+int engine_store_commit(struct engine *e)
 {
 	if (sqlite3_get_autocommit(e->db)) /* none open, or a failed statement rolled it back */
 		return 0;
@@ -64,7 +64,7 @@ int store_commit(struct engine *e)
 	return -EIO;
 }
 
-void store_close(struct engine *e)
+void engine_store_close(struct engine *e)
 {
 	if (e->db)
 		sqlite3_close(e->db);
@@ -80,9 +80,9 @@ static int store_error(struct engine *e, int rc, struct berth_error **err, const
 	return berth_error_msg(err, code, "%s '%.12s': %s", what, id, sqlite3_errmsg(e->db));
 }
 
-int store_save(struct engine *e, const struct container *c, struct berth_error **err)
+int engine_store_save(struct engine *e, const struct container *c, struct berth_error **err)
 {
-	_cleanup_json_ json_t *j = container_to_json(c);
+	_cleanup_json_ json_t *j = engine_container_to_json(c);
 	_cleanup_free_ char *doc = json_dumps(j, JSON_COMPACT);
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(
@@ -97,7 +97,7 @@ int store_save(struct engine *e, const struct container *c, struct berth_error *
 	return rc == SQLITE_DONE ? 0 : store_error(e, rc, err, "save container", c->id);
 }
 
-int store_delete(struct engine *e, const char *id, bool scrub, struct berth_error **err)
+int engine_store_delete(struct engine *e, const char *id, bool scrub, struct berth_error **err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(e->db, "DELETE FROM containers WHERE id = ?", -1, &st, NULL);
@@ -115,7 +115,7 @@ int store_delete(struct engine *e, const char *id, bool scrub, struct berth_erro
 	return 0;
 }
 
-int store_load(struct engine *e, struct berth_error **err)
+int engine_store_load(struct engine *e, struct berth_error **err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(e->db, "SELECT doc FROM containers", -1, &st, NULL);
@@ -124,16 +124,16 @@ int store_load(struct engine *e, struct berth_error **err)
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *doc = (const char *)sqlite3_column_text(st, 0);
 		json_t *j = doc ? json_loads(doc, 0, NULL) : NULL;
-		struct container *c = j ? container_from_json(j) : NULL;
+		struct container *c = j ? engine_container_from_json(j) : NULL;
 		json_decref(j);
 		if (c)
-			container_table_add(e, c);
+			engine_container_table_add(e, c);
 	}
 	sqlite3_finalize(st);
 	return 0;
 }
 
-void store_event(struct engine *e, const char *type, const char *action, const char *id,
+void engine_store_event(struct engine *e, const char *type, const char *action, const char *id,
 		 const json_t *attributes)
 {
 	struct timespec ts;
@@ -166,7 +166,7 @@ void store_event(struct engine *e, const char *type, const char *action, const c
 	pthread_cond_broadcast(&e->cond);
 }
 
-int store_events_since(struct engine *e, int64_t since_ns, int64_t after_rowid, json_t **ret_list,
+int engine_store_events_since(struct engine *e, int64_t since_ns, int64_t after_rowid, json_t **ret_list,
 		       int64_t *ret_last_rowid)
 {
 	sqlite3_stmt *st = NULL;

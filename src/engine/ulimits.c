@@ -124,7 +124,7 @@ static int parse_limit(const char *s, int64_t *ret)
 		*ret = -1;
 		return 0;
 	}
-	return parse_int64(s, ret) < 0 || *ret < 0 ? -EINVAL : 0;
+	return util_parse_int64(s, ret) < 0 || *ret < 0 ? -EINVAL : 0;
 }
 
 int engine_ulimit_parse(const char *s, json_t **ret, struct berth_error **err)
@@ -152,7 +152,7 @@ int engine_ulimit_parse(const char *s, json_t **ret, struct berth_error **err)
 	return 0;
 }
 
-json_t *ulimits_effective(const json_t *defaults, const json_t *own)
+json_t *engine_ulimits_effective(const json_t *defaults, const json_t *own)
 {
 	json_t *all = json_array();
 	size_t i;

@@ -145,7 +145,7 @@ static json_t *merged(const json_t *hc, const json_t *u)
 
 static int apply_live(struct engine *e, struct container *c, const json_t *hc, struct berth_error **err)
 {
-	_cleanup_json_ json_t *res = spec_resources(hc);
+	_cleanup_json_ json_t *res = engine_spec_resources(hc);
 	if (json_object_get(res, "pids") == NULL && json_integer_value(json_object_get(hc, "PidsLimit")) < 0)
 		json_object_set_new(res, "pids", json_pack("{s:i}", "limit", -1));
 	struct engine_rt rt;
@@ -164,7 +164,7 @@ int engine_container_update(struct engine *e, const char *ref, const json_t *upd
 	if (r < 0)
 		return r;
 	struct container *c;
-	if ((r = container_find(e, ref, &c, err)) < 0)
+	if ((r = engine_container_find(e, ref, &c, err)) < 0)
 		return r;
 	pthread_mutex_lock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
@@ -182,14 +182,14 @@ int engine_container_update(struct engine *e, const char *ref, const json_t *upd
 		pthread_mutex_lock(&e->lock);
 		json_decref(c->hostconfig);
 		c->hostconfig = json_incref(n);
-		container_save(e, c, NULL);
-		container_event(e, c, "update", NULL);
+		engine_container_save(e, c, NULL);
+		engine_container_event(e, c, "update", NULL);
 		pthread_mutex_unlock(&e->lock);
 		*ret_warnings = json_array();
 	}
 	pthread_mutex_unlock(&c->op_lock);
 	pthread_mutex_lock(&e->lock);
-	container_unref(c);
+	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	return r;
 }

@@ -51,13 +51,13 @@ static json_t *load_meta(struct engine *e, const char *name)
 int engine_volume_create(struct engine *e, const char *name, const json_t *labels, json_t **ret,
 			 struct berth_error **err)
 {
-	return volume_create_full(e, name, labels, NULL, ret, err);
+	return engine_volume_create_full(e, name, labels, NULL, ret, err);
 }
 
 int engine_volume_create_opts(struct engine *e, const char *name, const json_t *labels,
 			      const json_t *driver_opts, json_t **ret, struct berth_error **err)
 {
-	return volume_create_full(e, name, labels, driver_opts, ret, err);
+	return engine_volume_create_full(e, name, labels, driver_opts, ret, err);
 }
 
 static int check_driver_opts(const json_t *opts, struct berth_error **err)
@@ -80,12 +80,12 @@ static int check_driver_opts(const json_t *opts, struct berth_error **err)
 	return 0;
 }
 
-int volume_create_full(struct engine *e, const char *name, const json_t *labels, const json_t *opts,
+int engine_volume_create_full(struct engine *e, const char *name, const json_t *labels, const json_t *opts,
 		       json_t **ret, struct berth_error **err)
 {
 	_cleanup_free_ char *gen = NULL;
 	if (!name || !*name)
-		name = gen = random_hex(32);
+		name = gen = util_random_hex(32);
 	if (!volume_name_valid(name))
 		return berth_error_msg(err, EINVAL,
 				       "create %s: \"%s\" includes invalid characters for a local volume "
@@ -105,7 +105,7 @@ int volume_create_full(struct engine *e, const char *name, const json_t *labels,
 		struct timespec ts;
 		char t[RFC3339_MAX];
 		clock_gettime(CLOCK_REALTIME, &ts);
-		format_rfc3339(&ts, t);
+		util_format_rfc3339(&ts, t);
 		_cleanup_json_ json_t *meta =
 		    json_pack("{s:s,s:o,s:o}", "created", t, "labels",
 			      json_is_object(labels) ? json_incref((json_t *)labels) : json_object(),
@@ -116,7 +116,7 @@ int volume_create_full(struct engine *e, const char *name, const json_t *labels,
 			return r;
 		_cleanup_json_ json_t *attrs = json_pack("{s:s}", "driver", "local");
 		pthread_mutex_lock(&e->lock);
-		store_event(e, "volume", "create", name, attrs);
+		engine_store_event(e, "volume", "create", name, attrs);
 		pthread_mutex_unlock(&e->lock);
 	}
 	if (ret) {
@@ -160,7 +160,7 @@ static bool volume_is_mounted(const char *data)
 	return stat(data, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
 }
 
-int volume_mount_driver(struct engine *e, const char *name, struct berth_error **err)
+int engine_volume_mount_driver(struct engine *e, const char *name, struct berth_error **err)
 {
 	_cleanup_json_ json_t *meta = load_meta(e, name);
 	json_t *opts = json_object_get(meta, "options");
@@ -211,7 +211,7 @@ int engine_volume_remove(struct engine *e, const char *name, bool force, struct 
 	pthread_mutex_lock(&e->lock);
 	bool used = volume_in_use_locked(e, name);
 	if (!used)
-		store_event(e, "volume", "destroy", name, attrs);
+		engine_store_event(e, "volume", "destroy", name, attrs);
 	pthread_mutex_unlock(&e->lock);
 	if (used)
 		return berth_error_msg(err, EBUSY, "remove %s: volume is in use", name);

@@ -84,7 +84,7 @@ int host_open(const struct host_config *cfg, struct host **ret, struct berth_err
 		return berth_error_wrap(err, r, "open image store");
 	}
 	bool networking = !cfg->bridge || !streq(cfg->bridge, "none");
-	if (networking && (r = netops_open(cfg->root, cfg->exec_root, cfg->bridge, cfg->bridge_subnet6,
+	if (networking && (r = host_netops_open(cfg->root, cfg->exec_root, cfg->bridge, cfg->bridge_subnet6,
 					   &h->net, err)) < 0) {
 		host_close(h);
 		return r;
@@ -95,7 +95,7 @@ int host_open(const struct host_config *cfg, struct host **ret, struct berth_err
 				    .runtimes = cfg->runtimes,
 				    .images = &engine_image_store_ops,
 				    .images_ctx = h->images,
-				    .net = h->net ? &netops_engine_ops : NULL,
+				    .net = h->net ? &host_netops_engine_ops : NULL,
 				    .net_ctx = h->net,
 				    .init_path = cfg->init_path,
 				    .default_ulimits = cfg->default_ulimits,
@@ -106,8 +106,8 @@ int host_open(const struct host_config *cfg, struct host **ret, struct berth_err
 	}
 	if (h->net) {
 		_cleanup_error_ struct berth_error *gc_err = NULL;
-		netops_set_engine(h->net, h->engine);
-		if (netops_gc(h->net, &gc_err) < 0)
+		host_netops_set_engine(h->net, h->engine);
+		if (host_netops_gc(h->net, &gc_err) < 0)
 			log_fields(LOG_LEVEL_WARN, "network garbage collection failed", "error", gc_err->msg,
 				   NULL);
 	}
@@ -135,7 +135,7 @@ static void remove_firewall_if_idle(struct host *h)
 	if (n.running || n.paused)
 		return;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (netops_remove_firewall(h->net, &err) < 0)
+	if (host_netops_remove_firewall(h->net, &err) < 0)
 		log_fields(LOG_LEVEL_WARN, "removing the firewall chains failed", "error", err->msg, NULL);
 }
 
@@ -146,7 +146,7 @@ struct host *host_close(struct host *h)
 	remove_firewall_if_idle(h);
 	engine_close(h->engine);
 	image_store_free(h->images);
-	netops_free(h->net);
+	host_netops_free(h->net);
 	safe_close(h->lock_fd);
 	free(h->root);
 	free(h->exec_root);
@@ -179,14 +179,14 @@ int host_container_create(struct host *h, const char *name, const json_t *config
 {
 	_cleanup_json_ json_t *hc = default_log_config(h, hostconfig);
 	_cleanup_free_ char *id = NULL;
-	int r = h->net ? netops_create_check(h->net, config, hc, networking_config, err) : 0;
+	int r = h->net ? host_netops_create_check(h->net, config, hc, networking_config, err) : 0;
 	if (r >= 0)
 		r = engine_container_create(h->engine, name, config, hc, &id, err);
 	if (r < 0)
 		return r;
 	/* without its record the container would start on its network mode alone (no aliases, no
 	 * --ip, no second network): the create fails with the reason and leaves nothing */
-	if (h->net && (r = netops_create_commit(h->net, id, config, hc, networking_config, err)) < 0) {
+	if (h->net && (r = host_netops_create_commit(h->net, id, config, hc, networking_config, err)) < 0) {
 		(void)engine_container_remove(h->engine, id, true, true, NULL);
 		return r;
 	}
@@ -196,28 +196,28 @@ int host_container_create(struct host *h, const char *name, const json_t *config
 
 json_t *host_container_json(struct host *h, const struct engine_container_info *i, json_t *j)
 {
-	return netops_container_json(h->net, i, j);
+	return host_netops_container_json(h->net, i, j);
 }
 
 json_t *host_container_summary(struct host *h, const struct engine_container_info *i, json_t *j)
 {
-	return netops_container_summary(h->net, i, j);
+	return host_netops_container_summary(h->net, i, j);
 }
 
 /* v1: <root>/<ctrl><path>; v2: <root><path>. */
 static int cg_set(enum cgroup_kind kind, const char *ctrl, const char *path, const char *file,
 		  const char *value, struct berth_error **err)
 {
-	_cleanup_free_ char *dir = kind == CGROUP_V1 ? xasprintf("%s/%s%s", cgroup_root(), ctrl, path)
-						     : xasprintf("%s%s", cgroup_root(), path);
-	return cg_write(dir, file, value, err);
+	_cleanup_free_ char *dir = kind == CGROUP_V1 ? xasprintf("%s/%s%s", runtime_cgroup_root(), ctrl, path)
+						     : xasprintf("%s%s", runtime_cgroup_root(), path);
+	return runtime_cg_write(dir, file, value, err);
 }
 
 int host_cgroup_create(const char *name, int64_t cpu_units, int64_t memory_bytes, struct berth_error **err)
 {
 	_cleanup_free_ char *path = xasprintf("/%s", name + (*name == '/'));
-	enum cgroup_kind kind = cgroup_detect();
-	const struct cgroup_ops *ops = cgroup_ops_for(kind);
+	enum cgroup_kind kind = runtime_cgroup_detect();
+	const struct cgroup_ops *ops = runtime_cgroup_ops_for(kind);
 	if (!ops)
 		return berth_error_msg(err, ENOTSUP, "no cgroup hierarchy for task limits");
 	if (cpu_units < 0 || memory_bytes < 0)
@@ -261,6 +261,6 @@ int host_cgroup_create(const char *name, int64_t cpu_units, int64_t memory_bytes
 int host_cgroup_remove(const char *name, struct berth_error **err)
 {
 	_cleanup_free_ char *path = xasprintf("/%s", name + (*name == '/'));
-	const struct cgroup_ops *ops = cgroup_ops_for(cgroup_detect());
+	const struct cgroup_ops *ops = runtime_cgroup_ops_for(runtime_cgroup_detect());
 	return ops ? ops->destroy(path, err) : 0;
 }

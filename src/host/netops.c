@@ -23,17 +23,17 @@ struct netops {
 	pthread_mutex_t lock;
 };
 
-struct net_ctx *netops_net(struct netops *n)
+struct net_ctx *host_netops_net(struct netops *n)
 {
 	return n->net;
 }
 
-void netops_set_engine(struct netops *n, struct engine *e)
+void host_netops_set_engine(struct netops *n, struct engine *e)
 {
 	n->engine = e;
 }
 
-int netops_open(const char *root, const char *exec_root, const char *bridge, const char *subnet6,
+int host_netops_open(const char *root, const char *exec_root, const char *bridge, const char *subnet6,
 		struct netops **ret, struct berth_error **err)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/netops", root);
@@ -54,7 +54,7 @@ int netops_open(const char *root, const char *exec_root, const char *bridge, con
 	return 0;
 }
 
-struct netops *netops_free(struct netops *n)
+struct netops *host_netops_free(struct netops *n)
 {
 	if (!n)
 		return NULL;
@@ -65,7 +65,7 @@ struct netops *netops_free(struct netops *n)
 	return NULL;
 }
 
-int netops_remove_firewall(struct netops *n, struct berth_error **err)
+int host_netops_remove_firewall(struct netops *n, struct berth_error **err)
 {
 	return net_ctx_remove_firewall(n->net, err);
 }
@@ -77,7 +77,7 @@ static bool valid_id(const char *cid)
 	return cid && *cid && strlen(cid) <= 128 && strspn(cid, "0123456789abcdef") == strlen(cid);
 }
 
-json_t *netops_record_load(struct netops *n, const char *cid)
+json_t *host_netops_record_load(struct netops *n, const char *cid)
 {
 	json_t *j = NULL;
 	if (valid_id(cid)) {
@@ -91,7 +91,7 @@ json_t *netops_record_load(struct netops *n, const char *cid)
 	return j ? j : json_pack("{s:[],s:b}", "Networks", "Missing", 1);
 }
 
-int netops_record_save(struct netops *n, const char *cid, const json_t *rec, struct berth_error **err)
+int host_netops_record_save(struct netops *n, const char *cid, const json_t *rec, struct berth_error **err)
 {
 	if (!valid_id(cid))
 		return berth_error_msg(err, EINVAL, "invalid container id '%s'", cid ? cid : "");
@@ -112,7 +112,7 @@ static const char *mode_network(const char *mode)
 	return mode;
 }
 
-bool netops_is_running_mode(const struct engine_container_info *i)
+bool host_netops_is_running_mode(const struct engine_container_info *i)
 {
 	return mode_network(json_string_value(json_object_get(i->hostconfig, "NetworkMode"))) != NULL;
 }
@@ -146,7 +146,7 @@ static json_t *ipam_config_of(const json_t *ep)
 	return out;
 }
 
-json_t *netops_endpoint_entry(const char *name, const json_t *ep, const char *mac)
+json_t *host_netops_endpoint_entry(const char *name, const json_t *ep, const char *mac)
 {
 	json_t *aliases = json_object_get(ep, "Aliases");
 	json_t *ipam = ipam_config_of(ep);
@@ -246,7 +246,7 @@ static int mac_check(const char *mac, struct berth_error **err)
 	return 0;
 }
 
-int netops_create_check(struct netops *n, const json_t *cfg, const json_t *hc, const json_t *nc,
+int host_netops_create_check(struct netops *n, const json_t *cfg, const json_t *hc, const json_t *nc,
 			struct berth_error **err)
 {
 	const char *name = mode_network(json_string_value(json_object_get(hc, "NetworkMode")));
@@ -294,7 +294,7 @@ static char *canonical_name(struct netops *n, const char *name)
 	return xstrdup(net_network_get(n->net, name, &net, NULL) == 0 ? net->name : name);
 }
 
-int netops_create_commit(struct netops *n, const char *cid, const json_t *cfg, const json_t *hc,
+int host_netops_create_commit(struct netops *n, const char *cid, const json_t *cfg, const json_t *hc,
 			 const json_t *nc, struct berth_error **err)
 {
 	/* docker applies Config.MacAddress to the endpoint of the network mode's network */
@@ -310,15 +310,16 @@ int netops_create_commit(struct netops *n, const char *cid, const json_t *cfg, c
 	json_t *list = json_object_get(rec, "Networks");
 	_cleanup_free_ char *first = name ? canonical_name(n, name) : NULL;
 	if (name)
-		json_array_append_new(list, netops_endpoint_entry(first, endpoint_config(nc, name), mac));
+		json_array_append_new(list,
+				      host_netops_endpoint_entry(first, endpoint_config(nc, name), mac));
 	const char *key;
 	json_t *ep;
 	json_object_foreach (json_object_get(nc, "EndpointsConfig"), key, ep) {
 		_cleanup_free_ char *nn = mode_network(key) ? canonical_name(n, mode_network(key)) : NULL;
 		if (nn && name && !streq(nn, first))
-			json_array_append_new(list, netops_endpoint_entry(nn, ep, NULL));
+			json_array_append_new(list, host_netops_endpoint_entry(nn, ep, NULL));
 	}
-	int r = netops_record_save(n, cid, rec, err);
+	int r = host_netops_record_save(n, cid, rec, err);
 	return r < 0 ? berth_error_wrap(err, r, "record the networks of container %s", cid) : 0;
 }
 
@@ -327,10 +328,10 @@ int netops_create_commit(struct netops *n, const char *cid, const json_t *cfg, c
 /* The networks a container joins: its record, or (no record) its network mode alone. */
 static json_t *networks_of(struct netops *n, const char *cid, const char *mode)
 {
-	json_t *rec = netops_record_load(n, cid);
+	json_t *rec = host_netops_record_load(n, cid);
 	json_t *list = json_incref(json_object_get(rec, "Networks"));
 	if (json_is_true(json_object_get(rec, "Missing")) && mode_network(mode))
-		json_array_append_new(list, netops_endpoint_entry(mode_network(mode), NULL, NULL));
+		json_array_append_new(list, host_netops_endpoint_entry(mode_network(mode), NULL, NULL));
 	json_decref(rec);
 	return list;
 }
@@ -457,7 +458,7 @@ static int op_release(void *ctx, const char *cid, const char *mode, struct berth
 	return net_container_teardown(n->net, cid, err);
 }
 
-const struct engine_network_ops netops_engine_ops = { .attach = op_attach,
+const struct engine_network_ops host_netops_engine_ops = { .attach = op_attach,
 						      .detach = op_detach,
 						      .release = op_release };
 
@@ -483,7 +484,7 @@ static void gc_records(struct netops *n, struct engine_container_info **list, si
 	}
 }
 
-int netops_gc(struct netops *n, struct berth_error **err)
+int host_netops_gc(struct netops *n, struct berth_error **err)
 {
 	struct engine_container_info **list = NULL;
 	size_t cnt = 0;
@@ -570,16 +571,16 @@ static void endpoint_config_view(json_t *e, const json_t *ep, const char *cid, b
 		json_object_set_new(e, "IPAMConfig", json_pack("{s:s}", "IPv4Address", ip));
 }
 
-json_t *netops_container_json(struct netops *n, const struct engine_container_info *i, json_t *j)
+json_t *host_netops_container_json(struct netops *n, const struct engine_container_info *i, json_t *j)
 {
-	if (!n || !j || !netops_is_running_mode(i))
+	if (!n || !j || !host_netops_is_running_mode(i))
 		return j;
 	char **exposed = exposed_of(i);
 	_cleanup_(net_container_freep) struct net_container *c = NULL;
 	json_t *ns;
 	if (is_live(i) && net_container_get(n->net, i->id, &c, NULL) == 0) {
 		ns = net_api_network_settings(c, (const char *const *)exposed);
-		_cleanup_json_ json_t *rec = netops_record_load(n, i->id);
+		_cleanup_json_ json_t *rec = host_netops_record_load(n, i->id);
 		json_t *nets = json_object_get(ns, "Networks");
 		size_t k;
 		json_t *ep;
@@ -605,11 +606,11 @@ json_t *netops_container_json(struct netops *n, const struct engine_container_in
 	return j;
 }
 
-json_t *netops_container_summary(struct netops *n, const struct engine_container_info *i, json_t *j)
+json_t *host_netops_container_summary(struct netops *n, const struct engine_container_info *i, json_t *j)
 {
-	if (!n || !j || !netops_is_running_mode(i))
+	if (!n || !j || !host_netops_is_running_mode(i))
 		return j;
-	_cleanup_json_ json_t *full = netops_container_json(n, i, json_object());
+	_cleanup_json_ json_t *full = host_netops_container_json(n, i, json_object());
 	json_t *ns = json_object_get(full, "NetworkSettings");
 	json_object_set_new(j, "NetworkSettings",
 			    json_pack("{s:O}", "Networks", json_object_get(ns, "Networks")));
@@ -630,7 +631,7 @@ json_t *netops_container_summary(struct netops *n, const struct engine_container
 			const char *ip = json_string_value(json_object_get(b, "HostIp"));
 			const char *hp = json_string_value(json_object_get(b, "HostPort"));
 			int64_t pub = 0;
-			if (!hp || parse_int64(hp, &pub) < 0)
+			if (!hp || util_parse_int64(hp, &pub) < 0)
 				pub = 0;
 			json_array_append_new(ports,
 					      json_pack("{s:s,s:i,s:I,s:s}", "IP", ip && *ip ? ip : "0.0.0.0",

@@ -227,7 +227,7 @@ static void conn_phase(struct http_server *s, struct conn *c, enum conn_phase p)
 		return;
 	pthread_mutex_lock(&s->lock);
 	c->phase = c->upgraded ? CONN_PHASE_BUSY : p;
-	c->t0 = mono_ms();
+	c->t0 = util_mono_ms();
 	c->bytes = 0;
 	c->stalled = 0;
 	c->stall_since = 0;
@@ -369,7 +369,7 @@ ssize_t http_request_body_read(struct http_request *req, void *buf, size_t n)
 			if (c) {
 				pthread_mutex_lock(&req->srv->lock);
 				if (c->stall_since) {
-					c->stalled += mono_ms() - c->stall_since;
+					c->stalled += util_mono_ms() - c->stall_since;
 					c->stall_since = 0;
 				}
 				pthread_mutex_unlock(&req->srv->lock);
@@ -525,17 +525,17 @@ int http_range_parse(const char *h, uint64_t size, uint64_t *ret_start, uint64_t
 	const char *b = dash + 1;
 	uint64_t x, y;
 	if (!*a) {
-		if (parse_uint64(b, &y) < 0 || y == 0 || size == 0)
+		if (util_parse_uint64(b, &y) < 0 || y == 0 || size == 0)
 			return -1;
 		*ret_start = y >= size ? 0 : size - y;
 		*ret_end = size - 1;
 		return 1;
 	}
-	if (parse_uint64(a, &x) < 0 || x >= size)
+	if (util_parse_uint64(a, &x) < 0 || x >= size)
 		return -1;
 	if (!*b)
 		y = size - 1;
-	else if (parse_uint64(b, &y) < 0 || y < x)
+	else if (util_parse_uint64(b, &y) < 0 || y < x)
 		return -1;
 	*ret_start = x;
 	*ret_end = MIN(y, size - 1);
@@ -681,7 +681,7 @@ static void *stream_pump(void *arg)
 	strbuf_release(&chunk);
 	struct http_server *s = st->srv;
 	stream_unref(st);
-	tls_thread_forget();
+	http_tls_thread_forget();
 	aux_end(s);
 	return NULL;
 }
@@ -730,7 +730,7 @@ static void *hijack_main(void *arg)
 	struct http_server *s = h->srv;
 	free(h->extra);
 	free(h);
-	tls_thread_forget();
+	http_tls_thread_forget();
 	aux_end(s);
 	return NULL;
 }
@@ -884,7 +884,8 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
-	tls_thread_forget(); /* the server's stop, then the process's exit, may follow the count at once */
+	http_tls_thread_forget(); /* the server's stop, then the process's exit, may follow the count at once
+				   */
 	pthread_mutex_lock(&s->lock);
 	s->n_workers--;
 	pthread_cond_broadcast(&s->cond);
@@ -1110,9 +1111,9 @@ static struct http_request *request_new(struct http_server *srv, struct MHD_Conn
 	req->streamed = srv->body_stream && srv->body_stream(method, req->path, srv->userdata);
 	const char *cl = lookup(req, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	uint64_t n;
-	if (cl && parse_uint64(cl, &n) == 0 && n > req->limit)
+	if (cl && util_parse_uint64(cl, &n) == 0 && n > req->limit)
 		req->too_big = true;
-	else if (cl && !req->streamed && parse_uint64(cl, &n) == 0 && n > 0)
+	else if (cl && !req->streamed && util_parse_uint64(cl, &n) == 0 && n > 0)
 		/* once, not a realloc (a copy) per doubling; capped: a client announcing a large body
 		 * gets the rest as it sends it */
 		strbuf_grow(&req->body, (size_t)MIN(n, (uint64_t)BODY_RESERVE_MAX));
@@ -1123,7 +1124,7 @@ static struct http_request *request_new(struct http_server *srv, struct MHD_Conn
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	(void)cls, (void)conn;
-	return http_target_check(uri) < 0 ? &bad_target : NULL;
+	return util_http_target_check(uri) < 0 ? &bad_target : NULL;
 }
 
 struct framing {
@@ -1153,7 +1154,7 @@ static const char *framing_error(struct MHD_Connection *conn, bool nul_target)
 		return "invalid request: the path or query contains a NUL byte (%00)";
 	struct framing f = { 0 };
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
-	if (http_framing_check(f.n_cl, f.cl[0], f.cl[1], f.te) < 0)
+	if (util_http_framing_check(f.n_cl, f.cl[0], f.cl[1], f.te) < 0)
 		return f.te ? "invalid request: Content-Length together with Transfer-Encoding"
 			    : "invalid request: conflicting Content-Length headers";
 	return NULL;
@@ -1185,7 +1186,7 @@ static void take_streamed(struct http_request *req, const char *data, size_t *si
 		req->in_suspended = true;
 		if (req->c) {
 			pthread_mutex_lock(&s->lock);
-			req->c->stall_since = mono_ms();
+			req->c->stall_since = util_mono_ms();
 			pthread_mutex_unlock(&s->lock);
 		}
 	}
@@ -1215,7 +1216,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			 */
 			const char *cl = lookup(req, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 			uint64_t n = 0;
-			req->drain = nul_target && cl && parse_uint64(cl, &n) == 0 && n > 0 && n <= DRAIN_MAX;
+			req->drain =
+			    nul_target && cl && util_parse_uint64(cl, &n) == 0 && n > 0 && n <= DRAIN_MAX;
 			if (!req->drain)
 				http_response_header(req, "Connection", "close");
 			pthread_mutex_unlock(&req->mu);
@@ -1259,7 +1261,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			 */
 			const char *cl = lookup(req, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 			uint64_t n = 0;
-			req->drain = cl && parse_uint64(cl, &n) == 0 && n > 0 && n <= DRAIN_MAX;
+			req->drain = cl && util_parse_uint64(cl, &n) == 0 && n > 0 && n <= DRAIN_MAX;
 			if (req->drain)
 				*upload_size = 0;
 			else
@@ -1382,7 +1384,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	struct conn *c = xcalloc(1, sizeof(*c));
 	c->fd = ci ? ci->connect_fd : -1;
 	c->phase = CONN_PHASE_HEAD;
-	c->t0 = mono_ms();
+	c->t0 = util_mono_ms();
 	pthread_mutex_lock(&s->lock);
 	ssize_t i = c->fd >= 0 ? peer_find(s, c->fd) : -1;
 	if (i >= 0) {
@@ -1407,11 +1409,11 @@ static void *reaper_main(void *arg)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-		int64_t now = mono_ms();
+		int64_t now = util_mono_ms();
 		for (struct conn *c = s->conns; c && !s->stopping; c = c->next) {
 			int64_t stalled = c->stalled + (c->stall_since ? now - c->stall_since : 0);
 			if (c->killed || c->fd < 0 ||
-			    !conn_overdue(&s->cl, c->phase, now - c->t0, stalled, c->bytes))
+			    !connlimit_overdue(&s->cl, c->phase, now - c->t0, stalled, c->bytes))
 				continue;
 			/* MHD sees the end of the stream and closes it (the fd stays valid until CLOSED) */
 			c->killed = true;
@@ -1453,7 +1455,7 @@ int http_limits_parse_opt(struct http_limits *l, int index, const char *value, s
 	uint64_t n;
 	if (index < 0 || index >= HTTP_LIMITS_N_OPTS)
 		return berth_error_msg(err, EINVAL, "unknown http limit");
-	if (parse_uint64(value, &n) < 0 || n < 1 || n > max[index])
+	if (util_parse_uint64(value, &n) < 0 || n < 1 || n > max[index])
 		return berth_error_msg(err, EINVAL, "invalid --%s '%s': expected a number from 1 to %llu",
 				       names[index], value, (unsigned long long)max[index]);
 	*slots[index] = (unsigned)n;
@@ -1514,7 +1516,7 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	unsigned io_threads = HTTP_IO_THREADS;
 	const char *e = getenv("BERTH_HTTP_IO_THREADS");
 	uint64_t n;
-	if (e && parse_uint64(e, &n) == 0 && n >= 1 && n <= 16)
+	if (e && util_parse_uint64(e, &n) == 0 && n >= 1 && n <= 16)
 		io_threads = (unsigned)n;
 	s->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_THREAD_POOL_SIZE, io_threads,

@@ -333,7 +333,7 @@ static int listener_start(struct http_server *srv, int listen_fd, const struct h
 	l->quick = http_server_quick(srv, &l->quick_userdata, &o.quick_idle_ms);
 	if (l->quick && ctx)
 		o.quick = listener_quick;
-	r = tls_loop_start(&o, listen_fd, &l->loop, err); /* takes its own reference on ctx */
+	r = http_tls_loop_start(&o, listen_fd, &l->loop, err); /* takes its own reference on ctx */
 	SSL_CTX_free(ctx);
 	if (r < 0) {
 		free(l);
@@ -359,7 +359,7 @@ struct http_tcp_listener *http_tcp_listener_stop(struct http_tcp_listener *l)
 {
 	if (!l)
 		return NULL;
-	l->loop = tls_loop_stop(l->loop);
+	l->loop = http_tls_loop_stop(l->loop);
 	free(l);
 	return NULL;
 }
@@ -430,7 +430,7 @@ static void *client_relay_thread(void *arg)
 	struct client_relay *c = arg;
 	tls_relay(c->ssl, c->net, c->local);
 	SSL_free(c->ssl);
-	tls_thread_leave(c->exit, true);
+	http_tls_thread_leave(c->exit, true);
 	close(c->net);
 	close(c->local);
 	free(c);
@@ -466,10 +466,10 @@ int http_tls_client_wrap(void *ctx_ptr, int fd, const char *host, bool verify, s
 		goto fail;
 	}
 	struct client_relay *c = xcalloc(1, sizeof(*c));
-	*c = (struct client_relay){ ssl, fd, sp[1], tls_thread_join(TLS_WAKE_SHUTDOWN, fd, sp[1]) };
+	*c = (struct client_relay){ ssl, fd, sp[1], http_tls_thread_join(TLS_WAKE_SHUTDOWN, fd, sp[1]) };
 	pthread_t t;
 	if (pthread_create(&t, NULL, client_relay_thread, c) != 0) {
-		tls_thread_leave(c->exit, false);
+		http_tls_thread_leave(c->exit, false);
 		free(c);
 		r = berth_error_set(err, EAGAIN, "start TLS relay thread");
 		goto fail;

@@ -64,7 +64,7 @@ static void tls_threads_register_drain(void)
 	atexit(tls_threads_drain); /* OpenSSL has registered its own by now (it is initialised): ours runs first */
 }
 
-struct tls_thread *tls_thread_join(enum tls_thread_wake how, int fd1, int fd2)
+struct tls_thread *http_tls_thread_join(enum tls_thread_wake how, int fd1, int fd2)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, tls_threads_register_drain);
@@ -81,10 +81,10 @@ struct tls_thread *tls_thread_join(enum tls_thread_wake how, int fd1, int fd2)
 	return t;
 }
 
-void tls_thread_leave(struct tls_thread *t, bool ran_openssl)
+void http_tls_thread_leave(struct tls_thread *t, bool ran_openssl)
 {
 	if (ran_openssl)
-		tls_thread_forget(); /* this thread's error queue and other state, now rather than at its exit */
+		http_tls_thread_forget(); /* this thread's error queue and other state, now rather than at its exit */
 	pthread_mutex_lock(&threads_lock);
 	for (struct tls_thread **pp = &threads; *pp; pp = &(*pp)->next)
 		if (*pp == t) {
@@ -98,7 +98,7 @@ void tls_thread_leave(struct tls_thread *t, bool ran_openssl)
 	free(t);
 }
 
-void tls_thread_forget(void)
+void http_tls_thread_forget(void)
 {
 	OPENSSL_thread_stop();
 }

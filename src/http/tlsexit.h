@@ -22,12 +22,12 @@ struct tls_thread;
 enum tls_thread_wake { TLS_WAKE_SHUTDOWN, TLS_WAKE_PIPE };
 
 /* Called by the creator before pthread_create; fds are duplicated (the caller keeps its own). */
-struct tls_thread *tls_thread_join(enum tls_thread_wake how, int fd1, int fd2);
+struct tls_thread *http_tls_thread_join(enum tls_thread_wake how, int fd1, int fd2);
 /* Called by the thread as its last OpenSSL-using act: frees its OpenSSL state (OPENSSL_thread_stop)
  * when ran_openssl (false: the creator undoing a join whose thread never started), then leaves. */
-void tls_thread_leave(struct tls_thread *t, bool ran_openssl);
+void http_tls_thread_leave(struct tls_thread *t, bool ran_openssl);
 
 /* For threads that may have used OpenSSL (through libcurl) and whose end is counted before the
  * process may exit (the http server's workers): free this thread's OpenSSL state now, before the
  * count drops, rather than at its exit, which could overlap OPENSSL_cleanup. Cheap when unused. */
-void tls_thread_forget(void);
+void http_tls_thread_forget(void);

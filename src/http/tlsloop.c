@@ -45,7 +45,7 @@
 #define TAG_LISTEN        0u
 #define TAG_STOP          1u
 #define TAG_LOCAL         1u /* low bit of a connection's pointer: the event is local's */
-/* After tls_loop_stop(), established connections get this long to end (the server's stop waits
+/* After http_tls_loop_stop(), established connections get this long to end (the server's stop waits
  * 15 s for its handlers, then the client gets its linger). */
 #define TLS_LOOP_DRAIN_MS 30000
 
@@ -88,11 +88,11 @@ struct tls_loop {
 	int listen_fd, ep;
 	int stop_pipe[2];
 	pthread_t thread;
-	/* tls_loop_stop(): no more accepts nor callbacks (acked), relays drain until drain_until */
+	/* http_tls_loop_stop(): no more accepts nor callbacks (acked), relays drain until drain_until */
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	bool stopping, stop_acked;
-	int refs; /* the thread's and tls_loop_stop()'s: the last one frees (under mu) */
+	int refs; /* the thread's and http_tls_loop_stop()'s: the last one frees (under mu) */
 	int64_t drain_until;
 	struct tls_thread *exit; /* TLS loops: the process's exit waits for this thread (tlsexit.h) */
 	struct list lists[L_DEAD + 1];
@@ -657,7 +657,7 @@ static bool stop_requested(struct tls_loop *l)
 	return n > 0 && memchr(b, 'q', (size_t)n) != NULL;
 }
 
-/* Stop accepting, drop the handshakes (no callback runs after this), let tls_loop_stop() return. */
+/* Stop accepting, drop the handshakes (no callback runs after this), let http_tls_loop_stop() return. */
 static void begin_stop(struct tls_loop *l, int64_t now)
 {
 	(void)epoll_ctl(l->ep, EPOLL_CTL_DEL, l->listen_fd, NULL);
@@ -679,11 +679,11 @@ static void *loop_main(void *arg)
 	struct tls_loop *l = arg;
 	struct epoll_event evs[MAX_EVENTS];
 	for (;;) {
-		int64_t now = mono_ms();
+		int64_t now = util_mono_ms();
 		int n = epoll_wait(l->ep, evs, MAX_EVENTS, next_timeout(l, now));
 		if (n < 0 && errno != EINTR)
 			break;
-		now = mono_ms();
+		now = util_mono_ms();
 		atomic_fetch_add_explicit(&l->st_turns, 1, memory_order_relaxed);
 		bool stop = false, quit = false;
 		for (int i = 0; i < n; i++) {
@@ -704,19 +704,19 @@ static void *loop_main(void *arg)
 			break;
 	}
 	if (!l->stopping)
-		begin_stop(l, mono_ms()); /* epoll failed: tls_loop_stop() must not wait for us */
+		begin_stop(l, util_mono_ms()); /* epoll failed: http_tls_loop_stop() must not wait for us */
 	for (enum list_kind k = L_HANDSHAKE; k <= L_LINGER; k++)
 		while (l->lists[k].head)
 			conn_kill(l, l->lists[k].head);
 	reap(l);
 	struct tls_thread *exit = l->exit;
-	loop_unref(l); /* detached by tls_loop_stop() */
+	loop_unref(l); /* detached by http_tls_loop_stop() */
 	if (exit)
-		tls_thread_leave(exit, true); /* after the last OpenSSL call (loop_unref may free the context) */
+		http_tls_thread_leave(exit, true); /* after the last OpenSSL call (loop_unref may free the context) */
 	return NULL;
 }
 
-int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop **ret,
+int http_tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop **ret,
 		   struct berth_error **err)
 {
 	struct tls_loop *l = xcalloc(1, sizeof(*l));
@@ -756,10 +756,10 @@ int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop
 		SSL_CTX_up_ref(l->o.ssl_ctx);
 	l->refs = 2;
 	if (l->o.ssl_ctx)
-		l->exit = tls_thread_join(TLS_WAKE_PIPE, l->stop_pipe[1], -1);
+		l->exit = http_tls_thread_join(TLS_WAKE_PIPE, l->stop_pipe[1], -1);
 	if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
 		if (l->exit)
-			tls_thread_leave(l->exit, false);
+			http_tls_thread_leave(l->exit, false);
 		SSL_CTX_free(l->o.ssl_ctx);
 		r = berth_error_set(err, EAGAIN, "start the TLS event loop thread");
 		goto fail;
@@ -772,7 +772,7 @@ fail:
 	return r;
 }
 
-struct tls_loop *tls_loop_stop(struct tls_loop *l)
+struct tls_loop *http_tls_loop_stop(struct tls_loop *l)
 {
 	if (!l)
 		return NULL;
@@ -787,7 +787,7 @@ struct tls_loop *tls_loop_stop(struct tls_loop *l)
 	return NULL;
 }
 
-void tls_loop_get_stats(struct tls_loop *l, struct tls_loop_stats *ret)
+void http_tls_loop_get_stats(struct tls_loop *l, struct tls_loop_stats *ret)
 {
 	*ret = (struct tls_loop_stats){
 		.handshaking = atomic_load(&l->st_handshaking),

@@ -62,7 +62,7 @@ enum { TLS_QUICK_MORE, TLS_QUICK_PASS, TLS_QUICK_ANSWER };
 #define TLS_LOOP_QUICK_MAX (64u * 1024)
 
 /* Serve listen_fd (taken over, closed on failure) in a new thread. */
-int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop **ret,
+int http_tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop **ret,
 		   struct berth_error **err);
 /*
  * Stop accepting and drop the handshakes in progress; no callback runs once this returns. The
@@ -70,7 +70,7 @@ int tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop
  * ends when it stops), at most 30 s; the thread then ends and frees everything itself. Accepts
  * NULL.
  */
-struct tls_loop *tls_loop_stop(struct tls_loop *l);
+struct tls_loop *http_tls_loop_stop(struct tls_loop *l);
 
 /* Counters for tests and logs. */
 struct tls_loop_stats {
@@ -79,6 +79,6 @@ struct tls_loop_stats {
 	unsigned long turns; /* epoll_wait returns */
 	unsigned long quick_answers;
 };
-void tls_loop_get_stats(struct tls_loop *l, struct tls_loop_stats *ret);
+void http_tls_loop_get_stats(struct tls_loop *l, struct tls_loop_stats *ret);
 
 #endif

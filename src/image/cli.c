@@ -77,7 +77,7 @@ static int usage(FILE *f)
  * usage. */
 static int parse(const struct cli_opt *t, int argc, char **argv)
 {
-	int r = cli_opttab_scan(t, argc, argv, "+", 0);
+	int r = opttab_scan(t, argc, argv, "+", 0);
 	if (r == CLI_OPTTAB_OK)
 		return 0;
 	return r == CLI_OPTTAB_BAD_VALUE ? 2 : usage(stderr);
@@ -571,7 +571,7 @@ int image_store_main(int argc, char **argv)
 		{ "help", 'h', CLI_OPT_HELP },
 		{ NULL },
 	};
-	int r = cli_opttab_scan(t, argc, argv, "+", 0);
+	int r = opttab_scan(t, argc, argv, "+", 0);
 	if (r != CLI_OPTTAB_OK || optind >= argc)
 		return usage(r == CLI_OPTTAB_HELP ? stdout : stderr);
 	int i = optind;

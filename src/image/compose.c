@@ -28,7 +28,8 @@ static int layers_of(struct image_store *s, const char *image, json_t **ret_diff
 	if (!json_is_array(diffs))
 		return berth_error_msg(err, EINVAL, "image '%s' has no rootfs.diff_ids", id);
 	_cleanup_db_ sqlite3 *db = NULL;
-	if ((r = img_store_db_open(s, &db, err)) < 0 || (r = img_store_image_get(db, id, ret_img, err)) < 0)
+	if ((r = image_store_db_open(s, &db, err)) < 0 ||
+	    (r = image_store_image_get(db, id, ret_img, err)) < 0)
 		return r;
 	*ret_diffs = json_incref(diffs);
 	return 0;
@@ -38,14 +39,14 @@ static int compose_store(struct image_store *s, const char *txt, const struct st
 			 const char *parent, const char *ref, char **ret_id, struct berth_error **err)
 {
 	char cdg[DIGEST_STRING_MAX];
-	int r = img_content_write_buffer(s, txt, strlen(txt), NULL, cdg, err);
+	int r = image_content_write_buffer(s, txt, strlen(txt), NULL, cdg, err);
 	if (r < 0)
 		return r;
 	struct store_image img = { 0 };
 	struct config_info ci = { 0 };
 	snprintf(img.id, sizeof(img.id), "%s", cdg);
 	snprintf(img.parent, sizeof(img.parent), "%s", parent && !streq(parent, cdg) ? parent : "");
-	r = img_config_parse(txt, strlen(txt), &ci, err);
+	r = image_config_parse(txt, strlen(txt), &ci, err);
 	img.created = ci.created;
 	img.n_layers = ci.n_diff_ids;
 	img.layers = xcalloc(img.n_layers + 1, sizeof(*img.layers));
@@ -53,9 +54,10 @@ static int compose_store(struct image_store *s, const char *txt, const struct st
 		struct store_layer *l = &img.layers[i];
 		snprintf(l->diff_id, sizeof(l->diff_id), "%s", ci.diff_ids[i]);
 		snprintf(l->blob, sizeof(l->blob), "%s", base->layers[i].blob);
-		l->media_type = xstrdup(base->layers[i].media_type ? base->layers[i].media_type
-								   : img_store_sniff_layer_type(s, l->blob));
-		img_content_has(s, l->blob, &l->blob_size);
+		l->media_type =
+		    xstrdup(base->layers[i].media_type ? base->layers[i].media_type
+						       : image_store_sniff_layer_type(s, l->blob));
+		image_content_has(s, l->blob, &l->blob_size);
 	}
 	const char *tags[2] = { NULL, NULL };
 	_cleanup_free_ char *full = NULL;
@@ -66,13 +68,13 @@ static int compose_store(struct image_store *s, const char *txt, const struct st
 			tags[0] = full = image_ref_string(rf);
 	}
 	if (r >= 0)
-		r = img_store_layers_unpack(s, &img, NULL, NULL, NULL, err);
+		r = image_store_layers_unpack(s, &img, NULL, NULL, NULL, err);
 	if (r >= 0)
-		r = img_store_image_finish(s, &img, tags, NULL, err);
+		r = image_store_image_finish(s, &img, tags, NULL, err);
 	if (r >= 0 && ret_id)
 		*ret_id = xstrdup(img.id);
-	img_store_image_done(&img);
-	img_config_info_done(&ci);
+	image_store_image_done(&img);
+	image_config_info_done(&ci);
 	return r;
 }
 
@@ -91,7 +93,7 @@ int image_compose_prefix(struct image_store *s, const char *layers_image, size_t
 		r = berth_error_msg(err, EINVAL, "image '%s' has %zu layers, not %zu", layers_image,
 				    base.n_layers, n_layers);
 	if (r < 0) {
-		img_store_image_done(&base);
+		image_store_image_done(&base);
 		return berth_error_wrap(err, r, "compose image");
 	}
 	while (n_layers != SIZE_MAX && json_array_size(diffs) > n_layers)
@@ -101,13 +103,13 @@ int image_compose_prefix(struct image_store *s, const char *layers_image, size_t
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
 		char created[RFC3339_MAX];
-		format_rfc3339(&now, created);
+		util_format_rfc3339(&now, created);
 		json_object_set_new(cfg, "created", json_string(created));
 	}
 	json_object_set_new(cfg, "rootfs", json_pack("{s:s, s:O}", "type", "layers", "diff_ids", diffs));
 	_cleanup_free_ char *txt = json_dumps(cfg, JSON_COMPACT);
 	r = compose_store(s, txt, &base, parent, ref, ret_id, err);
-	img_store_image_done(&base);
+	image_store_image_done(&base);
 	return r < 0 ? berth_error_wrap(err, r, "compose image") : 0;
 }
 

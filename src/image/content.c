@@ -13,7 +13,7 @@
 #include "common/util.h"
 #include "image/store.h"
 
-int img_content_path(struct image_store *s, const char *digest, char **ret, struct berth_error **err)
+int image_content_path(struct image_store *s, const char *digest, char **ret, struct berth_error **err)
 {
 	enum digest_algo algo;
 	const char *hex;
@@ -24,11 +24,11 @@ int img_content_path(struct image_store *s, const char *digest, char **ret, stru
 	return 0;
 }
 
-int img_content_has(struct image_store *s, const char *digest, uint64_t *ret_size)
+int image_content_has(struct image_store *s, const char *digest, uint64_t *ret_size)
 {
 	_cleanup_free_ char *p = NULL;
 	struct stat st;
-	if (img_content_path(s, digest, &p, NULL) < 0)
+	if (image_content_path(s, digest, &p, NULL) < 0)
 		return 0;
 	if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0;
@@ -37,10 +37,10 @@ int img_content_has(struct image_store *s, const char *digest, uint64_t *ret_siz
 	return 1;
 }
 
-int img_content_open(struct image_store *s, const char *digest, struct berth_error **err)
+int image_content_open(struct image_store *s, const char *digest, struct berth_error **err)
 {
 	_cleanup_free_ char *p = NULL;
-	int r = img_content_path(s, digest, &p, err);
+	int r = image_content_path(s, digest, &p, err);
 	if (r < 0)
 		return r;
 	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -52,10 +52,10 @@ int img_content_open(struct image_store *s, const char *digest, struct berth_err
 	return fd;
 }
 
-int img_content_read(struct image_store *s, const char *digest, size_t max, struct strbuf *sb,
+int image_content_read(struct image_store *s, const char *digest, size_t max, struct strbuf *sb,
 		     struct berth_error **err)
 {
-	_cleanup_close_ int fd = img_content_open(s, digest, err);
+	_cleanup_close_ int fd = image_content_open(s, digest, err);
 	if (fd < 0)
 		return fd;
 	ssize_t n = strbuf_read_fd(sb, fd, max);
@@ -66,19 +66,19 @@ int img_content_read(struct image_store *s, const char *digest, size_t max, stru
 	return 0;
 }
 
-int img_content_delete(struct image_store *s, const char *digest)
+int image_content_delete(struct image_store *s, const char *digest)
 {
 	_cleanup_free_ char *p = NULL;
-	if (img_content_path(s, digest, &p, NULL) < 0)
+	if (image_content_path(s, digest, &p, NULL) < 0)
 		return -EINVAL;
 	if (unlink(p) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
 }
 
-int img_content_writer_open(struct image_store *s, struct content_writer *w, struct berth_error **err)
+int image_content_writer_open(struct image_store *s, struct content_writer *w, struct berth_error **err)
 {
-	_cleanup_free_ char *rnd = random_hex(12);
+	_cleanup_free_ char *rnd = util_random_hex(12);
 	_cleanup_free_ char *path = xasprintf("%s/content/ingest/%s", s->root, rnd);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -92,7 +92,8 @@ int img_content_writer_open(struct image_store *s, struct content_writer *w, str
 	return 0;
 }
 
-int img_content_writer_write(struct content_writer *w, const void *data, size_t len, struct berth_error **err)
+int image_content_writer_write(struct content_writer *w, const void *data, size_t len,
+			       struct berth_error **err)
 {
 	int r = fs_write_all(w->fd, data, len);
 	if (r < 0)
@@ -110,7 +111,7 @@ static int fsync_dir(const char *path)
 	return 0;
 }
 
-int img_content_writer_commit(struct content_writer *w, const char *expected, int64_t expected_size,
+int image_content_writer_commit(struct content_writer *w, const char *expected, int64_t expected_size,
 			      char ret_digest[DIGEST_STRING_MAX], struct berth_error **err)
 {
 	char got[DIGEST_STRING_MAX];
@@ -125,7 +126,7 @@ int img_content_writer_commit(struct content_writer *w, const char *expected, in
 	if (fsync(w->fd) < 0)
 		return berth_error_errno(err, "fsync '%s'", w->tmp_path);
 	_cleanup_free_ char *dst = NULL;
-	int r = img_content_path(w->store, got, &dst, err);
+	int r = image_content_path(w->store, got, &dst, err);
 	if (r < 0)
 		return r;
 	w->existed = access(dst, F_OK) == 0;
@@ -140,7 +141,7 @@ int img_content_writer_commit(struct content_writer *w, const char *expected, in
 	return 0;
 }
 
-void img_content_writer_done(struct content_writer *w)
+void image_content_writer_done(struct content_writer *w)
 {
 	w->fd = safe_close(w->fd);
 	if (w->tmp_path)
@@ -150,10 +151,10 @@ void img_content_writer_done(struct content_writer *w)
 	w->d = digester_free(w->d);
 }
 
-int img_content_write_buffer(struct image_store *s, const void *data, size_t len, const char *expected,
+int image_content_write_buffer(struct image_store *s, const void *data, size_t len, const char *expected,
 			     char ret_digest[DIGEST_STRING_MAX], struct berth_error **err)
 {
-	if (expected && img_content_has(s, expected, NULL)) {
+	if (expected && image_content_has(s, expected, NULL)) {
 		char got[DIGEST_STRING_MAX];
 		digest_buffer(DIGEST_SHA256, data, len, got);
 		if (!streq(got, expected))
@@ -164,12 +165,12 @@ int img_content_write_buffer(struct image_store *s, const void *data, size_t len
 		return 0;
 	}
 	struct content_writer w;
-	int r = img_content_writer_open(s, &w, err);
+	int r = image_content_writer_open(s, &w, err);
 	if (r < 0)
 		return r;
-	r = img_content_writer_write(&w, data, len, err);
+	r = image_content_writer_write(&w, data, len, err);
 	if (r >= 0)
-		r = img_content_writer_commit(&w, expected, (int64_t)len, ret_digest, err);
-	img_content_writer_done(&w);
+		r = image_content_writer_commit(&w, expected, (int64_t)len, ret_digest, err);
+	image_content_writer_done(&w);
 	return r;
 }

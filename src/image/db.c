@@ -3,7 +3,7 @@
  *
  * A connection per operation, never shared between threads at once; the
  * connections live long: an operation borrows an idle one from the store's
- * pool and gives it back (img_store_db_release, through _cleanup_db_), so
+ * pool and gives it back (image_store_db_release, through _cleanup_db_), so
  * the run path pays no open, PRAGMAs and schema parse per call (issue 17).
  * WAL lets readers run beside a writer; writers use BEGIN IMMEDIATE and a busy
  * timeout, so two processes on one root serialise instead of failing.
@@ -49,14 +49,14 @@ static const char schema[] =
     "  image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE, parent TEXT NOT NULL);"
     "PRAGMA user_version = 2;";
 
-int img_store_db_error(sqlite3 *db, struct berth_error **err, const char *what)
+int image_store_db_error(sqlite3 *db, struct berth_error **err, const char *what)
 {
 	int code = sqlite3_extended_errcode(db);
 	int e = (code & 0xff) == SQLITE_BUSY ? EBUSY : (code & 0xff) == SQLITE_FULL ? ENOSPC : EIO;
 	return berth_error_msg(err, e, "%s: %s", what, sqlite3_errmsg(db));
 }
 
-int img_store_db_exec(sqlite3 *db, const char *sql, struct berth_error **err)
+int image_store_db_exec(sqlite3 *db, const char *sql, struct berth_error **err)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -67,24 +67,24 @@ int img_store_db_exec(sqlite3 *db, const char *sql, struct berth_error **err)
 	return 0;
 }
 
-int img_store_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret, struct berth_error **err)
+int image_store_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret, struct berth_error **err)
 {
 	if (sqlite3_prepare_v2(db, sql, -1, ret, NULL) != SQLITE_OK)
-		return img_store_db_error(db, err, "prepare statement");
+		return image_store_db_error(db, err, "prepare statement");
 	return 0;
 }
 
-int img_store_db_begin(sqlite3 *db, struct berth_error **err)
+int image_store_db_begin(sqlite3 *db, struct berth_error **err)
 {
-	return img_store_db_exec(db, "BEGIN IMMEDIATE", err);
+	return image_store_db_exec(db, "BEGIN IMMEDIATE", err);
 }
 
-int img_store_db_commit(sqlite3 *db, struct berth_error **err)
+int image_store_db_commit(sqlite3 *db, struct berth_error **err)
 {
-	return img_store_db_exec(db, "COMMIT", err);
+	return image_store_db_exec(db, "COMMIT", err);
 }
 
-void img_store_db_rollback(sqlite3 *db)
+void image_store_db_rollback(sqlite3 *db)
 {
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -110,7 +110,7 @@ static void lend_locked(struct image_store *s, sqlite3 *db)
 	lent[n_lent++] = (struct lent){ db, s };
 }
 
-void img_store_db_release(sqlite3 *db)
+void image_store_db_release(sqlite3 *db)
 {
 	if (!db)
 		return;
@@ -131,7 +131,7 @@ void img_store_db_release(sqlite3 *db)
 		sqlite3_close_v2(db);
 }
 
-int img_store_db_open(struct image_store *s, sqlite3 **ret, struct berth_error **err)
+int image_store_db_open(struct image_store *s, sqlite3 **ret, struct berth_error **err)
 {
 	pthread_mutex_lock(&pool_lock);
 	sqlite3 *idle = s->n_idle ? s->idle[--s->n_idle] : NULL;
@@ -148,10 +148,10 @@ int img_store_db_open(struct image_store *s, sqlite3 **ret, struct berth_error *
 	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
 		if (!db)
 			return berth_error_msg(err, ENOMEM, "open database '%s'", path);
-		return img_store_db_error(db, err, "open database");
+		return image_store_db_error(db, err, "open database");
 	}
 	sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
-	int r = img_store_db_exec(db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", err);
+	int r = image_store_db_exec(db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", err);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&pool_lock);
@@ -184,7 +184,8 @@ static void remove_stale(struct image_store *s, const char *sub)
 static int schema_version(sqlite3 *db)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (img_store_db_prepare(db, "PRAGMA user_version", &st, NULL) < 0 || sqlite3_step(st) != SQLITE_ROW)
+	if (image_store_db_prepare(db, "PRAGMA user_version", &st, NULL) < 0 ||
+	    sqlite3_step(st) != SQLITE_ROW)
 		return -1;
 	return sqlite3_column_int(st, 0);
 }
@@ -199,7 +200,7 @@ static int store_init(struct image_store *s, struct berth_error **err)
 			return r;
 	}
 	_cleanup_db_ sqlite3 *db = NULL;
-	int r = img_store_db_open(s, &db, err);
+	int r = image_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
 	/* An initialised store needs no write: readers and writers of other processes are not held up. */
@@ -209,18 +210,18 @@ static int store_init(struct image_store *s, struct berth_error **err)
 		return 0;
 	}
 	/* journal_mode needs no transaction; schema creation is idempotent. */
-	r = img_store_db_exec(db, "PRAGMA journal_mode = WAL;", err);
+	r = image_store_db_exec(db, "PRAGMA journal_mode = WAL;", err);
 	if (r < 0)
 		return r;
-	r = img_store_db_begin(db, err);
+	r = image_store_db_begin(db, err);
 	if (r < 0)
 		return r;
-	r = img_store_db_exec(db, schema, err);
+	r = image_store_db_exec(db, schema, err);
 	if (r < 0) {
-		img_store_db_rollback(db);
+		image_store_db_rollback(db);
 		return r;
 	}
-	r = img_store_db_commit(db, err);
+	r = image_store_db_commit(db, err);
 	if (r >= 0) {
 		remove_stale(s, "content/ingest");
 		remove_stale(s, "tmp");
@@ -242,7 +243,7 @@ int image_store_open(const char *root, struct image_store **ret, struct berth_er
 	s->root = xstrdup(root);
 	r = store_init(s, err);
 	if (r >= 0)
-		r = img_store_db_open(s, &s->keeper, err);
+		r = image_store_db_open(s, &s->keeper, err);
 	if (r >= 0) /* a read maps the WAL index; the connection then keeps it */
 		r = schema_version(s->keeper) == SCHEMA_VERSION
 			? 0
@@ -267,7 +268,7 @@ struct image_store *image_store_free(struct image_store *s)
 	for (size_t i = 0; i < s->n_idle; i++)
 		sqlite3_close_v2(s->idle[i]);
 	if (s->keeper)
-		img_store_db_release(s->keeper);
+		image_store_db_release(s->keeper);
 	free(s->root);
 	free(s);
 	return NULL;
@@ -278,13 +279,13 @@ const char *image_store_root(const struct image_store *s)
 	return s->root;
 }
 
-char *img_store_snapshot_dir(struct image_store *s, const char *id)
+char *image_store_snapshot_dir(struct image_store *s, const char *id)
 {
 	const char *colon = strchr(id, ':');
 	return xasprintf("%s/snapshots/%s", s->root, colon ? colon + 1 : id);
 }
 
-void img_store_chain_id(const char *parent_chain, const char *diff_id, char out[DIGEST_STRING_MAX])
+void image_store_chain_id(const char *parent_chain, const char *diff_id, char out[DIGEST_STRING_MAX])
 {
 	if (!parent_chain || !*parent_chain) {
 		memcpy(out, diff_id, strlen(diff_id) + 1);
@@ -294,7 +295,7 @@ void img_store_chain_id(const char *parent_chain, const char *diff_id, char out[
 	digest_buffer(DIGEST_SHA256, s, strlen(s), out);
 }
 
-void img_store_image_done(struct store_image *img)
+void image_store_image_done(struct store_image *img)
 {
 	free(img->manifest_digest);
 	free(img->manifest_media_type);
@@ -314,21 +315,21 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, struct berth_error **err, co
 {
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return img_store_db_error(db, err, what);
+		return image_store_db_error(db, err, what);
 	return 0;
 }
 
 static int put_layers(sqlite3 *db, const struct store_image *img, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *del = NULL, *ins = NULL;
-	int r = img_store_db_prepare(db, "DELETE FROM image_layers WHERE image_id = ?", &del, err);
+	int r = image_store_db_prepare(db, "DELETE FROM image_layers WHERE image_id = ?", &del, err);
 	if (r < 0)
 		return r;
 	bind_text(del, 1, img->id);
 	r = step_done(db, del, err, "delete layers");
 	if (r < 0)
 		return r;
-	r = img_store_db_prepare(
+	r = image_store_db_prepare(
 	    db,
 	    "INSERT INTO image_layers (image_id, idx, diff_id, chain_id, blob, media_type,"
 	    " blob_size, size, tar_size) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -358,7 +359,7 @@ static int put_layers(sqlite3 *db, const struct store_image *img, struct berth_e
 static int put_parent(sqlite3 *db, const struct store_image *img, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = img_store_db_prepare(db, "INSERT OR REPLACE INTO parents (image_id, parent) VALUES (?, ?)",
+	int r = image_store_db_prepare(db, "INSERT OR REPLACE INTO parents (image_id, parent) VALUES (?, ?)",
 				     &st, err);
 	if (r < 0)
 		return r;
@@ -367,10 +368,10 @@ static int put_parent(sqlite3 *db, const struct store_image *img, struct berth_e
 	return step_done(db, st, err, "insert image parent");
 }
 
-int img_store_image_put(sqlite3 *db, const struct store_image *img, struct berth_error **err)
+int image_store_image_put(sqlite3 *db, const struct store_image *img, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = img_store_db_prepare(
+	int r = image_store_db_prepare(
 	    db,
 	    "INSERT INTO images (id, manifest_digest, manifest_media_type, config_media_type,"
 	    " created, size, added) VALUES (?,?,?,?,?,?,strftime('%s','now'))"
@@ -410,11 +411,11 @@ static void col_copy(sqlite3_stmt *st, int i, char out[DIGEST_STRING_MAX])
 	out[n] = '\0';
 }
 
-int img_store_parent_get(sqlite3 *db, const char *id, char out[DIGEST_STRING_MAX])
+int image_store_parent_get(sqlite3 *db, const char *id, char out[DIGEST_STRING_MAX])
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	out[0] = '\0';
-	if (img_store_db_prepare(db,
+	if (image_store_db_prepare(db,
 				 "SELECT p.parent FROM parents p JOIN images i ON i.id = p.parent"
 				 " WHERE p.image_id = ?",
 				 &st, NULL) < 0)
@@ -429,7 +430,7 @@ int img_store_parent_get(sqlite3 *db, const char *id, char out[DIGEST_STRING_MAX
 static int get_layers(sqlite3 *db, struct store_image *img, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = img_store_db_prepare(
+	int r = image_store_db_prepare(
 	    db,
 	    "SELECT diff_id, chain_id, blob, media_type, blob_size, size, tar_size FROM image_layers"
 	    " WHERE image_id = ? ORDER BY idx",
@@ -455,14 +456,14 @@ static int get_layers(sqlite3 *db, struct store_image *img, struct berth_error *
 		l->tar_size = (uint64_t)sqlite3_column_int64(st, 6);
 	}
 	if (rc != SQLITE_DONE)
-		return img_store_db_error(db, err, "read layers");
+		return image_store_db_error(db, err, "read layers");
 	return 0;
 }
 
-int img_store_image_get(sqlite3 *db, const char *id, struct store_image *ret, struct berth_error **err)
+int image_store_image_get(sqlite3 *db, const char *id, struct store_image *ret, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = img_store_db_prepare(
+	int r = image_store_db_prepare(
 	    db,
 	    "SELECT manifest_digest, manifest_media_type, config_media_type, created, size"
 	    " FROM images WHERE id = ?",
@@ -474,7 +475,7 @@ int img_store_image_get(sqlite3 *db, const char *id, struct store_image *ret, st
 	if (rc == SQLITE_DONE)
 		return berth_error_msg(err, ENOENT, "no such image: '%s'", id);
 	if (rc != SQLITE_ROW)
-		return img_store_db_error(db, err, "read image");
+		return image_store_db_error(db, err, "read image");
 	struct store_image img = { 0 };
 	snprintf(img.id, sizeof(img.id), "%s", id);
 	img.manifest_digest = col_dup(st, 0);
@@ -484,7 +485,7 @@ int img_store_image_get(sqlite3 *db, const char *id, struct store_image *ret, st
 	img.size = (uint64_t)sqlite3_column_int64(st, 4);
 	r = get_layers(db, &img, err);
 	if (r < 0) {
-		img_store_image_done(&img);
+		image_store_image_done(&img);
 		return r;
 	}
 	*ret = img;
@@ -497,7 +498,7 @@ static int put_ref(sqlite3 *db, const char *table, const char *ref, const char *
 	_cleanup_free_ char *sql = xasprintf("INSERT INTO %s (ref, image_id) VALUES (?, ?)"
 					     " ON CONFLICT(ref) DO UPDATE SET image_id = excluded.image_id",
 					     table);
-	int r = img_store_db_prepare(db, sql, &st, err);
+	int r = image_store_db_prepare(db, sql, &st, err);
 	if (r < 0)
 		return r;
 	bind_text(st, 1, ref);
@@ -505,20 +506,20 @@ static int put_ref(sqlite3 *db, const char *table, const char *ref, const char *
 	return step_done(db, st, err, "store tag");
 }
 
-int img_store_tag_put(sqlite3 *db, const char *ref, const char *id, struct berth_error **err)
+int image_store_tag_put(sqlite3 *db, const char *ref, const char *id, struct berth_error **err)
 {
 	return put_ref(db, "tags", ref, id, err);
 }
 
-int img_store_digest_put(sqlite3 *db, const char *ref, const char *id, struct berth_error **err)
+int image_store_digest_put(sqlite3 *db, const char *ref, const char *id, struct berth_error **err)
 {
 	return put_ref(db, "digests", ref, id, err);
 }
 
-int img_store_layer_get(sqlite3 *db, const char *chain_id, uint64_t *ret_size, uint64_t *ret_tar_size)
+int image_store_layer_get(sqlite3 *db, const char *chain_id, uint64_t *ret_size, uint64_t *ret_tar_size)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (img_store_db_prepare(db, "SELECT size, tar_size FROM layers WHERE chain_id = ?", &st, NULL) < 0)
+	if (image_store_db_prepare(db, "SELECT size, tar_size FROM layers WHERE chain_id = ?", &st, NULL) < 0)
 		return 0;
 	bind_text(st, 1, chain_id);
 	if (sqlite3_step(st) != SQLITE_ROW)
@@ -530,11 +531,11 @@ int img_store_layer_get(sqlite3 *db, const char *chain_id, uint64_t *ret_size, u
 	return 1;
 }
 
-int img_store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id, uint64_t size,
+int image_store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id, uint64_t size,
 			uint64_t tar_size, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = img_store_db_prepare(
+	int r = image_store_db_prepare(
 	    db, "INSERT OR IGNORE INTO layers (chain_id, diff_id, size, tar_size) VALUES (?,?,?,?)", &st,
 	    err);
 	if (r < 0)

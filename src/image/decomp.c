@@ -50,7 +50,7 @@ static int fill(struct decomp *d, struct berth_error **err)
 	return 0;
 }
 
-int img_decomp_new(int in_fd, struct decomp **ret, struct berth_error **err)
+int image_decomp_new(int in_fd, struct decomp **ret, struct berth_error **err)
 {
 	struct decomp *d = xcalloc(1, sizeof(*d));
 	d->fd = in_fd;
@@ -63,7 +63,7 @@ int img_decomp_new(int in_fd, struct decomp **ret, struct berth_error **err)
 			continue;
 		if (n < 0) {
 			int r = berth_error_errno(err, "read layer");
-			img_decomp_free(d);
+			image_decomp_free(d);
 			return r;
 		}
 		if (n == 0)
@@ -75,7 +75,7 @@ int img_decomp_new(int in_fd, struct decomp **ret, struct berth_error **err)
 	if (d->in_len >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
 		d->kind = DECOMP_GZIP;
 		if (inflateInit2(&d->z, 16 + MAX_WBITS) != Z_OK) {
-			img_decomp_free(d);
+			image_decomp_free(d);
 			return berth_error_msg(err, ENOMEM, "initialise gzip decoder");
 		}
 		d->z_init = true;
@@ -83,7 +83,7 @@ int img_decomp_new(int in_fd, struct decomp **ret, struct berth_error **err)
 		d->kind = DECOMP_ZSTD;
 		d->zs = ZSTD_createDStream();
 		if (!d->zs || ZSTD_isError(ZSTD_initDStream(d->zs))) {
-			img_decomp_free(d);
+			image_decomp_free(d);
 			return berth_error_msg(err, ENOMEM, "initialise zstd decoder");
 		}
 	}
@@ -150,7 +150,7 @@ static ssize_t read_zstd(struct decomp *d, void *buf, size_t len, struct berth_e
 	}
 }
 
-ssize_t img_decomp_read(struct decomp *d, void *buf, size_t len, struct berth_error **err)
+ssize_t image_decomp_read(struct decomp *d, void *buf, size_t len, struct berth_error **err)
 {
 	ssize_t n;
 	if (len == 0)
@@ -175,22 +175,22 @@ ssize_t img_decomp_read(struct decomp *d, void *buf, size_t len, struct berth_er
 	return n;
 }
 
-void img_decomp_digest(struct decomp *d, char out[DIGEST_STRING_MAX])
+void image_decomp_digest(struct decomp *d, char out[DIGEST_STRING_MAX])
 {
 	digester_final(d->d, out);
 }
 
-uint64_t img_decomp_consumed(const struct decomp *d)
+uint64_t image_decomp_consumed(const struct decomp *d)
 {
 	return d->consumed;
 }
 
-uint64_t img_decomp_produced(const struct decomp *d)
+uint64_t image_decomp_produced(const struct decomp *d)
 {
 	return d->produced;
 }
 
-struct decomp *img_decomp_free(struct decomp *d)
+struct decomp *image_decomp_free(struct decomp *d)
 {
 	if (!d)
 		return NULL;

@@ -34,7 +34,7 @@ struct tar_sink {
 static la_ssize_t sink_write(struct archive *a, void *ud, const void *buf, size_t len)
 {
 	struct tar_sink *t = ud;
-	int r = t->w ? img_content_writer_write(t->w, buf, len, &t->err) : fs_write_all(t->fd, buf, len);
+	int r = t->w ? image_content_writer_write(t->w, buf, len, &t->err) : fs_write_all(t->fd, buf, len);
 	if (r < 0) {
 		archive_set_error(a, -r, "%s", strerror(-r)); /* "No space left on device" */
 		return -1;
@@ -250,7 +250,7 @@ int image_snapshot_export(struct image_store *s, const char *id, int out_fd, str
 int image_snapshot_describe(struct image_store *s, const char *id, struct image_snapshot **ret,
 			    struct berth_error **err)
 {
-	return img_store_snapshot_get(s, id, ret, err);
+	return image_store_snapshot_get(s, id, ret, err);
 }
 
 static json_t *history_entry(const char *created, const struct image_commit_opts *o, bool empty)
@@ -280,7 +280,7 @@ static int derive_config(struct image_store *s, const char *parent_id, const cha
 		cfg = json_pack("{s:s, s:s, s:{}, s:{s:s, s:[]}, s:[]}", "architecture", "amd64", "os",
 				"linux", "config", "rootfs", "type", "layers", "diff_ids", "history");
 	char created[RFC3339_MAX];
-	format_rfc3339(now, created);
+	util_format_rfc3339(now, created);
 	json_object_set_new(cfg, "created", json_string(created));
 	if (o && o->config)
 		json_object_set_new(cfg, "config", json_deep_copy(o->config));
@@ -312,8 +312,8 @@ static int fill_layers(struct image_store *s, const char *parent_id, const struc
 	struct store_image parent = { 0 };
 	if (parent_id) {
 		_cleanup_db_ sqlite3 *db = NULL;
-		int r = img_store_db_open(s, &db, err);
-		if (r < 0 || (r = img_store_image_get(db, parent_id, &parent, err)) < 0)
+		int r = image_store_db_open(s, &db, err);
+		if (r < 0 || (r = image_store_image_get(db, parent_id, &parent, err)) < 0)
 			return r;
 	}
 	img->n_layers = ci->n_diff_ids;
@@ -325,10 +325,10 @@ static int fill_layers(struct image_store *s, const char *parent_id, const struc
 		snprintf(l->blob, sizeof(l->blob), "%s", inherited ? parent.layers[i].blob : blob);
 		l->media_type = xstrdup(inherited && parent.layers[i].media_type
 					    ? parent.layers[i].media_type
-					    : img_store_sniff_layer_type(s, l->blob));
-		img_content_has(s, l->blob, &l->blob_size);
+					    : image_store_sniff_layer_type(s, l->blob));
+		image_content_has(s, l->blob, &l->blob_size);
 	}
-	img_store_image_done(&parent);
+	image_store_image_done(&parent);
 	return 0;
 }
 
@@ -356,19 +356,19 @@ static int build_image(struct image_store *s, const char *parent_id, const char 
 	if (parent_id) /* docker's Parent: the image a commit (or build step) was made on */
 		snprintf(img.parent, sizeof(img.parent), "%s", parent_id);
 	struct config_info ci = { 0 };
-	r = img_content_write_buffer(s, txt, strlen(txt), NULL, img.id, err);
+	r = image_content_write_buffer(s, txt, strlen(txt), NULL, img.id, err);
 	if (r >= 0)
-		r = img_config_parse(txt, strlen(txt), &ci, err);
+		r = image_config_parse(txt, strlen(txt), &ci, err);
 	if (r >= 0)
 		r = fill_layers(s, parent_id, &ci, blob, &img, err);
 	if (r >= 0)
-		r = img_store_layers_unpack(s, &img, NULL, NULL, NULL, err);
+		r = image_store_layers_unpack(s, &img, NULL, NULL, NULL, err);
 	if (r >= 0)
-		r = img_store_image_finish(s, &img, tags, NULL, err);
+		r = image_store_image_finish(s, &img, tags, NULL, err);
 	if (r >= 0 && ret_id)
 		*ret_id = xstrdup(img.id);
-	img_store_image_done(&img);
-	img_config_info_done(&ci);
+	image_store_image_done(&img);
+	image_config_info_done(&ci);
 	return r;
 }
 
@@ -377,13 +377,13 @@ int image_commit(struct image_store *s, const char *id, const struct image_commi
 {
 	_cleanup_image_snapshot_ struct image_snapshot *sn = NULL;
 	/* describe without mounting: the upper dir is all we read */
-	int r = img_store_snapshot_get(s, id, &sn, err);
+	int r = image_store_snapshot_get(s, id, &sn, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "commit '%s'", id);
 	if (opts && opts->empty_layer)
 		return build_image(s, sn->image_id, NULL, NULL, opts, ret_id, err);
 	struct content_writer w;
-	r = img_content_writer_open(s, &w, err);
+	r = image_content_writer_open(s, &w, err);
 	if (r < 0)
 		return r;
 	struct tar_sink sink = { .w = &w };
@@ -392,8 +392,8 @@ int image_commit(struct image_store *s, const char *id, const struct image_commi
 	r = close_writer(a, &sink, r, err);
 	char dg[DIGEST_STRING_MAX];
 	if (r >= 0)
-		r = img_content_writer_commit(&w, NULL, -1, dg, err);
-	img_content_writer_done(&w);
+		r = image_content_writer_commit(&w, NULL, -1, dg, err);
+	image_content_writer_done(&w);
 	if (r >= 0)
 		r = build_image(s, sn->image_id, dg, dg, opts, ret_id, err);
 	return r < 0 ? berth_error_wrap(err, r, "commit '%s'", id) : 0;
@@ -404,7 +404,7 @@ int image_import(struct image_store *s, int in_fd, const char *ref, const json_t
 {
 	/* Store the stream as is, then hash its uncompressed form for the diff_id. */
 	struct content_writer w;
-	int r = img_content_writer_open(s, &w, err);
+	int r = image_content_writer_open(s, &w, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *buf = xmalloc(DIFF_BUF);
@@ -413,24 +413,24 @@ int image_import(struct image_store *s, int in_fd, const char *ref, const json_t
 		if (n < 0)
 			r = errno == EINTR ? 0 : berth_error_errno(err, "read import stream");
 		else
-			r = img_content_writer_write(&w, buf, (size_t)n, err);
+			r = image_content_writer_write(&w, buf, (size_t)n, err);
 	}
 	char blob[DIGEST_STRING_MAX], diff[DIGEST_STRING_MAX];
 	if (r >= 0)
-		r = img_content_writer_commit(&w, NULL, -1, blob, err);
-	img_content_writer_done(&w);
+		r = image_content_writer_commit(&w, NULL, -1, blob, err);
+	image_content_writer_done(&w);
 	if (r < 0)
 		return berth_error_wrap(err, r, "import");
-	_cleanup_close_ int fd = img_content_open(s, blob, err);
+	_cleanup_close_ int fd = image_content_open(s, blob, err);
 	struct decomp *dc = NULL;
-	r = fd < 0 ? fd : img_decomp_new(fd, &dc, err);
-	while (r >= 0 && (n = img_decomp_read(dc, buf, DIFF_BUF, err)) > 0)
+	r = fd < 0 ? fd : image_decomp_new(fd, &dc, err);
+	while (r >= 0 && (n = image_decomp_read(dc, buf, DIFF_BUF, err)) > 0)
 		;
 	if (r >= 0 && n < 0)
 		r = (int)n;
 	if (r >= 0)
-		img_decomp_digest(dc, diff);
-	img_decomp_free(dc);
+		image_decomp_digest(dc, diff);
+	image_decomp_free(dc);
 	if (r < 0)
 		return berth_error_wrap(err, r, "import");
 	struct image_commit_opts o = { .ref = ref,

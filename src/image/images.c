@@ -27,7 +27,7 @@ static bool is_hex(const char *s, size_t max)
 static int lookup_one(sqlite3 *db, const char *sql, const char *arg, char **ret)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (img_store_db_prepare(db, sql, &st, NULL) < 0)
+	if (image_store_db_prepare(db, sql, &st, NULL) < 0)
 		return -EIO;
 	sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
 	int found = 0;
@@ -78,7 +78,7 @@ static int resolve_db(sqlite3 *db, const char *name, char **ret, struct berth_er
 	if (r == -ENOTUNIQ)
 		return berth_error_msg(err, ENOTUNIQ, "image id prefix '%s' is ambiguous", name);
 	if (r < 0)
-		return img_store_db_error(db, err, "resolve image");
+		return image_store_db_error(db, err, "resolve image");
 	if (r == 0)
 		return berth_error_msg(err, ENOENT, "no such image: '%s'", name);
 	*ret = id;
@@ -90,7 +90,7 @@ int image_resolve(struct image_store *s, const char *name, char **ret_id, struct
 	_cleanup_db_ sqlite3 *db = NULL;
 	if (!name || !*name)
 		return berth_error_msg(err, EINVAL, "image name must not be empty");
-	int r = img_store_db_open(s, &db, err);
+	int r = image_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
 	return resolve_db(db, name, ret_id, err);
@@ -99,7 +99,7 @@ int image_resolve(struct image_store *s, const char *name, char **ret_id, struct
 static int load_config(struct image_store *s, const char *id, json_t **ret, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	int r = img_content_read(s, id, IMAGE_MANIFEST_MAX, &sb, err);
+	int r = image_content_read(s, id, IMAGE_MANIFEST_MAX, &sb, err);
 	if (r < 0)
 		return r;
 	return json_parse(sb.buf, sb.len, "image config", ret, err);
@@ -120,7 +120,7 @@ static json_t *refs_of(sqlite3 *db, const char *table, const char *id)
 	json_t *arr = json_array();
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	_cleanup_free_ char *sql = xasprintf("SELECT ref FROM %s WHERE image_id = ? ORDER BY ref", table);
-	if (img_store_db_prepare(db, sql, &st, NULL) < 0)
+	if (image_store_db_prepare(db, sql, &st, NULL) < 0)
 		return arr;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -145,7 +145,7 @@ static json_t *graph_driver(struct image_store *s, const struct store_image *img
 	struct strbuf lower = STRBUF_INIT;
 	_cleanup_free_ char *upper = NULL;
 	for (size_t i = img->n_layers; i > 0; i--) {
-		_cleanup_free_ char *d = img_store_snapshot_dir(s, img->layers[i - 1].chain_id);
+		_cleanup_free_ char *d = image_store_snapshot_dir(s, img->layers[i - 1].chain_id);
 		if (i == img->n_layers)
 			upper = xasprintf("%s/fs", d);
 		else
@@ -166,13 +166,13 @@ int image_inspect(struct image_store *s, const char *name, json_t **ret, struct 
 	_cleanup_free_ char *id = NULL;
 	_cleanup_json_ json_t *cfg = NULL;
 	struct store_image img = { 0 };
-	int r = img_store_db_open(s, &db, err);
+	int r = image_store_db_open(s, &db, err);
 	if (r < 0 || (r = resolve_db(db, name, &id, err)) < 0 ||
-	    (r = img_store_image_get(db, id, &img, err)) < 0)
+	    (r = image_store_image_get(db, id, &img, err)) < 0)
 		return r;
 	r = load_config(s, id, &cfg, err);
 	if (r < 0) {
-		img_store_image_done(&img);
+		image_store_image_done(&img);
 		return r;
 	}
 	json_t *diff_ids = json_array();
@@ -184,7 +184,7 @@ int image_inspect(struct image_store *s, const char *name, json_t **ret, struct 
 	json_object_set_new(o, "RepoTags", refs_of(db, "tags", id));
 	json_object_set_new(o, "RepoDigests", refs_of(db, "digests", id));
 	char parent[DIGEST_STRING_MAX];
-	(void)img_store_parent_get(db, id, parent);
+	(void)image_store_parent_get(db, id, parent);
 	json_object_set_new(o, "Parent", json_string(parent));
 	json_object_set_new(o, "Comment", jstr_or_empty(cfg, "comment"));
 	json_object_set_new(o, "Created", jstr_or_empty(cfg, "created"));
@@ -202,7 +202,7 @@ int image_inspect(struct image_store *s, const char *name, json_t **ret, struct 
 	json_object_set_new(o, "GraphDriver", graph_driver(s, &img));
 	json_object_set_new(o, "RootFS", json_pack("{s:s, s:o}", "Type", "layers", "Layers", diff_ids));
 	json_object_set_new(o, "Metadata", json_pack("{s:s}", "LastTagTime", "0001-01-01T00:00:00Z"));
-	img_store_image_done(&img);
+	image_store_image_done(&img);
 	*ret = o;
 	return 0;
 }
@@ -212,7 +212,7 @@ static int64_t created_unix(json_t *entry)
 	struct timespec ts = { 0 };
 	const char *c = json_string_value(json_object_get(entry, "created"));
 	if (c)
-		(void)parse_rfc3339(c, &ts);
+		(void)util_parse_rfc3339(c, &ts);
 	return ts.tv_sec;
 }
 
@@ -222,13 +222,13 @@ int image_history(struct image_store *s, const char *name, json_t **ret, struct 
 	_cleanup_free_ char *id = NULL;
 	_cleanup_json_ json_t *cfg = NULL;
 	struct store_image img = { 0 };
-	int r = img_store_db_open(s, &db, err);
+	int r = image_store_db_open(s, &db, err);
 	if (r < 0 || (r = resolve_db(db, name, &id, err)) < 0 ||
-	    (r = img_store_image_get(db, id, &img, err)) < 0)
+	    (r = image_store_image_get(db, id, &img, err)) < 0)
 		return r;
 	r = load_config(s, id, &cfg, err);
 	if (r < 0) {
-		img_store_image_done(&img);
+		image_store_image_done(&img);
 		return r;
 	}
 	json_t *hist = json_object_get(cfg, "history");
@@ -251,7 +251,7 @@ int image_history(struct image_store *s, const char *name, json_t **ret, struct 
 		json_object_set_new(top, "Id", json_string(id));
 		json_object_set_new(top, "Tags", refs_of(db, "tags", id));
 	}
-	img_store_image_done(&img);
+	image_store_image_done(&img);
 	*ret = out;
 	return 0;
 }
@@ -264,11 +264,11 @@ int image_tag(struct image_store *s, const char *source, const char *target, str
 		return r;
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_free_ char *id = NULL;
-	r = img_store_db_open(s, &db, err);
+	r = image_store_db_open(s, &db, err);
 	if (r < 0 || (r = resolve_db(db, source, &id, err)) < 0)
 		return r;
 	_cleanup_free_ char *full = image_ref_string(ref);
-	return img_store_tag_put(db, full, id, err);
+	return image_store_tag_put(db, full, id, err);
 }
 
 /* ---- list ---- */
@@ -313,11 +313,11 @@ static int created_of(sqlite3 *db, const char *name, int64_t *ret, struct berth_
 	if (r < 0)
 		return r;
 	struct store_image img = { 0 };
-	r = img_store_image_get(db, id, &img, err);
+	r = image_store_image_get(db, id, &img, err);
 	if (r < 0)
 		return r;
 	*ret = img.created;
-	img_store_image_done(&img);
+	image_store_image_done(&img);
 	return 0;
 }
 
@@ -337,7 +337,7 @@ static json_t *summary(struct image_store *s, sqlite3 *db, const char *id, int64
 	*ret_build_step = build_step_image(cfg);
 	json_t *labels = json_object_get(json_object_get(cfg, "config"), "Labels");
 	char parent[DIGEST_STRING_MAX];
-	(void)img_store_parent_get(db, id, parent);
+	(void)image_store_parent_get(db, id, parent);
 	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:I}", "Id", id, "ParentId", parent,
 			 "RepoTags", refs_of(db, "tags", id), "RepoDigests", refs_of(db, "digests", id),
 			 "Created", (json_int_t)created, "Size", (json_int_t)size, "SharedSize",
@@ -355,14 +355,14 @@ int image_list(struct image_store *s, const struct image_list_filters *f, json_t
 	int64_t before = INT64_MAX, since = INT64_MIN;
 	if (!f)
 		f = &none;
-	int r = img_store_db_open(s, &db, err);
+	int r = image_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
 	if (f->before && (r = created_of(db, f->before, &before, err)) < 0)
 		return berth_error_wrap(err, r, "filter 'before'");
 	if (f->since && (r = created_of(db, f->since, &since, err)) < 0)
 		return berth_error_wrap(err, r, "filter 'since'");
-	r = img_store_db_prepare(
+	r = image_store_db_prepare(
 	    db, "SELECT id, created, size FROM images ORDER BY created DESC, added DESC, id", &st, err);
 	if (r < 0)
 		return r;
@@ -402,16 +402,16 @@ int image_disk_usage(struct image_store *s, json_t *images, int64_t *ret_layers_
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_stmt_ sqlite3_stmt *total = NULL, *shared = NULL;
-	int r = img_store_db_open(s, &db, err);
+	int r = image_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
-	r = img_store_db_prepare(db, "SELECT COALESCE(SUM(size), 0) FROM (" LAYER_REFS ")", &total, err);
+	r = image_store_db_prepare(db, "SELECT COALESCE(SUM(size), 0) FROM (" LAYER_REFS ")", &total, err);
 	if (r < 0)
 		return r;
 	if (sqlite3_step(total) != SQLITE_ROW)
-		return img_store_db_error(db, err, "sum layer sizes");
+		return image_store_db_error(db, err, "sum layer sizes");
 	int64_t layers = sqlite3_column_int64(total, 0);
-	r = img_store_db_prepare(db,
+	r = image_store_db_prepare(db,
 				 "SELECT COALESCE(SUM(l.size), 0) FROM (SELECT DISTINCT chain_id FROM "
 				 "image_layers WHERE image_id = ?1) AS mine JOIN (" LAYER_REFS
 				 ") AS l ON l.chain_id = mine.chain_id WHERE l.refs > 1",
@@ -427,7 +427,7 @@ int image_disk_usage(struct image_store *s, json_t *images, int64_t *ret_layers_
 		sqlite3_reset(shared);
 		sqlite3_bind_text(shared, 1, id, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(shared) != SQLITE_ROW)
-			return img_store_db_error(db, err, "sum shared layer sizes");
+			return image_store_db_error(db, err, "sum shared layer sizes");
 		json_object_set_new(img, "SharedSize", json_integer(sqlite3_column_int64(shared, 0)));
 	}
 	*ret_layers_size = layers;

@@ -19,7 +19,7 @@
 #include "image/store.h"
 #include "image/unpack.h"
 
-void img_store_short_id(const char *digest, char out[13])
+void image_store_short_id(const char *digest, char out[13])
 {
 	const char *colon = digest ? strchr(digest, ':') : NULL;
 	const char *hex = colon ? colon + 1 : (digest ? digest : "");
@@ -37,7 +37,7 @@ struct layer_progress {
 static void on_unpack_progress(uint64_t done, void *ud)
 {
 	struct layer_progress *lp = ud;
-	int64_t now = now_ms();
+	int64_t now = proc_now_ms();
 	if (now - lp->last_ms < 100 && done < lp->total)
 		return;
 	lp->last_ms = now;
@@ -57,19 +57,19 @@ static void emit(image_progress_fn fn, void *ud, const char *id, const char *sta
 static int unpack_one(struct image_store *s, struct store_layer *l, unpack_progress_fn fn, void *ud,
 		      struct berth_error **err)
 {
-	_cleanup_free_ char *rnd = random_hex(8);
+	_cleanup_free_ char *rnd = util_random_hex(8);
 	_cleanup_free_ char *tmp = xasprintf("%s/tmp/layer-%s", s->root, rnd);
 	_cleanup_free_ char *fs = xasprintf("%s/fs", tmp);
 	if (mkdir(tmp, 0700) < 0 || mkdir(fs, 0755) < 0)
 		return berth_error_errno(err, "create '%s'", tmp);
-	_cleanup_close_ int in = img_content_open(s, l->blob, err);
+	_cleanup_close_ int in = image_content_open(s, l->blob, err);
 	_cleanup_close_ int rootfd = open(fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = in < 0 ? in : rootfd < 0 ? berth_error_errno(err, "open '%s'", fs) : 0;
 	struct unpack_result res = { 0 };
 	if (r >= 0)
-		r = img_unpack_layer(in, rootfd, l->diff_id, fn, ud, &res, err);
+		r = image_unpack_layer(in, rootfd, l->diff_id, fn, ud, &res, err);
 	if (r >= 0) {
-		_cleanup_free_ char *dst = img_store_snapshot_dir(s, l->chain_id);
+		_cleanup_free_ char *dst = image_store_snapshot_dir(s, l->chain_id);
 		if (rename(tmp, dst) < 0 && errno != EEXIST && errno != ENOTEMPTY)
 			r = berth_error_errno(err, "rename '%s'", tmp);
 		l->size = res.size;
@@ -83,49 +83,50 @@ static int unpack_one(struct image_store *s, struct store_layer *l, unpack_progr
 
 static bool snapshot_present(struct image_store *s, const char *chain_id)
 {
-	_cleanup_free_ char *d = img_store_snapshot_dir(s, chain_id);
+	_cleanup_free_ char *d = image_store_snapshot_dir(s, chain_id);
 	_cleanup_free_ char *fs = xasprintf("%s/fs", d);
 	struct stat st;
 	return stat(fs, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-void img_store_image_chain_ids(struct store_image *img)
+void image_store_image_chain_ids(struct store_image *img)
 {
 	const char *parent = NULL;
 	for (size_t i = 0; i < img->n_layers; i++) {
-		img_store_chain_id(parent, img->layers[i].diff_id, img->layers[i].chain_id);
+		image_store_chain_id(parent, img->layers[i].diff_id, img->layers[i].chain_id);
 		parent = img->layers[i].chain_id;
 	}
 }
 
-int img_store_layer_ensure(struct image_store *s, sqlite3 *db, struct store_layer *l, unpack_progress_fn fn,
+int image_store_layer_ensure(struct image_store *s, sqlite3 *db, struct store_layer *l, unpack_progress_fn fn,
 			   void *ud, bool *ret_unpacked, struct berth_error **err)
 {
 	*ret_unpacked = false;
-	if (img_store_layer_get(db, l->chain_id, &l->size, &l->tar_size) && snapshot_present(s, l->chain_id))
+	if (image_store_layer_get(db, l->chain_id, &l->size, &l->tar_size) &&
+	    snapshot_present(s, l->chain_id))
 		return 0;
 	int r = unpack_one(s, l, fn, ud, err);
 	if (r < 0)
 		return r;
 	*ret_unpacked = true;
-	return img_store_layer_put(db, l->chain_id, l->diff_id, l->size, l->tar_size, err);
+	return image_store_layer_put(db, l->chain_id, l->diff_id, l->size, l->tar_size, err);
 }
 
-int img_store_layers_unpack(struct image_store *s, struct store_image *img, image_progress_fn progress,
+int image_store_layers_unpack(struct image_store *s, struct store_image *img, image_progress_fn progress,
 			    void *userdata, const char *done_status, struct berth_error **err)
 {
 	_cleanup_db_ sqlite3 *db = NULL;
-	int r = img_store_db_open(s, &db, err);
+	int r = image_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
-	img_store_image_chain_ids(img);
+	image_store_image_chain_ids(img);
 	for (size_t i = 0; i < img->n_layers; i++) {
 		struct store_layer *l = &img->layers[i];
 		char sid[13];
-		img_store_short_id(l->blob[0] ? l->blob : l->diff_id, sid);
+		image_store_short_id(l->blob[0] ? l->blob : l->diff_id, sid);
 		struct layer_progress lp = { progress, userdata, sid, l->blob_size, 0 };
 		bool unpacked = false;
-		r = img_store_layer_ensure(s, db, l, progress ? on_unpack_progress : NULL, &lp, &unpacked,
+		r = image_store_layer_ensure(s, db, l, progress ? on_unpack_progress : NULL, &lp, &unpacked,
 					   err);
 		if (r < 0)
 			return r;
@@ -143,7 +144,7 @@ static json_t *desc_json(const char *mt, const char *digest, uint64_t size)
 static int synthesise_manifest(struct image_store *s, struct store_image *img, struct berth_error **err)
 {
 	uint64_t csize = 0;
-	if (!img_content_has(s, img->id, &csize))
+	if (!image_content_has(s, img->id, &csize))
 		return berth_error_msg(err, ENOENT, "config blob '%s' missing", img->id);
 	json_t *layers = json_array();
 	for (size_t i = 0; i < img->n_layers; i++) {
@@ -156,7 +157,7 @@ static int synthesise_manifest(struct image_store *s, struct store_image *img, s
 		      desc_json(MT_OCI_CONFIG, img->id, csize), "layers", layers);
 	_cleanup_free_ char *txt = json_dumps(m, JSON_COMPACT);
 	char dg[DIGEST_STRING_MAX];
-	int r = img_content_write_buffer(s, txt, strlen(txt), NULL, dg, err);
+	int r = image_content_write_buffer(s, txt, strlen(txt), NULL, dg, err);
 	if (r < 0)
 		return r;
 	img->manifest_digest = xstrdup(dg);
@@ -165,7 +166,7 @@ static int synthesise_manifest(struct image_store *s, struct store_image *img, s
 	return 0;
 }
 
-int img_store_image_finish(struct image_store *s, struct store_image *img, const char *const *tags,
+int image_store_image_finish(struct image_store *s, struct store_image *img, const char *const *tags,
 			   const char *repo_digest, struct berth_error **err)
 {
 	int r;
@@ -175,31 +176,31 @@ int img_store_image_finish(struct image_store *s, struct store_image *img, const
 	for (size_t i = 0; i < img->n_layers; i++)
 		img->size += img->layers[i].size;
 	_cleanup_db_ sqlite3 *db = NULL;
-	r = img_store_db_open(s, &db, err);
+	r = image_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
-	r = img_store_db_begin(db, err);
+	r = image_store_db_begin(db, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; r >= 0 && i < img->n_layers; i++)
-		r = img_store_layer_put(db, img->layers[i].chain_id, img->layers[i].diff_id,
+		r = image_store_layer_put(db, img->layers[i].chain_id, img->layers[i].diff_id,
 					img->layers[i].size, img->layers[i].tar_size, err);
 	if (r >= 0)
-		r = img_store_image_put(db, img, err);
+		r = image_store_image_put(db, img, err);
 	for (size_t i = 0; r >= 0 && tags && tags[i]; i++)
-		r = img_store_tag_put(db, tags[i], img->id, err);
+		r = image_store_tag_put(db, tags[i], img->id, err);
 	if (r >= 0 && repo_digest)
-		r = img_store_digest_put(db, repo_digest, img->id, err);
+		r = image_store_digest_put(db, repo_digest, img->id, err);
 	if (r < 0) {
-		img_store_db_rollback(db);
+		image_store_db_rollback(db);
 		return r;
 	}
-	return img_store_db_commit(db, err);
+	return image_store_db_commit(db, err);
 }
 
-const char *img_store_sniff_layer_type(struct image_store *s, const char *digest)
+const char *image_store_sniff_layer_type(struct image_store *s, const char *digest)
 {
-	_cleanup_close_ int fd = img_content_open(s, digest, NULL);
+	_cleanup_close_ int fd = image_content_open(s, digest, NULL);
 	unsigned char m[4] = { 0 };
 	if (fd < 0 || read(fd, m, sizeof(m)) < 2)
 		return MT_OCI_LAYER;

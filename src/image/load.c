@@ -63,7 +63,7 @@ static struct load_file *add_file(struct load_ctx *c, char *name)
 static int store_entry(struct load_ctx *c, struct archive *a, struct load_file *f, struct berth_error **err)
 {
 	struct content_writer w;
-	int r = img_content_writer_open(c->s, &w, err);
+	int r = image_content_writer_open(c->s, &w, err);
 	if (r < 0)
 		return r;
 	const void *buf;
@@ -71,14 +71,14 @@ static int store_entry(struct load_ctx *c, struct archive *a, struct load_file *
 	la_int64_t off;
 	int ar = ARCHIVE_OK;
 	while (r >= 0 && (ar = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
-		r = img_content_writer_write(&w, buf, size, err);
+		r = image_content_writer_write(&w, buf, size, err);
 	if (r >= 0 && ar != ARCHIVE_EOF)
 		r = berth_error_msg(err, EBADMSG, "read '%s' from archive: %s", f->name,
 				    archive_error_string(a));
 	if (r >= 0)
-		r = img_content_writer_commit(&w, NULL, -1, f->digest, err);
+		r = image_content_writer_commit(&w, NULL, -1, f->digest, err);
 	f->fresh = !w.existed;
-	img_content_writer_done(&w);
+	image_content_writer_done(&w);
 	return r;
 }
 
@@ -133,7 +133,7 @@ static const struct load_file *lookup(struct load_ctx *c, const char *name)
 static int read_json_blob(struct load_ctx *c, const char *digest, const char *what, struct strbuf *sb,
 			  struct berth_error **err)
 {
-	int r = img_content_read(c->s, digest, IMAGE_MANIFEST_MAX, sb, err);
+	int r = image_content_read(c->s, digest, IMAGE_MANIFEST_MAX, sb, err);
 	return r < 0 ? berth_error_wrap(err, r, "read %s", what) : 0;
 }
 
@@ -164,9 +164,9 @@ static int finish(struct load_ctx *c, struct store_image *img, char **tags_in, s
 		tags[++n] = NULL;
 		familiar[n] = NULL;
 	}
-	int r = img_store_layers_unpack(c->s, img, c->progress, c->userdata, "Loading layer", err);
+	int r = image_store_layers_unpack(c->s, img, c->progress, c->userdata, "Loading layer", err);
 	if (r >= 0)
-		r = img_store_image_finish(c->s, img, (const char *const *)tags, NULL, err);
+		r = image_store_image_finish(c->s, img, (const char *const *)tags, NULL, err);
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		add_loaded(c, xasprintf("Loaded image: %s", familiar[i]));
 	if (r >= 0 && n == 0)
@@ -182,7 +182,7 @@ static int image_from_config(struct load_ctx *c, const char *config_digest, stru
 	int r = read_json_blob(c, config_digest, "image config", &sb, err);
 	if (r < 0)
 		return r;
-	r = img_config_parse(sb.buf, sb.len, ci, err);
+	r = image_config_parse(sb.buf, sb.len, ci, err);
 	if (r < 0)
 		return r;
 	snprintf(img->id, sizeof(img->id), "%s", config_digest);
@@ -224,8 +224,8 @@ static int load_docker_one(struct load_ctx *c, json_t *m, size_t idx, struct ber
 		}
 		struct store_layer *l = &img.layers[i];
 		snprintf(l->blob, sizeof(l->blob), "%s", lf->digest);
-		img_content_has(c->s, l->blob, &l->blob_size);
-		l->media_type = xstrdup(img_store_sniff_layer_type(c->s, l->blob));
+		image_content_has(c->s, l->blob, &l->blob_size);
+		l->media_type = xstrdup(image_store_sniff_layer_type(c->s, l->blob));
 	}
 	if (r >= 0 && !tags && c->tag && !c->tag_used) {
 		tags = xcalloc(2, sizeof(char *));
@@ -234,8 +234,8 @@ static int load_docker_one(struct load_ctx *c, json_t *m, size_t idx, struct ber
 	}
 	if (r >= 0)
 		r = finish(c, &img, tags, err);
-	img_store_image_done(&img);
-	img_config_info_done(&ci);
+	image_store_image_done(&img);
+	image_config_info_done(&ci);
 	return r;
 }
 
@@ -272,18 +272,18 @@ static int load_oci_manifest(struct load_ctx *c, const struct manifest_desc *d, 
 	int r = read_json_blob(c, d->digest, "manifest", &sb, err);
 	if (r < 0)
 		return r;
-	r = img_manifest_parse(sb.buf, sb.len, d->media_type, &m, err);
+	r = image_manifest_parse(sb.buf, sb.len, d->media_type, &m, err);
 	if (r < 0)
 		return r;
 	if (m.kind == MANIFEST_INDEX) {
 		struct image_platform p;
 		const struct manifest_desc *sel = NULL;
 		image_platform_parse(NULL, &p, NULL);
-		r = img_manifest_select(&m, &p, &sel, err);
+		r = image_manifest_select(&m, &p, &sel, err);
 		image_platform_done(&p);
 		if (r >= 0)
 			r = load_oci_manifest(c, sel, ref_name, err);
-		img_manifest_done(&m);
+		image_manifest_done(&m);
 		return r;
 	}
 	struct store_image img = { 0 };
@@ -294,7 +294,7 @@ static int load_oci_manifest(struct load_ctx *c, const struct manifest_desc *d, 
 				    m.n_layers, img.n_layers);
 	for (size_t i = 0; r >= 0 && i < img.n_layers; i++) {
 		struct store_layer *l = &img.layers[i];
-		if (!img_content_has(c->s, m.layers[i].digest, &l->blob_size)) {
+		if (!image_content_has(c->s, m.layers[i].digest, &l->blob_size)) {
 			r = berth_error_msg(err, ENOENT, "layer blob '%s' missing or corrupt in archive",
 					    m.layers[i].digest);
 			break;
@@ -312,9 +312,9 @@ static int load_oci_manifest(struct load_ctx *c, const struct manifest_desc *d, 
 		tags[0] = (char *)c->tag, c->tag_used = true;
 	if (r >= 0)
 		r = finish(c, &img, tags, err);
-	img_store_image_done(&img);
-	img_config_info_done(&ci);
-	img_manifest_done(&m);
+	image_store_image_done(&img);
+	image_config_info_done(&ci);
+	image_manifest_done(&m);
 	return r;
 }
 
@@ -325,23 +325,23 @@ static int load_oci(struct load_ctx *c, const struct load_file *idx, struct bert
 	int r = read_json_blob(c, idx->digest, "index.json", &sb, err);
 	if (r < 0)
 		return r;
-	r = img_manifest_parse(sb.buf, sb.len, MT_OCI_INDEX, &m, err);
+	r = image_manifest_parse(sb.buf, sb.len, MT_OCI_INDEX, &m, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "index.json");
 	if (m.kind != MANIFEST_INDEX) {
-		img_manifest_done(&m);
+		image_manifest_done(&m);
 		return berth_error_msg(err, EINVAL, "index.json is not an image index");
 	}
 	for (size_t i = 0; r >= 0 && i < m.n_manifests; i++)
 		r = load_oci_manifest(c, &m.manifests[i], m.manifests[i].ref_name, err);
-	img_manifest_done(&m);
+	image_manifest_done(&m);
 	return r;
 }
 
 static bool blob_referenced(sqlite3 *db, const char *digest)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (img_store_db_prepare(db,
+	if (image_store_db_prepare(db,
 				 "SELECT 1 FROM images WHERE id = ?1 OR manifest_digest = ?1"
 				 " UNION SELECT 1 FROM image_layers WHERE blob = ?1",
 				 &st, NULL) < 0)
@@ -353,11 +353,11 @@ static bool blob_referenced(sqlite3 *db, const char *digest)
 static void drop_unreferenced(struct load_ctx *c)
 {
 	_cleanup_db_ sqlite3 *db = NULL;
-	if (img_store_db_open(c->s, &db, NULL) < 0)
+	if (image_store_db_open(c->s, &db, NULL) < 0)
 		return;
 	for (size_t i = 0; i < c->n_files; i++)
 		if (c->files[i].fresh && !c->files[i].link && !blob_referenced(db, c->files[i].digest))
-			img_content_delete(c->s, c->files[i].digest);
+			image_content_delete(c->s, c->files[i].digest);
 }
 
 int image_load(struct image_store *s, int in_fd, const char *tag, image_progress_fn progress,
@@ -428,7 +428,7 @@ static int read_archive(struct load_ctx *c, int fd, struct berth_error **err)
 			break;
 		}
 		_cleanup_free_ char *name = NULL;
-		r = img_unpack_clean_path(archive_entry_pathname(e), &name, err);
+		r = image_unpack_clean_path(archive_entry_pathname(e), &name, err);
 		if (r < 0)
 			break;
 		if (archive_entry_symlink(e) || archive_entry_hardlink(e)) {

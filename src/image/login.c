@@ -40,17 +40,17 @@ int image_login(struct image_store *s, const char *registry, const struct image_
 	struct image_ref ref = { .domain = (char *)(registry && *registry ? registry : "docker.io"),
 				 .path = (char *)"" };
 	struct remote rm;
-	int r = img_remote_open(s, &ref, &o, false, &rm, err);
+	int r = image_remote_open(s, &ref, &o, false, &rm, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "login to '%s'", ref.domain);
 	_cleanup_free_ char *url = xasprintf("%s/v2/", rm.base);
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
 	struct http_req q = { .method = "GET", .url = url, .body = &body, .body_max = 64u << 10 };
-	r = img_remote_do(&rm, &q, err);
+	r = image_remote_do(&rm, &q, err);
 	if (r >= 0 && q.status != 200)
-		r = img_remote_status_error(&q, "login", err);
-	img_http_req_done(&q);
-	img_remote_done(&rm);
+		r = image_remote_status_error(&q, "login", err);
+	image_http_req_done(&q);
+	image_remote_done(&rm);
 	return r < 0 ? berth_error_wrap(err, r, "login to '%s'", ref.domain) : 0;
 }
 

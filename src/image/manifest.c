@@ -20,7 +20,7 @@ static const char *const layer_types[] = {
 	"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
 };
 
-bool img_manifest_layer_type_supported(const char *media_type)
+bool image_manifest_layer_type_supported(const char *media_type)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(layer_types); i++)
 		if (streq(media_type, layer_types[i]))
@@ -38,7 +38,7 @@ static void desc_done(struct manifest_desc *d)
 	memset(d, 0, sizeof(*d));
 }
 
-void img_manifest_done(struct manifest *m)
+void image_manifest_done(struct manifest *m)
 {
 	free(m->media_type);
 	desc_done(&m->config);
@@ -147,14 +147,14 @@ static int parse_image(const json_t *doc, struct manifest *m, struct berth_error
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < m->n_layers; i++)
-		if (!img_manifest_layer_type_supported(m->layers[i].media_type))
+		if (!image_manifest_layer_type_supported(m->layers[i].media_type))
 			return berth_error_msg(err, EPROTONOSUPPORT,
 					       "'layers[%zu]': unsupported layer media type '%s'", i,
 					       m->layers[i].media_type);
 	return 0;
 }
 
-int img_manifest_parse(const char *buf, size_t len, const char *content_type, struct manifest *ret,
+int image_manifest_parse(const char *buf, size_t len, const char *content_type, struct manifest *ret,
 		       struct berth_error **err)
 {
 	if (len > IMAGE_MANIFEST_MAX)
@@ -195,7 +195,7 @@ int img_manifest_parse(const char *buf, size_t len, const char *content_type, st
 		r = parse_image(doc, &m, err);
 	}
 	if (r < 0) {
-		img_manifest_done(&m);
+		image_manifest_done(&m);
 		return r;
 	}
 	*ret = m;
@@ -215,7 +215,7 @@ static bool variant_eq(const char *arch, const char *a, const char *b)
 	return streq(a, b);
 }
 
-int img_manifest_select(const struct manifest *index, const struct image_platform *p,
+int image_manifest_select(const struct manifest *index, const struct image_platform *p,
 			const struct manifest_desc **ret, struct berth_error **err)
 {
 	for (size_t i = 0; i < index->n_manifests; i++) {
@@ -233,7 +233,7 @@ int img_manifest_select(const struct manifest *index, const struct image_platfor
 			       p->os, p->arch, p->variant ? "/" : "", p->variant ? p->variant : "");
 }
 
-void img_config_info_done(struct config_info *c)
+void image_config_info_done(struct config_info *c)
 {
 	strv_free(c->diff_ids);
 	free(c->os);
@@ -262,7 +262,7 @@ static int config_diff_ids(const json_t *doc, struct config_info *c, struct bert
 	return 0;
 }
 
-int img_config_parse(const char *buf, size_t len, struct config_info *ret, struct berth_error **err)
+int image_config_parse(const char *buf, size_t len, struct config_info *ret, struct berth_error **err)
 {
 	if (len > IMAGE_MANIFEST_MAX)
 		return berth_error_msg(err, EFBIG, "image config too large (%zu bytes)", len);
@@ -275,13 +275,13 @@ int img_config_parse(const char *buf, size_t len, struct config_info *ret, struc
 	struct config_info c = { 0 };
 	r = config_diff_ids(doc, &c, err);
 	if (r < 0) {
-		img_config_info_done(&c);
+		image_config_info_done(&c);
 		return berth_error_wrap(err, r, "invalid image config");
 	}
 	const char *s = NULL;
 	if (json_get_string(doc, NULL, "created", 0, &s, NULL) > 0) {
 		struct timespec ts;
-		if (parse_rfc3339(s, &ts) == 0)
+		if (util_parse_rfc3339(s, &ts) == 0)
 			c.created = ts.tv_sec;
 	}
 	if (json_get_string(doc, NULL, "os", 0, &s, NULL) > 0)

@@ -57,19 +57,19 @@ struct manifest {
  * must agree. Schema 1 and unknown types are refused with -EPROTONOSUPPORT
  * and a message naming the media type.
  */
-int img_manifest_parse(const char *buf, size_t len, const char *content_type, struct manifest *ret,
+int image_manifest_parse(const char *buf, size_t len, const char *content_type, struct manifest *ret,
 		       struct berth_error **err);
-void img_manifest_done(struct manifest *m);
+void image_manifest_done(struct manifest *m);
 
 /* Whether a layer media type is one we can unpack (tar, gzip, zstd; docker or OCI). */
-bool img_manifest_layer_type_supported(const char *media_type);
+bool image_manifest_layer_type_supported(const char *media_type);
 
 /*
  * Pick the entry of an index for platform p (os and arch must match; variant
  * when both sides give one; arm64 "v8" equals none). -ENOENT with
  * "no matching manifest for linux/amd64 in the manifest list entries".
  */
-int img_manifest_select(const struct manifest *index, const struct image_platform *p,
+int image_manifest_select(const struct manifest *index, const struct image_platform *p,
 			const struct manifest_desc **ret, struct berth_error **err);
 
 /* What we need from an image config. */
@@ -81,7 +81,7 @@ struct config_info {
 };
 
 /* Parse an image config (docker or OCI). */
-int img_config_parse(const char *buf, size_t len, struct config_info *ret, struct berth_error **err);
-void img_config_info_done(struct config_info *c);
+int image_config_parse(const char *buf, size_t len, struct config_info *ret, struct berth_error **err);
+void image_config_info_done(struct config_info *c);
 
 #endif

@@ -59,15 +59,15 @@ static int dl_write(void *ud, const char *data, size_t len)
 	if (status == 200 && d->partial) {
 		/* the server ignored our Range: start the blob over */
 		d->partial = false;
-		img_content_writer_done(&d->w);
+		image_content_writer_done(&d->w);
 		d->open = false;
-		if (img_content_writer_open(d->store, &d->w, &d->err) < 0)
+		if (image_content_writer_open(d->store, &d->w, &d->err) < 0)
 			return -EIO;
 		d->open = true;
 	}
 	if (d->w.size + len > (uint64_t)d->desc->size)
 		return -EBADMSG; /* more than the descriptor says: abort */
-	if (img_content_writer_write(&d->w, data, len, &d->err) < 0)
+	if (image_content_writer_write(&d->w, data, len, &d->err) < 0)
 		return -EIO;
 	return 0;
 }
@@ -75,15 +75,15 @@ static int dl_write(void *ud, const char *data, size_t len)
 static int dl_start(struct puller *p, struct http_xfer_multi *m, struct dl *d, struct berth_error **err)
 {
 	if (!d->open) {
-		int r = img_content_writer_open(p->rm.s, &d->w, err);
+		int r = image_content_writer_open(p->rm.s, &d->w, err);
 		if (r < 0)
 			return r;
 		d->open = true;
 	}
-	_cleanup_free_ char *url = img_remote_url(&p->rm, "blobs", d->desc->digest);
+	_cleanup_free_ char *url = image_remote_url(&p->rm, "blobs", d->desc->digest);
 	const char *hdrs[2];
 	struct http_xfer_req q;
-	img_remote_xfer_req(&p->rm, url, hdrs, 0, &q);
+	image_remote_xfer_req(&p->rm, url, hdrs, 0, &q);
 	q.on_data = dl_write;
 	q.data_ctx = d;
 	q.priv = d;
@@ -114,9 +114,9 @@ static void dl_stop(struct http_xfer_multi *m, struct dl *d)
 /* A server that ignored our Range sent the blob from 0: restart the writer. */
 static int dl_restart(struct puller *p, struct dl *d, struct berth_error **err)
 {
-	img_content_writer_done(&d->w);
+	image_content_writer_done(&d->w);
 	d->open = false;
-	int r = img_content_writer_open(p->rm.s, &d->w, err);
+	int r = image_content_writer_open(p->rm.s, &d->w, err);
 	if (r >= 0)
 		d->open = true;
 	return r;
@@ -136,8 +136,8 @@ static int dl_finish(struct puller *p, struct http_xfer_multi *m, struct dl *d, 
 		if (d->w.size < (uint64_t)d->desc->size && d->attempts < PULL_MAX_ATTEMPTS)
 			return dl_start(p, m, d, err); /* short body: resume */
 		emit(p->o, d->sid, "Verifying Checksum", 0, 0);
-		int r = img_content_writer_commit(&d->w, d->desc->digest, d->desc->size, NULL, err);
-		img_content_writer_done(&d->w);
+		int r = image_content_writer_commit(&d->w, d->desc->digest, d->desc->size, NULL, err);
+		image_content_writer_done(&d->w);
 		d->open = false;
 		if (r < 0)
 			return berth_error_wrap(err, r, "blob '%s'", d->desc->digest);
@@ -163,7 +163,7 @@ static int dl_finish(struct puller *p, struct http_xfer_multi *m, struct dl *d, 
 
 static void dl_progress(struct puller *p)
 {
-	int64_t now = now_ms();
+	int64_t now = proc_now_ms();
 	for (size_t i = 0; i < p->n; i++) {
 		struct dl *d = &p->dls[i];
 		if (!d->x || now - d->last_ms < PULL_PROGRESS_MS)
@@ -219,7 +219,7 @@ static void *unpacker_main(void *arg)
 	struct unpacker *u = arg;
 	struct berth_error *e = NULL;
 	_cleanup_db_ sqlite3 *db = NULL;
-	int r = img_store_db_open(u->s, &db, &e);
+	int r = image_store_db_open(u->s, &db, &e);
 	for (size_t i = 0; r >= 0 && i < u->img->n_layers; i++) {
 		pthread_mutex_lock(&u->mu);
 		while (!u->ready[i] && !u->abort)
@@ -231,7 +231,7 @@ static void *unpacker_main(void *arg)
 		if (stop)
 			break;
 		bool did = false;
-		r = img_store_layer_ensure(u->s, db, &u->img->layers[i], unpacker_bytes, u, &did, &e);
+		r = image_store_layer_ensure(u->s, db, &u->img->layers[i], unpacker_bytes, u, &did, &e);
 		pthread_mutex_lock(&u->mu);
 		u->did_unpack[i] = did;
 		if (r >= 0)
@@ -253,7 +253,7 @@ static int unpacker_start(struct unpacker *u, struct image_store *s, struct stor
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_cond_init(&u->cv, NULL);
 	pthread_cond_init(&u->done_cv, NULL);
-	img_store_image_chain_ids(img);
+	image_store_image_chain_ids(img);
 	int r = pthread_create(&u->th, NULL, unpacker_main, u);
 	if (r != 0)
 		return berth_error_set(err, r, "start unpack thread");
@@ -279,17 +279,17 @@ static int unpacker_report(struct unpacker *u, const struct image_remote_opts *o
 	pthread_mutex_unlock(&u->mu);
 	for (; u->reported < completed; u->reported++) {
 		char sid[13];
-		img_store_short_id(u->img->layers[u->reported].blob, sid);
+		image_store_short_id(u->img->layers[u->reported].blob, sid);
 		if (u->did_unpack[u->reported])
 			emit(o, sid, "Pull complete", 0, 0);
 	}
-	int64_t now = now_ms();
+	int64_t now = proc_now_ms();
 	if (!finished && current == completed && current < u->img->n_layers && u->ready[current] &&
 	    now - u->last_ms >= PULL_PROGRESS_MS) {
 		uint64_t done = __atomic_load_n(&u->cur_bytes, __ATOMIC_RELAXED);
 		char sid[13];
 		u->last_ms = now;
-		img_store_short_id(u->img->layers[current].blob, sid);
+		image_store_short_id(u->img->layers[current].blob, sid);
 		if (done > 0)
 			emit(o, sid, "Extracting", done, u->img->layers[current].blob_size);
 	}
@@ -380,7 +380,7 @@ static int download_all(struct puller *p, struct http_xfer_multi *m, struct unpa
 	for (size_t i = 0; i < p->n; i++) {
 		dl_stop(m, &p->dls[i]);
 		if (p->dls[i].open)
-			img_content_writer_done(&p->dls[i].w);
+			image_content_writer_done(&p->dls[i].w);
 		free(p->dls[i].range);
 		berth_error_free(p->dls[i].err);
 	}
@@ -391,17 +391,17 @@ static int download_all(struct puller *p, struct http_xfer_multi *m, struct unpa
 static int fetch_manifest(struct puller *p, const char *what, struct strbuf *body, char **ret_type,
 			  char ret_digest[DIGEST_STRING_MAX], struct berth_error **err)
 {
-	_cleanup_free_ char *url = img_remote_url(&p->rm, "manifests", what);
+	_cleanup_free_ char *url = image_remote_url(&p->rm, "manifests", what);
 	struct http_req q = { .method = "GET",
 			      .url = url,
 			      .accept = MANIFEST_ACCEPT,
 			      .body = body,
 			      .body_max = IMAGE_MANIFEST_MAX };
-	int r = img_remote_do(&p->rm, &q, err);
+	int r = image_remote_do(&p->rm, &q, err);
 	if (r >= 0 && q.status != 200)
-		r = img_remote_status_error(&q, "get manifest", err);
+		r = image_remote_status_error(&q, "get manifest", err);
 	if (r < 0) {
-		img_http_req_done(&q);
+		image_http_req_done(&q);
 		return berth_error_wrap(err, r, "pull '%s'", what);
 	}
 	digest_buffer(DIGEST_SHA256, body->buf, body->len, ret_digest);
@@ -412,30 +412,30 @@ static int fetch_manifest(struct puller *p, const char *what, struct strbuf *bod
 		r = berth_error_msg(err, EBADMSG, "manifest digest mismatch: registry says '%s', got '%s'",
 				    q.resp_digest, ret_digest);
 	if (r >= 0)
-		r = img_content_write_buffer(p->rm.s, body->buf, body->len, ret_digest, NULL, err);
+		r = image_content_write_buffer(p->rm.s, body->buf, body->len, ret_digest, NULL, err);
 	if (r >= 0)
 		*ret_type = q.resp_type ? xstrdup(q.resp_type) : NULL;
-	img_http_req_done(&q);
+	image_http_req_done(&q);
 	return r;
 }
 
 static int fetch_config(struct puller *p, const struct manifest_desc *cfg, struct berth_error **err)
 {
-	if (img_content_has(p->rm.s, cfg->digest, NULL))
+	if (image_content_has(p->rm.s, cfg->digest, NULL))
 		return 0;
 	if (cfg->size > (int64_t)IMAGE_MANIFEST_MAX)
 		return berth_error_msg(err, EFBIG, "image config too large (%lld bytes)",
 				       (long long)cfg->size);
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
-	_cleanup_free_ char *url = img_remote_url(&p->rm, "blobs", cfg->digest);
+	_cleanup_free_ char *url = image_remote_url(&p->rm, "blobs", cfg->digest);
 	struct http_req q = { .method = "GET", .url = url, .body = &body, .body_max = IMAGE_MANIFEST_MAX };
-	int r = img_remote_do(&p->rm, &q, err);
+	int r = image_remote_do(&p->rm, &q, err);
 	if (r >= 0 && q.status != 200)
-		r = img_remote_status_error(&q, "get image config", err);
-	img_http_req_done(&q);
+		r = image_remote_status_error(&q, "get image config", err);
+	image_http_req_done(&q);
 	if (r < 0)
 		return r;
-	return img_content_write_buffer(p->rm.s, body.buf, body.len, cfg->digest, NULL, err);
+	return image_content_write_buffer(p->rm.s, body.buf, body.len, cfg->digest, NULL, err);
 }
 
 /* Resolve ref to an image manifest (selecting the platform in an index). */
@@ -450,7 +450,7 @@ static int resolve_manifest(struct puller *p, const char *platform, struct manif
 	if (r < 0)
 		return r;
 	struct manifest m;
-	r = img_manifest_parse(body.buf, body.len, ctype, &m, err);
+	r = image_manifest_parse(body.buf, body.len, ctype, &m, err);
 	if (r < 0)
 		return r;
 	memcpy(ret_digest, ret_top, DIGEST_STRING_MAX);
@@ -459,23 +459,23 @@ static int resolve_manifest(struct puller *p, const char *platform, struct manif
 		const struct manifest_desc *sel = NULL;
 		r = image_platform_parse(platform, &plat, err);
 		if (r >= 0)
-			r = img_manifest_select(&m, &plat, &sel, err);
+			r = image_manifest_select(&m, &plat, &sel, err);
 		if (r >= 0) {
 			char want[DIGEST_STRING_MAX];
 			memcpy(want, sel->digest, DIGEST_STRING_MAX);
-			img_manifest_done(&m);
+			image_manifest_done(&m);
 			free(ctype);
 			ctype = NULL;
 			r = fetch_manifest(p, want, &body, &ctype, ret_digest, err);
 			if (r >= 0)
-				r = img_manifest_parse(body.buf, body.len, ctype, &m, err);
+				r = image_manifest_parse(body.buf, body.len, ctype, &m, err);
 			if (r >= 0 && m.kind != MANIFEST_IMAGE) {
-				img_manifest_done(&m);
+				image_manifest_done(&m);
 				r = berth_error_msg(err, EPROTONOSUPPORT,
 						    "nested image index is not supported");
 			}
 		} else {
-			img_manifest_done(&m);
+			image_manifest_done(&m);
 		}
 		image_platform_done(&plat);
 		if (r < 0)
@@ -490,13 +490,13 @@ static int build_record(struct puller *p, const struct manifest *m, const char *
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	struct config_info ci = { 0 };
-	int r = img_content_read(p->rm.s, m->config.digest, IMAGE_MANIFEST_MAX, &sb, err);
+	int r = image_content_read(p->rm.s, m->config.digest, IMAGE_MANIFEST_MAX, &sb, err);
 	if (r >= 0)
-		r = img_config_parse(sb.buf, sb.len, &ci, err);
+		r = image_config_parse(sb.buf, sb.len, &ci, err);
 	if (r < 0)
 		return r;
 	if (ci.n_diff_ids != m->n_layers) {
-		img_config_info_done(&ci);
+		image_config_info_done(&ci);
 		return berth_error_msg(err, EINVAL, "manifest has %zu layers but the config has %zu diff_ids",
 				       m->n_layers, ci.n_diff_ids);
 	}
@@ -514,7 +514,7 @@ static int build_record(struct puller *p, const struct manifest *m, const char *
 		l->media_type = xstrdup(m->layers[i].media_type);
 		l->blob_size = (uint64_t)m->layers[i].size;
 	}
-	img_config_info_done(&ci);
+	image_config_info_done(&ci);
 	return 0;
 }
 
@@ -530,8 +530,8 @@ static int pull_layers(struct puller *p, const struct manifest *m, struct store_
 	for (size_t i = 0; r >= 0 && i < p->n; i++) {
 		struct dl *d = &p->dls[i];
 		d->desc = &m->layers[i];
-		img_store_short_id(d->desc->digest, d->sid);
-		d->done = img_content_has(p->rm.s, d->desc->digest, NULL);
+		image_store_short_id(d->desc->digest, d->sid);
+		d->done = image_content_has(p->rm.s, d->desc->digest, NULL);
 		any |= !d->done;
 		emit(p->o, d->sid, d->done ? "Already exists" : "Pulling fs layer", 0, 0);
 		if (d->done)
@@ -567,14 +567,14 @@ static int do_pull(struct puller *p, const char *platform, char **ret_id, struct
 	if (r >= 0)
 		r = pull_layers(p, &m, &img, &fresh, err);
 	if (r >= 0)
-		r = img_store_layers_unpack(p->rm.s, &img, p->o ? p->o->progress : NULL,
+		r = image_store_layers_unpack(p->rm.s, &img, p->o ? p->o->progress : NULL,
 					    p->o ? p->o->progress_data : NULL, "Pull complete", err);
 	_cleanup_free_ char *name = image_ref_name(p->rm.ref);
 	_cleanup_free_ char *tag = p->rm.ref->tag ? image_ref_string(p->rm.ref) : NULL;
 	_cleanup_free_ char *dref = xasprintf("%s@%s", name, top);
 	const char *tags[2] = { tag, NULL };
 	if (r >= 0)
-		r = img_store_image_finish(p->rm.s, &img, tags, dref, err);
+		r = image_store_image_finish(p->rm.s, &img, tags, dref, err);
 	if (r >= 0) {
 		_cleanup_free_ char *d = xasprintf("Digest: %s", top);
 		_cleanup_free_ char *st = xasprintf(
@@ -584,8 +584,8 @@ static int do_pull(struct puller *p, const char *platform, char **ret_id, struct
 		if (ret_id)
 			*ret_id = xstrdup(img.id);
 	}
-	img_store_image_done(&img);
-	img_manifest_done(&m);
+	image_store_image_done(&img);
+	image_manifest_done(&m);
 	return r;
 }
 
@@ -602,10 +602,10 @@ int image_pull(struct image_store *s, const char *ref, const char *platform,
 		return k;
 	image_platform_done(&plat);
 	struct puller p = { .o = opts };
-	k = img_remote_open(s, r, opts, false, &p.rm, err);
+	k = image_remote_open(s, r, opts, false, &p.rm, err);
 	if (k >= 0)
 		k = do_pull(&p, platform, ret_id, err);
-	img_remote_done(&p.rm);
+	image_remote_done(&p.rm);
 	if (k < 0)
 		return berth_error_wrap(err, k, "pull '%s'", ref);
 	return 0;

@@ -39,10 +39,10 @@ static char *upload_url(struct remote *rm, const char *loc, const char *param)
 
 static int blob_exists(struct remote *rm, const char *digest, bool *ret, struct berth_error **err)
 {
-	_cleanup_free_ char *url = img_remote_url(rm, "blobs", digest);
+	_cleanup_free_ char *url = image_remote_url(rm, "blobs", digest);
 	struct http_req q = { .method = "HEAD", .url = url };
-	int r = img_remote_do(rm, &q, err);
-	img_http_req_done(&q);
+	int r = image_remote_do(rm, &q, err);
+	image_http_req_done(&q);
 	if (r < 0)
 		return r;
 	if (q.status != 200 && q.status != 404)
@@ -57,8 +57,8 @@ static char *mount_source(struct remote *rm, const char *digest)
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (img_store_db_open(rm->s, &db, NULL) < 0 ||
-	    img_store_db_prepare(db,
+	if (image_store_db_open(rm->s, &db, NULL) < 0 ||
+	    image_store_db_prepare(db,
 				 "SELECT d.ref FROM digests d JOIN images i ON i.id = d.image_id"
 				 " LEFT JOIN image_layers l ON l.image_id = i.id"
 				 " WHERE (l.blob = ?1 OR i.id = ?1) AND d.ref LIKE ?2 LIMIT 16",
@@ -86,23 +86,23 @@ static int try_mount(struct remote *rm, const char *digest, const char *from, bo
 	_cleanup_free_ char *url =
 	    xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", rm->base, rm->ref->path, ed, ef);
 	struct http_req q = { .method = "POST", .url = url };
-	int r = img_remote_do(rm, &q, err);
+	int r = image_remote_do(rm, &q, err);
 	if (r >= 0 && q.status != 201 && q.status != 202)
-		r = img_remote_status_error(&q, "start upload", err);
+		r = image_remote_status_error(&q, "start upload", err);
 	if (r >= 0) {
 		*ret_done = q.status == 201;
 		*ret_loc = q.location ? xstrdup(q.location) : NULL;
 		if (!*ret_done && !*ret_loc)
 			r = berth_error_msg(err, EPROTO, "start upload: no Location header");
 	}
-	img_http_req_done(&q);
+	image_http_req_done(&q);
 	return r;
 }
 
 static int upload_blob(struct remote *rm, const char *sid, const char *digest, const char *loc, uint64_t size,
 		       struct berth_error **err)
 {
-	_cleanup_close_ int fd = img_content_open(rm->s, digest, err);
+	_cleanup_close_ int fd = image_content_open(rm->s, digest, err);
 	if (fd < 0)
 		return fd;
 	_cleanup_free_ char *cur = xstrdup(loc);
@@ -121,14 +121,14 @@ static int upload_blob(struct remote *rm, const char *sid, const char *digest, c
 				      .in_size = n,
 				      .content_type = "application/octet-stream",
 				      .content_range = range };
-		r = img_remote_do(rm, &q, err);
+		r = image_remote_do(rm, &q, err);
 		if (r >= 0 && q.status != 202)
-			r = img_remote_status_error(&q, "upload blob chunk", err);
+			r = image_remote_status_error(&q, "upload blob chunk", err);
 		if (r >= 0 && q.location) {
 			free(cur);
 			cur = xstrdup(q.location);
 		}
-		img_http_req_done(&q);
+		image_http_req_done(&q);
 		if (r < 0)
 			return r;
 		off += n;
@@ -141,10 +141,10 @@ static int upload_blob(struct remote *rm, const char *sid, const char *digest, c
 			      .in_off = off,
 			      .in_size = size - off,
 			      .content_type = "application/octet-stream" };
-	r = img_remote_do(rm, &q, err);
+	r = image_remote_do(rm, &q, err);
 	if (r >= 0 && q.status != 201)
-		r = img_remote_status_error(&q, "finish blob upload", err);
-	img_http_req_done(&q);
+		r = image_remote_status_error(&q, "finish blob upload", err);
+	image_http_req_done(&q);
 	return r;
 }
 
@@ -152,8 +152,8 @@ static int push_blob(struct remote *rm, const char *digest, struct berth_error *
 {
 	char sid[13];
 	uint64_t size = 0;
-	img_store_short_id(digest, sid);
-	if (!img_content_has(rm->s, digest, &size))
+	image_store_short_id(digest, sid);
+	if (!image_content_has(rm->s, digest, &size))
 		return berth_error_msg(err, ENOENT, "blob '%s' missing from the store", digest);
 	emit(rm->o, sid, "Preparing", 0, 0);
 	bool exists = false;
@@ -183,14 +183,14 @@ static int push_blob(struct remote *rm, const char *digest, struct berth_error *
 		struct http_req q = {
 			.method = "POST", .url = url, .body = &body, .body_max = PUSH_BODY_MAX
 		};
-		r = img_remote_do(rm, &q, err);
+		r = image_remote_do(rm, &q, err);
 		if (r >= 0 && q.status != 202)
-			r = img_remote_status_error(&q, "start blob upload", err);
+			r = image_remote_status_error(&q, "start blob upload", err);
 		if (r >= 0 && !q.location)
 			r = berth_error_msg(err, EPROTO, "start blob upload: no Location header");
 		if (r >= 0)
 			loc = xstrdup(q.location);
-		img_http_req_done(&q);
+		image_http_req_done(&q);
 		if (r < 0)
 			return r;
 	}
@@ -205,10 +205,10 @@ static int push_blob(struct remote *rm, const char *digest, struct berth_error *
 static int put_manifest(struct remote *rm, const struct store_image *img, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf m = STRBUF_INIT, body = STRBUF_INIT;
-	int r = img_content_read(rm->s, img->manifest_digest, IMAGE_MANIFEST_MAX, &m, err);
+	int r = image_content_read(rm->s, img->manifest_digest, IMAGE_MANIFEST_MAX, &m, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *url = img_remote_url(rm, "manifests", rm->ref->tag);
+	_cleanup_free_ char *url = image_remote_url(rm, "manifests", rm->ref->tag);
 	struct http_req q = { .method = "PUT",
 			      .url = url,
 			      .in_buf = m.buf,
@@ -217,10 +217,10 @@ static int put_manifest(struct remote *rm, const struct store_image *img, struct
 				  img->manifest_media_type ? img->manifest_media_type : MT_OCI_MANIFEST,
 			      .body = &body,
 			      .body_max = PUSH_BODY_MAX };
-	r = img_remote_do(rm, &q, err);
+	r = image_remote_do(rm, &q, err);
 	if (r >= 0 && q.status != 201)
-		r = img_remote_status_error(&q, "put manifest", err);
-	img_http_req_done(&q);
+		r = image_remote_status_error(&q, "put manifest", err);
+	image_http_req_done(&q);
 	return r;
 }
 
@@ -228,8 +228,8 @@ static int do_push(struct remote *rm, const char *id, struct berth_error **err)
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	struct store_image img = { 0 };
-	int r = img_store_db_open(rm->s, &db, err);
-	if (r < 0 || (r = img_store_image_get(db, id, &img, err)) < 0)
+	int r = image_store_db_open(rm->s, &db, err);
+	if (r < 0 || (r = image_store_image_get(db, id, &img, err)) < 0)
 		return r;
 	for (size_t i = 0; r >= 0 && i < img.n_layers; i++)
 		r = push_blob(rm, img.layers[i].blob, err);
@@ -242,15 +242,15 @@ static int do_push(struct remote *rm, const char *id, struct berth_error **err)
 	if (r >= 0) {
 		_cleanup_free_ char *name = image_ref_name(rm->ref);
 		_cleanup_free_ char *dref = xasprintf("%s@%s", name, img.manifest_digest);
-		r = img_store_digest_put(db, dref, id, err);
+		r = image_store_digest_put(db, dref, id, err);
 		char line[256];
 		uint64_t msize = 0;
-		img_content_has(rm->s, img.manifest_digest, &msize);
+		image_content_has(rm->s, img.manifest_digest, &msize);
 		snprintf(line, sizeof(line), "%s: digest: %s size: %llu", rm->ref->tag, img.manifest_digest,
 			 (unsigned long long)msize);
 		emit(rm->o, NULL, line, 0, 0);
 	}
-	img_store_image_done(&img);
+	image_store_image_done(&img);
 	return r;
 }
 
@@ -267,19 +267,19 @@ int image_push(struct image_store *s, const char *ref, const struct image_remote
 	if (k < 0)
 		return berth_error_wrap(err, k, "push '%s': tag does not exist", ref);
 	struct remote rm = { 0 };
-	k = img_remote_open(s, r, opts, true, &rm, err);
+	k = image_remote_open(s, r, opts, true, &rm, err);
 	if (k >= 0)
 		k = do_push(&rm, id, err);
 	if (k >= 0 && ret_digest) {
 		_cleanup_db_ sqlite3 *db = NULL;
 		struct store_image img = { 0 };
-		if (img_store_db_open(s, &db, NULL) >= 0 && img_store_image_get(db, id, &img, NULL) >= 0)
+		if (image_store_db_open(s, &db, NULL) >= 0 && image_store_image_get(db, id, &img, NULL) >= 0)
 			*ret_digest = xstrdup(img.manifest_digest ? img.manifest_digest : "");
 		else
 			*ret_digest = xstrdup("");
-		img_store_image_done(&img);
+		image_store_image_done(&img);
 	}
-	img_remote_done(&rm);
+	image_remote_done(&rm);
 	if (k < 0)
 		return berth_error_wrap(err, k, "push '%s'", ref);
 	return 0;

@@ -19,7 +19,7 @@
 #define TOKEN_MAX              (1u << 20)
 #define ERROR_BODY_MAX         (64u << 10)
 
-void img_http_req_done(struct http_req *q)
+void image_http_req_done(struct http_req *q)
 {
 	free(q->location);
 	free(q->resp_type);
@@ -112,7 +112,7 @@ static void load_certs(struct remote *rm)
 	}
 }
 
-void img_remote_xfer_req(struct remote *rm, const char *url, const char **hdrs, size_t n,
+void image_remote_xfer_req(struct remote *rm, const char *url, const char **hdrs, size_t n,
 			 struct http_xfer_req *ret)
 {
 	if (rm->auth)
@@ -134,7 +134,7 @@ void img_remote_xfer_req(struct remote *rm, const char *url, const char **hdrs, 
 	};
 }
 
-char *img_remote_url(struct remote *rm, const char *kind, const char *what)
+char *image_remote_url(struct remote *rm, const char *kind, const char *what)
 {
 	return xasprintf("%s/v2/%s/%s/%s", rm->base, rm->ref->path, kind, what);
 }
@@ -160,7 +160,7 @@ static int on_header(void *ud, const char *line, size_t len)
 	struct http_req *q = ud;
 	char *v;
 	if (len >= 5 && !strncmp(line, "HTTP/", 5)) { /* new response (redirect): reset */
-		img_http_req_done(q);
+		image_http_req_done(q);
 		return 0;
 	}
 	if ((v = header_value(line, len, "Location")))
@@ -206,7 +206,7 @@ static int perform(struct remote *rm, struct http_req *q, struct berth_error **e
 	if (cr)
 		hdrs[n++] = cr;
 	struct http_xfer_req r;
-	img_remote_xfer_req(rm, q->url, hdrs, n, &r);
+	image_remote_xfer_req(rm, q->url, hdrs, n, &r);
 	r.method = q->method;
 	r.out = q->body;
 	r.out_max = q->body_max;
@@ -221,7 +221,7 @@ static int perform(struct remote *rm, struct http_req *q, struct berth_error **e
 	}
 	if (q->body)
 		strbuf_reset(q->body);
-	img_http_req_done(q);
+	image_http_req_done(q);
 	_cleanup_http_xfer_ struct http_xfer *x = http_xfer_new();
 	struct http_xfer_res res;
 	int k = http_xfer_perform(x, &r, &res, NULL);
@@ -292,11 +292,11 @@ static int fetch_token(struct remote *rm, const char *challenge, struct berth_er
 	if (r < 0)
 		return berth_error_wrap(err, r, "get registry token");
 	if (q.status != 200) {
-		r = img_remote_status_error(&q, "get registry token", err);
-		img_http_req_done(&q);
+		r = image_remote_status_error(&q, "get registry token", err);
+		image_http_req_done(&q);
 		return r;
 	}
-	img_http_req_done(&q);
+	image_http_req_done(&q);
 	_cleanup_json_ json_t *doc = NULL;
 	r = json_parse(body.buf, body.len, "token response", &doc, err);
 	if (r < 0)
@@ -329,7 +329,7 @@ static int authenticate(struct remote *rm, const char *challenge, struct berth_e
 	return 0;
 }
 
-int img_remote_do(struct remote *rm, struct http_req *q, struct berth_error **err)
+int image_remote_do(struct remote *rm, struct http_req *q, struct berth_error **err)
 {
 	for (int attempt = 0;; attempt++) {
 		int r = perform(rm, q, err);
@@ -344,7 +344,7 @@ int img_remote_do(struct remote *rm, struct http_req *q, struct berth_error **er
 	}
 }
 
-int img_remote_status_error(struct http_req *q, const char *what, struct berth_error **err)
+int image_remote_status_error(struct http_req *q, const char *what, struct berth_error **err)
 {
 	const char *msg = NULL;
 	_cleanup_json_ json_t *doc = NULL;
@@ -386,11 +386,11 @@ static int probe(struct remote *rm, struct berth_error **err)
 		_cleanup_error_ struct berth_error *e = NULL;
 		int r = perform(rm, &q, &e);
 		if (r < 0 && pass == 0 && rm->insecure) {
-			img_http_req_done(&q);
+			image_http_req_done(&q);
 			continue;
 		}
 		if (r < 0) {
-			img_http_req_done(&q);
+			image_http_req_done(&q);
 			if (err) {
 				berth_error_free(*err);
 				*err = TAKE_PTR(e);
@@ -399,13 +399,13 @@ static int probe(struct remote *rm, struct berth_error **err)
 		}
 		if (q.status == 401)
 			r = authenticate(rm, q.www_auth, err);
-		img_http_req_done(&q);
+		image_http_req_done(&q);
 		return r;
 	}
 	return berth_error_msg(err, ECONNREFUSED, "ping registry '%s': no usable scheme", rm->host);
 }
 
-int img_remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o,
+int image_remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o,
 		    bool push, struct remote *ret, struct berth_error **err)
 {
 	struct remote rm = { .s = s, .o = o, .ref = image_ref_dup(ref) };
@@ -424,14 +424,14 @@ int img_remote_open(struct image_store *s, const struct image_ref *ref, const st
 	load_certs(&rm);
 	int r = probe(&rm, err);
 	if (r < 0) {
-		img_remote_done(&rm);
+		image_remote_done(&rm);
 		return r;
 	}
 	*ret = rm;
 	return 0;
 }
 
-void img_remote_done(struct remote *rm)
+void image_remote_done(struct remote *rm)
 {
 	image_ref_free(rm->ref);
 	free(rm->host);

@@ -43,31 +43,31 @@ struct http_req {
 	uint64_t in_sent;
 };
 
-void img_http_req_done(struct http_req *q);
+void image_http_req_done(struct http_req *q);
 
 /* Open a session for ref (normalised) with push or pull scope. Probes /v2/. */
-int img_remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o,
+int image_remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o,
 		    bool push, struct remote *ret, struct berth_error **err);
-void img_remote_done(struct remote *rm);
+void image_remote_done(struct remote *rm);
 
 /* "<base>/v2/<repo>/<kind>/<ref>" */
-char *img_remote_url(struct remote *rm, const char *kind, const char *what);
+char *image_remote_url(struct remote *rm, const char *kind, const char *what);
 
 /*
  * The session's transport policy for a GET of url into *ret (TLS files, timeouts, redirects, user
  * agent). hdrs holds n request header lines and has room for n + 2: the session's Authorization and
  * the terminating NULL are added. ret points into hdrs and rm: both outlive the transfer's start.
  */
-void img_remote_xfer_req(struct remote *rm, const char *url, const char **hdrs, size_t n,
+void image_remote_xfer_req(struct remote *rm, const char *url, const char **hdrs, size_t n,
 			 struct http_xfer_req *ret);
 
 /*
  * Perform one request, authenticating on a 401 challenge (once) and retrying.
  * 0 with q->status set for any HTTP status; -errno on transport failures.
  */
-int img_remote_do(struct remote *rm, struct http_req *q, struct berth_error **err);
+int image_remote_do(struct remote *rm, struct http_req *q, struct berth_error **err);
 
 /* Error for an unexpected status, with the registry's error message if any. */
-int img_remote_status_error(struct http_req *q, const char *what, struct berth_error **err);
+int image_remote_status_error(struct http_req *q, const char *what, struct berth_error **err);
 
 #endif

@@ -37,7 +37,7 @@ static void garbage_done(struct garbage *g)
 static bool image_has_snapshot(sqlite3 *db, const char *id)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (img_store_db_prepare(db, "SELECT 1 FROM snapshots WHERE image_id = ?", &st, NULL) < 0)
+	if (image_store_db_prepare(db, "SELECT 1 FROM snapshots WHERE image_id = ?", &st, NULL) < 0)
 		return true;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	return sqlite3_step(st) == SQLITE_ROW;
@@ -46,7 +46,7 @@ static bool image_has_snapshot(sqlite3 *db, const char *id)
 static int count_rows(sqlite3 *db, const char *sql, const char *arg)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	if (img_store_db_prepare(db, sql, &st, NULL) < 0)
+	if (image_store_db_prepare(db, sql, &st, NULL) < 0)
 		return -EIO;
 	sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
 	return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
@@ -55,12 +55,12 @@ static int count_rows(sqlite3 *db, const char *sql, const char *arg)
 static int exec1(sqlite3 *db, const char *sql, const char *arg, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = img_store_db_prepare(db, sql, &st, err);
+	int r = image_store_db_prepare(db, sql, &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return img_store_db_error(db, err, "update database");
+		return image_store_db_error(db, err, "update database");
 	return 0;
 }
 
@@ -68,7 +68,7 @@ static int exec1(sqlite3 *db, const char *sql, const char *arg, struct berth_err
 static int delete_image_rows(sqlite3 *db, const char *id, struct garbage *g, struct berth_error **err)
 {
 	struct store_image img = { 0 };
-	int r = img_store_image_get(db, id, &img, err);
+	int r = image_store_image_get(db, id, &img, err);
 	if (r < 0)
 		return r;
 	r = exec1(db, "DELETE FROM images WHERE id = ?", id, err);
@@ -89,16 +89,16 @@ static int delete_image_rows(sqlite3 *db, const char *id, struct garbage *g, str
 		garbage_add(&g->blobs, &g->n_blobs, img.manifest_digest);
 	if (r >= 0)
 		garbage_add(&g->blobs, &g->n_blobs, id);
-	img_store_image_done(&img);
+	image_store_image_done(&img);
 	return r;
 }
 
 static void collect_garbage(struct image_store *s, struct garbage *g)
 {
 	for (size_t i = 0; i < g->n_blobs; i++)
-		(void)img_content_delete(s, g->blobs[i]);
+		(void)image_content_delete(s, g->blobs[i]);
 	for (size_t i = 0; i < g->n_chains; i++) {
-		_cleanup_free_ char *d = img_store_snapshot_dir(s, g->chains[i]);
+		_cleanup_free_ char *d = image_store_snapshot_dir(s, g->chains[i]);
 		(void)fs_rm_rf(d, NULL);
 	}
 }
@@ -119,7 +119,7 @@ static int untag_all(sqlite3 *db, const char *id, json_t *out, struct berth_erro
 	for (size_t t = 0; t < ARRAY_SIZE(tables); t++) {
 		_cleanup_stmt_ sqlite3_stmt *st = NULL;
 		_cleanup_free_ char *sql = xasprintf("SELECT ref FROM %s WHERE image_id = ?", tables[t]);
-		int r = img_store_db_prepare(db, sql, &st, err);
+		int r = image_store_db_prepare(db, sql, &st, err);
 		if (r < 0)
 			return r;
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -154,7 +154,7 @@ static int remove_locked(sqlite3 *db, const struct remove_req *q, const char *id
 {
 	bool force = q->flags & IMAGE_REMOVE_FORCE;
 	char sid[13];
-	img_store_short_id(id, sid);
+	image_store_short_id(id, sid);
 	_cleanup_image_ref_ struct image_ref *ref = NULL;
 	_cleanup_free_ char *full = NULL;
 	bool by_ref = !startswith(q->name, "sha256:") &&
@@ -220,17 +220,17 @@ int image_remove(struct image_store *s, const char *name, int flags, image_in_us
 	if (r < 0)
 		return r;
 	_cleanup_db_ sqlite3 *db = NULL;
-	r = img_store_db_open(s, &db, err);
-	if (r < 0 || (r = img_store_db_begin(db, err)) < 0)
+	r = image_store_db_open(s, &db, err);
+	if (r < 0 || (r = image_store_db_begin(db, err)) < 0)
 		return r;
 	_cleanup_json_ json_t *out = json_array();
 	struct garbage g = { 0 };
 	struct remove_req q = { name, flags, in_use, userdata };
 	r = remove_locked(db, &q, id, out, &g, err);
 	if (r >= 0)
-		r = img_store_db_commit(db, err);
+		r = image_store_db_commit(db, err);
 	else
-		img_store_db_rollback(db);
+		image_store_db_rollback(db);
 	if (r >= 0)
 		collect_garbage(s, &g);
 	garbage_done(&g);
@@ -271,12 +271,12 @@ int image_prune(struct image_store *s, bool all, int64_t until_unix, const char 
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_strv_ char **ids = xcalloc(1, sizeof(char *));
 	size_t n = 0;
-	int r = img_store_db_open(s, &db, err);
+	int r = image_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
 	{
 		_cleanup_stmt_ sqlite3_stmt *st = NULL;
-		r = img_store_db_prepare(db, "SELECT id, created FROM images", &st, err);
+		r = image_store_db_prepare(db, "SELECT id, created FROM images", &st, err);
 		if (r < 0)
 			return r;
 		while (sqlite3_step(st) == SQLITE_ROW) {
@@ -291,15 +291,15 @@ int image_prune(struct image_store *s, bool all, int64_t until_unix, const char 
 		_cleanup_free_ char *cid = NULL;
 		if (check_in_use(db, ids[i], in_use, userdata, &cid))
 			continue;
-		if ((r = img_store_db_begin(db, err)) < 0)
+		if ((r = image_store_db_begin(db, err)) < 0)
 			break;
 		r = untag_all(db, ids[i], deleted, err);
 		if (r >= 0)
 			r = delete_image_rows(db, ids[i], &g, err);
 		if (r >= 0)
-			r = img_store_db_commit(db, err);
+			r = image_store_db_commit(db, err);
 		if (r < 0) {
-			img_store_db_rollback(db);
+			image_store_db_rollback(db);
 			break;
 		}
 		json_array_append_new(deleted, json_pack("{s:s}", "Deleted", ids[i]));

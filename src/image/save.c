@@ -84,16 +84,16 @@ static int add_blob(struct saver *sv, const char *name, const char *digest, bool
 {
 	if (already(sv, name))
 		return 0;
-	_cleanup_close_ int fd = img_content_open(sv->s, digest, err);
+	_cleanup_close_ int fd = image_content_open(sv->s, digest, err);
 	if (fd < 0)
 		return fd;
 	struct decomp *dc = NULL;
-	int r = inflate ? img_decomp_new(fd, &dc, err) : 0;
+	int r = inflate ? image_decomp_new(fd, &dc, err) : 0;
 	if (r >= 0)
 		r = header(sv, name, size, AE_IFREG, err);
 	uint64_t done = 0;
 	while (r >= 0) {
-		ssize_t n = dc ? img_decomp_read(dc, sv->buf, SAVE_BUF, err) : read(fd, sv->buf, SAVE_BUF);
+		ssize_t n = dc ? image_decomp_read(dc, sv->buf, SAVE_BUF, err) : read(fd, sv->buf, SAVE_BUF);
 		if (n < 0 && !dc)
 			n = berth_error_errno(err, "read blob '%s'", digest);
 		if (n <= 0) {
@@ -107,7 +107,7 @@ static int add_blob(struct saver *sv, const char *name, const char *digest, bool
 		done += (uint64_t)n;
 		r = write_data(sv, sv->buf, (size_t)n, err);
 	}
-	img_decomp_free(dc);
+	image_decomp_free(dc);
 	if (r >= 0 && done != size)
 		r = berth_error_msg(err, EBADMSG, "blob '%s' is shorter than recorded", digest);
 	return r;
@@ -133,7 +133,7 @@ static int save_docker_one(struct saver *sv, const struct store_image *img, cons
 	char *hex = strchr(img->id, ':') + 1;
 	_cleanup_free_ char *cfgname = xasprintf("%s.json", hex);
 	uint64_t csize = 0;
-	img_content_has(sv->s, img->id, &csize);
+	image_content_has(sv->s, img->id, &csize);
 	int r = add_blob(sv, cfgname, img->id, false, csize, err);
 	json_t *layers = json_array();
 	const char *top = NULL;
@@ -177,13 +177,13 @@ static int save_oci_one(struct saver *sv, const struct store_image *img, const c
 			struct berth_error **err)
 {
 	uint64_t size = 0;
-	if (!img->manifest_digest || !img_content_has(sv->s, img->manifest_digest, &size))
+	if (!img->manifest_digest || !image_content_has(sv->s, img->manifest_digest, &size))
 		return berth_error_msg(err, ENOENT, "manifest of image '%s' missing", img->id);
 	_cleanup_free_ char *mname = xasprintf("blobs/sha256/%s", strchr(img->manifest_digest, ':') + 1);
 	int r = add_blob(sv, mname, img->manifest_digest, false, size, err);
 	_cleanup_free_ char *cname = xasprintf("blobs/sha256/%s", strchr(img->id, ':') + 1);
 	uint64_t csize = 0;
-	img_content_has(sv->s, img->id, &csize);
+	image_content_has(sv->s, img->id, &csize);
 	if (r >= 0)
 		r = add_blob(sv, cname, img->id, false, csize, err);
 	for (size_t i = 0; r >= 0 && i < img->n_layers; i++) {
@@ -212,7 +212,7 @@ static int save_all(struct saver *sv, const char *const *names, enum image_archi
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_json_ json_t *manifest = json_array(), *repos = json_object(), *index = json_array();
-	int r = img_store_db_open(sv->s, &db, err);
+	int r = image_store_db_open(sv->s, &db, err);
 	if (r >= 0 && format == IMAGE_ARCHIVE_OCI && !already(sv, "blobs"))
 		r = header(sv, "blobs", 0, AE_IFDIR, err);
 	if (r >= 0 && format == IMAGE_ARCHIVE_OCI && !already(sv, "blobs/sha256"))
@@ -221,14 +221,14 @@ static int save_all(struct saver *sv, const char *const *names, enum image_archi
 		_cleanup_free_ char *id = NULL, *tag = NULL;
 		struct store_image img = { 0 };
 		r = image_resolve(sv->s, names[i], &id, err);
-		if (r < 0 || (r = img_store_image_get(db, id, &img, err)) < 0)
+		if (r < 0 || (r = image_store_image_get(db, id, &img, err)) < 0)
 			break;
 		tag = tag_for(sv->s, names[i], id);
 		if (format == IMAGE_ARCHIVE_OCI)
 			r = save_oci_one(sv, &img, tag, index, err);
 		else
 			r = save_docker_one(sv, &img, tag, manifest, repos, err);
-		img_store_image_done(&img);
+		image_store_image_done(&img);
 	}
 	if (r < 0)
 		return r;

@@ -105,7 +105,7 @@ static int snapshot_describe(struct image_store *s, sqlite3 *db, const char *id,
 			     struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = img_store_db_prepare(db, "SELECT image_id FROM snapshots WHERE id = ?", &st, err);
+	int r = image_store_db_prepare(db, "SELECT image_id FROM snapshots WHERE id = ?", &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -113,7 +113,7 @@ static int snapshot_describe(struct image_store *s, sqlite3 *db, const char *id,
 		return berth_error_msg(err, ENOENT, "no such snapshot: '%s'", id);
 	const char *img = (const char *)sqlite3_column_text(st, 0);
 	_cleanup_(image_snapshot_freep) struct image_snapshot *sn = xcalloc(1, sizeof(*sn));
-	_cleanup_free_ char *dir = img_store_snapshot_dir(s, id);
+	_cleanup_free_ char *dir = image_store_snapshot_dir(s, id);
 	sn->id = xstrdup(id);
 	sn->image_id = img ? xstrdup(img) : NULL;
 	sn->rootfs = xasprintf("%s/rootfs", dir);
@@ -121,28 +121,28 @@ static int snapshot_describe(struct image_store *s, sqlite3 *db, const char *id,
 	sn->workdir = xasprintf("%s/work", dir);
 	struct store_image si = { 0 };
 	if (img) {
-		r = img_store_image_get(db, img, &si, err);
+		r = image_store_image_get(db, img, &si, err);
 		if (r < 0)
 			return r;
 	}
 	size_t n = si.n_layers;
 	sn->lowerdirs = xcalloc(n + 2, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *ld = img_store_snapshot_dir(s, si.layers[n - 1 - i].chain_id);
+		_cleanup_free_ char *ld = image_store_snapshot_dir(s, si.layers[n - 1 - i].chain_id);
 		sn->lowerdirs[i] = xasprintf("%s/fs", ld);
 	}
 	if (n == 0) /* overlay needs a lower: an empty one for scratch */
 		sn->lowerdirs[0] = xasprintf("%s/empty", dir);
-	img_store_image_done(&si);
+	image_store_image_done(&si);
 	*ret = TAKE_PTR(sn);
 	return 0;
 }
 
-int img_store_snapshot_get(struct image_store *s, const char *id, struct image_snapshot **ret,
+int image_store_snapshot_get(struct image_store *s, const char *id, struct image_snapshot **ret,
 			   struct berth_error **err)
 {
 	_cleanup_db_ sqlite3 *db = NULL;
-	int r = img_store_db_open(s, &db, err);
+	int r = image_store_db_open(s, &db, err);
 	return r < 0 ? r : snapshot_describe(s, db, id, ret, err);
 }
 
@@ -151,7 +151,7 @@ int image_snapshot_mount(struct image_store *s, const char *id, struct image_sna
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_(image_snapshot_freep) struct image_snapshot *sn = NULL;
-	int r = img_store_db_open(s, &db, err);
+	int r = image_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
 	r = snapshot_describe(s, db, id, &sn, err);
@@ -172,10 +172,10 @@ static int snapshot_insert(struct image_store *s, const char *id, const char *im
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = img_store_db_open(s, &db, err);
+	int r = image_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
-	r = img_store_db_prepare(
+	r = image_store_db_prepare(
 	    db, "INSERT INTO snapshots (id, image_id, created) VALUES (?, ?, strftime('%s','now'))", &st,
 	    err);
 	if (r < 0)
@@ -189,7 +189,7 @@ static int snapshot_insert(struct image_store *s, const char *id, const char *im
 	if (rc == SQLITE_CONSTRAINT)
 		return berth_error_msg(err, EEXIST, "snapshot '%s' already exists", id);
 	if (rc != SQLITE_DONE)
-		return img_store_db_error(db, err, "record snapshot");
+		return image_store_db_error(db, err, "record snapshot");
 	return 0;
 }
 
@@ -202,7 +202,7 @@ int image_snapshot_prepare(struct image_store *s, const char *id, const char *im
 	int r = image ? image_resolve(s, image, &image_id, err) : 0;
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *dir = img_store_snapshot_dir(s, id);
+	_cleanup_free_ char *dir = image_store_snapshot_dir(s, id);
 	if (mkdir(dir, 0700) < 0) {
 		if (errno == EEXIST)
 			return berth_error_msg(err, EEXIST, "snapshot '%s' already exists", id);
@@ -235,7 +235,7 @@ int image_snapshot_unmount(struct image_store *s, const char *id, struct berth_e
 {
 	if (!snapshot_id_valid(id))
 		return berth_error_msg(err, EINVAL, "invalid snapshot id '%s'", id);
-	_cleanup_free_ char *dir = img_store_snapshot_dir(s, id);
+	_cleanup_free_ char *dir = image_store_snapshot_dir(s, id);
 	_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
 	if (access(dir, F_OK) < 0)
 		return berth_error_msg(err, ENOENT, "no such snapshot: '%s'", id);
@@ -261,20 +261,20 @@ int image_snapshot_remove(struct image_store *s, const char *id, struct berth_er
 	if (r < 0 && r != -ENOENT)
 		return r;
 	bool had_dir = r >= 0;
-	_cleanup_free_ char *dir = img_store_snapshot_dir(s, id);
+	_cleanup_free_ char *dir = image_store_snapshot_dir(s, id);
 	if (had_dir && (r = fs_rm_rf(dir, err)) < 0)
 		return r;
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	r = img_store_db_open(s, &db, err);
+	r = image_store_db_open(s, &db, err);
 	if (r < 0)
 		return r;
-	r = img_store_db_prepare(db, "DELETE FROM snapshots WHERE id = ?", &st, err);
+	r = image_store_db_prepare(db, "DELETE FROM snapshots WHERE id = ?", &st, err);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return img_store_db_error(db, err, "delete snapshot");
+		return image_store_db_error(db, err, "delete snapshot");
 	if (!had_dir && sqlite3_changes(db) == 0)
 		return berth_error_msg(err, ENOENT, "no such snapshot: '%s'", id);
 	return 0;
@@ -284,8 +284,8 @@ int image_snapshot_list(struct image_store *s, char ***ret, struct berth_error *
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = img_store_db_open(s, &db, err);
-	if (r < 0 || (r = img_store_db_prepare(db, "SELECT id FROM snapshots", &st, err)) < 0)
+	int r = image_store_db_open(s, &db, err);
+	if (r < 0 || (r = image_store_db_prepare(db, "SELECT id FROM snapshots", &st, err)) < 0)
 		return r;
 	char **ids = xcalloc(1, sizeof(char *));
 	size_t n = 0;
@@ -297,7 +297,7 @@ int image_snapshot_list(struct image_store *s, char ***ret, struct berth_error *
 	}
 	if (rc != SQLITE_DONE) {
 		strv_free(ids);
-		return img_store_db_error(db, err, "list snapshots");
+		return image_store_db_error(db, err, "list snapshots");
 	}
 	*ret = ids;
 	return 0;

@@ -53,19 +53,19 @@ struct unpack_ctx {
 static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf)
 {
 	struct unpack_ctx *c = ud;
-	ssize_t n = img_decomp_read(c->dc, c->buf, UNPACK_BUF_SIZE, &c->read_err);
+	ssize_t n = image_decomp_read(c->dc, c->buf, UNPACK_BUF_SIZE, &c->read_err);
 	if (n < 0) {
 		archive_set_error(a, EIO, "layer stream error");
 		return -1;
 	}
 	if (c->progress)
-		c->progress(img_decomp_consumed(c->dc), c->userdata);
+		c->progress(image_decomp_consumed(c->dc), c->userdata);
 	*buf = c->buf;
 	return n;
 }
 
 /* Clean an entry path: strip "/" and ".", refuse "..". "" means the root itself. */
-int img_unpack_clean_path(const char *raw, char **ret, struct berth_error **err)
+int image_unpack_clean_path(const char *raw, char **ret, struct berth_error **err)
 {
 	if (!raw)
 		return berth_error_msg(err, EINVAL, "layer entry without a path");
@@ -261,7 +261,7 @@ static int make_hardlink(struct unpack_ctx *c, struct archive_entry *e, int pfd,
 			 const char *path, struct berth_error **err)
 {
 	_cleanup_free_ char *target = NULL;
-	int r = img_unpack_clean_path(archive_entry_hardlink(e), &target, err);
+	int r = image_unpack_clean_path(archive_entry_hardlink(e), &target, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "hardlink '%s'", path);
 	if (!*target || streq(target, path))
@@ -363,7 +363,7 @@ static int apply_entry(struct unpack_ctx *c, struct archive *a, struct archive_e
 		       struct berth_error **err)
 {
 	_cleanup_free_ char *path = NULL;
-	int r = img_unpack_clean_path(archive_entry_pathname(e), &path, err);
+	int r = image_unpack_clean_path(archive_entry_pathname(e), &path, err);
 	if (r < 0)
 		return r;
 	if (!*path)
@@ -426,7 +426,7 @@ static int read_entries(struct unpack_ctx *c, struct archive *a, struct berth_er
 static int drain(struct unpack_ctx *c, struct berth_error **err)
 {
 	ssize_t n;
-	while ((n = img_decomp_read(c->dc, c->buf, UNPACK_BUF_SIZE, err)) > 0)
+	while ((n = image_decomp_read(c->dc, c->buf, UNPACK_BUF_SIZE, err)) > 0)
 		;
 	return n < 0 ? (int)n : 0;
 }
@@ -438,7 +438,7 @@ static void ctx_done(struct unpack_ctx *c)
 		free(c->dirs[i].path);
 	free(c->dirs);
 	free(c->buf);
-	img_decomp_free(c->dc);
+	image_decomp_free(c->dc);
 	berth_error_free(c->read_err);
 }
 
@@ -463,7 +463,7 @@ static int unpack(int in_fd, int rootfd, const struct image_extract_opts *opts, 
 				.progress = progress,
 				.userdata = userdata,
 				.opts = opts };
-	int r = img_decomp_new(in_fd, &c.dc, err);
+	int r = image_decomp_new(in_fd, &c.dc, err);
 	if (r < 0)
 		return r;
 	c.buf = xmalloc(UNPACK_BUF_SIZE);
@@ -480,9 +480,9 @@ static int unpack(int in_fd, int rootfd, const struct image_extract_opts *opts, 
 		r = apply_dir_times(&c, err);
 	struct unpack_result res = { .size = c.size };
 	if (r >= 0) {
-		img_decomp_digest(c.dc, res.diff_id);
-		res.compressed = img_decomp_consumed(c.dc);
-		res.tar_size = img_decomp_produced(c.dc);
+		image_decomp_digest(c.dc, res.diff_id);
+		res.compressed = image_decomp_consumed(c.dc);
+		res.tar_size = image_decomp_produced(c.dc);
 		if (expected_diff_id && !streq(expected_diff_id, res.diff_id))
 			r = berth_error_msg(err, EBADMSG, "layer diff_id mismatch: expected '%s', got '%s'",
 					    expected_diff_id, res.diff_id);
@@ -496,7 +496,7 @@ static int unpack(int in_fd, int rootfd, const struct image_extract_opts *opts, 
 	return 0;
 }
 
-int img_unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
+int image_unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
 		     void *userdata, struct unpack_result *ret, struct berth_error **err)
 {
 	return unpack(in_fd, rootfd, NULL, expected_diff_id, progress, userdata, ret, err);

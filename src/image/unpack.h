@@ -33,27 +33,27 @@ struct unpack_result {
  * compressed streams fail with -EBADMSG. On failure the directory holds a
  * partial tree: the caller discards it.
  */
-int img_unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
+int image_unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
 		     void *userdata, struct unpack_result *ret, struct berth_error **err);
 
 /*
  * Clean an archive path: strip leading "/", "." and empty components; refuse
  * ".." (-EINVAL "path escapes the layer root"). "" means the root itself.
  */
-int img_unpack_clean_path(const char *raw, char **ret, struct berth_error **err);
+int image_unpack_clean_path(const char *raw, char **ret, struct berth_error **err);
 
 /*
  * Decompressing reader used by unpack and by save (to emit uncompressed
  * layer.tar): detects gzip/zstd/none, hashes the uncompressed output.
  */
 struct decomp;
-int img_decomp_new(int in_fd, struct decomp **ret, struct berth_error **err);
+int image_decomp_new(int in_fd, struct decomp **ret, struct berth_error **err);
 /* Read up to len uncompressed bytes: count, 0 at end, -errno (-EBADMSG corrupt/truncated). */
-ssize_t img_decomp_read(struct decomp *d, void *buf, size_t len, struct berth_error **err);
+ssize_t image_decomp_read(struct decomp *d, void *buf, size_t len, struct berth_error **err);
 /* Digest of everything returned so far. */
-void img_decomp_digest(struct decomp *d, char out[DIGEST_STRING_MAX]);
-uint64_t img_decomp_consumed(const struct decomp *d);
-uint64_t img_decomp_produced(const struct decomp *d);
-struct decomp *img_decomp_free(struct decomp *d);
+void image_decomp_digest(struct decomp *d, char out[DIGEST_STRING_MAX]);
+uint64_t image_decomp_consumed(const struct decomp *d);
+uint64_t image_decomp_produced(const struct decomp *d);
+struct decomp *image_decomp_free(struct decomp *d);
 
 #endif

@@ -245,8 +245,8 @@ static int digits(const char *p, int n)
 	return v;
 }
 
-
-/* "YYYY-MM-DDTHH:MM:SS[.frac]Z" (what the engine writes) fast; other RFC 3339 forms through parse_rfc3339. */
+/* "YYYY-MM-DDTHH:MM:SS[.frac]Z" (what the engine writes) fast; other RFC 3339 forms through
+ * util_parse_rfc3339. */
 static int parse_time(const char *s, size_t n, int64_t *ret)
 {
 	if (n >= 20 && n < 40 && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' &&
@@ -269,7 +269,8 @@ static int parse_time(const char *s, size_t n, int64_t *ret)
 			ok = n == 20;
 		}
 		if (ok) {
-			*ret = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000LL + se * 1000LL + ms;
+			*ret = ((util_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000LL + se * 1000LL +
+			       ms;
 			return 0;
 		}
 	}
@@ -279,7 +280,7 @@ static int parse_time(const char *s, size_t n, int64_t *ret)
 	memcpy(buf, s, n);
 	buf[n] = '\0';
 	struct timespec ts;
-	if (parse_rfc3339(buf, &ts) < 0)
+	if (util_parse_rfc3339(buf, &ts) < 0)
 		return -1;
 	*ret = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	return 0;

@@ -9,7 +9,7 @@
 #include "common/macro.h"
 #include "metrics/prom.h"
 
-void prom_escape(struct strbuf *sb, const char *value)
+void metrics_prom_escape(struct strbuf *sb, const char *value)
 {
 	const char *v = value ? value : "";
 	if (!strpbrk(v, "\\\"\n")) { /* the common case: nothing to escape */
@@ -26,7 +26,7 @@ void prom_escape(struct strbuf *sb, const char *value)
 	}
 }
 
-void prom_family(struct strbuf *sb, const char *name, const char *type, const char *help)
+void metrics_prom_family(struct strbuf *sb, const char *name, const char *type, const char *help)
 {
 	strbuf_addf(sb, "# HELP %s ", name);
 	for (const char *p = help; *p; p++) /* HELP escapes only \ and newline */
@@ -39,7 +39,7 @@ void prom_family(struct strbuf *sb, const char *name, const char *type, const ch
 	strbuf_addf(sb, "\n# TYPE %s %s\n", name, type);
 }
 
-void prom_sample(struct strbuf *sb, const char *name, const char *const *labels, double value)
+void metrics_prom_sample(struct strbuf *sb, const char *name, const char *const *labels, double value)
 {
 	strbuf_addstr(sb, name);
 	if (labels && labels[0]) {
@@ -49,7 +49,7 @@ void prom_sample(struct strbuf *sb, const char *name, const char *const *labels,
 				strbuf_addch(sb, ',');
 			strbuf_addstr(sb, labels[i]);
 			strbuf_addstr(sb, "=\"");
-			prom_escape(sb, labels[i + 1]);
+			metrics_prom_escape(sb, labels[i + 1]);
 			strbuf_addch(sb, '"');
 		}
 		strbuf_addch(sb, '}');

@@ -12,15 +12,15 @@
 #define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* "# HELP name help\n# TYPE name type\n" (type: counter, gauge). */
-void prom_family(struct strbuf *sb, const char *name, const char *type, const char *help);
+void metrics_prom_family(struct strbuf *sb, const char *name, const char *type, const char *help);
 /*
  * One sample line: name{k1="v1",...} value. labels: NULL or pairs of key,
  * value ending with a NULL key; a NULL value is written as "". Values are
  * printed with up to 15 significant digits (NaN and infinities as
  * Prometheus spells them).
  */
-void prom_sample(struct strbuf *sb, const char *name, const char *const *labels, double value);
+void metrics_prom_sample(struct strbuf *sb, const char *name, const char *const *labels, double value);
 /* A label value with \\, \" and \n escaped (no quotes added). */
-void prom_escape(struct strbuf *sb, const char *value);
+void metrics_prom_escape(struct strbuf *sb, const char *value);
 
 #endif

@@ -478,7 +478,7 @@ static bool task_value(const struct mtask *t, int f, double *v)
 static void render_tasks(struct metrics_store *m, struct strbuf *sb)
 {
 	for (int f = 0; f < F_N && m->n_tasks; f++) {
-		prom_family(sb, TASK_FAMILIES[f].name, TASK_FAMILIES[f].type, TASK_FAMILIES[f].help);
+		metrics_prom_family(sb, TASK_FAMILIES[f].name, TASK_FAMILIES[f].type, TASK_FAMILIES[f].help);
 		for (size_t i = 0; i < m->n_tasks; i++) {
 			const struct mtask *t = m->tasks[i];
 			double v;
@@ -495,7 +495,7 @@ static void render_tasks(struct metrics_store *m, struct strbuf *sb)
 						 "container_instance",
 						 t->meta.node,
 						 NULL };
-			prom_sample(sb, TASK_FAMILIES[f].name, labels, v);
+			metrics_prom_sample(sb, TASK_FAMILIES[f].name, labels, v);
 		}
 	}
 }
@@ -565,10 +565,10 @@ static void render_groups(struct metrics_store *m, bool services, const struct m
 			if (v < 0)
 				continue;
 			if (!header)
-				prom_family(sb, name, "gauge", help[f]), header = true;
+				metrics_prom_family(sb, name, "gauge", help[f]), header = true;
 			const char *labels[] = { "cluster", g->cluster, services ? "service" : NULL,
 						 g->service, NULL };
-			prom_sample(sb, name, labels, v);
+			metrics_prom_sample(sb, name, labels, v);
 		}
 	}
 }

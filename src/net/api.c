@@ -16,7 +16,7 @@ static json_t *network_containers(struct net_ctx *ctx, const struct net_network 
 	if (net_lock(ctx, NULL) < 0)
 		return out;
 	json_auto_t *all = NULL;
-	if (rec_load_all(ctx, &all, NULL) < 0) {
+	if (net_rec_load_all(ctx, &all, NULL) < 0) {
 		net_unlock(ctx);
 		return out;
 	}
@@ -24,7 +24,7 @@ static json_t *network_containers(struct net_ctx *ctx, const struct net_network 
 	size_t i;
 	json_t *rec;
 	json_array_foreach (all, i, rec) {
-		_cleanup_(net_container_freep) struct net_container *c = rec_to_container(ctx, rec);
+		_cleanup_(net_container_freep) struct net_container *c = net_rec_to_container(ctx, rec);
 		for (size_t k = 0; k < c->n_endpoints; k++) {
 			struct net_endpoint *e = &c->endpoints[k];
 			if (!streq(e->network_id, n->id) || !e->ipv4)
@@ -32,7 +32,7 @@ static json_t *network_containers(struct net_ctx *ctx, const struct net_network 
 			_cleanup_free_ char *addr = xasprintf("%s/%d", e->ipv4, e->prefix_len);
 			_cleanup_free_ char *addr6 =
 			    e->ipv6 ? xasprintf("%s/%d", e->ipv6, e->prefix_len6) : xstrdup("");
-			const char *name = rec_str(rec, "name");
+			const char *name = net_rec_str(rec, "name");
 			json_object_set_new(out, c->id,
 					    json_pack("{s:s,s:s,s:s,s:s,s:s}", "Name", name ? name : c->id,
 						      "EndpointID", e->endpoint_id, "MacAddress",
@@ -238,7 +238,7 @@ static json_t *api_ports(const struct net_container *c, const char *const *expos
 	for (size_t i = 0; exposed && exposed[i]; i++)
 		json_object_set_new(ports, exposed[i], json_null());
 	for (size_t i = 0; c && i < c->n_ports; i++) {
-		_cleanup_free_ char *k = port_key(c->ports[i].container_port, c->ports[i].proto);
+		_cleanup_free_ char *k = net_port_key(c->ports[i].container_port, c->ports[i].proto);
 		_cleanup_free_ char *hp = xasprintf("%u", c->ports[i].host_port);
 		json_t *list = json_object_get(ports, k);
 		if (!json_is_array(list)) {
@@ -350,12 +350,12 @@ static int until_match(const struct net_network *n, const char *v, bool *ret, st
 {
 	struct timespec created, limit;
 	int64_t x;
-	if (parse_rfc3339(n->created, &created) < 0)
+	if (util_parse_rfc3339(n->created, &created) < 0)
 		return berth_error_msg(err, EINVAL, "network '%s' has an invalid creation time", n->name);
-	if (parse_rfc3339(v, &limit) == 0) {
-	} else if (parse_int64(v, &x) == 0) {
+	if (util_parse_rfc3339(v, &limit) == 0) {
+	} else if (util_parse_int64(v, &x) == 0) {
 		limit = (struct timespec){ .tv_sec = (time_t)x };
-	} else if (parse_duration_ns(v, &x) == 0) {
+	} else if (util_parse_duration_ns(v, &x) == 0) {
 		clock_gettime(CLOCK_REALTIME, &limit);
 		limit.tv_sec -= (time_t)(x / 1000000000);
 	} else {
@@ -371,7 +371,7 @@ static int until_match(const struct net_network *n, const char *v, bool *ret, st
 static int filter_key_match(struct net_ctx *ctx, const struct net_network *n, const char *key,
 			    const char *const *vals, bool *ret, struct berth_error **err)
 {
-	bool any = false, builtin = !network_is_user(n);
+	bool any = false, builtin = !net_network_is_user(n);
 	for (size_t i = 0; vals[i] && !any; i++) {
 		const char *v = vals[i];
 		if (streq(key, "name"))

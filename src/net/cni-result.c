@@ -18,7 +18,7 @@ static int check_ip(const json_t *o, const char *path, const char *key, bool req
 	int r = json_get_string(o, path, key, required ? JSON_REQUIRED : JSON_OPTIONAL, &s, err);
 	if (r <= 0)
 		return r;
-	if (cidr ? !ip_cidr_valid(s) : !ip_valid(s))
+	if (cidr ? !net_ip_cidr_valid(s) : !net_ip_valid(s))
 		return berth_error_msg(err, EINVAL, "'%s.%s': invalid %s '%s'", path, key,
 				       cidr ? "CIDR" : "IP address", s);
 	return 0;
@@ -117,7 +117,7 @@ static int check_dns(const json_t *res, struct berth_error **err)
 	return r < 0 ? r : 0;
 }
 
-int cni_result_validate(const json_t *res, const char *want_version, struct berth_error **err)
+int net_cni_result_validate(const json_t *res, const char *want_version, struct berth_error **err)
 {
 	if (!json_is_object(res))
 		return json_type_error(NULL, "result", "object", res, err);
@@ -138,21 +138,21 @@ int cni_result_validate(const json_t *res, const char *want_version, struct bert
 	return 0;
 }
 
-int cni_result_parse(const char *buf, size_t len, const char *want_version, json_t **ret,
+int net_cni_result_parse(const char *buf, size_t len, const char *want_version, json_t **ret,
 		     struct berth_error **err)
 {
 	json_auto_t *j = NULL;
 	int r = json_parse(buf, len, "cni result", &j, err);
 	if (r < 0)
 		return r;
-	r = cni_result_validate(j, want_version, err);
+	r = net_cni_result_validate(j, want_version, err);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(j);
 	return 0;
 }
 
-int cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char gw[IP4_STR_MAX],
+int net_cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char gw[IP4_STR_MAX],
 		    char mac[18], struct berth_error **err)
 {
 	json_t *ips = json_object_get(res, "ips");
@@ -162,7 +162,7 @@ int cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char
 		struct ip4net net;
 		uint32_t host;
 		const char *addr = json_string_value(json_object_get(e, "address"));
-		if (!addr || ip4net_parse(addr, "address", true, &net, &host, NULL) < 0)
+		if (!addr || net_ip4net_parse(addr, "address", true, &net, &host, NULL) < 0)
 			continue;
 		const char *g = json_string_value(json_object_get(e, "gateway"));
 		snprintf(gw, IP4_STR_MAX, "%s", g && strchr(g, '.') ? g : "");
@@ -181,7 +181,7 @@ int cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char
 	return berth_error_msg(err, EADDRNOTAVAIL, "cni result has no IPv4 address");
 }
 
-int cni_result_ipv6(const json_t *res, char addr[IP6_STR_MAX], int *ret_prefix, char gw[IP6_STR_MAX])
+int net_cni_result_ipv6(const json_t *res, char addr[IP6_STR_MAX], int *ret_prefix, char gw[IP6_STR_MAX])
 {
 	size_t i;
 	json_t *e;
@@ -191,19 +191,19 @@ int cni_result_ipv6(const json_t *res, char addr[IP6_STR_MAX], int *ret_prefix, 
 		int64_t prefix;
 		uint8_t bin[16];
 		char buf[IP6_STR_MAX];
-		if (!slash || slash - a >= IP6_STR_MAX || parse_int64(slash + 1, &prefix) < 0 || prefix < 0 ||
-		    prefix > 128)
+		if (!slash || slash - a >= IP6_STR_MAX || util_parse_int64(slash + 1, &prefix) < 0 ||
+		    prefix < 0 || prefix > 128)
 			continue;
 		memcpy(buf, a, (size_t)(slash - a));
 		buf[slash - a] = '\0';
-		if (ip6_parse(buf, "address", bin, NULL) < 0)
+		if (net_ip6_parse(buf, "address", bin, NULL) < 0)
 			continue;
-		ip6_format(bin, addr);
+		net_ip6_format(bin, addr);
 		*ret_prefix = (int)prefix;
 		const char *g = json_string_value(json_object_get(e, "gateway"));
 		uint8_t gbin[16];
-		if (g && ip6_parse(g, "gateway", gbin, NULL) == 0)
-			ip6_format(gbin, gw);
+		if (g && net_ip6_parse(g, "gateway", gbin, NULL) == 0)
+			net_ip6_format(gbin, gw);
 		else
 			gw[0] = '\0';
 		return 0;

@@ -32,7 +32,7 @@ static bool plugin_type_valid(const char *t)
 	return true;
 }
 
-int cni_conflist_validate(const json_t *conflist, struct berth_error **err)
+int net_cni_conflist_validate(const json_t *conflist, struct berth_error **err)
 {
 	const char *v, *name;
 	json_t *plugins;
@@ -207,10 +207,10 @@ static const char *plugin_type(const json_t *p)
 	return json_string_value(json_object_get(p, "type"));
 }
 
-int cni_list_del(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
+int net_cni_list_del(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
 		 const json_t *prev_result, struct berth_error **err)
 {
-	int r = cni_conflist_validate(conflist, err);
+	int r = net_cni_conflist_validate(conflist, err);
 	if (r < 0)
 		return r;
 	json_t *plugins = json_object_get(conflist, "plugins");
@@ -242,7 +242,7 @@ static int add_chain(const struct cni_exec *x, const json_t *conflist, const str
 		if (r < 0)
 			return r;
 		json_t *res = NULL;
-		r = cni_result_parse(out.buf, out.len, version, &res, err);
+		r = net_cni_result_parse(out.buf, out.len, version, &res, err);
 		if (r < 0)
 			return berth_error_wrap(err, r, "cni plugin '%s' ADD: invalid result",
 						plugin_type(p));
@@ -253,10 +253,10 @@ static int add_chain(const struct cni_exec *x, const json_t *conflist, const str
 	return 0;
 }
 
-int cni_list_add(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt, json_t **ret,
-		 struct berth_error **err)
+int net_cni_list_add(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
+		     json_t **ret, struct berth_error **err)
 {
-	int r = cni_conflist_validate(conflist, err);
+	int r = net_cni_conflist_validate(conflist, err);
 	if (r < 0)
 		return r;
 	size_t done = 0;
@@ -272,15 +272,15 @@ int cni_list_add(const struct cni_exec *x, const json_t *conflist, const struct 
 	while (json_array_size(plugins) > done)
 		json_array_remove(plugins, json_array_size(plugins) - 1);
 	struct berth_error *e = NULL;
-	cni_list_del(x, partial, rt, NULL, &e);
+	net_cni_list_del(x, partial, rt, NULL, &e);
 	berth_error_free(e);
 	return r;
 }
 
-int cni_list_check(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
+int net_cni_list_check(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
 		   const json_t *prev_result, struct berth_error **err)
 {
-	int r = cni_conflist_validate(conflist, err);
+	int r = net_cni_conflist_validate(conflist, err);
 	if (r < 0)
 		return r;
 	if (!prev_result)
@@ -318,7 +318,7 @@ static int plugin_speaks_11(const struct cni_exec *x, const char *type, bool *re
 static int list_11_call(const struct cni_exec *x, const json_t *conflist, const char *cmd,
 			const json_t *extra, bool require_11, struct berth_error **err)
 {
-	int r = cni_conflist_validate(conflist, err);
+	int r = net_cni_conflist_validate(conflist, err);
 	if (r < 0)
 		return r;
 	json_t *plugins = json_object_get(conflist, "plugins");
@@ -346,12 +346,12 @@ static int list_11_call(const struct cni_exec *x, const json_t *conflist, const 
 	return 0;
 }
 
-int cni_list_status(const struct cni_exec *x, const json_t *conflist, struct berth_error **err)
+int net_cni_list_status(const struct cni_exec *x, const json_t *conflist, struct berth_error **err)
 {
 	return list_11_call(x, conflist, "STATUS", NULL, false, err);
 }
 
-int cni_list_gc(const struct cni_exec *x, const json_t *conflist, const json_t *valid_attachments,
+int net_cni_list_gc(const struct cni_exec *x, const json_t *conflist, const json_t *valid_attachments,
 		struct berth_error **err)
 {
 	json_auto_t *extra = json_pack("{s:O}", "cni.dev/valid-attachments", valid_attachments);

@@ -57,11 +57,11 @@ static size_t ports_from_json(const json_t *a, struct net_port **ret)
 	for (size_t i = 0; i < n; i++) {
 		json_t *p = json_array_get(a, i);
 		snprintf(v[i].host_ip, sizeof(v[i].host_ip), "%s",
-			 rec_str(p, "host_ip") ? rec_str(p, "host_ip") : "");
+			 net_rec_str(p, "host_ip") ? net_rec_str(p, "host_ip") : "");
 		v[i].host_port = (uint16_t)json_integer_value(json_object_get(p, "host_port"));
 		v[i].container_port = (uint16_t)json_integer_value(json_object_get(p, "container_port"));
 		snprintf(v[i].proto, sizeof(v[i].proto), "%s",
-			 rec_str(p, "proto") ? rec_str(p, "proto") : "tcp");
+			 net_rec_str(p, "proto") ? net_rec_str(p, "proto") : "tcp");
 	}
 	*ret = v;
 	return n;
@@ -72,7 +72,7 @@ static int extra_hosts_json(const char *const *v, json_t **ret, struct berth_err
 	json_auto_t *a = json_array();
 	for (size_t i = 0; v && v[i]; i++) {
 		_cleanup_free_ char *name = NULL, *ip = NULL;
-		int r = extra_host_parse(v[i], &name, &ip, err);
+		int r = net_extra_host_parse(v[i], &name, &ip, err);
 		if (r < 0)
 			return r;
 		json_array_append_new(a, json_pack("{s:s,s:s}", "name", name, "ip", ip));
@@ -105,7 +105,7 @@ static int validate_opts(const struct net_container_opts *o, struct berth_error 
 	if (o->domainname && *o->domainname && !net_hostname_valid(o->domainname))
 		return berth_error_msg(err, EINVAL, "invalid domain name '%s'", o->domainname);
 	for (size_t i = 0; o->dns && o->dns[i]; i++)
-		if (!ip_valid(o->dns[i]))
+		if (!net_ip_valid(o->dns[i]))
 			return berth_error_msg(err, EINVAL, "invalid --dns '%s': not an IP address",
 					       o->dns[i]);
 	for (size_t i = 0; o->dns_options && o->dns_options[i]; i++)
@@ -144,11 +144,11 @@ static int rec_new(struct net_ctx *ctx, const struct net_container_opts *o, json
 	json_object_set_new(rec, "extra_hosts", xh);
 	json_t *ports = ports_json(o->ports, o->n_ports);
 	json_object_set_new(rec, "ports", ports);
-	if ((r = ports_allocate(ports, all, o->container_id, err)) < 0)
+	if ((r = net_ports_allocate(ports, all, o->container_id, err)) < 0)
 		return r;
 	_cleanup_free_ struct net_port *pv = NULL;
 	size_t np = ports_from_json(ports, &pv);
-	json_object_set_new(rec, "cni_ports", ports_to_cni(pv, np));
+	json_object_set_new(rec, "cni_ports", net_ports_to_cni(pv, np));
 	if (o->mode == NET_MODE_BRIDGE || o->mode == NET_MODE_NONE) {
 		_cleanup_free_ char *ns = xasprintf("%s/%s", ctx->netns_dir, o->container_id);
 		json_object_set_new(rec, "netns", json_string(ns));
@@ -162,7 +162,7 @@ static int rec_endpoints(struct net_ctx *ctx, json_t *rec, const struct net_cont
 			 struct berth_error **err)
 {
 	_cleanup_netlist_ struct net_network **nets = NULL;
-	int r = network_load_all(ctx, &nets, err);
+	int r = net_network_load_all(ctx, &nets, err);
 	if (r < 0)
 		return r;
 	struct net_endpoint_opts def = { .network = NET_DEFAULT_NETWORK };
@@ -171,9 +171,9 @@ static int rec_endpoints(struct net_ctx *ctx, json_t *rec, const struct net_cont
 		const struct net_endpoint_opts *e = o->n_endpoints ? &o->endpoints[i] : &def;
 		struct net_network *nw;
 		json_t *ep = NULL;
-		if ((r = network_find(nets, e->network, &nw, err)) < 0)
+		if ((r = net_network_find(nets, e->network, &nw, err)) < 0)
 			return r;
-		if ((r = ep_new(ctx, rec, nw, e, i == 0 && o->n_ports > 0, all, &ep, err)) < 0)
+		if ((r = net_ep_new(ctx, rec, nw, e, i == 0 && o->n_ports > 0, all, &ep, err)) < 0)
 			return berth_error_wrap(err, r, "network '%s'", nw->name);
 		json_array_append_new(json_object_get(rec, "endpoints"), ep);
 	}
@@ -183,10 +183,10 @@ static int rec_endpoints(struct net_ctx *ctx, json_t *rec, const struct net_cont
 /* The forwarder of one [::1] publish: bound here, served by `berth net-tool port-proxy` (fd 3). */
 static int proxy_spawn(const json_t *port, const char *to_ip, pid_t *ret_pid, struct berth_error **err)
 {
-	const char *proto = rec_str(port, "proto") ? rec_str(port, "proto") : "tcp";
+	const char *proto = net_rec_str(port, "proto") ? net_rec_str(port, "proto") : "tcp";
 	uint16_t hp = (uint16_t)json_integer_value(json_object_get(port, "host_port"));
 	_cleanup_close_ int fd = -1;
-	int r = net_port_proxy_listen(proto, rec_str(port, "host_ip"), hp, &fd, err);
+	int r = net_port_proxy_listen(proto, net_rec_str(port, "host_ip"), hp, &fd, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *cport = xasprintf("%d", (int)json_integer_value(json_object_get(port, "container_port")));
@@ -203,7 +203,7 @@ static int proxy_spawn(const json_t *port, const char *to_ip, pid_t *ret_pid, st
 	int64_t pid = 0;
 	strbuf_trim_trailing(&out);
 	strbuf_trim_trailing(&errout);
-	if (proc_exit_code(status) != 0 || parse_int64(out.buf, &pid) < 0 || pid <= 1)
+	if (proc_exit_code(status) != 0 || util_parse_int64(out.buf, &pid) < 0 || pid <= 1)
 		return berth_error_msg(err, EIO, "start the port forwarder: %s", errout.len ? errout.buf : "failed");
 	*ret_pid = (pid_t)pid;
 	return 0;
@@ -247,15 +247,15 @@ static int proxies_start(struct net_ctx *ctx, json_t *rec, struct berth_error **
 	size_t i;
 	json_t *p;
 	json_array_foreach (ports, i, p) {
-		if (!net_port_needs_proxy(rec_str(p, "host_ip")))
+		if (!net_port_needs_proxy(net_rec_str(p, "host_ip")))
 			continue;
 		uint32_t a;
 		int prefix;
 		char gw[IP4_STR_MAX], mac[18], ip[IP4_STR_MAX];
-		if (!res || cni_result_ipv4(res, &a, &prefix, gw, mac, NULL) < 0)
+		if (!res || net_cni_result_ipv4(res, &a, &prefix, gw, mac, NULL) < 0)
 			return berth_error_msg(err, EINVAL, "publishing on '%s' needs a bridge network address",
-					       rec_str(p, "host_ip"));
-		ip4_format(a, ip);
+					       net_rec_str(p, "host_ip"));
+		net_ip4_format(a, ip);
 		pid_t pid = 0;
 		int r = proxy_spawn(p, ip, &pid, err);
 		if (r < 0)
@@ -263,7 +263,7 @@ static int proxies_start(struct net_ctx *ctx, json_t *rec, struct berth_error **
 		if (!json_object_get(rec, "proxies"))
 			json_object_set_new(rec, "proxies", json_array());
 		json_array_append_new(json_object_get(rec, "proxies"), json_integer(pid));
-		if ((r = rec_save(ctx, rec, err)) < 0)
+		if ((r = net_rec_save(ctx, rec, err)) < 0)
 			return r;
 	}
 	return 0;
@@ -279,40 +279,41 @@ enum teardown_mode {
 static int teardown_rec(struct net_ctx *ctx, json_t *rec, enum teardown_mode mode, struct berth_error **err)
 {
 	json_t *eps = json_object_get(rec, "endpoints");
-	_cleanup_free_ char *id = xstrdup(rec_str(rec, "id"));
+	_cleanup_free_ char *id = xstrdup(net_rec_str(rec, "id"));
 	int first = 0;
 	/* recorded before any DEL: a crash in between leaves both the lease and the reservation */
-	if (mode == TEARDOWN_RESERVE && (first = reserve_record(ctx, rec, err)) < 0)
+	if (mode == TEARDOWN_RESERVE && (first = net_reserve_record(ctx, rec, err)) < 0)
 		return first;
 	proxies_stop(rec);
 	for (size_t i = json_array_size(eps); i-- > 0;) {
 		json_t *ep = json_array_get(eps, i);
 		struct berth_error *e = NULL;
-		int r =
-		    streq_ptr(rec_str(ep, "state"), "new") ? 0 : ep_del(ctx, rec, ep, first < 0 ? &e : err);
+		int r = streq_ptr(net_rec_str(ep, "state"), "new")
+			    ? 0
+			    : net_ep_del(ctx, rec, ep, first < 0 ? &e : err);
 		berth_error_free(e);
 		if (r < 0 && first == 0)
 			first = r;
 		if (r >= 0) {
 			json_array_remove(eps, i);
-			rec_save(ctx, rec, NULL);
+			net_rec_save(ctx, rec, NULL);
 		}
 	}
 	/* the freed leases become placeholders (a placeholder that cannot be written drops the
 	 * reservation: the error says so, the teardown goes on) */
 	struct berth_error *e = NULL;
-	int held = mode == TEARDOWN_RELEASE ? reserve_drop(ctx, id, NULL, first < 0 ? &e : err)
-					    : reserve_hold(ctx, id, first < 0 ? &e : err);
+	int held = mode == TEARDOWN_RELEASE ? net_reserve_drop(ctx, id, NULL, first < 0 ? &e : err)
+					    : net_reserve_hold(ctx, id, first < 0 ? &e : err);
 	berth_error_free(e);
 	if (first < 0)
 		return first; /* keep the record: gc retries */
-	const char *ns = rec_str(rec, "netns");
-	if (ns && (first = netns_remove(ns, err)) < 0)
+	const char *ns = net_rec_str(rec, "netns");
+	if (ns && (first = net_netns_remove(ns, err)) < 0)
 		return first;
-	_cleanup_free_ char *d = rec_dir(ctx, rec_str(rec, "id"));
+	_cleanup_free_ char *d = net_rec_dir(ctx, net_rec_str(rec, "id"));
 	if ((first = fs_rm_rf(d, held < 0 ? NULL : err)) < 0)
 		return held < 0 ? held : first;
-	if ((first = hosts_refresh_all(ctx, held < 0 ? NULL : err)) < 0 || held < 0)
+	if ((first = net_hosts_refresh_all(ctx, held < 0 ? NULL : err)) < 0 || held < 0)
 		return held < 0 ? held : first;
 	return 0;
 }
@@ -323,42 +324,42 @@ static int prepare_steps(struct net_ctx *ctx, json_t *rec, const struct net_cont
 	int r;
 	if (o->mode == NET_MODE_CONTAINER) {
 		json_auto_t *other = NULL;
-		if (!o->share_with || (r = rec_load(ctx, o->share_with, &other, err)) < 0)
+		if (!o->share_with || (r = net_rec_load(ctx, o->share_with, &other, err)) < 0)
 			return berth_error_msg(err, ENOENT,
 					       "container '%s' to share the network with is not prepared",
 					       o->share_with ? o->share_with : "");
-		if (!rec_str(other, "netns"))
+		if (!net_rec_str(other, "netns"))
 			return berth_error_msg(err, EINVAL, "container '%s' uses the host network",
 					       o->share_with);
 		json_object_set_new(rec, "share_with", json_string(o->share_with));
-		json_object_set_new(rec, "shared_netns", json_string(rec_str(other, "netns")));
+		json_object_set_new(rec, "shared_netns", json_string(net_rec_str(other, "netns")));
 	}
 	if (o->mode == NET_MODE_BRIDGE && (r = rec_endpoints(ctx, rec, o, all, err)) < 0)
 		return r;
-	if ((r = rec_save(ctx, rec, err)) < 0)
+	if ((r = net_rec_save(ctx, rec, err)) < 0)
 		return r;
-	const char *ns = rec_str(rec, "netns");
-	if (ns && (r = netns_create(ns, err)) < 0)
+	const char *ns = net_rec_str(rec, "netns");
+	if (ns && (r = net_netns_create(ns, err)) < 0)
 		return r;
 	size_t i;
 	json_t *ep;
 	json_array_foreach (json_object_get(rec, "endpoints"), i, ep)
-		if ((r = ep_add(ctx, rec, ep, true, err)) < 0)
+		if ((r = net_ep_add(ctx, rec, ep, true, err)) < 0)
 			return r;
 	if ((r = proxies_start(ctx, rec, err)) < 0)
 		return r;
-	return rec_write_files(ctx, rec, err);
+	return net_rec_write_files(ctx, rec, err);
 }
 
 static int prepare_locked(struct net_ctx *ctx, const struct net_container_opts *o, json_t **ret,
 			  struct berth_error **err)
 {
-	_cleanup_free_ char *d = rec_dir(ctx, o->container_id);
+	_cleanup_free_ char *d = net_rec_dir(ctx, o->container_id);
 	if (access(d, F_OK) == 0)
 		return berth_error_msg(err, EEXIST, "container '%s' already has network state",
 				       o->container_id);
 	json_auto_t *all = NULL, *rec = NULL;
-	int r = rec_load_all(ctx, &all, err);
+	int r = net_rec_load_all(ctx, &all, err);
 	if (r < 0 || (r = rec_new(ctx, o, all, &rec, err)) < 0)
 		return r;
 	r = prepare_steps(ctx, rec, o, all, err);
@@ -386,7 +387,7 @@ int net_container_prepare(struct net_ctx *ctx, const struct net_container_opts *
 	json_auto_t *rec = NULL;
 	r = prepare_locked(ctx, opts, &rec, err);
 	if (r >= 0 && ret)
-		*ret = rec_to_container(ctx, rec);
+		*ret = net_rec_to_container(ctx, rec);
 	net_unlock(ctx);
 	if (r < 0)
 		return berth_error_wrap(err, r, "prepare network of container '%s'", opts->container_id);
@@ -404,16 +405,16 @@ static int teardown(struct net_ctx *ctx, const char *container_id, enum teardown
 		return r;
 	json_auto_t *rec = NULL;
 	struct berth_error *e = NULL;
-	r = rec_load(ctx, container_id, &rec, &e);
+	r = net_rec_load(ctx, container_id, &rec, &e);
 	if (r == -ENOENT) {
 		/* no record (or a crash before the first save): only the directory may exist */
-		_cleanup_free_ char *d = rec_dir(ctx, container_id),
+		_cleanup_free_ char *d = net_rec_dir(ctx, container_id),
 				    *ns = xasprintf("%s/%s", ctx->netns_dir, container_id);
 		berth_error_free(e);
-		netns_remove(ns, NULL);
+		net_netns_remove(ns, NULL);
 		r = fs_rm_rf(d, err);
 		if (r >= 0 && mode == TEARDOWN_RELEASE)
-			r = reserve_drop(ctx, container_id, NULL, err);
+			r = net_reserve_drop(ctx, container_id, NULL, err);
 	} else if (r < 0) {
 		if (err)
 			*err = e;
@@ -451,9 +452,9 @@ int net_container_release(struct net_ctx *ctx, const char *container_id, const c
 	_cleanup_netlist_ struct net_network **nets = NULL;
 	struct net_network *nw = NULL;
 	/* by name or id prefix while the network exists, by the recorded name or id after */
-	if (network && network_load_all(ctx, &nets, NULL) == 0)
-		(void)network_find(nets, network, &nw, NULL);
-	r = reserve_drop(ctx, container_id, nw ? nw->id : network, err);
+	if (network && net_network_load_all(ctx, &nets, NULL) == 0)
+		(void)net_network_find(nets, network, &nw, NULL);
+	r = net_reserve_drop(ctx, container_id, nw ? nw->id : network, err);
 	net_unlock(ctx);
 	return r;
 }
@@ -465,9 +466,9 @@ int net_container_get(struct net_ctx *ctx, const char *container_id, struct net_
 	if (r < 0)
 		return r;
 	json_auto_t *rec = NULL;
-	r = rec_load(ctx, container_id, &rec, err);
+	r = net_rec_load(ctx, container_id, &rec, err);
 	if (r >= 0)
-		*ret = rec_to_container(ctx, rec);
+		*ret = net_rec_to_container(ctx, rec);
 	net_unlock(ctx);
 	return r;
 }
@@ -477,7 +478,7 @@ int net_container_list(struct net_ctx *ctx, char ***ret, struct berth_error **er
 	int r = net_lock(ctx, err);
 	if (r < 0)
 		return r;
-	r = rec_list(ctx, ret, err);
+	r = net_rec_list(ctx, ret, err);
 	net_unlock(ctx);
 	return r;
 }
@@ -489,24 +490,26 @@ static int connect_locked(struct net_ctx *ctx, const char *container_id, const s
 	_cleanup_netlist_ struct net_network **nets = NULL;
 	struct net_network *nw;
 	int r;
-	if ((r = rec_load(ctx, container_id, &rec, err)) < 0 || (r = rec_load_all(ctx, &all, err)) < 0 ||
-	    (r = network_load_all(ctx, &nets, err)) < 0 || (r = network_find(nets, o->network, &nw, err)) < 0)
+	if ((r = net_rec_load(ctx, container_id, &rec, err)) < 0 ||
+	    (r = net_rec_load_all(ctx, &all, err)) < 0 || (r = net_network_load_all(ctx, &nets, err)) < 0 ||
+	    (r = net_network_find(nets, o->network, &nw, err)) < 0)
 		return r;
-	if (!streq(rec_str(rec, "mode"), "bridge"))
-		return berth_error_msg(err, EINVAL, "container uses network mode '%s'", rec_str(rec, "mode"));
+	if (!streq(net_rec_str(rec, "mode"), "bridge"))
+		return berth_error_msg(err, EINVAL, "container uses network mode '%s'",
+				       net_rec_str(rec, "mode"));
 	json_t *ep = NULL;
-	if ((r = ep_new(ctx, rec, nw, o, false, all, &ep, err)) < 0)
+	if ((r = net_ep_new(ctx, rec, nw, o, false, all, &ep, err)) < 0)
 		return r;
 	json_array_append_new(json_object_get(rec, "endpoints"), ep);
-	r = ep_add(ctx, rec, ep, false, err);
+	r = net_ep_add(ctx, rec, ep, false, err);
 	if (r < 0) {
-		/* cni_list_add already undid the chain; forget the endpoint */
+		/* net_cni_list_add already undid the chain; forget the endpoint */
 		json_t *eps = json_object_get(rec, "endpoints");
 		json_array_remove(eps, json_array_size(eps) - 1);
-		rec_save(ctx, rec, NULL);
+		net_rec_save(ctx, rec, NULL);
 		return r;
 	}
-	return hosts_refresh_all(ctx, err);
+	return net_hosts_refresh_all(ctx, err);
 }
 
 int net_container_connect(struct net_ctx *ctx, const char *container_id, const struct net_endpoint_opts *ep,
@@ -532,21 +535,22 @@ static int disconnect_locked(struct net_ctx *ctx, const char *container_id, cons
 	_cleanup_netlist_ struct net_network **nets = NULL;
 	struct net_network *nw;
 	int r;
-	if ((r = rec_load(ctx, container_id, &rec, err)) < 0 || (r = network_load_all(ctx, &nets, err)) < 0 ||
-	    (r = network_find(nets, network, &nw, err)) < 0)
+	if ((r = net_rec_load(ctx, container_id, &rec, err)) < 0 ||
+	    (r = net_network_load_all(ctx, &nets, err)) < 0 ||
+	    (r = net_network_find(nets, network, &nw, err)) < 0)
 		return r;
 	json_t *eps = json_object_get(rec, "endpoints");
 	for (size_t i = 0; i < json_array_size(eps); i++) {
 		json_t *ep = json_array_get(eps, i);
-		if (!streq_ptr(rec_str(ep, "network_id"), nw->id))
+		if (!streq_ptr(net_rec_str(ep, "network_id"), nw->id))
 			continue;
 		/* disconnected: the address is not kept (first: a failure changes nothing) */
-		if ((r = reserve_drop(ctx, container_id, nw->id, err)) < 0 || (r = ep_del(ctx, rec, ep, err)) < 0)
+		if ((r = net_reserve_drop(ctx, container_id, nw->id, err)) < 0 || (r = net_ep_del(ctx, rec, ep, err)) < 0)
 			return r;
 		json_array_remove(eps, i);
-		if ((r = rec_save(ctx, rec, err)) < 0)
+		if ((r = net_rec_save(ctx, rec, err)) < 0)
 			return r;
-		return hosts_refresh_all(ctx, err);
+		return net_hosts_refresh_all(ctx, err);
 	}
 	return berth_error_msg(err, ENOENT, "container is not connected to network '%s'", nw->name);
 }
@@ -578,14 +582,14 @@ static void gc_leases(struct net_ctx *ctx, char *const *known)
 		_cleanup_closedir_ DIR *n = opendir(nd);
 		struct dirent *le;
 		while (n && (le = readdir(n))) {
-			if (!ip_valid(le->d_name))
+			if (!net_ip_valid(le->d_name))
 				continue;
 			_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 			if (fs_read_file_at(dirfd(n), le->d_name, 4096, &sb, NULL) < 0)
 				continue;
 			sb.buf[strcspn(sb.buf, "\r\n")] = '\0';
 			if (!strv_contains(known, sb.buf) && !startswith(sb.buf, NET_AUX_OWNER) &&
-			    !reserve_owns_lease(ctx, sb.buf, de->d_name, le->d_name))
+			    !net_reserve_owns_lease(ctx, sb.buf, de->d_name, le->d_name))
 				unlinkat(dirfd(n), le->d_name, 0);
 		}
 	}
@@ -600,7 +604,7 @@ static void gc_netns(struct net_ctx *ctx, char *const *known)
 		if (de->d_name[0] == '.' || strv_contains(known, de->d_name))
 			continue;
 		_cleanup_free_ char *p = xasprintf("%s/%s", ctx->netns_dir, de->d_name);
-		netns_remove(p, NULL);
+		net_netns_remove(p, NULL);
 	}
 }
 
@@ -610,16 +614,16 @@ static int gc_locked(struct net_ctx *ctx, const char *const *keep, const char *c
 	_cleanup_strv_ char **ids = NULL;
 	_cleanup_strv_ char **removed = xcalloc(1, sizeof(char *));
 	size_t nr = 0;
-	int first = rec_list(ctx, &ids, err);
+	int first = net_rec_list(ctx, &ids, err);
 	if (first < 0)
 		return first;
 	for (size_t i = 0; ids[i]; i++) {
 		if (strv_contains(keep, ids[i]))
 			continue;
 		json_auto_t *rec = NULL;
-		int r = rec_load(ctx, ids[i], &rec, NULL);
+		int r = net_rec_load(ctx, ids[i], &rec, NULL);
 		if (r < 0) {
-			_cleanup_free_ char *d = rec_dir(ctx, ids[i]);
+			_cleanup_free_ char *d = net_rec_dir(ctx, ids[i]);
 			r = fs_rm_rf(d, NULL);
 		} else {
 			struct berth_error *e = NULL;
@@ -636,15 +640,15 @@ static int gc_locked(struct net_ctx *ctx, const char *const *keep, const char *c
 			removed[nr] = NULL;
 		}
 	}
-	reserve_gc(ctx, keep, reserve);
+	net_reserve_gc(ctx, keep, reserve);
 	_cleanup_strv_ char **left = NULL;
-	if (rec_list(ctx, &left, NULL) >= 0) {
+	if (net_rec_list(ctx, &left, NULL) >= 0) {
 		gc_leases(ctx, left);
 		gc_netns(ctx, left);
 	}
 	_cleanup_netlist_ struct net_network **nets = NULL;
-	if (network_load_all(ctx, &nets, first < 0 ? NULL : err) >= 0) {
-		int r = network_fw_sync(ctx, nets, first < 0 ? NULL : err);
+	if (net_network_load_all(ctx, &nets, first < 0 ? NULL : err) >= 0) {
+		int r = net_network_fw_sync(ctx, nets, first < 0 ? NULL : err);
 		if (r < 0 && first == 0)
 			first = r;
 	}
@@ -670,43 +674,44 @@ int net_gc(struct net_ctx *ctx, const char *const *keep, const char *const *rese
 
 static void endpoint_fill(struct net_endpoint *e, const json_t *ep)
 {
-	e->network_id = xstrdup(rec_str(ep, "network_id"));
-	e->network_name = xstrdup(rec_str(ep, "network_name"));
-	e->endpoint_id = xstrdup(rec_str(ep, "endpoint_id"));
-	e->ifname = xstrdup(rec_str(ep, "ifname"));
+	e->network_id = xstrdup(net_rec_str(ep, "network_id"));
+	e->network_name = xstrdup(net_rec_str(ep, "network_name"));
+	e->endpoint_id = xstrdup(net_rec_str(ep, "endpoint_id"));
+	e->ifname = xstrdup(net_rec_str(ep, "ifname"));
 	_cleanup_strv_ char **al = NULL;
-	rec_strv(ep, "aliases", &al);
+	net_rec_strv(ep, "aliases", &al);
 	e->aliases = al ? TAKE_PTR(al) : xcalloc(1, sizeof(char *));
 	json_t *res = json_object_get(ep, "result");
 	uint32_t a;
 	char gw[IP4_STR_MAX], mac[18], ip[IP4_STR_MAX];
-	if (res && cni_result_ipv4(res, &a, &e->prefix_len, gw, mac, NULL) == 0) {
-		ip4_format(a, ip);
+	if (res && net_cni_result_ipv4(res, &a, &e->prefix_len, gw, mac, NULL) == 0) {
+		net_ip4_format(a, ip);
 		e->ipv4 = xstrdup(ip);
 		e->gateway = gw[0] ? xstrdup(gw) : NULL;
 		e->mac = xstrdup(mac);
 		e->cni_result = json_incref(res);
 	}
 	char ip6[IP6_STR_MAX], gw6[IP6_STR_MAX];
-	if (res && cni_result_ipv6(res, ip6, &e->prefix_len6, gw6) == 0) {
+	if (res && net_cni_result_ipv6(res, ip6, &e->prefix_len6, gw6) == 0) {
 		e->ipv6 = xstrdup(ip6);
 		e->gateway6 = gw6[0] ? xstrdup(gw6) : NULL;
 	}
 }
 
-struct net_container *rec_to_container(struct net_ctx *ctx, const json_t *rec)
+struct net_container *net_rec_to_container(struct net_ctx *ctx, const json_t *rec)
 {
 	struct net_container *c = xcalloc(1, sizeof(*c));
-	const char *id = rec_str(rec, "id");
+	const char *id = net_rec_str(rec, "id");
 	c->id = xstrdup(id);
-	c->mode = mode_parse(rec_str(rec, "mode"));
-	const char *ns = c->mode == NET_MODE_CONTAINER ? rec_str(rec, "shared_netns") : rec_str(rec, "netns");
+	c->mode = mode_parse(net_rec_str(rec, "mode"));
+	const char *ns =
+	    c->mode == NET_MODE_CONTAINER ? net_rec_str(rec, "shared_netns") : net_rec_str(rec, "netns");
 	c->netns_path = ns ? xstrdup(ns) : NULL;
-	const char *files_of = c->mode == NET_MODE_CONTAINER ? rec_str(rec, "share_with") : id;
-	c->hosts_path = rec_file(ctx, files_of, "hosts");
-	c->resolv_conf_path = rec_file(ctx, files_of, "resolv.conf");
-	c->hostname_path = rec_file(ctx, files_of, "hostname");
-	c->hostname = xstrdup(rec_str(rec, "hostname"));
+	const char *files_of = c->mode == NET_MODE_CONTAINER ? net_rec_str(rec, "share_with") : id;
+	c->hosts_path = net_rec_file(ctx, files_of, "hosts");
+	c->resolv_conf_path = net_rec_file(ctx, files_of, "resolv.conf");
+	c->hostname_path = net_rec_file(ctx, files_of, "hostname");
+	c->hostname = xstrdup(net_rec_str(rec, "hostname"));
 	c->n_ports = ports_from_json(json_object_get(rec, "ports"), &c->ports);
 	json_t *eps = json_object_get(rec, "endpoints");
 	c->n_endpoints = json_array_size(eps);
@@ -777,18 +782,18 @@ int net_container_check(struct net_ctx *ctx, const char *container_id, struct be
 	if (r < 0)
 		return r;
 	json_auto_t *rec = NULL;
-	r = rec_load(ctx, container_id, &rec, err);
+	r = net_rec_load(ctx, container_id, &rec, err);
 	size_t i;
 	json_t *ep;
 	if (r >= 0)
 		json_array_foreach (json_object_get(rec, "endpoints"), i, ep) {
-			struct cni_exec x = ep_cni_exec(ctx, ep);
-			struct cni_runtime rt = ep_runtime(rec, ep);
+			struct cni_exec x = net_ep_cni_exec(ctx, ep);
+			struct cni_runtime rt = net_ep_runtime(rec, ep);
 			json_auto_t *conf =
 			    check_conflist(json_object_get(ep, "conflist"), json_object_get(ep, "result"));
-			r = cni_list_check(&x, conf, &rt, json_object_get(ep, "result"), err);
+			r = net_cni_list_check(&x, conf, &rt, json_object_get(ep, "result"), err);
 			if (r < 0) {
-				berth_error_wrap(err, r, "network '%s'", rec_str(ep, "network_name"));
+				berth_error_wrap(err, r, "network '%s'", net_rec_str(ep, "network_name"));
 				break;
 			}
 		}

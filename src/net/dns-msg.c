@@ -22,7 +22,7 @@ static void wr16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
-int dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q, struct berth_error **err)
+int net_dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q, struct berth_error **err)
 {
 	if (len < DNS_HEADER + 5)
 		return berth_error_msg(err, EINVAL, "dns query too short");
@@ -88,7 +88,7 @@ static size_t build(const uint8_t *query, const struct dns_query *q, int rcode, 
 	return off;
 }
 
-size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, const uint32_t *addrs,
+size_t net_dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, const uint32_t *addrs,
 		       size_t n, uint8_t *out, size_t cap)
 {
 	uint32_t be[DNS_MAX_ANSWERS];
@@ -99,7 +99,7 @@ size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcod
 	return build(query, q, rcode, DNS_TYPE_A, (const uint8_t *)be, 4, n, out, cap);
 }
 
-size_t dns_build_reply6(const uint8_t *query, const struct dns_query *q, const struct in6_addr *addrs,
+size_t net_dns_build_reply6(const uint8_t *query, const struct dns_query *q, const struct in6_addr *addrs,
 			size_t n, uint8_t *out, size_t cap)
 {
 	return build(query, q, DNS_RCODE_OK, DNS_TYPE_AAAA, (const uint8_t *)addrs, 16, n, out, cap);

@@ -21,7 +21,7 @@ struct dns_records {
 	size_t n;
 };
 
-struct dns_records *dns_records_free(struct dns_records *r)
+struct dns_records *net_dns_records_free(struct dns_records *r)
 {
 	if (!r)
 		return NULL;
@@ -72,14 +72,14 @@ static int parse_line(char *line, struct dns_record_entry *e, const char **why)
 	return 0;
 }
 
-int dns_records_parse(const char *text, size_t len, struct dns_records **ret, struct berth_error **err)
+int net_dns_records_parse(const char *text, size_t len, struct dns_records **ret, struct berth_error **err)
 {
 	if (len > DNS_RECORDS_MAX_BYTES)
 		return berth_error_msg(err, EFBIG, "records: larger than %u bytes", DNS_RECORDS_MAX_BYTES);
 	struct dns_records *r = xcalloc(1, sizeof(*r));
 	_cleanup_free_ char *copy = xstrndup(text, len);
 	if (strlen(copy) != len) {
-		dns_records_free(r);
+		net_dns_records_free(r);
 		return berth_error_msg(err, EINVAL, "records: NUL byte in the text");
 	}
 	size_t lineno = 0;
@@ -97,7 +97,7 @@ int dns_records_parse(const char *text, size_t len, struct dns_records **ret, st
 		struct dns_record_entry e;
 		const char *why = NULL;
 		if (parse_line(p, &e, &why) < 0) {
-			dns_records_free(r);
+			net_dns_records_free(r);
 			return berth_error_msg(err, EINVAL, "records: line %zu: %s", lineno, why);
 		}
 		e.name = xstrdup(e.name);
@@ -108,7 +108,7 @@ int dns_records_parse(const char *text, size_t len, struct dns_records **ret, st
 	return 0;
 }
 
-size_t dns_records_lookup(const struct dns_records *r, const char *name, uint32_t *out, size_t cap,
+size_t net_dns_records_lookup(const struct dns_records *r, const char *name, uint32_t *out, size_t cap,
 			  bool *ret_known)
 {
 	size_t n = 0;

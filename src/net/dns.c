@@ -88,7 +88,7 @@ static int socks_sync(struct net_dns *d, struct berth_error **err)
 		return r;
 	socks_close(d);
 	for (size_t i = 0; all[i] && r >= 0; i++) {
-		if (!network_is_user(all[i]))
+		if (!net_network_is_user(all[i]))
 			continue;
 		int fd = sock_bind(all[i]->gateway, d->port, err);
 		if (fd < 0) {
@@ -151,7 +151,7 @@ struct net_dns *net_dns_free(struct net_dns *d)
 	socks_close(d);
 	free(d->src.network);
 	free(d->src.path);
-	dns_records_free(d->src.records);
+	net_dns_records_free(d->src.records);
 	free(d);
 	return NULL;
 }
@@ -167,7 +167,7 @@ int net_dns_set_records_file(struct net_dns *d, const char *network, const char 
 	d->src.network = xstrdup(network);
 	d->src.path = xstrdup(path);
 	d->src.ino = 0;
-	d->src.records = dns_records_free(d->src.records);
+	d->src.records = net_dns_records_free(d->src.records);
 	return 0;
 }
 
@@ -178,7 +178,7 @@ static const struct dns_records *source_records(struct dns_source *src)
 	if (!src->path)
 		return NULL;
 	if (stat(src->path, &st) < 0) {
-		src->records = dns_records_free(src->records);
+		src->records = net_dns_records_free(src->records);
 		src->ino = 0;
 		return NULL;
 	}
@@ -188,9 +188,9 @@ static const struct dns_records *source_records(struct dns_source *src)
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	struct dns_records *r = NULL;
 	if (fs_read_file_at(AT_FDCWD, src->path, DNS_RECORDS_MAX_BYTES, &sb, NULL) < 0 ||
-	    dns_records_parse(sb.buf, sb.len, &r, NULL) < 0)
+	    net_dns_records_parse(sb.buf, sb.len, &r, NULL) < 0)
 		return src->records; /* keep the last good content */
-	dns_records_free(src->records);
+	net_dns_records_free(src->records);
 	src->records = r;
 	src->dev = st.st_dev;
 	src->ino = st.st_ino;
@@ -221,7 +221,7 @@ static void lookup(struct net_dns *d, const char *network_id, const char *name, 
 	json_auto_t *all = NULL;
 	if (net_lock(d->ctx, NULL) < 0)
 		return;
-	int r = rec_load_all(d->ctx, &all, NULL);
+	int r = net_rec_load_all(d->ctx, &all, NULL);
 	net_unlock(d->ctx);
 	if (r < 0)
 		return;
@@ -233,12 +233,12 @@ static void lookup(struct net_dns *d, const char *network_id, const char *name, 
 			int p;
 			char gw[IP6_STR_MAX], mac[18], a6[IP6_STR_MAX];
 			json_t *res = json_object_get(ep, "result");
-			if (!res || !streq_ptr(rec_str(ep, "network_id"), network_id) ||
-			    !streq_ptr(rec_str(ep, "state"), "ready") || !name_matches(ep, name))
+			if (!res || !streq_ptr(net_rec_str(ep, "network_id"), network_id) ||
+			    !streq_ptr(net_rec_str(ep, "state"), "ready") || !name_matches(ep, name))
 				continue;
-			if (ans->n4 < DNS_MAX_ANSWERS && cni_result_ipv4(res, &a, &p, gw, mac, NULL) == 0)
+			if (ans->n4 < DNS_MAX_ANSWERS && net_cni_result_ipv4(res, &a, &p, gw, mac, NULL) == 0)
 				ans->a4[ans->n4++] = a;
-			if (ans->n6 < DNS_MAX_ANSWERS && cni_result_ipv6(res, a6, &p, gw) == 0 &&
+			if (ans->n6 < DNS_MAX_ANSWERS && net_cni_result_ipv6(res, a6, &p, gw) == 0 &&
 			    inet_pton(AF_INET6, a6, &ans->a6[ans->n6]) == 1)
 				ans->n6++;
 		}
@@ -269,23 +269,23 @@ static void handle(struct net_dns *d, const struct dns_sock *s)
 	socklen_t fl = sizeof(from);
 	ssize_t n = recvfrom(s->fd, in, sizeof(in), 0, (struct sockaddr *)&from, &fl);
 	struct dns_query q;
-	if (n <= 0 || dns_parse_query(in, (size_t)n, &q, NULL) < 0)
+	if (n <= 0 || net_dns_parse_query(in, (size_t)n, &q, NULL) < 0)
 		return; /* not a query we can even answer with FORMERR safely: drop */
 	struct dns_answer ans = { 0 };
 	size_t len = 0;
 	bool known = false;
 	if (d->src.network &&
 	    (streq(d->src.network, s->network_id) || streq(d->src.network, s->network_name)))
-		ans.n4 =
-		    dns_records_lookup(source_records(&d->src), q.name, ans.a4, ARRAY_SIZE(ans.a4), &known);
+		ans.n4 = net_dns_records_lookup(source_records(&d->src), q.name, ans.a4, ARRAY_SIZE(ans.a4),
+						&known);
 	if (!known)
 		lookup(d, s->network_id, q.name, &ans);
 	/* a known name answers its records of the asked type, or none (NOERROR/NODATA, as dockerd) */
 	if ((known || ans.n4 || ans.n6) && q.qclass == DNS_CLASS_IN) {
 		if (q.qtype == DNS_TYPE_AAAA)
-			len = dns_build_reply6(in, &q, ans.a6, ans.n6, out, sizeof(out));
+			len = net_dns_build_reply6(in, &q, ans.a6, ans.n6, out, sizeof(out));
 		else
-			len = dns_build_reply(in, &q, DNS_RCODE_OK, ans.a4,
+			len = net_dns_build_reply(in, &q, DNS_RCODE_OK, ans.a4,
 					      q.qtype == DNS_TYPE_A ? ans.n4 : 0, out, sizeof(out));
 		if (len)
 			sendto(s->fd, out, len, 0, (struct sockaddr *)&from, fl);
@@ -294,8 +294,8 @@ static void handle(struct net_dns *d, const struct dns_sock *s)
 	if (!s->internal && d->n_upstream)
 		len = forward(d, in, (size_t)n, q.id, out, sizeof(out));
 	if (len == 0)
-		len = dns_build_reply(in, &q, s->internal ? DNS_RCODE_NXDOMAIN : DNS_RCODE_SERVFAIL, NULL, 0,
-				      out, sizeof(out));
+		len = net_dns_build_reply(in, &q, s->internal ? DNS_RCODE_NXDOMAIN : DNS_RCODE_SERVFAIL, NULL,
+					  0, out, sizeof(out));
 	if (len)
 		sendto(s->fd, out, len, 0, (struct sockaddr *)&from, fl);
 }

@@ -12,11 +12,11 @@
  *                          -m mark --mark 0x2000/0x2000 MASQUERADE
  *       BERTH-HOSTPORT-SETMARK: MARK --set-xmark 0x2000/0x2000
  *
- * <tag> names the daemon (fw_chains_init: a short hash of its root), so that
+ * <tag> names the daemon (net_fw_chains_init: a short hash of its root), so that
  * several daemons sharing a network namespace each rebuild only their own
  * chains: with one shared set, every rebuild dropped the other daemons' rules
  * (their containers lost outbound NAT until they rebuilt). The chains of
- * earlier versions (no tag) are removed by fw_migrate_legacy().
+ * earlier versions (no tag) are removed by net_fw_migrate_legacy().
  *
  * BERTH-HOSTPORT-SETMARK is portmap's externalSetMarkChain: portmap jumps to it
  * for hairpin and localhost connections to a published port, which then get
@@ -41,7 +41,7 @@
 #define FW_NAT    "BERTH-POSTROUTING"
 #define FW_MARK   "0x2000/0x2000"
 
-void fw_chains_init(struct fw_chains *c, const char *tag)
+void net_fw_chains_init(struct fw_chains *c, const char *tag)
 {
 	/* FW_CHAIN_MAX holds the longest prefix, '-' and FW_TAG_LEN characters */
 	snprintf(c->iso1, sizeof(c->iso1), FW_CHAIN1 "-%.*s", FW_TAG_LEN, tag);
@@ -49,12 +49,12 @@ void fw_chains_init(struct fw_chains *c, const char *tag)
 	snprintf(c->nat, sizeof(c->nat), FW_NAT "-%.*s", FW_TAG_LEN, tag);
 }
 
-void fw_render(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n)
+void net_fw_render(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n)
 {
-	fw_render_family(sb, c, nets, n, false);
+	net_fw_render_family(sb, c, nets, n, false);
 }
 
-void fw_render_family(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n,
+void net_fw_render_family(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n,
 		      bool v6)
 {
 	strbuf_addf(sb, "*filter\n:%s - [0:0]\n:%s - [0:0]\n", c->iso1, c->iso2);
@@ -132,7 +132,7 @@ static int fw_sync_family(const struct fw_chains *c, const struct fw_net *nets, 
 			  int timeout_ms, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf in = STRBUF_INIT;
-	fw_render_family(&in, c, nets, n, v6);
+	net_fw_render_family(&in, c, nets, n, v6);
 	int code = 0;
 	const char *tool = v6 ? "ip6tables" : "iptables";
 	const char *restore[] = { v6 ? "ip6tables-restore" : "iptables-restore", "-w", "5", "--noflush", NULL };
@@ -151,7 +151,7 @@ static int fw_sync_family(const struct fw_chains *c, const struct fw_net *nets, 
 	return fw_ensure_jump(tool, "nat", "POSTROUTING", c->nat, timeout_ms, err);
 }
 
-int fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, bool v6, int timeout_ms,
+int net_fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, bool v6, int timeout_ms,
 	    struct berth_error **err)
 {
 	int r = fw_sync_family(c, nets, n, false, timeout_ms, err);
@@ -209,7 +209,7 @@ static int fw_remove_chains(const char *tool, const struct fw_chain_ref *v, size
 	return 0;
 }
 
-int fw_migrate_legacy(int timeout_ms, struct berth_error **err)
+int net_fw_migrate_legacy(int timeout_ms, struct berth_error **err)
 {
 	static const struct fw_chain_ref legacy[] = { { "filter", "FORWARD", FW_CHAIN1 },
 						      { "filter", NULL, FW_CHAIN2 },
@@ -218,7 +218,7 @@ int fw_migrate_legacy(int timeout_ms, struct berth_error **err)
 	return r < 0 ? berth_error_wrap(err, r, "remove the shared chains of an earlier berth") : 0;
 }
 
-int fw_remove(const struct fw_chains *c, bool v6, int timeout_ms, struct berth_error **err)
+int net_fw_remove(const struct fw_chains *c, bool v6, int timeout_ms, struct berth_error **err)
 {
 	const struct fw_chain_ref own[] = { { "filter", "FORWARD", c->iso1 },
 					    { "filter", NULL, c->iso2 },

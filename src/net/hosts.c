@@ -12,7 +12,7 @@
 #include "common/fs.h"
 #include "net/internal.h"
 
-void hosts_render(struct strbuf *sb, const struct hosts_entry *e, size_t n)
+void net_hosts_render(struct strbuf *sb, const struct hosts_entry *e, size_t n)
 {
 	strbuf_addstr(sb, "127.0.0.1\tlocalhost\n"
 			  "::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -24,7 +24,7 @@ void hosts_render(struct strbuf *sb, const struct hosts_entry *e, size_t n)
 		strbuf_addf(sb, "%s\t%s\n", e[i].ip, e[i].names);
 }
 
-int file_rewrite_in_place(const char *path, const char *data, size_t len, struct berth_error **err)
+int net_file_rewrite_in_place(const char *path, const char *data, size_t len, struct berth_error **err)
 {
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
@@ -54,7 +54,7 @@ static void host_resolv(const char *conf, struct strbuf *ns, struct strbuf *sear
 			continue;
 		if (streq(key, "nameserver")) {
 			char ip[64];
-			if (sscanf(val, "%63s", ip) == 1 && ip_valid(ip) && !loopback_nameserver(ip))
+			if (sscanf(val, "%63s", ip) == 1 && net_ip_valid(ip) && !loopback_nameserver(ip))
 				strbuf_addf(ns, "nameserver %s\n", ip);
 		} else if (streq(key, "search")) {
 			strbuf_reset(search);
@@ -77,7 +77,7 @@ static void add_list(struct strbuf *sb, const char *key, const char *const *v)
 	strbuf_addch(sb, '\n');
 }
 
-void resolv_conf_render(struct strbuf *sb, const char *host_conf, const char *const *dns,
+void net_resolv_conf_render(struct strbuf *sb, const char *host_conf, const char *const *dns,
 			const char *const *search, const char *const *options)
 {
 	_cleanup_strbuf_ struct strbuf ns = STRBUF_INIT, se = STRBUF_INIT, op = STRBUF_INIT;
@@ -99,7 +99,7 @@ void resolv_conf_render(struct strbuf *sb, const char *host_conf, const char *co
 	strbuf_add(sb, op.buf, op.len);
 }
 
-int extra_host_parse(const char *s, char **ret_name, char **ret_ip, struct berth_error **err)
+int net_extra_host_parse(const char *s, char **ret_name, char **ret_ip, struct berth_error **err)
 {
 	/* docker accepts "name:ip" and "name=ip"; IPv6 addresses contain ':' so split at the first one */
 	const char *sep = s ? strpbrk(s, ":=") : NULL;
@@ -113,13 +113,13 @@ int extra_host_parse(const char *s, char **ret_name, char **ret_ip, struct berth
 				       name);
 	if (ip[0] == '[' && endswith(ip, "]")) {
 		_cleanup_free_ char *inner = xstrndup(ip + 1, strlen(ip) - 2);
-		if (!ip_valid(inner))
+		if (!net_ip_valid(inner))
 			return berth_error_msg(err, EINVAL, "invalid --add-host '%s': invalid IP address", s);
 		*ret_name = TAKE_PTR(name);
 		*ret_ip = TAKE_PTR(inner);
 		return 0;
 	}
-	if (!streq(ip, "host-gateway") && !ip_valid(ip))
+	if (!streq(ip, "host-gateway") && !net_ip_valid(ip))
 		return berth_error_msg(err, EINVAL, "invalid --add-host '%s': invalid IP address '%s'", s,
 				       ip);
 	*ret_name = TAKE_PTR(name);

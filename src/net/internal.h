@@ -27,17 +27,17 @@ static inline uint32_t ip4_mask(int prefix)
 }
 
 /* Dotted quad -> host order. -EINVAL with a message naming `what`. */
-int ip4_parse(const char *s, const char *what, uint32_t *ret, struct berth_error **err);
-void ip4_format(uint32_t a, char out[IP4_STR_MAX]);
+int net_ip4_parse(const char *s, const char *what, uint32_t *ret, struct berth_error **err);
+void net_ip4_format(uint32_t a, char out[IP4_STR_MAX]);
 /* "a.b.c.d/n"; host bits must be zero unless allow_host (then *ret_host gets the address). */
-int ip4net_parse(const char *s, const char *what, bool allow_host, struct ip4net *ret, uint32_t *ret_host,
+int net_ip4net_parse(const char *s, const char *what, bool allow_host, struct ip4net *ret, uint32_t *ret_host,
 		 struct berth_error **err);
 /* Canonical "a.b.c.d/n", caller frees. */
-char *ip4net_format(const struct ip4net *n);
-bool ip4net_overlap(const struct ip4net *a, const struct ip4net *b);
-bool ip4net_contains(const struct ip4net *n, uint32_t a);
+char *net_ip4net_format(const struct ip4net *n);
+bool net_ip4net_overlap(const struct ip4net *a, const struct ip4net *b);
+bool net_ip4net_contains(const struct ip4net *n, uint32_t a);
 /* True if s parses as an IPv4 or IPv6 address (no prefix). */
-bool ip_valid(const char *s);
+bool net_ip_valid(const char *s);
 
 /* ---- ipnet.c: IPv6 prefixes (dual-stack networks) ---- */
 
@@ -47,34 +47,34 @@ struct ip6net {
 	int prefix;       /* 0..128 */
 };
 /* "x::/n", host bits zero; -EINVAL naming `what`. */
-int ip6net_parse(const char *s, const char *what, struct ip6net *ret, struct berth_error **err);
+int net_ip6net_parse(const char *s, const char *what, struct ip6net *ret, struct berth_error **err);
 /* An IPv6 address (no prefix); -EINVAL naming `what`. */
-int ip6_parse(const char *s, const char *what, uint8_t ret[16], struct berth_error **err);
-void ip6_format(const uint8_t a[16], char out[IP6_STR_MAX]);
+int net_ip6_parse(const char *s, const char *what, uint8_t ret[16], struct berth_error **err);
+void net_ip6_format(const uint8_t a[16], char out[IP6_STR_MAX]);
 /* Canonical "x::/n", caller frees. */
-char *ip6net_format(const struct ip6net *n);
-bool ip6net_overlap(const struct ip6net *a, const struct ip6net *b);
-bool ip6net_contains(const struct ip6net *n, const uint8_t a[16]);
+char *net_ip6net_format(const struct ip6net *n);
+bool net_ip6net_overlap(const struct ip6net *a, const struct ip6net *b);
+bool net_ip6net_contains(const struct ip6net *n, const uint8_t a[16]);
 /* True if s is "addr/prefix" with a valid IPv4 or IPv6 address and prefix. */
-bool ip_cidr_valid(const char *s);
+bool net_ip_cidr_valid(const char *s);
 
 struct route4 {
 	struct ip4net dst;
 	char ifname[16];
 };
 /* Non-default IPv4 routes of the calling thread's netns (/proc/thread-self/net/route). */
-int routes4_read(struct route4 **ret, size_t *ret_n, struct berth_error **err);
+int net_routes4_read(struct route4 **ret, size_t *ret_n, struct berth_error **err);
 /* The first IPv4 address of interface ifname in the calling thread's netns: 1 found (*addr, *prefix
  * set), 0 no such interface or no IPv4 address on it, -errno. */
-int iface_addr4(const char *ifname, uint32_t *addr, int *prefix);
+int net_iface_addr4(const char *ifname, uint32_t *addr, int *prefix);
 /*
  * Make bridge `ifname` (if missing), give it addr/prefix and bring it up, as dockerd does with
  * docker0 at start: its route then shows the subnet as taken. A bridge with an IPv4 address
  * already is left alone. 0 or -errno.
  */
-int bridge_ensure4(const char *ifname, uint32_t addr, int prefix);
+int net_bridge_ensure4(const char *ifname, uint32_t addr, int prefix);
 /* Bring interface ifname up (SIOCSIFFLAGS): 0 or -errno. */
-int iface_set_up(const char *ifname);
+int net_iface_set_up(const char *ifname);
 
 /* ---- cni.c: the CNI 1.0 executor ---- */
 
@@ -95,55 +95,55 @@ struct cni_runtime {
 };
 
 /* Check a network configuration list: cniVersion, name, non-empty plugins each with a safe "type". */
-int cni_conflist_validate(const json_t *conflist, struct berth_error **err);
+int net_cni_conflist_validate(const json_t *conflist, struct berth_error **err);
 /*
  * Run ADD through the chain. On success *ret is the last plugin's validated
  * result. On failure DEL is run for every plugin already called, in reverse
  * order (the failed one included), and the first error is returned.
  */
-int cni_list_add(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt, json_t **ret,
-		 struct berth_error **err);
+int net_cni_list_add(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
+		     json_t **ret, struct berth_error **err);
 /* DEL in reverse order with prevResult (may be NULL). Continues past failures; first error returned. */
-int cni_list_del(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
+int net_cni_list_del(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
 		 const json_t *prev_result, struct berth_error **err);
 /* CHECK in order with the cached result. */
-int cni_list_check(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
+int net_cni_list_check(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
 		   const json_t *prev_result, struct berth_error **err);
 /*
  * STATUS: plugins that speak CNI 1.1 get a STATUS call; older ones (Debian 12
  * ships 1.0) must at least answer VERSION. 0 when every plugin is ready.
  */
-int cni_list_status(const struct cni_exec *x, const json_t *conflist, struct berth_error **err);
+int net_cni_list_status(const struct cni_exec *x, const json_t *conflist, struct berth_error **err);
 /*
  * GC with cni.dev/valid-attachments ([{containerID, ifname}]). -EOPNOTSUPP
  * when a plugin of the chain does not speak CNI 1.1 (the caller then DELs
  * stale attachments one by one, which is what it has records for anyway).
  */
-int cni_list_gc(const struct cni_exec *x, const json_t *conflist, const json_t *valid_attachments,
+int net_cni_list_gc(const struct cni_exec *x, const json_t *conflist, const json_t *valid_attachments,
 		struct berth_error **err);
 /*
  * Parse and strictly validate a CNI 1.0 success result (stdout of ADD). The
  * cniVersion must equal want_version. Fuzzed by tests/fuzz/fuzz-cni-result.c.
  */
-int cni_result_parse(const char *buf, size_t len, const char *want_version, json_t **ret,
+int net_cni_result_parse(const char *buf, size_t len, const char *want_version, json_t **ret,
 		     struct berth_error **err);
 /* Validate an already parsed result object. */
-int cni_result_validate(const json_t *res, const char *want_version, struct berth_error **err);
+int net_cni_result_validate(const json_t *res, const char *want_version, struct berth_error **err);
 /* First IPv4 address of a result: address, prefix, gateway ("" if none), mac of its interface ("" if none).
  */
-int cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char gw[IP4_STR_MAX],
+int net_cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char gw[IP4_STR_MAX],
 		    char mac[18], struct berth_error **err);
 /* First IPv6 address of a result: "x::2", its prefix length, gateway ("" if none); -ENOENT when none. */
-int cni_result_ipv6(const json_t *res, char addr[IP6_STR_MAX], int *ret_prefix, char gw[IP6_STR_MAX]);
+int net_cni_result_ipv6(const json_t *res, char addr[IP6_STR_MAX], int *ret_prefix, char gw[IP6_STR_MAX]);
 
 /* ---- netns.c ---- */
 
 /* Create a new netns with lo up and bind-mount it at path (must not exist). */
-int netns_create(const char *path, struct berth_error **err);
+int net_netns_create(const char *path, struct berth_error **err);
 /* Is path an nsfs mount (a live netns handle)? */
-bool netns_is_mounted(const char *path);
+bool net_netns_is_mounted(const char *path);
 /* Unmount and unlink; missing is success. */
-int netns_remove(const char *path, struct berth_error **err);
+int net_netns_remove(const char *path, struct berth_error **err);
 
 /* ---- hosts.c: /etc/hosts, /etc/resolv.conf ---- */
 
@@ -152,19 +152,19 @@ struct hosts_entry {
 	const char *names; /* space-separated */
 };
 /* Render a hosts file: the standard localhost lines, then entries. */
-void hosts_render(struct strbuf *sb, const struct hosts_entry *e, size_t n);
+void net_hosts_render(struct strbuf *sb, const struct hosts_entry *e, size_t n);
 /* Rewrite a file in place (same inode): write from offset 0 then truncate. */
-int file_rewrite_in_place(const char *path, const char *data, size_t len, struct berth_error **err);
+int net_file_rewrite_in_place(const char *path, const char *data, size_t len, struct berth_error **err);
 /*
  * Render resolv.conf: host_conf is the host's resolv.conf text (may be NULL).
  * Nameservers on loopback are dropped (unreachable from a container); with no
  * nameserver left, 8.8.8.8 and 8.8.4.4 are used (docker's behaviour). dns,
  * search, options (NULL-terminated, may be NULL) replace the host's values.
  */
-void resolv_conf_render(struct strbuf *sb, const char *host_conf, const char *const *dns,
+void net_resolv_conf_render(struct strbuf *sb, const char *host_conf, const char *const *dns,
 			const char *const *search, const char *const *options);
 /* --add-host "name:ip" (ip may be IPv6 or "host-gateway"). Splits into fresh strings. */
-int extra_host_parse(const char *s, char **ret_name, char **ret_ip, struct berth_error **err);
+int net_extra_host_parse(const char *s, char **ret_name, char **ret_ip, struct berth_error **err);
 
 /* ---- firewall.c: isolation chains ---- */
 
@@ -183,7 +183,7 @@ struct fw_chains {
 	char iso1[FW_CHAIN_MAX], iso2[FW_CHAIN_MAX], nat[FW_CHAIN_MAX];
 };
 /* Name the chains of the daemon tagged tag (FW_TAG_LEN characters are used). */
-void fw_chains_init(struct fw_chains *c, const char *tag);
+void net_fw_chains_init(struct fw_chains *c, const char *tag);
 /*
  * Rebuild the daemon's isolation chains (filter) and its NAT chain (nat: one
  * MASQUERADE rule per non-internal network, as docker does, instead of the
@@ -194,34 +194,34 @@ void fw_chains_init(struct fw_chains *c, const char *tag);
  * ip6tables: once a daemon had a dual-stack network, so that removing the last
  * one empties them.
  */
-int fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, bool v6, int timeout_ms,
+int net_fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, bool v6, int timeout_ms,
 	    struct berth_error **err);
 /*
  * Remove the chains shared by every daemon in versions before fw_chains
  * (BERTH-ISOLATION-1/2, BERTH-POSTROUTING) and the jumps to them; nothing
  * to do when they are gone.
  */
-int fw_migrate_legacy(int timeout_ms, struct berth_error **err);
+int net_fw_migrate_legacy(int timeout_ms, struct berth_error **err);
 /*
  * Remove the daemon's own chains (and the jumps to them; with ip6tables too when v6),
  * as a daemon stopping cleanly with no container left running does. The shared
  * NET_FW_SETMARK_CHAIN stays: other daemons' containers' CNI configs name it.
  */
-int fw_remove(const struct fw_chains *c, bool v6, int timeout_ms, struct berth_error **err);
-/* portmap's externalSetMarkChain, maintained by fw_sync (see firewall.c). */
+int net_fw_remove(const struct fw_chains *c, bool v6, int timeout_ms, struct berth_error **err);
+/* portmap's externalSetMarkChain, maintained by net_fw_sync (see firewall.c). */
 #define NET_FW_SETMARK_CHAIN "BERTH-HOSTPORT-SETMARK"
-/* The iptables-restore input fw_sync feeds (exposed for unit tests). */
-void fw_render(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n);
+/* The iptables-restore input net_fw_sync feeds (exposed for unit tests). */
+void net_fw_render(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n);
 /* The same for one family (v6: ip6tables-restore input, MASQUERADE of subnet6). */
-void fw_render_family(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n,
+void net_fw_render_family(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n,
 		      bool v6);
 
 /* ---- ports.c ---- */
 
 /* Port mappings as CNI portMappings capability args (new reference). */
-json_t *ports_to_cni(const struct net_port *p, size_t n);
+json_t *net_ports_to_cni(const struct net_port *p, size_t n);
 /* Docker "Ports" key: "80/tcp". */
-char *port_key(uint16_t port, const char *proto);
+char *net_port_key(uint16_t port, const char *proto);
 
 /* ---- dns-msg.c: DNS messages for the embedded resolver ---- */
 
@@ -246,14 +246,14 @@ struct dns_query {
 	size_t end; /* offset just past the question */
 };
 /* Parse a query with exactly one question (no compression in it). */
-int dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q, struct berth_error **err);
+int net_dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q, struct berth_error **err);
 /* Reply = header + question of `query` + n A records (at most DNS_MAX_ANSWERS, host order); 0 when
  * cap is too small. */
-size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, const uint32_t *addrs,
+size_t net_dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, const uint32_t *addrs,
 		       size_t n, uint8_t *out, size_t cap);
 /* The same with n AAAA records, rcode NOERROR. */
 struct in6_addr;
-size_t dns_build_reply6(const uint8_t *query, const struct dns_query *q, const struct in6_addr *addrs,
+size_t net_dns_build_reply6(const uint8_t *query, const struct dns_query *q, const struct in6_addr *addrs,
 			size_t n, uint8_t *out, size_t cap);
 
 /* ---- dns-records.c: the resolver's extra record source ---- */
@@ -264,24 +264,24 @@ struct dns_records;
 /*
  * Parse "NAME IPV4 [IPV4...]" lines (blank lines and '#' comments skipped;
  * names case-insensitive, a trailing dot ignored; a name may have no
- * address). -EINVAL naming the line on anything else. *ret: dns_records_free.
+ * address). -EINVAL naming the line on anything else. *ret: net_dns_records_free.
  */
-int dns_records_parse(const char *text, size_t len, struct dns_records **ret, struct berth_error **err);
+int net_dns_records_parse(const char *text, size_t len, struct dns_records **ret, struct berth_error **err);
 /*
  * The addresses of name (host byte order, unique, at most cap); *ret_known
  * (may be NULL) tells whether the name is listed at all (listed without an
  * address: NOERROR with no answer rather than forwarding).
  */
-size_t dns_records_lookup(const struct dns_records *r, const char *name, uint32_t *out, size_t cap,
+size_t net_dns_records_lookup(const struct dns_records *r, const char *name, uint32_t *out, size_t cap,
 			  bool *ret_known);
-struct dns_records *dns_records_free(struct dns_records *r);
+struct dns_records *net_dns_records_free(struct dns_records *r);
 
 /* ---- names ---- */
 
 /* Network names: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most NET_NAME_MAX. */
 bool net_name_valid(const char *s);
 /* User network names as docker takes them: 1..NET_NAME_MAX bytes, no control characters (spaces,
- * '/', ':' and UTF-8 allowed: never used as a file name, see network_ipam_name). */
+ * '/', ':' and UTF-8 allowed: never used as a file name, see net_network_ipam_name). */
 bool net_network_name_valid(const char *s);
 /* Container ids as file names: [a-zA-Z0-9_.-]{1,128}, not "." or "..". */
 bool net_id_valid(const char *s);
@@ -314,27 +314,28 @@ void net_unlock(struct net_ctx *ctx);
 void net_relock(struct net_ctx *ctx);
 
 /* Networks, lock held. */
-int network_load_all(struct net_ctx *ctx, struct net_network ***ret, struct berth_error **err);
-int network_find(struct net_network *const *all, const char *name_or_id, struct net_network **ret,
+int net_network_load_all(struct net_ctx *ctx, struct net_network ***ret, struct berth_error **err);
+int net_network_find(struct net_network *const *all, const char *name_or_id, struct net_network **ret,
 		 struct berth_error **err);
-bool network_is_user(const struct net_network *n);
+bool net_network_is_user(const struct net_network *n);
 /*
  * CNI network configuration list of a network; portmap is added when with_ports.
  * whole4/whole6: that family's IPAM range = the whole subnet, ignoring ip_range/ip_range6
  * (docker lets a static --ip/--ip6 sit outside --ip-range; host-local only hands out in-range ones).
  */
-json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole4,
+json_t *net_network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole4,
 			 bool whole6);
 /* The network's name in CNI and on disk (conflist "name", host-local's <root>/net/ipam/<it>/):
  * its name when that is a file-safe [a-zA-Z0-9][a-zA-Z0-9_.-]* (every network before names with
  * spaces were allowed), else its id. Caller frees. */
-char *network_ipam_name(const struct net_network *n);
+char *net_network_ipam_name(const struct net_network *n);
 /* A lease owner line of an IPAM auxiliary address (never handed out, never gc'd). */
 #define NET_AUX_OWNER "berth-aux:"
 /* Rebuild the isolation chains from all networks. */
-int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct berth_error **err);
+int net_network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct berth_error **err);
 /* Is any container attached to the network with this id? (container.c) */
-int container_uses_network(struct net_ctx *ctx, const char *network_id, bool *ret, struct berth_error **err);
+int net_container_uses_network(struct net_ctx *ctx, const char *network_id, bool *ret,
+			       struct berth_error **err);
 struct cni_exec net_cni_exec(const struct net_ctx *ctx);
 
 #endif

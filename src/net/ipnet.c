@@ -16,7 +16,7 @@
 #include "common/util.h"
 #include "net/internal.h"
 
-int ip4_parse(const char *s, const char *what, uint32_t *ret, struct berth_error **err)
+int net_ip4_parse(const char *s, const char *what, uint32_t *ret, struct berth_error **err)
 {
 	struct in_addr a;
 	if (!s || inet_pton(AF_INET, s, &a) != 1)
@@ -26,14 +26,14 @@ int ip4_parse(const char *s, const char *what, uint32_t *ret, struct berth_error
 	return 0;
 }
 
-void ip4_format(uint32_t a, char out[IP4_STR_MAX])
+void net_ip4_format(uint32_t a, char out[IP4_STR_MAX])
 {
 	struct in_addr in = { .s_addr = htonl(a) };
 	if (!inet_ntop(AF_INET, &in, out, IP4_STR_MAX))
 		out[0] = '\0';
 }
 
-int ip4net_parse(const char *s, const char *what, bool allow_host, struct ip4net *ret, uint32_t *ret_host,
+int net_ip4net_parse(const char *s, const char *what, bool allow_host, struct ip4net *ret, uint32_t *ret_host,
 		 struct berth_error **err)
 {
 	const char *slash = s ? strchr(s, '/') : NULL;
@@ -45,14 +45,14 @@ int ip4net_parse(const char *s, const char *what, bool allow_host, struct ip4net
 	ip[slash - s] = '\0';
 	int64_t prefix;
 	uint32_t a;
-	if (ip4_parse(ip, what, &a, NULL) < 0 || !isdigit((unsigned char)slash[1]) ||
-	    parse_int64(slash + 1, &prefix) < 0 || prefix < 0 || prefix > 32)
+	if (net_ip4_parse(ip, what, &a, NULL) < 0 || !isdigit((unsigned char)slash[1]) ||
+	    util_parse_int64(slash + 1, &prefix) < 0 || prefix < 0 || prefix > 32)
 		return berth_error_msg(err, EINVAL, "invalid %s '%s': expected CIDR notation a.b.c.d/n", what,
 				       s);
 	uint32_t net = a & ip4_mask((int)prefix);
 	if (!allow_host && net != a) {
 		struct ip4net want = { net, (int)prefix };
-		_cleanup_free_ char *w = ip4net_format(&want);
+		_cleanup_free_ char *w = net_ip4net_format(&want);
 		return berth_error_msg(err, EINVAL, "invalid %s '%s': host bits set, did you mean '%s'", what,
 				       s, w);
 	}
@@ -63,31 +63,31 @@ int ip4net_parse(const char *s, const char *what, bool allow_host, struct ip4net
 	return 0;
 }
 
-char *ip4net_format(const struct ip4net *n)
+char *net_ip4net_format(const struct ip4net *n)
 {
 	char a[IP4_STR_MAX];
-	ip4_format(n->addr, a);
+	net_ip4_format(n->addr, a);
 	return xasprintf("%s/%d", a, n->prefix);
 }
 
-bool ip4net_overlap(const struct ip4net *a, const struct ip4net *b)
+bool net_ip4net_overlap(const struct ip4net *a, const struct ip4net *b)
 {
 	int p = MIN(a->prefix, b->prefix);
 	return (a->addr & ip4_mask(p)) == (b->addr & ip4_mask(p));
 }
 
-bool ip4net_contains(const struct ip4net *n, uint32_t a)
+bool net_ip4net_contains(const struct ip4net *n, uint32_t a)
 {
 	return (a & ip4_mask(n->prefix)) == n->addr;
 }
 
-bool ip_valid(const char *s)
+bool net_ip_valid(const char *s)
 {
 	unsigned char buf[16];
 	return s && (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1);
 }
 
-bool ip_cidr_valid(const char *s)
+bool net_ip_cidr_valid(const char *s)
 {
 	const char *slash = s ? strchr(s, '/') : NULL;
 	if (!slash || slash - s >= 46 || !isdigit((unsigned char)slash[1]))
@@ -96,7 +96,7 @@ bool ip_cidr_valid(const char *s)
 	memcpy(ip, s, (size_t)(slash - s));
 	ip[slash - s] = '\0';
 	int64_t prefix;
-	if (parse_int64(slash + 1, &prefix) < 0 || prefix < 0)
+	if (util_parse_int64(slash + 1, &prefix) < 0 || prefix < 0)
 		return false;
 	unsigned char buf[16];
 	if (inet_pton(AF_INET, ip, buf) == 1)
@@ -117,7 +117,7 @@ static uint32_t hex_le32(const char *s, bool *ok)
 	return ntohl((uint32_t)v);
 }
 
-int routes4_read(struct route4 **ret, size_t *ret_n, struct berth_error **err)
+int net_routes4_read(struct route4 **ret, size_t *ret_n, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	int r = fs_read_file_at(AT_FDCWD, "/proc/thread-self/net/route", 1 << 20, &sb, err);
@@ -197,7 +197,7 @@ bool net_hostname_valid(const char *s)
 	return s && s[0] != '-' && s[0] != '.' && name_chars(s, 253);
 }
 
-int iface_addr4(const char *ifname, uint32_t *addr, int *prefix)
+int net_iface_addr4(const char *ifname, uint32_t *addr, int *prefix)
 {
 	struct ifaddrs *ifa = NULL;
 	if (getifaddrs(&ifa) < 0)
@@ -215,11 +215,11 @@ int iface_addr4(const char *ifname, uint32_t *addr, int *prefix)
 	return found;
 }
 
-int bridge_ensure4(const char *ifname, uint32_t addr, int prefix)
+int net_bridge_ensure4(const char *ifname, uint32_t addr, int prefix)
 {
 	uint32_t have;
 	int have_prefix;
-	if (iface_addr4(ifname, &have, &have_prefix) > 0)
+	if (net_iface_addr4(ifname, &have, &have_prefix) > 0)
 		return 0; /* addressed already (adopted, or by an earlier start) */
 	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -241,10 +241,10 @@ int bridge_ensure4(const char *ifname, uint32_t addr, int prefix)
 	sin->sin_addr.s_addr = htonl((addr & ip4_mask(prefix)) | ~ip4_mask(prefix));
 	if (ioctl(s, SIOCSIFBRDADDR, &ifr) < 0)
 		return negative_errno();
-	return iface_set_up(name);
+	return net_iface_set_up(name);
 }
 
-int iface_set_up(const char *ifname)
+int net_iface_set_up(const char *ifname)
 {
 	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -259,14 +259,14 @@ int iface_set_up(const char *ifname)
 	return 0;
 }
 
-int ip6_parse(const char *s, const char *what, uint8_t ret[16], struct berth_error **err)
+int net_ip6_parse(const char *s, const char *what, uint8_t ret[16], struct berth_error **err)
 {
 	if (!s || !strchr(s, ':') || inet_pton(AF_INET6, s, ret) != 1)
 		return berth_error_msg(err, EINVAL, "invalid %s '%s': not an IPv6 address", what, s ? s : "");
 	return 0;
 }
 
-void ip6_format(const uint8_t a[16], char out[IP6_STR_MAX])
+void net_ip6_format(const uint8_t a[16], char out[IP6_STR_MAX])
 {
 	inet_ntop(AF_INET6, a, out, IP6_STR_MAX);
 }
@@ -276,11 +276,11 @@ static bool ip6_bit(const uint8_t a[16], int i)
 	return (a[i / 8] >> (7 - i % 8)) & 1;
 }
 
-int ip6net_parse(const char *s, const char *what, struct ip6net *ret, struct berth_error **err)
+int net_ip6net_parse(const char *s, const char *what, struct ip6net *ret, struct berth_error **err)
 {
 	const char *slash = s ? strrchr(s, '/') : NULL;
 	int64_t prefix;
-	if (!slash || slash - s >= IP6_STR_MAX || parse_int64(slash + 1, &prefix) < 0 || prefix < 0 ||
+	if (!slash || slash - s >= IP6_STR_MAX || util_parse_int64(slash + 1, &prefix) < 0 || prefix < 0 ||
 	    prefix > 128)
 		return berth_error_msg(err, EINVAL, "invalid %s '%s': expected an IPv6 prefix like fd00::/64",
 				       what, s ? s : "");
@@ -288,7 +288,7 @@ int ip6net_parse(const char *s, const char *what, struct ip6net *ret, struct ber
 	memcpy(buf, s, (size_t)(slash - s));
 	buf[slash - s] = '\0';
 	struct ip6net n = { .prefix = (int)prefix };
-	int r = ip6_parse(buf, what, n.addr, err);
+	int r = net_ip6_parse(buf, what, n.addr, err);
 	if (r < 0)
 		return r;
 	for (int i = n.prefix; i < 128; i++)
@@ -298,10 +298,10 @@ int ip6net_parse(const char *s, const char *what, struct ip6net *ret, struct ber
 	return 0;
 }
 
-char *ip6net_format(const struct ip6net *n)
+char *net_ip6net_format(const struct ip6net *n)
 {
 	char a[IP6_STR_MAX];
-	ip6_format(n->addr, a);
+	net_ip6_format(n->addr, a);
 	return xasprintf("%s/%d", a, n->prefix);
 }
 
@@ -313,12 +313,12 @@ static bool ip6_prefix_eq(const uint8_t a[16], const uint8_t b[16], int prefix)
 	return true;
 }
 
-bool ip6net_overlap(const struct ip6net *a, const struct ip6net *b)
+bool net_ip6net_overlap(const struct ip6net *a, const struct ip6net *b)
 {
 	return ip6_prefix_eq(a->addr, b->addr, a->prefix < b->prefix ? a->prefix : b->prefix);
 }
 
-bool ip6net_contains(const struct ip6net *n, const uint8_t a[16])
+bool net_ip6net_contains(const struct ip6net *n, const uint8_t a[16])
 {
 	return ip6_prefix_eq(n->addr, a, n->prefix);
 }

@@ -18,7 +18,7 @@ static int enter_new_and_mount(const char *path, struct berth_error **err)
 {
 	if (unshare(CLONE_NEWNET) < 0)
 		return berth_error_errno(err, "unshare network namespace");
-	int r = iface_set_up("lo");
+	int r = net_iface_set_up("lo");
 	if (r < 0)
 		return berth_error_set(err, r, "bring up 'lo' in the new network namespace");
 	if (mount("/proc/thread-self/ns/net", path, NULL, MS_BIND, NULL) < 0)
@@ -26,7 +26,7 @@ static int enter_new_and_mount(const char *path, struct berth_error **err)
 	return 0;
 }
 
-int netns_create(const char *path, struct berth_error **err)
+int net_netns_create(const char *path, struct berth_error **err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 	if (fd < 0)
@@ -58,13 +58,13 @@ int netns_create(const char *path, struct berth_error **err)
 #define NSFS_MAGIC 0x6e736673
 #endif
 
-bool netns_is_mounted(const char *path)
+bool net_netns_is_mounted(const char *path)
 {
 	struct statfs sfs;
 	return statfs(path, &sfs) == 0 && (unsigned long)sfs.f_type == NSFS_MAGIC;
 }
 
-int netns_remove(const char *path, struct berth_error **err)
+int net_netns_remove(const char *path, struct berth_error **err)
 {
 	if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 		return berth_error_errno(err, "unmount '%s'", path);

@@ -89,7 +89,7 @@ static void network_freep(struct net_network **n)
 }
 #define _cleanup_network_ _cleanup_(network_freep)
 
-bool network_is_user(const struct net_network *n)
+bool net_network_is_user(const struct net_network *n)
 {
 	return streq(n->driver, "bridge") && !streq(n->name, NET_DEFAULT_NETWORK);
 }
@@ -179,7 +179,7 @@ static int cmp_network(const void *a, const void *b)
 	return strcmp((*(struct net_network *const *)a)->name, (*(struct net_network *const *)b)->name);
 }
 
-int network_load_all(struct net_ctx *ctx, struct net_network ***ret, struct berth_error **err)
+int net_network_load_all(struct net_ctx *ctx, struct net_network ***ret, struct berth_error **err)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/networks", ctx->root_dir);
 	_cleanup_closedir_ DIR *d = opendir(dir);
@@ -208,7 +208,7 @@ int network_load_all(struct net_ctx *ctx, struct net_network ***ret, struct bert
 	return 0;
 }
 
-int network_find(struct net_network *const *all, const char *name_or_id, struct net_network **ret,
+int net_network_find(struct net_network *const *all, const char *name_or_id, struct net_network **ret,
 		 struct berth_error **err)
 {
 	struct net_network *found = NULL;
@@ -236,14 +236,14 @@ static char *now_rfc3339(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	char buf[RFC3339_MAX];
-	format_rfc3339(&ts, buf);
+	util_format_rfc3339(&ts, buf);
 	return xstrdup(buf);
 }
 
 static struct net_network *pseudo_network(const char *name, const char *driver)
 {
 	struct net_network *n = xcalloc(1, sizeof(*n));
-	n->id = random_hex(32);
+	n->id = util_random_hex(32);
 	n->name = xstrdup(name);
 	n->driver = xstrdup(driver);
 	n->labels = xcalloc(1, sizeof(char *));
@@ -253,7 +253,7 @@ static struct net_network *pseudo_network(const char *name, const char *driver)
 	return n;
 }
 
-char *network_ipam_name(const struct net_network *n)
+char *net_network_ipam_name(const struct net_network *n)
 {
 	return xstrdup(net_name_valid(n->name) ? n->name : n->id);
 }
@@ -264,25 +264,26 @@ static int subnet_clash(struct net_network *const *all, const struct ip4net *sn,
 {
 	for (size_t i = 0; all[i]; i++) {
 		struct ip4net o;
-		if (!all[i]->subnet || ip4net_parse(all[i]->subnet, "subnet", false, &o, NULL, NULL) < 0)
+		if (!all[i]->subnet || net_ip4net_parse(all[i]->subnet, "subnet", false, &o, NULL, NULL) < 0)
 			continue;
-		if (ip4net_overlap(sn, &o)) {
-			_cleanup_free_ char *s = ip4net_format(sn);
+		if (net_ip4net_overlap(sn, &o)) {
+			_cleanup_free_ char *s = net_ip4net_format(sn);
 			return berth_error_msg(err, EEXIST, "subnet '%s' overlaps with network '%s' (%s)", s,
 					       all[i]->name, all[i]->subnet);
 		}
 	}
 	_cleanup_free_ struct route4 *routes = NULL;
 	size_t nr = 0;
-	int r = routes4_read(&routes, &nr, err);
+	int r = net_routes4_read(&routes, &nr, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < nr; i++) {
 		bool ours = self_bridge && streq(routes[i].ifname, self_bridge);
 		for (size_t k = 0; all[k] && !ours; k++)
 			ours = all[k]->bridge && streq(all[k]->bridge, routes[i].ifname);
-		if (!ours && ip4net_overlap(sn, &routes[i].dst)) {
-			_cleanup_free_ char *s = ip4net_format(sn), *d = ip4net_format(&routes[i].dst);
+		if (!ours && net_ip4net_overlap(sn, &routes[i].dst)) {
+			_cleanup_free_ char *s = net_ip4net_format(sn),
+					    *d = net_ip4net_format(&routes[i].dst);
 			return berth_error_msg(err, EEXIST, "subnet '%s' overlaps with route '%s' on '%s'", s,
 					       d, routes[i].ifname);
 		}
@@ -327,7 +328,7 @@ static int network_addressing(struct net_network *const *all, const struct net_c
 	struct ip4net sn, range;
 	int r;
 	if (o->subnet) {
-		if ((r = ip4net_parse(o->subnet, "subnet", false, &sn, NULL, err)) < 0)
+		if ((r = net_ip4net_parse(o->subnet, "subnet", false, &sn, NULL, err)) < 0)
 			return r;
 		if (sn.prefix > 30)
 			return berth_error_msg(err, EINVAL, "invalid subnet '%s': prefix must be at most /30",
@@ -342,20 +343,20 @@ static int network_addressing(struct net_network *const *all, const struct net_c
 	}
 	uint32_t gw = sn.addr + 1, bcast = sn.addr | ~ip4_mask(sn.prefix);
 	if (o->gateway) {
-		if ((r = ip4_parse(o->gateway, "gateway", &gw, err)) < 0)
+		if ((r = net_ip4_parse(o->gateway, "gateway", &gw, err)) < 0)
 			return r;
-		if (!ip4net_contains(&sn, gw) || gw == sn.addr || gw == bcast)
+		if (!net_ip4net_contains(&sn, gw) || gw == sn.addr || gw == bcast)
 			return berth_error_msg(err, EINVAL,
 					       "invalid gateway '%s': not a host address of subnet '%s'",
 					       o->gateway, o->subnet);
 	}
 	if (o->ip_range) {
-		if ((r = ip4net_parse(o->ip_range, "ip-range", false, &range, NULL, err)) < 0)
+		if ((r = net_ip4net_parse(o->ip_range, "ip-range", false, &range, NULL, err)) < 0)
 			return r;
-		if (range.prefix < sn.prefix || !ip4net_contains(&sn, range.addr))
+		if (range.prefix < sn.prefix || !net_ip4net_contains(&sn, range.addr))
 			return berth_error_msg(err, EINVAL, "invalid ip-range '%s': not inside subnet '%s'",
 					       o->ip_range, o->subnet);
-		n->ip_range = ip4net_format(&range);
+		n->ip_range = net_ip4net_format(&range);
 	}
 	for (size_t i = 0; o->aux && o->aux[i]; i++) {
 		const char *eq = strchr(o->aux[i], '=');
@@ -363,16 +364,16 @@ static int network_addressing(struct net_network *const *all, const struct net_c
 		if (!eq || eq == o->aux[i] || !o->subnet)
 			return berth_error_msg(err, EINVAL, "invalid auxiliary address '%s'%s", o->aux[i],
 					       o->subnet ? ": expected name=ip" : ": needs --subnet");
-		if ((r = ip4_parse(eq + 1, "auxiliary address", &a, err)) < 0)
+		if ((r = net_ip4_parse(eq + 1, "auxiliary address", &a, err)) < 0)
 			return r;
-		if (!ip4net_contains(&sn, a))
+		if (!net_ip4net_contains(&sn, a))
 			return berth_error_msg(err, EINVAL,
 					       "invalid auxiliary address '%s': not inside subnet '%s'",
 					       o->aux[i], o->subnet);
 	}
 	char g[IP4_STR_MAX];
-	ip4_format(gw, g);
-	n->subnet = ip4net_format(&sn);
+	net_ip4_format(gw, g);
+	n->subnet = net_ip4net_format(&sn);
 	n->gateway = xstrdup(g);
 	return 0;
 }
@@ -390,7 +391,7 @@ static int network_addressing6(struct net_network *const *all, const struct net_
 		return berth_error_msg(err, EINVAL,
 				       "IPv6 networks need an IPv6 subnet (e.g. --ipv6 --subnet fd00:db8::/64)");
 	struct ip6net sn;
-	int r = ip6net_parse(o->subnet6, "IPv6 subnet", &sn, err);
+	int r = net_ip6net_parse(o->subnet6, "IPv6 subnet", &sn, err);
 	if (r < 0)
 		return r;
 	if (sn.prefix > 126)
@@ -398,8 +399,8 @@ static int network_addressing6(struct net_network *const *all, const struct net_
 				       o->subnet6);
 	for (size_t i = 0; all[i]; i++) {
 		struct ip6net other;
-		if (all[i]->subnet6 && ip6net_parse(all[i]->subnet6, "subnet", &other, NULL) == 0 &&
-		    ip6net_overlap(&sn, &other))
+		if (all[i]->subnet6 && net_ip6net_parse(all[i]->subnet6, "subnet", &other, NULL) == 0 &&
+		    net_ip6net_overlap(&sn, &other))
 			return berth_error_msg(err, EEXIST, "IPv6 subnet '%s' overlaps with network '%s' (%s)",
 					       o->subnet6, all[i]->name, all[i]->subnet6);
 	}
@@ -407,25 +408,25 @@ static int network_addressing6(struct net_network *const *all, const struct net_
 	memcpy(gw, sn.addr, 16);
 	gw[15] |= 1;
 	if (o->gateway6) {
-		if ((r = ip6_parse(o->gateway6, "IPv6 gateway", gw, err)) < 0)
+		if ((r = net_ip6_parse(o->gateway6, "IPv6 gateway", gw, err)) < 0)
 			return r;
-		if (!ip6net_contains(&sn, gw) || !memcmp(gw, sn.addr, 16))
+		if (!net_ip6net_contains(&sn, gw) || !memcmp(gw, sn.addr, 16))
 			return berth_error_msg(err, EINVAL, "invalid IPv6 gateway '%s': not in subnet '%s'",
 					       o->gateway6, o->subnet6);
 	}
 	if (o->ip_range6) {
 		struct ip6net range;
-		if ((r = ip6net_parse(o->ip_range6, "IPv6 ip-range", &range, err)) < 0)
+		if ((r = net_ip6net_parse(o->ip_range6, "IPv6 ip-range", &range, err)) < 0)
 			return r;
-		if (range.prefix < sn.prefix || !ip6net_contains(&sn, range.addr))
+		if (range.prefix < sn.prefix || !net_ip6net_contains(&sn, range.addr))
 			return berth_error_msg(err, EINVAL, "invalid ip-range '%s': not inside subnet '%s'",
 					       o->ip_range6, o->subnet6);
-		n->ip_range6 = ip6net_format(&range);
+		n->ip_range6 = net_ip6net_format(&range);
 	}
 	char g[IP6_STR_MAX];
-	ip6_format(gw, g);
+	net_ip6_format(gw, g);
 	n->ipv6 = true;
-	n->subnet6 = ip6net_format(&sn);
+	n->subnet6 = net_ip6net_format(&sn);
 	n->gateway6 = xstrdup(g);
 	return 0;
 }
@@ -433,7 +434,7 @@ static int network_addressing6(struct net_network *const *all, const struct net_
 /* Lease files that keep host-local (and static --ip checks) off the auxiliary addresses. */
 static int aux_hold(struct net_ctx *ctx, const struct net_network *n, struct berth_error **err)
 {
-	_cleanup_free_ char *name = network_ipam_name(n);
+	_cleanup_free_ char *name = net_network_ipam_name(n);
 	_cleanup_free_ char *dir = xasprintf("%s/ipam/%s", ctx->root_dir, name);
 	for (size_t i = 0; n->aux[i]; i++) {
 		const char *eq = strchr(n->aux[i], '=');
@@ -484,7 +485,7 @@ static int network_create_locked(struct net_ctx *ctx, const struct net_create_op
 			return berth_error_msg(err, EINVAL, "invalid label '%s': expected key=value",
 					       o->labels[i]);
 	_cleanup_netlist_ struct net_network **all = NULL;
-	int r = network_load_all(ctx, &all, err);
+	int r = net_network_load_all(ctx, &all, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; all[i]; i++)
@@ -501,7 +502,7 @@ static int network_create_locked(struct net_ctx *ctx, const struct net_create_op
 	if ((r = network_bridge_name(all, o, n, err)) < 0 || (r = network_addressing(all, o, n, err)) < 0 ||
 	    (r = network_addressing6(all, o, n, err)) < 0)
 		return r;
-	_cleanup_free_ char *ipam_name = network_ipam_name(n);
+	_cleanup_free_ char *ipam_name = net_network_ipam_name(n);
 	_cleanup_free_ char *ipam_dir = xasprintf("%s/ipam/%s", ctx->root_dir, ipam_name);
 	fs_rm_rf(ipam_dir, NULL); /* leftovers of a network of that name removed by hand */
 	if ((r = aux_hold(ctx, n, err)) < 0 || (r = network_save(ctx, n, err)) < 0) {
@@ -515,7 +516,7 @@ static int network_create_locked(struct net_ctx *ctx, const struct net_create_op
 	all = xrealloc(all, (cnt + 2) * sizeof(*all));
 	all[cnt] = n;
 	all[cnt + 1] = NULL;
-	r = network_fw_sync(ctx, all, err);
+	r = net_network_fw_sync(ctx, all, err);
 	all[cnt] = NULL;
 	if (r < 0) {
 		_cleanup_free_ char *p = xasprintf("%s/networks/%s.json", ctx->root_dir, n->id);
@@ -558,11 +559,11 @@ int net_network_get(struct net_ctx *ctx, const char *name_or_id, struct net_netw
 	int r = net_lock(ctx, err);
 	if (r < 0)
 		return r;
-	r = network_load_all(ctx, &all, err);
+	r = net_network_load_all(ctx, &all, err);
 	net_unlock(ctx);
 	if (r < 0)
 		return r;
-	if ((r = network_find(all, name_or_id, &n, err)) < 0)
+	if ((r = net_network_find(all, name_or_id, &n, err)) < 0)
 		return r;
 	*ret = network_dup(n);
 	return 0;
@@ -573,7 +574,7 @@ int net_network_list(struct net_ctx *ctx, struct net_network ***ret, struct bert
 	int r = net_lock(ctx, err);
 	if (r < 0)
 		return r;
-	r = network_load_all(ctx, ret, err);
+	r = net_network_load_all(ctx, ret, err);
 	net_unlock(ctx);
 	return r;
 }
@@ -591,11 +592,11 @@ static int run_quiet(const char *const *argv, int timeout_ms)
 static int network_remove_locked(struct net_ctx *ctx, struct net_network **all, struct net_network *n,
 				 struct berth_error **err)
 {
-	if (!network_is_user(n))
+	if (!net_network_is_user(n))
 		return berth_error_msg(err, EPERM, "'%s' is a pre-defined network and cannot be removed",
 				       n->name);
 	bool used = false;
-	int r = container_uses_network(ctx, n->id, &used, err);
+	int r = net_container_uses_network(ctx, n->id, &used, err);
 	if (r < 0)
 		return r;
 	if (used)
@@ -603,7 +604,7 @@ static int network_remove_locked(struct net_ctx *ctx, struct net_network **all, 
 	_cleanup_free_ char *p = xasprintf("%s/networks/%s.json", ctx->root_dir, n->id);
 	if (unlink(p) < 0)
 		return berth_error_errno(err, "remove '%s'", p);
-	_cleanup_free_ char *ipam_name = network_ipam_name(n);
+	_cleanup_free_ char *ipam_name = net_network_ipam_name(n);
 	_cleanup_free_ char *ipam = xasprintf("%s/ipam/%s", ctx->root_dir, ipam_name);
 	fs_rm_rf(ipam, NULL);
 	/* the bridge plugin never deletes its bridge; docker removes it with the network */
@@ -614,7 +615,7 @@ static int network_remove_locked(struct net_ctx *ctx, struct net_network **all, 
 		if (all[i] != n)
 			all[k++] = all[i];
 	all[k] = NULL;
-	r = network_fw_sync(ctx, all, err);
+	r = net_network_fw_sync(ctx, all, err);
 	net_network_free(n);
 	return r;
 }
@@ -626,9 +627,9 @@ int net_network_remove(struct net_ctx *ctx, const char *name_or_id, struct berth
 	int r = net_lock(ctx, err);
 	if (r < 0)
 		return r;
-	r = network_load_all(ctx, &all, err);
+	r = net_network_load_all(ctx, &all, err);
 	if (r >= 0)
-		r = network_find(all, name_or_id, &n, err);
+		r = net_network_find(all, name_or_id, &n, err);
 	if (r >= 0)
 		r = network_remove_locked(ctx, all, n, err);
 	net_unlock(ctx);
@@ -648,9 +649,9 @@ static int prunable(struct net_ctx *ctx, const struct net_network *n, const json
 {
 	bool used = false, match = true;
 	*ret = false;
-	if (!network_is_user(n))
+	if (!net_network_is_user(n))
 		return 0;
-	int r = container_uses_network(ctx, n->id, &used, err);
+	int r = net_container_uses_network(ctx, n->id, &used, err);
 	if (r < 0 || used)
 		return r;
 	/* net_api_network_match locks for "dangling": prune filters are label/until only, like docker */
@@ -676,7 +677,7 @@ int net_network_prune_filtered(struct net_ctx *ctx, const json_t *filters, char 
 	int r = net_lock(ctx, err);
 	if (r < 0)
 		return r;
-	r = network_load_all(ctx, &all, err);
+	r = net_network_load_all(ctx, &all, err);
 	for (size_t i = 0; r >= 0 && all[i];) {
 		bool prune = false;
 		if ((r = prunable(ctx, all[i], filters, &prune, err)) < 0 || !prune) {
@@ -708,8 +709,8 @@ static json_t *range6_of(const struct net_network *n, bool whole_subnet)
 {
 	json_t *range = json_pack("{s:s,s:s}", "subnet", n->subnet6, "gateway", n->gateway6);
 	struct ip6net sn, r;
-	if (!n->ip_range6 || whole_subnet || ip6net_parse(n->subnet6, "subnet", &sn, NULL) < 0 ||
-	    ip6net_parse(n->ip_range6, "ip-range", &r, NULL) < 0)
+	if (!n->ip_range6 || whole_subnet || net_ip6net_parse(n->subnet6, "subnet", &sn, NULL) < 0 ||
+	    net_ip6net_parse(n->ip_range6, "ip-range", &r, NULL) < 0)
 		return range;
 	uint8_t lo[16], hi[16];
 	memcpy(lo, r.addr, 16);
@@ -719,23 +720,23 @@ static json_t *range6_of(const struct net_network *n, bool whole_subnet)
 	if (!memcmp(lo, sn.addr, 16) && r.prefix < 128)
 		lo[15] |= 1;
 	char a[IP6_STR_MAX], b[IP6_STR_MAX];
-	ip6_format(lo, a);
-	ip6_format(hi, b);
+	net_ip6_format(lo, a);
+	net_ip6_format(hi, b);
 	json_object_set_new(range, "rangeStart", json_string(a));
 	json_object_set_new(range, "rangeEnd", json_string(b));
 	return range;
 }
 
-json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole4,
+json_t *net_network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole4,
 			 bool whole6)
 {
 	json_t *range = json_pack("{s:s,s:s}", "subnet", n->subnet, "gateway", n->gateway);
 	if (n->ip_range && !whole4) {
 		struct ip4net r;
-		if (ip4net_parse(n->ip_range, "ip-range", false, &r, NULL, NULL) == 0) {
+		if (net_ip4net_parse(n->ip_range, "ip-range", false, &r, NULL, NULL) == 0) {
 			char lo[IP4_STR_MAX], hi[IP4_STR_MAX];
-			ip4_format(r.prefix >= 31 ? r.addr : r.addr + 1, lo);
-			ip4_format(r.prefix >= 31 ? r.addr | ~ip4_mask(r.prefix)
+			net_ip4_format(r.prefix >= 31 ? r.addr : r.addr + 1, lo);
+			net_ip4_format(r.prefix >= 31 ? r.addr | ~ip4_mask(r.prefix)
 						  : (r.addr | ~ip4_mask(r.prefix)) - 1,
 				   hi);
 			json_object_set_new(range, "rangeStart", json_string(lo));
@@ -760,11 +761,11 @@ json_t *network_conflist(struct net_ctx *ctx, const struct net_network *n, bool 
 		json_array_append_new(plugins, json_pack("{s:s,s:{s:b},s:b,s:s}", "type", "portmap",
 							 "capabilities", "portMappings", 1, "snat", 1,
 							 "externalSetMarkChain", NET_FW_SETMARK_CHAIN));
-	_cleanup_free_ char *name = network_ipam_name(n);
+	_cleanup_free_ char *name = net_network_ipam_name(n);
 	return json_pack("{s:s,s:s,s:o}", "cniVersion", CNI_VERSION, "name", name, "plugins", plugins);
 }
 
-int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct berth_error **err)
+int net_network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct berth_error **err)
 {
 	size_t n = 0, k = 0;
 	while (all[n])
@@ -780,7 +781,7 @@ int network_fw_sync(struct net_ctx *ctx, struct net_network *const *all, struct 
 	bool v6 = access(marker6, F_OK) == 0;
 	for (size_t i = 0; i < k && !v6; i++)
 		v6 = v[i].subnet6 != NULL;
-	int r = fw_sync(&ctx->fw, v, k, v6, ctx->timeout_ms, err);
+	int r = net_fw_sync(&ctx->fw, v, k, v6, ctx->timeout_ms, err);
 	if (r >= 0 && v6) {
 		int fd = open(marker6, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 		if (fd >= 0)
@@ -835,7 +836,7 @@ static void ctx_fw_names(struct net_ctx *ctx, const char *root)
 	const char *p = real ? real : root;
 	char hex[DIGEST_STRING_MAX];
 	digest_buffer(DIGEST_SHA256, p, strlen(p), hex); /* "sha256:<hex>" */
-	fw_chains_init(&ctx->fw, hex + strlen("sha256:"));
+	net_fw_chains_init(&ctx->fw, hex + strlen("sha256:"));
 }
 
 /*
@@ -847,11 +848,11 @@ static void ctx_fw_names(struct net_ctx *ctx, const char *root)
 static int ctx_fw_sync(struct net_ctx *ctx, struct berth_error **err)
 {
 	_cleanup_netlist_ struct net_network **all = NULL;
-	int r = fw_migrate_legacy(ctx->timeout_ms, err);
+	int r = net_fw_migrate_legacy(ctx->timeout_ms, err);
 	if (r < 0)
 		return r;
-	r = network_load_all(ctx, &all, err);
-	if (r < 0 || (r = network_fw_sync(ctx, all, err)) < 0)
+	r = net_network_load_all(ctx, &all, err);
+	if (r < 0 || (r = net_network_fw_sync(ctx, all, err)) < 0)
 		return r;
 	_cleanup_free_ char *marker = fw_marker(ctx);
 	int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -874,16 +875,16 @@ static int adopt_bridge_addr(struct net_ctx *ctx, struct net_network *n, bool is
 	uint32_t addr;
 	int prefix;
 	*changed = false;
-	if (iface_addr4(n->bridge, &addr, &prefix) <= 0 || prefix < 1 || prefix > 30)
+	if (net_iface_addr4(n->bridge, &addr, &prefix) <= 0 || prefix < 1 || prefix > 30)
 		return 0;
 	struct ip4net have = { addr & ip4_mask(prefix), prefix };
-	_cleanup_free_ char *subnet = ip4net_format(&have);
+	_cleanup_free_ char *subnet = net_ip4net_format(&have);
 	char gw[IP4_STR_MAX];
-	ip4_format(addr, gw);
+	net_ip4_format(addr, gw);
 	if (streq_ptr(n->subnet, subnet) && streq_ptr(n->gateway, gw))
 		return 0;
 	bool used = false;
-	int r = is_new ? 0 : container_uses_network(ctx, n->id, &used, err);
+	int r = is_new ? 0 : net_container_uses_network(ctx, n->id, &used, err);
 	if (r < 0)
 		return r;
 	if (ctx->bridge_subnet || used)
@@ -914,15 +915,15 @@ static int default_network_ipv6(struct net_ctx *ctx, struct net_network *const *
 	struct ip6net want;
 	_cleanup_free_ char *canon = NULL;
 	if (ctx->bridge_subnet6) {
-		int r = ip6net_parse(ctx->bridge_subnet6, "IPv6 subnet", &want, err);
+		int r = net_ip6net_parse(ctx->bridge_subnet6, "IPv6 subnet", &want, err);
 		if (r < 0)
 			return r;
-		canon = ip6net_format(&want);
+		canon = net_ip6net_format(&want);
 	}
 	if (streq_ptr(canon, n->ipv6 ? n->subnet6 : NULL))
 		return 0;
 	bool used = false;
-	int r = container_uses_network(ctx, n->id, &used, err);
+	int r = net_container_uses_network(ctx, n->id, &used, err);
 	if (r < 0)
 		return r;
 	if (used)
@@ -963,11 +964,11 @@ static int default_bridge_up(const struct net_network *n, struct berth_error **e
 {
 	struct ip4net sn;
 	uint32_t gw;
-	if (!n->subnet || !n->gateway || ip4net_parse(n->subnet, "subnet", false, &sn, NULL, NULL) < 0 ||
-	    ip4_parse(n->gateway, "gateway", &gw, NULL) < 0)
+	if (!n->subnet || !n->gateway || net_ip4net_parse(n->subnet, "subnet", false, &sn, NULL, NULL) < 0 ||
+	    net_ip4_parse(n->gateway, "gateway", &gw, NULL) < 0)
 		return berth_error_msg(err, EINVAL, "default network: bad subnet '%s' or gateway '%s'",
 				       n->subnet ? n->subnet : "", n->gateway ? n->gateway : "");
-	int r = bridge_ensure4(n->bridge, gw, sn.prefix);
+	int r = net_bridge_ensure4(n->bridge, gw, sn.prefix);
 	if (r < 0)
 		return berth_error_set(err, r, "create the default bridge '%s' with %s/%d", n->bridge,
 				       n->gateway, sn.prefix);
@@ -978,22 +979,22 @@ static int default_bridge_up(const struct net_network *n, struct berth_error **e
 static int ctx_default_networks(struct net_ctx *ctx, struct berth_error **err)
 {
 	_cleanup_netlist_ struct net_network **all = NULL;
-	int r = network_load_all(ctx, &all, err);
+	int r = net_network_load_all(ctx, &all, err);
 	if (r < 0)
 		return r;
 	struct net_network *n;
-	if (network_find(all, "host", &n, NULL) < 0) {
+	if (net_network_find(all, "host", &n, NULL) < 0) {
 		_cleanup_network_ struct net_network *h = pseudo_network("host", "host");
 		if ((r = network_save(ctx, h, err)) < 0)
 			return r;
 	}
-	if (network_find(all, "none", &n, NULL) < 0) {
+	if (net_network_find(all, "none", &n, NULL) < 0) {
 		_cleanup_network_ struct net_network *h = pseudo_network("none", "null");
 		if ((r = network_save(ctx, h, err)) < 0)
 			return r;
 	}
 	bool changed = false, changed6 = false;
-	if (network_find(all, NET_DEFAULT_NETWORK, &n, NULL) == 0) {
+	if (net_network_find(all, NET_DEFAULT_NETWORK, &n, NULL) == 0) {
 		if (!streq_ptr(n->bridge, ctx->bridge_name))
 			return 0;
 		if ((r = adopt_bridge_addr(ctx, n, false, &changed, err)) < 0 ||
@@ -1082,7 +1083,7 @@ int net_ctx_remove_firewall(struct net_ctx *ctx, struct berth_error **err)
 	_cleanup_free_ char *marker6 = xasprintf("%s/../fw6-used", ctx->netns_dir);
 	/* the marker first: a failure half-way must not make the next start skip the rebuild */
 	(void)unlink(marker);
-	r = fw_remove(&ctx->fw, access(marker6, F_OK) == 0, ctx->timeout_ms, err);
+	r = net_fw_remove(&ctx->fw, access(marker6, F_OK) == 0, ctx->timeout_ms, err);
 	if (r >= 0)
 		(void)unlink(marker6);
 	net_unlock(ctx);
@@ -1114,9 +1115,9 @@ int net_network_status(struct net_ctx *ctx, const char *name_or_id, struct berth
 		return r;
 	if (!n->bridge)
 		return 0; /* host and none need no plugin */
-	json_auto_t *conf = network_conflist(ctx, n, true, false, false);
+	json_auto_t *conf = net_network_conflist(ctx, n, true, false, false);
 	struct cni_exec x = net_cni_exec(ctx);
-	r = cni_list_status(&x, conf, err);
+	r = net_cni_list_status(&x, conf, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "network '%s' is not ready", n->name);
 	return 0;

@@ -60,7 +60,7 @@ int net_port_proxy_listen(const char *proto, const char *host_ip, uint16_t port,
 	if (type == SOCK_STREAM)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno == EADDRINUSE) /* as ports_allocate() words it */
+		if (errno == EADDRINUSE) /* as net_ports_allocate() words it */
 			return berth_error_msg(err, EADDRINUSE,
 					       "bind for %s:%u/%s failed: port is already allocated", host_ip,
 					       port, proto);
@@ -220,7 +220,7 @@ static void udp_from_client(int fd, struct udp_client *v, size_t n, const struct
 		c->addr = from;
 		c->up = up;
 	}
-	c->last_ms = now_ms();
+	c->last_ms = proc_now_ms();
 	(void)send(c->up, buf, (size_t)len, 0);
 }
 
@@ -240,7 +240,7 @@ static int serve_udp(int fd, const struct sockaddr_storage *to, socklen_t to_len
 				continue;
 			return berth_error_errno(err, "poll");
 		}
-		int64_t now = now_ms();
+		int64_t now = proc_now_ms();
 		for (size_t i = 0; i < UDP_CLIENTS; i++) {
 			if (v[i].up < 0)
 				continue;

@@ -22,7 +22,7 @@ static int parse_range(const char *s, const char *spec, bool allow_empty, struct
 	const char *dash = strchr(s, '-');
 	_cleanup_free_ char *a = dash ? xstrndup(s, (size_t)(dash - s)) : xstrdup(s);
 	int64_t lo, hi;
-	if (parse_int64(a, &lo) < 0 || (dash && parse_int64(dash + 1, &hi) < 0))
+	if (util_parse_int64(a, &lo) < 0 || (dash && util_parse_int64(dash + 1, &hi) < 0))
 		return berth_error_msg(err, EINVAL, "invalid port spec '%s': invalid port '%s'", spec, s);
 	if (!dash)
 		hi = lo;
@@ -103,7 +103,7 @@ int net_port_parse(const char *spec, struct net_port **v, size_t *n, struct bert
 	    (r = split_spec(s, spec, &ip, &host, &ctr, err)) < 0)
 		return r;
 	ipaddr = ip && *ip ? ip : NULL;
-	if (ipaddr && !ip_valid(ipaddr))
+	if (ipaddr && !net_ip_valid(ipaddr))
 		return berth_error_msg(err, EINVAL, "invalid port spec '%s': invalid IP address '%s'", spec,
 				       ipaddr);
 	struct range hr, cr;
@@ -135,7 +135,7 @@ int net_port_expose(const char *exposed, struct net_port **v, size_t *n, struct 
 	return net_port_parse(exposed, v, n, err);
 }
 
-json_t *ports_to_cni(const struct net_port *p, size_t n)
+json_t *net_ports_to_cni(const struct net_port *p, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -150,7 +150,7 @@ json_t *ports_to_cni(const struct net_port *p, size_t n)
 	return a;
 }
 
-char *port_key(uint16_t port, const char *proto)
+char *net_port_key(uint16_t port, const char *proto)
 {
 	return xasprintf("%u/%s", port, proto);
 }

@@ -11,7 +11,7 @@
  *       {"<network id>": {"network": "app", "ipv4": "10.1.0.2", "ipv6": "fd00::2", "mac": "..",
  *                         "ifname": "eth0"}}          ("ipv6" on dual-stack networks only)
  *
- * ("network" is network_ipam_name(): the name, or the id for names that are no file names),
+ * ("network" is net_network_ipam_name(): the name, or the id for names that are no file names),
  *
  * is written from the endpoints' CNI results before their DEL (net_container_stop),
  * and, while the container is not attached, a placeholder lease
@@ -50,7 +50,7 @@ static char *lease_path(struct net_ctx *ctx, const char *network, const char *ip
 	return xasprintf("%s/ipam/%s/%s", ctx->root_dir, network, ip);
 }
 
-json_t *reserve_load(struct net_ctx *ctx, const char *id)
+json_t *net_reserve_load(struct net_ctx *ctx, const char *id)
 {
 	json_t *j = NULL;
 	if (net_id_valid(id)) {
@@ -94,12 +94,12 @@ static const char *ep_ipam_name(const json_t *ep)
 static bool entry_valid(const json_t *e)
 {
 	uint32_t a;
-	const char *mac = rec_str(e, "mac");
+	const char *mac = net_rec_str(e, "mac");
 	uint8_t a6[16];
-	const char *v6 = rec_str(e, "ipv6");
-	return rec_str(e, "network") && net_name_valid(rec_str(e, "network")) && rec_str(e, "ipv4") &&
-	       ip4_parse(rec_str(e, "ipv4"), "address", &a, NULL) == 0 && (!mac || mac_valid(mac)) &&
-	       (!v6 || ip6_parse(v6, "address", a6, NULL) == 0);
+	const char *v6 = net_rec_str(e, "ipv6");
+	return net_rec_str(e, "network") && net_name_valid(net_rec_str(e, "network")) &&
+	       net_rec_str(e, "ipv4") && net_ip4_parse(net_rec_str(e, "ipv4"), "address", &a, NULL) == 0 &&
+	       (!mac || mac_valid(mac)) && (!v6 || net_ip6_parse(v6, "address", a6, NULL) == 0);
 }
 
 /* The owner line of a lease file (NULL: no such lease). */
@@ -118,16 +118,16 @@ static bool owner_is_placeholder_of(const char *owner, const char *id)
 	return owner && startswith(owner, RESERVED_OWNER) && streq(owner + strlen(RESERVED_OWNER), id);
 }
 
-bool reserve_lease_taken(struct net_ctx *ctx, const char *network, const char *ip, const char *self_id)
+bool net_reserve_lease_taken(struct net_ctx *ctx, const char *network, const char *ip, const char *self_id)
 {
 	_cleanup_free_ char *owner = lease_owner(ctx, network, ip);
 	return owner && !streq(owner, self_id) && !owner_is_placeholder_of(owner, self_id);
 }
 
-int reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_error **err)
+int net_reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_error **err)
 {
-	const char *id = rec_str(rec, "id");
-	json_auto_t *res = reserve_load(ctx, id);
+	const char *id = net_rec_str(rec, "id");
+	json_auto_t *res = net_reserve_load(ctx, id);
 	bool changed = false;
 	size_t i;
 	json_t *ep;
@@ -136,18 +136,19 @@ int reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_error **
 		uint32_t a;
 		int prefix;
 		char gw[IP4_STR_MAX], mac[18], ip[IP4_STR_MAX];
-		if (!streq_ptr(rec_str(ep, "state"), "ready") || !result ||
-		    cni_result_ipv4(result, &a, &prefix, gw, mac, NULL) < 0 || !rec_str(ep, "network_id"))
+		if (!streq_ptr(net_rec_str(ep, "state"), "ready") || !result ||
+		    net_cni_result_ipv4(result, &a, &prefix, gw, mac, NULL) < 0 ||
+		    !net_rec_str(ep, "network_id"))
 			continue;
-		ip4_format(a, ip);
+		net_ip4_format(a, ip);
 		json_t *e = json_pack("{s:s?,s:s,s:s?}", "network", ep_ipam_name(ep), "ipv4", ip,
-				      "ifname", rec_str(ep, "ifname"));
+				      "ifname", net_rec_str(ep, "ifname"));
 		if (mac_valid(mac))
 			json_object_set_new(e, "mac", json_string(mac));
 		char ip6[IP6_STR_MAX], gw6[IP6_STR_MAX];
-		if (cni_result_ipv6(result, ip6, &prefix, gw6) == 0)
+		if (net_cni_result_ipv6(result, ip6, &prefix, gw6) == 0)
 			json_object_set_new(e, "ipv6", json_string(ip6));
-		json_object_set_new(res, rec_str(ep, "network_id"), e);
+		json_object_set_new(res, net_rec_str(ep, "network_id"), e);
 		changed = true;
 	}
 	return changed ? reserve_save(ctx, id, res, err) : 0;
@@ -158,13 +159,13 @@ int reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_error **
 static int hold_addr(struct net_ctx *ctx, const char *id, const json_t *e, const char *ip,
 		     struct berth_error **err)
 {
-	const char *net = rec_str(e, "network");
+	const char *net = net_rec_str(e, "network");
 	_cleanup_free_ char *dir = xasprintf("%s/ipam/%s", ctx->root_dir, net);
 	int r = fs_mkdir_p(dir, 0755, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "keep address %s on network '%s'", ip, net);
 	/* host-local's own lock (its disk store flocks DIR/lock): a CNI ADD of another container may run
-	 * beside us (ep_add releases net_lock), and must not hand out the address between the look and
+	 * beside us (net_ep_add releases net_lock), and must not hand out the address between the look and
 	 * the write */
 	_cleanup_free_ char *lp = xasprintf("%s/lock", dir);
 	_cleanup_close_ int lk = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -174,8 +175,8 @@ static int hold_addr(struct net_ctx *ctx, const char *id, const json_t *e, const
 	if (owner)
 		return streq(owner, id) || owner_is_placeholder_of(owner, id);
 	_cleanup_free_ char *p = lease_path(ctx, net, ip);
-	_cleanup_free_ char *body =
-	    xasprintf(RESERVED_OWNER "%s\r\n%s", id, rec_str(e, "ifname") ? rec_str(e, "ifname") : "eth0");
+	_cleanup_free_ char *body = xasprintf(RESERVED_OWNER "%s\r\n%s", id,
+					      net_rec_str(e, "ifname") ? net_rec_str(e, "ifname") : "eth0");
 	r = fs_write_file_atomic(p, body, strlen(body), 0644, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "keep address %s on network '%s'", ip, net);
@@ -185,9 +186,9 @@ static int hold_addr(struct net_ctx *ctx, const char *id, const json_t *e, const
 /* Both addresses of entry e (the IPv6 one on dual-stack networks). */
 static int hold_one(struct net_ctx *ctx, const char *id, const json_t *e, struct berth_error **err)
 {
-	int r = hold_addr(ctx, id, e, rec_str(e, "ipv4"), err);
-	if (r > 0 && rec_str(e, "ipv6"))
-		r = hold_addr(ctx, id, e, rec_str(e, "ipv6"), err);
+	int r = hold_addr(ctx, id, e, net_rec_str(e, "ipv4"), err);
+	if (r > 0 && net_rec_str(e, "ipv6"))
+		r = hold_addr(ctx, id, e, net_rec_str(e, "ipv6"), err);
 	return r;
 }
 
@@ -201,8 +202,8 @@ static bool network_exists(struct net_network *const *nets, const char *id, cons
 {
 	for (size_t i = 0; nets && nets[i]; i++)
 		if (streq(nets[i]->id, id)) {
-			_cleanup_free_ char *name = network_ipam_name(nets[i]);
-			return streq_ptr(rec_str(e, "network"), name);
+			_cleanup_free_ char *name = net_network_ipam_name(nets[i]);
+			return streq_ptr(net_rec_str(e, "network"), name);
 		}
 	return false;
 }
@@ -210,13 +211,13 @@ static bool network_exists(struct net_network *const *nets, const char *id, cons
 /* Forget every reservation of id at once: removing a file needs no space on a full disk. */
 static void forget_all(struct net_ctx *ctx, const char *id, const json_t *res);
 
-int reserve_hold(struct net_ctx *ctx, const char *id, struct berth_error **err)
+int net_reserve_hold(struct net_ctx *ctx, const char *id, struct berth_error **err)
 {
-	json_auto_t *res = reserve_load(ctx, id);
+	json_auto_t *res = net_reserve_load(ctx, id);
 	if (json_object_size(res) == 0)
 		return 0;
 	_cleanup_(network_list_freep) struct net_network **nets = NULL;
-	int r = network_load_all(ctx, &nets, err);
+	int r = net_network_load_all(ctx, &nets, err);
 	if (r < 0)
 		return r;
 	const char *key;
@@ -250,37 +251,38 @@ static void unhold(struct net_ctx *ctx, const char *id, const json_t *e)
 		return;
 	const char *keys[] = { "ipv4", "ipv6" };
 	for (size_t i = 0; i < 2; i++) {
-		const char *ip = rec_str(e, keys[i]);
-		_cleanup_free_ char *owner = ip ? lease_owner(ctx, rec_str(e, "network"), ip) : NULL;
+		const char *ip = net_rec_str(e, keys[i]);
+		_cleanup_free_ char *owner = ip ? lease_owner(ctx, net_rec_str(e, "network"), ip) : NULL;
 		if (owner_is_placeholder_of(owner, id)) {
-			_cleanup_free_ char *p = lease_path(ctx, rec_str(e, "network"), ip);
+			_cleanup_free_ char *p = lease_path(ctx, net_rec_str(e, "network"), ip);
 			(void)unlink(p);
 		}
 	}
 }
 
-const json_t *reserve_find(const json_t *res, const struct net_network *n)
+const json_t *net_reserve_find(const json_t *res, const struct net_network *n)
 {
 	const json_t *e = json_object_get(res, n->id);
-	_cleanup_free_ char *name = network_ipam_name(n);
-	return e && entry_valid(e) && streq_ptr(rec_str(e, "network"), name) ? e : NULL;
+	_cleanup_free_ char *name = net_network_ipam_name(n);
+	return e && entry_valid(e) && streq_ptr(net_rec_str(e, "network"), name) ? e : NULL;
 }
 
-void reserve_take(struct net_ctx *ctx, const char *id, const json_t *ep)
+void net_reserve_take(struct net_ctx *ctx, const char *id, const json_t *ep)
 {
-	json_auto_t *e = json_pack("{s:s?,s:s?,s:s?}", "network", ep_ipam_name(ep), "ipv4",
-				   rec_str(ep, "ipv4_reserved"), "ipv6", rec_str(ep, "ipv6_reserved"));
+	json_auto_t *e =
+	    json_pack("{s:s?,s:s?,s:s?}", "network", ep_ipam_name(ep), "ipv4",
+		      net_rec_str(ep, "ipv4_reserved"), "ipv6", net_rec_str(ep, "ipv6_reserved"));
 	unhold(ctx, id, e);
 }
 
-int reserve_drop(struct net_ctx *ctx, const char *id, const char *network, struct berth_error **err)
+int net_reserve_drop(struct net_ctx *ctx, const char *id, const char *network, struct berth_error **err)
 {
-	json_auto_t *res = reserve_load(ctx, id), *dropped = json_object();
+	json_auto_t *res = net_reserve_load(ctx, id), *dropped = json_object();
 	const char *key;
 	json_t *e;
 	void *tmp;
 	json_object_foreach_safe (res, tmp, key, e) {
-		if (network && !streq(key, network) && !streq_ptr(rec_str(e, "network"), network))
+		if (network && !streq(key, network) && !streq_ptr(net_rec_str(e, "network"), network))
 			continue;
 		json_object_set(dropped, key, e);
 		json_object_del(res, key);
@@ -306,22 +308,22 @@ static void forget_all(struct net_ctx *ctx, const char *id, const json_t *res)
 		unhold(ctx, id, e);
 }
 
-bool reserve_owns_lease(struct net_ctx *ctx, const char *owner, const char *network, const char *ip)
+bool net_reserve_owns_lease(struct net_ctx *ctx, const char *owner, const char *network, const char *ip)
 {
 	if (!owner || !startswith(owner, RESERVED_OWNER))
 		return false;
 	const char *id = owner + strlen(RESERVED_OWNER);
-	json_auto_t *res = reserve_load(ctx, id);
+	json_auto_t *res = net_reserve_load(ctx, id);
 	const char *key;
 	json_t *e;
 	json_object_foreach (res, key, e)
-		if (entry_valid(e) && streq(rec_str(e, "network"), network) &&
-		    (streq(rec_str(e, "ipv4"), ip) || streq_ptr(rec_str(e, "ipv6"), ip)))
+		if (entry_valid(e) && streq(net_rec_str(e, "network"), network) &&
+		    (streq(net_rec_str(e, "ipv4"), ip) || streq_ptr(net_rec_str(e, "ipv6"), ip)))
 			return true;
 	return false;
 }
 
-void reserve_gc(struct net_ctx *ctx, const char *const *keep, const char *const *reserve)
+void net_reserve_gc(struct net_ctx *ctx, const char *const *keep, const char *const *reserve)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/reserved", ctx->root_dir);
 	_cleanup_closedir_ DIR *d = opendir(dir);
@@ -335,8 +337,8 @@ void reserve_gc(struct net_ctx *ctx, const char *const *keep, const char *const 
 			continue;
 		}
 		if (!strv_contains(keep, id) && !strv_contains(reserve, id))
-			(void)reserve_drop(ctx, id, NULL, NULL);
+			(void)net_reserve_drop(ctx, id, NULL, NULL);
 		else
-			(void)reserve_hold(ctx, id, NULL); /* placeholders back, entries of removed networks gone */
+			(void)net_reserve_hold(ctx, id, NULL); /* placeholders back, entries of removed networks gone */
 	}
 }

@@ -60,7 +60,7 @@ static void usage(FILE *f)
  * or the value's. */
 static bool parse(const struct cli_opt *t, int argc, char **argv)
 {
-	return cli_opttab_scan(t, argc, argv, NULL, 0) == CLI_OPTTAB_OK;
+	return opttab_scan(t, argc, argv, NULL, 0) == CLI_OPTTAB_OK;
 }
 
 static void print_json(json_t *j)
@@ -362,7 +362,7 @@ static int attach_parse(struct attach_args *a, int argc, char **argv, struct ber
 		{ NULL },
 	};
 #undef ATTACH_CALL
-	int r = cli_opttab_scan(t, argc, argv, NULL, 0);
+	int r = opttab_scan(t, argc, argv, NULL, 0);
 	if (r == CLI_OPTTAB_BAD_VALUE) {
 		*err = TAKE_PTR(a->err);
 		return -EINVAL;
@@ -474,7 +474,7 @@ static int cmd_gc(struct net_ctx *ctx, int argc, char **argv)
 static int opt_port(void *dest, const char *arg)
 {
 	int64_t v;
-	if (parse_int64(arg, &v) < 0 || v < 1 || v > 65535) {
+	if (util_parse_int64(arg, &v) < 0 || v < 1 || v > 65535) {
 		fprintf(stderr, "berth net-tool dns: invalid port\n");
 		return -1;
 	}
@@ -539,7 +539,7 @@ static int parse_globals(int argc, char **argv, struct net_config *cfg)
 		{ "help", 'h', CLI_OPT_HELP },
 		{ NULL },
 	};
-	int r = cli_opttab_scan_usage(t, argc, argv, "+", usage);
+	int r = opttab_scan_usage(t, argc, argv, "+", usage);
 	return r == CLI_OPTTAB_OK ? -1 : r == CLI_OPTTAB_HELP ? 0 : 2;
 }
 
@@ -550,7 +550,7 @@ static int parse_globals(int argc, char **argv, struct net_config *cfg)
 static int port_proxy(int argc, char **argv)
 {
 	int64_t port;
-	if (argc != 4 || parse_int64(argv[3], &port) < 0 || port < 1 || port > 65535) {
+	if (argc != 4 || util_parse_int64(argv[3], &port) < 0 || port < 1 || port > 65535) {
 		fputs("Usage: berth net-tool port-proxy PROTO IP PORT (the socket on fd 3)\n", stderr);
 		return 2;
 	}

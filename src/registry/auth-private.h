@@ -30,10 +30,10 @@ struct registry_auth {
 };
 
 /* Append base64url (no padding) of in. */
-void reg_b64url_add(struct strbuf *sb, const unsigned char *in, size_t n);
+void registry_b64url_add(struct strbuf *sb, const unsigned char *in, size_t n);
 /* Decode base64 (url-safe when url) with optional padding. -EINVAL on bad input. */
-int reg_b64_decode(const char *in, size_t n, bool url, struct strbuf *sb);
+int registry_b64_decode(const char *in, size_t n, bool url, struct strbuf *sb);
 /* "pull,push,delete" for flags. */
-void reg_auth_add_actions(struct strbuf *sb, unsigned actions);
+void registry_auth_add_actions(struct strbuf *sb, unsigned actions);
 
 #endif

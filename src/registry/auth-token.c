@@ -94,9 +94,9 @@ static json_t *access_claim(struct registry_auth *a, const struct auth_identity 
 				*catalog = true;
 			continue;
 		}
-		unsigned granted = g.actions & reg_auth_config_actions(a->cfg, id, g.repo);
+		unsigned granted = g.actions & registry_auth_config_actions(a->cfg, id, g.repo);
 		_cleanup_strbuf_ struct strbuf acts = STRBUF_INIT;
-		reg_auth_add_actions(&acts, granted);
+		registry_auth_add_actions(&acts, granted);
 		json_t *list = json_array();
 		char *save = NULL;
 		for (char *t = strtok_r(acts.buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
@@ -110,12 +110,12 @@ static json_t *access_claim(struct registry_auth *a, const struct auth_identity 
 	return arr;
 }
 
-char *reg_auth_issue_token(struct registry_auth *a, const struct auth_identity *id, const char *const *scopes,
-			   size_t n_scopes)
+char *registry_auth_issue_token(struct registry_auth *a, const struct auth_identity *id,
+				const char *const *scopes, size_t n_scopes)
 {
 	time_t now = time(NULL);
 	bool catalog = false;
-	_cleanup_free_ char *jti = random_hex(16);
+	_cleanup_free_ char *jti = util_random_hex(16);
 	_cleanup_json_ json_t *claims =
 	    json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:o}", "iss", a->cfg->token_issuer, "sub", id->user,
 		      "aud", a->cfg->token_service, "exp", (json_int_t)(now + a->cfg->token_ttl_s), "nbf",
@@ -124,19 +124,19 @@ char *reg_auth_issue_token(struct registry_auth *a, const struct auth_identity *
 	static const char header[] = "{\"alg\":\"ES256\",\"typ\":\"JWT\"}";
 	_cleanup_free_ char *payload = json_dump_compact(claims);
 	struct strbuf tok = STRBUF_INIT;
-	reg_b64url_add(&tok, (const unsigned char *)header, sizeof(header) - 1);
+	registry_b64url_add(&tok, (const unsigned char *)header, sizeof(header) - 1);
 	strbuf_addch(&tok, '.');
-	reg_b64url_add(&tok, (const unsigned char *)payload, strlen(payload));
+	registry_b64url_add(&tok, (const unsigned char *)payload, strlen(payload));
 	unsigned char sig[64];
 	if (sign_es256(a->key, tok.buf, tok.len, sig) < 0) {
 		strbuf_release(&tok);
 		return NULL;
 	}
 	strbuf_addch(&tok, '.');
-	reg_b64url_add(&tok, sig, sizeof(sig));
+	registry_b64url_add(&tok, sig, sizeof(sig));
 	char issued[RFC3339_MAX];
 	struct timespec ts = { .tv_sec = now };
-	format_rfc3339(&ts, issued);
+	util_format_rfc3339(&ts, issued);
 	_cleanup_json_ json_t *resp =
 	    json_pack("{s:s,s:s,s:I,s:s}", "token", tok.buf, "access_token", tok.buf, "expires_in",
 		      (json_int_t)a->cfg->token_ttl_s, "issued_at", issued);
@@ -173,16 +173,16 @@ static void grants_from_claims(const json_t *access, struct auth_identity *id)
 	}
 }
 
-int reg_auth_verify_token(struct registry_auth *a, const char *jwt, struct auth_identity *id)
+int registry_auth_verify_token(struct registry_auth *a, const char *jwt, struct auth_identity *id)
 {
 	size_t n = strlen(jwt);
 	const char *d1 = strchr(jwt, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
 	if (n > TOKEN_MAX || !d1 || !d2 || strchr(d2 + 1, '.') || !a->key)
 		return -EACCES;
 	_cleanup_strbuf_ struct strbuf hdr = STRBUF_INIT, pl = STRBUF_INIT, sig = STRBUF_INIT;
-	if (reg_b64_decode(jwt, (size_t)(d1 - jwt), true, &hdr) < 0 ||
-	    reg_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), true, &pl) < 0 ||
-	    reg_b64_decode(d2 + 1, strlen(d2 + 1), true, &sig) < 0)
+	if (registry_b64_decode(jwt, (size_t)(d1 - jwt), true, &hdr) < 0 ||
+	    registry_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), true, &pl) < 0 ||
+	    registry_b64_decode(d2 + 1, strlen(d2 + 1), true, &sig) < 0)
 		return -EACCES;
 	_cleanup_json_ json_t *h = NULL, *c = NULL;
 	if (json_parse(hdr.buf, hdr.len, "token header", &h, NULL) < 0 ||

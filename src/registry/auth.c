@@ -26,13 +26,13 @@
 
 #define HTPASSWD_MAX_SIZE (4u << 20)
 
-bool reg_auth_enabled(const struct registry_auth *a)
+bool registry_auth_enabled(const struct registry_auth *a)
 {
 	return a &&
 	       (a->cfg->htpasswd || a->cfg->token_enabled || (a->cfg->hooks && a->cfg->hooks->check_basic));
 }
 
-bool reg_auth_token_mode(const struct registry_auth *a)
+bool registry_auth_token_mode(const struct registry_auth *a)
 {
 	return a && a->cfg->token_enabled;
 }
@@ -91,7 +91,7 @@ static int load_or_make_key(struct registry_auth *a, const char *path, struct be
 	return 0;
 }
 
-int reg_auth_new(const struct registry_config *c, struct registry_auth **ret, struct berth_error **err)
+int registry_auth_new(const struct registry_config *c, struct registry_auth **ret, struct berth_error **err)
 {
 	struct registry_auth *a = xcalloc(1, sizeof(*a));
 	a->cfg = c;
@@ -102,14 +102,14 @@ int reg_auth_new(const struct registry_config *c, struct registry_auth **ret, st
 	if (r == 0 && c->token_enabled)
 		r = load_or_make_key(a, c->token_key, err);
 	if (r < 0) {
-		reg_auth_free(a);
+		registry_auth_free(a);
 		return r;
 	}
 	*ret = a;
 	return 0;
 }
 
-struct registry_auth *reg_auth_free(struct registry_auth *a)
+struct registry_auth *registry_auth_free(struct registry_auth *a)
 {
 	if (!a)
 		return NULL;
@@ -128,14 +128,14 @@ struct registry_auth *reg_auth_free(struct registry_auth *a)
 
 #define B64_DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
-void reg_b64url_add(struct strbuf *sb, const unsigned char *in, size_t n)
+void registry_b64url_add(struct strbuf *sb, const unsigned char *in, size_t n)
 {
 	_cleanup_free_ char *s = base64url_encode(in, n, false);
 	strbuf_addstr(sb, s);
 }
 
 /* Decode standard or url-safe base64 (padding optional) into sb. -EINVAL on bad input. */
-int reg_b64_decode(const char *in, size_t n, bool url, struct strbuf *sb)
+int registry_b64_decode(const char *in, size_t n, bool url, struct strbuf *sb)
 {
 	if (memchr(in, '\0', n))
 		return -EINVAL;
@@ -207,7 +207,7 @@ static int identify_basic(struct registry_auth *a, const char *b64, struct auth_
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	size_t n = strlen(b64);
-	if (n > 4096 || reg_b64_decode(b64, n, false, &sb) < 0 || memchr(sb.buf, '\0', sb.len))
+	if (n > 4096 || registry_b64_decode(b64, n, false, &sb) < 0 || memchr(sb.buf, '\0', sb.len))
 		return -EACCES;
 	char *colon = strchr(sb.buf, ':');
 	if (!colon || (size_t)(colon - sb.buf) >= AUTH_USER_MAX)
@@ -227,21 +227,21 @@ static int identify_basic(struct registry_auth *a, const char *b64, struct auth_
 	return 0;
 }
 
-int reg_auth_identify(struct registry_auth *a, const char *authz, struct auth_identity *id)
+int registry_auth_identify(struct registry_auth *a, const char *authz, struct auth_identity *id)
 {
 	*id = (struct auth_identity){ 0 };
-	if (!reg_auth_enabled(a) || !authz || !*authz)
+	if (!registry_auth_enabled(a) || !authz || !*authz)
 		return 0;
 	if (strncasecmp(authz, "Basic ", 6) == 0)
 		return identify_basic(a, authz + 6, id);
-	if (strncasecmp(authz, "Bearer ", 7) == 0 && reg_auth_token_mode(a))
-		return reg_auth_verify_token(a, authz + 7, id);
+	if (strncasecmp(authz, "Bearer ", 7) == 0 && registry_auth_token_mode(a))
+		return registry_auth_verify_token(a, authz + 7, id);
 	return -EACCES;
 }
 
 /* ---- permissions ---- */
 
-unsigned reg_auth_config_actions(const struct registry_config *c, const struct auth_identity *id,
+unsigned registry_auth_config_actions(const struct registry_config *c, const struct auth_identity *id,
 				 const char *repo)
 {
 	unsigned actions = 0;
@@ -260,10 +260,10 @@ unsigned reg_auth_config_actions(const struct registry_config *c, const struct a
 	return actions;
 }
 
-bool reg_auth_allowed(struct registry_auth *a, const struct auth_identity *id, const char *repo,
+bool registry_auth_allowed(struct registry_auth *a, const struct auth_identity *id, const char *repo,
 		      unsigned actions)
 {
-	if (!reg_auth_enabled(a))
+	if (!registry_auth_enabled(a))
 		return true;
 	if (!repo)
 		return id->authenticated;
@@ -274,10 +274,10 @@ bool reg_auth_allowed(struct registry_auth *a, const struct auth_identity *id, c
 				granted |= id->grants[i].actions;
 		return (granted & actions) == actions;
 	}
-	return (reg_auth_config_actions(a->cfg, id, repo) & actions) == actions;
+	return (registry_auth_config_actions(a->cfg, id, repo) & actions) == actions;
 }
 
-void reg_auth_add_actions(struct strbuf *sb, unsigned actions)
+void registry_auth_add_actions(struct strbuf *sb, unsigned actions)
 {
 	const char *sep = "";
 	if (actions & REGISTRY_PULL) {
@@ -292,10 +292,11 @@ void reg_auth_add_actions(struct strbuf *sb, unsigned actions)
 		strbuf_addf(sb, "%sdelete", sep);
 }
 
-char *reg_auth_challenge(struct registry_auth *a, const char *realm_base, const char *repo, unsigned actions)
+char *registry_auth_challenge(struct registry_auth *a, const char *realm_base, const char *repo,
+			      unsigned actions)
 {
 	struct strbuf sb = STRBUF_INIT;
-	if (!reg_auth_token_mode(a)) {
+	if (!registry_auth_token_mode(a)) {
 		strbuf_addstr(&sb, "Basic realm=\"berth-registry\"");
 		return strbuf_detach(&sb, NULL);
 	}
@@ -308,7 +309,7 @@ char *reg_auth_challenge(struct registry_auth *a, const char *realm_base, const 
 		strbuf_addstr(&sb, ",scope=\"registry:catalog:*\"");
 	} else if (repo && actions) {
 		strbuf_addf(&sb, ",scope=\"repository:%s:", repo);
-		reg_auth_add_actions(&sb, actions);
+		registry_auth_add_actions(&sb, actions);
 		strbuf_addch(&sb, '"');
 	}
 	return strbuf_detach(&sb, NULL);

@@ -35,39 +35,40 @@ struct auth_identity {
 	struct auth_grant grants[AUTH_GRANTS_MAX];
 };
 
-int reg_auth_new(const struct registry_config *c, struct registry_auth **ret, struct berth_error **err);
-struct registry_auth *reg_auth_free(struct registry_auth *a);
-bool reg_auth_enabled(const struct registry_auth *a);
-bool reg_auth_token_mode(const struct registry_auth *a);
+int registry_auth_new(const struct registry_config *c, struct registry_auth **ret, struct berth_error **err);
+struct registry_auth *registry_auth_free(struct registry_auth *a);
+bool registry_auth_enabled(const struct registry_auth *a);
+bool registry_auth_token_mode(const struct registry_auth *a);
 
 /*
  * Identify the caller from the Authorization header (may be NULL: anonymous).
  * -EACCES for wrong credentials or an invalid/expired token.
  */
-int reg_auth_identify(struct registry_auth *a, const char *authorization, struct auth_identity *id);
+int registry_auth_identify(struct registry_auth *a, const char *authorization, struct auth_identity *id);
 
 /* Actions on repo the config grants to the identity (user or anonymous). */
-unsigned reg_auth_config_actions(const struct registry_config *c, const struct auth_identity *id,
+unsigned registry_auth_config_actions(const struct registry_config *c, const struct auth_identity *id,
 				 const char *repo);
 /* Whether the identity may do `actions` on repo (token grants, or the config for Basic/anonymous). */
-bool reg_auth_allowed(struct registry_auth *a, const struct auth_identity *id, const char *repo,
+bool registry_auth_allowed(struct registry_auth *a, const struct auth_identity *id, const char *repo,
 		      unsigned actions);
 
 /*
  * WWW-Authenticate value for a 401. realm_base is "http(s)://host" of this
  * request. repo NULL: no scope; repo "": the catalog scope. Caller frees.
  */
-char *reg_auth_challenge(struct registry_auth *a, const char *realm_base, const char *repo, unsigned actions);
+char *registry_auth_challenge(struct registry_auth *a, const char *realm_base, const char *repo,
+			      unsigned actions);
 
 /*
  * Issue a token for the identity covering the requested scopes (each
  * "repository:<name>:<actions>" or "registry:catalog:*"), intersected with
  * what the config allows. Returns the JSON response body. Caller frees.
  */
-char *reg_auth_issue_token(struct registry_auth *a, const struct auth_identity *id, const char *const *scopes,
-			   size_t n_scopes);
+char *registry_auth_issue_token(struct registry_auth *a, const struct auth_identity *id,
+				const char *const *scopes, size_t n_scopes);
 
 /* Exposed for tests and fuzzing: verify a JWT and fill grants. */
-int reg_auth_verify_token(struct registry_auth *a, const char *jwt, struct auth_identity *id);
+int registry_auth_verify_token(struct registry_auth *a, const char *jwt, struct auth_identity *id);
 
 #endif

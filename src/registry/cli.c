@@ -48,7 +48,7 @@ static int opt_addr(void *dest, const char *arg)
 static int opt_threads(void *dest, const char *arg)
 {
 	uint64_t n;
-	if (parse_uint64(arg, &n) < 0 || n == 0 || n > 4096) {
+	if (util_parse_uint64(arg, &n) < 0 || n == 0 || n > 4096) {
 		fprintf(stderr, "berth registry: invalid thread count '%s'\n", arg);
 		return -1;
 	}
@@ -115,7 +115,7 @@ static int parse_flags(int argc, char **argv, struct registry_config *cfg, bool 
 	bool dry = false;
 	struct cli_opt t[N_FLAGS];
 	flags_table(t, &scratch, &config, &dry);
-	int r = cli_opttab_scan_usage(t, argc, argv, "+", usage);
+	int r = opttab_scan_usage(t, argc, argv, "+", usage);
 	registry_config_done(&scratch);
 	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 0 : 2;
@@ -131,7 +131,7 @@ static int parse_flags(int argc, char **argv, struct registry_config *cfg, bool 
 		return 1;
 	}
 	flags_table(t, cfg, &config, dry_run);
-	return cli_opttab_scan(t, argc, argv, "+", 0) == CLI_OPTTAB_OK ? -1 : 2;
+	return opttab_scan(t, argc, argv, "+", 0) == CLI_OPTTAB_OK ? -1 : 2;
 }
 
 static int print_gc(const struct registry_gc_stats *s, bool dry_run)

@@ -104,7 +104,7 @@ int registry_parse_addr(const char *s, char **ret_host, uint16_t *ret_port)
 	const char *colon = strrchr(s, ':');
 	const char *ports = colon ? colon + 1 : s;
 	uint64_t port;
-	if (parse_uint64(ports, &port) < 0 || port > 65535)
+	if (util_parse_uint64(ports, &port) < 0 || port > 65535)
 		return -EINVAL;
 	char *host;
 	if (!colon || colon == s)
@@ -189,7 +189,7 @@ static int yint(struct ywalk *w, const yaml_node_t *n, const char *key, int64_t 
 	int r = yscalar(w, n, key, &s);
 	if (r < 0)
 		return r;
-	if (parse_int64(s, &v) < 0 || v < min || v > max)
+	if (util_parse_int64(s, &v) < 0 || v < min || v > max)
 		return yerr(w, n, key, "expected an integer in range");
 	*dst = v;
 	return 0;
@@ -202,7 +202,7 @@ static int ydur(struct ywalk *w, const yaml_node_t *n, const char *key, int64_t 
 	int r = yscalar(w, n, key, &s);
 	if (r < 0)
 		return r;
-	if (parse_duration_ns(s, &ns) < 0 || ns < 0)
+	if (util_parse_duration_ns(s, &ns) < 0 || ns < 0)
 		return yerr(w, n, key, "expected a duration like 30s, 5m or 24h");
 	*dst_s = ns / 1000000000;
 	return 0;
@@ -215,7 +215,7 @@ static int ybytes(struct ywalk *w, const yaml_node_t *n, const char *key, int64_
 	int r = yscalar(w, n, key, &s);
 	if (r < 0)
 		return r;
-	if (parse_bytes(s, &v) < 0 || v <= 0)
+	if (util_parse_bytes(s, &v) < 0 || v <= 0)
 		return yerr(w, n, key, "expected a size like 4m");
 	*dst = v;
 	return 0;

@@ -19,13 +19,13 @@ int registry_start(struct registry_config *cfg, struct registry **ret, struct be
 	struct registry *reg = xcalloc(1, sizeof(*reg));
 	int r = registry_init(reg, cfg, err);
 	if (r == 0)
-		r = reg_start_http(reg, err);
+		r = registry_start_http(reg, err);
 	if (r < 0) {
 		registry_done(reg);
 		free(reg);
 		return r;
 	}
-	reg_upload_expire(&reg->uploads, cfg->upload_expiry_s);
+	registry_upload_expire(&reg->uploads, cfg->upload_expiry_s);
 	*ret = reg;
 	return 0;
 }
@@ -39,7 +39,7 @@ void registry_stop(struct registry *reg)
 {
 	if (!reg)
 		return;
-	reg_drain(reg);
+	registry_drain(reg);
 	registry_done(reg);
 	free(reg);
 }
@@ -48,8 +48,8 @@ json_t *registry_repo_images(struct registry *reg, const char *repo)
 {
 	json_t *out = json_array();
 	_cleanup_strv_ char **digests = NULL, **tags = NULL;
-	reg_store_manifest_list(reg->store, repo, &digests);
-	if (reg_store_tags_list(reg->store, repo, &tags) < 0)
+	registry_store_manifest_list(reg->store, repo, &digests);
+	if (registry_store_tags_list(reg->store, repo, &tags) < 0)
 		tags = xcalloc(1, sizeof(char *));
 	/* tag -> digest once, not once per image */
 	size_t nt = 0;
@@ -57,11 +57,11 @@ json_t *registry_repo_images(struct registry *reg, const char *repo)
 		nt++;
 	char(*tag_digest)[DIGEST_STRING_MAX] = xcalloc(nt ? nt : 1, DIGEST_STRING_MAX);
 	for (size_t i = 0; i < nt; i++)
-		if (reg_store_resolve_tag(reg->store, repo, tags[i], tag_digest[i]) < 0)
+		if (registry_store_resolve_tag(reg->store, repo, tags[i], tag_digest[i]) < 0)
 			tag_digest[i][0] = '\0';
 	for (char **d = digests; d && *d; d++) {
 		char mt[256];
-		if (reg_store_manifest_info(reg->store, repo, *d, mt, sizeof(mt), NULL) < 0)
+		if (registry_store_manifest_info(reg->store, repo, *d, mt, sizeof(mt), NULL) < 0)
 			continue;
 		json_t *t = json_array();
 		for (size_t i = 0; i < nt; i++)
@@ -86,11 +86,11 @@ int registry_manifest_read(struct registry *reg, const char *repo, const char *d
 			   char **ret_media_type)
 {
 	char mt[256];
-	int r = reg_store_manifest_info(reg->store, repo, digest, mt, sizeof(mt), NULL);
+	int r = registry_store_manifest_info(reg->store, repo, digest, mt, sizeof(mt), NULL);
 	if (r < 0)
 		return r;
 	char path[PATH_MAX];
-	reg_store_blob_path(digest, path, sizeof(path));
+	registry_store_blob_path(digest, path, sizeof(path));
 	r = fs_read_file_at(reg->store->rootfd, path, (size_t)reg->cfg->manifest_max + 1, ret, NULL);
 	if (r < 0)
 		return r;
@@ -101,7 +101,7 @@ int registry_manifest_read(struct registry *reg, const char *repo, const char *d
 
 int registry_tag_resolve(struct registry *reg, const char *repo, const char *tag, char *ret_digest)
 {
-	return reg_store_resolve_tag(reg->store, repo, tag, ret_digest);
+	return registry_store_resolve_tag(reg->store, repo, tag, ret_digest);
 }
 
 int registry_manifest_write(struct registry *reg, const char *repo, const char *tag, const char *content_type,
@@ -117,27 +117,27 @@ int registry_manifest_write(struct registry *reg, const char *repo, const char *
 	digest_buffer(DIGEST_SHA256, data, len, ret_digest);
 	const char *missing = NULL;
 	const char *tags[] = { tag, NULL };
-	r = reg_manifest_commit(reg, repo, tags, &m, ret_digest, data, len, &missing, err);
+	r = registry_manifest_commit(reg, repo, tags, &m, ret_digest, data, len, &missing, err);
 	if (missing)
 		r = berth_error_msg(err, ENOENT, "the manifest references %s, which is not in the repository",
 				    missing);
-	reg_manifest_info_done(&m);
+	registry_manifest_info_done(&m);
 	return r;
 }
 
 int registry_blob_open(struct registry *reg, const char *digest, int *ret_fd, uint64_t *ret_size)
 {
-	return reg_store_blob_open(reg->store, digest, ret_fd, ret_size);
+	return registry_store_blob_open(reg->store, digest, ret_fd, ret_size);
 }
 
 int registry_image_delete(struct registry *reg, const char *repo, const char *digest)
 {
-	return reg_store_manifest_delete(reg->store, repo, digest);
+	return registry_store_manifest_delete(reg->store, repo, digest);
 }
 
 int registry_tag_delete(struct registry *reg, const char *repo, const char *tag)
 {
-	return reg_store_tag_delete(reg->store, repo, tag);
+	return registry_store_tag_delete(reg->store, repo, tag);
 }
 
 int registry_repo_delete(struct registry *reg, const char *repo, struct berth_error **err)

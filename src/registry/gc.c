@@ -78,9 +78,9 @@ static int load_manifest(struct registry_store *st, const char *repo, const char
 			 struct manifest_info *m)
 {
 	char path[PATH_MAX], mt[256];
-	if (reg_store_manifest_info(st, repo, digest, mt, sizeof(mt), NULL) < 0)
+	if (registry_store_manifest_info(st, repo, digest, mt, sizeof(mt), NULL) < 0)
 		return -ENOENT;
-	reg_store_blob_path(digest, path, sizeof(path));
+	registry_store_blob_path(digest, path, sizeof(path));
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	if (fs_read_file_at(st->rootfd, path, MANIFEST_READ_MAX, &sb, NULL) < 0)
 		return -ENOENT;
@@ -108,7 +108,7 @@ static void lifecycle_keep_tags(struct gc *g, const char *repo, const struct reg
 {
 	_cleanup_strv_ char **tags = NULL;
 	if (!rule->keep_tags_pattern || rule->keep_tags_count < 0 ||
-	    reg_store_tags_list(g->st, repo, &tags) < 0)
+	    registry_store_tags_list(g->st, repo, &tags) < 0)
 		return;
 	size_t n = 0, cap = 0;
 	for (char **t = tags; *t; t++)
@@ -125,7 +125,7 @@ static void lifecycle_keep_tags(struct gc *g, const char *repo, const struct reg
 	for (size_t i = (size_t)rule->keep_tags_count; i < n; i++) {
 		g->stats.tags_deleted++;
 		if (!g->dry_run)
-			reg_store_tag_delete(g->st, repo, v[i].tag);
+			registry_store_tag_delete(g->st, repo, v[i].tag);
 	}
 	free(v);
 }
@@ -135,10 +135,10 @@ static void tagged_set(struct gc *g, const char *repo, struct dset *out)
 {
 	_cleanup_strv_ char **tags = NULL;
 	char d[DIGEST_STRING_MAX + 2];
-	if (reg_store_tags_list(g->st, repo, &tags) < 0)
+	if (registry_store_tags_list(g->st, repo, &tags) < 0)
 		return;
 	for (char **t = tags; *t; t++) {
-		if (reg_store_resolve_tag(g->st, repo, *t, d) < 0)
+		if (registry_store_resolve_tag(g->st, repo, *t, d) < 0)
 			continue;
 		dset_add(out, d);
 		struct manifest_info m;
@@ -147,7 +147,7 @@ static void tagged_set(struct gc *g, const char *repo, struct dset *out)
 		for (size_t i = 0; i < m.n_refs; i++)
 			if (m.refs[i].is_manifest)
 				dset_add(out, m.refs[i].digest);
-		reg_manifest_info_done(&m);
+		registry_manifest_info_done(&m);
 	}
 }
 
@@ -158,7 +158,7 @@ static void lifecycle_untagged(struct gc *g, const char *repo, const struct regi
 	struct dset tagged = { 0 };
 	_cleanup_strv_ char **revs = NULL;
 	tagged_set(g, repo, &tagged);
-	reg_store_manifest_list(g->st, repo, &revs);
+	registry_store_manifest_list(g->st, repo, &revs);
 	time_t cutoff = g->now - (time_t)rule->expire_untagged_days * 86400;
 	char path[PATH_MAX];
 	char mt[256], subject[DIGEST_STRING_MAX];
@@ -166,8 +166,8 @@ static void lifecycle_untagged(struct gc *g, const char *repo, const struct regi
 		if (dset_has(&tagged, *d))
 			continue;
 		/* referrers (signatures, SBOMs) live as long as their subject is kept */
-		if (reg_store_manifest_info(g->st, repo, *d, mt, sizeof(mt), subject) == 0 && subject[0] &&
-		    dset_has(&tagged, subject))
+		if (registry_store_manifest_info(g->st, repo, *d, mt, sizeof(mt), subject) == 0 &&
+		    subject[0] && dset_has(&tagged, subject))
 			continue;
 		const char *colon = strchr(*d, ':');
 		snprintf(path, sizeof(path), "repositories/%s/_manifests/revisions/%.*s/%s", repo,
@@ -178,7 +178,7 @@ static void lifecycle_untagged(struct gc *g, const char *repo, const struct regi
 		_cleanup_free_ char *key = xasprintf("%s@%s", repo, *d);
 		dset_add(&g->doomed, key);
 		if (!g->dry_run)
-			reg_store_manifest_delete(g->st, repo, *d);
+			registry_store_manifest_delete(g->st, repo, *d);
 	}
 	dset_done(&tagged);
 }
@@ -186,7 +186,7 @@ static void lifecycle_untagged(struct gc *g, const char *repo, const struct regi
 static void mark_repo(struct gc *g, const char *repo)
 {
 	_cleanup_strv_ char **revs = NULL;
-	reg_store_manifest_list(g->st, repo, &revs);
+	registry_store_manifest_list(g->st, repo, &revs);
 	for (char **d = revs; *d; d++) {
 		_cleanup_free_ char *key = xasprintf("%s@%s", repo, *d);
 		if (dset_has(&g->doomed, key))
@@ -200,7 +200,7 @@ static void mark_repo(struct gc *g, const char *repo)
 			dset_add(&g->marked, m.refs[i].digest);
 			g->stats.blobs_marked++;
 		}
-		reg_manifest_info_done(&m);
+		registry_manifest_info_done(&m);
 	}
 }
 
@@ -253,7 +253,7 @@ static void prune_links(struct gc *g, const char *repo)
 		while ((de = readdir(d))) {
 			_cleanup_free_ char *digest = xasprintf("%s:%s", algos[a], de->d_name);
 			if (de->d_name[0] == '.' || !digest_valid(digest) ||
-			    reg_store_blob_exists(g->st, digest, NULL))
+			    registry_store_blob_exists(g->st, digest, NULL))
 				continue;
 			g->stats.links_deleted++;
 			unlinkat(fd, de->d_name, 0);
@@ -265,16 +265,16 @@ int registry_gc(struct registry_config *cfg, bool dry_run, struct registry_gc_st
 		struct berth_error **err)
 {
 	struct gc g = { .cfg = cfg, .dry_run = dry_run, .now = time(NULL) };
-	int r = reg_store_open(cfg->root, &g.st, err);
+	int r = registry_store_open(cfg->root, &g.st, err);
 	if (r < 0)
 		return r;
-	int lock = reg_store_lock(g.st, true, err);
+	int lock = registry_store_lock(g.st, true, err);
 	if (lock < 0) {
-		reg_store_free(g.st);
+		registry_store_free(g.st);
 		return lock;
 	}
 	_cleanup_strv_ char **repos = NULL;
-	reg_store_catalog(g.st, &repos);
+	registry_store_catalog(g.st, &repos);
 	for (char **p = repos; *p; p++) {
 		const struct registry_repo_rule *rule = registry_config_rule(cfg, *p);
 		if (rule) {
@@ -292,7 +292,7 @@ int registry_gc(struct registry_config *cfg, bool dry_run, struct registry_gc_st
 	close(lock);
 	dset_done(&g.marked);
 	dset_done(&g.doomed);
-	reg_store_free(g.st);
+	registry_store_free(g.st);
 	*ret = g.stats;
 	return 0;
 }

@@ -28,12 +28,12 @@ static void collect_scopes(struct scope_collect *sc, char **values)
 	}
 }
 
-int reg_handle_token(struct req *r)
+int registry_handle_token(struct req *r)
 {
-	if (!reg_auth_token_mode(r->reg->auth))
-		return reg_req_error(r, 404, "UNSUPPORTED", "token auth is not enabled", NULL);
+	if (!registry_auth_token_mode(r->reg->auth))
+		return registry_req_error(r, 404, "UNSUPPORTED", "token auth is not enabled", NULL);
 	if (r->method != M_GET)
-		return reg_req_error(r, 405, "UNSUPPORTED", "method not allowed",
+		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed",
 				     NULL);
 	if (r->id.bearer) /* a token does not buy a token */
 		r->id = (struct auth_identity){ 0 };
@@ -41,15 +41,15 @@ int reg_handle_token(struct req *r)
 	_cleanup_strv_ char **values = http_request_query_all(r->hr, "scope");
 	collect_scopes(&sc, values);
 	_cleanup_free_ char *body =
-	    reg_auth_issue_token(r->reg->auth, &r->id, (const char *const *)sc.v, sc.n);
+	    registry_auth_issue_token(r->reg->auth, &r->id, (const char *const *)sc.v, sc.n);
 	for (size_t i = 0; i < sc.n; i++)
 		free(sc.v[i]);
 	if (!body)
-		return reg_req_error(r, 500, "UNKNOWN", "cannot sign token", NULL);
-	return reg_req_respond(r, 200, "application/json", body, strlen(body), NULL);
+		return registry_req_error(r, 500, "UNKNOWN", "cannot sign token", NULL);
+	return registry_req_respond(r, 200, "application/json", body, strlen(body), NULL);
 }
 
-int reg_handle_metrics(struct req *r)
+int registry_handle_metrics(struct req *r)
 {
 	struct registry *reg = r->reg;
 	struct registry_metrics *m = &reg->metrics;
@@ -64,7 +64,7 @@ int reg_handle_metrics(struct req *r)
 				strbuf_addf(
 				    &sb,
 				    "berth_registry_requests_total{route=\"%s\",status=\"%s\"} %" PRIu64 "\n",
-				    reg_route_kind_name((enum route_kind)k), classes[c], v);
+				    registry_route_kind_name((enum route_kind)k), classes[c], v);
 		}
 	strbuf_addf(
 	    &sb,
@@ -76,9 +76,10 @@ int reg_handle_metrics(struct req *r)
 	    "\n# TYPE berth_registry_proxy_fetches_total counter\nberth_registry_proxy_fetches_total %" PRIu64
 	    "\n",
 	    atomic_load(&m->bytes_in), atomic_load(&m->bytes_out), atomic_load(&m->in_flight),
-	    reg_upload_count(&reg->uploads), atomic_load(&reg->store->bytes), atomic_load(&m->proxy_fetches));
+	    registry_upload_count(&reg->uploads), atomic_load(&reg->store->bytes),
+	    atomic_load(&m->proxy_fetches));
 	int ret =
-	    reg_req_respond(r, 200, "text/plain; version=0.0.4", sb.buf, sb.len, NULL);
+	    registry_req_respond(r, 200, "text/plain; version=0.0.4", sb.buf, sb.len, NULL);
 	strbuf_release(&sb);
 	return ret;
 }

@@ -7,7 +7,7 @@
 
 #include "common/json.h"
 
-bool reg_manifest_media_type_known(const char *mt)
+bool registry_manifest_media_type_known(const char *mt)
 {
 	return streq(mt, MT_OCI_MANIFEST) || streq(mt, MT_OCI_INDEX) || streq(mt, MT_DOCKER_MANIFEST) ||
 	       streq(mt, MT_DOCKER_LIST);
@@ -186,11 +186,11 @@ int registry_manifest_parse(const char *content_type, const char *data, size_t l
 	*ret = m;
 	return 0;
 fail:
-	reg_manifest_info_done(&m);
+	registry_manifest_info_done(&m);
 	return r;
 }
 
-void reg_manifest_info_done(struct manifest_info *m)
+void registry_manifest_info_done(struct manifest_info *m)
 {
 	free(m->refs);
 	free(m->artifact_type);

@@ -46,8 +46,8 @@ struct manifest_info {
  */
 int registry_manifest_parse(const char *content_type, const char *data, size_t len, struct manifest_info *ret,
 			    struct berth_error **err);
-void reg_manifest_info_done(struct manifest_info *m);
+void registry_manifest_info_done(struct manifest_info *m);
 
-bool reg_manifest_media_type_known(const char *mt);
+bool registry_manifest_media_type_known(const char *mt);
 
 #endif

@@ -182,7 +182,7 @@ static int proxy_get(struct registry *reg, const char *repo, const char *path, s
 	return 0;
 }
 
-int reg_proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
+int registry_proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
 			     struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT, ct = STRBUF_INIT;
@@ -212,26 +212,27 @@ int reg_proxy_fetch_manifest(struct registry *reg, const char *repo, const char 
 				  .annotations = m.annotations,
 				  .data = body.buf,
 				  .len = body.len };
-	int lock = reg_store_lock(reg->store, false, err);
+	int lock = registry_store_lock(reg->store, false, err);
 	if (lock >= 0) {
-		r = reg_store_manifest_put(reg->store, &p, err);
+		r = registry_store_manifest_put(reg->store, &p, err);
 		close(lock);
 	} else {
 		r = lock;
 	}
-	reg_manifest_info_done(&m);
+	registry_manifest_info_done(&m);
 	if (r == 0)
 		memcpy(ret_digest, digest, strlen(digest) + 1);
 	return r;
 }
 
-int reg_proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest, struct berth_error **err)
+int registry_proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest,
+			      struct berth_error **err)
 {
 	enum digest_algo algo;
 	int r = digest_parse(digest, &algo, NULL, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *hex = random_hex(16);
+	_cleanup_free_ char *hex = util_random_hex(16);
 	_cleanup_free_ char *tmp = xasprintf("uploads/proxy-%s", hex);
 	_cleanup_close_ int fd =
 	    openat(reg->store->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -252,11 +253,11 @@ int reg_proxy_fetch_blob(struct registry *reg, const char *repo, const char *dig
 	if (r == 0 && ((reg->store->fsync && fsync(fd) < 0) || fstat(fd, &st) < 0))
 		r = berth_error_errno(err, "sync proxy blob");
 	if (r == 0) {
-		int lock = reg_store_lock(reg->store, false, err);
+		int lock = registry_store_lock(reg->store, false, err);
 		r = lock < 0 ? lock
-			     : reg_store_blob_commit(reg->store, tmp, digest, (uint64_t)st.st_size, err);
+			     : registry_store_blob_commit(reg->store, tmp, digest, (uint64_t)st.st_size, err);
 		if (r == 0)
-			r = reg_store_repo_link_blob(reg->store, repo, digest, err);
+			r = registry_store_repo_link_blob(reg->store, repo, digest, err);
 		if (lock >= 0)
 			close(lock);
 	}

@@ -176,7 +176,7 @@ static void route_classify(struct route *r, char *b, ssize_t len)
 		r->kind = ROUTE_REF_INVALID;
 }
 
-void reg_route_parse(const char *path, struct route *r)
+void registry_route_parse(const char *path, struct route *r)
 {
 	r->kind = ROUTE_NONE;
 	r->name = r->ref = NULL;
@@ -209,7 +209,7 @@ void reg_route_parse(const char *path, struct route *r)
 	route_classify(r, r->buf, (ssize_t)(len - 4));
 }
 
-const char *reg_route_kind_name(enum route_kind kind)
+const char *registry_route_kind_name(enum route_kind kind)
 {
 	static const char *const names[_ROUTE_MAX] = {
 		[ROUTE_NONE] = "none",

@@ -3,7 +3,7 @@
  * references, and the mapping of a request path to a route.
  *
  * The matchers are hand-written equivalents of the spec's regular expressions
- * (no backtracking, no allocation); reg_route_parse() splits "/v2/<name>/..." from
+ * (no backtracking, no allocation); registry_route_parse() splits "/v2/<name>/..." from
  * the right, because names may contain '/'. All functions are pure and safe on
  * any input (fuzzed by tests/fuzz/fuzz-registry-route.c).
  */
@@ -45,7 +45,7 @@ struct route {
 	char buf[512];
 };
 
-/* Longest path reg_route_parse() accepts; longer paths are ROUTE_NONE (414 at the HTTP layer). */
+/* Longest path registry_route_parse() accepts; longer paths are ROUTE_NONE (414 at the HTTP layer). */
 #define ROUTE_PATH_MAX (sizeof(((struct route *)0)->buf) - 1)
 
 bool registry_name_valid(const char *name);
@@ -54,9 +54,9 @@ bool registry_tag_valid(const char *tag);
 bool registry_uuid_valid(const char *uuid);
 
 /* Parse an already percent-decoded path into *r. Never fails: see r->kind. */
-void reg_route_parse(const char *path, struct route *r);
+void registry_route_parse(const char *path, struct route *r);
 
 /* Short stable label of a route for metrics and logs ("manifest", "blob", ...). */
-const char *reg_route_kind_name(enum route_kind kind);
+const char *registry_route_kind_name(enum route_kind kind);
 
 #endif

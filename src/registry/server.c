@@ -33,12 +33,12 @@
 /* Handler threads by default: uploads hold one for as long as their body takes. */
 #define REGISTRY_WORKERS 64
 
-const char *reg_req_header(struct req *r, const char *name)
+const char *registry_req_header(struct req *r, const char *name)
 {
 	return http_request_header(r->hr, name);
 }
 
-const char *reg_req_arg(struct req *r, const char *name)
+const char *registry_req_arg(struct req *r, const char *name)
 {
 	return http_request_query(r->hr, name);
 }
@@ -47,7 +47,7 @@ const char *reg_req_arg(struct req *r, const char *name)
  * Release the upload session before the answer is queued: the client may read our response and
  * send its next request on another connection before this one is over (a spurious 409 "busy").
  */
-void reg_req_prepare(struct req *r, unsigned status, const char *const *headers)
+void registry_req_prepare(struct req *r, unsigned status, const char *const *headers)
 {
 	http_response_header(r->hr, API_VERSION_HEADER, "registry/2.0");
 	for (const char *const *h = headers; h && h[0]; h += 2)
@@ -56,27 +56,27 @@ void reg_req_prepare(struct req *r, unsigned status, const char *const *headers)
 	r->status = status;
 	r->responded = true;
 	if (r->up) {
-		reg_upload_release(&r->reg->uploads, r->up);
+		registry_upload_release(&r->reg->uploads, r->up);
 		r->up = NULL;
 	}
 	/* counted now, not on completion, so a client sees its request in the next scrape */
 	atomic_fetch_add(&r->reg->metrics.requests[r->route.kind][status / 100 < 6 ? status / 100 : 0], 1);
 }
 
-int reg_req_respond_fd(struct req *r, unsigned status, const char *content_type, int fd, uint64_t offset,
+int registry_req_respond_fd(struct req *r, unsigned status, const char *content_type, int fd, uint64_t offset,
 		       uint64_t len, const char *const *headers)
 {
-	reg_req_prepare(r, status, headers);
+	registry_req_prepare(r, status, headers);
 	if (r->method != M_HEAD)
 		r->bytes_out += len;
 	http_respond_fd(r->hr, status, content_type, fd, offset, len);
 	return 0;
 }
 
-int reg_req_respond(struct req *r, unsigned status, const char *content_type, const void *body, size_t len,
-		    const char *const *headers)
+int registry_req_respond(struct req *r, unsigned status, const char *content_type, const void *body,
+			 size_t len, const char *const *headers)
 {
-	reg_req_prepare(r, status, headers);
+	registry_req_prepare(r, status, headers);
 	if (r->method != M_HEAD)
 		r->bytes_out += len;
 	char *copy = NULL;
@@ -88,16 +88,16 @@ int reg_req_respond(struct req *r, unsigned status, const char *content_type, co
 	return 0;
 }
 
-int reg_req_store_error(struct req *r, int rr, const char *what, const struct berth_error *err)
+int registry_req_store_error(struct req *r, int rr, const char *what, const struct berth_error *err)
 {
 	_cleanup_free_ char *why = err ? berth_error_string(err) : NULL;
 	_cleanup_free_ char *msg = xasprintf("%s: %s", what, why ? why : strerror(-rr));
 	/* strerror's "No space left on device" reads the same in every message */
 	unsigned status = rr == -ENOSPC ? 507 : 500;
-	return reg_req_error(r, status, "UNKNOWN", msg, NULL);
+	return registry_req_error(r, status, "UNKNOWN", msg, NULL);
 }
 
-char *reg_error_json(const char *code, const char *message, const char *detail)
+char *registry_error_json(const char *code, const char *message, const char *detail)
 {
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_addstr(&sb, "{\"errors\":[{\"code\":");
@@ -112,10 +112,11 @@ char *reg_error_json(const char *code, const char *message, const char *detail)
 	return strbuf_detach(&sb, NULL);
 }
 
-int reg_req_error(struct req *r, unsigned status, const char *code, const char *message, const char *detail)
+int registry_req_error(struct req *r, unsigned status, const char *code, const char *message,
+		       const char *detail)
 {
-	char *body = reg_error_json(code, message, detail);
-	reg_req_prepare(r, status, NULL);
+	char *body = registry_error_json(code, message, detail);
+	registry_req_prepare(r, status, NULL);
 	if (r->method != M_HEAD)
 		r->bytes_out += strlen(body);
 	http_respond(r->hr, status, "application/json", body, strlen(body));
@@ -124,50 +125,50 @@ int reg_req_error(struct req *r, unsigned status, const char *code, const char *
 
 static char *realm_base(struct req *r)
 {
-	const char *host = reg_req_header(r, "Host");
+	const char *host = registry_req_header(r, "Host");
 	bool tls = r->reg->cfg->tls_cert != NULL;
 	if (!host || strpbrk(host, "\"\\ \r\n"))
 		return xasprintf("%s://%s:%u", tls ? "https" : "http", r->reg->cfg->host, r->reg->port);
 	return xasprintf("%s://%s", tls ? "https" : "http", host);
 }
 
-int reg_req_unauthorized(struct req *r, const char *repo, unsigned actions)
+int registry_req_unauthorized(struct req *r, const char *repo, unsigned actions)
 {
 	_cleanup_free_ char *base = realm_base(r);
-	_cleanup_free_ char *chal = reg_auth_challenge(r->reg->auth, base, repo, actions);
+	_cleanup_free_ char *chal = registry_auth_challenge(r->reg->auth, base, repo, actions);
 	const char *hdrs[] = { "WWW-Authenticate", chal, NULL };
 	static const char body[] =
 	    "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}\n";
-	return reg_req_respond(r, 401, "application/json", body, sizeof(body) - 1, hdrs);
+	return registry_req_respond(r, 401, "application/json", body, sizeof(body) - 1, hdrs);
 }
 
-bool reg_req_authorize(struct req *r, const char *repo, unsigned actions, int *ret)
+bool registry_req_authorize(struct req *r, const char *repo, unsigned actions, int *ret)
 {
 	struct registry_auth *a = r->reg->auth;
-	if (reg_auth_allowed(a, &r->id, repo, actions))
+	if (registry_auth_allowed(a, &r->id, repo, actions))
 		return true;
 	/* Anonymous callers and tokens lacking the scope get a challenge; known users without rights get 403.
 	 */
 	if (!r->id.authenticated || r->id.bearer)
-		*ret = reg_req_unauthorized(r, repo, actions);
+		*ret = registry_req_unauthorized(r, repo, actions);
 	else
-		*ret = reg_req_error(r, 403, "DENIED",
+		*ret = registry_req_error(r, 403, "DENIED",
 				     "requested access to the resource is denied", NULL);
 	return false;
 }
 
-bool reg_req_push_check(struct req *r, int *ret)
+bool registry_req_push_check(struct req *r, int *ret)
 {
 	const struct registry_hooks *h = r->reg->cfg->hooks;
 	if (!h || !h->push_check || h->push_check(r->reg->cfg->hooks_data, r->route.name) == 0)
 		return true;
 	_cleanup_free_ char *msg =
 	    xasprintf("The repository with name '%s' does not exist in the registry", r->route.name);
-	*ret = reg_req_error(r, 404, "NAME_UNKNOWN", msg, r->route.name);
+	*ret = registry_req_error(r, 404, "NAME_UNKNOWN", msg, r->route.name);
 	return false;
 }
 
-bool reg_tags_immutable(struct registry *reg, const char *repo)
+bool registry_tags_immutable(struct registry *reg, const char *repo)
 {
 	const struct registry_repo_rule *rule = registry_config_rule(reg->cfg, repo);
 	const struct registry_hooks *h = reg->cfg->hooks;
@@ -175,13 +176,13 @@ bool reg_tags_immutable(struct registry *reg, const char *repo)
 	       (h && h->tag_immutable && h->tag_immutable(reg->cfg->hooks_data, repo));
 }
 
-int reg_req_paginated_list(struct req *r, const char *key, const char *name, char **items,
+int registry_req_paginated_list(struct req *r, const char *key, const char *name, char **items,
 				       const char *link_base)
 {
-	const char *ns = reg_req_arg(r, "n"), *last = reg_req_arg(r, "last");
+	const char *ns = registry_req_arg(r, "n"), *last = registry_req_arg(r, "last");
 	uint64_t n = UINT64_MAX;
-	if (ns && (parse_uint64(ns, &n) < 0))
-		return reg_req_error(r, 400, "PAGINATION_NUMBER_INVALID",
+	if (ns && (util_parse_uint64(ns, &n) < 0))
+		return registry_req_error(r, 400, "PAGINATION_NUMBER_INVALID",
 				     "invalid number of results", ns);
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_addch(&sb, '{');
@@ -212,7 +213,7 @@ int reg_req_paginated_list(struct req *r, const char *key, const char *name, cha
 		link = xasprintf("<%s?n=%llu&last=%s>; rel=\"next\"", link_base, (unsigned long long)n,
 				 last_out);
 	const char *hdrs[] = { "Link", link, NULL };
-	int ret = reg_req_respond(r, 200, "application/json", sb.buf, sb.len, hdrs);
+	int ret = registry_req_respond(r, 200, "application/json", sb.buf, sb.len, hdrs);
 	strbuf_release(&sb);
 	return ret;
 }
@@ -233,10 +234,10 @@ static enum req_method parse_method(const char *m)
 static int handle_base(struct req *r)
 {
 	if (r->method != M_GET && r->method != M_HEAD)
-		return reg_req_error(r, 405, "UNSUPPORTED", "method not allowed", NULL);
-	if (reg_auth_enabled(r->reg->auth) && !r->id.authenticated && !r->id.bearer)
-		return reg_req_unauthorized(r, NULL, 0);
-	return reg_req_respond(r, 200, "application/json", "{}", 2, NULL);
+		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed", NULL);
+	if (registry_auth_enabled(r->reg->auth) && !r->id.authenticated && !r->id.bearer)
+		return registry_req_unauthorized(r, NULL, 0);
+	return registry_req_respond(r, 200, "application/json", "{}", 2, NULL);
 }
 
 /* Route, authenticate, run the handler. */
@@ -244,31 +245,31 @@ static int dispatch(struct req *r)
 {
 	struct route *rt = &r->route;
 	if (rt->kind == ROUTE_NONE)
-		return reg_req_error(r, 404, "NOT_FOUND", "no such route", NULL);
+		return registry_req_error(r, 404, "NOT_FOUND", "no such route", NULL);
 	if (rt->kind == ROUTE_NAME_INVALID)
-		return reg_req_error(r, 400, "NAME_INVALID", "invalid repository name", NULL);
+		return registry_req_error(r, 400, "NAME_INVALID", "invalid repository name", NULL);
 	if (rt->kind == ROUTE_REF_INVALID) {
 		if (rt->ref_is_digest || rt->ref == NULL)
-			return reg_req_error(r, 400, "DIGEST_INVALID", "invalid digest", rt->ref);
+			return registry_req_error(r, 400, "DIGEST_INVALID", "invalid digest", rt->ref);
 		if (strstr(r->url, "/blobs/uploads/"))
-			return reg_req_error(r, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown", NULL);
-		return reg_req_error(r, 400, "TAG_INVALID", "invalid tag", NULL);
+			return registry_req_error(r, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown", NULL);
+		return registry_req_error(r, 400, "TAG_INVALID", "invalid tag", NULL);
 	}
 	if (rt->kind == ROUTE_METRICS)
-		return reg_handle_metrics(r);
-	if (reg_auth_identify(r->reg->auth, reg_req_header(r, "Authorization"), &r->id) < 0)
-		return reg_req_unauthorized(r, rt->name, REGISTRY_PULL);
+		return registry_handle_metrics(r);
+	if (registry_auth_identify(r->reg->auth, registry_req_header(r, "Authorization"), &r->id) < 0)
+		return registry_req_unauthorized(r, rt->name, REGISTRY_PULL);
 	switch (rt->kind) {
 	case ROUTE_BASE: return handle_base(r);
-	case ROUTE_TOKEN: return reg_handle_token(r);
-	case ROUTE_CATALOG: return reg_handle_catalog(r);
-	case ROUTE_TAGS: return reg_handle_tags(r);
-	case ROUTE_REFERRERS: return reg_handle_referrers(r);
-	case ROUTE_BLOB: return reg_handle_blob(r);
-	case ROUTE_MANIFEST: return reg_handle_manifest(r);
+	case ROUTE_TOKEN: return registry_handle_token(r);
+	case ROUTE_CATALOG: return registry_handle_catalog(r);
+	case ROUTE_TAGS: return registry_handle_tags(r);
+	case ROUTE_REFERRERS: return registry_handle_referrers(r);
+	case ROUTE_BLOB: return registry_handle_blob(r);
+	case ROUTE_MANIFEST: return registry_handle_manifest(r);
 	case ROUTE_UPLOAD_START:
-	case ROUTE_UPLOAD: return reg_handle_upload(r);
-	default: return reg_req_error(r, 404, "NOT_FOUND", "no such route", NULL);
+	case ROUTE_UPLOAD: return registry_handle_upload(r);
+	default: return registry_req_error(r, 404, "NOT_FOUND", "no such route", NULL);
 	}
 }
 
@@ -284,8 +285,8 @@ static void access_log(struct req *r, bool completed)
 	snprintf(in, sizeof(in), "%llu", (unsigned long long)r->bytes_in);
 	snprintf(out, sizeof(out), "%llu", (unsigned long long)r->bytes_out);
 	log_fields(LOG_LEVEL_INFO, "request", "method", r->method_name, "path", r->url, "route",
-		   reg_route_kind_name(r->route.kind), "status", status, "duration_ms", dur, "bytes_in", in,
-		   "bytes_out", out, "remote", http_request_remote(r->hr), "user",
+		   registry_route_kind_name(r->route.kind), "status", status, "duration_ms", dur, "bytes_in",
+		   in, "bytes_out", out, "remote", http_request_remote(r->hr), "user",
 		   r->id.user[0] ? r->id.user : "-", "completed", completed ? "true" : "false", NULL);
 }
 
@@ -319,17 +320,17 @@ static void handle(struct http_request *hr, void *userdata)
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	atomic_fetch_add(&reg->metrics.in_flight, 1);
 	http_request_on_done(hr, req_done, r);
-	reg_route_parse(r->url, &r->route);
+	registry_route_parse(r->url, &r->route);
 	if (!http_request_body_streamed(hr)) {
 		r->data = http_request_body(hr, &r->data_len);
 		r->bytes_in = r->data_len;
 	}
 	if (strlen(r->url) > ROUTE_PATH_MAX)
-		reg_req_error(r, 414, "NAME_INVALID", "request path too long", NULL);
+		registry_req_error(r, 414, "NAME_INVALID", "request path too long", NULL);
 	else
 		dispatch(r);
 	if (!r->responded)
-		reg_req_error(r, 500, "UNKNOWN", "request not answered", NULL);
+		registry_req_error(r, 500, "UNKNOWN", "request not answered", NULL);
 }
 
 /* Uploads (POST, PATCH, PUT of /blobs/uploads/) read their body as it arrives. */
@@ -339,7 +340,7 @@ static bool body_stream(const char *method, const char *path, void *userdata)
 	if (!streq(method, "POST") && !streq(method, "PATCH") && !streq(method, "PUT"))
 		return false;
 	struct route rt;
-	reg_route_parse(path, &rt);
+	registry_route_parse(path, &rt);
 	return rt.kind == ROUTE_UPLOAD_START || rt.kind == ROUTE_UPLOAD;
 }
 
@@ -369,7 +370,7 @@ static bool run_inline(struct http_request *hr, void *userdata)
 	if (auth && !startswith(auth, "Bearer "))
 		return false;
 	struct route rt;
-	reg_route_parse(http_request_path(hr), &rt);
+	registry_route_parse(http_request_path(hr), &rt);
 	return rt.kind == ROUTE_BASE || rt.kind == ROUTE_MANIFEST || rt.kind == ROUTE_BLOB ||
 	       rt.kind == ROUTE_TAGS;
 }
@@ -379,10 +380,10 @@ static char *error_body(unsigned status, const char *message, void *userdata)
 {
 	(void)userdata;
 	const char *code = status == 413 ? "SIZE_INVALID" : status == 400 ? "UNSUPPORTED" : "UNKNOWN";
-	return reg_error_json(code, message, NULL);
+	return registry_error_json(code, message, NULL);
 }
 
-int reg_start_http(struct registry *reg, struct berth_error **err)
+int registry_start_http(struct registry *reg, struct berth_error **err)
 {
 	struct registry_config *c = reg->cfg;
 	if ((c->tls_cert == NULL) != (c->tls_key == NULL))
@@ -435,29 +436,29 @@ int reg_start_http(struct registry *reg, struct berth_error **err)
 int registry_init(struct registry *reg, struct registry_config *cfg, struct berth_error **err)
 {
 	*reg = (struct registry){ .cfg = cfg };
-	int r = reg_store_open(cfg->root, &reg->store, err);
+	int r = registry_store_open(cfg->root, &reg->store, err);
 	if (r < 0)
 		return r;
 	reg->store->fsync = cfg->fsync;
-	reg_upload_table_init(&reg->uploads, reg->store, MAX_UPLOAD_SESSIONS);
+	registry_upload_table_init(&reg->uploads, reg->store, MAX_UPLOAD_SESSIONS);
 	pthread_mutex_init(&reg->drain_lock, NULL);
 	pthread_cond_init(&reg->drain_cond, NULL);
-	return reg_auth_new(cfg, &reg->auth, err);
+	return registry_auth_new(cfg, &reg->auth, err);
 }
 
 void registry_done(struct registry *reg)
 {
 	reg->tls = http_tcp_listener_stop(reg->tls);
 	reg->http = http_server_stop(reg->http);
-	reg_upload_table_done(&reg->uploads);
-	reg_auth_free(reg->auth);
-	reg_store_free(reg->store);
+	registry_upload_table_done(&reg->uploads);
+	registry_auth_free(reg->auth);
+	registry_store_free(reg->store);
 	pthread_mutex_destroy(&reg->drain_lock);
 	pthread_cond_destroy(&reg->drain_cond);
 }
 
 /* Stop accepting, wait for in-flight requests (bounded), then stop. */
-void reg_drain(struct registry *reg)
+void registry_drain(struct registry *reg)
 {
 	/* new connections are refused from now on; established ones go on */
 	reg->tls = http_tcp_listener_stop(reg->tls);
@@ -485,31 +486,31 @@ int registry_serve(struct registry_config *cfg, struct berth_error **err)
 	signal(SIGPIPE, SIG_IGN);
 	int r = registry_init(&reg, cfg, err);
 	if (r == 0)
-		r = reg_start_http(&reg, err);
+		r = registry_start_http(&reg, err);
 	if (r < 0) {
 		registry_done(&reg);
 		return r;
 	}
 	/* Expire sessions that aged while no server ran before announcing the port (tests wait for it). */
-	reg_upload_expire(&reg.uploads, cfg->upload_expiry_s);
+	registry_upload_expire(&reg.uploads, cfg->upload_expiry_s);
 	char port[8];
 	snprintf(port, sizeof(port), "%u", reg.port);
 	if (cfg->port_file)
 		fs_write_file_atomic(cfg->port_file, port, strlen(port), 0644, NULL);
 	log_fields(LOG_LEVEL_INFO, "registry listening", "addr", cfg->host, "port", port, "root", cfg->root,
 		   "tls", cfg->tls_cert ? "true" : "false", "auth",
-		   reg_auth_enabled(reg.auth) ? "true" : "false", NULL);
+		   registry_auth_enabled(reg.auth) ? "true" : "false", NULL);
 	for (;;) {
 		struct timespec tick = { .tv_sec = 60 };
 		int sig = sigtimedwait(&set, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
-		size_t n = reg_upload_expire(&reg.uploads, cfg->upload_expiry_s);
+		size_t n = registry_upload_expire(&reg.uploads, cfg->upload_expiry_s);
 		if (n)
 			log_fields(LOG_LEVEL_INFO, "expired upload sessions", NULL);
 	}
 	log_fields(LOG_LEVEL_INFO, "registry shutting down", NULL);
-	reg_drain(&reg);
+	registry_drain(&reg);
 	registry_done(&reg);
 	log_fields(LOG_LEVEL_INFO, "registry stopped", NULL);
 	return 0;

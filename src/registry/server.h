@@ -79,36 +79,36 @@ struct req {
  * Queue a response. body is copied; headers is a NULL-terminated list of name,
  * value pairs (a NULL value skips the pair).
  */
-int reg_req_respond(struct req *r, unsigned status, const char *content_type, const void *body, size_t len,
-		    const char *const *headers);
+int registry_req_respond(struct req *r, unsigned status, const char *content_type, const void *body,
+			 size_t len, const char *const *headers);
 /* Answer len bytes of fd from offset (taken over; sendfile). */
-int reg_req_respond_fd(struct req *r, unsigned status, const char *content_type, int fd, uint64_t offset,
+int registry_req_respond_fd(struct req *r, unsigned status, const char *content_type, int fd, uint64_t offset,
 		       uint64_t len, const char *const *headers);
 /* The registry's headers (API version, headers) and bookkeeping before any http_respond_*(). */
-void reg_req_prepare(struct req *r, unsigned status, const char *const *headers);
+void registry_req_prepare(struct req *r, unsigned status, const char *const *headers);
 /* The spec's JSON error body: {"errors":[{"code":..,"message":..,"detail":..}]}. detail may be NULL. */
-char *reg_error_json(const char *code, const char *message, const char *detail);
-int reg_req_error(struct req *r, unsigned status, const char *code, const char *message,
+char *registry_error_json(const char *code, const char *message, const char *detail);
+int registry_req_error(struct req *r, unsigned status, const char *code, const char *message,
 			      const char *detail);
 /*
  * A storage failure (r < 0, -errno) as the spec's error: 507 when the disk is full,
  * else 500, code UNKNOWN, message "<what>: <reason>" (the berth error's text when
  * err is set, else strerror), so clients show why.
  */
-int reg_req_store_error(struct req *r, int rr, const char *what, const struct berth_error *err);
+int registry_req_store_error(struct req *r, int rr, const char *what, const struct berth_error *err);
 /* 401 with a WWW-Authenticate challenge for repo/actions (repo may be NULL). */
-int reg_req_unauthorized(struct req *r, const char *repo, unsigned actions);
+int registry_req_unauthorized(struct req *r, const char *repo, unsigned actions);
 
-const char *reg_req_header(struct req *r, const char *name);
-const char *reg_req_arg(struct req *r, const char *name);
+const char *registry_req_header(struct req *r, const char *name);
+const char *registry_req_arg(struct req *r, const char *name);
 
 /* Check that the caller may do `actions` on repo; queues 401/403 and returns false otherwise. */
-bool reg_req_authorize(struct req *r, const char *repo, unsigned actions, int *ret);
+bool registry_req_authorize(struct req *r, const char *repo, unsigned actions, int *ret);
 
 /* Pushes to repo allowed by the embedder (hooks->push_check); queues 404 NAME_UNKNOWN otherwise. */
-bool reg_req_push_check(struct req *r, int *ret);
+bool registry_req_push_check(struct req *r, int *ret);
 /* The config rule's immutable_tags or the embedder's hooks->tag_immutable. */
-bool reg_tags_immutable(struct registry *reg, const char *repo);
+bool registry_tags_immutable(struct registry *reg, const char *repo);
 
 struct manifest_info;
 /*
@@ -119,35 +119,35 @@ struct manifest_info;
  * written then). The embedder's manifest_pushed hook runs once per tag (once
  * with NULL without tags).
  */
-int reg_manifest_commit(struct registry *reg, const char *repo, const char *const *tags,
+int registry_manifest_commit(struct registry *reg, const char *repo, const char *const *tags,
 			const struct manifest_info *m, const char *digest, const void *data, size_t len,
 			const char **ret_missing, struct berth_error **err);
 
 /* Handlers (uploads read their body themselves, the rest find it in r->data). */
-int reg_handle_blob(struct req *r);
-int reg_handle_upload(struct req *r);
-int reg_handle_manifest(struct req *r);
-int reg_handle_tags(struct req *r);
-int reg_handle_catalog(struct req *r);
-int reg_handle_referrers(struct req *r);
-int reg_handle_token(struct req *r);
-int reg_handle_metrics(struct req *r);
+int registry_handle_blob(struct req *r);
+int registry_handle_upload(struct req *r);
+int registry_handle_manifest(struct req *r);
+int registry_handle_tags(struct req *r);
+int registry_handle_catalog(struct req *r);
+int registry_handle_referrers(struct req *r);
+int registry_handle_token(struct req *r);
+int registry_handle_metrics(struct req *r);
 
 /* Pull-through cache: fetch a missing manifest/blob from the upstream into the store. */
-int reg_proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
+int registry_proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
 			     struct berth_error **err);
-int reg_proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest,
+int registry_proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest,
 			 struct berth_error **err);
 
 /* Build "<prefix>?n=<n>&last=<last>" paginated JSON lists (tags, catalog). */
-int reg_req_paginated_list(struct req *r, const char *key, const char *name, char **items,
+int registry_req_paginated_list(struct req *r, const char *key, const char *name, char **items,
 				       const char *link_base);
 
 /* Lifecycle (server.c). */
 int registry_init(struct registry *reg, struct registry_config *cfg, struct berth_error **err);
 void registry_done(struct registry *reg);
-int reg_start_http(struct registry *reg, struct berth_error **err);
+int registry_start_http(struct registry *reg, struct berth_error **err);
 /* Stop accepting, wait for in-flight requests (at most shutdown_timeout). */
-void reg_drain(struct registry *reg);
+void registry_drain(struct registry *reg);
 
 #endif

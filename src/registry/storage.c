@@ -91,7 +91,7 @@ static int write_atomic_at(struct registry_store *s, const char *path, const voi
 	return store_write(s, path, data, len, err);
 }
 
-int reg_store_open(const char *root, struct registry_store **ret, struct berth_error **err)
+int registry_store_open(const char *root, struct registry_store **ret, struct berth_error **err)
 {
 	int r = fs_mkdir_p(root, 0700, err);
 	if (r < 0)
@@ -112,12 +112,12 @@ int reg_store_open(const char *root, struct registry_store **ret, struct berth_e
 	s->rootfd = TAKE_FD(fd);
 	s->root = xstrdup(root);
 	s->fsync = true;
-	atomic_store(&s->bytes, reg_store_scan_size(s));
+	atomic_store(&s->bytes, registry_store_scan_size(s));
 	*ret = s;
 	return 0;
 }
 
-struct registry_store *reg_store_free(struct registry_store *s)
+struct registry_store *registry_store_free(struct registry_store *s)
 {
 	if (!s)
 		return NULL;
@@ -127,7 +127,7 @@ struct registry_store *reg_store_free(struct registry_store *s)
 	return NULL;
 }
 
-int reg_store_lock(struct registry_store *s, bool exclusive, struct berth_error **err)
+int registry_store_lock(struct registry_store *s, bool exclusive, struct berth_error **err)
 {
 	int fd = openat(s->rootfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -150,18 +150,18 @@ static void digest_rel(const char *digest, char *out, size_t n)
 	snprintf(out, n, "%.*s/%s", (int)a, digest, colon ? colon + 1 : digest);
 }
 
-void reg_store_blob_path(const char *digest, char *out, size_t n)
+void registry_store_blob_path(const char *digest, char *out, size_t n)
 {
 	char rel[DIGEST_STRING_MAX + 1];
 	digest_rel(digest, rel, sizeof(rel));
 	snprintf(out, n, "blobs/%s", rel);
 }
 
-int reg_store_blob_open(struct registry_store *s, const char *digest, int *ret_fd, uint64_t *ret_size)
+int registry_store_blob_open(struct registry_store *s, const char *digest, int *ret_fd, uint64_t *ret_size)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	reg_store_blob_path(digest, path, sizeof(path));
+	registry_store_blob_path(digest, path, sizeof(path));
 	int fd = openat(s->rootfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return negative_errno();
@@ -175,11 +175,11 @@ int reg_store_blob_open(struct registry_store *s, const char *digest, int *ret_f
 	return 0;
 }
 
-bool reg_store_blob_exists(struct registry_store *s, const char *digest, uint64_t *ret_size)
+bool registry_store_blob_exists(struct registry_store *s, const char *digest, uint64_t *ret_size)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	reg_store_blob_path(digest, path, sizeof(path));
+	registry_store_blob_path(digest, path, sizeof(path));
 	if (fstatat(s->rootfd, path, &st, 0) < 0 || !S_ISREG(st.st_mode))
 		return false;
 	if (ret_size)
@@ -187,11 +187,11 @@ bool reg_store_blob_exists(struct registry_store *s, const char *digest, uint64_
 	return true;
 }
 
-int reg_store_blob_commit(struct registry_store *s, const char *tmp_path, const char *digest, uint64_t size,
-			  struct berth_error **err)
+int registry_store_blob_commit(struct registry_store *s, const char *tmp_path, const char *digest,
+			       uint64_t size, struct berth_error **err)
 {
 	char path[PATH_MAX];
-	reg_store_blob_path(digest, path, sizeof(path));
+	registry_store_blob_path(digest, path, sizeof(path));
 	if (faccessat(s->rootfd, path, F_OK, 0) == 0) {
 		/* same content already stored: refresh its mtime so a running gc's grace period keeps it */
 		utimensat(s->rootfd, path, NULL, 0);
@@ -215,17 +215,17 @@ static void repo_path(char *out, size_t n, const char *repo, const char *kind, c
 	snprintf(out, n, "repositories/%s/%s/%s", repo, kind, rel);
 }
 
-bool reg_store_repo_has_blob(struct registry_store *s, const char *repo, const char *digest,
+bool registry_store_repo_has_blob(struct registry_store *s, const char *repo, const char *digest,
 			     uint64_t *ret_size)
 {
 	char path[PATH_MAX];
 	repo_path(path, sizeof(path), repo, "_layers", digest);
 	if (faccessat(s->rootfd, path, F_OK, 0) < 0)
 		return false;
-	return reg_store_blob_exists(s, digest, ret_size);
+	return registry_store_blob_exists(s, digest, ret_size);
 }
 
-int reg_store_repo_link_blob(struct registry_store *s, const char *repo, const char *digest,
+int registry_store_repo_link_blob(struct registry_store *s, const char *repo, const char *digest,
 			     struct berth_error **err)
 {
 	char path[PATH_MAX];
@@ -237,14 +237,14 @@ int reg_store_repo_link_blob(struct registry_store *s, const char *repo, const c
 	return 0;
 }
 
-int reg_store_repo_unlink_blob(struct registry_store *s, const char *repo, const char *digest)
+int registry_store_repo_unlink_blob(struct registry_store *s, const char *repo, const char *digest)
 {
 	char path[PATH_MAX];
 	repo_path(path, sizeof(path), repo, "_layers", digest);
 	return unlinkat(s->rootfd, path, 0) < 0 ? negative_errno() : 0;
 }
 
-bool reg_store_repo_exists(struct registry_store *s, const char *repo)
+bool registry_store_repo_exists(struct registry_store *s, const char *repo)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "repositories/%s/_manifests", repo);
@@ -272,7 +272,7 @@ static int read_small_at(int dirfd, const char *path, char *buf, size_t n)
 	return (int)k;
 }
 
-int reg_store_resolve_tag(struct registry_store *s, const char *repo, const char *tag, char *ret_digest)
+int registry_store_resolve_tag(struct registry_store *s, const char *repo, const char *tag, char *ret_digest)
 {
 	char path[PATH_MAX], buf[DIGEST_STRING_MAX + 2];
 	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags/%s", repo, tag);
@@ -285,7 +285,7 @@ int reg_store_resolve_tag(struct registry_store *s, const char *repo, const char
 	return 0;
 }
 
-int reg_store_tag_mtime(struct registry_store *s, const char *repo, const char *tag, time_t *ret)
+int registry_store_tag_mtime(struct registry_store *s, const char *repo, const char *tag, time_t *ret)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -296,7 +296,7 @@ int reg_store_tag_mtime(struct registry_store *s, const char *repo, const char *
 	return 0;
 }
 
-int reg_store_manifest_info(struct registry_store *s, const char *repo, const char *digest,
+int registry_store_manifest_info(struct registry_store *s, const char *repo, const char *digest,
 			    char *ret_media_type, size_t mt_size, char *ret_subject)
 {
 	char path[PATH_MAX], buf[512];
@@ -344,7 +344,7 @@ static int check_tags(struct registry_store *s, const struct manifest_put *p, st
 {
 	char cur[DIGEST_STRING_MAX + 2];
 	for (const char *const *t = p->tags; p->immutable_tags && t && *t; t++)
-		if (reg_store_resolve_tag(s, p->repo, *t, cur) == 0 && !streq(cur, p->digest))
+		if (registry_store_resolve_tag(s, p->repo, *t, cur) == 0 && !streq(cur, p->digest))
 			return berth_error_msg(
 			    err, EEXIST,
 			    "The image tag '%s' already exists in the '%s' repository and cannot be "
@@ -362,20 +362,21 @@ static int put_tag(struct registry_store *s, const struct manifest_put *p, const
 	return write_atomic_at(s, path, line, strlen(line), err);
 }
 
-int reg_store_manifest_put(struct registry_store *s, const struct manifest_put *p, struct berth_error **err)
+int registry_store_manifest_put(struct registry_store *s, const struct manifest_put *p,
+				struct berth_error **err)
 {
 	char path[PATH_MAX];
 	int r = check_tags(s, p, err);
 	if (r < 0)
 		return r;
-	if (!reg_store_blob_exists(s, p->digest, NULL)) {
-		reg_store_blob_path(p->digest, path, sizeof(path));
+	if (!registry_store_blob_exists(s, p->digest, NULL)) {
+		registry_store_blob_path(p->digest, path, sizeof(path));
 		r = store_write(s, path, p->data, p->len, err);
 		if (r < 0)
 			return r;
 		atomic_fetch_add(&s->bytes, (int64_t)p->len);
 	} else {
-		reg_store_blob_path(p->digest, path, sizeof(path));
+		registry_store_blob_path(p->digest, path, sizeof(path));
 		utimensat(s->rootfd, path, NULL, 0);
 	}
 	repo_path(path, sizeof(path), p->repo, "_manifests/revisions", p->digest);
@@ -394,10 +395,10 @@ int reg_store_manifest_put(struct registry_store *s, const struct manifest_put *
 static int tags_pointing_at(struct registry_store *s, const char *repo, const char *digest, bool remove,
 			    bool *ret_found);
 
-int reg_store_manifest_delete(struct registry_store *s, const char *repo, const char *digest)
+int registry_store_manifest_delete(struct registry_store *s, const char *repo, const char *digest)
 {
 	char path[PATH_MAX], mt[256], subject[DIGEST_STRING_MAX];
-	int r = reg_store_manifest_info(s, repo, digest, mt, sizeof(mt), subject);
+	int r = registry_store_manifest_info(s, repo, digest, mt, sizeof(mt), subject);
 	if (r < 0)
 		return r;
 	tags_pointing_at(s, repo, digest, true, NULL);
@@ -409,7 +410,7 @@ int reg_store_manifest_delete(struct registry_store *s, const char *repo, const 
 	return unlinkat(s->rootfd, path, 0) < 0 ? negative_errno() : 0;
 }
 
-int reg_store_tag_delete(struct registry_store *s, const char *repo, const char *tag)
+int registry_store_tag_delete(struct registry_store *s, const char *repo, const char *tag)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags/%s", repo, tag);
@@ -469,19 +470,19 @@ static int list_dir(struct registry_store *s, const char *path, bool dirs, char 
 	return 0;
 }
 
-int reg_store_tags_list(struct registry_store *s, const char *repo, char ***ret)
+int registry_store_tags_list(struct registry_store *s, const char *repo, char ***ret)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "repositories/%s/_manifests/tags", repo);
 	int r = list_dir(s, path, false, ret);
-	if (r == -ENOENT && reg_store_repo_exists(s, repo)) {
+	if (r == -ENOENT && registry_store_repo_exists(s, repo)) {
 		*ret = xcalloc(1, sizeof(char *));
 		return 0;
 	}
 	return r;
 }
 
-int reg_store_manifest_list(struct registry_store *s, const char *repo, char ***ret)
+int registry_store_manifest_list(struct registry_store *s, const char *repo, char ***ret)
 {
 	char path[PATH_MAX];
 	_cleanup_strv_ char **algos = NULL;
@@ -519,13 +520,13 @@ static void catalog_walk(struct registry_store *s, const char *rel, struct strv_
 		if ((*d)[0] == '_')
 			continue;
 		_cleanup_free_ char *name = *rel ? xasprintf("%s/%s", rel, *d) : xstrdup(*d);
-		if (reg_store_repo_exists(s, name))
+		if (registry_store_repo_exists(s, name))
 			strv_push(b, xstrdup(name));
 		catalog_walk(s, name, b, depth + 1);
 	}
 }
 
-int reg_store_catalog(struct registry_store *s, char ***ret)
+int registry_store_catalog(struct registry_store *s, char ***ret)
 {
 	struct strv_builder b = { 0 };
 	catalog_walk(s, "", &b, 0);
@@ -533,7 +534,7 @@ int reg_store_catalog(struct registry_store *s, char ***ret)
 	return 0;
 }
 
-int reg_store_referrers(struct registry_store *s, const char *repo, const char *subject,
+int registry_store_referrers(struct registry_store *s, const char *repo, const char *subject,
 			const char *artifact_type, json_t **ret)
 {
 	char dir[PATH_MAX], rel[DIGEST_STRING_MAX + 1];
@@ -567,13 +568,13 @@ static int tags_pointing_at(struct registry_store *s, const char *repo, const ch
 	_cleanup_strv_ char **tags = NULL;
 	char cur[DIGEST_STRING_MAX + 2];
 	bool found = false;
-	if (reg_store_tags_list(s, repo, &tags) < 0)
+	if (registry_store_tags_list(s, repo, &tags) < 0)
 		return 0;
 	for (char **t = tags; *t; t++) {
-		if (reg_store_resolve_tag(s, repo, *t, cur) == 0 && streq(cur, digest)) {
+		if (registry_store_resolve_tag(s, repo, *t, cur) == 0 && streq(cur, digest)) {
 			found = true;
 			if (remove)
-				reg_store_tag_delete(s, repo, *t);
+				registry_store_tag_delete(s, repo, *t);
 		}
 	}
 	if (ret_found)
@@ -598,7 +599,7 @@ static int64_t scan_dir_size(int dirfd)
 	return total;
 }
 
-int64_t reg_store_scan_size(struct registry_store *s)
+int64_t registry_store_scan_size(struct registry_store *s)
 {
 	int64_t total = 0;
 	static const char *const algos[] = { "blobs/sha256", "blobs/sha512" };

@@ -35,41 +35,41 @@ struct registry_store {
 	 * fsynced before its rename and the directory after it, so whatever a client
 	 * got 201 for survives a power loss. false skips every fsync (Distribution's
 	 * filesystem driver does none): faster, but a crash can leave a truncated
-	 * file under a valid digest name. Set by the caller after reg_store_open().
+	 * file under a valid digest name. Set by the caller after registry_store_open().
 	 */
 	bool fsync;
 };
 
-int reg_store_open(const char *root, struct registry_store **ret, struct berth_error **err);
-struct registry_store *reg_store_free(struct registry_store *s);
+int registry_store_open(const char *root, struct registry_store **ret, struct berth_error **err);
+struct registry_store *registry_store_free(struct registry_store *s);
 
 /* Take the gc lock (shared for writers, exclusive for gc). Returns an fd to close, or -errno. */
-int reg_store_lock(struct registry_store *s, bool exclusive, struct berth_error **err);
+int registry_store_lock(struct registry_store *s, bool exclusive, struct berth_error **err);
 
 /* "blobs/sha256/<hex>" for a valid digest, into out (PATH_MAX). */
-void reg_store_blob_path(const char *digest, char *out, size_t n);
+void registry_store_blob_path(const char *digest, char *out, size_t n);
 
 /* Open a blob for reading: O_RDONLY fd and size. -ENOENT if absent. */
-int reg_store_blob_open(struct registry_store *s, const char *digest, int *ret_fd, uint64_t *ret_size);
-bool reg_store_blob_exists(struct registry_store *s, const char *digest, uint64_t *ret_size);
+int registry_store_blob_open(struct registry_store *s, const char *digest, int *ret_fd, uint64_t *ret_size);
+bool registry_store_blob_exists(struct registry_store *s, const char *digest, uint64_t *ret_size);
 /* Move a verified, fsynced temp file (relative to rootfd) to the blob path; touches an existing one. */
-int reg_store_blob_commit(struct registry_store *s, const char *tmp_path, const char *digest, uint64_t size,
-			  struct berth_error **err);
+int registry_store_blob_commit(struct registry_store *s, const char *tmp_path, const char *digest,
+			       uint64_t size, struct berth_error **err);
 
 /* Per-repository blob links. */
-bool reg_store_repo_has_blob(struct registry_store *s, const char *repo, const char *digest,
+bool registry_store_repo_has_blob(struct registry_store *s, const char *repo, const char *digest,
 			     uint64_t *ret_size);
-int reg_store_repo_link_blob(struct registry_store *s, const char *repo, const char *digest,
+int registry_store_repo_link_blob(struct registry_store *s, const char *repo, const char *digest,
 			     struct berth_error **err);
-int reg_store_repo_unlink_blob(struct registry_store *s, const char *repo, const char *digest);
-bool reg_store_repo_exists(struct registry_store *s, const char *repo);
+int registry_store_repo_unlink_blob(struct registry_store *s, const char *repo, const char *digest);
+bool registry_store_repo_exists(struct registry_store *s, const char *repo);
 
 /* Manifests. ref is a tag or a digest. ret_digest has DIGEST_STRING_MAX bytes. */
-int reg_store_resolve_tag(struct registry_store *s, const char *repo, const char *tag, char *ret_digest);
+int registry_store_resolve_tag(struct registry_store *s, const char *repo, const char *tag, char *ret_digest);
 /* When the tag was last written (pushed or refreshed). -ENOENT if absent. */
-int reg_store_tag_mtime(struct registry_store *s, const char *repo, const char *tag, time_t *ret);
+int registry_store_tag_mtime(struct registry_store *s, const char *repo, const char *tag, time_t *ret);
 /* The revision's media type (and subject digest if any, may be NULL). -ENOENT when unknown in repo. */
-int reg_store_manifest_info(struct registry_store *s, const char *repo, const char *digest,
+int registry_store_manifest_info(struct registry_store *s, const char *repo, const char *digest,
 			    char *ret_media_type, size_t mt_size, char *ret_subject);
 struct manifest_put {
 	const char *repo;
@@ -83,19 +83,20 @@ struct manifest_put {
 	size_t len;
 	bool immutable_tags; /* refuse moving an existing tag: -EEXIST */
 };
-int reg_store_manifest_put(struct registry_store *s, const struct manifest_put *p, struct berth_error **err);
-int reg_store_manifest_delete(struct registry_store *s, const char *repo, const char *digest);
-int reg_store_tag_delete(struct registry_store *s, const char *repo, const char *tag);
+int registry_store_manifest_put(struct registry_store *s, const struct manifest_put *p,
+				struct berth_error **err);
+int registry_store_manifest_delete(struct registry_store *s, const char *repo, const char *digest);
+int registry_store_tag_delete(struct registry_store *s, const char *repo, const char *tag);
 
 /* Sorted, NULL-terminated lists; caller frees with strv_free. */
-int reg_store_tags_list(struct registry_store *s, const char *repo, char ***ret);
-int reg_store_catalog(struct registry_store *s, char ***ret);
-int reg_store_manifest_list(struct registry_store *s, const char *repo, char ***ret);
+int registry_store_tags_list(struct registry_store *s, const char *repo, char ***ret);
+int registry_store_catalog(struct registry_store *s, char ***ret);
+int registry_store_manifest_list(struct registry_store *s, const char *repo, char ***ret);
 /* JSON array of referrer descriptors for subject, filtered by artifactType when not NULL. */
-int reg_store_referrers(struct registry_store *s, const char *repo, const char *subject,
+int registry_store_referrers(struct registry_store *s, const char *repo, const char *subject,
 			const char *artifact_type, json_t **ret);
 
 /* Size of all blobs, walking the tree (startup, gc). */
-int64_t reg_store_scan_size(struct registry_store *s);
+int64_t registry_store_scan_size(struct registry_store *s);
 
 #endif

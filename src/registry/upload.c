@@ -27,7 +27,7 @@
  */
 #define UPLOAD_BUSY_WAIT_MS 2000
 
-void reg_upload_table_init(struct upload_table *t, struct registry_store *store, size_t max)
+void registry_upload_table_init(struct upload_table *t, struct registry_store *store, size_t max)
 {
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_condattr_t ca;
@@ -51,7 +51,7 @@ static void upload_free(struct upload *u)
 	free(u);
 }
 
-void reg_upload_table_done(struct upload_table *t)
+void registry_upload_table_done(struct upload_table *t)
 {
 	while (t->head) {
 		struct upload *u = t->head;
@@ -117,7 +117,8 @@ static int upload_create_files(struct upload_table *t, const char *uuid, const c
 	return 0;
 }
 
-int reg_upload_create(struct upload_table *t, const char *repo, struct upload **ret, struct berth_error **err)
+int registry_upload_create(struct upload_table *t, const char *repo, struct upload **ret,
+			   struct berth_error **err)
 {
 	char path[PATH_MAX];
 	pthread_mutex_lock(&t->lock);
@@ -125,7 +126,7 @@ int reg_upload_create(struct upload_table *t, const char *repo, struct upload **
 	pthread_mutex_unlock(&t->lock);
 	if (full)
 		return berth_error_msg(err, EAGAIN, "too many upload sessions");
-	_cleanup_free_ char *uuid = random_hex(16);
+	_cleanup_free_ char *uuid = util_random_hex(16);
 	int rootfd = t->store->rootfd;
 	snprintf(path, sizeof(path), "uploads/%s", uuid);
 	if (mkdirat(rootfd, path, 0700) < 0)
@@ -191,7 +192,7 @@ static struct upload *find_locked(struct upload_table *t, const char *uuid)
 	return u;
 }
 
-int reg_upload_acquire(struct upload_table *t, const char *repo, const char *uuid, struct upload **ret)
+int registry_upload_acquire(struct upload_table *t, const char *repo, const char *uuid, struct upload **ret)
 {
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -223,7 +224,7 @@ int reg_upload_acquire(struct upload_table *t, const char *repo, const char *uui
 	return r;
 }
 
-void reg_upload_release(struct upload_table *t, struct upload *u)
+void registry_upload_release(struct upload_table *t, struct upload *u)
 {
 	pthread_mutex_lock(&t->lock);
 	u->busy = false;
@@ -256,25 +257,25 @@ static int upload_rehash(struct registry_store *s, struct upload *u, enum digest
 	return 0;
 }
 
-void reg_upload_rollback(struct upload *u)
+void registry_upload_rollback(struct upload *u)
 {
 	u->flushed = MIN(u->flushed, u->offset);
 	u->failed = ftruncate(u->fd, (off_t)u->offset) != 0;
 	u->hash_valid = false;
 }
 
-int reg_upload_write(struct upload *u, const void *data, size_t len)
+int registry_upload_write(struct upload *u, const void *data, size_t len)
 {
 	if (u->failed) {
 		/* an earlier truncate failed: appending now would land past the offset */
-		reg_upload_rollback(u);
+		registry_upload_rollback(u);
 		if (u->failed)
 			return -EIO;
 	}
 	int r = fs_write_all(u->fd, data, len);
 	if (r < 0) {
 		u->failed = true;
-		reg_upload_rollback(u);
+		registry_upload_rollback(u);
 		return r;
 	}
 	if (u->hash_valid)
@@ -292,7 +293,8 @@ int reg_upload_write(struct upload *u, const void *data, size_t len)
 	return 0;
 }
 
-int reg_upload_finish(struct upload_table *t, struct upload *u, const char *digest, struct berth_error **err)
+int registry_upload_finish(struct upload_table *t, struct upload *u, const char *digest,
+			   struct berth_error **err)
 {
 	struct registry_store *s = t->store;
 	char actual[DIGEST_STRING_MAX], tmp[PATH_MAX];
@@ -301,7 +303,7 @@ int reg_upload_finish(struct upload_table *t, struct upload *u, const char *dige
 	if (r < 0)
 		return r;
 	if (u->failed)
-		reg_upload_rollback(u);
+		registry_upload_rollback(u);
 	if (u->failed) /* the data file is longer than what was accepted: never commit it */
 		return berth_error_msg(err, EIO, "upload '%s' has unrecoverable data", u->uuid);
 	if (!u->hash_valid || algo != DIGEST_SHA256) {
@@ -316,21 +318,21 @@ int reg_upload_finish(struct upload_table *t, struct upload *u, const char *dige
 				       digest);
 	if (u->durable && fsync(u->fd) < 0)
 		return berth_error_errno(err, "fsync upload '%s'", u->uuid);
-	int lock = reg_store_lock(s, false, err);
+	int lock = registry_store_lock(s, false, err);
 	if (lock < 0)
 		return lock;
 	snprintf(tmp, sizeof(tmp), "uploads/%s/data", u->uuid);
-	r = reg_store_blob_commit(s, tmp, digest, u->offset, err);
+	r = registry_store_blob_commit(s, tmp, digest, u->offset, err);
 	if (r == 0)
-		r = reg_store_repo_link_blob(s, u->repo, digest, err);
+		r = registry_store_repo_link_blob(s, u->repo, digest, err);
 	close(lock);
 	if (r < 0)
 		return r;
-	reg_upload_cancel(t, u);
+	registry_upload_cancel(t, u);
 	return 0;
 }
 
-void reg_upload_cancel(struct upload_table *t, struct upload *u)
+void registry_upload_cancel(struct upload_table *t, struct upload *u)
 {
 	pthread_mutex_lock(&t->lock);
 	unlink_locked(t, u);
@@ -339,7 +341,7 @@ void reg_upload_cancel(struct upload_table *t, struct upload *u)
 	upload_free(u);
 }
 
-size_t reg_upload_count(struct upload_table *t)
+size_t registry_upload_count(struct upload_table *t)
 {
 	pthread_mutex_lock(&t->lock);
 	size_t n = t->count;
@@ -361,7 +363,7 @@ static bool session_stale(struct registry_store *s, const char *uuid, time_t cut
 	return newest < cutoff;
 }
 
-size_t reg_upload_expire(struct upload_table *t, int64_t max_age)
+size_t registry_upload_expire(struct upload_table *t, int64_t max_age)
 {
 	time_t cutoff = time(NULL) - (time_t)max_age;
 	size_t removed = 0;

@@ -84,7 +84,7 @@ static bool is_all(const struct runtime_device_rule *r)
 	return r->type == 'a' && r->major < 0 && r->minor < 0 && access_mask(r->access) == 7;
 }
 
-int cgroup_devices_program(const struct runtime_device_rule *rules, size_t n,
+int runtime_cgroup_devices_program(const struct runtime_device_rule *rules, size_t n,
 			   const struct runtime_device_rule *extra, size_t n_extra, struct bpf_insn **ret,
 			   size_t *ret_n)
 {
@@ -131,7 +131,8 @@ static int prog_load(const struct bpf_insn *insn, size_t n, char *log, size_t lo
 	return (int)syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof(a));
 }
 
-int cgroup_devices_attach(const char *dir, const struct bpf_insn *insn, size_t n, struct berth_error **err)
+int runtime_cgroup_devices_attach(const char *dir, const struct bpf_insn *insn, size_t n,
+				  struct berth_error **err)
 {
 	union bpf_attr a;
 	int prog = prog_load(insn, n, NULL, 0);

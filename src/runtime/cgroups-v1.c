@@ -20,7 +20,7 @@
  * are not listed, paths through them still resolve.
  */
 #define CG_MAX_HIERARCHIES 32
-const char *const *cgroup_v1_controllers(void)
+const char *const *runtime_cgroup_v1_controllers(void)
 {
 	static char names[CG_MAX_HIERARCHIES][64];
 	static const char *present[CG_MAX_HIERARCHIES + 1];
@@ -29,15 +29,15 @@ const char *const *cgroup_v1_controllers(void)
 	 * it half-made */
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	pthread_mutex_lock(&lock);
-	if (streq(done_for, cgroup_root())) {
+	if (streq(done_for, runtime_cgroup_root())) {
 		pthread_mutex_unlock(&lock);
 		return present;
 	}
 	size_t n = 0;
-	_cleanup_closedir_ DIR *d = opendir(cgroup_root());
+	_cleanup_closedir_ DIR *d = opendir(runtime_cgroup_root());
 	/* On the real root, only mount points are hierarchies: a stray directory on the
 	 * tmpfs (another tool's "cpusetfoo") is not a controller. Tests use plain dirs. */
-	bool mounts_only = streq(cgroup_root(), "/sys/fs/cgroup");
+	bool mounts_only = streq(runtime_cgroup_root(), "/sys/fs/cgroup");
 	struct stat rst, st;
 	if (d && fstat(dirfd(d), &rst) < 0)
 		mounts_only = false;
@@ -53,19 +53,19 @@ const char *const *cgroup_v1_controllers(void)
 		n++;
 	}
 	present[n] = NULL;
-	snprintf(done_for, sizeof(done_for), "%s", cgroup_root());
+	snprintf(done_for, sizeof(done_for), "%s", runtime_cgroup_root());
 	pthread_mutex_unlock(&lock);
 	return present;
 }
 
 static char *ctrl_dir(const char *ctrl, const char *path)
 {
-	return xasprintf("%s/%s%s", cgroup_root(), ctrl, path);
+	return xasprintf("%s/%s%s", runtime_cgroup_root(), ctrl, path);
 }
 
 static bool has_ctrl(const char *ctrl)
 {
-	for (const char *const *c = cgroup_v1_controllers(); *c; c++)
+	for (const char *const *c = runtime_cgroup_v1_controllers(); *c; c++)
 		if (streq(*c, ctrl))
 			return true;
 	return false;
@@ -75,7 +75,7 @@ static bool has_ctrl(const char *ctrl)
 static int cpuset_init(const char *path, struct berth_error **err)
 {
 	_cleanup_free_ char *full = ctrl_dir("cpuset", path);
-	size_t base = strlen(cgroup_root()) + strlen("/cpuset");
+	size_t base = strlen(runtime_cgroup_root()) + strlen("/cpuset");
 	for (size_t i = base + 1; i <= strlen(full); i++) {
 		if (full[i] != '/' && full[i] != 0)
 			continue;
@@ -85,13 +85,13 @@ static int cpuset_init(const char *path, struct berth_error **err)
 		for (int k = 0; k < 2; k++) {
 			const char *f = k ? "cpuset.mems" : "cpuset.cpus";
 			_cleanup_strbuf_ struct strbuf cur = STRBUF_INIT, up = STRBUF_INIT;
-			cg_read(full, f, &cur);
+			runtime_cg_read(full, f, &cur);
 			strbuf_trim_trailing(&cur);
 			if (cur.len)
 				continue;
-			cg_read(parent, f, &up);
+			runtime_cg_read(parent, f, &up);
 			strbuf_trim_trailing(&up);
-			int r = cg_write(full, f, up.buf, err);
+			int r = runtime_cg_write(full, f, up.buf, err);
 			if (r < 0)
 				return r;
 		}
@@ -112,7 +112,7 @@ static int v1_create(const char *path, struct berth_error **err)
 {
 	if (path[0] != '/') /* a relative path would create directories beside the hierarchies */
 		return berth_error_msg(err, EINVAL, "cgroup path '%s' is not absolute", path);
-	for (const char *const *c = cgroup_v1_controllers(); *c; c++) {
+	for (const char *const *c = runtime_cgroup_v1_controllers(); *c; c++) {
 		_cleanup_free_ char *d = ctrl_dir(*c, path);
 		int r = mkdir_leaf_first(d, err);
 		if (r < 0) {
@@ -129,7 +129,7 @@ static int v1_create(const char *path, struct berth_error **err)
 static int v1_destroy(const char *path, struct berth_error **err)
 {
 	int ret = 0;
-	for (const char *const *c = cgroup_v1_controllers(); *c; c++) {
+	for (const char *const *c = runtime_cgroup_v1_controllers(); *c; c++) {
 		_cleanup_free_ char *d = ctrl_dir(*c, path);
 		if (rmdir(d) < 0 && errno != ENOENT && ret == 0)
 			ret = berth_error_errno(err, "remove cgroup '%s'", d);
@@ -141,9 +141,9 @@ static int v1_add_pid(const char *path, pid_t pid, struct berth_error **err)
 {
 	char buf[32];
 	snprintf(buf, sizeof(buf), "%d", (int)pid);
-	for (const char *const *c = cgroup_v1_controllers(); *c; c++) {
+	for (const char *const *c = runtime_cgroup_v1_controllers(); *c; c++) {
 		_cleanup_free_ char *d = ctrl_dir(*c, path);
-		int r = cg_write(d, "cgroup.procs", buf, streq(*c, "unified") ? NULL : err);
+		int r = runtime_cg_write(d, "cgroup.procs", buf, streq(*c, "unified") ? NULL : err);
 		if (r < 0 && !streq(*c, "unified"))
 			return r;
 	}
@@ -156,14 +156,14 @@ static int write_num(const char *ctrl, const char *path, const char *file, long 
 	char buf[32];
 	_cleanup_free_ char *d = ctrl_dir(ctrl, path);
 	snprintf(buf, sizeof(buf), "%lld", v);
-	return cg_write(d, file, buf, err);
+	return runtime_cg_write(d, file, buf, err);
 }
 
 static int write_str(const char *ctrl, const char *path, const char *file, const char *v,
 		     struct berth_error **err)
 {
 	_cleanup_free_ char *d = ctrl_dir(ctrl, path);
-	return cg_write(d, file, v, err);
+	return runtime_cg_write(d, file, v, err);
 }
 
 static int apply_memory(const char *path, const struct runtime_resources *r, struct berth_error **err)
@@ -305,7 +305,7 @@ static const struct runtime_device_rule default_allow[] = {
 	{ true, 'c', 5, 2, "rwm" }, { true, 'c', 5, 1, "rwm" }, { true, 'c', 10, 200, "rwm" },
 };
 
-const struct runtime_device_rule *cgroup_default_device_rules(size_t *n)
+const struct runtime_device_rule *runtime_cgroup_default_device_rules(size_t *n)
 {
 	*n = ARRAY_SIZE(default_allow);
 	return default_allow;
@@ -387,7 +387,7 @@ static int v1_is_frozen(const char *path)
 {
 	_cleanup_free_ char *d = ctrl_dir("freezer", path);
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	if (cg_read(d, "freezer.state", &sb) < 0)
+	if (runtime_cg_read(d, "freezer.state", &sb) < 0)
 		return -ENOENT;
 	return startswith(sb.buf, "FROZEN") ? 1 : 0;
 }
@@ -397,7 +397,7 @@ static int v1_freeze(const char *path, bool frozen, struct berth_error **err)
 	if (!has_ctrl("freezer"))
 		return berth_error_msg(err, ENOTSUP, "no freezer cgroup controller");
 	_cleanup_free_ char *d = ctrl_dir("freezer", path);
-	int r = cg_write(d, "freezer.state", frozen ? "FROZEN" : "THAWED", err);
+	int r = runtime_cg_write(d, "freezer.state", frozen ? "FROZEN" : "THAWED", err);
 	if (r < 0 || !frozen)
 		return r;
 	/*
@@ -405,13 +405,13 @@ static int v1_freeze(const char *path, bool frozen, struct berth_error **err)
 	 * until every task stopped. Re-write and re-read (each write retries the
 	 * freeze), bounded to about a second.
 	 */
-	int64_t deadline = now_ms() + 1000;
+	int64_t deadline = proc_now_ms() + 1000;
 	while (v1_is_frozen(path) != 1) {
-		if (now_ms() > deadline)
+		if (proc_now_ms() > deadline)
 			return berth_error_msg(err, EBUSY, "freeze '%s': still FREEZING after 1s", d);
 		struct timespec ts = { 0, 1000000 };
 		nanosleep(&ts, NULL);
-		cg_write(d, "freezer.state", "FROZEN", NULL);
+		runtime_cg_write(d, "freezer.state", "FROZEN", NULL);
 	}
 	return 0;
 }
@@ -422,7 +422,7 @@ static int v1_pids(const char *path, pid_t **ret, size_t *ret_n, struct berth_er
 	for (size_t i = 0; i < ARRAY_SIZE(prefer); i++)
 		if (has_ctrl(prefer[i])) {
 			_cleanup_free_ char *d = ctrl_dir(prefer[i], path);
-			return cg_read_pids(d, ret, ret_n, err);
+			return runtime_cg_read_pids(d, ret, ret_n, err);
 		}
 	return berth_error_msg(err, ENOTSUP, "no cgroup controller to list processes");
 }
@@ -431,7 +431,7 @@ static int v1_pids(const char *path, pid_t **ret, size_t *ret_n, struct berth_er
 static void blkio_sum(const char *dir, const char *file, uint64_t *rd, uint64_t *wr)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	if (cg_read(dir, file, &sb) < 0)
+	if (runtime_cg_read(dir, file, &sb) < 0)
 		return;
 	for (char *l = sb.buf; l && *l;) {
 		char op[16];
@@ -455,25 +455,25 @@ static int v1_stats(const char *path, struct runtime_stats *st, struct berth_err
 			    *blkio = ctrl_dir("blkio", path);
 	long hz = sysconf(_SC_CLK_TCK);
 	memset(st, 0, sizeof(*st));
-	cg_read_u64(cpuacct, "cpuacct.usage", &st->cpu_usage_ns);
+	runtime_cg_read_u64(cpuacct, "cpuacct.usage", &st->cpu_usage_ns);
 	st->cpu_user_ns =
-	    cg_read_key_u64(cpuacct, "cpuacct.stat", "user") * (1000000000ull / (hz > 0 ? hz : 100));
-	st->cpu_system_ns =
-	    cg_read_key_u64(cpuacct, "cpuacct.stat", "system") * (1000000000ull / (hz > 0 ? hz : 100));
-	st->cpu_throttled_periods = cg_read_key_u64(cpu, "cpu.stat", "nr_throttled");
-	st->cpu_throttled_ns = cg_read_key_u64(cpu, "cpu.stat", "throttled_time");
-	if (cg_read_u64(mem, "memory.usage_in_bytes", &st->mem_usage) == 0) {
+	    runtime_cg_read_key_u64(cpuacct, "cpuacct.stat", "user") * (1000000000ull / (hz > 0 ? hz : 100));
+	st->cpu_system_ns = runtime_cg_read_key_u64(cpuacct, "cpuacct.stat", "system") *
+			    (1000000000ull / (hz > 0 ? hz : 100));
+	st->cpu_throttled_periods = runtime_cg_read_key_u64(cpu, "cpu.stat", "nr_throttled");
+	st->cpu_throttled_ns = runtime_cg_read_key_u64(cpu, "cpu.stat", "throttled_time");
+	if (runtime_cg_read_u64(mem, "memory.usage_in_bytes", &st->mem_usage) == 0) {
 		st->has_memory = true;
-		cg_read_u64(mem, "memory.limit_in_bytes", &st->mem_limit);
-		cg_read_u64(mem, "memory.max_usage_in_bytes", &st->mem_max_usage);
-		cg_read_u64(mem, "memory.failcnt", &st->mem_failcnt);
-		st->mem_cache = cg_read_key_u64(mem, "memory.stat", "cache");
-		cg_read_u64(mem, "memory.memsw.usage_in_bytes", &st->swap_usage);
-		cg_read_u64(mem, "memory.memsw.limit_in_bytes", &st->swap_limit);
+		runtime_cg_read_u64(mem, "memory.limit_in_bytes", &st->mem_limit);
+		runtime_cg_read_u64(mem, "memory.max_usage_in_bytes", &st->mem_max_usage);
+		runtime_cg_read_u64(mem, "memory.failcnt", &st->mem_failcnt);
+		st->mem_cache = runtime_cg_read_key_u64(mem, "memory.stat", "cache");
+		runtime_cg_read_u64(mem, "memory.memsw.usage_in_bytes", &st->swap_usage);
+		runtime_cg_read_u64(mem, "memory.memsw.limit_in_bytes", &st->swap_limit);
 	}
-	if (cg_read_u64(pids, "pids.current", &st->pids_current) == 0) {
+	if (runtime_cg_read_u64(pids, "pids.current", &st->pids_current) == 0) {
 		st->has_pids = true;
-		cg_read_u64(pids, "pids.max", &st->pids_limit);
+		runtime_cg_read_u64(pids, "pids.max", &st->pids_limit);
 	}
 	/* the _recursive files count the cgroup's descendants too (a task cgroup holds its containers'
 	   cgroups; for a leaf they are equal); kernels before 4.x have only the plain ones */
@@ -486,7 +486,7 @@ static int v1_stats(const char *path, struct runtime_stats *st, struct berth_err
 	return 0;
 }
 
-const struct cgroup_ops cgroup_v1_ops = {
+const struct cgroup_ops runtime_cgroup_v1_ops = {
 	.name = "v1",
 	.create = v1_create,
 	.apply = v1_apply,

@@ -16,21 +16,21 @@
 
 static char *dir_of(const char *path)
 {
-	return xasprintf("%s%s", cgroup_root(), path);
+	return xasprintf("%s%s", runtime_cgroup_root(), path);
 }
 
 /* Enable the controllers the parent offers in each ancestor's subtree_control. */
 static void enable_controllers(const char *path)
 {
 	_cleanup_free_ char *full = dir_of(path);
-	size_t base = strlen(cgroup_root());
+	size_t base = strlen(runtime_cgroup_root());
 	for (size_t i = base; i < strlen(full); i++) {
 		if (full[i] != '/')
 			continue;
 		full[i] = 0;
-		const char *dir = i == base ? cgroup_root() : full;
+		const char *dir = i == base ? runtime_cgroup_root() : full;
 		_cleanup_strbuf_ struct strbuf avail = STRBUF_INIT, want = STRBUF_INIT;
-		if (cg_read(dir, "cgroup.controllers", &avail) == 0) {
+		if (runtime_cg_read(dir, "cgroup.controllers", &avail) == 0) {
 			strbuf_trim_trailing(&avail);
 			for (char *c = avail.buf, *sp; c && *c; c = sp) {
 				sp = strchr(c, ' ');
@@ -39,7 +39,7 @@ static void enable_controllers(const char *path)
 				strbuf_addf(&want, "%s+%s", want.len ? " " : "", c);
 			}
 			if (want.len)
-				cg_write(dir, "cgroup.subtree_control", want.buf, NULL);
+				runtime_cg_write(dir, "cgroup.subtree_control", want.buf, NULL);
 		}
 		full[i] = '/';
 	}
@@ -68,7 +68,7 @@ static int v2_add_pid(const char *path, pid_t pid, struct berth_error **err)
 	char buf[32];
 	_cleanup_free_ char *d = dir_of(path);
 	snprintf(buf, sizeof(buf), "%d", (int)pid);
-	return cg_write(d, "cgroup.procs", buf, err);
+	return runtime_cg_write(d, "cgroup.procs", buf, err);
 }
 
 static int wnum(const char *d, const char *f, long long v, bool max_if_neg, struct berth_error **err)
@@ -78,7 +78,7 @@ static int wnum(const char *d, const char *f, long long v, bool max_if_neg, stru
 		snprintf(buf, sizeof(buf), "max");
 	else
 		snprintf(buf, sizeof(buf), "%lld", v);
-	return cg_write(d, f, buf, err);
+	return runtime_cg_write(d, f, buf, err);
 }
 
 static int v2_apply_mem_cpu(const char *d, const struct runtime_resources *r, struct berth_error **err)
@@ -108,14 +108,16 @@ static int v2_apply_mem_cpu(const char *d, const struct runtime_resources *r, st
 			snprintf(buf, sizeof(buf), "%lld %llu", (long long)r->cpu_quota, period);
 		else
 			snprintf(buf, sizeof(buf), "max %llu", period);
-		if ((ret = cg_write(d, "cpu.max", buf, err)) < 0)
+		if ((ret = runtime_cg_write(d, "cpu.max", buf, err)) < 0)
 			return ret;
 	}
 	if ((r->set & RES_CPU_IDLE) && (ret = wnum(d, "cpu.idle", r->cpu_idle, false, err)) < 0)
 		return ret;
-	if ((r->set & RES_CPU_CPUS) && *r->cpus && (ret = cg_write(d, "cpuset.cpus", r->cpus, err)) < 0)
+	if ((r->set & RES_CPU_CPUS) && *r->cpus &&
+	    (ret = runtime_cg_write(d, "cpuset.cpus", r->cpus, err)) < 0)
 		return ret;
-	if ((r->set & RES_CPU_MEMS) && *r->mems && (ret = cg_write(d, "cpuset.mems", r->mems, err)) < 0)
+	if ((r->set & RES_CPU_MEMS) && *r->mems &&
+	    (ret = runtime_cg_write(d, "cpuset.mems", r->mems, err)) < 0)
 		return ret;
 	return 0;
 }
@@ -146,7 +148,7 @@ static int v2_apply(const char *path, const struct runtime_resources *r, struct 
 			snprintf(buf, sizeof(buf), "%lld:%lld %s=%llu", (long long)lists[k][i].major,
 				 (long long)lists[k][i].minor, keys[k],
 				 (unsigned long long)lists[k][i].value);
-			if ((ret = cg_write(d, "io.max", buf, err)) < 0)
+			if ((ret = runtime_cg_write(d, "io.max", buf, err)) < 0)
 				return ret;
 		}
 	for (size_t i = 0; i < r->n_hugepages; i++) {
@@ -156,15 +158,15 @@ static int v2_apply(const char *path, const struct runtime_resources *r, struct 
 	}
 	if (r->n_devices) {
 		size_t n_def, n_insn;
-		const struct runtime_device_rule *def = cgroup_default_device_rules(&n_def);
+		const struct runtime_device_rule *def = runtime_cgroup_default_device_rules(&n_def);
 		_cleanup_free_ struct bpf_insn *prog = NULL;
-		if (cgroup_devices_program(r->devices, r->n_devices, def, n_def, &prog, &n_insn) < 0)
+		if (runtime_cgroup_devices_program(r->devices, r->n_devices, def, n_def, &prog, &n_insn) < 0)
 			return berth_error_msg(err, E2BIG, "'linux.resources.devices': too many rules");
-		if ((ret = cgroup_devices_attach(d, prog, n_insn, err)) < 0)
+		if ((ret = runtime_cgroup_devices_attach(d, prog, n_insn, err)) < 0)
 			return ret;
 	}
 	for (size_t i = 0; r->unified && r->unified[i]; i += 2)
-		if ((ret = cg_write(d, r->unified[i], r->unified[i + 1], err)) < 0)
+		if ((ret = runtime_cg_write(d, r->unified[i], r->unified[i + 1], err)) < 0)
 			return ret;
 	return 0;
 }
@@ -173,7 +175,7 @@ static int v2_is_frozen(const char *path)
 {
 	_cleanup_free_ char *d = dir_of(path);
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	if (cg_read(d, "cgroup.events", &sb) < 0)
+	if (runtime_cg_read(d, "cgroup.events", &sb) < 0)
 		return -ENOENT;
 	return strstr(sb.buf, "frozen 1") ? 1 : 0;
 }
@@ -183,13 +185,13 @@ static int v2_freeze(const char *path, bool frozen, struct berth_error **err)
 	_cleanup_free_ char *d = dir_of(path);
 	_cleanup_free_ char *ev = xasprintf("%s/cgroup.events", d);
 	_cleanup_close_ int fd = open(ev, O_RDONLY | O_CLOEXEC);
-	int r = cg_write(d, "cgroup.freeze", frozen ? "1" : "0", err);
+	int r = runtime_cg_write(d, "cgroup.freeze", frozen ? "1" : "0", err);
 	if (r < 0)
 		return r;
-	int64_t deadline = now_ms() + 5000;
+	int64_t deadline = proc_now_ms() + 5000;
 	while (fd >= 0 && v2_is_frozen(path) != (frozen ? 1 : 0)) {
 		struct pollfd p = { .fd = fd, .events = POLLPRI };
-		int left = (int)(deadline - now_ms());
+		int left = (int)(deadline - proc_now_ms());
 		if (left <= 0)
 			return berth_error_msg(err, ETIMEDOUT, "%s '%s': timed out",
 					       frozen ? "freeze" : "thaw", d);
@@ -201,13 +203,13 @@ static int v2_freeze(const char *path, bool frozen, struct berth_error **err)
 static int v2_pids(const char *path, pid_t **ret, size_t *ret_n, struct berth_error **err)
 {
 	_cleanup_free_ char *d = dir_of(path);
-	return cg_read_pids(d, ret, ret_n, err);
+	return runtime_cg_read_pids(d, ret, ret_n, err);
 }
 
 static void io_sum(const char *d, struct runtime_stats *st)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	if (cg_read(d, "io.stat", &sb) < 0)
+	if (runtime_cg_read(d, "io.stat", &sb) < 0)
 		return;
 	for (char *tok = sb.buf; *tok;) {
 		unsigned long long v;
@@ -231,28 +233,28 @@ static int v2_stats(const char *path, struct runtime_stats *st, struct berth_err
 {
 	_cleanup_free_ char *d = dir_of(path);
 	memset(st, 0, sizeof(*st));
-	st->cpu_usage_ns = cg_read_key_u64(d, "cpu.stat", "usage_usec") * 1000;
-	st->cpu_user_ns = cg_read_key_u64(d, "cpu.stat", "user_usec") * 1000;
-	st->cpu_system_ns = cg_read_key_u64(d, "cpu.stat", "system_usec") * 1000;
-	st->cpu_throttled_periods = cg_read_key_u64(d, "cpu.stat", "nr_throttled");
-	st->cpu_throttled_ns = cg_read_key_u64(d, "cpu.stat", "throttled_usec") * 1000;
-	if (cg_read_u64(d, "memory.current", &st->mem_usage) == 0) {
+	st->cpu_usage_ns = runtime_cg_read_key_u64(d, "cpu.stat", "usage_usec") * 1000;
+	st->cpu_user_ns = runtime_cg_read_key_u64(d, "cpu.stat", "user_usec") * 1000;
+	st->cpu_system_ns = runtime_cg_read_key_u64(d, "cpu.stat", "system_usec") * 1000;
+	st->cpu_throttled_periods = runtime_cg_read_key_u64(d, "cpu.stat", "nr_throttled");
+	st->cpu_throttled_ns = runtime_cg_read_key_u64(d, "cpu.stat", "throttled_usec") * 1000;
+	if (runtime_cg_read_u64(d, "memory.current", &st->mem_usage) == 0) {
 		st->has_memory = true;
-		cg_read_u64(d, "memory.max", &st->mem_limit);
-		cg_read_u64(d, "memory.peak", &st->mem_max_usage);
-		st->mem_cache = cg_read_key_u64(d, "memory.stat", "file");
-		cg_read_u64(d, "memory.swap.current", &st->swap_usage);
-		cg_read_u64(d, "memory.swap.max", &st->swap_limit);
+		runtime_cg_read_u64(d, "memory.max", &st->mem_limit);
+		runtime_cg_read_u64(d, "memory.peak", &st->mem_max_usage);
+		st->mem_cache = runtime_cg_read_key_u64(d, "memory.stat", "file");
+		runtime_cg_read_u64(d, "memory.swap.current", &st->swap_usage);
+		runtime_cg_read_u64(d, "memory.swap.max", &st->swap_limit);
 	}
-	if (cg_read_u64(d, "pids.current", &st->pids_current) == 0) {
+	if (runtime_cg_read_u64(d, "pids.current", &st->pids_current) == 0) {
 		st->has_pids = true;
-		cg_read_u64(d, "pids.max", &st->pids_limit);
+		runtime_cg_read_u64(d, "pids.max", &st->pids_limit);
 	}
 	io_sum(d, st);
 	return 0;
 }
 
-const struct cgroup_ops cgroup_v2_ops = {
+const struct cgroup_ops runtime_cgroup_v2_ops = {
 	.name = "v2",
 	.create = v2_create,
 	.apply = v2_apply,

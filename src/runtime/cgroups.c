@@ -10,29 +10,29 @@
 #include "common/fs.h"
 #include "runtime/cgroups.h"
 
-const char *cgroup_root(void)
+const char *runtime_cgroup_root(void)
 {
 	const char *r = getenv("BERTH_CGROUP_ROOT");
 	return r && *r ? r : "/sys/fs/cgroup";
 }
 
-enum cgroup_kind cgroup_detect(void)
+enum cgroup_kind runtime_cgroup_detect(void)
 {
 	struct statfs fs;
-	if (statfs(cgroup_root(), &fs) < 0)
+	if (statfs(runtime_cgroup_root(), &fs) < 0)
 		return CGROUP_NONE;
 	if (fs.f_type == CGROUP2_SUPER_MAGIC)
 		return CGROUP_V2;
 	return CGROUP_V1;
 }
 
-extern const struct cgroup_ops cgroup_v1_ops, cgroup_v2_ops;
+extern const struct cgroup_ops runtime_cgroup_v1_ops, runtime_cgroup_v2_ops;
 
-const struct cgroup_ops *cgroup_ops_for(enum cgroup_kind k)
+const struct cgroup_ops *runtime_cgroup_ops_for(enum cgroup_kind k)
 {
 	switch (k) {
-	case CGROUP_V1: return &cgroup_v1_ops;
-	case CGROUP_V2: return &cgroup_v2_ops;
+	case CGROUP_V1: return &runtime_cgroup_v1_ops;
+	case CGROUP_V2: return &runtime_cgroup_v2_ops;
 	default: return NULL;
 	}
 }
@@ -86,7 +86,7 @@ static int own_cgroup(struct strbuf *out)
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	if (fs_read_file_at(AT_FDCWD, "/proc/self/cgroup", 1 << 16, &sb, NULL) < 0)
 		return -EIO;
-	bool v2 = cgroup_detect() == CGROUP_V2;
+	bool v2 = runtime_cgroup_detect() == CGROUP_V2;
 	for (char *line = sb.buf, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -111,7 +111,7 @@ static bool resources_need_cgroup(const struct runtime_resources *r)
 	       r->n_throttle_write_iops;
 }
 
-int cgroup_path_resolve(const char *cgroups_path, const char *id, const struct runtime_resources *res,
+int runtime_cgroup_path_resolve(const char *cgroups_path, const char *id, const struct runtime_resources *res,
 			bool has_resources, bool systemd, char **ret, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -145,7 +145,7 @@ int cgroup_path_resolve(const char *cgroups_path, const char *id, const struct r
 	return 0;
 }
 
-int cg_write(const char *dir, const char *file, const char *value, struct berth_error **err)
+int runtime_cg_write(const char *dir, const char *file, const char *value, struct berth_error **err)
 {
 	_cleanup_free_ char *p = xasprintf("%s/%s", dir, file);
 	_cleanup_close_ int fd = open(p, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -160,16 +160,16 @@ int cg_write(const char *dir, const char *file, const char *value, struct berth_
 	return 0;
 }
 
-int cg_read(const char *dir, const char *file, struct strbuf *sb)
+int runtime_cg_read(const char *dir, const char *file, struct strbuf *sb)
 {
 	_cleanup_free_ char *p = xasprintf("%s/%s", dir, file);
 	return fs_read_file_at(AT_FDCWD, p, 1 << 20, sb, NULL);
 }
 
-uint64_t cg_read_key_u64(const char *dir, const char *file, const char *key)
+uint64_t runtime_cg_read_key_u64(const char *dir, const char *file, const char *key)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	if (cg_read(dir, file, &sb) < 0)
+	if (runtime_cg_read(dir, file, &sb) < 0)
 		return 0;
 	size_t kl = strlen(key);
 	for (char *l = sb.buf; l && *l;) {
@@ -182,10 +182,10 @@ uint64_t cg_read_key_u64(const char *dir, const char *file, const char *key)
 	return 0;
 }
 
-int cg_read_u64(const char *dir, const char *file, uint64_t *ret)
+int runtime_cg_read_u64(const char *dir, const char *file, uint64_t *ret)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	int r = cg_read(dir, file, &sb);
+	int r = runtime_cg_read(dir, file, &sb);
 	if (r < 0)
 		return r;
 	strbuf_trim_trailing(&sb);
@@ -202,10 +202,10 @@ int cg_read_u64(const char *dir, const char *file, uint64_t *ret)
 	return 0;
 }
 
-int cg_read_pids(const char *dir, pid_t **ret, size_t *ret_n, struct berth_error **err)
+int runtime_cg_read_pids(const char *dir, pid_t **ret, size_t *ret_n, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	int r = cg_read(dir, "cgroup.procs", &sb);
+	int r = runtime_cg_read(dir, "cgroup.procs", &sb);
 	if (r < 0)
 		return berth_error_set(err, r, "read '%s/cgroup.procs'", dir);
 	size_t n = 0, cap = 16;

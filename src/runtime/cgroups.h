@@ -6,7 +6,7 @@
  * hierarchy's matching directory when it is writable (as systemd expects).
  *
  * A container's cgroup is named by a path relative to each hierarchy's root
- * ("/berth/web"), computed from cgroupsPath by cgroup_path_resolve().
+ * ("/berth/web"), computed from cgroupsPath by runtime_cgroup_path_resolve().
  */
 #ifndef BERTH_RUNTIME_CGROUPS_H
 #define BERTH_RUNTIME_CGROUPS_H
@@ -37,9 +37,9 @@ struct cgroup_ops {
 };
 
 /* Mount root of all hierarchies, "/sys/fs/cgroup" (tests may point elsewhere via BERTH_CGROUP_ROOT). */
-const char *cgroup_root(void);
-enum cgroup_kind cgroup_detect(void);
-const struct cgroup_ops *cgroup_ops_for(enum cgroup_kind k);
+const char *runtime_cgroup_root(void);
+enum cgroup_kind runtime_cgroup_detect(void);
+const struct cgroup_ops *runtime_cgroup_ops_for(enum cgroup_kind k);
 
 /*
  * Turn cgroupsPath into a hierarchy-relative path. "/a/b" is used as is; "a/b"
@@ -48,31 +48,32 @@ const struct cgroup_ops *cgroup_ops_for(enum cgroup_kind k);
  * unless resources other than device rules are set, then "/berth/<id>".
  * *ret is NULL when no cgroup is to be used.
  */
-int cgroup_path_resolve(const char *cgroups_path, const char *id, const struct runtime_resources *res,
+int runtime_cgroup_path_resolve(const char *cgroups_path, const char *id, const struct runtime_resources *res,
 			bool has_resources, bool systemd, char **ret, struct berth_error **err);
 
 /* Shared helpers for managers. */
-int cg_write(const char *dir, const char *file, const char *value, struct berth_error **err);
-int cg_read(const char *dir, const char *file, struct strbuf *sb);
-int cg_read_u64(const char *dir, const char *file, uint64_t *ret);
+int runtime_cg_write(const char *dir, const char *file, const char *value, struct berth_error **err);
+int runtime_cg_read(const char *dir, const char *file, struct strbuf *sb);
+int runtime_cg_read_u64(const char *dir, const char *file, uint64_t *ret);
 /* Value of the "key N" line of a flat keyed file (memory.stat, cpu.stat ...); 0 if absent or unreadable. */
-uint64_t cg_read_key_u64(const char *dir, const char *file, const char *key);
-int cg_read_pids(const char *dir, pid_t **ret, size_t *ret_n, struct berth_error **err);
+uint64_t runtime_cg_read_key_u64(const char *dir, const char *file, const char *key);
+int runtime_cg_read_pids(const char *dir, pid_t **ret, size_t *ret_n, struct berth_error **err);
 
 /* runc's allowlist for the default devices, applied after the spec's rules (v1 and v2). */
-const struct runtime_device_rule *cgroup_default_device_rules(size_t *n);
+const struct runtime_device_rule *runtime_cgroup_default_device_rules(size_t *n);
 
 struct bpf_insn;
 /*
  * v2 device controller: compile rules (then extra) to a BPF_PROG_TYPE_CGROUP_DEVICE
  * program (*ret owned, *ret_n instructions) and attach it to a cgroup directory.
  */
-int cgroup_devices_program(const struct runtime_device_rule *rules, size_t n,
+int runtime_cgroup_devices_program(const struct runtime_device_rule *rules, size_t n,
 			   const struct runtime_device_rule *extra, size_t n_extra, struct bpf_insn **ret,
 			   size_t *ret_n);
-int cgroup_devices_attach(const char *dir, const struct bpf_insn *insn, size_t n, struct berth_error **err);
+int runtime_cgroup_devices_attach(const char *dir, const struct bpf_insn *insn, size_t n,
+				  struct berth_error **err);
 
-/* The v1 controllers mounted on this host (names under cgroup_root()), NULL-terminated, static. */
-const char *const *cgroup_v1_controllers(void);
+/* The v1 controllers mounted on this host (names under runtime_cgroup_root()), NULL-terminated, static. */
+const char *const *runtime_cgroup_v1_controllers(void);
 
 #endif

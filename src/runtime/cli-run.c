@@ -29,8 +29,8 @@ struct run_flags {
 static int protect(void)
 {
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (runtime_protect_exe(cli_g.argv_full, &err) < 0) {
-		cli_error(err);
+	if (runtime_protect_exe(runtime_cli_g.argv_full, &err) < 0) {
+		runtime_cli_error(err);
 		return -1;
 	}
 	return 0;
@@ -59,7 +59,7 @@ static int parse_run_flags(const char *verb, int argc, char **argv, struct run_f
 		{ "no-subreaper", 0, CLI_OPT_BOOL, &f->no_subreaper },
 		{ NULL },
 	};
-	return cli_parse(verb, argc, argv, opts);
+	return runtime_cli_parse(verb, argc, argv, opts);
 }
 
 static int preserve_list(const char *s, int **ret, size_t *n)
@@ -69,8 +69,8 @@ static int preserve_list(const char *s, int **ret, size_t *n)
 	*n = 0;
 	if (!s)
 		return 0;
-	if (parse_int64(s, &v) < 0 || v < 0 || v > 1024)
-		return cli_usage_error("invalid --preserve-fds '%s'", s), -1;
+	if (util_parse_int64(s, &v) < 0 || v < 0 || v > 1024)
+		return runtime_cli_usage_error("invalid --preserve-fds '%s'", s), -1;
 	*ret = xcalloc((size_t)v + 1, sizeof(int));
 	for (int64_t i = 0; i < v; i++)
 		(*ret)[i] = 3 + (int)i;
@@ -78,14 +78,14 @@ static int preserve_list(const char *s, int **ret, size_t *n)
 	return 0;
 }
 
-int cli_cmd_create(int argc, char **argv)
+int runtime_cli_cmd_create(int argc, char **argv)
 {
 	struct run_flags f = { .bundle = "." };
 	int idx = parse_run_flags("create", argc, argv, &f);
 	if (idx < 0)
 		return 2;
 	if (idx >= argc)
-		return cli_usage_error("create: requires a container id");
+		return runtime_cli_usage_error("create: requires a container id");
 	if (protect() < 0)
 		return 1;
 	struct runtime_create_opts o = RUNTIME_CREATE_OPTS_INIT;
@@ -100,10 +100,10 @@ int cli_cmd_create(int argc, char **argv)
 	_cleanup_strbuf_ struct strbuf warnings = STRBUF_INIT;
 	o.warnings = &warnings;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = runtime_create(&cli_g.ctx, argv[idx], f.bundle, &o, NULL, NULL, &err);
+	int r = runtime_create(&runtime_cli_g.ctx, argv[idx], f.bundle, &o, NULL, NULL, &err);
 	cli_warnings(&warnings);
 	if (r < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -195,20 +195,20 @@ static int own_console(const struct runtime_process *p, const char *console_sock
 	return 1;
 }
 
-int cli_cmd_run(int argc, char **argv)
+int runtime_cli_cmd_run(int argc, char **argv)
 {
 	struct run_flags f = { .bundle = "." };
 	int idx = parse_run_flags("run", argc, argv, &f);
 	if (idx < 0)
 		return 2;
 	if (idx >= argc)
-		return cli_usage_error("run: requires a container id");
+		return runtime_cli_usage_error("run: requires a container id");
 	if (protect() < 0)
 		return 1;
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_spec_ struct runtime_spec *spec = NULL;
 	if (runtime_spec_load(f.bundle, &spec, &err) < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
 	struct runtime_create_opts o = RUNTIME_CREATE_OPTS_INIT;
@@ -217,7 +217,7 @@ int cli_cmd_run(int argc, char **argv)
 		return 2;
 	int sp[2];
 	if (own_console(&spec->process, f.console_socket, sp) < 0)
-		return cli_usage_error("socketpair: %s", strerror(errno)), 1;
+		return runtime_cli_usage_error("socketpair: %s", strerror(errno)), 1;
 	o.spec = spec;
 	o.preserve_fds = pfds;
 	o.pid_file = f.pid_file;
@@ -232,16 +232,16 @@ int cli_cmd_run(int argc, char **argv)
 	int pidfd = -1, master = -1;
 	_cleanup_strbuf_ struct strbuf warnings = STRBUF_INIT;
 	o.warnings = &warnings;
-	int r = runtime_run(&cli_g.ctx, argv[idx], f.bundle, &o, &pid, &pidfd, NULL, &err);
+	int r = runtime_run(&runtime_cli_g.ctx, argv[idx], f.bundle, &o, &pid, &pidfd, NULL, &err);
 	cli_warnings(&warnings);
 	safe_close(sp[1]);
 	if (r < 0) {
 		safe_close(sp[0]);
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
-	if (sp[0] >= 0 && console_recv_fd(sp[0], &master, &err) < 0)
-		cli_error(err);
+	if (sp[0] >= 0 && runtime_console_recv_fd(sp[0], &master, &err) < 0)
+		runtime_cli_error(err);
 	safe_close(sp[0]);
 	if (f.detach) {
 		safe_close(pidfd);
@@ -251,8 +251,8 @@ int cli_cmd_run(int argc, char **argv)
 	int status = supervise(pid, pidfd, sigfd, master);
 	safe_close(pidfd);
 	safe_close(master);
-	if (!f.keep && runtime_delete(&cli_g.ctx, argv[idx], true, &err) < 0)
-		cli_error(err);
+	if (!f.keep && runtime_delete(&runtime_cli_g.ctx, argv[idx], true, &err) < 0)
+		runtime_cli_error(err);
 	return proc_exit_code(status);
 }
 
@@ -270,7 +270,7 @@ static int exec_user(json_t *proc, const char *user)
 	int n = sscanf(user, "%u:%u%c", &uid, &gid, &extra);
 	if (n < 1 || n > 2 || (n == 1 && strchr(user, ':'))) {
 		json_decref(u);
-		return cli_usage_error("exec: invalid --user '%s', expected UID[:GID]", user), -1;
+		return runtime_cli_usage_error("exec: invalid --user '%s', expected UID[:GID]", user), -1;
 	}
 	json_object_set_new(u, "uid", json_integer(uid));
 	json_object_set_new(u, "gid", json_integer(n == 2 ? gid : 0));
@@ -294,22 +294,22 @@ static int exec_process_json(const char *id, const struct exec_flags *f, int arg
 {
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (f->process)
-		return json_load_path(f->process, 1 << 20, ret, &err) < 0 ? (cli_error(err), -1) : 0;
+		return json_load_path(f->process, 1 << 20, ret, &err) < 0 ? (runtime_cli_error(err), -1) : 0;
 	if (argc == 0)
-		return cli_usage_error("exec: requires a command (or --process)"), -1;
+		return runtime_cli_usage_error("exec: requires a command (or --process)"), -1;
 	struct container_state st;
-	if (state_load(&cli_g.ctx, id, &st, &err) < 0) {
-		cli_error(err);
+	if (runtime_state_load(&runtime_cli_g.ctx, id, &st, &err) < 0) {
+		runtime_cli_error(err);
 		return -1;
 	}
-	_cleanup_free_ char *dir = state_dir(&cli_g.ctx, id);
+	_cleanup_free_ char *dir = runtime_state_dir(&runtime_cli_g.ctx, id);
 	_cleanup_free_ char *copy = xasprintf("%s/config.json", dir);
 	_cleanup_free_ char *cfg =
 	    access(copy, F_OK) == 0 ? TAKE_PTR(copy) : xasprintf("%s/config.json", st.st.bundle);
-	container_state_done(&st);
+	runtime_container_state_done(&st);
 	_cleanup_json_ json_t *doc = NULL;
 	if (json_load_path(cfg, 0, &doc, &err) < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return -1;
 	}
 	json_t *p = json_deep_copy(json_object_get(doc, "process"));
@@ -375,10 +375,10 @@ static int parse_exec_flags(int argc, char **argv, struct exec_flags *f)
 		{ "cgroup", 0, CLI_OPT_STRING, &f->cgroup },
 		{ NULL },
 	};
-	return cli_parse("exec", argc, argv, opts);
+	return runtime_cli_parse("exec", argc, argv, opts);
 }
 
-int cli_cmd_exec(int argc, char **argv)
+int runtime_cli_cmd_exec(int argc, char **argv)
 {
 	struct exec_flags f = { 0 };
 	int idx = parse_exec_flags(argc, argv, &f);
@@ -387,7 +387,7 @@ int cli_cmd_exec(int argc, char **argv)
 	if (idx < 0)
 		return 2;
 	if (idx >= argc)
-		return cli_usage_error("exec: requires a container id");
+		return runtime_cli_usage_error("exec: requires a container id");
 	if (protect() < 0)
 		return 1;
 	const char *id = argv[idx];
@@ -397,7 +397,7 @@ int cli_cmd_exec(int argc, char **argv)
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct runtime_process proc;
 	if (runtime_process_parse(pj, "process", &proc, &err) < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
 	struct runtime_create_opts o = RUNTIME_CREATE_OPTS_INIT;
@@ -420,17 +420,17 @@ int cli_cmd_exec(int argc, char **argv)
 	int pidfd = -1, master = -1;
 	_cleanup_strbuf_ struct strbuf warnings = STRBUF_INIT;
 	o.warnings = &warnings;
-	int r = runtime_exec(&cli_g.ctx, id, &o, &pid, &pidfd, NULL, &err);
+	int r = runtime_exec(&runtime_cli_g.ctx, id, &o, &pid, &pidfd, NULL, &err);
 	cli_warnings(&warnings);
 	runtime_process_done(&proc);
 	safe_close(sp[1]);
 	if (r < 0) {
 		safe_close(sp[0]);
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
-	if (sp[0] >= 0 && console_recv_fd(sp[0], &master, &err) < 0)
-		cli_error(err);
+	if (sp[0] >= 0 && runtime_console_recv_fd(sp[0], &master, &err) < 0)
+		runtime_cli_error(err);
 	safe_close(sp[0]);
 	if (f.detach) {
 		safe_close(pidfd);

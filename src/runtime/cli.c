@@ -21,11 +21,11 @@
 #include "common/util.h"
 #include "runtime/cli.h"
 
-struct cli_globals cli_g;
+struct cli_globals runtime_cli_g;
 static int log_fd = -1;
 static bool log_json;
 
-int cli_usage_error(const char *fmt, ...)
+int runtime_cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "berth-runtime: ");
@@ -36,7 +36,7 @@ int cli_usage_error(const char *fmt, ...)
 	return 2;
 }
 
-void cli_error(const struct berth_error *err)
+void runtime_cli_error(const struct berth_error *err)
 {
 	_cleanup_free_ char *s = berth_error_string(err);
 	fprintf(stderr, "berth-runtime: %s\n", s);
@@ -45,7 +45,7 @@ void cli_error(const struct berth_error *err)
 	char ts[RFC3339_MAX];
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	format_rfc3339(&now, ts);
+	util_format_rfc3339(&now, ts);
 	struct strbuf sb = STRBUF_INIT;
 	if (log_json) {
 		strbuf_addstr(&sb, "{\"level\":\"error\",\"msg\":");
@@ -60,10 +60,10 @@ void cli_error(const struct berth_error *err)
 	strbuf_release(&sb);
 }
 
-int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts)
+int runtime_cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts)
 {
 	_cleanup_free_ char *who = xasprintf("berth-runtime: %s", verb);
-	return cli_opttab_scan_go(opts, argc, argv, who);
+	return opttab_scan_go(opts, argc, argv, who);
 }
 
 static int need_id(const char *verb, int argc, char **argv, int idx, const char **id)
@@ -71,7 +71,7 @@ static int need_id(const char *verb, int argc, char **argv, int idx, const char 
 	if (idx < 0)
 		return 2;
 	if (idx >= argc)
-		return cli_usage_error("%s: requires a container id", verb);
+		return runtime_cli_usage_error("%s: requires a container id", verb);
 	*id = argv[idx];
 	return 0;
 }
@@ -79,12 +79,12 @@ static int need_id(const char *verb, int argc, char **argv, int idx, const char 
 static int cmd_start(int argc, char **argv)
 {
 	const char *id = NULL;
-	int r = need_id("start", argc, argv, cli_parse("start", argc, argv, NULL), &id);
+	int r = need_id("start", argc, argv, runtime_cli_parse("start", argc, argv, NULL), &id);
 	if (r)
 		return r;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (runtime_start(&cli_g.ctx, id, &err) < 0) {
-		cli_error(err);
+	if (runtime_start(&runtime_cli_g.ctx, id, &err) < 0) {
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -93,13 +93,13 @@ static int cmd_start(int argc, char **argv)
 static int cmd_state(int argc, char **argv)
 {
 	const char *id = NULL;
-	int r = need_id("state", argc, argv, cli_parse("state", argc, argv, NULL), &id);
+	int r = need_id("state", argc, argv, runtime_cli_parse("state", argc, argv, NULL), &id);
 	if (r)
 		return r;
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct runtime_state st;
-	if (runtime_state(&cli_g.ctx, id, &st, &err) < 0) {
-		cli_error(err);
+	if (runtime_state(&runtime_cli_g.ctx, id, &st, &err) < 0) {
+		runtime_cli_error(err);
 		return 1;
 	}
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -114,7 +114,7 @@ static int cmd_kill(int argc, char **argv)
 	bool all = false;
 	const struct cli_opt opts[] = { { "all", 'a', CLI_OPT_BOOL, &all }, { NULL } };
 	const char *id = NULL;
-	int idx = cli_parse("kill", argc, argv, opts);
+	int idx = runtime_cli_parse("kill", argc, argv, opts);
 	int r = need_id("kill", argc, argv, idx, &id);
 	if (r)
 		return r;
@@ -123,10 +123,10 @@ static int cmd_kill(int argc, char **argv)
 	if (idx + 1 < argc && streq(argv[idx + 1], "0"))
 		sig = 0;
 	else if (idx + 1 < argc && runtime_parse_signal(argv[idx + 1], &sig) < 0)
-		return cli_usage_error("kill: invalid signal '%s'", argv[idx + 1]), 1;
+		return runtime_cli_usage_error("kill: invalid signal '%s'", argv[idx + 1]), 1;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (runtime_kill(&cli_g.ctx, id, sig, all, &err) < 0) {
-		cli_error(err);
+	if (runtime_kill(&runtime_cli_g.ctx, id, sig, all, &err) < 0) {
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -137,16 +137,16 @@ static int cmd_delete(int argc, char **argv)
 	bool force = false;
 	const struct cli_opt opts[] = { { "force", 'f', CLI_OPT_BOOL, &force }, { NULL } };
 	const char *id = NULL;
-	int r = need_id("delete", argc, argv, cli_parse("delete", argc, argv, opts), &id);
+	int r = need_id("delete", argc, argv, runtime_cli_parse("delete", argc, argv, opts), &id);
 	if (r)
 		return r;
 	_cleanup_error_ struct berth_error *err = NULL;
-	r = runtime_delete(&cli_g.ctx, id, force, &err);
+	r = runtime_delete(&runtime_cli_g.ctx, id, force, &err);
 	/* runc: deleting a container that does not exist with --force is not an error */
 	if (r == -ENOENT && force)
 		return 0;
 	if (r < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -156,12 +156,12 @@ static int cmd_pause_resume(int argc, char **argv)
 {
 	bool pause = streq(argv[0], "pause");
 	const char *id = NULL;
-	int r = need_id(argv[0], argc, argv, cli_parse(argv[0], argc, argv, NULL), &id);
+	int r = need_id(argv[0], argc, argv, runtime_cli_parse(argv[0], argc, argv, NULL), &id);
 	if (r)
 		return r;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if ((pause ? runtime_pause : runtime_resume)(&cli_g.ctx, id, &err) < 0) {
-		cli_error(err);
+	if ((pause ? runtime_pause : runtime_resume)(&runtime_cli_g.ctx, id, &err) < 0) {
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -174,15 +174,15 @@ static int cmd_list(int argc, char **argv)
 	const struct cli_opt opts[] = { { "format", 'f', CLI_OPT_STRING, &format },
 					{ "quiet", 'q', CLI_OPT_BOOL, &quiet },
 					{ NULL } };
-	if (cli_parse("list", argc, argv, opts) < 0)
+	if (runtime_cli_parse("list", argc, argv, opts) < 0)
 		return 2;
 	if (!streq(format, "table") && !streq(format, "json"))
-		return cli_usage_error("invalid --format '%s': expected table or json", format);
+		return runtime_cli_usage_error("invalid --format '%s': expected table or json", format);
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct runtime_state *list;
 	size_t n;
-	if (runtime_list(&cli_g.ctx, &list, &n, &err) < 0) {
-		cli_error(err);
+	if (runtime_list(&runtime_cli_g.ctx, &list, &n, &err) < 0) {
+		runtime_cli_error(err);
 		return 1;
 	}
 	if (streq(format, "json")) {
@@ -224,17 +224,17 @@ static int cmd_ps(int argc, char **argv)
 	const char *format = "table";
 	const struct cli_opt opts[] = { { "format", 'f', CLI_OPT_STRING, &format }, { NULL } };
 	const char *id = NULL;
-	int idx = cli_parse("ps", argc, argv, opts);
+	int idx = runtime_cli_parse("ps", argc, argv, opts);
 	int r = need_id("ps", argc, argv, idx, &id);
 	if (r)
 		return r;
 	if (!streq(format, "table") && !streq(format, "json"))
-		return cli_usage_error("invalid --format '%s': expected table or json", format);
+		return runtime_cli_usage_error("invalid --format '%s': expected table or json", format);
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0;
-	if (runtime_pids(&cli_g.ctx, id, &pids, &n, &err) < 0) {
-		cli_error(err);
+	if (runtime_pids(&runtime_cli_g.ctx, id, &pids, &n, &err) < 0) {
+		runtime_cli_error(err);
 		return 1;
 	}
 	if (streq(format, "json")) {
@@ -255,7 +255,7 @@ static int cmd_ps(int argc, char **argv)
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 	int status;
 	if (proc_run(&o, NULL, 0, &out, NULL, 16 << 20, 30000, &status, &err) < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
 	/* Keep the header and the lines whose PID column names a container process. */
@@ -287,8 +287,8 @@ static void add_int(json_t *o, const char *k, const char *v, bool *bad)
 	int64_t n;
 	if (!v)
 		return;
-	if (parse_bytes(v, &n) < 0 && parse_int64(v, &n) < 0) {
-		cli_usage_error("update: invalid value '%s' for '%s'", v, k);
+	if (util_parse_bytes(v, &n) < 0 && util_parse_int64(v, &n) < 0) {
+		runtime_cli_usage_error("update: invalid value '%s' for '%s'", v, k);
 		*bad = true;
 		return;
 	}
@@ -317,7 +317,7 @@ static int update_flags_json(char **argv, int argc, json_t **ret)
 		{ "cpuset-mems", 0, CLI_OPT_STRING, &mems },   { "pids-limit", 0, CLI_OPT_STRING, &pids },
 		{ "blkio-weight", 0, CLI_OPT_STRING, &blkio }, { NULL },
 	};
-	int idx = cli_parse("update", argc, argv, opts);
+	int idx = runtime_cli_parse("update", argc, argv, opts);
 	if (idx < 0)
 		return -1;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -325,7 +325,7 @@ static int update_flags_json(char **argv, int argc, json_t **ret)
 	if (res) {
 		if ((streq(res, "-") ? json_load_path("/dev/stdin", 1 << 20, &o, &err)
 				     : json_load_path(res, 1 << 20, &o, &err)) < 0) {
-			cli_error(err);
+			runtime_cli_error(err);
 			return -1;
 		}
 	} else
@@ -370,13 +370,13 @@ static int cmd_update(int argc, char **argv)
 	_cleanup_error_ struct berth_error *err = NULL;
 	struct runtime_resources res;
 	if (runtime_resources_parse(o, "resources", &res, &err) < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
-	r = runtime_update(&cli_g.ctx, id, &res, &err);
+	r = runtime_update(&runtime_cli_g.ctx, id, &res, &err);
 	runtime_resources_done(&res);
 	if (r < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -390,17 +390,17 @@ static int cmd_events(int argc, char **argv)
 					{ "interval", 0, CLI_OPT_STRING, &interval },
 					{ NULL } };
 	const char *id = NULL;
-	int r = need_id("events", argc, argv, cli_parse("events", argc, argv, opts), &id);
+	int r = need_id("events", argc, argv, runtime_cli_parse("events", argc, argv, opts), &id);
 	if (r)
 		return r;
 	int64_t ns;
-	if (parse_duration_ns(interval, &ns) < 0 || ns <= 0)
-		return cli_usage_error("events: invalid interval '%s'", interval);
+	if (util_parse_duration_ns(interval, &ns) < 0 || ns <= 0)
+		return runtime_cli_usage_error("events: invalid interval '%s'", interval);
 	for (;;) {
 		_cleanup_error_ struct berth_error *err = NULL;
 		struct runtime_stats st;
-		if (runtime_stats(&cli_g.ctx, id, &st, &err) < 0) {
-			cli_error(err);
+		if (runtime_stats(&runtime_cli_g.ctx, id, &st, &err) < 0) {
+			runtime_cli_error(err);
 			return 1;
 		}
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -412,7 +412,7 @@ static int cmd_events(int argc, char **argv)
 		struct timespec ts = { ns / 1000000000, ns % 1000000000 };
 		nanosleep(&ts, NULL);
 		struct runtime_state s;
-		if (runtime_state(&cli_g.ctx, id, &s, NULL) < 0)
+		if (runtime_state(&runtime_cli_g.ctx, id, &s, NULL) < 0)
 			return 0;
 		bool stopped = s.status == RUNTIME_STATUS_STOPPED;
 		runtime_state_done(&s);
@@ -428,15 +428,15 @@ static int cmd_spec(int argc, char **argv)
 	const struct cli_opt opts[] = { { "bundle", 'b', CLI_OPT_STRING, &bundle },
 					{ "rootless", 0, CLI_OPT_BOOL, &rootless },
 					{ NULL } };
-	if (cli_parse("spec", argc, argv, opts) < 0)
+	if (runtime_cli_parse("spec", argc, argv, opts) < 0)
 		return 2;
 	_cleanup_free_ char *path = xasprintf("%s/config.json", bundle);
 	if (access(path, F_OK) == 0)
-		return cli_usage_error("spec: '%s' exists, remove it first", path), 1;
+		return runtime_cli_usage_error("spec: '%s' exists, remove it first", path), 1;
 	_cleanup_free_ char *text = runtime_spec_default_json(rootless);
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (fs_write_file_atomic(path, text, strlen(text), 0644, &err) < 0) {
-		cli_error(err);
+		runtime_cli_error(err);
 		return 1;
 	}
 	return 0;
@@ -444,7 +444,7 @@ static int cmd_spec(int argc, char **argv)
 
 static int cmd_features(int argc, char **argv)
 {
-	if (cli_parse("features", argc, argv, NULL) < 0)
+	if (runtime_cli_parse("features", argc, argv, NULL) < 0)
 		return 2;
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	runtime_features_json(&sb);
@@ -457,13 +457,13 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } verbs[] = {
-	{ "create", cli_cmd_create, "create a container" },
+	{ "create", runtime_cli_cmd_create, "create a container" },
 	{ "start", cmd_start, "start a created container" },
-	{ "run", cli_cmd_run, "create and start a container" },
+	{ "run", runtime_cli_cmd_run, "create and start a container" },
 	{ "state", cmd_state, "output the state of a container" },
 	{ "kill", cmd_kill, "send a signal to the container's init (or all processes with --all)" },
 	{ "delete", cmd_delete, "delete a container and its resources" },
-	{ "exec", cli_cmd_exec, "run a new process inside a container" },
+	{ "exec", runtime_cli_cmd_exec, "run a new process inside a container" },
 	{ "ps", cmd_ps, "list processes in a container" },
 	{ "list", cmd_list, "list containers" },
 	{ "pause", cmd_pause_resume, "suspend all processes of a container" },
@@ -494,7 +494,7 @@ static int parse_globals(int argc, char **argv, int *idx)
 	const char *log = NULL, *fmt = "text", *rootless = NULL, *criu = NULL;
 	bool debug = false, systemd = false, version = false, help = false;
 	const struct cli_opt opts[] = {
-		{ "root", 0, CLI_OPT_STRING, &cli_g.ctx.state_root },
+		{ "root", 0, CLI_OPT_STRING, &runtime_cli_g.ctx.state_root },
 		{ "log", 0, CLI_OPT_STRING, &log },
 		{ "log-format", 0, CLI_OPT_STRING, &fmt },
 		{ "debug", 0, CLI_OPT_BOOL, &debug },
@@ -505,7 +505,7 @@ static int parse_globals(int argc, char **argv, int *idx)
 		{ "help", 'h', CLI_OPT_BOOL, &help },
 		{ NULL },
 	};
-	*idx = cli_parse("runtime", argc, argv, opts);
+	*idx = runtime_cli_parse("runtime", argc, argv, opts);
 	if (*idx < 0)
 		return 2;
 	if (version) {
@@ -519,30 +519,30 @@ static int parse_globals(int argc, char **argv, int *idx)
 		return help ? 0 : 2;
 	}
 	if (!streq(fmt, "text") && !streq(fmt, "json"))
-		return cli_usage_error("invalid --log-format '%s': expected text or json", fmt);
+		return runtime_cli_usage_error("invalid --log-format '%s': expected text or json", fmt);
 	log_json = streq(fmt, "json");
 	if (log) {
 		log_fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 		if (log_fd < 0)
-			return cli_usage_error("open --log '%s': %s", log, strerror(errno));
+			return runtime_cli_usage_error("open --log '%s': %s", log, strerror(errno));
 		log_set_fd(log_fd);
 		log_set_format(log_json ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
 	}
 	const char *t = getenv("BERTH_RUNTIME_TIMINGS");
 	if (debug || (t && *t && !streq(t, "0"))) {
 		log_set_level(LOG_LEVEL_DEBUG);
-		cli_g.ctx.timings = true;
+		runtime_cli_g.ctx.timings = true;
 	}
-	cli_g.ctx.systemd_cgroup = systemd;
+	runtime_cli_g.ctx.systemd_cgroup = systemd;
 	return -1;
 }
 
-int cmd_runtime(int argc, char **argv)
+int runtime_main(int argc, char **argv)
 {
 	const char *self = argc > 0 ? basename(argv[0]) : "runtime";
 	/* main passes argv + 1 for "berth runtime"; the full vector is needed for the re-exec */
-	cli_g.argv_full = streq(self, "berth-runtime") ? argv : argv - 1;
-	cli_g.ctx = (struct runtime_ctx)RUNTIME_CTX_INIT;
+	runtime_cli_g.argv_full = streq(self, "berth-runtime") ? argv : argv - 1;
+	runtime_cli_g.ctx = (struct runtime_ctx)RUNTIME_CTX_INIT;
 	int idx;
 	int r = parse_globals(argc, argv, &idx);
 	if (r >= 0)
@@ -557,5 +557,6 @@ int cmd_runtime(int argc, char **argv)
 			}
 			return verbs[i].run(argc - idx, argv + idx);
 		}
-	return cli_usage_error("'%s' is not a runtime command; see 'berth runtime --help'", argv[idx]);
+	return runtime_cli_usage_error("'%s' is not a runtime command; see 'berth runtime --help'",
+				       argv[idx]);
 }

@@ -13,24 +13,24 @@
 /*
  * Parse the options of a verb from argv[1..] (argv[0] is the verb) with the
  * table opts (NULL: none) in runc's syntax (common/opttab.h,
- * cli_opttab_scan_go); stop at the first operand (or after "--"). Returns the
+ * opttab_scan_go); stop at the first operand (or after "--"). Returns the
  * index of the first operand, or -1 after printing an error to stderr.
  */
-int cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts);
+int runtime_cli_parse(const char *verb, int argc, char **argv, const struct cli_opt *opts);
 
 /* Print the error chain once, to stderr and to the --log file (text or json). */
-void cli_error(const struct berth_error *err);
-int cli_usage_error(const char *fmt, ...) _printf_(1, 2);
+void runtime_cli_error(const struct berth_error *err);
+int runtime_cli_usage_error(const char *fmt, ...) _printf_(1, 2);
 
-/* Global state parsed by cmd_runtime. */
+/* Global state parsed by runtime_main. */
 struct cli_globals {
 	struct runtime_ctx ctx;
 	char **argv_full; /* for re-exec from the sealed memfd */
 };
-extern struct cli_globals cli_g;
+extern struct cli_globals runtime_cli_g;
 
-int cli_cmd_create(int argc, char **argv);
-int cli_cmd_run(int argc, char **argv);
-int cli_cmd_exec(int argc, char **argv);
+int runtime_cli_cmd_create(int argc, char **argv);
+int runtime_cli_cmd_run(int argc, char **argv);
+int runtime_cli_cmd_exec(int argc, char **argv);
 
 #endif

@@ -45,11 +45,11 @@ struct sync_msg {
 	char text[SYNC_MSG_TEXT];
 };
 
-int sync_send(int fd, int type, int code, const char *text);
+int runtime_sync_send(int fd, int type, int code, const char *text);
 /* Receive one message; -EPIPE when the peer went away. */
-int sync_recv(int fd, struct sync_msg *m);
+int runtime_sync_recv(int fd, struct sync_msg *m);
 /* Child: send err as MSG_ERROR. */
-void sync_send_error(int fd, const struct berth_error *err, int code);
+void runtime_sync_send_error(int fd, const struct berth_error *err, int code);
 
 /* Everything the container side needs, prepared by the parent before clone. */
 struct init_config {
@@ -78,12 +78,12 @@ struct init_config {
 };
 
 /* Child entry after clone3: never returns. */
-_Noreturn void init_main(struct init_config *c);
+_Noreturn void runtime_init_main(struct init_config *c);
 
 /* mounts.c: the container's mount namespace, run in the child before/after pivot. */
-int rootfs_prepare(const struct init_config *c, struct berth_error **err);
-int rootfs_pivot(const struct init_config *c, struct berth_error **err);
-int rootfs_finish(const struct init_config *c, struct berth_error **err);
+int runtime_rootfs_prepare(const struct init_config *c, struct berth_error **err);
+int runtime_rootfs_pivot(const struct init_config *c, struct berth_error **err);
+int runtime_rootfs_finish(const struct init_config *c, struct berth_error **err);
 
 /* seccomp.c: compile the profile to BPF in the parent (libseccomp). */
 /* cache_dir: where compiled programs are kept (created on demand), NULL: always compile. */
@@ -94,22 +94,22 @@ void runtime_seccomp_prog_free(struct sock_fprog *p);
 int runtime_seccomp_install(const struct sock_fprog *prog, unsigned flags);
 
 /* hooks.c */
-int hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *state_json,
+int runtime_hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *state_json,
 	      struct berth_error **err);
 /* Every hook runs; a failure is logged as a warning (runtime-spec: poststart, poststop). */
-void hooks_run_warn(const struct runtime_hooks *hooks, const char *kind, const char *state_json);
-const char *hook_kind_name(enum runtime_hook_kind k);
+void runtime_hooks_run_warn(const struct runtime_hooks *hooks, const char *kind, const char *state_json);
+const char *runtime_hook_kind_name(enum runtime_hook_kind k);
 
 /* terminal.c */
-int console_socket_connect(const char *path, struct berth_error **err);
+int runtime_console_socket_connect(const char *path, struct berth_error **err);
 /* Child: allocate a pty in the container's devpts, send the master, make the slave stdio. */
-int console_setup(int console_fd, const struct runtime_process *p, bool mount_console,
+int runtime_console_setup(int console_fd, const struct runtime_process *p, bool mount_console,
 		  struct berth_error **err);
 /* Receive a pty master sent with SCM_RIGHTS on sock. */
-int console_recv_fd(int sock, int *ret_fd, struct berth_error **err);
+int runtime_console_recv_fd(int sock, int *ret_fd, struct berth_error **err);
 
 /* timing of phases (ctx->timings) */
-void timing_mark(bool on, const char *phase);
+void runtime_timing_mark(bool on, const char *phase);
 
 /* state.c */
 struct container_state {
@@ -119,20 +119,22 @@ struct container_state {
 	char *cgroup_path;            /* owned, "" when none */
 	bool userns;
 };
-void container_state_done(struct container_state *s);
-char *state_dir(const struct runtime_ctx *ctx, const char *id);
-int state_save(const struct runtime_ctx *ctx, const struct container_state *s, struct berth_error **err);
-int state_load(const struct runtime_ctx *ctx, const char *id, struct container_state *ret,
+void runtime_container_state_done(struct container_state *s);
+char *runtime_state_dir(const struct runtime_ctx *ctx, const char *id);
+int runtime_state_save(const struct runtime_ctx *ctx, const struct container_state *s,
+		       struct berth_error **err);
+int runtime_state_load(const struct runtime_ctx *ctx, const char *id, struct container_state *ret,
 	       struct berth_error **err);
 /* The container's spec: the copy in the state dir (in-memory specs) or <bundle>/config.json. */
-int state_load_spec(const struct runtime_ctx *ctx, const struct container_state *st,
+int runtime_state_load_spec(const struct runtime_ctx *ctx, const struct container_state *st,
 		    struct runtime_spec **ret, struct berth_error **err);
 /* Live status from pid, start time, fifo and freezer. */
-enum runtime_status state_status(const struct runtime_ctx *ctx, const struct container_state *s);
-unsigned long long proc_start_time(pid_t pid);
+enum runtime_status runtime_state_status(const struct runtime_ctx *ctx, const struct container_state *s);
+unsigned long long runtime_proc_start_time(pid_t pid);
 /* Render state JSON for hooks (status given explicitly). */
-char *state_hook_json(const char *id, enum runtime_status st, pid_t pid, const char *bundle,
+char *runtime_state_hook_json(const char *id, enum runtime_status st, pid_t pid, const char *bundle,
 		      const json_t *annotations);
-int write_file_at(int dirfd, const char *path, const char *data, size_t len, struct berth_error **err);
+int runtime_write_file_at(int dirfd, const char *path, const char *data, size_t len,
+			  struct berth_error **err);
 
 #endif

@@ -27,11 +27,11 @@
 
 static int64_t timing_last;
 
-void timing_mark(bool on, const char *phase)
+void runtime_timing_mark(bool on, const char *phase)
 {
 	if (!on)
 		return;
-	int64_t now = now_ns();
+	int64_t now = proc_now_ns();
 	if (timing_last && log_enabled(LOG_LEVEL_DEBUG)) {
 		char us[32], pid[16];
 		snprintf(us, sizeof(us), "%lld", (long long)((now - timing_last) / 1000));
@@ -144,15 +144,15 @@ static int drive_child(struct launch *l, const struct runtime_spec *spec, const 
 	if (l->cg_path && (r = l->cg->add_pid(l->cg_path, l->pid, err)) < 0)
 		return berth_error_wrap(err, r, "add pid %d to cgroup '%s'", (int)l->pid, l->cg_path);
 	_cleanup_free_ char *state =
-	    state_hook_json(l->id, RUNTIME_STATUS_CREATING, l->pid, bundle, spec->annotations);
-	if ((r = sync_send(l->sync_fd, MSG_GO, 0, state)) < 0)
+	    runtime_state_hook_json(l->id, RUNTIME_STATUS_CREATING, l->pid, bundle, spec->annotations);
+	if ((r = runtime_sync_send(l->sync_fd, MSG_GO, 0, state)) < 0)
 		return berth_error_set(err, -r, "start container init");
-	timing_mark(l->ctx->timings, "clone+go");
+	runtime_timing_mark(l->ctx->timings, "clone+go");
 	if (after_go && (r = after_go(arg, err)) < 0)
 		return r;
 	_cleanup_free_ struct sync_msg *m = xmalloc(sizeof(*m));
 	for (;;) {
-		if (sync_recv(l->sync_fd, m) < 0)
+		if (runtime_sync_recv(l->sync_fd, m) < 0)
 			return berth_error_msg(err, EPIPE, "container init exited during setup");
 		if (m->type == MSG_READY)
 			return 0;
@@ -161,11 +161,12 @@ static int drive_child(struct launch *l, const struct runtime_spec *spec, const 
 		if (m->type != MSG_HOOKS)
 			return berth_error_msg(err, EPROTO, "unexpected message %d from container init",
 					       m->type);
-		if ((r = hooks_run(&spec->hooks[RUNTIME_HOOK_PRESTART], "prestart", state, err)) < 0 ||
-		    (r = hooks_run(&spec->hooks[RUNTIME_HOOK_CREATE_RUNTIME], "createRuntime", state, err)) <
-			0)
+		if ((r = runtime_hooks_run(&spec->hooks[RUNTIME_HOOK_PRESTART], "prestart", state, err)) <
+			0 ||
+		    (r = runtime_hooks_run(&spec->hooks[RUNTIME_HOOK_CREATE_RUNTIME], "createRuntime", state,
+					   err)) < 0)
 			return r;
-		sync_send(l->sync_fd, MSG_HOOKS_DONE, 0, NULL);
+		runtime_sync_send(l->sync_fd, MSG_HOOKS_DONE, 0, NULL);
 	}
 }
 
@@ -290,7 +291,7 @@ static int spawn_init(struct launch *l, struct init_config *cfg, int flags, cons
 	if (pid == 0) {
 		close(sp[0]);
 		cfg->sync_fd = sp[1];
-		init_main(cfg);
+		runtime_init_main(cfg);
 	}
 	int e = errno;
 	parent_unjoin(self_fds);
@@ -428,7 +429,7 @@ static int make_state_dir(struct launch *l, struct berth_error **err)
 		if (r < 0)
 			return berth_error_wrap(err, r, "state root");
 	}
-	l->dir = state_dir(l->ctx, l->id);
+	l->dir = runtime_state_dir(l->ctx, l->id);
 	if (mkdir(l->dir, 0711) < 0) {
 		if (errno == EEXIST)
 			return berth_error_msg(err, EEXIST, "container '%s' already exists", l->id);
@@ -440,13 +441,13 @@ static int make_state_dir(struct launch *l, struct berth_error **err)
 
 static int setup_cgroup(struct launch *l, const struct runtime_spec *s, struct berth_error **err)
 {
-	int r = cgroup_path_resolve(s->cgroups_path, l->id, &s->resources, s->has_resources,
+	int r = runtime_cgroup_path_resolve(s->cgroups_path, l->id, &s->resources, s->has_resources,
 				    l->ctx->systemd_cgroup, &l->cg_path, err);
 	if (r < 0 || !l->cg_path)
 		return r;
-	l->cg = cgroup_ops_for(cgroup_detect());
+	l->cg = runtime_cgroup_ops_for(runtime_cgroup_detect());
 	if (!l->cg)
-		return berth_error_msg(err, ENOTSUP, "no cgroup file system at '%s'", cgroup_root());
+		return berth_error_msg(err, ENOTSUP, "no cgroup file system at '%s'", runtime_cgroup_root());
 	if ((r = l->cg->create(l->cg_path, err)) < 0)
 		return berth_error_wrap(err, r, "create cgroup '%s'", l->cg_path);
 	l->cg_created = true;
@@ -480,7 +481,7 @@ static int save_created_inner(struct launch *l, const struct runtime_spec *s, co
 	char created[RFC3339_MAX];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, created);
+	util_format_rfc3339(&ts, created);
 	_cleanup_free_ char *owner = owner_name(getuid());
 	struct container_state st = {
 		.st = { .id = (char *)l->id,
@@ -490,8 +491,8 @@ static int save_created_inner(struct launch *l, const struct runtime_spec *s, co
 			.created = created,
 			.owner = owner ? owner : (char *)"",
 			.annotations = s->annotations },
-		.pid_start = proc_start_time(l->pid),
-		.cgroup_kind = l->cg_path ? (int)cgroup_detect() : CGROUP_NONE,
+		.pid_start = runtime_proc_start_time(l->pid),
+		.cgroup_kind = l->cg_path ? (int)runtime_cgroup_detect() : CGROUP_NONE,
 		.cgroup_path = l->cg_path,
 		.userns = s->ns[RUNTIME_NS_USER].enabled,
 	};
@@ -502,7 +503,7 @@ static int save_created_inner(struct launch *l, const struct runtime_spec *s, co
 	if (in_memory) {
 		/* no config.json on disk to come back to (exec, hooks): keep a copy */
 		_cleanup_free_ char *config = json_dump_compact(s->doc);
-		if ((r = write_file_at(dfd, "config.json", config, strlen(config), err)) < 0)
+		if ((r = runtime_write_file_at(dfd, "config.json", config, strlen(config), err)) < 0)
 			return r;
 	} else if (s->hooks[RUNTIME_HOOK_POSTSTART].n || s->hooks[RUNTIME_HOOK_POSTSTOP].n) {
 		/* start and delete run these later even if the bundle changes */
@@ -510,10 +511,10 @@ static int save_created_inner(struct launch *l, const struct runtime_spec *s, co
 		    json_pack("{s:s, s:{s:s}, s:O}", "ociVersion", s->oci_version, "root", "path", "/",
 			      "hooks", json_object_get(s->doc, "hooks"));
 		_cleanup_free_ char *text = h ? json_dump_compact(h) : NULL;
-		if (!text || (r = write_file_at(dfd, "hooks.json", text, strlen(text), err)) < 0)
+		if (!text || (r = runtime_write_file_at(dfd, "hooks.json", text, strlen(text), err)) < 0)
 			return text ? r : berth_error_msg(err, EINVAL, "encode hooks");
 	}
-	if ((r = state_save(l->ctx, &st, err)) < 0)
+	if ((r = runtime_state_save(l->ctx, &st, err)) < 0)
 		return r;
 	return 0;
 }
@@ -533,7 +534,7 @@ static int save_created(void *arg, struct berth_error **err)
 	const char *bundle = a->bundle;
 	bool in_memory = a->in_memory;
 	int ret = save_created_inner(l, s, bundle, in_memory, err);
-	timing_mark(l->ctx->timings, "state");
+	runtime_timing_mark(l->ctx->timings, "state");
 	return ret;
 }
 
@@ -555,17 +556,17 @@ static int do_create(struct launch *l, const char *bundle_in, const struct runti
 		s = *owned;
 	}
 	*ret_spec = s;
-	timing_mark(l->ctx->timings, "spec");
+	runtime_timing_mark(l->ctx->timings, "spec");
 	if ((r = check_spec(s, o, err)) < 0 || (r = make_state_dir(l, err)) < 0)
 		return r;
-	timing_mark(l->ctx->timings, "state-dir");
+	runtime_timing_mark(l->ctx->timings, "state-dir");
 	if ((r = setup_cgroup(l, s, err)) < 0)
 		return r;
-	timing_mark(l->ctx->timings, "cgroup");
+	runtime_timing_mark(l->ctx->timings, "cgroup");
 	_cleanup_free_ char *sc_cache = filter_cache_dir(l->ctx);
 	if (s->seccomp && (r = runtime_seccomp_compile(s->seccomp, sc_cache, &l->prog, err)) < 0)
 		return r;
-	timing_mark(l->ctx->timings, "seccomp");
+	runtime_timing_mark(l->ctx->timings, "seccomp");
 	struct init_config cfg = {
 		.spec = s,
 		.process = &s->process,
@@ -578,7 +579,7 @@ static int do_create(struct launch *l, const char *bundle_in, const struct runti
 		.no_new_keyring = o->no_new_keyring,
 		.wait_start_msg = run_mode,
 		.userns = s->ns[RUNTIME_NS_USER].enabled && !s->ns[RUNTIME_NS_USER].path,
-		.cgroup_kind = l->cg_path ? (int)cgroup_detect() : (int)cgroup_detect(),
+		.cgroup_kind = l->cg_path ? (int)runtime_cgroup_detect() : (int)runtime_cgroup_detect(),
 		.cgroup_path = l->cg_path,
 		.cap_last = cap_last_cap(),
 		.seccomp_prog = l->prog,
@@ -587,7 +588,7 @@ static int do_create(struct launch *l, const char *bundle_in, const struct runti
 	};
 	_cleanup_close_ int console = -1, fifo = -1;
 	if (s->process.terminal && o->console_socket_fd < 0) {
-		if ((console = console_socket_connect(o->console_socket, err)) < 0)
+		if ((console = runtime_console_socket_connect(o->console_socket, err)) < 0)
 			return console;
 		cfg.console_fd = console;
 	}
@@ -597,7 +598,7 @@ static int do_create(struct launch *l, const char *bundle_in, const struct runti
 			return berth_error_errno(err, "create '%s'", fifo_path);
 		cfg.fifo_fd = fifo;
 	}
-	timing_mark(l->ctx->timings, "prepare");
+	runtime_timing_mark(l->ctx->timings, "prepare");
 	if ((r = spawn_init(l, &cfg, new_ns_flags(s), s->ns[RUNTIME_NS_PID].path, err)) < 0)
 		return r;
 	fifo = safe_close(fifo);
@@ -607,11 +608,11 @@ static int do_create(struct launch *l, const char *bundle_in, const struct runti
 	struct save_args sa = { l, s, bundle, o->spec != NULL && access(cfg_path, F_OK) < 0 };
 	if ((r = drive_child(l, s, &cfg, bundle, save_created, &sa, err)) < 0)
 		return r;
-	timing_mark(l->ctx->timings, "init-ready");
+	runtime_timing_mark(l->ctx->timings, "init-ready");
 	if (o->pid_file) {
 		char buf[16];
 		snprintf(buf, sizeof(buf), "%d", (int)l->pid);
-		if ((r = write_file_at(AT_FDCWD, o->pid_file, buf, strlen(buf), err)) < 0)
+		if ((r = runtime_write_file_at(AT_FDCWD, o->pid_file, buf, strlen(buf), err)) < 0)
 			return berth_error_wrap(err, r, "--pid-file");
 	}
 	return 0;
@@ -624,7 +625,7 @@ int runtime_create(const struct runtime_ctx *ctx, const char *id, const char *bu
 	struct launch l = { .ctx = ctx, .id = id, .pidfd = -1, .sync_fd = -1 };
 	_cleanup_spec_ struct runtime_spec *owned = NULL;
 	const struct runtime_spec *s = NULL;
-	timing_mark(ctx->timings, "begin");
+	runtime_timing_mark(ctx->timings, "begin");
 	int r = do_create(&l, bundle, opts, false, &s, &owned, err);
 	if (r < 0) {
 		launch_abort(&l);
@@ -647,20 +648,20 @@ int runtime_run(const struct runtime_ctx *ctx, const char *id, const char *bundl
 	struct launch l = { .ctx = ctx, .id = id, .pidfd = -1, .sync_fd = -1 };
 	_cleanup_spec_ struct runtime_spec *owned = NULL;
 	const struct runtime_spec *s = NULL;
-	timing_mark(ctx->timings, "begin");
+	runtime_timing_mark(ctx->timings, "begin");
 	int r = do_create(&l, bundle, opts, true, &s, &owned, err);
-	if (r >= 0 && (r = sync_send(l.sync_fd, MSG_START, 0, NULL)) < 0)
+	if (r >= 0 && (r = runtime_sync_send(l.sync_fd, MSG_START, 0, NULL)) < 0)
 		berth_error_set(err, -r, "start container init");
 	if (r < 0) {
 		launch_abort(&l);
 		launch_done(&l);
 		return berth_error_wrap(err, r, "run container '%s'", id);
 	}
-	timing_mark(ctx->timings, "started");
+	runtime_timing_mark(ctx->timings, "started");
 	if (s->hooks[RUNTIME_HOOK_POSTSTART].n) {
 		_cleanup_free_ char *st =
-		    state_hook_json(id, RUNTIME_STATUS_RUNNING, l.pid, s->bundle, s->annotations);
-		hooks_run_warn(&s->hooks[RUNTIME_HOOK_POSTSTART], "poststart", st);
+		    runtime_state_hook_json(id, RUNTIME_STATUS_RUNNING, l.pid, s->bundle, s->annotations);
+		runtime_hooks_run_warn(&s->hooks[RUNTIME_HOOK_POSTSTART], "poststart", st);
 	}
 	if (ret_pid)
 		*ret_pid = l.pid;
@@ -686,11 +687,11 @@ int runtime_run(const struct runtime_ctx *ctx, const char *id, const char *bundl
 static int exec_target(const struct runtime_ctx *ctx, const char *id, struct container_state *st,
 		       struct runtime_spec **spec, int *cpidfd, struct berth_error **err)
 {
-	enum runtime_status status = state_status(ctx, st);
+	enum runtime_status status = runtime_state_status(ctx, st);
 	if (status != RUNTIME_STATUS_RUNNING && status != RUNTIME_STATUS_CREATED)
 		return berth_error_msg(err, EINVAL, "cannot exec in a %s container",
 				       runtime_status_name(status));
-	int r = state_load_spec(ctx, st, spec, err);
+	int r = runtime_state_load_spec(ctx, st, spec, err);
 	if (r < 0)
 		return r;
 	if ((*cpidfd = proc_pidfd_open(st->st.pid)) < 0)
@@ -705,7 +706,7 @@ static int exec_console(const struct runtime_create_opts *o, int *console, struc
 	if (!o->console_socket)
 		return berth_error_msg(err, EINVAL,
 				       "'process.terminal': a console socket is required (--console-socket)");
-	*console = console_socket_connect(o->console_socket, err);
+	*console = runtime_console_socket_connect(o->console_socket, err);
 	return *console < 0 ? *console : 0;
 }
 
@@ -720,10 +721,10 @@ static int exec_launch(struct launch *l, struct init_config *cfg, const struct r
 	if (pid_file) {
 		char buf[16];
 		snprintf(buf, sizeof(buf), "%d", (int)l->pid);
-		if ((r = write_file_at(AT_FDCWD, pid_file, buf, strlen(buf), err)) < 0)
+		if ((r = runtime_write_file_at(AT_FDCWD, pid_file, buf, strlen(buf), err)) < 0)
 			return r;
 	}
-	if ((r = sync_send(l->sync_fd, MSG_START, 0, NULL)) < 0)
+	if ((r = runtime_sync_send(l->sync_fd, MSG_START, 0, NULL)) < 0)
 		return berth_error_set(err, -r, "start exec process");
 	return 0;
 }
@@ -741,7 +742,7 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 	int r = check_caps_held(o->process, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "exec in container '%s'", id);
-	r = state_load(ctx, id, &st, err);
+	r = runtime_state_load(ctx, id, &st, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *sc_cache = filter_cache_dir(ctx);
@@ -772,7 +773,7 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 		.seccomp_flags = spec->seccomp ? spec->seccomp->flags : 0,
 	};
 	if (*st.cgroup_path) {
-		l.cg = cgroup_ops_for(st.cgroup_kind);
+		l.cg = runtime_cgroup_ops_for(st.cgroup_kind);
 		l.cg_path = xstrdup(st.cgroup_path);
 	}
 	if ((r = exec_launch(&l, &cfg, spec, &st, o->pid_file, err)) < 0) {
@@ -792,6 +793,6 @@ int runtime_exec(const struct runtime_ctx *ctx, const char *id, const struct run
 	l.pidfd = -1;
 out:
 	launch_done(&l);
-	container_state_done(&st);
+	runtime_container_state_done(&st);
 	return r < 0 ? berth_error_wrap(err, r, "exec in container '%s'", id) : r;
 }

@@ -3,7 +3,7 @@
  * own args/env, and an optional timeout after which it is killed. A failing
  * hook fails the lifecycle step, except poststart and poststop: the runtime
  * spec has a failing one logged as a warning and the rest run on
- * (hooks_run_warn).
+ * (runtime_hooks_run_warn).
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -24,7 +24,7 @@ static const char *const kind_names[RUNTIME_HOOK_MAX] = {
 	[RUNTIME_HOOK_POSTSTOP] = "poststop",
 };
 
-const char *hook_kind_name(enum runtime_hook_kind k)
+const char *runtime_hook_kind_name(enum runtime_hook_kind k)
 {
 	return kind_names[k];
 }
@@ -103,10 +103,10 @@ static int hook_wait(int pid, int pidfd, int infd, int outfd, const char *input,
 		     int timeout_ms, int *status)
 {
 	size_t off = 0, len = strlen(input);
-	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	int64_t deadline = timeout_ms > 0 ? proc_now_ms() + timeout_ms : 0;
 	while (outfd >= 0 || infd >= 0) {
 		struct pollfd p[2] = { { infd, POLLOUT, 0 }, { outfd, POLLIN, 0 } };
-		int left = deadline ? (int)MAX(deadline - now_ms(), 0) : -1;
+		int left = deadline ? (int)MAX(deadline - proc_now_ms(), 0) : -1;
 		int n = poll(p, 2, left);
 		if (n == 0) {
 			proc_signal(pid, pidfd, SIGKILL);
@@ -129,7 +129,7 @@ static int hook_wait(int pid, int pidfd, int infd, int outfd, const char *input,
 				strbuf_add(out, buf, (size_t)rd);
 		}
 	}
-	int left = deadline ? (int)MAX(deadline - now_ms(), 1) : -1;
+	int left = deadline ? (int)MAX(deadline - proc_now_ms(), 1) : -1;
 	struct berth_error *e = NULL;
 	int r = proc_wait(pid, pidfd, left, status, &e);
 	berth_error_free(e);
@@ -163,7 +163,7 @@ static int hook_run_one(const struct runtime_hook *h, const char *kind, size_t i
 	return 0;
 }
 
-int hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *state_json,
+int runtime_hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *state_json,
 	      struct berth_error **err)
 {
 	for (size_t i = 0; i < hooks->n; i++) {
@@ -174,7 +174,7 @@ int hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *s
 	return 0;
 }
 
-void hooks_run_warn(const struct runtime_hooks *hooks, const char *kind, const char *state_json)
+void runtime_hooks_run_warn(const struct runtime_hooks *hooks, const char *kind, const char *state_json)
 {
 	for (size_t i = 0; i < hooks->n; i++) {
 		_cleanup_error_ struct berth_error *err = NULL;

@@ -29,7 +29,7 @@
 
 #define CLOSE_RANGE_CLOEXEC_FLAG (1U << 2)
 
-int sync_send(int fd, int type, int code, const char *text)
+int runtime_sync_send(int fd, int type, int code, const char *text)
 {
 	struct sync_msg m; /* only the header and the text's bytes are sent: no 64 KiB clearing */
 	m.type = type;
@@ -48,7 +48,7 @@ int sync_send(int fd, int type, int code, const char *text)
 	return w < 0 ? negative_errno() : 0;
 }
 
-int sync_recv(int fd, struct sync_msg *m)
+int runtime_sync_recv(int fd, struct sync_msg *m)
 {
 	ssize_t n;
 	do
@@ -62,10 +62,10 @@ int sync_recv(int fd, struct sync_msg *m)
 	return 0;
 }
 
-void sync_send_error(int fd, const struct berth_error *err, int code)
+void runtime_sync_send_error(int fd, const struct berth_error *err, int code)
 {
 	_cleanup_free_ char *s = err ? berth_error_string(err) : xstrdup("container init failed");
-	sync_send(fd, MSG_ERROR, code, s);
+	runtime_sync_send(fd, MSG_ERROR, code, s);
 }
 
 /* Move an fd to >= floor (CLOEXEC), closing the old one. */
@@ -406,7 +406,7 @@ static int wait_for_start(struct init_config *c, struct berth_error **err)
 		c->fifo_fd = safe_close(c->fifo_fd);
 	} else if (c->wait_start_msg) {
 		struct sync_msg *m = xmalloc(sizeof(*m));
-		int r = sync_recv(c->sync_fd, m);
+		int r = runtime_sync_recv(c->sync_fd, m);
 		int type = m->type;
 		free(m);
 		if (r < 0 || type != MSG_START)
@@ -429,36 +429,37 @@ static int init_setup(struct init_config *c, struct berth_error **err)
 	} else {
 		if ((r = setup_namespaces(c, err)) < 0)
 			return r;
-		timing_mark(c->timings, "namespaces");
+		runtime_timing_mark(c->timings, "namespaces");
 		/* without a mount namespace of its own the container sees the runtime's filesystem */
 		bool own_mnt = s->ns[RUNTIME_NS_MNT].enabled;
-		if (own_mnt && (r = rootfs_prepare(c, err)) < 0)
+		if (own_mnt && (r = runtime_rootfs_prepare(c, err)) < 0)
 			return r;
 		if (s->hooks[RUNTIME_HOOK_PRESTART].n || s->hooks[RUNTIME_HOOK_CREATE_RUNTIME].n) {
 			struct sync_msg *m = xmalloc(sizeof(*m));
-			sync_send(c->sync_fd, MSG_HOOKS, 0, NULL);
-			r = sync_recv(c->sync_fd, m);
+			runtime_sync_send(c->sync_fd, MSG_HOOKS, 0, NULL);
+			r = runtime_sync_recv(c->sync_fd, m);
 			int type = m->type;
 			free(m);
 			if (r < 0 || type != MSG_HOOKS_DONE)
 				return berth_error_msg(err, EPIPE, "runtime hooks failed");
 		}
-		if ((r = hooks_run(&s->hooks[RUNTIME_HOOK_CREATE_CONTAINER], "createContainer", c->state_json,
-				   err)) < 0)
+		if ((r = runtime_hooks_run(&s->hooks[RUNTIME_HOOK_CREATE_CONTAINER], "createContainer",
+					   c->state_json, err)) < 0)
 			return r;
 		if ((r = setup_process_limits(c, err)) < 0) /* oom_score_adj needs the host's /proc */
 			return r;
-		if ((own_mnt && (r = rootfs_pivot(c, err)) < 0) || (r = rootfs_finish(c, err)) < 0)
+		if ((own_mnt && (r = runtime_rootfs_pivot(c, err)) < 0) ||
+		    (r = runtime_rootfs_finish(c, err)) < 0)
 			return r;
-		timing_mark(c->timings, "rootfs");
+		runtime_timing_mark(c->timings, "rootfs");
 	}
 	if (c->exec && (r = setup_process_limits(c, err)) < 0)
 		return r;
 	if (c->process->terminal) {
-		if ((r = console_setup(c->console_fd, c->process, !c->exec, err)) < 0)
+		if ((r = runtime_console_setup(c->console_fd, c->process, !c->exec, err)) < 0)
 			return r;
 		c->console_fd = safe_close(c->console_fd);
-	} else if (setsid() < 0) { /* its own session, as with runc (console_setup does it too) */
+	} else if (setsid() < 0) { /* its own session, as with runc (runtime_console_setup does it too) */
 		return berth_error_errno(err, "setsid");
 	}
 	if (!c->no_new_keyring && syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL) < 0 &&
@@ -513,7 +514,7 @@ static int init_exec(struct init_config *c, const char *exe, struct berth_error 
 	return berth_error_errno(err, "exec '%s'", exe);
 }
 
-_Noreturn void init_main(struct init_config *c)
+_Noreturn void runtime_init_main(struct init_config *c)
 {
 	struct berth_error *err = NULL;
 	struct sync_msg *m = xmalloc(sizeof(*m));
@@ -526,19 +527,19 @@ _Noreturn void init_main(struct init_config *c)
 	umask(0);
 	for (size_t k = 0; k < c->n_preserve_fds; k++)
 		preserve[k] = c->preserve_fds[k];
-	if (sync_recv(c->sync_fd, m) < 0 || m->type != MSG_GO)
+	if (runtime_sync_recv(c->sync_fd, m) < 0 || m->type != MSG_GO)
 		_exit(1);
 	c->state_json = m->text;
 	if ((r = init_setup(c, &err)) < 0 || (r = find_executable(c->process, exe, sizeof(exe), &err)) < 0 ||
 	    (r = setup_fds(c, c->process->terminal ? (int[3]){ -1, -1, -1 } : stdio, preserve, &err)) < 0)
 		goto fail;
 	prctl(PR_SET_PDEATHSIG, 0);
-	if (sync_send(c->sync_fd, MSG_READY, 0, NULL) < 0)
+	if (runtime_sync_send(c->sync_fd, MSG_READY, 0, NULL) < 0)
 		_exit(1);
 	if ((r = wait_for_start(c, &err)) < 0)
 		goto fail_late;
-	if ((r = hooks_run(&c->spec->hooks[RUNTIME_HOOK_START_CONTAINER], "startContainer", c->state_json,
-			   &err)) < 0)
+	if ((r = runtime_hooks_run(&c->spec->hooks[RUNTIME_HOOK_START_CONTAINER], "startContainer",
+				   c->state_json, &err)) < 0)
 		goto fail_late;
 	r = init_exec(c, exe, &err);
 fail_late:
@@ -549,6 +550,6 @@ fail_late:
 	}
 	_exit(127);
 fail:
-	sync_send_error(c->sync_fd, err, -r);
+	runtime_sync_send_error(c->sync_fd, err, -r);
 	_exit(1);
 }

@@ -18,7 +18,7 @@
 
 static int load_hooks_spec(const struct runtime_ctx *ctx, const char *id, struct runtime_spec **ret)
 {
-	_cleanup_free_ char *dir = state_dir(ctx, id);
+	_cleanup_free_ char *dir = runtime_state_dir(ctx, id);
 	_cleanup_free_ char *path = xasprintf("%s/hooks.json", dir);
 	_cleanup_json_ json_t *doc = NULL;
 	if (json_load_path(path, 0, &doc, NULL) < 0) {
@@ -34,47 +34,47 @@ static int load_hooks_spec(const struct runtime_ctx *ctx, const char *id, struct
 int runtime_start(const struct runtime_ctx *ctx, const char *id, struct berth_error **err)
 {
 	struct container_state st;
-	int r = state_load(ctx, id, &st, err);
+	int r = runtime_state_load(ctx, id, &st, err);
 	if (r < 0)
 		return r;
-	enum runtime_status status = state_status(ctx, &st);
+	enum runtime_status status = runtime_state_status(ctx, &st);
 	if (status != RUNTIME_STATUS_CREATED) {
-		container_state_done(&st);
+		runtime_container_state_done(&st);
 		return berth_error_msg(err, EINVAL, "cannot start a container that is %s",
 				       runtime_status_name(status));
 	}
-	_cleanup_free_ char *dir = state_dir(ctx, id);
+	_cleanup_free_ char *dir = runtime_state_dir(ctx, id);
 	_cleanup_free_ char *fifo = xasprintf("%s/exec.fifo", dir);
 	_cleanup_close_ int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 || write(fd, "0", 1) != 1) {
 		r = berth_error_errno(err, "start container '%s': release init", id);
-		container_state_done(&st);
+		runtime_container_state_done(&st);
 		return r;
 	}
 	unlink(fifo);
 	_cleanup_spec_ struct runtime_spec *spec = NULL;
 	if (load_hooks_spec(ctx, id, &spec) == 0 && spec->hooks[RUNTIME_HOOK_POSTSTART].n) {
-		_cleanup_free_ char *js =
-		    state_hook_json(id, RUNTIME_STATUS_RUNNING, st.st.pid, st.st.bundle, st.st.annotations);
+		_cleanup_free_ char *js = runtime_state_hook_json(id, RUNTIME_STATUS_RUNNING, st.st.pid,
+								  st.st.bundle, st.st.annotations);
 		/* runtime-spec: a failing poststart hook is a warning and the lifecycle goes on (runc
 		 * kills the container instead) */
-		hooks_run_warn(&spec->hooks[RUNTIME_HOOK_POSTSTART], "poststart", js);
+		runtime_hooks_run_warn(&spec->hooks[RUNTIME_HOOK_POSTSTART], "poststart", js);
 	}
-	container_state_done(&st);
+	runtime_container_state_done(&st);
 	return 0;
 }
 
 static int kill_cgroup(const struct container_state *st, int sig, struct berth_error **err)
 {
-	const struct cgroup_ops *ops = cgroup_ops_for(st->cgroup_kind);
+	const struct cgroup_ops *ops = runtime_cgroup_ops_for(st->cgroup_kind);
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0;
 	if (!ops || !*st->cgroup_path)
 		return 1; /* no cgroup: only the init */
 	if (sig == SIGKILL && st->cgroup_kind == CGROUP_V2) {
 		/* cgroup.kill (5.14+) kills every process at once, frozen or not, no pid races */
-		_cleanup_free_ char *d = xasprintf("%s%s", cgroup_root(), st->cgroup_path);
-		if (cg_write(d, "cgroup.kill", "1", NULL) == 0)
+		_cleanup_free_ char *d = xasprintf("%s%s", runtime_cgroup_root(), st->cgroup_path);
+		if (runtime_cg_write(d, "cgroup.kill", "1", NULL) == 0)
 			return 0;
 	}
 	if (sig == SIGKILL && ops->is_frozen(st->cgroup_path) == 1)
@@ -90,17 +90,17 @@ static int kill_cgroup(const struct container_state *st, int sig, struct berth_e
 int runtime_kill(const struct runtime_ctx *ctx, const char *id, int sig, bool all, struct berth_error **err)
 {
 	struct container_state st;
-	int r = state_load(ctx, id, &st, err);
+	int r = runtime_state_load(ctx, id, &st, err);
 	if (r < 0)
 		return r;
-	enum runtime_status status = state_status(ctx, &st);
+	enum runtime_status status = runtime_state_status(ctx, &st);
 	if (status == RUNTIME_STATUS_STOPPED && !all) {
-		container_state_done(&st);
+		runtime_container_state_done(&st);
 		/* containerd matches "container not running" to treat this as already finished */
 		return berth_error_msg(err, ESRCH, "kill '%s': container not running", id);
 	}
 	if (all && (r = kill_cgroup(&st, sig, err)) <= 0) {
-		container_state_done(&st);
+		runtime_container_state_done(&st);
 		return r;
 	}
 	if (status != RUNTIME_STATUS_STOPPED) {
@@ -110,7 +110,7 @@ int runtime_kill(const struct runtime_ctx *ctx, const char *id, int sig, bool al
 		if (r < 0)
 			berth_error_set(err, -r, "kill container '%s' with signal %d", id, sig);
 	}
-	container_state_done(&st);
+	runtime_container_state_done(&st);
 	return r < 0 ? r : 0;
 }
 
@@ -120,7 +120,7 @@ static void wait_gone(pid_t pid, unsigned long long start, int timeout_ms)
 	int fd = proc_pidfd_open(pid);
 	if (fd < 0)
 		return;
-	if (proc_start_time(pid) == start) {
+	if (runtime_proc_start_time(pid) == start) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		poll(&p, 1, timeout_ms);
 	}
@@ -129,7 +129,7 @@ static void wait_gone(pid_t pid, unsigned long long start, int timeout_ms)
 
 static int remove_cgroup(const struct container_state *st, struct berth_error **err)
 {
-	const struct cgroup_ops *ops = cgroup_ops_for(st->cgroup_kind);
+	const struct cgroup_ops *ops = runtime_cgroup_ops_for(st->cgroup_kind);
 	if (!ops || !*st->cgroup_path)
 		return 0;
 	_cleanup_free_ pid_t *pids = NULL;
@@ -138,7 +138,7 @@ static int remove_cgroup(const struct container_state *st, struct berth_error **
 	if (ops->pids(st->cgroup_path, &pids, &n, NULL) == 0 && n) {
 		kill_cgroup(st, SIGKILL, NULL);
 		for (size_t i = 0; i < n; i++)
-			wait_gone(pids[i], proc_start_time(pids[i]), 2000);
+			wait_gone(pids[i], runtime_proc_start_time(pids[i]), 2000);
 	}
 	int r = ops->destroy(st->cgroup_path, err);
 	for (int i = 0; r == -EBUSY && i < 100; i++) {
@@ -156,20 +156,20 @@ static int remove_cgroup(const struct container_state *st, struct berth_error **
 int runtime_delete(const struct runtime_ctx *ctx, const char *id, bool force, struct berth_error **err)
 {
 	struct container_state st;
-	int r = state_load(ctx, id, &st, err);
+	int r = runtime_state_load(ctx, id, &st, err);
 	if (r == -EAGAIN && force) {
 		/* a create that died half-way: nothing runs, remove the directory */
 		berth_error_free(err ? *err : NULL);
 		if (err)
 			*err = NULL;
-		_cleanup_free_ char *dir = state_dir(ctx, id);
+		_cleanup_free_ char *dir = runtime_state_dir(ctx, id);
 		return fs_rm_rf(dir, err);
 	}
 	if (r < 0)
 		return r;
-	enum runtime_status status = state_status(ctx, &st);
+	enum runtime_status status = runtime_state_status(ctx, &st);
 	if ((status == RUNTIME_STATUS_RUNNING || status == RUNTIME_STATUS_PAUSED) && !force) {
-		container_state_done(&st);
+		runtime_container_state_done(&st);
 		return berth_error_msg(err, EBUSY, "cannot delete container '%s' that is %s (use --force)",
 				       id, runtime_status_name(status));
 	}
@@ -182,13 +182,13 @@ int runtime_delete(const struct runtime_ctx *ctx, const char *id, bool force, st
 	_cleanup_spec_ struct runtime_spec *spec = NULL;
 	if (load_hooks_spec(ctx, id, &spec) == 0 && spec->hooks[RUNTIME_HOOK_POSTSTOP].n) {
 		_cleanup_free_ char *js =
-		    state_hook_json(id, RUNTIME_STATUS_STOPPED, 0, st.st.bundle, st.st.annotations);
+		    runtime_state_hook_json(id, RUNTIME_STATUS_STOPPED, 0, st.st.bundle, st.st.annotations);
 		/* poststop failures are warnings per the spec: the container is deleted anyway */
-		hooks_run_warn(&spec->hooks[RUNTIME_HOOK_POSTSTOP], "poststop", js);
+		runtime_hooks_run_warn(&spec->hooks[RUNTIME_HOOK_POSTSTOP], "poststop", js);
 	}
-	_cleanup_free_ char *dir = state_dir(ctx, id);
+	_cleanup_free_ char *dir = runtime_state_dir(ctx, id);
 	int r2 = fs_rm_rf(dir, r < 0 ? NULL : err);
-	container_state_done(&st);
+	runtime_container_state_done(&st);
 	if (r < 0)
 		return berth_error_wrap(err, r, "delete container '%s'", id);
 	return r2;
@@ -197,12 +197,12 @@ int runtime_delete(const struct runtime_ctx *ctx, const char *id, bool force, st
 static int with_cgroup(const struct runtime_ctx *ctx, const char *id, struct container_state *st,
 		       const struct cgroup_ops **ops, struct berth_error **err)
 {
-	int r = state_load(ctx, id, st, err);
+	int r = runtime_state_load(ctx, id, st, err);
 	if (r < 0)
 		return r;
-	*ops = cgroup_ops_for(st->cgroup_kind);
+	*ops = runtime_cgroup_ops_for(st->cgroup_kind);
 	if (!*ops || !*st->cgroup_path) {
-		container_state_done(st);
+		runtime_container_state_done(st);
 		return berth_error_msg(
 		    err, ENOTSUP, "container '%s' has no cgroup (no 'linux.cgroupsPath' or resources)", id);
 	}
@@ -216,7 +216,7 @@ static int set_frozen(const struct runtime_ctx *ctx, const char *id, bool frozen
 	int r = with_cgroup(ctx, id, &st, &ops, err);
 	if (r < 0)
 		return r;
-	enum runtime_status status = state_status(ctx, &st);
+	enum runtime_status status = runtime_state_status(ctx, &st);
 	if (frozen && status != RUNTIME_STATUS_RUNNING)
 		r = berth_error_msg(err, EINVAL, "cannot pause container '%s' that is %s", id,
 				    runtime_status_name(status));
@@ -225,7 +225,7 @@ static int set_frozen(const struct runtime_ctx *ctx, const char *id, bool frozen
 				    runtime_status_name(status));
 	else
 		r = ops->freeze(st.cgroup_path, frozen, err);
-	container_state_done(&st);
+	runtime_container_state_done(&st);
 	return r;
 }
 
@@ -247,11 +247,11 @@ int runtime_update(const struct runtime_ctx *ctx, const char *id, const struct r
 	int r = with_cgroup(ctx, id, &st, &ops, err);
 	if (r < 0)
 		return r;
-	if (state_status(ctx, &st) == RUNTIME_STATUS_STOPPED)
+	if (runtime_state_status(ctx, &st) == RUNTIME_STATUS_STOPPED)
 		r = berth_error_msg(err, EINVAL, "cannot update container '%s' that is stopped", id);
 	else
 		r = ops->apply(st.cgroup_path, res, err);
-	container_state_done(&st);
+	runtime_container_state_done(&st);
 	return r;
 }
 
@@ -264,7 +264,7 @@ int runtime_stats(const struct runtime_ctx *ctx, const char *id, struct runtime_
 	if (r < 0)
 		return r;
 	r = ops->stats(st.cgroup_path, ret, err);
-	container_state_done(&st);
+	runtime_container_state_done(&st);
 	return r;
 }
 
@@ -272,19 +272,19 @@ int runtime_pids(const struct runtime_ctx *ctx, const char *id, pid_t **ret, siz
 		 struct berth_error **err)
 {
 	struct container_state st;
-	int r = state_load(ctx, id, &st, err);
+	int r = runtime_state_load(ctx, id, &st, err);
 	if (r < 0)
 		return r;
-	const struct cgroup_ops *ops = cgroup_ops_for(st.cgroup_kind);
+	const struct cgroup_ops *ops = runtime_cgroup_ops_for(st.cgroup_kind);
 	if (ops && *st.cgroup_path)
 		r = ops->pids(st.cgroup_path, ret, ret_n, err);
 	else {
-		bool alive = state_status(ctx, &st) != RUNTIME_STATUS_STOPPED;
+		bool alive = runtime_state_status(ctx, &st) != RUNTIME_STATUS_STOPPED;
 		*ret = xcalloc(1, sizeof(pid_t));
 		(*ret)[0] = st.st.pid;
 		*ret_n = alive ? 1 : 0;
 	}
-	container_state_done(&st);
+	runtime_container_state_done(&st);
 	return r;
 }
 

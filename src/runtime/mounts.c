@@ -95,7 +95,7 @@ static int remount_and_propagate(int rootfd, const struct runtime_mount *m, bool
 /* Recreate the host's co-mount aliases ("cpu" -> "cpu,cpuacct") in the container's tmpfs. */
 static int cgroup_v1_aliases(int tmpfd, struct berth_error **err)
 {
-	_cleanup_closedir_ DIR *d = opendir(cgroup_root());
+	_cleanup_closedir_ DIR *d = opendir(runtime_cgroup_root());
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
 		char target[256];
@@ -118,7 +118,7 @@ static int mount_cgroup_v1(const struct init_config *c, int tmpfd, unsigned long
 	int r = cgroup_v1_aliases(tmpfd, err);
 	if (r < 0)
 		return r;
-	for (const char *const *ctl = cgroup_v1_controllers(); *ctl; ctl++) {
+	for (const char *const *ctl = runtime_cgroup_v1_controllers(); *ctl; ctl++) {
 		char p[FD_PATH_MAX + 64];
 		if (streq(*ctl, "unified"))
 			continue;
@@ -132,8 +132,8 @@ static int mount_cgroup_v1(const struct init_config *c, int tmpfd, unsigned long
 								  : *ctl;
 			r = mount("cgroup", p, unified ? "cgroup2" : "cgroup", flags, data);
 		} else {
-			_cleanup_free_ char *src =
-			    xasprintf("%s/%s%s", cgroup_root(), *ctl, c->cgroup_path ? c->cgroup_path : "");
+			_cleanup_free_ char *src = xasprintf("%s/%s%s", runtime_cgroup_root(), *ctl,
+							     c->cgroup_path ? c->cgroup_path : "");
 			r = mount(src, p, NULL, MS_BIND | MS_REC, NULL);
 			if (r == 0 && (flags & MS_RDONLY))
 				r = mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | flags, NULL);
@@ -161,7 +161,7 @@ static int mount_cgroup(const struct init_config *c, int rootfd, int target, con
 			return 0;
 		}
 		_cleanup_free_ char *src =
-		    xasprintf("%s%s", cgroup_root(), c->cgroup_path ? c->cgroup_path : "");
+		    xasprintf("%s%s", runtime_cgroup_root(), c->cgroup_path ? c->cgroup_path : "");
 		if (mount(src, p, NULL, MS_BIND | MS_REC, NULL) < 0)
 			return berth_error_errno(err, "bind cgroup '%s' on '%s'", src, m->destination);
 		return remount_and_propagate(rootfd, m, true, err);
@@ -302,7 +302,7 @@ static bool dev_is_bound(const struct runtime_spec *s)
 	return false;
 }
 
-int rootfs_prepare(const struct init_config *c, struct berth_error **err)
+int runtime_rootfs_prepare(const struct init_config *c, struct berth_error **err)
 {
 	const struct runtime_spec *s = c->spec;
 	unsigned long prop = s->rootfs_propagation ? s->rootfs_propagation : MS_SLAVE | MS_REC;
@@ -320,7 +320,7 @@ int rootfs_prepare(const struct init_config *c, struct berth_error **err)
 		if (r < 0)
 			return berth_error_wrap(err, r, "'mounts[%zu]'", i);
 	}
-	timing_mark(c->timings, "mounts");
+	runtime_timing_mark(c->timings, "mounts");
 	if (!dev_is_bound(s)) {
 		int r = create_devices(c, rootfd, err);
 		if (r < 0)
@@ -334,7 +334,7 @@ int rootfs_prepare(const struct init_config *c, struct berth_error **err)
 	return 0;
 }
 
-int rootfs_pivot(const struct init_config *c, struct berth_error **err)
+int runtime_rootfs_pivot(const struct init_config *c, struct berth_error **err)
 {
 	const char *root = c->spec->root_path;
 	if (chdir(root) < 0)
@@ -447,7 +447,7 @@ static int readonly_path(int rootfd, const char *path, struct berth_error **err)
 	return 0;
 }
 
-int rootfs_finish(const struct init_config *c, struct berth_error **err)
+int runtime_rootfs_finish(const struct init_config *c, struct berth_error **err)
 {
 	const struct runtime_spec *s = c->spec;
 	int r = apply_sysctl(s, err);

@@ -126,7 +126,7 @@ static int run_for_pid(const struct runtime_oci *rt, const char *const *args, co
 		return r;
 	int64_t v;
 	strbuf_trim_trailing(&sb);
-	if (parse_int64(sb.buf, &v) < 0 || v <= 0)
+	if (util_parse_int64(sb.buf, &v) < 0 || v <= 0)
 		return berth_error_msg(err, EIO, "OCI runtime %s: bad pid file '%s'", what, sb.buf);
 	*ret_pid = (pid_t)v;
 	return 0;

@@ -268,6 +268,6 @@ char *runtime_slim_exe_path(void);
 int runtime_exe_open_ro(const char *path, struct berth_error **err);
 
 /* CLI entry point: `berth runtime ...` / `berth-runtime ...` (cli.c). */
-int cmd_runtime(int argc, char **argv);
+int runtime_main(int argc, char **argv);
 
 #endif

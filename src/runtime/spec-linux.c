@@ -15,7 +15,7 @@
 
 #include "runtime/spec-internal.h"
 
-int spec_parse_propagation(const char *s, unsigned long *ret);
+int runtime_spec_parse_propagation(const char *s, unsigned long *ret);
 
 static const struct {
 	const char *name, *proc;
@@ -50,7 +50,7 @@ static int parse_namespaces(const json_t *lx, struct runtime_spec *s, struct ber
 {
 	json_t *a;
 	size_t n;
-	int r = spec_get_array(lx, "linux", "namespaces", &a, &n, err);
+	int r = runtime_spec_get_array(lx, "linux", "namespaces", &a, &n, err);
 	if (r <= 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
@@ -67,11 +67,12 @@ static int parse_namespaces(const json_t *lx, struct runtime_spec *s, struct ber
 			if (streq(type, ns_table[k].name))
 				t = k;
 		if (t < 0)
-			return spec_error(err, ep, "type", "unknown namespace '%s'", type);
+			return runtime_spec_error(err, ep, "type", "unknown namespace '%s'", type);
 		if (s->ns[t].enabled)
-			return spec_error(err, ep, "type", "duplicate namespace '%s'", type);
+			return runtime_spec_error(err, ep, "type", "duplicate namespace '%s'", type);
 		if (path && path[0] != '/')
-			return spec_error(err, ep, "path", "must be an absolute path, got '%s'", path);
+			return runtime_spec_error(err, ep, "path", "must be an absolute path, got '%s'",
+						  path);
 		s->ns[t].enabled = true;
 		s->ns[t].path = path && *path ? path : NULL;
 	}
@@ -83,11 +84,11 @@ static int parse_idmaps(const json_t *lx, const char *key, struct runtime_id_map
 {
 	json_t *a;
 	size_t n;
-	int r = spec_get_array(lx, "linux", key, &a, &n, err);
+	int r = runtime_spec_get_array(lx, "linux", key, &a, &n, err);
 	if (r <= 0)
 		return r;
 	if (n > 340)
-		return spec_error(err, "linux", key, "too many mappings (%zu, at most 340)", n);
+		return runtime_spec_error(err, "linux", key, "too many mappings (%zu, at most 340)", n);
 	_cleanup_free_ char *kp = json_path_join("linux", key);
 	*ret = xcalloc(n ? n : 1, sizeof(**ret));
 	for (size_t i = 0; i < n; i++) {
@@ -101,7 +102,7 @@ static int parse_idmaps(const json_t *lx, const char *key, struct runtime_id_map
 		    (r = json_get_uint32(e, ep, "size", JSON_REQUIRED, &m->size, err)) < 0)
 			return r;
 		if (m->size == 0)
-			return spec_error(err, ep, "size", "must be positive");
+			return runtime_spec_error(err, ep, "size", "must be positive");
 		*ret_n = i + 1;
 	}
 	return 0;
@@ -118,9 +119,9 @@ static int parse_device(const json_t *e, const char *ep, struct runtime_device *
 	    (r = json_get_string(e, ep, "type", JSON_REQUIRED, &type, err)) < 0)
 		return r;
 	if (d->path[0] != '/')
-		return spec_error(err, ep, "path", "must be an absolute path, got '%s'", d->path);
+		return runtime_spec_error(err, ep, "path", "must be an absolute path, got '%s'", d->path);
 	if (strlen(type) != 1 || !strchr("cbup", type[0]))
-		return spec_error(err, ep, "type", "unknown device type '%s'", type);
+		return runtime_spec_error(err, ep, "type", "unknown device type '%s'", type);
 	d->type = type[0];
 	int flags = d->type == 'p' ? 0 : JSON_REQUIRED;
 	if ((r = json_get_int_range(e, ep, "major", flags, 0, 0xfff, &d->major, err)) < 0 ||
@@ -143,7 +144,7 @@ static int parse_devices(const json_t *lx, struct runtime_spec *s, struct berth_
 {
 	json_t *a;
 	size_t n;
-	int r = spec_get_array(lx, "linux", "devices", &a, &n, err);
+	int r = runtime_spec_get_array(lx, "linux", "devices", &a, &n, err);
 	if (r <= 0)
 		return r;
 	s->devices = xcalloc(n ? n : 1, sizeof(*s->devices));
@@ -165,14 +166,14 @@ static int parse_sysctl(const json_t *lx, struct runtime_spec *s, struct berth_e
 	if (r <= 0)
 		return r;
 	if (json_object_size(o) > RUNTIME_SPEC_MAX_ITEMS)
-		return spec_error(err, "linux", "sysctl", "too many entries");
+		return runtime_spec_error(err, "linux", "sysctl", "too many entries");
 	s->sysctl = xcalloc(2 * json_object_size(o) + 1, sizeof(char *));
 	size_t i = 0;
 	json_object_foreach ((json_t *)o, k, v) {
 		if (!json_is_string(v))
 			return json_type_error("linux.sysctl", k, "string", v, err);
 		if (!*k || strstr(k, "..") || k[0] == '/' || k[0] == '.')
-			return spec_error(err, "linux.sysctl", k, "invalid sysctl name");
+			return runtime_spec_error(err, "linux.sysctl", k, "invalid sysctl name");
 		s->sysctl[i++] = k;
 		s->sysctl[i++] = json_string_value(v);
 	}
@@ -224,11 +225,11 @@ static int parse_seccomp_args(const json_t *sc, const char *sp, struct runtime_s
 	};
 	json_t *a;
 	size_t n;
-	int r = spec_get_array(sc, sp, "args", &a, &n, err);
+	int r = runtime_spec_get_array(sc, sp, "args", &a, &n, err);
 	if (r <= 0)
 		return r;
 	if (n > 6)
-		return spec_error(err, sp, "args", "at most 6 argument conditions, got %zu", n);
+		return runtime_spec_error(err, sp, "args", "at most 6 argument conditions, got %zu", n);
 	_cleanup_free_ char *ap = json_path_join(sp, "args");
 	rule->args = xcalloc(n ? n : 1, sizeof(*rule->args));
 	for (size_t i = 0; i < n; i++) {
@@ -245,14 +246,15 @@ static int parse_seccomp_args(const json_t *sc, const char *sp, struct runtime_s
 		    (r = json_get_string(e, ep, "op", JSON_REQUIRED, &op, err)) < 0)
 			return r;
 		if (idx > 5)
-			return spec_error(err, ep, "index", "argument index %u out of range 0..5", idx);
+			return runtime_spec_error(err, ep, "index", "argument index %u out of range 0..5",
+						  idx);
 		arg->index = idx;
 		arg->op = 0;
 		for (size_t k = 0; k < ARRAY_SIZE(ops); k++)
 			if (ops[k] && streq(op, ops[k]))
 				arg->op = (int)k;
 		if (!arg->op)
-			return spec_error(err, ep, "op", "unknown operator '%s'", op);
+			return runtime_spec_error(err, ep, "op", "unknown operator '%s'", op);
 		rule->n_args = i + 1;
 	}
 	return 0;
@@ -266,21 +268,21 @@ static int parse_seccomp_rule(const json_t *e, const char *ep, struct runtime_se
 	int r;
 	if (!json_is_object(e))
 		return json_type_error(ep, NULL, "object", e, err);
-	if ((r = spec_get_strv(e, ep, "names", JSON_REQUIRED, &rule->names, err)) < 0 ||
+	if ((r = runtime_spec_get_strv(e, ep, "names", JSON_REQUIRED, &rule->names, err)) < 0 ||
 	    (r = json_get_string(e, ep, "action", JSON_REQUIRED, &act, err)) < 0 ||
 	    (r = json_get_uint32(e, ep, "errnoRet", 0, &eret, err)) < 0)
 		return r;
 	if (eret > 0xffff)
-		return spec_error(err, ep, "errnoRet", "errno %u out of range", eret);
+		return runtime_spec_error(err, ep, "errnoRet", "errno %u out of range", eret);
 	if (parse_seccomp_action(act, eret, &rule->action) < 0)
-		return spec_error(err, ep, "action", "unknown action '%s'", act);
+		return runtime_spec_error(err, ep, "action", "unknown action '%s'", act);
 	return parse_seccomp_args(e, ep, rule, err);
 }
 
 static int parse_seccomp_archs(const json_t *sc, struct runtime_seccomp *out, struct berth_error **err)
 {
 	_cleanup_free_ const char **archs = NULL;
-	int r = spec_get_strv(sc, "linux.seccomp", "architectures", 0, &archs, err);
+	int r = runtime_spec_get_strv(sc, "linux.seccomp", "architectures", 0, &archs, err);
 	if (r <= 0)
 		return r;
 	size_t n = 0;
@@ -311,7 +313,7 @@ static int parse_seccomp_archs(const json_t *sc, struct runtime_seccomp *out, st
 static int parse_seccomp_flags(const json_t *sc, struct runtime_seccomp *out, struct berth_error **err)
 {
 	_cleanup_free_ const char **flags = NULL;
-	int r = spec_get_strv(sc, "linux.seccomp", "flags", 0, &flags, err);
+	int r = runtime_spec_get_strv(sc, "linux.seccomp", "flags", 0, &flags, err);
 	if (r <= 0)
 		return r;
 	for (size_t i = 0; flags[i]; i++) {
@@ -345,13 +347,14 @@ static int parse_seccomp(const json_t *lx, struct runtime_spec *s, struct berth_
 	    (r = json_get_string(sc, sp, "listenerPath", 0, &listener, err)) < 0)
 		return r;
 	if (parse_seccomp_action(def, eret, &s->seccomp->default_action) < 0)
-		return spec_error(err, sp, "defaultAction", "unknown action '%s'", def);
+		return runtime_spec_error(err, sp, "defaultAction", "unknown action '%s'", def);
 	if (listener && *listener)
-		return spec_error(err, sp, "listenerPath", "seccomp notify listeners are not supported");
+		return runtime_spec_error(err, sp, "listenerPath",
+					  "seccomp notify listeners are not supported");
 	if ((r = parse_seccomp_archs(sc, s->seccomp, err)) < 0 ||
 	    (r = parse_seccomp_flags(sc, s->seccomp, err)) < 0)
 		return r;
-	if ((r = spec_get_array(sc, sp, "syscalls", &a, &n, err)) <= 0)
+	if ((r = runtime_spec_get_array(sc, sp, "syscalls", &a, &n, err)) <= 0)
 		return r;
 	s->seccomp->rules = xcalloc(n ? n : 1, sizeof(struct runtime_seccomp_rule));
 	for (size_t i = 0; i < n; i++) {
@@ -387,16 +390,17 @@ static int parse_personality(const json_t *lx, struct runtime_spec *s, struct be
 	if (r <= 0)
 		return r;
 	if ((r = json_get_string(o, "linux.personality", "domain", JSON_REQUIRED, &domain, err)) < 0 ||
-	    (r = spec_get_strv(o, "linux.personality", "flags", 0, &flags, err)) < 0)
+	    (r = runtime_spec_get_strv(o, "linux.personality", "flags", 0, &flags, err)) < 0)
 		return r;
 	if (streq(domain, "LINUX"))
 		s->personality = PER_LINUX;
 	else if (streq(domain, "LINUX32"))
 		s->personality = PER_LINUX32;
 	else
-		return spec_error(err, "linux.personality", "domain", "unknown domain '%s'", domain);
+		return runtime_spec_error(err, "linux.personality", "domain", "unknown domain '%s'", domain);
 	if (flags && flags[0])
-		return spec_error(err, "linux.personality", "flags", "personality flags are not supported");
+		return runtime_spec_error(err, "linux.personality", "flags",
+					  "personality flags are not supported");
 	s->has_personality = true;
 	return 0;
 }
@@ -423,7 +427,7 @@ static int parse_time_offsets(const json_t *lx, struct runtime_spec *s, struct b
 	}
 	s->has_time_offsets = true;
 	if (!s->ns[RUNTIME_NS_TIME].enabled || s->ns[RUNTIME_NS_TIME].path)
-		return spec_error(err, "linux", "timeOffsets", "needs a new time namespace");
+		return runtime_spec_error(err, "linux", "timeOffsets", "needs a new time namespace");
 	return 0;
 }
 
@@ -435,26 +439,30 @@ static int parse_linux_misc(const json_t *lx, struct runtime_spec *s, struct ber
 	if ((r = json_get_string(lx, "linux", "cgroupsPath", 0, &s->cgroups_path, err)) < 0 ||
 	    (r = json_get_string(lx, "linux", "rootfsPropagation", 0, &prop, err)) < 0 ||
 	    (r = json_get_string(lx, "linux", "mountLabel", 0, &s->mount_label, err)) < 0 ||
-	    (r = spec_get_strv(lx, "linux", "maskedPaths", 0, &s->masked_paths, err)) < 0 ||
-	    (r = spec_get_strv(lx, "linux", "readonlyPaths", 0, &s->readonly_paths, err)) < 0)
+	    (r = runtime_spec_get_strv(lx, "linux", "maskedPaths", 0, &s->masked_paths, err)) < 0 ||
+	    (r = runtime_spec_get_strv(lx, "linux", "readonlyPaths", 0, &s->readonly_paths, err)) < 0)
 		return r;
 	if (s->cgroups_path && !*s->cgroups_path)
 		s->cgroups_path = NULL;
 	if (s->cgroups_path && strstr(s->cgroups_path, ".."))
-		return spec_error(err, "linux", "cgroupsPath", "must not contain '..', got '%s'",
+		return runtime_spec_error(err, "linux", "cgroupsPath", "must not contain '..', got '%s'",
 				  s->cgroups_path);
-	if (prop && *prop && spec_parse_propagation(prop, &s->rootfs_propagation) < 0)
-		return spec_error(err, "linux", "rootfsPropagation", "unknown propagation '%s'", prop);
+	if (prop && *prop && runtime_spec_parse_propagation(prop, &s->rootfs_propagation) < 0)
+		return runtime_spec_error(err, "linux", "rootfsPropagation", "unknown propagation '%s'",
+					  prop);
 	for (const char **p = s->masked_paths; p && *p; p++)
 		if ((*p)[0] != '/')
-			return spec_error(err, "linux", "maskedPaths", "'%s' is not an absolute path", *p);
+			return runtime_spec_error(err, "linux", "maskedPaths", "'%s' is not an absolute path",
+						  *p);
 	for (const char **p = s->readonly_paths; p && *p; p++)
 		if ((*p)[0] != '/')
-			return spec_error(err, "linux", "readonlyPaths", "'%s' is not an absolute path", *p);
+			return runtime_spec_error(err, "linux", "readonlyPaths",
+						  "'%s' is not an absolute path", *p);
 	if ((r = json_get_object(lx, "linux", "intelRdt", 0, &rdt, err)) < 0)
 		return r;
 	if (r > 0)
-		return spec_error(err, "linux", "intelRdt", "Intel RDT is not supported on this host");
+		return runtime_spec_error(err, "linux", "intelRdt",
+					  "Intel RDT is not supported on this host");
 	return 0;
 }
 
@@ -462,14 +470,14 @@ static int check_userns(struct runtime_spec *s, struct berth_error **err)
 {
 	bool userns = s->ns[RUNTIME_NS_USER].enabled && !s->ns[RUNTIME_NS_USER].path;
 	if (userns && (!s->n_uid_mappings || !s->n_gid_mappings))
-		return spec_error(err, "linux", "uidMappings",
+		return runtime_spec_error(err, "linux", "uidMappings",
 				  "a new user namespace needs uidMappings and gidMappings");
 	if (!userns && (s->n_uid_mappings || s->n_gid_mappings))
-		return spec_error(err, "linux", "uidMappings", "mappings need a new user namespace");
+		return runtime_spec_error(err, "linux", "uidMappings", "mappings need a new user namespace");
 	return 0;
 }
 
-int spec_parse_linux(const json_t *lx, struct runtime_spec *s, struct berth_error **err)
+int runtime_spec_parse_linux(const json_t *lx, struct runtime_spec *s, struct berth_error **err)
 {
 	json_t *res;
 	int r;
@@ -493,7 +501,7 @@ int spec_parse_linux(const json_t *lx, struct runtime_spec *s, struct berth_erro
 	return 0;
 }
 
-void spec_linux_done(struct runtime_spec *s)
+void runtime_spec_linux_done(struct runtime_spec *s)
 {
 	free(s->uid_mappings);
 	free(s->gid_mappings);

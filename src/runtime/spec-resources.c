@@ -13,7 +13,7 @@ static int get_limit(const json_t *o, const char *p, const char *k, uint32_t bit
 		return ret;
 	if (ret > 0) {
 		if (*dst < -1)
-			return spec_error(err, p, k, "negative limit %lld", (long long)*dst);
+			return runtime_spec_error(err, p, k, "negative limit %lld", (long long)*dst);
 		r->set |= bit;
 	}
 	return 0;
@@ -45,7 +45,7 @@ static int parse_memory(const json_t *res, const char *path, struct runtime_reso
 	}
 	if (ret > 0 && sw != UINT64_MAX) {
 		if (sw > 100)
-			return spec_error(err, mp, "swappiness", "%llu out of range 0..100",
+			return runtime_spec_error(err, mp, "swappiness", "%llu out of range 0..100",
 					  (unsigned long long)sw);
 		r->mem_swappiness = sw;
 		r->set |= RES_MEM_SWAPPINESS;
@@ -56,7 +56,7 @@ static int parse_memory(const json_t *res, const char *path, struct runtime_reso
 		r->set |= RES_MEM_DISABLE_OOM;
 	if ((r->set & RES_MEM_LIMIT) && (r->set & RES_MEM_SWAP) && r->mem_swap > 0 && r->mem_limit > 0 &&
 	    r->mem_swap < r->mem_limit)
-		return spec_error(err, mp, "swap", "memory+swap limit %lld below memory limit %lld",
+		return runtime_spec_error(err, mp, "swap", "memory+swap limit %lld below memory limit %lld",
 				  (long long)r->mem_swap, (long long)r->mem_limit);
 	return 0;
 }
@@ -88,16 +88,16 @@ static int parse_cpu(const json_t *res, const char *path, struct runtime_resourc
 	    (ret = set_if(json_get_string(c, cp, "mems", 0, &r->mems, err), r, RES_CPU_MEMS)) < 0)
 		return ret;
 	if ((r->set & RES_CPU_PERIOD) && r->cpu_period && (r->cpu_period < 1000 || r->cpu_period > 1000000))
-		return spec_error(err, cp, "period", "%llu out of range 1000..1000000",
+		return runtime_spec_error(err, cp, "period", "%llu out of range 1000..1000000",
 				  (unsigned long long)r->cpu_period);
 	if ((r->set & RES_CPU_QUOTA) && r->cpu_quota > 0 && r->cpu_quota < 1000)
-		return spec_error(err, cp, "quota", "%lld below 1000", (long long)r->cpu_quota);
+		return runtime_spec_error(err, cp, "quota", "%lld below 1000", (long long)r->cpu_quota);
 	for (const char *s = (r->set & RES_CPU_CPUS) ? r->cpus : ""; *s; s++)
 		if (!strchr("0123456789,-", *s))
-			return spec_error(err, cp, "cpus", "invalid cpu list '%s'", r->cpus);
+			return runtime_spec_error(err, cp, "cpus", "invalid cpu list '%s'", r->cpus);
 	for (const char *s = (r->set & RES_CPU_MEMS) ? r->mems : ""; *s; s++)
 		if (!strchr("0123456789,-", *s))
-			return spec_error(err, cp, "mems", "invalid node list '%s'", r->mems);
+			return runtime_spec_error(err, cp, "mems", "invalid node list '%s'", r->mems);
 	return 0;
 }
 
@@ -106,7 +106,7 @@ static int parse_blkio_devs(const json_t *b, const char *bp, const char *key, bo
 {
 	json_t *a;
 	size_t n;
-	int r = spec_get_array(b, bp, key, &a, &n, err);
+	int r = runtime_spec_get_array(b, bp, key, &a, &n, err);
 	if (r <= 0)
 		return r;
 	_cleanup_free_ char *kp = json_path_join(bp, key);
@@ -147,7 +147,8 @@ static int parse_blkio(const json_t *res, const char *path, struct runtime_resou
 		return ret;
 	if (ret > 0 && w != 0) { /* 0: unset (docker sends it) */
 		if (w < 10)
-			return spec_error(err, bp, "weight", "%lld out of range 10..1000", (long long)w);
+			return runtime_spec_error(err, bp, "weight", "%lld out of range 10..1000",
+						  (long long)w);
 		r->blkio_weight = (uint16_t)w;
 		r->set |= RES_BLKIO_WEIGHT;
 	}
@@ -180,12 +181,12 @@ static int parse_device_rule(const json_t *e, const char *ep, struct runtime_dev
 	    (r = json_get_int_range(e, ep, "minor", 0, -1, 0xfffff, &d->minor, err)) < 0)
 		return r;
 	if (strlen(type) != 1 || !strchr("acb", type[0]))
-		return spec_error(err, ep, "type", "unknown device type '%s'", type);
+		return runtime_spec_error(err, ep, "type", "unknown device type '%s'", type);
 	d->type = type[0];
 	size_t n = strlen(access);
 	if (n > 3 || strspn(access, "rwm") != n)
-		return spec_error(err, ep, "access", "invalid access '%s', expected a subset of 'rwm'",
-				  access);
+		return runtime_spec_error(err, ep, "access",
+					  "invalid access '%s', expected a subset of 'rwm'", access);
 	memcpy(d->access, access, n + 1);
 	if (!n)
 		memcpy(d->access, "rwm", 4);
@@ -206,7 +207,7 @@ static int parse_misc(const json_t *res, const char *path, struct runtime_resour
 				  RES_PIDS_LIMIT)) < 0)
 			return ret;
 	}
-	if ((ret = spec_get_array(res, path, "hugepageLimits", &a, &n, err)) < 0)
+	if ((ret = runtime_spec_get_array(res, path, "hugepageLimits", &a, &n, err)) < 0)
 		return ret;
 	_cleanup_free_ char *hp = json_path_join(path, "hugepageLimits");
 	r->hugepages = xcalloc(n ? n : 1, sizeof(*r->hugepages));
@@ -220,10 +221,11 @@ static int parse_misc(const json_t *res, const char *path, struct runtime_resour
 		    (ret = json_get_uint64(e, ep, "limit", JSON_REQUIRED, &h->limit, err)) < 0)
 			return ret;
 		if (strchr(h->page_size, '/') || strchr(h->page_size, '.'))
-			return spec_error(err, ep, "pageSize", "invalid page size '%s'", h->page_size);
+			return runtime_spec_error(err, ep, "pageSize", "invalid page size '%s'",
+						  h->page_size);
 		r->n_hugepages = i + 1;
 	}
-	if ((ret = spec_get_array(res, path, "devices", &a, &n, err)) < 0)
+	if ((ret = runtime_spec_get_array(res, path, "devices", &a, &n, err)) < 0)
 		return ret;
 	_cleanup_free_ char *dp = json_path_join(path, "devices");
 	r->devices = xcalloc(n ? n : 1, sizeof(*r->devices));
@@ -250,11 +252,11 @@ static int parse_network(const json_t *res, const char *path, struct runtime_res
 		return ret;
 	if (ret > 0) {
 		if (classid > UINT32_MAX)
-			return spec_error(err, np, "classID", "out of range (32 bits)");
+			return runtime_spec_error(err, np, "classID", "out of range (32 bits)");
 		r->has_net_classid = true;
 		r->net_classid = (uint32_t)classid;
 	}
-	if ((ret = spec_get_array(o, np, "priorities", &a, &n, err)) < 0)
+	if ((ret = runtime_spec_get_array(o, np, "priorities", &a, &n, err)) < 0)
 		return ret;
 	_cleanup_free_ char *pp = json_path_join(np, "priorities");
 	r->net_prios = xcalloc(n ? n : 1, sizeof(*r->net_prios));
@@ -269,9 +271,9 @@ static int parse_network(const json_t *res, const char *path, struct runtime_res
 		    (ret = json_get_uint64(e, ep, "priority", JSON_REQUIRED, &prio, err)) < 0)
 			return ret;
 		if (!*p->name || strlen(p->name) >= 16 || strpbrk(p->name, " /\n"))
-			return spec_error(err, ep, "name", "invalid interface name '%s'", p->name);
+			return runtime_spec_error(err, ep, "name", "invalid interface name '%s'", p->name);
 		if (prio > UINT32_MAX)
-			return spec_error(err, ep, "priority", "out of range (32 bits)");
+			return runtime_spec_error(err, ep, "priority", "out of range (32 bits)");
 		p->priority = (uint32_t)prio;
 		r->n_net_prios = i + 1;
 	}
@@ -288,14 +290,14 @@ static int parse_unified(const json_t *res, const char *path, struct runtime_res
 		return ret;
 	_cleanup_free_ char *up = json_path_join(path, "unified");
 	if (json_object_size(o) > RUNTIME_SPEC_MAX_ITEMS)
-		return spec_error(err, path, "unified", "too many entries");
+		return runtime_spec_error(err, path, "unified", "too many entries");
 	r->unified = xcalloc(2 * json_object_size(o) + 1, sizeof(char *));
 	size_t i = 0;
 	json_object_foreach ((json_t *)o, k, v) {
 		if (!json_is_string(v))
 			return json_type_error(up, k, "string", v, err);
 		if (!*k || strchr(k, '/') || k[0] == '.')
-			return spec_error(err, up, k, "invalid cgroup file name");
+			return runtime_spec_error(err, up, k, "invalid cgroup file name");
 		r->unified[i++] = k;
 		r->unified[i++] = json_string_value(v);
 	}

@@ -17,7 +17,7 @@
 #include "common/strbuf.h"
 #include "runtime/spec-internal.h"
 
-int spec_error(struct berth_error **err, const char *path, const char *key, const char *fmt, ...)
+int runtime_spec_error(struct berth_error **err, const char *path, const char *key, const char *fmt, ...)
 {
 	_cleanup_free_ char *p = json_path_join(path, key);
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -28,7 +28,7 @@ int spec_error(struct berth_error **err, const char *path, const char *key, cons
 	return berth_error_msg(err, EINVAL, "'%s': %s", p, sb.buf);
 }
 
-int spec_get_array(const json_t *obj, const char *path, const char *key, json_t **ret, size_t *ret_n,
+int runtime_spec_get_array(const json_t *obj, const char *path, const char *key, json_t **ret, size_t *ret_n,
 		   struct berth_error **err)
 {
 	json_t *a = NULL;
@@ -37,24 +37,24 @@ int spec_get_array(const json_t *obj, const char *path, const char *key, json_t 
 		return r;
 	size_t n = a ? json_array_size(a) : 0;
 	if (n > RUNTIME_SPEC_MAX_ITEMS)
-		return spec_error(err, path, key, "too many entries (%zu, at most %d)", n,
+		return runtime_spec_error(err, path, key, "too many entries (%zu, at most %d)", n,
 				  RUNTIME_SPEC_MAX_ITEMS);
 	*ret = a;
 	*ret_n = n;
 	return r;
 }
 
-int spec_get_strv(const json_t *obj, const char *path, const char *key, int flags, const char ***ret,
+int runtime_spec_get_strv(const json_t *obj, const char *path, const char *key, int flags, const char ***ret,
 		  struct berth_error **err)
 {
 	json_t *a;
 	size_t n;
-	int r = spec_get_array(obj, path, key, &a, &n, err);
+	int r = runtime_spec_get_array(obj, path, key, &a, &n, err);
 	if (r < 0)
 		return r;
 	if (r == 0) {
 		if (flags & JSON_REQUIRED)
-			return spec_error(err, path, key, "required member missing");
+			return runtime_spec_error(err, path, key, "required member missing");
 		return 0;
 	}
 	_cleanup_free_ const char **v = xcalloc(n + 1, sizeof(char *));
@@ -100,7 +100,7 @@ static int parse_rlimits(const json_t *proc, const char *path, struct runtime_pr
 {
 	json_t *a;
 	size_t n;
-	int r = spec_get_array(proc, path, "rlimits", &a, &n, err);
+	int r = runtime_spec_get_array(proc, path, "rlimits", &a, &n, err);
 	if (r <= 0)
 		return r;
 	_cleanup_free_ char *ap = json_path_join(path, "rlimits");
@@ -121,12 +121,12 @@ static int parse_rlimits(const json_t *proc, const char *path, struct runtime_pr
 			if (streq(type, rlimit_names[k].name))
 				rl->resource = rlimit_names[k].res;
 		if (rl->resource < 0)
-			return spec_error(err, ep, "type", "unknown rlimit '%s'", type);
+			return runtime_spec_error(err, ep, "type", "unknown rlimit '%s'", type);
 		for (size_t k = 0; k < i; k++)
 			if (p->rlimits[k].resource == rl->resource)
-				return spec_error(err, ep, "type", "duplicate rlimit '%s'", type);
+				return runtime_spec_error(err, ep, "type", "duplicate rlimit '%s'", type);
 		if (rl->soft > rl->hard)
-			return spec_error(err, ep, "soft", "soft limit %llu above hard limit %llu",
+			return runtime_spec_error(err, ep, "soft", "soft limit %llu above hard limit %llu",
 					  (unsigned long long)rl->soft, (unsigned long long)rl->hard);
 		p->n_rlimits++;
 	}
@@ -195,7 +195,7 @@ static int parse_capset(const json_t *caps, const char *path, const char *key, u
 			struct berth_error **err)
 {
 	_cleanup_free_ const char **v = NULL;
-	int r = spec_get_strv(caps, path, key, JSON_OPTIONAL, &v, err);
+	int r = runtime_spec_get_strv(caps, path, key, JSON_OPTIONAL, &v, err);
 	if (r <= 0)
 		return r;
 	uint64_t mask = 0;
@@ -246,13 +246,13 @@ static int parse_user(const json_t *proc, const char *path, struct runtime_proce
 		return r;
 	if (r > 0) {
 		if (umask_v > 0777)
-			return spec_error(err, up, "umask", "umask %o out of range", umask_v);
+			return runtime_spec_error(err, up, "umask", "umask %o out of range", umask_v);
 		p->has_umask = true;
 		p->umask = umask_v;
 	}
 	json_t *a;
 	size_t n;
-	if ((r = spec_get_array(u, up, "additionalGids", &a, &n, err)) <= 0)
+	if ((r = runtime_spec_get_array(u, up, "additionalGids", &a, &n, err)) <= 0)
 		return r;
 	_cleanup_free_ char *gp = json_path_join(up, "additionalGids");
 	p->additional_gids = xcalloc(n ? n : 1, sizeof(uint32_t));
@@ -300,7 +300,7 @@ static int parse_process_misc(const json_t *proc, const char *path, struct runti
 		else if (streq(cls, "IOPRIO_CLASS_IDLE"))
 			p->io_priority_class = 3;
 		else
-			return spec_error(err, ip, "class", "unknown I/O priority class '%s'", cls);
+			return runtime_spec_error(err, ip, "class", "unknown I/O priority class '%s'", cls);
 		p->has_io_priority = true;
 	}
 	return 0;
@@ -330,7 +330,7 @@ static int parse_scheduler(const json_t *proc, const char *path, struct runtime_
 		if (streq(pol, policies[i].name))
 			p->sched_policy = policies[i].policy;
 	if (p->sched_policy < 0)
-		return spec_error(err, sp, "policy", "unknown scheduling policy '%s'", pol);
+		return runtime_spec_error(err, sp, "policy", "unknown scheduling policy '%s'", pol);
 	if ((r = json_get_int_range(o, sp, "nice", 0, -20, 19, &v, err)) < 0)
 		return r;
 	p->sched_nice = r > 0 ? (int)v : 0;
@@ -356,7 +356,7 @@ static int parse_console(const json_t *proc, const char *path, struct runtime_pr
 	    (r = json_get_uint32(cs, cp, "width", JSON_REQUIRED, &w, err)) < 0)
 		return r;
 	if (h > 65535 || w > 65535)
-		return spec_error(err, cp, NULL, "console size %ux%u out of range", w, h);
+		return runtime_spec_error(err, cp, NULL, "console size %ux%u out of range", w, h);
 	p->console_height = h;
 	p->console_width = w;
 	return 0;
@@ -381,13 +381,13 @@ int runtime_process_parse(const json_t *proc, const char *path, struct runtime_p
 	int r;
 	if (!json_is_object(proc))
 		return json_type_error(path, NULL, "object", proc, err);
-	if ((r = spec_get_strv(proc, path, "args", JSON_REQUIRED, &p.args, err)) < 0)
+	if ((r = runtime_spec_get_strv(proc, path, "args", JSON_REQUIRED, &p.args, err)) < 0)
 		goto fail;
 	if (!p.args[0] || !*p.args[0]) {
-		r = spec_error(err, path, "args", "must name a program");
+		r = runtime_spec_error(err, path, "args", "must name a program");
 		goto fail;
 	}
-	if ((r = spec_get_strv(proc, path, "env", 0, &p.env, err)) < 0)
+	if ((r = runtime_spec_get_strv(proc, path, "env", 0, &p.env, err)) < 0)
 		goto fail;
 	if (!p.env)
 		p.env = xcalloc(1, sizeof(char *));
@@ -397,7 +397,7 @@ int runtime_process_parse(const json_t *proc, const char *path, struct runtime_p
 	if ((r = json_get_string(proc, path, "cwd", 0, &p.cwd, err)) < 0)
 		goto fail;
 	if (p.cwd[0] != '/') {
-		r = spec_error(err, path, "cwd", "must be an absolute path, got '%s'", p.cwd);
+		r = runtime_spec_error(err, path, "cwd", "must be an absolute path, got '%s'", p.cwd);
 		goto fail;
 	}
 	if ((r = parse_console(proc, path, &p, err)) < 0 || (r = parse_user(proc, path, &p, err)) < 0 ||
@@ -475,8 +475,8 @@ static bool parse_propagation(const char *s, unsigned long *ret)
 	return false;
 }
 
-int spec_parse_propagation(const char *s, unsigned long *ret);
-int spec_parse_propagation(const char *s, unsigned long *ret)
+int runtime_spec_parse_propagation(const char *s, unsigned long *ret);
+int runtime_spec_parse_propagation(const char *s, unsigned long *ret)
 {
 	return parse_propagation(s, ret) ? 0 : -EINVAL;
 }
@@ -524,10 +524,10 @@ static int parse_mount(const json_t *e, const char *ep, struct runtime_mount *m,
 	if ((r = json_get_string(e, ep, "destination", JSON_REQUIRED, &dest, err)) < 0 ||
 	    (r = json_get_string(e, ep, "type", 0, &m->type, err)) < 0 ||
 	    (r = json_get_string(e, ep, "source", 0, &m->source, err)) < 0 ||
-	    (r = spec_get_strv(e, ep, "options", 0, &opts, err)) < 0)
+	    (r = runtime_spec_get_strv(e, ep, "options", 0, &opts, err)) < 0)
 		return r;
 	if (dest[0] != '/')
-		return spec_error(err, ep, "destination", "must be an absolute path, got '%s'", dest);
+		return runtime_spec_error(err, ep, "destination", "must be an absolute path, got '%s'", dest);
 	if (m->type && !*m->type)
 		m->type = NULL;
 	for (size_t i = 0; opts && opts[i]; i++) {
@@ -542,11 +542,11 @@ static int parse_mount(const json_t *e, const char *ep, struct runtime_mount *m,
 	if (m->type && streq(m->type, "bind"))
 		m->bind = true;
 	if (m->bind && !m->source)
-		return spec_error(err, ep, "source", "bind mount needs a source");
+		return runtime_spec_error(err, ep, "source", "bind mount needs a source");
 	if (!m->bind && !m->type)
-		return spec_error(err, ep, "type", "required for a mount that is not a bind mount");
+		return runtime_spec_error(err, ep, "type", "required for a mount that is not a bind mount");
 	if (m->type && strchr(m->type, '/'))
-		return spec_error(err, ep, "type", "invalid file system type '%s'", m->type);
+		return runtime_spec_error(err, ep, "type", "invalid file system type '%s'", m->type);
 	m->data = data.len ? strbuf_detach(&data, NULL) : NULL;
 	m->destination = fs_path_clean(dest);
 	return 0;
@@ -556,7 +556,7 @@ static int parse_mounts(const json_t *doc, struct runtime_spec *s, struct berth_
 {
 	json_t *a;
 	size_t n;
-	int r = spec_get_array(doc, "", "mounts", &a, &n, err);
+	int r = runtime_spec_get_array(doc, "", "mounts", &a, &n, err);
 	if (r <= 0)
 		return r;
 	s->mounts = xcalloc(n ? n : 1, sizeof(*s->mounts));
@@ -592,13 +592,13 @@ static int parse_hook(const json_t *e, const char *ep, struct runtime_hook *h, s
 	if (!json_is_object(e))
 		return json_type_error(ep, NULL, "object", e, err);
 	if ((r = json_get_string(e, ep, "path", JSON_REQUIRED, &h->path, err)) < 0 ||
-	    (r = spec_get_strv(e, ep, "args", 0, &h->args, err)) < 0 ||
-	    (r = spec_get_strv(e, ep, "env", 0, &h->env, err)) < 0 ||
+	    (r = runtime_spec_get_strv(e, ep, "args", 0, &h->args, err)) < 0 ||
+	    (r = runtime_spec_get_strv(e, ep, "env", 0, &h->env, err)) < 0 ||
 	    (r = json_get_int_range(e, ep, "timeout", 0, 1, INT32_MAX, &t, err)) < 0)
 		return r;
 	h->timeout = r > 0 ? (int)t : 0;
 	if (h->path[0] != '/')
-		return spec_error(err, ep, "path", "must be an absolute path, got '%s'", h->path);
+		return runtime_spec_error(err, ep, "path", "must be an absolute path, got '%s'", h->path);
 	return 0;
 }
 
@@ -612,7 +612,7 @@ static int parse_hooks(const json_t *doc, struct runtime_spec *s, struct berth_e
 		json_t *a;
 		size_t n;
 		_cleanup_free_ char *kp = json_path_join("hooks", hook_names[k]);
-		if ((r = spec_get_array(hooks, "hooks", hook_names[k], &a, &n, err)) < 0)
+		if ((r = runtime_spec_get_array(hooks, "hooks", hook_names[k], &a, &n, err)) < 0)
 			return r;
 		if (r == 0)
 			continue;
@@ -640,7 +640,7 @@ static int parse_root(const json_t *doc, const char *bundle, struct runtime_spec
 	    (r = json_get_bool(root, "root", "readonly", 0, &s->root_readonly, err)) < 0)
 		return r;
 	if (!*path)
-		return spec_error(err, "root", "path", "must not be empty");
+		return runtime_spec_error(err, "root", "path", "must not be empty");
 	if (path[0] == '/')
 		s->root_path = fs_path_clean(path);
 	else {
@@ -659,7 +659,7 @@ static int parse_top(const json_t *doc, const char *bundle, struct runtime_spec 
 	if ((r = json_get_string(doc, "", "ociVersion", JSON_REQUIRED, &s->oci_version, err)) < 0)
 		return r;
 	if (!startswith(s->oci_version, "1."))
-		return spec_error(err, NULL, "ociVersion", "unsupported version '%s', expected 1.x",
+		return runtime_spec_error(err, NULL, "ociVersion", "unsupported version '%s', expected 1.x",
 				  s->oci_version);
 	if ((r = parse_root(doc, bundle, s, err)) < 0)
 		return r;
@@ -668,9 +668,9 @@ static int parse_top(const json_t *doc, const char *bundle, struct runtime_spec 
 	    (r = json_get_object(doc, "", "annotations", 0, &s->annotations, err)) < 0)
 		return r;
 	if (s->hostname && strlen(s->hostname) > 64)
-		return spec_error(err, NULL, "hostname", "longer than 64 bytes");
+		return runtime_spec_error(err, NULL, "hostname", "longer than 64 bytes");
 	if (s->domainname && strlen(s->domainname) > 64)
-		return spec_error(err, NULL, "domainname", "longer than 64 bytes");
+		return runtime_spec_error(err, NULL, "domainname", "longer than 64 bytes");
 	if ((r = json_get_object(doc, "", "process", 0, &proc, err)) < 0)
 		return r;
 	if (r > 0) {
@@ -694,10 +694,10 @@ int runtime_spec_parse(json_t *doc, const char *bundle, struct runtime_spec **re
 		return r;
 	if ((r = json_get_object(doc, "", "linux", 0, &linux_obj, err)) < 0)
 		return r;
-	if ((r = spec_parse_linux(linux_obj, s, err)) < 0)
+	if ((r = runtime_spec_parse_linux(linux_obj, s, err)) < 0)
 		return r;
 	if (s->hostname && !s->ns[RUNTIME_NS_UTS].enabled)
-		return spec_error(err, NULL, "hostname", "needs a new UTS namespace");
+		return runtime_spec_error(err, NULL, "hostname", "needs a new UTS namespace");
 	*ret = TAKE_PTR(s);
 	return 0;
 }
@@ -729,7 +729,7 @@ struct runtime_spec *runtime_spec_free(struct runtime_spec *s)
 		}
 		free(s->hooks[k].list);
 	}
-	spec_linux_done(s);
+	runtime_spec_linux_done(s);
 	free(s->bundle);
 	free(s->root_path);
 	json_decref(s->doc);

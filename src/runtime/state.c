@@ -46,12 +46,12 @@ int runtime_id_validate(const char *id, struct berth_error **err)
 	return 0;
 }
 
-char *state_dir(const struct runtime_ctx *ctx, const char *id)
+char *runtime_state_dir(const struct runtime_ctx *ctx, const char *id)
 {
 	return xasprintf("%s/%s", ctx->state_root ? ctx->state_root : RUNTIME_DEFAULT_STATE_ROOT, id);
 }
 
-int write_file_at(int dirfd, const char *path, const char *data, size_t len, struct berth_error **err)
+int runtime_write_file_at(int dirfd, const char *path, const char *data, size_t len, struct berth_error **err)
 {
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
 	_cleanup_close_ int fd =
@@ -66,7 +66,7 @@ int write_file_at(int dirfd, const char *path, const char *data, size_t len, str
 	return 0;
 }
 
-unsigned long long proc_start_time(pid_t pid)
+unsigned long long runtime_proc_start_time(pid_t pid)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -89,7 +89,8 @@ unsigned long long proc_start_time(pid_t pid)
 	return p ? strtoull(p, NULL, 10) : 0;
 }
 
-int state_save(const struct runtime_ctx *ctx, const struct container_state *s, struct berth_error **err)
+int runtime_state_save(const struct runtime_ctx *ctx, const struct container_state *s,
+		       struct berth_error **err)
 {
 	_cleanup_json_ json_t *j = json_pack(
 	    "{s:s, s:i, s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:b}", "id", s->st.id, "pid", (int)s->st.pid,
@@ -101,20 +102,20 @@ int state_save(const struct runtime_ctx *ctx, const struct container_state *s, s
 	if (s->st.annotations)
 		json_object_set(j, "annotations", s->st.annotations);
 	_cleanup_free_ char *text = json_dump_compact(j);
-	_cleanup_free_ char *dir = state_dir(ctx, s->st.id);
+	_cleanup_free_ char *dir = runtime_state_dir(ctx, s->st.id);
 	_cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return berth_error_errno(err, "open state directory '%s'", dir);
-	return write_file_at(dfd, "state.json", text, strlen(text), err);
+	return runtime_write_file_at(dfd, "state.json", text, strlen(text), err);
 }
 
-int state_load(const struct runtime_ctx *ctx, const char *id, struct container_state *ret,
+int runtime_state_load(const struct runtime_ctx *ctx, const char *id, struct container_state *ret,
 	       struct berth_error **err)
 {
 	int r = runtime_id_validate(id, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *dir = state_dir(ctx, id);
+	_cleanup_free_ char *dir = runtime_state_dir(ctx, id);
 	_cleanup_free_ char *path = xasprintf("%s/state.json", dir);
 	_cleanup_json_ json_t *j = NULL;
 	struct stat st;
@@ -158,7 +159,7 @@ int state_load(const struct runtime_ctx *ctx, const char *id, struct container_s
 	return 0;
 }
 
-void container_state_done(struct container_state *s)
+void runtime_container_state_done(struct container_state *s)
 {
 	runtime_state_done(&s->st);
 	free(s->cgroup_path);
@@ -176,15 +177,15 @@ void runtime_state_done(struct runtime_state *s)
 	memset(s, 0, sizeof(*s));
 }
 
-enum runtime_status state_status(const struct runtime_ctx *ctx, const struct container_state *s)
+enum runtime_status runtime_state_status(const struct runtime_ctx *ctx, const struct container_state *s)
 {
-	if (s->st.pid <= 0 || proc_start_time(s->st.pid) != s->pid_start)
+	if (s->st.pid <= 0 || runtime_proc_start_time(s->st.pid) != s->pid_start)
 		return RUNTIME_STATUS_STOPPED;
-	_cleanup_free_ char *dir = state_dir(ctx, s->st.id);
+	_cleanup_free_ char *dir = runtime_state_dir(ctx, s->st.id);
 	_cleanup_free_ char *fifo = xasprintf("%s/exec.fifo", dir);
 	if (access(fifo, F_OK) == 0)
 		return RUNTIME_STATUS_CREATED;
-	const struct cgroup_ops *ops = cgroup_ops_for(s->cgroup_kind);
+	const struct cgroup_ops *ops = runtime_cgroup_ops_for(s->cgroup_kind);
 	if (ops && *s->cgroup_path && ops->is_frozen(s->cgroup_path) == 1)
 		return RUNTIME_STATUS_PAUSED;
 	return RUNTIME_STATUS_RUNNING;
@@ -194,10 +195,10 @@ int runtime_state(const struct runtime_ctx *ctx, const char *id, struct runtime_
 		  struct berth_error **err)
 {
 	struct container_state s;
-	int r = state_load(ctx, id, &s, err);
+	int r = runtime_state_load(ctx, id, &s, err);
 	if (r < 0)
 		return r;
-	s.st.status = state_status(ctx, &s);
+	s.st.status = runtime_state_status(ctx, &s);
 	if (s.st.status == RUNTIME_STATUS_STOPPED)
 		s.st.pid = 0;
 	*ret = s.st;
@@ -224,7 +225,7 @@ static void add_annotations(struct strbuf *sb, const json_t *ann)
 	strbuf_addch(sb, '}');
 }
 
-char *state_hook_json(const char *id, enum runtime_status st, pid_t pid, const char *bundle,
+char *runtime_state_hook_json(const char *id, enum runtime_status st, pid_t pid, const char *bundle,
 		      const json_t *ann)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -302,10 +303,10 @@ void runtime_state_list_free(struct runtime_state *list, size_t n)
 	free(list);
 }
 
-int state_load_spec(const struct runtime_ctx *ctx, const struct container_state *st,
+int runtime_state_load_spec(const struct runtime_ctx *ctx, const struct container_state *st,
 		    struct runtime_spec **ret, struct berth_error **err)
 {
-	_cleanup_free_ char *dir = state_dir(ctx, st->st.id);
+	_cleanup_free_ char *dir = runtime_state_dir(ctx, st->st.id);
 	_cleanup_free_ char *copy = xasprintf("%s/config.json", dir);
 	_cleanup_json_ json_t *doc = NULL;
 	bool have_copy = access(copy, F_OK) == 0;

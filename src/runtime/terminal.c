@@ -14,7 +14,7 @@
 
 #include "runtime/container.h"
 
-int console_socket_connect(const char *path, struct berth_error **err)
+int runtime_console_socket_connect(const char *path, struct berth_error **err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -46,7 +46,7 @@ static int send_fd(int sock, int fd, const char *name)
 	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? negative_errno() : 0;
 }
 
-int console_recv_fd(int sock, int *ret_fd, struct berth_error **err)
+int runtime_console_recv_fd(int sock, int *ret_fd, struct berth_error **err)
 {
 	char name[256];
 	char cbuf[CMSG_SPACE(sizeof(int))];
@@ -64,7 +64,7 @@ int console_recv_fd(int sock, int *ret_fd, struct berth_error **err)
 	return 0;
 }
 
-int console_setup(int console_fd, const struct runtime_process *p, bool mount_console,
+int runtime_console_setup(int console_fd, const struct runtime_process *p, bool mount_console,
 		  struct berth_error **err)
 {
 	_cleanup_close_ int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);

@@ -203,7 +203,7 @@ static void usage(FILE *f)
 /* A count into the uint64_t dest; a bad one prints the usage. */
 static int opt_count(void *dest, const char *arg)
 {
-	if (parse_uint64(arg, dest) < 0) {
+	if (util_parse_uint64(arg, dest) < 0) {
 		usage(stderr);
 		return -1;
 	}
@@ -251,7 +251,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ NULL },
 	};
 #undef COUNT
-	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
+	int r = opttab_scan_usage(t, argc, argv, NULL, usage);
 	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 1 : -EINVAL;
 	if (optind < argc) {

@@ -57,7 +57,7 @@ bool sched_pexpr_match(const struct sched_snapshot *s, const struct pexpr *e, co
 	}
 	case SCHED_OP_GT:
 	case SCHED_OP_LT:
-		if (!v || parse_int64(sym_str(&s->in, v), &num) < 0)
+		if (!v || util_parse_int64(sym_str(&s->in, v), &num) < 0)
 			return false;
 		return e->op == SCHED_OP_GT ? num > e->num : num < e->num;
 	}

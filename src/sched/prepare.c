@@ -108,7 +108,7 @@ static int prep_expr(struct sched_snapshot *s, struct pexpr *pe, const struct sc
 	if ((in && !e->n_values) || (num && e->n_values != 1) || (!in && !num && e->n_values))
 		return berth_error_msg(err, EINVAL,
 				       "%s: In/NotIn need values, Gt/Lt exactly one, Exists none", what);
-	if (num && parse_int64(e->values[0], &pe->num) < 0)
+	if (num && util_parse_int64(e->values[0], &pe->num) < 0)
 		return berth_error_msg(err, EINVAL, "%s: '%s' is not an integer", what, e->values[0]);
 	pe->key = sched_topology_key(s, e->key);
 	pe->op = (uint8_t)e->op;

@@ -54,7 +54,7 @@ int sched_parse_date(const char *s, int64_t *ret)
 	}
 	if (*p)
 		return -EINVAL;
-	int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+	int64_t t = util_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
 	*ret = t - sign * (oh * 3600 + om * 60);
 	return 0;
 }
@@ -100,7 +100,7 @@ static bool ordered(enum qop op, int c)
 
 static bool numeric(const char *s, int64_t *ret)
 {
-	return *s && parse_int64(s, ret) >= 0;
+	return *s && util_parse_int64(s, ret) >= 0;
 }
 
 /* Ordered compare of two texts: numbers as numbers, else version order (covers plain strings). */

@@ -358,7 +358,7 @@ static int compile_arg(struct lexer *lx, struct qnode *q, size_t i, size_t at)
 	q->syms[i] = sched_intern(lx->in, a);
 	switch (q->subject) {
 	case QS_RUNNING_TASKS:
-		if (parse_int64(a, &q->nums[i]) < 0 || q->nums[i] < 0)
+		if (util_parse_int64(a, &q->nums[i]) < 0 || q->nums[i] < 0)
 			return lex_error(lx, at, "expected a task count, got '%s'", a);
 		break;
 	case QS_REGISTERED_AT:

@@ -71,14 +71,14 @@ static void do_join(struct server *s, struct http_request *req)
 		json_decref(in);
 		return agent_error(req, 403, "InvalidToken", "malformed join token");
 	}
-	sigv4_sha256_hex(s->ca_pem, strlen(s->ca_pem), want);
+	aws_sigv4_sha256_hex(s->ca_pem, strlen(s->ca_pem), want);
 	if (!streq(hash, want) || strlen(secret) != strlen(s->join_secret) ||
 	    CRYPTO_memcmp(secret, s->join_secret, strlen(secret)) != 0) {
 		json_decref(in);
 		log_fields(LOG_LEVEL_WARN, "agent join refused: bad token", NULL);
 		return agent_error(req, 403, "InvalidToken", "join token refused");
 	}
-	_cleanup_free_ char *id = uuid_new();
+	_cleanup_free_ char *id = server_uuid_new();
 	_cleanup_free_ char *cert = NULL, *fp = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (pki_sign_csr(s->ca_pem, s->ca_key_pem, csr, id, &cert, &err) < 0 ||
@@ -89,12 +89,12 @@ static void do_join(struct server *s, struct http_request *req)
 	}
 	_cleanup_free_ char *key = xasprintf("/berth/nodes/%s", id);
 	json_t *node = json_pack("{s:s,s:s,s:b,s:f}", "nodeId", id, "fingerprint", fp, "revoked", 0,
-				 "joinedAt", record_now());
+				 "joinedAt", server_record_now());
 	const char *host = json_string_value(json_object_get(in, "hostname"));
 	if (host)
 		json_object_set_new(node, "hostname", json_string(host));
 	json_decref(in);
-	int r = record_put(s, key, node, &err);
+	int r = server_record_put(s, key, node, &err);
 	json_decref(node);
 	if (r < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
@@ -112,8 +112,8 @@ static json_t *peer_node(struct server *s, const char *peer)
 	const char *sp = strchr(peer, ' ');
 	_cleanup_free_ char *id = sp ? xstrndup(peer, (size_t)(sp - peer)) : NULL;
 	json_t *node = NULL;
-	_cleanup_free_ char *key = id && name_valid(id, 64) ? xasprintf("/berth/nodes/%s", id) : NULL;
-	if (!key || record_get(s, key, &node, NULL, NULL) < 0 ||
+	_cleanup_free_ char *key = id && server_name_valid(id, 64) ? xasprintf("/berth/nodes/%s", id) : NULL;
+	if (!key || server_record_get(s, key, &node, NULL, NULL) < 0 ||
 	    !streq_ptr(json_string_value(json_object_get(node, "fingerprint")), sp + 1) ||
 	    json_is_true(json_object_get(node, "revoked"))) {
 		json_decref(node);
@@ -206,7 +206,7 @@ static json_t *register_taints(json_t *taints, json_t *old)
 		if (!json_is_object(t))
 			continue;
 		json_t *c = json_deep_copy(t);
-		double at = record_now();
+		double at = server_record_now();
 		json_array_foreach (json_object_get(old, "taints"), k, o)
 			if (json_equal(json_object_get(o, "key"), json_object_get(t, "key")) &&
 			    json_equal(json_object_get(o, "value"), json_object_get(t, "value")) &&
@@ -261,14 +261,14 @@ static int register_overlay(struct server *s, json_t *in, json_t *node, char **r
 	const char *id = json_string_value(json_object_get(node, "nodeId"));
 	if (!addr && !want && !json_object_get(node, "taskSubnet"))
 		return 0; /* not an overlay node (simulated nodes, older agents): no subnet */
-	_cleanup_free_ char *mac = overlay_vtep_mac(id);
+	_cleanup_free_ char *mac = server_overlay_vtep_mac(id);
 	json_object_set_new(node, "vtepMac", json_string(mac));
 	if (addr)
 		json_object_set_new(node, "address", json_string(addr));
 	_cleanup_json_ json_t *fields = json_pack("{s:s}", "vtepMac", mac);
 	if (addr)
 		json_object_set_new(fields, "address", json_string(addr));
-	int r = overlay_assign(s, id, json_string_value(want), fields, ret_subnet, err);
+	int r = server_overlay_assign(s, id, json_string_value(want), fields, ret_subnet, err);
 	if (r < 0)
 		return r;
 	json_object_set_new(node, "taskSubnet", json_string(*ret_subnet));
@@ -291,29 +291,29 @@ static void do_register(struct server *s, struct http_request *req, json_t *node
 	}
 	struct ecs_call c = { .srv = s };
 	json_t *cl = NULL;
-	if (cluster_resolve(&c, cluster, &cl, NULL) < 0) {
+	if (server_cluster_resolve(&c, cluster, &cl, NULL) < 0) {
 		json_decref(in);
 		free(c.msg);
 		return agent_error(req, 404, "ClusterNotFound", "cluster not found");
 	}
 	const char *id = json_string_value(json_object_get(node, "nodeId"));
 	_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, id);
-	_cleanup_free_ char *arn = arn_make(s, "container-instance", tail);
+	_cleanup_free_ char *arn = server_arn_make(s, "container-instance", tail);
 	_cleanup_free_ char *ikey = xasprintf("/berth/instances/%s/%s", cluster, id);
 	json_t *old = NULL;
 	const char *status = "ACTIVE";
-	if (record_get(s, ikey, &old, NULL, NULL) == 0 &&
+	if (server_record_get(s, ikey, &old, NULL, NULL) == 0 &&
 	    streq_ptr(json_string_value(json_object_get(old, "status")), "DRAINING"))
 		status = "DRAINING";
 	const char *ver = json_string_value(json_object_get(in, "agentVersion"));
 	_cleanup_free_ char *ec2 = xasprintf("i-%.17s", id);
-	json_t *inst = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:{s:s,s:s,s:s},s:f,s:I,s:s}",
-				 "containerInstanceArn", arn, "ec2InstanceId", ec2, "status", status,
-				 "nodeId", id, "clusterName", cluster, "registeredResources", resources(res),
-				 "attributes", attributes_list(in), "versionInfo", "agentVersion",
-				 ver ? ver : "", "agentHash", "", "dockerVersion", "berth", "registeredAt",
-				 old ? json_real_value(json_object_get(old, "registeredAt")) : record_now(),
-				 "version", (json_int_t)1, "capacityProviderName", "");
+	json_t *inst = json_pack(
+	    "{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:{s:s,s:s,s:s},s:f,s:I,s:s}", "containerInstanceArn", arn,
+	    "ec2InstanceId", ec2, "status", status, "nodeId", id, "clusterName", cluster,
+	    "registeredResources", resources(res), "attributes", attributes_list(in), "versionInfo",
+	    "agentVersion", ver ? ver : "", "agentHash", "", "dockerVersion", "berth", "registeredAt",
+	    old ? json_real_value(json_object_get(old, "registeredAt")) : server_record_now(), "version",
+	    (json_int_t)1, "capacityProviderName", "");
 	json_object_del(inst, "capacityProviderName");
 	if (json_is_object(json_object_get(in, "labels")))
 		json_object_set(inst, "labels", json_object_get(in, "labels"));
@@ -343,7 +343,7 @@ static void do_register(struct server *s, struct http_request *req, json_t *node
 	_cleanup_free_ char *nkey = xasprintf("/berth/nodes/%s", id);
 	json_object_set_new(node, "cluster", json_string(cluster));
 	int64_t lease = -1;
-	if (record_put(s, ikey, inst, &err) < 0 || record_put(s, nkey, node, &err) < 0 ||
+	if (server_record_put(s, ikey, inst, &err) < 0 || server_record_put(s, nkey, node, &err) < 0 ||
 	    (lease = make_alive(s, id, &err)) < 0) {
 		json_decref(inst);
 		_cleanup_free_ char *m = berth_error_string(err);
@@ -369,7 +369,7 @@ static json_t *node_instance(struct server *s, json_t *node, char **ret_key)
 		return NULL;
 	char *key = xasprintf("/berth/instances/%s/%s", cluster, id);
 	json_t *inst = NULL;
-	if (record_get(s, key, &inst, NULL, NULL) < 0) {
+	if (server_record_get(s, key, &inst, NULL, NULL) < 0) {
 		free(key);
 		return NULL;
 	}
@@ -435,7 +435,7 @@ static int heartbeat_apply(struct server *s, json_t *node, json_t **ret_inst, in
 	*ret_lease = lease;
 	if (json_object_get(inst, "disconnectedAt")) {
 		json_object_del(inst, "disconnectedAt");
-		(void)record_put(s, ikey, inst, NULL);
+		(void)server_record_put(s, ikey, inst, NULL);
 		*ret_wrote = true;
 	}
 	return 0;
@@ -457,7 +457,7 @@ static void do_heartbeat(struct server *s, struct http_request *req, json_t *nod
 	if (!body)
 		return agent_error(req, 500, "ServerError", "encode the answer: out of memory");
 	if (!wrote && s->hbc) /* a write makes the entry stale anyway */
-		hb_cache_put(s->hbc, gen, json_string_value(json_object_get(node, "nodeId")),
+		server_hb_cache_put(s->hbc, gen, json_string_value(json_object_get(node, "nodeId")),
 			     http_request_peer(req), lease, body);
 	http_respond(req, 200, "application/json", body, strlen(body));
 }
@@ -483,7 +483,7 @@ static void *hb_writer_main(void *arg)
 		_cleanup_error_ struct berth_error *err = NULL;
 		int64_t lease = 0;
 		bool wrote = false;
-		if (record_get(s, nkey, &node, NULL, NULL) == 0 &&
+		if (server_record_get(s, nkey, &node, NULL, NULL) == 0 &&
 		    heartbeat_apply(s, node, &inst, &lease, &wrote, &err) < 0)
 			log_fields(LOG_LEVEL_WARN, "heartbeat: keeping the node's lease failed", "node", id, "error",
 				   err ? err->msg : "", NULL);
@@ -493,7 +493,7 @@ static void *hb_writer_main(void *arg)
 	return NULL;
 }
 
-int agent_hb_writer_start(struct server *s, struct berth_error **err)
+int server_agent_hb_writer_start(struct server *s, struct berth_error **err)
 {
 	pthread_mutex_init(&s->hbw_lock, NULL);
 	pthread_cond_init(&s->hbw_cond, NULL);
@@ -504,7 +504,7 @@ int agent_hb_writer_start(struct server *s, struct berth_error **err)
 	return 0;
 }
 
-void agent_hb_writer_stop(struct server *s)
+void server_agent_hb_writer_stop(struct server *s)
 {
 	if (!s->hbw_started)
 		return;
@@ -533,7 +533,7 @@ static char *error_body(const char *code, const char *msg)
  */
 static char *heartbeat_read_only(struct server *s, const char *peer, unsigned *ret_status)
 {
-	uint64_t gen = hb_cache_gen(s->hbc);
+	uint64_t gen = server_hb_cache_gen(s->hbc);
 	_cleanup_json_ json_t *node = peer_node(s, peer);
 	if (!node) {
 		*ret_status = 403;
@@ -553,7 +553,7 @@ static char *heartbeat_read_only(struct server *s, const char *peer, unsigned *r
 		return NULL;
 	*ret_status = 200;
 	if (r == 0 && !json_object_get(inst, "disconnectedAt")) {
-		hb_cache_put(s->hbc, gen, id, peer, lease, body);
+		server_hb_cache_put(s->hbc, gen, id, peer, lease, body);
 	} else {
 		pthread_mutex_lock(&s->hbw_lock);
 		json_object_set_new(s->hbw_pending, id, json_true());
@@ -569,8 +569,9 @@ static char *heartbeat_read_only(struct server *s, const char *peer, unsigned *r
  * reads, once per node and change), with any write done by the writer thread just after. So an
  * agent's heartbeat connection never needs libmicrohttpd; other calls go there.
  */
-bool agent_quick(const char *method, const char *path, const char *peer, const char *body, size_t body_len,
-		 unsigned *ret_status, char **ret_body, size_t *ret_len, void *userdata)
+bool server_agent_quick(const char *method, const char *path, const char *peer, const char *body,
+			size_t body_len, unsigned *ret_status, char **ret_body, size_t *ret_len,
+			void *userdata)
 {
 	struct server *s = userdata;
 	(void)body, (void)body_len;
@@ -580,9 +581,9 @@ bool agent_quick(const char *method, const char *path, const char *peer, const c
 	if (!s->hbc || !s->hbw_started || !peer || !streq(method, "POST") ||
 	    !streq(path, AGENT_PREFIX "heartbeat"))
 		return false;
-	if (hb_cache_get(s->hbc, peer, &lease, &ans) && store_lease_keepalive(s->store, lease, &ttl, NULL) < 0) {
+	if (server_hb_cache_get(s->hbc, peer, &lease, &ans) && store_lease_keepalive(s->store, lease, &ttl, NULL) < 0) {
 		_cleanup_free_ char *id = xstrndup(peer, (size_t)(strchr(peer, ' ') - peer));
-		hb_cache_drop(s->hbc, id);
+		server_hb_cache_drop(s->hbc, id);
 		free(ans);
 		ans = NULL;
 	}
@@ -601,18 +602,19 @@ static json_t *desired_tasks(struct server *s, const char *cluster, const char *
 {
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	json_t *all = NULL;
-	if (record_list(s, tp, &all, err) < 0)
+	if (server_record_list(s, tp, &all, err) < 0)
 		return NULL;
 	json_t *out = json_array();
 	size_t i;
 	json_t *t;
 	json_array_foreach (all, i, t) {
-		if (!task_active(t) ||
+		if (!server_task_active(t) ||
 		    !streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), arn))
 			continue;
 		struct ecs_call c = { .srv = s };
 		json_t *td = NULL;
-		if (taskdef_resolve(&c, json_string_value(json_object_get(t, "taskDefinitionArn")), &td) == 0)
+		if (server_taskdef_resolve(&c, json_string_value(json_object_get(t, "taskDefinitionArn")),
+					   &td) == 0)
 			json_object_set_new(t, "taskDefinition", td);
 		free(c.msg);
 		json_array_append(out, t);
@@ -678,8 +680,8 @@ static void do_tasks(struct server *s, struct http_request *req, json_t *node)
 		struct tasks_poll *p = xcalloc(1, sizeof(*p));
 		*p = (struct tasks_poll){ s, json_incref(node) };
 		_cleanup_free_ char *prefix = cluster ? xasprintf("/berth/tasks/%s/", cluster) : NULL;
-		bool parked =
-		    prefix && arn && longpoll_park(s, req, prefix, arn, since, wait, tasks_poll_answer, p);
+		bool parked = prefix && arn &&
+			      server_longpoll_park(s, req, prefix, arn, since, wait, tasks_poll_answer, p);
 		json_decref(inst);
 		if (parked)
 			return;
@@ -710,7 +712,7 @@ static const char *apply_report(json_t *t, json_t *rep)
 		return "invalid lastStatus";
 	if (to < from)
 		return "status may only move forward";
-	double now = record_now();
+	double now = server_record_now();
 	json_object_set_new(t, "lastStatus", json_string(next));
 	if (to >= 3 && !json_object_get(t, "startedAt") && to != 7)
 		json_object_set_new(t, "startedAt", json_real(now));
@@ -764,13 +766,14 @@ static const char *apply_report(json_t *t, json_t *rep)
 static json_t *report_one(struct server *s, const char *cluster, const char *arn, json_t *rep)
 {
 	const char *task_arn = json_string_value(json_object_get(rep, "taskArn"));
-	const char *id = task_arn ? arn_tail(task_arn) : "";
+	const char *id = task_arn ? server_arn_tail(task_arn) : "";
 	json_t *result = json_pack("{s:s}", "taskArn", task_arn ? task_arn : "");
-	_cleanup_free_ char *key = name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
+	_cleanup_free_ char *key =
+	    server_name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
 	for (int attempt = 0; attempt < 10; attempt++) {
 		json_t *t = NULL;
 		int64_t rev;
-		if (!key || record_get(s, key, &t, &rev, NULL) < 0 ||
+		if (!key || server_record_get(s, key, &t, &rev, NULL) < 0 ||
 		    !streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), arn)) {
 			json_decref(t);
 			json_object_set_new(result, "accepted", json_false());
@@ -785,7 +788,7 @@ static json_t *report_one(struct server *s, const char *cluster, const char *arn
 			return result;
 		}
 		bool ok = false;
-		int r = record_cas(s, key, t, rev, &ok, NULL);
+		int r = server_record_cas(s, key, t, rev, &ok, NULL);
 		json_decref(t);
 		if (r < 0)
 			break;
@@ -822,13 +825,13 @@ static void report_many(struct server *s, const char *cluster, const char *arn, 
 	for (size_t i = from; i < to; i++) {
 		json_t *rep = json_array_get(reports, i);
 		const char *task_arn = json_string_value(json_object_get(rep, "taskArn"));
-		const char *id = task_arn ? arn_tail(task_arn) : "";
+		const char *id = task_arn ? server_arn_tail(task_arn) : "";
 		json_t *res = json_array_get(results, i);
-		char *key = name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
+		char *key = server_name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
 		json_t *t = NULL;
 		int64_t rev = 0;
 		const char *why = NULL;
-		if (!key || record_get(s, key, &t, &rev, NULL) < 0 ||
+		if (!key || server_record_get(s, key, &t, &rev, NULL) < 0 ||
 		    !streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), arn))
 			why = "no such task on this node";
 		else
@@ -907,16 +910,16 @@ static void do_status(struct server *s, struct http_request *req, json_t *node)
 static void do_registry(struct server *s, struct http_request *req)
 {
 	_cleanup_free_ char *replica = NULL, *ep = NULL;
-	if (ecr_locate(s, &replica, &ep, NULL) < 0) /* here or on another replica */
+	if (server_ecr_locate(s, &replica, &ep, NULL) < 0) /* here or on another replica */
 		return agent_error(req, 404, "NoRegistry", "no server replica runs a registry (--registry)");
 	int64_t expires = (int64_t)time(NULL) + AGENT_REGISTRY_TOKEN_TTL;
-	_cleanup_free_ char *pw = ecr_issue_password(s, expires);
+	_cleanup_free_ char *pw = server_ecr_issue_password(s, expires);
 	http_respond_json(req, 200,
 			  json_pack("{s:s,s:s,s:s,s:I}", "endpoint", ep, "username", "AWS", "password", pw,
 				    "expiresAt", (json_int_t)expires));
 }
 
-void agent_handle(struct server *s, struct http_request *req)
+void server_agent_handle(struct server *s, struct http_request *req)
 {
 	const char *path = http_request_path(req) + strlen(AGENT_PREFIX);
 	const char *method = http_request_method(req);
@@ -931,7 +934,7 @@ void agent_handle(struct server *s, struct http_request *req)
 	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") || streq(path, "dataplane") ||
 				      streq(path, "registry"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
-	uint64_t gen = s->hbc ? hb_cache_gen(s->hbc) : 0; /* before the reads an entry is made of */
+	uint64_t gen = s->hbc ? server_hb_cache_gen(s->hbc) : 0; /* before the reads an entry is made of */
 	json_t *node = authenticate(s, req);
 	if (!node)
 		return;
@@ -942,17 +945,17 @@ void agent_handle(struct server *s, struct http_request *req)
 	else if (streq(path, "tasks"))
 		do_tasks(s, req, node);
 	else if (streq(path, "peers"))
-		overlay_handle_peers(s, req, node);
+		server_overlay_handle_peers(s, req, node);
 	else if (streq(path, "dataplane"))
-		lb_handle_dataplane(s, req, node);
+		server_lb_handle_dataplane(s, req, node);
 	else if (streq(path, "registry"))
 		do_registry(s, req);
 	else if (streq(path, "logs"))
-		logs_agent_ingest(s, req);
+		server_logs_agent_ingest(s, req);
 	else if (streq(path, "metrics"))
-		metrics_agent_ingest(s, req, node);
+		server_metrics_agent_ingest(s, req, node);
 	else if (streq(path, "targethealth"))
-		lb_handle_target_health(s, req, node);
+		server_lb_handle_target_health(s, req, node);
 	else
 		do_status(s, req, node);
 	json_decref(node);

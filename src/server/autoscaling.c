@@ -3,7 +3,7 @@
  * AnyScaleFrontendService.<Op>, SigV4 service "application-autoscaling",
  * docs/autoscaling.md): scalable targets, scaling policies (target tracking
  * and step scaling), scheduled actions and scaling activities, kept in the
- * store; and the scaler the leader runs every second (autoscale_tick), which
+ * store; and the scaler the leader runs every second (server_autoscale_tick), which
  * evaluates policies against the server's metrics (metrics/series.h) and
  * scheduled actions against the clock, and changes a service's desiredCount
  * through the same edit UpdateService makes.
@@ -40,7 +40,7 @@ static int fail(struct ecs_call *c, const char *type, const char *fmt, ...)
 	if (vasprintf(&m, fmt, ap) < 0)
 		m = NULL;
 	va_end(ap);
-	return ecs_fail(c, type, "%s", m ? m : "");
+	return server_ecs_fail(c, type, "%s", m ? m : "");
 }
 
 /* ---- resource ids ---- */
@@ -54,9 +54,9 @@ struct resource {
 static int resource_of(struct ecs_call *c, json_t *in, bool need_id, struct resource *r)
 {
 	const char *ns, *id, *dim;
-	if (ecs_str(c, in, "ServiceNamespace", true, &ns) < 0 ||
-	    ecs_str(c, in, "ResourceId", need_id, &id) < 0 ||
-	    ecs_str(c, in, "ScalableDimension", need_id, &dim) < 0)
+	if (server_ecs_str(c, in, "ServiceNamespace", true, &ns) < 0 ||
+	    server_ecs_str(c, in, "ResourceId", need_id, &id) < 0 ||
+	    server_ecs_str(c, in, "ScalableDimension", need_id, &dim) < 0)
 		return -1;
 	if (!streq(ns, NAMESPACE))
 		return fail(c, "ValidationException",
@@ -76,7 +76,7 @@ static int resource_of(struct ecs_call *c, json_t *in, bool need_id, struct reso
 			    "Unsupported resource ID '%s': expected service/CLUSTER/SERVICE", id);
 	snprintf(r->cluster, sizeof(r->cluster), "%.*s", (int)(slash - a), a);
 	snprintf(r->service, sizeof(r->service), "%s", slash + 1);
-	if (!name_valid(r->cluster, 255) || !name_valid(r->service, 255))
+	if (!server_name_valid(r->cluster, 255) || !server_name_valid(r->service, 255))
 		return fail(c, "ValidationException", "Unsupported resource ID '%s'", id);
 	return 0;
 }
@@ -109,10 +109,10 @@ static int target_get(struct ecs_call *c, const struct resource *r, json_t **ret
 {
 	_cleanup_free_ char *key = target_key(r);
 	_cleanup_error_ struct berth_error *err = NULL;
-	int rr = record_get(c->srv, key, ret, ret_rev, &err);
+	int rr = server_record_get(c->srv, key, ret, ret_rev, &err);
 	if (rr == -ENOENT)
 		return no_target(c, r);
-	return rr < 0 ? ecs_internal(c, err) : 0;
+	return rr < 0 ? server_ecs_internal(c, err) : 0;
 }
 
 /* A name (policy, scheduled action): 1-256 characters without ':' or '/' (they live in keys and ARNs). */
@@ -149,7 +149,7 @@ static int paginate(struct ecs_call *c, json_t *in, json_t *all, const char *key
 	double max = AUTOSCALE_MAX_RESULTS, off = 0;
 	const char *tok;
 	if (number(c, in, "MaxResults", true, 1, AUTOSCALE_MAX_RESULTS, &has, &max) < 0 ||
-	    ecs_str(c, in, "NextToken", false, &tok) < 0)
+	    server_ecs_str(c, in, "NextToken", false, &tok) < 0)
 		return -1;
 	if (tok) {
 		char *end;
@@ -175,8 +175,8 @@ static int list_public(struct ecs_call *c, const char *prefix, json_t **ret)
 {
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *all = NULL;
-	if (record_list(c->srv, prefix, &all, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_list(c->srv, prefix, &all, &err) < 0)
+		return server_ecs_internal(c, err);
 	size_t i;
 	json_t *v;
 	json_array_foreach (all, i, v) {
@@ -201,7 +201,7 @@ static void filter_names(json_t *items, const char *key, json_t *names)
 
 /* ---- scalable targets ---- */
 
-int as_register_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
+int server_as_register_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
 {
 	struct resource r;
 	bool has_min, has_max;
@@ -215,14 +215,14 @@ int as_register_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
 		return fail(c, "ValidationException", "'SuspendedState' must be an object");
 	_cleanup_free_ char *skey = xasprintf("/berth/services/%s/%s", r.cluster, r.service);
 	_cleanup_json_ json_t *svc = NULL;
-	if (record_get(c->srv, skey, &svc, NULL, NULL) < 0 ||
+	if (server_record_get(c->srv, skey, &svc, NULL, NULL) < 0 ||
 	    streq_ptr(json_string_value(json_object_get(svc, "status")), "INACTIVE"))
 		return fail(c, "ValidationException", "ECS service doesn't exist: %s", r.id);
 	_cleanup_free_ char *key = target_key(&r);
 	for (int attempt = 0; attempt < 5; attempt++) {
 		_cleanup_json_ json_t *t = NULL;
 		int64_t rev = 0;
-		bool exists = record_get(c->srv, key, &t, &rev, NULL) == 0;
+		bool exists = server_record_get(c->srv, key, &t, &rev, NULL) == 0;
 		if (!exists) {
 			if (!has_min || !has_max)
 				return fail(c, "ValidationException",
@@ -230,7 +230,7 @@ int as_register_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
 					    "scalable target");
 			t = json_pack("{s:s,s:s,s:s,s:s,s:f,s:{s:b,s:b,s:b}}", "ServiceNamespace", NAMESPACE,
 				      "ResourceId", r.id, "ScalableDimension", DIMENSION, "RoleARN", "",
-				      "CreationTime", record_now(), "SuspendedState",
+				      "CreationTime", server_record_now(), "SuspendedState",
 				      "DynamicScalingInSuspended", 0, "DynamicScalingOutSuspended", 0,
 				      "ScheduledScalingSuspended", 0);
 			_cleanup_free_ char *role = xasprintf(
@@ -258,8 +258,8 @@ int as_register_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
 		}
 		bool ok = false;
 		_cleanup_error_ struct berth_error *err = NULL;
-		if (record_cas(c->srv, key, t, exists ? rev : 0, &ok, &err) < 0)
-			return ecs_internal(c, err);
+		if (server_record_cas(c->srv, key, t, exists ? rev : 0, &ok, &err) < 0)
+			return server_ecs_internal(c, err);
 		if (ok) {
 			_cleanup_free_ char *arn =
 			    xasprintf("arn:aws:application-autoscaling:%s:%s:scalable-target/%s",
@@ -271,7 +271,7 @@ int as_register_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
 	return fail(c, "ConcurrentUpdateException", "Concurrent update on the scalable target; retry");
 }
 
-int as_describe_scalable_targets(struct ecs_call *c, json_t *in, json_t **out)
+int server_as_describe_scalable_targets(struct ecs_call *c, json_t *in, json_t **out)
 {
 	struct resource r;
 	json_t *ids = json_object_get(in, "ResourceIds");
@@ -300,7 +300,7 @@ static int delete_prefix(struct server *s, const char *prefix, struct berth_erro
 	return r < 0 ? r : 0;
 }
 
-int as_deregister_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
+int server_as_deregister_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
 {
 	struct resource r;
 	_cleanup_json_ json_t *t = NULL;
@@ -311,7 +311,7 @@ int as_deregister_scalable_target(struct ecs_call *c, json_t *in, json_t **out)
 	/* its policies and scheduled actions go with it, as in AWS */
 	if (delete_prefix(c->srv, pp, &err) < 0 || delete_prefix(c->srv, sp, &err) < 0 ||
 	    store_remove(c->srv->store, key, NULL, &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	*out = json_object();
 	return 0;
 }
@@ -339,7 +339,7 @@ static int check_resource_label(struct ecs_call *c, const struct resource *r, co
 	_cleanup_free_ char *tg_name = end ? xstrndup(name, (size_t)(end - name)) : xstrdup(name);
 	_cleanup_free_ char *skey = xasprintf("/berth/services/%s/%s", r->cluster, r->service);
 	_cleanup_json_ json_t *svc = NULL;
-	if (record_get(c->srv, skey, &svc, NULL, NULL) < 0)
+	if (server_record_get(c->srv, skey, &svc, NULL, NULL) < 0)
 		return fail(c, "ValidationException", "ECS service doesn't exist: %s", r->id);
 	size_t i;
 	json_t *lb;
@@ -512,13 +512,14 @@ static json_t *tracking_config(json_t *tt)
 	return cfg;
 }
 
-int as_put_scaling_policy(struct ecs_call *c, json_t *in, json_t **out)
+int server_as_put_scaling_policy(struct ecs_call *c, json_t *in, json_t **out)
 {
 	struct resource r;
 	const char *name, *type;
 	_cleanup_json_ json_t *target = NULL, *old = NULL;
-	if (ecs_str(c, in, "PolicyName", true, &name) < 0 || ecs_str(c, in, "PolicyType", false, &type) < 0 ||
-	    resource_of(c, in, true, &r) < 0 || check_name(c, "PolicyName", name) < 0)
+	if (server_ecs_str(c, in, "PolicyName", true, &name) < 0 ||
+	    server_ecs_str(c, in, "PolicyType", false, &type) < 0 || resource_of(c, in, true, &r) < 0 ||
+	    check_name(c, "PolicyName", name) < 0)
 		return -1;
 	type = type ? type : "StepScaling";
 	bool tracking = streq(type, "TargetTrackingScaling");
@@ -537,9 +538,9 @@ int as_put_scaling_policy(struct ecs_call *c, json_t *in, json_t **out)
 	if (target_get(c, &r, &target, NULL) < 0)
 		return -1;
 	_cleanup_free_ char *key = policy_key(&r, name);
-	bool exists = record_get(c->srv, key, &old, NULL, NULL) == 0;
+	bool exists = server_record_get(c->srv, key, &old, NULL, NULL) == 0;
 	const char *old_arn = json_string_value(json_object_get(old, "PolicyARN"));
-	_cleanup_free_ char *id = uuid_new();
+	_cleanup_free_ char *id = server_uuid_new();
 	_cleanup_free_ char *arn =
 	    exists && old_arn
 		? xstrdup(old_arn)
@@ -550,7 +551,7 @@ int as_put_scaling_policy(struct ecs_call *c, json_t *in, json_t **out)
 	    "{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:f}", "PolicyARN", arn, "PolicyName", name, "ServiceNamespace",
 	    NAMESPACE, "ResourceId", r.id, "ScalableDimension", DIMENSION, "PolicyType", type, "Alarms",
 	    policy_alarms(c->srv, &r, name, tracking, uid), "CreationTime",
-	    exists ? json_number_value(json_object_get(old, "CreationTime")) : record_now());
+	    exists ? json_number_value(json_object_get(old, "CreationTime")) : server_record_now());
 	if (tracking) {
 		json_object_set_new(p, "TargetTrackingScalingPolicyConfiguration", tracking_config(tt));
 	} else {
@@ -561,11 +562,11 @@ int as_put_scaling_policy(struct ecs_call *c, json_t *in, json_t **out)
 	json_t *state = json_object_get(old, "berthState");
 	json_object_set_new(p, "berthState", state ? json_incref(state) : json_object());
 	_cleanup_error_ struct berth_error *err = NULL;
-	int rr = record_put(c->srv, key, p, &err);
+	int rr = server_record_put(c->srv, key, p, &err);
 	if (rr >= 0)
 		*out = json_pack("{s:s,s:O}", "PolicyARN", arn, "Alarms", json_object_get(p, "Alarms"));
 	json_decref(p);
-	return rr < 0 ? ecs_internal(c, err) : 0;
+	return rr < 0 ? server_ecs_internal(c, err) : 0;
 }
 
 /*
@@ -601,29 +602,29 @@ static int delete_named(struct ecs_call *c, json_t *in, const char *kind, const 
 {
 	struct resource r;
 	const char *name;
-	if (ecs_str(c, in, name_key, true, &name) < 0 || resource_of(c, in, true, &r) < 0)
+	if (server_ecs_str(c, in, name_key, true, &name) < 0 || resource_of(c, in, true, &r) < 0)
 		return -1;
 	_cleanup_free_ char *key = xasprintf(AS_PREFIX "%s/%s/%s/%s", kind, r.cluster, r.service, name);
 	_cleanup_json_ json_t *p = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_get(c->srv, key, &p, NULL, NULL) < 0)
+	if (server_record_get(c->srv, key, &p, NULL, NULL) < 0)
 		return fail(
 		    c, "ObjectNotFoundException",
 		    "No %s found for service namespace: ecs, resource ID: %s, scalable dimension: " DIMENSION
 		    ", %s name: %s",
 		    what, r.id, what, name);
 	if (store_remove(c->srv->store, key, NULL, &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	*out = json_object();
 	return 0;
 }
 
-int as_describe_scaling_policies(struct ecs_call *c, json_t *in, json_t **out)
+int server_as_describe_scaling_policies(struct ecs_call *c, json_t *in, json_t **out)
 {
 	return describe_named(c, in, "policies", "PolicyNames", "PolicyName", "ScalingPolicies", out);
 }
 
-int as_delete_scaling_policy(struct ecs_call *c, json_t *in, json_t **out)
+int server_as_delete_scaling_policy(struct ecs_call *c, json_t *in, json_t **out)
 {
 	return delete_named(c, in, "policies", "PolicyName", "scaling policy", out);
 }
@@ -635,21 +636,22 @@ static bool timezone_ok(const char *tz)
 	return !tz || streq(tz, "UTC") || streq(tz, "Etc/UTC") || streq(tz, "Etc/GMT") || streq(tz, "GMT");
 }
 
-int as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
+int server_as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
 {
 	struct resource r;
 	const char *name, *sched, *tz;
 	_cleanup_json_ json_t *target = NULL, *old = NULL;
-	if (ecs_str(c, in, "ScheduledActionName", true, &name) < 0 ||
-	    ecs_str(c, in, "Schedule", false, &sched) < 0 || ecs_str(c, in, "Timezone", false, &tz) < 0 ||
-	    resource_of(c, in, true, &r) < 0 || check_name(c, "ScheduledActionName", name) < 0)
+	if (server_ecs_str(c, in, "ScheduledActionName", true, &name) < 0 ||
+	    server_ecs_str(c, in, "Schedule", false, &sched) < 0 ||
+	    server_ecs_str(c, in, "Timezone", false, &tz) < 0 || resource_of(c, in, true, &r) < 0 ||
+	    check_name(c, "ScheduledActionName", name) < 0)
 		return -1;
 	if (!timezone_ok(tz))
 		return fail(c, "ValidationException",
 			    "Unsupported Timezone '%s': berth evaluates schedules in UTC", tz);
 	struct schedule s;
 	char msg[SCHEDULE_MSG_MAX];
-	if (sched && schedule_parse(sched, &s, msg) < 0)
+	if (sched && autoscale_schedule_parse(sched, &s, msg) < 0)
 		return fail(c, "ValidationException", "Invalid Schedule '%s': %s", sched, msg);
 	json_t *act = json_object_get(in, "ScalableTargetAction");
 	bool has_min = false, has_max = false;
@@ -671,7 +673,7 @@ int as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
 	if (target_get(c, &r, &target, NULL) < 0)
 		return -1;
 	_cleanup_free_ char *key = scheduled_key(&r, name);
-	bool exists = record_get(c->srv, key, &old, NULL, NULL) == 0;
+	bool exists = server_record_get(c->srv, key, &old, NULL, NULL) == 0;
 	if (!exists && !sched)
 		return fail(c, "ValidationException", "Schedule is required to create a scheduled action");
 	if (!exists && !has_min && !has_max)
@@ -679,13 +681,13 @@ int as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
 			    "ScalableTargetAction needs MinCapacity or MaxCapacity");
 	json_t *a = exists ? json_incref(old) : NULL;
 	if (!a) {
-		_cleanup_free_ char *id = uuid_new();
+		_cleanup_free_ char *id = server_uuid_new();
 		_cleanup_free_ char *arn = xasprintf(
 		    "arn:aws:autoscaling:%s:%s:scheduledAction:%s:resource/ecs/%s:scheduledActionName/%s",
 		    c->srv->region, c->srv->account, id, r.id, name);
 		a = json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:{}}", "ScheduledActionName", name,
 			      "ScheduledActionARN", arn, "ServiceNamespace", NAMESPACE, "ResourceId", r.id,
-			      "ScalableDimension", DIMENSION, "CreationTime", record_now(),
+			      "ScalableDimension", DIMENSION, "CreationTime", server_record_now(),
 			      "ScalableTargetAction");
 	}
 	if (sched) {
@@ -703,28 +705,28 @@ int as_put_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
 	if (has_end)
 		json_object_set_new(a, "EndTime", json_real(end));
 	_cleanup_error_ struct berth_error *err = NULL;
-	int rr = record_put(c->srv, key, a, &err);
+	int rr = server_record_put(c->srv, key, a, &err);
 	json_decref(a);
 	if (rr < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	*out = json_object();
 	return 0;
 }
 
-int as_describe_scheduled_actions(struct ecs_call *c, json_t *in, json_t **out)
+int server_as_describe_scheduled_actions(struct ecs_call *c, json_t *in, json_t **out)
 {
 	return describe_named(c, in, "scheduled", "ScheduledActionNames", "ScheduledActionName",
 			      "ScheduledActions", out);
 }
 
-int as_delete_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
+int server_as_delete_scheduled_action(struct ecs_call *c, json_t *in, json_t **out)
 {
 	return delete_named(c, in, "scheduled", "ScheduledActionName", "scheduled action", out);
 }
 
 /* ---- scaling activities ---- */
 
-int as_describe_scaling_activities(struct ecs_call *c, json_t *in, json_t **out)
+int server_as_describe_scaling_activities(struct ecs_call *c, json_t *in, json_t **out)
 {
 	struct resource r;
 	if (resource_of(c, in, false, &r) < 0)
@@ -733,8 +735,8 @@ int as_describe_scaling_activities(struct ecs_call *c, json_t *in, json_t **out)
 					   : xstrdup(AS_PREFIX "activities/");
 	_cleanup_json_ json_t *all = NULL, *newest = json_array();
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_list(c->srv, prefix, &all, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_list(c->srv, prefix, &all, &err) < 0)
+		return server_ecs_internal(c, err);
 	for (size_t i = json_array_size(all); i-- > 0;) /* keys sort oldest first */
 		json_array_append(newest, json_array_get(all, i));
 	*out = json_object();
@@ -744,8 +746,8 @@ int as_describe_scaling_activities(struct ecs_call *c, json_t *in, json_t **out)
 static void activity_add(struct server *s, const struct resource *r, const char *description,
 			 const char *cause, bool ok, const char *message)
 {
-	double now = record_now();
-	_cleanup_free_ char *id = uuid_new();
+	double now = server_record_now();
+	_cleanup_free_ char *id = server_uuid_new();
 	_cleanup_free_ char *key = xasprintf(AS_PREFIX "activities/%s/%s/%016llx-%s", r->cluster, r->service,
 					     (unsigned long long)(now * 1000), id);
 	_cleanup_json_ json_t *a =
@@ -753,7 +755,7 @@ static void activity_add(struct server *s, const struct resource *r, const char 
 		      NAMESPACE, "ResourceId", r->id, "ScalableDimension", DIMENSION, "Description",
 		      description, "Cause", cause, "StartTime", now, "EndTime", now, "StatusCode",
 		      ok ? "Successful" : "Failed", "StatusMessage", message);
-	(void)record_put(s, key, a, NULL);
+	(void)server_record_put(s, key, a, NULL);
 	/* keep the latest AUTOSCALE_MAX_ACTIVITIES of the resource */
 	_cleanup_free_ char *prefix = xasprintf(AS_PREFIX "activities/%s/%s/", r->cluster, r->service);
 	struct store_kv_list l;
@@ -767,13 +769,13 @@ static void activity_add(struct server *s, const struct resource *r, const char 
 /* ---- the scaler (leader) ---- */
 
 /*
- * Set the service's desiredCount, as UpdateService does (service_set_desired_count). *ret_from:
+ * Set the service's desiredCount, as UpdateService does (server_service_set_desired_count). *ret_from:
  * the count before. -ENOENT when the service is gone or not ACTIVE.
  */
 static int set_desired(struct server *s, const struct resource *r, int64_t n, const char *why,
 		       int64_t *ret_from, char **ret_msg)
 {
-	return service_set_desired_count(s, r->cluster, r->service, n, why, ret_from, ret_msg);
+	return server_service_set_desired_count(s, r->cluster, r->service, n, why, ret_from, ret_msg);
 }
 
 /* The service's desiredCount and runningCount (from its record and tasks); false when it is gone. */
@@ -781,7 +783,7 @@ static bool service_counts(struct server *s, const struct resource *r, int64_t *
 {
 	_cleanup_free_ char *key = xasprintf("/berth/services/%s/%s", r->cluster, r->service);
 	_cleanup_json_ json_t *svc = NULL;
-	if (record_get(s, key, &svc, NULL, NULL) < 0 ||
+	if (server_record_get(s, key, &svc, NULL, NULL) < 0 ||
 	    !streq_ptr(json_string_value(json_object_get(svc, "status")), "ACTIVE"))
 		return false;
 	*desired = json_integer_value(json_object_get(svc, "desiredCount"));
@@ -791,9 +793,9 @@ static bool service_counts(struct server *s, const struct resource *r, int64_t *
 	*running = 0;
 	size_t i;
 	json_t *t;
-	if (record_list(s, tp, &tasks, NULL) == 0)
+	if (server_record_list(s, tp, &tasks, NULL) == 0)
 		json_array_foreach (tasks, i, t)
-			*running += streq_ptr(task_service_name(t), r->service) &&
+			*running += streq_ptr(server_task_service_name(t), r->service) &&
 				    streq_ptr(json_string_value(json_object_get(t, "lastStatus")), "RUNNING");
 	return true;
 }
@@ -902,7 +904,7 @@ static bool run_policy(struct server *s, const struct resource *r, json_t *targe
 	}
 	if (acted || changed_state) {
 		json_object_set_new(state, "alarm", json_string(is));
-		(void)record_put(s, key, p, NULL);
+		(void)server_record_put(s, key, p, NULL);
 	}
 	return acted;
 }
@@ -913,7 +915,7 @@ static void run_scheduled(struct server *s, const struct resource *r, json_t *ta
 {
 	_cleanup_free_ char *prefix = scheduled_key(r, NULL);
 	_cleanup_json_ json_t *actions = NULL;
-	if (record_list(s, prefix, &actions, NULL) < 0)
+	if (server_record_list(s, prefix, &actions, NULL) < 0)
 		return;
 	size_t i;
 	json_t *a;
@@ -926,10 +928,12 @@ static void run_scheduled(struct server *s, const struct resource *r, json_t *ta
 		double end = json_number_value(json_object_get(a, "EndTime"));
 		json_t *last = json_object_get(a, "berthLastRun");
 		time_t next;
-		if (!name || schedule_parse(json_string_value(json_object_get(a, "Schedule")), &sch, msg) < 0)
+		if (!name || autoscale_schedule_parse(json_string_value(json_object_get(a, "Schedule")), &sch,
+						      msg) < 0)
 			continue;
 		double after = last ? json_number_value(last) : (start > created ? start - 1 : created);
-		if (schedule_next(&sch, (time_t)(start ? start : created), (time_t)after, &next) < 0 ||
+		if (autoscale_schedule_next(&sch, (time_t)(start ? start : created), (time_t)after, &next) <
+			0 ||
 		    next > now || (end && next > end))
 			continue;
 		json_t *ta = json_object_get(a, "ScalableTargetAction");
@@ -938,10 +942,10 @@ static void run_scheduled(struct server *s, const struct resource *r, json_t *ta
 			json_object_set(target, "MinCapacity", mn);
 		if (mx)
 			json_object_set(target, "MaxCapacity", mx);
-		(void)record_put(s, tkey, target, NULL);
+		(void)server_record_put(s, tkey, target, NULL);
 		json_object_set_new(a, "berthLastRun", json_real((double)next));
 		_cleanup_free_ char *akey = scheduled_key(r, name);
-		(void)record_put(s, akey, a, NULL);
+		(void)server_record_put(s, akey, a, NULL);
 		_cleanup_free_ char *cause = xasprintf("scheduled action name %s was triggered", name);
 		int64_t lo = json_integer_value(json_object_get(target, "MinCapacity"));
 		int64_t hi = json_integer_value(json_object_get(target, "MaxCapacity"));
@@ -962,12 +966,12 @@ static void run_scheduled(struct server *s, const struct resource *r, json_t *ta
 	}
 }
 
-void autoscale_tick(struct server *s)
+void server_autoscale_tick(struct server *s)
 {
 	_cleanup_json_ json_t *targets = NULL;
-	if (record_list(s, AS_PREFIX "targets/", &targets, NULL) < 0)
+	if (server_record_list(s, AS_PREFIX "targets/", &targets, NULL) < 0)
 		return;
-	double now = record_now();
+	double now = server_record_now();
 	size_t i;
 	json_t *t;
 	json_array_foreach (targets, i, t) {
@@ -987,7 +991,7 @@ void autoscale_tick(struct server *s)
 			run_scheduled(s, &r, t, tkey, now, &capacity);
 		_cleanup_free_ char *prefix = policy_key(&r, NULL);
 		_cleanup_json_ json_t *policies = NULL;
-		if (record_list(s, prefix, &policies, NULL) < 0)
+		if (server_record_list(s, prefix, &policies, NULL) < 0)
 			continue;
 		size_t k;
 		json_t *p;

@@ -91,7 +91,7 @@ static int opt_region(void *dest, const char *arg)
 static int opt_cidr(void *dest, const char *arg)
 {
 	struct netalloc_cidr cidr;
-	if (netalloc_parse(arg, true, &cidr) < 0 || cidr.bits > 30) {
+	if (server_netalloc_parse(arg, true, &cidr) < 0 || cidr.bits > 30) {
 		fprintf(stderr,
 			"berth server: invalid --cluster-cidr '%s': expected an IPv4 network such as 10.42.0.0/16\n",
 			arg);
@@ -117,7 +117,7 @@ static int opt_log_level(void *dest, const char *arg)
 static int opt_number(const struct cli_opt *o, const char *arg)
 {
 	uint64_t n;
-	if (parse_uint64(arg, &n) < 0 || n < (uint64_t)o->min || n > (uint64_t)o->max) {
+	if (util_parse_uint64(arg, &n) < 0 || n < (uint64_t)o->min || n > (uint64_t)o->max) {
 		fprintf(stderr, "berth server: invalid --%s '%s'", o->name, arg);
 		if (o->key)
 			fprintf(stderr, " (%ld to %ld %s)", o->min, o->max, o->key);
@@ -159,7 +159,7 @@ static int parse_args(struct server *s, int argc, char **argv)
 	};
 #undef NUMBER
 #undef CALL
-	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
+	int r = opttab_scan_usage(t, argc, argv, NULL, usage);
 	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 1 : 2;
 	if (optind < argc) {
@@ -167,7 +167,7 @@ static int parse_args(struct server *s, int argc, char **argv)
 		return 2;
 	}
 	struct netalloc_cidr pool;
-	if (netalloc_parse(s->cluster_cidr, true, &pool) < 0 || s->node_subnet_bits < pool.bits) {
+	if (server_netalloc_parse(s->cluster_cidr, true, &pool) < 0 || s->node_subnet_bits < pool.bits) {
 		fprintf(stderr, "berth server: --node-subnet-size %d is larger than the cluster CIDR '%s'\n",
 			s->node_subnet_bits, s->cluster_cidr);
 		return 2;
@@ -179,10 +179,10 @@ static void server_done(struct server *s)
 {
 	if (s->store)
 		store_on_write(s->store, NULL, NULL);
-	agent_hb_writer_stop(s); /* the listener is stopped: nothing queues more */
-	s->sched = sched_cache_free(s->sched);
-	s->records = record_cache_free(s->records);
-	s->hbc = hb_cache_free(s->hbc);
+	server_agent_hb_writer_stop(s); /* the listener is stopped: nothing queues more */
+	s->sched = server_sched_cache_free(s->sched);
+	s->records = server_record_cache_free(s->records);
+	s->hbc = server_hb_cache_free(s->hbc);
 	store_free(s->store);
 	free(s->root);
 	free(s->listen);
@@ -210,16 +210,16 @@ static void server_done(struct server *s)
 static int ensure_default_cluster(struct server *s, struct berth_error **err)
 {
 	json_t *j = NULL;
-	int r = record_get(s, "/berth/clusters/default", &j, NULL, err);
+	int r = server_record_get(s, "/berth/clusters/default", &j, NULL, err);
 	json_decref(j);
 	if (r != -ENOENT)
 		return r;
-	_cleanup_free_ char *arn = arn_make(s, "cluster", "default");
+	_cleanup_free_ char *arn = server_arn_make(s, "cluster", "default");
 	j = json_pack("{s:s,s:s,s:s,s:f,s:[{s:s,s:s}]}", "clusterArn", arn, "clusterName", "default",
-		      "status", "ACTIVE", "createdAt", record_now(), "settings", "name", "containerInsights",
-		      "value", "disabled");
+		      "status", "ACTIVE", "createdAt", server_record_now(), "settings", "name",
+		      "containerInsights", "value", "disabled");
 	bool ok;
-	r = record_cas(s, "/berth/clusters/default", j, 0, &ok, err);
+	r = server_record_cas(s, "/berth/clusters/default", j, 0, &ok, err);
 	json_decref(j);
 	return r;
 }
@@ -259,25 +259,25 @@ static int serve(struct server *s, struct berth_error **err)
 	if (streq(s->store->ops->name, "sqlite")) {
 		/* records are cached only where every write goes through this handle (not etcd's replicas);
 		 * the only writer keeps heartbeats' keepalives in memory (hbcache.h) */
-		s->records = record_cache_new();
-		s->hbc = hb_cache_new();
-		if ((r = agent_hb_writer_start(s, err)) < 0)
+		s->records = server_record_cache_new();
+		s->hbc = server_hb_cache_new();
+		if ((r = server_agent_hb_writer_start(s, err)) < 0)
 			return r;
 	}
 	store_on_write(s->store, server_note_write, s);
 	if ((r = server_identity_init(s, err)) < 0 || (r = ensure_default_cluster(s, err)) < 0)
 		return r;
-	if ((r = logs_start(s, err)) < 0)
+	if ((r = server_logs_start(s, err)) < 0)
 		return r;
-	if ((r = metrics_start(s, err)) < 0) {
-		logs_stop(s);
-		metrics_stop(s);
+	if ((r = server_metrics_start(s, err)) < 0) {
+		server_logs_stop(s);
+		server_metrics_stop(s);
 		return r;
 	}
 	int fd = http_listen_tcp(s->listen, err);
 	if (fd < 0) {
-		logs_stop(s);
-		metrics_stop(s);
+		server_logs_stop(s);
+		server_metrics_stop(s);
 		return fd;
 	}
 	int port = bound_port(fd);
@@ -285,13 +285,13 @@ static int serve(struct server *s, struct berth_error **err)
 	struct http_server_opts o = { .listen_fd = -1,
 				      .max_body = SERVER_MAX_BODY,
 				      .handler = server_http_handler,
-				      .quick = agent_quick,
+				      .quick = server_agent_quick,
 				      .userdata = s,
 				      .limits = &s->http_limits };
 	if ((r = http_server_start(&o, &hs, err)) < 0) {
 		close(fd);
-		logs_stop(s);
-		metrics_stop(s);
+		server_logs_stop(s);
+		server_metrics_stop(s);
 		return r;
 	}
 	_cleanup_free_ char *ca = xasprintf("%s/pki/ca.pem", s->root);
@@ -301,23 +301,23 @@ static int serve(struct server *s, struct berth_error **err)
 	struct http_tcp_listener *l = NULL;
 	if ((r = http_tcp_listener_start_peer(hs, fd, &tls, &l, err)) < 0) {
 		http_server_stop(hs);
-		logs_stop(s);
-		metrics_stop(s);
+		server_logs_stop(s);
+		server_metrics_stop(s);
 		return r;
 	}
 	_cleanup_free_ char *host = xstrndup(s->listen, strrchr(s->listen, ':') - s->listen);
 	_cleanup_free_ char *endpoint = xasprintf("https://%s:%d", *host ? host : "127.0.0.1", port);
-	if ((r = ecr_start(s, err)) < 0 || (r = longpoll_start(s, err)) < 0 ||
-	    (r = replicas_start(s, endpoint, err)) < 0 || (r = metrics_share_start(s, err)) < 0 ||
-	    (r = leader_start(s, err)) < 0) {
-		metrics_share_stop(s);
-		replicas_stop(s);
-		longpoll_stop(s);
-		ecr_stop(s);
+	if ((r = server_ecr_start(s, err)) < 0 || (r = server_longpoll_start(s, err)) < 0 ||
+	    (r = server_replicas_start(s, endpoint, err)) < 0 ||
+	    (r = server_metrics_share_start(s, err)) < 0 || (r = server_leader_start(s, err)) < 0) {
+		server_metrics_share_stop(s);
+		server_replicas_stop(s);
+		server_longpoll_stop(s);
+		server_ecr_stop(s);
 		http_tcp_listener_stop(l);
 		http_server_stop(hs);
-		logs_stop(s);
-		metrics_stop(s);
+		server_logs_stop(s);
+		server_metrics_stop(s);
 		return r;
 	}
 	printf("berth server: endpoint %s (account %s, region %s, store %s)\n"
@@ -326,11 +326,11 @@ static int serve(struct server *s, struct berth_error **err)
 	       "join a host:\n  berth agent --server %s --token $(cat %s/join-token)\n",
 	       endpoint, s->account, s->region, s->store->ops->name, s->root, s->region, endpoint, ca,
 	       endpoint, s->root);
-	if (ecr_endpoint(s))
+	if (server_ecr_endpoint(s))
 		printf(
 		    "registry %s (aws ecr get-login-password | docker login --username AWS --password-stdin "
 		    "%s)\n",
-		    ecr_endpoint(s), ecr_endpoint(s));
+		    server_ecr_endpoint(s), server_ecr_endpoint(s));
 	fflush(stdout);
 	log_fields(LOG_LEVEL_INFO, "server listening", "endpoint", endpoint, "root", s->root, "store",
 		   s->store_spec, NULL);
@@ -342,15 +342,15 @@ static int serve(struct server *s, struct berth_error **err)
 	while (sigwait(&set, &sig) == 0 && sig != SIGTERM && sig != SIGINT)
 		;
 	log_fields(LOG_LEVEL_INFO, "server shutting down", NULL);
-	leader_stop(s);
-	metrics_share_stop(s);
-	replicas_stop(s);
-	longpoll_stop(s);
+	server_leader_stop(s);
+	server_metrics_share_stop(s);
+	server_replicas_stop(s);
+	server_longpoll_stop(s);
 	http_tcp_listener_stop(l);
 	http_server_stop(hs);
-	ecr_stop(s);
-	logs_stop(s);
-	metrics_stop(s);
+	server_ecr_stop(s);
+	server_logs_stop(s);
+	server_metrics_stop(s);
 	return 0;
 }
 
@@ -378,7 +378,7 @@ int server_main(int argc, char **argv)
 	s.node_subnet_bits = OVERLAY_DEFAULT_SUBNET_BITS;
 	s.vxlan_id = OVERLAY_DEFAULT_VXLAN_ID;
 	s.id = pki_random_hex(8);
-	s.sched = sched_cache_new();
+	s.sched = server_sched_cache_new();
 	int r = parse_args(&s, argc, argv);
 	if (r != 0) {
 		server_done(&s);

@@ -14,21 +14,21 @@ static char *cluster_key(const char *name)
 
 static int resolve(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name, bool shared)
 {
-	const char *name = ref && *ref ? arn_tail(ref) : "default";
+	const char *name = ref && *ref ? server_arn_tail(ref) : "default";
 	if (ref && startswith(ref, "arn:") && !strstr(ref, ":cluster/"))
-		return ecs_fail(c, "InvalidParameterException", "'%s' is not a cluster ARN.", ref);
+		return server_ecs_fail(c, "InvalidParameterException", "'%s' is not a cluster ARN.", ref);
 	_cleanup_free_ char *key = cluster_key(name);
 	json_t *j = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = !name_valid(name, 255) ? -ENOENT
-		: shared               ? record_get_shared(c->srv, key, &j, &err)
-				       : record_get(c->srv, key, &j, NULL, &err);
+	int r = !server_name_valid(name, 255) ? -ENOENT
+		: shared               ? server_record_get_shared(c->srv, key, &j, &err)
+				       : server_record_get(c->srv, key, &j, NULL, &err);
 	if (r == -ENOENT || (r == 0 && !streq(json_string_value(json_object_get(j, "status")), "ACTIVE"))) {
 		json_decref(j);
-		return ecs_fail(c, "ClusterNotFoundException", "Cluster not found.");
+		return server_ecs_fail(c, "ClusterNotFoundException", "Cluster not found.");
 	}
 	if (r < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	if (ret)
 		*ret = j;
 	else
@@ -38,12 +38,12 @@ static int resolve(struct ecs_call *c, const char *ref, json_t **ret, char **ret
 	return 0;
 }
 
-int cluster_resolve(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name)
+int server_cluster_resolve(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name)
 {
 	return resolve(c, ref, ret, ret_name, false);
 }
 
-int cluster_resolve_shared(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name)
+int server_cluster_resolve_shared(struct ecs_call *c, const char *ref, json_t **ret, char **ret_name)
 {
 	return resolve(c, ref, ret, ret_name, true);
 }
@@ -57,7 +57,7 @@ static json_t *cluster_view(struct server *s, json_t *cl, bool with_tags)
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", name);
 	json_t *insts = NULL, *tasks = NULL;
 	int n_inst = 0, running = 0, pending = 0;
-	if (record_list(s, ip, &insts, NULL) == 0) {
+	if (server_record_list(s, ip, &insts, NULL) == 0) {
 		size_t i;
 		json_t *x;
 		json_array_foreach (insts, i, x) {
@@ -65,7 +65,7 @@ static json_t *cluster_view(struct server *s, json_t *cl, bool with_tags)
 			n_inst += st && (streq(st, "ACTIVE") || streq(st, "DRAINING"));
 		}
 	}
-	if (record_list(s, tp, &tasks, NULL) == 0) {
+	if (server_record_list(s, tp, &tasks, NULL) == 0) {
 		size_t i;
 		json_t *x;
 		json_array_foreach (tasks, i, x) {
@@ -79,7 +79,7 @@ static json_t *cluster_view(struct server *s, json_t *cl, bool with_tags)
 	_cleanup_free_ char *sp = xasprintf("/berth/services/%s/", name);
 	json_t *svcs = NULL;
 	int n_svc = 0;
-	if (record_list(s, sp, &svcs, NULL) == 0) {
+	if (server_record_list(s, sp, &svcs, NULL) == 0) {
 		size_t i;
 		json_t *x;
 		json_array_foreach (svcs, i, x)
@@ -94,32 +94,32 @@ static json_t *cluster_view(struct server *s, json_t *cl, bool with_tags)
 	json_object_del(v, "createdAt");
 	if (with_tags)
 		json_object_set_new(v, "tags",
-				    tags_get(s, json_string_value(json_object_get(cl, "clusterArn"))));
+				    server_tags_get(s, json_string_value(json_object_get(cl, "clusterArn"))));
 	return v;
 }
 
-int ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *name;
-	if (ecs_str(c, in, "clusterName", false, &name) < 0)
+	if (server_ecs_str(c, in, "clusterName", false, &name) < 0)
 		return -1;
 	if (!name)
 		name = "default";
-	if (!name_valid(name, 255))
-		return ecs_fail(c, "InvalidParameterException",
+	if (!server_name_valid(name, 255))
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Cluster name must be 1-255 letters, numbers, hyphens and underscores.");
 	json_t *settings = json_object_get(in, "settings");
 	if (settings && !json_is_array(settings))
-		return ecs_fail(c, "SerializationException", "'settings': expected a list");
+		return server_ecs_fail(c, "SerializationException", "'settings': expected a list");
 	_cleanup_free_ char *key = cluster_key(name);
-	_cleanup_free_ char *arn = arn_make(c->srv, "cluster", name);
+	_cleanup_free_ char *arn = server_arn_make(c->srv, "cluster", name);
 	_cleanup_error_ struct berth_error *err = NULL;
 	for (int attempt = 0; attempt < 10; attempt++) {
 		json_t *old = NULL;
 		int64_t rev = 0;
-		int r = record_get(c->srv, key, &old, &rev, &err);
+		int r = server_record_get(c->srv, key, &old, &rev, &err);
 		if (r < 0 && r != -ENOENT)
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 		if (r == 0 && streq(json_string_value(json_object_get(old, "status")), "ACTIVE")) {
 			*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, old, false));
 			json_decref(old);
@@ -127,20 +127,20 @@ int ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out)
 		}
 		json_decref(old);
 		json_t *cl = json_pack("{s:s,s:s,s:s,s:f}", "clusterArn", arn, "clusterName", name, "status",
-				       "ACTIVE", "createdAt", record_now());
+				       "ACTIVE", "createdAt", server_record_now());
 		json_object_set_new(
 		    cl, "settings",
 		    settings ? json_incref(settings)
 			     : json_pack("[{s:s,s:s}]", "name", "containerInsights", "value", "disabled"));
-		if (tags_set(c, arn, json_object_get(in, "tags")) < 0) {
+		if (server_tags_set(c, arn, json_object_get(in, "tags")) < 0) {
 			json_decref(cl);
 			return -1;
 		}
 		bool ok = false;
-		r = record_cas(c->srv, key, cl, r == 0 ? rev : 0, &ok, &err);
+		r = server_record_cas(c->srv, key, cl, r == 0 ? rev : 0, &ok, &err);
 		if (r < 0) {
 			json_decref(cl);
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 		}
 		if (ok) {
 			*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, cl, true));
@@ -149,7 +149,8 @@ int ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out)
 		}
 		json_decref(cl);
 	}
-	return ecs_fail(c, "ServerException", "cluster '%s' is being changed concurrently; retry", name);
+	return server_ecs_fail(c, "ServerException", "cluster '%s' is being changed concurrently; retry",
+			       name);
 }
 
 static bool include_has(json_t *in, const char *what)
@@ -157,13 +158,14 @@ static bool include_has(json_t *in, const char *what)
 	return json_strv_contains(json_object_get(in, "include"), what);
 }
 
-int ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out)
 {
 	json_t *refs;
-	if (ecs_strv(c, in, "clusters", &refs) < 0)
+	if (server_ecs_strv(c, in, "clusters", &refs) < 0)
 		return -1;
 	if (json_array_size(refs) > 100)
-		return ecs_fail(c, "InvalidParameterException", "clusters can have at most 100 items.");
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "clusters can have at most 100 items.");
 	json_t *clusters = json_array(), *failures = json_array();
 	json_t *def = json_pack("[s]", "default");
 	if (!refs || json_array_size(refs) == 0)
@@ -173,15 +175,15 @@ int ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out)
 	json_t *x;
 	json_array_foreach (refs, i, x) {
 		const char *ref = json_string_value(x);
-		const char *name = arn_tail(ref);
+		const char *name = server_arn_tail(ref);
 		_cleanup_free_ char *key = cluster_key(name);
 		json_t *cl = NULL;
-		if (name_valid(name, 255) && record_get(c->srv, key, &cl, NULL, NULL) == 0) {
+		if (server_name_valid(name, 255) && server_record_get(c->srv, key, &cl, NULL, NULL) == 0) {
 			json_array_append_new(clusters, cluster_view(c->srv, cl, tags));
 			json_decref(cl);
 		} else {
 			_cleanup_free_ char *arn =
-			    startswith(ref, "arn:") ? xstrdup(ref) : arn_make(c->srv, "cluster", name);
+			    startswith(ref, "arn:") ? xstrdup(ref) : server_arn_make(c->srv, "cluster", name);
 			json_array_append_new(failures,
 					      json_pack("{s:s,s:s}", "arn", arn, "reason", "MISSING"));
 		}
@@ -191,12 +193,12 @@ int ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out)
 	return 0;
 }
 
-int ecs_list_clusters(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_list_clusters(struct ecs_call *c, json_t *in, json_t **out)
 {
 	json_t *all = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_list(c->srv, "/berth/clusters/", &all, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_list(c->srv, "/berth/clusters/", &all, &err) < 0)
+		return server_ecs_internal(c, err);
 	json_t *arns = json_array();
 	size_t i;
 	json_t *x;
@@ -205,19 +207,19 @@ int ecs_list_clusters(struct ecs_call *c, json_t *in, json_t **out)
 			json_array_append(arns, json_object_get(x, "clusterArn"));
 	json_decref(all);
 	*out = json_object();
-	int r = ecs_paginate(c, in, arns, 100, "clusterArns", *out);
+	int r = server_ecs_paginate(c, in, arns, 100, "clusterArns", *out);
 	json_decref(arns);
 	return r;
 }
 
-int ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;
-	if (ecs_str(c, in, "cluster", true, &ref) < 0)
+	if (server_ecs_str(c, in, "cluster", true, &ref) < 0)
 		return -1;
 	json_t *cl = NULL;
 	_cleanup_free_ char *name = NULL;
-	if (cluster_resolve(c, ref, &cl, &name) < 0)
+	if (server_cluster_resolve(c, ref, &cl, &name) < 0)
 		return -1;
 	json_t *view = cluster_view(c->srv, cl, false);
 	int64_t insts = json_integer_value(json_object_get(view, "registeredContainerInstancesCount"));
@@ -227,26 +229,26 @@ int ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out)
 	json_decref(view);
 	if (svcs > 0) {
 		json_decref(cl);
-		return ecs_fail(c, "ClusterContainsServicesException",
+		return server_ecs_fail(c, "ClusterContainsServicesException",
 				"The Cluster cannot be deleted while Services are active.");
 	}
 	if (insts > 0) {
 		json_decref(cl);
-		return ecs_fail(
+		return server_ecs_fail(
 		    c, "ClusterContainsContainerInstancesException",
 		    "The Cluster cannot be deleted while Container Instances are active or draining.");
 	}
 	if (tasks > 0) {
 		json_decref(cl);
-		return ecs_fail(c, "ClusterContainsTasksException",
+		return server_ecs_fail(c, "ClusterContainsTasksException",
 				"The Cluster cannot be deleted while Tasks are active.");
 	}
 	json_object_set_new(cl, "status", json_string("INACTIVE"));
 	_cleanup_free_ char *key = cluster_key(name);
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_put(c->srv, key, cl, &err) < 0) {
+	if (server_record_put(c->srv, key, cl, &err) < 0) {
 		json_decref(cl);
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	}
 	*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, cl, false));
 	json_decref(cl);

@@ -13,13 +13,13 @@
 #include "common/macro.h"
 #include "server/deploy-plan.h"
 
-int64_t deploy_failure_threshold(int64_t desired)
+int64_t server_deploy_failure_threshold(int64_t desired)
 {
 	int64_t half = (desired + 1) / 2; /* ceil(0.5 * desired) */
 	return half < 3 ? 3 : half > 200 ? 200 : half;
 }
 
-double deploy_backoff(int64_t failures)
+double server_deploy_backoff(int64_t failures)
 {
 	if (failures <= 0)
 		return 0;
@@ -29,28 +29,28 @@ double deploy_backoff(int64_t failures)
 	return d > DEPLOY_BACKOFF_MAX_SEC ? DEPLOY_BACKOFF_MAX_SEC : d;
 }
 
-int64_t deploy_max_total(int64_t desired, int64_t max_percent)
+int64_t server_deploy_max_total(int64_t desired, int64_t max_percent)
 {
 	return desired * max_percent / 100;
 }
 
-int64_t deploy_min_healthy(int64_t desired, int64_t min_percent)
+int64_t server_deploy_min_healthy(int64_t desired, int64_t min_percent)
 {
 	return (desired * min_percent + 99) / 100;
 }
 
-void deploy_rolling_step(const struct deploy_counts *in, struct deploy_step *out)
+void server_deploy_rolling_step(const struct deploy_counts *in, struct deploy_step *out)
 {
 	int64_t want = in->desired - in->primary_active;
-	int64_t room = deploy_max_total(in->desired, in->max_percent) - in->total;
+	int64_t room = server_deploy_max_total(in->desired, in->max_percent) - in->total;
 	int64_t start = want < room ? want : room;
-	int64_t budget = in->healthy - deploy_min_healthy(in->desired, in->min_percent);
+	int64_t budget = in->healthy - server_deploy_min_healthy(in->desired, in->min_percent);
 	out->start = start > 0 ? start : 0;
 	out->stop_budget = budget > 0 ? budget : 0;
 	out->floor_met = budget >= 0;
 }
 
-enum deploy_readiness deploy_readiness(const struct deploy_task_facts *f)
+enum deploy_readiness server_deploy_readiness(const struct deploy_task_facts *f)
 {
 	if (!f->running)
 		return DEPLOY_NOT_RUNNING;
@@ -64,7 +64,7 @@ enum deploy_readiness deploy_readiness(const struct deploy_task_facts *f)
 	return DEPLOY_WARMING;
 }
 
-const char *deploy_readiness_name(enum deploy_readiness r)
+const char *server_deploy_readiness_name(enum deploy_readiness r)
 {
 	switch (r) {
 	case DEPLOY_NOT_RUNNING:
@@ -79,7 +79,7 @@ const char *deploy_readiness_name(enum deploy_readiness r)
 	return "?";
 }
 
-bool deploy_free_stop(enum deploy_readiness r, const struct deploy_step *step)
+bool server_deploy_free_stop(enum deploy_readiness r, const struct deploy_step *step)
 {
 	switch (r) {
 	case DEPLOY_NOT_RUNNING:
@@ -119,7 +119,7 @@ static void load_of(const struct deploy_task *tasks, size_t n, const bool *gone,
 	}
 }
 
-size_t deploy_scale_in(const struct deploy_task *tasks, size_t n, size_t count, size_t *ret_idx)
+size_t server_deploy_scale_in(const struct deploy_task *tasks, size_t n, size_t count, size_t *ret_idx)
 {
 	_cleanup_free_ bool *gone = xcalloc(n ? n : 1, sizeof(*gone));
 	size_t picked = 0;
@@ -146,7 +146,7 @@ size_t deploy_scale_in(const struct deploy_task *tasks, size_t n, size_t count, 
 	return picked;
 }
 
-void deploy_id_format(uint64_t r, char out[28])
+void server_deploy_id_format(uint64_t r, char out[28])
 {
 	/* 19 digits: 10^18 .. 10^19-1 */
 	uint64_t v = 1000000000000000000ULL + r % 9000000000000000000ULL;

@@ -29,15 +29,15 @@
 #define DEPLOY_BACKOFF_MAX_SEC            30
 
 /* Circuit breaker: clamp(ceil(0.5 * desired), 3, 200) failed tasks trip it (ECS's documented rule). */
-int64_t deploy_failure_threshold(int64_t desired);
+int64_t server_deploy_failure_threshold(int64_t desired);
 
 /* Seconds to wait before the next launch after `failures` consecutive failed tasks (0: none). */
-double deploy_backoff(int64_t failures);
+double server_deploy_backoff(int64_t failures);
 
 /* The most tasks that may exist during a deployment: floor(desired * max% / 100) (ECS rounds down). */
-int64_t deploy_max_total(int64_t desired, int64_t max_percent);
+int64_t server_deploy_max_total(int64_t desired, int64_t max_percent);
 /* The fewest healthy tasks to keep: ceil(desired * min% / 100) (ECS rounds up). */
-int64_t deploy_min_healthy(int64_t desired, int64_t min_percent);
+int64_t server_deploy_min_healthy(int64_t desired, int64_t min_percent);
 
 /* What one controller pass may do for a REPLICA service. */
 struct deploy_counts {
@@ -57,11 +57,11 @@ struct deploy_step {
  * One rolling step: start = min(desired - primary_active, max_total - total)
  * (never negative), stop_budget = healthy - min_healthy (never negative).
  * Which tasks of old deployments may be stopped outside the budget is
- * deploy_free_stop's business.
+ * server_deploy_free_stop's business.
  */
-void deploy_rolling_step(const struct deploy_counts *in, struct deploy_step *out);
+void server_deploy_rolling_step(const struct deploy_counts *in, struct deploy_step *out);
 
-/* Where a wanted, not draining task stands (deploy_readiness). */
+/* Where a wanted, not draining task stands (server_deploy_readiness). */
 enum deploy_readiness {
 	DEPLOY_NOT_RUNNING, /* not RUNNING yet (PROVISIONING, PENDING, ACTIVATING): never served */
 	DEPLOY_WARMING,     /* RUNNING, health not known yet: inside the monitor time, or a container
@@ -79,8 +79,8 @@ struct deploy_task_facts {
 	bool load_balanced; /* in its service's target groups (not draining), checked by a load balancer */
 	bool elb_pending;   /* ... and it is not healthy in each of them yet (initial, or not checked yet) */
 };
-enum deploy_readiness deploy_readiness(const struct deploy_task_facts *f);
-const char *deploy_readiness_name(enum deploy_readiness r);
+enum deploy_readiness server_deploy_readiness(const struct deploy_task_facts *f);
+const char *server_deploy_readiness_name(enum deploy_readiness r);
 /*
  * Whether a task of a replaced deployment (or on a leaving node) may be
  * stopped outside step's stop budget: when it is no capacity (not RUNNING
@@ -90,7 +90,7 @@ const char *deploy_readiness_name(enum deploy_readiness r);
  * could empty the service before any new task is healthy); a healthy one
  * never (the budget decides).
  */
-bool deploy_free_stop(enum deploy_readiness r, const struct deploy_step *step);
+bool server_deploy_free_stop(enum deploy_readiness r, const struct deploy_step *step);
 
 #define DEPLOY_MAX_KEYS 4 /* spread attributes besides zone and node */
 
@@ -111,9 +111,9 @@ struct deploy_task {
  * the newest. Writes the chosen indexes to ret_idx (room for count) and
  * returns how many (fewer when there are fewer candidates).
  */
-size_t deploy_scale_in(const struct deploy_task *tasks, size_t n, size_t count, size_t *ret_idx);
+size_t server_deploy_scale_in(const struct deploy_task *tasks, size_t n, size_t count, size_t *ret_idx);
 
 /* "ecs-svc/" and 19 digits from the 64-bit random value r (ECS's deployment and task set ids). */
-void deploy_id_format(uint64_t r, char out[28]);
+void server_deploy_id_format(uint64_t r, char out[28]);
 
 #endif

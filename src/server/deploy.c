@@ -40,8 +40,8 @@ struct pass {
 	json_t *insts; /* node id -> instance record */
 	json_t *alive; /* node id -> bool */
 	json_t *tds;   /* taskDefinitionArn -> record (cache) */
-	json_t *elb_reports, *elb_alive; /* the nodes' HAProxy views (lb_health_reports) */
-	json_t *elb;   /* load balancer name -> lb_health_merge (cache) */
+	json_t *elb_reports, *elb_alive; /* the nodes' HAProxy views (server_lb_health_reports) */
+	json_t *elb;   /* load balancer name -> server_lb_health_merge (cache) */
 	double now;
 };
 
@@ -89,7 +89,7 @@ static json_t *td_get(struct pass *p, const char *arn)
 	if (td || !arn)
 		return td;
 	struct ecs_call c = { .srv = p->s };
-	if (taskdef_resolve(&c, arn, &td) < 0) {
+	if (server_taskdef_resolve(&c, arn, &td) < 0) {
 		free(c.msg);
 		return NULL;
 	}
@@ -109,7 +109,7 @@ static bool td_health_checked(json_t *td)
 
 static const char *task_id(json_t *t)
 {
-	return arn_tail(jstr(t, "taskArn") ? jstr(t, "taskArn") : "");
+	return server_arn_tail(jstr(t, "taskArn") ? jstr(t, "taskArn") : "");
 }
 
 static bool is_failure(json_t *t)
@@ -127,8 +127,8 @@ static json_t *elb_view(struct pass *p, const char *name)
 {
 	json_t *v = json_object_get(p->elb, name);
 	if (!v) {
-		v = lb_health_served(p->elb_reports, p->elb_alive, name)
-			? lb_health_merge(p->elb_reports, p->elb_alive, name)
+		v = server_lb_health_served(p->elb_reports, p->elb_alive, name)
+			? server_lb_health_merge(p->elb_reports, p->elb_alive, name)
 			: json_null();
 		json_object_set_new(p->elb, name, v);
 	}
@@ -143,7 +143,7 @@ static void elb_check(struct svc *x, struct stask *st)
 	json_t *lb;
 	json_array_foreach (json_object_get(x->rec, "loadBalancers"), i, lb) {
 		const char *arn = jstr(lb, "targetGroupArn");
-		_cleanup_free_ char *name = target_group_name(arn);
+		_cleanup_free_ char *name = server_target_group_name(arn);
 		json_t *view = name ? elb_view(x->p, name) : NULL;
 		if (!view)
 			continue; /* no data plane (yet): only the membership rules apply */
@@ -166,15 +166,15 @@ static void classify(struct svc *x, struct stask *st, json_t *t)
 	st->t = t;
 	st->id = task_id(t);
 	st->dep = jstr(t, "startedBy");
-	st->node = cia ? arn_tail(cia) : NULL;
+	st->node = cia ? server_arn_tail(cia) : NULL;
 	st->zone = jstr(t, "availabilityZone");
 	st->created = json_number_value(json_object_get(t, "createdAt"));
-	st->active = task_active(t);
+	st->active = server_task_active(t);
 	st->wanted = st->active && streq_ptr(jstr(t, "desiredStatus"), "RUNNING");
 	st->draining_lb = json_object_get(t, "drainingAt") != NULL;
 	json_t *inst = st->node ? json_object_get(p->insts, st->node) : NULL;
 	for (size_t k = 0; k < x->n_spread; k++) /* scale-in balances every spread key */
-		st->keys[k] = instance_attribute(inst, x->spread[k]);
+		st->keys[k] = server_instance_attribute(inst, x->spread[k]);
 	st->node_leaving = !inst || !streq_ptr(jstr(inst, "status"), "ACTIVE") ||
 			   json_object_get(t, "berthRebalanceAt"); /* moved by the rebalancer (rebalance.c) */
 	double started = json_number_value(json_object_get(t, "startedAt"));
@@ -192,7 +192,7 @@ static void classify(struct svc *x, struct stask *st, json_t *t)
 		f.elb_failed = st->elb_failed != NULL;
 		f.elb_pending = st->elb_pending;
 	}
-	st->readiness = deploy_readiness(&f);
+	st->readiness = server_deploy_readiness(&f);
 	st->healthy = st->wanted && !st->draining_lb && st->readiness == DEPLOY_HEALTHY;
 	double grace = (double)json_integer_value(json_object_get(x->rec, "healthCheckGracePeriodSeconds"));
 	st->unhealthy = st->wanted && st->readiness == DEPLOY_FAILING && p->now - started >= grace;
@@ -205,10 +205,10 @@ static double drain_delay(struct pass *p, json_t *lbs)
 	size_t i;
 	json_t *lb;
 	json_array_foreach (lbs, i, lb) {
-		_cleanup_free_ char *name = target_group_name(jstr(lb, "targetGroupArn"));
+		_cleanup_free_ char *name = server_target_group_name(jstr(lb, "targetGroupArn"));
 		_cleanup_free_ char *key = name ? xasprintf("/berth/lb/targetgroups/%s", name) : NULL;
 		json_t *tg = NULL;
-		if (key && record_get(p->s, key, &tg, NULL, NULL) == 0) {
+		if (key && server_record_get(p->s, key, &tg, NULL, NULL) == 0) {
 			json_t *v = json_object_get(tg, "deregistrationDelay");
 			double x = json_is_number(v) ? json_number_value(v) : 300;
 			d = x > d ? x : d;
@@ -223,14 +223,14 @@ static void svc_init(struct svc *x, struct pass *p, json_t *rec)
 	*x = (struct svc){ .p = p, .rec = json_deep_copy(rec), .daemon_desired = -1 };
 	x->name = jstr(x->rec, "serviceName");
 	x->group = xasprintf("service:%s", x->name);
-	x->key = service_key(p->cluster, x->name);
+	x->key = server_service_key(p->cluster, x->name);
 	x->events = json_array();
 	json_t *lbs = json_object_get(x->rec, "loadBalancers");
 	x->has_lb = json_array_size(lbs) > 0;
 	x->drain_delay = x->has_lb ? drain_delay(p, lbs) : 0;
 	size_t i;
 	json_t *t;
-	x->n_spread = service_spread_attributes(x->rec, x->spread, DEPLOY_MAX_KEYS);
+	x->n_spread = server_service_spread_attributes(x->rec, x->spread, DEPLOY_MAX_KEYS);
 	x->tasks = xcalloc(json_array_size(p->tasks) + 1, sizeof(*x->tasks));
 	json_array_foreach (p->tasks, i, t)
 		if (streq_ptr(jstr(t, "group"), x->group))
@@ -298,7 +298,7 @@ static bool count_failures(struct svc *x, json_t *d)
 	streak += n;
 	json_object_set_new(d, "failedTasks", json_integer(json_integer_value(json_object_get(d, "failedTasks")) + n));
 	json_object_set_new(d, "berthStreak", json_integer(streak));
-	json_object_set_new(d, "berthLaunchAfter", json_real(x->p->now + deploy_backoff(streak)));
+	json_object_set_new(d, "berthLaunchAfter", json_real(x->p->now + server_deploy_backoff(streak)));
 	json_object_set_new(d, "berthFailMark", json_pack("[f,s]", best_t, best_id));
 	json_object_set_new(d, "updatedAt", json_real(x->p->now));
 	return true;
@@ -359,7 +359,7 @@ static void trip(struct svc *x, json_t *deps)
 		json_object_set_new(back, "berthStreak", json_integer(0));
 		json_object_set_new(back, "rolloutState", json_string("IN_PROGRESS"));
 	} else {
-		back = deployment_new(last_id, x->rec, last_td, desired);
+		back = server_deployment_new(last_id, x->rec, last_td, desired);
 	}
 	_cleanup_free_ char *why =
 	    xasprintf("ECS deployment circuit breaker: rolling back to deploymentId %s.", last_id);
@@ -383,7 +383,7 @@ static bool task_sets_state(struct svc *x)
 			changed = true;
 			continue;
 		}
-		int64_t want = draining ? 0 : task_set_count(x->rec, ts);
+		int64_t want = draining ? 0 : server_task_set_count(x->rec, ts);
 		if (want != json_integer_value(json_object_get(ts, "computedDesiredCount"))) {
 			json_object_set_new(ts, "computedDesiredCount", json_integer(want));
 			changed = true;
@@ -430,12 +430,12 @@ static bool update_state(struct svc *x)
 	if (streq_ptr(jstr(x->rec, "status"), "DRAINING")) {
 		if (tasks_of(x, NULL, p_active) == 0) {
 			json_object_set_new(x->rec, "status", json_string("INACTIVE"));
-			json_object_set_new(x->rec, "berthInactiveAt", json_real(record_now()));
+			json_object_set_new(x->rec, "berthInactiveAt", json_real(server_record_now()));
 			changed = true;
 		}
 		return changed;
 	}
-	if (service_is_external(x->rec))
+	if (server_service_is_external(x->rec))
 		return task_sets_state(x) || changed;
 	json_t *primary = json_array_get(deps, 0);
 	if (!primary)
@@ -443,9 +443,9 @@ static bool update_state(struct svc *x)
 	int64_t desired = json_integer_value(json_object_get(x->rec, "desiredCount"));
 	json_t *cb = json_object_get(json_object_get(x->rec, "deploymentConfiguration"),
 				     "deploymentCircuitBreaker");
-	if (!service_is_daemon(x->rec) && json_is_true(json_object_get(cb, "enable")) &&
+	if (!server_service_is_daemon(x->rec) && json_is_true(json_object_get(cb, "enable")) &&
 	    streq_ptr(jstr(primary, "rolloutState"), "IN_PROGRESS") &&
-	    json_integer_value(json_object_get(primary, "failedTasks")) >= deploy_failure_threshold(desired)) {
+	    json_integer_value(json_object_get(primary, "failedTasks")) >= server_deploy_failure_threshold(desired)) {
 		trip(x, deps);
 		changed = true;
 		primary = json_array_get(deps, 0);
@@ -493,7 +493,7 @@ static void stop_task(struct svc *x, struct stask *st, const char *cause, const 
 		    st->elb_failed ? json_dumps(json_object_get(st->elb_failed, "nodes"), JSON_COMPACT) : NULL;
 		log_fields(LOG_LEVEL_DEBUG, drain ? "service drains task" : "service stops task", "service",
 			   x->name, "task", st->id, "deployment", st->dep, "cause", cause, "readiness",
-			   deploy_readiness_name(st->readiness),
+			   server_deploy_readiness_name(st->readiness),
 			   "elb_nodes", nodes, NULL);
 	}
 	st->wanted = false;
@@ -505,13 +505,13 @@ static void stop_task(struct svc *x, struct stask *st, const char *cause, const 
 			json_t *t = NULL;
 			int64_t rev;
 			bool ok = false;
-			if (record_get(x->p->s, key, &t, &rev, NULL) < 0)
+			if (server_record_get(x->p->s, key, &t, &rev, NULL) < 0)
 				return;
 			if (!json_object_get(t, "drainingAt"))
 				json_object_set_new(t, "drainingAt", json_real(x->p->now));
 			json_object_set_new(t, "version",
 					    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
-			int r = record_cas(x->p->s, key, t, rev, &ok, NULL);
+			int r = server_record_cas(x->p->s, key, t, rev, &ok, NULL);
 			json_decref(t);
 			if (r < 0)
 				return;
@@ -523,7 +523,7 @@ static void stop_task(struct svc *x, struct stask *st, const char *cause, const 
 		}
 		return;
 	}
-	if (task_request_stop(x->p->s, key, STOP_CODE, reason, NULL, &err) == 1 && running)
+	if (server_task_request_stop(x->p->s, key, STOP_CODE, reason, NULL, &err) == 1 && running)
 		json_array_append_new(out->stopped, json_string(st->id));
 }
 
@@ -540,7 +540,7 @@ static void stop_unhealthy(struct svc *x, struct stask *st, struct stops *out)
 			  out);
 		return;
 	}
-	_cleanup_free_ char *tg = target_group_name(st->elb_tg);
+	_cleanup_free_ char *tg = server_target_group_name(st->elb_tg);
 	_cleanup_free_ char *why = xasprintf(ELB_REASON "%s)", st->elb_tg);
 	const char *desc = jstr(st->elb_failed, "description");
 	json_t *lb = NULL;
@@ -569,7 +569,7 @@ static void finish_draining(struct svc *x, struct stops *out)
 						     st->dep ? st->dep : "unknown");
 		log_fields(LOG_LEVEL_DEBUG, "service stops task", "service", x->name, "task", st->id, "deployment",
 			   st->dep, "cause", "drained for the deregistration delay", NULL);
-		if (task_request_stop(x->p->s, key, STOP_CODE, why, NULL, NULL) == 1)
+		if (server_task_request_stop(x->p->s, key, STOP_CODE, why, NULL, NULL) == 1)
 			json_array_append_new(out->stopped, json_string(st->id));
 		st->wanted = false;
 	}
@@ -595,7 +595,7 @@ static int64_t stop_balanced(struct svc *x, cand_fn cand, const void *arg, int64
 		memcpy(dt[m].keys, st->keys, sizeof(dt[m].keys));
 		map[m++] = i;
 	}
-	size_t k = deploy_scale_in(dt, m, (size_t)count, idx);
+	size_t k = server_deploy_scale_in(dt, m, (size_t)count, idx);
 	for (size_t i = 0; i < k; i++)
 		stop_task(x, &x->tasks[map[idx[i]]], cause, reason, out);
 	free(map);
@@ -659,7 +659,7 @@ static int64_t launch(struct svc *x, const char *dep, const char *td_arn, int64_
 	if (count > SCHED_MAX_COUNT)
 		count = SCHED_MAX_COUNT;
 	_cleanup_json_ json_t *ov = json_pack("{s:[],s:[]}", "containerOverrides", "inferenceAcceleratorOverrides");
-	_cleanup_json_ json_t *strat = nodes ? NULL : service_strategies(json_object_get(x->rec, "placementStrategy"));
+	_cleanup_json_ json_t *strat = nodes ? NULL : server_service_strategies(json_object_get(x->rec, "placementStrategy"));
 	_cleanup_json_ json_t *tasks = json_array(), *failures = json_array();
 	struct task_run_args a = { .td = td,
 				   .overrides = ov,
@@ -670,7 +670,7 @@ static int64_t launch(struct svc *x, const char *dep, const char *td_arn, int64_
 				   .count = count,
 				   .explicit_instances = nodes };
 	struct ecs_call c = { .srv = x->p->s };
-	if (task_place(&c, x->p->cluster, x->p->cl, &a, tasks, failures) < 0) {
+	if (server_task_place(&c, x->p->cluster, x->p->cl, &a, tasks, failures) < 0) {
 		if (!nodes)
 			place_failed(x, c.msg ? c.msg : "placement failed");
 		free(c.msg);
@@ -710,7 +710,7 @@ static void replica_act(struct svc *x, struct stops *out)
 		in.primary_active += st->wanted && !st->draining_lb && !st->node_leaving && streq_ptr(st->dep, pid);
 	}
 	struct deploy_step step;
-	deploy_rolling_step(&in, &step);
+	server_deploy_rolling_step(&in, &step);
 	size_t acted = json_array_size(out->stopped) + json_array_size(out->draining);
 	_cleanup_free_ char *why = xasprintf("Scaling activity initiated by (deployment %s)", pid);
 	/* free stops: unhealthy tasks; tasks of old deployments or leaving nodes that are no capacity
@@ -721,7 +721,7 @@ static void replica_act(struct svc *x, struct stops *out)
 			continue;
 		if (st->unhealthy)
 			stop_unhealthy(x, st, out);
-		else if ((!streq_ptr(st->dep, pid) || st->node_leaving) && deploy_free_stop(st->readiness, &step))
+		else if ((!streq_ptr(st->dep, pid) || st->node_leaving) && server_deploy_free_stop(st->readiness, &step))
 			stop_task(x, st, "old deployment or leaving node, not healthy", why, out);
 	}
 	/* the primary's surplus (scale-in): not yet healthy first, then balanced within the budget */
@@ -781,7 +781,7 @@ static void daemon_step(struct svc *x, struct deploy_step *step)
 	int64_t stored = json_integer_value(json_object_get(x->rec, "desiredCount"));
 	in.desired = stored > in.desired ? stored : in.desired;
 	in.total = in.primary_active = in.desired; /* one per node: nothing to start beyond it */
-	deploy_rolling_step(&in, step);
+	server_deploy_rolling_step(&in, step);
 }
 
 static void daemon_act(struct svc *x, struct stops *out)
@@ -815,7 +815,7 @@ static void daemon_act(struct svc *x, struct stops *out)
 					stop_task(x, st, "second copy on the node", why, out);
 			}
 			/* an old deployment's task: stop-then-start per node, within minimumHealthyPercent */
-			else if (deploy_free_stop(st->readiness, &step))
+			else if (server_deploy_free_stop(st->readiness, &step))
 				stop_task(x, st, "old deployment, not healthy", why, out);
 			else if (st->healthy && step.stop_budget > 0) {
 				step.stop_budget--;
@@ -861,10 +861,10 @@ static void act(struct svc *x)
 	if (streq_ptr(jstr(x->rec, "status"), "DRAINING")) {
 		for (size_t i = 0; i < x->n; i++)
 			stop_task(x, &x->tasks[i], "service deleted", "Service is being deleted", &out);
-	} else if (service_is_external(x->rec)) {
+	} else if (server_service_is_external(x->rec)) {
 		external_act(x, &out);
 	} else if (json_array_size(json_object_get(x->rec, "deployments"))) {
-		if (service_is_daemon(x->rec))
+		if (server_service_is_daemon(x->rec))
 			daemon_act(x, &out);
 		else
 			replica_act(x, &out);
@@ -889,13 +889,13 @@ static void post(struct svc *x)
 	for (int attempt = 0; attempt < 5; attempt++) {
 		_cleanup_json_ json_t *rec = NULL;
 		int64_t rev;
-		if (record_get(x->p->s, x->key, &rec, &rev, NULL) < 0)
+		if (server_record_get(x->p->s, x->key, &rec, &rev, NULL) < 0)
 			return;
 		bool changed = false;
 		size_t i;
 		json_t *m;
 		json_array_foreach (x->events, i, m) { /* dated when the pass decided (e.g. drainingAt) */
-			service_event_at(rec, x->p->now, json_string_value(m));
+			server_service_event_at(rec, x->p->now, json_string_value(m));
 			changed = true;
 		}
 		json_t *primary = json_array_get(json_object_get(rec, "deployments"), 0);
@@ -907,7 +907,7 @@ static void post(struct svc *x)
 			changed = true;
 		}
 		bool ok = false;
-		if (!changed || record_cas(x->p->s, x->key, rec, rev, &ok, NULL) < 0 || ok)
+		if (!changed || server_record_cas(x->p->s, x->key, rec, rev, &ok, NULL) < 0 || ok)
 			return;
 	}
 }
@@ -924,10 +924,10 @@ static bool reconcile(struct pass *p, json_t *rec, int64_t rev)
 		size_t i;
 		json_t *m;
 		json_array_foreach (x.events, i, m)
-			service_event(x.rec, "%s", json_string_value(m));
+			server_service_event(x.rec, "%s", json_string_value(m));
 		json_array_clear(x.events);
 		bool ok = false;
-		if (record_cas(p->s, x.key, x.rec, rev, &ok, NULL) < 0 || !ok) {
+		if (server_record_cas(p->s, x.key, x.rec, rev, &ok, NULL) < 0 || !ok) {
 			svc_done(&x);
 			return false; /* changed meanwhile: next pass */
 		}
@@ -941,16 +941,17 @@ static bool reconcile(struct pass *p, json_t *rec, int64_t rev)
 
 static void cluster_pass(struct server *s, const char *cluster, json_t *svcs, bool tick)
 {
-	struct pass p = { .s = s, .cluster = cluster, .now = record_now() };
+	struct pass p = { .s = s, .cluster = cluster, .now = server_record_now() };
 	struct ecs_call c = { .srv = s };
-	if (cluster_resolve(&c, cluster, &p.cl, NULL) < 0) {
+	if (server_cluster_resolve(&c, cluster, &p.cl, NULL) < 0) {
 		free(c.msg);
 		return;
 	}
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	_cleanup_free_ char *ip = xasprintf("/berth/instances/%s/", cluster);
 	_cleanup_json_ json_t *insts = NULL;
-	if (record_list_at(s, tp, &p.tasks, &p.tasks_rev, NULL) < 0 || record_list(s, ip, &insts, NULL) < 0) {
+	if (server_record_list_at(s, tp, &p.tasks, &p.tasks_rev, NULL) < 0 ||
+	    server_record_list(s, ip, &insts, NULL) < 0) {
 		json_decref(p.tasks);
 		json_decref(p.cl);
 		return;
@@ -959,7 +960,7 @@ static void cluster_pass(struct server *s, const char *cluster, json_t *svcs, bo
 	p.alive = json_object();
 	p.tds = json_object();
 	p.elb = json_object();
-	if (lb_health_reports(s, cluster, &p.elb_reports, &p.elb_alive, NULL) < 0) {
+	if (server_lb_health_reports(s, cluster, &p.elb_reports, &p.elb_alive, NULL) < 0) {
 		p.elb_reports = json_array();
 		p.elb_alive = json_object();
 	}
@@ -970,19 +971,19 @@ static void cluster_pass(struct server *s, const char *cluster, json_t *svcs, bo
 		if (!id || streq_ptr(jstr(inst, "status"), "INACTIVE"))
 			continue;
 		json_object_set(p.insts, id, inst);
-		json_object_set_new(p.alive, id, json_boolean(instance_connected(s, id)));
+		json_object_set_new(p.alive, id, json_boolean(server_instance_connected(s, id)));
 	}
 	json_t *svc;
 	json_array_foreach (svcs, i, svc) {
-		_cleanup_free_ char *key = service_key(cluster, jstr(svc, "serviceName"));
+		_cleanup_free_ char *key = server_service_key(cluster, jstr(svc, "serviceName"));
 		json_t *fresh = NULL;
 		int64_t rev = 0;
-		if (record_get(s, key, &fresh, &rev, NULL) < 0)
+		if (server_record_get(s, key, &fresh, &rev, NULL) < 0)
 			continue;
 		if (!streq_ptr(jstr(fresh, "status"), "INACTIVE")) {
 			bool quiet = reconcile(&p, fresh, rev);
 			if (tick) /* the scheduling extensions on this pass's records (rebalance.c) */
-				rebalance_service(s, cluster, fresh, p.tasks, p.tasks_rev, quiet);
+				server_rebalance_service(s, cluster, fresh, p.tasks, p.tasks_rev, quiet);
 		}
 		json_decref(fresh);
 	}
@@ -996,10 +997,10 @@ static void cluster_pass(struct server *s, const char *cluster, json_t *svcs, bo
 	json_decref(p.cl);
 }
 
-void deploy_run(struct server *s, bool tick)
+void server_deploy_run(struct server *s, bool tick)
 {
 	_cleanup_json_ json_t *all = NULL, *by_cluster = json_object();
-	if (record_list(s, "/berth/services/", &all, NULL) < 0)
+	if (server_record_list(s, "/berth/services/", &all, NULL) < 0)
 		return;
 	size_t i;
 	json_t *svc;

@@ -47,27 +47,27 @@ struct ecr_server {
 	double feed_loaded_at;
 };
 
-char *ecr_repo_key(const char *repo)
+char *server_ecr_repo_key(const char *repo)
 {
 	return xasprintf(ECR_REPOS_PREFIX "%s", repo);
 }
 
-char *ecr_image_key(const char *repo, const char *digest)
+char *server_ecr_image_key(const char *repo, const char *digest)
 {
 	return xasprintf(ECR_IMAGES_PREFIX "%s@%s", repo, digest);
 }
 
-const char *ecr_endpoint(struct server *s)
+const char *server_ecr_endpoint(struct server *s)
 {
 	return s->ecr ? s->ecr->endpoint : NULL;
 }
 
-struct registry *ecr_registry(struct server *s)
+struct registry *server_ecr_registry(struct server *s)
 {
 	return s->ecr ? s->ecr->reg : NULL;
 }
 
-int ecr_locate(struct server *s, char **ret_replica, char **ret_endpoint, struct berth_error **err)
+int server_ecr_locate(struct server *s, char **ret_replica, char **ret_endpoint, struct berth_error **err)
 {
 	*ret_replica = *ret_endpoint = NULL;
 	if (s->ecr) {
@@ -75,7 +75,7 @@ int ecr_locate(struct server *s, char **ret_replica, char **ret_endpoint, struct
 		return 0;
 	}
 	_cleanup_json_ json_t *rec = NULL;
-	int r = replica_find(s, "registry", &rec, err);
+	int r = server_replica_find(s, "registry", &rec, err);
 	if (r < 0)
 		return r;
 	const char *ep = json_string_value(json_object_get(rec, "registry"));
@@ -86,14 +86,14 @@ int ecr_locate(struct server *s, char **ret_replica, char **ret_endpoint, struct
 	return 0;
 }
 
-char *ecr_issue_password(struct server *s, int64_t expires)
+char *server_ecr_issue_password(struct server *s, int64_t expires)
 {
 	unsigned char key[ECR_TOKEN_KEY_SIZE];
 	ecr_token_key(s->secret, key);
 	return ecr_token_issue(key, s->account, expires);
 }
 
-double ecr_now(struct server *s)
+double server_ecr_now(struct server *s)
 {
 	if (s->registry_clock) {
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
@@ -104,7 +104,7 @@ double ecr_now(struct server *s)
 				return t;
 		}
 	}
-	return record_now();
+	return server_record_now();
 }
 
 /* ---- hooks (registry threads) ---- */
@@ -119,9 +119,9 @@ static int hook_check_basic(void *data, const char *user, const char *password)
 
 static json_t *repo_record(struct server *s, const char *repo)
 {
-	_cleanup_free_ char *key = ecr_repo_key(repo);
+	_cleanup_free_ char *key = server_ecr_repo_key(repo);
 	json_t *j = NULL;
-	return record_get(s, key, &j, NULL, NULL) == 0 ? j : NULL;
+	return server_record_get(s, key, &j, NULL, NULL) == 0 ? j : NULL;
 }
 
 static int hook_push_check(void *data, const char *repo)
@@ -143,16 +143,16 @@ static void hook_manifest_pushed(void *data, const char *repo, const char *tag, 
 {
 	struct ecr_server *e = data;
 	struct server *s = e->srv;
-	_cleanup_free_ char *key = ecr_image_key(repo, digest);
-	json_t *rec = json_pack("{s:f}", "imagePushedAt", ecr_now(s));
+	_cleanup_free_ char *key = server_ecr_image_key(repo, digest);
+	json_t *rec = json_pack("{s:f}", "imagePushedAt", server_ecr_now(s));
 	bool created = false;
-	record_cas(s, key, rec, 0, &created, NULL); /* a re-push (new tag) keeps the first push time */
+	server_record_cas(s, key, rec, 0, &created, NULL); /* a re-push (new tag) keeps the first push time */
 	json_decref(rec);
 	_cleanup_json_ json_t *r = repo_record(s, repo);
 	json_t *scan = json_object_get(json_object_get(r, "imageScanningConfiguration"), "scanOnPush");
 	if (created && json_is_true(scan))
-		ecr_queue_scan(s, repo, digest);
-	ecr_kick_lifecycle(s);
+		server_ecr_queue_scan(s, repo, digest);
+	server_ecr_kick_lifecycle(s);
 	log_fields(LOG_LEVEL_DEBUG, "ecr push", "repository", repo, "tag", tag ? tag : "", "digest", digest,
 		   NULL);
 }
@@ -198,9 +198,9 @@ static int cmp_newest(const void *a, const void *b)
 		      json_string_value(json_object_get(y, "imageDigest")));
 }
 
-json_t *ecr_images(struct server *s, const char *repo)
+json_t *server_ecr_images(struct server *s, const char *repo)
 {
-	struct registry *reg = ecr_registry(s);
+	struct registry *reg = server_ecr_registry(s);
 	json_t *out = json_array();
 	if (!reg)
 		return out;
@@ -267,15 +267,15 @@ json_t *ecr_images(struct server *s, const char *repo)
 
 /* ---- lifecycle ---- */
 
-int ecr_lifecycle_run(struct server *s, const char *repo, const char *policy_text, bool apply, json_t **ret,
-		      char **ret_msg)
+int server_ecr_lifecycle_run(struct server *s, const char *repo, const char *policy_text, bool apply,
+			     json_t **ret, char **ret_msg)
 {
 	struct ecr_policy *p = NULL;
 	*ret = NULL;
 	int r = ecr_policy_parse(policy_text, strlen(policy_text), &p, ret_msg);
 	if (r < 0)
 		return r;
-	json_t *all = ecr_images(s, repo), *imgs = json_array();
+	json_t *all = server_ecr_images(s, repo), *imgs = json_array();
 	size_t j;
 	json_t *img0;
 	json_array_foreach (all, j, img0)
@@ -295,7 +295,7 @@ int ecr_lifecycle_run(struct server *s, const char *repo, const char *policy_tex
 					   json_array_size(tags),
 					   json_number_value(json_object_get(img, "imagePushedAt")) };
 	}
-	ecr_policy_evaluate(p, v, n, ecr_now(s), rule);
+	ecr_policy_evaluate(p, v, n, server_ecr_now(s), rule);
 	json_t *out = json_array();
 	for (size_t i = 0; i < n; i++) {
 		if (!rule[i])
@@ -307,8 +307,8 @@ int ecr_lifecycle_run(struct server *s, const char *repo, const char *policy_tex
 					"appliedRulePriority", (json_int_t)rule[i]);
 		json_array_append_new(out, res);
 		if (apply) {
-			registry_image_delete(ecr_registry(s), repo, v[i].digest);
-			_cleanup_free_ char *key = ecr_image_key(repo, v[i].digest);
+			registry_image_delete(server_ecr_registry(s), repo, v[i].digest);
+			_cleanup_free_ char *key = server_ecr_image_key(repo, v[i].digest);
 			store_remove(s->store, key, NULL, NULL);
 			log_fields(LOG_LEVEL_INFO, "ecr lifecycle expired an image", "repository", repo,
 				   "digest", v[i].digest, NULL);
@@ -328,7 +328,7 @@ int ecr_lifecycle_run(struct server *s, const char *repo, const char *policy_tex
 static void apply_policies(struct server *s)
 {
 	_cleanup_json_ json_t *repos = NULL;
-	if (record_list(s, ECR_REPOS_PREFIX, &repos, NULL) < 0)
+	if (server_record_list(s, ECR_REPOS_PREFIX, &repos, NULL) < 0)
 		return;
 	size_t i;
 	json_t *repo;
@@ -339,7 +339,7 @@ static void apply_policies(struct server *s)
 			continue;
 		json_t *expired = NULL;
 		_cleanup_free_ char *msg = NULL;
-		if (ecr_lifecycle_run(s, name, text, true, &expired, &msg) < 0) {
+		if (server_ecr_lifecycle_run(s, name, text, true, &expired, &msg) < 0) {
 			log_fields(LOG_LEVEL_WARN, "ecr lifecycle policy invalid", "repository", name,
 				   "error", msg, NULL);
 			continue;
@@ -347,10 +347,10 @@ static void apply_policies(struct server *s)
 		json_decref(expired);
 		_cleanup_free_ char *key = xasprintf(ECR_META_PREFIX "%s", name);
 		json_t *meta = NULL;
-		if (record_get(s, key, &meta, NULL, NULL) < 0)
+		if (server_record_get(s, key, &meta, NULL, NULL) < 0)
 			meta = json_object();
-		json_object_set_new(meta, "lastEvaluatedAt", json_real(record_now()));
-		record_put(s, key, meta, NULL);
+		json_object_set_new(meta, "lastEvaluatedAt", json_real(server_record_now()));
+		server_record_put(s, key, meta, NULL);
 		json_decref(meta);
 	}
 }
@@ -382,7 +382,7 @@ static struct ecr_feed *current_feed(struct ecr_server *e)
 	e->feed = f;
 	free(e->feed_stamp);
 	e->feed_stamp = TAKE_PTR(stamp);
-	e->feed_loaded_at = record_now();
+	e->feed_loaded_at = server_record_now();
 	char count[32];
 	snprintf(count, sizeof(count), "%zu", ecr_feed_count(f));
 	log_fields(LOG_LEVEL_INFO, "vulnerability feed loaded", "dir", dir, "advisories", count, NULL);
@@ -456,7 +456,7 @@ static void scan_image(struct ecr_server *e, const char *repo, const char *diges
 	if (inventory(e->reg, repo, digest, &inv, &err) < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
 		scan = json_pack("{s:s,s:s,s:f}", "status", "FAILED", "description", m, "completedAt",
-				 record_now());
+				 server_record_now());
 	} else {
 		struct ecr_feed *f = current_feed(e);
 		json_t *findings = f ? ecr_feed_match(f, &inv) : json_array();
@@ -472,25 +472,25 @@ static void scan_image(struct ecr_server *e, const char *repo, const char *diges
 		    "The scan was completed successfully: %zu packages (%s %s), %zu advisories in the feed.",
 		    inv.n_pkgs, inv.os_id ? inv.os_id : "unknown os",
 		    inv.os_version_id ? inv.os_version_id : "", f ? ecr_feed_count(f) : 0);
-		scan =
-		    json_pack("{s:s,s:s,s:f,s:f,s:o,s:o,s:I}", "status", "COMPLETE", "description", desc,
-			      "completedAt", record_now(), "feedUpdatedAt", e->feed_loaded_at, "findings",
-			      findings, "findingSeverityCounts", counts, "packages", (json_int_t)inv.n_pkgs);
+		scan = json_pack("{s:s,s:s,s:f,s:f,s:o,s:o,s:I}", "status", "COMPLETE", "description", desc,
+				 "completedAt", server_record_now(), "feedUpdatedAt", e->feed_loaded_at,
+				 "findings", findings, "findingSeverityCounts", counts, "packages",
+				 (json_int_t)inv.n_pkgs);
 	}
 	ecr_inventory_done(&inv);
-	_cleanup_free_ char *key = ecr_image_key(repo, digest);
+	_cleanup_free_ char *key = server_ecr_image_key(repo, digest);
 	json_t *rec = NULL;
-	if (record_get(s, key, &rec, NULL, NULL) < 0)
-		rec = json_pack("{s:f}", "imagePushedAt", ecr_now(s));
+	if (server_record_get(s, key, &rec, NULL, NULL) < 0)
+		rec = json_pack("{s:f}", "imagePushedAt", server_ecr_now(s));
 	json_object_set_new(rec, "scan", scan);
-	record_put(s, key, rec, NULL);
+	server_record_put(s, key, rec, NULL);
 	json_decref(rec);
 	log_fields(LOG_LEVEL_INFO, "ecr scan done", "repository", repo, "digest", digest, NULL);
 }
 
 /* ---- worker ---- */
 
-void ecr_queue_scan(struct server *s, const char *repo, const char *digest)
+void server_ecr_queue_scan(struct server *s, const char *repo, const char *digest)
 {
 	struct ecr_server *e = s->ecr;
 	if (!e)
@@ -504,7 +504,7 @@ void ecr_queue_scan(struct server *s, const char *repo, const char *digest)
 	pthread_mutex_unlock(&e->lock);
 }
 
-void ecr_kick_lifecycle(struct server *s)
+void server_ecr_kick_lifecycle(struct server *s)
 {
 	struct ecr_server *e = s->ecr;
 	if (!e)
@@ -526,7 +526,7 @@ static void *worker_main(void *arg)
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += LIFECYCLE_PERIOD_SEC;
 			if (pthread_cond_timedwait(&e->cond, &e->lock, &ts) != 0 &&
-			    record_now() - last_lifecycle >= LIFECYCLE_PERIOD_SEC)
+			    server_record_now() - last_lifecycle >= LIFECYCLE_PERIOD_SEC)
 				e->lifecycle_due = true;
 			continue;
 		}
@@ -544,7 +544,7 @@ static void *worker_main(void *arg)
 		free(jobs);
 		if (lifecycle) {
 			apply_policies(e->srv);
-			last_lifecycle = record_now();
+			last_lifecycle = server_record_now();
 		}
 		pthread_mutex_lock(&e->lock);
 	}
@@ -568,7 +568,7 @@ static int write_cert(struct server *s, const char *host, struct berth_error **e
 	return 0;
 }
 
-int ecr_start(struct server *s, struct berth_error **err)
+int server_ecr_start(struct server *s, struct berth_error **err)
 {
 	if (!s->registry_addr)
 		return 0;
@@ -624,7 +624,7 @@ int ecr_start(struct server *s, struct berth_error **err)
 	return 0;
 }
 
-void ecr_stop(struct server *s)
+void server_ecr_stop(struct server *s)
 {
 	struct ecr_server *e = s->ecr;
 	if (!e || !e->worker_started)

@@ -57,7 +57,7 @@ static bool image_tag_valid(const char *t)
 
 static int bad_repo_name(struct ecs_call *c)
 {
-	return ecs_fail(
+	return server_ecs_fail(
 	    c, INVALID,
 	    "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular "
 	    "expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*' and be 2 to 256 "
@@ -66,7 +66,7 @@ static int bad_repo_name(struct ecs_call *c)
 
 static int no_repo(struct ecs_call *c, const char *name)
 {
-	return ecs_fail(c, "RepositoryNotFoundException",
+	return server_ecs_fail(c, "RepositoryNotFoundException",
 			"The repository with name '%s' does not exist in the registry with id '%s'", name,
 			c->srv->account);
 }
@@ -75,17 +75,17 @@ static int no_repo(struct ecs_call *c, const char *name)
 static int load_repo(struct ecs_call *c, json_t *in, const char **ret_name, json_t **ret, int64_t *ret_rev)
 {
 	const char *name;
-	if (ecs_str(c, in, "repositoryName", true, &name) < 0)
+	if (server_ecs_str(c, in, "repositoryName", true, &name) < 0)
 		return -1;
 	*ret_name = name;
 	if (!repo_name_valid(name))
 		return bad_repo_name(c);
-	_cleanup_free_ char *key = ecr_repo_key(name);
+	_cleanup_free_ char *key = server_ecr_repo_key(name);
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = record_get(c->srv, key, ret, ret_rev, &err);
+	int r = server_record_get(c->srv, key, ret, ret_rev, &err);
 	if (r == -ENOENT)
 		return no_repo(c, name);
-	return r < 0 ? ecs_internal(c, err) : 0;
+	return r < 0 ? server_ecs_internal(c, err) : 0;
 }
 
 /* The repository as ECR shows it (private fields removed). */
@@ -99,24 +99,24 @@ static json_t *repo_view(json_t *rec)
 
 static int put_repo(struct ecs_call *c, const char *name, json_t *rec, int64_t rev)
 {
-	_cleanup_free_ char *key = ecr_repo_key(name);
+	_cleanup_free_ char *key = server_ecr_repo_key(name);
 	_cleanup_error_ struct berth_error *err = NULL;
 	bool ok = false;
-	if (record_cas(c->srv, key, rec, rev, &ok, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_cas(c->srv, key, rec, rev, &ok, &err) < 0)
+		return server_ecs_internal(c, err);
 	if (!ok)
-		return ecs_fail(c, "ServerException", "the repository changed concurrently; retry");
+		return server_ecs_fail(c, "ServerException", "the repository changed concurrently; retry");
 	return 0;
 }
 
 static int mutability(struct ecs_call *c, json_t *in, const char **ret)
 {
-	if (ecs_str(c, in, "imageTagMutability", false, ret) < 0)
+	if (server_ecs_str(c, in, "imageTagMutability", false, ret) < 0)
 		return -1;
 	if (!*ret)
 		*ret = "MUTABLE";
 	if (!streq(*ret, "MUTABLE") && !streq(*ret, "IMMUTABLE"))
-		return ecs_fail(
+		return server_ecs_fail(
 		    c, INVALID,
 		    "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member "
 		    "must satisfy enum value set: [IMMUTABLE, MUTABLE]'");
@@ -130,7 +130,7 @@ static int scanning_config(struct ecs_call *c, json_t *in, bool *ret)
 		return 0;
 	json_t *v = json_object_get(cfg, "scanOnPush");
 	if (!json_is_object(cfg) || (v && !json_is_boolean(v)))
-		return ecs_fail(c, "SerializationException",
+		return server_ecs_fail(c, "SerializationException",
 				"'imageScanningConfiguration.scanOnPush': expected a "
 				"boolean");
 	*ret = json_is_true(v);
@@ -142,7 +142,8 @@ static int check_tags(struct ecs_call *c, json_t *tags)
 	if (!tags)
 		return 0;
 	if (!json_is_array(tags) || json_array_size(tags) > 50)
-		return ecs_fail(c, "InvalidTagParameterException", "tags must be a list of at most 50 tags");
+		return server_ecs_fail(c, "InvalidTagParameterException",
+				       "tags must be a list of at most 50 tags");
 	size_t i;
 	json_t *t;
 	json_array_foreach (tags, i, t) {
@@ -150,7 +151,7 @@ static int check_tags(struct ecs_call *c, json_t *tags)
 		json_t *v = json_object_get(t, "Value");
 		if (!k || !*k || strlen(k) > 128 ||
 		    (v && (!json_is_string(v) || strlen(json_string_value(v)) > 256)))
-			return ecs_fail(
+			return server_ecs_fail(
 			    c, "InvalidTagParameterException",
 			    "tags[%zu]: Key (1-128 characters) and Value (at most 256) are required", i);
 	}
@@ -163,19 +164,19 @@ static int paginate(struct ecs_call *c, json_t *in, json_t *all, const char *key
 {
 	int64_t max = limit;
 	const char *token = NULL;
-	if (ecs_int(c, in, "maxResults", 1, limit, &max) < 0 ||
-	    ecs_str(c, in, "nextToken", false, &token) < 0)
+	if (server_ecs_int(c, in, "maxResults", 1, limit, &max) < 0 ||
+	    server_ecs_str(c, in, "nextToken", false, &token) < 0)
 		return -1;
 	size_t start = 0;
 	if (token && *token) {
 		void *d = NULL;
 		size_t n = 0;
 		uint64_t off;
-		int bad = base64_decode(token, &d, &n) < 0 || parse_uint64(d, &off) < 0 ||
+		int bad = base64_decode(token, &d, &n) < 0 || util_parse_uint64(d, &off) < 0 ||
 			  off > json_array_size(all);
 		free(d);
 		if (bad)
-			return ecs_fail(c, INVALID,
+			return server_ecs_fail(c, INVALID,
 					"Invalid parameter at 'nextToken': the token is not valid");
 		start = (size_t)off;
 	}
@@ -202,7 +203,7 @@ static int create_repository(struct ecs_call *c, json_t *in, json_t **out)
 	const char *name, *mut;
 	bool scan = false;
 	json_t *tags = json_object_get(in, "tags");
-	if (ecs_str(c, in, "repositoryName", true, &name) < 0 || mutability(c, in, &mut) < 0 ||
+	if (server_ecs_str(c, in, "repositoryName", true, &name) < 0 || mutability(c, in, &mut) < 0 ||
 	    scanning_config(c, in, &scan) < 0 || check_tags(c, tags) < 0)
 		return -1;
 	if (!repo_name_valid(name))
@@ -210,27 +211,28 @@ static int create_repository(struct ecs_call *c, json_t *in, json_t **out)
 	json_t *enc = json_object_get(in, "encryptionConfiguration");
 	const char *et = json_string_value(json_object_get(enc, "encryptionType"));
 	if (enc && et && !streq(et, "AES256") && !streq(et, "KMS"))
-		return ecs_fail(c, INVALID, "encryptionConfiguration.encryptionType must be AES256 or KMS");
+		return server_ecs_fail(c, INVALID,
+				       "encryptionConfiguration.encryptionType must be AES256 or KMS");
 	_cleanup_free_ char *arn = xasprintf("arn:aws:ecr:%s:%s:repository/%s", s->region, s->account, name);
 	_cleanup_free_ char *uri = xasprintf("%s/%s", c->registry, name);
 	json_t *rec =
 	    json_pack("{s:s,s:s,s:s,s:s,s:f,s:s,s:{s:b},s:{s:s}}", "repositoryArn", arn, "registryId",
-		      s->account, "repositoryName", name, "repositoryUri", uri, "createdAt", record_now(),
-		      "imageTagMutability", mut, "imageScanningConfiguration", "scanOnPush", scan,
-		      "encryptionConfiguration", "encryptionType", et ? et : "AES256");
+		      s->account, "repositoryName", name, "repositoryUri", uri, "createdAt",
+		      server_record_now(), "imageTagMutability", mut, "imageScanningConfiguration",
+		      "scanOnPush", scan, "encryptionConfiguration", "encryptionType", et ? et : "AES256");
 	if (tags)
 		json_object_set(rec, "tags", tags);
-	_cleanup_free_ char *key = ecr_repo_key(name);
+	_cleanup_free_ char *key = server_ecr_repo_key(name);
 	_cleanup_error_ struct berth_error *err = NULL;
 	bool ok = false;
-	int r = record_cas(s, key, rec, 0, &ok, &err);
+	int r = server_record_cas(s, key, rec, 0, &ok, &err);
 	if (r < 0) {
 		json_decref(rec);
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	}
 	if (!ok) {
 		json_decref(rec);
-		return ecs_fail(c, "RepositoryAlreadyExistsException",
+		return server_ecs_fail(c, "RepositoryAlreadyExistsException",
 				"The repository with name '%s' already exists in the registry with id '%s'",
 				name, s->account);
 	}
@@ -242,7 +244,7 @@ static int create_repository(struct ecs_call *c, json_t *in, json_t **out)
 static int describe_repositories(struct ecs_call *c, json_t *in, json_t **out)
 {
 	json_t *names;
-	if (ecs_strv(c, in, "repositoryNames", &names) < 0)
+	if (server_ecs_strv(c, in, "repositoryNames", &names) < 0)
 		return -1;
 	_cleanup_json_ json_t *all = json_array();
 	if (names) {
@@ -262,8 +264,8 @@ static int describe_repositories(struct ecs_call *c, json_t *in, json_t **out)
 	} else {
 		_cleanup_json_ json_t *recs = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
-		if (record_list(c->srv, ECR_REPOS_PREFIX, &recs, &err) < 0)
-			return ecs_internal(c, err);
+		if (server_record_list(c->srv, ECR_REPOS_PREFIX, &recs, &err) < 0)
+			return server_ecs_internal(c, err);
 		size_t i;
 		json_t *rec;
 		json_array_foreach (recs, i, rec)
@@ -281,23 +283,23 @@ static int delete_repository(struct ecs_call *c, json_t *in, json_t **out)
 	int64_t rev;
 	json_t *force = json_object_get(in, "force");
 	if (force && !json_is_boolean(force))
-		return ecs_fail(c, "SerializationException", "'force': expected a boolean");
+		return server_ecs_fail(c, "SerializationException", "'force': expected a boolean");
 	if (load_repo(c, in, &name, &rec, &rev) < 0)
 		return -1;
-	_cleanup_json_ json_t *imgs = ecr_images(s, name);
+	_cleanup_json_ json_t *imgs = server_ecr_images(s, name);
 	if (json_array_size(imgs) && !json_is_true(force))
-		return ecs_fail(
+		return server_ecs_fail(
 		    c, "RepositoryNotEmptyException",
 		    "The repository with name '%s' in registry with id '%s' cannot be deleted because "
 		    "it still contains images",
 		    name, s->account);
-	_cleanup_free_ char *key = ecr_repo_key(name);
+	_cleanup_free_ char *key = server_ecr_repo_key(name);
 	_cleanup_free_ char *images = xasprintf(ECR_IMAGES_PREFIX "%s@", name);
 	_cleanup_free_ char *meta = xasprintf(ECR_META_PREFIX "%s", name);
 	_cleanup_error_ struct berth_error *err = NULL;
 	/* the record first: from then on pushes are refused, then the contents go */
 	if (store_remove(s->store, key, NULL, &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	struct store_kv_list l;
 	if (store_range(s->store, images, NULL, 0, &l, NULL) == 0) {
 		for (size_t i = 0; i < l.n; i++)
@@ -305,8 +307,8 @@ static int delete_repository(struct ecs_call *c, json_t *in, json_t **out)
 		store_kv_list_done(&l);
 	}
 	store_remove(s->store, meta, NULL, NULL);
-	if (registry_repo_delete(ecr_registry(s), name, &err) < 0)
-		return ecs_internal(c, err);
+	if (registry_repo_delete(server_ecr_registry(s), name, &err) < 0)
+		return server_ecs_internal(c, err);
 	*out = json_pack("{s:o}", "repository", repo_view(rec));
 	return 0;
 }
@@ -319,7 +321,7 @@ static int put_image_tag_mutability(struct ecs_call *c, json_t *in, json_t **out
 	if (load_repo(c, in, &name, &rec, &rev) < 0)
 		return -1;
 	if (!json_object_get(in, "imageTagMutability"))
-		return ecs_fail(c, INVALID, "imageTagMutability can not be blank.");
+		return server_ecs_fail(c, INVALID, "imageTagMutability can not be blank.");
 	if (mutability(c, in, &mut) < 0)
 		return -1;
 	json_object_set_new(rec, "imageTagMutability", json_string(mut));
@@ -349,11 +351,11 @@ static int put_image_scanning_configuration(struct ecs_call *c, json_t *in, json
 static int list_tags_for_resource(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *arn;
-	if (ecs_str(c, in, "resourceArn", true, &arn) < 0)
+	if (server_ecs_str(c, in, "resourceArn", true, &arn) < 0)
 		return -1;
 	const char *p = strstr(arn, ":repository/");
 	if (!startswith(arn, "arn:aws:ecr:") || !p)
-		return ecs_fail(c, INVALID,
+		return server_ecs_fail(c, INVALID,
 				"Invalid parameter at 'resourceArn': '%s' is not a repository ARN", arn);
 	json_t *fake = json_pack("{s:s}", "repositoryName", p + strlen(":repository/")), *rec = NULL;
 	const char *name;
@@ -398,9 +400,9 @@ static int tag_filter(struct ecs_call *c, json_t *in, const char **ret)
 		return 0;
 	const char *ts = json_string_value(json_object_get(f, "tagStatus"));
 	if (!json_is_object(f) || (json_object_get(f, "tagStatus") && !ts))
-		return ecs_fail(c, "SerializationException", "'filter.tagStatus': expected a string");
+		return server_ecs_fail(c, "SerializationException", "'filter.tagStatus': expected a string");
 	if (ts && !streq(ts, "TAGGED") && !streq(ts, "UNTAGGED") && !streq(ts, "ANY"))
-		return ecs_fail(
+		return server_ecs_fail(
 		    c, INVALID,
 		    "Invalid parameter at 'filter.tagStatus' failed to satisfy constraint: 'Member must "
 		    "satisfy enum value set: [TAGGED, UNTAGGED, ANY]'");
@@ -422,7 +424,7 @@ static int list_images(struct ecs_call *c, json_t *in, json_t **out)
 	int64_t rev;
 	if (load_repo(c, in, &name, &rec, &rev) < 0 || tag_filter(c, in, &status) < 0)
 		return -1;
-	_cleanup_json_ json_t *imgs = ecr_images(c->srv, name);
+	_cleanup_json_ json_t *imgs = server_ecr_images(c->srv, name);
 	_cleanup_json_ json_t *ids = json_array();
 	size_t i, j;
 	json_t *img, *t;
@@ -446,11 +448,11 @@ static int image_ids(struct ecs_call *c, json_t *in, bool required, json_t **ret
 	*ret = ids;
 	if (!ids) {
 		if (required)
-			return ecs_fail(c, INVALID, "imageIds can not be blank.");
+			return server_ecs_fail(c, INVALID, "imageIds can not be blank.");
 		return 0;
 	}
 	if (!json_is_array(ids) || (required && json_array_size(ids) == 0) || json_array_size(ids) > 100)
-		return ecs_fail(c, INVALID,
+		return server_ecs_fail(c, INVALID,
 				"Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member "
 				"must have length between 1 and 100'");
 	size_t i;
@@ -458,7 +460,7 @@ static int image_ids(struct ecs_call *c, json_t *in, bool required, json_t **ret
 	json_array_foreach (ids, i, id) {
 		json_t *d = json_object_get(id, "imageDigest"), *t = json_object_get(id, "imageTag");
 		if (!json_is_object(id) || (d && !json_is_string(d)) || (t && !json_is_string(t)))
-			return ecs_fail(c, "SerializationException",
+			return server_ecs_fail(c, "SerializationException",
 					"'imageIds[%zu]': expected {imageDigest, "
 					"imageTag}",
 					i);
@@ -530,7 +532,7 @@ static json_t *image_detail(struct server *s, const char *repo, json_t *img)
 static int image_not_found(struct ecs_call *c, json_t *id, const char *repo)
 {
 	_cleanup_free_ char *t = image_id_text(id);
-	return ecs_fail(
+	return server_ecs_fail(
 	    c, "ImageNotFoundException",
 	    "The image with imageId %s does not exist within the repository with name '%s' in the "
 	    "registry with id '%s'",
@@ -546,7 +548,7 @@ static int describe_images(struct ecs_call *c, json_t *in, json_t **out)
 	if (load_repo(c, in, &name, &rec, &rev) < 0 || tag_filter(c, in, &status) < 0 ||
 	    image_ids(c, in, false, &ids) < 0)
 		return -1;
-	_cleanup_json_ json_t *imgs = ecr_images(c->srv, name);
+	_cleanup_json_ json_t *imgs = server_ecr_images(c->srv, name);
 	_cleanup_json_ json_t *all = json_array();
 	size_t i;
 	json_t *img, *id;
@@ -556,7 +558,7 @@ static int describe_images(struct ecs_call *c, json_t *in, json_t **out)
 			if (why && streq(why, "ImageNotFound"))
 				return image_not_found(c, id, name);
 			if (why)
-				return ecs_fail(c, INVALID, "imageIds[%zu]: %s", i, why);
+				return server_ecs_fail(c, INVALID, "imageIds[%zu]: %s", i, why);
 			json_array_append_new(all, image_detail(c->srv, name, img));
 		}
 	} else {
@@ -591,9 +593,9 @@ static int batch_get_image(struct ecs_call *c, json_t *in, json_t **out)
 	int64_t rev;
 	json_t *ids, *accepted;
 	if (load_repo(c, in, &name, &rec, &rev) < 0 || image_ids(c, in, true, &ids) < 0 ||
-	    ecs_strv(c, in, "acceptedMediaTypes", &accepted) < 0)
+	    server_ecs_strv(c, in, "acceptedMediaTypes", &accepted) < 0)
 		return -1;
-	_cleanup_json_ json_t *imgs = ecr_images(c->srv, name);
+	_cleanup_json_ json_t *imgs = server_ecr_images(c->srv, name);
 	json_t *images = json_array(), *failures = json_array();
 	size_t i;
 	json_t *id, *img;
@@ -606,7 +608,7 @@ static int batch_get_image(struct ecs_call *c, json_t *in, json_t **out)
 		const char *digest = json_string_value(json_object_get(img, "imageDigest"));
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 		_cleanup_free_ char *mt = NULL;
-		if (registry_manifest_read(ecr_registry(c->srv), name, digest, &sb, &mt) < 0) {
+		if (registry_manifest_read(server_ecr_registry(c->srv), name, digest, &sb, &mt) < 0) {
 			json_array_append_new(failures,
 					      failure(id, "ImageNotFound", failure_reason("ImageNotFound")));
 			continue;
@@ -639,12 +641,12 @@ static int batch_delete_image(struct ecs_call *c, json_t *in, json_t **out)
 	json_t *ids;
 	if (load_repo(c, in, &name, &rec, &rev) < 0 || image_ids(c, in, true, &ids) < 0)
 		return -1;
-	struct registry *reg = ecr_registry(s);
+	struct registry *reg = server_ecr_registry(s);
 	json_t *deleted = json_array(), *failures = json_array();
 	size_t i;
 	json_t *id, *img;
 	json_array_foreach (ids, i, id) {
-		_cleanup_json_ json_t *imgs = ecr_images(s, name); /* fresh: earlier ids changed it */
+		_cleanup_json_ json_t *imgs = server_ecr_images(s, name); /* fresh: earlier ids changed it */
 		const char *why = id_failure(imgs, id, &img);
 		if (why) {
 			json_array_append_new(failures, failure(id, why, failure_reason(why)));
@@ -656,7 +658,7 @@ static int batch_delete_image(struct ecs_call *c, json_t *in, json_t **out)
 		bool whole = !tag || json_array_size(tags) <= 1; /* removing the last tag deletes the image */
 		if (whole) {
 			registry_image_delete(reg, name, digest);
-			_cleanup_free_ char *key = ecr_image_key(name, digest);
+			_cleanup_free_ char *key = server_ecr_image_key(name, digest);
 			store_remove(s->store, key, NULL, NULL);
 			if (tag) {
 				json_array_append_new(
@@ -687,41 +689,44 @@ static int put_image(struct ecs_call *c, json_t *in, json_t **out)
 	const char *name, *manifest, *mt, *tag, *want;
 	_cleanup_json_ json_t *rec = NULL;
 	int64_t rev;
-	if (load_repo(c, in, &name, &rec, &rev) < 0 || ecs_str(c, in, "imageManifest", true, &manifest) < 0 ||
-	    ecs_str(c, in, "imageManifestMediaType", false, &mt) < 0 ||
-	    ecs_str(c, in, "imageTag", false, &tag) < 0 || ecs_str(c, in, "imageDigest", false, &want) < 0)
+	if (load_repo(c, in, &name, &rec, &rev) < 0 ||
+	    server_ecs_str(c, in, "imageManifest", true, &manifest) < 0 ||
+	    server_ecs_str(c, in, "imageManifestMediaType", false, &mt) < 0 ||
+	    server_ecs_str(c, in, "imageTag", false, &tag) < 0 ||
+	    server_ecs_str(c, in, "imageDigest", false, &want) < 0)
 		return -1;
 	if (tag && !image_tag_valid(tag))
-		return ecs_fail(c, INVALID, "Invalid parameter at 'imageTag': '%s' is not a valid tag", tag);
-	_cleanup_json_ json_t *imgs = ecr_images(s, name);
+		return server_ecs_fail(c, INVALID, "Invalid parameter at 'imageTag': '%s' is not a valid tag",
+				       tag);
+	_cleanup_json_ json_t *imgs = server_ecr_images(s, name);
 	char digest[DIGEST_STRING_MAX];
 	digest_buffer(DIGEST_SHA256, manifest, strlen(manifest), digest);
 	if (want && !streq(want, digest))
-		return ecs_fail(c, "ImageDigestDoesNotMatchException",
+		return server_ecs_fail(c, "ImageDigestDoesNotMatchException",
 				"Provided digest %s does not match the manifest's digest %s", want, digest);
 	json_t *same = find_image(imgs, digest, tag);
 	if (same && (tag || json_array_size(json_object_get(same, "imageTags")) == 0))
-		return ecs_fail(
+		return server_ecs_fail(
 		    c, "ImageAlreadyExistsException",
 		    "Image with digest '%s'%s%s%s already exists in the repository with name '%s' in "
 		    "registry with id '%s'",
 		    digest, tag ? " and tag '" : "", tag ? tag : "", tag ? "'" : "", name, s->account);
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r =
-	    registry_manifest_write(ecr_registry(s), name, tag, mt, manifest, strlen(manifest), digest, &err);
+	int r = registry_manifest_write(server_ecr_registry(s), name, tag, mt, manifest, strlen(manifest),
+					digest, &err);
 	if (r == -EEXIST)
-		return ecs_fail(
+		return server_ecs_fail(
 		    c, "ImageTagAlreadyExistsException",
 		    "The image tag '%s' already exists in the '%s' repository and cannot be overwritten "
 		    "because the repository is immutable.",
 		    tag, name);
 	if (r == -ENOENT) {
 		_cleanup_free_ char *m = berth_error_string(err);
-		return ecs_fail(c, "LayersNotFoundException", "%s", m);
+		return server_ecs_fail(c, "LayersNotFoundException", "%s", m);
 	}
 	if (r < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
-		return ecs_fail(c, INVALID, "Invalid parameter at 'imageManifest': %s", m);
+		return server_ecs_fail(c, INVALID, "Invalid parameter at 'imageManifest': %s", m);
 	}
 	json_t *iid = json_pack("{s:s}", "imageDigest", digest);
 	if (tag)
@@ -742,7 +747,7 @@ static int get_authorization_token(struct ecs_call *c, json_t *in, json_t **out)
 {
 	struct server *s = c->srv;
 	int64_t expires = (int64_t)time(NULL) + ECR_TOKEN_TTL;
-	_cleanup_free_ char *pw = ecr_issue_password(s, expires);
+	_cleanup_free_ char *pw = server_ecr_issue_password(s, expires);
 	_cleanup_free_ char *cred = xasprintf("AWS:%s", pw);
 	_cleanup_free_ char *b64 = base64_encode(cred, strlen(cred));
 	_cleanup_free_ char *proxy = xasprintf("https://%s", c->registry);
@@ -755,7 +760,7 @@ static int get_authorization_token(struct ecs_call *c, json_t *in, json_t **out)
 
 static int no_policy(struct ecs_call *c, const char *name)
 {
-	return ecs_fail(
+	return server_ecs_fail(
 	    c, "LifecyclePolicyNotFoundException",
 	    "Lifecycle policy does not exist for the repository with name '%s' in the registry with id "
 	    "'%s'",
@@ -764,7 +769,7 @@ static int no_policy(struct ecs_call *c, const char *name)
 
 static int policy_invalid(struct ecs_call *c, const char *msg)
 {
-	return ecs_fail(
+	return server_ecs_fail(
 	    c, INVALID,
 	    "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: 'Lifecycle policy "
 	    "validation failure: %s'",
@@ -775,7 +780,7 @@ static json_t *meta_get(struct server *s, const char *name)
 {
 	_cleanup_free_ char *key = xasprintf(ECR_META_PREFIX "%s", name);
 	json_t *m = NULL;
-	return record_get(s, key, &m, NULL, NULL) == 0 ? m : json_object();
+	return server_record_get(s, key, &m, NULL, NULL) == 0 ? m : json_object();
 }
 
 static int put_lifecycle_policy(struct ecs_call *c, json_t *in, json_t **out)
@@ -783,10 +788,11 @@ static int put_lifecycle_policy(struct ecs_call *c, json_t *in, json_t **out)
 	const char *name, *text;
 	_cleanup_json_ json_t *rec = NULL;
 	int64_t rev;
-	if (load_repo(c, in, &name, &rec, &rev) < 0 || ecs_str(c, in, "lifecyclePolicyText", true, &text) < 0)
+	if (load_repo(c, in, &name, &rec, &rev) < 0 ||
+	    server_ecs_str(c, in, "lifecyclePolicyText", true, &text) < 0)
 		return -1;
 	if (strlen(text) < 100 || strlen(text) > 30720)
-		return ecs_fail(c, INVALID,
+		return server_ecs_fail(c, INVALID,
 				"Invalid parameter at 'lifecyclePolicyText' failed to satisfy constraint: "
 				"'Member must have length between 100 and 30720'");
 	struct ecr_policy *p = NULL;
@@ -797,7 +803,7 @@ static int put_lifecycle_policy(struct ecs_call *c, json_t *in, json_t **out)
 	json_object_set_new(rec, "lifecyclePolicyText", json_string(text));
 	if (put_repo(c, name, rec, rev) < 0)
 		return -1;
-	ecr_kick_lifecycle(c->srv);
+	server_ecr_kick_lifecycle(c->srv);
 	*out = json_pack("{s:s,s:s,s:s}", "registryId", c->srv->account, "repositoryName", name,
 			 "lifecyclePolicyText", text);
 	return 0;
@@ -839,7 +845,7 @@ static int start_lifecycle_policy_preview(struct ecs_call *c, json_t *in, json_t
 	_cleanup_json_ json_t *rec = NULL;
 	int64_t rev;
 	if (load_repo(c, in, &name, &rec, &rev) < 0 ||
-	    ecs_str(c, in, "lifecyclePolicyText", false, &text) < 0)
+	    server_ecs_str(c, in, "lifecyclePolicyText", false, &text) < 0)
 		return -1;
 	if (!text)
 		text = json_string_value(json_object_get(rec, "lifecyclePolicyText"));
@@ -847,7 +853,7 @@ static int start_lifecycle_policy_preview(struct ecs_call *c, json_t *in, json_t
 		return no_policy(c, name);
 	json_t *results = NULL;
 	_cleanup_free_ char *msg = NULL;
-	if (ecr_lifecycle_run(s, name, text, false, &results, &msg) < 0)
+	if (server_ecr_lifecycle_run(s, name, text, false, &results, &msg) < 0)
 		return policy_invalid(c, msg);
 	/* evaluated at once: the preview is COMPLETE by the time anyone asks */
 	_cleanup_json_ json_t *meta = meta_get(s, name);
@@ -856,8 +862,8 @@ static int start_lifecycle_policy_preview(struct ecs_call *c, json_t *in, json_t
 				      "status", "COMPLETE"));
 	_cleanup_free_ char *key = xasprintf(ECR_META_PREFIX "%s", name);
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_put(s, key, meta, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_put(s, key, meta, &err) < 0)
+		return server_ecs_internal(c, err);
 	*out = json_pack("{s:s,s:s,s:s,s:s}", "registryId", s->account, "repositoryName", name,
 			 "lifecyclePolicyText", text, "status", "IN_PROGRESS");
 	return 0;
@@ -876,7 +882,7 @@ static int get_lifecycle_policy_preview(struct ecs_call *c, json_t *in, json_t *
 	_cleanup_json_ json_t *meta = meta_get(c->srv, name);
 	json_t *pv = json_object_get(meta, "preview");
 	if (!pv)
-		return ecs_fail(
+		return server_ecs_fail(
 		    c, "LifecyclePolicyPreviewNotFoundException",
 		    "There is no dry run for this repository with name '%s' in registry with id '%s'", name,
 		    c->srv->account);
@@ -915,13 +921,13 @@ static int scan_target(struct ecs_call *c, json_t *in, const char **ret_name, js
 		return -1;
 	json_t *id = json_object_get(in, "imageId");
 	if (!json_is_object(id))
-		return ecs_fail(c, INVALID, "imageId can not be blank.");
-	*ret_imgs = ecr_images(c->srv, *ret_name);
+		return server_ecs_fail(c, INVALID, "imageId can not be blank.");
+	*ret_imgs = server_ecr_images(c->srv, *ret_name);
 	const char *why = id_failure(*ret_imgs, id, ret_img);
 	if (why && streq(why, "ImageNotFound"))
 		return image_not_found(c, id, *ret_name);
 	if (why)
-		return ecs_fail(c, INVALID, "imageId: %s", why);
+		return server_ecs_fail(c, INVALID, "imageId: %s", why);
 	return 0;
 }
 
@@ -942,19 +948,19 @@ static int start_image_scan(struct ecs_call *c, json_t *in, json_t **out)
 	if (scan_target(c, in, &name, &imgs, &img) < 0)
 		return -1;
 	const char *digest = json_string_value(json_object_get(img, "imageDigest"));
-	_cleanup_free_ char *key = ecr_image_key(name, digest);
+	_cleanup_free_ char *key = server_ecr_image_key(name, digest);
 	json_t *rec = NULL;
-	if (record_get(c->srv, key, &rec, NULL, NULL) < 0)
+	if (server_record_get(c->srv, key, &rec, NULL, NULL) < 0)
 		rec = json_pack("{s:O}", "imagePushedAt", json_object_get(img, "imagePushedAt"));
 	json_object_set_new(
 	    rec, "scan",
 	    json_pack("{s:s,s:s}", "status", "IN_PROGRESS", "description", "The scan is in progress."));
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = record_put(c->srv, key, rec, &err);
+	int r = server_record_put(c->srv, key, rec, &err);
 	json_decref(rec);
 	if (r < 0)
-		return ecs_internal(c, err);
-	ecr_queue_scan(c->srv, name, digest);
+		return server_ecs_internal(c, err);
+	server_ecr_queue_scan(c->srv, name, digest);
 	*out = json_pack("{s:s,s:s,s:o,s:{s:s,s:s}}", "registryId", c->srv->account, "repositoryName", name,
 			 "imageId", image_id_of(in, img), "imageScanStatus", "status", "IN_PROGRESS",
 			 "description", "The scan is in progress.");
@@ -971,7 +977,7 @@ static int describe_image_scan_findings(struct ecs_call *c, json_t *in, json_t *
 	json_t *scan = json_object_get(img, "scan");
 	if (!scan) {
 		_cleanup_free_ char *t = image_id_text(json_object_get(in, "imageId"));
-		return ecs_fail(
+		return server_ecs_fail(
 		    c, "ScanNotFoundException",
 		    "Image scan does not exist for the image with '%s' in the repository with name '%s' "
 		    "in the registry with id '%s'",
@@ -991,7 +997,7 @@ static int describe_image_scan_findings(struct ecs_call *c, json_t *in, json_t *
 
 /*
  * registry: the operation reads or changes the registry's contents, or wakes
- * its worker, so a replica without the registry forwards it (ecr_call());
+ * its worker, so a replica without the registry forwards it (server_ecr_call());
  * the others need only the store (repositories, policies, previews).
  */
 struct ecr_op {
@@ -1030,27 +1036,29 @@ static const struct ecr_op *find_op(const char *name)
 	return NULL;
 }
 
-ecs_op_fn ecr_find_op(const char *name)
+ecs_op_fn server_ecr_find_op(const char *name)
 {
 	const struct ecr_op *o = find_op(name);
 	return o ? o->fn : NULL;
 }
 
-int ecr_call(struct ecs_call *c, const char *op, json_t *in, json_t **out)
+int server_ecr_call(struct ecs_call *c, const char *op, json_t *in, json_t **out)
 {
 	const struct ecr_op *o = find_op(op);
 	_cleanup_free_ char *replica = NULL, *endpoint = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	/* a forwarded call is answered here or not at all (the caller's view was stale) */
-	int r = c->local && !ecr_registry(c->srv) ? -ENOENT : ecr_locate(c->srv, &replica, &endpoint, &err);
+	int r = c->local && !server_ecr_registry(c->srv)
+		    ? -ENOENT
+		    : server_ecr_locate(c->srv, &replica, &endpoint, &err);
 	if (r == -ENOENT)
-		return ecs_fail(c, "ServerException",
+		return server_ecs_fail(c, "ServerException",
 				"No server replica runs a registry: start one berth server with --registry "
 				"HOST:PORT.");
 	if (r < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	if (replica && o->registry)
-		return replica_call(c, replica, ECR_TARGET_NAME, "ecr", op, in, out);
+		return server_replica_call(c, replica, ECR_TARGET_NAME, "ecr", op, in, out);
 	c->registry = endpoint;
 	r = o->fn(c, in, out);
 	c->registry = NULL;

@@ -25,84 +25,84 @@ struct ecs_op {
 };
 
 static const struct ecs_op OPS[] = {
-	{ "CreateCluster", ecs_create_cluster },
-	{ "DescribeClusters", ecs_describe_clusters },
-	{ "ListClusters", ecs_list_clusters },
-	{ "DeleteCluster", ecs_delete_cluster },
-	{ "RegisterTaskDefinition", ecs_register_task_definition },
-	{ "DescribeTaskDefinition", ecs_describe_task_definition },
-	{ "DeregisterTaskDefinition", ecs_deregister_task_definition },
-	{ "ListTaskDefinitions", ecs_list_task_definitions },
-	{ "ListTaskDefinitionFamilies", ecs_list_task_definition_families },
-	{ "ListContainerInstances", ecs_list_container_instances },
-	{ "DescribeContainerInstances", ecs_describe_container_instances },
-	{ "UpdateContainerInstancesState", ecs_update_container_instances_state },
-	{ "DeregisterContainerInstance", ecs_deregister_container_instance },
-	{ "PutAttributes", ecs_put_attributes },
-	{ "ListAttributes", ecs_list_attributes },
-	{ "DeleteAttributes", ecs_delete_attributes },
-	{ "TagResource", ecs_tag_resource },
-	{ "UntagResource", ecs_untag_resource },
-	{ "ListTagsForResource", ecs_list_tags_for_resource },
-	{ "RunTask", ecs_run_task },
-	{ "StartTask", ecs_start_task },
-	{ "StopTask", ecs_stop_task },
-	{ "DescribeTasks", ecs_describe_tasks },
-	{ "ListTasks", ecs_list_tasks },
-	{ "CreateService", ecs_create_service },
-	{ "UpdateService", ecs_update_service },
-	{ "DeleteService", ecs_delete_service },
-	{ "DescribeServices", ecs_describe_services },
-	{ "ListServices", ecs_list_services },
-	{ "ListServicesByNamespace", ecs_list_services_by_namespace },
-	{ "CreateTaskSet", ecs_create_task_set },
-	{ "UpdateTaskSet", ecs_update_task_set },
-	{ "UpdateServicePrimaryTaskSet", ecs_update_service_primary_task_set },
-	{ "DeleteTaskSet", ecs_delete_task_set },
-	{ "DescribeTaskSets", ecs_describe_task_sets },
-	{ "BerthExplainPlacement", ecs_berth_explain_placement }, /* berth's own (docs/cluster.md) */
+	{ "CreateCluster", server_ecs_create_cluster },
+	{ "DescribeClusters", server_ecs_describe_clusters },
+	{ "ListClusters", server_ecs_list_clusters },
+	{ "DeleteCluster", server_ecs_delete_cluster },
+	{ "RegisterTaskDefinition", server_ecs_register_task_definition },
+	{ "DescribeTaskDefinition", server_ecs_describe_task_definition },
+	{ "DeregisterTaskDefinition", server_ecs_deregister_task_definition },
+	{ "ListTaskDefinitions", server_ecs_list_task_definitions },
+	{ "ListTaskDefinitionFamilies", server_ecs_list_task_definition_families },
+	{ "ListContainerInstances", server_ecs_list_container_instances },
+	{ "DescribeContainerInstances", server_ecs_describe_container_instances },
+	{ "UpdateContainerInstancesState", server_ecs_update_container_instances_state },
+	{ "DeregisterContainerInstance", server_ecs_deregister_container_instance },
+	{ "PutAttributes", server_ecs_put_attributes },
+	{ "ListAttributes", server_ecs_list_attributes },
+	{ "DeleteAttributes", server_ecs_delete_attributes },
+	{ "TagResource", server_ecs_tag_resource },
+	{ "UntagResource", server_ecs_untag_resource },
+	{ "ListTagsForResource", server_ecs_list_tags_for_resource },
+	{ "RunTask", server_ecs_run_task },
+	{ "StartTask", server_ecs_start_task },
+	{ "StopTask", server_ecs_stop_task },
+	{ "DescribeTasks", server_ecs_describe_tasks },
+	{ "ListTasks", server_ecs_list_tasks },
+	{ "CreateService", server_ecs_create_service },
+	{ "UpdateService", server_ecs_update_service },
+	{ "DeleteService", server_ecs_delete_service },
+	{ "DescribeServices", server_ecs_describe_services },
+	{ "ListServices", server_ecs_list_services },
+	{ "ListServicesByNamespace", server_ecs_list_services_by_namespace },
+	{ "CreateTaskSet", server_ecs_create_task_set },
+	{ "UpdateTaskSet", server_ecs_update_task_set },
+	{ "UpdateServicePrimaryTaskSet", server_ecs_update_service_primary_task_set },
+	{ "DeleteTaskSet", server_ecs_delete_task_set },
+	{ "DescribeTaskSets", server_ecs_describe_task_sets },
+	{ "BerthExplainPlacement", server_ecs_berth_explain_placement }, /* berth's own (docs/cluster.md) */
 	/* berth's load balancers (lb.c, docs/lb.md) */
-	{ "BerthCreateLoadBalancer", ecs_berth_create_load_balancer },
-	{ "BerthDescribeLoadBalancers", ecs_berth_describe_load_balancers },
-	{ "BerthDeleteLoadBalancer", ecs_berth_delete_load_balancer },
-	{ "BerthDescribeTargetHealth", ecs_berth_describe_target_health },
-	{ "BerthAttachLoadBalancer", ecs_berth_attach_load_balancer },
-	{ "BerthDetachLoadBalancer", ecs_berth_detach_load_balancer },
-	{ "BerthDrainTargets", ecs_berth_drain_targets },
-	{ "BerthDescribeMetrics", ecs_berth_describe_metrics }, /* metrics.c, docs/metrics.md */
+	{ "BerthCreateLoadBalancer", server_ecs_berth_create_load_balancer },
+	{ "BerthDescribeLoadBalancers", server_ecs_berth_describe_load_balancers },
+	{ "BerthDeleteLoadBalancer", server_ecs_berth_delete_load_balancer },
+	{ "BerthDescribeTargetHealth", server_ecs_berth_describe_target_health },
+	{ "BerthAttachLoadBalancer", server_ecs_berth_attach_load_balancer },
+	{ "BerthDetachLoadBalancer", server_ecs_berth_detach_load_balancer },
+	{ "BerthDrainTargets", server_ecs_berth_drain_targets },
+	{ "BerthDescribeMetrics", server_ecs_berth_describe_metrics }, /* metrics.c, docs/metrics.md */
 };
 
 /* CloudWatch Logs, same endpoint, SigV4 service "logs" (logs.c). */
 static const struct ecs_op LOGS_OPS[] = {
-	{ "CreateLogGroup", logs_create_log_group },
-	{ "DeleteLogGroup", logs_delete_log_group },
-	{ "DescribeLogGroups", logs_describe_log_groups },
-	{ "CreateLogStream", logs_create_log_stream },
-	{ "DeleteLogStream", logs_delete_log_stream },
-	{ "DescribeLogStreams", logs_describe_log_streams },
-	{ "PutLogEvents", logs_put_log_events },
-	{ "GetLogEvents", logs_get_log_events },
-	{ "FilterLogEvents", logs_filter_log_events },
-	{ "PutRetentionPolicy", logs_put_retention_policy },
-	{ "DeleteRetentionPolicy", logs_delete_retention_policy },
+	{ "CreateLogGroup", server_logs_create_log_group },
+	{ "DeleteLogGroup", server_logs_delete_log_group },
+	{ "DescribeLogGroups", server_logs_describe_log_groups },
+	{ "CreateLogStream", server_logs_create_log_stream },
+	{ "DeleteLogStream", server_logs_delete_log_stream },
+	{ "DescribeLogStreams", server_logs_describe_log_streams },
+	{ "PutLogEvents", server_logs_put_log_events },
+	{ "GetLogEvents", server_logs_get_log_events },
+	{ "FilterLogEvents", server_logs_filter_log_events },
+	{ "PutRetentionPolicy", server_logs_put_retention_policy },
+	{ "DeleteRetentionPolicy", server_logs_delete_retention_policy },
 	/* between replicas (replicas.c): with "berthLocal" only */
-	{ "BerthLogStreamStats", logs_berth_stream_stats },
-	{ "BerthDeleteLogStreamFiles", logs_berth_delete_files },
-	{ "BerthAgentLogEvents", logs_berth_agent_events },
+	{ "BerthLogStreamStats", server_logs_berth_stream_stats },
+	{ "BerthDeleteLogStreamFiles", server_logs_berth_delete_files },
+	{ "BerthAgentLogEvents", server_logs_berth_agent_events },
 };
 
 /* Application Auto Scaling, same endpoint, SigV4 service "application-autoscaling" (autoscaling.c). */
 static const struct ecs_op AUTOSCALING_OPS[] = {
-	{ "RegisterScalableTarget", as_register_scalable_target },
-	{ "DescribeScalableTargets", as_describe_scalable_targets },
-	{ "DeregisterScalableTarget", as_deregister_scalable_target },
-	{ "PutScalingPolicy", as_put_scaling_policy },
-	{ "DescribeScalingPolicies", as_describe_scaling_policies },
-	{ "DeleteScalingPolicy", as_delete_scaling_policy },
-	{ "PutScheduledAction", as_put_scheduled_action },
-	{ "DescribeScheduledActions", as_describe_scheduled_actions },
-	{ "DeleteScheduledAction", as_delete_scheduled_action },
-	{ "DescribeScalingActivities", as_describe_scaling_activities },
+	{ "RegisterScalableTarget", server_as_register_scalable_target },
+	{ "DescribeScalableTargets", server_as_describe_scalable_targets },
+	{ "DeregisterScalableTarget", server_as_deregister_scalable_target },
+	{ "PutScalingPolicy", server_as_put_scaling_policy },
+	{ "DescribeScalingPolicies", server_as_describe_scaling_policies },
+	{ "DeleteScalingPolicy", server_as_delete_scaling_policy },
+	{ "PutScheduledAction", server_as_put_scheduled_action },
+	{ "DescribeScheduledActions", server_as_describe_scheduled_actions },
+	{ "DeleteScheduledAction", server_as_delete_scheduled_action },
+	{ "DescribeScalingActivities", server_as_describe_scaling_activities },
 };
 
 /* One API on the endpoint: its X-Amz-Target prefix, SigV4 service name and operations. */
@@ -115,7 +115,7 @@ struct api {
 static const struct api APIS[] = {
 	{ ECS_TARGET_PREFIX, "ecs", OPS, ARRAY_SIZE(OPS) },
 	{ LOGS_TARGET_PREFIX, "logs", LOGS_OPS, ARRAY_SIZE(LOGS_OPS) },
-	{ ECR_TARGET_PREFIX, "ecr", NULL, 0 }, /* ecr_find_op() */
+	{ ECR_TARGET_PREFIX, "ecr", NULL, 0 }, /* server_ecr_find_op() */
 	{ AUTOSCALING_TARGET_PREFIX, "application-autoscaling", AUTOSCALING_OPS, ARRAY_SIZE(AUTOSCALING_OPS) },
 };
 
@@ -124,37 +124,38 @@ static const char *req_header(void *ctx, const char *name)
 	return http_request_header(ctx, name);
 }
 
-int ecs_authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len,
+int server_ecs_authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len,
 			const char *service)
 {
 	struct server *s = c->srv;
 	const char *authz = http_request_header(req, "Authorization");
 	if (!authz)
-		return ecs_fail(c, "MissingAuthenticationTokenException", "Missing Authentication Token");
+		return server_ecs_fail(c, "MissingAuthenticationTokenException",
+				       "Missing Authentication Token");
 	struct sigv4_auth a;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (sigv4_parse_authorization(authz, &a, &err) < 0) {
+	if (aws_sigv4_parse_authorization(authz, &a, &err) < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
-		return ecs_fail(c, "IncompleteSignatureException", "%s", m);
+		return server_ecs_fail(c, "IncompleteSignatureException", "%s", m);
 	}
 	int r = 0;
 	time_t t;
 	const char *date = http_request_header(req, "X-Amz-Date");
 	if (!streq(a.access_key, s->access_key)) {
-		r = ecs_fail(c, "UnrecognizedClientException",
+		r = server_ecs_fail(c, "UnrecognizedClientException",
 			     "The security token included in the request is invalid.");
-	} else if (!date || sigv4_parse_amz_date(date, &t) < 0) {
-		r = ecs_fail(c, "IncompleteSignatureException",
+	} else if (!date || aws_sigv4_parse_amz_date(date, &t) < 0) {
+		r = server_ecs_fail(c, "IncompleteSignatureException",
 			     "Authorization header requires existence of a valid X-Amz-Date header.");
 	} else if (llabs((long long)(t - time(NULL))) > SIGV4_MAX_SKEW_SEC) {
-		r = ecs_fail(
+		r = server_ecs_fail(
 		    c, "InvalidSignatureException",
 		    "Signature expired: %s is now earlier or later than the server time by more than 15 "
 		    "minutes.",
 		    date);
 		c->status = 403;
 	} else if (strncmp(date, a.date, 8) || !streq(a.region, s->region) || !streq(a.service, service)) {
-		r = ecs_fail(
+		r = server_ecs_fail(
 		    c, "InvalidSignatureException",
 		    "Credential should be scoped to a valid region and service: expected '%.8s/%s/%s', "
 		    "got '%s'.",
@@ -166,26 +167,26 @@ int ecs_authenticate(struct ecs_call *c, struct http_request *req, const char *b
 			has_date |= streq(*h, "x-amz-date");
 		}
 		char payload[65], sig[65];
-		sigv4_sha256_hex(body ? body : "", len, payload);
+		aws_sigv4_sha256_hex(body ? body : "", len, payload);
 		_cleanup_free_ char *canonical = NULL;
 		if (!has_host || !has_date ||
-		    sigv4_canonical_request(http_request_method(req), "/", "", &a, req_header, req, payload,
-					    &canonical, NULL) < 0) {
-			r = ecs_fail(
+		    aws_sigv4_canonical_request(http_request_method(req), "/", "", &a, req_header, req,
+						payload, &canonical, NULL) < 0) {
+			r = server_ecs_fail(
 			    c, "InvalidSignatureException",
 			    "The request must sign the host and x-amz-date headers, and every signed "
 			    "header must be present.");
 		} else {
-			_cleanup_free_ char *sts = sigv4_string_to_sign(date, a.scope, canonical);
-			sigv4_sign(s->secret, a.date, a.region, a.service, sts, sig);
-			if (!sigv4_signature_equal(sig, a.signature))
-				r = ecs_fail(
+			_cleanup_free_ char *sts = aws_sigv4_string_to_sign(date, a.scope, canonical);
+			aws_sigv4_sign(s->secret, a.date, a.region, a.service, sts, sig);
+			if (!aws_sigv4_signature_equal(sig, a.signature))
+				r = server_ecs_fail(
 				    c, "InvalidSignatureException",
 				    "The request signature we calculated does not match the signature you "
 				    "provided. Check your AWS Secret Access Key and signing method.");
 		}
 	}
-	sigv4_auth_done(&a);
+	aws_sigv4_auth_done(&a);
 	return r;
 }
 
@@ -199,35 +200,37 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 		if (startswith(target, APIS[i].prefix))
 			api = &APIS[i];
 	/* authentication first; a request without a known target is checked as an ECS one */
-	if (ecs_authenticate(c, req, body, len, api ? api->service : "ecs") < 0)
+	if (server_ecs_authenticate(c, req, body, len, api ? api->service : "ecs") < 0)
 		return -1;
 	if (!api)
-		return ecs_fail(c, "UnknownOperationException", "missing or unknown X-Amz-Target");
+		return server_ecs_fail(c, "UnknownOperationException", "missing or unknown X-Amz-Target");
 	const char *op = target + strlen(api->prefix);
 	bool ecr = streq(api->service, "ecr"); /* its table lives in ecr.c */
-	ecs_op_fn fn = ecr ? ecr_find_op(op) : NULL;
+	ecs_op_fn fn = ecr ? server_ecr_find_op(op) : NULL;
 	for (size_t i = 0; i < api->n_ops && !fn; i++)
 		if (streq(api->ops[i].name, op))
 			fn = api->ops[i].fn;
 	if (!fn)
-		return ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.", op);
+		return server_ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.",
+				       op);
 	json_error_t jerr;
 	json_t *in = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
 	if (!in)
-		return ecs_fail(c, "SerializationException", "Invalid JSON at line %d, column %d: %s",
+		return server_ecs_fail(c, "SerializationException", "Invalid JSON at line %d, column %d: %s",
 				jerr.line, jerr.column, jerr.text);
 	if (!json_is_object(in)) {
 		json_decref(in);
-		return ecs_fail(c, "SerializationException", "Request body must be a JSON object.");
+		return server_ecs_fail(c, "SerializationException", "Request body must be a JSON object.");
 	}
 	/* another replica asking for what this one holds (replicas.c); the caller signed with the cluster's key */
 	c->local = json_is_true(json_object_get(in, "berthLocal"));
 	json_object_del(in, "berthLocal");
 	if (!c->local && startswith(op, "Berth") && streq(api->service, "logs")) {
 		json_decref(in);
-		return ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.", op);
+		return server_ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.",
+				       op);
 	}
-	int r = ecr ? ecr_call(c, op, in, out) : fn(c, in, out);
+	int r = ecr ? server_ecr_call(c, op, in, out) : fn(c, in, out);
 	json_decref(in);
 	if (r >= 0 && !*out)
 		*out = json_object();
@@ -240,7 +243,7 @@ static void ecs_handle(struct server *s, struct http_request *req)
 	struct ecs_call c = { .srv = s };
 	json_t *out = NULL;
 	if (!streq(http_request_method(req), "POST")) {
-		ecs_fail(&c, "UnknownOperationException", "the ECS API takes POST /");
+		server_ecs_fail(&c, "UnknownOperationException", "the ECS API takes POST /");
 		c.status = 405;
 	} else if (dispatch(&c, req, &out) >= 0) {
 		char *body = c.body ? c.body : json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(15));
@@ -263,11 +266,11 @@ void server_http_handler(struct http_request *req, void *userdata)
 	struct server *s = userdata;
 	const char *path = http_request_path(req);
 	if (startswith(path, AGENT_PREFIX)) {
-		agent_handle(s, req);
+		server_agent_handle(s, req);
 		return;
 	}
-	if (streq(path, "/") && elbv2_request(req) && streq(http_request_method(req), "POST")) {
-		elbv2_handle(s, req); /* ELBv2's query protocol (form body, no X-Amz-Target) */
+	if (streq(path, "/") && server_elbv2_request(req) && streq(http_request_method(req), "POST")) {
+		server_elbv2_handle(s, req); /* ELBv2's query protocol (form body, no X-Amz-Target) */
 		return;
 	}
 	if (streq(path, "/")) {
@@ -275,7 +278,7 @@ void server_http_handler(struct http_request *req, void *userdata)
 		return;
 	}
 	if (streq(path, "/metrics")) {
-		metrics_handle_scrape(s, req);
+		server_metrics_handle_scrape(s, req);
 		return;
 	}
 	if (streq(path, "/healthz")) {

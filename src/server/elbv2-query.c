@@ -36,7 +36,7 @@ static char *decode(const char *s, size_t n)
 	return out;
 }
 
-json_t *elbv2_form_parse(const char *body, size_t len)
+json_t *server_elbv2_form_parse(const char *body, size_t len)
 {
 	json_t *out = json_object();
 	size_t pairs = 0;
@@ -62,7 +62,7 @@ json_t *elbv2_form_parse(const char *body, size_t len)
 	return out;
 }
 
-json_t *elbv2_form_list(const json_t *form, const char *name)
+json_t *server_elbv2_form_list(const json_t *form, const char *name)
 {
 	json_t *out = json_array();
 	for (size_t i = 1; i <= ELBV2_MAX_PARAMS; i++) {
@@ -76,7 +76,7 @@ json_t *elbv2_form_list(const json_t *form, const char *name)
 	return out;
 }
 
-void elbv2_xml_text(struct strbuf *out, const char *s)
+void server_elbv2_xml_text(struct strbuf *out, const char *s)
 {
 	for (; s && *s; s++) {
 		switch (*s) {
@@ -90,23 +90,23 @@ void elbv2_xml_text(struct strbuf *out, const char *s)
 	}
 }
 
-void elbv2_xml_elem(struct strbuf *out, const char *tag, const char *text)
+void server_elbv2_xml_elem(struct strbuf *out, const char *tag, const char *text)
 {
 	if (!text)
 		return;
 	strbuf_addf(out, "<%s>", tag);
-	elbv2_xml_text(out, text);
+	server_elbv2_xml_text(out, text);
 	strbuf_addf(out, "</%s>", tag);
 }
 
-char *elbv2_error_xml(const char *code, const char *message, const char *request_id)
+char *server_elbv2_error_xml(const char *code, const char *message, const char *request_id)
 {
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_addstr(&sb, "<ErrorResponse xmlns=\"" ELBV2_XMLNS "\"><Error><Type>Sender</Type>");
-	elbv2_xml_elem(&sb, "Code", code);
-	elbv2_xml_elem(&sb, "Message", message);
+	server_elbv2_xml_elem(&sb, "Code", code);
+	server_elbv2_xml_elem(&sb, "Message", message);
 	strbuf_addstr(&sb, "</Error>");
-	elbv2_xml_elem(&sb, "RequestId", request_id);
+	server_elbv2_xml_elem(&sb, "RequestId", request_id);
 	strbuf_addstr(&sb, "</ErrorResponse>");
 	return strbuf_detach(&sb, NULL);
 }

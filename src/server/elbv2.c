@@ -29,7 +29,7 @@ static void respond_error(struct q *q, unsigned status, const char *code, const 
 	va_start(ap, fmt);
 	strbuf_vaddf(&msg, fmt, ap);
 	va_end(ap);
-	char *xml = elbv2_error_xml(code, msg.buf, q->request_id);
+	char *xml = server_elbv2_error_xml(code, msg.buf, q->request_id);
 	strbuf_release(&msg);
 	http_respond(q->req, status, "text/xml", xml, strlen(xml));
 }
@@ -41,7 +41,7 @@ static void respond(struct q *q, const char *action, struct strbuf *result)
 	strbuf_addf(&sb, "<%sResponse xmlns=\"" ELBV2_XMLNS "\"><%sResult>", action, action);
 	strbuf_add(&sb, result->buf, result->len);
 	strbuf_addf(&sb, "</%sResult><ResponseMetadata>", action);
-	elbv2_xml_elem(&sb, "RequestId", q->request_id);
+	server_elbv2_xml_elem(&sb, "RequestId", q->request_id);
 	strbuf_addf(&sb, "</ResponseMetadata></%sResponse>", action);
 	size_t n = sb.len;
 	http_respond(q->req, 200, "text/xml", strbuf_detach(&sb, NULL), n);
@@ -75,40 +75,41 @@ static void target_group_xml(struct strbuf *sb, json_t *lb)
 	json_t *tg = json_object_get(lb, "targetGroup");
 	bool http = streq_ptr(jstr(tg, "protocol"), "HTTP");
 	strbuf_addstr(sb, "<member>");
-	elbv2_xml_elem(sb, "TargetGroupArn", jstr(tg, "targetGroupArn"));
-	elbv2_xml_elem(sb, "TargetGroupName", jstr(tg, "targetGroupName"));
-	elbv2_xml_elem(sb, "Protocol", jstr(tg, "protocol"));
+	server_elbv2_xml_elem(sb, "TargetGroupArn", jstr(tg, "targetGroupArn"));
+	server_elbv2_xml_elem(sb, "TargetGroupName", jstr(tg, "targetGroupName"));
+	server_elbv2_xml_elem(sb, "Protocol", jstr(tg, "protocol"));
 	xml_int(sb, "Port", json_object_get(tg, "port"));
-	elbv2_xml_elem(sb, "HealthCheckProtocol", jstr(tg, "protocol"));
-	elbv2_xml_elem(sb, "HealthCheckPort", "traffic-port");
-	elbv2_xml_elem(sb, "HealthCheckEnabled", "true");
+	server_elbv2_xml_elem(sb, "HealthCheckProtocol", jstr(tg, "protocol"));
+	server_elbv2_xml_elem(sb, "HealthCheckPort", "traffic-port");
+	server_elbv2_xml_elem(sb, "HealthCheckEnabled", "true");
 	xml_int(sb, "HealthCheckIntervalSeconds", json_object_get(tg, "healthCheckIntervalSeconds"));
-	elbv2_xml_elem(sb, "HealthCheckTimeoutSeconds", "2"); /* the agents' `timeout check 2s` */
+	server_elbv2_xml_elem(sb, "HealthCheckTimeoutSeconds", "2"); /* the agents' `timeout check 2s` */
 	xml_int(sb, "HealthyThresholdCount", json_object_get(tg, "healthyThresholdCount"));
 	xml_int(sb, "UnhealthyThresholdCount", json_object_get(tg, "unhealthyThresholdCount"));
 	if (http) {
-		elbv2_xml_elem(sb, "HealthCheckPath", jstr(tg, "healthCheckPath"));
+		server_elbv2_xml_elem(sb, "HealthCheckPath", jstr(tg, "healthCheckPath"));
 		strbuf_addstr(sb, "<Matcher><HttpCode>200-399</HttpCode></Matcher>");
 	}
 	strbuf_addstr(sb, "<LoadBalancerArns>");
 	if (jstr(lb, "loadBalancerArn")) {
 		strbuf_addstr(sb, "<member>");
-		elbv2_xml_text(sb, jstr(lb, "loadBalancerArn"));
+		server_elbv2_xml_text(sb, jstr(lb, "loadBalancerArn"));
 		strbuf_addstr(sb, "</member>");
 	}
 	strbuf_addstr(sb, "</LoadBalancerArns>");
-	elbv2_xml_elem(sb, "TargetType", jstr(tg, "targetType") ? jstr(tg, "targetType") : "ip");
-	elbv2_xml_elem(sb, "IpAddressType", "ipv4");
+	server_elbv2_xml_elem(sb, "TargetType", jstr(tg, "targetType") ? jstr(tg, "targetType") : "ip");
+	server_elbv2_xml_elem(sb, "IpAddressType", "ipv4");
 	strbuf_addstr(sb, "</member>");
 }
 
 static void describe_target_groups(struct q *q, json_t *form)
 {
-	_cleanup_json_ json_t *arns = elbv2_form_list(form, "TargetGroupArns"),
-			      *names = elbv2_form_list(form, "Names"), *in = json_object(), *out = NULL;
+	_cleanup_json_ json_t *arns = server_elbv2_form_list(form, "TargetGroupArns"),
+			      *names = server_elbv2_form_list(form, "Names"), *in = json_object(),
+			      *out = NULL;
 	const char *lb_arn = jstr(form, "LoadBalancerArn");
 	struct ecs_call c = { .srv = q->s };
-	if (ecs_berth_describe_load_balancers(&c, in, &out) < 0)
+	if (server_ecs_berth_describe_load_balancers(&c, in, &out) < 0)
 		return call_failed(q, &c);
 	struct strbuf sb = STRBUF_INIT;
 	size_t found = 0, i;
@@ -139,16 +140,16 @@ static void describe_target_groups(struct q *q, json_t *form)
 static void health_xml(struct strbuf *sb, const char *id, json_t *port, const json_t *th)
 {
 	strbuf_addstr(sb, "<member><Target>");
-	elbv2_xml_elem(sb, "Id", id);
+	server_elbv2_xml_elem(sb, "Id", id);
 	xml_int(sb, "Port", port);
 	strbuf_addstr(sb, "</Target>");
 	if (json_is_integer(port))
 		strbuf_addf(sb, "<HealthCheckPort>%lld</HealthCheckPort>",
 			    (long long)json_integer_value(port));
 	strbuf_addstr(sb, "<TargetHealth>");
-	elbv2_xml_elem(sb, "State", jstr(th, "state"));
-	elbv2_xml_elem(sb, "Reason", jstr(th, "reason"));
-	elbv2_xml_elem(sb, "Description", jstr(th, "description"));
+	server_elbv2_xml_elem(sb, "State", jstr(th, "state"));
+	server_elbv2_xml_elem(sb, "Reason", jstr(th, "reason"));
+	server_elbv2_xml_elem(sb, "Description", jstr(th, "description"));
 	strbuf_addstr(sb, "</TargetHealth></member>");
 }
 
@@ -173,7 +174,7 @@ static void describe_target_health(struct q *q, json_t *form)
 		    only, json_pack("{s:O,s:s?}", "id", json_object_get(form, k), "port", jstr(form, kp)));
 	}
 	struct ecs_call c = { .srv = q->s };
-	if (ecs_berth_describe_target_health(&c, in, &out) < 0)
+	if (server_ecs_berth_describe_target_health(&c, in, &out) < 0)
 		return call_failed(q, &c);
 	if (!streq_ptr(jstr(out, "targetGroupArn"), arn)) /* same name, another target group */
 		return respond_error(q, 400, "TargetGroupNotFound", "One or more target groups not found");
@@ -215,14 +216,14 @@ static void describe_target_health(struct q *q, json_t *form)
 	strbuf_release(&sb);
 }
 
-bool elbv2_request(struct http_request *req)
+bool server_elbv2_request(struct http_request *req)
 {
 	const char *ct = http_request_header(req, "Content-Type");
 	return ct && startswith(ct, "application/x-www-form-urlencoded") &&
 	       !http_request_header(req, "X-Amz-Target");
 }
 
-/* AWS's query-protocol names of the authentication errors ecs_authenticate() reports. */
+/* AWS's query-protocol names of the authentication errors server_ecs_authenticate() reports. */
 static const char *auth_code(const char *type)
 {
 	static const char *const map[][2] = {
@@ -237,18 +238,18 @@ static const char *auth_code(const char *type)
 	return type ? type : "AccessDenied";
 }
 
-void elbv2_handle(struct server *s, struct http_request *req)
+void server_elbv2_handle(struct server *s, struct http_request *req)
 {
-	struct q q = { s, req, uuid_new() };
+	struct q q = { s, req, server_uuid_new() };
 	size_t len = 0;
 	const char *body = http_request_body(req, &len);
 	struct ecs_call c = { .srv = s };
 	_cleanup_json_ json_t *form = NULL;
 	const char *action = NULL;
-	if (ecs_authenticate(&c, req, body, len, "elasticloadbalancing") < 0) {
+	if (server_ecs_authenticate(&c, req, body, len, "elasticloadbalancing") < 0) {
 		respond_error(&q, 403, auth_code(c.type), "%s", c.msg ? c.msg : "");
 		free(c.msg);
-	} else if (!(form = elbv2_form_parse(body, len))) {
+	} else if (!(form = server_elbv2_form_parse(body, len))) {
 		respond_error(&q, 400, "MalformedQueryString",
 			      "The request body is not a valid query string.");
 	} else if (!(action = jstr(form, "Action"))) {

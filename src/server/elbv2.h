@@ -31,17 +31,17 @@
  * malformed: a bad %-escape, a NUL, an empty or repeated key, more than
  * ELBV2_MAX_PARAMS pairs.
  */
-json_t *elbv2_form_parse(const char *body, size_t len);
+json_t *server_elbv2_form_parse(const char *body, size_t len);
 
 /* The values of NAME.member.1, NAME.member.2, ... in order, stopping at the first gap (new array). */
-json_t *elbv2_form_list(const json_t *form, const char *name);
+json_t *server_elbv2_form_list(const json_t *form, const char *name);
 
 /* Append s with XML's five special characters escaped. */
-void elbv2_xml_text(struct strbuf *out, const char *s);
+void server_elbv2_xml_text(struct strbuf *out, const char *s);
 /* Append <tag>text</tag> (escaped); nothing when text is NULL. */
-void elbv2_xml_elem(struct strbuf *out, const char *tag, const char *text);
+void server_elbv2_xml_elem(struct strbuf *out, const char *tag, const char *text);
 
 /* The <ErrorResponse> document of an error (code as botocore's model names it). */
-char *elbv2_error_xml(const char *code, const char *message, const char *request_id);
+char *server_elbv2_error_xml(const char *code, const char *message, const char *request_id);
 
 #endif

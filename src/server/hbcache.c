@@ -14,7 +14,7 @@ struct hb_cache {
 	json_t *nodes; /* node id -> {"peer", "lease", "body"} */
 };
 
-struct hb_cache *hb_cache_new(void)
+struct hb_cache *server_hb_cache_new(void)
 {
 	struct hb_cache *c = xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
@@ -22,7 +22,7 @@ struct hb_cache *hb_cache_new(void)
 	return c;
 }
 
-struct hb_cache *hb_cache_free(struct hb_cache *c)
+struct hb_cache *server_hb_cache_free(struct hb_cache *c)
 {
 	if (!c)
 		return NULL;
@@ -32,7 +32,7 @@ struct hb_cache *hb_cache_free(struct hb_cache *c)
 	return NULL;
 }
 
-uint64_t hb_cache_gen(struct hb_cache *c)
+uint64_t server_hb_cache_gen(struct hb_cache *c)
 {
 	pthread_mutex_lock(&c->lock);
 	uint64_t g = c->gen;
@@ -40,8 +40,8 @@ uint64_t hb_cache_gen(struct hb_cache *c)
 	return g;
 }
 
-void hb_cache_put(struct hb_cache *c, uint64_t gen, const char *node_id, const char *peer, int64_t lease,
-		  const char *body)
+void server_hb_cache_put(struct hb_cache *c, uint64_t gen, const char *node_id, const char *peer,
+			 int64_t lease, const char *body)
 {
 	json_t *e = json_pack("{s:s,s:I,s:s}", "peer", peer, "lease", (json_int_t)lease, "body", body);
 	pthread_mutex_lock(&c->lock);
@@ -52,7 +52,7 @@ void hb_cache_put(struct hb_cache *c, uint64_t gen, const char *node_id, const c
 	pthread_mutex_unlock(&c->lock);
 }
 
-bool hb_cache_get(struct hb_cache *c, const char *peer, int64_t *ret_lease, char **ret_body)
+bool server_hb_cache_get(struct hb_cache *c, const char *peer, int64_t *ret_lease, char **ret_body)
 {
 	const char *sp = peer ? strchr(peer, ' ') : NULL;
 	char id[128];
@@ -72,7 +72,7 @@ bool hb_cache_get(struct hb_cache *c, const char *peer, int64_t *ret_lease, char
 	return hit;
 }
 
-void hb_cache_drop(struct hb_cache *c, const char *node_id)
+void server_hb_cache_drop(struct hb_cache *c, const char *node_id)
 {
 	pthread_mutex_lock(&c->lock);
 	(void)json_object_del(c->nodes, node_id);
@@ -94,7 +94,7 @@ static const char *key_node(const char *key)
 	return sl ? NULL : rest;
 }
 
-void hb_cache_note_write(struct hb_cache *c, const struct store_op *ops, size_t n_ops)
+void server_hb_cache_note_write(struct hb_cache *c, const struct store_op *ops, size_t n_ops)
 {
 	if (!c)
 		return;
@@ -113,7 +113,7 @@ void hb_cache_note_write(struct hb_cache *c, const struct store_op *ops, size_t 
 	pthread_mutex_unlock(&c->lock);
 }
 
-size_t hb_cache_size(struct hb_cache *c)
+size_t server_hb_cache_size(struct hb_cache *c)
 {
 	pthread_mutex_lock(&c->lock);
 	size_t n = json_object_size(c->nodes);

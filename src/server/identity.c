@@ -32,9 +32,9 @@ static int create_identity(struct server *s, struct berth_error **err)
 	_cleanup_free_ char *join = pki_random_hex(16);
 	json_t *j =
 	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:f}", "account", account, "accessKey", akid, "secretKey",
-		      secret, "joinSecret", join, "ca", ca, "caKey", key, "createdAt", record_now());
+		      secret, "joinSecret", join, "ca", ca, "caKey", key, "createdAt", server_record_now());
 	bool ok = false;
-	r = record_cas(s, IDENTITY_KEY, j, 0, &ok, err);
+	r = server_record_cas(s, IDENTITY_KEY, j, 0, &ok, err);
 	json_decref(j);
 	return r; /* !ok: another replica won the race; its identity is loaded next */
 }
@@ -42,12 +42,12 @@ static int create_identity(struct server *s, struct berth_error **err)
 static int load_identity(struct server *s, struct berth_error **err)
 {
 	json_t *j = NULL;
-	int r = record_get(s, IDENTITY_KEY, &j, NULL, err);
+	int r = server_record_get(s, IDENTITY_KEY, &j, NULL, err);
 	if (r == -ENOENT) {
 		r = create_identity(s, err);
 		if (r < 0)
 			return r;
-		r = record_get(s, IDENTITY_KEY, &j, NULL, err);
+		r = server_record_get(s, IDENTITY_KEY, &j, NULL, err);
 	}
 	if (r < 0)
 		return berth_error_wrap(err, r, "load cluster identity");

@@ -7,7 +7,7 @@
  */
 #include "server/internal.h"
 
-bool instance_connected(struct server *s, const char *id)
+bool server_instance_connected(struct server *s, const char *id)
 {
 	_cleanup_free_ char *key = xasprintf("/berth/alive/%s", id);
 	struct store_kv kv;
@@ -33,7 +33,7 @@ static int64_t registered(json_t *inst, const char *name)
 	return 0;
 }
 
-json_t *instance_view(struct server *s, json_t *inst, json_t *tasks)
+json_t *server_instance_view(struct server *s, json_t *inst, json_t *tasks)
 {
 	json_t *v = json_deep_copy(inst);
 	const char *arn = json_string_value(json_object_get(inst, "containerInstanceArn"));
@@ -43,7 +43,7 @@ json_t *instance_view(struct server *s, json_t *inst, json_t *tasks)
 	json_t *t;
 	json_array_foreach (tasks, i, t) {
 		if (!streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), arn) ||
-		    !task_holds_resources(t))
+		    !server_task_holds_resources(t))
 			continue;
 		const char *ls = json_string_value(json_object_get(t, "lastStatus"));
 		running += streq(ls, "RUNNING");
@@ -63,7 +63,7 @@ json_t *instance_view(struct server *s, json_t *inst, json_t *tasks)
 	json_object_set_new(v, "runningTasksCount", json_integer(running));
 	json_object_set_new(v, "pendingTasksCount", json_integer(pending));
 	const char *id = json_string_value(json_object_get(inst, "nodeId"));
-	json_object_set_new(v, "agentConnected", json_boolean(id && instance_connected(s, id)));
+	json_object_set_new(v, "agentConnected", json_boolean(id && server_instance_connected(s, id)));
 	json_object_del(v, "nodeId");
 	json_object_del(v, "clusterName");
 	json_object_del(v, "disconnectedAt");
@@ -76,8 +76,8 @@ json_t *instance_view(struct server *s, json_t *inst, json_t *tasks)
 /* The key of an instance given by ID or ARN within cluster. */
 static char *instance_key(const char *cluster, const char *ref)
 {
-	const char *id = arn_tail(ref);
-	if (!name_valid(id, 64))
+	const char *id = server_arn_tail(ref);
+	if (!server_name_valid(id, 64))
 		return NULL;
 	return xasprintf("/berth/instances/%s/%s", cluster, id);
 }
@@ -90,16 +90,17 @@ static int load_cluster_lists(struct ecs_call *c, const char *cluster, json_t **
 	*insts = NULL;
 	if (tasks)
 		*tasks = NULL;
-	if (record_list(c->srv, ip, insts, &err) < 0 || (tasks && record_list(c->srv, tp, tasks, &err) < 0)) {
+	if (server_record_list(c->srv, ip, insts, &err) < 0 ||
+	    (tasks && server_record_list(c->srv, tp, tasks, &err) < 0)) {
 		json_decref(*insts);
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	}
 	return 0;
 }
 
 /* "attribute:NAME == VALUE", "attribute:NAME != VALUE", "attribute:NAME exists"; NULL matches all. */
-int instance_filter_match(json_t *inst, const char *filter);
-int instance_filter_match(json_t *inst, const char *filter)
+int server_instance_filter_match(json_t *inst, const char *filter);
+int server_instance_filter_match(json_t *inst, const char *filter)
 {
 	if (!filter || !*filter)
 		return 1;
@@ -119,17 +120,19 @@ int instance_filter_match(json_t *inst, const char *filter)
 	return streq(op, "==") ? eq : !eq;
 }
 
-int ecs_list_container_instances(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_list_container_instances(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref, *filter, *status;
 	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 || ecs_str(c, in, "filter", false, &filter) < 0 ||
-	    ecs_str(c, in, "status", false, &status) < 0 || cluster_resolve(c, ref, NULL, &cluster) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_ecs_str(c, in, "filter", false, &filter) < 0 ||
+	    server_ecs_str(c, in, "status", false, &status) < 0 ||
+	    server_cluster_resolve(c, ref, NULL, &cluster) < 0)
 		return -1;
 	if (status && !streq(status, "ACTIVE") && !streq(status, "DRAINING") &&
 	    !streq(status, "REGISTERING") && !streq(status, "DEREGISTERING") &&
 	    !streq(status, "REGISTRATION_FAILED"))
-		return ecs_fail(c, "InvalidParameterException", "Invalid status '%s'.", status);
+		return server_ecs_fail(c, "InvalidParameterException", "Invalid status '%s'.", status);
 	json_t *insts;
 	if (load_cluster_lists(c, cluster, &insts, NULL) < 0)
 		return -1;
@@ -140,11 +143,11 @@ int ecs_list_container_instances(struct ecs_call *c, json_t *in, json_t **out)
 		const char *st = json_string_value(json_object_get(x, "status"));
 		if (streq(st, "INACTIVE") || (status && !streq(st, status)))
 			continue;
-		int m = instance_filter_match(x, filter);
+		int m = server_instance_filter_match(x, filter);
 		if (m < 0) {
 			json_decref(insts);
 			json_decref(arns);
-			return ecs_fail(
+			return server_ecs_fail(
 			    c, "InvalidParameterException",
 			    "Unsupported filter '%s' (supported: attribute:NAME == VALUE, != VALUE, exists).",
 			    filter);
@@ -154,37 +157,38 @@ int ecs_list_container_instances(struct ecs_call *c, json_t *in, json_t **out)
 	}
 	json_decref(insts);
 	*out = json_object();
-	int r = ecs_paginate(c, in, arns, 100, "containerInstanceArns", *out);
+	int r = server_ecs_paginate(c, in, arns, 100, "containerInstanceArns", *out);
 	json_decref(arns);
 	return r;
 }
 
-int ecs_describe_container_instances(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_describe_container_instances(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;
 	json_t *refs;
 	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 || ecs_strv(c, in, "containerInstances", &refs) < 0 ||
-	    cluster_resolve(c, ref, NULL, &cluster) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_ecs_strv(c, in, "containerInstances", &refs) < 0 ||
+	    server_cluster_resolve(c, ref, NULL, &cluster) < 0)
 		return -1;
 	if (!refs || json_array_size(refs) == 0 || json_array_size(refs) > 100)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"containerInstances must have 1 to 100 items.");
 	json_t *tasks = NULL;
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_list(c->srv, tp, &tasks, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_list(c->srv, tp, &tasks, &err) < 0)
+		return server_ecs_internal(c, err);
 	json_t *list = json_array(), *failures = json_array();
 	size_t i;
 	json_t *x;
 	json_array_foreach (refs, i, x) {
 		_cleanup_free_ char *key = instance_key(cluster, json_string_value(x));
 		json_t *inst = NULL;
-		if (key && record_get(c->srv, key, &inst, NULL, NULL) == 0) {
-			json_t *v = instance_view(c->srv, inst, tasks);
+		if (key && server_record_get(c->srv, key, &inst, NULL, NULL) == 0) {
+			json_t *v = server_instance_view(c->srv, inst, tasks);
 			json_object_set_new(v, "tags",
-					    tags_get(c->srv, json_string_value(json_object_get(
+					    server_tags_get(c->srv, json_string_value(json_object_get(
 								 inst, "containerInstanceArn"))));
 			json_array_append_new(list, v);
 			json_decref(inst);
@@ -206,19 +210,19 @@ static int instance_update(struct ecs_call *c, const char *key,
 	for (int attempt = 0; attempt < 10; attempt++) {
 		json_t *inst = NULL;
 		int64_t rev;
-		int r = record_get(c->srv, key, &inst, &rev, &err);
+		int r = server_record_get(c->srv, key, &inst, &rev, &err);
 		if (r == -ENOENT)
 			return 1; /* missing */
 		if (r < 0)
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 		if (fn(c, inst, ctx) < 0) {
 			json_decref(inst);
 			return -1;
 		}
 		bool ok = false;
-		if (record_cas(c->srv, key, inst, rev, &ok, &err) < 0) {
+		if (server_record_cas(c->srv, key, inst, rev, &ok, &err) < 0) {
 			json_decref(inst);
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 		}
 		if (ok) {
 			if (ret)
@@ -229,36 +233,38 @@ static int instance_update(struct ecs_call *c, const char *key,
 		}
 		json_decref(inst);
 	}
-	return ecs_fail(c, "ServerException", "container instance changed concurrently; retry");
+	return server_ecs_fail(c, "ServerException", "container instance changed concurrently; retry");
 }
 
 static int set_status(struct ecs_call *c, json_t *inst, void *ctx)
 {
 	const char *cur = json_string_value(json_object_get(inst, "status"));
 	if (streq(cur, "INACTIVE"))
-		return ecs_fail(c, "InvalidParameterException", "Container instance is INACTIVE.");
+		return server_ecs_fail(c, "InvalidParameterException", "Container instance is INACTIVE.");
 	json_object_set_new(inst, "status", json_string(ctx));
 	return 0;
 }
 
-int ecs_update_container_instances_state(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_update_container_instances_state(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref, *status;
 	json_t *refs;
 	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 || ecs_strv(c, in, "containerInstances", &refs) < 0 ||
-	    ecs_str(c, in, "status", true, &status) < 0 || cluster_resolve(c, ref, NULL, &cluster) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_ecs_strv(c, in, "containerInstances", &refs) < 0 ||
+	    server_ecs_str(c, in, "status", true, &status) < 0 ||
+	    server_cluster_resolve(c, ref, NULL, &cluster) < 0)
 		return -1;
 	if (!streq(status, "ACTIVE") && !streq(status, "DRAINING"))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Container instances status should be one of "
 				"[ACTIVE,DRAINING]");
 	if (!refs || json_array_size(refs) == 0 || json_array_size(refs) > 10)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"containerInstances must have 1 to 10 items.");
 	json_t *list = json_array(), *failures = json_array(), *tasks = NULL;
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
-	record_list(c->srv, tp, &tasks, NULL);
+	server_record_list(c->srv, tp, &tasks, NULL);
 	size_t i;
 	json_t *x;
 	json_array_foreach (refs, i, x) {
@@ -276,7 +282,7 @@ int ecs_update_container_instances_state(struct ecs_call *c, json_t *in, json_t 
 					      json_pack("{s:O,s:s}", "arn", x, "reason", "MISSING"));
 			continue;
 		}
-		json_array_append_new(list, instance_view(c->srv, inst, tasks));
+		json_array_append_new(list, server_instance_view(c->srv, inst, tasks));
 		json_decref(inst);
 	}
 	json_decref(tasks);
@@ -284,70 +290,73 @@ int ecs_update_container_instances_state(struct ecs_call *c, json_t *in, json_t 
 	return 0;
 }
 
-int ecs_deregister_container_instance(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_deregister_container_instance(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref, *iref;
 	json_t *force = json_object_get(in, "force");
 	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 ||
-	    ecs_str(c, in, "containerInstance", true, &iref) < 0 ||
-	    cluster_resolve(c, ref, NULL, &cluster) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_ecs_str(c, in, "containerInstance", true, &iref) < 0 ||
+	    server_cluster_resolve(c, ref, NULL, &cluster) < 0)
 		return -1;
 	if (force && !json_is_boolean(force))
-		return ecs_fail(c, "SerializationException", "'force': expected a boolean");
+		return server_ecs_fail(c, "SerializationException", "'force': expected a boolean");
 	_cleanup_free_ char *key = instance_key(cluster, iref);
 	json_t *inst = NULL, *tasks = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (!key || record_get(c->srv, key, &inst, NULL, NULL) < 0 ||
+	if (!key || server_record_get(c->srv, key, &inst, NULL, NULL) < 0 ||
 	    streq(json_string_value(json_object_get(inst, "status")), "INACTIVE")) {
 		json_decref(inst);
-		return ecs_fail(c, "InvalidParameterException", "Container instance '%s' not found.", iref);
+		return server_ecs_fail(c, "InvalidParameterException", "Container instance '%s' not found.",
+				       iref);
 	}
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
-	record_list(c->srv, tp, &tasks, NULL);
+	server_record_list(c->srv, tp, &tasks, NULL);
 	const char *arn = json_string_value(json_object_get(inst, "containerInstanceArn"));
 	size_t i;
 	json_t *t;
 	int active = 0;
 	json_array_foreach (tasks, i, t)
-		active += task_active(t) &&
+		active += server_task_active(t) &&
 			  streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), arn);
 	if (active && !json_is_true(force)) {
 		json_decref(inst);
 		json_decref(tasks);
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Found %d running tasks on the instance; stop them or use force.", active);
 	}
 	json_array_foreach (tasks, i, t) {
-		if (!task_active(t) ||
+		if (!server_task_active(t) ||
 		    !streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), arn))
 			continue;
 		_cleanup_free_ char *tkey =
 		    xasprintf("/berth/tasks/%s/%s", cluster,
-			      arn_tail(json_string_value(json_object_get(t, "taskArn"))));
-		(void)task_stop_now(c->srv, tkey, t, "TaskFailedToStart", "Container instance deregistered",
-				    NULL);
+			      server_arn_tail(json_string_value(json_object_get(t, "taskArn"))));
+		(void)server_task_stop_now(c->srv, tkey, t, "TaskFailedToStart",
+					   "Container instance deregistered", NULL);
 	}
 	json_decref(tasks);
 	const char *node = json_string_value(json_object_get(inst, "nodeId"));
 	_cleanup_free_ char *nkey = xasprintf("/berth/nodes/%s", node ? node : "");
 	_cleanup_free_ char *akey = xasprintf("/berth/alive/%s", node ? node : "");
 	json_t *nrec = NULL;
-	if (node && record_get(c->srv, nkey, &nrec, NULL, NULL) == 0) {
+	if (node && server_record_get(c->srv, nkey, &nrec, NULL, NULL) == 0) {
 		json_object_set_new(nrec, "revoked", json_true());
-		if (record_put(c->srv, nkey, nrec, &err) < 0 || overlay_release(c->srv, node, &err) < 0) {
+		if (server_record_put(c->srv, nkey, nrec, &err) < 0 ||
+		    server_overlay_release(c->srv, node, &err) < 0) {
 			json_decref(nrec);
 			json_decref(inst);
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 		}
 		json_decref(nrec);
 	}
 	json_object_set_new(inst, "status", json_string("INACTIVE"));
-	if (record_put(c->srv, key, inst, &err) < 0 || store_remove(c->srv->store, akey, NULL, &err) < 0) {
+	if (server_record_put(c->srv, key, inst, &err) < 0 ||
+	    store_remove(c->srv->store, akey, NULL, &err) < 0) {
 		json_decref(inst);
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	}
-	*out = json_pack("{s:o}", "containerInstance", instance_view(c->srv, inst, NULL));
+	*out = json_pack("{s:o}", "containerInstance", server_instance_view(c->srv, inst, NULL));
 	json_decref(inst);
 	return 0;
 }
@@ -416,7 +425,7 @@ static void taint_attr_times(json_t *inst, const char *name, bool remove)
 	if (remove)
 		json_object_del(times, name);
 	else
-		json_object_set_new(times, name, json_real(record_now()));
+		json_object_set_new(times, name, json_real(server_record_now()));
 }
 
 /* "VALUE:EFFECT" of a berth:taint:KEY attribute. */
@@ -431,38 +440,39 @@ static bool taint_value_valid(const char *v)
 static int attr_target(struct ecs_call *c, const char *cluster, json_t *a, size_t i, bool put, char **ret_key)
 {
 	if (!json_is_object(a))
-		return ecs_fail(c, "SerializationException", "'attributes[%zu]': expected an object", i);
+		return server_ecs_fail(c, "SerializationException", "'attributes[%zu]': expected an object",
+				       i);
 	const char *name = json_string_value(json_object_get(a, "name"));
 	json_t *value = json_object_get(a, "value");
 	const char *type = json_string_value(json_object_get(a, "targetType"));
 	const char *target = json_string_value(json_object_get(a, "targetId"));
 	if (!name || !attr_name_valid(name))
-		return ecs_fail(
+		return server_ecs_fail(
 		    c, "InvalidParameterException",
 		    "Invalid 'attributes[%zu].name': 1-128 letters, numbers, '-', '_', '.', '/', '\\' "
 		    "or '@'.",
 		    i);
 	if (value &&
 	    (!json_is_string(value) || strlen(json_string_value(value)) > 128 || !*json_string_value(value)))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Invalid 'attributes[%zu].value': 1 to 128 characters.", i);
 	if (type && !streq(type, "container-instance"))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Invalid 'attributes[%zu].targetType': only container-instance is supported.",
 				i);
 	if (put && startswith(name, TAINT_ATTR_PREFIX) && !taint_value_valid(json_string_value(value)))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Invalid 'attributes[%zu].value': a taint is VALUE:EFFECT with EFFECT "
 				"NoSchedule, PreferNoSchedule or NoExecute.",
 				i);
 	if (!target)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Invalid 'attributes[%zu].targetId': required.", i);
 	_cleanup_free_ char *key = instance_key(cluster, target);
 	json_t *inst = NULL;
-	if (!key || record_get(c->srv, key, &inst, NULL, NULL) < 0)
-		return ecs_fail(c, "TargetNotFoundException", "Could not find container instance '%s'.",
-				target);
+	if (!key || server_record_get(c->srv, key, &inst, NULL, NULL) < 0)
+		return server_ecs_fail(c, "TargetNotFoundException",
+				       "Could not find container instance '%s'.", target);
 	json_decref(inst);
 	*ret_key = TAKE_PTR(key);
 	(void)put;
@@ -474,10 +484,11 @@ static int attrs_apply(struct ecs_call *c, json_t *in, bool remove, json_t **out
 	const char *ref;
 	_cleanup_free_ char *cluster = NULL;
 	json_t *attrs = json_object_get(in, "attributes");
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 || cluster_resolve(c, ref, NULL, &cluster) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_cluster_resolve(c, ref, NULL, &cluster) < 0)
 		return -1;
 	if (!json_is_array(attrs) || json_array_size(attrs) == 0 || json_array_size(attrs) > 10)
-		return ecs_fail(c, "InvalidParameterException", "attributes must have 1 to 10 items.");
+		return server_ecs_fail(c, "InvalidParameterException", "attributes must have 1 to 10 items.");
 	size_t i;
 	json_t *a;
 	/* validate everything before changing anything */
@@ -497,7 +508,8 @@ static int attrs_apply(struct ecs_call *c, json_t *in, bool remove, json_t **out
 		if (r != 0) {
 			json_decref(result);
 			return r < 0 ? -1
-				     : ecs_fail(c, "TargetNotFoundException", "Could not find the target.");
+				     : server_ecs_fail(c, "TargetNotFoundException",
+						       "Could not find the target.");
 		}
 		json_t *ra = json_pack("{s:O,s:s,s:O}", "name", json_object_get(a, "name"), "targetType",
 				       "container-instance", "targetId",
@@ -511,29 +523,31 @@ static int attrs_apply(struct ecs_call *c, json_t *in, bool remove, json_t **out
 	return 0;
 }
 
-int ecs_put_attributes(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_put_attributes(struct ecs_call *c, json_t *in, json_t **out)
 {
 	return attrs_apply(c, in, false, out);
 }
 
-int ecs_delete_attributes(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_delete_attributes(struct ecs_call *c, json_t *in, json_t **out)
 {
 	return attrs_apply(c, in, true, out);
 }
 
-int ecs_list_attributes(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_list_attributes(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref, *type, *name, *value;
 	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 || ecs_str(c, in, "targetType", true, &type) < 0 ||
-	    ecs_str(c, in, "attributeName", false, &name) < 0 ||
-	    ecs_str(c, in, "attributeValue", false, &value) < 0 ||
-	    cluster_resolve(c, ref, NULL, &cluster) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_ecs_str(c, in, "targetType", true, &type) < 0 ||
+	    server_ecs_str(c, in, "attributeName", false, &name) < 0 ||
+	    server_ecs_str(c, in, "attributeValue", false, &value) < 0 ||
+	    server_cluster_resolve(c, ref, NULL, &cluster) < 0)
 		return -1;
 	if (!streq(type, "container-instance"))
-		return ecs_fail(c, "InvalidParameterException", "targetType must be container-instance.");
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "targetType must be container-instance.");
 	if (value && !name)
-		return ecs_fail(c, "InvalidParameterException", "attributeValue needs attributeName.");
+		return server_ecs_fail(c, "InvalidParameterException", "attributeValue needs attributeName.");
 	json_t *insts;
 	if (load_cluster_lists(c, cluster, &insts, NULL) < 0)
 		return -1;
@@ -570,7 +584,7 @@ int ecs_list_attributes(struct ecs_call *c, json_t *in, json_t **out)
 			json_array_set_new(keys, k - 1, t);
 		}
 	json_t *page = json_object();
-	int r = ecs_paginate(c, in, keys, 100, "attributes", page);
+	int r = server_ecs_paginate(c, in, keys, 100, "attributes", page);
 	if (r == 0) {
 		json_t *list = json_array();
 		json_array_foreach (json_object_get(page, "attributes"), i, x)

@@ -12,7 +12,7 @@
 #include "common/macro.h"
 #include "server/lb.h"
 
-bool lb_name_valid(const char *s)
+bool server_lb_name_valid(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
 	if (n == 0 || n > LB_NAME_MAX || s[0] == '-' || s[n - 1] == '-')
@@ -23,7 +23,7 @@ bool lb_name_valid(const char *s)
 	return true;
 }
 
-bool lb_health_path_valid(const char *s)
+bool server_lb_health_path_valid(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
 	if (n == 0 || n > 1024 || s[0] != '/')
@@ -39,7 +39,7 @@ static const char *str(const json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-const char *lb_task_address(const json_t *task)
+const char *server_lb_task_address(const json_t *task)
 {
 	size_t i, k;
 	json_t *a, *d, *c, *ni;
@@ -148,7 +148,7 @@ static const char *state_name(enum state s)
 	}
 }
 
-json_t *lb_targets(const struct lb_membership *m, const json_t *tasks, bool all_states)
+json_t *server_lb_targets(const struct lb_membership *m, const json_t *tasks, bool all_states)
 {
 	json_t *out = json_array();
 	size_t i;
@@ -161,7 +161,7 @@ json_t *lb_targets(const struct lb_membership *m, const json_t *tasks, bool all_
 		enum state st = task_state(t, m->has_checks, m->userdata);
 		if (st == S_NONE)
 			continue;
-		const char *addr = lb_task_address(t);
+		const char *addr = server_lb_task_address(t);
 		if (!addr) {
 			addr = node_address(m, t);
 			port = addr ? host_port(t, container, port) : 0;
@@ -191,13 +191,13 @@ static int cmp_ip(const void *a, const void *b)
 	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
 }
 
-json_t *lb_discovery(const json_t *tasks, lb_has_checks_fn has_checks, void *userdata)
+json_t *server_lb_discovery(const json_t *tasks, lb_has_checks_fn has_checks, void *userdata)
 {
 	json_t *out = json_object();
 	size_t i;
 	json_t *t;
 	json_array_foreach (tasks, i, t) {
-		const char *svc = service_of(t), *addr = lb_task_address(t);
+		const char *svc = service_of(t), *addr = server_lb_task_address(t);
 		struct in_addr a;
 		if (!svc || !addr || inet_pton(AF_INET, addr, &a) != 1 ||
 		    task_state(t, has_checks, userdata) != S_HEALTHY)
@@ -226,7 +226,7 @@ json_t *lb_discovery(const json_t *tasks, lb_has_checks_fn has_checks, void *use
 	return out;
 }
 
-void lb_discovery_stack_names(json_t *names, const json_t *tasks, lb_stack_fn stack_of, void *userdata)
+void server_lb_discovery_stack_names(json_t *names, const json_t *tasks, lb_stack_fn stack_of, void *userdata)
 {
 	size_t i;
 	json_t *t;
@@ -267,7 +267,7 @@ static bool task_id_valid(const char *s)
 	return true;
 }
 
-const char *lb_health_report_invalid(const json_t *report)
+const char *server_lb_health_report_invalid(const json_t *report)
 {
 	json_t *lbs = json_object_get(report, "loadBalancers");
 	if (!json_is_object(lbs))
@@ -276,7 +276,7 @@ const char *lb_health_report_invalid(const json_t *report)
 	const char *name, *id;
 	json_t *targets, *h;
 	json_object_foreach (lbs, name, targets) {
-		if (!lb_name_valid(name))
+		if (!server_lb_name_valid(name))
 			return "invalid load balancer name";
 		if (!json_is_object(targets))
 			return "a load balancer's targets must be an object";
@@ -296,7 +296,7 @@ const char *lb_health_report_invalid(const json_t *report)
 	return NULL;
 }
 
-bool lb_health_served(const json_t *reports, const json_t *alive, const char *name)
+bool server_lb_health_served(const json_t *reports, const json_t *alive, const char *name)
 {
 	size_t i;
 	json_t *r;
@@ -309,7 +309,7 @@ bool lb_health_served(const json_t *reports, const json_t *alive, const char *na
 	return false;
 }
 
-json_t *lb_health_merge(const json_t *reports, const json_t *alive, const char *name)
+json_t *server_lb_health_merge(const json_t *reports, const json_t *alive, const char *name)
 {
 	json_t *out = json_object();
 	size_t i;

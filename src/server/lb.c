@@ -48,19 +48,20 @@ static char *elb_arn(struct server *s, const char *kind, const char *name)
 static int check_pem(struct ecs_call *c, const char *cert, const char *key)
 {
 	if (strlen(cert) > LB_PEM_MAX || strlen(key) > LB_PEM_MAX)
-		return ecs_fail(c, "InvalidParameterException", "certificate and key must be under 64 KiB.");
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "certificate and key must be under 64 KiB.");
 	BIO *cb = BIO_new_mem_buf(cert, -1), *kb = BIO_new_mem_buf(key, -1);
 	X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
 	EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
 	int r = 0;
 	if (!x)
-		r = ecs_fail(c, "InvalidParameterException",
+		r = server_ecs_fail(c, "InvalidParameterException",
 			     "certificate: not a PEM X.509 certificate (BEGIN CERTIFICATE).");
 	else if (!k)
-		r = ecs_fail(c, "InvalidParameterException",
+		r = server_ecs_fail(c, "InvalidParameterException",
 			     "privateKey: not an unencrypted PEM private key.");
 	else if (X509_check_private_key(x, k) != 1)
-		r = ecs_fail(c, "InvalidParameterException",
+		r = server_ecs_fail(c, "InvalidParameterException",
 			     "privateKey does not match the certificate's public key.");
 	X509_free(x);
 	EVP_PKEY_free(k);
@@ -74,7 +75,7 @@ static int int_field(struct ecs_call *c, json_t *in, const char *key, int64_t de
 		     int64_t *ret)
 {
 	*ret = def;
-	return ecs_int(c, in, key, min, max, ret);
+	return server_ecs_int(c, in, key, min, max, ret);
 }
 
 /* The target group record of a create call (validated), or -1 with the error in c. */
@@ -83,27 +84,28 @@ static int target_group_of(struct ecs_call *c, json_t *in, const char *name, int
 {
 	const char *path;
 	int64_t interval, healthy, unhealthy, delay;
-	if (ecs_str(c, in, "healthCheckPath", false, &path) < 0 ||
+	if (server_ecs_str(c, in, "healthCheckPath", false, &path) < 0 ||
 	    int_field(c, in, "healthCheckIntervalSeconds", LB_DEFAULT_INTERVAL, 1, 300, &interval) < 0 ||
 	    int_field(c, in, "healthyThresholdCount", LB_DEFAULT_HEALTHY, 1, 10, &healthy) < 0 ||
 	    int_field(c, in, "unhealthyThresholdCount", LB_DEFAULT_UNHEALTHY, 1, 10, &unhealthy) < 0 ||
 	    int_field(c, in, "deregistrationDelay", LB_DEFAULT_DEREG_DELAY, 0, 3600, &delay) < 0)
 		return -1;
 	if (path && !streq(proto, "HTTP"))
-		return ecs_fail(
+		return server_ecs_fail(
 		    c, "InvalidParameterException",
 		    "healthCheckPath needs protocol HTTP (TCP targets are checked by connecting).");
-	if (path && !lb_health_path_valid(path))
-		return ecs_fail(c, "InvalidParameterException",
+	if (path && !server_lb_health_path_valid(path))
+		return server_ecs_fail(c, "InvalidParameterException",
 				"healthCheckPath '%s' must start with '/' and hold no blanks (at most 1024 "
 				"characters).",
 				path);
 	_cleanup_free_ char *arn = elb_arn(c->srv, "targetgroup", name);
-	json_t *tg = json_pack(
-	    "{s:s,s:s,s:s,s:I,s:s,s:I,s:I,s:I,s:I,s:f}", "targetGroupArn", arn, "targetGroupName", name,
-	    "loadBalancerName", name, "port", (json_int_t)port, "protocol", proto, "deregistrationDelay",
-	    (json_int_t)delay, "healthCheckIntervalSeconds", (json_int_t)interval, "healthyThresholdCount",
-	    (json_int_t)healthy, "unhealthyThresholdCount", (json_int_t)unhealthy, "createdAt", record_now());
+	json_t *tg =
+	    json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I,s:I,s:I,s:f}", "targetGroupArn", arn, "targetGroupName",
+		      name, "loadBalancerName", name, "port", (json_int_t)port, "protocol", proto,
+		      "deregistrationDelay", (json_int_t)delay, "healthCheckIntervalSeconds",
+		      (json_int_t)interval, "healthyThresholdCount", (json_int_t)healthy,
+		      "unhealthyThresholdCount", (json_int_t)unhealthy, "createdAt", server_record_now());
 	if (streq(proto, "HTTP"))
 		json_object_set_new(tg, "healthCheckPath", json_string(path ? path : "/"));
 	json_object_set_new(tg, "targetType", json_string("ip"));
@@ -122,23 +124,24 @@ static int create_parse(struct ecs_call *c, json_t *in, struct create_in *ci)
 {
 	const char *cref;
 	ci->port = -1;
-	if (ecs_str(c, in, "name", true, &ci->name) < 0 || ecs_str(c, in, "cluster", false, &cref) < 0 ||
-	    ecs_str(c, in, "protocol", false, &ci->proto_in) < 0 ||
-	    ecs_str(c, in, "certificate", false, &ci->cert) < 0 ||
-	    ecs_str(c, in, "privateKey", false, &ci->key) < 0 ||
-	    ecs_int(c, in, "port", 1, 65535, &ci->port) < 0)
+	if (server_ecs_str(c, in, "name", true, &ci->name) < 0 ||
+	    server_ecs_str(c, in, "cluster", false, &cref) < 0 ||
+	    server_ecs_str(c, in, "protocol", false, &ci->proto_in) < 0 ||
+	    server_ecs_str(c, in, "certificate", false, &ci->cert) < 0 ||
+	    server_ecs_str(c, in, "privateKey", false, &ci->key) < 0 ||
+	    server_ecs_int(c, in, "port", 1, 65535, &ci->port) < 0)
 		return -1;
-	if (!lb_name_valid(ci->name))
-		return ecs_fail(
+	if (!server_lb_name_valid(ci->name))
+		return server_ecs_fail(
 		    c, "InvalidParameterException",
 		    "name '%s': 1 to 32 letters, digits and hyphens, not starting or ending with a "
 		    "hyphen.",
 		    ci->name);
 	if (ci->port < 0)
-		return ecs_fail(c, "InvalidParameterException", "port can not be blank.");
+		return server_ecs_fail(c, "InvalidParameterException", "port can not be blank.");
 	for (size_t i = 0; i < ARRAY_SIZE(RESERVED_PORTS); i++)
 		if (ci->port == RESERVED_PORTS[i])
-			return ecs_fail(
+			return server_ecs_fail(
 			    c, "InvalidParameterException",
 			    "port %lld is reserved on the nodes (the agent and the resolver use it).",
 			    (long long)ci->port);
@@ -146,13 +149,14 @@ static int create_parse(struct ecs_call *c, json_t *in, struct create_in *ci)
 	if (!strcasecmp(p, "HTTP") || !strcasecmp(p, "TCP"))
 		snprintf(ci->proto, sizeof(ci->proto), "%s", !strcasecmp(p, "HTTP") ? "HTTP" : "TCP");
 	else
-		return ecs_fail(c, "InvalidParameterException", "protocol '%s': expected HTTP or TCP.", p);
+		return server_ecs_fail(c, "InvalidParameterException", "protocol '%s': expected HTTP or TCP.",
+				       p);
 	if (!ci->cert != !ci->key)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"certificate and privateKey go together (TLS termination needs both).");
 	if (ci->cert && check_pem(c, ci->cert, ci->key) < 0)
 		return -1;
-	return cluster_resolve(c, cref, NULL, &ci->cluster);
+	return server_cluster_resolve(c, cref, NULL, &ci->cluster);
 }
 
 static bool key_exists(struct server *s, const char *key)
@@ -170,17 +174,17 @@ static int create_conflict(struct ecs_call *c, const struct create_in *ci, const
 			    *tkey = xasprintf(TG_KEY "%s", ci->name);
 	_cleanup_json_ json_t *claim = NULL;
 	if (key_exists(c->srv, lkey) || key_exists(c->srv, tkey))
-		return ecs_fail(c, "DuplicateLoadBalancerNameException",
+		return server_ecs_fail(c, "DuplicateLoadBalancerNameException",
 				"A load balancer with the name '%s' already exists.", ci->name);
-	if (record_get(c->srv, port_key, &claim, NULL, NULL) == 0)
-		return ecs_fail(c, "InvalidParameterException",
+	if (server_record_get(c->srv, port_key, &claim, NULL, NULL) == 0)
+		return server_ecs_fail(c, "InvalidParameterException",
 				"port %lld is already used by load balancer '%s' in cluster '%s'.",
 				(long long)ci->port,
 				json_string_value(json_object_get(claim, "loadBalancerName")), ci->cluster);
-	return ecs_fail(c, "ServerException", "the load balancer changed concurrently; retry");
+	return server_ecs_fail(c, "ServerException", "the load balancer changed concurrently; retry");
 }
 
-int ecs_berth_create_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_berth_create_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 {
 	struct create_in ci = { 0 };
 	_cleanup_json_ json_t *tg = NULL, *lb = NULL, *claim = NULL, *secret = NULL;
@@ -196,7 +200,7 @@ int ecs_berth_create_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 	    json_pack("{s:s,s:s,s:s,s:I,s:s,s:b,s:O,s:s,s:f}", "loadBalancerName", ci.name, "loadBalancerArn",
 		      arn, "cluster", cluster, "port", (json_int_t)ci.port, "protocol", ci.proto, "tls",
 		      ci.cert != NULL, "targetGroupArn", json_object_get(tg, "targetGroupArn"),
-		      "targetGroupName", ci.name, "createdAt", record_now());
+		      "targetGroupName", ci.name, "createdAt", server_record_now());
 	claim = json_pack("{s:s}", "loadBalancerName", ci.name);
 	_cleanup_free_ char *lkey = xasprintf(LB_KEY "%s", ci.name), *tkey = xasprintf(TG_KEY "%s", ci.name),
 			    *ckey = xasprintf(CERT_KEY "%s", ci.name),
@@ -218,7 +222,7 @@ int ecs_berth_create_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 	bool ok = false;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (store_txn(c->srv->store, cmps, 3, ops, nops, &ok, NULL, &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	if (!ok)
 		return create_conflict(c, &ci, pkey);
 	log_fields(LOG_LEVEL_INFO, "load balancer created", "name", ci.name, "cluster", cluster, NULL);
@@ -231,19 +235,19 @@ int ecs_berth_create_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 /* The load balancer and target group records of name; LoadBalancerNotFoundException. */
 static int lb_get(struct ecs_call *c, const char *name, json_t **ret_lb, json_t **ret_tg)
 {
-	_cleanup_free_ char *lkey = lb_name_valid(name) ? xasprintf(LB_KEY "%s", name) : NULL;
+	_cleanup_free_ char *lkey = server_lb_name_valid(name) ? xasprintf(LB_KEY "%s", name) : NULL;
 	_cleanup_free_ char *tkey = lkey ? xasprintf(TG_KEY "%s", name) : NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *lb = NULL, *tg = NULL;
-	int r = lkey ? record_get(c->srv, lkey, &lb, NULL, &err) : -ENOENT;
+	int r = lkey ? server_record_get(c->srv, lkey, &lb, NULL, &err) : -ENOENT;
 	if (r == 0)
-		r = record_get(c->srv, tkey, &tg, NULL, &err);
+		r = server_record_get(c->srv, tkey, &tg, NULL, &err);
 	if (r == -ENOENT) {
 		json_decref(lb);
-		return ecs_fail(c, NOT_FOUND, "Load balancer '%s' not found.", name);
+		return server_ecs_fail(c, NOT_FOUND, "Load balancer '%s' not found.", name);
 	}
 	if (r < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	*ret_lb = lb;
 	if (ret_tg)
 		*ret_tg = tg;
@@ -269,7 +273,7 @@ static const char *name_of(const char *ref, char **tmp)
 static int attachments_of(struct server *s, const char *name, json_t **ret, struct berth_error **err)
 {
 	_cleanup_free_ char *p = xasprintf(ATTACH_KEY "%s/", name);
-	return record_list(s, p, ret, err);
+	return server_record_list(s, p, ret, err);
 }
 
 static json_t *lb_view(struct server *s, json_t *lb, json_t *tg)
@@ -282,18 +286,18 @@ static json_t *lb_view(struct server *s, json_t *lb, json_t *tg)
 	return v;
 }
 
-int ecs_berth_describe_load_balancers(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_berth_describe_load_balancers(struct ecs_call *c, json_t *in, json_t **out)
 {
 	json_t *names;
-	if (ecs_strv(c, in, "names", &names) < 0)
+	if (server_ecs_strv(c, in, "names", &names) < 0)
 		return -1;
 	json_t *list = json_array();
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (!json_array_size(names)) {
 		json_t *all = NULL;
-		if (record_list(c->srv, LB_KEY, &all, &err) < 0) {
+		if (server_record_list(c->srv, LB_KEY, &all, &err) < 0) {
 			json_decref(list);
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 		}
 		size_t i;
 		json_t *lb;
@@ -301,7 +305,7 @@ int ecs_berth_describe_load_balancers(struct ecs_call *c, json_t *in, json_t **o
 			_cleanup_free_ char *tkey = xasprintf(
 			    TG_KEY "%s", json_string_value(json_object_get(lb, "loadBalancerName")));
 			_cleanup_json_ json_t *tg = NULL;
-			(void)record_get(c->srv, tkey, &tg, NULL, NULL);
+			(void)server_record_get(c->srv, tkey, &tg, NULL, NULL);
 			json_array_append_new(list, lb_view(c->srv, lb, tg));
 		}
 		json_decref(all);
@@ -326,7 +330,7 @@ static char *tg_user(struct server *s, const char *name, const char *tg_arn)
 {
 	json_t *all = NULL;
 	char *who = NULL;
-	if (record_list(s, "/berth/services/", &all, NULL) == 0) {
+	if (server_record_list(s, "/berth/services/", &all, NULL) == 0) {
 		size_t i, k;
 		json_t *svc, *l;
 		json_array_foreach (all, i, svc) {
@@ -351,10 +355,10 @@ static char *tg_user(struct server *s, const char *name, const char *tg_arn)
 	return who;
 }
 
-int ecs_berth_delete_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_berth_delete_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;
-	if (ecs_str(c, in, "name", true, &ref) < 0)
+	if (server_ecs_str(c, in, "name", true, &ref) < 0)
 		return -1;
 	_cleanup_free_ char *tmp = NULL;
 	const char *name = name_of(ref, &tmp);
@@ -365,7 +369,7 @@ int ecs_berth_delete_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 		const char *tg_arn = json_string_value(json_object_get(tg, "targetGroupArn"));
 		_cleanup_free_ char *who = tg_user(c->srv, name, tg_arn);
 		if (who)
-			return ecs_fail(
+			return server_ecs_fail(
 			    c, "ResourceInUseException",
 			    "Target group '%s' is currently in use by %s; remove it from the service "
 			    "first.",
@@ -389,14 +393,14 @@ int ecs_berth_delete_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 		bool ok = false;
 		_cleanup_error_ struct berth_error *err = NULL;
 		if (store_txn(c->srv->store, &cmp, 1, ops, ARRAY_SIZE(ops), &ok, NULL, &err) < 0)
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 		if (ok) {
 			log_fields(LOG_LEVEL_INFO, "load balancer deleted", "name", name, NULL);
 			*out = json_pack("{s:O}", "loadBalancer", lb);
 			return 0;
 		}
 	}
-	return ecs_fail(c, "ServerException", "the load balancer changed concurrently; retry");
+	return server_ecs_fail(c, "ServerException", "the load balancer changed concurrently; retry");
 }
 
 /* ---- membership ---- */
@@ -416,7 +420,7 @@ static const json_t *taskdef_facts(struct checks_cache *cc, const char *arn)
 	_cleanup_json_ json_t *td = NULL;
 	bool any = false;
 	const char *stack = NULL;
-	if (taskdef_resolve(&c, arn, &td) == 0) {
+	if (server_taskdef_resolve(&c, arn, &td) == 0) {
 		size_t i;
 		json_t *d;
 		json_array_foreach (json_object_get(td, "containerDefinitions"), i, d) {
@@ -466,13 +470,13 @@ static int cluster_state_load(struct server *s, const char *cluster, struct clus
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster),
 			    *sp = xasprintf("/berth/services/%s/", cluster),
 			    *ip = xasprintf("/berth/instances/%s/", cluster);
-	int r = record_list(s, tp, &cs->tasks, err);
+	int r = server_record_list(s, tp, &cs->tasks, err);
 	if (r >= 0)
-		r = record_list(s, sp, &cs->services, err);
+		r = server_record_list(s, sp, &cs->services, err);
 	if (r >= 0)
-		r = record_list(s, ip, &cs->instances, err);
+		r = server_record_list(s, ip, &cs->instances, err);
 	if (r >= 0)
-		r = record_list(s, "/berth/nodes/", &cs->nodes, err);
+		r = server_record_list(s, "/berth/nodes/", &cs->nodes, err);
 	if (r < 0)
 		cluster_state_done(cs);
 	return r;
@@ -491,15 +495,15 @@ static json_t *targets_of(struct server *s, struct cluster_state *cs, json_t *lb
 				   .instances = cs->instances,
 				   .has_checks = has_checks,
 				   .userdata = &cs->cc };
-	return lb_targets(&m, cs->tasks, all_states);
+	return server_lb_targets(&m, cs->tasks, all_states);
 }
 
-int lb_health_reports(struct server *s, const char *cluster, json_t **ret_reports, json_t **ret_alive,
+int server_lb_health_reports(struct server *s, const char *cluster, json_t **ret_reports, json_t **ret_alive,
 		      struct berth_error **err)
 {
 	_cleanup_free_ char *prefix = xasprintf(LB_HEALTH_PREFIX "%s/", cluster ? cluster : "");
 	json_t *reports = NULL;
-	if (!cluster || record_list(s, prefix, &reports, err) < 0)
+	if (!cluster || server_record_list(s, prefix, &reports, err) < 0)
 		return -1;
 	json_t *alive = json_object();
 	size_t i;
@@ -507,7 +511,7 @@ int lb_health_reports(struct server *s, const char *cluster, json_t **ret_report
 	json_array_foreach (reports, i, r) {
 		const char *node = json_string_value(json_object_get(r, "nodeId"));
 		if (node)
-			json_object_set_new(alive, node, json_boolean(instance_connected(s, node)));
+			json_object_set_new(alive, node, json_boolean(server_instance_connected(s, node)));
 	}
 	*ret_reports = reports;
 	*ret_alive = alive;
@@ -516,7 +520,7 @@ int lb_health_reports(struct server *s, const char *cluster, json_t **ret_report
 
 /*
  * ELB's TargetHealth of a target: the server's state (membership) and, for
- * one in rotation, HAProxy's on the nodes (lb_health_merge): failing checks
+ * one in rotation, HAProxy's on the nodes (server_lb_health_merge): failing checks
  * on most nodes make it unhealthy, not yet checked initial. New reference.
  */
 static json_t *target_health(json_t *state, json_t *seen)
@@ -542,10 +546,10 @@ static json_t *target_health(json_t *state, json_t *seen)
 	return th;
 }
 
-int ecs_berth_describe_target_health(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_berth_describe_target_health(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;
-	if (ecs_str(c, in, "name", true, &ref) < 0)
+	if (server_ecs_str(c, in, "name", true, &ref) < 0)
 		return -1;
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_json_ json_t *lb = NULL, *tg = NULL;
@@ -554,13 +558,13 @@ int ecs_berth_describe_target_health(struct ecs_call *c, json_t *in, json_t **ou
 	struct cluster_state cs;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (cluster_state_load(c->srv, json_string_value(json_object_get(lb, "cluster")), &cs, &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	json_t *targets = targets_of(c->srv, &cs, lb, true), *descs = json_array();
 	cluster_state_done(&cs);
 	_cleanup_json_ json_t *reports = NULL, *alive = NULL, *seen = NULL;
-	if (lb_health_reports(c->srv, json_string_value(json_object_get(lb, "cluster")), &reports, &alive,
-			      NULL) == 0)
-		seen = lb_health_merge(reports, alive,
+	if (server_lb_health_reports(c->srv, json_string_value(json_object_get(lb, "cluster")), &reports,
+				     &alive, NULL) == 0)
+		seen = server_lb_health_merge(reports, alive,
 				       json_string_value(json_object_get(lb, "loadBalancerName")));
 	size_t i;
 	json_t *t;
@@ -585,62 +589,64 @@ int ecs_berth_describe_target_health(struct ecs_call *c, json_t *in, json_t **ou
 
 /* ---- attachments and draining ---- */
 
-int ecs_berth_attach_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_berth_attach_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref, *svc, *container, *cref;
 	int64_t port = -1;
-	if (ecs_str(c, in, "name", true, &ref) < 0 || ecs_str(c, in, "serviceName", true, &svc) < 0 ||
-	    ecs_str(c, in, "containerName", false, &container) < 0 ||
-	    ecs_str(c, in, "cluster", false, &cref) < 0 ||
-	    ecs_int(c, in, "containerPort", 1, 65535, &port) < 0)
+	if (server_ecs_str(c, in, "name", true, &ref) < 0 ||
+	    server_ecs_str(c, in, "serviceName", true, &svc) < 0 ||
+	    server_ecs_str(c, in, "containerName", false, &container) < 0 ||
+	    server_ecs_str(c, in, "cluster", false, &cref) < 0 ||
+	    server_ecs_int(c, in, "containerPort", 1, 65535, &port) < 0)
 		return -1;
 	if (port < 0)
-		return ecs_fail(c, "InvalidParameterException", "containerPort can not be blank.");
-	if (!name_valid(svc, 255))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException", "containerPort can not be blank.");
+	if (!server_name_valid(svc, 255))
+		return server_ecs_fail(c, "InvalidParameterException",
 				"serviceName '%s': up to 255 letters, digits, hyphens and underscores.", svc);
 	_cleanup_free_ char *tmp = NULL, *cluster = NULL;
 	const char *name = name_of(ref, &tmp);
 	_cleanup_json_ json_t *lb = NULL, *tg = NULL;
-	if (lb_get(c, name, &lb, &tg) < 0 || cluster_resolve(c, cref, NULL, &cluster) < 0)
+	if (lb_get(c, name, &lb, &tg) < 0 || server_cluster_resolve(c, cref, NULL, &cluster) < 0)
 		return -1;
 	if (!streq_ptr(json_string_value(json_object_get(lb, "cluster")), cluster))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"load balancer '%s' serves cluster '%s', not '%s'.", name,
 				json_string_value(json_object_get(lb, "cluster")), cluster);
 	_cleanup_json_ json_t *att =
 	    json_pack("{s:s,s:O,s:s,s:s,s:I,s:f}", "loadBalancerName", name, "targetGroupArn",
 		      json_object_get(tg, "targetGroupArn"), "cluster", cluster, "serviceName", svc,
-		      "containerPort", (json_int_t)port, "attachedAt", record_now());
+		      "containerPort", (json_int_t)port, "attachedAt", server_record_now());
 	if (container)
 		json_object_set_new(att, "containerName", json_string(container));
 	_cleanup_free_ char *key = xasprintf(ATTACH_KEY "%s/%s/%s", name, cluster, svc);
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_put(c->srv, key, att, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_put(c->srv, key, att, &err) < 0)
+		return server_ecs_internal(c, err);
 	*out = json_pack("{s:O}", "attachment", att);
 	return 0;
 }
 
-int ecs_berth_detach_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_berth_detach_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref, *svc, *cref;
-	if (ecs_str(c, in, "name", true, &ref) < 0 || ecs_str(c, in, "serviceName", true, &svc) < 0 ||
-	    ecs_str(c, in, "cluster", false, &cref) < 0)
+	if (server_ecs_str(c, in, "name", true, &ref) < 0 ||
+	    server_ecs_str(c, in, "serviceName", true, &svc) < 0 ||
+	    server_ecs_str(c, in, "cluster", false, &cref) < 0)
 		return -1;
 	_cleanup_free_ char *tmp = NULL, *cluster = NULL;
 	const char *name = name_of(ref, &tmp);
 	_cleanup_json_ json_t *lb = NULL, *att = NULL;
-	if (lb_get(c, name, &lb, NULL) < 0 || cluster_resolve(c, cref, NULL, &cluster) < 0)
+	if (lb_get(c, name, &lb, NULL) < 0 || server_cluster_resolve(c, cref, NULL, &cluster) < 0)
 		return -1;
 	_cleanup_free_ char *key =
-	    name_valid(svc, 255) ? xasprintf(ATTACH_KEY "%s/%s/%s", name, cluster, svc) : NULL;
-	if (!key || record_get(c->srv, key, &att, NULL, NULL) < 0)
-		return ecs_fail(c, "InvalidParameterException",
+	    server_name_valid(svc, 255) ? xasprintf(ATTACH_KEY "%s/%s/%s", name, cluster, svc) : NULL;
+	if (!key || server_record_get(c->srv, key, &att, NULL, NULL) < 0)
+		return server_ecs_fail(c, "InvalidParameterException",
 				"service '%s' is not attached to load balancer '%s'.", svc, name);
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (store_remove(c->srv->store, key, NULL, &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	*out = json_pack("{s:O}", "attachment", att);
 	return 0;
 }
@@ -648,23 +654,25 @@ int ecs_berth_detach_load_balancer(struct ecs_call *c, json_t *in, json_t **out)
 /* Set drainingAt on one task (compare-and-swap); its new record in *ret. */
 static int drain_one(struct ecs_call *c, const char *cluster, const char *ref, json_t **ret)
 {
-	const char *id = arn_tail(ref);
-	_cleanup_free_ char *key = name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
+	const char *id = server_arn_tail(ref);
+	_cleanup_free_ char *key =
+	    server_name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
 	for (int attempt = 0; attempt < 10; attempt++) {
 		json_t *t = NULL;
 		int64_t rev;
-		if (!key || record_get(c->srv, key, &t, &rev, NULL) < 0)
-			return ecs_fail(c, "InvalidParameterException", "task '%s' was not found.", ref);
-		if (json_object_get(t, "drainingAt") || !task_active(t)) {
+		if (!key || server_record_get(c->srv, key, &t, &rev, NULL) < 0)
+			return server_ecs_fail(c, "InvalidParameterException", "task '%s' was not found.",
+					       ref);
+		if (json_object_get(t, "drainingAt") || !server_task_active(t)) {
 			*ret = t;
 			return 0;
 		}
-		json_object_set_new(t, "drainingAt", json_real(record_now()));
+		json_object_set_new(t, "drainingAt", json_real(server_record_now()));
 		bool ok = false;
 		_cleanup_error_ struct berth_error *err = NULL;
-		if (record_cas(c->srv, key, t, rev, &ok, &err) < 0) {
+		if (server_record_cas(c->srv, key, t, rev, &ok, &err) < 0) {
 			json_decref(t);
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 		}
 		if (ok) {
 			*ret = t;
@@ -672,17 +680,17 @@ static int drain_one(struct ecs_call *c, const char *cluster, const char *ref, j
 		}
 		json_decref(t);
 	}
-	return ecs_fail(c, "ServerException", "task changed concurrently; retry");
+	return server_ecs_fail(c, "ServerException", "task changed concurrently; retry");
 }
 
-int ecs_berth_drain_targets(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_berth_drain_targets(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;
 	json_t *tasks;
-	if (ecs_str(c, in, "name", true, &ref) < 0 || ecs_strv(c, in, "tasks", &tasks) < 0)
+	if (server_ecs_str(c, in, "name", true, &ref) < 0 || server_ecs_strv(c, in, "tasks", &tasks) < 0)
 		return -1;
 	if (!json_array_size(tasks) || json_array_size(tasks) > 100)
-		return ecs_fail(c, "InvalidParameterException", "tasks must have 1 to 100 items.");
+		return server_ecs_fail(c, "InvalidParameterException", "tasks must have 1 to 100 items.");
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_json_ json_t *lb = NULL, *tg = NULL;
 	if (lb_get(c, name_of(ref, &tmp), &lb, &tg) < 0)
@@ -714,7 +722,7 @@ static int dataplane_of(struct server *s, const char *cluster, json_t **ret, str
 {
 	struct cluster_state cs;
 	json_t *all = NULL;
-	int r = record_list(s, LB_KEY, &all, err);
+	int r = server_record_list(s, LB_KEY, &all, err);
 	if (r < 0)
 		return r;
 	if ((r = cluster_state_load(s, cluster, &cs, err)) < 0) {
@@ -731,7 +739,7 @@ static int dataplane_of(struct server *s, const char *cluster, json_t **ret, str
 		_cleanup_free_ char *tkey = xasprintf(TG_KEY "%s", name),
 				    *ckey = xasprintf(CERT_KEY "%s", name);
 		_cleanup_json_ json_t *tg = NULL, *cert = NULL;
-		if (record_get(s, tkey, &tg, NULL, NULL) < 0)
+		if (server_record_get(s, tkey, &tg, NULL, NULL) < 0)
 			continue;
 		json_t *o = json_pack(
 		    "{s:s,s:O,s:O,s:O,s:O,s:O?,s:O,s:O,s:O,s:o}", "name", name, "port",
@@ -742,14 +750,15 @@ static int dataplane_of(struct server *s, const char *cluster, json_t **ret, str
 		    json_object_get(tg, "healthCheckIntervalSeconds"), "healthyThresholdCount",
 		    json_object_get(tg, "healthyThresholdCount"), "unhealthyThresholdCount",
 		    json_object_get(tg, "unhealthyThresholdCount"), "targets", targets_of(s, &cs, lb, false));
-		if (json_is_true(json_object_get(lb, "tls")) && record_get(s, ckey, &cert, NULL, NULL) == 0)
+		if (json_is_true(json_object_get(lb, "tls")) &&
+		    server_record_get(s, ckey, &cert, NULL, NULL) == 0)
 			json_object_set(o, "tls", cert);
 		json_array_append_new(lbs, o);
 	}
 	json_decref(all);
 	_cleanup_free_ char *domain = xasprintf("%s.local", cluster);
-	json_t *names = lb_discovery(cs.tasks, has_checks, &cs.cc);
-	lb_discovery_stack_names(names, cs.tasks, stack_of, &cs.cc);
+	json_t *names = server_lb_discovery(cs.tasks, has_checks, &cs.cc);
+	server_lb_discovery_stack_names(names, cs.tasks, stack_of, &cs.cc);
 	*ret = json_pack("{s:s,s:o,s:{s:s,s:o}}", "cluster", cluster, "loadBalancers", lbs, "discovery",
 			 "domain", domain, "names", names);
 	cluster_state_done(&cs);
@@ -758,7 +767,7 @@ static int dataplane_of(struct server *s, const char *cluster, json_t **ret, str
 
 /* ---- POST /agent/v1/targethealth ---- */
 
-void lb_handle_target_health(struct server *s, struct http_request *req, json_t *node)
+void server_lb_handle_target_health(struct server *s, struct http_request *req, json_t *node)
 {
 	const char *cluster = json_string_value(json_object_get(node, "cluster"));
 	const char *id = json_string_value(json_object_get(node, "nodeId"));
@@ -767,7 +776,7 @@ void lb_handle_target_health(struct server *s, struct http_request *req, json_t 
 	_cleanup_json_ json_t *in = len ? json_loadb(body, len, 0, NULL) : NULL;
 	const char *bad = !cluster || !id ? "register before reporting target health"
 			  : !in           ? "expected a JSON body"
-					  : lb_health_report_invalid(in);
+					  : server_lb_health_report_invalid(in);
 	if (bad)
 		return http_respond_json(req, 400,
 					 json_pack("{s:s,s:s}", "error", bad, "code", "BadRequest"));
@@ -776,11 +785,11 @@ void lb_handle_target_health(struct server *s, struct http_request *req, json_t 
 	json_t *lbs = json_object_get(in, "loadBalancers");
 	_cleanup_error_ struct berth_error *err = NULL;
 	/* written only when it changed: a report is a store write that wakes the leader */
-	if (record_get(s, key, &old, NULL, NULL) < 0 ||
+	if (server_record_get(s, key, &old, NULL, NULL) < 0 ||
 	    !json_equal(json_object_get(old, "loadBalancers"), lbs)) {
-		_cleanup_json_ json_t *rec =
-		    json_pack("{s:s,s:f,s:O}", "nodeId", id, "updatedAt", record_now(), "loadBalancers", lbs);
-		if (record_put(s, key, rec, &err) < 0) {
+		_cleanup_json_ json_t *rec = json_pack("{s:s,s:f,s:O}", "nodeId", id, "updatedAt",
+						       server_record_now(), "loadBalancers", lbs);
+		if (server_record_put(s, key, rec, &err) < 0) {
 			_cleanup_free_ char *m = berth_error_string(err);
 			return http_respond_json(req, 500,
 						 json_pack("{s:s,s:s}", "error", m, "code", "ServerError"));
@@ -806,7 +815,7 @@ static bool relevant_key(const char *key, const char *cluster)
 static bool wait_relevant(struct server *s, const char *cluster, int64_t *from, int64_t deadline_ms)
 {
 	for (;;) {
-		int64_t left = deadline_ms - (int64_t)(record_now() * 1000);
+		int64_t left = deadline_ms - (int64_t)(server_record_now() * 1000);
 		pthread_mutex_lock(&s->lock);
 		bool stopping = s->stopping;
 		pthread_mutex_unlock(&s->lock);
@@ -826,7 +835,7 @@ static bool wait_relevant(struct server *s, const char *cluster, int64_t *from, 
 	}
 }
 
-void lb_handle_dataplane(struct server *s, struct http_request *req, json_t *node)
+void server_lb_handle_dataplane(struct server *s, struct http_request *req, json_t *node)
 {
 	const char *cluster = json_string_value(json_object_get(node, "cluster"));
 	if (!cluster)
@@ -837,7 +846,7 @@ void lb_handle_dataplane(struct server *s, struct http_request *req, json_t *nod
 	const char *q_wait = http_request_query(req, "wait"), *q_hash = http_request_query(req, "hash");
 	int wait = q_wait ? atoi(q_wait) : 0;
 	wait = MAX(0, MIN(wait, DP_MAX_WAIT));
-	int64_t deadline = (int64_t)(record_now() * 1000) + (int64_t)wait * 1000;
+	int64_t deadline = (int64_t)(server_record_now() * 1000) + (int64_t)wait * 1000;
 	for (;;) {
 		int64_t rev = 0;
 		json_t *dp = NULL;
@@ -849,7 +858,7 @@ void lb_handle_dataplane(struct server *s, struct http_request *req, json_t *nod
 		}
 		_cleanup_free_ char *text = json_dumps(dp, JSON_COMPACT | JSON_SORT_KEYS);
 		char hash[65];
-		sigv4_sha256_hex(text, strlen(text), hash);
+		aws_sigv4_sha256_hex(text, strlen(text), hash);
 		int64_t from = rev + 1;
 		if (!q_hash || !streq(q_hash, hash) || !wait_relevant(s, cluster, &from, deadline)) {
 			json_object_set_new(dp, "revision", json_integer(rev));

@@ -36,9 +36,9 @@
 #define LB_PEM_MAX             (64 << 10)
 
 /* ELB's rule: 1-32 letters, digits and hyphens, not starting or ending with a hyphen. */
-bool lb_name_valid(const char *s);
+bool server_lb_name_valid(const char *s);
 /* A health check path: starts with '/', at most 1024 printable characters, no blanks. */
-bool lb_health_path_valid(const char *s);
+bool server_lb_health_path_valid(const char *s);
 
 /*
  * Whether a task's definition has an essential container with a health check
@@ -70,7 +70,7 @@ struct lb_membership {
  * the matching hostPort (bridge/host: the node's address). Tasks without an
  * address yet are "initial" (skipped unless all_states).
  */
-json_t *lb_targets(const struct lb_membership *m, const json_t *tasks, bool all_states);
+json_t *server_lb_targets(const struct lb_membership *m, const json_t *tasks, bool all_states);
 
 /*
  * Service discovery of a cluster: {"SERVICE": ["IP", ...]} for every awsvpc
@@ -78,7 +78,7 @@ json_t *lb_targets(const struct lb_membership *m, const json_t *tasks, bool all_
  * UNHEALTHY (HEALTHY when it has checks), without drainingAt. Addresses are
  * sorted and unique; services without one are absent.
  */
-json_t *lb_discovery(const json_t *tasks, lb_has_checks_fn has_checks, void *userdata);
+json_t *server_lb_discovery(const json_t *tasks, lb_has_checks_fn has_checks, void *userdata);
 
 /*
  * Stacks (docs/stack.md): the namespace a task's definition puts its
@@ -89,12 +89,13 @@ typedef const char *(*lb_stack_fn)(void *userdata, const char *taskdef_arn);
 #define LB_STACK_LABEL "com.docker.stack.namespace"
 
 /*
- * Add to names (lb_discovery's answer) the short names of stack services,
+ * Add to names (server_lb_discovery's answer) the short names of stack services,
  * as a stack's network gives them in Swarm: the service STACK_X whose tasks
  * are in namespace STACK also answers as X.STACK (the stack's tasks search
  * STACK, so `X` finds it; other stacks' X do not collide).
  */
-void lb_discovery_stack_names(json_t *names, const json_t *tasks, lb_stack_fn stack_of, void *userdata);
+void server_lb_discovery_stack_names(json_t *names, const json_t *tasks, lb_stack_fn stack_of,
+				     void *userdata);
 
 #define LB_HEALTH_PREFIX "/berth/targethealth/"
 #define LB_HEALTH_MAX    4096 /* targets in one node's report */
@@ -105,7 +106,7 @@ void lb_discovery_stack_names(json_t *names, const json_t *tasks, lb_stack_fn st
  * healthy, unhealthy, initial, draining, strings short. NULL when fine, else
  * what is wrong (static).
  */
-const char *lb_health_report_invalid(const json_t *report);
+const char *server_lb_health_report_invalid(const json_t *report);
 
 /*
  * The targets of load balancer NAME as HAProxy sees them, from the node
@@ -116,11 +117,11 @@ const char *lb_health_report_invalid(const json_t *report);
  * node's), "draining" when one drains it, "healthy" when one passes it,
  * else "initial".
  */
-json_t *lb_health_merge(const json_t *reports, const json_t *alive, const char *name);
+json_t *server_lb_health_merge(const json_t *reports, const json_t *alive, const char *name);
 /* Whether a node alive reports load balancer NAME at all (it runs its data plane, which checks targets). */
-bool lb_health_served(const json_t *reports, const json_t *alive, const char *name);
+bool server_lb_health_served(const json_t *reports, const json_t *alive, const char *name);
 
 /* The awsvpc IPv4 address of a task record, or NULL (borrowed). */
-const char *lb_task_address(const json_t *task);
+const char *server_lb_task_address(const json_t *task);
 
 #endif

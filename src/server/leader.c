@@ -11,7 +11,7 @@
  * Controllers (on the leader, after every store change and at least every
  * second): services (deploy.c) and node liveness; once a second: NoExecute
  * evictions (sched-evict.c) and the services' rebalancer (rebalance.c); the
- * retention sweep (retention.c) every retention_sweep_interval(). A container
+ * retention sweep (retention.c) every server_retention_sweep_interval(). A container
  * instance whose alive key (the agent's lease, agent.c) is gone gets disconnectedAt;
  * once that is older than the lost-node timeout its tasks are STOPPED with
  * "node lost". The timestamps live in the store, so a new leader continues
@@ -33,20 +33,20 @@ static void lost_node_tasks(struct server *s, const char *cluster, const char *a
 {
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	json_t *tasks = NULL;
-	if (record_list(s, tp, &tasks, NULL) < 0)
+	if (server_record_list(s, tp, &tasks, NULL) < 0)
 		return;
 	size_t i;
 	json_t *t;
 	_cleanup_free_ char *why =
 	    xasprintf("Task stopped: node lost (no heartbeat for %d s)", s->lost_node_timeout);
 	json_array_foreach (tasks, i, t) {
-		if (!task_active(t) ||
+		if (!server_task_active(t) ||
 		    !streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), arn))
 			continue;
 		_cleanup_free_ char *key =
 		    xasprintf("/berth/tasks/%s/%s", cluster,
-			      arn_tail(json_string_value(json_object_get(t, "taskArn"))));
-		if (task_stop_now(s, key, t, "TerminationNotice", why, NULL) == 0)
+			      server_arn_tail(json_string_value(json_object_get(t, "taskArn"))));
+		if (server_task_stop_now(s, key, t, "TerminationNotice", why, NULL) == 0)
 			log_fields(LOG_LEVEL_INFO, "task stopped: node lost", "task",
 				   json_string_value(json_object_get(t, "taskArn")), NULL);
 	}
@@ -87,7 +87,7 @@ static void check_nodes(struct server *s)
 	}
 	store_kv_list_done(&raw);
 	store_kv_list_done(&alive);
-	double now = record_now();
+	double now = server_record_now();
 	size_t i;
 	json_t *inst;
 	json_array_foreach (insts, i, inst) {
@@ -96,14 +96,14 @@ static void check_nodes(struct server *s)
 		if (!id || !cluster ||
 		    streq_ptr(json_string_value(json_object_get(inst, "status")), "INACTIVE"))
 			continue;
-		bool connected = instance_connected(s, id);
+		bool connected = server_instance_connected(s, id);
 		json_t *since = json_object_get(inst, "disconnectedAt");
 		_cleanup_free_ char *key = xasprintf("/berth/instances/%s/%s", cluster, id);
 		if (connected || (since && now - json_real_value(since) < s->lost_node_timeout))
 			continue;
 		if (!since) {
 			json_object_set_new(inst, "disconnectedAt", json_real(now));
-			(void)record_put(s, key, inst, NULL);
+			(void)server_record_put(s, key, inst, NULL);
 			continue;
 		}
 		lost_node_tasks(s, cluster, json_string_value(json_object_get(inst, "containerInstanceArn")));
@@ -211,15 +211,16 @@ static void *leader_main(void *arg)
 		bool ticked = tick;
 		if (tick) {
 			check_nodes(s);
-			autoscale_tick(s);
-			sched_evict_tick(s);
-			if (monotonic_ms() - swept >= retention_sweep_interval(s->task_retention) * 1000LL) {
-				retention_sweep(s);
+			server_autoscale_tick(s);
+			server_sched_evict_tick(s);
+			if (monotonic_ms() - swept >=
+			    server_retention_sweep_interval(s->task_retention) * 1000LL) {
+				server_retention_sweep(s);
 				swept = monotonic_ms();
 			}
 			tick = false;
 		}
-		deploy_run(s, ticked); /* on a tick also the rebalancer and disruption budgets */
+		server_deploy_run(s, ticked); /* on a tick also the rebalancer and disruption budgets */
 		if (wait_change(s, &seen, 1000 - (int)(monotonic_ms() - kept)))
 			break;
 		if (monotonic_ms() - kept < 1000)
@@ -237,7 +238,7 @@ static void *leader_main(void *arg)
 	return NULL;
 }
 
-int leader_start(struct server *s, struct berth_error **err)
+int server_leader_start(struct server *s, struct berth_error **err)
 {
 	if (pthread_create(&leader_thread, NULL, leader_main, s) != 0)
 		return berth_error_set(err, EAGAIN, "start leader election thread");
@@ -245,7 +246,7 @@ int leader_start(struct server *s, struct berth_error **err)
 	return 0;
 }
 
-void leader_stop(struct server *s)
+void server_leader_stop(struct server *s)
 {
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;

@@ -100,16 +100,17 @@ static int64_t expired_before(struct server *s, json_t *group)
 static int group_lookup(struct ecs_call *c, json_t *in, json_t **ret, const char **ret_name)
 {
 	const char *name, *ident;
-	if (ecs_str(c, in, "logGroupName", false, &name) < 0 || ecs_str(c, in, "logGroupIdentifier", false, &ident) < 0)
+	if (server_ecs_str(c, in, "logGroupName", false, &name) < 0 || server_ecs_str(c, in, "logGroupIdentifier", false, &ident) < 0)
 		return -1;
 	if (name && ident)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"LogGroup name and LogGroup ARN are mutually exclusive parameters.");
 	_cleanup_free_ char *from_arn = NULL;
 	if (!name && ident && startswith(ident, "arn:")) {
 		const char *p = strstr(ident, ":log-group:");
 		if (!p)
-			return ecs_fail(c, "InvalidParameterException", "Invalid log group ARN '%s'.", ident);
+			return server_ecs_fail(c, "InvalidParameterException", "Invalid log group ARN '%s'.",
+					       ident);
 		p += strlen(":log-group:");
 		from_arn = xstrndup(p, strcspn(p, ":"));
 		name = from_arn;
@@ -117,17 +118,18 @@ static int group_lookup(struct ecs_call *c, json_t *in, json_t **ret, const char
 		name = ident;
 	}
 	if (!name)
-		return ecs_fail(c, "InvalidParameterException", "Either logGroupName or logGroupIdentifier must be specified.");
+		return server_ecs_fail(c, "InvalidParameterException", "Either logGroupName or logGroupIdentifier must be specified.");
 	if (!group_name_ok(name))
-		return ecs_fail(c, "InvalidParameterException", "Invalid log group name '%s'.", name);
+		return server_ecs_fail(c, "InvalidParameterException", "Invalid log group name '%s'.", name);
 	_cleanup_free_ char *key = group_key(name);
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *g = NULL;
-	int r = record_get(c->srv, key, &g, NULL, &err);
+	int r = server_record_get(c->srv, key, &g, NULL, &err);
 	if (r == -ENOENT)
-		return ecs_fail(c, "ResourceNotFoundException", "The specified log group does not exist.");
+		return server_ecs_fail(c, "ResourceNotFoundException",
+				       "The specified log group does not exist.");
 	if (r < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	*ret = g;
 	*ret_name = json_string_value(json_object_get(g, "logGroupName"));
 	return 0;
@@ -137,7 +139,7 @@ static int group_lookup(struct ecs_call *c, json_t *in, json_t **ret, const char
 static char *remote_owner(struct server *s, json_t *rec)
 {
 	const char *o = json_string_value(json_object_get(rec, "berthReplica"));
-	return replica_is_self(s, o) ? NULL : xstrdup(o);
+	return server_replica_is_self(s, o) ? NULL : xstrdup(o);
 }
 
 /* ---- epochs: a stream's events by owner (docs/logs.md "Owner failover") ---- */
@@ -197,12 +199,12 @@ static int write_target(struct ecs_call *c, const char *group, const char *sn, j
 		_cleanup_json_ json_t *rec = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
 		int64_t rev = 0;
-		int r = record_get(s, key, &rec, &rev, &err);
+		int r = server_record_get(s, key, &rec, &rev, &err);
 		if (r == -ENOENT)
-			return ecs_fail(c, "ResourceNotFoundException",
+			return server_ecs_fail(c, "ResourceNotFoundException",
 					"The specified log stream does not exist.");
 		if (r < 0)
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 		*ret_epoch = rec_epoch(rec);
 		json_t *e = json_object_get(in, "berthEpoch");
 		if (c->local && json_is_integer(e))
@@ -210,8 +212,8 @@ static int write_target(struct ecs_call *c, const char *group, const char *sn, j
 		_cleanup_free_ char *owner = c->local ? NULL : remote_owner(s, rec);
 		if (!owner)
 			return 0;
-		if ((r = replica_registered(s, owner, &err)) < 0)
-			return ecs_internal(c, err);
+		if ((r = server_replica_registered(s, owner, &err)) < 0)
+			return server_ecs_internal(c, err);
 		if (r > 0) {
 			*ret_owner = TAKE_PTR(owner);
 			return 0;
@@ -225,8 +227,8 @@ static int write_target(struct ecs_call *c, const char *group, const char *sn, j
 		json_object_set_new(next, "berthReplica", json_string(s->replica_id));
 		json_object_set_new(next, "berthEpoch", json_integer(*ret_epoch + 1));
 		bool ok = false;
-		if (record_cas(s, key, next, rev, &ok, &err) < 0)
-			return ecs_internal(c, err);
+		if (server_record_cas(s, key, next, rev, &ok, &err) < 0)
+			return server_ecs_internal(c, err);
 		if (ok) {
 			log_fields(LOG_LEVEL_INFO, "log stream taken over from a replica that is gone",
 				   "group", group, "stream", sn, "replica", owner, NULL);
@@ -235,30 +237,33 @@ static int write_target(struct ecs_call *c, const char *group, const char *sn, j
 		}
 		/* another replica changed the record first (took it over too): read it again */
 	}
-	return ecs_fail(c, "ServiceUnavailableException", "The log stream's owner is changing; try again.");
+	return server_ecs_fail(c, "ServiceUnavailableException",
+			       "The log stream's owner is changing; try again.");
 }
 
 static int stream_exists(struct ecs_call *c, const char *group, const char *stream, char **ret_owner)
 {
 	if (!stream_name_ok(stream))
-		return ecs_fail(c, "InvalidParameterException", "Invalid log stream name '%s'.", stream);
+		return server_ecs_fail(c, "InvalidParameterException", "Invalid log stream name '%s'.",
+				       stream);
 	_cleanup_free_ char *key = stream_key(group, stream);
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *j = NULL;
-	int r = record_get(c->srv, key, &j, NULL, &err);
+	int r = server_record_get(c->srv, key, &j, NULL, &err);
 	if (r >= 0 && ret_owner)
 		*ret_owner = c->local ? NULL : remote_owner(c->srv, j);
 	json_decref(j);
 	if (r == -ENOENT)
-		return ecs_fail(c, "ResourceNotFoundException", "The specified log stream does not exist.");
-	return r < 0 ? ecs_internal(c, err) : 0;
+		return server_ecs_fail(c, "ResourceNotFoundException",
+				       "The specified log stream does not exist.");
+	return r < 0 ? server_ecs_internal(c, err) : 0;
 }
 
 /* logStreamName and the group of a stream call; the stream must exist. *ret_owner: remote_owner(). */
 static int stream_lookup(struct ecs_call *c, json_t *in, json_t **ret_group, const char **ret_name,
 			 const char **ret_stream, char **ret_owner)
 {
-	if (ecs_str(c, in, "logStreamName", true, ret_stream) < 0 || group_lookup(c, in, ret_group, ret_name) < 0)
+	if (server_ecs_str(c, in, "logStreamName", true, ret_stream) < 0 || group_lookup(c, in, ret_group, ret_name) < 0)
 		return -1;
 	return stream_exists(c, *ret_name, *ret_stream, ret_owner);
 }
@@ -270,7 +275,7 @@ static int group_create(struct server *s, const char *name, bool *ok, struct ber
 	_cleanup_free_ char *arn = group_arn(s, name);
 	_cleanup_json_ json_t *g = json_pack("{s:s,s:I,s:i,s:s}", "logGroupName", name, "creationTime",
 					     (json_int_t)now_ms(), "metricFilterCount", 0, "arn", arn);
-	return record_cas(s, key, g, 0, ok, err);
+	return server_record_cas(s, key, g, 0, ok, err);
 }
 
 static int stream_create(struct server *s, const char *group, const char *name, bool *ok, struct berth_error **err)
@@ -282,7 +287,7 @@ static int stream_create(struct server *s, const char *group, const char *name, 
 	    json_pack("{s:s,s:I,s:s}", "logStreamName", name, "creationTime", (json_int_t)now_ms(), "arn", arn);
 	if (s->replica_id) /* the events live on this replica (docs/logs.md "Several servers") */
 		json_object_set_new(st, "berthReplica", json_string(s->replica_id));
-	return record_cas(s, key, st, 0, ok, err);
+	return server_record_cas(s, key, st, 0, ok, err);
 }
 
 /* Fold statistics v (DescribeLogStreams' fields of one stream) into into: the union of both. */
@@ -339,7 +344,7 @@ static json_t *local_stats(struct server *s, const char *group, const char *name
 static int streams_of(struct server *s, const char *group, json_t **ret, struct berth_error **err)
 {
 	_cleanup_free_ char *p = streams_prefix(group);
-	return record_list(s, p, ret, err);
+	return server_record_list(s, p, ret, err);
 }
 
 /*
@@ -371,7 +376,7 @@ static json_t *by_owner(struct ecs_call *c, json_t *recs, json_t *in)
 		json_t *e;
 		json_array_foreach (eps, k, e) {
 			const char *r = json_string_value(json_object_get(e, "replica"));
-			const char *o = replica_is_self(c->srv, r) ? "" : r;
+			const char *o = server_replica_is_self(c->srv, r) ? "" : r;
 			json_t *list = json_object_get(m, o);
 			if (!list)
 				json_object_set_new(m, o, list = json_object());
@@ -414,10 +419,10 @@ static json_t *streams_stats(struct ecs_call *c, const char *group, json_t *recs
 		_cleanup_json_ json_t *in = private_in(group, eps), *out = NULL;
 		if (!*owner) {
 			struct ecs_call sub = { .srv = c->srv, .local = true };
-			logs_berth_stream_stats(&sub, in, &out);
+			server_logs_berth_stream_stats(&sub, in, &out);
 		} else {
 			struct ecs_call sub = { .srv = c->srv };
-			replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE,
+			server_replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE,
 				     "BerthLogStreamStats", in, &out);
 			free(sub.msg);
 		}
@@ -435,11 +440,12 @@ static json_t *streams_stats(struct ecs_call *c, const char *group, json_t *recs
 
 /* Private: {logGroupName, logStreamNames, berthEpochs} -> {"streams": {name: statistics}} of what this
  * replica holds. */
-int logs_berth_stream_stats(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_berth_stream_stats(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *group;
 	json_t *names;
-	if (ecs_str(c, in, "logGroupName", true, &group) < 0 || ecs_strv(c, in, "logStreamNames", &names) < 0)
+	if (server_ecs_str(c, in, "logGroupName", true, &group) < 0 ||
+	    server_ecs_strv(c, in, "logStreamNames", &names) < 0)
 		return -1;
 	json_t *m = json_object();
 	size_t i;
@@ -455,11 +461,12 @@ int logs_berth_stream_stats(struct ecs_call *c, json_t *in, json_t **out)
 }
 
 /* Private: {logGroupName, logStreamNames, berthEpochs} -> remove the events this replica holds for them. */
-int logs_berth_delete_files(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_berth_delete_files(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *group;
 	json_t *names;
-	if (ecs_str(c, in, "logGroupName", true, &group) < 0 || ecs_strv(c, in, "logStreamNames", &names) < 0)
+	if (server_ecs_str(c, in, "logGroupName", true, &group) < 0 ||
+	    server_ecs_strv(c, in, "logStreamNames", &names) < 0)
 		return -1;
 	size_t i;
 	json_t *n;
@@ -472,7 +479,7 @@ int logs_berth_delete_files(struct ecs_call *c, json_t *in, json_t **out)
 			_cleanup_error_ struct berth_error *err = NULL;
 			_cleanup_free_ char *en = epoch_name(json_string_value(n), json_integer_value(e));
 			if (logs_stream_delete(c->srv->logs, group, en, &err) < 0)
-				return ecs_internal(c, err);
+				return server_ecs_internal(c, err);
 		}
 	}
 	*out = json_object();
@@ -489,12 +496,12 @@ static int delete_files(struct ecs_call *c, const char *group, json_t *recs)
 	json_object_foreach (owners, owner, eps) {
 		_cleanup_json_ json_t *in = private_in(group, eps), *out = NULL;
 		if (!*owner) {
-			if (logs_berth_delete_files(c, in, &out) < 0)
+			if (server_logs_berth_delete_files(c, in, &out) < 0)
 				return -1;
 			continue;
 		}
 		struct ecs_call sub = { .srv = c->srv };
-		if (replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthDeleteLogStreamFiles", in, &out) < 0)
+		if (server_replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthDeleteLogStreamFiles", in, &out) < 0)
 			log_fields(LOG_LEVEL_WARN, "log stream files left on a replica", "replica", owner, "group",
 				   group, "error", sub.msg ? sub.msg : "", NULL);
 		free(sub.msg);
@@ -507,7 +514,8 @@ static int page_args(struct ecs_call *c, json_t *in, int64_t max, size_t *ret_fr
 {
 	int64_t limit = max;
 	const char *token;
-	if (ecs_int(c, in, "limit", 1, max, &limit) < 0 || ecs_str(c, in, "nextToken", false, &token) < 0)
+	if (server_ecs_int(c, in, "limit", 1, max, &limit) < 0 ||
+	    server_ecs_str(c, in, "nextToken", false, &token) < 0)
 		return -1;
 	*ret_from = 0;
 	if (token) {
@@ -517,12 +525,12 @@ static int page_args(struct ecs_call *c, json_t *in, int64_t max, size_t *ret_fr
 		char tail;
 		if (base64_decode(token, &d, &n) < 0 || n == 0 || n > 30 || memchr(d, '\0', n)) {
 			free(d);
-			return ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+			return server_ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
 		}
 		_cleanup_free_ char *t = xstrndup(d, n);
 		free(d);
 		if (sscanf(t, "i:%llu%c", &from, &tail) != 1)
-			return ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+			return server_ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
 		*ret_from = (size_t)from;
 	}
 	*ret_limit = limit;
@@ -544,27 +552,27 @@ static void page_out(json_t *items, size_t from, int64_t limit, const char *key,
 	}
 }
 
-int logs_create_log_group(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_create_log_group(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *name;
-	if (ecs_str(c, in, "logGroupName", true, &name) < 0)
+	if (server_ecs_str(c, in, "logGroupName", true, &name) < 0)
 		return -1;
 	if (!group_name_ok(name))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"1 validation error detected: Value '%s' at 'logGroupName' failed to satisfy "
 				"constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+",
 				name);
 	bool ok = false;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (group_create(c->srv, name, &ok, &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	if (!ok)
-		return ecs_fail(c, "ResourceAlreadyExistsException", "The specified log group already exists");
+		return server_ecs_fail(c, "ResourceAlreadyExistsException", "The specified log group already exists");
 	*out = json_object();
 	return 0;
 }
 
-int logs_delete_log_group(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_delete_log_group(struct ecs_call *c, json_t *in, json_t **out)
 {
 	_cleanup_json_ json_t *g = NULL, *streams = NULL;
 	const char *name;
@@ -573,14 +581,14 @@ int logs_delete_log_group(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_free_ char *key = group_key(name);
 	if (store_remove(c->srv->store, key, NULL, &err) < 0 || streams_of(c->srv, name, &streams, &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	size_t i;
 	json_t *x;
 	json_array_foreach (streams, i, x) {
 		const char *sn = json_string_value(json_object_get(x, "logStreamName"));
 		_cleanup_free_ char *sk = stream_key(name, sn);
 		if (store_remove(c->srv->store, sk, NULL, &err) < 0)
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 	}
 	if (delete_files(c, name, streams) < 0)
 		return -1;
@@ -588,21 +596,21 @@ int logs_delete_log_group(struct ecs_call *c, json_t *in, json_t **out)
 	return 0;
 }
 
-int logs_describe_log_groups(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_describe_log_groups(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *prefix, *pattern;
 	size_t from;
 	int64_t limit;
-	if (ecs_str(c, in, "logGroupNamePrefix", false, &prefix) < 0 ||
-	    ecs_str(c, in, "logGroupNamePattern", false, &pattern) < 0 || page_args(c, in, 50, &from, &limit) < 0)
+	if (server_ecs_str(c, in, "logGroupNamePrefix", false, &prefix) < 0 ||
+	    server_ecs_str(c, in, "logGroupNamePattern", false, &pattern) < 0 || page_args(c, in, 50, &from, &limit) < 0)
 		return -1;
 	if (prefix && pattern)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.");
 	_cleanup_json_ json_t *all = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_list(c->srv, GROUPS_PREFIX, &all, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_list(c->srv, GROUPS_PREFIX, &all, &err) < 0)
+		return server_ecs_internal(c, err);
 	_cleanup_json_ json_t *items = json_array();
 	size_t i;
 	json_t *g;
@@ -628,16 +636,16 @@ int logs_describe_log_groups(struct ecs_call *c, json_t *in, json_t **out)
 	return 0;
 }
 
-int logs_put_retention_policy(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_put_retention_policy(struct ecs_call *c, json_t *in, json_t **out)
 {
 	int64_t days = 0;
-	if (ecs_int(c, in, "retentionInDays", INT32_MIN, INT32_MAX, &days) < 0)
+	if (server_ecs_int(c, in, "retentionInDays", INT32_MIN, INT32_MAX, &days) < 0)
 		return -1;
 	bool valid = false;
 	for (size_t i = 0; i < ARRAY_SIZE(RETENTION_DAYS); i++)
 		valid |= RETENTION_DAYS[i] == days;
 	if (!json_object_get(in, "retentionInDays") || !valid)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"1 validation error detected: Value '%lld' at 'retentionInDays' failed to satisfy "
 				"constraint: Member must satisfy enum value set: [1, 3, 5, 7, 14, 30, 60, 90, 120, "
 				"150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]",
@@ -649,14 +657,14 @@ int logs_put_retention_policy(struct ecs_call *c, json_t *in, json_t **out)
 	json_object_set_new(g, "retentionInDays", json_integer(days));
 	_cleanup_free_ char *key = group_key(name);
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_put(c->srv, key, g, &err) < 0)
-		return ecs_internal(c, err);
-	logs_sweep_kick(c->srv);
+	if (server_record_put(c->srv, key, g, &err) < 0)
+		return server_ecs_internal(c, err);
+	server_logs_sweep_kick(c->srv);
 	*out = json_object();
 	return 0;
 }
 
-int logs_delete_retention_policy(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_delete_retention_policy(struct ecs_call *c, json_t *in, json_t **out)
 {
 	_cleanup_json_ json_t *g = NULL;
 	const char *name;
@@ -665,32 +673,32 @@ int logs_delete_retention_policy(struct ecs_call *c, json_t *in, json_t **out)
 	json_object_del(g, "retentionInDays");
 	_cleanup_free_ char *key = group_key(name);
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_put(c->srv, key, g, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_put(c->srv, key, g, &err) < 0)
+		return server_ecs_internal(c, err);
 	*out = json_object();
 	return 0;
 }
 
-int logs_create_log_stream(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_create_log_stream(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *sn;
 	_cleanup_json_ json_t *g = NULL;
 	const char *name;
-	if (ecs_str(c, in, "logStreamName", true, &sn) < 0 || group_lookup(c, in, &g, &name) < 0)
+	if (server_ecs_str(c, in, "logStreamName", true, &sn) < 0 || group_lookup(c, in, &g, &name) < 0)
 		return -1;
 	if (!stream_name_ok(sn))
-		return ecs_fail(c, "InvalidParameterException", "Invalid log stream name '%s'.", sn);
+		return server_ecs_fail(c, "InvalidParameterException", "Invalid log stream name '%s'.", sn);
 	bool ok = false;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (stream_create(c->srv, name, sn, &ok, &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	if (!ok)
-		return ecs_fail(c, "ResourceAlreadyExistsException", "The specified log stream already exists");
+		return server_ecs_fail(c, "ResourceAlreadyExistsException", "The specified log stream already exists");
 	*out = json_object();
 	return 0;
 }
 
-int logs_delete_log_stream(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_delete_log_stream(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *sn;
 	_cleanup_json_ json_t *g = NULL;
@@ -701,8 +709,9 @@ int logs_delete_log_stream(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_free_ char *key = stream_key(name, sn);
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_json_ json_t *rec = NULL;
-	if (record_get(c->srv, key, &rec, NULL, &err) < 0 || store_remove(c->srv->store, key, NULL, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_get(c->srv, key, &rec, NULL, &err) < 0 ||
+	    store_remove(c->srv->store, key, NULL, &err) < 0)
+		return server_ecs_internal(c, err);
 	_cleanup_json_ json_t *recs = json_pack("[O]", rec);
 	if (delete_files(c, name, recs) < 0)
 		return -1;
@@ -717,32 +726,32 @@ static int by_last_event(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int logs_describe_log_streams(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_describe_log_streams(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *prefix, *order;
 	size_t from;
 	int64_t limit;
 	_cleanup_json_ json_t *g = NULL, *all = NULL;
 	const char *name;
-	if (ecs_str(c, in, "logStreamNamePrefix", false, &prefix) < 0 ||
-	    ecs_str(c, in, "orderBy", false, &order) < 0 || page_args(c, in, 50, &from, &limit) < 0 ||
+	if (server_ecs_str(c, in, "logStreamNamePrefix", false, &prefix) < 0 ||
+	    server_ecs_str(c, in, "orderBy", false, &order) < 0 || page_args(c, in, 50, &from, &limit) < 0 ||
 	    group_lookup(c, in, &g, &name) < 0)
 		return -1;
 	json_t *desc = json_object_get(in, "descending");
 	if (desc && !json_is_boolean(desc))
-		return ecs_fail(c, "SerializationException", "'descending': expected a boolean");
+		return server_ecs_fail(c, "SerializationException", "'descending': expected a boolean");
 	bool by_time = order && streq(order, "LastEventTime");
 	if (order && !by_time && !streq(order, "LogStreamName"))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"1 validation error detected: Value '%s' at 'orderBy' failed to satisfy constraint: "
 				"Member must satisfy enum value set: [LogStreamName, LastEventTime]",
 				order);
 	if (by_time && prefix)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Cannot order by LastEventTime with a logStreamNamePrefix.");
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (streams_of(c->srv, name, &all, &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	size_t n = 0;
 	json_t **v = xcalloc(json_array_size(all) + 1, sizeof(*v));
 	size_t i;
@@ -833,7 +842,7 @@ static const char *batch_check(const struct logs_in_event *ev, size_t n)
 	return bytes > LOGS_MAX_BATCH_BYTES ? "Upload too large: the batch exceeds 1,048,576 bytes." : NULL;
 }
 
-int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *sn;
 	_cleanup_json_ json_t *g = NULL;
@@ -846,17 +855,17 @@ int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	if (owner) { /* its events are on another replica */
 		_cleanup_json_ json_t *fwd = json_deep_copy(in);
 		json_object_set_new(fwd, "berthEpoch", json_integer(epoch));
-		return replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "PutLogEvents", fwd,
-				    out);
+		return server_replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "PutLogEvents",
+					   fwd, out);
 	}
 	en = epoch_name(sn, epoch);
 	json_t *events = json_object_get(in, "logEvents");
 	if (!events || json_array_size(events) == 0)
-		return ecs_fail(c, "InvalidParameterException", "logEvents can not be empty.");
+		return server_ecs_fail(c, "InvalidParameterException", "logEvents can not be empty.");
 	_cleanup_(batch_in_done) struct batch_in b = { 0 };
 	const char *bad = batch_parse(events, false, &b);
 	if (bad)
-		return ecs_fail(c, "InvalidParameterException", "%s", bad);
+		return server_ecs_fail(c, "InvalidParameterException", "%s", bad);
 	int64_t now = now_ms(), gone = expired_before(c->srv, g);
 	int64_t too_old = now - (int64_t)TOO_OLD_DAYS * c->srv->logs_day_seconds * 1000;
 	size_t lo = 0, hi = b.n; /* events are in time order: the accepted ones are one range */
@@ -876,7 +885,7 @@ int logs_put_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	uint64_t first = 0, next;
 	if (hi > lo && logs_append(c->srv->logs, name, en, b.ev + lo, hi - lo, now, 0, &first, &err) < 0) {
 		json_decref(rej);
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	}
 	if (hi > lo) {
 		next = first + (hi - lo);
@@ -923,10 +932,10 @@ static int collect_one(void *ud, const struct logs_event *ev)
 static int time_args(struct ecs_call *c, json_t *in, struct logs_read *q)
 {
 	int64_t start = 0, end = 0;
-	if (ecs_int(c, in, "startTime", 0, INT64_MAX, &start) < 0 || ecs_int(c, in, "endTime", 0, INT64_MAX, &end) < 0)
+	if (server_ecs_int(c, in, "startTime", 0, INT64_MAX, &start) < 0 || server_ecs_int(c, in, "endTime", 0, INT64_MAX, &end) < 0)
 		return -1;
 	if (end && start > end)
-		return ecs_fail(c, "InvalidParameterException", "startTime must be less than or equal to endTime.");
+		return server_ecs_fail(c, "InvalidParameterException", "startTime must be less than or equal to endTime.");
 	q->start_ms = start, q->end_ms = end;
 	return 0;
 }
@@ -944,7 +953,7 @@ static int get_local(struct ecs_call *c, json_t *g, const char *name, const char
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (logs_read_stream(c->srv->logs, name, en, q, collect_one, &col, NULL, &err) < 0) {
 		json_decref(col.events);
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	}
 	size_t n = json_array_size(col.events);
 	if (q->backward) { /* newest first from the store; the answer is oldest first */
@@ -978,7 +987,7 @@ static int get_epoch(struct ecs_call *c, json_t *in, json_t *g, const char *name
 {
 	const char *r = json_string_value(json_object_get(e, "replica"));
 	int64_t k = json_integer_value(json_object_get(e, "epoch"));
-	if (replica_is_self(c->srv, r)) {
+	if (server_replica_is_self(c->srv, r)) {
 		_cleanup_free_ char *en = epoch_name(sn, k);
 		return get_local(c, g, name, en, q, limit, ret_events, ret_fwd, ret_back, ret_cut);
 	}
@@ -992,7 +1001,8 @@ static int get_epoch(struct ecs_call *c, json_t *in, json_t *g, const char *name
 		    sub, "nextToken",
 		    json_sprintf("%c/%020llu", q->backward ? 'b' : 'f', (unsigned long long)q->seq));
 	_cleanup_json_ json_t *res = NULL;
-	if (replica_call(c, r, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "GetLogEvents", sub, &res) < 0)
+	if (server_replica_call(c, r, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "GetLogEvents", sub, &res) <
+	    0)
 		return -1;
 	unsigned long long f = 0, b = 0;
 	char d;
@@ -1000,7 +1010,8 @@ static int get_epoch(struct ecs_call *c, json_t *in, json_t *g, const char *name
 		2 ||
 	    sscanf(json_string_value(json_object_get(res, "nextBackwardToken")) ?: "", "%c/%llu", &d, &b) !=
 		2)
-		return ecs_fail(c, "ServiceException", "replica %s answered GetLogEvents without tokens", r);
+		return server_ecs_fail(c, "ServiceException",
+				       "replica %s answered GetLogEvents without tokens", r);
 	*ret_fwd = f, *ret_back = b;
 	*ret_cut = json_is_true(json_object_get(res, "berthCut"));
 	*ret_events = json_incref(json_object_get(res, "events"));
@@ -1011,26 +1022,27 @@ static int get_epoch(struct ecs_call *c, json_t *in, json_t *g, const char *name
 	return 0;
 }
 
-int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *sn, *token;
 	int64_t limit = 10000;
 	_cleanup_json_ json_t *g = NULL, *rec = NULL;
 	const char *name;
 	struct logs_read q = { 0 };
-	if (ecs_str(c, in, "nextToken", false, &token) < 0 || ecs_int(c, in, "limit", 1, 10000, &limit) < 0 ||
-	    time_args(c, in, &q) < 0 || stream_lookup(c, in, &g, &name, &sn, NULL) < 0)
+	if (server_ecs_str(c, in, "nextToken", false, &token) < 0 ||
+	    server_ecs_int(c, in, "limit", 1, 10000, &limit) < 0 || time_args(c, in, &q) < 0 ||
+	    stream_lookup(c, in, &g, &name, &sn, NULL) < 0)
 		return -1;
 	json_t *head = json_object_get(in, "startFromHead");
 	if (head && !json_is_boolean(head))
-		return ecs_fail(c, "SerializationException", "'startFromHead': expected a boolean");
+		return server_ecs_fail(c, "SerializationException", "'startFromHead': expected a boolean");
 	q.backward = !json_is_true(head);
 	q.seq = q.backward ? UINT64_MAX : 0;
 	if (token) {
 		unsigned long long seq;
 		char dir, tail;
 		if (sscanf(token, "%c/%llu%c", &dir, &seq, &tail) != 2 || (dir != 'f' && dir != 'b'))
-			return ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+			return server_ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
 		q.backward = dir == 'b';
 		q.seq = seq;
 	}
@@ -1054,8 +1066,8 @@ int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	 */
 	_cleanup_free_ char *key = stream_key(name, sn);
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_get(c->srv, key, &rec, NULL, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_get(c->srv, key, &rec, NULL, &err) < 0)
+		return server_ecs_internal(c, err);
 	_cleanup_json_ json_t *eps = rec_epochs(rec);
 	size_t n_eps = json_array_size(eps), idx = q.backward ? n_eps - 1 : 0;
 	if (token) {
@@ -1064,7 +1076,7 @@ int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 			if (json_integer_value(json_object_get(json_array_get(eps, idx), "epoch")) == k)
 				break;
 		if (idx == n_eps)
-			return ecs_fail(c, "InvalidParameterException",
+			return server_ecs_fail(c, "InvalidParameterException",
 					"The specified nextToken is invalid.");
 		q.seq &= EPOCH_MASK;
 	}
@@ -1080,7 +1092,8 @@ int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 		int r = get_epoch(c, in, g, name, sn, e, &q, want, &part, &fwd, &back, &cut);
 		if (r < 0) {
 			const char *rid = json_string_value(json_object_get(e, "replica"));
-			bool gone = idx + 1 < n_eps && rid && replica_registered(c->srv, rid, NULL) == 0;
+			bool gone =
+			    idx + 1 < n_eps && rid && server_replica_registered(c->srv, rid, NULL) == 0;
 			if (!gone) {
 				json_decref(events);
 				return -1;
@@ -1111,7 +1124,7 @@ int logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	}
 	if (first) { /* every epoch read was gone: nothing to page from */
 		json_decref(events);
-		return ecs_fail(c, "ServiceUnavailableException",
+		return server_ecs_fail(c, "ServiceUnavailableException",
 				"The log stream's replicas are not reachable now.");
 	}
 	uint64_t fwd = q.backward ? tok_first : tok_last, back = q.backward ? tok_last : tok_first;
@@ -1208,13 +1221,13 @@ static int filter_token(struct ecs_call *c, const char *token, struct fscan *f, 
 	size_t n = 0;
 	if (base64_decode(token, &d, &n) < 0 || n == 0 || memchr(d, '\0', n)) {
 		free(d);
-		return ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+		return server_ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
 	}
 	_cleanup_json_ json_t *j = json_loadb(d, n, 0, NULL);
 	free(d);
 	json_t *t = json_object_get(j, "t"), *s = json_object_get(j, "s"), *q = json_object_get(j, "q");
 	if (!json_is_integer(t) || !json_is_string(s) || !json_is_integer(q))
-		return ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+		return server_ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
 	*ret_stream = xstrdup(json_string_value(s));
 	f->after = (struct fkey){ json_integer_value(t), *ret_stream, (uint64_t)json_integer_value(q) };
 	f->has_after = true;
@@ -1226,17 +1239,18 @@ static int filter_streams(struct ecs_call *c, json_t *in, const char *group, jso
 {
 	json_t *names;
 	const char *prefix;
-	if (ecs_strv(c, in, "logStreamNames", &names) < 0 || ecs_str(c, in, "logStreamNamePrefix", false, &prefix) < 0)
+	if (server_ecs_strv(c, in, "logStreamNames", &names) < 0 || server_ecs_str(c, in, "logStreamNamePrefix", false, &prefix) < 0)
 		return -1;
 	if (names && prefix)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Cannot specify both logStreamNames and logStreamNamePrefix.");
 	if (names && (json_array_size(names) < 1 || (json_array_size(names) > 100 && !c->local)))
-		return ecs_fail(c, "InvalidParameterException", "logStreamNames must hold 1 to 100 names.");
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "logStreamNames must hold 1 to 100 names.");
 	_cleanup_json_ json_t *all = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (streams_of(c->srv, group, &all, &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	json_t *out = json_array();
 	size_t i;
 	json_t *x;
@@ -1263,7 +1277,7 @@ static void filter_remote(struct ecs_call *c, json_t *in, const char *owner, jso
 	json_object_set(sub_in, "berthEpochs", eps);
 	struct ecs_call sub = { .srv = c->srv };
 	json_t *res = NULL;
-	if (replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "FilterLogEvents", sub_in, &res) < 0) {
+	if (server_replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "FilterLogEvents", sub_in, &res) < 0) {
 		size_t i;
 		json_t *n;
 		json_array_foreach (names, i, n)
@@ -1320,21 +1334,21 @@ static json_t *searched_once(json_t *searched)
 	return order;
 }
 
-int logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *pattern, *token;
 	int64_t limit = 10000;
 	_cleanup_json_ json_t *g = NULL, *streams = NULL;
 	const char *name;
 	struct logs_read q = { 0 };
-	if (ecs_str(c, in, "filterPattern", false, &pattern) < 0 || ecs_str(c, in, "nextToken", false, &token) < 0 ||
-	    ecs_int(c, in, "limit", 1, 10000, &limit) < 0 || time_args(c, in, &q) < 0 ||
+	if (server_ecs_str(c, in, "filterPattern", false, &pattern) < 0 || server_ecs_str(c, in, "nextToken", false, &token) < 0 ||
+	    server_ecs_int(c, in, "limit", 1, 10000, &limit) < 0 || time_args(c, in, &q) < 0 ||
 	    group_lookup(c, in, &g, &name) < 0 || filter_streams(c, in, name, &streams) < 0)
 		return -1;
 	struct logs_filter *filter = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (pattern && logs_filter_parse(pattern, &filter, &err) < 0)
-		return ecs_fail(c, "InvalidParameterException", "%s", err->msg);
+		return server_ecs_fail(c, "InvalidParameterException", "%s", err->msg);
 	struct fscan f = { .filter = filter, .limit = (size_t)limit };
 	_cleanup_free_ char *after_stream = NULL;
 	int r = token ? filter_token(c, token, &f, &after_stream) : 0;
@@ -1366,7 +1380,7 @@ int logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out)
 				f.base = (uint64_t)json_integer_value(e) << EPOCH_SHIFT;
 				if (logs_read_stream(c->srv->logs, name, en, &q, fscan_one, &f, NULL, &err) <
 				    0) {
-					r = ecs_internal(c, err);
+					r = server_ecs_internal(c, err);
 					break;
 				}
 			}
@@ -1436,19 +1450,20 @@ static int ingest_batch(struct ecs_call *c, json_t *in, const char *group, const
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_free_ char *gk = group_key(group);
 	_cleanup_json_ json_t *g = NULL;
-	int r = record_get(s, gk, &g, NULL, &err);
+	int r = server_record_get(s, gk, &g, NULL, &err);
 	bool ok;
 	if (r == -ENOENT && create) {
 		berth_error_free(err), err = NULL;
 		if ((r = group_create(s, group, &ok, &err)) >= 0)
-			r = record_get(s, gk, &g, NULL, &err);
+			r = server_record_get(s, gk, &g, NULL, &err);
 	}
 	if (r == -ENOENT)
-		return ecs_fail(c, "ResourceNotFoundException", "The specified log group does not exist.");
+		return server_ecs_fail(c, "ResourceNotFoundException",
+				       "The specified log group does not exist.");
 	if (r >= 0)
 		r = stream_create(s, group, stream, &ok, &err);
 	if (r < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	_cleanup_free_ char *owner = NULL, *en = NULL;
 	int64_t epoch = 0;
 	if (write_target(c, group, stream, in, &owner, &epoch) < 0)
@@ -1464,8 +1479,8 @@ static int ingest_batch(struct ecs_call *c, json_t *in, const char *group, const
 		    json_pack("{s:s,s:s,s:b,s:I,s:O,s:I}", "logGroupName", group, "logStreamName", stream,
 			      "createGroup", create, "end", (json_int_t)end, "events", events, "berthEpoch",
 			      (json_int_t)epoch);
-		if (replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthAgentLogEvents",
-				 fwd, &out) < 0)
+		if (server_replica_call(c, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE,
+					"BerthAgentLogEvents", fwd, &out) < 0)
 			return -1;
 		*ret_token = (uint64_t)json_integer_value(json_object_get(out, "token"));
 		*ret_taken = (size_t)json_integer_value(json_object_get(out, "taken"));
@@ -1474,7 +1489,7 @@ static int ingest_batch(struct ecs_call *c, json_t *in, const char *group, const
 	en = epoch_name(stream, epoch);
 	if (logs_append_from(s->logs, group, en, b->ev, b->offsets, b->n, now_ms(), end, ret_taken, ret_token,
 			     &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	return 0;
 }
 
@@ -1484,7 +1499,7 @@ static int ingest_batch(struct ecs_call *c, json_t *in, const char *group, const
  * "end"}, then the events), or, from older agents, one JSON object with the
  * same keys and "events": [{"timestamp", "message", "offset"}] → {"token": T}.
  */
-void logs_agent_ingest(struct server *s, struct http_request *req)
+void server_logs_agent_ingest(struct server *s, struct http_request *req)
 {
 	size_t len = 0;
 	const char *body = http_request_body(req, &len);
@@ -1528,19 +1543,19 @@ void logs_agent_ingest(struct server *s, struct http_request *req)
 
 /* Private: an agent's batch (the JSON shape of POST /agent/v1/logs) that another replica received for a
  * stream held here -> {"token", "taken"}. */
-int logs_berth_agent_events(struct ecs_call *c, json_t *in, json_t **out)
+int server_logs_berth_agent_events(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *group, *stream;
 	int64_t end = 0;
-	if (ecs_str(c, in, "logGroupName", true, &group) < 0 || ecs_str(c, in, "logStreamName", true, &stream) < 0 ||
-	    ecs_int(c, in, "end", 0, INT64_MAX, &end) < 0)
+	if (server_ecs_str(c, in, "logGroupName", true, &group) < 0 || server_ecs_str(c, in, "logStreamName", true, &stream) < 0 ||
+	    server_ecs_int(c, in, "end", 0, INT64_MAX, &end) < 0)
 		return -1;
 	if (!group_name_ok(group) || !stream_name_ok(stream))
-		return ecs_fail(c, "InvalidParameterException", "Invalid log group or stream name.");
+		return server_ecs_fail(c, "InvalidParameterException", "Invalid log group or stream name.");
 	_cleanup_(batch_in_done) struct batch_in b = { 0 };
 	const char *bad = batch_parse(json_object_get(in, "events"), true, &b);
 	if (bad)
-		return ecs_fail(c, "InvalidParameterException", "%s", bad);
+		return server_ecs_fail(c, "InvalidParameterException", "%s", bad);
 	uint64_t token = 0;
 	size_t taken = 0;
 	if (ingest_batch(c, in, group, stream, json_is_true(json_object_get(in, "createGroup")), &b,
@@ -1555,7 +1570,7 @@ int logs_berth_agent_events(struct ecs_call *c, json_t *in, json_t **out)
 static void sweep_once(struct server *s)
 {
 	_cleanup_json_ json_t *groups = NULL;
-	if (record_list(s, GROUPS_PREFIX, &groups, NULL) < 0)
+	if (server_record_list(s, GROUPS_PREFIX, &groups, NULL) < 0)
 		return;
 	size_t i;
 	json_t *g;
@@ -1609,7 +1624,7 @@ static void *sweep_main(void *arg)
 	return NULL;
 }
 
-void logs_sweep_kick(struct server *s)
+void server_logs_sweep_kick(struct server *s)
 {
 	pthread_mutex_lock(&s->logs_lock);
 	s->logs_kicked = true;
@@ -1617,7 +1632,7 @@ void logs_sweep_kick(struct server *s)
 	pthread_mutex_unlock(&s->logs_lock);
 }
 
-int logs_start(struct server *s, struct berth_error **err)
+int server_logs_start(struct server *s, struct berth_error **err)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/logs", s->root);
 	struct logs_store_opts o = { .fsync = s->logs_fsync };
@@ -1630,7 +1645,7 @@ int logs_start(struct server *s, struct berth_error **err)
 	return 0;
 }
 
-void logs_stop(struct server *s)
+void server_logs_stop(struct server *s)
 {
 	pthread_mutex_lock(&s->logs_lock);
 	s->logs_stop = true;

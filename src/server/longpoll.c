@@ -34,7 +34,7 @@ struct parked {
 	struct http_request *req;
 	char *prefix;     /* "/berth/tasks/CLUSTER/", "/berth/nodes/" */
 	char *arn;        /* NULL: any event under prefix */
-	int64_t deadline; /* ms, record_now() based */
+	int64_t deadline; /* ms, server_record_now() based */
 	longpoll_answer_fn answer;
 	void *ctx;
 };
@@ -55,7 +55,7 @@ struct longpoll {
 
 static int64_t ms_now(void)
 {
-	return (int64_t)(record_now() * 1000);
+	return (int64_t)(server_record_now() * 1000);
 }
 
 static void resumed(struct http_request *req, void *ctx)
@@ -187,7 +187,7 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
-int longpoll_start(struct server *s, struct berth_error **err)
+int server_longpoll_start(struct server *s, struct berth_error **err)
 {
 	struct longpoll *lp = xcalloc(1, sizeof(*lp));
 	lp->s = s;
@@ -210,7 +210,7 @@ int longpoll_start(struct server *s, struct berth_error **err)
 	return 0;
 }
 
-void longpoll_stop(struct server *s)
+void server_longpoll_stop(struct server *s)
 {
 	struct longpoll *lp = s->longpoll;
 	if (!lp)
@@ -229,7 +229,7 @@ void longpoll_stop(struct server *s)
 	s->longpoll = NULL;
 }
 
-bool longpoll_park(struct server *s, struct http_request *req, const char *key_prefix, const char *arn,
+bool server_longpoll_park(struct server *s, struct http_request *req, const char *key_prefix, const char *arn,
 		   int64_t since, int wait_sec, longpoll_answer_fn answer, void *ctx)
 {
 	struct longpoll *lp = s->longpoll;

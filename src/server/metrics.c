@@ -49,7 +49,7 @@ static char *metrics_token(struct server *s)
 	return hex;
 }
 
-int metrics_start(struct server *s, struct berth_error **err)
+int server_metrics_start(struct server *s, struct berth_error **err)
 {
 	s->metrics = metrics_store_new(s->metrics_period, METRICS_DEFAULT_HISTORY);
 	s->metrics_token = metrics_token(s);
@@ -59,7 +59,7 @@ int metrics_start(struct server *s, struct berth_error **err)
 	return r < 0 ? berth_error_wrap(err, r, "write the metrics token") : 0;
 }
 
-void metrics_stop(struct server *s)
+void server_metrics_stop(struct server *s)
 {
 	s->metrics = metrics_store_free(s->metrics);
 	free(s->metrics_token);
@@ -77,7 +77,7 @@ static char *family_of(const char *td_arn)
 	return colon ? xstrndup(p, (size_t)(colon - p)) : xstrdup(p);
 }
 
-const char *task_service_name(json_t *task)
+const char *server_task_service_name(json_t *task)
 {
 	const char *g = json_string_value(json_object_get(task, "group"));
 	return g && startswith(g, "service:") ? g + 8 : NULL;
@@ -93,15 +93,16 @@ static bool ingest_one(struct server *s, const char *cluster, const char *node_i
 		return false;
 	if (metrics_store_known(s->metrics, arn))
 		return metrics_store_add(s->metrics, arn, NULL, &smp) == 0;
-	const char *id = arn_tail(arn);
-	_cleanup_free_ char *key = name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
+	const char *id = server_arn_tail(arn);
+	_cleanup_free_ char *key =
+	    server_name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
 	_cleanup_json_ json_t *t = NULL;
-	if (!key || record_get(s, key, &t, NULL, NULL) < 0 ||
+	if (!key || server_record_get(s, key, &t, NULL, NULL) < 0 ||
 	    !streq_ptr(json_string_value(json_object_get(t, "containerInstanceArn")), inst_arn) ||
-	    !streq_ptr(json_string_value(json_object_get(t, "taskArn")), arn) || !task_active(t))
+	    !streq_ptr(json_string_value(json_object_get(t, "taskArn")), arn) || !server_task_active(t))
 		return false;
 	_cleanup_free_ char *family = family_of(json_string_value(json_object_get(t, "taskDefinitionArn")));
-	const char *svc = task_service_name(t);
+	const char *svc = server_task_service_name(t);
 	struct metrics_task_meta meta = {
 		.cluster = cluster,
 		.service = svc ? svc : "",
@@ -119,7 +120,7 @@ static json_t *lb_services(struct server *s, const char *lb, json_t **ret_lb)
 {
 	json_t *out = json_array();
 	_cleanup_free_ char *lkey = xasprintf("/berth/lb/loadbalancers/%s", lb);
-	if (!name_valid(lb, 64) || record_get(s, lkey, ret_lb, NULL, NULL) < 0)
+	if (!server_name_valid(lb, 64) || server_record_get(s, lkey, ret_lb, NULL, NULL) < 0)
 		return out;
 	const char *cluster = json_string_value(json_object_get(*ret_lb, "cluster"));
 	const char *tg = json_string_value(json_object_get(*ret_lb, "targetGroupArn"));
@@ -128,12 +129,12 @@ static json_t *lb_services(struct server *s, const char *lb, json_t **ret_lb)
 	_cleanup_json_ json_t *svcs = NULL, *atts = NULL;
 	size_t i, k;
 	json_t *v, *l;
-	if (cluster && record_list(s, sp, &svcs, NULL) == 0)
+	if (cluster && server_record_list(s, sp, &svcs, NULL) == 0)
 		json_array_foreach (svcs, i, v)
 			json_array_foreach (json_object_get(v, "loadBalancers"), k, l)
 				if (streq_ptr(json_string_value(json_object_get(l, "targetGroupArn")), tg))
 					json_array_append(out, json_object_get(v, "serviceName"));
-	if (cluster && record_list(s, ap, &atts, NULL) == 0)
+	if (cluster && server_record_list(s, ap, &atts, NULL) == 0)
 		json_array_foreach (atts, i, v)
 			json_array_append(out, json_object_get(v, "serviceName"));
 	return out;
@@ -163,9 +164,10 @@ static void ingest_requests(struct server *s, const char *node_id, json_t *lbs)
 		size_t i;
 		json_t *svc;
 		json_array_foreach (svcs, i, svc)
-			metrics_store_add_requests(
-			    s->metrics, json_string_value(json_object_get(lb, "cluster")),
-			    json_string_value(svc), record_now(), delta / (double)json_array_size(svcs));
+			metrics_store_add_requests(s->metrics,
+						   json_string_value(json_object_get(lb, "cluster")),
+						   json_string_value(svc), server_record_now(),
+						   delta / (double)json_array_size(svcs));
 	}
 }
 
@@ -175,7 +177,7 @@ static void ingest_batch(struct server *s, const char *cluster, const char *id, 
 			 size_t *ret_ok)
 {
 	_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, id);
-	_cleanup_free_ char *inst = arn_make(s, "container-instance", tail);
+	_cleanup_free_ char *inst = server_arn_make(s, "container-instance", tail);
 	json_t *t;
 	size_t i, ok = 0;
 	json_array_foreach (json_object_get(in, "tasks"), i, t) {
@@ -195,7 +197,7 @@ static void ingest_batch(struct server *s, const char *cluster, const char *id, 
  * included, sees every node. */
 static void share(struct server *s, const char *cluster, const char *id, json_t *in)
 {
-	int64_t lease = replica_lease(s);
+	int64_t lease = server_replica_lease(s);
 	if (!streq(s->store->ops->name, "etcd") || !lease)
 		return;
 	_cleanup_json_ json_t *v =
@@ -207,7 +209,7 @@ static void share(struct server *s, const char *cluster, const char *id, json_t 
 		log_fields(LOG_LEVEL_WARN, "metrics not shared with the other replicas", "error", err->msg, NULL);
 }
 
-void metrics_agent_ingest(struct server *s, struct http_request *req, json_t *node)
+void server_metrics_agent_ingest(struct server *s, struct http_request *req, json_t *node)
 {
 	size_t len = 0;
 	const char *body = http_request_body(req, &len);
@@ -265,7 +267,7 @@ static void *share_main(void *arg)
 			size_t ok;
 			if (rep && cluster && id && json_is_array(json_object_get(batch, "tasks")) &&
 			    json_array_size(json_object_get(batch, "tasks")) <= METRICS_MAX_BATCH &&
-			    !replica_is_self(s, rep))
+			    !server_replica_is_self(s, rep))
 				ingest_batch(s, cluster, id, batch, NULL, &ok);
 		}
 		if (!ev.n && ev.revision >= from)
@@ -275,7 +277,7 @@ static void *share_main(void *arg)
 	return NULL;
 }
 
-int metrics_share_start(struct server *s, struct berth_error **err)
+int server_metrics_share_start(struct server *s, struct berth_error **err)
 {
 	if (!streq(s->store->ops->name, "etcd"))
 		return 0;
@@ -286,7 +288,7 @@ int metrics_share_start(struct server *s, struct berth_error **err)
 	return 0;
 }
 
-void metrics_share_stop(struct server *s)
+void server_metrics_share_stop(struct server *s)
 {
 	atomic_store(&s->metrics_share_stop, true);
 	if (s->metrics_sharing)
@@ -344,11 +346,11 @@ static int counts_build(struct server *s, const char *cluster, struct counts *c,
 	_cleanup_free_ char *sp =
 	    cluster ? xasprintf("/berth/services/%s/", cluster) : xstrdup("/berth/services/");
 	_cleanup_json_ json_t *tasks = NULL, *services = NULL, *clusters = NULL;
-	int r = record_list(s, tp, &tasks, err);
+	int r = server_record_list(s, tp, &tasks, err);
 	if (r >= 0)
-		r = record_list(s, sp, &services, err);
+		r = server_record_list(s, sp, &services, err);
 	if (r >= 0 && !cluster)
-		r = record_list(s, "/berth/clusters/", &clusters, err);
+		r = server_record_list(s, "/berth/clusters/", &clusters, err);
 	if (r < 0)
 		return r;
 	size_t i;
@@ -357,7 +359,7 @@ static int counts_build(struct server *s, const char *cluster, struct counts *c,
 		if (streq_ptr(json_string_value(json_object_get(v, "status")), "ACTIVE"))
 			count_slot(c, json_string_value(json_object_get(v, "clusterName")), NULL);
 	json_array_foreach (services, i, v) {
-		const char *cl = arn_tail(json_string_value(json_object_get(v, "clusterArn")) ?: "");
+		const char *cl = server_arn_tail(json_string_value(json_object_get(v, "clusterArn")) ?: "");
 		const char *name = json_string_value(json_object_get(v, "serviceName"));
 		if (!name || streq_ptr(json_string_value(json_object_get(v, "status")), "INACTIVE"))
 			continue;
@@ -366,10 +368,10 @@ static int counts_build(struct server *s, const char *cluster, struct counts *c,
 		count_slot(c, cl, NULL);
 	}
 	json_array_foreach (tasks, i, v) {
-		if (!task_active(v))
+		if (!server_task_active(v))
 			continue;
-		const char *cl = arn_tail(json_string_value(json_object_get(v, "clusterArn")) ?: "");
-		const char *svc = task_service_name(v);
+		const char *cl = server_arn_tail(json_string_value(json_object_get(v, "clusterArn")) ?: "");
+		const char *svc = server_task_service_name(v);
 		bool running = streq_ptr(json_string_value(json_object_get(v, "lastStatus")), "RUNNING");
 		json_object_set_new(c->active, json_string_value(json_object_get(v, "taskArn")) ?: "",
 				    json_true());
@@ -414,7 +416,7 @@ static bool bearer_ok(struct server *s, struct http_request *req)
 	return strlen(tok) == n && CRYPTO_memcmp(tok, s->metrics_token, n) == 0;
 }
 
-void metrics_handle_scrape(struct server *s, struct http_request *req)
+void server_metrics_handle_scrape(struct server *s, struct http_request *req)
 {
 	if (!streq(http_request_method(req), "GET"))
 		return http_respond_error(req, 405, "GET /metrics only");
@@ -433,7 +435,7 @@ void metrics_handle_scrape(struct server *s, struct http_request *req)
 	}
 	prune(s, NULL, &c);
 	struct strbuf sb = STRBUF_INIT;
-	metrics_store_render(s->metrics, record_now(), c.v, c.n, &sb);
+	metrics_store_render(s->metrics, server_record_now(), c.v, c.n, &sb);
 	counts_done(&c);
 	size_t len = sb.len;
 	http_respond(req, 200, PROM_CONTENT_TYPE, strbuf_detach(&sb, NULL), len);
@@ -506,34 +508,35 @@ static json_t *group_json(struct server *s, const struct metrics_counts *mc, jso
 	return g;
 }
 
-int ecs_berth_describe_metrics(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_berth_describe_metrics(struct ecs_call *c, json_t *in, json_t **out)
 {
 	struct server *s = c->srv;
 	const char *cref = NULL, *service = NULL;
 	int64_t periods = 0;
-	if (ecs_str(c, in, "cluster", false, &cref) < 0 || ecs_str(c, in, "service", false, &service) < 0 ||
-	    ecs_int(c, in, "periods", 0, METRICS_DEFAULT_HISTORY, &periods) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &cref) < 0 ||
+	    server_ecs_str(c, in, "service", false, &service) < 0 ||
+	    server_ecs_int(c, in, "periods", 0, METRICS_DEFAULT_HISTORY, &periods) < 0)
 		return -1;
 	_cleanup_json_ json_t *cl = NULL;
 	_cleanup_free_ char *cluster = NULL;
-	if (cluster_resolve(c, cref, &cl, &cluster) < 0)
+	if (server_cluster_resolve(c, cref, &cl, &cluster) < 0)
 		return -1;
-	const char *svc = service ? arn_tail(service) : NULL;
+	const char *svc = service ? server_arn_tail(service) : NULL;
 	struct counts cn;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (counts_build(s, cluster, &cn, &err) < 0) {
 		counts_done(&cn);
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	}
 	prune(s, cluster, &cn);
 	(void)count_slot(&cn, cluster, NULL);
 	if (svc && !count_slot_find(&cn, cluster, svc)) {
 		counts_done(&cn);
-		return ecs_fail(c, "ServiceNotFoundException", "Service not found.");
+		return server_ecs_fail(c, "ServiceNotFoundException", "Service not found.");
 	}
 	json_t *tasks = json_array();
 	metrics_store_tasks(s->metrics, cluster, svc, task_json, tasks);
-	double now = record_now();
+	double now = server_record_now();
 	json_t *services = json_array();
 	for (size_t i = 0; i < cn.n; i++)
 		if (cn.v[i].service && streq(cn.v[i].cluster, cluster) &&

@@ -1,6 +1,6 @@
 /*
  * netalloc.c - IPv4 CIDR arithmetic for the subnet allocator (netalloc.h).
- * netalloc_pick sorts a copy of the used list and walks the pool once: the
+ * server_netalloc_pick sorts a copy of the used list and walks the pool once: the
  * pool holds at most 2^(block_bits - pool bits) blocks, a few thousand in
  * practice, so a linear walk is cheaper than anything cleverer.
  */
@@ -18,7 +18,7 @@ static uint32_t mask_of(int bits)
 	return bits <= 0 ? 0 : bits >= 32 ? 0xffffffffu : ~((1u << (32 - bits)) - 1);
 }
 
-int netalloc_parse(const char *s, bool strict, struct netalloc_cidr *ret)
+int server_netalloc_parse(const char *s, bool strict, struct netalloc_cidr *ret)
 {
 	const char *slash = s ? strchr(s, '/') : NULL;
 	if (!slash || slash == s || (size_t)(slash - s) >= NETALLOC_CIDR_MAX)
@@ -48,26 +48,26 @@ int netalloc_parse(const char *s, bool strict, struct netalloc_cidr *ret)
 	return 0;
 }
 
-char *netalloc_format_addr(uint32_t addr, char *buf)
+char *server_netalloc_format_addr(uint32_t addr, char *buf)
 {
 	snprintf(buf, NETALLOC_CIDR_MAX, "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 0xff, (addr >> 8) & 0xff,
 		 addr & 0xff);
 	return buf;
 }
 
-char *netalloc_format(const struct netalloc_cidr *c, char *buf)
+char *server_netalloc_format(const struct netalloc_cidr *c, char *buf)
 {
 	char a[NETALLOC_CIDR_MAX];
-	snprintf(buf, NETALLOC_CIDR_MAX, "%s/%d", netalloc_format_addr(c->addr, a), c->bits);
+	snprintf(buf, NETALLOC_CIDR_MAX, "%s/%d", server_netalloc_format_addr(c->addr, a), c->bits);
 	return buf;
 }
 
-bool netalloc_contains(const struct netalloc_cidr *outer, const struct netalloc_cidr *inner)
+bool server_netalloc_contains(const struct netalloc_cidr *outer, const struct netalloc_cidr *inner)
 {
 	return inner->bits >= outer->bits && (inner->addr & mask_of(outer->bits)) == outer->addr;
 }
 
-int netalloc_blocks(const struct netalloc_cidr *subnet, int block_bits, uint32_t *ret, size_t *ret_n)
+int server_netalloc_blocks(const struct netalloc_cidr *subnet, int block_bits, uint32_t *ret, size_t *ret_n)
 {
 	if (subnet->bits >= block_bits) {
 		ret[0] = subnet->addr & mask_of(block_bits);
@@ -86,7 +86,7 @@ int netalloc_blocks(const struct netalloc_cidr *subnet, int block_bits, uint32_t
 	return 0;
 }
 
-uint32_t netalloc_block_count(const struct netalloc_cidr *pool, int block_bits)
+uint32_t server_netalloc_block_count(const struct netalloc_cidr *pool, int block_bits)
 {
 	int d = block_bits - pool->bits;
 	return d < 0 ? 0 : d >= 32 ? UINT32_MAX : 1u << d;
@@ -98,7 +98,7 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int netalloc_pick(const struct netalloc_cidr *pool, int block_bits, const uint32_t *used, size_t n,
+int server_netalloc_pick(const struct netalloc_cidr *pool, int block_bits, const uint32_t *used, size_t n,
 		  uint32_t *ret)
 {
 	if (block_bits < pool->bits || block_bits > 32)

@@ -30,25 +30,25 @@ struct netalloc_cidr {
  * Parse "A.B.C.D/N". strict: host bits must be zero (-EINVAL otherwise);
  * otherwise they are cleared. -EINVAL for anything that is not an IPv4 CIDR.
  */
-int netalloc_parse(const char *s, bool strict, struct netalloc_cidr *ret);
+int server_netalloc_parse(const char *s, bool strict, struct netalloc_cidr *ret);
 /* Format into buf (at least NETALLOC_CIDR_MAX bytes); returns buf. */
-char *netalloc_format(const struct netalloc_cidr *c, char *buf);
+char *server_netalloc_format(const struct netalloc_cidr *c, char *buf);
 /* Format an address alone ("10.42.3.0"). buf: at least NETALLOC_CIDR_MAX bytes. */
-char *netalloc_format_addr(uint32_t addr, char *buf);
+char *server_netalloc_format_addr(uint32_t addr, char *buf);
 /* Whether inner lies entirely inside outer. */
-bool netalloc_contains(const struct netalloc_cidr *outer, const struct netalloc_cidr *inner);
+bool server_netalloc_contains(const struct netalloc_cidr *outer, const struct netalloc_cidr *inner);
 /*
  * The block addresses (prefix length block_bits) that subnet overlaps, into
  * ret[0..*ret_n) (room for NETALLOC_MAX_BLOCKS). -E2BIG when more.
  */
-int netalloc_blocks(const struct netalloc_cidr *subnet, int block_bits, uint32_t *ret, size_t *ret_n);
+int server_netalloc_blocks(const struct netalloc_cidr *subnet, int block_bits, uint32_t *ret, size_t *ret_n);
 /* Number of blocks of block_bits in pool (saturates at UINT32_MAX). */
-uint32_t netalloc_block_count(const struct netalloc_cidr *pool, int block_bits);
+uint32_t server_netalloc_block_count(const struct netalloc_cidr *pool, int block_bits);
 /*
  * The first block of pool (prefix block_bits) whose address is not in used
  * (n addresses, any order). -ENOSPC when every block is used; *ret untouched.
  */
-int netalloc_pick(const struct netalloc_cidr *pool, int block_bits, const uint32_t *used, size_t n,
+int server_netalloc_pick(const struct netalloc_cidr *pool, int block_bits, const uint32_t *used, size_t n,
 		  uint32_t *ret);
 
 #endif

@@ -11,7 +11,7 @@
  * writes the node record with its taskSubnet (compared on its revision). A
  * conflicting replica makes the loser re-read and pick again. The subnet lives
  * in the node record, so re-registering (agent restart) and server restarts
- * keep it; DeregisterContainerInstance frees it (overlay_release).
+ * keep it; DeregisterContainerInstance frees it (server_overlay_release).
  */
 #include <arpa/inet.h>
 
@@ -27,7 +27,7 @@
 #define ASSIGN_ATTEMPTS 16
 #define CLAIM_KEY_MAX   (sizeof(SUBNETS_PREFIX) + NETALLOC_CIDR_MAX)
 
-char *overlay_vtep_mac(const char *node_id)
+char *server_overlay_vtep_mac(const char *node_id)
 {
 	/* locally administered unicast (02:...), stable per node: from its random id */
 	char hex[11] = "0000000000";
@@ -92,27 +92,29 @@ static int choose(struct server *s, const struct claims *c, const struct netallo
 {
 	char a[NETALLOC_CIDR_MAX], b[NETALLOC_CIDR_MAX];
 	if (req) {
-		if (netalloc_blocks(req, s->node_subnet_bits, blocks, n) < 0)
+		if (server_netalloc_blocks(req, s->node_subnet_bits, blocks, n) < 0)
 			return berth_error_msg(
 			    err, EINVAL, "task subnet '%s' is too large: at most %d blocks of /%d",
-			    netalloc_format(req, a), NETALLOC_MAX_BLOCKS, s->node_subnet_bits);
+			    server_netalloc_format(req, a), NETALLOC_MAX_BLOCKS, s->node_subnet_bits);
 		for (size_t i = 0; i < *n; i++)
 			for (size_t k = 0; k < c->n_others; k++)
 				if (c->others[k] == blocks[i])
 					return berth_error_msg(
 					    err, EEXIST,
 					    "task subnet '%s' overlaps another node's (block %s)",
-					    netalloc_format(req, a), netalloc_format_addr(blocks[i], b));
+					    server_netalloc_format(req, a),
+					    server_netalloc_format_addr(blocks[i], b));
 		*ret = *req;
 		return 0;
 	}
 	uint32_t pick;
-	if (netalloc_pick(pool, s->node_subnet_bits, c->others, c->n_others, &pick) < 0)
+	if (server_netalloc_pick(pool, s->node_subnet_bits, c->others, c->n_others, &pick) < 0)
 		return berth_error_msg(
 		    err, ENOSPC,
 		    "no free /%d left in the cluster CIDR '%s' (%u nodes hold all of them): "
 		    "deregister a node or run the server with a larger --cluster-cidr",
-		    s->node_subnet_bits, s->cluster_cidr, netalloc_block_count(pool, s->node_subnet_bits));
+		    s->node_subnet_bits, s->cluster_cidr,
+		    server_netalloc_block_count(pool, s->node_subnet_bits));
 	*ret = (struct netalloc_cidr){ pick, s->node_subnet_bits };
 	blocks[0] = pick;
 	*n = 1;
@@ -127,12 +129,12 @@ static int assign_once(struct server *s, const char *id, const struct netalloc_c
 	_cleanup_free_ char *nkey = xasprintf(NODES_PREFIX "%s", id);
 	_cleanup_json_ json_t *node = NULL;
 	int64_t nrev = 0;
-	int r = record_get(s, nkey, &node, &nrev, err);
+	int r = server_record_get(s, nkey, &node, &nrev, err);
 	if (r < 0)
 		return r;
 	char want_s[NETALLOC_CIDR_MAX];
 	const char *cur = json_string_value(json_object_get(node, "taskSubnet"));
-	if (cur && (!req || streq(cur, netalloc_format(req, want_s)))) {
+	if (cur && (!req || streq(cur, server_netalloc_format(req, want_s)))) {
 		*ret = xstrdup(cur);
 		*ok = true;
 		return 0;
@@ -147,7 +149,7 @@ static int assign_once(struct server *s, const char *id, const struct netalloc_c
 		claims_done(&c);
 		return r;
 	}
-	netalloc_format(&got, want_s);
+	server_netalloc_format(&got, want_s);
 	json_object_set_new(node, "taskSubnet", json_string(want_s));
 	if (fields) /* the node's other overlay fields land with the subnet: peers see it whole */
 		json_object_update(node, fields);
@@ -162,7 +164,8 @@ static int assign_once(struct server *s, const char *id, const struct netalloc_c
 	cmps[nc++] = (struct store_cmp){ nkey, STORE_CMP_MOD, STORE_CMP_EQUAL, nrev };
 	for (size_t i = 0; i < n; i++) {
 		char a[NETALLOC_CIDR_MAX];
-		snprintf(keys[i], CLAIM_KEY_MAX, SUBNETS_PREFIX "%s", netalloc_format_addr(blocks[i], a));
+		snprintf(keys[i], CLAIM_KEY_MAX, SUBNETS_PREFIX "%s",
+			 server_netalloc_format_addr(blocks[i], a));
 		ssize_t mine = claims_mine(&c, id, keys[i]);
 		cmps[nc++] = mine >= 0 ? (struct store_cmp){ keys[i], STORE_CMP_MOD, STORE_CMP_EQUAL,
 							     c.l.kvs[mine].mod_revision }
@@ -187,19 +190,19 @@ static int assign_once(struct server *s, const char *id, const struct netalloc_c
 	return r;
 }
 
-int overlay_assign(struct server *s, const char *id, const char *requested, json_t *fields, char **ret,
+int server_overlay_assign(struct server *s, const char *id, const char *requested, json_t *fields, char **ret,
 		   struct berth_error **err)
 {
 	struct netalloc_cidr pool, req;
-	if (netalloc_parse(s->cluster_cidr, true, &pool) < 0)
+	if (server_netalloc_parse(s->cluster_cidr, true, &pool) < 0)
 		return berth_error_msg(err, EINVAL, "invalid cluster CIDR '%s'", s->cluster_cidr);
 	if (requested) {
-		if (netalloc_parse(requested, false, &req) < 0)
+		if (server_netalloc_parse(requested, false, &req) < 0)
 			return berth_error_msg(
 			    err, EINVAL,
 			    "invalid task subnet '%s': expected an IPv4 CIDR such as 10.42.7.0/24",
 			    requested);
-		if (!netalloc_contains(&pool, &req))
+		if (!server_netalloc_contains(&pool, &req))
 			return berth_error_msg(
 			    err, EINVAL,
 			    "task subnet '%s' is outside the cluster CIDR '%s': peers would "
@@ -215,13 +218,13 @@ int overlay_assign(struct server *s, const char *id, const char *requested, json
 	return berth_error_msg(err, EAGAIN, "allocate a task subnet: the store is busy, register again");
 }
 
-int overlay_release(struct server *s, const char *id, struct berth_error **err)
+int server_overlay_release(struct server *s, const char *id, struct berth_error **err)
 {
 	_cleanup_free_ char *nkey = xasprintf(NODES_PREFIX "%s", id);
 	for (int attempt = 0; attempt < ASSIGN_ATTEMPTS; attempt++) {
 		_cleanup_json_ json_t *node = NULL;
 		int64_t nrev = 0;
-		int r = record_get(s, nkey, &node, &nrev, err);
+		int r = server_record_get(s, nkey, &node, &nrev, err);
 		if (r < 0)
 			return r == -ENOENT ? 0 : r;
 		struct claims c;
@@ -303,7 +306,7 @@ static void peers_poll_answer(struct http_request *req, void *ctx)
 }
 
 /* since > 0 and wait > 0: a long poll, parked without a thread until a node record changes (longpoll.c). */
-void overlay_handle_peers(struct server *s, struct http_request *req, json_t *self)
+void server_overlay_handle_peers(struct server *s, struct http_request *req, json_t *self)
 {
 	const char *q_since = http_request_query(req, "since"), *q_wait = http_request_query(req, "wait");
 	int64_t since = q_since ? strtoll(q_since, NULL, 10) : 0;
@@ -312,7 +315,7 @@ void overlay_handle_peers(struct server *s, struct http_request *req, json_t *se
 	if (since > 0 && wait > 0) {
 		struct peers_poll *p = xcalloc(1, sizeof(*p));
 		*p = (struct peers_poll){ s, json_incref(self) };
-		if (longpoll_park(s, req, NODES_PREFIX, NULL, since, wait, peers_poll_answer, p))
+		if (server_longpoll_park(s, req, NODES_PREFIX, NULL, since, wait, peers_poll_answer, p))
 			return;
 		json_decref(p->self);
 		free(p);

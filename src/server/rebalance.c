@@ -9,7 +9,7 @@
  *   "disruptionBudget": {"maxUnavailable": 1}
  *
  * Both run on the leader once a second, on the service controller's pass
- * (deploy_run: its service records and task lists, no reads of their own).
+ * (server_deploy_run: its service records and task lists, no reads of their own).
  *
  * Rebalancer: a REPLICA service at rest (the pass changed nothing, one
  * deployment, COMPLETED, every wanted task RUNNING, none moving or draining)
@@ -60,21 +60,21 @@ static int check_field(struct ecs_call *c, const char *what, const char *k, json
 	const char *f;
 	json_t *x;
 	if (!streq(k, "rebalance") && !streq(k, "disruptionBudget"))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"%s.%s: unknown field (rebalance, disruptionBudget)", what, k);
 	if (!json_is_object(v))
-		return ecs_fail(c, "InvalidParameterException", "%s.%s: expected an object", what, k);
+		return server_ecs_fail(c, "InvalidParameterException", "%s.%s: expected an object", what, k);
 	if (streq(k, "rebalance")) {
 		json_object_foreach (v, f, x) {
 			if (streq(f, "enabled") && !json_is_boolean(x))
-				return ecs_fail(c, "InvalidParameterException",
+				return server_ecs_fail(c, "InvalidParameterException",
 						"%s.rebalance.enabled: expected true or false", what);
 			if (streq(f, "maxMoves") && bad_int(x, 1, REBALANCE_MAX_MOVES))
-				return ecs_fail(c, "InvalidParameterException",
+				return server_ecs_fail(c, "InvalidParameterException",
 						"%s.rebalance.maxMoves: expected an integer from 1 to %d",
 						what, REBALANCE_MAX_MOVES);
 			if (!streq(f, "enabled") && !streq(f, "maxMoves"))
-				return ecs_fail(c, "InvalidParameterException",
+				return server_ecs_fail(c, "InvalidParameterException",
 						"%s.rebalance.%s: unknown field (enabled, maxMoves)", what,
 						f);
 		}
@@ -86,23 +86,23 @@ static int check_field(struct ecs_call *c, const char *what, const char *k, json
 	{ /* disruptionBudget */
 		json_object_foreach (v, f, x)
 			if (!streq(f, "maxUnavailable") || bad_int(x, 0, 1000000))
-				return ecs_fail(
+				return server_ecs_fail(
 				    c, "InvalidParameterException",
 				    "%s.disruptionBudget.%s: expected maxUnavailable, an integer >= 0", what,
 				    f);
 		if (!json_object_get(v, "maxUnavailable"))
-			return ecs_fail(c, "InvalidParameterException",
+			return server_ecs_fail(c, "InvalidParameterException",
 					"%s.disruptionBudget.maxUnavailable: required", what);
 	}
 	*ret = json_deep_copy(v);
 	return 0;
 }
 
-int service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc)
+int server_service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc)
 {
 	json_t *ext = json_object_get(in, "berthScheduling");
 	if (ext && !json_is_object(ext))
-		return ecs_fail(c, "InvalidParameterException", "berthScheduling: expected an object");
+		return server_ecs_fail(c, "InvalidParameterException", "berthScheduling: expected an object");
 	_cleanup_json_ json_t *merged =
 	    json_deep_copy(json_object_get(svc, "berthScheduling")) ?: json_object();
 	const char *k;
@@ -126,7 +126,8 @@ int service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc)
 		_cleanup_free_ char *what = xasprintf("tag '%s'", key);
 		json_t *norm = NULL;
 		if (!j)
-			return ecs_fail(c, "InvalidParameterException", "%s: the value must be JSON", what);
+			return server_ecs_fail(c, "InvalidParameterException", "%s: the value must be JSON",
+					       what);
 		if (check_field(c, what, field, j, &norm) < 0)
 			return -1;
 		json_object_set_new(merged, field, norm);
@@ -143,7 +144,7 @@ static const char *tag_field(const char *key)
 							  : NULL;
 }
 
-int service_sched_tags(struct ecs_call *c, const char *arn, json_t *add, json_t *remove_keys)
+int server_service_sched_tags(struct ecs_call *c, const char *arn, json_t *add, json_t *remove_keys)
 {
 	_cleanup_free_ char *prefix = xasprintf("arn:aws:ecs:%s:%s:service/", c->srv->region, c->srv->account);
 	if (!startswith(arn, prefix))
@@ -163,11 +164,11 @@ int service_sched_tags(struct ecs_call *c, const char *arn, json_t *add, json_t 
 	for (int attempt = 0; attempt < 10; attempt++) {
 		_cleanup_json_ json_t *svc = NULL;
 		int64_t rev = 0;
-		int r = record_get(c->srv, key, &svc, &rev, &err);
+		int r = server_record_get(c->srv, key, &svc, &rev, &err);
 		if (r == -ENOENT)
 			return 0; /* resource_exists() answers for a missing service */
 		if (r < 0)
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 		json_t *ext = json_object_get(svc, "berthScheduling");
 		json_array_foreach (remove_keys, i, x)
 			if (tag_field(json_string_value(x)) && ext)
@@ -175,20 +176,21 @@ int service_sched_tags(struct ecs_call *c, const char *arn, json_t *add, json_t 
 		if (ext && !json_object_size(ext))
 			json_object_del(svc, "berthScheduling");
 		/* the tags are the newer request: they win over the field (at CreateService it is the other way) */
-		if (service_sched_ext(c, in, svc) < 0)
+		if (server_service_sched_ext(c, in, svc) < 0)
 			return -1;
 		bool ok = false;
-		if (record_cas(c->srv, key, svc, rev, &ok, &err) < 0)
-			return ecs_internal(c, err);
+		if (server_record_cas(c->srv, key, svc, rev, &ok, &err) < 0)
+			return server_ecs_internal(c, err);
 		if (ok)
 			return 0;
 	}
-	return ecs_fail(c, "ServerException", "service '%s' is being changed concurrently; retry", arn);
+	return server_ecs_fail(c, "ServerException", "service '%s' is being changed concurrently; retry",
+			       arn);
 }
 
 /* ---- scale-in keys (deploy.c) ---- */
 
-size_t service_spread_attributes(json_t *svc, const char **out, size_t max)
+size_t server_service_spread_attributes(json_t *svc, const char **out, size_t max)
 {
 	size_t n = 0, i;
 	json_t *st;
@@ -204,7 +206,7 @@ size_t service_spread_attributes(json_t *svc, const char **out, size_t max)
 	return n;
 }
 
-const char *instance_attribute(json_t *inst, const char *name)
+const char *server_instance_attribute(json_t *inst, const char *name)
 {
 	size_t i;
 	json_t *a;
@@ -232,7 +234,7 @@ static void gather(struct rb_service *x, json_t *all)
 	json_t *t;
 	json_array_foreach (all, i, t) {
 		if (!streq_ptr(jstr(t, "group"), x->group) ||
-		    !streq_ptr(jstr(t, "desiredStatus"), "RUNNING") || !task_active(t))
+		    !streq_ptr(jstr(t, "desiredStatus"), "RUNNING") || !server_task_active(t))
 			continue;
 		json_array_append(x->tasks, t);
 		x->running += streq_ptr(jstr(t, "lastStatus"), "RUNNING");
@@ -244,8 +246,8 @@ static void gather(struct rb_service *x, json_t *all)
 static bool at_rest(struct rb_service *x)
 {
 	json_t *deps = json_object_get(x->svc, "deployments");
-	return streq_ptr(jstr(x->svc, "status"), "ACTIVE") && !service_is_daemon(x->svc) &&
-	       !service_is_external(x->svc) && json_array_size(deps) == 1 &&
+	return streq_ptr(jstr(x->svc, "status"), "ACTIVE") && !server_service_is_daemon(x->svc) &&
+	       !server_service_is_external(x->svc) && json_array_size(deps) == 1 &&
 	       streq_ptr(jstr(json_array_get(deps, 0), "rolloutState"), "COMPLETED") && !x->moving &&
 	       x->running == x->desired && (int64_t)json_array_size(x->tasks) == x->desired && x->desired > 0;
 }
@@ -257,28 +259,29 @@ static int plan(struct server *s, struct rb_service *x, size_t max_moves, struct
 	json_t *primary = json_array_get(json_object_get(x->svc, "deployments"), 0);
 	struct ecs_call c = { .srv = s };
 	_cleanup_json_ json_t *td = NULL;
-	if (taskdef_resolve(&c, jstr(primary, "taskDefinition"), &td) < 0) {
+	if (server_taskdef_resolve(&c, jstr(primary, "taskDefinition"), &td) < 0) {
 		free(c.msg);
 		return -1;
 	}
-	_cleanup_json_ json_t *strat = service_strategies(json_object_get(x->svc, "placementStrategy"));
+	_cleanup_json_ json_t *strat =
+	    server_service_strategies(json_object_get(x->svc, "placementStrategy"));
 	struct sreq rq;
 	struct sreq_input in = { td,
 				 json_object_get(x->svc, "placementConstraints"),
 				 strat,
 				 x->group,
-				 taskdef_cpu(td),
-				 taskdef_memory(td) };
+				 server_taskdef_cpu(td),
+				 server_taskdef_memory(td) };
 	struct sched_snapshot *snap = NULL;
 	struct sched_prepared *p = NULL;
-	if (sched_cache_lock(s, x->cluster, &snap, NULL) < 0)
+	if (server_sched_cache_lock(s, x->cluster, &snap, NULL) < 0)
 		return -1;
 	int r = -1;
-	if (sreq_build(&rq, &in) == 0 && sreq_prepare(&rq, snap, &p) == 0)
+	if (server_sreq_build(&rq, &in) == 0 && server_sreq_prepare(&rq, snap, &p) == 0)
 		r = sched_rebalance(snap, p, max_moves, ret, ret_n, NULL);
-	sched_cache_unlock(s);
+	server_sched_cache_unlock(s);
 	sched_prepared_free(p);
-	sreq_done(&rq);
+	server_sreq_done(&rq);
 	return r < 0 ? -1 : 0;
 }
 
@@ -292,7 +295,8 @@ static bool mark(struct server *s, const char *cluster, const char *task_id, con
 	for (int attempt = 0; attempt < 5; attempt++) {
 		_cleanup_json_ json_t *t = NULL;
 		int64_t rev;
-		if (record_get(s, key, &t, &rev, NULL) < 0 || !streq_ptr(jstr(t, "desiredStatus"), "RUNNING"))
+		if (server_record_get(s, key, &t, &rev, NULL) < 0 ||
+		    !streq_ptr(jstr(t, "desiredStatus"), "RUNNING"))
 			return false;
 		if (to_node) {
 			json_object_set_new(t, "berthRebalanceAt", json_real(now));
@@ -304,7 +308,7 @@ static bool mark(struct server *s, const char *cluster, const char *task_id, con
 		json_object_set_new(t, "version",
 				    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
 		bool ok = false;
-		if (record_cas(s, key, t, rev, &ok, NULL) < 0)
+		if (server_record_cas(s, key, t, rev, &ok, NULL) < 0)
 			return false;
 		if (ok)
 			return true;
@@ -314,15 +318,15 @@ static bool mark(struct server *s, const char *cluster, const char *task_id, con
 
 static void note(struct server *s, struct rb_service *x, const char *msg)
 {
-	_cleanup_free_ char *key = service_key(x->cluster, x->name);
+	_cleanup_free_ char *key = server_service_key(x->cluster, x->name);
 	for (int attempt = 0; attempt < 5; attempt++) {
 		_cleanup_json_ json_t *rec = NULL;
 		int64_t rev;
 		bool ok = false;
-		if (record_get(s, key, &rec, &rev, NULL) < 0)
+		if (server_record_get(s, key, &rec, &rev, NULL) < 0)
 			return;
-		service_event(rec, "%s", msg);
-		if (record_cas(s, key, rec, rev, &ok, NULL) < 0 || ok)
+		server_service_event(rec, "%s", msg);
+		if (server_record_cas(s, key, rec, rev, &ok, NULL) < 0 || ok)
 			return;
 	}
 }
@@ -335,7 +339,7 @@ static void give_up_stale(struct server *s, struct rb_service *x, double now)
 	json_array_foreach (x->tasks, i, t) {
 		json_t *at = json_object_get(t, "berthRebalanceAt");
 		if (at && now - json_number_value(at) > REBALANCE_GIVE_UP &&
-		    mark(s, x->cluster, arn_tail(jstr(t, "taskArn") ?: ""), NULL, now))
+		    mark(s, x->cluster, server_arn_tail(jstr(t, "taskArn") ?: ""), NULL, now))
 			log_fields(LOG_LEVEL_WARN, "rebalance move given up", "service", x->name, "task",
 				   jstr(t, "taskArn"), NULL);
 	}
@@ -352,7 +356,7 @@ static void rebalance_moves(struct server *s, struct rb_service *x, json_t *cfg)
 		sched_moves_free(moves, n);
 		return;
 	}
-	double now = record_now();
+	double now = server_record_now();
 	struct strbuf sb = STRBUF_INIT;
 	size_t marked = 0;
 	for (size_t i = 0; i < n; i++)
@@ -380,10 +384,10 @@ static void budget_publish(struct server *s, const char *cluster, const char *gr
 			   int64_t counted_at)
 {
 	struct sched_snapshot *snap = NULL;
-	if (sched_cache_lock_fresh(s, cluster, 1000, &snap, NULL) < 0)
+	if (server_sched_cache_lock_fresh(s, cluster, 1000, &snap, NULL) < 0)
 		return;
 	int32_t cur = sched_group_budget(snap, group);
-	sched_cache_unlock(s);
+	server_sched_cache_unlock(s);
 	if (cur == (allowed < 0 ? -1 : allowed))
 		return;
 	_cleanup_free_ char *key = xasprintf("/berth/budgets/%s/%s", cluster, group);
@@ -405,8 +409,8 @@ static void budget(struct server *s, struct rb_service *x, json_t *cfg, int64_t 
 	budget_publish(s, x->cluster, x->group, MAX(0, MIN(allowed, INT32_MAX)), counted_at);
 }
 
-void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_t *tasks, int64_t tasks_rev,
-		       bool quiet)
+void server_rebalance_service(struct server *s, const char *cluster, json_t *svc, json_t *tasks,
+			      int64_t tasks_rev, bool quiet)
 {
 	json_t *ext = json_object_get(svc, "berthScheduling");
 	struct rb_service x = { .svc = svc, .name = jstr(svc, "serviceName"), .cluster = cluster };
@@ -425,7 +429,7 @@ void rebalance_service(struct server *s, const char *cluster, json_t *svc, json_
 	if (json_object_get(ext, "disruptionBudget"))
 		budget(s, &x, json_object_get(ext, "disruptionBudget"), tasks_rev);
 	if (json_object_get(ext, "rebalance")) {
-		give_up_stale(s, &x, record_now());
+		give_up_stale(s, &x, server_record_now());
 		if (quiet)
 			rebalance_moves(s, &x, json_object_get(ext, "rebalance"));
 	}

@@ -12,7 +12,7 @@
 #include "server/internal.h"
 #include "pki/pki.h"
 
-int ecs_fail(struct ecs_call *c, const char *type, const char *fmt, ...)
+int server_ecs_fail(struct ecs_call *c, const char *type, const char *fmt, ...)
 {
 	va_list ap;
 	struct strbuf sb = STRBUF_INIT;
@@ -30,65 +30,66 @@ int ecs_fail(struct ecs_call *c, const char *type, const char *fmt, ...)
 	return -1;
 }
 
-int ecs_internal(struct ecs_call *c, struct berth_error *err)
+int server_ecs_internal(struct ecs_call *c, struct berth_error *err)
 {
 	_cleanup_free_ char *m = err ? berth_error_string(err) : xstrdup("internal error");
-	return ecs_fail(c, "ServerException", "%s", m);
+	return server_ecs_fail(c, "ServerException", "%s", m);
 }
 
-int ecs_str(struct ecs_call *c, json_t *in, const char *key, bool required, const char **ret)
+int server_ecs_str(struct ecs_call *c, json_t *in, const char *key, bool required, const char **ret)
 {
 	json_t *v = json_object_get(in, key);
 	*ret = NULL;
 	if (!v || json_is_null(v)) {
 		if (required)
-			return ecs_fail(c, "InvalidParameterException", "%s can not be blank.", key);
+			return server_ecs_fail(c, "InvalidParameterException", "%s can not be blank.", key);
 		return 0;
 	}
 	if (!json_is_string(v))
-		return ecs_fail(c, "SerializationException", "'%s': expected a string", key);
+		return server_ecs_fail(c, "SerializationException", "'%s': expected a string", key);
 	*ret = json_string_value(v);
 	return 0;
 }
 
-int ecs_int(struct ecs_call *c, json_t *in, const char *key, int64_t min, int64_t max, int64_t *ret)
+int server_ecs_int(struct ecs_call *c, json_t *in, const char *key, int64_t min, int64_t max, int64_t *ret)
 {
 	json_t *v = json_object_get(in, key);
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_integer(v))
-		return ecs_fail(c, "SerializationException", "'%s': expected an integer", key);
+		return server_ecs_fail(c, "SerializationException", "'%s': expected an integer", key);
 	int64_t x = json_integer_value(v);
 	if (x < min || x > max)
-		return ecs_fail(c, "InvalidParameterException", "%s must be between %lld and %lld.", key,
-				(long long)min, (long long)max);
+		return server_ecs_fail(c, "InvalidParameterException", "%s must be between %lld and %lld.",
+				       key, (long long)min, (long long)max);
 	*ret = x;
 	return 0;
 }
 
-int ecs_strv(struct ecs_call *c, json_t *in, const char *key, json_t **ret)
+int server_ecs_strv(struct ecs_call *c, json_t *in, const char *key, json_t **ret)
 {
 	json_t *v = json_object_get(in, key);
 	*ret = NULL;
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_array(v))
-		return ecs_fail(c, "SerializationException", "'%s': expected a list of strings", key);
+		return server_ecs_fail(c, "SerializationException", "'%s': expected a list of strings", key);
 	size_t i;
 	json_t *x;
 	json_array_foreach (v, i, x)
 		if (!json_is_string(x))
-			return ecs_fail(c, "SerializationException", "'%s[%zu]': expected a string", key, i);
+			return server_ecs_fail(c, "SerializationException", "'%s[%zu]': expected a string",
+					       key, i);
 	*ret = v;
 	return 0;
 }
 
-int ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, const char *key, json_t *out)
+int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, const char *key, json_t *out)
 {
 	int64_t max = limit;
 	const char *token = NULL;
-	if (ecs_int(c, in, "maxResults", 1, limit, &max) < 0 ||
-	    ecs_str(c, in, "nextToken", false, &token) < 0)
+	if (server_ecs_int(c, in, "maxResults", 1, limit, &max) < 0 ||
+	    server_ecs_str(c, in, "nextToken", false, &token) < 0)
 		return -1;
 	_cleanup_free_ char *after = NULL;
 	if (token && *token) {
@@ -96,7 +97,7 @@ int ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, const c
 		size_t n = 0;
 		if (base64_decode(token, &d, &n) < 0 || n == 0 || memchr(d, '\0', n)) {
 			free(d);
-			return ecs_fail(c, "InvalidParameterException", "Invalid nextToken.");
+			return server_ecs_fail(c, "InvalidParameterException", "Invalid nextToken.");
 		}
 		after = d;
 	}
@@ -119,7 +120,8 @@ int ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, const c
 	return 0;
 }
 
-int record_get(struct server *s, const char *key, json_t **ret, int64_t *ret_rev, struct berth_error **err)
+int server_record_get(struct server *s, const char *key, json_t **ret, int64_t *ret_rev,
+		      struct berth_error **err)
 {
 	struct store_kv kv = { 0 };
 	int r = store_get(s->store, key, &kv, err);
@@ -156,7 +158,7 @@ struct record_cache {
 	json_t *entries;          /* key -> record (under lock) */
 };
 
-struct record_cache *record_cache_new(void)
+struct record_cache *server_record_cache_new(void)
 {
 	struct record_cache *c = xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
@@ -164,7 +166,7 @@ struct record_cache *record_cache_new(void)
 	return c;
 }
 
-struct record_cache *record_cache_free(struct record_cache *c)
+struct record_cache *server_record_cache_free(struct record_cache *c)
 {
 	if (!c)
 		return NULL;
@@ -182,7 +184,7 @@ static bool cached_key(const char *key)
 	return false;
 }
 
-void record_cache_note_write(struct record_cache *c, const struct store_op *ops, size_t n_ops)
+void server_record_cache_note_write(struct record_cache *c, const struct store_op *ops, size_t n_ops)
 {
 	bool matters = !ops; /* a lease revoke: its keys are unknown */
 	for (size_t i = 0; i < n_ops && !matters; i++)
@@ -191,11 +193,11 @@ void record_cache_note_write(struct record_cache *c, const struct store_op *ops,
 		atomic_fetch_add(&c->gen, 1);
 }
 
-int record_get_shared(struct server *s, const char *key, json_t **ret, struct berth_error **err)
+int server_record_get_shared(struct server *s, const char *key, json_t **ret, struct berth_error **err)
 {
 	struct record_cache *c = s->records;
 	if (!c || !cached_key(key))
-		return record_get(s, key, ret, NULL, err);
+		return server_record_get(s, key, ret, NULL, err);
 	uint_fast64_t gen = atomic_load(&c->gen);
 	pthread_mutex_lock(&c->lock);
 	if (c->filled_gen != gen) {
@@ -208,7 +210,7 @@ int record_get_shared(struct server *s, const char *key, json_t **ret, struct be
 		*ret = j;
 		return 0;
 	}
-	int r = record_get(s, key, &j, NULL, err);
+	int r = server_record_get(s, key, &j, NULL, err);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&c->lock);
@@ -226,20 +228,20 @@ void server_note_write(void *srv, const struct store_op *ops, size_t n_ops)
 {
 	struct server *s = srv;
 	if (s->sched)
-		sched_cache_note_write(s->sched, ops, n_ops);
+		server_sched_cache_note_write(s->sched, ops, n_ops);
 	if (s->records)
-		record_cache_note_write(s->records, ops, n_ops);
+		server_record_cache_note_write(s->records, ops, n_ops);
 	if (s->hbc)
-		hb_cache_note_write(s->hbc, ops, n_ops);
+		server_hb_cache_note_write(s->hbc, ops, n_ops);
 }
 
-int record_put(struct server *s, const char *key, json_t *value, struct berth_error **err)
+int server_record_put(struct server *s, const char *key, json_t *value, struct berth_error **err)
 {
 	_cleanup_free_ char *v = json_dumps(value, JSON_COMPACT);
 	return store_put(s->store, key, v, strlen(v), 0, NULL, err);
 }
 
-int record_cas(struct server *s, const char *key, json_t *value, int64_t rev, bool *ok,
+int server_record_cas(struct server *s, const char *key, json_t *value, int64_t rev, bool *ok,
 	       struct berth_error **err)
 {
 	_cleanup_free_ char *v = json_dumps(value, JSON_COMPACT);
@@ -248,12 +250,12 @@ int record_cas(struct server *s, const char *key, json_t *value, int64_t rev, bo
 	return store_txn(s->store, &cmp, 1, &op, 1, ok, NULL, err);
 }
 
-int record_list(struct server *s, const char *prefix, json_t **ret, struct berth_error **err)
+int server_record_list(struct server *s, const char *prefix, json_t **ret, struct berth_error **err)
 {
-	return record_list_at(s, prefix, ret, NULL, err);
+	return server_record_list_at(s, prefix, ret, NULL, err);
 }
 
-int record_list_at(struct server *s, const char *prefix, json_t **ret, int64_t *ret_rev,
+int server_record_list_at(struct server *s, const char *prefix, json_t **ret, int64_t *ret_rev,
 		   struct berth_error **err)
 {
 	struct store_kv_list l;
@@ -273,19 +275,19 @@ int record_list_at(struct server *s, const char *prefix, json_t **ret, int64_t *
 	return 0;
 }
 
-double record_now(void)
+double server_record_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
 }
 
-char *arn_make(struct server *s, const char *kind, const char *rest)
+char *server_arn_make(struct server *s, const char *kind, const char *rest)
 {
 	return xasprintf("arn:aws:ecs:%s:%s:%s/%s", s->region, s->account, kind, rest);
 }
 
-const char *arn_tail(const char *s)
+const char *server_arn_tail(const char *s)
 {
 	if (!startswith(s, "arn:"))
 		return s;
@@ -293,7 +295,7 @@ const char *arn_tail(const char *s)
 	return slash ? slash + 1 : s;
 }
 
-bool name_valid(const char *s, size_t max)
+bool server_name_valid(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > max)
@@ -305,7 +307,7 @@ bool name_valid(const char *s, size_t max)
 	return true;
 }
 
-char *uuid_new(void)
+char *server_uuid_new(void)
 {
 	return pki_random_hex(16);
 }
@@ -336,7 +338,7 @@ static uint64_t id_random(void)
 	return r;
 }
 
-void id_hex_fill(char buf[ID_HEX_LEN + 1])
+void server_id_hex_fill(char buf[ID_HEX_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
 	for (int w = 0; w < 2; w++) {
@@ -347,14 +349,14 @@ void id_hex_fill(char buf[ID_HEX_LEN + 1])
 	buf[ID_HEX_LEN] = '\0';
 }
 
-char *id_hex_new(void)
+char *server_id_hex_new(void)
 {
 	char buf[ID_HEX_LEN + 1];
-	id_hex_fill(buf);
+	server_id_hex_fill(buf);
 	return xstrdup(buf);
 }
 
-char *task_id_new(void)
+char *server_task_id_new(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);

@@ -4,7 +4,7 @@
  * at its first start) and registers /berth/replicas/ID = {"id", "endpoint"}
  * under a lease it keeps alive every second, so the key vanishes within
  * leader_ttl seconds of its death. Data that lives on one replica (log
- * segments, docs/logs.md) is reached through replica_call(): an API call
+ * segments, docs/logs.md) is reached through server_replica_call(): an API call
  * to that replica's endpoint, signed with the cluster's own access key and
  * marked "berthLocal" so the callee answers from what it holds and never
  * forwards again. Those calls keep their connections: an idle client per
@@ -14,7 +14,7 @@
  * The same lease carries this replica's copies of the agents' metrics
  * (metrics.c), so they vanish with it too. A replica running the cluster
  * registry (--registry) adds "registry": HOST:PORT to its registration, so
- * the others find it (ecr_locate(), docs/ecr.md "Several servers").
+ * the others find it (server_ecr_locate(), docs/ecr.md "Several servers").
  */
 #include <fcntl.h>
 #include <time.h>
@@ -61,8 +61,8 @@ static int register_locked(struct server *s, struct berth_error **err)
 	if (r < 0)
 		return r;
 	_cleanup_json_ json_t *v = json_pack("{s:s,s:s}", "id", s->replica_id, "endpoint", s->advertise);
-	if (ecr_endpoint(s))
-		json_object_set_new(v, "registry", json_string(ecr_endpoint(s)));
+	if (server_ecr_endpoint(s))
+		json_object_set_new(v, "registry", json_string(server_ecr_endpoint(s)));
 	_cleanup_free_ char *text = json_dumps(v, JSON_COMPACT);
 	_cleanup_free_ char *key = xasprintf(REPLICAS_PREFIX "%s", s->replica_id);
 	if ((r = store_put(s->store, key, text, strlen(text), lease, NULL, err)) < 0) {
@@ -73,7 +73,7 @@ static int register_locked(struct server *s, struct berth_error **err)
 	return 0;
 }
 
-int64_t replica_lease(struct server *s)
+int64_t server_replica_lease(struct server *s)
 {
 	pthread_mutex_lock(&s->replicas_lock);
 	int64_t l = s->replica_lease;
@@ -126,7 +126,7 @@ static int load_id(struct server *s, struct berth_error **err)
 	return fs_write_file_atomic(p, s->replica_id, 16, 0600, err);
 }
 
-int replicas_start(struct server *s, const char *endpoint, struct berth_error **err)
+int server_replicas_start(struct server *s, const char *endpoint, struct berth_error **err)
 {
 	int r = load_id(s, err);
 	if (r < 0)
@@ -144,7 +144,7 @@ int replicas_start(struct server *s, const char *endpoint, struct berth_error **
 	return 0;
 }
 
-void replicas_stop(struct server *s)
+void server_replicas_stop(struct server *s)
 {
 	pthread_mutex_lock(&s->replicas_lock);
 	s->replicas_stop = true;
@@ -208,17 +208,17 @@ static void pool_give(struct server *s, const char *key, struct aws_client *cl)
 	conns_free(drop);
 }
 
-bool replica_is_self(struct server *s, const char *id)
+bool server_replica_is_self(struct server *s, const char *id)
 {
 	return !id || !s->replica_id || streq(id, s->replica_id);
 }
 
-int replica_registered(struct server *s, const char *id, struct berth_error **err)
+int server_replica_registered(struct server *s, const char *id, struct berth_error **err)
 {
 	_cleanup_free_ char *key = xasprintf(REPLICAS_PREFIX "%s", id);
 	_cleanup_json_ json_t *rec = NULL;
 	_cleanup_error_ struct berth_error *e = NULL;
-	int r = record_get(s, key, &rec, NULL, &e);
+	int r = server_record_get(s, key, &rec, NULL, &e);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0 && err)
@@ -226,10 +226,10 @@ int replica_registered(struct server *s, const char *id, struct berth_error **er
 	return r < 0 ? r : 1;
 }
 
-int replica_find(struct server *s, const char *field, json_t **ret, struct berth_error **err)
+int server_replica_find(struct server *s, const char *field, json_t **ret, struct berth_error **err)
 {
 	_cleanup_json_ json_t *recs = NULL;
-	int r = record_list(s, REPLICAS_PREFIX, &recs, err);
+	int r = server_record_list(s, REPLICAS_PREFIX, &recs, err);
 	if (r < 0)
 		return r;
 	size_t i;
@@ -269,19 +269,19 @@ static const char *intern_type(const char *type)
 static int unavailable(struct ecs_call *c, const char *id)
 {
 	c->status = 503;
-	return ecs_fail(c, "ServiceUnavailableException",
+	return server_ecs_fail(c, "ServiceUnavailableException",
 			"The data is held by server replica %s, which is not reachable now; try again later.",
 			id);
 }
 
-int replica_call(struct ecs_call *c, const char *id, const char *target_prefix, const char *service,
+int server_replica_call(struct ecs_call *c, const char *id, const char *target_prefix, const char *service,
 		 const char *op, json_t *in, json_t **out)
 {
 	struct server *s = c->srv;
 	_cleanup_free_ char *key = xasprintf(REPLICAS_PREFIX "%s", id);
 	_cleanup_json_ json_t *rec = NULL;
 	const char *ep = NULL;
-	if (record_get(s, key, &rec, NULL, NULL) < 0 ||
+	if (server_record_get(s, key, &rec, NULL, NULL) < 0 ||
 	    !(ep = json_string_value(json_object_get(rec, "endpoint"))))
 		return unavailable(c, id);
 	_cleanup_free_ char *ca = xasprintf("%s/pki/ca.pem", s->root);
@@ -304,8 +304,8 @@ int replica_call(struct ecs_call *c, const char *id, const char *target_prefix, 
 		const char *colon = strstr(err->msg, ": ");
 		_cleanup_free_ char *type = colon ? xstrndup(err->msg, (size_t)(colon - err->msg)) : NULL;
 		if (type && !strchr(type, ' ')) /* c->type outlives this call */
-			return ecs_fail(c, intern_type(type), "%s", colon + 2);
-		return ecs_fail(c, "ServiceException", "%s", err->msg);
+			return server_ecs_fail(c, intern_type(type), "%s", colon + 2);
+		return server_ecs_fail(c, "ServiceException", "%s", err->msg);
 	}
 	if (r < 0) {
 		log_fields(LOG_LEVEL_WARN, "replica call failed", "replica", id, "op", op, "error",

@@ -12,7 +12,7 @@ static bool str_is(const json_t *o, const char *key, const char *want)
 	return v && !strcmp(v, want);
 }
 
-double retention_task_finished_at(const json_t *task)
+double server_retention_task_finished_at(const json_t *task)
 {
 	static const char *const keys[] = { "stoppedAt", "executionStoppedAt", "stoppingAt", "createdAt" };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
@@ -23,22 +23,22 @@ double retention_task_finished_at(const json_t *task)
 	return 0;
 }
 
-bool retention_task_expired(const json_t *task, double now, int retention)
+bool server_retention_task_expired(const json_t *task, double now, int retention)
 {
 	if (!str_is(task, "lastStatus", "STOPPED") || !str_is(task, "desiredStatus", "STOPPED"))
 		return false;
-	double at = retention_task_finished_at(task);
+	double at = server_retention_task_finished_at(task);
 	return at > 0 && now - at >= retention;
 }
 
-bool retention_service_expired(const json_t *svc, double now, int retention)
+bool server_retention_service_expired(const json_t *svc, double now, int retention)
 {
 	json_t *at = json_object_get(svc, "berthInactiveAt");
 	return str_is(svc, "status", "INACTIVE") && json_is_number(at) && json_number_value(at) > 0 &&
 	       now - json_number_value(at) >= retention;
 }
 
-int retention_sweep_interval(int retention)
+int server_retention_sweep_interval(int retention)
 {
 	int n = retention / 4;
 	return n < 1 ? 1 : n > 60 ? 60 : n;

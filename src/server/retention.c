@@ -38,8 +38,9 @@ static size_t sweep_prefix(struct server *s, const char *prefix, bool tasks, dou
 		more = l.more && l.n > 0;
 		for (size_t i = 0; i < l.n && deleted < budget; i++) {
 			json_t *v = json_loadb(l.kvs[i].value, l.kvs[i].value_len, 0, NULL);
-			bool expired = v && (tasks ? retention_task_expired(v, now, s->task_retention)
-						   : retention_service_expired(v, now, s->task_retention));
+			bool expired =
+			    v && (tasks ? server_retention_task_expired(v, now, s->task_retention)
+					: server_retention_service_expired(v, now, s->task_retention));
 			const char *arn =
 			    json_string_value(json_object_get(v, tasks ? "taskArn" : "serviceArn"));
 			if (expired && delete_at(s, l.kvs[i].key, l.kvs[i].mod_revision, arn))
@@ -55,9 +56,9 @@ static size_t sweep_prefix(struct server *s, const char *prefix, bool tasks, dou
 	return deleted;
 }
 
-void retention_sweep(struct server *s)
+void server_retention_sweep(struct server *s)
 {
-	double now = record_now();
+	double now = server_record_now();
 	size_t tasks = sweep_prefix(s, "/berth/tasks/", true, now, RETENTION_SWEEP_MAX);
 	size_t svcs = sweep_prefix(s, "/berth/services/", false, now, RETENTION_SWEEP_MAX);
 	if (tasks || svcs) {

@@ -9,7 +9,7 @@
  * definitions (the library bench's 10 request kinds: ECS strategies and
  * constraints, berthScheduling selectors, affinity, tolerations, topology
  * spread) and N container instances as agents' registrations write them, and
- * then calls ecs_run_task() -- the RunTask handler: task definition and cluster
+ * then calls server_ecs_run_task() -- the RunTask handler: task definition and cluster
  * reads, the scheduler cache's catch-up from the store's watch stream, the
  * decision, the task records and the placement token written in one store
  * transaction -- from K client threads at once, as the server's HTTP workers
@@ -188,7 +188,7 @@ static void gen_instance(struct dbench *b, uint64_t i, uint32_t zones, struct st
 	snprintf(type, sizeof(type), "%s.%s", families[fam], sizes[sz]);
 	snprintf(ver, sizeof(ver), "1.%d.0", 60 + (int)((r >> 24) % 10));
 	_cleanup_free_ char *tail = xasprintf("%s/%s", b->cluster, id);
-	_cleanup_free_ char *arn = arn_make(&b->srv, "container-instance", tail);
+	_cleanup_free_ char *arn = server_arn_make(&b->srv, "container-instance", tail);
 	json_t *res =
 	    json_pack("[{s:s,s:s,s:i},{s:s,s:s,s:i},{s:s,s:s,s:[s,s,s,s,s]}]", "name", "CPU", "type",
 		      "INTEGER", "integerValue", cores[sz] * 1024, "name", "MEMORY", "type", "INTEGER",
@@ -210,7 +210,7 @@ static void gen_instance(struct dbench *b, uint64_t i, uint32_t zones, struct st
 	    "{s:s,s:s%,s:s,s:s,s:s,s:o,s:o,s:o,s:{s:s},s:f,s:i}", "containerInstanceArn", arn,
 	    "ec2InstanceId", id, (size_t)19, "status", (r >> 48) % 100 == 0 ? "DRAINING" : "ACTIVE", "nodeId",
 	    id, "clusterName", b->cluster, "registeredResources", res, "attributes", attrs, "taints", taints,
-	    "versionInfo", "agentVersion", ver, "registeredAt", record_now(), "version", 1);
+	    "versionInfo", "agentVersion", ver, "registeredAt", server_record_now(), "version", 1);
 	bufs[0] = xasprintf("/berth/instances/%s/%s", b->cluster, id);
 	bufs[1] = json_dumps(inst, JSON_COMPACT);
 	bufs[2] = xasprintf("/berth/alive/%s", id);
@@ -222,11 +222,11 @@ static void gen_instance(struct dbench *b, uint64_t i, uint32_t zones, struct st
 static int setup(struct dbench *b, uint32_t zones)
 {
 	_cleanup_json_ json_t *cl = json_pack("{s:s}", "clusterName", b->cluster);
-	if (call(b, ecs_create_cluster, cl, NULL) < 0)
+	if (call(b, server_ecs_create_cluster, cl, NULL) < 0)
 		return -1;
 	for (int k = 0; k < BENCH_KINDS; k++) {
 		_cleanup_json_ json_t *td = kind_taskdef(k);
-		if (call(b, ecs_register_task_definition, td, NULL) < 0)
+		if (call(b, server_ecs_register_task_definition, td, NULL) < 0)
 			return -1;
 	}
 	/* instances in transactions of 50 (etcd allows 128 operations in one) */
@@ -264,7 +264,7 @@ static void *client(void *arg)
 		_cleanup_json_ json_t *in = kind_run(b, svc % BENCH_KINDS, svc / BENCH_KINDS, count);
 		json_t *out = NULL;
 		uint64_t t0 = now_ns();
-		int rc = call(b, ecs_run_task, in, &out);
+		int rc = call(b, server_ecs_run_task, in, &out);
 		uint64_t dt = now_ns() - t0;
 		uint64_t got = rc > 0 ? (uint64_t)rc : 0;
 		json_decref(out);
@@ -314,7 +314,7 @@ static bool store_given(int argc, char **argv, const char **ret)
 /* A count into the uint64_t dest; a bad one prints the usage. */
 static int opt_count(void *dest, const char *arg)
 {
-	if (parse_uint64(arg, dest) < 0) {
+	if (util_parse_uint64(arg, dest) < 0) {
 		usage(stderr);
 		return -1;
 	}
@@ -336,7 +336,7 @@ static int parse(struct dbench *b, int argc, char **argv, const char **spec)
 		{ NULL },
 	};
 #undef COUNT
-	int r = cli_opttab_scan_usage(t, argc, argv, NULL, usage);
+	int r = opttab_scan_usage(t, argc, argv, NULL, usage);
 	if (r != CLI_OPTTAB_OK)
 		return r == CLI_OPTTAB_HELP ? 1 : -EINVAL;
 	if (optind != argc || !b->nodes || !b->tasks || !b->batch || b->batch > 10 || !b->clients ||
@@ -381,9 +381,9 @@ int server_bench_scheduler_main(int argc, char **argv)
 	}
 	b.srv.region = xstrdup(SERVER_DEFAULT_REGION);
 	b.srv.account = xstrdup("000000000000");
-	b.srv.sched = sched_cache_new();
+	b.srv.sched = server_sched_cache_new();
 	if (streq(b.srv.store->ops->name, "sqlite")) /* as the server (cli.c) */
-		b.srv.records = record_cache_new();
+		b.srv.records = server_record_cache_new();
 	store_on_write(b.srv.store, server_note_write, &b.srv);
 	pthread_mutex_init(&b.srv.lock, NULL);
 	_cleanup_free_ char *cluster = xasprintf("bench-%llu-%llx", (unsigned long long)b.seed,
@@ -399,12 +399,12 @@ int server_bench_scheduler_main(int argc, char **argv)
 	double setup_s = (double)(now_ns() - s0) / 1e9;
 	/* load the snapshot once, as a running server has it */
 	struct sched_snapshot *snap = NULL;
-	if (sched_cache_lock(&b.srv, b.cluster, &snap, &err) < 0) {
+	if (server_sched_cache_lock(&b.srv, b.cluster, &snap, &err) < 0) {
 		berth_error_print(err, "berth bench-scheduler: load");
 		goto out;
 	}
 	sched_snapshot_reserve(snap, b.nodes, b.tasks + SCHED_MAX_COUNT);
-	sched_cache_unlock(&b.srv);
+	server_sched_cache_unlock(&b.srv);
 	pthread_t th[BENCH_MAX_CLIENTS];
 	double cpu0 = process_cpu_s();
 	long long wb0 = written_bytes();
@@ -437,8 +437,8 @@ int server_bench_scheduler_main(int argc, char **argv)
 	rc = atomic_load(&b.errors) ? 1 : 0;
 out:
 	free(b.lat);
-	b.srv.sched = sched_cache_free(b.srv.sched);
-	b.srv.records = record_cache_free(b.srv.records);
+	b.srv.sched = server_sched_cache_free(b.srv.sched);
+	b.srv.records = server_record_cache_free(b.srv.records);
 	b.srv.store = store_free(b.srv.store);
 	free(b.srv.region);
 	free(b.srv.account);

@@ -20,10 +20,10 @@
  * store compacted away (-ERANGE) drops every snapshot and reloads.
  * One lock for every cluster: placements on one replica run one at a time.
  *
- * Read-your-writes: sched_cache_lock_fresh() may skip the catch-up read
+ * Read-your-writes: server_sched_cache_lock_fresh() may skip the catch-up read
  * (SQLite: it waits for the commit in progress), but only when no write the
  * snapshot may be missing was acknowledged since the last catch-up began.
- * The store tells sched_cache_note_write() of every write made through this
+ * The store tells server_sched_cache_note_write() of every write made through this
  * process's handle once it is durable and before its caller answers; writes
  * that matter (an instance record, an agent's alive key, a lease revoke, a
  * task deleted or (being) stopped) bump a counter, and a catch-up remembers
@@ -55,11 +55,11 @@ struct sched_cache {
 	json_t *alive; /* node id -> true: agent connected (every cluster) */
 	json_t *nodes; /* node id -> {"cluster", "status"}, nodes of loaded clusters */
 	int64_t caught_up_ms; /* monotonic time of the last complete catch-up */
-	atomic_uint_fast64_t writes; /* relevant writes told by the store (sched_cache_note_write) */
+	atomic_uint_fast64_t writes; /* relevant writes told by the store (server_sched_cache_note_write) */
 	uint_fast64_t writes_seen;   /* writes when the last complete catch-up began */
 };
 
-struct sched_cache *sched_cache_new(void)
+struct sched_cache *server_sched_cache_new(void)
 {
 	struct sched_cache *c = xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
@@ -82,7 +82,7 @@ static void reset(struct sched_cache *c)
 	json_object_clear(c->nodes);
 }
 
-struct sched_cache *sched_cache_free(struct sched_cache *c)
+struct sched_cache *server_sched_cache_free(struct sched_cache *c)
 {
 	if (!c)
 		return NULL;
@@ -94,9 +94,9 @@ struct sched_cache *sched_cache_free(struct sched_cache *c)
 	return NULL;
 }
 
-bool task_holds_resources(json_t *task)
+bool server_task_holds_resources(json_t *task)
 {
-	return task_active(task) &&
+	return server_task_active(task) &&
 	       !streq_ptr(json_string_value(json_object_get(task, "stopCode")), TASK_STOP_CODE_PREEMPTED);
 }
 
@@ -190,7 +190,8 @@ static size_t taints_of(json_t *list_, struct sched_taint *t, int64_t added)
 static int node_put(struct sched_cache *c, struct sched_snapshot *snap, json_t *inst,
 		    struct berth_error **err)
 {
-	const char *id = arn_tail(json_string_value(json_object_get(inst, "containerInstanceArn")) ?: "");
+	const char *id =
+	    server_arn_tail(json_string_value(json_object_get(inst, "containerInstanceArn")) ?: "");
 	const char *status = json_string_value(json_object_get(inst, "status"));
 	if (streq_ptr(status, "INACTIVE")) {
 		(void)sched_node_remove(snap, id, NULL);
@@ -259,8 +260,8 @@ static int node_put(struct sched_cache *c, struct sched_snapshot *snap, json_t *
 
 static void task_put(struct sched_snapshot *snap, json_t *task)
 {
-	const char *id = arn_tail(json_string_value(json_object_get(task, "taskArn")) ?: "");
-	if (!task_holds_resources(task)) {
+	const char *id = server_arn_tail(json_string_value(json_object_get(task, "taskArn")) ?: "");
+	if (!server_task_holds_resources(task)) {
 		(void)sched_task_remove(snap, id, NULL);
 		return;
 	}
@@ -268,9 +269,9 @@ static void task_put(struct sched_snapshot *snap, json_t *task)
 		return; /* known: a task's resources never change while it runs */
 	struct sreq r;
 	struct sched_task_spec spec;
-	if (sreq_task_spec(&r, task, &spec) == 0)
+	if (server_sreq_task_spec(&r, task, &spec) == 0)
 		(void)sched_task_add(snap, &spec, NULL); /* -ENOENT: its node is gone */
-	sreq_done(&r);
+	server_sreq_done(&r);
 }
 
 static void alive_changed(struct sched_cache *c, const char *id, bool alive)
@@ -447,9 +448,9 @@ static int load_cluster(struct server *s, struct sched_cache *c, const char *clu
 	_cleanup_free_ char *ip = xasprintf("/berth/instances/%s/", cluster);
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	json_t *insts = NULL, *tasks = NULL;
-	if (record_list(s, ip, &insts, err) < 0)
+	if (server_record_list(s, ip, &insts, err) < 0)
 		return -EIO;
-	if (record_list(s, tp, &tasks, err) < 0) {
+	if (server_record_list(s, tp, &tasks, err) < 0) {
 		json_decref(insts);
 		return -EIO;
 	}
@@ -488,8 +489,8 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms, struct sched_snapshot **ret,
-			   struct berth_error **err)
+int server_sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms,
+				  struct sched_snapshot **ret, struct berth_error **err)
 {
 	struct sched_cache *c = s->sched;
 	pthread_mutex_lock(&c->lock);
@@ -500,10 +501,10 @@ int sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms
 		return 0;
 	}
 	pthread_mutex_unlock(&c->lock);
-	return sched_cache_lock(s, cluster, ret, err);
+	return server_sched_cache_lock(s, cluster, ret, err);
 }
 
-int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret,
+int server_sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret,
 		     struct berth_error **err)
 {
 	struct sched_cache *c = s->sched;
@@ -541,18 +542,18 @@ int sched_cache_lock(struct server *s, const char *cluster, struct sched_snapsho
 	return -EIO;
 }
 
-int sched_cache_catch_up(struct server *s, struct berth_error **err)
+int server_sched_cache_catch_up(struct server *s, struct berth_error **err)
 {
 	struct sched_cache *c = s->sched;
 	int r = catch_up(s, c, err);
 	if (r == -ERANGE)
-		reset(c); /* the next sched_cache_lock reloads */
+		reset(c); /* the next server_sched_cache_lock reloads */
 	else if (r == 0)
 		c->caught_up_ms = mono_ms();
 	return r;
 }
 
-void sched_cache_drop(struct server *s, const char *cluster)
+void server_sched_cache_drop(struct server *s, const char *cluster)
 {
 	struct sched_cache *c = s->sched;
 	for (size_t i = 0; i < c->n_clusters; i++)
@@ -584,19 +585,19 @@ static bool write_matters(const struct store_op *ops, size_t n_ops)
 	return false;
 }
 
-void sched_cache_note_write(void *cache, const struct store_op *ops, size_t n_ops)
+void server_sched_cache_note_write(void *cache, const struct store_op *ops, size_t n_ops)
 {
 	struct sched_cache *c = cache;
 	if (write_matters(ops, n_ops))
 		atomic_fetch_add(&c->writes, 1);
 }
 
-const char *sched_cache_node_zone(struct server *s, const char *node_id)
+const char *server_sched_cache_node_zone(struct server *s, const char *node_id)
 {
 	return json_string_value(json_object_get(json_object_get(s->sched->nodes, node_id), "az"));
 }
 
-void sched_cache_unlock(struct server *s)
+void server_sched_cache_unlock(struct server *s)
 {
 	pthread_mutex_unlock(&s->sched->lock);
 }

@@ -26,10 +26,10 @@ static void evict_cluster(struct server *s, const char *cluster, int64_t now)
 	struct sched_snapshot *snap = NULL;
 	struct sched_eviction *ev = NULL;
 	size_t n = 0;
-	if (sched_cache_lock(s, cluster, &snap, NULL) < 0)
+	if (server_sched_cache_lock(s, cluster, &snap, NULL) < 0)
 		return;
 	int r = sched_noexecute_evictions(snap, NULL, now, &ev, &n, NULL);
-	sched_cache_unlock(s);
+	server_sched_cache_unlock(s);
 	if (r < 0)
 		return;
 	for (size_t i = 0; i < n && ev[i].evict_at <= now; i++) {
@@ -38,19 +38,19 @@ static void evict_cluster(struct server *s, const char *cluster, int64_t now)
 		    ev[i].tolerated < 0 ? xasprintf("Task evicted: node taint %s not tolerated", ev[i].taint)
 					: xasprintf("Task evicted: node taint %s tolerated for %lld s",
 						    ev[i].taint, (long long)ev[i].tolerated);
-		if (task_request_stop(s, key, EVICT_STOP_CODE, why, NULL, NULL) == 1)
+		if (server_task_request_stop(s, key, EVICT_STOP_CODE, why, NULL, NULL) == 1)
 			log_fields(LOG_LEVEL_INFO, "task evicted", "task", ev[i].task_id, "node",
 				   ev[i].node_id, "taint", ev[i].taint, NULL);
 	}
 	sched_evictions_free(ev, n);
 }
 
-void sched_evict_tick(struct server *s)
+void server_sched_evict_tick(struct server *s)
 {
 	_cleanup_json_ json_t *clusters = NULL;
-	if (record_list(s, "/berth/clusters/", &clusters, NULL) < 0)
+	if (server_record_list(s, "/berth/clusters/", &clusters, NULL) < 0)
 		return;
-	int64_t now = (int64_t)record_now();
+	int64_t now = (int64_t)server_record_now();
 	size_t i;
 	json_t *cl;
 	json_array_foreach (clusters, i, cl) {

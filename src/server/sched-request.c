@@ -8,7 +8,7 @@
  * as `berth:*` tags of the task definition (docs/scheduler.md).
  *
  * The request borrows strings from the JSON it was built from; the arrays
- * it points to live in the sreq's arena until sreq_done(). Only the shapes
+ * it points to live in the sreq's arena until server_sreq_done(). Only the shapes
  * are checked here; sched_prepare() checks the meaning (weights, operators,
  * the cluster query language) and names the field and position.
  * Pure (jansson and src/sched/ only; in server-core): unit-tested by
@@ -35,7 +35,7 @@ static void *arena(struct sreq *r, size_t n, size_t size)
 	return p;
 }
 
-void sreq_done(struct sreq *r)
+void server_sreq_done(struct sreq *r)
 {
 	for (size_t i = 0; i < r->n_blocks; i++)
 		free(r->blocks[i]);
@@ -318,7 +318,7 @@ static int ext_field(struct sreq *r, const char *name, json_t *v, const char *wh
 		   "taskAntiAffinity, tolerations, topologySpreadConstraints)");
 }
 
-int sreq_ext(struct sreq *r, json_t *ext)
+int server_sreq_ext(struct sreq *r, json_t *ext)
 {
 	const char *k;
 	json_t *v;
@@ -330,7 +330,7 @@ int sreq_ext(struct sreq *r, json_t *ext)
 	return 0;
 }
 
-int sreq_collect_ext(json_t *in, json_t **ret, char **ret_msg)
+int server_sreq_collect_ext(json_t *in, json_t **ret, char **ret_msg)
 {
 	json_t *top = json_object_get(in, "berthScheduling");
 	if (top && !json_is_object(top)) {
@@ -338,12 +338,12 @@ int sreq_collect_ext(json_t *in, json_t **ret, char **ret_msg)
 		return -EINVAL;
 	}
 	struct sreq r = { 0 };
-	if (top && sreq_ext(&r, top) < 0) {
+	if (top && server_sreq_ext(&r, top) < 0) {
 		*ret_msg = TAKE_PTR(r.msg);
-		sreq_done(&r);
+		server_sreq_done(&r);
 		return -EINVAL;
 	}
-	sreq_done(&r);
+	server_sreq_done(&r);
 	json_t *ext = top ? json_deep_copy(top) : json_object();
 	size_t i;
 	json_t *t;
@@ -378,11 +378,11 @@ int sreq_collect_ext(json_t *in, json_t **ret, char **ret_msg)
 		json_object_set_new(ext, field, v);
 		if (rr < 0) {
 			*ret_msg = TAKE_PTR(r.msg);
-			sreq_done(&r);
+			server_sreq_done(&r);
 			json_decref(ext);
 			return -EINVAL;
 		}
-		sreq_done(&r);
+		server_sreq_done(&r);
 	}
 	*ret = ext;
 	return 0;
@@ -442,7 +442,7 @@ static int constraints(struct sreq *r, json_t *list_, const char *what)
 	return 0;
 }
 
-int sreq_build(struct sreq *r, const struct sreq_input *in)
+int server_sreq_build(struct sreq *r, const struct sreq_input *in)
 {
 	*r = (struct sreq){ 0 };
 	json_t *td = in->td;
@@ -489,10 +489,10 @@ int sreq_build(struct sreq *r, const struct sreq_input *in)
 	if (host_ports(r, td) < 0)
 		return -EINVAL;
 	json_t *ext = json_object_get(td, "berthScheduling");
-	return ext ? sreq_ext(r, ext) : 0;
+	return ext ? server_sreq_ext(r, ext) : 0;
 }
 
-int sreq_prepare(struct sreq *r, struct sched_snapshot *snap, struct sched_prepared **ret)
+int server_sreq_prepare(struct sreq *r, struct sched_snapshot *snap, struct sched_prepared **ret)
 {
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (sched_prepare(snap, &r->req, ret, &err) < 0) {
@@ -503,7 +503,7 @@ int sreq_prepare(struct sreq *r, struct sched_snapshot *snap, struct sched_prepa
 	return 0;
 }
 
-char *sreq_extra_head(json_t *td)
+char *server_sreq_extra_head(json_t *td)
 {
 	json_t *o = json_object(), *ext = json_object_get(td, "berthScheduling");
 	if (json_object_get(ext, "tolerations"))
@@ -516,7 +516,7 @@ char *sreq_extra_head(json_t *td)
 	return xstrndup(s + 1, n >= 2 ? n - 2 : 0); /* the members, without the braces */
 }
 
-void sreq_task_extra_text(const struct sreq *r, const char *head, const struct sched_placement *pl,
+void server_sreq_task_extra_text(const struct sreq *r, const char *head, const struct sched_placement *pl,
 			  struct strbuf *sb)
 {
 	strbuf_addch(sb, '{');
@@ -531,23 +531,23 @@ void sreq_task_extra_text(const struct sreq *r, const char *head, const struct s
 	}
 	if (r->req.priority)
 		strbuf_addf(sb, "\"priority\":%d,", r->req.priority);
-	_cleanup_free_ char *why = sreq_placement_text(r, pl);
+	_cleanup_free_ char *why = server_sreq_placement_text(r, pl);
 	strbuf_addstr(sb, "\"explanation\":");
 	strbuf_add_json_string(sb, why);
 	strbuf_addch(sb, '}');
 }
 
-json_t *sreq_task_extra(const struct sreq *r, json_t *td, const struct sched_placement *pl)
+json_t *server_sreq_task_extra(const struct sreq *r, json_t *td, const struct sched_placement *pl)
 {
-	_cleanup_free_ char *head = sreq_extra_head(td);
+	_cleanup_free_ char *head = server_sreq_extra_head(td);
 	struct strbuf sb = STRBUF_INIT;
-	sreq_task_extra_text(r, head, pl, &sb);
+	server_sreq_task_extra_text(r, head, pl, &sb);
 	json_t *o = json_loadb(sb.buf, sb.len, 0, NULL);
 	strbuf_release(&sb);
 	return o;
 }
 
-char *sreq_placement_text(const struct sreq *r, const struct sched_placement *pl)
+char *server_sreq_placement_text(const struct sreq *r, const struct sched_placement *pl)
 {
 	struct strbuf sb = STRBUF_INIT;
 	if (pl->examined <= 1 && pl->feasible == 1) {
@@ -579,14 +579,14 @@ char *sreq_placement_text(const struct sreq *r, const struct sched_placement *pl
 	return strbuf_detach(&sb, NULL);
 }
 
-/* The last '/'-separated part of an ARN (records.c's arn_tail, which needs the store). */
+/* The last '/'-separated part of an ARN (records.c's server_arn_tail, which needs the store). */
 static const char *tail_of(const char *arn)
 {
 	const char *slash = arn ? strrchr(arn, '/') : NULL;
 	return slash ? slash + 1 : arn ? arn : "";
 }
 
-int sreq_task_spec(struct sreq *r, json_t *task, struct sched_task_spec *ret)
+int server_sreq_task_spec(struct sreq *r, json_t *task, struct sched_task_spec *ret)
 {
 	*r = (struct sreq){ 0 };
 	json_t *extra = json_object_get(task, "berthPlacement");

@@ -21,23 +21,23 @@
 #define SERVICE_MAX_LBS       5
 #define SERVICE_MAX_PERCENT   2000 /* ECS has no documented upper bound; this keeps the arithmetic small */
 
-char *service_key(const char *cluster, const char *name)
+char *server_service_key(const char *cluster, const char *name)
 {
 	return xasprintf("/berth/services/%s/%s", cluster, name);
 }
 
-char *deployment_id_new(void)
+char *server_deployment_id_new(void)
 {
-	_cleanup_free_ char *hex = uuid_new();
+	_cleanup_free_ char *hex = server_uuid_new();
 	char id[28];
 	hex[16] = '\0';
-	deploy_id_format(strtoull(hex, NULL, 16), id);
+	server_deploy_id_format(strtoull(hex, NULL, 16), id);
 	return xstrdup(id);
 }
 
-json_t *deployment_new(const char *id, json_t *svc, const char *td_arn, int64_t desired)
+json_t *server_deployment_new(const char *id, json_t *svc, const char *td_arn, int64_t desired)
 {
-	double now = record_now();
+	double now = server_record_now();
 	_cleanup_free_ char *reason = xasprintf("ECS deployment %s in progress.", id);
 	json_t *d = json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:i,s:f,s:f,s:s,s:s,s:s}", "id", id, "status", "PRIMARY",
 			      "taskDefinition", td_arn, "desiredCount", (json_int_t)desired, "pendingCount", 0,
@@ -49,36 +49,36 @@ json_t *deployment_new(const char *id, json_t *svc, const char *td_arn, int64_t 
 	return d;
 }
 
-void service_event_at(json_t *svc, double at, const char *msg)
+void server_service_event_at(json_t *svc, double at, const char *msg)
 {
 	json_t *events = json_object_get(svc, "events");
 	if (!json_is_array(events)) {
 		events = json_array();
 		json_object_set_new(svc, "events", events);
 	}
-	_cleanup_free_ char *id = uuid_new();
+	_cleanup_free_ char *id = server_uuid_new();
 	json_array_insert_new(events, 0, json_pack("{s:s,s:f,s:s}", "id", id, "createdAt", at, "message", msg));
 	while (json_array_size(events) > SERVICE_MAX_EVENTS)
 		json_array_remove(events, json_array_size(events) - 1);
 }
 
-void service_event(json_t *svc, const char *fmt, ...)
+void server_service_event(json_t *svc, const char *fmt, ...)
 {
 	va_list ap;
 	struct strbuf sb = STRBUF_INIT;
 	va_start(ap, fmt);
 	strbuf_vaddf(&sb, fmt, ap);
 	va_end(ap);
-	service_event_at(svc, record_now(), sb.buf);
+	server_service_event_at(svc, server_record_now(), sb.buf);
 	strbuf_release(&sb);
 }
 
-bool service_is_daemon(json_t *svc)
+bool server_service_is_daemon(json_t *svc)
 {
 	return streq_ptr(json_string_value(json_object_get(svc, "schedulingStrategy")), "DAEMON");
 }
 
-bool service_is_external(json_t *svc)
+bool server_service_is_external(json_t *svc)
 {
 	return streq_ptr(
 	    json_string_value(json_object_get(json_object_get(svc, "deploymentController"), "type")),
@@ -86,21 +86,21 @@ bool service_is_external(json_t *svc)
 }
 
 /* Resolve a service name or ARN in cluster: ServiceNotFoundException when absent or INACTIVE. */
-int service_resolve(struct ecs_call *c, const char *cluster, const char *ref, bool any_status, json_t **ret,
-		    int64_t *ret_rev)
+int server_service_resolve(struct ecs_call *c, const char *cluster, const char *ref, bool any_status,
+			   json_t **ret, int64_t *ret_rev)
 {
-	const char *name = arn_tail(ref);
-	_cleanup_free_ char *key = name_valid(name, 255) ? service_key(cluster, name) : NULL;
+	const char *name = server_arn_tail(ref);
+	_cleanup_free_ char *key = server_name_valid(name, 255) ? server_service_key(cluster, name) : NULL;
 	json_t *svc = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = key ? record_get(c->srv, key, &svc, ret_rev, &err) : -ENOENT;
+	int r = key ? server_record_get(c->srv, key, &svc, ret_rev, &err) : -ENOENT;
 	if (r == -ENOENT || (r == 0 && !any_status &&
 			     streq_ptr(json_string_value(json_object_get(svc, "status")), "INACTIVE"))) {
 		json_decref(svc);
-		return ecs_fail(c, "ServiceNotFoundException", "Service not found.");
+		return server_ecs_fail(c, "ServiceNotFoundException", "Service not found.");
 	}
 	if (r < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	*ret = svc;
 	return 0;
 }
@@ -122,32 +122,33 @@ static int deployment_config(struct ecs_call *c, json_t *in, json_t *cur, bool d
 				    json_pack("{s:b,s:b}", "enable", 0, "rollback", 0));
 	if (in && !json_is_object(in)) {
 		json_decref(dc);
-		return ecs_fail(c, "SerializationException", "'deploymentConfiguration': expected an object");
+		return server_ecs_fail(c, "SerializationException",
+				       "'deploymentConfiguration': expected an object");
 	}
 	int64_t max = json_integer_value(json_object_get(dc, "maximumPercent"));
 	int64_t min = json_integer_value(json_object_get(dc, "minimumHealthyPercent"));
 	json_t *cb = json_object_get(in, "deploymentCircuitBreaker");
-	if ((in && (ecs_int(c, in, "maximumPercent", INT32_MIN, INT32_MAX, &max) < 0 ||
-		    ecs_int(c, in, "minimumHealthyPercent", INT32_MIN, INT32_MAX, &min) < 0)) ||
+	if ((in && (server_ecs_int(c, in, "maximumPercent", INT32_MIN, INT32_MAX, &max) < 0 ||
+		    server_ecs_int(c, in, "minimumHealthyPercent", INT32_MIN, INT32_MAX, &min) < 0)) ||
 	    (cb && (!json_is_object(cb) || !json_is_boolean(json_object_get(cb, "enable")) ||
 		    !json_is_boolean(json_object_get(cb, "rollback"))))) {
 		json_decref(dc);
 		if (!c->type)
-			ecs_fail(c, "SerializationException",
+			server_ecs_fail(c, "SerializationException",
 				 "'deploymentCircuitBreaker': expected {enable, rollback} booleans");
 		return -1;
 	}
 	int r = 0;
 	if (max < 100 || max > SERVICE_MAX_PERCENT)
-		r = ecs_fail(c, "InvalidParameterException",
+		r = server_ecs_fail(c, "InvalidParameterException",
 			     "deploymentConfiguration.maximumPercent must be between 100 and %d (got %lld).",
 			     SERVICE_MAX_PERCENT, (long long)max);
 	else if (min < 0 || min > 100)
-		r = ecs_fail(c, "InvalidParameterException",
+		r = server_ecs_fail(c, "InvalidParameterException",
 			     "deploymentConfiguration.minimumHealthyPercent must be between 0 and 100 (got %lld).",
 			     (long long)min);
 	else if (min > max)
-		r = ecs_fail(c, "InvalidParameterException",
+		r = server_ecs_fail(c, "InvalidParameterException",
 			     "deploymentConfiguration.minimumHealthyPercent (%lld) must not be greater than "
 			     "maximumPercent (%lld).",
 			     (long long)min, (long long)max);
@@ -190,7 +191,7 @@ static bool td_has_container(json_t *td, const char *name)
 	return false;
 }
 
-char *target_group_name(const char *arn)
+char *server_target_group_name(const char *arn)
 {
 	const char *p = arn ? strstr(arn, ":targetgroup/") : NULL;
 	if (!startswith(arn ? arn : "", "arn:aws:elasticloadbalancing:") || !p)
@@ -200,7 +201,7 @@ char *target_group_name(const char *arn)
 	if (!slash || slash == p)
 		return NULL;
 	char *name = xstrndup(p, (size_t)(slash - p));
-	if (!name_valid(name, 32)) {
+	if (!server_name_valid(name, 32)) {
 		free(name);
 		return NULL;
 	}
@@ -213,10 +214,10 @@ static int check_load_balancers(struct ecs_call *c, json_t *lbs, json_t *td)
 	if (!lbs || json_is_null(lbs))
 		return 0;
 	if (!json_is_array(lbs))
-		return ecs_fail(c, "SerializationException", "'loadBalancers': expected a list");
+		return server_ecs_fail(c, "SerializationException", "'loadBalancers': expected a list");
 	if (json_array_size(lbs) > SERVICE_MAX_LBS)
-		return ecs_fail(c, "InvalidParameterException", "loadBalancers can have at most %d items.",
-				SERVICE_MAX_LBS);
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "loadBalancers can have at most %d items.", SERVICE_MAX_LBS);
 	size_t i;
 	json_t *lb;
 	json_array_foreach (lbs, i, lb) {
@@ -224,28 +225,28 @@ static int check_load_balancers(struct ecs_call *c, json_t *lbs, json_t *td)
 		const char *cname = json_string_value(json_object_get(lb, "containerName"));
 		json_t *port = json_object_get(lb, "containerPort");
 		if (json_object_get(lb, "loadBalancerName"))
-			return ecs_fail(c, "InvalidParameterException",
+			return server_ecs_fail(c, "InvalidParameterException",
 					"Classic load balancers (loadBalancerName) are not supported; use "
 					"targetGroupArn.");
 		if (!tg || !cname || !json_is_integer(port))
-			return ecs_fail(c, "InvalidParameterException",
+			return server_ecs_fail(c, "InvalidParameterException",
 					"loadBalancers[%zu] needs targetGroupArn, containerName and containerPort.",
 					i);
-		_cleanup_free_ char *name = target_group_name(tg);
+		_cleanup_free_ char *name = server_target_group_name(tg);
 		_cleanup_free_ char *key = name ? xasprintf("/berth/lb/targetgroups/%s", name) : NULL;
 		json_t *rec = NULL;
-		if (!key || record_get(c->srv, key, &rec, NULL, NULL) < 0 ||
+		if (!key || server_record_get(c->srv, key, &rec, NULL, NULL) < 0 ||
 		    !streq_ptr(json_string_value(json_object_get(rec, "targetGroupArn")), tg)) {
 			json_decref(rec);
-			return ecs_fail(c, "InvalidParameterException", "The target group %s does not exist.",
-					tg);
+			return server_ecs_fail(c, "InvalidParameterException",
+					       "The target group %s does not exist.", tg);
 		}
 		json_decref(rec);
 		if (td && !td_has_container(td, cname))
-			return ecs_fail(c, "InvalidParameterException",
+			return server_ecs_fail(c, "InvalidParameterException",
 					"The container %s does not exist in the task definition.", cname);
 		if (td && !td_has_port(td, cname, json_integer_value(port)))
-			return ecs_fail(c, "InvalidParameterException",
+			return server_ecs_fail(c, "InvalidParameterException",
 					"The container %s did not have a container port %lld defined.", cname,
 					(long long)json_integer_value(port));
 	}
@@ -257,28 +258,28 @@ static int check_placement(struct ecs_call *c, const char *cluster, json_t *td, 
 			   json_t *strategies)
 {
 	if ((constraints && !json_is_array(constraints)) || (strategies && !json_is_array(strategies)))
-		return ecs_fail(c, "SerializationException",
+		return server_ecs_fail(c, "SerializationException",
 				"placementConstraints and placementStrategy must be lists.");
 	if (!td)
 		return 0;
-	_cleanup_json_ json_t *strat = service_strategies(strategies);
+	_cleanup_json_ json_t *strat = server_service_strategies(strategies);
 	struct sreq rq;
-	struct sreq_input in = { td, constraints, strat, "service:check", taskdef_cpu(td), taskdef_memory(td) };
+	struct sreq_input in = { td, constraints, strat, "service:check", server_taskdef_cpu(td), server_taskdef_memory(td) };
 	struct sched_snapshot *snap = NULL;
 	struct sched_prepared *p = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (sched_cache_lock(c->srv, cluster, &snap, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_sched_cache_lock(c->srv, cluster, &snap, &err) < 0)
+		return server_ecs_internal(c, err);
 	int r = 0;
-	if (sreq_build(&rq, &in) < 0 || sreq_prepare(&rq, snap, &p) < 0)
-		r = ecs_fail(c, "InvalidParameterException", "%s", rq.msg);
-	sched_cache_unlock(c->srv);
+	if (server_sreq_build(&rq, &in) < 0 || server_sreq_prepare(&rq, snap, &p) < 0)
+		r = server_ecs_fail(c, "InvalidParameterException", "%s", rq.msg);
+	server_sched_cache_unlock(c->srv);
 	sched_prepared_free(p);
-	sreq_done(&rq);
+	server_sreq_done(&rq);
 	return r;
 }
 
-json_t *service_strategies(json_t *user)
+json_t *server_service_strategies(json_t *user)
 {
 	json_t *out = json_array();
 	json_t *first = json_array_get(user, 0);
@@ -312,53 +313,53 @@ static int create_parse(struct ecs_call *c, json_t *in, struct create_in *a)
 	json_t *ctl = json_object_get(in, "deploymentController");
 	a->desired = -1;
 	a->grace = 0;
-	if (ecs_str(c, in, "serviceName", true, &a->name) < 0 ||
-	    ecs_str(c, in, "taskDefinition", false, &a->tdref) < 0 ||
-	    ecs_str(c, in, "schedulingStrategy", false, &a->strategy) < 0 ||
-	    ecs_str(c, in, "launchType", false, &a->launch) < 0 ||
-	    ecs_int(c, in, "desiredCount", INT32_MIN, INT32_MAX, &a->desired) < 0 ||
-	    ecs_int(c, in, "healthCheckGracePeriodSeconds", INT32_MIN, INT32_MAX, &a->grace) < 0 ||
-	    (ctl && ecs_str(c, ctl, "type", true, &a->controller) < 0))
+	if (server_ecs_str(c, in, "serviceName", true, &a->name) < 0 ||
+	    server_ecs_str(c, in, "taskDefinition", false, &a->tdref) < 0 ||
+	    server_ecs_str(c, in, "schedulingStrategy", false, &a->strategy) < 0 ||
+	    server_ecs_str(c, in, "launchType", false, &a->launch) < 0 ||
+	    server_ecs_int(c, in, "desiredCount", INT32_MIN, INT32_MAX, &a->desired) < 0 ||
+	    server_ecs_int(c, in, "healthCheckGracePeriodSeconds", INT32_MIN, INT32_MAX, &a->grace) < 0 ||
+	    (ctl && server_ecs_str(c, ctl, "type", true, &a->controller) < 0))
 		return -1;
 	a->has_desired = json_is_integer(json_object_get(in, "desiredCount"));
 	a->strategy = a->strategy ? a->strategy : "REPLICA";
 	a->controller = a->controller ? a->controller : "ECS";
-	if (!name_valid(a->name, 255))
-		return ecs_fail(c, "InvalidParameterException",
+	if (!server_name_valid(a->name, 255))
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Service names can have up to 255 letters, numbers, hyphens and underscores.");
 	if (!streq(a->strategy, "REPLICA") && !streq(a->strategy, "DAEMON"))
-		return ecs_fail(c, "InvalidParameterException", "Invalid schedulingStrategy '%s'.", a->strategy);
+		return server_ecs_fail(c, "InvalidParameterException", "Invalid schedulingStrategy '%s'.", a->strategy);
 	if (!streq(a->controller, "ECS") && !streq(a->controller, "EXTERNAL"))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Deployment controller type '%s' is not supported (ECS, EXTERNAL).", a->controller);
 	if (a->launch && !streq(a->launch, "EC2") && !streq(a->launch, "EXTERNAL"))
-		return ecs_fail(c, "InvalidParameterException", "launchType '%s' is not supported (EC2).",
-				a->launch);
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "launchType '%s' is not supported (EC2).", a->launch);
 	if (a->has_desired && a->desired < 0)
-		return ecs_fail(c, "InvalidParameterException", "desiredCount can not be negative.");
+		return server_ecs_fail(c, "InvalidParameterException", "desiredCount can not be negative.");
 	if (a->grace < 0 || a->grace > 2147483647)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"healthCheckGracePeriodSeconds can not be negative.");
 	bool daemon = streq(a->strategy, "DAEMON");
 	if (daemon && a->has_desired)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"The DAEMON scheduling strategy does not support a desired count for services.");
 	if (daemon && streq(a->controller, "EXTERNAL"))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"The DAEMON scheduling strategy requires the ECS deployment controller.");
 	if (!daemon && !a->has_desired && streq(a->controller, "ECS"))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"desiredCount is required for services with the REPLICA scheduling strategy.");
 	if (!a->tdref && streq(a->controller, "ECS"))
-		return ecs_fail(c, "InvalidParameterException", "TaskDefinition can not be blank.");
+		return server_ecs_fail(c, "InvalidParameterException", "TaskDefinition can not be blank.");
 	a->lbs = json_object_get(in, "loadBalancers");
 	a->constraints = json_object_get(in, "placementConstraints");
 	a->strategies = json_object_get(in, "placementStrategy");
 	if (daemon && json_array_size(a->strategies))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Placement strategies are not supported with DAEMON scheduling strategy.");
 	a->tags = json_object_get(in, "tags");
-	if (a->tags && tags_check(c, a->tags) < 0)
+	if (a->tags && server_tags_check(c, a->tags) < 0)
 		return -1;
 	return deployment_config(c, json_object_get(in, "deploymentConfiguration"), NULL, daemon, &a->dc);
 }
@@ -367,15 +368,15 @@ static json_t *service_record(struct ecs_call *c, const char *cluster, json_t *c
 			      json_t *in, json_t *td)
 {
 	_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, a->name);
-	_cleanup_free_ char *arn = arn_make(c->srv, "service", tail);
+	_cleanup_free_ char *arn = server_arn_make(c->srv, "service", tail);
 	bool daemon = streq(a->strategy, "DAEMON");
 	json_t *svc = json_pack(
-	    "{s:s,s:s,s:O,s:s,s:I,s:i,s:i,s:s,s:s,s:f,s:s,s:{s:s},s:O,s:[],s:[],s:s,s:b,s:b}", "serviceArn", arn,
-	    "serviceName", a->name, "clusterArn", json_object_get(cl, "clusterArn"), "status", "ACTIVE",
+	    "{s:s,s:s,s:O,s:s,s:I,s:i,s:i,s:s,s:s,s:f,s:s,s:{s:s},s:O,s:[],s:[],s:s,s:b,s:b}", "serviceArn",
+	    arn, "serviceName", a->name, "clusterArn", json_object_get(cl, "clusterArn"), "status", "ACTIVE",
 	    "desiredCount", (json_int_t)(daemon || !a->has_desired ? 0 : a->desired), "runningCount", 0,
 	    "pendingCount", 0, "launchType", a->launch ? a->launch : "EC2", "schedulingStrategy", a->strategy,
-	    "createdAt", record_now(), "createdBy", "berth", "deploymentController", "type", a->controller,
-	    "deploymentConfiguration", a->dc, "events", "taskSets", "berthCluster", cluster,
+	    "createdAt", server_record_now(), "createdBy", "berth", "deploymentController", "type",
+	    a->controller, "deploymentConfiguration", a->dc, "events", "taskSets", "berthCluster", cluster,
 	    "enableECSManagedTags", json_is_true(json_object_get(in, "enableECSManagedTags")),
 	    "enableExecuteCommand", json_is_true(json_object_get(in, "enableExecuteCommand")));
 	json_object_set_new(svc, "loadBalancers", a->lbs ? json_deep_copy(a->lbs) : json_array());
@@ -401,8 +402,8 @@ static json_t *service_record(struct ecs_call *c, const char *cluster, json_t *c
 	if (td) {
 		json_object_set(svc, "taskDefinition", json_object_get(td, "taskDefinitionArn"));
 		if (!streq(a->controller, "EXTERNAL")) {
-			_cleanup_free_ char *id = deployment_id_new();
-			json_array_append_new(deps, deployment_new(id, svc,
+			_cleanup_free_ char *id = server_deployment_id_new();
+			json_array_append_new(deps, server_deployment_new(id, svc,
 								   json_string_value(json_object_get(
 								       td, "taskDefinitionArn")),
 								   json_integer_value(json_object_get(
@@ -422,7 +423,7 @@ static void daemon_initial_count(struct server *s, const char *cluster, json_t *
 {
 	_cleanup_free_ char *ip = xasprintf("/berth/instances/%s/", cluster);
 	_cleanup_json_ json_t *insts = NULL;
-	if (record_list(s, ip, &insts, NULL) < 0)
+	if (server_record_list(s, ip, &insts, NULL) < 0)
 		return;
 	int64_t n = 0;
 	size_t i;
@@ -430,7 +431,7 @@ static void daemon_initial_count(struct server *s, const char *cluster, json_t *
 	json_array_foreach (insts, i, inst) {
 		const char *id = json_string_value(json_object_get(inst, "nodeId"));
 		n += id && streq_ptr(json_string_value(json_object_get(inst, "status")), "ACTIVE") &&
-		     instance_connected(s, id);
+		     server_instance_connected(s, id);
 	}
 	json_object_set_new(svc, "desiredCount", json_integer(n));
 	json_t *d = json_array_get(json_object_get(svc, "deployments"), 0);
@@ -438,52 +439,56 @@ static void daemon_initial_count(struct server *s, const char *cluster, json_t *
 		json_object_set_new(d, "desiredCount", json_integer(n));
 }
 
-int ecs_create_service(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_create_service(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;
 	struct create_in a = { 0 };
 	_cleanup_free_ char *cluster = NULL;
 	_cleanup_json_ json_t *cl = NULL, *td = NULL, *dc = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 || create_parse(c, in, &a) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 || create_parse(c, in, &a) < 0)
 		return -1;
 	dc = a.dc;
-	if (cluster_resolve(c, ref, &cl, &cluster) < 0 || (a.tdref && taskdef_resolve(c, a.tdref, &td) < 0) ||
+	if (server_cluster_resolve(c, ref, &cl, &cluster) < 0 ||
+	    (a.tdref && server_taskdef_resolve(c, a.tdref, &td) < 0) ||
 	    check_load_balancers(c, a.lbs, td) < 0 ||
-	    check_placement(c, cluster, td, a.constraints, streq(a.strategy, "DAEMON") ? NULL : a.strategies) < 0)
+	    check_placement(c, cluster, td, a.constraints,
+			    streq(a.strategy, "DAEMON") ? NULL : a.strategies) < 0)
 		return -1;
-	_cleanup_free_ char *key = service_key(cluster, a.name);
+	_cleanup_free_ char *key = server_service_key(cluster, a.name);
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *old = NULL;
 	int64_t rev = 0;
-	int r = record_get(c->srv, key, &old, &rev, &err);
+	int r = server_record_get(c->srv, key, &old, &rev, &err);
 	if (r < 0 && r != -ENOENT)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	bool taken = r == 0 && !streq_ptr(json_string_value(json_object_get(old, "status")), "INACTIVE");
 	json_decref(old);
 	if (taken)
-		return ecs_fail(c, "InvalidParameterException", "Creation of service was not idempotent.");
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "Creation of service was not idempotent.");
 	json_t *svc = service_record(c, cluster, cl, &a, in, td);
-	if (service_sched_ext(c, in, svc) < 0) { /* berthScheduling: rebalance.c */
+	if (server_service_sched_ext(c, in, svc) < 0) { /* berthScheduling: rebalance.c */
 		json_decref(svc);
 		return -1;
 	}
 	if (streq(a.strategy, "DAEMON"))
 		daemon_initial_count(c->srv, cluster, svc);
 	bool ok = false;
-	if (record_cas(c->srv, key, svc, r == 0 ? rev : 0, &ok, &err) < 0) {
+	if (server_record_cas(c->srv, key, svc, r == 0 ? rev : 0, &ok, &err) < 0) {
 		json_decref(svc);
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	}
 	if (!ok) {
 		json_decref(svc);
-		return ecs_fail(c, "InvalidParameterException", "Creation of service was not idempotent.");
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "Creation of service was not idempotent.");
 	}
 	const char *arn = json_string_value(json_object_get(svc, "serviceArn"));
-	if (a.tags && (tags_set(c, arn, a.tags) < 0)) {
+	if (a.tags && (server_tags_set(c, arn, a.tags) < 0)) {
 		json_decref(svc);
 		return -1;
 	}
-	*out = json_pack("{s:o}", "service", service_view(c->srv, svc, NULL, a.tags != NULL));
+	*out = json_pack("{s:o}", "service", server_service_view(c->srv, svc, NULL, a.tags != NULL));
 	json_decref(svc);
 	return 0;
 }
@@ -509,7 +514,8 @@ static void count_into(json_t *d, json_t *tasks, const char *group, bool live_de
 	json_t *t;
 	json_array_foreach (tasks, i, t) {
 		if (!streq_ptr(json_string_value(json_object_get(t, "group")), group) ||
-		    !streq_ptr(json_string_value(json_object_get(t, "startedBy")), id) || !task_active(t))
+		    !streq_ptr(json_string_value(json_object_get(t, "startedBy")), id) ||
+		    !server_task_active(t))
 			continue;
 		const char *last = json_string_value(json_object_get(t, "lastStatus"));
 		running += streq_ptr(last, "RUNNING");
@@ -524,14 +530,14 @@ static void count_into(json_t *d, json_t *tasks, const char *group, bool live_de
 	strip_internal(d);
 }
 
-json_t *service_view(struct server *s, json_t *svc, json_t *tasks, bool with_tags)
+json_t *server_service_view(struct server *s, json_t *svc, json_t *tasks, bool with_tags)
 {
 	json_t *v = json_deep_copy(svc);
 	_cleanup_json_ json_t *own = NULL;
 	if (!tasks) {
 		_cleanup_free_ char *tp =
 		    xasprintf("/berth/tasks/%s/", json_string_value(json_object_get(svc, "berthCluster")));
-		if (record_list(s, tp, &own, NULL) < 0)
+		if (server_record_list(s, tp, &own, NULL) < 0)
 			own = json_array();
 		tasks = own;
 	}
@@ -546,7 +552,8 @@ json_t *service_view(struct server *s, json_t *svc, json_t *tasks, bool with_tag
 		count_into(d, tasks, group, false);
 	json_t *t;
 	json_array_foreach (tasks, i, t) {
-		if (!streq_ptr(json_string_value(json_object_get(t, "group")), group) || !task_active(t))
+		if (!streq_ptr(json_string_value(json_object_get(t, "group")), group) ||
+		    !server_task_active(t))
 			continue;
 		const char *last = json_string_value(json_object_get(t, "lastStatus"));
 		running += streq_ptr(last, "RUNNING");
@@ -559,7 +566,7 @@ json_t *service_view(struct server *s, json_t *svc, json_t *tasks, bool with_tag
 	if (json_object_get(svc, "berthScheduling")) /* berth's extension, shown (rebalance.c) */
 		json_object_set(v, "berthScheduling", json_object_get(svc, "berthScheduling"));
 	if (with_tags)
-		json_object_set_new(v, "tags", tags_get(s, json_string_value(json_object_get(svc, "serviceArn"))));
+		json_object_set_new(v, "tags", server_tags_get(s, json_string_value(json_object_get(svc, "serviceArn"))));
 	return v;
 }
 
@@ -570,36 +577,37 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 {
 	const char *tdref;
 	int64_t desired = -1, grace = -1;
-	bool daemon = service_is_daemon(svc), external = service_is_external(svc);
+	bool daemon = server_service_is_daemon(svc), external = server_service_is_external(svc);
 	json_t *force = json_object_get(in, "forceNewDeployment");
-	if (ecs_str(c, in, "taskDefinition", false, &tdref) < 0 ||
-	    ecs_int(c, in, "desiredCount", INT32_MIN, INT32_MAX, &desired) < 0 ||
-	    ecs_int(c, in, "healthCheckGracePeriodSeconds", INT32_MIN, INT32_MAX, &grace) < 0)
+	if (server_ecs_str(c, in, "taskDefinition", false, &tdref) < 0 ||
+	    server_ecs_int(c, in, "desiredCount", INT32_MIN, INT32_MAX, &desired) < 0 ||
+	    server_ecs_int(c, in, "healthCheckGracePeriodSeconds", INT32_MIN, INT32_MAX, &grace) < 0)
 		return -1;
 	if (force && !json_is_boolean(force))
-		return ecs_fail(c, "SerializationException", "'forceNewDeployment': expected a boolean");
-	if (service_sched_ext(c, in, svc) < 0) /* berthScheduling: rebalance.c */
+		return server_ecs_fail(c, "SerializationException",
+				       "'forceNewDeployment': expected a boolean");
+	if (server_service_sched_ext(c, in, svc) < 0) /* berthScheduling: rebalance.c */
 		return -1;
 	bool has_desired = json_is_integer(json_object_get(in, "desiredCount"));
 	if (has_desired && desired < 0)
-		return ecs_fail(c, "InvalidParameterException", "desiredCount can not be negative.");
+		return server_ecs_fail(c, "InvalidParameterException", "desiredCount can not be negative.");
 	if (has_desired && daemon)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"The DAEMON scheduling strategy does not support a desired count for services.");
 	if (json_object_get(in, "healthCheckGracePeriodSeconds") && grace < 0)
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"healthCheckGracePeriodSeconds can not be negative.");
 	if (external && (tdref || json_is_true(force)))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Unable to update task definition on services with a EXTERNAL deployment "
 				"controller. Use task sets instead.");
 	json_t *strategies = json_object_get(in, "placementStrategy");
 	if (daemon && json_array_size(strategies))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"Placement strategies are not supported with DAEMON scheduling strategy.");
 	_cleanup_json_ json_t *td = NULL, *dc = NULL;
 	const char *cur_td = json_string_value(json_object_get(svc, "taskDefinition"));
-	if ((tdref && taskdef_resolve(c, tdref, &td) < 0) || (!td && cur_td && taskdef_resolve(c, cur_td, &td) < 0))
+	if ((tdref && server_taskdef_resolve(c, tdref, &td) < 0) || (!td && cur_td && server_taskdef_resolve(c, cur_td, &td) < 0))
 		return -1;
 	json_t *lbs = json_object_get(in, "loadBalancers");
 	json_t *constraints = json_object_get(in, "placementConstraints");
@@ -640,12 +648,12 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 		json_t *d;
 		json_array_foreach (deps, i, d)
 			json_object_set_new(d, "status", json_string("ACTIVE"));
-		_cleanup_free_ char *id = deployment_id_new();
-		json_array_insert_new(deps, 0, deployment_new(id, n, new_td, want));
+		_cleanup_free_ char *id = server_deployment_id_new();
+		json_array_insert_new(deps, 0, server_deployment_new(id, n, new_td, want));
 		json_object_set_new(n, "taskDefinition", json_string(new_td));
 	} else if (primary) {
 		json_object_set_new(primary, "desiredCount", json_integer(want));
-		json_object_set_new(primary, "updatedAt", json_real(record_now()));
+		json_object_set_new(primary, "updatedAt", json_real(server_record_now()));
 		/* a scale of a completed deployment is a small deployment of its own in ECS */
 		if (has_desired && desired != json_integer_value(json_object_get(svc, "desiredCount")) &&
 		    streq_ptr(json_string_value(json_object_get(primary, "rolloutState")), "COMPLETED"))
@@ -655,20 +663,20 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 	return 0;
 }
 
-int service_edit(struct ecs_call *c, const char *cluster, const char *sref, service_edit_fn edit, void *ctx,
-		 json_t **ret)
+int server_service_edit(struct ecs_call *c, const char *cluster, const char *sref, service_edit_fn edit,
+			void *ctx, json_t **ret)
 {
-	_cleanup_free_ char *key = service_key(cluster, arn_tail(sref));
+	_cleanup_free_ char *key = server_service_key(cluster, server_arn_tail(sref));
 	for (int attempt = 0; attempt < 10; attempt++) {
 		json_t *svc = NULL;
 		int64_t rev = 0;
-		if (service_resolve(c, cluster, sref, false, &svc, &rev) < 0)
+		if (server_service_resolve(c, cluster, sref, false, &svc, &rev) < 0)
 			return -1;
 		int r = edit(c, cluster, svc, ctx);
 		bool ok = r > 0;
 		_cleanup_error_ struct berth_error *err = NULL;
-		if (r == 0 && record_cas(c->srv, key, svc, rev, &ok, &err) < 0)
-			r = ecs_internal(c, err);
+		if (r == 0 && server_record_cas(c->srv, key, svc, rev, &ok, &err) < 0)
+			r = server_ecs_internal(c, err);
 		if (r < 0 || ok) {
 			if (r < 0)
 				json_decref(svc);
@@ -678,14 +686,14 @@ int service_edit(struct ecs_call *c, const char *cluster, const char *sref, serv
 		}
 		json_decref(svc);
 	}
-	return ecs_fail(c, "ServerException", "service changed concurrently; retry");
+	return server_ecs_fail(c, "ServerException", "service changed concurrently; retry");
 }
 
 static int update_edit(struct ecs_call *c, const char *cluster, json_t *svc, void *in)
 {
 	_cleanup_json_ json_t *n = NULL;
 	if (!streq_ptr(json_string_value(json_object_get(svc, "status")), "ACTIVE"))
-		return ecs_fail(c, "ServiceNotActiveException", "Service was not ACTIVE.");
+		return server_ecs_fail(c, "ServiceNotActiveException", "Service was not ACTIVE.");
 	if (update_apply(c, cluster, svc, in, &n) < 0)
 		return -1;
 	json_object_clear(svc);
@@ -698,9 +706,9 @@ static int delete_edit(struct ecs_call *c, const char *cluster, json_t *svc, voi
 	json_t *force = json_object_get(in, "force");
 	if (streq_ptr(json_string_value(json_object_get(svc, "status")), "DRAINING"))
 		return 1; /* already being deleted: answer as it is */
-	if (!service_is_daemon(svc) && json_integer_value(json_object_get(svc, "desiredCount")) > 0 &&
+	if (!server_service_is_daemon(svc) && json_integer_value(json_object_get(svc, "desiredCount")) > 0 &&
 	    !json_is_true(force))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"The service cannot be stopped while it is scaled above 0.");
 	json_object_set_new(svc, "status", json_string("DRAINING"));
 	json_object_set_new(svc, "desiredCount", json_integer(0));
@@ -724,13 +732,13 @@ static int scale_edit(struct ecs_call *c, const char *cluster, json_t *svc, void
 	return update_edit(c, cluster, svc, x->in);
 }
 
-int service_set_desired_count(struct server *s, const char *cluster, const char *name, int64_t n,
+int server_service_set_desired_count(struct server *s, const char *cluster, const char *name, int64_t n,
 			      const char *why, int64_t *ret_from, char **ret_msg)
 {
 	struct ecs_call c = { .srv = s };
 	_cleanup_json_ json_t *in = json_pack("{s:I}", "desiredCount", (json_int_t)n), *svc = NULL;
 	struct scale_ctx x = { in, 0 };
-	if (service_edit(&c, cluster, name, scale_edit, &x, &svc) < 0) {
+	if (server_service_edit(&c, cluster, name, scale_edit, &x, &svc) < 0) {
 		*ret_msg = c.msg ? c.msg : xstrdup(c.type ? c.type : "error");
 		return streq_ptr(c.type, "ServiceNotFoundException") || streq_ptr(c.type, "ServiceNotActiveException")
 			   ? -ENOENT
@@ -749,39 +757,42 @@ static int service_call(struct ecs_call *c, json_t *in, service_edit_fn edit, js
 	_cleanup_free_ char *cluster = NULL;
 	_cleanup_json_ json_t *svc = NULL;
 	json_t *force = json_object_get(in, "force");
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 || ecs_str(c, in, "service", true, &sref) < 0 ||
-	    cluster_resolve(c, ref, NULL, &cluster) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_ecs_str(c, in, "service", true, &sref) < 0 ||
+	    server_cluster_resolve(c, ref, NULL, &cluster) < 0)
 		return -1;
 	if (force && !json_is_boolean(force))
-		return ecs_fail(c, "SerializationException", "'force': expected a boolean");
-	if (service_edit(c, cluster, sref, edit, in, &svc) < 0)
+		return server_ecs_fail(c, "SerializationException", "'force': expected a boolean");
+	if (server_service_edit(c, cluster, sref, edit, in, &svc) < 0)
 		return -1;
-	*out = json_pack("{s:o}", "service", service_view(c->srv, svc, NULL, false));
+	*out = json_pack("{s:o}", "service", server_service_view(c->srv, svc, NULL, false));
 	return 0;
 }
 
-int ecs_update_service(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_update_service(struct ecs_call *c, json_t *in, json_t **out)
 {
 	return service_call(c, in, update_edit, out);
 }
 
-int ecs_delete_service(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_delete_service(struct ecs_call *c, json_t *in, json_t **out)
 {
 	return service_call(c, in, delete_edit, out);
 }
 
 /* ---- DescribeServices, ListServices, ListServicesByNamespace ---- */
 
-int ecs_describe_services(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_describe_services(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;
 	json_t *refs, *include;
 	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 || ecs_strv(c, in, "services", &refs) < 0 ||
-	    ecs_strv(c, in, "include", &include) < 0 || cluster_resolve(c, ref, NULL, &cluster) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_ecs_strv(c, in, "services", &refs) < 0 ||
+	    server_ecs_strv(c, in, "include", &include) < 0 ||
+	    server_cluster_resolve(c, ref, NULL, &cluster) < 0)
 		return -1;
 	if (!refs || json_array_size(refs) == 0 || json_array_size(refs) > SERVICES_DESCRIBE_MAX)
-		return ecs_fail(c, "InvalidParameterException", "services must have 1 to %d items.",
+		return server_ecs_fail(c, "InvalidParameterException", "services must have 1 to %d items.",
 				SERVICES_DESCRIBE_MAX);
 	bool with_tags = json_strv_contains(include, "TAGS");
 	size_t i;
@@ -789,22 +800,23 @@ int ecs_describe_services(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	_cleanup_json_ json_t *tasks = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_list(c->srv, tp, &tasks, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_list(c->srv, tp, &tasks, &err) < 0)
+		return server_ecs_internal(c, err);
 	json_t *list = json_array(), *failures = json_array();
 	json_array_foreach (refs, i, x) {
-		const char *name = arn_tail(json_string_value(x));
-		_cleanup_free_ char *key = name_valid(name, 255) ? service_key(cluster, name) : NULL;
+		const char *name = server_arn_tail(json_string_value(x));
+		_cleanup_free_ char *key =
+		    server_name_valid(name, 255) ? server_service_key(cluster, name) : NULL;
 		json_t *svc = NULL;
-		if (key && record_get(c->srv, key, &svc, NULL, NULL) == 0) {
-			json_array_append_new(list, service_view(c->srv, svc, tasks, with_tags));
+		if (key && server_record_get(c->srv, key, &svc, NULL, NULL) == 0) {
+			json_array_append_new(list, server_service_view(c->srv, svc, tasks, with_tags));
 			json_decref(svc);
 			continue;
 		}
 		_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, name);
 		_cleanup_free_ char *arn =
 		    startswith(json_string_value(x), "arn:") ? xstrdup(json_string_value(x))
-							      : arn_make(c->srv, "service", tail);
+							      : server_arn_make(c->srv, "service", tail);
 		json_array_append_new(failures, json_pack("{s:s,s:s}", "arn", arn, "reason", "MISSING"));
 	}
 	*out = json_pack("{s:o,s:o}", "services", list, "failures", failures);
@@ -818,8 +830,8 @@ static int service_arns(struct ecs_call *c, const char *cluster, const char *str
 	_cleanup_free_ char *prefix = xasprintf("/berth/services/%s/", cluster);
 	_cleanup_json_ json_t *all = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_list(c->srv, prefix, &all, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_list(c->srv, prefix, &all, &err) < 0)
+		return server_ecs_internal(c, err);
 	json_t *arns = json_array();
 	size_t i;
 	json_t *svc;
@@ -838,18 +850,19 @@ static int service_arns(struct ecs_call *c, const char *cluster, const char *str
 	return 0;
 }
 
-int ecs_list_services(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_list_services(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref, *strategy, *launch;
 	_cleanup_free_ char *cluster = NULL;
 	_cleanup_json_ json_t *arns = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 ||
-	    ecs_str(c, in, "schedulingStrategy", false, &strategy) < 0 ||
-	    ecs_str(c, in, "launchType", false, &launch) < 0 || cluster_resolve(c, ref, NULL, &cluster) < 0 ||
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_ecs_str(c, in, "schedulingStrategy", false, &strategy) < 0 ||
+	    server_ecs_str(c, in, "launchType", false, &launch) < 0 ||
+	    server_cluster_resolve(c, ref, NULL, &cluster) < 0 ||
 	    service_arns(c, cluster, strategy, launch, NULL, &arns) < 0)
 		return -1;
 	*out = json_object();
-	return ecs_paginate(c, in, arns, 100, "serviceArns", *out);
+	return server_ecs_paginate(c, in, arns, 100, "serviceArns", *out);
 }
 
 /*
@@ -857,16 +870,16 @@ int ecs_list_services(struct ecs_call *c, json_t *in, json_t **out)
  * (service discovery answers SERVICE.NAME.local); a serviceConnectConfiguration
  * namespace names another one.
  */
-int ecs_list_services_by_namespace(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_list_services_by_namespace(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ns;
-	if (ecs_str(c, in, "namespace", true, &ns) < 0)
+	if (server_ecs_str(c, in, "namespace", true, &ns) < 0)
 		return -1;
-	const char *name = arn_tail(ns);
+	const char *name = server_arn_tail(ns);
 	_cleanup_json_ json_t *clusters = NULL, *arns = json_array();
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_list(c->srv, "/berth/clusters/", &clusters, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_list(c->srv, "/berth/clusters/", &clusters, &err) < 0)
+		return server_ecs_internal(c, err);
 	bool found = false;
 	size_t i;
 	json_t *cl;
@@ -883,7 +896,7 @@ int ecs_list_services_by_namespace(struct ecs_call *c, json_t *in, json_t **out)
 		json_decref(part);
 	}
 	if (!found)
-		return ecs_fail(c, "NamespaceNotFoundException", "Namespace not found.");
+		return server_ecs_fail(c, "NamespaceNotFoundException", "Namespace not found.");
 	*out = json_object();
-	return ecs_paginate(c, in, arns, 100, "serviceArns", *out);
+	return server_ecs_paginate(c, in, arns, 100, "serviceArns", *out);
 }

@@ -7,11 +7,11 @@
 
 #define TAGS_MAX 50
 
-json_t *tags_get(struct server *s, const char *arn)
+json_t *server_tags_get(struct server *s, const char *arn)
 {
 	_cleanup_free_ char *key = xasprintf("/berth/tags/%s", arn);
 	json_t *obj = NULL, *list = json_array();
-	if (record_get(s, key, &obj, NULL, NULL) < 0)
+	if (server_record_get(s, key, &obj, NULL, NULL) < 0)
 		return list;
 	const char *k;
 	json_t *v;
@@ -28,11 +28,11 @@ static int tags_update(struct ecs_call *c, const char *arn, json_t *add, json_t 
 	for (int attempt = 0; attempt < 10; attempt++) {
 		json_t *obj = NULL;
 		int64_t rev = 0;
-		int r = record_get(c->srv, key, &obj, &rev, &err);
+		int r = server_record_get(c->srv, key, &obj, &rev, &err);
 		if (r == -ENOENT)
 			obj = json_object();
 		else if (r < 0)
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 		size_t i;
 		json_t *x;
 		json_array_foreach (add, i, x)
@@ -42,34 +42,35 @@ static int tags_update(struct ecs_call *c, const char *arn, json_t *add, json_t 
 			json_object_del(obj, json_string_value(x));
 		if (json_object_size(obj) > TAGS_MAX) {
 			json_decref(obj);
-			return ecs_fail(c, "InvalidParameterException",
+			return server_ecs_fail(c, "InvalidParameterException",
 					"A resource can have at most %d tags.", TAGS_MAX);
 		}
 		bool ok = false;
-		r = record_cas(c->srv, key, obj, rev, &ok, &err);
+		r = server_record_cas(c->srv, key, obj, rev, &ok, &err);
 		json_decref(obj);
 		if (r < 0)
-			return ecs_internal(c, err);
+			return server_ecs_internal(c, err);
 		if (ok)
 			return 0;
 	}
-	return ecs_fail(c, "ServerException", "tags of '%s' are being changed concurrently; retry", arn);
+	return server_ecs_fail(c, "ServerException", "tags of '%s' are being changed concurrently; retry",
+			       arn);
 }
 
-int tags_check(struct ecs_call *c, json_t *tags)
+int server_tags_check(struct ecs_call *c, json_t *tags)
 {
 	if (!json_is_array(tags))
-		return ecs_fail(c, "SerializationException", "'tags': expected a list");
+		return server_ecs_fail(c, "SerializationException", "'tags': expected a list");
 	size_t i;
 	json_t *x;
 	json_array_foreach (tags, i, x) {
 		const char *k = json_string_value(json_object_get(x, "key"));
 		json_t *v = json_object_get(x, "value");
 		if (!json_is_object(x) || (v && !json_is_string(v)))
-			return ecs_fail(c, "SerializationException",
+			return server_ecs_fail(c, "SerializationException",
 					"'tags[%zu]': expected {key, value} strings", i);
 		if (!k || !*k || strlen(k) > 128 || (v && strlen(json_string_value(v)) > 256))
-			return ecs_fail(c, "InvalidParameterException",
+			return server_ecs_fail(c, "InvalidParameterException",
 					"Invalid 'tags[%zu]': key 1-128 characters, value up to 256.", i);
 		if (!v)
 			json_object_set_new(x, "value", json_string(""));
@@ -77,11 +78,11 @@ int tags_check(struct ecs_call *c, json_t *tags)
 	return 0;
 }
 
-int tags_set(struct ecs_call *c, const char *arn, json_t *tags)
+int server_tags_set(struct ecs_call *c, const char *arn, json_t *tags)
 {
 	if (!tags || json_is_null(tags))
 		return 0;
-	if (tags_check(c, tags) < 0)
+	if (server_tags_check(c, tags) < 0)
 		return -1;
 	return tags_update(c, arn, tags, NULL);
 }
@@ -91,15 +92,15 @@ static int resource_exists(struct ecs_call *c, const char *arn)
 {
 	_cleanup_free_ char *prefix = xasprintf("arn:aws:ecs:%s:%s:", c->srv->region, c->srv->account);
 	if (!startswith(arn, prefix))
-		return ecs_fail(c, "InvalidParameterException", "Invalid resource ARN '%s'.", arn);
+		return server_ecs_fail(c, "InvalidParameterException", "Invalid resource ARN '%s'.", arn);
 	const char *rest = arn + strlen(prefix);
 	_cleanup_free_ char *key = NULL;
 	if (startswith(rest, "cluster/")) {
 		key = xasprintf("/berth/clusters/%s", rest + 8);
 	} else if (startswith(rest, "task-definition/")) {
 		json_t *td;
-		if (taskdef_resolve(c, arn, &td) < 0)
-			return ecs_fail(c, "ResourceNotFoundException",
+		if (server_taskdef_resolve(c, arn, &td) < 0)
+			return server_ecs_fail(c, "ResourceNotFoundException",
 					"The specified resource could not be found.");
 		json_decref(td);
 		return 0;
@@ -110,48 +111,50 @@ static int resource_exists(struct ecs_call *c, const char *arn)
 	} else if (startswith(rest, "task/")) {
 		key = xasprintf("/berth/tasks/%s", rest + strlen("task/"));
 	} else {
-		return ecs_fail(c, "InvalidParameterException", "Invalid resource ARN '%s'.", arn);
+		return server_ecs_fail(c, "InvalidParameterException", "Invalid resource ARN '%s'.", arn);
 	}
 	struct store_kv kv;
 	int r = strstr(key, "..") ? -ENOENT : store_get(c->srv->store, key, &kv, NULL);
 	if (r < 0)
-		return ecs_fail(c, "ResourceNotFoundException", "The specified resource could not be found.");
+		return server_ecs_fail(c, "ResourceNotFoundException",
+				       "The specified resource could not be found.");
 	store_kv_done(&kv);
 	return 0;
 }
 
-int ecs_tag_resource(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_tag_resource(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *arn;
 	json_t *tags = json_object_get(in, "tags");
-	if (ecs_str(c, in, "resourceArn", true, &arn) < 0)
+	if (server_ecs_str(c, in, "resourceArn", true, &arn) < 0)
 		return -1;
 	if (!tags)
-		return ecs_fail(c, "InvalidParameterException", "tags can not be blank.");
-	if (tags_check(c, tags) < 0 || resource_exists(c, arn) < 0 ||
-	    service_sched_tags(c, arn, tags, NULL) < 0) /* berth:rebalance...: rebalance.c */
+		return server_ecs_fail(c, "InvalidParameterException", "tags can not be blank.");
+	if (server_tags_check(c, tags) < 0 || resource_exists(c, arn) < 0 ||
+	    server_service_sched_tags(c, arn, tags, NULL) < 0) /* berth:rebalance...: rebalance.c */
 		return -1;
 	return tags_update(c, arn, tags, NULL);
 }
 
-int ecs_untag_resource(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_untag_resource(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *arn;
 	json_t *keys;
-	if (ecs_str(c, in, "resourceArn", true, &arn) < 0 || ecs_strv(c, in, "tagKeys", &keys) < 0)
+	if (server_ecs_str(c, in, "resourceArn", true, &arn) < 0 ||
+	    server_ecs_strv(c, in, "tagKeys", &keys) < 0)
 		return -1;
 	if (!keys)
-		return ecs_fail(c, "InvalidParameterException", "tagKeys can not be blank.");
-	if (resource_exists(c, arn) < 0 || service_sched_tags(c, arn, NULL, keys) < 0)
+		return server_ecs_fail(c, "InvalidParameterException", "tagKeys can not be blank.");
+	if (resource_exists(c, arn) < 0 || server_service_sched_tags(c, arn, NULL, keys) < 0)
 		return -1;
 	return tags_update(c, arn, NULL, keys);
 }
 
-int ecs_list_tags_for_resource(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_list_tags_for_resource(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *arn;
-	if (ecs_str(c, in, "resourceArn", true, &arn) < 0 || resource_exists(c, arn) < 0)
+	if (server_ecs_str(c, in, "resourceArn", true, &arn) < 0 || resource_exists(c, arn) < 0)
 		return -1;
-	*out = json_pack("{s:o}", "tags", tags_get(c->srv, arn));
+	*out = json_pack("{s:o}", "tags", server_tags_get(c->srv, arn));
 	return 0;
 }

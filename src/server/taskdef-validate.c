@@ -420,7 +420,7 @@ static int check_totals(json_t *defs, int64_t task_cpu, int64_t task_mem, struct
 static const char *const COPY_KEYS[] = { "taskRoleArn", "executionRoleArn",     "pidMode",
 					 "ipcMode",     "placementConstraints", "requiresCompatibilities" };
 
-int taskdef_validate(json_t *in, json_t **ret, struct taskdef_error *e)
+int server_taskdef_validate(json_t *in, json_t **ret, struct taskdef_error *e)
 {
 	*e = (struct taskdef_error){ 0 };
 	json_t *family, *defs, *mode;
@@ -489,13 +489,13 @@ static int64_t sum_containers(json_t *td, const char *key, const char *alt)
 	return s;
 }
 
-int64_t taskdef_cpu(json_t *td)
+int64_t server_taskdef_cpu(json_t *td)
 {
 	const char *v = json_string_value(json_object_get(td, "cpu"));
 	return v ? strtoll(v, NULL, 10) : sum_containers(td, "cpu", NULL);
 }
 
-int64_t taskdef_memory(json_t *td)
+int64_t server_taskdef_memory(json_t *td)
 {
 	const char *v = json_string_value(json_object_get(td, "memory"));
 	return v ? strtoll(v, NULL, 10) : sum_containers(td, "memory", "memoryReservation");

@@ -29,10 +29,10 @@ struct taskdef_error {
  * ipcMode, taskRoleArn, executionRoleArn. On failure returns -EINVAL and
  * fills *e (caller frees e->msg).
  */
-int taskdef_validate(json_t *in, json_t **ret, struct taskdef_error *e);
+int server_taskdef_validate(json_t *in, json_t **ret, struct taskdef_error *e);
 
 /* Task-level cpu units / memory MiB of a stored definition: the task value, else the sum of containers. */
-int64_t taskdef_cpu(json_t *td);
-int64_t taskdef_memory(json_t *td);
+int64_t server_taskdef_cpu(json_t *td);
+int64_t server_taskdef_memory(json_t *td);
 
 #endif

@@ -35,30 +35,32 @@ static int taskdef_scheduling(struct ecs_call *c, json_t *in, json_t *td)
 {
 	json_t *ext = NULL;
 	_cleanup_free_ char *msg = NULL;
-	if (sreq_collect_ext(in, &ext, &msg) < 0)
-		return ecs_fail(c, "ClientException", "%s", msg);
+	if (server_sreq_collect_ext(in, &ext, &msg) < 0)
+		return server_ecs_fail(c, "ClientException", "%s", msg);
 	if (json_object_size(ext))
 		json_object_set(td, "berthScheduling", ext);
 	json_decref(ext);
 	struct sreq rq;
-	struct sreq_input si = { td, NULL, NULL, "family:x", taskdef_cpu(td), taskdef_memory(td) };
+	struct sreq_input si = {
+		td, NULL, NULL, "family:x", server_taskdef_cpu(td), server_taskdef_memory(td)
+	};
 	struct sched_snapshot *snap = sched_snapshot_new(1);
 	struct sched_prepared *p = NULL;
 	int r = 0;
-	if (sreq_build(&rq, &si) < 0 || sreq_prepare(&rq, snap, &p) < 0)
-		r = ecs_fail(c, "ClientException", "%s", rq.msg);
+	if (server_sreq_build(&rq, &si) < 0 || server_sreq_prepare(&rq, snap, &p) < 0)
+		r = server_ecs_fail(c, "ClientException", "%s", rq.msg);
 	sched_prepared_free(p);
 	sched_snapshot_free(snap);
-	sreq_done(&rq);
+	server_sreq_done(&rq);
 	return r;
 }
 
-int ecs_register_task_definition(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_register_task_definition(struct ecs_call *c, json_t *in, json_t **out)
 {
 	json_t *td = NULL;
 	struct taskdef_error te;
-	if (taskdef_validate(in, &td, &te) < 0) {
-		ecs_fail(c, te.type, "%s", te.msg);
+	if (server_taskdef_validate(in, &td, &te) < 0) {
+		server_ecs_fail(c, te.type, "%s", te.msg);
 		free(te.msg);
 		return -1;
 	}
@@ -74,31 +76,32 @@ int ecs_register_task_definition(struct ecs_call *c, json_t *in, json_t **out)
 			break;
 		rev++;
 		_cleanup_free_ char *tail = xasprintf("%s:%lld", family, (long long)rev);
-		_cleanup_free_ char *arn = arn_make(c->srv, "task-definition", tail);
+		_cleanup_free_ char *arn = server_arn_make(c->srv, "task-definition", tail);
 		json_object_set_new(td, "taskDefinitionArn", json_string(arn));
 		json_object_set_new(td, "revision", json_integer(rev));
 		json_object_set_new(td, "status", json_string("ACTIVE"));
-		json_object_set_new(td, "registeredAt", json_real(record_now()));
+		json_object_set_new(td, "registeredAt", json_real(server_record_now()));
 		json_object_set_new(td, "compatibilities", json_pack("[s]", "EC2"));
 		json_object_set_new(td, "requiresAttributes", json_array());
 		_cleanup_free_ char *by = xasprintf("arn:aws:iam::%s:root", c->srv->account);
 		json_object_set_new(td, "registeredBy", json_string(by));
 		_cleanup_free_ char *key = td_key(family, rev);
 		bool ok = false;
-		if (record_cas(c->srv, key, td, 0, &ok, &err) < 0)
+		if (server_record_cas(c->srv, key, td, 0, &ok, &err) < 0)
 			break;
 		if (!ok)
 			continue;
 		json_t *tags = json_object_get(in, "tags");
-		if (tags_set(c, arn, tags) < 0) {
+		if (server_tags_set(c, arn, tags) < 0) {
 			json_decref(td);
 			return -1;
 		}
-		*out = json_pack("{s:o,s:o}", "taskDefinition", td, "tags", tags_get(c->srv, arn));
+		*out = json_pack("{s:o,s:o}", "taskDefinition", td, "tags", server_tags_get(c->srv, arn));
 		return 0;
 	}
 	json_decref(td);
-	return err ? ecs_internal(c, err) : ecs_fail(c, "ServerException", "could not allocate a revision");
+	return err ? server_ecs_internal(c, err)
+		   : server_ecs_fail(c, "ServerException", "could not allocate a revision");
 }
 
 static int resolve(struct ecs_call *c, const char *ref, json_t **ret, bool shared)
@@ -107,8 +110,8 @@ static int resolve(struct ecs_call *c, const char *ref, json_t **ret, bool share
 	if (startswith(ref, "arn:")) {
 		const char *p = strstr(ref, ":task-definition/");
 		if (!p)
-			return ecs_fail(c, "InvalidParameterException", "'%s' is not a task definition ARN.",
-					ref);
+			return server_ecs_fail(c, "InvalidParameterException",
+					       "'%s' is not a task definition ARN.", ref);
 		s = p + strlen(":task-definition/");
 	}
 	_cleanup_free_ char *family = xstrdup(s);
@@ -119,19 +122,19 @@ static int resolve(struct ecs_call *c, const char *ref, json_t **ret, bool share
 		char *end;
 		rev = strtoll(colon + 1, &end, 10);
 		if (*end || rev <= 0)
-			return ecs_fail(c, "ClientException", "Invalid revision number. Number: %s",
+			return server_ecs_fail(c, "ClientException", "Invalid revision number. Number: %s",
 					colon + 1);
 	}
-	if (!name_valid(family, 255))
-		return ecs_fail(c, "ClientException", "Unable to describe task definition.");
+	if (!server_name_valid(family, 255))
+		return server_ecs_fail(c, "ClientException", "Unable to describe task definition.");
 	json_t *td = NULL;
 	if (rev == 0) {
 		/* the latest ACTIVE revision */
 		_cleanup_free_ char *prefix = xasprintf("/berth/taskdefs/%s/", family);
 		json_t *all = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
-		if (record_list(c->srv, prefix, &all, &err) < 0)
-			return ecs_internal(c, err);
+		if (server_record_list(c->srv, prefix, &all, &err) < 0)
+			return server_ecs_internal(c, err);
 		for (size_t i = json_array_size(all); i > 0 && !td; i--) {
 			json_t *x = json_array_get(all, i - 1);
 			if (streq(json_string_value(json_object_get(x, "status")), "ACTIVE"))
@@ -140,57 +143,57 @@ static int resolve(struct ecs_call *c, const char *ref, json_t **ret, bool share
 		json_decref(all);
 	} else {
 		_cleanup_free_ char *key = td_key(family, rev);
-		if ((shared ? record_get_shared(c->srv, key, &td, NULL) : record_get(c->srv, key, &td, NULL, NULL)) < 0)
+		if ((shared ? server_record_get_shared(c->srv, key, &td, NULL) : server_record_get(c->srv, key, &td, NULL, NULL)) < 0)
 			td = NULL;
 	}
 	if (!td)
-		return ecs_fail(c, "ClientException", "Unable to describe task definition.");
+		return server_ecs_fail(c, "ClientException", "Unable to describe task definition.");
 	*ret = td;
 	return 0;
 }
 
-int taskdef_resolve(struct ecs_call *c, const char *ref, json_t **ret)
+int server_taskdef_resolve(struct ecs_call *c, const char *ref, json_t **ret)
 {
 	return resolve(c, ref, ret, false);
 }
 
-int taskdef_resolve_shared(struct ecs_call *c, const char *ref, json_t **ret)
+int server_taskdef_resolve_shared(struct ecs_call *c, const char *ref, json_t **ret)
 {
 	return resolve(c, ref, ret, true);
 }
 
-int ecs_describe_task_definition(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_describe_task_definition(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;
-	if (ecs_str(c, in, "taskDefinition", true, &ref) < 0)
+	if (server_ecs_str(c, in, "taskDefinition", true, &ref) < 0)
 		return -1;
 	json_t *td;
-	if (taskdef_resolve(c, ref, &td) < 0)
+	if (server_taskdef_resolve(c, ref, &td) < 0)
 		return -1;
-	json_t *tags = tags_get(c->srv, json_string_value(json_object_get(td, "taskDefinitionArn")));
+	json_t *tags = server_tags_get(c->srv, json_string_value(json_object_get(td, "taskDefinitionArn")));
 	*out = json_pack("{s:o,s:o}", "taskDefinition", td, "tags", tags);
 	return 0;
 }
 
-int ecs_deregister_task_definition(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_deregister_task_definition(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;
-	if (ecs_str(c, in, "taskDefinition", true, &ref) < 0)
+	if (server_ecs_str(c, in, "taskDefinition", true, &ref) < 0)
 		return -1;
 	const char *tail = strstr(ref, ":task-definition/");
 	if (!strchr(tail ? tail + strlen(":task-definition/") : ref, ':'))
-		return ecs_fail(c, "ClientException", "Invalid revision number. Number: %s", ref);
+		return server_ecs_fail(c, "ClientException", "Invalid revision number. Number: %s", ref);
 	json_t *td;
-	if (taskdef_resolve(c, ref, &td) < 0)
+	if (server_taskdef_resolve(c, ref, &td) < 0)
 		return -1;
 	const char *family = json_string_value(json_object_get(td, "family"));
 	_cleanup_free_ char *key = td_key(family, json_integer_value(json_object_get(td, "revision")));
 	json_object_set_new(td, "status", json_string("INACTIVE"));
-	json_object_set_new(td, "deregisteredAt", json_real(record_now()));
+	json_object_set_new(td, "deregisteredAt", json_real(server_record_now()));
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_put(c->srv, key, td, &err) < 0) {
+	if (server_record_put(c->srv, key, td, &err) < 0) {
 		json_decref(td);
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	}
 	*out = json_pack("{s:o}", "taskDefinition", td);
 	return 0;
@@ -199,27 +202,28 @@ int ecs_deregister_task_definition(struct ecs_call *c, json_t *in, json_t **out)
 /* status filter: "ACTIVE" (default), "INACTIVE", or "ALL" (families only). */
 static int status_arg(struct ecs_call *c, json_t *in, bool allow_all, const char **ret)
 {
-	if (ecs_str(c, in, "status", false, ret) < 0)
+	if (server_ecs_str(c, in, "status", false, ret) < 0)
 		return -1;
 	if (!*ret)
 		*ret = "ACTIVE";
 	if (!streq(*ret, "ACTIVE") && !streq(*ret, "INACTIVE") && !(allow_all && streq(*ret, "ALL")))
-		return ecs_fail(c, "InvalidParameterException", "Invalid status '%s'.", *ret);
+		return server_ecs_fail(c, "InvalidParameterException", "Invalid status '%s'.", *ret);
 	return 0;
 }
 
-int ecs_list_task_definitions(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_list_task_definitions(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *prefix, *status, *sort;
-	if (ecs_str(c, in, "familyPrefix", false, &prefix) < 0 || status_arg(c, in, false, &status) < 0 ||
-	    ecs_str(c, in, "sort", false, &sort) < 0)
+	if (server_ecs_str(c, in, "familyPrefix", false, &prefix) < 0 ||
+	    status_arg(c, in, false, &status) < 0 || server_ecs_str(c, in, "sort", false, &sort) < 0)
 		return -1;
 	if (sort && !streq(sort, "ASC") && !streq(sort, "DESC"))
-		return ecs_fail(c, "InvalidParameterException", "Invalid sort '%s' (ASC or DESC).", sort);
+		return server_ecs_fail(c, "InvalidParameterException", "Invalid sort '%s' (ASC or DESC).",
+				       sort);
 	json_t *all = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_list(c->srv, "/berth/taskdefs/", &all, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_list(c->srv, "/berth/taskdefs/", &all, &err) < 0)
+		return server_ecs_internal(c, err);
 	/* page over "family\x01%010d" sort keys, hand out ARNs */
 	json_t *keys = json_array(), *map = json_object();
 	size_t i;
@@ -248,7 +252,7 @@ int ecs_list_task_definitions(struct ecs_call *c, json_t *in, json_t **out)
 		keys = rev;
 	}
 	json_t *page = json_object();
-	int r = ecs_paginate(c, in, keys, 100, "taskDefinitionArns", page);
+	int r = server_ecs_paginate(c, in, keys, 100, "taskDefinitionArns", page);
 	json_decref(keys);
 	if (r == 0) {
 		json_t *arns = json_array();
@@ -263,15 +267,15 @@ int ecs_list_task_definitions(struct ecs_call *c, json_t *in, json_t **out)
 	return r;
 }
 
-int ecs_list_task_definition_families(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_list_task_definition_families(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *prefix, *status;
-	if (ecs_str(c, in, "familyPrefix", false, &prefix) < 0 || status_arg(c, in, true, &status) < 0)
+	if (server_ecs_str(c, in, "familyPrefix", false, &prefix) < 0 || status_arg(c, in, true, &status) < 0)
 		return -1;
 	json_t *all = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_list(c->srv, "/berth/taskdefs/", &all, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_list(c->srv, "/berth/taskdefs/", &all, &err) < 0)
+		return server_ecs_internal(c, err);
 	json_t *active = json_object(), *seen = json_object();
 	size_t i;
 	json_t *x;
@@ -311,7 +315,7 @@ int ecs_list_task_definition_families(struct ecs_call *c, json_t *in, json_t **o
 	free(names);
 	json_decref(fams);
 	*out = json_object();
-	int r = ecs_paginate(c, in, sorted, 100, "families", *out);
+	int r = server_ecs_paginate(c, in, sorted, 100, "families", *out);
 	json_decref(sorted);
 	return r;
 }

@@ -20,7 +20,7 @@
 
 #define TASKS_MAX_COUNT 10
 
-bool task_active(json_t *task)
+bool server_task_active(json_t *task)
 {
 	return !streq_ptr(json_string_value(json_object_get(task, "lastStatus")), "STOPPED");
 }
@@ -34,10 +34,10 @@ static void set_containers(json_t *task, const char *status)
 			json_object_set_new(c, "lastStatus", json_string(status));
 }
 
-int task_stop_now(struct server *s, const char *key, json_t *task, const char *code, const char *reason,
-		  struct berth_error **err)
+int server_task_stop_now(struct server *s, const char *key, json_t *task, const char *code,
+			 const char *reason, struct berth_error **err)
 {
-	double now = record_now();
+	double now = server_record_now();
 	json_object_set_new(task, "lastStatus", json_string("STOPPED"));
 	json_object_set_new(task, "desiredStatus", json_string("STOPPED"));
 	if (!json_object_get(task, "stopCode"))
@@ -51,7 +51,7 @@ int task_stop_now(struct server *s, const char *key, json_t *task, const char *c
 	set_containers(task, "STOPPED");
 	json_object_set_new(task, "version",
 			    json_integer(json_integer_value(json_object_get(task, "version")) + 1));
-	return record_put(s, key, task, err);
+	return server_record_put(s, key, task, err);
 }
 
 #define run_args task_run_args
@@ -67,7 +67,7 @@ int task_stop_now(struct server *s, const char *key, json_t *task, const char *c
 struct record_tmpl {
 	char *task_arn, *inst_arn, *container_arn; /* "arn:aws:ecs:REGION:ACCOUNT:KIND/CLUSTER/" */
 	char *shared;
-	char *placement_head; /* sreq_extra_head() */
+	char *placement_head; /* server_sreq_extra_head() */
 	char **containers;
 	size_t n_containers;
 };
@@ -134,7 +134,7 @@ static void tmpl_init(struct record_tmpl *t, struct server *s, const char *clust
 	if (a->started_by)
 		member_str(&sb, "startedBy", a->started_by);
 	t->shared = strbuf_detach(&sb, NULL);
-	t->placement_head = sreq_extra_head(a->td);
+	t->placement_head = server_sreq_extra_head(a->td);
 	json_t *defs = json_object_get(a->td, "containerDefinitions");
 	t->containers = xcalloc(json_array_size(defs) + 1, sizeof(*t->containers));
 	size_t i;
@@ -212,7 +212,7 @@ static void task_record(struct strbuf *sb, const struct record_tmpl *t, const st
 	strbuf_addstr(sb, ",\"containerInstanceArn\":");
 	add_arn(sb, t->inst_arn, d->node_id);
 	strbuf_addstr(sb, ",\"createdAt\":");
-	add_real(sb, record_now());
+	add_real(sb, server_record_now());
 	if (d->az) {
 		strbuf_addstr(sb, ",\"availabilityZone\":");
 		strbuf_add_json_string(sb, d->az);
@@ -223,7 +223,7 @@ static void task_record(struct strbuf *sb, const struct record_tmpl *t, const st
 	for (size_t i = 0; i < t->n_containers; i++) {
 		char ctail[128];
 		char cid[ID_HEX_LEN + 1];
-		id_hex_fill(cid);
+		server_id_hex_fill(cid);
 		snprintf(ctail, sizeof(ctail), "%s/%s", id, cid);
 		strbuf_addstr(sb, i ? ",{\"containerArn\":" : "{\"containerArn\":");
 		add_arn(sb, t->container_arn, ctail);
@@ -236,15 +236,15 @@ static void task_record(struct strbuf *sb, const struct record_tmpl *t, const st
 	}
 	strbuf_addch(sb, ']');
 	strbuf_addstr(sb, ",\"berthPlacement\":");
-	sreq_task_extra_text(rq, t->placement_head, &d->why, sb);
+	server_sreq_task_extra_text(rq, t->placement_head, &d->why, sb);
 	strbuf_addch(sb, '}');
 }
 
 /* Task cpu/memory after overrides. */
 static void task_size(struct run_args *a, int64_t *cpu, int64_t *mem)
 {
-	*cpu = taskdef_cpu(a->td);
-	*mem = taskdef_memory(a->td);
+	*cpu = server_taskdef_cpu(a->td);
+	*mem = server_taskdef_memory(a->td);
 	const char *oc = json_string_value(json_object_get(a->overrides, "cpu"));
 	const char *om = json_string_value(json_object_get(a->overrides, "memory"));
 	if (oc)
@@ -340,7 +340,7 @@ struct placing {
  */
 static void placed(struct placing *pl, const struct sched_placement *p)
 {
-	const char *az = sched_cache_node_zone(pl->c->srv, p->node_id);
+	const char *az = server_sched_cache_node_zone(pl->c->srv, p->node_id);
 	pl->decided = xrealloc(pl->decided, (pl->n_decided + 1) * sizeof(*pl->decided));
 	struct decided *d = &pl->decided[pl->n_decided++];
 	*d = (struct decided){ p->task_id, xstrdup(p->node_id), az ? xstrdup(az) : NULL, *p };
@@ -442,20 +442,20 @@ static void budget_bind(struct placing *pl)
 static int preempt(struct placing *pl, const struct sched_result *res, const char *for_id)
 {
 	_cleanup_free_ char *tail = xasprintf("%s/%s", pl->cluster, for_id);
-	_cleanup_free_ char *arn = arn_make(pl->c->srv, "task", tail);
+	_cleanup_free_ char *arn = server_arn_make(pl->c->srv, "task", tail);
 	_cleanup_free_ char *why = xasprintf("Preempted by task %s", arn);
 	for (size_t i = 0; i < res->n_victims; i++) {
 		char *key = xasprintf("/berth/tasks/%s/%s", pl->cluster, res->victims[i].task_id);
 		json_t *t = NULL;
 		int64_t rev = 0;
-		if (record_get(pl->c->srv, key, &t, &rev, NULL) < 0) {
+		if (server_record_get(pl->c->srv, key, &t, &rev, NULL) < 0) {
 			free(key);
 			return -1;
 		}
 		json_object_set_new(t, "desiredStatus", json_string("STOPPED"));
 		json_object_set_new(t, "stopCode", json_string(TASK_STOP_CODE_PREEMPTED));
 		json_object_set_new(t, "stoppedReason", json_string(why));
-		json_object_set_new(t, "stoppingAt", json_real(record_now()));
+		json_object_set_new(t, "stoppingAt", json_real(server_record_now()));
 		json_object_set_new(t, "version",
 				    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
 		bind_put(&pl->b, key, t);
@@ -474,7 +474,8 @@ static void place_start(struct placing *pl, struct sched_prepared *p, char **ids
 	size_t i;
 	json_array_foreach (pl->a->explicit_instances, i, x) {
 		struct sched_result *res = NULL;
-		if (sched_place_on(pl->snap, p, arn_tail(json_string_value(x)), ids[i], &res, NULL) < 0)
+		if (sched_place_on(pl->snap, p, server_arn_tail(json_string_value(x)), ids[i], &res, NULL) <
+		    0)
 			failed(pl, x, "MISSING", NULL);
 		else if (res->n_placed)
 			placed(pl, &res->placements[0]);
@@ -526,7 +527,7 @@ static bool bind_outside_lock(struct server *s)
 	return streq(s->store->ops->name, "sqlite");
 }
 
-/* How stale (ms) the snapshot may be on a first attempt: see sched_cache_lock_fresh(). */
+/* How stale (ms) the snapshot may be on a first attempt: see server_sched_cache_lock_fresh(). */
 #define PLACE_FRESH_MS 10
 
 /* One placement attempt: 1 done, 0 conflict (retry), -1 error. */
@@ -538,9 +539,9 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	bool outside = bind_outside_lock(c->srv);
 	int64_t tok_rev = 0;
 	struct placing pl = { .c = c, .cluster = cluster, .cl = cl, .a = a };
-	if (sched_cache_lock_fresh(c->srv, cluster, outside ? (first ? PLACE_FRESH_MS : 0) : INT_MAX, &pl.snap,
+	if (server_sched_cache_lock_fresh(c->srv, cluster, outside ? (first ? PLACE_FRESH_MS : 0) : INT_MAX, &pl.snap,
 				   &err) < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	if (!outside) {
 		/*
 		 * Under the lock (so this replica's placements never conflict with
@@ -551,25 +552,25 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 		struct store_kv tok = { 0 };
 		tok_rev = store_get(c->srv->store, token_key, &tok, NULL) == 0 ? tok.mod_revision : 0;
 		store_kv_done(&tok);
-		int cr = sched_cache_catch_up(c->srv, &err);
+		int cr = server_sched_cache_catch_up(c->srv, &err);
 		if (cr < 0) {
-			sched_cache_unlock(c->srv);
-			return cr == -ERANGE ? 0 : ecs_internal(c, err);
+			server_sched_cache_unlock(c->srv);
+			return cr == -ERANGE ? 0 : server_ecs_internal(c, err);
 		}
 	}
 	if (sched_node_count(pl.snap) == 0) {
-		sched_cache_unlock(c->srv);
-		return ecs_fail(c, "InvalidParameterException",
+		server_sched_cache_unlock(c->srv);
+		return server_ecs_fail(c, "InvalidParameterException",
 				"No Container Instances were found in your cluster.");
 	}
 	task_size(a, &pl.cpu, &pl.mem);
 	struct sreq rq;
 	struct sreq_input in = { a->td, a->constraints, a->strategies, a->group, pl.cpu, pl.mem };
 	struct sched_prepared *p = NULL;
-	if (sreq_build(&rq, &in) < 0 || sreq_prepare(&rq, pl.snap, &p) < 0) {
-		sched_cache_unlock(c->srv);
-		ecs_fail(c, "InvalidParameterException", "%s", rq.msg);
-		sreq_done(&rq);
+	if (server_sreq_build(&rq, &in) < 0 || server_sreq_prepare(&rq, pl.snap, &p) < 0) {
+		server_sched_cache_unlock(c->srv);
+		server_ecs_fail(c, "InvalidParameterException", "%s", rq.msg);
+		server_sreq_done(&rq);
 		return -1;
 	}
 	pl.rq = &rq;
@@ -578,7 +579,7 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	size_t want = a->explicit_instances ? json_array_size(a->explicit_instances) : (size_t)a->count;
 	char *ids[SCHED_MAX_COUNT];
 	for (size_t i = 0; i < want; i++)
-		ids[i] = task_id_new();
+		ids[i] = server_task_id_new();
 	if (a->explicit_instances)
 		place_start(&pl, p, ids);
 	else
@@ -600,22 +601,22 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 		 * reach the store first, or its comparison fails.
 		 */
 		if (outside && !pl.b.preempted) {
-			sched_cache_unlock(c->srv);
+			server_sched_cache_unlock(c->srv);
 			locked = false;
 		}
 		placed_records(&pl);
 		if (store_txn(c->srv->store, pl.b.cmps, pl.b.n_cmps, pl.b.ops, pl.b.n_ops, &ok, NULL, &err) < 0)
-			r = ecs_internal(c, err);
+			r = server_ecs_internal(c, err);
 		else if (ok)
 			r = 1;
 	}
 	if (r != 1) { /* not bound: take the tentative placements back */
-		if (!locked && sched_cache_lock_fresh(c->srv, cluster, INT_MAX, &pl.snap, NULL) == 0)
+		if (!locked && server_sched_cache_lock_fresh(c->srv, cluster, INT_MAX, &pl.snap, NULL) == 0)
 			locked = true;
 		for (size_t i = 0; locked && i < pl.b.n_placed; i++)
 			(void)sched_task_remove(pl.snap, pl.b.placed[i], NULL);
 		if (locked && pl.b.preempted)
-			sched_cache_drop(c->srv, cluster);
+			server_sched_cache_drop(c->srv, cluster);
 	} else {
 		if (pl.n_decided && *out_n)
 			strbuf_addch(out_tasks, ',');
@@ -624,8 +625,8 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 		json_array_extend(out_failures, pl.failures);
 	}
 	if (locked)
-		sched_cache_unlock(c->srv);
-	sreq_done(&rq);
+		server_sched_cache_unlock(c->srv);
+	server_sreq_done(&rq);
 	bind_done(&pl.b);
 	decided_done(&pl);
 	strbuf_release(&pl.tasks);
@@ -635,25 +636,25 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	return r;
 }
 
-int task_place_text(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a,
+int server_task_place_text(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a,
 		    struct strbuf *tasks, size_t *n_tasks, json_t *failures)
 {
 	int r = 0;
 	for (int attempt = 0; attempt < 50 && r == 0; attempt++)
 		r = place_once(c, cluster, cl, a, tasks, n_tasks, failures, attempt == 0);
 	if (r == 0)
-		r = ecs_fail(c, "ServerException",
+		r = server_ecs_fail(c, "ServerException",
 			     "placement kept conflicting with concurrent placements; retry");
 	return r < 0 ? -1 : 0;
 }
 
-int task_place(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a, json_t *tasks,
-	       json_t *failures)
+int server_task_place(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a,
+		      json_t *tasks, json_t *failures)
 {
 	struct strbuf sb = STRBUF_INIT;
 	size_t n = 0;
 	strbuf_addch(&sb, '[');
-	int r = task_place_text(c, cluster, cl, a, &sb, &n, failures);
+	int r = server_task_place_text(c, cluster, cl, a, &sb, &n, failures);
 	strbuf_addch(&sb, ']');
 	if (r == 0) {
 		json_t *list = json_loadb(sb.buf, sb.len, 0, NULL);
@@ -671,7 +672,8 @@ static int check_container_overrides(struct ecs_call *c, const json_t *td, const
 {
 	const json_t *list = json_object_get(overrides, "containerOverrides");
 	if (list && !json_is_array(list))
-		return ecs_fail(c, "SerializationException", "overrides.containerOverrides must be a list.");
+		return server_ecs_fail(c, "SerializationException",
+				       "overrides.containerOverrides must be a list.");
 	size_t i, k;
 	json_t *o, *d;
 	json_array_foreach (list, i, o) {
@@ -680,7 +682,7 @@ static int check_container_overrides(struct ecs_call *c, const json_t *td, const
 		json_array_foreach (json_object_get(td, "containerDefinitions"), k, d)
 			found |= name && streq_ptr(json_string_value(json_object_get(d, "name")), name);
 		if (!found)
-			return ecs_fail(
+			return server_ecs_fail(
 			    c, "InvalidParameterException",
 			    "Override for container named %s is not a container in the TaskDefinition.",
 			    name ? name : "(none)");
@@ -694,24 +696,25 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 	struct run_args a = { .count = 1 };
 	_cleanup_free_ char *cluster = NULL;
 	json_t *cl = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 ||
-	    ecs_str(c, in, "taskDefinition", true, &tdref) < 0 ||
-	    ecs_str(c, in, "group", false, &group) < 0 ||
-	    ecs_str(c, in, "startedBy", false, &started_by) < 0 ||
-	    ecs_str(c, in, "launchType", false, &launch) < 0 ||
-	    ecs_int(c, in, "count", 1, TASKS_MAX_COUNT, &a.count) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_ecs_str(c, in, "taskDefinition", true, &tdref) < 0 ||
+	    server_ecs_str(c, in, "group", false, &group) < 0 ||
+	    server_ecs_str(c, in, "startedBy", false, &started_by) < 0 ||
+	    server_ecs_str(c, in, "launchType", false, &launch) < 0 ||
+	    server_ecs_int(c, in, "count", 1, TASKS_MAX_COUNT, &a.count) < 0)
 		return -1;
-	if (start && (ecs_strv(c, in, "containerInstances", &a.explicit_instances) < 0))
+	if (start && (server_ecs_strv(c, in, "containerInstances", &a.explicit_instances) < 0))
 		return -1;
 	if (start &&
 	    (json_array_size(a.explicit_instances) == 0 || json_array_size(a.explicit_instances) > 10))
-		return ecs_fail(c, "InvalidParameterException",
+		return server_ecs_fail(c, "InvalidParameterException",
 				"containerInstances must have 1 to 10 items.");
 	if (launch && !streq(launch, "EC2") && !streq(launch, "EXTERNAL"))
-		return ecs_fail(c, "InvalidParameterException", "launchType '%s' is not supported (EC2).",
-				launch);
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "launchType '%s' is not supported (EC2).", launch);
 	if (started_by && strlen(started_by) > 128)
-		return ecs_fail(c, "InvalidParameterException", "startedBy can be at most 128 characters.");
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "startedBy can be at most 128 characters.");
 	a.overrides = json_object_get(in, "overrides");
 	a.constraints = json_object_get(in, "placementConstraints");
 	a.strategies = json_object_get(in, "placementStrategy");
@@ -719,13 +722,13 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 	if ((a.overrides && !json_is_object(a.overrides)) ||
 	    (a.constraints && !json_is_array(a.constraints)) ||
 	    (a.strategies && !json_is_array(a.strategies)) || (a.tags && !json_is_array(a.tags)))
-		return ecs_fail(
+		return server_ecs_fail(
 		    c, "SerializationException",
 		    "overrides must be an object; placementConstraints, placementStrategy and tags lists.");
 	/* (both read only here: shared with other calls while nobody writes them) */
-	if (cluster_resolve_shared(c, ref, &cl, &cluster) < 0)
+	if (server_cluster_resolve_shared(c, ref, &cl, &cluster) < 0)
 		return -1;
-	if (taskdef_resolve_shared(c, tdref, &a.td) < 0) {
+	if (server_taskdef_resolve_shared(c, tdref, &a.td) < 0) {
 		json_decref(cl);
 		return -1;
 	}
@@ -748,7 +751,7 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 	struct strbuf body = STRBUF_INIT;
 	size_t n = 0;
 	strbuf_addstr(&body, "{\"tasks\":[");
-	int r = task_place_text(c, cluster, cl, &a, &body, &n, failures);
+	int r = server_task_place_text(c, cluster, cl, &a, &body, &n, failures);
 	json_decref(ov);
 	json_decref(a.td);
 	json_decref(cl);
@@ -776,15 +779,15 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
  * request RunTask would build (group, placementConstraints and
  * placementStrategy may be given). Nothing is placed.
  */
-int ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref, *tdref, *iref, *group;
 	struct run_args a = { 0 };
 	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 ||
-	    ecs_str(c, in, "taskDefinition", true, &tdref) < 0 ||
-	    ecs_str(c, in, "containerInstance", true, &iref) < 0 ||
-	    ecs_str(c, in, "group", false, &group) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_ecs_str(c, in, "taskDefinition", true, &tdref) < 0 ||
+	    server_ecs_str(c, in, "containerInstance", true, &iref) < 0 ||
+	    server_ecs_str(c, in, "group", false, &group) < 0)
 		return -1;
 	a.overrides = json_object_get(in, "overrides");
 	a.constraints = json_object_get(in, "placementConstraints");
@@ -792,10 +795,10 @@ int ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **out)
 	if ((a.overrides && !json_is_object(a.overrides)) ||
 	    (a.constraints && !json_is_array(a.constraints)) ||
 	    (a.strategies && !json_is_array(a.strategies)))
-		return ecs_fail(
+		return server_ecs_fail(
 		    c, "SerializationException",
 		    "overrides must be an object; placementConstraints and placementStrategy lists.");
-	if (cluster_resolve(c, ref, NULL, &cluster) < 0 || taskdef_resolve(c, tdref, &a.td) < 0)
+	if (server_cluster_resolve(c, ref, NULL, &cluster) < 0 || server_taskdef_resolve(c, tdref, &a.td) < 0)
 		return -1;
 	_cleanup_free_ char *def_group =
 	    xasprintf("family:%s", json_string_value(json_object_get(a.td, "family")));
@@ -809,21 +812,22 @@ int ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_free_ char *text = NULL;
 	bool feasible = false;
 	int r = 0;
-	if (sched_cache_lock(c->srv, cluster, &snap, &err) < 0) {
-		sreq_done(&rq);
+	if (server_sched_cache_lock(c->srv, cluster, &snap, &err) < 0) {
+		server_sreq_done(&rq);
 		json_decref(a.td);
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	}
-	if (sreq_build(&rq, &si) < 0 || sreq_prepare(&rq, snap, &p) < 0)
-		r = ecs_fail(c, "InvalidParameterException", "%s", rq.msg);
-	else if (sched_explain_node(snap, p, arn_tail(iref), &feasible, &text, NULL) < 0)
-		r = ecs_fail(c, "InvalidParameterException", "Container instance '%s' not found.", iref);
-	sched_cache_unlock(c->srv);
+	if (server_sreq_build(&rq, &si) < 0 || server_sreq_prepare(&rq, snap, &p) < 0)
+		r = server_ecs_fail(c, "InvalidParameterException", "%s", rq.msg);
+	else if (sched_explain_node(snap, p, server_arn_tail(iref), &feasible, &text, NULL) < 0)
+		r = server_ecs_fail(c, "InvalidParameterException", "Container instance '%s' not found.",
+				    iref);
+	server_sched_cache_unlock(c->srv);
 	sched_prepared_free(p);
-	sreq_done(&rq);
+	server_sreq_done(&rq);
 	if (r == 0) {
-		_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, arn_tail(iref));
-		_cleanup_free_ char *arn = arn_make(c->srv, "container-instance", tail);
+		_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, server_arn_tail(iref));
+		_cleanup_free_ char *arn = server_arn_make(c->srv, "container-instance", tail);
 		*out = json_pack("{s:s,s:O,s:b,s:s}", "containerInstanceArn", arn, "taskDefinitionArn",
 				 json_object_get(a.td, "taskDefinitionArn"), "feasible", feasible,
 				 "explanation", text);
@@ -832,29 +836,29 @@ int ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **out)
 	return r;
 }
 
-int ecs_run_task(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_run_task(struct ecs_call *c, json_t *in, json_t **out)
 {
 	return run_common(c, in, false, out);
 }
 
-int ecs_start_task(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_start_task(struct ecs_call *c, json_t *in, json_t **out)
 {
 	return run_common(c, in, true, out);
 }
 
 static char *task_key(const char *cluster, const char *ref)
 {
-	const char *id = arn_tail(ref);
-	return name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
+	const char *id = server_arn_tail(ref);
+	return server_name_valid(id, 64) ? xasprintf("/berth/tasks/%s/%s", cluster, id) : NULL;
 }
 
-int task_request_stop(struct server *s, const char *key, const char *code, const char *reason,
+int server_task_request_stop(struct server *s, const char *key, const char *code, const char *reason,
 		      json_t **ret_task, struct berth_error **err)
 {
 	for (int attempt = 0; attempt < 10; attempt++) {
 		json_t *t = NULL;
 		int64_t rev;
-		if (record_get(s, key, &t, &rev, NULL) < 0)
+		if (server_record_get(s, key, &t, &rev, NULL) < 0)
 			return -ENOENT;
 		if (streq_ptr(json_string_value(json_object_get(t, "desiredStatus")), "STOPPED")) {
 			if (ret_task)
@@ -866,11 +870,11 @@ int task_request_stop(struct server *s, const char *key, const char *code, const
 		json_object_set_new(t, "desiredStatus", json_string("STOPPED"));
 		json_object_set_new(t, "stopCode", json_string(code));
 		json_object_set_new(t, "stoppedReason", json_string(reason));
-		json_object_set_new(t, "stoppingAt", json_real(record_now()));
+		json_object_set_new(t, "stoppingAt", json_real(server_record_now()));
 		json_object_set_new(t, "version",
 				    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
 		bool ok = false;
-		if (record_cas(s, key, t, rev, &ok, err) < 0) {
+		if (server_record_cas(s, key, t, rev, &ok, err) < 0) {
 			json_decref(t);
 			return -EIO;
 		}
@@ -886,48 +890,51 @@ int task_request_stop(struct server *s, const char *key, const char *code, const
 	return berth_error_msg(err, EAGAIN, "task '%s' changed concurrently; retry", key);
 }
 
-int ecs_stop_task(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_stop_task(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref, *tref, *reason;
 	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 || ecs_str(c, in, "task", true, &tref) < 0 ||
-	    ecs_str(c, in, "reason", false, &reason) < 0 || cluster_resolve(c, ref, NULL, &cluster) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_ecs_str(c, in, "task", true, &tref) < 0 ||
+	    server_ecs_str(c, in, "reason", false, &reason) < 0 ||
+	    server_cluster_resolve(c, ref, NULL, &cluster) < 0)
 		return -1;
 	if (reason && strlen(reason) > 255)
-		return ecs_fail(c, "InvalidParameterException", "reason can be at most 255 characters.");
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "reason can be at most 255 characters.");
 	_cleanup_free_ char *key = task_key(cluster, tref);
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *t = NULL;
-	int r = key ? task_request_stop(c->srv, key, "UserInitiated", reason ? reason : "Task stopped by user",
+	int r = key ? server_task_request_stop(c->srv, key, "UserInitiated", reason ? reason : "Task stopped by user",
 					&t, &err)
 		    : -ENOENT;
 	if (r == -ENOENT)
-		return ecs_fail(c, "InvalidParameterException", "The referenced task was not found.");
+		return server_ecs_fail(c, "InvalidParameterException", "The referenced task was not found.");
 	if (r == -EAGAIN)
-		return ecs_fail(c, "ServerException", "task changed concurrently; retry");
+		return server_ecs_fail(c, "ServerException", "task changed concurrently; retry");
 	if (r < 0)
-		return ecs_internal(c, err);
+		return server_ecs_internal(c, err);
 	*out = json_pack("{s:o}", "task", t);
 	return 0;
 }
 
-int ecs_describe_tasks(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_describe_tasks(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;
 	json_t *refs;
 	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 || ecs_strv(c, in, "tasks", &refs) < 0 ||
-	    cluster_resolve(c, ref, NULL, &cluster) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 || server_ecs_strv(c, in, "tasks", &refs) < 0 ||
+	    server_cluster_resolve(c, ref, NULL, &cluster) < 0)
 		return -1;
 	if (!refs || json_array_size(refs) == 0 || json_array_size(refs) > 100)
-		return ecs_fail(c, "InvalidParameterException", "tasks must have 1 to 100 items.");
+		return server_ecs_fail(c, "InvalidParameterException", "tasks must have 1 to 100 items.");
 	json_t *list = json_array(), *failures = json_array();
 	size_t i;
 	json_t *x;
 	json_array_foreach (refs, i, x) {
 		_cleanup_free_ char *key = task_key(cluster, json_string_value(x));
 		json_t *t = NULL;
-		if (key && record_get(c->srv, key, &t, NULL, NULL) == 0)
+		if (key && server_record_get(c->srv, key, &t, NULL, NULL) == 0)
 			json_array_append_new(list, t);
 		else
 			json_array_append_new(failures,
@@ -937,31 +944,34 @@ int ecs_describe_tasks(struct ecs_call *c, json_t *in, json_t **out)
 	return 0;
 }
 
-int ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out)
+int server_ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref, *inst, *family, *started_by, *service, *desired, *launch;
 	_cleanup_free_ char *cluster = NULL;
-	if (ecs_str(c, in, "cluster", false, &ref) < 0 ||
-	    ecs_str(c, in, "containerInstance", false, &inst) < 0 ||
-	    ecs_str(c, in, "family", false, &family) < 0 ||
-	    ecs_str(c, in, "startedBy", false, &started_by) < 0 ||
-	    ecs_str(c, in, "serviceName", false, &service) < 0 ||
-	    ecs_str(c, in, "desiredStatus", false, &desired) < 0 ||
-	    ecs_str(c, in, "launchType", false, &launch) < 0 || cluster_resolve(c, ref, NULL, &cluster) < 0)
+	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 ||
+	    server_ecs_str(c, in, "containerInstance", false, &inst) < 0 ||
+	    server_ecs_str(c, in, "family", false, &family) < 0 ||
+	    server_ecs_str(c, in, "startedBy", false, &started_by) < 0 ||
+	    server_ecs_str(c, in, "serviceName", false, &service) < 0 ||
+	    server_ecs_str(c, in, "desiredStatus", false, &desired) < 0 ||
+	    server_ecs_str(c, in, "launchType", false, &launch) < 0 ||
+	    server_cluster_resolve(c, ref, NULL, &cluster) < 0)
 		return -1;
 	if (!desired)
 		desired = "RUNNING";
 	if (!streq(desired, "RUNNING") && !streq(desired, "PENDING") && !streq(desired, "STOPPED"))
-		return ecs_fail(c, "InvalidParameterException", "Invalid desiredStatus '%s'.", desired);
+		return server_ecs_fail(c, "InvalidParameterException", "Invalid desiredStatus '%s'.",
+				       desired);
 	if (family && startswith(family, "arn:"))
-		return ecs_fail(c, "InvalidParameterException", "family must be a family name.");
+		return server_ecs_fail(c, "InvalidParameterException", "family must be a family name.");
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	json_t *tasks = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (record_list(c->srv, tp, &tasks, &err) < 0)
-		return ecs_internal(c, err);
+	if (server_record_list(c->srv, tp, &tasks, &err) < 0)
+		return server_ecs_internal(c, err);
 	_cleanup_free_ char *fam_group = family ? xasprintf(":task-definition/%s:", family) : NULL;
-	_cleanup_free_ char *service_group = service ? xasprintf("service:%s", arn_tail(service)) : NULL;
+	_cleanup_free_ char *service_group =
+	    service ? xasprintf("service:%s", server_arn_tail(service)) : NULL;
 	json_t *arns = json_array();
 	size_t i;
 	json_t *t;
@@ -969,7 +979,7 @@ int ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out)
 		const char *cia = json_string_value(json_object_get(t, "containerInstanceArn"));
 		const char *tda = json_string_value(json_object_get(t, "taskDefinitionArn"));
 		if (!streq_ptr(json_string_value(json_object_get(t, "desiredStatus")), desired) ||
-		    (inst && !streq(arn_tail(cia ? cia : ""), arn_tail(inst))) ||
+		    (inst && !streq(server_arn_tail(cia ? cia : ""), server_arn_tail(inst))) ||
 		    (family && !strstr(tda ? tda : "", fam_group)) ||
 		    (started_by &&
 		     !streq_ptr(json_string_value(json_object_get(t, "startedBy")), started_by)) ||
@@ -980,7 +990,7 @@ int ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out)
 	json_decref(tasks);
 	/* record keys are cluster/id, so ARNs come sorted already */
 	*out = json_object();
-	int r = ecs_paginate(c, in, arns, 100, "taskArns", *out);
+	int r = server_ecs_paginate(c, in, arns, 100, "taskArns", *out);
 	json_decref(arns);
 	return r;
 }

@@ -13,22 +13,22 @@
 /* Read size for a client's stdin; also the queue compaction threshold. */
 #define CLIENT_BUF (32 * 1024)
 
-size_t outq_pending(const struct outq *q)
+size_t shim_outq_pending(const struct outq *q)
 {
 	return q->buf.len - q->off;
 }
 
-void outq_done(struct outq *q)
+void shim_outq_done(struct outq *q)
 {
 	strbuf_release(&q->buf);
 	q->off = 0;
 }
 
 /* Send what the socket takes now; -EPIPE when the peer is gone. */
-int outq_flush(int fd, struct outq *q)
+int shim_outq_flush(int fd, struct outq *q)
 {
-	while (outq_pending(q) > 0) {
-		ssize_t w = send(fd, q->buf.buf + q->off, outq_pending(q), MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (shim_outq_pending(q) > 0) {
+		ssize_t w = send(fd, q->buf.buf + q->off, shim_outq_pending(q), MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -38,32 +38,32 @@ int outq_flush(int fd, struct outq *q)
 		q->off += (size_t)w;
 	}
 	if (q->off == q->buf.len)
-		outq_done(q); /* give a burst's memory back */
+		shim_outq_done(q); /* give a burst's memory back */
 	else if (q->off > CLIENT_BUF && q->off > q->buf.len / 2) {
-		memmove(q->buf.buf, q->buf.buf + q->off, outq_pending(q));
-		strbuf_setlen(&q->buf, outq_pending(q));
+		memmove(q->buf.buf, q->buf.buf + q->off, shim_outq_pending(q));
+		strbuf_setlen(&q->buf, shim_outq_pending(q));
 		q->off = 0;
 	}
 	return 0;
 }
 
 /* Send data after what is queued, queueing what the socket does not take; -ENOBUFS over limit. */
-int outq_send(int fd, struct outq *q, const char *data, size_t len, size_t limit)
+int shim_outq_send(int fd, struct outq *q, const char *data, size_t len, size_t limit)
 {
-	if (outq_pending(q) + len > limit)
+	if (shim_outq_pending(q) + len > limit)
 		return -ENOBUFS;
 	strbuf_add(&q->buf, data, len);
-	return outq_flush(fd, q);
+	return shim_outq_flush(fd, q);
 }
 
-void client_drop(struct client *c)
+void shim_client_drop(struct client *c)
 {
 	c->fd = safe_close(c->fd);
-	outq_done(&c->q);
+	shim_outq_done(&c->q);
 }
 
 /* detach_keys of a request: an array of byte values (TTY streams only, as docker). */
-void request_detach_keys(const json_t *req, bool tty, struct detach_matcher *dm)
+void shim_request_detach_keys(const json_t *req, bool tty, struct detach_matcher *dm)
 {
 	const json_t *keys = json_object_get(req, "detach_keys");
 	*dm = (struct detach_matcher){ 0 };
@@ -85,7 +85,7 @@ void request_detach_keys(const json_t *req, bool tty, struct detach_matcher *dm)
  * "once" (not with a tty). The detach sequence closes the client's stream
  * and leaves the process and its stdin alone.
  */
-void client_input(struct client *c, int *in_fd, bool once, bool tty)
+void shim_client_input(struct client *c, int *in_fd, bool once, bool tty)
 {
 	char buf[CLIENT_BUF];
 	ssize_t n = read(c->fd, buf, sizeof(buf));
@@ -96,32 +96,32 @@ void client_input(struct client *c, int *in_fd, bool once, bool tty)
 		if (once && *in_fd >= 0 && !tty)
 			*in_fd = safe_close(*in_fd);
 		if (n < 0)
-			client_drop(c);
+			shim_client_drop(c);
 		return;
 	}
 	_cleanup_strbuf_ struct strbuf fwd = STRBUF_INIT;
-	bool detach = detach_matcher_feed(&c->dm, buf, (size_t)n, &fwd);
+	bool detach = detachkeys_matcher_feed(&c->dm, buf, (size_t)n, &fwd);
 	if (*in_fd >= 0 && c->in && fwd.len > 0 && fs_write_all(*in_fd, fwd.buf, fwd.len) < 0)
 		*in_fd = safe_close(*in_fd);
 	if (detach)
-		client_drop(c);
+		shim_client_drop(c);
 }
 
 /* Events of a client socket: stdin while it is open, POLLOUT while output is queued. */
-short client_events(const struct client *c, bool want_in)
+short shim_client_events(const struct client *c, bool want_in)
 {
-	return (short)((want_in && !c->in_eof ? POLLIN : 0) | (outq_pending(&c->q) ? POLLOUT : 0));
+	return (short)((want_in && !c->in_eof ? POLLIN : 0) | (shim_outq_pending(&c->q) ? POLLOUT : 0));
 }
 
 /* A client socket is ready: flush its queue, read its stdin. */
-void client_ready(struct client *c, short revents, int *in_fd, bool once, bool tty)
+void shim_client_ready(struct client *c, short revents, int *in_fd, bool once, bool tty)
 {
-	if ((revents & POLLOUT) && outq_flush(c->fd, &c->q) < 0) {
-		client_drop(c);
+	if ((revents & POLLOUT) && shim_outq_flush(c->fd, &c->q) < 0) {
+		shim_client_drop(c);
 		return;
 	}
 	if ((revents & (POLLIN | POLLHUP | POLLERR)) && !c->in_eof)
-		client_input(c, in_fd, once, tty);
+		shim_client_input(c, in_fd, once, tty);
 	else if ((revents & (POLLHUP | POLLERR)) && !(revents & POLLOUT))
-		client_drop(c);
+		shim_client_drop(c);
 }

@@ -32,25 +32,25 @@ struct client {
 };
 
 /* Bytes queued and not yet sent. */
-size_t outq_pending(const struct outq *q);
+size_t shim_outq_pending(const struct outq *q);
 /* Forget the queue and free its memory. */
-void outq_done(struct outq *q);
+void shim_outq_done(struct outq *q);
 /* Send what the socket takes now (never blocks); -EPIPE when the peer is gone. */
-int outq_flush(int fd, struct outq *q);
+int shim_outq_flush(int fd, struct outq *q);
 /* Queue data after what is pending and flush; -ENOBUFS (nothing queued) when over limit. */
-int outq_send(int fd, struct outq *q, const char *data, size_t len, size_t limit);
+int shim_outq_send(int fd, struct outq *q, const char *data, size_t len, size_t limit);
 
 /* Close the client's connection and drop its queue (fd becomes -1). */
-void client_drop(struct client *c);
+void shim_client_drop(struct client *c);
 /* dm from the request's "detach_keys" (an array of byte values); TTY streams only, as docker. */
-void request_detach_keys(const json_t *req, bool tty, struct detach_matcher *dm);
+void shim_request_detach_keys(const json_t *req, bool tty, struct detach_matcher *dm);
 /* poll() events for the client: POLLIN while want_in and stdin is open, POLLOUT while output is queued. */
-short client_events(const struct client *c, bool want_in);
+short shim_client_events(const struct client *c, bool want_in);
 /*
  * The client's socket is ready: flush its queue, read its stdin into *in_fd
  * (closed at the client's EOF when once, not with a tty; closed on write
  * errors). The detach keys drop the client and leave *in_fd alone.
  */
-void client_ready(struct client *c, short revents, int *in_fd, bool once, bool tty);
+void shim_client_ready(struct client *c, short revents, int *in_fd, bool once, bool tty);
 
 #endif

@@ -39,7 +39,7 @@ static uint32_t get_be32(const unsigned char *p)
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-void loglocal_encode(struct strbuf *sb, int stream, int64_t time_ns, const char *line, size_t len,
+void shim_loglocal_encode(struct strbuf *sb, int stream, int64_t time_ns, const char *line, size_t len,
 		     bool partial)
 {
 	const char *src = stream == 2 ? "stderr" : "stdout";
@@ -122,7 +122,7 @@ static int decode_entry(const unsigned char *p, size_t n, struct loglocal_entry 
 	return 0;
 }
 
-ssize_t loglocal_decode(const void *buf, size_t len, struct loglocal_entry *ret)
+ssize_t shim_loglocal_decode(const void *buf, size_t len, struct loglocal_entry *ret)
 {
 	const unsigned char *p = buf;
 	if (len < 4)
@@ -141,7 +141,7 @@ ssize_t loglocal_decode(const void *buf, size_t len, struct loglocal_entry *ret)
 	return (ssize_t)n + 8;
 }
 
-int loglocal_compress_file(const char *src, const char *dst)
+int shim_loglocal_compress_file(const char *src, const char *dst)
 {
 	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)

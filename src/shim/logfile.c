@@ -19,7 +19,7 @@
 #include "shim/logfile.h"
 #include "shim/loglocal.h"
 
-void logfile_init(struct logfile *l, const char *path, int64_t max_size, int max_file)
+void shim_logfile_init(struct logfile *l, const char *path, int64_t max_size, int max_file)
 {
 	memset(l, 0, sizeof(*l));
 	l->fd = -1;
@@ -30,13 +30,13 @@ void logfile_init(struct logfile *l, const char *path, int64_t max_size, int max
 	strbuf_init(&l->partial[1], 0);
 }
 
-void logfile_set_format(struct logfile *l, bool local, bool compress)
+void shim_logfile_set_format(struct logfile *l, bool local, bool compress)
 {
 	l->local = local;
 	l->compress = compress;
 }
 
-void logfile_child_exited(struct logfile *l, pid_t pid)
+void shim_logfile_child_exited(struct logfile *l, pid_t pid)
 {
 	if (pid > 0 && pid == l->compress_pid)
 		l->compress_pid = 0;
@@ -58,12 +58,12 @@ static void start_compress(struct logfile *l)
 	_cleanup_free_ char *dst = xasprintf("%s.1.gz", l->path);
 	pid_t pid = fork();
 	if (pid == 0)
-		_exit(loglocal_compress_file(src, dst) < 0 ? 1 : 0);
+		_exit(shim_loglocal_compress_file(src, dst) < 0 ? 1 : 0);
 	if (pid > 0)
 		l->compress_pid = pid;
 }
 
-int logfile_open(struct logfile *l)
+int shim_logfile_open(struct logfile *l)
 {
 	if (!l->path)
 		return 0;
@@ -104,7 +104,7 @@ static void encode_json(struct strbuf *sb, int stream, const struct timespec *ts
 			size_t len)
 {
 	char t[RFC3339_MAX];
-	format_rfc3339(ts, t);
+	util_format_rfc3339(ts, t);
 	_cleanup_free_ char *s = xstrndup(data, len);
 	strbuf_addstr(sb, "{\"log\":");
 	strbuf_add_json_string(sb, s);
@@ -120,7 +120,7 @@ static void write_record(struct logfile *l, int stream, const char *data, size_t
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	if (l->local) {
 		bool complete = len > 0 && data[len - 1] == '\n';
-		loglocal_encode(&sb, stream, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, data,
+		shim_loglocal_encode(&sb, stream, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, data,
 				complete ? len - 1 : len, !complete);
 	} else {
 		encode_json(&sb, stream, &ts, data, len);
@@ -135,7 +135,7 @@ static void write_record(struct logfile *l, int stream, const char *data, size_t
 		(void)!ftruncate(l->fd, l->size);
 }
 
-void logfile_write(struct logfile *l, int stream, const char *data, size_t len)
+void shim_logfile_write(struct logfile *l, int stream, const char *data, size_t len)
 {
 	struct strbuf *p = &l->partial[stream == 2 ? 1 : 0];
 	while (len > 0) {
@@ -155,7 +155,7 @@ void logfile_write(struct logfile *l, int stream, const char *data, size_t len)
 	}
 }
 
-void logfile_flush(struct logfile *l, int stream)
+void shim_logfile_flush(struct logfile *l, int stream)
 {
 	struct strbuf *p = &l->partial[stream == 2 ? 1 : 0];
 	if (p->len > 0) {
@@ -164,10 +164,10 @@ void logfile_flush(struct logfile *l, int stream)
 	}
 }
 
-void logfile_done(struct logfile *l)
+void shim_logfile_done(struct logfile *l)
 {
-	logfile_flush(l, 1);
-	logfile_flush(l, 2);
+	shim_logfile_flush(l, 1);
+	shim_logfile_flush(l, 2);
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = -1;

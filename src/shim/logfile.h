@@ -24,15 +24,15 @@ struct logfile {
 	pid_t compress_pid;       /* running gzip child, 0: none */
 };
 
-void logfile_init(struct logfile *l, const char *path, int64_t max_size, int max_file);
-/* Choose the local format and/or gzip of rotated files (call before logfile_open). */
-void logfile_set_format(struct logfile *l, bool local, bool compress);
-int logfile_open(struct logfile *l);
+void shim_logfile_init(struct logfile *l, const char *path, int64_t max_size, int max_file);
+/* Choose the local format and/or gzip of rotated files (call before shim_logfile_open). */
+void shim_logfile_set_format(struct logfile *l, bool local, bool compress);
+int shim_logfile_open(struct logfile *l);
 /* The shim reaped pid: forget it if it was our gzip child. */
-void logfile_child_exited(struct logfile *l, pid_t pid);
+void shim_logfile_child_exited(struct logfile *l, pid_t pid);
 /* stream: 1 stdout, 2 stderr. */
-void logfile_write(struct logfile *l, int stream, const char *data, size_t len);
-void logfile_flush(struct logfile *l, int stream);
-void logfile_done(struct logfile *l);
+void shim_logfile_write(struct logfile *l, int stream, const char *data, size_t len);
+void shim_logfile_flush(struct logfile *l, int stream);
+void shim_logfile_done(struct logfile *l);
 
 #endif

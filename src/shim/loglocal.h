@@ -38,7 +38,7 @@ struct loglocal_entry {
 };
 
 /* Append one frame to sb. */
-void loglocal_encode(struct strbuf *sb, int stream, int64_t time_ns, const char *line, size_t len,
+void shim_loglocal_encode(struct strbuf *sb, int stream, int64_t time_ns, const char *line, size_t len,
 		     bool partial);
 
 /*
@@ -46,12 +46,12 @@ void loglocal_encode(struct strbuf *sb, int stream, int64_t time_ns, const char 
  * *ret (pointing into buf), 0 when buf holds only part of a frame, or
  * -EBADMSG for a corrupt frame (bad lengths, bad protobuf, trailer mismatch).
  */
-ssize_t loglocal_decode(const void *buf, size_t len, struct loglocal_entry *ret);
+ssize_t shim_loglocal_decode(const void *buf, size_t len, struct loglocal_entry *ret);
 
 /*
  * gzip src into dst (written to dst.tmp, renamed) and unlink src. Runs in a
  * forked child of the single-threaded shim; returns 0 or -errno.
  */
-int loglocal_compress_file(const char *src, const char *dst);
+int shim_loglocal_compress_file(const char *src, const char *dst);
 
 #endif

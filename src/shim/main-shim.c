@@ -22,11 +22,11 @@
 int main(int argc, char **argv)
 {
 	if (argc > 0 && streq(basename(argv[0]), "berth-runtime"))
-		return cmd_runtime(argc, argv);
+		return runtime_main(argc, argv);
 	if (argc >= 2 && streq(argv[1], "shim"))
 		return shim_main(argc - 1, argv + 1);
 	if (argc >= 2 && streq(argv[1], "runtime"))
-		return cmd_runtime(argc - 1, argv + 1);
+		return runtime_main(argc - 1, argv + 1);
 	fprintf(stderr, "Usage: berth-shim shim DIR | berth-shim runtime ARGS... (internal; see berth(1))\n");
 	return 2;
 }

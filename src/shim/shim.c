@@ -107,8 +107,8 @@ static int load_config(struct shim *s, struct berth_error **err)
 	s->runtime_log = xasprintf("%s/runtime.log", s->dir);
 	runtime_oci_init(&s->rt, s->runtime, s->state_root, s->runtime_log, 60000);
 	s->rt.args = s->runtime_args;
-	logfile_init(&s->log, s->log_path, max_size, (int)max_file);
-	logfile_set_format(&s->log, driver && streq(driver, "local"), compress);
+	shim_logfile_init(&s->log, s->log_path, max_size, (int)max_file);
+	shim_logfile_set_format(&s->log, driver && streq(driver, "local"), compress);
 	return 0;
 }
 
@@ -239,7 +239,7 @@ static void reply_err(int fd, struct berth_error *e)
 static void broadcast(struct shim *s, int stream, char *buf, size_t n)
 {
 	char *data = buf + 8;
-	logfile_write(&s->log, stream, data, n);
+	shim_logfile_write(&s->log, stream, data, n);
 	if (!s->tty) {
 		unsigned char hdr[8] = { (unsigned char)stream,
 					 0,
@@ -255,9 +255,9 @@ static void broadcast(struct shim *s, int stream, char *buf, size_t n)
 		struct client *c = &s->clients[i];
 		if (c->fd < 0 || (stream == 1 && !c->out) || (stream == 2 && !c->err))
 			continue;
-		if (outq_send(c->fd, &c->q, s->tty ? data : buf, s->tty ? n : n + 8,
+		if (shim_outq_send(c->fd, &c->q, s->tty ? data : buf, s->tty ? n : n + 8,
 			      SHIM_CLIENT_MAX_PENDING) < 0)
-			client_drop(c);
+			shim_client_drop(c);
 	}
 }
 
@@ -267,7 +267,7 @@ static void clients_compact(struct shim *s)
 	size_t j = 0;
 	for (size_t i = 0; i < s->n_clients; i++) {
 		if (s->clients[i].fd < 0) {
-			outq_done(&s->clients[i].q);
+			shim_outq_done(&s->clients[i].q);
 			continue;
 		}
 		s->clients[j++] = s->clients[i];
@@ -335,7 +335,7 @@ static int start_exec(struct shim *s, int conn, json_t *req, struct berth_error 
 	x->out = ours[1];
 	x->errfd = ours[2];
 	x->conn = (struct client){ .fd = detach ? -1 : conn, .in = want_in };
-	request_detach_keys(req, tty, &x->conn.dm);
+	shim_request_detach_keys(req, tty, &x->conn.dm);
 	if (tty) {
 		/* The runtime sends the pty master once the process exists; wait for it (bounded). */
 		struct pollfd p = { con_lfd, POLLIN, 0 };
@@ -380,7 +380,7 @@ static void handle_request(struct shim *s, int fd)
 					      .in = json_is_true(json_object_get(req, "stdin")),
 					      .out = json_is_true(json_object_get(req, "stdout")),
 					      .err = json_is_true(json_object_get(req, "stderr")) };
-			request_detach_keys(req, s->tty, &c->dm);
+			shim_request_detach_keys(req, s->tty, &c->dm);
 			return;
 		}
 	} else if (streq(op, "exec")) {
@@ -416,7 +416,7 @@ static void write_exit_file(struct shim *s)
 	struct timespec ts;
 	char t[RFC3339_MAX];
 	clock_gettime(CLOCK_REALTIME, &ts);
-	format_rfc3339(&ts, t);
+	util_format_rfc3339(&ts, t);
 	int st = s->init_status;
 	_cleanup_free_ char *body = xasprintf("{\"exit_code\":%d,\"signal\":%d,\"finished_at\":\"%s\"}\n",
 					      proc_exit_code(st), WIFSIGNALED(st) ? WTERMSIG(st) : 0, t);
@@ -441,7 +441,7 @@ static void finish_exec(struct shim *s, size_t i)
 	struct exec_session *x = s->execs[i];
 	if (!x->recorded)
 		record_exec(s, x);
-	client_drop(&x->conn);
+	shim_client_drop(&x->conn);
 	safe_close(x->in);
 	safe_close(x->out);
 	safe_close(x->errfd);
@@ -460,7 +460,7 @@ static void reap(struct shim *s)
 		pid_t p = waitpid(-1, &st, WNOHANG);
 		if (p <= 0)
 			break;
-		logfile_child_exited(&s->log, p);
+		shim_logfile_child_exited(&s->log, p);
 		if (p == s->init_pid) {
 			s->init_exited = true;
 			s->init_status = st;
@@ -500,8 +500,8 @@ static bool pump(int fd, int stream, struct shim *s, struct exec_session *x)
 			p = buf;
 			len += 8;
 		}
-		if (outq_send(x->conn.fd, &x->conn.q, p, len, SHIM_CLIENT_MAX_PENDING) < 0)
-			client_drop(&x->conn);
+		if (shim_outq_send(x->conn.fd, &x->conn.q, p, len, SHIM_CLIENT_MAX_PENDING) < 0)
+			shim_client_drop(&x->conn);
 	}
 	return true;
 }
@@ -525,18 +525,18 @@ static int loop(struct shim *s)
 		if (s->errfd >= 0)
 			ADD(s->errfd, SLOT_ERR, 0);
 		for (size_t i = 0; i < s->n_clients; i++) {
-			short ev = client_events(&s->clients[i], true);
+			short ev = shim_client_events(&s->clients[i], true);
 			if (s->clients[i].fd >= 0 && ev)
 				ADDEV(s->clients[i].fd, ev, SLOT_CLIENT, i);
 		}
 		for (size_t i = 0; i < s->n_execs; i++) {
 			struct exec_session *x = s->execs[i];
-			bool room = x->conn.fd < 0 || outq_pending(&x->conn.q) < SHIM_EXEC_HIGH_WATER;
+			bool room = x->conn.fd < 0 || shim_outq_pending(&x->conn.q) < SHIM_EXEC_HIGH_WATER;
 			if (x->out >= 0 && room)
 				ADD(x->out, SLOT_XOUT, i);
 			if (x->errfd >= 0 && room)
 				ADD(x->errfd, SLOT_XERR, i);
-			short ev = client_events(&x->conn, x->in >= 0);
+			short ev = shim_client_events(&x->conn, x->in >= 0);
 			if (x->conn.fd >= 0 && ev)
 				ADDEV(x->conn.fd, ev, SLOT_XCONN, i);
 		}
@@ -558,14 +558,15 @@ static int loop(struct shim *s)
 			case SLOT_SIG: reap(s); break;
 			case SLOT_OUT:
 				if (!pump(s->out, 1, s, NULL))
-					s->out = safe_close(s->out), logfile_flush(&s->log, 1);
+					s->out = safe_close(s->out), shim_logfile_flush(&s->log, 1);
 				break;
 			case SLOT_ERR:
 				if (!pump(s->errfd, 2, s, NULL))
-					s->errfd = safe_close(s->errfd), logfile_flush(&s->log, 2);
+					s->errfd = safe_close(s->errfd), shim_logfile_flush(&s->log, 2);
 				break;
 			case SLOT_CLIENT:
-				client_ready(&s->clients[i], pfd[k].revents, &s->in, s->stdin_once, s->tty);
+				shim_client_ready(&s->clients[i], pfd[k].revents, &s->in, s->stdin_once,
+						  s->tty);
 				break;
 			case SLOT_XOUT:
 				if (i < s->n_execs && !pump(s->execs[i]->out, 1, s, s->execs[i]))
@@ -578,7 +579,7 @@ static int loop(struct shim *s)
 			case SLOT_XCONN:
 				if (i < s->n_execs) {
 					struct exec_session *x = s->execs[i];
-					client_ready(&x->conn, pfd[k].revents, &x->in, true, x->tty);
+					shim_client_ready(&x->conn, pfd[k].revents, &x->in, true, x->tty);
 					if (x->conn.in_eof)
 						x->in = safe_close(x->in);
 				}
@@ -599,7 +600,7 @@ static int loop(struct shim *s)
 			bool drained = x->exited && x->errfd < 0 && x->out < 0;
 			if (drained && !x->recorded)
 				record_exec(s, x);
-			if (drained && (x->conn.fd < 0 || outq_pending(&x->conn.q) == 0))
+			if (drained && (x->conn.fd < 0 || shim_outq_pending(&x->conn.q) == 0))
 				finish_exec(s, i);
 			else
 				i++;
@@ -621,7 +622,7 @@ static int setup(struct shim *s, struct berth_error **err)
 	s->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (s->sig_fd < 0)
 		return berth_error_errno(err, "signalfd");
-	int r = logfile_open(&s->log);
+	int r = shim_logfile_open(&s->log);
 	if (r < 0)
 		return berth_error_set(err, -r, "open log '%s'", s->log_path);
 	s->listen_fd = listen_at(s->dir, "shim.sock", err);
@@ -640,7 +641,7 @@ static void drain_clients(struct shim *s)
 		struct pollfd pfd[SHIM_MAX_CLIENTS];
 		size_t n = 0, which[SHIM_MAX_CLIENTS];
 		for (size_t i = 0; i < s->n_clients; i++)
-			if (s->clients[i].fd >= 0 && outq_pending(&s->clients[i].q)) {
+			if (s->clients[i].fd >= 0 && shim_outq_pending(&s->clients[i].q)) {
 				pfd[n] = (struct pollfd){ s->clients[i].fd, POLLOUT, 0 };
 				which[n++] = i;
 			}
@@ -653,8 +654,8 @@ static void drain_clients(struct shim *s)
 			r = 0; /* cannot wait: give up on everyone */
 		for (size_t k = 0; k < n; k++) {
 			struct client *c = &s->clients[which[k]];
-			if (r == 0 || (pfd[k].revents && outq_flush(c->fd, &c->q) < 0))
-				client_drop(c);
+			if (r == 0 || (pfd[k].revents && shim_outq_flush(c->fd, &c->q) < 0))
+				shim_client_drop(c);
 		}
 	}
 }
@@ -668,13 +669,13 @@ static void shim_exit(struct shim *s)
 		while (pump(s->out, 1, s, NULL))
 			;
 	}
-	logfile_done(&s->log);
+	shim_logfile_done(&s->log);
 	write_exit_file(s);
 	/* the readiness pipe's hang-up tells the engine: what follows is not on the way to its answer */
 	close(3);
 	drain_clients(s);
 	for (size_t i = 0; i < s->n_clients; i++)
-		client_drop(&s->clients[i]);
+		shim_client_drop(&s->clients[i]);
 	_cleanup_free_ char *sock = xasprintf("%s/shim.sock", s->dir);
 	(void)unlink(sock);
 	(void)s->rt.ops->delete (&s->rt, s->id, true, NULL);
@@ -751,7 +752,7 @@ int shim_main(int argc, char **argv)
 		dprintf(3, "error %s\n", m);
 		close(3);
 		if (s.id) /* load_config() succeeded: the log was initialised */
-			logfile_done(&s.log);
+			shim_logfile_done(&s.log);
 		shim_config_done(&s);
 		return 1;
 	}

@@ -96,7 +96,7 @@ struct key_rule {
 static bool check_keys(struct ctx *c, const struct ynode *m, const struct key_rule *rules, size_t n)
 {
 	if (!m || m->kind != YNODE_MAP)
-		return fail(c, m, "expected a mapping, got %s", ynode_kind_name(m));
+		return fail(c, m, "expected a mapping, got %s", stack_ynode_kind_name(m));
 	bool ok = true;
 	for (size_t i = 0; i < m->n; i++) {
 		const char *k = m->keys[i]->str;
@@ -179,7 +179,7 @@ static bool interpolate(struct ctx *c, const struct ynode *n, const char *s, cha
 static char *sval(struct ctx *c, const struct ynode *n)
 {
 	if (!n || n->kind != YNODE_SCALAR) {
-		fail(c, n, "expected a string, got %s", ynode_kind_name(n));
+		fail(c, n, "expected a string, got %s", stack_ynode_kind_name(n));
 		return NULL;
 	}
 	char *s = NULL;
@@ -192,7 +192,7 @@ static bool ival(struct ctx *c, const struct ynode *n, long long min, long long 
 	int64_t v;
 	if (!s)
 		return false;
-	if (parse_int64(s, &v) < 0 || v < min || v > max)
+	if (util_parse_int64(s, &v) < 0 || v < min || v > max)
 		return fail(c, n, "expected an integer from %lld to %lld, got '%s'", min, max, s);
 	*ret = v;
 	return true;
@@ -219,9 +219,9 @@ static bool secs(struct ctx *c, const struct ynode *n, long long *ret)
 	int64_t ns, v;
 	if (!s)
 		return false;
-	if (parse_int64(s, &v) == 0 && v >= 0)
+	if (util_parse_int64(s, &v) == 0 && v >= 0)
 		ns = v * 1000000000LL;
-	else if (parse_duration_ns(s, &ns) < 0 || ns < 0)
+	else if (util_parse_duration_ns(s, &ns) < 0 || ns < 0)
 		return fail(c, n, "invalid duration '%s' (expected e.g. 30s, 1m30s, 500ms)", s);
 	*ret = (ns + 999999999LL) / 1000000000LL;
 	return true;
@@ -234,7 +234,7 @@ static bool mib(struct ctx *c, const struct ynode *n, long long *ret)
 	int64_t b;
 	if (!s)
 		return false;
-	if (parse_bytes(s, &b) < 0 || b <= 0)
+	if (util_parse_bytes(s, &b) < 0 || b <= 0)
 		return fail(c, n, "invalid size '%s' (expected e.g. 512M, 1G)", s);
 	*ret = (b + (1 << 20) - 1) >> 20;
 	return true;
@@ -262,7 +262,7 @@ static json_t *words(struct ctx *c, const struct ynode *n)
 	char *const env[] = { NULL };
 	char **v = NULL;
 	_cleanup_error_ struct berth_error *e = NULL;
-	if (shlex_process_words(s, '\\', env, SHLEX_SKIP_UNSET, &v, &e) < 0) {
+	if (build_shlex_process_words(s, '\\', env, SHLEX_SKIP_UNSET, &v, &e) < 0) {
 		_cleanup_free_ char *m = berth_error_string(e);
 		fail(c, n, "cannot split '%s': %s", s, m);
 		return NULL;
@@ -284,7 +284,7 @@ static json_t *strings(struct ctx *c, const struct ynode *n)
 		return s ? json_pack("[s]", s) : NULL;
 	}
 	if (!n || n->kind != YNODE_SEQ) {
-		fail(c, n, "expected a string or a list of strings, got %s", ynode_kind_name(n));
+		fail(c, n, "expected a string or a list of strings, got %s", stack_ynode_kind_name(n));
 		return NULL;
 	}
 	return words(c, n);
@@ -301,7 +301,7 @@ static bool kv_into(struct ctx *c, const struct ynode *n, json_t *into, bool fro
 		for (size_t i = 0; i < n->n; i++) {
 			size_t at = push(c, n->keys[i]->str, 0);
 			const struct ynode *v = n->vals[i];
-			if (ynode_is_null(v)) {
+			if (stack_ynode_is_null(v)) {
 				const char *e = from_env && c->o->getenv
 						    ? c->o->getenv(n->keys[i]->str, c->o->env_ctx)
 						    : NULL;
@@ -319,7 +319,7 @@ static bool kv_into(struct ctx *c, const struct ynode *n, json_t *into, bool fro
 		return ok;
 	}
 	if (n->kind != YNODE_SEQ)
-		return fail(c, n, "expected a list or a mapping, got %s", ynode_kind_name(n));
+		return fail(c, n, "expected a list or a mapping, got %s", stack_ynode_kind_name(n));
 	for (size_t i = 0; i < n->n; i++) {
 		size_t at = push(c, NULL, i);
 		_cleanup_free_ char *s = sval(c, n->vals[i]);
@@ -354,7 +354,7 @@ static bool ident_valid(const char *s, size_t max)
 	return true;
 }
 
-bool compose_stack_name_valid(const char *s)
+bool stack_compose_stack_name_valid(const char *s)
 {
 	if (!ident_valid(s, STACK_NAME_MAX))
 		return false;
@@ -364,7 +364,7 @@ bool compose_stack_name_valid(const char *s)
 	return true;
 }
 
-char *compose_default_stack_name(const char *dir)
+char *stack_compose_default_stack_name(const char *dir)
 {
 	_cleanup_free_ char *clean = fs_path_clean(dir && *dir ? dir : ".");
 	const char *base = strrchr(clean, '/');
@@ -376,7 +376,7 @@ char *compose_default_stack_name(const char *dir)
 	return strbuf_detach(&sb, NULL);
 }
 
-char *compose_lb_name(const char *stack, const char *service, long port)
+char *stack_compose_lb_name(const char *stack, const char *service, long port)
 {
 	_cleanup_free_ char *full = xasprintf("%s-%s-%ld", stack, service, port);
 	for (char *p = full; *p; p++)
@@ -403,7 +403,7 @@ static bool port_range(const char *s, long long *lo, long long *hi)
 	const char *dash = strchr(s, '-');
 	_cleanup_free_ char *a = dash ? xstrndup(s, (size_t)(dash - s)) : xstrdup(s);
 	int64_t x, y;
-	if (parse_int64(a, &x) < 0 || (dash && parse_int64(dash + 1, &y) < 0))
+	if (util_parse_int64(a, &x) < 0 || (dash && util_parse_int64(dash + 1, &y) < 0))
 		return false;
 	if (!dash)
 		y = x;
@@ -463,25 +463,26 @@ static bool port_long(struct ctx *c, const struct ynode *n, json_t *out)
 	if (!check_keys(c, n, rules, ARRAY_SIZE(rules)))
 		return false;
 	long long target = 0, published = 0;
-	const struct ynode *t = ynode_get(n, "target"), *p = ynode_get(n, "published");
+	const struct ynode *t = stack_ynode_get(n, "target"), *p = stack_ynode_get(n, "published");
 	if (!t)
 		return fail(c, n, "'target' is required");
 	if (!ival(c, t, 1, 65535, &target) || (p && !ival(c, p, 1, 65535, &published)))
 		return false;
 	_cleanup_free_ char *proto =
-	    ynode_get(n, "protocol") ? sval(c, ynode_get(n, "protocol")) : xstrdup("tcp");
-	_cleanup_free_ char *mode = ynode_get(n, "mode") ? sval(c, ynode_get(n, "mode")) : xstrdup("ingress");
+	    stack_ynode_get(n, "protocol") ? sval(c, stack_ynode_get(n, "protocol")) : xstrdup("tcp");
+	_cleanup_free_ char *mode =
+	    stack_ynode_get(n, "mode") ? sval(c, stack_ynode_get(n, "mode")) : xstrdup("ingress");
 	if (!proto || !mode)
 		return false;
 	if (!streq(proto, "tcp") && !streq(proto, "udp"))
-		return fail(c, ynode_get(n, "protocol"), "invalid protocol '%s' (expected tcp or udp)",
+		return fail(c, stack_ynode_get(n, "protocol"), "invalid protocol '%s' (expected tcp or udp)",
 			    proto);
 	if (streq(mode, "host"))
-		return fail(c, ynode_get(n, "mode"),
+		return fail(c, stack_ynode_get(n, "mode"),
 			    "mode 'host' is not supported: awsvpc tasks have their own address; use "
 			    "mode 'ingress' (a load balancer on every node)");
 	if (!streq(mode, "ingress"))
-		return fail(c, ynode_get(n, "mode"), "invalid mode '%s' (expected ingress)", mode);
+		return fail(c, stack_ynode_get(n, "mode"), "invalid mode '%s' (expected ingress)", mode);
 	json_array_append_new(
 	    out, json_pack("{s:I,s:I,s:s}", "target", target, "published", published, "protocol", proto));
 	return true;
@@ -492,11 +493,11 @@ static bool map_ports(struct ctx *c, const char *svc, const struct ynode *sn, js
 {
 	_cleanup_json_ json_t *all = json_array();
 	bool ok = true;
-	const struct ynode *ports = ynode_get(sn, "ports"), *expose = ynode_get(sn, "expose");
+	const struct ynode *ports = stack_ynode_get(sn, "ports"), *expose = stack_ynode_get(sn, "expose");
 	if (ports) {
 		size_t at = push(c, "ports", 0);
 		if (ports->kind != YNODE_SEQ)
-			ok = fail(c, ports, "expected a list, got %s", ynode_kind_name(ports));
+			ok = fail(c, ports, "expected a list, got %s", stack_ynode_kind_name(ports));
 		for (size_t i = 0; ports->kind == YNODE_SEQ && i < ports->n; i++) {
 			size_t at2 = push(c, NULL, i);
 			const struct ynode *p = ports->vals[i];
@@ -566,7 +567,7 @@ static bool map_ports(struct ctx *c, const char *svc, const struct ynode *sn, js
 			ok = fail(c, ports, "port %lld is published twice", pub);
 			continue;
 		}
-		_cleanup_free_ char *lb = compose_lb_name(c->o->stack, svc, pub);
+		_cleanup_free_ char *lb = stack_compose_lb_name(c->o->stack, svc, pub);
 		json_array_append_new(published, json_pack("{s:I,s:I,s:s,s:s,s:O}", "published", pub,
 							   "target", t, "protocol", "tcp", "lb", lb, "line",
 							   json_object_get(x, "line")));
@@ -601,10 +602,11 @@ static bool named_volume(struct ctx *c, const struct ynode *n, const char *src, 
 		}
 	if (!declared)
 		return fail(c, n, "volume '%s' is not declared in the top-level 'volumes'", src);
-	_cleanup_free_ char *explicit = ynode_get(decl, "name") ? sval(c, ynode_get(decl, "name")) : NULL;
+	_cleanup_free_ char *explicit =
+	    stack_ynode_get(decl, "name") ? sval(c, stack_ynode_get(decl, "name")) : NULL;
 	bool external = false;
-	if (ynode_get(decl, "external") && ynode_get(decl, "external")->kind == YNODE_SCALAR)
-		bval(c, ynode_get(decl, "external"), &external);
+	if (stack_ynode_get(decl, "external") && stack_ynode_get(decl, "external")->kind == YNODE_SCALAR)
+		bval(c, stack_ynode_get(decl, "external"), &external);
 	char *name = explicit   ? xstrdup(explicit)
 		     : external ? xstrdup(src)
 				: xasprintf("%s_%s", c->o->stack, src);
@@ -622,8 +624,8 @@ static bool named_volume(struct ctx *c, const struct ynode *n, const char *src, 
 		json_t *dvc = json_pack("{s:s,s:b,s:s}", "scope", "shared", "autoprovision", !external,
 					"driver", "local");
 		json_t *opts = json_object();
-		if (ynode_get(decl, "driver_opts") &&
-		    kv_into(c, ynode_get(decl, "driver_opts"), opts, false) && json_object_size(opts))
+		if (stack_ynode_get(decl, "driver_opts") &&
+		    kv_into(c, stack_ynode_get(decl, "driver_opts"), opts, false) && json_object_size(opts))
 			json_object_set(dvc, "driverOpts", opts);
 		json_decref(opts);
 		json_array_append_new(v->volumes,
@@ -714,20 +716,22 @@ static bool volume_long(struct ctx *c, const struct ynode *n, struct vol_ctx *v)
 	};
 	if (!check_keys(c, n, rules, ARRAY_SIZE(rules)))
 		return false;
-	_cleanup_free_ char *type = ynode_get(n, "type") ? sval(c, ynode_get(n, "type")) : NULL;
-	_cleanup_free_ char *src = ynode_get(n, "source") ? sval(c, ynode_get(n, "source")) : NULL;
-	_cleanup_free_ char *target = ynode_get(n, "target") ? sval(c, ynode_get(n, "target")) : NULL;
+	_cleanup_free_ char *type = stack_ynode_get(n, "type") ? sval(c, stack_ynode_get(n, "type")) : NULL;
+	_cleanup_free_ char *src =
+	    stack_ynode_get(n, "source") ? sval(c, stack_ynode_get(n, "source")) : NULL;
+	_cleanup_free_ char *target =
+	    stack_ynode_get(n, "target") ? sval(c, stack_ynode_get(n, "target")) : NULL;
 	bool ro = false;
 	long long size = 0;
 	if (!type)
 		return fail(c, n, "'type' is required (volume, bind or tmpfs)");
-	if (ynode_get(n, "read_only") && !bval(c, ynode_get(n, "read_only"), &ro))
+	if (stack_ynode_get(n, "read_only") && !bval(c, stack_ynode_get(n, "read_only"), &ro))
 		return false;
-	const struct ynode *tn = ynode_get(ynode_get(n, "tmpfs"), "size");
+	const struct ynode *tn = stack_ynode_get(stack_ynode_get(n, "tmpfs"), "size");
 	if (tn && !mib(c, tn, &size))
 		return false;
 	if (!streq(type, "volume") && !streq(type, "bind") && !streq(type, "tmpfs"))
-		return fail(c, ynode_get(n, "type"),
+		return fail(c, stack_ynode_get(n, "type"),
 			    "unsupported volume type '%s' (expected volume, bind or tmpfs)", type);
 	return add_mount(c, n, type, src, target, ro, size, v);
 }
@@ -736,11 +740,11 @@ static bool map_volumes(struct ctx *c, const struct ynode *sn, json_t *td, json_
 {
 	struct vol_ctx v = { json_array(), json_array(), json_array(), 0, 0 };
 	bool ok = true;
-	const struct ynode *vols = ynode_get(sn, "volumes"), *tmpfs = ynode_get(sn, "tmpfs");
+	const struct ynode *vols = stack_ynode_get(sn, "volumes"), *tmpfs = stack_ynode_get(sn, "tmpfs");
 	if (vols) {
 		size_t at = push(c, "volumes", 0);
 		if (vols->kind != YNODE_SEQ)
-			ok = fail(c, vols, "expected a list, got %s", ynode_kind_name(vols));
+			ok = fail(c, vols, "expected a list, got %s", stack_ynode_kind_name(vols));
 		for (size_t i = 0; vols->kind == YNODE_SEQ && i < vols->n; i++) {
 			size_t at2 = push(c, NULL, i);
 			ok &= vols->vals[i]->kind == YNODE_MAP ? volume_long(c, vols->vals[i], &v)
@@ -775,7 +779,7 @@ static bool clamp_secs(struct ctx *c, const struct ynode *n, const char *key, lo
 		       long long dflt, json_t *hc, const char *ecs_key)
 {
 	long long v = dflt;
-	const struct ynode *x = ynode_get(n, key);
+	const struct ynode *x = stack_ynode_get(n, key);
 	if (x) {
 		size_t at = push(c, key, 0);
 		bool ok = secs(c, x, &v);
@@ -806,9 +810,9 @@ static bool map_healthcheck(struct ctx *c, const struct ynode *n, json_t *def)
 	if (!check_keys(c, n, rules, ARRAY_SIZE(rules)))
 		return false;
 	bool disable = false;
-	if (ynode_get(n, "disable") && !bval(c, ynode_get(n, "disable"), &disable))
+	if (stack_ynode_get(n, "disable") && !bval(c, stack_ynode_get(n, "disable"), &disable))
 		return false;
-	const struct ynode *t = ynode_get(n, "test");
+	const struct ynode *t = stack_ynode_get(n, "test");
 	if (disable)
 		return true;
 	if (!t)
@@ -837,9 +841,9 @@ static bool map_healthcheck(struct ctx *c, const struct ynode *n, json_t *def)
 	json_t *hc = json_pack("{s:O}", "command", cmd);
 	json_object_set_new(def, "healthCheck", hc);
 	long long retries = 3;
-	if (ynode_get(n, "retries")) {
+	if (stack_ynode_get(n, "retries")) {
 		size_t a2 = push(c, "retries", 0);
-		ok = ival(c, ynode_get(n, "retries"), 1, 10, &retries);
+		ok = ival(c, stack_ynode_get(n, "retries"), 1, 10, &retries);
 		pop(c, a2);
 	}
 	json_object_set_new(hc, "retries", json_integer(retries));
@@ -912,11 +916,11 @@ static bool map_placement(struct ctx *c, const struct ynode *n, json_t *svc, boo
 	bool ok = true;
 	json_t *cons = json_object_get(svc, "placementConstraints");
 	json_t *strat = json_object_get(svc, "placementStrategy");
-	const struct ynode *cn = ynode_get(n, "constraints"), *pn = ynode_get(n, "preferences");
+	const struct ynode *cn = stack_ynode_get(n, "constraints"), *pn = stack_ynode_get(n, "preferences");
 	if (cn) {
 		size_t at = push(c, "constraints", 0);
 		if (cn->kind != YNODE_SEQ)
-			ok = fail(c, cn, "expected a list, got %s", ynode_kind_name(cn));
+			ok = fail(c, cn, "expected a list, got %s", stack_ynode_kind_name(cn));
 		for (size_t i = 0; cn->kind == YNODE_SEQ && i < cn->n; i++) {
 			size_t a2 = push(c, NULL, i);
 			ok &= constraint(c, cn->vals[i], cons);
@@ -927,11 +931,11 @@ static bool map_placement(struct ctx *c, const struct ynode *n, json_t *svc, boo
 	if (pn) {
 		size_t at = push(c, "preferences", 0);
 		if (pn->kind != YNODE_SEQ)
-			ok = fail(c, pn, "expected a list, got %s", ynode_kind_name(pn));
+			ok = fail(c, pn, "expected a list, got %s", stack_ynode_kind_name(pn));
 		for (size_t i = 0; pn->kind == YNODE_SEQ && i < pn->n; i++) {
 			size_t a2 = push(c, NULL, i);
 			static const struct key_rule prules[] = { { "spread", K_OK, NULL } };
-			const struct ynode *sp = ynode_get(pn->vals[i], "spread");
+			const struct ynode *sp = stack_ynode_get(pn->vals[i], "spread");
 			_cleanup_free_ char *s = NULL;
 			if (!check_keys(c, pn->vals[i], prules, 1)) {
 				ok = false;
@@ -956,15 +960,15 @@ static bool map_placement(struct ctx *c, const struct ynode *n, json_t *svc, boo
 		}
 		pop(c, at);
 	}
-	if (ynode_get(n, "max_replicas_per_node")) {
+	if (stack_ynode_get(n, "max_replicas_per_node")) {
 		long long m = 0;
 		size_t at = push(c, "max_replicas_per_node", 0);
-		if (!ival(c, ynode_get(n, "max_replicas_per_node"), 0, 1000000, &m))
+		if (!ival(c, stack_ynode_get(n, "max_replicas_per_node"), 0, 1000000, &m))
 			ok = false;
 		else if (m == 1)
 			json_array_append_new(cons, json_pack("{s:s}", "type", "distinctInstance"));
 		else if (m > 1)
-			warn(c, ynode_get(n, "max_replicas_per_node"),
+			warn(c, stack_ynode_get(n, "max_replicas_per_node"),
 			     "ECS can only limit to 1 task per node (distinctInstance), ignoring %lld", m);
 		pop(c, at);
 	}
@@ -987,22 +991,22 @@ static bool map_update_config(struct ctx *c, const struct ynode *n, long long re
 		return false;
 	long long par = 1;
 	_cleanup_free_ char *order = NULL, *action = NULL;
-	if (ynode_get(n, "parallelism")) {
+	if (stack_ynode_get(n, "parallelism")) {
 		size_t at = push(c, "parallelism", 0);
-		bool ok = ival(c, ynode_get(n, "parallelism"), 0, 1000000, &par);
+		bool ok = ival(c, stack_ynode_get(n, "parallelism"), 0, 1000000, &par);
 		pop(c, at);
 		if (!ok)
 			return false;
 	}
-	if (ynode_get(n, "order") && !(order = sval(c, ynode_get(n, "order"))))
+	if (stack_ynode_get(n, "order") && !(order = sval(c, stack_ynode_get(n, "order"))))
 		return false;
-	if (ynode_get(n, "failure_action") && !(action = sval(c, ynode_get(n, "failure_action"))))
+	if (stack_ynode_get(n, "failure_action") && !(action = sval(c, stack_ynode_get(n, "failure_action"))))
 		return false;
 	if (order && !streq(order, "stop-first") && !streq(order, "start-first"))
-		return fail(c, ynode_get(n, "order"),
+		return fail(c, stack_ynode_get(n, "order"),
 			    "invalid order '%s' (expected stop-first or start-first)", order);
 	if (action && !streq(action, "pause") && !streq(action, "continue") && !streq(action, "rollback"))
-		return fail(c, ynode_get(n, "failure_action"),
+		return fail(c, stack_ynode_get(n, "failure_action"),
 			    "invalid failure_action '%s' (expected pause, continue or rollback)", action);
 	if (rollback) {
 		/* ECS rolls back with the service's own deploymentConfiguration */
@@ -1018,7 +1022,7 @@ static bool map_update_config(struct ctx *c, const struct ynode *n, long long re
 	bool start_first = order && streq(order, "start-first");
 	if (daemon) {
 		if (start_first)
-			warn(c, ynode_get(n, "order"),
+			warn(c, stack_ynode_get(n, "order"),
 			     "a global service replaces its task on each node stop-first");
 		json_object_set_new(dc, "minimumHealthyPercent", json_integer(0));
 		json_object_set_new(dc, "maximumPercent", json_integer(100));
@@ -1045,7 +1049,7 @@ static bool map_restart(struct ctx *c, const struct ynode *n, bool *job)
 	};
 	if (!check_keys(c, n, rules, ARRAY_SIZE(rules)))
 		return false;
-	const struct ynode *cn = ynode_get(n, "condition");
+	const struct ynode *cn = stack_ynode_get(n, "condition");
 	_cleanup_free_ char *cond = cn ? sval(c, cn) : xstrdup("any");
 	if (!cond)
 		return false;
@@ -1085,14 +1089,15 @@ static bool map_resources(struct ctx *c, const struct ynode *n, json_t *td, json
 	bool ok = true;
 	const char *const sides[] = { "limits", "reservations" };
 	for (int side = 0; side < 2; side++) {
-		const struct ynode *s = ynode_get(n, sides[side]);
+		const struct ynode *s = stack_ynode_get(n, sides[side]);
 		if (!s)
 			continue;
 		size_t at = push(c, sides[side], 0);
 		if (!check_keys(c, s, side ? res : lim, side ? ARRAY_SIZE(res) : ARRAY_SIZE(lim))) {
 			ok = false;
 		} else {
-			const struct ynode *cpus = ynode_get(s, "cpus"), *mem = ynode_get(s, "memory");
+			const struct ynode *cpus = stack_ynode_get(s, "cpus"),
+					   *mem = stack_ynode_get(s, "memory");
 			if (cpus) {
 				_cleanup_free_ char *v = sval(c, cpus);
 				char *end = NULL;
@@ -1157,7 +1162,7 @@ static bool map_deploy(struct ctx *c, const struct ynode *n, json_t *out, json_t
 	bool ok = true, job = false, daemon = false;
 	long long replicas = 1;
 	_cleanup_free_ char *mode =
-	    ynode_get(n, "mode") ? sval(c, ynode_get(n, "mode")) : xstrdup("replicated");
+	    stack_ynode_get(n, "mode") ? sval(c, stack_ynode_get(n, "mode")) : xstrdup("replicated");
 	if (!mode)
 		return false;
 	if (streq(mode, "global"))
@@ -1165,52 +1170,54 @@ static bool map_deploy(struct ctx *c, const struct ynode *n, json_t *out, json_t
 	else if (streq(mode, "replicated-job"))
 		job = true;
 	else if (!streq(mode, "replicated"))
-		return fail(c, ynode_get(n, "mode"),
+		return fail(c, stack_ynode_get(n, "mode"),
 			    "%s mode '%s' (expected replicated, global or replicated-job)",
 			    streq(mode, "global-job") ? "unsupported" : "invalid", mode);
-	if (ynode_get(n, "replicas")) {
+	if (stack_ynode_get(n, "replicas")) {
 		size_t at = push(c, "replicas", 0);
-		ok &= ival(c, ynode_get(n, "replicas"), 0, 10000, &replicas);
+		ok &= ival(c, stack_ynode_get(n, "replicas"), 0, 10000, &replicas);
 		if (daemon)
-			ok = fail(c, ynode_get(n, "replicas"), "replicas can not be used with mode global");
+			ok = fail(c, stack_ynode_get(n, "replicas"),
+				  "replicas can not be used with mode global");
 		pop(c, at);
 	}
-	if (ynode_get(n, "restart_policy")) {
+	if (stack_ynode_get(n, "restart_policy")) {
 		size_t at = push(c, "restart_policy", 0);
-		ok &= map_restart(c, ynode_get(n, "restart_policy"), &job);
+		ok &= map_restart(c, stack_ynode_get(n, "restart_policy"), &job);
 		pop(c, at);
 	}
 	if (job && daemon)
-		return fail(c, ynode_get(n, "restart_policy"), "a global service can not be a one-off job");
+		return fail(c, stack_ynode_get(n, "restart_policy"),
+			    "a global service can not be a one-off job");
 	json_object_set_new(out, "kind", json_string(job ? "job" : "service"));
 	json_object_set_new(svc, "schedulingStrategy", json_string(daemon ? "DAEMON" : "REPLICA"));
 	if (!daemon)
 		json_object_set_new(svc, job ? "count" : "desiredCount", json_integer(replicas));
 	json_t *dc = json_object_get(svc, "deploymentConfiguration");
 	static const struct ynode empty = { .kind = YNODE_MAP };
-	const struct ynode *uc = ynode_get(n, "update_config");
+	const struct ynode *uc = stack_ynode_get(n, "update_config");
 	size_t at = push(c, "update_config", 0);
 	ok &= map_update_config(c, uc ? uc : &empty, replicas, daemon, false, dc);
 	pop(c, at);
-	if (ynode_get(n, "rollback_config")) {
+	if (stack_ynode_get(n, "rollback_config")) {
 		at = push(c, "rollback_config", 0);
-		ok &= map_update_config(c, ynode_get(n, "rollback_config"), replicas, daemon, true, dc);
+		ok &= map_update_config(c, stack_ynode_get(n, "rollback_config"), replicas, daemon, true, dc);
 		pop(c, at);
 	}
-	if (ynode_get(n, "placement")) {
+	if (stack_ynode_get(n, "placement")) {
 		at = push(c, "placement", 0);
-		ok &= map_placement(c, ynode_get(n, "placement"), svc, daemon);
+		ok &= map_placement(c, stack_ynode_get(n, "placement"), svc, daemon);
 		pop(c, at);
 	}
-	if (ynode_get(n, "resources")) {
+	if (stack_ynode_get(n, "resources")) {
 		at = push(c, "resources", 0);
-		ok &= map_resources(c, ynode_get(n, "resources"), td, def);
+		ok &= map_resources(c, stack_ynode_get(n, "resources"), td, def);
 		pop(c, at);
 	}
-	if (ynode_get(n, "labels")) {
+	if (stack_ynode_get(n, "labels")) {
 		at = push(c, "labels", 0);
 		json_t *labels = json_object();
-		ok &= kv_into(c, ynode_get(n, "labels"), labels, false);
+		ok &= kv_into(c, stack_ynode_get(n, "labels"), labels, false);
 		const char *k;
 		json_t *v;
 		json_object_foreach (labels, k, v)
@@ -1285,7 +1292,7 @@ static const struct key_rule SERVICE_KEYS[] = {
 
 static bool opt_str(struct ctx *c, const struct ynode *sn, const char *key, json_t *def, const char *ecs_key)
 {
-	const struct ynode *n = ynode_get(sn, key);
+	const struct ynode *n = stack_ynode_get(sn, key);
 	if (!n)
 		return true;
 	size_t at = push(c, key, 0);
@@ -1299,7 +1306,7 @@ static bool opt_str(struct ctx *c, const struct ynode *sn, const char *key, json
 
 static bool opt_bool(struct ctx *c, const struct ynode *sn, const char *key, json_t *obj, const char *ecs_key)
 {
-	const struct ynode *n = ynode_get(sn, key);
+	const struct ynode *n = stack_ynode_get(sn, key);
 	bool b;
 	if (!n)
 		return true;
@@ -1313,7 +1320,7 @@ static bool opt_bool(struct ctx *c, const struct ynode *sn, const char *key, jso
 
 static bool opt_strs(struct ctx *c, const struct ynode *sn, const char *key, json_t *obj, const char *ecs_key)
 {
-	const struct ynode *n = ynode_get(sn, key);
+	const struct ynode *n = stack_ynode_get(sn, key);
 	if (!n)
 		return true;
 	size_t at = push(c, key, 0);
@@ -1399,7 +1406,7 @@ static bool map_environment(struct ctx *c, const struct ynode *sn, json_t *def)
 {
 	bool ok = true;
 	json_t *env = json_object();
-	const struct ynode *ef = ynode_get(sn, "env_file"), *en = ynode_get(sn, "environment");
+	const struct ynode *ef = stack_ynode_get(sn, "env_file"), *en = stack_ynode_get(sn, "environment");
 	if (ef) {
 		size_t at = push(c, "env_file", 0);
 		json_t *files = NULL;
@@ -1444,7 +1451,7 @@ static bool map_misc(struct ctx *c, const struct ynode *sn, json_t *def)
 		json_object_set(lp, "capabilities", caps);
 	json_decref(caps);
 	const struct ynode *n;
-	if ((n = ynode_get(sn, "stop_grace_period"))) {
+	if ((n = stack_ynode_get(sn, "stop_grace_period"))) {
 		long long s = 0;
 		size_t at = push(c, "stop_grace_period", 0);
 		if (secs(c, n, &s)) {
@@ -1456,14 +1463,14 @@ static bool map_misc(struct ctx *c, const struct ynode *sn, json_t *def)
 		}
 		pop(c, at);
 	}
-	if ((n = ynode_get(sn, "labels"))) {
+	if ((n = stack_ynode_get(sn, "labels"))) {
 		size_t at = push(c, "labels", 0);
 		json_t *l = json_object();
 		ok &= kv_into(c, n, l, false);
 		json_object_set_new(def, "dockerLabels", l);
 		pop(c, at);
 	}
-	if ((n = ynode_get(sn, "sysctls"))) {
+	if ((n = stack_ynode_get(sn, "sysctls"))) {
 		size_t at = push(c, "sysctls", 0);
 		json_t *l = json_object();
 		ok &= kv_into(c, n, l, false);
@@ -1478,7 +1485,7 @@ static bool map_misc(struct ctx *c, const struct ynode *sn, json_t *def)
 		json_decref(l);
 		pop(c, at);
 	}
-	if ((n = ynode_get(sn, "extra_hosts"))) {
+	if ((n = stack_ynode_get(sn, "extra_hosts"))) {
 		size_t at = push(c, "extra_hosts", 0);
 		json_t *l = json_object();
 		if (n->kind == YNODE_SEQ) { /* "host:ip" or "host=ip" */
@@ -1504,7 +1511,7 @@ static bool map_misc(struct ctx *c, const struct ynode *sn, json_t *def)
 		json_decref(l);
 		pop(c, at);
 	}
-	if ((n = ynode_get(sn, "ulimits"))) {
+	if ((n = stack_ynode_get(sn, "ulimits"))) {
 		size_t at = push(c, "ulimits", 0);
 		json_t *ul = json_array();
 		for (size_t i = 0; n->kind == YNODE_MAP && i < n->n; i++) {
@@ -1517,29 +1524,30 @@ static bool map_misc(struct ctx *c, const struct ynode *sn, json_t *def)
 			} else {
 				static const struct key_rule r[] = { { "soft", K_OK, NULL },
 								     { "hard", K_OK, NULL } };
-				ok &= check_keys(c, v, r, 2) && ynode_get(v, "soft") &&
-				      ynode_get(v, "hard") &&
-				      ival(c, ynode_get(v, "soft"), 0, INT32_MAX, &soft) &&
-				      ival(c, ynode_get(v, "hard"), 0, INT32_MAX, &hard);
+				ok &= check_keys(c, v, r, 2) && stack_ynode_get(v, "soft") &&
+				      stack_ynode_get(v, "hard") &&
+				      ival(c, stack_ynode_get(v, "soft"), 0, INT32_MAX, &soft) &&
+				      ival(c, stack_ynode_get(v, "hard"), 0, INT32_MAX, &hard);
 			}
 			json_array_append_new(ul, json_pack("{s:s,s:I,s:I}", "name", n->keys[i]->str,
 							    "softLimit", soft, "hardLimit", hard));
 			pop(c, a2);
 		}
 		if (n->kind != YNODE_MAP)
-			ok = fail(c, n, "expected a mapping, got %s", ynode_kind_name(n));
+			ok = fail(c, n, "expected a mapping, got %s", stack_ynode_kind_name(n));
 		json_object_set_new(def, "ulimits", ul);
 		pop(c, at);
 	}
-	if ((n = ynode_get(sn, "logging"))) {
+	if ((n = stack_ynode_get(sn, "logging"))) {
 		static const struct key_rule r[] = { { "driver", K_OK, NULL }, { "options", K_OK, NULL } };
 		size_t at = push(c, "logging", 0);
 		if (check_keys(c, n, r, 2)) {
-			_cleanup_free_ char *d =
-			    ynode_get(n, "driver") ? sval(c, ynode_get(n, "driver")) : xstrdup("json-file");
+			_cleanup_free_ char *d = stack_ynode_get(n, "driver")
+						     ? sval(c, stack_ynode_get(n, "driver"))
+						     : xstrdup("json-file");
 			json_t *opts = json_object();
-			if (ynode_get(n, "options"))
-				ok &= kv_into(c, ynode_get(n, "options"), opts, false);
+			if (stack_ynode_get(n, "options"))
+				ok &= kv_into(c, stack_ynode_get(n, "options"), opts, false);
 			if (d)
 				json_object_set_new(def, "logConfiguration",
 						    json_pack("{s:s,s:o}", "logDriver", d, "options", opts));
@@ -1555,7 +1563,7 @@ static bool map_misc(struct ctx *c, const struct ynode *sn, json_t *def)
 
 static bool map_networks(struct ctx *c, const struct ynode *sn)
 {
-	const struct ynode *n = ynode_get(sn, "networks");
+	const struct ynode *n = stack_ynode_get(sn, "networks");
 	if (!n)
 		return true;
 	size_t at = push(c, "networks", 0);
@@ -1573,7 +1581,7 @@ static bool map_networks(struct ctx *c, const struct ynode *sn)
 		if (!declared)
 			ok = fail(c, k, "network '%s' is not declared in the top-level 'networks'", k->str);
 		const struct ynode *opts = n->kind == YNODE_MAP ? n->vals[i] : NULL;
-		if (opts && !ynode_is_null(opts)) {
+		if (opts && !stack_ynode_is_null(opts)) {
 			static const struct key_rule r[] = {
 				{ "aliases", K_WARN,
 				  "network aliases are not published: services resolve by name" },
@@ -1594,7 +1602,7 @@ static bool map_networks(struct ctx *c, const struct ynode *sn)
 
 static bool map_depends(struct ctx *c, const struct ynode *sn, const struct ynode *services, json_t *out)
 {
-	const struct ynode *n = ynode_get(sn, "depends_on");
+	const struct ynode *n = stack_ynode_get(sn, "depends_on");
 	if (!n)
 		return true;
 	size_t at = push(c, "depends_on", 0);
@@ -1608,12 +1616,12 @@ static bool map_depends(struct ctx *c, const struct ynode *sn, const struct ynod
 			ok = fail(c, k, "expected a service name");
 			continue;
 		}
-		if (!ynode_get(services, k->str)) {
+		if (!stack_ynode_get(services, k->str)) {
 			ok = fail(c, k, "service '%s' is not defined", k->str);
 			continue;
 		}
 		const struct ynode *opt = n->kind == YNODE_MAP ? n->vals[i] : NULL;
-		if (opt && !ynode_is_null(opt)) {
+		if (opt && !stack_ynode_is_null(opt)) {
 			static const struct key_rule r[] = {
 				{ "condition", K_OK, NULL },
 				{ "restart", K_WARN, "ignored" },
@@ -1623,13 +1631,14 @@ static bool map_depends(struct ctx *c, const struct ynode *sn, const struct ynod
 			_cleanup_free_ char *cond = NULL;
 			if (!check_keys(c, opt, r, ARRAY_SIZE(r)))
 				ok = false;
-			else if (ynode_get(opt, "condition") &&
-				 (cond = sval(c, ynode_get(opt, "condition"))) &&
+			else if (stack_ynode_get(opt, "condition") &&
+				 (cond = sval(c, stack_ynode_get(opt, "condition"))) &&
 				 !streq(cond, "service_started") && !streq(cond, "service_healthy") &&
 				 !streq(cond, "service_completed_successfully"))
-				ok = fail(c, ynode_get(opt, "condition"), "invalid condition '%s'", cond);
+				ok = fail(c, stack_ynode_get(opt, "condition"), "invalid condition '%s'",
+					  cond);
 			else if (cond && !streq(cond, "service_started"))
-				warn(c, ynode_get(opt, "condition"),
+				warn(c, stack_ynode_get(opt, "condition"),
 				     "berth creates services in dependency order but does not wait for '%s' "
 				     "(docker stack deploy ignores depends_on)",
 				     cond);
@@ -1662,7 +1671,7 @@ static void stack_discovery(struct ctx *c, json_t *def)
 
 static bool map_image(struct ctx *c, const struct ynode *sn, const char *name, json_t *out, json_t *def)
 {
-	const struct ynode *img = ynode_get(sn, "image"), *build = ynode_get(sn, "build");
+	const struct ynode *img = stack_ynode_get(sn, "image"), *build = stack_ynode_get(sn, "build");
 	_cleanup_free_ char *image = NULL;
 	if (img && !(image = sval(c, img)))
 		return false;
@@ -1683,7 +1692,7 @@ static bool map_image(struct ctx *c, const struct ynode *sn, const char *name, j
 			};
 			size_t at = push(c, "build", 0);
 			check_keys(c, build, r, ARRAY_SIZE(r));
-			const struct ynode *ctxn = ynode_get(build, "context");
+			const struct ynode *ctxn = stack_ynode_get(build, "context");
 			char *s = ctxn ? sval(c, ctxn) : xstrdup(".");
 			json_object_set_new(b, "context", json_string(s ? s : ""));
 			bok = s != NULL;
@@ -1693,7 +1702,7 @@ static bool map_image(struct ctx *c, const struct ynode *sn, const char *name, j
 			       opt_strs(c, build, "cache_from", b, "cacheFrom");
 			static const char *const maps[] = { "args", "labels" };
 			for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
-				const struct ynode *m = ynode_get(build, maps[i]);
+				const struct ynode *m = stack_ynode_get(build, maps[i]);
 				if (!m)
 					continue;
 				size_t at2 = push(c, maps[i], 0);
@@ -1735,7 +1744,7 @@ static void set_hash(json_t *out)
 	json_object_set_new(out, "hash", json_string(hex + strlen("sha256:")));
 }
 
-int compose_set_image(json_t *service, const char *image)
+int stack_compose_set_image(json_t *service, const char *image)
 {
 	json_t *def = json_array_get(json_object_get(json_object_get(service, "taskDefinition"),
 						     "containerDefinitions"),
@@ -1782,14 +1791,14 @@ static json_t *map_service(struct ctx *c, const char *name, const struct ynode *
 		ok &= map_image(c, sn, name, out, def);
 		const struct ynode *n;
 		json_t *w;
-		if ((n = ynode_get(sn, "command"))) {
+		if ((n = stack_ynode_get(sn, "command"))) {
 			size_t a = push(c, "command", 0);
 			if ((w = words(c, n)))
 				json_object_set_new(def, "command", w);
 			ok &= w != NULL;
 			pop(c, a);
 		}
-		if ((n = ynode_get(sn, "entrypoint"))) {
+		if ((n = stack_ynode_get(sn, "entrypoint"))) {
 			size_t a = push(c, "entrypoint", 0);
 			if ((w = words(c, n)))
 				json_object_set_new(def, "entryPoint", w);
@@ -1799,7 +1808,7 @@ static json_t *map_service(struct ctx *c, const char *name, const struct ynode *
 		ok &= map_environment(c, sn, def);
 		ok &= map_ports(c, name, sn, def, json_object_get(out, "ports"));
 		ok &= map_volumes(c, sn, td, def);
-		if ((n = ynode_get(sn, "healthcheck"))) {
+		if ((n = stack_ynode_get(sn, "healthcheck"))) {
 			size_t a = push(c, "healthcheck", 0);
 			ok &= map_healthcheck(c, n, def);
 			pop(c, a);
@@ -1809,7 +1818,7 @@ static json_t *map_service(struct ctx *c, const char *name, const struct ynode *
 		ok &= map_networks(c, sn);
 		ok &= map_depends(c, sn, services, out);
 		size_t a = push(c, "deploy", 0);
-		ok &= map_deploy(c, ynode_get(sn, "deploy"), out, td, def);
+		ok &= map_deploy(c, stack_ynode_get(sn, "deploy"), out, td, def);
 		pop(c, a);
 	}
 	/* the load balancer drains a stopping task for its stop grace period (Swarm's default 10 s) */
@@ -1858,13 +1867,13 @@ static bool check_top_networks(struct ctx *c, const struct ynode *n)
 	for (size_t i = 0; i < n->n; i++) {
 		size_t at = push(c, n->keys[i]->str, 0);
 		const struct ynode *v = n->vals[i];
-		if (!ynode_is_null(v) && check_keys(c, v, r, ARRAY_SIZE(r))) {
+		if (!stack_ynode_is_null(v) && check_keys(c, v, r, ARRAY_SIZE(r))) {
 			_cleanup_free_ char *d =
-			    ynode_get(v, "driver") ? sval(c, ynode_get(v, "driver")) : NULL;
+			    stack_ynode_get(v, "driver") ? sval(c, stack_ynode_get(v, "driver")) : NULL;
 			if (d && !streq(d, "overlay") && !streq(d, "bridge"))
-				ok = fail(c, ynode_get(v, "driver"),
+				ok = fail(c, stack_ynode_get(v, "driver"),
 					  "unsupported network driver '%s' (overlay)", d);
-		} else if (!ynode_is_null(v)) {
+		} else if (!stack_ynode_is_null(v)) {
 			ok = false;
 		}
 		pop(c, at);
@@ -1884,13 +1893,13 @@ static bool check_top_volumes(struct ctx *c, const struct ynode *n)
 	for (size_t i = 0; i < n->n; i++) {
 		size_t at = push(c, n->keys[i]->str, 0);
 		const struct ynode *v = n->vals[i];
-		if (!ynode_is_null(v) && check_keys(c, v, r, ARRAY_SIZE(r))) {
+		if (!stack_ynode_is_null(v) && check_keys(c, v, r, ARRAY_SIZE(r))) {
 			_cleanup_free_ char *d =
-			    ynode_get(v, "driver") ? sval(c, ynode_get(v, "driver")) : NULL;
+			    stack_ynode_get(v, "driver") ? sval(c, stack_ynode_get(v, "driver")) : NULL;
 			if (d && !streq(d, "local"))
-				ok = fail(c, ynode_get(v, "driver"), "unsupported volume driver '%s' (local)",
-					  d);
-		} else if (!ynode_is_null(v)) {
+				ok = fail(c, stack_ynode_get(v, "driver"),
+					  "unsupported volume driver '%s' (local)", d);
+		} else if (!stack_ynode_is_null(v)) {
 			ok = false;
 		}
 		pop(c, at);
@@ -1933,7 +1942,7 @@ static bool order_services(struct ctx *c, json_t *list, const struct ynode *serv
 			    json_string_value(json_object_get(json_array_get(list, i), "name"));
 			size_t at = push(c, "services", 0), at2 = push(c, name, 0),
 			       at3 = push(c, "depends_on", 0);
-			ok = fail(c, ynode_get(ynode_get(services, name), "depends_on"),
+			ok = fail(c, stack_ynode_get(stack_ynode_get(services, name), "depends_on"),
 				  "dependency cycle through service '%s'", name);
 			pop(c, at3), pop(c, at2), pop(c, at);
 		}
@@ -1963,9 +1972,9 @@ static json_t *map_file(struct ctx *c, const struct ynode *root)
 		return fail(c, NULL, "the file is empty"), NULL;
 	if (!check_keys(c, root, TOP_KEYS, ARRAY_SIZE(TOP_KEYS)))
 		return NULL;
-	const struct ynode *services = ynode_get(root, "services");
-	c->top_networks = ynode_get(root, "networks");
-	c->top_volumes = ynode_get(root, "volumes");
+	const struct ynode *services = stack_ynode_get(root, "services");
+	c->top_networks = stack_ynode_get(root, "networks");
+	c->top_volumes = stack_ynode_get(root, "volumes");
 	bool ok = true;
 	if (c->top_networks) {
 		size_t at = push(c, "networks", 0);
@@ -1991,28 +2000,29 @@ static json_t *map_file(struct ctx *c, const struct ynode *root)
 	json_t *ordered = NULL;
 	if (!ok || !order_services(c, list, services, &ordered))
 		return NULL;
-	_cleanup_free_ char *name = ynode_get(root, "name") ? sval(c, ynode_get(root, "name")) : NULL;
+	_cleanup_free_ char *name =
+	    stack_ynode_get(root, "name") ? sval(c, stack_ynode_get(root, "name")) : NULL;
 	return json_pack("{s:s,s:s?,s:o}", "stack", c->o->stack, "name", name, "services", ordered);
 }
 
-int compose_load(const char *text, size_t len, const struct compose_opts *o, json_t **ret,
+int stack_compose_load(const char *text, size_t len, const struct compose_opts *o, json_t **ret,
 		 struct berth_error **err)
 {
 	struct ytree *t = NULL;
 	_cleanup_error_ struct berth_error *perr = NULL;
-	int r = ytree_parse(text, len, &t, &perr);
+	int r = stack_ytree_parse(text, len, &t, &perr);
 	if (r < 0) {
 		_cleanup_free_ char *m = berth_error_string(perr);
 		return berth_error_msg(err, -r, "%s:%s", o->file ? o->file : "compose file", m);
 	}
 	struct ctx c = { .o = o, .errors = STRBUF_INIT, .warnings = json_array(), .path = STRBUF_INIT };
 	json_t *out = NULL;
-	if (!o->stack || !compose_stack_name_valid(o->stack))
+	if (!o->stack || !stack_compose_stack_name_valid(o->stack))
 		fail(&c, NULL, "invalid stack name '%s' (1-%d lowercase letters, digits, '-' and '_')",
 		     o->stack ? o->stack : "", STACK_NAME_MAX);
 	else
 		out = map_file(&c, t->root);
-	ytree_free(t);
+	stack_ytree_free(t);
 	if (c.nerr || !out) {
 		if (c.nerr > MAX_ERRORS)
 			strbuf_addf(&c.errors, "\n... and %zu more errors", c.nerr - MAX_ERRORS);

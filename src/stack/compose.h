@@ -31,7 +31,7 @@
 #define STACK_DEFAULT_MEMORY_RESERVATION 64 /* MiB, when the file gives no memory at all */
 
 struct compose_opts {
-	const char *stack; /* the stack's name (compose_stack_name_valid) */
+	const char *stack; /* the stack's name (stack_compose_stack_name_valid) */
 	const char *file;  /* for messages */
 	const char *dir;   /* env_file paths are relative to it (NULL: ".") */
 	/* ${VAR} interpolation; NULL: nothing is set */
@@ -57,7 +57,7 @@ struct compose_opts {
  *    "warnings": ["FILE:LINE:COL: PATH: message", ...]}
  * Fails with -EINVAL and every error found (one per line) in err.
  */
-int compose_load(const char *text, size_t len, const struct compose_opts *o, json_t **ret,
+int stack_compose_load(const char *text, size_t len, const struct compose_opts *o, json_t **ret,
 		 struct berth_error **err);
 
 /*
@@ -65,14 +65,14 @@ int compose_load(const char *text, size_t len, const struct compose_opts *o, jso
  * reference apply built and pushed for a "build" service: its task definition,
  * image tag and hash follow. -EINVAL if service is not one.
  */
-int compose_set_image(json_t *service, const char *image);
+int stack_compose_set_image(json_t *service, const char *image);
 
 /* Stack names: 1-STACK_NAME_MAX of [a-z0-9_-], starting with a letter or digit. */
-bool compose_stack_name_valid(const char *s);
+bool stack_compose_stack_name_valid(const char *s);
 /* The default stack name for a directory (its basename, lowercased, other characters dropped); new string. */
-char *compose_default_stack_name(const char *dir);
+char *stack_compose_default_stack_name(const char *dir);
 /* The load balancer name of a published port: STACK-SERVICE-PORT in ELB's alphabet, at most 32; new string.
  */
-char *compose_lb_name(const char *stack, const char *service, long port);
+char *stack_compose_lb_name(const char *stack, const char *service, long port);
 
 #endif

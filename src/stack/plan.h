@@ -1,6 +1,6 @@
 /*
  * plan.h - what `berth apply` must do to make a cluster match a compose
- * file: the difference between the desired objects (compose_load) and the
+ * file: the difference between the desired objects (stack_compose_load) and the
  * stack's current objects (read from the ECS API by the caller), as an
  * ordered list of steps, printable as a diff. Pure: no I/O.
  *

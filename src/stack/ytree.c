@@ -94,7 +94,7 @@ static int merge_into(struct parse *p, struct ynode *m, struct ynode *src, const
 	if (src->kind != YNODE_MAP)
 		return fail_at(p, at, "'<<' merges a mapping or a list of mappings");
 	for (size_t i = 0; i < src->n; i++)
-		if (!ynode_get(m, src->keys[i]->str))
+		if (!stack_ynode_get(m, src->keys[i]->str))
 			add_child(m, src->keys[i], src->vals[i]);
 	return 0;
 }
@@ -131,7 +131,7 @@ static int mapping(struct parse *p, struct ynode *m, int depth)
 			merges[nmerges++] = v;
 			continue;
 		}
-		if (ynode_get(m, k->str)) {
+		if (stack_ynode_get(m, k->str)) {
 			_cleanup_free_ char *msg = xasprintf("duplicate key '%s'", k->str);
 			r = fail_at(p, &at, msg);
 			break;
@@ -249,13 +249,13 @@ static int document(struct parse *p)
 	return expect(p, YAML_STREAM_END_EVENT, "expected one document, found several");
 }
 
-int ytree_parse(const char *text, size_t len, struct ytree **ret, struct berth_error **err)
+int stack_ytree_parse(const char *text, size_t len, struct ytree **ret, struct berth_error **err)
 {
 	if (len > YTREE_MAX_SIZE)
 		return berth_error_msg(err, EFBIG, "YAML larger than %u bytes", YTREE_MAX_SIZE);
 	struct parse p = { .err = err, .t = xcalloc(1, sizeof(struct ytree)) };
 	if (!yaml_parser_initialize(&p.parser)) {
-		ytree_free(p.t);
+		stack_ytree_free(p.t);
 		return berth_error_msg(err, ENOMEM, "initialise the YAML parser");
 	}
 	yaml_parser_set_input_string(&p.parser, (const unsigned char *)text, len);
@@ -265,14 +265,14 @@ int ytree_parse(const char *text, size_t len, struct ytree **ret, struct berth_e
 		free(p.anchors[i].name);
 	free(p.anchors);
 	if (r < 0) {
-		ytree_free(p.t);
+		stack_ytree_free(p.t);
 		return r;
 	}
 	*ret = p.t;
 	return 0;
 }
 
-struct ytree *ytree_free(struct ytree *t)
+struct ytree *stack_ytree_free(struct ytree *t)
 {
 	if (!t)
 		return NULL;
@@ -287,7 +287,7 @@ struct ytree *ytree_free(struct ytree *t)
 	return NULL;
 }
 
-struct ynode *ynode_get(const struct ynode *m, const char *key)
+struct ynode *stack_ynode_get(const struct ynode *m, const char *key)
 {
 	if (!m || m->kind != YNODE_MAP)
 		return NULL;
@@ -297,14 +297,14 @@ struct ynode *ynode_get(const struct ynode *m, const char *key)
 	return NULL;
 }
 
-bool ynode_is_null(const struct ynode *n)
+bool stack_ynode_is_null(const struct ynode *n)
 {
 	return !n || (n->kind == YNODE_SCALAR && n->plain &&
 		      (!*n->str || streq(n->str, "~") || streq(n->str, "null") || streq(n->str, "Null") ||
 		       streq(n->str, "NULL")));
 }
 
-const char *ynode_kind_name(const struct ynode *n)
+const char *stack_ynode_kind_name(const struct ynode *n)
 {
 	return !n                     ? "nothing"
 	       : n->kind == YNODE_MAP ? "a mapping"

@@ -48,14 +48,14 @@ struct ytree {
  * bomb, more than one document); -EFBIG beyond YTREE_MAX_SIZE. An empty
  * document gives a NULL root. *ret only on success.
  */
-int ytree_parse(const char *text, size_t len, struct ytree **ret, struct berth_error **err);
-struct ytree *ytree_free(struct ytree *t);
+int stack_ytree_parse(const char *text, size_t len, struct ytree **ret, struct berth_error **err);
+struct ytree *stack_ytree_free(struct ytree *t);
 
 /* The value of key in map m, or NULL (also when m is not a map). Borrowed. */
-struct ynode *ynode_get(const struct ynode *m, const char *key);
+struct ynode *stack_ynode_get(const struct ynode *m, const char *key);
 /* A plain scalar null (~, null, empty) or no node at all. */
-bool ynode_is_null(const struct ynode *n);
+bool stack_ynode_is_null(const struct ynode *n);
 /* "mapping", "sequence" or "scalar" for messages. */
-const char *ynode_kind_name(const struct ynode *n);
+const char *stack_ynode_kind_name(const struct ynode *n);
 
 #endif

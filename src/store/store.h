@@ -14,7 +14,7 @@
  * Leases expire keys: a key put with a lease is deleted (a DELETE event with
  * its own revision) when the lease is revoked or not kept alive within its TTL.
  *
- * Ownership: every struct store_kv / store_event returned belongs to the
+ * Ownership: every struct store_kv / engine_store_event returned belongs to the
  * caller (store_kv_list_done(), store_event_list_done()). Errors follow the
  * project's conventions: >= 0 on success, -errno on failure with *err set;
  * -ENOENT for a missing key or lease, -ERANGE for a watch revision that was

@@ -17,10 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	_cleanup_free_ char *expr = xstrndup((const char *)data, size);
 	struct schedule s;
 	char msg[SCHEDULE_MSG_MAX];
-	if (schedule_parse(expr, &s, msg) < 0)
+	if (autoscale_schedule_parse(expr, &s, msg) < 0)
 		return 0;
 	time_t t = 1700000000, next;
-	for (int i = 0; i < 3 && schedule_next(&s, 1690000000, t, &next) == 0; i++) {
+	for (int i = 0; i < 3 && autoscale_schedule_next(&s, 1690000000, t, &next) == 0; i++) {
 		if (next <= t)
 			__builtin_trap();
 		t = next;

@@ -11,13 +11,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct dns_query q;
 	struct berth_error *e = NULL;
-	if (dns_parse_query(data, size, &q, &e) == 0) {
+	if (net_dns_parse_query(data, size, &q, &e) == 0) {
 		uint8_t out[1232];
 		uint32_t addrs[3] = { 1, 2, 3 };
-		dns_build_reply(data, &q, 0, addrs, 3, out, sizeof(out));
-		dns_build_reply(data, &q, 3, NULL, 0, out, 16);
+		net_dns_build_reply(data, &q, 0, addrs, 3, out, sizeof(out));
+		net_dns_build_reply(data, &q, 3, NULL, 0, out, 16);
 		struct in6_addr a6[2] = { IN6ADDR_LOOPBACK_INIT, IN6ADDR_ANY_INIT };
-		dns_build_reply6(data, &q, a6, 2, out, sizeof(out));
+		net_dns_build_reply6(data, &q, a6, 2, out, sizeof(out));
 	}
 	berth_error_free(e);
 	return 0;

@@ -9,13 +9,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct dns_records *r = NULL;
 	struct berth_error *e = NULL;
-	if (dns_records_parse((const char *)data, size, &r, &e) == 0) {
+	if (net_dns_records_parse((const char *)data, size, &r, &e) == 0) {
 		uint32_t out[8];
 		bool known;
-		dns_records_lookup(r, "web", out, 8, &known);
-		dns_records_lookup(r, "web.default.local", out, 8, NULL);
+		net_dns_records_lookup(r, "web", out, 8, &known);
+		net_dns_records_lookup(r, "web.default.local", out, 8, NULL);
 	}
-	dns_records_free(r);
+	net_dns_records_free(r);
 	berth_error_free(e);
 	return 0;
 }

@@ -11,16 +11,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct dockerfile *df = NULL;
 	struct berth_error *err = NULL;
-	if (dockerfile_parse((const char *)data, size, "fuzz", &df, &err) == 0) {
+	if (build_dockerfile_parse((const char *)data, size, "fuzz", &df, &err) == 0) {
 		char *env[] = { (char *)"A=1", (char *)"B=", NULL };
 		for (size_t i = 0; i < df->n_instrs; i++)
 			for (char **a = df->instrs[i].args; *a; a++) {
 				char *out = NULL;
 				char **words = NULL;
 				struct berth_error *e = NULL;
-				if (shlex_process_word(*a, df->escape, env, 0, &out, &e) == 0)
+				if (build_shlex_process_word(*a, df->escape, env, 0, &out, &e) == 0)
 					free(out);
-				if (shlex_process_words(*a, df->escape, env, 0, &words, &e) == 0)
+				if (build_shlex_process_words(*a, df->escape, env, 0, &words, &e) == 0)
 					strv_free(words);
 				berth_error_free(e);
 			}
@@ -36,10 +36,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(berth_error_string(pe));
 		berth_error_free(pe);
-		json_decref(dockerfile_to_json(df));
+		json_decref(build_dockerfile_to_json(df));
 	}
 	free(berth_error_string(err));
 	berth_error_free(err);
-	dockerfile_free(df);
+	build_dockerfile_free(df);
 	return 0;
 }

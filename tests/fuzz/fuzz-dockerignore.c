@@ -16,15 +16,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ignore *ig = NULL;
 	struct berth_error *err = NULL;
 	const char *rest = nl ? nl + 1 : s + size;
-	if (ignore_parse(rest, (size_t)(s + size - rest), &ig, &err) == 0) {
-		ignore_matches(ig, path);
-		ignore_matches(ig, "a/b/c");
-		ignore_free(ig);
+	if (build_ignore_parse(rest, (size_t)(s + size - rest), &ig, &err) == 0) {
+		build_ignore_matches(ig, path);
+		build_ignore_matches(ig, "a/b/c");
+		build_ignore_free(ig);
 	}
-	char **pats = ignore_read_patterns(rest, (size_t)(s + size - rest));
+	char **pats = build_ignore_read_patterns(rest, (size_t)(s + size - rest));
 	for (char **p = pats; *p; p++) {
-		go_path_match(*p, path);
-		free(go_path_clean(*p));
+		build_go_path_match(*p, path);
+		free(build_go_path_clean(*p));
 	}
 	strv_free(pats);
 	free(berth_error_string(err));

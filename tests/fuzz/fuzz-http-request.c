@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	close(sp[1]);
 	_cleanup_free_ char *target = first_target(data, size);
-	if (handled && target && http_target_check(target) < 0)
+	if (handled && target && util_http_target_check(target) < 0)
 		__builtin_trap(); /* a NUL-encoding target reached the handler */
 	return 0;
 }

@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t off = 0;
 	struct loglocal_entry e;
 	ssize_t n;
-	while (off < size && (n = loglocal_decode(data + off, size - off, &e)) > 0) {
+	while (off < size && (n = shim_loglocal_decode(data + off, size - off, &e)) > 0) {
 		if (e.len > 0 && (const uint8_t *)e.line + e.len > data + size)
 			__builtin_trap();
 		off += (size_t)n;
@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned char keys[DETACH_KEYS_MAX];
 	size_t nk;
 	struct berth_error *err = NULL;
-	(void)detach_keys_parse(spec, keys, &nk, &err);
+	(void)detachkeys_parse(spec, keys, &nk, &err);
 	berth_error_free(err);
 	return 0;
 }

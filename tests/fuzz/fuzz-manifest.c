@@ -9,20 +9,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct manifest m;
 	struct berth_error *err = NULL;
-	if (img_manifest_parse((const char *)data, size, NULL, &m, &err) == 0) {
+	if (image_manifest_parse((const char *)data, size, NULL, &m, &err) == 0) {
 		if (m.kind == MANIFEST_INDEX) {
 			struct image_platform p;
 			const struct manifest_desc *d = NULL;
 			image_platform_parse(NULL, &p, NULL);
-			(void)img_manifest_select(&m, &p, &d, NULL);
+			(void)image_manifest_select(&m, &p, &d, NULL);
 			image_platform_done(&p);
 		}
-		img_manifest_done(&m);
+		image_manifest_done(&m);
 	}
 	err = berth_error_free(err);
 	struct config_info c;
-	if (img_config_parse((const char *)data, size, &c, &err) == 0)
-		img_config_info_done(&c);
+	if (image_config_parse((const char *)data, size, &c, &err) == 0)
+		image_config_info_done(&c);
 	berth_error_free(err);
 	return 0;
 }

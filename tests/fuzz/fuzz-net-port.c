@@ -15,17 +15,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	e = berth_error_free(e);
 	free(v);
 	char *name = NULL, *ip = NULL;
-	if (extra_host_parse(s, &name, &ip, &e) == 0) {
+	if (net_extra_host_parse(s, &name, &ip, &e) == 0) {
 		free(name);
 		free(ip);
 	}
 	e = berth_error_free(e);
 	struct ip4net net;
-	ip4net_parse(s, "subnet", false, &net, NULL, &e);
+	net_ip4net_parse(s, "subnet", false, &net, NULL, &e);
 	e = berth_error_free(e);
 	struct ip6net net6;
-	if (ip6net_parse(s, "subnet", &net6, &e) == 0)
-		free(ip6net_format(&net6));
+	if (net_ip6net_parse(s, "subnet", &net6, &e) == 0)
+		free(net_ip6net_format(&net6));
 	e = berth_error_free(e);
 	(void)net_network_name_valid(s);
 	(void)net_mac_valid(s);

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct manifest_info m;
 	struct berth_error *err = NULL;
 	if (registry_manifest_parse(ct, body, len, &m, &err) == 0)
-		reg_manifest_info_done(&m);
+		registry_manifest_info_done(&m);
 	free(berth_error_string(err));
 	berth_error_free(err);
 	return 0;

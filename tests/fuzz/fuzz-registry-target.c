@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 4096 || memchr(data, '\0', size))
 		return 0;
 	_cleanup_free_ char *s = xstrndup((const char *)data, size);
-	if (http_target_check(s) < 0)
+	if (util_http_target_check(s) < 0)
 		return 0;
 	char *q = strchr(s, '?');
 	if (q)
@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		q = amp ? amp + 1 : NULL;
 	}
 	struct route r;
-	reg_route_parse(s, &r);
+	registry_route_parse(s, &r);
 	if (r.name && !registry_name_valid(r.name) && r.kind != ROUTE_NAME_INVALID)
 		__builtin_trap();
 	return 0;

@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!auth) {
 		registry_config_init(&cfg);
 		cfg.token_enabled = true;
-		if (reg_auth_new(&cfg, &auth, NULL) < 0)
+		if (registry_auth_new(&cfg, &auth, NULL) < 0)
 			__builtin_trap();
 	}
 	char *s = xstrndup((const char *)data, size);
@@ -57,16 +57,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *nl = memchr(data, '\n', size);
 	if (!nl) {
 		/* unsigned by our key: whatever it says, it must be refused */
-		if (reg_auth_verify_token(auth, s, &id) == 0)
+		if (registry_auth_verify_token(auth, s, &id) == 0)
 			__builtin_trap();
 	} else {
 		size_t hn = (size_t)(nl - (const char *)data);
 		char *tok = sign((const char *)data, hn, (const char *)data + hn + 1, size - hn - 1);
-		if (reg_auth_verify_token(auth, tok, &id) == 0) {
+		if (registry_auth_verify_token(auth, tok, &id) == 0) {
 			if (id.n_grants > AUTH_GRANTS_MAX || !id.bearer)
 				__builtin_trap();
 			for (size_t i = 0; i < id.n_grants; i++)
-				reg_auth_allowed(auth, &id, id.grants[i].repo, REGISTRY_PULL);
+				registry_auth_allowed(auth, &id, id.grants[i].repo, REGISTRY_PULL);
 		}
 		free(tok);
 	}

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	json_t *out = NULL;
 	struct berth_error *err = NULL;
-	if (compose_load((const char *)data, size, &o, &out, &err) == 0) {
+	if (stack_compose_load((const char *)data, size, &o, &out, &err) == 0) {
 		if (!out)
 			__builtin_trap();
 		json_t *cur = json_pack("{s:{},s:{},s:[]}", "services", "jobs", "loadBalancers"),
@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	berth_error_free(err);
 	struct ytree *t = NULL;
-	if (ytree_parse((const char *)data, size, &t, NULL) == 0)
-		ytree_free(t);
+	if (stack_ytree_parse((const char *)data, size, &t, NULL) == 0)
+		stack_ytree_free(t);
 	return 0;
 }

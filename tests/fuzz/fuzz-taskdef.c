@@ -12,11 +12,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	json_t *out = NULL;
 	struct taskdef_error e;
-	if (taskdef_validate(in, &out, &e) == 0) {
+	if (server_taskdef_validate(in, &out, &e) == 0) {
 		if (!json_is_object(out) || !json_object_get(out, "containerDefinitions"))
 			__builtin_trap();
-		taskdef_cpu(out);
-		taskdef_memory(out);
+		server_taskdef_cpu(out);
+		server_taskdef_memory(out);
 		json_decref(out);
 	} else {
 		if (!e.type || !e.msg)

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct berth_error *err = NULL;
 	struct unpack_result res;
 	if (root >= 0)
-		(void)img_unpack_layer(fd, root, NULL, NULL, NULL, &res, &err);
+		(void)image_unpack_layer(fd, root, NULL, NULL, NULL, &res, &err);
 	berth_error_free(err);
 	if (root >= 0)
 		close(root);

@@ -8,7 +8,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > YAMLJSON_MAX_SIZE)
 		return 0;
 	json_t *j = NULL;
-	if (yaml_to_json((const char *)data, size, &j, NULL) == 0) {
+	if (cli_yaml_to_json((const char *)data, size, &j, NULL) == 0) {
 		if (!j)
 			__builtin_trap();
 		char *s = json_dumps(j, JSON_ENCODE_ANY);
@@ -17,6 +17,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(s);
 		json_decref(j);
 	}
-	(void)yamljson_looks_like_json((const char *)data, size);
+	(void)cli_yamljson_looks_like_json((const char *)data, size);
 	return 0;
 }

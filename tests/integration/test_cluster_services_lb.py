@@ -190,7 +190,7 @@ def node_by_instance(c):
 # UpdateService, before any new task existed: the services_stable waiter passes once the tasks are
 # RUNNING, so the update came while they were still inside the 3 s monitor time (not yet counted
 # healthy), and old tasks not healthy were free stops. They now stay until the healthy tasks meet
-# minimumHealthyPercent without them (deploy_free_stop; the server logs each stop decision at debug).
+# minimumHealthyPercent without them (server_deploy_free_stop; the server logs each stop decision at debug).
 def test_rolling_deploy_drain_and_agent_kill_under_load_fail_no_request(cluster, ecs, lb):
     c = cluster
     c.aws("create-service", "--service-name", "relweb", "--task-definition", c.v1, "--desired-count", 6,

@@ -2,7 +2,7 @@
 item 4): after a restart the container exists fully or not at all, and
 nothing of it is left over: no process, mount, cgroup, runtime state or
 directory. The daemon SIGKILLs itself where $BERTH_TEST_CRASH_AT says
-(common/util.h crash_point), so no timing is involved."""
+(common/util.h util_crash_point), so no timing is involved."""
 import glob
 import json
 import os

@@ -24,8 +24,8 @@ static int setup(void **state)
 	assert_int_equal(store_sqlite_open(path, &f->srv.store, NULL), 0);
 	f->srv.region = xstrdup("us-east-1");
 	f->srv.account = xstrdup("000000000000");
-	f->srv.sched = sched_cache_new();
-	f->srv.records = record_cache_new();
+	f->srv.sched = server_sched_cache_new();
+	f->srv.records = server_record_cache_new();
 	pthread_mutex_init(&f->srv.lock, NULL);
 	store_on_write(f->srv.store, server_note_write, &f->srv);
 	*state = f;
@@ -35,8 +35,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	f->srv.sched = sched_cache_free(f->srv.sched);
-	f->srv.records = record_cache_free(f->srv.records);
+	f->srv.sched = server_sched_cache_free(f->srv.sched);
+	f->srv.records = server_record_cache_free(f->srv.records);
 	f->srv.store = store_free(f->srv.store);
 	pthread_mutex_destroy(&f->srv.lock);
 	free(f->srv.region);

@@ -29,7 +29,7 @@ static void test_set_from_answer(void **state)
 	_cleanup_json_ json_t *a = answer();
 	struct lb_set s;
 	size_t skipped = 0;
-	lb_set_from_answer(a, &s, &skipped);
+	agent_lb_set_from_answer(a, &s, &skipped);
 	assert_int_equal(s.n, 2);
 	assert_int_equal(skipped, 3);
 	assert_string_equal(s.v[0].name, "web");
@@ -42,12 +42,12 @@ static void test_set_from_answer(void **state)
 	assert_null(s.v[1].health_path);
 	assert_string_equal(s.v[1].tls_pem, "CERT\nKEY\n");
 	struct lb_set t;
-	lb_set_from_answer(a, &t, NULL);
-	assert_false(lb_backend_listener_changed(&s.v[0], &t.v[0]));
+	agent_lb_set_from_answer(a, &t, NULL);
+	assert_false(agent_lb_backend_listener_changed(&s.v[0], &t.v[0]));
 	t.v[0].port = 8081;
-	assert_true(lb_backend_listener_changed(&s.v[0], &t.v[0]));
-	lb_set_done(&s);
-	lb_set_done(&t);
+	assert_true(agent_lb_backend_listener_changed(&s.v[0], &t.v[0]));
+	agent_lb_set_done(&s);
+	agent_lb_set_done(&t);
 }
 
 static json_t *targets(const char *spec)
@@ -70,23 +70,23 @@ static void test_plan_keeps_slots_and_emits_runtime_commands(void **state)
 {
 	(void)state;
 	struct lb_backend b = { .name = xstrdup("web") };
-	lb_backend_grow(&b, 1);
+	agent_lb_backend_grow(&b, 1);
 	assert_int_equal(b.n_slots, LB_MIN_SLOTS);
 	struct strbuf cmds = STRBUF_INIT;
 	_cleanup_json_ json_t *t1 = targets("a:10.0.0.1:80:healthy,b:10.0.0.2:80:healthy,x:bad:80:healthy,"
 					    "c:10.0.0.3:80:initial");
-	assert_true(lb_plan(&b, t1, &cmds));
+	assert_true(agent_lb_plan(&b, t1, &cmds));
 	assert_string_equal(cmds.buf, "set server be_web/s1 addr 10.0.0.1 port 80\n"
 				      "set server be_web/s1 state ready\n"
 				      "set server be_web/s2 addr 10.0.0.2 port 80\n"
 				      "set server be_web/s2 state ready\n");
 	/* the same answer again: nothing to do */
 	strbuf_reset(&cmds);
-	assert_true(lb_plan(&b, t1, &cmds));
+	assert_true(agent_lb_plan(&b, t1, &cmds));
 	assert_int_equal(cmds.len, 0);
 	/* a drains, b leaves, d arrives (takes b's slot: the lowest free one) */
 	_cleanup_json_ json_t *t2 = targets("d:10.0.0.4:8080:healthy,a:10.0.0.1:80:draining");
-	assert_true(lb_plan(&b, t2, &cmds));
+	assert_true(agent_lb_plan(&b, t2, &cmds));
 	assert_string_equal(cmds.buf, "set server be_web/s1 state drain\n"
 				      "set server be_web/s2 state maint\n"
 				      "set server be_web/s2 addr 10.0.0.4 port 8080\n"
@@ -99,16 +99,16 @@ static void test_plan_keeps_slots_and_emits_runtime_commands(void **state)
 		strbuf_addf(&many, "%st%d:10.0.1.%d:80:healthy", i ? "," : "", i, i + 1);
 	_cleanup_json_ json_t *t3 = targets(many.buf);
 	strbuf_reset(&cmds);
-	assert_false(lb_plan(&b, t3, &cmds));
+	assert_false(agent_lb_plan(&b, t3, &cmds));
 	assert_int_equal(cmds.len, 0);
 	assert_string_equal(b.slots[1].id, "d");
-	lb_backend_grow(&b, json_array_size(t3));
+	agent_lb_backend_grow(&b, json_array_size(t3));
 	assert_int_equal(b.n_slots, 2 * LB_MIN_SLOTS);
-	assert_true(lb_plan(&b, t3, NULL));
+	assert_true(agent_lb_plan(&b, t3, NULL));
 	strbuf_release(&cmds);
 	struct lb_set s = { xcalloc(1, sizeof(b)), 1 };
 	s.v[0] = b;
-	lb_set_done(&s);
+	agent_lb_set_done(&s);
 }
 
 static void test_render_config(void **state)
@@ -116,12 +116,12 @@ static void test_render_config(void **state)
 	(void)state;
 	_cleanup_json_ json_t *a = answer();
 	struct lb_set s;
-	lb_set_from_answer(a, &s, NULL);
-	lb_backend_grow(&s.v[0], 0);
+	agent_lb_set_from_answer(a, &s, NULL);
+	agent_lb_backend_grow(&s.v[0], 0);
 	_cleanup_json_ json_t *t = targets("a:10.0.0.1:80:healthy,b:10.0.0.2:80:draining");
-	assert_true(lb_plan(&s.v[0], t, NULL));
+	assert_true(agent_lb_plan(&s.v[0], t, NULL));
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	lb_render_config(&s, "/run/x/lb", &out);
+	agent_lb_render_config(&s, "/run/x/lb", &out);
 	const char *want[] = {
 		"    master-worker\n",
 		"    stats socket /run/x/lb/admin.sock mode 600 level admin expose-fd listeners\n"
@@ -145,7 +145,7 @@ static void test_render_config(void **state)
 			fail_msg("missing %s in:\n%s", want[i], out.buf);
 	assert_null(strstr(out.buf, "httpchk GET /\n")); /* tcp: connect checks only */
 	assert_null(strstr(strstr(out.buf, "backend be_db"), "retry-on"));
-	lb_set_done(&s);
+	agent_lb_set_done(&s);
 }
 
 static void test_render_records(void **state)
@@ -154,11 +154,11 @@ static void test_render_records(void **state)
 	_cleanup_json_ json_t *d = json_pack("{s:s,s:{s:[s,s],s:[s]}}", "domain", "prod.local", "names",
 					     "web", "10.0.0.1", "10.0.0.2", "api", "10.0.0.3");
 	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-	lb_render_records(d, &out);
+	agent_lb_render_records(d, &out);
 	assert_string_equal(out.buf, "api 10.0.0.3\napi.prod.local 10.0.0.3\n"
 				     "web 10.0.0.1 10.0.0.2\nweb.prod.local 10.0.0.1 10.0.0.2\n");
 	strbuf_reset(&out);
-	lb_render_records(NULL, &out);
+	agent_lb_render_records(NULL, &out);
 	assert_int_equal(out.len, 0);
 }
 
@@ -173,15 +173,15 @@ static void test_parse_stat(void **state)
 			  "fe_,FRONTEND,,1,1,,OPEN\n"
 			  "fe_bad,FRONTEND,,x,1,,OPEN\n"
 			  "fe_short,FRONTEND\n";
-	json_t *j = lb_parse_stat(csv);
+	json_t *j = agent_lb_parse_stat(csv);
 	assert_int_equal(json_object_size(j), 2);
 	assert_int_equal(json_integer_value(json_object_get(j, "web")), 40); /* HTTP: requests */
 	assert_int_equal(json_integer_value(json_object_get(j, "db")), 7);   /* TCP: sessions */
 	json_decref(j);
-	j = lb_parse_stat("Unknown command\n");
+	j = agent_lb_parse_stat("Unknown command\n");
 	assert_int_equal(json_object_size(j), 0);
 	json_decref(j);
-	j = lb_parse_stat("# svname,stot\nfe_x,FRONTEND\n"); /* no pxname column */
+	j = agent_lb_parse_stat("# svname,stot\nfe_x,FRONTEND\n"); /* no pxname column */
 	assert_int_equal(json_object_size(j), 0);
 	json_decref(j);
 }
@@ -199,10 +199,10 @@ static void test_parse_health(void **state)
 	    "id", "t3", "address", "10.0.0.3", "port", 80, "state", "healthy", "id", "t4", "address",
 	    "10.0.0.4", "port", 80, "state", "draining", "id", "t5", "address", "10.0.0.5", "port", 80,
 	    "state", "healthy");
-	lb_set_from_answer(a, &set, NULL);
-	lb_backend_grow(&set.v[0], 5);
-	assert_true(lb_plan(&set.v[0], json_object_get(json_array_get(a, 0), "targets"), NULL));
-	_cleanup_json_ json_t *slots = lb_slot_map(&set);
+	agent_lb_set_from_answer(a, &set, NULL);
+	agent_lb_backend_grow(&set.v[0], 5);
+	assert_true(agent_lb_plan(&set.v[0], json_object_get(json_array_get(a, 0), "targets"), NULL));
+	_cleanup_json_ json_t *slots = agent_lb_slot_map(&set);
 	assert_int_equal(json_object_size(slots), 5);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(slots, "be_web/s2"), "addr")),
 			    "10.0.0.2:80");
@@ -215,7 +215,7 @@ static void test_parse_health(void **state)
 			  "be_web,s5,0,DOWN,INI,,10.0.0.99:80\n" /* the slot moved since: not t5's */
 			  "be_web,s6,0,MAINT,,,127.0.0.1:1\n"
 			  "be_web,BACKEND,0,UP,,,\n";
-	_cleanup_json_ json_t *h = lb_parse_health(csv, slots);
+	_cleanup_json_ json_t *h = agent_lb_parse_health(csv, slots);
 	json_t *web = json_object_get(h, "web");
 	assert_int_equal(json_object_size(web), 4);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t1"), "state")),
@@ -232,43 +232,43 @@ static void test_parse_health(void **state)
 	assert_null(json_object_get(web, "t5"));
 	/* a fresh server before its first check is initial; HAProxy not answering: every LB, no targets */
 	json_decref(h);
-	h = lb_parse_health("# pxname,svname,status,check_status\nbe_web,s5,DOWN,\n", slots);
+	h = agent_lb_parse_health("# pxname,svname,status,check_status\nbe_web,s5,DOWN,\n", slots);
 	assert_string_equal(
 	    json_string_value(json_object_get(json_object_get(json_object_get(h, "web"), "t5"), "state")),
 	    "initial");
 	json_decref(h);
-	h = lb_parse_health("Unknown command\n", slots);
+	h = agent_lb_parse_health("Unknown command\n", slots);
 	assert_int_equal(json_object_size(json_object_get(h, "web")), 0);
 	assert_non_null(json_object_get(h, "web"));
-	lb_set_done(&set);
+	agent_lb_set_done(&set);
 }
 
 static void test_runtime_answers(void **state)
 {
 	(void)state;
-	assert_true(lb_runtime_answer_ok(""));
-	assert_true(lb_runtime_answer_ok("\n\n"));
-	assert_true(
-	    lb_runtime_answer_ok("IP changed from '127.0.0.1' to '10.0.0.2', port changed from '1' to '80' "
-				 "by 'stats socket command'\n\n"));
-	assert_true(
-	    lb_runtime_answer_ok("no need to change the addr, port changed from '1' to '80' by 'stats socket "
-				 "command'\n\n"));
-	assert_false(lb_runtime_answer_ok("No such server.\n\n"));
-	assert_false(lb_runtime_answer_ok("\nUnknown command\n"));
+	assert_true(agent_lb_runtime_answer_ok(""));
+	assert_true(agent_lb_runtime_answer_ok("\n\n"));
+	assert_true(agent_lb_runtime_answer_ok(
+	    "IP changed from '127.0.0.1' to '10.0.0.2', port changed from '1' to '80' "
+	    "by 'stats socket command'\n\n"));
+	assert_true(agent_lb_runtime_answer_ok(
+	    "no need to change the addr, port changed from '1' to '80' by 'stats socket "
+	    "command'\n\n"));
+	assert_false(agent_lb_runtime_answer_ok("No such server.\n\n"));
+	assert_false(agent_lb_runtime_answer_ok("\nUnknown command\n"));
 }
 
 static void test_runtime_line(void **state)
 {
 	(void)state;
 	struct strbuf sb = STRBUF_INIT;
-	lb_runtime_line("set server be_web/s1 addr 10.0.0.1 port 80\nset server be_web/s1 state ready\n", &sb);
+	agent_lb_runtime_line("set server be_web/s1 addr 10.0.0.1 port 80\nset server be_web/s1 state ready\n", &sb);
 	assert_string_equal(sb.buf, "set server be_web/s1 addr 10.0.0.1 port 80;set server be_web/s1 state ready\n");
 	strbuf_reset(&sb);
-	lb_runtime_line("show stat", &sb);
+	agent_lb_runtime_line("show stat", &sb);
 	assert_string_equal(sb.buf, "show stat\n");
 	strbuf_reset(&sb);
-	lb_runtime_line("show info\n\n;", &sb);
+	agent_lb_runtime_line("show info\n\n;", &sb);
 	assert_string_equal(sb.buf, "show info\n");
 	strbuf_release(&sb);
 }
@@ -283,9 +283,9 @@ static void test_server_state(void **state)
 		      "web", "port", 8080, "protocol", "HTTP", "targets", "id", "t1", "address", "10.0.0.1",
 		      "port", 80, "state", "healthy", "id", "t2", "address", "10.0.0.2", "port", 80, "state",
 		      "healthy", "id", "t3", "address", "10.0.0.3", "port", 80, "state", "draining");
-	lb_set_from_answer(a, &set, NULL);
-	lb_backend_grow(&set.v[0], 3);
-	assert_true(lb_plan(&set.v[0], json_object_get(json_array_get(a, 0), "targets"), NULL));
+	agent_lb_set_from_answer(a, &set, NULL);
+	agent_lb_backend_grow(&set.v[0], 3);
+	assert_true(agent_lb_plan(&set.v[0], json_object_get(json_array_get(a, 0), "targets"), NULL));
 	const char *shown =
 	    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
 	    "srv_iweight "
@@ -304,7 +304,7 @@ static void test_server_state(void **state)
 	    "3 be_web 6 s6 10.0.0.1 2 0 1 1 28 15 3 3 6 0 0 0 - 81 - 0 0 - - 0\n"
 	    "4 be_db 1 s1 10.0.0.1 2 0 1 1 28 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
 	    "3 be_web 2\n\n";
-	char *st = lb_server_state(shown, &set);
+	char *st = agent_lb_server_state(shown, &set);
 	const char *want =
 	    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
 	    "srv_iweight "
@@ -318,14 +318,14 @@ static void test_server_state(void **state)
 	/* nothing running (or no answer): every ready target starts up, with full health (rise + fall - 1) */
 	const char *fresh = "0 be_web 1 s1 10.0.0.1 2 0 1 1 0 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n"
 			    "0 be_web 2 s2 10.0.0.2 2 0 1 1 0 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n";
-	st = lb_server_state(NULL, &set);
+	st = agent_lb_server_state(NULL, &set);
 	assert_non_null(strstr(st, fresh));
 	assert_null(strstr(st, "10.0.0.3")); /* draining: from the configuration (disabled) */
 	free(st);
-	st = lb_server_state("Unknown command\n", &set);
+	st = agent_lb_server_state("Unknown command\n", &set);
 	assert_non_null(strstr(st, fresh));
 	free(st);
-	lb_set_done(&set);
+	agent_lb_set_done(&set);
 }
 
 int main(void)

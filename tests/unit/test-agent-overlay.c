@@ -45,7 +45,7 @@ static void test_desired(void **state)
 							  "15\",\"vtepMac\":\"02:00:00:00:00:03\"}]");
 	struct overlay_state s;
 	size_t skipped = 0;
-	overlay_desired(peers, "10.42.1.0/24", &s, &skipped);
+	agent_overlay_desired(peers, "10.42.1.0/24", &s, &skipped);
 	assert_int_equal(skipped, 4);
 	assert_int_equal(s.n, 3);
 	const struct overlay_entry *e = find(&s, OVERLAY_ROUTE, "10.42.2.0/24");
@@ -57,7 +57,7 @@ static void test_desired(void **state)
 	e = find(&s, OVERLAY_FDB, "02:aa:bb:cc:dd:ee");
 	assert_non_null(e);
 	assert_string_equal(e->value, "192.168.77.12");
-	overlay_state_done(&s);
+	agent_overlay_state_done(&s);
 }
 
 /* What `ip -j route/neigh` and `bridge -j fdb` print for a device with one peer, plus noise. */
@@ -77,7 +77,7 @@ static void test_parse_kernel(void **state)
 {
 	(void)state;
 	struct overlay_state s;
-	overlay_parse_kernel(ROUTES, NEIGHS, FDBS, &s);
+	agent_overlay_parse_kernel(ROUTES, NEIGHS, FDBS, &s);
 	assert_int_equal(s.n, 4);
 	assert_non_null(find(&s, OVERLAY_ROUTE, "10.42.2.0/24"));
 	assert_non_null(find(&s, OVERLAY_ROUTE, "10.42.3.0/32")); /* a host route prints without /32 */
@@ -85,17 +85,17 @@ static void test_parse_kernel(void **state)
 	assert_non_null(find(&s, OVERLAY_NEIGH, "10.42.2.0"));
 	assert_null(find(&s, OVERLAY_NEIGH, "10.42.7.0"));
 	assert_non_null(find(&s, OVERLAY_FDB, "02:aa:bb:cc:dd:ee"));
-	overlay_state_done(&s);
-	overlay_parse_kernel(NULL, "not json", "{}", &s);
+	agent_overlay_state_done(&s);
+	agent_overlay_parse_kernel(NULL, "not json", "{}", &s);
 	assert_int_equal(s.n, 0);
-	overlay_state_done(&s);
+	agent_overlay_state_done(&s);
 }
 
 static char *render(const struct overlay_op *ops, size_t n)
 {
 	struct strbuf sb = STRBUF_INIT;
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_strv_ char **argv = overlay_op_argv(&ops[i], "vx");
+		_cleanup_strv_ char **argv = agent_overlay_op_argv(&ops[i], "vx");
 		for (size_t k = 0; argv[k]; k++)
 			strbuf_addf(&sb, "%s%s", k ? " " : "", argv[k]);
 		strbuf_addch(&sb, '\n');
@@ -107,15 +107,15 @@ static char *plan_text(const char *peers_json, const char *routes, const char *n
 {
 	_cleanup_json_ json_t *peers = parse(peers_json);
 	struct overlay_state want, cur;
-	overlay_desired(peers, "10.42.1.0/24", &want, NULL);
-	overlay_parse_kernel(routes, neighs, fdbs, &cur);
+	agent_overlay_desired(peers, "10.42.1.0/24", &want, NULL);
+	agent_overlay_parse_kernel(routes, neighs, fdbs, &cur);
 	struct overlay_op *ops = NULL;
 	size_t n = 0;
-	overlay_plan(&cur, &want, &ops, &n);
+	agent_overlay_plan(&cur, &want, &ops, &n);
 	char *text = render(ops, n);
 	free(ops);
-	overlay_state_done(&want);
-	overlay_state_done(&cur);
+	agent_overlay_state_done(&want);
+	agent_overlay_state_done(&cur);
 	return text;
 }
 

@@ -18,10 +18,10 @@ static time_t next_of(const char *expr, time_t origin, time_t after)
 {
 	struct schedule s;
 	char msg[SCHEDULE_MSG_MAX];
-	if (schedule_parse(expr, &s, msg) < 0)
+	if (autoscale_schedule_parse(expr, &s, msg) < 0)
 		fail_msg("%s: %s", expr, msg);
 	time_t t = 0;
-	if (schedule_next(&s, origin, after, &t) < 0)
+	if (autoscale_schedule_next(&s, origin, after, &t) < 0)
 		return -1;
 	return t;
 }
@@ -91,14 +91,14 @@ static void test_schedule_errors(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct schedule s;
 		char msg[SCHEDULE_MSG_MAX] = "";
-		if (schedule_parse(bad[i], &s, msg) != -EINVAL)
+		if (autoscale_schedule_parse(bad[i], &s, msg) != -EINVAL)
 			fail_msg("'%s' parsed", bad[i]);
 		assert_true(strlen(msg) > 10);
 	}
 	char msg[SCHEDULE_MSG_MAX];
 	struct schedule s;
-	assert_int_equal(schedule_parse("cron(0 12 * * ? *)x", &s, msg), -EINVAL);
-	assert_int_equal(schedule_parse("cron(0 12 ? * MON#2 *)", &s, msg), -EINVAL);
+	assert_int_equal(autoscale_schedule_parse("cron(0 12 * * ? *)x", &s, msg), -EINVAL);
+	assert_int_equal(autoscale_schedule_parse("cron(0 12 ? * MON#2 *)", &s, msg), -EINVAL);
 	assert_non_null(strstr(msg, "day-of-week"));
 }
 

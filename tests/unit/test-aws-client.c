@@ -102,26 +102,27 @@ static const char *req_header(void *ctx, const char *name)
 static const char *verify(struct http_request *req)
 {
 	struct sigv4_auth a;
-	if (sigv4_parse_authorization(http_request_header(req, "Authorization"), &a, NULL) < 0)
+	if (aws_sigv4_parse_authorization(http_request_header(req, "Authorization"), &a, NULL) < 0)
 		return "unparsable Authorization";
 	size_t len;
 	const char *body = http_request_body(req, &len);
 	char payload[65], sig[65];
-	sigv4_sha256_hex(body ? body : "", len, payload);
+	aws_sigv4_sha256_hex(body ? body : "", len, payload);
 	_cleanup_free_ char *canonical = NULL;
 	const char *why = NULL;
 	const char *date = http_request_header(req, "X-Amz-Date");
 	if (!streq(a.access_key, AKID) || !streq(a.service, "ecs") || !streq(a.region, "us-east-1") || !date)
 		why = "wrong scope";
-	else if (sigv4_canonical_request("POST", "/", "", &a, req_header, req, payload, &canonical, NULL) < 0)
+	else if (aws_sigv4_canonical_request("POST", "/", "", &a, req_header, req, payload, &canonical,
+					     NULL) < 0)
 		why = "missing signed header";
 	if (!why) {
-		_cleanup_free_ char *sts = sigv4_string_to_sign(date, a.scope, canonical);
-		sigv4_sign(SECRET, a.date, a.region, a.service, sts, sig);
-		if (!sigv4_signature_equal(sig, a.signature))
+		_cleanup_free_ char *sts = aws_sigv4_string_to_sign(date, a.scope, canonical);
+		aws_sigv4_sign(SECRET, a.date, a.region, a.service, sts, sig);
+		if (!aws_sigv4_signature_equal(sig, a.signature))
 			why = "signature mismatch";
 	}
-	sigv4_auth_done(&a);
+	aws_sigv4_auth_done(&a);
 	return why;
 }
 

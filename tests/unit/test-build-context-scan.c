@@ -73,8 +73,8 @@ static void expect_same(struct build_context *x, struct build_context *s)
 	assert_int_equal(build_context_hash(x, mx, nx, hx, NULL), 0);
 	assert_int_equal(build_context_hash(s, ms, ns, hs, NULL), 0);
 	assert_string_equal(hx, hs);
-	ctx_matches_free(mx, nx);
-	ctx_matches_free(ms, ns);
+	build_ctx_matches_free(mx, nx);
+	build_ctx_matches_free(ms, ns);
 }
 
 /* Scan and extract+walk the same tar (plain and gzip): the same entries, or the same error.

@@ -128,24 +128,24 @@ static void test_resolve_sources(void **state)
 	assert_string_equal(m[0].rel, "");
 	assert_true(has(m, n, "src/lib/util.h"));
 	assert_false(has(m, n, "src-other/x"));
-	ctx_matches_free(m, n);
+	build_ctx_matches_free(m, n);
 	n = resolve(ctx, (const char *[]){ "/src/lib/../main.c", "*.txt", NULL }, NULL, &m, NULL);
 	assert_int_equal(n, 3);
 	assert_true(has(m, n, "src/main.c") && has(m, n, "a.txt") && has(m, n, "b.txt"));
 	assert_int_equal(m[2].source, 1);
-	ctx_matches_free(m, n);
+	build_ctx_matches_free(m, n);
 	n = resolve(ctx, (const char *[]){ "src", NULL }, (const char *[]){ "**/*.h", NULL }, &m, NULL);
 	assert_int_equal(n, 5);
 	assert_false(has(m, n, "src/lib/util.h"));
-	ctx_matches_free(m, n);
+	build_ctx_matches_free(m, n);
 	n = resolve(ctx, (const char *[]){ ".", NULL }, NULL, &m, NULL);
 	assert_false(has(m, n, "Dockerfile"));
 	assert_false(has(m, n, "debug.log"));
 	assert_true(has(m, n, "keep/x.log"));
-	ctx_matches_free(m, n);
+	build_ctx_matches_free(m, n);
 	n = resolve(ctx, (const char *[]){ "s?c/*/util.?", NULL }, NULL, &m, NULL);
 	assert_int_equal(n, 2);
-	ctx_matches_free(m, n);
+	build_ctx_matches_free(m, n);
 	resolve(ctx, (const char *[]){ "../etc/passwd", NULL }, NULL, &m,
 		"forbidden path outside the build context: '../etc/passwd'");
 	resolve(ctx, (const char *[]){ "a/../../x", NULL }, NULL, &m,
@@ -161,11 +161,11 @@ static void test_resolve_sources(void **state)
 	assert_string_equal(m[0].path, "src/lib/util.c");
 	assert_string_equal(m[1].path, "a.txt");
 	assert_string_equal(m[2].path, "a.txt"); /* ".." stops at the context root */
-	ctx_matches_free(m, n);
+	build_ctx_matches_free(m, n);
 	n = resolve(ctx, (const char *[]){ "srclink", NULL }, NULL, &m, NULL);
 	assert_int_equal(n, 3);
 	assert_true(has(m, n, "src/lib/util.h"));
-	ctx_matches_free(m, n);
+	build_ctx_matches_free(m, n);
 }
 
 static void hash_of(struct build_context *ctx, const char *src, char out[DIGEST_STRING_MAX])
@@ -173,7 +173,7 @@ static void hash_of(struct build_context *ctx, const char *src, char out[DIGEST_
 	struct ctx_match *m = NULL;
 	size_t n = resolve(ctx, (const char *[]){ src, NULL }, NULL, &m, NULL);
 	assert_int_equal(build_context_hash(ctx, m, n, out, NULL), 0);
-	ctx_matches_free(m, n);
+	build_ctx_matches_free(m, n);
 }
 
 static void test_content_hash(void **state)

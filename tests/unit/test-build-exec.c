@@ -271,7 +271,7 @@ static void built_done(struct built *b)
 {
 	build_plan_free(b->plan);
 	build_context_free(b->ctx);
-	dockerfile_free(b->df);
+	build_dockerfile_free(b->df);
 }
 
 static const char *DF =
@@ -281,7 +281,7 @@ static const char *DF =
 
 static void make_plan(struct built *b, const char *text, char *ctxdir)
 {
-	assert_int_equal(dockerfile_parse(text, strlen(text), NULL, &b->df, NULL), 0);
+	assert_int_equal(build_dockerfile_parse(text, strlen(text), NULL, &b->df, NULL), 0);
 	assert_int_equal(build_context_open_dir(ctxdir, NULL, &b->ctx, NULL), 0);
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (build_plan_new(b->df, b->ctx, NULL, &b->plan, &err) < 0) {

@@ -10,7 +10,7 @@ static struct dockerfile *parse(const char *text)
 {
 	struct dockerfile *df = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (dockerfile_parse(text, strlen(text), NULL, &df, &err) < 0) {
+	if (build_dockerfile_parse(text, strlen(text), NULL, &df, &err) < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
 		fail_msg("parse: %s", m);
 	}
@@ -25,7 +25,7 @@ struct fixture {
 static void fixture_done(struct fixture *f)
 {
 	build_plan_free(f->plan);
-	dockerfile_free(f->df);
+	build_dockerfile_free(f->df);
 }
 #define _cleanup_fixture_ _cleanup_(fixture_done)
 
@@ -431,7 +431,7 @@ static void test_long_stage_chains(void **state)
 	assert_int_equal(f.plan->n_waves, DF_MAX_STAGES);
 	strbuf_addstr(&sb, "FROM scratch\n");
 	struct dockerfile *df = NULL;
-	assert_int_equal(dockerfile_parse(sb.buf, sb.len, NULL, &df, NULL), -EINVAL);
+	assert_int_equal(build_dockerfile_parse(sb.buf, sb.len, NULL, &df, NULL), -EINVAL);
 	strbuf_release(&sb);
 }
 
@@ -444,7 +444,7 @@ static void test_plan_json(void **state)
 	json_t *st = json_array_get(json_object_get(j, "stages"), 0);
 	assert_true(json_is_false(json_object_get(st, "needed")));
 	json_decref(j);
-	json_t *d = dockerfile_to_json(f.df);
+	json_t *d = build_dockerfile_to_json(f.df);
 	assert_int_equal(json_array_size(json_object_get(d, "stages")), 2);
 	json_decref(d);
 }

@@ -11,7 +11,7 @@ static const char *const CONSTRAINT[] = { "type", "expression", NULL };
 
 static void check_kv(const char *in, const char *want)
 {
-	_cleanup_json_ json_t *got = ecs_parse_kv("--x", in, CONSTRAINT);
+	_cleanup_json_ json_t *got = cli_ecs_parse_kv("--x", in, CONSTRAINT);
 	_cleanup_json_ json_t *w = want ? json_loads(want, 0, NULL) : NULL;
 	if (!want) {
 		if (got)
@@ -42,7 +42,7 @@ static void test_parse_kv(void **state)
 
 static void check_cmd(const char *in, const char *want)
 {
-	_cleanup_json_ json_t *got = ecs_parse_command(in);
+	_cleanup_json_ json_t *got = cli_ecs_parse_command(in);
 	_cleanup_json_ json_t *w = want ? json_loads(want, 0, NULL) : NULL;
 	if (!want ? got != NULL : !got || !json_equal(got, w))
 		fail_msg("--command '%s': unexpected result", in);
@@ -64,18 +64,18 @@ static void test_parse_command(void **state)
 static void test_arn_helpers(void **state)
 {
 	(void)state;
-	assert_string_equal(ecs_arn_id("arn:aws:ecs:us-east-1:1:task/default/abc"), "abc");
-	assert_string_equal(ecs_arn_id("abc"), "abc");
-	assert_string_equal(ecs_arn_id(NULL), "");
-	_cleanup_free_ char *n = ecs_taskdef_name("arn:aws:ecs:us-east-1:1:task-definition/web:3");
+	assert_string_equal(cli_ecs_arn_id("arn:aws:ecs:us-east-1:1:task/default/abc"), "abc");
+	assert_string_equal(cli_ecs_arn_id("abc"), "abc");
+	assert_string_equal(cli_ecs_arn_id(NULL), "");
+	_cleanup_free_ char *n = cli_ecs_taskdef_name("arn:aws:ecs:us-east-1:1:task-definition/web:3");
 	assert_string_equal(n, "web:3");
 	_cleanup_json_ json_t *res = json_loads("[{\"name\":\"CPU\",\"integerValue\":1024},"
 						"{\"name\":\"MEMORY\",\"integerValue\":512}]",
 						0, NULL);
-	assert_int_equal(ecs_resource(res, "MEMORY"), 512);
-	assert_int_equal(ecs_resource(res, "PORTS"), -1);
+	assert_int_equal(cli_ecs_resource(res, "MEMORY"), 512);
+	assert_int_equal(cli_ecs_resource(res, "PORTS"), -1);
 	_cleanup_json_ json_t *t = json_real(1440938160.5);
-	_cleanup_free_ char *ts = ecs_time(t);
+	_cleanup_free_ char *ts = cli_ecs_time(t);
 	assert_string_equal(ts, "2015-08-30T12:36:00Z");
 }
 

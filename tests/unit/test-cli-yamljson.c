@@ -12,7 +12,7 @@ static void check(const char *yaml, const char *want_json)
 {
 	json_t *got = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (yaml_to_json(yaml, strlen(yaml), &got, &err) < 0) {
+	if (cli_yaml_to_json(yaml, strlen(yaml), &got, &err) < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
 		fail_msg("refused '%s': %s", yaml, m);
 	}
@@ -76,7 +76,7 @@ static void test_refusals(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		json_t *j = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
-		if (yaml_to_json(bad[i], strlen(bad[i]), &j, &err) != -EINVAL)
+		if (cli_yaml_to_json(bad[i], strlen(bad[i]), &j, &err) != -EINVAL)
 			fail_msg("accepted '%s'", bad[i]);
 		assert_null(j);
 		_cleanup_free_ char *m = berth_error_string(err);
@@ -87,19 +87,19 @@ static void test_refusals(void **state)
 	for (int i = 0; i < YAMLJSON_MAX_DEPTH + 2; i++)
 		strbuf_addch(&sb, '[');
 	json_t *j = NULL;
-	assert_int_equal(yaml_to_json(sb.buf, sb.len, &j, NULL), -EINVAL);
+	assert_int_equal(cli_yaml_to_json(sb.buf, sb.len, &j, NULL), -EINVAL);
 	strbuf_release(&sb);
-	assert_int_equal(yaml_to_json("a", YAMLJSON_MAX_SIZE + 1, &j, NULL), -EFBIG);
+	assert_int_equal(cli_yaml_to_json("a", YAMLJSON_MAX_SIZE + 1, &j, NULL), -EFBIG);
 	assert_null(j);
 }
 
 static void test_looks_like_json(void **state)
 {
 	(void)state;
-	assert_true(yamljson_looks_like_json("  \n{\"a\":1}", 10));
-	assert_true(yamljson_looks_like_json("# c\n[1]", 7));
-	assert_false(yamljson_looks_like_json("family: x", 9));
-	assert_false(yamljson_looks_like_json("", 0));
+	assert_true(cli_yamljson_looks_like_json("  \n{\"a\":1}", 10));
+	assert_true(cli_yamljson_looks_like_json("# c\n[1]", 7));
+	assert_false(cli_yamljson_looks_like_json("family: x", 9));
+	assert_false(cli_yamljson_looks_like_json("", 0));
 }
 
 int main(void)

@@ -13,14 +13,14 @@ static void test_writer_verifies(void **state)
 	struct image_store *s = NULL;
 	assert_int_equal(image_store_open(root, &s, NULL), 0);
 	char dg[DIGEST_STRING_MAX];
-	assert_int_equal(img_content_write_buffer(s, "hello", 5, NULL, dg, NULL), 0);
+	assert_int_equal(image_content_write_buffer(s, "hello", 5, NULL, dg, NULL), 0);
 	assert_string_equal(dg, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
 	uint64_t size = 0;
-	assert_int_equal(img_content_has(s, dg, &size), 1);
+	assert_int_equal(image_content_has(s, dg, &size), 1);
 	assert_int_equal(size, 5);
 
 	struct berth_error *err = NULL;
-	assert_int_equal(img_content_write_buffer(
+	assert_int_equal(image_content_write_buffer(
 			     s, "world", 5,
 			     "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", NULL,
 			     &err),
@@ -28,10 +28,10 @@ static void test_writer_verifies(void **state)
 	berth_error_free(err);
 
 	struct content_writer w;
-	assert_int_equal(img_content_writer_open(s, &w, NULL), 0);
-	assert_int_equal(img_content_writer_write(&w, "abc", 3, NULL), 0);
-	assert_int_equal(img_content_writer_commit(&w, NULL, 4, NULL, NULL), -EBADMSG);
-	img_content_writer_done(&w);
+	assert_int_equal(image_content_writer_open(s, &w, NULL), 0);
+	assert_int_equal(image_content_writer_write(&w, "abc", 3, NULL), 0);
+	assert_int_equal(image_content_writer_commit(&w, NULL, 4, NULL, NULL), -EBADMSG);
+	image_content_writer_done(&w);
 	/* nothing left behind in ingest */
 	char *ingest = xasprintf("%s/content/ingest", root);
 	DIR *d = opendir(ingest);
@@ -42,8 +42,8 @@ static void test_writer_verifies(void **state)
 	closedir(d);
 	assert_int_equal(n, 0);
 	free(ingest);
-	assert_int_equal(img_content_has(s, "sha256:zz", NULL), 0);
-	assert_int_equal(img_content_open(s, "sha256:../../etc/passwd", NULL), -EINVAL);
+	assert_int_equal(image_content_has(s, "sha256:zz", NULL), 0);
+	assert_int_equal(image_content_open(s, "sha256:../../etc/passwd", NULL), -EINVAL);
 	image_store_free(s);
 	fs_rm_rf(root, NULL);
 	free(root);
@@ -51,14 +51,15 @@ static void test_writer_verifies(void **state)
 
 static void add_image(struct image_store *s, const char *cfg, const char *tag, char out_id[DIGEST_STRING_MAX])
 {
-	assert_int_equal(img_content_write_buffer(s, cfg, strlen(cfg), NULL, out_id, NULL), 0);
+	assert_int_equal(image_content_write_buffer(s, cfg, strlen(cfg), NULL, out_id, NULL), 0);
 	struct store_image img = { 0 };
 	snprintf(img.id, sizeof(img.id), "%s", out_id);
 	img.created = 100;
 	sqlite3 *db = NULL;
-	assert_int_equal(img_store_db_open(s, &db, NULL), 0);
+	assert_int_equal(image_store_db_open(s, &db, NULL), 0);
 	img.manifest_digest = NULL;
-	assert_int_equal(img_store_image_finish(s, &img, (const char *const[]){ tag, NULL }, NULL, NULL), 0);
+	assert_int_equal(image_store_image_finish(s, &img, (const char *const[]){ tag, NULL }, NULL, NULL),
+			 0);
 	free(img.manifest_digest);
 	free(img.manifest_media_type);
 	sqlite3_close(db);
@@ -94,7 +95,7 @@ static void test_tags_resolve_and_remove(void **state)
 	assert_int_equal(image_remove(s, "b:1", 0, NULL, NULL, &out, NULL), 0);
 	assert_int_equal(json_array_size(out), 2); /* untag + delete */
 	json_decref(out);
-	assert_int_equal(img_content_has(s, id, NULL), 0);
+	assert_int_equal(image_content_has(s, id, NULL), 0);
 	image_store_free(s);
 	fs_rm_rf(root, NULL);
 	free(root);
@@ -124,7 +125,7 @@ static void test_in_use_refused(void **state)
 	assert_int_equal(image_prune(s, true, 0, NULL, always_in_use, NULL, &out, NULL), 0);
 	assert_int_equal(json_array_size(json_object_get(out, "ImagesDeleted")), 0);
 	json_decref(out);
-	assert_int_equal(img_content_has(s, id, NULL), 1);
+	assert_int_equal(image_content_has(s, id, NULL), 1);
 	image_store_free(s);
 	fs_rm_rf(root, NULL);
 	free(root);
@@ -178,22 +179,22 @@ static void test_db_connection_pool(void **state)
 	struct image_store *s = NULL;
 	assert_int_equal(image_store_open(root, &s, NULL), 0);
 	sqlite3 *a = NULL, *b = NULL, *c = NULL;
-	assert_int_equal(img_store_db_open(s, &a, NULL), 0);
-	assert_int_equal(img_store_db_open(s, &b, NULL), 0);
+	assert_int_equal(image_store_db_open(s, &a, NULL), 0);
+	assert_int_equal(image_store_db_open(s, &b, NULL), 0);
 	assert_ptr_not_equal(a, b); /* two at once: two connections */
-	img_store_db_release(b);
-	assert_int_equal(img_store_db_open(s, &c, NULL), 0);
+	image_store_db_release(b);
+	assert_int_equal(image_store_db_open(s, &c, NULL), 0);
 	assert_ptr_equal(c, b); /* the idle one comes back */
 	/* one left inside a transaction is not pooled (its next user would inherit it) */
-	assert_int_equal(img_store_db_begin(c, NULL), 0);
-	img_store_db_release(c);
-	assert_int_equal(img_store_db_open(s, &c, NULL), 0);
+	assert_int_equal(image_store_db_begin(c, NULL), 0);
+	image_store_db_release(c);
+	assert_int_equal(image_store_db_open(s, &c, NULL), 0);
 	assert_true(sqlite3_get_autocommit(c));
-	assert_int_equal(img_store_db_exec(c, "SELECT count(*) FROM images", NULL), 0);
-	img_store_db_release(c);
+	assert_int_equal(image_store_db_exec(c, "SELECT count(*) FROM images", NULL), 0);
+	image_store_db_release(c);
 	/* a connection given back after its store is gone is closed (ASan: no use after free) */
 	image_store_free(s);
-	img_store_db_release(a);
+	image_store_db_release(a);
 	fs_rm_rf(root, NULL);
 	free(root);
 }

@@ -8,7 +8,7 @@ static struct dockerfile *parse_ok(const char *text)
 {
 	struct dockerfile *df = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = dockerfile_parse(text, strlen(text), NULL, &df, &err);
+	int r = build_dockerfile_parse(text, strlen(text), NULL, &df, &err);
 	if (r < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
 		fail_msg("parse failed: %s", m);
@@ -20,7 +20,7 @@ static void assert_parse_error(const char *text, const char *expect)
 {
 	struct dockerfile *df = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int r = dockerfile_parse(text, strlen(text), NULL, &df, &err);
+	int r = build_dockerfile_parse(text, strlen(text), NULL, &df, &err);
 	assert_true(r < 0);
 	assert_null(df);
 	_cleanup_free_ char *m = berth_error_string(err);
@@ -149,7 +149,7 @@ static void test_arg_and_from(void **state)
 	assert_string_equal(df->stages[0].base, "img:$A");
 	assert_null(df->stages[1].name);
 	assert_args(&df->instrs[4], ARGS("D=\"x y\""));
-	assert_int_equal(dockerfile_find_stage(df, "ONE"), 0);
+	assert_int_equal(build_dockerfile_find_stage(df, "ONE"), 0);
 	assert_parse_error("FROM a b\n", "Dockerfile:1: FROM requires either one or three arguments");
 	assert_parse_error("FROM a AS 1x\n", "invalid name for build stage: \"1x\"");
 	assert_parse_error("FROM a AS x\nFROM b AS X\n", "Dockerfile:2: duplicate stage name \"x\"");
@@ -227,36 +227,36 @@ static void test_run_flags(void **state)
 static void test_mount_parse_defaults(void **state)
 {
 	struct df_mount m;
-	assert_int_equal(df_mount_parse("type=secret,id=aws", &m, NULL), 0);
+	assert_int_equal(build_df_mount_parse("type=secret,id=aws", &m, NULL), 0);
 	assert_int_equal(m.type, DF_MOUNT_SECRET);
 	assert_string_equal(m.target, "/run/secrets/aws");
-	df_mount_done(&m);
-	assert_int_equal(df_mount_parse("type=secret,target=/x/tok,required", &m, NULL), 0);
+	build_df_mount_done(&m);
+	assert_int_equal(build_df_mount_parse("type=secret,target=/x/tok,required", &m, NULL), 0);
 	assert_string_equal(m.id, "tok");
 	assert_true(m.required);
-	df_mount_done(&m);
-	assert_int_equal(df_mount_parse("target=/src,from=build,rw", &m, NULL), 0);
+	build_df_mount_done(&m);
+	assert_int_equal(build_df_mount_parse("target=/src,from=build,rw", &m, NULL), 0);
 	assert_int_equal(m.type, DF_MOUNT_BIND);
 	assert_false(m.readonly);
-	df_mount_done(&m);
-	assert_int_equal(df_mount_parse("target=/src", &m, NULL), 0);
+	build_df_mount_done(&m);
+	assert_int_equal(build_df_mount_parse("target=/src", &m, NULL), 0);
 	assert_true(m.readonly);
-	df_mount_done(&m);
-	assert_int_equal(df_mount_parse("type=cache,target=/c,uid=1000,gid=10,mode=0700", &m, NULL), 0);
+	build_df_mount_done(&m);
+	assert_int_equal(build_df_mount_parse("type=cache,target=/c,uid=1000,gid=10,mode=0700", &m, NULL), 0);
 	assert_string_equal(m.id, "/c");
 	assert_string_equal(m.sharing, "shared");
 	assert_int_equal(m.uid, 1000);
 	assert_int_equal(m.mode, 0700);
-	df_mount_done(&m);
-	assert_int_equal(df_mount_parse("type=ssh", &m, NULL), 0);
+	build_df_mount_done(&m);
+	assert_int_equal(build_df_mount_parse("type=ssh", &m, NULL), 0);
 	assert_string_equal(m.id, "default");
-	df_mount_done(&m);
-	assert_int_equal(df_mount_parse("type=tmpfs,target=/t,size=64m", &m, NULL), 0);
+	build_df_mount_done(&m);
+	assert_int_equal(build_df_mount_parse("type=tmpfs,target=/t,size=64m", &m, NULL), 0);
 	assert_int_equal(m.size, 64 << 20);
-	df_mount_done(&m);
-	assert_int_equal(df_mount_parse("type=bind,\"target=/a,b\"", &m, NULL), 0);
+	build_df_mount_done(&m);
+	assert_int_equal(build_df_mount_parse("type=bind,\"target=/a,b\"", &m, NULL), 0);
 	assert_string_equal(m.target, "/a,b");
-	df_mount_done(&m);
+	build_df_mount_done(&m);
 }
 
 static void test_heredocs(void **state)
@@ -344,10 +344,10 @@ static void test_onbuild(void **state)
 	assert_parse_error(deep.buf, "Dockerfile:2: Chaining ONBUILD");
 	strbuf_release(&deep);
 	struct df_instr *t = NULL;
-	assert_int_equal(dockerfile_parse_trigger("RUN <<EOF\necho hi\nEOF", &t, NULL), 0);
+	assert_int_equal(build_dockerfile_parse_trigger("RUN <<EOF\necho hi\nEOF", &t, NULL), 0);
 	assert_string_equal(t->heredocs[0].content, "echo hi\n");
-	df_instr_free(t);
-	assert_true(dockerfile_parse_trigger("FROM x", &t, NULL) < 0);
+	build_df_instr_free(t);
+	assert_true(build_dockerfile_parse_trigger("FROM x", &t, NULL) < 0);
 }
 
 static void test_single_arg_instructions(void **state)
@@ -384,17 +384,17 @@ static void test_crlf_bom_and_limits(void **state)
 								     "FROM scratch\r\nRUN a \\\r\n b\r\n");
 	assert_args(&df->instrs[1], ARGS("a  b"));
 	struct dockerfile *bad = NULL;
-	assert_int_equal(dockerfile_parse("FROM a\0", 7, NULL, &bad, NULL), -EINVAL);
+	assert_int_equal(build_dockerfile_parse("FROM a\0", 7, NULL, &bad, NULL), -EINVAL);
 	_cleanup_free_ char *big = xmalloc(DF_MAX_SIZE + 2);
 	memset(big, '#', DF_MAX_SIZE + 1);
-	assert_int_equal(dockerfile_parse(big, DF_MAX_SIZE + 1, NULL, &bad, NULL), -EFBIG);
+	assert_int_equal(build_dockerfile_parse(big, DF_MAX_SIZE + 1, NULL, &bad, NULL), -EFBIG);
 }
 
 static void test_error_uses_given_name(void **state)
 {
 	struct dockerfile *df = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	assert_true(dockerfile_parse("FROM a\nBAD x\n", 13, "build/Dockerfile.dev", &df, &err) < 0);
+	assert_true(build_dockerfile_parse("FROM a\nBAD x\n", 13, "build/Dockerfile.dev", &df, &err) < 0);
 	_cleanup_free_ char *m = berth_error_string(err);
 	assert_string_equal(m, "build/Dockerfile.dev:2: unknown instruction: BAD (did you mean ADD?)");
 }

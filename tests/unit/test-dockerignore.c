@@ -87,20 +87,20 @@ static void test_pattern_cases(void **state)
 		const struct mcase *c = &match_cases[i];
 		char *pats[] = { (char *)c->pattern, NULL };
 		struct ignore *ig = NULL;
-		assert_int_equal(ignore_new(pats, &ig, NULL), 0);
-		bool m = ignore_matches(ig, c->path);
+		assert_int_equal(build_ignore_new(pats, &ig, NULL), 0);
+		bool m = build_ignore_matches(ig, c->path);
 		if (m != c->match)
 			fail_msg("pattern '%s' path '%s': got %d want %d", c->pattern, c->path, m, c->match);
-		ignore_free(ig);
+		build_ignore_free(ig);
 	}
 }
 
 static bool excluded(const char *text, const char *path)
 {
 	struct ignore *ig = NULL;
-	assert_int_equal(ignore_parse(text, strlen(text), &ig, NULL), 0);
-	bool m = ignore_matches(ig, path);
-	ignore_free(ig);
+	assert_int_equal(build_ignore_parse(text, strlen(text), &ig, NULL), 0);
+	bool m = build_ignore_matches(ig, path);
+	build_ignore_free(ig);
 	return m;
 }
 
@@ -128,7 +128,7 @@ static void test_exceptions_and_parents(void **state)
 static void test_read_patterns(void **state)
 {
 	const char *text = "\xef\xbb\xbf# c\n /abs/path/ \n!  spaced\n\n./a/../b\n#x\n ## not comment\n";
-	_cleanup_strv_ char **p = ignore_read_patterns(text, strlen(text));
+	_cleanup_strv_ char **p = build_ignore_read_patterns(text, strlen(text));
 	const char *expect[] = { "abs/path", "!spaced", "b", "##", NULL };
 	(void)expect;
 	assert_string_equal(p[0], "abs/path");
@@ -143,21 +143,21 @@ static void test_bad_patterns(void **state)
 	struct ignore *ig = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	char *bang[] = { (char *)"!", NULL };
-	assert_int_equal(ignore_new(bang, &ig, &err), -EINVAL);
+	assert_int_equal(build_ignore_new(bang, &ig, &err), -EINVAL);
 	_cleanup_free_ char *m = berth_error_string(err);
 	assert_string_equal(m, "illegal exclusion pattern: \"!\"");
 	char *bad[] = { (char *)"a[", NULL };
-	assert_int_equal(ignore_new(bad, &ig, NULL), -EINVAL);
+	assert_int_equal(build_ignore_new(bad, &ig, NULL), -EINVAL);
 	char *bad2[] = { (char *)"[]a]", NULL };
-	assert_int_equal(ignore_new(bad2, &ig, NULL), -EINVAL);
+	assert_int_equal(build_ignore_new(bad2, &ig, NULL), -EINVAL);
 	char *bad3[] = { (char *)"a\\", NULL };
-	assert_int_equal(ignore_new(bad3, &ig, NULL), -EINVAL);
+	assert_int_equal(build_ignore_new(bad3, &ig, NULL), -EINVAL);
 	char *longp = xmalloc(1 << 20);
 	memset(longp, 'a', (1 << 20) - 1);
 	longp[0] = '*';
 	longp[(1 << 20) - 1] = '\0';
 	char *bad4[] = { longp, NULL };
-	assert_int_equal(ignore_new(bad4, &ig, NULL), -EINVAL);
+	assert_int_equal(build_ignore_new(bad4, &ig, NULL), -EINVAL);
 	free(longp);
 }
 
@@ -225,7 +225,7 @@ static void test_go_match(void **state)
 		{ "*x", "xxx", 1 },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		int got = go_path_match(cases[i].p, cases[i].s);
+		int got = build_go_path_match(cases[i].p, cases[i].s);
 		if (got != cases[i].want)
 			fail_msg("Match('%s', '%s') = %d, want %d", cases[i].p, cases[i].s, got,
 				 cases[i].want);
@@ -270,7 +270,7 @@ static void test_go_clean(void **state)
 		{ "abc/../../././../def", "../../def" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		_cleanup_free_ char *c = go_path_clean(cases[i][0]);
+		_cleanup_free_ char *c = build_go_path_clean(cases[i][0]);
 		if (!streq(c, cases[i][1]))
 			fail_msg("Clean('%s') = '%s', want '%s'", cases[i][0], c, cases[i][1]);
 	}
@@ -278,11 +278,11 @@ static void test_go_clean(void **state)
 
 static void test_wildcard_detection(void **state)
 {
-	assert_true(go_has_wildcards("*.c"));
-	assert_true(go_has_wildcards("a/b?"));
-	assert_true(go_has_wildcards("[ab]"));
-	assert_false(go_has_wildcards("a\\*b"));
-	assert_false(go_has_wildcards("plain/path"));
+	assert_true(build_go_has_wildcards("*.c"));
+	assert_true(build_go_has_wildcards("a/b?"));
+	assert_true(build_go_has_wildcards("[ab]"));
+	assert_false(build_go_has_wildcards("a\\*b"));
+	assert_false(build_go_has_wildcards("plain/path"));
 }
 
 static void test_hostile_pattern_is_fast(void **state)
@@ -305,9 +305,9 @@ static void test_hostile_pattern_is_fast(void **state)
 	path[399] = '\0';
 	char *pats[] = { (char *)"x", pat, NULL };
 	struct ignore *ig = NULL;
-	assert_int_equal(ignore_new(pats, &ig, NULL), 0);
-	assert_false(ignore_matches(ig, path));
-	ignore_free(ig);
+	assert_int_equal(build_ignore_new(pats, &ig, NULL), 0);
+	assert_false(build_ignore_matches(ig, path));
+	build_ignore_free(ig);
 }
 
 int main(void)

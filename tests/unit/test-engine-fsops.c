@@ -117,12 +117,12 @@ static void test_stats_parsers(void **state)
 
 static void test_go_modes(void **state)
 {
-	assert_int_equal(fsop_go_mode(S_IFREG | 0644), 0644);
-	assert_int_equal(fsop_go_mode(S_IFDIR | 0755), (1u << 31) | 0755);
-	assert_int_equal(fsop_go_mode(S_IFLNK | 0777), (1u << 27) | 0777);
-	assert_int_equal(fsop_go_mode(S_IFCHR | 0600), (1u << 26) | (1u << 21) | 0600);
-	assert_int_equal(fsop_go_mode(S_IFREG | S_ISUID | 0755), (1u << 23) | 0755);
-	assert_int_equal(fsop_go_mode(S_IFDIR | S_ISVTX | 0777), (1u << 31) | (1u << 20) | 0777);
+	assert_int_equal(engine_fsop_go_mode(S_IFREG | 0644), 0644);
+	assert_int_equal(engine_fsop_go_mode(S_IFDIR | 0755), (1u << 31) | 0755);
+	assert_int_equal(engine_fsop_go_mode(S_IFLNK | 0777), (1u << 27) | 0777);
+	assert_int_equal(engine_fsop_go_mode(S_IFCHR | 0600), (1u << 26) | (1u << 21) | 0600);
+	assert_int_equal(engine_fsop_go_mode(S_IFREG | S_ISUID | 0755), (1u << 23) | 0755);
+	assert_int_equal(engine_fsop_go_mode(S_IFDIR | S_ISVTX | 0777), (1u << 31) | (1u << 20) | 0777);
 }
 
 /* The view mounts what the container gets, in the runtime's order (engine/spec.c). */
@@ -135,12 +135,12 @@ static void test_fsview_plan_order_and_flags(void **state)
 	    "Type", "bind", "Source", "/srv/in", "Destination", "/data/sub/../in/", "RW", 0, "nonrecursive",
 	    1, "create_source", 1, "Type", "tmpfs", "Source", "", "Destination", "/run", "RW", 1, "tmpfs",
 	    "size=1m,mode=700", "Type", "bind", "Source", "/x", "Destination", "relative", "RW", 1,
-	    /* no Source: not mounted in the container (mounts_to_oci skips it), nor in the view */
+	    /* no Source: not mounted in the container (engine_mounts_to_oci skips it), nor in the view */
 	    "Type", "volume", "Destination", "/nosrc", "RW", 1);
 	_cleanup_json_ json_t *hc = json_pack("{s:{s:s,s:s}}", "Tmpfs", "/scratch", "ro,size=2m", "/", "");
 	struct fsview_plan p = { 0 };
 	struct berth_error *err = NULL;
-	assert_int_equal(fsview_plan_build(mounts, hc, "/run/c/ID", &p, &err), 0);
+	assert_int_equal(engine_fsview_plan_build(mounts, hc, "/run/c/ID", &p, &err), 0);
 	assert_null(err);
 	assert_int_equal(p.n, 7);
 	const char *dst[] = { "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/data",
@@ -157,14 +157,14 @@ static void test_fsview_plan_order_and_flags(void **state)
 	assert_string_equal(p.m[5].opts, "size=1m,mode=700");
 	/* HostConfig.Tmpfs: read-only from its options */
 	assert_true(p.m[6].kind == FSVIEW_TMPFS && p.m[6].ro);
-	fsview_plan_done(&p);
-	fsview_plan_done(&p); /* done twice is harmless */
+	engine_fsview_plan_done(&p);
+	engine_fsview_plan_done(&p); /* done twice is harmless */
 
 	/* no container dir (never started): only the mount points */
-	assert_int_equal(fsview_plan_build(mounts, NULL, NULL, &p, &err), 0);
+	assert_int_equal(engine_fsview_plan_build(mounts, NULL, NULL, &p, &err), 0);
 	assert_int_equal(p.n, 3);
 	assert_string_equal(p.m[0].dst, "/data");
-	fsview_plan_done(&p);
+	engine_fsview_plan_done(&p);
 }
 
 static void test_fsview_plan_is_bounded(void **state)
@@ -177,7 +177,7 @@ static void test_fsview_plan_is_bounded(void **state)
 	}
 	struct fsview_plan p = { 0 };
 	struct berth_error *err = NULL;
-	assert_int_equal(fsview_plan_build(mounts, NULL, NULL, &p, &err), -E2BIG);
+	assert_int_equal(engine_fsview_plan_build(mounts, NULL, NULL, &p, &err), -E2BIG);
 	assert_non_null(err);
 	assert_null(p.m); /* untouched on failure */
 	berth_error_free(err);
@@ -185,15 +185,15 @@ static void test_fsview_plan_is_bounded(void **state)
 
 static void test_fsview_mount_option(void **state)
 {
-	_cleanup_free_ char *mode = fsview_mount_option("size=64m,mode=1777,ro", "mode");
+	_cleanup_free_ char *mode = engine_fsview_mount_option("size=64m,mode=1777,ro", "mode");
 	assert_string_equal(mode, "1777");
-	_cleanup_free_ char *ro = fsview_mount_option("size=64m,mode=1777,ro", "ro");
+	_cleanup_free_ char *ro = engine_fsview_mount_option("size=64m,mode=1777,ro", "ro");
 	assert_string_equal(ro, "");
-	assert_null(fsview_mount_option("size=64m,rox,modes=1", "ro"));
-	assert_null(fsview_mount_option("size=64m,rox,modes=1", "mode"));
-	assert_null(fsview_mount_option(NULL, "mode"));
-	assert_null(fsview_mount_option("", "mode"));
-	_cleanup_free_ char *empty = fsview_mount_option("mode=,x", "mode");
+	assert_null(engine_fsview_mount_option("size=64m,rox,modes=1", "ro"));
+	assert_null(engine_fsview_mount_option("size=64m,rox,modes=1", "mode"));
+	assert_null(engine_fsview_mount_option(NULL, "mode"));
+	assert_null(engine_fsview_mount_option("", "mode"));
+	_cleanup_free_ char *empty = engine_fsview_mount_option("mode=,x", "mode");
 	assert_string_equal(empty, "");
 }
 

@@ -81,7 +81,7 @@ static void test_mount_ok(void **state)
 	assert_true(json_is_true(json_object_get(m, "nonrecursive")));
 	assert_string_equal(json_string_value(json_object_get(m, "Propagation")), "slave");
 	json_t *pub = json_pack("[O]", m);
-	json_t *p = mounts_public(pub);
+	json_t *p = engine_mounts_public(pub);
 	assert_null(json_object_get(json_array_get(p, 0), "nonrecursive"));
 	assert_non_null(json_object_get(json_array_get(p, 0), "Propagation"));
 	json_decref(p);

@@ -1,6 +1,6 @@
 /*
  * test-engine-spec.c - the Docker -> OCI translation (engine/spec.c): the config.json that
- * spec_write() hands the runtime for a Config/HostConfig, and the exec process. Env, mounts,
+ * engine_spec_write() hands the runtime for a Config/HostConfig, and the exec process. Env, mounts,
  * capabilities, resources, user and groups, devices, seccomp selection, init, rlimits, and
  * the errors for bad input. The engine is a bare struct: no daemon, store or shim.
  */
@@ -87,11 +87,11 @@ static void set_cfg(struct fixture *f, const char *cfg, const char *hc)
 	}
 }
 
-/* spec_write(), then the config.json it wrote; NULL with *ret_err on failure. */
+/* engine_spec_write(), then the config.json it wrote; NULL with *ret_err on failure. */
 static json_t *spec(struct fixture *f, const char *netns, char **ret_err)
 {
 	struct berth_error *err = NULL;
-	int r = spec_write(&f->e, &f->c, f->rootfs, netns, &err);
+	int r = engine_spec_write(&f->e, &f->c, f->rootfs, netns, &err);
 	if (r < 0) {
 		assert_non_null(err);
 		if (ret_err)
@@ -245,26 +245,26 @@ static void test_capabilities(void **state)
 	/* create-time checks: unknown names, in either list */
 	struct berth_error *err = NULL;
 	_cleanup_json_ json_t *bad = json_pack("{s:[s]}", "CapAdd", "CAP_FLY");
-	assert_int_equal(spec_caps_check(bad, &err), -EINVAL);
+	assert_int_equal(engine_spec_caps_check(bad, &err), -EINVAL);
 	_cleanup_free_ char *m = berth_error_string(err);
 	assert_string_equal(m, "invalid CapAdd: unknown capability: \"CAP_FLY\"");
 	err = berth_error_free(err);
 	_cleanup_json_ json_t *bad2 = json_pack("{s:[s,s]}", "CapDrop", "ALL", "wings");
-	assert_int_equal(spec_caps_check(bad2, &err), -EINVAL);
+	assert_int_equal(engine_spec_caps_check(bad2, &err), -EINVAL);
 	_cleanup_free_ char *m2 = berth_error_string(err);
 	assert_non_null(strstr(m2, "CapDrop") ? m2 : NULL);
 	err = berth_error_free(err);
 	/* non-strings are refused at create (they used to reach cap_name(NULL) at start) */
 	_cleanup_json_ json_t *bad3 = json_pack("{s:[s,i]}", "CapAdd", "chown", 5);
-	assert_int_equal(spec_caps_check(bad3, &err), -EINVAL);
+	assert_int_equal(engine_spec_caps_check(bad3, &err), -EINVAL);
 	_cleanup_free_ char *m3 = berth_error_string(err);
 	assert_string_equal(m3, "invalid CapAdd: expected a list of strings");
 	err = berth_error_free(err);
 	_cleanup_json_ json_t *bad4 = json_pack("{s:[n]}", "CapDrop");
-	assert_int_equal(spec_caps_check(bad4, NULL), -EINVAL);
+	assert_int_equal(engine_spec_caps_check(bad4, NULL), -EINVAL);
 	_cleanup_json_ json_t *good =
 	    json_pack("{s:[s,s,s],s:[s]}", "CapAdd", "all", "chown", "CAP_KILL", "CapDrop", "net_raw");
-	assert_int_equal(spec_caps_check(good, NULL), 0);
+	assert_int_equal(engine_spec_caps_check(good, NULL), 0);
 }
 
 static void test_privileged(void **state)
@@ -325,7 +325,7 @@ static void test_device_allowlist(void **state)
 static void test_resources(void **state)
 {
 	_cleanup_json_ json_t *none = json_object();
-	_cleanup_json_ json_t *r0 = spec_resources(none);
+	_cleanup_json_ json_t *r0 = engine_spec_resources(none);
 	assert_int_equal(json_object_size(r0), 0);
 
 	_cleanup_json_ json_t *hc =
@@ -333,7 +333,7 @@ static void test_resources(void **state)
 		      (json_int_t)128 << 20, "CpuShares", (json_int_t)512, "CpuPeriod", (json_int_t)50000,
 		      "CpuQuota", (json_int_t)25000, "CpusetCpus", "0-1", "CpusetMems", "", "PidsLimit",
 		      (json_int_t)-1, "BlkioWeight", (json_int_t)300);
-	_cleanup_json_ json_t *r = spec_resources(hc);
+	_cleanup_json_ json_t *r = engine_spec_resources(hc);
 	const json_t *mem = json_object_get(r, "memory"), *cpu = json_object_get(r, "cpu");
 	assert_int_equal(json_integer_value(json_object_get(mem, "limit")), 64 << 20);
 	assert_int_equal(json_integer_value(json_object_get(mem, "swap")), 128 << 20);
@@ -348,7 +348,7 @@ static void test_resources(void **state)
 	/* NanoCpus wins over period/quota: 1.5 CPUs = 150000/100000 */
 	json_object_set_new(hc, "NanoCpus", json_integer(1500000000));
 	json_decref(r);
-	r = spec_resources(hc);
+	r = engine_spec_resources(hc);
 	cpu = json_object_get(r, "cpu");
 	assert_int_equal(json_integer_value(json_object_get(cpu, "period")), 100000);
 	assert_int_equal(json_integer_value(json_object_get(cpu, "quota")), 150000);
@@ -357,18 +357,18 @@ static void test_resources(void **state)
 	_cleanup_json_ json_t *odd =
 	    json_pack("{s:I,s:I,s:s,s:I}", "Memory", (json_int_t)-1, "MemorySwap", (json_int_t)1 << 20,
 		      "CpuShares", "lots", "BlkioWeight", (json_int_t)-5);
-	_cleanup_json_ json_t *r2 = spec_resources(odd);
+	_cleanup_json_ json_t *r2 = engine_spec_resources(odd);
 	assert_int_equal(json_object_size(r2), 0);
 	/* PidsLimit 0 means unset, a positive one is kept */
 	_cleanup_json_ json_t *pids = json_pack("{s:I}", "PidsLimit", (json_int_t)100);
-	_cleanup_json_ json_t *r3 = spec_resources(pids);
+	_cleanup_json_ json_t *r3 = engine_spec_resources(pids);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(r3, "pids"), "limit")), 100);
 }
 
 static void assert_user(struct fixture *f, const char *user, uint32_t uid, uint32_t gid)
 {
 	uint32_t u = 99, g = 99;
-	assert_int_equal(spec_resolve_user(f->rootfs, user, &u, &g, NULL), 0);
+	assert_int_equal(engine_spec_resolve_user(f->rootfs, user, &u, &g, NULL), 0);
 	assert_int_equal(u, uid);
 	assert_int_equal(g, gid);
 }
@@ -377,7 +377,7 @@ static void assert_user_error(struct fixture *f, const char *user, const char *m
 {
 	uint32_t u, g;
 	struct berth_error *err = NULL;
-	assert_int_equal(spec_resolve_user(f->rootfs, user, &u, &g, &err), -EINVAL);
+	assert_int_equal(engine_spec_resolve_user(f->rootfs, user, &u, &g, &err), -EINVAL);
 	_cleanup_free_ char *m = berth_error_string(err);
 	assert_string_equal(m, msg);
 	berth_error_free(err);
@@ -402,8 +402,8 @@ static void test_user(void **state)
 	assert_user_error(f, "broken", "unable to find user broken: no matching entries in passwd file");
 	/* without a rootfs only numbers work */
 	uint32_t u, g;
-	assert_int_equal(spec_resolve_user("/nonexistent", "12:34", &u, &g, NULL), 0);
-	assert_int_equal(spec_resolve_user("/nonexistent", "alice", &u, &g, NULL), -EINVAL);
+	assert_int_equal(engine_spec_resolve_user("/nonexistent", "12:34", &u, &g, NULL), 0);
+	assert_int_equal(engine_spec_resolve_user("/nonexistent", "alice", &u, &g, NULL), -EINVAL);
 
 	/* in the spec: uid/gid, the groups that list the user by name, then GroupAdd */
 	set_cfg(f, "{\"User\":\"alice\"}", "{\"GroupAdd\":[\"wheel\",\"4000\"]}");
@@ -502,7 +502,7 @@ static void test_mounts_namespaces_and_init(void **state)
 	set_cfg(f, "{\"WorkingDir\":\"/srv\"}", hc);
 	json_decref(f->c.mounts);
 	f->c.mounts = NULL;
-	assert_int_equal(mounts_plan(NULL, f->c.config, f->c.hostconfig, &f->c.mounts, NULL), 0);
+	assert_int_equal(engine_mounts_plan(NULL, f->c.config, f->c.hostconfig, &f->c.mounts, NULL), 0);
 	/* --init without its binary: the start fails and names it */
 	_cleanup_free_ char *m = spec_error(f);
 	assert_non_null(strstr(m, "--init: init binary"));
@@ -560,15 +560,15 @@ static void test_exec_process(void **state)
 	struct berth_error *err = NULL;
 	/* Cmd is required */
 	_cleanup_json_ json_t *nocmd = json_pack("{s:[]}", "Cmd");
-	assert_int_equal(spec_exec_process(&f->e, &f->c, nocmd, &p, &err), -EINVAL);
+	assert_int_equal(engine_spec_exec_process(&f->e, &f->c, nocmd, &p, &err), -EINVAL);
 	_cleanup_free_ char *m = berth_error_string(err);
 	assert_string_equal(m, "No exec command specified");
 	err = berth_error_free(err);
 	_cleanup_json_ json_t *strcmd = json_pack("{s:s}", "Cmd", "ls");
-	assert_int_equal(spec_exec_process(&f->e, &f->c, strcmd, &p, NULL), -EINVAL);
+	assert_int_equal(engine_spec_exec_process(&f->e, &f->c, strcmd, &p, NULL), -EINVAL);
 	/* defaults from the container: its user, cwd, env (plus the exec's own), no tty */
 	_cleanup_json_ json_t *xc = json_pack("{s:[s],s:[s]}", "Cmd", "id", "Env", "B=2");
-	assert_int_equal(spec_exec_process(&f->e, &f->c, xc, &p, NULL), 0);
+	assert_int_equal(engine_spec_exec_process(&f->e, &f->c, xc, &p, NULL), 0);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "user"), "uid")), 1000);
 	assert_string_equal(json_string_value(json_object_get(p, "cwd")), "/app");
 	assert_true(json_strv_contains(json_object_get(p, "env"), "A=1") &&
@@ -579,7 +579,7 @@ static void test_exec_process(void **state)
 	/* the exec's own user, workdir, tty and privileges */
 	_cleanup_json_ json_t *xc2 = json_pack("{s:[s],s:s,s:s,s:b,s:b}", "Cmd", "id", "User", "0:0",
 					       "WorkingDir", "/tmp", "Tty", 1, "Privileged", 1);
-	assert_int_equal(spec_exec_process(&f->e, &f->c, xc2, &p, NULL), 0);
+	assert_int_equal(engine_spec_exec_process(&f->e, &f->c, xc2, &p, NULL), 0);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "user"), "uid")), 0);
 	assert_string_equal(json_string_value(json_object_get(p, "cwd")), "/tmp");
 	assert_true(json_is_true(json_object_get(p, "terminal")));
@@ -589,7 +589,7 @@ static void test_exec_process(void **state)
 	/* an unknown user fails the exec, p untouched */
 	p = NULL;
 	_cleanup_json_ json_t *xc3 = json_pack("{s:[s],s:s}", "Cmd", "id", "User", "mallory");
-	assert_int_equal(spec_exec_process(&f->e, &f->c, xc3, &p, NULL), -EINVAL);
+	assert_int_equal(engine_spec_exec_process(&f->e, &f->c, xc3, &p, NULL), -EINVAL);
 	assert_null(p);
 	f->c.rootfs = NULL;
 }

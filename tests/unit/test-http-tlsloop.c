@@ -100,7 +100,7 @@ static void loop_start(struct fixture *f, unsigned handshake_ms, unsigned max_hs
 				   .quick = f->quick_idle_ms ? quick_cb : NULL,
 				   .quick_idle_ms = f->quick_idle_ms,
 				   .userdata = f };
-	assert_int_equal(tls_loop_start(&o, fd, &f->loop, &err), 0);
+	assert_int_equal(http_tls_loop_start(&o, fd, &f->loop, &err), 0);
 }
 
 static int setup(void **state)
@@ -129,7 +129,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	tls_loop_stop(f->loop);
+	http_tls_loop_stop(f->loop);
 	for (size_t i = 0; i < f->n_locals; i++)
 		safe_close(f->locals[i]);
 	http_tls_ctx_free(f->ctx);
@@ -198,7 +198,7 @@ static int local_end(struct fixture *f, size_t n)
 
 static void stats(struct fixture *f, struct tls_loop_stats *s)
 {
-	tls_loop_get_stats(f->loop, s);
+	http_tls_loop_get_stats(f->loop, s);
 }
 
 /* Wait until pred(stats) holds. */
@@ -577,7 +577,7 @@ static void test_stop_drops_handshakes_and_keeps_established_connections(void **
 	SSL *ssl = tls_connect(f, &fd);
 	int half = tcp_connect(f->port);
 	wait_stats(f, one_handshaking);
-	f->loop = tls_loop_stop(f->loop);
+	f->loop = http_tls_loop_stop(f->loop);
 	/* nothing listens any more, the handshake in progress is gone */
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(f->port) };
@@ -685,7 +685,7 @@ static void *slow_leaver(void *arg)
 		;
 	(void)poll(NULL, 0, 300);
 	(void)!write(out, "left", 4);
-	tls_thread_leave(t, true);
+	http_tls_thread_leave(t, true);
 	return NULL;
 }
 
@@ -696,7 +696,7 @@ static int child_slow_thread(struct fixture *f, int out)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		return 3;
 	static void *a[3];
-	a[0] = tls_thread_join(TLS_WAKE_SHUTDOWN, sp[0], -1);
+	a[0] = http_tls_thread_join(TLS_WAKE_SHUTDOWN, sp[0], -1);
 	a[1] = (void *)(intptr_t)sp[0];
 	a[2] = (void *)(intptr_t)out;
 	pthread_t t;
@@ -735,7 +735,7 @@ static int child_relaying_loop(struct fixture *f, int out)
 	loop_start(f, 5000, 64, 200);
 	int fd, local;
 	SSL *ssl = relay_open(f, 0, "hello", &fd, &local);
-	f->loop = tls_loop_stop(f->loop); /* established connections may drain for 30 s ... */
+	f->loop = http_tls_loop_stop(f->loop); /* established connections may drain for 30 s ... */
 	(void)!write(out, "relaying", 8);
 	SSL_free(ssl); /* ours; its socket stays open: the loop's relay does not end by itself */
 	return 0; /* ... but an exit ends them and waits for the loop's thread */

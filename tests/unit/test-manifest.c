@@ -28,7 +28,7 @@ static void expect_fail(const char *doc, const char *ct, int code, const char *n
 {
 	struct manifest m;
 	struct berth_error *err = NULL;
-	assert_int_equal(img_manifest_parse(doc, strlen(doc), ct, &m, &err), -code);
+	assert_int_equal(image_manifest_parse(doc, strlen(doc), ct, &m, &err), -code);
 	char *s = berth_error_string(err);
 	if (!strstr(s, needle))
 		fail_msg("error '%s' lacks '%s'", s, needle);
@@ -39,12 +39,12 @@ static void expect_fail(const char *doc, const char *ct, int code, const char *n
 static void test_oci_manifest(void **state)
 {
 	struct manifest m;
-	assert_int_equal(img_manifest_parse(oci_manifest, strlen(oci_manifest), NULL, &m, NULL), 0);
+	assert_int_equal(image_manifest_parse(oci_manifest, strlen(oci_manifest), NULL, &m, NULL), 0);
 	assert_int_equal(m.kind, MANIFEST_IMAGE);
 	assert_string_equal(m.config.digest, "sha256:" H1);
 	assert_int_equal(m.n_layers, 1);
 	assert_int_equal(m.layers[0].size, 34);
-	img_manifest_done(&m);
+	image_manifest_done(&m);
 }
 
 static void test_index_select(void **state)
@@ -52,20 +52,20 @@ static void test_index_select(void **state)
 	struct manifest m;
 	struct image_platform p;
 	const struct manifest_desc *d = NULL;
-	assert_int_equal(img_manifest_parse(docker_list, strlen(docker_list), NULL, &m, NULL), 0);
+	assert_int_equal(image_manifest_parse(docker_list, strlen(docker_list), NULL, &m, NULL), 0);
 	assert_int_equal(m.kind, MANIFEST_INDEX);
 	assert_int_equal(image_platform_parse(NULL, &p, NULL), 0);
-	assert_int_equal(img_manifest_select(&m, &p, &d, NULL), 0);
+	assert_int_equal(image_manifest_select(&m, &p, &d, NULL), 0);
 	assert_string_equal(d->digest, "sha256:" H2);
 	image_platform_done(&p);
 	assert_int_equal(image_platform_parse("linux/arm64", &p, NULL), 0);
-	assert_int_equal(img_manifest_select(&m, &p, &d, NULL), 0);
+	assert_int_equal(image_manifest_select(&m, &p, &d, NULL), 0);
 	assert_string_equal(d->digest, "sha256:" H1);
 	image_platform_done(&p);
 	assert_int_equal(image_platform_parse("linux/s390x", &p, NULL), 0);
-	assert_int_equal(img_manifest_select(&m, &p, &d, NULL), -ENOENT);
+	assert_int_equal(image_manifest_select(&m, &p, &d, NULL), -ENOENT);
 	image_platform_done(&p);
-	img_manifest_done(&m);
+	image_manifest_done(&m);
 }
 
 static void test_refusals(void **state)
@@ -104,15 +104,15 @@ static void test_config(void **state)
 	    "{\"architecture\":\"amd64\",\"os\":\"linux\",\"created\":\"2026-01-01T00:00:00Z\","
 	    "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:" H1 "\"]}}";
 	struct config_info c;
-	assert_int_equal(img_config_parse(cfg, strlen(cfg), &c, NULL), 0);
+	assert_int_equal(image_config_parse(cfg, strlen(cfg), &c, NULL), 0);
 	assert_int_equal(c.n_diff_ids, 1);
 	assert_int_equal(c.created, 1767225600);
 	assert_string_equal(c.arch, "amd64");
-	img_config_info_done(&c);
+	image_config_info_done(&c);
 	static const char bad1[] = "{\"rootfs\":{\"diff_ids\":[\"md5:1\"]}}";
-	assert_int_equal(img_config_parse(bad1, strlen(bad1), &c, NULL), -EINVAL);
+	assert_int_equal(image_config_parse(bad1, strlen(bad1), &c, NULL), -EINVAL);
 	static const char bad2[] = "{\"rootfs\":{}}";
-	assert_int_equal(img_config_parse(bad2, strlen(bad2), &c, NULL), -EINVAL);
+	assert_int_equal(image_config_parse(bad2, strlen(bad2), &c, NULL), -EINVAL);
 }
 
 int main(void)

@@ -9,12 +9,12 @@ static void test_prom_escape_and_values(void **state)
 {
 	(void)state;
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	prom_family(&sb, "x_total", "counter", "a \\ b\nc");
+	metrics_prom_family(&sb, "x_total", "counter", "a \\ b\nc");
 	const char *labels[] = { "a", "q\"uo\\te\nd", "b", NULL, NULL };
-	prom_sample(&sb, "x_total", labels, 1.5);
-	prom_sample(&sb, "x_total", NULL, NAN);
-	prom_sample(&sb, "x_total", NULL, -INFINITY);
-	prom_sample(&sb, "x_total", NULL, 123456789012.0);
+	metrics_prom_sample(&sb, "x_total", labels, 1.5);
+	metrics_prom_sample(&sb, "x_total", NULL, NAN);
+	metrics_prom_sample(&sb, "x_total", NULL, -INFINITY);
+	metrics_prom_sample(&sb, "x_total", NULL, 123456789012.0);
 	assert_string_equal(sb.buf, "# HELP x_total a \\\\ b\\nc\n# TYPE x_total counter\n"
 				    "x_total{a=\"q\\\"uo\\\\te\\nd\",b=\"\"} 1.5\n"
 				    "x_total NaN\nx_total -Inf\nx_total 123456789012\n");

@@ -82,7 +82,7 @@ static void test_add_chains_prev_result_and_env(void **state)
 	    json_pack("{s:[{s:i}],s:[s]}", "portMappings", "hostPort", 8080, "ips", "1.2.3.4/24");
 	struct cni_runtime rt = { "ctr1", "/run/ns1", "eth0", "IgnoreUnknown=1", caps };
 	json_t *res = NULL;
-	assert_int_equal(cni_list_add(&f->x, conf, &rt, &res, NULL), 0);
+	assert_int_equal(net_cni_list_add(&f->x, conf, &rt, &res, NULL), 0);
 	assert_string_equal(json_string_value(json_object_get(res, "cniVersion")), "1.0.0");
 	json_decref(res);
 	_cleanup_free_ char *calls = read_log(f, "calls");
@@ -112,7 +112,7 @@ static void test_add_failure_dels_in_reverse(void **state)
 	struct cni_runtime rt = { "ctr2", "/run/ns2", "eth1", NULL, NULL };
 	json_t *res = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	assert_int_equal(cni_list_add(&f->x, conf, &rt, &res, &err), -EIO);
+	assert_int_equal(net_cni_list_add(&f->x, conf, &rt, &res, &err), -EIO);
 	_cleanup_free_ char *msg = berth_error_string(err);
 	assert_non_null(strstr(msg, "cni plugin 'fail' ADD failed: no way: nope (code 7)"));
 	_cleanup_free_ char *calls = read_log(f, "calls");
@@ -127,7 +127,7 @@ static void test_invalid_result_is_refused(void **state)
 	struct cni_runtime rt = { "ctr3", "/run/ns3", "eth0", NULL, NULL };
 	json_t *res = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	assert_int_equal(cni_list_add(&f->x, conf, &rt, &res, &err), -EINVAL);
+	assert_int_equal(net_cni_list_add(&f->x, conf, &rt, &res, &err), -EINVAL);
 	_cleanup_free_ char *msg = berth_error_string(err);
 	assert_non_null(strstr(msg, "invalid CIDR '10.9.0.300/24'"));
 	_cleanup_free_ char *calls = read_log(f, "calls");
@@ -142,7 +142,7 @@ static void test_plugin_timeout(void **state)
 	struct cni_exec x = f->x;
 	x.timeout_ms = 200;
 	json_t *res = NULL;
-	assert_int_equal(cni_list_add(&x, conf, &rt, &res, NULL), -ETIMEDOUT);
+	assert_int_equal(net_cni_list_add(&x, conf, &rt, &res, NULL), -ETIMEDOUT);
 }
 
 static void test_del_check_status_gc(void **state)
@@ -151,16 +151,16 @@ static void test_del_check_status_gc(void **state)
 	json_auto_t *conf = conflist("one", "two");
 	struct cni_runtime rt = { "ctr5", "", "eth0", NULL, NULL };
 	json_auto_t *prev = json_pack("{s:s}", "cniVersion", "1.0.0");
-	assert_int_equal(cni_list_del(&f->x, conf, &rt, prev, NULL), 0);
+	assert_int_equal(net_cni_list_del(&f->x, conf, &rt, prev, NULL), 0);
 	_cleanup_free_ char *calls = read_log(f, "calls");
 	assert_string_equal(calls, "two DEL ctr5  eth0 \none DEL ctr5  eth0 \n");
 	_cleanup_free_ char *in = read_log(f, "two.DEL.json");
 	assert_non_null(strstr(in, "\"prevResult\""));
-	assert_int_equal(cni_list_check(&f->x, conf, &rt, prev, NULL), 0);
-	assert_int_equal(cni_list_check(&f->x, conf, &rt, NULL, NULL), -EINVAL);
-	assert_int_equal(cni_list_status(&f->x, conf, NULL), 0);
+	assert_int_equal(net_cni_list_check(&f->x, conf, &rt, prev, NULL), 0);
+	assert_int_equal(net_cni_list_check(&f->x, conf, &rt, NULL, NULL), -EINVAL);
+	assert_int_equal(net_cni_list_status(&f->x, conf, NULL), 0);
 	json_auto_t *valid = json_array();
-	assert_int_equal(cni_list_gc(&f->x, conf, valid, NULL), -EOPNOTSUPP);
+	assert_int_equal(net_cni_list_gc(&f->x, conf, valid, NULL), -EOPNOTSUPP);
 }
 
 static void test_cni_11_plugins_get_gc_and_status(void **state)
@@ -168,8 +168,8 @@ static void test_cni_11_plugins_get_gc_and_status(void **state)
 	struct fixture *f = *state;
 	json_auto_t *conf = conflist("new", NULL);
 	json_auto_t *valid = json_pack("[{s:s,s:s}]", "containerID", "keep1", "ifname", "eth0");
-	assert_int_equal(cni_list_gc(&f->x, conf, valid, NULL), 0);
-	assert_int_equal(cni_list_status(&f->x, conf, NULL), 0);
+	assert_int_equal(net_cni_list_gc(&f->x, conf, valid, NULL), 0);
+	assert_int_equal(net_cni_list_status(&f->x, conf, NULL), 0);
 	_cleanup_free_ char *calls = read_log(f, "calls");
 	assert_string_equal(calls, "new VERSION    \nnew GC    \nnew VERSION    \nnew STATUS    \n");
 	_cleanup_free_ char *in = read_log(f, "new.GC.json");
@@ -188,7 +188,7 @@ static void test_missing_plugin(void **state)
 	struct cni_runtime rt = { "c", "/x", "eth0", NULL, NULL };
 	json_t *res = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	assert_int_equal(cni_list_add(&f->x, conf, &rt, &res, &err), -ENOENT);
+	assert_int_equal(net_cni_list_add(&f->x, conf, &rt, &res, &err), -ENOENT);
 }
 
 static void test_conflist_validation(void **state)
@@ -206,7 +206,7 @@ static void test_conflist_validation(void **state)
 	for (size_t i = 0; bad[i]; i++) {
 		json_auto_t *j = json_loads(bad[i], 0, NULL);
 		assert_non_null(j);
-		assert_int_equal(cni_conflist_validate(j, NULL), -EINVAL);
+		assert_int_equal(net_cni_conflist_validate(j, NULL), -EINVAL);
 	}
 }
 
@@ -218,11 +218,11 @@ static void test_result_validation(void **state)
 	    "{\"address\":\"fd00::2/64\"}],\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.0.0.1\"}],"
 	    "\"dns\":{\"nameservers\":[\"1.1.1.1\"],\"search\":[\"x\"]},\"future\":1}";
 	json_t *res = NULL;
-	assert_int_equal(cni_result_parse(good, strlen(good), "1.0.0", &res, NULL), 0);
+	assert_int_equal(net_cni_result_parse(good, strlen(good), "1.0.0", &res, NULL), 0);
 	uint32_t a;
 	int p;
 	char gw[IP4_STR_MAX], mac[18];
-	assert_int_equal(cni_result_ipv4(res, &a, &p, gw, mac, NULL), 0);
+	assert_int_equal(net_cni_result_ipv4(res, &a, &p, gw, mac, NULL), 0);
 	assert_int_equal(a, 0x0a000002);
 	assert_int_equal(p, 24);
 	assert_string_equal(gw, "10.0.0.1");
@@ -250,13 +250,13 @@ static void test_result_validation(void **state)
 	for (size_t i = 0; bad[i]; i++) {
 		_cleanup_error_ struct berth_error *err = NULL;
 		res = NULL;
-		assert_true(cni_result_parse(bad[i], strlen(bad[i]), "1.0.0", &res, &err) < 0);
+		assert_true(net_cni_result_parse(bad[i], strlen(bad[i]), "1.0.0", &res, &err) < 0);
 		assert_null(res);
 		assert_non_null(err);
 	}
 	const char *noip = "{\"cniVersion\":\"1.0.0\"}";
-	assert_int_equal(cni_result_parse(noip, strlen(noip), "1.0.0", &res, NULL), 0);
-	assert_int_equal(cni_result_ipv4(res, &a, &p, gw, mac, NULL), -EADDRNOTAVAIL);
+	assert_int_equal(net_cni_result_parse(noip, strlen(noip), "1.0.0", &res, NULL), 0);
+	assert_int_equal(net_cni_result_ipv4(res, &a, &p, gw, mac, NULL), -EADDRNOTAVAIL);
 	json_decref(res);
 }
 

@@ -201,7 +201,7 @@ static void test_ipv6_ip_range(void **state)
 	json_t *cfg = json_array_get(json_object_get(json_object_get(api, "IPAM"), "Config"), 1);
 	assert_string_equal(json_string_value(json_object_get(cfg, "IPRange")), "fd00:5::/120");
 	/* the range starts at the subnet's own address: that one (the anycast address) is skipped */
-	json_auto_t *conf = network_conflist(f->ctx, g, false, false, false);
+	json_auto_t *conf = net_network_conflist(f->ctx, g, false, false, false);
 	json_t *ranges = json_object_get(json_object_get(json_array_get(json_object_get(conf, "plugins"), 0),
 							  "ipam"),
 					 "ranges");
@@ -209,7 +209,7 @@ static void test_ipv6_ip_range(void **state)
 	assert_string_equal(json_string_value(json_object_get(r6, "rangeStart")), "fd00:5::1");
 	assert_string_equal(json_string_value(json_object_get(r6, "rangeEnd")), "fd00:5::ff");
 	/* a static --ip6 gets the whole subnet; the IPv4 side keeps its own choice */
-	json_auto_t *whole = network_conflist(f->ctx, g, false, false, true);
+	json_auto_t *whole = net_network_conflist(f->ctx, g, false, false, true);
 	ranges = json_object_get(json_object_get(json_array_get(json_object_get(whole, "plugins"), 0), "ipam"),
 				 "ranges");
 	assert_null(json_object_get(json_array_get(json_array_get(ranges, 1), 0), "rangeStart"));
@@ -219,7 +219,7 @@ static void test_ipv6_ip_range(void **state)
 	net_network_free(g);
 	g = NULL;
 	assert_int_equal(net_network_create(f->ctx, &o, &g, NULL), 0);
-	json_auto_t *conf2 = network_conflist(f->ctx, g, false, false, false);
+	json_auto_t *conf2 = net_network_conflist(f->ctx, g, false, false, false);
 	ranges = json_object_get(json_object_get(json_array_get(json_object_get(conf2, "plugins"), 0), "ipam"),
 				 "ranges");
 	r6 = json_array_get(json_array_get(ranges, 1), 0);
@@ -605,7 +605,7 @@ int main(void)
 		fprintf(stderr, "skipping: needs root and containernetworking-plugins\n");
 		return 77;
 	}
-	/* lo up in our private netns: routes4_read and port binds work there */
+	/* lo up in our private netns: net_routes4_read and port binds work there */
 	if (system("ip link set lo up") != 0)
 		return 1;
 	const struct CMUnitTest tests[] = {

@@ -17,12 +17,12 @@ static int parse(const struct cli_opt *t, int argc, char **argv)
 {
 	struct option *lo = NULL;
 	char *so = NULL;
-	cli_opttab_getopt(t, NULL, 0, "+", &lo, &so);
+	opttab_getopt(t, NULL, 0, "+", &lo, &so);
 	optind = 0;
 	opterr = 0;
 	int ch, r = 0;
 	while (r == 0 && (ch = getopt_long(argc, argv, so, lo, NULL)) != -1)
-		r = ch == '?' ? 2 : cli_opttab_apply(t, ch, optarg);
+		r = ch == '?' ? 2 : opttab_apply(t, ch, optarg);
 	free(lo);
 	free(so);
 	return r;
@@ -86,9 +86,9 @@ static void test_bad_values_and_foreign_options(void **state)
 	assert_null(json_object_get(in, "port"));
 	char *unknown[] = { "x", "--nope" };
 	assert_int_equal(parse(t, 2, unknown), 2);                          /* getopt's '?' */
-	assert_int_equal(cli_opttab_apply(t, 'z', NULL), 1);                /* not ours */
-	assert_int_equal(cli_opttab_apply(t, CLI_OPTTAB_BASE + 3, "x"), 1); /* past the end */
-	assert_int_equal(cli_opttab_apply(NULL, CLI_OPTTAB_BASE, "x"), 1);
+	assert_int_equal(opttab_apply(t, 'z', NULL), 1);                /* not ours */
+	assert_int_equal(opttab_apply(t, CLI_OPTTAB_BASE + 3, "x"), 1); /* past the end */
+	assert_int_equal(opttab_apply(NULL, CLI_OPTTAB_BASE, "x"), 1);
 	json_decref(in);
 }
 
@@ -103,7 +103,7 @@ static void test_getopt_arrays(void **state)
 	const struct option extra[] = { { "help", no_argument, NULL, 'h' } };
 	struct option *lo = NULL;
 	char *so = NULL;
-	cli_opttab_getopt(t, extra, 1, "h", &lo, &so);
+	opttab_getopt(t, extra, 1, "h", &lo, &so);
 	assert_string_equal(so, "hbs:");
 	assert_string_equal(lo[0].name, "help");
 	assert_string_equal(lo[1].name, "flag");
@@ -127,7 +127,7 @@ static void test_optional_value_booleans(void **state)
 	};
 	struct option *lo = NULL;
 	char *so = NULL;
-	cli_opttab_getopt(t, NULL, 0, NULL, &lo, &so);
+	opttab_getopt(t, NULL, 0, NULL, &lo, &so);
 	assert_string_equal(so, "pH"); /* short letters take no value */
 	assert_int_equal(lo[0].has_arg, optional_argument);
 	free(lo);
@@ -177,7 +177,7 @@ static void test_optional_value_callbacks(void **state)
 	};
 	struct option *lo = NULL;
 	char *so = NULL;
-	cli_opttab_getopt(t, NULL, 0, NULL, &lo, &so);
+	opttab_getopt(t, NULL, 0, NULL, &lo, &so);
 	assert_string_equal(so, "c");
 	assert_int_equal(lo[0].has_arg, optional_argument);
 	free(lo);
@@ -254,7 +254,7 @@ static void test_scan_results(void **state)
 	};
 	opterr = 0;
 	char *ok[] = { "x", "op", "-f", "--name", "a", "-nb", "--count=3" }; /* permuted: op last */
-	assert_int_equal(cli_opttab_scan(t, ARRAY_SIZE(ok), ok, NULL, 0), CLI_OPTTAB_OK);
+	assert_int_equal(opttab_scan(t, ARRAY_SIZE(ok), ok, NULL, 0), CLI_OPTTAB_OK);
 	assert_true(f);
 	assert_string_equal(owned, "b"); /* the copy of "a" was freed */
 	assert_int_equal(n, 3);
@@ -262,26 +262,26 @@ static void test_scan_results(void **state)
 	assert_string_equal(ok[optind], "op");
 	/* help stops the scan: a bad option after it is not looked at */
 	char *help[] = { "x", "-h", "--bogus" }, *help2[] = { "x", "--he", "--count", "0" };
-	assert_int_equal(cli_opttab_scan(t, 3, help, "+", 0), CLI_OPTTAB_HELP);
-	assert_int_equal(cli_opttab_scan(t, 4, help2, "+", 0), CLI_OPTTAB_HELP);
+	assert_int_equal(opttab_scan(t, 3, help, "+", 0), CLI_OPTTAB_HELP);
+	assert_int_equal(opttab_scan(t, 4, help2, "+", 0), CLI_OPTTAB_HELP);
 	char *bogus[] = { "x", "--bogus", "-h" }, *missing[] = { "x", "--name" }, *letter[] = { "x", "-z" };
-	assert_int_equal(cli_opttab_scan(t, 3, bogus, "+", 0), CLI_OPTTAB_USAGE);
-	assert_int_equal(cli_opttab_scan(t, 2, missing, "+", 0), CLI_OPTTAB_USAGE);
-	assert_int_equal(cli_opttab_scan(t, 2, letter, "+", 0), CLI_OPTTAB_USAGE);
+	assert_int_equal(opttab_scan(t, 3, bogus, "+", 0), CLI_OPTTAB_USAGE);
+	assert_int_equal(opttab_scan(t, 2, missing, "+", 0), CLI_OPTTAB_USAGE);
+	assert_int_equal(opttab_scan(t, 2, letter, "+", 0), CLI_OPTTAB_USAGE);
 	char *bad[] = { "x", "--count", "10", "--bogus" }, *noarg[] = { "x", "--force=1" };
-	assert_int_equal(cli_opttab_scan(t, 4, bad, "+", 0), CLI_OPTTAB_BAD_VALUE);
-	assert_int_equal(cli_opttab_scan(t, 2, noarg, "+", 0), CLI_OPTTAB_USAGE);
+	assert_int_equal(opttab_scan(t, 4, bad, "+", 0), CLI_OPTTAB_BAD_VALUE);
+	assert_int_equal(opttab_scan(t, 2, noarg, "+", 0), CLI_OPTTAB_USAGE);
 	/* "+": the first operand ends the options */
 	char *stop[] = { "x", "op", "--bogus" };
-	assert_int_equal(cli_opttab_scan(t, 3, stop, "+", 0), CLI_OPTTAB_OK);
+	assert_int_equal(opttab_scan(t, 3, stop, "+", 0), CLI_OPTTAB_OK);
 	assert_int_equal(optind, 1);
 	/* the added --help (and -h only when asked) */
 	const struct cli_opt plain[] = { { "force", 'f', CLI_OPT_FLAG, &f }, { NULL } };
 	char *h1[] = { "x", "--help" }, *h2[] = { "x", "-h" };
-	assert_int_equal(cli_opttab_scan(plain, 2, h1, "+", CLI_OPTTAB_ADD_HELP), CLI_OPTTAB_HELP);
-	assert_int_equal(cli_opttab_scan(plain, 2, h1, "+", 0), CLI_OPTTAB_USAGE);
-	assert_int_equal(cli_opttab_scan(plain, 2, h2, "+", CLI_OPTTAB_ADD_HELP), CLI_OPTTAB_USAGE);
-	assert_int_equal(cli_opttab_scan(plain, 2, h2, "+", CLI_OPTTAB_ADD_HELP | CLI_OPTTAB_SHORT_HELP),
+	assert_int_equal(opttab_scan(plain, 2, h1, "+", CLI_OPTTAB_ADD_HELP), CLI_OPTTAB_HELP);
+	assert_int_equal(opttab_scan(plain, 2, h1, "+", 0), CLI_OPTTAB_USAGE);
+	assert_int_equal(opttab_scan(plain, 2, h2, "+", CLI_OPTTAB_ADD_HELP), CLI_OPTTAB_USAGE);
+	assert_int_equal(opttab_scan(plain, 2, h2, "+", CLI_OPTTAB_ADD_HELP | CLI_OPTTAB_SHORT_HELP),
 			 CLI_OPTTAB_HELP);
 	opterr = 1;
 	free(owned);
@@ -303,26 +303,26 @@ static void test_scan_usage(void **state)
 	const struct cli_opt t[] = { { "count", 'c', CLI_OPT_LONG, &n, NULL, 1, 9 }, { "help", 'h', CLI_OPT_HELP }, { NULL } };
 	char *help[] = { "x", "-h" }, *bogus[] = { "x", "--bogus" }, *bad[] = { "x", "-c", "0" }, *ok[] = { "x", "-c3" };
 	opterr = 0;
-	assert_int_equal(cli_opttab_scan_usage(t, 2, help, NULL, record_usage), CLI_OPTTAB_HELP);
+	assert_int_equal(opttab_scan_usage(t, 2, help, NULL, record_usage), CLI_OPTTAB_HELP);
 	assert_ptr_equal(usage_to, stdout);
-	assert_int_equal(cli_opttab_scan_usage(t, 2, bogus, NULL, record_usage), CLI_OPTTAB_USAGE);
+	assert_int_equal(opttab_scan_usage(t, 2, bogus, NULL, record_usage), CLI_OPTTAB_USAGE);
 	assert_ptr_equal(usage_to, stderr);
 	assert_int_equal(usage_calls, 2);
-	assert_int_equal(cli_opttab_scan_usage(t, 3, bad, NULL, record_usage), CLI_OPTTAB_BAD_VALUE);
-	assert_int_equal(cli_opttab_scan_usage(t, 2, ok, NULL, record_usage), CLI_OPTTAB_OK);
+	assert_int_equal(opttab_scan_usage(t, 3, bad, NULL, record_usage), CLI_OPTTAB_BAD_VALUE);
+	assert_int_equal(opttab_scan_usage(t, 2, ok, NULL, record_usage), CLI_OPTTAB_OK);
 	assert_int_equal(usage_calls, 2);
 	assert_int_equal(n, 3);
 	opterr = 1;
 }
 
-/* Run cli_opttab_scan_go with stderr captured into err. */
+/* Run opttab_scan_go with stderr captured into err. */
 static int scan_go(const struct cli_opt *t, int argc, char **argv, char *err, size_t n)
 {
 	fflush(stderr);
 	FILE *fe = tmpfile();
 	int se = dup(2);
 	dup2(fileno(fe), 2);
-	int r = cli_opttab_scan_go(t, argc, argv, "rt: kill");
+	int r = opttab_scan_go(t, argc, argv, "rt: kill");
 	fflush(stderr);
 	dup2(se, 2);
 	close(se);

@@ -25,9 +25,9 @@ static void test_run_timeout_kills(void **state)
 	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
 	o.argv = argv;
 	_cleanup_error_ struct berth_error *err = NULL;
-	int64_t t0 = now_ms();
+	int64_t t0 = proc_now_ms();
 	assert_int_equal(proc_run(&o, NULL, 0, NULL, NULL, 0, 100, NULL, &err), -ETIMEDOUT);
-	assert_true(now_ms() - t0 < 10000);
+	assert_true(proc_now_ms() - t0 < 10000);
 	assert_non_null(err);
 }
 

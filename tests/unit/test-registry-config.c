@@ -32,7 +32,7 @@ static void test_values(void **state)
 }
 
 /* An empty storage root, token issuer or service used to become NULL and crash
- * the server (strdup(NULL) in reg_store_open, json_pack of the claims); an empty
+ * the server (strdup(NULL) in registry_store_open, json_pack of the claims); an empty
  * ACL user/repository silently became "*". */
 static void test_fsync_policy(void **state)
 {

@@ -31,10 +31,10 @@ static void test_oci_manifest(void **state)
 	assert_string_equal(m.refs[0].digest, D1);
 	assert_string_equal(m.subject, D2);
 	assert_string_equal(m.artifact_type, "application/vnd.oci.image.config.v1+json");
-	reg_manifest_info_done(&m);
+	registry_manifest_info_done(&m);
 	/* no Content-Type: the document decides */
 	assert_int_equal(parse(NULL, doc, &m), 0);
-	reg_manifest_info_done(&m);
+	registry_manifest_info_done(&m);
 }
 
 static void test_index(void **state)
@@ -47,7 +47,7 @@ static void test_index(void **state)
 	assert_true(m.is_index);
 	assert_int_equal(m.n_refs, 1);
 	assert_true(m.refs[0].is_manifest);
-	reg_manifest_info_done(&m);
+	registry_manifest_info_done(&m);
 }
 
 static void test_invalid(void **state)

@@ -44,72 +44,72 @@ static void test_tags(void **state)
 static void test_routes(void **state)
 {
 	struct route r;
-	reg_route_parse("/v2/", &r);
+	registry_route_parse("/v2/", &r);
 	assert_int_equal(r.kind, ROUTE_BASE);
-	reg_route_parse("/v2/_catalog", &r);
+	registry_route_parse("/v2/_catalog", &r);
 	assert_int_equal(r.kind, ROUTE_CATALOG);
-	reg_route_parse("/v2/a/b/tags/list", &r);
+	registry_route_parse("/v2/a/b/tags/list", &r);
 	assert_int_equal(r.kind, ROUTE_TAGS);
 	assert_string_equal(r.name, "a/b");
-	reg_route_parse("/v2/a/manifests/latest", &r);
+	registry_route_parse("/v2/a/manifests/latest", &r);
 	assert_int_equal(r.kind, ROUTE_MANIFEST);
 	assert_string_equal(r.name, "a");
 	assert_string_equal(r.ref, "latest");
 	assert_false(r.ref_is_digest);
-	reg_route_parse("/v2/x/manifests/manifests/" D, &r);
+	registry_route_parse("/v2/x/manifests/manifests/" D, &r);
 	assert_int_equal(r.kind, ROUTE_MANIFEST);
 	assert_string_equal(r.name, "x/manifests");
 	assert_true(r.ref_is_digest);
-	reg_route_parse("/v2/a/blobs/" D, &r);
+	registry_route_parse("/v2/a/blobs/" D, &r);
 	assert_int_equal(r.kind, ROUTE_BLOB);
-	reg_route_parse("/v2/a/blobs/uploads/", &r);
+	registry_route_parse("/v2/a/blobs/uploads/", &r);
 	assert_int_equal(r.kind, ROUTE_UPLOAD_START);
 	assert_string_equal(r.name, "a");
-	reg_route_parse("/v2/a/blobs/uploads/0123456789abcdef0123456789abcdef", &r);
+	registry_route_parse("/v2/a/blobs/uploads/0123456789abcdef0123456789abcdef", &r);
 	assert_int_equal(r.kind, ROUTE_UPLOAD);
 	assert_string_equal(r.ref, "0123456789abcdef0123456789abcdef");
-	reg_route_parse("/v2/a/referrers/" D, &r);
+	registry_route_parse("/v2/a/referrers/" D, &r);
 	assert_int_equal(r.kind, ROUTE_REFERRERS);
-	reg_route_parse("/metrics", &r);
+	registry_route_parse("/metrics", &r);
 	assert_int_equal(r.kind, ROUTE_METRICS);
-	reg_route_parse("/auth/token", &r);
+	registry_route_parse("/auth/token", &r);
 	assert_int_equal(r.kind, ROUTE_TOKEN);
 }
 
 static void test_routes_hostile(void **state)
 {
 	struct route r;
-	reg_route_parse("/v2/../etc/manifests/latest", &r);
+	registry_route_parse("/v2/../etc/manifests/latest", &r);
 	assert_int_equal(r.kind, ROUTE_NAME_INVALID);
-	reg_route_parse("/v2/a/../../manifests/latest", &r);
+	registry_route_parse("/v2/a/../../manifests/latest", &r);
 	assert_int_equal(r.kind, ROUTE_NAME_INVALID);
-	reg_route_parse("/v2/a/blobs/sha256:zz", &r);
+	registry_route_parse("/v2/a/blobs/sha256:zz", &r);
 	assert_int_equal(r.kind, ROUTE_REF_INVALID);
-	reg_route_parse("/v2/a/blobs/latest", &r);
+	registry_route_parse("/v2/a/blobs/latest", &r);
 	assert_int_equal(r.kind, ROUTE_REF_INVALID);
-	reg_route_parse("/v2/a/manifests/..", &r);
+	registry_route_parse("/v2/a/manifests/..", &r);
 	assert_int_equal(r.kind, ROUTE_REF_INVALID);
-	reg_route_parse("/v2/a/blobs/uploads/../../x", &r);
+	registry_route_parse("/v2/a/blobs/uploads/../../x", &r);
 	assert_int_not_equal(r.kind, ROUTE_UPLOAD);
-	reg_route_parse("/v2/a/blobs/uploads/nothex", &r);
+	registry_route_parse("/v2/a/blobs/uploads/nothex", &r);
 	assert_int_equal(r.kind, ROUTE_REF_INVALID);
-	reg_route_parse("/v2/manifests/latest", &r);
+	registry_route_parse("/v2/manifests/latest", &r);
 	assert_int_equal(r.kind, ROUTE_NONE);
-	reg_route_parse("/v2//manifests/latest", &r);
+	registry_route_parse("/v2//manifests/latest", &r);
 	assert_int_equal(r.kind, ROUTE_NAME_INVALID);
-	reg_route_parse("/v3/a/manifests/latest", &r);
+	registry_route_parse("/v3/a/manifests/latest", &r);
 	assert_int_equal(r.kind, ROUTE_NONE);
-	reg_route_parse("/v2/a/unknown/x", &r);
+	registry_route_parse("/v2/a/unknown/x", &r);
 	assert_int_equal(r.kind, ROUTE_NONE);
-	reg_route_parse("", &r);
+	registry_route_parse("", &r);
 	assert_int_equal(r.kind, ROUTE_NONE);
-	reg_route_parse(NULL, &r);
+	registry_route_parse(NULL, &r);
 	assert_int_equal(r.kind, ROUTE_NONE);
 	char big[2000];
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	memcpy(big, "/v2/", 4);
-	reg_route_parse(big, &r);
+	registry_route_parse(big, &r);
 	assert_int_equal(r.kind, ROUTE_NONE);
 }
 

@@ -25,7 +25,7 @@ static int setup(void **state)
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	registry_config_init(&f->cfg);
 	f->cfg.token_enabled = true;
-	assert_int_equal(reg_auth_new(&f->cfg, &f->auth, NULL), 0);
+	assert_int_equal(registry_auth_new(&f->cfg, &f->auth, NULL), 0);
 	*state = f;
 	return 0;
 }
@@ -33,7 +33,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	reg_auth_free(f->auth);
+	registry_auth_free(f->auth);
 	registry_config_done(&f->cfg);
 	free(f);
 	return 0;
@@ -111,7 +111,7 @@ static int verify_claims(struct fixture *f, const char *overrides, struct auth_i
 {
 	_cleanup_free_ char *c = claims(overrides);
 	_cleanup_free_ char *tok = forge(f->auth->key, es256, c, false);
-	return reg_auth_verify_token(f->auth, tok, id);
+	return registry_auth_verify_token(f->auth, tok, id);
 }
 
 static void test_valid_token_grants_exactly_its_scope(void **state)
@@ -124,12 +124,12 @@ static void test_valid_token_grants_exactly_its_scope(void **state)
 	assert_true(id.authenticated);
 	assert_string_equal(id.user, "alice");
 	assert_false(id.catalog);
-	assert_true(reg_auth_allowed(f->auth, &id, "team/app", REGISTRY_PULL | REGISTRY_PUSH));
+	assert_true(registry_auth_allowed(f->auth, &id, "team/app", REGISTRY_PULL | REGISTRY_PUSH));
 	/* wrong scope: another repository, a prefix of it, or an action not granted */
-	assert_false(reg_auth_allowed(f->auth, &id, "team/app", REGISTRY_DELETE));
-	assert_false(reg_auth_allowed(f->auth, &id, "team/ap", REGISTRY_PULL));
-	assert_false(reg_auth_allowed(f->auth, &id, "team/app/sub", REGISTRY_PULL));
-	assert_false(reg_auth_allowed(f->auth, &id, "other", REGISTRY_PULL));
+	assert_false(registry_auth_allowed(f->auth, &id, "team/app", REGISTRY_DELETE));
+	assert_false(registry_auth_allowed(f->auth, &id, "team/ap", REGISTRY_PULL));
+	assert_false(registry_auth_allowed(f->auth, &id, "team/app/sub", REGISTRY_PULL));
+	assert_false(registry_auth_allowed(f->auth, &id, "other", REGISTRY_PULL));
 	/* nbf up to 60 s ahead is clock skew, accepted */
 	_cleanup_free_ char *skew = xasprintf("{\"nbf\":%lld}", (long long)time(NULL) + 30);
 	assert_int_equal(verify_claims(f, skew, &id), 0);
@@ -182,7 +182,7 @@ static void test_wrong_alg_including_none(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(algs); i++) {
 		/* a genuine ES256 signature does not make another alg acceptable */
 		_cleanup_free_ char *tok = forge(f->auth->key, algs[i], c, false);
-		assert_int_equal(reg_auth_verify_token(f->auth, tok, &id), -EACCES);
+		assert_int_equal(registry_auth_verify_token(f->auth, tok, &id), -EACCES);
 	}
 	/* the classic "none" attack: no signature at all */
 	_cleanup_strbuf_ struct strbuf none = STRBUF_INIT;
@@ -190,14 +190,14 @@ static void test_wrong_alg_including_none(void **state)
 	strbuf_addch(&none, '.');
 	add_b64url(&none, c, strlen(c));
 	strbuf_addch(&none, '.');
-	assert_int_equal(reg_auth_verify_token(f->auth, none.buf, &id), -EACCES);
+	assert_int_equal(registry_auth_verify_token(f->auth, none.buf, &id), -EACCES);
 	/* ...and an unsigned token claiming ES256 */
 	_cleanup_strbuf_ struct strbuf unsigned_es = STRBUF_INIT;
 	add_b64url(&unsigned_es, es256, strlen(es256));
 	strbuf_addch(&unsigned_es, '.');
 	add_b64url(&unsigned_es, c, strlen(c));
 	strbuf_addch(&unsigned_es, '.');
-	assert_int_equal(reg_auth_verify_token(f->auth, unsigned_es.buf, &id), -EACCES);
+	assert_int_equal(registry_auth_verify_token(f->auth, unsigned_es.buf, &id), -EACCES);
 }
 
 static void test_bad_signature(void **state)
@@ -210,10 +210,10 @@ static void test_bad_signature(void **state)
 	assert_non_null(other);
 	_cleanup_free_ char *foreign = forge(other, es256, c, false);
 	EVP_PKEY_free(other);
-	assert_int_equal(reg_auth_verify_token(f->auth, foreign, &id), -EACCES);
+	assert_int_equal(registry_auth_verify_token(f->auth, foreign, &id), -EACCES);
 	/* the right key, but DER instead of JWS's raw r||s */
 	_cleanup_free_ char *der = forge(f->auth->key, es256, c, true);
-	assert_int_equal(reg_auth_verify_token(f->auth, der, &id), -EACCES);
+	assert_int_equal(registry_auth_verify_token(f->auth, der, &id), -EACCES);
 	/* claims swapped under a valid signature */
 	_cleanup_free_ char *good = forge(f->auth->key, es256, c, false);
 	_cleanup_free_ char *c2 = claims("{\"access\":[{\"type\":\"repository\",\"name\":\"*\","
@@ -223,22 +223,22 @@ static void test_bad_signature(void **state)
 	strbuf_add(&swapped, good, (size_t)(d1 - good) + 1);
 	add_b64url(&swapped, c2, strlen(c2));
 	strbuf_addstr(&swapped, d2);
-	assert_int_equal(reg_auth_verify_token(f->auth, swapped.buf, &id), -EACCES);
+	assert_int_equal(registry_auth_verify_token(f->auth, swapped.buf, &id), -EACCES);
 	/* a truncated signature, and every single-bit flip of the last signature byte */
 	assert_int_equal(verify_claims(f, NULL, &id), 0);
 	_cleanup_free_ char *cut = xstrndup(good, strlen(good) - 4);
-	assert_int_equal(reg_auth_verify_token(f->auth, cut, &id), -EACCES);
+	assert_int_equal(registry_auth_verify_token(f->auth, cut, &id), -EACCES);
 	_cleanup_free_ char *flip = xstrdup(good);
 	size_t last = strlen(flip) - 2;
 	flip[last] = flip[last] == 'A' ? 'B' : 'A';
-	assert_int_equal(reg_auth_verify_token(f->auth, flip, &id), -EACCES);
+	assert_int_equal(registry_auth_verify_token(f->auth, flip, &id), -EACCES);
 }
 
 static int verify_prefix(struct fixture *f, const char *prefix)
 {
 	struct auth_identity id;
 	_cleanup_free_ char *tok = sign_prefix(f->auth->key, prefix, false);
-	return reg_auth_verify_token(f->auth, tok, &id);
+	return registry_auth_verify_token(f->auth, tok, &id);
 }
 
 static void test_malformed_base64_and_json(void **state)
@@ -276,11 +276,11 @@ static void test_malformed_base64_and_json(void **state)
 	_cleanup_free_ char *good = sign_prefix(f->auth->key, ok, false);
 	_cleanup_free_ char *four = xasprintf("%s.x", good);
 	static const char *const bad_shapes[] = { "", ".", "..", "...", "a.b", "a.b.c" };
-	assert_int_equal(reg_auth_verify_token(f->auth, badsig, &id), -EACCES);
-	assert_int_equal(reg_auth_verify_token(f->auth, two, &id), -EACCES);
-	assert_int_equal(reg_auth_verify_token(f->auth, four, &id), -EACCES);
+	assert_int_equal(registry_auth_verify_token(f->auth, badsig, &id), -EACCES);
+	assert_int_equal(registry_auth_verify_token(f->auth, two, &id), -EACCES);
+	assert_int_equal(registry_auth_verify_token(f->auth, four, &id), -EACCES);
 	for (size_t i = 0; i < ARRAY_SIZE(bad_shapes); i++)
-		assert_int_equal(reg_auth_verify_token(f->auth, bad_shapes[i], &id), -EACCES);
+		assert_int_equal(registry_auth_verify_token(f->auth, bad_shapes[i], &id), -EACCES);
 	/* a validly signed token over the size limit */
 	_cleanup_strbuf_ struct strbuf big = STRBUF_INIT;
 	strbuf_addstr(&big, "{\"pad\":\"");
@@ -290,8 +290,8 @@ static void test_malformed_base64_and_json(void **state)
 	assert_int_equal(verify_claims(f, big.buf, &id), -EACCES);
 	/* Authorization: Bearer goes through the same check */
 	_cleanup_free_ char *authz = xasprintf("Bearer %s", good);
-	assert_int_equal(reg_auth_identify(f->auth, authz, &id), 0);
-	assert_int_equal(reg_auth_identify(f->auth, "Bearer x.y.z", &id), -EACCES);
+	assert_int_equal(registry_auth_identify(f->auth, authz, &id), 0);
+	assert_int_equal(registry_auth_identify(f->auth, "Bearer x.y.z", &id), -EACCES);
 }
 
 static void test_grants_from_access_claim(void **state)
@@ -309,14 +309,14 @@ static void test_grants_from_access_claim(void **state)
 			  &id),
 	    0);
 	assert_true(id.catalog);
-	assert_false(reg_auth_allowed(f->auth, &id, "a", REGISTRY_PULL));
-	assert_true(reg_auth_allowed(f->auth, &id, "b", REGISTRY_PULL));
-	assert_false(reg_auth_allowed(f->auth, &id, "b", REGISTRY_PUSH));
-	assert_false(reg_auth_allowed(f->auth, &id, "c", REGISTRY_PULL));
+	assert_false(registry_auth_allowed(f->auth, &id, "a", REGISTRY_PULL));
+	assert_true(registry_auth_allowed(f->auth, &id, "b", REGISTRY_PULL));
+	assert_false(registry_auth_allowed(f->auth, &id, "b", REGISTRY_PUSH));
+	assert_false(registry_auth_allowed(f->auth, &id, "c", REGISTRY_PULL));
 	/* a non-array access claim grants nothing, and more than AUTH_GRANTS_MAX entries are capped */
 	assert_int_equal(verify_claims(f, "{\"access\":{\"type\":\"repository\"}}", &id), 0);
 	assert_int_equal(id.n_grants, 0);
-	assert_false(reg_auth_allowed(f->auth, &id, "team/app", REGISTRY_PULL));
+	assert_false(registry_auth_allowed(f->auth, &id, "team/app", REGISTRY_PULL));
 	_cleanup_strbuf_ struct strbuf many = STRBUF_INIT;
 	strbuf_addstr(&many, "{\"access\":[");
 	for (int i = 0; i < AUTH_GRANTS_MAX + 4; i++)
@@ -325,7 +325,7 @@ static void test_grants_from_access_claim(void **state)
 	strbuf_addstr(&many, "]}");
 	assert_int_equal(verify_claims(f, many.buf, &id), 0);
 	assert_int_equal(id.n_grants, AUTH_GRANTS_MAX);
-	assert_false(reg_auth_allowed(f->auth, &id, "r17", REGISTRY_PULL));
+	assert_false(registry_auth_allowed(f->auth, &id, "r17", REGISTRY_PULL));
 	/* a name too long for a grant is skipped, not truncated into another repository's name */
 	_cleanup_strbuf_ struct strbuf longname = STRBUF_INIT;
 	strbuf_addstr(&longname, "{\"access\":[{\"type\":\"repository\",\"name\":\"");

@@ -13,7 +13,7 @@ static void resolve_ok(const char *in, const char *want)
 	struct runtime_resources r = { 0 };
 	char *out = NULL;
 	struct berth_error *err = NULL;
-	int ret = cgroup_path_resolve(in, "cid", &r, false, false, &out, &err);
+	int ret = runtime_cgroup_path_resolve(in, "cid", &r, false, false, &out, &err);
 	if (ret < 0)
 		fail_msg("'%s': %s", in, berth_error_string(err));
 	assert_string_equal(out, want);
@@ -25,7 +25,7 @@ static void resolve_fails(const char *in, bool systemd, const char *expect)
 	struct runtime_resources r = { 0 };
 	char *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	assert_true(cgroup_path_resolve(in, "cid", &r, false, systemd, &out, &err) < 0);
+	assert_true(runtime_cgroup_path_resolve(in, "cid", &r, false, systemd, &out, &err) < 0);
 	assert_null(out);
 	_cleanup_free_ char *msg = berth_error_string(err);
 	if (!strstr(msg, expect))
@@ -52,13 +52,13 @@ static void test_default_path_only_with_limits(void **state)
 {
 	struct runtime_resources r = { 0 };
 	char *out = (char *)"untouched";
-	assert_int_equal(cgroup_path_resolve(NULL, "cid", &r, true, false, &out, NULL), 0);
+	assert_int_equal(runtime_cgroup_path_resolve(NULL, "cid", &r, true, false, &out, NULL), 0);
 	assert_null(out);
 	r.n_devices = 1; /* device rules alone do not make a cgroup */
-	assert_int_equal(cgroup_path_resolve(NULL, "cid", &r, true, false, &out, NULL), 0);
+	assert_int_equal(runtime_cgroup_path_resolve(NULL, "cid", &r, true, false, &out, NULL), 0);
 	assert_null(out);
 	r.set = RES_PIDS_LIMIT;
-	assert_int_equal(cgroup_path_resolve(NULL, "cid", &r, true, false, &out, NULL), 0);
+	assert_int_equal(runtime_cgroup_path_resolve(NULL, "cid", &r, true, false, &out, NULL), 0);
 	assert_string_equal(out, "/berth/cid");
 	free(out);
 }
@@ -73,7 +73,7 @@ static void test_v1_apply_writes_files(void **state)
 		_cleanup_free_ char *d = xasprintf("%s/%s", root, ctrls[i]);
 		assert_int_equal(mkdir(d, 0755), 0);
 	}
-	const struct cgroup_ops *ops = cgroup_ops_for(CGROUP_V1);
+	const struct cgroup_ops *ops = runtime_cgroup_ops_for(CGROUP_V1);
 	assert_int_equal(ops->create("/x/y", NULL), 0);
 	struct runtime_resources r = { .set = RES_MEM_LIMIT | RES_PIDS_LIMIT | RES_CPU_SHARES | RES_CPU_QUOTA,
 				       .mem_limit = 1 << 20,
@@ -117,7 +117,7 @@ static void test_v1_lists_real_hierarchies(void **state)
 	assert_int_equal(symlink("cpu,cpuacct", l1), 0);
 	assert_int_equal(symlink("cpu,cpuacct", l2), 0);
 	setenv("BERTH_CGROUP_ROOT", root, 1);
-	const char *const *v = cgroup_v1_controllers();
+	const char *const *v = runtime_cgroup_v1_controllers();
 	size_t n = 0;
 	bool saw_co = false;
 	for (; v[n]; n++)
@@ -125,7 +125,7 @@ static void test_v1_lists_real_hierarchies(void **state)
 	assert_int_equal(n, 2);
 	assert_true(saw_co);
 	/* a cgroup is created in the real directory; "cpu/..." paths resolve through the alias */
-	assert_int_equal(cgroup_ops_for(CGROUP_V1)->create("/c", NULL), 0);
+	assert_int_equal(runtime_cgroup_ops_for(CGROUP_V1)->create("/c", NULL), 0);
 	_cleanup_free_ char *via = xasprintf("%s/cpu/c", root);
 	assert_int_equal(access(via, F_OK), 0);
 	fs_rm_rf(root, NULL);
@@ -137,14 +137,14 @@ static void test_device_program_shape(void **state)
 	struct bpf_insn *prog = NULL;
 	size_t n = 0;
 	/* no rules: 6 loads + "r0 = 1; exit" */
-	assert_int_equal(cgroup_devices_program(NULL, 0, NULL, 0, &prog, &n), 0);
+	assert_int_equal(runtime_cgroup_devices_program(NULL, 0, NULL, 0, &prog, &n), 0);
 	assert_int_equal(n, 8);
 	assert_int_equal(prog[6].imm, 1);
 	free(prog);
 	/* deny all then one exact allow: the allow block (type, access, major, minor, verdict) then default
 	 * deny */
 	struct runtime_device_rule rules[] = { { false, 'a', -1, -1, "rwm" }, { true, 'c', 1, 3, "rw" } };
-	assert_int_equal(cgroup_devices_program(rules, 2, NULL, 0, &prog, &n), 0);
+	assert_int_equal(runtime_cgroup_devices_program(rules, 2, NULL, 0, &prog, &n), 0);
 	assert_int_equal(n, 6 + 8 + 2);
 	assert_int_equal(prog[n - 2].imm, 0);
 	assert_int_equal(prog[n - 4].imm, 1);

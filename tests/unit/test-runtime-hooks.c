@@ -15,7 +15,7 @@ static void test_hook_gets_state_argv0_and_env(void **state)
 	struct runtime_hook h = { .path = "/bin/sh", .args = sh_args, .env = env, .timeout = 5 };
 	struct runtime_hooks hooks = { &h, 1 };
 	struct berth_error *err = NULL;
-	if (hooks_run(&hooks, "prestart", "{\"id\":\"x\"}", &err) < 0)
+	if (runtime_hooks_run(&hooks, "prestart", "{\"id\":\"x\"}", &err) < 0)
 		fail_msg("%s", berth_error_string(err));
 	_cleanup_free_ char *in = xasprintf("%s/in", dir), *argv = xasprintf("%s/argv", dir);
 	_cleanup_strbuf_ struct strbuf a = STRBUF_INIT, b = STRBUF_INIT;
@@ -41,7 +41,7 @@ static void test_hook_failure_and_timeout(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(hs); i++) {
 		struct runtime_hooks hooks = { &hs[i], 1 };
 		_cleanup_error_ struct berth_error *err = NULL;
-		assert_true(hooks_run(&hooks, "poststop", "{}", &err) < 0);
+		assert_true(runtime_hooks_run(&hooks, "poststop", "{}", &err) < 0);
 		_cleanup_free_ char *msg = berth_error_string(err);
 		if (!strstr(msg, want[i]))
 			fail_msg("'%s' does not contain '%s'", msg, want[i]);
@@ -59,7 +59,7 @@ static void test_big_state_is_fed_fully(void **state)
 	struct runtime_hook h = { .path = "/bin/sh", .args = args, .timeout = 10 };
 	struct runtime_hooks hooks = { &h, 1 };
 	struct berth_error *err = NULL;
-	if (hooks_run(&hooks, "createRuntime", big, &err) < 0)
+	if (runtime_hooks_run(&hooks, "createRuntime", big, &err) < 0)
 		fail_msg("%s", berth_error_string(err));
 }
 

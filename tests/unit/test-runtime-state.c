@@ -26,7 +26,7 @@ static void test_ids(void **state)
 static void test_hook_state_json(void **state)
 {
 	_cleanup_json_ json_t *ann = json_pack("{s:s}", "k", "v\"q");
-	_cleanup_free_ char *s = state_hook_json("c1", RUNTIME_STATUS_CREATED, 42, "/b", ann);
+	_cleanup_free_ char *s = runtime_state_hook_json("c1", RUNTIME_STATUS_CREATED, 42, "/b", ann);
 	_cleanup_json_ json_t *j = NULL;
 	assert_int_equal(json_parse(s, strlen(s), "state", &j, NULL), 0);
 	assert_string_equal(json_string_value(json_object_get(j, "id")), "c1");
@@ -34,7 +34,7 @@ static void test_hook_state_json(void **state)
 	assert_int_equal(json_integer_value(json_object_get(j, "pid")), 42);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "annotations"), "k")),
 			    "v\"q");
-	_cleanup_free_ char *s2 = state_hook_json("c1", RUNTIME_STATUS_STOPPED, 0, "/b", NULL);
+	_cleanup_free_ char *s2 = runtime_state_hook_json("c1", RUNTIME_STATUS_STOPPED, 0, "/b", NULL);
 	assert_null(strstr(s2, "pid"));
 }
 
@@ -57,14 +57,14 @@ static void test_state_to_json(void **state)
 
 static void test_start_time_detects_exit(void **state)
 {
-	assert_true(proc_start_time(getpid()) > 0);
+	assert_true(runtime_proc_start_time(getpid()) > 0);
 	pid_t pid = fork();
 	if (pid == 0)
 		_exit(0);
 	int st;
 	waitpid(pid, &st, 0);
-	assert_int_equal(proc_start_time(pid), 0);
-	assert_int_equal(proc_start_time(-1), 0);
+	assert_int_equal(runtime_proc_start_time(pid), 0);
+	assert_int_equal(runtime_proc_start_time(-1), 0);
 }
 
 int main(void)

@@ -19,12 +19,12 @@ static json_t *parse(const char *s)
 	return j;
 }
 
-/* service_sched_ext(in) on svc; returns the error message (or NULL) and keeps svc. */
+/* server_service_sched_ext(in) on svc; returns the error message (or NULL) and keeps svc. */
 static char *ext(const char *in_json, json_t *svc)
 {
 	struct ecs_call c = { 0 };
 	json_t *in = parse(in_json);
-	int r = service_sched_ext(&c, in, svc);
+	int r = server_service_sched_ext(&c, in, svc);
 	json_decref(in);
 	if (r == 0) {
 		assert_null(c.msg);

@@ -8,7 +8,7 @@
 
 static json_t *form(const char *s)
 {
-	return elbv2_form_parse(s, strlen(s));
+	return server_elbv2_form_parse(s, strlen(s));
 }
 
 static void test_form_parse(void **state)
@@ -38,12 +38,12 @@ static void test_form_parse(void **state)
 			fail_msg("accepted %s", bad[i]);
 		}
 	/* a NUL byte inside the body itself */
-	assert_null(elbv2_form_parse("a=b\0c", 5));
+	assert_null(server_elbv2_form_parse("a=b\0c", 5));
 	/* too many pairs */
 	struct strbuf sb = STRBUF_INIT;
 	for (int i = 0; i <= ELBV2_MAX_PARAMS; i++)
 		strbuf_addf(&sb, "k%d=v&", i);
-	assert_null(elbv2_form_parse(sb.buf, sb.len));
+	assert_null(server_elbv2_form_parse(sb.buf, sb.len));
 	strbuf_release(&sb);
 }
 
@@ -51,11 +51,11 @@ static void test_form_list(void **state)
 {
 	(void)state;
 	json_t *f = form("Names.member.1=a&Names.member.2=b&Names.member.4=d&Other.member.1=x");
-	json_t *l = elbv2_form_list(f, "Names");
+	json_t *l = server_elbv2_form_list(f, "Names");
 	assert_int_equal(json_array_size(l), 2); /* stops at the gap */
 	assert_string_equal(json_string_value(json_array_get(l, 1)), "b");
 	json_decref(l);
-	l = elbv2_form_list(f, "None");
+	l = server_elbv2_form_list(f, "None");
 	assert_int_equal(json_array_size(l), 0);
 	json_decref(l);
 	json_decref(f);
@@ -65,11 +65,11 @@ static void test_xml(void **state)
 {
 	(void)state;
 	struct strbuf sb = STRBUF_INIT;
-	elbv2_xml_elem(&sb, "Id", "<a & 'b'> \"c\"");
-	elbv2_xml_elem(&sb, "Skipped", NULL);
+	server_elbv2_xml_elem(&sb, "Id", "<a & 'b'> \"c\"");
+	server_elbv2_xml_elem(&sb, "Skipped", NULL);
 	assert_string_equal(sb.buf, "<Id>&lt;a &amp; &apos;b&apos;&gt; &quot;c&quot;</Id>");
 	strbuf_release(&sb);
-	char *e = elbv2_error_xml("TargetGroupNotFound", "One or more target groups not found", "r-1");
+	char *e = server_elbv2_error_xml("TargetGroupNotFound", "One or more target groups not found", "r-1");
 	assert_string_equal(
 	    e, "<ErrorResponse xmlns=\"" ELBV2_XMLNS "\"><Error><Type>Sender</Type>"
 	       "<Code>TargetGroupNotFound</Code><Message>One or more target groups not found</Message>"

@@ -41,19 +41,19 @@ static bool with_checks(void *ud, const char *arn)
 static void test_names(void **state)
 {
 	(void)state;
-	assert_true(lb_name_valid("web"));
-	assert_true(lb_name_valid("a-1"));
-	assert_true(lb_name_valid("abcdefghijklmnopqrstuvwxyz012345"));
+	assert_true(server_lb_name_valid("web"));
+	assert_true(server_lb_name_valid("a-1"));
+	assert_true(server_lb_name_valid("abcdefghijklmnopqrstuvwxyz012345"));
 	const char *bad[] = { "", "-a", "a-", "a_b", "a.b", "abcdefghijklmnopqrstuvwxyz0123456", "a b" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
-		assert_false(lb_name_valid(bad[i]));
-	assert_false(lb_name_valid(NULL));
-	assert_true(lb_health_path_valid("/"));
-	assert_true(lb_health_path_valid("/healthz?x=1"));
-	assert_false(lb_health_path_valid("healthz"));
-	assert_false(lb_health_path_valid("/a b"));
-	assert_false(lb_health_path_valid("/a\nb"));
-	assert_false(lb_health_path_valid(""));
+		assert_false(server_lb_name_valid(bad[i]));
+	assert_false(server_lb_name_valid(NULL));
+	assert_true(server_lb_health_path_valid("/"));
+	assert_true(server_lb_health_path_valid("/healthz?x=1"));
+	assert_false(server_lb_health_path_valid("healthz"));
+	assert_false(server_lb_health_path_valid("/a b"));
+	assert_false(server_lb_health_path_valid("/a\nb"));
+	assert_false(server_lb_health_path_valid(""));
 }
 
 static json_t *run_targets(json_t *tasks, json_t *services, json_t *attachments, lb_has_checks_fn checks,
@@ -69,7 +69,7 @@ static json_t *run_targets(json_t *tasks, json_t *services, json_t *attachments,
 				   .nodes = nodes,
 				   .instances = insts,
 				   .has_checks = checks };
-	return lb_targets(&m, tasks, all);
+	return server_lb_targets(&m, tasks, all);
 }
 
 static const char *state_of(json_t *targets, const char *id)
@@ -170,10 +170,10 @@ static void test_discovery(void **state)
 	json_array_append_new(tasks, task("t6", "family:x", "RUNNING", "RUNNING", "10.1.0.7"));
 	json_array_append_new(tasks, task("t7", "service:bad", "RUNNING", "RUNNING", "not-an-ip"));
 	json_array_append_new(tasks, task("t8", "service:", "RUNNING", "RUNNING", "10.1.0.8"));
-	_cleanup_json_ json_t *d = lb_discovery(tasks, no_checks, NULL);
+	_cleanup_json_ json_t *d = server_lb_discovery(tasks, no_checks, NULL);
 	_cleanup_json_ json_t *want = json_pack("{s:[s,s]}", "web", "10.1.0.2", "10.1.0.3");
 	assert_true(json_equal(d, want));
-	_cleanup_json_ json_t *none = lb_discovery(tasks, with_checks, NULL);
+	_cleanup_json_ json_t *none = server_lb_discovery(tasks, with_checks, NULL);
 	assert_int_equal(json_object_size(none), 0);
 }
 
@@ -197,8 +197,8 @@ static void test_discovery_stack_names(void **state)
 		json_object_set_new(t, "taskDefinitionArn", json_string(rows[i][2]));
 		json_array_append_new(tasks, t);
 	}
-	_cleanup_json_ json_t *names = lb_discovery(tasks, no_checks, NULL);
-	lb_discovery_stack_names(names, tasks, test_stack_of, NULL);
+	_cleanup_json_ json_t *names = server_lb_discovery(tasks, no_checks, NULL);
+	server_lb_discovery_stack_names(names, tasks, test_stack_of, NULL);
 	_cleanup_json_ json_t *want =
 	    json_pack("{s:[s],s:[s],s:[s],s:[s],s:[s]}", "st_cache", "10.1.0.9", "other_cache", "10.1.0.9",
 		      "st_web", "10.1.0.9", "st_", "10.1.0.9", "cache.st", "10.1.0.9");
@@ -215,7 +215,7 @@ static void test_health_reports(void **state)
 	json_t *ok = json_pack("{s:{s:{s:{s:s},s:{s:s,s:s,s:s}}}}", "loadBalancers", "web", "t1", "state",
 			       "healthy", "t2", "state", "unhealthy", "reason", "Target.Timeout",
 			       "description", "Request timed out");
-	assert_null(lb_health_report_invalid(ok));
+	assert_null(server_lb_health_report_invalid(ok));
 	const char *bad[] = { "{}",
 			      "{\"loadBalancers\":[]}",
 			      "{\"loadBalancers\":{\"bad name\":{}}}",
@@ -224,7 +224,7 @@ static void test_health_reports(void **state)
 			      "{\"loadBalancers\":{\"web\":{\"t1\":{\"state\":\"healthy\",\"reason\":7}}}}" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		json_t *j = json_loads(bad[i], 0, NULL);
-		if (!lb_health_report_invalid(j))
+		if (!server_lb_health_report_invalid(j))
 			fail_msg("accepted %s", bad[i]);
 		json_decref(j);
 	}
@@ -243,7 +243,7 @@ static void test_health_reports(void **state)
 				    "nodeId", "n3", "loadBalancers", "web", "t1", "state", "unhealthy", "t2",
 				    "state", "healthy", "t3", "state", "unhealthy", "t4", "state", "healthy");
 	json_t *alive = json_pack("{s:b,s:b,s:b}", "n1", 1, "n2", 1, "n3", 0);
-	json_t *m = lb_health_merge(reports, alive, "web");
+	json_t *m = server_lb_health_merge(reports, alive, "web");
 	assert_int_equal(json_object_size(m), 4);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(m, "t1"), "state")), "healthy");
 	json_t *t2 = json_object_get(m, "t2");
@@ -258,15 +258,15 @@ static void test_health_reports(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_object_get(m, "t4"), "reason")),
 			    "Elb.InitialHealthChecking");
 	json_decref(m);
-	m = lb_health_merge(reports, alive, "other");
+	m = server_lb_health_merge(reports, alive, "other");
 	assert_int_equal(json_object_size(m), 0);
 	json_decref(m);
 	/* served: an alive node reports the load balancer (even without targets) */
-	assert_true(lb_health_served(reports, alive, "web"));
-	assert_false(lb_health_served(reports, alive, "other"));
+	assert_true(server_lb_health_served(reports, alive, "web"));
+	assert_false(server_lb_health_served(reports, alive, "other"));
 	json_object_set_new(alive, "n1", json_false());
 	json_object_set_new(alive, "n2", json_false());
-	assert_false(lb_health_served(reports, alive, "web")); /* only n3, which is not connected */
+	assert_false(server_lb_health_served(reports, alive, "web")); /* only n3, which is not connected */
 	json_decref(reports);
 	json_decref(alive);
 	json_decref(ok);

@@ -25,8 +25,8 @@ static void test_cached_until_a_write_is_told(void **state)
 	struct fixture *f = *state;
 	put(f, "/berth/clusters/c1", "{\"clusterArn\":\"A1\"}");
 	json_t *a = NULL, *b = NULL;
-	assert_int_equal(record_get_shared(&f->srv, "/berth/clusters/c1", &a, NULL), 0);
-	assert_int_equal(record_get_shared(&f->srv, "/berth/clusters/c1", &b, NULL), 0);
+	assert_int_equal(server_record_get_shared(&f->srv, "/berth/clusters/c1", &a, NULL), 0);
+	assert_int_equal(server_record_get_shared(&f->srv, "/berth/clusters/c1", &b, NULL), 0);
 	assert_ptr_equal(a, b); /* the cache's */
 	assert_string_equal(arn_of(b), "A1");
 	json_decref(b);
@@ -35,13 +35,13 @@ static void test_cached_until_a_write_is_told(void **state)
 	store_on_write(f->srv.store, NULL, NULL);
 	put(f, "/berth/clusters/c1", "{\"clusterArn\":\"A2\"}");
 	store_on_write(f->srv.store, server_note_write, &f->srv);
-	assert_int_equal(record_get_shared(&f->srv, "/berth/clusters/c1", &b, NULL), 0);
+	assert_int_equal(server_record_get_shared(&f->srv, "/berth/clusters/c1", &b, NULL), 0);
 	assert_string_equal(arn_of(b), "A1");
 	json_decref(b);
 
 	/* a told write to a task definition drops every entry */
 	put(f, "/berth/taskdefs/web/0000000001", "{\"family\":\"web\"}");
-	assert_int_equal(record_get_shared(&f->srv, "/berth/clusters/c1", &b, NULL), 0);
+	assert_int_equal(server_record_get_shared(&f->srv, "/berth/clusters/c1", &b, NULL), 0);
 	assert_string_equal(arn_of(b), "A2");
 	assert_ptr_not_equal(a, b);
 	json_decref(b);
@@ -49,12 +49,12 @@ static void test_cached_until_a_write_is_told(void **state)
 	json_decref(a);
 
 	put(f, "/berth/clusters/c1", "{\"clusterArn\":\"A3\"}");
-	assert_int_equal(record_get_shared(&f->srv, "/berth/clusters/c1", &b, NULL), 0);
+	assert_int_equal(server_record_get_shared(&f->srv, "/berth/clusters/c1", &b, NULL), 0);
 	assert_string_equal(arn_of(b), "A3");
 	json_decref(b);
 	/* a deleted record is gone at once */
 	assert_int_equal(store_remove(f->srv.store, "/berth/clusters/c1", NULL, NULL), 0);
-	assert_int_equal(record_get_shared(&f->srv, "/berth/clusters/c1", &b, NULL), -ENOENT);
+	assert_int_equal(server_record_get_shared(&f->srv, "/berth/clusters/c1", &b, NULL), -ENOENT);
 }
 
 /* Other keys are never cached; nor is anything without a cache (etcd). */
@@ -63,19 +63,19 @@ static void test_other_keys_and_no_cache_read_the_store(void **state)
 	struct fixture *f = *state;
 	put(f, "/berth/tasks/c1/t1", "{\"clusterArn\":\"T1\"}");
 	json_t *a = NULL;
-	assert_int_equal(record_get_shared(&f->srv, "/berth/tasks/c1/t1", &a, NULL), 0);
+	assert_int_equal(server_record_get_shared(&f->srv, "/berth/tasks/c1/t1", &a, NULL), 0);
 	json_decref(a);
 	store_on_write(f->srv.store, NULL, NULL);
 	put(f, "/berth/tasks/c1/t1", "{\"clusterArn\":\"T2\"}");
 	put(f, "/berth/clusters/c1", "{\"clusterArn\":\"C1\"}");
-	assert_int_equal(record_get_shared(&f->srv, "/berth/tasks/c1/t1", &a, NULL), 0);
+	assert_int_equal(server_record_get_shared(&f->srv, "/berth/tasks/c1/t1", &a, NULL), 0);
 	assert_string_equal(arn_of(a), "T2");
 	json_decref(a);
-	f->srv.records = record_cache_free(f->srv.records);
-	assert_int_equal(record_get_shared(&f->srv, "/berth/clusters/c1", &a, NULL), 0);
+	f->srv.records = server_record_cache_free(f->srv.records);
+	assert_int_equal(server_record_get_shared(&f->srv, "/berth/clusters/c1", &a, NULL), 0);
 	put(f, "/berth/clusters/c1", "{\"clusterArn\":\"C2\"}");
 	json_decref(a);
-	assert_int_equal(record_get_shared(&f->srv, "/berth/clusters/c1", &a, NULL), 0);
+	assert_int_equal(server_record_get_shared(&f->srv, "/berth/clusters/c1", &a, NULL), 0);
 	assert_string_equal(arn_of(a), "C2");
 	json_decref(a);
 }
@@ -100,7 +100,7 @@ static json_t *call(struct fixture *f, ecs_op_fn fn, json_t *in, size_t *n_tasks
 static json_t *run_task(struct fixture *f, int count, size_t *n_tasks)
 {
 	char *body = NULL;
-	json_t *out = call(f, ecs_run_task,
+	json_t *out = call(f, server_ecs_run_task,
 			   json_pack("{s:s,s:s,s:i,s:s,s:[{s:s}]}", "cluster", "c1", "taskDefinition", "web:1",
 				     "count", count, "startedBy", "me\"\\", "tags", "key", "k"),
 			   n_tasks, &body);
@@ -122,8 +122,8 @@ static json_t *run_task(struct fixture *f, int count, size_t *n_tasks)
 static void test_run_task_records(void **state)
 {
 	struct fixture *f = *state;
-	json_decref(call(f, ecs_create_cluster, json_pack("{s:s}", "clusterName", "c1"), NULL, NULL));
-	json_decref(call(f, ecs_register_task_definition,
+	json_decref(call(f, server_ecs_create_cluster, json_pack("{s:s}", "clusterName", "c1"), NULL, NULL));
+	json_decref(call(f, server_ecs_register_task_definition,
 			 json_pack("{s:s,s:[{s:s,s:s,s:i,s:i,s:[{s:i,s:i}]},{s:s,s:s,s:i}],s:{s:i,s:[{s:s,s:s}]}}",
 				   "family", "web", "containerDefinitions", "name", "app", "image", "busybox", "cpu",
 				   128, "memory", 64, "portMappings", "containerPort", 80, "hostPort", 8080, "name",
@@ -156,9 +156,9 @@ static void test_run_task_records(void **state)
 	json_array_foreach (tasks, i, t) {
 		const char *arn = json_string_value(json_object_get(t, "taskArn"));
 		assert_true(startswith(arn, "arn:aws:ecs:us-east-1:000000000000:task/c1/"));
-		_cleanup_free_ char *key = xasprintf("/berth/tasks/c1/%s", arn_tail(arn));
+		_cleanup_free_ char *key = xasprintf("/berth/tasks/c1/%s", server_arn_tail(arn));
 		json_t *stored = NULL;
-		assert_int_equal(record_get(&f->srv, key, &stored, NULL, NULL), 0);
+		assert_int_equal(server_record_get(&f->srv, key, &stored, NULL, NULL), 0);
 		assert_true(json_equal(stored, t));
 		json_decref(stored);
 		assert_true(json_is_real(json_object_get(t, "createdAt")));
@@ -188,10 +188,10 @@ static void test_run_task_records(void **state)
 
 	/* the task definition's record changes (as a rewrite would): the next RunTask uses it */
 	json_t *td = NULL;
-	assert_int_equal(record_get(&f->srv, "/berth/taskdefs/web/0000000001", &td, NULL, NULL), 0);
+	assert_int_equal(server_record_get(&f->srv, "/berth/taskdefs/web/0000000001", &td, NULL, NULL), 0);
 	json_object_set_new(json_array_get(json_object_get(td, "containerDefinitions"), 1), "image",
 			    json_string("debian"));
-	assert_int_equal(record_put(&f->srv, "/berth/taskdefs/web/0000000001", td, NULL), 0);
+	assert_int_equal(server_record_put(&f->srv, "/berth/taskdefs/web/0000000001", td, NULL), 0);
 	json_decref(td);
 	out = run_task(f, 1, &n);
 	assert_int_equal(n, 1);
@@ -201,12 +201,12 @@ static void test_run_task_records(void **state)
 
 	/* the service controller's interface: the records as JSON */
 	_cleanup_json_ json_t *list = json_array(), *failures = json_array();
-	assert_int_equal(record_get(&f->srv, "/berth/taskdefs/web/0000000001", &td, NULL, NULL), 0);
+	assert_int_equal(server_record_get(&f->srv, "/berth/taskdefs/web/0000000001", &td, NULL, NULL), 0);
 	_cleanup_json_ json_t *cl = json_pack("{s:s}", "clusterArn", "A");
 	_cleanup_json_ json_t *ov = json_object();
 	struct task_run_args a = { .td = td, .overrides = ov, .group = "service:s", .count = 2 };
 	struct ecs_call c = { .srv = &f->srv };
-	assert_int_equal(task_place(&c, "c1", cl, &a, list, failures), 0);
+	assert_int_equal(server_task_place(&c, "c1", cl, &a, list, failures), 0);
 	assert_int_equal(json_array_size(list), 2);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "group")), "service:s");
 	json_decref(td);

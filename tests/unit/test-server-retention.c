@@ -12,7 +12,7 @@ static bool task_expired(const char *body, double now, int retention)
 {
 	json_t *t = parse(body);
 	assert_non_null(t);
-	bool r = retention_task_expired(t, now, retention);
+	bool r = server_retention_task_expired(t, now, retention);
 	json_decref(t);
 	return r;
 }
@@ -38,7 +38,7 @@ static void test_tasks(void **state)
 	assert_false(task_expired(
 	    "{\"lastStatus\":\"STOPPED\",\"desiredStatus\":\"STOPPED\",\"stoppedAt\":\"x\"}", 1e9, 1));
 	json_t *t = parse("{\"executionStoppedAt\":7,\"createdAt\":3}");
-	assert_true(retention_task_finished_at(t) == 7);
+	assert_true(server_retention_task_finished_at(t) == 7);
 	json_decref(t);
 }
 
@@ -48,16 +48,16 @@ static void test_services_and_interval(void **state)
 	json_t *a = parse("{\"status\":\"INACTIVE\",\"berthInactiveAt\":1000.0}");
 	json_t *b = parse("{\"status\":\"ACTIVE\",\"berthInactiveAt\":1000.0}");
 	json_t *c = parse("{\"status\":\"INACTIVE\"}");
-	assert_false(retention_service_expired(a, 1000 + 59, 60));
-	assert_true(retention_service_expired(a, 1000 + 60, 60));
-	assert_false(retention_service_expired(b, 1e9, 1));
-	assert_false(retention_service_expired(c, 1e9, 1)); /* no time: kept */
+	assert_false(server_retention_service_expired(a, 1000 + 59, 60));
+	assert_true(server_retention_service_expired(a, 1000 + 60, 60));
+	assert_false(server_retention_service_expired(b, 1e9, 1));
+	assert_false(server_retention_service_expired(c, 1e9, 1)); /* no time: kept */
 	json_decref(a);
 	json_decref(b);
 	json_decref(c);
-	assert_int_equal(retention_sweep_interval(1), 1);
-	assert_int_equal(retention_sweep_interval(10), 2);
-	assert_int_equal(retention_sweep_interval(3600), 60);
+	assert_int_equal(server_retention_sweep_interval(1), 1);
+	assert_int_equal(server_retention_sweep_interval(10), 2);
+	assert_int_equal(server_retention_sweep_interval(3600), 60);
 }
 
 int main(void)

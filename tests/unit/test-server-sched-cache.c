@@ -1,6 +1,6 @@
 /*
  * test-server-sched-cache.c - the scheduler cache's read-your-writes rule
- * (sched-cache.c) on a real SQLite store: sched_cache_lock_fresh() may skip
+ * (sched-cache.c) on a real SQLite store: server_sched_cache_lock_fresh() may skip
  * the catch-up read only while no write that matters to placement was
  * acknowledged since the last one. A drain, an attribute change, a
  * deregistration or a stopped task is seen by the very next placement; a
@@ -60,9 +60,9 @@ static size_t feasible(struct fixture *f, bool fresh)
 {
 	struct sched_snapshot *snap = NULL;
 	if (fresh)
-		assert_int_equal(sched_cache_lock_fresh(&f->srv, "c1", INT_MAX, &snap, NULL), 0);
+		assert_int_equal(server_sched_cache_lock_fresh(&f->srv, "c1", INT_MAX, &snap, NULL), 0);
 	else
-		assert_int_equal(sched_cache_lock(&f->srv, "c1", &snap, NULL), 0);
+		assert_int_equal(server_sched_cache_lock(&f->srv, "c1", &snap, NULL), 0);
 	json_t *td = json_pack("{s:s,s:[{s:s,s:s,s:i}]}", "family", "f", "containerDefinitions", "name", "app",
 			       "image", "busybox", "memory", 64);
 	json_t *cons = json_pack("[{s:s}]", "type", "distinctInstance");
@@ -71,18 +71,18 @@ static size_t feasible(struct fixture *f, bool fresh)
 	struct sched_prepared *p = NULL;
 	struct sched_result *res = NULL;
 	const char *ids[] = { "p1", "p2", "p3" };
-	assert_int_equal(sreq_build(&rq, &in), 0);
-	assert_int_equal(sreq_prepare(&rq, snap, &p), 0);
+	assert_int_equal(server_sreq_build(&rq, &in), 0);
+	assert_int_equal(server_sreq_prepare(&rq, snap, &p), 0);
 	assert_int_equal(sched_place(snap, p, ids, 3, &res, NULL), 0);
 	size_t n = res->n_placed;
 	for (size_t i = 0; i < n; i++) /* a probe: take the tentative placements back */
 		assert_int_equal(sched_task_remove(snap, res->placements[i].task_id, NULL), 0);
 	sched_result_free(res);
 	sched_prepared_free(p);
-	sreq_done(&rq);
+	server_sreq_done(&rq);
 	json_decref(td);
 	json_decref(cons);
-	sched_cache_unlock(&f->srv);
+	server_sched_cache_unlock(&f->srv);
 	return n;
 }
 
@@ -135,24 +135,25 @@ static void test_budgets_are_shared(void **state)
 	struct fixture *f = *state;
 	instance(f, "n1", "ACTIVE", "a");
 	struct server other = f->srv;
-	other.sched = sched_cache_new();
+	other.sched = server_sched_cache_new();
 	struct sched_snapshot *snap = NULL;
-	assert_int_equal(sched_cache_lock(&other, "c1", &snap, NULL), 0); /* loaded before the budget */
+	assert_int_equal(server_sched_cache_lock(&other, "c1", &snap, NULL),
+			 0); /* loaded before the budget */
 	assert_int_equal(sched_group_budget(snap, "service:web"), -1);
-	sched_cache_unlock(&other);
+	server_sched_cache_unlock(&other);
 	const char *v = "{\"allowed\":2}";
 	assert_int_equal(store_put(f->srv.store, "/berth/budgets/c1/service:web", v, strlen(v), 0, NULL, NULL), 0);
-	assert_int_equal(sched_cache_lock(&other, "c1", &snap, NULL), 0); /* from the event */
+	assert_int_equal(server_sched_cache_lock(&other, "c1", &snap, NULL), 0); /* from the event */
 	assert_int_equal(sched_group_budget(snap, "service:web"), 2);
-	sched_cache_unlock(&other);
-	assert_int_equal(sched_cache_lock(&f->srv, "c1", &snap, NULL), 0); /* from the load */
+	server_sched_cache_unlock(&other);
+	assert_int_equal(server_sched_cache_lock(&f->srv, "c1", &snap, NULL), 0); /* from the load */
 	assert_int_equal(sched_group_budget(snap, "service:web"), 2);
-	sched_cache_unlock(&f->srv);
+	server_sched_cache_unlock(&f->srv);
 	assert_int_equal(store_remove(f->srv.store, "/berth/budgets/c1/service:web", NULL, NULL), 0);
-	assert_int_equal(sched_cache_lock(&other, "c1", &snap, NULL), 0);
+	assert_int_equal(server_sched_cache_lock(&other, "c1", &snap, NULL), 0);
 	assert_int_equal(sched_group_budget(snap, "service:web"), -1);
-	sched_cache_unlock(&other);
-	other.sched = sched_cache_free(other.sched);
+	server_sched_cache_unlock(&other);
+	other.sched = server_sched_cache_free(other.sched);
 }
 
 /* RunTask of one full-node task at priority 1000 that may preempt, on replica srv: how many were placed. */
@@ -169,7 +170,7 @@ static size_t run_preempting(struct server *srv)
 	_cleanup_json_ json_t *overrides = json_object();
 	struct task_run_args a = { .td = td, .overrides = overrides, .group = "family:urgent", .count = 1 };
 	struct ecs_call c = { .srv = srv };
-	assert_int_equal(task_place(&c, "c1", cl, &a, tasks, failures), 0);
+	assert_int_equal(server_task_place(&c, "c1", cl, &a, tasks, failures), 0);
 	free(c.msg);
 	assert_int_equal(json_array_size(tasks) + json_array_size(failures), 1);
 	return json_array_size(tasks);
@@ -206,20 +207,20 @@ static void test_preemptions_share_one_disruption_budget(void **state)
 	/* the leader's view before any preemption: 3 running of 3, maxUnavailable 1 */
 	json_t *stale = NULL;
 	int64_t stale_rev = 0;
-	assert_int_equal(record_list_at(&f->srv, "/berth/tasks/c1/", &stale, &stale_rev, NULL), 0);
+	assert_int_equal(server_record_list_at(&f->srv, "/berth/tasks/c1/", &stale, &stale_rev, NULL), 0);
 	struct server other = f->srv; /* a second replica on the same store */
-	other.sched = sched_cache_new();
+	other.sched = server_sched_cache_new();
 	struct sched_snapshot *snap = NULL;
-	assert_int_equal(sched_cache_lock(&other, "c1", &snap, NULL), 0); /* loaded with allowed 1 */
+	assert_int_equal(server_sched_cache_lock(&other, "c1", &snap, NULL), 0); /* loaded with allowed 1 */
 	assert_int_equal(sched_group_budget(snap, "service:web"), 1);
-	sched_cache_unlock(&other);
+	server_sched_cache_unlock(&other);
 
 	assert_int_equal(run_preempting(&f->srv), 1);
 	budget_is(f, "{\"allowed\":0}");
 	assert_int_equal(run_preempting(&f->srv), 0); /* the same replica */
 	assert_int_equal(run_preempting(&other), 0);  /* another one */
 	json_t *all = NULL;
-	assert_int_equal(record_list(&f->srv, "/berth/tasks/c1/", &all, NULL), 0);
+	assert_int_equal(server_record_list(&f->srv, "/berth/tasks/c1/", &all, NULL), 0);
 	size_t stopping = 0, i;
 	json_t *t;
 	json_array_foreach (all, i, t)
@@ -231,23 +232,23 @@ static void test_preemptions_share_one_disruption_budget(void **state)
 	json_t *svc =
 	    json_pack("{s:s,s:s,s:i,s:{s:{s:i}}}", "serviceName", "web", "status", "ACTIVE", "desiredCount",
 		      3, "berthScheduling", "disruptionBudget", "maxUnavailable", 1);
-	rebalance_service(&f->srv, "c1", svc, stale, stale_rev, false);
+	server_rebalance_service(&f->srv, "c1", svc, stale, stale_rev, false);
 	budget_is(f, "{\"allowed\":0}");
 	assert_int_equal(run_preempting(&other), 0);
 	/* a fresh count agrees (the victim is not running any more); once it runs again, 1 */
 	int64_t rev = 0;
-	assert_int_equal(record_list_at(&f->srv, "/berth/tasks/c1/", &all, &rev, NULL), 0);
-	rebalance_service(&f->srv, "c1", svc, all, rev, false);
+	assert_int_equal(server_record_list_at(&f->srv, "/berth/tasks/c1/", &all, &rev, NULL), 0);
+	server_rebalance_service(&f->srv, "c1", svc, all, rev, false);
 	budget_is(f, "{\"allowed\":0}");
 	json_decref(all);
 	task_of(f, "web4", "n1", "RUNNING", "service:web"); /* (where it runs does not matter to the count) */
-	assert_int_equal(record_list_at(&f->srv, "/berth/tasks/c1/", &all, &rev, NULL), 0);
-	rebalance_service(&f->srv, "c1", svc, all, rev, false);
+	assert_int_equal(server_record_list_at(&f->srv, "/berth/tasks/c1/", &all, &rev, NULL), 0);
+	server_rebalance_service(&f->srv, "c1", svc, all, rev, false);
 	budget_is(f, "{\"allowed\":1}");
 	json_decref(all);
 	json_decref(stale);
 	json_decref(svc);
-	other.sched = sched_cache_free(other.sched);
+	other.sched = server_sched_cache_free(other.sched);
 }
 
 int main(void)

@@ -48,12 +48,12 @@ static struct sched_result *run(struct sched_snapshot *s, const char *td_json, c
 		snprintf(ids[i], sizeof(ids[i]), "t%d", serial++);
 		idv[i] = ids[i];
 	}
-	if (sreq_build(&rq, &in) == 0 && sreq_prepare(&rq, s, &p) == 0)
+	if (server_sreq_build(&rq, &in) == 0 && server_sreq_prepare(&rq, s, &p) == 0)
 		assert_int_equal(sched_place(s, p, idv, count, &res, NULL), 0);
 	if (ret_msg)
 		*ret_msg = rq.msg ? xstrdup(rq.msg) : NULL;
 	sched_prepared_free(p);
-	sreq_done(&rq);
+	server_sreq_done(&rq);
 	json_decref(td);
 	json_decref(c);
 	json_decref(st);
@@ -122,29 +122,29 @@ static void test_placement_explanation(void **state)
 	struct sched_prepared *p = NULL;
 	struct sched_result *res = NULL;
 	const char *ids[] = { "x1" };
-	assert_int_equal(sreq_build(&rq, &in), 0);
-	assert_int_equal(sreq_prepare(&rq, s, &p), 0);
+	assert_int_equal(server_sreq_build(&rq, &in), 0);
+	assert_int_equal(server_sreq_prepare(&rq, s, &p), 0);
 	assert_int_equal(sched_place(s, p, ids, 1, &res, NULL), 0);
 	assert_int_equal(res->n_placed, 1);
 	assert_int_equal(res->placements[0].examined, 3);
 	assert_int_equal(res->placements[0].feasible, 2);
 	assert_int_equal(res->placements[0].rejected[SCHED_R_DRAINING], 1);
-	char *text = sreq_placement_text(&rq, &res->placements[0]);
+	char *text = server_sreq_placement_text(&rq, &res->placements[0]);
 	assert_string_equal(text, "best of 2 feasible nodes by spread(attribute:ecs.availability-zone), then "
 				  "binpack(memory); 3 nodes examined, 1 rejected: 1 DRAINING");
 	free(text);
-	json_t *extra = sreq_task_extra(&rq, td, &res->placements[0]);
+	json_t *extra = server_sreq_task_extra(&rq, td, &res->placements[0]);
 	assert_non_null(strstr(json_string_value(json_object_get(extra, "explanation")), "best of 2"));
 	json_decref(extra);
 	sched_result_free(res);
 	/* StartTask names the node */
 	assert_int_equal(sched_place_on(s, p, "n2", "x2", &res, NULL), 0);
-	text = sreq_placement_text(&rq, &res->placements[0]);
+	text = server_sreq_placement_text(&rq, &res->placements[0]);
 	assert_string_equal(text, "the node asked for (every filter passed)");
 	free(text);
 	sched_result_free(res);
 	sched_prepared_free(p);
-	sreq_done(&rq);
+	server_sreq_done(&rq);
 	json_decref(td);
 	json_decref(st);
 	sched_snapshot_free(s);
@@ -196,7 +196,7 @@ static void expect_ext_refusal(const char *in_json, const char *needle)
 {
 	json_t *in = parse(in_json), *ext = NULL;
 	char *msg = NULL;
-	if (sreq_collect_ext(in, &ext, &msg) == 0)
+	if (server_sreq_collect_ext(in, &ext, &msg) == 0)
 		fail_msg("accepted %s", in_json);
 	if (!strstr(msg, needle))
 		fail_msg("message '%s' does not mention '%s'", msg, needle);
@@ -214,17 +214,17 @@ static void test_berth_tags(void **state)
 	    "{\"key\":\"berth:nodeSelector\",\"value\":\"{\\\"disk\\\":\\\"ssd\\\"}\"}]}");
 	json_t *ext = NULL;
 	char *msg = NULL;
-	assert_int_equal(sreq_collect_ext(in, &ext, &msg), 0);
+	assert_int_equal(server_sreq_collect_ext(in, &ext, &msg), 0);
 	assert_int_equal(json_integer_value(json_object_get(ext, "priority")), 100);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(ext, "nodeSelector"), "disk")),
 			    "ssd");
 	assert_int_equal(json_array_size(json_object_get(ext, "tolerations")), 1);
 	struct sreq r = { 0 };
-	assert_int_equal(sreq_ext(&r, ext), 0);
+	assert_int_equal(server_sreq_ext(&r, ext), 0);
 	assert_int_equal(r.req.n_tolerations, 1);
 	assert_int_equal(r.req.tolerations[0].effect, SCHED_NO_SCHEDULE);
 	assert_int_equal(r.req.n_node_selector, 1);
-	sreq_done(&r);
+	server_sreq_done(&r);
 	json_decref(ext);
 	json_decref(in);
 

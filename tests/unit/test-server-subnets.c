@@ -1,6 +1,6 @@
 /*
  * test-server-subnets.c - the overlay's subnet allocator: the CIDR arithmetic
- * (netalloc.h) and overlay_assign/overlay_release on a real SQLite store:
+ * (netalloc.h) and server_overlay_assign/server_overlay_release on a real SQLite store:
  * distinct blocks, stable re-assignment, explicit subnets, exhaustion naming
  * the cluster CIDR, reuse after release, and two writers racing.
  */
@@ -17,60 +17,60 @@ static void test_parse_and_format(void **state)
 	(void)state;
 	struct netalloc_cidr c;
 	char buf[NETALLOC_CIDR_MAX];
-	assert_int_equal(netalloc_parse("10.42.0.0/16", true, &c), 0);
+	assert_int_equal(server_netalloc_parse("10.42.0.0/16", true, &c), 0);
 	assert_int_equal(c.bits, 16);
-	assert_string_equal(netalloc_format(&c, buf), "10.42.0.0/16");
-	assert_int_equal(netalloc_parse("10.42.0.1/16", true, &c), -EINVAL);
-	assert_int_equal(netalloc_parse("10.42.3.7/24", false, &c), 0);
-	assert_string_equal(netalloc_format(&c, buf), "10.42.3.0/24");
+	assert_string_equal(server_netalloc_format(&c, buf), "10.42.0.0/16");
+	assert_int_equal(server_netalloc_parse("10.42.0.1/16", true, &c), -EINVAL);
+	assert_int_equal(server_netalloc_parse("10.42.3.7/24", false, &c), 0);
+	assert_string_equal(server_netalloc_format(&c, buf), "10.42.3.0/24");
 	const char *bad[] = { "",    "10.42.0.0",    "10.42.0.0/33", "10.42.0.0/",   "10.42.0/16",
 			      "x/8", "10.42.0.0/1a", "::1/64",       "10.42.0.0/016" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
-		assert_int_equal(netalloc_parse(bad[i], false, &c), -EINVAL);
-	assert_string_equal(netalloc_format_addr(0x0a2a0300, buf), "10.42.3.0");
+		assert_int_equal(server_netalloc_parse(bad[i], false, &c), -EINVAL);
+	assert_string_equal(server_netalloc_format_addr(0x0a2a0300, buf), "10.42.3.0");
 }
 
 static void test_contains_and_blocks(void **state)
 {
 	(void)state;
 	struct netalloc_cidr pool, in, out, big, small;
-	netalloc_parse("10.42.0.0/16", true, &pool);
-	netalloc_parse("10.42.9.0/24", true, &in);
-	netalloc_parse("10.43.0.0/24", true, &out);
-	netalloc_parse("10.42.4.0/22", true, &big);
-	netalloc_parse("10.42.5.128/25", true, &small);
-	assert_true(netalloc_contains(&pool, &in));
-	assert_false(netalloc_contains(&pool, &out));
-	assert_false(netalloc_contains(&in, &pool));
+	server_netalloc_parse("10.42.0.0/16", true, &pool);
+	server_netalloc_parse("10.42.9.0/24", true, &in);
+	server_netalloc_parse("10.43.0.0/24", true, &out);
+	server_netalloc_parse("10.42.4.0/22", true, &big);
+	server_netalloc_parse("10.42.5.128/25", true, &small);
+	assert_true(server_netalloc_contains(&pool, &in));
+	assert_false(server_netalloc_contains(&pool, &out));
+	assert_false(server_netalloc_contains(&in, &pool));
 	uint32_t b[NETALLOC_MAX_BLOCKS];
 	size_t n = 0;
-	assert_int_equal(netalloc_blocks(&big, 24, b, &n), 0);
+	assert_int_equal(server_netalloc_blocks(&big, 24, b, &n), 0);
 	assert_int_equal(n, 4);
 	assert_int_equal(b[0], 0x0a2a0400);
 	assert_int_equal(b[3], 0x0a2a0700);
-	assert_int_equal(netalloc_blocks(&small, 24, b, &n), 0);
+	assert_int_equal(server_netalloc_blocks(&small, 24, b, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(b[0], 0x0a2a0500);
-	assert_int_equal(netalloc_blocks(&pool, 24, b, &n), -E2BIG);
-	assert_int_equal(netalloc_block_count(&pool, 24), 256);
+	assert_int_equal(server_netalloc_blocks(&pool, 24, b, &n), -E2BIG);
+	assert_int_equal(server_netalloc_block_count(&pool, 24), 256);
 }
 
 static void test_pick(void **state)
 {
 	(void)state;
 	struct netalloc_cidr pool;
-	netalloc_parse("10.42.0.0/22", true, &pool);
+	server_netalloc_parse("10.42.0.0/22", true, &pool);
 	uint32_t got = 0;
-	assert_int_equal(netalloc_pick(&pool, 24, NULL, 0, &got), 0);
+	assert_int_equal(server_netalloc_pick(&pool, 24, NULL, 0, &got), 0);
 	assert_int_equal(got, 0x0a2a0000);
 	uint32_t used[] = { 0x0a2a0200, 0x0a2a0000 }; /* unsorted, with a hole at .1 */
-	assert_int_equal(netalloc_pick(&pool, 24, used, 2, &got), 0);
+	assert_int_equal(server_netalloc_pick(&pool, 24, used, 2, &got), 0);
 	assert_int_equal(got, 0x0a2a0100);
 	uint32_t full[] = { 0x0a2a0300, 0x0a2a0100, 0x0a2a0200, 0x0a2a0000 };
 	got = 7;
-	assert_int_equal(netalloc_pick(&pool, 24, full, 4, &got), -ENOSPC);
+	assert_int_equal(server_netalloc_pick(&pool, 24, full, 4, &got), -ENOSPC);
 	assert_int_equal(got, 7);
-	assert_int_equal(netalloc_pick(&pool, 20, NULL, 0, &got), -EINVAL);
+	assert_int_equal(server_netalloc_pick(&pool, 20, NULL, 0, &got), -EINVAL);
 }
 
 /* ---- allocation on a store ---- */
@@ -84,7 +84,7 @@ static void add_node(struct server *s, const char *id)
 {
 	_cleanup_free_ char *key = xasprintf("/berth/nodes/%s", id);
 	json_t *n = json_pack("{s:s,s:b}", "nodeId", id, "revoked", 0);
-	assert_int_equal(record_put(s, key, n, NULL), 0);
+	assert_int_equal(server_record_put(s, key, n, NULL), 0);
 	json_decref(n);
 }
 
@@ -92,7 +92,7 @@ static char *node_subnet(struct server *s, const char *id)
 {
 	_cleanup_free_ char *key = xasprintf("/berth/nodes/%s", id);
 	json_t *n = NULL;
-	assert_int_equal(record_get(s, key, &n, NULL, NULL), 0);
+	assert_int_equal(server_record_get(s, key, &n, NULL, NULL), 0);
 	const char *v = json_string_value(json_object_get(n, "taskSubnet"));
 	char *out = v ? xstrdup(v) : NULL;
 	json_decref(n);
@@ -127,7 +127,7 @@ static char *assign(struct server *s, const char *id, const char *want, int expe
 {
 	char *got = NULL;
 	struct berth_error *err = NULL;
-	int r = overlay_assign(s, id, want, NULL, &got, &err);
+	int r = server_overlay_assign(s, id, want, NULL, &got, &err);
 	if (r != expect) {
 		_cleanup_free_ char *m = err ? berth_error_string(err) : NULL;
 		fail_msg("assign %s: %d (%s), expected %d", id, r, m ? m : "", expect);
@@ -159,10 +159,10 @@ static void test_distinct_and_stable(void **state)
 	add_node(&f->s, "d4");
 	json_t *fields = json_pack("{s:s,s:s}", "address", "192.168.77.14", "vtepMac", "02:00:00:00:00:04");
 	_cleanup_free_ char *d = NULL;
-	assert_int_equal(overlay_assign(&f->s, "d4", NULL, fields, &d, NULL), 0);
+	assert_int_equal(server_overlay_assign(&f->s, "d4", NULL, fields, &d, NULL), 0);
 	json_decref(fields);
 	json_t *n = NULL;
-	assert_int_equal(record_get(&f->s, "/berth/nodes/d4", &n, NULL, NULL), 0);
+	assert_int_equal(server_record_get(&f->s, "/berth/nodes/d4", &n, NULL, NULL), 0);
 	assert_string_equal(json_string_value(json_object_get(n, "taskSubnet")), d);
 	assert_string_equal(json_string_value(json_object_get(n, "address")), "192.168.77.14");
 	json_decref(n);
@@ -180,21 +180,21 @@ static void test_exhaustion_names_the_cidr_and_release_frees(void **state)
 	add_node(&f->s, "late");
 	char *got = NULL;
 	struct berth_error *err = NULL;
-	assert_int_equal(overlay_assign(&f->s, "late", NULL, NULL, &got, &err), -ENOSPC);
+	assert_int_equal(server_overlay_assign(&f->s, "late", NULL, NULL, &got, &err), -ENOSPC);
 	assert_null(got);
 	_cleanup_free_ char *m = berth_error_string(err);
 	berth_error_free(err);
 	if (!strstr(m, "'10.42.0.0/22'") || !strstr(m, "--cluster-cidr"))
 		fail_msg("exhaustion message does not name the CIDR: %s", m);
 	/* n1 leaves: its block is free again and goes to the next node */
-	assert_int_equal(overlay_release(&f->s, "n1", NULL), 0);
+	assert_int_equal(server_overlay_release(&f->s, "n1", NULL), 0);
 	_cleanup_free_ char *gone = node_subnet(&f->s, "n1");
 	assert_null(gone);
 	_cleanup_free_ char *reused = assign(&f->s, "late", NULL, 0);
 	assert_string_equal(reused, "10.42.1.0/24");
 	/* releasing a node without a subnet, or an unknown one, is fine */
-	assert_int_equal(overlay_release(&f->s, "n1", NULL), 0);
-	assert_int_equal(overlay_release(&f->s, "nobody", NULL), 0);
+	assert_int_equal(server_overlay_release(&f->s, "n1", NULL), 0);
+	assert_int_equal(server_overlay_release(&f->s, "nobody", NULL), 0);
 }
 
 static void test_explicit_subnets(void **state)
@@ -230,7 +230,7 @@ struct racer {
 static void *race(void *arg)
 {
 	struct racer *r = arg;
-	overlay_assign(r->s, r->id, NULL, NULL, &r->got, NULL);
+	server_overlay_assign(r->s, r->id, NULL, NULL, &r->got, NULL);
 	return NULL;
 }
 
@@ -260,7 +260,7 @@ static void test_concurrent_assignments_never_share(void **state)
 static void test_vtep_mac(void **state)
 {
 	(void)state;
-	_cleanup_free_ char *m = overlay_vtep_mac("0123456789abcdef0123456789abcdef");
+	_cleanup_free_ char *m = server_overlay_vtep_mac("0123456789abcdef0123456789abcdef");
 	assert_string_equal(m, "02:01:23:45:67:89");
 }
 

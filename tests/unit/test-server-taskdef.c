@@ -19,7 +19,7 @@ static void expect_refusal(const char *body, const char *type, const char *needl
 {
 	json_t *in = parse(body), *out = NULL;
 	struct taskdef_error e;
-	if (taskdef_validate(in, &out, &e) == 0)
+	if (server_taskdef_validate(in, &out, &e) == 0)
 		fail_msg("accepted %s", body);
 	assert_string_equal(e.type, type);
 	if (!strstr(e.msg, needle))
@@ -40,14 +40,14 @@ static void test_valid_defaults(void **state)
 		  "{\"name\":\"b\",\"image\":\"busybox\",\"essential\":false,\"memoryReservation\":64}]}");
 	json_t *out = NULL;
 	struct taskdef_error e;
-	assert_int_equal(taskdef_validate(in, &out, &e), 0);
+	assert_int_equal(server_taskdef_validate(in, &out, &e), 0);
 	assert_string_equal(json_string_value(json_object_get(out, "networkMode")), "bridge");
 	assert_string_equal(json_string_value(json_object_get(out, "cpu")), "512");
 	assert_string_equal(json_string_value(json_object_get(out, "memory")), "1024");
 	json_t *a = json_array_get(json_object_get(out, "containerDefinitions"), 0);
 	assert_true(json_is_true(json_object_get(a, "essential")));
-	assert_int_equal(taskdef_cpu(out), 512);
-	assert_int_equal(taskdef_memory(out), 1024);
+	assert_int_equal(server_taskdef_cpu(out), 512);
+	assert_int_equal(server_taskdef_memory(out), 1024);
 	json_decref(out);
 	json_decref(in);
 }
@@ -123,7 +123,7 @@ static void test_health_check_ranges(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
 		json_t *in = parse(ok[i]), *out = NULL;
 		struct taskdef_error e;
-		if (taskdef_validate(in, &out, &e) != 0)
+		if (server_taskdef_validate(in, &out, &e) != 0)
 			fail_msg("refused %s: %s", ok[i], e.msg);
 		json_decref(out);
 		json_decref(in);

@@ -21,12 +21,12 @@ static void test_lines_become_records(void **state)
 	_cleanup_free_ char *dir = unit_tmpdir();
 	_cleanup_free_ char *path = xasprintf("%s/c-json.log", dir);
 	struct logfile l;
-	logfile_init(&l, path, 0, 1);
-	assert_int_equal(logfile_open(&l), 0);
-	logfile_write(&l, 1, "hel", 3);
-	logfile_write(&l, 1, "lo\nwor", 6);
-	logfile_write(&l, 2, "err \"q\"\n", 8);
-	logfile_done(&l); /* flushes "wor" without a newline */
+	shim_logfile_init(&l, path, 0, 1);
+	assert_int_equal(shim_logfile_open(&l), 0);
+	shim_logfile_write(&l, 1, "hel", 3);
+	shim_logfile_write(&l, 1, "lo\nwor", 6);
+	shim_logfile_write(&l, 2, "err \"q\"\n", 8);
+	shim_logfile_done(&l); /* flushes "wor" without a newline */
 	_cleanup_free_ char *text = read_all(path);
 	char *save = NULL;
 	const char *want[][2] = { { "hello\n", "stdout" }, { "err \"q\"\n", "stderr" }, { "wor", "stdout" } };
@@ -49,11 +49,11 @@ static void test_rotation_keeps_max_file(void **state)
 	_cleanup_free_ char *dir = unit_tmpdir();
 	_cleanup_free_ char *path = xasprintf("%s/c-json.log", dir);
 	struct logfile l;
-	logfile_init(&l, path, 300, 3);
-	assert_int_equal(logfile_open(&l), 0);
+	shim_logfile_init(&l, path, 300, 3);
+	assert_int_equal(shim_logfile_open(&l), 0);
 	for (int i = 0; i < 50; i++)
-		logfile_write(&l, 1, "0123456789012345678901234567890123456789\n", 41);
-	logfile_done(&l);
+		shim_logfile_write(&l, 1, "0123456789012345678901234567890123456789\n", 41);
+	shim_logfile_done(&l);
 	struct stat st;
 	for (int i = 0; i < 3; i++) {
 		_cleanup_free_ char *p = i ? xasprintf("%s.%d", path, i) : xstrdup(path);
@@ -70,12 +70,12 @@ static void test_long_lines_are_split(void **state)
 	_cleanup_free_ char *dir = unit_tmpdir();
 	_cleanup_free_ char *path = xasprintf("%s/c-json.log", dir);
 	struct logfile l;
-	logfile_init(&l, path, 0, 1);
-	assert_int_equal(logfile_open(&l), 0);
+	shim_logfile_init(&l, path, 0, 1);
+	assert_int_equal(shim_logfile_open(&l), 0);
 	_cleanup_free_ char *big = xmalloc(LOGFILE_MAX_LINE * 2 + 10);
 	memset(big, 'x', LOGFILE_MAX_LINE * 2 + 10);
-	logfile_write(&l, 1, big, LOGFILE_MAX_LINE * 2 + 10);
-	logfile_done(&l);
+	shim_logfile_write(&l, 1, big, LOGFILE_MAX_LINE * 2 + 10);
+	shim_logfile_done(&l);
 	_cleanup_free_ char *text = read_all(path);
 	size_t lines = 0;
 	for (char *p = text; (p = strchr(p, '\n')); p++)
@@ -87,10 +87,10 @@ static void test_long_lines_are_split(void **state)
 static void test_none_driver_writes_nothing(void **state)
 {
 	struct logfile l;
-	logfile_init(&l, NULL, 0, 1);
-	assert_int_equal(logfile_open(&l), 0);
-	logfile_write(&l, 1, "dropped\n", 8);
-	logfile_done(&l);
+	shim_logfile_init(&l, NULL, 0, 1);
+	assert_int_equal(shim_logfile_open(&l), 0);
+	shim_logfile_write(&l, 1, "dropped\n", 8);
+	shim_logfile_done(&l);
 }
 
 static void test_frame_header(void **state)
@@ -122,17 +122,17 @@ static void test_request_to_missing_shim_fails(void **state)
 static void test_local_roundtrip(void **state)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	loglocal_encode(&sb, 1, 1234567890123456789LL, "hello", 5, false);
-	loglocal_encode(&sb, 2, 5, "par", 3, true);
+	shim_loglocal_encode(&sb, 1, 1234567890123456789LL, "hello", 5, false);
+	shim_loglocal_encode(&sb, 2, 5, "par", 3, true);
 	struct loglocal_entry e;
-	ssize_t n = loglocal_decode(sb.buf, sb.len, &e);
+	ssize_t n = shim_loglocal_decode(sb.buf, sb.len, &e);
 	assert_true(n > 0);
 	assert_int_equal(e.stream, 1);
 	assert_true(e.time_ns == 1234567890123456789LL);
 	assert_int_equal(e.len, 5);
 	assert_memory_equal(e.line, "hello", 5);
 	assert_false(e.partial);
-	ssize_t n2 = loglocal_decode(sb.buf + n, sb.len - (size_t)n, &e);
+	ssize_t n2 = shim_loglocal_decode(sb.buf + n, sb.len - (size_t)n, &e);
 	assert_int_equal((size_t)(n + n2), sb.len);
 	assert_int_equal(e.stream, 2);
 	assert_true(e.partial);
@@ -140,32 +140,32 @@ static void test_local_roundtrip(void **state)
 	for (size_t cut = 0; cut < (size_t)n; cut++) {
 		_cleanup_free_ char *p = xmalloc(cut + 1);
 		memcpy(p, sb.buf, cut);
-		assert_int_equal(loglocal_decode(p, cut, &e), 0);
+		assert_int_equal(shim_loglocal_decode(p, cut, &e), 0);
 	}
 }
 
 static void test_local_rejects_corrupt_frames(void **state)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	loglocal_encode(&sb, 1, 1, "x", 1, false);
+	shim_loglocal_encode(&sb, 1, 1, "x", 1, false);
 	struct loglocal_entry e;
 	_cleanup_free_ char *bad = xmalloc(sb.len);
 	memcpy(bad, sb.buf, sb.len);
 	bad[sb.len - 1] ^= 1; /* trailer mismatch */
-	assert_int_equal(loglocal_decode(bad, sb.len, &e), -EBADMSG);
+	assert_int_equal(shim_loglocal_decode(bad, sb.len, &e), -EBADMSG);
 	memcpy(bad, sb.buf, sb.len);
 	bad[4] = 0x0f; /* field 1 with wire type 7 */
-	assert_int_equal(loglocal_decode(bad, sb.len, &e), -EBADMSG);
+	assert_int_equal(shim_loglocal_decode(bad, sb.len, &e), -EBADMSG);
 	memcpy(bad, sb.buf, sb.len);
 	bad[5] = 0x7f; /* source longer than the message */
-	assert_int_equal(loglocal_decode(bad, sb.len, &e), -EBADMSG);
+	assert_int_equal(shim_loglocal_decode(bad, sb.len, &e), -EBADMSG);
 	const unsigned char huge[8] = { 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0 };
-	assert_int_equal(loglocal_decode(huge, sizeof(huge), &e), -EBADMSG);
+	assert_int_equal(shim_loglocal_decode(huge, sizeof(huge), &e), -EBADMSG);
 	const unsigned char zero_field[] = { 0, 0, 0, 2, 0x00, 0x01, 0, 0, 0, 2 };
-	assert_int_equal(loglocal_decode(zero_field, sizeof(zero_field), &e), -EBADMSG);
+	assert_int_equal(shim_loglocal_decode(zero_field, sizeof(zero_field), &e), -EBADMSG);
 	const unsigned char long_varint[] = { 0,    0,    0,    11,   0x10, 0xff, 0xff, 0xff, 0xff, 0xff,
 					      0xff, 0xff, 0xff, 0xff, 0xff, 0,    0,    0,    11 };
-	assert_int_equal(loglocal_decode(long_varint, sizeof(long_varint), &e), -EBADMSG);
+	assert_int_equal(shim_loglocal_decode(long_varint, sizeof(long_varint), &e), -EBADMSG);
 }
 
 static void test_local_writer_rotates_and_compresses(void **state)
@@ -173,12 +173,12 @@ static void test_local_writer_rotates_and_compresses(void **state)
 	_cleanup_free_ char *dir = unit_tmpdir();
 	_cleanup_free_ char *path = xasprintf("%s/container.log", dir);
 	struct logfile l;
-	logfile_init(&l, path, 400, 3);
-	logfile_set_format(&l, true, true);
-	assert_int_equal(logfile_open(&l), 0);
+	shim_logfile_init(&l, path, 400, 3);
+	shim_logfile_set_format(&l, true, true);
+	assert_int_equal(shim_logfile_open(&l), 0);
 	for (int i = 0; i < 100; i++)
-		logfile_write(&l, 1, "0123456789012345678901234567890123456789\n", 41);
-	logfile_done(&l); /* waits for the gzip child */
+		shim_logfile_write(&l, 1, "0123456789012345678901234567890123456789\n", 41);
+	shim_logfile_done(&l); /* waits for the gzip child */
 	_cleanup_free_ char *gz1 = xasprintf("%s.1.gz", path);
 	_cleanup_free_ char *gz2 = xasprintf("%s.2.gz", path);
 	_cleanup_free_ char *gz3 = xasprintf("%s.3.gz", path);
@@ -190,7 +190,7 @@ static void test_local_writer_rotates_and_compresses(void **state)
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	assert_int_equal(fs_read_file_at(AT_FDCWD, path, 0, &sb, NULL), 0);
 	struct loglocal_entry e;
-	ssize_t n = loglocal_decode(sb.buf, sb.len, &e);
+	ssize_t n = shim_loglocal_decode(sb.buf, sb.len, &e);
 	assert_true(n > 0);
 	assert_int_equal(e.len, 40);
 	fs_rm_rf(dir, NULL);

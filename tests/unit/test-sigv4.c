@@ -2,7 +2,7 @@
  * test-sigv4.c - SigV4 verification against AWS's published Signature
  * Version 4 test suite (context: AKIDEXAMPLE, us-east-1, service "service",
  * 20150830T123600Z), plus the header parser's refusals, and the signing
- * side (sigv4_sign_request) against the same vectors.
+ * side (aws_sigv4_sign_request) against the same vectors.
  */
 #include "unit.h"
 
@@ -91,33 +91,33 @@ static void test_vectors(void **state)
 		    "SignedHeaders=%s, Signature=%s",
 		    v->signed_headers, v->signature);
 		struct sigv4_auth a;
-		assert_int_equal(sigv4_parse_authorization(authz, &a, NULL), 0);
+		assert_int_equal(aws_sigv4_parse_authorization(authz, &a, NULL), 0);
 		assert_string_equal(a.access_key, "AKIDEXAMPLE");
 		assert_string_equal(a.service, "service");
 		struct hdrs h = { v->headers };
 		_cleanup_free_ char *canonical = NULL;
-		assert_int_equal(sigv4_canonical_request(v->method, v->path, v->query, &a, lookup, &h,
+		assert_int_equal(aws_sigv4_canonical_request(v->method, v->path, v->query, &a, lookup, &h,
 							 EMPTY_SHA, &canonical, NULL),
 				 0);
 		if (v->canonical)
 			assert_string_equal(canonical, v->canonical);
-		_cleanup_free_ char *sts = sigv4_string_to_sign(DATE, a.scope, canonical);
+		_cleanup_free_ char *sts = aws_sigv4_string_to_sign(DATE, a.scope, canonical);
 		char sig[65];
-		sigv4_sign(SECRET, a.date, a.region, a.service, sts, sig);
+		aws_sigv4_sign(SECRET, a.date, a.region, a.service, sts, sig);
 		if (!streq(sig, v->signature))
 			fail_msg("%s: signature %s, want %s", v->name, sig, v->signature);
-		assert_true(sigv4_signature_equal(sig, a.signature));
+		assert_true(aws_sigv4_signature_equal(sig, a.signature));
 		/* a wrong secret gives another signature */
-		sigv4_sign("wrong", a.date, a.region, a.service, sts, sig);
-		assert_false(sigv4_signature_equal(sig, a.signature));
-		sigv4_auth_done(&a);
+		aws_sigv4_sign("wrong", a.date, a.region, a.service, sts, sig);
+		assert_false(aws_sigv4_signature_equal(sig, a.signature));
+		aws_sigv4_auth_done(&a);
 	}
 }
 
 static void test_string_to_sign(void **state)
 {
 	(void)state;
-	_cleanup_free_ char *sts = sigv4_string_to_sign(
+	_cleanup_free_ char *sts = aws_sigv4_string_to_sign(
 	    DATE, "20150830/us-east-1/service/aws4_request",
 	    "POST\n/\n\nhost:example.amazonaws.com\nx-amz-date:" DATE "\n\nhost;x-amz-date\n" EMPTY_SHA);
 	assert_string_equal(sts, "AWS4-HMAC-SHA256\n" DATE "\n20150830/us-east-1/service/aws4_request\n"
@@ -155,22 +155,22 @@ static void test_parse_refusals(void **state)
 #pragma GCC diagnostic pop
 		struct sigv4_auth a;
 		_cleanup_error_ struct berth_error *err = NULL;
-		if (sigv4_parse_authorization(h, &a, &err) != -EINVAL)
+		if (aws_sigv4_parse_authorization(h, &a, &err) != -EINVAL)
 			fail_msg("accepted '%s'", h);
 		assert_non_null(err);
 	}
-	assert_int_equal(sigv4_parse_authorization(NULL, NULL, NULL), -EINVAL);
+	assert_int_equal(aws_sigv4_parse_authorization(NULL, NULL, NULL), -EINVAL);
 }
 
 static void test_amz_date(void **state)
 {
 	(void)state;
 	time_t t;
-	assert_int_equal(sigv4_parse_amz_date(DATE, &t), 0);
+	assert_int_equal(aws_sigv4_parse_amz_date(DATE, &t), 0);
 	assert_int_equal(t, 1440938160);
-	assert_int_equal(sigv4_parse_amz_date("20150830T123600", &t), -EINVAL);
-	assert_int_equal(sigv4_parse_amz_date("2015-08-30T12:36:00Z", &t), -EINVAL);
-	assert_int_equal(sigv4_parse_amz_date("20151330T123600Z", &t), -EINVAL);
+	assert_int_equal(aws_sigv4_parse_amz_date("20150830T123600", &t), -EINVAL);
+	assert_int_equal(aws_sigv4_parse_amz_date("2015-08-30T12:36:00Z", &t), -EINVAL);
+	assert_int_equal(aws_sigv4_parse_amz_date("20151330T123600Z", &t), -EINVAL);
 }
 
 static void test_missing_signed_header(void **state)
@@ -178,17 +178,17 @@ static void test_missing_signed_header(void **state)
 	(void)state;
 	struct sigv4_auth a;
 	assert_int_equal(
-	    sigv4_parse_authorization("AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/ecs/"
+	    aws_sigv4_parse_authorization("AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/ecs/"
 				      "aws4_request, SignedHeaders=host;x-amz-target, Signature="
 				      "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
 				      &a, NULL),
 	    0);
 	struct hdrs h = { H_VANILLA };
 	char *c = NULL;
-	assert_int_equal(sigv4_canonical_request("POST", "/", "", &a, lookup, &h, EMPTY_SHA, &c, NULL),
+	assert_int_equal(aws_sigv4_canonical_request("POST", "/", "", &a, lookup, &h, EMPTY_SHA, &c, NULL),
 			 -ENOENT);
 	assert_null(c);
-	sigv4_auth_done(&a);
+	aws_sigv4_auth_done(&a);
 }
 
 /* The vector's headers without X-Amz-Date and X-Amz-Security-Token (the signer adds those). */
@@ -221,7 +221,7 @@ static void test_sign_vectors(void **state)
 		_cleanup_free_ const char **hdrs = signing_headers(v->headers, &token);
 		struct sigv4_signer s = { "AKIDEXAMPLE", SECRET, token, "us-east-1", "service" };
 		_cleanup_strv_ char **out = NULL;
-		assert_int_equal(sigv4_sign_request(&s, v->method, v->path, v->query, hdrs, NULL, 0,
+		assert_int_equal(aws_sigv4_sign_request(&s, v->method, v->path, v->query, hdrs, NULL, 0,
 						    1440938160, &out, NULL),
 				 0);
 		_cleanup_free_ char *want =
@@ -250,7 +250,8 @@ static void test_sign_body(void **state)
 	struct sigv4_signer s = { "AKIDEXAMPLE", SECRET, NULL, "us-east-1", "service" };
 	_cleanup_strv_ char **out = NULL;
 	assert_int_equal(
-	    sigv4_sign_request(&s, "POST", "/", "", hdrs, "Param1=value1", 13, 1440938160, &out, NULL), 0);
+	    aws_sigv4_sign_request(&s, "POST", "/", "", hdrs, "Param1=value1", 13, 1440938160, &out, NULL),
+	    0);
 	assert_string_equal(out[1],
 			    "Authorization: AWS4-HMAC-SHA256 "
 			    "Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
@@ -275,7 +276,8 @@ static void test_sign_ecs_like_botocore(void **state)
 			       NULL };
 	struct sigv4_signer s = { "AKIDEXAMPLE", SECRET, NULL, "us-east-1", "ecs" };
 	_cleanup_strv_ char **out = NULL;
-	assert_int_equal(sigv4_sign_request(&s, "POST", "/", "", hdrs, "{}", 2, 1440938160, &out, NULL), 0);
+	assert_int_equal(aws_sigv4_sign_request(&s, "POST", "/", "", hdrs, "{}", 2, 1440938160, &out, NULL),
+			 0);
 	const char *authz = out[1] + strlen("Authorization: ");
 	assert_string_equal(authz,
 			    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/ecs/aws4_request, "
@@ -283,7 +285,7 @@ static void test_sign_ecs_like_botocore(void **state)
 			    "Signature=608bc3e99f7f538da1ac2b5ee3997753074006b089484d6b1fac45cbdedfa12f");
 	/* round trip through the verifier */
 	struct sigv4_auth a;
-	assert_int_equal(sigv4_parse_authorization(authz, &a, NULL), 0);
+	assert_int_equal(aws_sigv4_parse_authorization(authz, &a, NULL), 0);
 	const char *const rx[] = { "Host",
 				   "127.0.0.1:7443",
 				   "Content-Type",
@@ -295,14 +297,14 @@ static void test_sign_ecs_like_botocore(void **state)
 				   NULL };
 	struct hdrs h = { rx };
 	char payload[65], sig[65];
-	sigv4_sha256_hex("{}", 2, payload);
+	aws_sigv4_sha256_hex("{}", 2, payload);
 	_cleanup_free_ char *canonical = NULL;
-	assert_int_equal(sigv4_canonical_request("POST", "/", "", &a, lookup, &h, payload, &canonical, NULL),
-			 0);
-	_cleanup_free_ char *sts = sigv4_string_to_sign(DATE, a.scope, canonical);
-	sigv4_sign(SECRET, a.date, a.region, a.service, sts, sig);
-	assert_true(sigv4_signature_equal(sig, a.signature));
-	sigv4_auth_done(&a);
+	assert_int_equal(
+	    aws_sigv4_canonical_request("POST", "/", "", &a, lookup, &h, payload, &canonical, NULL), 0);
+	_cleanup_free_ char *sts = aws_sigv4_string_to_sign(DATE, a.scope, canonical);
+	aws_sigv4_sign(SECRET, a.date, a.region, a.service, sts, sig);
+	assert_true(aws_sigv4_signature_equal(sig, a.signature));
+	aws_sigv4_auth_done(&a);
 }
 
 static void test_sign_refusals(void **state)
@@ -318,8 +320,8 @@ static void test_sign_refusals(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char **out = NULL;
 		_cleanup_error_ struct berth_error *err = NULL;
-		assert_int_equal(sigv4_sign_request(&s, "POST", "/", "", cases[i], NULL, 0, 0, &out, &err),
-				 -EINVAL);
+		assert_int_equal(
+		    aws_sigv4_sign_request(&s, "POST", "/", "", cases[i], NULL, 0, 0, &out, &err), -EINVAL);
 		assert_null(out);
 		assert_non_null(err);
 	}
@@ -330,7 +332,7 @@ static void test_sign_refusals(void **state)
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		char **out = NULL;
-		assert_int_equal(sigv4_sign_request(&bad[i], "POST", "/", "", ok, NULL, 0, 0, &out, NULL),
+		assert_int_equal(aws_sigv4_sign_request(&bad[i], "POST", "/", "", ok, NULL, 0, 0, &out, NULL),
 				 -EINVAL);
 		assert_null(out);
 	}
@@ -340,10 +342,10 @@ static void test_format_amz_date(void **state)
 {
 	(void)state;
 	char d[17];
-	sigv4_format_amz_date(1440938160, d);
+	aws_sigv4_format_amz_date(1440938160, d);
 	assert_string_equal(d, DATE);
 	time_t t;
-	assert_int_equal(sigv4_parse_amz_date(d, &t), 0);
+	assert_int_equal(aws_sigv4_parse_amz_date(d, &t), 0);
 	assert_int_equal(t, 1440938160);
 }
 

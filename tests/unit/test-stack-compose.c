@@ -25,7 +25,7 @@ static json_t *load(const char *yaml)
 	struct compose_opts o = { .stack = "st", .file = "stack.yml", .getenv = test_env };
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (compose_load(yaml, strlen(yaml), &o, &out, &err) < 0) {
+	if (stack_compose_load(yaml, strlen(yaml), &o, &out, &err) < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
 		fail_msg("refused: %s", m);
 	}
@@ -38,7 +38,7 @@ static char *refused(const char *yaml)
 	struct compose_opts o = { .stack = "st", .file = "stack.yml", .getenv = test_env };
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (compose_load(yaml, strlen(yaml), &o, &out, &err) == 0) {
+	if (stack_compose_load(yaml, strlen(yaml), &o, &out, &err) == 0) {
 		json_decref(out);
 		fail_msg("accepted: %s", yaml);
 	}
@@ -218,7 +218,7 @@ static void test_build(void **state)
 		    "\"labels\":{\"x\":\"y\"},\"line\":4}");
 	/* the image apply built: task definition, tag and hash follow */
 	_cleanup_free_ char *h0 = xstrdup(json_string_value(json_object_get(web, "hash")));
-	assert_int_equal(compose_set_image(web, "reg:5000/st/web:build-0123456789ab"), 0);
+	assert_int_equal(stack_compose_set_image(web, "reg:5000/st/web:build-0123456789ab"), 0);
 	assert_json(json_object_get(json_array_get(json_object_get(json_object_get(web, "taskDefinition"),
 								    "containerDefinitions"),
 						   0),
@@ -226,7 +226,7 @@ static void test_build(void **state)
 		    "\"reg:5000/st/web:build-0123456789ab\"");
 	assert_string_not_equal(h0, json_string_value(json_object_get(web, "hash")));
 	_cleanup_free_ char *h1 = xstrdup(json_string_value(json_object_get(web, "hash")));
-	assert_int_equal(compose_set_image(web, "reg:5000/st/web:build-0123456789ab"), 0);
+	assert_int_equal(stack_compose_set_image(web, "reg:5000/st/web:build-0123456789ab"), 0);
 	assert_string_equal(h1, json_string_value(json_object_get(web, "hash")));
 	size_t n = 0, i;
 	json_t *t;
@@ -234,7 +234,7 @@ static void test_build(void **state)
 		n += streq(json_string_value(json_object_get(t, "key")), STACK_TAG_IMAGE);
 	assert_int_equal(n, 1);
 	_cleanup_json_ json_t *bad = json_object();
-	assert_int_equal(compose_set_image(bad, "x"), -EINVAL);
+	assert_int_equal(stack_compose_set_image(bad, "x"), -EINVAL);
 }
 
 static void test_errors_located(void **state)
@@ -334,15 +334,15 @@ static void test_interpolation_and_names(void **state)
 	    json_object_get(json_object_get(service(out, "web"), "taskDefinition"), "containerDefinitions"),
 	    0);
 	assert_json(json_object_get(def, "image"), "\"b:d--$HOME-1.36\"");
-	assert_true(compose_stack_name_valid("my-stack_1"));
-	assert_false(compose_stack_name_valid("My"));
-	assert_false(compose_stack_name_valid("-x"));
-	assert_false(compose_stack_name_valid(""));
-	_cleanup_free_ char *d = compose_default_stack_name("/home/u/My App.v2/");
+	assert_true(stack_compose_stack_name_valid("my-stack_1"));
+	assert_false(stack_compose_stack_name_valid("My"));
+	assert_false(stack_compose_stack_name_valid("-x"));
+	assert_false(stack_compose_stack_name_valid(""));
+	_cleanup_free_ char *d = stack_compose_default_stack_name("/home/u/My App.v2/");
 	assert_string_equal(d, "myappv2");
-	_cleanup_free_ char *l1 = compose_lb_name("st", "web_x", 8080);
+	_cleanup_free_ char *l1 = stack_compose_lb_name("st", "web_x", 8080);
 	assert_string_equal(l1, "st-web-x-8080");
-	_cleanup_free_ char *l2 = compose_lb_name("a-very-long-stack-name", "and-a-long-service", 8080);
+	_cleanup_free_ char *l2 = stack_compose_lb_name("a-very-long-stack-name", "and-a-long-service", 8080);
 	assert_int_equal(strlen(l2), 32);
 	assert_true(startswith(l2, "a-very-long-stack-name-"));
 }
@@ -358,28 +358,28 @@ static void test_ytree_refusals(void **state)
 	for (int i = 1; i < 9; i++)
 		strbuf_addf(&sb, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
 			    i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
-	assert_int_equal(ytree_parse(sb.buf, sb.len, &t, &err), -EINVAL);
+	assert_int_equal(stack_ytree_parse(sb.buf, sb.len, &t, &err), -EINVAL);
 	_cleanup_free_ char *m = berth_error_string(err);
 	assert_contains(m, "too large after alias expansion");
 	err = berth_error_free(err);
-	assert_int_equal(ytree_parse("a: *nope\n", 9, &t, &err), -EINVAL);
+	assert_int_equal(stack_ytree_parse("a: *nope\n", 9, &t, &err), -EINVAL);
 	err = berth_error_free(err);
-	assert_int_equal(ytree_parse("a: 1\n---\nb: 2\n", 14, &t, &err), -EINVAL);
+	assert_int_equal(stack_ytree_parse("a: 1\n---\nb: 2\n", 14, &t, &err), -EINVAL);
 	err = berth_error_free(err);
-	assert_int_equal(ytree_parse("[1]: x\n", 7, &t, &err), -EINVAL);
+	assert_int_equal(stack_ytree_parse("[1]: x\n", 7, &t, &err), -EINVAL);
 	err = berth_error_free(err);
 	/* merge keys: explicit keys win, lists of maps merge in order */
 	const char *y = "b: &b {x: 1, y: 2}\nc: &c {z: 3, x: 9}\nd:\n  <<: [*b, *c]\n  y: 5\n";
-	assert_int_equal(ytree_parse(y, strlen(y), &t, &err), 0);
-	struct ynode *d = ynode_get(t->root, "d");
-	assert_string_equal(ynode_get(d, "x")->str, "1");
-	assert_string_equal(ynode_get(d, "y")->str, "5");
-	assert_string_equal(ynode_get(d, "z")->str, "3");
-	assert_int_equal(ynode_get(d, "y")->line, 5);
-	t = ytree_free(t);
-	assert_int_equal(ytree_parse("", 0, &t, &err), 0);
+	assert_int_equal(stack_ytree_parse(y, strlen(y), &t, &err), 0);
+	struct ynode *d = stack_ynode_get(t->root, "d");
+	assert_string_equal(stack_ynode_get(d, "x")->str, "1");
+	assert_string_equal(stack_ynode_get(d, "y")->str, "5");
+	assert_string_equal(stack_ynode_get(d, "z")->str, "3");
+	assert_int_equal(stack_ynode_get(d, "y")->line, 5);
+	t = stack_ytree_free(t);
+	assert_int_equal(stack_ytree_parse("", 0, &t, &err), 0);
 	assert_null(t->root);
-	t = ytree_free(t);
+	t = stack_ytree_free(t);
 }
 
 int main(void)

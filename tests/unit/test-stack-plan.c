@@ -23,7 +23,7 @@ static json_t *load(const char *yaml)
 {
 	struct compose_opts o = { .stack = "st", .file = "stack.yml" };
 	json_t *out = NULL;
-	assert_int_equal(compose_load(yaml, strlen(yaml), &o, &out, NULL), 0);
+	assert_int_equal(stack_compose_load(yaml, strlen(yaml), &o, &out, NULL), 0);
 	return out;
 }
 

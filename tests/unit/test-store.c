@@ -306,8 +306,8 @@ static void test_lease_revoke_and_expiry(void **state)
 	assert_int_equal(store_put(f->s, key, "v", 1, lease, &rev, NULL), 0);
 	_cleanup_free_ char *prefix = K(f, "leased");
 	bool deleted = false;
-	int64_t deadline = now_ms() + 15000;
-	while (!deleted && now_ms() < deadline) {
+	int64_t deadline = proc_now_ms() + 15000;
+	while (!deleted && proc_now_ms() < deadline) {
 		struct store_event_list ev;
 		assert_int_equal(store_watch(f->s, prefix, rev + 1, 2000, &ev, NULL), 0);
 		for (size_t i = 0; i < ev.n; i++)
@@ -334,8 +334,8 @@ static void test_lease_keepalive_extends(void **state)
 	struct store_kv kv = { 0 };
 	assert_int_equal(store_get(f->s, key, &kv, NULL), 0);
 	store_kv_done(&kv);
-	int64_t deadline = now_ms() + 15000;
-	while (store_get(f->s, key, &kv, NULL) == 0 && now_ms() < deadline) {
+	int64_t deadline = proc_now_ms() + 15000;
+	while (store_get(f->s, key, &kv, NULL) == 0 && proc_now_ms() < deadline) {
 		store_kv_done(&kv);
 		usleep(100 * 1000);
 	}
@@ -776,8 +776,8 @@ static bool start_etcd(void)
 	o.stdio[2] = -1; /* etcd logs to stderr even at error level */
 	assert_int_equal(proc_spawn(&o, &etcd_pid, NULL, NULL), 0);
 	etcd_endpoint = xasprintf("127.0.0.1:%d", cport);
-	int64_t deadline = now_ms() + 20000;
-	while (now_ms() < deadline) {
+	int64_t deadline = proc_now_ms() + 20000;
+	while (proc_now_ms() < deadline) {
 		struct store *s = NULL;
 		if (store_etcd_open(etcd_endpoint, &s, NULL) == 0) {
 			store_free(s);

@@ -74,7 +74,7 @@ static int unpack_buf(const void *data, size_t len, const char *dir, const char 
 	int fd = mem_fd(data, len);
 	int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct berth_error *err = NULL;
-	int r = img_unpack_layer(fd, root, expect, NULL, NULL, res, &err);
+	int r = image_unpack_layer(fd, root, expect, NULL, NULL, res, &err);
 	if (ret_msg)
 		*ret_msg = err ? berth_error_string(err) : NULL;
 	berth_error_free(err);

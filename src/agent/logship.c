@@ -27,6 +27,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/strbuf.h"
 #include "common/util.h"
 #include "logs/logstore.h"
@@ -95,7 +96,7 @@ static int save(struct logship *l, struct source *s, bool durable, struct berth_
 {
 	_cleanup_free_ char *p = path_of(l, s->key, "json");
 	_cleanup_free_ char *text = json_dumps(s->st, JSON_COMPACT);
-	int64_t now = util_mono_ms();
+	int64_t now = proc_now_ms();
 	if (!durable && now - s->synced_at < SYNC_MS)
 		return fs_write_file_replace(p, text, strlen(text), 0600, err);
 	s->synced_at = now;
@@ -362,7 +363,7 @@ static void drop(struct logship *l, struct source *s)
 /* Ship one batch of s; true when there was something to do (so the caller loops again). */
 static bool ship_one(struct logship *l, struct source *s)
 {
-	if (s->retry_at && util_mono_ms() < s->retry_at)
+	if (s->retry_at && proc_now_ms() < s->retry_at)
 		return false;
 	s->retry_at = 0;
 	pthread_mutex_lock(&l->lock);
@@ -378,21 +379,21 @@ static bool ship_one(struct logship *l, struct source *s)
 	bool gone = false;
 	uint64_t off = (uint64_t)json_integer_value(json_object_get(st, "offset"));
 	if (read_batch(&l->w[s->worker], s->key, st, &body, &len, &count, &end, &gone) < 0) {
-		s->retry_at = util_mono_ms() + RETRY_MS;
+		s->retry_at = proc_now_ms() + RETRY_MS;
 		return false;
 	}
 	if (end == off) {
 		if (gone)
 			drop(l, s);
 		else if (s->wd < 0) /* no file to watch yet */
-			s->retry_at = util_mono_ms() + RETRY_MS;
+			s->retry_at = proc_now_ms() + RETRY_MS;
 		return gone;
 	}
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_json_ json_t *resp = NULL;
 	int r = count ? l->cfg.send(l->cfg.userdata, s->worker, body, len, &resp, &err) : 0;
 	if (r < 0) {
-		s->retry_at = util_mono_ms() + (r == -ENOENT ? MISSING_MS : RETRY_MS);
+		s->retry_at = proc_now_ms() + (r == -ENOENT ? MISSING_MS : RETRY_MS);
 		log_fields(LOG_LEVEL_DEBUG, "log batch not delivered", "stream",
 			   json_string_value(json_object_get(st, "stream")), "error", err ? err->msg : "", NULL);
 		return false;
@@ -444,7 +445,7 @@ static void *ship_main(void *arg)
 		free(list);
 		if (busy)
 			continue;
-		int timeout = wake < 0 ? -1 : (int)(wake - util_mono_ms() > 0 ? wake - util_mono_ms() : 0);
+		int timeout = wake < 0 ? -1 : (int)(wake - proc_now_ms() > 0 ? wake - proc_now_ms() : 0);
 		struct pollfd pf[2] = { { w->ino, POLLIN, 0 }, { w->efd, POLLIN, 0 } };
 		if (poll(pf, 2, timeout) > 0) {
 			char buf[4096];

@@ -320,14 +320,14 @@ static void *overlay_main(void *arg)
 			json_t *peers = json_object_get(resp, "peers");
 			json_t *rev = json_object_get(resp, "revision");
 			bool same = !dirty && applied && json_equal(applied, peers) &&
-				    util_mono_ms() - applied_at < RESYNC_MS;
+				    proc_now_ms() - applied_at < RESYNC_MS;
 			if (same || (r = reconcile(o, peers, &err)) >= 0) {
 				since = json_is_integer(rev) ? json_integer_value(rev) : 0;
 				dirty = false;
 				if (!same) {
 					json_decref(applied);
 					applied = json_incref(peers);
-					applied_at = util_mono_ms();
+					applied_at = proc_now_ms();
 				}
 				continue;
 			}

@@ -11,6 +11,7 @@
 
 #include "common/macro.h"
 #include "common/memtrim.h"
+#include "common/process.h"
 #include "common/util.h"
 
 /* Files mapped at the baseline (device, inode); a few dozen at most. */
@@ -135,7 +136,7 @@ void memtrim_note(void)
 {
 	pthread_mutex_lock(&lock);
 	bool first = noted_ms < 0;
-	noted_ms = util_mono_ms();
+	noted_ms = proc_now_ms();
 	void (*fn)(void *) = first ? waker : NULL;
 	void *ctx = waker_ctx;
 	pthread_mutex_unlock(&lock);
@@ -146,7 +147,7 @@ void memtrim_note(void)
 int64_t memtrim_wait_ms(int64_t idle_ms)
 {
 	pthread_mutex_lock(&lock);
-	int64_t w = noted_ms < 0 ? -1 : MAX(noted_ms + idle_ms - util_mono_ms(), (int64_t)0);
+	int64_t w = noted_ms < 0 ? -1 : MAX(noted_ms + idle_ms - proc_now_ms(), (int64_t)0);
 	pthread_mutex_unlock(&lock);
 	return w;
 }

@@ -57,7 +57,7 @@ int proc_run(const struct proc_spawn_opts *opts, const char *input, size_t input
 	     struct strbuf *errout, size_t max_output, int timeout_ms, int *ret_status,
 	     struct berth_error **err);
 
-/* Monotonic time in milliseconds / nanoseconds. */
+/* CLOCK_MONOTONIC in milliseconds / nanoseconds: for deadlines and intervals, never for wall time. */
 int64_t proc_now_ms(void);
 int64_t proc_now_ns(void);
 

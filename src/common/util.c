@@ -216,13 +216,6 @@ int util_parse_rfc3339(const char *s, struct timespec *ret)
 	return 0;
 }
 
-int64_t util_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 char *util_random_hex(size_t n)
 {
 	static const char hex[] = "0123456789abcdef";

@@ -29,9 +29,6 @@ int util_parse_rfc3339(const char *s, struct timespec *ret);
  * days-from-civil algorithm, the inverse of what util_format_utc does): timegm() without the time zone. */
 int64_t util_days_from_civil(int64_t y, int m, int d);
 
-/* CLOCK_MONOTONIC in milliseconds: for deadlines and intervals, never for wall time. */
-int64_t util_mono_ms(void);
-
 /* Random hex id of n bytes of entropy (2n characters). Caller frees. */
 char *util_random_hex(size_t n);
 

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "common/fs.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "http/admit.h"
 
@@ -121,7 +122,7 @@ static bool accept_one(struct http_admit *a)
 	} else if (a->n == ADMIT_MAX_PENDING) {
 		hand_over(a, fd);
 	} else {
-		a->since[a->n] = util_mono_ms();
+		a->since[a->n] = proc_now_ms();
 		a->pending[a->n++] = fd;
 	}
 	return true;
@@ -146,7 +147,7 @@ static void *admit_thread(void *arg)
 			break;
 		/* judge the ready ones, keep the rest in order */
 		size_t kept = 0, n = a->n;
-		int64_t now = util_mono_ms();
+		int64_t now = proc_now_ms();
 		for (size_t i = 0; i < n; i++) {
 			if (p[i + 2].revents) {
 				judge(a, a->pending[i]);

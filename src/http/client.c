@@ -14,6 +14,7 @@
 #include <sys/un.h>
 
 #include "common/fs.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "http/http.h"
 #include "http/xfer.h"
@@ -130,7 +131,7 @@ static int wait_fd(int fd, short events, int64_t deadline_ms, const atomic_bool 
 			return berth_error_msg(err, ECANCELED, "%s %s: cancelled", r->method, r->path);
 		int timeout = cancel ? 1000 : -1;
 		if (deadline_ms) {
-			int64_t left = deadline_ms - util_mono_ms();
+			int64_t left = deadline_ms - proc_now_ms();
 			if (left <= 0)
 				return berth_error_msg(err, ETIMEDOUT, "%s %s: timed out", r->method,
 						       r->path);
@@ -281,7 +282,7 @@ static int send_all(int fd, const char *p, size_t n, const struct http_client_re
 static int native_do(struct http_client *c, const struct http_client_request *r, long *ret_status,
 		     struct strbuf *out, struct berth_error **err)
 {
-	int64_t deadline = r->timeout_ms > 0 ? util_mono_ms() + r->timeout_ms : 0;
+	int64_t deadline = r->timeout_ms > 0 ? proc_now_ms() + r->timeout_ms : 0;
 	_cleanup_close_ int fd = connect_unix(c->unix_path, err);
 	if (fd < 0)
 		return fd;

@@ -36,6 +36,7 @@
 #include "common/connlimit.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "http/admit.h"
 #include "http/http.h"
@@ -227,7 +228,7 @@ static void conn_phase(struct http_server *s, struct conn *c, enum conn_phase p)
 		return;
 	pthread_mutex_lock(&s->lock);
 	c->phase = c->upgraded ? CONN_PHASE_BUSY : p;
-	c->t0 = util_mono_ms();
+	c->t0 = proc_now_ms();
 	c->bytes = 0;
 	c->stalled = 0;
 	c->stall_since = 0;
@@ -369,7 +370,7 @@ ssize_t http_request_body_read(struct http_request *req, void *buf, size_t n)
 			if (c) {
 				pthread_mutex_lock(&req->srv->lock);
 				if (c->stall_since) {
-					c->stalled += util_mono_ms() - c->stall_since;
+					c->stalled += proc_now_ms() - c->stall_since;
 					c->stall_since = 0;
 				}
 				pthread_mutex_unlock(&req->srv->lock);
@@ -1186,7 +1187,7 @@ static void take_streamed(struct http_request *req, const char *data, size_t *si
 		req->in_suspended = true;
 		if (req->c) {
 			pthread_mutex_lock(&s->lock);
-			req->c->stall_since = util_mono_ms();
+			req->c->stall_since = proc_now_ms();
 			pthread_mutex_unlock(&s->lock);
 		}
 	}
@@ -1384,7 +1385,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	struct conn *c = xcalloc(1, sizeof(*c));
 	c->fd = ci ? ci->connect_fd : -1;
 	c->phase = CONN_PHASE_HEAD;
-	c->t0 = util_mono_ms();
+	c->t0 = proc_now_ms();
 	pthread_mutex_lock(&s->lock);
 	ssize_t i = c->fd >= 0 ? peer_find(s, c->fd) : -1;
 	if (i >= 0) {
@@ -1409,7 +1410,7 @@ static void *reaper_main(void *arg)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-		int64_t now = util_mono_ms();
+		int64_t now = proc_now_ms();
 		for (struct conn *c = s->conns; c && !s->stopping; c = c->next) {
 			int64_t stalled = c->stalled + (c->stall_since ? now - c->stall_since : 0);
 			if (c->killed || c->fd < 0 ||

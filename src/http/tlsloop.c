@@ -34,6 +34,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/strbuf.h"
 #include "common/util.h"
 #include "http/tlsexit.h"
@@ -679,11 +680,11 @@ static void *loop_main(void *arg)
 	struct tls_loop *l = arg;
 	struct epoll_event evs[MAX_EVENTS];
 	for (;;) {
-		int64_t now = util_mono_ms();
+		int64_t now = proc_now_ms();
 		int n = epoll_wait(l->ep, evs, MAX_EVENTS, next_timeout(l, now));
 		if (n < 0 && errno != EINTR)
 			break;
-		now = util_mono_ms();
+		now = proc_now_ms();
 		atomic_fetch_add_explicit(&l->st_turns, 1, memory_order_relaxed);
 		bool stop = false, quit = false;
 		for (int i = 0; i < n; i++) {
@@ -704,7 +705,7 @@ static void *loop_main(void *arg)
 			break;
 	}
 	if (!l->stopping)
-		begin_stop(l, util_mono_ms()); /* epoll failed: http_tls_loop_stop() must not wait for us */
+		begin_stop(l, proc_now_ms()); /* epoll failed: http_tls_loop_stop() must not wait for us */
 	for (enum list_kind k = L_HANDSHAKE; k <= L_LINGER; k++)
 		while (l->lists[k].head)
 			conn_kill(l, l->lists[k].head);

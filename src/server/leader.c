@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/process.h"
 #include "server/internal.h"
 #include "server/retention.h"
 
@@ -153,13 +154,6 @@ static bool wait_stop(struct server *s, int ms)
 	return stop;
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Wait up to ms for a change in the store (any key under /berth/ after
  * *seen) so the controllers react at once to task reports and API writes;
@@ -188,7 +182,7 @@ static bool wait_change(struct server *s, int64_t *seen, int ms)
 static void *leader_main(void *arg)
 {
 	struct server *s = arg;
-	int64_t lease = 0, seen = 0, kept = monotonic_ms(), swept = 0;
+	int64_t lease = 0, seen = 0, kept = proc_now_ms(), swept = 0;
 	bool leading = false, tick = true;
 	while (!s->stopping) {
 		if (!leading) {
@@ -213,19 +207,19 @@ static void *leader_main(void *arg)
 			check_nodes(s);
 			server_autoscale_tick(s);
 			server_sched_evict_tick(s);
-			if (monotonic_ms() - swept >=
+			if (proc_now_ms() - swept >=
 			    server_retention_sweep_interval(s->task_retention) * 1000LL) {
 				server_retention_sweep(s);
-				swept = monotonic_ms();
+				swept = proc_now_ms();
 			}
 			tick = false;
 		}
 		server_deploy_run(s, ticked); /* on a tick also the rebalancer and disruption budgets */
-		if (wait_change(s, &seen, 1000 - (int)(monotonic_ms() - kept)))
+		if (wait_change(s, &seen, 1000 - (int)(proc_now_ms() - kept)))
 			break;
-		if (monotonic_ms() - kept < 1000)
+		if (proc_now_ms() - kept < 1000)
 			continue;
-		kept = monotonic_ms();
+		kept = proc_now_ms();
 		tick = true;
 		int64_t ttl;
 		if (store_lease_keepalive(s->store, lease, &ttl, NULL) < 0) {

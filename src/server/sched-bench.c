@@ -26,9 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/opttab.h"
-#include "common/util.h"
 #include "common/json.h"
+#include "common/opttab.h"
+#include "common/process.h"
+#include "common/util.h"
 #include "server/internal.h"
 #include "server/server.h"
 
@@ -52,13 +53,6 @@ static uint64_t mix(uint64_t x)
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
 	return x ^ (x >> 31);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* CPU seconds of the whole process (every thread: clients and the store's writer). */
@@ -254,7 +248,7 @@ static void *client(void *arg)
 {
 	struct dbench *b = arg;
 	for (uint64_t req = 0;; req++) {
-		uint64_t r = mix(b->seed ^ (now_ns() * 31 + req));
+		uint64_t r = mix(b->seed ^ ((uint64_t)proc_now_ns() * 31 + req));
 		uint64_t count = 1 + r % b->batch;
 		uint64_t first = atomic_fetch_add(&b->next, count);
 		if (first >= b->tasks)
@@ -263,9 +257,9 @@ static void *client(void *arg)
 		int svc = (int)((r >> 16) % (BENCH_KINDS * BENCH_SERVICES));
 		_cleanup_json_ json_t *in = kind_run(b, svc % BENCH_KINDS, svc / BENCH_KINDS, count);
 		json_t *out = NULL;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = (uint64_t)proc_now_ns();
 		int rc = call(b, server_ecs_run_task, in, &out);
-		uint64_t dt = now_ns() - t0;
+		uint64_t dt = (uint64_t)proc_now_ns() - t0;
 		uint64_t got = rc > 0 ? (uint64_t)rc : 0;
 		json_decref(out);
 		if (rc < 0)
@@ -387,16 +381,16 @@ int server_bench_scheduler_main(int argc, char **argv)
 	store_on_write(b.srv.store, server_note_write, &b.srv);
 	pthread_mutex_init(&b.srv.lock, NULL);
 	_cleanup_free_ char *cluster = xasprintf("bench-%llu-%llx", (unsigned long long)b.seed,
-						 (unsigned long long)(now_ns() & 0xffffffffff));
+						 (unsigned long long)((uint64_t)proc_now_ns() & 0xffffffffff));
 	b.cluster = cluster;
 	b.lat = xcalloc(b.tasks + 1, sizeof(*b.lat));
 	uint32_t zones = 3 + (uint32_t)(mix(b.seed) % 4);
 	long rss0 = sched_bench_rss_kib();
-	uint64_t s0 = now_ns();
+	uint64_t s0 = (uint64_t)proc_now_ns();
 	int rc = 1;
 	if (setup(&b, zones) < 0)
 		goto out;
-	double setup_s = (double)(now_ns() - s0) / 1e9;
+	double setup_s = (double)((uint64_t)proc_now_ns() - s0) / 1e9;
 	/* load the snapshot once, as a running server has it */
 	struct sched_snapshot *snap = NULL;
 	if (server_sched_cache_lock(&b.srv, b.cluster, &snap, &err) < 0) {
@@ -408,13 +402,13 @@ int server_bench_scheduler_main(int argc, char **argv)
 	pthread_t th[BENCH_MAX_CLIENTS];
 	double cpu0 = process_cpu_s();
 	long long wb0 = written_bytes();
-	uint64_t w0 = now_ns();
+	uint64_t w0 = (uint64_t)proc_now_ns();
 	for (uint64_t i = 0; i < b.clients; i++)
 		if (pthread_create(&th[i], NULL, client, &b) != 0)
 			abort();
 	for (uint64_t i = 0; i < b.clients; i++)
 		pthread_join(th[i], NULL);
-	double wall = (double)(now_ns() - w0) / 1e9;
+	double wall = (double)((uint64_t)proc_now_ns() - w0) / 1e9;
 	double cpu = process_cpu_s() - cpu0;
 	long long wb = written_bytes() - wb0;
 	uint64_t calls = atomic_load(&b.calls);

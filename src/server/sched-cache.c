@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/process.h"
 #include "server/internal.h"
 
 #define WATCH_PREFIX "/berth/"
@@ -482,20 +483,13 @@ static int load_cluster(struct server *s, struct sched_cache *c, const char *clu
 	return 0;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int server_sched_cache_lock_fresh(struct server *s, const char *cluster, int max_age_ms,
 				  struct sched_snapshot **ret, struct berth_error **err)
 {
 	struct sched_cache *c = s->sched;
 	pthread_mutex_lock(&c->lock);
 	struct sched_snapshot *known = c->rev ? find(c, cluster) : NULL;
-	if (known && max_age_ms > 0 && mono_ms() - c->caught_up_ms < max_age_ms &&
+	if (known && max_age_ms > 0 && proc_now_ms() - c->caught_up_ms < max_age_ms &&
 	    atomic_load(&c->writes) == c->writes_seen) {
 		*ret = known;
 		return 0;
@@ -534,7 +528,7 @@ int server_sched_cache_lock(struct server *s, const char *cluster, struct sched_
 		}
 		if (r < 0)
 			break;
-		c->caught_up_ms = mono_ms();
+		c->caught_up_ms = proc_now_ms();
 		*ret = snap;
 		return 0;
 	}
@@ -549,7 +543,7 @@ int server_sched_cache_catch_up(struct server *s, struct berth_error **err)
 	if (r == -ERANGE)
 		reset(c); /* the next server_sched_cache_lock reloads */
 	else if (r == 0)
-		c->caught_up_ms = mono_ms();
+		c->caught_up_ms = proc_now_ms();
 	return r;
 }
 

@@ -109,6 +109,7 @@ void api_image_remove(struct api_call *c)
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	int flags = http_query_bool(c->req, "force", false) ? IMAGE_REMOVE_FORCE : IMAGE_REMOVE_DEFAULT;
+	engine_removals_wait(c->api->engine, 10000); /* a `run --rm` that returned holds no snapshot */
 	int r = image_remove(c->api->images, c->param[0], flags, image_in_use, c->api->engine, &out, &err);
 	if (r < 0)
 		api_error(c->req, r, err);
@@ -327,6 +328,7 @@ void api_images_prune(struct api_call *c)
 		return;
 	}
 	json_t *out = NULL;
+	engine_removals_wait(c->api->engine, 10000);
 	int r = image_prune(c->api->images, all, until_unix, (const char *const *)labels, image_in_use,
 			    c->api->engine, &out, &err);
 	if (r < 0)

@@ -197,6 +197,12 @@ int engine_container_pause(struct engine *e, const char *ref, bool pause, struct
 int engine_container_remove(struct engine *e, const char *ref, bool force, bool volumes,
 			    struct berth_error **err);
 /*
+ * Wait, at most timeout_ms, until removals already reported done have freed their resources: an
+ * --rm container leaves the list (and its wait returns) before its snapshot is unmounted and
+ * removed, and that snapshot still holds its image. For image removal and prune.
+ */
+void engine_removals_wait(struct engine *e, int timeout_ms);
+/*
  * docker update: resource fields of HostConfig (Memory, MemorySwap, CpuShares,
  * CpuQuota, CpuPeriod, NanoCpus, CpusetCpus, CpusetMems, PidsLimit,
  * BlkioWeight) and RestartPolicy; zero/empty = unchanged. Applied live to a

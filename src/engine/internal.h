@@ -111,6 +111,9 @@ struct engine {
 	uint64_t event_seq;
 	/* engine_spawn_thread() threads still running (engine_close() waits for them) */
 	unsigned n_threads;
+	/* removals whose container is already gone from the list (--rm) while its snapshot, network
+	 * and files are still being freed (engine_removals_wait()) */
+	unsigned n_hidden_removals;
 };
 
 /* engine.c: a cgroup parent path ("a/b" or "/a/b"): names of [A-Za-z0-9_.-], no "." or "..". */

@@ -240,8 +240,10 @@ static void remove_mark_locked(struct engine *e, struct container *c, bool hide_
 	const char *build =
 	    json_string_value(json_object_get(json_object_get(c->config, "Labels"), "berth.build"));
 	rm->scrub = build && streq(build, "1");
-	if (rm->hidden)
+	if (rm->hidden) {
 		hide_locked(e, c);
+		e->n_hidden_removals++;
+	}
 	rm->name = xstrdup(c->name);
 }
 
@@ -266,6 +268,8 @@ static int remove_finish(struct engine *e, struct container *c, struct removal *
 	pthread_mutex_lock(&e->lock);
 	if (r >= 0)
 		r = engine_store_delete(e, c->id, scrub, err);
+	if (hidden && e->n_hidden_removals-- == 1)
+		pthread_cond_broadcast(&e->cond);
 	if (r < 0) {
 		/* hidden: no more saves (a new container may own the name, and so the row, by now) */
 		if (!hidden)
@@ -319,6 +323,22 @@ int engine_container_remove(struct engine *e, const char *ref, bool force, bool 
 	if (r >= 0)
 		engine_mounts_remove_volumes(e, anon); /* after the container is gone: no longer in use */
 	return r;
+}
+
+void engine_removals_wait(struct engine *e, int timeout_ms)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&e->lock);
+	while (e->n_hidden_removals && pthread_cond_timedwait(&e->cond, &e->lock, &deadline) == 0)
+		;
+	pthread_mutex_unlock(&e->lock);
 }
 
 struct autoremove {

@@ -8,12 +8,14 @@ daemon killed meanwhile finishes the removal at its next start.
 The removal's resource step hangs for containers named "slow"
 (BERTH_TEST_HANG_AT=rm-resources:slow, a hook compiled in and active only when
 set; it blocks until the test opens and closes $BERTH_TEST_HANG_FIFO)."""
+import contextlib
 import os
 import signal
+import subprocess
 
 import pytest
 
-from engine_daemon import Daemon, hanging, release, start_hanging, wait_for
+from engine_daemon import DOCKER, Daemon, hanging, release, start_hanging, wait_for
 
 
 @pytest.fixture
@@ -70,3 +72,28 @@ def test_a_daemon_killed_during_the_background_removal_finishes_it(daemon):
     assert d.docker("ps", "-aq", timeout=20).stdout == ""
     # the name is usable after the restart
     d.docker("run", "--rm", "--name", "other", "--network", "none", "busybox", "true", timeout=30)
+
+
+def test_image_removal_waits_for_a_returned_run_rm_to_free_its_snapshot(daemon):
+    d = daemon
+    # solo:1 is the image's only name, so its removal checks whether a container uses it
+    d.docker("tag", "busybox", "solo:1")
+    d.docker("rmi", "busybox")
+    d.docker("run", "--rm", "--name", "slow", "--network", "none", "solo:1", "true", timeout=30)
+    assert hanging(d) and len(snapshots(d)) == 1
+    # the container is gone for the user: removing its image must not fail on its snapshot
+    rmi = subprocess.Popen([DOCKER, "rmi", "solo:1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=d.env)
+    try:
+        # it waits for the removal (without that wait it fails at once with a conflict) ...
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            rmi.wait(timeout=2)
+        # ... and goes on once the removal may finish
+        wait_for(lambda: release(d) or rmi.poll() is not None, timeout=30)
+        out, err = rmi.communicate(timeout=30)
+    finally:
+        if rmi.poll() is None:
+            rmi.kill()
+    assert rmi.returncode == 0, err
+    assert "Deleted: sha256:" in out
+    assert not snapshots(d) and "solo" not in d.docker("images", timeout=20).stdout

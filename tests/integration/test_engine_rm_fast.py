@@ -97,3 +97,14 @@ def test_image_removal_waits_for_a_returned_run_rm_to_free_its_snapshot(daemon):
     assert rmi.returncode == 0, err
     assert "Deleted: sha256:" in out
     assert not snapshots(d) and "solo" not in d.docker("images", timeout=20).stdout
+
+
+def test_image_removal_waits_for_a_stuck_removal_only_so_long(daemon):
+    d = daemon
+    d.docker("tag", "busybox", "solo:1")
+    d.docker("rmi", "busybox")
+    d.docker("run", "--rm", "--name", "slow", "--network", "none", "solo:1", "true", timeout=30)
+    assert hanging(d)
+    # the removal stays held: after its bounded wait (10 s) the image removal answers the conflict
+    r = d.docker("rmi", "solo:1", check=False, timeout=40)
+    assert r.returncode != 0 and "is using its referenced image" in r.stderr, r.stderr

@@ -1148,6 +1148,16 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
+/* A body announced by Content-Length, not empty and small enough to read and drop before an
+ * answer (DRAIN_MAX): the client may still be sending it, and a close with unread data would
+ * make its read of the answer fail. */
+static bool small_announced_body(struct http_request *req)
+{
+	const char *cl = lookup(req, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	uint64_t n = 0;
+	return cl && util_parse_uint64(cl, &n) == 0 && n > 0 && n <= DRAIN_MAX;
+}
+
 /* What the wrapper refuses for every server before a handler runs; NULL when fine. */
 static const char *framing_error(struct MHD_Connection *conn, bool nul_target)
 {
@@ -1215,10 +1225,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			 * it would otherwise meet a closed connection (EPIPE) instead of the
 			 * answer. Otherwise the body stays unread and the connection closes.
 			 */
-			const char *cl = lookup(req, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-			uint64_t n = 0;
-			req->drain =
-			    nul_target && cl && util_parse_uint64(cl, &n) == 0 && n > 0 && n <= DRAIN_MAX;
+			req->drain = nul_target && small_announced_body(req);
 			if (!req->drain)
 				http_response_header(req, "Connection", "close");
 			pthread_mutex_unlock(&req->mu);
@@ -1260,9 +1267,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			 * the client's read of the answer fail (ECONNRESET); a bigger one or one of
 			 * unknown size gets the answer at once, and the connection closes.
 			 */
-			const char *cl = lookup(req, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-			uint64_t n = 0;
-			req->drain = cl && util_parse_uint64(cl, &n) == 0 && n > 0 && n <= DRAIN_MAX;
+			req->drain = small_announced_body(req);
 			if (req->drain)
 				*upload_size = 0;
 			else

@@ -266,8 +266,13 @@ int engine_lifecycle_start_locked_op(struct engine *e, struct container *c, stru
 struct exit_job;
 struct exit_job *engine_exit_begin_locked(struct engine *e, struct container *c);
 void engine_exit_cleanup_and_finish(struct exit_job *job);
-/* All three inline with e->lock held: only while nothing else runs (engine_lifecycle_recover). */
-void engine_lifecycle_record_exit(struct engine *e, struct container *c);
+/*
+ * All three inline with e->lock held: only while nothing else runs
+ * (engine_lifecycle_recover). An --rm container's removal is begun and
+ * returned, to be finished without e->lock (engine_ops_autoremove_finish).
+ */
+struct autoremove;
+struct autoremove *engine_lifecycle_record_exit(struct engine *e, struct container *c);
 /* Network ops detach / release (the container is being removed) for a container's hostconfig. */
 void engine_network_teardown(struct engine *e, const char *id, const json_t *hostconfig);
 void engine_network_release(struct engine *e, const char *id, const json_t *hostconfig);

@@ -272,13 +272,13 @@ static void *exit_thread(void *arg)
 	return NULL;
 }
 
-void engine_lifecycle_record_exit(struct engine *e, struct container *c)
+struct autoremove *engine_lifecycle_record_exit(struct engine *e, struct container *c)
 {
 	struct exit_job *job = engine_exit_begin_locked(e, c);
 	if (!job)
-		return;
+		return NULL;
 	exit_cleanup(job);
-	exit_finish_locked(job, false);
+	return exit_finish_locked(job, true);
 }
 
 static void *restart_thread(void *arg)
@@ -566,7 +566,8 @@ static void sweep_snapshots(struct engine *e)
 void engine_lifecycle_recover(struct engine *e)
 {
 	struct container **finish = xcalloc(e->n_cs + 1, sizeof(*finish));
-	size_t n_finish = 0;
+	struct autoremove **rms = xcalloc(e->n_cs + 1, sizeof(*rms));
+	size_t n_finish = 0, n_rms = 0;
 	for (size_t i = 0; i < e->n_cs; i++) {
 		struct container *c = e->cs[i];
 		c->engine = e;
@@ -599,10 +600,14 @@ void engine_lifecycle_recover(struct engine *e)
 		}
 		if (c->shim_pidfd >= 0)
 			engine_monitor_watch(e, c);
-		else
-			engine_lifecycle_record_exit(e, c);
+		else if ((rms[n_rms] = engine_lifecycle_record_exit(e, c))) /* an --rm container: removed below */
+			n_rms++;
 	}
 	pthread_mutex_unlock(&e->lock);
+	/* removed before the daemon serves, so that no client sees one half gone */
+	for (size_t i = 0; i < n_rms; i++)
+		engine_ops_autoremove_finish(e, rms[i]);
+	free(rms);
 	for (size_t i = 0; i < n_finish; i++) {
 		_cleanup_error_ struct berth_error *err = NULL;
 		log_fields(LOG_LEVEL_INFO, "finishing an interrupted removal", "id", finish[i]->id, NULL);

@@ -407,6 +407,8 @@ static json_t *health_of(const char *status, const char *check, const char *code
 {
 	if (!*status || startswith(status, "MAINT"))
 		return NULL; /* not a target on this node */
+	if (startswith(check, "* ")) /* HAProxy marks the last check's result so while the next one runs */
+		check += 2;
 	const char *state, *reason = NULL, *desc = NULL;
 	char buf[96];
 	if (startswith(status, "DRAIN") || startswith(status, "NOLB")) {

@@ -237,6 +237,20 @@ static void test_parse_health(void **state)
 	    json_string_value(json_object_get(json_object_get(json_object_get(h, "web"), "t5"), "state")),
 	    "initial");
 	json_decref(h);
+	/* a check in progress: HAProxy prefixes the last result with "* " (its 404 still counts) */
+	h = agent_lb_parse_health("# pxname,svname,status,check_status,check_code\nbe_web,s2,DOWN,* L7STS,404\n"
+				  "be_web,s1,UP,* L7OK,200\nbe_web,s5,DOWN,* INI,\n",
+				  slots);
+	web = json_object_get(h, "web");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t2"), "reason")),
+			    "Target.ResponseCodeMismatch");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t2"), "description")),
+			    "Health checks failed with these codes: [404]");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t1"), "state")),
+			    "healthy");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t5"), "state")),
+			    "initial");
+	json_decref(h);
 	h = agent_lb_parse_health("Unknown command\n", slots);
 	assert_int_equal(json_object_size(json_object_get(h, "web")), 0);
 	assert_non_null(json_object_get(h, "web"));

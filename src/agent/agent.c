@@ -505,12 +505,7 @@ static int do_register(struct agent *a, struct http_client *c, struct berth_erro
 /* Wait ms (or until stopping); false when the agent is stopping. */
 static bool pause_ms(struct agent *a, int ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000)
-		ts.tv_sec++, ts.tv_nsec -= 1000000000;
+	struct timespec ts = proc_deadline(CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&a->lock);
 	while (!a->stopping && pthread_cond_timedwait(&a->cond, &a->lock, &ts) == 0)
 		;
@@ -1189,11 +1184,7 @@ int agent_main(int argc, char **argv)
 {
 	struct agent a = { .heartbeat_s = 5, .dns_stop = -1, .metrics_interval = AGENT_METRICS_DEFAULT_INTERVAL };
 	pthread_mutex_init(&a.lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&a.cond, &ca);
-	pthread_condattr_destroy(&ca);
+	proc_cond_init_monotonic(&a.cond);
 	a.pending = json_object();
 	a.accepted_stopped = json_object();
 	_cleanup_error_ struct berth_error *err = NULL;

@@ -9,6 +9,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "engine/internal.h"
 #include "engine/options.h"
 
@@ -66,11 +67,7 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	    json_is_array(cfg->default_ulimits) ? json_deep_copy(cfg->default_ulimits) : NULL;
 	e->epfd = e->wakefd = -1;
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&e->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	proc_cond_init_monotonic(&e->cond); /* every timed wait on it takes a CLOCK_MONOTONIC deadline */
 	e->net = cfg->net;
 	e->net_ctx = cfg->net_ctx;
 	int r;
@@ -128,9 +125,7 @@ struct engine *engine_close(struct engine *e)
 	 * --rm container's removal unmounts its rootfs, tens of ms): wait for
 	 * them, at most 10 s; one still running then keeps the engine (leaked).
 	 */
-	struct timespec dl;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += 10;
+	struct timespec dl = proc_deadline(CLOCK_MONOTONIC, 10000);
 	while (__atomic_load_n(&e->n_threads, __ATOMIC_SEQ_CST) > 0 &&
 	       pthread_cond_timedwait(&e->cond, &e->lock, &dl) != ETIMEDOUT)
 		;
@@ -302,9 +297,7 @@ int engine_events_next(struct engine_event_reader *r, json_t **ret, struct berth
 				*ret = NULL;
 				return 0;
 			}
-			struct timespec dl;
-			clock_gettime(CLOCK_MONOTONIC, &dl);
-			dl.tv_sec += 1;
+			struct timespec dl = proc_deadline(CLOCK_MONOTONIC, 1000);
 			while (e->event_seq == seq && !e->closing)
 				if (pthread_cond_timedwait(&e->cond, &e->lock, &dl) == ETIMEDOUT)
 					break;

@@ -12,6 +12,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "http/http.h"
 #include "server/internal.h"
@@ -366,9 +367,9 @@ int server_main(int argc, char **argv)
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_mutex_init(&s.logs_lock, NULL);
 	pthread_mutex_init(&s.replicas_lock, NULL);
-	pthread_cond_init(&s.replicas_cond, NULL);
-	pthread_cond_init(&s.logs_cond, NULL);
-	pthread_cond_init(&s.stop_cond, NULL);
+	proc_cond_init_monotonic(&s.replicas_cond);
+	proc_cond_init_monotonic(&s.logs_cond);
+	proc_cond_init_monotonic(&s.stop_cond);
 	const char *env_root = getenv("BERTH_SERVER_ROOT");
 	s.root = xstrdup(env_root && *env_root ? env_root : SERVER_DEFAULT_ROOT);
 	s.listen = xstrdup(SERVER_DEFAULT_LISTEN);

@@ -51,7 +51,7 @@ struct agent {
 	/* flags */
 	char *servers[MAX_SERVERS];
 	size_t n_servers;
-	char *token, *cluster, *root, *exec_root, *bridge, *cgroup_parent, *runtime, *pidfile, *log_level;
+	char *token, *cluster, *root, *exec_root, *bridge, *cgroup_parent, *runtime, *pidfile;
 	char *task_network, *task_subnet, *pause_path, *pull, *advertise;
 	char *attrs[MAX_ATTRS], *labels[MAX_ATTRS], *taints[MAX_ATTRS];
 	size_t n_attrs, n_labels, n_taints;
@@ -242,7 +242,7 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		{ "metrics-interval", 0, CLI_OPT_CALL, &a->metrics_interval, .fn = opt_metrics_interval, .has_arg = true },
 		STR("metrics-listen", 0, metrics_listen),
 		STR("pidfile", 'p', pidfile),
-		STR("log-level", 'l', log_level),
+		{ "log-level", 'l', CLI_OPT_CALL, "berth agent", .fn = opttab_log_level, .has_arg = true },
 		{ "help", 'h', CLI_OPT_HELP },
 		{ NULL },
 	};
@@ -1154,7 +1154,7 @@ static void agent_free(struct agent *a)
 {
 	char **slots[] = { &a->token,     &a->cluster,       &a->root,        &a->exec_root,
 			   &a->bridge,    &a->cgroup_parent, &a->runtime,     &a->pidfile,
-			   &a->log_level, &a->task_network,  &a->task_subnet, &a->pause_path,
+			   &a->task_network,  &a->task_subnet, &a->pause_path,
 			   &a->pull,      &a->dir,           &a->ca_file,     &a->cert_file,
 			   &a->key_file,  &a->instance_arn,  &a->advertise, &a->dns_domain,
 			   &a->metrics_listen };
@@ -1201,11 +1201,6 @@ int agent_main(int argc, char **argv)
 	a.ca_file = xasprintf("%s/ca.pem", a.dir);
 	a.cert_file = xasprintf("%s/node.pem", a.dir);
 	a.key_file = xasprintf("%s/node-key.pem", a.dir);
-	enum log_level lvl;
-	if (a.log_level && log_parse_level(a.log_level, &lvl) < 0)
-		r = berth_error_msg(&err, EINVAL, "invalid log level '%s'", a.log_level);
-	else if (a.log_level)
-		log_set_level(lvl);
 	if (r == 0)
 		r = fs_mkdir_p(a.dir, 0700, &err);
 	if (r == 0) {

@@ -40,16 +40,6 @@ bool engine_cgroup_parent_valid(const char *p)
 	return true;
 }
 
-/* The legacy runtime_path defines runc; the default runtime must exist. */
-static int runtimes_open(struct engine *e, const char *runtime_path, struct berth_error **err)
-{
-	int r;
-	if (!runtime_oci_is_builtin(runtime_path) &&
-	    (r = runtime_registry_add(&e->runtimes, RUNTIME_REGISTRY_STOCK, runtime_path, NULL, err)) < 0)
-		return berth_error_wrap(err, r, "--runtime-path");
-	return runtime_registry_check(&e->runtimes, err);
-}
-
 int engine_open(const struct engine_config *cfg, struct engine **ret, struct berth_error **err)
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
@@ -71,7 +61,7 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	e->net = cfg->net;
 	e->net_ctx = cfg->net_ctx;
 	int r;
-	if ((r = runtimes_open(e, cfg->runtime_path, err)) < 0) {
+	if ((r = runtime_registry_check(&e->runtimes, err)) < 0) { /* the default runtime must exist */
 		engine_close(e);
 		return r;
 	}

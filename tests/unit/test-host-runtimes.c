@@ -15,19 +15,9 @@ static int scan(struct host_runtime_opts *o, const char *const *args, char *out,
 	int argc = 1;
 	for (; args[argc - 1]; argc++)
 		argv[argc] = (char *)args[argc - 1];
-	fflush(stderr);
-	FILE *fe = tmpfile();
-	int se = dup(2);
-	dup2(fileno(fe), 2);
+	struct unit_capture c = unit_capture_begin(2);
 	int r = opttab_scan(t, argc, argv, NULL, 0);
-	fflush(stderr);
-	dup2(se, 2);
-	close(se);
-	memset(out, 0, n);
-	rewind(fe);
-	size_t got = fread(out, 1, n - 1, fe);
-	(void)got;
-	fclose(fe);
+	unit_capture_end(&c, out, n);
 	return r;
 }
 

@@ -319,19 +319,9 @@ static void test_scan_usage(void **state)
 /* Run opttab_scan_go with stderr captured into err. */
 static int scan_go(const struct cli_opt *t, int argc, char **argv, char *err, size_t n)
 {
-	fflush(stderr);
-	FILE *fe = tmpfile();
-	int se = dup(2);
-	dup2(fileno(fe), 2);
+	struct unit_capture c = unit_capture_begin(2);
 	int r = opttab_scan_go(t, argc, argv, "rt: kill");
-	fflush(stderr);
-	dup2(se, 2);
-	close(se);
-	memset(err, 0, n);
-	rewind(fe);
-	size_t got = fread(err, 1, n - 1, fe);
-	(void)got;
-	fclose(fe);
+	unit_capture_end(&c, err, n);
 	return r;
 }
 
@@ -410,21 +400,12 @@ static void test_log_level_callback(void **state)
 	assert_int_equal(opttab_scan(t, 3, a2, NULL, 0), CLI_OPTTAB_OK);
 	assert_int_equal(log_get_level(), LOG_LEVEL_WARN);
 
-	fflush(stderr);
-	FILE *fe = tmpfile();
-	int se = dup(2);
-	dup2(fileno(fe), 2);
+	struct unit_capture c = unit_capture_begin(2);
 	char *a3[] = { "x", "--log-level=loud", NULL };
 	int r = opttab_scan(t, 2, a3, NULL, 0);
 	assert_int_equal(opttab_log_level(NULL, ""), -1);
-	fflush(stderr);
-	dup2(se, 2);
-	close(se);
-	char err[256] = { 0 };
-	rewind(fe);
-	size_t got = fread(err, 1, sizeof(err) - 1, fe);
-	(void)got;
-	fclose(fe);
+	char err[256];
+	unit_capture_end(&c, err, sizeof(err));
 	assert_int_equal(r, CLI_OPTTAB_BAD_VALUE);
 	assert_int_equal(log_get_level(), LOG_LEVEL_WARN); /* unchanged by a refused value */
 	assert_string_equal(err, "berth agent: invalid log level 'loud'\nberth: invalid log level ''\n");

@@ -1154,11 +1154,11 @@ static void stopping(void *userdata)
 
 static void agent_free(struct agent *a)
 {
-	char **slots[] = { &a->token,        &a->cluster,       &a->root,         &a->exec_root,
-			   &a->bridge,       &a->cgroup_parent, &a->pidfile,      &a->task_network,
-			   &a->task_subnet,  &a->pause_path,    &a->pull,         &a->dir,
-			   &a->ca_file,      &a->cert_file,     &a->key_file,     &a->instance_arn,
-			   &a->advertise,    &a->dns_domain,    &a->metrics_listen };
+	char **slots[] = { &a->token,       &a->cluster,       &a->root,          &a->exec_root,
+			   &a->bridge,      &a->cgroup_parent, &a->pidfile,       &a->task_network,
+			   &a->task_subnet, &a->pause_path,    &a->pull,          &a->dir,
+			   &a->ca_file,     &a->cert_file,     &a->key_file,      &a->instance_arn,
+			   &a->advertise,   &a->dns_domain,    &a->metrics_listen };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	for (size_t i = 0; i < a->n_servers; i++)

@@ -306,8 +306,9 @@ static int serve(struct daemon_opts *o, struct berth_error **err)
 
 int api_daemon_main(int argc, char **argv)
 {
-	struct daemon_opts o = { .tls = -1, .tlsverify = -1, .insecure_tcp = -1, .ipv6 = -1,
-				 .rt = { .who = "berth daemon" } };
+	struct daemon_opts o = {
+		.tls = -1, .tlsverify = -1, .insecure_tcp = -1, .ipv6 = -1, .rt = { .who = "berth daemon" }
+	};
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = parse_args(argc, argv, &o);
 	if (r == 0 && o.config_file)

@@ -36,12 +36,12 @@ struct host_runtime_opts {
 /* clang-format on */
 
 /* Their --help lines. */
-#define HOST_RUNTIME_USAGE                                                                               \
-	"      --add-runtime NAME=PATH  an OCI runtime with runc's CLI that containers may choose\n"      \
-	"                           (docker run --runtime NAME), repeatable; always defined: berth\n"    \
-	"                           (the in-process runtime library) and runc (berth until defined;\n"   \
-	"                           io.containerd.runc.v2 is another name for it)\n"                      \
-	"      --default-runtime NAME  runtime of containers that name none (default runc)\n"           \
+#define HOST_RUNTIME_USAGE                                                                             \
+	"      --add-runtime NAME=PATH  an OCI runtime with runc's CLI that containers may choose\n"   \
+	"                           (docker run --runtime NAME), repeatable; always defined: berth\n"  \
+	"                           (the in-process runtime library) and runc (berth until defined;\n" \
+	"                           io.containerd.runc.v2 is another name for it)\n"                   \
+	"      --default-runtime NAME  runtime of containers that name none (default runc)\n"          \
 	"      --runtime-path PATH  same as --add-runtime runc=PATH (berth: nothing)\n"
 
 /*

@@ -42,13 +42,19 @@ static void test_options_define_runtimes_and_the_default(void **state)
 	(void)state;
 	struct host_runtime_opts o = { .who = "berth agent" };
 	char msg[256];
-	const char *args[] = { "--add-runtime", "runc=/usr/sbin/runc", "--add-runtime", " Crun = /usr/bin/crun ",
-			       "--default-runtime", "crun", NULL };
+	const char *args[] = { "--add-runtime",
+			       "runc=/usr/sbin/runc",
+			       "--add-runtime",
+			       " Crun = /usr/bin/crun ",
+			       "--default-runtime",
+			       "crun",
+			       NULL };
 	assert_int_equal(parse(&o, args, msg, sizeof(msg)), 0);
 	assert_string_equal(msg, "");
 	assert_string_equal(runtime_registry_default(&o.runtimes), "crun");
 	assert_string_equal(runtime_registry_find(&o.runtimes, "crun")->path, "/usr/bin/crun");
-	assert_string_equal(runtime_registry_find(&o.runtimes, "io.containerd.runc.v2")->path, "/usr/sbin/runc");
+	assert_string_equal(runtime_registry_find(&o.runtimes, "io.containerd.runc.v2")->path,
+			    "/usr/sbin/runc");
 	host_runtime_opts_done(&o);
 	assert_null(o.default_runtime);
 	assert_int_equal(o.runtimes.n, 0);
@@ -61,7 +67,8 @@ static void test_runtime_path_and_runc_v2_default(void **state)
 	struct host_runtime_opts o = { 0 };
 	char msg[256];
 	/* the legacy flag is runc=PATH; dockerd's alias names it as the default */
-	const char *args[] = { "--runtime-path", "/usr/sbin/runc", "--default-runtime", "io.containerd.runc.v2", NULL };
+	const char *args[] = { "--runtime-path", "/usr/sbin/runc", "--default-runtime",
+			       "io.containerd.runc.v2", NULL };
 	assert_int_equal(parse(&o, args, msg, sizeof(msg)), 0);
 	assert_string_equal(runtime_registry_default(&o.runtimes), "io.containerd.runc.v2");
 	assert_string_equal(runtime_registry_find(&o.runtimes, "runc")->path, "/usr/sbin/runc");
@@ -83,21 +90,30 @@ static void test_bad_options_are_refused_with_dockerds_messages(void **state)
 		int r;
 		const char *msg;
 	} cases[] = {
-		{ { "--add-runtime", "runc", NULL }, CLI_OPTTAB_BAD_VALUE,
+		{ { "--add-runtime", "runc", NULL },
+		  CLI_OPTTAB_BAD_VALUE,
 		  "berth agent: --add-runtime: invalid runtime argument: runc\n" },
-		{ { "--add-runtime", "crun=", NULL }, CLI_OPTTAB_BAD_VALUE,
+		{ { "--add-runtime", "crun=", NULL },
+		  CLI_OPTTAB_BAD_VALUE,
 		  "berth agent: --add-runtime: invalid runtime argument: crun=\n" },
-		{ { "--add-runtime", "berth=/x", NULL }, CLI_OPTTAB_BAD_VALUE,
+		{ { "--add-runtime", "berth=/x", NULL },
+		  CLI_OPTTAB_BAD_VALUE,
 		  "berth agent: --add-runtime: runtime name 'berth' is reserved\n" },
-		{ { "--add-runtime", "a=/x", "--add-runtime", "A=/y", NULL }, CLI_OPTTAB_BAD_VALUE,
+		{ { "--add-runtime", "a=/x", "--add-runtime", "A=/y", NULL },
+		  CLI_OPTTAB_BAD_VALUE,
 		  "berth agent: --add-runtime: runtime 'a' was already defined\n" },
-		{ { "--add-runtime", "a/b=/x", NULL }, CLI_OPTTAB_BAD_VALUE,
+		{ { "--add-runtime", "a/b=/x", NULL },
+		  CLI_OPTTAB_BAD_VALUE,
 		  "berth agent: --add-runtime: invalid runtime name 'a/b': expected at most 64 characters of "
 		  "[a-z0-9_.-], starting with a letter or digit\n" },
-		{ { "--default-runtime", "nope", NULL }, -EINVAL, "specified default runtime 'nope' does not exist" },
-		{ { "--default-runtime", "io.containerd.runc.v1", NULL }, -EINVAL,
+		{ { "--default-runtime", "nope", NULL },
+		  -EINVAL,
+		  "specified default runtime 'nope' does not exist" },
+		{ { "--default-runtime", "io.containerd.runc.v1", NULL },
+		  -EINVAL,
 		  "specified default runtime 'io.containerd.runc.v1' does not exist" },
-		{ { "--runtime-path", "/x", "--add-runtime", "runc=/y", NULL }, -EINVAL,
+		{ { "--runtime-path", "/x", "--add-runtime", "runc=/y", NULL },
+		  -EINVAL,
 		  "--runtime-path: runtime 'runc' was already defined" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

@@ -154,9 +154,10 @@ static void test_config_file_runtimes(void **state)
 	assert_string_equal(runtime_registry_find(&r, "crun")->path, "crun");
 	_cleanup_json_ json_t *info = runtime_registry_info(&r);
 	_cleanup_free_ char *s = json_dumps(info, JSON_COMPACT);
-	assert_string_equal(s, "{\"berth\":{\"path\":\"berth\"},\"runc\":{\"path\":\"/usr/sbin/runc\","
-			       "\"runtimeArgs\":[\"--debug\"]},\"crun\":{\"path\":\"crun\"},"
-			       "\"io.containerd.runc.v2\":{\"path\":\"/usr/sbin/runc\",\"runtimeArgs\":[\"--debug\"]}}");
+	assert_string_equal(
+	    s, "{\"berth\":{\"path\":\"berth\"},\"runc\":{\"path\":\"/usr/sbin/runc\","
+	       "\"runtimeArgs\":[\"--debug\"]},\"crun\":{\"path\":\"crun\"},"
+	       "\"io.containerd.runc.v2\":{\"path\":\"/usr/sbin/runc\",\"runtimeArgs\":[\"--debug\"]}}");
 	assert_int_equal(runtime_registry_add_json(&r, NULL, NULL), 0);
 	static const struct {
 		const char *doc, *msg;
@@ -194,7 +195,8 @@ static void test_runc_v2_is_an_alias_of_runc(void **state)
 	(void)state;
 	struct runtime_registry r;
 	runtime_registry_init(&r);
-	assert_ptr_equal(runtime_registry_find(&r, "io.containerd.runc.v2"), runtime_registry_find(&r, "runc"));
+	assert_ptr_equal(runtime_registry_find(&r, "io.containerd.runc.v2"),
+			 runtime_registry_find(&r, "runc"));
 	assert_null(runtime_registry_find(&r, "io.containerd.runc.v2")->path); /* runc as berth */
 	assert_null(runtime_registry_find(&r, "io.containerd.runc.v1"));
 	assert_null(runtime_registry_find(&r, "IO.containerd.runc.v2"));

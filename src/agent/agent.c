@@ -36,6 +36,7 @@
 #include "common/strbuf.h"
 #include "host/host.h"
 #include "host/netops.h"
+#include "host/runtimes.h"
 #include "http/http.h"
 #include "net/net.h"
 #include "pki/pki.h"
@@ -51,11 +52,12 @@ struct agent {
 	/* flags */
 	char *servers[MAX_SERVERS];
 	size_t n_servers;
-	char *token, *cluster, *root, *exec_root, *bridge, *cgroup_parent, *runtime, *pidfile, *log_level;
+	char *token, *cluster, *root, *exec_root, *bridge, *cgroup_parent, *pidfile;
 	char *task_network, *task_subnet, *pause_path, *pull, *advertise;
 	char *attrs[MAX_ATTRS], *labels[MAX_ATTRS], *taints[MAX_ATTRS];
 	size_t n_attrs, n_labels, n_taints;
 	int64_t cpu, memory; /* registered resources; 0: the machine's */
+	struct host_runtime_opts rt; /* --add-runtime, --default-runtime, --runtime-path */
 	/* identity (ROOT/agent/) */
 	char *dir, *ca_file, *cert_file, *key_file;
 	char *instance_arn;
@@ -126,7 +128,7 @@ static void usage(FILE *f)
 	       "      --metrics-listen HOST:PORT  serve Prometheus metrics of this node and its tasks\n"
 	       "                           at http://HOST:PORT/metrics (plain HTTP: bind it to an\n"
 	       "                           address only your Prometheus reaches)\n"
-	       "      --runtime-path PATH  berth (in-process) or a runc-compatible runtime\n"
+	       HOST_RUNTIME_USAGE
 	       "      --pause-path PATH    the static berth-pause binary (default: beside berth)\n"
 	       "  -p, --pidfile FILE       write the agent's pid here\n"
 	       "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
@@ -236,13 +238,13 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		STR("task-network", 0, task_network),
 		STR("task-subnet", 0, task_subnet),
 		STR("pull-behavior", 0, pull),
-		STR("runtime-path", 0, runtime),
+		HOST_RUNTIME_OPTIONS(&a->rt),
 		STR("pause-path", 0, pause_path),
 		STR("advertise-address", 0, advertise),
 		{ "metrics-interval", 0, CLI_OPT_CALL, &a->metrics_interval, .fn = opt_metrics_interval, .has_arg = true },
 		STR("metrics-listen", 0, metrics_listen),
 		STR("pidfile", 'p', pidfile),
-		STR("log-level", 'l', log_level),
+		{ "log-level", 'l', CLI_OPT_CALL, "berth agent", .fn = opttab_log_level, .has_arg = true },
 		{ "help", 'h', CLI_OPT_HELP },
 		{ NULL },
 	};
@@ -505,12 +507,7 @@ static int do_register(struct agent *a, struct http_client *c, struct berth_erro
 /* Wait ms (or until stopping); false when the agent is stopping. */
 static bool pause_ms(struct agent *a, int ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000)
-		ts.tv_sec++, ts.tv_nsec -= 1000000000;
+	struct timespec ts = proc_deadline(CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&a->lock);
 	while (!a->stopping && pthread_cond_timedwait(&a->cond, &a->lock, &ts) == 0)
 		;
@@ -1157,12 +1154,11 @@ static void stopping(void *userdata)
 
 static void agent_free(struct agent *a)
 {
-	char **slots[] = { &a->token,     &a->cluster,       &a->root,        &a->exec_root,
-			   &a->bridge,    &a->cgroup_parent, &a->runtime,     &a->pidfile,
-			   &a->log_level, &a->task_network,  &a->task_subnet, &a->pause_path,
-			   &a->pull,      &a->dir,           &a->ca_file,     &a->cert_file,
-			   &a->key_file,  &a->instance_arn,  &a->advertise, &a->dns_domain,
-			   &a->metrics_listen };
+	char **slots[] = { &a->token,       &a->cluster,       &a->root,          &a->exec_root,
+			   &a->bridge,      &a->cgroup_parent, &a->pidfile,       &a->task_network,
+			   &a->task_subnet, &a->pause_path,    &a->pull,          &a->dir,
+			   &a->ca_file,     &a->cert_file,     &a->key_file,      &a->instance_arn,
+			   &a->advertise,   &a->dns_domain,    &a->metrics_listen };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	for (size_t i = 0; i < a->n_servers; i++)
@@ -1181,19 +1177,19 @@ static void agent_free(struct agent *a)
 	free(a->lb_conn);
 	json_decref(a->overlay_info);
 	json_decref(a->registry);
+	host_runtime_opts_done(&a->rt);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->cond);
 }
 
 int agent_main(int argc, char **argv)
 {
-	struct agent a = { .heartbeat_s = 5, .dns_stop = -1, .metrics_interval = AGENT_METRICS_DEFAULT_INTERVAL };
+	struct agent a = { .heartbeat_s = 5,
+			   .dns_stop = -1,
+			   .metrics_interval = AGENT_METRICS_DEFAULT_INTERVAL,
+			   .rt = { .who = "berth agent" } };
 	pthread_mutex_init(&a.lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&a.cond, &ca);
-	pthread_condattr_destroy(&ca);
+	proc_cond_init_monotonic(&a.cond);
 	a.pending = json_object();
 	a.accepted_stopped = json_object();
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -1210,11 +1206,8 @@ int agent_main(int argc, char **argv)
 	a.ca_file = xasprintf("%s/ca.pem", a.dir);
 	a.cert_file = xasprintf("%s/node.pem", a.dir);
 	a.key_file = xasprintf("%s/node-key.pem", a.dir);
-	enum log_level lvl;
-	if (a.log_level && log_parse_level(a.log_level, &lvl) < 0)
-		r = berth_error_msg(&err, EINVAL, "invalid log level '%s'", a.log_level);
-	else if (a.log_level)
-		log_set_level(lvl);
+	if (r == 0)
+		r = host_runtime_opts_finish(&a.rt, &err); /* refused before anything is made */
 	if (r == 0)
 		r = fs_mkdir_p(a.dir, 0700, &err);
 	if (r == 0) {
@@ -1222,7 +1215,7 @@ int agent_main(int argc, char **argv)
 		_cleanup_free_ char *sock = xasprintf("unix://%s/berth.sock", a.exec_root);
 		struct api_serve_opts so = { .host = { .root = a.root,
 						       .exec_root = a.exec_root,
-						       .runtime_path = a.runtime,
+						       .runtimes = &a.rt.runtimes,
 						       .bridge = a.bridge,
 						       .cgroup_parent = a.cgroup_parent },
 					     .listen = { .n_hosts = 1 },

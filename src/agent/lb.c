@@ -480,14 +480,7 @@ void agent_lb_wait_synced(struct lb_agent *l, int timeout_ms)
 {
 	if (!l)
 		return;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	struct timespec ts = proc_deadline(CLOCK_MONOTONIC, timeout_ms);
 	pthread_mutex_lock(&l->lock);
 	while (!l->synced && !l->stopping)
 		if (pthread_cond_timedwait(&l->synced_cond, &l->lock, &ts) != 0)
@@ -569,7 +562,7 @@ int agent_lb_start(const struct lb_agent_config *cfg, struct lb_agent **ret, str
 	l->userdata = cfg->userdata;
 	l->pidfd = -1;
 	pthread_mutex_init(&l->lock, NULL);
-	pthread_cond_init(&l->synced_cond, NULL);
+	proc_cond_init_monotonic(&l->synced_cond);
 	l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int r = l->wake < 0 ? berth_error_errno(err, "eventfd") : fs_mkdir_p(l->dir, 0700, err);
 	if (r >= 0)

@@ -21,6 +21,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "engine/fsops.h"
 #include "http/http.h"
 #include "metrics/prom.h"
@@ -236,13 +237,7 @@ static void send_batch(struct agent_metrics *m)
 static bool wait_next(struct agent_metrics *m, double deadline_mono)
 {
 	double left = deadline_mono - now_mono();
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (left > 0) {
-		long long ns = ts.tv_nsec + (long long)(left * 1e9);
-		ts.tv_sec += ns / 1000000000;
-		ts.tv_nsec = ns % 1000000000;
-	}
+	struct timespec ts = proc_deadline(CLOCK_MONOTONIC, left > 0 ? (int64_t)(left * 1000) + 1 : 0);
 	pthread_mutex_lock(&m->lock);
 	while (!m->stopping && left > 0 && pthread_cond_timedwait(&m->cond, &m->lock, &ts) == 0)
 		;
@@ -341,11 +336,7 @@ int agent_metrics_start(const struct agent_metrics_config *cfg, struct agent_met
 	m->local = metrics_store_new(cfg->interval, 2);
 	m->unsent = json_object();
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&m->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	proc_cond_init_monotonic(&m->cond);
 	int r = m->listen ? listen_up(m, err) : 0;
 	if (r >= 0 && (r = -pthread_create(&m->thread, NULL, sampler_main, m)) < 0)
 		berth_error_set(err, -r, "start the metrics thread");

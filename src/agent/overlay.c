@@ -282,9 +282,7 @@ static int reconcile(struct overlay *o, const json_t *peers, struct berth_error 
 
 static bool wait_retry(struct overlay *o)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += RETRY_MS / 1000;
+	struct timespec ts = proc_deadline(CLOCK_MONOTONIC, RETRY_MS);
 	pthread_mutex_lock(&o->lock);
 	while (!o->stopping && pthread_cond_timedwait(&o->cond, &o->lock, &ts) == 0)
 		;
@@ -418,11 +416,7 @@ int agent_overlay_start(const struct overlay_config *cfg, struct overlay **ret, 
 	o->fetch = cfg->fetch;
 	o->userdata = cfg->userdata;
 	pthread_mutex_init(&o->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&o->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	proc_cond_init_monotonic(&o->cond);
 	int r = task_network_check(cfg->host, cfg->task_network, cfg->task_subnet, err);
 	if (r >= 0)
 		r = device_ensure(o, err);

@@ -636,12 +636,7 @@ static bool wait_event(struct rtask *t, uint64_t *seen, int timeout_ms)
 		if (timeout_ms < 0) {
 			pthread_cond_wait(&t->cond, &r->lock);
 		} else {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += timeout_ms / 1000;
-			ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000)
-				ts.tv_sec++, ts.tv_nsec -= 1000000000;
+			struct timespec ts = proc_deadline(CLOCK_MONOTONIC, timeout_ms);
 			pthread_cond_timedwait(&t->cond, &r->lock, &ts);
 		}
 	}
@@ -1003,11 +998,7 @@ static struct rtask *rtask_new(struct agent_runner *r, char *id, const char *arn
 	t->arn = xstrdup(arn);
 	t->task = task;
 	t->st = st;
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&t->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	proc_cond_init_monotonic(&t->cond);
 	return t;
 }
 

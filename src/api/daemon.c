@@ -11,13 +11,13 @@
 #include "api/serve.h"
 #include "api/routes.h"
 #include "host/host.h"
+#include "host/runtimes.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/process.h"
 #include "engine/options.h"
 #include "image/image.h"
-#include "runtime/ops.h"
 #include "runtime/registry.h"
 #include "common/detachkeys.h"
 #include "shim/shim.h"
@@ -26,7 +26,7 @@
 #define DEFAULT_EXEC_ROOT "/run/berth"
 
 struct daemon_opts {
-	char *root, *exec_root, *host, *runtime, *pidfile, *config_file, *log_level;
+	char *root, *exec_root, *host, *pidfile, *config_file, *log_level;
 	char *bridge; /* default network's bridge device; "none": no container networking */
 	char *fixed_cidr_v6; /* the default network's IPv6 subnet, with ipv6 */
 	int ipv6;            /* -1: not given */
@@ -39,8 +39,7 @@ struct daemon_opts {
 	size_t n_hosts;
 	int tls, tlsverify, insecure_tcp; /* -1: not given */
 	struct http_limits limits;
-	struct runtime_registry runtimes; /* --add-runtime, the config's "runtimes" */
-	char *default_runtime;
+	struct host_runtime_opts rt; /* --add-runtime, the config's "runtimes", --default-runtime... */
 };
 
 static void usage(FILE *f)
@@ -71,11 +70,7 @@ static void usage(FILE *f)
 	    "      --tlskey FILE        server key (default $DOCKER_CERT_PATH/key.pem)\n"
 	    "      --allow-insecure-tcp listen on tcp:// without client certificates: anyone who\n"
 	    "                           reaches the port controls this host as root\n"
-	    "      --add-runtime NAME=PATH  an OCI runtime with runc's CLI that containers may choose\n"
-	    "                           (docker run --runtime NAME), repeatable; always defined: berth\n"
-	    "                           (the in-process runtime library) and runc (berth until defined)\n"
-	    "      --default-runtime NAME  runtime of containers that name none (default runc)\n"
-	    "      --runtime-path PATH  same as --add-runtime runc=PATH (berth: nothing)\n"
+	    HOST_RUNTIME_USAGE
 	    "  -p, --pidfile FILE       write the daemon's pid here\n"
 	    "  -b, --bridge NAME|none   bridge of the default network (default berth0); none: no\n"
 	    "                           container networking (containers get a namespace with lo only)\n"
@@ -102,9 +97,9 @@ static int load_config_runtimes(struct daemon_opts *o, const json_t *j, struct b
 	int r = json_get_string(j, NULL, "default-runtime", 0, &d, err);
 	if (r < 0)
 		return r;
-	if (d && !o->default_runtime)
-		set(&o->default_runtime, d);
-	if ((r = runtime_registry_add_json(&o->runtimes, json_object_get(j, "runtimes"), err)) < 0)
+	if (d && !o->rt.default_runtime)
+		set(&o->rt.default_runtime, d);
+	if ((r = runtime_registry_add_json(&o->rt.runtimes, json_object_get(j, "runtimes"), err)) < 0)
 		return berth_error_wrap(err, r, "config key 'runtimes'");
 	return 0;
 }
@@ -119,7 +114,7 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 					    "pidfile",     "log-level",    "bridge",    "init-path",
 					    "detach-keys", "log-driver",   "tlscacert", "tlscert",
 					    "tlskey",      "fixed-cidr-v6" };
-	char **slots[] = { &o->root,      &o->exec_root, &o->host,      &o->runtime,      &o->pidfile,
+	char **slots[] = { &o->root,      &o->exec_root, &o->host,      &o->rt.runtime_path, &o->pidfile,
 			   &o->log_level, &o->bridge,    &o->init_path, &o->detach_keys,  &o->log_driver,
 			   &o->tlscacert, &o->tlscert,   &o->tlskey,    &o->fixed_cidr_v6 };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
@@ -168,28 +163,6 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 	return 0;
 }
 
-static int opt_add_runtime(void *dest, const char *v)
-{
-	struct daemon_opts *o = dest;
-	_cleanup_error_ struct berth_error *err = NULL;
-	if (runtime_registry_add_opt(&o->runtimes, v, &err) < 0) {
-		berth_error_print(err, "berth daemon: --add-runtime");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* --runtime-path PATH (legacy) is runc=PATH; the default runtime must exist. */
-static int check_runtimes(struct daemon_opts *o, struct berth_error **err)
-{
-	int r;
-	if (!runtime_oci_is_builtin(o->runtime) &&
-	    (r = runtime_registry_add(&o->runtimes, RUNTIME_REGISTRY_STOCK, o->runtime, NULL, err)) < 0)
-		return berth_error_wrap(err, r, "--runtime-path");
-	runtime_registry_set_default(&o->runtimes, o->default_runtime);
-	return runtime_registry_check(&o->runtimes, err);
-}
-
 static int opt_default_ulimit(void *dest, const char *v)
 {
 	struct daemon_opts *o = dest;
@@ -231,9 +204,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		STR("root", 0, root),
 		STR("exec-root", 0, exec_root),
 		{ "host", 'H', CLI_OPT_CALL, o, .fn = opt_host, .has_arg = true },
-		STR("runtime-path", 0, runtime),
-		{ "add-runtime", 0, CLI_OPT_CALL, o, .fn = opt_add_runtime, .has_arg = true },
-		STR("default-runtime", 0, default_runtime),
+		HOST_RUNTIME_OPTIONS(&o->rt),
 		STR("pidfile", 'p', pidfile),
 		STR("config-file", 0, config_file),
 		STR("log-level", 'l', log_level),
@@ -287,8 +258,6 @@ static void fill_defaults(struct daemon_opts *o)
 			if (!*slots[i])
 				*slots[i] = xasprintf("%s/%s", dir, names[i]);
 	}
-	if (!o->runtime)
-		set(&o->runtime, "berth");
 }
 
 /* The daemon's detach keys and default log driver must be valid before anything starts. */
@@ -312,7 +281,7 @@ static int serve(struct daemon_opts *o, struct berth_error **err)
 {
 	struct api_serve_opts so = { .host = { .root = o->root,
 					       .exec_root = o->exec_root,
-					       .runtimes = &o->runtimes,
+					       .runtimes = &o->rt.runtimes,
 					       .bridge = o->bridge,
 					       .bridge_subnet6 = o->ipv6 > 0 ? o->fixed_cidr_v6 : NULL,
 					       .init_path = o->init_path,
@@ -337,7 +306,9 @@ static int serve(struct daemon_opts *o, struct berth_error **err)
 
 int api_daemon_main(int argc, char **argv)
 {
-	struct daemon_opts o = { .tls = -1, .tlsverify = -1, .insecure_tcp = -1, .ipv6 = -1 };
+	struct daemon_opts o = {
+		.tls = -1, .tlsverify = -1, .insecure_tcp = -1, .ipv6 = -1, .rt = { .who = "berth daemon" }
+	};
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = parse_args(argc, argv, &o);
 	if (r == 0 && o.config_file)
@@ -353,20 +324,19 @@ int api_daemon_main(int argc, char **argv)
 	if (r == 0)
 		r = check_stream_defaults(&o, &err);
 	if (r == 0)
-		r = check_runtimes(&o, &err);
+		r = host_runtime_opts_finish(&o.rt, &err);
 	if (r == 0) {
 		log_set_global_field("component", "daemon");
 		r = serve(&o, &err);
 	}
 	if (r < 0 && err)
 		berth_error_print(err, "berth daemon");
-	char **slots[] = { &o.root,        &o.exec_root, &o.host,   &o.runtime,  &o.pidfile,
+	char **slots[] = { &o.root,        &o.exec_root, &o.host,   &o.pidfile,
 			   &o.config_file, &o.log_level, &o.bridge, &o.init_path };
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
 		free(*slots[i]);
 	json_decref(o.ulimits);
-	runtime_registry_done(&o.runtimes);
-	free(o.default_runtime);
+	host_runtime_opts_done(&o.rt);
 	free(o.fixed_cidr_v6);
 	free(o.detach_keys);
 	free(o.log_driver);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/macro.h"
 #include "common/opttab.h"
 #include "common/strbuf.h"
@@ -252,4 +253,15 @@ int opttab_scan_go(const struct cli_opt *t, int argc, char **argv, const char *w
 			return -1;
 	}
 	return i;
+}
+
+int opttab_log_level(void *dest, const char *arg)
+{
+	enum log_level level;
+	if (log_parse_level(arg, &level) < 0) {
+		fprintf(stderr, "%s: invalid log level '%s'\n", dest ? (const char *)dest : "berth", arg);
+		return -1;
+	}
+	log_set_level(level);
+	return 0;
 }

@@ -124,6 +124,14 @@ int opttab_scan_go(const struct cli_opt *t, int argc, char **argv, const char *w
 /* Parse a decimal integer in [min, max] for --flag; -1 with a message ("berth: invalid ..."). */
 int opttab_parse_long(const char *flag, const char *arg, long min, long max, long *ret);
 
+/*
+ * The CLI_OPT_CALL callback of every front end's --log-level LEVEL (error, warn, info, debug,
+ * trace; log_parse_level's names): sets the process's log level at once. dest is the
+ * const char * naming the front end in the message ("berth server: invalid log level 'x'");
+ * NULL: "berth".
+ */
+int opttab_log_level(void *dest, const char *arg);
+
 /* docker's boolean flag value: NULL, "true", "1" true; "false", "0" false; else -EINVAL, printed. */
 int opttab_parse_bool_flag(const char *flag, const char *v, bool *ret);
 

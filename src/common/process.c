@@ -35,6 +35,32 @@ int64_t proc_now_ms(void)
 	return proc_now_ns() / 1000000;
 }
 
+struct timespec proc_timespec_add_ms(struct timespec t, int64_t ms)
+{
+	if (ms < 0)
+		ms = 0;
+	int64_t ns = (int64_t)t.tv_nsec + (ms % 1000) * 1000000;
+	t.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+	t.tv_nsec = (long)(ns % 1000000000);
+	return t;
+}
+
+struct timespec proc_deadline(clockid_t clock, int64_t ms)
+{
+	struct timespec now;
+	clock_gettime(clock, &now);
+	return proc_timespec_add_ms(now, ms);
+}
+
+void proc_cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 int proc_pidfd_open(pid_t pid)
 {
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);

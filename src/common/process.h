@@ -9,7 +9,9 @@
 #ifndef BERTH_COMMON_PROCESS_H
 #define BERTH_COMMON_PROCESS_H
 
+#include <pthread.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "common/error.h"
 #include "common/strbuf.h"
@@ -60,5 +62,21 @@ int proc_run(const struct proc_spawn_opts *opts, const char *input, size_t input
 /* CLOCK_MONOTONIC in milliseconds / nanoseconds: for deadlines and intervals, never for wall time. */
 int64_t proc_now_ms(void);
 int64_t proc_now_ns(void);
+
+/*
+ * Deadlines for pthread_cond_timedwait(). The clock must be the condition's
+ * own (pthread_condattr_setclock; CLOCK_REALTIME for one made with NULL
+ * attributes or PTHREAD_COND_INITIALIZER): a deadline on another clock makes
+ * the wait end at once or, monotonic time being far behind the wall clock, never.
+ * Prefer proc_cond_init_monotonic() + CLOCK_MONOTONIC: immune to clock steps.
+ *
+ * proc_timespec_add_ms: t plus ms (< 0 counts as 0), tv_nsec kept in [0, 1e9).
+ * proc_deadline: the clock's current time plus ms, same rules.
+ */
+struct timespec proc_timespec_add_ms(struct timespec t, int64_t ms);
+struct timespec proc_deadline(clockid_t clock, int64_t ms);
+
+/* pthread_cond_init on CLOCK_MONOTONIC: its timed waits take proc_deadline(CLOCK_MONOTONIC, ms). */
+void proc_cond_init_monotonic(pthread_cond_t *c);
 
 #endif

@@ -9,6 +9,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "engine/internal.h"
 #include "engine/options.h"
 
@@ -39,16 +40,6 @@ bool engine_cgroup_parent_valid(const char *p)
 	return true;
 }
 
-/* The legacy runtime_path defines runc; the default runtime must exist. */
-static int runtimes_open(struct engine *e, const char *runtime_path, struct berth_error **err)
-{
-	int r;
-	if (!runtime_oci_is_builtin(runtime_path) &&
-	    (r = runtime_registry_add(&e->runtimes, RUNTIME_REGISTRY_STOCK, runtime_path, NULL, err)) < 0)
-		return berth_error_wrap(err, r, "--runtime-path");
-	return runtime_registry_check(&e->runtimes, err);
-}
-
 int engine_open(const struct engine_config *cfg, struct engine **ret, struct berth_error **err)
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
@@ -66,15 +57,11 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	    json_is_array(cfg->default_ulimits) ? json_deep_copy(cfg->default_ulimits) : NULL;
 	e->epfd = e->wakefd = -1;
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&e->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	proc_cond_init_monotonic(&e->cond); /* every timed wait on it takes a CLOCK_MONOTONIC deadline */
 	e->net = cfg->net;
 	e->net_ctx = cfg->net_ctx;
 	int r;
-	if ((r = runtimes_open(e, cfg->runtime_path, err)) < 0) {
+	if ((r = runtime_registry_check(&e->runtimes, err)) < 0) { /* the default runtime must exist */
 		engine_close(e);
 		return r;
 	}
@@ -128,9 +115,7 @@ struct engine *engine_close(struct engine *e)
 	 * --rm container's removal unmounts its rootfs, tens of ms): wait for
 	 * them, at most 10 s; one still running then keeps the engine (leaked).
 	 */
-	struct timespec dl;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += 10;
+	struct timespec dl = proc_deadline(CLOCK_MONOTONIC, 10000);
 	while (__atomic_load_n(&e->n_threads, __ATOMIC_SEQ_CST) > 0 &&
 	       pthread_cond_timedwait(&e->cond, &e->lock, &dl) != ETIMEDOUT)
 		;
@@ -302,9 +287,7 @@ int engine_events_next(struct engine_event_reader *r, json_t **ret, struct berth
 				*ret = NULL;
 				return 0;
 			}
-			struct timespec dl;
-			clock_gettime(CLOCK_MONOTONIC, &dl);
-			dl.tv_sec += 1;
+			struct timespec dl = proc_deadline(CLOCK_MONOTONIC, 1000);
 			while (e->event_seq == seq && !e->closing)
 				if (pthread_cond_timedwait(&e->cond, &e->lock, &dl) == ETIMEDOUT)
 					break;

@@ -96,9 +96,6 @@ struct engine_config {
 	/* The named runtimes containers choose from (HostConfig.Runtime; copied). NULL: berth, and runc
 	 * as berth. */
 	const struct runtime_registry *runtimes;
-	/* Legacy (the agent's --runtime-path): a runc-compatible CLI defined as runtime "runc";
-	 * "berth" or NULL: none. */
-	const char *runtime_path;
 	const char *shim_path; /* the berth binary to run as `berth shim`; NULL: /proc/self/exe */
 	const struct engine_image_ops *images; /* required, e.g. &engine_image_store_ops */
 	void *images_ctx;

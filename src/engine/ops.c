@@ -34,20 +34,9 @@ static void op_end(struct engine *e, struct container *c)
 }
 
 /* Wait (e->lock held) until the exit generation moves past gen, at most timeout_ms (< 0: forever). */
-/* A deadline timeout_ms from now for a timed wait on e->cond (a CLOCK_MONOTONIC condition). */
-static struct timespec cond_deadline(int64_t timeout_ms)
-{
-	struct timespec dl;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	int64_t ns = dl.tv_nsec + (timeout_ms % 1000) * 1000000;
-	dl.tv_sec += timeout_ms / 1000 + ns / 1000000000;
-	dl.tv_nsec = ns % 1000000000;
-	return dl;
-}
-
 static bool wait_exit_locked(struct engine *e, struct container *c, uint64_t gen, int64_t timeout_ms)
 {
-	struct timespec dl = cond_deadline(timeout_ms);
+	struct timespec dl = proc_deadline(CLOCK_MONOTONIC, timeout_ms); /* e->cond is monotonic */
 	while (c->exit_gen == gen && c->state != ENGINE_EXITED && c->state != ENGINE_CREATED) {
 		if (timeout_ms < 0)
 			pthread_cond_wait(&e->cond, &e->lock);
@@ -334,7 +323,7 @@ int engine_container_remove(struct engine *e, const char *ref, bool force, bool 
 
 void engine_removals_wait(struct engine *e, int timeout_ms)
 {
-	struct timespec deadline = cond_deadline(timeout_ms);
+	struct timespec deadline = proc_deadline(CLOCK_MONOTONIC, timeout_ms);
 	pthread_mutex_lock(&e->lock);
 	while (e->n_hidden_removals && pthread_cond_timedwait(&e->cond, &e->lock, &deadline) == 0)
 		;

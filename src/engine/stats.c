@@ -14,6 +14,7 @@
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "engine/fsops.h"
 #include "runtime/cgroups.h"
@@ -267,11 +268,7 @@ int engine_container_stats(struct engine *e, const char *ref, const json_t *prev
 
 int engine_stats_pace(struct engine *e, int64_t ms)
 {
-	struct timespec dl;
-	clock_gettime(CLOCK_MONOTONIC, &dl); /* e->cond runs on the monotonic clock */
-	int64_t ns = dl.tv_nsec + (ms % 1000) * 1000000;
-	dl.tv_sec += ms / 1000 + ns / 1000000000;
-	dl.tv_nsec = ns % 1000000000;
+	struct timespec dl = proc_deadline(CLOCK_MONOTONIC, ms); /* e->cond runs on the monotonic clock */
 	int r = 0;
 	pthread_mutex_lock(&e->lock);
 	while (!e->closing && r != ETIMEDOUT)

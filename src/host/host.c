@@ -91,7 +91,6 @@ int host_open(const struct host_config *cfg, struct host **ret, struct berth_err
 	}
 	struct engine_config ec = { .root = cfg->root,
 				    .exec_root = cfg->exec_root,
-				    .runtime_path = cfg->runtime_path,
 				    .runtimes = cfg->runtimes,
 				    .images = &engine_image_store_ops,
 				    .images_ctx = h->images,

@@ -26,8 +26,8 @@ struct netops;
 struct host_config {
 	const char *root;         /* required: state (images, containers, networks, volumes) */
 	const char *exec_root;    /* required: sockets, shim state */
-	const char *runtime_path; /* legacy: a runc-compatible binary defined as runtime runc, or NULL */
-	const struct runtime_registry *runtimes; /* named runtimes (runtime/registry.h); NULL: berth, runc */
+	/* named runtimes (runtime/registry.h; host/runtimes.h parses the options); NULL: berth, runc */
+	const struct runtime_registry *runtimes;
 	const char *bridge;            /* default network's bridge; NULL: berth0; "none": no networking */
 	const char *bridge_subnet6;    /* default network's IPv6 subnet (--fixed-cidr-v6); NULL: IPv4 only */
 	const char *init_path;         /* --init binary; NULL: the engine's default */

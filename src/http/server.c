@@ -1411,9 +1411,7 @@ static void *reaper_main(void *arg)
 	struct http_server *s = arg;
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
+		struct timespec ts = proc_deadline(CLOCK_MONOTONIC, 1000);
 		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 		int64_t now = proc_now_ms();
 		for (struct conn *c = s->conns; c && !s->stopping; c = c->next) {
@@ -1513,7 +1511,7 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 	http_limits_defaults(&s->lim);
 	s->cl = (struct conn_limits){ s->lim.header_timeout_s, s->lim.body_min_rate };
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
+	proc_cond_init_monotonic(&s->cond); /* timed waits: the reaper, stop */
 	pthread_cond_init(&s->work_cond, NULL);
 	raise_nofile(s->lim.max_connections);
 	/* MHD never listens itself: our accept loop (admit.c) refuses non-HTTP clients first */
@@ -1584,9 +1582,7 @@ struct http_server *http_server_stop(struct http_server *s)
 			shutdown(c->fd, SHUT_RDWR);
 	pthread_cond_broadcast(&s->cond);
 	pthread_cond_broadcast(&s->work_cond);
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += HTTP_STOP_WAIT_SEC;
+	struct timespec deadline = proc_deadline(CLOCK_MONOTONIC, HTTP_STOP_WAIT_SEC * 1000);
 	bool stuck = false;
 	while (s->n_workers || s->n_aux || s->n_deferred || s->q_head)
 		if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) != 0) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/macro.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "http/tlsexit.h"
 
@@ -40,9 +41,8 @@ static void tls_thread_wake(struct tls_thread *t)
 
 static void tls_threads_drain(void)
 {
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += TLS_EXIT_MAX_S;
+	/* threads_left is statically initialised: the realtime clock */
+	struct timespec deadline = proc_deadline(CLOCK_REALTIME, TLS_EXIT_MAX_S * 1000);
 	pthread_mutex_lock(&threads_lock);
 	exiting = true;
 	for (struct tls_thread *t = threads; t; t = t->next)

@@ -252,7 +252,7 @@ static int unpacker_start(struct unpacker *u, struct image_store *s, struct stor
 	u->did_unpack = xcalloc(img->n_layers + 1, sizeof(bool));
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_cond_init(&u->cv, NULL);
-	pthread_cond_init(&u->done_cv, NULL);
+	proc_cond_init_monotonic(&u->done_cv);
 	image_store_image_chain_ids(img);
 	int r = pthread_create(&u->th, NULL, unpacker_main, u);
 	if (r != 0)
@@ -313,11 +313,7 @@ static int unpacker_finish(struct unpacker *u, bool abort, const struct image_re
 		u->abort = abort;
 		pthread_cond_signal(&u->cv);
 		while (!u->finished && !abort) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += PULL_PROGRESS_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L)
-				ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+			struct timespec ts = proc_deadline(CLOCK_MONOTONIC, PULL_PROGRESS_MS);
 			pthread_cond_timedwait(&u->done_cv, &u->mu, &ts);
 			pthread_mutex_unlock(&u->mu);
 			(void)unpacker_report(u, o, NULL);

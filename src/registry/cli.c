@@ -56,17 +56,6 @@ static int opt_threads(void *dest, const char *arg)
 	return 0;
 }
 
-static int opt_log_level(void *dest, const char *arg)
-{
-	enum log_level lvl;
-	if (log_parse_level(arg, &lvl) < 0) {
-		fprintf(stderr, "berth registry: invalid log level '%s'\n", arg);
-		return -1;
-	}
-	log_set_level(lvl);
-	return 0;
-}
-
 /* --no-delete, --no-fsync, --no-access-log */
 static int opt_off(void *dest, const char *arg)
 {
@@ -94,7 +83,7 @@ static void flags_table(struct cli_opt t[N_FLAGS], struct registry_config *c, co
 		{ "proxy", 0, CLI_OPT_STRDUP, &c->proxy_url },
 		{ "threads", 0, CLI_OPT_CALL, &c->threads, .fn = opt_threads, .has_arg = true },
 		OFF("no-access-log", access_log),
-		{ "log-level", 0, CLI_OPT_CALL, NULL, .fn = opt_log_level, .has_arg = true },
+		{ "log-level", 0, CLI_OPT_CALL, "berth registry", .fn = opttab_log_level, .has_arg = true },
 		{ "dry-run", 0, CLI_OPT_FLAG, dry_run },
 		{ "help", 'h', CLI_OPT_HELP },
 		{ NULL },

@@ -18,6 +18,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/util.h"
 
 #define API_VERSION_HEADER  "Docker-Distribution-API-Version"
@@ -442,7 +443,7 @@ int registry_init(struct registry *reg, struct registry_config *cfg, struct bert
 	reg->store->fsync = cfg->fsync;
 	registry_upload_table_init(&reg->uploads, reg->store, MAX_UPLOAD_SESSIONS);
 	pthread_mutex_init(&reg->drain_lock, NULL);
-	pthread_cond_init(&reg->drain_cond, NULL);
+	proc_cond_init_monotonic(&reg->drain_cond);
 	return registry_auth_new(cfg, &reg->auth, err);
 }
 
@@ -464,9 +465,8 @@ void registry_drain(struct registry *reg)
 	reg->tls = http_tcp_listener_stop(reg->tls);
 	if (reg->http)
 		http_server_quiesce(reg->http);
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += reg->cfg->shutdown_timeout_s;
+	int64_t wait_ms = (int64_t)reg->cfg->shutdown_timeout_s * 1000;
+	struct timespec deadline = proc_deadline(CLOCK_MONOTONIC, wait_ms); /* drain_cond is monotonic */
 	pthread_mutex_lock(&reg->drain_lock);
 	while (atomic_load(&reg->metrics.in_flight) > 0)
 		if (pthread_cond_timedwait(&reg->drain_cond, &reg->drain_lock, &deadline) != 0)

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "common/fs.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "registry/route.h"
 
@@ -30,11 +31,7 @@
 void registry_upload_table_init(struct upload_table *t, struct registry_store *store, size_t max)
 {
 	pthread_mutex_init(&t->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&t->released, &ca);
-	pthread_condattr_destroy(&ca);
+	proc_cond_init_monotonic(&t->released);
 	t->head = NULL;
 	t->count = 0;
 	t->max = max;
@@ -194,9 +191,7 @@ static struct upload *find_locked(struct upload_table *t, const char *uuid)
 
 int registry_upload_acquire(struct upload_table *t, const char *repo, const char *uuid, struct upload **ret)
 {
-	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += UPLOAD_BUSY_WAIT_MS / 1000;
+	struct timespec deadline = proc_deadline(CLOCK_MONOTONIC, UPLOAD_BUSY_WAIT_MS);
 	bool timed_out = false;
 	int r;
 	pthread_mutex_lock(&t->lock);

@@ -211,6 +211,8 @@ const struct runtime_def *runtime_registry_find(const struct runtime_registry *r
 	const struct runtime_def *d = defined(r, name);
 	if (d)
 		return d;
+	if (streq(name, RUNTIME_REGISTRY_RUNC_V2))
+		return runtime_registry_find(r, RUNTIME_REGISTRY_STOCK);
 	if (streq(name, RUNTIME_OCI_BUILTIN) || streq(name, RUNTIME_REGISTRY_STOCK))
 		return &builtin;
 	return NULL;
@@ -240,5 +242,8 @@ json_t *runtime_registry_info(const struct runtime_registry *r)
 		json_object_set_new(j, RUNTIME_REGISTRY_STOCK, def_info(&builtin));
 	for (size_t i = 0; i < r->n; i++)
 		json_object_set_new(j, r->defs[i].name, def_info(&r->defs[i]));
+	if (!defined(r, RUNTIME_REGISTRY_RUNC_V2))
+		json_object_set_new(j, RUNTIME_REGISTRY_RUNC_V2,
+				    def_info(runtime_registry_find(r, RUNTIME_REGISTRY_STOCK)));
 	return j;
 }

@@ -15,6 +15,12 @@
  *          run --runtime runc` works against any berth daemon, and "runc" is
  *          the default runtime's name (DefaultRuntime, HostConfig.Runtime)
  *          unless --default-runtime names another;
+ *   io.containerd.runc.v2
+ *          dockerd's other name for its stock runtime (containerd's runc
+ *          shim): whatever runc is, the built-in runtime or the defined
+ *          binary, also as --default-runtime; a container keeps the name it
+ *          chose (HostConfig.Runtime) and shares runc's state root. Not
+ *          reserved: a definition under this name wins, as with dockerd 24+;
  *   other  lower case [a-z0-9_.-], at most RUNTIME_NAME_MAX bytes (a state
  *          directory is named after it); dockerd lower-cases a definition's
  *          name and trims spaces around NAME and PATH, so does this.
@@ -36,6 +42,7 @@
 #include "common/error.h"
 
 #define RUNTIME_REGISTRY_STOCK "runc" /* dockerd's default runtime name */
+#define RUNTIME_REGISTRY_RUNC_V2 "io.containerd.runc.v2" /* dockerd's alias of runc */
 #define RUNTIME_REGISTRY_MAX   32     /* defined runtimes (besides berth and the runc alias) */
 #define RUNTIME_NAME_MAX       64
 #define RUNTIME_ARGS_MAX       32 /* runtimeArgs of one runtime */
@@ -77,14 +84,16 @@ int runtime_registry_check(const struct runtime_registry *r, struct berth_error 
 /* The default runtime's name. */
 const char *runtime_registry_default(const struct runtime_registry *r);
 /*
- * The runtime named name (berth, runc as berth while undefined), or NULL.
- * Valid until r changes.
+ * The runtime named name (berth, runc as berth while undefined,
+ * io.containerd.runc.v2 as runc while undefined), or NULL. Valid until r
+ * changes.
  */
 const struct runtime_def *runtime_registry_find(const struct runtime_registry *r, const char *name);
 /*
  * GET /info's "Runtimes": {"NAME": {"path": P[, "runtimeArgs": [..]]}}: berth
  * (path "berth"), runc (path "berth" while it names the built-in runtime),
- * then the definitions in the order they were made.
+ * then the definitions in the order they were made, then io.containerd.runc.v2
+ * (runc's path and arguments) unless it is one of them.
  */
 json_t *runtime_registry_info(const struct runtime_registry *r);
 

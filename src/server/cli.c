@@ -12,6 +12,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "http/http.h"
 #include "server/internal.h"
@@ -102,17 +103,6 @@ static int opt_cidr(void *dest, const char *arg)
 	return 0;
 }
 
-static int opt_log_level(void *dest, const char *arg)
-{
-	enum log_level l;
-	if (log_parse_level(arg, &l) < 0) {
-		fprintf(stderr, "berth server: invalid log level '%s'\n", arg);
-		return -1;
-	}
-	log_set_level(l);
-	return 0;
-}
-
 /* A number in [o->min, o->max] into the int o->dest; o->key names the unit the error shows. */
 static int opt_number(const struct cli_opt *o, const char *arg)
 {
@@ -141,7 +131,7 @@ static int parse_args(struct server *s, int argc, char **argv)
 		NUMBER("lost-node-timeout", lost_node_timeout, 1, 86400, NULL),
 		NUMBER("agent-lease-ttl", agent_lease_ttl, 1, 86400, NULL),
 		NUMBER("task-retention", task_retention, 1, 30 * 86400, "seconds"),
-		CALL("log-level", NULL, opt_log_level),
+		CALL("log-level", "berth server", opttab_log_level),
 		CALL("cluster-cidr", &s->cluster_cidr, opt_cidr),
 		NUMBER("node-subnet-size", node_subnet_bits, 1, 30, NULL),
 		NUMBER("vxlan-id", vxlan_id, 1, 16777215, NULL),
@@ -366,9 +356,9 @@ int server_main(int argc, char **argv)
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_mutex_init(&s.logs_lock, NULL);
 	pthread_mutex_init(&s.replicas_lock, NULL);
-	pthread_cond_init(&s.replicas_cond, NULL);
-	pthread_cond_init(&s.logs_cond, NULL);
-	pthread_cond_init(&s.stop_cond, NULL);
+	proc_cond_init_monotonic(&s.replicas_cond);
+	proc_cond_init_monotonic(&s.logs_cond);
+	proc_cond_init_monotonic(&s.stop_cond);
 	const char *env_root = getenv("BERTH_SERVER_ROOT");
 	s.root = xstrdup(env_root && *env_root ? env_root : SERVER_DEFAULT_ROOT);
 	s.listen = xstrdup(SERVER_DEFAULT_LISTEN);

@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "ecr/ecr.h"
 #include "pki/pki.h"
@@ -522,9 +523,7 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&e->lock);
 	while (!e->stopping) {
 		if (!e->n_jobs && !e->lifecycle_due) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += LIFECYCLE_PERIOD_SEC;
+			struct timespec ts = proc_deadline(CLOCK_MONOTONIC, LIFECYCLE_PERIOD_SEC * 1000);
 			if (pthread_cond_timedwait(&e->cond, &e->lock, &ts) != 0 &&
 			    server_record_now() - last_lifecycle >= LIFECYCLE_PERIOD_SEC)
 				e->lifecycle_due = true;
@@ -576,7 +575,7 @@ int server_ecr_start(struct server *s, struct berth_error **err)
 	e->srv = s;
 	ecr_token_key(s->secret, e->key);
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_cond_init(&e->cond, NULL);
+	proc_cond_init_monotonic(&e->cond);
 	e->hooks = (struct registry_hooks){ .check_basic = hook_check_basic,
 					    .push_check = hook_push_check,
 					    .tag_immutable = hook_tag_immutable,

@@ -138,14 +138,7 @@ static void set_leader(struct server *s, bool v)
 /* Wait up to ms for stop; true when stopping. */
 static bool wait_stop(struct server *s, int ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	struct timespec ts = proc_deadline(CLOCK_MONOTONIC, ms); /* stop_cond is monotonic */
 	pthread_mutex_lock(&s->lock);
 	if (!s->stopping)
 		pthread_cond_timedwait(&s->stop_cond, &s->lock, &ts);

@@ -18,6 +18,7 @@
 #include "common/digest.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "http/http.h"
 #include "logs/filter.h"
 #include "logs/logstore.h"
@@ -1613,9 +1614,7 @@ static void *sweep_main(void *arg)
 		pthread_mutex_unlock(&s->logs_lock);
 		sweep_once(s);
 		pthread_mutex_lock(&s->logs_lock);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += s->logs_sweep_interval;
+		struct timespec ts = proc_deadline(CLOCK_MONOTONIC, (int64_t)s->logs_sweep_interval * 1000);
 		while (!s->logs_stop && !s->logs_kicked &&
 		       pthread_cond_timedwait(&s->logs_cond, &s->logs_lock, &ts) == 0)
 			;

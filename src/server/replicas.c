@@ -24,6 +24,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/strbuf.h"
 #include "server/internal.h"
 
@@ -96,9 +97,7 @@ static void *replicas_main(void *arg)
 		if (register_locked(s, &err) < 0)
 			log_fields(LOG_LEVEL_WARN, "replica registration failed", "error",
 				   err ? err->msg : "", NULL);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
+		struct timespec ts = proc_deadline(CLOCK_MONOTONIC, 1000);
 		pthread_cond_timedwait(&s->replicas_cond, &s->replicas_lock, &ts);
 	}
 	pthread_mutex_unlock(&s->replicas_lock);

@@ -59,6 +59,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "store/store.h"
 
 #define SQLITE_EVENTS_KEEP 10000
@@ -665,14 +666,7 @@ static void *writer_thread(void *arg)
 				if (wait < 0) {
 					pthread_cond_wait(&s->wake, &s->lock);
 				} else {
-					struct timespec ts;
-					clock_gettime(CLOCK_REALTIME, &ts);
-					ts.tv_sec += wait / 1000;
-					ts.tv_nsec += (wait % 1000) * 1000000;
-					if (ts.tv_nsec >= 1000000000) {
-						ts.tv_sec++;
-						ts.tv_nsec -= 1000000000;
-					}
+					struct timespec ts = proc_deadline(CLOCK_MONOTONIC, wait);
 					pthread_cond_timedwait(&s->wake, &s->lock, &ts);
 				}
 			}
@@ -880,14 +874,7 @@ static int sq_watch_values(struct store *st, const char *prefix, int64_t from, i
 			   struct berth_error **err)
 {
 	struct sqlite_store *s = SQ(st);
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
+	struct timespec deadline = proc_deadline(CLOCK_MONOTONIC, timeout_ms);
 	pthread_mutex_lock(&s->lock);
 	if (from <= 0)
 		from = s->committed + 1;
@@ -1128,8 +1115,8 @@ int store_sqlite_open(const char *path, struct store **ret, struct berth_error *
 	pthread_mutex_init(&s->rd_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->lease_lock, NULL);
-	pthread_cond_init(&s->wake, NULL);
-	pthread_cond_init(&s->changed, NULL);
+	proc_cond_init_monotonic(&s->wake);    /* timed: the writer's next lease expiry */
+	proc_cond_init_monotonic(&s->changed); /* timed: watches */
 	pthread_cond_init(&s->ckpt_wake, NULL);
 	s->tail = &s->head;
 	_cleanup_store_ struct store *owner = &s->base;

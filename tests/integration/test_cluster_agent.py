@@ -4,6 +4,7 @@ transitions, and survive agent and server restarts (issue 12 §3, §4, §7).
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 
@@ -11,6 +12,11 @@ import pytest
 
 from cluster_fixture import Cluster, wait_for
 from conftest import run
+
+RUNC = shutil.which("runc") or "/usr/sbin/runc"
+# The daemon's runtime options on every node: a runc binary under its own name (tasks keep the
+# built-in runtime) and dockerd's io.containerd.runc.v2 as the default (runc, the built-in here).
+NODE_RUNTIMES = ["--add-runtime", f"realrunc={RUNC}", "--default-runtime", "io.containerd.runc.v2"]
 
 WEB = {
     "family": "web",
@@ -65,7 +71,7 @@ def cluster_on(store, busybox):
         pytest.skip("etcd not installed (apt-get install etcd-server)")
     c = Cluster(nodes=3, store=store)
     try:
-        c.start(busybox=busybox)
+        c.start(busybox=busybox, node_extra=NODE_RUNTIMES)
         register(c, WEB)
         yield c
     finally:
@@ -92,6 +98,28 @@ def test_nodes_register_connected_with_their_zones(cluster):
     assert all(i["status"] == "ACTIVE" and i["agentConnected"] for i in insts)
     cpu = [r for r in insts[0]["registeredResources"] if r["name"] == "CPU"][0]["integerValue"]
     assert cpu == 1024 * os.cpu_count()
+
+
+def test_agent_runtime_options_as_the_daemons(cluster):
+    """berth agent --add-runtime/--default-runtime: the node's Docker API lists them, a container
+    may choose the defined runtime (in its own state root), one naming none gets the default."""
+    node = cluster.nodes[0]
+    info = json.loads(node.docker("info", "-f", "{{json .}}").stdout)
+    assert info["DefaultRuntime"] == "io.containerd.runc.v2"
+    assert info["Runtimes"] == {"berth": {"path": "berth"}, "runc": {"path": "berth"},
+                                "realrunc": {"path": RUNC}, "io.containerd.runc.v2": {"path": "berth"}}
+    dflt = node.docker("create", "--network", "none", "busybox", "true").stdout.strip()
+    assert node.docker("inspect", "-f", "{{.HostConfig.Runtime}}", dflt).stdout.strip() == "io.containerd.runc.v2"
+    node.docker("rm", dflt)
+    if not os.access(RUNC, os.X_OK):
+        return
+    cid = node.docker("run", "-d", "--network", "none", "--runtime", "realrunc", "busybox", "sleep", "600")
+    cid = cid.stdout.strip()
+    try:
+        st = run([RUNC, "--root", os.path.join(node.exec_root, "runtime-realrunc"), "state", cid], check=False)
+        assert st.returncode == 0 and json.loads(st.stdout)["status"] == "running", st.stderr
+    finally:
+        node.docker("rm", "-f", cid)
 
 
 def test_run_task_spreads_over_zones_and_each_node_runs_its_task(clean):
@@ -321,15 +349,20 @@ def test_agent_rejects_a_token_pinning_another_ca(cluster):
     assert p.returncode != 0 and "does not match the join token" in p.stderr, p.stderr
 
 
-def test_agent_usage_errors(berth_bin):
+def test_agent_usage_errors(berth_bin, tmp_path):
     for args, msg in ((["agent"], "--server and --token are required"),
                       (["agent", "--server", "http://x:1", "--token", "t"], "expected https://HOST:PORT"),
                       (["agent", "--server", "https://x:1", "--token", "t", "--cpu", "-1"], "invalid --cpu"),
-                      (["agent", "--server", "https://x:1", "--token", "t", "extra"], "unexpected argument")):
+                      (["agent", "--server", "https://x:1", "--token", "t", "extra"], "unexpected argument"),
+                      (["agent", "--server", "https://x:1", "--token", "t", "--add-runtime", "berth=/x"],
+                       "berth agent: --add-runtime: runtime name 'berth' is reserved"),
+                      (["agent", "--server", "https://x:1", "--token", "t", "--root", str(tmp_path / "root"),
+                        "--default-runtime", "crun"], "berth agent: specified default runtime 'crun' does not exist")):
         p = subprocess.run([berth_bin, *args], capture_output=True, text=True, timeout=10)
         assert p.returncode == 1 and msg in p.stderr, (args, p.stderr)
+    assert not (tmp_path / "root").exists()  # a bad runtime option is refused before anything is made
     p = subprocess.run([berth_bin, "agent", "--help"], capture_output=True, text=True, timeout=10)
-    assert p.returncode == 0 and "--token" in p.stdout
+    assert p.returncode == 0 and "--token" in p.stdout and "--add-runtime NAME=PATH" in p.stdout
     # the first bad flag ends the parse: one message (a bad value used to be followed by getopt's)
     for args, err in ((["--cpu", "x", "--bogus"], "berth agent: invalid --cpu 'x'\n"),
                       (["--metrics-interval", "11"], "berth agent: invalid --metrics-interval '11': 1 to 10 seconds\n"),

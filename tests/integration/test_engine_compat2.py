@@ -173,8 +173,9 @@ def test_runc_names_the_builtin_runtime_by_default(daemon, client):
     creates with runtime='runc'), both naming the built-in runtime."""
     info = client.info()
     assert (info["DefaultRuntime"], info["Runtimes"]) == (
-        "runc", {"berth": {"path": "berth"}, "runc": {"path": "berth"}})
-    for rt in ("runc", "berth"):
+        "runc", {"berth": {"path": "berth"}, "runc": {"path": "berth"},
+                 "io.containerd.runc.v2": {"path": "berth"}})
+    for rt in ("runc", "berth", "io.containerd.runc.v2"):
         assert client.containers.run("busybox", "echo ok", runtime=rt, remove=True) == b"ok\n"
     p = daemon.docker("run", "--rm", "--runtime", "berth", "busybox", "echo", "cli", check=False)
     assert (p.returncode, p.stdout) == (0, "cli\n"), p.stderr

@@ -80,9 +80,10 @@ def test_info_lists_the_runtimes_and_the_default(daemon, client, wrapdir):
         "berth": {"path": "berth"},
         "runc": {"path": RUNC},
         "wrapped": {"path": os.path.join(wrapdir, "runc-wrap"), "runtimeArgs": ["--debug"]},
+        "io.containerd.runc.v2": {"path": RUNC},  # dockerd's other name of runc
     }
     out = daemon.docker("info", "-f", "{{.DefaultRuntime}} {{range $k, $v := .Runtimes}}{{$k}},{{end}}").stdout
-    assert out.strip() == "berth berth,runc,wrapped,"
+    assert out.strip() == "berth berth,io.containerd.runc.v2,runc,wrapped,"
 
 
 def test_runc_and_default_containers_side_by_side(daemon):
@@ -136,6 +137,30 @@ def test_docker_py_runtime_and_runtime_args(daemon, client, wrapdir):
         d.remove()
 
 
+def test_runc_v2_is_dockerds_other_name_of_runc(daemon, client):
+    """docker run --runtime io.containerd.runc.v2 (the docker CLI and docker-py) runs on runc,
+    in runc's state root, and the container keeps the name it chose, as with dockerd."""
+    a = name()
+    daemon.docker("run", "-d", "--runtime", "io.containerd.runc.v2", "--name", a, "busybox", "sleep", "600")
+    c = client.containers.run("busybox", "sleep 600", runtime="io.containerd.runc.v2", detach=True)
+    try:
+        ida = daemon.docker("inspect", "-f", "{{.Id}}", a).stdout.strip()
+        assert inspect_runtime(daemon, a) == "io.containerd.runc.v2"
+        assert c.attrs["HostConfig"]["Runtime"] == "io.containerd.runc.v2"
+        for cid in (ida, c.id):
+            assert (state_on(daemon, "runc", cid), state_on(daemon, "berth", cid)) == ("running", None)
+        daemon.docker("pause", a)
+        assert state_on(daemon, "runc", ida) == "paused"
+        daemon.docker("unpause", a)
+        assert daemon.docker("exec", a, "echo", "v2").stdout == "v2\n"
+    finally:
+        daemon.docker("rm", "-f", a)
+        c.remove(force=True)
+    # not every dotted name: containerd's other shims are not runtimes here
+    p = daemon.docker("run", "--rm", "--runtime", "io.containerd.runc.v1", "busybox", "true", check=False)
+    assert p.returncode == 125 and "Unknown runtime specified io.containerd.runc.v1" in p.stderr, p.stderr
+
+
 def test_unknown_runtime_is_refused(daemon, client):
     before = daemon.docker("ps", "-aq").stdout
     p = daemon.docker("run", "--runtime", "nope", "busybox", "true", check=False)
@@ -157,7 +182,8 @@ def test_berth_cli_runtime(daemon):
     p = daemon.berth("create", "--runtime", "nope", "busybox", "true", check=False)
     assert p.returncode != 0 and "Unknown runtime specified nope" in p.stderr, p.stderr
     assert "--runtime NAME" in daemon.berth("run", "--help").stdout
-    assert " Runtimes: berth runc wrapped\n Default Runtime: berth\n" in daemon.berth("info").stdout
+    assert " Runtimes: berth io.containerd.runc.v2 runc wrapped\n Default Runtime: berth\n" in \
+        daemon.berth("info").stdout
 
 
 def test_restart_keeps_each_containers_runtime(daemon):
@@ -179,11 +205,16 @@ def test_restart_keeps_each_containers_runtime(daemon):
         daemon.docker("unpause", run)
         daemon.docker("start", created)
         assert state_on(daemon, "runc", ids[created]) == "running"
-        # a daemon without "wrapped" (no config file): the running one stays manageable
+        # a daemon without "wrapped" (no config file): the running one stays manageable; its
+        # default is runc by dockerd's other name, which a container naming none records
         daemon.stop()
-        daemon.extra_args = ["--add-runtime", f"runc={RUNC}"]
+        daemon.extra_args = ["--add-runtime", f"runc={RUNC}", "--default-runtime", "io.containerd.runc.v2"]
         daemon.start()
-        assert daemon.json("GET", "/info")[1]["DefaultRuntime"] == "runc"
+        assert daemon.json("GET", "/info")[1]["DefaultRuntime"] == "io.containerd.runc.v2"
+        dflt = daemon.docker("run", "-d", "busybox", "sleep", "600").stdout.strip()
+        assert inspect_runtime(daemon, dflt) == "io.containerd.runc.v2"
+        assert state_on(daemon, "runc", dflt) == "running"
+        daemon.docker("rm", "-f", dflt)
         assert "sleep 600" in daemon.docker("top", wrapped).stdout
         daemon.docker("stop", "-t", "1", wrapped)
         wait_for(lambda: state_on(daemon, "wrapped", ids[wrapped]) is None, timeout=60)
@@ -245,6 +276,8 @@ def test_crash_during_a_runc_start_is_cleaned_up_through_runc(daemon):
     ([], {"runtimes": {"gv": {"runtimeType": "io.containerd.runsc.v1"}}}, "'runtimeType' is not supported"),
     ([], {"runtimes": {"gv": {}}}, "runtime 'gv': a path must be configured"),
     ([], {"default-runtime": "gv"}, "specified default runtime 'gv' does not exist"),
+    (["--default-runtime", "io.containerd.runc.v1"], None,
+     "specified default runtime 'io.containerd.runc.v1' does not exist"),
 ])
 def test_daemon_refuses_bad_runtime_options(berth_bin, tmp_path, args, config, msg):
     if config is not None:

@@ -43,29 +43,11 @@ static void test_parse_whole_argv(void **state)
 static bool parse_captured(const struct cli_opt *t, int argc, char **argv, const struct cli_usage *u, int *rc,
 			   char *out, char *err, size_t n)
 {
-	fflush(stdout);
-	fflush(stderr);
-	FILE *fo = tmpfile(), *fe = tmpfile();
-	int so = dup(1), se = dup(2);
-	dup2(fileno(fo), 1);
-	dup2(fileno(fe), 2);
+	struct unit_capture co = unit_capture_begin(1), ce = unit_capture_begin(2);
 	opterr = 1;
 	bool ok = cli_opttab_parse_usage(t, argc, argv, "+", u, rc);
-	fflush(stdout);
-	fflush(stderr);
-	dup2(so, 1);
-	dup2(se, 2);
-	close(so);
-	close(se);
-	memset(out, 0, n);
-	memset(err, 0, n);
-	rewind(fo);
-	rewind(fe);
-	size_t r1 = fread(out, 1, n - 1, fo), r2 = fread(err, 1, n - 1, fe);
-	(void)r1;
-	(void)r2;
-	fclose(fo);
-	fclose(fe);
+	unit_capture_end(&ce, err, n);
+	unit_capture_end(&co, out, n);
 	return ok;
 }
 

@@ -1,6 +1,7 @@
 /* test-opttab.c - option tables: getopt arrays, every kind, bad values, short letters, the scan's
  * results and runc's (Go flag) syntax. */
 #include "unit.h"
+#include "common/log.h"
 #include "common/opttab.h"
 #include "common/strv.h"
 
@@ -318,19 +319,9 @@ static void test_scan_usage(void **state)
 /* Run opttab_scan_go with stderr captured into err. */
 static int scan_go(const struct cli_opt *t, int argc, char **argv, char *err, size_t n)
 {
-	fflush(stderr);
-	FILE *fe = tmpfile();
-	int se = dup(2);
-	dup2(fileno(fe), 2);
+	struct unit_capture c = unit_capture_begin(2);
 	int r = opttab_scan_go(t, argc, argv, "rt: kill");
-	fflush(stderr);
-	dup2(se, 2);
-	close(se);
-	memset(err, 0, n);
-	rewind(fe);
-	size_t got = fread(err, 1, n - 1, fe);
-	(void)got;
-	fclose(fe);
+	unit_capture_end(&c, err, n);
 	return r;
 }
 
@@ -393,6 +384,34 @@ static void test_go_syntax(void **state)
 	strv_free(env);
 }
 
+/* The shared --log-level callback: sets the level at once, names the front end in its message. */
+static void test_log_level_callback(void **state)
+{
+	(void)state;
+	enum log_level saved = log_get_level();
+	const struct cli_opt t[] = {
+		{ "log-level", 'l', CLI_OPT_CALL, "berth agent", .fn = opttab_log_level, .has_arg = true },
+		{ NULL },
+	};
+	char *a1[] = { "x", "--log-level", "debug", NULL };
+	assert_int_equal(opttab_scan(t, 3, a1, NULL, 0), CLI_OPTTAB_OK);
+	assert_int_equal(log_get_level(), LOG_LEVEL_DEBUG);
+	char *a2[] = { "x", "-l", "WARNING", NULL };
+	assert_int_equal(opttab_scan(t, 3, a2, NULL, 0), CLI_OPTTAB_OK);
+	assert_int_equal(log_get_level(), LOG_LEVEL_WARN);
+
+	struct unit_capture c = unit_capture_begin(2);
+	char *a3[] = { "x", "--log-level=loud", NULL };
+	int r = opttab_scan(t, 2, a3, NULL, 0);
+	assert_int_equal(opttab_log_level(NULL, ""), -1);
+	char err[256];
+	unit_capture_end(&c, err, sizeof(err));
+	assert_int_equal(r, CLI_OPTTAB_BAD_VALUE);
+	assert_int_equal(log_get_level(), LOG_LEVEL_WARN); /* unchanged by a refused value */
+	assert_string_equal(err, "berth agent: invalid log level 'loud'\nberth: invalid log level ''\n");
+	log_set_level(saved);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_scan_results),
 		cmocka_unit_test(test_scan_usage),
 		cmocka_unit_test(test_go_syntax),
+		cmocka_unit_test(test_log_level_callback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -179,6 +179,68 @@ static void test_missing_fd_is_dev_null_when_park_range_is_low(void **state)
 	(void)state;
 }
 
+static void test_timespec_add_ms_carries_nanoseconds(void **state)
+{
+	struct timespec t = { .tv_sec = 10, .tv_nsec = 999999999 };
+	struct timespec r = proc_timespec_add_ms(t, 1);
+	assert_int_equal(r.tv_sec, 11);
+	assert_int_equal(r.tv_nsec, 999999);
+	r = proc_timespec_add_ms(t, 2500); /* seconds and a carry */
+	assert_int_equal(r.tv_sec, 13);
+	assert_int_equal(r.tv_nsec, 499999999);
+	t.tv_nsec = 500000000;
+	r = proc_timespec_add_ms(t, 500); /* exactly one second: tv_nsec 0, not 1e9 */
+	assert_int_equal(r.tv_sec, 11);
+	assert_int_equal(r.tv_nsec, 0);
+	r = proc_timespec_add_ms(t, 499);
+	assert_int_equal(r.tv_sec, 10);
+	assert_int_equal(r.tv_nsec, 999000000);
+	r = proc_timespec_add_ms(t, 0);
+	assert_int_equal(r.tv_sec, 10);
+	assert_int_equal(r.tv_nsec, 500000000);
+	r = proc_timespec_add_ms(t, -1500); /* negative: now, never a tv_nsec < 0 */
+	assert_int_equal(r.tv_sec, 10);
+	assert_int_equal(r.tv_nsec, 500000000);
+	r = proc_timespec_add_ms(t, (int64_t)30 * 24 * 3600 * 1000 + 1); /* 30 days */
+	assert_int_equal(r.tv_sec, 10 + 30 * 24 * 3600);
+	assert_int_equal(r.tv_nsec, 501000000);
+	(void)state;
+}
+
+static void test_deadline_is_on_the_given_clock(void **state)
+{
+	struct timespec before, after;
+	clock_gettime(CLOCK_MONOTONIC, &before);
+	struct timespec d = proc_deadline(CLOCK_MONOTONIC, 0);
+	clock_gettime(CLOCK_MONOTONIC, &after);
+	assert_true(d.tv_sec >= before.tv_sec && d.tv_sec <= after.tv_sec);
+	d = proc_deadline(CLOCK_REALTIME, 1000);
+	clock_gettime(CLOCK_REALTIME, &after);
+	assert_true(d.tv_sec >= after.tv_sec); /* wall clock seconds, not the boot-relative monotonic ones */
+	assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000);
+	(void)state;
+}
+
+/* A monotonic condition with a monotonic deadline times out, after the deadline (not at once, not never). */
+static void test_monotonic_cond_times_out_at_its_deadline(void **state)
+{
+	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t c;
+	proc_cond_init_monotonic(&c);
+	pthread_mutex_lock(&m);
+	struct timespec d = proc_deadline(CLOCK_MONOTONIC, 20);
+	int r;
+	while ((r = pthread_cond_timedwait(&c, &m, &d)) == 0)
+		;
+	pthread_mutex_unlock(&m);
+	assert_int_equal(r, ETIMEDOUT);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	assert_true(now.tv_sec > d.tv_sec || (now.tv_sec == d.tv_sec && now.tv_nsec >= d.tv_nsec));
+	pthread_cond_destroy(&c);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +252,9 @@ int main(void)
 		cmocka_unit_test(test_cwd_and_env),
 		cmocka_unit_test(test_high_source_fds_are_not_clobbered),
 		cmocka_unit_test(test_missing_fd_is_dev_null_when_park_range_is_low),
+		cmocka_unit_test(test_timespec_add_ms_carries_nanoseconds),
+		cmocka_unit_test(test_deadline_is_on_the_given_clock),
+		cmocka_unit_test(test_monotonic_cond_times_out_at_its_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

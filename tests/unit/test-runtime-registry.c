@@ -36,7 +36,8 @@ static void test_empty_registry_has_berth_and_runc_as_berth(void **state)
 	assert_int_equal(runtime_registry_check(&r, NULL), 0);
 	_cleanup_json_ json_t *info = runtime_registry_info(&r);
 	_cleanup_free_ char *s = json_dumps(info, JSON_COMPACT);
-	assert_string_equal(s, "{\"berth\":{\"path\":\"berth\"},\"runc\":{\"path\":\"berth\"}}");
+	assert_string_equal(s, "{\"berth\":{\"path\":\"berth\"},\"runc\":{\"path\":\"berth\"},"
+			       "\"io.containerd.runc.v2\":{\"path\":\"berth\"}}");
 	runtime_registry_done(&r);
 }
 
@@ -60,7 +61,8 @@ static void test_add_opt_defines_a_runtime(void **state)
 	_cleanup_json_ json_t *info = runtime_registry_info(&r);
 	_cleanup_free_ char *s = json_dumps(info, JSON_COMPACT);
 	assert_string_equal(s, "{\"berth\":{\"path\":\"berth\"},\"runc\":{\"path\":\"/usr/sbin/runc\"},"
-			       "\"crun\":{\"path\":\"/usr/bin/crun\"},\"legacy\":{\"path\":\"berth\"}}");
+			       "\"crun\":{\"path\":\"/usr/bin/crun\"},\"legacy\":{\"path\":\"berth\"},"
+			       "\"io.containerd.runc.v2\":{\"path\":\"/usr/sbin/runc\"}}");
 	struct runtime_registry c;
 	runtime_registry_copy(&c, &r);
 	runtime_registry_done(&r);
@@ -152,8 +154,10 @@ static void test_config_file_runtimes(void **state)
 	assert_string_equal(runtime_registry_find(&r, "crun")->path, "crun");
 	_cleanup_json_ json_t *info = runtime_registry_info(&r);
 	_cleanup_free_ char *s = json_dumps(info, JSON_COMPACT);
-	assert_string_equal(s, "{\"berth\":{\"path\":\"berth\"},\"runc\":{\"path\":\"/usr/sbin/runc\","
-			       "\"runtimeArgs\":[\"--debug\"]},\"crun\":{\"path\":\"crun\"}}");
+	assert_string_equal(
+	    s, "{\"berth\":{\"path\":\"berth\"},\"runc\":{\"path\":\"/usr/sbin/runc\","
+	       "\"runtimeArgs\":[\"--debug\"]},\"crun\":{\"path\":\"crun\"},"
+	       "\"io.containerd.runc.v2\":{\"path\":\"/usr/sbin/runc\",\"runtimeArgs\":[\"--debug\"]}}");
 	assert_int_equal(runtime_registry_add_json(&r, NULL, NULL), 0);
 	static const struct {
 		const char *doc, *msg;
@@ -185,6 +189,38 @@ static void test_config_file_runtimes(void **state)
 	runtime_registry_done(&r);
 }
 
+/* dockerd's io.containerd.runc.v2 is runc, whichever runc is, also as the default. */
+static void test_runc_v2_is_an_alias_of_runc(void **state)
+{
+	(void)state;
+	struct runtime_registry r;
+	runtime_registry_init(&r);
+	assert_ptr_equal(runtime_registry_find(&r, "io.containerd.runc.v2"),
+			 runtime_registry_find(&r, "runc"));
+	assert_null(runtime_registry_find(&r, "io.containerd.runc.v2")->path); /* runc as berth */
+	assert_null(runtime_registry_find(&r, "io.containerd.runc.v1"));
+	assert_null(runtime_registry_find(&r, "IO.containerd.runc.v2"));
+	runtime_registry_set_default(&r, "io.containerd.runc.v2");
+	assert_int_equal(runtime_registry_check(&r, NULL), 0);
+	assert_string_equal(runtime_registry_default(&r), "io.containerd.runc.v2");
+	/* runc defined: the alias follows it (its state root is runc's: the definition's name) */
+	assert_int_equal(runtime_registry_add_opt(&r, "runc=/usr/sbin/runc", NULL), 0);
+	const struct runtime_def *d = runtime_registry_find(&r, "io.containerd.runc.v2");
+	assert_string_equal(d->name, "runc");
+	assert_string_equal(d->path, "/usr/sbin/runc");
+	/* a definition under the alias's name wins (dockerd 24+), and is listed once */
+	assert_int_equal(runtime_registry_add_opt(&r, "IO.containerd.runc.v2=/usr/bin/crun", NULL), 0);
+	d = runtime_registry_find(&r, "io.containerd.runc.v2");
+	assert_string_equal(d->name, "io.containerd.runc.v2");
+	assert_string_equal(d->path, "/usr/bin/crun");
+	assert_string_equal(runtime_registry_find(&r, "runc")->path, "/usr/sbin/runc");
+	_cleanup_json_ json_t *info = runtime_registry_info(&r);
+	_cleanup_free_ char *s = json_dumps(info, JSON_COMPACT);
+	assert_string_equal(s, "{\"berth\":{\"path\":\"berth\"},\"runc\":{\"path\":\"/usr/sbin/runc\"},"
+			       "\"io.containerd.runc.v2\":{\"path\":\"/usr/bin/crun\"}}");
+	runtime_registry_done(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +229,7 @@ int main(void)
 		cmocka_unit_test(test_add_opt_bad_forms),
 		cmocka_unit_test(test_default_must_exist),
 		cmocka_unit_test(test_config_file_runtimes),
+		cmocka_unit_test(test_runc_v2_is_an_alias_of_runc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

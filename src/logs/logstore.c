@@ -322,7 +322,8 @@ static int load(struct lstream *st, struct berth_error **err)
 		segs[n++] = v;
 	}
 	closedir(d);
-	qsort(segs, n, sizeof(*segs), cmp_u64);
+	if (n > 1)
+		qsort(segs, n, sizeof(*segs), cmp_u64);
 	int r = 0;
 	for (size_t i = 0; i < n && r >= 0; i++)
 		r = load_segment(st, segs[i], i + 1 == n, err);
@@ -595,7 +596,8 @@ int logs_read_stream(struct logs_store *s, const char *group, const char *stream
 	_cleanup_strbuf_ struct strbuf buf = STRBUF_INIT;
 	struct logs_event *ev = NULL;
 	size_t ev_cap = 0;
-	uint64_t pos = q->seq, result = q->seq;
+	uint64_t pos = q->seq;
+	uint64_t result = pos;
 	int r = 0;
 	bool stop = false;
 	while (!stop) {

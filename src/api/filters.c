@@ -33,7 +33,7 @@ int api_filters_parse(const char *q, const char *const *allowed, json_t **ret, s
 	json_t *v;
 	json_object_foreach (j, key, v) {
 		if (!key_allowed(key, allowed))
-			return berth_error_msg(err, EINVAL, "invalid filter '%s'", key);
+			return berth_error_msg(err, EINVAL, "Invalid filter '%s'", key);
 		size_t i;
 		json_t *e;
 		const char *k;

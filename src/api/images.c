@@ -17,6 +17,7 @@
 #include "api/routes.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/strv.h"
 #include "common/util.h"
 #include "engine/engine.h"
 #include "image/image.h"
@@ -36,11 +37,53 @@ static int body_fd(struct api_call *c)
 	return fd;
 }
 
+/* dockerd's true/false spellings of a boolean filter (strconv.ParseBool's); -1: neither */
+static int filter_bool(const char *v)
+{
+	static const char *const t[] = { "1", "t", "T", "true", "TRUE", "True" };
+	static const char *const f[] = { "0", "f", "F", "false", "FALSE", "False" };
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		if (streq(v, t[i]))
+			return 1;
+		if (streq(v, f[i]))
+			return 0;
+	}
+	return -1;
+}
+
+/* GET /images/json?filters= (dockerd's keys: reference, dangling, label, before, since) and ?filter= (old). */
 void api_images_list(struct api_call *c)
 {
+	static const char *const keys[] = { "reference", "dangling", "label", "before", "since", NULL };
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	struct image_list_filters f = { .all = http_query_bool(c->req, "all", false) };
+	_cleanup_json_ json_t *fj = NULL;
+	if (api_filters_parse(http_request_query(c->req, "filters"), keys, &fj, &err) < 0) {
+		api_error(c->req, -EINVAL, err);
+		return;
+	}
+	_cleanup_strv_ char **reference = api_filter_values(fj, "reference");
+	_cleanup_strv_ char **dangling = api_filter_values(fj, "dangling");
+	_cleanup_strv_ char **labels = api_filter_values(fj, "label");
+	_cleanup_strv_ char **before = api_filter_values(fj, "before");
+	_cleanup_strv_ char **since = api_filter_values(fj, "since");
+	const char *legacy = http_request_query(c->req, "filter");
+	if (!reference && legacy && *legacy)
+		strv_add(&reference, legacy);
+	struct image_list_filters f = { .all = http_query_bool(c->req, "all", false),
+					.reference = (const char *const *)reference,
+					.label = (const char *const *)labels,
+					.before = before ? before[0] : NULL,
+					.since = since ? since[0] : NULL };
+	if (dangling) {
+		int d = filter_bool(dangling[0]);
+		if (d < 0 || strv_length(dangling) > 1) {
+			http_respond_error(c->req, 400, "Invalid filter 'dangling=[%s]'", dangling[0]);
+			return;
+		}
+		f.dangling_set = true;
+		f.dangling = d;
+	}
 	int r = image_list(c->api->images, &f, &out, &err);
 	if (r < 0)
 		api_error(c->req, r, err);

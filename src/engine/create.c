@@ -95,11 +95,11 @@ static int norm_strslice(json_t *obj, const char *key, struct berth_error **err)
 	return 0;
 }
 
-/* Image Env first, then the user's, a later KEY= replacing an earlier one. */
+/* As dockerd: the user's Env (a later KEY= replacing an earlier one), then the image's KEYs it does not set. */
 static json_t *merge_env(const json_t *img, const json_t *user)
 {
 	json_t *out = json_array();
-	const json_t *lists[] = { img, user };
+	const json_t *lists[] = { user, img };
 	for (size_t l = 0; l < 2; l++) {
 		size_t i;
 		json_t *el;
@@ -115,7 +115,8 @@ static json_t *merge_env(const json_t *img, const json_t *user)
 				const char *t = json_string_value(o);
 				if (strlen(t) >= klen && !strncmp(t, s, klen) &&
 				    (t[klen] == '=' || t[klen] == '\0')) {
-					json_array_set(out, k, el);
+					if (l == 0) /* the image's never replaces the user's */
+						json_array_set(out, k, el);
 					replaced = true;
 					break;
 				}
@@ -131,7 +132,12 @@ static void merge_image(json_t *cfg, const json_t *imgcfg)
 {
 	const json_t *ic = json_object_get(imgcfg, "config");
 	json_object_set_new(cfg, "Env", merge_env(json_object_get(ic, "Env"), json_object_get(cfg, "Env")));
-	bool user_ep = json_object_get(cfg, "Entrypoint") != NULL;
+	json_t *ep = json_object_get(cfg, "Entrypoint");
+	bool user_ep = ep && !json_is_null(ep);
+	/* `--entrypoint ''` ([""]): no entrypoint at all, not the image's (dockerd stores null), nor its Cmd */
+	bool reset_ep = json_array_size(ep) == 1 && streq(json_string_value(json_array_get(ep, 0)) ?: "x", "");
+	if (reset_ep)
+		json_object_set_new(cfg, "Entrypoint", json_null());
 	if (!user_ep && json_object_get(ic, "Entrypoint"))
 		json_object_set(cfg, "Entrypoint", json_object_get(ic, "Entrypoint"));
 	if (!json_object_get(cfg, "Cmd") && !user_ep && json_object_get(ic, "Cmd"))

@@ -170,8 +170,10 @@ void api_container_kill(struct api_call *c)
 	}
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = engine_container_kill(c->api->engine, c->param[0], sig, &err);
-	if (r < 0)
+	if (r < 0) { /* dockerd's words: "Cannot kill container: NAME: No such container: NAME" */
+		r = berth_error_wrap(&err, r, "Cannot kill container: %s", c->param[0]);
 		CALL_ERR(c, r, err);
+	}
 	else
 		http_respond_empty(c->req, 204);
 }

@@ -242,11 +242,12 @@ static void hostconfig_defaults(json_t *hc)
 	for (size_t i = 0; i < ARRAY_SIZE(zeros); i++)
 		if (!json_object_get(hc, zeros[i]))
 			json_object_set_new(hc, zeros[i], json_integer(0));
-	if (!json_object_get(hc, "ShmSize"))
+	if (json_integer_value(json_object_get(hc, "ShmSize")) <= 0) /* 0 (the CLI's): the default */
 		json_object_set_new(hc, "ShmSize", json_integer(64 << 20));
 	if (!json_object_get(hc, "PortBindings"))
 		json_object_set_new(hc, "PortBindings", json_object());
-	if (!json_object_get(hc, "IpcMode"))
+	const char *ipc = json_string_value(json_object_get(hc, "IpcMode"));
+	if (!ipc || !*ipc)
 		json_object_set_new(hc, "IpcMode", json_string("private"));
 }
 
@@ -333,6 +334,28 @@ static int check_runtime(struct engine *e, json_t *hc, struct berth_error **err)
 	return engine_runtime_check(e, name, err);
 }
 
+/* dockerd's create-time checks of StopSignal and of the Healthcheck's durations (1 ms minimum). */
+static int check_signal_and_health(const json_t *cfg, struct berth_error **err)
+{
+	const char *sig = json_string_value(json_object_get(cfg, "StopSignal"));
+	if (sig && *sig && engine_signal_parse(sig) < 0)
+		return berth_error_msg(err, EINVAL, "Invalid signal: %s", sig);
+	const json_t *h = json_object_get(cfg, "Healthcheck");
+	static const char *const durations[] = { "Interval", "Timeout", "StartPeriod" };
+	for (size_t i = 0; i < ARRAY_SIZE(durations); i++) {
+		json_t *v = json_object_get(h, durations[i]);
+		if (v && !json_is_null(v) && !json_is_integer(v))
+			return json_type_error("Config.Healthcheck", durations[i], "integer", v, err);
+		json_int_t ns = json_integer_value(v);
+		if (ns != 0 && ns < 1000000)
+			return berth_error_msg(err, EINVAL, "%s in Healthcheck cannot be less than 1ms",
+					       durations[i]);
+	}
+	if (json_integer_value(json_object_get(h, "Retries")) < 0)
+		return berth_error_msg(err, EINVAL, "Retries in Healthcheck cannot be negative");
+	return 0;
+}
+
 static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_error **err)
 {
 	int r;
@@ -341,7 +364,8 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	    (r = norm_strslice(cfg, "Cmd", err)) < 0 || (r = norm_strslice(cfg, "Entrypoint", err)) < 0 ||
 	    (r = check_restart(hc, err)) < 0 || (r = check_network(e, hc, err)) < 0 ||
 	    (r = check_cgroup_parent(hc, err)) < 0 || (r = check_runtime(e, hc, err)) < 0 ||
-	    (r = engine_working_dir_check(cfg, err)) < 0 || (r = engine_resources_check(hc, err)) < 0)
+	    (r = engine_working_dir_check(cfg, err)) < 0 || (r = engine_resources_check(hc, err)) < 0 ||
+	    (r = check_signal_and_health(cfg, err)) < 0)
 		return r;
 	hostconfig_defaults(hc);
 	json_t *labels = json_object_get(cfg, "Labels");

@@ -287,6 +287,7 @@ int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, str
 
 struct engine_log_opts {
 	bool out, err, follow, timestamps;
+	bool details;               /* each line after its record's attrs ("k=v,..." and a space) */
 	int64_t tail;               /* < 0: all */
 	int64_t since_ns, until_ns; /* unix ns; 0: unbounded */
 };

@@ -315,7 +315,7 @@ void api_container_top(struct api_call *c)
 {
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *out = NULL;
-	int r = engine_container_top(c->api->engine, c->param[0], &out, &err);
+	int r = engine_container_top(c->api->engine, c->param[0], http_request_query(c->req, "ps_args"), &out, &err);
 	if (r < 0)
 		CALL_ERR(c, r, err);
 	else

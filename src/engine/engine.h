@@ -233,8 +233,9 @@ int engine_container_wait_begin(struct engine *e, const char *ref, enum engine_w
 int engine_container_wait_finish(struct engine_wait *w, int *ret_exit_code, struct berth_error **err);
 void engine_wait_free(struct engine_wait *w);
 
-/* Process list (ps -ef style): *ret_titles and *ret_procs as in Docker's top. */
-int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct berth_error **err);
+/* docker top: {Titles, Processes} of `ps PS_ARGS` (NULL/"": -ef) for the container's processes. */
+int engine_container_top(struct engine *e, const char *ref, const char *ps_args, json_t **ret,
+			 struct berth_error **err);
 
 /* ---- attach / exec streams ---- */
 

@@ -96,10 +96,21 @@ void api_image_inspect(struct api_call *c)
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = image_inspect(c->api->images, c->param[0], &out, &err);
-	if (r < 0)
+	if (r < 0) {
 		api_error(c->req, r, err);
-	else
-		http_respond_json(c->req, 200, out);
+		return;
+	}
+	/* dockerd marshals a whole container.Config in both: clients index its members unchecked */
+	const char *keys[] = { "Config", "ContainerConfig" };
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		json_t *cfg = json_object_get(out, keys[i]);
+		if (!json_is_object(cfg)) {
+			cfg = json_object();
+			json_object_set_new(out, keys[i], cfg);
+		}
+		api_config_defaults(cfg);
+	}
+	http_respond_json(c->req, 200, out);
 }
 
 void api_image_history(struct api_call *c)

@@ -139,6 +139,8 @@ void api_volume_inspect(struct api_call *c);
 void api_volume_remove(struct api_call *c);
 
 /* Docker's container JSON shapes (shapes.c). */
+/* Add the members of docker's container.Config that cfg lacks, with their zero values. */
+void api_config_defaults(json_t *cfg);
 json_t *api_container_json(const struct engine_container_info *i);
 json_t *api_container_summary(const struct engine_container_info *i);
 /* Does the container match docker's ps filters ({"status":[..],"name":[..],"label":[..],"id":[..]})? */

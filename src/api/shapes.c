@@ -105,6 +105,23 @@ static json_t *network_settings(const struct engine_container_info *i)
 			 "MacAddress", "", "Networks", nets);
 }
 
+void api_config_defaults(json_t *cfg)
+{
+	static const char *const strings[] = { "Hostname", "Domainname", "User", "Image", "WorkingDir" };
+	static const char *const falses[] = { "AttachStdin", "AttachStdout", "AttachStderr",
+					      "Tty",	     "OpenStdin",    "StdinOnce" };
+	static const char *const nulls[] = { "Env", "Cmd", "Volumes", "Entrypoint", "OnBuild", "Labels" };
+	for (size_t k = 0; k < ARRAY_SIZE(strings); k++)
+		if (!json_object_get(cfg, strings[k]))
+			json_object_set_new(cfg, strings[k], json_string(""));
+	for (size_t k = 0; k < ARRAY_SIZE(falses); k++)
+		if (!json_object_get(cfg, falses[k]))
+			json_object_set_new(cfg, falses[k], json_false());
+	for (size_t k = 0; k < ARRAY_SIZE(nulls); k++)
+		if (!json_object_get(cfg, nulls[k]))
+			json_object_set_new(cfg, nulls[k], json_null());
+}
+
 json_t *api_container_json(const struct engine_container_info *i)
 {
 	json_t *args;
@@ -140,7 +157,9 @@ json_t *api_container_json(const struct engine_container_info *i)
 	    j, "GraphDriver",
 	    json_pack("{s:s,s:{s:s}}", "Name", "overlay2", "Data", "MergedDir", i->rootfs ? i->rootfs : ""));
 	json_object_set_new(j, "Mounts", i->mounts ? json_incref(i->mounts) : json_array());
-	json_object_set(j, "Config", i->config);
+	json_t *cfg = json_is_object(i->config) ? json_copy(i->config) : json_object();
+	api_config_defaults(cfg);
+	json_object_set_new(j, "Config", cfg);
 	json_object_set_new(j, "NetworkSettings", network_settings(i));
 	return j;
 }

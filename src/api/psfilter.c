@@ -6,7 +6,6 @@
  * volume, publish (host) and expose (container) ports in use, is-task and
  * isolation.
  */
-#include <regex.h>
 #include <time.h>
 
 #include "api/filters.h"
@@ -138,21 +137,6 @@ fail:
 	return r;
 }
 
-/* dockerd's filters.Args.Match: any value, as an unanchored regular expression, matches source. */
-static bool regex_any(char **vals, const char *source)
-{
-	for (char **v = vals; v && *v; v++) {
-		regex_t re;
-		if (regcomp(&re, *v, REG_EXTENDED | REG_NOSUB) != 0)
-			continue;
-		bool m = regexec(&re, source, 0, NULL, 0) == 0;
-		regfree(&re);
-		if (m)
-			return true;
-	}
-	return false;
-}
-
 static bool value_in(char **vals, const char *s)
 {
 	for (char **v = vals; s && v && *v; v++)
@@ -210,10 +194,10 @@ bool api_ps_filter_match(const struct api_ps_filter *f, const struct engine_cont
 		return false;
 	_cleanup_strv_ char **name = api_filter_values(j, "name");
 	_cleanup_free_ char *slashed = xasprintf("/%s", i->name);
-	if (name && !regex_any(name, i->name) && !regex_any(name, slashed))
+	if (name && !api_filter_match(name, i->name) && !api_filter_match(name, slashed))
 		return false;
 	_cleanup_strv_ char **id = api_filter_values(j, "id");
-	if (id && !regex_any(id, i->id))
+	if (id && !api_filter_match(id, i->id))
 		return false;
 	_cleanup_strv_ char **ancestor = api_filter_values(j, "ancestor");
 	if (ancestor && !value_in(f->ancestor_ids, i->image_id) && !value_in(ancestor, i->image))

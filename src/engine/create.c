@@ -4,6 +4,8 @@
  * defaults the way docker does, and register the container.
  */
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <time.h>
 
 #include "common/fs.h"
@@ -195,29 +197,16 @@ static int check_restart(json_t *hc, struct berth_error **err)
 	return 0;
 }
 
+/*
+ * NetworkMode "" is "default". Whether a container:NAME or a network exists is
+ * the start's question, as in dockerd (a 404 here makes the docker CLI pull
+ * the image and report the pull's failure instead).
+ */
 static int check_network(struct engine *e, json_t *hc, struct berth_error **err)
 {
 	const char *mode = json_string_value(json_object_get(hc, "NetworkMode"));
-	if (!mode || !*mode) {
+	if (!mode || !*mode)
 		json_object_set_new(hc, "NetworkMode", json_string("default"));
-		return 0;
-	}
-	if (streq(mode, "none") || streq(mode, "host") || streq(mode, "default") || streq(mode, "bridge"))
-		return 0;
-	if (startswith(mode, "container:")) {
-		if (!e)
-			return 0;
-		struct container *t;
-		int r = engine_container_find(e, mode + 10, &t, err);
-		if (r < 0)
-			return r;
-		pthread_mutex_lock(&e->lock);
-		engine_container_unref(t);
-		pthread_mutex_unlock(&e->lock);
-		return 0;
-	}
-	if (!e || !e->net)
-		return berth_error_msg(err, ENOENT, "network %s not found", mode);
 	return 0;
 }
 
@@ -246,6 +235,11 @@ static void hostconfig_defaults(json_t *hc)
 		json_object_set_new(hc, "ShmSize", json_integer(64 << 20));
 	if (!json_object_get(hc, "PortBindings"))
 		json_object_set_new(hc, "PortBindings", json_object());
+	/* dockerd's default cgroup namespace mode on a cgroup v1 host (v2: private, not done here) */
+	struct statfs sfs;
+	const char *cgns = json_string_value(json_object_get(hc, "CgroupnsMode"));
+	if ((!cgns || !*cgns) && statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type != CGROUP2_SUPER_MAGIC)
+		json_object_set_new(hc, "CgroupnsMode", json_string("host"));
 	const char *ipc = json_string_value(json_object_get(hc, "IpcMode"));
 	if (!ipc || !*ipc)
 		json_object_set_new(hc, "IpcMode", json_string("private"));

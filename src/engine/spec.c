@@ -558,7 +558,8 @@ static int joined_ns(struct engine *e, const char *mode, const char *type, const
 /*
  * linux.namespaces: pid, ipc and uts follow PidMode, IpcMode and UTSMode
  * ("host": the host's, none of our own; "container:NAME": that container's),
- * the network one NetworkMode (netns: a path to join).
+ * a cgroup one CgroupnsMode "private", the network one NetworkMode (netns: a
+ * path to join).
  */
 static int namespaces_of(struct engine *e, const json_t *hc, const char *netns, json_t **ret,
 			 struct berth_error **err)
@@ -581,6 +582,9 @@ static int namespaces_of(struct engine *e, const json_t *hc, const char *netns, 
 		}
 		json_array_append_new(ns, json_pack("{s:s}", "type", modes[i].type));
 	}
+	const char *cgns = json_string_value(json_object_get(hc, "CgroupnsMode"));
+	if (cgns && streq(cgns, "private"))
+		json_array_append_new(ns, json_pack("{s:s}", "type", "cgroup"));
 	const char *mode = json_string_value(json_object_get(hc, "NetworkMode"));
 	if (!mode || !streq(mode, "host"))
 		json_array_append_new(ns, netns ? json_pack("{s:s,s:s}", "type", "network", "path", netns)

@@ -85,6 +85,19 @@ def test_shm_size_and_oom_score_adj(daemon):
         daemon.docker("rm", c)
 
 
+def test_dns_options_and_cgroupns_private(daemon):
+    o = out(daemon, "run", "--rm", "--dns", "192.0.2.53", "--dns-search", "a.example", "--dns-option", "ndots:2",
+            "--cgroupns", "private", "busybox", "sh", "-c", "cat /etc/resolv.conf; head -1 /proc/self/cgroup")
+    assert o.splitlines()[:3] == ["search a.example", "nameserver 192.0.2.53", "options ndots:2"], o
+    assert o.splitlines()[3].endswith(":/"), o  # the container's own cgroup is its root
+
+
+def test_network_of_a_missing_container_fails_the_start_not_the_create(daemon):
+    # a 404 at create made the CLI pull the image and report the pull's failure
+    err = refused(daemon, "run", "--rm", "--network", "container:nosuchcontainer", "busybox", "true")
+    assert "No such container: nosuchcontainer" in err and "Unable to find image" not in err, err
+
+
 def test_primary_group_is_a_supplementary_group(daemon, sleeper):
     groups = "grep ^Groups: /proc/self/status"
     assert out(daemon, "run", "--rm", "busybox", "sh", "-c", groups).split() == ["Groups:", "0"]

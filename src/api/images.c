@@ -17,6 +17,7 @@
 #include "api/routes.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/opttab.h"
 #include "common/strv.h"
 #include "common/util.h"
 #include "engine/engine.h"
@@ -37,18 +38,13 @@ static int body_fd(struct api_call *c)
 	return fd;
 }
 
-/* dockerd's true/false spellings of a boolean filter (strconv.ParseBool's); -1: neither */
-static int filter_bool(const char *v)
+/* A dangling= filter's one value, as dockerd's strconv.ParseBool reads it; -1 after a 400. */
+static int dangling_value(struct api_call *c, char **dangling)
 {
-	static const char *const t[] = { "1", "t", "T", "true", "TRUE", "True" };
-	static const char *const f[] = { "0", "f", "F", "false", "FALSE", "False" };
-	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
-		if (streq(v, t[i]))
-			return 1;
-		if (streq(v, f[i]))
-			return 0;
-	}
-	return -1;
+	int d = opttab_parse_bool(dangling[0]);
+	if (d < 0 || strv_length(dangling) > 1)
+		http_respond_error(c->req, 400, "Invalid filter 'dangling=[%s]'", dangling[0]);
+	return d < 0 || strv_length(dangling) > 1 ? -1 : d;
 }
 
 /* GET /images/json?filters= (dockerd's keys: reference, dangling, label, before, since) and ?filter= (old). */
@@ -76,11 +72,9 @@ void api_images_list(struct api_call *c)
 					.before = before ? before[0] : NULL,
 					.since = since ? since[0] : NULL };
 	if (dangling) {
-		int d = filter_bool(dangling[0]);
-		if (d < 0 || strv_length(dangling) > 1) {
-			http_respond_error(c->req, 400, "Invalid filter 'dangling=[%s]'", dangling[0]);
+		int d = dangling_value(c, dangling);
+		if (d < 0)
 			return;
-		}
 		f.dangling_set = true;
 		f.dangling = d;
 	}
@@ -368,13 +362,10 @@ void api_images_prune(struct api_call *c)
 	_cleanup_strv_ char **labels = api_filter_values(f, "label");
 	bool all = false;
 	if (dangling && dangling[0]) {
-		const char *d = dangling[0];
-		if (!strcasecmp(d, "false") || streq(d, "0"))
-			all = true;
-		else if (strcasecmp(d, "true") && !streq(d, "1")) {
-			http_respond_error(c->req, 400, "invalid filter 'dangling=%s'", d);
+		int d = dangling_value(c, dangling);
+		if (d < 0)
 			return;
-		}
+		all = d == 0;
 	}
 	int64_t until_unix = 0;
 	if (until && until[0] && api_parse_until(until[0], &until_unix) < 0) {

@@ -207,6 +207,9 @@ def test_ps_filters(daemon, client, ps_set):
             client.containers.list(all=True, filters=bad)
         assert msg in e.value.explanation
         assert e.value.status_code == (404 if "before" in bad else 400)
+    # the volume's users are named, as dockerd does
+    web1 = client.containers.get(n["web1"]).id
+    assert f"remove {vol}: volume is in use - [{web1}]" in refused(daemon, "volume", "rm", vol)
 
 
 def test_volume_name_filter_is_a_regular_expression(daemon):

@@ -251,6 +251,11 @@ def test_top_uses_ps_args(daemon, sleeper):
 
 # ---- error messages ----
 
+def test_inspect_of_an_unknown_name_is_no_such_object(daemon):
+    # the CLI tries a container, an image, then a network: a 400 there ended it with that message
+    assert "Error: No such object: nosuchthing" in refused(daemon, "inspect", "nosuchthing")
+
+
 def test_rename_kill_and_name_conflict_errors(daemon):
     c = name()
     cid = out(daemon, "create", "--name", c, "busybox").strip()

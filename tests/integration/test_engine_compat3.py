@@ -6,6 +6,7 @@ networking); each test removes what it made.
 """
 import json
 import os
+import tarfile
 import uuid
 
 import docker
@@ -137,6 +138,18 @@ def test_inspect_config_has_every_member(daemon, client):
         assert c.attrs["Config"]["Entrypoint"] is None and c.attrs["Config"]["OnBuild"] is None
     finally:
         c.remove()
+
+
+def test_image_size_counts_symlinks_as_dockerd(client, busybox):
+    """dockerd's layer size is the lstat size of every non-directory: a symlink counts its target's length."""
+    want = 0
+    with tarfile.open(busybox["docker_archive"]) as outer:
+        for m in outer.getmembers():
+            if m.name.endswith(".tar"):
+                with tarfile.open(fileobj=outer.extractfile(m)) as layer:
+                    want += sum(x.size if x.isreg() else len(x.linkname) if x.issym() else 0
+                                for x in layer.getmembers())
+    assert client.images.get("busybox").attrs["Size"] == want
 
 
 # ---- image and container list filters ----

@@ -41,6 +41,7 @@ static const struct field_rule host_rules[] = {
 	{ "UTSMode", JSON_STRING },    { "ShmSize", JSON_INTEGER },     { "MemorySwap", JSON_INTEGER },
 	{ "VolumesFrom", JSON_ARRAY }, { "CpuQuota", JSON_INTEGER },    { "CpuPeriod", JSON_INTEGER },
 	{ "CpusetMems", JSON_STRING }, { "BlkioWeight", JSON_INTEGER }, { "Runtime", JSON_STRING },
+	{ "MaskedPaths", JSON_ARRAY }, { "ReadonlyPaths", JSON_ARRAY },
 };
 
 static int check_fields(const json_t *obj, const char *path, const struct field_rule *rules, size_t n,
@@ -362,6 +363,7 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	    (r = check_signal_and_health(cfg, err)) < 0)
 		return r;
 	hostconfig_defaults(hc);
+	engine_spec_default_paths(hc);
 	json_t *labels = json_object_get(cfg, "Labels");
 	const char *k;
 	json_t *v;

@@ -46,6 +46,16 @@ static json_t *strv_json(const char *const *v, size_t n)
 	return a;
 }
 
+void engine_spec_default_paths(json_t *hc)
+{
+	if (json_is_true(json_object_get(hc, "Privileged")))
+		return;
+	if (!json_is_array(json_object_get(hc, "MaskedPaths")))
+		json_object_set_new(hc, "MaskedPaths", strv_json(masked_paths, ARRAY_SIZE(masked_paths)));
+	if (!json_is_array(json_object_get(hc, "ReadonlyPaths")))
+		json_object_set_new(hc, "ReadonlyPaths", strv_json(readonly_paths, ARRAY_SIZE(readonly_paths)));
+}
+
 /* "net_admin" / "CAP_NET_ADMIN" / "ALL" -> canonical name (static or owned by ret). */
 static char *cap_name(const char *s)
 {
@@ -712,10 +722,13 @@ static int linux_of(struct engine *e, struct container *c, const char *netns, bo
 						  resources_of(hc, privileged), "cgroupsPath", cg);
 	if ((r = linux_seccomp_of(hc, privileged, linux_, err)) < 0)
 		return r;
-	if (!privileged) {
-		json_object_set_new(linux_, "maskedPaths", strv_json(masked_paths, ARRAY_SIZE(masked_paths)));
-		json_object_set_new(linux_, "readonlyPaths",
-				    strv_json(readonly_paths, ARRAY_SIZE(readonly_paths)));
+	if (!privileged) { /* the container's own lists (a copy: containers made before they were stored lack them) */
+		_cleanup_json_ json_t *paths = json_pack("{s:O?,s:O?}", "MaskedPaths",
+							 json_object_get(hc, "MaskedPaths"), "ReadonlyPaths",
+							 json_object_get(hc, "ReadonlyPaths"));
+		engine_spec_default_paths(paths);
+		json_object_set(linux_, "maskedPaths", json_object_get(paths, "MaskedPaths"));
+		json_object_set(linux_, "readonlyPaths", json_object_get(paths, "ReadonlyPaths"));
 	} else {
 		json_t *devs = json_array();
 		host_devices("/dev", 0, devs);

@@ -99,6 +99,20 @@ def test_network_of_a_missing_container_fails_the_start_not_the_create(daemon):
     assert "No such container: nosuchcontainer" in err and "Unable to find image" not in err, err
 
 
+def test_systempaths_unconfined_lifts_masked_and_readonly_paths(daemon):
+    sys_opts = "grep ' /proc/sys ' /proc/mounts | cut -d' ' -f4"
+    assert out(daemon, "run", "--rm", "busybox", "sh", "-c", sys_opts).startswith("ro,")
+    assert out(daemon, "run", "--rm", "--security-opt", "systempaths=unconfined", "busybox", "sh", "-c",
+               sys_opts) == ""
+    c = name()
+    daemon.docker("create", "--name", c, "busybox")
+    try:  # dockerd stores the defaults it applies
+        hc = json.loads(out(daemon, "inspect", "-f", "{{json .HostConfig}}", c))
+        assert "/proc/kcore" in hc["MaskedPaths"] and "/proc/sys" in hc["ReadonlyPaths"]
+    finally:
+        daemon.docker("rm", c)
+
+
 def test_primary_group_is_a_supplementary_group(daemon, sleeper):
     groups = "grep ^Groups: /proc/self/status"
     assert out(daemon, "run", "--rm", "busybox", "sh", "-c", groups).split() == ["Groups:", "0"]

@@ -145,7 +145,9 @@ static void test_defaults(void **state)
 	assert_string_equal(json_string_value(json_array_get(json_object_get(p, "args"), 0)), "/bin/sh");
 	assert_string_equal(json_string_value(json_object_get(p, "cwd")), "/");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "user"), "uid")), 0);
-	assert_null(json_object_get(json_object_get(p, "user"), "additionalGids"));
+	/* the primary group is a supplementary one too (dockerd since 20.10.18: `id` shows groups=0(root)) */
+	_cleanup_json_ json_t *root_gids = json_pack("[i]", 0);
+	assert_true(json_equal(json_object_get(json_object_get(p, "user"), "additionalGids"), root_gids));
 	assert_false(json_is_true(json_object_get(p, "terminal")));
 	assert_false(json_is_true(json_object_get(p, "noNewPrivileges")));
 	/* docker's 14 default capabilities, the same in every set */
@@ -405,19 +407,20 @@ static void test_user(void **state)
 	assert_int_equal(engine_spec_resolve_user("/nonexistent", "12:34", &u, &g, NULL), 0);
 	assert_int_equal(engine_spec_resolve_user("/nonexistent", "alice", &u, &g, NULL), -EINVAL);
 
-	/* in the spec: uid/gid, the groups that list the user by name, then GroupAdd */
+	/* in the spec: uid/gid, the primary group, the groups that list the user by name, then GroupAdd */
 	set_cfg(f, "{\"User\":\"alice\"}", "{\"GroupAdd\":[\"wheel\",\"4000\"]}");
 	_cleanup_json_ json_t *j = spec(f, NULL, NULL);
 	const json_t *user = json_object_get(PROC(j), "user");
 	assert_int_equal(json_integer_value(json_object_get(user, "uid")), 1000);
 	assert_int_equal(json_integer_value(json_object_get(user, "gid")), 1001);
-	_cleanup_json_ json_t *want = json_pack("[i,i,i,i]", 50, 29, 10, 4000);
+	_cleanup_json_ json_t *want = json_pack("[i,i,i,i,i]", 1001, 50, 29, 10, 4000);
 	assert_true(json_equal(json_object_get(user, "additionalGids"), want));
 	json_decref(j);
-	/* a user given with a group gets no membership lookup (docker/runc) */
+	/* a user given with a group gets no membership lookup (docker/runc): only that group */
 	set_cfg(f, "{\"User\":\"alice:alice\"}", "{\"GroupAdd\":[]}");
 	j = spec(f, NULL, NULL);
-	assert_null(json_object_get(json_object_get(PROC(j), "user"), "additionalGids"));
+	_cleanup_json_ json_t *alice = json_pack("[i]", 1001);
+	assert_true(json_equal(json_object_get(json_object_get(PROC(j), "user"), "additionalGids"), alice));
 
 	/* errors name what is missing, and no config.json is half-written */
 	set_cfg(f, "{\"User\":\"mallory\"}", NULL);

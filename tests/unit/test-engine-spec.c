@@ -577,7 +577,7 @@ static void test_host_namespaces_devices_shm_oom(void **state)
 	j = spec(f, NULL, NULL);
 	assert_true(has_ns(j, "pid") && has_ns(j, "ipc") && has_ns(j, "uts") && !has_ns(j, "cgroup"));
 	assert_true(json_strv_contains(json_object_get(mount_at(j, "/dev/shm"), "options"), "size=1048576"));
-	json_decref(j);
+	json_decref(TAKE_PTR(j));
 	set_cfg(f, NULL, "{\"Devices\":[{\"PathOnHost\":\"/dev/nosuchdevice\"}]}");
 	_cleanup_free_ char *m = spec_error(f);
 	assert_string_equal(m, "error gathering device information while adding custom device "

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "api/routes.h"
+#include "common/json.h"
 #include "common/util.h"
 
 static int64_t unix_of(const char *t)
@@ -122,6 +123,34 @@ void api_config_defaults(json_t *cfg)
 			json_object_set_new(cfg, nulls[k], json_null());
 }
 
+/*
+ * The members of dockerd's HostConfig (a Go struct: all of them, always) with
+ * their zero values, for the ones a container's stored HostConfig lacks (docker-py
+ * sends only what it is given: attrs['HostConfig']['Binds'] raised KeyError).
+ */
+static void hostconfig_members(json_t *hc)
+{
+	static const char zero[] =
+	    "{\"Binds\":null,\"BlkioDeviceReadBps\":null,\"BlkioDeviceReadIOps\":null,"
+	    "\"BlkioDeviceWriteBps\":null,\"BlkioDeviceWriteIOps\":null,\"BlkioWeight\":0,"
+	    "\"BlkioWeightDevice\":null,\"CapAdd\":null,\"CapDrop\":null,\"Cgroup\":\"\",\"CgroupParent\":\"\","
+	    "\"ConsoleSize\":[0,0],\"ContainerIDFile\":\"\",\"CpuCount\":0,\"CpuPercent\":0,"
+	    "\"CpuRealtimePeriod\":0,\"CpuRealtimeRuntime\":0,\"CpusetCpus\":\"\",\"CpusetMems\":\"\","
+	    "\"DeviceCgroupRules\":null,\"DeviceRequests\":null,\"Devices\":null,\"Dns\":null,"
+	    "\"DnsOptions\":null,\"DnsSearch\":null,\"ExtraHosts\":null,\"GroupAdd\":null,"
+	    "\"IOMaximumBandwidth\":0,\"IOMaximumIOps\":0,\"Isolation\":\"\",\"KernelMemory\":0,"
+	    "\"KernelMemoryTCP\":0,\"Links\":null,\"MemoryReservation\":0,\"MemorySwappiness\":null,"
+	    "\"OomKillDisable\":false,\"OomScoreAdj\":0,\"PidMode\":\"\",\"PidsLimit\":null,"
+	    "\"SecurityOpt\":null,\"UTSMode\":\"\",\"Ulimits\":null,\"UsernsMode\":\"\",\"VolumeDriver\":\"\","
+	    "\"VolumesFrom\":null}";
+	_cleanup_json_ json_t *z = json_loads(zero, 0, NULL);
+	const char *k;
+	json_t *v;
+	json_object_foreach (z, k, v)
+		if (!json_object_get(hc, k))
+			json_object_set(hc, k, v);
+}
+
 json_t *api_container_json(const struct engine_container_info *i)
 {
 	json_t *args;
@@ -152,6 +181,7 @@ json_t *api_container_json(const struct engine_container_info *i)
 	const char *rt = json_string_value(json_object_get(hc, "Runtime"));
 	if (!rt || !*rt)
 		json_object_set_new(hc, "Runtime", json_string("runc"));
+	hostconfig_members(hc);
 	json_object_set_new(j, "HostConfig", hc);
 	json_object_set_new(
 	    j, "GraphDriver",

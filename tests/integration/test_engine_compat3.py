@@ -150,6 +150,9 @@ def test_inspect_config_has_every_member(daemon, client):
     c = client.containers.create("busybox", "true")
     try:
         assert c.attrs["Config"]["Entrypoint"] is None and c.attrs["Config"]["OnBuild"] is None
+        hc = c.attrs["HostConfig"]  # docker-py sent none of these: dockerd shows them all
+        assert hc["Binds"] is None and hc["CapAdd"] is None and hc["OomScoreAdj"] == 0
+        assert hc["ConsoleSize"] == [0, 0] and hc["CgroupParent"] == ""
     finally:
         c.remove()
 

@@ -271,6 +271,12 @@ def test_exec_as_unknown_user_exits_126(client, sleeper):
     assert r.output.startswith(b"unable to find user nosuchuser: no matching entries in passwd file"), r
 
 
+def test_stats_carry_dockerd_members(client, sleeper):
+    s = client.containers.get(sleeper).stats(stream=False)
+    assert s["num_procs"] == 0 and s["storage_stats"] == {}
+    assert s["blkio_stats"]["io_queue_recursive"] is None and "io_service_bytes_recursive" in s["blkio_stats"]
+
+
 def test_top_uses_ps_args(daemon, sleeper):
     lines = out(daemon, "top", sleeper, "-o", "pid,comm").splitlines()
     assert lines[0].split() == ["PID", "COMMAND"]

@@ -27,10 +27,6 @@ static json_t *query_filters(struct api_call *c, int *ret)
 
 void api_containers_list(struct api_call *c)
 {
-	int r;
-	_cleanup_json_ json_t *filters = query_filters(c, &r);
-	if (r < 0)
-		return;
 	bool all = http_query_bool(c->req, "all", false);
 	const char *lim = http_request_query(c->req, "limit");
 	int64_t limit = -1;
@@ -43,16 +39,33 @@ void api_containers_list(struct api_call *c)
 	struct engine_container_info **list = NULL;
 	size_t n = 0;
 	_cleanup_error_ struct berth_error *err = NULL;
-	r = engine_container_list(c->api->engine, all, &list, &n, &err);
+	int r = engine_container_list(c->api->engine, true, &list, &n, &err);
 	if (r < 0) {
 		CALL_ERR(c, r, err);
 		return;
 	}
+	struct api_ps_filter *f = NULL;
+	r = api_ps_filter_new(http_request_query(c->req, "filters"), c->api->images, list, n, &f, &err);
+	if (r < 0) {
+		engine_container_info_list_free(list, n);
+		CALL_ERR(c, r, err);
+		return;
+	}
+	/* without all, running containers only: a status filter implies all (dockerd) */
+	if (api_ps_filter_has(f, "status"))
+		all = true;
 	json_t *out = json_array();
-	for (size_t i = 0; i < n && (limit <= 0 || (int64_t)json_array_size(out) < limit); i++)
-		if (!filters || api_container_filter(list[i], filters))
-			json_array_append_new(out, host_container_summary(c->api->host, list[i],
-									  api_container_summary(list[i])));
+	for (size_t i = 0; i < n && (limit <= 0 || (int64_t)json_array_size(out) < limit); i++) {
+		if (!all && list[i]->state != ENGINE_RUNNING && list[i]->state != ENGINE_PAUSED &&
+		    list[i]->state != ENGINE_RESTARTING)
+			continue;
+		json_t *s = host_container_summary(c->api->host, list[i], api_container_summary(list[i]));
+		if (api_ps_filter_match(f, list[i], s))
+			json_array_append_new(out, s);
+		else
+			json_decref(s);
+	}
+	api_ps_filter_free(f);
 	engine_container_info_list_free(list, n);
 	http_respond_json(c->req, 200, out);
 }
@@ -157,8 +170,10 @@ void api_container_kill(struct api_call *c)
 	}
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = engine_container_kill(c->api->engine, c->param[0], sig, &err);
-	if (r < 0)
+	if (r < 0) { /* dockerd's words: "Cannot kill container: NAME: No such container: NAME" */
+		r = berth_error_wrap(&err, r, "Cannot kill container: %s", c->param[0]);
 		CALL_ERR(c, r, err);
+	}
 	else
 		http_respond_empty(c->req, 204);
 }
@@ -300,7 +315,7 @@ void api_container_top(struct api_call *c)
 {
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *out = NULL;
-	int r = engine_container_top(c->api->engine, c->param[0], &out, &err);
+	int r = engine_container_top(c->api->engine, c->param[0], http_request_query(c->req, "ps_args"), &out, &err);
 	if (r < 0)
 		CALL_ERR(c, r, err);
 	else

@@ -1,6 +1,8 @@
 /*
  * filters.c - docker's ?filters= parameter (both of its encodings).
  */
+#include <regex.h>
+
 #include "api/filters.h"
 #include "common/json.h"
 
@@ -33,7 +35,7 @@ int api_filters_parse(const char *q, const char *const *allowed, json_t **ret, s
 	json_t *v;
 	json_object_foreach (j, key, v) {
 		if (!key_allowed(key, allowed))
-			return berth_error_msg(err, EINVAL, "invalid filter '%s'", key);
+			return berth_error_msg(err, EINVAL, "Invalid filter '%s'", key);
 		size_t i;
 		json_t *e;
 		const char *k;
@@ -78,4 +80,18 @@ char **api_filter_values(const json_t *filters, const char *key)
 			out[k++] = xstrdup(s);
 	}
 	return out;
+}
+
+bool api_filter_match(char **vals, const char *source)
+{
+	for (char **v = vals; v && *v; v++) {
+		regex_t re;
+		if (regcomp(&re, *v, REG_EXTENDED | REG_NOSUB) != 0)
+			continue;
+		bool m = regexec(&re, source, 0, NULL, 0) == 0;
+		regfree(&re);
+		if (m)
+			return true;
+	}
+	return false;
 }

@@ -24,4 +24,10 @@ int api_filters_parse(const char *q, const char *const *allowed, json_t **ret, s
  */
 char **api_filter_values(const json_t *filters, const char *key);
 
+/*
+ * dockerd's filters.Args.Match: does any of vals, an unanchored regular
+ * expression, match source? (name and id filters: "^web", "db$")
+ */
+bool api_filter_match(char **vals, const char *source);
+
 #endif

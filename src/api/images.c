@@ -17,6 +17,8 @@
 #include "api/routes.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/opttab.h"
+#include "common/strv.h"
 #include "common/util.h"
 #include "engine/engine.h"
 #include "image/image.h"
@@ -36,11 +38,46 @@ static int body_fd(struct api_call *c)
 	return fd;
 }
 
+/* A dangling= filter's one value, as dockerd's strconv.ParseBool reads it; -1 after a 400. */
+static int dangling_value(struct api_call *c, char **dangling)
+{
+	int d = opttab_parse_bool(dangling[0]);
+	if (d < 0 || strv_length(dangling) > 1)
+		http_respond_error(c->req, 400, "Invalid filter 'dangling=[%s]'", dangling[0]);
+	return d < 0 || strv_length(dangling) > 1 ? -1 : d;
+}
+
+/* GET /images/json?filters= (dockerd's keys: reference, dangling, label, before, since) and ?filter= (old). */
 void api_images_list(struct api_call *c)
 {
+	static const char *const keys[] = { "reference", "dangling", "label", "before", "since", NULL };
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	struct image_list_filters f = { .all = http_query_bool(c->req, "all", false) };
+	_cleanup_json_ json_t *fj = NULL;
+	if (api_filters_parse(http_request_query(c->req, "filters"), keys, &fj, &err) < 0) {
+		api_error(c->req, -EINVAL, err);
+		return;
+	}
+	_cleanup_strv_ char **reference = api_filter_values(fj, "reference");
+	_cleanup_strv_ char **dangling = api_filter_values(fj, "dangling");
+	_cleanup_strv_ char **labels = api_filter_values(fj, "label");
+	_cleanup_strv_ char **before = api_filter_values(fj, "before");
+	_cleanup_strv_ char **since = api_filter_values(fj, "since");
+	const char *legacy = http_request_query(c->req, "filter");
+	if (!reference && legacy && *legacy)
+		strv_add(&reference, legacy);
+	struct image_list_filters f = { .all = http_query_bool(c->req, "all", false),
+					.reference = (const char *const *)reference,
+					.label = (const char *const *)labels,
+					.before = before ? before[0] : NULL,
+					.since = since ? since[0] : NULL };
+	if (dangling) {
+		int d = dangling_value(c, dangling);
+		if (d < 0)
+			return;
+		f.dangling_set = true;
+		f.dangling = d;
+	}
 	int r = image_list(c->api->images, &f, &out, &err);
 	if (r < 0)
 		api_error(c->req, r, err);
@@ -53,10 +90,21 @@ void api_image_inspect(struct api_call *c)
 	json_t *out = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = image_inspect(c->api->images, c->param[0], &out, &err);
-	if (r < 0)
+	if (r < 0) {
 		api_error(c->req, r, err);
-	else
-		http_respond_json(c->req, 200, out);
+		return;
+	}
+	/* dockerd marshals a whole container.Config in both: clients index its members unchecked */
+	const char *keys[] = { "Config", "ContainerConfig" };
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		json_t *cfg = json_object_get(out, keys[i]);
+		if (!json_is_object(cfg)) {
+			cfg = json_object();
+			json_object_set_new(out, keys[i], cfg);
+		}
+		api_config_defaults(cfg);
+	}
+	http_respond_json(c->req, 200, out);
 }
 
 void api_image_history(struct api_call *c)
@@ -314,13 +362,10 @@ void api_images_prune(struct api_call *c)
 	_cleanup_strv_ char **labels = api_filter_values(f, "label");
 	bool all = false;
 	if (dangling && dangling[0]) {
-		const char *d = dangling[0];
-		if (!strcasecmp(d, "false") || streq(d, "0"))
-			all = true;
-		else if (strcasecmp(d, "true") && !streq(d, "1")) {
-			http_respond_error(c->req, 400, "invalid filter 'dangling=%s'", d);
+		int d = dangling_value(c, dangling);
+		if (d < 0)
 			return;
-		}
+		all = d == 0;
 	}
 	int64_t until_unix = 0;
 	if (until && until[0] && api_parse_until(until[0], &until_unix) < 0) {

@@ -69,8 +69,10 @@ void api_networks_list(struct api_call *c)
 
 void api_network_inspect(struct api_call *c)
 {
-	if (disabled(c))
+	if (!c->api->netops) { /* no network exists: `docker inspect NAME` goes on to say "No such object" */
+		http_respond_error(c->req, 404, "network %s not found", c->param[0]);
 		return;
+	}
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_(net_network_freep) struct net_network *n = NULL;
 	int r = net_network_get(net_of(c), c->param[0], &n, &err);

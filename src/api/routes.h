@@ -139,9 +139,28 @@ void api_volume_inspect(struct api_call *c);
 void api_volume_remove(struct api_call *c);
 
 /* Docker's container JSON shapes (shapes.c). */
+/* Add the members of docker's container.Config that cfg lacks, with their zero values. */
+void api_config_defaults(json_t *cfg);
 json_t *api_container_json(const struct engine_container_info *i);
 json_t *api_container_summary(const struct engine_container_info *i);
 /* Does the container match docker's ps filters ({"status":[..],"name":[..],"label":[..],"id":[..]})? */
 bool api_container_filter(const struct engine_container_info *i, const json_t *filters);
+
+/*
+ * `docker ps` filters (psfilter.c): api_ps_filter_new parses ?filters= q
+ * (NULL/"": *ret NULL, every container matches) against dockerd's keys and
+ * values, resolving ancestor images in `images` and before/since containers
+ * in list (-ENOENT "no such container X"); -EINVAL for a bad key or value.
+ */
+struct api_ps_filter;
+struct image_store;
+int api_ps_filter_new(const char *q, struct image_store *images, struct engine_container_info *const *list,
+		      size_t n, struct api_ps_filter **ret, struct berth_error **err);
+/* Does container i (summary: its GET /containers/json entry) pass f (NULL: yes)? */
+bool api_ps_filter_match(const struct api_ps_filter *f, const struct engine_container_info *i,
+			 const json_t *summary);
+void api_ps_filter_free(struct api_ps_filter *f);
+/* Does f filter on key? */
+bool api_ps_filter_has(const struct api_ps_filter *f, const char *key);
 
 #endif

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "api/routes.h"
+#include "common/json.h"
 #include "common/util.h"
 
 static int64_t unix_of(const char *t)
@@ -105,6 +106,51 @@ static json_t *network_settings(const struct engine_container_info *i)
 			 "MacAddress", "", "Networks", nets);
 }
 
+void api_config_defaults(json_t *cfg)
+{
+	static const char *const strings[] = { "Hostname", "Domainname", "User", "Image", "WorkingDir" };
+	static const char *const falses[] = { "AttachStdin", "AttachStdout", "AttachStderr",
+					      "Tty",	     "OpenStdin",    "StdinOnce" };
+	static const char *const nulls[] = { "Env", "Cmd", "Volumes", "Entrypoint", "OnBuild", "Labels" };
+	for (size_t k = 0; k < ARRAY_SIZE(strings); k++)
+		if (!json_object_get(cfg, strings[k]))
+			json_object_set_new(cfg, strings[k], json_string(""));
+	for (size_t k = 0; k < ARRAY_SIZE(falses); k++)
+		if (!json_object_get(cfg, falses[k]))
+			json_object_set_new(cfg, falses[k], json_false());
+	for (size_t k = 0; k < ARRAY_SIZE(nulls); k++)
+		if (!json_object_get(cfg, nulls[k]))
+			json_object_set_new(cfg, nulls[k], json_null());
+}
+
+/*
+ * The members of dockerd's HostConfig (a Go struct: all of them, always) with
+ * their zero values, for the ones a container's stored HostConfig lacks (docker-py
+ * sends only what it is given: attrs['HostConfig']['Binds'] raised KeyError).
+ */
+static void hostconfig_members(json_t *hc)
+{
+	static const char zero[] =
+	    "{\"Binds\":null,\"BlkioDeviceReadBps\":null,\"BlkioDeviceReadIOps\":null,"
+	    "\"BlkioDeviceWriteBps\":null,\"BlkioDeviceWriteIOps\":null,\"BlkioWeight\":0,"
+	    "\"BlkioWeightDevice\":null,\"CapAdd\":null,\"CapDrop\":null,\"Cgroup\":\"\",\"CgroupParent\":\"\","
+	    "\"ConsoleSize\":[0,0],\"ContainerIDFile\":\"\",\"CpuCount\":0,\"CpuPercent\":0,"
+	    "\"CpuRealtimePeriod\":0,\"CpuRealtimeRuntime\":0,\"CpusetCpus\":\"\",\"CpusetMems\":\"\","
+	    "\"DeviceCgroupRules\":null,\"DeviceRequests\":null,\"Devices\":null,\"Dns\":null,"
+	    "\"DnsOptions\":null,\"DnsSearch\":null,\"ExtraHosts\":null,\"GroupAdd\":null,"
+	    "\"IOMaximumBandwidth\":0,\"IOMaximumIOps\":0,\"Isolation\":\"\",\"KernelMemory\":0,"
+	    "\"KernelMemoryTCP\":0,\"Links\":null,\"MemoryReservation\":0,\"MemorySwappiness\":null,"
+	    "\"OomKillDisable\":false,\"OomScoreAdj\":0,\"PidMode\":\"\",\"PidsLimit\":null,"
+	    "\"SecurityOpt\":null,\"UTSMode\":\"\",\"Ulimits\":null,\"UsernsMode\":\"\",\"VolumeDriver\":\"\","
+	    "\"VolumesFrom\":null}";
+	_cleanup_json_ json_t *z = json_loads(zero, 0, NULL);
+	const char *k;
+	json_t *v;
+	json_object_foreach (z, k, v)
+		if (!json_object_get(hc, k))
+			json_object_set(hc, k, v);
+}
+
 json_t *api_container_json(const struct engine_container_info *i)
 {
 	json_t *args;
@@ -135,12 +181,15 @@ json_t *api_container_json(const struct engine_container_info *i)
 	const char *rt = json_string_value(json_object_get(hc, "Runtime"));
 	if (!rt || !*rt)
 		json_object_set_new(hc, "Runtime", json_string("runc"));
+	hostconfig_members(hc);
 	json_object_set_new(j, "HostConfig", hc);
 	json_object_set_new(
 	    j, "GraphDriver",
 	    json_pack("{s:s,s:{s:s}}", "Name", "overlay2", "Data", "MergedDir", i->rootfs ? i->rootfs : ""));
 	json_object_set_new(j, "Mounts", i->mounts ? json_incref(i->mounts) : json_array());
-	json_object_set(j, "Config", i->config);
+	json_t *cfg = json_is_object(i->config) ? json_copy(i->config) : json_object();
+	api_config_defaults(cfg);
+	json_object_set_new(j, "Config", cfg);
 	json_object_set_new(j, "NetworkSettings", network_settings(i));
 	return j;
 }

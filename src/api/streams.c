@@ -65,11 +65,11 @@ void api_container_logs(struct api_call *c)
 		http_respond_error(c->req, 400, "Bad parameters: you must choose at least one stream");
 		return;
 	}
+	o.details = http_query_bool(c->req, "details", false);
+	/* dockerd: a tail that is not a number (or is negative) means every line, as "all" */
 	const char *tail = http_request_query(c->req, "tail");
-	if (tail && *tail && !streq(tail, "all") && (util_parse_int64(tail, &o.tail) < 0 || o.tail < 0)) {
-		http_respond_error(c->req, 400, "invalid tail '%s'", tail);
-		return;
-	}
+	if (tail && *tail && (util_parse_int64(tail, &o.tail) < 0 || o.tail < 0))
+		o.tail = -1;
 	if (query_time_ns(c, "since", &o.since_ns) < 0 || query_time_ns(c, "until", &o.until_ns) < 0)
 		return;
 	struct engine_log_reader *r = NULL;

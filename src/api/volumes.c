@@ -31,7 +31,7 @@ static int filter_volumes(struct api_call *c, json_t *list, const json_t *f, str
 		else if (!strcasecmp(dangling[0], "false") || streq(dangling[0], "0"))
 			want_dangling = 0;
 		else
-			return berth_error_msg(err, EINVAL, "invalid filter 'dangling=%s'", dangling[0]);
+			return berth_error_msg(err, EINVAL, "Invalid filter 'dangling=[%s]'", dangling[0]);
 	}
 	struct engine_container_info **cs = NULL;
 	size_t n = 0;
@@ -43,7 +43,7 @@ static int filter_volumes(struct api_call *c, json_t *list, const json_t *f, str
 	for (size_t i = json_array_size(list); i-- > 0;) {
 		json_t *v = json_array_get(list, i);
 		const char *name = json_string_value(json_object_get(v, "Name")) ?: "";
-		bool keep = any_substring(name, names) &&
+		bool keep = (!names || api_filter_match(names, name)) &&
 			    labels_match(json_object_get(v, "Labels"), labels) &&
 			    any_substring("local", drivers);
 		if (keep && want_dangling >= 0)

@@ -189,8 +189,7 @@ int opttab_scan_usage(const struct cli_opt *t, int argc, char **argv, const char
 
 /* ---- Go's flag syntax (runc) ---- */
 
-/* strconv.ParseBool: 1 if true, 0 if false, -1 if neither. */
-static int go_parse_bool(const char *v)
+int opttab_parse_bool(const char *v)
 {
 	static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
 	static const char *const no[] = { "0", "f", "F", "FALSE", "false", "False" };
@@ -233,7 +232,7 @@ int opttab_scan_go(const struct cli_opt *t, int argc, char **argv, const char *w
 		}
 		const char *val = eq ? eq + 1 : NULL;
 		if (o->kind == CLI_OPT_FLAG || o->kind == CLI_OPT_BOOL) {
-			int b = val ? go_parse_bool(val) : 1;
+			int b = val ? opttab_parse_bool(val) : 1;
 			if (b < 0) {
 				fprintf(stderr, "%s: invalid boolean value '%s' for '%.*s'\n", who, val,
 					(int)(eq - a), a);

@@ -109,6 +109,9 @@ int opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *shor
 int opttab_scan_usage(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
 			  void (*usage)(FILE *f));
 
+/* Go's strconv.ParseBool (runc's flags, dockerd's boolean filters): 1 true, 0 false, -1 neither. */
+int opttab_parse_bool(const char *v);
+
 /*
  * Scan argv[1..] (argv[0]: the verb) with runc's syntax (Go's flag package): "-n" or "--n" for
  * the short letter, "-name" or "--name" for the long name, the value as "=v" or the next word.

@@ -385,12 +385,27 @@ static bool name_valid(const char *n)
 	return true;
 }
 
-static bool name_taken(struct engine *e, const char *name)
+/* The container holding name, or NULL. */
+static struct container *name_holder(struct engine *e, const char *name)
 {
 	for (size_t i = 0; i < e->n_cs; i++)
 		if (streq(e->cs[i]->name, name))
-			return true;
-	return false;
+			return e->cs[i];
+	return NULL;
+}
+
+static bool name_taken(struct engine *e, const char *name)
+{
+	return name_holder(e, name) != NULL;
+}
+
+/* dockerd's conflict, naming the holder (prefix: rename's "Error when allocating new name: "). */
+static int name_conflict(struct engine *e, const char *prefix, const char *name, struct berth_error **err)
+{
+	return berth_error_msg(err, EEXIST,
+			       "%sConflict. The container name \"/%s\" is already in use by container \"%s\". You "
+			       "have to remove (or rename) that container to be able to reuse that name.",
+			       prefix, name, name_holder(e, name)->id);
 }
 
 static char *random_name(struct engine *e)
@@ -418,22 +433,22 @@ static char *random_name(struct engine *e)
 int engine_container_rename(struct engine *e, const char *ref, const char *name, struct berth_error **err)
 {
 	const char *n = name && name[0] == '/' ? name + 1 : name;
-	if (!n || !name_valid(n))
-		return berth_error_msg(err, EINVAL,
-				       "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are "
-				       "allowed",
-				       name ? name : "");
 	pthread_mutex_lock(&e->lock);
 	struct container *c;
+	/* as dockerd: the container first (404), then the new name */
 	int r = engine_container_find_locked(e, ref, &c, err);
 	if (r >= 0) {
-		if (streq(c->name, n)) {
+		if (!n || !name_valid(n)) {
+			r = berth_error_msg(err, EINVAL,
+					    "Error when allocating new name: Invalid container name (/%s), only "
+					    "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+					    n ? n : "");
+		} else if (streq(c->name, n)) {
 			r = berth_error_msg(err, EINVAL,
 					    "Renaming a container with the same name as its current "
 					    "name");
 		} else if (name_taken(e, n)) {
-			r = berth_error_msg(err, EEXIST,
-					    "Conflict. The container name \"/%s\" is already in use", n);
+			r = name_conflict(e, "Error when allocating new name: ", n, err);
 		} else {
 			char *old = c->name;
 			c->name = xstrdup(n);
@@ -467,12 +482,9 @@ int engine_container_register(struct engine *e, struct container *c, const char 
 		return berth_error_msg(err, ENOSPC, "too many containers (limit %d)", ENGINE_MAX_CONTAINERS);
 	}
 	if (n && *n && name_taken(e, n)) {
+		int r = name_conflict(e, "", n, err);
 		pthread_mutex_unlock(&e->lock);
-		return berth_error_msg(
-		    err, EEXIST,
-		    "Conflict. The container name \"/%s\" is already in use by container. You "
-		    "have to remove (or rename) that container to be able to reuse that name.",
-		    n);
+		return r;
 	}
 	c->name = n && *n ? xstrdup(n) : random_name(e);
 	int r = engine_store_save(e, c, err);

@@ -4,6 +4,8 @@
  * defaults the way docker does, and register the container.
  */
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <time.h>
 
 #include "common/fs.h"
@@ -39,6 +41,7 @@ static const struct field_rule host_rules[] = {
 	{ "UTSMode", JSON_STRING },    { "ShmSize", JSON_INTEGER },     { "MemorySwap", JSON_INTEGER },
 	{ "VolumesFrom", JSON_ARRAY }, { "CpuQuota", JSON_INTEGER },    { "CpuPeriod", JSON_INTEGER },
 	{ "CpusetMems", JSON_STRING }, { "BlkioWeight", JSON_INTEGER }, { "Runtime", JSON_STRING },
+	{ "MaskedPaths", JSON_ARRAY }, { "ReadonlyPaths", JSON_ARRAY },
 };
 
 static int check_fields(const json_t *obj, const char *path, const struct field_rule *rules, size_t n,
@@ -95,11 +98,11 @@ static int norm_strslice(json_t *obj, const char *key, struct berth_error **err)
 	return 0;
 }
 
-/* Image Env first, then the user's, a later KEY= replacing an earlier one. */
+/* As dockerd: the user's Env (a later KEY= replacing an earlier one), then the image's KEYs it does not set. */
 static json_t *merge_env(const json_t *img, const json_t *user)
 {
 	json_t *out = json_array();
-	const json_t *lists[] = { img, user };
+	const json_t *lists[] = { user, img };
 	for (size_t l = 0; l < 2; l++) {
 		size_t i;
 		json_t *el;
@@ -115,7 +118,8 @@ static json_t *merge_env(const json_t *img, const json_t *user)
 				const char *t = json_string_value(o);
 				if (strlen(t) >= klen && !strncmp(t, s, klen) &&
 				    (t[klen] == '=' || t[klen] == '\0')) {
-					json_array_set(out, k, el);
+					if (l == 0) /* the image's never replaces the user's */
+						json_array_set(out, k, el);
 					replaced = true;
 					break;
 				}
@@ -131,7 +135,12 @@ static void merge_image(json_t *cfg, const json_t *imgcfg)
 {
 	const json_t *ic = json_object_get(imgcfg, "config");
 	json_object_set_new(cfg, "Env", merge_env(json_object_get(ic, "Env"), json_object_get(cfg, "Env")));
-	bool user_ep = json_object_get(cfg, "Entrypoint") != NULL;
+	json_t *ep = json_object_get(cfg, "Entrypoint");
+	bool user_ep = ep && !json_is_null(ep);
+	/* `--entrypoint ''` ([""]): no entrypoint at all, not the image's (dockerd stores null), nor its Cmd */
+	bool reset_ep = json_array_size(ep) == 1 && streq(json_string_value(json_array_get(ep, 0)) ?: "x", "");
+	if (reset_ep)
+		json_object_set_new(cfg, "Entrypoint", json_null());
 	if (!user_ep && json_object_get(ic, "Entrypoint"))
 		json_object_set(cfg, "Entrypoint", json_object_get(ic, "Entrypoint"));
 	if (!json_object_get(cfg, "Cmd") && !user_ep && json_object_get(ic, "Cmd"))
@@ -189,29 +198,16 @@ static int check_restart(json_t *hc, struct berth_error **err)
 	return 0;
 }
 
+/*
+ * NetworkMode "" is "default". Whether a container:NAME or a network exists is
+ * the start's question, as in dockerd (a 404 here makes the docker CLI pull
+ * the image and report the pull's failure instead).
+ */
 static int check_network(struct engine *e, json_t *hc, struct berth_error **err)
 {
 	const char *mode = json_string_value(json_object_get(hc, "NetworkMode"));
-	if (!mode || !*mode) {
+	if (!mode || !*mode)
 		json_object_set_new(hc, "NetworkMode", json_string("default"));
-		return 0;
-	}
-	if (streq(mode, "none") || streq(mode, "host") || streq(mode, "default") || streq(mode, "bridge"))
-		return 0;
-	if (startswith(mode, "container:")) {
-		if (!e)
-			return 0;
-		struct container *t;
-		int r = engine_container_find(e, mode + 10, &t, err);
-		if (r < 0)
-			return r;
-		pthread_mutex_lock(&e->lock);
-		engine_container_unref(t);
-		pthread_mutex_unlock(&e->lock);
-		return 0;
-	}
-	if (!e || !e->net)
-		return berth_error_msg(err, ENOENT, "network %s not found", mode);
 	return 0;
 }
 
@@ -236,11 +232,17 @@ static void hostconfig_defaults(json_t *hc)
 	for (size_t i = 0; i < ARRAY_SIZE(zeros); i++)
 		if (!json_object_get(hc, zeros[i]))
 			json_object_set_new(hc, zeros[i], json_integer(0));
-	if (!json_object_get(hc, "ShmSize"))
+	if (json_integer_value(json_object_get(hc, "ShmSize")) <= 0) /* 0 (the CLI's): the default */
 		json_object_set_new(hc, "ShmSize", json_integer(64 << 20));
 	if (!json_object_get(hc, "PortBindings"))
 		json_object_set_new(hc, "PortBindings", json_object());
-	if (!json_object_get(hc, "IpcMode"))
+	/* dockerd's default cgroup namespace mode on a cgroup v1 host (v2: private, not done here) */
+	struct statfs sfs;
+	const char *cgns = json_string_value(json_object_get(hc, "CgroupnsMode"));
+	if ((!cgns || !*cgns) && statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type != CGROUP2_SUPER_MAGIC)
+		json_object_set_new(hc, "CgroupnsMode", json_string("host"));
+	const char *ipc = json_string_value(json_object_get(hc, "IpcMode"));
+	if (!ipc || !*ipc)
 		json_object_set_new(hc, "IpcMode", json_string("private"));
 }
 
@@ -327,6 +329,28 @@ static int check_runtime(struct engine *e, json_t *hc, struct berth_error **err)
 	return engine_runtime_check(e, name, err);
 }
 
+/* dockerd's create-time checks of StopSignal and of the Healthcheck's durations (1 ms minimum). */
+static int check_signal_and_health(const json_t *cfg, struct berth_error **err)
+{
+	const char *sig = json_string_value(json_object_get(cfg, "StopSignal"));
+	if (sig && *sig && engine_signal_parse(sig) < 0)
+		return berth_error_msg(err, EINVAL, "Invalid signal: %s", sig);
+	const json_t *h = json_object_get(cfg, "Healthcheck");
+	static const char *const durations[] = { "Interval", "Timeout", "StartPeriod" };
+	for (size_t i = 0; i < ARRAY_SIZE(durations); i++) {
+		json_t *v = json_object_get(h, durations[i]);
+		if (v && !json_is_null(v) && !json_is_integer(v))
+			return json_type_error("Config.Healthcheck", durations[i], "integer", v, err);
+		json_int_t ns = json_integer_value(v);
+		if (ns != 0 && ns < 1000000)
+			return berth_error_msg(err, EINVAL, "%s in Healthcheck cannot be less than 1ms",
+					       durations[i]);
+	}
+	if (json_integer_value(json_object_get(h, "Retries")) < 0)
+		return berth_error_msg(err, EINVAL, "Retries in Healthcheck cannot be negative");
+	return 0;
+}
+
 static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_error **err)
 {
 	int r;
@@ -335,9 +359,11 @@ static int validate(struct engine *e, json_t *cfg, json_t *hc, struct berth_erro
 	    (r = norm_strslice(cfg, "Cmd", err)) < 0 || (r = norm_strslice(cfg, "Entrypoint", err)) < 0 ||
 	    (r = check_restart(hc, err)) < 0 || (r = check_network(e, hc, err)) < 0 ||
 	    (r = check_cgroup_parent(hc, err)) < 0 || (r = check_runtime(e, hc, err)) < 0 ||
-	    (r = engine_working_dir_check(cfg, err)) < 0 || (r = engine_resources_check(hc, err)) < 0)
+	    (r = engine_working_dir_check(cfg, err)) < 0 || (r = engine_resources_check(hc, err)) < 0 ||
+	    (r = check_signal_and_health(cfg, err)) < 0)
 		return r;
 	hostconfig_defaults(hc);
+	engine_spec_default_paths(hc);
 	json_t *labels = json_object_get(cfg, "Labels");
 	const char *k;
 	json_t *v;

@@ -230,8 +230,9 @@ int engine_container_wait_begin(struct engine *e, const char *ref, enum engine_w
 int engine_container_wait_finish(struct engine_wait *w, int *ret_exit_code, struct berth_error **err);
 void engine_wait_free(struct engine_wait *w);
 
-/* Process list (ps -ef style): *ret_titles and *ret_procs as in Docker's top. */
-int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct berth_error **err);
+/* docker top: {Titles, Processes} of `ps PS_ARGS` (NULL/"": -ef) for the container's processes. */
+int engine_container_top(struct engine *e, const char *ref, const char *ps_args, json_t **ret,
+			 struct berth_error **err);
 
 /* ---- attach / exec streams ---- */
 
@@ -284,6 +285,7 @@ int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, str
 
 struct engine_log_opts {
 	bool out, err, follow, timestamps;
+	bool details;               /* each line after its record's attrs ("k=v,..." and a space) */
 	int64_t tail;               /* < 0: all */
 	int64_t since_ns, until_ns; /* unix ns; 0: unbounded */
 };

@@ -126,6 +126,11 @@ int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool r
 		json_decref(x->process);
 		x->process = json_incref(proc);
 		engine_container_event(e, c, "exec_start", json_pack("{s:s}", "execID", x->id));
+	} else if (r == -EINVAL && json_array_size(json_object_get(cfg, "Cmd"))) {
+		/* an unknown user or group: dockerd starts the exec, which fails with 126 and says why */
+		x->started = true;
+		x->exit_code = 126;
+		r = -ENOEXEC;
 	}
 	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);

@@ -185,6 +185,12 @@ int engine_spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid
 
 /* Unknown capability names, or CapAdd beyond the daemon's bounding set: EINVAL/EPERM. */
 int engine_spec_caps_check(const json_t *hostconfig, struct berth_error **err);
+/*
+ * HostConfig.MaskedPaths / ReadonlyPaths: docker's defaults when absent or
+ * null on a container that is not privileged (dockerd stores them at create;
+ * the CLI's --security-opt systempaths=unconfined sends [] for none).
+ */
+void engine_spec_default_paths(json_t *hostconfig);
 
 /* resources.c: dockerd's create-time checks of a HostConfig's resources and of Config.WorkingDir
  * (EINVAL with dockerd's message). */

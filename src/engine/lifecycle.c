@@ -16,6 +16,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/strv.h"
 #include "common/util.h"
 #include "engine/internal.h"
 #include "engine/state.h"
@@ -93,6 +94,72 @@ static void resolv_conf_of(struct engine *e, const char *mode, struct strbuf *sb
 		strbuf_reset(sb);
 }
 
+/* The words after `key` on the lines of a resolv.conf that start with it ("nameserver", "search" ...). */
+static void resolv_words(const char *text, const char *key, bool last_only, char ***ret)
+{
+	_cleanup_free_ char *copy = xstrdup(text);
+	char *save = NULL;
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		size_t n = strlen(key);
+		if (strncmp(line, key, n) || (line[n] != ' ' && line[n] != '\t'))
+			continue;
+		if (last_only) { /* search/domain: the last line wins */
+			strv_free(*ret);
+			*ret = NULL;
+		}
+		char *save2 = NULL;
+		for (char *w = strtok_r(line + n, " \t", &save2); w; w = strtok_r(NULL, " \t", &save2))
+			strv_add(ret, w);
+	}
+}
+
+static char **json_strv(const json_t *a)
+{
+	char **v = NULL;
+	size_t i;
+	json_t *el;
+	json_array_foreach (a, i, el)
+		if (json_string_value(el))
+			strv_add(&v, json_string_value(el));
+	return v;
+}
+
+/*
+ * --dns, --dns-search, --dns-option over the base resolv.conf, as dockerd's
+ * resolvconf.Build: what is not given comes from the base; search "." is none.
+ */
+static void resolv_conf_apply(const json_t *hc, struct strbuf *sb)
+{
+	_cleanup_strv_ char **dns = json_strv(json_object_get(hc, "Dns"));
+	_cleanup_strv_ char **search = json_strv(json_object_get(hc, "DnsSearch"));
+	_cleanup_strv_ char **opts = json_strv(json_object_get(hc, "DnsOptions"));
+	if (!dns && !search && !opts)
+		return;
+	_cleanup_free_ char *base = strbuf_detach(sb, NULL);
+	if (!dns)
+		resolv_words(base, "nameserver", false, &dns);
+	if (!search) {
+		resolv_words(base, "domain", true, &search);
+		resolv_words(base, "search", true, &search);
+	}
+	if (!opts)
+		resolv_words(base, "options", false, &opts);
+	if (search && !(strv_length(search) == 1 && streq(search[0], "."))) {
+		strbuf_addstr(sb, "search");
+		for (char **w = search; *w; w++)
+			strbuf_addf(sb, " %s", *w);
+		strbuf_addch(sb, '\n');
+	}
+	for (char **w = dns; w && *w; w++)
+		strbuf_addf(sb, "nameserver %s\n", *w);
+	if (opts) {
+		strbuf_addstr(sb, "options");
+		for (char **w = opts; *w; w++)
+			strbuf_addf(sb, " %s", *w);
+		strbuf_addch(sb, '\n');
+	}
+}
+
 static int write_etc_files(struct engine *e, struct container *c, bool host_net, struct berth_error **err)
 {
 	_cleanup_free_ char *dir = engine_container_dir(e, c->id);
@@ -124,6 +191,7 @@ static int write_etc_files(struct engine *e, struct container *c, bool host_net,
 		return r;
 	strbuf_reset(&sb);
 	resolv_conf_of(e, json_string_value(json_object_get(c->hostconfig, "NetworkMode")), &sb);
+	resolv_conf_apply(c->hostconfig, &sb);
 	return fs_write_file_replace(resolv, sb.buf, sb.len, 0644, err);
 }
 

@@ -9,6 +9,7 @@
  * into the same record objects ({"log","stream","time"} as json-file's) so
  * that filtering and framing are shared.
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
@@ -137,6 +138,44 @@ static bool wanted(const struct engine_log_reader *r, const json_t *rec)
 	return true;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void query_escape(const char *s, struct strbuf *out)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (isalnum(ch) || strchr("-_.~", ch))
+			strbuf_addch(out, (char)ch);
+		else if (ch == ' ')
+			strbuf_addch(out, '+');
+		else
+			strbuf_addf(out, "%%%02X", ch);
+	}
+}
+
+/* docker logs --details: the record's attrs as "k=v,..." by key (query-escaped), then a space. */
+static void details_prefix(const json_t *attrs, struct strbuf *out)
+{
+	size_t n = json_object_size(attrs), k = 0;
+	_cleanup_free_ const char **keys = xcalloc(n + 1, sizeof(*keys));
+	const char *key;
+	json_t *v;
+	json_object_foreach ((json_t *)attrs, key, v)
+		keys[k++] = key;
+	qsort(keys, k, sizeof(*keys), key_cmp);
+	for (size_t i = 0; i < k; i++) {
+		if (i)
+			strbuf_addch(out, ',');
+		query_escape(keys[i], out);
+		strbuf_addch(out, '=');
+		query_escape(json_string_value(json_object_get(attrs, keys[i])) ?: "", out);
+	}
+	strbuf_addch(out, ' ');
+}
+
 static void emit(const struct engine_log_reader *r, const json_t *rec, struct strbuf *out)
 {
 	const json_t *logv = json_object_get(rec, "log");
@@ -147,6 +186,8 @@ static void emit(const struct engine_log_reader *r, const json_t *rec, struct st
 	_cleanup_strbuf_ struct strbuf line = STRBUF_INIT;
 	if (r->opts.timestamps)
 		strbuf_addf(&line, "%s ", json_string_value(json_object_get(rec, "time")));
+	if (r->opts.details)
+		details_prefix(json_object_get(rec, "attrs"), &line);
 	strbuf_add(&line, log, json_string_length(logv));
 	if (r->tty) {
 		strbuf_add(out, line.buf, line.len);

@@ -3,6 +3,7 @@
  * remove, wait, top and attach. Each takes the container's op_lock so
  * lifecycle changes of one container never interleave.
  */
+#include <sys/wait.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/strv.h"
 #include "common/util.h"
 #include "engine/internal.h"
 #include "engine/state.h"
@@ -465,7 +467,96 @@ int engine_container_wait(struct engine *e, const char *ref, enum engine_wait_co
 	return r < 0 ? r : engine_container_wait_finish(w, ret_exit_code, err);
 }
 
-int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct berth_error **err)
+/* Split on spaces (Go's strings.Fields over ASCII whitespace). */
+static char **fields_of(const char *s)
+{
+	char **v = NULL;
+	while (*s) {
+		s += strspn(s, " \t");
+		size_t n = strcspn(s, " \t");
+		if (n) {
+			_cleanup_free_ char *f = xstrndup(s, n);
+			strv_add(&v, f);
+		}
+		s += n;
+	}
+	return v;
+}
+
+/*
+ * As dockerd: `ps ARGS` (docker top's ps options; -q PIDS first, for a ps
+ * that has it), its header as the titles, and the rows whose PID column names
+ * one of the container's processes, the last column holding the rest.
+ */
+static int top_ps(const char *ps_args, const pid_t *pids, size_t npids, const char *plist, json_t **ret,
+		  struct berth_error **err)
+{
+	_cleanup_strv_ char **args = fields_of(ps_args);
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	int st = -1;
+	for (int quick = 1; quick >= 0 && st != 0; quick--) {
+		_cleanup_strv_ char **argv = NULL;
+		strv_add(&argv, "ps");
+		for (char **a = args; a && *a; a++)
+			strv_add(&argv, *a);
+		if (quick && plist && *plist) {
+			strv_add(&argv, "-q");
+			strv_add(&argv, plist);
+		}
+		struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
+		o.argv = (const char **)argv;
+		strbuf_reset(&out);
+		if (proc_run(&o, NULL, 0, &out, NULL, 0, 10000, &st, NULL) < 0)
+			st = -1;
+	}
+	if (st != 0)
+		return berth_error_msg(err, EINVAL, "Error running ps: exit status %d",
+				       st > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : st);
+	char *save = NULL;
+	char *header = strtok_r(out.buf, "\n", &save);
+	_cleanup_strv_ char **titles = header ? fields_of(header) : NULL;
+	size_t ntitles = strv_length(titles);
+	ssize_t pid_col = -1;
+	for (size_t i = 0; i < ntitles; i++)
+		if (streq(titles[i], "PID"))
+			pid_col = (ssize_t)i;
+	if (pid_col < 0)
+		return berth_error_msg(err, EINVAL, "Couldn't find PID field in ps output");
+	json_t *procs = json_array();
+	for (char *line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		_cleanup_strv_ char **f = fields_of(line);
+		size_t nf = strv_length(f);
+		int64_t pid;
+		if ((size_t)pid_col >= nf || util_parse_int64(f[pid_col], &pid) < 0)
+			continue;
+		bool ours = false;
+		for (size_t i = 0; i < npids && !ours; i++)
+			ours = pids[i] == (pid_t)pid;
+		if (!ours)
+			continue;
+		json_t *row = json_array();
+		_cleanup_strbuf_ struct strbuf last = STRBUF_INIT;
+		for (size_t i = 0; i < nf; i++) {
+			if (i + 1 < ntitles) {
+				json_array_append_new(row, json_string(f[i]));
+				continue;
+			}
+			if (last.len)
+				strbuf_addch(&last, ' ');
+			strbuf_addstr(&last, f[i]);
+		}
+		json_array_append_new(row, json_string(last.len ? last.buf : ""));
+		json_array_append_new(procs, row);
+	}
+	json_t *t = json_array();
+	for (size_t i = 0; i < ntitles; i++)
+		json_array_append_new(t, json_string(titles[i]));
+	*ret = json_pack("{s:o,s:o}", "Titles", t, "Processes", procs);
+	return 0;
+}
+
+int engine_container_top(struct engine *e, const char *ref, const char *ps_args, json_t **ret,
+			 struct berth_error **err)
 {
 	struct container *c;
 	int r = engine_container_find(e, ref, &c, err);
@@ -488,40 +579,10 @@ int engine_container_top(struct engine *e, const char *ref, json_t **ret, struct
 	engine_rt_done(&rt);
 	if (r < 0)
 		return r;
-	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT, plist = STRBUF_INIT;
+	_cleanup_strbuf_ struct strbuf plist = STRBUF_INIT;
 	for (size_t i = 0; i < npids; i++)
 		strbuf_addf(&plist, "%s%d", i ? "," : "", (int)pids[i]);
-	json_t *procs = json_array();
-	if (plist.len) {
-		const char *argv[] = {
-			"ps",      "-o", "user,pid,ppid,c,stime,tty,time,args", "--no-headers", "-p",
-			plist.buf, NULL
-		};
-		struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
-		o.argv = argv;
-		strbuf_reset(&out);
-		int st;
-		if (proc_run(&o, NULL, 0, &out, NULL, 0, 10000, &st, NULL) >= 0) {
-			char *save = NULL;
-			for (char *line = strtok_r(out.buf, "\n", &save); line;
-			     line = strtok_r(NULL, "\n", &save)) {
-				json_t *row = json_array();
-				char *q = line;
-				for (int f = 0; f < 7; f++) {
-					q += strspn(q, " ");
-					size_t n = strcspn(q, " ");
-					json_array_append_new(row, json_stringn(q, n));
-					q += n;
-				}
-				q += strspn(q, " ");
-				json_array_append_new(row, json_string(q));
-				json_array_append_new(procs, row);
-			}
-		}
-	}
-	*ret = json_pack("{s:[s,s,s,s,s,s,s,s],s:o}", "Titles", "UID", "PID", "PPID", "C", "STIME", "TTY",
-			 "TIME", "CMD", "Processes", procs);
-	return 0;
+	return top_ps(ps_args && *ps_args ? ps_args : "-ef", pids, npids, plist.buf, ret, err);
 }
 
 int engine_container_attach(struct engine *e, const char *ref, const struct engine_stream_opts *opts,

@@ -46,6 +46,16 @@ static json_t *strv_json(const char *const *v, size_t n)
 	return a;
 }
 
+void engine_spec_default_paths(json_t *hc)
+{
+	if (json_is_true(json_object_get(hc, "Privileged")))
+		return;
+	if (!json_is_array(json_object_get(hc, "MaskedPaths")))
+		json_object_set_new(hc, "MaskedPaths", strv_json(masked_paths, ARRAY_SIZE(masked_paths)));
+	if (!json_is_array(json_object_get(hc, "ReadonlyPaths")))
+		json_object_set_new(hc, "ReadonlyPaths", strv_json(readonly_paths, ARRAY_SIZE(readonly_paths)));
+}
+
 /* "net_admin" / "CAP_NET_ADMIN" / "ALL" -> canonical name (static or owned by ret). */
 static char *cap_name(const char *s)
 {
@@ -242,15 +252,15 @@ static void member_gids(int rootfd, const char *user, json_t *gids)
 }
 
 /*
- * Supplementary groups, as dockerd and runc compute them: the /etc/group
- * entries that list the user (by name, and only when User names no group),
+ * Supplementary groups, as dockerd and runc compute them: the primary group
+ * (dockerd lists it since 20.10.18), the /etc/group entries that list the user (by name, and only when User names no group),
  * then HostConfig.GroupAdd (numbers, or names in the container's /etc/group).
  */
-static int additional_gids(const char *rootfs, const char *user, const json_t *hc, json_t **ret,
-			   struct berth_error **err)
+static int additional_gids(const char *rootfs, const char *user, uint32_t gid_primary, const json_t *hc,
+			   json_t **ret, struct berth_error **err)
 {
 	_cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_json_ json_t *gids = json_array();
+	_cleanup_json_ json_t *gids = json_pack("[I]", (json_int_t)gid_primary);
 	uint64_t v;
 	if (user && *user && !strchr(user, ':') && util_parse_uint64(user, &v) < 0 && rootfd >= 0)
 		member_gids(rootfd, user, gids);
@@ -272,16 +282,17 @@ static int additional_gids(const char *rootfs, const char *user, const json_t *h
 	return 0;
 }
 
-/* process.user.additionalGids, when there are any. */
+/* process.user.additionalGids. */
 static int set_additional_gids(const char *rootfs, const char *user, const json_t *hc, json_t *process,
 			       struct berth_error **err)
 {
 	_cleanup_json_ json_t *gids = NULL;
-	int r = additional_gids(rootfs, user, hc, &gids, err);
+	json_t *u = json_object_get(process, "user");
+	int r = additional_gids(rootfs, user, (uint32_t)json_integer_value(json_object_get(u, "gid")), hc,
+				&gids, err);
 	if (r < 0)
 		return r;
-	if (json_array_size(gids))
-		json_object_set(json_object_get(process, "user"), "additionalGids", gids);
+	json_object_set(u, "additionalGids", gids);
 	return 0;
 }
 
@@ -410,7 +421,16 @@ static json_t *mounts_of(struct engine *e, struct container *c, bool privileged)
 	add_mount(m, "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");
 	add_mount(m, "/dev/pts", "devpts", "devpts",
 		  "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5");
-	add_mount(m, "/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k");
+	/* /dev/shm: HostConfig.ShmSize bytes (0: docker's 64 MiB); the host's with --ipc host, none with --ipc none */
+	const char *ipc = json_string_value(json_object_get(c->hostconfig, "IpcMode"));
+	json_int_t shm = json_integer_value(json_object_get(c->hostconfig, "ShmSize"));
+	if (ipc && streq(ipc, "host")) {
+		add_mount(m, "/dev/shm", "bind", "/dev/shm", "rbind,rprivate");
+	} else if (!ipc || !streq(ipc, "none")) {
+		_cleanup_free_ char *o = xasprintf("nosuid,noexec,nodev,mode=1777,size=%lld",
+						   (long long)(shm > 0 ? shm : 64LL << 20));
+		add_mount(m, "/dev/shm", "tmpfs", "shm", o);
+	}
 	add_mount(m, "/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev");
 	add_mount(m, "/sys", "sysfs", "sysfs", privileged ? "nosuid,noexec,nodev" : "nosuid,noexec,nodev,ro");
 	add_mount(m, "/sys/fs/cgroup", "cgroup", "cgroup",
@@ -523,18 +543,143 @@ static void host_devices(const char *dir, int depth, json_t *out)
 	}
 }
 
-static json_t *namespaces_of(const json_t *hc, const char *netns)
+/*
+ * /proc/PID/ns/TYPE of the running container that `mode` ("container:NAME")
+ * names, for --pid/--ipc container:NAME (what: "PID", "IPC", dockerd's words).
+ */
+static int joined_ns(struct engine *e, const char *mode, const char *type, const char *what, char **ret,
+		     struct berth_error **err)
 {
+	struct container *t;
+	pthread_mutex_lock(&e->lock);
+	int r = engine_container_find_locked(e, mode + strlen("container:"), &t, err);
+	if (r >= 0) {
+		if (t->state != ENGINE_RUNNING || t->pid <= 0)
+			r = berth_error_msg(err, EINVAL, "cannot join %s of a non running container: %s", what,
+					    t->id);
+		else
+			*ret = xasprintf("/proc/%d/ns/%s", (int)t->pid, type);
+		engine_container_unref(t);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+/*
+ * linux.namespaces: pid, ipc and uts follow PidMode, IpcMode and UTSMode
+ * ("host": the host's, none of our own; "container:NAME": that container's),
+ * a cgroup one CgroupnsMode "private", the network one NetworkMode (netns: a
+ * path to join).
+ */
+static int namespaces_of(struct engine *e, const json_t *hc, const char *netns, json_t **ret,
+			 struct berth_error **err)
+{
+	static const struct {
+		const char *key, *type, *what;
+	} modes[] = { { "PidMode", "pid", "PID" }, { "IpcMode", "ipc", "IPC" }, { "UTSMode", "uts", NULL } };
+	_cleanup_json_ json_t *ns = json_pack("[{s:s}]", "type", "mount");
+	for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+		const char *mode = json_string_value(json_object_get(hc, modes[i].key));
+		if (mode && streq(mode, "host"))
+			continue;
+		if (mode && modes[i].what && startswith(mode, "container:")) {
+			_cleanup_free_ char *path = NULL;
+			int r = joined_ns(e, mode, modes[i].type, modes[i].what, &path, err);
+			if (r < 0)
+				return r;
+			json_array_append_new(ns, json_pack("{s:s,s:s}", "type", modes[i].type, "path", path));
+			continue;
+		}
+		json_array_append_new(ns, json_pack("{s:s}", "type", modes[i].type));
+	}
+	const char *cgns = json_string_value(json_object_get(hc, "CgroupnsMode"));
+	if (cgns && streq(cgns, "private"))
+		json_array_append_new(ns, json_pack("{s:s}", "type", "cgroup"));
 	const char *mode = json_string_value(json_object_get(hc, "NetworkMode"));
-	json_t *ns = json_pack("[{s:s},{s:s},{s:s},{s:s}]", "type", "pid", "type", "ipc", "type", "uts",
-			       "type", "mount");
-	if (mode && streq(mode, "host"))
-		return ns;
-	if (netns)
-		json_array_append_new(ns, json_pack("{s:s,s:s}", "type", "network", "path", netns));
-	else
-		json_array_append_new(ns, json_pack("{s:s}", "type", "network"));
-	return ns;
+	if (!mode || !streq(mode, "host"))
+		json_array_append_new(ns, netns ? json_pack("{s:s,s:s}", "type", "network", "path", netns)
+						: json_pack("{s:s}", "type", "network"));
+	*ret = TAKE_PTR(ns);
+	return 0;
+}
+
+/*
+ * HostConfig.Devices ({PathOnHost, PathInContainer, CgroupPermissions}): the
+ * host's device node (every node under it for a directory, as dockerd) in
+ * linux.devices and allowed in the device cgroup.
+ */
+static int add_device(const char *host, const char *ctr, const char *perms, json_t *devs, json_t *rules,
+		      int depth, struct berth_error **err)
+{
+	struct stat st;
+	if (stat(host, &st) < 0) {
+		int e = errno;
+		_cleanup_free_ char *why = xstrdup(strerror(e)); /* Go's spelling: "no such file or directory" */
+		why[0] = (char)tolower((unsigned char)why[0]);
+		return berth_error_msg(err, e == ENOENT ? ENOENT : EINVAL,
+				       "error gathering device information while adding custom device "
+				       "\"%s\": %s",
+				       host, why);
+	}
+	if (S_ISDIR(st.st_mode)) {
+		_cleanup_closedir_ DIR *d = opendir(host);
+		struct dirent *de;
+		while (d && depth < 8 && (de = readdir(d))) {
+			if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+				continue;
+			_cleanup_free_ char *h = xasprintf("%s/%s", host, de->d_name);
+			_cleanup_free_ char *c = xasprintf("%s/%s", ctr, de->d_name);
+			struct stat sub;
+			if (lstat(h, &sub) < 0 || !(S_ISDIR(sub.st_mode) || S_ISCHR(sub.st_mode) || S_ISBLK(sub.st_mode)))
+				continue;
+			int r = add_device(h, c, perms, devs, rules, depth + 1, err);
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		if (depth > 0)
+			return 0;
+		return berth_error_msg(err, EINVAL,
+				       "error gathering device information while adding custom device "
+				       "\"%s\": not a device node",
+				       host);
+	}
+	const char *type = S_ISCHR(st.st_mode) ? "c" : "b";
+	json_array_append_new(devs, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "path", ctr, "type", type,
+					      "major", (json_int_t)major(st.st_rdev), "minor",
+					      (json_int_t)minor(st.st_rdev), "fileMode",
+					      (json_int_t)(st.st_mode & 0777), "uid", (json_int_t)st.st_uid, "gid",
+					      (json_int_t)st.st_gid));
+	json_array_append_new(rules, json_pack("{s:b,s:s,s:I,s:I,s:s}", "allow", 1, "type", type, "major",
+					       (json_int_t)major(st.st_rdev), "minor",
+					       (json_int_t)minor(st.st_rdev), "access", perms));
+	return 0;
+}
+
+static int devices_of(const json_t *hc, json_t *linux_, struct berth_error **err)
+{
+	json_t *devs = json_object_get(linux_, "devices");
+	json_t *rules = json_object_get(json_object_get(linux_, "resources"), "devices");
+	size_t i;
+	json_t *d;
+	json_array_foreach (json_object_get(hc, "Devices"), i, d) {
+		const char *host = json_string_value(json_object_get(d, "PathOnHost"));
+		const char *ctr = json_string_value(json_object_get(d, "PathInContainer"));
+		const char *perms = json_string_value(json_object_get(d, "CgroupPermissions"));
+		if (!host || !*host)
+			return berth_error_msg(err, EINVAL, "invalid device: PathOnHost must be set");
+		if (!devs) {
+			devs = json_array();
+			json_object_set_new(linux_, "devices", devs);
+		}
+		int r = add_device(host, ctr && *ctr ? ctr : host, perms && *perms ? perms : "rwm", devs,
+				   rules, 0, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 /* linux.seccomp: none (privileged, unconfined), the user's profile or the default. */
@@ -569,22 +714,28 @@ static int linux_of(struct engine *e, struct container *c, const char *netns, bo
 {
 	const json_t *hc = c->hostconfig;
 	_cleanup_free_ char *cg = engine_container_cgroup_path(e, c);
-	_cleanup_json_ json_t *linux_ =
-	    json_pack("{s:o,s:o,s:s}", "namespaces", namespaces_of(hc, netns), "resources",
-		      resources_of(hc, privileged), "cgroupsPath", cg);
-	int r = linux_seccomp_of(hc, privileged, linux_, err);
+	json_t *ns = NULL;
+	int r = namespaces_of(e, hc, netns, &ns, err);
 	if (r < 0)
 		return r;
-	if (!privileged) {
-		json_object_set_new(linux_, "maskedPaths", strv_json(masked_paths, ARRAY_SIZE(masked_paths)));
-		json_object_set_new(linux_, "readonlyPaths",
-				    strv_json(readonly_paths, ARRAY_SIZE(readonly_paths)));
+	_cleanup_json_ json_t *linux_ = json_pack("{s:o,s:o,s:s}", "namespaces", ns, "resources",
+						  resources_of(hc, privileged), "cgroupsPath", cg);
+	if ((r = linux_seccomp_of(hc, privileged, linux_, err)) < 0)
+		return r;
+	if (!privileged) { /* the container's own lists (a copy: containers made before they were stored lack them) */
+		_cleanup_json_ json_t *paths = json_pack("{s:O?,s:O?}", "MaskedPaths",
+							 json_object_get(hc, "MaskedPaths"), "ReadonlyPaths",
+							 json_object_get(hc, "ReadonlyPaths"));
+		engine_spec_default_paths(paths);
+		json_object_set(linux_, "maskedPaths", json_object_get(paths, "MaskedPaths"));
+		json_object_set(linux_, "readonlyPaths", json_object_get(paths, "ReadonlyPaths"));
 	} else {
 		json_t *devs = json_array();
 		host_devices("/dev", 0, devs);
 		json_object_set_new(linux_, "devices", devs);
 	}
-	(void)e;
+	if ((r = devices_of(hc, linux_, err)) < 0)
+		return r;
 	*ret = TAKE_PTR(linux_);
 	return 0;
 }
@@ -628,12 +779,19 @@ int engine_spec_write(struct engine *e, struct container *c, const char *rootfs,
 	    (r = set_additional_gids(rootfs, json_string_value(json_object_get(cfg, "User")), hc, process,
 				     err)) < 0)
 		return r;
-	_cleanup_json_ json_t *spec = json_pack(
-	    "{s:s,s:O,s:{s:s,s:b},s:s,s:O,s:O}", "ociVersion", "1.0.2", "process", process, "root", "path",
-	    rootfs, "readonly", json_is_true(json_object_get(hc, "ReadonlyRootfs")), "hostname",
-	    json_string_value(json_object_get(cfg, "Hostname")), "mounts", mounts, "linux", linux_);
+	json_int_t oom = json_integer_value(json_object_get(hc, "OomScoreAdj"));
+	if (oom != 0)
+		json_object_set_new(process, "oomScoreAdj", json_integer(oom));
+	_cleanup_json_ json_t *spec = json_pack("{s:s,s:O,s:{s:s,s:b},s:O,s:O}", "ociVersion", "1.0.2",
+						"process", process, "root", "path", rootfs, "readonly",
+						json_is_true(json_object_get(hc, "ReadonlyRootfs")), "mounts",
+						mounts, "linux", linux_);
 	if (!spec)
 		return berth_error_msg(err, EINVAL, "build runtime spec: invalid configuration");
+	/* no hostname of our own in the host's UTS namespace (the runtime refuses one) */
+	const char *uts = json_string_value(json_object_get(hc, "UTSMode"));
+	if (!uts || !streq(uts, "host"))
+		json_object_set(spec, "hostname", json_object_get(cfg, "Hostname"));
 	_cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT);
 	_cleanup_free_ char *dir = engine_container_exec_dir(e, c->id);
 	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);

@@ -183,23 +183,27 @@ int engine_volume_mount_driver(struct engine *e, const char *name, struct berth_
 	return 0;
 }
 
-static bool volume_in_use_locked(struct engine *e, const char *name)
+/* Does a container use volume name? ids (may be NULL): their IDs, space-separated, as dockerd lists them. */
+static bool volume_in_use_locked(struct engine *e, const char *name, struct strbuf *ids)
 {
 	size_t nlen = strlen(name);
+	bool used = false;
 	for (size_t i = 0; i < e->n_cs; i++) {
+		bool mine = false;
 		size_t k;
 		json_t *b;
 		json_array_foreach (json_object_get(e->cs[i]->hostconfig, "Binds"), k, b) {
 			const char *s = json_string_value(b);
-			if (s && !strncmp(s, name, nlen) && s[nlen] == ':')
-				return true;
+			mine = mine || (s && !strncmp(s, name, nlen) && s[nlen] == ':');
 		}
 		json_array_foreach (e->cs[i]->mounts, k, b)
-			if (streq(json_string_value(json_object_get(b, "Type")), "volume") &&
-			    streq(json_string_value(json_object_get(b, "Name")), name))
-				return true;
+			mine = mine || (streq(json_string_value(json_object_get(b, "Type")), "volume") &&
+					streq(json_string_value(json_object_get(b, "Name")), name));
+		if (mine && ids)
+			strbuf_addf(ids, "%s%s", ids->len ? " " : "", e->cs[i]->id);
+		used = used || mine;
 	}
-	return false;
+	return used;
 }
 
 int engine_volume_remove(struct engine *e, const char *name, bool force, struct berth_error **err)
@@ -209,12 +213,13 @@ int engine_volume_remove(struct engine *e, const char *name, bool force, struct 
 		return force ? 0 : berth_error_msg(err, ENOENT, "get %s: no such volume", name);
 	_cleanup_json_ json_t *attrs = json_pack("{s:s}", "driver", "local");
 	pthread_mutex_lock(&e->lock);
-	bool used = volume_in_use_locked(e, name);
+	_cleanup_strbuf_ struct strbuf ids = STRBUF_INIT;
+	bool used = volume_in_use_locked(e, name, &ids);
 	if (!used)
 		engine_store_event(e, "volume", "destroy", name, attrs);
 	pthread_mutex_unlock(&e->lock);
 	if (used)
-		return berth_error_msg(err, EBUSY, "remove %s: volume is in use", name);
+		return berth_error_msg(err, EBUSY, "remove %s: volume is in use - [%s]", name, ids.buf);
 	_cleanup_free_ char *data = xasprintf("%s/_data", dir);
 	if (volume_is_mounted(data) && umount2(data, MNT_DETACH) < 0)
 		return berth_error_errno(err, "remove %s: unmount", name);

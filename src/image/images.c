@@ -285,25 +285,42 @@ static bool labels_match(json_t *labels, const char *const *want)
 	return true;
 }
 
-static bool reference_match(json_t *tags, const char *const *patterns)
+/* docker's reference.FamiliarMatch: the glob on the whole familiar reference, or on its name alone. */
+static bool reference_match_one(const char *full, const char *const *patterns)
+{
+	const char *at = strchr(full, '@');
+	const char *colon = strrchr(full, ':');
+	const char *slash = strrchr(full, '/');
+	_cleanup_free_ char *name = at ? xstrndup(full, (size_t)(at - full))
+				  : colon && (!slash || colon > slash) ? xstrndup(full, (size_t)(colon - full))
+								       : xstrdup(full);
+	for (size_t p = 0; patterns[p]; p++)
+		if (fnmatch(patterns[p], full, FNM_PATHNAME) == 0 || fnmatch(patterns[p], name, FNM_PATHNAME) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * With reference patterns, keep in RepoTags and RepoDigests only the
+ * references that match (dockerd lists only those); false when none is left.
+ */
+static bool reference_filter(json_t *summary, const char *const *patterns)
 {
 	if (!patterns || !patterns[0])
 		return true;
-	size_t i;
-	json_t *t;
-	json_array_foreach (tags, i, t) {
-		const char *full = json_string_value(t);
-		const char *colon = strrchr(full, ':');
-		const char *slash = strrchr(full, '/');
-		_cleanup_free_ char *name = colon && (!slash || colon > slash)
-						? xstrndup(full, (size_t)(colon - full))
-						: xstrdup(full);
-		for (size_t p = 0; patterns[p]; p++)
-			if (fnmatch(patterns[p], full, FNM_PATHNAME) == 0 ||
-			    fnmatch(patterns[p], name, FNM_PATHNAME) == 0)
-				return true;
+	bool any = false;
+	const char *keys[] = { "RepoTags", "RepoDigests" };
+	for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+		json_t *refs = json_object_get(summary, keys[k]);
+		for (size_t i = 0; i < json_array_size(refs);) {
+			if (reference_match_one(json_string_value(json_array_get(refs, i)), patterns))
+				i++;
+			else
+				json_array_remove(refs, i);
+		}
+		any = any || json_array_size(refs) > 0;
 	}
-	return false;
+	return any;
 }
 
 static int created_of(sqlite3 *db, const char *name, int64_t *ret, struct berth_error **err)
@@ -377,7 +394,7 @@ int image_list(struct image_store *s, const struct image_list_filters *f, json_t
 		json_t *tags = json_object_get(e, "RepoTags");
 		bool dangling = json_array_size(tags) == 0;
 		if ((dangling && step && !f->all) || (f->dangling_set && dangling != f->dangling) ||
-		    !reference_match(tags, f->reference) ||
+		    !reference_filter(e, f->reference) ||
 		    !labels_match(json_object_get(e, "Labels"), f->label)) {
 			json_decref(e);
 			continue;

@@ -354,6 +354,9 @@ static int create_node(struct unpack_ctx *c, struct archive *a, struct archive_e
 			return berth_error_errno(err, "truncate '%s'", path);
 		c->size += (uint64_t)archive_entry_size(e);
 	}
+	/* dockerd's layer size (its graph driver's DiffSize) counts a symlink's lstat size: its target's length */
+	if (type == AE_IFLNK)
+		c->size += strlen(archive_entry_symlink(e));
 	if (type == AE_IFDIR)
 		c->stale = true;
 	return set_meta(c, e, pfd, base, fd, path, chmod_needed, err);

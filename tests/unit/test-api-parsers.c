@@ -97,7 +97,7 @@ static void test_filters(void **state)
 		{ "{\"label\":[1]}", "invalid filter 'label': expected strings" },
 		{ "{\"label\":[\"a\",null]}", "invalid filter 'label': expected strings" },
 		{ "{\"label\":{\"x\":1}}", "invalid filter 'label': expected booleans" },
-		{ "{\"nope\":[\"x\"]}", "invalid filter 'nope'" },
+		{ "{\"nope\":[\"x\"]}", "Invalid filter 'nope'" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		assert_int_equal(api_filters_parse(bad[i].q, allowed, &f, &err), -EINVAL);

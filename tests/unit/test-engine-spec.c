@@ -145,7 +145,9 @@ static void test_defaults(void **state)
 	assert_string_equal(json_string_value(json_array_get(json_object_get(p, "args"), 0)), "/bin/sh");
 	assert_string_equal(json_string_value(json_object_get(p, "cwd")), "/");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "user"), "uid")), 0);
-	assert_null(json_object_get(json_object_get(p, "user"), "additionalGids"));
+	/* the primary group is a supplementary one too (dockerd since 20.10.18: `id` shows groups=0(root)) */
+	_cleanup_json_ json_t *root_gids = json_pack("[i]", 0);
+	assert_true(json_equal(json_object_get(json_object_get(p, "user"), "additionalGids"), root_gids));
 	assert_false(json_is_true(json_object_get(p, "terminal")));
 	assert_false(json_is_true(json_object_get(p, "noNewPrivileges")));
 	/* docker's 14 default capabilities, the same in every set */
@@ -405,19 +407,20 @@ static void test_user(void **state)
 	assert_int_equal(engine_spec_resolve_user("/nonexistent", "12:34", &u, &g, NULL), 0);
 	assert_int_equal(engine_spec_resolve_user("/nonexistent", "alice", &u, &g, NULL), -EINVAL);
 
-	/* in the spec: uid/gid, the groups that list the user by name, then GroupAdd */
+	/* in the spec: uid/gid, the primary group, the groups that list the user by name, then GroupAdd */
 	set_cfg(f, "{\"User\":\"alice\"}", "{\"GroupAdd\":[\"wheel\",\"4000\"]}");
 	_cleanup_json_ json_t *j = spec(f, NULL, NULL);
 	const json_t *user = json_object_get(PROC(j), "user");
 	assert_int_equal(json_integer_value(json_object_get(user, "uid")), 1000);
 	assert_int_equal(json_integer_value(json_object_get(user, "gid")), 1001);
-	_cleanup_json_ json_t *want = json_pack("[i,i,i,i]", 50, 29, 10, 4000);
+	_cleanup_json_ json_t *want = json_pack("[i,i,i,i,i]", 1001, 50, 29, 10, 4000);
 	assert_true(json_equal(json_object_get(user, "additionalGids"), want));
 	json_decref(j);
-	/* a user given with a group gets no membership lookup (docker/runc) */
+	/* a user given with a group gets no membership lookup (docker/runc): only that group */
 	set_cfg(f, "{\"User\":\"alice:alice\"}", "{\"GroupAdd\":[]}");
 	j = spec(f, NULL, NULL);
-	assert_null(json_object_get(json_object_get(PROC(j), "user"), "additionalGids"));
+	_cleanup_json_ json_t *alice = json_pack("[i]", 1001);
+	assert_true(json_equal(json_object_get(json_object_get(PROC(j), "user"), "additionalGids"), alice));
 
 	/* errors name what is missing, and no config.json is half-written */
 	set_cfg(f, "{\"User\":\"mallory\"}", NULL);
@@ -534,6 +537,53 @@ static void test_mounts_namespaces_and_init(void **state)
 	assert_true(json_strv_contains(json_object_get(mount_at(j, "/sbin/docker-init"), "options"), "ro"));
 }
 
+static bool has_ns(const json_t *j, const char *type)
+{
+	size_t i;
+	json_t *ns;
+	json_array_foreach (json_object_get(LINUX(j), "namespaces"), i, ns)
+		if (streq_ptr(json_string_value(json_object_get(ns, "type")), type))
+			return true;
+	return false;
+}
+
+/* PidMode/IpcMode/UTSMode/CgroupnsMode, Devices, ShmSize, OomScoreAdj, MaskedPaths: dockerd's meanings */
+static void test_host_namespaces_devices_shm_oom(void **state)
+{
+	struct fixture *f = *state;
+	set_cfg(f, "{\"Hostname\":\"h\"}",
+		"{\"PidMode\":\"host\",\"IpcMode\":\"host\",\"UTSMode\":\"host\",\"CgroupnsMode\":\"private\","
+		"\"Devices\":[{\"PathOnHost\":\"/dev/null\",\"PathInContainer\":\"/dev/mynull\","
+		"\"CgroupPermissions\":\"r\"}],\"OomScoreAdj\":100,\"MaskedPaths\":[],\"ReadonlyPaths\":[\"/x\"]}");
+	_cleanup_json_ json_t *j = spec(f, NULL, NULL);
+	assert_false(has_ns(j, "pid") || has_ns(j, "ipc") || has_ns(j, "uts"));
+	assert_true(has_ns(j, "cgroup") && has_ns(j, "mount") && has_ns(j, "network"));
+	assert_null(json_object_get(j, "hostname")); /* the host's UTS namespace: no hostname of ours */
+	assert_string_equal(json_string_value(json_object_get(mount_at(j, "/dev/shm"), "type")), "bind");
+	const json_t *dev = json_array_get(json_object_get(LINUX(j), "devices"), 0);
+	assert_string_equal(json_string_value(json_object_get(dev, "path")), "/dev/mynull");
+	assert_int_equal(json_integer_value(json_object_get(dev, "major")), 1);
+	assert_int_equal(json_integer_value(json_object_get(dev, "minor")), 3);
+	const json_t *rules = json_object_get(json_object_get(LINUX(j), "resources"), "devices");
+	const json_t *last = json_array_get(rules, json_array_size(rules) - 1);
+	assert_string_equal(json_string_value(json_object_get(last, "access")), "r");
+	assert_int_equal(json_integer_value(json_object_get(PROC(j), "oomScoreAdj")), 100);
+	assert_int_equal(json_array_size(json_object_get(LINUX(j), "maskedPaths")), 0);
+	assert_int_equal(json_array_size(json_object_get(LINUX(j), "readonlyPaths")), 1);
+	json_decref(j);
+	/* defaults: own namespaces, a 64 MiB /dev/shm, ShmSize when given */
+	set_cfg(f, NULL, "{\"ShmSize\":1048576,\"PidMode\":\"\",\"IpcMode\":\"private\",\"UTSMode\":\"\","
+			 "\"CgroupnsMode\":\"host\",\"Devices\":[]}"); /* set_cfg merges */
+	j = spec(f, NULL, NULL);
+	assert_true(has_ns(j, "pid") && has_ns(j, "ipc") && has_ns(j, "uts") && !has_ns(j, "cgroup"));
+	assert_true(json_strv_contains(json_object_get(mount_at(j, "/dev/shm"), "options"), "size=1048576"));
+	json_decref(TAKE_PTR(j));
+	set_cfg(f, NULL, "{\"Devices\":[{\"PathOnHost\":\"/dev/nosuchdevice\"}]}");
+	_cleanup_free_ char *m = spec_error(f);
+	assert_string_equal(m, "error gathering device information while adding custom device "
+			       "\"/dev/nosuchdevice\": no such file or directory");
+}
+
 static void test_rlimits(void **state)
 {
 	struct fixture *f = *state;
@@ -607,6 +657,7 @@ int main(void)
 		T(test_user),
 		T(test_seccomp_selection),
 		T(test_mounts_namespaces_and_init),
+		T(test_host_namespaces_devices_shm_oom),
 		T(test_rlimits),
 		T(test_exec_process),
 	};

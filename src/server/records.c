@@ -91,15 +91,25 @@ int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, 
 	if (server_ecs_int(c, in, "maxResults", 1, limit, &max) < 0 ||
 	    server_ecs_str(c, in, "nextToken", false, &token) < 0)
 		return -1;
-	_cleanup_free_ char *after = NULL;
+	/* a token is base64("berth1/KEY/LAST"): LAST the last item of the page before, KEY the listing's
+	 * (a token of another listing, a truncated one or any other text is refused, as ECS does) */
+	_cleanup_free_ char *prefix = xasprintf("berth1/%s/", key);
+	_cleanup_free_ char *decoded = NULL;
+	const char *after = NULL;
 	if (token && *token) {
 		void *d = NULL;
 		size_t n = 0;
-		if (base64_decode(token, &d, &n) < 0 || n == 0 || memchr(d, '\0', n)) {
+		_cleanup_free_ char *again = NULL;
+		if (base64_decode(token, &d, &n) == 0 && n && !memchr(d, '\0', n)) {
+			decoded = xrealloc(d, n + 1);
+			decoded[n] = '\0';
+			again = base64_encode(decoded, n);
+		} else {
 			free(d);
-			return server_ecs_fail(c, "InvalidParameterException", "Invalid nextToken.");
 		}
-		after = d;
+		if (!decoded || !streq(again, token) || !startswith(decoded, prefix) || !decoded[strlen(prefix)])
+			return server_ecs_fail(c, "InvalidParameterException", "Invalid nextToken.");
+		after = decoded + strlen(prefix);
 	}
 	json_t *page = json_array();
 	size_t i;
@@ -110,7 +120,8 @@ int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, 
 			continue;
 		if ((int64_t)json_array_size(page) == max) {
 			const char *last = json_string_value(json_array_get(page, json_array_size(page) - 1));
-			_cleanup_free_ char *t = base64_encode(last, strlen(last));
+			_cleanup_free_ char *raw = xasprintf("%s%s", prefix, last);
+			_cleanup_free_ char *t = base64_encode(raw, strlen(raw));
 			json_object_set_new(out, "nextToken", json_string(t));
 			break;
 		}

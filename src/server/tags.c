@@ -3,6 +3,8 @@
  * record per ARN (/berth/tags/ARN) as a {key: value} object, so tagging never
  * rewrites the resource itself. The resource must exist (ECS checks too).
  */
+#include <strings.h>
+
 #include "server/internal.h"
 
 #define TAGS_MAX 50
@@ -72,9 +74,15 @@ int server_tags_check(struct ecs_call *c, json_t *tags)
 		if (!k || !*k || strlen(k) > 128 || (v && strlen(json_string_value(v)) > 256))
 			return server_ecs_fail(c, "InvalidParameterException",
 					"Invalid 'tags[%zu]': key 1-128 characters, value up to 256.", i);
+		if (!strncasecmp(k, "aws:", 4))
+			return server_ecs_fail(c, "InvalidParameterException",
+					       "Invalid 'tags[%zu]': keys beginning with 'aws:' are reserved.", i);
 		if (!v)
 			json_object_set_new(x, "value", json_string(""));
 	}
+	if (json_array_size(tags) > TAGS_MAX)
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "Invalid 'tags': at most %d tags per resource.", TAGS_MAX);
 	return 0;
 }
 

@@ -148,8 +148,6 @@ static void tmpl_init(struct record_tmpl *t, struct server *s, const char *clust
 		member_num_str(&sb, "cpu", json_integer_value(json_object_get(c, "cpu")));
 		if (json_object_get(c, "memory"))
 			member_num_str(&sb, "memory", json_integer_value(json_object_get(c, "memory")));
-		if (json_object_get(c, "essential"))
-			member_json(&sb, "essential", json_object_get(c, "essential"));
 		t->containers[t->n_containers++] = strbuf_detach(&sb, NULL);
 	}
 }
@@ -715,6 +713,8 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 	if (started_by && strlen(started_by) > 128)
 		return server_ecs_fail(c, "InvalidParameterException",
 				       "startedBy can be at most 128 characters.");
+	if (group && (!*group || strlen(group) > 255))
+		return server_ecs_fail(c, "InvalidParameterException", "group must have 1 to 255 characters.");
 	a.overrides = json_object_get(in, "overrides");
 	a.constraints = json_object_get(in, "placementConstraints");
 	a.strategies = json_object_get(in, "placementStrategy");
@@ -725,6 +725,8 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 		return server_ecs_fail(
 		    c, "SerializationException",
 		    "overrides must be an object; placementConstraints, placementStrategy and tags lists.");
+	if (a.tags && server_tags_check(c, a.tags) < 0)
+		return -1;
 	/* (both read only here: shared with other calls while nobody writes them) */
 	if (server_cluster_resolve_shared(c, ref, &cl, &cluster) < 0)
 		return -1;

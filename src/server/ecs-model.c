@@ -238,6 +238,20 @@ static const struct ecs_shape S_DeleteTaskSetRequest;
 static const struct ecs_shape S_TaskSetField;
 static const struct ecs_shape S_TaskSetFieldList;
 static const struct ecs_shape S_DescribeTaskSetsRequest;
+static const struct ecs_shape S_NetworkBinding;
+static const struct ecs_shape S_NetworkBindings;
+static const struct ecs_shape S_NetworkInterface;
+static const struct ecs_shape S_NetworkInterfaces;
+static const struct ecs_shape S_HealthStatus;
+static const struct ecs_shape S_Timestamp;
+static const struct ecs_shape S_ManagedAgentName;
+static const struct ecs_shape S_ManagedAgent;
+static const struct ecs_shape S_ManagedAgents;
+static const struct ecs_shape S_GpuIds;
+static const struct ecs_shape S_Container;
+static const struct ecs_shape S_AttachmentDetails;
+static const struct ecs_shape S_Attachment;
+static const struct ecs_shape S_Attachments;
 
 static const struct ecs_shape S_String = { .name = "String", .type = ECS_SHAPE_STRING };
 static const struct ecs_shape S_TagKey = { .name = "TagKey", .type = ECS_SHAPE_STRING };
@@ -1258,6 +1272,66 @@ static const struct ecs_member S_DescribeTaskSetsRequest_m[] = {
 	{ "include", &S_TaskSetFieldList, false },
 };
 static const struct ecs_shape S_DescribeTaskSetsRequest = { .name = "DescribeTaskSetsRequest", .type = ECS_SHAPE_STRUCT, .members = S_DescribeTaskSetsRequest_m, .n = 4 };
+static const struct ecs_member S_NetworkBinding_m[] = {
+	{ "bindIP", &S_String, false },
+	{ "containerPort", &S_BoxedInteger, false },
+	{ "hostPort", &S_BoxedInteger, false },
+	{ "protocol", &S_TransportProtocol, false },
+	{ "containerPortRange", &S_String, false },
+	{ "hostPortRange", &S_String, false },
+};
+static const struct ecs_shape S_NetworkBinding = { .name = "NetworkBinding", .type = ECS_SHAPE_STRUCT, .members = S_NetworkBinding_m, .n = 6 };
+static const struct ecs_shape S_NetworkBindings = { .name = "NetworkBindings", .type = ECS_SHAPE_LIST, .elem = &S_NetworkBinding };
+static const struct ecs_member S_NetworkInterface_m[] = {
+	{ "attachmentId", &S_String, false },
+	{ "privateIpv4Address", &S_String, false },
+	{ "ipv6Address", &S_String, false },
+};
+static const struct ecs_shape S_NetworkInterface = { .name = "NetworkInterface", .type = ECS_SHAPE_STRUCT, .members = S_NetworkInterface_m, .n = 3 };
+static const struct ecs_shape S_NetworkInterfaces = { .name = "NetworkInterfaces", .type = ECS_SHAPE_LIST, .elem = &S_NetworkInterface };
+static const char *const S_HealthStatus_e[] = { "HEALTHY", "UNHEALTHY", "UNKNOWN" };
+static const struct ecs_shape S_HealthStatus = { .name = "HealthStatus", .type = ECS_SHAPE_STRING, .enums = S_HealthStatus_e, .n = 3 };
+static const struct ecs_shape S_Timestamp = { .name = "Timestamp", .type = ECS_SHAPE_TIMESTAMP };
+static const char *const S_ManagedAgentName_e[] = { "ExecuteCommandAgent" };
+static const struct ecs_shape S_ManagedAgentName = { .name = "ManagedAgentName", .type = ECS_SHAPE_STRING, .enums = S_ManagedAgentName_e, .n = 1 };
+static const struct ecs_member S_ManagedAgent_m[] = {
+	{ "lastStartedAt", &S_Timestamp, false },
+	{ "name", &S_ManagedAgentName, false },
+	{ "reason", &S_String, false },
+	{ "lastStatus", &S_String, false },
+};
+static const struct ecs_shape S_ManagedAgent = { .name = "ManagedAgent", .type = ECS_SHAPE_STRUCT, .members = S_ManagedAgent_m, .n = 4 };
+static const struct ecs_shape S_ManagedAgents = { .name = "ManagedAgents", .type = ECS_SHAPE_LIST, .elem = &S_ManagedAgent };
+static const struct ecs_shape S_GpuIds = { .name = "GpuIds", .type = ECS_SHAPE_LIST, .elem = &S_String };
+static const struct ecs_member S_Container_m[] = {
+	{ "containerArn", &S_String, false },
+	{ "taskArn", &S_String, false },
+	{ "name", &S_String, false },
+	{ "image", &S_String, false },
+	{ "imageDigest", &S_String, false },
+	{ "runtimeId", &S_String, false },
+	{ "lastStatus", &S_String, false },
+	{ "exitCode", &S_BoxedInteger, false },
+	{ "reason", &S_String, false },
+	{ "networkBindings", &S_NetworkBindings, false },
+	{ "networkInterfaces", &S_NetworkInterfaces, false },
+	{ "healthStatus", &S_HealthStatus, false },
+	{ "managedAgents", &S_ManagedAgents, false },
+	{ "cpu", &S_String, false },
+	{ "memory", &S_String, false },
+	{ "memoryReservation", &S_String, false },
+	{ "gpuIds", &S_GpuIds, false },
+};
+static const struct ecs_shape S_Container = { .name = "Container", .type = ECS_SHAPE_STRUCT, .members = S_Container_m, .n = 17 };
+static const struct ecs_shape S_AttachmentDetails = { .name = "AttachmentDetails", .type = ECS_SHAPE_LIST, .elem = &S_KeyValuePair };
+static const struct ecs_member S_Attachment_m[] = {
+	{ "id", &S_String, false },
+	{ "type", &S_String, false },
+	{ "status", &S_String, false },
+	{ "details", &S_AttachmentDetails, false },
+};
+static const struct ecs_shape S_Attachment = { .name = "Attachment", .type = ECS_SHAPE_STRUCT, .members = S_Attachment_m, .n = 4 };
+static const struct ecs_shape S_Attachments = { .name = "Attachments", .type = ECS_SHAPE_LIST, .elem = &S_Attachment };
 
 const struct ecs_op_shape ecs_model_ops[] = {
 	{ "CreateCluster", &S_CreateClusterRequest },
@@ -1297,3 +1371,9 @@ const struct ecs_op_shape ecs_model_ops[] = {
 	{ "DescribeTaskSets", &S_DescribeTaskSetsRequest },
 };
 const size_t ecs_model_n_ops = sizeof(ecs_model_ops) / sizeof(ecs_model_ops[0]);
+
+const struct ecs_op_shape ecs_model_named[] = {
+	{ "Container", &S_Container },
+	{ "Attachments", &S_Attachments },
+};
+const size_t ecs_model_n_named = sizeof(ecs_model_named) / sizeof(ecs_model_named[0]);

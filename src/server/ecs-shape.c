@@ -17,6 +17,22 @@ const struct ecs_shape *ecs_shape_input(const char *op)
 	return NULL;
 }
 
+const struct ecs_shape *ecs_shape_named(const char *name)
+{
+	for (size_t i = 0; name && i < ecs_model_n_named; i++)
+		if (streq(ecs_model_named[i].op, name))
+			return ecs_model_named[i].input;
+	return NULL;
+}
+
+const struct ecs_shape *ecs_shape_member(const struct ecs_shape *s, const char *member)
+{
+	for (size_t i = 0; s && s->type == ECS_SHAPE_STRUCT && i < s->n; i++)
+		if (streq(s->members[i].name, member))
+			return s->members[i].shape;
+	return NULL;
+}
+
 struct walk {
 	struct strbuf path; /* of the value being checked, "" at the top */
 	enum ecs_shape_problem problem;

@@ -63,9 +63,16 @@ struct ecs_op_shape {
 
 extern const struct ecs_op_shape ecs_model_ops[];
 extern const size_t ecs_model_n_ops;
+/* Output shapes by name (.op holds the name): those berth checks what it stores against. */
+extern const struct ecs_op_shape ecs_model_named[];
+extern const size_t ecs_model_n_named;
 
 /* The input shape of an ECS operation, or NULL (not in the model: berth's own operations). */
 const struct ecs_shape *ecs_shape_input(const char *op);
+/* A shape of ecs_model_named ("Container", "Attachments"), or NULL. */
+const struct ecs_shape *ecs_shape_named(const char *name);
+/* The shape of a structure's member, or NULL. */
+const struct ecs_shape *ecs_shape_member(const struct ecs_shape *s, const char *member);
 
 enum ecs_shape_problem {
 	ECS_SHAPE_OK = 0,

@@ -172,6 +172,22 @@ def test_every_operation_answers_in_the_models_shape(env):
         agent.report(*[{"taskArn": t, "lastStatus": status,
                         "containers": [{"name": "db", "lastStatus": status},
                                        {"name": "web", "lastStatus": status}]} for t in tarns])
+    # what an agent reports is stored in the model's shape only: a faulty report's wrong fields are left out
+    res = agent.report({"taskArn": tarns[0], "lastStatus": "RUNNING", "healthStatus": "HEALTHY",
+                        "attachments": [{"id": "a", "type": "ElasticNetworkInterface", "details": [
+                            {"name": "privateIPv4Address", "value": "10.1.0.5"}, None]}],
+                        "containers": [{"name": "web", "exitCode": None, "reason": 5, "runtimeId": "abc",
+                                        "networkBindings": [{"bindIP": "0.0.0.0", "containerPort": 80,
+                                                             "hostPort": "80", "protocol": "tcp"}],
+                                        "networkInterfaces": [{"attachmentId": "a", "privateIpv4Address":
+                                                               "10.1.0.5", "junk": None}],
+                                        "healthStatus": "SORT_OF"}]})
+    assert res["results"][0]["accepted"], res
+    web = [c for c in api.call("DescribeTasks", {"tasks": [tarns[0]]})["tasks"][0]["containers"]
+           if c["name"] == "web"][0]
+    assert web["runtimeId"] == "abc" and web["networkInterfaces"] == [{"attachmentId": "a",
+                                                                       "privateIpv4Address": "10.1.0.5"}]
+    assert "reason" not in web and "exitCode" not in web and web["networkBindings"] == [], web
     api.call("DescribeTasks", {"tasks": tarns + ["0" * 32], "include": ["TAGS"]})
     api.call("ListTasks", {"family": "shapes", "desiredStatus": "RUNNING", "maxResults": 5})
     api.call("ListTasks", {"containerInstance": ciarn, "startedBy": "shapes-it"})

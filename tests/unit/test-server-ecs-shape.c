@@ -41,6 +41,21 @@ static void test_lookup(void **state)
 	assert_null(ecs_shape_input("BerthExplainPlacement"));
 	assert_null(ecs_shape_input(NULL));
 	assert_true(ecs_model_n_ops >= 35);
+	/* output shapes the server checks agent reports against */
+	const struct ecs_shape *c = ecs_shape_named("Container");
+	assert_non_null(c);
+	assert_int_equal(ecs_shape_member(c, "exitCode")->type, ECS_SHAPE_INTEGER);
+	assert_int_equal(ecs_shape_member(c, "networkBindings")->type, ECS_SHAPE_LIST);
+	assert_null(ecs_shape_member(c, "essential"));
+	assert_null(ecs_shape_member(ecs_shape_member(c, "name"), "x"));
+	assert_non_null(ecs_shape_named("Attachments"));
+	assert_null(ecs_shape_named("Nope"));
+	char *msg = NULL;
+	json_t *v = json_loads("[{\"bindIP\":\"0.0.0.0\",\"containerPort\":80,\"hostPort\":\"80\"}]", 0, NULL);
+	assert_int_equal(ecs_shape_check(ecs_shape_member(c, "networkBindings"), v, &msg), ECS_SHAPE_SERIALIZATION);
+	assert_non_null(strstr(msg, "[0].hostPort"));
+	free(msg);
+	json_decref(v);
 }
 
 static void test_types(void **state)

@@ -189,6 +189,13 @@ def test_every_operation_answers_in_the_models_shape(env):
                                                                        "privateIpv4Address": "10.1.0.5"}]
     assert "reason" not in web and "exitCode" not in web and web["networkBindings"] == [], web
     api.call("DescribeTasks", {"tasks": tarns + ["0" * 32], "include": ["TAGS"]})
+    # a task's tags are the same through RunTask, DescribeTasks and the tagging API
+    assert api.call("ListTagsForResource", {"resourceArn": tarns[0]})["tags"] == [{"key": "run", "value": "1"}]
+    api.call("TagResource", {"resourceArn": tarns[0], "tags": [{"key": "more", "value": "2"}]})
+    api.call("UntagResource", {"resourceArn": tarns[0], "tagKeys": ["run"]})
+    assert api.call("DescribeTasks", {"tasks": [tarns[0]], "include": ["TAGS"]})["tasks"][0]["tags"] == \
+        [{"key": "more", "value": "2"}]
+    assert api.call("ListTagsForResource", {"resourceArn": tarns[0]})["tags"] == [{"key": "more", "value": "2"}]
     api.call("ListTasks", {"family": "shapes", "desiredStatus": "RUNNING", "maxResults": 5})
     api.call("ListTasks", {"containerInstance": ciarn, "startedBy": "shapes-it"})
     api.call("ListTasks", {"serviceName": "none"})

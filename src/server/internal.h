@@ -247,6 +247,13 @@ int server_tags_check(struct ecs_call *c, json_t *tags);
 /* Validate and store the "tags" of a create call for arn. */
 int server_tags_set(struct ecs_call *c, const char *arn, json_t *tags);
 json_t *server_tags_get(struct server *s, const char *arn);
+/*
+ * The tags of a new task (a new list): its own (RunTask's tags; NULL for a service's task), then,
+ * when propagate is "TASK_DEFINITION" / "SERVICE", those of td / svc it lacks, and with managed
+ * ECS's aws:ecs:clusterName (and aws:ecs:serviceName for a service's task); at most 50.
+ */
+json_t *server_task_tags(struct server *s, const char *cluster, json_t *own, json_t *td, json_t *svc,
+			 const char *propagate, bool managed);
 
 /* ---- tasks.c ---- */
 int server_ecs_run_task(struct ecs_call *c, json_t *in, json_t **out);

@@ -448,8 +448,6 @@ int server_ecs_create_service(struct ecs_call *c, json_t *in, json_t **out)
 	if (server_ecs_str(c, in, "cluster", false, &ref) < 0 || create_parse(c, in, &a) < 0)
 		return -1;
 	dc = a.dc;
-	if (a.tags && server_tags_check(c, a.tags) < 0) /* before anything is written */
-		return -1;
 	if (server_cluster_resolve(c, ref, &cl, &cluster) < 0 ||
 	    (a.tdref && server_taskdef_resolve(c, a.tdref, &td) < 0) ||
 	    check_load_balancers(c, a.lbs, td) < 0 ||

@@ -7,6 +7,7 @@
  */
 #include <strings.h>
 
+#include "common/json.h"
 #include "server/internal.h"
 
 #define TAGS_MAX 50
@@ -209,4 +210,48 @@ int server_ecs_list_tags_for_resource(struct ecs_call *c, json_t *in, json_t **o
 		return -1;
 	*out = json_pack("{s:o}", "tags", server_tags_get(c->srv, arn));
 	return 0;
+}
+
+/* Append key=value to list unless the key is there already (the caller's own tags win). */
+static void tags_add_missing(json_t *list, const char *key, json_t *value)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach (list, i, x)
+		if (streq_ptr(json_string_value(json_object_get(x, "key")), key))
+			return;
+	json_array_append_new(list, json_pack("{s:s,s:O}", "key", key, "value", value));
+}
+
+static void tags_add_from(json_t *list, json_t *from)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach (from, i, x)
+		tags_add_missing(list, json_string_value(json_object_get(x, "key")), json_object_get(x, "value"));
+}
+
+json_t *server_task_tags(struct server *s, const char *cluster, json_t *own, json_t *td, json_t *svc,
+			 const char *propagate, bool managed)
+{
+	json_t *tags = own ? json_deep_copy(own) : json_array();
+	if (streq_ptr(propagate, "TASK_DEFINITION") && td) {
+		_cleanup_json_ json_t *t =
+		    server_tags_get(s, json_string_value(json_object_get(td, "taskDefinitionArn")));
+		tags_add_from(tags, t);
+	}
+	if (streq_ptr(propagate, "SERVICE") && svc) {
+		_cleanup_json_ json_t *t = server_tags_get(s, json_string_value(json_object_get(svc, "serviceArn")));
+		tags_add_from(tags, t);
+	}
+	if (managed) {
+		_cleanup_json_ json_t *cn = json_string(cluster);
+		tags_add_missing(tags, "aws:ecs:clusterName", cn);
+		if (svc)
+			tags_add_missing(tags, "aws:ecs:serviceName", json_object_get(svc, "serviceName"));
+	}
+	if (json_array_size(tags) > TAGS_MAX) /* the caller's own first: keep as many as a task may have */
+		while (json_array_size(tags) > TAGS_MAX)
+			json_array_remove(tags, json_array_size(tags) - 1);
+	return tags;
 }

@@ -13,6 +13,7 @@
  * node's agent reports (agent.c); the leader's controllers (leader.c) stop the
  * tasks of nodes that stay away too long.
  */
+#include "common/json.h"
 #include "server/internal.h"
 #include <limits.h>
 
@@ -727,6 +728,12 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 		    "overrides must be an object; placementConstraints, placementStrategy and tags lists.");
 	if (a.tags && server_tags_check(c, a.tags) < 0)
 		return -1;
+	const char *propagate;
+	if (server_ecs_str(c, in, "propagateTags", false, &propagate) < 0)
+		return -1;
+	if (streq_ptr(propagate, "SERVICE"))
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "propagateTags SERVICE is only valid for a service's tasks.");
 	/* (both read only here: shared with other calls while nobody writes them) */
 	if (server_cluster_resolve_shared(c, ref, &cl, &cluster) < 0)
 		return -1;
@@ -749,6 +756,9 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 	if (!json_object_get(ov, "inferenceAcceleratorOverrides"))
 		json_object_set_new(ov, "inferenceAcceleratorOverrides", json_array());
 	a.overrides = ov;
+	_cleanup_json_ json_t *tags = server_task_tags(c->srv, cluster, a.tags, a.td, NULL, propagate,
+						       json_is_true(json_object_get(in, "enableECSManagedTags")));
+	a.tags = json_array_size(tags) ? tags : NULL;
 	json_t *failures = json_array();
 	struct strbuf body = STRBUF_INIT;
 	size_t n = 0;

@@ -190,9 +190,12 @@ def test_every_operation_answers_in_the_models_shape(env):
     assert "reason" not in web and "exitCode" not in web and web["networkBindings"] == [], web
     api.call("DescribeTasks", {"tasks": tarns + ["0" * 32], "include": ["TAGS"]})
     # a task's tags are the same through RunTask, DescribeTasks and the tagging API
-    assert api.call("ListTagsForResource", {"resourceArn": tarns[0]})["tags"] == [{"key": "run", "value": "1"}]
+    # (its own, the task definition's by propagateTags, ECS's managed one by enableECSManagedTags)
+    tags = {"run": "1", "app": "shapes", "aws:ecs:clusterName": "default"}
+    assert {t["key"]: t["value"] for t in run["tasks"][0]["tags"]} == tags
+    assert {t["key"]: t["value"] for t in api.call("ListTagsForResource", {"resourceArn": tarns[0]})["tags"]} == tags
     api.call("TagResource", {"resourceArn": tarns[0], "tags": [{"key": "more", "value": "2"}]})
-    api.call("UntagResource", {"resourceArn": tarns[0], "tagKeys": ["run"]})
+    api.call("UntagResource", {"resourceArn": tarns[0], "tagKeys": ["run", "app", "aws:ecs:clusterName"]})
     assert api.call("DescribeTasks", {"tasks": [tarns[0]], "include": ["TAGS"]})["tasks"][0]["tags"] == \
         [{"key": "more", "value": "2"}]
     assert api.call("ListTagsForResource", {"resourceArn": tarns[0]})["tags"] == [{"key": "more", "value": "2"}]
@@ -233,7 +236,10 @@ def test_every_operation_answers_in_the_models_shape(env):
                                "deploymentConfiguration": {"maximumPercent": 150, "minimumHealthyPercent": 100},
                                "healthCheckGracePeriodSeconds": 5,
                                "placementStrategy": [{"type": "binpack", "field": "cpu"}]})
-    wait_for(lambda: api.call("ListTasks", {"serviceName": "web"})["taskArns"], what="service tasks")
+    stasks = wait_for(lambda: api.call("ListTasks", {"serviceName": "web"})["taskArns"], what="service tasks")
+    stags = api.call("DescribeTasks", {"tasks": stasks[:1], "include": ["TAGS"]})["tasks"][0]["tags"]
+    assert {t["key"]: t["value"] for t in stags} == {"svc": "web", "aws:ecs:clusterName": "default",
+                                                     "aws:ecs:serviceName": "web"}
     api.call("DescribeServices", {"services": [sarn]})
     api.call("ListTagsForResource", {"resourceArn": sarn})
     # task sets (EXTERNAL deployment controller)

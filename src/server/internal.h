@@ -156,7 +156,7 @@ int server_ecs_str(struct ecs_call *c, json_t *in, const char *key, bool require
 int server_ecs_int(struct ecs_call *c, json_t *in, const char *key, int64_t min, int64_t max, int64_t *ret);
 int server_ecs_strv(struct ecs_call *c, json_t *in, const char *key,
 		    json_t **ret); /* array of strings or NULL */
-/* Paginate a sorted array of strings: maxResults (1..limit), nextToken; sets out[key] and nextToken. */
+/* Paginate an array of strings in strcmp order: maxResults (1..limit), nextToken; sets out[key] and nextToken. */
 int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, const char *key, json_t *out);
 
 /* ---- records (records.c) ---- */

@@ -84,6 +84,11 @@ int server_ecs_strv(struct ecs_call *c, json_t *in, const char *key, json_t **re
 	return 0;
 }
 
+static int cmp_json_strings(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a) ?: "", json_string_value(*(json_t *const *)b) ?: "");
+}
+
 int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, const char *key, json_t *out)
 {
 	int64_t max = limit;
@@ -111,10 +116,16 @@ int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, 
 			return server_ecs_fail(c, "InvalidParameterException", "Invalid nextToken.");
 		after = decoded + strlen(prefix);
 	}
+	/* the cursor compares with strcmp, so the page order is strcmp's whatever order all came in (a
+	 * store's key order differs: "/shapes-vpc/" sorts before "/shapes/", "shapes\x01" after) */
+	size_t n = json_array_size(all);
+	json_t **sorted = xcalloc(n ? n : 1, sizeof(*sorted));
+	for (size_t k = 0; k < n; k++)
+		sorted[k] = json_array_get(all, k);
+	qsort(sorted, n, sizeof(*sorted), cmp_json_strings);
 	json_t *page = json_array();
-	size_t i;
-	json_t *x;
-	json_array_foreach (all, i, x) {
+	for (size_t k = 0; k < n; k++) {
+		json_t *x = sorted[k];
 		const char *s = json_string_value(x);
 		if (after && strcmp(s, after) <= 0)
 			continue;
@@ -127,6 +138,7 @@ int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, 
 		}
 		json_array_append(page, x);
 	}
+	free(sorted);
 	json_object_set_new(out, key, page);
 	return 0;
 }

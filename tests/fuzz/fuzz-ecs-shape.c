@@ -1,5 +1,8 @@
 /* fuzz-ecs-shape.c - the ECS request-shape checker never crashes, explains every refusal, and what it
  * passes holds no null below the top (the first input byte picks the operation). */
+#include <stdint.h>
+#include <stdlib.h>
+
 #include "server/ecs-shape.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -256,6 +256,12 @@ static void ecs_handle(struct server *s, struct http_request *req)
 {
 	struct ecs_call c = { .srv = s };
 	json_t *out = NULL;
+	/* as AWS: every answer names its request (boto3's ResponseMetadata.RequestId) */
+	char rid[ID_HEX_LEN + 1];
+	server_id_hex_fill(rid);
+	_cleanup_free_ char *request_id =
+	    xasprintf("%.8s-%.4s-%.4s-%.4s-%.12s", rid, rid + 8, rid + 12, rid + 16, rid + 20);
+	http_response_header(req, "x-amzn-RequestId", request_id);
 	if (!streq(http_request_method(req), "POST")) {
 		server_ecs_fail(&c, "UnknownOperationException", "the ECS API takes POST /");
 		c.status = 405;

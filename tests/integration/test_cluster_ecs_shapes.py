@@ -10,6 +10,7 @@ module; the agent reports the task transitions itself.
 """
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -141,6 +142,9 @@ def test_every_operation_answers_in_the_models_shape(env):
     api.call("ListTaskDefinitions", {"familyPrefix": "shapes", "status": "ACTIVE", "sort": "DESC",
                                      "maxResults": 10})
     api.call("ListTaskDefinitionFamilies", {"familyPrefix": "sha", "status": "ALL", "maxResults": 10})
+    # every answer names its request, as AWS's do (boto3's ResponseMetadata.RequestId)
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                        api.server.ecs().list_clusters()["ResponseMetadata"]["RequestId"])
     # pagination through the real clients: tokens from one page open the next, to the end
     want = api.call("ListTaskDefinitions", {"familyPrefix": "shapes"})["taskDefinitionArns"]
     assert len(want) == 3

@@ -22,7 +22,7 @@ ListServicesByNamespace CreateTaskSet UpdateTaskSet UpdateServicePrimaryTaskSet 
 DescribeTaskSets""".split()
 
 # output shapes the server checks what it stores against (agent reports: agent.c)
-NAMED = ["Container", "Attachments"]
+NAMED = ["Container", "Attachments", "TaskStopCode"]
 
 TYPES = {"structure": "ECS_SHAPE_STRUCT", "list": "ECS_SHAPE_LIST", "map": "ECS_SHAPE_MAP",
          "string": "ECS_SHAPE_STRING", "integer": "ECS_SHAPE_INTEGER", "long": "ECS_SHAPE_LONG",

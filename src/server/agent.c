@@ -706,11 +706,16 @@ static int status_rank(const char *s)
 /*
  * o[key] = a copy of v when it has the model's shape (ecs-shape.h: nulls and foreign members dropped),
  * so that DescribeTasks never echoes what a faulty agent sent; a value of the wrong shape is left out.
+ * shape NULL: v as it is.
  */
 static void set_checked(json_t *o, const char *key, json_t *v, const struct ecs_shape *shape)
 {
-	if (!v || json_is_null(v) || !shape)
+	if (!v || json_is_null(v))
 		return;
+	if (!shape) { /* a plain string member */
+		json_object_set(o, key, v);
+		return;
+	}
 	json_t *copy = json_deep_copy(v);
 	_cleanup_free_ char *why = NULL;
 	if (ecs_shape_check(shape, copy, &why) == ECS_SHAPE_OK) {
@@ -756,9 +761,10 @@ static const char *apply_report(json_t *t, json_t *rep)
 		json_object_set_new(t, "stoppedAt", json_real(now));
 		json_object_set_new(t, "executionStoppedAt", json_real(now));
 		const char *keys[] = { "stoppedReason", "stopCode" };
+		const struct ecs_shape *shapes[] = { NULL, ecs_shape_named("TaskStopCode") };
 		for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 			if (json_is_string(json_object_get(rep, keys[i])) && !json_object_get(t, keys[i]))
-				json_object_set(t, keys[i], json_object_get(rep, keys[i]));
+				set_checked(t, keys[i], json_object_get(rep, keys[i]), shapes[i]);
 		if (!json_object_get(t, "stopCode"))
 			json_object_set_new(t, "stopCode", json_string("EssentialContainerExited"));
 	}

@@ -252,6 +252,7 @@ static const struct ecs_shape S_Container;
 static const struct ecs_shape S_AttachmentDetails;
 static const struct ecs_shape S_Attachment;
 static const struct ecs_shape S_Attachments;
+static const struct ecs_shape S_TaskStopCode;
 
 static const struct ecs_shape S_String = { .name = "String", .type = ECS_SHAPE_STRING };
 static const struct ecs_shape S_TagKey = { .name = "TagKey", .type = ECS_SHAPE_STRING };
@@ -1332,6 +1333,8 @@ static const struct ecs_member S_Attachment_m[] = {
 };
 static const struct ecs_shape S_Attachment = { .name = "Attachment", .type = ECS_SHAPE_STRUCT, .members = S_Attachment_m, .n = 4 };
 static const struct ecs_shape S_Attachments = { .name = "Attachments", .type = ECS_SHAPE_LIST, .elem = &S_Attachment };
+static const char *const S_TaskStopCode_e[] = { "TaskFailedToStart", "EssentialContainerExited", "UserInitiated", "ServiceSchedulerInitiated", "SpotInterruption", "TerminationNotice" };
+static const struct ecs_shape S_TaskStopCode = { .name = "TaskStopCode", .type = ECS_SHAPE_STRING, .enums = S_TaskStopCode_e, .n = 6 };
 
 const struct ecs_op_shape ecs_model_ops[] = {
 	{ "CreateCluster", &S_CreateClusterRequest },
@@ -1375,5 +1378,6 @@ const size_t ecs_model_n_ops = sizeof(ecs_model_ops) / sizeof(ecs_model_ops[0]);
 const struct ecs_op_shape ecs_model_named[] = {
 	{ "Container", &S_Container },
 	{ "Attachments", &S_Attachments },
+	{ "TaskStopCode", &S_TaskStopCode },
 };
 const size_t ecs_model_n_named = sizeof(ecs_model_named) / sizeof(ecs_model_named[0]);

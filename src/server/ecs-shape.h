@@ -69,7 +69,7 @@ extern const size_t ecs_model_n_named;
 
 /* The input shape of an ECS operation, or NULL (not in the model: berth's own operations). */
 const struct ecs_shape *ecs_shape_input(const char *op);
-/* A shape of ecs_model_named ("Container", "Attachments"), or NULL. */
+/* A shape of ecs_model_named ("Container", "Attachments", "TaskStopCode"), or NULL. */
 const struct ecs_shape *ecs_shape_named(const char *name);
 /* The shape of a structure's member, or NULL. */
 const struct ecs_shape *ecs_shape_member(const struct ecs_shape *s, const char *member);

@@ -231,7 +231,11 @@ def test_every_operation_answers_in_the_models_shape(env):
     agent.report({"taskArn": tarns[0], "lastStatus": "STOPPED",
                   "containers": [{"name": "db", "lastStatus": "STOPPED", "exitCode": 0},
                                  {"name": "web", "lastStatus": "STOPPED", "exitCode": 137}]})
-    api.call("DescribeTasks", {"tasks": tarns})
+    agent.report({"taskArn": tarns[-1], "lastStatus": "STOPPED", "stopCode": "WhoKnows",
+                  "stoppedReason": "the agent's words"})
+    st = api.call("DescribeTasks", {"tasks": tarns})["tasks"]
+    assert [(t["stopCode"], t["stoppedReason"]) for t in st if t["taskArn"] == tarns[-1]] == \
+        [("EssentialContainerExited", "the agent's words")]
     # tags
     api.call("TagResource", {"resourceArn": arn_of["cluster"], "tags": [{"key": "k", "value": "v"}]})
     api.call("ListTagsForResource", {"resourceArn": arn_of["cluster"]})

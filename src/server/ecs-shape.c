@@ -40,7 +40,7 @@ struct walk {
 };
 
 static enum ecs_shape_problem problem(struct walk *w, enum ecs_shape_problem p, const char *fmt, ...)
-	_printf_(3, 4);
+    _printf_(3, 4);
 static enum ecs_shape_problem problem(struct walk *w, enum ecs_shape_problem p, const char *fmt, ...)
 {
 	va_list ap;
@@ -55,25 +55,16 @@ static enum ecs_shape_problem problem(struct walk *w, enum ecs_shape_problem p, 
 static const char *type_text(enum ecs_shape_type t)
 {
 	switch (t) {
-	case ECS_SHAPE_STRUCT:
-		return "an object";
-	case ECS_SHAPE_LIST:
-		return "a list";
-	case ECS_SHAPE_MAP:
-		return "an object (a map)";
+	case ECS_SHAPE_STRUCT: return "an object";
+	case ECS_SHAPE_LIST: return "a list";
+	case ECS_SHAPE_MAP: return "an object (a map)";
 	case ECS_SHAPE_STRING:
-	case ECS_SHAPE_BLOB:
-		return "a string";
-	case ECS_SHAPE_INTEGER:
-		return "an integer (32 bits)";
-	case ECS_SHAPE_LONG:
-		return "an integer";
-	case ECS_SHAPE_BOOLEAN:
-		return "a boolean";
-	case ECS_SHAPE_DOUBLE:
-		return "a number";
-	case ECS_SHAPE_TIMESTAMP:
-		return "a timestamp (epoch seconds)";
+	case ECS_SHAPE_BLOB: return "a string";
+	case ECS_SHAPE_INTEGER: return "an integer (32 bits)";
+	case ECS_SHAPE_LONG: return "an integer";
+	case ECS_SHAPE_BOOLEAN: return "a boolean";
+	case ECS_SHAPE_DOUBLE: return "a number";
+	case ECS_SHAPE_TIMESTAMP: return "a timestamp (epoch seconds)";
 	}
 	return "?";
 }
@@ -82,23 +73,17 @@ static bool type_ok(const struct ecs_shape *s, json_t *v)
 {
 	switch (s->type) {
 	case ECS_SHAPE_STRUCT:
-	case ECS_SHAPE_MAP:
-		return json_is_object(v);
-	case ECS_SHAPE_LIST:
-		return json_is_array(v);
+	case ECS_SHAPE_MAP: return json_is_object(v);
+	case ECS_SHAPE_LIST: return json_is_array(v);
 	case ECS_SHAPE_STRING:
-	case ECS_SHAPE_BLOB:
-		return json_is_string(v);
+	case ECS_SHAPE_BLOB: return json_is_string(v);
 	case ECS_SHAPE_INTEGER:
 		return json_is_integer(v) && json_integer_value(v) >= INT32_MIN &&
 		       json_integer_value(v) <= INT32_MAX;
-	case ECS_SHAPE_LONG:
-		return json_is_integer(v);
-	case ECS_SHAPE_BOOLEAN:
-		return json_is_boolean(v);
+	case ECS_SHAPE_LONG: return json_is_integer(v);
+	case ECS_SHAPE_BOOLEAN: return json_is_boolean(v);
 	case ECS_SHAPE_DOUBLE:
-	case ECS_SHAPE_TIMESTAMP:
-		return json_is_number(v);
+	case ECS_SHAPE_TIMESTAMP: return json_is_number(v);
 	}
 	return false;
 }
@@ -149,14 +134,14 @@ static enum ecs_shape_problem check(struct walk *w, const struct ecs_shape *s, j
 	size_t base = w->path.len, i;
 	json_t *x;
 	switch (s->type) {
-	case ECS_SHAPE_STRUCT:
-		return check_struct(w, s, v, top);
+	case ECS_SHAPE_STRUCT: return check_struct(w, s, v, top);
 	case ECS_SHAPE_LIST:
 		for (i = 0; i < json_array_size(v); i++) {
 			x = json_array_get(v, i);
 			strbuf_addf(&w->path, "[%zu]", i);
 			if (json_is_null(x))
-				return problem(w, ECS_SHAPE_SERIALIZATION, "'%s': null in a list.", w->path.buf);
+				return problem(w, ECS_SHAPE_SERIALIZATION, "'%s': null in a list.",
+					       w->path.buf);
 			if (check(w, s->elem, x, false))
 				return w->problem;
 			strbuf_setlen(&w->path, base);
@@ -187,14 +172,13 @@ static enum ecs_shape_problem check(struct walk *w, const struct ecs_shape *s, j
 			for (i = 0; i < s->n; i++)
 				strbuf_addf(&vals, "%s%s", i ? ", " : "", s->enums[i]);
 			enum ecs_shape_problem p =
-			    problem(w, ECS_SHAPE_INVALID, "Invalid '%s': '%.64s' is not one of %s.", where(w, s),
-				    str, vals.buf);
+			    problem(w, ECS_SHAPE_INVALID, "Invalid '%s': '%.64s' is not one of %s.",
+				    where(w, s), str, vals.buf);
 			strbuf_release(&vals);
 			return p;
 		}
 		return ECS_SHAPE_OK;
-	default:
-		return ECS_SHAPE_OK;
+	default: return ECS_SHAPE_OK;
 	}
 }
 

@@ -172,13 +172,14 @@ static int check_ulimits(json_t *c, const char *path, struct taskdef_error *e)
 		return r;
 	json_array_foreach (ul, i, u) {
 		json_t *soft = json_object_get(u, "softLimit"), *hard = json_object_get(u, "hardLimit");
-		if (!json_is_object(u) || !json_is_string(json_object_get(u, "name")) || !json_is_integer(soft) ||
-		    !json_is_integer(hard))
-			return CLIENT("Invalid '%sulimits[%zu]': name, softLimit and hardLimit are required.", path,
-				      i);
+		if (!json_is_object(u) || !json_is_string(json_object_get(u, "name")) ||
+		    !json_is_integer(soft) || !json_is_integer(hard))
+			return CLIENT("Invalid '%sulimits[%zu]': name, softLimit and hardLimit are required.",
+				      path, i);
 		if (json_integer_value(soft) < 0 || json_integer_value(soft) > json_integer_value(hard))
-			return CLIENT("Invalid '%sulimits[%zu]': softLimit %lld is more than hardLimit %lld.", path,
-				      i, (long long)json_integer_value(soft), (long long)json_integer_value(hard));
+			return CLIENT("Invalid '%sulimits[%zu]': softLimit %lld is more than hardLimit %lld.",
+				      path, i, (long long)json_integer_value(soft),
+				      (long long)json_integer_value(hard));
 	}
 	return 0;
 }
@@ -285,23 +286,26 @@ static int check_refs(json_t *defs, json_t *names, const char *mode, struct task
 		json_array_foreach (json_object_get(c, "volumesFrom"), k, x) {
 			const char *src = json_string_value(json_object_get(x, "sourceContainer"));
 			if (!src || !json_object_get(names, src))
-				return CLIENT("Invalid 'containerDefinitions[%zu].volumesFrom[%zu].sourceContainer': "
-					      "no container named '%s' in the task definition.",
-					      i, k, src ? src : "");
+				return CLIENT(
+				    "Invalid 'containerDefinitions[%zu].volumesFrom[%zu].sourceContainer': "
+				    "no container named '%s' in the task definition.",
+				    i, k, src ? src : "");
 		}
 		json_t *links = json_object_get(c, "links");
 		if (json_array_size(links) && !streq(mode, "bridge"))
-			return CLIENT("Invalid 'containerDefinitions[%zu].links': links are only supported in "
-				      "bridge network mode.",
-				      i);
+			return CLIENT(
+			    "Invalid 'containerDefinitions[%zu].links': links are only supported in "
+			    "bridge network mode.",
+			    i);
 		json_array_foreach (links, k, x) {
 			const char *l = json_string_value(x);
 			size_t n = strcspn(l, ":");
 			_cleanup_free_ char *target = xstrndup(l, n);
 			if (!json_object_get(names, target))
-				return CLIENT("Invalid 'containerDefinitions[%zu].links[%zu]': no container named "
-					      "'%s' in the task definition.",
-					      i, k, target);
+				return CLIENT(
+				    "Invalid 'containerDefinitions[%zu].links[%zu]': no container named "
+				    "'%s' in the task definition.",
+				    i, k, target);
 		}
 	}
 	return 0;
@@ -549,8 +553,8 @@ int server_taskdef_validate(json_t *in, json_t **ret, struct taskdef_error *e)
 	if (text && strlen(text) > TASKDEF_MAX_BYTES) {
 		json_decref(copy);
 		json_decref(out);
-		return CLIENT("Invalid task definition: %zu bytes, more than ECS's limit of %d.", strlen(text),
-			      TASKDEF_MAX_BYTES);
+		return CLIENT("Invalid task definition: %zu bytes, more than ECS's limit of %d.",
+			      strlen(text), TASKDEF_MAX_BYTES);
 	}
 	json_object_set_new(out, "containerDefinitions", copy);
 	json_t *vols = json_object_get(in, "volumes");

@@ -51,8 +51,10 @@ static void test_lookup(void **state)
 	assert_non_null(ecs_shape_named("Attachments"));
 	assert_null(ecs_shape_named("Nope"));
 	char *msg = NULL;
-	json_t *v = json_loads("[{\"bindIP\":\"0.0.0.0\",\"containerPort\":80,\"hostPort\":\"80\"}]", 0, NULL);
-	assert_int_equal(ecs_shape_check(ecs_shape_member(c, "networkBindings"), v, &msg), ECS_SHAPE_SERIALIZATION);
+	json_t *v =
+	    json_loads("[{\"bindIP\":\"0.0.0.0\",\"containerPort\":80,\"hostPort\":\"80\"}]", 0, NULL);
+	assert_int_equal(ecs_shape_check(ecs_shape_member(c, "networkBindings"), v, &msg),
+			 ECS_SHAPE_SERIALIZATION);
 	assert_non_null(strstr(msg, "[0].hostPort"));
 	free(msg);
 	json_decref(v);
@@ -61,13 +63,15 @@ static void test_lookup(void **state)
 static void test_types(void **state)
 {
 	(void)state;
-	expect("RegisterTaskDefinition",
-	       "{\"family\":\"f\",\"cpu\":\"256\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"b\","
-	       "\"memory\":64,\"essential\":true,\"portMappings\":[{\"containerPort\":80,\"protocol\":\"udp\"}],"
-	       "\"dockerLabels\":{\"k\":\"v\"},\"logConfiguration\":{\"logDriver\":\"awslogs\","
-	       "\"options\":{\"awslogs-group\":\"g\"}}}]}",
-	       ECS_SHAPE_OK, NULL);
-	expect("RegisterTaskDefinition", "{\"cpu\":256}", ECS_SHAPE_SERIALIZATION, "'cpu': expected a string");
+	expect(
+	    "RegisterTaskDefinition",
+	    "{\"family\":\"f\",\"cpu\":\"256\",\"containerDefinitions\":[{\"name\":\"a\",\"image\":\"b\","
+	    "\"memory\":64,\"essential\":true,\"portMappings\":[{\"containerPort\":80,\"protocol\":\"udp\"}],"
+	    "\"dockerLabels\":{\"k\":\"v\"},\"logConfiguration\":{\"logDriver\":\"awslogs\","
+	    "\"options\":{\"awslogs-group\":\"g\"}}}]}",
+	    ECS_SHAPE_OK, NULL);
+	expect("RegisterTaskDefinition", "{\"cpu\":256}", ECS_SHAPE_SERIALIZATION,
+	       "'cpu': expected a string");
 	expect("RegisterTaskDefinition",
 	       "{\"containerDefinitions\":[{\"portMappings\":[{\"containerPort\":\"80\"}]}]}",
 	       ECS_SHAPE_SERIALIZATION, "containerDefinitions[0].portMappings[0].containerPort");
@@ -81,7 +85,8 @@ static void test_types(void **state)
 	       ECS_SHAPE_SERIALIZATION, "a boolean");
 	expect("RegisterTaskDefinition", "{\"containerDefinitions\":[5]}", ECS_SHAPE_SERIALIZATION,
 	       "containerDefinitions[0]': expected an object");
-	expect("RegisterTaskDefinition", "{\"containerDefinitions\":[null]}", ECS_SHAPE_SERIALIZATION, "null");
+	expect("RegisterTaskDefinition", "{\"containerDefinitions\":[null]}", ECS_SHAPE_SERIALIZATION,
+	       "null");
 	expect("RunTask", "{\"count\":\"2\"}", ECS_SHAPE_SERIALIZATION, "'count'");
 	expect("RunTask", "{\"overrides\":[]}", ECS_SHAPE_SERIALIZATION, "'overrides': expected an object");
 	expect("RunTask", "{\"enableECSManagedTags\":\"true\"}", ECS_SHAPE_SERIALIZATION, NULL);
@@ -93,10 +98,12 @@ static void test_types(void **state)
 static void test_enums_and_required(void **state)
 {
 	(void)state;
-	expect("RunTask", "{\"launchType\":\"MOON\"}", ECS_SHAPE_INVALID, "'launchType': 'MOON' is not one of EC2");
+	expect("RunTask", "{\"launchType\":\"MOON\"}", ECS_SHAPE_INVALID,
+	       "'launchType': 'MOON' is not one of EC2");
 	expect("RunTask", "{\"launchType\":\"EC2\",\"propagateTags\":\"NONE\"}", ECS_SHAPE_OK, NULL);
 	expect("RegisterTaskDefinition",
-	       "{\"containerDefinitions\":[{\"ulimits\":[{\"name\":\"bogus\",\"softLimit\":1,\"hardLimit\":2}]}]}",
+	       "{\"containerDefinitions\":[{\"ulimits\":[{\"name\":\"bogus\",\"softLimit\":1,\"hardLimit\":2}"
+	       "]}]}",
 	       ECS_SHAPE_INVALID, "containerDefinitions[0].ulimits[0].name");
 	expect("DescribeClusters", "{\"include\":[\"NOPE\"]}", ECS_SHAPE_INVALID, "include[0]");
 	/* nested required members; top-level ones are the operations' own checks */
@@ -111,12 +118,13 @@ static void test_normalized(void **state)
 	(void)state;
 	char *msg = NULL;
 	json_t *in = NULL;
-	assert_int_equal(run("RegisterTaskDefinition",
-			     "{\"family\":\"f\",\"cpu\":null,\"berthScheduling\":{},\"topUnknown\":1,"
-			     "\"containerDefinitions\":[{\"name\":\"a\",\"healthCheck\":null,\"foo\":{\"x\":1},"
-			     "\"berthX\":1,\"dockerLabels\":{\"a\":null,\"b\":\"c\"}}]}",
-			     &msg, &in),
-			 ECS_SHAPE_OK);
+	assert_int_equal(
+	    run("RegisterTaskDefinition",
+		"{\"family\":\"f\",\"cpu\":null,\"berthScheduling\":{},\"topUnknown\":1,"
+		"\"containerDefinitions\":[{\"name\":\"a\",\"healthCheck\":null,\"foo\":{\"x\":1},"
+		"\"berthX\":1,\"dockerLabels\":{\"a\":null,\"b\":\"c\"}}]}",
+		&msg, &in),
+	    ECS_SHAPE_OK);
 	assert_null(msg);
 	assert_null(json_object_get(in, "cpu"));
 	assert_non_null(json_object_get(in, "berthScheduling"));

@@ -976,9 +976,21 @@ int server_ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out)
 				       desired);
 	if (family && startswith(family, "arn:"))
 		return server_ecs_fail(c, "InvalidParameterException", "family must be a family name.");
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (service) { /* ECS: a service that does not exist (INACTIVE ones do, until retention) */
+		_cleanup_free_ char *skey = server_service_key(cluster, server_arn_tail(service));
+		json_t *svc = NULL;
+		int r = server_name_valid(server_arn_tail(service), 255)
+				? server_record_get(c->srv, skey, &svc, NULL, &err)
+				: -ENOENT;
+		json_decref(svc);
+		if (r == -ENOENT)
+			return server_ecs_fail(c, "ServiceNotFoundException", "Service not found.");
+		if (r < 0)
+			return server_ecs_internal(c, err);
+	}
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	json_t *tasks = NULL;
-	_cleanup_error_ struct berth_error *err = NULL;
 	if (server_record_list(c->srv, tp, &tasks, &err) < 0)
 		return server_ecs_internal(c, err);
 	_cleanup_free_ char *fam_group = family ? xasprintf(":task-definition/%s:", family) : NULL;

@@ -221,7 +221,6 @@ def test_every_operation_answers_in_the_models_shape(env):
     assert api.call("ListTagsForResource", {"resourceArn": tarns[0]})["tags"] == [{"key": "more", "value": "2"}]
     api.call("ListTasks", {"family": "shapes", "desiredStatus": "RUNNING", "maxResults": 5})
     api.call("ListTasks", {"containerInstance": ciarn, "startedBy": "shapes-it"})
-    api.call("ListTasks", {"serviceName": "none"})
     st = api.call("StartTask", {"taskDefinition": "shapes-vpc", "containerInstances": [ciarn],
                                 "startedBy": "shapes-it", "group": "g", "tags": [{"key": "s", "value": "1"}],
                                 "enableECSManagedTags": True,
@@ -516,6 +515,8 @@ HOSTILE = [
     ("UpdateService", {"service": "nope", "desiredCount": 1}, ("ServiceNotFoundException",)),
     ("UpdateService", {"service": "base-svc", "taskDefinition": "nope:3"}, BAD),
     ("DeleteService", {"service": "nope"}, ("ServiceNotFoundException",)),
+    ("ListTasks", {"serviceName": "nope"}, ("ServiceNotFoundException",)),
+    ("ListTasks", {"serviceName": "a/../b"}, ("ServiceNotFoundException",)),
     ("DeleteService", {"service": "base-svc"}, BAD),  # desiredCount > 0 without force
     ("UpdateContainerInstancesState", {"containerInstances": ["x"] * 11, "status": "DRAINING"}, BAD),
     ("DeregisterContainerInstance", {"containerInstance": "0" * 32}, BAD),

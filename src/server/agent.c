@@ -24,6 +24,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "http/http.h"
+#include "server/ecs-shape.h"
 #include "server/internal.h"
 #include "pki/pki.h"
 #include "aws/sigv4.h"
@@ -702,6 +703,29 @@ static int status_rank(const char *s)
 	return -1;
 }
 
+/*
+ * o[key] = a copy of v when it has the model's shape (ecs-shape.h: nulls and foreign members dropped),
+ * so that DescribeTasks never echoes what a faulty agent sent; a value of the wrong shape is left out.
+ * shape NULL: v as it is.
+ */
+static void set_checked(json_t *o, const char *key, json_t *v, const struct ecs_shape *shape)
+{
+	if (!v || json_is_null(v))
+		return;
+	if (!shape) { /* a plain string member */
+		json_object_set(o, key, v);
+		return;
+	}
+	json_t *copy = json_deep_copy(v);
+	_cleanup_free_ char *why = NULL;
+	if (ecs_shape_check(shape, copy, &why) == ECS_SHAPE_OK) {
+		json_object_set_new(o, key, copy);
+		return;
+	}
+	log_fields(LOG_LEVEL_WARN, "agent report field dropped", "field", key, "why", why, NULL);
+	json_decref(copy);
+}
+
 /* Apply one report to a task record; NULL on success, else the reason it was refused. */
 static const char *apply_report(json_t *t, json_t *rep)
 {
@@ -728,7 +752,7 @@ static const char *apply_report(json_t *t, json_t *rep)
 	/* what the node knows: the task's network attachment (awsvpc) and health */
 	json_t *att = json_object_get(rep, "attachments");
 	if (json_is_array(att) && json_array_size(att) <= 4)
-		json_object_set(t, "attachments", att);
+		set_checked(t, "attachments", att, ecs_shape_named("Attachments"));
 	const char *health = json_string_value(json_object_get(rep, "healthStatus"));
 	if (health && (streq(health, "HEALTHY") || streq(health, "UNHEALTHY") || streq(health, "UNKNOWN")))
 		json_object_set_new(t, "healthStatus", json_string(health));
@@ -737,9 +761,10 @@ static const char *apply_report(json_t *t, json_t *rep)
 		json_object_set_new(t, "stoppedAt", json_real(now));
 		json_object_set_new(t, "executionStoppedAt", json_real(now));
 		const char *keys[] = { "stoppedReason", "stopCode" };
+		const struct ecs_shape *shapes[] = { NULL, ecs_shape_named("TaskStopCode") };
 		for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 			if (json_is_string(json_object_get(rep, keys[i])) && !json_object_get(t, keys[i]))
-				json_object_set(t, keys[i], json_object_get(rep, keys[i]));
+				set_checked(t, keys[i], json_object_get(rep, keys[i]), shapes[i]);
 		if (!json_object_get(t, "stopCode"))
 			json_object_set_new(t, "stopCode", json_string("EssentialContainerExited"));
 	}
@@ -753,9 +778,10 @@ static const char *apply_report(json_t *t, json_t *rep)
 			const char *fields[] = { "lastStatus",      "exitCode",          "reason",
 						 "networkBindings", "networkInterfaces", "runtimeId",
 						 "healthStatus" };
+			const struct ecs_shape *cs = ecs_shape_named("Container");
 			for (size_t f = 0; f < ARRAY_SIZE(fields); f++)
-				if (json_object_get(rc, fields[f]))
-					json_object_set(c, fields[f], json_object_get(rc, fields[f]));
+				set_checked(c, fields[f], json_object_get(rc, fields[f]),
+					    ecs_shape_member(cs, fields[f]));
 		}
 	}
 	json_object_set_new(t, "version",

@@ -669,6 +669,14 @@ static int64_t launch(struct svc *x, const char *dep, const char *td_arn, int64_
 				   .started_by = dep,
 				   .count = count,
 				   .explicit_instances = nodes };
+	/* ECS's propagateTags / enableECSManagedTags of the service */
+	const char *propagate = jstr(x->rec, "propagateTags");
+	bool managed = json_is_true(json_object_get(x->rec, "enableECSManagedTags"));
+	_cleanup_json_ json_t *tags = (propagate && !streq(propagate, "NONE")) || managed
+					      ? server_task_tags(x->p->s, x->p->cluster, NULL, td, x->rec, propagate,
+								 managed)
+					      : NULL;
+	a.tags = json_array_size(tags) ? tags : NULL;
 	struct ecs_call c = { .srv = x->p->s };
 	if (server_task_place(&c, x->p->cluster, x->p->cl, &a, tasks, failures) < 0) {
 		if (!nodes)

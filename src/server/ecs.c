@@ -15,6 +15,7 @@
 #include "server/internal.h"
 #include "server/server.h"
 #include "aws/sigv4.h"
+#include "server/ecs-shape.h"
 
 /* X-Amz-Date may be this far from the server's clock (AWS: 15 minutes). */
 #define SIGV4_MAX_SKEW_SEC (15 * 60)
@@ -230,6 +231,19 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 		return server_ecs_fail(c, "UnknownOperationException", "Operation '%s' is not supported.",
 				       op);
 	}
+	/* ECS operations: the body against botocore's input shape first (ecs-shape.h), as ECS's
+	 * deserializer does; the operations then only see the types the model has */
+	const struct ecs_shape *shape = api->ops == OPS ? ecs_shape_input(op) : NULL;
+	_cleanup_free_ char *why = NULL;
+	enum ecs_shape_problem p = shape ? ecs_shape_check(shape, in, &why) : ECS_SHAPE_OK;
+	if (p != ECS_SHAPE_OK) {
+		json_decref(in);
+		return server_ecs_fail(c,
+				       p == ECS_SHAPE_SERIALIZATION	      ? "SerializationException"
+				       : streq(op, "RegisterTaskDefinition") ? "ClientException"
+									      : "InvalidParameterException",
+				       "%s", why);
+	}
 	int r = ecr ? server_ecr_call(c, op, in, out) : fn(c, in, out);
 	json_decref(in);
 	if (r >= 0 && !*out)
@@ -242,6 +256,12 @@ static void ecs_handle(struct server *s, struct http_request *req)
 {
 	struct ecs_call c = { .srv = s };
 	json_t *out = NULL;
+	/* as AWS: every answer names its request (boto3's ResponseMetadata.RequestId) */
+	char rid[ID_HEX_LEN + 1];
+	server_id_hex_fill(rid);
+	_cleanup_free_ char *request_id =
+	    xasprintf("%.8s-%.4s-%.4s-%.4s-%.12s", rid, rid + 8, rid + 12, rid + 16, rid + 20);
+	http_response_header(req, "x-amzn-RequestId", request_id);
 	if (!streq(http_request_method(req), "POST")) {
 		server_ecs_fail(&c, "UnknownOperationException", "the ECS API takes POST /");
 		c.status = 405;

@@ -156,7 +156,7 @@ int server_ecs_str(struct ecs_call *c, json_t *in, const char *key, bool require
 int server_ecs_int(struct ecs_call *c, json_t *in, const char *key, int64_t min, int64_t max, int64_t *ret);
 int server_ecs_strv(struct ecs_call *c, json_t *in, const char *key,
 		    json_t **ret); /* array of strings or NULL */
-/* Paginate a sorted array of strings: maxResults (1..limit), nextToken; sets out[key] and nextToken. */
+/* Paginate an array of strings in strcmp order: maxResults (1..limit), nextToken; sets out[key] and nextToken. */
 int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, const char *key, json_t *out);
 
 /* ---- records (records.c) ---- */
@@ -247,6 +247,13 @@ int server_tags_check(struct ecs_call *c, json_t *tags);
 /* Validate and store the "tags" of a create call for arn. */
 int server_tags_set(struct ecs_call *c, const char *arn, json_t *tags);
 json_t *server_tags_get(struct server *s, const char *arn);
+/*
+ * The tags of a new task (a new list): its own (RunTask's tags; NULL for a service's task), then,
+ * when propagate is "TASK_DEFINITION" / "SERVICE", those of td / svc it lacks, and with managed
+ * ECS's aws:ecs:clusterName (and aws:ecs:serviceName for a service's task); at most 50.
+ */
+json_t *server_task_tags(struct server *s, const char *cluster, json_t *own, json_t *td, json_t *svc,
+			 const char *propagate, bool managed);
 
 /* ---- tasks.c ---- */
 int server_ecs_run_task(struct ecs_call *c, json_t *in, json_t **out);

@@ -84,6 +84,11 @@ int server_ecs_strv(struct ecs_call *c, json_t *in, const char *key, json_t **re
 	return 0;
 }
 
+static int cmp_json_strings(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a) ?: "", json_string_value(*(json_t *const *)b) ?: "");
+}
+
 int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, const char *key, json_t *out)
 {
 	int64_t max = limit;
@@ -91,31 +96,49 @@ int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, 
 	if (server_ecs_int(c, in, "maxResults", 1, limit, &max) < 0 ||
 	    server_ecs_str(c, in, "nextToken", false, &token) < 0)
 		return -1;
-	_cleanup_free_ char *after = NULL;
+	/* a token is base64("berth1/KEY/LAST"): LAST the last item of the page before, KEY the listing's
+	 * (a token of another listing, a truncated one or any other text is refused, as ECS does) */
+	_cleanup_free_ char *prefix = xasprintf("berth1/%s/", key);
+	_cleanup_free_ char *decoded = NULL;
+	const char *after = NULL;
 	if (token && *token) {
 		void *d = NULL;
 		size_t n = 0;
-		if (base64_decode(token, &d, &n) < 0 || n == 0 || memchr(d, '\0', n)) {
+		_cleanup_free_ char *again = NULL;
+		if (base64_decode(token, &d, &n) == 0 && n && !memchr(d, '\0', n)) {
+			decoded = xrealloc(d, n + 1);
+			decoded[n] = '\0';
+			again = base64_encode(decoded, n);
+		} else {
 			free(d);
-			return server_ecs_fail(c, "InvalidParameterException", "Invalid nextToken.");
 		}
-		after = d;
+		if (!decoded || !streq(again, token) || !startswith(decoded, prefix) || !decoded[strlen(prefix)])
+			return server_ecs_fail(c, "InvalidParameterException", "Invalid nextToken.");
+		after = decoded + strlen(prefix);
 	}
+	/* the cursor compares with strcmp, so the page order is strcmp's whatever order all came in (a
+	 * store's key order differs: "/shapes-vpc/" sorts before "/shapes/", "shapes\x01" after) */
+	size_t n = json_array_size(all);
+	json_t **sorted = xcalloc(n ? n : 1, sizeof(*sorted));
+	for (size_t k = 0; k < n; k++)
+		sorted[k] = json_array_get(all, k);
+	qsort(sorted, n, sizeof(*sorted), cmp_json_strings);
 	json_t *page = json_array();
-	size_t i;
-	json_t *x;
-	json_array_foreach (all, i, x) {
+	for (size_t k = 0; k < n; k++) {
+		json_t *x = sorted[k];
 		const char *s = json_string_value(x);
 		if (after && strcmp(s, after) <= 0)
 			continue;
 		if ((int64_t)json_array_size(page) == max) {
 			const char *last = json_string_value(json_array_get(page, json_array_size(page) - 1));
-			_cleanup_free_ char *t = base64_encode(last, strlen(last));
+			_cleanup_free_ char *raw = xasprintf("%s%s", prefix, last);
+			_cleanup_free_ char *t = base64_encode(raw, strlen(raw));
 			json_object_set_new(out, "nextToken", json_string(t));
 			break;
 		}
 		json_array_append(page, x);
 	}
+	free(sorted);
 	json_object_set_new(out, key, page);
 	return 0;
 }

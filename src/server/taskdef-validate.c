@@ -162,6 +162,28 @@ static int check_env(json_t *c, const char *path, struct taskdef_error *e)
 	return 0;
 }
 
+/* ulimits: softLimit and hardLimit required, soft at most hard (names: the model's enum, ecs-shape.c). */
+static int check_ulimits(json_t *c, const char *path, struct taskdef_error *e)
+{
+	json_t *ul, *u;
+	size_t i;
+	int r = member(c, "ulimits", JSON_ARRAY, path, &ul, e);
+	if (r <= 0)
+		return r;
+	json_array_foreach (ul, i, u) {
+		json_t *soft = json_object_get(u, "softLimit"), *hard = json_object_get(u, "hardLimit");
+		if (!json_is_object(u) || !json_is_string(json_object_get(u, "name")) ||
+		    !json_is_integer(soft) || !json_is_integer(hard))
+			return CLIENT("Invalid '%sulimits[%zu]': name, softLimit and hardLimit are required.",
+				      path, i);
+		if (json_integer_value(soft) < 0 || json_integer_value(soft) > json_integer_value(hard))
+			return CLIENT("Invalid '%sulimits[%zu]': softLimit %lld is more than hardLimit %lld.",
+				      path, i, (long long)json_integer_value(soft),
+				      (long long)json_integer_value(hard));
+	}
+	return 0;
+}
+
 /*
  * healthCheck: ECS's ranges (botocore's HealthCheck shape: interval 5-300 s,
  * timeout 2-60 s, retries 1-10, startPeriod 0-300 s) and a command starting
@@ -232,7 +254,10 @@ static int check_container(json_t *c, size_t idx, const char *mode, json_t *name
 	if (mem && res && res > mem)
 		return CLIENT("Invalid '%smemoryReservation': %lld MiB is more than 'memory' (%lld MiB).",
 			      path, (long long)res, (long long)mem);
-	if (check_ports(c, path, mode, ports, e) < 0)
+	if (check_ports(c, path, mode, ports, e) < 0 || check_ulimits(c, path, e) < 0)
+		return -EINVAL;
+	int64_t stop = 0;
+	if (int_member(c, "stopTimeout", path, 0, INT32_MAX, &stop, e) < 0)
 		return -EINVAL;
 	if (!ess)
 		json_object_set_new(c, "essential", json_true());
@@ -248,6 +273,40 @@ static int check_container(json_t *c, size_t idx, const char *mode, json_t *name
 		if (!json_object_get(volumes, sv))
 			return CLIENT("Invalid '%smountPoints[%zu].sourceVolume': no volume named '%s'.",
 				      path, i, sv);
+	}
+	return 0;
+}
+
+/* volumesFrom and links name containers of the same definition (links: bridge mode only, "name[:alias]"). */
+static int check_refs(json_t *defs, json_t *names, const char *mode, struct taskdef_error *e)
+{
+	size_t i, k;
+	json_t *c, *x;
+	json_array_foreach (defs, i, c) {
+		json_array_foreach (json_object_get(c, "volumesFrom"), k, x) {
+			const char *src = json_string_value(json_object_get(x, "sourceContainer"));
+			if (!src || !json_object_get(names, src))
+				return CLIENT(
+				    "Invalid 'containerDefinitions[%zu].volumesFrom[%zu].sourceContainer': "
+				    "no container named '%s' in the task definition.",
+				    i, k, src ? src : "");
+		}
+		json_t *links = json_object_get(c, "links");
+		if (json_array_size(links) && !streq(mode, "bridge"))
+			return CLIENT(
+			    "Invalid 'containerDefinitions[%zu].links': links are only supported in "
+			    "bridge network mode.",
+			    i);
+		json_array_foreach (links, k, x) {
+			const char *l = json_string_value(x);
+			size_t n = strcspn(l, ":");
+			_cleanup_free_ char *target = xstrndup(l, n);
+			if (!json_object_get(names, target))
+				return CLIENT(
+				    "Invalid 'containerDefinitions[%zu].links[%zu]': no container named "
+				    "'%s' in the task definition.",
+				    i, k, target);
+		}
 	}
 	return 0;
 }
@@ -360,6 +419,28 @@ static int check_volumes(json_t *in, json_t *names, struct taskdef_error *e)
 	return 0;
 }
 
+/* A task definition's placementConstraints: memberOf with an expression only (ECS: distinctInstance is
+ * a RunTask / service constraint), at most 10. */
+static int check_task_constraints(json_t *in, struct taskdef_error *e)
+{
+	json_t *pcs, *pc;
+	size_t i;
+	int r = member(in, "placementConstraints", JSON_ARRAY, "", &pcs, e);
+	if (r <= 0)
+		return r;
+	if (json_array_size(pcs) > 10)
+		return CLIENT("Invalid 'placementConstraints': at most 10 constraints.");
+	json_array_foreach (pcs, i, pc) {
+		const char *t = json_string_value(json_object_get(pc, "type"));
+		const char *x = json_string_value(json_object_get(pc, "expression"));
+		if (!streq_ptr(t, "memberOf") || !x || !*x)
+			return CLIENT("Invalid 'placementConstraints[%zu]': a task definition takes memberOf "
+				      "constraints with an expression only.",
+				      i);
+	}
+	return 0;
+}
+
 static int task_quantity(json_t *in, const char *key, bool cpu, int64_t *ret, json_t *out,
 			 struct taskdef_error *e)
 {
@@ -451,6 +532,10 @@ int server_taskdef_validate(json_t *in, json_t **ret, struct taskdef_error *e)
 				break;
 	if (r == 0)
 		r = check_depends(copy, names, e);
+	if (r == 0)
+		r = check_refs(copy, names, m, e);
+	if (r == 0)
+		r = check_task_constraints(in, e);
 	if (r == 0 && (task_quantity(in, "cpu", true, &task_cpu, out, e) < 0 ||
 		       task_quantity(in, "memory", false, &task_mem, out, e) < 0))
 		r = -EINVAL;
@@ -463,6 +548,13 @@ int server_taskdef_validate(json_t *in, json_t **ret, struct taskdef_error *e)
 		json_decref(copy);
 		json_decref(out);
 		return r;
+	}
+	_cleanup_free_ char *text = json_dumps(in, JSON_COMPACT);
+	if (text && strlen(text) > TASKDEF_MAX_BYTES) {
+		json_decref(copy);
+		json_decref(out);
+		return CLIENT("Invalid task definition: %zu bytes, more than ECS's limit of %d.",
+			      strlen(text), TASKDEF_MAX_BYTES);
 	}
 	json_object_set_new(out, "containerDefinitions", copy);
 	json_t *vols = json_object_get(in, "volumes");

@@ -11,6 +11,8 @@
 #include "common/macro.h"
 
 #define TASKDEF_MAX_CONTAINERS 10
+/* ECS's limit on a task definition's JSON (64 KiB). */
+#define TASKDEF_MAX_BYTES      (64 * 1024)
 /* EC2 limits: task cpu units (10 vCPU), memory MiB (120 GiB), container memory floor (ECS: 6 MiB). */
 #define TASKDEF_MAX_CPU        10240
 #define TASKDEF_MAX_MEMORY     (120 * 1024)

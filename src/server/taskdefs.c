@@ -64,7 +64,9 @@ int server_ecs_register_task_definition(struct ecs_call *c, json_t *in, json_t *
 		free(te.msg);
 		return -1;
 	}
-	if (taskdef_scheduling(c, in, td) < 0) {
+	json_t *tags = json_object_get(in, "tags");
+	/* tags checked before anything is written: a refused request leaves no revision behind */
+	if ((tags && server_tags_check(c, tags) < 0) || taskdef_scheduling(c, in, td) < 0) {
 		json_decref(td);
 		return -1;
 	}
@@ -91,7 +93,6 @@ int server_ecs_register_task_definition(struct ecs_call *c, json_t *in, json_t *
 			break;
 		if (!ok)
 			continue;
-		json_t *tags = json_object_get(in, "tags");
 		if (server_tags_set(c, arn, tags) < 0) {
 			json_decref(td);
 			return -1;

@@ -13,6 +13,7 @@
  * node's agent reports (agent.c); the leader's controllers (leader.c) stop the
  * tasks of nodes that stay away too long.
  */
+#include "common/json.h"
 #include "server/internal.h"
 #include <limits.h>
 
@@ -148,8 +149,6 @@ static void tmpl_init(struct record_tmpl *t, struct server *s, const char *clust
 		member_num_str(&sb, "cpu", json_integer_value(json_object_get(c, "cpu")));
 		if (json_object_get(c, "memory"))
 			member_num_str(&sb, "memory", json_integer_value(json_object_get(c, "memory")));
-		if (json_object_get(c, "essential"))
-			member_json(&sb, "essential", json_object_get(c, "essential"));
 		t->containers[t->n_containers++] = strbuf_detach(&sb, NULL);
 	}
 }
@@ -715,6 +714,8 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 	if (started_by && strlen(started_by) > 128)
 		return server_ecs_fail(c, "InvalidParameterException",
 				       "startedBy can be at most 128 characters.");
+	if (group && (!*group || strlen(group) > 255))
+		return server_ecs_fail(c, "InvalidParameterException", "group must have 1 to 255 characters.");
 	a.overrides = json_object_get(in, "overrides");
 	a.constraints = json_object_get(in, "placementConstraints");
 	a.strategies = json_object_get(in, "placementStrategy");
@@ -725,6 +726,14 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 		return server_ecs_fail(
 		    c, "SerializationException",
 		    "overrides must be an object; placementConstraints, placementStrategy and tags lists.");
+	if (a.tags && server_tags_check(c, a.tags) < 0)
+		return -1;
+	const char *propagate;
+	if (server_ecs_str(c, in, "propagateTags", false, &propagate) < 0)
+		return -1;
+	if (streq_ptr(propagate, "SERVICE"))
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "propagateTags SERVICE is only valid for a service's tasks.");
 	/* (both read only here: shared with other calls while nobody writes them) */
 	if (server_cluster_resolve_shared(c, ref, &cl, &cluster) < 0)
 		return -1;
@@ -747,6 +756,9 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 	if (!json_object_get(ov, "inferenceAcceleratorOverrides"))
 		json_object_set_new(ov, "inferenceAcceleratorOverrides", json_array());
 	a.overrides = ov;
+	_cleanup_json_ json_t *tags = server_task_tags(c->srv, cluster, a.tags, a.td, NULL, propagate,
+						       json_is_true(json_object_get(in, "enableECSManagedTags")));
+	a.tags = json_array_size(tags) ? tags : NULL;
 	json_t *failures = json_array();
 	struct strbuf body = STRBUF_INIT;
 	size_t n = 0;
@@ -964,9 +976,21 @@ int server_ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out)
 				       desired);
 	if (family && startswith(family, "arn:"))
 		return server_ecs_fail(c, "InvalidParameterException", "family must be a family name.");
+	_cleanup_error_ struct berth_error *err = NULL;
+	if (service) { /* ECS: a service that does not exist (INACTIVE ones do, until retention) */
+		_cleanup_free_ char *skey = server_service_key(cluster, server_arn_tail(service));
+		json_t *svc = NULL;
+		int r = server_name_valid(server_arn_tail(service), 255)
+				? server_record_get(c->srv, skey, &svc, NULL, &err)
+				: -ENOENT;
+		json_decref(svc);
+		if (r == -ENOENT)
+			return server_ecs_fail(c, "ServiceNotFoundException", "Service not found.");
+		if (r < 0)
+			return server_ecs_internal(c, err);
+	}
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	json_t *tasks = NULL;
-	_cleanup_error_ struct berth_error *err = NULL;
 	if (server_record_list(c->srv, tp, &tasks, &err) < 0)
 		return server_ecs_internal(c, err);
 	_cleanup_free_ char *fam_group = family ? xasprintf(":task-definition/%s:", family) : NULL;

@@ -718,7 +718,7 @@ static void set_checked(json_t *o, const char *key, json_t *v, const struct ecs_
 	}
 	json_t *copy = json_deep_copy(v);
 	_cleanup_free_ char *why = NULL;
-	if (ecs_shape_check(shape, copy, &why) == ECS_SHAPE_OK) {
+	if (server_ecs_shape_check(shape, copy, &why) == ECS_SHAPE_OK) {
 		json_object_set_new(o, key, copy);
 		return;
 	}
@@ -752,7 +752,7 @@ static const char *apply_report(json_t *t, json_t *rep)
 	/* what the node knows: the task's network attachment (awsvpc) and health */
 	json_t *att = json_object_get(rep, "attachments");
 	if (json_is_array(att) && json_array_size(att) <= 4)
-		set_checked(t, "attachments", att, ecs_shape_named("Attachments"));
+		set_checked(t, "attachments", att, server_ecs_shape_named("Attachments"));
 	const char *health = json_string_value(json_object_get(rep, "healthStatus"));
 	if (health && (streq(health, "HEALTHY") || streq(health, "UNHEALTHY") || streq(health, "UNKNOWN")))
 		json_object_set_new(t, "healthStatus", json_string(health));
@@ -761,7 +761,7 @@ static const char *apply_report(json_t *t, json_t *rep)
 		json_object_set_new(t, "stoppedAt", json_real(now));
 		json_object_set_new(t, "executionStoppedAt", json_real(now));
 		const char *keys[] = { "stoppedReason", "stopCode" };
-		const struct ecs_shape *shapes[] = { NULL, ecs_shape_named("TaskStopCode") };
+		const struct ecs_shape *shapes[] = { NULL, server_ecs_shape_named("TaskStopCode") };
 		for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 			if (json_is_string(json_object_get(rep, keys[i])) && !json_object_get(t, keys[i]))
 				set_checked(t, keys[i], json_object_get(rep, keys[i]), shapes[i]);
@@ -778,10 +778,10 @@ static const char *apply_report(json_t *t, json_t *rep)
 			const char *fields[] = { "lastStatus",      "exitCode",          "reason",
 						 "networkBindings", "networkInterfaces", "runtimeId",
 						 "healthStatus" };
-			const struct ecs_shape *cs = ecs_shape_named("Container");
+			const struct ecs_shape *cs = server_ecs_shape_named("Container");
 			for (size_t f = 0; f < ARRAY_SIZE(fields); f++)
 				set_checked(c, fields[f], json_object_get(rc, fields[f]),
-					    ecs_shape_member(cs, fields[f]));
+					    server_ecs_shape_member(cs, fields[f]));
 		}
 	}
 	json_object_set_new(t, "version",

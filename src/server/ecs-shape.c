@@ -9,23 +9,23 @@
 #include "common/strbuf.h"
 #include "server/ecs-shape.h"
 
-const struct ecs_shape *ecs_shape_input(const char *op)
+const struct ecs_shape *server_ecs_shape_input(const char *op)
 {
-	for (size_t i = 0; op && i < ecs_model_n_ops; i++)
-		if (streq(ecs_model_ops[i].op, op))
-			return ecs_model_ops[i].input;
+	for (size_t i = 0; op && i < server_ecs_model_n_ops; i++)
+		if (streq(server_ecs_model_ops[i].op, op))
+			return server_ecs_model_ops[i].input;
 	return NULL;
 }
 
-const struct ecs_shape *ecs_shape_named(const char *name)
+const struct ecs_shape *server_ecs_shape_named(const char *name)
 {
-	for (size_t i = 0; name && i < ecs_model_n_named; i++)
-		if (streq(ecs_model_named[i].op, name))
-			return ecs_model_named[i].input;
+	for (size_t i = 0; name && i < server_ecs_model_n_named; i++)
+		if (streq(server_ecs_model_named[i].op, name))
+			return server_ecs_model_named[i].input;
 	return NULL;
 }
 
-const struct ecs_shape *ecs_shape_member(const struct ecs_shape *s, const char *member)
+const struct ecs_shape *server_ecs_shape_member(const struct ecs_shape *s, const char *member)
 {
 	for (size_t i = 0; s && s->type == ECS_SHAPE_STRUCT && i < s->n; i++)
 		if (streq(s->members[i].name, member))
@@ -182,7 +182,7 @@ static enum ecs_shape_problem check(struct walk *w, const struct ecs_shape *s, j
 	}
 }
 
-enum ecs_shape_problem ecs_shape_check(const struct ecs_shape *shape, json_t *in, char **ret_msg)
+enum ecs_shape_problem server_ecs_shape_check(const struct ecs_shape *shape, json_t *in, char **ret_msg)
 {
 	struct walk w = { .path = STRBUF_INIT };
 	*ret_msg = NULL;

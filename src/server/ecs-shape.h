@@ -61,18 +61,18 @@ struct ecs_op_shape {
 	const struct ecs_shape *input;
 };
 
-extern const struct ecs_op_shape ecs_model_ops[];
-extern const size_t ecs_model_n_ops;
+extern const struct ecs_op_shape server_ecs_model_ops[];
+extern const size_t server_ecs_model_n_ops;
 /* Output shapes by name (.op holds the name): those berth checks what it stores against. */
-extern const struct ecs_op_shape ecs_model_named[];
-extern const size_t ecs_model_n_named;
+extern const struct ecs_op_shape server_ecs_model_named[];
+extern const size_t server_ecs_model_n_named;
 
 /* The input shape of an ECS operation, or NULL (not in the model: berth's own operations). */
-const struct ecs_shape *ecs_shape_input(const char *op);
-/* A shape of ecs_model_named ("Container", "Attachments", "TaskStopCode"), or NULL. */
-const struct ecs_shape *ecs_shape_named(const char *name);
+const struct ecs_shape *server_ecs_shape_input(const char *op);
+/* A shape of server_ecs_model_named ("Container", "Attachments", "TaskStopCode"), or NULL. */
+const struct ecs_shape *server_ecs_shape_named(const char *name);
 /* The shape of a structure's member, or NULL. */
-const struct ecs_shape *ecs_shape_member(const struct ecs_shape *s, const char *member);
+const struct ecs_shape *server_ecs_shape_member(const struct ecs_shape *s, const char *member);
 
 enum ecs_shape_problem {
 	ECS_SHAPE_OK = 0,
@@ -85,6 +85,6 @@ enum ecs_shape_problem {
  * request in against shape. ECS_SHAPE_OK, or the problem with *ret_msg (the
  * caller frees) naming the member's path.
  */
-enum ecs_shape_problem ecs_shape_check(const struct ecs_shape *shape, json_t *in, char **ret_msg);
+enum ecs_shape_problem server_ecs_shape_check(const struct ecs_shape *shape, json_t *in, char **ret_msg);
 
 #endif

@@ -233,9 +233,9 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 	}
 	/* ECS operations: the body against botocore's input shape first (ecs-shape.h), as ECS's
 	 * deserializer does; the operations then only see the types the model has */
-	const struct ecs_shape *shape = api->ops == OPS ? ecs_shape_input(op) : NULL;
+	const struct ecs_shape *shape = api->ops == OPS ? server_ecs_shape_input(op) : NULL;
 	_cleanup_free_ char *why = NULL;
-	enum ecs_shape_problem p = shape ? ecs_shape_check(shape, in, &why) : ECS_SHAPE_OK;
+	enum ecs_shape_problem p = shape ? server_ecs_shape_check(shape, in, &why) : ECS_SHAPE_OK;
 	if (p != ECS_SHAPE_OK) {
 		json_decref(in);
 		return server_ecs_fail(c,

@@ -29,14 +29,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1 || size > 64 * 1024)
 		return 0;
-	const struct ecs_shape *s = ecs_model_ops[data[0] % ecs_model_n_ops].input;
+	const struct ecs_shape *s = server_ecs_model_ops[data[0] % server_ecs_model_n_ops].input;
 	json_t *in = json_loadb((const char *)data + 1, size - 1, 0, NULL);
 	if (!json_is_object(in)) {
 		json_decref(in);
 		return 0;
 	}
 	char *msg = NULL;
-	enum ecs_shape_problem p = ecs_shape_check(s, in, &msg);
+	enum ecs_shape_problem p = server_ecs_shape_check(s, in, &msg);
 	if (p == ECS_SHAPE_OK ? msg != NULL || has_null(in) : msg == NULL)
 		__builtin_trap();
 	free(msg);

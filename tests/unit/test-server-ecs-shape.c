@@ -10,11 +10,11 @@
 /* Check body against op's input; returns the problem, *msg (freed by the caller) and the normalized body. */
 static enum ecs_shape_problem run(const char *op, const char *body, char **msg, json_t **ret)
 {
-	const struct ecs_shape *s = ecs_shape_input(op);
+	const struct ecs_shape *s = server_ecs_shape_input(op);
 	assert_non_null(s);
 	json_t *in = json_loads(body, 0, NULL);
 	assert_non_null(in);
-	enum ecs_shape_problem p = ecs_shape_check(s, in, msg);
+	enum ecs_shape_problem p = server_ecs_shape_check(s, in, msg);
 	if (ret)
 		*ret = in;
 	else
@@ -36,24 +36,24 @@ static void expect(const char *op, const char *body, enum ecs_shape_problem want
 static void test_lookup(void **state)
 {
 	(void)state;
-	assert_non_null(ecs_shape_input("RegisterTaskDefinition"));
-	assert_non_null(ecs_shape_input("DescribeTaskSets"));
-	assert_null(ecs_shape_input("BerthExplainPlacement"));
-	assert_null(ecs_shape_input(NULL));
-	assert_true(ecs_model_n_ops >= 35);
+	assert_non_null(server_ecs_shape_input("RegisterTaskDefinition"));
+	assert_non_null(server_ecs_shape_input("DescribeTaskSets"));
+	assert_null(server_ecs_shape_input("BerthExplainPlacement"));
+	assert_null(server_ecs_shape_input(NULL));
+	assert_true(server_ecs_model_n_ops >= 35);
 	/* output shapes the server checks agent reports against */
-	const struct ecs_shape *c = ecs_shape_named("Container");
+	const struct ecs_shape *c = server_ecs_shape_named("Container");
 	assert_non_null(c);
-	assert_int_equal(ecs_shape_member(c, "exitCode")->type, ECS_SHAPE_INTEGER);
-	assert_int_equal(ecs_shape_member(c, "networkBindings")->type, ECS_SHAPE_LIST);
-	assert_null(ecs_shape_member(c, "essential"));
-	assert_null(ecs_shape_member(ecs_shape_member(c, "name"), "x"));
-	assert_non_null(ecs_shape_named("Attachments"));
-	assert_null(ecs_shape_named("Nope"));
+	assert_int_equal(server_ecs_shape_member(c, "exitCode")->type, ECS_SHAPE_INTEGER);
+	assert_int_equal(server_ecs_shape_member(c, "networkBindings")->type, ECS_SHAPE_LIST);
+	assert_null(server_ecs_shape_member(c, "essential"));
+	assert_null(server_ecs_shape_member(server_ecs_shape_member(c, "name"), "x"));
+	assert_non_null(server_ecs_shape_named("Attachments"));
+	assert_null(server_ecs_shape_named("Nope"));
 	char *msg = NULL;
 	json_t *v =
 	    json_loads("[{\"bindIP\":\"0.0.0.0\",\"containerPort\":80,\"hostPort\":\"80\"}]", 0, NULL);
-	assert_int_equal(ecs_shape_check(ecs_shape_member(c, "networkBindings"), v, &msg),
+	assert_int_equal(server_ecs_shape_check(server_ecs_shape_member(c, "networkBindings"), v, &msg),
 			 ECS_SHAPE_SERIALIZATION);
 	assert_non_null(strstr(msg, "[0].hostPort"));
 	free(msg);

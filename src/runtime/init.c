@@ -12,11 +12,13 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -159,6 +161,23 @@ static int join_namespaces(const struct runtime_spec *s, int skip, struct berth_
 	return 0;
 }
 
+/*
+ * A network namespace the runtime made has its loopback up, as runc's does
+ * (its "loopback" network): programs of a --network none container talk to
+ * themselves over 127.0.0.1. A joined namespace is its maker's business.
+ */
+static int loopback_up(struct berth_error **err)
+{
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = { .ifr_name = "lo" };
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return berth_error_errno(err, "bring up 'lo' in the new network namespace");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		return berth_error_errno(err, "bring up 'lo' in the new network namespace");
+	return 0;
+}
+
 static int setup_namespaces(struct init_config *c, struct berth_error **err)
 {
 	const struct runtime_spec *s = c->spec;
@@ -167,6 +186,8 @@ static int setup_namespaces(struct init_config *c, struct berth_error **err)
 		return r;
 	if (c->userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
 		return berth_error_errno(err, "become root in the user namespace");
+	if (s->ns[RUNTIME_NS_NET].enabled && !s->ns[RUNTIME_NS_NET].path && (r = loopback_up(err)) < 0)
+		return r;
 	if (s->ns[RUNTIME_NS_CGROUP].enabled && !s->ns[RUNTIME_NS_CGROUP].path &&
 	    unshare(CLONE_NEWCGROUP) < 0)
 		return berth_error_errno(err, "unshare cgroup namespace");

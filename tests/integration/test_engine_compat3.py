@@ -93,6 +93,13 @@ def test_dns_options_and_cgroupns_private(daemon):
     assert o.splitlines()[3].endswith(":/"), o  # the container's own cgroup is its root
 
 
+def test_loopback_is_up_without_a_network(daemon):
+    """The runtime brings up lo in a network namespace it makes, as runc does (dockerd's --network none
+    shows it UP): a program that talks to itself over 127.0.0.1 works. It was down."""
+    flags = out(daemon, "run", "--rm", "--network", "none", "busybox", "cat", "/sys/class/net/lo/flags")
+    assert int(flags, 16) & 0x1, flags
+
+
 def test_network_of_a_missing_container_fails_the_start_not_the_create(daemon):
     # a 404 at create made the CLI pull the image and report the pull's failure
     err = refused(daemon, "run", "--rm", "--network", "container:nosuchcontainer", "busybox", "true")

@@ -39,12 +39,14 @@ static int set_times(int viewfd, const char *path, const struct stat *st, struct
 }
 
 /* A regular file another file system holds: its content, mode, owner and times. */
-static int copy_file(int rootfd, int viewfd, const char *path, const struct stat *st, struct berth_error **err)
+static int copy_file(int rootfd, int viewfd, const char *path, const struct stat *st,
+		     struct berth_error **err)
 {
 	_cleanup_close_ int in = openat(rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0)
 		return berth_error_errno(err, "open '%s'", path);
-	_cleanup_close_ int out = openat(viewfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	_cleanup_close_ int out =
+	    openat(viewfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return berth_error_errno(err, "create '%s'", path);
 	for (;;) {

@@ -44,8 +44,9 @@ static size_t count_tree(int dirfd, int depth)
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
 		n++;
-		int sub = depth > 0 ? openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-				    : -1;
+		int sub = depth > 0
+			      ? openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			      : -1;
 		if (sub >= 0)
 			n += count_tree(sub, depth - 1);
 	}

@@ -390,8 +390,10 @@ static void test_view_hides_what_dockerignore_excludes(void **state)
 
 	/* a tar's private extraction: the view is beside it, its files are links to the extraction's */
 	const struct tar_entry entries[] = {
-		{ "Dockerfile", AE_IFREG, "FROM scratch\n", 0 }, { ".dockerignore", AE_IFREG, "d/*.tmp\n", 0 },
-		{ "d/", AE_IFDIR, NULL, 0 },                     { "d/f", AE_IFREG, "f", 1000 },
+		{ "Dockerfile", AE_IFREG, "FROM scratch\n", 0 },
+		{ ".dockerignore", AE_IFREG, "d/*.tmp\n", 0 },
+		{ "d/", AE_IFDIR, NULL, 0 },
+		{ "d/f", AE_IFREG, "f", 1000 },
 		{ "d/x.tmp", AE_IFREG, "x", 0 },
 	};
 	_cleanup_close_ int fd = unit_write_tar(entries, ARRAY_SIZE(entries), false);

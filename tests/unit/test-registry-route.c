@@ -122,7 +122,14 @@ static void test_content_range(void **state)
 	assert_int_equal(registry_content_range_parse("bytes=5-9/10", &a, &b), 1);
 	assert_true(a == 5 && b == 9);
 	assert_int_equal(registry_content_range_parse("bytes 5-5", &a, &b), 1);
-	const char *bad[] = { "", "5", "9-5", "-5", "5-", "a-b", "0-18446744073709551616", "1-2-3",
+	const char *bad[] = { "",
+			      "5",
+			      "9-5",
+			      "-5",
+			      "5-",
+			      "a-b",
+			      "0-18446744073709551616",
+			      "1-2-3",
 			      "0-0123456789012345678901234567890123456789012345678901234567890123" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_int_equal(registry_content_range_parse(bad[i], &a, &b), -1);
@@ -131,10 +138,8 @@ static void test_content_range(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_tags),
-		cmocka_unit_test(test_routes),
-		cmocka_unit_test(test_routes_hostile),
+		cmocka_unit_test(test_names),         cmocka_unit_test(test_tags),
+		cmocka_unit_test(test_routes),        cmocka_unit_test(test_routes_hostile),
 		cmocka_unit_test(test_content_range),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

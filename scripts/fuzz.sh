@@ -1,6 +1,7 @@
 #!/bin/sh
 # Run every libFuzzer target in BUILD for SECONDS each, seeded from
-# tests/fuzz/corpus/<target>/ when present. Crashes land in BUILD/fuzz-artifacts.
+# tests/fuzz/corpus/<target>/ when present, with tests/fuzz/dict/<target>.dict
+# when present. Crashes land in BUILD/fuzz-artifacts.
 set -eu
 BUILD=$1
 SECONDS_EACH=${2:-30}
@@ -14,9 +15,11 @@ for t in "$BUILD"/tests/fuzz/fuzz-*; do
 	mkdir -p "$corpus"
 	seeds=""
 	[ -d "tests/fuzz/corpus/$name" ] && seeds="tests/fuzz/corpus/$name"
+	dict=""
+	[ -f "tests/fuzz/dict/$name.dict" ] && dict="-dict=tests/fuzz/dict/$name.dict"
 	echo "== $name (${SECONDS_EACH}s)"
 	if ! "$t" -max_total_time="$SECONDS_EACH" -artifact_prefix="$ART/$name-" \
-		-print_final_stats=1 "$corpus" $seeds 2>"$ART/$name.log"; then
+		-print_final_stats=1 $dict "$corpus" $seeds 2>"$ART/$name.log"; then
 		echo "FAIL $name: see $ART/$name.log"
 		tail -30 "$ART/$name.log"
 		status=1

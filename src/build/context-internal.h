@@ -26,6 +26,9 @@ struct build_context_lazy {
 	char *tmpdir;
 };
 
+/* An empty context (no entries, rootfd -1); build_context_free() frees it. */
+struct build_context *build_context_new(void);
+
 /* Read the context's .dockerignore (or "<dockerfile>.dockerignore"), walk ctx->rootfd into the
  * entries (owners from disk when use_owner) and sort them; context.c's loader for both kinds. */
 int build_context_load_dir(struct build_context *ctx, bool use_owner, const char *dockerfile,

@@ -563,8 +563,7 @@ static struct build_context_lazy *lazy_new(const struct build_context_scan_opts 
 int build_context_scan_tar(const struct build_context_scan_opts *o, struct build_context **ret,
 			   struct berth_error **err)
 {
-	_cleanup_context_ struct build_context *ctx = xcalloc(1, sizeof(*ctx));
-	ctx->rootfd = -1;
+	_cleanup_context_ struct build_context *ctx = build_context_new();
 	ctx->lazy = lazy_new(o);
 	if (ctx->lazy->spool_fd < 0)
 		return berth_error_errno(err, "duplicate the context spool");

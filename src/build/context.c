@@ -196,7 +196,7 @@ int build_context_load_dir(struct build_context *ctx, bool use_owner, const char
 int build_context_open_dir(const char *dir, const char *dockerfile, struct build_context **ret,
 			   struct berth_error **err)
 {
-	_cleanup_context_ struct build_context *ctx = xcalloc(1, sizeof(*ctx));
+	_cleanup_context_ struct build_context *ctx = build_context_new();
 	ctx->root = xstrdup(dir);
 	ctx->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ctx->rootfd < 0)
@@ -482,8 +482,7 @@ int build_context_mkdtemp(struct build_context *ctx, const char *dir, struct ber
 int build_context_open_tar(int fd, const char *tmpdir, const char *dockerfile, struct build_context **ret,
 			   struct berth_error **err)
 {
-	_cleanup_context_ struct build_context *ctx = xcalloc(1, sizeof(*ctx));
-	ctx->rootfd = -1;
+	_cleanup_context_ struct build_context *ctx = build_context_new();
 	int r = build_context_mkdtemp(ctx, tmpdir, err);
 	if (r < 0)
 		return r;
@@ -526,10 +525,22 @@ int build_context_read(const struct build_context *ctx, const char *path, size_t
 	return 0;
 }
 
+struct build_context *build_context_new(void)
+{
+	struct build_context *ctx = xcalloc(1, sizeof(*ctx));
+	ctx->rootfd = -1;
+	pthread_mutex_init(&ctx->view_lock, NULL);
+	return ctx;
+}
+
 struct build_context *build_context_free(struct build_context *ctx)
 {
 	if (!ctx)
 		return NULL;
+	if (ctx->view && (ctx->owned_root || !ctx->view_beside))
+		(void)fs_rm_rf(ctx->view, NULL);
+	free(ctx->view);
+	pthread_mutex_destroy(&ctx->view_lock);
 	for (size_t i = 0; i < ctx->n; i++) {
 		free(ctx->e[i].path);
 		free(ctx->e[i].link);

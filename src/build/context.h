@@ -20,6 +20,7 @@
 #ifndef BERTH_BUILD_CONTEXT_H
 #define BERTH_BUILD_CONTEXT_H
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "build/ignore.h"
@@ -51,6 +52,9 @@ struct build_context {
 	size_t n;
 	struct ignore *ignore;
 	struct build_context_lazy *lazy; /* a scanned tar (NULL: root holds the files) */
+	pthread_mutex_t view_lock;       /* guards view */
+	char *view;                      /* build_context_view's tree, or NULL */
+	bool view_beside;                /* view is beside root: removed with it (when owned_root) */
 };
 
 /*
@@ -104,6 +108,19 @@ int build_context_scan_tar(const struct build_context_scan_opts *o, struct build
  * Whoever reads the context's files calls this first.
  */
 int build_context_extract(const struct build_context *ctx, struct berth_error **err);
+
+/*
+ * The directory a RUN --mount=type=bind of the context shows: the files
+ * .dockerignore keeps and nothing else (not the Dockerfile nor .dockerignore
+ * when it ignores them), as in BuildKit, whose context arrives filtered.
+ * Extracts the context first. Without .dockerignore rules it is ctx->root;
+ * otherwise a tree made once (thread-safe) beside a private extraction, or
+ * under tmpdir (NULL: /tmp) for a directory context, whose files are hard
+ * links to the context's (copies across file systems): bind it read-only.
+ * *ret is owned by ctx and lives as long as it.
+ */
+int build_context_view(const struct build_context *ctx, const char *tmpdir, const char **ret,
+		       struct berth_error **err);
 
 /* true when the context's files are on disk (a directory context, or extracted). */
 bool build_context_is_extracted(const struct build_context *ctx);

@@ -113,9 +113,12 @@ static int bind_source(struct run_job *j, const struct df_mount *m, const char *
 	}
 	if (!j->b->ctx)
 		return berth_error_msg(err, EINVAL, "RUN --mount=type=bind: no build context");
-	if ((r = build_context_extract(j->b->ctx, err)) < 0)
+	/* the context as BuildKit sends it: what .dockerignore excludes is not there */
+	_cleanup_free_ char *tmp = xasprintf("%s/builder/tmp", j->b->root);
+	const char *view = NULL;
+	if ((r = fs_mkdir_p(tmp, 0700, err)) < 0 || (r = build_context_view(j->b->ctx, tmp, &view, err)) < 0)
 		return r;
-	return resolve_in(j->b->ctx->root, src, ret, err);
+	return resolve_in(view, src, ret, err);
 }
 
 static const char *lookup(char *const *kv, const char *id)

@@ -123,30 +123,6 @@ static int try_mount(struct req *r)
 	return 1;
 }
 
-/* Content-Range "a-b" (also "bytes a-b" and "bytes=a-b/total"). 1 parsed, 0 absent, -1 malformed. */
-static int parse_content_range(const char *h, uint64_t *a, uint64_t *b)
-{
-	if (!h)
-		return 0;
-	if (startswith(h, "bytes"))
-		h += 5;
-	while (*h == ' ' || *h == '=')
-		h++;
-	char tmp[64];
-	size_t n = strcspn(h, "/");
-	if (n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, h, n);
-	tmp[n] = '\0';
-	char *dash = strchr(tmp, '-');
-	if (!dash)
-		return -1;
-	*dash = '\0';
-	if (util_parse_uint64(tmp, a) < 0 || util_parse_uint64(dash + 1, b) < 0 || *b < *a)
-		return -1;
-	return 1;
-}
-
 static int range_invalid(struct req *r)
 {
 	char range[48];
@@ -162,7 +138,7 @@ static int range_invalid(struct req *r)
 static int upload_prepare_body(struct req *r, int *ret)
 {
 	uint64_t a, b;
-	int rr = parse_content_range(registry_req_header(r, "Content-Range"), &a, &b);
+	int rr = registry_content_range_parse(registry_req_header(r, "Content-Range"), &a, &b);
 	if (rr < 0) {
 		*ret = range_invalid(r);
 		return -1;

@@ -6,6 +6,7 @@
 #include "registry/route.h"
 
 #include "common/digest.h"
+#include "common/util.h"
 
 static bool is_alnum_lower(char c)
 {
@@ -227,4 +228,27 @@ const char *registry_route_kind_name(enum route_kind kind)
 		[ROUTE_REF_INVALID] = "ref_invalid",
 	};
 	return (unsigned)kind < _ROUTE_MAX ? names[kind] : "none";
+}
+
+int registry_content_range_parse(const char *h, uint64_t *a, uint64_t *b)
+{
+	if (!h)
+		return 0;
+	if (startswith(h, "bytes"))
+		h += 5;
+	while (*h == ' ' || *h == '=')
+		h++;
+	char tmp[64];
+	size_t n = strcspn(h, "/");
+	if (n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, h, n);
+	tmp[n] = '\0';
+	char *dash = strchr(tmp, '-');
+	if (!dash)
+		return -1;
+	*dash = '\0';
+	if (util_parse_uint64(tmp, a) < 0 || util_parse_uint64(dash + 1, b) < 0 || *b < *a)
+		return -1;
+	return 1;
 }

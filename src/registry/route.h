@@ -10,6 +10,8 @@
 #ifndef BERTH_REGISTRY_ROUTE_H
 #define BERTH_REGISTRY_ROUTE_H
 
+#include <stdint.h>
+
 #include "common/macro.h"
 
 /* The spec bounds a repository name (with registry host) to 255 characters. */
@@ -55,6 +57,12 @@ bool registry_uuid_valid(const char *uuid);
 
 /* Parse an already percent-decoded path into *r. Never fails: see r->kind. */
 void registry_route_parse(const char *path, struct route *r);
+
+/*
+ * A chunk's Content-Range (PATCH .../blobs/uploads/<uuid>): "a-b", also "bytes a-b" and
+ * "bytes=a-b/total", inclusive. 1 with *a <= *b, 0 when h is NULL, -1 when malformed.
+ */
+int registry_content_range_parse(const char *h, uint64_t *a, uint64_t *b);
 
 /* Short stable label of a route for metrics and logs ("manifest", "blob", ...). */
 const char *registry_route_kind_name(enum route_kind kind);

@@ -1,7 +1,10 @@
 /* fuzz-build-context-scan.c - a hostile POST /build body through the context
  * scanner: the scan (entries, digests, ignore rules) and, when it succeeds,
  * the extraction from the spool and the lookups a build makes must never
- * crash or write outside the temp directory, which is removed afterwards. */
+ * crash or write outside the temp directory, which is removed afterwards.
+ * Oracle: the view a RUN bind mount shows (build_context_view) holds exactly
+ * the entries COPY sees, each with its type. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -25,6 +28,52 @@ static ssize_t body_read(void *ud, void *buf, size_t n)
 	memcpy(buf, b->data + b->pos, k);
 	b->pos += k;
 	return fs_write_all(b->spool, buf, k) < 0 ? -EIO : (ssize_t)k;
+}
+
+/* Entries below dirfd (no symlink followed), at most `depth` levels down. */
+static size_t count_tree(int dirfd, int depth)
+{
+	DIR *d = fdopendir(dirfd);
+	if (!d) {
+		close(dirfd);
+		return 0;
+	}
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		n++;
+		int sub = depth > 0
+			      ? openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			      : -1;
+		if (sub >= 0)
+			n += count_tree(sub, depth - 1);
+	}
+	closedir(d);
+	return n;
+}
+
+static void check_view(struct build_context *ctx, const char *tmpdir)
+{
+	const char *v = NULL;
+	if (build_context_view(ctx, tmpdir, &v, NULL) < 0)
+		return;
+	int vfd = open(v, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (vfd < 0)
+		__builtin_trap();
+	size_t kept = 0;
+	for (size_t i = 0; i < ctx->n; i++) {
+		if (ctx->e[i].build_only)
+			continue;
+		kept++;
+		struct stat st;
+		if (fstatat(vfd, ctx->e[i].path, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    (st.st_mode & S_IFMT) != (ctx->e[i].mode & S_IFMT))
+			__builtin_trap(); /* an entry COPY sees is missing */
+	}
+	if (count_tree(vfd, CONTEXT_MAX_DEPTH + 1) != kept && v != ctx->root)
+		__builtin_trap(); /* something ignored is there */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -54,7 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < ctx->n && i < 64; i++)
 			if (S_ISREG(ctx->e[i].mode))
 				(void)build_context_is_archive(ctx, ctx->e[i].path, NULL);
-		(void)build_context_extract(ctx, NULL);
+		if (build_context_extract(ctx, NULL) == 0)
+			check_view(ctx, dir_tmpl);
 		build_context_free(ctx);
 	}
 	berth_error_free(err);

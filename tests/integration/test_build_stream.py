@@ -37,11 +37,13 @@ def extractions(daemon):
         return re.findall(r'msg="build context".* extracted=(yes|no)', f.read())
 
 
-def docker_build(daemon, ctx, tag):
-    """Build with the docker CLI; the steps' output and whether the build extracted its context."""
+def docker_build(daemon, ctx, tag, stdin=None):
+    """Build with the docker CLI (ctx "-": the context tar is stdin); the steps' output and whether the
+    build extracted its context."""
     before = len(extractions(daemon))
-    p = subprocess.run([DOCKER, "build", "-t", tag, str(ctx)], capture_output=True, text=True,
+    p = subprocess.run([DOCKER, "build", "-t", tag, str(ctx)], capture_output=True, input=stdin,
                        env=dict(daemon.env, DOCKER_BUILDKIT="0"), timeout=300)
+    p.stdout, p.stderr = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
     assert p.returncode == 0, p.stdout + p.stderr
     # the line is written once the build's answer is complete; the CLI may return a moment before
     deadline = time.monotonic() + 10
@@ -174,3 +176,19 @@ def test_run_bind_mount_of_the_context_keys_on_its_content(daemon, tmp_path):
     steps, extracted = docker_build(daemon, ctx, t)
     assert cached(steps) == [False] and extracted, steps
     assert sh(daemon, t, "cat /out") == "two\n"
+
+
+def test_run_bind_mount_of_the_context_hides_what_dockerignore_excludes(daemon):
+    """A context tar on stdin reaches the daemon as it is, ignored files included: a RUN bind mount of
+    the context shows what COPY sees (BuildKit's context arrives filtered), so neither an ignored file
+    nor an ignored Dockerfile; an ignored file's change is not in the step's key."""
+    df = b"FROM busybox\nRUN --mount=type=bind,target=/c ls -a /c /c/sub > /out\n"
+    files = {"Dockerfile": df, ".dockerignore": b"Dockerfile\n**/secret*\n", "keep": b"k\n",
+             "secret.txt": b"s1\n", "sub/keep2": b"k2\n", "sub/secret-x": b"x\n"}
+    t = "s" + uuid.uuid4().hex[:10]
+    docker_build(daemon, "-", t, stdin=tar_of(files))
+    assert sh(daemon, t, "cat /out").split() == ["/c:", ".", "..", ".dockerignore", "keep", "sub",
+                                                  "/c/sub:", ".", "..", "keep2"]
+    files["secret.txt"] = b"s2, longer\n"
+    steps, extracted = docker_build(daemon, "-", t, stdin=tar_of(files))
+    assert all(cached(steps)) and not extracted, steps

@@ -344,6 +344,80 @@ static void test_dockerfile_specific_ignore_file(void **state)
 	fs_rm_rf(p1, NULL);
 }
 
+static bool in_view(const char *view, const char *rel, mode_t type)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", view, rel);
+	struct stat st;
+	return lstat(p, &st) == 0 && (st.st_mode & S_IFMT) == type;
+}
+
+/*
+ * What a RUN --mount=type=bind of the context shows (BuildKit's filtered context): the kept
+ * entries with their modes, neither an ignored file nor an ignored Dockerfile or .dockerignore.
+ */
+static void test_view_hides_what_dockerignore_excludes(void **state)
+{
+	_cleanup_free_ char *vtmp = xasprintf("%s-views", tmp);
+	assert_int_equal(fs_mkdir_p(vtmp, 0700, NULL), 0);
+	_cleanup_free_ char *view = NULL;
+	{
+		_cleanup_context_ struct build_context *ctx = open_ctx();
+		const char *v = NULL;
+		_cleanup_error_ struct berth_error *err = NULL;
+		if (build_context_view(ctx, vtmp, &v, &err) < 0) {
+			_cleanup_free_ char *m = berth_error_string(err);
+			fail_msg("view: %s", m);
+		}
+		assert_string_not_equal(v, ctx->root);
+		view = xstrdup(v);
+		const char *again = NULL;
+		assert_int_equal(build_context_view(ctx, vtmp, &again, NULL), 0);
+		assert_ptr_equal(again, v); /* made once */
+		assert_true(in_view(v, "a.txt", S_IFREG) && in_view(v, "keep/x.log", S_IFREG));
+		assert_true(in_view(v, "src/lib/util.h", S_IFREG) && in_view(v, "link", S_IFLNK));
+		assert_false(in_view(v, "debug.log", S_IFREG) || in_view(v, "secret", S_IFDIR));
+		assert_false(in_view(v, "Dockerfile", S_IFREG) || in_view(v, ".dockerignore", S_IFREG));
+		_cleanup_free_ char *b = xasprintf("%s/b.txt", v);
+		struct stat st;
+		assert_int_equal(stat(b, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0600);
+		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+		assert_int_equal(fs_read_file_at(AT_FDCWD, b, 16, &sb, NULL), 0);
+		assert_string_equal(sb.buf, "B");
+	}
+	assert_int_equal(access(view, F_OK), -1); /* removed with the context */
+	fs_rm_rf(vtmp, NULL);
+
+	/* a tar's private extraction: the view is beside it, its files are links to the extraction's */
+	const struct tar_entry entries[] = {
+		{ "Dockerfile", AE_IFREG, "FROM scratch\n", 0 },
+		{ ".dockerignore", AE_IFREG, "d/*.tmp\n", 0 },
+		{ "d/", AE_IFDIR, NULL, 0 },
+		{ "d/f", AE_IFREG, "f", 1000 },
+		{ "d/x.tmp", AE_IFREG, "x", 0 },
+	};
+	_cleanup_close_ int fd = unit_write_tar(entries, ARRAY_SIZE(entries), false);
+	_cleanup_context_ struct build_context *ctx = NULL;
+	assert_int_equal(build_context_open_tar(fd, NULL, "Dockerfile", &ctx, NULL), 0);
+	const char *v = NULL;
+	assert_int_equal(build_context_view(ctx, NULL, &v, NULL), 0);
+	assert_true(in_view(v, "Dockerfile", S_IFREG) && in_view(v, ".dockerignore", S_IFREG));
+	assert_false(in_view(v, "d/x.tmp", S_IFREG));
+	_cleanup_free_ char *f = xasprintf("%s/d/f", v), *orig = xasprintf("%s/d/f", ctx->root);
+	struct stat a, b;
+	assert_int_equal(stat(f, &a), 0);
+	assert_int_equal(stat(orig, &b), 0);
+	assert_true(a.st_ino == b.st_ino && a.st_uid == 1000);
+
+	/* nothing to filter: the root itself */
+	const struct tar_entry plain[] = { { "x", AE_IFREG, "x", 0 } };
+	_cleanup_close_ int fd2 = unit_write_tar(plain, 1, false);
+	_cleanup_context_ struct build_context *ctx2 = NULL;
+	assert_int_equal(build_context_open_tar(fd2, NULL, NULL, &ctx2, NULL), 0);
+	assert_int_equal(build_context_view(ctx2, NULL, &v, NULL), 0);
+	assert_string_equal(v, ctx2->root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_tar_escape_is_rejected),
 		cmocka_unit_test(test_garbage_tar),
 		cmocka_unit_test(test_dockerfile_specific_ignore_file),
+		cmocka_unit_test(test_view_hides_what_dockerignore_excludes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

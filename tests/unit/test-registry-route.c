@@ -113,13 +113,34 @@ static void test_routes_hostile(void **state)
 	assert_int_equal(r.kind, ROUTE_NONE);
 }
 
+static void test_content_range(void **state)
+{
+	uint64_t a = 7, b = 7;
+	assert_int_equal(registry_content_range_parse(NULL, &a, &b), 0);
+	assert_int_equal(registry_content_range_parse("0-1023", &a, &b), 1);
+	assert_true(a == 0 && b == 1023);
+	assert_int_equal(registry_content_range_parse("bytes=5-9/10", &a, &b), 1);
+	assert_true(a == 5 && b == 9);
+	assert_int_equal(registry_content_range_parse("bytes 5-5", &a, &b), 1);
+	const char *bad[] = { "",
+			      "5",
+			      "9-5",
+			      "-5",
+			      "5-",
+			      "a-b",
+			      "0-18446744073709551616",
+			      "1-2-3",
+			      "0-0123456789012345678901234567890123456789012345678901234567890123" };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_int_equal(registry_content_range_parse(bad[i], &a, &b), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_tags),
-		cmocka_unit_test(test_routes),
-		cmocka_unit_test(test_routes_hostile),
+		cmocka_unit_test(test_names),         cmocka_unit_test(test_tags),
+		cmocka_unit_test(test_routes),        cmocka_unit_test(test_routes_hostile),
+		cmocka_unit_test(test_content_range),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

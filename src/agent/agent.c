@@ -56,7 +56,7 @@ struct agent {
 	char *task_network, *task_subnet, *pause_path, *pull, *advertise;
 	char *attrs[MAX_ATTRS], *labels[MAX_ATTRS], *taints[MAX_ATTRS];
 	size_t n_attrs, n_labels, n_taints;
-	int64_t cpu, memory; /* registered resources; 0: the machine's */
+	int64_t cpu, memory;         /* registered resources; 0: the machine's */
 	struct host_runtime_opts rt; /* --add-runtime, --default-runtime, --runtime-path */
 	/* identity (ROOT/agent/) */
 	char *dir, *ca_file, *cert_file, *key_file;
@@ -127,8 +127,7 @@ static void usage(FILE *f)
 	       "                           server (1 to 10, default 10)\n"
 	       "      --metrics-listen HOST:PORT  serve Prometheus metrics of this node and its tasks\n"
 	       "                           at http://HOST:PORT/metrics (plain HTTP: bind it to an\n"
-	       "                           address only your Prometheus reaches)\n"
-	       HOST_RUNTIME_USAGE
+	       "                           address only your Prometheus reaches)\n" HOST_RUNTIME_USAGE
 	       "      --pause-path PATH    the static berth-pause binary (default: beside berth)\n"
 	       "  -p, --pidfile FILE       write the agent's pid here\n"
 	       "  -l, --log-level LEVEL    error, warn, info, debug, trace (default info)\n"
@@ -219,9 +218,18 @@ static void set(char **slot, const char *v)
 
 static int parse_args(int argc, char **argv, struct agent *a)
 {
-#define STR(name, short_name, field) { (name), (short_name), CLI_OPT_STRDUP, &a->field }
-#define CALL(name, f) { (name), 0, CLI_OPT_CALL, a, .fn = (f), .has_arg = true }
-#define ENTRY(name, dest, f) { (name), 0, CLI_OPT_ENTRY, (dest), .entry_fn = (f), .has_arg = true }
+#define STR(name, short_name, field)                            \
+	{                                                       \
+		(name), (short_name), CLI_OPT_STRDUP, &a->field \
+	}
+#define CALL(name, f)                                                  \
+	{                                                              \
+		(name), 0, CLI_OPT_CALL, a, .fn = (f), .has_arg = true \
+	}
+#define ENTRY(name, dest, f)                                                       \
+	{                                                                          \
+		(name), 0, CLI_OPT_ENTRY, (dest), .entry_fn = (f), .has_arg = true \
+	}
 	const struct cli_opt t[] = {
 		CALL("server", opt_servers),
 		STR("token", 0, token),
@@ -241,7 +249,8 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		HOST_RUNTIME_OPTIONS(&a->rt),
 		STR("pause-path", 0, pause_path),
 		STR("advertise-address", 0, advertise),
-		{ "metrics-interval", 0, CLI_OPT_CALL, &a->metrics_interval, .fn = opt_metrics_interval, .has_arg = true },
+		{ "metrics-interval", 0, CLI_OPT_CALL, &a->metrics_interval, .fn = opt_metrics_interval,
+		  .has_arg = true },
 		STR("metrics-listen", 0, metrics_listen),
 		STR("pidfile", 'p', pidfile),
 		{ "log-level", 'l', CLI_OPT_CALL, "berth agent", .fn = opttab_log_level, .has_arg = true },
@@ -358,8 +367,9 @@ static int client_for(struct agent *a, size_t idx, bool verify, struct http_clie
 
 /* Send a request body of content type ct; *ret the parsed answer (object) for 2xx; -EACCES for 401/403,
  * -ENOENT 404. */
-static int call_raw(struct agent *a, struct http_client *c, const char *method, const char *path, const char *ct,
-		    const char *body, size_t len, long timeout_ms, json_t **ret, struct berth_error **err)
+static int call_raw(struct agent *a, struct http_client *c, const char *method, const char *path,
+		    const char *ct, const char *body, size_t len, long timeout_ms, json_t **ret,
+		    struct berth_error **err)
 {
 	struct http_client_request rq = { .method = method,
 					  .path = path,
@@ -396,8 +406,8 @@ static int call(struct agent *a, struct http_client *c, const char *method, cons
 		const json_t *body, long timeout_ms, json_t **ret, struct berth_error **err)
 {
 	_cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	return call_raw(a, c, method, path, "application/json", text, text ? strlen(text) : 0, timeout_ms, ret,
-			err);
+	return call_raw(a, c, method, path, "application/json", text, text ? strlen(text) : 0, timeout_ms,
+			ret, err);
 }
 
 /* ---- join ---- */
@@ -892,7 +902,8 @@ static int logs_send(void *userdata, unsigned thread, const char *body, size_t l
 		     struct berth_error **err)
 {
 	struct agent *a = userdata;
-	return post_raw_on(a, &a->logs_conn[thread], "/agent/v1/logs", LOGS_WIRE_TYPE, body, len, 30000, ret, err);
+	return post_raw_on(a, &a->logs_conn[thread], "/agent/v1/logs", LOGS_WIRE_TYPE, body, len, 30000, ret,
+			   err);
 }
 
 /* The metrics sampler's send: POST /agent/v1/metrics to the current server (its own connection). */
@@ -949,7 +960,8 @@ static int lb_fetch(void *userdata, const char *path, long timeout_ms, json_t **
 }
 
 /* lb_post_fn: one POST to the current server (the load balancer's target health reports). */
-static int lb_post(void *userdata, const char *path, const json_t *body, long timeout_ms, struct berth_error **err)
+static int lb_post(void *userdata, const char *path, const json_t *body, long timeout_ms,
+		   struct berth_error **err)
 {
 	struct agent *a = userdata;
 	size_t idx = current(a);
@@ -1131,7 +1143,7 @@ static void stopping(void *userdata)
 		pthread_join(a->threads[i], NULL);
 	a->metrics = agent_metrics_stop(a->metrics); /* before the runner and the lb it reads */
 	a->overlay = agent_overlay_stop(a->overlay); /* the dataplane stays: tasks keep running */
-	a->lb = agent_lb_stop(a->lb);         /* HAProxy stops with the agent */
+	a->lb = agent_lb_stop(a->lb);                /* HAProxy stops with the agent */
 	if (a->overlay_conn)
 		conn_drop(a->overlay_conn);
 	if (a->lb_conn)

@@ -376,7 +376,9 @@ json_t *agent_lb_parse_stat(const char *csv)
 			char *end;
 			unsigned long long n = strtoull(val, &end, 10);
 			if (*val && !*end)
-				json_object_set_new(out, name + 3, json_integer((json_int_t)MIN(n, (unsigned long long)INT64_MAX)));
+				json_object_set_new(
+				    out, name + 3,
+				    json_integer((json_int_t)MIN(n, (unsigned long long)INT64_MAX)));
 		}
 		l = strchr(l, '\n');
 	}
@@ -395,8 +397,8 @@ json_t *agent_lb_slot_map(const struct lb_set *s)
 			char key[64], addr[80];
 			snprintf(key, sizeof(key), "be_%s/s%zu", b->name, k + 1);
 			snprintf(addr, sizeof(addr), "%s:%d", sl->addr, sl->port);
-			json_object_set_new(out, key, json_pack("{s:s,s:s,s:s}", "lb", b->name, "id", sl->id,
-								 "addr", addr));
+			json_object_set_new(
+			    out, key, json_pack("{s:s,s:s,s:s}", "lb", b->name, "id", sl->id, "addr", addr));
 		}
 	}
 	return out;
@@ -406,7 +408,7 @@ json_t *agent_lb_slot_map(const struct lb_set *s)
 static json_t *health_of(const char *status, const char *check, const char *code)
 {
 	if (!*status || startswith(status, "MAINT"))
-		return NULL; /* not a target on this node */
+		return NULL;         /* not a target on this node */
 	if (startswith(check, "* ")) /* HAProxy marks the last check's result so while the next one runs */
 		check += 2;
 	const char *state, *reason = NULL, *desc = NULL;
@@ -480,8 +482,9 @@ json_t *agent_lb_parse_health(const char *csv, const json_t *slots)
 			continue;
 		json_t *h = health_of(st, chk, cd);
 		if (h)
-			json_object_set_new(json_object_get(out, json_string_value(json_object_get(slot, "lb"))),
-					    json_string_value(json_object_get(slot, "id")), h);
+			json_object_set_new(
+			    json_object_get(out, json_string_value(json_object_get(slot, "lb"))),
+			    json_string_value(json_object_get(slot, "id")), h);
 	}
 	return out;
 }
@@ -499,7 +502,8 @@ void agent_lb_runtime_line(const char *cmds, struct strbuf *out)
 bool agent_lb_runtime_answer_ok(const char *out)
 {
 	/* success is an empty line per command; `set server ... addr` also says what it changed */
-	static const char *const info[] = { "IP changed from", "no need to change the addr", "port changed from" };
+	static const char *const info[] = { "IP changed from", "no need to change the addr",
+					    "port changed from" };
 	for (const char *l = out; l && *l;) {
 		size_t n = strcspn(l, "\n");
 		bool blank = true;
@@ -528,17 +532,19 @@ static size_t ready_slot(const struct lb_set *s, const char *be, const char *add
 			const struct lb_slot *sl = &b->slots[k];
 			char p[16];
 			snprintf(p, sizeof(p), "%d", sl->port);
-			if (sl->id && sl->st == LB_SLOT_READY && sl->addr && streq(sl->addr, addr) && streq(p, port))
+			if (sl->id && sl->st == LB_SLOT_READY && sl->addr && streq(sl->addr, addr) &&
+			    streq(p, port))
 				return k + 1;
 		}
 	}
 	return 0;
 }
 
-#define STATE_HEADER                                                                                            \
-	"# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "      \
-	"srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "       \
-	"srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port " \
+#define STATE_HEADER                                                                                     \
+	"# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight " \
+	"srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state " \
+	"srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "        \
+	"srv_check_port "                                                                                \
 	"srv_check_addr srv_agent_addr srv_agent_port"
 
 char *agent_lb_server_state(const char *shown, const struct lb_set *next)
@@ -554,10 +560,12 @@ char *agent_lb_server_state(const char *shown, const struct lb_set *next)
 	for (const char *l = header ? header + strcspn(header, "\n") : ""; *l;) {
 		l += *l == '\n';
 		size_t n = strcspn(l, "\n");
-		/* be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ... srv_port (19th) ... */
+		/* be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ... srv_port (19th) ...
+		 */
 		char *line = xstrndup(l, n), *save = NULL, *f[32];
 		size_t nf = 0;
-		for (char *t = strtok_r(line, " ", &save); t && nf < ARRAY_SIZE(f); t = strtok_r(NULL, " ", &save))
+		for (char *t = strtok_r(line, " ", &save); t && nf < ARRAY_SIZE(f);
+		     t = strtok_r(NULL, " ", &save))
 			f[nf++] = t;
 		size_t slot = nf >= 19 ? ready_slot(next, f[1], f[4], f[18]) : 0;
 		size_t base = 0;
@@ -585,9 +593,11 @@ char *agent_lb_server_state(const char *shown, const struct lb_set *next)
 			if (!sl->id || sl->st != LB_SLOT_READY || !sl->addr || seen[base + k])
 				continue;
 			/* op state 2 running, admin 0, weights 1, check status L7OK/L4OK passed, full health,
-			 * checks configured and enabled (HAProxy 2.6's values, as `show servers state` writes them) */
-			strbuf_addf(&out, "0 be_%s %zu s%zu %s 2 0 1 1 0 %d 3 %d 6 0 0 0 - %d - 0 0 - - 0\n", b->name,
-				    k + 1, k + 1, sl->addr, b->http ? 15 : 6, b->rise + b->fall - 1, sl->port);
+			 * checks configured and enabled (HAProxy 2.6's values, as `show servers state` writes
+			 * them) */
+			strbuf_addf(&out, "0 be_%s %zu s%zu %s 2 0 1 1 0 %d 3 %d 6 0 0 0 - %d - 0 0 - - 0\n",
+				    b->name, k + 1, k + 1, sl->addr, b->http ? 15 : 6, b->rise + b->fall - 1,
+				    sl->port);
 		}
 	}
 	free(seen);

@@ -202,7 +202,8 @@ static void *supervise_main(void *arg)
 /* ---- runtime API ---- */
 
 /* Send commands (lines) to the admin socket on one connection; *out: HAProxy's answer (at most 1 MiB). */
-static int runtime_exchange(struct lb_agent *l, const char *cmds, struct strbuf *out, struct berth_error **err)
+static int runtime_exchange(struct lb_agent *l, const char *cmds, struct strbuf *out,
+			    struct berth_error **err)
 {
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -517,8 +518,8 @@ static void *health_main(void *arg)
 			continue;
 		_cleanup_error_ struct berth_error *err = NULL;
 		if (l->post(l->userdata, "/agent/v1/targethealth", body, 10000, &err) < 0) {
-			log_fields(LOG_LEVEL_DEBUG, "target health report failed", "error", err ? err->msg : "",
-				   NULL);
+			log_fields(LOG_LEVEL_DEBUG, "target health report failed", "error",
+				   err ? err->msg : "", NULL);
 			continue;
 		}
 		free(sent);

@@ -33,24 +33,23 @@
 #include "logs/logstore.h"
 #include "logs/wire.h"
 
-#define RETRY_MS       1000
-#define MISSING_MS     5000 /* the group does not exist (yet): try again this often */
-#define SYNC_MS        1000 /* a source's acknowledged offset is flushed at least this often */
+#define RETRY_MS     1000
+#define MISSING_MS   5000 /* the group does not exist (yet): try again this often */
+#define SYNC_MS      1000 /* a source's acknowledged offset is flushed at least this often */
 /* Bytes of messages in one batch (the server's 4 MiB request limit is far). */
-#define BATCH_BYTES    (LOGS_MAX_BATCH_BYTES - 64 * 1024)
-#define BATCH_EVENTS   LOGS_MAX_BATCH_EVENTS
+#define BATCH_BYTES  (LOGS_MAX_BATCH_BYTES - 64 * 1024)
+#define BATCH_EVENTS LOGS_MAX_BATCH_EVENTS
 /* Bytes of the json-file read per batch: its escaping and keys roughly double the messages. */
-#define BATCH_READ     (2 * LOGS_MAX_BATCH_BYTES + 4096)
+#define BATCH_READ   (2 * LOGS_MAX_BATCH_BYTES + 4096)
 /* Longest message: CloudWatch's event limit minus its 26 bytes of overhead; longer lines are cut. */
-#define MAX_MESSAGE    (LOGS_MAX_EVENT_BYTES - 26)
-
+#define MAX_MESSAGE  (LOGS_MAX_EVENT_BYTES - 26)
 
 struct source {
-	char *key;  /* TASKID-CONTAINER: file names under dir */
-	unsigned worker; /* the thread that ships it */
-	json_t *st; /* {group, stream, createGroup, path, offset, sealed} */
-	int wd;     /* inotify watch, -1 */
-	int64_t retry_at; /* monotonic ms; 0: now */
+	char *key;         /* TASKID-CONTAINER: file names under dir */
+	unsigned worker;   /* the thread that ships it */
+	json_t *st;        /* {group, stream, createGroup, path, offset, sealed} */
+	int wd;            /* inotify watch, -1 */
+	int64_t retry_at;  /* monotonic ms; 0: now */
 	int64_t synced_at; /* monotonic ms of the last durable save */
 	struct source *next;
 };
@@ -136,7 +135,8 @@ static char *read_path(struct logship *l, const char *key, const json_t *st)
 	return xstrdup(json_string_value(json_object_get(st, "path")));
 }
 
-char *agent_logship_stream_name(const char *prefix, const char *container, const char *task_id, const char *engine_id)
+char *agent_logship_stream_name(const char *prefix, const char *container, const char *task_id,
+				const char *engine_id)
 {
 	if (prefix && *prefix)
 		return xasprintf("%s/%s/%s", prefix, container, task_id);
@@ -144,8 +144,8 @@ char *agent_logship_stream_name(const char *prefix, const char *container, const
 }
 
 /* The awslogs settings of a container definition: NULL when it does not use awslogs. */
-static json_t *settings_of(const char *task_id, const json_t *def, const char *engine_id, const char *log_path,
-			   struct berth_error **err, int *ret)
+static json_t *settings_of(const char *task_id, const json_t *def, const char *engine_id,
+			   const char *log_path, struct berth_error **err, int *ret)
 {
 	*ret = 0;
 	const json_t *lc = json_object_get(def, "logConfiguration");
@@ -158,16 +158,18 @@ static json_t *settings_of(const char *task_id, const json_t *def, const char *e
 	const char *create = json_string_value(json_object_get(o, "awslogs-create-group"));
 	const char *name = json_string_value(json_object_get(def, "name"));
 	if (!group || !*group || !name) {
-		*ret = berth_error_msg(err, EINVAL, "logConfiguration: awslogs needs the option awslogs-group");
+		*ret =
+		    berth_error_msg(err, EINVAL, "logConfiguration: awslogs needs the option awslogs-group");
 		return NULL;
 	}
 	_cleanup_free_ char *stream = agent_logship_stream_name(prefix, name, task_id, engine_id);
 	return json_pack("{s:s,s:s,s:b,s:s,s:I,s:b}", "group", group, "stream", stream, "createGroup",
-			 create && streq(create, "true"), "path", log_path, "offset", (json_int_t)0, "sealed", false);
+			 create && streq(create, "true"), "path", log_path, "offset", (json_int_t)0, "sealed",
+			 false);
 }
 
-static int add(struct logship *l, const char *task_id, const json_t *def, const char *engine_id, const char *log_path,
-	       bool seal, struct berth_error **err)
+static int add(struct logship *l, const char *task_id, const json_t *def, const char *engine_id,
+	       const char *log_path, bool seal, struct berth_error **err)
 {
 	int r;
 	_cleanup_json_ json_t *st = settings_of(task_id, def, engine_id, log_path, err, &r);
@@ -395,7 +397,8 @@ static bool ship_one(struct logship *l, struct source *s)
 	if (r < 0) {
 		s->retry_at = proc_now_ms() + (r == -ENOENT ? MISSING_MS : RETRY_MS);
 		log_fields(LOG_LEVEL_DEBUG, "log batch not delivered", "stream",
-			   json_string_value(json_object_get(st, "stream")), "error", err ? err->msg : "", NULL);
+			   json_string_value(json_object_get(st, "stream")), "error", err ? err->msg : "",
+			   NULL);
 		return false;
 	}
 	json_t *tok = json_object_get(resp, "token");
@@ -478,8 +481,10 @@ static void load(struct logship *l)
 		if (fs_read_file_at(AT_FDCWD, p, 1 << 20, &sb, NULL) < 0)
 			continue;
 		json_t *st = json_loadb(sb.buf, sb.len, 0, NULL);
-		if (!json_is_string(json_object_get(st, "group")) || !json_is_string(json_object_get(st, "stream")) ||
-		    !json_is_string(json_object_get(st, "path")) || !json_is_integer(json_object_get(st, "offset"))) {
+		if (!json_is_string(json_object_get(st, "group")) ||
+		    !json_is_string(json_object_get(st, "stream")) ||
+		    !json_is_string(json_object_get(st, "path")) ||
+		    !json_is_integer(json_object_get(st, "offset"))) {
 			json_decref(st);
 			continue;
 		}

@@ -69,7 +69,8 @@ int agent_logship_seal(struct logship *l, const char *task_id, const json_t *con
 		       const char *engine_id, const char *log_path, struct berth_error **err);
 
 /* The stream name for a container: PREFIX/NAME/TASK-ID, or the engine id without a prefix. New string. */
-char *agent_logship_stream_name(const char *prefix, const char *container, const char *task_id, const char *engine_id);
+char *agent_logship_stream_name(const char *prefix, const char *container, const char *task_id,
+				const char *engine_id);
 
 /* `berth bench-logs` (logs-bench.c; bench/logs.sh). */
 int agent_logs_bench_main(int argc, char **argv);

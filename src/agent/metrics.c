@@ -127,7 +127,7 @@ void agent_metrics_render_node(struct strbuf *sb, const char *node, size_t n_tas
 			p = end;
 			labels[2] = "mode", labels[3] = modes[i];
 			metrics_prom_sample(sb, "berth_node_cpu_seconds_total", labels,
-				    (double)v / (double)(hz > 0 ? hz : 100));
+					    (double)v / (double)(hz > 0 ? hz : 100));
 		}
 		labels[2] = NULL;
 	}
@@ -138,11 +138,11 @@ void agent_metrics_render_node(struct strbuf *sb, const char *node, size_t n_tas
 	if (fs_read_file_at(AT_FDCWD, "/proc/meminfo", 1 << 16, &f, NULL) >= 0) {
 		metrics_prom_family(sb, "berth_node_memory_total_bytes", "gauge", "Memory of the node");
 		metrics_prom_sample(sb, "berth_node_memory_total_bytes", labels,
-			    1024.0 * (double)meminfo_kib(f.buf, "MemTotal:"));
+				    1024.0 * (double)meminfo_kib(f.buf, "MemTotal:"));
 		metrics_prom_family(sb, "berth_node_memory_available_bytes", "gauge",
-			    "Memory available for new work");
+				    "Memory available for new work");
 		metrics_prom_sample(sb, "berth_node_memory_available_bytes", labels,
-			    1024.0 * (double)meminfo_kib(f.buf, "MemAvailable:"));
+				    1024.0 * (double)meminfo_kib(f.buf, "MemAvailable:"));
 	}
 	strbuf_reset(&f);
 	if (fs_read_file_at(AT_FDCWD, "/proc/loadavg", 4096, &f, NULL) >= 0) {

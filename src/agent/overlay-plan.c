@@ -79,7 +79,7 @@ static bool overlaps(uint32_t a, int abits, uint32_t b, int bbits)
 }
 
 void agent_overlay_desired(const json_t *peers, const char *own_subnet, struct overlay_state *ret,
-		     size_t *ret_skipped)
+			   size_t *ret_skipped)
 {
 	*ret = (struct overlay_state){ 0 };
 	size_t skipped = 0, i;
@@ -185,7 +185,7 @@ static const struct overlay_entry *find(const struct overlay_state *s, enum over
 }
 
 void agent_overlay_plan(const struct overlay_state *cur, const struct overlay_state *want,
-		  struct overlay_op **ret_ops, size_t *ret_n)
+			struct overlay_op **ret_ops, size_t *ret_n)
 {
 	struct overlay_op *ops = xcalloc(cur->n + want->n + 1, sizeof(*ops));
 	size_t n = 0;

@@ -34,7 +34,7 @@
  * tools (eight processes: device, firewall, kernel state) unless this long has
  * passed since the last full pass, which repairs what someone changed by hand.
  */
-#define RESYNC_MS (5 * 60 * 1000)
+#define RESYNC_MS       (5 * 60 * 1000)
 /* iproute2 JSON of one device stays far below this. */
 #define TOOL_MAX_OUTPUT (4 << 20)
 

@@ -107,7 +107,7 @@ void agent_overlay_state_done(struct overlay_state *s);
  * own_subnet, are skipped (counted in *ret_skipped, may be NULL).
  */
 void agent_overlay_desired(const json_t *peers, const char *own_subnet, struct overlay_state *ret,
-		     size_t *ret_skipped);
+			   size_t *ret_skipped);
 /*
  * What the kernel has on the device, from the JSON of `ip -j route show dev
  * D`, `ip -j neigh show dev D` and `bridge -j fdb show dev D` (NULL or
@@ -116,7 +116,7 @@ void agent_overlay_desired(const json_t *peers, const char *own_subnet, struct o
  * entries with a dst.
  */
 void agent_overlay_parse_kernel(const char *routes, const char *neighs, const char *fdbs,
-			  struct overlay_state *ret);
+				struct overlay_state *ret);
 /*
  * The operations that turn cur into want: deletions first (routes, then
  * neighbours, then fdb entries), then additions in the reverse order. An
@@ -124,7 +124,7 @@ void agent_overlay_parse_kernel(const char *routes, const char *neighs, const ch
  * caller frees (entries borrow strings from cur and want).
  */
 void agent_overlay_plan(const struct overlay_state *cur, const struct overlay_state *want,
-		  struct overlay_op **ret_ops, size_t *ret_n);
+			struct overlay_op **ret_ops, size_t *ret_n);
 /* The iproute2 command line of one operation on device dev (NULL-terminated; strv_free). */
 char **agent_overlay_op_argv(const struct overlay_op *op, const char *dev);
 

@@ -43,8 +43,8 @@ struct rtask {
 	json_t *task; /* as received: taskArn, clusterArn, taskDefinition, overrides, desiredStatus */
 	json_t
 	    *st; /* persisted: {"ids": {name: engine id}, "pause": id, "volumes": [...], "status": {...}} */
-	bool want_stop; /* under r->lock */
-	uint64_t seq;    /* under r->lock: bumped by this task's container events */
+	bool want_stop;      /* under r->lock */
+	uint64_t seq;        /* under r->lock: bumped by this task's container events */
 	pthread_cond_t cond; /* signalled with seq, want_stop and the runner's closing */
 	char *stop_code, *stop_reason;
 	bool running_thread;
@@ -610,7 +610,8 @@ static void refresh(struct rtask *t)
 			    c, "networkInterfaces",
 			    json_pack("[{s:s,s:s}]", "attachmentId", t->id, "privateIpv4Address", ip));
 		else if (ci.state == C_RUNNING && streq(network_mode(t), "bridge"))
-			json_object_set(c, "networkBindings", net_cached(t, "bindingsCache", name, id, false));
+			json_object_set(c, "networkBindings",
+					net_cached(t, "bindingsCache", name, id, false));
 		json_array_append_new(list, c);
 	}
 	pthread_mutex_lock(&t->r->lock);
@@ -1149,7 +1150,8 @@ json_t *agent_runner_metrics_targets(struct agent_runner *r)
 		_cleanup_free_ char *cg = task_cgroup(t);
 		json_t *ids = json_array(), *v;
 		const char *k;
-		const char *mode = network_mode(t), *pause = json_string_value(json_object_get(t->st, "pause"));
+		const char *mode = network_mode(t),
+			   *pause = json_string_value(json_object_get(t->st, "pause"));
 		if (pause)
 			json_array_append_new(ids, json_string(pause));
 		else if (streq(mode, "bridge"))
@@ -1161,11 +1163,12 @@ json_t *agent_runner_metrics_targets(struct agent_runner *r)
 		const char *group = json_string_value(json_object_get(t->task, "group"));
 		const char *service = group && startswith(group, "service:") ? group + 8 : "";
 		json_array_append_new(
-		    out, json_pack("{s:s,s:s,s:o,s:s,s:s,s:s?,s:I,s:I}", "taskArn", t->arn, "cgroup", cg, "netIds",
-				   ids, "cluster", cslash ? cslash + 1 : "default", "service", service, "family",
-				   json_string_value(json_object_get(taskdef(t), "family")), "cpu",
-				   (json_int_t)task_size(json_object_get(t->task, "cpu"), false), "memory",
-				   (json_int_t)task_size(json_object_get(t->task, "memory"), true)));
+		    out,
+		    json_pack("{s:s,s:s,s:o,s:s,s:s,s:s?,s:I,s:I}", "taskArn", t->arn, "cgroup", cg, "netIds",
+			      ids, "cluster", cslash ? cslash + 1 : "default", "service", service, "family",
+			      json_string_value(json_object_get(taskdef(t), "family")), "cpu",
+			      (json_int_t)task_size(json_object_get(t->task, "cpu"), false), "memory",
+			      (json_int_t)task_size(json_object_get(t->task, "memory"), true)));
 	}
 	pthread_mutex_unlock(&r->lock);
 	/* inspections outside the runner's lock: the engine has its own */

@@ -46,7 +46,7 @@ struct agent_runner_config {
 	   with this search domain first (service discovery: SERVICE.CLUSTER.local); NULL: host's DNS */
 	const char *dns_search;
 	enum agent_pull_policy pull;
-	struct logship *logs;      /* awslogs shipper (logship.h); NULL: awslogs output stays local */
+	struct logship *logs; /* awslogs shipper (logship.h); NULL: awslogs output stays local */
 	agent_report_fn report;
 	/*
 	 * Credentials for pulling ref (may be NULL): 0 with *ret_user, *ret_password

@@ -173,8 +173,7 @@ void api_container_kill(struct api_call *c)
 	if (r < 0) { /* dockerd's words: "Cannot kill container: NAME: No such container: NAME" */
 		r = berth_error_wrap(&err, r, "Cannot kill container: %s", c->param[0]);
 		CALL_ERR(c, r, err);
-	}
-	else
+	} else
 		http_respond_empty(c->req, 204);
 }
 
@@ -315,7 +314,8 @@ void api_container_top(struct api_call *c)
 {
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *out = NULL;
-	int r = engine_container_top(c->api->engine, c->param[0], http_request_query(c->req, "ps_args"), &out, &err);
+	int r = engine_container_top(c->api->engine, c->param[0], http_request_query(c->req, "ps_args"), &out,
+				     &err);
 	if (r < 0)
 		CALL_ERR(c, r, err);
 	else

@@ -27,7 +27,7 @@
 
 struct daemon_opts {
 	char *root, *exec_root, *host, *pidfile, *config_file, *log_level;
-	char *bridge; /* default network's bridge device; "none": no container networking */
+	char *bridge;        /* default network's bridge device; "none": no container networking */
 	char *fixed_cidr_v6; /* the default network's IPv6 subnet, with ipv6 */
 	int ipv6;            /* -1: not given */
 	char *init_path;
@@ -69,8 +69,7 @@ static void usage(FILE *f)
 	    "      --tlscert FILE       server certificate (default $DOCKER_CERT_PATH/cert.pem)\n"
 	    "      --tlskey FILE        server key (default $DOCKER_CERT_PATH/key.pem)\n"
 	    "      --allow-insecure-tcp listen on tcp:// without client certificates: anyone who\n"
-	    "                           reaches the port controls this host as root\n"
-	    HOST_RUNTIME_USAGE
+	    "                           reaches the port controls this host as root\n" HOST_RUNTIME_USAGE
 	    "  -p, --pidfile FILE       write the daemon's pid here\n"
 	    "  -b, --bridge NAME|none   bridge of the default network (default berth0); none: no\n"
 	    "                           container networking (containers get a namespace with lo only)\n"
@@ -115,7 +114,7 @@ static int load_config_file(struct daemon_opts *o, struct berth_error **err)
 					    "detach-keys", "log-driver",   "tlscacert", "tlscert",
 					    "tlskey",      "fixed-cidr-v6" };
 	char **slots[] = { &o->root,      &o->exec_root, &o->host,      &o->rt.runtime_path, &o->pidfile,
-			   &o->log_level, &o->bridge,    &o->init_path, &o->detach_keys,  &o->log_driver,
+			   &o->log_level, &o->bridge,    &o->init_path, &o->detach_keys,     &o->log_driver,
 			   &o->tlscacert, &o->tlscert,   &o->tlskey,    &o->fixed_cidr_v6 };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = NULL;
@@ -198,8 +197,14 @@ static int opt_on(void *dest, const char *v)
 
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
-#define STR(name, short_name, field) { (name), (short_name), CLI_OPT_STRDUP, &o->field }
-#define ON(name, field) { (name), 0, CLI_OPT_CALL, &o->field, .fn = opt_on }
+#define STR(name, short_name, field)                            \
+	{                                                       \
+		(name), (short_name), CLI_OPT_STRDUP, &o->field \
+	}
+#define ON(name, field)                                          \
+	{                                                        \
+		(name), 0, CLI_OPT_CALL, &o->field, .fn = opt_on \
+	}
 	const struct cli_opt t[] = {
 		STR("root", 0, root),
 		STR("exec-root", 0, exec_root),

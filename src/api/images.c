@@ -47,7 +47,8 @@ static int dangling_value(struct api_call *c, char **dangling)
 	return d < 0 || strv_length(dangling) > 1 ? -1 : d;
 }
 
-/* GET /images/json?filters= (dockerd's keys: reference, dangling, label, before, since) and ?filter= (old). */
+/* GET /images/json?filters= (dockerd's keys: reference, dangling, label, before, since) and ?filter= (old).
+ */
 void api_images_list(struct api_call *c)
 {
 	static const char *const keys[] = { "reference", "dangling", "label", "before", "since", NULL };
@@ -232,9 +233,8 @@ void api_images_load(struct api_call *c)
 	}
 	if (r < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
-		_cleanup_json_ json_t *j =
-		    json_pack("{s:{s:s},s:s}", "errorDetail", "message", m ? m : "load failed", "error",
-			      m ? m : "load failed");
+		_cleanup_json_ json_t *j = json_pack("{s:{s:s},s:s}", "errorDetail", "message",
+						     m ? m : "load failed", "error", m ? m : "load failed");
 		char *s = json_dumps(j, JSON_COMPACT);
 		strbuf_addstr(&out, s);
 		strbuf_addstr(&out, "\r\n");

@@ -15,10 +15,9 @@
 #include "common/util.h"
 #include "image/image.h"
 
-static const char *const ps_keys[] = { "ancestor", "before", "exited",	"health",  "id",
-				       "isolation", "is-task", "label", "name", "network",
-				       "publish",  "since",  "status",	"volume",  "expose",
-				       NULL };
+static const char *const ps_keys[] = { "ancestor", "before", "exited", "health",  "id",      "isolation",
+				       "is-task",  "label",  "name",   "network", "publish", "since",
+				       "status",   "volume", "expose", NULL };
 
 struct api_ps_filter {
 	json_t *filters;
@@ -50,8 +49,8 @@ static int ts_cmp(struct timespec a, struct timespec b)
 }
 
 /* before=/since= NAME|ID: that container's creation time; 404 as dockerd when there is none. */
-static int ref_created(struct engine_container_info *const *list, size_t n, const char *ref, struct timespec *ret,
-		       struct berth_error **err)
+static int ref_created(struct engine_container_info *const *list, size_t n, const char *ref,
+		       struct timespec *ret, struct berth_error **err)
 {
 	const char *r = ref[0] == '/' ? ref + 1 : ref;
 	for (size_t k = 0; k < n; k++)
@@ -89,7 +88,7 @@ int api_ps_filter_new(const char *q, struct image_store *images, struct engine_c
 	struct api_ps_filter *f = xcalloc(1, sizeof(*f));
 	f->filters = j;
 	static const char *const states[] = { "created", "restarting", "running", "removing",
-					      "paused",  "exited",     "dead",	  NULL };
+					      "paused",  "exited",     "dead",    NULL };
 	static const char *const healths[] = { "starting", "healthy", "unhealthy", "none", NULL };
 	_cleanup_strv_ char **status = api_filter_values(j, "status");
 	_cleanup_strv_ char **health = api_filter_values(j, "health");
@@ -222,7 +221,8 @@ bool api_ps_filter_match(const struct api_ps_filter *f, const struct engine_cont
 		bool any = false;
 		const char *k;
 		json_t *v;
-		json_object_foreach (json_object_get(json_object_get(summary, "NetworkSettings"), "Networks"), k, v)
+		json_object_foreach (json_object_get(json_object_get(summary, "NetworkSettings"), "Networks"),
+				     k, v)
 			any = any || value_in(network, k) ||
 			      value_in(network, json_string_value(json_object_get(v, "NetworkID")));
 		if (!any)

@@ -287,7 +287,8 @@ static bool bulk_request(const char *method, const char *path)
 {
 	return api_body_stream(method, path, NULL) || streq(path, "/images/get") || streq(path, "/commit") ||
 	       (startswith(path, "/images/") && (endswith(path, "/get") || endswith(path, "/push"))) ||
-	       (startswith(path, "/containers/") && (endswith(path, "/export") || endswith(path, "/archive")));
+	       (startswith(path, "/containers/") &&
+		(endswith(path, "/export") || endswith(path, "/archive")));
 }
 
 static void dispatch(struct http_request *req, struct api *api, const char *method, const char *path)

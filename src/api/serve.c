@@ -18,7 +18,7 @@
 
 /* Uploads read as they arrive and spooled to disk (load, import, build contexts, archive
  * uploads): bounded by the disk, not memory. */
-#define API_MAX_SPOOLED (64ull << 30)
+#define API_MAX_SPOOLED  (64ull << 30)
 /* Idle this long after the last bulk request, the daemon gives its memory back (memtrim.h). */
 #define API_TRIM_IDLE_MS 3000
 

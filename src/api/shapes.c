@@ -110,7 +110,7 @@ void api_config_defaults(json_t *cfg)
 {
 	static const char *const strings[] = { "Hostname", "Domainname", "User", "Image", "WorkingDir" };
 	static const char *const falses[] = { "AttachStdin", "AttachStdout", "AttachStderr",
-					      "Tty",	     "OpenStdin",    "StdinOnce" };
+					      "Tty",         "OpenStdin",    "StdinOnce" };
 	static const char *const nulls[] = { "Env", "Cmd", "Volumes", "Entrypoint", "OnBuild", "Labels" };
 	for (size_t k = 0; k < ARRAY_SIZE(strings); k++)
 		if (!json_object_get(cfg, strings[k]))
@@ -133,7 +133,8 @@ static void hostconfig_members(json_t *hc)
 	static const char zero[] =
 	    "{\"Binds\":null,\"BlkioDeviceReadBps\":null,\"BlkioDeviceReadIOps\":null,"
 	    "\"BlkioDeviceWriteBps\":null,\"BlkioDeviceWriteIOps\":null,\"BlkioWeight\":0,"
-	    "\"BlkioWeightDevice\":null,\"CapAdd\":null,\"CapDrop\":null,\"Cgroup\":\"\",\"CgroupParent\":\"\","
+	    "\"BlkioWeightDevice\":null,\"CapAdd\":null,\"CapDrop\":null,\"Cgroup\":\"\",\"CgroupParent\":"
+	    "\"\","
 	    "\"ConsoleSize\":[0,0],\"ContainerIDFile\":\"\",\"CpuCount\":0,\"CpuPercent\":0,"
 	    "\"CpuRealtimePeriod\":0,\"CpuRealtimeRuntime\":0,\"CpusetCpus\":\"\",\"CpusetMems\":\"\","
 	    "\"DeviceCgroupRules\":null,\"DeviceRequests\":null,\"Devices\":null,\"Dns\":null,"
@@ -141,7 +142,8 @@ static void hostconfig_members(json_t *hc)
 	    "\"IOMaximumBandwidth\":0,\"IOMaximumIOps\":0,\"Isolation\":\"\",\"KernelMemory\":0,"
 	    "\"KernelMemoryTCP\":0,\"Links\":null,\"MemoryReservation\":0,\"MemorySwappiness\":null,"
 	    "\"OomKillDisable\":false,\"OomScoreAdj\":0,\"PidMode\":\"\",\"PidsLimit\":null,"
-	    "\"SecurityOpt\":null,\"UTSMode\":\"\",\"Ulimits\":null,\"UsernsMode\":\"\",\"VolumeDriver\":\"\","
+	    "\"SecurityOpt\":null,\"UTSMode\":\"\",\"Ulimits\":null,\"UsernsMode\":\"\",\"VolumeDriver\":"
+	    "\"\","
 	    "\"VolumesFrom\":null}";
 	_cleanup_json_ json_t *z = json_loads(zero, 0, NULL);
 	const char *k;

@@ -23,8 +23,8 @@
 #define AWS_MAX_PAGES    10000
 
 /* ECS: the signing name and the X-Amz-Target prefix. */
-#define AWS_ECS_SERVICE       "ecs"
-#define AWS_ECS_TARGET_PREFIX "AmazonEC2ContainerServiceV20141113"
+#define AWS_ECS_SERVICE        "ecs"
+#define AWS_ECS_TARGET_PREFIX  "AmazonEC2ContainerServiceV20141113"
 /* CloudWatch Logs. */
 #define AWS_LOGS_SERVICE       "logs"
 #define AWS_LOGS_TARGET_PREFIX "Logs_20140328"

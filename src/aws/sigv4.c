@@ -202,7 +202,8 @@ static char *uri_decode(const char *s, size_t n)
 {
 	struct strbuf sb = STRBUF_INIT;
 	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n && hex_digit_value(s[i + 1]) >= 0 && hex_digit_value(s[i + 2]) >= 0) {
+		if (s[i] == '%' && i + 2 < n && hex_digit_value(s[i + 1]) >= 0 &&
+		    hex_digit_value(s[i + 2]) >= 0) {
 			strbuf_addch(&sb, hex_digit_value(s[i + 1]) * 16 + hex_digit_value(s[i + 2]));
 			i += 2;
 		} else {
@@ -270,8 +271,8 @@ static void canonical_value(struct strbuf *out, const char *v)
 }
 
 int aws_sigv4_canonical_request(const char *method, const char *path, const char *query,
-			    const struct sigv4_auth *a, sigv4_header_fn get_header, void *ctx,
-			    const char *payload_sha256_hex, char **ret, struct berth_error **err)
+				const struct sigv4_auth *a, sigv4_header_fn get_header, void *ctx,
+				const char *payload_sha256_hex, char **ret, struct berth_error **err)
 {
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_addf(&sb, "%s\n", method);
@@ -322,7 +323,7 @@ static void hmac(const void *key, size_t klen, const char *msg, unsigned char ou
 }
 
 void aws_sigv4_sign(const char *secret, const char *date, const char *region, const char *service,
-		const char *string_to_sign, char out[65])
+		    const char *string_to_sign, char out[65])
 {
 	_cleanup_free_ char *k0 = xasprintf("AWS4%s", secret);
 	unsigned char k1[32], k2[32], k3[32], k4[32], sig[32];

@@ -55,15 +55,15 @@ typedef const char *(*sigv4_header_fn)(void *ctx, const char *name);
  * signed header the request lacks gives -ENOENT.
  */
 int aws_sigv4_canonical_request(const char *method, const char *path, const char *query,
-			    const struct sigv4_auth *a, sigv4_header_fn get_header, void *ctx,
-			    const char *payload_sha256_hex, char **ret, struct berth_error **err);
+				const struct sigv4_auth *a, sigv4_header_fn get_header, void *ctx,
+				const char *payload_sha256_hex, char **ret, struct berth_error **err);
 
 /* "AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex sha256 of canonical>". */
 char *aws_sigv4_string_to_sign(const char *amz_date, const char *scope, const char *canonical);
 
 /* Lowercase hex HMAC signature (65 bytes with the NUL) of string_to_sign with the derived key. */
 void aws_sigv4_sign(const char *secret, const char *date, const char *region, const char *service,
-		const char *string_to_sign, char out[65]);
+		    const char *string_to_sign, char out[65]);
 
 /* Lowercase hex SHA-256 of data. */
 void aws_sigv4_sha256_hex(const void *data, size_t len, char out[65]);

@@ -66,7 +66,7 @@ void build_env_set(char ***env, const char *key, const char *value);
 char **build_stage_expand_env(const struct stage_state *st);
 /* build_shlex_process_word with the Dockerfile's escape and a located error. */
 int build_plan_expand(struct planner *pl, const struct df_instr *in, char *const *env, const char *word,
-		char **ret);
+		      char **ret);
 int build_plan_error(struct planner *pl, const struct df_instr *in, const char *fmt, ...) _printf_(3, 4);
 /* Process stage i (and, first, what it depends on). */
 int build_plan_stage(struct planner *pl, size_t i);
@@ -74,12 +74,12 @@ int build_plan_stage(struct planner *pl, size_t i);
 int build_plan_apply(struct planner *pl, struct stage_state *st, struct plan_step *step);
 /* Record that stage `st` depends on stage `dep` (processing dep first). */
 int build_plan_depend(struct planner *pl, struct stage_state *st, const struct df_instr *in, const char *name,
-		ssize_t *ret_stage);
+		      ssize_t *ret_stage);
 /* Build arg value for key, marking it used; NULL if not given. */
 const char *build_plan_build_arg(struct planner *pl, const char *key);
 void build_plan_step_done(struct plan_step *s);
 int build_plan_run(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env,
 		   json_t *desc);
 int build_plan_copy(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env,
-	      json_t *desc);
+		    json_t *desc);
 bool build_plan_is_proxy_arg(const char *key);

@@ -136,7 +136,7 @@ struct dockerfile {
 
 /* Parse `len` bytes of `text`. `name` is used in messages (NULL: "Dockerfile"). */
 int build_dockerfile_parse(const char *text, size_t len, const char *name, struct dockerfile **ret,
-		     struct berth_error **err);
+			   struct berth_error **err);
 
 /*
  * Parse a single instruction line (an ONBUILD trigger stored in an image

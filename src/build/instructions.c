@@ -137,9 +137,9 @@ static int check_from(struct df_parser *p, struct df_instr *in)
 			*c = (char)tolower((unsigned char)*c);
 		if (!valid_stage_name(lower))
 			return build_df_error(p, in->line,
-					"invalid name for build stage: \"%s\", name can't start with a "
-					"number or contain symbols",
-					in->args[2]);
+					      "invalid name for build stage: \"%s\", name can't start with a "
+					      "number or contain symbols",
+					      in->args[2]);
 	} else if (in->n_args != 1) {
 		return build_df_error(p, in->line, "FROM requires either one or three arguments");
 	}
@@ -150,10 +150,11 @@ static int check_copy(struct df_parser *p, struct df_instr *in)
 {
 	const char *name = build_df_cmd_name(in->cmd);
 	if (in->n_args < 2)
-		return build_df_error(p, in->line,
-				"%s requires at least two arguments, but only one was provided. Destination "
-				"could not be determined",
-				name);
+		return build_df_error(
+		    p, in->line,
+		    "%s requires at least two arguments, but only one was provided. Destination "
+		    "could not be determined",
+		    name);
 	int r = in->cmd == DF_COPY ? PARSE_FLAGS(p, in, copy_flags, &in->opts)
 				   : PARSE_FLAGS(p, in, add_flags, &in->opts);
 	if (r < 0)
@@ -248,7 +249,7 @@ static int check_healthcheck(struct df_parser *p, struct df_instr *in)
 		int64_t n;
 		if (util_parse_int64(f.retries, &n) < 0 || n > INT32_MAX || n < INT32_MIN)
 			r = build_df_error(p, in->line, "strconv.ParseInt: parsing \"%s\": invalid syntax",
-				     f.retries);
+					   f.retries);
 		else if (n < 0)
 			r = build_df_error(p, in->line, "--retries cannot be negative (%" PRId64 ")", n);
 		else
@@ -335,7 +336,7 @@ int build_df_instr_check(struct df_parser *p, struct df_instr *in)
 			for (size_t i = 0; i < in->n_args; i++)
 				if (!in->args[i][strspn(in->args[i], " \t")])
 					return build_df_error(p, in->line,
-							"VOLUME specified can not be an empty string");
+							      "VOLUME specified can not be an empty string");
 		return 0;
 	case DF_MAINTAINER:
 	case DF_STOPSIGNAL:
@@ -439,7 +440,7 @@ static int group_stages(struct df_parser *p)
 }
 
 int build_dockerfile_parse(const char *text, size_t len, const char *name, struct dockerfile **ret,
-		     struct berth_error **err)
+			   struct berth_error **err)
 {
 	if (!name)
 		name = "Dockerfile";
@@ -463,7 +464,7 @@ int build_dockerfile_parse(const char *text, size_t len, const char *name, struc
 			return r;
 		if (df->instrs[i].cmd == DF_MAINTAINER)
 			build_df_warn(&p, df->instrs[i].line,
-				"MAINTAINER instruction is deprecated in favor of using label");
+				      "MAINTAINER instruction is deprecated in favor of using label");
 	}
 	if ((r = group_stages(&p)) < 0)
 		return r;

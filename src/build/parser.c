@@ -215,12 +215,13 @@ static int parse_directives(struct df_parser *p)
 		*seen = true;
 		if (streq(key, "escape")) {
 			if (!streq(value, "\\") && !streq(value, "`"))
-				return build_df_error(p, p->lineno,
-						"invalid escape token '%s' does not match ` or \\", value);
+				return build_df_error(
+				    p, p->lineno, "invalid escape token '%s' does not match ` or \\", value);
 			p->escape = value[0];
 		} else if (streq(key, "syntax")) {
 			build_df_warn(p, p->lineno,
-				"syntax directive '%s' ignored: berth uses its built-in frontend", value);
+				      "syntax directive '%s' ignored: berth uses its built-in frontend",
+				      value);
 			p->df->syntax = TAKE_PTR(value);
 		} else {
 			p->df->check = TAKE_PTR(value);
@@ -475,9 +476,10 @@ static int args_name_val(struct df_parser *p, struct df_instr *in, const char *r
 					      build_df_cmd_name(in->cmd));
 		strv_push(&in->args, &n, xstrndup(rest, (size_t)(s - rest)));
 		strv_push(&in->args, &n, xstrdup(val));
-		build_df_warn(p, in->line,
-			"legacy key/value format with whitespace separator should not be used (%s key=value)",
-			build_df_cmd_name(in->cmd));
+		build_df_warn(
+		    p, in->line,
+		    "legacy key/value format with whitespace separator should not be used (%s key=value)",
+		    build_df_cmd_name(in->cmd));
 		return 0;
 	}
 	for (char **w = words; *w; w++) {
@@ -576,7 +578,7 @@ int build_df_instr_from_line(struct df_parser *p, const char *line, int lineno, 
 			 * not recursing further keeps "ONBUILD ONBUILD ..." off the stack. */
 			if (p->in_onbuild)
 				return build_df_error(p, lineno,
-						"Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+						      "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
 			in->trigger = xcalloc(1, sizeof(*in->trigger));
 			p->in_onbuild = true;
 			r = build_df_instr_from_line(p, as, lineno, in->trigger);

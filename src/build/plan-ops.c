@@ -230,10 +230,11 @@ static int copy_flags(struct planner *pl, const struct df_instr *in, struct plan
 	if (c->checksum && digest_parse(c->checksum, NULL, NULL, NULL) < 0)
 		return build_plan_error(pl, in, "invalid checksum digest format '%s'", c->checksum);
 	if (c->chmod && build_chmod_check(c->chmod, NULL) < 0)
-		return build_plan_error(pl, in,
-				  "invalid chmod parameter '%s': expected an octal mode or a symbolic mode "
-				  "like 'u+x,g-w'",
-				  c->chmod);
+		return build_plan_error(
+		    pl, in,
+		    "invalid chmod parameter '%s': expected an octal mode or a symbolic mode "
+		    "like 'u+x,g-w'",
+		    c->chmod);
 	return 0;
 }
 
@@ -263,7 +264,8 @@ static int copy_sources(struct planner *pl, const struct df_instr *in, struct pl
 			if (!h->expand)
 				data = xstrdup(h->content);
 			else if (build_shlex_process_word(h->content, pl->df->escape, env,
-						    SHLEX_RAW_QUOTES | SHLEX_RAW_ESCAPES, &data, &e) < 0) {
+							  SHLEX_RAW_QUOTES | SHLEX_RAW_ESCAPES, &data,
+							  &e) < 0) {
 				_cleanup_free_ char *m = berth_error_string(e);
 				berth_error_free(e);
 				return build_plan_error(pl, in, "%s", m);
@@ -296,10 +298,11 @@ static int copy_dest(struct planner *pl, const struct df_instr *in, const struct
 	for (char **s = c->srcs; *s; s++)
 		wild |= build_go_has_wildcards(*s);
 	if ((count > 1 || wild) && c->dest[strlen(c->dest) - 1] != '/' && count > 1)
-		return build_plan_error(pl, in,
-				  "When using %s with more than one source file, the destination must be a "
-				  "directory and end with a /",
-				  build_df_cmd_name(in->cmd));
+		return build_plan_error(
+		    pl, in,
+		    "When using %s with more than one source file, the destination must be a "
+		    "directory and end with a /",
+		    build_df_cmd_name(in->cmd));
 	return 0;
 }
 
@@ -368,10 +371,11 @@ static int copy_from_context(struct planner *pl, const struct df_instr *in, stru
 	for (size_t i = 0; i < c->n_matches; i++)
 		roots += c->matches[i].rel[0] == '\0';
 	if (roots > 1 && c->dest[strlen(c->dest) - 1] != '/')
-		return build_plan_error(pl, in,
-				  "When using %s with more than one source file, the destination must be a "
-				  "directory and end with a /",
-				  build_df_cmd_name(in->cmd));
+		return build_plan_error(
+		    pl, in,
+		    "When using %s with more than one source file, the destination must be a "
+		    "directory and end with a /",
+		    build_df_cmd_name(in->cmd));
 	json_object_set_new(desc, "inputs", json_string(hash));
 	if (c->checksum && (r = verify_checksum(pl, in, c)) < 0)
 		return r;

@@ -131,7 +131,7 @@ static void add_dep(struct plan_stage *ps, size_t dep)
 }
 
 int build_plan_depend(struct planner *pl, struct stage_state *st, const struct df_instr *in, const char *name,
-		ssize_t *ret_stage)
+		      ssize_t *ret_stage)
 {
 	ssize_t k = build_dockerfile_find_stage(pl->df, name);
 	if (k < 0) {
@@ -150,7 +150,7 @@ int build_plan_depend(struct planner *pl, struct stage_state *st, const struct d
 	char buf[32];
 	if ((size_t)k == st->index || pl->state[k] == 1)
 		return build_plan_error(pl, in, "circular dependency detected on stage: %s",
-				  stage_label(pl->df, (size_t)k, buf));
+					stage_label(pl->df, (size_t)k, buf));
 	int r = build_plan_stage(pl, (size_t)k);
 	if (r < 0)
 		return r;
@@ -268,7 +268,7 @@ static int replay_triggers(struct planner *pl, struct stage_state *st, struct pl
 		struct df_instr *t = NULL;
 		if (!json_is_string(v)) {
 			r = build_plan_error(pl, &pl->df->instrs[pl->df->stages[st->index].from],
-				       "invalid ONBUILD trigger");
+					     "invalid ONBUILD trigger");
 			break;
 		}
 		if ((r = build_dockerfile_parse_trigger(json_string_value(v), &t, pl->err)) < 0) {

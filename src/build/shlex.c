@@ -341,7 +341,7 @@ static int process_stop(struct lex *l, const char *stops, bool raw_escapes, stru
 }
 
 int build_shlex_process_word(const char *word, char escape, char *const *env, int flags, char **ret,
-		       struct berth_error **err)
+			     struct berth_error **err)
 {
 	struct lex l = {
 		.s = word, .len = strlen(word), .escape = escape, .env = env, .flags = flags, .err = err
@@ -355,7 +355,7 @@ int build_shlex_process_word(const char *word, char escape, char *const *env, in
 }
 
 int build_shlex_process_words(const char *word, char escape, char *const *env, int flags, char ***ret,
-			struct berth_error **err)
+			      struct berth_error **err)
 {
 	struct words w = { .cur = STRBUF_INIT };
 	struct lex l = { .s = word,

@@ -22,12 +22,12 @@ enum shlex_flags {
 
 /* Expand one word (no field splitting). *ret is a new string. */
 int build_shlex_process_word(const char *word, char escape, char *const *env, int flags, char **ret,
-		       struct berth_error **err);
+			     struct berth_error **err);
 
 /* Expand and split into words on unquoted blanks (of the text and of
  * unquoted expansions), like EXPOSE does. *ret is a NULL-terminated vector. */
 int build_shlex_process_words(const char *word, char escape, char *const *env, int flags, char ***ret,
-			struct berth_error **err);
+			      struct berth_error **err);
 
 /* Value of key in env (last wins) or NULL. */
 const char *build_shlex_env_get(char *const *env, const char *key);

@@ -59,7 +59,7 @@ static int be_state_from_image(void *be, const char *image_id, char **ret_state,
 }
 
 int buildexec_snapshot(struct buildexec *b, const char *state, char **ret_id, struct image_snapshot **ret,
-		struct berth_error **err)
+		       struct berth_error **err)
 {
 	_cleanup_free_ char *hex = util_random_hex(16);
 	_cleanup_free_ char *id = xasprintf("build-%s", hex);
@@ -71,7 +71,7 @@ int buildexec_snapshot(struct buildexec *b, const char *state, char **ret_id, st
 }
 
 int buildexec_commit_snapshot(struct buildexec *b, const char *id, const char *created_by, char **ret_state,
-		       struct berth_error **err)
+			      struct berth_error **err)
 {
 	struct image_commit_opts o = { .created_by = created_by, .comment = BX_INTERMEDIATE };
 	(void)image_snapshot_unmount(b->images, id, NULL);

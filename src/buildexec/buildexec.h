@@ -11,7 +11,8 @@
  * States are image IDs ("sha256:...") or "scratch" (the empty rootfs).
  * The build cache is a small SQLite table <root>/builder/cache.db mapping
  * a step's plan key (or a final commit's key) to an image ID; it survives
- * daemon restarts. Its connection is opened once per process and root. An entry whose image was removed is a miss. RUN
+ * daemon restarts. Its connection is opened once per process and root. An entry whose image was removed is a
+ * miss. RUN
  * --mount=type=cache directories live under <root>/builder/mounts/.
  *
  * Thread safety: one struct buildexec serves one build; several builds may
@@ -47,8 +48,8 @@ struct buildexec {
 	/* Cancellation (buildexec_cancel). Zero-initialised fields; pass &cancelled as the
 	 * build's cancel flag (build_request.cancel). */
 	atomic_bool cancelled;
-	pthread_mutex_t lock; /* guards running[] */
-	char *running[8];     /* RUN containers alive now */
+	pthread_mutex_t lock;      /* guards running[] */
+	char *running[8];          /* RUN containers alive now */
 	struct bx_source *sources; /* cache_from resolved on first use (under lock) */
 	size_t n_sources;
 	bool sources_loaded;

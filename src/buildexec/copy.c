@@ -574,7 +574,7 @@ static int on_snapshot(struct buildexec *b, const char *state, const struct step
 }
 
 int buildexec_copy(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
-	    struct berth_error **err)
+		   struct berth_error **err)
 {
 	_cleanup_free_ char *by =
 	    xasprintf("/bin/sh -c #(nop) %s %s", req->copy->add ? "ADD" : "COPY", req->copy->dest);
@@ -582,7 +582,7 @@ int buildexec_copy(void *be, const char *state, const struct build_copy_req *req
 }
 
 int buildexec_copy_fetched(struct buildexec *b, const char *state, const struct build_copy_req *req,
-		    const struct bx_fetched *f, size_t n, char **ret_state, struct berth_error **err)
+			   const struct bx_fetched *f, size_t n, char **ret_state, struct berth_error **err)
 {
 	_cleanup_free_ char *by = xasprintf("/bin/sh -c #(nop) ADD %s", req->copy->dest);
 	return on_snapshot(b, state, &(struct step_input){ .req = req, .fetched = f, .n_fetched = n }, by,

@@ -180,7 +180,7 @@ static int fetch_one(struct buildexec *b, const struct plan_copy *pc, size_t i, 
 }
 
 int buildexec_fetch_urls(void *be, const char *state, const struct build_copy_req *req, char **ret_state,
-		  struct berth_error **err)
+			 struct berth_error **err)
 {
 	struct buildexec *b = be;
 	const struct plan_copy *pc = req->copy;

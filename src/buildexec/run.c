@@ -538,7 +538,7 @@ static int run_in(struct buildexec *b, struct run_job *j, const char *state, con
 }
 
 int buildexec_run(void *be, const char *state, const struct plan_run *run, const char *const *mount_states,
-	   build_output_fn out, void *out_ud, char **ret_state, struct berth_error **err)
+		  build_output_fn out, void *out_ud, char **ret_state, struct berth_error **err)
 {
 	struct buildexec *b = be;
 	if (streq(state, BX_SCRATCH))

@@ -222,8 +222,8 @@ int cli_wait_response(int wfd, const char *head)
 		fprintf(stderr, "error waiting for container: %s\n", msg);
 	if (!json_is_integer(code)) {
 		if (!msg)
-			fprintf(stderr, "error waiting for container: unexpected answer: %.*s\n", (int)body.len,
-				body.buf);
+			fprintf(stderr, "error waiting for container: unexpected answer: %.*s\n",
+				(int)body.len, body.buf);
 		return CLI_EXIT_DAEMON;
 	}
 	return (int)json_integer_value(code);

@@ -168,11 +168,12 @@ int cli_top(int argc, char **argv)
 	if (argc == 1 || (argv[1][0] == '-' && !cli_is_help(argc, argv)))
 		return cli_cluster_top(argc, argv);
 	if (cli_is_help(argc, argv) || argc != 2)
-		return help_or_usage("top",
-				     "top CONTAINER\n\nDisplay the running processes of a container\n\n"
-				     "Without CONTAINER (`berth top [--cluster NAME]`): CPU and memory of a cluster's "
-				     "services and tasks, as `berth cluster top`",
-				     argc == 2);
+		return help_or_usage(
+		    "top",
+		    "top CONTAINER\n\nDisplay the running processes of a container\n\n"
+		    "Without CONTAINER (`berth top [--cluster NAME]`): CPU and memory of a cluster's "
+		    "services and tasks, as `berth cluster top`",
+		    argc == 2);
 	struct cli cli;
 	if (cli_open(&cli, NULL) < 0)
 		return 1;
@@ -329,15 +330,19 @@ int cli_logs(int argc, char **argv)
 {
 	static const struct cli_usage u = {
 		CLI_USAGE_PLAIN,
-		"logs [-f] [--tail N] [-t] [--since T] [--until T] CONTAINER\n\nFetch the logs of a container",
+		"logs [-f] [--tail N] [-t] [--since T] [--until T] CONTAINER\n\nFetch the logs of a "
+		"container",
 		"logs [OPTIONS] CONTAINER",
 	};
 	bool follow = false, ts = false;
 	const char *tail = "all", *since = "", *until = "", *host = NULL;
 	const struct cli_opt t[] = {
-		{ "follow", 'f', CLI_OPT_FLAG, &follow },  { "tail", 'n', CLI_OPT_STRING, &tail },
-		{ "timestamps", 't', CLI_OPT_FLAG, &ts },  { "since", 0, CLI_OPT_STRING, &since },
-		{ "until", 0, CLI_OPT_STRING, &until },    { "host", 'H', CLI_OPT_STRING, &host },
+		{ "follow", 'f', CLI_OPT_FLAG, &follow },
+		{ "tail", 'n', CLI_OPT_STRING, &tail },
+		{ "timestamps", 't', CLI_OPT_FLAG, &ts },
+		{ "since", 0, CLI_OPT_STRING, &since },
+		{ "until", 0, CLI_OPT_STRING, &until },
+		{ "host", 'H', CLI_OPT_STRING, &host },
 		{ NULL },
 	};
 	int prc;

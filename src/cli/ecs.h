@@ -151,7 +151,7 @@ int cli_cluster(int argc, char **argv);
 int cli_node(int argc, char **argv);
 int cli_taskdef(int argc, char **argv);
 int cli_task(int argc, char **argv);
-int cli_lb(int argc, char **argv); /* lb.c: berth's load balancers */
+int cli_lb(int argc, char **argv);    /* lb.c: berth's load balancers */
 int cli_apply(int argc, char **argv); /* stack.c: berth apply -f compose.yml */
 int cli_stack(int argc, char **argv); /* stack.c: berth stack ls|ps|services|rm */
 int cli_service(int argc, char **argv);

@@ -12,7 +12,6 @@
 #include "common/util.h"
 #include "image/image.h"
 
-
 struct stream_sink {
 	struct cli_progress p;
 	struct strbuf raw; /* the first bytes, for an error body */
@@ -254,7 +253,7 @@ static bool images_exist(struct cli *cli, int n, char **names)
 
 int cli_save(int argc, char **argv)
 {
-static const char *text =
+	static const char *text =
 	    "save [OPTIONS] IMAGE [IMAGE...]\n\n"
 	    "Save one or more images to a tar archive (streamed to STDOUT by default)\n\n"
 	    "Options:\n"
@@ -294,9 +293,8 @@ static const char *text =
 	struct http_client_request h = {
 		.method = "GET", .path = path.buf, .body_fd = -1, .on_body = write_fd, .on_body_ctx = &fd
 	};
-	rc = images_exist(&cli, argc - optind, argv + optind)
-		     ? http_client_do(cli.http, &h, &st, NULL, &err)
-		     : -ENOENT;
+	rc = images_exist(&cli, argc - optind, argv + optind) ? http_client_do(cli.http, &h, &st, NULL, &err)
+							      : -ENOENT;
 	if (rc == -ENOENT) {
 		cli_close(&cli);
 		if (tmp)

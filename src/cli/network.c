@@ -146,7 +146,8 @@ static int net_create(struct cli *cli, int argc, char **argv)
 	};
 	_cleanup_json_ json_t *body = json_pack("{s:{},s:{}}", "Labels", "Options");
 	json_t *ipam = json_object(), *ipam6 = json_object();
-	json_object_set_new(body, "IPAM", json_pack("{s:s,s:[o,o]}", "Driver", "default", "Config", ipam, ipam6));
+	json_object_set_new(body, "IPAM",
+			    json_pack("{s:s,s:[o,o]}", "Driver", "default", "Config", ipam, ipam6));
 	json_t *pair[2] = { ipam, ipam6 };
 	const struct cli_opt t[] = {
 		{ "driver", 'd', CLI_OPT_JSON_STR, body, "Driver" },
@@ -288,11 +289,13 @@ static int endpoint_ip(void *ep, const char *arg)
 
 static int net_connect(struct cli *cli, int argc, char **argv, bool connect)
 {
-	static const struct cli_usage uc = { CLI_USAGE_PLAIN,
-					     "network connect [--alias NAME] [--ip ADDR] NETWORK CONTAINER\n\n"
-					     "Connect a container to a network" };
+	static const struct cli_usage uc = {
+		CLI_USAGE_PLAIN, "network connect [--alias NAME] [--ip ADDR] NETWORK CONTAINER\n\n"
+				 "Connect a container to a network"
+	};
 	static const struct cli_usage ud = {
-		CLI_USAGE_PLAIN, "network disconnect [-f] NETWORK CONTAINER\n\nDisconnect a container from a network"
+		CLI_USAGE_PLAIN,
+		"network disconnect [-f] NETWORK CONTAINER\n\nDisconnect a container from a network"
 	};
 	const char *text = (connect ? uc.help : ud.help) + strlen("network ");
 	json_t *ep = json_object();

@@ -46,9 +46,13 @@ bool cli_opttab_parse_usage(const struct cli_opt *t, int argc, char **argv, cons
  * "k=v" into the filters object dest (cli_filter_add). */
 int cli_opt_kv(void *dest, const char *arg);
 int cli_opt_filter(void *dest, const char *arg);
-#define CLI_OPT_KV(name, short_name, obj) \
-	{ (name), (short_name), CLI_OPT_CALL, (obj), .fn = cli_opt_kv, .has_arg = true }
-#define CLI_OPT_FILTER(name, short_name, obj) \
-	{ (name), (short_name), CLI_OPT_CALL, (obj), .fn = cli_opt_filter, .has_arg = true }
+#define CLI_OPT_KV(name, short_name, obj)                                                    \
+	{                                                                                    \
+		(name), (short_name), CLI_OPT_CALL, (obj), .fn = cli_opt_kv, .has_arg = true \
+	}
+#define CLI_OPT_FILTER(name, short_name, obj)                                                    \
+	{                                                                                        \
+		(name), (short_name), CLI_OPT_CALL, (obj), .fn = cli_opt_filter, .has_arg = true \
+	}
 
 #endif

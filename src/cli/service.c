@@ -83,34 +83,39 @@ static int svc_scheduling(const struct cli_opt *o, const char *arg)
 	bool rebalance = streq(o->key, "rebalance");
 	if (!json_object_get(o->dest, "berthScheduling"))
 		json_object_set_new(o->dest, "berthScheduling", json_object());
-	json_object_set_new(json_object_get(o->dest, "berthScheduling"), o->key,
-			    rebalance ? json_pack("{s:b,s:I}", "enabled", n > 0, "maxMoves", (json_int_t)(n > 0 ? n : 1))
-				      : json_pack("{s:I}", "maxUnavailable", (json_int_t)n));
+	json_object_set_new(
+	    json_object_get(o->dest, "berthScheduling"), o->key,
+	    rebalance ? json_pack("{s:b,s:I}", "enabled", n > 0, "maxMoves", (json_int_t)(n > 0 ? n : 1))
+		      : json_pack("{s:I}", "maxUnavailable", (json_int_t)n));
 	return 0;
 }
 
-#define SVC_ENTRY(name, dest, key, fn, min, max) \
-	{ (name), 0, CLI_OPT_ENTRY, (dest), (key), (min), (max), .entry_fn = (fn), .has_arg = true }
+#define SVC_ENTRY(name, dest, key, fn, min, max)                                                         \
+	{                                                                                                \
+		(name), 0, CLI_OPT_ENTRY, (dest), (key), (min), (max), .entry_fn = (fn), .has_arg = true \
+	}
 /* The options create and update share, over struct svc_opts o; ends without the { NULL } entry. */
-#define SVC_OPTIONS(o)                                                                                        \
-	{ "task-definition", 0, CLI_OPT_JSON_STR, (o).in, "taskDefinition" },                                 \
-	    SVC_ENTRY("desired-count", (o).in, "desiredCount", cli_ecs_opt_long, 0, 100000),                          \
-	    SVC_ENTRY("max-percent", (o).dc, "maximumPercent", cli_ecs_opt_long, 0, 2000),                            \
-	    SVC_ENTRY("min-healthy-percent", (o).dc, "minimumHealthyPercent", cli_ecs_opt_long, 0, 2000),             \
+#define SVC_OPTIONS(o)                                                                                       \
+	{ "task-definition", 0, CLI_OPT_JSON_STR, (o).in, "taskDefinition" },                                \
+	    SVC_ENTRY("desired-count", (o).in, "desiredCount", cli_ecs_opt_long, 0, 100000),                 \
+	    SVC_ENTRY("max-percent", (o).dc, "maximumPercent", cli_ecs_opt_long, 0, 2000),                   \
+	    SVC_ENTRY("min-healthy-percent", (o).dc, "minimumHealthyPercent", cli_ecs_opt_long, 0, 2000),    \
 	    { "circuit-breaker", 0, CLI_OPT_CALL, (o).dc, .fn = svc_circuit_breaker, .optional_arg = true }, \
-	    SVC_ENTRY("placement-constraint", (o).in, "placementConstraints", svc_kv, 0, 0),                  \
-	    SVC_ENTRY("placement-strategy", (o).in, "placementStrategy", svc_kv, 0, 0),                       \
-	    SVC_ENTRY("load-balancer", (o).in, "loadBalancers", svc_kv, 0, 0),                                \
-	    SVC_ENTRY("health-check-grace-period", (o).in, "healthCheckGracePeriodSeconds", cli_ecs_opt_long, 0,      \
-		      2147483647),                                                                            \
-	    SVC_ENTRY("rebalance", (o).in, "rebalance", svc_scheduling, 0, 100),                              \
-	    SVC_ENTRY("disruption-budget", (o).in, "disruptionBudget", svc_scheduling, 0, 1000000),           \
-	    { "wait", 0, CLI_OPT_FLAG, &(o).wait }
+	    SVC_ENTRY("placement-constraint", (o).in, "placementConstraints", svc_kv, 0, 0),                 \
+	    SVC_ENTRY("placement-strategy", (o).in, "placementStrategy", svc_kv, 0, 0),                      \
+	    SVC_ENTRY("load-balancer", (o).in, "loadBalancers", svc_kv, 0, 0),                               \
+	    SVC_ENTRY("health-check-grace-period", (o).in, "healthCheckGracePeriodSeconds",                  \
+		      cli_ecs_opt_long, 0, 2147483647),                                                      \
+	    SVC_ENTRY("rebalance", (o).in, "rebalance", svc_scheduling, 0, 100),                             \
+	    SVC_ENTRY("disruption-budget", (o).in, "disruptionBudget", svc_scheduling, 0, 1000000),          \
+	{                                                                                                    \
+		"wait", 0, CLI_OPT_FLAG, &(o).wait                                                           \
+	}
 
-#define SVC_HELP                                                                                          \
+#define SVC_HELP                                                                                           \
 	"      --task-definition TD          FAMILY[:REVISION] or ARN\n"                                   \
 	"      --desired-count N             tasks to keep running\n"                                      \
-	"      --max-percent P               at most P% of the desired count during a deployment (200)\n" \
+	"      --max-percent P               at most P% of the desired count during a deployment (200)\n"  \
 	"      --min-healthy-percent P       at least P%% kept healthy during a deployment (100)\n"        \
 	"      --circuit-breaker[=rollback|no-rollback]  fail (and roll back) crash-looping deployments\n" \
 	"      --placement-constraint type=distinctInstance|memberOf[,expression=EXPR]  (repeatable)\n"    \
@@ -118,8 +123,8 @@ static int svc_scheduling(const struct cli_opt *o, const char *arg)
 	"      --load-balancer targetGroupArn=ARN,containerName=C,containerPort=P       (repeatable)\n"    \
 	"      --health-check-grace-period SEC  ignore failing health checks this long after a start\n"    \
 	"      --rebalance N                 restore spread/binpack after joins, drains, scale-ins,\n"     \
-	"                                    moving at most N tasks at a time (0: off, the default)\n"    \
-	"      --disruption-budget N         preemption stops at most N of its tasks (maxUnavailable)\n"  \
+	"                                    moving at most N tasks at a time (0: off, the default)\n"     \
+	"      --disruption-budget N         preemption stops at most N of its tasks (maxUnavailable)\n"   \
 	"      --wait                        wait until the service is stable\n"
 
 static double now_mono(void)
@@ -174,7 +179,8 @@ static int svc_write(int argc, char **argv, bool create, const char *text)
 	if (!cli_ecs_parse_table(&e, argc, argv, create ? t_create : t_update, text, &rc))
 		return rc;
 	if (optind + 1 != argc) {
-		fprintf(stderr, "\"berth service %s\" requires exactly 1 argument.\n", create ? "create" : "update");
+		fprintf(stderr, "\"berth service %s\" requires exactly 1 argument.\n",
+			create ? "create" : "update");
 		return cli_usage(text, false);
 	}
 	const char *name = argv[optind];
@@ -198,10 +204,11 @@ static int svc_write(int argc, char **argv, bool create, const char *text)
 
 static int service_create(int argc, char **argv)
 {
-	static const char *text = "service create [OPTIONS] NAME\n\nCreate a service: keep tasks of a task "
-				  "definition running, spread over zones and nodes\n\nOptions:\n" ECS_CLI_HELP_CLUSTER SVC_HELP
-				  "      --daemon                      one task on every node (DAEMON)\n"
-				  "      --format FORMAT               'json': print the API's response\n" ECS_CLI_HELP_COMMON;
+	static const char *text =
+	    "service create [OPTIONS] NAME\n\nCreate a service: keep tasks of a task "
+	    "definition running, spread over zones and nodes\n\nOptions:\n" ECS_CLI_HELP_CLUSTER SVC_HELP
+	    "      --daemon                      one task on every node (DAEMON)\n"
+	    "      --format FORMAT               'json': print the API's response\n" ECS_CLI_HELP_COMMON;
 	return svc_write(argc, argv, true, text);
 }
 
@@ -217,7 +224,8 @@ static int service_update(int argc, char **argv)
 
 static json_t *service_row(const json_t *s)
 {
-	_cleanup_free_ char *td = cli_ecs_taskdef_name(json_string_value(json_object_get(s, "taskDefinition")) ?: "");
+	_cleanup_free_ char *td =
+	    cli_ecs_taskdef_name(json_string_value(json_object_get(s, "taskDefinition")) ?: "");
 	_cleanup_free_ char *counts =
 	    xasprintf("%lld/%lld", (long long)json_integer_value(json_object_get(s, "runningCount")),
 		      (long long)json_integer_value(json_object_get(s, "desiredCount")));
@@ -248,7 +256,8 @@ static int describe_all(struct ecs_cli *e, json_t *arns, json_t **ret)
 
 static int service_ls(int argc, char **argv)
 {
-	static const char *text = "service ls [OPTIONS]\n\nList the services of a cluster\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
+	static const char *text =
+	    "service ls [OPTIONS]\n\nList the services of a cluster\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
 		ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
@@ -279,38 +288,47 @@ static int service_ls(int argc, char **argv)
 static void print_service(const json_t *s)
 {
 	static const char *const keys[][2] = {
-		{ "Name:", "serviceName" },  { "ARN:", "serviceArn" }, { "Status:", "status" },
-		{ "Mode:", "schedulingStrategy" }, { "Task definition:", "taskDefinition" },
+		{ "Name:", "serviceName" },
+		{ "ARN:", "serviceArn" },
+		{ "Status:", "status" },
+		{ "Mode:", "schedulingStrategy" },
+		{ "Task definition:", "taskDefinition" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		printf("%-16s %s\n", keys[i][0], json_string_value(json_object_get(s, keys[i][1])) ?: "");
-	printf("%-16s %lld desired, %lld running, %lld pending\n", "Tasks:",
-	       (long long)json_integer_value(json_object_get(s, "desiredCount")),
+	printf("%-16s %lld desired, %lld running, %lld pending\n",
+	       "Tasks:", (long long)json_integer_value(json_object_get(s, "desiredCount")),
 	       (long long)json_integer_value(json_object_get(s, "runningCount")),
 	       (long long)json_integer_value(json_object_get(s, "pendingCount")));
 	json_t *ext = json_object_get(s, "berthScheduling"), *rb = json_object_get(ext, "rebalance");
 	if (json_is_true(json_object_get(rb, "enabled")))
-		printf("%-16s on, at most %lld tasks at a time\n", "Rebalance:",
-		       (long long)json_integer_value(json_object_get(rb, "maxMoves")));
+		printf("%-16s on, at most %lld tasks at a time\n",
+		       "Rebalance:", (long long)json_integer_value(json_object_get(rb, "maxMoves")));
 	if (json_object_get(ext, "disruptionBudget"))
 		printf("%-16s maxUnavailable %lld\n", "Disruption:",
-		       (long long)json_integer_value(json_object_get(json_object_get(ext, "disruptionBudget"),
-							     "maxUnavailable")));
+		       (long long)json_integer_value(
+			   json_object_get(json_object_get(ext, "disruptionBudget"), "maxUnavailable")));
 	printf("Deployments:\n");
-	static const char *const heads[] = { "  ID", "STATUS", "TASK DEFINITION", "DESIRED", "RUNNING", "FAILED",
-					     "ROLLOUT" };
+	static const char *const heads[] = { "  ID",    "STATUS", "TASK DEFINITION", "DESIRED",
+					     "RUNNING", "FAILED", "ROLLOUT" };
 	_cleanup_json_ json_t *rows = json_array();
 	size_t i;
 	json_t *d;
 	json_array_foreach (json_object_get(s, "deployments"), i, d) {
-		_cleanup_free_ char *id = xasprintf("  %s", json_string_value(json_object_get(d, "id")) ?: "");
-		_cleanup_free_ char *td = cli_ecs_taskdef_name(json_string_value(json_object_get(d, "taskDefinition")) ?: "");
-		_cleanup_free_ char *n1 = xasprintf("%lld", (long long)json_integer_value(json_object_get(d, "desiredCount")));
-		_cleanup_free_ char *n2 = xasprintf("%lld", (long long)json_integer_value(json_object_get(d, "runningCount")));
-		_cleanup_free_ char *n3 = xasprintf("%lld", (long long)json_integer_value(json_object_get(d, "failedTasks")));
-		json_array_append_new(rows, json_pack("[s,s,s,s,s,s,s]", id,
-						      json_string_value(json_object_get(d, "status")) ?: "", td, n1,
-						      n2, n3, json_string_value(json_object_get(d, "rolloutState")) ?: ""));
+		_cleanup_free_ char *id =
+		    xasprintf("  %s", json_string_value(json_object_get(d, "id")) ?: "");
+		_cleanup_free_ char *td =
+		    cli_ecs_taskdef_name(json_string_value(json_object_get(d, "taskDefinition")) ?: "");
+		_cleanup_free_ char *n1 =
+		    xasprintf("%lld", (long long)json_integer_value(json_object_get(d, "desiredCount")));
+		_cleanup_free_ char *n2 =
+		    xasprintf("%lld", (long long)json_integer_value(json_object_get(d, "runningCount")));
+		_cleanup_free_ char *n3 =
+		    xasprintf("%lld", (long long)json_integer_value(json_object_get(d, "failedTasks")));
+		json_array_append_new(
+		    rows,
+		    json_pack("[s,s,s,s,s,s,s]", id, json_string_value(json_object_get(d, "status")) ?: "",
+			      td, n1, n2, n3, json_string_value(json_object_get(d, "rolloutState")) ?: ""));
 	}
 	cli_print_table(heads, ARRAY_SIZE(heads), rows);
 	printf("Events:\n");
@@ -324,9 +342,10 @@ static void print_service(const json_t *s)
 
 static int service_inspect(int argc, char **argv)
 {
-	static const char *text = "service inspect [OPTIONS] NAME [NAME...]\n\nShow services (at most 10): "
-				  "counts, deployments, the latest events\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
-				      ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
+	static const char *text =
+	    "service inspect [OPTIONS] NAME [NAME...]\n\nShow services (at most 10): "
+	    "counts, deployments, the latest events\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT
+		ECS_CLI_HELP_COMMON;
 	static const struct ecs_inspect how = { "service inspect", "DescribeServices", "services", true,
 						print_service };
 	return cli_ecs_inspect(argc, argv, text, &how);
@@ -334,7 +353,8 @@ static int service_inspect(int argc, char **argv)
 
 static json_t *task_row(const json_t *t)
 {
-	_cleanup_free_ char *td = cli_ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")) ?: "");
+	_cleanup_free_ char *td =
+	    cli_ecs_taskdef_name(json_string_value(json_object_get(t, "taskDefinitionArn")) ?: "");
 	return json_pack("[s,s,s,s,s,s]", cli_ecs_arn_id(json_string_value(json_object_get(t, "taskArn"))),
 			 td, json_string_value(json_object_get(t, "lastStatus")) ?: "",
 			 json_string_value(json_object_get(t, "healthStatus")) ?: "",
@@ -344,8 +364,9 @@ static json_t *task_row(const json_t *t)
 
 static int service_ps(int argc, char **argv)
 {
-	static const char *text = "service ps [OPTIONS] NAME\n\nList the running tasks of a service\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
-		ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
+	static const char *text =
+	    "service ps [OPTIONS] NAME\n\nList the running tasks of a "
+	    "service\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	struct ecs_cli e = { 0 };
 	int rc;
 	if (!cli_ecs_parse(&e, argc, argv, text, &rc))
@@ -356,12 +377,14 @@ static int service_ps(int argc, char **argv)
 	}
 	if (cli_ecs_open(&e) < 0)
 		return 1;
-	_cleanup_json_ json_t *in = json_pack("{s:s}", "serviceName", argv[optind]), *arns = NULL, *tasks = NULL;
+	_cleanup_json_ json_t *in = json_pack("{s:s}", "serviceName", argv[optind]), *arns = NULL,
+			      *tasks = NULL;
 	rc = 1;
 	if (cli_ecs_list(&e, "ListTasks", in, true, "taskArns", &arns) == 0 &&
 	    cli_ecs_describe(&e, "DescribeTasks", "tasks", "tasks", arns, NULL, &tasks, NULL) == 0) {
-		static const char *const heads[] = { "TASK ID", "TASK DEFINITION", "LAST STATUS",
-						     "HEALTH",  "ZONE",            "NODE" };
+		static const char *const heads[] = { "TASK ID",     "TASK DEFINITION",
+						     "LAST STATUS", "HEALTH",
+						     "ZONE",        "NODE" };
 		if (cli_ecs_json(&e)) {
 			_cleanup_json_ json_t *o = json_pack("{s:O}", "tasks", tasks);
 			cli_ecs_print_json(o);
@@ -376,9 +399,10 @@ static int service_ps(int argc, char **argv)
 
 static int service_rm(int argc, char **argv)
 {
-	static const char *text = "service rm [OPTIONS] NAME [NAME...]\n\nDelete services (their tasks are "
-				  "stopped)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
-				  "  -f, --force               delete even when scaled above 0\n" ECS_CLI_HELP_COMMON;
+	static const char *text =
+	    "service rm [OPTIONS] NAME [NAME...]\n\nDelete services (their tasks are "
+	    "stopped)\n\nOptions:\n" ECS_CLI_HELP_CLUSTER
+	    "  -f, --force               delete even when scaled above 0\n" ECS_CLI_HELP_COMMON;
 	_cleanup_json_ json_t *opts = json_object();
 	const struct cli_opt t[] = { { "force", 'f', CLI_OPT_JSON_TRUE, opts, "force" }, { NULL } };
 	struct ecs_cli e = { 0 };

@@ -39,7 +39,6 @@
 #define APPLY_WORKERS           8 /* concurrent calls within a wave of independent steps */
 #define ECR_TARGET_PREFIX       "AmazonEC2ContainerRegistry_V20150921"
 
-
 struct apply_opts {
 	const char *file, *name;
 	bool dry_run, prune, wait;
@@ -453,7 +452,8 @@ static void *worker_main(void *arg)
 	struct wave *w = k->w;
 	for (;;) {
 		pthread_mutex_lock(&w->lock);
-		const json_t *st = !w->failed && w->next < w->end ? json_array_get(w->steps, w->next++) : NULL;
+		const json_t *st =
+		    !w->failed && w->next < w->end ? json_array_get(w->steps, w->next++) : NULL;
 		pthread_mutex_unlock(&w->lock);
 		if (!st)
 			return NULL;
@@ -471,7 +471,8 @@ static bool wave_kind(const json_t *st)
 {
 	const char *op = json_string_value(json_object_get(st, "op"));
 	const char *kind = json_string_value(json_object_get(st, "kind"));
-	return !streq(op, "delete") && (streq(kind, "taskdef") || streq(kind, "lb") || streq(kind, "service"));
+	return !streq(op, "delete") &&
+	       (streq(kind, "taskdef") || streq(kind, "lb") || streq(kind, "service"));
 }
 
 /*
@@ -524,7 +525,8 @@ static int execute(struct exec *x, const json_t *plan)
 		end = i + 1;
 		if (wave_kind(st))
 			while (end < json_array_size(steps) && wave_kind(json_array_get(steps, end)) &&
-			       streq(kind, json_string_value(json_object_get(json_array_get(steps, end), "kind"))))
+			       streq(kind,
+				     json_string_value(json_object_get(json_array_get(steps, end), "kind"))))
 				end++;
 		if (end - i > 1) {
 			if (!(st = run_wave(x, steps, i, end)))
@@ -712,19 +714,25 @@ static int build_images(struct ecs_cli *e, const struct apply_opts *o, json_t *d
 		const char *df = json_string_value(json_object_get(b, "dockerfile"));
 		_cleanup_free_ char *ctxdir = ctx[0] == '/' ? xstrdup(ctx) : xasprintf("%s/%s", dir, ctx);
 		/* compose: the Dockerfile is relative to the context */
-		_cleanup_free_ char *dfpath = !df ? NULL : df[0] == '/' ? xstrdup(df) : xasprintf("%s/%s", ctxdir, df);
-		_cleanup_free_ char *repo = xasprintf("%s/%s", json_string_value(json_object_get(desired, "stack")), svc);
+		_cleanup_free_ char *dfpath = !df            ? NULL
+					      : df[0] == '/' ? xstrdup(df)
+							     : xasprintf("%s/%s", ctxdir, df);
+		_cleanup_free_ char *repo =
+		    xasprintf("%s/%s", json_string_value(json_object_get(desired, "stack")), svc);
 		_cleanup_strv_ char **args = kv_strv(json_object_get(b, "args"));
 		_cleanup_strv_ char **labels = kv_strv(json_object_get(b, "labels"));
 		_cleanup_strv_ char **cache = str_strv(json_object_get(b, "cacheFrom"));
-		struct cli_build_spec spec = { .context = ctxdir, .dockerfile = dfpath,
+		struct cli_build_spec spec = { .context = ctxdir,
+					       .dockerfile = dfpath,
 					       .target = json_string_value(json_object_get(b, "target")),
-					       .args = args, .labels = labels, .cache_from = cache };
+					       .args = args,
+					       .labels = labels,
+					       .cache_from = cache };
 		fprintf(stderr, "berth: building services.%s from %s\n", svc, ctxdir);
 		_cleanup_free_ char *id = NULL;
 		if (cli_build_image(&spec, &id) != 0) {
-			fprintf(stderr, "berth: %s:%lld: services.%s.build: the build failed\n", o->file, line,
-				svc);
+			fprintf(stderr, "berth: %s:%lld: services.%s.build: the build failed\n", o->file,
+				line, svc);
 			rc = -1;
 			break;
 		}
@@ -881,7 +889,8 @@ int cli_apply(int argc, char **argv)
 		{ "dry-run", 0, CLI_OPT_FLAG, &o.dry_run },
 		{ "prune", 0, CLI_OPT_FLAG, &o.prune },
 		{ "wait", 0, CLI_OPT_FLAG, &o.wait },
-		{ "wait-timeout", 0, CLI_OPT_CALL, &o.wait_seconds, .fn = apply_wait_timeout, .has_arg = true },
+		{ "wait-timeout", 0, CLI_OPT_CALL, &o.wait_seconds, .fn = apply_wait_timeout,
+		  .has_arg = true },
 		{ NULL },
 	};
 	struct ecs_cli e = { 0 };

@@ -195,11 +195,14 @@ static int task_run(int argc, char **argv)
 	_cleanup_(
 	    run_opts_done) struct run_opts o = { .in = in, .env = env, .wait_seconds = WAIT_DEFAULT_SECONDS };
 	const struct cli_opt opts[] = {
-		{ "count", 0, CLI_OPT_ENTRY, in, "count", 1, RUN_MAX_COUNT, .entry_fn = cli_ecs_opt_long, .has_arg = true },
+		{ "count", 0, CLI_OPT_ENTRY, in, "count", 1, RUN_MAX_COUNT, .entry_fn = cli_ecs_opt_long,
+		  .has_arg = true },
 		{ "group", 0, CLI_OPT_JSON_STR, in, "group" },
 		{ "started-by", 0, CLI_OPT_JSON_STR, in, "startedBy" },
-		{ "placement-constraint", 0, CLI_OPT_ENTRY, in, "placementConstraints", .entry_fn = run_kv, .has_arg = true },
-		{ "placement-strategy", 0, CLI_OPT_ENTRY, in, "placementStrategy", .entry_fn = run_kv, .has_arg = true },
+		{ "placement-constraint", 0, CLI_OPT_ENTRY, in, "placementConstraints", .entry_fn = run_kv,
+		  .has_arg = true },
+		{ "placement-strategy", 0, CLI_OPT_ENTRY, in, "placementStrategy", .entry_fn = run_kv,
+		  .has_arg = true },
 		{ "container", 0, CLI_OPT_STRING, &o.container },
 		{ "env", 'e', CLI_OPT_CALL, env, .fn = run_env, .has_arg = true },
 		{ "command", 0, CLI_OPT_CALL, &o.command, .fn = run_command, .has_arg = true },
@@ -347,7 +350,8 @@ static void print_task(const json_t *t)
 	const char *ip = task_ip(t);
 	if (ip)
 		printf("%-16s %s\n", "IP address:", ip);
-	const char *why = json_string_value(json_object_get(json_object_get(t, "berthPlacement"), "explanation"));
+	const char *why =
+	    json_string_value(json_object_get(json_object_get(t, "berthPlacement"), "explanation"));
 	if (why)
 		printf("%-16s %s\n", "Placement:", why);
 	static const char *const times[][2] = { { "Created:", "createdAt" },
@@ -381,8 +385,8 @@ static int task_inspect(int argc, char **argv)
 {
 	static const char *text =
 	    "task inspect [OPTIONS] TASK [TASK...]\n\nShow tasks: status, node, "
-	    "why the scheduler put it there, containers and exit codes, stop reason\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT
-		ECS_CLI_HELP_COMMON;
+	    "why the scheduler put it there, containers and exit codes, stop "
+	    "reason\n\nOptions:\n" ECS_CLI_HELP_CLUSTER ECS_CLI_HELP_FORMAT ECS_CLI_HELP_COMMON;
 	static const struct ecs_inspect how = { "task inspect", "DescribeTasks", "tasks", true, print_task };
 	return cli_ecs_inspect(argc, argv, text, &how);
 }
@@ -436,7 +440,8 @@ struct log_stream {
 };
 
 /* The awslogs streams of a task's containers (ECS names: PREFIX/CONTAINER/TASK-ID). */
-static int task_streams(const json_t *task, const json_t *td, const char *only, struct log_stream **ret, size_t *ret_n)
+static int task_streams(const json_t *task, const json_t *td, const char *only, struct log_stream **ret,
+			size_t *ret_n)
 {
 	const char *id = cli_ecs_arn_id(json_string_value(json_object_get(task, "taskArn")));
 	struct log_stream *v = NULL;
@@ -453,15 +458,18 @@ static int task_streams(const json_t *task, const json_t *td, const char *only, 
 		const char *group = json_string_value(json_object_get(o, "awslogs-group"));
 		const char *prefix = json_string_value(json_object_get(o, "awslogs-stream-prefix"));
 		if (!drv || !streq(drv, "awslogs") || !group || !prefix) {
-			fprintf(stderr,
-				"berth: container '%s' does not send its logs to the server (logConfiguration "
-				"awslogs with awslogs-group and awslogs-stream-prefix); read them on its node with "
-				"`docker -H unix://EXEC_ROOT/berth.sock logs`\n",
-				name);
+			fprintf(
+			    stderr,
+			    "berth: container '%s' does not send its logs to the server (logConfiguration "
+			    "awslogs with awslogs-group and awslogs-stream-prefix); read them on its node "
+			    "with "
+			    "`docker -H unix://EXEC_ROOT/berth.sock logs`\n",
+			    name);
 			continue;
 		}
 		v = xrealloc(v, (n + 1) * sizeof(*v));
-		v[n++] = (struct log_stream){ name, xstrdup(group), xasprintf("%s/%s/%s", prefix, name, id), NULL };
+		v[n++] = (struct log_stream){ name, xstrdup(group), xasprintf("%s/%s/%s", prefix, name, id),
+					      NULL };
 	}
 	if (only && n == 0 && !v) {
 		bool exists = false;
@@ -480,8 +488,8 @@ static int print_stream(struct aws_client *logs, struct log_stream *ls, bool lab
 {
 	int printed = 0;
 	for (;;) {
-		_cleanup_json_ json_t *in = json_pack("{s:s,s:s,s:b}", "logGroupName", ls->group, "logStreamName",
-						       ls->stream, "startFromHead", true);
+		_cleanup_json_ json_t *in = json_pack("{s:s,s:s,s:b}", "logGroupName", ls->group,
+						      "logStreamName", ls->stream, "startFromHead", true);
 		if (ls->token)
 			json_object_set_new(in, "nextToken", json_string(ls->token));
 		_cleanup_json_ json_t *out = NULL;
@@ -517,7 +525,8 @@ static bool task_stopped(struct ecs_cli *e, const char *arn)
 	_cleanup_json_ json_t *in = json_pack("{s:[s]}", "tasks", arn), *out = NULL;
 	if (cli_ecs_call(e, "DescribeTasks", in, true, &out) < 0)
 		return true;
-	const char *st = json_string_value(json_object_get(json_array_get(json_object_get(out, "tasks"), 0), "lastStatus"));
+	const char *st = json_string_value(
+	    json_object_get(json_array_get(json_object_get(out, "tasks"), 0), "lastStatus"));
 	return !st || streq(st, "STOPPED");
 }
 
@@ -532,7 +541,8 @@ static int show_logs(struct ecs_cli *e, struct aws_client *logs, const char *ref
 		return 1;
 	}
 	const char *arn = json_string_value(json_object_get(task, "taskArn"));
-	_cleanup_json_ json_t *tdin = json_pack("{s:O}", "taskDefinition", json_object_get(task, "taskDefinitionArn"));
+	_cleanup_json_ json_t *tdin =
+	    json_pack("{s:O}", "taskDefinition", json_object_get(task, "taskDefinitionArn"));
 	if (cli_ecs_call(e, "DescribeTaskDefinition", tdin, false, &tdo) < 0)
 		return 1;
 	struct log_stream *v = NULL;

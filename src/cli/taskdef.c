@@ -31,7 +31,7 @@ static int load_input(const char *path, json_t **ret)
 	}
 	json_t *j = NULL;
 	if (cli_yamljson_looks_like_json(sb.buf, sb.len) ? json_parse(sb.buf, sb.len, "JSON", &j, &err) < 0
-						     : cli_yaml_to_json(sb.buf, sb.len, &j, &err) < 0) {
+							 : cli_yaml_to_json(sb.buf, sb.len, &j, &err) < 0) {
 		berth_error_wrap(&err, -EINVAL, "parse '%s'", path);
 		return cli_ecs_error(err), -1;
 	}

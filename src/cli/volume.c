@@ -7,7 +7,6 @@
 #include "common/json.h"
 #include "common/strv.h"
 
-
 static int vol_create(struct cli *cli, int argc, char **argv)
 {
 	static const char *text = "volume create [OPTIONS] [VOLUME]\n\nCreate a volume\n\n"

@@ -22,7 +22,7 @@ static int key_code(const char *key, size_t len)
 }
 
 int detachkeys_parse(const char *spec, unsigned char out[DETACH_KEYS_MAX], size_t *ret_n,
-		      struct berth_error **err)
+		     struct berth_error **err)
 {
 	unsigned char keys[DETACH_KEYS_MAX];
 	size_t n = 0;

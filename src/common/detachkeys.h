@@ -24,7 +24,7 @@
  * message ("Unknown character: 'x'"); out and *ret_n are untouched.
  */
 int detachkeys_parse(const char *spec, unsigned char out[DETACH_KEYS_MAX], size_t *ret_n,
-		      struct berth_error **err);
+		     struct berth_error **err);
 
 /* A stream filter: holds back a partial match, forwards everything else. */
 struct detach_matcher {

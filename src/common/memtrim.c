@@ -63,8 +63,7 @@ static bool parse_header(const char *line, struct mapping *m)
 
 bool memtrim_droppable(const char *perms, const char *path, size_t rss_kb, size_t anon_kb)
 {
-	return path[0] == '/' && (streq(perms, "r--p") || streq(perms, "r-xp")) && rss_kb > 0 &&
-	       anon_kb == 0;
+	return path[0] == '/' && (streq(perms, "r--p") || streq(perms, "r-xp")) && rss_kb > 0 && anon_kb == 0;
 }
 
 static bool in_baseline(const struct mapping *m)

@@ -35,7 +35,8 @@ static bool takes_arg(const struct cli_opt *o)
 /* getopt_long's has_arg of an entry's long name. */
 static int long_has_arg(const struct cli_opt *o)
 {
-	if (o->kind == CLI_OPT_BOOL || ((o->kind == CLI_OPT_CALL || o->kind == CLI_OPT_ENTRY) && o->optional_arg))
+	if (o->kind == CLI_OPT_BOOL ||
+	    ((o->kind == CLI_OPT_CALL || o->kind == CLI_OPT_ENTRY) && o->optional_arg))
 		return optional_argument;
 	return takes_arg(o) ? required_argument : no_argument;
 }
@@ -49,7 +50,7 @@ static size_t table_size(const struct cli_opt *t)
 }
 
 void opttab_getopt(const struct cli_opt *t, const struct option *extra, size_t n_extra,
-		       const char *shortopts_prefix, struct option **ret_long, char **ret_short)
+		   const char *shortopts_prefix, struct option **ret_long, char **ret_short)
 {
 	size_t n = table_size(t);
 	struct option *lo = xcalloc(n_extra + n + 1, sizeof(*lo));
@@ -152,8 +153,7 @@ int opttab_apply(const struct cli_opt *t, int ch, const char *arg)
 	return o ? apply_entry(o, arg) : 1;
 }
 
-int opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
-		    unsigned flags)
+int opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix, unsigned flags)
 {
 	static const struct option help[] = { { "help", no_argument, NULL, OPTTAB_HELP } };
 	bool add_help = flags & CLI_OPTTAB_ADD_HELP, short_help = add_help && (flags & CLI_OPTTAB_SHORT_HELP);
@@ -179,7 +179,7 @@ int opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *shor
 }
 
 int opttab_scan_usage(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
-			  void (*usage)(FILE *f))
+		      void (*usage)(FILE *f))
 {
 	int r = opttab_scan(t, argc, argv, shortopts_prefix, 0);
 	if (r == CLI_OPTTAB_HELP || r == CLI_OPTTAB_USAGE)

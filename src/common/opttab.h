@@ -74,7 +74,7 @@ struct cli_opt {
  * (may be NULL). Both returned arrays are the caller's to free.
  */
 void opttab_getopt(const struct cli_opt *t, const struct option *extra, size_t n_extra,
-		       const char *shortopts_prefix, struct option **ret_long, char **ret_short);
+		   const char *shortopts_prefix, struct option **ret_long, char **ret_short);
 
 /*
  * Apply the option getopt_long() returned as ch: 0 done, -1 bad value (printed), 1 not ours,
@@ -90,7 +90,7 @@ enum {
 	CLI_OPTTAB_BAD_VALUE = -2, /* an option's value was refused (its message printed) */
 };
 /* opttab_scan flags */
-#define CLI_OPTTAB_ADD_HELP (1u << 0)  /* "--help" (ahead of the table's names) asks for help */
+#define CLI_OPTTAB_ADD_HELP   (1u << 0) /* "--help" (ahead of the table's names) asks for help */
 #define CLI_OPTTAB_SHORT_HELP (1u << 1) /* so does "-h" (with CLI_OPTTAB_ADD_HELP) */
 
 /*
@@ -98,8 +98,7 @@ enum {
  * each option in turn, from a fully reset getopt (optind 0). Stops at the first help or error.
  * shortopts_prefix: "+" to stop at the first operand, NULL to permute operands to the end.
  */
-int opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
-		    unsigned flags);
+int opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix, unsigned flags);
 
 /*
  * opttab_scan and the usual answer of a front end: usage(stdout) on --help, usage(stderr)
@@ -107,7 +106,7 @@ int opttab_scan(const struct cli_opt *t, int argc, char **argv, const char *shor
  * (its own message is printed). Returns what opttab_scan found.
  */
 int opttab_scan_usage(const struct cli_opt *t, int argc, char **argv, const char *shortopts_prefix,
-			  void (*usage)(FILE *f));
+		      void (*usage)(FILE *f));
 
 /* Go's strconv.ParseBool (runc's flags, dockerd's boolean filters): 1 true, 0 false, -1 neither. */
 int opttab_parse_bool(const char *v);

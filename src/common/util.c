@@ -159,7 +159,8 @@ size_t util_format_utc(time_t t, char *out, size_t size)
 	int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
 	y += m <= 2;
 	int n = snprintf(out, size, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld", (long long)y, (long long)m,
-			 (long long)d, (long long)(secs / 3600), (long long)(secs / 60 % 60), (long long)(secs % 60));
+			 (long long)d, (long long)(secs / 3600), (long long)(secs / 60 % 60),
+			 (long long)(secs % 60));
 	return n < 0 ? 0 : MIN((size_t)n, size ? size - 1 : 0);
 }
 

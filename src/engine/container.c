@@ -402,10 +402,11 @@ static bool name_taken(struct engine *e, const char *name)
 /* dockerd's conflict, naming the holder (prefix: rename's "Error when allocating new name: "). */
 static int name_conflict(struct engine *e, const char *prefix, const char *name, struct berth_error **err)
 {
-	return berth_error_msg(err, EEXIST,
-			       "%sConflict. The container name \"/%s\" is already in use by container \"%s\". You "
-			       "have to remove (or rename) that container to be able to reuse that name.",
-			       prefix, name, name_holder(e, name)->id);
+	return berth_error_msg(
+	    err, EEXIST,
+	    "%sConflict. The container name \"/%s\" is already in use by container \"%s\". You "
+	    "have to remove (or rename) that container to be able to reuse that name.",
+	    prefix, name, name_holder(e, name)->id);
 }
 
 static char *random_name(struct engine *e)
@@ -439,10 +440,11 @@ int engine_container_rename(struct engine *e, const char *ref, const char *name,
 	int r = engine_container_find_locked(e, ref, &c, err);
 	if (r >= 0) {
 		if (!n || !name_valid(n)) {
-			r = berth_error_msg(err, EINVAL,
-					    "Error when allocating new name: Invalid container name (/%s), only "
-					    "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
-					    n ? n : "");
+			r = berth_error_msg(
+			    err, EINVAL,
+			    "Error when allocating new name: Invalid container name (/%s), only "
+			    "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+			    n ? n : "");
 		} else if (streq(c->name, n)) {
 			r = berth_error_msg(err, EINVAL,
 					    "Renaming a container with the same name as its current "

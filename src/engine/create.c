@@ -98,7 +98,8 @@ static int norm_strslice(json_t *obj, const char *key, struct berth_error **err)
 	return 0;
 }
 
-/* As dockerd: the user's Env (a later KEY= replacing an earlier one), then the image's KEYs it does not set. */
+/* As dockerd: the user's Env (a later KEY= replacing an earlier one), then the image's KEYs it does not set.
+ */
 static json_t *merge_env(const json_t *img, const json_t *user)
 {
 	json_t *out = json_array();
@@ -137,8 +138,10 @@ static void merge_image(json_t *cfg, const json_t *imgcfg)
 	json_object_set_new(cfg, "Env", merge_env(json_object_get(ic, "Env"), json_object_get(cfg, "Env")));
 	json_t *ep = json_object_get(cfg, "Entrypoint");
 	bool user_ep = ep && !json_is_null(ep);
-	/* `--entrypoint ''` ([""]): no entrypoint at all, not the image's (dockerd stores null), nor its Cmd */
-	bool reset_ep = json_array_size(ep) == 1 && streq(json_string_value(json_array_get(ep, 0)) ?: "x", "");
+	/* `--entrypoint ''` ([""]): no entrypoint at all, not the image's (dockerd stores null), nor its Cmd
+	 */
+	bool reset_ep =
+	    json_array_size(ep) == 1 && streq(json_string_value(json_array_get(ep, 0)) ?: "x", "");
 	if (reset_ep)
 		json_object_set_new(cfg, "Entrypoint", json_null());
 	if (!user_ep && json_object_get(ic, "Entrypoint"))

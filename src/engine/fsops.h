@@ -36,7 +36,7 @@ struct fsop {
 
 /* Find ref and pin its rootfs (mount it when need_rootfs). Always call engine_fsop_end(). */
 int engine_fsop_begin(struct engine *e, const char *ref, bool need_rootfs, struct fsop *op,
-	       struct berth_error **err);
+		      struct berth_error **err);
 void engine_fsop_end(struct fsop *op);
 
 /* ---- fsview.c ---- */
@@ -73,7 +73,7 @@ struct fsview_plan {
  * Pure. -E2BIG past FSVIEW_MAX_MOUNTS. *ret is set on success only.
  */
 int engine_fsview_plan_build(const json_t *mounts, const json_t *hostconfig, const char *cdir,
-		      struct fsview_plan *ret, struct berth_error **err);
+			     struct fsview_plan *ret, struct berth_error **err);
 void engine_fsview_plan_done(struct fsview_plan *p);
 
 /* The value of option `key` in a "k=v,k2,k3=v3" mount options string (new string), or NULL. */

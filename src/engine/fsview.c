@@ -112,7 +112,7 @@ static int plan_mount_point(struct fsview_plan *p, const json_t *m, struct berth
 }
 
 int engine_fsview_plan_build(const json_t *mounts, const json_t *hostconfig, const char *cdir,
-		      struct fsview_plan *ret, struct berth_error **err)
+			     struct fsview_plan *ret, struct berth_error **err)
 {
 	_cleanup_(engine_fsview_plan_done) struct fsview_plan p = { 0 };
 	static const char *const files[] = { "hostname", "hosts", "resolv.conf" };

@@ -29,7 +29,7 @@
 #define ENGINE_MAX_CONTAINERS 4096
 
 struct parked_attach {
-	int fd; /* our end of a socketpair handed to the caller */
+	int fd;      /* our end of a socketpair handed to the caller */
 	int shim_fd; /* while starting: its attach request sent to the shim, reply not yet read */
 	struct engine_stream_opts opts;
 	struct parked_attach *next;
@@ -139,16 +139,16 @@ int engine_store_commit(struct engine *e);
 int engine_store_delete(struct engine *e, const char *id, bool scrub, struct berth_error **err);
 int engine_store_load(struct engine *e, struct berth_error **err);
 void engine_store_event(struct engine *e, const char *type, const char *action, const char *id,
-		 const json_t *attributes);
+			const json_t *attributes);
 int engine_store_events_since(struct engine *e, int64_t since_ns, int64_t after_rowid, json_t **ret_list,
-		       int64_t *ret_last_rowid);
+			      int64_t *ret_last_rowid);
 
 /* container.c */
 struct container *engine_container_ref(struct container *c);
 void engine_container_unref(struct container *c);
 /* Find by id, id prefix or name; takes a reference. Call with e->lock held. */
 int engine_container_find_locked(struct engine *e, const char *ref, struct container **ret,
-			  struct berth_error **err);
+				 struct berth_error **err);
 int engine_container_find(struct engine *e, const char *ref, struct container **ret,
 			  struct berth_error **err);
 void engine_container_table_add(struct engine *e, struct container *c);
@@ -175,13 +175,13 @@ void engine_container_event(struct engine *e, const struct container *c, const c
 
 /* spec.c: write <exec dir>/config.json for the runtime. */
 int engine_spec_write(struct engine *e, struct container *c, const char *rootfs, const char *netns,
-	       struct berth_error **err);
+		      struct berth_error **err);
 /* The OCI process object of an exec from Docker's ExecConfig. */
 int engine_spec_exec_process(struct engine *e, struct container *c, const json_t *exec_config, json_t **ret,
-		      struct berth_error **err);
+			     struct berth_error **err);
 /* Numeric uid/gid for "user[:group]" looked up in the container's /etc/passwd. */
 int engine_spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint32_t *gid,
-		      struct berth_error **err);
+			     struct berth_error **err);
 
 /* Unknown capability names, or CapAdd beyond the daemon's bounding set: EINVAL/EPERM. */
 int engine_spec_caps_check(const json_t *hostconfig, struct berth_error **err);
@@ -204,13 +204,13 @@ json_t *engine_seccomp_default_profile(const json_t *caps);
 
 /* volumes.c: create (or keep) a volume with local driver options (type/device/o). */
 int engine_volume_create_full(struct engine *e, const char *name, const json_t *labels, const json_t *opts,
-		       json_t **ret, struct berth_error **err);
+			      json_t **ret, struct berth_error **err);
 /* Mount a volume's driver file system on its _data (no-op without options or when mounted). */
 int engine_volume_mount_driver(struct engine *e, const char *name, struct berth_error **err);
 
 /* mounts.c: mount points of a new container (volumes created); e NULL: parse only. */
 int engine_mounts_plan(struct engine *e, const json_t *cfg, const json_t *hc, json_t **ret,
-		struct berth_error **err);
+		       struct berth_error **err);
 /* Append c's mount points to the OCI mounts (copy-up into empty volumes); *ret_changed: persist c. */
 int engine_mounts_to_oci(struct engine *e, struct container *c, const char *rootfs, json_t *oci,
 			 bool *ret_changed, struct berth_error **err);
@@ -227,7 +227,8 @@ int engine_copyup_volume(const char *rootfs, const char *path, const char *volum
 json_t *engine_ulimits_effective(const json_t *defaults, const json_t *own);
 
 /* seccomp.c: a custom profile (SecurityOpt seccomp={json}) or NULL; NULL *ret: none given. */
-int engine_seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret, struct berth_error **err);
+int engine_seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret,
+				  struct berth_error **err);
 
 /*
  * runtimes.c: the runtime a container runs on (see the file's comment). The

@@ -74,7 +74,7 @@ static int check_opts(const char *driver, const json_t *opts, struct berth_error
 }
 
 int engine_log_settings_get(const json_t *lc, const char *cdir, const char *cid, struct log_settings *ret,
-		     struct berth_error **err)
+			    struct berth_error **err)
 {
 	const char *driver = json_string_value(json_object_get(lc, "Type"));
 	const json_t *opts = json_object_get(lc, "Config");

@@ -21,7 +21,7 @@
 #include "engine/internal.h"
 #include "engine/state.h"
 
-#define SAVE_RETRY_MS          1000 /* a container record whose save failed is saved again */
+#define SAVE_RETRY_MS 1000 /* a container record whose save failed is saved again */
 
 void engine_monitor_wake(struct engine *e)
 {
@@ -102,7 +102,7 @@ struct exit_job {
 	pid_t orphan_pid;          /* > 0: the shim vanished, its init may live on */
 	int orphan_pidfd;
 	struct engine_rt orphan_rt; /* the runtime of the orphan's run */
-	int shim_pidfd; /* waited for before the unmount (-1: none, or the removal waits) */
+	int shim_pidfd;             /* waited for before the unmount (-1: none, or the removal waits) */
 	json_t *hostconfig;
 	char *name;
 };
@@ -556,8 +556,8 @@ static void sweep_snapshots(struct engine *e)
 		int r = e->img->remove(e->img_ctx, ids[i], &err);
 		_cleanup_free_ char *m = r < 0 ? berth_error_string(err) : NULL;
 		log_fields(r < 0 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
-			   r < 0 ? "removing an orphaned snapshot failed" : "removed an orphaned snapshot", "id",
-			   ids[i], "error", m ? m : "-", NULL);
+			   r < 0 ? "removing an orphaned snapshot failed" : "removed an orphaned snapshot",
+			   "id", ids[i], "error", m ? m : "-", NULL);
 	}
 	strv_free(ids);
 }
@@ -600,7 +600,8 @@ void engine_lifecycle_recover(struct engine *e)
 		}
 		if (c->shim_pidfd >= 0)
 			engine_monitor_watch(e, c);
-		else if ((rms[n_rms] = engine_lifecycle_record_exit(e, c))) /* an --rm container: removed below */
+		else if ((rms[n_rms] =
+			      engine_lifecycle_record_exit(e, c))) /* an --rm container: removed below */
 			n_rms++;
 	}
 	pthread_mutex_unlock(&e->lock);
@@ -614,8 +615,8 @@ void engine_lifecycle_recover(struct engine *e)
 		pthread_mutex_lock(&finish[i]->op_lock);
 		if (engine_ops_remove(e, finish[i], false, &err) < 0) {
 			_cleanup_free_ char *m = berth_error_string(err);
-			log_fields(LOG_LEVEL_WARN, "finishing an interrupted removal failed", "id", finish[i]->id,
-				   "error", m, NULL);
+			log_fields(LOG_LEVEL_WARN, "finishing an interrupted removal failed", "id",
+				   finish[i]->id, "error", m, NULL);
 		}
 		pthread_mutex_unlock(&finish[i]->op_lock);
 	}

@@ -141,7 +141,7 @@ static int create_volumes(struct engine *e, json_t *mounts, struct berth_error *
 		if (gen)
 			name = gen;
 		int r = engine_volume_create_full(e, name, json_object_get(m, "labels"),
-					   json_object_get(m, "options"), NULL, err);
+						  json_object_get(m, "options"), NULL, err);
 		if (r < 0)
 			return r;
 		_cleanup_free_ char *src = xasprintf("%s/volumes/%s/_data", e->root, name);

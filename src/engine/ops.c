@@ -359,7 +359,8 @@ void engine_ops_autoremove_finish(struct engine *e, struct autoremove *a)
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (remove_finish(e, c, &a->rm, &err) < 0) {
 		_cleanup_free_ char *m = berth_error_string(err);
-		log_fields(LOG_LEVEL_WARN, "removing an --rm container failed", "id", c->id, "error", m, NULL);
+		log_fields(LOG_LEVEL_WARN, "removing an --rm container failed", "id", c->id, "error", m,
+			   NULL);
 		json_decref(TAKE_PTR(a->anon));
 	}
 	pthread_mutex_unlock(&c->op_lock);

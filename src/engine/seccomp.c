@@ -497,7 +497,8 @@ static int profile_to_oci(const json_t *prof, const json_t *caps, json_t **ret, 
 	return 0;
 }
 
-int engine_seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret, struct berth_error **err)
+int engine_seccomp_custom_profile(const json_t *hc, const json_t *caps, json_t **ret,
+				  struct berth_error **err)
 {
 	*ret = NULL;
 	size_t i;

@@ -53,7 +53,8 @@ void engine_spec_default_paths(json_t *hc)
 	if (!json_is_array(json_object_get(hc, "MaskedPaths")))
 		json_object_set_new(hc, "MaskedPaths", strv_json(masked_paths, ARRAY_SIZE(masked_paths)));
 	if (!json_is_array(json_object_get(hc, "ReadonlyPaths")))
-		json_object_set_new(hc, "ReadonlyPaths", strv_json(readonly_paths, ARRAY_SIZE(readonly_paths)));
+		json_object_set_new(hc, "ReadonlyPaths",
+				    strv_json(readonly_paths, ARRAY_SIZE(readonly_paths)));
 }
 
 /* "net_admin" / "CAP_NET_ADMIN" / "ALL" -> canonical name (static or owned by ret). */
@@ -187,7 +188,7 @@ static int lookup_db(int rootfd, const char *file, const char *name, uint32_t *r
 }
 
 int engine_spec_resolve_user(const char *rootfs, const char *user, uint32_t *uid, uint32_t *gid,
-		      struct berth_error **err)
+			     struct berth_error **err)
 {
 	*uid = *gid = 0;
 	if (!user || !*user)
@@ -253,8 +254,8 @@ static void member_gids(int rootfd, const char *user, json_t *gids)
 
 /*
  * Supplementary groups, as dockerd and runc compute them: the primary group
- * (dockerd lists it since 20.10.18), the /etc/group entries that list the user (by name, and only when User names no group),
- * then HostConfig.GroupAdd (numbers, or names in the container's /etc/group).
+ * (dockerd lists it since 20.10.18), the /etc/group entries that list the user (by name, and only when User
+ * names no group), then HostConfig.GroupAdd (numbers, or names in the container's /etc/group).
  */
 static int additional_gids(const char *rootfs, const char *user, uint32_t gid_primary, const json_t *hc,
 			   json_t **ret, struct berth_error **err)
@@ -421,7 +422,8 @@ static json_t *mounts_of(struct engine *e, struct container *c, bool privileged)
 	add_mount(m, "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");
 	add_mount(m, "/dev/pts", "devpts", "devpts",
 		  "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5");
-	/* /dev/shm: HostConfig.ShmSize bytes (0: docker's 64 MiB); the host's with --ipc host, none with --ipc none */
+	/* /dev/shm: HostConfig.ShmSize bytes (0: docker's 64 MiB); the host's with --ipc host, none with
+	 * --ipc none */
 	const char *ipc = json_string_value(json_object_get(c->hostconfig, "IpcMode"));
 	json_int_t shm = json_integer_value(json_object_get(c->hostconfig, "ShmSize"));
 	if (ipc && streq(ipc, "host")) {
@@ -555,8 +557,8 @@ static int joined_ns(struct engine *e, const char *mode, const char *type, const
 	int r = engine_container_find_locked(e, mode + strlen("container:"), &t, err);
 	if (r >= 0) {
 		if (t->state != ENGINE_RUNNING || t->pid <= 0)
-			r = berth_error_msg(err, EINVAL, "cannot join %s of a non running container: %s", what,
-					    t->id);
+			r = berth_error_msg(err, EINVAL, "cannot join %s of a non running container: %s",
+					    what, t->id);
 		else
 			*ret = xasprintf("/proc/%d/ns/%s", (int)t->pid, type);
 		engine_container_unref(t);
@@ -587,7 +589,8 @@ static int namespaces_of(struct engine *e, const json_t *hc, const char *netns, 
 			int r = joined_ns(e, mode, modes[i].type, modes[i].what, &path, err);
 			if (r < 0)
 				return r;
-			json_array_append_new(ns, json_pack("{s:s,s:s}", "type", modes[i].type, "path", path));
+			json_array_append_new(ns,
+					      json_pack("{s:s,s:s}", "type", modes[i].type, "path", path));
 			continue;
 		}
 		json_array_append_new(ns, json_pack("{s:s}", "type", modes[i].type));
@@ -614,7 +617,8 @@ static int add_device(const char *host, const char *ctr, const char *perms, json
 	struct stat st;
 	if (stat(host, &st) < 0) {
 		int e = errno;
-		_cleanup_free_ char *why = xstrdup(strerror(e)); /* Go's spelling: "no such file or directory" */
+		_cleanup_free_ char *why =
+		    xstrdup(strerror(e)); /* Go's spelling: "no such file or directory" */
 		why[0] = (char)tolower((unsigned char)why[0]);
 		return berth_error_msg(err, e == ENOENT ? ENOENT : EINVAL,
 				       "error gathering device information while adding custom device "
@@ -630,7 +634,8 @@ static int add_device(const char *host, const char *ctr, const char *perms, json
 			_cleanup_free_ char *h = xasprintf("%s/%s", host, de->d_name);
 			_cleanup_free_ char *c = xasprintf("%s/%s", ctr, de->d_name);
 			struct stat sub;
-			if (lstat(h, &sub) < 0 || !(S_ISDIR(sub.st_mode) || S_ISCHR(sub.st_mode) || S_ISBLK(sub.st_mode)))
+			if (lstat(h, &sub) < 0 ||
+			    !(S_ISDIR(sub.st_mode) || S_ISCHR(sub.st_mode) || S_ISBLK(sub.st_mode)))
 				continue;
 			int r = add_device(h, c, perms, devs, rules, depth + 1, err);
 			if (r < 0)
@@ -647,11 +652,11 @@ static int add_device(const char *host, const char *ctr, const char *perms, json
 				       host);
 	}
 	const char *type = S_ISCHR(st.st_mode) ? "c" : "b";
-	json_array_append_new(devs, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "path", ctr, "type", type,
-					      "major", (json_int_t)major(st.st_rdev), "minor",
-					      (json_int_t)minor(st.st_rdev), "fileMode",
-					      (json_int_t)(st.st_mode & 0777), "uid", (json_int_t)st.st_uid, "gid",
-					      (json_int_t)st.st_gid));
+	json_array_append_new(devs,
+			      json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "path", ctr, "type", type, "major",
+					(json_int_t)major(st.st_rdev), "minor", (json_int_t)minor(st.st_rdev),
+					"fileMode", (json_int_t)(st.st_mode & 0777), "uid",
+					(json_int_t)st.st_uid, "gid", (json_int_t)st.st_gid));
 	json_array_append_new(rules, json_pack("{s:b,s:s,s:I,s:I,s:s}", "allow", 1, "type", type, "major",
 					       (json_int_t)major(st.st_rdev), "minor",
 					       (json_int_t)minor(st.st_rdev), "access", perms));
@@ -722,10 +727,11 @@ static int linux_of(struct engine *e, struct container *c, const char *netns, bo
 						  resources_of(hc, privileged), "cgroupsPath", cg);
 	if ((r = linux_seccomp_of(hc, privileged, linux_, err)) < 0)
 		return r;
-	if (!privileged) { /* the container's own lists (a copy: containers made before they were stored lack them) */
-		_cleanup_json_ json_t *paths = json_pack("{s:O?,s:O?}", "MaskedPaths",
-							 json_object_get(hc, "MaskedPaths"), "ReadonlyPaths",
-							 json_object_get(hc, "ReadonlyPaths"));
+	if (!privileged) { /* the container's own lists (a copy: containers made before they were stored lack
+			      them) */
+		_cleanup_json_ json_t *paths =
+		    json_pack("{s:O?,s:O?}", "MaskedPaths", json_object_get(hc, "MaskedPaths"),
+			      "ReadonlyPaths", json_object_get(hc, "ReadonlyPaths"));
 		engine_spec_default_paths(paths);
 		json_object_set(linux_, "maskedPaths", json_object_get(paths, "MaskedPaths"));
 		json_object_set(linux_, "readonlyPaths", json_object_get(paths, "ReadonlyPaths"));
@@ -755,7 +761,7 @@ static int rlimits_of(struct engine *e, const json_t *hc, json_t *process, struc
 }
 
 int engine_spec_write(struct engine *e, struct container *c, const char *rootfs, const char *netns,
-	       struct berth_error **err)
+		      struct berth_error **err)
 {
 	const json_t *cfg = c->config, *hc = c->hostconfig;
 	bool privileged = json_is_true(json_object_get(hc, "Privileged"));
@@ -782,10 +788,10 @@ int engine_spec_write(struct engine *e, struct container *c, const char *rootfs,
 	json_int_t oom = json_integer_value(json_object_get(hc, "OomScoreAdj"));
 	if (oom != 0)
 		json_object_set_new(process, "oomScoreAdj", json_integer(oom));
-	_cleanup_json_ json_t *spec = json_pack("{s:s,s:O,s:{s:s,s:b},s:O,s:O}", "ociVersion", "1.0.2",
-						"process", process, "root", "path", rootfs, "readonly",
-						json_is_true(json_object_get(hc, "ReadonlyRootfs")), "mounts",
-						mounts, "linux", linux_);
+	_cleanup_json_ json_t *spec =
+	    json_pack("{s:s,s:O,s:{s:s,s:b},s:O,s:O}", "ociVersion", "1.0.2", "process", process, "root",
+		      "path", rootfs, "readonly", json_is_true(json_object_get(hc, "ReadonlyRootfs")),
+		      "mounts", mounts, "linux", linux_);
 	if (!spec)
 		return berth_error_msg(err, EINVAL, "build runtime spec: invalid configuration");
 	/* no hostname of our own in the host's UTS namespace (the runtime refuses one) */
@@ -799,7 +805,7 @@ int engine_spec_write(struct engine *e, struct container *c, const char *rootfs,
 }
 
 int engine_spec_exec_process(struct engine *e, struct container *c, const json_t *xc, json_t **ret,
-		      struct berth_error **err)
+			     struct berth_error **err)
 {
 	const json_t *cmd = json_object_get(xc, "Cmd");
 	if (!json_is_array(cmd) || json_array_size(cmd) == 0)

@@ -152,16 +152,17 @@ static json_t *cpu_json(const struct runtime_stats *st, json_t *per, uint64_t sy
 static json_t *blkio_json(const struct runtime_stats *st)
 {
 	/* per-device lines are summed by the runtime's readers: one pseudo device 0:0 */
-	json_t *b = json_pack("{s:[{s:i,s:i,s:s,s:I},{s:i,s:i,s:s,s:I}], s:[{s:i,s:i,s:s,s:I},{s:i,s:i,s:s,s:I}]}",
-			 "io_service_bytes_recursive", "major", 0, "minor", 0, "op", "read", "value",
-			 (json_int_t)st->blkio_read_bytes, "major", 0, "minor", 0, "op", "write", "value",
-			 (json_int_t)st->blkio_write_bytes, "io_serviced_recursive", "major", 0, "minor", 0,
-			 "op", "read", "value", (json_int_t)st->blkio_read_ios, "major", 0, "minor", 0, "op",
-			 "write", "value", (json_int_t)st->blkio_write_ios);
+	json_t *b =
+	    json_pack("{s:[{s:i,s:i,s:s,s:I},{s:i,s:i,s:s,s:I}], s:[{s:i,s:i,s:s,s:I},{s:i,s:i,s:s,s:I}]}",
+		      "io_service_bytes_recursive", "major", 0, "minor", 0, "op", "read", "value",
+		      (json_int_t)st->blkio_read_bytes, "major", 0, "minor", 0, "op", "write", "value",
+		      (json_int_t)st->blkio_write_bytes, "io_serviced_recursive", "major", 0, "minor", 0,
+		      "op", "read", "value", (json_int_t)st->blkio_read_ios, "major", 0, "minor", 0, "op",
+		      "write", "value", (json_int_t)st->blkio_write_ios);
 	/* dockerd's other lists, null where the kernel keeps none (clients index them) */
-	static const char *const nulls[] = { "io_queue_recursive",  "io_service_time_recursive",
+	static const char *const nulls[] = { "io_queue_recursive",     "io_service_time_recursive",
 					     "io_wait_time_recursive", "io_merged_recursive",
-					     "io_time_recursive",   "sectors_recursive" };
+					     "io_time_recursive",      "sectors_recursive" };
 	for (size_t i = 0; i < ARRAY_SIZE(nulls); i++)
 		json_object_set_new(b, nulls[i], json_null());
 	return b;

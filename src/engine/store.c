@@ -74,7 +74,7 @@ void engine_store_close(struct engine *e)
 /* SQLite's result as -errno with its message: SQLITE_FULL is ENOSPC, BUSY/LOCKED EAGAIN, others EIO. */
 static int store_error(struct engine *e, int rc, struct berth_error **err, const char *what, const char *id)
 {
-	int code = (rc & 0xff) == SQLITE_FULL	? ENOSPC
+	int code = (rc & 0xff) == SQLITE_FULL                                   ? ENOSPC
 		   : (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? EAGAIN
 										: EIO;
 	return berth_error_msg(err, code, "%s '%.12s': %s", what, id, sqlite3_errmsg(e->db));
@@ -134,7 +134,7 @@ int engine_store_load(struct engine *e, struct berth_error **err)
 }
 
 void engine_store_event(struct engine *e, const char *type, const char *action, const char *id,
-		 const json_t *attributes)
+			const json_t *attributes)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -167,7 +167,7 @@ void engine_store_event(struct engine *e, const char *type, const char *action, 
 }
 
 int engine_store_events_since(struct engine *e, int64_t since_ns, int64_t after_rowid, json_t **ret_list,
-		       int64_t *ret_last_rowid)
+			      int64_t *ret_last_rowid)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *list = json_array();

@@ -81,7 +81,7 @@ static int check_driver_opts(const json_t *opts, struct berth_error **err)
 }
 
 int engine_volume_create_full(struct engine *e, const char *name, const json_t *labels, const json_t *opts,
-		       json_t **ret, struct berth_error **err)
+			      json_t **ret, struct berth_error **err)
 {
 	_cleanup_free_ char *gen = NULL;
 	if (!name || !*name)

@@ -85,7 +85,7 @@ int host_open(const struct host_config *cfg, struct host **ret, struct berth_err
 	}
 	bool networking = !cfg->bridge || !streq(cfg->bridge, "none");
 	if (networking && (r = host_netops_open(cfg->root, cfg->exec_root, cfg->bridge, cfg->bridge_subnet6,
-					   &h->net, err)) < 0) {
+						&h->net, err)) < 0) {
 		host_close(h);
 		return r;
 	}

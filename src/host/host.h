@@ -24,8 +24,8 @@ struct image_store;
 struct netops;
 
 struct host_config {
-	const char *root;         /* required: state (images, containers, networks, volumes) */
-	const char *exec_root;    /* required: sockets, shim state */
+	const char *root;      /* required: state (images, containers, networks, volumes) */
+	const char *exec_root; /* required: sockets, shim state */
 	/* named runtimes (runtime/registry.h; host/runtimes.h parses the options); NULL: berth, runc */
 	const struct runtime_registry *runtimes;
 	const char *bridge;            /* default network's bridge; NULL: berth0; "none": no networking */

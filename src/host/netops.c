@@ -34,7 +34,7 @@ void host_netops_set_engine(struct netops *n, struct engine *e)
 }
 
 int host_netops_open(const char *root, const char *exec_root, const char *bridge, const char *subnet6,
-		struct netops **ret, struct berth_error **err)
+		     struct netops **ret, struct berth_error **err)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/netops", root);
 	int r = fs_mkdir_p(dir, 0700, err);
@@ -153,11 +153,11 @@ json_t *host_netops_endpoint_entry(const char *name, const json_t *ep, const cha
 	const char *ip = json_string_value(json_object_get(ipam, "IPv4Address"));
 	const char *ep_mac = json_string_value(json_object_get(ep, "MacAddress"));
 	json_t *links = json_object_get(ep, "Links"), *opts = json_object_get(ep, "DriverOpts");
-	json_t *e = json_pack("{s:s,s:O,s:o,s:O,s:O}", "Name", name, "Aliases",
-			      json_is_array(aliases) && json_array_size(aliases) ? aliases : json_null(),
-			      "IPAMConfig", ipam, "Links",
-			      json_is_array(links) && json_array_size(links) ? links : json_null(), "DriverOpts",
-			      json_is_object(opts) && json_object_size(opts) ? opts : json_null());
+	json_t *e = json_pack(
+	    "{s:s,s:O,s:o,s:O,s:O}", "Name", name, "Aliases",
+	    json_is_array(aliases) && json_array_size(aliases) ? aliases : json_null(), "IPAMConfig", ipam,
+	    "Links", json_is_array(links) && json_array_size(links) ? links : json_null(), "DriverOpts",
+	    json_is_object(opts) && json_object_size(opts) ? opts : json_null());
 	if (ip && *ip)
 		json_object_set_new(e, "IPv4Address", json_string(ip));
 	const char *ip6 = json_string_value(json_object_get(ipam, "IPv6Address"));
@@ -247,7 +247,7 @@ static int mac_check(const char *mac, struct berth_error **err)
 }
 
 int host_netops_create_check(struct netops *n, const json_t *cfg, const json_t *hc, const json_t *nc,
-			struct berth_error **err)
+			     struct berth_error **err)
 {
 	const char *name = mode_network(json_string_value(json_object_get(hc, "NetworkMode")));
 	_cleanup_free_ struct net_port *ports = NULL;
@@ -279,10 +279,11 @@ int host_netops_create_check(struct netops *n, const json_t *cfg, const json_t *
 		const char *ip6 =
 		    json_string_value(json_object_get(json_object_get(ep, "IPAMConfig"), "IPv6Address"));
 		if (ip6 && *ip6 && !other->ipv6)
-			return berth_error_msg(err, EINVAL,
-					       "user specified IPv6 address is supported on user defined IPv6 "
-					       "networks only ('%s' is not)",
-					       other->name);
+			return berth_error_msg(
+			    err, EINVAL,
+			    "user specified IPv6 address is supported on user defined IPv6 "
+			    "networks only ('%s' is not)",
+			    other->name);
 	}
 	return 0;
 }
@@ -295,7 +296,7 @@ static char *canonical_name(struct netops *n, const char *name)
 }
 
 int host_netops_create_commit(struct netops *n, const char *cid, const json_t *cfg, const json_t *hc,
-			 const json_t *nc, struct berth_error **err)
+			      const json_t *nc, struct berth_error **err)
 {
 	/* docker applies Config.MacAddress to the endpoint of the network mode's network */
 	const char *mac = json_string_value(json_object_get(cfg, "MacAddress"));
@@ -459,8 +460,8 @@ static int op_release(void *ctx, const char *cid, const char *mode, struct berth
 }
 
 const struct engine_network_ops host_netops_engine_ops = { .attach = op_attach,
-						      .detach = op_detach,
-						      .release = op_release };
+							   .detach = op_detach,
+							   .release = op_release };
 
 static bool is_live(const struct engine_container_info *i)
 {
@@ -531,9 +532,9 @@ static json_t *configured_endpoint(const json_t *ep)
 {
 	const char *mac = json_string_value(json_object_get(ep, "MacAddress"));
 	json_t *e = json_pack("{s:n,s:n,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:i,s:s,s:n}", "IPAMConfig", "Links",
-			      "NetworkID", "", "EndpointID", "", "Gateway", "", "IPAddress", "", "IPPrefixLen", 0,
-			      "IPv6Gateway", "", "GlobalIPv6Address", "", "GlobalIPv6PrefixLen", 0, "MacAddress",
-			      mac ? mac : "", "DriverOpts");
+			      "NetworkID", "", "EndpointID", "", "Gateway", "", "IPAddress", "",
+			      "IPPrefixLen", 0, "IPv6Gateway", "", "GlobalIPv6Address", "",
+			      "GlobalIPv6PrefixLen", 0, "MacAddress", mac ? mac : "", "DriverOpts");
 	endpoint_config_view(e, ep, NULL, false);
 	return e;
 }
@@ -555,7 +556,8 @@ static void endpoint_config_view(json_t *e, const json_t *ep, const char *cid, b
 		size_t k;
 		json_t *a;
 		json_array_foreach (aliases, k, a)
-			has = has || (strlen(json_string_value(a)) == 12 && !strncmp(json_string_value(a), cid, 12));
+			has = has ||
+			      (strlen(json_string_value(a)) == 12 && !strncmp(json_string_value(a), cid, 12));
 		if (!has)
 			json_array_append_new(aliases, json_stringn(cid, 12));
 	}

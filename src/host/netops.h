@@ -29,7 +29,7 @@ extern const struct engine_network_ops host_netops_engine_ops;
 /* Open net/ under <root>/net and <exec_root>/net; bridge: the default network's device (NULL: berth0);
  * subnet6: its IPv6 subnet (NULL: IPv4 only). */
 int host_netops_open(const char *root, const char *exec_root, const char *bridge, const char *subnet6,
-		struct netops **ret, struct berth_error **err);
+		     struct netops **ret, struct berth_error **err);
 /* The engine the ops read container configs from (set once, after engine_open). */
 void host_netops_set_engine(struct netops *n, struct engine *e);
 /* After engine_open: tear down network state of containers not running, drop stale records. */
@@ -47,8 +47,7 @@ int host_netops_remove_firewall(struct netops *n, struct berth_error **err);
  * e.g. on a full disk, fails: the caller removes the container).
  */
 int host_netops_create_check(struct netops *n, const json_t *config, const json_t *hostconfig,
-			const json_t *networking_config,
-			struct berth_error **err);
+			     const json_t *networking_config, struct berth_error **err);
 /* The record's entry for network `name` from an EndpointSettings object ep (may be NULL): Aliases,
  * IPAMConfig, Links, DriverOpts and MacAddress as given; mac: the container's Config.MacAddress
  * (used when ep has none; may be NULL). */

@@ -24,10 +24,10 @@
 
 struct http_client {
 	struct http_xfer *xfer; /* made on first use: unix-socket clients may never need one */
-	char *unix_path; /* NULL for TCP */
-	char *tcp_addr;  /* "host:port" for TCP */
-	char *base_url;  /* "http://localhost", "http://host:port" or "https://host:port" */
-	void *tls_ctx;   /* SSL_CTX for hijacked connections, NULL without TLS */
+	char *unix_path;        /* NULL for TCP */
+	char *tcp_addr;         /* "host:port" for TCP */
+	char *base_url;         /* "http://localhost", "http://host:port" or "https://host:port" */
+	void *tls_ctx;          /* SSL_CTX for hijacked connections, NULL without TLS */
 	bool tls_verify;
 	char *ca, *cert, *key;
 };

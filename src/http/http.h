@@ -70,12 +70,17 @@ void http_limits_defaults(struct http_limits *l);
  * fails the scan.
  */
 #define HTTP_LIMITS_N_OPTS 5
-#define HTTP_LIMITS_OPT(name, index, limits, who) \
-	{ (name), 0, CLI_OPT_ENTRY, (limits), (who), (index), .entry_fn = http_limits_opt, .has_arg = true }
-#define HTTP_LIMITS_OPTS(limits, who)                                                                   \
-	HTTP_LIMITS_OPT("http-max-connections", 0, limits, who),                                          \
-	    HTTP_LIMITS_OPT("http-workers", 1, limits, who), HTTP_LIMITS_OPT("http-header-timeout", 2, limits, who), \
-	    HTTP_LIMITS_OPT("http-idle-timeout", 3, limits, who), HTTP_LIMITS_OPT("http-body-min-rate", 4, limits, who)
+#define HTTP_LIMITS_OPT(name, index, limits, who)                                                \
+	{                                                                                        \
+		(name), 0, CLI_OPT_ENTRY, (limits), (who), (index), .entry_fn = http_limits_opt, \
+								    .has_arg = true              \
+	}
+#define HTTP_LIMITS_OPTS(limits, who)                               \
+	HTTP_LIMITS_OPT("http-max-connections", 0, limits, who),    \
+	    HTTP_LIMITS_OPT("http-workers", 1, limits, who),        \
+	    HTTP_LIMITS_OPT("http-header-timeout", 2, limits, who), \
+	    HTTP_LIMITS_OPT("http-idle-timeout", 3, limits, who),   \
+	    HTTP_LIMITS_OPT("http-body-min-rate", 4, limits, who)
 #define HTTP_LIMITS_USAGE                                                                            \
 	"      --http-max-connections N  open client connections at once, streams and long polls\n"  \
 	"                           included; beyond: 503 (default 4096)\n"                          \
@@ -258,9 +263,8 @@ const char *http_request_remote(struct http_request *req);
  * sent. Request accessors still work in fn; it must not answer. For access
  * logs, metrics and in-flight counts that must cover sending a file.
  */
-void http_request_on_done(struct http_request *req, void (*fn)(struct http_request *req, bool completed,
-								 void *ctx),
-			  void *ctx);
+void http_request_on_done(struct http_request *req,
+			  void (*fn)(struct http_request *req, bool completed, void *ctx), void *ctx);
 
 /*
  * Answer later without holding a thread (long polls): the handler calls

@@ -45,7 +45,8 @@ enum http_quick_parse http_quick_parse(const char *buf, size_t len, struct http_
 	size_t t = 0;
 	while (p + t < eol && p[t] > ' ' && p[t] < 0x7f && p[t] != '%' && p[t] != '?')
 		t++;
-	if (t == 0 || p[0] != '/' || t >= sizeof(ret->path) || p + t + 9 != eol || memcmp(p + t, " HTTP/1.1", 9))
+	if (t == 0 || p[0] != '/' || t >= sizeof(ret->path) || p + t + 9 != eol ||
+	    memcmp(p + t, " HTTP/1.1", 9))
 		return HTTP_QUICK_PASS;
 	memcpy(ret->path, p, t);
 	ret->path[t] = '\0';
@@ -80,7 +81,8 @@ enum http_quick_parse http_quick_parse(const char *buf, size_t len, struct http_
 			}
 			have_cl = true;
 		} else if ((n == 17 && !strncasecmp(p, "Transfer-Encoding", 17)) ||
-			   (n == 6 && !strncasecmp(p, "Expect", 6)) || (n == 7 && !strncasecmp(p, "Upgrade", 7)) ||
+			   (n == 6 && !strncasecmp(p, "Expect", 6)) ||
+			   (n == 7 && !strncasecmp(p, "Upgrade", 7)) ||
 			   (n == 10 && !strncasecmp(p, "Connection", 10) && has_close(v, (size_t)(ve - v)))) {
 			return HTTP_QUICK_PASS;
 		}
@@ -124,10 +126,11 @@ char *http_quick_format(unsigned status, const char *content_type, const char *b
 		last = now;
 	}
 	char head[512];
-	int h = snprintf(head, sizeof(head),
-			 "HTTP/1.1 %u %s\r\nServer: berth/" BERTH_VERSION "\r\nDate: %s\r\nContent-Type: %s\r\n"
-			 "Content-Length: %zu\r\n\r\n",
-			 status, reason(status), date, content_type, len);
+	int h =
+	    snprintf(head, sizeof(head),
+		     "HTTP/1.1 %u %s\r\nServer: berth/" BERTH_VERSION "\r\nDate: %s\r\nContent-Type: %s\r\n"
+		     "Content-Length: %zu\r\n\r\n",
+		     status, reason(status), date, content_type, len);
 	char *out = xmalloc((size_t)h + len);
 	memcpy(out, head, (size_t)h);
 	memcpy(out + h, body, len);

@@ -43,15 +43,15 @@
 #include "http/tlsexit.h"
 
 /* Response headers a handler may add (the registry's manifest PUT answers one OCI-Tag per tag). */
-#define HTTP_MAX_HEADERS       256
+#define HTTP_MAX_HEADERS 256
 /* A stream's producer runs ahead of the client by at most this much. */
-#define STREAM_HIGH            (256u * 1024)
+#define STREAM_HIGH      (256u * 1024)
 /* A streamed request body is held back (the connection suspended) beyond this. */
-#define BODY_IN_MAX            (1u << 20)
+#define BODY_IN_MAX      (1u << 20)
 /* A buffered body's room is allocated up front from its Content-Length up to this. */
 #define BODY_RESERVE_MAX (16u << 20)
 /* The largest body of a refused request read (and dropped) to keep the connection. */
-#define DRAIN_MAX              (256u * 1024)
+#define DRAIN_MAX        (256u * 1024)
 /*
  * libmicrohttpd's memory pool per connection (http_limits.conn_memory): request head, read
  * buffer, response head. libmicrohttpd 0.9.75 zeroes the whole pool after every request of a
@@ -62,7 +62,7 @@
  */
 #define HTTP_CONN_MEMORY (64u * 1024)
 /* Beyond MHD's own count: connections being added while others close. */
-#define MHD_LIMIT_SLACK        64
+#define MHD_LIMIT_SLACK  64
 /*
  * libmicrohttpd's I/O threads (its thread pool; a connection stays on one). libmicrohttpd 0.9.75
  * walks every suspended connection of a thread each time one of that thread's connections is
@@ -70,7 +70,7 @@
  * connection is suspended), so N parked long polls cost an N-entry walk per request: spread over
  * the pool, each walk is a fraction of that. Overridable by BERTH_HTTP_IO_THREADS (1..16).
  */
-#define HTTP_IO_THREADS 4
+#define HTTP_IO_THREADS  4
 
 struct pending_peer {
 	int fd; /* -1: free slot */
@@ -154,7 +154,7 @@ struct http_request {
 	size_t in_off;
 	uint64_t in_total;
 	bool in_eof, in_gone, in_suspended;
-	bool head_wait;  /* suspended after the headers until the handler reads the body or answers */
+	bool head_wait;   /* suspended after the headers until the handler reads the body or answers */
 	uint64_t dropped; /* body bytes dropped after an answer that came before the body's end */
 	/* state */
 	bool dispatched; /* a worker has (or had) the handler */
@@ -568,9 +568,8 @@ int http_respond_fd_range(struct http_request *req, const char *content_type, in
 
 /* ---- request lifetime ---- */
 
-void http_request_on_done(struct http_request *req, void (*fn)(struct http_request *req, bool completed,
-								 void *ctx),
-			  void *ctx)
+void http_request_on_done(struct http_request *req,
+			  void (*fn)(struct http_request *req, bool completed, void *ctx), void *ctx)
 {
 	pthread_mutex_lock(&req->mu);
 	req->on_done = fn;
@@ -1098,9 +1097,10 @@ static struct http_request *request_new(struct http_server *srv, struct MHD_Conn
 	if (ci)
 		req->sock = ci->connect_fd;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr && (ci->client_addr->sa_family == AF_INET || ci->client_addr->sa_family == AF_INET6)) {
+	if (ci && ci->client_addr &&
+	    (ci->client_addr->sa_family == AF_INET || ci->client_addr->sa_family == AF_INET6)) {
 		req->remote_len = ci->client_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-									 : sizeof(struct sockaddr_in6);
+									: sizeof(struct sockaddr_in6);
 		memcpy(&req->remote, ci->client_addr, req->remote_len);
 	}
 	req->limit = srv->max_body;
@@ -1277,7 +1277,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (*upload_size == 0 && !req->queued)
 			ret = queue_now(req); /* the whole body was read */
 		*upload_size = 0;
-	} else if (req->responded && !req->queued && (!req->dispatched || req->handler_done || req->streamed)) {
+	} else if (req->responded && !req->queued &&
+		   (!req->dispatched || req->handler_done || req->streamed)) {
 		/* answered in the middle of the body: drop the rest (a little of it) and answer at its end */
 		if (*upload_size > 0) {
 			req->dropped += *upload_size;
@@ -1524,12 +1525,11 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
 		io_threads = (unsigned)n;
 	s->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_THREAD_POOL_SIZE, io_threads,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->lim.conn_memory, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)s->lim.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)(s->lim.max_connections + MHD_LIMIT_SLACK), MHD_OPTION_THREAD_STACK_SIZE,
-	    (size_t)(256 * 1024), MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    s->lim.conn_memory, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->lim.idle_timeout_s,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->lim.max_connections + MHD_LIMIT_SLACK),
+	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
 	if (!s->mhd) {
 		safe_close(opts->listen_fd);
 		free(s);

@@ -61,7 +61,8 @@ static void tls_threads_drain(void)
 
 static void tls_threads_register_drain(void)
 {
-	atexit(tls_threads_drain); /* OpenSSL has registered its own by now (it is initialised): ours runs first */
+	atexit(tls_threads_drain); /* OpenSSL has registered its own by now (it is initialised): ours runs
+				      first */
 }
 
 struct tls_thread *http_tls_thread_join(enum tls_thread_wake how, int fd1, int fd2)
@@ -70,8 +71,10 @@ struct tls_thread *http_tls_thread_join(enum tls_thread_wake how, int fd1, int f
 	pthread_once(&once, tls_threads_register_drain);
 	struct tls_thread *t = xmalloc(sizeof(*t));
 	/* duplicates: the thread may close its own before it leaves (a failed dup: it ends on its own) */
-	*t = (struct tls_thread){ how, { fd1 >= 0 ? fcntl(fd1, F_DUPFD_CLOEXEC, 3) : -1,
-					 fd2 >= 0 ? fcntl(fd2, F_DUPFD_CLOEXEC, 3) : -1 }, NULL };
+	*t = (struct tls_thread){ how,
+				  { fd1 >= 0 ? fcntl(fd1, F_DUPFD_CLOEXEC, 3) : -1,
+				    fd2 >= 0 ? fcntl(fd2, F_DUPFD_CLOEXEC, 3) : -1 },
+				  NULL };
 	pthread_mutex_lock(&threads_lock);
 	t->next = threads;
 	threads = t;
@@ -84,7 +87,8 @@ struct tls_thread *http_tls_thread_join(enum tls_thread_wake how, int fd1, int f
 void http_tls_thread_leave(struct tls_thread *t, bool ran_openssl)
 {
 	if (ran_openssl)
-		http_tls_thread_forget(); /* this thread's error queue and other state, now rather than at its exit */
+		http_tls_thread_forget(); /* this thread's error queue and other state, now rather than at its
+					     exit */
 	pthread_mutex_lock(&threads_lock);
 	for (struct tls_thread **pp = &threads; *pp; pp = &(*pp)->next)
 		if (*pp == t) {

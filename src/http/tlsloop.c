@@ -67,7 +67,7 @@ struct tconn {
 	bool local_gone; /* local takes nothing more: what the peer sends is dropped */
 	bool local_hup;  /* local hung up: watched only while something is still to be read from it */
 	bool want_close_notify, close_notify_sent;
-	bool ssl_failed; /* a fatal TLS error: no SSL_shutdown (OpenSSL forbids it) */
+	bool ssl_failed;           /* a fatal TLS error: no SSL_shutdown (OpenSSL forbids it) */
 	uint32_t rd_wants;         /* SSL_read waits for this on net (EPOLLOUT: a key update to send) */
 	uint32_t wr_wants;         /* SSL_write / SSL_shutdown wait for this on net */
 	uint32_t hs_wants;         /* the handshake waits for this on net */
@@ -176,7 +176,7 @@ static void conn_kill(struct tls_loop *l, struct tconn *c)
 		if (c->ssl && !c->close_notify_sent && !c->ssl_failed && c->list != L_HANDSHAKE) {
 			ERR_clear_error();
 			(void)SSL_shutdown(c->ssl); /* best effort: non-blocking */
-			ERR_clear_error();      /* what it queued must not reach another connection's call */
+			ERR_clear_error(); /* what it queued must not reach another connection's call */
 		}
 		shutdown(c->net, SHUT_WR);
 		close(c->net);
@@ -488,8 +488,8 @@ static void quick_step(struct tls_loop *l, struct tconn *c, uint32_t net_ev, int
 		char *out = NULL;
 		size_t out_len = 0;
 		int r = c->q.len > TLS_LOOP_QUICK_MAX
-				? TLS_QUICK_PASS
-				: l->o.quick(l->o.userdata, c->ssl, c->q.buf, c->q.len, &out, &out_len);
+			    ? TLS_QUICK_PASS
+			    : l->o.quick(l->o.userdata, c->ssl, c->q.buf, c->q.len, &out, &out_len);
 		if (r == TLS_QUICK_PASS)
 			return hand_over(l, c, now);
 		if (r != TLS_QUICK_ANSWER)
@@ -529,7 +529,8 @@ static void handshake_step(struct tls_loop *l, struct tconn *c, int64_t now)
 	if (l->o.quick) {
 		c->deadline = now + l->o.quick_idle_ms;
 		list_move(l, c, L_QUICK);
-		/* the client may have sent its request with its last handshake flight: SSL holds it already */
+		/* the client may have sent its request with its last handshake flight: SSL holds it already
+		 */
 		return quick_step(l, c, EPOLLIN, now);
 	}
 	hand_over(l, c, now);
@@ -595,7 +596,8 @@ static void expire(struct tls_loop *l, int64_t now)
 		conn_kill(l, c);
 	}
 	while ((c = l->lists[L_QUICK].head) && c->deadline <= now) {
-		log_fields(LOG_LEVEL_DEBUG, "http: request headers too slow", "action", "connection closed", NULL);
+		log_fields(LOG_LEVEL_DEBUG, "http: request headers too slow", "action", "connection closed",
+			   NULL);
 		conn_kill(l, c);
 	}
 	while ((c = l->lists[L_LINGER].head) && c->deadline <= now)
@@ -713,12 +715,13 @@ static void *loop_main(void *arg)
 	struct tls_thread *exit = l->exit;
 	loop_unref(l); /* detached by http_tls_loop_stop() */
 	if (exit)
-		http_tls_thread_leave(exit, true); /* after the last OpenSSL call (loop_unref may free the context) */
+		http_tls_thread_leave(
+		    exit, true); /* after the last OpenSSL call (loop_unref may free the context) */
 	return NULL;
 }
 
 int http_tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop **ret,
-		   struct berth_error **err)
+			struct berth_error **err)
 {
 	struct tls_loop *l = xcalloc(1, sizeof(*l));
 	l->o = *o;

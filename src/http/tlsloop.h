@@ -51,7 +51,8 @@ struct tls_loop_opts {
 	 * (malloc'd, taken) for the client; the connection then waits for its next request. Runs on the
 	 * loop's thread: must not block.
 	 */
-	int (*quick)(void *userdata, void *ssl, const char *data, size_t len, char **ret_out, size_t *ret_len);
+	int (*quick)(void *userdata, void *ssl, const char *data, size_t len, char **ret_out,
+		     size_t *ret_len);
 	unsigned quick_idle_ms; /* 0: TLS_LOOP_QUICK_IDLE_MS */
 	void *userdata;
 };
@@ -59,11 +60,11 @@ struct tls_loop_opts {
 enum { TLS_QUICK_MORE, TLS_QUICK_PASS, TLS_QUICK_ANSWER };
 #define TLS_LOOP_QUICK_IDLE_MS 30000u
 /* What a connection may send before the fast path passes it on whatever quick() says. */
-#define TLS_LOOP_QUICK_MAX (64u * 1024)
+#define TLS_LOOP_QUICK_MAX     (64u * 1024)
 
 /* Serve listen_fd (taken over, closed on failure) in a new thread. */
 int http_tls_loop_start(const struct tls_loop_opts *o, int listen_fd, struct tls_loop **ret,
-		   struct berth_error **err);
+			struct berth_error **err);
 /*
  * Stop accepting and drop the handshakes in progress; no callback runs once this returns. The
  * established connections go on until both their ends finish (the owner's server closes its

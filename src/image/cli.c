@@ -109,7 +109,8 @@ static int add_insecure(void *dest, const char *arg)
 {
 	struct remote_args *ra = dest;
 	if (ra->n_insecure == ARRAY_SIZE(ra->insecure) - 1) {
-		fprintf(stderr, "berth image-store: at most %zu --insecure-registry\n", ARRAY_SIZE(ra->insecure) - 1);
+		fprintf(stderr, "berth image-store: at most %zu --insecure-registry\n",
+			ARRAY_SIZE(ra->insecure) - 1);
 		return -1;
 	}
 	ra->insecure[ra->n_insecure++] = arg;
@@ -399,7 +400,7 @@ static int cmd_unmount(struct cli *c, int argc, char **argv)
 		return usage(stderr);
 	struct berth_error *e = NULL;
 	r = rm ? image_snapshot_remove(c->store, argv[optind], &e)
-		   : image_snapshot_unmount(c->store, argv[optind], &e);
+	       : image_snapshot_unmount(c->store, argv[optind], &e);
 	if (r < 0)
 		return fail(e, "unmount");
 	return 0;

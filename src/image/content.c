@@ -53,7 +53,7 @@ int image_content_open(struct image_store *s, const char *digest, struct berth_e
 }
 
 int image_content_read(struct image_store *s, const char *digest, size_t max, struct strbuf *sb,
-		     struct berth_error **err)
+		       struct berth_error **err)
 {
 	_cleanup_close_ int fd = image_content_open(s, digest, err);
 	if (fd < 0)
@@ -112,7 +112,7 @@ static int fsync_dir(const char *path)
 }
 
 int image_content_writer_commit(struct content_writer *w, const char *expected, int64_t expected_size,
-			      char ret_digest[DIGEST_STRING_MAX], struct berth_error **err)
+				char ret_digest[DIGEST_STRING_MAX], struct berth_error **err)
 {
 	char got[DIGEST_STRING_MAX];
 	digester_final(w->d, got);
@@ -152,7 +152,7 @@ void image_content_writer_done(struct content_writer *w)
 }
 
 int image_content_write_buffer(struct image_store *s, const void *data, size_t len, const char *expected,
-			     char ret_digest[DIGEST_STRING_MAX], struct berth_error **err)
+			       char ret_digest[DIGEST_STRING_MAX], struct berth_error **err)
 {
 	if (expected && image_content_has(s, expected, NULL)) {
 		char got[DIGEST_STRING_MAX];

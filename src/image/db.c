@@ -360,7 +360,7 @@ static int put_parent(sqlite3 *db, const struct store_image *img, struct berth_e
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = image_store_db_prepare(db, "INSERT OR REPLACE INTO parents (image_id, parent) VALUES (?, ?)",
-				     &st, err);
+				       &st, err);
 	if (r < 0)
 		return r;
 	bind_text(st, 1, img->id);
@@ -416,9 +416,9 @@ int image_store_parent_get(sqlite3 *db, const char *id, char out[DIGEST_STRING_M
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	out[0] = '\0';
 	if (image_store_db_prepare(db,
-				 "SELECT p.parent FROM parents p JOIN images i ON i.id = p.parent"
-				 " WHERE p.image_id = ?",
-				 &st, NULL) < 0)
+				   "SELECT p.parent FROM parents p JOIN images i ON i.id = p.parent"
+				   " WHERE p.image_id = ?",
+				   &st, NULL) < 0)
 		return -EIO;
 	bind_text(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW)
@@ -532,7 +532,7 @@ int image_store_layer_get(sqlite3 *db, const char *chain_id, uint64_t *ret_size,
 }
 
 int image_store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id, uint64_t size,
-			uint64_t tar_size, struct berth_error **err)
+			  uint64_t tar_size, struct berth_error **err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r = image_store_db_prepare(

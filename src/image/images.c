@@ -292,10 +292,12 @@ static bool reference_match_one(const char *full, const char *const *patterns)
 	const char *colon = strrchr(full, ':');
 	const char *slash = strrchr(full, '/');
 	_cleanup_free_ char *name = at ? xstrndup(full, (size_t)(at - full))
-				  : colon && (!slash || colon > slash) ? xstrndup(full, (size_t)(colon - full))
-								       : xstrdup(full);
+				    : colon && (!slash || colon > slash)
+					? xstrndup(full, (size_t)(colon - full))
+					: xstrdup(full);
 	for (size_t p = 0; patterns[p]; p++)
-		if (fnmatch(patterns[p], full, FNM_PATHNAME) == 0 || fnmatch(patterns[p], name, FNM_PATHNAME) == 0)
+		if (fnmatch(patterns[p], full, FNM_PATHNAME) == 0 ||
+		    fnmatch(patterns[p], name, FNM_PATHNAME) == 0)
 			return true;
 	return false;
 }
@@ -429,10 +431,10 @@ int image_disk_usage(struct image_store *s, json_t *images, int64_t *ret_layers_
 		return image_store_db_error(db, err, "sum layer sizes");
 	int64_t layers = sqlite3_column_int64(total, 0);
 	r = image_store_db_prepare(db,
-				 "SELECT COALESCE(SUM(l.size), 0) FROM (SELECT DISTINCT chain_id FROM "
-				 "image_layers WHERE image_id = ?1) AS mine JOIN (" LAYER_REFS
-				 ") AS l ON l.chain_id = mine.chain_id WHERE l.refs > 1",
-				 &shared, err);
+				   "SELECT COALESCE(SUM(l.size), 0) FROM (SELECT DISTINCT chain_id FROM "
+				   "image_layers WHERE image_id = ?1) AS mine JOIN (" LAYER_REFS
+				   ") AS l ON l.chain_id = mine.chain_id WHERE l.refs > 1",
+				   &shared, err);
 	if (r < 0)
 		return r;
 	size_t i;

@@ -99,7 +99,7 @@ void image_store_image_chain_ids(struct store_image *img)
 }
 
 int image_store_layer_ensure(struct image_store *s, sqlite3 *db, struct store_layer *l, unpack_progress_fn fn,
-			   void *ud, bool *ret_unpacked, struct berth_error **err)
+			     void *ud, bool *ret_unpacked, struct berth_error **err)
 {
 	*ret_unpacked = false;
 	if (image_store_layer_get(db, l->chain_id, &l->size, &l->tar_size) &&
@@ -113,7 +113,7 @@ int image_store_layer_ensure(struct image_store *s, sqlite3 *db, struct store_la
 }
 
 int image_store_layers_unpack(struct image_store *s, struct store_image *img, image_progress_fn progress,
-			    void *userdata, const char *done_status, struct berth_error **err)
+			      void *userdata, const char *done_status, struct berth_error **err)
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	int r = image_store_db_open(s, &db, err);
@@ -127,7 +127,7 @@ int image_store_layers_unpack(struct image_store *s, struct store_image *img, im
 		struct layer_progress lp = { progress, userdata, sid, l->blob_size, 0 };
 		bool unpacked = false;
 		r = image_store_layer_ensure(s, db, l, progress ? on_unpack_progress : NULL, &lp, &unpacked,
-					   err);
+					     err);
 		if (r < 0)
 			return r;
 		if (unpacked && done_status)
@@ -167,7 +167,7 @@ static int synthesise_manifest(struct image_store *s, struct store_image *img, s
 }
 
 int image_store_image_finish(struct image_store *s, struct store_image *img, const char *const *tags,
-			   const char *repo_digest, struct berth_error **err)
+			     const char *repo_digest, struct berth_error **err)
 {
 	int r;
 	if (!img->manifest_digest && (r = synthesise_manifest(s, img, err)) < 0)
@@ -184,7 +184,7 @@ int image_store_image_finish(struct image_store *s, struct store_image *img, con
 		return r;
 	for (size_t i = 0; r >= 0 && i < img->n_layers; i++)
 		r = image_store_layer_put(db, img->layers[i].chain_id, img->layers[i].diff_id,
-					img->layers[i].size, img->layers[i].tar_size, err);
+					  img->layers[i].size, img->layers[i].tar_size, err);
 	if (r >= 0)
 		r = image_store_image_put(db, img, err);
 	for (size_t i = 0; r >= 0 && tags && tags[i]; i++)

@@ -342,9 +342,9 @@ static bool blob_referenced(sqlite3 *db, const char *digest)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	if (image_store_db_prepare(db,
-				 "SELECT 1 FROM images WHERE id = ?1 OR manifest_digest = ?1"
-				 " UNION SELECT 1 FROM image_layers WHERE blob = ?1",
-				 &st, NULL) < 0)
+				   "SELECT 1 FROM images WHERE id = ?1 OR manifest_digest = ?1"
+				   " UNION SELECT 1 FROM image_layers WHERE blob = ?1",
+				   &st, NULL) < 0)
 		return true;
 	sqlite3_bind_text(st, 1, digest, -1, SQLITE_TRANSIENT);
 	return sqlite3_step(st) == SQLITE_ROW;

@@ -155,7 +155,7 @@ static int parse_image(const json_t *doc, struct manifest *m, struct berth_error
 }
 
 int image_manifest_parse(const char *buf, size_t len, const char *content_type, struct manifest *ret,
-		       struct berth_error **err)
+			 struct berth_error **err)
 {
 	if (len > IMAGE_MANIFEST_MAX)
 		return berth_error_msg(err, EFBIG, "manifest too large (%zu bytes, at most %u)", len,
@@ -216,7 +216,7 @@ static bool variant_eq(const char *arch, const char *a, const char *b)
 }
 
 int image_manifest_select(const struct manifest *index, const struct image_platform *p,
-			const struct manifest_desc **ret, struct berth_error **err)
+			  const struct manifest_desc **ret, struct berth_error **err)
 {
 	for (size_t i = 0; i < index->n_manifests; i++) {
 		const struct manifest_desc *d = &index->manifests[i];

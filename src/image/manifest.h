@@ -58,7 +58,7 @@ struct manifest {
  * and a message naming the media type.
  */
 int image_manifest_parse(const char *buf, size_t len, const char *content_type, struct manifest *ret,
-		       struct berth_error **err);
+			 struct berth_error **err);
 void image_manifest_done(struct manifest *m);
 
 /* Whether a layer media type is one we can unpack (tar, gzip, zstd; docker or OCI). */
@@ -70,7 +70,7 @@ bool image_manifest_layer_type_supported(const char *media_type);
  * "no matching manifest for linux/amd64 in the manifest list entries".
  */
 int image_manifest_select(const struct manifest *index, const struct image_platform *p,
-			const struct manifest_desc **ret, struct berth_error **err);
+			  const struct manifest_desc **ret, struct berth_error **err);
 
 /* What we need from an image config. */
 struct config_info {

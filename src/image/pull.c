@@ -564,7 +564,7 @@ static int do_pull(struct puller *p, const char *platform, char **ret_id, struct
 		r = pull_layers(p, &m, &img, &fresh, err);
 	if (r >= 0)
 		r = image_store_layers_unpack(p->rm.s, &img, p->o ? p->o->progress : NULL,
-					    p->o ? p->o->progress_data : NULL, "Pull complete", err);
+					      p->o ? p->o->progress_data : NULL, "Pull complete", err);
 	_cleanup_free_ char *name = image_ref_name(p->rm.ref);
 	_cleanup_free_ char *tag = p->rm.ref->tag ? image_ref_string(p->rm.ref) : NULL;
 	_cleanup_free_ char *dref = xasprintf("%s@%s", name, top);

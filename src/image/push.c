@@ -59,10 +59,10 @@ static char *mount_source(struct remote *rm, const char *digest)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	if (image_store_db_open(rm->s, &db, NULL) < 0 ||
 	    image_store_db_prepare(db,
-				 "SELECT d.ref FROM digests d JOIN images i ON i.id = d.image_id"
-				 " LEFT JOIN image_layers l ON l.image_id = i.id"
-				 " WHERE (l.blob = ?1 OR i.id = ?1) AND d.ref LIKE ?2 LIMIT 16",
-				 &st, NULL) < 0)
+				   "SELECT d.ref FROM digests d JOIN images i ON i.id = d.image_id"
+				   " LEFT JOIN image_layers l ON l.image_id = i.id"
+				   " WHERE (l.blob = ?1 OR i.id = ?1) AND d.ref LIKE ?2 LIMIT 16",
+				   &st, NULL) < 0)
 		return NULL;
 	_cleanup_free_ char *prefix = xasprintf("%s/%%", rm->ref->domain);
 	_cleanup_free_ char *self = image_ref_name(rm->ref);

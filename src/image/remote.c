@@ -113,7 +113,7 @@ static void load_certs(struct remote *rm)
 }
 
 void image_remote_xfer_req(struct remote *rm, const char *url, const char **hdrs, size_t n,
-			 struct http_xfer_req *ret)
+			   struct http_xfer_req *ret)
 {
 	if (rm->auth)
 		hdrs[n++] = rm->auth;
@@ -406,7 +406,7 @@ static int probe(struct remote *rm, struct berth_error **err)
 }
 
 int image_remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o,
-		    bool push, struct remote *ret, struct berth_error **err)
+		      bool push, struct remote *ret, struct berth_error **err)
 {
 	struct remote rm = { .s = s, .o = o, .ref = image_ref_dup(ref) };
 	rm.host = xstrdup(streq(ref->domain, "docker.io") ? "registry-1.docker.io" : ref->domain);

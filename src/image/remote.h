@@ -47,7 +47,7 @@ void image_http_req_done(struct http_req *q);
 
 /* Open a session for ref (normalised) with push or pull scope. Probes /v2/. */
 int image_remote_open(struct image_store *s, const struct image_ref *ref, const struct image_remote_opts *o,
-		    bool push, struct remote *ret, struct berth_error **err);
+		      bool push, struct remote *ret, struct berth_error **err);
 void image_remote_done(struct remote *rm);
 
 /* "<base>/v2/<repo>/<kind>/<ref>" */
@@ -59,7 +59,7 @@ char *image_remote_url(struct remote *rm, const char *kind, const char *what);
  * the terminating NULL are added. ret points into hdrs and rm: both outlive the transfer's start.
  */
 void image_remote_xfer_req(struct remote *rm, const char *url, const char **hdrs, size_t n,
-			 struct http_xfer_req *ret);
+			   struct http_xfer_req *ret);
 
 /*
  * Perform one request, authenticating on a 401 challenge (once) and retrying.

@@ -139,7 +139,7 @@ static int snapshot_describe(struct image_store *s, sqlite3 *db, const char *id,
 }
 
 int image_store_snapshot_get(struct image_store *s, const char *id, struct image_snapshot **ret,
-			   struct berth_error **err)
+			     struct berth_error **err)
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	int r = image_store_db_open(s, &db, err);

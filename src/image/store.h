@@ -51,7 +51,7 @@ int image_content_has(struct image_store *s, const char *digest, uint64_t *ret_s
 int image_content_open(struct image_store *s, const char *digest, struct berth_error **err);
 /* Read a whole small blob (at most max bytes) into sb. */
 int image_content_read(struct image_store *s, const char *digest, size_t max, struct strbuf *sb,
-		     struct berth_error **err);
+		       struct berth_error **err);
 /* Remove a blob; absent is success. */
 int image_content_delete(struct image_store *s, const char *digest);
 
@@ -68,7 +68,7 @@ struct content_writer {
 int image_content_writer_open(struct image_store *s, struct content_writer *w, struct berth_error **err);
 /* Append data: 0 or -errno. */
 int image_content_writer_write(struct content_writer *w, const void *data, size_t len,
-			     struct berth_error **err);
+			       struct berth_error **err);
 /*
  * Verify (expected digest may be NULL: accept what was written; expected_size
  * < 0: no size check), fsync and publish. *ret_digest (may be NULL) gets the
@@ -76,13 +76,13 @@ int image_content_writer_write(struct content_writer *w, const void *data, size_
  * writer is finished either way (call image_content_writer_done()).
  */
 int image_content_writer_commit(struct content_writer *w, const char *expected, int64_t expected_size,
-			      char ret_digest[DIGEST_STRING_MAX], struct berth_error **err);
+				char ret_digest[DIGEST_STRING_MAX], struct berth_error **err);
 /* Drop the temp file if not committed; idempotent. */
 void image_content_writer_done(struct content_writer *w);
 
 /* Store a buffer; verifies against expected when non-NULL. */
 int image_content_write_buffer(struct image_store *s, const void *data, size_t len, const char *expected,
-			     char ret_digest[DIGEST_STRING_MAX], struct berth_error **err);
+			       char ret_digest[DIGEST_STRING_MAX], struct berth_error **err);
 
 /* ---- database ---- */
 
@@ -158,7 +158,7 @@ int image_store_digest_put(sqlite3 *db, const char *ref, const char *id, struct 
 /* 1 (and sizes, either may be NULL) when the layer row for chain_id exists, else 0. */
 int image_store_layer_get(sqlite3 *db, const char *chain_id, uint64_t *ret_size, uint64_t *ret_tar_size);
 int image_store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id, uint64_t size,
-			uint64_t tar_size, struct berth_error **err);
+			  uint64_t tar_size, struct berth_error **err);
 
 /*
  * Make sure every layer of img has its unpacked snapshot: fills chain_id,
@@ -168,7 +168,7 @@ int image_store_layer_put(sqlite3 *db, const char *chain_id, const char *diff_id
  * progress_id (may be NULL) gets per-layer events "Extracting"/"Pull complete".
  */
 int image_store_layers_unpack(struct image_store *s, struct store_image *img, image_progress_fn progress,
-			    void *userdata, const char *done_status, struct berth_error **err);
+			      void *userdata, const char *done_status, struct berth_error **err);
 
 /* Fill every layer's chain_id from the diff_ids. */
 void image_store_image_chain_ids(struct store_image *img);
@@ -180,7 +180,7 @@ void image_store_image_chain_ids(struct store_image *img);
  * done (false: the snapshot existed).
  */
 int image_store_layer_ensure(struct image_store *s, sqlite3 *db, struct store_layer *l, unpack_progress_fn fn,
-			   void *ud, bool *ret_unpacked, struct berth_error **err);
+			     void *ud, bool *ret_unpacked, struct berth_error **err);
 
 /*
  * Record img (layers unpacked, blobs stored) in one transaction, with tags
@@ -189,7 +189,7 @@ int image_store_layer_ensure(struct image_store *s, sqlite3 *db, struct store_la
  * synthesised from the config and layer blobs and stored first.
  */
 int image_store_image_finish(struct image_store *s, struct store_image *img, const char *const *tags,
-			   const char *repo_digest, struct berth_error **err);
+			     const char *repo_digest, struct berth_error **err);
 
 /* OCI layer media type of a stored blob by its magic bytes (tar, tar+gzip, tar+zstd). */
 const char *image_store_sniff_layer_type(struct image_store *s, const char *digest);
@@ -199,7 +199,7 @@ void image_store_short_id(const char *digest, char out[13]);
 
 /* Describe a container snapshot without mounting it. -ENOENT if unknown. */
 int image_store_snapshot_get(struct image_store *s, const char *id, struct image_snapshot **ret,
-			   struct berth_error **err);
+			     struct berth_error **err);
 
 /* Snapshot directory of a chain ID / a container: "<root>/snapshots/<hex or id>". Caller frees. */
 char *image_store_snapshot_dir(struct image_store *s, const char *id_or_digest);

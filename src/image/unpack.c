@@ -354,7 +354,8 @@ static int create_node(struct unpack_ctx *c, struct archive *a, struct archive_e
 			return berth_error_errno(err, "truncate '%s'", path);
 		c->size += (uint64_t)archive_entry_size(e);
 	}
-	/* dockerd's layer size (its graph driver's DiffSize) counts a symlink's lstat size: its target's length */
+	/* dockerd's layer size (its graph driver's DiffSize) counts a symlink's lstat size: its target's
+	 * length */
 	if (type == AE_IFLNK)
 		c->size += strlen(archive_entry_symlink(e));
 	if (type == AE_IFDIR)
@@ -500,7 +501,7 @@ static int unpack(int in_fd, int rootfd, const struct image_extract_opts *opts, 
 }
 
 int image_unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
-		     void *userdata, struct unpack_result *ret, struct berth_error **err)
+		       void *userdata, struct unpack_result *ret, struct berth_error **err)
 {
 	return unpack(in_fd, rootfd, NULL, expected_diff_id, progress, userdata, ret, err);
 }

@@ -34,7 +34,7 @@ struct unpack_result {
  * partial tree: the caller discards it.
  */
 int image_unpack_layer(int in_fd, int rootfd, const char *expected_diff_id, unpack_progress_fn progress,
-		     void *userdata, struct unpack_result *ret, struct berth_error **err);
+		       void *userdata, struct unpack_result *ret, struct berth_error **err);
 
 /*
  * Clean an archive path: strip leading "/", "." and empty components; refuse

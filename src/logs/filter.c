@@ -148,7 +148,8 @@ static int parse_cond(struct parser *ps, const char *stops, bool json, struct co
 	static const struct {
 		const char *text;
 		enum cmpop op;
-	} ops[] = { { "!=", OP_NE }, { "<=", OP_LE }, { ">=", OP_GE }, { "=", OP_EQ }, { "<", OP_LT }, { ">", OP_GT } };
+	} ops[] = { { "!=", OP_NE }, { "<=", OP_LE }, { ">=", OP_GE },
+		    { "=", OP_EQ },  { "<", OP_LT },  { ">", OP_GT } };
 	for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
 		size_t n = strlen(ops[i].text);
 		if (strncmp(ps->p, ops[i].text, n))
@@ -268,8 +269,8 @@ static int parse_selector(struct parser *ps, struct jexpr *e)
 		if (*ps->p == '.') {
 			ps->p++;
 			const char *b = ps->p;
-			while (isalnum((unsigned char)*ps->p) || *ps->p == '_' || *ps->p == '-' || *ps->p == '@' ||
-			       *ps->p == ':')
+			while (isalnum((unsigned char)*ps->p) || *ps->p == '_' || *ps->p == '-' ||
+			       *ps->p == '@' || *ps->p == ':')
 				ps->p++;
 			if (ps->p == b)
 				return fail(ps, "expected a property name in the selector");
@@ -321,8 +322,8 @@ static int parse_primary(struct parser *ps, struct jexpr **ret)
 	return 0;
 }
 
-static int parse_chain(struct parser *ps, const char *tok, char op, int (*next)(struct parser *, struct jexpr **),
-		       struct jexpr **ret)
+static int parse_chain(struct parser *ps, const char *tok, char op,
+		       int (*next)(struct parser *, struct jexpr **), struct jexpr **ret)
 {
 	struct jexpr *l = NULL;
 	int r = next(ps, &l);

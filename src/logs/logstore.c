@@ -25,12 +25,12 @@
 #include "common/strbuf.h"
 #include "logs/logstore.h"
 
-#define FRAME_MAGIC 0x31474c42u /* "BLG1" */
-#define EV_HDR      20          /* i64 timestamp, i64 ingestion, u32 length */
-#define N_BUCKETS   1024
+#define FRAME_MAGIC           0x31474c42u /* "BLG1" */
+#define EV_HDR                20          /* i64 timestamp, i64 ingestion, u32 length */
+#define N_BUCKETS             1024
 #define FRAME_SPARES          4         /* frame buffers kept for appends */
 #define FRAME_SPARE_MAX       (2 << 20) /* ... when no larger than this */
-#define COMPACT_MARK "compact.done"
+#define COMPACT_MARK          "compact.done"
 /* Sealed segments holding more batches than this per segment get merged. */
 #define SMALL_BATCHES_PER_SEG 64
 
@@ -406,7 +406,8 @@ static int check_batch(const struct logs_in_event *ev, size_t n, struct berth_er
 		total += ev[i].len;
 	}
 	if (total > LOGS_MAX_BATCH_BYTES)
-		return berth_error_msg(err, EINVAL, "batch of %zu bytes (at most %d)", total, LOGS_MAX_BATCH_BYTES);
+		return berth_error_msg(err, EINVAL, "batch of %zu bytes (at most %d)", total,
+				       LOGS_MAX_BATCH_BYTES);
 	return 0;
 }
 
@@ -419,7 +420,9 @@ static int append_locked(struct logs_store *s, struct lstream *st, const struct 
 		total += EV_HDR + ev[i].len;
 	struct strbuf *sb = frame_take(s);
 	strbuf_grow(sb, total);
-	struct frame_hdr h = { .count = (uint32_t)n, .ingest = ingest_ms, .token = token, .first_seq = st->next_seq };
+	struct frame_hdr h = {
+		.count = (uint32_t)n, .ingest = ingest_ms, .token = token, .first_seq = st->next_seq
+	};
 	for (size_t i = 0; i < n; i++) {
 		h.min_ts = i == 0 || ev[i].timestamp < h.min_ts ? ev[i].timestamp : h.min_ts;
 		h.max_ts = i == 0 || ev[i].timestamp > h.max_ts ? ev[i].timestamp : h.max_ts;
@@ -442,7 +445,8 @@ static int append_locked(struct logs_store *s, struct lstream *st, const struct 
 }
 
 int logs_append(struct logs_store *s, const char *group, const char *stream, const struct logs_in_event *ev,
-		size_t n, int64_t ingest_ms, uint64_t token, uint64_t *ret_first_seq, struct berth_error **err)
+		size_t n, int64_t ingest_ms, uint64_t token, uint64_t *ret_first_seq,
+		struct berth_error **err)
 {
 	int r = check_batch(ev, n, err);
 	if (r < 0)
@@ -462,9 +466,9 @@ int logs_append(struct logs_store *s, const char *group, const char *stream, con
 	return r;
 }
 
-int logs_append_from(struct logs_store *s, const char *group, const char *stream, const struct logs_in_event *ev,
-		     const uint64_t *offsets, size_t n, int64_t ingest_ms, uint64_t end, size_t *ret_taken,
-		     uint64_t *ret_token, struct berth_error **err)
+int logs_append_from(struct logs_store *s, const char *group, const char *stream,
+		     const struct logs_in_event *ev, const uint64_t *offsets, size_t n, int64_t ingest_ms,
+		     uint64_t end, size_t *ret_taken, uint64_t *ret_token, struct berth_error **err)
 {
 	int r = check_batch(ev, n, err);
 	if (r < 0)
@@ -658,8 +662,8 @@ int logs_read_stream(struct logs_store *s, const char *group, const char *stream
 	return r;
 }
 
-int logs_stream_stat(struct logs_store *s, const char *group, const char *stream, struct logs_stream_stat *ret,
-		     struct berth_error **err)
+int logs_stream_stat(struct logs_store *s, const char *group, const char *stream,
+		     struct logs_stream_stat *ret, struct berth_error **err)
 {
 	struct lstream *st = get_stream(s, group, stream);
 	pthread_mutex_lock(&st->lock);
@@ -727,13 +731,13 @@ static uint64_t drop_expired_segments(struct lstream *st, int64_t before)
 struct compactor {
 	struct logs_store *s;
 	struct lstream *st;
-	struct strbuf frame;      /* header + payload being built */
+	struct strbuf frame; /* header + payload being built */
 	struct frame_hdr h;
-	uint64_t seg, seg_size;   /* output segment being written */
+	uint64_t seg, seg_size; /* output segment being written */
 	int fd;
-	uint64_t *segs, *sizes;   /* output segments */
+	uint64_t *segs, *sizes; /* output segments */
 	size_t n_segs;
-	struct batch *b;          /* output index */
+	struct batch *b; /* output index */
 	size_t n_b, cap_b;
 };
 
@@ -807,8 +811,9 @@ static int compact_locked(struct logs_store *s, struct lstream *st, int64_t befo
 			if (ev[k].timestamp < before)
 				continue;
 			bool contiguous = c.frame.len && c.h.first_seq + c.h.count == ev[k].seq;
-			if (c.frame.len && (!contiguous || c.frame.len + ev[k].len + EV_HDR > LOGS_MAX_BATCH_BYTES ||
-					    c.h.count >= LOGS_MAX_BATCH_EVENTS))
+			if (c.frame.len &&
+			    (!contiguous || c.frame.len + ev[k].len + EV_HDR > LOGS_MAX_BATCH_BYTES ||
+			     c.h.count >= LOGS_MAX_BATCH_EVENTS))
 				r = compactor_flush(&c, err);
 			if (r >= 0 && !c.frame.len)
 				compactor_start(&c, ev[k].seq);

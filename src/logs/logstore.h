@@ -39,11 +39,11 @@
 #include "common/error.h"
 
 /* Largest event message (CloudWatch: 256 KiB including 26 bytes of overhead). */
-#define LOGS_MAX_EVENT_BYTES     (256 * 1024)
+#define LOGS_MAX_EVENT_BYTES  (256 * 1024)
 /* Largest batch accepted by logs_append (CloudWatch: 10,000 events, 1 MiB). */
-#define LOGS_MAX_BATCH_EVENTS    10000
-#define LOGS_MAX_BATCH_BYTES     (1 << 20)
-#define LOGS_DEFAULT_SEGMENT     (64 << 20)
+#define LOGS_MAX_BATCH_EVENTS 10000
+#define LOGS_MAX_BATCH_BYTES  (1 << 20)
+#define LOGS_DEFAULT_SEGMENT  (64 << 20)
 
 struct logs_store;
 
@@ -70,7 +70,8 @@ struct logs_in_event {
  * (may be NULL) the first one's sequence number. -EINVAL for a bad batch.
  */
 int logs_append(struct logs_store *s, const char *group, const char *stream, const struct logs_in_event *ev,
-		size_t n, int64_t ingest_ms, uint64_t token, uint64_t *ret_first_seq, struct berth_error **err);
+		size_t n, int64_t ingest_ms, uint64_t token, uint64_t *ret_first_seq,
+		struct berth_error **err);
 
 /*
  * Exactly-once append for a source that numbers its events (the agent: byte
@@ -80,9 +81,9 @@ int logs_append(struct logs_store *s, const char *group, const char *stream, con
  * events with offsets[i] >= T are appended (none is fine) with token end.
  * *ret_taken: events appended; *ret_token: the stream's token after the call.
  */
-int logs_append_from(struct logs_store *s, const char *group, const char *stream, const struct logs_in_event *ev,
-		     const uint64_t *offsets, size_t n, int64_t ingest_ms, uint64_t end, size_t *ret_taken,
-		     uint64_t *ret_token, struct berth_error **err);
+int logs_append_from(struct logs_store *s, const char *group, const char *stream,
+		     const struct logs_in_event *ev, const uint64_t *offsets, size_t n, int64_t ingest_ms,
+		     uint64_t end, size_t *ret_taken, uint64_t *ret_token, struct berth_error **err);
 
 struct logs_event {
 	uint64_t seq;
@@ -95,10 +96,10 @@ struct logs_event {
 typedef int (*logs_event_fn)(void *userdata, const struct logs_event *ev);
 
 struct logs_read {
-	uint64_t seq;                /* forward: first seq read; backward: read before it (UINT64_MAX: end) */
-	bool backward;               /* newest first */
-	int64_t start_ms, end_ms;    /* timestamp >= start (0: any) and < end (0: any) */
-	int64_t expired_before;      /* events with timestamp < this are gone (retention); 0: none */
+	uint64_t seq;             /* forward: first seq read; backward: read before it (UINT64_MAX: end) */
+	bool backward;            /* newest first */
+	int64_t start_ms, end_ms; /* timestamp >= start (0: any) and < end (0: any) */
+	int64_t expired_before;   /* events with timestamp < this are gone (retention); 0: none */
 };
 
 /*
@@ -112,14 +113,14 @@ int logs_read_stream(struct logs_store *s, const char *group, const char *stream
 		     logs_event_fn fn, void *userdata, uint64_t *ret_seq, struct berth_error **err);
 
 struct logs_stream_stat {
-	uint64_t next_seq;    /* events ever appended */
-	uint64_t token;       /* the last batch's token (0 when none) */
+	uint64_t next_seq; /* events ever appended */
+	uint64_t token;    /* the last batch's token (0 when none) */
 	uint64_t stored_bytes;
 	int64_t first_ts, last_ts, last_ingest; /* 0 when empty */
-	bool time_ordered;    /* every batch's timestamps >= the previous batch's */
+	bool time_ordered;                      /* every batch's timestamps >= the previous batch's */
 };
-int logs_stream_stat(struct logs_store *s, const char *group, const char *stream, struct logs_stream_stat *ret,
-		     struct berth_error **err);
+int logs_stream_stat(struct logs_store *s, const char *group, const char *stream,
+		     struct logs_stream_stat *ret, struct berth_error **err);
 
 /* Remove the stream's events and directory (a later append starts at seq 0 again). */
 int logs_stream_delete(struct logs_store *s, const char *group, const char *stream, struct berth_error **err);

@@ -106,7 +106,8 @@ static int ipam_entry(const json_t *c, size_t i, struct net_create_opts *o, stru
 		return r;
 	if (subnet && strchr(subnet, ':')) {
 		if (o->subnet6)
-			return berth_error_msg(err, EOPNOTSUPP, "only one IPv6 subnet per network is supported");
+			return berth_error_msg(err, EOPNOTSUPP,
+					       "only one IPv6 subnet per network is supported");
 		if (json_object_size(json_object_get(c, "AuxiliaryAddresses")))
 			return berth_error_msg(err, EOPNOTSUPP, "IPv6 auxiliary addresses are not supported");
 		o->subnet6 = subnet;
@@ -131,7 +132,8 @@ static int ipam_from(const json_t *body, struct net_create_opts *o, struct berth
 	if ((r = json_get_array(ipam, "IPAM", "Config", 0, &config, err)) <= 0)
 		return r;
 	if (json_array_size(config) > 2)
-		return berth_error_msg(err, EOPNOTSUPP, "at most one IPv4 and one IPv6 IPAM config per network");
+		return berth_error_msg(err, EOPNOTSUPP,
+				       "at most one IPv4 and one IPv6 IPAM config per network");
 	size_t i;
 	json_t *c;
 	json_array_foreach (config, i, c)
@@ -194,12 +196,13 @@ int net_api_parse_connect(const json_t *body, const char **ret_container, struct
 	if ((r = json_get_string(body, NULL, "Container", JSON_REQUIRED, &ctr, err)) < 0 ||
 	    (r = json_get_object(body, NULL, "EndpointConfig", 0, &cfg, err)) < 0)
 		return r;
-	if (cfg && ((r = json_get_string(cfg, "EndpointConfig", "MacAddress", 0, &o.mac, err)) < 0 ||
-		    (r = json_get_object(cfg, "EndpointConfig", "IPAMConfig", 0, &ipam, err)) < 0 ||
-		    (ipam && (r = json_get_string(ipam, "EndpointConfig.IPAMConfig", "IPv4Address", 0,
-						  &o.ipv4, err)) < 0) ||
-		    (ipam && (r = json_get_string(ipam, "EndpointConfig.IPAMConfig", "IPv6Address", 0,
-						  &o.ipv6, err)) < 0)))
+	if (cfg &&
+	    ((r = json_get_string(cfg, "EndpointConfig", "MacAddress", 0, &o.mac, err)) < 0 ||
+	     (r = json_get_object(cfg, "EndpointConfig", "IPAMConfig", 0, &ipam, err)) < 0 ||
+	     (ipam &&
+	      (r = json_get_string(ipam, "EndpointConfig.IPAMConfig", "IPv4Address", 0, &o.ipv4, err)) < 0) ||
+	     (ipam &&
+	      (r = json_get_string(ipam, "EndpointConfig.IPAMConfig", "IPv6Address", 0, &o.ipv6, err)) < 0)))
 		return r;
 	if (o.ipv6 && !*o.ipv6)
 		o.ipv6 = NULL;
@@ -298,11 +301,14 @@ json_t *net_api_network_settings(const struct net_container *c, const char *cons
 		      "SecondaryIPAddresses", "SecondaryIPv6Addresses");
 	json_object_set_new(j, "EndpointID", json_string(primary ? primary->endpoint_id : ""));
 	json_object_set_new(j, "Gateway", json_string(primary && primary->gateway ? primary->gateway : ""));
-	json_object_set_new(j, "GlobalIPv6Address", json_string(primary && primary->ipv6 ? primary->ipv6 : ""));
-	json_object_set_new(j, "GlobalIPv6PrefixLen", json_integer(primary && primary->ipv6 ? primary->prefix_len6 : 0));
+	json_object_set_new(j, "GlobalIPv6Address",
+			    json_string(primary && primary->ipv6 ? primary->ipv6 : ""));
+	json_object_set_new(j, "GlobalIPv6PrefixLen",
+			    json_integer(primary && primary->ipv6 ? primary->prefix_len6 : 0));
 	json_object_set_new(j, "IPAddress", json_string(primary && primary->ipv4 ? primary->ipv4 : ""));
 	json_object_set_new(j, "IPPrefixLen", json_integer(primary ? primary->prefix_len : 0));
-	json_object_set_new(j, "IPv6Gateway", json_string(primary && primary->gateway6 ? primary->gateway6 : ""));
+	json_object_set_new(j, "IPv6Gateway",
+			    json_string(primary && primary->gateway6 ? primary->gateway6 : ""));
 	json_object_set_new(j, "MacAddress", json_string(primary && primary->mac ? primary->mac : ""));
 	json_object_set_new(j, "Networks", nets);
 	return j;

@@ -139,7 +139,7 @@ int net_cni_result_validate(const json_t *res, const char *want_version, struct 
 }
 
 int net_cni_result_parse(const char *buf, size_t len, const char *want_version, json_t **ret,
-		     struct berth_error **err)
+			 struct berth_error **err)
 {
 	json_auto_t *j = NULL;
 	int r = json_parse(buf, len, "cni result", &j, err);
@@ -153,7 +153,7 @@ int net_cni_result_parse(const char *buf, size_t len, const char *want_version, 
 }
 
 int net_cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char gw[IP4_STR_MAX],
-		    char mac[18], struct berth_error **err)
+			char mac[18], struct berth_error **err)
 {
 	json_t *ips = json_object_get(res, "ips");
 	size_t i;

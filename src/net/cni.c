@@ -208,7 +208,7 @@ static const char *plugin_type(const json_t *p)
 }
 
 int net_cni_list_del(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
-		 const json_t *prev_result, struct berth_error **err)
+		     const json_t *prev_result, struct berth_error **err)
 {
 	int r = net_cni_conflist_validate(conflist, err);
 	if (r < 0)
@@ -278,7 +278,7 @@ int net_cni_list_add(const struct cni_exec *x, const json_t *conflist, const str
 }
 
 int net_cni_list_check(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
-		   const json_t *prev_result, struct berth_error **err)
+		       const json_t *prev_result, struct berth_error **err)
 {
 	int r = net_cni_conflist_validate(conflist, err);
 	if (r < 0)
@@ -352,7 +352,7 @@ int net_cni_list_status(const struct cni_exec *x, const json_t *conflist, struct
 }
 
 int net_cni_list_gc(const struct cni_exec *x, const json_t *conflist, const json_t *valid_attachments,
-		struct berth_error **err)
+		    struct berth_error **err)
 {
 	json_auto_t *extra = json_pack("{s:O}", "cni.dev/valid-attachments", valid_attachments);
 	return list_11_call(x, conflist, "GC", extra, true, err);

@@ -189,7 +189,8 @@ static int proxy_spawn(const json_t *port, const char *to_ip, pid_t *ret_pid, st
 	int r = net_port_proxy_listen(proto, net_rec_str(port, "host_ip"), hp, &fd, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *cport = xasprintf("%d", (int)json_integer_value(json_object_get(port, "container_port")));
+	_cleanup_free_ char *cport =
+	    xasprintf("%d", (int)json_integer_value(json_object_get(port, "container_port")));
 	const char *argv[] = { "/proc/self/exe", "net-tool", "port-proxy", proto, to_ip, cport, NULL };
 	struct proc_spawn_opts o = PROC_SPAWN_OPTS_INIT;
 	o.argv = argv;
@@ -204,7 +205,8 @@ static int proxy_spawn(const json_t *port, const char *to_ip, pid_t *ret_pid, st
 	strbuf_trim_trailing(&out);
 	strbuf_trim_trailing(&errout);
 	if (proc_exit_code(status) != 0 || util_parse_int64(out.buf, &pid) < 0 || pid <= 1)
-		return berth_error_msg(err, EIO, "start the port forwarder: %s", errout.len ? errout.buf : "failed");
+		return berth_error_msg(err, EIO, "start the port forwarder: %s",
+				       errout.len ? errout.buf : "failed");
 	*ret_pid = (pid_t)pid;
 	return 0;
 }
@@ -253,7 +255,8 @@ static int proxies_start(struct net_ctx *ctx, json_t *rec, struct berth_error **
 		int prefix;
 		char gw[IP4_STR_MAX], mac[18], ip[IP4_STR_MAX];
 		if (!res || net_cni_result_ipv4(res, &a, &prefix, gw, mac, NULL) < 0)
-			return berth_error_msg(err, EINVAL, "publishing on '%s' needs a bridge network address",
+			return berth_error_msg(err, EINVAL,
+					       "publishing on '%s' needs a bridge network address",
 					       net_rec_str(p, "host_ip"));
 		net_ip4_format(a, ip);
 		pid_t pid = 0;
@@ -545,7 +548,8 @@ static int disconnect_locked(struct net_ctx *ctx, const char *container_id, cons
 		if (!streq_ptr(net_rec_str(ep, "network_id"), nw->id))
 			continue;
 		/* disconnected: the address is not kept (first: a failure changes nothing) */
-		if ((r = net_reserve_drop(ctx, container_id, nw->id, err)) < 0 || (r = net_ep_del(ctx, rec, ep, err)) < 0)
+		if ((r = net_reserve_drop(ctx, container_id, nw->id, err)) < 0 ||
+		    (r = net_ep_del(ctx, rec, ep, err)) < 0)
 			return r;
 		json_array_remove(eps, i);
 		if ((r = net_rec_save(ctx, rec, err)) < 0)

@@ -89,7 +89,7 @@ static size_t build(const uint8_t *query, const struct dns_query *q, int rcode, 
 }
 
 size_t net_dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, const uint32_t *addrs,
-		       size_t n, uint8_t *out, size_t cap)
+			   size_t n, uint8_t *out, size_t cap)
 {
 	uint32_t be[DNS_MAX_ANSWERS];
 	if (n > DNS_MAX_ANSWERS)
@@ -100,7 +100,7 @@ size_t net_dns_build_reply(const uint8_t *query, const struct dns_query *q, int 
 }
 
 size_t net_dns_build_reply6(const uint8_t *query, const struct dns_query *q, const struct in6_addr *addrs,
-			size_t n, uint8_t *out, size_t cap)
+			    size_t n, uint8_t *out, size_t cap)
 {
 	return build(query, q, DNS_RCODE_OK, DNS_TYPE_AAAA, (const uint8_t *)addrs, 16, n, out, cap);
 }

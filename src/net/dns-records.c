@@ -109,7 +109,7 @@ int net_dns_records_parse(const char *text, size_t len, struct dns_records **ret
 }
 
 size_t net_dns_records_lookup(const struct dns_records *r, const char *name, uint32_t *out, size_t cap,
-			  bool *ret_known)
+			      bool *ret_known)
 {
 	size_t n = 0;
 	bool known = false;

@@ -286,7 +286,7 @@ static void handle(struct net_dns *d, const struct dns_sock *s)
 			len = net_dns_build_reply6(in, &q, ans.a6, ans.n6, out, sizeof(out));
 		else
 			len = net_dns_build_reply(in, &q, DNS_RCODE_OK, ans.a4,
-					      q.qtype == DNS_TYPE_A ? ans.n4 : 0, out, sizeof(out));
+						  q.qtype == DNS_TYPE_A ? ans.n4 : 0, out, sizeof(out));
 		if (len)
 			sendto(s->fd, out, len, 0, (struct sockaddr *)&from, fl);
 		return;

@@ -173,21 +173,24 @@ static int ip_available(struct net_ctx *ctx, const char *self_id, const struct n
 }
 
 /* --ip6: a dual-stack user network, inside its IPv6 subnet, not its gateway, not used by another. */
-static int static_ip6_check(struct net_ctx *ctx, const char *self_id, const struct net_network *n, const char *ip,
-			    const json_t *all_recs, char canon[IP6_STR_MAX], struct berth_error **err)
+static int static_ip6_check(struct net_ctx *ctx, const char *self_id, const struct net_network *n,
+			    const char *ip, const json_t *all_recs, char canon[IP6_STR_MAX],
+			    struct berth_error **err)
 {
 	struct ip6net sn;
 	uint8_t a[16], gw[16];
 	if (!net_network_is_user(n) || !n->ipv6)
-		return berth_error_msg(err, EINVAL,
-				       "user specified IPv6 address is supported on user defined IPv6 networks only");
+		return berth_error_msg(
+		    err, EINVAL,
+		    "user specified IPv6 address is supported on user defined IPv6 networks only");
 	int r = net_ip6_parse(ip, "IPv6 address", a, err);
 	if (r < 0 || (r = net_ip6net_parse(n->subnet6, "subnet", &sn, err)) < 0 ||
 	    (r = net_ip6_parse(n->gateway6, "gateway", gw, err)) < 0)
 		return r;
 	if (!net_ip6net_contains(&sn, a) || !memcmp(a, sn.addr, 16) || !memcmp(a, gw, 16))
-		return berth_error_msg(err, EADDRNOTAVAIL, "address '%s' is not available in network '%s' (%s)",
-				       ip, n->name, n->subnet6);
+		return berth_error_msg(err, EADDRNOTAVAIL,
+				       "address '%s' is not available in network '%s' (%s)", ip, n->name,
+				       n->subnet6);
 	net_ip6_format(a, canon);
 	size_t i, k;
 	json_t *rec, *ep;
@@ -196,18 +199,20 @@ static int static_ip6_check(struct net_ctx *ctx, const char *self_id, const stru
 			char other[IP6_STR_MAX] = "", gw6[IP6_STR_MAX];
 			int p;
 			json_t *res = json_object_get(ep, "result");
-			if (streq_ptr(net_rec_str(rec, "id"), self_id) || !streq_ptr(net_rec_str(ep, "network_id"), n->id))
+			if (streq_ptr(net_rec_str(rec, "id"), self_id) ||
+			    !streq_ptr(net_rec_str(ep, "network_id"), n->id))
 				continue;
 			if (res)
 				(void)net_cni_result_ipv6(res, other, &p, gw6);
 			if (streq(other, canon) || streq_ptr(net_rec_str(ep, "ipv6_request"), canon))
 				return berth_error_msg(err, EADDRNOTAVAIL,
-						       "address '%s' is already in use in network '%s'", ip, n->name);
+						       "address '%s' is already in use in network '%s'", ip,
+						       n->name);
 		}
 	_cleanup_free_ char *ipam_name = net_network_ipam_name(n);
 	if (net_reserve_lease_taken(ctx, ipam_name, canon, self_id)) /* kept by a stopped container */
-		return berth_error_msg(err, EADDRNOTAVAIL, "address '%s' is already in use in network '%s'", ip,
-				       n->name);
+		return berth_error_msg(err, EADDRNOTAVAIL, "address '%s' is already in use in network '%s'",
+				       ip, n->name);
 	return 0;
 }
 
@@ -307,8 +312,9 @@ int net_ep_new(struct net_ctx *ctx, json_t *rec, const struct net_network *n,
 	/* CNI_ARGS IP= takes one address: the IPv6 one goes in the plugin config's args.cni.ips,
 	 * which the bridge plugin hands to host-local with the rest of its config */
 	if (ip6[0])
-		json_object_set_new(json_array_get(json_object_get(json_object_get(ep, "conflist"), "plugins"), 0),
-				    "args", json_pack("{s:{s:[s]}}", "cni", "ips", ip6));
+		json_object_set_new(
+		    json_array_get(json_object_get(json_object_get(ep, "conflist"), "plugins"), 0), "args",
+		    json_pack("{s:{s:[s]}}", "cni", "ips", ip6));
 	if (want || mac) {
 		_cleanup_strbuf_ struct strbuf args = STRBUF_INIT;
 		strbuf_addstr(&args, "IgnoreUnknown=1");

@@ -55,7 +55,7 @@ void net_fw_render(struct strbuf *sb, const struct fw_chains *c, const struct fw
 }
 
 void net_fw_render_family(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n,
-		      bool v6)
+			  bool v6)
 {
 	strbuf_addf(sb, "*filter\n:%s - [0:0]\n:%s - [0:0]\n", c->iso1, c->iso2);
 	for (size_t i = 0; i < n; i++)
@@ -77,7 +77,8 @@ void net_fw_render_family(struct strbuf *sb, const struct fw_chains *c, const st
 	for (size_t i = 0; i < n; i++) {
 		const char *subnet = v6 ? nets[i].subnet6 : nets[i].subnet;
 		if (!nets[i].internal && subnet)
-			strbuf_addf(sb, "-A %s -s %s ! -o %s -j MASQUERADE\n", c->nat, subnet, nets[i].bridge);
+			strbuf_addf(sb, "-A %s -s %s ! -o %s -j MASQUERADE\n", c->nat, subnet,
+				    nets[i].bridge);
 	}
 	strbuf_addstr(sb, "COMMIT\n");
 }
@@ -102,8 +103,8 @@ static int run_tool(const char *const *argv, const char *input, int timeout_ms, 
 }
 
 /* Insert "-t table -I from 1 -j to" unless present (tool: iptables or ip6tables). */
-static int fw_ensure_jump(const char *tool, const char *table, const char *from, const char *to, int timeout_ms,
-			  struct berth_error **err)
+static int fw_ensure_jump(const char *tool, const char *table, const char *from, const char *to,
+			  int timeout_ms, struct berth_error **err)
 {
 	int code = 0;
 	struct berth_error *e = NULL;
@@ -135,7 +136,8 @@ static int fw_sync_family(const struct fw_chains *c, const struct fw_net *nets, 
 	net_fw_render_family(&in, c, nets, n, v6);
 	int code = 0;
 	const char *tool = v6 ? "ip6tables" : "iptables";
-	const char *restore[] = { v6 ? "ip6tables-restore" : "iptables-restore", "-w", "5", "--noflush", NULL };
+	const char *restore[] = { v6 ? "ip6tables-restore" : "iptables-restore", "-w", "5", "--noflush",
+				  NULL };
 	struct berth_error *e = NULL;
 	int r = run_tool(restore, in.buf, timeout_ms, &code, &e);
 	if (r < 0 || code != 0) {
@@ -143,7 +145,8 @@ static int fw_sync_family(const struct fw_chains *c, const struct fw_net *nets, 
 			*err = e;
 		else
 			berth_error_free(e);
-		return berth_error_wrap(err, r < 0 ? r : -EIO, "rebuild %s isolation chains", v6 ? "IPv6" : "IPv4");
+		return berth_error_wrap(err, r < 0 ? r : -EIO, "rebuild %s isolation chains",
+					v6 ? "IPv6" : "IPv4");
 	}
 	berth_error_free(e);
 	if ((r = fw_ensure_jump(tool, "filter", "FORWARD", c->iso1, timeout_ms, err)) < 0)
@@ -152,7 +155,7 @@ static int fw_sync_family(const struct fw_chains *c, const struct fw_net *nets, 
 }
 
 int net_fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, bool v6, int timeout_ms,
-	    struct berth_error **err)
+		struct berth_error **err)
 {
 	int r = fw_sync_family(c, nets, n, false, timeout_ms, err);
 	return r < 0 || !v6 ? r : fw_sync_family(c, nets, n, true, timeout_ms, err);

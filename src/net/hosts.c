@@ -78,7 +78,7 @@ static void add_list(struct strbuf *sb, const char *key, const char *const *v)
 }
 
 void net_resolv_conf_render(struct strbuf *sb, const char *host_conf, const char *const *dns,
-			const char *const *search, const char *const *options)
+			    const char *const *search, const char *const *options)
 {
 	_cleanup_strbuf_ struct strbuf ns = STRBUF_INIT, se = STRBUF_INIT, op = STRBUF_INIT;
 	host_resolv(host_conf, &ns, &se, &op);

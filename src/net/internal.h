@@ -31,7 +31,7 @@ int net_ip4_parse(const char *s, const char *what, uint32_t *ret, struct berth_e
 void net_ip4_format(uint32_t a, char out[IP4_STR_MAX]);
 /* "a.b.c.d/n"; host bits must be zero unless allow_host (then *ret_host gets the address). */
 int net_ip4net_parse(const char *s, const char *what, bool allow_host, struct ip4net *ret, uint32_t *ret_host,
-		 struct berth_error **err);
+		     struct berth_error **err);
 /* Canonical "a.b.c.d/n", caller frees. */
 char *net_ip4net_format(const struct ip4net *n);
 bool net_ip4net_overlap(const struct ip4net *a, const struct ip4net *b);
@@ -105,10 +105,10 @@ int net_cni_list_add(const struct cni_exec *x, const json_t *conflist, const str
 		     json_t **ret, struct berth_error **err);
 /* DEL in reverse order with prevResult (may be NULL). Continues past failures; first error returned. */
 int net_cni_list_del(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
-		 const json_t *prev_result, struct berth_error **err);
+		     const json_t *prev_result, struct berth_error **err);
 /* CHECK in order with the cached result. */
 int net_cni_list_check(const struct cni_exec *x, const json_t *conflist, const struct cni_runtime *rt,
-		   const json_t *prev_result, struct berth_error **err);
+		       const json_t *prev_result, struct berth_error **err);
 /*
  * STATUS: plugins that speak CNI 1.1 get a STATUS call; older ones (Debian 12
  * ships 1.0) must at least answer VERSION. 0 when every plugin is ready.
@@ -120,19 +120,19 @@ int net_cni_list_status(const struct cni_exec *x, const json_t *conflist, struct
  * stale attachments one by one, which is what it has records for anyway).
  */
 int net_cni_list_gc(const struct cni_exec *x, const json_t *conflist, const json_t *valid_attachments,
-		struct berth_error **err);
+		    struct berth_error **err);
 /*
  * Parse and strictly validate a CNI 1.0 success result (stdout of ADD). The
  * cniVersion must equal want_version. Fuzzed by tests/fuzz/fuzz-cni-result.c.
  */
 int net_cni_result_parse(const char *buf, size_t len, const char *want_version, json_t **ret,
-		     struct berth_error **err);
+			 struct berth_error **err);
 /* Validate an already parsed result object. */
 int net_cni_result_validate(const json_t *res, const char *want_version, struct berth_error **err);
 /* First IPv4 address of a result: address, prefix, gateway ("" if none), mac of its interface ("" if none).
  */
 int net_cni_result_ipv4(const json_t *res, uint32_t *ret_addr, int *ret_prefix, char gw[IP4_STR_MAX],
-		    char mac[18], struct berth_error **err);
+			char mac[18], struct berth_error **err);
 /* First IPv6 address of a result: "x::2", its prefix length, gateway ("" if none); -ENOENT when none. */
 int net_cni_result_ipv6(const json_t *res, char addr[IP6_STR_MAX], int *ret_prefix, char gw[IP6_STR_MAX]);
 
@@ -162,7 +162,7 @@ int net_file_rewrite_in_place(const char *path, const char *data, size_t len, st
  * search, options (NULL-terminated, may be NULL) replace the host's values.
  */
 void net_resolv_conf_render(struct strbuf *sb, const char *host_conf, const char *const *dns,
-			const char *const *search, const char *const *options);
+			    const char *const *search, const char *const *options);
 /* --add-host "name:ip" (ip may be IPv6 or "host-gateway"). Splits into fresh strings. */
 int net_extra_host_parse(const char *s, char **ret_name, char **ret_ip, struct berth_error **err);
 
@@ -195,7 +195,7 @@ void net_fw_chains_init(struct fw_chains *c, const char *tag);
  * one empties them.
  */
 int net_fw_sync(const struct fw_chains *c, const struct fw_net *nets, size_t n, bool v6, int timeout_ms,
-	    struct berth_error **err);
+		struct berth_error **err);
 /*
  * Remove the chains shared by every daemon in versions before fw_chains
  * (BERTH-ISOLATION-1/2, BERTH-POSTROUTING) and the jumps to them; nothing
@@ -214,7 +214,7 @@ int net_fw_remove(const struct fw_chains *c, bool v6, int timeout_ms, struct ber
 void net_fw_render(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n);
 /* The same for one family (v6: ip6tables-restore input, MASQUERADE of subnet6). */
 void net_fw_render_family(struct strbuf *sb, const struct fw_chains *c, const struct fw_net *nets, size_t n,
-		      bool v6);
+			  bool v6);
 
 /* ---- ports.c ---- */
 
@@ -250,11 +250,11 @@ int net_dns_parse_query(const uint8_t *buf, size_t len, struct dns_query *q, str
 /* Reply = header + question of `query` + n A records (at most DNS_MAX_ANSWERS, host order); 0 when
  * cap is too small. */
 size_t net_dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, const uint32_t *addrs,
-		       size_t n, uint8_t *out, size_t cap);
+			   size_t n, uint8_t *out, size_t cap);
 /* The same with n AAAA records, rcode NOERROR. */
 struct in6_addr;
 size_t net_dns_build_reply6(const uint8_t *query, const struct dns_query *q, const struct in6_addr *addrs,
-			size_t n, uint8_t *out, size_t cap);
+			    size_t n, uint8_t *out, size_t cap);
 
 /* ---- dns-records.c: the resolver's extra record source ---- */
 
@@ -273,7 +273,7 @@ int net_dns_records_parse(const char *text, size_t len, struct dns_records **ret
  * address: NOERROR with no answer rather than forwarding).
  */
 size_t net_dns_records_lookup(const struct dns_records *r, const char *name, uint32_t *out, size_t cap,
-			  bool *ret_known);
+			      bool *ret_known);
 struct dns_records *net_dns_records_free(struct dns_records *r);
 
 /* ---- names ---- */
@@ -297,9 +297,9 @@ struct net_ctx {
 	char *netns_dir; /* <exec_root>/net/netns */
 	char *cni_path;
 	char *bridge_name;
-	char *bridge_subnet; /* requested, may be NULL */
+	char *bridge_subnet;  /* requested, may be NULL */
 	char *bridge_subnet6; /* requested IPv6 subnet of the default network, may be NULL */
-	char *shim_dir;      /* <exec_root>/net/cni-shim: "ip6tables" -> /bin/false, first in plugins' PATH */
+	char *shim_dir; /* <exec_root>/net/cni-shim: "ip6tables" -> /bin/false, first in plugins' PATH */
 	int timeout_ms;
 	struct fw_chains fw;   /* this daemon's iptables chains (firewall.c) */
 	int lock_fd;           /* <root>/net/lock, flock'd by net_lock() */
@@ -316,7 +316,7 @@ void net_relock(struct net_ctx *ctx);
 /* Networks, lock held. */
 int net_network_load_all(struct net_ctx *ctx, struct net_network ***ret, struct berth_error **err);
 int net_network_find(struct net_network *const *all, const char *name_or_id, struct net_network **ret,
-		 struct berth_error **err);
+		     struct berth_error **err);
 bool net_network_is_user(const struct net_network *n);
 /*
  * CNI network configuration list of a network; portmap is added when with_ports.
@@ -324,7 +324,7 @@ bool net_network_is_user(const struct net_network *n);
  * (docker lets a static --ip/--ip6 sit outside --ip-range; host-local only hands out in-range ones).
  */
 json_t *net_network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole4,
-			 bool whole6);
+			     bool whole6);
 /* The network's name in CNI and on disk (conflist "name", host-local's <root>/net/ipam/<it>/):
  * its name when that is a file-safe [a-zA-Z0-9][a-zA-Z0-9_.-]* (every network before names with
  * spaces were allowed), else its id. Caller frees. */

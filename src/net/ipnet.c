@@ -34,7 +34,7 @@ void net_ip4_format(uint32_t a, char out[IP4_STR_MAX])
 }
 
 int net_ip4net_parse(const char *s, const char *what, bool allow_host, struct ip4net *ret, uint32_t *ret_host,
-		 struct berth_error **err)
+		     struct berth_error **err)
 {
 	const char *slash = s ? strchr(s, '/') : NULL;
 	if (!slash || slash - s >= IP4_STR_MAX)

@@ -67,19 +67,19 @@
 /* "aa:bb:cc:dd:ee:ff" (hex digits of either case). */
 bool net_mac_valid(const char *s);
 /* Most networks a container can be attached to at once (eth0..eth31). */
-#define NET_MAX_ENDPOINTS    32
+#define NET_MAX_ENDPOINTS 32
 
 struct net_ctx;
 
 struct net_config {
-	const char *root;          /* persistent state, e.g. /var/lib/berth (required) */
-	const char *exec_root;     /* runtime state, e.g. /run/berth (required) */
-	const char *cni_path;      /* ':'-separated plugin dirs; NULL: NET_DEFAULT_CNI_PATH */
-	const char *bridge_name;   /* default network's bridge; NULL: NET_DEFAULT_BRIDGE */
-	const char *bridge_subnet; /* default network's subnet; NULL: first free of the pool */
+	const char *root;           /* persistent state, e.g. /var/lib/berth (required) */
+	const char *exec_root;      /* runtime state, e.g. /run/berth (required) */
+	const char *cni_path;       /* ':'-separated plugin dirs; NULL: NET_DEFAULT_CNI_PATH */
+	const char *bridge_name;    /* default network's bridge; NULL: NET_DEFAULT_BRIDGE */
+	const char *bridge_subnet;  /* default network's subnet; NULL: first free of the pool */
 	const char *bridge_subnet6; /* default network dual stack with this IPv6 subnet (dockerd's
 				       --ipv6 --fixed-cidr-v6); NULL: IPv4 only */
-	int plugin_timeout_ms;     /* per plugin call; 0: 10000 */
+	int plugin_timeout_ms;      /* per plugin call; 0: 10000 */
 };
 
 /* Open (and on first use initialise) the state under cfg->root. Creates the
@@ -97,22 +97,22 @@ int net_ctx_remove_firewall(struct net_ctx *ctx, struct berth_error **err);
 /* ---- networks ---------------------------------------------------------- */
 
 struct net_network {
-	char *id;       /* 64 hex */
-	char *name;     /* unique */
-	char *driver;   /* "bridge", or "host"/"null" for the pseudo networks */
-	char *bridge;   /* device name, NULL for pseudo networks */
-	char *subnet;   /* "10.1.0.0/24" (canonical), NULL for pseudo networks */
-	char *gateway;  /* "10.1.0.1" */
-	char *ip_range; /* sub-range containers get addresses from, or NULL */
-	bool ipv6;      /* dual stack: containers get an address of subnet6 too */
-	char *subnet6;  /* "fd00:db8::/64" (canonical) when ipv6, else NULL */
-	char *gateway6; /* "fd00:db8::1" when ipv6 */
+	char *id;        /* 64 hex */
+	char *name;      /* unique */
+	char *driver;    /* "bridge", or "host"/"null" for the pseudo networks */
+	char *bridge;    /* device name, NULL for pseudo networks */
+	char *subnet;    /* "10.1.0.0/24" (canonical), NULL for pseudo networks */
+	char *gateway;   /* "10.1.0.1" */
+	char *ip_range;  /* sub-range containers get addresses from, or NULL */
+	bool ipv6;       /* dual stack: containers get an address of subnet6 too */
+	char *subnet6;   /* "fd00:db8::/64" (canonical) when ipv6, else NULL */
+	char *gateway6;  /* "fd00:db8::1" when ipv6 */
 	char *ip_range6; /* sub-range of subnet6 containers get addresses from, or NULL */
-	bool internal;  /* no outbound NAT, no default route, no traffic off the bridge */
-	char **labels;  /* NULL-terminated "key=value", never NULL */
-	char **options; /* NULL-terminated "key=value" driver options, never NULL */
-	char **aux;     /* NULL-terminated "name=ip" IPAM auxiliary addresses (never handed out), never NULL */
-	char *created;  /* RFC 3339 */
+	bool internal;   /* no outbound NAT, no default route, no traffic off the bridge */
+	char **labels;   /* NULL-terminated "key=value", never NULL */
+	char **options;  /* NULL-terminated "key=value" driver options, never NULL */
+	char **aux;    /* NULL-terminated "name=ip" IPAM auxiliary addresses (never handed out), never NULL */
+	char *created; /* RFC 3339 */
 };
 
 struct net_network *net_network_free(struct net_network *n);
@@ -123,14 +123,14 @@ static inline void net_network_freep(struct net_network **n)
 }
 
 struct net_create_opts {
-	const char *name;     /* required: 1..NET_NAME_MAX bytes, no control characters (as docker) */
-	const char *driver;   /* NULL or "bridge" (others refused with -EOPNOTSUPP) */
-	const char *subnet;   /* CIDR; NULL: next free /24 of 10.89.0.0/16 .. */
-	const char *gateway;  /* NULL: first host address of the subnet */
-	const char *ip_range; /* CIDR inside subnet, or NULL */
-	bool ipv6;            /* dual stack (docker --ipv6): subnet6 required */
-	const char *subnet6;  /* IPv6 prefix, e.g. a ULA fd00:db8::/64 */
-	const char *gateway6; /* NULL: the first address of subnet6 */
+	const char *name;      /* required: 1..NET_NAME_MAX bytes, no control characters (as docker) */
+	const char *driver;    /* NULL or "bridge" (others refused with -EOPNOTSUPP) */
+	const char *subnet;    /* CIDR; NULL: next free /24 of 10.89.0.0/16 .. */
+	const char *gateway;   /* NULL: first host address of the subnet */
+	const char *ip_range;  /* CIDR inside subnet, or NULL */
+	bool ipv6;             /* dual stack (docker --ipv6): subnet6 required */
+	const char *subnet6;   /* IPv6 prefix, e.g. a ULA fd00:db8::/64 */
+	const char *gateway6;  /* NULL: the first address of subnet6 */
 	const char *ip_range6; /* IPv6 CIDR inside subnet6, or NULL */
 	bool internal;
 	const char *const *labels;  /* "k=v", NULL-terminated, may be NULL */

@@ -110,7 +110,8 @@ static json_t *network_to_json(const struct net_network *n)
 	if (n->aux && n->aux[0])
 		json_object_set_new(j, "aux_addresses", strv_kv_to_json(n->aux));
 	if (n->ipv6)
-		json_object_set_new(j, "ipv6", json_pack("{s:s,s:s}", "subnet", n->subnet6, "gateway", n->gateway6));
+		json_object_set_new(j, "ipv6",
+				    json_pack("{s:s,s:s}", "subnet", n->subnet6, "gateway", n->gateway6));
 	if (n->ip_range6)
 		json_object_set_new(json_object_get(j, "ipv6"), "ip_range", json_string(n->ip_range6));
 	return j;
@@ -209,7 +210,7 @@ int net_network_load_all(struct net_ctx *ctx, struct net_network ***ret, struct 
 }
 
 int net_network_find(struct net_network *const *all, const char *name_or_id, struct net_network **ret,
-		 struct berth_error **err)
+		     struct berth_error **err)
 {
 	struct net_network *found = NULL;
 	size_t len = name_or_id ? strlen(name_or_id) : 0;
@@ -388,8 +389,8 @@ static int network_addressing6(struct net_network *const *all, const struct net_
 		return 0;
 	}
 	if (!o->subnet6)
-		return berth_error_msg(err, EINVAL,
-				       "IPv6 networks need an IPv6 subnet (e.g. --ipv6 --subnet fd00:db8::/64)");
+		return berth_error_msg(
+		    err, EINVAL, "IPv6 networks need an IPv6 subnet (e.g. --ipv6 --subnet fd00:db8::/64)");
 	struct ip6net sn;
 	int r = net_ip6net_parse(o->subnet6, "IPv6 subnet", &sn, err);
 	if (r < 0)
@@ -401,8 +402,9 @@ static int network_addressing6(struct net_network *const *all, const struct net_
 		struct ip6net other;
 		if (all[i]->subnet6 && net_ip6net_parse(all[i]->subnet6, "subnet", &other, NULL) == 0 &&
 		    net_ip6net_overlap(&sn, &other))
-			return berth_error_msg(err, EEXIST, "IPv6 subnet '%s' overlaps with network '%s' (%s)",
-					       o->subnet6, all[i]->name, all[i]->subnet6);
+			return berth_error_msg(err, EEXIST,
+					       "IPv6 subnet '%s' overlaps with network '%s' (%s)", o->subnet6,
+					       all[i]->name, all[i]->subnet6);
 	}
 	uint8_t gw[16];
 	memcpy(gw, sn.addr, 16);
@@ -728,7 +730,7 @@ static json_t *range6_of(const struct net_network *n, bool whole_subnet)
 }
 
 json_t *net_network_conflist(struct net_ctx *ctx, const struct net_network *n, bool with_ports, bool whole4,
-			 bool whole6)
+			     bool whole6)
 {
 	json_t *range = json_pack("{s:s,s:s}", "subnet", n->subnet, "gateway", n->gateway);
 	if (n->ip_range && !whole4) {
@@ -737,8 +739,8 @@ json_t *net_network_conflist(struct net_ctx *ctx, const struct net_network *n, b
 			char lo[IP4_STR_MAX], hi[IP4_STR_MAX];
 			net_ip4_format(r.prefix >= 31 ? r.addr : r.addr + 1, lo);
 			net_ip4_format(r.prefix >= 31 ? r.addr | ~ip4_mask(r.prefix)
-						  : (r.addr | ~ip4_mask(r.prefix)) - 1,
-				   hi);
+						      : (r.addr | ~ip4_mask(r.prefix)) - 1,
+				       hi);
 			json_object_set_new(range, "rangeStart", json_string(lo));
 			json_object_set_new(range, "rangeEnd", json_string(hi));
 		}
@@ -888,12 +890,13 @@ static int adopt_bridge_addr(struct net_ctx *ctx, struct net_network *n, bool is
 	if (r < 0)
 		return r;
 	if (ctx->bridge_subnet || used)
-		return berth_error_msg(err, EEXIST,
-				       "bridge '%s' already has address %s/%d, not the default network's %s "
-				       "(%s): delete the bridge (ip link delete %s), or use another bridge name "
-				       "(--bridge)%s",
-				       n->bridge, gw, prefix, n->subnet ? n->subnet : "", n->gateway ? n->gateway : "",
-				       n->bridge, used ? "" : " or that subnet");
+		return berth_error_msg(
+		    err, EEXIST,
+		    "bridge '%s' already has address %s/%d, not the default network's %s "
+		    "(%s): delete the bridge (ip link delete %s), or use another bridge name "
+		    "(--bridge)%s",
+		    n->bridge, gw, prefix, n->subnet ? n->subnet : "", n->gateway ? n->gateway : "",
+		    n->bridge, used ? "" : " or that subnet");
 	free(n->subnet);
 	free(n->gateway);
 	free(n->ip_range);

@@ -141,8 +141,8 @@ int net_reserve_record(struct net_ctx *ctx, const json_t *rec, struct berth_erro
 		    !net_rec_str(ep, "network_id"))
 			continue;
 		net_ip4_format(a, ip);
-		json_t *e = json_pack("{s:s?,s:s,s:s?}", "network", ep_ipam_name(ep), "ipv4", ip,
-				      "ifname", net_rec_str(ep, "ifname"));
+		json_t *e = json_pack("{s:s?,s:s,s:s?}", "network", ep_ipam_name(ep), "ipv4", ip, "ifname",
+				      net_rec_str(ep, "ifname"));
 		if (mac_valid(mac))
 			json_object_set_new(e, "mac", json_string(mac));
 		char ip6[IP6_STR_MAX], gw6[IP6_STR_MAX];
@@ -339,6 +339,7 @@ void net_reserve_gc(struct net_ctx *ctx, const char *const *keep, const char *co
 		if (!strv_contains(keep, id) && !strv_contains(reserve, id))
 			(void)net_reserve_drop(ctx, id, NULL, NULL);
 		else
-			(void)net_reserve_hold(ctx, id, NULL); /* placeholders back, entries of removed networks gone */
+			(void)net_reserve_hold(
+			    ctx, id, NULL); /* placeholders back, entries of removed networks gone */
 	}
 }

@@ -343,7 +343,10 @@ static int opt_publish(void *dest, const char *arg)
 
 static int attach_parse(struct attach_args *a, int argc, char **argv, struct berth_error **err)
 {
-#define ATTACH_CALL(name, short_name, f) { (name), (short_name), CLI_OPT_CALL, a, .fn = (f), .has_arg = true }
+#define ATTACH_CALL(name, short_name, f)                                          \
+	{                                                                         \
+		(name), (short_name), CLI_OPT_CALL, a, .fn = (f), .has_arg = true \
+	}
 	const struct cli_opt t[] = {
 		{ "name", 0, CLI_OPT_STRING, &a->o.name },
 		{ "hostname", 0, CLI_OPT_STRING, &a->o.hostname },
@@ -485,7 +488,8 @@ static int opt_port(void *dest, const char *arg)
 static int cmd_dns(struct net_ctx *ctx, int argc, char **argv)
 {
 	uint16_t port = 53;
-	const struct cli_opt t[] = { { "port", 0, CLI_OPT_CALL, &port, .fn = opt_port, .has_arg = true }, { NULL } };
+	const struct cli_opt t[] = { { "port", 0, CLI_OPT_CALL, &port, .fn = opt_port, .has_arg = true },
+				     { NULL } };
 	if (!parse(t, argc, argv))
 		return 2;
 	sigset_t mask;

@@ -242,7 +242,7 @@ int registry_auth_identify(struct registry_auth *a, const char *authz, struct au
 /* ---- permissions ---- */
 
 unsigned registry_auth_config_actions(const struct registry_config *c, const struct auth_identity *id,
-				 const char *repo)
+				      const char *repo)
 {
 	unsigned actions = 0;
 	const struct registry_repo_rule *rule = registry_config_rule(c, repo);
@@ -261,7 +261,7 @@ unsigned registry_auth_config_actions(const struct registry_config *c, const str
 }
 
 bool registry_auth_allowed(struct registry_auth *a, const struct auth_identity *id, const char *repo,
-		      unsigned actions)
+			   unsigned actions)
 {
 	if (!registry_auth_enabled(a))
 		return true;

@@ -48,10 +48,10 @@ int registry_auth_identify(struct registry_auth *a, const char *authorization, s
 
 /* Actions on repo the config grants to the identity (user or anonymous). */
 unsigned registry_auth_config_actions(const struct registry_config *c, const struct auth_identity *id,
-				 const char *repo);
+				      const char *repo);
 /* Whether the identity may do `actions` on repo (token grants, or the config for Basic/anonymous). */
 bool registry_auth_allowed(struct registry_auth *a, const struct auth_identity *id, const char *repo,
-		      unsigned actions);
+			   unsigned actions);
 
 /*
  * WWW-Authenticate value for a 401. realm_base is "http(s)://host" of this

@@ -65,9 +65,13 @@ static int opt_off(void *dest, const char *arg)
 
 #define N_FLAGS 19
 /* The flags as a table over c (flags override the config file: they are applied after it). */
-static void flags_table(struct cli_opt t[N_FLAGS], struct registry_config *c, const char **config, bool *dry_run)
+static void flags_table(struct cli_opt t[N_FLAGS], struct registry_config *c, const char **config,
+			bool *dry_run)
 {
-#define OFF(name, field) { (name), 0, CLI_OPT_CALL, &c->field, .fn = opt_off }
+#define OFF(name, field)                                          \
+	{                                                         \
+		(name), 0, CLI_OPT_CALL, &c->field, .fn = opt_off \
+	}
 	const struct cli_opt flags[N_FLAGS] = {
 		{ "config", 'c', CLI_OPT_STRING, config },
 		{ "root", 0, CLI_OPT_STRDUP, &c->root },

@@ -15,7 +15,7 @@
 #include "common/util.h"
 #include "registry/server.h"
 
-#define UUID_HDR "Docker-Upload-UUID"
+#define UUID_HDR        "Docker-Upload-UUID"
 /* Upload bodies are read from the server in pieces of up to this. */
 #define UPLOAD_READ_MAX (256u << 10)
 
@@ -37,8 +37,8 @@ static int blob_get(struct req *r, const char *repo, const char *digest)
 		return blob_unknown(r, digest);
 	char etag[DIGEST_STRING_MAX + 2];
 	snprintf(etag, sizeof(etag), "\"%s\"", digest);
-	const char *h[] = { "Docker-Content-Digest", digest, "ETag", etag, "Cache-Control", "max-age=31536000",
-			    NULL };
+	const char *h[] = { "Docker-Content-Digest", digest, "ETag", etag, "Cache-Control",
+			    "max-age=31536000",      NULL };
 	uint64_t start = 0, end = 0;
 	int rr = http_range_parse(registry_req_header(r, "Range"), size, &start, &end);
 	if (rr < 0) {
@@ -67,13 +67,11 @@ int registry_handle_blob(struct req *r)
 		return blob_get(r, repo, digest);
 	}
 	if (r->method != M_DELETE)
-		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed",
-				     NULL);
+		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed", NULL);
 	if (!registry_req_authorize(r, repo, REGISTRY_DELETE, &ret))
 		return ret;
 	if (!r->reg->cfg->delete_enabled)
-		return registry_req_error(r, 405, "UNSUPPORTED", "deletes are disabled",
-				     NULL);
+		return registry_req_error(r, 405, "UNSUPPORTED", "deletes are disabled", NULL);
 	if (registry_store_repo_unlink_blob(r->reg->store, repo, digest) < 0)
 		return blob_unknown(r, digest);
 	return registry_req_respond(r, 202, NULL, NULL, 0, NULL);
@@ -130,8 +128,7 @@ static int range_invalid(struct req *r)
 	const char *h[] = { "Range", range, UUID_HDR, r->up->uuid, NULL };
 	static const char body[] = "{\"errors\":[{\"code\":\"BLOB_UPLOAD_INVALID\",\"message\":\"content "
 				   "range does not match upload offset\"}]}\n";
-	return registry_req_respond(r, 416, "application/json", body, sizeof(body) - 1,
-			       h);
+	return registry_req_respond(r, 416, "application/json", body, sizeof(body) - 1, h);
 }
 
 /* Acquire the session named in the route and check Content-Range for a body. */
@@ -166,10 +163,10 @@ static int upload_acquire_route(struct req *r)
 	int rr = registry_upload_acquire(&r->reg->uploads, r->route.name, r->route.ref, &r->up);
 	if (rr == -EBUSY)
 		return registry_req_error(r, 409, "BLOB_UPLOAD_INVALID",
-				     "upload is busy with another request", NULL);
+					  "upload is busy with another request", NULL);
 	if (rr < 0)
-		return registry_req_error(r, 404, "BLOB_UPLOAD_UNKNOWN",
-				     "blob upload unknown to registry", NULL);
+		return registry_req_error(r, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry",
+					  NULL);
 	return 0;
 }
 
@@ -183,8 +180,7 @@ static int upload_start(struct req *r)
 	_cleanup_error_ struct berth_error *err = NULL;
 	int rr = registry_upload_create(&r->reg->uploads, r->route.name, &r->up, &err);
 	if (rr == -EAGAIN)
-		return registry_req_error(r, 429, "TOOMANYREQUESTS",
-				     "too many upload sessions", NULL);
+		return registry_req_error(r, 429, "TOOMANYREQUESTS", "too many upload sessions", NULL);
 	if (rr < 0)
 		return registry_req_store_error(r, rr, "cannot create upload session", err);
 	if (digest) {
@@ -202,15 +198,13 @@ static int upload_begin(struct req *r)
 		return ret;
 	if (r->route.kind == ROUTE_UPLOAD_START) {
 		if (r->method != M_POST)
-			return registry_req_error(r, 405, "UNSUPPORTED",
-					     "method not allowed", NULL);
+			return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed", NULL);
 		if (!registry_req_push_check(r, &ret))
 			return ret;
 		return upload_start(r);
 	}
 	if (r->method != M_GET && r->method != M_PATCH && r->method != M_PUT && r->method != M_DELETE)
-		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed",
-				     NULL);
+		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed", NULL);
 	if ((ret = upload_acquire_route(r)) != 0 || r->responded)
 		return ret;
 	if (r->method == M_GET)
@@ -223,8 +217,8 @@ static int upload_begin(struct req *r)
 	if (r->method == M_PUT) {
 		const char *digest = registry_req_arg(r, "digest");
 		if (!digest || !digest_valid(digest))
-			return registry_req_error(r, 400, "DIGEST_INVALID",
-					     "missing or invalid digest", digest);
+			return registry_req_error(r, 400, "DIGEST_INVALID", "missing or invalid digest",
+						  digest);
 	}
 	if (upload_prepare_body(r, &ret) < 0)
 		return ret;
@@ -274,7 +268,7 @@ static int upload_finish_req(struct req *r, const char *digest)
 	r->up = NULL;
 	if (rr == -EBADMSG)
 		return registry_req_error(r, 400, "DIGEST_INVALID",
-				     "provided digest did not match uploaded content", digest);
+					  "provided digest did not match uploaded content", digest);
 	return registry_req_store_error(r, rr, "cannot store blob", err);
 }
 
@@ -327,7 +321,8 @@ int registry_handle_upload(struct req *r)
 	upload_begin(r);
 	if (r->responded)
 		return 0;
-	if (upload_read_body(r) < 0) /* what arrived is kept, as for any interrupted PATCH; nobody reads this */
+	if (upload_read_body(r) <
+	    0) /* what arrived is kept, as for any interrupted PATCH; nobody reads this */
 		return registry_req_error(r, 400, "BLOB_UPLOAD_INVALID", "the request body ended early",
 					  NULL);
 	return upload_end(r);

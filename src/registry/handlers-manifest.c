@@ -14,7 +14,7 @@
 #include "registry/manifest.h"
 #include "registry/server.h"
 
-#define MEDIA_TYPE_MAX     256
+#define MEDIA_TYPE_MAX    256
 /* Most ?tag= values one manifest PUT takes (distribution-spec 1.1 tags on push). */
 #define MANIFEST_TAGS_MAX 64
 
@@ -44,7 +44,7 @@ static int manifest_get(struct req *r)
 	    registry_store_tag_mtime(reg->store, repo, r->route.ref, &tagged) == 0 &&
 	    time(NULL) - tagged >= reg->cfg->proxy_tag_ttl_s)
 		registry_proxy_fetch_manifest(reg, repo, r->route.ref, digest,
-					 NULL); /* on failure: serve the cached tag */
+					      NULL); /* on failure: serve the cached tag */
 	int rr = resolve_ref(r, digest);
 	if (rr == 0)
 		rr = registry_store_manifest_info(reg->store, repo, digest, mt, sizeof(mt), NULL);
@@ -70,15 +70,14 @@ static int manifest_delete(struct req *r)
 {
 	struct registry *reg = r->reg;
 	if (!reg->cfg->delete_enabled)
-		return registry_req_error(r, 405, "UNSUPPORTED", "deletes are disabled",
-				     NULL);
+		return registry_req_error(r, 405, "UNSUPPORTED", "deletes are disabled", NULL);
 	int rr;
 	if (r->route.ref_is_digest) {
 		rr = registry_store_manifest_delete(reg->store, r->route.name, r->route.ref);
 	} else {
 		if (registry_tags_immutable(reg, r->route.name))
 			return registry_req_error(r, 400, "TAG_INVALID",
-					     "tags are immutable in this repository", r->route.ref);
+						  "tags are immutable in this repository", r->route.ref);
 		rr = registry_store_tag_delete(reg->store, r->route.name, r->route.ref);
 	}
 	if (rr < 0)
@@ -128,8 +127,8 @@ static const char *missing_ref(struct registry *reg, const char *repo, const str
 }
 
 int registry_manifest_commit(struct registry *reg, const char *repo, const char *const *tags,
-			const struct manifest_info *m, const char *digest, const void *data, size_t len,
-			const char **ret_missing, struct berth_error **err)
+			     const struct manifest_info *m, const char *digest, const void *data, size_t len,
+			     const char **ret_missing, struct berth_error **err)
 {
 	struct manifest_put p = {
 		.repo = repo,
@@ -187,7 +186,7 @@ static void collect_tags(struct tag_args *t, char **values)
 }
 
 static int manifest_store(struct req *r, const struct manifest_info *m, const char *digest,
-				      const struct tag_args *tags)
+			  const struct tag_args *tags)
 {
 	const char *repo = r->route.name, *missing = NULL;
 	struct berth_error *err = NULL;
@@ -196,8 +195,8 @@ static int manifest_store(struct req *r, const struct manifest_info *m, const ch
 	_cleanup_error_ struct berth_error *e = err;
 	_cleanup_free_ char *msg = err ? berth_error_string(err) : NULL;
 	if (missing)
-		return registry_req_error(r, 400, "MANIFEST_BLOB_UNKNOWN",
-				     "blob unknown to registry", missing);
+		return registry_req_error(r, 400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry",
+					  missing);
 	if (rr == -EEXIST)
 		return registry_req_error(r, 400, "TAG_INVALID", msg, r->route.ref);
 	if (rr < 0)
@@ -239,7 +238,7 @@ static int manifest_digest(struct req *r, char *digest, bool *ok)
 	digest_buffer(algo, r->data, r->data_len, digest);
 	if (want && *want && !streq(digest, want))
 		return registry_req_error(r, 400, "DIGEST_INVALID",
-				     "manifest digest does not match reference", digest);
+					  "manifest digest does not match reference", digest);
 	*ok = true;
 	return 0;
 }
@@ -280,14 +279,13 @@ int registry_handle_tags(struct req *r)
 	int ret;
 	const char *repo = r->route.name;
 	if (r->method != M_GET && r->method != M_HEAD)
-		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed",
-				     NULL);
+		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed", NULL);
 	if (!registry_req_authorize(r, repo, REGISTRY_PULL, &ret))
 		return ret;
 	_cleanup_strv_ char **tags = NULL;
 	if (registry_store_tags_list(r->reg->store, repo, &tags) < 0)
-		return registry_req_error(r, 404, "NAME_UNKNOWN",
-				     "repository name not known to registry", repo);
+		return registry_req_error(r, 404, "NAME_UNKNOWN", "repository name not known to registry",
+					  repo);
 	_cleanup_free_ char *base = xasprintf("/v2/%s/tags/list", repo);
 	return registry_req_paginated_list(r, "tags", repo, tags, base);
 }
@@ -295,8 +293,7 @@ int registry_handle_tags(struct req *r)
 int registry_handle_catalog(struct req *r)
 {
 	if (r->method != M_GET && r->method != M_HEAD)
-		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed",
-				     NULL);
+		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed", NULL);
 	if (registry_auth_enabled(r->reg->auth) && !r->id.authenticated)
 		return registry_req_unauthorized(r, "", 0);
 	_cleanup_strv_ char **repos = NULL;
@@ -324,11 +321,9 @@ int registry_handle_referrers(struct req *r)
 	int ret;
 	const char *repo = r->route.name;
 	if (r->method != M_GET && r->method != M_HEAD)
-		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed",
-				     NULL);
+		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed", NULL);
 	if (!r->route.ref_is_digest)
-		return registry_req_error(r, 400, "DIGEST_INVALID", "invalid digest",
-				     r->route.ref);
+		return registry_req_error(r, 400, "DIGEST_INVALID", "invalid digest", r->route.ref);
 	if (!registry_req_authorize(r, repo, REGISTRY_PULL, &ret))
 		return ret;
 	const char *at = registry_req_arg(r, "artifactType");

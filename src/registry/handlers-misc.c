@@ -33,8 +33,7 @@ int registry_handle_token(struct req *r)
 	if (!registry_auth_token_mode(r->reg->auth))
 		return registry_req_error(r, 404, "UNSUPPORTED", "token auth is not enabled", NULL);
 	if (r->method != M_GET)
-		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed",
-				     NULL);
+		return registry_req_error(r, 405, "UNSUPPORTED", "method not allowed", NULL);
 	if (r->id.bearer) /* a token does not buy a token */
 		r->id = (struct auth_identity){ 0 };
 	struct scope_collect sc = { .n = 0 };
@@ -78,8 +77,7 @@ int registry_handle_metrics(struct req *r)
 	    atomic_load(&m->bytes_in), atomic_load(&m->bytes_out), atomic_load(&m->in_flight),
 	    registry_upload_count(&reg->uploads), atomic_load(&reg->store->bytes),
 	    atomic_load(&m->proxy_fetches));
-	int ret =
-	    registry_req_respond(r, 200, "text/plain; version=0.0.4", sb.buf, sb.len, NULL);
+	int ret = registry_req_respond(r, 200, "text/plain; version=0.0.4", sb.buf, sb.len, NULL);
 	strbuf_release(&sb);
 	return ret;
 }

@@ -183,7 +183,7 @@ static int proxy_get(struct registry *reg, const char *repo, const char *path, s
 }
 
 int registry_proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
-			     struct berth_error **err)
+				  struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf body = STRBUF_INIT, ct = STRBUF_INIT;
 	struct sink sink = { .buf = &body, .max = (size_t)reg->cfg->manifest_max, .fd = -1 };

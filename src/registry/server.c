@@ -32,7 +32,7 @@
 #define CONNECTION_MEMORY   (128u << 10)
 #define MAX_UPLOAD_SESSIONS 4096
 /* Handler threads by default: uploads hold one for as long as their body takes. */
-#define REGISTRY_WORKERS 64
+#define REGISTRY_WORKERS    64
 
 const char *registry_req_header(struct req *r, const char *name)
 {
@@ -65,7 +65,7 @@ void registry_req_prepare(struct req *r, unsigned status, const char *const *hea
 }
 
 int registry_req_respond_fd(struct req *r, unsigned status, const char *content_type, int fd, uint64_t offset,
-		       uint64_t len, const char *const *headers)
+			    uint64_t len, const char *const *headers)
 {
 	registry_req_prepare(r, status, headers);
 	if (r->method != M_HEAD)
@@ -153,8 +153,8 @@ bool registry_req_authorize(struct req *r, const char *repo, unsigned actions, i
 	if (!r->id.authenticated || r->id.bearer)
 		*ret = registry_req_unauthorized(r, repo, actions);
 	else
-		*ret = registry_req_error(r, 403, "DENIED",
-				     "requested access to the resource is denied", NULL);
+		*ret =
+		    registry_req_error(r, 403, "DENIED", "requested access to the resource is denied", NULL);
 	return false;
 }
 
@@ -178,13 +178,13 @@ bool registry_tags_immutable(struct registry *reg, const char *repo)
 }
 
 int registry_req_paginated_list(struct req *r, const char *key, const char *name, char **items,
-				       const char *link_base)
+				const char *link_base)
 {
 	const char *ns = registry_req_arg(r, "n"), *last = registry_req_arg(r, "last");
 	uint64_t n = UINT64_MAX;
 	if (ns && (util_parse_uint64(ns, &n) < 0))
-		return registry_req_error(r, 400, "PAGINATION_NUMBER_INVALID",
-				     "invalid number of results", ns);
+		return registry_req_error(r, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results",
+					  ns);
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_addch(&sb, '{');
 	if (name) {

@@ -83,13 +83,13 @@ int registry_req_respond(struct req *r, unsigned status, const char *content_typ
 			 size_t len, const char *const *headers);
 /* Answer len bytes of fd from offset (taken over; sendfile). */
 int registry_req_respond_fd(struct req *r, unsigned status, const char *content_type, int fd, uint64_t offset,
-		       uint64_t len, const char *const *headers);
+			    uint64_t len, const char *const *headers);
 /* The registry's headers (API version, headers) and bookkeeping before any http_respond_*(). */
 void registry_req_prepare(struct req *r, unsigned status, const char *const *headers);
 /* The spec's JSON error body: {"errors":[{"code":..,"message":..,"detail":..}]}. detail may be NULL. */
 char *registry_error_json(const char *code, const char *message, const char *detail);
 int registry_req_error(struct req *r, unsigned status, const char *code, const char *message,
-			      const char *detail);
+		       const char *detail);
 /*
  * A storage failure (r < 0, -errno) as the spec's error: 507 when the disk is full,
  * else 500, code UNKNOWN, message "<what>: <reason>" (the berth error's text when
@@ -120,8 +120,8 @@ struct manifest_info;
  * with NULL without tags).
  */
 int registry_manifest_commit(struct registry *reg, const char *repo, const char *const *tags,
-			const struct manifest_info *m, const char *digest, const void *data, size_t len,
-			const char **ret_missing, struct berth_error **err);
+			     const struct manifest_info *m, const char *digest, const void *data, size_t len,
+			     const char **ret_missing, struct berth_error **err);
 
 /* Handlers (uploads read their body themselves, the rest find it in r->data). */
 int registry_handle_blob(struct req *r);
@@ -135,13 +135,13 @@ int registry_handle_metrics(struct req *r);
 
 /* Pull-through cache: fetch a missing manifest/blob from the upstream into the store. */
 int registry_proxy_fetch_manifest(struct registry *reg, const char *repo, const char *ref, char *ret_digest,
-			     struct berth_error **err);
+				  struct berth_error **err);
 int registry_proxy_fetch_blob(struct registry *reg, const char *repo, const char *digest,
-			 struct berth_error **err);
+			      struct berth_error **err);
 
 /* Build "<prefix>?n=<n>&last=<last>" paginated JSON lists (tags, catalog). */
 int registry_req_paginated_list(struct req *r, const char *key, const char *name, char **items,
-				       const char *link_base);
+				const char *link_base);
 
 /* Lifecycle (server.c). */
 int registry_init(struct registry *reg, struct registry_config *cfg, struct berth_error **err);

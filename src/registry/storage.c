@@ -216,7 +216,7 @@ static void repo_path(char *out, size_t n, const char *repo, const char *kind, c
 }
 
 bool registry_store_repo_has_blob(struct registry_store *s, const char *repo, const char *digest,
-			     uint64_t *ret_size)
+				  uint64_t *ret_size)
 {
 	char path[PATH_MAX];
 	repo_path(path, sizeof(path), repo, "_layers", digest);
@@ -226,7 +226,7 @@ bool registry_store_repo_has_blob(struct registry_store *s, const char *repo, co
 }
 
 int registry_store_repo_link_blob(struct registry_store *s, const char *repo, const char *digest,
-			     struct berth_error **err)
+				  struct berth_error **err)
 {
 	char path[PATH_MAX];
 	repo_path(path, sizeof(path), repo, "_layers", digest);
@@ -297,7 +297,7 @@ int registry_store_tag_mtime(struct registry_store *s, const char *repo, const c
 }
 
 int registry_store_manifest_info(struct registry_store *s, const char *repo, const char *digest,
-			    char *ret_media_type, size_t mt_size, char *ret_subject)
+				 char *ret_media_type, size_t mt_size, char *ret_subject)
 {
 	char path[PATH_MAX], buf[512];
 	repo_path(path, sizeof(path), repo, "_manifests/revisions", digest);
@@ -535,7 +535,7 @@ int registry_store_catalog(struct registry_store *s, char ***ret)
 }
 
 int registry_store_referrers(struct registry_store *s, const char *repo, const char *subject,
-			const char *artifact_type, json_t **ret)
+			     const char *artifact_type, json_t **ret)
 {
 	char dir[PATH_MAX], rel[DIGEST_STRING_MAX + 1];
 	_cleanup_strv_ char **files = NULL;

@@ -58,9 +58,9 @@ int registry_store_blob_commit(struct registry_store *s, const char *tmp_path, c
 
 /* Per-repository blob links. */
 bool registry_store_repo_has_blob(struct registry_store *s, const char *repo, const char *digest,
-			     uint64_t *ret_size);
+				  uint64_t *ret_size);
 int registry_store_repo_link_blob(struct registry_store *s, const char *repo, const char *digest,
-			     struct berth_error **err);
+				  struct berth_error **err);
 int registry_store_repo_unlink_blob(struct registry_store *s, const char *repo, const char *digest);
 bool registry_store_repo_exists(struct registry_store *s, const char *repo);
 
@@ -70,7 +70,7 @@ int registry_store_resolve_tag(struct registry_store *s, const char *repo, const
 int registry_store_tag_mtime(struct registry_store *s, const char *repo, const char *tag, time_t *ret);
 /* The revision's media type (and subject digest if any, may be NULL). -ENOENT when unknown in repo. */
 int registry_store_manifest_info(struct registry_store *s, const char *repo, const char *digest,
-			    char *ret_media_type, size_t mt_size, char *ret_subject);
+				 char *ret_media_type, size_t mt_size, char *ret_subject);
 struct manifest_put {
 	const char *repo;
 	const char *const *tags; /* tags to point at digest (NULL-terminated), or NULL */
@@ -94,7 +94,7 @@ int registry_store_catalog(struct registry_store *s, char ***ret);
 int registry_store_manifest_list(struct registry_store *s, const char *repo, char ***ret);
 /* JSON array of referrer descriptors for subject, filtered by artifactType when not NULL. */
 int registry_store_referrers(struct registry_store *s, const char *repo, const char *subject,
-			const char *artifact_type, json_t **ret);
+			     const char *artifact_type, json_t **ret);
 
 /* Size of all blobs, walking the tree (startup, gc). */
 int64_t registry_store_scan_size(struct registry_store *s);

@@ -77,8 +77,8 @@ static void remove_files(struct registry_store *s, const char *uuid)
 	fs_rm_rf_at(s->rootfd, path, NULL);
 }
 
-static int upload_create_files(struct upload_table *t, const char *uuid, const char *repo, struct upload **ret,
-			       struct berth_error **err)
+static int upload_create_files(struct upload_table *t, const char *uuid, const char *repo,
+			       struct upload **ret, struct berth_error **err)
 {
 	char path[PATH_MAX];
 	int rootfd = t->store->rootfd;

@@ -47,7 +47,7 @@ void registry_upload_table_done(struct upload_table *t);
 
 /* New session for repo, acquired. -EAGAIN when too many sessions are open. */
 int registry_upload_create(struct upload_table *t, const char *repo, struct upload **ret,
-		      struct berth_error **err);
+			   struct berth_error **err);
 /*
  * Find (or reload from disk) session uuid of repo and acquire it. -ENOENT;
  * -EBUSY when another request still holds it after a short wait (2 s).

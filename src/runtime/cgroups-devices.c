@@ -85,8 +85,8 @@ static bool is_all(const struct runtime_device_rule *r)
 }
 
 int runtime_cgroup_devices_program(const struct runtime_device_rule *rules, size_t n,
-			   const struct runtime_device_rule *extra, size_t n_extra, struct bpf_insn **ret,
-			   size_t *ret_n)
+				   const struct runtime_device_rule *extra, size_t n_extra,
+				   struct bpf_insn **ret, size_t *ret_n)
 {
 	struct emitter *e = xcalloc(1, sizeof(*e));
 	size_t total = n + n_extra, first = 0;

@@ -348,9 +348,10 @@ static int apply_network(const char *path, const struct runtime_resources *r, st
 	if (r->has_net_classid) {
 		_cleanup_free_ char *d = ctrl_dir("net_cls", "");
 		if (access(d, F_OK) < 0)
-			return berth_error_msg(err, ENOTSUP,
-					       "'linux.resources.network.classID': the net_cls cgroup controller "
-					       "is not mounted on this host");
+			return berth_error_msg(
+			    err, ENOTSUP,
+			    "'linux.resources.network.classID': the net_cls cgroup controller "
+			    "is not mounted on this host");
 		if ((ret = write_num("net_cls", path, "net_cls.classid", r->net_classid, err)) < 0)
 			return ret;
 	}
@@ -479,7 +480,8 @@ static int v1_stats(const char *path, struct runtime_stats *st, struct berth_err
 	   cgroups; for a leaf they are equal); kernels before 4.x have only the plain ones */
 	_cleanup_free_ char *rec = xasprintf("%s/blkio.throttle.io_service_bytes_recursive", blkio);
 	bool recursive = access(rec, R_OK) == 0;
-	blkio_sum(blkio, recursive ? "blkio.throttle.io_service_bytes_recursive" : "blkio.throttle.io_service_bytes",
+	blkio_sum(blkio,
+		  recursive ? "blkio.throttle.io_service_bytes_recursive" : "blkio.throttle.io_service_bytes",
 		  &st->blkio_read_bytes, &st->blkio_write_bytes);
 	blkio_sum(blkio, recursive ? "blkio.throttle.io_serviced_recursive" : "blkio.throttle.io_serviced",
 		  &st->blkio_read_ios, &st->blkio_write_ios);

@@ -112,7 +112,7 @@ static bool resources_need_cgroup(const struct runtime_resources *r)
 }
 
 int runtime_cgroup_path_resolve(const char *cgroups_path, const char *id, const struct runtime_resources *res,
-			bool has_resources, bool systemd, char **ret, struct berth_error **err)
+				bool has_resources, bool systemd, char **ret, struct berth_error **err)
 {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	int r;

@@ -49,7 +49,7 @@ const struct cgroup_ops *runtime_cgroup_ops_for(enum cgroup_kind k);
  * *ret is NULL when no cgroup is to be used.
  */
 int runtime_cgroup_path_resolve(const char *cgroups_path, const char *id, const struct runtime_resources *res,
-			bool has_resources, bool systemd, char **ret, struct berth_error **err);
+				bool has_resources, bool systemd, char **ret, struct berth_error **err);
 
 /* Shared helpers for managers. */
 int runtime_cg_write(const char *dir, const char *file, const char *value, struct berth_error **err);
@@ -68,8 +68,8 @@ struct bpf_insn;
  * program (*ret owned, *ret_n instructions) and attach it to a cgroup directory.
  */
 int runtime_cgroup_devices_program(const struct runtime_device_rule *rules, size_t n,
-			   const struct runtime_device_rule *extra, size_t n_extra, struct bpf_insn **ret,
-			   size_t *ret_n);
+				   const struct runtime_device_rule *extra, size_t n_extra,
+				   struct bpf_insn **ret, size_t *ret_n);
 int runtime_cgroup_devices_attach(const char *dir, const struct bpf_insn *insn, size_t n,
 				  struct berth_error **err);
 

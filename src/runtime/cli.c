@@ -310,12 +310,18 @@ static int update_flags_json(char **argv, int argc, json_t **ret)
 	const char *res = NULL, *mem = NULL, *swap = NULL, *resv = NULL, *shares = NULL, *quota = NULL,
 		   *period = NULL, *cpus = NULL, *mems = NULL, *pids = NULL, *blkio = NULL;
 	const struct cli_opt opts[] = {
-		{ "resources", 'r', CLI_OPT_STRING, &res },    { "memory", 'm', CLI_OPT_STRING, &mem },
-		{ "memory-swap", 0, CLI_OPT_STRING, &swap },   { "memory-reservation", 0, CLI_OPT_STRING, &resv },
-		{ "cpu-shares", 0, CLI_OPT_STRING, &shares },  { "cpu-quota", 0, CLI_OPT_STRING, &quota },
-		{ "cpu-period", 0, CLI_OPT_STRING, &period },  { "cpuset-cpus", 0, CLI_OPT_STRING, &cpus },
-		{ "cpuset-mems", 0, CLI_OPT_STRING, &mems },   { "pids-limit", 0, CLI_OPT_STRING, &pids },
-		{ "blkio-weight", 0, CLI_OPT_STRING, &blkio }, { NULL },
+		{ "resources", 'r', CLI_OPT_STRING, &res },
+		{ "memory", 'm', CLI_OPT_STRING, &mem },
+		{ "memory-swap", 0, CLI_OPT_STRING, &swap },
+		{ "memory-reservation", 0, CLI_OPT_STRING, &resv },
+		{ "cpu-shares", 0, CLI_OPT_STRING, &shares },
+		{ "cpu-quota", 0, CLI_OPT_STRING, &quota },
+		{ "cpu-period", 0, CLI_OPT_STRING, &period },
+		{ "cpuset-cpus", 0, CLI_OPT_STRING, &cpus },
+		{ "cpuset-mems", 0, CLI_OPT_STRING, &mems },
+		{ "pids-limit", 0, CLI_OPT_STRING, &pids },
+		{ "blkio-weight", 0, CLI_OPT_STRING, &blkio },
+		{ NULL },
 	};
 	int idx = runtime_cli_parse("update", argc, argv, opts);
 	if (idx < 0)

@@ -88,14 +88,14 @@ int runtime_rootfs_finish(const struct init_config *c, struct berth_error **err)
 /* seccomp.c: compile the profile to BPF in the parent (libseccomp). */
 /* cache_dir: where compiled programs are kept (created on demand), NULL: always compile. */
 int runtime_seccomp_compile(const struct runtime_seccomp *sc, const char *cache_dir, struct sock_fprog **ret,
-		    struct berth_error **err);
+			    struct berth_error **err);
 void runtime_seccomp_prog_free(struct sock_fprog *p);
 /* In the child: install (seccomp(2) with flags, falling back to prctl). */
 int runtime_seccomp_install(const struct sock_fprog *prog, unsigned flags);
 
 /* hooks.c */
 int runtime_hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *state_json,
-	      struct berth_error **err);
+		      struct berth_error **err);
 /* Every hook runs; a failure is logged as a warning (runtime-spec: poststart, poststop). */
 void runtime_hooks_run_warn(const struct runtime_hooks *hooks, const char *kind, const char *state_json);
 const char *runtime_hook_kind_name(enum runtime_hook_kind k);
@@ -104,7 +104,7 @@ const char *runtime_hook_kind_name(enum runtime_hook_kind k);
 int runtime_console_socket_connect(const char *path, struct berth_error **err);
 /* Child: allocate a pty in the container's devpts, send the master, make the slave stdio. */
 int runtime_console_setup(int console_fd, const struct runtime_process *p, bool mount_console,
-		  struct berth_error **err);
+			  struct berth_error **err);
 /* Receive a pty master sent with SCM_RIGHTS on sock. */
 int runtime_console_recv_fd(int sock, int *ret_fd, struct berth_error **err);
 
@@ -124,16 +124,16 @@ char *runtime_state_dir(const struct runtime_ctx *ctx, const char *id);
 int runtime_state_save(const struct runtime_ctx *ctx, const struct container_state *s,
 		       struct berth_error **err);
 int runtime_state_load(const struct runtime_ctx *ctx, const char *id, struct container_state *ret,
-	       struct berth_error **err);
+		       struct berth_error **err);
 /* The container's spec: the copy in the state dir (in-memory specs) or <bundle>/config.json. */
 int runtime_state_load_spec(const struct runtime_ctx *ctx, const struct container_state *st,
-		    struct runtime_spec **ret, struct berth_error **err);
+			    struct runtime_spec **ret, struct berth_error **err);
 /* Live status from pid, start time, fifo and freezer. */
 enum runtime_status runtime_state_status(const struct runtime_ctx *ctx, const struct container_state *s);
 unsigned long long runtime_proc_start_time(pid_t pid);
 /* Render state JSON for hooks (status given explicitly). */
 char *runtime_state_hook_json(const char *id, enum runtime_status st, pid_t pid, const char *bundle,
-		      const json_t *annotations);
+			      const json_t *annotations);
 int runtime_write_file_at(int dirfd, const char *path, const char *data, size_t len,
 			  struct berth_error **err);
 

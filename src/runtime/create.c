@@ -360,7 +360,8 @@ static int check_caps_held(const struct runtime_process *p, struct berth_error *
 		     { "ambient", p->caps.ambient } };
 	for (size_t i = 0; i < ARRAY_SIZE(sets); i++)
 		for (int c = 0; c < 64; c++) {
-			if (!(sets[i].mask & (1ull << c)) || prctl(PR_CAPBSET_READ, (unsigned long)c, 0, 0, 0) == 1)
+			if (!(sets[i].mask & (1ull << c)) ||
+			    prctl(PR_CAPBSET_READ, (unsigned long)c, 0, 0, 0) == 1)
 				continue;
 			char num[32];
 			snprintf(num, sizeof(num), "capability %d", c);
@@ -442,7 +443,7 @@ static int make_state_dir(struct launch *l, struct berth_error **err)
 static int setup_cgroup(struct launch *l, const struct runtime_spec *s, struct berth_error **err)
 {
 	int r = runtime_cgroup_path_resolve(s->cgroups_path, l->id, &s->resources, s->has_resources,
-				    l->ctx->systemd_cgroup, &l->cg_path, err);
+					    l->ctx->systemd_cgroup, &l->cg_path, err);
 	if (r < 0 || !l->cg_path)
 		return r;
 	l->cg = runtime_cgroup_ops_for(runtime_cgroup_detect());

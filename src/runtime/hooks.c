@@ -164,7 +164,7 @@ static int hook_run_one(const struct runtime_hook *h, const char *kind, size_t i
 }
 
 int runtime_hooks_run(const struct runtime_hooks *hooks, const char *kind, const char *state_json,
-	      struct berth_error **err)
+		      struct berth_error **err)
 {
 	for (size_t i = 0; i < hooks->n; i++) {
 		int r = hook_run_one(&hooks->list[i], kind, i, state_json, err);
@@ -180,8 +180,8 @@ void runtime_hooks_run_warn(const struct runtime_hooks *hooks, const char *kind,
 		_cleanup_error_ struct berth_error *err = NULL;
 		if (hook_run_one(&hooks->list[i], kind, i, state_json, &err) < 0) {
 			_cleanup_free_ char *msg = berth_error_string(err);
-			log_fields(LOG_LEVEL_WARN, "hook failed, continuing as the runtime spec says", "error",
-				   msg, NULL);
+			log_fields(LOG_LEVEL_WARN, "hook failed, continuing as the runtime spec says",
+				   "error", msg, NULL);
 		}
 	}
 }

@@ -41,11 +41,11 @@
 
 #include "common/error.h"
 
-#define RUNTIME_REGISTRY_STOCK "runc" /* dockerd's default runtime name */
+#define RUNTIME_REGISTRY_STOCK   "runc"                  /* dockerd's default runtime name */
 #define RUNTIME_REGISTRY_RUNC_V2 "io.containerd.runc.v2" /* dockerd's alias of runc */
-#define RUNTIME_REGISTRY_MAX   32     /* defined runtimes (besides berth and the runc alias) */
-#define RUNTIME_NAME_MAX       64
-#define RUNTIME_ARGS_MAX       32 /* runtimeArgs of one runtime */
+#define RUNTIME_REGISTRY_MAX     32 /* defined runtimes (besides berth and the runc alias) */
+#define RUNTIME_NAME_MAX         64
+#define RUNTIME_ARGS_MAX         32 /* runtimeArgs of one runtime */
 
 struct runtime_def {
 	char *name;

@@ -291,7 +291,7 @@ static void cache_store(const char *dir, const char *path, const struct strbuf *
 }
 
 int runtime_seccomp_compile(const struct runtime_seccomp *sc, const char *cache_dir, struct sock_fprog **ret,
-		    struct berth_error **err)
+			    struct berth_error **err)
 {
 	if (!cache_dir)
 		return compile(sc, ret, err);

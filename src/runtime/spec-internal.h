@@ -13,11 +13,11 @@ int runtime_spec_error(struct berth_error **err, const char *path, const char *k
 
 /* Array of strings -> NULL-terminated vector of borrowed strings (vector owned). */
 int runtime_spec_get_strv(const json_t *obj, const char *path, const char *key, int flags, const char ***ret,
-		  struct berth_error **err);
+			  struct berth_error **err);
 
 /* Array member checked for type and size; *ret_n its length. */
 int runtime_spec_get_array(const json_t *obj, const char *path, const char *key, json_t **ret, size_t *ret_n,
-		   struct berth_error **err);
+			   struct berth_error **err);
 
 /* Linux section of config.json: spec.c calls it after the generic parts. */
 int runtime_spec_parse_linux(const json_t *linux_obj, struct runtime_spec *s, struct berth_error **err);

@@ -446,7 +446,7 @@ static int parse_linux_misc(const json_t *lx, struct runtime_spec *s, struct ber
 		s->cgroups_path = NULL;
 	if (s->cgroups_path && strstr(s->cgroups_path, ".."))
 		return runtime_spec_error(err, "linux", "cgroupsPath", "must not contain '..', got '%s'",
-				  s->cgroups_path);
+					  s->cgroups_path);
 	if (prop && *prop && runtime_spec_parse_propagation(prop, &s->rootfs_propagation) < 0)
 		return runtime_spec_error(err, "linux", "rootfsPropagation", "unknown propagation '%s'",
 					  prop);
@@ -471,7 +471,7 @@ static int check_userns(struct runtime_spec *s, struct berth_error **err)
 	bool userns = s->ns[RUNTIME_NS_USER].enabled && !s->ns[RUNTIME_NS_USER].path;
 	if (userns && (!s->n_uid_mappings || !s->n_gid_mappings))
 		return runtime_spec_error(err, "linux", "uidMappings",
-				  "a new user namespace needs uidMappings and gidMappings");
+					  "a new user namespace needs uidMappings and gidMappings");
 	if (!userns && (s->n_uid_mappings || s->n_gid_mappings))
 		return runtime_spec_error(err, "linux", "uidMappings", "mappings need a new user namespace");
 	return 0;

@@ -46,7 +46,7 @@ static int parse_memory(const json_t *res, const char *path, struct runtime_reso
 	if (ret > 0 && sw != UINT64_MAX) {
 		if (sw > 100)
 			return runtime_spec_error(err, mp, "swappiness", "%llu out of range 0..100",
-					  (unsigned long long)sw);
+						  (unsigned long long)sw);
 		r->mem_swappiness = sw;
 		r->set |= RES_MEM_SWAPPINESS;
 	}
@@ -57,7 +57,7 @@ static int parse_memory(const json_t *res, const char *path, struct runtime_reso
 	if ((r->set & RES_MEM_LIMIT) && (r->set & RES_MEM_SWAP) && r->mem_swap > 0 && r->mem_limit > 0 &&
 	    r->mem_swap < r->mem_limit)
 		return runtime_spec_error(err, mp, "swap", "memory+swap limit %lld below memory limit %lld",
-				  (long long)r->mem_swap, (long long)r->mem_limit);
+					  (long long)r->mem_swap, (long long)r->mem_limit);
 	return 0;
 }
 
@@ -89,7 +89,7 @@ static int parse_cpu(const json_t *res, const char *path, struct runtime_resourc
 		return ret;
 	if ((r->set & RES_CPU_PERIOD) && r->cpu_period && (r->cpu_period < 1000 || r->cpu_period > 1000000))
 		return runtime_spec_error(err, cp, "period", "%llu out of range 1000..1000000",
-				  (unsigned long long)r->cpu_period);
+					  (unsigned long long)r->cpu_period);
 	if ((r->set & RES_CPU_QUOTA) && r->cpu_quota > 0 && r->cpu_quota < 1000)
 		return runtime_spec_error(err, cp, "quota", "%lld below 1000", (long long)r->cpu_quota);
 	for (const char *s = (r->set & RES_CPU_CPUS) ? r->cpus : ""; *s; s++)

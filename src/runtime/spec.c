@@ -29,7 +29,7 @@ int runtime_spec_error(struct berth_error **err, const char *path, const char *k
 }
 
 int runtime_spec_get_array(const json_t *obj, const char *path, const char *key, json_t **ret, size_t *ret_n,
-		   struct berth_error **err)
+			   struct berth_error **err)
 {
 	json_t *a = NULL;
 	int r = json_get_array(obj, path, key, JSON_OPTIONAL, &a, err);
@@ -38,14 +38,14 @@ int runtime_spec_get_array(const json_t *obj, const char *path, const char *key,
 	size_t n = a ? json_array_size(a) : 0;
 	if (n > RUNTIME_SPEC_MAX_ITEMS)
 		return runtime_spec_error(err, path, key, "too many entries (%zu, at most %d)", n,
-				  RUNTIME_SPEC_MAX_ITEMS);
+					  RUNTIME_SPEC_MAX_ITEMS);
 	*ret = a;
 	*ret_n = n;
 	return r;
 }
 
 int runtime_spec_get_strv(const json_t *obj, const char *path, const char *key, int flags, const char ***ret,
-		  struct berth_error **err)
+			  struct berth_error **err)
 {
 	json_t *a;
 	size_t n;
@@ -127,7 +127,7 @@ static int parse_rlimits(const json_t *proc, const char *path, struct runtime_pr
 				return runtime_spec_error(err, ep, "type", "duplicate rlimit '%s'", type);
 		if (rl->soft > rl->hard)
 			return runtime_spec_error(err, ep, "soft", "soft limit %llu above hard limit %llu",
-					  (unsigned long long)rl->soft, (unsigned long long)rl->hard);
+						  (unsigned long long)rl->soft, (unsigned long long)rl->hard);
 		p->n_rlimits++;
 	}
 	return 0;
@@ -660,7 +660,7 @@ static int parse_top(const json_t *doc, const char *bundle, struct runtime_spec 
 		return r;
 	if (!startswith(s->oci_version, "1."))
 		return runtime_spec_error(err, NULL, "ociVersion", "unsupported version '%s', expected 1.x",
-				  s->oci_version);
+					  s->oci_version);
 	if ((r = parse_root(doc, bundle, s, err)) < 0)
 		return r;
 	if ((r = json_get_string(doc, "", "hostname", 0, &s->hostname, err)) < 0 ||

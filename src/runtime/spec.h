@@ -286,7 +286,8 @@ static inline void runtime_spec_freep(struct runtime_spec **s)
 /* Signal by name ("SIGTERM", "TERM", "term") or number ("15"). 0 or -EINVAL. */
 int runtime_parse_signal(const char *s, int *ret);
 /* Capability by name ("CAP_SYS_ADMIN"), -EINVAL when unknown. */
-/* Capabilities by number as the runtime spec names them ("CAP_CHOWN" is 0), up to RUNTIME_CAP_LAST; NULL beyond. */
+/* Capabilities by number as the runtime spec names them ("CAP_CHOWN" is 0), up to RUNTIME_CAP_LAST; NULL
+ * beyond. */
 #define RUNTIME_CAP_LAST 40
 const char *runtime_cap_name(int cap);
 int runtime_parse_cap(const char *s, int *ret);

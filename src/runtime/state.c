@@ -110,7 +110,7 @@ int runtime_state_save(const struct runtime_ctx *ctx, const struct container_sta
 }
 
 int runtime_state_load(const struct runtime_ctx *ctx, const char *id, struct container_state *ret,
-	       struct berth_error **err)
+		       struct berth_error **err)
 {
 	int r = runtime_id_validate(id, err);
 	if (r < 0)
@@ -226,7 +226,7 @@ static void add_annotations(struct strbuf *sb, const json_t *ann)
 }
 
 char *runtime_state_hook_json(const char *id, enum runtime_status st, pid_t pid, const char *bundle,
-		      const json_t *ann)
+			      const json_t *ann)
 {
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_addstr(&sb, "{\"ociVersion\":\"1.1.0\",\"id\":");
@@ -304,7 +304,7 @@ void runtime_state_list_free(struct runtime_state *list, size_t n)
 }
 
 int runtime_state_load_spec(const struct runtime_ctx *ctx, const struct container_state *st,
-		    struct runtime_spec **ret, struct berth_error **err)
+			    struct runtime_spec **ret, struct berth_error **err)
 {
 	_cleanup_free_ char *dir = runtime_state_dir(ctx, st->st.id);
 	_cleanup_free_ char *copy = xasprintf("%s/config.json", dir);

@@ -65,7 +65,7 @@ int runtime_console_recv_fd(int sock, int *ret_fd, struct berth_error **err)
 }
 
 int runtime_console_setup(int console_fd, const struct runtime_process *p, bool mount_console,
-		  struct berth_error **err)
+			  struct berth_error **err)
 {
 	_cleanup_close_ int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0)

@@ -228,17 +228,21 @@ static int opt_store(void *dest, const char *arg)
 {
 	if (streq(arg, "none"))
 		return 0;
-	fprintf(stderr,
-		"berth bench-scheduler: --store '%s': the library bench is compute only (berth bench-scheduler "
-		"routes other stores to the server's path)\n",
-		arg);
+	fprintf(
+	    stderr,
+	    "berth bench-scheduler: --store '%s': the library bench is compute only (berth bench-scheduler "
+	    "routes other stores to the server's path)\n",
+	    arg);
 	return -1;
 }
 
 static int parse_opts(int argc, char **argv, struct bench_opts *o)
 {
 	*o = (struct bench_opts){ 1000, 100000, 1, 10, 0, false, false };
-#define COUNT(name, field) { (name), 0, CLI_OPT_CALL, &o->field, .fn = opt_count, .has_arg = true }
+#define COUNT(name, field)                                                           \
+	{                                                                            \
+		(name), 0, CLI_OPT_CALL, &o->field, .fn = opt_count, .has_arg = true \
+	}
 	const struct cli_opt t[] = {
 		COUNT("nodes", nodes),
 		COUNT("tasks", tasks),

@@ -133,7 +133,8 @@ static json_t *authenticate(struct server *s, struct http_request *req)
 	}
 	json_t *node = peer_node(s, peer);
 	if (!node)
-		agent_error(req, 403, "NodeRefused", "node certificate refused (unknown or deregistered node)");
+		agent_error(req, 403, "NodeRefused",
+			    "node certificate refused (unknown or deregistered node)");
 	return node;
 }
 
@@ -416,8 +417,8 @@ static int lease_keep(struct server *s, const char *id, int64_t *ret_lease)
  * instance record without disconnectedAt. *ret_inst: the instance record (NULL: not registered,
  * 0 returned); *ret_lease the kept lease and *ret_wrote whether anything was written.
  */
-static int heartbeat_apply(struct server *s, json_t *node, json_t **ret_inst, int64_t *ret_lease, bool *ret_wrote,
-			   struct berth_error **err)
+static int heartbeat_apply(struct server *s, json_t *node, json_t **ret_inst, int64_t *ret_lease,
+			   bool *ret_wrote, struct berth_error **err)
 {
 	_cleanup_free_ char *ikey = NULL;
 	json_t *inst = node_instance(s, node, &ikey);
@@ -459,7 +460,7 @@ static void do_heartbeat(struct server *s, struct http_request *req, json_t *nod
 		return agent_error(req, 500, "ServerError", "encode the answer: out of memory");
 	if (!wrote && s->hbc) /* a write makes the entry stale anyway */
 		server_hb_cache_put(s->hbc, gen, json_string_value(json_object_get(node, "nodeId")),
-			     http_request_peer(req), lease, body);
+				    http_request_peer(req), lease, body);
 	http_respond(req, 200, "application/json", body, strlen(body));
 }
 
@@ -486,8 +487,8 @@ static void *hb_writer_main(void *arg)
 		bool wrote = false;
 		if (server_record_get(s, nkey, &node, NULL, NULL) == 0 &&
 		    heartbeat_apply(s, node, &inst, &lease, &wrote, &err) < 0)
-			log_fields(LOG_LEVEL_WARN, "heartbeat: keeping the node's lease failed", "node", id, "error",
-				   err ? err->msg : "", NULL);
+			log_fields(LOG_LEVEL_WARN, "heartbeat: keeping the node's lease failed", "node", id,
+				   "error", err ? err->msg : "", NULL);
 		pthread_mutex_lock(&s->hbw_lock);
 	}
 	pthread_mutex_unlock(&s->hbw_lock);
@@ -582,7 +583,8 @@ bool server_agent_quick(const char *method, const char *path, const char *peer, 
 	if (!s->hbc || !s->hbw_started || !peer || !streq(method, "POST") ||
 	    !streq(path, AGENT_PREFIX "heartbeat"))
 		return false;
-	if (server_hb_cache_get(s->hbc, peer, &lease, &ans) && store_lease_keepalive(s->store, lease, &ttl, NULL) < 0) {
+	if (server_hb_cache_get(s->hbc, peer, &lease, &ans) &&
+	    store_lease_keepalive(s->store, lease, &ttl, NULL) < 0) {
 		_cleanup_free_ char *id = xstrndup(peer, (size_t)(strchr(peer, ' ') - peer));
 		server_hb_cache_drop(s->hbc, id);
 		free(ans);
@@ -862,7 +864,8 @@ static void report_many(struct server *s, const char *cluster, const char *arn, 
 			why = "no such task on this node";
 		else
 			why = apply_report(t, rep);
-		bool again = false; /* the same task twice in one batch: the later one after this transaction */
+		bool again =
+		    false; /* the same task twice in one batch: the later one after this transaction */
 		for (size_t k = 0; !why && k < n; k++)
 			again |= streq(keys[k], key);
 		if (why || again) {
@@ -957,8 +960,8 @@ void server_agent_handle(struct server *s, struct http_request *req)
 				    strlen(s->ca_pem));
 	if (!(post && (streq(path, "register") || streq(path, "heartbeat") || streq(path, "status") ||
 		       streq(path, "logs") || streq(path, "metrics") || streq(path, "targethealth"))) &&
-	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") || streq(path, "dataplane") ||
-				      streq(path, "registry"))))
+	    !(streq(method, "GET") && (streq(path, "tasks") || streq(path, "peers") ||
+				       streq(path, "dataplane") || streq(path, "registry"))))
 		return agent_error(req, 404, "NotFound", "no such agent call");
 	uint64_t gen = s->hbc ? server_hb_cache_gen(s->hbc) : 0; /* before the reads an entry is made of */
 	json_t *node = authenticate(s, req);

@@ -94,7 +94,8 @@ static int opt_cidr(void *dest, const char *arg)
 	struct netalloc_cidr cidr;
 	if (server_netalloc_parse(arg, true, &cidr) < 0 || cidr.bits > 30) {
 		fprintf(stderr,
-			"berth server: invalid --cluster-cidr '%s': expected an IPv4 network such as 10.42.0.0/16\n",
+			"berth server: invalid --cluster-cidr '%s': expected an IPv4 network such as "
+			"10.42.0.0/16\n",
 			arg);
 		return -1;
 	}
@@ -120,9 +121,15 @@ static int opt_number(const struct cli_opt *o, const char *arg)
 
 static int parse_args(struct server *s, int argc, char **argv)
 {
-#define NUMBER(name, field, lo, hi, unit) \
-	{ (name), 0, CLI_OPT_ENTRY, &s->field, (unit), (lo), (hi), .entry_fn = opt_number, .has_arg = true }
-#define CALL(name, dest, f) { (name), 0, CLI_OPT_CALL, (dest), .fn = (f), .has_arg = true }
+#define NUMBER(name, field, lo, hi, unit)                                                        \
+	{                                                                                        \
+		(name), 0, CLI_OPT_ENTRY, &s->field, (unit), (lo), (hi), .entry_fn = opt_number, \
+									 .has_arg = true         \
+	}
+#define CALL(name, dest, f)                                                 \
+	{                                                                   \
+		(name), 0, CLI_OPT_CALL, (dest), .fn = (f), .has_arg = true \
+	}
 	const struct cli_opt t[] = {
 		{ "root", 0, CLI_OPT_STRDUP, &s->root },
 		{ "listen", 0, CLI_OPT_STRDUP, &s->listen },

@@ -21,8 +21,8 @@ static int resolve(struct ecs_call *c, const char *ref, json_t **ret, char **ret
 	json_t *j = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = !server_name_valid(name, 255) ? -ENOENT
-		: shared               ? server_record_get_shared(c->srv, key, &j, &err)
-				       : server_record_get(c->srv, key, &j, NULL, &err);
+		: shared                      ? server_record_get_shared(c->srv, key, &j, &err)
+					      : server_record_get(c->srv, key, &j, NULL, &err);
 	if (r == -ENOENT || (r == 0 && !streq(json_string_value(json_object_get(j, "status")), "ACTIVE"))) {
 		json_decref(j);
 		return server_ecs_fail(c, "ClusterNotFoundException", "Cluster not found.");
@@ -106,8 +106,9 @@ int server_ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out)
 	if (!name)
 		name = "default";
 	if (!server_name_valid(name, 255))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"Cluster name must be 1-255 letters, numbers, hyphens and underscores.");
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "Cluster name must be 1-255 letters, numbers, hyphens and underscores.");
 	json_t *settings = json_object_get(in, "settings");
 	if (settings && !json_is_array(settings))
 		return server_ecs_fail(c, "SerializationException", "'settings': expected a list");
@@ -230,7 +231,7 @@ int server_ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out)
 	if (svcs > 0) {
 		json_decref(cl);
 		return server_ecs_fail(c, "ClusterContainsServicesException",
-				"The Cluster cannot be deleted while Services are active.");
+				       "The Cluster cannot be deleted while Services are active.");
 	}
 	if (insts > 0) {
 		json_decref(cl);
@@ -241,7 +242,7 @@ int server_ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out)
 	if (tasks > 0) {
 		json_decref(cl);
 		return server_ecs_fail(c, "ClusterContainsTasksException",
-				"The Cluster cannot be deleted while Tasks are active.");
+				       "The Cluster cannot be deleted while Tasks are active.");
 	}
 	json_object_set_new(cl, "status", json_string("INACTIVE"));
 	_cleanup_free_ char *key = cluster_key(name);

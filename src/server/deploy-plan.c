@@ -67,14 +67,10 @@ enum deploy_readiness server_deploy_readiness(const struct deploy_task_facts *f)
 const char *server_deploy_readiness_name(enum deploy_readiness r)
 {
 	switch (r) {
-	case DEPLOY_NOT_RUNNING:
-		return "not running yet";
-	case DEPLOY_WARMING:
-		return "running, health not known yet";
-	case DEPLOY_HEALTHY:
-		return "healthy";
-	case DEPLOY_FAILING:
-		return "failing health checks";
+	case DEPLOY_NOT_RUNNING: return "not running yet";
+	case DEPLOY_WARMING: return "running, health not known yet";
+	case DEPLOY_HEALTHY: return "healthy";
+	case DEPLOY_FAILING: return "failing health checks";
 	}
 	return "?";
 }
@@ -83,12 +79,9 @@ bool server_deploy_free_stop(enum deploy_readiness r, const struct deploy_step *
 {
 	switch (r) {
 	case DEPLOY_NOT_RUNNING:
-	case DEPLOY_FAILING:
-		return true;
-	case DEPLOY_WARMING:
-		return step->floor_met;
-	case DEPLOY_HEALTHY:
-		break;
+	case DEPLOY_FAILING: return true;
+	case DEPLOY_WARMING: return step->floor_met;
+	case DEPLOY_HEALTHY: break;
 	}
 	return false;
 }

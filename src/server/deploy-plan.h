@@ -15,18 +15,18 @@
 #include <stdint.h>
 
 /* ECS's defaults (REPLICA; DAEMON uses 0 and 100). */
-#define DEPLOY_DEFAULT_MAX_PERCENT        200
-#define DEPLOY_DEFAULT_MIN_HEALTHY        100
-#define DEPLOY_DAEMON_MAX_PERCENT         100
-#define DEPLOY_DAEMON_MIN_HEALTHY         0
+#define DEPLOY_DEFAULT_MAX_PERCENT 200
+#define DEPLOY_DEFAULT_MIN_HEALTHY 100
+#define DEPLOY_DAEMON_MAX_PERCENT  100
+#define DEPLOY_DAEMON_MIN_HEALTHY  0
 /*
  * A task without health checks counts as healthy once it has been RUNNING
  * this long (Swarm's update monitor): a task that crashes right after its
  * start never replaces a working one.
  */
-#define DEPLOY_MONITOR_SEC                3.0
+#define DEPLOY_MONITOR_SEC         3.0
 /* Launch backoff: 1 s after the first failure, doubling, at most this long. */
-#define DEPLOY_BACKOFF_MAX_SEC            30
+#define DEPLOY_BACKOFF_MAX_SEC     30
 
 /* Circuit breaker: clamp(ceil(0.5 * desired), 3, 200) failed tasks trip it (ECS's documented rule). */
 int64_t server_deploy_failure_threshold(int64_t desired);
@@ -98,8 +98,8 @@ bool server_deploy_free_stop(enum deploy_readiness r, const struct deploy_step *
 struct deploy_task {
 	const char *zone; /* ecs.availability-zone of its node; NULL: none */
 	const char *node;
-	double created;  /* newer first among equals */
-	bool candidate;  /* may be chosen */
+	double created; /* newer first among equals */
+	bool candidate; /* may be chosen */
 	/* the node's values of the service's other spread attributes, in strategy order (NULL: none) */
 	const char *keys[DEPLOY_MAX_KEYS];
 };

@@ -35,13 +35,13 @@ struct pass {
 	struct server *s;
 	const char *cluster;
 	json_t *cl;
-	json_t *tasks; /* every task record of the cluster */
-	int64_t tasks_rev; /* the store revision they were read at */
-	json_t *insts; /* node id -> instance record */
-	json_t *alive; /* node id -> bool */
-	json_t *tds;   /* taskDefinitionArn -> record (cache) */
+	json_t *tasks;                   /* every task record of the cluster */
+	int64_t tasks_rev;               /* the store revision they were read at */
+	json_t *insts;                   /* node id -> instance record */
+	json_t *alive;                   /* node id -> bool */
+	json_t *tds;                     /* taskDefinitionArn -> record (cache) */
 	json_t *elb_reports, *elb_alive; /* the nodes' HAProxy views (server_lb_health_reports) */
-	json_t *elb;   /* load balancer name -> server_lb_health_merge (cache) */
+	json_t *elb;                     /* load balancer name -> server_lb_health_merge (cache) */
 	double now;
 };
 
@@ -49,13 +49,13 @@ struct stask {
 	json_t *t;
 	const char *id, *dep, *node, *zone;
 	double created;
-	bool active;        /* lastStatus is not STOPPED */
-	bool wanted;        /* desiredStatus RUNNING */
-	bool healthy;       /* wanted, not draining, DEPLOY_HEALTHY */
-	enum deploy_readiness readiness; /* when wanted and not draining */
-	bool draining_lb;   /* drainingAt set: leaving its target groups */
-	bool node_leaving;  /* its container instance is not ACTIVE */
-	bool unhealthy;     /* UNHEALTHY past the grace period: replace it */
+	bool active;                       /* lastStatus is not STOPPED */
+	bool wanted;                       /* desiredStatus RUNNING */
+	bool healthy;                      /* wanted, not draining, DEPLOY_HEALTHY */
+	enum deploy_readiness readiness;   /* when wanted and not draining */
+	bool draining_lb;                  /* drainingAt set: leaving its target groups */
+	bool node_leaving;                 /* its container instance is not ACTIVE */
+	bool unhealthy;                    /* UNHEALTHY past the grace period: replace it */
 	const char *keys[DEPLOY_MAX_KEYS]; /* its node's values of the service's other spread attributes */
 	json_t *elb_failed; /* the load balancers' merged view when they find it unhealthy (borrowed) */
 	bool elb_served;    /* a node alive serves one of its load balancers (HAProxy checks it) */
@@ -296,7 +296,8 @@ static bool count_failures(struct svc *x, json_t *d)
 		return true;
 	}
 	streak += n;
-	json_object_set_new(d, "failedTasks", json_integer(json_integer_value(json_object_get(d, "failedTasks")) + n));
+	json_object_set_new(d, "failedTasks",
+			    json_integer(json_integer_value(json_object_get(d, "failedTasks")) + n));
 	json_object_set_new(d, "berthStreak", json_integer(streak));
 	json_object_set_new(d, "berthLaunchAfter", json_real(x->p->now + server_deploy_backoff(streak)));
 	json_object_set_new(d, "berthFailMark", json_pack("[f,s]", best_t, best_id));
@@ -388,8 +389,8 @@ static bool task_sets_state(struct svc *x)
 			json_object_set_new(ts, "computedDesiredCount", json_integer(want));
 			changed = true;
 		}
-		bool steady = (int64_t)tasks_of(x, id, p_running) == want &&
-			      (int64_t)tasks_of(x, id, p_active) == want;
+		bool steady =
+		    (int64_t)tasks_of(x, id, p_running) == want && (int64_t)tasks_of(x, id, p_active) == want;
 		const char *st = steady ? "STEADY_STATE" : "STABILIZING";
 		if (!streq_ptr(jstr(ts, "stabilityStatus"), st)) {
 			json_object_set_new(ts, "stabilityStatus", json_string(st));
@@ -412,8 +413,9 @@ static bool complete_rollout(struct svc *x, json_t *deps, int64_t desired)
 	json_object_set_new(primary, "rolloutState", json_string("COMPLETED"));
 	json_object_set_new(primary, "rolloutStateReason", json_string(why));
 	json_object_set_new(primary, "updatedAt", json_real(x->p->now));
-	json_object_set_new(x->rec, "berthLastCompleted", json_pack("{s:s,s:s?}", "id", id, "taskDefinition",
-								    jstr(primary, "taskDefinition")));
+	json_object_set_new(
+	    x->rec, "berthLastCompleted",
+	    json_pack("{s:s,s:s?}", "id", id, "taskDefinition", jstr(primary, "taskDefinition")));
 	event(x, "(deployment %s) deployment completed.", id);
 	return true;
 }
@@ -441,11 +443,12 @@ static bool update_state(struct svc *x)
 	if (!primary)
 		return changed;
 	int64_t desired = json_integer_value(json_object_get(x->rec, "desiredCount"));
-	json_t *cb = json_object_get(json_object_get(x->rec, "deploymentConfiguration"),
-				     "deploymentCircuitBreaker");
+	json_t *cb =
+	    json_object_get(json_object_get(x->rec, "deploymentConfiguration"), "deploymentCircuitBreaker");
 	if (!server_service_is_daemon(x->rec) && json_is_true(json_object_get(cb, "enable")) &&
 	    streq_ptr(jstr(primary, "rolloutState"), "IN_PROGRESS") &&
-	    json_integer_value(json_object_get(primary, "failedTasks")) >= server_deploy_failure_threshold(desired)) {
+	    json_integer_value(json_object_get(primary, "failedTasks")) >=
+		server_deploy_failure_threshold(desired)) {
 		trip(x, deps);
 		changed = true;
 		primary = json_array_get(deps, 0);
@@ -460,8 +463,9 @@ static bool update_state(struct svc *x)
 	json_t *last = json_array_get(json_object_get(x->rec, "events"), 0);
 	_cleanup_free_ char *steady = xasprintf("(service %s) has reached a steady state.", x->name);
 	if (json_array_size(deps) == 1 && !streq_ptr(jstr(primary, "rolloutState"), "IN_PROGRESS") &&
-	    (int64_t)tasks_of(x, NULL, p_running) == desired && (int64_t)tasks_of(x, NULL, p_active) == desired &&
-	    !streq_ptr(jstr(last, "message"), steady) && json_array_size(x->events) == 0) {
+	    (int64_t)tasks_of(x, NULL, p_running) == desired &&
+	    (int64_t)tasks_of(x, NULL, p_active) == desired && !streq_ptr(jstr(last, "message"), steady) &&
+	    json_array_size(x->events) == 0) {
 		json_array_append_new(x->events, json_string(steady));
 	}
 	return changed;
@@ -482,7 +486,8 @@ struct stops {
 };
 
 /* Stop (or start draining) one task; reason goes into stoppedReason, cause (the rule) into the debug log. */
-static void stop_task(struct svc *x, struct stask *st, const char *cause, const char *reason, struct stops *out)
+static void stop_task(struct svc *x, struct stask *st, const char *cause, const char *reason,
+		      struct stops *out)
 {
 	if (!st->wanted)
 		return;
@@ -490,11 +495,11 @@ static void stop_task(struct svc *x, struct stask *st, const char *cause, const 
 	bool drain = x->has_lb && running && !st->draining_lb && !st->unhealthy && x->drain_delay > 0;
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		_cleanup_free_ char *nodes =
-		    st->elb_failed ? json_dumps(json_object_get(st->elb_failed, "nodes"), JSON_COMPACT) : NULL;
+		    st->elb_failed ? json_dumps(json_object_get(st->elb_failed, "nodes"), JSON_COMPACT)
+				   : NULL;
 		log_fields(LOG_LEVEL_DEBUG, drain ? "service drains task" : "service stops task", "service",
 			   x->name, "task", st->id, "deployment", st->dep, "cause", cause, "readiness",
-			   server_deploy_readiness_name(st->readiness),
-			   "elb_nodes", nodes, NULL);
+			   server_deploy_readiness_name(st->readiness), "elb_nodes", nodes, NULL);
 	}
 	st->wanted = false;
 	st->healthy = false;
@@ -509,8 +514,9 @@ static void stop_task(struct svc *x, struct stask *st, const char *cause, const 
 				return;
 			if (!json_object_get(t, "drainingAt"))
 				json_object_set_new(t, "drainingAt", json_real(x->p->now));
-			json_object_set_new(t, "version",
-					    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
+			json_object_set_new(
+			    t, "version",
+			    json_integer(json_integer_value(json_object_get(t, "version")) + 1));
 			int r = server_record_cas(x->p->s, key, t, rev, &ok, NULL);
 			json_decref(t);
 			if (r < 0)
@@ -536,8 +542,8 @@ static void stop_task(struct svc *x, struct stask *st, const char *cause, const 
 static void stop_unhealthy(struct svc *x, struct stask *st, struct stops *out)
 {
 	if (!st->elb_failed) {
-		stop_task(x, st, "container health checks failed", UNHEALTHY_REASON " (replaced by the service scheduler).",
-			  out);
+		stop_task(x, st, "container health checks failed",
+			  UNHEALTHY_REASON " (replaced by the service scheduler).", out);
 		return;
 	}
 	_cleanup_free_ char *tg = server_target_group_name(st->elb_tg);
@@ -565,10 +571,10 @@ static void finish_draining(struct svc *x, struct stops *out)
 		if (x->p->now - at < x->drain_delay)
 			continue;
 		_cleanup_free_ char *key = xasprintf("/berth/tasks/%s/%s", x->p->cluster, st->id);
-		_cleanup_free_ char *why = xasprintf("Scaling activity initiated by (deployment %s)",
-						     st->dep ? st->dep : "unknown");
-		log_fields(LOG_LEVEL_DEBUG, "service stops task", "service", x->name, "task", st->id, "deployment",
-			   st->dep, "cause", "drained for the deregistration delay", NULL);
+		_cleanup_free_ char *why =
+		    xasprintf("Scaling activity initiated by (deployment %s)", st->dep ? st->dep : "unknown");
+		log_fields(LOG_LEVEL_DEBUG, "service stops task", "service", x->name, "task", st->id,
+			   "deployment", st->dep, "cause", "drained for the deregistration delay", NULL);
 		if (server_task_request_stop(x->p->s, key, STOP_CODE, why, NULL, NULL) == 1)
 			json_array_append_new(out->stopped, json_string(st->id));
 		st->wanted = false;
@@ -658,8 +664,10 @@ static int64_t launch(struct svc *x, const char *dep, const char *td_arn, int64_
 		return 0;
 	if (count > SCHED_MAX_COUNT)
 		count = SCHED_MAX_COUNT;
-	_cleanup_json_ json_t *ov = json_pack("{s:[],s:[]}", "containerOverrides", "inferenceAcceleratorOverrides");
-	_cleanup_json_ json_t *strat = nodes ? NULL : server_service_strategies(json_object_get(x->rec, "placementStrategy"));
+	_cleanup_json_ json_t *ov =
+	    json_pack("{s:[],s:[]}", "containerOverrides", "inferenceAcceleratorOverrides");
+	_cleanup_json_ json_t *strat =
+	    nodes ? NULL : server_service_strategies(json_object_get(x->rec, "placementStrategy"));
 	_cleanup_json_ json_t *tasks = json_array(), *failures = json_array();
 	struct task_run_args a = { .td = td,
 				   .overrides = ov,
@@ -672,10 +680,10 @@ static int64_t launch(struct svc *x, const char *dep, const char *td_arn, int64_
 	/* ECS's propagateTags / enableECSManagedTags of the service */
 	const char *propagate = jstr(x->rec, "propagateTags");
 	bool managed = json_is_true(json_object_get(x->rec, "enableECSManagedTags"));
-	_cleanup_json_ json_t *tags = (propagate && !streq(propagate, "NONE")) || managed
-					      ? server_task_tags(x->p->s, x->p->cluster, NULL, td, x->rec, propagate,
-								 managed)
-					      : NULL;
+	_cleanup_json_ json_t *tags =
+	    (propagate && !streq(propagate, "NONE")) || managed
+		? server_task_tags(x->p->s, x->p->cluster, NULL, td, x->rec, propagate, managed)
+		: NULL;
 	a.tags = json_array_size(tags) ? tags : NULL;
 	struct ecs_call c = { .srv = x->p->s };
 	if (server_task_place(&c, x->p->cluster, x->p->cl, &a, tasks, failures) < 0) {
@@ -715,7 +723,8 @@ static void replica_act(struct svc *x, struct stops *out)
 	for (size_t i = 0; i < x->n; i++) {
 		struct stask *st = &x->tasks[i];
 		in.healthy += st->healthy;
-		in.primary_active += st->wanted && !st->draining_lb && !st->node_leaving && streq_ptr(st->dep, pid);
+		in.primary_active +=
+		    st->wanted && !st->draining_lb && !st->node_leaving && streq_ptr(st->dep, pid);
 	}
 	struct deploy_step step;
 	server_deploy_rolling_step(&in, &step);
@@ -729,18 +738,21 @@ static void replica_act(struct svc *x, struct stops *out)
 			continue;
 		if (st->unhealthy)
 			stop_unhealthy(x, st, out);
-		else if ((!streq_ptr(st->dep, pid) || st->node_leaving) && server_deploy_free_stop(st->readiness, &step))
+		else if ((!streq_ptr(st->dep, pid) || st->node_leaving) &&
+			 server_deploy_free_stop(st->readiness, &step))
 			stop_task(x, st, "old deployment or leaving node, not healthy", why, out);
 	}
 	/* the primary's surplus (scale-in): not yet healthy first, then balanced within the budget */
 	int64_t surplus = in.primary_active - in.desired;
 	surplus -= stop_balanced(x, c_dep_unhealthy, pid, surplus, "scale-in, not healthy", why, out);
-	step.stop_budget -= stop_balanced(x, c_dep_healthy, pid, surplus < step.stop_budget ? surplus : step.stop_budget,
-					  "scale-in within the stop budget", why, out);
+	step.stop_budget -=
+	    stop_balanced(x, c_dep_healthy, pid, surplus < step.stop_budget ? surplus : step.stop_budget,
+			  "scale-in within the stop budget", why, out);
 	/* old deployments and leaving nodes, within what minimumHealthyPercent allows; none while the
 	 * new tasks keep failing */
 	if (json_integer_value(json_object_get(primary, "berthStreak")) == 0)
-		stop_balanced(x, c_old_healthy, pid, step.stop_budget, "replaced within the stop budget", why, out);
+		stop_balanced(x, c_old_healthy, pid, step.stop_budget, "replaced within the stop budget", why,
+			      out);
 	bool failed = streq_ptr(jstr(primary, "rolloutState"), "FAILED");
 	double after = json_number_value(json_object_get(primary, "berthLaunchAfter"));
 	int64_t started = 0;
@@ -750,12 +762,14 @@ static void replica_act(struct svc *x, struct stops *out)
 	    (started || json_array_size(out->stopped) + json_array_size(out->draining) > acted)) {
 		char buf[192];
 		snprintf(buf, sizeof(buf),
-			 "desired=%lld total=%lld healthy=%lld primary=%lld start=%lld (started %lld) stop_budget_left=%lld "
+			 "desired=%lld total=%lld healthy=%lld primary=%lld start=%lld (started %lld) "
+			 "stop_budget_left=%lld "
 			 "floor_met=%d",
-			 (long long)in.desired, (long long)in.total, (long long)in.healthy, (long long)in.primary_active,
-			 (long long)step.start, (long long)started, (long long)step.stop_budget, step.floor_met);
-		log_fields(LOG_LEVEL_DEBUG, "service rolling step", "service", x->name, "deployment", pid, "counts", buf,
-			   NULL);
+			 (long long)in.desired, (long long)in.total, (long long)in.healthy,
+			 (long long)in.primary_active, (long long)step.start, (long long)started,
+			 (long long)step.stop_budget, step.floor_met);
+		log_fields(LOG_LEVEL_DEBUG, "service rolling step", "service", x->name, "deployment", pid,
+			   "counts", buf, NULL);
 	}
 }
 
@@ -769,7 +783,8 @@ static void daemon_step(struct svc *x, struct deploy_step *step)
 {
 	json_t *dc = json_object_get(x->rec, "deploymentConfiguration");
 	struct deploy_counts in = { .max_percent = DEPLOY_DAEMON_MAX_PERCENT,
-				    .min_percent = json_integer_value(json_object_get(dc, "minimumHealthyPercent")) };
+				    .min_percent =
+					json_integer_value(json_object_get(dc, "minimumHealthyPercent")) };
 	const char *node;
 	json_t *inst;
 	json_object_foreach (x->p->insts, node, inst) {
@@ -814,8 +829,8 @@ static void daemon_act(struct svc *x, struct stops *out)
 			if (!st->wanted || st->draining_lb)
 				continue;
 			if (!active)
-				stop_task(x, st, "node not ACTIVE", "Container instance is not ACTIVE: daemon task stopped",
-					  out);
+				stop_task(x, st, "node not ACTIVE",
+					  "Container instance is not ACTIVE: daemon task stopped", out);
 			else if (st->unhealthy)
 				stop_unhealthy(x, st, out);
 			else if (streq_ptr(st->dep, pid)) {
@@ -850,11 +865,13 @@ static void external_act(struct svc *x, struct stops *out)
 		int64_t want = json_integer_value(json_object_get(ts, "computedDesiredCount"));
 		int64_t have = 0;
 		for (size_t k = 0; k < x->n; k++)
-			have += x->tasks[k].wanted && !x->tasks[k].draining_lb && streq_ptr(x->tasks[k].dep, id);
+			have +=
+			    x->tasks[k].wanted && !x->tasks[k].draining_lb && streq_ptr(x->tasks[k].dep, id);
 		_cleanup_free_ char *why = xasprintf("Scaling activity initiated by (task set %s)", id);
 		if (have > want) {
 			int64_t extra = have - want;
-			extra -= stop_balanced(x, c_dep_unhealthy, id, extra, "task set scale-in, not healthy", why, out);
+			extra -= stop_balanced(x, c_dep_unhealthy, id, extra,
+					       "task set scale-in, not healthy", why, out);
 			stop_balanced(x, c_dep_healthy, id, extra, "task set scale-in", why, out);
 		} else if (have < want) {
 			launch(x, id, jstr(ts, "taskDefinition"), want - have, NULL);

@@ -67,8 +67,8 @@ static int bad_repo_name(struct ecs_call *c)
 static int no_repo(struct ecs_call *c, const char *name)
 {
 	return server_ecs_fail(c, "RepositoryNotFoundException",
-			"The repository with name '%s' does not exist in the registry with id '%s'", name,
-			c->srv->account);
+			       "The repository with name '%s' does not exist in the registry with id '%s'",
+			       name, c->srv->account);
 }
 
 /* repositoryName of the request, its record (caller decrefs) and revision. */
@@ -131,8 +131,8 @@ static int scanning_config(struct ecs_call *c, json_t *in, bool *ret)
 	json_t *v = json_object_get(cfg, "scanOnPush");
 	if (!json_is_object(cfg) || (v && !json_is_boolean(v)))
 		return server_ecs_fail(c, "SerializationException",
-				"'imageScanningConfiguration.scanOnPush': expected a "
-				"boolean");
+				       "'imageScanningConfiguration.scanOnPush': expected a "
+				       "boolean");
 	*ret = json_is_true(v);
 	return 0;
 }
@@ -177,7 +177,7 @@ static int paginate(struct ecs_call *c, json_t *in, json_t *all, const char *key
 		free(d);
 		if (bad)
 			return server_ecs_fail(c, INVALID,
-					"Invalid parameter at 'nextToken': the token is not valid");
+					       "Invalid parameter at 'nextToken': the token is not valid");
 		start = (size_t)off;
 	}
 	json_t *page = json_array();
@@ -232,9 +232,10 @@ static int create_repository(struct ecs_call *c, json_t *in, json_t **out)
 	}
 	if (!ok) {
 		json_decref(rec);
-		return server_ecs_fail(c, "RepositoryAlreadyExistsException",
-				"The repository with name '%s' already exists in the registry with id '%s'",
-				name, s->account);
+		return server_ecs_fail(
+		    c, "RepositoryAlreadyExistsException",
+		    "The repository with name '%s' already exists in the registry with id '%s'", name,
+		    s->account);
 	}
 	*out = json_pack("{s:o}", "repository", repo_view(rec));
 	json_decref(rec);
@@ -355,8 +356,8 @@ static int list_tags_for_resource(struct ecs_call *c, json_t *in, json_t **out)
 		return -1;
 	const char *p = strstr(arn, ":repository/");
 	if (!startswith(arn, "arn:aws:ecr:") || !p)
-		return server_ecs_fail(c, INVALID,
-				"Invalid parameter at 'resourceArn': '%s' is not a repository ARN", arn);
+		return server_ecs_fail(
+		    c, INVALID, "Invalid parameter at 'resourceArn': '%s' is not a repository ARN", arn);
 	json_t *fake = json_pack("{s:s}", "repositoryName", p + strlen(":repository/")), *rec = NULL;
 	const char *name;
 	int64_t rev;
@@ -452,18 +453,19 @@ static int image_ids(struct ecs_call *c, json_t *in, bool required, json_t **ret
 		return 0;
 	}
 	if (!json_is_array(ids) || (required && json_array_size(ids) == 0) || json_array_size(ids) > 100)
-		return server_ecs_fail(c, INVALID,
-				"Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member "
-				"must have length between 1 and 100'");
+		return server_ecs_fail(
+		    c, INVALID,
+		    "Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member "
+		    "must have length between 1 and 100'");
 	size_t i;
 	json_t *id;
 	json_array_foreach (ids, i, id) {
 		json_t *d = json_object_get(id, "imageDigest"), *t = json_object_get(id, "imageTag");
 		if (!json_is_object(id) || (d && !json_is_string(d)) || (t && !json_is_string(t)))
 			return server_ecs_fail(c, "SerializationException",
-					"'imageIds[%zu]': expected {imageDigest, "
-					"imageTag}",
-					i);
+					       "'imageIds[%zu]': expected {imageDigest, "
+					       "imageTag}",
+					       i);
 	}
 	return 0;
 }
@@ -703,7 +705,8 @@ static int put_image(struct ecs_call *c, json_t *in, json_t **out)
 	digest_buffer(DIGEST_SHA256, manifest, strlen(manifest), digest);
 	if (want && !streq(want, digest))
 		return server_ecs_fail(c, "ImageDigestDoesNotMatchException",
-				"Provided digest %s does not match the manifest's digest %s", want, digest);
+				       "Provided digest %s does not match the manifest's digest %s", want,
+				       digest);
 	json_t *same = find_image(imgs, digest, tag);
 	if (same && (tag || json_array_size(json_object_get(same, "imageTags")) == 0))
 		return server_ecs_fail(
@@ -792,9 +795,10 @@ static int put_lifecycle_policy(struct ecs_call *c, json_t *in, json_t **out)
 	    server_ecs_str(c, in, "lifecyclePolicyText", true, &text) < 0)
 		return -1;
 	if (strlen(text) < 100 || strlen(text) > 30720)
-		return server_ecs_fail(c, INVALID,
-				"Invalid parameter at 'lifecyclePolicyText' failed to satisfy constraint: "
-				"'Member must have length between 100 and 30720'");
+		return server_ecs_fail(
+		    c, INVALID,
+		    "Invalid parameter at 'lifecyclePolicyText' failed to satisfy constraint: "
+		    "'Member must have length between 100 and 30720'");
 	struct ecr_policy *p = NULL;
 	_cleanup_free_ char *msg = NULL;
 	if (ecr_policy_parse(text, strlen(text), &p, &msg) < 0)
@@ -1052,9 +1056,10 @@ int server_ecr_call(struct ecs_call *c, const char *op, json_t *in, json_t **out
 		    ? -ENOENT
 		    : server_ecr_locate(c->srv, &replica, &endpoint, &err);
 	if (r == -ENOENT)
-		return server_ecs_fail(c, "ServerException",
-				"No server replica runs a registry: start one berth server with --registry "
-				"HOST:PORT.");
+		return server_ecs_fail(
+		    c, "ServerException",
+		    "No server replica runs a registry: start one berth server with --registry "
+		    "HOST:PORT.");
 	if (r < 0)
 		return server_ecs_internal(c, err);
 	if (replica && o->registry)

@@ -117,7 +117,8 @@ static const struct api APIS[] = {
 	{ ECS_TARGET_PREFIX, "ecs", OPS, ARRAY_SIZE(OPS) },
 	{ LOGS_TARGET_PREFIX, "logs", LOGS_OPS, ARRAY_SIZE(LOGS_OPS) },
 	{ ECR_TARGET_PREFIX, "ecr", NULL, 0 }, /* server_ecr_find_op() */
-	{ AUTOSCALING_TARGET_PREFIX, "application-autoscaling", AUTOSCALING_OPS, ARRAY_SIZE(AUTOSCALING_OPS) },
+	{ AUTOSCALING_TARGET_PREFIX, "application-autoscaling", AUTOSCALING_OPS,
+	  ARRAY_SIZE(AUTOSCALING_OPS) },
 };
 
 static const char *req_header(void *ctx, const char *name)
@@ -126,7 +127,7 @@ static const char *req_header(void *ctx, const char *name)
 }
 
 int server_ecs_authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len,
-			const char *service)
+			    const char *service)
 {
 	struct server *s = c->srv;
 	const char *authz = http_request_header(req, "Authorization");
@@ -144,10 +145,10 @@ int server_ecs_authenticate(struct ecs_call *c, struct http_request *req, const 
 	const char *date = http_request_header(req, "X-Amz-Date");
 	if (!streq(a.access_key, s->access_key)) {
 		r = server_ecs_fail(c, "UnrecognizedClientException",
-			     "The security token included in the request is invalid.");
+				    "The security token included in the request is invalid.");
 	} else if (!date || aws_sigv4_parse_amz_date(date, &t) < 0) {
 		r = server_ecs_fail(c, "IncompleteSignatureException",
-			     "Authorization header requires existence of a valid X-Amz-Date header.");
+				    "Authorization header requires existence of a valid X-Amz-Date header.");
 	} else if (llabs((long long)(t - time(NULL))) > SIGV4_MAX_SKEW_SEC) {
 		r = server_ecs_fail(
 		    c, "InvalidSignatureException",
@@ -218,12 +219,13 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 	json_t *in = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
 	if (!in)
 		return server_ecs_fail(c, "SerializationException", "Invalid JSON at line %d, column %d: %s",
-				jerr.line, jerr.column, jerr.text);
+				       jerr.line, jerr.column, jerr.text);
 	if (!json_is_object(in)) {
 		json_decref(in);
 		return server_ecs_fail(c, "SerializationException", "Request body must be a JSON object.");
 	}
-	/* another replica asking for what this one holds (replicas.c); the caller signed with the cluster's key */
+	/* another replica asking for what this one holds (replicas.c); the caller signed with the cluster's
+	 * key */
 	c->local = json_is_true(json_object_get(in, "berthLocal"));
 	json_object_del(in, "berthLocal");
 	if (!c->local && startswith(op, "Berth") && streq(api->service, "logs")) {
@@ -239,9 +241,9 @@ static int dispatch(struct ecs_call *c, struct http_request *req, json_t **out)
 	if (p != ECS_SHAPE_OK) {
 		json_decref(in);
 		return server_ecs_fail(c,
-				       p == ECS_SHAPE_SERIALIZATION	      ? "SerializationException"
+				       p == ECS_SHAPE_SERIALIZATION          ? "SerializationException"
 				       : streq(op, "RegisterTaskDefinition") ? "ClientException"
-									      : "InvalidParameterException",
+									     : "InvalidParameterException",
 				       "%s", why);
 	}
 	int r = ecr ? server_ecr_call(c, op, in, out) : fn(c, in, out);

@@ -10,7 +10,7 @@
 
 struct hb_cache {
 	pthread_mutex_t lock;
-	uint64_t gen; /* bumped by every write that drops an entry */
+	uint64_t gen;  /* bumped by every write that drops an entry */
 	json_t *nodes; /* node id -> {"peer", "lease", "body"} */
 };
 
@@ -82,8 +82,8 @@ void server_hb_cache_drop(struct hb_cache *c, const char *node_id)
 /* The node id a key names, or NULL: /berth/nodes/ID, /berth/alive/ID, /berth/instances/CLUSTER/ID. */
 static const char *key_node(const char *key)
 {
-	const char *rest = startswith(key, "/berth/nodes/")	  ? key + strlen("/berth/nodes/")
-			   : startswith(key, "/berth/alive/")	  ? key + strlen("/berth/alive/")
+	const char *rest = startswith(key, "/berth/nodes/")       ? key + strlen("/berth/nodes/")
+			   : startswith(key, "/berth/alive/")     ? key + strlen("/berth/alive/")
 			   : startswith(key, "/berth/instances/") ? key + strlen("/berth/instances/")
 								  : NULL;
 	if (!rest)

@@ -173,7 +173,7 @@ int server_ecs_describe_container_instances(struct ecs_call *c, json_t *in, json
 		return -1;
 	if (!refs || json_array_size(refs) == 0 || json_array_size(refs) > 100)
 		return server_ecs_fail(c, "InvalidParameterException",
-				"containerInstances must have 1 to 100 items.");
+				       "containerInstances must have 1 to 100 items.");
 	json_t *tasks = NULL;
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -189,7 +189,7 @@ int server_ecs_describe_container_instances(struct ecs_call *c, json_t *in, json
 			json_t *v = server_instance_view(c->srv, inst, tasks);
 			json_object_set_new(v, "tags",
 					    server_tags_get(c->srv, json_string_value(json_object_get(
-								 inst, "containerInstanceArn"))));
+									inst, "containerInstanceArn"))));
 			json_array_append_new(list, v);
 			json_decref(inst);
 		} else {
@@ -257,11 +257,11 @@ int server_ecs_update_container_instances_state(struct ecs_call *c, json_t *in, 
 		return -1;
 	if (!streq(status, "ACTIVE") && !streq(status, "DRAINING"))
 		return server_ecs_fail(c, "InvalidParameterException",
-				"Container instances status should be one of "
-				"[ACTIVE,DRAINING]");
+				       "Container instances status should be one of "
+				       "[ACTIVE,DRAINING]");
 	if (!refs || json_array_size(refs) == 0 || json_array_size(refs) > 10)
 		return server_ecs_fail(c, "InvalidParameterException",
-				"containerInstances must have 1 to 10 items.");
+				       "containerInstances must have 1 to 10 items.");
 	json_t *list = json_array(), *failures = json_array(), *tasks = NULL;
 	_cleanup_free_ char *tp = xasprintf("/berth/tasks/%s/", cluster);
 	server_record_list(c->srv, tp, &tasks, NULL);
@@ -323,7 +323,8 @@ int server_ecs_deregister_container_instance(struct ecs_call *c, json_t *in, jso
 		json_decref(inst);
 		json_decref(tasks);
 		return server_ecs_fail(c, "InvalidParameterException",
-				"Found %d running tasks on the instance; stop them or use force.", active);
+				       "Found %d running tasks on the instance; stop them or use force.",
+				       active);
 	}
 	json_array_foreach (tasks, i, t) {
 		if (!server_task_active(t) ||
@@ -455,19 +456,19 @@ static int attr_target(struct ecs_call *c, const char *cluster, json_t *a, size_
 	if (value &&
 	    (!json_is_string(value) || strlen(json_string_value(value)) > 128 || !*json_string_value(value)))
 		return server_ecs_fail(c, "InvalidParameterException",
-				"Invalid 'attributes[%zu].value': 1 to 128 characters.", i);
+				       "Invalid 'attributes[%zu].value': 1 to 128 characters.", i);
 	if (type && !streq(type, "container-instance"))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"Invalid 'attributes[%zu].targetType': only container-instance is supported.",
-				i);
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "Invalid 'attributes[%zu].targetType': only container-instance is supported.", i);
 	if (put && startswith(name, TAINT_ATTR_PREFIX) && !taint_value_valid(json_string_value(value)))
 		return server_ecs_fail(c, "InvalidParameterException",
-				"Invalid 'attributes[%zu].value': a taint is VALUE:EFFECT with EFFECT "
-				"NoSchedule, PreferNoSchedule or NoExecute.",
-				i);
+				       "Invalid 'attributes[%zu].value': a taint is VALUE:EFFECT with EFFECT "
+				       "NoSchedule, PreferNoSchedule or NoExecute.",
+				       i);
 	if (!target)
 		return server_ecs_fail(c, "InvalidParameterException",
-				"Invalid 'attributes[%zu].targetId': required.", i);
+				       "Invalid 'attributes[%zu].targetId': required.", i);
 	_cleanup_free_ char *key = instance_key(cluster, target);
 	json_t *inst = NULL;
 	if (!key || server_record_get(c->srv, key, &inst, NULL, NULL) < 0)

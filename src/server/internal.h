@@ -72,9 +72,9 @@ struct server {
 	char *registry_clock; /* --registry-clock FILE (tests): the registry's "now" when it holds a number */
 	struct ecr_server *ecr;
 	pthread_mutex_t lock;
-	struct sched_cache *sched; /* sched-cache.c: the scheduler's snapshots */
+	struct sched_cache *sched;    /* sched-cache.c: the scheduler's snapshots */
 	struct record_cache *records; /* records.c: clusters and task definitions (NULL: not cached) */
-	struct hb_cache *hbc;      /* hbcache.c: heartbeat answers (SQLite store only; else NULL) */
+	struct hb_cache *hbc;         /* hbcache.c: heartbeat answers (SQLite store only; else NULL) */
 	/* agent.c: the writes of heartbeats answered on the fast path (node id -> true) */
 	pthread_t hbw_thread;
 	pthread_mutex_t hbw_lock;
@@ -84,10 +84,10 @@ struct server {
 	bool leader, stopping;
 	pthread_cond_t stop_cond;
 	/* logs (logs.c) */
-	struct logs_store *logs;   /* events under ROOT/logs */
-	int logs_day_seconds;      /* length of a retention "day" (86400; tests shorten it) */
-	int logs_sweep_interval;   /* seconds between retention sweeps */
-	bool logs_fsync;           /* --logs-fsync: fdatasync each batch before answering */
+	struct logs_store *logs; /* events under ROOT/logs */
+	int logs_day_seconds;    /* length of a retention "day" (86400; tests shorten it) */
+	int logs_sweep_interval; /* seconds between retention sweeps */
+	bool logs_fsync;         /* --logs-fsync: fdatasync each batch before answering */
 	pthread_t logs_sweeper;
 	bool logs_sweeping, logs_stop, logs_kicked;
 	pthread_mutex_t logs_lock;
@@ -96,7 +96,8 @@ struct server {
 	struct metrics_store *metrics;
 	int metrics_period;  /* seconds of one datapoint (--metrics-period; 60) */
 	char *metrics_token; /* bearer token of GET /metrics (ROOT/metrics-token) */
-	json_t *metrics_lb;  /* "NODE/LB" -> the node's last request counter of the load balancer (under lock) */
+	json_t
+	    *metrics_lb; /* "NODE/LB" -> the node's last request counter of the load balancer (under lock) */
 	pthread_t metrics_sharer; /* metrics.c: ingests the other replicas' copies (etcd) */
 	bool metrics_sharing;
 	atomic_bool metrics_share_stop;
@@ -117,7 +118,7 @@ void server_longpoll_stop(struct server *s);
  * changed already, or the server stops): answer now.
  */
 bool server_longpoll_park(struct server *s, struct http_request *req, const char *key_prefix, const char *arn,
-		   int64_t since, int wait_sec, longpoll_answer_fn answer, void *ctx);
+			  int64_t since, int wait_sec, longpoll_answer_fn answer, void *ctx);
 
 /* ---- identity.c ---- */
 int server_identity_init(struct server *s, struct berth_error **err);
@@ -125,9 +126,9 @@ int server_identity_init(struct server *s, struct berth_error **err);
 /* ---- ECS calls (ecs.c) ---- */
 struct ecs_call {
 	struct server *srv;
-	bool local; /* "berthLocal": another replica asks for what this one holds (replicas.c) */
+	bool local;           /* "berthLocal": another replica asks for what this one holds (replicas.c) */
 	const char *registry; /* ECR calls: the cluster registry's HOST:PORT (server_ecr_call()) */
-	const char *type; /* error __type, NULL while fine */
+	const char *type;     /* error __type, NULL while fine */
 	unsigned status;
 	char *msg;
 	/* an answer the operation serialized itself (RunTask, StartTask: the task records as
@@ -146,7 +147,7 @@ typedef int (*ecs_op_fn)(struct ecs_call *c, json_t *in, json_t **out);
 struct http_request;
 /* 0 when req (body of len bytes) is SigV4-signed with the cluster's key for service; else an error in c. */
 int server_ecs_authenticate(struct ecs_call *c, struct http_request *req, const char *body, size_t len,
-		     const char *service);
+			    const char *service);
 /* elbv2.c: ELBv2's query protocol on the endpoint (elbv2.h). */
 bool server_elbv2_request(struct http_request *req);
 void server_elbv2_handle(struct server *s, struct http_request *req);
@@ -156,7 +157,8 @@ int server_ecs_str(struct ecs_call *c, json_t *in, const char *key, bool require
 int server_ecs_int(struct ecs_call *c, json_t *in, const char *key, int64_t min, int64_t max, int64_t *ret);
 int server_ecs_strv(struct ecs_call *c, json_t *in, const char *key,
 		    json_t **ret); /* array of strings or NULL */
-/* Paginate an array of strings in strcmp order: maxResults (1..limit), nextToken; sets out[key] and nextToken. */
+/* Paginate an array of strings in strcmp order: maxResults (1..limit), nextToken; sets out[key] and
+ * nextToken. */
 int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, const char *key, json_t *out);
 
 /* ---- records (records.c) ---- */
@@ -165,12 +167,12 @@ int server_record_get(struct server *s, const char *key, json_t **ret, int64_t *
 int server_record_put(struct server *s, const char *key, json_t *value, struct berth_error **err);
 /* Put only if the key's mod revision is still rev (0: only if absent); *ok tells. */
 int server_record_cas(struct server *s, const char *key, json_t *value, int64_t rev, bool *ok,
-	       struct berth_error **err);
+		      struct berth_error **err);
 /* Every record under prefix, in key order, as a new JSON array. */
 int server_record_list(struct server *s, const char *prefix, json_t **ret, struct berth_error **err);
 /* The same, with the store revision the records were read at (*ret_rev). */
 int server_record_list_at(struct server *s, const char *prefix, json_t **ret, int64_t *ret_rev,
-		   struct berth_error **err);
+			  struct berth_error **err);
 /*
  * Clusters and task definitions, read on every RunTask and written rarely,
  * cached as parsed records while no write to one was told by the store
@@ -184,7 +186,8 @@ struct record_cache *server_record_cache_new(void);
 struct record_cache *server_record_cache_free(struct record_cache *c);
 void server_record_cache_note_write(struct record_cache *c, const struct store_op *ops, size_t n_ops);
 int server_record_get_shared(struct server *s, const char *key, json_t **ret, struct berth_error **err);
-/* The server's store observer: the scheduler, record and heartbeat caches' (store_on_write(store, this, srv)). */
+/* The server's store observer: the scheduler, record and heartbeat caches' (store_on_write(store, this,
+ * srv)). */
 void server_note_write(void *srv, const struct store_op *ops, size_t n_ops);
 double server_record_now(void);
 char *server_arn_make(struct server *s, const char *kind, const char *rest);
@@ -282,7 +285,7 @@ int server_task_place(struct ecs_call *c, const char *cluster, json_t *cl, struc
 		      json_t *tasks, json_t *failures);
 /* server_task_place(), the records appended to tasks as written (a JSON array's items, comma-separated). */
 int server_task_place_text(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a,
-		    struct strbuf *tasks, size_t *n_tasks, json_t *failures);
+			   struct strbuf *tasks, size_t *n_tasks, json_t *failures);
 /*
  * Ask a task to stop (desiredStatus STOPPED, stopCode, stoppedReason,
  * stoppingAt) by compare-and-swap. 1 when changed, 0 when it was already
@@ -290,7 +293,7 @@ int server_task_place_text(struct ecs_call *c, const char *cluster, json_t *cl, 
  * *ret_task (may be NULL) gets the record.
  */
 int server_task_request_stop(struct server *s, const char *key, const char *code, const char *reason,
-		      json_t **ret_task, struct berth_error **err);
+			     json_t **ret_task, struct berth_error **err);
 /* Mark a task STOPPED (desired and last) with a code and reason; writes it. */
 int server_task_stop_now(struct server *s, const char *key, json_t *task, const char *code,
 			 const char *reason, struct berth_error **err);
@@ -331,10 +334,11 @@ int server_sreq_collect_ext(json_t *in, json_t **ret, char **ret_msg);
 json_t *server_sreq_task_extra(const struct sreq *r, json_t *td, const struct sched_placement *pl);
 /* The same as text appended to sb, head being server_sreq_extra_head(td) (once per request). */
 void server_sreq_task_extra_text(const struct sreq *r, const char *head, const struct sched_placement *pl,
-			  struct strbuf *sb);
+				 struct strbuf *sb);
 /* The task definition's part of every berthPlacement (tolerations, taskAntiAffinity): `"k":v,...`. */
 char *server_sreq_extra_head(json_t *td);
-/* Why a task went where it did (berthPlacement.explanation): "best of 12 feasible nodes by spread(...); ...". */
+/* Why a task went where it did (berthPlacement.explanation): "best of 12 feasible nodes by spread(...); ...".
+ */
 char *server_sreq_placement_text(const struct sreq *r, const struct sched_placement *pl);
 /* A task record as the scheduler's task (borrowing from task and r). */
 int server_sreq_task_spec(struct sreq *r, json_t *task, struct sched_task_spec *ret);
@@ -349,7 +353,7 @@ struct sched_cache *server_sched_cache_free(struct sched_cache *c);
  * time (one lock for every cluster).
  */
 int server_sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret,
-		     struct berth_error **err);
+			    struct berth_error **err);
 /*
  * server_sched_cache_lock, but without reading the store when the cluster is loaded,
  * the last catch-up is younger than max_age_ms and no write that matters to
@@ -437,7 +441,7 @@ void server_agent_hb_writer_stop(struct server *s);
  * by compare-and-swap. *ret: caller frees.
  */
 int server_overlay_assign(struct server *s, const char *id, const char *requested, json_t *fields, char **ret,
-		   struct berth_error **err);
+			  struct berth_error **err);
 /* Free the node's subnet (claims and the record's taskSubnet); 0 when it had none. */
 int server_overlay_release(struct server *s, const char *id, struct berth_error **err);
 /* The VTEP MAC of a node: locally administered, derived from its id. Caller frees. */
@@ -459,12 +463,12 @@ void server_lb_handle_dataplane(struct server *s, struct http_request *req, json
 void server_lb_handle_target_health(struct server *s, struct http_request *req, json_t *node);
 /* The nodes' target health reports of a cluster (records, array) and which of those nodes are connected. */
 int server_lb_health_reports(struct server *s, const char *cluster, json_t **ret_reports, json_t **ret_alive,
-		      struct berth_error **err);
+			     struct berth_error **err);
 
 /* ---- ecr.c (the ECR API), ecr-registry.c (the registry it runs; docs/ecr.md) ---- */
 #define ECR_TARGET_PREFIX        "AmazonEC2ContainerRegistry_V20150921."
 #define ECR_TARGET_NAME          "AmazonEC2ContainerRegistry_V20150921" /* aws_client's form */
-#define ECR_REPOS_PREFIX         "/berth/ecr/repos/"  /* + NAME: repository */
+#define ECR_REPOS_PREFIX         "/berth/ecr/repos/"                    /* + NAME: repository */
 #define ECR_IMAGES_PREFIX        "/berth/ecr/images/" /* + NAME@DIGEST: pushedAt, scan results */
 #define ECR_META_PREFIX          "/berth/ecr/meta/"   /* + NAME: lifecycle evaluation and preview */
 /* Registry passwords handed to nodes (GET /agent/v1/registry) last an hour. */
@@ -616,7 +620,7 @@ int server_replica_find(struct server *s, const char *field, json_t **ret, struc
  * a replica that is not registered or not reachable: ServiceUnavailableException (503).
  */
 int server_replica_call(struct ecs_call *c, const char *id, const char *target_prefix, const char *service,
-		 const char *op, json_t *in, json_t **out);
+			const char *op, json_t *in, json_t **out);
 /* GET /metrics (bearer token). */
 void server_metrics_handle_scrape(struct server *s, struct http_request *req);
 int server_ecs_berth_describe_metrics(struct ecs_call *c, json_t *in, json_t **out);
@@ -643,7 +647,7 @@ void server_autoscale_tick(struct server *s);
  * not ACTIVE) or another -errno, with *ret_msg (caller frees) either way.
  */
 int server_service_set_desired_count(struct server *s, const char *cluster, const char *name, int64_t n,
-			      const char *why, int64_t *ret_from, char **ret_msg);
+				     const char *why, int64_t *ret_from, char **ret_msg);
 
 /* ---- leader.c ---- */
 int server_leader_start(struct server *s, struct berth_error **err);

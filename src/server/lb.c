@@ -56,13 +56,13 @@ static int check_pem(struct ecs_call *c, const char *cert, const char *key)
 	int r = 0;
 	if (!x)
 		r = server_ecs_fail(c, "InvalidParameterException",
-			     "certificate: not a PEM X.509 certificate (BEGIN CERTIFICATE).");
+				    "certificate: not a PEM X.509 certificate (BEGIN CERTIFICATE).");
 	else if (!k)
 		r = server_ecs_fail(c, "InvalidParameterException",
-			     "privateKey: not an unencrypted PEM private key.");
+				    "privateKey: not an unencrypted PEM private key.");
 	else if (X509_check_private_key(x, k) != 1)
 		r = server_ecs_fail(c, "InvalidParameterException",
-			     "privateKey does not match the certificate's public key.");
+				    "privateKey does not match the certificate's public key.");
 	X509_free(x);
 	EVP_PKEY_free(k);
 	BIO_free(cb);
@@ -95,10 +95,11 @@ static int target_group_of(struct ecs_call *c, json_t *in, const char *name, int
 		    c, "InvalidParameterException",
 		    "healthCheckPath needs protocol HTTP (TCP targets are checked by connecting).");
 	if (path && !server_lb_health_path_valid(path))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"healthCheckPath '%s' must start with '/' and hold no blanks (at most 1024 "
-				"characters).",
-				path);
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "healthCheckPath '%s' must start with '/' and hold no blanks (at most 1024 "
+		    "characters).",
+		    path);
 	_cleanup_free_ char *arn = elb_arn(c->srv, "targetgroup", name);
 	json_t *tg =
 	    json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:I,s:I,s:I,s:f}", "targetGroupArn", arn, "targetGroupName",
@@ -152,8 +153,9 @@ static int create_parse(struct ecs_call *c, json_t *in, struct create_in *ci)
 		return server_ecs_fail(c, "InvalidParameterException", "protocol '%s': expected HTTP or TCP.",
 				       p);
 	if (!ci->cert != !ci->key)
-		return server_ecs_fail(c, "InvalidParameterException",
-				"certificate and privateKey go together (TLS termination needs both).");
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "certificate and privateKey go together (TLS termination needs both).");
 	if (ci->cert && check_pem(c, ci->cert, ci->key) < 0)
 		return -1;
 	return server_cluster_resolve(c, cref, NULL, &ci->cluster);
@@ -175,12 +177,12 @@ static int create_conflict(struct ecs_call *c, const struct create_in *ci, const
 	_cleanup_json_ json_t *claim = NULL;
 	if (key_exists(c->srv, lkey) || key_exists(c->srv, tkey))
 		return server_ecs_fail(c, "DuplicateLoadBalancerNameException",
-				"A load balancer with the name '%s' already exists.", ci->name);
+				       "A load balancer with the name '%s' already exists.", ci->name);
 	if (server_record_get(c->srv, port_key, &claim, NULL, NULL) == 0)
-		return server_ecs_fail(c, "InvalidParameterException",
-				"port %lld is already used by load balancer '%s' in cluster '%s'.",
-				(long long)ci->port,
-				json_string_value(json_object_get(claim, "loadBalancerName")), ci->cluster);
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "port %lld is already used by load balancer '%s' in cluster '%s'.", (long long)ci->port,
+		    json_string_value(json_object_get(claim, "loadBalancerName")), ci->cluster);
 	return server_ecs_fail(c, "ServerException", "the load balancer changed concurrently; retry");
 }
 
@@ -499,7 +501,7 @@ static json_t *targets_of(struct server *s, struct cluster_state *cs, json_t *lb
 }
 
 int server_lb_health_reports(struct server *s, const char *cluster, json_t **ret_reports, json_t **ret_alive,
-		      struct berth_error **err)
+			     struct berth_error **err)
 {
 	_cleanup_free_ char *prefix = xasprintf(LB_HEALTH_PREFIX "%s/", cluster ? cluster : "");
 	json_t *reports = NULL;
@@ -565,7 +567,7 @@ int server_ecs_berth_describe_target_health(struct ecs_call *c, json_t *in, json
 	if (server_lb_health_reports(c->srv, json_string_value(json_object_get(lb, "cluster")), &reports,
 				     &alive, NULL) == 0)
 		seen = server_lb_health_merge(reports, alive,
-				       json_string_value(json_object_get(lb, "loadBalancerName")));
+					      json_string_value(json_object_get(lb, "loadBalancerName")));
 	size_t i;
 	json_t *t;
 	json_array_foreach (targets, i, t) {
@@ -602,8 +604,9 @@ int server_ecs_berth_attach_load_balancer(struct ecs_call *c, json_t *in, json_t
 	if (port < 0)
 		return server_ecs_fail(c, "InvalidParameterException", "containerPort can not be blank.");
 	if (!server_name_valid(svc, 255))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"serviceName '%s': up to 255 letters, digits, hyphens and underscores.", svc);
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "serviceName '%s': up to 255 letters, digits, hyphens and underscores.", svc);
 	_cleanup_free_ char *tmp = NULL, *cluster = NULL;
 	const char *name = name_of(ref, &tmp);
 	_cleanup_json_ json_t *lb = NULL, *tg = NULL;
@@ -611,8 +614,8 @@ int server_ecs_berth_attach_load_balancer(struct ecs_call *c, json_t *in, json_t
 		return -1;
 	if (!streq_ptr(json_string_value(json_object_get(lb, "cluster")), cluster))
 		return server_ecs_fail(c, "InvalidParameterException",
-				"load balancer '%s' serves cluster '%s', not '%s'.", name,
-				json_string_value(json_object_get(lb, "cluster")), cluster);
+				       "load balancer '%s' serves cluster '%s', not '%s'.", name,
+				       json_string_value(json_object_get(lb, "cluster")), cluster);
 	_cleanup_json_ json_t *att =
 	    json_pack("{s:s,s:O,s:s,s:s,s:I,s:f}", "loadBalancerName", name, "targetGroupArn",
 		      json_object_get(tg, "targetGroupArn"), "cluster", cluster, "serviceName", svc,
@@ -643,7 +646,7 @@ int server_ecs_berth_detach_load_balancer(struct ecs_call *c, json_t *in, json_t
 	    server_name_valid(svc, 255) ? xasprintf(ATTACH_KEY "%s/%s/%s", name, cluster, svc) : NULL;
 	if (!key || server_record_get(c->srv, key, &att, NULL, NULL) < 0)
 		return server_ecs_fail(c, "InvalidParameterException",
-				"service '%s' is not attached to load balancer '%s'.", svc, name);
+				       "service '%s' is not attached to load balancer '%s'.", svc, name);
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (store_remove(c->srv->store, key, NULL, &err) < 0)
 		return server_ecs_internal(c, err);

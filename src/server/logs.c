@@ -25,18 +25,18 @@
 #include "logs/wire.h"
 #include "server/internal.h"
 
-#define GROUPS_PREFIX  "/berth/logs/groups/"
-#define STREAMS_PREFIX "/berth/logs/streams/"
+#define GROUPS_PREFIX    "/berth/logs/groups/"
+#define STREAMS_PREFIX   "/berth/logs/streams/"
 /* Most bytes of messages in one GetLogEvents/FilterLogEvents answer (CloudWatch: 1 MB). */
 #define MAX_ANSWER_BYTES (1 << 20)
 /* PutLogEvents: events more than this far in the future are refused (CloudWatch: 2 hours). */
-#define TOO_NEW_MS (2LL * 3600 * 1000)
+#define TOO_NEW_MS       (2LL * 3600 * 1000)
 /* ... and older than this (CloudWatch: 14 days). */
-#define TOO_OLD_DAYS 14
+#define TOO_OLD_DAYS     14
 /* CloudWatch counts 26 bytes per event toward the 1 MiB batch limit. */
-#define EVENT_OVERHEAD 26
+#define EVENT_OVERHEAD   26
 
-static const int RETENTION_DAYS[] = { 1,   3,   5,   7,    14,   30,   60,   90,   120,  150,  180,
+static const int RETENTION_DAYS[] = { 1,   3,   5,   7,   14,   30,   60,   90,   120,  150,  180,
 				      365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 };
 
 static int64_t now_ms(void)
@@ -101,11 +101,12 @@ static int64_t expired_before(struct server *s, json_t *group)
 static int group_lookup(struct ecs_call *c, json_t *in, json_t **ret, const char **ret_name)
 {
 	const char *name, *ident;
-	if (server_ecs_str(c, in, "logGroupName", false, &name) < 0 || server_ecs_str(c, in, "logGroupIdentifier", false, &ident) < 0)
+	if (server_ecs_str(c, in, "logGroupName", false, &name) < 0 ||
+	    server_ecs_str(c, in, "logGroupIdentifier", false, &ident) < 0)
 		return -1;
 	if (name && ident)
 		return server_ecs_fail(c, "InvalidParameterException",
-				"LogGroup name and LogGroup ARN are mutually exclusive parameters.");
+				       "LogGroup name and LogGroup ARN are mutually exclusive parameters.");
 	_cleanup_free_ char *from_arn = NULL;
 	if (!name && ident && startswith(ident, "arn:")) {
 		const char *p = strstr(ident, ":log-group:");
@@ -119,7 +120,8 @@ static int group_lookup(struct ecs_call *c, json_t *in, json_t **ret, const char
 		name = ident;
 	}
 	if (!name)
-		return server_ecs_fail(c, "InvalidParameterException", "Either logGroupName or logGroupIdentifier must be specified.");
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "Either logGroupName or logGroupIdentifier must be specified.");
 	if (!group_name_ok(name))
 		return server_ecs_fail(c, "InvalidParameterException", "Invalid log group name '%s'.", name);
 	_cleanup_free_ char *key = group_key(name);
@@ -203,7 +205,7 @@ static int write_target(struct ecs_call *c, const char *group, const char *sn, j
 		int r = server_record_get(s, key, &rec, &rev, &err);
 		if (r == -ENOENT)
 			return server_ecs_fail(c, "ResourceNotFoundException",
-					"The specified log stream does not exist.");
+					       "The specified log stream does not exist.");
 		if (r < 0)
 			return server_ecs_internal(c, err);
 		*ret_epoch = rec_epoch(rec);
@@ -264,7 +266,8 @@ static int stream_exists(struct ecs_call *c, const char *group, const char *stre
 static int stream_lookup(struct ecs_call *c, json_t *in, json_t **ret_group, const char **ret_name,
 			 const char **ret_stream, char **ret_owner)
 {
-	if (server_ecs_str(c, in, "logStreamName", true, ret_stream) < 0 || group_lookup(c, in, ret_group, ret_name) < 0)
+	if (server_ecs_str(c, in, "logStreamName", true, ret_stream) < 0 ||
+	    group_lookup(c, in, ret_group, ret_name) < 0)
 		return -1;
 	return stream_exists(c, *ret_name, *ret_stream, ret_owner);
 }
@@ -279,13 +282,14 @@ static int group_create(struct server *s, const char *name, bool *ok, struct ber
 	return server_record_cas(s, key, g, 0, ok, err);
 }
 
-static int stream_create(struct server *s, const char *group, const char *name, bool *ok, struct berth_error **err)
+static int stream_create(struct server *s, const char *group, const char *name, bool *ok,
+			 struct berth_error **err)
 {
 	_cleanup_free_ char *key = stream_key(group, name);
 	_cleanup_free_ char *arn =
 	    xasprintf("arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", s->region, s->account, group, name);
-	_cleanup_json_ json_t *st =
-	    json_pack("{s:s,s:I,s:s}", "logStreamName", name, "creationTime", (json_int_t)now_ms(), "arn", arn);
+	_cleanup_json_ json_t *st = json_pack("{s:s,s:I,s:s}", "logStreamName", name, "creationTime",
+					      (json_int_t)now_ms(), "arn", arn);
 	if (s->replica_id) /* the events live on this replica (docs/logs.md "Several servers") */
 		json_object_set_new(st, "berthReplica", json_string(s->replica_id));
 	return server_record_cas(s, key, st, 0, ok, err);
@@ -424,7 +428,7 @@ static json_t *streams_stats(struct ecs_call *c, const char *group, json_t *recs
 		} else {
 			struct ecs_call sub = { .srv = c->srv };
 			server_replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE,
-				     "BerthLogStreamStats", in, &out);
+					    "BerthLogStreamStats", in, &out);
 			free(sub.msg);
 		}
 		const char *n;
@@ -502,9 +506,10 @@ static int delete_files(struct ecs_call *c, const char *group, json_t *recs)
 			continue;
 		}
 		struct ecs_call sub = { .srv = c->srv };
-		if (server_replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "BerthDeleteLogStreamFiles", in, &out) < 0)
-			log_fields(LOG_LEVEL_WARN, "log stream files left on a replica", "replica", owner, "group",
-				   group, "error", sub.msg ? sub.msg : "", NULL);
+		if (server_replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE,
+					"BerthDeleteLogStreamFiles", in, &out) < 0)
+			log_fields(LOG_LEVEL_WARN, "log stream files left on a replica", "replica", owner,
+				   "group", group, "error", sub.msg ? sub.msg : "", NULL);
 		free(sub.msg);
 	}
 	return 0;
@@ -526,12 +531,14 @@ static int page_args(struct ecs_call *c, json_t *in, int64_t max, size_t *ret_fr
 		char tail;
 		if (base64_decode(token, &d, &n) < 0 || n == 0 || n > 30 || memchr(d, '\0', n)) {
 			free(d);
-			return server_ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+			return server_ecs_fail(c, "InvalidParameterException",
+					       "The specified nextToken is invalid.");
 		}
 		_cleanup_free_ char *t = xstrndup(d, n);
 		free(d);
 		if (sscanf(t, "i:%llu%c", &from, &tail) != 1)
-			return server_ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+			return server_ecs_fail(c, "InvalidParameterException",
+					       "The specified nextToken is invalid.");
 		*ret_from = (size_t)from;
 	}
 	*ret_limit = limit;
@@ -559,16 +566,18 @@ int server_logs_create_log_group(struct ecs_call *c, json_t *in, json_t **out)
 	if (server_ecs_str(c, in, "logGroupName", true, &name) < 0)
 		return -1;
 	if (!group_name_ok(name))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"1 validation error detected: Value '%s' at 'logGroupName' failed to satisfy "
-				"constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+",
-				name);
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "1 validation error detected: Value '%s' at 'logGroupName' failed to satisfy "
+		    "constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+",
+		    name);
 	bool ok = false;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (group_create(c->srv, name, &ok, &err) < 0)
 		return server_ecs_internal(c, err);
 	if (!ok)
-		return server_ecs_fail(c, "ResourceAlreadyExistsException", "The specified log group already exists");
+		return server_ecs_fail(c, "ResourceAlreadyExistsException",
+				       "The specified log group already exists");
 	*out = json_object();
 	return 0;
 }
@@ -603,11 +612,13 @@ int server_logs_describe_log_groups(struct ecs_call *c, json_t *in, json_t **out
 	size_t from;
 	int64_t limit;
 	if (server_ecs_str(c, in, "logGroupNamePrefix", false, &prefix) < 0 ||
-	    server_ecs_str(c, in, "logGroupNamePattern", false, &pattern) < 0 || page_args(c, in, 50, &from, &limit) < 0)
+	    server_ecs_str(c, in, "logGroupNamePattern", false, &pattern) < 0 ||
+	    page_args(c, in, 50, &from, &limit) < 0)
 		return -1;
 	if (prefix && pattern)
-		return server_ecs_fail(c, "InvalidParameterException",
-				"LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.");
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.");
 	_cleanup_json_ json_t *all = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (server_record_list(c->srv, GROUPS_PREFIX, &all, &err) < 0)
@@ -646,11 +657,12 @@ int server_logs_put_retention_policy(struct ecs_call *c, json_t *in, json_t **ou
 	for (size_t i = 0; i < ARRAY_SIZE(RETENTION_DAYS); i++)
 		valid |= RETENTION_DAYS[i] == days;
 	if (!json_object_get(in, "retentionInDays") || !valid)
-		return server_ecs_fail(c, "InvalidParameterException",
-				"1 validation error detected: Value '%lld' at 'retentionInDays' failed to satisfy "
-				"constraint: Member must satisfy enum value set: [1, 3, 5, 7, 14, 30, 60, 90, 120, "
-				"150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]",
-				(long long)days);
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "1 validation error detected: Value '%lld' at 'retentionInDays' failed to satisfy "
+		    "constraint: Member must satisfy enum value set: [1, 3, 5, 7, 14, 30, 60, 90, 120, "
+		    "150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]",
+		    (long long)days);
 	_cleanup_json_ json_t *g = NULL;
 	const char *name;
 	if (group_lookup(c, in, &g, &name) < 0)
@@ -694,7 +706,8 @@ int server_logs_create_log_stream(struct ecs_call *c, json_t *in, json_t **out)
 	if (stream_create(c->srv, name, sn, &ok, &err) < 0)
 		return server_ecs_internal(c, err);
 	if (!ok)
-		return server_ecs_fail(c, "ResourceAlreadyExistsException", "The specified log stream already exists");
+		return server_ecs_fail(c, "ResourceAlreadyExistsException",
+				       "The specified log stream already exists");
 	*out = json_object();
 	return 0;
 }
@@ -743,13 +756,14 @@ int server_logs_describe_log_streams(struct ecs_call *c, json_t *in, json_t **ou
 		return server_ecs_fail(c, "SerializationException", "'descending': expected a boolean");
 	bool by_time = order && streq(order, "LastEventTime");
 	if (order && !by_time && !streq(order, "LogStreamName"))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"1 validation error detected: Value '%s' at 'orderBy' failed to satisfy constraint: "
-				"Member must satisfy enum value set: [LogStreamName, LastEventTime]",
-				order);
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "1 validation error detected: Value '%s' at 'orderBy' failed to satisfy constraint: "
+		    "Member must satisfy enum value set: [LogStreamName, LastEventTime]",
+		    order);
 	if (by_time && prefix)
 		return server_ecs_fail(c, "InvalidParameterException",
-				"Cannot order by LastEventTime with a logStreamNamePrefix.");
+				       "Cannot order by LastEventTime with a logStreamNamePrefix.");
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (streams_of(c->srv, name, &all, &err) < 0)
 		return server_ecs_internal(c, err);
@@ -910,7 +924,7 @@ struct collect {
 	json_t *events;
 	bool cut; /* stopped by limit or bytes */
 	size_t limit, bytes;
-	uint64_t lo, hi; /* lowest and highest seq taken */
+	uint64_t lo, hi;    /* lowest and highest seq taken */
 	const char *stream; /* FilterLogEvents: set on events */
 };
 
@@ -921,9 +935,9 @@ static int collect_one(void *ud, const struct logs_event *ev)
 		c->cut = true;
 		return 2;
 	}
-	json_array_append_new(c->events, json_pack("{s:I,s:s%,s:I}", "timestamp", (json_int_t)ev->timestamp,
-						   "message", ev->message, ev->len, "ingestionTime",
-						   (json_int_t)ev->ingestion));
+	json_array_append_new(c->events,
+			      json_pack("{s:I,s:s%,s:I}", "timestamp", (json_int_t)ev->timestamp, "message",
+					ev->message, ev->len, "ingestionTime", (json_int_t)ev->ingestion));
 	c->bytes += ev->len;
 	c->lo = json_array_size(c->events) == 1 || ev->seq < c->lo ? ev->seq : c->lo;
 	c->hi = ev->seq > c->hi ? ev->seq : c->hi;
@@ -933,10 +947,12 @@ static int collect_one(void *ud, const struct logs_event *ev)
 static int time_args(struct ecs_call *c, json_t *in, struct logs_read *q)
 {
 	int64_t start = 0, end = 0;
-	if (server_ecs_int(c, in, "startTime", 0, INT64_MAX, &start) < 0 || server_ecs_int(c, in, "endTime", 0, INT64_MAX, &end) < 0)
+	if (server_ecs_int(c, in, "startTime", 0, INT64_MAX, &start) < 0 ||
+	    server_ecs_int(c, in, "endTime", 0, INT64_MAX, &end) < 0)
 		return -1;
 	if (end && start > end)
-		return server_ecs_fail(c, "InvalidParameterException", "startTime must be less than or equal to endTime.");
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "startTime must be less than or equal to endTime.");
 	q->start_ms = start, q->end_ms = end;
 	return 0;
 }
@@ -1043,7 +1059,8 @@ int server_logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 		unsigned long long seq;
 		char dir, tail;
 		if (sscanf(token, "%c/%llu%c", &dir, &seq, &tail) != 2 || (dir != 'f' && dir != 'b'))
-			return server_ecs_fail(c, "InvalidParameterException", "The specified nextToken is invalid.");
+			return server_ecs_fail(c, "InvalidParameterException",
+					       "The specified nextToken is invalid.");
 		q.backward = dir == 'b';
 		q.seq = seq;
 	}
@@ -1078,7 +1095,7 @@ int server_logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 				break;
 		if (idx == n_eps)
 			return server_ecs_fail(c, "InvalidParameterException",
-					"The specified nextToken is invalid.");
+					       "The specified nextToken is invalid.");
 		q.seq &= EPOCH_MASK;
 	}
 	json_t *events = json_array();
@@ -1126,7 +1143,7 @@ int server_logs_get_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	if (first) { /* every epoch read was gone: nothing to page from */
 		json_decref(events);
 		return server_ecs_fail(c, "ServiceUnavailableException",
-				"The log stream's replicas are not reachable now.");
+				       "The log stream's replicas are not reachable now.");
 	}
 	uint64_t fwd = q.backward ? tok_first : tok_last, back = q.backward ? tok_last : tok_first;
 	*out = json_pack("{s:o,s:o,s:o}", "events", events, "nextForwardToken",
@@ -1170,7 +1187,7 @@ struct fscan {
 	struct fhit *hits;
 	size_t n, cap, limit;
 	bool more;
-	bool full;        /* hits were cut to limit: worst is the largest kept */
+	bool full; /* hits were cut to limit: worst is the largest kept */
 	struct fkey worst;
 };
 
@@ -1240,11 +1257,12 @@ static int filter_streams(struct ecs_call *c, json_t *in, const char *group, jso
 {
 	json_t *names;
 	const char *prefix;
-	if (server_ecs_strv(c, in, "logStreamNames", &names) < 0 || server_ecs_str(c, in, "logStreamNamePrefix", false, &prefix) < 0)
+	if (server_ecs_strv(c, in, "logStreamNames", &names) < 0 ||
+	    server_ecs_str(c, in, "logStreamNamePrefix", false, &prefix) < 0)
 		return -1;
 	if (names && prefix)
 		return server_ecs_fail(c, "InvalidParameterException",
-				"Cannot specify both logStreamNames and logStreamNamePrefix.");
+				       "Cannot specify both logStreamNames and logStreamNamePrefix.");
 	if (names && (json_array_size(names) < 1 || (json_array_size(names) > 100 && !c->local)))
 		return server_ecs_fail(c, "InvalidParameterException",
 				       "logStreamNames must hold 1 to 100 names.");
@@ -1278,12 +1296,13 @@ static void filter_remote(struct ecs_call *c, json_t *in, const char *owner, jso
 	json_object_set(sub_in, "berthEpochs", eps);
 	struct ecs_call sub = { .srv = c->srv };
 	json_t *res = NULL;
-	if (server_replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "FilterLogEvents", sub_in, &res) < 0) {
+	if (server_replica_call(&sub, owner, AWS_LOGS_TARGET_PREFIX, AWS_LOGS_SERVICE, "FilterLogEvents",
+				sub_in, &res) < 0) {
 		size_t i;
 		json_t *n;
 		json_array_foreach (names, i, n)
-			json_array_append_new(searched, json_pack("{s:O,s:b}", "logStreamName", n, "searchedCompletely",
-								  false));
+			json_array_append_new(searched, json_pack("{s:O,s:b}", "logStreamName", n,
+								  "searchedCompletely", false));
 		free(sub.msg);
 		return;
 	}
@@ -1342,7 +1361,8 @@ int server_logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_json_ json_t *g = NULL, *streams = NULL;
 	const char *name;
 	struct logs_read q = { 0 };
-	if (server_ecs_str(c, in, "filterPattern", false, &pattern) < 0 || server_ecs_str(c, in, "nextToken", false, &token) < 0 ||
+	if (server_ecs_str(c, in, "filterPattern", false, &pattern) < 0 ||
+	    server_ecs_str(c, in, "nextToken", false, &token) < 0 ||
 	    server_ecs_int(c, in, "limit", 1, 10000, &limit) < 0 || time_args(c, in, &q) < 0 ||
 	    group_lookup(c, in, &g, &name) < 0 || filter_streams(c, in, name, &streams) < 0)
 		return -1;
@@ -1405,12 +1425,12 @@ int server_logs_filter_log_events(struct ecs_call *c, json_t *in, json_t **out)
 				break;
 			}
 			bytes += h->len;
-			json_array_append_new(events,
-					      json_pack("{s:s,s:I,s:s%,s:I,s:o}", "logStreamName", h->k.stream,
-							"timestamp", (json_int_t)h->k.ts, "message", h->msg, h->len,
-							"ingestionTime", (json_int_t)h->ingest, "eventId",
-							json_sprintf("%020llu%s", (unsigned long long)h->k.seq,
-								     h->k.stream)));
+			json_array_append_new(
+			    events,
+			    json_pack("{s:s,s:I,s:s%,s:I,s:o}", "logStreamName", h->k.stream, "timestamp",
+				      (json_int_t)h->k.ts, "message", h->msg, h->len, "ingestionTime",
+				      (json_int_t)h->ingest, "eventId",
+				      json_sprintf("%020llu%s", (unsigned long long)h->k.seq, h->k.stream)));
 		}
 		*out = json_pack("{s:o,s:o}", "events", events, "searchedLogStreams", searched);
 		size_t n_ev = json_array_size(events);
@@ -1519,8 +1539,8 @@ void server_logs_agent_ingest(struct server *s, struct http_request *req)
 	const char *group = json_string_value(json_object_get(in, "logGroupName"));
 	const char *stream = json_string_value(json_object_get(in, "logStreamName"));
 	json_t *end = json_object_get(in, "end");
-	if (!bad && (!group || !stream || !group_name_ok(group) || !stream_name_ok(stream) || !json_is_integer(end) ||
-		     json_integer_value(end) < 0))
+	if (!bad && (!group || !stream || !group_name_ok(group) || !stream_name_ok(stream) ||
+		     !json_is_integer(end) || json_integer_value(end) < 0))
 		bad = "logs needs logGroupName, logStreamName (valid names) and end";
 	if (!bad)
 		bad = wire ? batch_check(wb.ev, wb.n) : batch_parse(json_object_get(in, "events"), true, &jb);
@@ -1539,7 +1559,8 @@ void server_logs_agent_ingest(struct server *s, struct http_request *req)
 		free(c.msg);
 		return;
 	}
-	http_respond_json(req, 200, json_pack("{s:I,s:I}", "token", (json_int_t)token, "taken", (json_int_t)taken));
+	http_respond_json(req, 200,
+			  json_pack("{s:I,s:I}", "token", (json_int_t)token, "taken", (json_int_t)taken));
 }
 
 /* Private: an agent's batch (the JSON shape of POST /agent/v1/logs) that another replica received for a
@@ -1548,7 +1569,8 @@ int server_logs_berth_agent_events(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *group, *stream;
 	int64_t end = 0;
-	if (server_ecs_str(c, in, "logGroupName", true, &group) < 0 || server_ecs_str(c, in, "logStreamName", true, &stream) < 0 ||
+	if (server_ecs_str(c, in, "logGroupName", true, &group) < 0 ||
+	    server_ecs_str(c, in, "logStreamName", true, &stream) < 0 ||
 	    server_ecs_int(c, in, "end", 0, INT64_MAX, &end) < 0)
 		return -1;
 	if (!group_name_ok(group) || !stream_name_ok(stream))

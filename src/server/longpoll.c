@@ -230,7 +230,7 @@ void server_longpoll_stop(struct server *s)
 }
 
 bool server_longpoll_park(struct server *s, struct http_request *req, const char *key_prefix, const char *arn,
-		   int64_t since, int wait_sec, longpoll_answer_fn answer, void *ctx)
+			  int64_t since, int wait_sec, longpoll_answer_fn answer, void *ctx)
 {
 	struct longpoll *lp = s->longpoll;
 	if (!lp)

@@ -28,7 +28,7 @@
 /* The agents' batches as received by each replica (etcd only; under the replica's lease). */
 #define METRICS_SHARE_PREFIX "/berth/metrics/nodes/"
 /* Most samples in one POST /agent/v1/metrics (one per task of the node). */
-#define METRICS_MAX_BATCH 5000
+#define METRICS_MAX_BATCH    5000
 
 static void agent_error(struct http_request *req, unsigned status, const char *code, const char *msg)
 {
@@ -200,13 +200,14 @@ static void share(struct server *s, const char *cluster, const char *id, json_t 
 	int64_t lease = server_replica_lease(s);
 	if (!streq(s->store->ops->name, "etcd") || !lease)
 		return;
-	_cleanup_json_ json_t *v =
-	    json_pack("{s:s,s:s,s:s,s:O}", "replica", s->replica_id, "cluster", cluster, "nodeId", id, "batch", in);
+	_cleanup_json_ json_t *v = json_pack("{s:s,s:s,s:s,s:O}", "replica", s->replica_id, "cluster",
+					     cluster, "nodeId", id, "batch", in);
 	_cleanup_free_ char *text = json_dumps(v, JSON_COMPACT);
 	_cleanup_free_ char *key = xasprintf(METRICS_SHARE_PREFIX "%s", id);
 	_cleanup_error_ struct berth_error *err = NULL;
 	if (store_put(s->store, key, text, strlen(text), lease, NULL, &err) < 0)
-		log_fields(LOG_LEVEL_WARN, "metrics not shared with the other replicas", "error", err->msg, NULL);
+		log_fields(LOG_LEVEL_WARN, "metrics not shared with the other replicas", "error", err->msg,
+			   NULL);
 }
 
 void server_metrics_agent_ingest(struct server *s, struct http_request *req, json_t *node)

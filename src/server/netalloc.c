@@ -99,7 +99,7 @@ static int cmp_u32(const void *a, const void *b)
 }
 
 int server_netalloc_pick(const struct netalloc_cidr *pool, int block_bits, const uint32_t *used, size_t n,
-		  uint32_t *ret)
+			 uint32_t *ret)
 {
 	if (block_bits < pool->bits || block_bits > 32)
 		return -EINVAL;

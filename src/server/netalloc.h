@@ -49,6 +49,6 @@ uint32_t server_netalloc_block_count(const struct netalloc_cidr *pool, int block
  * (n addresses, any order). -ENOSPC when every block is used; *ret untouched.
  */
 int server_netalloc_pick(const struct netalloc_cidr *pool, int block_bits, const uint32_t *used, size_t n,
-		  uint32_t *ret);
+			 uint32_t *ret);
 
 #endif

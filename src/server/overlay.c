@@ -191,7 +191,7 @@ static int assign_once(struct server *s, const char *id, const struct netalloc_c
 }
 
 int server_overlay_assign(struct server *s, const char *id, const char *requested, json_t *fields, char **ret,
-		   struct berth_error **err)
+			  struct berth_error **err)
 {
 	struct netalloc_cidr pool, req;
 	if (server_netalloc_parse(s->cluster_cidr, true, &pool) < 0)

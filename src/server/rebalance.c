@@ -61,22 +61,23 @@ static int check_field(struct ecs_call *c, const char *what, const char *k, json
 	json_t *x;
 	if (!streq(k, "rebalance") && !streq(k, "disruptionBudget"))
 		return server_ecs_fail(c, "InvalidParameterException",
-				"%s.%s: unknown field (rebalance, disruptionBudget)", what, k);
+				       "%s.%s: unknown field (rebalance, disruptionBudget)", what, k);
 	if (!json_is_object(v))
 		return server_ecs_fail(c, "InvalidParameterException", "%s.%s: expected an object", what, k);
 	if (streq(k, "rebalance")) {
 		json_object_foreach (v, f, x) {
 			if (streq(f, "enabled") && !json_is_boolean(x))
 				return server_ecs_fail(c, "InvalidParameterException",
-						"%s.rebalance.enabled: expected true or false", what);
+						       "%s.rebalance.enabled: expected true or false", what);
 			if (streq(f, "maxMoves") && bad_int(x, 1, REBALANCE_MAX_MOVES))
-				return server_ecs_fail(c, "InvalidParameterException",
-						"%s.rebalance.maxMoves: expected an integer from 1 to %d",
-						what, REBALANCE_MAX_MOVES);
+				return server_ecs_fail(
+				    c, "InvalidParameterException",
+				    "%s.rebalance.maxMoves: expected an integer from 1 to %d", what,
+				    REBALANCE_MAX_MOVES);
 			if (!streq(f, "enabled") && !streq(f, "maxMoves"))
 				return server_ecs_fail(c, "InvalidParameterException",
-						"%s.rebalance.%s: unknown field (enabled, maxMoves)", what,
-						f);
+						       "%s.rebalance.%s: unknown field (enabled, maxMoves)",
+						       what, f);
 		}
 		json_t *en = json_object_get(v, "enabled"), *mm = json_object_get(v, "maxMoves");
 		*ret = json_pack("{s:b,s:I}", "enabled", en ? json_is_true(en) : true, "maxMoves",
@@ -92,7 +93,7 @@ static int check_field(struct ecs_call *c, const char *what, const char *k, json
 				    f);
 		if (!json_object_get(v, "maxUnavailable"))
 			return server_ecs_fail(c, "InvalidParameterException",
-					"%s.disruptionBudget.maxUnavailable: required", what);
+					       "%s.disruptionBudget.maxUnavailable: required", what);
 	}
 	*ret = json_deep_copy(v);
 	return 0;
@@ -139,14 +140,15 @@ int server_service_sched_ext(struct ecs_call *c, json_t *in, json_t *svc)
 
 static const char *tag_field(const char *key)
 {
-	return streq_ptr(key, "berth:rebalance")	  ? "rebalance"
+	return streq_ptr(key, "berth:rebalance")          ? "rebalance"
 	       : streq_ptr(key, "berth:disruptionBudget") ? "disruptionBudget"
 							  : NULL;
 }
 
 int server_service_sched_tags(struct ecs_call *c, const char *arn, json_t *add, json_t *remove_keys)
 {
-	_cleanup_free_ char *prefix = xasprintf("arn:aws:ecs:%s:%s:service/", c->srv->region, c->srv->account);
+	_cleanup_free_ char *prefix =
+	    xasprintf("arn:aws:ecs:%s:%s:service/", c->srv->region, c->srv->account);
 	if (!startswith(arn, prefix))
 		return 0;
 	bool any = false;
@@ -175,7 +177,8 @@ int server_service_sched_tags(struct ecs_call *c, const char *arn, json_t *add, 
 				json_object_del(ext, tag_field(json_string_value(x)));
 		if (ext && !json_object_size(ext))
 			json_object_del(svc, "berthScheduling");
-		/* the tags are the newer request: they win over the field (at CreateService it is the other way) */
+		/* the tags are the newer request: they win over the field (at CreateService it is the other
+		 * way) */
 		if (server_service_sched_ext(c, in, svc) < 0)
 			return -1;
 		bool ok = false;

@@ -86,7 +86,8 @@ int server_ecs_strv(struct ecs_call *c, json_t *in, const char *key, json_t **re
 
 static int cmp_json_strings(const void *a, const void *b)
 {
-	return strcmp(json_string_value(*(json_t *const *)a) ?: "", json_string_value(*(json_t *const *)b) ?: "");
+	return strcmp(json_string_value(*(json_t *const *)a) ?: "",
+		      json_string_value(*(json_t *const *)b) ?: "");
 }
 
 int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, const char *key, json_t *out)
@@ -112,7 +113,8 @@ int server_ecs_paginate(struct ecs_call *c, json_t *in, json_t *all, int limit, 
 		} else {
 			free(d);
 		}
-		if (!decoded || !streq(again, token) || !startswith(decoded, prefix) || !decoded[strlen(prefix)])
+		if (!decoded || !streq(again, token) || !startswith(decoded, prefix) ||
+		    !decoded[strlen(prefix)])
 			return server_ecs_fail(c, "InvalidParameterException", "Invalid nextToken.");
 		after = decoded + strlen(prefix);
 	}
@@ -265,7 +267,7 @@ int server_record_put(struct server *s, const char *key, json_t *value, struct b
 }
 
 int server_record_cas(struct server *s, const char *key, json_t *value, int64_t rev, bool *ok,
-	       struct berth_error **err)
+		      struct berth_error **err)
 {
 	_cleanup_free_ char *v = json_dumps(value, JSON_COMPACT);
 	struct store_cmp cmp = { key, rev ? STORE_CMP_MOD : STORE_CMP_CREATE, STORE_CMP_EQUAL, rev };
@@ -279,7 +281,7 @@ int server_record_list(struct server *s, const char *prefix, json_t **ret, struc
 }
 
 int server_record_list_at(struct server *s, const char *prefix, json_t **ret, int64_t *ret_rev,
-		   struct berth_error **err)
+			  struct berth_error **err)
 {
 	struct store_kv_list l;
 	int r = store_range(s->store, prefix, NULL, 0, &l, err);

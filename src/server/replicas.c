@@ -268,13 +268,13 @@ static const char *intern_type(const char *type)
 static int unavailable(struct ecs_call *c, const char *id)
 {
 	c->status = 503;
-	return server_ecs_fail(c, "ServiceUnavailableException",
-			"The data is held by server replica %s, which is not reachable now; try again later.",
-			id);
+	return server_ecs_fail(
+	    c, "ServiceUnavailableException",
+	    "The data is held by server replica %s, which is not reachable now; try again later.", id);
 }
 
 int server_replica_call(struct ecs_call *c, const char *id, const char *target_prefix, const char *service,
-		 const char *op, json_t *in, json_t **out)
+			const char *op, json_t *in, json_t **out)
 {
 	struct server *s = c->srv;
 	_cleanup_free_ char *key = xasprintf(REPLICAS_PREFIX "%s", id);

@@ -318,16 +318,15 @@ static int opt_count(void *dest, const char *arg)
 static int parse(struct dbench *b, int argc, char **argv, const char **spec)
 {
 	b->nodes = 1000, b->tasks = 10000, b->seed = 1, b->batch = 10, b->clients = 8;
-#define COUNT(name, field) { (name), 0, CLI_OPT_CALL, &b->field, .fn = opt_count, .has_arg = true }
+#define COUNT(name, field)                                                           \
+	{                                                                            \
+		(name), 0, CLI_OPT_CALL, &b->field, .fn = opt_count, .has_arg = true \
+	}
 	const struct cli_opt t[] = {
-		COUNT("nodes", nodes),
-		COUNT("tasks", tasks),
-		COUNT("seed", seed),
-		COUNT("batch", batch),
-		COUNT("clients", clients),
-		{ "store", 0, CLI_OPT_STRING, spec },
-		{ "help", 'h', CLI_OPT_HELP },
-		{ NULL },
+		COUNT("nodes", nodes),         COUNT("tasks", tasks),
+		COUNT("seed", seed),           COUNT("batch", batch),
+		COUNT("clients", clients),     { "store", 0, CLI_OPT_STRING, spec },
+		{ "help", 'h', CLI_OPT_HELP }, { NULL },
 	};
 #undef COUNT
 	int r = opttab_scan_usage(t, argc, argv, NULL, usage);
@@ -380,8 +379,9 @@ int server_bench_scheduler_main(int argc, char **argv)
 		b.srv.records = server_record_cache_new();
 	store_on_write(b.srv.store, server_note_write, &b.srv);
 	pthread_mutex_init(&b.srv.lock, NULL);
-	_cleanup_free_ char *cluster = xasprintf("bench-%llu-%llx", (unsigned long long)b.seed,
-						 (unsigned long long)((uint64_t)proc_now_ns() & 0xffffffffff));
+	_cleanup_free_ char *cluster =
+	    xasprintf("bench-%llu-%llx", (unsigned long long)b.seed,
+		      (unsigned long long)((uint64_t)proc_now_ns() & 0xffffffffff));
 	b.cluster = cluster;
 	b.lat = xcalloc(b.tasks + 1, sizeof(*b.lat));
 	uint32_t zones = 3 + (uint32_t)(mix(b.seed) % 4);

@@ -53,9 +53,9 @@ struct sched_cache {
 	int64_t rev; /* every event up to here applied; 0: nothing loaded */
 	struct sched_cluster *clusters;
 	size_t n_clusters;
-	json_t *alive; /* node id -> true: agent connected (every cluster) */
-	json_t *nodes; /* node id -> {"cluster", "status"}, nodes of loaded clusters */
-	int64_t caught_up_ms; /* monotonic time of the last complete catch-up */
+	json_t *alive;               /* node id -> true: agent connected (every cluster) */
+	json_t *nodes;               /* node id -> {"cluster", "status"}, nodes of loaded clusters */
+	int64_t caught_up_ms;        /* monotonic time of the last complete catch-up */
 	atomic_uint_fast64_t writes; /* relevant writes told by the store (server_sched_cache_note_write) */
 	uint_fast64_t writes_seen;   /* writes when the last complete catch-up began */
 };
@@ -182,8 +182,9 @@ static size_t taints_of(json_t *list_, struct sched_taint *t, int64_t added)
 		if (e < 0 || !key || !*key || n == SCHED_MAX_TAINTS)
 			continue;
 		json_t *at = json_object_get(x, "addedAt");
-		t[n++] = (struct sched_taint){ key, json_string_value(json_object_get(x, "value")), e,
-					       json_is_number(at) ? ceil_seconds(json_number_value(at)) : added };
+		t[n++] =
+		    (struct sched_taint){ key, json_string_value(json_object_get(x, "value")), e,
+					  json_is_number(at) ? ceil_seconds(json_number_value(at)) : added };
 	}
 	return n;
 }
@@ -299,7 +300,8 @@ static void budget_put(struct sched_snapshot *snap, const char *group, const cha
 {
 	json_t *v = value ? json_loadb(value, len, 0, NULL) : NULL;
 	json_t *a = json_object_get(v, "allowed");
-	sched_group_set_budget(snap, group, json_is_integer(a) ? (int32_t)MAX(0, MIN(json_integer_value(a), INT32_MAX)) : -1);
+	sched_group_set_budget(
+	    snap, group, json_is_integer(a) ? (int32_t)MAX(0, MIN(json_integer_value(a), INT32_MAX)) : -1);
 	json_decref(v);
 }
 
@@ -474,7 +476,8 @@ static int load_cluster(struct server *s, struct sched_cache *c, const char *clu
 	struct store_kv_list bl;
 	if (store_range(s->store, bp, NULL, 0, &bl, NULL) == 0) {
 		for (size_t k = 0; k < bl.n; k++)
-			budget_put(snap, strrchr(bl.kvs[k].key, '/') + 1, bl.kvs[k].value, bl.kvs[k].value_len);
+			budget_put(snap, strrchr(bl.kvs[k].key, '/') + 1, bl.kvs[k].value,
+				   bl.kvs[k].value_len);
 		store_kv_list_done(&bl);
 	}
 	c->clusters = xrealloc(c->clusters, (c->n_clusters + 1) * sizeof(*c->clusters));
@@ -499,7 +502,7 @@ int server_sched_cache_lock_fresh(struct server *s, const char *cluster, int max
 }
 
 int server_sched_cache_lock(struct server *s, const char *cluster, struct sched_snapshot **ret,
-		     struct berth_error **err)
+			    struct berth_error **err)
 {
 	struct sched_cache *c = s->sched;
 	pthread_mutex_lock(&c->lock);
@@ -571,9 +574,9 @@ static bool write_matters(const struct store_op *ops, size_t n_ops)
 			return true;
 		if (!startswith(op->key, "/berth/tasks/"))
 			continue;
-		if (op->type == STORE_OP_DELETE ||
-		    memmem(op->value, op->value_len, "STOPPED", 7) ||
-		    memmem(op->value, op->value_len, TASK_STOP_CODE_PREEMPTED, strlen(TASK_STOP_CODE_PREEMPTED)))
+		if (op->type == STORE_OP_DELETE || memmem(op->value, op->value_len, "STOPPED", 7) ||
+		    memmem(op->value, op->value_len, TASK_STOP_CODE_PREEMPTED,
+			   strlen(TASK_STOP_CODE_PREEMPTED)))
 			return true;
 	}
 	return false;

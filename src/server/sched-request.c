@@ -517,7 +517,7 @@ char *server_sreq_extra_head(json_t *td)
 }
 
 void server_sreq_task_extra_text(const struct sreq *r, const char *head, const struct sched_placement *pl,
-			  struct strbuf *sb)
+				 struct strbuf *sb)
 {
 	strbuf_addch(sb, '{');
 	strbuf_addstr(sb, head);

@@ -39,10 +39,11 @@ json_t *server_deployment_new(const char *id, json_t *svc, const char *td_arn, i
 {
 	double now = server_record_now();
 	_cleanup_free_ char *reason = xasprintf("ECS deployment %s in progress.", id);
-	json_t *d = json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:i,s:f,s:f,s:s,s:s,s:s}", "id", id, "status", "PRIMARY",
-			      "taskDefinition", td_arn, "desiredCount", (json_int_t)desired, "pendingCount", 0,
-			      "runningCount", 0, "failedTasks", 0, "createdAt", now, "updatedAt", now,
-			      "launchType", "EC2", "rolloutState", "IN_PROGRESS", "rolloutStateReason", reason);
+	json_t *d =
+	    json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:i,s:f,s:f,s:s,s:s,s:s}", "id", id, "status", "PRIMARY",
+		      "taskDefinition", td_arn, "desiredCount", (json_int_t)desired, "pendingCount", 0,
+		      "runningCount", 0, "failedTasks", 0, "createdAt", now, "updatedAt", now, "launchType",
+		      "EC2", "rolloutState", "IN_PROGRESS", "rolloutStateReason", reason);
 	json_t *net = json_object_get(svc, "networkConfiguration");
 	if (net)
 		json_object_set(d, "networkConfiguration", net);
@@ -57,7 +58,8 @@ void server_service_event_at(json_t *svc, double at, const char *msg)
 		json_object_set_new(svc, "events", events);
 	}
 	_cleanup_free_ char *id = server_uuid_new();
-	json_array_insert_new(events, 0, json_pack("{s:s,s:f,s:s}", "id", id, "createdAt", at, "message", msg));
+	json_array_insert_new(events, 0,
+			      json_pack("{s:s,s:f,s:s}", "id", id, "createdAt", at, "message", msg));
 	while (json_array_size(events) > SERVICE_MAX_EVENTS)
 		json_array_remove(events, json_array_size(events) - 1);
 }
@@ -112,11 +114,13 @@ static int deployment_config(struct ecs_call *c, json_t *in, json_t *cur, bool d
 {
 	json_t *dc = cur ? json_deep_copy(cur) : json_object();
 	if (!json_object_get(dc, "maximumPercent"))
-		json_object_set_new(dc, "maximumPercent",
-				    json_integer(daemon ? DEPLOY_DAEMON_MAX_PERCENT : DEPLOY_DEFAULT_MAX_PERCENT));
+		json_object_set_new(
+		    dc, "maximumPercent",
+		    json_integer(daemon ? DEPLOY_DAEMON_MAX_PERCENT : DEPLOY_DEFAULT_MAX_PERCENT));
 	if (!json_object_get(dc, "minimumHealthyPercent"))
-		json_object_set_new(dc, "minimumHealthyPercent",
-				    json_integer(daemon ? DEPLOY_DAEMON_MIN_HEALTHY : DEPLOY_DEFAULT_MIN_HEALTHY));
+		json_object_set_new(
+		    dc, "minimumHealthyPercent",
+		    json_integer(daemon ? DEPLOY_DAEMON_MIN_HEALTHY : DEPLOY_DEFAULT_MIN_HEALTHY));
 	if (!json_object_get(dc, "deploymentCircuitBreaker"))
 		json_object_set_new(dc, "deploymentCircuitBreaker",
 				    json_pack("{s:b,s:b}", "enable", 0, "rollback", 0));
@@ -135,23 +139,26 @@ static int deployment_config(struct ecs_call *c, json_t *in, json_t *cur, bool d
 		json_decref(dc);
 		if (!c->type)
 			server_ecs_fail(c, "SerializationException",
-				 "'deploymentCircuitBreaker': expected {enable, rollback} booleans");
+					"'deploymentCircuitBreaker': expected {enable, rollback} booleans");
 		return -1;
 	}
 	int r = 0;
 	if (max < 100 || max > SERVICE_MAX_PERCENT)
-		r = server_ecs_fail(c, "InvalidParameterException",
-			     "deploymentConfiguration.maximumPercent must be between 100 and %d (got %lld).",
-			     SERVICE_MAX_PERCENT, (long long)max);
+		r = server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "deploymentConfiguration.maximumPercent must be between 100 and %d (got %lld).",
+		    SERVICE_MAX_PERCENT, (long long)max);
 	else if (min < 0 || min > 100)
-		r = server_ecs_fail(c, "InvalidParameterException",
-			     "deploymentConfiguration.minimumHealthyPercent must be between 0 and 100 (got %lld).",
-			     (long long)min);
+		r = server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "deploymentConfiguration.minimumHealthyPercent must be between 0 and 100 (got %lld).",
+		    (long long)min);
 	else if (min > max)
-		r = server_ecs_fail(c, "InvalidParameterException",
-			     "deploymentConfiguration.minimumHealthyPercent (%lld) must not be greater than "
-			     "maximumPercent (%lld).",
-			     (long long)min, (long long)max);
+		r = server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "deploymentConfiguration.minimumHealthyPercent (%lld) must not be greater than "
+		    "maximumPercent (%lld).",
+		    (long long)min, (long long)max);
 	if (r < 0) {
 		json_decref(dc);
 		return r;
@@ -160,8 +167,8 @@ static int deployment_config(struct ecs_call *c, json_t *in, json_t *cur, bool d
 	json_object_set_new(dc, "minimumHealthyPercent", json_integer(min));
 	if (cb)
 		json_object_set_new(dc, "deploymentCircuitBreaker",
-				    json_pack("{s:O,s:O}", "enable", json_object_get(cb, "enable"), "rollback",
-					      json_object_get(cb, "rollback")));
+				    json_pack("{s:O,s:O}", "enable", json_object_get(cb, "enable"),
+					      "rollback", json_object_get(cb, "rollback")));
 	*ret = dc;
 	return 0;
 }
@@ -225,13 +232,14 @@ static int check_load_balancers(struct ecs_call *c, json_t *lbs, json_t *td)
 		const char *cname = json_string_value(json_object_get(lb, "containerName"));
 		json_t *port = json_object_get(lb, "containerPort");
 		if (json_object_get(lb, "loadBalancerName"))
-			return server_ecs_fail(c, "InvalidParameterException",
-					"Classic load balancers (loadBalancerName) are not supported; use "
-					"targetGroupArn.");
+			return server_ecs_fail(
+			    c, "InvalidParameterException",
+			    "Classic load balancers (loadBalancerName) are not supported; use "
+			    "targetGroupArn.");
 		if (!tg || !cname || !json_is_integer(port))
-			return server_ecs_fail(c, "InvalidParameterException",
-					"loadBalancers[%zu] needs targetGroupArn, containerName and containerPort.",
-					i);
+			return server_ecs_fail(
+			    c, "InvalidParameterException",
+			    "loadBalancers[%zu] needs targetGroupArn, containerName and containerPort.", i);
 		_cleanup_free_ char *name = server_target_group_name(tg);
 		_cleanup_free_ char *key = name ? xasprintf("/berth/lb/targetgroups/%s", name) : NULL;
 		json_t *rec = NULL;
@@ -244,11 +252,12 @@ static int check_load_balancers(struct ecs_call *c, json_t *lbs, json_t *td)
 		json_decref(rec);
 		if (td && !td_has_container(td, cname))
 			return server_ecs_fail(c, "InvalidParameterException",
-					"The container %s does not exist in the task definition.", cname);
+					       "The container %s does not exist in the task definition.",
+					       cname);
 		if (td && !td_has_port(td, cname, json_integer_value(port)))
 			return server_ecs_fail(c, "InvalidParameterException",
-					"The container %s did not have a container port %lld defined.", cname,
-					(long long)json_integer_value(port));
+					       "The container %s did not have a container port %lld defined.",
+					       cname, (long long)json_integer_value(port));
 	}
 	return 0;
 }
@@ -259,12 +268,14 @@ static int check_placement(struct ecs_call *c, const char *cluster, json_t *td, 
 {
 	if ((constraints && !json_is_array(constraints)) || (strategies && !json_is_array(strategies)))
 		return server_ecs_fail(c, "SerializationException",
-				"placementConstraints and placementStrategy must be lists.");
+				       "placementConstraints and placementStrategy must be lists.");
 	if (!td)
 		return 0;
 	_cleanup_json_ json_t *strat = server_service_strategies(strategies);
 	struct sreq rq;
-	struct sreq_input in = { td, constraints, strat, "service:check", server_taskdef_cpu(td), server_taskdef_memory(td) };
+	struct sreq_input in = {
+		td, constraints, strat, "service:check", server_taskdef_cpu(td), server_taskdef_memory(td)
+	};
 	struct sched_snapshot *snap = NULL;
 	struct sched_prepared *p = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
@@ -283,10 +294,9 @@ json_t *server_service_strategies(json_t *user)
 {
 	json_t *out = json_array();
 	json_t *first = json_array_get(user, 0);
-	bool az_first = first &&
-			streq_ptr(json_string_value(json_object_get(first, "type")), "spread") &&
-			streq_ptr(json_string_value(json_object_get(first, "field")),
-				  "attribute:ecs.availability-zone");
+	bool az_first =
+	    first && streq_ptr(json_string_value(json_object_get(first, "type")), "spread") &&
+	    streq_ptr(json_string_value(json_object_get(first, "field")), "attribute:ecs.availability-zone");
 	if (!az_first)
 		json_array_append_new(out, json_pack("{s:s,s:s}", "type", "spread", "field",
 						     "attribute:ecs.availability-zone"));
@@ -325,13 +335,16 @@ static int create_parse(struct ecs_call *c, json_t *in, struct create_in *a)
 	a->strategy = a->strategy ? a->strategy : "REPLICA";
 	a->controller = a->controller ? a->controller : "ECS";
 	if (!server_name_valid(a->name, 255))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"Service names can have up to 255 letters, numbers, hyphens and underscores.");
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "Service names can have up to 255 letters, numbers, hyphens and underscores.");
 	if (!streq(a->strategy, "REPLICA") && !streq(a->strategy, "DAEMON"))
-		return server_ecs_fail(c, "InvalidParameterException", "Invalid schedulingStrategy '%s'.", a->strategy);
+		return server_ecs_fail(c, "InvalidParameterException", "Invalid schedulingStrategy '%s'.",
+				       a->strategy);
 	if (!streq(a->controller, "ECS") && !streq(a->controller, "EXTERNAL"))
 		return server_ecs_fail(c, "InvalidParameterException",
-				"Deployment controller type '%s' is not supported (ECS, EXTERNAL).", a->controller);
+				       "Deployment controller type '%s' is not supported (ECS, EXTERNAL).",
+				       a->controller);
 	if (a->launch && !streq(a->launch, "EC2") && !streq(a->launch, "EXTERNAL"))
 		return server_ecs_fail(c, "InvalidParameterException",
 				       "launchType '%s' is not supported (EC2).", a->launch);
@@ -339,25 +352,29 @@ static int create_parse(struct ecs_call *c, json_t *in, struct create_in *a)
 		return server_ecs_fail(c, "InvalidParameterException", "desiredCount can not be negative.");
 	if (a->grace < 0 || a->grace > 2147483647)
 		return server_ecs_fail(c, "InvalidParameterException",
-				"healthCheckGracePeriodSeconds can not be negative.");
+				       "healthCheckGracePeriodSeconds can not be negative.");
 	bool daemon = streq(a->strategy, "DAEMON");
 	if (daemon && a->has_desired)
-		return server_ecs_fail(c, "InvalidParameterException",
-				"The DAEMON scheduling strategy does not support a desired count for services.");
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "The DAEMON scheduling strategy does not support a desired count for services.");
 	if (daemon && streq(a->controller, "EXTERNAL"))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"The DAEMON scheduling strategy requires the ECS deployment controller.");
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "The DAEMON scheduling strategy requires the ECS deployment controller.");
 	if (!daemon && !a->has_desired && streq(a->controller, "ECS"))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"desiredCount is required for services with the REPLICA scheduling strategy.");
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "desiredCount is required for services with the REPLICA scheduling strategy.");
 	if (!a->tdref && streq(a->controller, "ECS"))
 		return server_ecs_fail(c, "InvalidParameterException", "TaskDefinition can not be blank.");
 	a->lbs = json_object_get(in, "loadBalancers");
 	a->constraints = json_object_get(in, "placementConstraints");
 	a->strategies = json_object_get(in, "placementStrategy");
 	if (daemon && json_array_size(a->strategies))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"Placement strategies are not supported with DAEMON scheduling strategy.");
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "Placement strategies are not supported with DAEMON scheduling strategy.");
 	a->tags = json_object_get(in, "tags");
 	if (a->tags && server_tags_check(c, a->tags) < 0)
 		return -1;
@@ -387,7 +404,7 @@ static json_t *service_record(struct ecs_call *c, const char *cluster, json_t *c
 	json_object_set_new(svc, "placementConstraints",
 			    a->constraints ? json_deep_copy(a->constraints) : json_array());
 	json_object_set_new(svc, "placementStrategy",
-			    daemon ? json_array()
+			    daemon          ? json_array()
 			    : a->strategies ? json_deep_copy(a->strategies)
 					    : json_pack("[{s:s,s:s},{s:s,s:s}]", "type", "spread", "field",
 							"attribute:ecs.availability-zone", "type", "spread",
@@ -403,11 +420,10 @@ static json_t *service_record(struct ecs_call *c, const char *cluster, json_t *c
 		json_object_set(svc, "taskDefinition", json_object_get(td, "taskDefinitionArn"));
 		if (!streq(a->controller, "EXTERNAL")) {
 			_cleanup_free_ char *id = server_deployment_id_new();
-			json_array_append_new(deps, server_deployment_new(id, svc,
-								   json_string_value(json_object_get(
-								       td, "taskDefinitionArn")),
-								   json_integer_value(json_object_get(
-								       svc, "desiredCount"))));
+			json_array_append_new(
+			    deps, server_deployment_new(
+				      id, svc, json_string_value(json_object_get(td, "taskDefinitionArn")),
+				      json_integer_value(json_object_get(svc, "desiredCount"))));
 		}
 	}
 	json_object_set_new(svc, "deployments", deps);
@@ -547,7 +563,8 @@ json_t *server_service_view(struct server *s, json_t *svc, json_t *tasks, bool w
 	size_t i;
 	json_t *d;
 	json_array_foreach (json_object_get(v, "deployments"), i, d)
-		count_into(d, tasks, group, !streq_ptr(json_string_value(json_object_get(d, "status")), "PRIMARY"));
+		count_into(d, tasks, group,
+			   !streq_ptr(json_string_value(json_object_get(d, "status")), "PRIMARY"));
 	json_array_foreach (json_object_get(v, "taskSets"), i, d)
 		count_into(d, tasks, group, false);
 	json_t *t;
@@ -566,7 +583,8 @@ json_t *server_service_view(struct server *s, json_t *svc, json_t *tasks, bool w
 	if (json_object_get(svc, "berthScheduling")) /* berth's extension, shown (rebalance.c) */
 		json_object_set(v, "berthScheduling", json_object_get(svc, "berthScheduling"));
 	if (with_tags)
-		json_object_set_new(v, "tags", server_tags_get(s, json_string_value(json_object_get(svc, "serviceArn"))));
+		json_object_set_new(
+		    v, "tags", server_tags_get(s, json_string_value(json_object_get(svc, "serviceArn"))));
 	return v;
 }
 
@@ -592,22 +610,26 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 	if (has_desired && desired < 0)
 		return server_ecs_fail(c, "InvalidParameterException", "desiredCount can not be negative.");
 	if (has_desired && daemon)
-		return server_ecs_fail(c, "InvalidParameterException",
-				"The DAEMON scheduling strategy does not support a desired count for services.");
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "The DAEMON scheduling strategy does not support a desired count for services.");
 	if (json_object_get(in, "healthCheckGracePeriodSeconds") && grace < 0)
 		return server_ecs_fail(c, "InvalidParameterException",
-				"healthCheckGracePeriodSeconds can not be negative.");
+				       "healthCheckGracePeriodSeconds can not be negative.");
 	if (external && (tdref || json_is_true(force)))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"Unable to update task definition on services with a EXTERNAL deployment "
-				"controller. Use task sets instead.");
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "Unable to update task definition on services with a EXTERNAL deployment "
+		    "controller. Use task sets instead.");
 	json_t *strategies = json_object_get(in, "placementStrategy");
 	if (daemon && json_array_size(strategies))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"Placement strategies are not supported with DAEMON scheduling strategy.");
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "Placement strategies are not supported with DAEMON scheduling strategy.");
 	_cleanup_json_ json_t *td = NULL, *dc = NULL;
 	const char *cur_td = json_string_value(json_object_get(svc, "taskDefinition"));
-	if ((tdref && server_taskdef_resolve(c, tdref, &td) < 0) || (!td && cur_td && server_taskdef_resolve(c, cur_td, &td) < 0))
+	if ((tdref && server_taskdef_resolve(c, tdref, &td) < 0) ||
+	    (!td && cur_td && server_taskdef_resolve(c, cur_td, &td) < 0))
 		return -1;
 	json_t *lbs = json_object_get(in, "loadBalancers");
 	json_t *constraints = json_object_get(in, "placementConstraints");
@@ -617,10 +639,9 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 	     * since then must not block a scale) */
 	    ((lbs || tdref) &&
 	     check_load_balancers(c, lbs ? lbs : json_object_get(svc, "loadBalancers"), td) < 0) ||
-	    check_placement(c, cluster, td,
-			    constraints ? constraints : json_object_get(svc, "placementConstraints"),
-			    strategies ? strategies
-				       : (daemon ? NULL : json_object_get(svc, "placementStrategy"))) < 0)
+	    check_placement(
+		c, cluster, td, constraints ? constraints : json_object_get(svc, "placementConstraints"),
+		strategies ? strategies : (daemon ? NULL : json_object_get(svc, "placementStrategy"))) < 0)
 		return -1;
 	json_t *n = json_deep_copy(svc);
 	json_object_set(n, "deploymentConfiguration", dc);
@@ -628,8 +649,9 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 		json_object_set_new(n, "desiredCount", json_integer(desired));
 	if (json_object_get(in, "healthCheckGracePeriodSeconds"))
 		json_object_set_new(n, "healthCheckGracePeriodSeconds", json_integer(grace));
-	const char *copy[] = { "placementConstraints", "placementStrategy", "networkConfiguration",
-			       "serviceRegistries", "propagateTags", "enableExecuteCommand",
+	const char *copy[] = { "placementConstraints", "placementStrategy",
+			       "networkConfiguration", "serviceRegistries",
+			       "propagateTags",        "enableExecuteCommand",
 			       "enableECSManagedTags", "serviceConnectConfiguration" };
 	for (size_t i = 0; i < ARRAY_SIZE(copy); i++)
 		if (json_object_get(in, copy[i]) && !json_is_null(json_object_get(in, copy[i])))
@@ -709,7 +731,7 @@ static int delete_edit(struct ecs_call *c, const char *cluster, json_t *svc, voi
 	if (!server_service_is_daemon(svc) && json_integer_value(json_object_get(svc, "desiredCount")) > 0 &&
 	    !json_is_true(force))
 		return server_ecs_fail(c, "InvalidParameterException",
-				"The service cannot be stopped while it is scaled above 0.");
+				       "The service cannot be stopped while it is scaled above 0.");
 	json_object_set_new(svc, "status", json_string("DRAINING"));
 	json_object_set_new(svc, "desiredCount", json_integer(0));
 	size_t i;
@@ -733,14 +755,15 @@ static int scale_edit(struct ecs_call *c, const char *cluster, json_t *svc, void
 }
 
 int server_service_set_desired_count(struct server *s, const char *cluster, const char *name, int64_t n,
-			      const char *why, int64_t *ret_from, char **ret_msg)
+				     const char *why, int64_t *ret_from, char **ret_msg)
 {
 	struct ecs_call c = { .srv = s };
 	_cleanup_json_ json_t *in = json_pack("{s:I}", "desiredCount", (json_int_t)n), *svc = NULL;
 	struct scale_ctx x = { in, 0 };
 	if (server_service_edit(&c, cluster, name, scale_edit, &x, &svc) < 0) {
 		*ret_msg = c.msg ? c.msg : xstrdup(c.type ? c.type : "error");
-		return streq_ptr(c.type, "ServiceNotFoundException") || streq_ptr(c.type, "ServiceNotActiveException")
+		return streq_ptr(c.type, "ServiceNotFoundException") ||
+			       streq_ptr(c.type, "ServiceNotActiveException")
 			   ? -ENOENT
 			   : -EIO;
 	}
@@ -793,7 +816,7 @@ int server_ecs_describe_services(struct ecs_call *c, json_t *in, json_t **out)
 		return -1;
 	if (!refs || json_array_size(refs) == 0 || json_array_size(refs) > SERVICES_DESCRIBE_MAX)
 		return server_ecs_fail(c, "InvalidParameterException", "services must have 1 to %d items.",
-				SERVICES_DESCRIBE_MAX);
+				       SERVICES_DESCRIBE_MAX);
 	bool with_tags = json_strv_contains(include, "TAGS");
 	size_t i;
 	json_t *x;
@@ -814,9 +837,9 @@ int server_ecs_describe_services(struct ecs_call *c, json_t *in, json_t **out)
 			continue;
 		}
 		_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, name);
-		_cleanup_free_ char *arn =
-		    startswith(json_string_value(x), "arn:") ? xstrdup(json_string_value(x))
-							      : server_arn_make(c->srv, "service", tail);
+		_cleanup_free_ char *arn = startswith(json_string_value(x), "arn:")
+					       ? xstrdup(json_string_value(x))
+					       : server_arn_make(c->srv, "service", tail);
 		json_array_append_new(failures, json_pack("{s:s,s:s}", "arn", arn, "reason", "MISSING"));
 	}
 	*out = json_pack("{s:o,s:o}", "services", list, "failures", failures);

@@ -31,8 +31,9 @@ static json_t *tags_object(json_t *list)
 	json_array_foreach (list, i, x)
 		if (json_is_string(json_object_get(x, "key")))
 			json_object_set_new(obj, json_string_value(json_object_get(x, "key")),
-					    json_object_get(x, "value") ? json_incref(json_object_get(x, "value"))
-									: json_string(""));
+					    json_object_get(x, "value")
+						? json_incref(json_object_get(x, "value"))
+						: json_string(""));
 	return obj;
 }
 
@@ -87,7 +88,7 @@ static int tags_update(struct ecs_call *c, const char *arn, json_t *add, json_t 
 			json_decref(obj);
 			json_decref(rec);
 			return server_ecs_fail(c, "InvalidParameterException",
-					"A resource can have at most %d tags.", TAGS_MAX);
+					       "A resource can have at most %d tags.", TAGS_MAX);
 		}
 		if (tkey)
 			json_object_set_new(rec, "tags", tags_list(obj));
@@ -115,13 +116,15 @@ int server_tags_check(struct ecs_call *c, json_t *tags)
 		json_t *v = json_object_get(x, "value");
 		if (!json_is_object(x) || (v && !json_is_string(v)))
 			return server_ecs_fail(c, "SerializationException",
-					"'tags[%zu]': expected {key, value} strings", i);
+					       "'tags[%zu]': expected {key, value} strings", i);
 		if (!k || !*k || strlen(k) > 128 || (v && strlen(json_string_value(v)) > 256))
 			return server_ecs_fail(c, "InvalidParameterException",
-					"Invalid 'tags[%zu]': key 1-128 characters, value up to 256.", i);
+					       "Invalid 'tags[%zu]': key 1-128 characters, value up to 256.",
+					       i);
 		if (!strncasecmp(k, "aws:", 4))
-			return server_ecs_fail(c, "InvalidParameterException",
-					       "Invalid 'tags[%zu]': keys beginning with 'aws:' are reserved.", i);
+			return server_ecs_fail(
+			    c, "InvalidParameterException",
+			    "Invalid 'tags[%zu]': keys beginning with 'aws:' are reserved.", i);
 		if (!v)
 			json_object_set_new(x, "value", json_string(""));
 	}
@@ -154,7 +157,7 @@ static int resource_exists(struct ecs_call *c, const char *arn)
 		json_t *td;
 		if (server_taskdef_resolve(c, arn, &td) < 0)
 			return server_ecs_fail(c, "ResourceNotFoundException",
-					"The specified resource could not be found.");
+					       "The specified resource could not be found.");
 		json_decref(td);
 		return 0;
 	} else if (startswith(rest, "container-instance/")) {
@@ -228,7 +231,8 @@ static void tags_add_from(json_t *list, json_t *from)
 	size_t i;
 	json_t *x;
 	json_array_foreach (from, i, x)
-		tags_add_missing(list, json_string_value(json_object_get(x, "key")), json_object_get(x, "value"));
+		tags_add_missing(list, json_string_value(json_object_get(x, "key")),
+				 json_object_get(x, "value"));
 }
 
 json_t *server_task_tags(struct server *s, const char *cluster, json_t *own, json_t *td, json_t *svc,
@@ -241,7 +245,8 @@ json_t *server_task_tags(struct server *s, const char *cluster, json_t *own, jso
 		tags_add_from(tags, t);
 	}
 	if (streq_ptr(propagate, "SERVICE") && svc) {
-		_cleanup_json_ json_t *t = server_tags_get(s, json_string_value(json_object_get(svc, "serviceArn")));
+		_cleanup_json_ json_t *t =
+		    server_tags_get(s, json_string_value(json_object_get(svc, "serviceArn")));
 		tags_add_from(tags, t);
 	}
 	if (managed) {

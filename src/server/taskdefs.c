@@ -124,7 +124,7 @@ static int resolve(struct ecs_call *c, const char *ref, json_t **ret, bool share
 		rev = strtoll(colon + 1, &end, 10);
 		if (*end || rev <= 0)
 			return server_ecs_fail(c, "ClientException", "Invalid revision number. Number: %s",
-					colon + 1);
+					       colon + 1);
 	}
 	if (!server_name_valid(family, 255))
 		return server_ecs_fail(c, "ClientException", "Unable to describe task definition.");
@@ -144,7 +144,8 @@ static int resolve(struct ecs_call *c, const char *ref, json_t **ret, bool share
 		json_decref(all);
 	} else {
 		_cleanup_free_ char *key = td_key(family, rev);
-		if ((shared ? server_record_get_shared(c->srv, key, &td, NULL) : server_record_get(c->srv, key, &td, NULL, NULL)) < 0)
+		if ((shared ? server_record_get_shared(c->srv, key, &td, NULL)
+			    : server_record_get(c->srv, key, &td, NULL, NULL)) < 0)
 			td = NULL;
 	}
 	if (!td)

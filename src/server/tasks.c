@@ -364,7 +364,8 @@ static void placed_records(struct placing *pl)
 		if (pl->tasks.len)
 			strbuf_addch(&pl->tasks, ',');
 		strbuf_add(&pl->tasks, sb.buf, sb.len);
-		bind_op(&pl->b, xasprintf("/berth/tasks/%s/%s", pl->cluster, d->task_id), strbuf_detach(&sb, NULL));
+		bind_op(&pl->b, xasprintf("/berth/tasks/%s/%s", pl->cluster, d->task_id),
+			strbuf_detach(&sb, NULL));
 	}
 	tmpl_done(&t);
 }
@@ -538,8 +539,8 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	bool outside = bind_outside_lock(c->srv);
 	int64_t tok_rev = 0;
 	struct placing pl = { .c = c, .cluster = cluster, .cl = cl, .a = a };
-	if (server_sched_cache_lock_fresh(c->srv, cluster, outside ? (first ? PLACE_FRESH_MS : 0) : INT_MAX, &pl.snap,
-				   &err) < 0)
+	if (server_sched_cache_lock_fresh(c->srv, cluster, outside ? (first ? PLACE_FRESH_MS : 0) : INT_MAX,
+					  &pl.snap, &err) < 0)
 		return server_ecs_internal(c, err);
 	if (!outside) {
 		/*
@@ -560,7 +561,7 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 	if (sched_node_count(pl.snap) == 0) {
 		server_sched_cache_unlock(c->srv);
 		return server_ecs_fail(c, "InvalidParameterException",
-				"No Container Instances were found in your cluster.");
+				       "No Container Instances were found in your cluster.");
 	}
 	task_size(a, &pl.cpu, &pl.mem);
 	struct sreq rq;
@@ -604,7 +605,8 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 			locked = false;
 		}
 		placed_records(&pl);
-		if (store_txn(c->srv->store, pl.b.cmps, pl.b.n_cmps, pl.b.ops, pl.b.n_ops, &ok, NULL, &err) < 0)
+		if (store_txn(c->srv->store, pl.b.cmps, pl.b.n_cmps, pl.b.ops, pl.b.n_ops, &ok, NULL, &err) <
+		    0)
 			r = server_ecs_internal(c, err);
 		else if (ok)
 			r = 1;
@@ -636,14 +638,14 @@ static int place_once(struct ecs_call *c, const char *cluster, json_t *cl, struc
 }
 
 int server_task_place_text(struct ecs_call *c, const char *cluster, json_t *cl, struct task_run_args *a,
-		    struct strbuf *tasks, size_t *n_tasks, json_t *failures)
+			   struct strbuf *tasks, size_t *n_tasks, json_t *failures)
 {
 	int r = 0;
 	for (int attempt = 0; attempt < 50 && r == 0; attempt++)
 		r = place_once(c, cluster, cl, a, tasks, n_tasks, failures, attempt == 0);
 	if (r == 0)
 		r = server_ecs_fail(c, "ServerException",
-			     "placement kept conflicting with concurrent placements; retry");
+				    "placement kept conflicting with concurrent placements; retry");
 	return r < 0 ? -1 : 0;
 }
 
@@ -707,7 +709,7 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 	if (start &&
 	    (json_array_size(a.explicit_instances) == 0 || json_array_size(a.explicit_instances) > 10))
 		return server_ecs_fail(c, "InvalidParameterException",
-				"containerInstances must have 1 to 10 items.");
+				       "containerInstances must have 1 to 10 items.");
 	if (launch && !streq(launch, "EC2") && !streq(launch, "EXTERNAL"))
 		return server_ecs_fail(c, "InvalidParameterException",
 				       "launchType '%s' is not supported (EC2).", launch);
@@ -715,7 +717,8 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 		return server_ecs_fail(c, "InvalidParameterException",
 				       "startedBy can be at most 128 characters.");
 	if (group && (!*group || strlen(group) > 255))
-		return server_ecs_fail(c, "InvalidParameterException", "group must have 1 to 255 characters.");
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "group must have 1 to 255 characters.");
 	a.overrides = json_object_get(in, "overrides");
 	a.constraints = json_object_get(in, "placementConstraints");
 	a.strategies = json_object_get(in, "placementStrategy");
@@ -756,8 +759,9 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 	if (!json_object_get(ov, "inferenceAcceleratorOverrides"))
 		json_object_set_new(ov, "inferenceAcceleratorOverrides", json_array());
 	a.overrides = ov;
-	_cleanup_json_ json_t *tags = server_task_tags(c->srv, cluster, a.tags, a.td, NULL, propagate,
-						       json_is_true(json_object_get(in, "enableECSManagedTags")));
+	_cleanup_json_ json_t *tags =
+	    server_task_tags(c->srv, cluster, a.tags, a.td, NULL, propagate,
+			     json_is_true(json_object_get(in, "enableECSManagedTags")));
 	a.tags = json_array_size(tags) ? tags : NULL;
 	json_t *failures = json_array();
 	struct strbuf body = STRBUF_INIT;
@@ -865,7 +869,7 @@ static char *task_key(const char *cluster, const char *ref)
 }
 
 int server_task_request_stop(struct server *s, const char *key, const char *code, const char *reason,
-		      json_t **ret_task, struct berth_error **err)
+			     json_t **ret_task, struct berth_error **err)
 {
 	for (int attempt = 0; attempt < 10; attempt++) {
 		json_t *t = NULL;
@@ -917,8 +921,8 @@ int server_ecs_stop_task(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_free_ char *key = task_key(cluster, tref);
 	_cleanup_error_ struct berth_error *err = NULL;
 	json_t *t = NULL;
-	int r = key ? server_task_request_stop(c->srv, key, "UserInitiated", reason ? reason : "Task stopped by user",
-					&t, &err)
+	int r = key ? server_task_request_stop(c->srv, key, "UserInitiated",
+					       reason ? reason : "Task stopped by user", &t, &err)
 		    : -ENOENT;
 	if (r == -ENOENT)
 		return server_ecs_fail(c, "InvalidParameterException", "The referenced task was not found.");
@@ -981,8 +985,8 @@ int server_ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out)
 		_cleanup_free_ char *skey = server_service_key(cluster, server_arn_tail(service));
 		json_t *svc = NULL;
 		int r = server_name_valid(server_arn_tail(service), 255)
-				? server_record_get(c->srv, skey, &svc, NULL, &err)
-				: -ENOENT;
+			    ? server_record_get(c->srv, skey, &svc, NULL, &err)
+			    : -ENOENT;
 		json_decref(svc);
 		if (r == -ENOENT)
 			return server_ecs_fail(c, "ServiceNotFoundException", "Service not found.");
@@ -1007,7 +1011,8 @@ int server_ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out)
 		    (family && !strstr(tda ? tda : "", fam_group)) ||
 		    (started_by &&
 		     !streq_ptr(json_string_value(json_object_get(t, "startedBy")), started_by)) ||
-		    (service_group && !streq_ptr(json_string_value(json_object_get(t, "group")), service_group)))
+		    (service_group &&
+		     !streq_ptr(json_string_value(json_object_get(t, "group")), service_group)))
 			continue;
 		json_array_append(arns, json_object_get(t, "taskArn"));
 	}

@@ -80,9 +80,10 @@ static int check_external(struct ecs_call *c, json_t *svc)
 	if (!streq_ptr(json_string_value(json_object_get(svc, "status")), "ACTIVE"))
 		return server_ecs_fail(c, "ServiceNotActiveException", "Service was not ACTIVE.");
 	if (!server_service_is_external(svc))
-		return server_ecs_fail(c, "InvalidParameterException",
-				"Amazon ECS only supports task set management on services configured to use "
-				"external deployment controllers.");
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "Amazon ECS only supports task set management on services configured to use "
+		    "external deployment controllers.");
 	return 0;
 }
 
@@ -113,7 +114,8 @@ static int task_set_txn(struct ecs_call *c, json_t *in, task_set_edit_fn edit, j
 	_cleanup_json_ json_t *svc = NULL;
 	const char *sref;
 	struct task_set_call t = { in, edit, NULL };
-	if (service_of(c, in, &cluster, &sref) < 0 || server_service_edit(c, cluster, sref, task_set_edit, &t, &svc) < 0)
+	if (service_of(c, in, &cluster, &sref) < 0 ||
+	    server_service_edit(c, cluster, sref, task_set_edit, &t, &svc) < 0)
 		return -1;
 	*out = json_pack("{s:o}", "taskSet", task_set_view(c->srv, svc, t.ts));
 	return 0;
@@ -129,7 +131,8 @@ static int create_edit(struct ecs_call *c, json_t *svc, json_t *in, json_t **ret
 	    server_taskdef_resolve(c, tdref, &td) < 0)
 		return -1;
 	if (launch && !streq(launch, "EC2") && !streq(launch, "EXTERNAL"))
-		return server_ecs_fail(c, "InvalidParameterException", "launchType '%s' is not supported (EC2).", launch);
+		return server_ecs_fail(c, "InvalidParameterException",
+				       "launchType '%s' is not supported (EC2).", launch);
 	json_t *lbs = json_object_get(in, "loadBalancers");
 	if (lbs && !json_is_array(lbs))
 		return server_ecs_fail(c, "SerializationException", "'loadBalancers': expected a list");
@@ -139,17 +142,18 @@ static int create_edit(struct ecs_call *c, json_t *svc, json_t *in, json_t **ret
 				       "A service can have at most 5 task sets.");
 	_cleanup_free_ char *id = server_deployment_id_new();
 	const char *svc_arn = json_string_value(json_object_get(svc, "serviceArn"));
-	_cleanup_free_ char *tail = xasprintf("%s/%s/%s", json_string_value(json_object_get(svc, "berthCluster")),
-					      json_string_value(json_object_get(svc, "serviceName")), id);
+	_cleanup_free_ char *tail =
+	    xasprintf("%s/%s/%s", json_string_value(json_object_get(svc, "berthCluster")),
+		      json_string_value(json_object_get(svc, "serviceName")), id);
 	_cleanup_free_ char *arn = server_arn_make(c->srv, "task-set", tail);
 	double now = server_record_now();
-	json_t *ts = json_pack("{s:s,s:s,s:s,s:O,s:s,s:O,s:i,s:i,s:i,s:f,s:f,s:s,s:O,s:s,s:f}", "id", id,
-			       "taskSetArn", arn, "serviceArn", svc_arn, "clusterArn",
-			       json_object_get(svc, "clusterArn"), "status", "ACTIVE", "taskDefinition",
-			       json_object_get(td, "taskDefinitionArn"), "computedDesiredCount", 0,
-			       "pendingCount", 0, "runningCount", 0, "createdAt", now, "updatedAt", now,
-			       "launchType", launch ? launch : "EC2", "scale", scale, "stabilityStatus",
-			       "STABILIZING", "stabilityStatusAt", now);
+	json_t *ts =
+	    json_pack("{s:s,s:s,s:s,s:O,s:s,s:O,s:i,s:i,s:i,s:f,s:f,s:s,s:O,s:s,s:f}", "id", id, "taskSetArn",
+		      arn, "serviceArn", svc_arn, "clusterArn", json_object_get(svc, "clusterArn"), "status",
+		      "ACTIVE", "taskDefinition", json_object_get(td, "taskDefinitionArn"),
+		      "computedDesiredCount", 0, "pendingCount", 0, "runningCount", 0, "createdAt", now,
+		      "updatedAt", now, "launchType", launch ? launch : "EC2", "scale", scale,
+		      "stabilityStatus", "STABILIZING", "stabilityStatusAt", now);
 	if (external_id)
 		json_object_set_new(ts, "externalId", json_string(external_id));
 	json_object_set_new(ts, "loadBalancers", lbs ? json_deep_copy(lbs) : json_array());
@@ -208,9 +212,10 @@ static int delete_edit(struct ecs_call *c, json_t *svc, json_t *in, json_t **ret
 	json_t *force = json_object_get(in, "force");
 	if (server_ecs_str(c, in, "taskSet", true, &ref) < 0 || find_edit(c, svc, ref, ret_ts) < 0)
 		return -1;
-	if (streq_ptr(json_string_value(json_object_get(*ret_ts, "status")), "PRIMARY") && !json_is_true(force))
+	if (streq_ptr(json_string_value(json_object_get(*ret_ts, "status")), "PRIMARY") &&
+	    !json_is_true(force))
 		return server_ecs_fail(c, "InvalidParameterException",
-				"The primary task set cannot be deleted unless force is set.");
+				       "The primary task set cannot be deleted unless force is set.");
 	json_object_set_new(*ret_ts, "status", json_string("DRAINING"));
 	json_object_set_new(*ret_ts, "computedDesiredCount", json_integer(0));
 	return 0;

@@ -40,7 +40,7 @@ static uint32_t get_be32(const unsigned char *p)
 }
 
 void shim_loglocal_encode(struct strbuf *sb, int stream, int64_t time_ns, const char *line, size_t len,
-		     bool partial)
+			  bool partial)
 {
 	const char *src = stream == 2 ? "stderr" : "stdout";
 	_cleanup_strbuf_ struct strbuf m = STRBUF_INIT;

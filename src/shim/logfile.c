@@ -121,7 +121,7 @@ static void write_record(struct logfile *l, int stream, const char *data, size_t
 	if (l->local) {
 		bool complete = len > 0 && data[len - 1] == '\n';
 		shim_loglocal_encode(&sb, stream, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, data,
-				complete ? len - 1 : len, !complete);
+				     complete ? len - 1 : len, !complete);
 	} else {
 		encode_json(&sb, stream, &ts, data, len);
 	}

@@ -39,7 +39,7 @@ struct loglocal_entry {
 
 /* Append one frame to sb. */
 void shim_loglocal_encode(struct strbuf *sb, int stream, int64_t time_ns, const char *line, size_t len,
-		     bool partial);
+			  bool partial);
 
 /*
  * Decode the frame at buf[0..len). Returns the frame's size (> 0) and fills

@@ -256,7 +256,7 @@ static void broadcast(struct shim *s, int stream, char *buf, size_t n)
 		if (c->fd < 0 || (stream == 1 && !c->out) || (stream == 2 && !c->err))
 			continue;
 		if (shim_outq_send(c->fd, &c->q, s->tty ? data : buf, s->tty ? n : n + 8,
-			      SHIM_CLIENT_MAX_PENDING) < 0)
+				   SHIM_CLIENT_MAX_PENDING) < 0)
 			shim_client_drop(c);
 	}
 }

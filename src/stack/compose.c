@@ -1707,7 +1707,8 @@ static bool map_image(struct ctx *c, const struct ynode *sn, const char *name, j
 					continue;
 				size_t at2 = push(c, maps[i], 0);
 				json_t *o = json_object();
-				bok &= kv_into(c, m, o, i == 0); /* an arg without a value comes from the environment */
+				bok &= kv_into(
+				    c, m, o, i == 0); /* an arg without a value comes from the environment */
 				json_object_set_new(b, maps[i], o);
 				pop(c, at2);
 			}
@@ -1746,9 +1747,8 @@ static void set_hash(json_t *out)
 
 int stack_compose_set_image(json_t *service, const char *image)
 {
-	json_t *def = json_array_get(json_object_get(json_object_get(service, "taskDefinition"),
-						     "containerDefinitions"),
-				     0);
+	json_t *def = json_array_get(
+	    json_object_get(json_object_get(service, "taskDefinition"), "containerDefinitions"), 0);
 	json_t *tags = json_object_get(service, "tags");
 	if (!def || !json_is_array(tags))
 		return -EINVAL;
@@ -2006,7 +2006,7 @@ static json_t *map_file(struct ctx *c, const struct ynode *root)
 }
 
 int stack_compose_load(const char *text, size_t len, const struct compose_opts *o, json_t **ret,
-		 struct berth_error **err)
+		       struct berth_error **err)
 {
 	struct ytree *t = NULL;
 	_cleanup_error_ struct berth_error *perr = NULL;

@@ -58,7 +58,7 @@ struct compose_opts {
  * Fails with -EINVAL and every error found (one per line) in err.
  */
 int stack_compose_load(const char *text, size_t len, const struct compose_opts *o, json_t **ret,
-		 struct berth_error **err);
+		       struct berth_error **err);
 
 /*
  * Set the image of a mapped service (an element of "services" above), e.g. the

@@ -96,14 +96,15 @@ struct sqlite_store {
 	struct cached_stmt {
 		const char *sql; /* by address: one per call site */
 		sqlite3_stmt *st;
-	} cache[16]; /* the writer's statements, prepared once (under db_lock) */
+	} cache[16];             /* the writer's statements, prepared once (under db_lock) */
 	sqlite3 *rdb;            /* the readers' connection (read-only) */
 	pthread_mutex_t rd_lock; /* rdb, st_rget and st_events */
 	sqlite3_stmt *st_rget;
-	sqlite3_stmt *st_events; /* read_events', prepared once (the scheduler's catch-up runs it per RunTask) */
-	pthread_mutex_t lock;    /* queue, revision, stop */
-	pthread_cond_t wake;     /* writer: work or stop */
-	pthread_cond_t changed;  /* watchers: the revision moved */
+	sqlite3_stmt
+	    *st_events;       /* read_events', prepared once (the scheduler's catch-up runs it per RunTask) */
+	pthread_mutex_t lock; /* queue, revision, stop */
+	pthread_cond_t wake;  /* writer: work or stop */
+	pthread_cond_t changed; /* watchers: the revision moved */
 	struct wreq *head, **tail;
 	int64_t revision, compact_revision; /* the writer's (db_lock) */
 	int64_t committed, compacted;       /* what readers see (under lock): moved after a commit */
@@ -118,12 +119,12 @@ struct sqlite_store {
 	pthread_mutex_t lease_lock;
 	struct lease_clock {
 		int64_t id, ttl, expires; /* expires: wall-clock ms */
-	} *leases;
+	} * leases;
 	size_t n_leases;
 	/* lease changes of the running batch, applied to the clocks once it commits */
 	struct lease_change {
 		int64_t id, ttl; /* ttl 0: the lease is gone */
-	} *changes;
+	} * changes;
 	size_t n_changes;
 };
 
@@ -274,7 +275,8 @@ static int64_t meta_get(struct sqlite_store *s, const char *name)
 
 static int meta_set(struct sqlite_store *s, const char *name, int64_t v)
 {
-	_cleanup_reset_ sqlite3_stmt *st = cached(s, "INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)");
+	_cleanup_reset_ sqlite3_stmt *st =
+	    cached(s, "INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)");
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -892,7 +894,8 @@ static int sq_watch_values(struct store *st, const char *prefix, int64_t from, i
 			pthread_mutex_lock(&s->rd_lock);
 			int r = read_events(s, prefix, from, want, want_arg, ret);
 			if (r < 0)
-				r = berth_error_msg(err, EIO, "store: read events: %s", sqlite3_errmsg(s->rdb));
+				r = berth_error_msg(err, EIO, "store: read events: %s",
+						    sqlite3_errmsg(s->rdb));
 			pthread_mutex_unlock(&s->rd_lock);
 			if (r < 0)
 				return r;
@@ -1140,7 +1143,8 @@ int store_sqlite_open(const char *path, struct store **ret, struct berth_error *
 	}
 	s->compact_revision = s->compacted = meta_get(s, "compact_revision");
 	if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
-		return berth_error_msg(err, EIO, "open store '%s' for reading: %s", path, sqlite3_errmsg(s->rdb));
+		return berth_error_msg(err, EIO, "open store '%s' for reading: %s", path,
+				       sqlite3_errmsg(s->rdb));
 	sqlite3_busy_timeout(s->rdb, 10000);
 	if (sqlite3_open_v2(path, &s->cdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		return berth_error_msg(err, EIO, "open store '%s' for checkpoints: %s", path,

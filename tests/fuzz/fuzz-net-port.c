@@ -1,4 +1,5 @@
-/* fuzz-net-port.c - docker -p / --add-host / CIDR (IPv4, IPv6) / network name / MAC syntax must never crash. */
+/* fuzz-net-port.c - docker -p / --add-host / CIDR (IPv4, IPv6) / network name / MAC syntax must never crash.
+ */
 #include "net/internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -238,9 +238,10 @@ static void test_parse_health(void **state)
 	    "initial");
 	json_decref(h);
 	/* a check in progress: HAProxy prefixes the last result with "* " (its 404 still counts) */
-	h = agent_lb_parse_health("# pxname,svname,status,check_status,check_code\nbe_web,s2,DOWN,* L7STS,404\n"
-				  "be_web,s1,UP,* L7OK,200\nbe_web,s5,DOWN,* INI,\n",
-				  slots);
+	h = agent_lb_parse_health(
+	    "# pxname,svname,status,check_status,check_code\nbe_web,s2,DOWN,* L7STS,404\n"
+	    "be_web,s1,UP,* L7OK,200\nbe_web,s5,DOWN,* INI,\n",
+	    slots);
 	web = json_object_get(h, "web");
 	assert_string_equal(json_string_value(json_object_get(json_object_get(web, "t2"), "reason")),
 			    "Target.ResponseCodeMismatch");
@@ -276,8 +277,10 @@ static void test_runtime_line(void **state)
 {
 	(void)state;
 	struct strbuf sb = STRBUF_INIT;
-	agent_lb_runtime_line("set server be_web/s1 addr 10.0.0.1 port 80\nset server be_web/s1 state ready\n", &sb);
-	assert_string_equal(sb.buf, "set server be_web/s1 addr 10.0.0.1 port 80;set server be_web/s1 state ready\n");
+	agent_lb_runtime_line(
+	    "set server be_web/s1 addr 10.0.0.1 port 80\nset server be_web/s1 state ready\n", &sb);
+	assert_string_equal(sb.buf,
+			    "set server be_web/s1 addr 10.0.0.1 port 80;set server be_web/s1 state ready\n");
 	strbuf_reset(&sb);
 	agent_lb_runtime_line("show stat", &sb);
 	assert_string_equal(sb.buf, "show stat\n");

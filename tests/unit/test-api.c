@@ -114,10 +114,8 @@ static void test_signal_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_routes),
-		cmocka_unit_test(test_inline_routes),
-		cmocka_unit_test(test_status_mapping),
-		cmocka_unit_test(test_config_check),
+		cmocka_unit_test(test_routes),         cmocka_unit_test(test_inline_routes),
+		cmocka_unit_test(test_status_mapping), cmocka_unit_test(test_config_check),
 		cmocka_unit_test(test_signal_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,11 +16,12 @@ static void test_parse_whole_argv(void **state)
 		CLI_OPT_FILTER("filter", 'f', filters),
 		{ NULL },
 	};
-	char *argv[] = { "ls", "-q", "--format", "{{.Name}}", "-l", "a=b", "--filter", "label=x=y", "op",
-			 "--not-an-option-after-the-operand", NULL };
+	char *argv[] = { "ls",  "-q",       "--format",  "{{.Name}}", "-l",
+			 "a=b", "--filter", "label=x=y", "op",        "--not-an-option-after-the-operand",
+			 NULL };
 	int rc = -7;
 	assert_true(cli_opttab_parse(t, 10, argv, "+", "ls", &rc));
-	assert_int_equal(rc, -7); /* untouched on success */
+	assert_int_equal(rc, -7);    /* untouched on success */
 	assert_int_equal(optind, 8); /* "+": stops at the first operand */
 	assert_true(quiet);
 	assert_string_equal(format, "{{.Name}}");

@@ -551,10 +551,12 @@ static bool has_ns(const json_t *j, const char *type)
 static void test_host_namespaces_devices_shm_oom(void **state)
 {
 	struct fixture *f = *state;
-	set_cfg(f, "{\"Hostname\":\"h\"}",
-		"{\"PidMode\":\"host\",\"IpcMode\":\"host\",\"UTSMode\":\"host\",\"CgroupnsMode\":\"private\","
-		"\"Devices\":[{\"PathOnHost\":\"/dev/null\",\"PathInContainer\":\"/dev/mynull\","
-		"\"CgroupPermissions\":\"r\"}],\"OomScoreAdj\":100,\"MaskedPaths\":[],\"ReadonlyPaths\":[\"/x\"]}");
+	set_cfg(
+	    f, "{\"Hostname\":\"h\"}",
+	    "{\"PidMode\":\"host\",\"IpcMode\":\"host\",\"UTSMode\":\"host\",\"CgroupnsMode\":\"private\","
+	    "\"Devices\":[{\"PathOnHost\":\"/dev/null\",\"PathInContainer\":\"/dev/mynull\","
+	    "\"CgroupPermissions\":\"r\"}],\"OomScoreAdj\":100,\"MaskedPaths\":[],\"ReadonlyPaths\":[\"/"
+	    "x\"]}");
 	_cleanup_json_ json_t *j = spec(f, NULL, NULL);
 	assert_false(has_ns(j, "pid") || has_ns(j, "ipc") || has_ns(j, "uts"));
 	assert_true(has_ns(j, "cgroup") && has_ns(j, "mount") && has_ns(j, "network"));
@@ -572,8 +574,9 @@ static void test_host_namespaces_devices_shm_oom(void **state)
 	assert_int_equal(json_array_size(json_object_get(LINUX(j), "readonlyPaths")), 1);
 	json_decref(j);
 	/* defaults: own namespaces, a 64 MiB /dev/shm, ShmSize when given */
-	set_cfg(f, NULL, "{\"ShmSize\":1048576,\"PidMode\":\"\",\"IpcMode\":\"private\",\"UTSMode\":\"\","
-			 "\"CgroupnsMode\":\"host\",\"Devices\":[]}"); /* set_cfg merges */
+	set_cfg(f, NULL,
+		"{\"ShmSize\":1048576,\"PidMode\":\"\",\"IpcMode\":\"private\",\"UTSMode\":\"\","
+		"\"CgroupnsMode\":\"host\",\"Devices\":[]}"); /* set_cfg merges */
 	j = spec(f, NULL, NULL);
 	assert_true(has_ns(j, "pid") && has_ns(j, "ipc") && has_ns(j, "uts") && !has_ns(j, "cgroup"));
 	assert_true(json_strv_contains(json_object_get(mount_at(j, "/dev/shm"), "options"), "size=1048576"));

@@ -19,13 +19,15 @@ static void test_ready(void **state)
 {
 	(void)state;
 	struct http_quick_req q;
-	assert_int_equal(parse("POST /agent/v1/heartbeat HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", &q),
-			 HTTP_QUICK_READY);
+	assert_int_equal(
+	    parse("POST /agent/v1/heartbeat HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", &q),
+	    HTTP_QUICK_READY);
 	assert_string_equal(q.method, "POST");
 	assert_string_equal(q.path, "/agent/v1/heartbeat");
 	assert_int_equal(q.body_len, 0);
-	assert_int_equal(parse("POST /a HTTP/1.1\r\ncontent-length:  3 \r\nConnection: keep-alive\r\n\r\nabc", &q),
-			 HTTP_QUICK_READY);
+	assert_int_equal(
+	    parse("POST /a HTTP/1.1\r\ncontent-length:  3 \r\nConnection: keep-alive\r\n\r\nabc", &q),
+	    HTTP_QUICK_READY);
 	assert_int_equal(q.body_len, 3);
 	assert_memory_equal(q.body, "abc", 3);
 	assert_int_equal(parse("GET /x HTTP/1.1\r\n\r\n", &q), HTTP_QUICK_READY); /* no headers, no body */

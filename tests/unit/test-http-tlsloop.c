@@ -34,7 +34,7 @@ struct fixture {
 	struct tls_loop *loop;
 	int port;
 	bool admit;
-	unsigned held; /* the last admit() call's */
+	unsigned held;          /* the last admit() call's */
 	unsigned quick_idle_ms; /* != 0: the fast path is on (quick_cb) */
 	pthread_mutex_t mu;
 	int locals[MAX_LOCALS]; /* our ends of the socketpairs handed to the loop */
@@ -641,7 +641,6 @@ static void test_a_failed_connection_does_not_fail_another(void **state)
 	wait_stats(f, none_left);
 }
 
-
 /* Run child() in a forked process and return its exit status; fails after 25 s (the loop's own
  * drain after a stop is 30 s: an exit must not wait for it). Under ASan a leak or a double free
  * in the child's exit makes its status non-zero. */
@@ -738,7 +737,7 @@ static int child_relaying_loop(struct fixture *f, int out)
 	f->loop = http_tls_loop_stop(f->loop); /* established connections may drain for 30 s ... */
 	(void)!write(out, "relaying", 8);
 	SSL_free(ssl); /* ours; its socket stays open: the loop's relay does not end by itself */
-	return 0; /* ... but an exit ends them and waits for the loop's thread */
+	return 0;      /* ... but an exit ends them and waits for the loop's thread */
 }
 
 static void test_exit_ends_a_draining_loop(void **state)
@@ -760,7 +759,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_handshake_limit_and_admission, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fast_path_answers_then_hands_over_and_idles_out, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_a_failed_connection_does_not_fail_another, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_failed_connection_does_not_fail_another, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_exit_waits_for_tls_threads_to_leave, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_ends_a_draining_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_hangup_sends_close_notify_without_spinning, setup,

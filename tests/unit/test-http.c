@@ -102,8 +102,9 @@ static void handler(struct http_request *req, void *userdata)
 		if (n == -EFBIG)
 			http_respond_error(req, 413, "too large after %llu bytes", (unsigned long long)total);
 		else
-			http_respond_json(req, 200, json_pack("{s:I,s:b}", "n", (json_int_t)total, "streamed",
-							      http_request_body_streamed(req)));
+			http_respond_json(req, 200,
+					  json_pack("{s:I,s:b}", "n", (json_int_t)total, "streamed",
+						    http_request_body_streamed(req)));
 	} else if (streq(path, "/refuse")) {
 		/* a streamed route that refuses before reading the body */
 		http_respond_error(req, 401, "no");
@@ -132,8 +133,9 @@ static bool run_inline(struct http_request *req, void *userdata)
 
 static char *error_body(unsigned status, const char *message, void *userdata)
 {
-	return status == 413 ? xasprintf("{\"errors\":[{\"code\":\"SIZE_INVALID\",\"message\":\"%s\"}]}\n", message)
-			     : NULL;
+	return status == 413
+		   ? xasprintf("{\"errors\":[{\"code\":\"SIZE_INVALID\",\"message\":\"%s\"}]}\n", message)
+		   : NULL;
 }
 
 struct fixture {
@@ -306,8 +308,8 @@ static void test_range_parse(void **state)
 	assert_true(a == 0 && b == 0);
 	assert_int_equal(http_range_parse("bytes=-20", 10, &a, &b), 1);
 	assert_true(a == 0 && b == 9);
-	const char *bad[] = { "bytes=", "bytes=-", "bytes=-0", "bytes=5-4", "bytes=10-11", "items=0-1",
-			      "bytes=a-b", "bytes=0-1,2-3", "bytes=1" };
+	const char *bad[] = { "bytes=",    "bytes=-",   "bytes=-0",      "bytes=5-4", "bytes=10-11",
+			      "items=0-1", "bytes=a-b", "bytes=0-1,2-3", "bytes=1" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_int_equal(http_range_parse(bad[i], 10, &a, &b), -1);
 	assert_int_equal(http_range_parse("bytes=-1", 0, &a, &b), -1);
@@ -483,7 +485,9 @@ static void test_inline_routes_need_no_worker(void **state)
 	pthread_mutex_unlock(&block_mu);
 	/* a request queued behind the busy worker would time out */
 	_cleanup_strbuf_ struct strbuf q = STRBUF_INIT, st = STRBUF_INIT;
-	struct http_client_request r = { .method = "GET", .path = "/query?v=x", .body_fd = -1, .timeout_ms = 3000 };
+	struct http_client_request r = {
+		.method = "GET", .path = "/query?v=x", .body_fd = -1, .timeout_ms = 3000
+	};
 	long qs = 0, ss = 0;
 	int qr = http_client_do(f->cli, &r, &qs, &q, NULL);
 	/* an inline handler may answer with a stream: its pump is a thread of its own */
@@ -611,7 +615,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_streamed_body_and_its_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_streamed_route_refuses_before_the_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hijack_echo, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_inline_routes_need_no_worker, setup_one_worker, teardown),
+		cmocka_unit_test_setup_teardown(test_inline_routes_need_no_worker, setup_one_worker,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_request_timing_is_traced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admit_judges_early_and_late_clients, setup, teardown),
 		cmocka_unit_test(test_client_rejects_bad_host),

@@ -82,11 +82,26 @@ static void test_space(void **state)
 static void test_refusals(void **state)
 {
 	(void)state;
-	const char *bad[] = { "\"unterminated",   "{ $.level = \"error\" ",  "{ level = 1 }", "{ $.a = }",
-			      "{ $.a > \"x\" }",  "{ $.a IS MAYBE }",        "{ $. = 1 }",    "{ $.a[x] = 1 }",
-			      "{ ($.a = 1 }",     "{ $.a = 1 } trailing",    "[a, b",         "[a b, c]",
-			      "[a, b > x]",       "-",                       "? ERROR",       "ERR\"OR",
-			      "{ $.a = 1 && }",   "{ $.a NOT 1 }",           "{}",            "[]" };
+	const char *bad[] = { "\"unterminated",
+			      "{ $.level = \"error\" ",
+			      "{ level = 1 }",
+			      "{ $.a = }",
+			      "{ $.a > \"x\" }",
+			      "{ $.a IS MAYBE }",
+			      "{ $. = 1 }",
+			      "{ $.a[x] = 1 }",
+			      "{ ($.a = 1 }",
+			      "{ $.a = 1 } trailing",
+			      "[a, b",
+			      "[a b, c]",
+			      "[a, b > x]",
+			      "-",
+			      "? ERROR",
+			      "ERR\"OR",
+			      "{ $.a = 1 && }",
+			      "{ $.a NOT 1 }",
+			      "{}",
+			      "[]" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct logs_filter *f = NULL;
 		struct berth_error *err = NULL;
@@ -128,7 +143,7 @@ static void test_glob(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_text),      cmocka_unit_test(test_json), cmocka_unit_test(test_space),
+		cmocka_unit_test(test_text),     cmocka_unit_test(test_json), cmocka_unit_test(test_space),
 		cmocka_unit_test(test_refusals), cmocka_unit_test(test_glob),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,8 +45,8 @@ static void put(struct logs_store *s, const char *stream, int from, int n, int64
 	assert_int_equal(logs_append(s, "g/1", stream, ev, (size_t)n, 5000, token, NULL, NULL), 0);
 }
 
-static struct collect *read_all(struct logs_store *s, const char *stream, const struct logs_read *q, size_t limit,
-				uint64_t *ret_seq)
+static struct collect *read_all(struct logs_store *s, const char *stream, const struct logs_read *q,
+				size_t limit, uint64_t *ret_seq)
 {
 	struct collect *c = xcalloc(1, sizeof(*c));
 	c->limit = limit;

@@ -133,7 +133,8 @@ static void test_build_in_place(void **state)
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT, ref = STRBUF_INIT;
 	strbuf_addstr(&sb, "{}\n");
 	strbuf_addstr(&ref, "{}\n");
-	const char *l = "{\"log\":\"a \\\"q\\\" \\u00e9 long enough to pass eight bytes\\n\",\"time\":\"2026-12-06T12:00:01Z\"}";
+	const char *l = "{\"log\":\"a \\\"q\\\" \\u00e9 long enough to pass eight "
+			"bytes\\n\",\"time\":\"2026-12-06T12:00:01Z\"}";
 	size_t start = logs_wire_begin(&sb);
 	int64_t ts = 0;
 	assert_int_equal(logs_jsonfile_append(l, strlen(l), &sb, &ts), 1);

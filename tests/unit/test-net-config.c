@@ -49,7 +49,8 @@ static int teardown(void **state)
 /* A bridge left with another address: adopted, or refused when a subnet was asked for (issue 19 item 9). */
 static void test_existing_bridge_address(void **state)
 {
-	assert_int_equal(system("ip link add bt-adopt type bridge && ip addr add 10.251.7.1/24 dev bt-adopt"), 0);
+	assert_int_equal(system("ip link add bt-adopt type bridge && ip addr add 10.251.7.1/24 dev bt-adopt"),
+			 0);
 	_cleanup_free_ char *dir = unit_tmpdir();
 	_cleanup_free_ char *root = xasprintf("%s/root", dir), *run = xasprintf("%s/run", dir);
 	struct net_config cfg = { .root = root, .exec_root = run, .bridge_name = "bt-adopt" };
@@ -71,8 +72,9 @@ static void test_existing_bridge_address(void **state)
 	net_ctx_free(ctx);
 	/* a subnet asked for that the bridge does not have: refused, naming the bridge and the fix */
 	_cleanup_free_ char *root2 = xasprintf("%s/root2", dir);
-	struct net_config cfg2 = { .root = root2, .exec_root = run, .bridge_name = "bt-adopt",
-				   .bridge_subnet = "10.251.9.0/24" };
+	struct net_config cfg2 = {
+		.root = root2, .exec_root = run, .bridge_name = "bt-adopt", .bridge_subnet = "10.251.9.0/24"
+	};
 	assert_int_equal(net_ctx_open(&cfg2, &ctx, &err), -EEXIST);
 	_cleanup_free_ char *msg = berth_error_string(err);
 	assert_non_null(strstr(msg, "bridge 'bt-adopt' already has address 10.251.8.1/24"));
@@ -120,17 +122,23 @@ static void test_create_validation(void **state)
 		  "not inside" },
 		{ { .name = "a", .gateway = "10.5.0.1" }, -EINVAL, "need --subnet" },
 		{ { .name = "bad\nname" }, -EINVAL, "invalid network name" },
-		{ { .name = "a", .subnet = "10.5.0.0/24", .aux = (const char *const[]){ "x=10.6.0.1", NULL } },
-		  -EINVAL, "not inside subnet" },
+		{ { .name = "a",
+		    .subnet = "10.5.0.0/24",
+		    .aux = (const char *const[]){ "x=10.6.0.1", NULL } },
+		  -EINVAL,
+		  "not inside subnet" },
 		{ { .name = "host" }, -EPERM, "reserved" },
 		{ { .name = "a", .driver = "overlay" }, -EOPNOTSUPP, "not supported" },
 		{ { .name = "a", .subnet = "172.17.5.0/24" }, -EEXIST, "overlaps with network 'bridge'" },
 		{ { .name = "a", .ipv6 = true, .subnet6 = "fd00:5::/64", .ip_range6 = "fd00:6::/120" },
-		  -EINVAL, "not inside subnet" },
+		  -EINVAL,
+		  "not inside subnet" },
 		{ { .name = "a", .ipv6 = true, .subnet6 = "fd00:5::/64", .ip_range6 = "fd00::/16" },
-		  -EINVAL, "not inside subnet" },
+		  -EINVAL,
+		  "not inside subnet" },
 		{ { .name = "a", .ipv6 = true, .subnet6 = "fd00:5::/64", .ip_range6 = "fd00:5::1/120" },
-		  -EINVAL, "host bits" },
+		  -EINVAL,
+		  "host bits" },
 		{ { .name = "a", .ip_range6 = "fd00:5::/120" }, -EINVAL, "needs IPv6 enabled" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -191,8 +199,9 @@ static void test_create_get_remove_prune(void **state)
 static void test_ipv6_ip_range(void **state)
 {
 	struct fixture *f = *state;
-	struct net_create_opts o = { .name = "r6", .ipv6 = true, .subnet6 = "fd00:5::/64",
-				     .ip_range6 = "fd00:5::/120" };
+	struct net_create_opts o = {
+		.name = "r6", .ipv6 = true, .subnet6 = "fd00:5::/64", .ip_range6 = "fd00:5::/120"
+	};
 	_cleanup_(net_network_freep) struct net_network *n = NULL, *g = NULL;
 	assert_int_equal(net_network_create(f->ctx, &o, &n, NULL), 0);
 	assert_int_equal(net_network_get(f->ctx, "r6", &g, NULL), 0);
@@ -202,16 +211,15 @@ static void test_ipv6_ip_range(void **state)
 	assert_string_equal(json_string_value(json_object_get(cfg, "IPRange")), "fd00:5::/120");
 	/* the range starts at the subnet's own address: that one (the anycast address) is skipped */
 	json_auto_t *conf = net_network_conflist(f->ctx, g, false, false, false);
-	json_t *ranges = json_object_get(json_object_get(json_array_get(json_object_get(conf, "plugins"), 0),
-							  "ipam"),
-					 "ranges");
+	json_t *ranges = json_object_get(
+	    json_object_get(json_array_get(json_object_get(conf, "plugins"), 0), "ipam"), "ranges");
 	json_t *r6 = json_array_get(json_array_get(ranges, 1), 0);
 	assert_string_equal(json_string_value(json_object_get(r6, "rangeStart")), "fd00:5::1");
 	assert_string_equal(json_string_value(json_object_get(r6, "rangeEnd")), "fd00:5::ff");
 	/* a static --ip6 gets the whole subnet; the IPv4 side keeps its own choice */
 	json_auto_t *whole = net_network_conflist(f->ctx, g, false, false, true);
-	ranges = json_object_get(json_object_get(json_array_get(json_object_get(whole, "plugins"), 0), "ipam"),
-				 "ranges");
+	ranges = json_object_get(
+	    json_object_get(json_array_get(json_object_get(whole, "plugins"), 0), "ipam"), "ranges");
 	assert_null(json_object_get(json_array_get(json_array_get(ranges, 1), 0), "rangeStart"));
 	assert_int_equal(net_network_remove(f->ctx, "r6", NULL), 0);
 	/* a range elsewhere in the subnet starts at its own first address */
@@ -220,8 +228,8 @@ static void test_ipv6_ip_range(void **state)
 	g = NULL;
 	assert_int_equal(net_network_create(f->ctx, &o, &g, NULL), 0);
 	json_auto_t *conf2 = net_network_conflist(f->ctx, g, false, false, false);
-	ranges = json_object_get(json_object_get(json_array_get(json_object_get(conf2, "plugins"), 0), "ipam"),
-				 "ranges");
+	ranges = json_object_get(
+	    json_object_get(json_array_get(json_object_get(conf2, "plugins"), 0), "ipam"), "ranges");
 	r6 = json_array_get(json_array_get(ranges, 1), 0);
 	assert_string_equal(json_string_value(json_object_get(r6, "rangeStart")), "fd00:5::1:0");
 	assert_string_equal(json_string_value(json_object_get(r6, "rangeEnd")), "fd00:5::1:ffff");
@@ -552,10 +560,11 @@ static void test_api_parsers(void **state)
 	assert_null(o.options[0]);
 	net_api_create_opts_done(&o);
 	/* dual stack: one entry per family, in any order */
-	json_auto_t *ds = json_loads("{\"Name\":\"d\",\"EnableIPv6\":true,\"IPAM\":{\"Config\":["
-				     "{\"Subnet\":\"fd00:1::/64\",\"Gateway\":\"fd00:1::9\"},"
-				     "{\"Subnet\":\"10.9.0.0/24\",\"AuxiliaryAddresses\":{\"h\":\"10.9.0.5\"}}]}}",
-				     0, NULL);
+	json_auto_t *ds =
+	    json_loads("{\"Name\":\"d\",\"EnableIPv6\":true,\"IPAM\":{\"Config\":["
+		       "{\"Subnet\":\"fd00:1::/64\",\"Gateway\":\"fd00:1::9\"},"
+		       "{\"Subnet\":\"10.9.0.0/24\",\"AuxiliaryAddresses\":{\"h\":\"10.9.0.5\"}}]}}",
+		       0, NULL);
 	assert_int_equal(net_api_parse_create(ds, &o, NULL), 0);
 	assert_true(o.ipv6);
 	assert_string_equal(o.subnet6, "fd00:1::/64");
@@ -575,7 +584,8 @@ static void test_api_parsers(void **state)
 	const char *bad[] = { "[]",
 			      "{}",
 			      "{\"Name\":1}",
-			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"fd00::/64\"},{\"Subnet\":\"fd01::/64\"}]}}",
+			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"fd00::/"
+			      "64\"},{\"Subnet\":\"fd01::/64\"}]}}",
 			      "{\"Name\":\"x\",\"Labels\":{\"a\":1}}",
 			      "{\"Name\":\"x\",\"IPAM\":{\"Config\":[1]}}",
 			      NULL };
@@ -610,7 +620,8 @@ int main(void)
 		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_default_networks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_prepares_get_distinct_addresses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_prepares_get_distinct_addresses, setup,
+						teardown),
 		cmocka_unit_test(test_existing_bridge_address),
 		cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_ip_range, setup, teardown),

@@ -236,7 +236,8 @@ static void test_fw_render_v6(void **state)
 	struct fw_chains c = { 0 };
 	net_fw_chains_init(&c, "0123abcd");
 	net_fw_render_family(&sb, &c, nets, 3, true);
-	assert_non_null(strstr(sb.buf, "-A BERTH-POSTROUTING-0123abcd -s fd00:db8:1::/64 ! -o br-a -j MASQUERADE\n"));
+	assert_non_null(
+	    strstr(sb.buf, "-A BERTH-POSTROUTING-0123abcd -s fd00:db8:1::/64 ! -o br-a -j MASQUERADE\n"));
 	assert_null(strstr(sb.buf, "fd00:db8:2::/64")); /* internal: no NAT */
 	assert_null(strstr(sb.buf, "172.17.0.0/16"));
 	assert_non_null(strstr(sb.buf, "-A BERTH-ISOLATION-2-0123abcd -o br-b -j DROP\n"));
@@ -336,12 +337,18 @@ static void test_dns_messages(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cidr_parse),       cmocka_unit_test(test_overlap_contains),
-		cmocka_unit_test(test_ip_validation),    cmocka_unit_test(test_names),
-		cmocka_unit_test(test_routes_read),      cmocka_unit_test(test_port_specs),
-		cmocka_unit_test(test_hosts_and_resolv), cmocka_unit_test(test_rewrite_in_place_keeps_inode),
-		cmocka_unit_test(test_extra_hosts),      cmocka_unit_test(test_dns_messages),
-		cmocka_unit_test(test_fw_render),       cmocka_unit_test(test_fw_render_v6),
+		cmocka_unit_test(test_cidr_parse),
+		cmocka_unit_test(test_overlap_contains),
+		cmocka_unit_test(test_ip_validation),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_routes_read),
+		cmocka_unit_test(test_port_specs),
+		cmocka_unit_test(test_hosts_and_resolv),
+		cmocka_unit_test(test_rewrite_in_place_keeps_inode),
+		cmocka_unit_test(test_extra_hosts),
+		cmocka_unit_test(test_dns_messages),
+		cmocka_unit_test(test_fw_render),
+		cmocka_unit_test(test_fw_render_v6),
 		cmocka_unit_test(test_ip6),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,7 +86,7 @@ static void test_bad_values_and_foreign_options(void **state)
 	assert_int_equal(n, 0);
 	assert_null(json_object_get(in, "port"));
 	char *unknown[] = { "x", "--nope" };
-	assert_int_equal(parse(t, 2, unknown), 2);                          /* getopt's '?' */
+	assert_int_equal(parse(t, 2, unknown), 2);                      /* getopt's '?' */
 	assert_int_equal(opttab_apply(t, 'z', NULL), 1);                /* not ours */
 	assert_int_equal(opttab_apply(t, CLI_OPTTAB_BASE + 3, "x"), 1); /* past the end */
 	assert_int_equal(opttab_apply(NULL, CLI_OPTTAB_BASE, "x"), 1);
@@ -301,8 +301,11 @@ static void test_scan_usage(void **state)
 {
 	(void)state;
 	long n = 0;
-	const struct cli_opt t[] = { { "count", 'c', CLI_OPT_LONG, &n, NULL, 1, 9 }, { "help", 'h', CLI_OPT_HELP }, { NULL } };
-	char *help[] = { "x", "-h" }, *bogus[] = { "x", "--bogus" }, *bad[] = { "x", "-c", "0" }, *ok[] = { "x", "-c3" };
+	const struct cli_opt t[] = { { "count", 'c', CLI_OPT_LONG, &n, NULL, 1, 9 },
+				     { "help", 'h', CLI_OPT_HELP },
+				     { NULL } };
+	char *help[] = { "x", "-h" }, *bogus[] = { "x", "--bogus" }, *bad[] = { "x", "-c", "0" },
+	     *ok[] = { "x", "-c3" };
 	opterr = 0;
 	assert_int_equal(opttab_scan_usage(t, 2, help, NULL, record_usage), CLI_OPTTAB_HELP);
 	assert_ptr_equal(usage_to, stdout);

@@ -101,8 +101,8 @@ static json_t *run_task(struct fixture *f, int count, size_t *n_tasks)
 {
 	char *body = NULL;
 	json_t *out = call(f, server_ecs_run_task,
-			   json_pack("{s:s,s:s,s:i,s:s,s:[{s:s}]}", "cluster", "c1", "taskDefinition", "web:1",
-				     "count", count, "startedBy", "me\"\\", "tags", "key", "k"),
+			   json_pack("{s:s,s:s,s:i,s:s,s:[{s:s}]}", "cluster", "c1", "taskDefinition",
+				     "web:1", "count", count, "startedBy", "me\"\\", "tags", "key", "k"),
 			   n_tasks, &body);
 	assert_null(out);
 	json_error_t je;
@@ -123,18 +123,20 @@ static void test_run_task_records(void **state)
 {
 	struct fixture *f = *state;
 	json_decref(call(f, server_ecs_create_cluster, json_pack("{s:s}", "clusterName", "c1"), NULL, NULL));
-	json_decref(call(f, server_ecs_register_task_definition,
-			 json_pack("{s:s,s:[{s:s,s:s,s:i,s:i,s:[{s:i,s:i}]},{s:s,s:s,s:i}],s:{s:i,s:[{s:s,s:s}]}}",
-				   "family", "web", "containerDefinitions", "name", "app", "image", "busybox", "cpu",
-				   128, "memory", 64, "portMappings", "containerPort", 80, "hostPort", 8080, "name",
-				   "side", "image", "alpine", "memory", 32, "berthScheduling", "priority", 5,
-				   "tolerations", "key", "k", "operator", "Exists"),
-			 NULL, NULL));
+	json_decref(
+	    call(f, server_ecs_register_task_definition,
+		 json_pack("{s:s,s:[{s:s,s:s,s:i,s:i,s:[{s:i,s:i}]},{s:s,s:s,s:i}],s:{s:i,s:[{s:s,s:s}]}}",
+			   "family", "web", "containerDefinitions", "name", "app", "image", "busybox", "cpu",
+			   128, "memory", 64, "portMappings", "containerPort", 80, "hostPort", 8080, "name",
+			   "side", "image", "alpine", "memory", 32, "berthScheduling", "priority", 5,
+			   "tolerations", "key", "k", "operator", "Exists"),
+		 NULL, NULL));
 	for (int i = 0; i < 6; i++) { /* (one task per node: a static host port) */
 		_cleanup_free_ char *id = xasprintf("n%d", i);
 		_cleanup_free_ char *key = xasprintf("/berth/instances/c1/%s", id);
 		_cleanup_free_ char *v = xasprintf(
-		    "{\"containerInstanceArn\":\"arn:aws:ecs:us-east-1:000000000000:container-instance/c1/%s\","
+		    "{\"containerInstanceArn\":\"arn:aws:ecs:us-east-1:000000000000:container-instance/c1/"
+		    "%s\","
 		    "\"ec2InstanceId\":\"%s\",\"status\":\"ACTIVE\",\"clusterName\":\"c1\","
 		    "\"registeredResources\":[{\"name\":\"CPU\",\"integerValue\":4096},"
 		    "{\"name\":\"MEMORY\",\"integerValue\":8192}],"
@@ -179,9 +181,11 @@ static void test_run_task_records(void **state)
 				       "arn:aws:ecs:us-east-1:000000000000:container/c1/"));
 		json_t *bp = json_object_get(t, "berthPlacement");
 		assert_non_null(strstr(json_string_value(json_object_get(bp, "explanation")), "feasible"));
-		assert_int_equal(json_integer_value(json_array_get(json_object_get(bp, "hostPorts"), 0)), 8080);
+		assert_int_equal(json_integer_value(json_array_get(json_object_get(bp, "hostPorts"), 0)),
+				 8080);
 		assert_int_equal(json_integer_value(json_object_get(bp, "priority")), 5);
-		assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(bp, "tolerations"), 0), "operator")),
+		assert_string_equal(json_string_value(json_object_get(
+					json_array_get(json_object_get(bp, "tolerations"), 0), "operator")),
 				    "Exists");
 	}
 	json_decref(out);
@@ -195,7 +199,8 @@ static void test_run_task_records(void **state)
 	json_decref(td);
 	out = run_task(f, 1, &n);
 	assert_int_equal(n, 1);
-	json_t *c1 = json_array_get(json_object_get(json_array_get(json_object_get(out, "tasks"), 0), "containers"), 1);
+	json_t *c1 = json_array_get(
+	    json_object_get(json_array_get(json_object_get(out, "tasks"), 0), "containers"), 1);
 	assert_string_equal(json_string_value(json_object_get(c1, "image")), "debian");
 	json_decref(out);
 
@@ -208,7 +213,8 @@ static void test_run_task_records(void **state)
 	struct ecs_call c = { .srv = &f->srv };
 	assert_int_equal(server_task_place(&c, "c1", cl, &a, list, failures), 0);
 	assert_int_equal(json_array_size(list), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "group")), "service:s");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "group")),
+			    "service:s");
 	json_decref(td);
 }
 

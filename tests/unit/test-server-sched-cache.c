@@ -63,8 +63,8 @@ static size_t feasible(struct fixture *f, bool fresh)
 		assert_int_equal(server_sched_cache_lock_fresh(&f->srv, "c1", INT_MAX, &snap, NULL), 0);
 	else
 		assert_int_equal(server_sched_cache_lock(&f->srv, "c1", &snap, NULL), 0);
-	json_t *td = json_pack("{s:s,s:[{s:s,s:s,s:i}]}", "family", "f", "containerDefinitions", "name", "app",
-			       "image", "busybox", "memory", 64);
+	json_t *td = json_pack("{s:s,s:[{s:s,s:s,s:i}]}", "family", "f", "containerDefinitions", "name",
+			       "app", "image", "busybox", "memory", 64);
 	json_t *cons = json_pack("[{s:s}]", "type", "distinctInstance");
 	struct sreq rq;
 	struct sreq_input in = { td, cons, NULL, "probe", 0, 64 };
@@ -142,7 +142,8 @@ static void test_budgets_are_shared(void **state)
 	assert_int_equal(sched_group_budget(snap, "service:web"), -1);
 	server_sched_cache_unlock(&other);
 	const char *v = "{\"allowed\":2}";
-	assert_int_equal(store_put(f->srv.store, "/berth/budgets/c1/service:web", v, strlen(v), 0, NULL, NULL), 0);
+	assert_int_equal(
+	    store_put(f->srv.store, "/berth/budgets/c1/service:web", v, strlen(v), 0, NULL, NULL), 0);
 	assert_int_equal(server_sched_cache_lock(&other, "c1", &snap, NULL), 0); /* from the event */
 	assert_int_equal(sched_group_budget(snap, "service:web"), 2);
 	server_sched_cache_unlock(&other);

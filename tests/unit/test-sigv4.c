@@ -97,7 +97,7 @@ static void test_vectors(void **state)
 		struct hdrs h = { v->headers };
 		_cleanup_free_ char *canonical = NULL;
 		assert_int_equal(aws_sigv4_canonical_request(v->method, v->path, v->query, &a, lookup, &h,
-							 EMPTY_SHA, &canonical, NULL),
+							     EMPTY_SHA, &canonical, NULL),
 				 0);
 		if (v->canonical)
 			assert_string_equal(canonical, v->canonical);
@@ -179,9 +179,9 @@ static void test_missing_signed_header(void **state)
 	struct sigv4_auth a;
 	assert_int_equal(
 	    aws_sigv4_parse_authorization("AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/ecs/"
-				      "aws4_request, SignedHeaders=host;x-amz-target, Signature="
-				      "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
-				      &a, NULL),
+					  "aws4_request, SignedHeaders=host;x-amz-target, Signature="
+					  "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
+					  &a, NULL),
 	    0);
 	struct hdrs h = { H_VANILLA };
 	char *c = NULL;
@@ -222,7 +222,7 @@ static void test_sign_vectors(void **state)
 		struct sigv4_signer s = { "AKIDEXAMPLE", SECRET, token, "us-east-1", "service" };
 		_cleanup_strv_ char **out = NULL;
 		assert_int_equal(aws_sigv4_sign_request(&s, v->method, v->path, v->query, hdrs, NULL, 0,
-						    1440938160, &out, NULL),
+							1440938160, &out, NULL),
 				 0);
 		_cleanup_free_ char *want =
 		    xasprintf("Authorization: AWS4-HMAC-SHA256 "

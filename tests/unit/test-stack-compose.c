@@ -220,7 +220,7 @@ static void test_build(void **state)
 	_cleanup_free_ char *h0 = xstrdup(json_string_value(json_object_get(web, "hash")));
 	assert_int_equal(stack_compose_set_image(web, "reg:5000/st/web:build-0123456789ab"), 0);
 	assert_json(json_object_get(json_array_get(json_object_get(json_object_get(web, "taskDefinition"),
-								    "containerDefinitions"),
+								   "containerDefinitions"),
 						   0),
 				    "image"),
 		    "\"reg:5000/st/web:build-0123456789ab\"");
@@ -385,12 +385,9 @@ static void test_ytree_refusals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mapping),
-		cmocka_unit_test(test_hash_stable),
-		cmocka_unit_test(test_build),
-		cmocka_unit_test(test_errors_located),
-		cmocka_unit_test(test_warnings),
-		cmocka_unit_test(test_interpolation_and_names),
+		cmocka_unit_test(test_mapping),        cmocka_unit_test(test_hash_stable),
+		cmocka_unit_test(test_build),          cmocka_unit_test(test_errors_located),
+		cmocka_unit_test(test_warnings),       cmocka_unit_test(test_interpolation_and_names),
 		cmocka_unit_test(test_ytree_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

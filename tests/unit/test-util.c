@@ -62,8 +62,16 @@ static void test_parse_duration(void **state)
 /* util_format_utc against gmtime_r over leap years, century rules and the epoch's sides */
 static void test_format_utc_matches_gmtime(void **state)
 {
-	const time_t cases[] = { 0, -1, 59, 86399, 86400, 951782400 /* 2000-02-29 */, 4107542400 /* 2100-03-01 */,
-				 1796634766, -11644473600 /* 1601-01-01 */, 253402300799 /* 9999-12-31 */ };
+	const time_t cases[] = { 0,
+				 -1,
+				 59,
+				 86399,
+				 86400,
+				 951782400 /* 2000-02-29 */,
+				 4107542400 /* 2100-03-01 */,
+				 1796634766,
+				 -11644473600 /* 1601-01-01 */,
+				 253402300799 /* 9999-12-31 */ };
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		for (time_t t = cases[i] - 2 * 86400; t <= cases[i] + 2 * 86400; t += 3607) {
 			struct tm tm;
@@ -139,9 +147,9 @@ static void test_hang_point(void **state)
 	unsetenv("BERTH_TEST_HANG_AT");
 	util_hang_point("exit-cleanup", "web"); /* unset: returns */
 	setenv("BERTH_TEST_HANG_AT", "exit-cleanup:web", 1);
-	util_hang_point("exit-cleanup", "db");  /* another subject */
-	util_hang_point("exit-cleanup", NULL);  /* no subject */
-	util_hang_point("exit", "web");         /* a prefix of the point is not the point */
+	util_hang_point("exit-cleanup", "db"); /* another subject */
+	util_hang_point("exit-cleanup", NULL); /* no subject */
+	util_hang_point("exit", "web");        /* a prefix of the point is not the point */
 	util_hang_point("exit-cleanup-x", "web");
 	char dir[] = "/tmp/test-hang-XXXXXX";
 	assert_non_null(mkdtemp(dir));
@@ -166,10 +174,13 @@ static void test_hang_point(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_int),      cmocka_unit_test(test_parse_bytes),
-		cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_rfc3339_round_trip),
+		cmocka_unit_test(test_parse_int),
+		cmocka_unit_test(test_parse_bytes),
+		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_rfc3339_round_trip),
 		cmocka_unit_test(test_format_utc_matches_gmtime),
-		cmocka_unit_test(test_random_hex),     cmocka_unit_test(test_http_target_and_framing),
+		cmocka_unit_test(test_random_hex),
+		cmocka_unit_test(test_http_target_and_framing),
 		cmocka_unit_test(test_hang_point),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

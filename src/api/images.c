@@ -130,10 +130,44 @@ void api_image_tag(struct api_call *c)
 	_cleanup_free_ char *ref = tag && *tag ? xasprintf("%s:%s", repo, tag) : xstrdup(repo);
 	_cleanup_error_ struct berth_error *err = NULL;
 	int r = image_tag(c->api->images, c->param[0], ref, &err);
-	if (r < 0)
+	if (r < 0) {
 		api_error(c->req, r, err);
-	else
-		http_respond_empty(c->req, 201);
+		return;
+	}
+	_cleanup_free_ char *id = NULL;
+	if (image_resolve(c->api->images, ref, &id, NULL) >= 0)
+		api_image_event(c->api, "tag", id, ref);
+	http_respond_empty(c->req, 201);
+}
+
+void api_image_event(struct api *a, const char *action, const char *id, const char *name)
+{
+	_cleanup_json_ json_t *attrs = json_object();
+	_cleanup_json_ json_t *img = NULL;
+	if (image_inspect(a->images, id, &img, NULL) >= 0) {
+		const char *k;
+		json_t *v;
+		json_object_foreach (json_object_get(json_object_get(img, "Config"), "Labels"), k, v)
+			if (json_is_string(v))
+				json_object_set(attrs, k, v);
+	}
+	json_object_set_new(attrs, "name", json_string(name));
+	engine_event_log(a->engine, "image", action, id, attrs);
+}
+
+void api_image_removal_events(struct api *a, const char *id, const json_t *answer)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach (answer, i, x) {
+		const char *untagged = json_string_value(json_object_get(x, "Untagged"));
+		const char *deleted = json_string_value(json_object_get(x, "Deleted"));
+		/* as dockerd: both name the image by its ID */
+		if (untagged && id)
+			api_image_event(a, "untag", id, id);
+		else if (deleted)
+			api_image_event(a, "delete", deleted, deleted);
+	}
 }
 
 static bool image_in_use(const char *id, char **ret_container, void *ctx)
@@ -159,11 +193,15 @@ void api_image_remove(struct api_call *c)
 	_cleanup_error_ struct berth_error *err = NULL;
 	int flags = http_query_bool(c->req, "force", false) ? IMAGE_REMOVE_FORCE : IMAGE_REMOVE_DEFAULT;
 	engine_removals_wait(c->api->engine, 10000); /* a `run --rm` that returned holds no snapshot */
+	_cleanup_free_ char *id = NULL;
+	(void)image_resolve(c->api->images, c->param[0], &id, NULL);
 	int r = image_remove(c->api->images, c->param[0], flags, image_in_use, c->api->engine, &out, &err);
-	if (r < 0)
+	if (r < 0) {
 		api_error(c->req, r, err);
-	else
-		http_respond_json(c->req, 200, out);
+		return;
+	}
+	api_image_removal_events(c->api, id, out);
+	http_respond_json(c->req, 200, out);
 }
 
 static void import_src(struct api_call *c, const char *ref)
@@ -187,6 +225,7 @@ static void import_src(struct api_call *c, const char *ref)
 		api_error(c->req, r, err);
 		return;
 	}
+	api_image_event(c->api, "import", id, id);
 	_cleanup_free_ char *line = xasprintf("{\"status\":\"%s\"}\r\n", id);
 	http_respond(c->req, 200, "application/json", xstrdup(line), strlen(line));
 }
@@ -222,6 +261,14 @@ void api_images_load(struct api_call *c)
 	/* like dockerd: the answer is a 200 JSON stream once the upload was taken, a failed load
 	 * (not an archive, a bad manifest, a full disk) its errorDetail message (docker-py raises
 	 * ImageLoadError, the CLI prints it and exits 1) */
+	for (char **l = loaded; l && *l; l++) { /* "Loaded image: REF" or "Loaded image ID: ID" */
+		const char *what = startswith(*l, "Loaded image ID: ") ? *l + 17
+				   : startswith(*l, "Loaded image: ")  ? *l + 14
+								       : NULL;
+		_cleanup_free_ char *id = NULL;
+		if (what && image_resolve(c->api->images, what, &id, NULL) >= 0)
+			api_image_event(c->api, "load", id, what);
+	}
 	struct strbuf out = STRBUF_INIT;
 	for (char **l = loaded; r >= 0 && l && *l; l++) {
 		_cleanup_free_ char *line = xasprintf("%s\n", *l);
@@ -281,6 +328,11 @@ static void save(struct api_call *c, const char *const *names)
 		close(fd);
 		api_error(c->req, r < 0 ? r : -EIO, err);
 		return;
+	}
+	for (const char *const *n = names; *n; n++) {
+		_cleanup_free_ char *id = NULL;
+		if (image_resolve(c->api->images, *n, &id, NULL) >= 0)
+			api_image_event(c->api, "save", id, id);
 	}
 	struct fd_stream *f = xcalloc(1, sizeof(*f));
 	f->fd = fd;
@@ -376,8 +428,10 @@ void api_images_prune(struct api_call *c)
 	engine_removals_wait(c->api->engine, 10000);
 	int r = image_prune(c->api->images, all, until_unix, (const char *const *)labels, image_in_use,
 			    c->api->engine, &out, &err);
-	if (r < 0)
+	if (r < 0) {
 		api_error(c->req, r, err);
-	else
-		http_respond_json(c->req, 200, out);
+		return;
+	}
+	api_image_removal_events(c->api, NULL, json_object_get(out, "ImagesDeleted"));
+	http_respond_json(c->req, 200, out);
 }

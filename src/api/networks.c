@@ -82,6 +82,18 @@ void api_network_inspect(struct api_call *c)
 		http_respond_json(c->req, 200, net_api_network(net_of(c), n, true));
 }
 
+/* dockerd's network event: Actor the network's ID; its name and driver, the container's ID for
+ * connect and disconnect. */
+static void network_event(struct api_call *c, const char *action, const struct net_network *n,
+			  const char *cid)
+{
+	_cleanup_json_ json_t *attrs =
+	    json_pack("{s:s,s:s}", "name", n->name, "type", n->driver ? n->driver : "bridge");
+	if (cid)
+		json_object_set_new(attrs, "container", json_string(cid));
+	engine_event_log(c->api->engine, "network", action, n->id, attrs);
+}
+
 void api_network_create(struct api_call *c)
 {
 	if (disabled(c))
@@ -109,10 +121,12 @@ void api_network_create(struct api_call *c)
 	net_network_freep(&n);
 	r = net_network_create(net_of(c), &o, &n, &err);
 	net_api_create_opts_done(&o);
-	if (r < 0) /* a taken name is a conflict; overlapping or bad subnets are bad requests */
+	if (r < 0) { /* a taken name is a conflict; overlapping or bad subnets are bad requests */
 		CALL_ERR(c, r == -EEXIST && dup ? r : r == -EEXIST || r == -EOPNOTSUPP ? -EINVAL : r, err);
-	else
-		http_respond_json(c->req, 201, net_api_create_response(n));
+		return;
+	}
+	network_event(c, "create", n, NULL);
+	http_respond_json(c->req, 201, net_api_create_response(n));
 }
 
 void api_network_remove(struct api_call *c)
@@ -120,11 +134,16 @@ void api_network_remove(struct api_call *c)
 	if (disabled(c))
 		return;
 	_cleanup_error_ struct berth_error *err = NULL;
+	_cleanup_(net_network_freep) struct net_network *n = NULL;
+	(void)net_network_get(net_of(c), c->param[0], &n, NULL);
 	int r = net_network_remove(net_of(c), c->param[0], &err);
-	if (r < 0)
+	if (r < 0) {
 		CALL_ERR(c, r, err);
-	else
-		http_respond_empty(c->req, 204);
+		return;
+	}
+	if (n)
+		network_event(c, "destroy", n, NULL);
+	http_respond_empty(c->req, 204);
 }
 
 void api_networks_prune(struct api_call *c)
@@ -228,6 +247,8 @@ void api_network_connect(struct api_call *c)
 						x.net->name, json_object_get(body, "EndpointConfig"), NULL));
 		r = host_netops_record_save(c->api->netops, x.ctr->id, x.rec, &err);
 	}
+	if (r >= 0)
+		network_event(c, "connect", x.net, x.ctr->id);
 	net_api_endpoint_opts_done(&ep);
 	net_change_done(&x);
 	if (r < 0)
@@ -265,6 +286,8 @@ void api_network_disconnect(struct api_call *c)
 		json_array_remove(list, (size_t)at);
 		r = host_netops_record_save(c->api->netops, x.ctr->id, x.rec, &err);
 	}
+	if (r >= 0)
+		network_event(c, "disconnect", x.net, x.ctr->id);
 	net_change_done(&x);
 	if (r < 0)
 		CALL_ERR(c, r, err);

@@ -20,7 +20,7 @@ struct pull_job {
 	int refs;
 	int r;
 	struct berth_error *err;
-	struct image_store *images;
+	struct api *api;
 	char *ref, *platform;
 	json_t *auth_hdr;
 };
@@ -67,7 +67,9 @@ static void *worker(void *arg)
 				       .progress = on_progress,
 				       .progress_data = j };
 	struct berth_error *err = NULL;
-	int r = image_pull(j->images, j->ref, j->platform, &o, NULL, &err);
+	int r = image_pull(j->api->images, j->ref, j->platform, &o, NULL, &err);
+	if (r >= 0)
+		api_image_event(j->api, "pull", j->ref, j->ref); /* as dockerd: the reference is the Actor */
 	pthread_mutex_lock(&j->lock);
 	if (r < 0 && (j->started || j->buf.len > 0)) {
 		_cleanup_free_ char *m = berth_error_string(err);
@@ -118,7 +120,7 @@ void api_image_pull(struct api_call *c, const char *ref)
 	pthread_cond_init(&j->cond, NULL);
 	strbuf_init(&j->buf, 0);
 	j->refs = 2; /* the worker, the response */
-	j->images = c->api->images;
+	j->api = c->api;
 	j->ref = xstrdup(ref);
 	j->platform = platform && *platform ? xstrdup(platform) : NULL;
 	j->auth_hdr = hdr;

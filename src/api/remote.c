@@ -131,6 +131,7 @@ void api_image_push(struct api_call *c)
 		_cleanup_free_ char *m = berth_error_string(err);
 		add_line(&out, json_pack("{s:s,s:{s:s}}", "error", m, "errorDetail", "message", m));
 	} else {
+		api_image_event(c->api, "push", name, name);
 		add_line(&out, json_pack("{s:{},s:{s:s,s:s}}", "progressDetail", "aux", "Tag", ref->tag,
 					 "Digest", digest));
 	}

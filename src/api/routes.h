@@ -116,6 +116,13 @@ void api_images_get(struct api_call *c);
 void api_images_load(struct api_call *c);
 void api_images_prune(struct api_call *c);
 void api_image_push(struct api_call *c);
+/*
+ * dockerd's image event: Actor ID `id` (the image ID; the reference for pull
+ * and push), attributes the image's labels and "name" (what the action named).
+ */
+void api_image_event(struct api *a, const char *action, const char *id, const char *name);
+/* The events of an image removal's answer ([{"Untagged": ref}, {"Deleted": id}]) of image `id`. */
+void api_image_removal_events(struct api *a, const char *id, const json_t *answer);
 /* Pull ref (POST /images/create?fromImage=), streaming docker's progress messages. */
 void api_image_pull(struct api_call *c, const char *ref);
 void api_auth(struct api_call *c);

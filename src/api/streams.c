@@ -404,16 +404,53 @@ static bool ev_label(const json_t *ev, const char *v)
 	return have && (!eq || streq(have, eq + 1));
 }
 
+/* An image reference without its tag ("busybox:1" -> "busybox"; a registry's port stays). */
+static char *strip_tag(const char *ref)
+{
+	const char *colon = strrchr(ref, ':'), *slash = strrchr(ref, '/');
+	return colon && (!slash || colon > slash) ? xstrndup(ref, (size_t)(colon - ref)) : xstrdup(ref);
+}
+
+/* dockerd's image filter: the Actor's ID or image name (an image event's "name", a
+ * container's "image"), each also without its tag. */
+static bool ev_image(const json_t *ev, const char *v)
+{
+	const json_t *actor = json_object_get(ev, "Actor");
+	bool image_ev = ev_type(ev, "image");
+	const char *have[] = { json_string_value(json_object_get(actor, "ID")),
+			       json_string_value(json_object_get(json_object_get(actor, "Attributes"),
+								 image_ev ? "name" : "image")) };
+	for (size_t i = 0; i < ARRAY_SIZE(have); i++) {
+		if (!have[i])
+			continue;
+		_cleanup_free_ char *bare = strip_tag(have[i]);
+		if (streq(have[i], v) || streq(bare, v))
+			return true;
+	}
+	return false;
+}
+
+static bool ev_scope(const json_t *ev, const char *v)
+{
+	return streq_ptr(json_string_value(json_object_get(ev, "scope")), v);
+}
+
+/* dockerd's event filter keys; those of objects berth makes no events of (plugin, node, service,
+ * secret, config) match an event's Actor as there, which selects none of berth's */
+static const char *const event_filter_keys[] = { "config", "container", "daemon", "event",  "image",
+						 "label",  "network",   "node",   "plugin", "scope",
+						 "secret", "service",   "type",   "volume", NULL };
+
 static bool event_matches(const json_t *ev, const json_t *filters)
 {
 	static const struct {
 		const char *key;
 		bool (*pred)(const json_t *ev, const char *v);
-	} fs[] = { { "type", ev_type },
-		   { "event", ev_action },
-		   { "container", ev_actor },
-		   { "volume", ev_actor },
-		   { "label", ev_label } };
+	} fs[] = { { "type", ev_type },    { "event", ev_action },  { "container", ev_actor },
+		   { "volume", ev_actor }, { "network", ev_actor }, { "daemon", ev_actor },
+		   { "plugin", ev_actor }, { "node", ev_actor },    { "service", ev_actor },
+		   { "secret", ev_actor }, { "config", ev_actor },  { "image", ev_image },
+		   { "scope", ev_scope },  { "label", ev_label } };
 	for (size_t k = 0; k < ARRAY_SIZE(fs); k++) {
 		const json_t *vals = json_object_get(filters, fs[k].key);
 		if (vals && !filter_any(vals, fs[k].pred, ev))
@@ -457,8 +494,8 @@ void api_events(struct api_call *c)
 	const char *f = http_request_query(c->req, "filters");
 	json_t *filters = NULL;
 	_cleanup_error_ struct berth_error *err = NULL;
-	if (api_filters_parse(f, NULL, &filters, &err) < 0) {
-		http_respond_error(c->req, 400, "invalid filter '%s'", f);
+	if (api_filters_parse(f, event_filter_keys, &filters, &err) < 0) {
+		api_error(c->req, -EINVAL, err);
 		return;
 	}
 	struct events_ctx *x = xcalloc(1, sizeof(*x));

@@ -223,6 +223,14 @@ struct engine_event_reader {
 	bool follow;
 };
 
+void engine_event_log(struct engine *e, const char *type, const char *action, const char *id,
+		      const json_t *attributes)
+{
+	pthread_mutex_lock(&e->lock);
+	engine_store_event(e, type, action, id, attributes);
+	pthread_mutex_unlock(&e->lock);
+}
+
 int engine_events_open(struct engine *e, int64_t since_ns, int64_t until_ns, struct engine_event_reader **ret,
 		       struct berth_error **err)
 {

@@ -302,6 +302,14 @@ struct engine_log_reader *engine_logs_close(struct engine_log_reader *r);
 /* ---- events ---- */
 
 /*
+ * Record an event of an object the engine does not own (Docker's "image",
+ * "network" events) in the same stream as the engine's own: `id` is the
+ * Actor's ID, `attributes` (may be NULL) are copied.
+ */
+void engine_event_log(struct engine *e, const char *type, const char *action, const char *id,
+		      const json_t *attributes);
+
+/*
  * Events since `since_ns` (unix ns; 0: only new ones) until `until_ns`
  * (0: follow forever). Each is Docker's event object.
  */

@@ -309,3 +309,38 @@ def test_rename_kill_and_name_conflict_errors(daemon):
         assert f"Cannot kill container: {c}: Container {cid} is not running" in refused(daemon, "kill", c)
     finally:
         daemon.docker("rm", c)
+
+
+# ---- events of images, and dockerd's event filters ----
+
+def test_image_events_and_event_filters(daemon, client, tmp_path):
+    """tag, untag, save and load make dockerd's image events (there were none: `docker events
+    --filter type=image` was empty); the image filter selects by ID or name with or without its tag;
+    an unknown filter key is refused (it was ignored: every event matched)."""
+    import time
+    since = time.time()  # fractional: this test's events only (the fixture loaded busybox just before)
+    image_id = client.images.get("busybox").id
+    ref = "evt" + uuid.uuid4().hex[:6] + ":v1"
+    daemon.docker("tag", "busybox", ref)
+    archive = str(tmp_path / "img.tar")
+    daemon.docker("save", "-o", archive, ref)
+    daemon.docker("rmi", ref)
+    daemon.docker("load", "-i", archive)
+    daemon.docker("rmi", ref)
+    until = time.time() + 1
+
+    def events(**filters):
+        return [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"].get("name"))
+                for e in client.events(since=since, until=until, filters=filters, decode=True)]
+
+    got = events(type="image")
+    assert [a for a, _, _ in got] == ["tag", "save", "untag", "load", "untag"], got
+    assert all(i == image_id for _, i, _ in got), got
+    assert got[0][2] == ref and got[3][2] == ref, got
+    # by name with and without the tag, by ID; another name selects nothing
+    assert [a for a, _, _ in events(type="image", image=ref)] == ["tag", "load"]
+    assert len(events(type="image", image=ref.split(":")[0])) == 2
+    assert len(events(type="image", image=image_id)) == 5
+    assert events(type="image", image="nosuch") == []
+    assert events(type="image", network="nosuch") == []
+    assert "Invalid filter 'nosuch'" in refused(daemon, "events", "--since", "1s", "--filter", "nosuch=1")

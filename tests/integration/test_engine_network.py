@@ -873,3 +873,27 @@ def test_publish_on_ipv6_loopback_is_forwarded(daemon):
     finally:
         daemon.docker("rm", "-f", "pub6lo", "pub6b", check=False)
     assert "]:8090" not in daemon.in_netns("ss", "-ltn").stdout
+
+
+def test_network_events(daemon):
+    """create, connect, disconnect and destroy are dockerd's network events (there were none):
+    Actor the network's ID, attributes its name and type and the container's ID."""
+    import time
+    d = daemon
+    since = time.time()
+    name = "evnet" + uuid.uuid4().hex[:6]
+    d.docker("network", "create", name)
+    net_id = inspect(d, name)["Id"]
+    cid = d.docker("create", "busybox", "true").stdout.strip()
+    try:
+        d.docker("network", "connect", name, cid)
+        d.docker("network", "disconnect", name, cid)
+    finally:
+        d.docker("rm", "-f", cid)
+        d.docker("network", "rm", name)
+    out = d.docker("events", "--since", f"{since:.3f}", "--until", f"{time.time() + 1:.3f}", "--filter",
+                   "type=network", "--filter", f"network={name}", "--format", "{{json .}}").stdout
+    evs = [json.loads(line) for line in out.splitlines()]
+    assert [e["Action"] for e in evs] == ["create", "connect", "disconnect", "destroy"], evs
+    assert all(e["Actor"]["ID"] == net_id and e["Actor"]["Attributes"]["name"] == name for e in evs), evs
+    assert evs[1]["Actor"]["Attributes"]["container"] == cid and evs[1]["Actor"]["Attributes"]["type"] == "bridge"

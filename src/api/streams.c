@@ -14,6 +14,7 @@
 #include "api/routes.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "common/detachkeys.h"
 
@@ -89,7 +90,16 @@ void api_container_logs(struct api_call *c)
 struct hijack_ctx {
 	int fd;                         /* the live stream; -1: none (stream=0) */
 	struct engine_log_reader *logs; /* replayed first (logs=1), then NULL */
+	bool buffered_head;             /* docker-py: loses what comes with the head (hijack_fn) */
 };
+
+/* Stream bytes (not only its end) are waiting on fd. */
+static bool bytes_waiting(int fd)
+{
+	char b;
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n > 0 || (n < 0 && errno == ENOTSOCK);
+}
 
 static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len)
 {
@@ -116,11 +126,21 @@ static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len
 		h->logs = engine_logs_close(h->logs);
 	}
 	if (h->fd >= 0) {
-		/* Output that is already waiting (a quick exec) would also arrive with the head. */
+		/*
+		 * Output that is already waiting (a quick exec) would also arrive
+		 * with the head. docker-py reads the head a while longer: what a
+		 * process that writes and exits at once sends within the grace
+		 * after the head was lost to it (1-2% of `echo` execs), so for it
+		 * such output waits until the grace has passed.
+		 */
+		int64_t head_ms = proc_now_ms();
 		struct pollfd pr = { h->fd, POLLIN, 0 };
-		if (!graced && poll(&pr, 1, 0) > 0) {
+		if (!graced && poll(&pr, 1, h->buffered_head ? HIJACK_HEAD_GRACE_MS : 0) > 0 &&
+		    bytes_waiting(h->fd)) {
+			int64_t left = head_ms + HIJACK_HEAD_GRACE_MS - proc_now_ms();
 			struct pollfd pw = { client, POLLIN, 0 };
-			(void)poll(&pw, 1, HIJACK_HEAD_GRACE_MS);
+			if (left > 0)
+				(void)poll(&pw, 1, (int)left);
 		}
 		http_relay(client, h->fd, extra, extra_len);
 	} else {
@@ -165,6 +185,8 @@ static void respond_stream(struct api_call *c, int fd, struct engine_log_reader 
 	struct hijack_ctx *h = xcalloc(1, sizeof(*h));
 	h->fd = fd;
 	h->logs = logs;
+	const char *ua = http_request_header(c->req, "User-Agent");
+	h->buffered_head = ua && startswith(ua, "docker-sdk-python/");
 	const char *up = http_request_header(c->req, "Upgrade");
 	if (up && (!strcasecmp(up, "tcp") || !strcasecmp(up, "h2c"))) {
 		http_respond_hijack(c->req, stream_type(tty), hijack_fn, hijack_done, h);

@@ -186,7 +186,8 @@ static void respond_stream(struct api_call *c, int fd, struct engine_log_reader 
 	h->fd = fd;
 	h->logs = logs;
 	const char *ua = http_request_header(c->req, "User-Agent");
-	h->buffered_head = ua && startswith(ua, "docker-sdk-python/");
+	/* docker-py, or a program on it that names it (compose 1: "docker-compose/V docker-py/V") */
+	h->buffered_head = ua && (startswith(ua, "docker-sdk-python/") || strstr(ua, "docker-py/"));
 	const char *up = http_request_header(c->req, "Upgrade");
 	if (up && (!strcasecmp(up, "tcp") || !strcasecmp(up, "h2c"))) {
 		http_respond_hijack(c->req, stream_type(tty), hijack_fn, hijack_done, h);

@@ -346,15 +346,21 @@ def test_image_events_and_event_filters(daemon, client, tmp_path):
     assert "Invalid filter 'nosuch'" in refused(daemon, "events", "--since", "1s", "--filter", "nosuch=1")
 
 
-def test_docker_py_keeps_the_output_of_a_tty_exec_that_exits_at_once(client, sleeper):
+def test_docker_py_keeps_the_output_of_a_tty_exec_that_exits_at_once(daemon, client, sleeper):
     """docker-py reads the 101 head through a buffered reader before it takes the socket: output
     sent within moments of the head was lost to it (1-2% of `echo` execs returned nothing); such
-    output now waits for the grace after the head (api/streams.c hijack_fn)."""
-    api = client.api
+    output now waits for the grace after the head (api/streams.c hijack_fn). docker-compose 1 names
+    docker-py in its own User-Agent."""
+    compose = docker.APIClient(base_url=daemon.host, version="1.41",
+                               user_agent="docker-compose/1.29.2 docker-py/5.0.3 Linux/6.1.0")
     lost = []
-    for i in range(60):
-        x = api.exec_create(sleeper, ["echo", "hello"], tty=True)
-        out = api.exec_start(x["Id"], tty=i % 2 == 0, demux=i % 2 == 1)
-        if out not in (b"hello\r\n", (b"hello\r\n", None)):
-            lost.append((i, out))
+    try:
+        for i in range(80):
+            api = client.api if i < 40 else compose
+            x = api.exec_create(sleeper, ["echo", "hello"], tty=True)
+            out = api.exec_start(x["Id"], tty=i % 2 == 0, demux=i % 2 == 1)
+            if out not in (b"hello\r\n", (b"hello\r\n", None)):
+                lost.append((i, out))
+    finally:
+        compose.close()
     assert lost == []

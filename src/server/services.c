@@ -489,8 +489,30 @@ int server_ecs_create_service(struct ecs_call *c, json_t *in, json_t **out)
 	}
 	if (streq(a.strategy, "DAEMON"))
 		daemon_initial_count(c->srv, cluster, svc);
+	/*
+	 * The record and its tags in one transaction: the deployer launches the
+	 * first tasks as soon as it sees the record, and propagateTags SERVICE
+	 * copies the tags it finds then. A service re-created under the name of
+	 * an INACTIVE one does not inherit that one's tags.
+	 */
+	const char *arn = json_string_value(json_object_get(svc, "serviceArn"));
+	_cleanup_free_ char *tkey = xasprintf("/berth/tags/%s", arn);
+	_cleanup_json_ json_t *tobj = json_object();
+	size_t i;
+	json_t *t;
+	json_array_foreach (a.tags, i, t)
+		json_object_set(tobj, json_string_value(json_object_get(t, "key")),
+				json_object_get(t, "value"));
+	_cleanup_free_ char *v = json_dumps(svc, JSON_COMPACT), *tv = json_dumps(tobj, JSON_COMPACT);
+	struct store_cmp cmp = {
+		key, r == 0 ? STORE_CMP_MOD : STORE_CMP_CREATE, STORE_CMP_EQUAL, r == 0 ? rev : 0, NULL, 0
+	};
+	struct store_op ops[2] = { { STORE_OP_PUT, key, v, strlen(v), 0 },
+				   json_object_size(tobj)
+				       ? (struct store_op){ STORE_OP_PUT, tkey, tv, strlen(tv), 0 }
+				       : (struct store_op){ STORE_OP_DELETE, tkey, NULL, 0, 0 } };
 	bool ok = false;
-	if (server_record_cas(c->srv, key, svc, r == 0 ? rev : 0, &ok, &err) < 0) {
+	if (store_txn(c->srv->store, &cmp, 1, ops, 2, &ok, NULL, &err) < 0) {
 		json_decref(svc);
 		return server_ecs_internal(c, err);
 	}
@@ -498,11 +520,6 @@ int server_ecs_create_service(struct ecs_call *c, json_t *in, json_t **out)
 		json_decref(svc);
 		return server_ecs_fail(c, "InvalidParameterException",
 				       "Creation of service was not idempotent.");
-	}
-	const char *arn = json_string_value(json_object_get(svc, "serviceArn"));
-	if (a.tags && (server_tags_set(c, arn, a.tags) < 0)) {
-		json_decref(svc);
-		return -1;
 	}
 	*out = json_pack("{s:o}", "service", server_service_view(c->srv, svc, NULL, a.tags != NULL));
 	json_decref(svc);

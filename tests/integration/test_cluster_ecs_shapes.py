@@ -284,6 +284,18 @@ def test_every_operation_answers_in_the_models_shape(env):
     api.call("DeleteService", {"service": "ext"})
     api.call("DeleteService", {"service": "web", "force": True})
     api.call("DescribeServices", {"services": ["web", "ext"]})
+    # a service re-created under the name of a deleted one starts without that one's tags
+    # (record and tags are written together: its first tasks see the tags it was created with)
+    def stopped():
+        left = api.call("ListTasks", {"serviceName": "web", "desiredStatus": "STOPPED"})["taskArns"]
+        if left:
+            agent.report(*[{"taskArn": t, "lastStatus": "STOPPED", "containers": [
+                {"name": "a", "lastStatus": "STOPPED", "exitCode": 0}]} for t in left])
+        return api.call("DescribeServices", {"services": ["web"]})["services"][0]["status"] == "INACTIVE"
+    wait_for(stopped, what="web INACTIVE")
+    api.call("CreateService", {"serviceName": "web", "taskDefinition": "shapes-vpc", "desiredCount": 0})
+    assert api.call("ListTagsForResource", {"resourceArn": sarn})["tags"] == []
+    api.call("DeleteService", {"service": "web", "force": True})
     # teardown of what this test made, through the API
     api.call("DeregisterTaskDefinition", {"taskDefinition": "shapes:1"})
     api.call("ListTaskDefinitions", {"status": "INACTIVE"})

@@ -144,7 +144,18 @@ static int recv_console(int lfd, struct berth_error **err)
 	struct msghdr mh = {
 		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)
 	};
-	if (recvmsg(c, &mh, MSG_CMSG_CLOEXEC) < 0)
+	/* The runtime may connect before it sends (the socket is non-blocking): wait for the message
+	 * or the runtime's end of the connection, a slow runtime for up to a minute. */
+	struct pollfd p = { c, POLLIN, 0 };
+	int r;
+	while ((r = poll(&p, 1, 60000)) < 0 && errno == EINTR)
+		;
+	if (r == 0)
+		return berth_error_msg(err, ETIMEDOUT, "receive console: the runtime sent none");
+	ssize_t n;
+	while ((n = recvmsg(c, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
 		return berth_error_errno(err, "receive console");
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 	if (!cm || cm->cmsg_type != SCM_RIGHTS)

@@ -71,6 +71,8 @@
  * the pool, each walk is a fraction of that. Overridable by BERTH_HTTP_IO_THREADS (1..16).
  */
 #define HTTP_IO_THREADS  4
+/* How often the reaper looks for clients that ended their side of a connection (nudge_half_closed). */
+#define HALF_CLOSE_MS    500
 
 struct pending_peer {
 	int fd; /* -1: free slot */
@@ -1407,14 +1409,56 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	*socket_context = c;
 }
 
+/*
+ * Connections whose client has ended its side (shutdown(SHUT_WR), or closed) while libmicrohttpd
+ * waits to read a request's head or body from them. libmicrohttpd's epoll is edge-triggered and
+ * takes a short read for "nothing more to read": when the client's last bytes and its end arrive
+ * together, it reads the bytes and never the end, and the connection waits for the idle timeout
+ * (a head that never completes; a keep-alive connection after its answer; a body cut short).
+ * shutdown(SHUT_RD) changes nothing the client can see (it sends no more anyway) but wakes every
+ * epoll watching the socket: libmicrohttpd then reads, sees the end and closes by its own rules
+ * (an incomplete head or body is an aborted request; a complete request it read before is answered
+ * first). Called every turn of the reaper, s->lock held (the fds stay open while listed).
+ */
+static void nudge_half_closed(struct http_server *s, struct pollfd **pfd, size_t *cap)
+{
+	size_t n = 0;
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (c->killed || c->fd < 0 || c->upgraded || c->phase == CONN_PHASE_BUSY)
+			continue;
+		if (n == *cap) {
+			*cap = *cap ? 2 * *cap : 64;
+			*pfd = xrealloc(*pfd, *cap * sizeof(**pfd));
+		}
+		(*pfd)[n++] = (struct pollfd){ c->fd, POLLRDHUP, 0 };
+	}
+	if (n == 0 || poll(*pfd, n, 0) <= 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!((*pfd)[i].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			continue;
+		shutdown((*pfd)[i].fd, SHUT_RD);
+		log_fields(LOG_LEVEL_TRACE, "http: client ended its side of the connection", "action",
+			   "read the end", NULL);
+	}
+}
+
 static void *reaper_main(void *arg)
 {
 	struct http_server *s = arg;
+	struct pollfd *pfd = NULL;
+	size_t cap = 0;
+	int64_t last_nudge = 0;
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
 		struct timespec ts = proc_deadline(CLOCK_MONOTONIC, 1000);
 		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 		int64_t now = proc_now_ms();
+		/* s->cond also wakes us for other reasons (many times a second on a busy server) */
+		if (!s->stopping && now - last_nudge >= HALF_CLOSE_MS) {
+			nudge_half_closed(s, &pfd, &cap);
+			last_nudge = now;
+		}
 		for (struct conn *c = s->conns; c && !s->stopping; c = c->next) {
 			int64_t stalled = c->stalled + (c->stall_since ? now - c->stall_since : 0);
 			if (c->killed || c->fd < 0 ||
@@ -1430,6 +1474,7 @@ static void *reaper_main(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
+	free(pfd);
 	return NULL;
 }
 

@@ -3,19 +3,34 @@ in a path or query, two different Content-Length headers (RFC 9112 6.3) and
 Content-Length together with Transfer-Encoding are a 400 before any routing,
 in the registry and in the daemon (both on http/server.c).
 Requests are written on raw sockets: clients normalise these away.
+
+Half-closed connections: a client that ends its side (shutdown(SHUT_WR)) is
+closed at once, as Go's net/http does, not at the header or idle timeout: with
+nothing answered when its head was incomplete or its body cut short (an aborted
+request), after the answer when its request was complete.
 """
+import hashlib
 import json
 import socket
+import time
+import uuid
 
 import pytest
 
 from engine_daemon import Daemon
-from test_registry_support import registry  # noqa: F401  (session fixture)
+from test_registry_support import free_port, registry  # noqa: F401  (session fixture)
+
+
+# Far beyond the deadline of the half-close tests (20 s): a close before it is not the header timeout.
+HEADER_TIMEOUT = 120
 
 
 @pytest.fixture(scope="module")
 def daemon(berth_bin):
     d = Daemon(berth_bin)
+    d.tcp_port = free_port()
+    d.extra_args = ["--http-header-timeout", str(HEADER_TIMEOUT), "--http-idle-timeout", str(HEADER_TIMEOUT),
+                    "-H", "unix://" + d.sock, "-H", f"tcp://127.0.0.1:{d.tcp_port}", "--allow-insecure-tcp"]
     try:
         yield d.start()
     finally:
@@ -123,3 +138,134 @@ def test_curl_sees_the_registry_refusal(registry):  # noqa: F811
                         f"http://{registry.host}/v2/framing/nul/manifests/v1%00.json"],
                        capture_output=True, text=True, timeout=30)
     assert p.stdout == "400"
+
+
+# ---- half-closed connections ----
+
+HALF_CLOSE_DEADLINE = 20  # the registry's timeouts are 60 s, the daemon's above 120 s
+
+
+def half_close(sock, data):
+    """Send data, end our side, read until the server closes (or the deadline passes).
+    Returns (closed, what was answered). On TCP the end rides on the last data segment
+    (TCP_CORK: the kernel tacks the FIN onto the unsent data), so that the server reads
+    both at once, as from a client whose request and end arrive together."""
+    if sock.family == socket.AF_INET:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+    end = time.monotonic() + HALF_CLOSE_DEADLINE
+    out = b""
+    while time.monotonic() < end:
+        sock.settimeout(max(0.1, end - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            return True, out
+        if not chunk:
+            return True, out
+        out += chunk
+    return False, out
+
+
+def api_half_close(daemon, data, tcp=False):
+    if tcp:
+        with socket.create_connection(("127.0.0.1", daemon.tcp_port)) as s:
+            return half_close(s, data)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(daemon.sock)
+        return half_close(s, data)
+
+
+def reg_half_close(registry, data):  # noqa: F811
+    with socket.create_connection(("127.0.0.1", registry.port)) as s:
+        return half_close(s, data)
+
+
+INCOMPLETE_HEADS = [b"GET /_ping HTTP/1.1\r\nHost: x\r\n", b"GET /_pi", b"GET /_ping HTTP/1.1\r\n"]
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["unix", "tcp"])
+@pytest.mark.parametrize("head", INCOMPLETE_HEADS, ids=["no-final-crlf", "in-request-line", "no-headers"])
+def test_daemon_closes_a_half_closed_incomplete_head(daemon, head, tcp):
+    closed, out = api_half_close(daemon, head, tcp)
+    assert closed, "a client that ended its side in the middle of its head was held open"
+    assert out == b""
+
+
+@pytest.mark.parametrize("req", [b"GET /_ping HTTP/1.0\r\n\r\n", b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"],
+                         ids=["http1.0", "http1.1"])
+@pytest.mark.parametrize("tcp", [False, True], ids=["unix", "tcp"])
+def test_daemon_answers_a_complete_request_then_closes(daemon, req, tcp):
+    closed, out = api_half_close(daemon, req, tcp)
+    assert out.startswith(b"HTTP/1.1 200 "), out
+    assert out.endswith(b"OK")
+    assert closed, "a keep-alive connection whose client ended its side stayed open after the answer"
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["unix", "tcp"])
+def test_daemon_half_closed_body_is_an_aborted_request(daemon, tcp):
+    body = json.dumps({"Name": "halfclosed-vol"}).encode()
+    closed, out = api_half_close(daemon, b"POST /volumes/create HTTP/1.1\r\nHost: x\r\n"
+                                         b"Content-Type: application/json\r\nContent-Length: 200\r\n\r\n" + body,
+                                 tcp)
+    assert closed and out == b""
+    assert daemon.json("GET", "/volumes/halfclosed-vol")[0] == 404
+
+
+@pytest.mark.parametrize("head", [h.replace(b"/_ping", b"/v2/") for h in INCOMPLETE_HEADS],
+                         ids=["no-final-crlf", "in-request-line", "no-headers"])
+def test_registry_closes_a_half_closed_incomplete_head(registry, head):  # noqa: F811
+    closed, out = reg_half_close(registry, head)
+    assert closed, "a client that ended its side in the middle of its head was held open"
+    assert out == b""
+
+
+@pytest.mark.parametrize("req", [b"GET /v2/ HTTP/1.0\r\n\r\n", b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n",
+                                 b"GET /v2/_catalog HTTP/1.1\r\nHost: x\r\n\r\n"],
+                         ids=["http1.0", "http1.1", "catalog"])
+def test_registry_answers_a_complete_request_then_closes(registry, req):  # noqa: F811
+    for _ in range(5):  # the end of the request arrives with it or after it: either way
+        closed, out = reg_half_close(registry, req)
+        assert out.startswith(b"HTTP/1.1 200 "), out
+        assert closed, "a keep-alive connection whose client ended its side stayed open after the answer"
+
+
+def monolithic_put(registry, repo, data, length):  # noqa: F811
+    loc = registry.req("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+    d = "sha256:" + hashlib.sha256(data).hexdigest()
+    sep = "&" if "?" in loc else "?"
+    return d, (f"PUT {loc}{sep}digest={d} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+               f"Content-Length: {length}\r\n\r\n").encode()
+
+
+def test_registry_upload_cut_short_by_a_half_close_commits_nothing(registry):  # noqa: F811
+    repo = "framing/halfclose-" + uuid.uuid4().hex[:8]
+    data = b"x" * 100000
+    d, head = monolithic_put(registry, repo, data, len(data))
+    closed, out = reg_half_close(registry, head + data[:60000])
+    assert closed, "an upload whose client ended its side in the middle was held open"
+    assert not out.startswith(b"HTTP/1.1 201"), out
+    assert registry.req("HEAD", f"/v2/{repo}/blobs/{d}").status_code == 404
+    # a chunked body without its last chunk likewise
+    loc = registry.req("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+    sep = "&" if "?" in loc else "?"
+    closed, out = reg_half_close(registry, (f"PUT {loc}{sep}digest={d} HTTP/1.1\r\nHost: x\r\n"
+                                            "Transfer-Encoding: chunked\r\n\r\n").encode() + b"%x\r\n" % 1000 +
+                                 data[:1000] + b"\r\n")
+    assert closed and not out.startswith(b"HTTP/1.1 201"), out
+    assert registry.req("HEAD", f"/v2/{repo}/blobs/{d}").status_code == 404
+
+
+@pytest.mark.parametrize("size", [3, 100000])
+def test_registry_complete_upload_then_half_close_is_committed(registry, size):  # noqa: F811
+    repo = "framing/halfclose-ok-" + uuid.uuid4().hex[:8]
+    data = bytes(range(256)) * (size // 256) + b"abc"[: size % 256]
+    d, head = monolithic_put(registry, repo, data, len(data))
+    closed, out = reg_half_close(registry, head + data)
+    assert out.startswith(b"HTTP/1.1 201 "), out
+    assert closed
+    assert registry.req("HEAD", f"/v2/{repo}/blobs/{d}").status_code == 200
+

@@ -1007,8 +1007,9 @@ static void split_version(const char *url, char **ret_version, char **ret_path)
 	*ret_path = xstrdup(*url ? url : "/");
 }
 
-/* con_cls marker set by on_uri: the raw request-target encodes a NUL byte. */
-static char bad_target;
+/* con_cls markers set by on_uri: the raw request-target encodes a NUL byte; it holds whitespace or a
+ * control byte (libmicrohttpd takes "GET /a b HTTP/1.1" for the target "/a b"; Go answers 400). */
+static char bad_target, spaced_target;
 
 /* A span in µs between two steps ("-" when either was not reached). */
 static void span(char *buf, size_t n, int64_t from, int64_t to)
@@ -1047,7 +1048,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_request *req = *con_cls;
 	(void)conn;
 	*con_cls = NULL;
-	if (!req || req == (void *)&bad_target)
+	if (!req || req == (void *)&bad_target || req == (void *)&spaced_target)
 		return;
 	if (log_enabled(LOG_LEVEL_TRACE))
 		log_timing(req, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
@@ -1127,25 +1128,77 @@ static struct http_request *request_new(struct http_server *srv, struct MHD_Conn
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	(void)cls, (void)conn;
-	return util_http_target_check(uri) < 0 ? &bad_target : NULL;
+	if (util_http_target_check(uri) < 0)
+		return &bad_target;
+	for (const unsigned char *p = (const unsigned char *)uri; *p; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return &spaced_target;
+	return NULL;
 }
 
+/* What the head's fields say about its framing and form (count_framing). */
 struct framing {
 	size_t n_cl;
 	const char *cl[2];
-	bool te;
+	size_t n_te;
+	const char *te;
+	size_t n_host;
+	const char *expect;
+	bool bad_name;  /* a field name that is not a token: "Name : v", a leading space (obs-fold) */
+	bool bad_value; /* a control character in a value (CR, DEL, ...; HTAB is fine) */
+	bool folded;    /* a framing field name with more glued on: libmicrohttpd's obs-fold */
 };
+
+static bool field_name_ok(const char *k)
+{
+	if (!*k)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)k; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", *p)))
+			return false;
+	return true;
+}
+
+static bool field_value_ok(const char *v)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if ((*p < ' ' && *p != '\t') || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/* A framing field's name followed by more (libmicrohttpd glues an obs-fold's text to the name). */
+static bool glued_to(const char *key, const char *name)
+{
+	size_t n = strlen(name);
+	return !strncasecmp(key, name, n) && key[n] != '\0';
+}
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct framing *f = cls;
 	(void)kind;
+	if (!key)
+		return MHD_YES;
+	if (!field_name_ok(key))
+		f->bad_name = true;
+	if (value && !field_value_ok(value))
+		f->bad_value = true;
 	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
 		if (f->n_cl < 2)
 			f->cl[f->n_cl] = value;
 		f->n_cl++;
 	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
-		f->te = true;
+		f->te = value;
+		f->n_te++;
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) {
+		f->n_host++;
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_EXPECT)) {
+		f->expect = value;
+	} else if (glued_to(key, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
+		   glued_to(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+		f->folded = true;
 	}
 	return MHD_YES;
 }
@@ -1160,17 +1213,71 @@ static bool small_announced_body(struct http_request *req)
 	return cl && util_parse_uint64(cl, &n) == 0 && n > 0 && n <= DRAIN_MAX;
 }
 
-/* What the wrapper refuses for every server before a handler runs; NULL when fine. */
-static const char *framing_error(struct MHD_Connection *conn, bool nul_target)
+/*
+ * What the wrapper refuses for every server before a handler runs (RFC 9112, as Go's net/http does:
+ * dockerd and Distribution are built on it); status 0 when fine. Every refusal here closes the
+ * connection unread: a request whose framing is in doubt says nothing reliable about where the next
+ * one starts (request smuggling).
+ */
+struct refusal {
+	unsigned status;
+	const char *why;
+};
+
+/* The one transfer coding we decode: "chunked" alone (libmicrohttpd reads any other as no body). */
+static struct refusal transfer_coding_error(const struct framing *f, const char *version)
 {
-	if (nul_target)
-		return "invalid request: the path or query contains a NUL byte (%00)";
+	if (f->n_te == 0)
+		return (struct refusal){ 0, NULL };
+	if (version && !strcmp(version, MHD_HTTP_VERSION_1_0))
+		/* RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing */
+		return (struct refusal){ 400, "invalid request: Transfer-Encoding in an HTTP/1.0 request" };
+	const char *v = f->te ? f->te : "";
+	size_t n = strlen(v);
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (f->n_te == 1 && n == 7 && !strncasecmp(v, "chunked", 7))
+		return (struct refusal){ 0, NULL };
+	/* chunked not last: the body's end cannot be known (RFC 9112 6.3) */
+	bool chunked_last = n >= 7 && !strncasecmp(v + n - 7, "chunked", 7) &&
+			    (n == 7 || v[n - 8] == ',' || v[n - 8] == ' ' || v[n - 8] == '\t');
+	if (!chunked_last || f->n_te > 1)
+		return (struct refusal){ 400, "invalid request: Transfer-Encoding other than chunked alone" };
+	return (struct refusal){ 501, "unsupported transfer encoding" };
+}
+
+static struct refusal framing_error(struct MHD_Connection *conn, const char *version, const void *target)
+{
+	if (target == &spaced_target)
+		return (struct refusal){ 400, "invalid request: whitespace or a control character in the "
+					      "request-target" };
+	if (target == &bad_target)
+		return (struct refusal){ 400,
+					 "invalid request: the path or query contains a NUL byte (%00)" };
 	struct framing f = { 0 };
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
-	if (util_http_framing_check(f.n_cl, f.cl[0], f.cl[1], f.te) < 0)
-		return f.te ? "invalid request: Content-Length together with Transfer-Encoding"
-			    : "invalid request: conflicting Content-Length headers";
-	return NULL;
+	if (f.bad_name)
+		return (struct refusal){ 400, "invalid request: malformed header field name" };
+	if (f.bad_value)
+		return (struct refusal){ 400, "invalid request: control character in a header field value" };
+	if (f.folded)
+		return (struct refusal){ 400, "invalid request: obsolete line folding in a framing header" };
+	if (f.n_host > 1)
+		return (struct refusal){ 400, "invalid request: more than one Host header" };
+	if (f.n_host == 0 && version && !strcmp(version, MHD_HTTP_VERSION_1_1))
+		return (struct refusal){ 400, "invalid request: missing required Host header" };
+	if (util_http_framing_check(f.n_cl, f.cl[0], f.cl[1], f.n_te > 0) < 0)
+		return (struct refusal){ 400, f.n_te
+						  ? "invalid request: Content-Length together with "
+						    "Transfer-Encoding"
+						  : "invalid request: conflicting Content-Length headers" };
+	struct refusal te = transfer_coding_error(&f, version);
+	if (te.status)
+		return te;
+	/* the one expectation there is (RFC 9110 10.1.1); Go answers others 417 likewise */
+	if (f.expect && strcasecmp(f.expect, "100-continue"))
+		return (struct refusal){ 417, "unsupported Expect header" };
+	return (struct refusal){ 0, NULL };
 }
 
 /* MHD's thread, req->mu held: a body piece of a request whose handler reads it as it comes. */
@@ -1212,15 +1319,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
 	enum MHD_Result ret = MHD_YES;
-	(void)version;
 
-	if (!req || req == (void *)&bad_target) {
-		bool nul_target = req != NULL;
-		const char *why = framing_error(conn, nul_target);
+	if (!req || req == (void *)&bad_target || req == (void *)&spaced_target) {
+		bool nul_target = req == (void *)&bad_target;
+		struct refusal bad = framing_error(conn, version, req);
 		*con_cls = req = request_new(srv, conn, url, method);
 		pthread_mutex_lock(&req->mu);
 		conn_phase(srv, req->c, CONN_PHASE_BODY);
-		if (why) {
+		if (bad.status) {
 			/*
 			 * A small body of a well-framed request is read and dropped before the
 			 * answer, as Go's net/http does for up to 256 KiB: a client still sending
@@ -1231,7 +1337,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			if (!req->drain)
 				http_response_header(req, "Connection", "close");
 			pthread_mutex_unlock(&req->mu);
-			server_error(req, 400, "%s", why);
+			server_error(req, bad.status, "%s", bad.why);
 			pthread_mutex_lock(&req->mu);
 			if (!req->drain)
 				ret = queue_now(req);

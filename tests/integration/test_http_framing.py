@@ -269,3 +269,100 @@ def test_registry_complete_upload_then_half_close_is_committed(registry, size): 
     assert closed
     assert registry.req("HEAD", f"/v2/{repo}/blobs/{d}").status_code == 200
 
+
+# ---- hostile request heads (RFC 9110/9112; what Go's net/http, dockerd's and Distribution's, does) ----
+
+def responses(raw, head_requests=0):
+    """Split what a server answered on one connection into [(status, headers, body)].
+    The first head_requests answers are to HEAD requests (no body whatever their Content-Length)."""
+    out = []
+    while raw:
+        head, sep, rest = raw.partition(b"\r\n\r\n")
+        assert sep, f"truncated answer: {raw[:200]!r}"
+        lines = head.decode("latin-1").split("\r\n")
+        assert lines[0].startswith("HTTP/1.1 "), lines[0]
+        status = int(lines[0].split()[1])
+        hdrs = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+        n = 0 if (len(out) < head_requests or status < 200) else int(hdrs.get("content-length", "0"))
+        out.append((status, hdrs, rest[:n]))
+        raw = rest[n:]
+    return out
+
+
+def both(daemon, registry, data, head_requests=0):  # noqa: F811
+    """The answers of the daemon (path /_ping) and the registry (path /v2/) to data with {P} replaced."""
+    got = {}
+    for name, fn, target, p in (("daemon", api_half_close, daemon, b"/_ping"),
+                                ("registry", reg_half_close, registry, b"/v2/")):
+        closed, out = fn(target, data.replace(b"{P}", p))
+        assert closed, f"{name}: connection left open"
+        got[name] = responses(out, head_requests)
+    return got
+
+
+SMUGGLED = b"GET {P} HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def post(fields, body=b""):
+    return b"POST {P} HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n" + body
+
+
+CHUNKED_BODY = b"5\r\nhello\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize("req,status", [
+    (post(b"Transfer-Encoding: gzip, chunked\r\n", CHUNKED_BODY), 501),
+    (post(b"Transfer-Encoding: chunked, gzip\r\n", CHUNKED_BODY), 400),
+    (post(b"Transfer-Encoding: gzip\r\n", CHUNKED_BODY), 400),
+    (post(b"Transfer-Encoding: identity\r\n", CHUNKED_BODY), 400),
+    (post(b"Transfer-Encoding: xchunked\r\n", CHUNKED_BODY), 400),
+    (post(b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", CHUNKED_BODY), 400),
+    (b"POST {P} HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + CHUNKED_BODY, 400),
+    (post(b"Transfer-Encoding : chunked\r\n", CHUNKED_BODY), 400),
+    (post(b"Content-Length : 5\r\n", b"hello"), 400),
+    (post(b"Content-Length\t: 5\r\n", b"hello"), 400),
+    (post(b"X-A: a\r\nTransfer-Encoding:\r\n chunked\r\n", CHUNKED_BODY), 400),
+    (post(b"X-A: a\r\nContent-Length: 5\r\n 0\r\n", b"hello"), 400),
+    (b"POST {P} HTTP/1.1\r\n Content-Length: 5\r\nHost: x\r\n\r\nhello", 400),
+    (post(b"X(A): b\r\nContent-Length: 5\r\n", b"hello"), 400),
+    (post(b"X-A: a\x01b\r\nContent-Length: 5\r\n", b"hello"), 400),
+    (post(b"X-A: a\x7fb\r\nContent-Length: 5\r\n", b"hello"), 400),
+    (post(b"X-A: a\rContent-Length: 5\r\n", b"hello"), 400),
+    (post(b"Host: y\r\nContent-Length: 5\r\n", b"hello"), 400),
+    (b"POST {P} HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 400),
+    (b"POST {P}x y HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 400),
+    (b"POST {P}x\x01 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 400),
+    (post(b"Expect: bogus\r\nContent-Length: 5\r\n", b"hello"), 417),
+], ids=["te-gzip-chunked", "te-chunked-not-last", "te-gzip", "te-identity", "te-xchunked", "te-twice",
+        "te-in-http1.0", "te-space-before-colon", "cl-space-before-colon", "cl-tab-before-colon", "te-obs-fold",
+        "cl-obs-fold", "first-line-folded", "bad-name", "ctl-in-value", "del-in-value", "bare-cr-in-value",
+        "two-hosts", "no-host", "space-in-target", "ctl-in-target", "expect-bogus"])
+def test_smuggling_shapes_are_refused_and_close(daemon, registry, req, status):  # noqa: F811
+    """Refused before any routing, the connection closed: what followed the head (a body
+    in doubt, then a request riding on it) is never read as a request."""
+    for name, got in both(daemon, registry, req + SMUGGLED).items():
+        assert [g[0] for g in got] == [status], (name, got)
+        assert got[0][1].get("connection", "").lower() == "close", (name, got)
+
+
+@pytest.mark.parametrize("req,statuses", [
+    (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", [505]),
+    (b"GET {P}\r\n", [400]),
+    (b"GET {P} HTTP/1.1\r\nHost: x\r\nX-A: a\tb\r\nX-U: \xc3\xa9\r\n\r\n", [200]),
+    (b"HEAD {P} HTTP/1.1\r\nHost: x\r\n\r\n" + SMUGGLED, [200, 200]),
+    (b"GET {P} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" + SMUGGLED, [200, 200]),
+    (b"GET {P} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\n\r\n" + SMUGGLED,
+     [200, 200]),
+    (b"GET {P} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello", [100, 200]),
+    (b"GET {P}?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", [200]),
+    (b"GET {P} HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(10000)) + b"\r\n", [431]),
+], ids=["h2-preface", "http0.9", "tab-and-utf8-values", "head-then-get", "pipelined-after-body",
+        "pipelined-after-chunked-ext", "expect-continue", "long-target", "many-headers"])
+def test_framing_edges_answer_like_go(daemon, registry, req, statuses):  # noqa: F811
+    """Shapes libmicrohttpd already frames as Go does (kept so): each request answered in order,
+    HEAD without a body, HTTP/2's preface 505, HTTP/0.9 400, absurd heads refused."""
+    head_reqs = 1 if req.startswith(b"HEAD") else 0
+    for name, got in both(daemon, registry, req, head_reqs).items():
+        assert [g[0] for g in got] == statuses, (name, got)
+        if head_reqs:
+            assert got[0][2] == b"" and got[1][2], (name, got)

@@ -1,5 +1,6 @@
 /* test-http.c - server and client over a unix socket: routing data, limits, hijack, relay. */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -9,6 +10,7 @@
 #include "unit.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "http/admit.h"
 #include "http/http.h"
 
@@ -583,6 +585,58 @@ static void test_admit_judges_early_and_late_clients(void **state)
 	assert_true(startswith(out.buf, "HTTP/1.1 200 OK\r\n"));
 }
 
+/* A server whose header and idle timeouts are far beyond the half-close test's deadline. */
+static int setup_patient(void **state)
+{
+	struct http_limits lim = { .header_timeout_s = 600, .idle_timeout_s = 600 };
+	return setup_with(state, &lim);
+}
+
+/*
+ * Hand the server a connection whose client already sent data and ended its side (both wait in the
+ * socket before libmicrohttpd's first read) and return what it answered; fails unless the server
+ * closes within 20 s (its timeouts are 600 s).
+ */
+static void half_closed_exchange(struct fixture *f, const char *data, struct strbuf *out)
+{
+	int sp[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	assert_int_equal(fs_write_all(sp[1], data, strlen(data)), 0);
+	assert_int_equal(shutdown(sp[1], SHUT_WR), 0);
+	assert_int_equal(http_server_add_connection(f->srv, sp[0], NULL, 0, NULL), 0);
+	strbuf_reset(out);
+	int64_t end = proc_now_ms() + 20000;
+	for (;;) {
+		int64_t left = end - proc_now_ms();
+		struct pollfd p = { sp[1], POLLIN, 0 };
+		assert_true(left > 0 && poll(&p, 1, (int)left) == 1); /* else: held open */
+		char buf[4096];
+		ssize_t n = recv(sp[1], buf, sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		strbuf_add(out, buf, (size_t)n);
+	}
+	close(sp[1]);
+}
+
+/* A client that ends its side is closed at once: after the answer to a complete request, without
+ * one in the middle of a head or a body (libmicrohttpd alone waited for its timeouts). */
+static void test_half_closed_connections_close(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+	half_closed_exchange(f, "GET /query HTTP/1.1\r\nHost: x\r\n", &out);
+	assert_int_equal(out.len, 0);
+	half_closed_exchange(f, "GET /que", &out);
+	assert_int_equal(out.len, 0);
+	half_closed_exchange(f, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", &out);
+	assert_int_equal(out.len, 0);
+	half_closed_exchange(f, "GET /query HTTP/1.1\r\nHost: x\r\n\r\n", &out);
+	assert_true(startswith(out.buf, "HTTP/1.1 200 OK\r\n"));
+	half_closed_exchange(f, "GET /query HTTP/1.0\r\n\r\n", &out);
+	assert_true(startswith(out.buf, "HTTP/1.1 200 OK\r\n"));
+}
+
 static void test_first_bytes_classify(void **state)
 {
 	(void)state;
@@ -621,6 +675,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_admit_judges_early_and_late_clients, setup, teardown),
 		cmocka_unit_test(test_client_rejects_bad_host),
 		cmocka_unit_test(test_first_bytes_classify),
+		cmocka_unit_test_setup_teardown(test_half_closed_connections_close, setup_patient, teardown),
 		cmocka_unit_test(test_relay_forwards_half_close),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

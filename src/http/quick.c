@@ -52,7 +52,7 @@ enum http_quick_parse http_quick_parse(const char *buf, size_t len, struct http_
 	ret->path[t] = '\0';
 	/* header lines */
 	bool have_cl = false;
-	size_t cl = 0;
+	size_t cl = 0, hosts = 0;
 	for (p = eol + 2; p < end + 2; p = eol + 2) {
 		eol = memchr(p, '\r', (size_t)(end + 2 - p));
 		if (!eol || eol[1] != '\n')
@@ -64,7 +64,7 @@ enum http_quick_parse http_quick_parse(const char *buf, size_t len, struct http_
 			return HTTP_QUICK_PASS; /* also folding and bare CR/LF */
 		const char *v = p + n + 1, *ve = eol;
 		for (const char *q = v; q < ve; q++)
-			if ((unsigned char)*q < ' ' && *q != '\t')
+			if (((unsigned char)*q < ' ' && *q != '\t') || *q == 0x7f)
 				return HTTP_QUICK_PASS;
 		while (v < ve && (*v == ' ' || *v == '\t'))
 			v++;
@@ -80,6 +80,8 @@ enum http_quick_parse http_quick_parse(const char *buf, size_t len, struct http_
 				cl = cl * 10 + (size_t)(*q - '0');
 			}
 			have_cl = true;
+		} else if (n == 4 && !strncasecmp(p, "Host", 4)) {
+			hosts++;
 		} else if ((n == 17 && !strncasecmp(p, "Transfer-Encoding", 17)) ||
 			   (n == 6 && !strncasecmp(p, "Expect", 6)) ||
 			   (n == 7 && !strncasecmp(p, "Upgrade", 7)) ||
@@ -87,6 +89,8 @@ enum http_quick_parse http_quick_parse(const char *buf, size_t len, struct http_
 			return HTTP_QUICK_PASS;
 		}
 	}
+	if (hosts != 1) /* the server answers 400 (RFC 9112 3.2) */
+		return HTTP_QUICK_PASS;
 	if (cl > HTTP_QUICK_MAX || head + cl > HTTP_QUICK_MAX)
 		return HTTP_QUICK_PASS;
 	if (len < head + cl)

@@ -6,8 +6,9 @@
  * Only the plainest requests qualify, everything else goes to
  * libmicrohttpd untouched: HTTP/1.1, an upper-case method token, a target
  * of visible ASCII without '%' or '?' (nothing to decode, no query), header
- * lines "Name: value" without folding, at most one Content-Length (digits
- * only) and no Transfer-Encoding, Expect, Upgrade or "Connection: close";
+ * lines "Name: value" without folding or control bytes, one Host, at most one
+ * Content-Length (digits only) and no Transfer-Encoding, Expect, Upgrade or
+ * "Connection: close";
  * head and body within HTTP_QUICK_MAX bytes, nothing sent behind the body.
  */
 #ifndef BERTH_HTTP_QUICK_H

@@ -26,11 +26,12 @@ static void test_ready(void **state)
 	assert_string_equal(q.path, "/agent/v1/heartbeat");
 	assert_int_equal(q.body_len, 0);
 	assert_int_equal(
-	    parse("POST /a HTTP/1.1\r\ncontent-length:  3 \r\nConnection: keep-alive\r\n\r\nabc", &q),
+	    parse("POST /a HTTP/1.1\r\ncontent-length:  3 \r\nConnection: keep-alive\r\nhost: y\r\n\r\nabc",
+		  &q),
 	    HTTP_QUICK_READY);
 	assert_int_equal(q.body_len, 3);
 	assert_memory_equal(q.body, "abc", 3);
-	assert_int_equal(parse("GET /x HTTP/1.1\r\n\r\n", &q), HTTP_QUICK_READY); /* no headers, no body */
+	assert_int_equal(parse("GET /x HTTP/1.1\r\nHost: x\r\n\r\n", &q), HTTP_QUICK_READY); /* no body */
 	assert_int_equal(q.body_len, 0);
 }
 
@@ -40,7 +41,8 @@ static void test_more(void **state)
 	struct http_quick_req q;
 	assert_int_equal(parse("", &q), HTTP_QUICK_MORE);
 	assert_int_equal(parse("POST /a HTTP/1.1\r\nContent-Le", &q), HTTP_QUICK_MORE);
-	assert_int_equal(parse("POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nab", &q), HTTP_QUICK_MORE);
+	assert_int_equal(parse("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nab", &q),
+			 HTTP_QUICK_MORE);
 }
 
 static void test_pass(void **state)
@@ -73,6 +75,10 @@ static void test_pass(void **state)
 		"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", /* pipelined */
 		"POST /a HTTP/1.1\r\nContent-Length: 1\r\n\r\nxy",
 		"POST /a HTTP/1.1\r\nContent-Length: 5000\r\n\r\n",
+		"GET /a HTTP/1.1\r\n\r\n",                        /* no Host: the server's 400 */
+		"GET /a HTTP/1.1\r\nHost: x\r\nhost: y\r\n\r\n",  /* two */
+		"GET /a HTTP/1.1\r\nHost: x\r\nX: a\x7f\r\n\r\n", /* DEL in a value */
+		"GET /a HTTP/1.1\r\nHost : x\r\n\r\n",            /* space before the colon */
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(pass); i++) {
 		if (parse(pass[i], &q) != HTTP_QUICK_PASS)

@@ -11,6 +11,7 @@ request), after the answer when its request was complete.
 """
 import hashlib
 import json
+import os
 import socket
 import time
 import uuid
@@ -366,3 +367,70 @@ def test_framing_edges_answer_like_go(daemon, registry, req, statuses):  # noqa:
         assert [g[0] for g in got] == statuses, (name, got)
         if head_reqs:
             assert got[0][2] == b"" and got[1][2], (name, got)
+
+
+# ---- berth server (the cluster's ECS API, over TLS: http/tlsloop.c and its fast path) ----
+
+@pytest.fixture(scope="module")
+def cluster_server():
+    import shutil
+    import tempfile
+    from test_cluster_server import Server
+    d = tempfile.mkdtemp(prefix="berth-server-it-")
+    s = Server(os.path.join(d, "root")).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def tls_exchange(server, data, close_notify=False):
+    """data on a TLS connection to berth server; what was answered until the server closed (20 s)."""
+    import ssl
+    host, port = server.endpoint.split("//")[1].rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=server.ca)
+    ctx.check_hostname = False
+    with ctx.wrap_socket(socket.create_connection((host, int(port))), server_hostname="localhost") as s:
+        s.sendall(data)
+        if close_notify:  # TLS's end of the client's side; the answer may still come
+            s.setblocking(False)
+            try:
+                s.unwrap()
+            except (ssl.SSLWantReadError, ssl.SSLError):
+                pass
+            s.setblocking(True)
+        out = b""
+        end = time.monotonic() + HALF_CLOSE_DEADLINE
+        while time.monotonic() < end:
+            s.settimeout(max(0.1, end - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                return False, out
+            except (ConnectionResetError, ssl.SSLError):
+                return True, out
+            if not chunk:
+                return True, out
+            out += chunk
+        return False, out
+
+
+@pytest.mark.parametrize("req,status", [
+    (post(b"Transfer-Encoding: gzip, chunked\r\n", CHUNKED_BODY), 501),
+    (post(b"Content-Length : 5\r\n", b"hello"), 400),
+    (post(b"X-A: a\r\nTransfer-Encoding:\r\n chunked\r\n", CHUNKED_BODY), 400),
+    (post(b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", CHUNKED_BODY), 400),
+    (b"POST {P} HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 400),
+], ids=["te-gzip-chunked", "cl-space-before-colon", "te-obs-fold", "cl-and-te", "no-host"])
+def test_cluster_server_refuses_smuggling_shapes_and_closes(cluster_server, req, status):
+    closed, out = tls_exchange(cluster_server, (req + SMUGGLED).replace(b"{P}", b"/"))
+    assert closed, "connection left open"
+    got = responses(out)
+    assert [g[0] for g in got] == [status], got
+
+
+def test_cluster_server_closes_a_head_ended_by_close_notify(cluster_server):
+    closed, out = tls_exchange(cluster_server, b"POST / HTTP/1.1\r\nHost: x\r\n", close_notify=True)
+    assert closed, "a client that ended its side in the middle of its head was held open"
+    assert out == b""

@@ -313,6 +313,7 @@ static void test_tar_escape_is_rejected(void **state)
 	/* a symlink may point anywhere, but writing through it stays inside */
 	const struct tar_entry through[] = { { "l", AE_IFLNK, "/tmp", 0 },
 					     { "l/berth-unit-through", AE_IFREG, "x", 0 } };
+	unit_tmp_track("/tmp/berth-unit-through"); /* should it be written after all */
 	_cleanup_close_ int fd2 = unit_write_tar(through, 2, false);
 	_cleanup_context_ struct build_context *ctx2 = NULL;
 	build_context_open_tar(fd2, NULL, NULL, &ctx2, NULL);
@@ -359,6 +360,7 @@ static void test_view_hides_what_dockerignore_excludes(void **state)
 {
 	_cleanup_free_ char *vtmp = xasprintf("%s-views", tmp);
 	assert_int_equal(fs_mkdir_p(vtmp, 0700, NULL), 0);
+	unit_tmp_track(vtmp);
 	_cleanup_free_ char *view = NULL;
 	{
 		_cleanup_context_ struct build_context *ctx = open_ctx();
@@ -427,6 +429,7 @@ static void test_view_across_file_systems_copies(void **state)
 		skip();
 	char vtmpl[] = "/dev/shm/berth-unit-views-XXXXXX";
 	assert_non_null(mkdtemp(vtmpl));
+	unit_tmp_track(vtmpl);
 	put("big.bin", "", 0640);
 	_cleanup_free_ char *big = xasprintf("%s/big.bin", tmp);
 	struct strbuf data = STRBUF_INIT;

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "unit.h"
@@ -463,6 +464,33 @@ static void test_copy_fd_retries_eintr(void **state)
 	assert_file_is(out, "after", 5);
 }
 
+/* unit.h: a test process's temporary directories go with its exit, whatever failed before it. */
+static void test_unit_tmpdir_removed_at_exit(void **state)
+{
+	struct fixture *f = *state;
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *d = unit_tmpdir(); /* a failed assertion would jump over its removal: exit */
+		_cleanup_free_ char *sub = xasprintf("%s/sub", d);
+		if (mkdir(sub, 0700) < 0 || fs_write_all(p[1], d, strlen(d)) < 0)
+			_exit(2);
+		exit(1);
+	}
+	close(p[1]);
+	char dir[PATH_MAX] = { 0 };
+	(void)!read(p[0], dir, sizeof(dir) - 1);
+	close(p[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	assert_true(startswith(dir, "/tmp/berth-unit-"));
+	assert_int_equal(access(dir, F_OK), -1);
+	assert_int_equal(access(f->dir, F_OK), 0); /* the parent's, made before the fork, stays */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -480,6 +508,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_copy_fd_from_proc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_fd_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_fd_retries_eintr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unit_tmpdir_removed_at_exit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

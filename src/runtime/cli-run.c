@@ -195,6 +195,30 @@ static int own_console(const struct runtime_process *p, const char *console_sock
 	return 1;
 }
 
+/*
+ * After runtime_run or runtime_exec returned r for pid: report a failure (false), or take the
+ * terminal's master from own_console's socket pair sp and, unless detach, relay the terminal and
+ * signals until pid exits (*ret_status its wait status). Closes sp, pidfd and the master.
+ */
+static bool follow_process(int r, struct berth_error **err, int sp[2], bool detach, pid_t pid, int pidfd,
+			   int sigfd, int *ret_status)
+{
+	safe_close(sp[1]);
+	if (r < 0) {
+		safe_close(sp[0]);
+		runtime_cli_error(*err);
+		return false;
+	}
+	int master = -1;
+	if (sp[0] >= 0 && runtime_console_recv_fd(sp[0], &master, err) < 0)
+		runtime_cli_error(*err);
+	safe_close(sp[0]);
+	*ret_status = detach ? 0 : supervise(pid, pidfd, sigfd, master);
+	safe_close(pidfd);
+	safe_close(master);
+	return true;
+}
+
 int runtime_cli_cmd_run(int argc, char **argv)
 {
 	struct run_flags f = { .bundle = "." };
@@ -229,28 +253,15 @@ int runtime_cli_cmd_run(int argc, char **argv)
 	sigset_t old;
 	_cleanup_close_ int sigfd = f.detach ? -1 : block_signals(&old);
 	pid_t pid;
-	int pidfd = -1, master = -1;
+	int pidfd = -1, status;
 	_cleanup_strbuf_ struct strbuf warnings = STRBUF_INIT;
 	o.warnings = &warnings;
 	int r = runtime_run(&runtime_cli_g.ctx, argv[idx], f.bundle, &o, &pid, &pidfd, NULL, &err);
 	cli_warnings(&warnings);
-	safe_close(sp[1]);
-	if (r < 0) {
-		safe_close(sp[0]);
-		runtime_cli_error(err);
+	if (!follow_process(r, &err, sp, f.detach, pid, pidfd, sigfd, &status))
 		return 1;
-	}
-	if (sp[0] >= 0 && runtime_console_recv_fd(sp[0], &master, &err) < 0)
-		runtime_cli_error(err);
-	safe_close(sp[0]);
-	if (f.detach) {
-		safe_close(pidfd);
-		safe_close(master);
+	if (f.detach)
 		return 0;
-	}
-	int status = supervise(pid, pidfd, sigfd, master);
-	safe_close(pidfd);
-	safe_close(master);
 	if (!f.keep && runtime_delete(&runtime_cli_g.ctx, argv[idx], true, &err) < 0)
 		runtime_cli_error(err);
 	return proc_exit_code(status);
@@ -417,28 +428,13 @@ int runtime_cli_cmd_exec(int argc, char **argv)
 	sigset_t old;
 	_cleanup_close_ int sigfd = f.detach ? -1 : block_signals(&old);
 	pid_t pid;
-	int pidfd = -1, master = -1;
+	int pidfd = -1, status;
 	_cleanup_strbuf_ struct strbuf warnings = STRBUF_INIT;
 	o.warnings = &warnings;
 	int r = runtime_exec(&runtime_cli_g.ctx, id, &o, &pid, &pidfd, NULL, &err);
 	cli_warnings(&warnings);
 	runtime_process_done(&proc);
-	safe_close(sp[1]);
-	if (r < 0) {
-		safe_close(sp[0]);
-		runtime_cli_error(err);
+	if (!follow_process(r, &err, sp, f.detach, pid, pidfd, sigfd, &status))
 		return 1;
-	}
-	if (sp[0] >= 0 && runtime_console_recv_fd(sp[0], &master, &err) < 0)
-		runtime_cli_error(err);
-	safe_close(sp[0]);
-	if (f.detach) {
-		safe_close(pidfd);
-		safe_close(master);
-		return 0;
-	}
-	int status = supervise(pid, pidfd, sigfd, master);
-	safe_close(pidfd);
-	safe_close(master);
-	return proc_exit_code(status);
+	return f.detach ? 0 : proc_exit_code(status);
 }

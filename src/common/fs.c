@@ -422,7 +422,7 @@ int fs_mkdir_p(const char *path, mode_t mode, struct berth_error **err)
  */
 static int rm_children(int dfd, dev_t dev)
 {
-	int fd2 = dup(dfd);
+	int fd2 = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
 	if (fd2 < 0)
 		return negative_errno();
 	_cleanup_closedir_ DIR *d = fdopendir(fd2);

@@ -109,7 +109,7 @@ static int copy_dir(struct copyup *cu, int sfd, int dfd, int depth)
 	if (depth > COPYUP_MAX_DEPTH)
 		return berth_error_msg(cu->err, ELOOP, "copy-up: directories nested deeper than %d",
 				       COPYUP_MAX_DEPTH);
-	int dup_fd = dup(sfd);
+	int dup_fd = fcntl(sfd, F_DUPFD_CLOEXEC, 3);
 	if (dup_fd < 0)
 		return berth_error_errno(cu->err, "copy-up: dup");
 	_cleanup_closedir_ DIR *d = fdopendir(dup_fd);
@@ -130,7 +130,7 @@ static int copy_dir(struct copyup *cu, int sfd, int dfd, int depth)
 
 static bool dir_is_empty(int fd)
 {
-	int dup_fd = dup(fd);
+	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (dup_fd < 0)
 		return false;
 	_cleanup_closedir_ DIR *d = fdopendir(dup_fd);

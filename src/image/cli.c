@@ -86,14 +86,14 @@ static int parse(const struct cli_opt *t, int argc, char **argv)
 static int open_out(const char *path)
 {
 	if (!path || streq(path, "-"))
-		return dup(STDOUT_FILENO);
+		return fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
 	return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
 static int open_in(const char *path)
 {
 	if (!path || streq(path, "-"))
-		return dup(STDIN_FILENO);
+		return fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 

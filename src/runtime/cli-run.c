@@ -45,6 +45,10 @@ static void cli_warnings(const struct strbuf *w)
 	}
 }
 
+/*
+ * create's and run's command line, with the container id it requires, then the runtime's own
+ * protection (protect): the index of the id in argv, or minus the exit code to return.
+ */
 static int parse_run_flags(const char *verb, int argc, char **argv, struct run_flags *f)
 {
 	const struct cli_opt opts[] = {
@@ -59,7 +63,12 @@ static int parse_run_flags(const char *verb, int argc, char **argv, struct run_f
 		{ "no-subreaper", 0, CLI_OPT_BOOL, &f->no_subreaper },
 		{ NULL },
 	};
-	return runtime_cli_parse(verb, argc, argv, opts);
+	int idx = runtime_cli_parse(verb, argc, argv, opts);
+	if (idx < 0)
+		return -2;
+	if (idx >= argc)
+		return -runtime_cli_usage_error("%s: requires a container id", verb);
+	return protect() < 0 ? -1 : idx;
 }
 
 static int preserve_list(const char *s, int **ret, size_t *n)
@@ -83,11 +92,7 @@ int runtime_cli_cmd_create(int argc, char **argv)
 	struct run_flags f = { .bundle = "." };
 	int idx = parse_run_flags("create", argc, argv, &f);
 	if (idx < 0)
-		return 2;
-	if (idx >= argc)
-		return runtime_cli_usage_error("create: requires a container id");
-	if (protect() < 0)
-		return 1;
+		return -idx;
 	struct runtime_create_opts o = RUNTIME_CREATE_OPTS_INIT;
 	_cleanup_free_ int *pfds = NULL;
 	if (preserve_list(f.preserve, &pfds, &o.n_preserve_fds) < 0)
@@ -224,11 +229,7 @@ int runtime_cli_cmd_run(int argc, char **argv)
 	struct run_flags f = { .bundle = "." };
 	int idx = parse_run_flags("run", argc, argv, &f);
 	if (idx < 0)
-		return 2;
-	if (idx >= argc)
-		return runtime_cli_usage_error("run: requires a container id");
-	if (protect() < 0)
-		return 1;
+		return -idx;
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_spec_ struct runtime_spec *spec = NULL;
 	if (runtime_spec_load(f.bundle, &spec, &err) < 0) {

@@ -83,3 +83,5 @@ int build_plan_run(struct planner *pl, struct stage_state *st, struct plan_step 
 int build_plan_copy(struct planner *pl, struct stage_state *st, struct plan_step *s, char *const *env,
 		    json_t *desc);
 bool build_plan_is_proxy_arg(const char *key);
+/* The config's Shell (SHELL), or ["/bin/sh", "-c"]: a shell form's argv before its line. Caller frees. */
+char **build_plan_shell(const json_t *config);

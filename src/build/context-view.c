@@ -49,22 +49,9 @@ static int copy_file(int rootfd, int viewfd, const char *path, const struct stat
 	    openat(viewfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return berth_error_errno(err, "create '%s'", path);
-	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-		if (n == 0)
-			break;
-		if (n > 0)
-			continue;
-		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-			return berth_error_errno(err, "copy '%s'", path);
-		char buf[64 * 1024];
-		while ((n = read(in, buf, sizeof(buf))) > 0)
-			if (fs_write_all(out, buf, (size_t)n) < 0)
-				return berth_error_errno(err, "copy '%s'", path);
-		if (n < 0)
-			return berth_error_errno(err, "copy '%s'", path);
-		break;
-	}
+	int64_t n = fs_copy_fd(in, out, FS_COPY_ALL, 0, err);
+	if (n < 0)
+		return berth_error_wrap(err, (int)n, "copy '%s'", path);
 	int r = copy_meta(viewfd, path, st, err);
 	return r < 0 ? r : set_times(viewfd, path, st, err);
 }

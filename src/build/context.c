@@ -77,7 +77,7 @@ static int walk(struct walker *w, int dirfd, const char *rel, int depth)
 	if (depth > CONTEXT_MAX_DEPTH)
 		return berth_error_msg(w->err, ELOOP, "build context nested deeper than %d at '%s'",
 				       CONTEXT_MAX_DEPTH, rel);
-	int dfd = dup(dirfd);
+	int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
 	if (dfd < 0)
 		return berth_error_errno(w->err, "dup");
 	_cleanup_closedir_ DIR *d = fdopendir(dfd);

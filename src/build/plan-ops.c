@@ -15,28 +15,13 @@
 #include "common/strbuf.h"
 #include "common/strv.h"
 
-static char **shell_or_default(const json_t *config)
-{
-	char **v = xcalloc(1, sizeof(char *));
-	json_t *sh = json_object_get(config, "Shell"), *e;
-	size_t i;
-	if (json_is_array(sh) && json_array_size(sh) > 0) {
-		json_array_foreach (sh, i, e)
-			strv_add(&v, json_is_string(e) ? json_string_value(e) : "");
-	} else {
-		strv_add(&v, "/bin/sh");
-		strv_add(&v, "-c");
-	}
-	return v;
-}
-
 /* RUN's argv: exec form as is; shell form through the shell, with heredoc
  * bodies either as the whole script or appended after the command line. */
 static char **run_argv(const struct df_instr *in, const json_t *config, struct plan_run *run)
 {
 	if (in->json)
 		return strv_dup(in->args);
-	char **argv = shell_or_default(config);
+	char **argv = build_plan_shell(config);
 	const char *line = in->args[0] ? in->args[0] : "";
 	if (in->n_heredocs > 0 && build_df_word_is_heredoc(line, NULL)) {
 		const struct df_heredoc *h = &in->heredocs[0];

@@ -15,8 +15,7 @@
 #define DEFAULT_SHELL_0 "/bin/sh"
 #define DEFAULT_SHELL_1 "-c"
 
-/* The config's Shell, or ["/bin/sh", "-c"]. */
-static char **shell_of(const json_t *config)
+char **build_plan_shell(const json_t *config)
 {
 	char **v = xcalloc(1, sizeof(char *));
 	json_t *sh = json_object_get(config, "Shell"), *e;
@@ -36,7 +35,7 @@ static char **cmdline_of(const struct df_instr *in, char *const *args, const jso
 {
 	if (in->json)
 		return strv_dup(args);
-	char **v = shell_of(config);
+	char **v = build_plan_shell(config);
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	for (size_t i = 0; args[i]; i++) {
 		if (i)

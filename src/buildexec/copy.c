@@ -103,22 +103,6 @@ static int parent_of(struct cp *c, const char *path, char **ret_base, struct ber
 	return fd;
 }
 
-static int copy_data(int in, int out, struct berth_error **err)
-{
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof(buf))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return berth_error_errno(err, "read copy source");
-		}
-		if (fs_write_all(out, buf, (size_t)n) < 0)
-			return berth_error_errno(err, "write copy destination");
-	}
-	return 0;
-}
-
 static void put_meta(struct cp *c, int fd, const struct stat *st)
 {
 	uid_t uid = c->uid >= 0 ? (uid_t)c->uid : st->st_uid;
@@ -178,10 +162,11 @@ static int put_entry(struct cp *c, int srcdir, const char *name, const struct st
 	    openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return berth_error_errno(err, "create '%s'", target);
-	int r = copy_data(in, out, err);
-	if (r >= 0)
-		put_meta(c, out, st);
-	return r;
+	int64_t n = fs_copy_fd(in, out, FS_COPY_ALL, 0, err);
+	if (n < 0)
+		return berth_error_wrap(err, (int)n, "copy '%s' to '%s'", name, target);
+	put_meta(c, out, st);
+	return 0;
 }
 
 /* Recursive copy of srcdir/name to target (stage and image sources). */

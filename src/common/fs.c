@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/random.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -64,6 +65,69 @@ int fs_read_full(int fd, void *data, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* The ways fs_copy_fd() copies, best first. */
+enum copy_way { COPY_RANGE, COPY_SENDFILE, COPY_RW };
+
+/* An errno of copy_file_range(2) or sendfile(2) that says "not for these fds": take the next way. */
+static bool copy_way_refused(int e)
+{
+	/* EXDEV: another file system; EINVAL: not regular files (pipes), or an out with O_APPEND
+	 * (sendfile); EBADF: copy_file_range's out with O_APPEND; EPERM: an immutable or swap file.
+	 * A real EBADF or EPERM fails the read or write that follows, which then names it. */
+	return e == EXDEV || e == EINVAL || e == ENOSYS || e == EOPNOTSUPP || e == EBADF || e == EPERM;
+}
+
+/* Block size of the read/write way. */
+#define COPY_BUF_SIZE (64 * 1024)
+/* Most bytes asked of one copy_file_range or sendfile (sendfile copies at most 0x7ffff000). */
+#define COPY_CHUNK    (1 << 30)
+
+static ssize_t copy_step(enum copy_way way, int in, int out, size_t n, char *buf, int *ret_werr)
+{
+	if (way == COPY_RANGE)
+		return copy_file_range(in, NULL, out, NULL, n, 0);
+	if (way == COPY_SENDFILE)
+		return sendfile(out, in, NULL, n);
+	ssize_t got = read(in, buf, MIN(n, (size_t)COPY_BUF_SIZE));
+	if (got > 0)
+		*ret_werr = fs_write_all(out, buf, (size_t)got);
+	return got;
+}
+
+int64_t fs_copy_fd(int in, int out, int64_t max, unsigned flags, struct berth_error **err)
+{
+	static const char *const names[] = { "copy_file_range", "sendfile", "read" };
+	_cleanup_free_ char *buf = NULL;
+	enum copy_way way = !(flags & FS_COPY_NO_RANGE)      ? COPY_RANGE
+			    : !(flags & FS_COPY_NO_SENDFILE) ? COPY_SENDFILE
+							     : COPY_RW;
+	int64_t done = 0;
+	while (done < max) {
+		if (way == COPY_RW && !buf)
+			buf = xmalloc(COPY_BUF_SIZE);
+		int werr = 0;
+		ssize_t n = copy_step(way, in, out, (size_t)MIN(max - done, COPY_CHUNK), buf, &werr);
+		if (werr < 0)
+			return berth_error_set(err, -werr, "write");
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && way != COPY_RW && copy_way_refused(errno)) {
+			way = way == COPY_RANGE && !(flags & FS_COPY_NO_SENDFILE) ? COPY_SENDFILE : COPY_RW;
+			continue;
+		}
+		if (n < 0)
+			return berth_error_errno(err, "%s", names[way]);
+		if (n == 0 && way != COPY_RW && done == 0) {
+			way = COPY_RW; /* a /proc file on kernels 5.3-5.18, or empty: read says which */
+			continue;
+		}
+		if (n == 0)
+			break;
+		done += n;
+	}
+	return done;
 }
 
 int fs_read_until(int fd, const char *delim, size_t max, struct strbuf *sb)
@@ -358,7 +422,7 @@ int fs_mkdir_p(const char *path, mode_t mode, struct berth_error **err)
  */
 static int rm_children(int dfd, dev_t dev)
 {
-	int fd2 = dup(dfd);
+	int fd2 = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
 	if (fd2 < 0)
 		return negative_errno();
 	_cleanup_closedir_ DIR *d = fdopendir(fd2);

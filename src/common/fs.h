@@ -80,6 +80,34 @@ int fs_write_file_replace(const char *path, const void *data, size_t len, mode_t
 int fs_write_all(int fd, const void *data, size_t len);
 int fs_read_full(int fd, void *data, size_t len);
 
+enum fs_copy_flags {
+	FS_COPY_DEFAULT = 0,
+	FS_COPY_NO_RANGE = 1 << 0,    /* skip copy_file_range(2) (tests) */
+	FS_COPY_NO_SENDFILE = 1 << 1, /* skip sendfile(2) (tests) */
+};
+
+/* fs_copy_fd()'s max for "up to the end of in". */
+#define FS_COPY_ALL INT64_MAX
+
+/*
+ * Copy the bytes of `in` from its file offset to its end, or the first `max`
+ * of them, to `out` at its offset (both offsets move on, as read(2) and
+ * write(2) move them). The kernel copies when it can: copy_file_range(2)
+ * (which shares extents on file systems that can), else sendfile(2) (any out,
+ * an in the page cache holds), else read(2)/write(2) through a buffer, which
+ * takes pipes, sockets and /proc files (whose size is 0 to copy_file_range
+ * on kernels 5.3 to 5.18: a first copy of 0 bytes is checked with a read,
+ * which costs an empty file one read). EINTR and short counts are
+ * retried. Holes are not kept (written as zeros unless copy_file_range shares
+ * the extents). `flags`: enum fs_copy_flags.
+ *
+ * Returns the number of bytes copied (less than max only at the end of in) or
+ * -errno, with the failing call in err ("read", "write", "copy_file_range",
+ * "sendfile"; callers wrap it with what they copy). On failure some bytes may
+ * have been written to out.
+ */
+int64_t fs_copy_fd(int in, int out, int64_t max, unsigned flags, struct berth_error **err);
+
 /*
  * Append to sb what fd carries up to and including the first delim (a
  * protocol head: "\r\n\r\n", a "\n"-ended line), never consuming a byte

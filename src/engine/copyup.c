@@ -49,21 +49,9 @@ static int copy_file(int sdir, int ddir, const char *name, const struct stat *st
 	    openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return berth_error_errno(err, "copy-up: create '%s'", name);
-	off_t left = st->st_size;
-	while (left > 0) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
-		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL)) {
-			char buf[65536];
-			n = read(in, buf, sizeof(buf));
-			if (n > 0 && fs_write_all(out, buf, (size_t)n) < 0)
-				return berth_error_errno(err, "copy-up: write '%s'", name);
-		}
-		if (n < 0)
-			return berth_error_errno(err, "copy-up: copy '%s'", name);
-		if (n == 0)
-			break;
-		left -= n;
-	}
+	int64_t r = fs_copy_fd(in, out, st->st_size, 0, err);
+	if (r < 0)
+		return berth_error_wrap(err, (int)r, "copy-up: copy '%s'", name);
 	copy_meta(ddir, name, out, st);
 	return 0;
 }
@@ -121,7 +109,7 @@ static int copy_dir(struct copyup *cu, int sfd, int dfd, int depth)
 	if (depth > COPYUP_MAX_DEPTH)
 		return berth_error_msg(cu->err, ELOOP, "copy-up: directories nested deeper than %d",
 				       COPYUP_MAX_DEPTH);
-	int dup_fd = dup(sfd);
+	int dup_fd = fcntl(sfd, F_DUPFD_CLOEXEC, 3);
 	if (dup_fd < 0)
 		return berth_error_errno(cu->err, "copy-up: dup");
 	_cleanup_closedir_ DIR *d = fdopendir(dup_fd);
@@ -142,7 +130,7 @@ static int copy_dir(struct copyup *cu, int sfd, int dfd, int depth)
 
 static bool dir_is_empty(int fd)
 {
-	int dup_fd = dup(fd);
+	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (dup_fd < 0)
 		return false;
 	_cleanup_closedir_ DIR *d = fdopendir(dup_fd);

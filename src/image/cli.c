@@ -86,14 +86,14 @@ static int parse(const struct cli_opt *t, int argc, char **argv)
 static int open_out(const char *path)
 {
 	if (!path || streq(path, "-"))
-		return dup(STDOUT_FILENO);
+		return fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
 	return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
 static int open_in(const char *path)
 {
 	if (!path || streq(path, "-"))
-		return dup(STDIN_FILENO);
+		return fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
@@ -131,16 +131,22 @@ static int parse_remote(struct cli *c, int argc, char **argv, struct remote_args
 	return r ? r : optind < argc ? 0 : usage(stderr);
 }
 
+/* Pull's and push's options: the registries and certificates given, progress to the terminal. */
+static struct image_remote_opts remote_opts(struct cli *c, const struct remote_args *ra)
+{
+	return (struct image_remote_opts){ .insecure_registries = ra->insecure,
+					   .certs_dir = ra->certs_dir,
+					   .progress = on_progress,
+					   .progress_data = c };
+}
+
 static int cmd_pull(struct cli *c, int argc, char **argv)
 {
 	struct remote_args ra = { 0 };
 	int r = parse_remote(c, argc, argv, &ra);
 	if (r)
 		return r;
-	struct image_remote_opts o = { .insecure_registries = ra.insecure,
-				       .certs_dir = ra.certs_dir,
-				       .progress = on_progress,
-				       .progress_data = c };
+	struct image_remote_opts o = remote_opts(c, &ra);
 	struct berth_error *e = NULL;
 	_cleanup_free_ char *id = NULL;
 	if (image_pull(c->store, argv[optind], ra.platform, &o, &id, &e) < 0)
@@ -155,10 +161,7 @@ static int cmd_push(struct cli *c, int argc, char **argv)
 	int r = parse_remote(c, argc, argv, &ra);
 	if (r)
 		return r;
-	struct image_remote_opts o = { .insecure_registries = ra.insecure,
-				       .certs_dir = ra.certs_dir,
-				       .progress = on_progress,
-				       .progress_data = c };
+	struct image_remote_opts o = remote_opts(c, &ra);
 	struct berth_error *e = NULL;
 	_cleanup_free_ char *dg = NULL;
 	if (image_push(c->store, argv[optind], &o, &dg, &e) < 0)

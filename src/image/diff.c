@@ -92,8 +92,8 @@ static int write_entry(struct archive *out, struct archive_entry *e, int datafd,
 	if (datafd < 0 || archive_entry_size(e) <= 0)
 		return 0;
 	ssize_t n;
-	while ((n = read(datafd, buf, DIFF_BUF)) > 0)
-		if (archive_write_data(out, buf, (size_t)n) < 0)
+	while ((n = read(datafd, buf, DIFF_BUF)) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0 && archive_write_data(out, buf, (size_t)n) < 0)
 			return berth_error_msg(err, archive_errno(out) > 0 ? archive_errno(out) : EIO,
 					       "write tar data: %s", archive_error_string(out));
 	return n < 0 ? berth_error_errno(err, "read '%s'", archive_entry_pathname(e)) : 0;

@@ -160,21 +160,37 @@ static json_t *graph_driver(struct image_store *s, const struct store_image *img
 	return json_pack("{s:s, s:o}", "Name", "overlay2", "Data", data);
 }
 
+/* The database, ID, record and config of the image name names (inspect, history). */
+static int open_image(struct image_store *s, const char *name, sqlite3 **ret_db, char **ret_id,
+		      struct store_image *ret_img, json_t **ret_cfg, struct berth_error **err)
+{
+	_cleanup_db_ sqlite3 *db = NULL;
+	_cleanup_free_ char *id = NULL;
+	struct store_image img = { 0 };
+	int r = image_store_db_open(s, &db, err);
+	if (r < 0 || (r = resolve_db(db, name, &id, err)) < 0 ||
+	    (r = image_store_image_get(db, id, &img, err)) < 0)
+		return r;
+	r = load_config(s, id, ret_cfg, err);
+	if (r < 0) {
+		image_store_image_done(&img);
+		return r;
+	}
+	*ret_db = TAKE_PTR(db);
+	*ret_id = TAKE_PTR(id);
+	*ret_img = img;
+	return 0;
+}
+
 int image_inspect(struct image_store *s, const char *name, json_t **ret, struct berth_error **err)
 {
 	_cleanup_db_ sqlite3 *db = NULL;
 	_cleanup_free_ char *id = NULL;
 	_cleanup_json_ json_t *cfg = NULL;
 	struct store_image img = { 0 };
-	int r = image_store_db_open(s, &db, err);
-	if (r < 0 || (r = resolve_db(db, name, &id, err)) < 0 ||
-	    (r = image_store_image_get(db, id, &img, err)) < 0)
+	int r = open_image(s, name, &db, &id, &img, &cfg, err);
+	if (r < 0)
 		return r;
-	r = load_config(s, id, &cfg, err);
-	if (r < 0) {
-		image_store_image_done(&img);
-		return r;
-	}
 	json_t *diff_ids = json_array();
 	for (size_t i = 0; i < img.n_layers; i++)
 		json_array_append_new(diff_ids, json_string(img.layers[i].diff_id));
@@ -222,15 +238,9 @@ int image_history(struct image_store *s, const char *name, json_t **ret, struct 
 	_cleanup_free_ char *id = NULL;
 	_cleanup_json_ json_t *cfg = NULL;
 	struct store_image img = { 0 };
-	int r = image_store_db_open(s, &db, err);
-	if (r < 0 || (r = resolve_db(db, name, &id, err)) < 0 ||
-	    (r = image_store_image_get(db, id, &img, err)) < 0)
+	int r = open_image(s, name, &db, &id, &img, &cfg, err);
+	if (r < 0)
 		return r;
-	r = load_config(s, id, &cfg, err);
-	if (r < 0) {
-		image_store_image_done(&img);
-		return r;
-	}
 	json_t *hist = json_object_get(cfg, "history");
 	json_t *out = json_array();
 	size_t layer = 0;

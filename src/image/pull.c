@@ -41,15 +41,6 @@ struct puller {
 	size_t n;
 };
 
-static void emit(const struct image_remote_opts *o, const char *id, const char *status, uint64_t cur,
-		 uint64_t total)
-{
-	if (!o || !o->progress)
-		return;
-	struct image_progress p = { id, status, cur, total };
-	o->progress(&p, o->progress_data);
-}
-
 static int dl_write(void *ud, const char *data, size_t len)
 {
 	struct dl *d = ud;
@@ -135,14 +126,14 @@ static int dl_finish(struct puller *p, struct http_xfer_multi *m, struct dl *d, 
 	if (ok && (status == 200 || status == 206)) {
 		if (d->w.size < (uint64_t)d->desc->size && d->attempts < PULL_MAX_ATTEMPTS)
 			return dl_start(p, m, d, err); /* short body: resume */
-		emit(p->o, d->sid, "Verifying Checksum", 0, 0);
+		image_remote_emit(p->o, d->sid, "Verifying Checksum", 0, 0);
 		int r = image_content_writer_commit(&d->w, d->desc->digest, d->desc->size, NULL, err);
 		image_content_writer_done(&d->w);
 		d->open = false;
 		if (r < 0)
 			return berth_error_wrap(err, r, "blob '%s'", d->desc->digest);
 		d->done = true;
-		emit(p->o, d->sid, "Download complete", 0, 0);
+		image_remote_emit(p->o, d->sid, "Download complete", 0, 0);
 		return 0;
 	}
 	if (ok && status == 416 && d->w.size > 0) {
@@ -169,7 +160,7 @@ static void dl_progress(struct puller *p)
 		if (!d->x || now - d->last_ms < PULL_PROGRESS_MS)
 			continue;
 		d->last_ms = now;
-		emit(p->o, d->sid, "Downloading", d->w.size, (uint64_t)d->desc->size);
+		image_remote_emit(p->o, d->sid, "Downloading", d->w.size, (uint64_t)d->desc->size);
 	}
 }
 
@@ -281,7 +272,7 @@ static int unpacker_report(struct unpacker *u, const struct image_remote_opts *o
 		char sid[13];
 		image_store_short_id(u->img->layers[u->reported].blob, sid);
 		if (u->did_unpack[u->reported])
-			emit(o, sid, "Pull complete", 0, 0);
+			image_remote_emit(o, sid, "Pull complete", 0, 0);
 	}
 	int64_t now = proc_now_ms();
 	if (!finished && current == completed && current < u->img->n_layers && u->ready[current] &&
@@ -291,7 +282,7 @@ static int unpacker_report(struct unpacker *u, const struct image_remote_opts *o
 		u->last_ms = now;
 		image_store_short_id(u->img->layers[current].blob, sid);
 		if (done > 0)
-			emit(o, sid, "Extracting", done, u->img->layers[current].blob_size);
+			image_remote_emit(o, sid, "Extracting", done, u->img->layers[current].blob_size);
 	}
 	if (finished && result < 0) {
 		if (err) {
@@ -341,7 +332,7 @@ static int download_all(struct puller *p, struct http_xfer_multi *m, struct unpa
 	int r = 0;
 	for (size_t i = 0; i < p->n; i++)
 		if (!p->dls[i].done && queued++ >= max)
-			emit(p->o, p->dls[i].sid, "Waiting", 0, 0);
+			image_remote_emit(p->o, p->dls[i].sid, "Waiting", 0, 0);
 	while (r >= 0) {
 		while (active < max && next < p->n) {
 			struct dl *d = &p->dls[next++];
@@ -529,7 +520,7 @@ static int pull_layers(struct puller *p, const struct manifest *m, struct store_
 		image_store_short_id(d->desc->digest, d->sid);
 		d->done = image_content_has(p->rm.s, d->desc->digest, NULL);
 		any |= !d->done;
-		emit(p->o, d->sid, d->done ? "Already exists" : "Pulling fs layer", 0, 0);
+		image_remote_emit(p->o, d->sid, d->done ? "Already exists" : "Pulling fs layer", 0, 0);
 		if (d->done)
 			unpacker_ready(&u, i);
 	}
@@ -551,7 +542,7 @@ static int do_pull(struct puller *p, const char *platform, char **ret_id, struct
 	char top[DIGEST_STRING_MAX], mdigest[DIGEST_STRING_MAX];
 	_cleanup_free_ char *fam = image_ref_familiar(p->rm.ref);
 	_cleanup_free_ char *from = xasprintf("Pulling from %s", p->rm.ref->path);
-	emit(p->o, p->rm.ref->tag ? p->rm.ref->tag : p->rm.ref->digest, from, 0, 0);
+	image_remote_emit(p->o, p->rm.ref->tag ? p->rm.ref->tag : p->rm.ref->digest, from, 0, 0);
 	int r = resolve_manifest(p, platform, &m, top, mdigest, err);
 	if (r < 0)
 		return r;
@@ -575,8 +566,8 @@ static int do_pull(struct puller *p, const char *platform, char **ret_id, struct
 		_cleanup_free_ char *d = xasprintf("Digest: %s", top);
 		_cleanup_free_ char *st = xasprintf(
 		    "Status: %s for %s", fresh ? "Downloaded newer image" : "Image is up to date", fam);
-		emit(p->o, NULL, d, 0, 0);
-		emit(p->o, NULL, st, 0, 0);
+		image_remote_emit(p->o, NULL, d, 0, 0);
+		image_remote_emit(p->o, NULL, st, 0, 0);
 		if (ret_id)
 			*ret_id = xstrdup(img.id);
 	}

@@ -17,15 +17,6 @@
 #define PUSH_CHUNK          (16u << 20)
 #define PUSH_BODY_MAX       (64u << 10)
 
-static void emit(const struct image_remote_opts *o, const char *id, const char *status, uint64_t cur,
-		 uint64_t total)
-{
-	if (!o || !o->progress)
-		return;
-	struct image_progress p = { id, status, cur, total };
-	o->progress(&p, o->progress_data);
-}
-
 /* Absolute upload URL from a Location header, plus a query parameter. */
 static char *upload_url(struct remote *rm, const char *loc, const char *param)
 {
@@ -132,7 +123,7 @@ static int upload_blob(struct remote *rm, const char *sid, const char *digest, c
 		if (r < 0)
 			return r;
 		off += n;
-		emit(rm->o, sid, "Pushing", off, size);
+		image_remote_emit(rm->o, sid, "Pushing", off, size);
 	}
 	_cleanup_free_ char *url = upload_url(rm, cur, dparam);
 	struct http_req q = { .method = "PUT",
@@ -155,13 +146,13 @@ static int push_blob(struct remote *rm, const char *digest, struct berth_error *
 	image_store_short_id(digest, sid);
 	if (!image_content_has(rm->s, digest, &size))
 		return berth_error_msg(err, ENOENT, "blob '%s' missing from the store", digest);
-	emit(rm->o, sid, "Preparing", 0, 0);
+	image_remote_emit(rm->o, sid, "Preparing", 0, 0);
 	bool exists = false;
 	int r = blob_exists(rm, digest, &exists, err);
 	if (r < 0)
 		return r;
 	if (exists) {
-		emit(rm->o, sid, "Layer already exists", 0, 0);
+		image_remote_emit(rm->o, sid, "Layer already exists", 0, 0);
 		return 0;
 	}
 	_cleanup_free_ char *from = mount_source(rm, digest);
@@ -173,7 +164,7 @@ static int push_blob(struct remote *rm, const char *digest, struct berth_error *
 		r = try_mount(rm, digest, from, &done, &loc, &merr);
 		if (r >= 0 && done) {
 			_cleanup_free_ char *m = xasprintf("Mounted from %s", from);
-			emit(rm->o, sid, m, 0, 0);
+			image_remote_emit(rm->o, sid, m, 0, 0);
 			return 0;
 		}
 	}
@@ -194,11 +185,11 @@ static int push_blob(struct remote *rm, const char *digest, struct berth_error *
 		if (r < 0)
 			return r;
 	}
-	emit(rm->o, sid, "Pushing", 0, size);
+	image_remote_emit(rm->o, sid, "Pushing", 0, size);
 	r = upload_blob(rm, sid, digest, loc, size, err);
 	if (r < 0)
 		return berth_error_wrap(err, r, "push blob '%s'", digest);
-	emit(rm->o, sid, "Pushed", size, size);
+	image_remote_emit(rm->o, sid, "Pushed", size, size);
 	return 0;
 }
 
@@ -248,7 +239,7 @@ static int do_push(struct remote *rm, const char *id, struct berth_error **err)
 		image_content_has(rm->s, img.manifest_digest, &msize);
 		snprintf(line, sizeof(line), "%s: digest: %s size: %llu", rm->ref->tag, img.manifest_digest,
 			 (unsigned long long)msize);
-		emit(rm->o, NULL, line, 0, 0);
+		image_remote_emit(rm->o, NULL, line, 0, 0);
 	}
 	image_store_image_done(&img);
 	return r;

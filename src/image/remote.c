@@ -364,6 +364,15 @@ int image_remote_status_error(struct http_req *q, const char *what, struct berth
 			       msg ? ": " : "", msg ? msg : "");
 }
 
+void image_remote_emit(const struct image_remote_opts *o, const char *id, const char *status, uint64_t cur,
+		       uint64_t total)
+{
+	if (!o || !o->progress)
+		return;
+	struct image_progress p = { id, status, cur, total };
+	o->progress(&p, o->progress_data);
+}
+
 static bool insecure_listed(const struct image_remote_opts *o, const char *host)
 {
 	for (size_t i = 0; o && o->insecure_registries && o->insecure_registries[i]; i++)

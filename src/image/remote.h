@@ -67,6 +67,10 @@ void image_remote_xfer_req(struct remote *rm, const char *url, const char **hdrs
  */
 int image_remote_do(struct remote *rm, struct http_req *q, struct berth_error **err);
 
+/* Report progress through o's callback, when it has one (o may be NULL). */
+void image_remote_emit(const struct image_remote_opts *o, const char *id, const char *status, uint64_t cur,
+		       uint64_t total);
+
 /* Error for an unexpected status, with the registry's error message if any. */
 int image_remote_status_error(struct http_req *q, const char *what, struct berth_error **err);
 

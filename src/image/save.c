@@ -94,6 +94,8 @@ static int add_blob(struct saver *sv, const char *name, const char *digest, bool
 	uint64_t done = 0;
 	while (r >= 0) {
 		ssize_t n = dc ? image_decomp_read(dc, sv->buf, SAVE_BUF, err) : read(fd, sv->buf, SAVE_BUF);
+		if (n < 0 && !dc && errno == EINTR)
+			continue;
 		if (n < 0 && !dc)
 			n = berth_error_errno(err, "read blob '%s'", digest);
 		if (n <= 0) {

@@ -45,6 +45,10 @@ static void cli_warnings(const struct strbuf *w)
 	}
 }
 
+/*
+ * create's and run's command line, with the container id it requires, then the runtime's own
+ * protection (protect): the index of the id in argv, or minus the exit code to return.
+ */
 static int parse_run_flags(const char *verb, int argc, char **argv, struct run_flags *f)
 {
 	const struct cli_opt opts[] = {
@@ -59,7 +63,12 @@ static int parse_run_flags(const char *verb, int argc, char **argv, struct run_f
 		{ "no-subreaper", 0, CLI_OPT_BOOL, &f->no_subreaper },
 		{ NULL },
 	};
-	return runtime_cli_parse(verb, argc, argv, opts);
+	int idx = runtime_cli_parse(verb, argc, argv, opts);
+	if (idx < 0)
+		return -2;
+	if (idx >= argc)
+		return -runtime_cli_usage_error("%s: requires a container id", verb);
+	return protect() < 0 ? -1 : idx;
 }
 
 static int preserve_list(const char *s, int **ret, size_t *n)
@@ -83,11 +92,7 @@ int runtime_cli_cmd_create(int argc, char **argv)
 	struct run_flags f = { .bundle = "." };
 	int idx = parse_run_flags("create", argc, argv, &f);
 	if (idx < 0)
-		return 2;
-	if (idx >= argc)
-		return runtime_cli_usage_error("create: requires a container id");
-	if (protect() < 0)
-		return 1;
+		return -idx;
 	struct runtime_create_opts o = RUNTIME_CREATE_OPTS_INIT;
 	_cleanup_free_ int *pfds = NULL;
 	if (preserve_list(f.preserve, &pfds, &o.n_preserve_fds) < 0)
@@ -195,16 +200,36 @@ static int own_console(const struct runtime_process *p, const char *console_sock
 	return 1;
 }
 
+/*
+ * After runtime_run or runtime_exec returned r for pid: report a failure (false), or take the
+ * terminal's master from own_console's socket pair sp and, unless detach, relay the terminal and
+ * signals until pid exits (*ret_status its wait status). Closes sp, pidfd and the master.
+ */
+static bool follow_process(int r, struct berth_error **err, int sp[2], bool detach, pid_t pid, int pidfd,
+			   int sigfd, int *ret_status)
+{
+	safe_close(sp[1]);
+	if (r < 0) {
+		safe_close(sp[0]);
+		runtime_cli_error(*err);
+		return false;
+	}
+	int master = -1;
+	if (sp[0] >= 0 && runtime_console_recv_fd(sp[0], &master, err) < 0)
+		runtime_cli_error(*err);
+	safe_close(sp[0]);
+	*ret_status = detach ? 0 : supervise(pid, pidfd, sigfd, master);
+	safe_close(pidfd);
+	safe_close(master);
+	return true;
+}
+
 int runtime_cli_cmd_run(int argc, char **argv)
 {
 	struct run_flags f = { .bundle = "." };
 	int idx = parse_run_flags("run", argc, argv, &f);
 	if (idx < 0)
-		return 2;
-	if (idx >= argc)
-		return runtime_cli_usage_error("run: requires a container id");
-	if (protect() < 0)
-		return 1;
+		return -idx;
 	_cleanup_error_ struct berth_error *err = NULL;
 	_cleanup_spec_ struct runtime_spec *spec = NULL;
 	if (runtime_spec_load(f.bundle, &spec, &err) < 0) {
@@ -229,28 +254,15 @@ int runtime_cli_cmd_run(int argc, char **argv)
 	sigset_t old;
 	_cleanup_close_ int sigfd = f.detach ? -1 : block_signals(&old);
 	pid_t pid;
-	int pidfd = -1, master = -1;
+	int pidfd = -1, status;
 	_cleanup_strbuf_ struct strbuf warnings = STRBUF_INIT;
 	o.warnings = &warnings;
 	int r = runtime_run(&runtime_cli_g.ctx, argv[idx], f.bundle, &o, &pid, &pidfd, NULL, &err);
 	cli_warnings(&warnings);
-	safe_close(sp[1]);
-	if (r < 0) {
-		safe_close(sp[0]);
-		runtime_cli_error(err);
+	if (!follow_process(r, &err, sp, f.detach, pid, pidfd, sigfd, &status))
 		return 1;
-	}
-	if (sp[0] >= 0 && runtime_console_recv_fd(sp[0], &master, &err) < 0)
-		runtime_cli_error(err);
-	safe_close(sp[0]);
-	if (f.detach) {
-		safe_close(pidfd);
-		safe_close(master);
+	if (f.detach)
 		return 0;
-	}
-	int status = supervise(pid, pidfd, sigfd, master);
-	safe_close(pidfd);
-	safe_close(master);
 	if (!f.keep && runtime_delete(&runtime_cli_g.ctx, argv[idx], true, &err) < 0)
 		runtime_cli_error(err);
 	return proc_exit_code(status);
@@ -417,28 +429,13 @@ int runtime_cli_cmd_exec(int argc, char **argv)
 	sigset_t old;
 	_cleanup_close_ int sigfd = f.detach ? -1 : block_signals(&old);
 	pid_t pid;
-	int pidfd = -1, master = -1;
+	int pidfd = -1, status;
 	_cleanup_strbuf_ struct strbuf warnings = STRBUF_INIT;
 	o.warnings = &warnings;
 	int r = runtime_exec(&runtime_cli_g.ctx, id, &o, &pid, &pidfd, NULL, &err);
 	cli_warnings(&warnings);
 	runtime_process_done(&proc);
-	safe_close(sp[1]);
-	if (r < 0) {
-		safe_close(sp[0]);
-		runtime_cli_error(err);
+	if (!follow_process(r, &err, sp, f.detach, pid, pidfd, sigfd, &status))
 		return 1;
-	}
-	if (sp[0] >= 0 && runtime_console_recv_fd(sp[0], &master, &err) < 0)
-		runtime_cli_error(err);
-	safe_close(sp[0]);
-	if (f.detach) {
-		safe_close(pidfd);
-		safe_close(master);
-		return 0;
-	}
-	int status = supervise(pid, pidfd, sigfd, master);
-	safe_close(pidfd);
-	safe_close(master);
-	return proc_exit_code(status);
+	return f.detach ? 0 : proc_exit_code(status);
 }

@@ -98,7 +98,6 @@ int runtime_hooks_run(const struct runtime_hooks *hooks, const char *kind, const
 		      struct berth_error **err);
 /* Every hook runs; a failure is logged as a warning (runtime-spec: poststart, poststop). */
 void runtime_hooks_run_warn(const struct runtime_hooks *hooks, const char *kind, const char *state_json);
-const char *runtime_hook_kind_name(enum runtime_hook_kind k);
 
 /* terminal.c */
 int runtime_console_socket_connect(const char *path, struct berth_error **err);

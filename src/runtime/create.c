@@ -258,7 +258,8 @@ static int spawn_init(struct launch *l, struct init_config *cfg, int flags, cons
 	_cleanup_close_ int self_pidns = -1, join_fd = -1;
 	if (pid_join) {
 		self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-		join_fd = cfg->exec ? dup(cfg->join_pidfd) : open(pid_join, O_RDONLY | O_CLOEXEC);
+		join_fd = cfg->exec ? fcntl(cfg->join_pidfd, F_DUPFD_CLOEXEC, 3)
+				    : open(pid_join, O_RDONLY | O_CLOEXEC);
 		if (self_pidns < 0 || join_fd < 0 || setns(join_fd, CLONE_NEWPID) < 0) {
 			close(sp[0]);
 			close(sp[1]);

@@ -24,11 +24,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <sys/mount.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/mman.h>
 
+#include "common/fs.h"
 #include "runtime/runtime.h"
 
 extern char **environ;
@@ -118,15 +118,12 @@ static int reexec_memfd(const char *path, char **argv, struct berth_error **err)
 	_cleanup_close_ int mfd = memfd_create("berth-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0)
 		return berth_error_errno(err, "memfd_create");
-	off_t left = exec_size(src, st.st_size);
-	while (left > 0) {
-		ssize_t n = copy_file_range(src, NULL, mfd, NULL, (size_t)left, 0);
-		if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS))
-			n = sendfile(mfd, src, NULL, (size_t)left);
-		if (n <= 0)
-			return berth_error_errno(err, "copy the runtime binary to a memfd");
-		left -= n;
-	}
+	off_t size = exec_size(src, st.st_size);
+	int64_t n = fs_copy_fd(src, mfd, size, 0, err);
+	if (n >= 0 && n < size)
+		n = berth_error_msg(err, EIO, "'%s' ends before its %lld bytes", path, (long long)size);
+	if (n < 0)
+		return berth_error_wrap(err, (int)n, "copy the runtime binary to a memfd");
 	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
 		return berth_error_errno(err, "seal the runtime memfd");
 	fexecve(mfd, argv, environ);

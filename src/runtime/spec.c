@@ -576,15 +576,6 @@ static int parse_mounts(const json_t *doc, struct runtime_spec *s, struct berth_
 
 /* ---- hooks ---- */
 
-static const char *const hook_names[RUNTIME_HOOK_MAX] = {
-	[RUNTIME_HOOK_PRESTART] = "prestart",
-	[RUNTIME_HOOK_CREATE_RUNTIME] = "createRuntime",
-	[RUNTIME_HOOK_CREATE_CONTAINER] = "createContainer",
-	[RUNTIME_HOOK_START_CONTAINER] = "startContainer",
-	[RUNTIME_HOOK_POSTSTART] = "poststart",
-	[RUNTIME_HOOK_POSTSTOP] = "poststop",
-};
-
 static int parse_hook(const json_t *e, const char *ep, struct runtime_hook *h, struct berth_error **err)
 {
 	int64_t t;
@@ -611,8 +602,8 @@ static int parse_hooks(const json_t *doc, struct runtime_spec *s, struct berth_e
 	for (int k = 0; k < RUNTIME_HOOK_MAX; k++) {
 		json_t *a;
 		size_t n;
-		_cleanup_free_ char *kp = json_path_join("hooks", hook_names[k]);
-		if ((r = runtime_spec_get_array(hooks, "hooks", hook_names[k], &a, &n, err)) < 0)
+		_cleanup_free_ char *kp = json_path_join("hooks", runtime_hook_kind_name(k));
+		if ((r = runtime_spec_get_array(hooks, "hooks", runtime_hook_kind_name(k), &a, &n, err)) < 0)
 			return r;
 		if (r == 0)
 			continue;

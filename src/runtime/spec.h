@@ -216,6 +216,9 @@ enum runtime_hook_kind {
 	RUNTIME_HOOK_MAX,
 };
 
+/* The spec's name of a kind of hook ("prestart", "createRuntime", ...): its key under "hooks". */
+const char *runtime_hook_kind_name(enum runtime_hook_kind k);
+
 struct runtime_hooks {
 	struct runtime_hook *list;
 	size_t n;

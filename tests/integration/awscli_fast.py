@@ -33,7 +33,8 @@ def _start():
     """Start this process's zygote from a thread that lives as long as the zygote: the zygote's
     PR_SET_PDEATHSIG fires when the thread that forked it ends, so never from a test's short thread."""
     global _zygote
-    d = tempfile.mkdtemp(prefix="berth-awscli-")
+    _sweep()
+    d = tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-")
     path = os.path.join(d, "sock")
     started = queue.Queue()
 
@@ -42,18 +43,50 @@ def _start():
                              stdin=subprocess.DEVNULL)
         started.put(p)
         p.wait()
-        with_suppress(os.unlink, path)
-        with_suppress(os.rmdir, d)
+        _remove(d)
     threading.Thread(target=keeper, name="awscli-zygote", daemon=True).start()
     p = started.get()
+    # at exit the daemon thread above is stopped wherever it is: the process removes the directory itself
+    atexit.register(_stop, p, d)
     deadline = time.monotonic() + 120
     while not os.path.exists(path):
         if p.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the aws CLI zygote did not start")
         time.sleep(0.05)
-    atexit.register(p.kill)
     _zygote = (p, path)
     return _zygote
+
+
+DIR_PREFIX = "berth-awscli-"  # then the test process's pid and mkdtemp's suffix
+
+
+def _remove(d):
+    """The zygote's directory: its socket (or the socket it was binding), then the directory."""
+    for name in ("sock", "sock.tmp"):
+        with_suppress(os.unlink, os.path.join(d, name))
+    with_suppress(os.rmdir, d)
+
+
+def _stop(p, d):
+    p.kill()
+    with_suppress(p.wait)
+    _remove(d)
+
+
+def _sweep():
+    """Directories of test processes that ended without their atexit (an xdist worker killed): their
+    zygote died with them (PR_SET_PDEATHSIG)."""
+    tmp = tempfile.gettempdir()
+    for name in os.listdir(tmp):
+        pid = name[len(DIR_PREFIX):].split("-")[0] if name.startswith(DIR_PREFIX) else ""
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            _remove(os.path.join(tmp, name))
+        except OSError:
+            pass
 
 
 def with_suppress(f, *a):

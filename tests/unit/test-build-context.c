@@ -313,6 +313,7 @@ static void test_tar_escape_is_rejected(void **state)
 	/* a symlink may point anywhere, but writing through it stays inside */
 	const struct tar_entry through[] = { { "l", AE_IFLNK, "/tmp", 0 },
 					     { "l/berth-unit-through", AE_IFREG, "x", 0 } };
+	unit_tmp_track("/tmp/berth-unit-through"); /* should it be written after all */
 	_cleanup_close_ int fd2 = unit_write_tar(through, 2, false);
 	_cleanup_context_ struct build_context *ctx2 = NULL;
 	build_context_open_tar(fd2, NULL, NULL, &ctx2, NULL);
@@ -359,6 +360,7 @@ static void test_view_hides_what_dockerignore_excludes(void **state)
 {
 	_cleanup_free_ char *vtmp = xasprintf("%s-views", tmp);
 	assert_int_equal(fs_mkdir_p(vtmp, 0700, NULL), 0);
+	unit_tmp_track(vtmp);
 	_cleanup_free_ char *view = NULL;
 	{
 		_cleanup_context_ struct build_context *ctx = open_ctx();
@@ -418,6 +420,51 @@ static void test_view_hides_what_dockerignore_excludes(void **state)
 	assert_string_equal(v, ctx2->root);
 }
 
+/* A view on another file system than the context (hard links fail EXDEV): its files are copies. */
+static void test_view_across_file_systems_copies(void **state)
+{
+	struct stat tst, sst;
+	if (stat(tmp, &tst) < 0 || stat("/dev/shm", &sst) < 0 || tst.st_dev == sst.st_dev ||
+	    access("/dev/shm", W_OK) < 0)
+		skip();
+	char vtmpl[] = "/dev/shm/berth-unit-views-XXXXXX";
+	assert_non_null(mkdtemp(vtmpl));
+	unit_tmp_track(vtmpl);
+	put("big.bin", "", 0640);
+	_cleanup_free_ char *big = xasprintf("%s/big.bin", tmp);
+	struct strbuf data = STRBUF_INIT;
+	for (int i = 0; data.len < 200 * 1024; i++)
+		strbuf_addf(&data, "line %d\n", i);
+	assert_int_equal(fs_write_file_atomic(big, data.buf, data.len, 0640, NULL), 0);
+	struct timespec ts[2] = { { 1000000000, 5 }, { 1200000000, 7 } };
+	assert_int_equal(utimensat(AT_FDCWD, big, ts, 0), 0);
+	_cleanup_error_ struct berth_error *err = NULL;
+	struct build_context *ctx = open_ctx();
+	const char *v = NULL;
+	int r = build_context_view(ctx, vtmpl, &v, &err);
+	_cleanup_free_ char *copy = r < 0 ? NULL : xasprintf("%s/big.bin", v);
+	struct stat a, b;
+	bool copied = r == 0 && stat(copy, &a) == 0 && stat(big, &b) == 0 && a.st_ino != b.st_ino &&
+		      a.st_dev == sst.st_dev && (a.st_mode & 07777) == 0640 && a.st_size == b.st_size &&
+		      a.st_mtim.tv_sec == 1200000000 && a.st_mtim.tv_nsec == 7;
+	_cleanup_strbuf_ struct strbuf got = STRBUF_INIT;
+	if (copied)
+		copied = fs_read_file_at(AT_FDCWD, copy, 0, &got, NULL) == 0 && got.len == data.len &&
+			 memcmp(got.buf, data.buf, data.len) == 0;
+	bool kept = r == 0 && in_view(v, "a.txt", S_IFREG) && !in_view(v, "debug.log", S_IFREG);
+	/* clean up before asserting: a failed assertion leaves nothing behind */
+	ctx = build_context_free(ctx);
+	fs_rm_rf(vtmpl, NULL);
+	unlink(big);
+	strbuf_release(&data);
+	if (r < 0) {
+		_cleanup_free_ char *m = berth_error_string(err);
+		fail_msg("view: %s", m);
+	}
+	assert_true(copied);
+	assert_true(kept);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +477,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_tar),
 		cmocka_unit_test(test_dockerfile_specific_ignore_file),
 		cmocka_unit_test(test_view_hides_what_dockerignore_excludes),
+		cmocka_unit_test(test_view_across_file_systems_copies),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -24,6 +24,7 @@ static int setup(void **state)
 	struct env *e = calloc(1, sizeof(*e));
 	snprintf(e->root, sizeof(e->root), "/tmp/test-buildexec-XXXXXX");
 	assert_non_null(mkdtemp(e->root));
+	unit_tmp_track(e->root);
 	assert_int_equal(image_store_open(e->root, &e->images, NULL), 0);
 	e->bx = (struct buildexec){ .images = e->images, .root = e->root };
 	buildexec_backend(&e->bx, &e->be);

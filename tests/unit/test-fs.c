@@ -1,6 +1,11 @@
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #include "unit.h"
 #include "common/fs.h"
@@ -240,6 +245,252 @@ static void test_read_until_pipe(void **state)
 	close(fds[1]);
 }
 
+/* A file of n bytes of a pattern that no shifted copy matches. */
+static char *make_data(size_t n)
+{
+	char *d = xmalloc(n);
+	for (size_t i = 0; i < n; i++)
+		d[i] = (char)(i * 7 + i / 251);
+	return d;
+}
+
+static int make_file(const char *dir, const char *name, const char *data, size_t n)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", dir, name);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fs_write_all(fd, data, n), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+static void assert_file_is(int fd, const char *want, size_t n)
+{
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, n);
+	_cleanup_free_ char *got = xmalloc(n + 1);
+	assert_int_equal(pread(fd, got, n + 1, 0), (ssize_t)n);
+	assert_memory_equal(got, want, n);
+}
+
+/* Every way (copy_file_range, sendfile, read/write), whole and bounded, from an offset. */
+static void test_copy_fd_ways(void **state)
+{
+	struct fixture *f = *state;
+	const size_t n = 300 * 1024 + 17; /* several read/write blocks and an odd tail */
+	_cleanup_free_ char *data = make_data(n);
+	static const unsigned ways[] = { FS_COPY_DEFAULT, FS_COPY_NO_RANGE,
+					 FS_COPY_NO_RANGE | FS_COPY_NO_SENDFILE };
+	for (size_t i = 0; i < ARRAY_SIZE(ways); i++) {
+		_cleanup_close_ int in = make_file(f->dir, "in", data, n);
+		_cleanup_close_ int out = make_file(f->dir, "out", "", 0);
+		_cleanup_error_ struct berth_error *err = NULL;
+		assert_int_equal(fs_copy_fd(in, out, FS_COPY_ALL, ways[i], &err), n);
+		assert_null(err);
+		assert_file_is(out, data, n);
+		/* at the end of in: nothing more */
+		assert_int_equal(fs_copy_fd(in, out, FS_COPY_ALL, ways[i], NULL), 0);
+		/* bounded, from in's offset to out's offset; both move on */
+		_cleanup_close_ int part = make_file(f->dir, "part", "head", 4);
+		assert_int_equal(lseek(part, 0, SEEK_END), 4);
+		assert_int_equal(lseek(in, 5, SEEK_SET), 5);
+		assert_int_equal(fs_copy_fd(in, part, 100001, ways[i], NULL), 100001);
+		assert_int_equal(lseek(in, 0, SEEK_CUR), 100006);
+		assert_int_equal(lseek(part, 0, SEEK_CUR), 100005);
+		_cleanup_free_ char *want = xmalloc(100005);
+		memcpy(want, "head", 4);
+		memcpy(want + 4, data + 5, 100001);
+		assert_file_is(part, want, 100005);
+		/* a bound past the end copies what there is; max 0 copies nothing */
+		assert_int_equal(fs_copy_fd(in, part, n, ways[i], NULL), n - 100006);
+		assert_int_equal(fs_copy_fd(in, part, 0, ways[i], NULL), 0);
+	}
+}
+
+/* A pipe as in: copy_file_range and sendfile refuse it, read/write copies. */
+static void test_copy_fd_from_pipe(void **state)
+{
+	struct fixture *f = *state;
+	const size_t n = 40000; /* fits the pipe's buffer: written before the copy */
+	_cleanup_free_ char *data = make_data(n);
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(fs_write_all(p[1], data, n), 0);
+	close(p[1]);
+	_cleanup_close_ int out = make_file(f->dir, "out", "", 0);
+	assert_int_equal(fs_copy_fd(p[0], out, FS_COPY_ALL, 0, NULL), n);
+	assert_file_is(out, data, n);
+	close(p[0]);
+}
+
+/* A pipe as out: copy_file_range refuses it, sendfile copies. */
+static void test_copy_fd_to_pipe(void **state)
+{
+	struct fixture *f = *state;
+	const size_t n = 30000;
+	_cleanup_free_ char *data = make_data(n);
+	_cleanup_close_ int in = make_file(f->dir, "in", data, n);
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(fs_copy_fd(in, p[1], FS_COPY_ALL, 0, NULL), n);
+	close(p[1]);
+	_cleanup_free_ char *got = xmalloc(n + 1);
+	assert_int_equal(fs_read_full(p[0], got, n), 0);
+	assert_memory_equal(got, data, n);
+	assert_int_equal(read(p[0], got, 1), 0);
+	close(p[0]);
+}
+
+/* A /proc file says its size is 0: the copy reads it anyway. */
+static void test_copy_fd_from_proc(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_strbuf_ struct strbuf want = STRBUF_INIT;
+	assert_int_equal(fs_read_file_at(AT_FDCWD, "/proc/version", 0, &want, NULL), 0);
+	assert_true(want.len > 0);
+	for (unsigned flags = 0; flags <= (FS_COPY_NO_RANGE | FS_COPY_NO_SENDFILE); flags++) {
+		_cleanup_close_ int in = open("/proc/version", O_RDONLY | O_CLOEXEC);
+		assert_true(in >= 0);
+		_cleanup_close_ int out = make_file(f->dir, "out", "", 0);
+		assert_int_equal(fs_copy_fd(in, out, FS_COPY_ALL, flags, NULL), want.len);
+		assert_file_is(out, want.buf, want.len);
+	}
+}
+
+/* The failing call is named: a read-only out fails the write, a write-only in the read. */
+static void test_copy_fd_errors(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_close_ int in = make_file(f->dir, "in", "some bytes", 10);
+	_cleanup_free_ char *outp = xasprintf("%s/in", f->dir);
+	_cleanup_close_ int ro = open(outp, O_RDONLY | O_CLOEXEC);
+	assert_true(ro >= 0);
+	for (unsigned flags = 0; flags <= (FS_COPY_NO_RANGE | FS_COPY_NO_SENDFILE); flags++) {
+		_cleanup_error_ struct berth_error *err = NULL;
+		assert_int_equal(lseek(in, 0, SEEK_SET), 0);
+		assert_int_equal(fs_copy_fd(in, ro, FS_COPY_ALL, flags, &err), -EBADF);
+		_cleanup_free_ char *msg = berth_error_string(err);
+		assert_string_equal(msg, "write: Bad file descriptor");
+	}
+	_cleanup_close_ int wo = open(outp, O_WRONLY | O_CLOEXEC);
+	assert_true(wo >= 0);
+	_cleanup_close_ int out = make_file(f->dir, "out", "", 0);
+	_cleanup_error_ struct berth_error *err = NULL;
+	assert_int_equal(fs_copy_fd(wo, out, FS_COPY_ALL, 0, &err), -EBADF);
+	_cleanup_free_ char *msg = berth_error_string(err);
+	assert_string_equal(msg, "read: Bad file descriptor");
+	/* a directory is no copy source */
+	_cleanup_close_ int dir = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dir >= 0);
+	assert_int_equal(fs_copy_fd(dir, out, FS_COPY_ALL, 0, NULL), -EISDIR);
+}
+
+struct interrupter {
+	pid_t tid;        /* the copying thread */
+	pthread_t thread; /* the same, to signal */
+	int rfd, wfd;     /* the pipe it reads */
+};
+
+static volatile sig_atomic_t eintr_hits;
+static volatile sig_atomic_t copy_returned;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	eintr_hits++;
+}
+
+/* True once tid sits in read(2) of fd (its /proc syscall line: "0 0xFD ..."). */
+static bool blocked_in_read(pid_t tid, int fd)
+{
+	_cleanup_free_ char *p = xasprintf("/proc/self/task/%d/syscall", (int)tid);
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	if (fs_read_file_at(AT_FDCWD, p, 4096, &sb, NULL) < 0)
+		return false;
+	_cleanup_free_ char *want = xasprintf("%d 0x%x ", SYS_read, fd);
+	return strncmp(sb.buf, want, strlen(want)) == 0;
+}
+
+/* Wait (a deadline, not a timing) until the copier blocks in read or its copy has returned. */
+static void wait_blocked_in_read(const struct interrupter *it)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!copy_returned && !blocked_in_read(it->tid, it->rfd)) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec > 60)
+			return;
+		sched_yield();
+	}
+}
+
+/* Interrupt the copier's blocked read with a signal (no SA_RESTART), then feed and close the pipe. */
+static void *interrupt_then_feed(void *arg)
+{
+	struct interrupter *it = arg;
+	wait_blocked_in_read(it);
+	pthread_kill(it->thread, SIGUSR1);
+	/* the read fails EINTR; retried, it blocks again (without the retry the copy returns) */
+	while (!eintr_hits && !copy_returned)
+		sched_yield();
+	wait_blocked_in_read(it);
+	(void)!write(it->wfd, "after", 5);
+	close(it->wfd);
+	return NULL;
+}
+
+static void test_copy_fd_retries_eintr(void **state)
+{
+	struct fixture *f = *state;
+	struct sigaction sa = { .sa_handler = on_usr1 }, old;
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0); /* no SA_RESTART: read fails EINTR */
+	eintr_hits = copy_returned = 0;
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	struct interrupter it = {
+		.tid = (pid_t)syscall(SYS_gettid), .thread = pthread_self(), .rfd = p[0], .wfd = p[1]
+	};
+	_cleanup_close_ int out = make_file(f->dir, "out", "", 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, interrupt_then_feed, &it), 0);
+	int64_t r = fs_copy_fd(p[0], out, FS_COPY_ALL, 0, NULL);
+	copy_returned = 1;
+	pthread_join(t, NULL);
+	sigaction(SIGUSR1, &old, NULL);
+	close(p[0]);
+	assert_int_equal(eintr_hits, 1);
+	assert_int_equal(r, 5);
+	assert_file_is(out, "after", 5);
+}
+
+/* unit.h: a test process's temporary directories go with its exit, whatever failed before it. */
+static void test_unit_tmpdir_removed_at_exit(void **state)
+{
+	struct fixture *f = *state;
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *d = unit_tmpdir(); /* a failed assertion would jump over its removal: exit */
+		_cleanup_free_ char *sub = xasprintf("%s/sub", d);
+		if (mkdir(sub, 0700) < 0 || fs_write_all(p[1], d, strlen(d)) < 0)
+			_exit(2);
+		exit(1);
+	}
+	close(p[1]);
+	char dir[PATH_MAX] = { 0 };
+	(void)!read(p[0], dir, sizeof(dir) - 1);
+	close(p[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	assert_true(startswith(dir, "/tmp/berth-unit-"));
+	assert_int_equal(access(dir, F_OK), -1);
+	assert_int_equal(access(f->dir, F_OK), 0); /* the parent's, made before the fork, stays */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +502,13 @@ int main(void)
 		cmocka_unit_test(test_path_clean),
 		cmocka_unit_test(test_read_until_socket),
 		cmocka_unit_test(test_read_until_pipe),
+		cmocka_unit_test_setup_teardown(test_copy_fd_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_fd_from_pipe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_fd_to_pipe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_fd_from_proc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_fd_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_fd_retries_eintr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unit_tmpdir_removed_at_exit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

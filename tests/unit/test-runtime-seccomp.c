@@ -41,7 +41,11 @@ static void test_errno_rule_and_args(void **state)
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 		if (runtime_seccomp_install(prog, 0) < 0)
 			_exit(10);
-		if (mkdir("/tmp/berth-unit-seccomp-never", 0700) == 0 || errno != ENOSYS)
+		if (mkdir("/tmp/berth-unit-seccomp-never", 0700) == 0) {
+			rmdir("/tmp/berth-unit-seccomp-never");
+			_exit(11);
+		}
+		if (errno != ENOSYS)
 			_exit(11);
 		/* the argument filter: umask(63) is denied with EACCES, umask(18) is not */
 		if (syscall(SYS_umask, 63) != -1 || errno != EACCES)
@@ -135,6 +139,7 @@ static void test_cache_hits_and_survives_damage(void **state)
 {
 	char dir[] = "/tmp/berth-unit-seccomp-XXXXXX";
 	assert_non_null(mkdtemp(dir));
+	unit_tmp_track(dir);
 	_cleanup_free_ char *cache = xasprintf("%s/.seccomp", dir);
 	_cleanup_spec_ struct runtime_spec *s =
 	    spec_with("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["

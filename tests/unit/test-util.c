@@ -153,6 +153,7 @@ static void test_hang_point(void **state)
 	util_hang_point("exit-cleanup-x", "web");
 	char dir[] = "/tmp/test-hang-XXXXXX";
 	assert_non_null(mkdtemp(dir));
+	unit_tmp_track(dir);
 	char fifo[sizeof(dir) + 8];
 	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
 	assert_int_equal(mkfifo(fifo, 0600), 0);

@@ -1,0 +1,90 @@
+"""Fourth compatibility round: differences from dockerd (moby) a review found, each checked
+with the docker CLI or docker-py.
+
+One daemon for the module (engine_daemon.busybox_daemon, no container networking unless a
+test says so); each test removes what it made.
+"""
+import time
+import uuid
+
+import pytest
+
+from engine_daemon import busybox_daemon, docker_py, wait_for
+
+
+@pytest.fixture(scope="module")
+def daemon(berth_bin, busybox):
+    with busybox_daemon(berth_bin, busybox) as d:
+        yield d
+
+
+@pytest.fixture
+def client(daemon):
+    with docker_py(daemon) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def sleeper(daemon):
+    """A running container the tests exec into."""
+    c = "sleeper" + uuid.uuid4().hex[:6]
+    daemon.docker("run", "-d", "--init", "--name", c, "busybox", "sleep", "600")
+    yield c
+    daemon.docker("rm", "-f", c)
+
+
+def name():
+    return "t" + uuid.uuid4().hex[:10]
+
+
+def out(daemon, *args):
+    return daemon.docker(*args).stdout
+
+
+# ---- exec ----
+
+def test_exec_in_a_missing_workdir_exits_126_with_the_runtimes_message(daemon, client, sleeper):
+    """dockerd: the runtime refuses the start (runc checks the cwd before it reports the process
+    started), 126 and "OCI runtime exec failed"; berth's runtime failed after, 127."""
+    p = daemon.docker("exec", "-w", "/missing", sleeper, "true", check=False)
+    assert p.returncode == 126, p
+    assert ('OCI runtime exec failed: exec failed: unable to start container process: chdir to cwd '
+            '("/missing") set in config.json failed: no such file or directory: unknown') in p.stdout + p.stderr, p
+    r = client.containers.get(sleeper).exec_run("true", workdir="/etc/passwd")
+    assert r.exit_code == 126 and b"not a directory" in r.output, r
+    assert client.containers.get(sleeper).exec_run("pwd", workdir="/etc").output == b"/etc\n"
+
+
+def test_exec_events_name_the_command_and_exec_die_has_the_exit_code(daemon, client, sleeper):
+    since = time.time()
+    r = client.containers.get(sleeper).exec_run(["sh", "-c", "exit 3"])
+    assert r.exit_code == 3
+    daemon.docker("exec", "-d", sleeper, "true")
+    x = client.api.exec_create(sleeper, ["true"])["Id"]
+    client.api.exec_start(x, detach=True)
+    # a detached exec's exit is noticed without anyone asking for it
+
+    def events(*filters):
+        args = ["events", "--since", "%.6f" % since, "--until", "%.6f" % time.time(),
+                "--format", "{{.Action}}|{{.Actor.Attributes.execID}}|{{.Actor.Attributes.exitCode}}"]
+        for f in filters:
+            args += ["--filter", f]
+        return out(daemon, *args).splitlines()
+
+    assert wait_for(lambda: len(events("event=exec_die")) == 3, timeout=30)
+    got = events("container=" + sleeper)
+    by_exec = {}
+    for g in got:
+        action, xid, _ = g.split("|")
+        by_exec.setdefault(xid, []).append(action)
+    assert sorted(by_exec.values()) == [
+        ["exec_create: sh -c exit 3", "exec_start: sh -c exit 3", "exec_die"],
+        ["exec_create: true ", "exec_start: true ", "exec_die"],
+        ["exec_create: true ", "exec_start: true ", "exec_die"]], got
+    die = events("event=exec_die")
+    assert sorted(d.split("|")[2] for d in die) == ["0", "0", "3"], die
+    assert x in [d.split("|")[1] for d in die]
+    # exec_create and exec_start select by prefix (dockerd's fuzzy match), other actions exactly
+    assert len(events("event=exec_create")) == 3
+    assert len(events("event=exec_start", "event=exec_die")) == 6
+    assert events("event=exec") == [] and events("event=exec_di") == []

@@ -4,6 +4,7 @@ with the docker CLI or docker-py.
 One daemon for the module (engine_daemon.busybox_daemon, no container networking unless a
 test says so); each test removes what it made.
 """
+import json
 import time
 import uuid
 
@@ -88,3 +89,51 @@ def test_exec_events_name_the_command_and_exec_die_has_the_exit_code(daemon, cli
     assert len(events("event=exec_create")) == 3
     assert len(events("event=exec_start", "event=exec_die")) == 6
     assert events("event=exec") == [] and events("event=exec_di") == []
+
+
+# ---- /etc/hosts ----
+
+ETCHOSTS_DEFAULTS = ("127.0.0.1\tlocalhost\n"
+                     "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                     "fe00::0\tip6-localnet\n"
+                     "ff00::0\tip6-mcastprefix\n"
+                     "ff02::1\tip6-allnodes\n"
+                     "ff02::2\tip6-allrouters\n")
+
+
+def test_etc_hosts_has_libnetworks_ipv6_entries(daemon):
+    """libnetwork/etc/etchosts' defaults, then --add-host entries; with --network none no line
+    for the host name (it has no address). Without them, berth wrote two lines and the name."""
+    assert out(daemon, "run", "--rm", "--network", "none", "busybox", "cat", "/etc/hosts") == ETCHOSTS_DEFAULTS
+    assert out(daemon, "run", "--rm", "--network", "none", "--add-host", "foo:1.2.3.4", "busybox",
+               "cat", "/etc/hosts") == ETCHOSTS_DEFAULTS + "1.2.3.4\tfoo\n"
+    # a daemon without container networking: the name resolves to loopback, after the extra hosts
+    assert out(daemon, "run", "--rm", "--hostname", "h1", "--add-host", "foo:1.2.3.4", "busybox",
+               "cat", "/etc/hosts") == ETCHOSTS_DEFAULTS + "1.2.3.4\tfoo\n127.0.0.1\th1\n"
+
+
+# ---- API versions ----
+
+def test_api_versions_outside_the_supported_range_are_refused(daemon):
+    status, body, _ = daemon.request("GET", "/v1.12/version")
+    assert status == 400 and json.loads(body)["message"] == (
+        "client version 1.12 is too old. Minimum supported API version is 1.24, "
+        "please upgrade your client to a newer version")
+    # dockerd refuses a version above its own (berth answered as 1.41)
+    status, body, headers = daemon.request("GET", "/v1.99/containers/json")
+    assert status == 400 and json.loads(body)["message"] == \
+        "client version 1.99 is too new. Maximum supported API version is 1.41", body
+    assert headers["Api-Version"] == "1.41"
+    for v in ("/v1.24", "/v1.41", ""):
+        assert daemon.request("GET", v + "/version")[0] == 200
+    status, body, headers = daemon.request("GET", "/_ping")
+    assert (status, body, headers["Api-Version"], headers["Builder-Version"]) == (200, b"OK", "1.41", "1")
+    status, body, headers = daemon.request("HEAD", "/_ping")
+    assert status == 200 and headers["Content-Length"] == "0" and headers["Builder-Version"] == "1"
+    v = json.loads(daemon.request("GET", "/version")[1])
+    assert (v["ApiVersion"], v["MinAPIVersion"]) == ("1.41", "1.24")
+    assert v["Components"][0]["Details"]["MinAPIVersion"] == "1.24"
+    assert v["Components"][0]["Details"]["Experimental"] == "false"
+    # the CLI negotiates down to the daemon's version
+    assert out(daemon, "version", "--format", "{{.Client.APIVersion}} {{.Server.APIVersion}}").split() == \
+        ["1.41", "1.41"]

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from conftest import run
 from engine_daemon import busybox_daemon, docker_py, wait_for
 
 
@@ -91,6 +92,38 @@ def test_exec_events_name_the_command_and_exec_die_has_the_exit_code(daemon, cli
     assert events("event=exec") == [] and events("event=exec_di") == []
 
 
+# ---- ps --filter ancestor ----
+
+def build(daemon, tag, dockerfile):
+    run(["/usr/bin/docker", "build", "-q", "-t", tag, "-"], input=dockerfile,
+        env=dict(daemon.env, DOCKER_BUILDKIT="0"), timeout=180)
+
+
+def test_ps_ancestor_matches_containers_of_images_built_from_it(daemon):
+    """dockerd's ancestor filter walks the image's children (moby daemon/list.go): a container of an
+    image built FROM busybox (or FROM that) is busybox's descendant; berth matched only the image."""
+    child, grandchild = "child" + uuid.uuid4().hex[:6], "grand" + uuid.uuid4().hex[:6]
+    build(daemon, child, "FROM busybox\nRUN echo 1 > /one\n")
+    build(daemon, grandchild, f"FROM {child}\nENV TWO=2\n")
+    ids = {}
+    try:
+        for img in ("busybox", child, grandchild):
+            ids[img] = out(daemon, "create", img, "true").strip()
+
+        def ps(anc):
+            return set(out(daemon, "ps", "-aq", "--no-trunc", "--filter", "ancestor=" + anc).split()) & \
+                set(ids.values())
+
+        assert ps("busybox") == set(ids.values())
+        assert ps(child) == {ids[child], ids[grandchild]}
+        assert ps(grandchild) == {ids[grandchild]}
+        assert ps("nosuchimage") == set()
+    finally:
+        for cid in ids.values():
+            daemon.docker("rm", cid)
+        daemon.docker("rmi", grandchild, child)
+
+
 # ---- /etc/hosts ----
 
 ETCHOSTS_DEFAULTS = ("127.0.0.1\tlocalhost\n"
@@ -137,3 +170,45 @@ def test_api_versions_outside_the_supported_range_are_refused(daemon):
     # the CLI negotiates down to the daemon's version
     assert out(daemon, "version", "--format", "{{.Client.APIVersion}} {{.Server.APIVersion}}").split() == \
         ["1.41", "1.41"]
+
+
+# ---- network events of a container's start and exit, and of prune ----
+
+@pytest.fixture(scope="module")
+def netdaemon(berth_bin, busybox):
+    from test_engine_network import netns_daemon
+    with netns_daemon(berth_bin, busybox, "c4-") as d:
+        yield d
+        d.remove_all()
+
+
+def test_network_events_of_start_exit_and_prune(netdaemon):
+    """dockerd logs network connect when a container's start joins a network, disconnect when it
+    exits, destroy for each network prune removes; berth logged them only for the network API."""
+    d = netdaemon
+    since = "%.6f" % time.time()
+    net = "n" + uuid.uuid4().hex[:8]
+    net_id = out(d, "network", "create", net).strip()
+    bridge_id = json.loads(out(d, "network", "inspect", "bridge"))[0]["Id"]
+    c = name()
+    cid = out(d, "run", "-d", "--name", c, "--network", net, "busybox", "sleep", "600").strip()
+    d.docker("rm", "-f", c)
+    rid = out(d, "run", "-d", "busybox", "true").strip()
+    assert out(d, "wait", rid).strip() == "0"
+    d.docker("rm", rid)
+    assert net in out(d, "network", "prune", "-f")
+
+    def events():
+        lines = out(d, "events", "--since", since, "--until", "%.6f" % time.time(), "--filter", "type=network",
+                    "--format", "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}} "
+                    "{{.Actor.Attributes.type}} {{.Actor.Attributes.container}}").splitlines()
+        return [[w for w in line.split() if w not in ("<no", "value>")] for line in lines]
+
+    # an exit's cleanup runs after `docker wait` returns: wait for its disconnect
+    wait_for(lambda: len(events()) == 6, timeout=30)
+    assert events() == [["create", net_id, net, "bridge"],
+                        ["connect", net_id, net, "bridge", cid],
+                        ["disconnect", net_id, net, "bridge", cid],
+                        ["connect", bridge_id, "bridge", "bridge", rid],
+                        ["disconnect", bridge_id, "bridge", "bridge", rid],
+                        ["destroy", net_id, net, "bridge"]], events()

@@ -403,6 +403,10 @@ static int attach_args_of(const json_t *nets, const json_t *hc, const json_t *cf
  * its networks: Actor the network's ID; its name and driver, the container's ID. */
 static void endpoint_events(struct netops *n, const struct net_container *c, const char *action)
 {
+	/* Before host_netops_set_engine: the engine's recovery inside engine_open (e->lock held)
+	 * records exits that happened while no daemon ran; those log no network event. */
+	if (!n->engine)
+		return;
 	for (size_t i = 0; c && i < c->n_endpoints; i++) {
 		const struct net_endpoint *ep = &c->endpoints[i];
 		_cleanup_(net_network_freep) struct net_network *nw = NULL;

@@ -212,3 +212,17 @@ def test_network_events_of_start_exit_and_prune(netdaemon):
                         ["connect", bridge_id, "bridge", "bridge", rid],
                         ["disconnect", bridge_id, "bridge", "bridge", rid],
                         ["destroy", net_id, net, "bridge"]], events()
+
+
+def test_image_events_carry_the_images_labels(daemon):
+    """The labels come from the image's config alone (was a whole image inspect per event), read
+    before a removal: the untag of the last reference carries them too, the delete none (as dockerd,
+    where the image is gone by then)."""
+    img = "lab" + uuid.uuid4().hex[:6]
+    build(daemon, img, "FROM busybox\nLABEL com.example.team=berth\n")
+    since = "%.6f" % time.time()
+    daemon.docker("tag", img, img + ":two")
+    daemon.docker("rmi", img + ":two", img)
+    got = out(daemon, "events", "--since", since, "--until", "%.6f" % time.time(), "--filter", "type=image",
+              "--format", "{{.Action}} {{index .Actor.Attributes \"com.example.team\"}}").split("\n")
+    assert got == ["tag berth", "untag berth", "untag berth", "delete ", ""], got

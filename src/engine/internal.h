@@ -331,6 +331,14 @@ struct log_settings {
 int engine_log_settings_get(const json_t *logconfig, const char *cdir, const char *cid,
 			    struct log_settings *ret, struct berth_error **err);
 void engine_log_settings_done(struct log_settings *s);
+/*
+ * The json-file records' "attrs" of a container (moby's logger.Info.ExtraAttributes): the labels
+ * named by the log option labels= (comma-separated) or matching labels-regex=, the environment
+ * variables named by env= or matching env-regex=. Returns the object's JSON text (keys sorted, as
+ * Go marshals a map; free it) or NULL when there are none or the driver is not json-file.
+ * -EINVAL for a bad regular expression.
+ */
+int engine_log_attrs(const json_t *config, const json_t *logconfig, char **ret, struct berth_error **err);
 
 /* health.c: start a due check; ms until the next one or -1 (under e->lock). */
 int64_t engine_health_due(struct engine *e, struct container *c, int64_t now);

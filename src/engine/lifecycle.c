@@ -277,6 +277,11 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 		      "open_stdin", json_is_true(json_object_get(c->config, "OpenStdin")), "stdin_once",
 		      json_is_true(json_object_get(c->config, "StdinOnce")));
 	engine_log_settings_done(&ls);
+	_cleanup_free_ char *attrs = NULL;
+	if ((r = engine_log_attrs(c->config, json_object_get(c->hostconfig, "LogConfig"), &attrs, err)) < 0)
+		return r;
+	if (attrs)
+		json_object_set_new(j, "log_attrs", json_string(attrs));
 	json_object_update(j, (json_t *)rt_used); /* the runtime of this run (runtimes.c) */
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/shim.json", xdir);

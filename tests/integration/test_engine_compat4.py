@@ -226,3 +226,26 @@ def test_image_events_carry_the_images_labels(daemon):
     got = out(daemon, "events", "--since", since, "--until", "%.6f" % time.time(), "--filter", "type=image",
               "--format", "{{.Action}} {{index .Actor.Attributes \"com.example.team\"}}").split("\n")
     assert got == ["tag berth", "untag berth", "untag berth", "delete ", ""], got
+
+
+# ---- --log-opt labels/env: attrs of json-file records ----
+
+def test_log_opt_labels_and_env_become_record_attrs(daemon):
+    """moby's ExtraAttributes: the labels and env values the log options name (or match) are every
+    json-file record's attrs, which `docker logs --details` shows; berth accepted the options and
+    wrote no attrs."""
+    c = name()
+    daemon.docker("run", "--name", c, "--label", "team=core", "--label", "tier=db", "--label", "other=x",
+                  "-e", "APP=web", "-e", "REGION=eu", "-e", "SECRET=s",
+                  "--log-opt", "labels=team,nosuch", "--log-opt", "labels-regex=^ti",
+                  "--log-opt", "env=APP", "--log-opt", "env-regex=^REG",
+                  "busybox", "echo", "hello")
+    try:
+        assert out(daemon, "logs", "--details", c) == "APP=web,REGION=eu,team=core,tier=db hello\n"
+        assert out(daemon, "logs", c) == "hello\n"
+        path = json.loads(out(daemon, "inspect", c))[0]["LogPath"]
+        rec = json.loads(open(path).readline())
+        assert list(rec) == ["log", "stream", "attrs", "time"], rec
+        assert rec["attrs"] == {"APP": "web", "REGION": "eu", "team": "core", "tier": "db"}
+    finally:
+        daemon.docker("rm", c)

@@ -255,7 +255,7 @@ static bool version_too_old(const char *v)
 
 static bool version_too_new(const char *v)
 {
-	return v && strverscmp(v, API_VERSION) > 0;
+	return v && strverscmp(v, API_MAX_REQUEST_VERSION) > 0;
 }
 
 bool api_route_inline(const char *method, const char *path, const char *version)
@@ -313,7 +313,7 @@ static void dispatch(struct http_request *req, struct api *api, const char *meth
 	if (version_too_new(v)) {
 		http_respond_error(req, 400,
 				   "client version %s is too new. Maximum supported API version is %s", v,
-				   API_VERSION);
+				   API_MAX_REQUEST_VERSION);
 		return;
 	}
 	char caps[API_MAX_PARAMS][API_PARAM_MAX];

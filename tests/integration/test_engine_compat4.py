@@ -152,10 +152,13 @@ def test_api_versions_outside_the_supported_range_are_refused(daemon):
     assert status == 400 and json.loads(body)["message"] == (
         "client version 1.12 is too old. Minimum supported API version is 1.24, "
         "please upgrade your client to a newer version")
-    # dockerd refuses a version above its own (berth answered as 1.41)
+    # dockerd refuses a version above its own (berth answered as 1.41); berth reads requests up to
+    # 1.44 (per-endpoint MAC addresses, docs/net.md)
     status, body, headers = daemon.request("GET", "/v1.99/containers/json")
     assert status == 400 and json.loads(body)["message"] == \
-        "client version 1.99 is too new. Maximum supported API version is 1.41", body
+        "client version 1.99 is too new. Maximum supported API version is 1.44", body
+    assert daemon.request("GET", "/v1.45/version")[0] == 400
+    assert daemon.request("GET", "/v1.44/version")[0] == 200
     assert headers["Api-Version"] == "1.41"
     for v in ("/v1.24", "/v1.41", ""):
         assert daemon.request("GET", v + "/version")[0] == 200

@@ -252,3 +252,40 @@ def test_log_opt_labels_and_env_become_record_attrs(daemon):
         assert rec["attrs"] == {"APP": "web", "REGION": "eu", "team": "core", "tier": "db"}
     finally:
         daemon.docker("rm", c)
+
+
+# ---- --ipc shareable and container:X ----
+
+def test_ipc_container_joins_a_shareable_donor_and_refuses_a_private_one(daemon, sleeper):
+    """dockerd: joining a donor's IPC needs its /dev/shm on the host (IpcMode shareable); the default,
+    private, is refused with "non-shareable IPC"; the joiner is in the donor's IPC namespace (SysV
+    IPC shared). berth joined any running container's. NEEDSWORK: the joiner's /dev/shm is its own
+    (dockerd binds the donor's host-side shm mount)."""
+    p = daemon.docker("run", "--rm", "--ipc", "container:" + sleeper, "busybox", "true", check=False)
+    sid = json.loads(out(daemon, "inspect", sleeper))[0]["Id"]
+    assert p.returncode == 125 and (
+        f"can't join IPC of container {sid}: non-shareable IPC "
+        "(hint: use IpcMode:shareable for the donor container)") in p.stderr, p
+    donor = name()
+    daemon.docker("run", "-d", "--name", donor, "--ipc", "shareable", "busybox", "sleep", "600")
+    try:
+        assert out(daemon, "inspect", "-f", "{{.HostConfig.IpcMode}}", donor).strip() == "shareable"
+        want = out(daemon, "exec", donor, "readlink", "/proc/self/ns/ipc")
+        got = out(daemon, "run", "--rm", "--ipc", "container:" + donor, "busybox", "readlink",
+                  "/proc/self/ns/ipc")
+        assert got == want, got
+        # a joiner of the donor may be joined in turn (dockerd: it has the donor's shm)
+        j = name()
+        daemon.docker("run", "-d", "--name", j, "--ipc", "container:" + donor, "busybox", "sleep", "600")
+        try:
+            assert out(daemon, "run", "--rm", "--ipc", "container:" + j, "busybox", "readlink",
+                       "/proc/self/ns/ipc") == want
+        finally:
+            daemon.docker("rm", "-f", j)
+        daemon.docker("stop", "-t", "0", donor)
+        p = daemon.docker("run", "--rm", "--ipc", "container:" + donor, "busybox", "true", check=False)
+        did = json.loads(out(daemon, "inspect", donor))[0]["Id"]
+        assert p.returncode == 125 and \
+            f"can't join IPC of container {did}: Container {did} is not running" in p.stderr, p
+    finally:
+        daemon.docker("rm", "-f", donor)

@@ -12,8 +12,14 @@
 #include "http/http.h"
 
 /* Highest and lowest API versions served (what /_ping and /version report). */
-#define API_VERSION     "1.41"
-#define API_MIN_VERSION "1.24"
+#define API_VERSION             "1.41"
+#define API_MIN_VERSION         "1.24"
+/*
+ * Highest version a request may name: dockerd refuses any above its own (API_VERSION), but berth
+ * also reads 1.44's per-endpoint MacAddress (docs/net.md), which clients pinned to 1.44 send. A
+ * client that negotiates (the docker CLI, docker-py's "auto") uses API_VERSION.
+ */
+#define API_MAX_REQUEST_VERSION "1.44"
 
 struct host;
 struct image_store;

@@ -140,33 +140,50 @@ void api_image_tag(struct api_call *c)
 	http_respond_empty(c->req, 201);
 }
 
-void api_image_event(struct api *a, const char *action, const char *id, const char *name)
+/* The image's labels (new object, empty when it has none or is gone): its config blob alone
+ * (image_inspect would also sum sizes and list references). */
+static json_t *image_labels(struct api *a, const char *id)
 {
-	_cleanup_json_ json_t *attrs = json_object();
-	_cleanup_json_ json_t *img = NULL;
-	if (image_inspect(a->images, id, &img, NULL) >= 0) {
+	_cleanup_json_ json_t *cfg = NULL;
+	json_t *labels = json_object();
+	if (id && image_get_config(a->images, id, &cfg, NULL) >= 0) {
 		const char *k;
 		json_t *v;
-		json_object_foreach (json_object_get(json_object_get(img, "Config"), "Labels"), k, v)
+		json_object_foreach (json_object_get(json_object_get(cfg, "config"), "Labels"), k, v)
 			if (json_is_string(v))
-				json_object_set(attrs, k, v);
+				json_object_set(labels, k, v);
 	}
+	return labels;
+}
+
+static void image_event_labelled(struct api *a, const char *action, const char *id, const char *name,
+				 const json_t *labels)
+{
+	_cleanup_json_ json_t *attrs = json_deep_copy(labels);
 	json_object_set_new(attrs, "name", json_string(name));
 	engine_event_log(a->engine, "image", action, id, attrs);
 }
 
-void api_image_removal_events(struct api *a, const char *id, const json_t *answer)
+void api_image_event(struct api *a, const char *action, const char *id, const char *name)
+{
+	_cleanup_json_ json_t *labels = image_labels(a, id);
+	image_event_labelled(a, action, id, name, labels);
+}
+
+void api_image_removal_events(struct api *a, const char *id, const json_t *labels, const json_t *answer)
 {
 	size_t i;
 	json_t *x;
+	_cleanup_json_ json_t *none = json_object();
 	json_array_foreach (answer, i, x) {
 		const char *untagged = json_string_value(json_object_get(x, "Untagged"));
 		const char *deleted = json_string_value(json_object_get(x, "Deleted"));
-		/* as dockerd: both name the image by its ID */
+		/* as dockerd: both name the image by its ID; an untag while the image still exists
+		 * carries its labels, its delete (the image gone) none */
 		if (untagged && id)
-			api_image_event(a, "untag", id, id);
+			image_event_labelled(a, "untag", id, id, labels ? labels : none);
 		else if (deleted)
-			api_image_event(a, "delete", deleted, deleted);
+			image_event_labelled(a, "delete", deleted, deleted, none);
 	}
 }
 
@@ -195,12 +212,13 @@ void api_image_remove(struct api_call *c)
 	engine_removals_wait(c->api->engine, 10000); /* a `run --rm` that returned holds no snapshot */
 	_cleanup_free_ char *id = NULL;
 	(void)image_resolve(c->api->images, c->param[0], &id, NULL);
+	_cleanup_json_ json_t *labels = image_labels(c->api, id);
 	int r = image_remove(c->api->images, c->param[0], flags, image_in_use, c->api->engine, &out, &err);
 	if (r < 0) {
 		api_error(c->req, r, err);
 		return;
 	}
-	api_image_removal_events(c->api, id, out);
+	api_image_removal_events(c->api, id, labels, out);
 	http_respond_json(c->req, 200, out);
 }
 
@@ -432,6 +450,6 @@ void api_images_prune(struct api_call *c)
 		api_error(c->req, r, err);
 		return;
 	}
-	api_image_removal_events(c->api, NULL, json_object_get(out, "ImagesDeleted"));
+	api_image_removal_events(c->api, NULL, NULL, json_object_get(out, "ImagesDeleted"));
 	http_respond_json(c->req, 200, out);
 }

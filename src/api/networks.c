@@ -155,7 +155,16 @@ void api_networks_prune(struct api_call *c)
 		return;
 	_cleanup_error_ struct berth_error *err = NULL;
 	char **removed = NULL;
+	/* the networks before: a destroy event names the ID and driver of each one pruned */
+	struct net_network **before = NULL;
+	if (net_network_list(net_of(c), &before, NULL) < 0)
+		before = NULL;
 	int r = net_network_prune_filtered(net_of(c), filters, &removed, &err);
+	for (size_t i = 0; r >= 0 && removed && removed[i]; i++)
+		for (size_t k = 0; before && before[k]; k++)
+			if (streq(before[k]->name, removed[i]))
+				network_event(c, "destroy", before[k], NULL);
+	net_network_list_free(before);
 	if (r < 0) {
 		CALL_ERR(c, r, err);
 		return;

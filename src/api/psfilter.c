@@ -66,6 +66,85 @@ static int ref_created(struct engine_container_info *const *list, size_t n, cons
 	return berth_error_msg(err, ENOENT, "no such container %s", ref);
 }
 
+/* An image's layers (its config's rootfs.diff_ids, new ref), NULL when it has none. */
+static json_t *diff_ids_of(struct image_store *images, const char *id)
+{
+	_cleanup_json_ json_t *cfg = NULL;
+	if (image_get_config(images, id, &cfg, NULL) < 0)
+		return NULL;
+	json_t *d = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
+	return json_array_size(d) ? json_incref(d) : NULL;
+}
+
+/* Bound on a parent chain's walk (a build makes one image per step). */
+#define PS_MAX_PARENT_DEPTH 512
+
+/* Whether an image on id's recorded parent chain (docker's Parent) is one of ids[0..n). */
+static bool parent_chain_has(struct image_store *images, const char *id, char *const *ids, size_t n)
+{
+	_cleanup_free_ char *cur = xstrdup(id);
+	for (int depth = 0; depth < PS_MAX_PARENT_DEPTH; depth++) {
+		_cleanup_json_ json_t *j = NULL;
+		if (image_inspect(images, cur, &j, NULL) < 0)
+			return false;
+		const char *parent = json_string_value(json_object_get(j, "Parent"));
+		if (!parent || !*parent)
+			return false;
+		for (size_t a = 0; a < n; a++)
+			if (streq(parent, ids[a]))
+				return true;
+		free(cur);
+		cur = xstrdup(parent);
+	}
+	return false;
+}
+
+/* layers begin with all of prefix and have more (the same layers alone are another image's
+ * config on them, not a child of it) */
+static bool layers_start_with(const json_t *layers, const json_t *prefix)
+{
+	if (json_array_size(prefix) >= json_array_size(layers))
+		return false;
+	for (size_t k = 0; k < json_array_size(prefix); k++)
+		if (!json_equal(json_array_get(layers, k), json_array_get(prefix, k)))
+			return false;
+	return true;
+}
+
+/*
+ * dockerd's ancestor filter also matches the images built from an ancestor (its children, theirs,
+ * ...: moby walks the image store's parent links). Here: the listed containers' images with an
+ * ancestor on their recorded parent chain (builds and commits record it), or whose layers start
+ * with all of an ancestor's and add more (an image built FROM it elsewhere, then pulled or
+ * loaded) join ancestor_ids.
+ */
+static void add_descendants(struct api_ps_filter *f, struct image_store *images,
+			    struct engine_container_info *const *list, size_t n)
+{
+	size_t n_anc = strv_length(f->ancestor_ids);
+	if (!images || !n_anc)
+		return;
+	json_t **anc = xcalloc(n_anc, sizeof(*anc));
+	for (size_t a = 0; a < n_anc; a++)
+		anc[a] = diff_ids_of(images, f->ancestor_ids[a]);
+	_cleanup_strv_ char **seen = NULL;
+	for (size_t k = 0; k < n; k++) {
+		const char *id = list[k]->image_id;
+		if (!id || strv_contains(seen, id) || strv_contains(f->ancestor_ids, id))
+			continue;
+		strv_add(&seen, id);
+		_cleanup_json_ json_t *layers = diff_ids_of(images, id);
+		bool hit = false;
+		for (size_t a = 0; layers && a < n_anc && !hit; a++)
+			hit = anc[a] && layers_start_with(layers, anc[a]);
+		if (hit || parent_chain_has(images, id, f->ancestor_ids, n_anc))
+			strv_add(&f->ancestor_ids, id);
+	}
+	for (size_t a = 0; a < n_anc; a++)
+		json_decref(anc[a]);
+	free(anc);
+}
+
 void api_ps_filter_free(struct api_ps_filter *f)
 {
 	if (!f)
@@ -119,6 +198,7 @@ int api_ps_filter_new(const char *q, struct image_store *images, struct engine_c
 			strv_add(&f->ancestor_ids, id);
 		free(id);
 	}
+	add_descendants(f, images, list, n);
 	if (before && before[0]) {
 		if ((r = ref_created(list, n, before[0], &f->before, err)) < 0)
 			goto fail;

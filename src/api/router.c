@@ -246,15 +246,21 @@ bool api_route_exists(const char *method, const char *path)
 	return startswith(path, "/images/") && api_images_route(method, path, caps[0]) != NULL;
 }
 
-/* A client too old for us: answered with an error before any route. */
+/* A client too old or too new for us (dockerd's VersionMiddleware): answered with an error before
+ * any route. */
 static bool version_too_old(const char *v)
 {
 	return v && strverscmp(v, API_MIN_VERSION) < 0;
 }
 
+static bool version_too_new(const char *v)
+{
+	return v && strverscmp(v, API_MAX_REQUEST_VERSION) > 0;
+}
+
 bool api_route_inline(const char *method, const char *path, const char *version)
 {
-	if (version_too_old(version))
+	if (version_too_old(version) || version_too_new(version))
 		return true;
 	char caps[API_MAX_PARAMS][API_PARAM_MAX];
 	bool path_matched;
@@ -302,6 +308,12 @@ static void dispatch(struct http_request *req, struct api *api, const char *meth
 				   "client version %s is too old. Minimum supported API version is %s, "
 				   "please upgrade your client to a newer version",
 				   v, API_MIN_VERSION);
+		return;
+	}
+	if (version_too_new(v)) {
+		http_respond_error(req, 400,
+				   "client version %s is too new. Maximum supported API version is %s", v,
+				   API_MAX_REQUEST_VERSION);
 		return;
 	}
 	char caps[API_MAX_PARAMS][API_PARAM_MAX];

@@ -121,8 +121,9 @@ void api_image_push(struct api_call *c);
  * and push), attributes the image's labels and "name" (what the action named).
  */
 void api_image_event(struct api *a, const char *action, const char *id, const char *name);
-/* The events of an image removal's answer ([{"Untagged": ref}, {"Deleted": id}]) of image `id`. */
-void api_image_removal_events(struct api *a, const char *id, const json_t *answer);
+/* The events of an image removal's answer ([{"Untagged": ref}, {"Deleted": id}]) of image `id`;
+ * labels (NULL: none) its labels read before the removal. */
+void api_image_removal_events(struct api *a, const char *id, const json_t *labels, const json_t *answer);
 /* Pull ref (POST /images/create?fromImage=), streaming docker's progress messages. */
 void api_image_pull(struct api_call *c, const char *ref);
 void api_auth(struct api_call *c);

@@ -406,8 +406,20 @@ static bool ev_type(const json_t *ev, const char *v)
 
 static bool ev_action(const json_t *ev, const char *v)
 {
+	return streq_ptr(json_string_value(json_object_get(ev, "Action")), v);
+}
+
+/* dockerd's "event" filter: exact, but when it names health_status, exec_create or exec_start
+ * (actions that carry more after a colon) every value also matches as a prefix. */
+static bool ev_action_prefix(const json_t *ev, const char *v)
+{
 	const char *a = json_string_value(json_object_get(ev, "Action"));
-	return a && (streq(a, v) || (startswith(a, v) && a[strlen(v)] == ':'));
+	return a && startswith(a, v);
+}
+
+static bool is_fuzzy_action(const json_t *unused, const char *v)
+{
+	return streq(v, "health_status") || streq(v, "exec_create") || streq(v, "exec_start");
 }
 
 static bool ev_actor(const json_t *ev, const char *v)
@@ -476,7 +488,10 @@ static bool event_matches(const json_t *ev, const json_t *filters)
 		   { "scope", ev_scope },  { "label", ev_label } };
 	for (size_t k = 0; k < ARRAY_SIZE(fs); k++) {
 		const json_t *vals = json_object_get(filters, fs[k].key);
-		if (vals && !filter_any(vals, fs[k].pred, ev))
+		bool (*pred)(const json_t *, const char *) = fs[k].pred;
+		if (pred == ev_action && filter_any(vals, is_fuzzy_action, NULL))
+			pred = ev_action_prefix;
+		if (vals && !filter_any(vals, pred, ev))
 			return false;
 	}
 	return true;

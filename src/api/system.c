@@ -13,6 +13,8 @@ void api_ping(struct api_call *c)
 {
 	http_response_header(c->req, "Cache-Control", "no-cache, no-store, must-revalidate");
 	http_response_header(c->req, "Pragma", "no-cache");
+	/* dockerd's without BuildKit: the docker CLI builds with the classic builder API */
+	http_response_header(c->req, "Builder-Version", "1");
 	if (streq(http_request_method(c->req), "HEAD"))
 		http_respond(c->req, 200, "text/plain; charset=utf-8", NULL, 0);
 	else
@@ -26,13 +28,14 @@ void api_version(struct api_call *c)
 	http_respond_json(
 	    c->req, 200,
 	    json_pack(
-		"{s:{s:s},s:[{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s}}],s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}",
+		"{s:{s:s},s:[{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}}],s:s,s:s,s:s,s:s,s:s,s:s,s:"
+		"s,s:s,s:s}",
 		"Platform", "Name", "berth", "Components", "Name", "Engine", "Version", BERTH_VERSION,
 		"Details", "ApiVersion", API_VERSION, "MinAPIVersion", API_MIN_VERSION, "Os", "linux", "Arch",
-		"amd64", "GitCommit", "berth", "GoVersion", "n/a", "KernelVersion", u.release, "Version",
-		BERTH_VERSION, "ApiVersion", API_VERSION, "MinAPIVersion", API_MIN_VERSION, "GitCommit",
-		"berth", "GoVersion", "n/a", "Os", "linux", "Arch", "amd64", "KernelVersion", u.release,
-		"BuildTime", ""));
+		"amd64", "GitCommit", "berth", "GoVersion", "n/a", "KernelVersion", u.release, "Experimental",
+		"false", "BuildTime", "", "Version", BERTH_VERSION, "ApiVersion", API_VERSION,
+		"MinAPIVersion", API_MIN_VERSION, "GitCommit", "berth", "GoVersion", "n/a", "Os", "linux",
+		"Arch", "amd64", "KernelVersion", u.release, "BuildTime", ""));
 }
 
 static json_t *registry_config(void)

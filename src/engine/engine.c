@@ -55,7 +55,7 @@ int engine_open(const struct engine_config *cfg, struct engine **ret, struct ber
 	e->cgroup_parent = xstrdup(cfg->cgroup_parent ? cfg->cgroup_parent : "berth");
 	e->default_ulimits =
 	    json_is_array(cfg->default_ulimits) ? json_deep_copy(cfg->default_ulimits) : NULL;
-	e->epfd = e->wakefd = -1;
+	e->epfd = e->wakefd = e->inofd = -1;
 	pthread_mutex_init(&e->lock, NULL);
 	proc_cond_init_monotonic(&e->cond); /* every timed wait on it takes a CLOCK_MONOTONIC deadline */
 	e->net = cfg->net;

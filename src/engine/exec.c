@@ -3,6 +3,10 @@
  * through the container's shim (which runs the process and records its exit
  * code in exec-<id>.json before closing the stream), and inspected.
  */
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/inotify.h>
+
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -40,6 +44,18 @@ static void exec_trim_locked(struct engine *e)
 	}
 }
 
+/* dockerd's action of an exec event: "exec_create: " + entrypoint + " " + the arguments joined
+ * by spaces (so "exec_start: true " for an exec without arguments). */
+static char *exec_action(const char *what, const json_t *cmd)
+{
+	struct strbuf sb;
+	strbuf_init(&sb, 64);
+	strbuf_addf(&sb, "%s: %s ", what, json_string_value(json_array_get(cmd, 0)));
+	for (size_t i = 1; i < json_array_size(cmd); i++)
+		strbuf_addf(&sb, "%s%s", i > 1 ? " " : "", json_string_value(json_array_get(cmd, i)));
+	return strbuf_detach(&sb, NULL);
+}
+
 int engine_exec_create(struct engine *e, const char *ref, const json_t *config, char **ret_id,
 		       struct berth_error **err)
 {
@@ -73,20 +89,55 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
 		e->execs = x;
 		exec_trim_locked(e);
 		*ret_id = xstrdup(x->id);
-		engine_container_event(e, c, "exec_create", json_pack("{s:s}", "execID", x->id));
+		_cleanup_free_ char *action = exec_action("exec_create", cmd);
+		engine_container_event(e, c, action, json_pack("{s:s}", "execID", x->id));
 	}
 	engine_container_unref(c);
 	pthread_mutex_unlock(&e->lock);
 	return r;
 }
 
-/* A runtime's failure to start the command: dockerd's exit codes (127 not found, 126 else), or 0. */
+/* Call with e->lock held: the monitor learns of the exec's exit when its record lands in xdir. */
+static void exec_watch_locked(struct engine *e, const char *xdir)
+{
+	if (e->inofd >= 0)
+		(void)inotify_add_watch(e->inofd, xdir, IN_MOVED_TO);
+}
+
+/* A runtime's failure to start the command: dockerd's exit codes (127 not found, 126 else), or 0.
+ * A missing working directory is 126 as well (runc: "chdir to cwd (...) set in config.json
+ * failed: no such file or directory"): dockerd's 127 needs the command in the message. */
 static int exec_start_failure_code(const struct berth_error *err)
 {
 	_cleanup_free_ char *m = berth_error_string((struct berth_error *)err);
 	if (!m || !strstr(m, "OCI runtime exec failed"))
 		return 0;
+	if (strstr(m, "chdir to cwd"))
+		return 126;
 	return strcasestr(m, "no such file or directory") || strstr(m, "not found") ? 127 : 126;
+}
+
+/*
+ * The exec's working directory must exist in the container, as runc checks before it reports
+ * the process started (berth's runtime changes directory after that, where its failure could
+ * only be an exit status). Resolved in the container's root as its init sees it (its mounts
+ * included). Call with e->lock held (c->pid is its init). -ENOEXEC with runc's message.
+ */
+static int exec_check_cwd(const struct container *c, const char *cwd, struct berth_error **err)
+{
+	if (!cwd || c->pid <= 0)
+		return 0;
+	_cleanup_free_ char *root = xasprintf("/proc/%d/root", (int)c->pid);
+	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return 0; /* the runtime says what is wrong */
+	_cleanup_close_ int fd = fs_open_in_root(rootfd, cwd, O_PATH | O_DIRECTORY, 0, 0, NULL);
+	if (fd != -ENOENT && fd != -ENOTDIR)
+		return 0;
+	return berth_error_msg(err, ENOEXEC,
+			       "OCI runtime exec failed: exec failed: unable to start container process: "
+			       "chdir to cwd (\"%s\") set in config.json failed: %s: unknown",
+			       cwd, fd == -ENOENT ? "no such file or directory" : "not a directory");
 }
 
 int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool raw,
@@ -122,10 +173,19 @@ int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool r
 	_cleanup_free_ char *id = xstrdup(x->id);
 	bool want_in = json_is_true(json_object_get(cfg, "AttachStdin"));
 	if (r >= 0) {
+		_cleanup_free_ char *action = exec_action("exec_start", json_object_get(cfg, "Cmd"));
+		engine_container_event(e, c, action, json_pack("{s:s}", "execID", x->id));
+		r = exec_check_cwd(c, json_string_value(json_object_get(proc, "cwd")), err);
+	}
+	if (r >= 0) {
 		x->started = x->running = true;
 		json_decref(x->process);
 		x->process = json_incref(proc);
-		engine_container_event(e, c, "exec_start", json_pack("{s:s}", "execID", x->id));
+		exec_watch_locked(e, xdir);
+	} else if (r == -ENOEXEC) {
+		x->started = true; /* as dockerd: a start the runtime refused leaves 126 */
+		x->exit_code = 126;
+		json_decref(proc);
 	} else if (r == -EINVAL && json_array_size(json_object_get(cfg, "Cmd"))) {
 		/* an unknown user or group: dockerd starts the exec, which fails with 126 and says why */
 		x->started = true;
@@ -158,6 +218,65 @@ int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool r
 	return 0;
 }
 
+/* The exec ended with code: recorded, and its exec_die logged once (dockerd's attributes:
+ * execID, exitCode). Call with e->lock held. */
+static void exec_finish_locked(struct engine *e, struct exec_instance *x, int code, pid_t pid)
+{
+	x->running = false;
+	x->exit_code = code;
+	if (pid > 0)
+		x->pid = pid;
+	if (x->die_logged)
+		return;
+	x->die_logged = true;
+	struct container *c;
+	if (engine_container_find_locked(e, x->container_id, &c, NULL) < 0)
+		return;
+	_cleanup_free_ char *sc = xasprintf("%d", code);
+	engine_container_event(e, c, "exec_die", json_pack("{s:s,s:s}", "execID", x->id, "exitCode", sc));
+	engine_container_unref(c);
+}
+
+/* A running exec whose record the shim wrote: finished. Call with e->lock held. */
+static void exec_poll_locked(struct engine *e, struct exec_instance *x)
+{
+	_cleanup_free_ char *xdir = engine_container_exec_dir(e, x->container_id);
+	_cleanup_free_ char *path = xasprintf("%s/exec-%s.json", xdir, x->id);
+	_cleanup_json_ json_t *j = NULL;
+	struct container *c = NULL;
+	bool alive =
+	    engine_container_find_locked(e, x->container_id, &c, NULL) >= 0 && c->state == ENGINE_RUNNING;
+	if (c)
+		engine_container_unref(c);
+	if (json_load_path(path, 4096, &j, NULL) == 0)
+		exec_finish_locked(e, x, (int)json_integer_value(json_object_get(j, "exit_code")),
+				   (pid_t)json_integer_value(json_object_get(j, "pid")));
+	else if (!alive)
+		exec_finish_locked(e, x, 137, 0);
+}
+
+void engine_exec_reap_locked(struct engine *e, int fd)
+{
+	/* aligned as struct inotify_event; one event is at most NAME_MAX + 1 bytes beyond it */
+	char buf[sizeof(struct inotify_event) * 16 + NAME_MAX + 1]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			p += sizeof(*ev) + ev->len;
+			const char *id = ev->len ? ev->name : "";
+			if (!startswith(id, "exec-") || !endswith(id, ".json") ||
+			    endswith(id, ".process.json"))
+				continue;
+			_cleanup_free_ char *xid = xstrndup(id + 5, strlen(id) - 10);
+			struct exec_instance *x = exec_find_locked(e, xid);
+			if (x && x->running)
+				exec_poll_locked(e, x);
+		}
+	}
+}
+
 int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, struct berth_error **err)
 {
 	pthread_mutex_lock(&e->lock);
@@ -166,24 +285,8 @@ int engine_exec_inspect(struct engine *e, const char *exec_id, json_t **ret, str
 		pthread_mutex_unlock(&e->lock);
 		return berth_error_msg(err, ENOENT, "No such exec instance: %s", exec_id);
 	}
-	if (x->running) {
-		_cleanup_free_ char *xdir = engine_container_exec_dir(e, x->container_id);
-		_cleanup_free_ char *path = xasprintf("%s/exec-%s.json", xdir, x->id);
-		_cleanup_json_ json_t *j = NULL;
-		struct container *c = NULL;
-		bool alive = engine_container_find_locked(e, x->container_id, &c, NULL) >= 0 &&
-			     c->state == ENGINE_RUNNING;
-		if (c)
-			engine_container_unref(c);
-		if (json_load_path(path, 4096, &j, NULL) == 0) {
-			x->running = false;
-			x->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
-			x->pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
-		} else if (!alive) {
-			x->running = false;
-			x->exit_code = 137;
-		}
-	}
+	if (x->running)
+		exec_poll_locked(e, x);
 	const json_t *cfg = x->config, *cmd = json_object_get(cfg, "Cmd");
 	json_t *args = json_array();
 	for (size_t i = 1; i < json_array_size(cmd); i++)

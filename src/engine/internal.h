@@ -40,6 +40,7 @@ struct exec_instance {
 	json_t *config;  /* Docker ExecConfig */
 	json_t *process; /* OCI process */
 	bool running, started, finished;
+	bool die_logged; /* its exec_die event was logged */
 	int exit_code;
 	pid_t pid;
 	struct exec_instance *next;
@@ -105,6 +106,9 @@ struct engine {
 	struct exec_instance *execs;
 	/* monitor thread: epoll over shim pidfds, eventfd to wake it */
 	int epfd, wakefd;
+	/* inotify on the exec dirs of containers with started execs: the shim's exec-<id>.json
+	 * landing is an exec's exit (exec_die), -1 without inotify */
+	int inofd;
 	pthread_t monitor;
 	bool stopping;
 	bool closing; /* engine_shutdown() was called */
@@ -260,6 +264,9 @@ int engine_monitor_start(struct engine *e, struct berth_error **err);
 void engine_monitor_stop(struct engine *e);
 void engine_monitor_watch(struct engine *e, struct container *c);
 void engine_monitor_wake(struct engine *e);
+/* The monitor read inotify events on exec dirs from fd: record the execs that exited. Call with
+ * e->lock held. */
+void engine_exec_reap_locked(struct engine *e, int fd);
 /* Reconcile containers loaded from the store with their shims. */
 void engine_lifecycle_recover(struct engine *e);
 int engine_lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err);
@@ -324,6 +331,14 @@ struct log_settings {
 int engine_log_settings_get(const json_t *logconfig, const char *cdir, const char *cid,
 			    struct log_settings *ret, struct berth_error **err);
 void engine_log_settings_done(struct log_settings *s);
+/*
+ * The json-file records' "attrs" of a container (moby's logger.Info.ExtraAttributes): the labels
+ * named by the log option labels= (comma-separated) or matching labels-regex=, the environment
+ * variables named by env= or matching env-regex=. Returns the object's JSON text (keys sorted, as
+ * Go marshals a map; free it) or NULL when there are none or the driver is not json-file.
+ * -EINVAL for a bad regular expression.
+ */
+int engine_log_attrs(const json_t *config, const json_t *logconfig, char **ret, struct berth_error **err);
 
 /* health.c: start a due check; ms until the next one or -1 (under e->lock). */
 int64_t engine_health_due(struct engine *e, struct container *c, int64_t now);

@@ -167,16 +167,22 @@ static int write_etc_files(struct engine *e, struct container *c, bool host_net,
 	_cleanup_free_ char *hn = xasprintf("%s/hostname", dir), *hosts = xasprintf("%s/hosts", dir),
 			    *resolv = xasprintf("%s/resolv.conf", dir);
 	_cleanup_free_ char *hn_body = xasprintf("%s\n", hostname ? hostname : "berth");
+	const char *mode = json_string_value(json_object_get(c->hostconfig, "NetworkMode"));
 	/* regenerated at every start: no fsync, after a crash they are written again before use */
 	int r = fs_write_file_replace(hn, hn_body, strlen(hn_body), 0644, err);
 	if (r < 0)
 		return r;
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	if (!host_net || fs_read_file_at(AT_FDCWD, "/etc/hosts", 1 << 20, &sb, NULL) < 0)
-		strbuf_addf(&sb,
-			    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-			    "127.0.0.1\t%s\n",
-			    hostname ? hostname : "berth");
+	bool own = !host_net || fs_read_file_at(AT_FDCWD, "/etc/hosts", 1 << 20, &sb, NULL) < 0;
+	if (own)
+		/* libnetwork's etchosts defaults; with --network none dockerd names no address for
+		 * the host name (there is none), without networks at all berth gives it loopback's */
+		strbuf_addstr(&sb, "127.0.0.1\tlocalhost\n"
+				   "::1\tlocalhost ip6-localhost ip6-loopback\n"
+				   "fe00::0\tip6-localnet\n"
+				   "ff00::0\tip6-mcastprefix\n"
+				   "ff02::1\tip6-allnodes\n"
+				   "ff02::2\tip6-allrouters\n");
 	size_t i;
 	json_t *el;
 	json_array_foreach (json_object_get(c->hostconfig, "ExtraHosts"), i, el) {
@@ -187,6 +193,8 @@ static int write_etc_files(struct engine *e, struct container *c, bool host_net,
 			strbuf_addf(&sb, "%s\t%s\n", ip, h);
 		}
 	}
+	if (own && !streq_ptr(mode, "none"))
+		strbuf_addf(&sb, "127.0.0.1\t%s\n", hostname ? hostname : "berth");
 	if ((r = fs_write_file_replace(hosts, sb.buf, sb.len, 0644, err)) < 0)
 		return r;
 	strbuf_reset(&sb);
@@ -269,6 +277,11 @@ static int write_shim_config(struct engine *e, struct container *c, const char *
 		      "open_stdin", json_is_true(json_object_get(c->config, "OpenStdin")), "stdin_once",
 		      json_is_true(json_object_get(c->config, "StdinOnce")));
 	engine_log_settings_done(&ls);
+	_cleanup_free_ char *attrs = NULL;
+	if ((r = engine_log_attrs(c->config, json_object_get(c->hostconfig, "LogConfig"), &attrs, err)) < 0)
+		return r;
+	if (attrs)
+		json_object_set_new(j, "log_attrs", json_string(attrs));
 	json_object_update(j, (json_t *)rt_used); /* the runtime of this run (runtimes.c) */
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/shim.json", xdir);

@@ -10,6 +10,7 @@
  * that filtering and framing are shared.
  */
 #include <ctype.h>
+#include <regex.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
@@ -49,6 +50,71 @@ static bool key_in(const char *k, const char *const *keys)
 		if (streq(k, *keys))
 			return true;
 	return false;
+}
+
+/* Add to out the members of `from` named in the comma-separated list names. */
+static void attrs_named(json_t *out, const json_t *from, const char *names)
+{
+	_cleanup_free_ char *copy = xstrdup(names);
+	char *save = NULL;
+	for (char *n = strtok_r(copy, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+		json_t *v = json_object_get(from, n);
+		if (json_is_string(v))
+			json_object_set(out, n, v);
+	}
+}
+
+/* Add to out the members of `from` whose keys match the regular expression re. */
+static int attrs_matching(json_t *out, const json_t *from, const char *re, struct berth_error **err)
+{
+	regex_t rx;
+	if (regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) != 0)
+		return berth_error_msg(err, EINVAL, "error parsing regexp: '%s'", re);
+	const char *k;
+	json_t *v;
+	json_object_foreach ((json_t *)from, k, v)
+		if (json_is_string(v) && regexec(&rx, k, 0, NULL, 0) == 0)
+			json_object_set(out, k, v);
+	regfree(&rx);
+	return 0;
+}
+
+int engine_log_attrs(const json_t *config, const json_t *logconfig, char **ret, struct berth_error **err)
+{
+	*ret = NULL;
+	const char *type = json_string_value(json_object_get(logconfig, "Type"));
+	if (type && *type && !streq(type, "json-file"))
+		return 0; /* moby: only json-file records carry attrs (local's entries have no field) */
+	const json_t *opts = json_object_get(logconfig, "Config");
+	const char *labels = json_string_value(json_object_get(opts, "labels"));
+	const char *labels_re = json_string_value(json_object_get(opts, "labels-regex"));
+	const char *env = json_string_value(json_object_get(opts, "env"));
+	const char *env_re = json_string_value(json_object_get(opts, "env-regex"));
+	if (!(labels && *labels) && !(labels_re && *labels_re) && !(env && *env) && !(env_re && *env_re))
+		return 0;
+	_cleanup_json_ json_t *envmap = json_object(), *attrs = json_object();
+	size_t i;
+	json_t *el;
+	json_array_foreach (json_object_get(config, "Env"), i, el) {
+		const char *kv = json_string_value(el), *eq = kv ? strchr(kv, '=') : NULL;
+		if (eq) {
+			_cleanup_free_ char *k = xstrndup(kv, (size_t)(eq - kv));
+			json_object_set_new(envmap, k, json_string(eq + 1));
+		}
+	}
+	const json_t *clabels = json_object_get(config, "Labels");
+	int r = 0;
+	if (labels && *labels)
+		attrs_named(attrs, clabels, labels);
+	if (labels_re && *labels_re && (r = attrs_matching(attrs, clabels, labels_re, err)) < 0)
+		return r;
+	if (env && *env)
+		attrs_named(attrs, envmap, env);
+	if (env_re && *env_re && (r = attrs_matching(attrs, envmap, env_re, err)) < 0)
+		return r;
+	if (json_object_size(attrs))
+		*ret = json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS);
+	return 0;
 }
 
 static int check_opts(const char *driver, const json_t *opts, struct berth_error **err)

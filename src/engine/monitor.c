@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <time.h>
 
 #include "common/fs.h"
@@ -390,6 +391,10 @@ static void *monitor_main(void *arg)
 		}
 		for (int i = 0; i < n; i++) {
 			struct container *c = evs[i].data.ptr;
+			if (c == (void *)&e->inofd) {
+				engine_exec_reap_locked(e, e->inofd);
+				continue;
+			}
 			if (!c) {
 				uint64_t v;
 				(void)!read(e->wakefd, &v, sizeof(v));
@@ -415,6 +420,10 @@ int engine_monitor_start(struct engine *e, struct berth_error **err)
 		return berth_error_errno(err, "create epoll");
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wakefd, &ev);
+	e->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	ev.data.ptr = &e->inofd;
+	if (e->inofd >= 0 && epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->inofd, &ev) < 0)
+		e->inofd = safe_close(e->inofd);
 	if (pthread_create(&e->monitor, NULL, monitor_main, e) != 0)
 		return berth_error_set(err, EAGAIN, "start monitor thread");
 	return 0;
@@ -429,6 +438,7 @@ void engine_monitor_stop(struct engine *e)
 	pthread_join(e->monitor, NULL);
 	safe_close(e->epfd);
 	safe_close(e->wakefd);
+	e->inofd = safe_close(e->inofd);
 }
 
 static bool is_our_shim(struct engine *e, struct container *c)

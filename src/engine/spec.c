@@ -556,9 +556,22 @@ static int joined_ns(struct engine *e, const char *mode, const char *type, const
 	pthread_mutex_lock(&e->lock);
 	int r = engine_container_find_locked(e, mode + strlen("container:"), &t, err);
 	if (r >= 0) {
-		if (t->state != ENGINE_RUNNING || t->pid <= 0)
+		const char *tipc = json_string_value(json_object_get(t->hostconfig, "IpcMode"));
+		if (streq(type, "ipc") && (t->state != ENGINE_RUNNING || t->pid <= 0))
+			r = berth_error_msg(err, EINVAL,
+					    "can't join IPC of container %s: Container %s is not running",
+					    t->id, t->id);
+		else if (t->state != ENGINE_RUNNING || t->pid <= 0)
 			r = berth_error_msg(err, EINVAL, "cannot join %s of a non running container: %s",
 					    what, t->id);
+		/* dockerd: only a donor with a /dev/shm of its own on the host (shareable; host's,
+		 * or one it joined) may be joined; the default, private, may not */
+		else if (streq(type, "ipc") && !(tipc && (streq(tipc, "shareable") || streq(tipc, "host") ||
+							  startswith(tipc, "container:"))))
+			r = berth_error_msg(err, EINVAL,
+					    "can't join IPC of container %s: non-shareable IPC (hint: use "
+					    "IpcMode:shareable for the donor container)",
+					    t->id);
 		else
 			*ret = xasprintf("/proc/%d/ns/%s", (int)t->pid, type);
 		engine_container_unref(t);

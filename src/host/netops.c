@@ -399,6 +399,25 @@ static int attach_args_of(const json_t *nets, const json_t *hc, const json_t *cf
 	return ports_of(hc, cfg, &a->ports, &a->n_ports, err);
 }
 
+/* dockerd's network events for a container's start (connect) and exit (disconnect) on each of
+ * its networks: Actor the network's ID; its name and driver, the container's ID. */
+static void endpoint_events(struct netops *n, const struct net_container *c, const char *action)
+{
+	/* Before host_netops_set_engine: the engine's recovery inside engine_open (e->lock held)
+	 * records exits that happened while no daemon ran; those log no network event. */
+	if (!n->engine)
+		return;
+	for (size_t i = 0; c && i < c->n_endpoints; i++) {
+		const struct net_endpoint *ep = &c->endpoints[i];
+		_cleanup_(net_network_freep) struct net_network *nw = NULL;
+		(void)net_network_get(n->net, ep->network_id, &nw, NULL);
+		_cleanup_json_ json_t *attrs =
+		    json_pack("{s:s,s:s,s:s}", "container", c->id, "name", nw ? nw->name : ep->network_name,
+			      "type", nw && nw->driver ? nw->driver : "bridge");
+		engine_event_log(n->engine, "network", action, ep->network_id, attrs);
+	}
+}
+
 static int op_attach(void *ctx, const char *cid, const char *mode, const json_t *hc, char **ret_netns,
 		     struct berth_error **err)
 {
@@ -443,6 +462,7 @@ static int op_attach(void *ctx, const char *cid, const char *mode, const json_t 
 		return r;
 	}
 	*ret_netns = c->netns_path ? xstrdup(c->netns_path) : NULL;
+	endpoint_events(n, c, "connect");
 	return 0;
 }
 
@@ -450,7 +470,14 @@ static int op_attach(void *ctx, const char *cid, const char *mode, const json_t 
 static int op_detach(void *ctx, const char *cid, const char *mode, struct berth_error **err)
 {
 	struct netops *n = ctx;
-	return net_container_stop(n->net, cid, err);
+	/* its record goes with the stop: one that is there was connected (no event after a start
+	 * that failed before its network was ready) */
+	_cleanup_(net_container_freep) struct net_container *c = NULL;
+	if (net_container_get(n->net, cid, &c, NULL) < 0)
+		c = NULL;
+	int r = net_container_stop(n->net, cid, err);
+	endpoint_events(n, c, "disconnect");
+	return r;
 }
 
 static int op_release(void *ctx, const char *cid, const char *mode, struct berth_error **err)

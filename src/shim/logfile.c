@@ -100,15 +100,19 @@ static void rotate(struct logfile *l)
 		start_compress(l);
 }
 
+/* docker's member order: log, stream, attrs (--log-opt labels/env...), time */
 static void encode_json(struct strbuf *sb, int stream, const struct timespec *ts, const char *data,
-			size_t len)
+			size_t len, const char *attrs)
 {
 	char t[RFC3339_MAX];
 	util_format_rfc3339(ts, t);
 	_cleanup_free_ char *s = xstrndup(data, len);
 	strbuf_addstr(sb, "{\"log\":");
 	strbuf_add_json_string(sb, s);
-	strbuf_addf(sb, ",\"stream\":\"%s\",\"time\":\"%s\"}\n", stream == 2 ? "stderr" : "stdout", t);
+	strbuf_addf(sb, ",\"stream\":\"%s\"", stream == 2 ? "stderr" : "stdout");
+	if (attrs)
+		strbuf_addf(sb, ",\"attrs\":%s", attrs);
+	strbuf_addf(sb, ",\"time\":\"%s\"}\n", t);
 }
 
 static void write_record(struct logfile *l, int stream, const char *data, size_t len)
@@ -123,7 +127,7 @@ static void write_record(struct logfile *l, int stream, const char *data, size_t
 		shim_loglocal_encode(&sb, stream, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, data,
 				     complete ? len - 1 : len, !complete);
 	} else {
-		encode_json(&sb, stream, &ts, data, len);
+		encode_json(&sb, stream, &ts, data, len, l->attrs);
 	}
 	if (l->max_size > 0 && l->size > 0 && l->size + (int64_t)sb.len > l->max_size)
 		rotate(l);
@@ -174,6 +178,8 @@ void shim_logfile_done(struct logfile *l)
 	wait_compress(l);
 	free(l->path);
 	l->path = NULL;
+	free(l->attrs);
+	l->attrs = NULL;
 	strbuf_release(&l->partial[0]);
 	strbuf_release(&l->partial[1]);
 }

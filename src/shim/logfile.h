@@ -22,6 +22,7 @@ struct logfile {
 	struct strbuf partial[2]; /* stdout, stderr */
 	bool local, compress;     /* local format; gzip rotated files */
 	pid_t compress_pid;       /* running gzip child, 0: none */
+	char *attrs;              /* json-file: every record's "attrs" (a JSON object's text), NULL: none */
 };
 
 void shim_logfile_init(struct logfile *l, const char *path, int64_t max_size, int max_file);

@@ -84,7 +84,7 @@ static int load_config(struct shim *s, struct berth_error **err)
 	int r = json_load_path(path, 1 << 20, &j, err);
 	if (r < 0)
 		return r;
-	const char *id, *runtime, *root, *logp = NULL, *driver = NULL;
+	const char *id, *runtime, *root, *logp = NULL, *driver = NULL, *attrs = NULL;
 	int64_t max_size = 0, max_file = 1;
 	bool compress = false;
 	if ((r = json_get_string(j, NULL, "id", JSON_REQUIRED, &id, err)) < 0 ||
@@ -96,6 +96,7 @@ static int load_config(struct shim *s, struct berth_error **err)
 	    (r = json_get_int64(j, NULL, "log_max_file", 0, &max_file, err)) < 0 ||
 	    (r = json_get_string(j, NULL, "log_driver", 0, &driver, err)) < 0 ||
 	    (r = json_get_bool(j, NULL, "log_compress", 0, &compress, err)) < 0 ||
+	    (r = json_get_string(j, NULL, "log_attrs", 0, &attrs, err)) < 0 ||
 	    (r = json_get_bool(j, NULL, "tty", 0, &s->tty, err)) < 0 ||
 	    (r = json_get_bool(j, NULL, "open_stdin", 0, &s->open_stdin, err)) < 0 ||
 	    (r = json_get_bool(j, NULL, "stdin_once", 0, &s->stdin_once, err)) < 0)
@@ -109,6 +110,7 @@ static int load_config(struct shim *s, struct berth_error **err)
 	s->rt.args = s->runtime_args;
 	shim_logfile_init(&s->log, s->log_path, max_size, (int)max_file);
 	shim_logfile_set_format(&s->log, driver && streq(driver, "local"), compress);
+	s->log.attrs = attrs && *attrs ? xstrdup(attrs) : NULL;
 	return 0;
 }
 

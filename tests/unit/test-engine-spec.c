@@ -647,6 +647,39 @@ static void test_exec_process(void **state)
 	f->c.rootfs = NULL;
 }
 
+/* --log-opt labels/env (moby's ExtraAttributes): named and matching labels and env values, sorted. */
+static void test_log_attrs(void **state)
+{
+	(void)state;
+	json_t *cfg = json_loads("{\"Labels\":{\"team\":\"core\",\"tier\":\"db\",\"x\":\"y\"},"
+				 "\"Env\":[\"APP=web\",\"REGION=eu\",\"NOVALUE\",\"A=b=c\"]}",
+				 0, NULL);
+	json_t *lc = json_loads("{\"Type\":\"json-file\",\"Config\":{\"labels\":\"team,nosuch\","
+				"\"labels-regex\":\"^ti\",\"env\":\"APP,A\",\"env-regex\":\"^REG\"}}",
+				0, NULL);
+	char *attrs = NULL;
+	assert_int_equal(engine_log_attrs(cfg, lc, &attrs, NULL), 0);
+	assert_string_equal(attrs, "{\"A\":\"b=c\",\"APP\":\"web\",\"REGION\":\"eu\",\"team\":\"core\","
+				   "\"tier\":\"db\"}");
+	free(attrs);
+	json_t *none = json_loads("{\"Type\":\"json-file\",\"Config\":{\"max-size\":\"1m\"}}", 0, NULL);
+	assert_int_equal(engine_log_attrs(cfg, none, &attrs, NULL), 0);
+	assert_null(attrs);
+	json_t *local = json_loads("{\"Type\":\"local\",\"Config\":{\"env\":\"APP\"}}", 0, NULL);
+	assert_int_equal(engine_log_attrs(cfg, local, &attrs, NULL), 0);
+	assert_null(attrs);
+	json_t *bad = json_loads("{\"Config\":{\"env-regex\":\"(\"}}", 0, NULL);
+	struct berth_error *err = NULL;
+	assert_int_equal(engine_log_attrs(cfg, bad, &attrs, &err), -EINVAL);
+	assert_null(attrs);
+	berth_error_free(err);
+	json_decref(cfg);
+	json_decref(lc);
+	json_decref(none);
+	json_decref(local);
+	json_decref(bad);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -660,6 +693,7 @@ int main(void)
 		T(test_user),
 		T(test_seccomp_selection),
 		T(test_mounts_namespaces_and_init),
+		T(test_log_attrs),
 		T(test_host_namespaces_devices_shm_oom),
 		T(test_rlimits),
 		T(test_exec_process),

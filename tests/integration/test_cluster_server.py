@@ -6,6 +6,7 @@ Every server runs on a loopback port it picks itself (--listen 127.0.0.1:0;
 the endpoint is read from its first output line); etcd gets ports the test
 reserved. Processes are killed and temp dirs removed even when a test fails.
 """
+import calendar
 import json
 import os
 import re
@@ -104,9 +105,9 @@ class Server:
         return (re.search(r"aws_access_key_id = (\S+)", text).group(1),
                 re.search(r"aws_secret_access_key = (\S+)", text).group(1))
 
-    def aws(self, *args, check=True):
+    def aws(self, *args, check=True, env_extra=None):
         env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=self.credentials, AWS_CONFIG_FILE="/dev/null",
-                   AWS_PAGER="")
+                   AWS_PAGER="", **(env_extra or {}))
         env.pop("AWS_PROFILE", None)
         p = awscli_fast.run(["--region", REGION, "--endpoint-url", self.endpoint, "--ca-bundle", self.ca,
                              "--output", "json", "ecs", *args], env=env, timeout=60)
@@ -222,16 +223,71 @@ def test_bad_flags_are_refused_before_anything_starts(tmp_path):
 # ---- authentication ----
 
 def test_wrong_secret_is_invalid_signature(server):
+    # ECS (awsJson 1.1) answers a bad signature with 400, as every authentication error but a missing
+    # token (aws-sdk-go: "InvalidSignatureException: The request signature we calculated does not
+    # match ... status code: 400")
     status, body = server.raw("ListClusters", "{}", secret="not-the-secret")
-    assert status == 403 and body["__type"] == "InvalidSignatureException"
+    assert status == 400 and body == {
+        "__type": "InvalidSignatureException",
+        "message": "The request signature we calculated does not match the signature you provided. Check your "
+                   "AWS Secret Access Key and signing method. Consult the service documentation for details."}
     with pytest.raises(botocore.exceptions.ClientError) as e:
         server.ecs(secret="wrong").list_clusters()
     assert code(e) == "InvalidSignatureException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    k, _ = server.keys()
+    p = server.aws("list-clusters", check=False, env_extra={"AWS_ACCESS_KEY_ID": k, "AWS_SECRET_ACCESS_KEY": "wrong"})
+    assert p.returncode == 254 and "An error occurred (InvalidSignatureException) when calling the ListClusters " \
+        "operation: The request signature we calculated does not match" in p.stderr, p.stderr
+
+
+def signed_at(server, when, op="ListClusters", body="{}"):
+    """POST an ECS request signed as if at `when` (epoch seconds): botocore's SigV4Auth always signs now."""
+    k, s = server.keys()
+    req = AWSRequest(method="POST", url=server.endpoint + "/", data=body,
+                     headers={"X-Amz-Target": TARGET + op, "Content-Type": "application/x-amz-json-1.1"})
+    auth = SigV4Auth(Credentials(k, s), "ecs", REGION)
+    req.context["timestamp"] = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
+    auth._modify_request_before_signing(req)  # X-Amz-Date from the context's timestamp
+    auth._inject_signature_to_request(req, auth.signature(auth.string_to_sign(req, auth.canonical_request(req)),
+                                                          req))
+    return requests.post(server.endpoint + "/", data=body, headers=dict(req.headers.items()), verify=server.ca,
+                         timeout=30)
+
+
+def test_expired_or_future_signature_answers_as_ecs(server):
+    """ECS allows 5 minutes of skew and says which edge was crossed, with 400 (the ECS agent's logs:
+    'Signature not yet current: X is still later than Y (Z + 5 min.) status code: 400')."""
+    stamp = "%Y%m%dT%H%M%SZ"
+    date = r"(\d{8}T\d{6}Z)"
+    for offset, pattern in ((-6 * 60, f"Signature expired: {date} is now earlier than {date} \\({date} - 5 min\\.\\)"),
+                            (6 * 60, f"Signature not yet current: {date} is still later than {date} "
+                                     f"\\({date} \\+ 5 min\\.\\)")):
+        when = time.time() + offset
+        r = signed_at(server, when)
+        body = r.json()
+        assert r.status_code == 400 and body["__type"] == "InvalidSignatureException", (r.status_code, body)
+        m = re.fullmatch(pattern, body["message"])
+        assert m and m.group(1) == time.strftime(stamp, time.gmtime(when)), body
+        sent, edge, now = (calendar.timegm(time.strptime(g, stamp)) for g in m.groups())
+        assert edge - now == (-300 if offset < 0 else 300) and abs(now - time.time()) < 120, body
+    r = signed_at(server, time.time() - 4 * 60)  # within the 5 minutes
+    assert r.status_code == 200 and r.json()["clusterArns"]
 
 
 def test_unknown_key_is_unrecognized_client(server):
     status, body = server.raw("ListClusters", "{}", key="AKIANOTAKEY000000000")
-    assert status == 400 and body["__type"] == "UnrecognizedClientException"
+    assert status == 400 and body == {"__type": "UnrecognizedClientException",
+                                      "message": "The security token included in the request is invalid."}
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        server.ecs(key="AKIANOTAKEY000000000").list_clusters()
+    assert code(e) == "UnrecognizedClientException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    p = server.aws("list-clusters", check=False, env_extra={"AWS_ACCESS_KEY_ID": "AKIANOTAKEY000000000",
+                                                            "AWS_SECRET_ACCESS_KEY": "x"})
+    assert p.returncode == 254 and p.stderr.strip() == (
+        "An error occurred (UnrecognizedClientException) when calling the ListClusters operation: "
+        "The security token included in the request is invalid."), p.stderr
     r = requests.post(server.endpoint + "/", data="{}", verify=server.ca, timeout=10,
                       headers={"X-Amz-Target": TARGET + "ListClusters"})
     assert r.status_code == 403 and r.json()["__type"] == "MissingAuthenticationTokenException"
@@ -316,6 +372,33 @@ def test_task_definitions(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         ecs.describe_task_definition(taskDefinition="nope:1")
     assert code(e) == "ClientException"
+
+
+def test_an_inactive_task_definition_launches_nothing(server):
+    """ECS: a deregistered revision runs no new task and backs no new service or deployment
+    (InvalidParameterException "TaskDefinition is inactive"); a service already on it keeps it."""
+    ecs = server.ecs()
+    for _ in range(2):
+        ecs.register_task_definition(family="old", containerDefinitions=TD)
+    ecs.create_service(serviceName="keeps", taskDefinition="old:1", desiredCount=0)
+    ecs.deregister_task_definition(taskDefinition="old:1")
+    inst = server.agent("n1").register()["containerInstanceArn"]
+    for args in (("run-task", "--task-definition", "old:1"),
+                 ("start-task", "--task-definition", "old:1", "--container-instances", inst),
+                 ("create-service", "--service-name", "new", "--task-definition", "old:1", "--desired-count", "1"),
+                 ("update-service", "--service", "keeps", "--task-definition", "old:1"),
+                 ("run-task", "--task-definition", "arn:aws:ecs:us-east-1:%s:task-definition/old:1"
+                  % inst.split(":")[4])):
+        p = server.aws(*args, check=False)
+        assert p.returncode == 254 and p.stderr.strip().endswith(
+            "(InvalidParameterException) when calling the %s operation: TaskDefinition is inactive" %
+            "".join(w.capitalize() for w in args[0].split("-"))), (args, p.stderr)
+    assert ecs.list_tasks()["taskArns"] == []
+    assert ecs.describe_services(services=["new"])["failures"][0]["reason"] == "MISSING"
+    # the service on the inactive revision still takes other changes; the family's latest is ACTIVE
+    svc = ecs.update_service(service="keeps", desiredCount=0)["service"]
+    assert svc["taskDefinition"].endswith("old:1")
+    assert ecs.update_service(service="keeps", taskDefinition="old")["service"]["taskDefinition"].endswith("old:2")
 
 
 BAD_TASKDEFS = [

@@ -512,11 +512,17 @@ static json_t *bindings_of(const json_t *ns)
 	return out;
 }
 
+/* The id of the task's awsvpc attachment: the task id as a UUID. ECS gives the same in the task's
+ * attachments[].id and in each container's networkInterfaces[].attachmentId. */
+static char *attachment_id(const struct rtask *t)
+{
+	return xasprintf("%.8s-%.4s-%.4s-%.4s-%.12s", t->id, t->id + 8, t->id + 12, t->id + 16, t->id + 20);
+}
+
 /* The awsvpc attachment as ECS reports it: an ElasticNetworkInterface with the task's address. */
 static json_t *attachment_of(const struct rtask *t, const char *ip, const char *mac)
 {
-	_cleanup_free_ char *uuid =
-	    xasprintf("%.8s-%.4s-%.4s-%.4s-%.12s", t->id, t->id + 8, t->id + 12, t->id + 16, t->id + 20);
+	_cleanup_free_ char *uuid = attachment_id(t);
 	_cleanup_free_ char *eni = xasprintf("eni-%.17s", t->id);
 	_cleanup_free_ char *dns = xasprintf("ip-%s", ip);
 	for (char *c = dns; *c; c++)
@@ -605,11 +611,12 @@ static void refresh(struct rtask *t)
 			json_object_set_new(c, "runtimeId", json_string(id));
 		if (ci.state == C_EXITED)
 			json_object_set_new(c, "exitCode", json_integer(ci.exit_code));
-		if (ip)
+		if (ip) {
+			_cleanup_free_ char *att = attachment_id(t);
 			json_object_set_new(
 			    c, "networkInterfaces",
-			    json_pack("[{s:s,s:s}]", "attachmentId", t->id, "privateIpv4Address", ip));
-		else if (ci.state == C_RUNNING && streq(network_mode(t), "bridge"))
+			    json_pack("[{s:s,s:s}]", "attachmentId", att, "privateIpv4Address", ip));
+		} else if (ci.state == C_RUNNING && streq(network_mode(t), "bridge"))
 			json_object_set(c, "networkBindings",
 					net_cached(t, "bindingsCache", name, id, false));
 		json_array_append_new(list, c);

@@ -4,6 +4,7 @@ transitions, and survive agent and server restarts (issue 12 §3, §4, §7).
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -138,6 +139,9 @@ def test_run_task_spreads_over_zones_and_each_node_runs_its_task(clean):
         details = {d["name"]: d["value"] for d in eni["details"]}
         assert eni["type"] == "ElasticNetworkInterface" and eni["status"] == "ATTACHED"
         assert details["privateIPv4Address"] == ip and details["macAddress"]
+        # as ECS: the container's interface names the task's attachment by its id (a UUID)
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", eni["id"])
+        assert t["containers"][0]["networkInterfaces"] == [{"attachmentId": eni["id"], "privateIpv4Address": ip}]
         names = {x["Names"]: x for x in node.containers(all=False)}
         tid = t["taskArn"].rsplit("/", 1)[1]
         web = names[f"ecs-web-1-web-{tid[:20]}"]

@@ -228,6 +228,10 @@ int server_ecs_list_task_definition_families(struct ecs_call *c, json_t *in, jso
 int server_taskdef_resolve(struct ecs_call *c, const char *ref, json_t **ret);
 /* The same, *ret maybe from the record cache (server_record_get_shared()): read only. */
 int server_taskdef_resolve_shared(struct ecs_call *c, const char *ref, json_t **ret);
+/* ECS's refusal to launch from a deregistered (INACTIVE) revision: InvalidParameterException "TaskDefinition
+ * is inactive" (RunTask, StartTask, CreateService, UpdateService with a new one, CreateTaskSet); 0 if ACTIVE.
+ */
+int server_taskdef_check_launchable(struct ecs_call *c, const json_t *td);
 
 /* ---- instances.c ---- */
 int server_ecs_list_container_instances(struct ecs_call *c, json_t *in, json_t **out);

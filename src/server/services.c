@@ -466,7 +466,7 @@ int server_ecs_create_service(struct ecs_call *c, json_t *in, json_t **out)
 	dc = a.dc;
 	if (server_cluster_resolve(c, ref, &cl, &cluster) < 0 ||
 	    (a.tdref && server_taskdef_resolve(c, a.tdref, &td) < 0) ||
-	    check_load_balancers(c, a.lbs, td) < 0 ||
+	    (td && server_taskdef_check_launchable(c, td) < 0) || check_load_balancers(c, a.lbs, td) < 0 ||
 	    check_placement(c, cluster, td, a.constraints,
 			    streq(a.strategy, "DAEMON") ? NULL : a.strategies) < 0)
 		return -1;
@@ -646,6 +646,7 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 	_cleanup_json_ json_t *td = NULL, *dc = NULL;
 	const char *cur_td = json_string_value(json_object_get(svc, "taskDefinition"));
 	if ((tdref && server_taskdef_resolve(c, tdref, &td) < 0) ||
+	    (td && server_taskdef_check_launchable(c, td) < 0) ||
 	    (!td && cur_td && server_taskdef_resolve(c, cur_td, &td) < 0))
 		return -1;
 	json_t *lbs = json_object_get(in, "loadBalancers");

@@ -744,6 +744,11 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 		json_decref(cl);
 		return -1;
 	}
+	if (server_taskdef_check_launchable(c, a.td) < 0) {
+		json_decref(a.td);
+		json_decref(cl);
+		return -1;
+	}
 	if (check_container_overrides(c, a.td, a.overrides) < 0) {
 		json_decref(a.td);
 		json_decref(cl);
@@ -816,6 +821,10 @@ int server_ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **
 		    "overrides must be an object; placementConstraints and placementStrategy lists.");
 	if (server_cluster_resolve(c, ref, NULL, &cluster) < 0 || server_taskdef_resolve(c, tdref, &a.td) < 0)
 		return -1;
+	if (server_taskdef_check_launchable(c, a.td) < 0) {
+		json_decref(a.td);
+		return -1;
+	}
 	_cleanup_free_ char *def_group =
 	    xasprintf("family:%s", json_string_value(json_object_get(a.td, "family")));
 	int64_t cpu, mem;

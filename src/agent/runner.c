@@ -731,10 +731,33 @@ static int wait_deps(struct rtask *t, const char *name, uint64_t *seen, struct b
 }
 
 /* Pull, cgroup, volumes, namespace owner, then the containers in order. */
+/*
+ * secrets (SSM parameters, Secrets Manager): berth has no store to read them from. ECS fails a task
+ * whose secrets it cannot retrieve (ResourceInitializationError) rather than run it without them;
+ * so does the agent, instead of starting a container that lacks the variable.
+ */
+static int check_secrets(const json_t *td, struct berth_error **err)
+{
+	size_t i, k;
+	const json_t *cd, *sec;
+	json_array_foreach (json_object_get(td, "containerDefinitions"), i, cd)
+		json_array_foreach (json_object_get(cd, "secrets"), k, sec)
+			return berth_error_msg(
+			    err, ENOTSUP,
+			    "ResourceInitializationError: unable to pull secrets: container '%s' secret '%s' "
+			    "(valueFrom '%s'): berth has no secrets store; pass the value in 'environment'",
+			    json_string_value(json_object_get(cd, "name")),
+			    json_string_value(json_object_get(sec, "name")),
+			    json_string_value(json_object_get(sec, "valueFrom")));
+	return 0;
+}
+
 static int start_task(struct rtask *t, uint64_t *seen, struct berth_error **err)
 {
 	const json_t *td = taskdef(t);
 	_cleanup_json_ json_t *order = NULL;
+	if (check_secrets(td, err) < 0)
+		return -ENOTSUP;
 	int rr = agent_task_order(json_object_get(td, "containerDefinitions"), &order, err);
 	if (rr < 0)
 		return rr;

@@ -196,6 +196,24 @@ def test_essential_container_exit_stops_the_task_with_its_exit_code(clean):
     assert all(x["lastStatus"] == "STOPPED" for x in t["containers"])
 
 
+def test_a_task_whose_secrets_cannot_be_read_fails_to_start(clean):
+    """ECS fails a task whose secrets it cannot retrieve (ResourceInitializationError); berth has no
+    secrets store, so the task fails the same way instead of running without the variable."""
+    c = clean
+    register(c, {"family": "withsecret", "networkMode": "none", "containerDefinitions": [
+        {"name": "app", "image": "busybox:latest", "memory": 16, "command": ["sleep", "600"],
+         "environment": [{"name": "PLAIN", "value": "1"}],
+         "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/db"}]}]})
+    [arn] = run_task(c, "--task-definition", "withsecret")
+    with c.ecs() as ecs:
+        ecs.get_waiter("tasks_stopped").wait(tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+    [t] = describe(c, [arn])
+    assert t["stopCode"] == "TaskFailedToStart", t
+    assert t["stoppedReason"].startswith("ResourceInitializationError: unable to pull secrets: container 'app' "
+                                         "secret 'DB_PASSWORD' (valueFrom 'arn:aws:ssm:"), t["stoppedReason"]
+    assert "runtimeId" not in t["containers"][0]  # no container was created
+
+
 # Issue 18 item 1 for tasks: every fd of a task's process is its own (pipes, its own /dev/null),
 # never the host's /dev/null or another host file. The probe exits 3 on a foreign fd.
 FD_PROBE = (

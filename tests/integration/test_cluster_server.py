@@ -305,6 +305,25 @@ def test_bad_json_is_serialization_exception(server):
 
 # ---- clusters ----
 
+def test_describe_clusters_include_statistics(server):
+    """include STATISTICS: ECS's eight counts by launch type, values as strings (berth's are all EC2)."""
+    ecs = server.ecs()
+    ecs.register_task_definition(family="st", containerDefinitions=[dict(TD[0], portMappings=[])])
+    ecs.create_service(serviceName="s1", taskDefinition="st", desiredCount=0)
+    server.agent("n1").register()
+    assert len(ecs.run_task(taskDefinition="st", count=2)["tasks"]) == 2  # PROVISIONING: pending
+    out = server.aws("describe-clusters", "--include", "STATISTICS", "--query", "clusters[0].statistics")
+    assert out == [{"name": "runningEC2TasksCount", "value": "0"},
+                   {"name": "runningFargateTasksCount", "value": "0"},
+                   {"name": "pendingEC2TasksCount", "value": "2"},
+                   {"name": "pendingFargateTasksCount", "value": "0"},
+                   {"name": "activeEC2ServiceCount", "value": "1"},
+                   {"name": "activeFargateServiceCount", "value": "0"},
+                   {"name": "drainingEC2ServiceCount", "value": "0"},
+                   {"name": "drainingFargateServiceCount", "value": "0"}], out
+    assert ecs.describe_clusters()["clusters"][0]["statistics"] == []  # only when asked, as ECS
+
+
 def test_clusters_create_describe_list_delete(server):
     c = server.aws("create-cluster", "--cluster-name", "web", "--tags", "key=team,value=a")["cluster"]
     assert c["clusterArn"].endswith(":cluster/web") and c["status"] == "ACTIVE"

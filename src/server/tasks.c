@@ -1021,7 +1021,8 @@ int server_ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out)
 		    (started_by &&
 		     !streq_ptr(json_string_value(json_object_get(t, "startedBy")), started_by)) ||
 		    (service_group &&
-		     !streq_ptr(json_string_value(json_object_get(t, "group")), service_group)))
+		     !streq_ptr(json_string_value(json_object_get(t, "group")), service_group)) ||
+		    (launch && !streq_ptr(json_string_value(json_object_get(t, "launchType")), launch)))
 			continue;
 		json_array_append(arns, json_object_get(t, "taskArn"));
 	}

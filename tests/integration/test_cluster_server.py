@@ -393,6 +393,18 @@ def test_task_definitions(server):
     assert code(e) == "ClientException"
 
 
+def test_list_tasks_filters_on_the_launch_type(server):
+    """ListTasks launchType: berth's tasks are EC2's; FARGATE (or EXTERNAL) lists none of them."""
+    ecs = server.ecs()
+    ecs.register_task_definition(family="lt", containerDefinitions=[dict(TD[0], portMappings=[])])
+    server.agent("n1").register()
+    arns = [t["taskArn"] for t in ecs.run_task(taskDefinition="lt", count=2)["tasks"]]
+    assert len(arns) == 2
+    assert sorted(server.aws("list-tasks", "--launch-type", "EC2")["taskArns"]) == sorted(arns)
+    for other in ("FARGATE", "EXTERNAL"):
+        assert server.aws("list-tasks", "--launch-type", other)["taskArns"] == [], other
+    assert sorted(ecs.list_tasks(family="lt")["taskArns"]) == sorted(arns)
+
 def test_an_inactive_task_definition_launches_nothing(server):
     """ECS: a deregistered revision runs no new task and backs no new service or deployment
     (InvalidParameterException "TaskDefinition is inactive"); a service already on it keeps it."""

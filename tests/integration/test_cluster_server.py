@@ -405,6 +405,20 @@ def test_list_tasks_filters_on_the_launch_type(server):
         assert server.aws("list-tasks", "--launch-type", other)["taskArns"] == [], other
     assert sorted(ecs.list_tasks(family="lt")["taskArns"]) == sorted(arns)
 
+def test_service_created_by_and_a_scale_reopens_its_rollout_consistently(server):
+    """createdBy is the principal's ARN (as ECS, and as registeredBy); scaling a COMPLETED deployment
+    makes it IN_PROGRESS with a reason that says so (it kept 'completed.')."""
+    ecs = server.ecs()
+    ecs.register_task_definition(family="sc", containerDefinitions=[dict(TD[0], portMappings=[])])
+    svc = server.aws("create-service", "--service-name", "sc", "--task-definition", "sc", "--desired-count", "0")
+    account = svc["service"]["serviceArn"].split(":")[4]
+    assert svc["service"]["createdBy"] == f"arn:aws:iam::{account}:root"
+    dep = wait_for(lambda: next((d for d in ecs.describe_services(services=["sc"])["services"][0]["deployments"]
+                                 if d["rolloutState"] == "COMPLETED"), None), 30, "the empty deployment to complete")
+    assert dep["rolloutStateReason"] == f"ECS deployment {dep['id']} completed."
+    [dep] = server.aws("update-service", "--service", "sc", "--desired-count", "1")["service"]["deployments"]
+    assert (dep["rolloutState"], dep["rolloutStateReason"]) == ("IN_PROGRESS", f"ECS deployment {dep['id']} in progress.")
+
 def test_an_inactive_task_definition_launches_nothing(server):
     """ECS: a deregistered revision runs no new task and backs no new service or deployment
     (InvalidParameterException "TaskDefinition is inactive"); a service already on it keeps it."""

@@ -280,3 +280,45 @@ int server_ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out)
 	json_decref(cl);
 	return 0;
 }
+
+/*
+ * ListAccountSettings: the account's settings as berth has them, fixed (no PutAccountSetting): the long
+ * ARN formats are what berth's ARNs are (cluster name inside), trunking and Container Insights' account
+ * default are off. Filters name and value; principalArn is echoed (every principal has the same).
+ */
+int server_ecs_list_account_settings(struct ecs_call *c, json_t *in, json_t **out)
+{
+	static const char *const settings[][2] = {
+		{ "awsvpcTrunking", "disabled" },
+		{ "containerInsights", "disabled" },
+		{ "containerInstanceLongArnFormat", "enabled" },
+		{ "serviceLongArnFormat", "enabled" },
+		{ "taskLongArnFormat", "enabled" },
+	}; /* in strcmp order: the pages follow it */
+	const char *name, *value, *principal;
+	if (server_ecs_str(c, in, "name", false, &name) < 0 ||
+	    server_ecs_str(c, in, "value", false, &value) < 0 ||
+	    server_ecs_str(c, in, "principalArn", false, &principal) < 0)
+		return -1;
+	_cleanup_free_ char *root = xasprintf("arn:aws:iam::%s:root", c->srv->account);
+	_cleanup_json_ json_t *names = json_array();
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
+		if ((!name || streq(name, settings[i][0])) && (!value || streq(value, settings[i][1])))
+			json_array_append_new(names, json_string(settings[i][0]));
+	*out = json_object();
+	if (server_ecs_paginate(c, in, names, 10, "settings", *out) < 0)
+		return -1;
+	json_t *page = json_object_get(*out, "settings");
+	size_t i;
+	json_t *n;
+	json_array_foreach (page, i, n)
+		for (size_t k = 0; k < ARRAY_SIZE(settings); k++)
+			if (streq(json_string_value(n), settings[k][0])) {
+				json_array_set_new(page, i,
+						   json_pack("{s:s,s:s,s:s}", "name", settings[k][0], "value",
+							     settings[k][1], "principalArn",
+							     principal ? principal : root));
+				break;
+			}
+	return 0;
+}

@@ -44,6 +44,7 @@ static const struct ecs_op OPS[] = {
 	{ "CreateCluster", server_ecs_create_cluster },
 	{ "DescribeClusters", server_ecs_describe_clusters },
 	{ "ListClusters", server_ecs_list_clusters },
+	{ "ListAccountSettings", server_ecs_list_account_settings },
 	{ "DeleteCluster", server_ecs_delete_cluster },
 	{ "RegisterTaskDefinition", server_ecs_register_task_definition },
 	{ "DescribeTaskDefinition", server_ecs_describe_task_definition },

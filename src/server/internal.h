@@ -216,6 +216,7 @@ int server_cluster_resolve_shared(struct ecs_call *c, const char *ref, json_t **
 int server_ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out);
 int server_ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out);
 int server_ecs_list_clusters(struct ecs_call *c, json_t *in, json_t **out);
+int server_ecs_list_account_settings(struct ecs_call *c, json_t *in, json_t **out);
 int server_ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out);
 
 /* ---- taskdefs.c, taskdef-validate.c ---- */

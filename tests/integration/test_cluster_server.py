@@ -305,6 +305,26 @@ def test_bad_json_is_serialization_exception(server):
 
 # ---- clusters ----
 
+def test_list_account_settings(server):
+    """`aws ecs list-account-settings` (it was UnknownOperationException): berth's fixed settings, filtered
+    by name and value, in pages of at most 10 (the CLI's --max-items/--starting-token work)."""
+    out = server.aws("list-account-settings", "--effective-settings")["settings"]
+    account = server.aws("list-clusters")["clusterArns"][0].split(":")[4]
+    by_name = {x["name"]: x for x in out}
+    assert by_name["serviceLongArnFormat"] == {"name": "serviceLongArnFormat", "value": "enabled",
+                                               "principalArn": f"arn:aws:iam::{account}:root"}
+    assert by_name["taskLongArnFormat"]["value"] == "enabled" and by_name["awsvpcTrunking"]["value"] == "disabled"
+    assert by_name["containerInsights"]["value"] == "disabled"
+    assert [x["name"] for x in server.aws("list-account-settings", "--name", "taskLongArnFormat")["settings"]] == \
+        ["taskLongArnFormat"]
+    assert {x["value"] for x in server.aws("list-account-settings", "--value", "disabled")["settings"]} == {"disabled"}
+    first = server.aws("list-account-settings", "--max-items", "2")
+    rest = server.aws("list-account-settings", "--starting-token", first["NextToken"])
+    assert [x["name"] for x in first["settings"] + rest["settings"]] == [x["name"] for x in out]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        server.ecs().list_account_settings(maxResults=11)
+    assert code(e) == "InvalidParameterException"
+
 def test_describe_clusters_include_statistics(server):
     """include STATISTICS: ECS's eight counts by launch type, values as strings (berth's are all EC2)."""
     ecs = server.ecs()

@@ -233,6 +233,9 @@ int server_taskdef_resolve_shared(struct ecs_call *c, const char *ref, json_t **
  * is inactive" (RunTask, StartTask, CreateService, UpdateService with a new one, CreateTaskSet); 0 if ACTIVE.
  */
 int server_taskdef_check_launchable(struct ecs_call *c, const json_t *td);
+/* ECS's refusal of a networkConfiguration (in the request in) for a definition whose networkMode is not
+ * awsvpc: InvalidParameterException; 0 otherwise. */
+int server_taskdef_check_network_config(struct ecs_call *c, const json_t *td, const json_t *in);
 
 /* ---- instances.c ---- */
 int server_ecs_list_container_instances(struct ecs_call *c, json_t *in, json_t **out);

@@ -468,7 +468,9 @@ int server_ecs_create_service(struct ecs_call *c, json_t *in, json_t **out)
 	dc = a.dc;
 	if (server_cluster_resolve(c, ref, &cl, &cluster) < 0 ||
 	    (a.tdref && server_taskdef_resolve(c, a.tdref, &td) < 0) ||
-	    (td && server_taskdef_check_launchable(c, td) < 0) || check_load_balancers(c, a.lbs, td) < 0 ||
+	    (td && (server_taskdef_check_launchable(c, td) < 0 ||
+		    server_taskdef_check_network_config(c, td, in) < 0)) ||
+	    check_load_balancers(c, a.lbs, td) < 0 ||
 	    check_placement(c, cluster, td, a.constraints,
 			    streq(a.strategy, "DAEMON") ? NULL : a.strategies) < 0)
 		return -1;

@@ -744,7 +744,8 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 		json_decref(cl);
 		return -1;
 	}
-	if (server_taskdef_check_launchable(c, a.td) < 0) {
+	if (server_taskdef_check_launchable(c, a.td) < 0 ||
+	    server_taskdef_check_network_config(c, a.td, in) < 0) {
 		json_decref(a.td);
 		json_decref(cl);
 		return -1;
@@ -821,7 +822,8 @@ int server_ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **
 		    "overrides must be an object; placementConstraints and placementStrategy lists.");
 	if (server_cluster_resolve(c, ref, NULL, &cluster) < 0 || server_taskdef_resolve(c, tdref, &a.td) < 0)
 		return -1;
-	if (server_taskdef_check_launchable(c, a.td) < 0) {
+	if (server_taskdef_check_launchable(c, a.td) < 0 ||
+	    server_taskdef_check_network_config(c, a.td, in) < 0) {
 		json_decref(a.td);
 		return -1;
 	}

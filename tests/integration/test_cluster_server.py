@@ -439,6 +439,26 @@ def test_service_created_by_and_a_scale_reopens_its_rollout_consistently(server)
     [dep] = server.aws("update-service", "--service", "sc", "--desired-count", "1")["service"]["deployments"]
     assert (dep["rolloutState"], dep["rolloutStateReason"]) == ("IN_PROGRESS", f"ECS deployment {dep['id']} in progress.")
 
+def test_network_configuration_only_for_awsvpc(server):
+    """ECS refuses a networkConfiguration for a task definition that is not awsvpc (it was ignored)."""
+    ecs = server.ecs()
+    ecs.register_task_definition(family="br", containerDefinitions=[dict(TD[0], portMappings=[])])
+    ecs.register_task_definition(family="vpc", networkMode="awsvpc",
+                                 containerDefinitions=[dict(TD[0], portMappings=[])])
+    inst = server.agent("n1").register()["containerInstanceArn"]
+    net = "awsvpcConfiguration={subnets=[subnet-1],assignPublicIp=DISABLED}"
+    msg = "Network Configuration is not valid for the given networkMode of this task definition."
+    for args in (("run-task", "--task-definition", "br"),
+                 ("start-task", "--task-definition", "br", "--container-instances", inst),
+                 ("create-service", "--service-name", "br", "--task-definition", "br", "--desired-count", "0")):
+        p = server.aws(*args, "--network-configuration", net, check=False)
+        assert p.returncode == 254 and p.stderr.strip().endswith("(InvalidParameterException) when calling the %s "
+                                                                  "operation: %s" % (
+            "".join(w.capitalize() for w in args[0].split("-")), msg)), (args, p.stderr)
+    assert ecs.list_tasks()["taskArns"] == [] and ecs.list_services()["serviceArns"] == []
+    out = server.aws("run-task", "--task-definition", "vpc", "--network-configuration", net)
+    assert len(out["tasks"]) == 1 and not out["failures"]
+
 def test_an_inactive_task_definition_launches_nothing(server):
     """ECS: a deregistered revision runs no new task and backs no new service or deployment
     (InvalidParameterException "TaskDefinition is inactive"); a service already on it keeps it."""

@@ -6,13 +6,26 @@
 #   berth agent   this host as a node; it also serves the Docker API on /run/berth/berth.sock
 # then loads a generated busybox image and prints the aws and docker commands to try.
 # Ctrl-C stops both; containers keep running and the next start reattaches to them.
+#
+# Everything it uses can be moved (the printed commands follow), e.g. a second platform
+# beside a running one, in a network namespace of its own (nsenter, not `ip netns exec`,
+# which remounts /sys and hides the cgroup hierarchies the tasks' limits need):
+#   ip netns add lab && ip -n lab link set lo up
+#   BERTH_ROOT=/tmp/lab BERTH_EXEC_ROOT=/tmp/lab/run BERTH_LISTEN=127.0.0.1:17443 \
+#   BERTH_REGISTRY=127.0.0.1:17444 BERTH_CGROUP_PARENT=lab nsenter --net=/run/netns/lab sh scripts/run.sh
+# BERTH_ROOT (/var/lib/berth), BERTH_EXEC_ROOT (/run/berth: the Docker socket), BERTH_SERVER_ROOT
+# ($BERTH_ROOT/server), BERTH_LISTEN, BERTH_REGISTRY (the listen host, port 7444),
+# BERTH_CGROUP_PARENT (berth: the node's containers' cgroups), BERTH_BRIDGE (berth0).
 set -eu
 BIN=$(realpath "${1:-build/src/berth}")
+HERE=$(dirname "$(realpath "$0")")
 ROOT=${BERTH_ROOT:-/var/lib/berth}
 EXEC_ROOT=${BERTH_EXEC_ROOT:-/run/berth}
 SERVER_ROOT=${BERTH_SERVER_ROOT:-$ROOT/server}
 LISTEN=${BERTH_LISTEN:-127.0.0.1:7443}
 REGISTRY=${BERTH_REGISTRY:-${LISTEN%:*}:7444}
+CGROUP_PARENT=${BERTH_CGROUP_PARENT:-berth}
+BRIDGE=${BERTH_BRIDGE:-berth0}
 SOCK="$EXEC_ROOT/berth.sock"
 IMG=$(mktemp -d /tmp/berth-run-XXXXXX)
 SPID= APID=
@@ -44,11 +57,11 @@ ENDPOINT="https://$HOSTPORT"
 wait_until "berth server" curl -sf --cacert "$SERVER_ROOT/pki/ca.pem" "$ENDPOINT/agent/v1/ca"
 
 "$BIN" agent --server "$ENDPOINT" --token "$(cat "$SERVER_ROOT/join-token")" \
-	--root "$ROOT" --exec-root "$EXEC_ROOT" &
+	--root "$ROOT" --exec-root "$EXEC_ROOT" --cgroup-parent "$CGROUP_PARENT" --bridge "$BRIDGE" &
 APID=$!
 wait_until "berth agent" curl -sf --unix-socket "$SOCK" http://berth/_ping
 
-python3 scripts/mkimage --docker-archive "$IMG/busybox.tar" >/dev/null
+python3 "$HERE/mkimage" --docker-archive "$IMG/busybox.tar" >/dev/null
 curl -sf --unix-socket "$SOCK" -X POST --data-binary @"$IMG/busybox.tar" \
 	-H 'Content-Type: application/x-tar' http://berth/images/load >/dev/null
 
@@ -76,12 +89,14 @@ load balancing, logs and the cluster registry (ECR), with the same credentials:
   $BIN service ls && $BIN task ls
   $AWS logs describe-log-groups             # tasks with the awslogs log driver ship here
   $AWS ecr create-repository --repository-name hello
-  $AWS ecr get-login-password | docker login --username AWS --password-stdin $REGISTRY
+  mkdir -p /etc/docker/certs.d/$REGISTRY && cp $SERVER_ROOT/pki/ca.pem /etc/docker/certs.d/$REGISTRY/ca.crt
+  $AWS ecr get-login-password | DOCKER_HOST=unix://$SOCK docker login --username AWS --password-stdin $REGISTRY
+  DOCKER_HOST=unix://$SOCK docker tag busybox $REGISTRY/hello:1 && DOCKER_HOST=unix://$SOCK docker push $REGISTRY/hello:1
 
 and the node's Docker API (the task containers are there):
 
   DOCKER_HOST=unix://$SOCK docker ps
-  $BIN run --rm busybox echo hi
+  DOCKER_HOST=unix://$SOCK $BIN run --rm busybox echo hi
   DOCKER_HOST=unix://$SOCK python3 -c 'import docker; print(docker.from_env().containers.list())'
 
 Another host joins with (start this one with BERTH_LISTEN=0.0.0.0:7443 first):

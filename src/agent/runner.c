@@ -512,11 +512,17 @@ static json_t *bindings_of(const json_t *ns)
 	return out;
 }
 
+/* The id of the task's awsvpc attachment: the task id as a UUID. ECS gives the same in the task's
+ * attachments[].id and in each container's networkInterfaces[].attachmentId. */
+static char *attachment_id(const struct rtask *t)
+{
+	return xasprintf("%.8s-%.4s-%.4s-%.4s-%.12s", t->id, t->id + 8, t->id + 12, t->id + 16, t->id + 20);
+}
+
 /* The awsvpc attachment as ECS reports it: an ElasticNetworkInterface with the task's address. */
 static json_t *attachment_of(const struct rtask *t, const char *ip, const char *mac)
 {
-	_cleanup_free_ char *uuid =
-	    xasprintf("%.8s-%.4s-%.4s-%.4s-%.12s", t->id, t->id + 8, t->id + 12, t->id + 16, t->id + 20);
+	_cleanup_free_ char *uuid = attachment_id(t);
 	_cleanup_free_ char *eni = xasprintf("eni-%.17s", t->id);
 	_cleanup_free_ char *dns = xasprintf("ip-%s", ip);
 	for (char *c = dns; *c; c++)
@@ -605,11 +611,12 @@ static void refresh(struct rtask *t)
 			json_object_set_new(c, "runtimeId", json_string(id));
 		if (ci.state == C_EXITED)
 			json_object_set_new(c, "exitCode", json_integer(ci.exit_code));
-		if (ip)
+		if (ip) {
+			_cleanup_free_ char *att = attachment_id(t);
 			json_object_set_new(
 			    c, "networkInterfaces",
-			    json_pack("[{s:s,s:s}]", "attachmentId", t->id, "privateIpv4Address", ip));
-		else if (ci.state == C_RUNNING && streq(network_mode(t), "bridge"))
+			    json_pack("[{s:s,s:s}]", "attachmentId", att, "privateIpv4Address", ip));
+		} else if (ci.state == C_RUNNING && streq(network_mode(t), "bridge"))
 			json_object_set(c, "networkBindings",
 					net_cached(t, "bindingsCache", name, id, false));
 		json_array_append_new(list, c);
@@ -724,10 +731,33 @@ static int wait_deps(struct rtask *t, const char *name, uint64_t *seen, struct b
 }
 
 /* Pull, cgroup, volumes, namespace owner, then the containers in order. */
+/*
+ * secrets (SSM parameters, Secrets Manager): berth has no store to read them from. ECS fails a task
+ * whose secrets it cannot retrieve (ResourceInitializationError) rather than run it without them;
+ * so does the agent, instead of starting a container that lacks the variable.
+ */
+static int check_secrets(const json_t *td, struct berth_error **err)
+{
+	size_t i, k;
+	const json_t *cd, *sec;
+	json_array_foreach (json_object_get(td, "containerDefinitions"), i, cd)
+		json_array_foreach (json_object_get(cd, "secrets"), k, sec)
+			return berth_error_msg(
+			    err, ENOTSUP,
+			    "ResourceInitializationError: unable to pull secrets: container '%s' secret '%s' "
+			    "(valueFrom '%s'): berth has no secrets store; pass the value in 'environment'",
+			    json_string_value(json_object_get(cd, "name")),
+			    json_string_value(json_object_get(sec, "name")),
+			    json_string_value(json_object_get(sec, "valueFrom")));
+	return 0;
+}
+
 static int start_task(struct rtask *t, uint64_t *seen, struct berth_error **err)
 {
 	const json_t *td = taskdef(t);
 	_cleanup_json_ json_t *order = NULL;
+	if (check_secrets(td, err) < 0)
+		return -ENOTSUP;
 	int rr = agent_task_order(json_object_get(td, "containerDefinitions"), &order, err);
 	if (rr < 0)
 		return rr;

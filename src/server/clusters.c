@@ -48,8 +48,30 @@ int server_cluster_resolve_shared(struct ecs_call *c, const char *ref, json_t **
 	return resolve(c, ref, ret, ret_name, true);
 }
 
+/* ECS's statistics (DescribeClusters include STATISTICS): the counts by launch type, as strings; berth's
+ * tasks and services are all EC2's. */
+static json_t *statistics(int running, int pending, int active, int draining)
+{
+	json_t *st = json_array();
+	const struct {
+		const char *name;
+		int n;
+	} kv[] = {
+		{ "runningEC2TasksCount", running },     { "runningFargateTasksCount", 0 },
+		{ "pendingEC2TasksCount", pending },     { "pendingFargateTasksCount", 0 },
+		{ "activeEC2ServiceCount", active },     { "activeFargateServiceCount", 0 },
+		{ "drainingEC2ServiceCount", draining }, { "drainingFargateServiceCount", 0 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(kv); i++) {
+		char n[16];
+		snprintf(n, sizeof(n), "%d", kv[i].n);
+		json_array_append_new(st, json_pack("{s:s,s:s}", "name", kv[i].name, "value", n));
+	}
+	return st;
+}
+
 /* The cluster with its counts (computed from instances and tasks). */
-static json_t *cluster_view(struct server *s, json_t *cl, bool with_tags)
+static json_t *cluster_view(struct server *s, json_t *cl, bool with_tags, bool with_stats)
 {
 	json_t *v = json_deep_copy(cl);
 	const char *name = json_string_value(json_object_get(cl, "clusterName"));
@@ -78,19 +100,22 @@ static json_t *cluster_view(struct server *s, json_t *cl, bool with_tags)
 	json_decref(tasks);
 	_cleanup_free_ char *sp = xasprintf("/berth/services/%s/", name);
 	json_t *svcs = NULL;
-	int n_svc = 0;
+	int n_svc = 0, n_draining = 0;
 	if (server_record_list(s, sp, &svcs, NULL) == 0) {
 		size_t i;
 		json_t *x;
-		json_array_foreach (svcs, i, x)
+		json_array_foreach (svcs, i, x) {
 			n_svc += streq_ptr(json_string_value(json_object_get(x, "status")), "ACTIVE");
+			n_draining += streq_ptr(json_string_value(json_object_get(x, "status")), "DRAINING");
+		}
 	}
 	json_decref(svcs);
 	json_object_set_new(v, "registeredContainerInstancesCount", json_integer(n_inst));
 	json_object_set_new(v, "runningTasksCount", json_integer(running));
 	json_object_set_new(v, "pendingTasksCount", json_integer(pending));
 	json_object_set_new(v, "activeServicesCount", json_integer(n_svc));
-	json_object_set_new(v, "statistics", json_array());
+	json_object_set_new(v, "statistics",
+			    with_stats ? statistics(running, pending, n_svc, n_draining) : json_array());
 	json_object_del(v, "createdAt");
 	if (with_tags)
 		json_object_set_new(v, "tags",
@@ -122,7 +147,7 @@ int server_ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out)
 		if (r < 0 && r != -ENOENT)
 			return server_ecs_internal(c, err);
 		if (r == 0 && streq(json_string_value(json_object_get(old, "status")), "ACTIVE")) {
-			*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, old, false));
+			*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, old, false, false));
 			json_decref(old);
 			return 0;
 		}
@@ -144,7 +169,7 @@ int server_ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out)
 			return server_ecs_internal(c, err);
 		}
 		if (ok) {
-			*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, cl, true));
+			*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, cl, true, false));
 			json_decref(cl);
 			return 0;
 		}
@@ -171,7 +196,7 @@ int server_ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out)
 	json_t *def = json_pack("[s]", "default");
 	if (!refs || json_array_size(refs) == 0)
 		refs = def;
-	bool tags = include_has(in, "TAGS");
+	bool tags = include_has(in, "TAGS"), stats = include_has(in, "STATISTICS");
 	size_t i;
 	json_t *x;
 	json_array_foreach (refs, i, x) {
@@ -180,7 +205,7 @@ int server_ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out)
 		_cleanup_free_ char *key = cluster_key(name);
 		json_t *cl = NULL;
 		if (server_name_valid(name, 255) && server_record_get(c->srv, key, &cl, NULL, NULL) == 0) {
-			json_array_append_new(clusters, cluster_view(c->srv, cl, tags));
+			json_array_append_new(clusters, cluster_view(c->srv, cl, tags, stats));
 			json_decref(cl);
 		} else {
 			_cleanup_free_ char *arn =
@@ -222,7 +247,7 @@ int server_ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_free_ char *name = NULL;
 	if (server_cluster_resolve(c, ref, &cl, &name) < 0)
 		return -1;
-	json_t *view = cluster_view(c->srv, cl, false);
+	json_t *view = cluster_view(c->srv, cl, false, false);
 	int64_t insts = json_integer_value(json_object_get(view, "registeredContainerInstancesCount"));
 	int64_t svcs = json_integer_value(json_object_get(view, "activeServicesCount"));
 	int64_t tasks = json_integer_value(json_object_get(view, "runningTasksCount")) +
@@ -251,7 +276,49 @@ int server_ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out)
 		json_decref(cl);
 		return server_ecs_internal(c, err);
 	}
-	*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, cl, false));
+	*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, cl, false, false));
 	json_decref(cl);
+	return 0;
+}
+
+/*
+ * ListAccountSettings: the account's settings as berth has them, fixed (no PutAccountSetting): the long
+ * ARN formats are what berth's ARNs are (cluster name inside), trunking and Container Insights' account
+ * default are off. Filters name and value; principalArn is echoed (every principal has the same).
+ */
+int server_ecs_list_account_settings(struct ecs_call *c, json_t *in, json_t **out)
+{
+	static const char *const settings[][2] = {
+		{ "awsvpcTrunking", "disabled" },
+		{ "containerInsights", "disabled" },
+		{ "containerInstanceLongArnFormat", "enabled" },
+		{ "serviceLongArnFormat", "enabled" },
+		{ "taskLongArnFormat", "enabled" },
+	}; /* in strcmp order: the pages follow it */
+	const char *name, *value, *principal;
+	if (server_ecs_str(c, in, "name", false, &name) < 0 ||
+	    server_ecs_str(c, in, "value", false, &value) < 0 ||
+	    server_ecs_str(c, in, "principalArn", false, &principal) < 0)
+		return -1;
+	_cleanup_free_ char *root = xasprintf("arn:aws:iam::%s:root", c->srv->account);
+	_cleanup_json_ json_t *names = json_array();
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
+		if ((!name || streq(name, settings[i][0])) && (!value || streq(value, settings[i][1])))
+			json_array_append_new(names, json_string(settings[i][0]));
+	*out = json_object();
+	if (server_ecs_paginate(c, in, names, 10, "settings", *out) < 0)
+		return -1;
+	json_t *page = json_object_get(*out, "settings");
+	size_t i;
+	json_t *n;
+	json_array_foreach (page, i, n)
+		for (size_t k = 0; k < ARRAY_SIZE(settings); k++)
+			if (streq(json_string_value(n), settings[k][0])) {
+				json_array_set_new(page, i,
+						   json_pack("{s:s,s:s,s:s}", "name", settings[k][0], "value",
+							     settings[k][1], "principalArn",
+							     principal ? principal : root));
+				break;
+			}
 	return 0;
 }

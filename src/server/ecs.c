@@ -17,8 +17,23 @@
 #include "aws/sigv4.h"
 #include "server/ecs-shape.h"
 
-/* X-Amz-Date may be this far from the server's clock (AWS: 15 minutes). */
-#define SIGV4_MAX_SKEW_SEC (15 * 60)
+/*
+ * X-Amz-Date may be this far from the server's clock, in minutes: ECS allows 5
+ * ("Signature expired: ... (... - 5 min.)" from ECS's endpoints), ECR and most
+ * other services 15.
+ */
+static int max_skew_min(const char *service)
+{
+	return streq(service, "ecs") ? 5 : 15;
+}
+
+/* AWS's basic ISO 8601 form of a time, as X-Amz-Date: 20261207T211430Z. */
+static void amz_date(time_t t, char out[17])
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
 
 struct ecs_op {
 	const char *name;
@@ -29,6 +44,7 @@ static const struct ecs_op OPS[] = {
 	{ "CreateCluster", server_ecs_create_cluster },
 	{ "DescribeClusters", server_ecs_describe_clusters },
 	{ "ListClusters", server_ecs_list_clusters },
+	{ "ListAccountSettings", server_ecs_list_account_settings },
 	{ "DeleteCluster", server_ecs_delete_cluster },
 	{ "RegisterTaskDefinition", server_ecs_register_task_definition },
 	{ "DescribeTaskDefinition", server_ecs_describe_task_definition },
@@ -149,13 +165,20 @@ int server_ecs_authenticate(struct ecs_call *c, struct http_request *req, const 
 	} else if (!date || aws_sigv4_parse_amz_date(date, &t) < 0) {
 		r = server_ecs_fail(c, "IncompleteSignatureException",
 				    "Authorization header requires existence of a valid X-Amz-Date header.");
-	} else if (llabs((long long)(t - time(NULL))) > SIGV4_MAX_SKEW_SEC) {
+	} else if (llabs((long long)(t - time(NULL))) > max_skew_min(service) * 60LL) {
+		/* AWS's words and status (400, as every awsJson authentication error but the missing
+		 * token): a request signed too long ago, or too far ahead */
+		time_t now = time(NULL);
+		int skew = max_skew_min(service);
+		char now_s[17], edge[17];
+		amz_date(now, now_s);
+		bool past = t < now;
+		amz_date(past ? now - skew * 60 : now + skew * 60, edge);
 		r = server_ecs_fail(
 		    c, "InvalidSignatureException",
-		    "Signature expired: %s is now earlier or later than the server time by more than 15 "
-		    "minutes.",
-		    date);
-		c->status = 403;
+		    past ? "Signature expired: %s is now earlier than %s (%s - %d min.)"
+			 : "Signature not yet current: %s is still later than %s (%s + %d min.)",
+		    date, edge, now_s, skew);
 	} else if (strncmp(date, a.date, 8) || !streq(a.region, s->region) || !streq(a.service, service)) {
 		r = server_ecs_fail(
 		    c, "InvalidSignatureException",
@@ -185,7 +208,8 @@ int server_ecs_authenticate(struct ecs_call *c, struct http_request *req, const 
 				r = server_ecs_fail(
 				    c, "InvalidSignatureException",
 				    "The request signature we calculated does not match the signature you "
-				    "provided. Check your AWS Secret Access Key and signing method.");
+				    "provided. Check your AWS Secret Access Key and signing method. Consult "
+				    "the service documentation for details.");
 		}
 	}
 	aws_sigv4_auth_done(&a);

@@ -216,6 +216,7 @@ int server_cluster_resolve_shared(struct ecs_call *c, const char *ref, json_t **
 int server_ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out);
 int server_ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out);
 int server_ecs_list_clusters(struct ecs_call *c, json_t *in, json_t **out);
+int server_ecs_list_account_settings(struct ecs_call *c, json_t *in, json_t **out);
 int server_ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out);
 
 /* ---- taskdefs.c, taskdef-validate.c ---- */
@@ -228,6 +229,13 @@ int server_ecs_list_task_definition_families(struct ecs_call *c, json_t *in, jso
 int server_taskdef_resolve(struct ecs_call *c, const char *ref, json_t **ret);
 /* The same, *ret maybe from the record cache (server_record_get_shared()): read only. */
 int server_taskdef_resolve_shared(struct ecs_call *c, const char *ref, json_t **ret);
+/* ECS's refusal to launch from a deregistered (INACTIVE) revision: InvalidParameterException "TaskDefinition
+ * is inactive" (RunTask, StartTask, CreateService, UpdateService with a new one, CreateTaskSet); 0 if ACTIVE.
+ */
+int server_taskdef_check_launchable(struct ecs_call *c, const json_t *td);
+/* ECS's refusal of a networkConfiguration (in the request in) for a definition whose networkMode is not
+ * awsvpc: InvalidParameterException; 0 otherwise. */
+int server_taskdef_check_network_config(struct ecs_call *c, const json_t *td, const json_t *in);
 
 /* ---- instances.c ---- */
 int server_ecs_list_container_instances(struct ecs_call *c, json_t *in, json_t **out);

@@ -22,9 +22,9 @@ int server_ecs_fail(struct ecs_call *c, const char *type, const char *fmt, ...)
 	free(c->msg);
 	c->msg = strbuf_detach(&sb, NULL);
 	c->type = type;
-	c->status = streq(type, "ServerException")             ? 500
-		    : streq(type, "InvalidSignatureException") ? 403
-							       : 400;
+	/* awsJson's statuses: ECS, ECR and CloudWatch Logs answer a bad signature
+	 * (InvalidSignatureException), an unknown key and an expired signature with 400 */
+	c->status = streq(type, "ServerException") ? 500 : 400;
 	if (streq(type, "MissingAuthenticationTokenException") || streq(type, "AccessDeniedException"))
 		c->status = 403;
 	return -1;

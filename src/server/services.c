@@ -387,13 +387,15 @@ static json_t *service_record(struct ecs_call *c, const char *cluster, json_t *c
 	_cleanup_free_ char *tail = xasprintf("%s/%s", cluster, a->name);
 	_cleanup_free_ char *arn = server_arn_make(c->srv, "service", tail);
 	bool daemon = streq(a->strategy, "DAEMON");
+	/* the principal, as ECS names it (and as RegisterTaskDefinition's registeredBy) */
+	_cleanup_free_ char *by = xasprintf("arn:aws:iam::%s:root", c->srv->account);
 	json_t *svc = json_pack(
 	    "{s:s,s:s,s:O,s:s,s:I,s:i,s:i,s:s,s:s,s:f,s:s,s:{s:s},s:O,s:[],s:[],s:s,s:b,s:b}", "serviceArn",
 	    arn, "serviceName", a->name, "clusterArn", json_object_get(cl, "clusterArn"), "status", "ACTIVE",
 	    "desiredCount", (json_int_t)(daemon || !a->has_desired ? 0 : a->desired), "runningCount", 0,
 	    "pendingCount", 0, "launchType", a->launch ? a->launch : "EC2", "schedulingStrategy", a->strategy,
-	    "createdAt", server_record_now(), "createdBy", "berth", "deploymentController", "type",
-	    a->controller, "deploymentConfiguration", a->dc, "events", "taskSets", "berthCluster", cluster,
+	    "createdAt", server_record_now(), "createdBy", by, "deploymentController", "type", a->controller,
+	    "deploymentConfiguration", a->dc, "events", "taskSets", "berthCluster", cluster,
 	    "enableECSManagedTags", json_is_true(json_object_get(in, "enableECSManagedTags")),
 	    "enableExecuteCommand", json_is_true(json_object_get(in, "enableExecuteCommand")));
 	json_object_set_new(svc, "loadBalancers", a->lbs ? json_deep_copy(a->lbs) : json_array());
@@ -466,6 +468,8 @@ int server_ecs_create_service(struct ecs_call *c, json_t *in, json_t **out)
 	dc = a.dc;
 	if (server_cluster_resolve(c, ref, &cl, &cluster) < 0 ||
 	    (a.tdref && server_taskdef_resolve(c, a.tdref, &td) < 0) ||
+	    (td && (server_taskdef_check_launchable(c, td) < 0 ||
+		    server_taskdef_check_network_config(c, td, in) < 0)) ||
 	    check_load_balancers(c, a.lbs, td) < 0 ||
 	    check_placement(c, cluster, td, a.constraints,
 			    streq(a.strategy, "DAEMON") ? NULL : a.strategies) < 0)
@@ -646,6 +650,7 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 	_cleanup_json_ json_t *td = NULL, *dc = NULL;
 	const char *cur_td = json_string_value(json_object_get(svc, "taskDefinition"));
 	if ((tdref && server_taskdef_resolve(c, tdref, &td) < 0) ||
+	    (td && server_taskdef_check_launchable(c, td) < 0) ||
 	    (!td && cur_td && server_taskdef_resolve(c, cur_td, &td) < 0))
 		return -1;
 	json_t *lbs = json_object_get(in, "loadBalancers");
@@ -695,8 +700,13 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 		json_object_set_new(primary, "updatedAt", json_real(server_record_now()));
 		/* a scale of a completed deployment is a small deployment of its own in ECS */
 		if (has_desired && desired != json_integer_value(json_object_get(svc, "desiredCount")) &&
-		    streq_ptr(json_string_value(json_object_get(primary, "rolloutState")), "COMPLETED"))
+		    streq_ptr(json_string_value(json_object_get(primary, "rolloutState")), "COMPLETED")) {
 			json_object_set_new(primary, "rolloutState", json_string("IN_PROGRESS"));
+			/* the reason follows the state (it said "completed" until the next completion) */
+			json_object_set_new(primary, "rolloutStateReason",
+					    json_sprintf("ECS deployment %s in progress.",
+							 json_string_value(json_object_get(primary, "id"))));
+		}
 	}
 	*ret = n;
 	return 0;

@@ -164,6 +164,25 @@ int server_taskdef_resolve_shared(struct ecs_call *c, const char *ref, json_t **
 	return resolve(c, ref, ret, true);
 }
 
+int server_taskdef_check_launchable(struct ecs_call *c, const json_t *td)
+{
+	if (streq_ptr(json_string_value(json_object_get(td, "status")), "INACTIVE"))
+		return server_ecs_fail(c, "InvalidParameterException", "TaskDefinition is inactive");
+	return 0;
+}
+
+int server_taskdef_check_network_config(struct ecs_call *c, const json_t *td, const json_t *in)
+{
+	const json_t *net = json_object_get(in, "networkConfiguration");
+	const char *mode = json_string_value(json_object_get(td, "networkMode"));
+	if (net && !json_is_null(net) && !streq(mode ? mode : "bridge", "awsvpc"))
+		return server_ecs_fail(
+		    c, "InvalidParameterException",
+		    "Network Configuration is not valid for the given networkMode of this task "
+		    "definition.");
+	return 0;
+}
+
 int server_ecs_describe_task_definition(struct ecs_call *c, json_t *in, json_t **out)
 {
 	const char *ref;

@@ -744,6 +744,12 @@ static int run_common(struct ecs_call *c, json_t *in, bool start, json_t **out)
 		json_decref(cl);
 		return -1;
 	}
+	if (server_taskdef_check_launchable(c, a.td) < 0 ||
+	    server_taskdef_check_network_config(c, a.td, in) < 0) {
+		json_decref(a.td);
+		json_decref(cl);
+		return -1;
+	}
 	if (check_container_overrides(c, a.td, a.overrides) < 0) {
 		json_decref(a.td);
 		json_decref(cl);
@@ -816,6 +822,11 @@ int server_ecs_berth_explain_placement(struct ecs_call *c, json_t *in, json_t **
 		    "overrides must be an object; placementConstraints and placementStrategy lists.");
 	if (server_cluster_resolve(c, ref, NULL, &cluster) < 0 || server_taskdef_resolve(c, tdref, &a.td) < 0)
 		return -1;
+	if (server_taskdef_check_launchable(c, a.td) < 0 ||
+	    server_taskdef_check_network_config(c, a.td, in) < 0) {
+		json_decref(a.td);
+		return -1;
+	}
 	_cleanup_free_ char *def_group =
 	    xasprintf("family:%s", json_string_value(json_object_get(a.td, "family")));
 	int64_t cpu, mem;
@@ -1012,7 +1023,8 @@ int server_ecs_list_tasks(struct ecs_call *c, json_t *in, json_t **out)
 		    (started_by &&
 		     !streq_ptr(json_string_value(json_object_get(t, "startedBy")), started_by)) ||
 		    (service_group &&
-		     !streq_ptr(json_string_value(json_object_get(t, "group")), service_group)))
+		     !streq_ptr(json_string_value(json_object_get(t, "group")), service_group)) ||
+		    (launch && !streq_ptr(json_string_value(json_object_get(t, "launchType")), launch)))
 			continue;
 		json_array_append(arns, json_object_get(t, "taskArn"));
 	}

@@ -128,7 +128,7 @@ static int create_edit(struct ecs_call *c, json_t *svc, json_t *in, json_t **ret
 	if (server_ecs_str(c, in, "taskDefinition", true, &tdref) < 0 ||
 	    server_ecs_str(c, in, "externalId", false, &external_id) < 0 ||
 	    server_ecs_str(c, in, "launchType", false, &launch) < 0 || parse_scale(c, in, &scale) < 0 ||
-	    server_taskdef_resolve(c, tdref, &td) < 0)
+	    server_taskdef_resolve(c, tdref, &td) < 0 || server_taskdef_check_launchable(c, td) < 0)
 		return -1;
 	if (launch && !streq(launch, "EC2") && !streq(launch, "EXTERNAL"))
 		return server_ecs_fail(c, "InvalidParameterException",

@@ -2,8 +2,10 @@
 `aws ecs run-task` run on the nodes through the host layer, report their
 transitions, and survive agent and server restarts (issue 12 §3, §4, §7).
 """
+import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -138,6 +140,9 @@ def test_run_task_spreads_over_zones_and_each_node_runs_its_task(clean):
         details = {d["name"]: d["value"] for d in eni["details"]}
         assert eni["type"] == "ElasticNetworkInterface" and eni["status"] == "ATTACHED"
         assert details["privateIPv4Address"] == ip and details["macAddress"]
+        # as ECS: the container's interface names the task's attachment by its id (a UUID)
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", eni["id"])
+        assert t["containers"][0]["networkInterfaces"] == [{"attachmentId": eni["id"], "privateIpv4Address": ip}]
         names = {x["Names"]: x for x in node.containers(all=False)}
         tid = t["taskArn"].rsplit("/", 1)[1]
         web = names[f"ecs-web-1-web-{tid[:20]}"]
@@ -190,6 +195,24 @@ def test_essential_container_exit_stops_the_task_with_its_exit_code(clean):
     codes = {x["name"]: x.get("exitCode") for x in t["containers"]}
     assert codes["main"] == 7 and codes["side"] == 137
     assert all(x["lastStatus"] == "STOPPED" for x in t["containers"])
+
+
+def test_a_task_whose_secrets_cannot_be_read_fails_to_start(clean):
+    """ECS fails a task whose secrets it cannot retrieve (ResourceInitializationError); berth has no
+    secrets store, so the task fails the same way instead of running without the variable."""
+    c = clean
+    register(c, {"family": "withsecret", "networkMode": "none", "containerDefinitions": [
+        {"name": "app", "image": "busybox:latest", "memory": 16, "command": ["sleep", "600"],
+         "environment": [{"name": "PLAIN", "value": "1"}],
+         "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/db"}]}]})
+    [arn] = run_task(c, "--task-definition", "withsecret")
+    with c.ecs() as ecs:
+        ecs.get_waiter("tasks_stopped").wait(tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+    [t] = describe(c, [arn])
+    assert t["stopCode"] == "TaskFailedToStart", t
+    assert t["stoppedReason"].startswith("ResourceInitializationError: unable to pull secrets: container 'app' "
+                                         "secret 'DB_PASSWORD' (valueFrom 'arn:aws:ssm:"), t["stoppedReason"]
+    assert "runtimeId" not in t["containers"][0]  # no container was created
 
 
 # Issue 18 item 1 for tasks: every fd of a task's process is its own (pipes, its own /dev/null),
@@ -427,3 +450,114 @@ def test_agents_fail_over_to_another_server_replica(replicated):
     wait_status(c, [arn2], "RUNNING", 90)
     c.aws("stop-task", "--task", arn2)
     wait_status(c, [arn2], "STOPPED", 90)
+
+
+# ---- make run (scripts/run.sh): the platform on one host, and the commands it prints ----
+
+def _printed_commands(text):
+    """The commands run.sh prints (indented lines, backslash continuations joined), in order."""
+    cmds, cur = [], ""
+    for line in text.splitlines():
+        if not line.startswith("  ") and not cur:
+            continue
+        cur += line.strip()
+        if cur.endswith("\\"):
+            cur = cur[:-1] + " "
+            continue
+        cmds.append(cur)
+        cur = ""
+    return cmds
+
+
+def test_run_sh_starts_the_platform_and_the_commands_it_prints_work(netns, workdir):
+    """README: `make run` (scripts/run.sh) with every path, port and cgroup moved (as for a second
+    platform beside another), in a namespace of the test's own; its printed aws ecs commands, the
+    berth CLI and the docker CLI lines then work as printed (they reached /run/berth/berth.sock)."""
+    import shlex
+    import awscli_fast
+    from conftest import REPO, berth_binary, unmount_all
+    tag = os.path.basename(workdir)[-6:].replace("-", "")
+    env = dict(os.environ, BERTH_ROOT=os.path.join(workdir, "root"), BERTH_EXEC_ROOT=os.path.join(workdir, "run"),
+               BERTH_LISTEN="127.0.0.1:17443", BERTH_REGISTRY="127.0.0.1:17444",
+               BERTH_CGROUP_PARENT=f"runsh{tag}", BERTH_BRIDGE=f"rsh{tag}")
+    log = open(os.path.join(workdir, "run.log"), "w")
+    proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{netns}", "sh", os.path.join(REPO, "scripts", "run.sh"),
+                             berth_binary()], stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+                            cwd=workdir, start_new_session=True)
+    sock = os.path.join(env["BERTH_EXEC_ROOT"], "berth.sock")
+    docker = ["nsenter", f"--net=/run/netns/{netns}", "/usr/bin/docker", "-H", "unix://" + sock]
+    try:
+        out = ""
+        while "Ctrl-C stops" not in out:
+            line = proc.stdout.readline()  # run.sh gives up on its own after 30 s per step
+            assert line, "run.sh exited:\n" + out + open(log.name).read()[-3000:]
+            out += line
+        cmds = _printed_commands(out)
+        shell_env = dict(os.environ)
+        for cmd in (c for c in cmds if c.startswith("export ")):
+            shell_env.update(kv.split("=", 1) for kv in shlex.split(cmd)[1:])
+        assert shell_env["AWS_SHARED_CREDENTIALS_FILE"] == os.path.join(env["BERTH_ROOT"], "server", "credentials")
+        shell_env.pop("AWS_PROFILE", None)
+        shell_env.update(AWS_CONFIG_FILE="/dev/null", AWS_PAGER="")
+        task_arn = None
+        for cmd in cmds:
+            argv = shlex.split(cmd, comments=True)
+            if argv[0] != "aws" or "ecr" in argv[:8] or "|" in argv:
+                continue
+            if "TASK_ARN" in argv:
+                argv[argv.index("TASK_ARN")] = task_arn
+            p = awscli_fast.run(argv[1:] + ["--output", "json"], env=shell_env, netns=netns, timeout=300)
+            assert p.returncode == 0, (cmd, p.stderr)
+            res = json.loads(p.stdout) if p.stdout.strip() else {}
+            if "run-task" in argv:
+                assert not res["failures"] and len(res["tasks"]) == 2, res
+                task_arn = res["tasks"][0]["taskArn"]
+            if "list-container-instances" in argv:
+                assert len(res["containerInstanceArns"]) == 1
+        assert task_arn
+        [berth_run] = [c for c in cmds if c.endswith(" run --rm busybox echo hi")]
+        p = run(["nsenter", f"--net=/run/netns/{netns}", "sh", "-c", berth_run], check=False)
+        assert p.returncode == 0 and p.stdout == "hi\n", (berth_run, p.stdout, p.stderr)
+        [docker_ps] = [c for c in cmds if c.endswith(" docker ps")]
+        p = run(["nsenter", f"--net=/run/netns/{netns}", "sh", "-c", docker_ps + " --format '{{.Names}}'"])
+        assert sum(n.startswith("ecs-hello-1-hello-") for n in p.stdout.split()) >= 3  # the service's 3
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the script, the server and the agent
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
+        log.close()
+        # task containers outlive the agent by design: kill them (by the cgroups of this run) and their
+        # shims (by this run's paths on their command line), then undo mounts and cgroups
+        cgroups = []
+        for top in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+            for ctl in [""] + (os.listdir(top) if os.path.isdir(top) else []):
+                for name in (env["BERTH_CGROUP_PARENT"] + "-tasks", env["BERTH_CGROUP_PARENT"]):
+                    cgroups += [w[0] for w in os.walk(os.path.join(top, ctl, name))]
+        cgroups.sort(key=len, reverse=True)
+        pids = set()
+        for d in cgroups:
+            with contextlib.suppress(OSError):
+                pids |= {int(x) for x in open(os.path.join(d, "cgroup.procs")).read().split()}
+        for p in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError):
+                if workdir.encode() in open(f"/proc/{p}/cmdline", "rb").read():
+                    pids.add(int(p))
+        pids.discard(os.getpid())
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+        def alive(pid):
+            try:
+                return open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1][0] != "Z"
+            except (OSError, IndexError):
+                return False
+        wait_for(lambda: not any(alive(pid) for pid in pids), 30, "the run's task processes to die")
+        unmount_all(workdir)
+        for d in cgroups:
+            with contextlib.suppress(OSError):
+                os.rmdir(d)

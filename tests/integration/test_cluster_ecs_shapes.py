@@ -120,6 +120,7 @@ def test_every_operation_answers_in_the_models_shape(env):
                                   "include": ["TAGS", "SETTINGS", "STATISTICS", "ATTACHMENTS"]})
     api.call("DescribeClusters", {})
     api.call("ListClusters", {"maxResults": 1})
+    api.call("ListAccountSettings", {"effectiveSettings": True, "maxResults": 2})
     # task definitions
     td = api.call("RegisterTaskDefinition", {
         "family": "shapes", "taskRoleArn": "arn:aws:iam::123456789012:role/task",

@@ -6,6 +6,7 @@ Every server runs on a loopback port it picks itself (--listen 127.0.0.1:0;
 the endpoint is read from its first output line); etcd gets ports the test
 reserved. Processes are killed and temp dirs removed even when a test fails.
 """
+import calendar
 import json
 import os
 import re
@@ -104,9 +105,9 @@ class Server:
         return (re.search(r"aws_access_key_id = (\S+)", text).group(1),
                 re.search(r"aws_secret_access_key = (\S+)", text).group(1))
 
-    def aws(self, *args, check=True):
+    def aws(self, *args, check=True, env_extra=None):
         env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=self.credentials, AWS_CONFIG_FILE="/dev/null",
-                   AWS_PAGER="")
+                   AWS_PAGER="", **(env_extra or {}))
         env.pop("AWS_PROFILE", None)
         p = awscli_fast.run(["--region", REGION, "--endpoint-url", self.endpoint, "--ca-bundle", self.ca,
                              "--output", "json", "ecs", *args], env=env, timeout=60)
@@ -222,16 +223,71 @@ def test_bad_flags_are_refused_before_anything_starts(tmp_path):
 # ---- authentication ----
 
 def test_wrong_secret_is_invalid_signature(server):
+    # ECS (awsJson 1.1) answers a bad signature with 400, as every authentication error but a missing
+    # token (aws-sdk-go: "InvalidSignatureException: The request signature we calculated does not
+    # match ... status code: 400")
     status, body = server.raw("ListClusters", "{}", secret="not-the-secret")
-    assert status == 403 and body["__type"] == "InvalidSignatureException"
+    assert status == 400 and body == {
+        "__type": "InvalidSignatureException",
+        "message": "The request signature we calculated does not match the signature you provided. Check your "
+                   "AWS Secret Access Key and signing method. Consult the service documentation for details."}
     with pytest.raises(botocore.exceptions.ClientError) as e:
         server.ecs(secret="wrong").list_clusters()
     assert code(e) == "InvalidSignatureException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    k, _ = server.keys()
+    p = server.aws("list-clusters", check=False, env_extra={"AWS_ACCESS_KEY_ID": k, "AWS_SECRET_ACCESS_KEY": "wrong"})
+    assert p.returncode == 254 and "An error occurred (InvalidSignatureException) when calling the ListClusters " \
+        "operation: The request signature we calculated does not match" in p.stderr, p.stderr
+
+
+def signed_at(server, when, op="ListClusters", body="{}"):
+    """POST an ECS request signed as if at `when` (epoch seconds): botocore's SigV4Auth always signs now."""
+    k, s = server.keys()
+    req = AWSRequest(method="POST", url=server.endpoint + "/", data=body,
+                     headers={"X-Amz-Target": TARGET + op, "Content-Type": "application/x-amz-json-1.1"})
+    auth = SigV4Auth(Credentials(k, s), "ecs", REGION)
+    req.context["timestamp"] = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
+    auth._modify_request_before_signing(req)  # X-Amz-Date from the context's timestamp
+    auth._inject_signature_to_request(req, auth.signature(auth.string_to_sign(req, auth.canonical_request(req)),
+                                                          req))
+    return requests.post(server.endpoint + "/", data=body, headers=dict(req.headers.items()), verify=server.ca,
+                         timeout=30)
+
+
+def test_expired_or_future_signature_answers_as_ecs(server):
+    """ECS allows 5 minutes of skew and says which edge was crossed, with 400 (the ECS agent's logs:
+    'Signature not yet current: X is still later than Y (Z + 5 min.) status code: 400')."""
+    stamp = "%Y%m%dT%H%M%SZ"
+    date = r"(\d{8}T\d{6}Z)"
+    for offset, pattern in ((-6 * 60, f"Signature expired: {date} is now earlier than {date} \\({date} - 5 min\\.\\)"),
+                            (6 * 60, f"Signature not yet current: {date} is still later than {date} "
+                                     f"\\({date} \\+ 5 min\\.\\)")):
+        when = time.time() + offset
+        r = signed_at(server, when)
+        body = r.json()
+        assert r.status_code == 400 and body["__type"] == "InvalidSignatureException", (r.status_code, body)
+        m = re.fullmatch(pattern, body["message"])
+        assert m and m.group(1) == time.strftime(stamp, time.gmtime(when)), body
+        sent, edge, now = (calendar.timegm(time.strptime(g, stamp)) for g in m.groups())
+        assert edge - now == (-300 if offset < 0 else 300) and abs(now - time.time()) < 120, body
+    r = signed_at(server, time.time() - 4 * 60)  # within the 5 minutes
+    assert r.status_code == 200 and r.json()["clusterArns"]
 
 
 def test_unknown_key_is_unrecognized_client(server):
     status, body = server.raw("ListClusters", "{}", key="AKIANOTAKEY000000000")
-    assert status == 400 and body["__type"] == "UnrecognizedClientException"
+    assert status == 400 and body == {"__type": "UnrecognizedClientException",
+                                      "message": "The security token included in the request is invalid."}
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        server.ecs(key="AKIANOTAKEY000000000").list_clusters()
+    assert code(e) == "UnrecognizedClientException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    p = server.aws("list-clusters", check=False, env_extra={"AWS_ACCESS_KEY_ID": "AKIANOTAKEY000000000",
+                                                            "AWS_SECRET_ACCESS_KEY": "x"})
+    assert p.returncode == 254 and p.stderr.strip() == (
+        "An error occurred (UnrecognizedClientException) when calling the ListClusters operation: "
+        "The security token included in the request is invalid."), p.stderr
     r = requests.post(server.endpoint + "/", data="{}", verify=server.ca, timeout=10,
                       headers={"X-Amz-Target": TARGET + "ListClusters"})
     assert r.status_code == 403 and r.json()["__type"] == "MissingAuthenticationTokenException"
@@ -248,6 +304,45 @@ def test_bad_json_is_serialization_exception(server):
 
 
 # ---- clusters ----
+
+def test_list_account_settings(server):
+    """`aws ecs list-account-settings` (it was UnknownOperationException): berth's fixed settings, filtered
+    by name and value, in pages of at most 10 (the CLI's --max-items/--starting-token work)."""
+    out = server.aws("list-account-settings", "--effective-settings")["settings"]
+    account = server.aws("list-clusters")["clusterArns"][0].split(":")[4]
+    by_name = {x["name"]: x for x in out}
+    assert by_name["serviceLongArnFormat"] == {"name": "serviceLongArnFormat", "value": "enabled",
+                                               "principalArn": f"arn:aws:iam::{account}:root"}
+    assert by_name["taskLongArnFormat"]["value"] == "enabled" and by_name["awsvpcTrunking"]["value"] == "disabled"
+    assert by_name["containerInsights"]["value"] == "disabled"
+    assert [x["name"] for x in server.aws("list-account-settings", "--name", "taskLongArnFormat")["settings"]] == \
+        ["taskLongArnFormat"]
+    assert {x["value"] for x in server.aws("list-account-settings", "--value", "disabled")["settings"]} == {"disabled"}
+    first = server.aws("list-account-settings", "--max-items", "2")
+    rest = server.aws("list-account-settings", "--starting-token", first["NextToken"])
+    assert [x["name"] for x in first["settings"] + rest["settings"]] == [x["name"] for x in out]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        server.ecs().list_account_settings(maxResults=11)
+    assert code(e) == "InvalidParameterException"
+
+def test_describe_clusters_include_statistics(server):
+    """include STATISTICS: ECS's eight counts by launch type, values as strings (berth's are all EC2)."""
+    ecs = server.ecs()
+    ecs.register_task_definition(family="st", containerDefinitions=[dict(TD[0], portMappings=[])])
+    ecs.create_service(serviceName="s1", taskDefinition="st", desiredCount=0)
+    server.agent("n1").register()
+    assert len(ecs.run_task(taskDefinition="st", count=2)["tasks"]) == 2  # PROVISIONING: pending
+    out = server.aws("describe-clusters", "--include", "STATISTICS", "--query", "clusters[0].statistics")
+    assert out == [{"name": "runningEC2TasksCount", "value": "0"},
+                   {"name": "runningFargateTasksCount", "value": "0"},
+                   {"name": "pendingEC2TasksCount", "value": "2"},
+                   {"name": "pendingFargateTasksCount", "value": "0"},
+                   {"name": "activeEC2ServiceCount", "value": "1"},
+                   {"name": "activeFargateServiceCount", "value": "0"},
+                   {"name": "drainingEC2ServiceCount", "value": "0"},
+                   {"name": "drainingFargateServiceCount", "value": "0"}], out
+    assert ecs.describe_clusters()["clusters"][0]["statistics"] == []  # only when asked, as ECS
+
 
 def test_clusters_create_describe_list_delete(server):
     c = server.aws("create-cluster", "--cluster-name", "web", "--tags", "key=team,value=a")["cluster"]
@@ -316,6 +411,79 @@ def test_task_definitions(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         ecs.describe_task_definition(taskDefinition="nope:1")
     assert code(e) == "ClientException"
+
+
+def test_list_tasks_filters_on_the_launch_type(server):
+    """ListTasks launchType: berth's tasks are EC2's; FARGATE (or EXTERNAL) lists none of them."""
+    ecs = server.ecs()
+    ecs.register_task_definition(family="lt", containerDefinitions=[dict(TD[0], portMappings=[])])
+    server.agent("n1").register()
+    arns = [t["taskArn"] for t in ecs.run_task(taskDefinition="lt", count=2)["tasks"]]
+    assert len(arns) == 2
+    assert sorted(server.aws("list-tasks", "--launch-type", "EC2")["taskArns"]) == sorted(arns)
+    for other in ("FARGATE", "EXTERNAL"):
+        assert server.aws("list-tasks", "--launch-type", other)["taskArns"] == [], other
+    assert sorted(ecs.list_tasks(family="lt")["taskArns"]) == sorted(arns)
+
+def test_service_created_by_and_a_scale_reopens_its_rollout_consistently(server):
+    """createdBy is the principal's ARN (as ECS, and as registeredBy); scaling a COMPLETED deployment
+    makes it IN_PROGRESS with a reason that says so (it kept 'completed.')."""
+    ecs = server.ecs()
+    ecs.register_task_definition(family="sc", containerDefinitions=[dict(TD[0], portMappings=[])])
+    svc = server.aws("create-service", "--service-name", "sc", "--task-definition", "sc", "--desired-count", "0")
+    account = svc["service"]["serviceArn"].split(":")[4]
+    assert svc["service"]["createdBy"] == f"arn:aws:iam::{account}:root"
+    dep = wait_for(lambda: next((d for d in ecs.describe_services(services=["sc"])["services"][0]["deployments"]
+                                 if d["rolloutState"] == "COMPLETED"), None), 30, "the empty deployment to complete")
+    assert dep["rolloutStateReason"] == f"ECS deployment {dep['id']} completed."
+    [dep] = server.aws("update-service", "--service", "sc", "--desired-count", "1")["service"]["deployments"]
+    assert (dep["rolloutState"], dep["rolloutStateReason"]) == ("IN_PROGRESS", f"ECS deployment {dep['id']} in progress.")
+
+def test_network_configuration_only_for_awsvpc(server):
+    """ECS refuses a networkConfiguration for a task definition that is not awsvpc (it was ignored)."""
+    ecs = server.ecs()
+    ecs.register_task_definition(family="br", containerDefinitions=[dict(TD[0], portMappings=[])])
+    ecs.register_task_definition(family="vpc", networkMode="awsvpc",
+                                 containerDefinitions=[dict(TD[0], portMappings=[])])
+    inst = server.agent("n1").register()["containerInstanceArn"]
+    net = "awsvpcConfiguration={subnets=[subnet-1],assignPublicIp=DISABLED}"
+    msg = "Network Configuration is not valid for the given networkMode of this task definition."
+    for args in (("run-task", "--task-definition", "br"),
+                 ("start-task", "--task-definition", "br", "--container-instances", inst),
+                 ("create-service", "--service-name", "br", "--task-definition", "br", "--desired-count", "0")):
+        p = server.aws(*args, "--network-configuration", net, check=False)
+        assert p.returncode == 254 and p.stderr.strip().endswith("(InvalidParameterException) when calling the %s "
+                                                                  "operation: %s" % (
+            "".join(w.capitalize() for w in args[0].split("-")), msg)), (args, p.stderr)
+    assert ecs.list_tasks()["taskArns"] == [] and ecs.list_services()["serviceArns"] == []
+    out = server.aws("run-task", "--task-definition", "vpc", "--network-configuration", net)
+    assert len(out["tasks"]) == 1 and not out["failures"]
+
+def test_an_inactive_task_definition_launches_nothing(server):
+    """ECS: a deregistered revision runs no new task and backs no new service or deployment
+    (InvalidParameterException "TaskDefinition is inactive"); a service already on it keeps it."""
+    ecs = server.ecs()
+    for _ in range(2):
+        ecs.register_task_definition(family="old", containerDefinitions=TD)
+    ecs.create_service(serviceName="keeps", taskDefinition="old:1", desiredCount=0)
+    ecs.deregister_task_definition(taskDefinition="old:1")
+    inst = server.agent("n1").register()["containerInstanceArn"]
+    for args in (("run-task", "--task-definition", "old:1"),
+                 ("start-task", "--task-definition", "old:1", "--container-instances", inst),
+                 ("create-service", "--service-name", "new", "--task-definition", "old:1", "--desired-count", "1"),
+                 ("update-service", "--service", "keeps", "--task-definition", "old:1"),
+                 ("run-task", "--task-definition", "arn:aws:ecs:us-east-1:%s:task-definition/old:1"
+                  % inst.split(":")[4])):
+        p = server.aws(*args, check=False)
+        assert p.returncode == 254 and p.stderr.strip().endswith(
+            "(InvalidParameterException) when calling the %s operation: TaskDefinition is inactive" %
+            "".join(w.capitalize() for w in args[0].split("-"))), (args, p.stderr)
+    assert ecs.list_tasks()["taskArns"] == []
+    assert ecs.describe_services(services=["new"])["failures"][0]["reason"] == "MISSING"
+    # the service on the inactive revision still takes other changes; the family's latest is ACTIVE
+    svc = ecs.update_service(service="keeps", desiredCount=0)["service"]
+    assert svc["taskDefinition"].endswith("old:1")
+    assert ecs.update_service(service="keeps", taskDefinition="old")["service"]["taskDefinition"].endswith("old:2")
 
 
 BAD_TASKDEFS = [

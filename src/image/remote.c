@@ -3,6 +3,9 @@
  *
  * Scheme: HTTPS always; plain HTTP only for loopback hosts and hosts listed as
  * insecure, and then only after HTTPS failed to connect (docker's behaviour).
+ * For those insecure hosts HTTPS is not verified either (dockerd: newTLSConfig's
+ * InsecureSkipVerify = !isSecure), so a loopback registry with a self-signed
+ * certificate works without certs.d, as with dockerd.
  * Auth: a request that gets 401 is answered according to WWW-Authenticate:
  * Bearer -> fetch a token from the realm (with Basic credentials if we have
  * them) for the session's scope; Basic -> send credentials. Credentials come
@@ -129,6 +132,8 @@ void image_remote_xfer_req(struct remote *rm, const char *url, const char **hdrs
 		.redir_protocols = rm->insecure ? "http,https" : "https",
 		.user_agent = "berth/" BERTH_VERSION,
 		.ca_file = rm->ca_file,
+		/* docker's insecure registries (loopback ones by default): HTTPS unverified, then HTTP */
+		.tls_no_verify = rm->insecure,
 		.cert_file = rm->client_cert,
 		.key_file = rm->client_cert ? rm->client_key : NULL,
 	};

@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "common/fs.h"
@@ -780,6 +783,39 @@ static json_t *check_conflist(const json_t *conflist, const json_t *result)
 	return c;
 }
 
+/*
+ * The result CHECK compares against, with the bridge's MAC as it is now. A Linux bridge without an
+ * address of its own takes the lowest MAC of its ports, so it changes as containers join and leave;
+ * the bridge plugin's CHECK compares it with the MAC it saw at ADD ("Bridge interface ... Mac
+ * doesn't match") and failed for a container whose neighbours started after it. The MAC is read
+ * with SIOCGIFHWADDR in our network namespace (/sys/class/net may show another one's).
+ */
+static json_t *check_result(const json_t *conflist, const json_t *result)
+{
+	json_t *c = json_deep_copy(result);
+	const char *bridge = NULL;
+	size_t i;
+	json_t *x;
+	json_array_foreach (json_object_get(conflist, "plugins"), i, x)
+		if (streq_ptr(json_string_value(json_object_get(x, "type")), "bridge"))
+			bridge = json_string_value(json_object_get(x, "bridge"));
+	struct ifreq ifr = { 0 };
+	if (!bridge || strlen(bridge) >= sizeof(ifr.ifr_name))
+		return c;
+	memcpy(ifr.ifr_name, bridge, strlen(bridge) + 1);
+	_cleanup_close_ int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sk < 0 || ioctl(sk, SIOCGIFHWADDR, &ifr) < 0)
+		return c;
+	const unsigned char *m = (const unsigned char *)ifr.ifr_hwaddr.sa_data;
+	char mac[18];
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+	json_array_foreach (json_object_get(c, "interfaces"), i, x)
+		if (!json_object_get(x, "sandbox") &&
+		    streq_ptr(json_string_value(json_object_get(x, "name")), bridge))
+			json_object_set_new(x, "mac", json_string(mac));
+	return c;
+}
+
 int net_container_check(struct net_ctx *ctx, const char *container_id, struct berth_error **err)
 {
 	int r = net_lock(ctx, err);
@@ -795,7 +831,9 @@ int net_container_check(struct net_ctx *ctx, const char *container_id, struct be
 			struct cni_runtime rt = net_ep_runtime(rec, ep);
 			json_auto_t *conf =
 			    check_conflist(json_object_get(ep, "conflist"), json_object_get(ep, "result"));
-			r = net_cni_list_check(&x, conf, &rt, json_object_get(ep, "result"), err);
+			json_auto_t *res =
+			    check_result(json_object_get(ep, "conflist"), json_object_get(ep, "result"));
+			r = net_cni_list_check(&x, conf, &rt, res, err);
 			if (r < 0) {
 				berth_error_wrap(err, r, "network '%s'", net_rec_str(ep, "network_name"));
 				break;

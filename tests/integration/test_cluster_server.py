@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -292,6 +293,59 @@ def test_unknown_key_is_unrecognized_client(server):
                       headers={"X-Amz-Target": TARGET + "ListClusters"})
     assert r.status_code == 403 and r.json()["__type"] == "MissingAuthenticationTokenException"
     assert server.aws("list-clusters")["clusterArns"]  # still serving
+
+
+def test_a_fin_without_close_notify_still_gets_the_answer(server):
+    """A client that sends its request and ends with a TCP FIN, no close_notify, reads the whole
+    answer, as from Go's crypto/tls or nginx (OpenSSL 3 made that EOF an error: no answer)."""
+    k, sec = server.keys()
+    body = "{}"
+    req = AWSRequest(method="POST", url=server.endpoint + "/", data=body,
+                     headers={"X-Amz-Target": TARGET + "ListClusters",
+                              "Content-Type": "application/x-amz-json-1.1"})
+    SigV4Auth(Credentials(k, sec), "ecs", REGION).add_auth(req)
+    host, port = server.endpoint[len("https://"):].split(":")
+    head = "".join(f"{n}: {v}\r\n" for n, v in req.headers.items())
+    raw = (f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n{head}\r\n{body}").encode()
+    ctx = ssl.create_default_context(cafile=server.ca)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname=host)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        def pump(send=True):  # out to the socket, the socket in; False at the server's EOF
+            if send and out.pending:
+                sock.sendall(out.read())
+            data = sock.recv(65536)
+            if data:
+                inc.write(data)
+            else:
+                inc.write_eof()
+            return bool(data)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                assert pump(), "the handshake ended"
+        tls.write(raw)
+        sock.sendall(out.read())
+        sock.shutdown(socket.SHUT_WR)  # the FIN, without close_notify
+        answer = b""
+        while True:
+            try:
+                chunk = tls.read(65536)
+            except ssl.SSLWantReadError:
+                if not pump(send=False):
+                    break
+                continue
+            except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                break
+            if not chunk:
+                break
+            answer += chunk
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), answer
+    n = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    assert len(rest) == n and "clusterArns" in json.loads(rest), answer
 
 
 def test_bad_json_is_serialization_exception(server):

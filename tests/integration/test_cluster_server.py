@@ -398,6 +398,21 @@ def test_describe_clusters_include_statistics(server):
     assert ecs.describe_clusters()["clusters"][0]["statistics"] == []  # only when asked, as ECS
 
 
+def test_describe_clusters_settings_only_when_included(server):
+    """ECS's DescribeClusters: "If SETTINGS is specified, the settings for the cluster are included";
+    without include the cluster carries none of the include-gated members."""
+    ecs = server.ecs()
+    created = ecs.create_cluster(clusterName="setc",
+                                 settings=[{"name": "containerInsights", "value": "enabled"}])["cluster"]
+    assert created["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+    plain = ecs.describe_clusters(clusters=["setc"])["clusters"][0]
+    assert "settings" not in plain and "configuration" not in plain and "tags" not in plain, plain
+    assert "attachments" not in plain and plain["statistics"] == [], plain
+    out = server.aws("describe-clusters", "--clusters", "setc", "--include", "SETTINGS")["clusters"][0]
+    assert out["settings"] == [{"name": "containerInsights", "value": "enabled"}], out
+    assert "tags" not in out and out["statistics"] == [], out
+
+
 def test_clusters_create_describe_list_delete(server):
     c = server.aws("create-cluster", "--cluster-name", "web", "--tags", "key=team,value=a")["cluster"]
     assert c["clusterArn"].endswith(":cluster/web") and c["status"] == "ACTIVE"

@@ -528,6 +528,28 @@ def test_network_configuration_only_for_awsvpc(server):
     out = server.aws("run-task", "--task-definition", "vpc", "--network-configuration", net)
     assert len(out["tasks"]) == 1 and not out["failures"]
 
+def test_update_service_checks_network_configuration(server):
+    """UpdateService refuses a networkConfiguration for a non-awsvpc task definition, as CreateService
+    (the given one against the current task definition, the service's own against a new one)."""
+    ecs = server.ecs()
+    ecs.register_task_definition(family="br", containerDefinitions=[dict(TD[0], portMappings=[])])
+    ecs.register_task_definition(family="vpc", networkMode="awsvpc",
+                                 containerDefinitions=[dict(TD[0], portMappings=[])])
+    net = "awsvpcConfiguration={subnets=[subnet-1],assignPublicIp=DISABLED}"
+    msg = ("An error occurred (InvalidParameterException) when calling the UpdateService operation: "
+           "Network Configuration is not valid for the given networkMode of this task definition.")
+    server.aws("create-service", "--service-name", "b", "--task-definition", "br", "--desired-count", "0")
+    p = server.aws("update-service", "--service", "b", "--network-configuration", net, check=False)
+    assert p.returncode == 254 and p.stderr.strip().endswith(msg), p.stderr
+    server.aws("create-service", "--service-name", "v", "--task-definition", "vpc", "--desired-count", "0",
+               "--network-configuration", net)
+    p = server.aws("update-service", "--service", "v", "--task-definition", "br", check=False)
+    assert p.returncode == 254 and p.stderr.strip().endswith(msg), p.stderr
+    [b, v] = ecs.describe_services(services=["b", "v"])["services"]
+    assert "networkConfiguration" not in b and v["taskDefinition"].endswith("/vpc:1"), (b, v)
+    out = server.aws("update-service", "--service", "v", "--network-configuration", net, "--desired-count", "1")
+    assert out["service"]["desiredCount"] == 1
+
 def test_an_inactive_task_definition_launches_nothing(server):
     """ECS: a deregistered revision runs no new task and backs no new service or deployment
     (InvalidParameterException "TaskDefinition is inactive"); a service already on it keeps it."""

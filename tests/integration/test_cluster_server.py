@@ -550,6 +550,20 @@ def test_update_service_checks_network_configuration(server):
     out = server.aws("update-service", "--service", "v", "--network-configuration", net, "--desired-count", "1")
     assert out["service"]["desiredCount"] == 1
 
+def test_deleted_service_deployment_is_not_left_in_progress(server):
+    """A deleted service (DRAINING, then INACTIVE once its tasks are gone) shows its deployment
+    COMPLETED, as ECS: it stayed IN_PROGRESS forever."""
+    ecs = server.ecs()
+    ecs.register_task_definition(family="gone", containerDefinitions=[dict(TD[0], portMappings=[])])
+    [dep] = ecs.create_service(serviceName="gone", taskDefinition="gone", desiredCount=1)["service"]["deployments"]
+    assert dep["rolloutState"] == "IN_PROGRESS"  # no instance: it cannot place its task
+    assert server.aws("delete-service", "--service", "gone", "--force")["service"]["status"] == "DRAINING"
+    svc = wait_for(lambda: next((s for s in ecs.describe_services(services=["gone"])["services"]
+                                 if s["status"] == "INACTIVE"), None), 30, "the service INACTIVE")
+    [d] = svc["deployments"]
+    assert (d["id"], d["rolloutState"], d["rolloutStateReason"], d["desiredCount"]) == \
+        (dep["id"], "COMPLETED", f"ECS deployment {dep['id']} completed.", 0), d
+
 def test_an_inactive_task_definition_launches_nothing(server):
     """ECS: a deregistered revision runs no new task and backs no new service or deployment
     (InvalidParameterException "TaskDefinition is inactive"); a service already on it keeps it."""

@@ -103,6 +103,13 @@ int http_tls_ctx_new(const struct http_tls_files *f, bool verify, bool server, v
 	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (!ctx)
 		return ssl_fail(err, "create TLS context", NULL);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	/* a client that ends with a TCP FIN and no close_notify (many do, after their last request)
+	 * still gets the answers in flight, as from Go's crypto/tls and nginx: OpenSSL 3 would make
+	 * that EOF an error and the connection would be dropped */
+	if (server)
+		SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
 	int r = ctx_setup(ctx, f, verify, server, err);
 	if (r < 0) {
 		SSL_CTX_free(ctx);

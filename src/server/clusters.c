@@ -70,9 +70,21 @@ static json_t *statistics(int running, int pending, int active, int draining)
 	return st;
 }
 
-/* The cluster with its counts (computed from instances and tasks). */
-static json_t *cluster_view(struct server *s, json_t *cl, bool with_tags, bool with_stats)
+/* DescribeClusters' include: the members ECS adds only when asked. */
+enum {
+	CL_TAGS = 1 << 0,
+	CL_STATS = 1 << 1,
+	CL_SETTINGS = 1 << 2,
+	CL_CONFIG = 1 << 3,
+	CL_ATTACH = 1 << 4,
+};
+
+/* The cluster with its counts (computed from instances and tasks); `with` (CL_*) says which of the
+ * include-gated members it carries: ECS's DescribeClusters leaves settings, configuration and
+ * attachments out unless asked, and statistics empty. */
+static json_t *cluster_view(struct server *s, json_t *cl, unsigned with)
 {
+	bool with_tags = with & CL_TAGS, with_stats = with & CL_STATS;
 	json_t *v = json_deep_copy(cl);
 	const char *name = json_string_value(json_object_get(cl, "clusterName"));
 	_cleanup_free_ char *ip = xasprintf("/berth/instances/%s/", name);
@@ -117,6 +129,14 @@ static json_t *cluster_view(struct server *s, json_t *cl, bool with_tags, bool w
 	json_object_set_new(v, "statistics",
 			    with_stats ? statistics(running, pending, n_svc, n_draining) : json_array());
 	json_object_del(v, "createdAt");
+	if (!(with & CL_SETTINGS))
+		json_object_del(v, "settings");
+	if (!(with & CL_CONFIG))
+		json_object_del(v, "configuration");
+	if (!(with & CL_ATTACH)) {
+		json_object_del(v, "attachments");
+		json_object_del(v, "attachmentsStatus");
+	}
 	if (with_tags)
 		json_object_set_new(v, "tags",
 				    server_tags_get(s, json_string_value(json_object_get(cl, "clusterArn"))));
@@ -147,7 +167,8 @@ int server_ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out)
 		if (r < 0 && r != -ENOENT)
 			return server_ecs_internal(c, err);
 		if (r == 0 && streq(json_string_value(json_object_get(old, "status")), "ACTIVE")) {
-			*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, old, false, false));
+			*out =
+			    json_pack("{s:o}", "cluster", cluster_view(c->srv, old, CL_SETTINGS | CL_CONFIG));
 			json_decref(old);
 			return 0;
 		}
@@ -169,7 +190,8 @@ int server_ecs_create_cluster(struct ecs_call *c, json_t *in, json_t **out)
 			return server_ecs_internal(c, err);
 		}
 		if (ok) {
-			*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, cl, true, false));
+			*out = json_pack("{s:o}", "cluster",
+					 cluster_view(c->srv, cl, CL_TAGS | CL_SETTINGS | CL_CONFIG));
 			json_decref(cl);
 			return 0;
 		}
@@ -196,7 +218,11 @@ int server_ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out)
 	json_t *def = json_pack("[s]", "default");
 	if (!refs || json_array_size(refs) == 0)
 		refs = def;
-	bool tags = include_has(in, "TAGS"), stats = include_has(in, "STATISTICS");
+	unsigned with = (include_has(in, "TAGS") ? CL_TAGS : 0) |
+			(include_has(in, "STATISTICS") ? CL_STATS : 0) |
+			(include_has(in, "SETTINGS") ? CL_SETTINGS : 0) |
+			(include_has(in, "CONFIGURATIONS") ? CL_CONFIG : 0) |
+			(include_has(in, "ATTACHMENTS") ? CL_ATTACH : 0);
 	size_t i;
 	json_t *x;
 	json_array_foreach (refs, i, x) {
@@ -205,7 +231,7 @@ int server_ecs_describe_clusters(struct ecs_call *c, json_t *in, json_t **out)
 		_cleanup_free_ char *key = cluster_key(name);
 		json_t *cl = NULL;
 		if (server_name_valid(name, 255) && server_record_get(c->srv, key, &cl, NULL, NULL) == 0) {
-			json_array_append_new(clusters, cluster_view(c->srv, cl, tags, stats));
+			json_array_append_new(clusters, cluster_view(c->srv, cl, with));
 			json_decref(cl);
 		} else {
 			_cleanup_free_ char *arn =
@@ -247,7 +273,7 @@ int server_ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out)
 	_cleanup_free_ char *name = NULL;
 	if (server_cluster_resolve(c, ref, &cl, &name) < 0)
 		return -1;
-	json_t *view = cluster_view(c->srv, cl, false, false);
+	json_t *view = cluster_view(c->srv, cl, 0);
 	int64_t insts = json_integer_value(json_object_get(view, "registeredContainerInstancesCount"));
 	int64_t svcs = json_integer_value(json_object_get(view, "activeServicesCount"));
 	int64_t tasks = json_integer_value(json_object_get(view, "runningTasksCount")) +
@@ -276,7 +302,7 @@ int server_ecs_delete_cluster(struct ecs_call *c, json_t *in, json_t **out)
 		json_decref(cl);
 		return server_ecs_internal(c, err);
 	}
-	*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, cl, false, false));
+	*out = json_pack("{s:o}", "cluster", cluster_view(c->srv, cl, CL_SETTINGS | CL_CONFIG));
 	json_decref(cl);
 	return 0;
 }

@@ -431,6 +431,15 @@ static bool update_state(struct svc *x)
 		changed |= count_failures(x, d);
 	if (streq_ptr(jstr(x->rec, "status"), "DRAINING")) {
 		if (tasks_of(x, NULL, p_active) == 0) {
+			/* its deployments reached their (zero) tasks: ECS shows them COMPLETED */
+			json_array_foreach (deps, i, d)
+				if (streq_ptr(jstr(d, "rolloutState"), "IN_PROGRESS")) {
+					_cleanup_free_ char *why =
+					    xasprintf("ECS deployment %s completed.", jstr(d, "id"));
+					json_object_set_new(d, "rolloutState", json_string("COMPLETED"));
+					json_object_set_new(d, "rolloutStateReason", json_string(why));
+					json_object_set_new(d, "updatedAt", json_real(x->p->now));
+				}
 			json_object_set_new(x->rec, "status", json_string("INACTIVE"));
 			json_object_set_new(x->rec, "berthInactiveAt", json_real(server_record_now()));
 			changed = true;

@@ -653,6 +653,12 @@ static int update_apply(struct ecs_call *c, const char *cluster, json_t *svc, js
 	    (td && server_taskdef_check_launchable(c, td) < 0) ||
 	    (!td && cur_td && server_taskdef_resolve(c, cur_td, &td) < 0))
 		return -1;
+	/* CreateService's check: a given networkConfiguration against the (new or current) task
+	 * definition, or the service's own against a new task definition */
+	json_t *net = json_object_get(in, "networkConfiguration");
+	if (td && ((net && !json_is_null(net)) || tdref) &&
+	    server_taskdef_check_network_config(c, td, net && !json_is_null(net) ? in : svc) < 0)
+		return -1;
 	json_t *lbs = json_object_get(in, "loadBalancers");
 	json_t *constraints = json_object_get(in, "placementConstraints");
 	if (deployment_config(c, json_object_get(in, "deploymentConfiguration"),

@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -294,6 +295,59 @@ def test_unknown_key_is_unrecognized_client(server):
     assert server.aws("list-clusters")["clusterArns"]  # still serving
 
 
+def test_a_fin_without_close_notify_still_gets_the_answer(server):
+    """A client that sends its request and ends with a TCP FIN, no close_notify, reads the whole
+    answer, as from Go's crypto/tls or nginx (OpenSSL 3 made that EOF an error: no answer)."""
+    k, sec = server.keys()
+    body = "{}"
+    req = AWSRequest(method="POST", url=server.endpoint + "/", data=body,
+                     headers={"X-Amz-Target": TARGET + "ListClusters",
+                              "Content-Type": "application/x-amz-json-1.1"})
+    SigV4Auth(Credentials(k, sec), "ecs", REGION).add_auth(req)
+    host, port = server.endpoint[len("https://"):].split(":")
+    head = "".join(f"{n}: {v}\r\n" for n, v in req.headers.items())
+    raw = (f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n{head}\r\n{body}").encode()
+    ctx = ssl.create_default_context(cafile=server.ca)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname=host)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        def pump(send=True):  # out to the socket, the socket in; False at the server's EOF
+            if send and out.pending:
+                sock.sendall(out.read())
+            data = sock.recv(65536)
+            if data:
+                inc.write(data)
+            else:
+                inc.write_eof()
+            return bool(data)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                assert pump(), "the handshake ended"
+        tls.write(raw)
+        sock.sendall(out.read())
+        sock.shutdown(socket.SHUT_WR)  # the FIN, without close_notify
+        answer = b""
+        while True:
+            try:
+                chunk = tls.read(65536)
+            except ssl.SSLWantReadError:
+                if not pump(send=False):
+                    break
+                continue
+            except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                break
+            if not chunk:
+                break
+            answer += chunk
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), answer
+    n = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    assert len(rest) == n and "clusterArns" in json.loads(rest), answer
+
+
 def test_bad_json_is_serialization_exception(server):
     for body in ("{not json", "[1,2]", '{"clusterName": 5}'):
         status, resp = server.raw("CreateCluster", body)
@@ -342,6 +396,21 @@ def test_describe_clusters_include_statistics(server):
                    {"name": "drainingEC2ServiceCount", "value": "0"},
                    {"name": "drainingFargateServiceCount", "value": "0"}], out
     assert ecs.describe_clusters()["clusters"][0]["statistics"] == []  # only when asked, as ECS
+
+
+def test_describe_clusters_settings_only_when_included(server):
+    """ECS's DescribeClusters: "If SETTINGS is specified, the settings for the cluster are included";
+    without include the cluster carries none of the include-gated members."""
+    ecs = server.ecs()
+    created = ecs.create_cluster(clusterName="setc",
+                                 settings=[{"name": "containerInsights", "value": "enabled"}])["cluster"]
+    assert created["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+    plain = ecs.describe_clusters(clusters=["setc"])["clusters"][0]
+    assert "settings" not in plain and "configuration" not in plain and "tags" not in plain, plain
+    assert "attachments" not in plain and plain["statistics"] == [], plain
+    out = server.aws("describe-clusters", "--clusters", "setc", "--include", "SETTINGS")["clusters"][0]
+    assert out["settings"] == [{"name": "containerInsights", "value": "enabled"}], out
+    assert "tags" not in out and out["statistics"] == [], out
 
 
 def test_clusters_create_describe_list_delete(server):
@@ -458,6 +527,42 @@ def test_network_configuration_only_for_awsvpc(server):
     assert ecs.list_tasks()["taskArns"] == [] and ecs.list_services()["serviceArns"] == []
     out = server.aws("run-task", "--task-definition", "vpc", "--network-configuration", net)
     assert len(out["tasks"]) == 1 and not out["failures"]
+
+def test_update_service_checks_network_configuration(server):
+    """UpdateService refuses a networkConfiguration for a non-awsvpc task definition, as CreateService
+    (the given one against the current task definition, the service's own against a new one)."""
+    ecs = server.ecs()
+    ecs.register_task_definition(family="br", containerDefinitions=[dict(TD[0], portMappings=[])])
+    ecs.register_task_definition(family="vpc", networkMode="awsvpc",
+                                 containerDefinitions=[dict(TD[0], portMappings=[])])
+    net = "awsvpcConfiguration={subnets=[subnet-1],assignPublicIp=DISABLED}"
+    msg = ("An error occurred (InvalidParameterException) when calling the UpdateService operation: "
+           "Network Configuration is not valid for the given networkMode of this task definition.")
+    server.aws("create-service", "--service-name", "b", "--task-definition", "br", "--desired-count", "0")
+    p = server.aws("update-service", "--service", "b", "--network-configuration", net, check=False)
+    assert p.returncode == 254 and p.stderr.strip().endswith(msg), p.stderr
+    server.aws("create-service", "--service-name", "v", "--task-definition", "vpc", "--desired-count", "0",
+               "--network-configuration", net)
+    p = server.aws("update-service", "--service", "v", "--task-definition", "br", check=False)
+    assert p.returncode == 254 and p.stderr.strip().endswith(msg), p.stderr
+    [b, v] = ecs.describe_services(services=["b", "v"])["services"]
+    assert "networkConfiguration" not in b and v["taskDefinition"].endswith("/vpc:1"), (b, v)
+    out = server.aws("update-service", "--service", "v", "--network-configuration", net, "--desired-count", "1")
+    assert out["service"]["desiredCount"] == 1
+
+def test_deleted_service_deployment_is_not_left_in_progress(server):
+    """A deleted service (DRAINING, then INACTIVE once its tasks are gone) shows its deployment
+    COMPLETED, as ECS: it stayed IN_PROGRESS forever."""
+    ecs = server.ecs()
+    ecs.register_task_definition(family="gone", containerDefinitions=[dict(TD[0], portMappings=[])])
+    [dep] = ecs.create_service(serviceName="gone", taskDefinition="gone", desiredCount=1)["service"]["deployments"]
+    assert dep["rolloutState"] == "IN_PROGRESS"  # no instance: it cannot place its task
+    assert server.aws("delete-service", "--service", "gone", "--force")["service"]["status"] == "DRAINING"
+    svc = wait_for(lambda: next((s for s in ecs.describe_services(services=["gone"])["services"]
+                                 if s["status"] == "INACTIVE"), None), 30, "the service INACTIVE")
+    [d] = svc["deployments"]
+    assert (d["id"], d["rolloutState"], d["rolloutStateReason"], d["desiredCount"]) == \
+        (dep["id"], "COMPLETED", f"ECS deployment {dep['id']} completed.", 0), d
 
 def test_an_inactive_task_definition_launches_nothing(server):
     """ECS: a deregistered revision runs no new task and backs no new service or deployment

@@ -610,7 +610,7 @@ static bool one_relaying(const struct tls_loop_stats *s)
 
 /*
  * One thread serves every connection, and OpenSSL's error queue is per thread: a connection that
- * fails (here a client gone without close_notify) must leave nothing in it, or the next
+ * fails (here a client that sends a record that does not decrypt) must leave nothing in it, or the next
  * SSL_get_error of a healthy connection reads that stale error and the loop drops it with its
  * answer unsent (seen as boto3's "Connection was closed before we received a valid response").
  */
@@ -622,9 +622,10 @@ static void test_a_failed_connection_does_not_fail_another(void **state)
 	SSL *a = relay_open(f, 0, "req1", &fd_a, &local_a);
 	SSL *b = relay_open(f, 1, "reqB", &fd_b, &local_b);
 	SSL_free(b);
-	/* gone without close_notify (a FIN, not a reset: unread session tickets would make close()
-	 * reset): the loop's read on b fails with "unexpected eof" */
-	shutdown(fd_b, SHUT_WR);
+	/* an application-data record that does not decrypt: the loop's read on b fails ("bad record
+	 * mac"); a FIN without close_notify is an ordinary end, see the next test */
+	static const char bad[21] = { 0x17, 0x03, 0x03, 0x00, 0x10 };
+	assert_int_equal(write(fd_b, bad, sizeof(bad)), (ssize_t)sizeof(bad));
 	char buf[16];
 	assert_int_equal(read(local_b, buf, sizeof(buf)), 0);
 	wait_stats(f, one_relaying);
@@ -638,6 +639,35 @@ static void test_a_failed_connection_does_not_fail_another(void **state)
 	assert_memory_equal(buf, "ans2", 4);
 	SSL_free(a);
 	close(fd_a);
+	/* a's end (a FIN) reaches the local side, whose end closes the connection */
+	assert_int_equal(read(local_a, buf, sizeof(buf)), 0);
+	assert_int_equal(shutdown(local_a, SHUT_WR), 0);
+	wait_stats(f, none_left);
+}
+
+/*
+ * A client that sends its request and ends with a TCP FIN without close_notify (OpenSSL 3's
+ * "unexpected eof", an error unless SSL_OP_IGNORE_UNEXPECTED_EOF) still gets the whole answer, as
+ * from Go's crypto/tls or nginx: the local side sees the end of the request, answers, and the answer
+ * reaches the client.
+ */
+static void test_a_fin_without_close_notify_still_gets_the_answer(void **state)
+{
+	struct fixture *f = *state;
+	loop_start(f, 0, 0, 0);
+	int fd, local;
+	SSL *ssl = relay_open(f, 0, "request", &fd, &local);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	char buf[16];
+	assert_int_equal(read(local, buf, sizeof(buf)), 0); /* the request ended */
+	assert_int_equal(send(local, "the answer", 10, MSG_NOSIGNAL), 10);
+	assert_int_equal(shutdown(local, SHUT_WR), 0);
+	ssl_read_exact(ssl, buf, 10);
+	assert_memory_equal(buf, "the answer", 10);
+	assert_int_equal(SSL_read(ssl, buf, sizeof(buf)), 0); /* then close_notify */
+	assert_int_equal(SSL_get_error(ssl, 0), SSL_ERROR_ZERO_RETURN);
+	SSL_free(ssl);
+	close(fd);
 	wait_stats(f, none_left);
 }
 
@@ -760,6 +790,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fast_path_answers_then_hands_over_and_idles_out, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_a_failed_connection_does_not_fail_another, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_a_fin_without_close_notify_still_gets_the_answer, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_exit_waits_for_tls_threads_to_leave, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_ends_a_draining_loop, setup, teardown),

@@ -267,6 +267,8 @@ void engine_monitor_wake(struct engine *e);
 /* The monitor read inotify events on exec dirs from fd: record the execs that exited. Call with
  * e->lock held. */
 void engine_exec_reap_locked(struct engine *e, int fd);
+/* dockerd's action of an exec event ("exec_create: sh -c exit 3"), also for health probes. */
+char *engine_exec_action(const char *what, const json_t *cmd);
 /* Reconcile containers loaded from the store with their shims. */
 void engine_lifecycle_recover(struct engine *e);
 int engine_lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err);

@@ -92,6 +92,40 @@ def test_exec_events_name_the_command_and_exec_die_has_the_exit_code(daemon, cli
     assert events("event=exec") == [] and events("event=exec_di") == []
 
 
+
+def test_health_probes_log_exec_events_with_the_probe_command(daemon):
+    """dockerd runs each HEALTHCHECK probe through its exec machinery (daemon/health.go): every
+    probe logs exec_create and exec_start with the probe's command, and exec_die with its code."""
+    c = name()
+    since = time.time()
+    daemon.docker("run", "-d", "--name", c, "--health-cmd", "test -d /", "--health-interval", "100ms",
+                  "busybox", "sleep", "600")
+    try:
+        def events(*filters):
+            args = ["events", "--since", "%.6f" % since, "--until", "%.6f" % time.time(),
+                    "--filter", "container=" + c, "--format",
+                    "{{.Action}}|{{.Actor.Attributes.execID}}|{{.Actor.Attributes.exitCode}}"]
+            for f in filters:
+                args += ["--filter", f]
+            return out(daemon, *args).splitlines()
+
+        assert wait_for(lambda: len(events("event=exec_die")) >= 2, timeout=60)
+        got = events()
+        assert "health_status: healthy|<no value>|<no value>" in got, got
+        by_exec = {}
+        for g in got:
+            action, xid, code = g.split("|")
+            if xid != "<no value>":
+                by_exec.setdefault(xid, []).append((action, code))
+        done = [v for v in by_exec.values() if v[-1][0] == "exec_die"]
+        assert len(done) >= 2, got
+        for v in done:
+            assert v == [("exec_create: /bin/sh -c test -d /", "<no value>"),
+                         ("exec_start: /bin/sh -c test -d /", "<no value>"),
+                         ("exec_die", "0")], got
+    finally:
+        daemon.docker("rm", "-f", c)
+
 # ---- ps --filter ancestor ----
 
 def build(daemon, tag, dockerfile):

@@ -439,7 +439,7 @@ void engine_shm_unmount(struct engine *e, const char *id)
 
 /*
  * dockerd's /dev/shm of an IPC-sharing container: a shareable one's is a tmpfs on the host
- * (<container dir>/shm, mounted once, kept until the container is removed) bound into it
+ * (<container dir>/shm, mounted at its start, unmounted when it exits or is removed) bound into it
  * and into every container that joins its IPC namespace, so POSIX shm is shared as well;
  * --ipc host binds the host's. *ret stays NULL for a private tmpfs of the container's own.
  */

@@ -327,7 +327,7 @@ def test_ipc_container_joins_a_shareable_donor_and_refuses_a_private_one(daemon,
 def test_ipc_joiners_share_the_donors_dev_shm_across_a_daemon_restart(berth_bin, busybox):
     """dockerd mounts a shareable container's /dev/shm as a tmpfs on the host (--shm-size, default
     64 MiB) and binds it into every joiner: POSIX shm (files in /dev/shm) is shared, not only SysV
-    IPC. The mount outlives a daemon restart and goes with the container's removal."""
+    IPC. The mount outlives a daemon restart and goes when the container exits or is removed."""
     with busybox_daemon(berth_bin, busybox) as d:
         donor = name()
         d.docker("run", "-d", "--name", donor, "--ipc", "shareable", "--shm-size", "8m", "busybox",
@@ -354,5 +354,11 @@ def test_ipc_joiners_share_the_donors_dev_shm_across_a_daemon_restart(berth_bin,
                 return any(did + "/shm" in line for line in f)
 
         assert shm_mounted()
-        d.docker("rm", "-f", j, donor)
+        d.docker("rm", "-f", j)
+        # as dockerd's Cleanup: the shm goes with each run (a start mounts a fresh one)
+        d.docker("stop", "-t", "0", donor)
+        assert wait_for(lambda: not shm_mounted(), timeout=30)
+        d.docker("start", donor)
+        assert shm_mounted() and out(d, "exec", donor, "ls", "/dev/shm") == ""
+        d.docker("rm", "-f", donor)
         assert not shm_mounted()

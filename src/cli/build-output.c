@@ -185,7 +185,7 @@ int cli_build_output(struct cli *cli, const char *spec, const char *image_id)
 	}
 	bool local = streq(type, "local");
 	int fd = local              ? memfd_create("berth-output", MFD_CLOEXEC)
-		 : streq(dest, "-") ? dup(STDOUT_FILENO)
+		 : streq(dest, "-") ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0)
 				    : open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		fprintf(stderr, "berth build: --output: open '%s': %s\n", dest, strerror(errno));

@@ -295,7 +295,7 @@ static int cp_to(struct cli *cli, const char *src, const char *ctr, const char *
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *dir = NULL, *name = NULL;
 	if (streq(src, "-")) {
-		fd = dup(STDIN_FILENO);
+		fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0);
 		dir = xstrdup(path);
 	} else {
 		struct stat ls;
@@ -402,8 +402,8 @@ int cli_export(int argc, char **argv)
 		return 1;
 	}
 	_cleanup_free_ char *tmp = output ? xasprintf("%s.berth-tmp", output) : NULL;
-	_cleanup_close_ int fd =
-	    output ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : dup(STDOUT_FILENO);
+	_cleanup_close_ int fd = output ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+					: fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0) {
 		fprintf(stderr, "berth export: open '%s': %s\n", output ? output : "stdout", strerror(errno));
 		return 1;

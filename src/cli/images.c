@@ -93,8 +93,8 @@ int cli_import(int argc, char **argv)
 		fprintf(stderr, "berth import: requires 1 or 2 arguments\n");
 		return CLI_EXIT_DAEMON;
 	}
-	_cleanup_close_ int fd =
-	    streq(argv[optind], "-") ? dup(STDIN_FILENO) : open(argv[optind], O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = streq(argv[optind], "-") ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0)
+							  : open(argv[optind], O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "berth import: open '%s': %s\n", argv[optind], strerror(errno));
 		return 1;

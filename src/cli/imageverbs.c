@@ -278,8 +278,8 @@ int cli_save(int argc, char **argv)
 		strbuf_addf(&path, "%cnames=%s", i == optind ? '?' : '&', q);
 	}
 	_cleanup_free_ char *tmp = output ? xasprintf("%s.tmp-berth", output) : NULL;
-	_cleanup_close_ int fd =
-	    output ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : dup(STDOUT_FILENO);
+	_cleanup_close_ int fd = output ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+					: fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0) {
 		fprintf(stderr, "failed to save image: open '%s': %s\n", output ? output : "-",
 			strerror(errno));
@@ -343,7 +343,8 @@ int cli_load(int argc, char **argv)
 		fprintf(stderr, "requested load from stdin, but stdin is empty\n");
 		return 1;
 	}
-	_cleanup_close_ int fd = input ? open(input, O_RDONLY | O_CLOEXEC) : dup(STDIN_FILENO);
+	_cleanup_close_ int fd =
+	    input ? open(input, O_RDONLY | O_CLOEXEC) : fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0) {
 		fprintf(stderr, "open %s: %s\n", input, strerror(errno));
 		return 1;

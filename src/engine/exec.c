@@ -46,7 +46,7 @@ static void exec_trim_locked(struct engine *e)
 
 /* dockerd's action of an exec event: "exec_create: " + entrypoint + " " + the arguments joined
  * by spaces (so "exec_start: true " for an exec without arguments). */
-static char *exec_action(const char *what, const json_t *cmd)
+char *engine_exec_action(const char *what, const json_t *cmd)
 {
 	struct strbuf sb;
 	strbuf_init(&sb, 64);
@@ -89,7 +89,7 @@ int engine_exec_create(struct engine *e, const char *ref, const json_t *config, 
 		e->execs = x;
 		exec_trim_locked(e);
 		*ret_id = xstrdup(x->id);
-		_cleanup_free_ char *action = exec_action("exec_create", cmd);
+		_cleanup_free_ char *action = engine_exec_action("exec_create", cmd);
 		engine_container_event(e, c, action, json_pack("{s:s}", "execID", x->id));
 	}
 	engine_container_unref(c);
@@ -173,7 +173,7 @@ int engine_exec_start(struct engine *e, const char *exec_id, bool detach, bool r
 	_cleanup_free_ char *id = xstrdup(x->id);
 	bool want_in = json_is_true(json_object_get(cfg, "AttachStdin"));
 	if (r >= 0) {
-		_cleanup_free_ char *action = exec_action("exec_start", json_object_get(cfg, "Cmd"));
+		_cleanup_free_ char *action = engine_exec_action("exec_start", json_object_get(cfg, "Cmd"));
 		engine_container_event(e, c, action, json_pack("{s:s}", "execID", x->id));
 		r = exec_check_cwd(c, json_string_value(json_object_get(proc, "cwd")), err);
 	}

@@ -148,10 +148,22 @@ static void *health_thread(void *arg)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	util_format_rfc3339(&ts, start);
 	if (ok) {
+		/* dockerd runs each probe as an exec: exec_create, exec_start and exec_die are logged */
 		_cleanup_free_ char *id = util_random_hex(32);
+		_cleanup_free_ char *created = engine_exec_action("exec_create", cmd);
+		_cleanup_free_ char *started = engine_exec_action("exec_start", cmd);
+		pthread_mutex_lock(&e->lock);
+		engine_container_event(e, c, created, json_pack("{s:s}", "execID", id));
+		engine_container_event(e, c, started, json_pack("{s:s}", "execID", id));
+		pthread_mutex_unlock(&e->lock);
 		_cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
 		int code = run_check(xdir, proc, id, timeout, &out);
 		pthread_mutex_lock(&e->lock);
+		if (code >= 0) {
+			_cleanup_free_ char *sc = xasprintf("%d", code);
+			engine_container_event(e, c, "exec_die",
+					       json_pack("{s:s,s:s}", "execID", id, "exitCode", sc));
+		}
 		if (c->state == ENGINE_RUNNING)
 			record(e, c, start, code < 0 ? -1 : code, out.buf);
 		pthread_mutex_unlock(&e->lock);

@@ -267,6 +267,11 @@ void engine_monitor_wake(struct engine *e);
 /* The monitor read inotify events on exec dirs from fd: record the execs that exited. Call with
  * e->lock held. */
 void engine_exec_reap_locked(struct engine *e, int fd);
+/* A shareable container's /dev/shm on the host (<container dir>/shm); unmounted at exit and removal. */
+char *engine_shm_path(struct engine *e, const char *id);
+void engine_shm_unmount(struct engine *e, const char *id);
+/* dockerd's action of an exec event ("exec_create: sh -c exit 3"), also for health probes. */
+char *engine_exec_action(const char *what, const json_t *cmd);
 /* Reconcile containers loaded from the store with their shims. */
 void engine_lifecycle_recover(struct engine *e);
 int engine_lifecycle_start_locked_op(struct engine *e, struct container *c, struct berth_error **err);

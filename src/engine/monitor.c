@@ -193,6 +193,7 @@ static void exit_cleanup(struct exit_job *job)
 	if (!json_is_true(json_object_get(job->hostconfig, "AutoRemove")))
 		e->img->unmount(e->img_ctx, id, NULL);
 	engine_network_teardown(e, id, job->hostconfig);
+	engine_shm_unmount(e, id); /* as dockerd's Cleanup: a shareable container's shm is per run */
 	log_debug("exit %.12s: unmount+network %lld us", id, (long long)(proc_now_ns() - t0) / 1000);
 }
 

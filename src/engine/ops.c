@@ -260,6 +260,7 @@ static int remove_finish(struct engine *e, struct container *c, struct removal *
 	_cleanup_free_ char *xdir = engine_container_exec_dir(e, c->id);
 	if (r >= 0) {
 		engine_network_release(e, c->id, hc);
+		engine_shm_unmount(e, c->id);
 		if ((r = fs_rm_rf(dir, err)) >= 0)
 			r = fs_rm_rf(xdir, err);
 	}

@@ -11,12 +11,14 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "engine/internal.h"
 #include "engine/options.h"
@@ -414,7 +416,71 @@ static int user_mounts(struct engine *e, struct container *c, const char *rootfs
 	return 0;
 }
 
-static json_t *mounts_of(struct engine *e, struct container *c, bool privileged)
+static bool shm_mounted(const char *path)
+{
+	struct stat a, b;
+	_cleanup_free_ char *parent = xasprintf("%s/..", path);
+	return stat(path, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+}
+
+char *engine_shm_path(struct engine *e, const char *id)
+{
+	_cleanup_free_ char *dir = engine_container_dir(e, id);
+	return xasprintf("%s/shm", dir);
+}
+
+void engine_shm_unmount(struct engine *e, const char *id)
+{
+	_cleanup_free_ char *path = engine_shm_path(e, id);
+	if (shm_mounted(path) && umount2(path, MNT_DETACH) < 0)
+		log_fields(LOG_LEVEL_WARN, "unmounting a container's shm failed", "path", path, "error",
+			   strerror(errno), NULL);
+}
+
+/*
+ * dockerd's /dev/shm of an IPC-sharing container: a shareable one's is a tmpfs on the host
+ * (<container dir>/shm, mounted at its start, unmounted when it exits or is removed) bound into it
+ * and into every container that joins its IPC namespace, so POSIX shm is shared as well;
+ * --ipc host binds the host's. *ret stays NULL for a private tmpfs of the container's own.
+ */
+static int shm_source(struct engine *e, struct container *c, char **ret, struct berth_error **err)
+{
+	*ret = NULL;
+	const char *ipc = json_string_value(json_object_get(c->hostconfig, "IpcMode"));
+	if (ipc && streq(ipc, "shareable")) {
+		_cleanup_free_ char *path = engine_shm_path(e, c->id);
+		int r = fs_mkdir_p(path, 0700, err);
+		if (r < 0)
+			return r;
+		if (!shm_mounted(path)) {
+			json_int_t shm = json_integer_value(json_object_get(c->hostconfig, "ShmSize"));
+			_cleanup_free_ char *o =
+			    xasprintf("mode=1777,size=%lld", (long long)(shm > 0 ? shm : 64LL << 20));
+			if (mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, o) < 0)
+				return berth_error_errno(err, "mount shm on %s", path);
+		}
+		*ret = TAKE_PTR(path);
+		return 0;
+	}
+	/* a joiner: its donor's (a joiner itself: the donor's donor, as dockerd's ShmPath) */
+	pthread_mutex_lock(&e->lock);
+	for (int depth = 0; depth < 8 && ipc && startswith(ipc, "container:"); depth++) {
+		struct container *t;
+		if (engine_container_find_locked(e, ipc + strlen("container:"), &t, NULL) < 0)
+			break;
+		const char *tipc = json_string_value(json_object_get(t->hostconfig, "IpcMode"));
+		if (tipc && streq(tipc, "shareable"))
+			*ret = engine_shm_path(e, t->id);
+		else if (tipc && streq(tipc, "host"))
+			*ret = xstrdup("/dev/shm");
+		ipc = tipc && startswith(tipc, "container:") && !*ret ? tipc : NULL;
+		engine_container_unref(t);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+static json_t *mounts_of(struct engine *e, struct container *c, bool privileged, const char *shm_src)
 {
 	json_t *m = json_array();
 	_cleanup_free_ char *dir = engine_container_dir(e, c->id);
@@ -428,6 +494,8 @@ static json_t *mounts_of(struct engine *e, struct container *c, bool privileged)
 	json_int_t shm = json_integer_value(json_object_get(c->hostconfig, "ShmSize"));
 	if (ipc && streq(ipc, "host")) {
 		add_mount(m, "/dev/shm", "bind", "/dev/shm", "rbind,rprivate");
+	} else if (shm_src) {
+		add_mount(m, "/dev/shm", "bind", shm_src, "rbind,rprivate");
 	} else if (!ipc || !streq(ipc, "none")) {
 		_cleanup_free_ char *o = xasprintf("nosuid,noexec,nodev,mode=1777,size=%lld",
 						   (long long)(shm > 0 ? shm : 64LL << 20));
@@ -784,7 +852,10 @@ int engine_spec_write(struct engine *e, struct container *c, const char *rootfs,
 					 err);
 	if (r < 0)
 		return r;
-	_cleanup_json_ json_t *mounts = mounts_of(e, c, privileged);
+	_cleanup_free_ char *shm_src = NULL;
+	if ((r = shm_source(e, c, &shm_src, err)) < 0)
+		return r;
+	_cleanup_json_ json_t *mounts = mounts_of(e, c, privileged, shm_src);
 	_cleanup_json_ json_t *args = args_of(cfg);
 	_cleanup_json_ json_t *linux_ = NULL;
 	if ((r = user_mounts(e, c, rootfs, mounts, err)) < 0 || (r = init_of(e, hc, mounts, args, err)) < 0 ||

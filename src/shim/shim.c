@@ -221,7 +221,7 @@ static int create_container(struct shim *s, struct berth_error **err)
 			return m;
 		s->out = m;
 		if (s->open_stdin)
-			s->in = safe_close(s->in), s->in = dup(m);
+			s->in = safe_close(s->in), s->in = fcntl(m, F_DUPFD_CLOEXEC, 0);
 	}
 	return 0;
 }
@@ -357,7 +357,7 @@ static int start_exec(struct shim *s, int conn, json_t *req, struct berth_error 
 			if (m >= 0) {
 				x->out = m;
 				if (want_in)
-					x->in = safe_close(x->in), x->in = dup(m);
+					x->in = safe_close(x->in), x->in = fcntl(m, F_DUPFD_CLOEXEC, 0);
 			}
 		}
 		(void)unlink(con_path);

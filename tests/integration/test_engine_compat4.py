@@ -92,6 +92,40 @@ def test_exec_events_name_the_command_and_exec_die_has_the_exit_code(daemon, cli
     assert events("event=exec") == [] and events("event=exec_di") == []
 
 
+
+def test_health_probes_log_exec_events_with_the_probe_command(daemon):
+    """dockerd runs each HEALTHCHECK probe through its exec machinery (daemon/health.go): every
+    probe logs exec_create and exec_start with the probe's command, and exec_die with its code."""
+    c = name()
+    since = time.time()
+    daemon.docker("run", "-d", "--name", c, "--health-cmd", "test -d /", "--health-interval", "100ms",
+                  "busybox", "sleep", "600")
+    try:
+        def events(*filters):
+            args = ["events", "--since", "%.6f" % since, "--until", "%.6f" % time.time(),
+                    "--filter", "container=" + c, "--format",
+                    "{{.Action}}|{{.Actor.Attributes.execID}}|{{.Actor.Attributes.exitCode}}"]
+            for f in filters:
+                args += ["--filter", f]
+            return out(daemon, *args).splitlines()
+
+        assert wait_for(lambda: len(events("event=exec_die")) >= 2, timeout=60)
+        got = events()
+        assert "health_status: healthy|<no value>|<no value>" in got, got
+        by_exec = {}
+        for g in got:
+            action, xid, code = g.split("|")
+            if xid != "<no value>":
+                by_exec.setdefault(xid, []).append((action, code))
+        done = [v for v in by_exec.values() if v[-1][0] == "exec_die"]
+        assert len(done) >= 2, got
+        for v in done:
+            assert v == [("exec_create: /bin/sh -c test -d /", "<no value>"),
+                         ("exec_start: /bin/sh -c test -d /", "<no value>"),
+                         ("exec_die", "0")], got
+    finally:
+        daemon.docker("rm", "-f", c)
+
 # ---- ps --filter ancestor ----
 
 def build(daemon, tag, dockerfile):
@@ -259,8 +293,7 @@ def test_log_opt_labels_and_env_become_record_attrs(daemon):
 def test_ipc_container_joins_a_shareable_donor_and_refuses_a_private_one(daemon, sleeper):
     """dockerd: joining a donor's IPC needs its /dev/shm on the host (IpcMode shareable); the default,
     private, is refused with "non-shareable IPC"; the joiner is in the donor's IPC namespace (SysV
-    IPC shared). berth joined any running container's. NEEDSWORK: the joiner's /dev/shm is its own
-    (dockerd binds the donor's host-side shm mount)."""
+    IPC shared). berth joined any running container's."""
     p = daemon.docker("run", "--rm", "--ipc", "container:" + sleeper, "busybox", "true", check=False)
     sid = json.loads(out(daemon, "inspect", sleeper))[0]["Id"]
     assert p.returncode == 125 and (
@@ -289,3 +322,43 @@ def test_ipc_container_joins_a_shareable_donor_and_refuses_a_private_one(daemon,
             f"can't join IPC of container {did}: Container {did} is not running" in p.stderr, p
     finally:
         daemon.docker("rm", "-f", donor)
+
+
+def test_ipc_joiners_share_the_donors_dev_shm_across_a_daemon_restart(berth_bin, busybox):
+    """dockerd mounts a shareable container's /dev/shm as a tmpfs on the host (--shm-size, default
+    64 MiB) and binds it into every joiner: POSIX shm (files in /dev/shm) is shared, not only SysV
+    IPC. The mount outlives a daemon restart and goes when the container exits or is removed."""
+    with busybox_daemon(berth_bin, busybox) as d:
+        donor = name()
+        d.docker("run", "-d", "--name", donor, "--ipc", "shareable", "--shm-size", "8m", "busybox",
+                 "sleep", "600")
+        did = json.loads(out(d, "inspect", donor))[0]["Id"]
+        d.docker("exec", donor, "sh", "-c", "echo from-donor > /dev/shm/seg")
+        assert out(d, "exec", donor, "df", "-k", "/dev/shm").splitlines()[1].split()[1] == "8192"
+        d.stop()
+        d.start()
+        got = out(d, "run", "--rm", "--ipc", "container:" + donor, "busybox", "cat", "/dev/shm/seg")
+        assert got == "from-donor\n"
+        j = name()
+        d.docker("run", "-d", "--name", j, "--ipc", "container:" + donor, "busybox", "sleep", "600")
+        d.docker("exec", j, "sh", "-c", "echo from-joiner > /dev/shm/back")
+        assert out(d, "exec", donor, "cat", "/dev/shm/back") == "from-joiner\n"
+        # a joiner of a joiner: the donor's shm as well
+        assert out(d, "run", "--rm", "--ipc", "container:" + j, "busybox", "cat", "/dev/shm/seg") == \
+            "from-donor\n"
+        # a private container's /dev/shm is its own
+        assert d.docker("run", "--rm", "busybox", "cat", "/dev/shm/seg", check=False).returncode == 1
+
+        def shm_mounted():
+            with open("/proc/self/mountinfo") as f:
+                return any(did + "/shm" in line for line in f)
+
+        assert shm_mounted()
+        d.docker("rm", "-f", j)
+        # as dockerd's Cleanup: the shm goes with each run (a start mounts a fresh one)
+        d.docker("stop", "-t", "0", donor)
+        assert wait_for(lambda: not shm_mounted(), timeout=30)
+        d.docker("start", donor)
+        assert shm_mounted() and out(d, "exec", donor, "ls", "/dev/shm") == ""
+        d.docker("rm", "-f", donor)
+        assert not shm_mounted()

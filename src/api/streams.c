@@ -7,8 +7,11 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/filters.h"
 #include "api/routes.h"
@@ -84,8 +87,10 @@ void api_container_logs(struct api_call *c)
 	http_respond_stream(c->req, 200, stream_type(tty), logs_read, logs_done, r);
 }
 
-/* Pause between the 101 head and a log replay (see hijack_fn). */
+/* docker-py and the 101 head (wait_head_read): the grace where the kernel cannot tell when the
+ * client has read it, and the longest wait where it can. */
 #define HIJACK_HEAD_GRACE_MS 50
+#define HIJACK_HEAD_WAIT_MS  5000
 
 struct hijack_ctx {
 	int fd;                         /* the live stream; -1: none (stream=0) */
@@ -93,12 +98,35 @@ struct hijack_ctx {
 	bool buffered_head;             /* docker-py: loses what comes with the head (hijack_fn) */
 };
 
-/* Stream bytes (not only its end) are waiting on fd. */
-static bool bytes_waiting(int fd)
+/*
+ * For a client that reads the 101 head through a buffered reader (docker-py): wait until it has
+ * read the head, so that nothing we send next lands in that buffer. On a unix socket the kernel
+ * tells: the head stays in our send queue (SIOCOUTQ) until the client has read it. Elsewhere (TCP
+ * acknowledges on arrival, not on reading; TLS goes through our relay) a fixed grace has to do. Bounded: a
+ * client that never reads gets its stream after HIJACK_HEAD_WAIT_MS.
+ */
+static void wait_head_read(int client)
 {
-	char b;
-	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n > 0 || (n < 0 && errno == ENOTSOCK);
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+	struct ucred peer = { 0 };
+	socklen_t plen = sizeof(peer);
+	int queued = 0;
+	/* our own peer: the TLS relay, which reads the head at once whenever the client does not */
+	if (getsockopt(client, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX ||
+	    getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &plen) < 0 || peer.pid == getpid() ||
+	    ioctl(client, SIOCOUTQ, &queued) < 0) {
+		struct pollfd pw = { client, POLLIN, 0 };
+		(void)poll(&pw, 1, HIJACK_HEAD_GRACE_MS);
+		return;
+	}
+	int64_t deadline = proc_now_ms() + HIJACK_HEAD_WAIT_MS;
+	for (int step = 1; queued > 0 && proc_now_ms() < deadline; step = step < 8 ? 2 * step : 8) {
+		struct timespec ts = { 0, (long)step * 1000000L };
+		nanosleep(&ts, NULL);
+		if (ioctl(client, SIOCOUTQ, &queued) < 0)
+			break;
+	}
 }
 
 static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len)
@@ -112,8 +140,7 @@ static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len
 		 * it a moment to finish reading the head (bounded; dockerd is slow
 		 * enough here by nature).
 		 */
-		struct pollfd pw = { client, POLLIN, 0 };
-		(void)poll(&pw, 1, HIJACK_HEAD_GRACE_MS);
+		wait_head_read(client);
 		graced = true;
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 		int r;
@@ -127,21 +154,15 @@ static void hijack_fn(void *ctx, int client, const char *extra, size_t extra_len
 	}
 	if (h->fd >= 0) {
 		/*
-		 * Output that is already waiting (a quick exec) would also arrive
-		 * with the head. docker-py reads the head a while longer: what a
-		 * process that writes and exits at once sends within the grace
-		 * after the head was lost to it (1-2% of `echo` execs), so for it
-		 * such output waits until the grace has passed.
+		 * Output of a quick exec would arrive with the head. docker-py
+		 * reads the head a while longer: what a process that writes and
+		 * exits at once sent before docker-py had read the head was lost
+		 * to it (1-2% of `echo` execs; more under load, where a fixed
+		 * grace after the head was not enough), so for it the stream
+		 * starts once it has read the head.
 		 */
-		int64_t head_ms = proc_now_ms();
-		struct pollfd pr = { h->fd, POLLIN, 0 };
-		if (!graced && poll(&pr, 1, h->buffered_head ? HIJACK_HEAD_GRACE_MS : 0) > 0 &&
-		    bytes_waiting(h->fd)) {
-			int64_t left = head_ms + HIJACK_HEAD_GRACE_MS - proc_now_ms();
-			struct pollfd pw = { client, POLLIN, 0 };
-			if (left > 0)
-				(void)poll(&pw, 1, (int)left);
-		}
+		if (!graced && h->buffered_head)
+			wait_head_read(client);
 		http_relay(client, h->fd, extra, extra_len);
 	} else {
 		shutdown(client, SHUT_WR);
